@@ -1,0 +1,84 @@
+//===- KilnBase.td - Kiln dialect, enums and type constraints -*- tablegen -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_BASE_TD
+#define KILN_BASE_TD
+
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/OpBase.td"
+
+def Kiln_Dialect : Dialect {
+  let name = "kiln";
+  let cppNamespace = "::mlir::kiln";
+  let summary = "Tensor programs with value semantics, as users write them";
+  let description = [{
+    The `kiln` dialect holds tensor programs as they come from eager-style
+    front ends (traced Python) or from hand-written MLIR: elementwise math with
+    NumPy broadcasting, reductions, shape manipulation, linear algebra, the
+    neural-network building blocks (convolution, pooling, softmax and
+    cross-entropy, with the gradient ops that reverse-mode autodiff needs) and
+    structured control flow.
+
+    Every value is a builtin ranked tensor (`f32`, `f64`, `f16`, `bf16`, `i1`,
+    `i32`, `i64` elements); ops have no side effects unless they say so. Result
+    types follow from operand types and attributes: every op either infers its
+    result type or verifies the one it is given, with a message that says which
+    dimension or attribute is wrong. Shapes are static today; shape rules
+    propagate unknown (`?`) extents so that a dynamic batch dimension can be
+    added later.
+  }];
+  let hasConstantMaterializer = 1;
+  let useDefaultAttributePrinterParser = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def Kiln_FloatElement : AnyTypeOf<[F32, F64, F16, BF16], "floating-point">;
+def Kiln_IntElement : AnyTypeOf<[I32, I64], "32/64-bit signless integer">;
+def Kiln_NumericElement : AnyTypeOf<[Kiln_FloatElement, Kiln_IntElement],
+                                    "floating-point or 32/64-bit integer">;
+def Kiln_Element : AnyTypeOf<[Kiln_NumericElement, I1],
+                             "Kiln element (f32, f64, f16, bf16, i1, i32, i64)">;
+
+def Kiln_Tensor : RankedTensorOf<[Kiln_Element]>;
+def Kiln_FloatTensor : RankedTensorOf<[Kiln_FloatElement]>;
+def Kiln_IntTensor : RankedTensorOf<[Kiln_IntElement]>;
+def Kiln_NumericTensor : RankedTensorOf<[Kiln_NumericElement]>;
+def Kiln_BoolTensor : RankedTensorOf<[I1]>;
+
+// Rank-0 tensors used by control flow; buildable, so assembly formats need
+// not spell their types.
+def Kiln_PredTensor : 0DTensorOf<[I1]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getI1Type())">;
+def Kiln_I64Scalar : 0DTensorOf<[I64]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getI64Type())">;
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def Kiln_CompareDirection : I32EnumAttr<"CompareDirection",
+    "comparison of two tensors, elementwise", [
+      I32EnumAttrCase<"eq", 0>, I32EnumAttrCase<"ne", 1>,
+      I32EnumAttrCase<"lt", 2>, I32EnumAttrCase<"le", 3>,
+      I32EnumAttrCase<"gt", 4>, I32EnumAttrCase<"ge", 5>]> {
+  let cppNamespace = "::mlir::kiln";
+}
+
+def Kiln_PaddingKind : I32Enum<"Padding",
+    "implicit padding of a sliding-window op (TensorFlow's rules)", [
+      I32EnumCase<"VALID", 0>, I32EnumCase<"SAME", 1>]> {
+  let cppNamespace = "::mlir::kiln";
+}
+
+def Kiln_PaddingAttr : EnumAttr<Kiln_Dialect, Kiln_PaddingKind, "padding"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+#endif // KILN_BASE_TD

@@ -1,0 +1,805 @@
+//===- KilnOps.cpp - Kiln op verification and type inference --------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Type inference doubles as verification: InferTypeOpInterface checks the
+// inferred types against the written ones, so every rule about shapes, axes
+// and attributes lives in one inferReturnTypes (or verify) function and says
+// in words what is wrong. Inference is also called from builders, before any
+// verifier ran, so it never assumes its operands are well-formed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kiln/KilnOps.h"
+#include "Kiln/ShapeUtils.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+/// Reports an llvm::Error from ShapeUtils at `loc`.
+static LogicalResult report(std::optional<Location> loc, llvm::Error err) {
+  if (!err)
+    return success();
+  std::string message = llvm::toString(std::move(err));
+  return emitOptionalError(loc, message);
+}
+
+/// Unwraps an llvm::Expected from ShapeUtils, reporting its error at `loc`.
+template <typename T>
+static FailureOr<T> unwrap(std::optional<Location> loc,
+                           llvm::Expected<T> value) {
+  if (value)
+    return std::move(*value);
+  (void)report(loc, value.takeError());
+  return failure();
+}
+
+/// Returns `type` as a ranked tensor, or reports that it is not one.
+static FailureOr<RankedTensorType> ranked(std::optional<Location> loc,
+                                          Type type, StringRef name) {
+  if (auto tensor = dyn_cast_if_present<RankedTensorType>(type))
+    return tensor;
+  (void)emitOptionalError(loc, name, " must be a ranked tensor, got ", type);
+  return failure();
+}
+
+/// Reports unless `a` and `b` have the same element type.
+static LogicalResult sameElement(std::optional<Location> loc,
+                                 RankedTensorType a, RankedTensorType b,
+                                 StringRef what) {
+  if (a.getElementType() == b.getElementType())
+    return success();
+  return emitOptionalError(loc, what, " must have the same element type, got ",
+                           a.getElementType(), " and ", b.getElementType());
+}
+
+static RankedTensorType tensorOf(ArrayRef<int64_t> shape, Type element) {
+  return RankedTensorType::get(shape, element);
+}
+
+bool mlir::kiln::areCompatibleReturnTypes(TypeRange inferred,
+                                          TypeRange actual) {
+  if (inferred.size() != actual.size())
+    return false;
+  for (auto [a, b] : llvm::zip_equal(inferred, actual)) {
+    auto ta = dyn_cast<RankedTensorType>(a);
+    auto tb = dyn_cast<RankedTensorType>(b);
+    if (!ta || !tb) {
+      if (a != b)
+        return false;
+      continue;
+    }
+    if (ta.getElementType() != tb.getElementType() ||
+        !areCompatibleShapes(ta.getShape(), tb.getShape()))
+      return false;
+  }
+  return true;
+}
+
+LogicalResult mlir::kiln::checkAxis(std::optional<Location> loc, int64_t axis,
+                                    int64_t rank) {
+  return report(loc, normalizeAxis(axis, rank).takeError());
+}
+
+/// Broadcasts the shapes of `operands` together.
+static FailureOr<Shape> broadcastAll(std::optional<Location> loc,
+                                     ArrayRef<RankedTensorType> operands) {
+  Shape shape;
+  for (RankedTensorType operand : operands) {
+    FailureOr<Shape> next =
+        unwrap(loc, broadcastShapes(shape, operand.getShape()));
+    if (failed(next))
+      return failure();
+    shape = *next;
+  }
+  return shape;
+}
+
+LogicalResult mlir::kiln::inferBroadcastType(std::optional<Location> loc,
+                                             ArrayRef<Type> operands,
+                                             Type resultElement,
+                                             SmallVectorImpl<Type> &types) {
+  SmallVector<RankedTensorType> tensors;
+  for (auto [i, type] : llvm::enumerate(operands)) {
+    FailureOr<RankedTensorType> t =
+        ranked(loc, type, "operand #" + std::to_string(i));
+    if (failed(t))
+      return failure();
+    if (!tensors.empty() &&
+        failed(sameElement(loc, tensors.front(), *t, "operands")))
+      return failure();
+    tensors.push_back(*t);
+  }
+  FailureOr<Shape> shape = broadcastAll(loc, tensors);
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(
+      *shape, resultElement ? resultElement : tensors.front().getElementType()));
+  return success();
+}
+
+LogicalResult mlir::kiln::inferReduceType(std::optional<Location> loc,
+                                          Type input, ArrayRef<int64_t> axes,
+                                          bool keepDims,
+                                          SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> type = ranked(loc, input, "input");
+  if (failed(type))
+    return failure();
+  FailureOr<Shape> norm = unwrap(loc, normalizeAxes(axes, type->getRank()));
+  if (failed(norm))
+    return failure();
+  types.push_back(tensorOf(reduceShape(type->getShape(), *norm, keepDims),
+                           type->getElementType()));
+  return success();
+}
+
+/// Reports unless `actual` is compatible with the shape `expected` that the
+/// op's other operands imply.
+static LogicalResult expectShape(Operation *op, StringRef what,
+                                 RankedTensorType actual,
+                                 ArrayRef<int64_t> expected) {
+  if (areCompatibleShapes(actual.getShape(), expected))
+    return success();
+  return op->emitOpError() << what << " has shape "
+                           << formatShape(actual.getShape())
+                           << " but the other operands imply "
+                           << formatShape(expected);
+}
+
+//===----------------------------------------------------------------------===//
+// Constants and generators
+//===----------------------------------------------------------------------===//
+
+LogicalResult ConstantOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  ElementsAttr value = adaptor.getValueAttr();
+  if (!value)
+    return emitOptionalError(loc, "requires a 'value' attribute");
+  types.push_back(value.getType());
+  return success();
+}
+
+LogicalResult IotaOp::verify() {
+  int64_t rank = getType().getRank();
+  int64_t dimension = static_cast<int64_t>(getDimension());
+  if (dimension < 0 || dimension >= rank)
+    return emitOpError() << "dimension " << dimension
+                         << " is out of range for a result of rank " << rank;
+  return success();
+}
+
+/// Checks the seed of a random op: an operand or an attribute, not both.
+template <typename OpTy>
+static LogicalResult verifySeed(OpTy op) {
+  if (static_cast<bool>(op.getSeed()) == op.getStaticSeed().has_value())
+    return op.emitOpError(
+        "needs exactly one seed: a 'static_seed' attribute or a seed operand");
+  return success();
+}
+
+LogicalResult RandomUniformOp::verify() {
+  if (failed(verifySeed(*this)))
+    return failure();
+  if (!(getMinval().convertToDouble() < getMaxval().convertToDouble()))
+    return emitOpError() << "needs minval < maxval, got ["
+                         << getMinval().convertToDouble() << ", "
+                         << getMaxval().convertToDouble() << ")";
+  return success();
+}
+
+/// Checks the parameters of a normal distribution.
+template <typename OpTy>
+static LogicalResult verifyNormal(OpTy op) {
+  if (failed(verifySeed(op)))
+    return failure();
+  if (!(op.getStddev().convertToDouble() >= 0.0))
+    return op.emitOpError() << "needs a non-negative stddev, got "
+                            << op.getStddev().convertToDouble();
+  return success();
+}
+
+LogicalResult RandomNormalOp::verify() { return verifyNormal(*this); }
+LogicalResult TruncatedNormalOp::verify() { return verifyNormal(*this); }
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+LogicalResult SelectOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> cond =
+      ranked(loc, adaptor.getCond().getType(), "condition");
+  FailureOr<RankedTensorType> onTrue =
+      ranked(loc, adaptor.getOnTrue().getType(), "on_true");
+  FailureOr<RankedTensorType> onFalse =
+      ranked(loc, adaptor.getOnFalse().getType(), "on_false");
+  if (failed(cond) || failed(onTrue) || failed(onFalse) ||
+      failed(sameElement(loc, *onTrue, *onFalse, "on_true and on_false")))
+    return failure();
+  FailureOr<Shape> shape = broadcastAll(loc, {*cond, *onTrue, *onFalse});
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, onTrue->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+/// Shared by argmax and argmin.
+template <typename Adaptor>
+static LogicalResult inferArgReduce(MLIRContext *context,
+                                    std::optional<Location> loc,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> type =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(type))
+    return failure();
+  FailureOr<int64_t> axis =
+      unwrap(loc, normalizeAxis(adaptor.getAxis(), type->getRank()));
+  if (failed(axis))
+    return failure();
+  types.push_back(tensorOf(reduceShape(type->getShape(), {*axis}, false),
+                           IntegerType::get(context, 64)));
+  return success();
+}
+
+LogicalResult ArgMaxOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  return inferArgReduce(context, loc, adaptor, types);
+}
+
+LogicalResult ArgMinOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  return inferArgReduce(context, loc, adaptor, types);
+}
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+void ReshapeOp::build(OpBuilder &builder, OperationState &state, Value input,
+                      ArrayRef<int64_t> shape) {
+  auto type = cast<RankedTensorType>(input.getType());
+  build(builder, state, tensorOf(shape, type.getElementType()), input);
+}
+
+LogicalResult ReshapeOp::verify() {
+  RankedTensorType in = getInput().getType(), out = getType();
+  if (failed(sameElement(getLoc(), in, out, "input and result")))
+    return failure();
+  int64_t a = numElements(in.getShape()), b = numElements(out.getShape());
+  if (isStatic(a) && isStatic(b) && a != b)
+    return emitOpError() << "cannot reshape " << formatShape(in.getShape())
+                         << " (" << a << " elements) to "
+                         << formatShape(out.getShape()) << " (" << b
+                         << " elements)";
+  return success();
+}
+
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> type =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(type) ||
+      failed(report(loc, checkPermutation(adaptor.getPermutation(),
+                                          type->getRank()))))
+    return failure();
+  types.push_back(
+      tensorOf(permuteShape(type->getShape(), adaptor.getPermutation()),
+               type->getElementType()));
+  return success();
+}
+
+void BroadcastToOp::build(OpBuilder &builder, OperationState &state,
+                          Value input, ArrayRef<int64_t> shape) {
+  auto type = cast<RankedTensorType>(input.getType());
+  build(builder, state, tensorOf(shape, type.getElementType()), input);
+}
+
+LogicalResult BroadcastToOp::verify() {
+  RankedTensorType in = getInput().getType(), out = getType();
+  if (failed(sameElement(getLoc(), in, out, "input and result")))
+    return failure();
+  return report(getLoc(), checkBroadcastableTo(in.getShape(), out.getShape()));
+}
+
+LogicalResult ExpandDimsOp::inferReturnTypes(MLIRContext *,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> type =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(type))
+    return failure();
+  // The new axis indexes the result, which has one more dimension.
+  FailureOr<int64_t> axis =
+      unwrap(loc, normalizeAxis(adaptor.getAxis(), type->getRank() + 1));
+  if (failed(axis))
+    return failure();
+  Shape shape(type->getShape());
+  shape.insert(shape.begin() + *axis, 1);
+  types.push_back(tensorOf(shape, type->getElementType()));
+  return success();
+}
+
+LogicalResult SqueezeOp::inferReturnTypes(MLIRContext *,
+                                          std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> type =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(type))
+    return failure();
+  ArrayRef<int64_t> shape = type->getShape();
+  Shape axes;
+  if (adaptor.getAxes().empty()) {
+    for (auto [i, dim] : llvm::enumerate(shape)) {
+      if (!isStatic(dim))
+        return emitOptionalError(
+            loc, "cannot squeeze all size-1 dimensions of ", formatShape(shape),
+            ": dimension ", i, " has unknown size (list the axes)");
+      if (dim == 1)
+        axes.push_back(i);
+    }
+  } else {
+    FailureOr<Shape> norm =
+        unwrap(loc, normalizeAxes(adaptor.getAxes(), type->getRank()));
+    if (failed(norm))
+      return failure();
+    axes = *norm;
+    for (int64_t axis : axes)
+      if (shape[axis] != 1)
+        return emitOptionalError(loc, "cannot squeeze dimension ", axis,
+                                 " of ", formatShape(shape),
+                                 ": its size is not 1");
+  }
+  types.push_back(
+      tensorOf(reduceShape(shape, axes, false), type->getElementType()));
+  return success();
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  if (adaptor.getInputs().empty())
+    return emitOptionalError(loc, "needs at least one operand");
+  SmallVector<Shape> shapes;
+  RankedTensorType first;
+  for (Value input : adaptor.getInputs()) {
+    FailureOr<RankedTensorType> type = ranked(loc, input.getType(), "operand");
+    if (failed(type))
+      return failure();
+    if (!first)
+      first = *type;
+    else if (failed(sameElement(loc, first, *type, "operands")))
+      return failure();
+    shapes.push_back(Shape(type->getShape()));
+  }
+  if (first.getRank() == 0)
+    return emitOptionalError(loc, "cannot concatenate rank-0 tensors");
+  FailureOr<int64_t> axis =
+      unwrap(loc, normalizeAxis(adaptor.getAxis(), first.getRank()));
+  if (failed(axis))
+    return failure();
+  FailureOr<Shape> shape = unwrap(loc, concatShape(shapes, *axis));
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, first.getElementType()));
+  return success();
+}
+
+LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> type =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(type))
+    return failure();
+  FailureOr<Shape> shape = unwrap(
+      loc, sliceShape(type->getShape(), adaptor.getStart(), adaptor.getLimit(),
+                      adaptor.getStride()));
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, type->getElementType()));
+  return success();
+}
+
+LogicalResult PadOp::inferReturnTypes(MLIRContext *,
+                                      std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> type =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(type))
+    return failure();
+  FailureOr<Shape> shape = unwrap(
+      loc, padShape(type->getShape(), adaptor.getLow(), adaptor.getHigh()));
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, type->getElementType()));
+  return success();
+}
+
+LogicalResult GatherOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> params =
+      ranked(loc, adaptor.getParams().getType(), "params");
+  FailureOr<RankedTensorType> indices =
+      ranked(loc, adaptor.getIndices().getType(), "indices");
+  if (failed(params) || failed(indices))
+    return failure();
+  if (params->getRank() == 0)
+    return emitOptionalError(loc, "cannot gather from a rank-0 tensor");
+  FailureOr<int64_t> axis =
+      unwrap(loc, normalizeAxis(adaptor.getAxis(), params->getRank()));
+  if (failed(axis))
+    return failure();
+  types.push_back(
+      tensorOf(gatherShape(params->getShape(), indices->getShape(), *axis),
+               params->getElementType()));
+  return success();
+}
+
+LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> base =
+      ranked(loc, adaptor.getBase().getType(), "base");
+  FailureOr<RankedTensorType> indices =
+      ranked(loc, adaptor.getIndices().getType(), "indices");
+  FailureOr<RankedTensorType> updates =
+      ranked(loc, adaptor.getUpdates().getType(), "updates");
+  if (failed(base) || failed(indices) || failed(updates) ||
+      failed(sameElement(loc, *base, *updates, "base and updates")))
+    return failure();
+  if (base->getRank() == 0)
+    return emitOptionalError(loc, "cannot scatter into a rank-0 tensor");
+  FailureOr<int64_t> axis =
+      unwrap(loc, normalizeAxis(adaptor.getAxis(), base->getRank()));
+  if (failed(axis))
+    return failure();
+  Shape expected = gatherShape(base->getShape(), indices->getShape(), *axis);
+  if (!areCompatibleShapes(updates->getShape(), expected))
+    return emitOptionalError(loc, "updates have shape ",
+                             formatShape(updates->getShape()),
+                             " but base and indices imply ",
+                             formatShape(expected));
+  types.push_back(*base);
+  return success();
+}
+
+LogicalResult OneHotOp::verify() {
+  ArrayRef<int64_t> in = getIndices().getType().getShape();
+  if (getDepth() < 0)
+    return emitOpError() << "depth must be non-negative, got " << getDepth();
+  FailureOr<int64_t> axis = unwrap(
+      getLoc(), normalizeAxis(getAxis(), static_cast<int64_t>(in.size()) + 1));
+  if (failed(axis))
+    return failure();
+  Shape expected(in);
+  expected.insert(expected.begin() + *axis, getDepth());
+  return expectShape(*this, "result", getType(), expected);
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> lhs =
+      ranked(loc, adaptor.getLhs().getType(), "lhs");
+  FailureOr<RankedTensorType> rhs =
+      ranked(loc, adaptor.getRhs().getType(), "rhs");
+  if (failed(lhs) || failed(rhs) ||
+      failed(sameElement(loc, *lhs, *rhs, "operands")))
+    return failure();
+  FailureOr<Shape> shape =
+      unwrap(loc, matmulShape(lhs->getShape(), rhs->getShape(),
+                              adaptor.getTransposeLhs(),
+                              adaptor.getTransposeRhs()));
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, lhs->getElementType()));
+  return success();
+}
+
+LogicalResult BatchMatmulOp::inferReturnTypes(MLIRContext *,
+                                              std::optional<Location> loc,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> lhs =
+      ranked(loc, adaptor.getLhs().getType(), "lhs");
+  FailureOr<RankedTensorType> rhs =
+      ranked(loc, adaptor.getRhs().getType(), "rhs");
+  if (failed(lhs) || failed(rhs) ||
+      failed(sameElement(loc, *lhs, *rhs, "operands")))
+    return failure();
+  FailureOr<Shape> shape =
+      unwrap(loc, batchMatmulShape(lhs->getShape(), rhs->getShape()));
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, lhs->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Neural-network ops
+//===----------------------------------------------------------------------===//
+
+static bool isSame(Padding padding) { return padding == Padding::SAME; }
+
+LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> input =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  FailureOr<RankedTensorType> filter =
+      ranked(loc, adaptor.getFilter().getType(), "filter");
+  if (failed(input) || failed(filter) ||
+      failed(sameElement(loc, *input, *filter, "input and filter")))
+    return failure();
+  FailureOr<Shape> shape = unwrap(
+      loc, conv2dShape(input->getShape(), filter->getShape(),
+                       adaptor.getStrides(), adaptor.getDilations(),
+                       isSame(adaptor.getPadding())));
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, input->getElementType()));
+  return success();
+}
+
+/// Checks a convolution gradient op: the forward convolution of `input` and
+/// `filter` must produce the shape of `out_backprop`.
+template <typename OpTy>
+static LogicalResult verifyConvGrad(OpTy op, RankedTensorType input,
+                                    RankedTensorType filter) {
+  RankedTensorType grad = op.getOutBackprop().getType();
+  if (failed(sameElement(op.getLoc(), input, filter, "operands and result")) ||
+      failed(sameElement(op.getLoc(), input, grad, "operands and result")))
+    return failure();
+  FailureOr<Shape> forward = unwrap(
+      op.getLoc(),
+      conv2dShape(input.getShape(), filter.getShape(), op.getStrides(),
+                  op.getDilations(), isSame(op.getPadding())));
+  if (failed(forward))
+    return failure();
+  return expectShape(op, "out_backprop", grad, *forward);
+}
+
+LogicalResult Conv2DBackpropInputOp::verify() {
+  return verifyConvGrad(*this, getType(), getFilter().getType());
+}
+
+LogicalResult Conv2DBackpropFilterOp::verify() {
+  return verifyConvGrad(*this, getInput().getType(), getType());
+}
+
+/// Shared by the pooling ops.
+template <typename Adaptor>
+static LogicalResult inferPool(std::optional<Location> loc, Adaptor adaptor,
+                               SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> input =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(input))
+    return failure();
+  FailureOr<Shape> shape =
+      unwrap(loc, pool2dShape(input->getShape(), adaptor.getWindow(),
+                              adaptor.getStrides(),
+                              isSame(adaptor.getPadding())));
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, input->getElementType()));
+  return success();
+}
+
+LogicalResult MaxPool2DOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  return inferPool(loc, adaptor, types);
+}
+
+LogicalResult AvgPool2DOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  return inferPool(loc, adaptor, types);
+}
+
+LogicalResult MaxPool2DGradOp::inferReturnTypes(MLIRContext *,
+                                                std::optional<Location> loc,
+                                                Adaptor adaptor,
+                                                SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> input =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  FailureOr<RankedTensorType> grad =
+      ranked(loc, adaptor.getOutBackprop().getType(), "out_backprop");
+  if (failed(input) || failed(grad) ||
+      failed(sameElement(loc, *input, *grad, "input and out_backprop")))
+    return failure();
+  FailureOr<Shape> pooled =
+      unwrap(loc, pool2dShape(input->getShape(), adaptor.getWindow(),
+                              adaptor.getStrides(),
+                              isSame(adaptor.getPadding())));
+  if (failed(pooled))
+    return failure();
+  if (!areCompatibleShapes(grad->getShape(), *pooled))
+    return emitOptionalError(loc, "out_backprop has shape ",
+                             formatShape(grad->getShape()),
+                             " but pooling the input gives ",
+                             formatShape(*pooled));
+  types.push_back(*input);
+  return success();
+}
+
+LogicalResult AvgPool2DGradOp::verify() {
+  RankedTensorType input = getType(), grad = getOutBackprop().getType();
+  if (failed(sameElement(getLoc(), input, grad, "out_backprop and result")))
+    return failure();
+  FailureOr<Shape> pooled =
+      unwrap(getLoc(), pool2dShape(input.getShape(), getWindow(), getStrides(),
+                                   isSame(getPadding())));
+  if (failed(pooled))
+    return failure();
+  return expectShape(*this, "out_backprop", grad, *pooled);
+}
+
+/// Checks logits of a cross-entropy op and returns the per-example shape.
+static FailureOr<Shape> exampleShape(std::optional<Location> loc,
+                                     RankedTensorType logits) {
+  if (logits.getRank() == 0)
+    return emitOptionalError(loc, "logits need a class dimension, got rank 0");
+  return Shape(logits.getShape().drop_back());
+}
+
+LogicalResult SoftmaxCrossEntropyOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> logits =
+      ranked(loc, adaptor.getLogits().getType(), "logits");
+  FailureOr<RankedTensorType> labels =
+      ranked(loc, adaptor.getLabels().getType(), "labels");
+  if (failed(logits) || failed(labels) ||
+      failed(sameElement(loc, *logits, *labels, "logits and labels")))
+    return failure();
+  if (!areCompatibleShapes(logits->getShape(), labels->getShape()))
+    return emitOptionalError(loc, "labels have shape ",
+                             formatShape(labels->getShape()),
+                             " but logits have shape ",
+                             formatShape(logits->getShape()));
+  FailureOr<Shape> shape = exampleShape(loc, *logits);
+  if (failed(shape))
+    return failure();
+  types.push_back(tensorOf(*shape, logits->getElementType()));
+  return success();
+}
+
+LogicalResult SparseSoftmaxCrossEntropyOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> logits =
+      ranked(loc, adaptor.getLogits().getType(), "logits");
+  FailureOr<RankedTensorType> labels =
+      ranked(loc, adaptor.getLabels().getType(), "labels");
+  if (failed(logits) || failed(labels))
+    return failure();
+  FailureOr<Shape> shape = exampleShape(loc, *logits);
+  if (failed(shape))
+    return failure();
+  if (!areCompatibleShapes(labels->getShape(), *shape))
+    return emitOptionalError(loc, "labels have shape ",
+                             formatShape(labels->getShape()),
+                             " but logits of shape ",
+                             formatShape(logits->getShape()),
+                             " need labels of shape ", formatShape(*shape));
+  types.push_back(tensorOf(*shape, logits->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Control flow
+//===----------------------------------------------------------------------===//
+
+/// Checks that `types` (what a region passes) match `expected`, one by one.
+static LogicalResult checkTypes(Operation *op, StringRef what,
+                                TypeRange types, TypeRange expected) {
+  if (types.size() != expected.size())
+    return op->emitOpError() << what << " has " << types.size()
+                             << " value(s) but " << expected.size()
+                             << " are expected";
+  for (auto [i, pair] : llvm::enumerate(llvm::zip_equal(types, expected)))
+    if (!areCompatibleReturnTypes(std::get<0>(pair), std::get<1>(pair)))
+      return op->emitOpError()
+             << what << " value #" << i << " has type " << std::get<0>(pair)
+             << " but " << std::get<1>(pair) << " is expected";
+  return success();
+}
+
+/// The values a single-block region yields.
+static YieldOp terminator(Region &region) {
+  return cast<YieldOp>(region.front().getTerminator());
+}
+
+LogicalResult CondOp::verify() {
+  if (failed(checkTypes(*this, "the 'then' region's yield",
+                        terminator(getThenRegion()).getValues().getTypes(),
+                        getResultTypes())))
+    return failure();
+  return checkTypes(*this, "the 'else' region's yield",
+                    terminator(getElseRegion()).getValues().getTypes(),
+                    getResultTypes());
+}
+
+LogicalResult WhileOp::verify() {
+  TypeRange carried = getInits().getTypes();
+  Block &cond = getCondRegion().front();
+  Block &body = getBodyRegion().front();
+  if (failed(checkTypes(*this, "the 'cond' region's arguments",
+                        cond.getArgumentTypes(), carried)) ||
+      failed(checkTypes(*this, "the 'do' region's arguments",
+                        body.getArgumentTypes(), carried)))
+    return failure();
+  Type pred = RankedTensorType::get({}, IntegerType::get(getContext(), 1));
+  if (failed(checkTypes(*this, "the 'cond' region's yield",
+                        terminator(getCondRegion()).getValues().getTypes(),
+                        pred)))
+    return failure();
+  return checkTypes(*this, "the 'do' region's yield",
+                    terminator(getBodyRegion()).getValues().getTypes(),
+                    carried);
+}
+
+LogicalResult ForOp::verify() {
+  Block &body = getBody().front();
+  SmallVector<Type> expected{getLower().getType()};
+  llvm::append_range(expected, getInits().getTypes());
+  if (failed(checkTypes(*this, "the body's arguments (counter, then carried)",
+                        body.getArgumentTypes(), expected)) ||
+      failed(checkTypes(*this, "the body's yield",
+                        terminator(getBody()).getValues().getTypes(),
+                        getInits().getTypes())))
+    return failure();
+  // A constant step must be positive; a computed one is checked at run time.
+  DenseIntElementsAttr step;
+  if (matchPattern(getStep(), m_Constant(&step)) &&
+      (*step.value_begin<APInt>()).getSExtValue() <= 0)
+    return emitOpError() << "step must be positive, got "
+                         << (*step.value_begin<APInt>()).getSExtValue();
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "Kiln/KilnOps.cpp.inc"

@@ -1,0 +1,54 @@
+//===- KilnOps.h - Kiln dialect operations ----------------------*- C++ -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_DIALECT_KILN_KILNOPS_H
+#define KILN_DIALECT_KILN_KILNOPS_H
+
+#include "Kiln/KilnDialect.h"
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "Kiln/KilnEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "Kiln/KilnAttrs.h.inc"
+
+namespace mlir::kiln {
+
+/// True if each type in `inferred` may describe the same values as the one in
+/// `actual`: same element type, same rank, equal extents where both are known.
+bool areCompatibleReturnTypes(TypeRange inferred, TypeRange actual);
+
+/// Infers the type of an elementwise op over broadcast `operands`. The
+/// operands must share an element type; the result has `resultElement`, or
+/// that shared type when `resultElement` is null.
+LogicalResult inferBroadcastType(std::optional<Location> loc,
+                                 ArrayRef<Type> operands, Type resultElement,
+                                 SmallVectorImpl<Type> &types);
+
+/// Infers the type of a reduction of `input` over `axes`.
+LogicalResult inferReduceType(std::optional<Location> loc, Type input,
+                              ArrayRef<int64_t> axes, bool keepDims,
+                              SmallVectorImpl<Type> &types);
+
+/// Emits an error at `loc` (when given) unless `axis` is valid for `rank`.
+LogicalResult checkAxis(std::optional<Location> loc, int64_t axis,
+                        int64_t rank);
+
+} // namespace mlir::kiln
+
+#define GET_OP_CLASSES
+#include "Kiln/KilnOps.h.inc"
+
+#endif // KILN_DIALECT_KILN_KILNOPS_H

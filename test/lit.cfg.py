@@ -1,0 +1,31 @@
+# -*- Python -*-
+# lit configuration for Kiln's FileCheck tests.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "KILN"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# Kiln's tools first, then FileCheck/not/count from LLVM's tools directory.
+llvm_config.with_environment("PATH", config.kiln_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+if config.sanitizers in ("ON", "1", "TRUE"):
+    # libMLIR.so is not instrumented; leaks in it are not ours to report.
+    config.environment["ASAN_OPTIONS"] = "detect_leaks=0"
+    config.available_features.add("asan")
+
+llvm_config.add_tool_substitutions(
+    [ToolSubst("tensor-opt", unresolved="fatal")], [config.kiln_tools_dir]
+)
