@@ -748,6 +748,32 @@ static LogicalResult checkTypes(Operation *op, StringRef what,
   return success();
 }
 
+/// The least refined of two compatible tensor types (unknown where they
+/// differ).
+static Type join(Type a, Type b) {
+  auto ta = dyn_cast<RankedTensorType>(a), tb = dyn_cast<RankedTensorType>(b);
+  if (!ta || !tb || ta.getRank() != tb.getRank() ||
+      ta.getElementType() != tb.getElementType())
+    return a;
+  Shape shape;
+  for (auto [x, y] : llvm::zip_equal(ta.getShape(), tb.getShape()))
+    shape.push_back(x == y ? x : ShapedType::kDynamic);
+  return tensorOf(shape, ta.getElementType());
+}
+
+LogicalResult mlir::kiln::inferLoopTypes(TypeRange inits, Region &body,
+                                         SmallVectorImpl<Type> &types) {
+  llvm::append_range(types, inits);
+  if (body.empty() || body.front().empty())
+    return success();
+  auto yield = dyn_cast<YieldOp>(body.front().getTerminator());
+  if (!yield || yield.getValues().size() != inits.size())
+    return success(); // the verifier reports the mismatch
+  for (auto [type, yielded] : llvm::zip_equal(types, yield.getValues()))
+    type = join(type, yielded.getType());
+  return success();
+}
+
 /// The values a single-block region yields.
 static YieldOp terminator(Region &region) {
   return cast<YieldOp>(region.front().getTerminator());

@@ -42,6 +42,12 @@ LogicalResult inferReduceType(std::optional<Location> loc, Type input,
                               ArrayRef<int64_t> axes, bool keepDims,
                               SmallVectorImpl<Type> &types);
 
+/// Infers the result types of a loop: each is the most refined type that
+/// covers both the initial value and what the body yields (the carried value
+/// of any iteration). Before the body exists, the initial types.
+LogicalResult inferLoopTypes(TypeRange inits, Region &body,
+                             SmallVectorImpl<Type> &types);
+
 /// Emits an error at `loc` (when given) unless `axis` is valid for `rank`.
 LogicalResult checkAxis(std::optional<Location> loc, int64_t axis,
                         int64_t rank);

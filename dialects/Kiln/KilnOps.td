@@ -881,8 +881,8 @@ def Kiln_WhileOp : Kiln_Op<"while", [RecursiveMemoryEffects,
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location>,
         Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
-      ::llvm::append_range(types, adaptor.getInits().getTypes());
-      return ::mlir::success();
+      return ::mlir::kiln::inferLoopTypes(adaptor.getInits().getTypes(),
+                                          *adaptor.getRegions().back(), types);
     }
   }];
 }
@@ -919,8 +919,8 @@ def Kiln_ForOp : Kiln_Op<"for", [RecursiveMemoryEffects, InferTypeOpAdaptor]> {
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location>,
         Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
-      ::llvm::append_range(types, adaptor.getInits().getTypes());
-      return ::mlir::success();
+      return ::mlir::kiln::inferLoopTypes(adaptor.getInits().getTypes(),
+                                          *adaptor.getRegions().back(), types);
     }
   }];
 }
