@@ -12,6 +12,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "Kiln/KilnDialect.h"
+#include "kiln/Conversion/Passes.h"
+#include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -24,6 +26,8 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::kiln::registerKilnPasses();
+  mlir::kiln::registerKilnConversionPasses();
+  mlir::kiln::registerKilnPipelines();
 
   mlir::DialectRegistry registry;
   registry.insert<mlir::kiln::KilnDialect>();

@@ -1,0 +1,45 @@
+//===- Passes.td - Kiln conversion passes ---------------------*- tablegen -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CONVERSION_PASSES_TD
+#define KILN_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg"> {
+  let summary = "Lowers Kiln ops to linalg, tensor, arith, math and scf";
+  let description = [{
+    Rewrites every Kiln op into upstream tensor-level dialects, still with
+    value semantics, so that upstream fusion, tiling, vectorization and
+    bufferization apply to the result:
+
+    - elementwise ops (with broadcasting) become `linalg.generic` ops whose
+      indexing maps implement NumPy broadcasting, so elementwise fusion can
+      merge chains of them;
+    - reductions become `linalg.generic` reductions over a filled init;
+    - matmul, convolution and pooling use linalg's named ops where they
+      exist; convolution gradients are built from them (input gradient) or
+      as a contraction (filter gradient);
+    - gather, one-hot and iota are `linalg.generic` ops that compute indices
+      in their bodies; scatter-add and the pooling gradients, which linalg
+      cannot express, become `scf.for` nests over tensors;
+    - softmax and the cross-entropies subtract the maximum and use
+      log-sum-exp, so large logits do not overflow;
+    - control flow becomes `scf.if`, `scf.while` and `scf.for`.
+
+    Shapes must be static. Ops that other passes should see first (for
+    example autodiff) must run before this pass.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+#endif // KILN_CONVERSION_PASSES_TD

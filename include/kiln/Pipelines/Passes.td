@@ -1,0 +1,45 @@
+//===- Passes.td - Passes of Kiln's compilation pipelines -----*- tablegen -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_PIPELINES_PASSES_TD
+#define KILN_PIPELINES_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KilnPrepareEntryPoints
+    : Pass<"kiln-prepare-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Checks and records the signatures of a module's entry points";
+  let description = [{
+    Every public `func.func` with a body is an entry point of the compiled
+    module. This pass checks that each takes and returns only statically
+    shaped tensors of Kiln element types (anything else is an error at the
+    function's location) and records each signature: on the function as
+    `kiln.entry` (the shapes of the inputs, then of the outputs), and for the
+    whole module as the `kiln.manifest` text that the runtime reads to check
+    calls. It runs first, while the signatures are still tensors.
+  }];
+}
+
+def KilnEmitEntryPoints : Pass<"kiln-emit-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Adds Kiln's C entry points and manifest to an LLVM-dialect module";
+  let description = [{
+    Runs last, on the LLVM dialect. For every function marked by
+    `kiln-prepare-entry-points` it adds
+
+    ```c
+    int32_t kiln_entry_NAME(void **args);
+    ```
+
+    which takes the data pointers of the inputs and then of the outputs
+    (contiguous, row-major), builds the memref descriptors that the lowered
+    function expects, calls it and returns 0. The function itself becomes
+    internal. It also adds the global `kiln_manifest`, the NUL-terminated
+    signature text. JIT-compiled and ahead-of-time compiled modules are
+    called through exactly these symbols.
+  }];
+}
+
+#endif // KILN_PIPELINES_PASSES_TD

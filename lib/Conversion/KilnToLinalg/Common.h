@@ -1,0 +1,77 @@
+//===- Common.h - Helpers shared by the Kiln-to-linalg patterns -*- C++ -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_LIB_CONVERSION_KILNTOLINALG_COMMON_H
+#define KILN_LIB_CONVERSION_KILNTOLINALG_COMMON_H
+
+#include "Kiln/KilnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::kiln::lowering {
+
+/// Builds the scalar body of an elementwise op from its scalar operands.
+using ScalarBuilder =
+    function_ref<Value(OpBuilder &, Location, ValueRange scalars)>;
+
+/// An uninitialized tensor of `type` (tensor.empty).
+Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type);
+
+/// A tensor of `type` filled with `value`.
+Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                   Value value);
+
+/// A scalar constant of element type `type` (float or integer) equal to
+/// `value`; for integers `value` is truncated toward zero.
+Value scalarConstant(OpBuilder &b, Location loc, Type type, double value);
+
+/// The smallest / largest value of `type` (-inf / +inf for floats): the
+/// identity of max / min reductions.
+Value lowestValue(OpBuilder &b, Location loc, Type type);
+Value highestValue(OpBuilder &b, Location loc, Type type);
+
+/// The indexing map that reads an operand of `shape` broadcast (NumPy rules)
+/// to a result of `resultShape`.
+AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
+                       ArrayRef<int64_t> resultShape);
+
+/// Builds a linalg.generic producing `resultType` from `operands` broadcast
+/// to it, with `body` computing each element.
+Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
+                       ValueRange operands, ScalarBuilder body);
+
+/// Converts a scalar between element types with Kiln's cast semantics.
+Value castScalar(OpBuilder &b, Location loc, Value value, Type to);
+
+/// Reads the element of a rank-0 tensor.
+Value extractScalar(OpBuilder &b, Location loc, Value tensor);
+
+/// Reshapes `value` (same elements, row-major) to `type` with
+/// tensor.collapse_shape / tensor.expand_shape.
+Value reshapeTensor(OpBuilder &b, Location loc, Value value,
+                    RankedTensorType type);
+
+/// Pads a rank-4 NHWC tensor spatially with `value`.
+Value padSpatial(OpBuilder &b, Location loc, Value input,
+                 ArrayRef<int64_t> low, ArrayRef<int64_t> high, Value value);
+
+/// Reports that an op cannot be lowered because a shape is dynamic.
+LogicalResult requireStatic(Operation *op, ConversionPatternRewriter &rewriter);
+
+void populateElementwisePatterns(RewritePatternSet &patterns);
+void populateReductionPatterns(RewritePatternSet &patterns);
+void populateShapePatterns(RewritePatternSet &patterns);
+void populateNNPatterns(RewritePatternSet &patterns);
+void populateControlFlowPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::kiln::lowering
+
+#endif // KILN_LIB_CONVERSION_KILNTOLINALG_COMMON_H

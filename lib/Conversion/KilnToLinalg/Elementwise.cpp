@@ -1,0 +1,543 @@
+//===- Elementwise.cpp - Lowering Kiln's elementwise ops and generators ----===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Every elementwise op becomes one linalg.generic over the result shape:
+//
+//   for (i...) in result.shape:            // all parallel
+//     result[i...] = f(lhs[bcast(i...)], rhs[bcast(i...)])
+//
+// where bcast() drops leading dimensions and reads index 0 along extents of
+// 1 (the operand's indexing map). The scalar function f is built below, one
+// overload per op.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::kiln;
+using namespace mlir::kiln::lowering;
+
+static bool isFloat(Value v) { return isa<FloatType>(v.getType()); }
+
+static Value cst(OpBuilder &b, Location loc, Value like, double value) {
+  return scalarConstant(b, loc, like.getType(), value);
+}
+
+//===----------------------------------------------------------------------===//
+// Scalar bodies
+//===----------------------------------------------------------------------===//
+
+static Value scalar(NegOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return arith::NegFOp::create(b, loc, s[0]);
+  return arith::SubIOp::create(b, loc, cst(b, loc, s[0], 0), s[0]);
+}
+static Value scalar(AbsOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return math::AbsFOp::create(b, loc, s[0]);
+  return math::AbsIOp::create(b, loc, s[0]);
+}
+static Value scalar(ExpOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::ExpOp::create(b, loc, s[0]);
+}
+static Value scalar(LogOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::LogOp::create(b, loc, s[0]);
+}
+static Value scalar(Log1pOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::Log1pOp::create(b, loc, s[0]);
+}
+static Value scalar(SqrtOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::SqrtOp::create(b, loc, s[0]);
+}
+static Value scalar(RsqrtOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::RsqrtOp::create(b, loc, s[0]);
+}
+static Value scalar(TanhOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::TanhOp::create(b, loc, s[0]);
+}
+static Value scalar(SigmoidOp, OpBuilder &b, Location loc, ValueRange s) {
+  // 1 / (1 + e^-x): for very negative x, e^-x overflows to inf and the
+  // result is 0, as it should be.
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, s[0]));
+  Value one = cst(b, loc, s[0], 1);
+  return arith::DivFOp::create(b, loc, one,
+                               arith::AddFOp::create(b, loc, one, e));
+}
+static Value scalar(ReluOp, OpBuilder &b, Location loc, ValueRange s) {
+  Value zero = cst(b, loc, s[0], 0);
+  if (isFloat(s[0])) // maximumf propagates NaN
+    return arith::MaximumFOp::create(b, loc, s[0], zero);
+  return arith::MaxSIOp::create(b, loc, s[0], zero);
+}
+static Value scalar(SinOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::SinOp::create(b, loc, s[0]);
+}
+static Value scalar(CosOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::CosOp::create(b, loc, s[0]);
+}
+static Value scalar(SignOp, OpBuilder &b, Location loc, ValueRange s) {
+  Value x = s[0], zero = cst(b, loc, x, 0);
+  Value one = cst(b, loc, x, 1), minusOne = cst(b, loc, x, -1);
+  if (isFloat(x)) {
+    // sign(+-0) = +-0 and sign(NaN) = NaN: keep x unless strictly signed.
+    Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
+                                      zero);
+    Value neg = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x,
+                                      zero);
+    Value r = arith::SelectOp::create(b, loc, neg, minusOne, x);
+    return arith::SelectOp::create(b, loc, pos, one, r);
+  }
+  Value pos = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, x, zero);
+  Value neg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, zero);
+  Value r = arith::SelectOp::create(b, loc, neg, minusOne, zero);
+  return arith::SelectOp::create(b, loc, pos, one, r);
+}
+static Value scalar(FloorOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::FloorOp::create(b, loc, s[0]);
+}
+static Value scalar(CeilOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::CeilOp::create(b, loc, s[0]);
+}
+static Value scalar(SquareOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return arith::MulFOp::create(b, loc, s[0], s[0]);
+  return arith::MulIOp::create(b, loc, s[0], s[0]);
+}
+static Value scalar(ReciprocalOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::DivFOp::create(b, loc, cst(b, loc, s[0], 1), s[0]);
+}
+static Value scalar(LogicalNotOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::XOrIOp::create(b, loc, s[0], cst(b, loc, s[0], 1));
+}
+
+static Value scalar(AddOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return arith::AddFOp::create(b, loc, s[0], s[1]);
+  return arith::AddIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(SubOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return arith::SubFOp::create(b, loc, s[0], s[1]);
+  return arith::SubIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(MulOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return arith::MulFOp::create(b, loc, s[0], s[1]);
+  return arith::MulIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(DivOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return arith::DivFOp::create(b, loc, s[0], s[1]);
+  // Integer division traps on x86 for a zero divisor and for INT_MIN / -1.
+  // Kiln defines x / 0 = 0 and x / -1 = -x (wrapping), and divides by a
+  // safe divisor otherwise.
+  Value x = s[0], y = s[1];
+  Value zero = cst(b, loc, y, 0), one = cst(b, loc, y, 1);
+  Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y,
+                                       zero);
+  Value isMinusOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y,
+                                           cst(b, loc, y, -1));
+  Value unsafe = arith::OrIOp::create(b, loc, isZero, isMinusOne);
+  Value safe = arith::SelectOp::create(b, loc, unsafe, one, y);
+  Value q = arith::DivSIOp::create(b, loc, x, safe);
+  Value negated = arith::SubIOp::create(b, loc, zero, x);
+  q = arith::SelectOp::create(b, loc, isMinusOne, negated, q);
+  return arith::SelectOp::create(b, loc, isZero, zero, q);
+}
+static Value scalar(PowOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return math::PowFOp::create(b, loc, s[0], s[1]);
+  return math::IPowIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(MaximumOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return arith::MaximumFOp::create(b, loc, s[0], s[1]);
+  return arith::MaxSIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(MinimumOp, OpBuilder &b, Location loc, ValueRange s) {
+  if (isFloat(s[0]))
+    return arith::MinimumFOp::create(b, loc, s[0], s[1]);
+  return arith::MinSIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(LogicalAndOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::AndIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(LogicalOrOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::OrIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(SelectOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::SelectOp::create(b, loc, s[0], s[1], s[2]);
+}
+
+static Value scalar(CompareOp op, OpBuilder &b, Location loc, ValueRange s) {
+  CompareDirection d = op.getDirection();
+  if (isFloat(s[0])) {
+    // Ordered predicates: false when NaN is involved, except for `ne`.
+    arith::CmpFPredicate p;
+    switch (d) {
+    case CompareDirection::eq: p = arith::CmpFPredicate::OEQ; break;
+    case CompareDirection::ne: p = arith::CmpFPredicate::UNE; break;
+    case CompareDirection::lt: p = arith::CmpFPredicate::OLT; break;
+    case CompareDirection::le: p = arith::CmpFPredicate::OLE; break;
+    case CompareDirection::gt: p = arith::CmpFPredicate::OGT; break;
+    case CompareDirection::ge: p = arith::CmpFPredicate::OGE; break;
+    }
+    return arith::CmpFOp::create(b, loc, p, s[0], s[1]);
+  }
+  // Booleans order false < true (unsigned); other integers are signed.
+  bool isBool = s[0].getType().isInteger(1);
+  arith::CmpIPredicate p;
+  switch (d) {
+  case CompareDirection::eq: p = arith::CmpIPredicate::eq; break;
+  case CompareDirection::ne: p = arith::CmpIPredicate::ne; break;
+  case CompareDirection::lt:
+    p = isBool ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt;
+    break;
+  case CompareDirection::le:
+    p = isBool ? arith::CmpIPredicate::ule : arith::CmpIPredicate::sle;
+    break;
+  case CompareDirection::gt:
+    p = isBool ? arith::CmpIPredicate::ugt : arith::CmpIPredicate::sgt;
+    break;
+  case CompareDirection::ge:
+    p = isBool ? arith::CmpIPredicate::uge : arith::CmpIPredicate::sge;
+    break;
+  }
+  return arith::CmpIOp::create(b, loc, p, s[0], s[1]);
+}
+
+namespace {
+
+/// Lowers an elementwise op whose scalar body is given by `scalar()`.
+template <typename OpTy>
+struct ElementwiseLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Value result = buildElementwise(
+        rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+        adaptor.getOperands(),
+        [&](OpBuilder &b, Location loc, ValueRange s) {
+          return scalar(op, b, loc, s);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct CastLowering : OpConversionPattern<CastOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(CastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Type to = op.getType().getElementType();
+    rewriter.replaceOp(
+        op, buildElementwise(rewriter, op.getLoc(), op.getType(),
+                             adaptor.getOperands(),
+                             [&](OpBuilder &b, Location loc, ValueRange s) {
+                               return castScalar(b, loc, s[0], to);
+                             }));
+    return success();
+  }
+};
+
+struct ConstantLowering : OpConversionPattern<ConstantOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(ConstantOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(
+        op, cast<TypedAttr>(op.getValueAttr()));
+    return success();
+  }
+};
+
+/// Builds a linalg.generic with no inputs that computes each element of
+/// `type` from its indices.
+static Value buildFromIndices(
+    OpBuilder &b, Location loc, RankedTensorType type,
+    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body) {
+  MLIRContext *context = b.getContext();
+  SmallVector<AffineMap> maps = {
+      AffineMap::getMultiDimIdentityMap(type.getRank(), context)};
+  SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{type}, ValueRange{},
+      ValueRange{emptyTensor(b, loc, type)}, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange) {
+        SmallVector<Value> indices;
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          indices.push_back(linalg::IndexOp::create(nested, nestedLoc, d));
+        linalg::YieldOp::create(nested, nestedLoc,
+                                body(nested, nestedLoc, indices));
+      });
+  return generic.getResult(0);
+}
+
+struct IotaLowering : OpConversionPattern<IotaOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(IotaOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    int64_t dim = static_cast<int64_t>(op.getDimension());
+    Type element = op.getType().getElementType();
+    rewriter.replaceOp(
+        op, buildFromIndices(
+                rewriter, op.getLoc(), op.getType(),
+                [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
+                  Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                                       idx[dim]);
+                  return castScalar(b, loc, i, element);
+                }));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Counter-based random numbers
+//===----------------------------------------------------------------------===//
+//
+// Element `i` (row-major) of a random tensor is a function of (seed, i) only:
+//
+//   key  = mix(seed ^ 0x6A09E667F3BCC909)
+//   bits = mix(key + (c + 1) * 0x9E3779B97F4A7C15)     // c: a counter
+//   u    = (bits >> 11) * 2^-53                         // uniform in [0, 1)
+//
+// with mix() the SplitMix64 finalizer. Uniform values use c = i; normal
+// values use the Box-Muller transform on c = 2i and 2i + 1. Truncated
+// normals draw up to 12 normals per element (6 Box-Muller pairs on counters
+// 12i ... 12i + 11) and take the first within two standard deviations; the
+// chance that all 12 miss is about 1e-16, and then the last draw is clamped.
+// The arithmetic is in f64 and rounds to the element type at the end, so any
+// backend that follows these formulas gives the same numbers.
+
+static Value i64c(OpBuilder &b, Location loc, uint64_t v) {
+  return arith::ConstantOp::create(
+      b, loc, b.getIntegerAttr(b.getI64Type(), static_cast<int64_t>(v)));
+}
+
+static Value mix64(OpBuilder &b, Location loc, Value x) {
+  auto shiftXor = [&](Value v, uint64_t shift) {
+    return arith::XOrIOp::create(
+        b, loc, v, arith::ShRUIOp::create(b, loc, v, i64c(b, loc, shift)));
+  };
+  x = shiftXor(x, 30);
+  x = arith::MulIOp::create(b, loc, x, i64c(b, loc, 0xBF58476D1CE4E5B9ULL));
+  x = shiftXor(x, 27);
+  x = arith::MulIOp::create(b, loc, x, i64c(b, loc, 0x94D049BB133111EBULL));
+  return shiftXor(x, 31);
+}
+
+/// A uniform f64 in [0, 1) for counter `c` under `key`.
+static Value uniform01(OpBuilder &b, Location loc, Value key, Value c) {
+  Value n = arith::AddIOp::create(b, loc, c, i64c(b, loc, 1));
+  n = arith::MulIOp::create(b, loc, n, i64c(b, loc, 0x9E3779B97F4A7C15ULL));
+  Value bits = mix64(b, loc, arith::AddIOp::create(b, loc, key, n));
+  bits = arith::ShRUIOp::create(b, loc, bits, i64c(b, loc, 11));
+  Value f = arith::UIToFPOp::create(b, loc, b.getF64Type(), bits);
+  return arith::MulFOp::create(
+      b, loc, f, scalarConstant(b, loc, b.getF64Type(), std::ldexp(1.0, -53)));
+}
+
+/// Two independent standard normals (Box-Muller) from counters c and c + 1.
+static std::pair<Value, Value> normalPair(OpBuilder &b, Location loc,
+                                          Value key, Value c) {
+  Type f64 = b.getF64Type();
+  Value u1 = uniform01(b, loc, key, c);
+  Value u2 = uniform01(b, loc, key,
+                       arith::AddIOp::create(b, loc, c, i64c(b, loc, 1)));
+  // 1 - u1 is in (0, 1], so the logarithm is finite.
+  u1 = arith::SubFOp::create(b, loc, scalarConstant(b, loc, f64, 1.0), u1);
+  Value r = math::SqrtOp::create(
+      b, loc,
+      arith::MulFOp::create(b, loc, scalarConstant(b, loc, f64, -2.0),
+                            math::LogOp::create(b, loc, u1)));
+  Value theta = arith::MulFOp::create(
+      b, loc, scalarConstant(b, loc, f64, 2.0 * M_PI), u2);
+  return {arith::MulFOp::create(b, loc, r, math::CosOp::create(b, loc, theta)),
+          arith::MulFOp::create(b, loc, r,
+                                math::SinOp::create(b, loc, theta))};
+}
+
+/// The random key for an op: from its seed attribute or seed operand.
+template <typename OpTy>
+static Value randomKey(OpTy op, Value seedOperand, OpBuilder &b, Location loc) {
+  Value seed = seedOperand
+                   ? extractScalar(b, loc, seedOperand)
+                   : i64c(b, loc, static_cast<uint64_t>(*op.getStaticSeed()));
+  return mix64(b, loc,
+               arith::XOrIOp::create(b, loc, seed,
+                                     i64c(b, loc, 0x6A09E667F3BCC909ULL)));
+}
+
+/// The row-major linear index of the current element, as i64.
+static Value linearIndex(OpBuilder &b, Location loc, RankedTensorType type,
+                         ArrayRef<Value> indices) {
+  Value linear = i64c(b, loc, 0);
+  for (auto [d, index] : llvm::enumerate(indices)) {
+    Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+    linear = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, linear,
+                              i64c(b, loc, type.getDimSize(d))),
+        i);
+  }
+  return linear;
+}
+
+/// Rounds an f64 sample to the element type.
+static Value toElement(OpBuilder &b, Location loc, Value v, Type element) {
+  if (element.isF64())
+    return v;
+  return arith::TruncFOp::create(b, loc, element, v);
+}
+
+struct RandomUniformLowering : OpConversionPattern<RandomUniformOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(RandomUniformOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    RankedTensorType type = op.getType();
+    auto element = cast<FloatType>(type.getElementType());
+    double lo = op.getMinval().convertToDouble();
+    double hi = op.getMaxval().convertToDouble();
+    // Rounding to a narrow type can reach `hi`; such values become the
+    // largest representable value below it, keeping the range half-open.
+    APFloat top(hi);
+    bool losesInfo = false;
+    top.convert(element.getFloatSemantics(), APFloat::rmTowardZero,
+                &losesInfo);
+    APFloat below = top;
+    below.next(/*nextDown=*/true);
+    Value seed = adaptor.getSeed();
+    rewriter.replaceOp(
+        op, buildFromIndices(
+                rewriter, op.getLoc(), type,
+                [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
+                  Value key = randomKey(op, seed, b, loc);
+                  Value u = uniform01(b, loc, key,
+                                      linearIndex(b, loc, type, idx));
+                  Type f64 = b.getF64Type();
+                  Value v = arith::AddFOp::create(
+                      b, loc, scalarConstant(b, loc, f64, lo),
+                      arith::MulFOp::create(
+                          b, loc, u, scalarConstant(b, loc, f64, hi - lo)));
+                  v = toElement(b, loc, v, element);
+                  Value topV = arith::ConstantOp::create(
+                      b, loc, b.getFloatAttr(element, top));
+                  Value belowV = arith::ConstantOp::create(
+                      b, loc, b.getFloatAttr(element, below));
+                  Value tooBig = arith::CmpFOp::create(
+                      b, loc, arith::CmpFPredicate::OGE, v, topV);
+                  return arith::SelectOp::create(b, loc, tooBig, belowV, v)
+                      .getResult();
+                }));
+    return success();
+  }
+};
+
+/// Shared by random_normal and truncated_normal.
+template <typename OpTy, bool Truncated>
+struct NormalLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    double mean = op.getMean().convertToDouble();
+    double stddev = op.getStddev().convertToDouble();
+    Value seed = adaptor.getSeed();
+    rewriter.replaceOp(
+        op,
+        buildFromIndices(
+            rewriter, op.getLoc(), type,
+            [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
+              Type f64 = b.getF64Type();
+              Value key = randomKey(op, seed, b, loc);
+              Value i = linearIndex(b, loc, type, idx);
+              Value z;
+              if (!Truncated) {
+                Value c = arith::MulIOp::create(b, loc, i, i64c(b, loc, 2));
+                z = normalPair(b, loc, key, c).first;
+              } else {
+                constexpr int kPairs = 6;
+                Value base =
+                    arith::MulIOp::create(b, loc, i, i64c(b, loc, 2 * kPairs));
+                SmallVector<Value> draws;
+                for (int k = 0; k < kPairs; ++k) {
+                  Value c = arith::AddIOp::create(b, loc, base,
+                                                  i64c(b, loc, 2 * k));
+                  auto [z0, z1] = normalPair(b, loc, key, c);
+                  draws.push_back(z0);
+                  draws.push_back(z1);
+                }
+                Value two = scalarConstant(b, loc, f64, 2.0);
+                Value minusTwo = scalarConstant(b, loc, f64, -2.0);
+                // Fallback: the last draw, clamped; then earlier accepted
+                // draws take precedence, first one last.
+                z = arith::MinimumFOp::create(
+                    b, loc, arith::MaximumFOp::create(b, loc, draws.back(),
+                                                      minusTwo),
+                    two);
+                for (Value d : llvm::reverse(draws)) {
+                  Value ok = arith::CmpFOp::create(
+                      b, loc, arith::CmpFPredicate::OLE,
+                      math::AbsFOp::create(b, loc, d), two);
+                  z = arith::SelectOp::create(b, loc, ok, d, z);
+                }
+              }
+              Value v = arith::AddFOp::create(
+                  b, loc, scalarConstant(b, loc, f64, mean),
+                  arith::MulFOp::create(
+                      b, loc, scalarConstant(b, loc, f64, stddev), z));
+              return toElement(b, loc, v, element);
+            }));
+    return success();
+  }
+};
+
+} // namespace
+
+void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
+  MLIRContext *context = patterns.getContext();
+  patterns.add<
+      ElementwiseLowering<NegOp>, ElementwiseLowering<AbsOp>,
+      ElementwiseLowering<ExpOp>, ElementwiseLowering<LogOp>,
+      ElementwiseLowering<Log1pOp>, ElementwiseLowering<SqrtOp>,
+      ElementwiseLowering<RsqrtOp>, ElementwiseLowering<TanhOp>,
+      ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,
+      ElementwiseLowering<SinOp>, ElementwiseLowering<CosOp>,
+      ElementwiseLowering<SignOp>, ElementwiseLowering<FloorOp>,
+      ElementwiseLowering<CeilOp>, ElementwiseLowering<SquareOp>,
+      ElementwiseLowering<ReciprocalOp>, ElementwiseLowering<LogicalNotOp>,
+      ElementwiseLowering<AddOp>, ElementwiseLowering<SubOp>,
+      ElementwiseLowering<MulOp>, ElementwiseLowering<DivOp>,
+      ElementwiseLowering<PowOp>, ElementwiseLowering<MaximumOp>,
+      ElementwiseLowering<MinimumOp>, ElementwiseLowering<LogicalAndOp>,
+      ElementwiseLowering<LogicalOrOp>, ElementwiseLowering<SelectOp>,
+      ElementwiseLowering<CompareOp>, CastLowering, ConstantLowering,
+      IotaLowering, RandomUniformLowering,
+      NormalLowering<RandomNormalOp, false>,
+      NormalLowering<TruncatedNormalOp, true>>(context);
+}

@@ -1,0 +1,252 @@
+//===- KilnToLinalg.cpp - The convert-kiln-to-linalg pass ------------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
+#include "kiln/Conversion/Passes.h"
+
+#include "Common.h"
+
+#include "Kiln/KilnDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace mlir::kiln {
+#define GEN_PASS_DEF_CONVERTKILNTOLINALG
+#include "kiln/Conversion/Passes.h.inc"
+} // namespace mlir::kiln
+
+using namespace mlir;
+using namespace mlir::kiln;
+using namespace mlir::kiln::lowering;
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+Value lowering::emptyTensor(OpBuilder &b, Location loc, RankedTensorType type) {
+  return tensor::EmptyOp::create(b, loc, type.getShape(),
+                                 type.getElementType());
+}
+
+Value lowering::filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                           Value value) {
+  Value empty = emptyTensor(b, loc, type);
+  return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{empty})
+      .getResult(0);
+}
+
+Value lowering::scalarConstant(OpBuilder &b, Location loc, Type type,
+                             double value) {
+  if (auto floatType = dyn_cast<FloatType>(type))
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, value));
+  return arith::ConstantOp::create(
+      b, loc, b.getIntegerAttr(type, static_cast<int64_t>(value)));
+}
+
+Value lowering::lowestValue(OpBuilder &b, Location loc, Type type) {
+  if (auto floatType = dyn_cast<FloatType>(type))
+    return arith::ConstantOp::create(
+        b, loc,
+        b.getFloatAttr(floatType, APFloat::getInf(
+                                      floatType.getFloatSemantics(), true)));
+  unsigned width = type.getIntOrFloatBitWidth();
+  APInt v = width == 1 ? APInt(1, 0) : APInt::getSignedMinValue(width);
+  return arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, v));
+}
+
+Value lowering::highestValue(OpBuilder &b, Location loc, Type type) {
+  if (auto floatType = dyn_cast<FloatType>(type))
+    return arith::ConstantOp::create(
+        b, loc,
+        b.getFloatAttr(floatType, APFloat::getInf(
+                                      floatType.getFloatSemantics(), false)));
+  unsigned width = type.getIntOrFloatBitWidth();
+  APInt v = width == 1 ? APInt(1, 1) : APInt::getSignedMaxValue(width);
+  return arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, v));
+}
+
+AffineMap lowering::broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
+                               ArrayRef<int64_t> resultShape) {
+  // Operand dimension j is aligned with result dimension offset + j; an
+  // extent of 1 facing a larger extent always reads index 0.
+  size_t offset = resultShape.size() - shape.size();
+  SmallVector<AffineExpr> exprs;
+  for (auto [j, dim] : llvm::enumerate(shape)) {
+    if (dim == 1 && resultShape[offset + j] != 1)
+      exprs.push_back(getAffineConstantExpr(0, context));
+    else
+      exprs.push_back(getAffineDimExpr(offset + j, context));
+  }
+  return AffineMap::get(resultShape.size(), 0, exprs, context);
+}
+
+Value lowering::buildElementwise(OpBuilder &b, Location loc,
+                               RankedTensorType resultType, ValueRange operands,
+                               ScalarBuilder body) {
+  MLIRContext *context = b.getContext();
+  SmallVector<AffineMap> maps;
+  for (Value operand : operands)
+    maps.push_back(broadcastMap(
+        context, cast<RankedTensorType>(operand.getType()).getShape(),
+        resultType.getShape()));
+  maps.push_back(AffineMap::getMultiDimIdentityMap(resultType.getRank(),
+                                                   context));
+  SmallVector<utils::IteratorType> iterators(resultType.getRank(),
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, operands,
+      ValueRange{emptyTensor(b, loc, resultType)}, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value result = body(nested, nestedLoc, args.drop_back());
+        linalg::YieldOp::create(nested, nestedLoc, result);
+      });
+  return generic.getResult(0);
+}
+
+Value lowering::castScalar(OpBuilder &b, Location loc, Value value, Type to) {
+  Type from = value.getType();
+  if (from == to)
+    return value;
+  auto fromFloat = dyn_cast<FloatType>(from);
+  auto toFloat = dyn_cast<FloatType>(to);
+  if (to.isInteger(1)) {
+    // Anything to bool tests for nonzero (NaN is nonzero).
+    Value zero = scalarConstant(b, loc, from, 0);
+    if (fromFloat)
+      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, value,
+                                   zero);
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, value,
+                                 zero);
+  }
+  if (fromFloat && toFloat) {
+    if (fromFloat.getWidth() < toFloat.getWidth())
+      return arith::ExtFOp::create(b, loc, to, value);
+    if (fromFloat.getWidth() > toFloat.getWidth())
+      return arith::TruncFOp::create(b, loc, to, value);
+    // f16 <-> bf16: go through f32.
+    Value wide = arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+    return arith::TruncFOp::create(b, loc, to, wide);
+  }
+  if (fromFloat)
+    return arith::FPToSIOp::create(b, loc, to, value);
+  bool isBool = from.isInteger(1);
+  if (toFloat)
+    return isBool ? Value(arith::UIToFPOp::create(b, loc, to, value))
+                  : Value(arith::SIToFPOp::create(b, loc, to, value));
+  unsigned fromWidth = from.getIntOrFloatBitWidth();
+  unsigned toWidth = to.getIntOrFloatBitWidth();
+  if (fromWidth > toWidth)
+    return arith::TruncIOp::create(b, loc, to, value);
+  return isBool ? Value(arith::ExtUIOp::create(b, loc, to, value))
+                : Value(arith::ExtSIOp::create(b, loc, to, value));
+}
+
+Value lowering::extractScalar(OpBuilder &b, Location loc, Value tensor) {
+  return tensor::ExtractOp::create(b, loc, tensor, ValueRange{});
+}
+
+Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
+                            RankedTensorType type) {
+  auto source = cast<RankedTensorType>(value.getType());
+  if (source == type)
+    return value;
+  // Go through a rank-1 view: every reshape of a contiguous tensor is a
+  // collapse and an expand, and bufferization turns both into views.
+  auto flatType =
+      RankedTensorType::get({source.getNumElements()}, source.getElementType());
+  auto allDims = [](int64_t rank) {
+    SmallVector<ReassociationIndices> reassoc;
+    if (rank > 0)
+      reassoc.push_back(llvm::to_vector(llvm::seq<int64_t>(0, rank)));
+    return reassoc;
+  };
+  Value flat = value;
+  if (source.getRank() == 0)
+    flat = tensor::ExpandShapeOp::create(b, loc, flatType, value, allDims(0));
+  else if (source.getRank() > 1)
+    flat = tensor::CollapseShapeOp::create(b, loc, flatType, value,
+                                           allDims(source.getRank()));
+  if (type.getRank() == 1)
+    return flat;
+  if (type.getRank() == 0)
+    return tensor::CollapseShapeOp::create(b, loc, type, flat, allDims(0));
+  return tensor::ExpandShapeOp::create(b, loc, type, flat,
+                                       allDims(type.getRank()));
+}
+
+Value lowering::padSpatial(OpBuilder &b, Location loc, Value input,
+                         ArrayRef<int64_t> low, ArrayRef<int64_t> high,
+                         Value value) {
+  if (llvm::all_of(low, [](int64_t v) { return v == 0; }) &&
+      llvm::all_of(high, [](int64_t v) { return v == 0; }))
+    return input;
+  auto type = cast<RankedTensorType>(input.getType());
+  SmallVector<int64_t> shape(type.getShape());
+  shape[1] += low[0] + high[0];
+  shape[2] += low[1] + high[1];
+  auto paddedType = RankedTensorType::get(shape, type.getElementType());
+  Value filled = filledTensor(b, loc, paddedType, value);
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0),
+                                       b.getIndexAttr(low[0]),
+                                       b.getIndexAttr(low[1]),
+                                       b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d : type.getShape())
+    sizes.push_back(b.getIndexAttr(d));
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  return tensor::InsertSliceOp::create(b, loc, input, filled, offsets, sizes,
+                                       strides);
+}
+
+LogicalResult lowering::requireStatic(Operation *op,
+                                    ConversionPatternRewriter &rewriter) {
+  auto isStatic = [](Type t) {
+    auto tensor = dyn_cast<RankedTensorType>(t);
+    return !tensor || tensor.hasStaticShape();
+  };
+  if (llvm::all_of(op->getOperandTypes(), isStatic) &&
+      llvm::all_of(op->getResultTypes(), isStatic))
+    return success();
+  return rewriter.notifyMatchFailure(op, "dynamic shapes are not lowered yet");
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+void mlir::kiln::populateKilnToLinalgPatterns(MLIRContext *,
+                                              RewritePatternSet &patterns) {
+  populateElementwisePatterns(patterns);
+  populateReductionPatterns(patterns);
+  populateShapePatterns(patterns);
+  populateNNPatterns(patterns);
+  populateControlFlowPatterns(patterns);
+}
+
+void mlir::kiln::configureKilnToLinalgTarget(ConversionTarget &target) {
+  target.addIllegalDialect<KilnDialect>();
+  target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                         math::MathDialect, scf::SCFDialect,
+                         tensor::TensorDialect, func::FuncDialect>();
+}
+
+namespace {
+struct ConvertKilnToLinalgPass
+    : public kiln::impl::ConvertKilnToLinalgBase<ConvertKilnToLinalgPass> {
+  void runOnOperation() override {
+    MLIRContext *context = &getContext();
+    ConversionTarget target(*context);
+    configureKilnToLinalgTarget(target);
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    target.addIllegalDialect<KilnDialect>();
+    RewritePatternSet patterns(context);
+    populateKilnToLinalgPatterns(context, patterns);
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,780 @@
+//===- NN.cpp - Lowering matmul, convolution, pooling, softmax -------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "Kiln/ShapeUtils.h"
+
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::kiln;
+using namespace mlir::kiln::lowering;
+
+namespace {
+
+Value zeroFilled(OpBuilder &b, Location loc, RankedTensorType type) {
+  return filledTensor(b, loc, type,
+                      scalarConstant(b, loc, type.getElementType(), 0));
+}
+
+Value multiplyAdd(OpBuilder &b, Location loc, Value acc, Value x, Value y) {
+  if (isa<FloatType>(acc.getType()))
+    return arith::AddFOp::create(b, loc, acc,
+                                 arith::MulFOp::create(b, loc, x, y));
+  return arith::AddIOp::create(b, loc, acc,
+                               arith::MulIOp::create(b, loc, x, y));
+}
+
+/// A contraction as a linalg.generic: `result += lhs * rhs` over the
+/// reduction dimensions of the iteration space.
+Value contraction(OpBuilder &b, Location loc, RankedTensorType type, Value lhs,
+                  Value rhs, ArrayRef<AffineMap> maps,
+                  ArrayRef<utils::IteratorType> iterators) {
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{type}, ValueRange{lhs, rhs},
+             ValueRange{zeroFilled(b, loc, type)}, maps, iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, nl, multiplyAdd(nb, nl, args[2], args[0], args[1]));
+             })
+      .getResult(0);
+}
+
+AffineExpr dim(MLIRContext *context, unsigned d) {
+  return getAffineDimExpr(d, context);
+}
+
+struct MatmulLowering : OpConversionPattern<MatmulOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    if (!op.getTransposeLhs() && !op.getTransposeRhs()) {
+      rewriter.replaceOp(
+          op, linalg::MatmulOp::create(
+                  rewriter, loc, TypeRange{type},
+                  ValueRange{adaptor.getLhs(), adaptor.getRhs()},
+                  ValueRange{zeroFilled(rewriter, loc, type)})
+                  .getResult(0));
+      return success();
+    }
+    // (m, n, k): result[m, n] += op(lhs)[m, k] * op(rhs)[k, n]
+    MLIRContext *c = rewriter.getContext();
+    AffineExpr m = dim(c, 0), n = dim(c, 1), k = dim(c, 2);
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(3, 0,
+                       op.getTransposeLhs() ? ArrayRef<AffineExpr>{k, m}
+                                            : ArrayRef<AffineExpr>{m, k},
+                       c),
+        AffineMap::get(3, 0,
+                       op.getTransposeRhs() ? ArrayRef<AffineExpr>{n, k}
+                                            : ArrayRef<AffineExpr>{k, n},
+                       c),
+        AffineMap::get(3, 0, {m, n}, c)};
+    rewriter.replaceOp(
+        op, contraction(rewriter, loc, type, adaptor.getLhs(), adaptor.getRhs(),
+                        maps,
+                        {utils::IteratorType::parallel,
+                         utils::IteratorType::parallel,
+                         utils::IteratorType::reduction}));
+    return success();
+  }
+};
+
+// (batch..., m, n, k): result[batch, m, n] += lhs[bcast(batch), m, k] *
+//                                            rhs[bcast(batch), k, n]
+struct BatchMatmulLowering : OpConversionPattern<BatchMatmulOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(BatchMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    MLIRContext *c = rewriter.getContext();
+    RankedTensorType type = op.getType();
+    int64_t rank = type.getRank(), batch = rank - 2, loops = rank + 1;
+    ArrayRef<int64_t> batchShape = type.getShape().take_front(batch);
+    auto operandMap = [&](Value v, AffineExpr row, AffineExpr col) {
+      ArrayRef<int64_t> shape = cast<RankedTensorType>(v.getType()).getShape();
+      ArrayRef<int64_t> own = shape.drop_back(2);
+      AffineMap b = broadcastMap(c, own, batchShape);
+      SmallVector<AffineExpr> exprs(b.getResults());
+      exprs.push_back(row);
+      exprs.push_back(col);
+      return AffineMap::get(loops, 0, exprs, c);
+    };
+    AffineExpr m = dim(c, batch), n = dim(c, batch + 1), k = dim(c, rank);
+    SmallVector<AffineMap> maps = {
+        operandMap(adaptor.getLhs(), m, k), operandMap(adaptor.getRhs(), k, n),
+        AffineMap::get(loops, 0,
+                       AffineMap::getMultiDimIdentityMap(rank, c).getResults(),
+                       c)};
+    SmallVector<utils::IteratorType> iterators(rank,
+                                               utils::IteratorType::parallel);
+    iterators.push_back(utils::IteratorType::reduction);
+    rewriter.replaceOp(op, contraction(rewriter, op.getLoc(), type,
+                                       adaptor.getLhs(), adaptor.getRhs(),
+                                       maps, iterators));
+    return success();
+  }
+};
+
+/// The padding of the two spatial dimensions of a window op.
+struct Padding2D {
+  SmallVector<int64_t, 2> low, high, output;
+};
+
+Padding2D windowPadding(ArrayRef<int64_t> inputShape,
+                        ArrayRef<int64_t> window, ArrayRef<int64_t> strides,
+                        ArrayRef<int64_t> dilations, Padding padding) {
+  Padding2D p;
+  for (int i = 0; i < 2; ++i) {
+    WindowDim d = llvm::cantFail(windowDim(inputShape[1 + i], window[i],
+                                           strides[i], dilations[i],
+                                           padding == Padding::SAME));
+    p.low.push_back(d.padLow);
+    p.high.push_back(d.padHigh);
+    p.output.push_back(d.output);
+  }
+  return p;
+}
+
+DenseIntElementsAttr i64Vector(OpBuilder &b, ArrayRef<int64_t> values) {
+  return DenseIntElementsAttr::get(
+      RankedTensorType::get({static_cast<int64_t>(values.size())},
+                            b.getI64Type()),
+      values);
+}
+
+/// conv_2d_nhwc_hwcf(input, filter) with the given strides and dilations.
+Value convNhwcHwcf(OpBuilder &b, Location loc, RankedTensorType type,
+                   Value input, Value filter, ArrayRef<int64_t> strides,
+                   ArrayRef<int64_t> dilations) {
+  SmallVector<NamedAttribute> attrs = {
+      b.getNamedAttr("strides", i64Vector(b, strides)),
+      b.getNamedAttr("dilations", i64Vector(b, dilations))};
+  return linalg::Conv2DNhwcHwcfOp::create(
+             b, loc, TypeRange{type}, ValueRange{input, filter},
+             ValueRange{zeroFilled(b, loc, type)}, attrs)
+      .getResult(0);
+}
+
+struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(Conv2DOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    auto inputType = cast<RankedTensorType>(op.getInput().getType());
+    auto filterShape =
+        cast<RankedTensorType>(op.getFilter().getType()).getShape();
+    Padding2D p = windowPadding(inputType.getShape(), filterShape.take_front(2),
+                                op.getStrides(), op.getDilations(),
+                                op.getPadding());
+    Value zero = scalarConstant(rewriter, loc, inputType.getElementType(), 0);
+    Value input = padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high,
+                             zero);
+    rewriter.replaceOp(op, convNhwcHwcf(rewriter, loc, op.getType(), input,
+                                        adaptor.getFilter(), op.getStrides(),
+                                        op.getDilations()));
+    return success();
+  }
+};
+
+// The input gradient is a stride-1 convolution of the output gradient,
+// dilated by the forward strides and padded, with the filter flipped in
+// space and its channel dimensions swapped:
+//
+//   dyd = zeros(N, (OH-1)*sh + 1, (OW-1)*sw + 1, O); dyd[:, ::sh, ::sw] = dy
+//   wf[i, j, o, c] = w[KH-1-i, KW-1-j, c, o]
+//   dx = conv(pad(dyd, keff-1-pad_low, ...), wf, dilations)[:, :H, :W]
+struct Conv2DBackpropInputLowering : OpConversionPattern<Conv2DBackpropInputOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(Conv2DBackpropInputOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    MLIRContext *c = rewriter.getContext();
+    RankedTensorType type = op.getType();
+    auto dyType = cast<RankedTensorType>(op.getOutBackprop().getType());
+    auto filterShape =
+        cast<RankedTensorType>(op.getFilter().getType()).getShape();
+    Type element = type.getElementType();
+    ArrayRef<int64_t> strides = op.getStrides(), dilations = op.getDilations();
+    Padding2D p = windowPadding(type.getShape(), filterShape.take_front(2),
+                                strides, dilations, op.getPadding());
+
+    // Dilate dy by the strides.
+    SmallVector<int64_t> dilatedShape(dyType.getShape());
+    for (int i = 0; i < 2; ++i)
+      dilatedShape[1 + i] = (dyType.getDimSize(1 + i) - 1) * strides[i] + 1;
+    Value dy = adaptor.getOutBackprop();
+    auto dilatedType = RankedTensorType::get(dilatedShape, element);
+    if (dilatedType != dyType) {
+      SmallVector<OpFoldResult> offsets(4, rewriter.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes, steps;
+      for (int64_t d : dyType.getShape())
+        sizes.push_back(rewriter.getIndexAttr(d));
+      steps = {rewriter.getIndexAttr(1), rewriter.getIndexAttr(strides[0]),
+               rewriter.getIndexAttr(strides[1]), rewriter.getIndexAttr(1)};
+      dy = tensor::InsertSliceOp::create(rewriter, loc, dy,
+                                         zeroFilled(rewriter, loc, dilatedType),
+                                         offsets, sizes, steps);
+    }
+    // Pad so that a VALID stride-1 convolution yields at least H x W.
+    SmallVector<int64_t> low, high;
+    SmallVector<int64_t> convShape(type.getShape());
+    for (int i = 0; i < 2; ++i) {
+      int64_t keff = (filterShape[i] - 1) * dilations[i] + 1;
+      int64_t lo = keff - 1 - p.low[i];
+      int64_t hi = type.getDimSize(1 + i) - dilatedShape[1 + i] - lo + keff - 1;
+      low.push_back(lo);
+      high.push_back(std::max<int64_t>(hi, 0));
+      convShape[1 + i] = dilatedShape[1 + i] + lo + high.back() - keff + 1;
+    }
+    dy = padSpatial(rewriter, loc, dy, low, high,
+                    scalarConstant(rewriter, loc, element, 0));
+
+    // Flip the filter in space and swap its channel dimensions.
+    auto flippedType = RankedTensorType::get(
+        {filterShape[0], filterShape[1], filterShape[3], filterShape[2]},
+        element);
+    AffineExpr i = dim(c, 0), j = dim(c, 1), o = dim(c, 2), ch = dim(c, 3);
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(4, 0,
+                       {getAffineConstantExpr(filterShape[0] - 1, c) - i,
+                        getAffineConstantExpr(filterShape[1] - 1, c) - j, ch,
+                        o},
+                       c),
+        AffineMap::getMultiDimIdentityMap(4, c)};
+    Value flipped =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{flippedType},
+            ValueRange{adaptor.getFilter()},
+            ValueRange{emptyTensor(rewriter, loc, flippedType)}, maps,
+            SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
+            [](OpBuilder &b, Location l, ValueRange args) {
+              linalg::YieldOp::create(b, l, args[0]);
+            })
+            .getResult(0);
+
+    auto convType = RankedTensorType::get(convShape, element);
+    Value dx = convNhwcHwcf(rewriter, loc, convType, dy, flipped, {1, 1},
+                            dilations);
+    if (convType != type) {
+      SmallVector<OpFoldResult> offsets(4, rewriter.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes, steps(4, rewriter.getIndexAttr(1));
+      for (int64_t d : type.getShape())
+        sizes.push_back(rewriter.getIndexAttr(d));
+      dx = tensor::ExtractSliceOp::create(rewriter, loc, type, dx, offsets,
+                                          sizes, steps);
+    }
+    rewriter.replaceOp(op, dx);
+    return success();
+  }
+};
+
+// (i, j, c, o, n, y, x):
+//   dw[i, j, c, o] += in_padded[n, y*sh + i*dh, x*sw + j*dw, c] * dy[n, y, x, o]
+struct Conv2DBackpropFilterLowering
+    : OpConversionPattern<Conv2DBackpropFilterOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(Conv2DBackpropFilterOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    MLIRContext *c = rewriter.getContext();
+    RankedTensorType type = op.getType();
+    auto inputType = cast<RankedTensorType>(op.getInput().getType());
+    ArrayRef<int64_t> strides = op.getStrides(), dilations = op.getDilations();
+    Padding2D p = windowPadding(inputType.getShape(),
+                                type.getShape().take_front(2), strides,
+                                dilations, op.getPadding());
+    Value input = padSpatial(
+        rewriter, loc, adaptor.getInput(), p.low, p.high,
+        scalarConstant(rewriter, loc, type.getElementType(), 0));
+    AffineExpr i = dim(c, 0), j = dim(c, 1), ch = dim(c, 2), o = dim(c, 3),
+               n = dim(c, 4), y = dim(c, 5), x = dim(c, 6);
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(7, 0,
+                       {n, y * strides[0] + i * dilations[0],
+                        x * strides[1] + j * dilations[1], ch},
+                       c),
+        AffineMap::get(7, 0, {n, y, x, o}, c),
+        AffineMap::get(7, 0, {i, j, ch, o}, c)};
+    SmallVector<utils::IteratorType> iterators(4,
+                                               utils::IteratorType::parallel);
+    iterators.append(3, utils::IteratorType::reduction);
+    rewriter.replaceOp(op, contraction(rewriter, loc, type, input,
+                                       adaptor.getOutBackprop(), maps,
+                                       iterators));
+    return success();
+  }
+};
+
+/// max_pool2d / avg_pool2d. Max pads with -inf, so padding never wins; avg
+/// sums with zero padding and divides by the number of real elements in each
+/// window:
+///   count(y, x) = (min(y*sh - top + kh, H) - max(y*sh - top, 0)) * (same in x)
+template <typename OpTy, bool Max>
+struct PoolLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    auto inputType = cast<RankedTensorType>(op.getInput().getType());
+    ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
+    Padding2D p = windowPadding(inputType.getShape(), window, strides, {1, 1},
+                                op.getPadding());
+    Value padValue = Max ? lowestValue(rewriter, loc, element)
+                         : scalarConstant(rewriter, loc, element, 0);
+    Value input =
+        padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high, padValue);
+    Value init = filledTensor(rewriter, loc, type, padValue);
+    Value windowTensor = tensor::EmptyOp::create(rewriter, loc, window, element);
+    SmallVector<NamedAttribute> attrs = {
+        rewriter.getNamedAttr("strides", i64Vector(rewriter, strides)),
+        rewriter.getNamedAttr("dilations", i64Vector(rewriter, {1, 1}))};
+    Value pooled;
+    if (Max)
+      pooled = linalg::PoolingNhwcMaxOp::create(
+                   rewriter, loc, TypeRange{type},
+                   ValueRange{input, windowTensor}, ValueRange{init}, attrs)
+                   .getResult(0);
+    else
+      pooled = linalg::PoolingNhwcSumOp::create(
+                   rewriter, loc, TypeRange{type},
+                   ValueRange{input, windowTensor}, ValueRange{init}, attrs)
+                   .getResult(0);
+    if (!Max) {
+      int64_t height = inputType.getDimSize(1), width = inputType.getDimSize(2);
+      pooled = buildElementwise(
+          rewriter, loc, type, ValueRange{pooled},
+          [&](OpBuilder &b, Location l, ValueRange s) {
+            auto extent = [&](int64_t d, int64_t stride, int64_t low,
+                              int64_t size, int64_t limit) {
+              // Real elements of the window starting at y*stride - low.
+              Value y = linalg::IndexOp::create(b, l, d);
+              Value start = arith::SubIOp::create(
+                  b, l,
+                  arith::MulIOp::create(
+                      b, l, y, arith::ConstantIndexOp::create(b, l, stride)),
+                  arith::ConstantIndexOp::create(b, l, low));
+              Value end = arith::AddIOp::create(
+                  b, l, start, arith::ConstantIndexOp::create(b, l, size));
+              end = arith::MinSIOp::create(
+                  b, l, end, arith::ConstantIndexOp::create(b, l, limit));
+              start = arith::MaxSIOp::create(
+                  b, l, start, arith::ConstantIndexOp::create(b, l, 0));
+              return arith::SubIOp::create(b, l, end, start);
+            };
+            Value count = arith::MulIOp::create(
+                b, l, extent(1, strides[0], p.low[0], window[0], height),
+                extent(2, strides[1], p.low[1], window[1], width));
+            Value asInt =
+                arith::IndexCastOp::create(b, l, b.getI64Type(), count);
+            Value asFloat = arith::SIToFPOp::create(b, l, element, asInt);
+            return arith::DivFOp::create(b, l, s[0], asFloat).getResult();
+          });
+    }
+    rewriter.replaceOp(op, pooled);
+    return success();
+  }
+};
+
+/// Builds the loop nest `for (ivs...) in shape` carrying `init`, with
+/// `body` returning the next value of the carried tensor.
+Value loopNest(OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Value init,
+               function_ref<Value(OpBuilder &, Location, ValueRange, Value)>
+                   body) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  SmallVector<Value> lbs(shape.size(), zero), steps(shape.size(), one), ubs;
+  for (int64_t d : shape)
+    ubs.push_back(arith::ConstantIndexOp::create(b, loc, d));
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{init},
+      [&](OpBuilder &nb, Location nl, ValueRange ivs,
+          ValueRange args) -> scf::ValueVector {
+        return {body(nb, nl, ivs, args[0])};
+      });
+  return nest.results.empty() ? init : nest.results.front();
+}
+
+Value idx(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+/// Position `y*stride - low + i` in the input, and whether it is inside
+/// [0, size); the position is clamped so that it can always be read.
+std::pair<Value, Value> windowPosition(OpBuilder &b, Location loc, Value y,
+                                       Value i, int64_t stride, int64_t low,
+                                       int64_t size) {
+  Value h = arith::AddIOp::create(
+      b, loc,
+      arith::SubIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, y, idx(b, loc, stride)),
+          idx(b, loc, low)),
+      i);
+  Value inside = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, h,
+                            idx(b, loc, 0)),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, h,
+                            idx(b, loc, size)));
+  Value clamped = arith::MinSIOp::create(
+      b, loc, arith::MaxSIOp::create(b, loc, h, idx(b, loc, 0)),
+      idx(b, loc, size - 1));
+  return {clamped, inside};
+}
+
+// linalg cannot scatter, so the pooling gradients are loop nests over
+// tensors (made in place by bufferization):
+//
+//   dx = 0
+//   for n, y, x, c:
+//     (h*, w*) = first position of the maximum of input in window (y, x)
+//     dx[n, h*, w*, c] += dy[n, y, x, c]
+struct MaxPool2DGradLowering : OpConversionPattern<MaxPool2DGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MaxPool2DGradOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    auto dyType = cast<RankedTensorType>(op.getOutBackprop().getType());
+    ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
+    Padding2D p = windowPadding(type.getShape(), window, strides, {1, 1},
+                                op.getPadding());
+    int64_t height = type.getDimSize(1), width = type.getDimSize(2);
+    Value input = adaptor.getInput(), dy = adaptor.getOutBackprop();
+    Value result = loopNest(
+        rewriter, loc, dyType.getShape(), zeroFilled(rewriter, loc, type),
+        [&](OpBuilder &b, Location l, ValueRange ivs, Value dx) {
+          Value n = ivs[0], y = ivs[1], x = ivs[2], ch = ivs[3];
+          // Search the window in row-major order, keeping the first maximum.
+          Value best = lowestValue(b, l, element);
+          Value bestH = windowPosition(b, l, y, idx(b, l, 0), strides[0],
+                                       p.low[0], height).first;
+          Value bestW = windowPosition(b, l, x, idx(b, l, 0), strides[1],
+                                       p.low[1], width).first;
+          SmallVector<Value> state = {best, bestH, bestW};
+          for (int64_t i = 0; i < window[0]; ++i) {
+            for (int64_t j = 0; j < window[1]; ++j) {
+              auto [h, insideH] = windowPosition(b, l, y, idx(b, l, i),
+                                                 strides[0], p.low[0], height);
+              auto [w, insideW] = windowPosition(b, l, x, idx(b, l, j),
+                                                 strides[1], p.low[1], width);
+              Value v = tensor::ExtractOp::create(b, l, input,
+                                                  ValueRange{n, h, w, ch});
+              Value better = arith::AndIOp::create(
+                  b, l, arith::AndIOp::create(b, l, insideH, insideW),
+                  arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, v,
+                                        state[0]));
+              state = {arith::SelectOp::create(b, l, better, v, state[0]),
+                       arith::SelectOp::create(b, l, better, h, state[1]),
+                       arith::SelectOp::create(b, l, better, w, state[2])};
+            }
+          }
+          Value g = tensor::ExtractOp::create(b, l, dy, ivs);
+          SmallVector<Value> at = {n, state[1], state[2], ch};
+          Value old = tensor::ExtractOp::create(b, l, dx, at);
+          return tensor::InsertOp::create(
+                     b, l, arith::AddFOp::create(b, l, old, g), dx, at)
+              .getResult();
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//   dx = 0
+//   for n, y, x, c, i, j:
+//     if (y*sh - top + i, x*sw - left + j) is inside the input:
+//       dx[n, h, w, c] += dy[n, y, x, c] / count(y, x)
+struct AvgPool2DGradLowering : OpConversionPattern<AvgPool2DGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(AvgPool2DGradOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    auto dyType = cast<RankedTensorType>(op.getOutBackprop().getType());
+    ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
+    Padding2D p = windowPadding(type.getShape(), window, strides, {1, 1},
+                                op.getPadding());
+    int64_t height = type.getDimSize(1), width = type.getDimSize(2);
+    SmallVector<int64_t> space(dyType.getShape());
+    space.append(window.begin(), window.end());
+    Value dy = adaptor.getOutBackprop();
+    Value result = loopNest(
+        rewriter, loc, space, zeroFilled(rewriter, loc, type),
+        [&](OpBuilder &b, Location l, ValueRange ivs, Value dx) {
+          Value n = ivs[0], y = ivs[1], x = ivs[2], ch = ivs[3];
+          auto [h, insideH] =
+              windowPosition(b, l, y, ivs[4], strides[0], p.low[0], height);
+          auto [w, insideW] =
+              windowPosition(b, l, x, ivs[5], strides[1], p.low[1], width);
+          // count(y, x): real elements of the window.
+          auto extent = [&](Value v, int64_t stride, int64_t low, int64_t size,
+                            int64_t limit) {
+            Value start = arith::SubIOp::create(
+                b, l, arith::MulIOp::create(b, l, v, idx(b, l, stride)),
+                idx(b, l, low));
+            Value end = arith::MinSIOp::create(
+                b, l, arith::AddIOp::create(b, l, start, idx(b, l, size)),
+                idx(b, l, limit));
+            start = arith::MaxSIOp::create(b, l, start, idx(b, l, 0));
+            return arith::SubIOp::create(b, l, end, start);
+          };
+          Value count = arith::MulIOp::create(
+              b, l, extent(y, strides[0], p.low[0], window[0], height),
+              extent(x, strides[1], p.low[1], window[1], width));
+          Value countF = arith::SIToFPOp::create(
+              b, l, element,
+              arith::IndexCastOp::create(b, l, b.getI64Type(), count));
+          Value g = arith::DivFOp::create(
+              b, l, tensor::ExtractOp::create(b, l, dy, ivs.take_front(4)),
+              countF);
+          Value inside = arith::AndIOp::create(b, l, insideH, insideW);
+          g = arith::SelectOp::create(b, l, inside, g,
+                                      scalarConstant(b, l, element, 0));
+          SmallVector<Value> at = {n, h, w, ch};
+          Value old = tensor::ExtractOp::create(b, l, dx, at);
+          return tensor::InsertOp::create(
+                     b, l, arith::AddFOp::create(b, l, old, g), dx, at)
+              .getResult();
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Softmax and cross-entropy
+//===----------------------------------------------------------------------===//
+
+/// The map of a tensor that lacks dimension `axis` of a rank-`rank` space.
+AffineMap dropAxisMap(MLIRContext *c, int64_t rank, int64_t axis) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != axis)
+      exprs.push_back(getAffineDimExpr(d, c));
+  return AffineMap::get(rank, 0, exprs, c);
+}
+
+/// One linalg.generic over a rank-`rank` space: `full` operands cover the
+/// whole space, `reduced` ones lack `axis`. If `reduceAxis`, the result lacks
+/// `axis` and accumulates from `init`; otherwise it is full-sized.
+Value axisGeneric(OpBuilder &b, Location loc, RankedTensorType fullType,
+                  int64_t axis, ValueRange full, ValueRange reduced,
+                  bool reduceAxis, Value initValue,
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  MLIRContext *c = b.getContext();
+  int64_t rank = fullType.getRank();
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, c);
+  AffineMap dropped = dropAxisMap(c, rank, axis);
+  SmallVector<AffineMap> maps;
+  SmallVector<Value> inputs;
+  for (Value v : full) {
+    maps.push_back(identity);
+    inputs.push_back(v);
+  }
+  for (Value v : reduced) {
+    maps.push_back(dropped);
+    inputs.push_back(v);
+  }
+  auto resultType = fullType;
+  Value init;
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  if (reduceAxis) {
+    resultType = RankedTensorType::get(
+        reduceShape(fullType.getShape(), {axis}, false),
+        fullType.getElementType());
+    init = filledTensor(b, loc, resultType, initValue);
+    maps.push_back(dropped);
+    iterators[axis] = utils::IteratorType::reduction;
+  } else {
+    init = emptyTensor(b, loc, resultType);
+    maps.push_back(identity);
+  }
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{resultType}, inputs, ValueRange{init}, maps,
+             iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               linalg::YieldOp::create(nb, nl, body(nb, nl, args));
+             })
+      .getResult(0);
+}
+
+/// max over `axis` and log(sum(exp(x - max))) over `axis`.
+std::pair<Value, Value> maxAndLogSumExp(OpBuilder &b, Location loc, Value x,
+                                        int64_t axis) {
+  auto type = cast<RankedTensorType>(x.getType());
+  Type element = type.getElementType();
+  Value max = axisGeneric(b, loc, type, axis, {x}, {}, true,
+                          lowestValue(b, loc, element),
+                          [](OpBuilder &nb, Location nl, ValueRange a) {
+                            return arith::MaximumFOp::create(nb, nl, a[1], a[0])
+                                .getResult();
+                          });
+  Value sum = axisGeneric(
+      b, loc, type, axis, {x}, {max}, true, scalarConstant(b, loc, element, 0),
+      [](OpBuilder &nb, Location nl, ValueRange a) {
+        Value e = math::ExpOp::create(nb, nl,
+                                      arith::SubFOp::create(nb, nl, a[0], a[1]));
+        return arith::AddFOp::create(nb, nl, a[2], e).getResult();
+      });
+  auto reducedType = cast<RankedTensorType>(sum.getType());
+  Value logSum = buildElementwise(b, loc, reducedType, {sum},
+                                  [](OpBuilder &nb, Location nl, ValueRange a) {
+                                    return math::LogOp::create(nb, nl, a[0])
+                                        .getResult();
+                                  });
+  return {max, logSum};
+}
+
+template <typename OpTy, bool Log>
+struct SoftmaxLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    int64_t axis = llvm::cantFail(
+        normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
+    auto [max, logSum] = maxAndLogSumExp(rewriter, loc, adaptor.getInput(), axis);
+    // log_softmax = x - max - log(sum); softmax = exp(that).
+    Value result = axisGeneric(
+        rewriter, loc, type, axis, {adaptor.getInput()}, {max, logSum}, false,
+        Value(), [](OpBuilder &nb, Location nl, ValueRange a) {
+          Value shifted = arith::SubFOp::create(
+              nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]), a[2]);
+          return Log ? shifted : math::ExpOp::create(nb, nl, shifted).getResult();
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+// loss[b] = sum_c labels[b, c] * (max[b] + logsum[b] - logits[b, c])
+struct SoftmaxCrossEntropyLowering : OpConversionPattern<SoftmaxCrossEntropyOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(SoftmaxCrossEntropyOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getLogits().getType());
+    int64_t axis = type.getRank() - 1;
+    auto [max, logSum] =
+        maxAndLogSumExp(rewriter, loc, adaptor.getLogits(), axis);
+    Value loss = axisGeneric(
+        rewriter, loc, type, axis, {adaptor.getLogits(), adaptor.getLabels()},
+        {max, logSum}, true,
+        scalarConstant(rewriter, loc, type.getElementType(), 0),
+        [](OpBuilder &nb, Location nl, ValueRange a) {
+          Value lse = arith::AddFOp::create(nb, nl, a[2], a[3]);
+          Value nll = arith::SubFOp::create(nb, nl, lse, a[0]);
+          return arith::AddFOp::create(
+                     nb, nl, a[4], arith::MulFOp::create(nb, nl, a[1], nll))
+              .getResult();
+        });
+    rewriter.replaceOp(op, loss);
+    return success();
+  }
+};
+
+// loss[b] = 0 <= label[b] < C ? max[b] + logsum[b] - logits[b, label[b]] : NaN
+struct SparseSoftmaxCrossEntropyLowering
+    : OpConversionPattern<SparseSoftmaxCrossEntropyOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(SparseSoftmaxCrossEntropyOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    auto logitsType = cast<RankedTensorType>(op.getLogits().getType());
+    int64_t axis = logitsType.getRank() - 1;
+    int64_t classes = logitsType.getDimSize(axis);
+    Value logits = adaptor.getLogits();
+    auto [max, logSum] = maxAndLogSumExp(rewriter, loc, logits, axis);
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    Value loss = buildElementwise(
+        rewriter, loc, type, {adaptor.getLabels(), max, logSum},
+        [&](OpBuilder &b, Location l, ValueRange s) {
+          Value label = arith::IndexCastOp::create(b, l, b.getIndexType(), s[0]);
+          Value inRange = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, label,
+                                    idx(b, l, 0)),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, label,
+                                    idx(b, l, classes)));
+          Value safe = arith::SelectOp::create(b, l, inRange, label,
+                                               idx(b, l, 0));
+          SmallVector<Value> at;
+          for (int64_t d = 0; d < axis; ++d)
+            at.push_back(linalg::IndexOp::create(b, l, d));
+          at.push_back(safe);
+          Value picked = tensor::ExtractOp::create(b, l, logits, at);
+          Value lossValue = arith::SubFOp::create(
+              b, l, arith::AddFOp::create(b, l, s[1], s[2]), picked);
+          Value nan = arith::ConstantOp::create(
+              b, l,
+              b.getFloatAttr(element,
+                             APFloat::getNaN(cast<FloatType>(element)
+                                                 .getFloatSemantics())));
+          return arith::SelectOp::create(b, l, inRange, lossValue, nan)
+              .getResult();
+        });
+    rewriter.replaceOp(op, loss);
+    return success();
+  }
+};
+
+} // namespace
+
+void lowering::populateNNPatterns(RewritePatternSet &patterns) {
+  patterns.add<MatmulLowering, BatchMatmulLowering, Conv2DLowering,
+               Conv2DBackpropInputLowering, Conv2DBackpropFilterLowering,
+               PoolLowering<MaxPool2DOp, true>,
+               PoolLowering<AvgPool2DOp, false>, MaxPool2DGradLowering,
+               AvgPool2DGradLowering, SoftmaxLowering<SoftmaxOp, false>,
+               SoftmaxLowering<LogSoftmaxOp, true>,
+               SoftmaxCrossEntropyLowering,
+               SparseSoftmaxCrossEntropyLowering>(patterns.getContext());
+}

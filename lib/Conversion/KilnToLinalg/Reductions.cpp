@@ -1,0 +1,210 @@
+//===- Reductions.cpp - Lowering Kiln reductions ---------------------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// A reduction over `axes` is one linalg.generic:
+//
+//   acc[kept...] = identity                    // linalg.fill
+//   for (i...) in input.shape:                 // axes are "reduction" loops
+//     acc[kept(i)...] = combine(acc[kept(i)...], input[i...])
+//
+// followed by a reshape when `keepdims` keeps the reduced axes as extent 1,
+// and a division by the element count for reduce_mean.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "Kiln/ShapeUtils.h"
+
+using namespace mlir;
+using namespace mlir::kiln;
+using namespace mlir::kiln::lowering;
+
+namespace {
+
+enum class Combiner { Sum, Prod, Max, Min };
+
+Value combine(OpBuilder &b, Location loc, Combiner kind, Value acc, Value x) {
+  bool isFloat = isa<FloatType>(x.getType());
+  switch (kind) {
+  case Combiner::Sum:
+    return isFloat ? Value(arith::AddFOp::create(b, loc, acc, x))
+                   : Value(arith::AddIOp::create(b, loc, acc, x));
+  case Combiner::Prod:
+    return isFloat ? Value(arith::MulFOp::create(b, loc, acc, x))
+                   : Value(arith::MulIOp::create(b, loc, acc, x));
+  case Combiner::Max: // NaN-propagating, as numpy.max
+    return isFloat ? Value(arith::MaximumFOp::create(b, loc, acc, x))
+                   : Value(arith::MaxSIOp::create(b, loc, acc, x));
+  case Combiner::Min:
+    return isFloat ? Value(arith::MinimumFOp::create(b, loc, acc, x))
+                   : Value(arith::MinSIOp::create(b, loc, acc, x));
+  }
+  llvm_unreachable("unknown combiner");
+}
+
+Value identity(OpBuilder &b, Location loc, Combiner kind, Type type) {
+  switch (kind) {
+  case Combiner::Sum:
+    return scalarConstant(b, loc, type, 0);
+  case Combiner::Prod:
+    return scalarConstant(b, loc, type, 1);
+  case Combiner::Max:
+    return lowestValue(b, loc, type);
+  case Combiner::Min:
+    return highestValue(b, loc, type);
+  }
+  llvm_unreachable("unknown combiner");
+}
+
+/// Maps and iterator types of a reduction of a rank-`rank` input over
+/// `axes`, with the output indexed by the kept dimensions.
+void reductionMaps(MLIRContext *context, int64_t rank, ArrayRef<int64_t> axes,
+                   SmallVectorImpl<AffineMap> &maps,
+                   SmallVectorImpl<utils::IteratorType> &iterators) {
+  SmallVector<AffineExpr> kept;
+  for (int64_t d = 0; d < rank; ++d) {
+    bool reduced = llvm::is_contained(axes, d);
+    iterators.push_back(reduced ? utils::IteratorType::reduction
+                                : utils::IteratorType::parallel);
+    if (!reduced)
+      kept.push_back(getAffineDimExpr(d, context));
+  }
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, context));
+  maps.push_back(AffineMap::get(rank, 0, kept, context));
+}
+
+/// Reduces `input` over normalized `axes`, returning the keepdims=false
+/// result.
+Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
+             Combiner kind) {
+  auto type = cast<RankedTensorType>(input.getType());
+  Type element = type.getElementType();
+  auto resultType = RankedTensorType::get(
+      reduceShape(type.getShape(), axes, false), element);
+  Value init = filledTensor(b, loc, resultType,
+                            identity(b, loc, kind, element));
+  SmallVector<AffineMap> maps;
+  SmallVector<utils::IteratorType> iterators;
+  reductionMaps(b.getContext(), type.getRank(), axes, maps, iterators);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{resultType}, ValueRange{input},
+             ValueRange{init}, maps, iterators,
+             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+               linalg::YieldOp::create(
+                   nested, nestedLoc,
+                   combine(nested, nestedLoc, kind, args[1], args[0]));
+             })
+      .getResult(0);
+}
+
+template <typename OpTy, Combiner Kind, bool Mean = false>
+struct ReduceLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    Shape axes = llvm::cantFail(normalizeAxes(op.getAxes(), type.getRank()));
+    Value result = reduce(rewriter, loc, adaptor.getInput(), axes, Kind);
+    if (Mean) {
+      int64_t count = 1;
+      for (int64_t axis : axes)
+        count *= type.getDimSize(axis);
+      auto reducedType = cast<RankedTensorType>(result.getType());
+      result = buildElementwise(
+          rewriter, loc, reducedType, ValueRange{result},
+          [&](OpBuilder &b, Location l, ValueRange s) {
+            return arith::DivFOp::create(
+                b, l, s[0],
+                scalarConstant(b, l, s[0].getType(),
+                               static_cast<double>(count)));
+          });
+    }
+    rewriter.replaceOp(op, reshapeTensor(rewriter, loc, result,
+                                         cast<RankedTensorType>(op.getType())));
+    return success();
+  }
+};
+
+/// argmax / argmin: a reduction carrying (best value, its index). A later
+/// element replaces the best only if strictly better, so ties keep the first
+/// index; NaN counts as better than any number (numpy's rule).
+template <typename OpTy, bool Max>
+struct ArgReduceLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    int64_t axis = llvm::cantFail(
+        normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
+    Type element = type.getElementType();
+    auto indexType = cast<RankedTensorType>(op.getType());
+    auto valueType =
+        RankedTensorType::get(indexType.getShape(), element);
+    Value initValue = filledTensor(rewriter, loc, valueType,
+                                   Max ? lowestValue(rewriter, loc, element)
+                                       : highestValue(rewriter, loc, element));
+    Value initIndex = filledTensor(
+        rewriter, loc, indexType,
+        scalarConstant(rewriter, loc, rewriter.getI64Type(), 0));
+    SmallVector<AffineMap> maps;
+    SmallVector<utils::IteratorType> iterators;
+    reductionMaps(rewriter.getContext(), type.getRank(), {axis}, maps,
+                  iterators);
+    maps.push_back(maps.back());
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{valueType, indexType},
+        ValueRange{adaptor.getInput()}, ValueRange{initValue, initIndex}, maps,
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value x = args[0], best = args[1], bestIndex = args[2];
+          Value better;
+          if (isa<FloatType>(element)) {
+            better = arith::CmpFOp::create(
+                b, l, Max ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT,
+                x, best);
+            Value xNaN = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO,
+                                               x, x);
+            Value bestNumber = arith::CmpFOp::create(
+                b, l, arith::CmpFPredicate::ORD, best, best);
+            better = arith::OrIOp::create(
+                b, l, better, arith::AndIOp::create(b, l, xNaN, bestNumber));
+          } else {
+            better = arith::CmpIOp::create(
+                b, l, Max ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::slt,
+                x, best);
+          }
+          Value index = arith::IndexCastOp::create(
+              b, l, b.getI64Type(), linalg::IndexOp::create(b, l, axis));
+          linalg::YieldOp::create(
+              b, l,
+              ValueRange{arith::SelectOp::create(b, l, better, x, best),
+                         arith::SelectOp::create(b, l, better, index,
+                                                 bestIndex)});
+        });
+    rewriter.replaceOp(op, generic.getResult(1));
+    return success();
+  }
+};
+
+} // namespace
+
+void lowering::populateReductionPatterns(RewritePatternSet &patterns) {
+  patterns.add<ReduceLowering<ReduceSumOp, Combiner::Sum>,
+               ReduceLowering<ReduceMeanOp, Combiner::Sum, true>,
+               ReduceLowering<ReduceMaxOp, Combiner::Max>,
+               ReduceLowering<ReduceMinOp, Combiner::Min>,
+               ReduceLowering<ReduceProdOp, Combiner::Prod>,
+               ArgReduceLowering<ArgMaxOp, true>,
+               ArgReduceLowering<ArgMinOp, false>>(patterns.getContext());
+}

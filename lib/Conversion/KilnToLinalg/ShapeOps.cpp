@@ -1,0 +1,321 @@
+//===- ShapeOps.cpp - Lowering Kiln's shape ops, gather and scatter --------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "Kiln/ShapeUtils.h"
+
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+
+using namespace mlir;
+using namespace mlir::kiln;
+using namespace mlir::kiln::lowering;
+
+namespace {
+
+SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> values) {
+  return llvm::map_to_vector(values, [&](int64_t v) -> OpFoldResult {
+    return b.getIndexAttr(v);
+  });
+}
+
+/// reshape, expand_dims and squeeze all keep the row-major element order.
+template <typename OpTy>
+struct ReshapeLikeLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    rewriter.replaceOp(op, reshapeTensor(rewriter, op.getLoc(),
+                                         adaptor.getInput(),
+                                         cast<RankedTensorType>(op.getType())));
+    return success();
+  }
+};
+
+struct TransposeLowering : OpConversionPattern<TransposeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(TransposeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Value init = emptyTensor(rewriter, op.getLoc(), op.getType());
+    rewriter.replaceOp(op, linalg::TransposeOp::create(
+                               rewriter, op.getLoc(), adaptor.getInput(), init,
+                               op.getPermutation())
+                               .getResult());
+    return success();
+  }
+};
+
+struct BroadcastToLowering : OpConversionPattern<BroadcastToOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(BroadcastToOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    rewriter.replaceOp(
+        op, buildElementwise(rewriter, op.getLoc(), op.getType(),
+                             adaptor.getInput(),
+                             [](OpBuilder &, Location, ValueRange s) {
+                               return s[0];
+                             }));
+    return success();
+  }
+};
+
+struct ConcatLowering : OpConversionPattern<ConcatOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(ConcatOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    int64_t axis = llvm::cantFail(
+        normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
+    Value result = emptyTensor(rewriter, loc, type);
+    int64_t offset = 0;
+    for (Value input : adaptor.getInputs()) {
+      auto inputType = cast<RankedTensorType>(input.getType());
+      SmallVector<int64_t> offsets(type.getRank(), 0);
+      offsets[axis] = offset;
+      result = tensor::InsertSliceOp::create(
+          rewriter, loc, input, result, indexAttrs(rewriter, offsets),
+          indexAttrs(rewriter, inputType.getShape()),
+          indexAttrs(rewriter, SmallVector<int64_t>(type.getRank(), 1)));
+      offset += inputType.getDimSize(axis);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct SliceLowering : OpConversionPattern<SliceOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(SliceOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
+        op, op.getType(), adaptor.getInput(),
+        indexAttrs(rewriter, op.getStart()),
+        indexAttrs(rewriter, op.getType().getShape()),
+        indexAttrs(rewriter, op.getStride()));
+    return success();
+  }
+};
+
+struct PadLowering : OpConversionPattern<PadOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(PadOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Value value = scalarConstant(rewriter, loc, type.getElementType(),
+                                 op.getValue().convertToDouble());
+    Value filled = filledTensor(rewriter, loc, type, value);
+    auto inputType = cast<RankedTensorType>(adaptor.getInput().getType());
+    rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
+        op, adaptor.getInput(), filled, indexAttrs(rewriter, op.getLow()),
+        indexAttrs(rewriter, inputType.getShape()),
+        indexAttrs(rewriter, SmallVector<int64_t>(type.getRank(), 1)));
+    return success();
+  }
+};
+
+/// Converts an integer index to `index`, clamped into [0, size), and says
+/// whether it was in range.
+std::pair<Value, Value> clampIndex(OpBuilder &b, Location loc, Value index,
+                                   int64_t size) {
+  Value i = arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value last = arith::ConstantIndexOp::create(b, loc, std::max<int64_t>(size - 1, 0));
+  Value inRange = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, i, last));
+  Value clamped = arith::MinSIOp::create(
+      b, loc, arith::MaxSIOp::create(b, loc, i, zero), last);
+  return {clamped, inRange};
+}
+
+/// The indexing map that reads `indices` (rank k) at result dims
+/// [axis, axis + k) of a rank-`rank` iteration space, skipping dimension
+/// `skip` of that space when it is not -1.
+AffineMap indicesMap(MLIRContext *context, int64_t rank, int64_t axis,
+                     int64_t k) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = axis; d < axis + k; ++d)
+    exprs.push_back(getAffineDimExpr(d, context));
+  return AffineMap::get(rank, 0, exprs, context);
+}
+
+//   for (a..., i..., b...) in result.shape:
+//     j = indices[i...]
+//     result[a..., i..., b...] = 0 <= j < n ? params[a..., j, b...] : 0
+struct GatherLowering : OpConversionPattern<GatherOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(GatherOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    auto paramsType = cast<RankedTensorType>(op.getParams().getType());
+    auto indicesType = cast<RankedTensorType>(op.getIndices().getType());
+    int64_t axis = llvm::cantFail(normalizeAxis(
+        static_cast<int64_t>(op.getAxis()), paramsType.getRank()));
+    int64_t k = indicesType.getRank();
+    MLIRContext *context = rewriter.getContext();
+    SmallVector<AffineMap> maps = {
+        indicesMap(context, type.getRank(), axis, k),
+        AffineMap::getMultiDimIdentityMap(type.getRank(), context)};
+    SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                               utils::IteratorType::parallel);
+    Value params = adaptor.getParams();
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{adaptor.getIndices()},
+        ValueRange{emptyTensor(rewriter, loc, type)}, maps, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          auto [j, inRange] =
+              clampIndex(b, l, args[0], paramsType.getDimSize(axis));
+          SmallVector<Value> at;
+          for (int64_t d = 0; d < axis; ++d)
+            at.push_back(linalg::IndexOp::create(b, l, d));
+          at.push_back(j);
+          for (int64_t d = axis + k; d < type.getRank(); ++d)
+            at.push_back(linalg::IndexOp::create(b, l, d));
+          Value v = tensor::ExtractOp::create(b, l, params, at);
+          Value zero = scalarConstant(b, l, type.getElementType(), 0);
+          linalg::YieldOp::create(
+              b, l, ValueRange{arith::SelectOp::create(b, l, inRange, v, zero)});
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+// linalg has no scatter, so this is a loop nest over tensors (bufferization
+// makes the updates in place):
+//
+//   result = base
+//   for (a..., i..., b...) in updates.shape:
+//     j = indices[i...]
+//     if 0 <= j < n: result[a..., j, b...] += updates[a..., i..., b...]
+struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(ScatterAddOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    auto baseType = cast<RankedTensorType>(op.getBase().getType());
+    auto updatesType = cast<RankedTensorType>(op.getUpdates().getType());
+    int64_t axis = llvm::cantFail(normalizeAxis(
+        static_cast<int64_t>(op.getAxis()), baseType.getRank()));
+    int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
+    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    SmallVector<Value> lbs(updatesType.getRank(), zero);
+    SmallVector<Value> steps(updatesType.getRank(), one);
+    SmallVector<Value> ubs;
+    for (int64_t d : updatesType.getShape())
+      ubs.push_back(arith::ConstantIndexOp::create(rewriter, loc, d));
+    Value indices = adaptor.getIndices(), updates = adaptor.getUpdates();
+    Type element = baseType.getElementType();
+    scf::LoopNest nest = scf::buildLoopNest(
+        rewriter, loc, lbs, ubs, steps, ValueRange{adaptor.getBase()},
+        [&](OpBuilder &b, Location l, ValueRange ivs,
+            ValueRange iterArgs) -> scf::ValueVector {
+          Value j = tensor::ExtractOp::create(b, l, indices,
+                                              ivs.slice(axis, k));
+          auto [clamped, inRange] =
+              clampIndex(b, l, j, baseType.getDimSize(axis));
+          SmallVector<Value> at(ivs.take_front(axis));
+          at.push_back(clamped);
+          llvm::append_range(at, ivs.drop_front(axis + k));
+          Value u = tensor::ExtractOp::create(b, l, updates, ivs);
+          u = arith::SelectOp::create(b, l, inRange, u,
+                                      scalarConstant(b, l, element, 0));
+          Value old = tensor::ExtractOp::create(b, l, iterArgs[0], at);
+          Value sum = isa<FloatType>(element)
+                          ? Value(arith::AddFOp::create(b, l, old, u))
+                          : Value(arith::AddIOp::create(b, l, old, u));
+          return {tensor::InsertOp::create(b, l, sum, iterArgs[0], at)};
+        });
+    rewriter.replaceOp(op, nest.results.empty() ? adaptor.getBase()
+                                                : nest.results.front());
+    return success();
+  }
+};
+
+//   for (i...) in result.shape:
+//     result[i...] = indices[i without axis] == i[axis] ? on : off
+struct OneHotLowering : OpConversionPattern<OneHotOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OneHotOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    int64_t axis = llvm::cantFail(
+        normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
+    MLIRContext *context = rewriter.getContext();
+    SmallVector<AffineExpr> exprs;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (d != axis)
+        exprs.push_back(getAffineDimExpr(d, context));
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(type.getRank(), 0, exprs, context),
+        AffineMap::getMultiDimIdentityMap(type.getRank(), context)};
+    SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                               utils::IteratorType::parallel);
+    double on = op.getOnValue().convertToDouble();
+    double off = op.getOffValue().convertToDouble();
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{adaptor.getIndices()},
+        ValueRange{emptyTensor(rewriter, loc, type)}, maps, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value position = arith::IndexCastOp::create(
+              b, l, args[0].getType(), linalg::IndexOp::create(b, l, axis));
+          Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                            args[0], position);
+          Type element = type.getElementType();
+          linalg::YieldOp::create(
+              b, l,
+              ValueRange{arith::SelectOp::create(
+                  b, l, hit, scalarConstant(b, l, element, on),
+                  scalarConstant(b, l, element, off))});
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+} // namespace
+
+void lowering::populateShapePatterns(RewritePatternSet &patterns) {
+  patterns.add<ReshapeLikeLowering<ReshapeOp>,
+               ReshapeLikeLowering<ExpandDimsOp>,
+               ReshapeLikeLowering<SqueezeOp>, TransposeLowering,
+               BroadcastToLowering, ConcatLowering, SliceLowering, PadLowering,
+               GatherLowering, ScatterAddLowering, OneHotLowering>(
+      patterns.getContext());
+}

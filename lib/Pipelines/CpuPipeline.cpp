@@ -1,0 +1,57 @@
+//===- CpuPipeline.cpp - The kiln-cpu-pipeline ------------------------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Conversion/Passes.h"
+#include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Transforms/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
+                                  const CpuPipelineOptions &options) {
+  // Each stage and why:
+  //  - record entry signatures while they are tensors;
+  //  - Kiln -> linalg/tensor/scf, then clean up and fuse elementwise chains
+  //    (one loop nest instead of one per op, no temporaries between them);
+  //  - one-shot bufferization of the whole module (function boundaries with
+  //    identity layouts, loops may yield new buffers), results become
+  //    caller-provided out-parameters so outputs are written in place, and
+  //    the deallocation pipeline frees temporaries;
+  //  - linalg to loops, then everything to the LLVM dialect; math functions
+  //    that have no LLVM intrinsic become libm calls (f16/bf16 computed in
+  //    f32);
+  //  - finally the C entry points and the manifest.
+  std::string pipeline =
+      "kiln-prepare-entry-points,convert-kiln-to-linalg,canonicalize,";
+  if (options.fuseElementwise)
+    pipeline += "linalg-fuse-elementwise-ops,";
+  pipeline +=
+      "cse,eliminate-empty-tensors,"
+      "one-shot-bufferize{bufferize-function-boundaries=true "
+      "function-boundary-type-conversion=identity-layout-map "
+      "allow-return-allocs-from-loops=true},"
+      "buffer-results-to-out-params{hoist-static-allocs=true "
+      "modify-public-functions=true},"
+      "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+      "func.func(convert-linalg-to-loops),expand-strided-metadata,"
+      "lower-affine,convert-scf-to-cf,math-extend-to-supported-types,"
+      "convert-math-to-funcs,math-expand-ops,convert-math-to-libm,"
+      "convert-to-llvm,reconcile-unrealized-casts,kiln-emit-entry-points";
+  if (failed(parsePassPipeline(pipeline, pm)))
+    llvm::report_fatal_error("kiln: the CPU pipeline text does not parse");
+}
+
+void mlir::kiln::registerKilnPipelines() {
+  registerKilnPipelinesPasses();
+  PassPipelineRegistration<>(
+      "kiln-cpu-pipeline",
+      "Lower Kiln (and upstream tensor-level ops) to the LLVM dialect with "
+      "Kiln's C entry points",
+      [](OpPassManager &pm) { buildCpuPipeline(pm, CpuPipelineOptions{}); });
+}
