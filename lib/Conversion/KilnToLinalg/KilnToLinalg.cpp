@@ -238,6 +238,27 @@ struct ConvertKilnToLinalgPass
     : public kiln::impl::ConvertKilnToLinalgBase<ConvertKilnToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *context = &getContext();
+    // Say plainly why an op cannot be lowered instead of the generic
+    // "failed to legalize" that the conversion driver would report.
+    WalkResult dynamic = getOperation()->walk([](Operation *op) {
+      if (!isa<KilnDialect>(op->getDialect()))
+        return WalkResult::advance();
+      for (Type type : llvm::concat<Type>(op->getOperandTypes(),
+                                          op->getResultTypes())) {
+        auto tensor = dyn_cast<RankedTensorType>(type);
+        if (tensor && !tensor.hasStaticShape()) {
+          op->emitError() << "cannot lower '" << op->getName()
+                          << "' with dynamic shape " << type
+                          << ": the CPU lowering needs static shapes (run "
+                             "--kiln-refine-shapes, or give the entry point "
+                             "static argument shapes)";
+          return WalkResult::interrupt();
+        }
+      }
+      return WalkResult::advance();
+    });
+    if (dynamic.wasInterrupted())
+      return signalPassFailure();
     ConversionTarget target(*context);
     configureKilnToLinalgTarget(target);
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });

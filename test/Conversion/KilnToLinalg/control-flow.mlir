@@ -1,0 +1,69 @@
+// RUN: tensor-opt %s --convert-kiln-to-linalg --split-input-file | FileCheck %s
+
+// CHECK-LABEL: func.func @cond
+// CHECK-SAME: (%[[P:.*]]: tensor<i1>, %[[X:.*]]: tensor<f32>)
+// CHECK: %[[B:.*]] = tensor.extract %[[P]][] : tensor<i1>
+// CHECK: %[[R:.*]] = scf.if %[[B]] -> (tensor<f32>) {
+// CHECK:   scf.yield %[[X]] : tensor<f32>
+// CHECK: } else {
+// CHECK:   arith.negf
+// CHECK:   scf.yield
+// CHECK: return %[[R]]
+func.func @cond(%p: tensor<i1>, %x: tensor<f32>) -> tensor<f32> {
+  %r = kiln.cond %p -> (tensor<f32>) {
+    kiln.yield %x : tensor<f32>
+  } else {
+    %n = kiln.neg %x : tensor<f32>
+    kiln.yield %n : tensor<f32>
+  }
+  return %r : tensor<f32>
+}
+
+// -----
+
+// The counter is an index; the body sees it as a rank-0 i64 tensor. A step
+// that is not positive at run time runs no iteration.
+// CHECK-LABEL: func.func @for
+// CHECK: arith.index_cast
+// CHECK: arith.index_cast
+// CHECK: %[[STEP:.*]] = arith.index_cast
+// CHECK: %[[POS:.*]] = arith.cmpi sgt, %[[STEP]], %c0
+// CHECK: %[[UB:.*]] = arith.select %[[POS]]
+// CHECK: %[[ST:.*]] = arith.select %[[POS]], %[[STEP]], %c1
+// CHECK: scf.for %[[IV:.*]] = %{{.*}} to %[[UB]] step %[[ST]] iter_args(%{{.*}} = %{{.*}}) -> (tensor<f32>)
+// CHECK: %[[I:.*]] = arith.index_cast %[[IV]] : index to i64
+// CHECK: tensor.from_elements %[[I]] : tensor<i64>
+// CHECK: scf.yield
+func.func @for(%x: tensor<f32>, %n: tensor<i64>, %s: tensor<i64>) -> tensor<f32> {
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r = kiln.for %one to %n step %s iter_args(%x : tensor<f32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
+    %f = kiln.cast %i : tensor<i64> -> tensor<f32>
+    %next = kiln.add %acc, %f : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %next : tensor<f32>
+  }
+  return %r : tensor<f32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @while
+// CHECK: scf.while (%[[A:.*]] = %{{.*}}) : (tensor<f32>) -> tensor<f32> {
+// CHECK:   arith.cmpf olt
+// CHECK:   %[[C:.*]] = tensor.extract %{{.*}}[] : tensor<i1>
+// CHECK:   scf.condition(%[[C]]) %[[A]] : tensor<f32>
+// CHECK: } do {
+// CHECK:   arith.addf
+// CHECK:   scf.yield
+func.func @while(%x: tensor<f32>, %limit: tensor<f32>) -> tensor<f32> {
+  %w = kiln.while (%x : tensor<f32>) cond {
+  ^bb0(%v: tensor<f32>):
+    %c = kiln.compare lt, %v, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
+    kiln.yield %c : tensor<i1>
+  } do {
+  ^bb0(%v: tensor<f32>):
+    %d = kiln.add %v, %v : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %d : tensor<f32>
+  }
+  return %w : tensor<f32>
+}

@@ -1,0 +1,148 @@
+// RUN: tensor-opt %s --convert-kiln-to-linalg --split-input-file | FileCheck %s
+
+// Broadcasting is in the indexing maps: the rank-1 operand reads d1 only.
+// CHECK-DAG: #[[ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[ROW:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-LABEL: func.func @add_broadcast
+// CHECK-SAME: (%[[A:.*]]: tensor<4x3xf32>, %[[B:.*]]: tensor<3xf32>)
+// CHECK: %[[E:.*]] = tensor.empty() : tensor<4x3xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[ID]], #[[ROW]], #[[ID]]], iterator_types = ["parallel", "parallel"]}
+// CHECK-SAME: ins(%[[A]], %[[B]] : tensor<4x3xf32>, tensor<3xf32>) outs(%[[E]] : tensor<4x3xf32>)
+// CHECK: arith.addf
+// CHECK-NOT: kiln.
+func.func @add_broadcast(%a: tensor<4x3xf32>, %b: tensor<3xf32>) -> tensor<4x3xf32> {
+  %0 = kiln.add %a, %b : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+// An extent of 1 that stretches reads index 0.
+// CHECK-DAG: #[[COL:.*]] = affine_map<(d0, d1) -> (d0, 0)>
+// CHECK-DAG: #[[ROW:.*]] = affine_map<(d0, d1) -> (0, d1)>
+// CHECK-LABEL: func.func @outer
+// CHECK: linalg.generic {indexing_maps = [#[[COL]], #[[ROW]], #{{.*}}]
+// CHECK: arith.mulf
+func.func @outer(%a: tensor<4x1xf32>, %b: tensor<1x5xf32>) -> tensor<4x5xf32> {
+  %0 = kiln.mul %a, %b : tensor<4x1xf32>, tensor<1x5xf32> -> tensor<4x5xf32>
+  return %0 : tensor<4x5xf32>
+}
+
+// -----
+
+// Integer division defines x / 0 = 0 and x / -1 = -x instead of trapping.
+// CHECK-LABEL: func.func @div_int
+// CHECK: %[[Z:.*]] = arith.cmpi eq, %[[Y:.*]], %c0
+// CHECK: %[[M:.*]] = arith.cmpi eq, %[[Y]], %c-1
+// CHECK: %[[SAFE:.*]] = arith.select %{{.*}}, %c1{{.*}}, %[[Y]]
+// CHECK: %[[Q:.*]] = arith.divsi %{{.*}}, %[[SAFE]]
+// CHECK: arith.select %[[M]]
+// CHECK: arith.select %[[Z]]
+func.func @div_int(%a: tensor<4xi32>, %b: tensor<4xi32>) -> tensor<4xi32> {
+  %0 = kiln.div %a, %b : tensor<4xi32>, tensor<4xi32> -> tensor<4xi32>
+  return %0 : tensor<4xi32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @unary_bodies
+// CHECK: math.exp
+// CHECK: math.log1p
+// CHECK: math.rsqrt
+// CHECK: math.tanh
+// sigmoid = 1 / (1 + exp(-x))
+// CHECK: arith.negf
+// CHECK-NEXT: math.exp
+// CHECK: arith.addf
+// CHECK-NEXT: arith.divf
+// relu keeps NaN (maximumf propagates it)
+// CHECK: arith.maximumf
+// CHECK: math.absi
+// CHECK: math.floor
+// CHECK: math.ceil
+func.func @unary_bodies(%x: tensor<3xf32>, %i: tensor<3xi64>) -> (tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xi64>, tensor<3xf32>, tensor<3xf32>) {
+  %0 = kiln.exp %x : tensor<3xf32>
+  %1 = kiln.log1p %x : tensor<3xf32>
+  %2 = kiln.rsqrt %x : tensor<3xf32>
+  %3 = kiln.tanh %x : tensor<3xf32>
+  %4 = kiln.sigmoid %x : tensor<3xf32>
+  %5 = kiln.relu %x : tensor<3xf32>
+  %6 = kiln.abs %i : tensor<3xi64>
+  %7 = kiln.floor %x : tensor<3xf32>
+  %8 = kiln.ceil %x : tensor<3xf32>
+  return %0, %1, %2, %3, %4, %5, %6, %7, %8 : tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xi64>, tensor<3xf32>, tensor<3xf32>
+}
+
+// -----
+
+// Float comparisons are ordered except `ne`; booleans compare unsigned.
+// CHECK-LABEL: func.func @compares
+// CHECK: arith.cmpf olt
+// CHECK: arith.cmpf une
+// CHECK: arith.cmpi slt
+// CHECK: arith.cmpi ult
+func.func @compares(%x: tensor<3xf32>, %i: tensor<3xi32>, %b: tensor<3xi1>) -> (tensor<3xi1>, tensor<3xi1>, tensor<3xi1>, tensor<3xi1>) {
+  %0 = kiln.compare lt, %x, %x : tensor<3xf32>, tensor<3xf32> -> tensor<3xi1>
+  %1 = kiln.compare ne, %x, %x : tensor<3xf32>, tensor<3xf32> -> tensor<3xi1>
+  %2 = kiln.compare lt, %i, %i : tensor<3xi32>, tensor<3xi32> -> tensor<3xi1>
+  %3 = kiln.compare lt, %b, %b : tensor<3xi1>, tensor<3xi1> -> tensor<3xi1>
+  return %0, %1, %2, %3 : tensor<3xi1>, tensor<3xi1>, tensor<3xi1>, tensor<3xi1>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @casts
+// CHECK: arith.fptosi {{.*}} : f32 to i32
+// CHECK: arith.uitofp {{.*}} : i1 to f32
+// CHECK: arith.cmpf une
+// CHECK: arith.extsi {{.*}} : i32 to i64
+// bf16 <-> f16 goes through f32
+// CHECK: arith.extf {{.*}} : f16 to f32
+// CHECK-NEXT: arith.truncf {{.*}} : f32 to bf16
+func.func @casts(%x: tensor<2xf32>, %b: tensor<2xi1>, %i: tensor<2xi32>, %h: tensor<2xf16>) -> (tensor<2xi32>, tensor<2xf32>, tensor<2xi1>, tensor<2xi64>, tensor<2xbf16>) {
+  %0 = kiln.cast %x : tensor<2xf32> -> tensor<2xi32>
+  %1 = kiln.cast %b : tensor<2xi1> -> tensor<2xf32>
+  %2 = kiln.cast %x : tensor<2xf32> -> tensor<2xi1>
+  %3 = kiln.cast %i : tensor<2xi32> -> tensor<2xi64>
+  %4 = kiln.cast %h : tensor<2xf16> -> tensor<2xbf16>
+  return %0, %1, %2, %3, %4 : tensor<2xi32>, tensor<2xf32>, tensor<2xi1>, tensor<2xi64>, tensor<2xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @select_constant_iota
+// CHECK: arith.constant dense<{{\[}}1.000000e+00, 2.000000e+00]> : tensor<2xf32>
+// CHECK: linalg.generic
+// CHECK: arith.select
+// CHECK: linalg.generic
+// CHECK: linalg.index 1
+// CHECK: arith.sitofp
+func.func @select_constant_iota(%c: tensor<2xi1>, %x: tensor<2xf32>) -> (tensor<2xf32>, tensor<2xf32>, tensor<2x3xf32>) {
+  %k = kiln.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %0 = kiln.select %c, %x, %k : tensor<2xi1>, tensor<2xf32>, tensor<2xf32> -> tensor<2xf32>
+  %1 = kiln.iota {dimension = 1 : i64} : tensor<2x3xf32>
+  return %0, %k, %1 : tensor<2xf32>, tensor<2xf32>, tensor<2x3xf32>
+}
+
+// -----
+
+// Random numbers: SplitMix64 of (seed, linear index), then the affine map to
+// [minval, maxval), computed in f64 and rounded to the element type.
+// CHECK-LABEL: func.func @random
+// CHECK: linalg.generic
+// CHECK-DAG: arith.constant -4658895280553007687 : i64
+// CHECK-DAG: arith.constant -7723592293110705685 : i64
+// CHECK: arith.uitofp {{.*}} : i64 to f64
+// CHECK: arith.truncf {{.*}} : f64 to f32
+// CHECK: arith.cmpf oge
+// CHECK: arith.select
+// normal: Box-Muller
+// CHECK: linalg.generic
+// CHECK: math.log
+// CHECK: math.sqrt
+// CHECK: math.cos
+func.func @random(%seed: tensor<i64>) -> (tensor<8xf32>, tensor<8xf32>) {
+  %0 = kiln.random_uniform {static_seed = 1 : i64} : tensor<8xf32>
+  %1 = kiln.random_normal %seed : tensor<8xf32>
+  return %0, %1 : tensor<8xf32>, tensor<8xf32>
+}
