@@ -99,11 +99,14 @@ struct PrepareEntryPointsPass
                                                 tensor.getShape()));
         return true;
       };
+      // One error per function is enough: stop at the first bad type.
       bool valid = true;
       for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
-        valid &= describe(type, "input", i);
+        if (valid)
+          valid = describe(type, "input", i);
       for (auto [i, type] : llvm::enumerate(func.getResultTypes()))
-        valid &= describe(type, "output", i);
+        if (valid)
+          valid = describe(type, "output", i);
       if (!valid) {
         ok = false;
         continue;

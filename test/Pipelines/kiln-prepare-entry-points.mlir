@@ -1,0 +1,46 @@
+// RUN: tensor-opt %s --kiln-prepare-entry-points --split-input-file -verify-diagnostics | FileCheck %s
+
+// Public functions are entry points; their signatures go into the manifest
+// (inputs, then outputs) and onto the function. Private functions are not.
+// CHECK: module attributes {kiln.manifest = "kiln-manifest 1\0Aentry affine 3 1\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0Aentry flags 1 2\0Ain i1 0\0Aout i64 1 5\0Aout bf16 0\0Aend\0A"}
+// CHECK-LABEL: func.func @affine
+// CHECK-SAME: kiln.entry = {inputs = 3 : i64, shapes = [array<i64: 4, 3>, array<i64: 3, 2>, array<i64: 2>, array<i64: 4, 2>]}
+func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {
+  %0 = func.call @helper(%x, %w) : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+  %1 = kiln.add %0, %b : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>
+  return %1 : tensor<4x2xf32>
+}
+// CHECK-LABEL: func.func private @helper
+// CHECK-NOT: kiln.entry
+func.func private @helper(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>) -> tensor<4x2xf32> {
+  %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+// CHECK-LABEL: func.func @flags
+func.func @flags(%p: tensor<i1>) -> (tensor<5xi64>, tensor<bf16>) {
+  %0 = kiln.iota {dimension = 0 : i64} : tensor<5xi64>
+  %1 = kiln.constant dense<1.0> : tensor<bf16>
+  return %0, %1 : tensor<5xi64>, tensor<bf16>
+}
+
+// -----
+
+// expected-error@+1 {{entry point 'dyn': input #0 has type 'tensor<?x3xf32>'; entry points take and return statically shaped tensors}}
+func.func @dyn(%x: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  return %x : tensor<?x3xf32>
+}
+
+// -----
+
+// expected-error@+1 {{entry point 'scalar': output #0 has type 'f32'}}
+func.func @scalar(%x: tensor<f32>) -> f32 {
+  %c = arith.constant 0.0 : f32
+  return %c : f32
+}
+
+// -----
+
+// expected-error@+1 {{entry point 'bytes': input #0 has type 'tensor<4xi8>'}}
+func.func @bytes(%x: tensor<4xi8>) {
+  return
+}
