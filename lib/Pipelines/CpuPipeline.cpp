@@ -8,13 +8,29 @@
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Transforms/Passes.h"
 
+#include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassRegistry.h"
+
+#include <mutex>
 
 using namespace mlir;
 using namespace mlir::kiln;
 
+/// The pipeline is written as text, so every pass it names must be
+/// registered, whoever builds it (a tool, the compiler library, Python).
+static void registerPipelinePasses() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerAllPasses();
+    registerKilnPasses();
+    registerKilnConversionPasses();
+    registerKilnPipelinesPasses();
+  });
+}
+
 void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
+  registerPipelinePasses();
   // Each stage and why:
   //  - record entry signatures while they are tensors;
   //  - Kiln -> linalg/tensor/scf, then clean up and fuse elementwise chains
@@ -48,7 +64,7 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
 }
 
 void mlir::kiln::registerKilnPipelines() {
-  registerKilnPipelinesPasses();
+  registerPipelinePasses();
   PassPipelineRegistration<>(
       "kiln-cpu-pipeline",
       "Lower Kiln (and upstream tensor-level ops) to the LLVM dialect with "

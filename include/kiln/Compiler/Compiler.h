@@ -1,0 +1,77 @@
+//===- Compiler.h - Compile Kiln modules to runnable code -------*- C++ -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The compiler library: parses or takes a module in the Kiln dialect, runs
+// the CPU pipeline and JIT-compiles the result with MLIR's ExecutionEngine.
+// What it returns is a runtime executable (kiln_executable_t), called through
+// the same entry-point ABI as an ahead-of-time compiled library, so code that
+// runs modules does not care how they were compiled.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_COMPILER_COMPILER_H
+#define KILN_COMPILER_COMPILER_H
+
+#include "kiln/Runtime/Runtime.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <memory>
+#include <string>
+
+namespace mlir::kiln {
+
+/// Options for compiling a module.
+struct CompileOptions {
+  /// LLVM optimization level for the generated code (0-3).
+  unsigned optLevel = 3;
+  /// Fuse elementwise linalg ops (see CpuPipelineOptions).
+  bool fuseElementwise = true;
+  /// Print the IR after every pass to stderr (debugging aid).
+  bool printIRAfterAll = false;
+};
+
+/// Owns an MLIRContext with the Kiln dialect, every upstream dialect and the
+/// LLVM IR translations registered. Not thread-safe: use one per thread.
+class Compiler {
+public:
+  Compiler();
+  ~Compiler();
+  Compiler(const Compiler &) = delete;
+  Compiler &operator=(const Compiler &) = delete;
+
+  /// The context modules must live in to be compiled by this compiler.
+  MLIRContext &getContext() { return *context; }
+
+  /// Parses `source` (named `filename` in diagnostics). On failure returns a
+  /// null module and a KILN_INVALID_ARGUMENT status whose message holds the
+  /// diagnostics with file:line:col.
+  OwningOpRef<ModuleOp> parse(llvm::StringRef source, llvm::StringRef filename,
+                              kiln_status_t *status);
+
+  /// Runs the CPU pipeline on `module` (in place). Diagnostics go into the
+  /// returned status, prefixed by their locations.
+  kiln_status_t lower(ModuleOp module, const CompileOptions &options = {});
+
+  /// Lowers `module` and JIT-compiles it into a new executable (`*out`,
+  /// released by the caller). The module is consumed (lowered in place).
+  kiln_status_t jit(ModuleOp module, const CompileOptions &options,
+                    kiln_executable_t **out);
+
+  /// parse + jit.
+  kiln_status_t jitSource(llvm::StringRef source, llvm::StringRef filename,
+                          const CompileOptions &options,
+                          kiln_executable_t **out);
+
+private:
+  std::unique_ptr<MLIRContext> context;
+};
+
+} // namespace mlir::kiln
+
+#endif // KILN_COMPILER_COMPILER_H

@@ -1,0 +1,219 @@
+//===- tensor-run.cpp - Run a function of a .mlir file on .npy inputs ------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+//   tensor-run model.mlir --entry f --input a.npy --input b.npy \
+//       --output-dir out/ --print
+//
+// Compiles the module with the CPU pipeline (JIT), reads the inputs, calls
+// the entry point and writes each output as out/<i>.npy (and prints them
+// with --print). Every failure is a message naming the file, argument or
+// location at fault, and exit code 1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Compiler/Compiler.h"
+#include "kiln/Runtime/Runtime.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace llvm;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> entryName(
+    "entry", cl::desc("Entry point (public function) to run; optional when "
+                      "the module has exactly one"));
+static cl::list<std::string> inputs("input",
+                                    cl::desc("An input as a .npy file, in "
+                                             "argument order (repeat)"));
+static cl::opt<std::string> outputDir(
+    "output-dir", cl::desc("Write output i as <dir>/<i>.npy"));
+static cl::opt<bool> printOutputs("print", cl::desc("Print the outputs"));
+static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
+                                  cl::init(3), cl::Prefix);
+static cl::opt<bool> printIR("mlir-print-ir-after-all",
+                             cl::desc("Print the IR after every pass"));
+
+/// Prints `message` and the status, frees it, and returns 1.
+static int fail(kiln_status_t status, const Twine &context = "") {
+  errs() << "tensor-run: ";
+  if (!context.isTriviallyEmpty())
+    errs() << context << ": ";
+  errs() << kiln_status_message(status) << "\n";
+  kiln_status_free(status);
+  return 1;
+}
+
+/// One element of a buffer as a double (f16/bf16 converted).
+static double element(const kiln_buffer_t *b, const void *data, int64_t i) {
+  switch (kiln_buffer_dtype(b)) {
+  case KILN_F32:
+    return static_cast<const float *>(data)[i];
+  case KILN_F64:
+    return static_cast<const double *>(data)[i];
+  case KILN_I1:
+    return static_cast<const uint8_t *>(data)[i];
+  case KILN_I32:
+    return static_cast<const int32_t *>(data)[i];
+  case KILN_I64:
+    return static_cast<double>(static_cast<const int64_t *>(data)[i]);
+  case KILN_BF16: {
+    uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t *>(data)[i])
+                    << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    return f;
+  }
+  case KILN_F16: {
+    uint16_t h = static_cast<const uint16_t *>(data)[i];
+    int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    double sign = (h & 0x8000) ? -1.0 : 1.0;
+    if (exponent == 0)
+      return sign * std::ldexp(mantissa, -24);
+    if (exponent == 31)
+      return mantissa ? NAN : sign * INFINITY;
+    return sign * std::ldexp(mantissa + 1024, exponent - 25);
+  }
+  }
+  return 0;
+}
+
+/// Prints a buffer like NumPy: nested brackets, at most 6 items per
+/// dimension shown.
+static void printBuffer(raw_ostream &os, kiln_buffer_t *b) {
+  int32_t rank = kiln_buffer_rank(b);
+  const int64_t *shape = kiln_buffer_shape(b);
+  const void *data = kiln_buffer_host_data(b);
+  bool isInt = kiln_buffer_dtype(b) == KILN_I32 ||
+               kiln_buffer_dtype(b) == KILN_I64;
+  bool isBool = kiln_buffer_dtype(b) == KILN_I1;
+  std::function<void(int32_t, int64_t)> rec = [&](int32_t d, int64_t base) {
+    if (d == rank) {
+      double v = element(b, data, base);
+      if (isBool)
+        os << (v ? "True" : "False");
+      else if (isInt)
+        os << static_cast<int64_t>(v);
+      else
+        os << format("%.6g", v);
+      return;
+    }
+    int64_t stride = 1;
+    for (int32_t k = d + 1; k < rank; ++k)
+      stride *= shape[k];
+    os << "[";
+    for (int64_t i = 0; i < shape[d]; ++i) {
+      if (shape[d] > 6 && i == 3) {
+        os << "...";
+        i = shape[d] - 3;
+        os << ", ";
+      }
+      if (i > 0 && !(shape[d] > 6 && i == shape[d] - 3))
+        os << ", ";
+      rec(d + 1, base + i * stride);
+    }
+    os << "]";
+  };
+  rec(0, 0);
+  os << "  (" << kiln_dtype_name(kiln_buffer_dtype(b)) << ", shape (";
+  for (int32_t d = 0; d < rank; ++d)
+    os << (d ? ", " : "") << shape[d];
+  os << (rank == 1 ? ",))" : "))") << "\n";
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv, "Kiln: compile a .mlir module and run one of its functions\n");
+
+  auto source = MemoryBuffer::getFileOrSTDIN(inputFile);
+  if (!source) {
+    errs() << "tensor-run: cannot read " << inputFile << ": "
+           << source.getError().message() << "\n";
+    return 1;
+  }
+  mlir::kiln::Compiler compiler;
+  mlir::kiln::CompileOptions options;
+  options.optLevel = optLevel;
+  options.printIRAfterAll = printIR;
+  kiln_executable_t *exe = nullptr;
+  if (kiln_status_t status = compiler.jitSource((*source)->getBuffer(),
+                                                inputFile, options, &exe))
+    return fail(status);
+
+  // Pick the entry point.
+  std::string entry = entryName;
+  int32_t count = kiln_executable_entry_count(exe);
+  if (entry.empty()) {
+    if (count != 1) {
+      errs() << "tensor-run: " << inputFile << " has " << count
+             << " entry points; choose one with --entry (";
+      for (int32_t i = 0; i < count; ++i)
+        errs() << (i ? ", " : "") << kiln_executable_entry_name(exe, i);
+      errs() << ")\n";
+      kiln_executable_release(exe);
+      return 1;
+    }
+    entry = kiln_executable_entry_name(exe, 0);
+  }
+
+  std::vector<kiln_buffer_t *> args;
+  auto cleanup = [&]() {
+    for (kiln_buffer_t *b : args)
+      kiln_buffer_release(b);
+    kiln_executable_release(exe);
+  };
+  for (const std::string &path : inputs) {
+    kiln_buffer_t *buffer = nullptr;
+    if (kiln_status_t status = kiln_npy_read(path.c_str(), &buffer)) {
+      cleanup();
+      return fail(status);
+    }
+    args.push_back(buffer);
+  }
+  int32_t index = kiln_executable_find_entry(exe, entry.c_str());
+  int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
+  std::vector<kiln_buffer_t *> outputs(numOutputs, nullptr);
+  if (kiln_status_t status = kiln_executable_invoke(
+          exe, entry.c_str(), static_cast<int32_t>(args.size()), args.data(),
+          numOutputs, outputs.data())) {
+    cleanup();
+    return fail(status);
+  }
+
+  int rc = 0;
+  if (!outputDir.empty()) {
+    if (std::error_code ec = sys::fs::create_directories(outputDir)) {
+      errs() << "tensor-run: cannot create " << outputDir << ": "
+             << ec.message() << "\n";
+      rc = 1;
+    }
+  }
+  for (int32_t i = 0; i < numOutputs && rc == 0; ++i) {
+    if (printOutputs) {
+      outs() << "output " << i << ": ";
+      printBuffer(outs(), outputs[i]);
+    }
+    if (!outputDir.empty()) {
+      SmallString<256> path(outputDir);
+      sys::path::append(path, std::to_string(i) + ".npy");
+      if (kiln_status_t status = kiln_npy_write(path.c_str(), outputs[i]))
+        rc = fail(status);
+    }
+  }
+  for (kiln_buffer_t *b : outputs)
+    kiln_buffer_release(b);
+  cleanup();
+  return rc;
+}
