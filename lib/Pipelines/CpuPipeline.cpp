@@ -55,9 +55,10 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
       "buffer-results-to-out-params{hoist-static-allocs=true "
       "modify-public-functions=true},"
       "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-      "func.func(convert-linalg-to-loops),expand-strided-metadata,"
+      "kiln-copies-to-linalg,func.func(convert-linalg-to-loops),"
+      "expand-strided-metadata,"
       "lower-affine,convert-scf-to-cf,math-extend-to-supported-types,"
-      "convert-math-to-funcs,math-expand-ops,convert-math-to-libm,"
+      "convert-math-to-funcs,convert-math-to-llvm,convert-math-to-libm,"
       "convert-to-llvm,reconcile-unrealized-casts,kiln-emit-entry-points";
   if (failed(parsePassPipeline(pipeline, pm)))
     llvm::report_fatal_error("kiln: the CPU pipeline text does not parse");

@@ -1,0 +1,73 @@
+"""Shared fixtures of Kiln's integration tests: compile with tensor-run, compare
+with NumPy."""
+
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build"))
+TENSOR_RUN = os.path.join(BUILD, "bin", "tensor-run")
+
+MLIR_TYPES = {
+    np.dtype(np.float32): "f32",
+    np.dtype(np.float64): "f64",
+    np.dtype(np.float16): "f16",
+    np.dtype(np.bool_): "i1",
+    np.dtype(np.int32): "i32",
+    np.dtype(np.int64): "i64",
+}
+
+
+def tensor_type(shape, dtype):
+    """The MLIR tensor type of an array shape and dtype."""
+    dims = "".join(f"{d}x" for d in shape)
+    return f"tensor<{dims}{MLIR_TYPES[np.dtype(dtype)]}>"
+
+
+class Runner:
+    """Runs functions through tensor-run in a temporary directory."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.count = 0
+
+    def run(self, mlir, inputs, entry=None, expect_error=None):
+        """Writes `mlir` and the input arrays, runs tensor-run and returns the
+        outputs (a list of arrays), or the error text if `expect_error`."""
+        self.count += 1
+        case = os.path.join(self.tmp, f"case{self.count}")
+        os.makedirs(case)
+        path = os.path.join(case, "module.mlir")
+        with open(path, "w") as f:
+            f.write(mlir)
+        cmd = [TENSOR_RUN, path, "--output-dir", os.path.join(case, "out")]
+        if entry:
+            cmd += ["--entry", entry]
+        for i, array in enumerate(inputs):
+            name = os.path.join(case, f"in{i}.npy")
+            np.save(name, array)
+            cmd += ["--input", name]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if expect_error is not None:
+            assert proc.returncode != 0, "tensor-run unexpectedly succeeded"
+            assert expect_error in proc.stderr, proc.stderr
+            return proc.stderr
+        assert proc.returncode == 0, f"tensor-run failed:\n{proc.stderr}\n{mlir}"
+        outputs = []
+        i = 0
+        while os.path.exists(os.path.join(case, "out", f"{i}.npy")):
+            outputs.append(np.load(os.path.join(case, "out", f"{i}.npy")))
+            i += 1
+        return outputs
+
+
+@pytest.fixture(scope="session")
+def runner():
+    if not os.path.exists(TENSOR_RUN):
+        pytest.fail(f"{TENSOR_RUN} is missing: build first (scripts/setup.sh)")
+    with tempfile.TemporaryDirectory(prefix="kiln-it-") as tmp:
+        yield Runner(tmp)

@@ -1,0 +1,642 @@
+"""Every Kiln op compiled for the CPU and run through tensor-run, compared with
+NumPy on random inputs (several shapes, broadcasting edge cases, rank 0,
+size-1 dimensions, f32/f64 and integer types).
+
+Tolerances: exact for integer, boolean and data-movement ops; for float math
+rtol 1e-5 (f32) / 1e-12 (f64) unless a case says otherwise (libm
+transcendental functions, reductions and contractions accumulate rounding).
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from conftest import tensor_type
+
+RNG = np.random.default_rng(1234)
+
+F_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
+SUM_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+def func(op, args, result):
+    """A one-op module: `op` uses {a0}, {a1}, ... and {T0}, {T1}, ..., {R}."""
+    names = {f"a{i}": f"%a{i}" for i in range(len(args))}
+    types = {f"T{i}": tensor_type(a.shape, a.dtype) for i, a in enumerate(args)}
+    rtype = tensor_type(*result)
+    params = ", ".join(f"%a{i}: {types[f'T{i}']}" for i in range(len(args)))
+    values = {**names, **types, "R": rtype}
+    body = re.sub(r"\{(a\d+|T\d+|R)\}", lambda m: values[m.group(1)], op)
+    return (f"func.func @f({params}) -> {rtype} {{\n"
+            f"  %r = {body}\n  return %r : {rtype}\n}}\n")
+
+
+def check(runner, op, args, expected, **tol):
+    expected = np.asarray(expected)
+    (out,) = runner.run(func(op, args, (expected.shape, expected.dtype)), args)
+    assert out.shape == expected.shape
+    assert out.dtype == expected.dtype
+    if tol or np.issubdtype(expected.dtype, np.floating):
+        np.testing.assert_allclose(out, expected, equal_nan=True, **tol)
+    else:
+        np.testing.assert_array_equal(out, expected)
+
+
+def rand(shape, dtype=np.float32, lo=-2.0, hi=2.0):
+    if np.issubdtype(dtype, np.integer):
+        return RNG.integers(int(lo), int(hi) + 1, size=shape).astype(dtype)
+    if dtype == np.bool_:
+        return RNG.random(shape) < 0.5
+    return RNG.uniform(lo, hi, size=shape).astype(dtype)
+
+
+SHAPES = [(), (5,), (3, 4), (2, 1, 3)]
+FLOATS = [np.float32, np.float64]
+
+UNARY = {
+    # name: (numpy reference, input range)
+    "neg": (np.negative, (-3, 3)),
+    "abs": (np.abs, (-3, 3)),
+    "exp": (np.exp, (-5, 5)),
+    "log": (np.log, (0.01, 10)),
+    "log1p": (np.log1p, (-0.9, 5)),
+    "sqrt": (np.sqrt, (0, 10)),
+    "rsqrt": (lambda x: 1 / np.sqrt(x), (0.1, 10)),
+    "tanh": (np.tanh, (-5, 5)),
+    "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), (-10, 10)),
+    "relu": (lambda x: np.maximum(x, 0), (-3, 3)),
+    "sin": (np.sin, (-6, 6)),
+    "cos": (np.cos, (-6, 6)),
+    "sign": (np.sign, (-3, 3)),
+    "floor": (np.floor, (-3, 3)),
+    "ceil": (np.ceil, (-3, 3)),
+    "square": (np.square, (-3, 3)),
+    "reciprocal": (np.reciprocal, (0.5, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_unary_float(runner, name, dtype, shape):
+    ref, (lo, hi) = UNARY[name]
+    x = rand(shape, dtype, lo, hi)
+    check(runner, f"kiln.{name} %a0 : {{T0}}", [x], ref(x).astype(dtype), **F_TOL[dtype])
+
+
+@pytest.mark.parametrize("name,ref", [
+    ("neg", np.negative), ("abs", np.abs), ("sign", np.sign),
+    ("relu", lambda x: np.maximum(x, 0)), ("square", np.square)])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_unary_int(runner, name, ref, dtype):
+    x = rand((3, 4), dtype, -50, 50)
+    check(runner, f"kiln.{name} %a0 : {{T0}}", [x], ref(x).astype(dtype))
+
+
+def test_unary_special_values(runner):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+    check(runner, "kiln.relu %a0 : {T0}", [x], np.array([np.nan, np.inf, 0, 0, 0], np.float32))
+    check(runner, "kiln.sign %a0 : {T0}", [x], np.sign(x))
+    check(runner, "kiln.sigmoid %a0 : {T0}", [np.array([-200.0, 200.0], np.float32)],
+          np.array([0.0, 1.0], np.float32))
+
+
+def test_logical_not(runner):
+    x = rand((7,), np.bool_)
+    check(runner, "kiln.logical_not %a0 : {T0}", [x], ~x)
+
+
+BROADCAST_PAIRS = [((3, 4), (4,)), ((3, 1), (1, 4)), ((), (2, 3)), ((2, 3), (2, 3)),
+                   ((5, 1, 3), (4, 1)), ((1,), ())]
+
+BINARY = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+    "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shapes", BROADCAST_PAIRS)
+def test_binary_float(runner, name, dtype, shapes):
+    lo = 0.1 if name in ("pow", "div") else -2.0
+    a, b = rand(shapes[0], dtype, lo, 2), rand(shapes[1], dtype, lo, 2)
+    expected = BINARY[name](a, b).astype(dtype)
+    check(runner, f"kiln.{name} %a0, %a1 : {{T0}}, {{T1}} -> {{R}}", [a, b], expected,
+          **SUM_TOL[dtype] if name == "pow" else F_TOL[dtype])
+
+
+def trunc_div(a, b):
+    q = np.where(b == 0, 0, np.abs(a) // np.where(b == 0, 1, np.abs(b)))
+    return (np.sign(a) * np.sign(b) * q).astype(a.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_binary_int(runner, dtype):
+    a, b = rand((3, 4), dtype, -20, 20), rand((4,), dtype, -5, 5)
+    b[0] = 0  # division by zero is defined as 0
+    for name, ref in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                      ("maximum", np.maximum), ("minimum", np.minimum), ("div", trunc_div)]:
+        check(runner, f"kiln.{name} %a0, %a1 : {{T0}}, {{T1}} -> {{R}}", [a, b],
+              ref(a, b).astype(dtype))
+    base, exponent = rand((6,), dtype, -3, 3), rand((6,), dtype, 0, 5)
+    check(runner, "kiln.pow %a0, %a1 : {T0}, {T1} -> {R}", [base, exponent],
+          np.power(base, exponent).astype(dtype))
+
+
+def test_int_division_overflow(runner):
+    a = np.array([np.iinfo(np.int32).min, 7], np.int32)
+    b = np.array([-1, -1], np.int32)
+    check(runner, "kiln.div %a0, %a1 : {T0}, {T1} -> {R}", [a, b],
+          np.array([np.iinfo(np.int32).min, -7], np.int32))
+
+
+def test_maximum_propagates_nan(runner):
+    a = np.array([np.nan, 1.0], np.float32)
+    b = np.array([0.0, np.nan], np.float32)
+    check(runner, "kiln.maximum %a0, %a1 : {T0}, {T1} -> {R}", [a, b], np.maximum(a, b))
+    check(runner, "kiln.minimum %a0, %a1 : {T0}, {T1} -> {R}", [a, b], np.minimum(a, b))
+
+
+@pytest.mark.parametrize("direction,ref", [
+    ("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+    ("gt", np.greater), ("ge", np.greater_equal)])
+def test_compare(runner, direction, ref):
+    a = np.array([[1.0, np.nan, 3.0], [2.0, 2.0, -1.0]], np.float32)
+    b = np.array([2.0, 2.0, np.nan], np.float32)
+    check(runner, f"kiln.compare {direction}, %a0, %a1 : {{T0}}, {{T1}} -> {{R}}",
+          [a, b], ref(a, b))
+    i, j = rand((3, 4), np.int64, -3, 3), rand((4,), np.int64, -3, 3)
+    check(runner, f"kiln.compare {direction}, %a0, %a1 : {{T0}}, {{T1}} -> {{R}}",
+          [i, j], ref(i, j))
+    p, q = rand((5,), np.bool_), rand((5,), np.bool_)
+    check(runner, f"kiln.compare {direction}, %a0, %a1 : {{T0}}, {{T1}} -> {{R}}",
+          [p, q], ref(p, q))
+
+
+def test_logical_binary(runner):
+    p, q = rand((3, 4), np.bool_), rand((4,), np.bool_)
+    check(runner, "kiln.logical_and %a0, %a1 : {T0}, {T1} -> {R}", [p, q], p & q)
+    check(runner, "kiln.logical_or %a0, %a1 : {T0}, {T1} -> {R}", [p, q], p | q)
+
+
+def test_select(runner):
+    c, a, b = rand((3, 1), np.bool_), rand((3, 4)), rand(())
+    check(runner, "kiln.select %a0, %a1, %a2 : {T0}, {T1}, {T2} -> {R}", [c, a, b],
+          np.where(c, a, b))
+
+
+@pytest.mark.parametrize("src,dst", [
+    (np.float32, np.int32), (np.int32, np.float32), (np.float32, np.bool_),
+    (np.bool_, np.float32), (np.float32, np.float64), (np.float64, np.float32),
+    (np.float32, np.float16), (np.float16, np.float32), (np.int64, np.int32),
+    (np.int32, np.int64), (np.bool_, np.int32), (np.int32, np.bool_)])
+def test_cast(runner, src, dst):
+    x = rand((4, 3), src, -100, 100)
+    if src == np.float32:
+        x[0, 0] = 0.0
+    check(runner, "kiln.cast %a0 : {T0} -> {R}", [x], x.astype(dst))
+
+
+REDUCE = {"reduce_sum": np.sum, "reduce_mean": np.mean, "reduce_max": np.max,
+          "reduce_min": np.min, "reduce_prod": np.prod}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCE))
+@pytest.mark.parametrize("axes,keepdims", [((1,), False), ((0, 2), True), ((-1,), False),
+                                            ((0, 1, 2), False), ((), False)])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_reduce_float(runner, name, axes, keepdims, dtype):
+    x = rand((2, 3, 4), dtype, 0.5, 1.5)
+    expected = REDUCE[name](x, axis=axes, keepdims=keepdims).astype(dtype) if axes else x
+    axes_text = ": " + ", ".join(map(str, axes)) if axes else ""
+    attrs = f"{{axes = array<i64{axes_text}>, keepdims = {str(keepdims).lower()}}}"
+    check(runner, f"kiln.{name} %a0 {attrs} : {{T0}} -> {{R}}", [x], expected, **SUM_TOL[dtype])
+
+
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod"])
+def test_reduce_int(runner, name):
+    x = rand((3, 5), np.int32, -4, 4)
+    check(runner, f"kiln.{name} %a0 {{axes = array<i64: 0>}} : {{T0}} -> {{R}}", [x],
+          REDUCE[name](x, axis=0).astype(np.int32))
+
+
+def test_reduce_max_nan(runner):
+    x = np.array([[1.0, np.nan], [2.0, 3.0]], np.float32)
+    check(runner, "kiln.reduce_max %a0 {axes = array<i64: 1>} : {T0} -> {R}", [x],
+          np.max(x, axis=1))
+
+
+@pytest.mark.parametrize("name,ref", [("argmax", np.argmax), ("argmin", np.argmin)])
+def test_arg_reduce(runner, name, ref):
+    x = rand((4, 6), np.float32)
+    x[1, 2] = x[1, 4] = 9.0  # ties resolve to the first index
+    x[2, 0] = x[2, 5] = -9.0
+    x[3, 3] = np.nan
+    for axis in (0, 1, -1):
+        check(runner, f"kiln.{name} %a0 {{axis = {axis} : i64}} : {{T0}} -> {{R}}", [x],
+              ref(x, axis=axis).astype(np.int64))
+    i = rand((5, 3), np.int32, -2, 2)
+    check(runner, f"kiln.{name} %a0 {{axis = 0 : i64}} : {{T0}} -> {{R}}", [i],
+          ref(i, axis=0).astype(np.int64))
+
+
+def test_reshape_family(runner):
+    x = rand((2, 3, 4))
+    check(runner, "kiln.reshape %a0 : {T0} -> {R}", [x], x.reshape(6, 4))
+    check(runner, "kiln.reshape %a0 : {T0} -> {R}", [x], x.reshape(24))
+    s = rand(())
+    check(runner, "kiln.reshape %a0 : {T0} -> {R}", [s], s.reshape(1, 1))
+    one = rand((1, 1))
+    check(runner, "kiln.reshape %a0 : {T0} -> {R}", [one], one.reshape(()))
+    check(runner, "kiln.expand_dims %a0 {axis = 1 : i64} : {T0} -> {R}", [x],
+          np.expand_dims(x, 1))
+    y = rand((1, 3, 1))
+    check(runner, "kiln.squeeze %a0 {axes = array<i64>} : {T0} -> {R}", [y], np.squeeze(y))
+    check(runner, "kiln.squeeze %a0 {axes = array<i64: -1>} : {T0} -> {R}", [y],
+          np.squeeze(y, -1))
+
+
+def test_transpose_broadcast(runner):
+    x = rand((2, 3, 4))
+    check(runner, "kiln.transpose %a0 {permutation = array<i64: 2, 0, 1>} : {T0} -> {R}",
+          [x], np.transpose(x, (2, 0, 1)))
+    v = rand((3, 1))
+    check(runner, "kiln.broadcast_to %a0 : {T0} -> {R}", [v], np.broadcast_to(v, (2, 3, 5)))
+    i = rand((4,), np.int32, -9, 9)
+    check(runner, "kiln.broadcast_to %a0 : {T0} -> {R}", [i], np.broadcast_to(i, (2, 4)))
+
+
+def test_concat_slice_pad(runner):
+    a, b, c = rand((2, 3)), rand((1, 3)), rand((4, 3))
+    mlir = ("func.func @f(%a: tensor<2x3xf32>, %b: tensor<1x3xf32>, %c: tensor<4x3xf32>)"
+            " -> tensor<7x3xf32> {\n"
+            "  %r = kiln.concat %a, %b, %c {axis = 0 : i64} : (tensor<2x3xf32>, "
+            "tensor<1x3xf32>, tensor<4x3xf32>) -> tensor<7x3xf32>\n"
+            "  return %r : tensor<7x3xf32>\n}\n")
+    (out,) = runner.run(mlir, [a, b, c])
+    np.testing.assert_array_equal(out, np.concatenate([a, b, c]))
+    x = rand((10, 6))
+    check(runner, "kiln.slice %a0 {start = array<i64: 1, 0>, limit = array<i64: 9, 6>, "
+          "stride = array<i64: 3, 2>} : {T0} -> {R}", [x], x[1:9:3, 0:6:2])
+    check(runner, "kiln.pad %a0 {low = array<i64: 1, 0>, high = array<i64: 2, 3>, "
+          "value = -1.5 : f64} : {T0} -> {R}", [x],
+          np.pad(x, ((1, 2), (0, 3)), constant_values=-1.5))
+
+
+def test_gather_scatter_one_hot(runner):
+    table = rand((6, 4))
+    ids = np.array([[0, 5], [2, 7], [-1, 3]], np.int32)  # 7 and -1 are out of range
+    expected = np.where((ids >= 0) & (ids < 6), 1, 0)[..., None] * table[np.clip(ids, 0, 5)]
+    check(runner, "kiln.gather %a0, %a1 : {T0}, {T1} -> {R}", [table, ids],
+          expected.astype(np.float32))
+    expected1 = np.take(table, np.array([3, 0, 3]), axis=1)
+    check(runner, "kiln.gather %a0, %a1 {axis = 1 : i64} : {T0}, {T1} -> {R}",
+          [table, np.array([3, 0, 3], np.int64)], expected1)
+    base = rand((5, 3))
+    idx = np.array([1, 4, 1, 9], np.int32)  # repeated index accumulates; 9 dropped
+    upd = rand((4, 3))
+    expected2 = base.copy()
+    for k, j in enumerate(idx):
+        if 0 <= j < 5:
+            expected2[j] += upd[k]
+    check(runner, "kiln.scatter_add %a0, %a1, %a2 : {T0}, {T1}, {T2} -> {R}",
+          [base, idx, upd], expected2)
+    labels = np.array([0, 3, 9, -1, 2], np.int64)
+    onehot = (labels[:, None] == np.arange(4)).astype(np.float32) * 2 - 0.5
+    check(runner, "kiln.one_hot %a0 {depth = 4 : i64, on_value = 1.5 : f64, "
+          "off_value = -0.5 : f64} : {T0} -> {R}", [labels], onehot)
+    check(runner, "kiln.one_hot %a0 {depth = 4 : i64, axis = 0 : i64} : {T0} -> {R}",
+          [labels], (labels[None, :] == np.arange(4)[:, None]).astype(np.int32))
+
+
+def test_iota(runner):
+    mlir = ("func.func @f() -> tensor<3x4xf32> {\n"
+            "  %r = kiln.iota {dimension = 1 : i64} : tensor<3x4xf32>\n"
+            "  return %r : tensor<3x4xf32>\n}\n")
+    (out,) = runner.run(mlir, [])
+    np.testing.assert_array_equal(out, np.broadcast_to(np.arange(4, dtype=np.float32), (3, 4)))
+
+
+@pytest.mark.parametrize("dtype", FLOATS + [np.int32])
+def test_matmul(runner, dtype):
+    a, b = rand((5, 7), dtype, -3, 3), rand((7, 3), dtype, -3, 3)
+    tol = SUM_TOL.get(dtype, {})
+    check(runner, "kiln.matmul %a0, %a1 : {T0}, {T1} -> {R}", [a, b], (a @ b).astype(dtype), **tol)
+    check(runner, "kiln.matmul %a0, %a1 {transpose_lhs = true, transpose_rhs = true} : "
+          "{T0}, {T1} -> {R}", [a.T.copy(), b.T.copy()], (a @ b).astype(dtype), **tol)
+    check(runner, "kiln.matmul %a0, %a1 {transpose_rhs = true} : {T0}, {T1} -> {R}",
+          [a, b.T.copy()], (a @ b).astype(dtype), **tol)
+
+
+def test_batch_matmul(runner):
+    a, b = rand((2, 1, 4, 5)), rand((3, 5, 2))
+    check(runner, "kiln.batch_matmul %a0, %a1 : {T0}, {T1} -> {R}", [a, b], np.matmul(a, b),
+          **SUM_TOL[np.float32])
+    c, d = rand((4, 5), np.float64), rand((6, 5, 2), np.float64)
+    check(runner, "kiln.batch_matmul %a0, %a1 : {T0}, {T1} -> {R}", [c, d], np.matmul(c, d),
+          **SUM_TOL[np.float64])
+
+
+# --- convolution and pooling references (direct loops; shapes are small) ---
+
+def window_pads(size, k, stride, dilation, same):
+    keff = (k - 1) * dilation + 1
+    if same:
+        out = -(-size // stride)
+        total = max((out - 1) * stride + keff - size, 0)
+        return out, total // 2, total - total // 2
+    return (size - keff) // stride + 1, 0, 0
+
+
+def conv_ref(x, w, strides, dilations, same):
+    n, h, wd, c = x.shape
+    kh, kw, _, o = w.shape
+    oh, ph, _ = window_pads(h, kh, strides[0], dilations[0], same)
+    ow, pw, _ = window_pads(wd, kw, strides[1], dilations[1], same)
+    y = np.zeros((n, oh, ow, o), np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            for yy in range(oh):
+                for xx in range(ow):
+                    hh = yy * strides[0] + i * dilations[0] - ph
+                    ww = xx * strides[1] + j * dilations[1] - pw
+                    if 0 <= hh < h and 0 <= ww < wd:
+                        y[:, yy, xx, :] += x[:, hh, ww, :] @ w[i, j]
+    return y
+
+
+def conv_grads(x, w, dy, strides, dilations, same):
+    """Input and filter gradients of conv_ref (transposed loops)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, o = w.shape
+    oh, ph, _ = window_pads(h, kh, strides[0], dilations[0], same)
+    ow, pw, _ = window_pads(wd, kw, strides[1], dilations[1], same)
+    dx = np.zeros(x.shape, np.float64)
+    dw = np.zeros(w.shape, np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            for yy in range(oh):
+                for xx in range(ow):
+                    hh = yy * strides[0] + i * dilations[0] - ph
+                    ww = xx * strides[1] + j * dilations[1] - pw
+                    if 0 <= hh < h and 0 <= ww < wd:
+                        dx[:, hh, ww, :] += dy[:, yy, xx, :] @ w[i, j].T
+                        dw[i, j] += x[:, hh, ww, :].T @ dy[:, yy, xx, :]
+    return dx, dw
+
+
+CONV_CASES = [((1, 6, 6, 2), (3, 3, 2, 4), (1, 1), (1, 1), False),
+              ((2, 7, 5, 3), (3, 2, 3, 2), (2, 2), (1, 1), True),
+              ((1, 9, 9, 1), (3, 3, 1, 2), (1, 2), (2, 1), True),
+              ((1, 8, 8, 2), (2, 2, 2, 3), (3, 3), (1, 1), False)]
+
+
+def conv_attrs(strides, dilations, same):
+    pad = "SAME" if same else "VALID"
+    return (f"{{padding = #kiln.padding<{pad}>, strides = array<i64: {strides[0]}, {strides[1]}>,"
+            f" dilations = array<i64: {dilations[0]}, {dilations[1]}>}}")
+
+
+@pytest.mark.parametrize("xs,ws,strides,dilations,same", CONV_CASES)
+def test_conv2d_and_gradients(runner, xs, ws, strides, dilations, same):
+    x, w = rand(xs), rand(ws)
+    y = conv_ref(x.astype(np.float64), w.astype(np.float64), strides, dilations, same)
+    attrs = conv_attrs(strides, dilations, same)
+    check(runner, f"kiln.conv2d %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}", [x, w],
+          y.astype(np.float32), **SUM_TOL[np.float32])
+    dy = rand(y.shape)
+    dx, dw = conv_grads(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64),
+                        strides, dilations, same)
+    check(runner, f"kiln.conv2d_backprop_input %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}",
+          [w, dy], dx.astype(np.float32), **SUM_TOL[np.float32])
+    check(runner, f"kiln.conv2d_backprop_filter %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}",
+          [x, dy], dw.astype(np.float32), **SUM_TOL[np.float32])
+
+
+def pool_ref(x, window, strides, same, kind):
+    n, h, wd, c = x.shape
+    oh, ph, _ = window_pads(h, window[0], strides[0], 1, same)
+    ow, pw, _ = window_pads(wd, window[1], strides[1], 1, same)
+    y = np.zeros((n, oh, ow, c), np.float64)
+    dx_routes = []
+    for yy in range(oh):
+        for xx in range(ow):
+            h0, w0 = yy * strides[0] - ph, xx * strides[1] - pw
+            hs = range(max(h0, 0), min(h0 + window[0], h))
+            ws = range(max(w0, 0), min(w0 + window[1], wd))
+            patch = x[:, hs.start:hs.stop, ws.start:ws.stop, :]
+            if kind == "max":
+                y[:, yy, xx, :] = patch.max(axis=(1, 2))
+            else:
+                y[:, yy, xx, :] = patch.mean(axis=(1, 2))
+            dx_routes.append((yy, xx, hs, ws))
+    return y, dx_routes
+
+
+def pool_grad_ref(x, dy, routes, kind):
+    dx = np.zeros(x.shape, np.float64)
+    for yy, xx, hs, ws in routes:
+        patch = x[:, hs.start:hs.stop, ws.start:ws.stop, :]
+        if kind == "avg":
+            dx[:, hs.start:hs.stop, ws.start:ws.stop, :] += (
+                dy[:, yy, xx, None, None, :] / (len(hs) * len(ws)))
+            continue
+        flat = patch.reshape(patch.shape[0], -1, patch.shape[3])
+        first = flat.argmax(axis=1)  # first maximum, row-major
+        for b in range(x.shape[0]):
+            for ch in range(x.shape[3]):
+                i, j = divmod(first[b, ch], len(ws))
+                dx[b, hs.start + i, ws.start + j, ch] += dy[b, yy, xx, ch]
+    return dx
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("xs,window,strides,same", [
+    ((1, 4, 4, 2), (2, 2), (2, 2), False), ((2, 5, 7, 3), (3, 3), (2, 2), True),
+    ((1, 6, 5, 1), (2, 3), (1, 2), True)])
+def test_pooling_and_gradients(runner, kind, xs, window, strides, same):
+    x = rand(xs)
+    x[0, 0, 0, 0] = x[0, 0, 1, 0] = 5.0  # a tie inside one window
+    y, routes = pool_ref(x.astype(np.float64), window, strides, same, kind)
+    pad = "SAME" if same else "VALID"
+    attrs = (f"{{window = array<i64: {window[0]}, {window[1]}>, strides = array<i64: "
+             f"{strides[0]}, {strides[1]}>, padding = #kiln.padding<{pad}>}}")
+    check(runner, f"kiln.{kind}_pool2d %a0 {attrs} : {{T0}} -> {{R}}", [x],
+          y.astype(np.float32), **F_TOL[np.float32])
+    dy = rand(y.shape)
+    dx = pool_grad_ref(x.astype(np.float64), dy.astype(np.float64), routes, kind)
+    if kind == "max":
+        check(runner, f"kiln.max_pool2d_grad %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}",
+              [x, dy], dx.astype(np.float32), **F_TOL[np.float32])
+    else:
+        mlir = func(f"kiln.avg_pool2d_grad %a0 {attrs} : {{T0}} -> {{R}}", [dy],
+                    (x.shape, np.float32))
+        (out,) = runner.run(mlir, [dy])
+        np.testing.assert_allclose(out, dx, **F_TOL[np.float32])
+
+
+def softmax_np(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_softmax(runner, axis, dtype):
+    x = rand((4, 5), dtype, -30, 30)
+    x[0, 0] = 500.0  # would overflow without the max subtraction
+    check(runner, f"kiln.softmax %a0 {{axis = {axis} : i64}} : {{T0}} -> {{R}}", [x],
+          softmax_np(x, axis), **F_TOL[dtype])
+    check(runner, f"kiln.log_softmax %a0 {{axis = {axis} : i64}} : {{T0}} -> {{R}}", [x],
+          np.log(np.maximum(softmax_np(x.astype(np.float64), axis), 1e-300)).astype(dtype)
+          if dtype == np.float64 else
+          (x - x.max(axis=axis, keepdims=True)) - np.log(np.exp(x - x.max(axis=axis, keepdims=True)).sum(axis=axis, keepdims=True)),
+          **SUM_TOL[dtype])
+
+
+def test_cross_entropy(runner):
+    logits = rand((6, 5), np.float32, -20, 20)
+    logits[0, 1] = 400.0
+    labels = softmax_np(rand((6, 5), np.float64), -1).astype(np.float32)
+    lse = np.log(np.exp(logits.astype(np.float64) - logits.max(-1, keepdims=True)).sum(-1)) \
+        + logits.max(-1)
+    expected = (labels * (lse[:, None] - logits)).sum(-1)
+    check(runner, "kiln.softmax_cross_entropy %a0, %a1 : {T0}, {T1} -> {R}",
+          [logits, labels], expected.astype(np.float32), **SUM_TOL[np.float32])
+    ids = np.array([0, 4, 2, 7, -1, 1], np.int32)  # 7 and -1 out of range -> NaN
+    picked = logits[np.arange(6), np.clip(ids, 0, 4)]
+    sparse = np.where((ids >= 0) & (ids < 5), lse - picked, np.nan)
+    check(runner, "kiln.sparse_softmax_cross_entropy %a0, %a1 : {T0}, {T1} -> {R}",
+          [logits, ids], sparse.astype(np.float32), **SUM_TOL[np.float32])
+
+
+# --- random numbers: a Python model of the counter-based generator ---
+
+M64 = (1 << 64) - 1
+
+
+def mix64(x):
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & M64
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & M64
+    return x ^ (x >> 31)
+
+
+def uniform_model(seed, n):
+    key = mix64((seed ^ 0x6A09E667F3BCC909) & M64)
+    return np.array([(mix64((key + (c + 1) * 0x9E3779B97F4A7C15) & M64) >> 11) * 2.0 ** -53
+                     for c in range(n)])
+
+
+def test_random_uniform_matches_model(runner):
+    mlir = ("func.func @f() -> tensor<4x5xf64> {\n"
+            "  %r = kiln.random_uniform {static_seed = 42 : i64, minval = -1.0 : f64,"
+            " maxval = 3.0 : f64} : tensor<4x5xf64>\n  return %r : tensor<4x5xf64>\n}\n")
+    (out,) = runner.run(mlir, [])
+    np.testing.assert_allclose(out.ravel(), -1 + 4 * uniform_model(42, 20), rtol=1e-15)
+    (again,) = runner.run(mlir, [])
+    np.testing.assert_array_equal(out, again)
+
+
+def test_random_distributions(runner):
+    mlir = ("func.func @f(%seed: tensor<i64>) -> (tensor<20000xf32>, tensor<20000xf32>,"
+            " tensor<20000xf32>) {\n"
+            "  %u = kiln.random_uniform %seed : tensor<20000xf32>\n"
+            "  %n = kiln.random_normal %seed {mean = 1.0 : f64, stddev = 2.0 : f64}"
+            " : tensor<20000xf32>\n"
+            "  %t = kiln.truncated_normal %seed : tensor<20000xf32>\n"
+            "  return %u, %n, %t : tensor<20000xf32>, tensor<20000xf32>, tensor<20000xf32>\n}\n")
+    u, n, t = runner.run(mlir, [np.array(7, np.int64)])
+    assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
+    assert abs(n.mean() - 1.0) < 0.05 and abs(n.std() - 2.0) < 0.05
+    assert np.abs(t).max() <= 2.0 and abs(t.mean()) < 0.03
+    assert abs(t.std() - 0.8796) < 0.02  # std of N(0,1) truncated at +-2
+    u2, _, _ = runner.run(mlir, [np.array(8, np.int64)])
+    assert not np.array_equal(u, u2)
+
+
+# --- control flow ---
+
+def test_cond(runner):
+    mlir = """
+func.func @f(%p: tensor<i1>, %x: tensor<3xf32>) -> tensor<3xf32> {
+  %r = kiln.cond %p -> (tensor<3xf32>) {
+    %e = kiln.exp %x : tensor<3xf32>
+    kiln.yield %e : tensor<3xf32>
+  } else {
+    %n = kiln.neg %x : tensor<3xf32>
+    kiln.yield %n : tensor<3xf32>
+  }
+  return %r : tensor<3xf32>
+}
+"""
+    x = rand((3,))
+    (a,) = runner.run(mlir, [np.array(True), x])
+    (b,) = runner.run(mlir, [np.array(False), x])
+    np.testing.assert_allclose(a, np.exp(x), rtol=1e-6)
+    np.testing.assert_array_equal(b, -x)
+
+
+def test_while_and_for(runner):
+    mlir = """
+func.func @f(%x: tensor<f32>, %limit: tensor<f32>, %n: tensor<i64>) -> (tensor<f32>, tensor<f32>) {
+  %w = kiln.while (%x : tensor<f32>) cond {
+  ^bb0(%v: tensor<f32>):
+    %c = kiln.compare lt, %v, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
+    kiln.yield %c : tensor<i1>
+  } do {
+  ^bb0(%v: tensor<f32>):
+    %d = kiln.add %v, %v : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %d : tensor<f32>
+  }
+  %zero = kiln.constant dense<0.0> : tensor<f32>
+  %lb = kiln.constant dense<1> : tensor<i64>
+  %step = kiln.constant dense<2> : tensor<i64>
+  %s = kiln.for %lb to %n step %step iter_args(%zero : tensor<f32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
+    %f = kiln.cast %i : tensor<i64> -> tensor<f32>
+    %next = kiln.add %acc, %f : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %next : tensor<f32>
+  }
+  return %w, %s : tensor<f32>, tensor<f32>
+}
+"""
+    w, s = runner.run(mlir, [np.array(1.5, np.float32), np.array(100.0, np.float32),
+                             np.array(10, np.int64)])
+    assert w == 192.0  # 1.5 doubled until >= 100
+    assert s == 1 + 3 + 5 + 7 + 9
+
+
+def test_fused_chain_and_calls(runner):
+    mlir = """
+func.func private @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>) -> tensor<4x2xf32> {
+  %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+func.func @f(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {
+  %0 = func.call @affine(%x, %w) : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+  %1 = kiln.add %0, %b : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>
+  %2 = kiln.tanh %1 : tensor<4x2xf32>
+  %3 = kiln.mul %2, %2 : tensor<4x2xf32>, tensor<4x2xf32> -> tensor<4x2xf32>
+  return %3 : tensor<4x2xf32>
+}
+"""
+    x, w, b = rand((4, 3)), rand((3, 2)), rand((2,))
+    (out,) = runner.run(mlir, [x, w, b])
+    np.testing.assert_allclose(out, np.tanh(x @ w + b) ** 2, rtol=1e-5, atol=1e-6)
+
+
+def test_upstream_linalg_on_tensors(runner):
+    mlir = """
+func.func @f(%a: tensor<3x4xf32>, %b: tensor<4x5xf32>) -> tensor<3x5xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<3x5xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<3x5xf32>) -> tensor<3x5xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<3x4xf32>, tensor<4x5xf32>) outs(%f : tensor<3x5xf32>) -> tensor<3x5xf32>
+  return %r : tensor<3x5xf32>
+}
+"""
+    a, b = rand((3, 4)), rand((4, 5))
+    (out,) = runner.run(mlir, [a, b])
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-6)
