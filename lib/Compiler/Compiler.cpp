@@ -25,6 +25,24 @@
 using namespace mlir;
 using namespace mlir::kiln;
 
+/// Prints a location as "file:line:col" when it has one (looking through
+/// names, call sites and fused locations), else MLIR's own form.
+static void printLocation(llvm::raw_ostream &os, Location loc) {
+  FileLineColLoc file;
+  loc->walk([&](Location inner) {
+    if (auto flc = dyn_cast<FileLineColLoc>(inner)) {
+      file = flc;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (file)
+    os << file.getFilename().getValue() << ":" << file.getLine() << ":"
+       << file.getColumn();
+  else
+    os << loc;
+}
+
 /// Collects diagnostics as text ("file:line:col: error: message").
 namespace {
 class DiagnosticCollector {
@@ -34,7 +52,8 @@ public:
           llvm::raw_string_ostream os(text);
           if (!text.empty())
             os << "\n";
-          os << diag.getLocation() << ": ";
+          printLocation(os, diag.getLocation());
+          os << ": ";
           switch (diag.getSeverity()) {
           case DiagnosticSeverity::Error:
             os << "error: ";

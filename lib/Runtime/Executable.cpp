@@ -151,11 +151,12 @@ kiln_status_t kiln_executable_create(const char *manifest,
     std::string symbol = "kiln_entry_" + entry.name;
     entry.fn = reinterpret_cast<EntryFn>(lookup(ctx, symbol.c_str()));
     if (!entry.fn) {
-      destroy(e);
-      return kiln_status_create(KILN_NOT_FOUND,
-                                "the manifest declares entry '%s' but the "
-                                "code has no symbol %s",
-                                entry.name.c_str(), symbol.c_str());
+      kiln_status_t status = kiln_status_create(
+          KILN_NOT_FOUND,
+          "the manifest declares entry '%s' but the code has no symbol %s",
+          entry.name.c_str(), symbol.c_str());
+      destroy(e); // owns `entry`: report first
+      return status;
     }
   }
   *out = e;

@@ -1,0 +1,136 @@
+"""tensor-run's behaviour on bad input: every failure is a message that names
+the problem and where it is, with exit code 1 (never a crash)."""
+
+import os
+import subprocess
+
+import numpy as np
+
+from conftest import TENSOR_RUN
+
+MODULE = """
+func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>) -> tensor<4x2xf32> {
+  %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+func.func @negate(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %0 = kiln.neg %x : tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+"""
+
+
+def run(tmp_path, module, *args):
+    path = tmp_path / "m.mlir"
+    path.write_text(module)
+    proc = subprocess.run([TENSOR_RUN, str(path), *map(str, args)],
+                          capture_output=True, text=True)
+    assert proc.returncode in (0, 1), f"crashed ({proc.returncode}): {proc.stderr}"
+    return proc
+
+
+def save(tmp_path, name, array):
+    path = tmp_path / name
+    np.save(path, array)
+    return path
+
+
+def test_runs_and_prints(tmp_path):
+    x = save(tmp_path, "x.npy", np.ones((4, 3), np.float32))
+    proc = run(tmp_path, MODULE, "--entry", "negate", "--input", x, "--print")
+    assert proc.returncode == 0, proc.stderr
+    assert "output 0: [[-1, -1, -1]" in proc.stdout
+    assert "(f32, shape (4, 3))" in proc.stdout
+
+
+def test_ambiguous_entry_lists_entries(tmp_path):
+    proc = run(tmp_path, MODULE)
+    assert proc.returncode == 1
+    assert "has 2 entry points; choose one with --entry (affine, negate)" in proc.stderr
+
+
+def test_missing_function(tmp_path):
+    proc = run(tmp_path, MODULE, "--entry", "nope")
+    assert "no entry named 'nope' (entries: affine, negate)" in proc.stderr
+
+
+def test_wrong_argument_count(tmp_path):
+    x = save(tmp_path, "x.npy", np.ones((4, 3), np.float32))
+    proc = run(tmp_path, MODULE, "--entry", "affine", "--input", x)
+    assert "entry 'affine' takes 2 inputs, got 1" in proc.stderr
+
+
+def test_wrong_shape_and_dtype(tmp_path):
+    x = save(tmp_path, "x.npy", np.ones((4, 3), np.float32))
+    bad_shape = save(tmp_path, "w.npy", np.ones((2, 3), np.float32))
+    proc = run(tmp_path, MODULE, "--entry", "affine", "--input", x, "--input", bad_shape)
+    assert "entry 'affine': input #1 has shape [2, 3] but [3, 2] is expected" in proc.stderr
+    bad_dtype = save(tmp_path, "w64.npy", np.ones((3, 2), np.float64))
+    proc = run(tmp_path, MODULE, "--entry", "affine", "--input", x, "--input", bad_dtype)
+    assert "entry 'affine': input #1 has dtype f64 but f32 is expected" in proc.stderr
+
+
+def test_corrupt_and_missing_npy(tmp_path):
+    good = save(tmp_path, "x.npy", np.ones((4, 3), np.float32))
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.npy"
+    truncated.write_bytes(data[:-8])
+    proc = run(tmp_path, MODULE, "--entry", "negate", "--input", truncated)
+    assert "truncated.npy: not a valid .npy file: data is shorter than shape [4, 3]" in proc.stderr
+    garbage = tmp_path / "garbage.npy"
+    garbage.write_bytes(b"hello world, not numpy")
+    proc = run(tmp_path, MODULE, "--entry", "negate", "--input", garbage)
+    assert "garbage.npy: not a valid .npy file: bad magic" in proc.stderr
+    proc = run(tmp_path, MODULE, "--entry", "negate", "--input", tmp_path / "absent.npy")
+    assert "cannot open" in proc.stderr and "absent.npy" in proc.stderr
+    fortran = tmp_path / "f.npy"
+    np.save(fortran, np.asfortranarray(np.ones((4, 3), np.float32)))
+    proc = run(tmp_path, MODULE, "--entry", "negate", "--input", fortran)
+    assert "Fortran-ordered arrays are not supported" in proc.stderr
+
+
+def test_parse_and_verify_errors_have_locations(tmp_path):
+    proc = run(tmp_path, "func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n"
+                         "  %0 = kiln.bogus %x : tensor<4xf32>\n  return %0 : tensor<4xf32>\n}\n")
+    assert proc.returncode == 1
+    assert "m.mlir:2:" in proc.stderr and "kiln.bogus" in proc.stderr
+    proc = run(tmp_path, "func.func @f(%x: tensor<4x3xf32>, %y: tensor<4xf32>) -> tensor<4x3xf32> {\n"
+                         "  %0 = kiln.add %x, %y : tensor<4x3xf32>, tensor<4xf32> -> tensor<4x3xf32>\n"
+                         "  return %0 : tensor<4x3xf32>\n}\n")
+    assert "m.mlir:2:8: error: shapes [4, 3] and [4] are not broadcast-compatible" in proc.stderr
+
+
+def test_dynamic_entry_is_rejected(tmp_path):
+    proc = run(tmp_path, "func.func @f(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
+                         "  return %x : tensor<?xf32>\n}\n")
+    assert "entry point 'f': input #0 has type 'tensor<?xf32>'" in proc.stderr
+
+
+def test_missing_file(tmp_path):
+    proc = subprocess.run([TENSOR_RUN, str(tmp_path / "absent.mlir")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "cannot read" in proc.stderr
+
+
+def test_output_round_trip_dtypes(tmp_path):
+    module = """
+func.func @f(%b: tensor<3xi1>, %i: tensor<3xi64>, %h: tensor<3xf16>) -> (tensor<3xi1>, tensor<3xi64>, tensor<3xf16>, tensor<f64>) {
+  %n = kiln.logical_not %b : tensor<3xi1>
+  %j = kiln.neg %i : tensor<3xi64>
+  %k = kiln.add %h, %h : tensor<3xf16>, tensor<3xf16> -> tensor<3xf16>
+  %c = kiln.constant dense<2.5> : tensor<f64>
+  return %n, %j, %k, %c : tensor<3xi1>, tensor<3xi64>, tensor<3xf16>, tensor<f64>
+}
+"""
+    b = save(tmp_path, "b.npy", np.array([True, False, True]))
+    i = save(tmp_path, "i.npy", np.array([1, -2, 3], np.int64))
+    h = save(tmp_path, "h.npy", np.array([0.5, 1.5, -2.0], np.float16))
+    out = tmp_path / "out"
+    proc = run(tmp_path, module, "--input", b, "--input", i, "--input", h, "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_array_equal(np.load(out / "0.npy"), [False, True, False])
+    np.testing.assert_array_equal(np.load(out / "1.npy"), [-1, 2, -3])
+    np.testing.assert_array_equal(np.load(out / "2.npy"), np.array([1, 3, -4], np.float16))
+    c = np.load(out / "3.npy")
+    assert c.shape == () and c.dtype == np.float64 and c == 2.5

@@ -1,0 +1,87 @@
+//===- CompilerTest.cpp - Unit tests for the compiler library --------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Compiler/Compiler.h"
+
+#include "gtest/gtest.h"
+
+#include <string>
+
+using namespace mlir::kiln;
+
+namespace {
+
+std::string message(kiln_status_t status) {
+  std::string text = kiln_status_message(status);
+  kiln_status_free(status);
+  return text;
+}
+
+const char *kModule = R"mlir(
+func.func @scale(%x: tensor<2x2xf32>, %s: tensor<f32>) -> (tensor<2x2xf32>, tensor<f32>) {
+  %0 = kiln.mul %x, %s : tensor<2x2xf32>, tensor<f32> -> tensor<2x2xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1>} : tensor<2x2xf32> -> tensor<f32>
+  return %0, %1 : tensor<2x2xf32>, tensor<f32>
+}
+)mlir";
+
+TEST(Compiler, JitAndInvoke) {
+  Compiler compiler;
+  kiln_executable_t *exe = nullptr;
+  ASSERT_EQ(compiler.jitSource(kModule, "scale.mlir", {}, &exe), nullptr);
+  ASSERT_EQ(kiln_executable_entry_count(exe), 1);
+  EXPECT_STREQ(kiln_executable_entry_name(exe, 0), "scale");
+
+  int64_t shape[] = {2, 2};
+  kiln_buffer_t *x = nullptr, *s = nullptr;
+  ASSERT_EQ(kiln_buffer_create({KILN_DEVICE_CPU, 0}, KILN_F32, 2, shape, &x),
+            nullptr);
+  ASSERT_EQ(kiln_buffer_create({KILN_DEVICE_CPU, 0}, KILN_F32, 0, nullptr, &s),
+            nullptr);
+  auto *xd = static_cast<float *>(kiln_buffer_host_data(x));
+  for (int i = 0; i < 4; ++i)
+    xd[i] = static_cast<float>(i + 1);
+  *static_cast<float *>(kiln_buffer_host_data(s)) = 2.0f;
+  kiln_buffer_t *in[] = {x, s};
+  kiln_buffer_t *out[2] = {nullptr, nullptr};
+  ASSERT_EQ(kiln_executable_invoke(exe, "scale", 2, in, 2, out), nullptr);
+  EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(out[0]))[3], 8.0f);
+  EXPECT_EQ(*static_cast<float *>(kiln_buffer_host_data(out[1])), 20.0f);
+  for (kiln_buffer_t *b : {x, s, out[0], out[1]})
+    kiln_buffer_release(b);
+  kiln_executable_release(exe);
+}
+
+TEST(Compiler, ErrorsCarryLocations) {
+  Compiler compiler;
+  kiln_executable_t *exe = nullptr;
+  std::string m = message(compiler.jitSource(
+      "func.func @f(%x: tensor<4xf32>) -> tensor<3xf32> {\n"
+      "  %0 = kiln.exp %x : tensor<3xf32>\n  return %0 : tensor<3xf32>\n}\n",
+      "bad.mlir", {}, &exe));
+  EXPECT_NE(m.find("bad.mlir:2:"), std::string::npos) << m;
+  EXPECT_EQ(exe, nullptr);
+  m = message(compiler.jitSource("func.func @f(", "cut.mlir", {}, &exe));
+  EXPECT_NE(m.find("cannot parse cut.mlir"), std::string::npos) << m;
+  m = message(compiler.jitSource(
+      "func.func @f(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
+      "  return %x : tensor<?xf32>\n}\n",
+      "dyn.mlir", {}, &exe));
+  EXPECT_NE(m.find("dyn.mlir:1:1: error: entry point 'f': input #0"),
+            std::string::npos)
+      << m;
+}
+
+TEST(Compiler, SeveralModulesInOneContext) {
+  Compiler compiler;
+  for (int i = 0; i < 3; ++i) {
+    kiln_executable_t *exe = nullptr;
+    ASSERT_EQ(compiler.jitSource(kModule, "scale.mlir", {}, &exe), nullptr);
+    kiln_executable_release(exe);
+  }
+}
+
+} // namespace
