@@ -499,14 +499,15 @@ LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
 
 LogicalResult OneHotOp::verify() {
   ArrayRef<int64_t> in = getIndices().getType().getShape();
-  if (getDepth() < 0)
-    return emitOpError() << "depth must be non-negative, got " << getDepth();
+  int64_t depth = static_cast<int64_t>(getDepth());
+  if (depth < 0)
+    return emitOpError() << "depth must be non-negative, got " << depth;
   FailureOr<int64_t> axis = unwrap(
       getLoc(), normalizeAxis(getAxis(), static_cast<int64_t>(in.size()) + 1));
   if (failed(axis))
     return failure();
   Shape expected(in);
-  expected.insert(expected.begin() + *axis, getDepth());
+  expected.insert(expected.begin() + *axis, depth);
   return expectShape(*this, "result", getType(), expected);
 }
 

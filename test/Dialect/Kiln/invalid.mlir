@@ -1,0 +1,785 @@
+// Every diagnostic of the Kiln dialect, each with the input that causes it.
+// RUN: tensor-opt %s -split-input-file -verify-diagnostics
+
+func.func @broadcast_mismatch(%a: tensor<4x3xf32>, %b: tensor<4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{shapes [4, 3] and [4] are not broadcast-compatible: dimension 1 of the result would be 3 and 4}}
+  %0 = kiln.add %a, %b : tensor<4x3xf32>, tensor<4xf32> -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @element_mismatch(%a: tensor<4xf32>, %b: tensor<4xf64>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{operands must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.mul %a, %b : tensor<4xf32>, tensor<4xf64> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @wrong_result_type(%a: tensor<4x3xf32>, %b: tensor<3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{'kiln.add' op inferred type(s) 'tensor<4x3xf32>' are incompatible with return type(s) of operation 'tensor<4x4xf32>'}}
+  %0 = kiln.add %a, %b : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x4xf32>
+  return
+}
+
+// -----
+
+func.func @float_only(%a: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.exp' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.exp %a : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @unsupported_element(%a: tensor<4xi8>) {
+  // expected-error@+1 {{'kiln.neg' op operand #0 must be ranked tensor of floating-point or 32/64-bit integer values, but got 'tensor<4xi8>'}}
+  %0 = kiln.neg %a : tensor<4xi8>
+  return
+}
+
+// -----
+
+func.func @compare_elements(%a: tensor<4xf32>, %b: tensor<4xi32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{operands must have the same element type, got 'f32' and 'i32'}}
+  %0 = kiln.compare lt, %a, %b : tensor<4xf32>, tensor<4xi32> -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @bad_direction(%a: tensor<4xf32>) {
+  // expected-error@+1 {{expected string or keyword containing one of the following enum values for attribute 'direction' [eq, ne, lt, le, gt, ge]}}
+  %0 = kiln.compare less, %a, %a : tensor<4xf32>, tensor<4xf32> -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @select_elements(%c: tensor<4xi1>, %a: tensor<4xf32>, %b: tensor<4xi32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{on_true and on_false must have the same element type, got 'f32' and 'i32'}}
+  %0 = kiln.select %c, %a, %b : tensor<4xi1>, tensor<4xf32>, tensor<4xi32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @select_condition(%c: tensor<4xf32>, %a: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.select' op operand #0 must be ranked tensor of 1-bit signless integer values}}
+  %0 = kiln.select %c, %a, %a : tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @cast_shape(%a: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.cast' op requires the same shape for all operands and results}}
+  %0 = kiln.cast %a : tensor<4xf32> -> tensor<5xi32>
+  return
+}
+
+// -----
+
+func.func @axis_out_of_range(%a: tensor<2x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{axis 2 is out of range for rank 2 (expected -2 <= axis < 2)}}
+  %0 = kiln.reduce_sum %a {axes = array<i64: 2>} : tensor<2x3xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @duplicate_axes(%a: tensor<2x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{axis -1 appears twice in [1, -1]}}
+  %0 = kiln.reduce_max %a {axes = array<i64: 1, -1>} : tensor<2x3xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @mean_of_integers(%a: tensor<2x3xi32>) {
+  // expected-error@+1 {{'kiln.reduce_mean' op operand #0 must be ranked tensor of floating-point values}}
+  %0 = kiln.reduce_mean %a {axes = array<i64: 1>} : tensor<2x3xi32> -> tensor<2xi32>
+  return
+}
+
+// -----
+
+func.func @argmax_axis(%a: tensor<2x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{axis -3 is out of range for rank 2}}
+  %0 = kiln.argmax %a {axis = -3 : i64} : tensor<2x3xf32> -> tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @reshape_count(%a: tensor<2x3xf32>) {
+  // expected-error@+1 {{'kiln.reshape' op cannot reshape [2, 3] (6 elements) to [4] (4 elements)}}
+  %0 = kiln.reshape %a : tensor<2x3xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_element(%a: tensor<2x3xf32>) {
+  // expected-error@+1 {{input and result must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.reshape %a : tensor<2x3xf32> -> tensor<6xf64>
+  return
+}
+
+// -----
+
+func.func @permutation_length(%a: tensor<2x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{permutation [0] has 1 entries but the input has rank 2}}
+  %0 = kiln.transpose %a {permutation = array<i64: 0>} : tensor<2x3xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @not_a_permutation(%a: tensor<2x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{permutation [1, 1] is not a permutation of [0, 2)}}
+  %0 = kiln.transpose %a {permutation = array<i64: 1, 1>} : tensor<2x3xf32> -> tensor<3x3xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to_fewer(%a: tensor<2x3xf32>) {
+  // expected-error@+1 {{cannot broadcast shape [2, 3] to [3]: the target has fewer dimensions}}
+  %0 = kiln.broadcast_to %a : tensor<2x3xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to_mismatch(%a: tensor<2x3xf32>) {
+  // expected-error@+1 {{cannot broadcast shape [2, 3] to [4, 3]: dimension 0 is 2 but the target has 4}}
+  %0 = kiln.broadcast_to %a : tensor<2x3xf32> -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @expand_dims_axis(%a: tensor<3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{axis 2 is out of range for rank 2}}
+  %0 = kiln.expand_dims %a {axis = 2 : i64} : tensor<3xf32> -> tensor<3x1xf32>
+  return
+}
+
+// -----
+
+func.func @squeeze_not_one(%a: tensor<2x1xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{cannot squeeze dimension 0 of [2, 1]: its size is not 1}}
+  %0 = kiln.squeeze %a {axes = array<i64: 0>} : tensor<2x1xf32> -> tensor<1xf32>
+  return
+}
+
+// -----
+
+func.func @squeeze_unknown(%a: tensor<?x1xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{cannot squeeze all size-1 dimensions of [?, 1]: dimension 0 has unknown size (list the axes)}}
+  %0 = kiln.squeeze %a {axes = array<i64>} : tensor<?x1xf32> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @concat_none() {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{needs at least one operand}}
+  %0 = kiln.concat {axis = 0 : i64} : () -> tensor<0xf32>
+  return
+}
+
+// -----
+
+func.func @concat_rank0(%a: tensor<f32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{cannot concatenate rank-0 tensors}}
+  %0 = kiln.concat %a, %a {axis = 0 : i64} : (tensor<f32>, tensor<f32>) -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @concat_rank(%a: tensor<2x3xf32>, %b: tensor<3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{operand 1 has rank 1 but operand 0 has rank 2}}
+  %0 = kiln.concat %a, %b {axis = 0 : i64} : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<3x3xf32>
+  return
+}
+
+// -----
+
+func.func @concat_dims(%a: tensor<2x3xf32>, %b: tensor<2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{operand 1 has shape [2, 4], which differs from [2, 3] in dimension 1 (only the concatenation axis 0 may differ)}}
+  %0 = kiln.concat %a, %b {axis = 0 : i64} : (tensor<2x3xf32>, tensor<2x4xf32>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @concat_elements(%a: tensor<2xf32>, %b: tensor<2xi32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{operands must have the same element type, got 'f32' and 'i32'}}
+  %0 = kiln.concat %a, %b {axis = 0 : i64} : (tensor<2xf32>, tensor<2xi32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @slice_length(%a: tensor<4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{start [0] has 1 entries but the input has rank 2}}
+  %0 = kiln.slice %a {start = array<i64: 0>, limit = array<i64: 4, 3>, stride = array<i64: 1, 1>} : tensor<4x3xf32> -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @slice_limit(%a: tensor<4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{limit 5 in dimension 0 exceeds the dimension size 4}}
+  %0 = kiln.slice %a {start = array<i64: 0>, limit = array<i64: 5>, stride = array<i64: 1>} : tensor<4xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @slice_start(%a: tensor<4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{slice [3, 2) in dimension 0 must satisfy 0 <= start <= limit}}
+  %0 = kiln.slice %a {start = array<i64: 3>, limit = array<i64: 2>, stride = array<i64: 1>} : tensor<4xf32> -> tensor<0xf32>
+  return
+}
+
+// -----
+
+func.func @slice_stride(%a: tensor<4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{stride 0 in dimension 0 must be positive}}
+  %0 = kiln.slice %a {start = array<i64: 0>, limit = array<i64: 4>, stride = array<i64: 0>} : tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @pad_negative(%a: tensor<4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{padding in dimension 0 must be non-negative (use slice to crop)}}
+  %0 = kiln.pad %a {low = array<i64: -1>, high = array<i64: 0>} : tensor<4xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @pad_length(%a: tensor<4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{high padding [0, 0] has 2 entries but the input has rank 1}}
+  %0 = kiln.pad %a {low = array<i64: 1>, high = array<i64: 0, 0>} : tensor<4xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @gather_rank0(%a: tensor<f32>, %i: tensor<2xi32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{cannot gather from a rank-0 tensor}}
+  %0 = kiln.gather %a, %i : tensor<f32>, tensor<2xi32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @gather_indices(%a: tensor<4xf32>, %i: tensor<2xf32>) {
+  // expected-error@+1 {{'kiln.gather' op operand #1 must be ranked tensor of 32/64-bit signless integer values}}
+  %0 = kiln.gather %a, %i : tensor<4xf32>, tensor<2xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @gather_axis(%a: tensor<4xf32>, %i: tensor<2xi32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{axis 1 is out of range for rank 1}}
+  %0 = kiln.gather %a, %i {axis = 1 : i64} : tensor<4xf32>, tensor<2xi32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_updates(%b: tensor<10x4xf32>, %i: tensor<3xi32>, %u: tensor<3x5xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{updates have shape [3, 5] but base and indices imply [3, 4]}}
+  %0 = kiln.scatter_add %b, %i, %u : tensor<10x4xf32>, tensor<3xi32>, tensor<3x5xf32> -> tensor<10x4xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_rank0(%b: tensor<f32>, %i: tensor<3xi32>, %u: tensor<3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{cannot scatter into a rank-0 tensor}}
+  %0 = kiln.scatter_add %b, %i, %u : tensor<f32>, tensor<3xi32>, tensor<3xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @scatter_elements(%b: tensor<4xf32>, %i: tensor<3xi32>, %u: tensor<3xf64>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{base and updates must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.scatter_add %b, %i, %u : tensor<4xf32>, tensor<3xi32>, tensor<3xf64> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @one_hot_shape(%l: tensor<5xi32>) {
+  // expected-error@+1 {{'kiln.one_hot' op result has shape [5, 3] but the other operands imply [5, 4]}}
+  %0 = kiln.one_hot %l {depth = 4 : i64} : tensor<5xi32> -> tensor<5x3xf32>
+  return
+}
+
+// -----
+
+func.func @one_hot_depth(%l: tensor<5xi32>) {
+  // expected-error@+1 {{'kiln.one_hot' op depth must be non-negative, got -1}}
+  %0 = kiln.one_hot %l {depth = -1 : i64} : tensor<5xi32> -> tensor<5x0xf32>
+  return
+}
+
+// -----
+
+func.func @one_hot_axis(%l: tensor<5xi32>) {
+  // expected-error@+1 {{axis 3 is out of range for rank 2}}
+  %0 = kiln.one_hot %l {depth = 4 : i64, axis = 3 : i64} : tensor<5xi32> -> tensor<5x4xf32>
+  return
+}
+
+// -----
+
+func.func @iota_dimension() {
+  // expected-error@+1 {{'kiln.iota' op dimension 2 is out of range for a result of rank 2}}
+  %0 = kiln.iota {dimension = 2 : i64} : tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @random_no_seed() {
+  // expected-error@+1 {{'kiln.random_uniform' op needs exactly one seed: a 'static_seed' attribute or a seed operand}}
+  %0 = kiln.random_uniform : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @random_two_seeds(%s: tensor<i64>) {
+  // expected-error@+1 {{'kiln.random_normal' op needs exactly one seed}}
+  %0 = kiln.random_normal %s {static_seed = 1 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @random_range() {
+  // expected-error@+1 {{'kiln.random_uniform' op needs minval < maxval, got [1.000000e+00, 1.000000e+00)}}
+  %0 = kiln.random_uniform {static_seed = 1 : i64, minval = 1.0 : f64, maxval = 1.0 : f64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @random_stddev() {
+  // expected-error@+1 {{'kiln.truncated_normal' op needs a non-negative stddev, got -1.000000e+00}}
+  %0 = kiln.truncated_normal {static_seed = 1 : i64, stddev = -1.0 : f64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @random_integer() {
+  // expected-error@+1 {{'kiln.random_uniform' op result #0 must be ranked tensor of floating-point values}}
+  %0 = kiln.random_uniform {static_seed = 1 : i64} : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @matmul_contraction(%a: tensor<4x8xf32>, %b: tensor<7x2xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{contraction dimensions differ: [4, 8] x [7, 2] contracts 8 with 7}}
+  %0 = kiln.matmul %a, %b : tensor<4x8xf32>, tensor<7x2xf32> -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_transposed(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{contraction dimensions differ: [4, 8] x [8, 2]^T contracts 8 with 2}}
+  %0 = kiln.matmul %a, %b {transpose_rhs = true} : tensor<4x8xf32>, tensor<8x2xf32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_rank(%a: tensor<2x4x8xf32>, %b: tensor<8x2xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{matmul expects rank-2 operands, got [2, 4, 8] and [8, 2] (use batch_matmul for more)}}
+  %0 = kiln.matmul %a, %b : tensor<2x4x8xf32>, tensor<8x2xf32> -> tensor<2x4x2xf32>
+  return
+}
+
+// -----
+
+func.func @batch_matmul_batch(%a: tensor<2x4x8xf32>, %b: tensor<3x8x2xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{batch dimensions: shapes [2] and [3] are not broadcast-compatible}}
+  %0 = kiln.batch_matmul %a, %b : tensor<2x4x8xf32>, tensor<3x8x2xf32> -> tensor<2x4x2xf32>
+  return
+}
+
+// -----
+
+func.func @batch_matmul_rank(%a: tensor<8xf32>, %b: tensor<8x2xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{batch_matmul expects operands of rank >= 2, got [8] and [8, 2]}}
+  %0 = kiln.batch_matmul %a, %b : tensor<8xf32>, tensor<8x2xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @batch_matmul_contraction(%a: tensor<2x4x8xf32>, %b: tensor<2x7x2xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{contraction dimensions differ: [2, 4, 8] x [2, 7, 2] contracts 8 with 7}}
+  %0 = kiln.batch_matmul %a, %b : tensor<2x4x8xf32>, tensor<2x7x2xf32> -> tensor<2x4x2xf32>
+  return
+}
+
+// -----
+
+func.func @conv_channels(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x1x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{input has 2 channels but the filter expects 1}}
+  %0 = kiln.conv2d %x, %w : tensor<1x5x5x2xf32>, tensor<3x3x1x4xf32> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_rank(%x: tensor<5x5x2xf32>, %w: tensor<3x3x2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{input must have rank 4 (NHWC), got [5, 5, 2]}}
+  %0 = kiln.conv2d %x, %w : tensor<5x5x2xf32>, tensor<3x3x2x4xf32> -> tensor<3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_filter_rank(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{filter must have rank 4 (HWIO), got [3, 3, 2]}}
+  %0 = kiln.conv2d %x, %w : tensor<1x5x5x2xf32>, tensor<3x3x2xf32> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_strides(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{strides must have 2 entries (height, width), got [1, 1, 1, 1]}}
+  %0 = kiln.conv2d %x, %w {strides = array<i64: 1, 1, 1, 1>} : tensor<1x5x5x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_dilations(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{dilations must have 2 entries (height, width), got [2]}}
+  %0 = kiln.conv2d %x, %w {dilations = array<i64: 2>} : tensor<1x5x5x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_window(%x: tensor<1x2x2x2xf32>, %w: tensor<3x3x2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{window of effective size 3 does not fit in an input of size 2 with VALID padding}}
+  %0 = kiln.conv2d %x, %w : tensor<1x2x2x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x1x1x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_stride_zero(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{window size, stride and dilation must be positive (got 3, 0, 1)}}
+  %0 = kiln.conv2d %x, %w {strides = array<i64: 0, 1>} : tensor<1x5x5x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_padding_kind(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2x4xf32>) {
+  // expected-error@+2 {{expected one of [VALID, SAME] for implicit padding of a sliding-window op (TensorFlow's rules), got: FULL}}
+  // expected-error@+1 {{failed to parse Kiln_PaddingAttr parameter 'value'}}
+  %0 = kiln.conv2d %x, %w {padding = #kiln.padding<FULL>} : tensor<1x5x5x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_dynamic_filter(%x: tensor<1x5x5x2xf32>, %w: tensor<?x3x2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{filter spatial dimensions must be static}}
+  %0 = kiln.conv2d %x, %w : tensor<1x5x5x2xf32>, tensor<?x3x2x4xf32> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_backprop_input(%w: tensor<3x3x2x4xf32>, %dy: tensor<1x3x3x4xf32>) {
+  // expected-error@+1 {{'kiln.conv2d_backprop_input' op out_backprop has shape [1, 3, 3, 4] but the other operands imply [1, 4, 4, 4]}}
+  %0 = kiln.conv2d_backprop_input %w, %dy : tensor<3x3x2x4xf32>, tensor<1x3x3x4xf32> -> tensor<1x6x6x2xf32>
+  return
+}
+
+// -----
+
+func.func @conv_backprop_filter(%x: tensor<1x5x5x2xf32>, %dy: tensor<1x3x3x4xf32>) {
+  // expected-error@+1 {{'kiln.conv2d_backprop_filter' op out_backprop has shape [1, 3, 3, 4] but the other operands imply [1, 4, 4, 4]}}
+  %0 = kiln.conv2d_backprop_filter %x, %dy : tensor<1x5x5x2xf32>, tensor<1x3x3x4xf32> -> tensor<2x2x2x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_backprop_elements(%w: tensor<3x3x2x4xf32>, %dy: tensor<1x3x3x4xf64>) {
+  // expected-error@+1 {{operands and result must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.conv2d_backprop_input %w, %dy : tensor<3x3x2x4xf32>, tensor<1x3x3x4xf64> -> tensor<1x5x5x2xf32>
+  return
+}
+
+// -----
+
+func.func @pool_window(%x: tensor<1x4x4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{window must have 2 entries (height, width), got [2]}}
+  %0 = kiln.max_pool2d %x {window = array<i64: 2>} : tensor<1x4x4x3xf32> -> tensor<1x2x2x3xf32>
+  return
+}
+
+// -----
+
+func.func @pool_rank(%x: tensor<4x4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{input must have rank 4 (NHWC), got [4, 4, 3]}}
+  %0 = kiln.avg_pool2d %x {window = array<i64: 2, 2>} : tensor<4x4x3xf32> -> tensor<2x2x3xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_grad(%x: tensor<1x4x4x3xf32>, %dy: tensor<1x3x3x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{out_backprop has shape [1, 3, 3, 3] but pooling the input gives [1, 2, 2, 3]}}
+  %0 = kiln.max_pool2d_grad %x, %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x3xf32>, tensor<1x3x3x3xf32> -> tensor<1x4x4x3xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_grad(%dy: tensor<1x3x3x3xf32>) {
+  // expected-error@+1 {{'kiln.avg_pool2d_grad' op out_backprop has shape [1, 3, 3, 3] but the other operands imply [1, 2, 2, 3]}}
+  %0 = kiln.avg_pool2d_grad %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x3x3x3xf32> -> tensor<1x4x4x3xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_axis(%x: tensor<4x10xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{axis 2 is out of range for rank 2}}
+  %0 = kiln.softmax %x {axis = 2 : i64} : tensor<4x10xf32> -> tensor<4x10xf32>
+  return
+}
+
+// -----
+
+func.func @xent_labels(%l: tensor<4x10xf32>, %y: tensor<4x9xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{labels have shape [4, 9] but logits have shape [4, 10]}}
+  %0 = kiln.softmax_cross_entropy %l, %y : tensor<4x10xf32>, tensor<4x9xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @xent_rank0(%l: tensor<f32>, %y: tensor<f32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{logits need a class dimension, got rank 0}}
+  %0 = kiln.softmax_cross_entropy %l, %y : tensor<f32>, tensor<f32> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @sparse_xent_labels(%l: tensor<4x10xf32>, %y: tensor<5xi32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{labels have shape [5] but logits of shape [4, 10] need labels of shape [4]}}
+  %0 = kiln.sparse_softmax_cross_entropy %l, %y : tensor<4x10xf32>, tensor<5xi32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @cond_yield_count(%p: tensor<i1>, %x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.cond' op the 'then' region's yield has 0 value(s) but 1 are expected}}
+  %0 = kiln.cond %p -> (tensor<f32>) {
+    kiln.yield
+  } else {
+    kiln.yield %x : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @cond_yield_type(%p: tensor<i1>, %x: tensor<f32>, %y: tensor<2xf32>) {
+  // expected-error@+1 {{'kiln.cond' op the 'else' region's yield value #0 has type 'tensor<2xf32>' but 'tensor<f32>' is expected}}
+  %0 = kiln.cond %p -> (tensor<f32>) {
+    kiln.yield %x : tensor<f32>
+  } else {
+    kiln.yield %y : tensor<2xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @cond_predicate(%p: tensor<2xi1>, %x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.cond' op operand #0 must be 0D tensor of 1-bit signless integer values}}
+  %0 = "kiln.cond"(%p) ({
+    kiln.yield %x : tensor<f32>
+  }, {
+    kiln.yield %x : tensor<f32>
+  }) : (tensor<2xi1>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @while_arguments(%x: tensor<f32>, %p: tensor<i1>) {
+  // expected-error@+1 {{'kiln.while' op the 'cond' region's arguments has 0 value(s) but 1 are expected}}
+  %0 = kiln.while (%x : tensor<f32>) cond {
+    kiln.yield %p : tensor<i1>
+  } do {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %v : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @while_predicate(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.while' op the 'cond' region's yield value #0 has type 'tensor<f32>' but 'tensor<i1>' is expected}}
+  %0 = kiln.while (%x : tensor<f32>) cond {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %v : tensor<f32>
+  } do {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %v : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @while_body(%x: tensor<f32>, %p: tensor<i1>, %y: tensor<2xf32>) {
+  // expected-error@+1 {{'kiln.while' op the 'do' region's yield value #0 has type 'tensor<2xf32>' but 'tensor<f32>' is expected}}
+  %0 = kiln.while (%x : tensor<f32>) cond {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %p : tensor<i1>
+  } do {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %y : tensor<2xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @for_counter(%x: tensor<f32>, %n: tensor<i64>) {
+  // expected-error@+1 {{'kiln.for' op the body's arguments (counter, then carried) value #0 has type 'tensor<i32>' but 'tensor<i64>' is expected}}
+  %0 = kiln.for %n to %n step %n iter_args(%x : tensor<f32>) do {
+  ^bb0(%i: tensor<i32>, %acc: tensor<f32>):
+    kiln.yield %acc : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @for_yield(%x: tensor<f32>, %n: tensor<i64>) {
+  // expected-error@+1 {{'kiln.for' op the body's yield has 0 value(s) but 1 are expected}}
+  %0 = kiln.for %n to %n step %n iter_args(%x : tensor<f32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
+    kiln.yield
+  }
+  return
+}
+
+// -----
+
+func.func @for_step(%x: tensor<f32>, %n: tensor<i64>) {
+  %zero = kiln.constant dense<0> : tensor<i64>
+  // expected-error@+1 {{'kiln.for' op step must be positive, got 0}}
+  %0 = kiln.for %n to %n step %zero iter_args(%x : tensor<f32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
+    kiln.yield %acc : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @yield_outside(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.yield' op expects parent op to be one of 'kiln.cond, kiln.while, kiln.for'}}
+  kiln.yield %x : tensor<f32>
+}
+
+// -----
+
+func.func @constant_element() {
+  // expected-error@+1 {{'kiln.constant' op result #0 must be ranked tensor of Kiln element (f32, f64, f16, bf16, i1, i32, i64) values, but got 'tensor<2xi8>'}}
+  %0 = kiln.constant dense<1> : tensor<2xi8>
+  return
+}
+
+// -----
+
+func.func @unknown_op(%x: tensor<f32>) {
+  // expected-error@+1 {{custom op 'kiln.frobnicate' is unknown}}
+  %0 = kiln.frobnicate %x : tensor<f32>
+  return
+}
