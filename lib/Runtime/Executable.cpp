@@ -8,6 +8,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <new>
@@ -247,9 +248,10 @@ static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
                               entry.name.c_str(), kind, i,
                               kiln_dtype_name(kiln_buffer_dtype(b)),
                               kiln_dtype_name(spec.dtype));
+  // std::equal, not memcmp: a rank-0 shape is an empty (null) array.
   bool same = kiln_buffer_rank(b) == rank &&
-              std::memcmp(kiln_buffer_shape(b), spec.shape.data(),
-                          sizeof(int64_t) * rank) == 0;
+              std::equal(spec.shape.begin(), spec.shape.end(),
+                         kiln_buffer_shape(b));
   if (!same)
     return kiln_status_create(
         KILN_INVALID_ARGUMENT, "entry '%s': %s #%d has shape %s but %s is "

@@ -24,6 +24,8 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -44,6 +46,13 @@ static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix);
 static cl::opt<bool> printIR("mlir-print-ir-after-all",
                              cl::desc("Print the IR after every pass"));
+static cl::opt<unsigned> repeat(
+    "repeat", cl::desc("Call the entry point this many times (outputs are "
+                       "reused; the last call's outputs are written)"),
+    cl::init(1));
+static cl::opt<bool> timeCalls(
+    "time", cl::desc("Print the median and minimum time per call (after one "
+                     "warm-up call) and the compile time"));
 
 /// Prints `message` and the status, frees it, and returns 1.
 static int fail(kiln_status_t status, const Twine &context = "") {
@@ -143,6 +152,8 @@ int main(int argc, char **argv) {
            << source.getError().message() << "\n";
     return 1;
   }
+  using Clock = std::chrono::steady_clock;
+  auto compileStart = Clock::now();
   mlir::kiln::Compiler compiler;
   mlir::kiln::CompileOptions options;
   options.optLevel = optLevel;
@@ -151,6 +162,9 @@ int main(int argc, char **argv) {
   if (kiln_status_t status = compiler.jitSource((*source)->getBuffer(),
                                                 inputFile, options, &exe))
     return fail(status);
+  double compileMs = std::chrono::duration<double, std::milli>(
+                         Clock::now() - compileStart)
+                         .count();
 
   // Pick the entry point.
   std::string entry = entryName;
@@ -185,11 +199,30 @@ int main(int argc, char **argv) {
   int32_t index = kiln_executable_find_entry(exe, entry.c_str());
   int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
   std::vector<kiln_buffer_t *> outputs(numOutputs, nullptr);
-  if (kiln_status_t status = kiln_executable_invoke(
-          exe, entry.c_str(), static_cast<int32_t>(args.size()), args.data(),
-          numOutputs, outputs.data())) {
-    cleanup();
-    return fail(status);
+  std::vector<double> times;
+  unsigned calls = std::max(1u, static_cast<unsigned>(repeat)) +
+                   (timeCalls ? 1 : 0);
+  for (unsigned call = 0; call < calls; ++call) {
+    auto start = Clock::now();
+    if (kiln_status_t status = kiln_executable_invoke(
+            exe, entry.c_str(), static_cast<int32_t>(args.size()),
+            args.data(), numOutputs, outputs.data())) {
+      for (kiln_buffer_t *b : outputs)
+        kiln_buffer_release(b);
+      cleanup();
+      return fail(status);
+    }
+    if (call > 0 || !timeCalls) // the first call warms up when timing
+      times.push_back(
+          std::chrono::duration<double, std::micro>(Clock::now() - start)
+              .count());
+  }
+  if (timeCalls) {
+    std::sort(times.begin(), times.end());
+    outs() << format("time: median %.3f us, min %.3f us over %zu calls; "
+                     "compile %.1f ms\n",
+                     times[times.size() / 2], times.front(), times.size(),
+                     compileMs);
   }
 
   int rc = 0;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds Kiln and runs the benchmarks in bench/ next to NumPy (OpenBLAS) and
+# PyTorch, installing those peers from apt if missing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/setup.sh"
+peers=(python3-torch libopenblas0-pthread)
+missing=()
+for p in "${peers[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}"
+fi
+# OpenBLAS picks a slower AVX2 kernel on this CPU unless told otherwise; the
+# peers get their best configuration.
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
+/usr/bin/python3 "$root/bench/bench_basic.py" "$@"
