@@ -32,6 +32,8 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
   registerPipelinePasses();
   // Each stage and why:
+  //  - make shapes static where the signature determines them (a traced
+  //    function may leave `?` inside; the lowering needs static shapes);
   //  - record entry signatures while they are tensors;
   //  - Kiln -> linalg/tensor/scf, then clean up and fuse elementwise chains
   //    (one loop nest instead of one per op, no temporaries between them);
@@ -44,7 +46,8 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
   //    f32);
   //  - finally the C entry points and the manifest.
   std::string pipeline =
-      "kiln-prepare-entry-points,convert-kiln-to-linalg,canonicalize,";
+      "kiln-refine-shapes,kiln-prepare-entry-points,convert-kiln-to-linalg,"
+      "canonicalize,";
   if (options.fuseElementwise)
     pipeline += "linalg-fuse-elementwise-ops,";
   pipeline +=

@@ -29,7 +29,8 @@ struct CpuPipelineOptions {
 /// Adds the passes that take a module of Kiln (and upstream tensor-level)
 /// ops to the LLVM dialect, with Kiln's entry points and manifest:
 ///
-///   kiln-prepare-entry-points, convert-kiln-to-linalg, elementwise fusion,
+///   kiln-refine-shapes, kiln-prepare-entry-points, convert-kiln-to-linalg,
+///   elementwise fusion,
 ///   one-shot bufferization, results to out-params, deallocation,
 ///   linalg to loops, scf/affine/math/memref/arith/func to LLVM,
 ///   kiln-emit-entry-points
