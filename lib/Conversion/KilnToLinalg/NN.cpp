@@ -156,6 +156,23 @@ DenseIntElementsAttr i64Vector(OpBuilder &b, ArrayRef<int64_t> values) {
       values);
 }
 
+Value idx(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+/// The number of real (unpadded) input positions in the window that starts
+/// at `y*stride - low` and spans `size` elements of an input of `limit`.
+Value realWindowExtent(OpBuilder &b, Location l, Value y, int64_t stride,
+                       int64_t low, int64_t size, int64_t limit) {
+  Value start = arith::SubIOp::create(
+      b, l, arith::MulIOp::create(b, l, y, idx(b, l, stride)), idx(b, l, low));
+  Value end = arith::MinSIOp::create(
+      b, l, arith::AddIOp::create(b, l, start, idx(b, l, size)),
+      idx(b, l, limit));
+  start = arith::MaxSIOp::create(b, l, start, idx(b, l, 0));
+  return arith::SubIOp::create(b, l, end, start);
+}
+
 /// conv_2d_nhwc_hwcf(input, filter) with the given strides and dilations.
 Value convNhwcHwcf(OpBuilder &b, Location loc, RankedTensorType type,
                    Value input, Value filter, ArrayRef<int64_t> strides,
@@ -372,26 +389,12 @@ struct PoolLowering : OpConversionPattern<OpTy> {
       pooled = buildElementwise(
           rewriter, loc, type, ValueRange{pooled},
           [&](OpBuilder &b, Location l, ValueRange s) {
-            auto extent = [&](int64_t d, int64_t stride, int64_t low,
-                              int64_t size, int64_t limit) {
-              // Real elements of the window starting at y*stride - low.
-              Value y = linalg::IndexOp::create(b, l, d);
-              Value start = arith::SubIOp::create(
-                  b, l,
-                  arith::MulIOp::create(
-                      b, l, y, arith::ConstantIndexOp::create(b, l, stride)),
-                  arith::ConstantIndexOp::create(b, l, low));
-              Value end = arith::AddIOp::create(
-                  b, l, start, arith::ConstantIndexOp::create(b, l, size));
-              end = arith::MinSIOp::create(
-                  b, l, end, arith::ConstantIndexOp::create(b, l, limit));
-              start = arith::MaxSIOp::create(
-                  b, l, start, arith::ConstantIndexOp::create(b, l, 0));
-              return arith::SubIOp::create(b, l, end, start);
-            };
             Value count = arith::MulIOp::create(
-                b, l, extent(1, strides[0], p.low[0], window[0], height),
-                extent(2, strides[1], p.low[1], window[1], width));
+                b, l,
+                realWindowExtent(b, l, linalg::IndexOp::create(b, l, 1),
+                                 strides[0], p.low[0], window[0], height),
+                realWindowExtent(b, l, linalg::IndexOp::create(b, l, 2),
+                                 strides[1], p.low[1], window[1], width));
             Value asInt =
                 arith::IndexCastOp::create(b, l, b.getI64Type(), count);
             Value asFloat = arith::SIToFPOp::create(b, l, element, asInt);
@@ -420,10 +423,6 @@ Value loopNest(OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Value init,
         return {body(nb, nl, ivs, args[0])};
       });
   return nest.results.empty() ? init : nest.results.front();
-}
-
-Value idx(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
 }
 
 /// Position `y*stride - low + i` in the input, and whether it is inside
@@ -542,21 +541,12 @@ struct AvgPool2DGradLowering : OpConversionPattern<AvgPool2DGradOp> {
               windowPosition(b, l, y, ivs[4], strides[0], p.low[0], height);
           auto [w, insideW] =
               windowPosition(b, l, x, ivs[5], strides[1], p.low[1], width);
-          // count(y, x): real elements of the window.
-          auto extent = [&](Value v, int64_t stride, int64_t low, int64_t size,
-                            int64_t limit) {
-            Value start = arith::SubIOp::create(
-                b, l, arith::MulIOp::create(b, l, v, idx(b, l, stride)),
-                idx(b, l, low));
-            Value end = arith::MinSIOp::create(
-                b, l, arith::AddIOp::create(b, l, start, idx(b, l, size)),
-                idx(b, l, limit));
-            start = arith::MaxSIOp::create(b, l, start, idx(b, l, 0));
-            return arith::SubIOp::create(b, l, end, start);
-          };
           Value count = arith::MulIOp::create(
-              b, l, extent(y, strides[0], p.low[0], window[0], height),
-              extent(x, strides[1], p.low[1], window[1], width));
+              b, l,
+              realWindowExtent(b, l, y, strides[0], p.low[0], window[0],
+                               height),
+              realWindowExtent(b, l, x, strides[1], p.low[1], window[1],
+                               width));
           Value countF = arith::SIToFPOp::create(
               b, l, element,
               arith::IndexCastOp::create(b, l, b.getI64Type(), count));
