@@ -20,6 +20,7 @@ static_assert(kiln::kDynamic == ShapedType::kDynamic,
 
 #include "Kiln/KilnDialect.cpp.inc"
 #include "Kiln/KilnEnums.cpp.inc"
+#include "Kiln/KilnInterfaces.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "Kiln/KilnAttrs.cpp.inc"

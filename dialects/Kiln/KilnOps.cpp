@@ -15,6 +15,7 @@
 #include "Kiln/KilnOps.h"
 #include "Kiln/ShapeUtils.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Matchers.h"
@@ -826,6 +827,78 @@ LogicalResult ForOp::verify() {
     return emitOpError() << "step must be positive, got "
                          << (*step.value_begin<APInt>()).getSExtValue();
   return success();
+}
+
+
+//===----------------------------------------------------------------------===//
+// Gradient requests
+//===----------------------------------------------------------------------===//
+
+/// Checks a grad / value_and_grad request against its callee. `values` is
+/// the number of leading results that are the callee's results.
+template <typename OpTy>
+static LogicalResult verifyGradRequest(OpTy op, SymbolTableCollection &tables,
+                                       bool withValues) {
+  auto callee = tables.lookupNearestSymbolFrom<func::FuncOp>(
+      op, op.getCalleeAttr());
+  if (!callee)
+    return op.emitOpError() << "refers to '" << op.getCallee()
+                            << "', which is not a function in this module";
+  FunctionType type = callee.getFunctionType();
+  if (TypeRange(type.getInputs()) != op.getArgs().getTypes())
+    return op.emitOpError() << "arguments " << op.getArgs().getTypes()
+                            << " do not match @" << op.getCallee() << "'s "
+                            << type.getInputs();
+  SmallVector<Type> expected;
+  if (withValues)
+    llvm::append_range(expected, type.getResults());
+  SmallVector<bool> seen(type.getNumInputs(), false);
+  for (int64_t index : op.getWrt()) {
+    if (index < 0 || index >= static_cast<int64_t>(type.getNumInputs()))
+      return op.emitOpError() << "wrt index " << index << " is out of range: @"
+                              << op.getCallee() << " has "
+                              << type.getNumInputs() << " arguments";
+    if (seen[index])
+      return op.emitOpError() << "wrt lists argument #" << index << " twice";
+    seen[index] = true;
+    auto argType = cast<RankedTensorType>(type.getInput(index));
+    if (!isa<FloatType>(argType.getElementType()))
+      return op.emitOpError()
+             << "cannot differentiate with respect to argument #" << index
+             << " of type " << argType
+             << ": only floating-point arguments have gradients";
+    expected.push_back(argType);
+  }
+  if (op.getWrt().empty())
+    return op.emitOpError("needs at least one argument in 'wrt'");
+  if (op.getSeeds().empty()) {
+    auto result = type.getNumResults() == 1
+                      ? dyn_cast<RankedTensorType>(type.getResult(0))
+                      : RankedTensorType();
+    if (!result || result.getRank() != 0 ||
+        !isa<FloatType>(result.getElementType()))
+      return op.emitOpError()
+             << "@" << op.getCallee() << " returns " << type.getResults()
+             << "; without seeds (one cotangent per result) the gradient is "
+                "only defined for a function returning one floating-point "
+                "scalar";
+  } else if (op.getSeeds().getTypes() != TypeRange(type.getResults())) {
+    return op.emitOpError() << "seeds " << op.getSeeds().getTypes()
+                            << " must match @" << op.getCallee()
+                            << "'s results " << type.getResults();
+  }
+  if (TypeRange(expected) != op.getResultTypes())
+    return op.emitOpError() << "results " << op.getResultTypes()
+                            << " should be " << TypeRange(expected);
+  return success();
+}
+
+LogicalResult GradOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyGradRequest(*this, tables, /*withValues=*/false);
+}
+
+LogicalResult ValueAndGradOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyGradRequest(*this, tables, /*withValues=*/true);
 }
 
 #define GET_OP_CLASSES

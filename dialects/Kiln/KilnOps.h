@@ -19,7 +19,10 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "mlir/IR/SymbolTable.h"
+
 #include "Kiln/KilnEnums.h.inc"
+#include "Kiln/KilnInterfaces.h.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "Kiln/KilnAttrs.h.inc"

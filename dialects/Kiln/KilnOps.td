@@ -8,8 +8,10 @@
 #define KILN_OPS_TD
 
 include "Kiln/KilnBase.td"
+include "Kiln/KilnInterfaces.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -20,6 +22,10 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 
 class Kiln_Op<string mnemonic, list<Trait> traits = []>
     : Op<Kiln_Dialect, mnemonic, traits>;
+
+// Ops with a vector-Jacobian product rule (see KilnInterfaces.td).
+defvar Kiln_Differentiable =
+    DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>;
 
 // Result types compare as compatible (not equal): a result may be less
 // refined than the inferred type (`?` where a size is known), which is what a
@@ -142,7 +148,7 @@ def Kiln_TruncatedNormalOp : Kiln_RandomOp<"truncated_normal",
 class Kiln_UnaryOp<string mnemonic, Type type, string formula,
                    list<Trait> traits = []>
     : Kiln_Op<mnemonic, traits # [Pure, Elementwise, SameOperandsAndResultType,
-                                  InferTypeOpInterface]> {
+                                  InferTypeOpInterface, Kiln_Differentiable]> {
   let summary = "Elementwise " # formula;
   let description = "Computes `" # formula # "` for every element; the "
       # "result has the operand's type.\n\n```mlir\n%y = kiln." # mnemonic
@@ -180,7 +186,7 @@ def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", Kiln_BoolTensor, "not x">;
 
 class Kiln_BinaryOp<string mnemonic, Type type, string formula,
                     list<Trait> traits = []>
-    : Kiln_InferOp<mnemonic, traits> {
+    : Kiln_InferOp<mnemonic, traits # [Kiln_Differentiable]> {
   let summary = "Elementwise " # formula # " with broadcasting";
   let description = "Computes `" # formula # "` elementwise after "
       # "broadcasting both operands to a common shape with NumPy's rules "
@@ -253,7 +259,7 @@ def Kiln_CompareOp : Kiln_InferOp<"compare"> {
   }];
 }
 
-def Kiln_SelectOp : Kiln_InferOp<"select"> {
+def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_Differentiable]> {
   let summary = "Elementwise choice between two tensors (numpy.where)";
   let description = [{
     `result[i] = cond[i] ? on_true[i] : on_false[i]` after broadcasting all
@@ -274,7 +280,8 @@ def Kiln_SelectOp : Kiln_InferOp<"select"> {
   let hasFolder = 1;
 }
 
-def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape,
+                                   Kiln_Differentiable]> {
   let summary = "Elementwise conversion between element types";
   let description = [{
     Converts every element to the result's element type: floats round to
@@ -296,7 +303,7 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape]> {
 //===----------------------------------------------------------------------===//
 
 class Kiln_ReduceOp<string mnemonic, Type type, string what>
-    : Kiln_InferOp<mnemonic> {
+    : Kiln_InferOp<mnemonic, [Kiln_Differentiable]> {
   let summary = what # " over a list of axes";
   let description = "Reduces `input` over the dimensions listed in `axes` "
       # "(negative axes count from the end; an empty list reduces nothing) "
@@ -347,7 +354,7 @@ def Kiln_ArgMinOp : Kiln_ArgReduceOp<"argmin", "smallest element">;
 // Shape manipulation
 //===----------------------------------------------------------------------===//
 
-def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
+def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable]> {
   let summary = "Same elements, row-major, in a new shape";
   let description = [{
     Reinterprets the elements (in row-major order) with the result's shape;
@@ -366,7 +373,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
   let hasFolder = 1;
 }
 
-def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
+def Kiln_TransposeOp : Kiln_InferOp<"transpose", [Kiln_Differentiable]> {
   let summary = "Permutes the dimensions";
   let description = [{
     `result.shape[i] = input.shape[permutation[i]]`.
@@ -382,7 +389,7 @@ def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
   let hasFolder = 1;
 }
 
-def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure]> {
+def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure, Kiln_Differentiable]> {
   let summary = "Broadcasts to a given shape (numpy.broadcast_to)";
   let description = [{
     Stretches extents of 1 and adds leading dimensions so that the input takes
@@ -401,7 +408,7 @@ def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure]> {
   let hasFolder = 1;
 }
 
-def Kiln_ExpandDimsOp : Kiln_InferOp<"expand_dims"> {
+def Kiln_ExpandDimsOp : Kiln_InferOp<"expand_dims", [Kiln_Differentiable]> {
   let summary = "Inserts a dimension of extent 1";
   let description = [{
     Inserts a new dimension of size 1 at position `axis` of the result
@@ -417,7 +424,7 @@ def Kiln_ExpandDimsOp : Kiln_InferOp<"expand_dims"> {
   let hasCanonicalizer = 1;
 }
 
-def Kiln_SqueezeOp : Kiln_InferOp<"squeeze"> {
+def Kiln_SqueezeOp : Kiln_InferOp<"squeeze", [Kiln_Differentiable]> {
   let summary = "Removes dimensions of extent 1";
   let description = [{
     Removes the listed dimensions, each of which must have extent 1; an empty
@@ -433,7 +440,7 @@ def Kiln_SqueezeOp : Kiln_InferOp<"squeeze"> {
   let hasCanonicalizer = 1;
 }
 
-def Kiln_ConcatOp : Kiln_InferOp<"concat"> {
+def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Differentiable]> {
   let summary = "Joins tensors along an existing axis";
   let description = [{
     All operands have the same rank and element type and agree in every
@@ -452,7 +459,7 @@ def Kiln_ConcatOp : Kiln_InferOp<"concat"> {
   let hasFolder = 1;
 }
 
-def Kiln_SliceOp : Kiln_InferOp<"slice"> {
+def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Differentiable]> {
   let summary = "A strided rectangular part of a tensor";
   let description = [{
     Takes, in every dimension `d`, the elements `start[d], start[d] +
@@ -472,7 +479,7 @@ def Kiln_SliceOp : Kiln_InferOp<"slice"> {
   let hasFolder = 1;
 }
 
-def Kiln_PadOp : Kiln_InferOp<"pad"> {
+def Kiln_PadOp : Kiln_InferOp<"pad", [Kiln_Differentiable]> {
   let summary = "Pads with a constant value";
   let description = [{
     Adds `low[d]` elements before and `high[d]` after dimension `d`, filled
@@ -491,7 +498,7 @@ def Kiln_PadOp : Kiln_InferOp<"pad"> {
   let hasFolder = 1;
 }
 
-def Kiln_GatherOp : Kiln_InferOp<"gather"> {
+def Kiln_GatherOp : Kiln_InferOp<"gather", [Kiln_Differentiable]> {
   let summary = "Takes slices along an axis at integer indices (numpy.take)";
   let description = [{
     `result[a..., i..., b...] = params[a..., indices[i...], b...]`, where
@@ -513,7 +520,7 @@ def Kiln_GatherOp : Kiln_InferOp<"gather"> {
   }];
 }
 
-def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add"> {
+def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add", [Kiln_Differentiable]> {
   let summary = "Adds slices into a tensor at integer indices (gather's adjoint)";
   let description = [{
     Starts from `base` and, for every index position `i...`, adds
@@ -561,7 +568,7 @@ def Kiln_OneHotOp : Kiln_Op<"one_hot", [Pure]> {
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Kiln_MatmulOp : Kiln_InferOp<"matmul"> {
+def Kiln_MatmulOp : Kiln_InferOp<"matmul", [Kiln_Differentiable]> {
   let summary = "Matrix product of two rank-2 tensors";
   let description = [{
     `result = op(lhs) x op(rhs)` where `op` transposes when `transpose_lhs` /
@@ -582,7 +589,7 @@ def Kiln_MatmulOp : Kiln_InferOp<"matmul"> {
   }];
 }
 
-def Kiln_BatchMatmulOp : Kiln_InferOp<"batch_matmul"> {
+def Kiln_BatchMatmulOp : Kiln_InferOp<"batch_matmul", [Kiln_Differentiable]> {
   let summary = "Batched matrix product with broadcast batch dimensions";
   let description = [{
     As `numpy.matmul` for operands of rank >= 2: the last two dimensions
@@ -608,7 +615,7 @@ defvar Kiln_WindowAttrs = (ins
     DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
     DefaultValuedAttr<Kiln_PaddingAttr, "::mlir::kiln::Padding::VALID">:$padding);
 
-def Kiln_Conv2DOp : Kiln_InferOp<"conv2d"> {
+def Kiln_Conv2DOp : Kiln_InferOp<"conv2d", [Kiln_Differentiable]> {
   let summary = "2-D convolution, NHWC input and HWIO filter";
   let description = [{
     `result[n, y, x, o] = sum_{i, j, c} input[n, y*sh + i*dh - pad_top,
@@ -633,7 +640,7 @@ def Kiln_Conv2DOp : Kiln_InferOp<"conv2d"> {
   }];
 }
 
-def Kiln_Conv2DBackpropInputOp : Kiln_Op<"conv2d_backprop_input", [Pure]> {
+def Kiln_Conv2DBackpropInputOp : Kiln_Op<"conv2d_backprop_input", [Pure, Kiln_Differentiable]> {
   let summary = "Gradient of conv2d with respect to its input";
   let description = [{
     Given the filter and the gradient of a `kiln.conv2d` result, computes the
@@ -657,7 +664,7 @@ def Kiln_Conv2DBackpropInputOp : Kiln_Op<"conv2d_backprop_input", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Kiln_Conv2DBackpropFilterOp : Kiln_Op<"conv2d_backprop_filter", [Pure]> {
+def Kiln_Conv2DBackpropFilterOp : Kiln_Op<"conv2d_backprop_filter", [Pure, Kiln_Differentiable]> {
   let summary = "Gradient of conv2d with respect to its filter";
   let description = [{
     Given the convolution's input and the gradient of a `kiln.conv2d` result,
@@ -681,7 +688,8 @@ def Kiln_Conv2DBackpropFilterOp : Kiln_Op<"conv2d_backprop_filter", [Pure]> {
   let hasVerifier = 1;
 }
 
-class Kiln_PoolOp<string mnemonic, string what> : Kiln_InferOp<mnemonic> {
+class Kiln_PoolOp<string mnemonic, string what>
+    : Kiln_InferOp<mnemonic, [Kiln_Differentiable]> {
   let summary = "2-D " # what # " pooling over an NHWC tensor";
   let description = "Takes the " # what # " over each `window` (height, "
       # "width) placed every `strides` elements, per batch and channel, with "
@@ -698,7 +706,7 @@ class Kiln_PoolOp<string mnemonic, string what> : Kiln_InferOp<mnemonic> {
 def Kiln_MaxPool2DOp : Kiln_PoolOp<"max_pool2d", "maximum">;
 def Kiln_AvgPool2DOp : Kiln_PoolOp<"avg_pool2d", "average">;
 
-def Kiln_MaxPool2DGradOp : Kiln_InferOp<"max_pool2d_grad"> {
+def Kiln_MaxPool2DGradOp : Kiln_InferOp<"max_pool2d_grad", [Kiln_Differentiable]> {
   let summary = "Gradient of max_pool2d with respect to its input";
   let description = [{
     Routes each element of `out_backprop` to the position of the maximum in its
@@ -722,7 +730,7 @@ def Kiln_MaxPool2DGradOp : Kiln_InferOp<"max_pool2d_grad"> {
   }];
 }
 
-def Kiln_AvgPool2DGradOp : Kiln_Op<"avg_pool2d_grad", [Pure]> {
+def Kiln_AvgPool2DGradOp : Kiln_Op<"avg_pool2d_grad", [Pure, Kiln_Differentiable]> {
   let summary = "Gradient of avg_pool2d with respect to its input";
   let description = [{
     Spreads each element of `out_backprop` evenly over the (unpadded)
@@ -744,7 +752,7 @@ def Kiln_AvgPool2DGradOp : Kiln_Op<"avg_pool2d_grad", [Pure]> {
 }
 
 class Kiln_SoftmaxLikeOp<string mnemonic, string formula>
-    : Kiln_InferOp<mnemonic> {
+    : Kiln_InferOp<mnemonic, [Kiln_Differentiable]> {
   let summary = formula # " along one axis";
   let description = "Computes `" # formula # "` along `axis` (default: the "
       # "last), subtracting the maximum first so that large inputs do not "
@@ -773,7 +781,7 @@ def Kiln_SoftmaxOp : Kiln_SoftmaxLikeOp<"softmax", "exp(x) / sum(exp(x))">;
 def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax",
                                            "x - log(sum(exp(x)))">;
 
-def Kiln_SoftmaxCrossEntropyOp : Kiln_InferOp<"softmax_cross_entropy"> {
+def Kiln_SoftmaxCrossEntropyOp : Kiln_InferOp<"softmax_cross_entropy", [Kiln_Differentiable]> {
   let summary = "Softmax cross-entropy of logits against dense labels";
   let description = [{
     Per example, `-sum_c labels[..., c] * log_softmax(logits)[..., c]` over the
@@ -795,7 +803,7 @@ def Kiln_SoftmaxCrossEntropyOp : Kiln_InferOp<"softmax_cross_entropy"> {
 }
 
 def Kiln_SparseSoftmaxCrossEntropyOp
-    : Kiln_InferOp<"sparse_softmax_cross_entropy"> {
+    : Kiln_InferOp<"sparse_softmax_cross_entropy", [Kiln_Differentiable]> {
   let summary = "Softmax cross-entropy of logits against integer class labels";
   let description = [{
     Per example, `-log_softmax(logits)[..., labels[...]]`: `labels` has the
@@ -941,6 +949,58 @@ def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator,
   let arguments = (ins Variadic<Kiln_Tensor>:$values);
   let assemblyFormat = "($values^ `:` type($values))? attr-dict";
   let builders = [OpBuilder<(ins), [{ /* no values */ }]>];
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient requests
+//===----------------------------------------------------------------------===//
+
+class Kiln_GradRequestOp<string mnemonic> : Kiln_Op<mnemonic, [
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let arguments = (ins FlatSymbolRefAttr:$callee, Variadic<Kiln_Tensor>:$args,
+                       Variadic<Kiln_FloatTensor>:$seeds,
+                       DenseI64ArrayAttr:$wrt);
+  let assemblyFormat = [{
+    $callee `(` $args `)` (`seeds` `(` $seeds^ `:` type($seeds) `)`)?
+    attr-dict `:` functional-type($args, $results)
+  }];
+}
+
+def Kiln_GradOp : Kiln_GradRequestOp<"grad"> {
+  let summary = "Gradient of a function with respect to some of its arguments";
+  let description = [{
+    The gradient of `@callee` at `args` with respect to the arguments listed
+    in `wrt` (their positions), one result per listed argument with that
+    argument's type. Reverse mode: the function's result is a rank-0 float
+    (the gradient of the scalar), or `seeds` give one cotangent per result of
+    the function (the vector-Jacobian product). Only floating-point
+    arguments can be differentiated. `kiln-autodiff` replaces the request by
+    a call of a generated gradient function; requests inside generated
+    functions give higher-order gradients.
+
+    ```mlir
+    %gx, %gy = kiln.grad @f(%x, %y) {wrt = array<i64: 0, 1>}
+        : (tensor<f32>, tensor<f32>) -> (tensor<f32>, tensor<f32>)
+    %gw = kiln.grad @layer(%x, %w) seeds(%dy : tensor<4x2xf32>)
+        {wrt = array<i64: 1>} : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<3x2xf32>
+    ```
+  }];
+  let results = (outs Variadic<Kiln_FloatTensor>:$results);
+}
+
+def Kiln_ValueAndGradOp : Kiln_GradRequestOp<"value_and_grad"> {
+  let summary = "The results of a function and its gradient, computed together";
+  let description = [{
+    Like `kiln.grad`, but the results are the function's results followed by
+    the gradients; the forward computation is done once and shared.
+
+    ```mlir
+    %loss, %gw = kiln.value_and_grad @loss(%x, %w) {wrt = array<i64: 1>}
+        : (tensor<4x3xf32>, tensor<3x2xf32>) -> (tensor<f32>, tensor<3x2xf32>)
+    ```
+  }];
+  let results = (outs Variadic<Kiln_Tensor>:$results);
 }
 
 #endif // KILN_OPS_TD
