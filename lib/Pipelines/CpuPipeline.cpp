@@ -32,6 +32,7 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
   registerPipelinePasses();
   // Each stage and why:
+  //  - materialize gradient requests (reverse-mode autodiff);
   //  - make shapes static where the signature determines them (a traced
   //    function may leave `?` inside; the lowering needs static shapes);
   //  - record entry signatures while they are tensors;
@@ -46,7 +47,8 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
   //    f32);
   //  - finally the C entry points and the manifest.
   std::string pipeline =
-      "kiln-refine-shapes,kiln-prepare-entry-points,convert-kiln-to-linalg,"
+      "kiln-autodiff,kiln-refine-shapes,kiln-prepare-entry-points,"
+      "convert-kiln-to-linalg,"
       "canonicalize,";
   if (options.fuseElementwise)
     pipeline += "linalg-fuse-elementwise-ops,";

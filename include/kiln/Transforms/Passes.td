@@ -31,4 +31,28 @@ def KilnRefineShapes : Pass<"kiln-refine-shapes", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 
+def KilnAutodiff : Pass<"kiln-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Materializes gradient requests by reverse-mode autodiff";
+  let description = [{
+    Replaces every `kiln.grad` and `kiln.value_and_grad` with a call of a
+    generated function `@<callee>_vjp_<wrt...>` that computes the callee's
+    results (the forward pass, once) and then the cotangents of the
+    requested arguments (the backward pass), built from each op's rule in
+    `DifferentiableOpInterface`. Calls inside the differentiated function are
+    inlined first. Only what the requested gradients need is differentiated:
+    an op gets adjoint code only if it depends on a differentiated argument
+    (varied) and influences the output (useful).
+
+    `kiln.cond` is differentiated by a `kiln.cond` on the same predicate
+    whose branches recompute their forward values and take the cotangent
+    through the branch that ran.
+
+    Requests inside a function that is itself differentiated are lowered
+    first, and generated functions are ordinary Kiln functions, so running
+    the pass on requests of generated functions gives higher-order
+    gradients. One generated function serves every request with the same
+    callee, `wrt` and seeding.
+  }];
+}
+
 #endif // KILN_TRANSFORMS_PASSES_TD
