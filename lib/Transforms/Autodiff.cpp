@@ -191,9 +191,8 @@ private:
     auto reverse = CondOp::create(b, loc, types, cond.getPred());
     for (auto [forward, region] :
          llvm::zip_equal(cond->getRegions(), reverse->getRegions())) {
-      Block *block = b.createBlock(&region);
       OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(block);
+      Block *block = b.createBlock(&region);
       IRMapping map;
       SmallVector<Operation *> cloned;
       Block &fwd = forward.front();

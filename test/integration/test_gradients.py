@@ -1,0 +1,315 @@
+"""Gradient checks: the gradient Kiln's autodiff pass builds (kiln.grad) is
+compared with central finite differences of the same compiled function, in
+f64, for every differentiable op and for control flow. Relative error bound:
+1e-6 (|analytic - fd| <= 1e-6 * max(1, |fd|)).
+
+For an op producing y, the checked scalar is sum(y * w) with fixed random
+weights w, so every output element carries a different cotangent. The finite
+differences come from the same module: a function @fd evaluates @f at
+x +- h e_j for every element j of every differentiated argument."""
+
+import re
+
+import numpy as np
+import pytest
+
+from conftest import tensor_type
+
+RNG = np.random.default_rng(7)
+H = 1e-5
+TOL = 1e-6
+
+
+def dense(array):
+    """An MLIR dense literal of an f64 array."""
+    if array.ndim == 0:
+        return f"dense<{float(array):.17e}>"
+    def rec(a):
+        if a.ndim == 1:
+            return "[" + ", ".join(f"{float(v):.17e}" for v in a) + "]"
+        return "[" + ", ".join(rec(s) for s in a) + "]"
+    return f"dense<{rec(array)}>"
+
+
+def build_module(op, args, out_shape, wrt):
+    """@f: sum(op(args) * w); @g: its gradient; @fd: f at perturbed points."""
+    types = [tensor_type(a.shape, a.dtype) for a in args]
+    params = ", ".join(f"%a{i}: {t}" for i, t in enumerate(types))
+    rtype = tensor_type(out_shape, np.float64)
+    values = {f"a{i}": f"%a{i}" for i in range(len(args))}
+    values.update({f"T{i}": t for i, t in enumerate(types)})
+    values["R"] = rtype
+    body = re.sub(r"\{(a\d+|T\d+|R)\}", lambda m: values[m.group(1)], op)
+    weights = RNG.uniform(0.5, 1.5, size=out_shape)
+    axes = ", ".join(str(d) for d in range(len(out_shape)))
+    axes_attr = f"array<i64: {axes}>" if out_shape else "array<i64>"
+    lines = [f"func.func @f({params}) -> tensor<f64> {{",
+             f"  %y = {body}",
+             f"  %w = kiln.constant {dense(weights)} : {rtype}",
+             f"  %p = kiln.mul %y, %w : {rtype}, {rtype} -> {rtype}",
+             f"  %s = kiln.reduce_sum %p {{axes = {axes_attr}}} : {rtype} -> tensor<f64>",
+             "  return %s : tensor<f64>", "}"]
+    gtypes = [types[i] for i in wrt]
+    call_args = ", ".join(f"%a{i}" for i in range(len(args)))
+    lines += [f"func.func @g({params}) -> ({', '.join(gtypes)}) {{",
+              f"  %g:{len(wrt)} = kiln.grad @f({call_args}) {{wrt = array<i64: "
+              f"{', '.join(map(str, wrt))}>}} : ({', '.join(types)}) -> ({', '.join(gtypes)})"
+              if len(wrt) > 1 else
+              f"  %g = kiln.grad @f({call_args}) {{wrt = array<i64: {wrt[0]}>}} : "
+              f"({', '.join(types)}) -> {gtypes[0]}",
+              "  return " + (", ".join(f"%g#{k}" for k in range(len(wrt)))
+                             if len(wrt) > 1 else "%g") + " : " + ", ".join(gtypes),
+              "}"]
+    # Finite differences.
+    fd = [f"func.func @fd({params}) -> tensor<{2 * sum(args[i].size for i in wrt)}xf64> {{"]
+    pieces = []
+    n = 0
+    for i in wrt:
+        a = args[i]
+        for j in range(a.size):
+            for sign in (1, -1):
+                e = np.zeros(a.shape)
+                e.flat[j] = sign * H
+                fd.append(f"  %e{n} = kiln.constant {dense(e)} : {types[i]}")
+                fd.append(f"  %x{n} = kiln.add %a{i}, %e{n} : {types[i]}, {types[i]} -> {types[i]}")
+                call = [f"%x{n}" if k == i else f"%a{k}" for k in range(len(args))]
+                fd.append(f"  %v{n} = func.call @f({', '.join(call)}) : ({', '.join(types)}) -> tensor<f64>")
+                fd.append(f"  %r{n} = kiln.reshape %v{n} : tensor<f64> -> tensor<1xf64>")
+                pieces.append(f"%r{n}")
+                n += 1
+    total = f"tensor<{n}xf64>"
+    fd.append(f"  %all = kiln.concat {', '.join(pieces)} {{axis = 0 : i64}} : "
+              f"({', '.join(['tensor<1xf64>'] * n)}) -> {total}")
+    fd.append(f"  return %all : {total}")
+    fd.append("}")
+    return "\n".join(lines + fd) + "\n"
+
+
+def check_gradient(runner, op, args, out_shape, wrt=None):
+    args = [np.asarray(a) for a in args]
+    if wrt is None:
+        wrt = [i for i, a in enumerate(args) if a.dtype == np.float64]
+    module = build_module(op, args, out_shape, wrt)
+    grads = runner.run(module, args, entry="g")
+    (fd,) = runner.run(module, args, entry="fd")
+    fd = fd.reshape(-1, 2)
+    numeric = (fd[:, 0] - fd[:, 1]) / (2 * H)
+    analytic = np.concatenate([g.ravel() for g in grads])
+    err = np.abs(analytic - numeric) / np.maximum(1.0, np.abs(numeric))
+    assert err.max() <= TOL, f"max relative error {err.max():.3g}\n{analytic}\n{numeric}"
+
+
+def r64(shape, lo=-2.0, hi=2.0):
+    return RNG.uniform(lo, hi, size=shape)
+
+
+UNARY = {
+    "neg": (-2, 2), "abs": (0.2, 2), "exp": (-2, 2), "log": (0.2, 3),
+    "log1p": (-0.5, 2), "sqrt": (0.2, 3), "rsqrt": (0.2, 3), "tanh": (-2, 2),
+    "sigmoid": (-3, 3), "relu": (0.1, 2), "sin": (-3, 3), "cos": (-3, 3),
+    "square": (-2, 2), "reciprocal": (0.3, 2), "sign": (0.2, 2), "floor": (0.2, 0.8),
+    "ceil": (0.2, 0.8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary(runner, name):
+    lo, hi = UNARY[name]
+    x = r64((2, 3), lo, hi)
+    if name in ("abs", "relu"):
+        x *= np.where(RNG.random((2, 3)) < 0.5, -1, 1)
+    check_gradient(runner, f"kiln.{name} %a0 : {{T0}}", [x], (2, 3))
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "minimum"])
+@pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2))])
+def test_binary(runner, name, shapes):
+    lo = 0.5 if name in ("pow", "div") else -2
+    a, b = r64(shapes[0], lo, 2), r64(shapes[1], lo, 2)
+    out = np.broadcast_shapes(shapes[0], shapes[1])
+    check_gradient(runner, f"kiln.{name} %a0, %a1 : {{T0}}, {{T1}} -> {{R}}", [a, b], out)
+
+
+def test_select_and_cast(runner):
+    c = RNG.random((2, 3)) < 0.5
+    check_gradient(runner, "kiln.select %a0, %a1, %a2 : {T0}, {T1}, {T2} -> {R}",
+                   [c, r64((2, 3)), r64((3,))], (2, 3))
+    mlir_cast = "kiln.cast %a0 : {T0} -> {R}"
+    check_gradient(runner, mlir_cast, [r64((4,))], (4,))
+
+
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
+                                  "reduce_prod"])
+@pytest.mark.parametrize("axes,keep,out", [((1,), False, (2,)), ((0,), True, (1, 3)),
+                                           ((0, 1), False, ())])
+def test_reductions(runner, name, axes, keep, out):
+    x = r64((2, 3), 0.5, 2)
+    attr = f"{{axes = array<i64: {', '.join(map(str, axes))}>, keepdims = {str(keep).lower()}}}"
+    check_gradient(runner, f"kiln.{name} %a0 {attr} : {{T0}} -> {{R}}", [x], out)
+
+
+def test_reduce_prod_with_zero(runner):
+    x = r64((2, 3), 0.5, 2)
+    x[0, 1] = 0.0
+    check_gradient(runner, "kiln.reduce_prod %a0 {axes = array<i64: 1>} : {T0} -> {R}",
+                   [x], (2,))
+
+
+def test_shape_ops(runner):
+    x = r64((2, 3))
+    check_gradient(runner, "kiln.reshape %a0 : {T0} -> {R}", [x], (3, 2))
+    check_gradient(runner, "kiln.transpose %a0 {permutation = array<i64: 1, 0>} : {T0} -> {R}",
+                   [x], (3, 2))
+    check_gradient(runner, "kiln.broadcast_to %a0 : {T0} -> {R}", [r64((3, 1))], (2, 3, 4))
+    check_gradient(runner, "kiln.expand_dims %a0 {axis = 1 : i64} : {T0} -> {R}", [x], (2, 1, 3))
+    check_gradient(runner, "kiln.squeeze %a0 {axes = array<i64: 0>} : {T0} -> {R}",
+                   [r64((1, 3))], (3,))
+    check_gradient(runner, "kiln.concat %a0, %a1 {axis = 1 : i64} : ({T0}, {T1}) -> {R}",
+                   [x, r64((2, 2))], (2, 5))
+    check_gradient(runner, "kiln.slice %a0 {start = array<i64: 1, 0>, limit = array<i64: 5, 3>, "
+                   "stride = array<i64: 2, 2>} : {T0} -> {R}", [r64((5, 3))], (2, 2))
+    check_gradient(runner, "kiln.pad %a0 {low = array<i64: 1, 0>, high = array<i64: 0, 2>} : "
+                   "{T0} -> {R}", [x], (3, 5))
+
+
+def test_gather_scatter(runner):
+    table = r64((4, 3))
+    ids = np.array([0, 3, 3, 9], np.int32)
+    check_gradient(runner, "kiln.gather %a0, %a1 : {T0}, {T1} -> {R}", [table, ids], (4, 3))
+    check_gradient(runner, "kiln.scatter_add %a0, %a1, %a2 : {T0}, {T1}, {T2} -> {R}",
+                   [table, ids, r64((4, 3))], (4, 3))
+
+
+def test_matmuls(runner):
+    a, b = r64((3, 4)), r64((4, 2))
+    check_gradient(runner, "kiln.matmul %a0, %a1 : {T0}, {T1} -> {R}", [a, b], (3, 2))
+    check_gradient(runner, "kiln.matmul %a0, %a1 {transpose_lhs = true} : {T0}, {T1} -> {R}",
+                   [a.T.copy(), b], (3, 2))
+    check_gradient(runner, "kiln.matmul %a0, %a1 {transpose_rhs = true} : {T0}, {T1} -> {R}",
+                   [a, b.T.copy()], (3, 2))
+    check_gradient(runner, "kiln.matmul %a0, %a1 {transpose_lhs = true, transpose_rhs = true} "
+                   ": {T0}, {T1} -> {R}", [a.T.copy(), b.T.copy()], (3, 2))
+    check_gradient(runner, "kiln.batch_matmul %a0, %a1 : {T0}, {T1} -> {R}",
+                   [r64((2, 1, 3, 2)), r64((3, 2, 2))], (2, 3, 3, 2))
+
+
+@pytest.mark.parametrize("same,strides", [(False, (1, 1)), (True, (2, 2))])
+def test_conv2d(runner, same, strides):
+    x, w = r64((1, 5, 5, 2)), r64((3, 3, 2, 2))
+    pad = "SAME" if same else "VALID"
+    out = (1, 3, 3, 2) if same else (1, 3, 3, 2)
+    attrs = f"{{padding = #kiln.padding<{pad}>, strides = array<i64: {strides[0]}, {strides[1]}>}}"
+    check_gradient(runner, f"kiln.conv2d %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}", [x, w], out)
+
+
+def test_conv2d_gradient_ops(runner):
+    # The gradient ops are themselves differentiable (second order).
+    w, dy = r64((2, 2, 1, 2)), r64((1, 3, 3, 2))
+    check_gradient(runner, "kiln.conv2d_backprop_input %a0, %a1 : {T0}, {T1} -> {R}",
+                   [w, dy], (1, 4, 4, 1))
+    x = r64((1, 4, 4, 1))
+    check_gradient(runner, "kiln.conv2d_backprop_filter %a0, %a1 : {T0}, {T1} -> {R}",
+                   [x, dy], (2, 2, 1, 2))
+
+
+def test_pooling(runner):
+    x = r64((1, 4, 4, 2))
+    attrs = "{window = array<i64: 2, 2>, strides = array<i64: 2, 2>}"
+    check_gradient(runner, f"kiln.max_pool2d %a0 {attrs} : {{T0}} -> {{R}}", [x], (1, 2, 2, 2))
+    same = "{window = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = #kiln.padding<SAME>}"
+    check_gradient(runner, f"kiln.avg_pool2d %a0 {same} : {{T0}} -> {{R}}", [x], (1, 2, 2, 2))
+    check_gradient(runner, f"kiln.avg_pool2d_grad %a0 {same} : {{T0}} -> {{R}}",
+                   [r64((1, 2, 2, 2))], (1, 4, 4, 2))
+
+
+def test_softmax_and_cross_entropy(runner):
+    x = r64((3, 4))
+    check_gradient(runner, "kiln.softmax %a0 : {T0} -> {R}", [x], (3, 4))
+    check_gradient(runner, "kiln.log_softmax %a0 {axis = 0 : i64} : {T0} -> {R}", [x], (3, 4))
+    labels = RNG.dirichlet(np.ones(4), size=3)
+    check_gradient(runner, "kiln.softmax_cross_entropy %a0, %a1 : {T0}, {T1} -> {R}",
+                   [x, labels], (3,))
+    ids = np.array([0, 3, 1], np.int64)
+    check_gradient(runner, "kiln.sparse_softmax_cross_entropy %a0, %a1 : {T0}, {T1} -> {R}",
+                   [x, ids], (3,))
+
+
+def test_cond_takes_the_branch_that_ran(runner):
+    op = """kiln.cond %a0 -> ({R}) {
+    %e = kiln.exp %a1 : {T1}
+    %m = kiln.mul %e, %a2 : {T1}, {T2} -> {R}
+    kiln.yield %m : {R}
+  } else {
+    %s = kiln.sin %a2 : {T2}
+    kiln.yield %s : {R}
+  }"""
+    for pred in (True, False):
+        check_gradient(runner, op, [np.array(pred), r64((3,)), r64((3,))], (3,), wrt=[1, 2])
+
+
+def test_seed_example(runner):
+    mlir = """
+func.func @f(%x: tensor<f32>, %y: tensor<f32>) -> tensor<f32> {
+  %0 = kiln.mul %x, %x : tensor<f32>, tensor<f32> -> tensor<f32>
+  %1 = kiln.mul %y, %y : tensor<f32>, tensor<f32> -> tensor<f32>
+  %2 = kiln.mul %1, %y : tensor<f32>, tensor<f32> -> tensor<f32>
+  %3 = kiln.add %0, %2 : tensor<f32>, tensor<f32> -> tensor<f32>
+  return %3 : tensor<f32>
+}
+func.func @g(%x: tensor<f32>, %y: tensor<f32>) -> (tensor<f32>, tensor<f32>, tensor<f32>) {
+  %v, %gx, %gy = kiln.value_and_grad @f(%x, %y) {wrt = array<i64: 0, 1>}
+      : (tensor<f32>, tensor<f32>) -> (tensor<f32>, tensor<f32>, tensor<f32>)
+  return %v, %gx, %gy : tensor<f32>, tensor<f32>, tensor<f32>
+}
+"""
+    v, gx, gy = runner.run(mlir, [np.array(1, np.float32), np.array(2, np.float32)], entry="g")
+    assert (v, gx, gy) == (9.0, 2.0, 12.0)
+
+
+def test_second_order(runner):
+    # f(x) = sum(x * sin(x)); f'' = 2 cos(x) - x sin(x), via grad of grad.
+    mlir = """
+func.func @f(%x: tensor<3xf64>) -> tensor<f64> {
+  %s = kiln.sin %x : tensor<3xf64>
+  %p = kiln.mul %x, %s : tensor<3xf64>, tensor<3xf64> -> tensor<3xf64>
+  %r = kiln.reduce_sum %p {axes = array<i64: 0>} : tensor<3xf64> -> tensor<f64>
+  return %r : tensor<f64>
+}
+func.func @df(%x: tensor<3xf64>) -> tensor<3xf64> {
+  %g = kiln.grad @f(%x) {wrt = array<i64: 0>} : (tensor<3xf64>) -> tensor<3xf64>
+  return %g : tensor<3xf64>
+}
+func.func @sum_df(%x: tensor<3xf64>) -> tensor<f64> {
+  %g = func.call @df(%x) : (tensor<3xf64>) -> tensor<3xf64>
+  %r = kiln.reduce_sum %g {axes = array<i64: 0>} : tensor<3xf64> -> tensor<f64>
+  return %r : tensor<f64>
+}
+func.func @d2f(%x: tensor<3xf64>) -> tensor<3xf64> {
+  %g = kiln.grad @sum_df(%x) {wrt = array<i64: 0>} : (tensor<3xf64>) -> tensor<3xf64>
+  return %g : tensor<3xf64>
+}
+"""
+    x = r64((3,))
+    (d2,) = runner.run(mlir, [x], entry="d2f")
+    np.testing.assert_allclose(d2, 2 * np.cos(x) - x * np.sin(x), rtol=1e-12)
+    # tanh'' = -2 tanh (1 - tanh^2), and a matmul chain's second derivative.
+    mlir2 = """
+func.func @f(%x: tensor<4xf64>) -> tensor<f64> {
+  %t = kiln.tanh %x : tensor<4xf64>
+  %r = kiln.reduce_sum %t {axes = array<i64: 0>} : tensor<4xf64> -> tensor<f64>
+  return %r : tensor<f64>
+}
+func.func @sum_df(%x: tensor<4xf64>) -> tensor<f64> {
+  %g = kiln.grad @f(%x) {wrt = array<i64: 0>} : (tensor<4xf64>) -> tensor<4xf64>
+  %r = kiln.reduce_sum %g {axes = array<i64: 0>} : tensor<4xf64> -> tensor<f64>
+  return %r : tensor<f64>
+}
+func.func @d2f(%x: tensor<4xf64>) -> tensor<4xf64> {
+  %g = kiln.grad @sum_df(%x) {wrt = array<i64: 0>} : (tensor<4xf64>) -> tensor<4xf64>
+  return %g : tensor<4xf64>
+}
+"""
+    x = r64((4,))
+    (d2,) = runner.run(mlir2, [x], entry="d2f")
+    t = np.tanh(x)
+    np.testing.assert_allclose(d2, -2 * t * (1 - t * t), rtol=1e-12)
