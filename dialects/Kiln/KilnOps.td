@@ -986,7 +986,7 @@ def Kiln_GradOp : Kiln_GradRequestOp<"grad"> {
         {wrt = array<i64: 1>} : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<3x2xf32>
     ```
   }];
-  let results = (outs Variadic<Kiln_FloatTensor>:$results);
+  let results = (outs Variadic<Kiln_Tensor>:$results);
 }
 
 def Kiln_ValueAndGradOp : Kiln_GradRequestOp<"value_and_grad"> {

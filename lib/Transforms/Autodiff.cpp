@@ -344,11 +344,12 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
     // already-lowered body (higher-order gradients).
     while (true) {
       SmallVector<Operation *> ready;
-      bool pending = false;
+      Operation *pending = nullptr;
       module.walk([&](Operation *op) {
         if (!isa<GradOp, ValueAndGradOp>(op))
           return;
-        pending = true;
+        if (!pending)
+          pending = op;
         auto callee = symbols.lookup<func::FuncOp>(
             cast<SymbolUserOpInterface>(op)->getAttrOfType<FlatSymbolRefAttr>(
                 "callee").getValue());
@@ -358,8 +359,8 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
       if (!pending)
         return;
       if (ready.empty()) {
-        module.emitError("gradient requests form a cycle: a function "
-                         "requests its own gradient");
+        pending->emitError("gradient requests form a cycle: a function "
+                           "requests its own gradient");
         return signalPassFailure();
       }
       for (Operation *op : ready)

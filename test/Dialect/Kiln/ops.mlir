@@ -275,6 +275,20 @@ func.func @caller(%p: tensor<i1>, %a: tensor<f32>, %n: tensor<i64>) -> tensor<f3
   return %0#0 : tensor<f32>
 }
 
+// Gradient requests.
+// CHECK-LABEL: func.func @requests
+// CHECK: kiln.grad @caller(%{{.*}}, %{{.*}}, %{{.*}}) {wrt = array<i64: 1>} : (tensor<i1>, tensor<f32>, tensor<i64>) -> tensor<f32>
+// CHECK: kiln.value_and_grad @dynamic_free(%{{.*}}) seeds(%{{.*}} : tensor<3xf32>) {wrt = array<i64: 0>} : (tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>)
+func.func @requests(%p: tensor<i1>, %a: tensor<f32>, %n: tensor<i64>, %v: tensor<3xf32>) -> (tensor<f32>, tensor<3xf32>) {
+  %g = kiln.grad @caller(%p, %a, %n) {wrt = array<i64: 1>} : (tensor<i1>, tensor<f32>, tensor<i64>) -> tensor<f32>
+  %y, %gy = kiln.value_and_grad @dynamic_free(%v) seeds(%v : tensor<3xf32>) {wrt = array<i64: 0>} : (tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>)
+  return %g, %gy : tensor<f32>, tensor<3xf32>
+}
+func.func @dynamic_free(%v: tensor<3xf32>) -> tensor<3xf32> {
+  %0 = kiln.exp %v : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+
 // Results may be less refined than inferred (a dynamic batch dimension).
 // CHECK-LABEL: func.func @dynamic
 func.func @dynamic(%x: tensor<?x3xf32>, %y: tensor<3xf32>, %w: tensor<3x5xf32>) -> tensor<?x5xf32> {

@@ -1,0 +1,109 @@
+// RUN: tensor-opt %s --kiln-autodiff --split-input-file -verify-diagnostics
+
+func.func @f(%x: tensor<f32>, %i: tensor<i32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @int_wrt(%x: tensor<f32>, %i: tensor<i32>) -> tensor<i32> {
+  // expected-error@+1 {{cannot differentiate with respect to argument #1 of type 'tensor<i32>': only floating-point arguments have gradients}}
+  %g = kiln.grad @f(%x, %i) {wrt = array<i64: 1>} : (tensor<f32>, tensor<i32>) -> tensor<i32>
+  return %g : tensor<i32>
+}
+
+// -----
+
+func.func @vec(%x: tensor<3xf32>) -> tensor<3xf32> {
+  return %x : tensor<3xf32>
+}
+func.func @no_seed(%x: tensor<3xf32>) -> tensor<3xf32> {
+  // expected-error@+1 {{@vec returns 'tensor<3xf32>'; without seeds (one cotangent per result) the gradient is only defined for a function returning one floating-point scalar}}
+  %g = kiln.grad @vec(%x) {wrt = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}
+
+// -----
+
+func.func @missing(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error@+1 {{refers to 'nowhere', which is not a function in this module}}
+  %g = kiln.grad @nowhere(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @bad_index(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error@+1 {{wrt index 3 is out of range: @f has 1 arguments}}
+  %g = kiln.grad @f(%x) {wrt = array<i64: 3>} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @twice(%x: tensor<f32>) -> (tensor<f32>, tensor<f32>) {
+  // expected-error@+1 {{wrt lists argument #0 twice}}
+  %g:2 = kiln.grad @f(%x) {wrt = array<i64: 0, 0>} : (tensor<f32>) -> (tensor<f32>, tensor<f32>)
+  return %g#0, %g#1 : tensor<f32>, tensor<f32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @wrong_args(%x: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error@+1 {{arguments 'tensor<2xf32>' do not match @f's 'tensor<f32>'}}
+  %g = kiln.grad @f(%x) {wrt = array<i64: 0>} : (tensor<2xf32>) -> tensor<2xf32>
+  return %g : tensor<2xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @wrong_results(%x: tensor<f32>) -> tensor<f64> {
+  // expected-error@+1 {{results 'tensor<f64>' should be 'tensor<f32>'}}
+  %g = kiln.grad @f(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f64>
+  return %g : tensor<f64>
+}
+
+// -----
+
+func.func @f(%x: tensor<3xf32>) -> tensor<3xf32> {
+  return %x : tensor<3xf32>
+}
+func.func @bad_seed(%x: tensor<3xf32>, %s: tensor<2xf32>) -> tensor<3xf32> {
+  // expected-error@+1 {{seeds 'tensor<2xf32>' must match @f's results 'tensor<3xf32>'}}
+  %g = kiln.grad @f(%x) seeds(%s : tensor<2xf32>) {wrt = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}
+
+// -----
+
+func.func @loop(%x: tensor<f32>, %n: tensor<i64>) -> tensor<f32> {
+  %one = kiln.constant dense<1> : tensor<i64>
+  // expected-error@+1 {{gradients through 'kiln.for' are not implemented yet (kiln.cond is)}}
+  %r = kiln.for %one to %n step %one iter_args(%x : tensor<f32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
+    %y = kiln.mul %acc, %acc : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %y : tensor<f32>
+  }
+  return %r : tensor<f32>
+}
+func.func @dloop(%x: tensor<f32>, %n: tensor<i64>) -> tensor<f32> {
+  %g = kiln.grad @loop(%x, %n) {wrt = array<i64: 0>} : (tensor<f32>, tensor<i64>) -> tensor<f32>
+  return %g : tensor<f32>
+}
+
+// -----
+
+func.func @self(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error@+1 {{gradient requests form a cycle: a function requests its own gradient}}
+  %g = kiln.grad @self(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}

@@ -1,0 +1,132 @@
+// RUN: tensor-opt %s --kiln-autodiff --split-input-file | FileCheck %s
+
+// The request becomes a call of a generated function that returns the
+// callee's results and then the gradients; for a scalar loss the seed is 1.
+// CHECK-LABEL: func.func @f(
+// CHECK-LABEL: func.func private @f_vjp_0_1(
+// CHECK-SAME: %[[X:.*]]: tensor<f32>, %[[Y:.*]]: tensor<f32>) -> (tensor<f32>, tensor<f32>, tensor<f32>)
+// CHECK-SAME: attributes {kiln.gradient_of = @f}
+// CHECK: %[[XX:.*]] = kiln.mul %[[X]], %[[X]]
+// CHECK: %[[YY:.*]] = kiln.mul %[[Y]], %[[Y]]
+// CHECK: %[[V:.*]] = kiln.add
+// CHECK: %[[ONE:.*]] = kiln.constant dense<1.000000e+00> : tensor<f32>
+// Backward through the add, then the mul by y (both operands are y: the
+// cotangents add up), then x * x.
+// CHECK: kiln.mul %[[ONE]], %[[Y]]
+// CHECK: kiln.mul %[[ONE]], %[[YY]]
+// CHECK: return %[[V]], %{{.*}}, %{{.*}} : tensor<f32>, tensor<f32>, tensor<f32>
+// CHECK-LABEL: func.func @main
+// CHECK: %[[C:.*]]:3 = call @f_vjp_0_1(%{{.*}}, %{{.*}})
+// CHECK: return %[[C]]#1, %[[C]]#2
+func.func @f(%x: tensor<f32>, %y: tensor<f32>) -> tensor<f32> {
+  %0 = kiln.mul %x, %x : tensor<f32>, tensor<f32> -> tensor<f32>
+  %1 = kiln.mul %y, %y : tensor<f32>, tensor<f32> -> tensor<f32>
+  %2 = kiln.mul %1, %y : tensor<f32>, tensor<f32> -> tensor<f32>
+  %3 = kiln.add %0, %2 : tensor<f32>, tensor<f32> -> tensor<f32>
+  return %3 : tensor<f32>
+}
+func.func @main(%x: tensor<f32>, %y: tensor<f32>) -> (tensor<f32>, tensor<f32>) {
+  %g:2 = kiln.grad @f(%x, %y) {wrt = array<i64: 0, 1>} : (tensor<f32>, tensor<f32>) -> (tensor<f32>, tensor<f32>)
+  return %g#0, %g#1 : tensor<f32>, tensor<f32>
+}
+
+// -----
+
+// Activity: only what depends on the differentiated argument gets adjoint
+// code. %b is not differentiated, so exp(b) has no backward op, and the
+// cotangent of the broadcast bias is summed over the broadcast dimension.
+// CHECK-LABEL: func.func private @loss_vjp_0(
+// CHECK: kiln.matmul
+// CHECK: kiln.exp
+// CHECK: kiln.reduce_sum
+// CHECK: kiln.matmul %{{.*}}, %{{.*}} {transpose_rhs = true}
+// CHECK-NOT: kiln.exp
+// CHECK: return
+func.func @loss(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<f32> {
+  %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
+  %e = kiln.exp %b : tensor<2xf32>
+  %1 = kiln.add %0, %e : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1>} : tensor<4x2xf32> -> tensor<f32>
+  return %2 : tensor<f32>
+}
+func.func @dx(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x3xf32> {
+  %g = kiln.grad @loss(%x, %w, %b) {wrt = array<i64: 0>} : (tensor<4x3xf32>, tensor<3x2xf32>, tensor<2xf32>) -> tensor<4x3xf32>
+  return %g : tensor<4x3xf32>
+}
+
+// -----
+
+// A seeded request (vector-Jacobian product of a non-scalar function) takes
+// the cotangents as extra arguments; value_and_grad keeps the values.
+// CHECK-LABEL: func.func private @layer_vjp_1_seeded(
+// CHECK-SAME: %{{.*}}: tensor<4x3xf32>, %{{.*}}: tensor<3x2xf32>, %[[DY:.*]]: tensor<4x2xf32>) -> (tensor<4x2xf32>, tensor<3x2xf32>)
+// CHECK: kiln.matmul %{{.*}}, %[[DY]] {transpose_lhs = true}
+// CHECK-LABEL: func.func @vjp
+// CHECK: %[[R:.*]]:2 = call @layer_vjp_1_seeded
+// CHECK: return %[[R]]#0, %[[R]]#1
+func.func @layer(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>) -> tensor<4x2xf32> {
+  %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+func.func @vjp(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %dy: tensor<4x2xf32>) -> (tensor<4x2xf32>, tensor<3x2xf32>) {
+  %v, %g = kiln.value_and_grad @layer(%x, %w) seeds(%dy : tensor<4x2xf32>) {wrt = array<i64: 1>} : (tensor<4x3xf32>, tensor<3x2xf32>) -> (tensor<4x2xf32>, tensor<3x2xf32>)
+  return %v, %g : tensor<4x2xf32>, tensor<3x2xf32>
+}
+
+// -----
+
+// Calls are inlined before differentiation; one generated function serves
+// every identical request.
+// CHECK-LABEL: func.func private @outer_vjp_0(
+// CHECK-NOT: call
+// CHECK: kiln.sin
+// CHECK: kiln.cos
+// CHECK: return
+// CHECK-NOT: @outer_vjp_0_
+// CHECK-LABEL: func.func @twice
+// CHECK: call @outer_vjp_0
+// CHECK: call @outer_vjp_0
+func.func private @inner(%x: tensor<f32>) -> tensor<f32> {
+  %0 = kiln.sin %x : tensor<f32>
+  return %0 : tensor<f32>
+}
+func.func @outer(%x: tensor<f32>) -> tensor<f32> {
+  %0 = func.call @inner(%x) : (tensor<f32>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+func.func @twice(%x: tensor<f32>, %y: tensor<f32>) -> (tensor<f32>, tensor<f32>) {
+  %a = kiln.grad @outer(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  %b = kiln.grad @outer(%y) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  return %a, %b : tensor<f32>, tensor<f32>
+}
+
+// -----
+
+// kiln.cond: the reverse is a kiln.cond on the same predicate whose branches
+// recompute their forward values and yield the cotangents of the captured
+// values (zeros where a branch does not use one).
+// CHECK-LABEL: func.func private @branchy_vjp_1(
+// CHECK-SAME: %[[P:[a-zA-Z0-9_]+]]: tensor<i1>
+// CHECK: kiln.cond %[[P]] -> (tensor<f32>)
+// CHECK: %[[REV:.*]] = kiln.cond %[[P]] -> (tensor<f32>) {
+// CHECK:   kiln.exp
+// CHECK:   kiln.mul
+// CHECK:   kiln.yield
+// CHECK: } else {
+// CHECK:   %[[Z:.*]] = kiln.constant dense<0.000000e+00> : tensor<f32>
+// CHECK:   kiln.yield %[[Z]]
+// CHECK: return %{{.*}}, %[[REV]]
+func.func @branchy(%p: tensor<i1>, %x: tensor<f32>) -> tensor<f32> {
+  %r = kiln.cond %p -> (tensor<f32>) {
+    %e = kiln.exp %x : tensor<f32>
+    kiln.yield %e : tensor<f32>
+  } else {
+    %c = kiln.constant dense<2.0> : tensor<f32>
+    kiln.yield %c : tensor<f32>
+  }
+  return %r : tensor<f32>
+}
+func.func @dbranchy(%p: tensor<i1>, %x: tensor<f32>) -> tensor<f32> {
+  %g = kiln.grad @branchy(%p, %x) {wrt = array<i64: 1>} : (tensor<i1>, tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}
