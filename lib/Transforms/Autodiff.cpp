@@ -27,6 +27,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/RegionUtils.h"
 
@@ -145,10 +146,15 @@ public:
       }
       bool variedOperand = llvm::any_of(
           op->getOperands(), [&](Value v) { return varied.contains(v); });
-      if (isa<WhileOp, ForOp>(op))
+      if (auto loop = dyn_cast<ForOp>(op)) {
+        if (failed(backwardFor(b, loop, resultGrads)))
+          return failure();
+        continue;
+      }
+      if (isa<WhileOp>(op))
         return op->emitError()
-               << "gradients through '" << op->getName()
-               << "' are not implemented yet (kiln.cond is)";
+               << "gradients through 'kiln.while' are not implemented yet "
+                  "(kiln.cond and kiln.for with constant bounds are)";
       auto diff = dyn_cast<DifferentiableOpInterface>(op);
       if (!diff) {
         if (!variedOperand)
@@ -216,6 +222,186 @@ private:
     }
     for (auto [t, g] : llvm::zip_equal(targets, reverse.getResults()))
       accumulate(b, t, g);
+    return success();
+  }
+
+  /// A rank-1 i64 constant.
+  static Value indexVector(OpBuilder &b, Location loc, Value scalarI64) {
+    return ReshapeOp::create(
+        b, loc, RankedTensorType::get({1}, b.getI64Type()), scalarI64);
+  }
+
+  static Value i64Constant(OpBuilder &b, Location loc, int64_t v) {
+    auto type = RankedTensorType::get({}, b.getI64Type());
+    return ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, b.getI64IntegerAttr(v)));
+  }
+
+  /// The cotangent of a kiln.for with constant bounds (N iterations):
+  ///
+  ///   forward (replacing the loop): also write each iteration's carried
+  ///     values into tapes[k][j] (j = iteration number), via scatter_add
+  ///     into zero tapes of shape [N, ...];
+  ///   reverse: for k = 0 .. N-1, with j = N-1-k:
+  ///     c = tapes[j]; recompute the body on (i_j, c); run its backward pass
+  ///     with the carried cotangents; carry the cotangents of c and
+  ///     accumulate those of the values captured from above.
+  LogicalResult backwardFor(OpBuilder &b, ForOp loop,
+                            ArrayRef<Value> resultGrads) {
+    Location loc = loop.getLoc();
+    DenseIntElementsAttr lbAttr, ubAttr, stepAttr;
+    if (!matchPattern(loop.getLower(), m_Constant(&lbAttr)) ||
+        !matchPattern(loop.getUpper(), m_Constant(&ubAttr)) ||
+        !matchPattern(loop.getStep(), m_Constant(&stepAttr)))
+      return loop.emitError("gradients through 'kiln.for' need constant "
+                            "bounds and step for now (the tape is sized by "
+                            "the trip count)");
+    int64_t lb = (*lbAttr.value_begin<APInt>()).getSExtValue();
+    int64_t ub = (*ubAttr.value_begin<APInt>()).getSExtValue();
+    int64_t step = (*stepAttr.value_begin<APInt>()).getSExtValue();
+    int64_t trips = ub > lb ? (ub - lb + step - 1) / step : 0;
+    Block &body = loop.getBody().front();
+    for (Value init : loop.getInits())
+      if (cast<RankedTensorType>(init.getType()).getElementType().isInteger(1))
+        return loop.emitError("gradients through 'kiln.for' with boolean "
+                              "loop-carried values are not supported yet");
+    if (trips == 0) {
+      for (auto [init, g] : llvm::zip_equal(loop.getInits(), resultGrads))
+        accumulate(b, init, g);
+      return success();
+    }
+
+    // Forward with tapes, in place of the loop.
+    OpBuilder fb(loop);
+    SmallVector<Value> tapes;
+    for (Value init : loop.getInits()) {
+      auto t = cast<RankedTensorType>(init.getType());
+      SmallVector<int64_t> shape = {trips};
+      llvm::append_range(shape, t.getShape());
+      auto tapeType = RankedTensorType::get(shape, t.getElementType());
+      Attribute zero = isa<FloatType>(t.getElementType())
+                           ? Attribute(fb.getFloatAttr(t.getElementType(), 0))
+                           : Attribute(fb.getIntegerAttr(t.getElementType(), 0));
+      tapes.push_back(ConstantOp::create(
+          fb, loc, DenseElementsAttr::get(tapeType, zero)));
+    }
+    SmallVector<Value> inits(loop.getInits());
+    llvm::append_range(inits, tapes);
+    auto taped = ForOp::create(fb, loc, loop.getLower(), loop.getUpper(),
+                               loop.getStep(), inits);
+    {
+      OpBuilder::InsertionGuard guard(fb);
+      Block *block = fb.createBlock(&taped.getBody());
+      SmallVector<Type> argTypes = {loop.getLower().getType()};
+      llvm::append_range(argTypes, TypeRange(inits));
+      for (Type t : argTypes)
+        block->addArgument(t, loc);
+      Value i = block->getArgument(0);
+      Value j = DivOp::create(
+          fb, loc, SubOp::create(fb, loc, i, i64Constant(fb, loc, lb)),
+          i64Constant(fb, loc, step));
+      Value at = indexVector(fb, loc, j);
+      IRMapping map;
+      map.map(body.getArgument(0), i);
+      size_t n = loop.getInits().size();
+      for (size_t k = 0; k < n; ++k)
+        map.map(body.getArgument(1 + k), block->getArgument(1 + k));
+      for (Operation &op : body.without_terminator())
+        fb.clone(op, map);
+      SmallVector<Value> next;
+      for (Value v : cast<YieldOp>(body.getTerminator()).getValues())
+        next.push_back(map.lookupOrDefault(v));
+      for (size_t k = 0; k < n; ++k) {
+        Value c = block->getArgument(1 + k);
+        Value row = ExpandDimsOp::create(fb, loc, c, fb.getI64IntegerAttr(0));
+        next.push_back(ScatterAddOp::create(fb, loc, block->getArgument(1 + n + k),
+                                            at, row, fb.getI64IntegerAttr(0)));
+      }
+      YieldOp::create(fb, loc, next);
+    }
+    size_t n = loop.getInits().size();
+    for (size_t k = 0; k < n; ++k)
+      loop.getResult(k).replaceAllUsesWith(taped.getResult(k));
+    for (size_t k = 0; k < n; ++k)
+      if (varied.contains(loop.getResult(k)))
+        varied.insert(taped.getResult(k));
+
+    // Values captured from above whose cotangents the reverse loop sums.
+    SetVector<Value> captured;
+    getUsedValuesDefinedAbove(loop.getBody(), captured);
+    SmallVector<Value> targets;
+    for (Value v : captured)
+      if (varied.contains(v))
+        targets.push_back(v);
+    SmallVector<size_t> floats;
+    for (size_t k = 0; k < n; ++k)
+      if (isFloatTensor(loop.getInits()[k]))
+        floats.push_back(k);
+
+    SmallVector<Value> reverseInits;
+    for (size_t k : floats)
+      reverseInits.push_back(resultGrads[k]
+                                 ? resultGrads[k]
+                                 : zerosOf(b, loc, loop.getInits()[k].getType()));
+    for (Value t : targets)
+      reverseInits.push_back(zerosOf(b, loc, t.getType()));
+    auto reverse = ForOp::create(b, loc, i64Constant(b, loc, 0),
+                                 i64Constant(b, loc, trips),
+                                 i64Constant(b, loc, 1), reverseInits);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      Block *block = b.createBlock(&reverse.getBody());
+      block->addArgument(RankedTensorType::get({}, b.getI64Type()), loc);
+      for (Value v : reverseInits)
+        block->addArgument(v.getType(), loc);
+      Value k = block->getArgument(0);
+      Value j = SubOp::create(b, loc, i64Constant(b, loc, trips - 1), k);
+      Value i = AddOp::create(
+          b, loc, i64Constant(b, loc, lb),
+          MulOp::create(b, loc, j, i64Constant(b, loc, step)));
+      Value at = indexVector(b, loc, j);
+      IRMapping map;
+      map.map(body.getArgument(0), i);
+      SmallVector<Value> carried;
+      for (size_t c = 0; c < n; ++c) {
+        Value row = GatherOp::create(b, loc, taped.getResult(n + c), at,
+                                     b.getI64IntegerAttr(0));
+        Value value = ReshapeOp::create(b, loc, loop.getInits()[c].getType(),
+                                        row);
+        map.map(body.getArgument(1 + c), value);
+        carried.push_back(value);
+      }
+      SmallVector<Operation *> cloned;
+      for (Operation &op : body.without_terminator())
+        cloned.push_back(b.clone(op, map));
+      DenseSet<Value> innerVaried = varied;
+      for (size_t c : floats)
+        innerVaried.insert(carried[c]);
+      propagateVaried(*block, innerVaried);
+      Differentiator inner(innerVaried);
+      auto yield = cast<YieldOp>(body.getTerminator());
+      for (auto [idx, c] : llvm::enumerate(floats))
+        inner.accumulate(b, map.lookupOrDefault(yield.getValues()[c]),
+                         block->getArgument(1 + idx));
+      if (failed(inner.backward(b, cloned)))
+        return failure();
+      SmallVector<Value> next;
+      for (size_t c : floats) {
+        Value g = inner.adjoint(carried[c]);
+        next.push_back(g ? g : zerosOf(b, loc, carried[c].getType()));
+      }
+      for (auto [idx, t] : llvm::enumerate(targets)) {
+        Value sum = block->getArgument(1 + floats.size() + idx);
+        Value g = inner.adjoint(t);
+        next.push_back(g ? Value(AddOp::create(b, loc, sum, g)) : sum);
+      }
+      YieldOp::create(b, loc, next);
+    }
+    for (auto [idx, c] : llvm::enumerate(floats))
+      accumulate(b, loop.getInits()[c], reverse.getResult(idx));
+    for (auto [idx, t] : llvm::enumerate(targets))
+      accumulate(b, t, reverse.getResult(floats.size() + idx));
+    loop.erase();
     return success();
   }
 
@@ -311,6 +497,9 @@ private:
     }
     if (failed(diff.backward(b, forward)))
       return failure();
+    // The backward pass may have replaced forward ops (loops get a taped
+    // version): read the returned values again.
+    values = llvm::to_vector(newRet.getOperands());
     for (int64_t i : wrt) {
       Value g = diff.adjoint(block->getArgument(i));
       values.push_back(g ? g : zerosOf(b, loc, type.getInput(i)));

@@ -130,3 +130,33 @@ func.func @dbranchy(%p: tensor<i1>, %x: tensor<f32>) -> tensor<f32> {
   %g = kiln.grad @branchy(%p, %x) {wrt = array<i64: 1>} : (tensor<i1>, tensor<f32>) -> tensor<f32>
   return %g : tensor<f32>
 }
+
+// -----
+
+// kiln.for with constant bounds: the forward loop also tapes its carried
+// values; a reverse loop reads them back, recomputes the body and carries
+// the cotangents, summing those of captured values.
+// CHECK-LABEL: func.func private @loop_vjp_0_1(
+// CHECK: %[[TAPE0:.*]] = kiln.constant dense<0.000000e+00> : tensor<3xf32>
+// CHECK: %[[FWD:.*]]:2 = kiln.for {{.*}} iter_args(%{{.*}}, %[[TAPE0]] : tensor<f32>, tensor<3xf32>)
+// CHECK:   kiln.scatter_add
+// CHECK: %[[REV:.*]]:2 = kiln.for {{.*}} iter_args(%{{.*}}, %{{.*}} : tensor<f32>, tensor<f32>)
+// CHECK:   kiln.gather %[[FWD]]#1
+// CHECK:   kiln.mul
+// CHECK:   kiln.yield
+// CHECK: return %[[FWD]]#0, %[[REV]]#0, %[[REV]]#1
+func.func @loop(%x: tensor<f32>, %w: tensor<f32>) -> tensor<f32> {
+  %lb = kiln.constant dense<0> : tensor<i64>
+  %ub = kiln.constant dense<3> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r = kiln.for %lb to %ub step %one iter_args(%x : tensor<f32>) do {
+  ^bb0(%i: tensor<i64>, %c: tensor<f32>):
+    %m = kiln.mul %c, %w : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %m : tensor<f32>
+  }
+  return %r : tensor<f32>
+}
+func.func @dloop(%x: tensor<f32>, %w: tensor<f32>) -> (tensor<f32>, tensor<f32>) {
+  %g:2 = kiln.grad @loop(%x, %w) {wrt = array<i64: 0, 1>} : (tensor<f32>, tensor<f32>) -> (tensor<f32>, tensor<f32>)
+  return %g#0, %g#1 : tensor<f32>, tensor<f32>
+}

@@ -31,7 +31,7 @@ def dense(array):
     return f"dense<{rec(array)}>"
 
 
-def build_module(op, args, out_shape, wrt):
+def build_module(op, args, out_shape, wrt, prefix_lines=None):
     """@f: sum(op(args) * w); @g: its gradient; @fd: f at perturbed points."""
     types = [tensor_type(a.shape, a.dtype) for a in args]
     params = ", ".join(f"%a{i}: {t}" for i, t in enumerate(types))
@@ -44,7 +44,7 @@ def build_module(op, args, out_shape, wrt):
     axes = ", ".join(str(d) for d in range(len(out_shape)))
     axes_attr = f"array<i64: {axes}>" if out_shape else "array<i64>"
     lines = [f"func.func @f({params}) -> tensor<f64> {{",
-             f"  %y = {body}",
+             (prefix_lines + body) if prefix_lines else f"  %y = {body}",
              f"  %w = kiln.constant {dense(weights)} : {rtype}",
              f"  %p = kiln.mul %y, %w : {rtype}, {rtype} -> {rtype}",
              f"  %s = kiln.reduce_sum %p {{axes = {axes_attr}}} : {rtype} -> tensor<f64>",
@@ -85,11 +85,11 @@ def build_module(op, args, out_shape, wrt):
     return "\n".join(lines + fd) + "\n"
 
 
-def check_gradient(runner, op, args, out_shape, wrt=None):
+def check_gradient(runner, op, args, out_shape, wrt=None, prefix_lines=None):
     args = [np.asarray(a) for a in args]
     if wrt is None:
         wrt = [i for i, a in enumerate(args) if a.dtype == np.float64]
-    module = build_module(op, args, out_shape, wrt)
+    module = build_module(op, args, out_shape, wrt, prefix_lines)
     grads = runner.run(module, args, entry="g")
     (fd,) = runner.run(module, args, entry="fd")
     fd = fd.reshape(-1, 2)
@@ -245,6 +245,28 @@ def test_cond_takes_the_branch_that_ran(runner):
   }"""
     for pred in (True, False):
         check_gradient(runner, op, [np.array(pred), r64((3,)), r64((3,))], (3,), wrt=[1, 2])
+
+
+def test_for_loop(runner):
+    # Five steps of x <- tanh(x * w) + x * s; gradients for the initial x
+    # (loop-carried) and for w and s (captured from above, summed over
+    # iterations), with an integer loop counter used in the body.
+    op = """kiln.for %lb to %ub step %st iter_args(%a0 : {T0}) do {
+  ^bb0(%i: tensor<i64>, %c: {T0}):
+    %m = kiln.mul %c, %a1 : {T0}, {T1} -> {T0}
+    %t = kiln.tanh %m : {T0}
+    %f = kiln.cast %i : tensor<i64> -> tensor<f64>
+    %s = kiln.mul %c, %a2 : {T0}, {T2} -> {T0}
+    %u = kiln.mul %s, %f : {T0}, tensor<f64> -> {T0}
+    %n = kiln.add %t, %u : {T0}, {T0} -> {T0}
+    kiln.yield %n : {T0}
+  }"""
+    # The bounds are defined before the op (whose result becomes %y).
+    bounds = ("  %lb = kiln.constant dense<1> : tensor<i64>\n"
+              "  %ub = kiln.constant dense<10> : tensor<i64>\n"
+              "  %st = kiln.constant dense<2> : tensor<i64>\n  %y = ")
+    check_gradient(runner, op, [r64((3,), -1, 1), r64((3,), -1, 1), r64((), 0.1, 0.3)],
+                   (3,), prefix_lines=bounds)
 
 
 def test_seed_example(runner):
