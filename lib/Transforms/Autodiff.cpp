@@ -151,10 +151,11 @@ public:
           return failure();
         continue;
       }
-      if (isa<WhileOp>(op))
-        return op->emitError()
-               << "gradients through 'kiln.while' are not implemented yet "
-                  "(kiln.cond and kiln.for with constant bounds are)";
+      if (auto loop = dyn_cast<WhileOp>(op)) {
+        if (failed(backwardWhile(b, loop, resultGrads)))
+          return failure();
+        continue;
+      }
       auto diff = dyn_cast<DifferentiableOpInterface>(op);
       if (!diff) {
         if (!variedOperand)
@@ -253,9 +254,7 @@ private:
     if (!matchPattern(loop.getLower(), m_Constant(&lbAttr)) ||
         !matchPattern(loop.getUpper(), m_Constant(&ubAttr)) ||
         !matchPattern(loop.getStep(), m_Constant(&stepAttr)))
-      return loop.emitError("gradients through 'kiln.for' need constant "
-                            "bounds and step for now (the tape is sized by "
-                            "the trip count)");
+      return backwardDynamicFor(b, loop, resultGrads);
     int64_t lb = (*lbAttr.value_begin<APInt>()).getSExtValue();
     int64_t ub = (*ubAttr.value_begin<APInt>()).getSExtValue();
     int64_t step = (*stepAttr.value_begin<APInt>()).getSExtValue();
@@ -401,6 +400,183 @@ private:
       accumulate(b, loop.getInits()[c], reverse.getResult(idx));
     for (auto [idx, t] : llvm::enumerate(targets))
       accumulate(b, t, reverse.getResult(floats.size() + idx));
+    loop.erase();
+    return success();
+  }
+
+  /// Clones `body` (a loop body whose block arguments are `counterArgs`
+  /// counter values, then the carried values) at `b`, mapping its
+  /// arguments; returns the yielded values.
+  static SmallVector<Value> cloneBody(OpBuilder &b, Block &body,
+                                     ValueRange args, IRMapping &map,
+                                     SmallVectorImpl<Operation *> *cloned) {
+    map.map(body.getArguments(), args);
+    for (Operation &op : body.without_terminator()) {
+      Operation *copy = b.clone(op, map);
+      if (cloned)
+        cloned->push_back(copy);
+    }
+    return llvm::map_to_vector(
+        cast<YieldOp>(body.getTerminator()).getValues(),
+        [&](Value v) { return map.lookupOrDefault(v); });
+  }
+
+  /// Reverse pass of a loop whose iterations cannot be taped (the trip count
+  /// is only known at run time): for k = 0 .. n-1, with j = n-1-k, the
+  /// carried values of iteration j are recomputed from the initial values
+  /// by running j iterations again, then the body's backward pass runs on
+  /// them. O(1) extra memory, O(n^2) body evaluations.
+  ///
+  /// `body` takes (counter, carried...) when `counterOf` is given (a kiln.for:
+  /// counterOf(j) builds the counter of iteration j), else (carried...).
+  LogicalResult backwardByRecompute(
+      OpBuilder &b, Operation *loop, Block &body, ValueRange inits,
+      Value trips, function_ref<Value(OpBuilder &, Value)> counterOf,
+      ArrayRef<Value> resultGrads) {
+    Location loc = loop->getLoc();
+    size_t n = inits.size();
+    for (Value init : inits)
+      if (!isa<RankedTensorType>(init.getType()))
+        return loop->emitError("unexpected loop-carried value");
+    SmallVector<size_t> floats;
+    for (size_t k = 0; k < n; ++k)
+      if (isFloatTensor(inits[k]))
+        floats.push_back(k);
+    SetVector<Value> captured;
+    getUsedValuesDefinedAbove(*body.getParent(), captured);
+    SmallVector<Value> targets;
+    for (Value v : captured)
+      if (varied.contains(v))
+        targets.push_back(v);
+
+    SmallVector<Value> reverseInits;
+    for (size_t k : floats)
+      reverseInits.push_back(resultGrads[k] ? resultGrads[k]
+                                            : zerosOf(b, loc, inits[k].getType()));
+    for (Value t : targets)
+      reverseInits.push_back(zerosOf(b, loc, t.getType()));
+    Value zero = i64Constant(b, loc, 0), one = i64Constant(b, loc, 1);
+    auto reverse = ForOp::create(b, loc, zero, trips, one, reverseInits);
+    OpBuilder::InsertionGuard guard(b);
+    Block *block = b.createBlock(&reverse.getBody());
+    block->addArgument(RankedTensorType::get({}, b.getI64Type()), loc);
+    for (Value v : reverseInits)
+      block->addArgument(v.getType(), loc);
+    Value j = SubOp::create(b, loc, SubOp::create(b, loc, trips, one),
+                            block->getArgument(0));
+    // Recompute the carried values of iteration j: j iterations from the
+    // initial values.
+    auto replay = ForOp::create(b, loc, zero, j, one, inits);
+    {
+      OpBuilder::InsertionGuard inner(b);
+      Block *rb = b.createBlock(&replay.getBody());
+      rb->addArgument(RankedTensorType::get({}, b.getI64Type()), loc);
+      for (Value v : inits)
+        rb->addArgument(v.getType(), loc);
+      SmallVector<Value> args;
+      if (counterOf)
+        args.push_back(counterOf(b, rb->getArgument(0)));
+      llvm::append_range(args, rb->getArguments().drop_front());
+      IRMapping map;
+      YieldOp::create(b, loc, cloneBody(b, body, args, map, nullptr));
+    }
+    SmallVector<Value> carried(replay.getResults());
+    SmallVector<Value> args;
+    if (counterOf)
+      args.push_back(counterOf(b, j));
+    llvm::append_range(args, carried);
+    IRMapping map;
+    SmallVector<Operation *> cloned;
+    SmallVector<Value> next = cloneBody(b, body, args, map, &cloned);
+    DenseSet<Value> innerVaried = varied;
+    for (size_t c : floats)
+      innerVaried.insert(carried[c]);
+    propagateVaried(*block, innerVaried);
+    Differentiator inner(innerVaried);
+    for (auto [idx, c] : llvm::enumerate(floats))
+      inner.accumulate(b, next[c], block->getArgument(1 + idx));
+    if (failed(inner.backward(b, cloned)))
+      return failure();
+    SmallVector<Value> yields;
+    for (size_t c : floats) {
+      Value g = inner.adjoint(carried[c]);
+      yields.push_back(g ? g : zerosOf(b, loc, carried[c].getType()));
+    }
+    for (auto [idx, t] : llvm::enumerate(targets)) {
+      Value sum = block->getArgument(1 + floats.size() + idx);
+      Value g = inner.adjoint(t);
+      yields.push_back(g ? Value(AddOp::create(b, loc, sum, g)) : sum);
+    }
+    YieldOp::create(b, loc, yields);
+    b.setInsertionPointAfter(reverse);
+    for (auto [idx, c] : llvm::enumerate(floats))
+      accumulate(b, inits[c], reverse.getResult(idx));
+    for (auto [idx, t] : llvm::enumerate(targets))
+      accumulate(b, t, reverse.getResult(floats.size() + idx));
+    return success();
+  }
+
+  /// kiln.for whose bounds are computed at run time: the trip count
+  /// max(0, ceil((ub - lb) / step)) is computed, iterations are recomputed.
+  LogicalResult backwardDynamicFor(OpBuilder &b, ForOp loop,
+                                   ArrayRef<Value> resultGrads) {
+    Location loc = loop.getLoc();
+    Value lb = loop.getLower(), ub = loop.getUpper(), step = loop.getStep();
+    Value one = i64Constant(b, loc, 1), zero = i64Constant(b, loc, 0);
+    // A step that is not positive runs no iteration (as in the lowering).
+    Value safeStep = MaximumOp::create(b, loc, step, one);
+    Value span = SubOp::create(b, loc, ub, lb);
+    Value trips = DivOp::create(
+        b, loc, AddOp::create(b, loc, span, SubOp::create(b, loc, safeStep, one)),
+        safeStep);
+    trips = MaximumOp::create(b, loc, trips, zero);
+    Value positive = CompareOp::create(b, loc, CompareDirection::gt, step, zero);
+    trips = SelectOp::create(b, loc, positive, trips, zero);
+    auto counterOf = [&](OpBuilder &nb, Value j) -> Value {
+      return AddOp::create(nb, loc, lb, MulOp::create(nb, loc, j, step));
+    };
+    if (failed(backwardByRecompute(b, loop, loop.getBody().front(),
+                                   loop.getInits(), trips, counterOf,
+                                   resultGrads)))
+      return failure();
+    return success();
+  }
+
+  /// kiln.while: the forward loop is replaced by one that also counts its
+  /// iterations; the reverse pass recomputes each iteration's carried values
+  /// from the initial ones (see backwardByRecompute).
+  LogicalResult backwardWhile(OpBuilder &b, WhileOp loop,
+                              ArrayRef<Value> resultGrads) {
+    Location loc = loop.getLoc();
+    OpBuilder fb(loop);
+    SmallVector<Value> inits(loop.getInits());
+    inits.push_back(i64Constant(fb, loc, 0));
+    auto counted = WhileOp::create(fb, loc, inits);
+    size_t n = loop.getInits().size();
+    for (auto [forward, region] :
+         llvm::zip_equal(loop->getRegions(), counted->getRegions())) {
+      OpBuilder::InsertionGuard guard(fb);
+      Block *block = fb.createBlock(&region);
+      for (Value v : inits)
+        block->addArgument(v.getType(), loc);
+      IRMapping map;
+      SmallVector<Value> yields = cloneBody(
+          fb, forward.front(), block->getArguments().take_front(n), map,
+          nullptr);
+      if (&forward == &loop.getBodyRegion())
+        yields.push_back(AddOp::create(fb, loc, block->getArgument(n),
+                                       i64Constant(fb, loc, 1)));
+      YieldOp::create(fb, loc, yields);
+    }
+    for (size_t k = 0; k < n; ++k) {
+      loop.getResult(k).replaceAllUsesWith(counted.getResult(k));
+      if (varied.contains(loop.getResult(k)))
+        varied.insert(counted.getResult(k));
+    }
+    if (failed(backwardByRecompute(b, loop, loop.getBodyRegion().front(),
+                                   loop.getInits(), counted.getResult(n),
+                                   nullptr, resultGrads)))
+      return failure();
     loop.erase();
     return success();
   }

@@ -85,43 +85,6 @@ func.func @bad_seed(%x: tensor<3xf32>, %s: tensor<2xf32>) -> tensor<3xf32> {
 
 // -----
 
-func.func @loop(%x: tensor<f32>, %n: tensor<i64>) -> tensor<f32> {
-  %one = kiln.constant dense<1> : tensor<i64>
-  // expected-error@+1 {{gradients through 'kiln.for' need constant bounds and step for now (the tape is sized by the trip count)}}
-  %r = kiln.for %one to %n step %one iter_args(%x : tensor<f32>) do {
-  ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
-    %y = kiln.mul %acc, %acc : tensor<f32>, tensor<f32> -> tensor<f32>
-    kiln.yield %y : tensor<f32>
-  }
-  return %r : tensor<f32>
-}
-func.func @dloop(%x: tensor<f32>, %n: tensor<i64>) -> tensor<f32> {
-  %g = kiln.grad @loop(%x, %n) {wrt = array<i64: 0>} : (tensor<f32>, tensor<i64>) -> tensor<f32>
-  return %g : tensor<f32>
-}
-
-// -----
-
-func.func @wloop(%x: tensor<f32>) -> tensor<f32> {
-  // expected-error@+1 {{gradients through 'kiln.while' are not implemented yet (kiln.cond and kiln.for with constant bounds are)}}
-  %r = kiln.while (%x : tensor<f32>) cond {
-  ^bb0(%v: tensor<f32>):
-    %c = kiln.compare lt, %v, %x : tensor<f32>, tensor<f32> -> tensor<i1>
-    kiln.yield %c : tensor<i1>
-  } do {
-  ^bb0(%v: tensor<f32>):
-    %d = kiln.add %v, %v : tensor<f32>, tensor<f32> -> tensor<f32>
-    kiln.yield %d : tensor<f32>
-  }
-  return %r : tensor<f32>
-}
-func.func @dwloop(%x: tensor<f32>) -> tensor<f32> {
-  %g = kiln.grad @wloop(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
-  return %g : tensor<f32>
-}
-
-// -----
-
 func.func @self(%x: tensor<f32>) -> tensor<f32> {
   // expected-error@+1 {{gradient requests form a cycle: a function requests its own gradient}}
   %g = kiln.grad @self(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>

@@ -160,3 +160,36 @@ func.func @dloop(%x: tensor<f32>, %w: tensor<f32>) -> (tensor<f32>, tensor<f32>)
   %g:2 = kiln.grad @loop(%x, %w) {wrt = array<i64: 0, 1>} : (tensor<f32>, tensor<f32>) -> (tensor<f32>, tensor<f32>)
   return %g#0, %g#1 : tensor<f32>, tensor<f32>
 }
+
+// -----
+
+// kiln.while: the forward loop also counts its iterations; the reverse loop
+// runs that many times, recomputing the carried values of iteration j by
+// replaying j iterations from the initial values.
+// CHECK-LABEL: func.func private @grow_vjp_0(
+// CHECK: %[[ZERO:.*]] = kiln.constant dense<0> : tensor<i64>
+// CHECK: %[[FWD:.*]]:2 = kiln.while(%{{.*}}, %[[ZERO]] : tensor<f32>, tensor<i64>) cond {
+// CHECK: } do {
+// CHECK:   kiln.add %{{.*}}, %{{.*}} : tensor<i64>, tensor<i64> -> tensor<i64>
+// CHECK: kiln.for %{{.*}} to %[[FWD]]#1 step
+// CHECK:   kiln.for
+// CHECK:     kiln.mul
+// CHECK:   kiln.mul
+// CHECK: return %[[FWD]]#0
+func.func @grow(%x: tensor<f32>) -> tensor<f32> {
+  %limit = kiln.constant dense<100.0> : tensor<f32>
+  %r = kiln.while (%x : tensor<f32>) cond {
+  ^bb0(%v: tensor<f32>):
+    %c = kiln.compare lt, %v, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
+    kiln.yield %c : tensor<i1>
+  } do {
+  ^bb0(%v: tensor<f32>):
+    %d = kiln.mul %v, %v : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %d : tensor<f32>
+  }
+  return %r : tensor<f32>
+}
+func.func @dgrow(%x: tensor<f32>) -> tensor<f32> {
+  %g = kiln.grad @grow(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}

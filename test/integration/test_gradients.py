@@ -269,6 +269,42 @@ def test_for_loop(runner):
                    (3,), prefix_lines=bounds)
 
 
+def test_while_loop_with_data_dependent_trip_count(runner):
+    # Doubling-and-squashing x until its norm passes a limit: how many
+    # iterations run depends on the data. The gradient flows through every
+    # iteration that ran (recomputed in reverse), and into w, used in each.
+    op = """kiln.while (%a0 : {T0}) cond {
+  ^bb0(%c: {T0}):
+    %sq = kiln.mul %c, %c : {T0}, {T0} -> {T0}
+    %n = kiln.reduce_sum %sq {axes = array<i64: 0>} : {T0} -> tensor<f64>
+    %lim = kiln.constant dense<50.0> : tensor<f64>
+    %p = kiln.compare lt, %n, %lim : tensor<f64>, tensor<f64> -> tensor<i1>
+    kiln.yield %p : tensor<i1>
+  } do {
+  ^bb0(%c: {T0}):
+    %m = kiln.mul %c, %a1 : {T0}, {T1} -> {T0}
+    %s = kiln.sin %c : {T0}
+    %n = kiln.add %m, %s : {T0}, {T0} -> {T0}
+    kiln.yield %n : {T0}
+  }"""
+    check_gradient(runner, op, [r64((3,), 0.5, 1.0), r64((3,), 1.5, 2.0)], (3,))
+
+
+def test_for_loop_with_runtime_bounds(runner):
+    # The trip count comes from an argument: iterations are recomputed.
+    op = """kiln.for %lb to %a2 step %st iter_args(%a0 : {T0}) do {
+  ^bb0(%i: tensor<i64>, %c: {T0}):
+    %m = kiln.mul %c, %a1 : {T0}, {T1} -> {T0}
+    %t = kiln.tanh %m : {T0}
+    %n = kiln.add %t, %c : {T0}, {T0} -> {T0}
+    kiln.yield %n : {T0}
+  }"""
+    bounds = ("  %lb = kiln.constant dense<0> : tensor<i64>\n"
+              "  %st = kiln.constant dense<1> : tensor<i64>\n  %y = ")
+    check_gradient(runner, op, [r64((3,), -1, 1), r64((3,), -1, 1), np.array(4, np.int64)],
+                   (3,), prefix_lines=bounds)
+
+
 def test_seed_example(runner):
     mlir = """
 func.func @f(%x: tensor<f32>, %y: tensor<f32>) -> tensor<f32> {

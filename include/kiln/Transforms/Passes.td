@@ -45,7 +45,10 @@ def KilnAutodiff : Pass<"kiln-autodiff", "::mlir::ModuleOp"> {
 
     `kiln.cond` is differentiated by a `kiln.cond` on the same predicate
     whose branches recompute their forward values and take the cotangent
-    through the branch that ran.
+    through the branch that ran. `kiln.for` with constant bounds tapes its
+    loop-carried values per iteration and runs a reverse loop over the tape;
+    `kiln.while` and `kiln.for` with run-time bounds count their iterations
+    and recompute each iteration's inputs in the reverse loop.
 
     Requests inside a function that is itself differentiated are lowered
     first, and generated functions are ordinary Kiln functions, so running
