@@ -371,3 +371,25 @@ func.func @d2f(%x: tensor<4xf64>) -> tensor<4xf64> {
     (d2,) = runner.run(mlir2, [x], entry="d2f")
     t = np.tanh(x)
     np.testing.assert_allclose(d2, -2 * t * (1 - t * t), rtol=1e-12)
+    # A matmul chain: f(x) = sum((x W)^2), grad f = 2 x W W^T, and
+    # d/dx sum(grad f) = 2 ones W W^T.
+    mlir3 = """
+func.func @f(%x: tensor<2x3xf64>, %w: tensor<3x4xf64>) -> tensor<f64> {
+  %y = kiln.matmul %x, %w : tensor<2x3xf64>, tensor<3x4xf64> -> tensor<2x4xf64>
+  %s = kiln.square %y : tensor<2x4xf64>
+  %r = kiln.reduce_sum %s {axes = array<i64: 0, 1>} : tensor<2x4xf64> -> tensor<f64>
+  return %r : tensor<f64>
+}
+func.func @sum_df(%x: tensor<2x3xf64>, %w: tensor<3x4xf64>) -> tensor<f64> {
+  %g = kiln.grad @f(%x, %w) {wrt = array<i64: 0>} : (tensor<2x3xf64>, tensor<3x4xf64>) -> tensor<2x3xf64>
+  %r = kiln.reduce_sum %g {axes = array<i64: 0, 1>} : tensor<2x3xf64> -> tensor<f64>
+  return %r : tensor<f64>
+}
+func.func @d2f(%x: tensor<2x3xf64>, %w: tensor<3x4xf64>) -> tensor<2x3xf64> {
+  %g = kiln.grad @sum_df(%x, %w) {wrt = array<i64: 0>} : (tensor<2x3xf64>, tensor<3x4xf64>) -> tensor<2x3xf64>
+  return %g : tensor<2x3xf64>
+}
+"""
+    x, w = r64((2, 3)), r64((3, 4))
+    (d2,) = runner.run(mlir3, [x, w], entry="d2f")
+    np.testing.assert_allclose(d2, 2 * np.ones((2, 3)) @ (w @ w.T), rtol=1e-12)

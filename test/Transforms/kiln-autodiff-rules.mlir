@@ -1,0 +1,114 @@
+// The VJP rules of each op family, as the autodiff pass emits them.
+// RUN: tensor-opt %s --kiln-autodiff --canonicalize --cse --split-input-file | FileCheck %s
+
+// Elementwise: d tanh = g (1 - y^2), d relu = select(x > 0, g, 0); the
+// broadcast operand's cotangent is summed over the broadcast dimension.
+// CHECK-LABEL: func.func private @ew_vjp_0_1(
+// CHECK-SAME: %[[X:[a-zA-Z0-9_]+]]: tensor<2x3xf32>, %[[B:[a-zA-Z0-9_]+]]: tensor<3xf32>
+// CHECK: %[[T:.*]] = kiln.tanh
+// CHECK: %[[YY:.*]] = kiln.mul %[[T]], %[[T]]
+// CHECK: kiln.sub %{{.*}}, %[[YY]]
+// CHECK: kiln.compare gt
+// CHECK: kiln.select
+// CHECK: kiln.reduce_sum %{{.*}} {axes = array<i64: 0>, keepdims = true} : tensor<2x3xf32> -> tensor<1x3xf32>
+// CHECK: kiln.reshape %{{.*}} : tensor<1x3xf32> -> tensor<3xf32>
+func.func @ew(%x: tensor<2x3xf32>, %b: tensor<3xf32>) -> tensor<f32> {
+  %0 = kiln.add %x, %b : tensor<2x3xf32>, tensor<3xf32> -> tensor<2x3xf32>
+  %1 = kiln.relu %0 : tensor<2x3xf32>
+  %2 = kiln.tanh %1 : tensor<2x3xf32>
+  %3 = kiln.reduce_sum %2 {axes = array<i64: 0, 1>} : tensor<2x3xf32> -> tensor<f32>
+  return %3 : tensor<f32>
+}
+func.func @dew(%x: tensor<2x3xf32>, %b: tensor<3xf32>) -> (tensor<2x3xf32>, tensor<3xf32>) {
+  %g:2 = kiln.grad @ew(%x, %b) {wrt = array<i64: 0, 1>} : (tensor<2x3xf32>, tensor<3xf32>) -> (tensor<2x3xf32>, tensor<3xf32>)
+  return %g#0, %g#1 : tensor<2x3xf32>, tensor<3xf32>
+}
+
+// -----
+
+// Reductions: reduce_mean spreads the cotangent and divides by the count;
+// reduce_max sends it to the elements equal to the maximum, split evenly.
+// CHECK-LABEL: func.func private @red_vjp_0(
+// CHECK: %[[M:.*]] = kiln.reduce_max %{{.*}} {axes = array<i64: 1>}
+// CHECK: kiln.broadcast_to
+// CHECK: kiln.compare eq
+// CHECK: kiln.cast %{{.*}} : tensor<2x3xi1> -> tensor<2x3xf32>
+// CHECK: kiln.div
+func.func @red(%x: tensor<2x3xf32>) -> tensor<f32> {
+  %0 = kiln.reduce_max %x {axes = array<i64: 1>} : tensor<2x3xf32> -> tensor<2xf32>
+  %1 = kiln.reduce_mean %0 {axes = array<i64: 0>} : tensor<2xf32> -> tensor<f32>
+  return %1 : tensor<f32>
+}
+func.func @dred(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %g = kiln.grad @red(%x) {wrt = array<i64: 0>} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %g : tensor<2x3xf32>
+}
+
+// -----
+
+// Shape ops: transpose back with the inverse permutation, gather's adjoint is
+// scatter_add into zeros, a slice's cotangent is padded back with gathers.
+// CHECK-LABEL: func.func private @shp_vjp_0(
+// CHECK-DAG: kiln.scatter_add
+// CHECK-DAG: kiln.transpose %{{.*}} {permutation = array<i64: 1, 0>}
+// CHECK-DAG: kiln.gather %{{.*}}, %{{.*}} {axis = 1 : i64}
+func.func @shp(%t: tensor<4x3xf32>) -> tensor<f32> {
+  %ids = kiln.constant dense<[0, 2]> : tensor<2xi32>
+  %0 = kiln.gather %t, %ids : tensor<4x3xf32>, tensor<2xi32> -> tensor<2x3xf32>
+  %1 = kiln.transpose %0 {permutation = array<i64: 1, 0>} : tensor<2x3xf32> -> tensor<3x2xf32>
+  %2 = kiln.slice %1 {start = array<i64: 0, 1>, limit = array<i64: 3, 2>, stride = array<i64: 2, 1>} : tensor<3x2xf32> -> tensor<2x1xf32>
+  %3 = kiln.reduce_sum %2 {axes = array<i64: 0, 1>} : tensor<2x1xf32> -> tensor<f32>
+  return %3 : tensor<f32>
+}
+func.func @dshp(%t: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %g = kiln.grad @shp(%t) {wrt = array<i64: 0>} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %g : tensor<4x3xf32>
+}
+
+// -----
+
+// Linear algebra: dA = g B^T, dB = A^T g, as transposed matmuls.
+// CHECK-LABEL: func.func private @mm_vjp_0_1(
+// CHECK-SAME: %[[A:[a-zA-Z0-9_]+]]: tensor<4x3xf32>, %[[B:[a-zA-Z0-9_]+]]: tensor<3x2xf32>
+// CHECK-DAG: kiln.matmul %{{.*}}, %[[B]] {transpose_rhs = true} : tensor<4x2xf32>, tensor<3x2xf32> -> tensor<4x3xf32>
+// CHECK-DAG: kiln.matmul %[[A]], %{{.*}} {transpose_lhs = true} : tensor<4x3xf32>, tensor<4x2xf32> -> tensor<3x2xf32>
+func.func @mm(%a: tensor<4x3xf32>, %b: tensor<3x2xf32>) -> tensor<f32> {
+  %0 = kiln.matmul %a, %b : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1>} : tensor<4x2xf32> -> tensor<f32>
+  return %1 : tensor<f32>
+}
+func.func @dmm(%a: tensor<4x3xf32>, %b: tensor<3x2xf32>) -> (tensor<4x3xf32>, tensor<3x2xf32>) {
+  %g:2 = kiln.grad @mm(%a, %b) {wrt = array<i64: 0, 1>} : (tensor<4x3xf32>, tensor<3x2xf32>) -> (tensor<4x3xf32>, tensor<3x2xf32>)
+  return %g#0, %g#1 : tensor<4x3xf32>, tensor<3x2xf32>
+}
+
+// -----
+
+// Neural-network ops: convolution and pooling use the gradient ops; the
+// sparse cross-entropy's cotangent is softmax minus one-hot.
+// CHECK-LABEL: func.func private @cnn_vjp_1(
+// CHECK: kiln.max_pool2d_grad
+// CHECK: kiln.conv2d_backprop_filter %{{.*}}, %{{.*}} {padding = #kiln.padding<SAME>}
+// CHECK-LABEL: func.func private @xent_vjp_0(
+// CHECK: kiln.softmax
+// CHECK: kiln.one_hot
+// CHECK: kiln.sub
+func.func @cnn(%x: tensor<1x4x4x1xf32>, %w: tensor<3x3x1x2xf32>) -> tensor<f32> {
+  %0 = kiln.conv2d %x, %w {padding = #kiln.padding<SAME>} : tensor<1x4x4x1xf32>, tensor<3x3x1x2xf32> -> tensor<1x4x4x2xf32>
+  %1 = kiln.max_pool2d %0 {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x2xf32> -> tensor<1x2x2x2xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1, 2, 3>} : tensor<1x2x2x2xf32> -> tensor<f32>
+  return %2 : tensor<f32>
+}
+func.func @dcnn(%x: tensor<1x4x4x1xf32>, %w: tensor<3x3x1x2xf32>) -> tensor<3x3x1x2xf32> {
+  %g = kiln.grad @cnn(%x, %w) {wrt = array<i64: 1>} : (tensor<1x4x4x1xf32>, tensor<3x3x1x2xf32>) -> tensor<3x3x1x2xf32>
+  return %g : tensor<3x3x1x2xf32>
+}
+func.func @xent(%l: tensor<4x10xf32>, %y: tensor<4xi32>) -> tensor<f32> {
+  %0 = kiln.sparse_softmax_cross_entropy %l, %y : tensor<4x10xf32>, tensor<4xi32> -> tensor<4xf32>
+  %1 = kiln.reduce_mean %0 {axes = array<i64: 0>} : tensor<4xf32> -> tensor<f32>
+  return %1 : tensor<f32>
+}
+func.func @dxent(%l: tensor<4x10xf32>, %y: tensor<4xi32>) -> tensor<4x10xf32> {
+  %g = kiln.grad @xent(%l, %y) {wrt = array<i64: 0>} : (tensor<4x10xf32>, tensor<4xi32>) -> tensor<4x10xf32>
+  return %g : tensor<4x10xf32>
+}
