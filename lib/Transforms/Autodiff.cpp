@@ -373,40 +373,20 @@ private:
       SmallVector<Operation *> cloned;
       for (Operation &op : body.without_terminator())
         cloned.push_back(b.clone(op, map));
-      DenseSet<Value> innerVaried = varied;
-      for (size_t c : floats)
-        innerVaried.insert(carried[c]);
-      propagateVaried(*block, innerVaried);
-      Differentiator inner(innerVaried);
-      auto yield = cast<YieldOp>(body.getTerminator());
-      for (auto [idx, c] : llvm::enumerate(floats))
-        inner.accumulate(b, map.lookupOrDefault(yield.getValues()[c]),
-                         block->getArgument(1 + idx));
-      if (failed(inner.backward(b, cloned)))
+      SmallVector<Value> next = llvm::map_to_vector(
+          cast<YieldOp>(body.getTerminator()).getValues(),
+          [&](Value v) { return map.lookupOrDefault(v); });
+      if (failed(reverseIteration(b, block, carried, next, floats, targets,
+                                  cloned)))
         return failure();
-      SmallVector<Value> next;
-      for (size_t c : floats) {
-        Value g = inner.adjoint(carried[c]);
-        next.push_back(g ? g : zerosOf(b, loc, carried[c].getType()));
-      }
-      for (auto [idx, t] : llvm::enumerate(targets)) {
-        Value sum = block->getArgument(1 + floats.size() + idx);
-        Value g = inner.adjoint(t);
-        next.push_back(g ? Value(AddOp::create(b, loc, sum, g)) : sum);
-      }
-      YieldOp::create(b, loc, next);
     }
-    for (auto [idx, c] : llvm::enumerate(floats))
-      accumulate(b, loop.getInits()[c], reverse.getResult(idx));
-    for (auto [idx, t] : llvm::enumerate(targets))
-      accumulate(b, t, reverse.getResult(floats.size() + idx));
+    finishReverseLoop(b, reverse, loop.getInits(), floats, targets);
     loop.erase();
     return success();
   }
 
-  /// Clones `body` (a loop body whose block arguments are `counterArgs`
-  /// counter values, then the carried values) at `b`, mapping its
-  /// arguments; returns the yielded values.
+  /// Clones a loop body at `b` with its block arguments mapped to `args`;
+  /// returns the values it yields (and the clones in `cloned`, if given).
   static SmallVector<Value> cloneBody(OpBuilder &b, Block &body,
                                      ValueRange args, IRMapping &map,
                                      SmallVectorImpl<Operation *> *cloned) {
@@ -488,6 +468,28 @@ private:
     IRMapping map;
     SmallVector<Operation *> cloned;
     SmallVector<Value> next = cloneBody(b, body, args, map, &cloned);
+    if (failed(reverseIteration(b, block, carried, next, floats, targets,
+                                cloned)))
+      return failure();
+    b.setInsertionPointAfter(reverse);
+    finishReverseLoop(b, reverse, inits, floats, targets);
+    return success();
+  }
+
+  /// The body of one reverse-loop iteration, shared by the taped and the
+  /// recomputing loop gradients. `block` is the reverse loop's body, whose
+  /// arguments are (k, cotangents of the float carried values, sums of the
+  /// captured values' cotangents); `carried` are this iteration's carried
+  /// values and `next` what the recomputed body yields from them (`cloned`).
+  /// Runs the body's backward pass and yields the carried cotangents and
+  /// the updated sums.
+  LogicalResult reverseIteration(OpBuilder &b, Block *block,
+                                 ArrayRef<Value> carried,
+                                 ArrayRef<Value> next,
+                                 ArrayRef<size_t> floats,
+                                 ArrayRef<Value> targets,
+                                 ArrayRef<Operation *> cloned) {
+    Location loc = block->getParentOp()->getLoc();
     DenseSet<Value> innerVaried = varied;
     for (size_t c : floats)
       innerVaried.insert(carried[c]);
@@ -508,12 +510,17 @@ private:
       yields.push_back(g ? Value(AddOp::create(b, loc, sum, g)) : sum);
     }
     YieldOp::create(b, loc, yields);
-    b.setInsertionPointAfter(reverse);
+    return success();
+  }
+
+  /// Hands the reverse loop's results to the loop's initial values and to
+  /// the captured values.
+  void finishReverseLoop(OpBuilder &b, ForOp reverse, ValueRange inits,
+                         ArrayRef<size_t> floats, ArrayRef<Value> targets) {
     for (auto [idx, c] : llvm::enumerate(floats))
       accumulate(b, inits[c], reverse.getResult(idx));
     for (auto [idx, t] : llvm::enumerate(targets))
       accumulate(b, t, reverse.getResult(floats.size() + idx));
-    return success();
   }
 
   /// kiln.for whose bounds are computed at run time: the trip count
