@@ -53,7 +53,7 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
   if (options.fuseElementwise)
     pipeline += "linalg-fuse-elementwise-ops,";
   pipeline +=
-      "cse,eliminate-empty-tensors,"
+      "cse,eliminate-empty-tensors,kiln-distinct-results,"
       "one-shot-bufferize{bufferize-function-boundaries=true "
       "function-boundary-type-conversion=identity-layout-map "
       "allow-return-allocs-from-loops=true},"

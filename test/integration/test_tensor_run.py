@@ -134,3 +134,26 @@ func.func @f(%b: tensor<3xi1>, %i: tensor<3xi64>, %h: tensor<3xf16>) -> (tensor<
     np.testing.assert_array_equal(np.load(out / "2.npy"), np.array([1, 3, -4], np.float16))
     c = np.load(out / "3.npy")
     assert c.shape == () and c.dtype == np.float64 and c == 2.5
+
+
+def test_repeated_and_argument_results(tmp_path):
+    # The same value returned twice, an argument returned as is, and folded
+    # constants that coincide: every output still gets its own buffer.
+    module = """
+func.func @f(%x: tensor<3xf32>, %i: tensor<3xi32>) -> (tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xi1>, tensor<3xi1>) {
+  %e = kiln.exp %x : tensor<3xf32>
+  %a = kiln.compare lt, %i, %i : tensor<3xi32>, tensor<3xi32> -> tensor<3xi1>
+  %b = kiln.compare gt, %i, %i : tensor<3xi32>, tensor<3xi32> -> tensor<3xi1>
+  return %e, %e, %x, %a, %b : tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xi1>, tensor<3xi1>
+}
+"""
+    xv = np.array([0.0, 1.0, -1.0], np.float32)
+    x = save(tmp_path, "x.npy", xv)
+    i = save(tmp_path, "i.npy", np.array([1, 2, 3], np.int32))
+    out = tmp_path / "out"
+    proc = run(tmp_path, module, "--input", x, "--input", i, "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(np.load(out / "0.npy"), np.exp(xv), rtol=1e-6)
+    np.testing.assert_allclose(np.load(out / "1.npy"), np.exp(xv), rtol=1e-6)
+    np.testing.assert_array_equal(np.load(out / "2.npy"), xv)
+    assert not np.load(out / "3.npy").any() and not np.load(out / "4.npy").any()

@@ -53,4 +53,18 @@ def KilnCopiesToLinalg : Pass<"kiln-copies-to-linalg"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def KilnDistinctResults : Pass<"kiln-distinct-results", "::mlir::ModuleOp"> {
+  let summary = "Gives every result of an entry point its own tensor";
+  let description = [{
+    Each output of an entry point is written into its own caller-provided
+    buffer. When a function returns the same value twice, or returns an
+    argument, bufferization would have two outputs share one buffer (or an
+    output alias an input), which `buffer-results-to-out-params` does not
+    handle. This pass, run just before bufferization, copies such results
+    (`linalg.copy` into a new tensor) so that every result is distinct.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // KILN_PIPELINES_PASSES_TD
