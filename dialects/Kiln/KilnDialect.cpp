@@ -1,4 +1,5 @@
-//===- KilnDialect.cpp - Kiln dialect registration -------------------------===//
+//===- KilnDialect.cpp - Kiln dialect registration
+//-------------------------===//
 //
 // Part of the Kiln project.
 //

@@ -1,4 +1,5 @@
-//===- KilnFolds.cpp - Kiln folders and canonicalization patterns ----------===//
+//===- KilnFolds.cpp - Kiln folders and canonicalization patterns
+//----------===//
 //
 // Part of the Kiln project.
 //

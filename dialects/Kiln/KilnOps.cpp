@@ -125,8 +125,9 @@ LogicalResult mlir::kiln::inferBroadcastType(std::optional<Location> loc,
   FailureOr<Shape> shape = broadcastAll(loc, tensors);
   if (failed(shape))
     return failure();
-  types.push_back(tensorOf(
-      *shape, resultElement ? resultElement : tensors.front().getElementType()));
+  types.push_back(tensorOf(*shape, resultElement
+                                       ? resultElement
+                                       : tensors.front().getElementType()));
   return success();
 }
 
@@ -245,10 +246,9 @@ LogicalResult SelectOp::inferReturnTypes(MLIRContext *,
 
 /// Shared by argmax and argmin.
 template <typename Adaptor>
-static LogicalResult inferArgReduce(MLIRContext *context,
-                                    std::optional<Location> loc,
-                                    Adaptor adaptor,
-                                    SmallVectorImpl<Type> &types) {
+static LogicalResult
+inferArgReduce(MLIRContext *context, std::optional<Location> loc,
+               Adaptor adaptor, SmallVectorImpl<Type> &types) {
   FailureOr<RankedTensorType> type =
       ranked(loc, adaptor.getInput().getType(), "input");
   if (failed(type))
@@ -306,8 +306,8 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
   FailureOr<RankedTensorType> type =
       ranked(loc, adaptor.getInput().getType(), "input");
   if (failed(type) ||
-      failed(report(loc, checkPermutation(adaptor.getPermutation(),
-                                          type->getRank()))))
+      failed(report(
+          loc, checkPermutation(adaptor.getPermutation(), type->getRank()))))
     return failure();
   types.push_back(
       tensorOf(permuteShape(type->getShape(), adaptor.getPermutation()),
@@ -374,9 +374,8 @@ LogicalResult SqueezeOp::inferReturnTypes(MLIRContext *,
     axes = *norm;
     for (int64_t axis : axes)
       if (shape[axis] != 1)
-        return emitOptionalError(loc, "cannot squeeze dimension ", axis,
-                                 " of ", formatShape(shape),
-                                 ": its size is not 1");
+        return emitOptionalError(loc, "cannot squeeze dimension ", axis, " of ",
+                                 formatShape(shape), ": its size is not 1");
   }
   types.push_back(
       tensorOf(reduceShape(shape, axes, false), type->getElementType()));
@@ -422,9 +421,9 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
       ranked(loc, adaptor.getInput().getType(), "input");
   if (failed(type))
     return failure();
-  FailureOr<Shape> shape = unwrap(
-      loc, sliceShape(type->getShape(), adaptor.getStart(), adaptor.getLimit(),
-                      adaptor.getStride()));
+  FailureOr<Shape> shape =
+      unwrap(loc, sliceShape(type->getShape(), adaptor.getStart(),
+                             adaptor.getLimit(), adaptor.getStride()));
   if (failed(shape))
     return failure();
   types.push_back(tensorOf(*shape, type->getElementType()));
@@ -490,10 +489,9 @@ LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
     return failure();
   Shape expected = gatherShape(base->getShape(), indices->getShape(), *axis);
   if (!areCompatibleShapes(updates->getShape(), expected))
-    return emitOptionalError(loc, "updates have shape ",
-                             formatShape(updates->getShape()),
-                             " but base and indices imply ",
-                             formatShape(expected));
+    return emitOptionalError(
+        loc, "updates have shape ", formatShape(updates->getShape()),
+        " but base and indices imply ", formatShape(expected));
   types.push_back(*base);
   return success();
 }
@@ -527,10 +525,9 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
   if (failed(lhs) || failed(rhs) ||
       failed(sameElement(loc, *lhs, *rhs, "operands")))
     return failure();
-  FailureOr<Shape> shape =
-      unwrap(loc, matmulShape(lhs->getShape(), rhs->getShape(),
-                              adaptor.getTransposeLhs(),
-                              adaptor.getTransposeRhs()));
+  FailureOr<Shape> shape = unwrap(
+      loc, matmulShape(lhs->getShape(), rhs->getShape(),
+                       adaptor.getTransposeLhs(), adaptor.getTransposeRhs()));
   if (failed(shape))
     return failure();
   types.push_back(tensorOf(*shape, lhs->getElementType()));
@@ -573,10 +570,10 @@ LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *,
   if (failed(input) || failed(filter) ||
       failed(sameElement(loc, *input, *filter, "input and filter")))
     return failure();
-  FailureOr<Shape> shape = unwrap(
-      loc, conv2dShape(input->getShape(), filter->getShape(),
-                       adaptor.getStrides(), adaptor.getDilations(),
-                       isSame(adaptor.getPadding())));
+  FailureOr<Shape> shape =
+      unwrap(loc, conv2dShape(input->getShape(), filter->getShape(),
+                              adaptor.getStrides(), adaptor.getDilations(),
+                              isSame(adaptor.getPadding())));
   if (failed(shape))
     return failure();
   types.push_back(tensorOf(*shape, input->getElementType()));
@@ -592,10 +589,10 @@ static LogicalResult verifyConvGrad(OpTy op, RankedTensorType input,
   if (failed(sameElement(op.getLoc(), input, filter, "operands and result")) ||
       failed(sameElement(op.getLoc(), input, grad, "operands and result")))
     return failure();
-  FailureOr<Shape> forward = unwrap(
-      op.getLoc(),
-      conv2dShape(input.getShape(), filter.getShape(), op.getStrides(),
-                  op.getDilations(), isSame(op.getPadding())));
+  FailureOr<Shape> forward =
+      unwrap(op.getLoc(),
+             conv2dShape(input.getShape(), filter.getShape(), op.getStrides(),
+                         op.getDilations(), isSame(op.getPadding())));
   if (failed(forward))
     return failure();
   return expectShape(op, "out_backprop", grad, *forward);
@@ -617,10 +614,9 @@ static LogicalResult inferPool(std::optional<Location> loc, Adaptor adaptor,
       ranked(loc, adaptor.getInput().getType(), "input");
   if (failed(input))
     return failure();
-  FailureOr<Shape> shape =
-      unwrap(loc, pool2dShape(input->getShape(), adaptor.getWindow(),
-                              adaptor.getStrides(),
-                              isSame(adaptor.getPadding())));
+  FailureOr<Shape> shape = unwrap(
+      loc, pool2dShape(input->getShape(), adaptor.getWindow(),
+                       adaptor.getStrides(), isSame(adaptor.getPadding())));
   if (failed(shape))
     return failure();
   types.push_back(tensorOf(*shape, input->getElementType()));
@@ -652,17 +648,15 @@ LogicalResult MaxPool2DGradOp::inferReturnTypes(MLIRContext *,
   if (failed(input) || failed(grad) ||
       failed(sameElement(loc, *input, *grad, "input and out_backprop")))
     return failure();
-  FailureOr<Shape> pooled =
-      unwrap(loc, pool2dShape(input->getShape(), adaptor.getWindow(),
-                              adaptor.getStrides(),
-                              isSame(adaptor.getPadding())));
+  FailureOr<Shape> pooled = unwrap(
+      loc, pool2dShape(input->getShape(), adaptor.getWindow(),
+                       adaptor.getStrides(), isSame(adaptor.getPadding())));
   if (failed(pooled))
     return failure();
   if (!areCompatibleShapes(grad->getShape(), *pooled))
-    return emitOptionalError(loc, "out_backprop has shape ",
-                             formatShape(grad->getShape()),
-                             " but pooling the input gives ",
-                             formatShape(*pooled));
+    return emitOptionalError(
+        loc, "out_backprop has shape ", formatShape(grad->getShape()),
+        " but pooling the input gives ", formatShape(*pooled));
   types.push_back(*input);
   return success();
 }
@@ -698,10 +692,9 @@ LogicalResult SoftmaxCrossEntropyOp::inferReturnTypes(
       failed(sameElement(loc, *logits, *labels, "logits and labels")))
     return failure();
   if (!areCompatibleShapes(logits->getShape(), labels->getShape()))
-    return emitOptionalError(loc, "labels have shape ",
-                             formatShape(labels->getShape()),
-                             " but logits have shape ",
-                             formatShape(logits->getShape()));
+    return emitOptionalError(
+        loc, "labels have shape ", formatShape(labels->getShape()),
+        " but logits have shape ", formatShape(logits->getShape()));
   FailureOr<Shape> shape = exampleShape(loc, *logits);
   if (failed(shape))
     return failure();
@@ -722,11 +715,10 @@ LogicalResult SparseSoftmaxCrossEntropyOp::inferReturnTypes(
   if (failed(shape))
     return failure();
   if (!areCompatibleShapes(labels->getShape(), *shape))
-    return emitOptionalError(loc, "labels have shape ",
-                             formatShape(labels->getShape()),
-                             " but logits of shape ",
-                             formatShape(logits->getShape()),
-                             " need labels of shape ", formatShape(*shape));
+    return emitOptionalError(
+        loc, "labels have shape ", formatShape(labels->getShape()),
+        " but logits of shape ", formatShape(logits->getShape()),
+        " need labels of shape ", formatShape(*shape));
   types.push_back(tensorOf(*shape, logits->getElementType()));
   return success();
 }
@@ -736,12 +728,12 @@ LogicalResult SparseSoftmaxCrossEntropyOp::inferReturnTypes(
 //===----------------------------------------------------------------------===//
 
 /// Checks that `types` (what a region passes) match `expected`, one by one.
-static LogicalResult checkTypes(Operation *op, StringRef what,
-                                TypeRange types, TypeRange expected) {
+static LogicalResult checkTypes(Operation *op, StringRef what, TypeRange types,
+                                TypeRange expected) {
   if (types.size() != expected.size())
-    return op->emitOpError() << what << " has " << types.size()
-                             << " value(s) but " << expected.size()
-                             << " are expected";
+    return op->emitOpError()
+           << what << " has " << types.size() << " value(s) but "
+           << expected.size() << " are expected";
   for (auto [i, pair] : llvm::enumerate(llvm::zip_equal(types, expected)))
     if (!areCompatibleReturnTypes(std::get<0>(pair), std::get<1>(pair)))
       return op->emitOpError()
@@ -829,7 +821,6 @@ LogicalResult ForOp::verify() {
   return success();
 }
 
-
 //===----------------------------------------------------------------------===//
 // Gradient requests
 //===----------------------------------------------------------------------===//
@@ -839,25 +830,25 @@ LogicalResult ForOp::verify() {
 template <typename OpTy>
 static LogicalResult verifyGradRequest(OpTy op, SymbolTableCollection &tables,
                                        bool withValues) {
-  auto callee = tables.lookupNearestSymbolFrom<func::FuncOp>(
-      op, op.getCalleeAttr());
+  auto callee =
+      tables.lookupNearestSymbolFrom<func::FuncOp>(op, op.getCalleeAttr());
   if (!callee)
     return op.emitOpError() << "refers to '" << op.getCallee()
                             << "', which is not a function in this module";
   FunctionType type = callee.getFunctionType();
   if (TypeRange(type.getInputs()) != op.getArgs().getTypes())
-    return op.emitOpError() << "arguments " << op.getArgs().getTypes()
-                            << " do not match @" << op.getCallee() << "'s "
-                            << type.getInputs();
+    return op.emitOpError()
+           << "arguments " << op.getArgs().getTypes() << " do not match @"
+           << op.getCallee() << "'s " << type.getInputs();
   SmallVector<Type> expected;
   if (withValues)
     llvm::append_range(expected, type.getResults());
   SmallVector<bool> seen(type.getNumInputs(), false);
   for (int64_t index : op.getWrt()) {
     if (index < 0 || index >= static_cast<int64_t>(type.getNumInputs()))
-      return op.emitOpError() << "wrt index " << index << " is out of range: @"
-                              << op.getCallee() << " has "
-                              << type.getNumInputs() << " arguments";
+      return op.emitOpError()
+             << "wrt index " << index << " is out of range: @" << op.getCallee()
+             << " has " << type.getNumInputs() << " arguments";
     if (seen[index])
       return op.emitOpError() << "wrt lists argument #" << index << " twice";
     seen[index] = true;
@@ -883,9 +874,9 @@ static LogicalResult verifyGradRequest(OpTy op, SymbolTableCollection &tables,
                 "only defined for a function returning one floating-point "
                 "scalar";
   } else if (op.getSeeds().getTypes() != TypeRange(type.getResults())) {
-    return op.emitOpError() << "seeds " << op.getSeeds().getTypes()
-                            << " must match @" << op.getCallee()
-                            << "'s results " << type.getResults();
+    return op.emitOpError()
+           << "seeds " << op.getSeeds().getTypes() << " must match @"
+           << op.getCallee() << "'s results " << type.getResults();
   }
   if (TypeRange(expected) != op.getResultTypes())
     return op.emitOpError() << "results " << op.getResultTypes()

@@ -1,4 +1,5 @@
-//===- KilnVJP.cpp - Vector-Jacobian products of Kiln ops ------------------===//
+//===- KilnVJP.cpp - Vector-Jacobian products of Kiln ops
+//------------------===//
 //
 // Part of the Kiln project.
 //
@@ -46,8 +47,8 @@ struct Rule {
         DenseElementsAttr::get(type, b.getFloatAttr(type.getElementType(), v)));
   }
   Value scalar(Value like, double v) {
-    return constant(RankedTensorType::get({}, tensorType(like).getElementType()),
-                    v);
+    return constant(
+        RankedTensorType::get({}, tensorType(like).getElementType()), v);
   }
   Value zerosLike(Value v) { return constant(tensorType(v), 0.0); }
   Value add(Value x, Value y) { return AddOp::create(b, loc, x, y); }
@@ -85,8 +86,8 @@ struct Rule {
     int64_t offset = gType.getRank() - type.getRank();
     SmallVector<int64_t> axes;
     for (int64_t d = 0; d < gType.getRank(); ++d)
-      if (d < offset || (type.getDimSize(d - offset) == 1 &&
-                         gType.getDimSize(d) != 1))
+      if (d < offset ||
+          (type.getDimSize(d - offset) == 1 && gType.getDimSize(d) != 1))
         axes.push_back(d);
     Value reduced = axes.empty() ? g : sum(g, axes, /*keepDims=*/true);
     return reshape(reduced, type);
@@ -99,9 +100,9 @@ struct Rule {
     auto keptType = RankedTensorType::get(
         reduceShape(input.getShape(), axes, /*keepDims=*/true),
         tensorType(reduced).getElementType());
-    return broadcastTo(reshape(reduced, keptType),
-                       RankedTensorType::get(input.getShape(),
-                                             keptType.getElementType()));
+    return broadcastTo(
+        reshape(reduced, keptType),
+        RankedTensorType::get(input.getShape(), keptType.getElementType()));
   }
 };
 
@@ -125,19 +126,19 @@ void noGrads(Operation *op, SmallVectorImpl<Value> &grads) {
 
 /// Defines the VJP of a float unary op as `g * f'(x, y)`, where `y` is the
 /// op's result; integer operands get no cotangent.
-#define UNARY_VJP(OP, BODY)                                                   \
-  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,            \
-                             SmallVectorImpl<Value> &grads) {                 \
-    noGrads(*this, grads);                                                    \
-    Value g = resultGrads[0];                                                 \
-    if (!g || !isFloatTensor(getOperand()))                                   \
-      return success();                                                       \
-    Rule r{b, getLoc()};                                                      \
-    Value x = getOperand(), y = getResult();                                  \
-    (void)x;                                                                  \
-    (void)y;                                                                  \
-    grads[0] = (BODY);                                                        \
-    return success();                                                         \
+#define UNARY_VJP(OP, BODY)                                                    \
+  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,             \
+                             SmallVectorImpl<Value> &grads) {                  \
+    noGrads(*this, grads);                                                     \
+    Value g = resultGrads[0];                                                  \
+    if (!g || !isFloatTensor(getOperand()))                                    \
+      return success();                                                        \
+    Rule r{b, getLoc()};                                                       \
+    Value x = getOperand(), y = getResult();                                   \
+    (void)x;                                                                   \
+    (void)y;                                                                   \
+    grads[0] = (BODY);                                                         \
+    return success();                                                          \
   }
 
 UNARY_VJP(NegOp, r.neg(g))
@@ -146,12 +147,11 @@ UNARY_VJP(ExpOp, r.mul(g, y))
 UNARY_VJP(LogOp, r.div(g, x))
 UNARY_VJP(Log1pOp, r.div(g, r.add(x, r.scalar(x, 1.0))))
 UNARY_VJP(SqrtOp, r.div(r.mul(g, r.scalar(x, 0.5)), y))
-UNARY_VJP(RsqrtOp, r.mul(r.mul(g, r.scalar(x, -0.5)),
-                         r.mul(y, r.mul(y, y))))
+UNARY_VJP(RsqrtOp, r.mul(r.mul(g, r.scalar(x, -0.5)), r.mul(y, r.mul(y, y))))
 UNARY_VJP(TanhOp, r.mul(g, r.sub(r.scalar(x, 1.0), r.mul(y, y))))
 UNARY_VJP(SigmoidOp, r.mul(g, r.mul(y, r.sub(r.scalar(x, 1.0), y))))
-UNARY_VJP(ReluOp, r.select(r.cmp(CompareDirection::gt, x, r.scalar(x, 0.0)),
-                           g, r.zerosLike(g)))
+UNARY_VJP(ReluOp, r.select(r.cmp(CompareDirection::gt, x, r.scalar(x, 0.0)), g,
+                           r.zerosLike(g)))
 UNARY_VJP(SinOp, r.mul(g, CosOp::create(b, r.loc, x)))
 UNARY_VJP(CosOp, r.neg(r.mul(g, SinOp::create(b, r.loc, x))))
 UNARY_VJP(SignOp, r.zerosLike(g))
@@ -169,19 +169,19 @@ UNARY_VJP(LogicalNotOp, Value())
 
 /// Defines the VJP of a float binary op from the full-shape cotangents
 /// `DX` and `DY`, which are then summed over broadcast dimensions.
-#define BINARY_VJP(OP, DX, DY)                                                \
-  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,            \
-                             SmallVectorImpl<Value> &grads) {                 \
-    noGrads(*this, grads);                                                    \
-    Value g = resultGrads[0];                                                 \
-    if (!g || !isFloatTensor(getLhs()))                                       \
-      return success();                                                       \
-    Rule r{b, getLoc()};                                                      \
-    Value x = getLhs(), y = getRhs(), z = getResult();                        \
-    (void)z;                                                                  \
-    grads[0] = r.unbroadcast((DX), x.getType());                              \
-    grads[1] = r.unbroadcast((DY), y.getType());                              \
-    return success();                                                         \
+#define BINARY_VJP(OP, DX, DY)                                                 \
+  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,             \
+                             SmallVectorImpl<Value> &grads) {                  \
+    noGrads(*this, grads);                                                     \
+    Value g = resultGrads[0];                                                  \
+    if (!g || !isFloatTensor(getLhs()))                                        \
+      return success();                                                        \
+    Rule r{b, getLoc()};                                                       \
+    Value x = getLhs(), y = getRhs(), z = getResult();                         \
+    (void)z;                                                                   \
+    grads[0] = r.unbroadcast((DX), x.getType());                               \
+    grads[1] = r.unbroadcast((DY), y.getType());                               \
+    return success();                                                          \
   }
 
 BINARY_VJP(AddOp, g, g)
@@ -189,13 +189,11 @@ BINARY_VJP(SubOp, g, r.neg(g))
 BINARY_VJP(MulOp, r.mul(g, y), r.mul(g, x))
 BINARY_VJP(DivOp, r.div(g, y), r.neg(r.div(r.mul(g, z), y)))
 // d/dx x^y = y x^(y-1); d/dy x^y = x^y log(x), taken as 0 where x <= 0.
-BINARY_VJP(PowOp,
-           r.mul(g, r.mul(y, PowOp::create(b, r.loc, x,
-                                           r.sub(y, r.scalar(y, 1.0))))),
-           r.mul(g, r.mul(z, r.select(r.cmp(CompareDirection::gt, x,
-                                            r.scalar(x, 0.0)),
-                                      LogOp::create(b, r.loc, x),
-                                      r.zerosLike(x)))))
+BINARY_VJP(
+    PowOp,
+    r.mul(g, r.mul(y, PowOp::create(b, r.loc, x, r.sub(y, r.scalar(y, 1.0))))),
+    r.mul(g, r.mul(z, r.select(r.cmp(CompareDirection::gt, x, r.scalar(x, 0.0)),
+                               LogOp::create(b, r.loc, x), r.zerosLike(x)))))
 // Ties go to the left operand.
 BINARY_VJP(MaximumOp,
            r.select(r.cmp(CompareDirection::ge, x, y), g, r.zerosLike(g)),
@@ -252,8 +250,8 @@ LogicalResult ReduceSumOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   if (!resultGrads[0] || !isFloatTensor(getInput()))
     return success();
   Rule r{b, getLoc()};
-  grads[0] = r.expandReduced(resultGrads[0], axesOf(*this),
-                             tensorType(getInput()));
+  grads[0] =
+      r.expandReduced(resultGrads[0], axesOf(*this), tensorType(getInput()));
   return success();
 }
 
@@ -285,8 +283,8 @@ static LogicalResult extremumVJP(OpTy op, OpBuilder &b, ValueRange resultGrads,
   RankedTensorType input = tensorType(op.getInput());
   Shape axes = axesOf(op);
   Value y = r.expandReduced(op.getResult(), axes, input);
-  Value hit = CastOp::create(
-      b, r.loc, input, r.cmp(CompareDirection::eq, op.getInput(), y));
+  Value hit = CastOp::create(b, r.loc, input,
+                             r.cmp(CompareDirection::eq, op.getInput(), y));
   Value ties = r.expandReduced(r.sum(hit, axes, false), axes, input);
   Value g = r.expandReduced(resultGrads[0], axes, input);
   grads[0] = r.div(r.mul(g, hit), ties);
@@ -323,8 +321,7 @@ LogicalResult ReduceProdOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
                            b.getBoolAttr(false)),
       axes, input);
   Value zeros = r.expandReduced(
-      r.sum(CastOp::create(b, r.loc, input, isZero), axes, false), axes,
-      input);
+      r.sum(CastOp::create(b, r.loc, input, isZero), axes, false), axes, input);
   Value onlyZero = r.cmp(CompareDirection::eq, zeros, one);
   Value prod = r.expandReduced(getResult(), axes, input);
   Value partial = r.select(isZero, r.select(onlyZero, prodNonZero, zero),
@@ -338,15 +335,15 @@ LogicalResult ReduceProdOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
 //===----------------------------------------------------------------------===//
 
 /// Ops that only move elements: the cotangent takes the input's shape back.
-#define RESHAPE_VJP(OP)                                                       \
-  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,            \
-                             SmallVectorImpl<Value> &grads) {                 \
-    noGrads(*this, grads);                                                    \
-    if (!resultGrads[0] || !isFloatTensor(getInput()))                        \
-      return success();                                                       \
-    Rule r{b, getLoc()};                                                      \
-    grads[0] = r.reshape(resultGrads[0], tensorType(getInput()));             \
-    return success();                                                         \
+#define RESHAPE_VJP(OP)                                                        \
+  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,             \
+                             SmallVectorImpl<Value> &grads) {                  \
+    noGrads(*this, grads);                                                     \
+    if (!resultGrads[0] || !isFloatTensor(getInput()))                         \
+      return success();                                                        \
+    Rule r{b, getLoc()};                                                       \
+    grads[0] = r.reshape(resultGrads[0], tensorType(getInput()));              \
+    return success();                                                          \
   }
 
 RESHAPE_VJP(ReshapeOp)
@@ -386,9 +383,8 @@ LogicalResult ConcatOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   if (!g || !isFloatTensor(getResult()))
     return success();
   RankedTensorType type = getType();
-  int64_t axis =
-      llvm::cantFail(normalizeAxis(static_cast<int64_t>(getAxis()),
-                                   type.getRank()));
+  int64_t axis = llvm::cantFail(
+      normalizeAxis(static_cast<int64_t>(getAxis()), type.getRank()));
   int64_t offset = 0;
   for (auto [i, input] : llvm::enumerate(getInputs())) {
     RankedTensorType inputType = tensorType(input);
@@ -526,10 +522,10 @@ LogicalResult BatchMatmulOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   if (!g || !isFloatTensor(getLhs()))
     return success();
   Rule r{b, getLoc()};
-  Value da = BatchMatmulOp::create(b, r.loc, g,
-                                   transposeLast2(b, r.loc, getRhs()));
-  Value db = BatchMatmulOp::create(b, r.loc,
-                                   transposeLast2(b, r.loc, getLhs()), g);
+  Value da =
+      BatchMatmulOp::create(b, r.loc, g, transposeLast2(b, r.loc, getRhs()));
+  Value db =
+      BatchMatmulOp::create(b, r.loc, transposeLast2(b, r.loc, getLhs()), g);
   grads[0] = r.unbroadcast(da, getLhs().getType());
   grads[1] = r.unbroadcast(db, getRhs().getType());
   return success();
@@ -545,12 +541,12 @@ LogicalResult Conv2DOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   Value g = resultGrads[0];
   if (!g)
     return success();
-  grads[0] = Conv2DBackpropInputOp::create(
-      b, getLoc(), getInput().getType(), getFilter(), g, getDilationsAttr(),
-      getStridesAttr(), getPaddingAttr());
-  grads[1] = Conv2DBackpropFilterOp::create(
-      b, getLoc(), getFilter().getType(), getInput(), g, getDilationsAttr(),
-      getStridesAttr(), getPaddingAttr());
+  grads[0] = Conv2DBackpropInputOp::create(b, getLoc(), getInput().getType(),
+                                           getFilter(), g, getDilationsAttr(),
+                                           getStridesAttr(), getPaddingAttr());
+  grads[1] = Conv2DBackpropFilterOp::create(b, getLoc(), getFilter().getType(),
+                                            getInput(), g, getDilationsAttr(),
+                                            getStridesAttr(), getPaddingAttr());
   return success();
 }
 
@@ -580,9 +576,9 @@ LogicalResult Conv2DBackpropFilterOp::buildVJP(OpBuilder &b,
   Value g = resultGrads[0];
   if (!g)
     return success();
-  grads[0] = Conv2DBackpropInputOp::create(
-      b, getLoc(), getInput().getType(), g, getOutBackprop(),
-      getDilationsAttr(), getStridesAttr(), getPaddingAttr());
+  grads[0] = Conv2DBackpropInputOp::create(b, getLoc(), getInput().getType(), g,
+                                           getOutBackprop(), getDilationsAttr(),
+                                           getStridesAttr(), getPaddingAttr());
   grads[1] = Conv2DOp::create(b, getLoc(), getInput(), g, getDilationsAttr(),
                               getStridesAttr(), getPaddingAttr());
   return success();
@@ -687,8 +683,9 @@ LogicalResult SoftmaxCrossEntropyOp::buildVJP(OpBuilder &b,
 }
 
 // dlogits = g * (softmax(logits) - one_hot(labels))
-LogicalResult SparseSoftmaxCrossEntropyOp::buildVJP(
-    OpBuilder &b, ValueRange resultGrads, SmallVectorImpl<Value> &grads) {
+LogicalResult
+SparseSoftmaxCrossEntropyOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                      SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);
   if (!resultGrads[0])
     return success();
@@ -697,10 +694,9 @@ LogicalResult SparseSoftmaxCrossEntropyOp::buildVJP(
   int64_t axis = type.getRank() - 1;
   Value g = r.expandReduced(resultGrads[0], {axis}, type);
   Value p = SoftmaxOp::create(b, r.loc, getLogits(), b.getI64IntegerAttr(-1));
-  Value hot = OneHotOp::create(b, r.loc, type, getLabels(),
-                               b.getI64IntegerAttr(type.getDimSize(axis)),
-                               b.getI64IntegerAttr(-1), b.getF64FloatAttr(1.0),
-                               b.getF64FloatAttr(0.0));
+  Value hot = OneHotOp::create(
+      b, r.loc, type, getLabels(), b.getI64IntegerAttr(type.getDimSize(axis)),
+      b.getI64IntegerAttr(-1), b.getF64FloatAttr(1.0), b.getF64FloatAttr(0.0));
   grads[0] = r.mul(g, r.sub(p, hot));
   return success();
 }

@@ -90,8 +90,8 @@ llvm::Error mlir::kiln::checkBroadcastableTo(ArrayRef<int64_t> from,
     if (dim == 1 || !isStatic(dim) || !isStatic(target) || dim == target)
       continue;
     return error("cannot broadcast shape " + formatShape(from) + " to " +
-                 formatShape(to) + ": dimension " + std::to_string(i) +
-                 " is " + std::to_string(dim) + " but the target has " +
+                 formatShape(to) + ": dimension " + std::to_string(i) + " is " +
+                 std::to_string(dim) + " but the target has " +
                  std::to_string(target));
   }
   return llvm::Error::success();
@@ -134,12 +134,11 @@ Shape mlir::kiln::reduceShape(ArrayRef<int64_t> shape, ArrayRef<int64_t> axes,
   return result;
 }
 
-llvm::Error mlir::kiln::checkPermutation(ArrayRef<int64_t> perm,
-                                         int64_t rank) {
+llvm::Error mlir::kiln::checkPermutation(ArrayRef<int64_t> perm, int64_t rank) {
   if (static_cast<int64_t>(perm.size()) != rank)
     return error("permutation " + formatList(perm) + " has " +
-                 std::to_string(perm.size()) + " entries but the input has rank " +
-                 std::to_string(rank));
+                 std::to_string(perm.size()) +
+                 " entries but the input has rank " + std::to_string(rank));
   llvm::SmallVector<bool> seen(rank, false);
   for (int64_t p : perm) {
     if (p < 0 || p >= rank || seen[p])
@@ -175,8 +174,8 @@ static llvm::Error checkLength(llvm::StringRef what, ArrayRef<int64_t> list,
   if (list.size() == rank)
     return llvm::Error::success();
   return error(what + " " + formatList(list) + " has " +
-               std::to_string(list.size()) + " entries but the input has rank " +
-               std::to_string(rank));
+               std::to_string(list.size()) +
+               " entries but the input has rank " + std::to_string(rank));
 }
 
 llvm::Expected<Shape> mlir::kiln::sliceShape(ArrayRef<int64_t> shape,
@@ -311,15 +310,15 @@ llvm::Expected<WindowDim> mlir::kiln::windowDim(int64_t input, int64_t window,
                                                 bool samePadding) {
   if (window < 1 || stride < 1 || dilation < 1)
     return error("window size, stride and dilation must be positive (got " +
-                 std::to_string(window) + ", " + std::to_string(stride) +
-                 ", " + std::to_string(dilation) + ")");
+                 std::to_string(window) + ", " + std::to_string(stride) + ", " +
+                 std::to_string(dilation) + ")");
   if (!isStatic(input))
     return WindowDim{kDynamic, 0, 0};
   int64_t effective = (window - 1) * dilation + 1;
   if (samePadding) {
     int64_t output = (input + stride - 1) / stride;
-    int64_t total = std::max<int64_t>((output - 1) * stride + effective - input,
-                                      0);
+    int64_t total =
+        std::max<int64_t>((output - 1) * stride + effective - input, 0);
     return WindowDim{output, total / 2, total - total / 2};
   }
   if (input < effective)
@@ -358,9 +357,8 @@ llvm::Expected<Shape> mlir::kiln::conv2dShape(ArrayRef<int64_t> input,
   for (int i = 0; i < 2; ++i) {
     if (!isStatic(filter[i]))
       return error("filter spatial dimensions must be static");
-    llvm::Expected<WindowDim> dim = windowDim(input[1 + i], filter[i],
-                                              strides[i], dilations[i],
-                                              samePadding);
+    llvm::Expected<WindowDim> dim = windowDim(
+        input[1 + i], filter[i], strides[i], dilations[i], samePadding);
     if (!dim)
       return dim.takeError();
     result[1 + i] = dim->output;

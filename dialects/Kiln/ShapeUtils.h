@@ -58,8 +58,7 @@ llvm::Error checkBroadcastableTo(llvm::ArrayRef<int64_t> from,
 llvm::Expected<int64_t> normalizeAxis(int64_t axis, int64_t rank);
 
 /// Maps a list of axes into [0, rank), sorted; duplicates are an error.
-llvm::Expected<Shape> normalizeAxes(llvm::ArrayRef<int64_t> axes,
-                                    int64_t rank);
+llvm::Expected<Shape> normalizeAxes(llvm::ArrayRef<int64_t> axes, int64_t rank);
 
 /// The shape left after reducing `axes` (already normalized).
 Shape reduceShape(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<int64_t> axes,
@@ -96,8 +95,8 @@ Shape gatherShape(llvm::ArrayRef<int64_t> params,
 
 /// Result shape of a 2-D matmul with optional transposed operands.
 llvm::Expected<Shape> matmulShape(llvm::ArrayRef<int64_t> lhs,
-                                  llvm::ArrayRef<int64_t> rhs, bool transposeLhs,
-                                  bool transposeRhs);
+                                  llvm::ArrayRef<int64_t> rhs,
+                                  bool transposeLhs, bool transposeRhs);
 
 /// Result shape of numpy.matmul on operands of rank >= 2: the leading (batch)
 /// dimensions broadcast, the last two multiply.

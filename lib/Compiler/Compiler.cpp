@@ -1,4 +1,5 @@
-//===- Compiler.cpp - Compile Kiln modules to runnable code ----------------===//
+//===- Compiler.cpp - Compile Kiln modules to runnable code
+//----------------===//
 //
 // Part of the Kiln project.
 //
@@ -137,8 +138,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
   pipelineOptions.fuseElementwise = options.fuseElementwise;
   buildCpuPipeline(pm, pipelineOptions);
   if (failed(pm.run(module)))
-    return diagnostics.status(KILN_INVALID_ARGUMENT,
-                              "compilation failed");
+    return diagnostics.status(KILN_INVALID_ARGUMENT, "compilation failed");
   return nullptr;
 }
 
@@ -179,7 +179,8 @@ kiln_status_t Compiler::jit(ModuleOp module, const CompileOptions &options,
                               message.c_str());
   }
   ExecutionEngine *raw = engine->release();
-  auto *manifest = static_cast<const char *>(lookupSymbol(raw, "kiln_manifest"));
+  auto *manifest =
+      static_cast<const char *>(lookupSymbol(raw, "kiln_manifest"));
   if (!manifest) {
     delete raw;
     return kiln_status_create(KILN_INTERNAL,

@@ -1,4 +1,5 @@
-//===- CopiesToLinalg.cpp - memref.copy -> linalg.copy ---------------------===//
+//===- CopiesToLinalg.cpp - memref.copy -> linalg.copy
+//---------------------===//
 //
 // Part of the Kiln project.
 //
@@ -48,8 +49,8 @@ struct DistinctResultsPass
           continue;
         Value empty = tensor::EmptyOp::create(b, ret.getLoc(), type.getShape(),
                                               type.getElementType());
-        operand.set(linalg::CopyOp::create(b, ret.getLoc(), v, empty)
-                        .getResult(0));
+        operand.set(
+            linalg::CopyOp::create(b, ret.getLoc(), v, empty).getResult(0));
       }
     });
   }

@@ -1,4 +1,5 @@
-//===- CpuPipeline.cpp - The kiln-cpu-pipeline ------------------------------===//
+//===- CpuPipeline.cpp - The kiln-cpu-pipeline
+//------------------------------===//
 //
 // Part of the Kiln project.
 //

@@ -1,4 +1,5 @@
-//===- EntryPoints.cpp - Kiln's entry-point ABI ----------------------------===//
+//===- EntryPoints.cpp - Kiln's entry-point ABI
+//----------------------------===//
 //
 // Part of the Kiln project.
 //
@@ -57,7 +58,8 @@ static StringRef dtypeName(Type type) {
 static bool isCIdentifier(StringRef name) {
   if (name.empty() || !(llvm::isAlpha(name[0]) || name[0] == '_'))
     return false;
-  return llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; });
+  return llvm::all_of(name,
+                      [](char c) { return llvm::isAlnum(c) || c == '_'; });
 }
 
 namespace {
@@ -83,8 +85,8 @@ struct PrepareEntryPointsPass
         auto tensor = dyn_cast<RankedTensorType>(type);
         StringRef dtype = tensor ? dtypeName(tensor.getElementType()) : "";
         if (!tensor || !tensor.hasStaticShape() || dtype.empty()) {
-          func.emitError() << "entry point '" << func.getName() << "': "
-                           << kind << " #" << i << " has type " << type
+          func.emitError() << "entry point '" << func.getName() << "': " << kind
+                           << " #" << i << " has type " << type
                            << "; entry points take and return statically "
                               "shaped tensors of f32, f64, f16, bf16, i1, "
                               "i32 or i64";
@@ -95,8 +97,8 @@ struct PrepareEntryPointsPass
         for (int64_t d : tensor.getShape())
           lines += " " + std::to_string(d);
         lines += "\n";
-        shapes.push_back(DenseI64ArrayAttr::get(&getContext(),
-                                                tensor.getShape()));
+        shapes.push_back(
+            DenseI64ArrayAttr::get(&getContext(), tensor.getShape()));
         return true;
       };
       // One error per function is enough: stop at the first bad type.
@@ -177,9 +179,9 @@ struct EmitEntryPointsPass
       };
       for (auto [i, attr] : llvm::enumerate(shapes)) {
         ArrayRef<int64_t> shape = cast<DenseI64ArrayAttr>(attr).asArrayRef();
-        Value slot = LLVM::GEPOp::create(b, loc, ptr, ptr, argv,
-                                         ArrayRef<LLVM::GEPArg>{
-                                             static_cast<int32_t>(i)});
+        Value slot = LLVM::GEPOp::create(
+            b, loc, ptr, ptr, argv,
+            ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
         Value data = LLVM::LoadOp::create(b, loc, ptr, slot);
         args.append({data, data, constant(0)});
         for (int64_t d : shape)
@@ -193,19 +195,19 @@ struct EmitEntryPointsPass
         args.append(strides.rbegin(), strides.rend());
       }
       LLVM::CallOp::create(b, loc, func, args);
-      LLVM::ReturnOp::create(
-          b, loc, ValueRange{LLVM::ConstantOp::create(
-                      b, loc, i32, b.getI32IntegerAttr(0))});
+      LLVM::ReturnOp::create(b, loc,
+                             ValueRange{LLVM::ConstantOp::create(
+                                 b, loc, i32, b.getI32IntegerAttr(0))});
       func.setLinkage(LLVM::Linkage::Internal);
       func->removeAttr(kEntryAttr);
     }
 
     std::string text = manifest.getValue().str();
     text.push_back('\0');
-    LLVM::GlobalOp::create(
-        b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), text.size()),
-        /*isConstant=*/true, LLVM::Linkage::External, "kiln_manifest",
-        b.getStringAttr(text));
+    LLVM::GlobalOp::create(b, loc,
+                           LLVM::LLVMArrayType::get(b.getI8Type(), text.size()),
+                           /*isConstant=*/true, LLVM::Linkage::External,
+                           "kiln_manifest", b.getStringAttr(text));
     module->removeAttr(kManifestAttr);
   }
 };

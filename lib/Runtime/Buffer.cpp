@@ -1,4 +1,5 @@
-//===- Buffer.cpp - Kiln runtime buffers and the buffer pool ---------------===//
+//===- Buffer.cpp - Kiln runtime buffers and the buffer pool
+//---------------===//
 //
 // Part of the Kiln project.
 //
@@ -109,14 +110,14 @@ struct kiln_buffer_s {
   size_t bytes;
   kiln_device_t device;
   void *data;
-  size_t sizeClass;                   // nonzero for pooled memory
-  void (*release)(void *, void *);    // borrowed memory
+  size_t sizeClass;                // nonzero for pooled memory
+  void (*release)(void *, void *); // borrowed memory
   void *releaseCtx;
 };
 
 static kiln_status_t createBuffer(kiln_device_t device, kiln_dtype_t dtype,
-                                  int32_t rank, const int64_t *shape,
-                                  bool zero, kiln_buffer_t **out) {
+                                  int32_t rank, const int64_t *shape, bool zero,
+                                  kiln_buffer_t **out) {
   *out = nullptr;
   if (device.type != KILN_DEVICE_CPU)
     return kiln_status_create(KILN_UNAVAILABLE,

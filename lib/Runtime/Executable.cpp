@@ -1,4 +1,5 @@
-//===- Executable.cpp - Kiln executables: manifest, loading, invocation ----===//
+//===- Executable.cpp - Kiln executables: manifest, loading, invocation
+//----===//
 //
 // Part of the Kiln project.
 //
@@ -238,8 +239,9 @@ void kiln_entry_arg(const kiln_executable_t *e, int32_t entry, int is_output,
 static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
                               kiln_buffer_t *b, const ArgSpec &spec) {
   if (!b)
-    return kiln_status_create(KILN_INVALID_ARGUMENT, "entry '%s': %s #%d is NULL",
-                              entry.name.c_str(), kind, i);
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "entry '%s': %s #%d is NULL", entry.name.c_str(),
+                              kind, i);
   int32_t rank = static_cast<int32_t>(spec.shape.size());
   if (kiln_buffer_dtype(b) != spec.dtype)
     return kiln_status_create(KILN_INVALID_ARGUMENT,
@@ -249,13 +251,14 @@ static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
                               kiln_dtype_name(kiln_buffer_dtype(b)),
                               kiln_dtype_name(spec.dtype));
   // std::equal, not memcmp: a rank-0 shape is an empty (null) array.
-  bool same = kiln_buffer_rank(b) == rank &&
-              std::equal(spec.shape.begin(), spec.shape.end(),
-                         kiln_buffer_shape(b));
+  bool same =
+      kiln_buffer_rank(b) == rank &&
+      std::equal(spec.shape.begin(), spec.shape.end(), kiln_buffer_shape(b));
   if (!same)
     return kiln_status_create(
-        KILN_INVALID_ARGUMENT, "entry '%s': %s #%d has shape %s but %s is "
-                               "expected",
+        KILN_INVALID_ARGUMENT,
+        "entry '%s': %s #%d has shape %s but %s is "
+        "expected",
         entry.name.c_str(), kind, i,
         formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
         formatShape(spec.shape.data(), rank).c_str());
@@ -277,22 +280,22 @@ kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
     std::string names;
     for (const Entry &entry : e->entries)
       names += (names.empty() ? "" : ", ") + entry.name;
-    return kiln_status_create(KILN_NOT_FOUND, "no entry named '%s' (entries: %s)",
-                              name, names.empty() ? "none" : names.c_str());
+    return kiln_status_create(KILN_NOT_FOUND,
+                              "no entry named '%s' (entries: %s)", name,
+                              names.empty() ? "none" : names.c_str());
   }
   const Entry &entry = e->entries[index];
   if (num_inputs != static_cast<int32_t>(entry.inputs.size()))
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "entry '%s' takes %zu inputs, got %d",
-                              entry.name.c_str(), entry.inputs.size(),
-                              num_inputs);
+    return kiln_status_create(
+        KILN_INVALID_ARGUMENT, "entry '%s' takes %zu inputs, got %d",
+        entry.name.c_str(), entry.inputs.size(), num_inputs);
   if (num_outputs != static_cast<int32_t>(entry.outputs.size()))
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "entry '%s' has %zu outputs, got room for %d",
-                              entry.name.c_str(), entry.outputs.size(),
-                              num_outputs);
+    return kiln_status_create(
+        KILN_INVALID_ARGUMENT, "entry '%s' has %zu outputs, got room for %d",
+        entry.name.c_str(), entry.outputs.size(), num_outputs);
   for (int32_t i = 0; i < num_inputs; ++i)
-    if (kiln_status_t s = checkArg(entry, "input", i, inputs[i], entry.inputs[i]))
+    if (kiln_status_t s =
+            checkArg(entry, "input", i, inputs[i], entry.inputs[i]))
       return s;
   for (int32_t i = 0; i < num_outputs; ++i)
     if (outputs[i])
@@ -312,10 +315,10 @@ kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
     if (outputs[i])
       continue;
     const ArgSpec &spec = entry.outputs[i];
-    if (kiln_status_t s = kiln_buffer_create(
-            {KILN_DEVICE_CPU, 0}, spec.dtype,
-            static_cast<int32_t>(spec.shape.size()), spec.shape.data(),
-            &outputs[i])) {
+    if (kiln_status_t s =
+            kiln_buffer_create({KILN_DEVICE_CPU, 0}, spec.dtype,
+                               static_cast<int32_t>(spec.shape.size()),
+                               spec.shape.data(), &outputs[i])) {
       freeAllocated();
       return s;
     }

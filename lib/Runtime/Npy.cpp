@@ -1,4 +1,5 @@
-//===- Npy.cpp - Reading and writing NumPy .npy files ----------------------===//
+//===- Npy.cpp - Reading and writing NumPy .npy files
+//----------------------===//
 //
 // Part of the Kiln project.
 //
@@ -75,7 +76,10 @@ bool parseDescr(std::string descr, kiln_dtype_t *dtype) {
     return false;
   descr = descr.substr(1, descr.size() - 2);
   // '=' means native order (little-endian here); '|' means not applicable.
-  struct { const char *names[3]; kiln_dtype_t dtype; } table[] = {
+  struct {
+    const char *names[3];
+    kiln_dtype_t dtype;
+  } table[] = {
       {{"<f4", "=f4", nullptr}, KILN_F32}, {{"<f8", "=f8", nullptr}, KILN_F64},
       {{"<f2", "=f2", nullptr}, KILN_F16}, {{"|b1", "<b1", "=b1"}, KILN_I1},
       {{"<i4", "=i4", nullptr}, KILN_I32}, {{"<i8", "=i8", nullptr}, KILN_I64}};
@@ -183,8 +187,9 @@ kiln_status_t kiln_npy_read(const char *path, kiln_buffer_t **out) {
       errno = 0;
       long long v = std::strtoll(inner.c_str() + i, &end, 10);
       if (end == inner.c_str() + i || errno || v < 0)
-        return corrupt(path, "shape '" + shapeText + "' is not a tuple of "
-                                                     "non-negative integers");
+        return corrupt(path, "shape '" + shapeText +
+                                 "' is not a tuple of "
+                                 "non-negative integers");
       shape.push_back(v);
       i = static_cast<size_t>(end - inner.c_str());
     }
@@ -193,17 +198,17 @@ kiln_status_t kiln_npy_read(const char *path, kiln_buffer_t **out) {
     return corrupt(path, "rank " + std::to_string(shape.size()) +
                              " exceeds the maximum");
   kiln_buffer_t *buffer = nullptr;
-  if (kiln_status_t s = kiln_buffer_create(
-          {KILN_DEVICE_CPU, 0}, dtype, static_cast<int32_t>(shape.size()),
-          shape.data(), &buffer))
+  if (kiln_status_t s = kiln_buffer_create({KILN_DEVICE_CPU, 0}, dtype,
+                                           static_cast<int32_t>(shape.size()),
+                                           shape.data(), &buffer))
     return kiln_status_annotate(s, "%s", path);
   size_t bytes = kiln_buffer_byte_size(buffer);
   if (std::fread(kiln_buffer_host_data(buffer), 1, bytes, file.f) != bytes) {
     kiln_buffer_release(buffer);
-    return corrupt(path, "data is shorter than shape " +
-                             kiln::runtime::formatShape(shape.data(),
-                                                        shape.size()) +
-                             " needs (" + std::to_string(bytes) + " bytes)");
+    return corrupt(path,
+                   "data is shorter than shape " +
+                       kiln::runtime::formatShape(shape.data(), shape.size()) +
+                       " needs (" + std::to_string(bytes) + " bytes)");
   }
   if (dtype == KILN_I1) {
     auto *p = static_cast<unsigned char *>(kiln_buffer_host_data(buffer));

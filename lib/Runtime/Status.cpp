@@ -1,4 +1,5 @@
-//===- Status.cpp - Kiln runtime status objects ----------------------------===//
+//===- Status.cpp - Kiln runtime status objects
+//----------------------------===//
 //
 // Part of the Kiln project.
 //
@@ -90,7 +91,8 @@ static const char *const kDtypeNames[] = {"f32", "f64", "f16", "bf16",
                                           "i1",  "i32", "i64"};
 
 const char *kiln_dtype_name(kiln_dtype_t dtype) {
-  if (static_cast<unsigned>(dtype) >= sizeof(kDtypeNames) / sizeof(*kDtypeNames))
+  if (static_cast<unsigned>(dtype) >=
+      sizeof(kDtypeNames) / sizeof(*kDtypeNames))
     return "?";
   return kDtypeNames[dtype];
 }
@@ -137,8 +139,7 @@ kiln_status_t kiln::runtime::checkShape(int32_t rank, const int64_t *shape,
                                 formatShape(shape, rank).c_str());
     if (shape[i] != 0 &&
         n > (uint64_t(1) << 62) / static_cast<uint64_t>(shape[i]))
-      return kiln_status_create(KILN_INVALID_ARGUMENT,
-                                "shape %s is too large",
+      return kiln_status_create(KILN_INVALID_ARGUMENT, "shape %s is too large",
                                 formatShape(shape, rank).c_str());
     n *= static_cast<uint64_t>(shape[i]);
   }

@@ -1,4 +1,5 @@
-//===- Autodiff.cpp - Reverse-mode autodiff on the Kiln dialect ------------===//
+//===- Autodiff.cpp - Reverse-mode autodiff on the Kiln dialect
+//------------===//
 //
 // Part of the Kiln project.
 //
@@ -65,9 +66,9 @@ static LogicalResult inlineCalls(func::FuncOp func, SymbolTable &symbols) {
     for (func::CallOp call : calls) {
       auto callee = symbols.lookup<func::FuncOp>(call.getCallee());
       if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock())
-        return call.emitError() << "cannot differentiate through the call of @"
-                                << call.getCallee()
-                                << ": it is not a function with one block";
+        return call.emitError()
+               << "cannot differentiate through the call of @"
+               << call.getCallee() << ": it is not a function with one block";
       IRMapping map;
       Block &body = callee.getBody().front();
       map.map(body.getArguments(), call.getOperands());
@@ -94,16 +95,15 @@ public:
   /// Marks values that depend on varied values, in program order.
   static void propagateVaried(Block &block, DenseSet<Value> &varied) {
     for (Operation &op : block) {
-      bool dependent = llvm::any_of(op.getOperands(), [&](Value v) {
-        return varied.contains(v);
-      });
+      bool dependent = llvm::any_of(
+          op.getOperands(), [&](Value v) { return varied.contains(v); });
       if (!dependent && op.getNumRegions()) {
         // Values from above used inside regions count too.
         SetVector<Value> captured;
         for (Region &region : op.getRegions())
           getUsedValuesDefinedAbove(region, captured);
-        dependent = llvm::any_of(captured,
-                                 [&](Value v) { return varied.contains(v); });
+        dependent =
+            llvm::any_of(captured, [&](Value v) { return varied.contains(v); });
       }
       if (!dependent)
         continue;
@@ -193,8 +193,8 @@ private:
     if (targets.empty())
       return success();
     Location loc = cond.getLoc();
-    SmallVector<Type> types = llvm::map_to_vector(
-        targets, [](Value v) { return v.getType(); });
+    SmallVector<Type> types =
+        llvm::map_to_vector(targets, [](Value v) { return v.getType(); });
     auto reverse = CondOp::create(b, loc, types, cond.getPred());
     for (auto [forward, region] :
          llvm::zip_equal(cond->getRegions(), reverse->getRegions())) {
@@ -228,8 +228,8 @@ private:
 
   /// A rank-1 i64 constant.
   static Value indexVector(OpBuilder &b, Location loc, Value scalarI64) {
-    return ReshapeOp::create(
-        b, loc, RankedTensorType::get({1}, b.getI64Type()), scalarI64);
+    return ReshapeOp::create(b, loc, RankedTensorType::get({1}, b.getI64Type()),
+                             scalarI64);
   }
 
   static Value i64Constant(OpBuilder &b, Location loc, int64_t v) {
@@ -278,11 +278,12 @@ private:
       SmallVector<int64_t> shape = {trips};
       llvm::append_range(shape, t.getShape());
       auto tapeType = RankedTensorType::get(shape, t.getElementType());
-      Attribute zero = isa<FloatType>(t.getElementType())
-                           ? Attribute(fb.getFloatAttr(t.getElementType(), 0))
-                           : Attribute(fb.getIntegerAttr(t.getElementType(), 0));
-      tapes.push_back(ConstantOp::create(
-          fb, loc, DenseElementsAttr::get(tapeType, zero)));
+      Attribute zero =
+          isa<FloatType>(t.getElementType())
+              ? Attribute(fb.getFloatAttr(t.getElementType(), 0))
+              : Attribute(fb.getIntegerAttr(t.getElementType(), 0));
+      tapes.push_back(
+          ConstantOp::create(fb, loc, DenseElementsAttr::get(tapeType, zero)));
     }
     SmallVector<Value> inits(loop.getInits());
     llvm::append_range(inits, tapes);
@@ -313,8 +314,9 @@ private:
       for (size_t k = 0; k < n; ++k) {
         Value c = block->getArgument(1 + k);
         Value row = ExpandDimsOp::create(fb, loc, c, fb.getI64IntegerAttr(0));
-        next.push_back(ScatterAddOp::create(fb, loc, block->getArgument(1 + n + k),
-                                            at, row, fb.getI64IntegerAttr(0)));
+        next.push_back(ScatterAddOp::create(fb, loc,
+                                            block->getArgument(1 + n + k), at,
+                                            row, fb.getI64IntegerAttr(0)));
       }
       YieldOp::create(fb, loc, next);
     }
@@ -339,9 +341,9 @@ private:
 
     SmallVector<Value> reverseInits;
     for (size_t k : floats)
-      reverseInits.push_back(resultGrads[k]
-                                 ? resultGrads[k]
-                                 : zerosOf(b, loc, loop.getInits()[k].getType()));
+      reverseInits.push_back(
+          resultGrads[k] ? resultGrads[k]
+                         : zerosOf(b, loc, loop.getInits()[k].getType()));
     for (Value t : targets)
       reverseInits.push_back(zerosOf(b, loc, t.getType()));
     auto reverse = ForOp::create(b, loc, i64Constant(b, loc, 0),
@@ -355,9 +357,9 @@ private:
         block->addArgument(v.getType(), loc);
       Value k = block->getArgument(0);
       Value j = SubOp::create(b, loc, i64Constant(b, loc, trips - 1), k);
-      Value i = AddOp::create(
-          b, loc, i64Constant(b, loc, lb),
-          MulOp::create(b, loc, j, i64Constant(b, loc, step)));
+      Value i =
+          AddOp::create(b, loc, i64Constant(b, loc, lb),
+                        MulOp::create(b, loc, j, i64Constant(b, loc, step)));
       Value at = indexVector(b, loc, j);
       IRMapping map;
       map.map(body.getArgument(0), i);
@@ -365,17 +367,17 @@ private:
       for (size_t c = 0; c < n; ++c) {
         Value row = GatherOp::create(b, loc, taped.getResult(n + c), at,
                                      b.getI64IntegerAttr(0));
-        Value value = ReshapeOp::create(b, loc, loop.getInits()[c].getType(),
-                                        row);
+        Value value =
+            ReshapeOp::create(b, loc, loop.getInits()[c].getType(), row);
         map.map(body.getArgument(1 + c), value);
         carried.push_back(value);
       }
       SmallVector<Operation *> cloned;
       for (Operation &op : body.without_terminator())
         cloned.push_back(b.clone(op, map));
-      SmallVector<Value> next = llvm::map_to_vector(
-          cast<YieldOp>(body.getTerminator()).getValues(),
-          [&](Value v) { return map.lookupOrDefault(v); });
+      SmallVector<Value> next =
+          llvm::map_to_vector(cast<YieldOp>(body.getTerminator()).getValues(),
+                              [&](Value v) { return map.lookupOrDefault(v); });
       if (failed(reverseIteration(b, block, carried, next, floats, targets,
                                   cloned)))
         return failure();
@@ -388,17 +390,16 @@ private:
   /// Clones a loop body at `b` with its block arguments mapped to `args`;
   /// returns the values it yields (and the clones in `cloned`, if given).
   static SmallVector<Value> cloneBody(OpBuilder &b, Block &body,
-                                     ValueRange args, IRMapping &map,
-                                     SmallVectorImpl<Operation *> *cloned) {
+                                      ValueRange args, IRMapping &map,
+                                      SmallVectorImpl<Operation *> *cloned) {
     map.map(body.getArguments(), args);
     for (Operation &op : body.without_terminator()) {
       Operation *copy = b.clone(op, map);
       if (cloned)
         cloned->push_back(copy);
     }
-    return llvm::map_to_vector(
-        cast<YieldOp>(body.getTerminator()).getValues(),
-        [&](Value v) { return map.lookupOrDefault(v); });
+    return llvm::map_to_vector(cast<YieldOp>(body.getTerminator()).getValues(),
+                               [&](Value v) { return map.lookupOrDefault(v); });
   }
 
   /// Reverse pass of a loop whose iterations cannot be taped (the trip count
@@ -409,10 +410,11 @@ private:
   ///
   /// `body` takes (counter, carried...) when `counterOf` is given (a kiln.for:
   /// counterOf(j) builds the counter of iteration j), else (carried...).
-  LogicalResult backwardByRecompute(
-      OpBuilder &b, Operation *loop, Block &body, ValueRange inits,
-      Value trips, function_ref<Value(OpBuilder &, Value)> counterOf,
-      ArrayRef<Value> resultGrads) {
+  LogicalResult
+  backwardByRecompute(OpBuilder &b, Operation *loop, Block &body,
+                      ValueRange inits, Value trips,
+                      function_ref<Value(OpBuilder &, Value)> counterOf,
+                      ArrayRef<Value> resultGrads) {
     Location loc = loop->getLoc();
     size_t n = inits.size();
     for (Value init : inits)
@@ -431,8 +433,9 @@ private:
 
     SmallVector<Value> reverseInits;
     for (size_t k : floats)
-      reverseInits.push_back(resultGrads[k] ? resultGrads[k]
-                                            : zerosOf(b, loc, inits[k].getType()));
+      reverseInits.push_back(resultGrads[k]
+                                 ? resultGrads[k]
+                                 : zerosOf(b, loc, inits[k].getType()));
     for (Value t : targets)
       reverseInits.push_back(zerosOf(b, loc, t.getType()));
     Value zero = i64Constant(b, loc, 0), one = i64Constant(b, loc, 1);
@@ -468,8 +471,8 @@ private:
     IRMapping map;
     SmallVector<Operation *> cloned;
     SmallVector<Value> next = cloneBody(b, body, args, map, &cloned);
-    if (failed(reverseIteration(b, block, carried, next, floats, targets,
-                                cloned)))
+    if (failed(
+            reverseIteration(b, block, carried, next, floats, targets, cloned)))
       return failure();
     b.setInsertionPointAfter(reverse);
     finishReverseLoop(b, reverse, inits, floats, targets);
@@ -484,8 +487,7 @@ private:
   /// Runs the body's backward pass and yields the carried cotangents and
   /// the updated sums.
   LogicalResult reverseIteration(OpBuilder &b, Block *block,
-                                 ArrayRef<Value> carried,
-                                 ArrayRef<Value> next,
+                                 ArrayRef<Value> carried, ArrayRef<Value> next,
                                  ArrayRef<size_t> floats,
                                  ArrayRef<Value> targets,
                                  ArrayRef<Operation *> cloned) {
@@ -534,10 +536,12 @@ private:
     Value safeStep = MaximumOp::create(b, loc, step, one);
     Value span = SubOp::create(b, loc, ub, lb);
     Value trips = DivOp::create(
-        b, loc, AddOp::create(b, loc, span, SubOp::create(b, loc, safeStep, one)),
+        b, loc,
+        AddOp::create(b, loc, span, SubOp::create(b, loc, safeStep, one)),
         safeStep);
     trips = MaximumOp::create(b, loc, trips, zero);
-    Value positive = CompareOp::create(b, loc, CompareDirection::gt, step, zero);
+    Value positive =
+        CompareOp::create(b, loc, CompareDirection::gt, step, zero);
     trips = SelectOp::create(b, loc, positive, trips, zero);
     auto counterOf = [&](OpBuilder &nb, Value j) -> Value {
       return AddOp::create(nb, loc, lb, MulOp::create(nb, loc, j, step));
@@ -567,9 +571,9 @@ private:
       for (Value v : inits)
         block->addArgument(v.getType(), loc);
       IRMapping map;
-      SmallVector<Value> yields = cloneBody(
-          fb, forward.front(), block->getArguments().take_front(n), map,
-          nullptr);
+      SmallVector<Value> yields =
+          cloneBody(fb, forward.front(), block->getArguments().take_front(n),
+                    map, nullptr);
       if (&forward == &loop.getBodyRegion())
         yields.push_back(AddOp::create(fb, loc, block->getArgument(n),
                                        i64Constant(fb, loc, 1)));
@@ -630,8 +634,8 @@ private:
     OpBuilder b(module.getContext());
     b.setInsertionPointAfter(callee);
     auto grad = func::FuncOp::create(
-        b, callee.getLoc(), name, FunctionType::get(b.getContext(), inputs,
-                                                    results));
+        b, callee.getLoc(), name,
+        FunctionType::get(b.getContext(), inputs, results));
     grad.setPrivate();
     grad->setAttr("kiln.gradient_of", FlatSymbolRefAttr::get(callee));
     symbols.insert(grad);
@@ -723,8 +727,9 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
         if (!pending)
           pending = op;
         auto callee = symbols.lookup<func::FuncOp>(
-            cast<SymbolUserOpInterface>(op)->getAttrOfType<FlatSymbolRefAttr>(
-                "callee").getValue());
+            cast<SymbolUserOpInterface>(op)
+                ->getAttrOfType<FlatSymbolRefAttr>("callee")
+                .getValue());
         if (callee && !hasRequests(callee))
           ready.push_back(op);
       });
@@ -743,8 +748,7 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
 
   LogicalResult lower(Operation *op, GradientBuilder &builder,
                       SymbolTable &symbols) {
-    auto calleeName =
-        op->getAttrOfType<FlatSymbolRefAttr>("callee").getValue();
+    auto calleeName = op->getAttrOfType<FlatSymbolRefAttr>("callee").getValue();
     auto callee = symbols.lookup<func::FuncOp>(calleeName);
     ArrayRef<int64_t> wrt =
         op->getAttrOfType<DenseI64ArrayAttr>("wrt").asArrayRef();
@@ -758,8 +762,7 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
       args = vg.getArgs();
       seeds = vg.getSeeds();
     }
-    FailureOr<func::FuncOp> grad =
-        builder.get(op, callee, wrt, !seeds.empty());
+    FailureOr<func::FuncOp> grad = builder.get(op, callee, wrt, !seeds.empty());
     if (failed(grad))
       return failure();
     OpBuilder b(op);

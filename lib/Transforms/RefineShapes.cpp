@@ -1,4 +1,5 @@
-//===- RefineShapes.cpp - Propagate known shapes through Kiln ops ----------===//
+//===- RefineShapes.cpp - Propagate known shapes through Kiln ops
+//----------===//
 //
 // Part of the Kiln project.
 //
@@ -113,8 +114,8 @@ static bool refineFunctions(ModuleOp module) {
     }
     if (!tighter)
       continue;
-    func.setType(FunctionType::get(func.getContext(), func.getArgumentTypes(),
-                                   results));
+    func.setType(
+        FunctionType::get(func.getContext(), func.getArgumentTypes(), results));
     if (std::optional<SymbolTable::UseRange> uses =
             SymbolTable::getSymbolUses(func, module)) {
       for (const SymbolTable::SymbolUse &use : *uses) {

@@ -1,4 +1,5 @@
-//===- CompilerTest.cpp - Unit tests for the compiler library --------------===//
+//===- CompilerTest.cpp - Unit tests for the compiler library
+//--------------===//
 //
 // Part of the Kiln project.
 //
@@ -66,10 +67,10 @@ TEST(Compiler, ErrorsCarryLocations) {
   EXPECT_EQ(exe, nullptr);
   m = message(compiler.jitSource("func.func @f(", "cut.mlir", {}, &exe));
   EXPECT_NE(m.find("cannot parse cut.mlir"), std::string::npos) << m;
-  m = message(compiler.jitSource(
-      "func.func @f(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
-      "  return %x : tensor<?xf32>\n}\n",
-      "dyn.mlir", {}, &exe));
+  m = message(
+      compiler.jitSource("func.func @f(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
+                         "  return %x : tensor<?xf32>\n}\n",
+                         "dyn.mlir", {}, &exe));
   EXPECT_NE(m.find("dyn.mlir:1:1: error: entry point 'f': input #0"),
             std::string::npos)
       << m;

@@ -47,8 +47,7 @@ protected:
 TEST_F(KilnBuilderTest, BroadcastInference) {
   Value a = constant({4, 1}, 1.0f), b = constant({3}, 2.0f);
   auto add = AddOp::create(builder, loc, a, b);
-  EXPECT_EQ(add.getType(),
-            RankedTensorType::get({4, 3}, builder.getF32Type()));
+  EXPECT_EQ(add.getType(), RankedTensorType::get({4, 3}, builder.getF32Type()));
   auto cmp = CompareOp::create(builder, loc, CompareDirection::lt, a, b);
   EXPECT_TRUE(cmp.getType().getElementType().isInteger(1));
   EXPECT_TRUE(succeeded(verify(*module)));
@@ -59,9 +58,9 @@ TEST_F(KilnBuilderTest, ShapeOpsInference) {
   auto t = TransposeOp::create(builder, loc, x,
                                builder.getDenseI64ArrayAttr({2, 0, 1}));
   EXPECT_EQ(t.getType().getShape(), ArrayRef<int64_t>({4, 2, 3}));
-  auto r = ReduceSumOp::create(builder, loc, x,
-                               builder.getDenseI64ArrayAttr({-1}),
-                               builder.getBoolAttr(true));
+  auto r =
+      ReduceSumOp::create(builder, loc, x, builder.getDenseI64ArrayAttr({-1}),
+                          builder.getBoolAttr(true));
   EXPECT_EQ(r.getType().getShape(), ArrayRef<int64_t>({2, 3, 1}));
   auto reshaped = ReshapeOp::create(builder, loc, x, ArrayRef<int64_t>{6, 4});
   EXPECT_EQ(reshaped.getType().getShape(), ArrayRef<int64_t>({6, 4}));
@@ -79,8 +78,8 @@ TEST_F(KilnBuilderTest, InferenceReportsErrors) {
     message = diag.str();
     return success();
   });
-  EXPECT_TRUE(failed(inferBroadcastType(loc, {a.getType(), b.getType()},
-                                        nullptr, types)));
+  EXPECT_TRUE(failed(
+      inferBroadcastType(loc, {a.getType(), b.getType()}, nullptr, types)));
   EXPECT_NE(message.find("not broadcast-compatible"), std::string::npos)
       << message;
 }

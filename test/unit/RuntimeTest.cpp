@@ -1,4 +1,5 @@
-//===- RuntimeTest.cpp - Unit tests for the Kiln runtime C API -------------===//
+//===- RuntimeTest.cpp - Unit tests for the Kiln runtime C API
+//-------------===//
 //
 // Part of the Kiln project.
 //
@@ -55,15 +56,16 @@ TEST(Status, CodesAndMessages) {
 
 TEST(Dtype, NamesAndSizes) {
   kiln_dtype_t d;
-  for (kiln_dtype_t t : {KILN_F32, KILN_F64, KILN_F16, KILN_BF16, KILN_I1,
-                         KILN_I32, KILN_I64}) {
+  for (kiln_dtype_t t :
+       {KILN_F32, KILN_F64, KILN_F16, KILN_BF16, KILN_I1, KILN_I32, KILN_I64}) {
     EXPECT_EQ(kiln_dtype_parse(kiln_dtype_name(t), &d), nullptr);
     EXPECT_EQ(d, t);
   }
   EXPECT_EQ(kiln_dtype_size(KILN_I1), 1u);
   EXPECT_EQ(kiln_dtype_size(KILN_BF16), 2u);
   EXPECT_EQ(kiln_dtype_size(KILN_I64), 8u);
-  EXPECT_TRUE(contains(message(kiln_dtype_parse("f8", &d)), "unknown dtype 'f8'"));
+  EXPECT_TRUE(
+      contains(message(kiln_dtype_parse("f8", &d)), "unknown dtype 'f8'"));
 }
 
 TEST(Buffer, CreateAndQuery) {
@@ -90,15 +92,17 @@ TEST(Buffer, CreateAndQuery) {
 TEST(Buffer, Errors) {
   kiln_buffer_t *b = nullptr;
   int64_t negative[] = {2, -1};
-  EXPECT_TRUE(contains(message(kiln_buffer_create(kCpu, KILN_F32, 2, negative, &b)),
-                       "negative extent"));
+  EXPECT_TRUE(
+      contains(message(kiln_buffer_create(kCpu, KILN_F32, 2, negative, &b)),
+               "negative extent"));
   int64_t huge[] = {1LL << 40, 1LL << 40};
   EXPECT_TRUE(contains(message(kiln_buffer_create(kCpu, KILN_F32, 2, huge, &b)),
                        "too large"));
   int64_t shape[] = {4};
-  EXPECT_TRUE(contains(message(kiln_buffer_create(kiln_device_t{KILN_DEVICE_CUDA, 0},
-                                                  KILN_F32, 1, shape, &b)),
-                       "not available"));
+  EXPECT_TRUE(
+      contains(message(kiln_buffer_create(kiln_device_t{KILN_DEVICE_CUDA, 0},
+                                          KILN_F32, 1, shape, &b)),
+               "not available"));
   EXPECT_EQ(b, nullptr);
 }
 
@@ -130,7 +134,10 @@ TEST(Buffer, WrapCallsRelease) {
   kiln_buffer_t *b = nullptr;
   ASSERT_EQ(kiln_buffer_wrap_host(
                 KILN_F32, 1, shape, data,
-                [](void *ctx, void *p) { ++*static_cast<int *>(ctx); (void)p; },
+                [](void *ctx, void *p) {
+                  ++*static_cast<int *>(ctx);
+                  (void)p;
+                },
                 &released, &b),
             nullptr);
   EXPECT_EQ(kiln_buffer_host_data(b), data);
@@ -144,18 +151,20 @@ void writeFile(const std::string &path, const std::string &bytes) {
 }
 
 TEST(Npy, RoundTripEveryDtype) {
-  for (kiln_dtype_t t : {KILN_F32, KILN_F64, KILN_F16, KILN_I1, KILN_I32,
-                         KILN_I64}) {
+  for (kiln_dtype_t t :
+       {KILN_F32, KILN_F64, KILN_F16, KILN_I1, KILN_I32, KILN_I64}) {
     int64_t shape[] = {2, 3};
     kiln_buffer_t *b = nullptr;
     ASSERT_EQ(kiln_buffer_create_zeroed(kCpu, t, 2, shape, &b), nullptr);
     auto *bytes = static_cast<unsigned char *>(kiln_buffer_host_data(b));
     for (size_t i = 0; i < kiln_buffer_byte_size(b); ++i)
       bytes[i] = t == KILN_I1 ? (i % 2) : static_cast<unsigned char>(i * 7);
-    std::string path = tempPath(std::string("rt_") + kiln_dtype_name(t) + ".npy");
+    std::string path =
+        tempPath(std::string("rt_") + kiln_dtype_name(t) + ".npy");
     ASSERT_EQ(kiln_npy_write(path.c_str(), b), nullptr);
     kiln_buffer_t *back = nullptr;
-    ASSERT_EQ(kiln_npy_read(path.c_str(), &back), nullptr) << kiln_dtype_name(t);
+    ASSERT_EQ(kiln_npy_read(path.c_str(), &back), nullptr)
+        << kiln_dtype_name(t);
     EXPECT_EQ(kiln_buffer_dtype(back), t);
     EXPECT_EQ(kiln_buffer_rank(back), 2);
     EXPECT_EQ(std::memcmp(kiln_buffer_host_data(back), bytes,
@@ -169,7 +178,9 @@ TEST(Npy, RoundTripEveryDtype) {
 TEST(Npy, ReadsWhatNumPyWrites) {
   std::string path = tempPath("numpy.npy");
   std::string cmd = "/usr/bin/python3 -c \"import numpy as np; "
-                    "np.save('" + path + "', np.arange(6, dtype=np.int32)."
+                    "np.save('" +
+                    path +
+                    "', np.arange(6, dtype=np.int32)."
                     "reshape(2, 3))\"";
   if (std::system(cmd.c_str()) != 0)
     GTEST_SKIP() << "NumPy is not available";
@@ -179,9 +190,12 @@ TEST(Npy, ReadsWhatNumPyWrites) {
   EXPECT_EQ(static_cast<int32_t *>(kiln_buffer_host_data(b))[5], 5);
   kiln_buffer_release(b);
   // Rank 0 and version 2.0 headers.
-  cmd = "/usr/bin/python3 -c \"import numpy as np; from numpy.lib import format; "
-        "f = open('" + path + "', 'wb'); "
-        "format.write_array(f, np.array(2.5), version=(2, 0)); f.close()\"";
+  cmd =
+      "/usr/bin/python3 -c \"import numpy as np; from numpy.lib import format; "
+      "f = open('" +
+      path +
+      "', 'wb'); "
+      "format.write_array(f, np.array(2.5), version=(2, 0)); f.close()\"";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   ASSERT_EQ(kiln_npy_read(path.c_str(), &b), nullptr);
   EXPECT_EQ(kiln_buffer_rank(b), 0);
@@ -191,15 +205,17 @@ TEST(Npy, ReadsWhatNumPyWrites) {
 
 TEST(Npy, Errors) {
   kiln_buffer_t *b = nullptr;
-  EXPECT_TRUE(contains(message(kiln_npy_read(tempPath("absent.npy").c_str(), &b)),
-                       "cannot open"));
+  EXPECT_TRUE(
+      contains(message(kiln_npy_read(tempPath("absent.npy").c_str(), &b)),
+               "cannot open"));
   std::string bad = tempPath("bad.npy");
   writeFile(bad, "NOTNUMPYxxxxxxxxxxxx");
   EXPECT_TRUE(contains(message(kiln_npy_read(bad.c_str(), &b)), "bad magic"));
   writeFile(bad, std::string("\x93NUMPY\x01\x00", 8));
   EXPECT_TRUE(contains(message(kiln_npy_read(bad.c_str(), &b)),
                        "truncated header length"));
-  std::string header = "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }";
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }";
   std::string file = std::string("\x93NUMPY\x01\x00", 8);
   file += static_cast<char>(header.size());
   file += '\0';
@@ -253,9 +269,10 @@ const char *kManifest = "kiln-manifest 1\n"
 TEST(Executable, InvokeAndSignature) {
   static bool released = false;
   kiln_executable_t *e = nullptr;
-  ASSERT_EQ(kiln_executable_create(kManifest, lookup, nullptr,
-                                   [](void *) { released = true; }, &e),
-            nullptr);
+  ASSERT_EQ(
+      kiln_executable_create(
+          kManifest, lookup, nullptr, [](void *) { released = true; }, &e),
+      nullptr);
   EXPECT_EQ(kiln_executable_entry_count(e), 2);
   int32_t index = kiln_executable_find_entry(e, "add_one");
   ASSERT_EQ(index, 0);
@@ -288,8 +305,9 @@ TEST(Executable, InvokeAndSignature) {
   int64_t wrong[] = {3, 2};
   kiln_buffer_t *w = nullptr;
   ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 2, wrong, &w), nullptr);
-  EXPECT_EQ(message(kiln_executable_invoke(e, "add_one", 1, &w, 1, out)),
-            "entry 'add_one': input #0 has shape [3, 2] but [2, 3] is expected");
+  EXPECT_EQ(
+      message(kiln_executable_invoke(e, "add_one", 1, &w, 1, out)),
+      "entry 'add_one': input #0 has shape [3, 2] but [2, 3] is expected");
   kiln_buffer_release(w);
   ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I32, 2, dims, &w), nullptr);
   EXPECT_EQ(message(kiln_executable_invoke(e, "add_one", 1, &w, 1, out)),
@@ -311,15 +329,16 @@ TEST(Executable, ManifestErrors) {
   } cases[] = {
       {"kiln-manifest 2\n", "expected the header 'kiln-manifest 1'"},
       {"kiln-manifest 1\nentry f 1 0\nin q8 1 2\nend\n", "unknown dtype"},
-      {"kiln-manifest 1\nentry f 1 0\nend\n", "does not close a complete entry"},
+      {"kiln-manifest 1\nentry f 1 0\nend\n",
+       "does not close a complete entry"},
       {"kiln-manifest 1\nentry f 0 1\nout f32 1 -2\nend\n", "bad dimension"},
       {"kiln-manifest 1\nvar w f32 0\n", "unknown keyword"},
       {"kiln-manifest 1\nentry f 0 0\n", "missing 'end'"},
       {"kiln-manifest 1\nentry g 0 0\nend\n", "has no symbol kiln_entry_g"},
   };
   for (auto &c : cases) {
-    std::string m = message(kiln_executable_create(c.manifest, lookup, nullptr,
-                                                   nullptr, &e));
+    std::string m = message(
+        kiln_executable_create(c.manifest, lookup, nullptr, nullptr, &e));
     EXPECT_TRUE(contains(m, c.expected)) << m;
     EXPECT_EQ(e, nullptr);
   }
@@ -342,8 +361,9 @@ TEST(Executable, LoadLibrary) {
   kiln_buffer_release(s);
   kiln_buffer_release(y);
   kiln_executable_release(e);
-  EXPECT_TRUE(contains(message(kiln_executable_load_library("/nonexistent.so", &e)),
-                       "cannot load /nonexistent.so"));
+  EXPECT_TRUE(
+      contains(message(kiln_executable_load_library("/nonexistent.so", &e)),
+               "cannot load /nonexistent.so"));
 }
 
 } // namespace

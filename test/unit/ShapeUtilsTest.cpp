@@ -1,4 +1,5 @@
-//===- ShapeUtilsTest.cpp - Unit tests for Kiln's shape rules --------------===//
+//===- ShapeUtilsTest.cpp - Unit tests for Kiln's shape rules
+//--------------===//
 //
 // Part of the Kiln project.
 //
@@ -129,12 +130,11 @@ TEST(Gather, Shapes) {
 TEST(Matmul, Shapes) {
   EXPECT_EQ(ok(matmulShape({4, 8}, {8, 2}, false, false)), (Shape{4, 2}));
   EXPECT_EQ(ok(matmulShape({8, 4}, {2, 8}, true, true)), (Shape{4, 2}));
-  EXPECT_NE(err(matmulShape({4, 8}, {7, 2}, false, false))
-                .find("contracts 8 with 7"),
-            std::string::npos);
+  EXPECT_NE(
+      err(matmulShape({4, 8}, {7, 2}, false, false)).find("contracts 8 with 7"),
+      std::string::npos);
   EXPECT_EQ(ok(batchMatmulShape({5, 4, 8}, {8, 2})), (Shape{5, 4, 2}));
-  EXPECT_EQ(ok(batchMatmulShape({5, 1, 4, 8}, {3, 8, 2})),
-            (Shape{5, 3, 4, 2}));
+  EXPECT_EQ(ok(batchMatmulShape({5, 1, 4, 8}, {3, 8, 2})), (Shape{5, 3, 4, 2}));
   EXPECT_NE(err(batchMatmulShape({2, 4, 8}, {3, 8, 2})).find("batch"),
             std::string::npos);
 }
@@ -159,12 +159,12 @@ TEST(Window, TensorFlowRules) {
 }
 
 TEST(Conv, Shapes) {
-  EXPECT_EQ(ok(conv2dShape({8, 28, 28, 1}, {3, 3, 1, 16}, {1, 1}, {1, 1},
-                           false)),
-            (Shape{8, 26, 26, 16}));
-  EXPECT_EQ(ok(conv2dShape({kDyn, 28, 28, 1}, {3, 3, 1, 16}, {2, 2}, {1, 1},
-                           true)),
-            (Shape{kDyn, 14, 14, 16}));
+  EXPECT_EQ(
+      ok(conv2dShape({8, 28, 28, 1}, {3, 3, 1, 16}, {1, 1}, {1, 1}, false)),
+      (Shape{8, 26, 26, 16}));
+  EXPECT_EQ(
+      ok(conv2dShape({kDyn, 28, 28, 1}, {3, 3, 1, 16}, {2, 2}, {1, 1}, true)),
+      (Shape{kDyn, 14, 14, 16}));
   EXPECT_NE(err(conv2dShape({1, 5, 5, 2}, {3, 3, 1, 4}, {1, 1}, {1, 1}, false))
                 .find("2 channels"),
             std::string::npos);

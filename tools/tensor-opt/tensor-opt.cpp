@@ -1,4 +1,5 @@
-//===- tensor-opt.cpp - Kiln's mlir-opt ------------------------------------===//
+//===- tensor-opt.cpp - Kiln's mlir-opt
+//------------------------------------===//
 //
 // Part of the Kiln project.
 //

@@ -1,4 +1,5 @@
-//===- tensor-run.cpp - Run a function of a .mlir file on .npy inputs ------===//
+//===- tensor-run.cpp - Run a function of a .mlir file on .npy inputs
+//------===//
 //
 // Part of the Kiln project.
 //
@@ -33,26 +34,29 @@ using namespace llvm;
 
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.mlir>"),
                                       cl::Required);
-static cl::opt<std::string> entryName(
-    "entry", cl::desc("Entry point (public function) to run; optional when "
-                      "the module has exactly one"));
+static cl::opt<std::string>
+    entryName("entry",
+              cl::desc("Entry point (public function) to run; optional when "
+                       "the module has exactly one"));
 static cl::list<std::string> inputs("input",
                                     cl::desc("An input as a .npy file, in "
                                              "argument order (repeat)"));
-static cl::opt<std::string> outputDir(
-    "output-dir", cl::desc("Write output i as <dir>/<i>.npy"));
+static cl::opt<std::string>
+    outputDir("output-dir", cl::desc("Write output i as <dir>/<i>.npy"));
 static cl::opt<bool> printOutputs("print", cl::desc("Print the outputs"));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix);
 static cl::opt<bool> printIR("mlir-print-ir-after-all",
                              cl::desc("Print the IR after every pass"));
-static cl::opt<unsigned> repeat(
-    "repeat", cl::desc("Call the entry point this many times (outputs are "
-                       "reused; the last call's outputs are written)"),
-    cl::init(1));
-static cl::opt<bool> timeCalls(
-    "time", cl::desc("Print the median and minimum time per call (after one "
-                     "warm-up call) and the compile time"));
+static cl::opt<unsigned>
+    repeat("repeat",
+           cl::desc("Call the entry point this many times (outputs are "
+                    "reused; the last call's outputs are written)"),
+           cl::init(1));
+static cl::opt<bool>
+    timeCalls("time",
+              cl::desc("Print the median and minimum time per call (after one "
+                       "warm-up call) and the compile time"));
 
 /// Prints `message` and the status, frees it, and returns 1.
 static int fail(kiln_status_t status, const Twine &context = "") {
@@ -78,8 +82,8 @@ static double element(const kiln_buffer_t *b, const void *data, int64_t i) {
   case KILN_I64:
     return static_cast<double>(static_cast<const int64_t *>(data)[i]);
   case KILN_BF16: {
-    uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t *>(data)[i])
-                    << 16;
+    uint32_t bits =
+        static_cast<uint32_t>(static_cast<const uint16_t *>(data)[i]) << 16;
     float f;
     std::memcpy(&f, &bits, sizeof(f));
     return f;
@@ -104,8 +108,8 @@ static void printBuffer(raw_ostream &os, kiln_buffer_t *b) {
   int32_t rank = kiln_buffer_rank(b);
   const int64_t *shape = kiln_buffer_shape(b);
   const void *data = kiln_buffer_host_data(b);
-  bool isInt = kiln_buffer_dtype(b) == KILN_I32 ||
-               kiln_buffer_dtype(b) == KILN_I64;
+  bool isInt =
+      kiln_buffer_dtype(b) == KILN_I32 || kiln_buffer_dtype(b) == KILN_I64;
   bool isBool = kiln_buffer_dtype(b) == KILN_I1;
   std::function<void(int32_t, int64_t)> rec = [&](int32_t d, int64_t base) {
     if (d == rank) {
@@ -144,7 +148,8 @@ static void printBuffer(raw_ostream &os, kiln_buffer_t *b) {
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(
-      argc, argv, "Kiln: compile a .mlir module and run one of its functions\n");
+      argc, argv,
+      "Kiln: compile a .mlir module and run one of its functions\n");
 
   auto source = MemoryBuffer::getFileOrSTDIN(inputFile);
   if (!source) {
@@ -159,12 +164,12 @@ int main(int argc, char **argv) {
   options.optLevel = optLevel;
   options.printIRAfterAll = printIR;
   kiln_executable_t *exe = nullptr;
-  if (kiln_status_t status = compiler.jitSource((*source)->getBuffer(),
-                                                inputFile, options, &exe))
+  if (kiln_status_t status =
+          compiler.jitSource((*source)->getBuffer(), inputFile, options, &exe))
     return fail(status);
-  double compileMs = std::chrono::duration<double, std::milli>(
-                         Clock::now() - compileStart)
-                         .count();
+  double compileMs =
+      std::chrono::duration<double, std::milli>(Clock::now() - compileStart)
+          .count();
 
   // Pick the entry point.
   std::string entry = entryName;
@@ -200,13 +205,13 @@ int main(int argc, char **argv) {
   int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
   std::vector<kiln_buffer_t *> outputs(numOutputs, nullptr);
   std::vector<double> times;
-  unsigned calls = std::max(1u, static_cast<unsigned>(repeat)) +
-                   (timeCalls ? 1 : 0);
+  unsigned calls =
+      std::max(1u, static_cast<unsigned>(repeat)) + (timeCalls ? 1 : 0);
   for (unsigned call = 0; call < calls; ++call) {
     auto start = Clock::now();
     if (kiln_status_t status = kiln_executable_invoke(
-            exe, entry.c_str(), static_cast<int32_t>(args.size()),
-            args.data(), numOutputs, outputs.data())) {
+            exe, entry.c_str(), static_cast<int32_t>(args.size()), args.data(),
+            numOutputs, outputs.data())) {
       for (kiln_buffer_t *b : outputs)
         kiln_buffer_release(b);
       cleanup();

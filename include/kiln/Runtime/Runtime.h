@@ -147,10 +147,13 @@ KILN_RUNTIME_EXPORT void kiln_buffer_release(kiln_buffer_t *buffer);
 KILN_RUNTIME_EXPORT kiln_dtype_t kiln_buffer_dtype(const kiln_buffer_t *buffer);
 KILN_RUNTIME_EXPORT int32_t kiln_buffer_rank(const kiln_buffer_t *buffer);
 /** The extents (rank entries), valid while the buffer lives. */
-KILN_RUNTIME_EXPORT const int64_t *kiln_buffer_shape(const kiln_buffer_t *buffer);
-KILN_RUNTIME_EXPORT int64_t kiln_buffer_element_count(const kiln_buffer_t *buffer);
+KILN_RUNTIME_EXPORT const int64_t *
+kiln_buffer_shape(const kiln_buffer_t *buffer);
+KILN_RUNTIME_EXPORT int64_t
+kiln_buffer_element_count(const kiln_buffer_t *buffer);
 KILN_RUNTIME_EXPORT size_t kiln_buffer_byte_size(const kiln_buffer_t *buffer);
-KILN_RUNTIME_EXPORT kiln_device_t kiln_buffer_device(const kiln_buffer_t *buffer);
+KILN_RUNTIME_EXPORT kiln_device_t
+kiln_buffer_device(const kiln_buffer_t *buffer);
 /** Host pointer to the contents, or NULL if the memory is not host memory.
  *  Reading and writing the contents is the caller's to synchronize. */
 KILN_RUNTIME_EXPORT void *kiln_buffer_host_data(kiln_buffer_t *buffer);
@@ -212,8 +215,8 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_create(
 /** Loads an ahead-of-time compiled shared library with dlopen. Errors name
  *  the path and the loader's message. The caller releases `*out`.
  *  Thread-safe. */
-KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_load_library(
-    const char *path, kiln_executable_t **out);
+KILN_RUNTIME_EXPORT kiln_status_t
+kiln_executable_load_library(const char *path, kiln_executable_t **out);
 
 /** Adds / drops a reference. Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_executable_retain(kiln_executable_t *executable);
@@ -221,17 +224,17 @@ KILN_RUNTIME_EXPORT void kiln_executable_release(kiln_executable_t *executable);
 
 /* Signature queries: thread-safe; strings and shapes live as long as the
  * executable. */
-KILN_RUNTIME_EXPORT int32_t kiln_executable_entry_count(
-    const kiln_executable_t *executable);
-KILN_RUNTIME_EXPORT const char *kiln_executable_entry_name(
-    const kiln_executable_t *executable, int32_t index);
+KILN_RUNTIME_EXPORT int32_t
+kiln_executable_entry_count(const kiln_executable_t *executable);
+KILN_RUNTIME_EXPORT const char *
+kiln_executable_entry_name(const kiln_executable_t *executable, int32_t index);
 /** The index of an entry, or -1 if there is none with that name. */
 KILN_RUNTIME_EXPORT int32_t kiln_executable_find_entry(
     const kiln_executable_t *executable, const char *name);
-KILN_RUNTIME_EXPORT int32_t kiln_entry_input_count(
-    const kiln_executable_t *executable, int32_t entry);
-KILN_RUNTIME_EXPORT int32_t kiln_entry_output_count(
-    const kiln_executable_t *executable, int32_t entry);
+KILN_RUNTIME_EXPORT int32_t
+kiln_entry_input_count(const kiln_executable_t *executable, int32_t entry);
+KILN_RUNTIME_EXPORT int32_t
+kiln_entry_output_count(const kiln_executable_t *executable, int32_t entry);
 /** Describes input (is_output = 0) or output `index` of `entry`. */
 KILN_RUNTIME_EXPORT void kiln_entry_arg(const kiln_executable_t *executable,
                                         int32_t entry, int is_output,
@@ -246,8 +249,7 @@ KILN_RUNTIME_EXPORT void kiln_entry_arg(const kiln_executable_t *executable,
  *  buffer; compiled entries keep no state. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_invoke(
     kiln_executable_t *executable, const char *name, int32_t num_inputs,
-    kiln_buffer_t *const *inputs, int32_t num_outputs,
-    kiln_buffer_t **outputs);
+    kiln_buffer_t *const *inputs, int32_t num_outputs, kiln_buffer_t **outputs);
 
 /*===----------------------------------------------------------------------===
  * NumPy .npy files

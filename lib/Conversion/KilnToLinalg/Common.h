@@ -60,8 +60,8 @@ Value reshapeTensor(OpBuilder &b, Location loc, Value value,
                     RankedTensorType type);
 
 /// Pads a rank-4 NHWC tensor spatially with `value`.
-Value padSpatial(OpBuilder &b, Location loc, Value input,
-                 ArrayRef<int64_t> low, ArrayRef<int64_t> high, Value value);
+Value padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> low,
+                 ArrayRef<int64_t> high, Value value);
 
 /// Reports that an op cannot be lowered because a shape is dynamic.
 LogicalResult requireStatic(Operation *op, ConversionPatternRewriter &rewriter);

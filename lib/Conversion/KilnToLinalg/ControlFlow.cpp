@@ -1,4 +1,5 @@
-//===- ControlFlow.cpp - Lowering Kiln control flow to scf -----------------===//
+//===- ControlFlow.cpp - Lowering Kiln control flow to scf
+//-----------------===//
 //
 // Part of the Kiln project.
 //
@@ -92,9 +93,8 @@ struct ForLowering : OpConversionPattern<ForOp> {
     // requires a positive step).
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-    Value positive = arith::CmpIOp::create(rewriter, loc,
-                                           arith::CmpIPredicate::sgt, step,
-                                           zero);
+    Value positive = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::sgt, step, zero);
     upper = arith::SelectOp::create(rewriter, loc, positive, upper, lower);
     step = arith::SelectOp::create(rewriter, loc, positive, step, one);
 
@@ -106,9 +106,8 @@ struct ForLowering : OpConversionPattern<ForOp> {
     rewriter.setInsertionPointToStart(newBody);
     Value counter = tensor::FromElementsOp::create(
         rewriter, loc, RankedTensorType::get({}, rewriter.getI64Type()),
-        ValueRange{arith::IndexCastOp::create(rewriter, loc,
-                                              rewriter.getI64Type(),
-                                              forOp.getInductionVar())});
+        ValueRange{arith::IndexCastOp::create(
+            rewriter, loc, rewriter.getI64Type(), forOp.getInductionVar())});
     SmallVector<Value> replacements = {counter};
     llvm::append_range(replacements, forOp.getRegionIterArgs());
     rewriter.mergeBlocks(&body, newBody, replacements);

@@ -1,4 +1,5 @@
-//===- Elementwise.cpp - Lowering Kiln's elementwise ops and generators ----===//
+//===- Elementwise.cpp - Lowering Kiln's elementwise ops and generators
+//----===//
 //
 // Part of the Kiln project.
 //
@@ -88,10 +89,10 @@ static Value scalar(SignOp, OpBuilder &b, Location loc, ValueRange s) {
   Value one = cst(b, loc, x, 1), minusOne = cst(b, loc, x, -1);
   if (isFloat(x)) {
     // sign(+-0) = +-0 and sign(NaN) = NaN: keep x unless strictly signed.
-    Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
-                                      zero);
-    Value neg = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x,
-                                      zero);
+    Value pos =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, zero);
+    Value neg =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, zero);
     Value r = arith::SelectOp::create(b, loc, neg, minusOne, x);
     return arith::SelectOp::create(b, loc, pos, one, r);
   }
@@ -141,8 +142,8 @@ static Value scalar(DivOp, OpBuilder &b, Location loc, ValueRange s) {
   // safe divisor otherwise.
   Value x = s[0], y = s[1];
   Value zero = cst(b, loc, y, 0), one = cst(b, loc, y, 1);
-  Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y,
-                                       zero);
+  Value isZero =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, zero);
   Value isMinusOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y,
                                            cst(b, loc, y, -1));
   Value unsafe = arith::OrIOp::create(b, loc, isZero, isMinusOne);
@@ -183,12 +184,24 @@ static Value scalar(CompareOp op, OpBuilder &b, Location loc, ValueRange s) {
     // Ordered predicates: false when NaN is involved, except for `ne`.
     arith::CmpFPredicate p;
     switch (d) {
-    case CompareDirection::eq: p = arith::CmpFPredicate::OEQ; break;
-    case CompareDirection::ne: p = arith::CmpFPredicate::UNE; break;
-    case CompareDirection::lt: p = arith::CmpFPredicate::OLT; break;
-    case CompareDirection::le: p = arith::CmpFPredicate::OLE; break;
-    case CompareDirection::gt: p = arith::CmpFPredicate::OGT; break;
-    case CompareDirection::ge: p = arith::CmpFPredicate::OGE; break;
+    case CompareDirection::eq:
+      p = arith::CmpFPredicate::OEQ;
+      break;
+    case CompareDirection::ne:
+      p = arith::CmpFPredicate::UNE;
+      break;
+    case CompareDirection::lt:
+      p = arith::CmpFPredicate::OLT;
+      break;
+    case CompareDirection::le:
+      p = arith::CmpFPredicate::OLE;
+      break;
+    case CompareDirection::gt:
+      p = arith::CmpFPredicate::OGT;
+      break;
+    case CompareDirection::ge:
+      p = arith::CmpFPredicate::OGE;
+      break;
     }
     return arith::CmpFOp::create(b, loc, p, s[0], s[1]);
   }
@@ -196,8 +209,12 @@ static Value scalar(CompareOp op, OpBuilder &b, Location loc, ValueRange s) {
   bool isBool = s[0].getType().isInteger(1);
   arith::CmpIPredicate p;
   switch (d) {
-  case CompareDirection::eq: p = arith::CmpIPredicate::eq; break;
-  case CompareDirection::ne: p = arith::CmpIPredicate::ne; break;
+  case CompareDirection::eq:
+    p = arith::CmpIPredicate::eq;
+    break;
+  case CompareDirection::ne:
+    p = arith::CmpIPredicate::ne;
+    break;
   case CompareDirection::lt:
     p = isBool ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt;
     break;
@@ -227,8 +244,7 @@ struct ElementwiseLowering : OpConversionPattern<OpTy> {
       return failure();
     Value result = buildElementwise(
         rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
-        adaptor.getOperands(),
-        [&](OpBuilder &b, Location loc, ValueRange s) {
+        adaptor.getOperands(), [&](OpBuilder &b, Location loc, ValueRange s) {
           return scalar(op, b, loc, s);
         });
     rewriter.replaceOp(op, result);
@@ -298,13 +314,13 @@ struct IotaLowering : OpConversionPattern<IotaOp> {
     int64_t dim = static_cast<int64_t>(op.getDimension());
     Type element = op.getType().getElementType();
     rewriter.replaceOp(
-        op, buildFromIndices(
-                rewriter, op.getLoc(), op.getType(),
-                [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
-                  Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(),
-                                                       idx[dim]);
-                  return castScalar(b, loc, i, element);
-                }));
+        op,
+        buildFromIndices(rewriter, op.getLoc(), op.getType(),
+                         [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
+                           Value i = arith::IndexCastOp::create(
+                               b, loc, b.getI64Type(), idx[dim]);
+                           return castScalar(b, loc, i, element);
+                         }));
     return success();
   }
 };
@@ -356,12 +372,12 @@ static Value uniform01(OpBuilder &b, Location loc, Value key, Value c) {
 }
 
 /// Two independent standard normals (Box-Muller) from counters c and c + 1.
-static std::pair<Value, Value> normalPair(OpBuilder &b, Location loc,
-                                          Value key, Value c) {
+static std::pair<Value, Value> normalPair(OpBuilder &b, Location loc, Value key,
+                                          Value c) {
   Type f64 = b.getF64Type();
   Value u1 = uniform01(b, loc, key, c);
-  Value u2 = uniform01(b, loc, key,
-                       arith::AddIOp::create(b, loc, c, i64c(b, loc, 1)));
+  Value u2 =
+      uniform01(b, loc, key, arith::AddIOp::create(b, loc, c, i64c(b, loc, 1)));
   // 1 - u1 is in (0, 1], so the logarithm is finite.
   u1 = arith::SubFOp::create(b, loc, scalarConstant(b, loc, f64, 1.0), u1);
   Value r = math::SqrtOp::create(
@@ -371,8 +387,7 @@ static std::pair<Value, Value> normalPair(OpBuilder &b, Location loc,
   Value theta = arith::MulFOp::create(
       b, loc, scalarConstant(b, loc, f64, 2.0 * M_PI), u2);
   return {arith::MulFOp::create(b, loc, r, math::CosOp::create(b, loc, theta)),
-          arith::MulFOp::create(b, loc, r,
-                                math::SinOp::create(b, loc, theta))};
+          arith::MulFOp::create(b, loc, r, math::SinOp::create(b, loc, theta))};
 }
 
 /// The random key for an op: from its seed attribute or seed operand.
@@ -381,9 +396,9 @@ static Value randomKey(OpTy op, Value seedOperand, OpBuilder &b, Location loc) {
   Value seed = seedOperand
                    ? extractScalar(b, loc, seedOperand)
                    : i64c(b, loc, static_cast<uint64_t>(*op.getStaticSeed()));
-  return mix64(b, loc,
-               arith::XOrIOp::create(b, loc, seed,
-                                     i64c(b, loc, 0x6A09E667F3BCC909ULL)));
+  return mix64(
+      b, loc,
+      arith::XOrIOp::create(b, loc, seed, i64c(b, loc, 0x6A09E667F3BCC909ULL)));
 }
 
 /// The row-major linear index of the current element, as i64.
@@ -394,8 +409,7 @@ static Value linearIndex(OpBuilder &b, Location loc, RankedTensorType type,
     Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
     linear = arith::AddIOp::create(
         b, loc,
-        arith::MulIOp::create(b, loc, linear,
-                              i64c(b, loc, type.getDimSize(d))),
+        arith::MulIOp::create(b, loc, linear, i64c(b, loc, type.getDimSize(d))),
         i);
   }
   return linear;
@@ -423,8 +437,7 @@ struct RandomUniformLowering : OpConversionPattern<RandomUniformOp> {
     // largest representable value below it, keeping the range half-open.
     APFloat top(hi);
     bool losesInfo = false;
-    top.convert(element.getFloatSemantics(), APFloat::rmTowardZero,
-                &losesInfo);
+    top.convert(element.getFloatSemantics(), APFloat::rmTowardZero, &losesInfo);
     APFloat below = top;
     below.next(/*nextDown=*/true);
     Value seed = adaptor.getSeed();
@@ -433,8 +446,8 @@ struct RandomUniformLowering : OpConversionPattern<RandomUniformOp> {
                 rewriter, op.getLoc(), type,
                 [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
                   Value key = randomKey(op, seed, b, loc);
-                  Value u = uniform01(b, loc, key,
-                                      linearIndex(b, loc, type, idx));
+                  Value u =
+                      uniform01(b, loc, key, linearIndex(b, loc, type, idx));
                   Type f64 = b.getF64Type();
                   Value v = arith::AddFOp::create(
                       b, loc, scalarConstant(b, loc, f64, lo),
@@ -486,8 +499,8 @@ struct NormalLowering : OpConversionPattern<OpTy> {
                     arith::MulIOp::create(b, loc, i, i64c(b, loc, 2 * kPairs));
                 SmallVector<Value> draws;
                 for (int k = 0; k < kPairs; ++k) {
-                  Value c = arith::AddIOp::create(b, loc, base,
-                                                  i64c(b, loc, 2 * k));
+                  Value c =
+                      arith::AddIOp::create(b, loc, base, i64c(b, loc, 2 * k));
                   auto [z0, z1] = normalPair(b, loc, key, c);
                   draws.push_back(z0);
                   draws.push_back(z1);
@@ -497,8 +510,8 @@ struct NormalLowering : OpConversionPattern<OpTy> {
                 // Fallback: the last draw, clamped; then earlier accepted
                 // draws take precedence, first one last.
                 z = arith::MinimumFOp::create(
-                    b, loc, arith::MaximumFOp::create(b, loc, draws.back(),
-                                                      minusTwo),
+                    b, loc,
+                    arith::MaximumFOp::create(b, loc, draws.back(), minusTwo),
                     two);
                 for (Value d : llvm::reverse(draws)) {
                   Value ok = arith::CmpFOp::create(
@@ -521,23 +534,23 @@ struct NormalLowering : OpConversionPattern<OpTy> {
 
 void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
   MLIRContext *context = patterns.getContext();
-  patterns.add<
-      ElementwiseLowering<NegOp>, ElementwiseLowering<AbsOp>,
-      ElementwiseLowering<ExpOp>, ElementwiseLowering<LogOp>,
-      ElementwiseLowering<Log1pOp>, ElementwiseLowering<SqrtOp>,
-      ElementwiseLowering<RsqrtOp>, ElementwiseLowering<TanhOp>,
-      ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,
-      ElementwiseLowering<SinOp>, ElementwiseLowering<CosOp>,
-      ElementwiseLowering<SignOp>, ElementwiseLowering<FloorOp>,
-      ElementwiseLowering<CeilOp>, ElementwiseLowering<SquareOp>,
-      ElementwiseLowering<ReciprocalOp>, ElementwiseLowering<LogicalNotOp>,
-      ElementwiseLowering<AddOp>, ElementwiseLowering<SubOp>,
-      ElementwiseLowering<MulOp>, ElementwiseLowering<DivOp>,
-      ElementwiseLowering<PowOp>, ElementwiseLowering<MaximumOp>,
-      ElementwiseLowering<MinimumOp>, ElementwiseLowering<LogicalAndOp>,
-      ElementwiseLowering<LogicalOrOp>, ElementwiseLowering<SelectOp>,
-      ElementwiseLowering<CompareOp>, CastLowering, ConstantLowering,
-      IotaLowering, RandomUniformLowering,
-      NormalLowering<RandomNormalOp, false>,
-      NormalLowering<TruncatedNormalOp, true>>(context);
+  patterns
+      .add<ElementwiseLowering<NegOp>, ElementwiseLowering<AbsOp>,
+           ElementwiseLowering<ExpOp>, ElementwiseLowering<LogOp>,
+           ElementwiseLowering<Log1pOp>, ElementwiseLowering<SqrtOp>,
+           ElementwiseLowering<RsqrtOp>, ElementwiseLowering<TanhOp>,
+           ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,
+           ElementwiseLowering<SinOp>, ElementwiseLowering<CosOp>,
+           ElementwiseLowering<SignOp>, ElementwiseLowering<FloorOp>,
+           ElementwiseLowering<CeilOp>, ElementwiseLowering<SquareOp>,
+           ElementwiseLowering<ReciprocalOp>, ElementwiseLowering<LogicalNotOp>,
+           ElementwiseLowering<AddOp>, ElementwiseLowering<SubOp>,
+           ElementwiseLowering<MulOp>, ElementwiseLowering<DivOp>,
+           ElementwiseLowering<PowOp>, ElementwiseLowering<MaximumOp>,
+           ElementwiseLowering<MinimumOp>, ElementwiseLowering<LogicalAndOp>,
+           ElementwiseLowering<LogicalOrOp>, ElementwiseLowering<SelectOp>,
+           ElementwiseLowering<CompareOp>, CastLowering, ConstantLowering,
+           IotaLowering, RandomUniformLowering,
+           NormalLowering<RandomNormalOp, false>,
+           NormalLowering<TruncatedNormalOp, true>>(context);
 }

@@ -1,4 +1,5 @@
-//===- KilnToLinalg.cpp - The convert-kiln-to-linalg pass ------------------===//
+//===- KilnToLinalg.cpp - The convert-kiln-to-linalg pass
+//------------------===//
 //
 // Part of the Kiln project.
 //
@@ -32,14 +33,14 @@ Value lowering::emptyTensor(OpBuilder &b, Location loc, RankedTensorType type) {
 }
 
 Value lowering::filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
-                           Value value) {
+                             Value value) {
   Value empty = emptyTensor(b, loc, type);
   return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{empty})
       .getResult(0);
 }
 
 Value lowering::scalarConstant(OpBuilder &b, Location loc, Type type,
-                             double value) {
+                               double value) {
   if (auto floatType = dyn_cast<FloatType>(type))
     return arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, value));
   return arith::ConstantOp::create(
@@ -50,8 +51,8 @@ Value lowering::lowestValue(OpBuilder &b, Location loc, Type type) {
   if (auto floatType = dyn_cast<FloatType>(type))
     return arith::ConstantOp::create(
         b, loc,
-        b.getFloatAttr(floatType, APFloat::getInf(
-                                      floatType.getFloatSemantics(), true)));
+        b.getFloatAttr(floatType,
+                       APFloat::getInf(floatType.getFloatSemantics(), true)));
   unsigned width = type.getIntOrFloatBitWidth();
   APInt v = width == 1 ? APInt(1, 0) : APInt::getSignedMinValue(width);
   return arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, v));
@@ -61,15 +62,15 @@ Value lowering::highestValue(OpBuilder &b, Location loc, Type type) {
   if (auto floatType = dyn_cast<FloatType>(type))
     return arith::ConstantOp::create(
         b, loc,
-        b.getFloatAttr(floatType, APFloat::getInf(
-                                      floatType.getFloatSemantics(), false)));
+        b.getFloatAttr(floatType,
+                       APFloat::getInf(floatType.getFloatSemantics(), false)));
   unsigned width = type.getIntOrFloatBitWidth();
   APInt v = width == 1 ? APInt(1, 1) : APInt::getSignedMaxValue(width);
   return arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, v));
 }
 
 AffineMap lowering::broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
-                               ArrayRef<int64_t> resultShape) {
+                                 ArrayRef<int64_t> resultShape) {
   // Operand dimension j is aligned with result dimension offset + j; an
   // extent of 1 facing a larger extent always reads index 0.
   size_t offset = resultShape.size() - shape.size();
@@ -84,16 +85,16 @@ AffineMap lowering::broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
 }
 
 Value lowering::buildElementwise(OpBuilder &b, Location loc,
-                               RankedTensorType resultType, ValueRange operands,
-                               ScalarBuilder body) {
+                                 RankedTensorType resultType,
+                                 ValueRange operands, ScalarBuilder body) {
   MLIRContext *context = b.getContext();
   SmallVector<AffineMap> maps;
   for (Value operand : operands)
     maps.push_back(broadcastMap(
         context, cast<RankedTensorType>(operand.getType()).getShape(),
         resultType.getShape()));
-  maps.push_back(AffineMap::getMultiDimIdentityMap(resultType.getRank(),
-                                                   context));
+  maps.push_back(
+      AffineMap::getMultiDimIdentityMap(resultType.getRank(), context));
   SmallVector<utils::IteratorType> iterators(resultType.getRank(),
                                              utils::IteratorType::parallel);
   auto generic = linalg::GenericOp::create(
@@ -118,8 +119,7 @@ Value lowering::castScalar(OpBuilder &b, Location loc, Value value, Type to) {
     if (fromFloat)
       return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, value,
                                    zero);
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, value,
-                                 zero);
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, value, zero);
   }
   if (fromFloat && toFloat) {
     if (fromFloat.getWidth() < toFloat.getWidth())
@@ -149,7 +149,7 @@ Value lowering::extractScalar(OpBuilder &b, Location loc, Value tensor) {
 }
 
 Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
-                            RankedTensorType type) {
+                              RankedTensorType type) {
   auto source = cast<RankedTensorType>(value.getType());
   if (source == type)
     return value;
@@ -178,8 +178,8 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
 }
 
 Value lowering::padSpatial(OpBuilder &b, Location loc, Value input,
-                         ArrayRef<int64_t> low, ArrayRef<int64_t> high,
-                         Value value) {
+                           ArrayRef<int64_t> low, ArrayRef<int64_t> high,
+                           Value value) {
   if (llvm::all_of(low, [](int64_t v) { return v == 0; }) &&
       llvm::all_of(high, [](int64_t v) { return v == 0; }))
     return input;
@@ -189,10 +189,9 @@ Value lowering::padSpatial(OpBuilder &b, Location loc, Value input,
   shape[2] += low[1] + high[1];
   auto paddedType = RankedTensorType::get(shape, type.getElementType());
   Value filled = filledTensor(b, loc, paddedType, value);
-  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0),
-                                       b.getIndexAttr(low[0]),
-                                       b.getIndexAttr(low[1]),
-                                       b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> offsets = {
+      b.getIndexAttr(0), b.getIndexAttr(low[0]), b.getIndexAttr(low[1]),
+      b.getIndexAttr(0)};
   SmallVector<OpFoldResult> sizes;
   for (int64_t d : type.getShape())
     sizes.push_back(b.getIndexAttr(d));
@@ -202,7 +201,7 @@ Value lowering::padSpatial(OpBuilder &b, Location loc, Value input,
 }
 
 LogicalResult lowering::requireStatic(Operation *op,
-                                    ConversionPatternRewriter &rewriter) {
+                                      ConversionPatternRewriter &rewriter) {
   auto isStatic = [](Type t) {
     auto tensor = dyn_cast<RankedTensorType>(t);
     return !tensor || tensor.hasStaticShape();
@@ -243,8 +242,8 @@ struct ConvertKilnToLinalgPass
     WalkResult dynamic = getOperation()->walk([](Operation *op) {
       if (!isa<KilnDialect>(op->getDialect()))
         return WalkResult::advance();
-      for (Type type : llvm::concat<Type>(op->getOperandTypes(),
-                                          op->getResultTypes())) {
+      for (Type type :
+           llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
         auto tensor = dyn_cast<RankedTensorType>(type);
         if (tensor && !tensor.hasStaticShape()) {
           op->emitError() << "cannot lower '" << op->getName()

@@ -1,4 +1,5 @@
-//===- NN.cpp - Lowering matmul, convolution, pooling, softmax -------------===//
+//===- NN.cpp - Lowering matmul, convolution, pooling, softmax
+//-------------===//
 //
 // Part of the Kiln project.
 //
@@ -60,12 +61,11 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     if (!op.getTransposeLhs() && !op.getTransposeRhs()) {
-      rewriter.replaceOp(
-          op, linalg::MatmulOp::create(
-                  rewriter, loc, TypeRange{type},
-                  ValueRange{adaptor.getLhs(), adaptor.getRhs()},
-                  ValueRange{zeroFilled(rewriter, loc, type)})
-                  .getResult(0));
+      rewriter.replaceOp(op, linalg::MatmulOp::create(
+                                 rewriter, loc, TypeRange{type},
+                                 ValueRange{adaptor.getLhs(), adaptor.getRhs()},
+                                 ValueRange{zeroFilled(rewriter, loc, type)})
+                                 .getResult(0));
       return success();
     }
     // (m, n, k): result[m, n] += op(lhs)[m, k] * op(rhs)[k, n]
@@ -81,12 +81,11 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
                                             : ArrayRef<AffineExpr>{k, n},
                        c),
         AffineMap::get(3, 0, {m, n}, c)};
-    rewriter.replaceOp(
-        op, contraction(rewriter, loc, type, adaptor.getLhs(), adaptor.getRhs(),
-                        maps,
-                        {utils::IteratorType::parallel,
-                         utils::IteratorType::parallel,
-                         utils::IteratorType::reduction}));
+    rewriter.replaceOp(op, contraction(rewriter, loc, type, adaptor.getLhs(),
+                                       adaptor.getRhs(), maps,
+                                       {utils::IteratorType::parallel,
+                                        utils::IteratorType::parallel,
+                                        utils::IteratorType::reduction}));
     return success();
   }
 };
@@ -123,8 +122,8 @@ struct BatchMatmulLowering : OpConversionPattern<BatchMatmulOp> {
                                                utils::IteratorType::parallel);
     iterators.push_back(utils::IteratorType::reduction);
     rewriter.replaceOp(op, contraction(rewriter, op.getLoc(), type,
-                                       adaptor.getLhs(), adaptor.getRhs(),
-                                       maps, iterators));
+                                       adaptor.getLhs(), adaptor.getRhs(), maps,
+                                       iterators));
     return success();
   }
 };
@@ -134,14 +133,14 @@ struct Padding2D {
   SmallVector<int64_t, 2> low, high, output;
 };
 
-Padding2D windowPadding(ArrayRef<int64_t> inputShape,
-                        ArrayRef<int64_t> window, ArrayRef<int64_t> strides,
-                        ArrayRef<int64_t> dilations, Padding padding) {
+Padding2D windowPadding(ArrayRef<int64_t> inputShape, ArrayRef<int64_t> window,
+                        ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
+                        Padding padding) {
   Padding2D p;
   for (int i = 0; i < 2; ++i) {
-    WindowDim d = llvm::cantFail(windowDim(inputShape[1 + i], window[i],
-                                           strides[i], dilations[i],
-                                           padding == Padding::SAME));
+    WindowDim d =
+        llvm::cantFail(windowDim(inputShape[1 + i], window[i], strides[i],
+                                 dilations[i], padding == Padding::SAME));
     p.low.push_back(d.padLow);
     p.high.push_back(d.padHigh);
     p.output.push_back(d.output);
@@ -197,12 +196,12 @@ struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
     auto inputType = cast<RankedTensorType>(op.getInput().getType());
     auto filterShape =
         cast<RankedTensorType>(op.getFilter().getType()).getShape();
-    Padding2D p = windowPadding(inputType.getShape(), filterShape.take_front(2),
-                                op.getStrides(), op.getDilations(),
-                                op.getPadding());
+    Padding2D p =
+        windowPadding(inputType.getShape(), filterShape.take_front(2),
+                      op.getStrides(), op.getDilations(), op.getPadding());
     Value zero = scalarConstant(rewriter, loc, inputType.getElementType(), 0);
-    Value input = padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high,
-                             zero);
+    Value input =
+        padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high, zero);
     rewriter.replaceOp(op, convNhwcHwcf(rewriter, loc, op.getType(), input,
                                         adaptor.getFilter(), op.getStrides(),
                                         op.getDilations()));
@@ -217,7 +216,8 @@ struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
 //   dyd = zeros(N, (OH-1)*sh + 1, (OW-1)*sw + 1, O); dyd[:, ::sh, ::sw] = dy
 //   wf[i, j, o, c] = w[KH-1-i, KW-1-j, c, o]
 //   dx = conv(pad(dyd, keff-1-pad_low, ...), wf, dilations)[:, :H, :W]
-struct Conv2DBackpropInputLowering : OpConversionPattern<Conv2DBackpropInputOp> {
+struct Conv2DBackpropInputLowering
+    : OpConversionPattern<Conv2DBackpropInputOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(Conv2DBackpropInputOp op, OpAdaptor adaptor,
@@ -290,8 +290,8 @@ struct Conv2DBackpropInputLowering : OpConversionPattern<Conv2DBackpropInputOp> 
             .getResult(0);
 
     auto convType = RankedTensorType::get(convShape, element);
-    Value dx = convNhwcHwcf(rewriter, loc, convType, dy, flipped, {1, 1},
-                            dilations);
+    Value dx =
+        convNhwcHwcf(rewriter, loc, convType, dy, flipped, {1, 1}, dilations);
     if (convType != type) {
       SmallVector<OpFoldResult> offsets(4, rewriter.getIndexAttr(0));
       SmallVector<OpFoldResult> sizes, steps(4, rewriter.getIndexAttr(1));
@@ -306,7 +306,8 @@ struct Conv2DBackpropInputLowering : OpConversionPattern<Conv2DBackpropInputOp> 
 };
 
 // (i, j, c, o, n, y, x):
-//   dw[i, j, c, o] += in_padded[n, y*sh + i*dh, x*sw + j*dw, c] * dy[n, y, x, o]
+//   dw[i, j, c, o] += in_padded[n, y*sh + i*dh, x*sw + j*dw, c] * dy[n, y, x,
+//   o]
 struct Conv2DBackpropFilterLowering
     : OpConversionPattern<Conv2DBackpropFilterOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -320,12 +321,12 @@ struct Conv2DBackpropFilterLowering
     RankedTensorType type = op.getType();
     auto inputType = cast<RankedTensorType>(op.getInput().getType());
     ArrayRef<int64_t> strides = op.getStrides(), dilations = op.getDilations();
-    Padding2D p = windowPadding(inputType.getShape(),
-                                type.getShape().take_front(2), strides,
-                                dilations, op.getPadding());
-    Value input = padSpatial(
-        rewriter, loc, adaptor.getInput(), p.low, p.high,
-        scalarConstant(rewriter, loc, type.getElementType(), 0));
+    Padding2D p =
+        windowPadding(inputType.getShape(), type.getShape().take_front(2),
+                      strides, dilations, op.getPadding());
+    Value input =
+        padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high,
+                   scalarConstant(rewriter, loc, type.getElementType(), 0));
     AffineExpr i = dim(c, 0), j = dim(c, 1), ch = dim(c, 2), o = dim(c, 3),
                n = dim(c, 4), y = dim(c, 5), x = dim(c, 6);
     SmallVector<AffineMap> maps = {
@@ -338,9 +339,9 @@ struct Conv2DBackpropFilterLowering
     SmallVector<utils::IteratorType> iterators(4,
                                                utils::IteratorType::parallel);
     iterators.append(3, utils::IteratorType::reduction);
-    rewriter.replaceOp(op, contraction(rewriter, loc, type, input,
-                                       adaptor.getOutBackprop(), maps,
-                                       iterators));
+    rewriter.replaceOp(op,
+                       contraction(rewriter, loc, type, input,
+                                   adaptor.getOutBackprop(), maps, iterators));
     return success();
   }
 };
@@ -369,20 +370,21 @@ struct PoolLowering : OpConversionPattern<OpTy> {
     Value input =
         padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high, padValue);
     Value init = filledTensor(rewriter, loc, type, padValue);
-    Value windowTensor = tensor::EmptyOp::create(rewriter, loc, window, element);
+    Value windowTensor =
+        tensor::EmptyOp::create(rewriter, loc, window, element);
     SmallVector<NamedAttribute> attrs = {
         rewriter.getNamedAttr("strides", i64Vector(rewriter, strides)),
         rewriter.getNamedAttr("dilations", i64Vector(rewriter, {1, 1}))};
     Value pooled;
     if (Max)
-      pooled = linalg::PoolingNhwcMaxOp::create(
-                   rewriter, loc, TypeRange{type},
-                   ValueRange{input, windowTensor}, ValueRange{init}, attrs)
+      pooled = linalg::PoolingNhwcMaxOp::create(rewriter, loc, TypeRange{type},
+                                                ValueRange{input, windowTensor},
+                                                ValueRange{init}, attrs)
                    .getResult(0);
     else
-      pooled = linalg::PoolingNhwcSumOp::create(
-                   rewriter, loc, TypeRange{type},
-                   ValueRange{input, windowTensor}, ValueRange{init}, attrs)
+      pooled = linalg::PoolingNhwcSumOp::create(rewriter, loc, TypeRange{type},
+                                                ValueRange{input, windowTensor},
+                                                ValueRange{init}, attrs)
                    .getResult(0);
     if (!Max) {
       int64_t height = inputType.getDimSize(1), width = inputType.getDimSize(2);
@@ -408,20 +410,20 @@ struct PoolLowering : OpConversionPattern<OpTy> {
 
 /// Builds the loop nest `for (ivs...) in shape` carrying `init`, with
 /// `body` returning the next value of the carried tensor.
-Value loopNest(OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Value init,
-               function_ref<Value(OpBuilder &, Location, ValueRange, Value)>
-                   body) {
+Value loopNest(
+    OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Value init,
+    function_ref<Value(OpBuilder &, Location, ValueRange, Value)> body) {
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   SmallVector<Value> lbs(shape.size(), zero), steps(shape.size(), one), ubs;
   for (int64_t d : shape)
     ubs.push_back(arith::ConstantIndexOp::create(b, loc, d));
-  scf::LoopNest nest = scf::buildLoopNest(
-      b, loc, lbs, ubs, steps, ValueRange{init},
-      [&](OpBuilder &nb, Location nl, ValueRange ivs,
-          ValueRange args) -> scf::ValueVector {
-        return {body(nb, nl, ivs, args[0])};
-      });
+  scf::LoopNest nest =
+      scf::buildLoopNest(b, loc, lbs, ubs, steps, ValueRange{init},
+                         [&](OpBuilder &nb, Location nl, ValueRange ivs,
+                             ValueRange args) -> scf::ValueVector {
+                           return {body(nb, nl, ivs, args[0])};
+                         });
   return nest.results.empty() ? init : nest.results.front();
 }
 
@@ -478,9 +480,11 @@ struct MaxPool2DGradLowering : OpConversionPattern<MaxPool2DGradOp> {
           // Search the window in row-major order, keeping the first maximum.
           Value best = lowestValue(b, l, element);
           Value bestH = windowPosition(b, l, y, idx(b, l, 0), strides[0],
-                                       p.low[0], height).first;
-          Value bestW = windowPosition(b, l, x, idx(b, l, 0), strides[1],
-                                       p.low[1], width).first;
+                                       p.low[0], height)
+                            .first;
+          Value bestW =
+              windowPosition(b, l, x, idx(b, l, 0), strides[1], p.low[1], width)
+                  .first;
           SmallVector<Value> state = {best, bestH, bestW};
           for (int64_t i = 0; i < window[0]; ++i) {
             for (int64_t j = 0; j < window[1]; ++j) {
@@ -606,9 +610,9 @@ Value axisGeneric(OpBuilder &b, Location loc, RankedTensorType fullType,
   SmallVector<utils::IteratorType> iterators(rank,
                                              utils::IteratorType::parallel);
   if (reduceAxis) {
-    resultType = RankedTensorType::get(
-        reduceShape(fullType.getShape(), {axis}, false),
-        fullType.getElementType());
+    resultType =
+        RankedTensorType::get(reduceShape(fullType.getShape(), {axis}, false),
+                              fullType.getElementType());
     init = filledTensor(b, loc, resultType, initValue);
     maps.push_back(dropped);
     iterators[axis] = utils::IteratorType::reduction;
@@ -630,25 +634,23 @@ std::pair<Value, Value> maxAndLogSumExp(OpBuilder &b, Location loc, Value x,
                                         int64_t axis) {
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
-  Value max = axisGeneric(b, loc, type, axis, {x}, {}, true,
-                          lowestValue(b, loc, element),
-                          [](OpBuilder &nb, Location nl, ValueRange a) {
-                            return arith::MaximumFOp::create(nb, nl, a[1], a[0])
-                                .getResult();
-                          });
+  Value max = axisGeneric(
+      b, loc, type, axis, {x}, {}, true, lowestValue(b, loc, element),
+      [](OpBuilder &nb, Location nl, ValueRange a) {
+        return arith::MaximumFOp::create(nb, nl, a[1], a[0]).getResult();
+      });
   Value sum = axisGeneric(
       b, loc, type, axis, {x}, {max}, true, scalarConstant(b, loc, element, 0),
       [](OpBuilder &nb, Location nl, ValueRange a) {
-        Value e = math::ExpOp::create(nb, nl,
-                                      arith::SubFOp::create(nb, nl, a[0], a[1]));
+        Value e = math::ExpOp::create(
+            nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]));
         return arith::AddFOp::create(nb, nl, a[2], e).getResult();
       });
   auto reducedType = cast<RankedTensorType>(sum.getType());
-  Value logSum = buildElementwise(b, loc, reducedType, {sum},
-                                  [](OpBuilder &nb, Location nl, ValueRange a) {
-                                    return math::LogOp::create(nb, nl, a[0])
-                                        .getResult();
-                                  });
+  Value logSum = buildElementwise(
+      b, loc, reducedType, {sum}, [](OpBuilder &nb, Location nl, ValueRange a) {
+        return math::LogOp::create(nb, nl, a[0]).getResult();
+      });
   return {max, logSum};
 }
 
@@ -664,14 +666,16 @@ struct SoftmaxLowering : OpConversionPattern<OpTy> {
     auto type = cast<RankedTensorType>(op.getType());
     int64_t axis = llvm::cantFail(
         normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
-    auto [max, logSum] = maxAndLogSumExp(rewriter, loc, adaptor.getInput(), axis);
+    auto [max, logSum] =
+        maxAndLogSumExp(rewriter, loc, adaptor.getInput(), axis);
     // log_softmax = x - max - log(sum); softmax = exp(that).
     Value result = axisGeneric(
         rewriter, loc, type, axis, {adaptor.getInput()}, {max, logSum}, false,
         Value(), [](OpBuilder &nb, Location nl, ValueRange a) {
           Value shifted = arith::SubFOp::create(
               nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]), a[2]);
-          return Log ? shifted : math::ExpOp::create(nb, nl, shifted).getResult();
+          return Log ? shifted
+                     : math::ExpOp::create(nb, nl, shifted).getResult();
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -679,7 +683,8 @@ struct SoftmaxLowering : OpConversionPattern<OpTy> {
 };
 
 // loss[b] = sum_c labels[b, c] * (max[b] + logsum[b] - logits[b, c])
-struct SoftmaxCrossEntropyLowering : OpConversionPattern<SoftmaxCrossEntropyOp> {
+struct SoftmaxCrossEntropyLowering
+    : OpConversionPattern<SoftmaxCrossEntropyOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(SoftmaxCrossEntropyOp op, OpAdaptor adaptor,
@@ -698,8 +703,8 @@ struct SoftmaxCrossEntropyLowering : OpConversionPattern<SoftmaxCrossEntropyOp> 
         [](OpBuilder &nb, Location nl, ValueRange a) {
           Value lse = arith::AddFOp::create(nb, nl, a[2], a[3]);
           Value nll = arith::SubFOp::create(nb, nl, lse, a[0]);
-          return arith::AddFOp::create(
-                     nb, nl, a[4], arith::MulFOp::create(nb, nl, a[1], nll))
+          return arith::AddFOp::create(nb, nl, a[4],
+                                       arith::MulFOp::create(nb, nl, a[1], nll))
               .getResult();
         });
     rewriter.replaceOp(op, loss);
@@ -727,15 +732,16 @@ struct SparseSoftmaxCrossEntropyLowering
     Value loss = buildElementwise(
         rewriter, loc, type, {adaptor.getLabels(), max, logSum},
         [&](OpBuilder &b, Location l, ValueRange s) {
-          Value label = arith::IndexCastOp::create(b, l, b.getIndexType(), s[0]);
+          Value label =
+              arith::IndexCastOp::create(b, l, b.getIndexType(), s[0]);
           Value inRange = arith::AndIOp::create(
               b, l,
               arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, label,
                                     idx(b, l, 0)),
               arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, label,
                                     idx(b, l, classes)));
-          Value safe = arith::SelectOp::create(b, l, inRange, label,
-                                               idx(b, l, 0));
+          Value safe =
+              arith::SelectOp::create(b, l, inRange, label, idx(b, l, 0));
           SmallVector<Value> at;
           for (int64_t d = 0; d < axis; ++d)
             at.push_back(linalg::IndexOp::create(b, l, d));
@@ -745,9 +751,9 @@ struct SparseSoftmaxCrossEntropyLowering
               b, l, arith::AddFOp::create(b, l, s[1], s[2]), picked);
           Value nan = arith::ConstantOp::create(
               b, l,
-              b.getFloatAttr(element,
-                             APFloat::getNaN(cast<FloatType>(element)
-                                                 .getFloatSemantics())));
+              b.getFloatAttr(
+                  element, APFloat::getNaN(
+                               cast<FloatType>(element).getFloatSemantics())));
           return arith::SelectOp::create(b, l, inRange, lossValue, nan)
               .getResult();
         });
@@ -764,7 +770,6 @@ void lowering::populateNNPatterns(RewritePatternSet &patterns) {
                PoolLowering<MaxPool2DOp, true>,
                PoolLowering<AvgPool2DOp, false>, MaxPool2DGradLowering,
                AvgPool2DGradLowering, SoftmaxLowering<SoftmaxOp, false>,
-               SoftmaxLowering<LogSoftmaxOp, true>,
-               SoftmaxCrossEntropyLowering,
+               SoftmaxLowering<LogSoftmaxOp, true>, SoftmaxCrossEntropyLowering,
                SparseSoftmaxCrossEntropyLowering>(patterns.getContext());
 }

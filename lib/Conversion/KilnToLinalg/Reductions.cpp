@@ -1,4 +1,5 @@
-//===- Reductions.cpp - Lowering Kiln reductions ---------------------------===//
+//===- Reductions.cpp - Lowering Kiln reductions
+//---------------------------===//
 //
 // Part of the Kiln project.
 //
@@ -83,16 +84,16 @@ Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
              Combiner kind) {
   auto type = cast<RankedTensorType>(input.getType());
   Type element = type.getElementType();
-  auto resultType = RankedTensorType::get(
-      reduceShape(type.getShape(), axes, false), element);
-  Value init = filledTensor(b, loc, resultType,
-                            identity(b, loc, kind, element));
+  auto resultType =
+      RankedTensorType::get(reduceShape(type.getShape(), axes, false), element);
+  Value init =
+      filledTensor(b, loc, resultType, identity(b, loc, kind, element));
   SmallVector<AffineMap> maps;
   SmallVector<utils::IteratorType> iterators;
   reductionMaps(b.getContext(), type.getRank(), axes, maps, iterators);
   return linalg::GenericOp::create(
-             b, loc, TypeRange{resultType}, ValueRange{input},
-             ValueRange{init}, maps, iterators,
+             b, loc, TypeRange{resultType}, ValueRange{input}, ValueRange{init},
+             maps, iterators,
              [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
                linalg::YieldOp::create(
                    nested, nestedLoc,
@@ -118,14 +119,14 @@ struct ReduceLowering : OpConversionPattern<OpTy> {
       for (int64_t axis : axes)
         count *= type.getDimSize(axis);
       auto reducedType = cast<RankedTensorType>(result.getType());
-      result = buildElementwise(
-          rewriter, loc, reducedType, ValueRange{result},
-          [&](OpBuilder &b, Location l, ValueRange s) {
-            return arith::DivFOp::create(
-                b, l, s[0],
-                scalarConstant(b, l, s[0].getType(),
-                               static_cast<double>(count)));
-          });
+      result =
+          buildElementwise(rewriter, loc, reducedType, ValueRange{result},
+                           [&](OpBuilder &b, Location l, ValueRange s) {
+                             return arith::DivFOp::create(
+                                 b, l, s[0],
+                                 scalarConstant(b, l, s[0].getType(),
+                                                static_cast<double>(count)));
+                           });
     }
     rewriter.replaceOp(op, reshapeTensor(rewriter, loc, result,
                                          cast<RankedTensorType>(op.getType())));
@@ -150,14 +151,13 @@ struct ArgReduceLowering : OpConversionPattern<OpTy> {
         normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
     Type element = type.getElementType();
     auto indexType = cast<RankedTensorType>(op.getType());
-    auto valueType =
-        RankedTensorType::get(indexType.getShape(), element);
+    auto valueType = RankedTensorType::get(indexType.getShape(), element);
     Value initValue = filledTensor(rewriter, loc, valueType,
                                    Max ? lowestValue(rewriter, loc, element)
                                        : highestValue(rewriter, loc, element));
-    Value initIndex = filledTensor(
-        rewriter, loc, indexType,
-        scalarConstant(rewriter, loc, rewriter.getI64Type(), 0));
+    Value initIndex =
+        filledTensor(rewriter, loc, indexType,
+                     scalarConstant(rewriter, loc, rewriter.getI64Type(), 0));
     SmallVector<AffineMap> maps;
     SmallVector<utils::IteratorType> iterators;
     reductionMaps(rewriter.getContext(), type.getRank(), {axis}, maps,
@@ -170,27 +170,29 @@ struct ArgReduceLowering : OpConversionPattern<OpTy> {
           Value x = args[0], best = args[1], bestIndex = args[2];
           Value better;
           if (isa<FloatType>(element)) {
-            better = arith::CmpFOp::create(
-                b, l, Max ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT,
-                x, best);
-            Value xNaN = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO,
-                                               x, x);
+            better = arith::CmpFOp::create(b, l,
+                                           Max ? arith::CmpFPredicate::OGT
+                                               : arith::CmpFPredicate::OLT,
+                                           x, best);
+            Value xNaN =
+                arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, x, x);
             Value bestNumber = arith::CmpFOp::create(
                 b, l, arith::CmpFPredicate::ORD, best, best);
             better = arith::OrIOp::create(
                 b, l, better, arith::AndIOp::create(b, l, xNaN, bestNumber));
           } else {
-            better = arith::CmpIOp::create(
-                b, l, Max ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::slt,
-                x, best);
+            better = arith::CmpIOp::create(b, l,
+                                           Max ? arith::CmpIPredicate::sgt
+                                               : arith::CmpIPredicate::slt,
+                                           x, best);
           }
           Value index = arith::IndexCastOp::create(
               b, l, b.getI64Type(), linalg::IndexOp::create(b, l, axis));
           linalg::YieldOp::create(
               b, l,
-              ValueRange{arith::SelectOp::create(b, l, better, x, best),
-                         arith::SelectOp::create(b, l, better, index,
-                                                 bestIndex)});
+              ValueRange{
+                  arith::SelectOp::create(b, l, better, x, best),
+                  arith::SelectOp::create(b, l, better, index, bestIndex)});
         });
     rewriter.replaceOp(op, generic.getResult(1));
     return success();

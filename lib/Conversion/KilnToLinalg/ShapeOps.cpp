@@ -1,4 +1,5 @@
-//===- ShapeOps.cpp - Lowering Kiln's shape ops, gather and scatter --------===//
+//===- ShapeOps.cpp - Lowering Kiln's shape ops, gather and scatter
+//--------===//
 //
 // Part of the Kiln project.
 //
@@ -17,9 +18,8 @@ using namespace mlir::kiln::lowering;
 namespace {
 
 SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> values) {
-  return llvm::map_to_vector(values, [&](int64_t v) -> OpFoldResult {
-    return b.getIndexAttr(v);
-  });
+  return llvm::map_to_vector(
+      values, [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); });
 }
 
 /// reshape, expand_dims and squeeze all keep the row-major element order.
@@ -31,9 +31,9 @@ struct ReshapeLikeLowering : OpConversionPattern<OpTy> {
                   ConversionPatternRewriter &rewriter) const override {
     if (failed(requireStatic(op, rewriter)))
       return failure();
-    rewriter.replaceOp(op, reshapeTensor(rewriter, op.getLoc(),
-                                         adaptor.getInput(),
-                                         cast<RankedTensorType>(op.getType())));
+    rewriter.replaceOp(op,
+                       reshapeTensor(rewriter, op.getLoc(), adaptor.getInput(),
+                                     cast<RankedTensorType>(op.getType())));
     return success();
   }
 };
@@ -46,9 +46,9 @@ struct TransposeLowering : OpConversionPattern<TransposeOp> {
     if (failed(requireStatic(op, rewriter)))
       return failure();
     Value init = emptyTensor(rewriter, op.getLoc(), op.getType());
-    rewriter.replaceOp(op, linalg::TransposeOp::create(
-                               rewriter, op.getLoc(), adaptor.getInput(), init,
-                               op.getPermutation())
+    rewriter.replaceOp(op, linalg::TransposeOp::create(rewriter, op.getLoc(),
+                                                       adaptor.getInput(), init,
+                                                       op.getPermutation())
                                .getResult());
     return success();
   }
@@ -61,12 +61,10 @@ struct BroadcastToLowering : OpConversionPattern<BroadcastToOp> {
                   ConversionPatternRewriter &rewriter) const override {
     if (failed(requireStatic(op, rewriter)))
       return failure();
-    rewriter.replaceOp(
-        op, buildElementwise(rewriter, op.getLoc(), op.getType(),
-                             adaptor.getInput(),
-                             [](OpBuilder &, Location, ValueRange s) {
-                               return s[0];
-                             }));
+    rewriter.replaceOp(op, buildElementwise(rewriter, op.getLoc(), op.getType(),
+                                            adaptor.getInput(),
+                                            [](OpBuilder &, Location,
+                                               ValueRange s) { return s[0]; }));
     return success();
   }
 };
@@ -142,10 +140,10 @@ std::pair<Value, Value> clampIndex(OpBuilder &b, Location loc, Value index,
                                    int64_t size) {
   Value i = arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value last = arith::ConstantIndexOp::create(b, loc, std::max<int64_t>(size - 1, 0));
+  Value last =
+      arith::ConstantIndexOp::create(b, loc, std::max<int64_t>(size - 1, 0));
   Value inRange = arith::AndIOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, i, last));
   Value clamped = arith::MinSIOp::create(
       b, loc, arith::MaxSIOp::create(b, loc, i, zero), last);
@@ -202,7 +200,8 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
           Value v = tensor::ExtractOp::create(b, l, params, at);
           Value zero = scalarConstant(b, l, type.getElementType(), 0);
           linalg::YieldOp::create(
-              b, l, ValueRange{arith::SelectOp::create(b, l, inRange, v, zero)});
+              b, l,
+              ValueRange{arith::SelectOp::create(b, l, inRange, v, zero)});
         });
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
@@ -226,8 +225,8 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
     Location loc = op.getLoc();
     auto baseType = cast<RankedTensorType>(op.getBase().getType());
     auto updatesType = cast<RankedTensorType>(op.getUpdates().getType());
-    int64_t axis = llvm::cantFail(normalizeAxis(
-        static_cast<int64_t>(op.getAxis()), baseType.getRank()));
+    int64_t axis = llvm::cantFail(
+        normalizeAxis(static_cast<int64_t>(op.getAxis()), baseType.getRank()));
     int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
@@ -242,8 +241,8 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
         rewriter, loc, lbs, ubs, steps, ValueRange{adaptor.getBase()},
         [&](OpBuilder &b, Location l, ValueRange ivs,
             ValueRange iterArgs) -> scf::ValueVector {
-          Value j = tensor::ExtractOp::create(b, l, indices,
-                                              ivs.slice(axis, k));
+          Value j =
+              tensor::ExtractOp::create(b, l, indices, ivs.slice(axis, k));
           auto [clamped, inRange] =
               clampIndex(b, l, j, baseType.getDimSize(axis));
           SmallVector<Value> at(ivs.take_front(axis));
@@ -312,10 +311,10 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
 } // namespace
 
 void lowering::populateShapePatterns(RewritePatternSet &patterns) {
-  patterns.add<ReshapeLikeLowering<ReshapeOp>,
-               ReshapeLikeLowering<ExpandDimsOp>,
-               ReshapeLikeLowering<SqueezeOp>, TransposeLowering,
-               BroadcastToLowering, ConcatLowering, SliceLowering, PadLowering,
-               GatherLowering, ScatterAddLowering, OneHotLowering>(
-      patterns.getContext());
+  patterns
+      .add<ReshapeLikeLowering<ReshapeOp>, ReshapeLikeLowering<ExpandDimsOp>,
+           ReshapeLikeLowering<SqueezeOp>, TransposeLowering,
+           BroadcastToLowering, ConcatLowering, SliceLowering, PadLowering,
+           GatherLowering, ScatterAddLowering, OneHotLowering>(
+          patterns.getContext());
 }
