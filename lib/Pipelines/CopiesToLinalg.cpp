@@ -9,12 +9,15 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/Builders.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNCOPIESTOLINALG
 #define GEN_PASS_DEF_KILNDISTINCTRESULTS
+#define GEN_PASS_DEF_KILNCONTRACTIONLOOPORDER
 #include "kiln/Pipelines/Passes.h.inc"
 } // namespace mlir::kiln
 
@@ -31,6 +34,43 @@ struct CopiesToLinalgPass
       linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(),
                              copy.getTarget());
       copy.erase();
+    }
+  }
+};
+
+struct ContractionLoopOrderPass
+    : public kiln::impl::KilnContractionLoopOrderBase<
+          ContractionLoopOrderPass> {
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> candidates;
+    getOperation()->walk([&](linalg::LinalgOp op) {
+      SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+      size_t n = iterators.size();
+      if (n < 3 || op.getNumReductionLoops() != 1 ||
+          iterators.back() != utils::IteratorType::reduction ||
+          !op.hasPureTensorSemantics() ||
+          isa<linalg::ConvolutionOpInterface>(op.getOperation()))
+        return;
+      candidates.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::LinalgOp op : candidates) {
+      rewriter.setInsertionPoint(op);
+      linalg::GenericOp generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+      if (!generic) {
+        FailureOr<linalg::GenericOp> g = linalg::generalizeNamedOp(rewriter, op);
+        if (failed(g))
+          continue;
+        generic = *g;
+      }
+      // (p0, ..., p_last, r) -> (p0, ..., r, p_last)
+      unsigned n = generic.getNumLoops();
+      SmallVector<unsigned> order;
+      for (unsigned d = 0; d + 2 < n; ++d)
+        order.push_back(d);
+      order.push_back(n - 1);
+      order.push_back(n - 2);
+      (void)linalg::interchangeGenericOp(rewriter, generic, order);
     }
   }
 };

@@ -53,6 +53,7 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
       "canonicalize,";
   if (options.fuseElementwise)
     pipeline += "linalg-fuse-elementwise-ops,";
+  pipeline += "kiln-contraction-loop-order,";
   pipeline +=
       "cse,eliminate-empty-tensors,kiln-distinct-results,"
       "one-shot-bufferize{bufferize-function-boundaries=true "

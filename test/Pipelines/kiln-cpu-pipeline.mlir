@@ -32,3 +32,12 @@ func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -
   %2 = kiln.relu %1 : tensor<4x2xf32>
   return %2 : tensor<4x2xf32>
 }
+
+// The contraction's reduction loop moves outside the last parallel loop, so
+// the innermost loop runs along contiguous rows of B and C.
+// RUN: tensor-opt %s --pass-pipeline="builtin.module(convert-kiln-to-linalg,kiln-contraction-loop-order)" | FileCheck %s --check-prefix=ORDER
+// ORDER-DAG: #[[A:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// ORDER-DAG: #[[B:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// ORDER-DAG: #[[C:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// ORDER-LABEL: func.func @affine
+// ORDER: linalg.generic {indexing_maps = [#[[A]], #[[B]], #[[C]]], iterator_types = ["parallel", "reduction", "parallel"]}

@@ -67,4 +67,19 @@ def KilnDistinctResults : Pass<"kiln-distinct-results", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def KilnContractionLoopOrder
+    : Pass<"kiln-contraction-loop-order", "::mlir::ModuleOp"> {
+  let summary = "Puts a contraction's reduction loop outside its last parallel loop";
+  let description = [{
+    A matmul lowered as written, `for m, n, k: C[m, n] += A[m, k] * B[k, n]`,
+    walks B with a stride in its innermost loop, which neither the cache
+    nor LLVM's vectorizer likes. For linalg ops with one reduction loop that
+    comes last (matmul, batch matmul and their transposed forms), this pass
+    makes it `for m, k, n`: the innermost loop runs along the result's last
+    dimension, contiguous in C and B, and vectorizes. Named ops are
+    generalized first. A first step of the CPU performance work; tiling and
+    explicit vectorization come later.
+  }];
+}
+
 #endif // KILN_PIPELINES_PASSES_TD
