@@ -783,3 +783,405 @@ func.func @unknown_op(%x: tensor<f32>) {
   %0 = kiln.frobnicate %x : tensor<f32>
   return
 }
+
+// -----
+
+func.func @logical_on_float(%a: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.logical_and' op operand #0 must be ranked tensor of 1-bit signless integer values, but got 'tensor<4xf32>'}}
+  %0 = kiln.logical_and %a, %a : tensor<4xf32>, tensor<4xf32> -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @unary_result_type(%a: tensor<2x3xf32>) {
+  // expected-error@+1 {{'kiln.exp' op requires the same type for all operands and results}}
+  %0 = "kiln.exp"(%a) : (tensor<2x3xf32>) -> tensor<2x3xf64>
+  return
+}
+
+// -----
+
+func.func @select_broadcast(%c: tensor<2x1xi1>, %a: tensor<1x3xf32>, %b: tensor<4x1xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{shapes [2, 3] and [4, 1] are not broadcast-compatible: dimension 0 of the result would be 2 and 4}}
+  %0 = kiln.select %c, %a, %b : tensor<2x1xi1>, tensor<1x3xf32>, tensor<4x1xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to_element(%a: tensor<3xf32>) {
+  // expected-error@+1 {{input and result must have the same element type, got 'f32' and 'i32'}}
+  %0 = kiln.broadcast_to %a : tensor<3xf32> -> tensor<2x3xi32>
+  return
+}
+
+// -----
+
+func.func @squeeze_duplicate(%a: tensor<1x1xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{axis -2 appears twice in [0, -2]}}
+  %0 = kiln.squeeze %a {axes = array<i64: 0, -2>} : tensor<1x1xf32> -> tensor<1xf32>
+  return
+}
+
+// -----
+
+func.func @slice_limit_length(%a: tensor<4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{limit [4] has 1 entries but the input has rank 2}}
+  %0 = kiln.slice %a {start = array<i64: 0, 0>, limit = array<i64: 4>, stride = array<i64: 1, 1>} : tensor<4x3xf32> -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @slice_stride_length(%a: tensor<4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{stride [1, 1, 1] has 3 entries but the input has rank 2}}
+  %0 = kiln.slice %a {start = array<i64: 0, 0>, limit = array<i64: 4, 3>, stride = array<i64: 1, 1, 1>} : tensor<4x3xf32> -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @pad_low_length(%a: tensor<4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{low padding [1, 1] has 2 entries but the input has rank 1}}
+  %0 = kiln.pad %a {low = array<i64: 1, 1>, high = array<i64: 0>} : tensor<4xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @one_hot_dynamic(%l: tensor<?xi32>) {
+  // expected-error@+1 {{'kiln.one_hot' op result has shape [3, 5] but the other operands imply [?, 4]}}
+  %0 = kiln.one_hot %l {depth = 4 : i64} : tensor<?xi32> -> tensor<3x5xf32>
+  return
+}
+
+// -----
+
+func.func @random_normal_stddev() {
+  // expected-error@+1 {{'kiln.random_normal' op needs a non-negative stddev, got -5.000000e-01}}
+  %0 = kiln.random_normal {static_seed = 1 : i64, stddev = -0.5 : f64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_elements(%a: tensor<4x8xf32>, %b: tensor<8x2xf64>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{operands must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.matmul %a, %b : tensor<4x8xf32>, tensor<8x2xf64> -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @conv_elements(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2x4xf64>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{input and filter must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.conv2d %x, %w : tensor<1x5x5x2xf32>, tensor<3x3x2x4xf64> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_backprop_filter_rank(%x: tensor<1x5x5x2xf32>, %dy: tensor<1x3x3x4xf32>) {
+  // The filter here is the result type.
+  // expected-error@+1 {{filter must have rank 4 (HWIO), got [3, 3, 2]}}
+  %0 = kiln.conv2d_backprop_filter %x, %dy : tensor<1x5x5x2xf32>, tensor<1x3x3x4xf32> -> tensor<3x3x2xf32>
+  return
+}
+
+// -----
+
+func.func @pool_strides(%x: tensor<1x4x4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{strides must have 2 entries (height, width), got [2]}}
+  %0 = kiln.max_pool2d %x {window = array<i64: 2, 2>, strides = array<i64: 2>} : tensor<1x4x4x3xf32> -> tensor<1x2x2x3xf32>
+  return
+}
+
+// -----
+
+func.func @pool_does_not_fit(%x: tensor<1x1x4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{window of effective size 2 does not fit in an input of size 1 with VALID padding}}
+  %0 = kiln.avg_pool2d %x {window = array<i64: 2, 2>} : tensor<1x1x4x3xf32> -> tensor<1x1x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_grad_elements(%x: tensor<1x4x4x3xf32>, %dy: tensor<1x2x2x3xf64>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{input and out_backprop must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.max_pool2d_grad %x, %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x3xf32>, tensor<1x2x2x3xf64> -> tensor<1x4x4x3xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_grad_elements(%dy: tensor<1x2x2x3xf64>) {
+  // expected-error@+1 {{out_backprop and result must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.avg_pool2d_grad %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x2x2x3xf64> -> tensor<1x4x4x3xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_grad_rank(%dy: tensor<1x2x2x3xf32>) {
+  // The pooled input here is the result type.
+  // expected-error@+1 {{input must have rank 4 (NHWC), got [4, 4, 3]}}
+  %0 = kiln.avg_pool2d_grad %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x2x2x3xf32> -> tensor<4x4x3xf32>
+  return
+}
+
+// -----
+
+func.func @xent_elements(%l: tensor<4x10xf32>, %y: tensor<4x10xf64>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{logits and labels must have the same element type, got 'f32' and 'f64'}}
+  %0 = kiln.softmax_cross_entropy %l, %y : tensor<4x10xf32>, tensor<4x10xf64> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @sparse_xent_rank0(%l: tensor<f32>, %y: tensor<i32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{logits need a class dimension, got rank 0}}
+  %0 = kiln.sparse_softmax_cross_entropy %l, %y : tensor<f32>, tensor<i32> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @cond_region_arguments(%p: tensor<i1>, %x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.cond' op region #0 should have no arguments}}
+  %0 = kiln.cond %p -> (tensor<f32>) {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %x : tensor<f32>
+  } else {
+    kiln.yield %x : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @cond_empty_region(%p: tensor<i1>, %x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.cond' op region #0 ('then_region') failed to verify constraint: region with 1 blocks}}
+  %0 = kiln.cond %p -> (tensor<f32>) {
+  } else {
+    kiln.yield %x : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @yield_not_last(%p: tensor<i1>, %x: tensor<f32>) {
+  %0 = kiln.cond %p -> (tensor<f32>) {
+    // expected-error@+1 {{'kiln.yield' op must be the last operation in the parent block}}
+    kiln.yield %x : tensor<f32>
+    %n = kiln.neg %x : tensor<f32>
+  } else {
+    kiln.yield %x : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @while_do_arguments(%x: tensor<f32>, %p: tensor<i1>) {
+  // expected-error@+1 {{'kiln.while' op the 'do' region's arguments value #0 has type 'tensor<2xf32>' but 'tensor<f32>' is expected}}
+  %0 = kiln.while (%x : tensor<f32>) cond {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %p : tensor<i1>
+  } do {
+  ^bb0(%v: tensor<2xf32>):
+    kiln.yield %x : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @while_result_type(%x: tensor<f32>, %p: tensor<i1>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{'kiln.while' op inferred type(s) 'tensor<f32>' are incompatible with return type(s) of operation 'tensor<2xf32>'}}
+  %0 = "kiln.while"(%x) ({
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %p : tensor<i1>
+  }, {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %v : tensor<f32>
+  }) : (tensor<f32>) -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @while_refined_yield(%x: tensor<2xf32>, %p: tensor<i1>, %y: tensor<3xf32>) {
+  // expected-error@+1 {{'kiln.while' op the 'do' region's yield value #0 has type 'tensor<3xf32>' but 'tensor<2xf32>' is expected}}
+  %0 = kiln.while (%x : tensor<2xf32>) cond {
+  ^bb0(%v: tensor<2xf32>):
+    kiln.yield %p : tensor<i1>
+  } do {
+  ^bb0(%v: tensor<2xf32>):
+    kiln.yield %y : tensor<3xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @for_negative_step(%x: tensor<f32>, %n: tensor<i64>) {
+  %step = arith.constant dense<-2> : tensor<i64>
+  // expected-error@+1 {{'kiln.for' op step must be positive, got -2}}
+  %0 = kiln.for %n to %n step %step iter_args(%x : tensor<f32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
+    kiln.yield %acc : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @grad_missing_callee(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error@+1 {{'kiln.grad' op refers to 'nowhere', which is not a function in this module}}
+  %g = kiln.grad @nowhere(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_arguments(%x: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error@+1 {{'kiln.grad' op arguments 'tensor<2xf32>' do not match @f's 'tensor<f32>'}}
+  %g = kiln.grad @f(%x) {wrt = array<i64: 0>} : (tensor<2xf32>) -> tensor<2xf32>
+  return %g : tensor<2xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_wrt_range(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error@+1 {{'kiln.grad' op wrt index -1 is out of range: @f has 1 arguments}}
+  %g = kiln.grad @f(%x) {wrt = array<i64: -1>} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_wrt_twice(%x: tensor<f32>) -> (tensor<f32>, tensor<f32>) {
+  // expected-error@+1 {{'kiln.grad' op wrt lists argument #0 twice}}
+  %g:2 = kiln.grad @f(%x) {wrt = array<i64: 0, 0>} : (tensor<f32>) -> (tensor<f32>, tensor<f32>)
+  return %g#0, %g#1 : tensor<f32>, tensor<f32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>, %i: tensor<i32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_integer_wrt(%x: tensor<f32>, %i: tensor<i32>) -> tensor<i32> {
+  // expected-error@+1 {{'kiln.grad' op cannot differentiate with respect to argument #1 of type 'tensor<i32>': only floating-point arguments have gradients}}
+  %g = kiln.grad @f(%x, %i) {wrt = array<i64: 1>} : (tensor<f32>, tensor<i32>) -> tensor<i32>
+  return %g : tensor<i32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_empty_wrt(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.grad' op needs at least one argument in 'wrt'}}
+  kiln.grad @f(%x) {wrt = array<i64>} : (tensor<f32>) -> ()
+  return
+}
+
+// -----
+
+func.func @vec(%x: tensor<3xf32>) -> tensor<3xf32> {
+  return %x : tensor<3xf32>
+}
+func.func @grad_without_seeds(%x: tensor<3xf32>) -> tensor<3xf32> {
+  // expected-error@+1 {{'kiln.grad' op @vec returns 'tensor<3xf32>'; without seeds (one cotangent per result) the gradient is only defined for a function returning one floating-point scalar}}
+  %g = kiln.grad @vec(%x) {wrt = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}
+
+// -----
+
+func.func @vec(%x: tensor<3xf32>) -> tensor<3xf32> {
+  return %x : tensor<3xf32>
+}
+func.func @grad_seeds(%x: tensor<3xf32>, %s: tensor<2xf32>) -> tensor<3xf32> {
+  // expected-error@+1 {{'kiln.grad' op seeds 'tensor<2xf32>' must match @vec's results 'tensor<3xf32>'}}
+  %g = kiln.grad @vec(%x) seeds(%s : tensor<2xf32>) {wrt = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @value_and_grad_results(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.value_and_grad' op results 'tensor<f32>', 'tensor<f64>' should be 'tensor<f32>', 'tensor<f32>'}}
+  %v, %g = kiln.value_and_grad @f(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> (tensor<f32>, tensor<f64>)
+  return
+}
+
+// -----
+
+func.func @missing_attribute(%a: tensor<2x3xf32>) {
+  // expected-error@+1 {{'kiln.transpose' op requires attribute 'permutation'}}
+  %0 = kiln.transpose %a : tensor<2x3xf32> -> tensor<3x2xf32>
+  return
+}
+
+// -----
+
+func.func @attribute_type(%a: tensor<2x3xf32>) {
+  // expected-error@+1 {{attribute 'axis' failed to satisfy constraint: 64-bit signless integer attribute}}
+  %0 = kiln.argmax %a {axis = 1.0 : f32} : tensor<2x3xf32> -> tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @compare_direction_value(%a: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.compare' op attribute 'direction' failed to satisfy constraint: comparison of two tensors, elementwise}}
+  %0 = "kiln.compare"(%a, %a) {direction = 9 : i32} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @unknown_attribute(%x: tensor<1x4x4x3xf32>) {
+  // expected-error@+1 {{unknown attribute `pad` in dialect `kiln`}}
+  %0 = kiln.max_pool2d %x {window = array<i64: 2, 2>, padding = #kiln.pad<SAME>} : tensor<1x4x4x3xf32> -> tensor<1x4x4x3xf32>
+  return
+}
+
+// -----
+
+func.func @missing_type(%a: tensor<2x3xf32>) {
+  // expected-error@+1 {{expected ':'}}
+  %0 = kiln.exp %a
+  return
+}
