@@ -291,6 +291,8 @@ LogicalResult ReshapeOp::verify() {
   if (failed(sameElement(getLoc(), in, out, "input and result")))
     return failure();
   int64_t a = numElements(in.getShape()), b = numElements(out.getShape());
+  if (a == kOverflow || b == kOverflow)
+    return emitOpError() << "has more elements than fit in a 64-bit count";
   if (isStatic(a) && isStatic(b) && a != b)
     return emitOpError() << "cannot reshape " << formatShape(in.getShape())
                          << " (" << a << " elements) to "
@@ -372,10 +374,15 @@ LogicalResult SqueezeOp::inferReturnTypes(MLIRContext *,
     if (failed(norm))
       return failure();
     axes = *norm;
-    for (int64_t axis : axes)
-      if (shape[axis] != 1)
-        return emitOptionalError(loc, "cannot squeeze dimension ", axis, " of ",
-                                 formatShape(shape), ": its size is not 1");
+    for (int64_t axis : axes) {
+      if (shape[axis] == 1)
+        continue;
+      return emitOptionalError(loc, "cannot squeeze dimension ", axis, " of ",
+                               formatShape(shape),
+                               isStatic(shape[axis])
+                                   ? ": its size is not 1"
+                                   : ": its size is unknown (it must be 1)");
+    }
   }
   types.push_back(
       tensorOf(reduceShape(shape, axes, false), type->getElementType()));
@@ -768,19 +775,25 @@ LogicalResult mlir::kiln::inferLoopTypes(TypeRange inits, Region &body,
   return success();
 }
 
-/// The values a single-block region yields.
-static YieldOp terminator(Region &region) {
-  return cast<YieldOp>(region.front().getTerminator());
+/// The kiln.yield ending a single-block region, or null (after reporting
+/// on `op`) when the region ends otherwise.
+static YieldOp terminator(Operation *op, Region &region, StringRef name) {
+  Block &block = region.front();
+  auto yield = block.empty() ? YieldOp() : dyn_cast<YieldOp>(block.back());
+  if (!yield)
+    op->emitOpError() << "the " << name << " must end with kiln.yield";
+  return yield;
 }
 
 LogicalResult CondOp::verify() {
-  if (failed(checkTypes(*this, "the 'then' region's yield",
-                        terminator(getThenRegion()).getValues().getTypes(),
-                        getResultTypes())))
+  YieldOp thenYield = terminator(*this, getThenRegion(), "'then' region");
+  YieldOp elseYield = terminator(*this, getElseRegion(), "'else' region");
+  if (!thenYield || !elseYield ||
+      failed(checkTypes(*this, "the 'then' region's yield",
+                        thenYield.getValues().getTypes(), getResultTypes())))
     return failure();
   return checkTypes(*this, "the 'else' region's yield",
-                    terminator(getElseRegion()).getValues().getTypes(),
-                    getResultTypes());
+                    elseYield.getValues().getTypes(), getResultTypes());
 }
 
 LogicalResult WhileOp::verify() {
@@ -793,23 +806,25 @@ LogicalResult WhileOp::verify() {
                         body.getArgumentTypes(), carried)))
     return failure();
   Type pred = RankedTensorType::get({}, IntegerType::get(getContext(), 1));
-  if (failed(checkTypes(*this, "the 'cond' region's yield",
-                        terminator(getCondRegion()).getValues().getTypes(),
-                        pred)))
+  YieldOp condYield = terminator(*this, getCondRegion(), "'cond' region");
+  YieldOp bodyYield = terminator(*this, getBodyRegion(), "'do' region");
+  if (!condYield || !bodyYield ||
+      failed(checkTypes(*this, "the 'cond' region's yield",
+                        condYield.getValues().getTypes(), pred)))
     return failure();
   return checkTypes(*this, "the 'do' region's yield",
-                    terminator(getBodyRegion()).getValues().getTypes(),
-                    carried);
+                    bodyYield.getValues().getTypes(), carried);
 }
 
 LogicalResult ForOp::verify() {
   Block &body = getBody().front();
   SmallVector<Type> expected{getLower().getType()};
   llvm::append_range(expected, getInits().getTypes());
-  if (failed(checkTypes(*this, "the body's arguments (counter, then carried)",
+  YieldOp yield = terminator(*this, getBody(), "body");
+  if (!yield ||
+      failed(checkTypes(*this, "the body's arguments (counter, then carried)",
                         body.getArgumentTypes(), expected)) ||
-      failed(checkTypes(*this, "the body's yield",
-                        terminator(getBody()).getValues().getTypes(),
+      failed(checkTypes(*this, "the body's yield", yield.getValues().getTypes(),
                         getInits().getTypes())))
     return failure();
   // A constant step must be positive; a computed one is checked at run time.

@@ -47,7 +47,8 @@ int64_t mlir::kiln::numElements(ArrayRef<int64_t> shape) {
   for (int64_t dim : shape) {
     if (!isStatic(dim))
       return kDynamic;
-    n *= dim;
+    if (__builtin_mul_overflow(n, dim, &n))
+      return kOverflow;
   }
   return n;
 }
@@ -201,7 +202,10 @@ llvm::Expected<Shape> mlir::kiln::sliceShape(ArrayRef<int64_t> shape,
     if (isStatic(shape[i]) && limit[i] > shape[i])
       return error("limit " + std::to_string(limit[i]) + where +
                    " exceeds the dimension size " + std::to_string(shape[i]));
-    result.push_back((limit[i] - start[i] + stride[i] - 1) / stride[i]);
+    // ceil((limit - start) / stride), written so that it cannot overflow.
+    result.push_back(limit[i] == start[i]
+                         ? 0
+                         : (limit[i] - start[i] - 1) / stride[i] + 1);
   }
   return result;
 }
@@ -218,8 +222,13 @@ llvm::Expected<Shape> mlir::kiln::padShape(ArrayRef<int64_t> shape,
     if (low[i] < 0 || high[i] < 0)
       return error("padding in dimension " + std::to_string(i) +
                    " must be non-negative (use slice to crop)");
-    result.push_back(isStatic(shape[i]) ? shape[i] + low[i] + high[i]
-                                        : kDynamic);
+    int64_t size = 0;
+    if (isStatic(shape[i]) &&
+        (__builtin_add_overflow(shape[i], low[i], &size) ||
+         __builtin_add_overflow(size, high[i], &size)))
+      return error("padding dimension " + std::to_string(i) +
+                   " overflows a 64-bit size");
+    result.push_back(isStatic(shape[i]) ? size : kDynamic);
   }
   return result;
 }
@@ -312,9 +321,13 @@ llvm::Expected<WindowDim> mlir::kiln::windowDim(int64_t input, int64_t window,
     return error("window size, stride and dilation must be positive (got " +
                  std::to_string(window) + ", " + std::to_string(stride) + ", " +
                  std::to_string(dilation) + ")");
+  int64_t effective = 0;
+  if (__builtin_mul_overflow(window - 1, dilation, &effective) ||
+      __builtin_add_overflow(effective, 1, &effective))
+    return error("window " + std::to_string(window) + " with dilation " +
+                 std::to_string(dilation) + " overflows a 64-bit size");
   if (!isStatic(input))
     return WindowDim{kDynamic, 0, 0};
-  int64_t effective = (window - 1) * dilation + 1;
   if (samePadding) {
     int64_t output = (input + stride - 1) / stride;
     int64_t total =

@@ -42,7 +42,11 @@ std::string formatShape(llvm::ArrayRef<int64_t> shape);
 /// Formats a list of integers for diagnostics, e.g. "[0, 2]".
 std::string formatList(llvm::ArrayRef<int64_t> values);
 
-/// Returns the number of elements, or kDynamic if any extent is unknown.
+/// What numElements returns when the count does not fit in 64 bits.
+inline constexpr int64_t kOverflow = -1;
+
+/// Returns the number of elements, kDynamic if any extent is unknown, or
+/// kOverflow if the count does not fit in an int64_t.
 int64_t numElements(llvm::ArrayRef<int64_t> shape);
 
 /// NumPy broadcasting of two shapes (aligned at the right; an extent of 1

@@ -985,8 +985,8 @@ func.func @cond_empty_region(%p: tensor<i1>, %x: tensor<f32>) {
 // -----
 
 func.func @yield_not_last(%p: tensor<i1>, %x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.cond' op the 'then' region must end with kiln.yield}}
   %0 = kiln.cond %p -> (tensor<f32>) {
-    // expected-error@+1 {{'kiln.yield' op must be the last operation in the parent block}}
     kiln.yield %x : tensor<f32>
     %n = kiln.neg %x : tensor<f32>
   } else {
@@ -1183,5 +1183,59 @@ func.func @unknown_attribute(%x: tensor<1x4x4x3xf32>) {
 func.func @missing_type(%a: tensor<2x3xf32>) {
   // expected-error@+1 {{expected ':'}}
   %0 = kiln.exp %a
+  return
+}
+
+// -----
+
+func.func @cond_bad_terminator(%p: tensor<i1>, %x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.cond' op the 'then' region must end with kiln.yield}}
+  %0 = kiln.cond %p -> (tensor<f32>) {
+    llvm.unreachable
+  } else {
+    kiln.yield %x : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @pad_overflow(%a: tensor<0xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{padding dimension 0 overflows a 64-bit size}}
+  %0 = kiln.pad %a {low = array<i64: 9223372036854775807>, high = array<i64: 1>} : tensor<0xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @slice_huge_stride(%a: tensor<4xf32>) -> tensor<1xf32> {
+  %0 = kiln.slice %a {start = array<i64: 0>, limit = array<i64: 4>, stride = array<i64: 9223372036854775807>} : tensor<4xf32> -> tensor<1xf32>
+  return %0 : tensor<1xf32>
+}
+
+// -----
+
+func.func @dilation_overflow(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{window 3 with dilation 9223372036854775807 overflows a 64-bit size}}
+  %0 = kiln.conv2d %x, %w {dilations = array<i64: 9223372036854775807, 1>} : tensor<1x5x5x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x3x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_overflow(%a: tensor<4294967296x4294967296xf32>) {
+  // expected-error@+1 {{'kiln.reshape' op has more elements than fit in a 64-bit count}}
+  %0 = kiln.reshape %a : tensor<4294967296x4294967296xf32> -> tensor<0xf32>
+  return
+}
+
+// -----
+
+func.func @squeeze_unknown_axis(%a: tensor<?x1xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{cannot squeeze dimension 0 of [?, 1]: its size is unknown (it must be 1)}}
+  %0 = kiln.squeeze %a {axes = array<i64: 0>} : tensor<?x1xf32> -> tensor<1xf32>
   return
 }
