@@ -1,15 +1,22 @@
-//===- Buffer.cpp - Kiln runtime buffers and the buffer pool
-//---------------===//
+//===- Buffer.cpp - Kiln runtime buffers and the buffer pool --------------===//
 //
 // Part of the Kiln project.
 //
 //===----------------------------------------------------------------------===//
 //
-// Pooled memory comes in power-of-two size classes (at least 64 bytes, 64-byte
-// aligned). A released block goes back to the free list of its class and the
-// next request of that class takes it: a program that calls the same
+// Pooled memory comes in size classes: 64, 128 and 256 bytes, then four
+// classes per power of two (for 2^k < n <= 2^(k+1): multiples of 2^(k-2)),
+// so a block wastes at most 25% and every class is a multiple of 64. Blocks
+// are 64-byte aligned. A released block goes to the free list of its class
+// and the next request of that class takes it: a program that calls the same
 // function again and again stops touching fresh pages (first-touch page
 // faults cost ~11 us per 4 KiB here) after the first call.
+//
+// The cache is bounded (KILN_POOL_LIMIT_MB, default 1 GiB): when it would
+// grow beyond the limit, the blocks cached longest ago are freed first, so
+// the shapes in current use stay cached. The free lists are intrusive -- a
+// cached block holds its own list links -- so the pool allocates nothing but
+// the blocks themselves and never fails halfway.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,84 +25,192 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <new>
-#include <vector>
 
 using kiln::runtime::checkShape;
 
 namespace {
 
-struct Pool {
-  std::mutex mutex;
-  std::map<size_t, std::vector<void *>> free; // size class -> blocks
-  kiln_pool_stats_t stats = {0, 0, 0, 0};
-  uint64_t limit;
+/// Number of size classes: 3 small ones, then 4 per power of two from
+/// (2^8, 2^9] up to (2^61, 2^62] (checkShape keeps sizes below 2^62).
+constexpr unsigned kNumClasses = 3 + 4 * (61 - 8 + 1);
 
+/// Rounds `bytes` up to its size class, stores the class's index in
+/// `*index` and returns the class size.
+size_t sizeClass(size_t bytes, unsigned *index) {
+  if (bytes <= 256) {
+    unsigned i = bytes <= 64 ? 0 : bytes <= 128 ? 1 : 2;
+    *index = i;
+    return size_t(64) << i;
+  }
+  // 2^k < bytes <= 2^(k+1) with k >= 8; classes are multiples of 2^(k-2).
+  unsigned k = 63 - static_cast<unsigned>(
+                        __builtin_clzll(static_cast<uint64_t>(bytes - 1)));
+  size_t step = size_t(1) << (k - 2);
+  size_t size = (bytes + step - 1) & ~(step - 1);
+  *index = 3 + 4 * (k - 8) +
+           static_cast<unsigned>((size - (size_t(1) << k)) / step - 1);
+  return size;
+}
+
+/// The header a cached block holds in its own (at least 64) bytes.
+struct FreeBlock {
+  FreeBlock *next, *prev;   // the free list of its class, newest first
+  FreeBlock *newer, *older; // all cached blocks, in caching order
+  size_t size;
+  unsigned index;
+};
+static_assert(sizeof(FreeBlock) <= 64, "a cached block holds its header");
+
+/// The process-wide cache of freed pooled blocks.
+class Pool {
+public:
+  /// Reads KILN_POOL_LIMIT_MB (a decimal number of MiB; malformed values
+  /// are ignored).
   Pool() {
     uint64_t mb = 1024;
-    if (const char *env = std::getenv("KILN_POOL_LIMIT_MB"))
-      mb = std::strtoull(env, nullptr, 10);
-    limit = mb << 20;
+    if (const char *env = std::getenv("KILN_POOL_LIMIT_MB")) {
+      uint64_t v = 0;
+      bool valid = *env != '\0';
+      for (const char *c = env; *c && valid; ++c) {
+        valid = *c >= '0' && *c <= '9';
+        v = v >= (uint64_t(1) << 43) ? v : v * 10 + uint64_t(*c - '0');
+      }
+      if (valid)
+        mb = v;
+    }
+    limit = mb >= (uint64_t(1) << 43) ? UINT64_MAX : mb << 20;
   }
 
-  static size_t sizeClass(size_t bytes) {
-    size_t c = 64;
-    while (c < bytes)
-      c <<= 1;
-    return c;
-  }
-
-  void *take(size_t bytes, size_t *classOut) {
-    size_t c = sizeClass(bytes ? bytes : 1);
-    *classOut = c;
+  /// Returns a 64-byte aligned block of at least `bytes` bytes (a cached one
+  /// if its class has one) and its class size and index; NULL if the system
+  /// has no memory.
+  void *take(size_t bytes, size_t *sizeOut, unsigned *indexOut) {
+    unsigned index;
+    size_t size = sizeClass(bytes, &index);
+    *sizeOut = size;
+    *indexOut = index;
     {
       std::lock_guard<std::mutex> lock(mutex);
-      auto it = free.find(c);
-      if (it != free.end() && !it->second.empty()) {
-        void *p = it->second.back();
-        it->second.pop_back();
+      if (FreeBlock *block = heads[index]) {
+        unlink(block);
         stats.reuses++;
-        stats.bytes_cached -= c;
-        stats.bytes_in_use += c;
-        return p;
+        stats.bytes_cached -= size;
+        stats.bytes_in_use += size;
+        return block;
       }
     }
-    void *p = std::aligned_alloc(64, c);
+    void *p = std::aligned_alloc(64, size);
     if (!p)
       return nullptr;
     std::lock_guard<std::mutex> lock(mutex);
     stats.allocations++;
-    stats.bytes_in_use += c;
+    stats.bytes_in_use += size;
     return p;
   }
 
-  void give(void *p, size_t c) {
-    std::lock_guard<std::mutex> lock(mutex);
-    stats.bytes_in_use -= c;
-    if (stats.bytes_cached + c > limit) {
-      std::free(p);
-      return;
+  /// Takes back a block from `take`; caches it, or frees it (or older
+  /// blocks) to stay within the limit.
+  void give(void *p, size_t size, unsigned index) {
+    FreeBlock *evicted = nullptr; // freed after unlocking
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stats.bytes_in_use -= size;
+      if (size > limit) {
+        std::free(p);
+        return;
+      }
+      auto *block = static_cast<FreeBlock *>(p);
+      block->size = size;
+      block->index = index;
+      block->prev = nullptr;
+      block->next = heads[index];
+      if (block->next)
+        block->next->prev = block;
+      heads[index] = block;
+      block->newer = nullptr;
+      block->older = newest;
+      if (newest)
+        newest->newer = block;
+      newest = block;
+      if (!oldest)
+        oldest = block;
+      stats.bytes_cached += size;
+      while (stats.bytes_cached > limit) {
+        FreeBlock *victim = oldest;
+        unlink(victim);
+        stats.bytes_cached -= victim->size;
+        victim->next = evicted;
+        evicted = victim;
+      }
     }
-    free[c].push_back(p);
-    stats.bytes_cached += c;
+    freeChain(evicted);
   }
 
+  /// Frees every cached block.
   void trim() {
-    std::lock_guard<std::mutex> lock(mutex);
-    for (auto &entry : free)
-      for (void *p : entry.second)
-        std::free(p);
-    free.clear();
-    stats.bytes_cached = 0;
+    FreeBlock *all = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      while (FreeBlock *victim = oldest) {
+        unlink(victim);
+        victim->next = all;
+        all = victim;
+      }
+      stats.bytes_cached = 0;
+    }
+    freeChain(all);
   }
+
+  /// A copy of the counters.
+  kiln_pool_stats_t getStats() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return stats;
+  }
+
+private:
+  /// Removes a cached block from its class list and the caching order.
+  /// Requires the mutex.
+  void unlink(FreeBlock *block) {
+    if (block->prev)
+      block->prev->next = block->next;
+    else
+      heads[block->index] = block->next;
+    if (block->next)
+      block->next->prev = block->prev;
+    if (block->newer)
+      block->newer->older = block->older;
+    else
+      newest = block->older;
+    if (block->older)
+      block->older->newer = block->newer;
+    else
+      oldest = block->newer;
+  }
+
+  /// Frees a chain of blocks linked through `next`.
+  static void freeChain(FreeBlock *block) {
+    while (block) {
+      FreeBlock *next = block->next;
+      std::free(block);
+      block = next;
+    }
+  }
+
+  std::mutex mutex;
+  FreeBlock *heads[kNumClasses] = {};
+  FreeBlock *newest = nullptr, *oldest = nullptr;
+  kiln_pool_stats_t stats = {0, 0, 0, 0};
+  uint64_t limit;
 };
 
+/// The pool, constructed on first use and never destroyed: buffers may be
+/// released by static destructors of other libraries after ours would have
+/// run. Cached blocks stay reachable from it, so leak checkers are quiet.
 Pool &pool() {
-  // Leaked on purpose: buffers may be released by static destructors of
-  // other libraries after ours would have run.
-  static Pool *instance = new Pool();
+  alignas(Pool) static unsigned char storage[sizeof(Pool)];
+  static Pool *instance = new (storage) Pool();
   return *instance;
 }
 
@@ -103,27 +218,24 @@ Pool &pool() {
 
 struct kiln_buffer_s {
   std::atomic<int64_t> refs{1};
-  kiln_dtype_t dtype;
-  int32_t rank;
-  int64_t shape[KILN_MAX_RANK];
-  int64_t elements;
-  size_t bytes;
-  kiln_device_t device;
-  void *data;
-  size_t sizeClass;                // nonzero for pooled memory
-  void (*release)(void *, void *); // borrowed memory
-  void *releaseCtx;
+  kiln_dtype_t dtype = KILN_F32;
+  int32_t rank = 0;
+  int64_t shape[KILN_MAX_RANK] = {};
+  int64_t elements = 0;
+  size_t bytes = 0;
+  kiln_device_t device = {KILN_DEVICE_CPU, 0};
+  void *data = nullptr;
+  bool pooled = false;                       // data came from the pool
+  size_t blockSize = 0;                      // pooled: the size class
+  unsigned blockIndex = 0;                   // pooled: the class index
+  void (*release)(void *, void *) = nullptr; // wrapped memory
+  void *releaseCtx = nullptr;
 };
 
-static kiln_status_t createBuffer(kiln_device_t device, kiln_dtype_t dtype,
-                                  int32_t rank, const int64_t *shape, bool zero,
-                                  kiln_buffer_t **out) {
-  *out = nullptr;
-  if (device.type != KILN_DEVICE_CPU)
-    return kiln_status_create(KILN_UNAVAILABLE,
-                              "device type %d ordinal %d is not available: "
-                              "this runtime has CPU buffers only",
-                              static_cast<int>(device.type), device.ordinal);
+/// Allocates the buffer object and fills in its metadata after checking
+/// dtype and shape; the data pointer is left to the caller.
+static kiln_status_t newBuffer(kiln_dtype_t dtype, int32_t rank,
+                               const int64_t *shape, kiln_buffer_t **out) {
   size_t elementSize = kiln_dtype_size(dtype);
   if (!elementSize)
     return kiln_status_create(KILN_INVALID_ARGUMENT, "invalid dtype %d",
@@ -134,26 +246,58 @@ static kiln_status_t createBuffer(kiln_device_t device, kiln_dtype_t dtype,
     return s;
   auto *b = new (std::nothrow) kiln_buffer_s();
   if (!b)
-    return kiln_status_create(KILN_OUT_OF_MEMORY, "out of memory");
-  b->data = pool().take(bytes, &b->sizeClass);
-  if (!b->data) {
-    delete b;
     return kiln_status_create(KILN_OUT_OF_MEMORY,
-                              "cannot allocate %zu bytes for a buffer", bytes);
-  }
-  if (zero)
-    std::memset(b->data, 0, bytes);
+                              "out of memory for a buffer object");
   b->dtype = dtype;
   b->rank = rank;
   for (int32_t i = 0; i < rank; ++i)
     b->shape[i] = shape[i];
   b->elements = elements;
   b->bytes = bytes;
-  b->device = device;
-  b->release = nullptr;
-  b->releaseCtx = nullptr;
   *out = b;
   return nullptr;
+}
+
+/// kiln_buffer_create and kiln_buffer_create_zeroed.
+static kiln_status_t createBuffer(kiln_device_t device, kiln_dtype_t dtype,
+                                  int32_t rank, const int64_t *shape, bool zero,
+                                  kiln_buffer_t **out) {
+  if (!out)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_buffer_create: out is NULL");
+  *out = nullptr;
+  if (device.type != KILN_DEVICE_CPU) {
+    if (device.type == KILN_DEVICE_CUDA)
+      return kiln_status_create(KILN_UNAVAILABLE,
+                                "CUDA device %d is not available: this "
+                                "runtime supports CPU buffers only",
+                                device.ordinal);
+    return kiln_status_create(KILN_INVALID_ARGUMENT, "invalid device type %d",
+                              static_cast<int>(device.type));
+  }
+  kiln_buffer_t *b = nullptr;
+  if (kiln_status_t s = newBuffer(dtype, rank, shape, &b))
+    return s;
+  b->data = pool().take(b->bytes, &b->blockSize, &b->blockIndex);
+  if (!b->data) {
+    kiln_status_t s = kiln_status_create(
+        KILN_OUT_OF_MEMORY,
+        "cannot allocate %zu bytes for a buffer of shape "
+        "%s",
+        b->bytes, kiln::runtime::formatShape(shape, rank).c_str());
+    delete b;
+    return s;
+  }
+  b->pooled = true;
+  b->device = device;
+  if (zero)
+    std::memset(b->data, 0, b->bytes);
+  *out = b;
+  return nullptr;
+}
+
+bool kiln::runtime::isHostBuffer(const kiln_buffer_t *buffer) {
+  return buffer->device.type == KILN_DEVICE_CPU;
 }
 
 extern "C" {
@@ -161,44 +305,33 @@ extern "C" {
 kiln_status_t kiln_buffer_create(kiln_device_t device, kiln_dtype_t dtype,
                                  int32_t rank, const int64_t *shape,
                                  kiln_buffer_t **out) {
-  return createBuffer(device, dtype, rank, shape, false, out);
+  return createBuffer(device, dtype, rank, shape, /*zero=*/false, out);
 }
 
 kiln_status_t kiln_buffer_create_zeroed(kiln_device_t device,
                                         kiln_dtype_t dtype, int32_t rank,
                                         const int64_t *shape,
                                         kiln_buffer_t **out) {
-  return createBuffer(device, dtype, rank, shape, true, out);
+  return createBuffer(device, dtype, rank, shape, /*zero=*/true, out);
 }
 
 kiln_status_t kiln_buffer_wrap_host(kiln_dtype_t dtype, int32_t rank,
                                     const int64_t *shape, void *data,
                                     void (*release_fn)(void *, void *),
                                     void *ctx, kiln_buffer_t **out) {
+  if (!out)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_buffer_wrap_host: out is NULL");
   *out = nullptr;
-  size_t elementSize = kiln_dtype_size(dtype);
-  if (!elementSize)
-    return kiln_status_create(KILN_INVALID_ARGUMENT, "invalid dtype %d",
-                              static_cast<int>(dtype));
-  int64_t elements;
-  size_t bytes;
-  if (kiln_status_t s = checkShape(rank, shape, elementSize, &elements, &bytes))
+  kiln_buffer_t *b = nullptr;
+  if (kiln_status_t s = newBuffer(dtype, rank, shape, &b))
     return s;
-  if (!data && bytes)
+  if (!data && b->bytes) {
+    delete b;
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "cannot wrap a NULL pointer");
-  auto *b = new (std::nothrow) kiln_buffer_s();
-  if (!b)
-    return kiln_status_create(KILN_OUT_OF_MEMORY, "out of memory");
-  b->dtype = dtype;
-  b->rank = rank;
-  for (int32_t i = 0; i < rank; ++i)
-    b->shape[i] = shape[i];
-  b->elements = elements;
-  b->bytes = bytes;
-  b->device = {KILN_DEVICE_CPU, 0};
+  }
   b->data = data;
-  b->sizeClass = 0;
   b->release = release_fn;
   b->releaseCtx = ctx;
   *out = b;
@@ -213,29 +346,34 @@ void kiln_buffer_retain(kiln_buffer_t *b) {
 void kiln_buffer_release(kiln_buffer_t *b) {
   if (!b || b->refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
     return;
-  if (b->sizeClass)
-    pool().give(b->data, b->sizeClass);
+  if (b->pooled)
+    pool().give(b->data, b->blockSize, b->blockIndex);
   else if (b->release)
     b->release(b->releaseCtx, b->data);
   delete b;
 }
 
 kiln_dtype_t kiln_buffer_dtype(const kiln_buffer_t *b) { return b->dtype; }
+
 int32_t kiln_buffer_rank(const kiln_buffer_t *b) { return b->rank; }
+
 const int64_t *kiln_buffer_shape(const kiln_buffer_t *b) { return b->shape; }
+
 int64_t kiln_buffer_element_count(const kiln_buffer_t *b) {
   return b->elements;
 }
+
 size_t kiln_buffer_byte_size(const kiln_buffer_t *b) { return b->bytes; }
+
 kiln_device_t kiln_buffer_device(const kiln_buffer_t *b) { return b->device; }
+
 void *kiln_buffer_host_data(kiln_buffer_t *b) {
-  return b->device.type == KILN_DEVICE_CPU ? b->data : nullptr;
+  return kiln::runtime::isHostBuffer(b) ? b->data : nullptr;
 }
 
 void kiln_pool_stats(kiln_pool_stats_t *out) {
-  Pool &p = pool();
-  std::lock_guard<std::mutex> lock(p.mutex);
-  *out = p.stats;
+  if (out)
+    *out = pool().getStats();
 }
 
 void kiln_pool_trim(void) { pool().trim(); }

@@ -1,107 +1,223 @@
-//===- Executable.cpp - Kiln executables: manifest, loading, invocation
-//----===//
+//===- Executable.cpp - Kiln executables: manifest, loading, calls --------===//
 //
 // Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// An executable is a parsed manifest plus one function pointer per entry.
+// The manifest (version 1) is line-based, words separated by one space:
+//
+//   kiln-manifest 1
+//   entry NAME NUM_INPUTS NUM_OUTPUTS
+//   in DTYPE RANK D0 D1 ...      (NUM_INPUTS of these)
+//   out DTYPE RANK D0 D1 ...     (then NUM_OUTPUTS of these)
+//   end
+//
+// with any number of entries. Parsing is strict -- unknown keywords, extra
+// words or spaces, blank lines and bad numbers are all rejected -- so that a
+// corrupt module, or one from a newer compiler, is caught at load time and
+// not mid-call.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Internal.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <new>
-#include <sstream>
+#include <string>
+#include <vector>
 
 using kiln::runtime::formatShape;
 
 namespace {
 
+/// The declared dtype and shape of one argument.
 struct ArgSpec {
-  kiln_dtype_t dtype;
+  kiln_dtype_t dtype = KILN_F32;
   std::vector<int64_t> shape;
 };
 
+/// The compiled-code ABI of an entry point.
 using EntryFn = int32_t (*)(void **);
 
+/// One entry point: its signature and its code.
 struct Entry {
   std::string name;
   std::vector<ArgSpec> inputs, outputs;
   EntryFn fn = nullptr;
 };
 
-/// Parses the manifest text; see Runtime.h for the format.
+/// The manifest version this runtime reads.
+constexpr uint64_t kManifestVersion = 1;
+/// Upper bound on the arguments of one entry: far above any real entry,
+/// low enough that counts fit int32_t with room to spare.
+constexpr uint64_t kMaxArgs = 1 << 20;
+
+/// Parses a decimal number made of digits only (no sign, no spaces) that is
+/// at most `max`.
+bool parseNumber(const std::string &word, uint64_t max, uint64_t *out) {
+  if (word.empty() || word.size() > 20)
+    return false;
+  uint64_t value = 0;
+  for (char c : word) {
+    if (c < '0' || c > '9')
+      return false;
+    uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (value > (max - digit) / 10)
+      return false;
+    value = value * 10 + digit;
+  }
+  *out = value;
+  return true;
+}
+
+/// Whether `name` is a C identifier, so that kiln_entry_NAME is a symbol.
+bool isIdentifier(const std::string &name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9'))
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+/// Splits a line at single spaces; an empty word marks extra spaces.
+std::vector<std::string> splitWords(const std::string &line) {
+  std::vector<std::string> words;
+  size_t start = 0;
+  while (true) {
+    size_t space = line.find(' ', start);
+    words.push_back(line.substr(start, space - start));
+    if (space == std::string::npos)
+      return words;
+    start = space + 1;
+  }
+}
+
+/// Parses the manifest text (see the file comment) into `entries`.
 kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries) {
-  std::istringstream in(text);
   std::string line;
   int lineNo = 0;
-  auto bad = [&](const char *why) {
+  auto bad = [&](const std::string &why) {
+    std::string shown = line.size() > 80 ? line.substr(0, 77) + "..." : line;
     return kiln_status_create(KILN_DATA_LOSS,
                               "malformed kiln manifest, line %d ('%s'): %s",
-                              lineNo, line.c_str(), why);
+                              lineNo, shown.c_str(), why.c_str());
   };
-  if (!std::getline(in, line) || (++lineNo, line != "kiln-manifest 1"))
-    return bad("expected the header 'kiln-manifest 1'");
+
   Entry *current = nullptr;
   size_t inputsLeft = 0, outputsLeft = 0;
-  while (std::getline(in, line)) {
+  const char *at = text;
+  while (*at) {
+    const char *newline = std::strchr(at, '\n');
+    size_t length =
+        newline ? static_cast<size_t>(newline - at) : std::strlen(at);
+    line.assign(at, length);
+    at += length + (newline ? 1 : 0);
     ++lineNo;
-    if (line.empty())
+    std::vector<std::string> words = splitWords(line);
+    if (std::any_of(words.begin(), words.end(),
+                    [](const std::string &w) { return w.empty(); }))
+      return bad(line.empty() ? "blank line" : "extra spaces");
+    const std::string &keyword = words[0];
+
+    if (lineNo == 1) {
+      uint64_t version = 0;
+      if (words.size() != 2 || keyword != "kiln-manifest" ||
+          !parseNumber(words[1], UINT32_MAX, &version))
+        return bad("expected the header 'kiln-manifest 1'");
+      if (version != kManifestVersion)
+        return kiln_status_create(
+            KILN_UNIMPLEMENTED,
+            "kiln manifest version %llu is not supported: this runtime "
+            "reads version %llu (is the module from a newer compiler?)",
+            static_cast<unsigned long long>(version),
+            static_cast<unsigned long long>(kManifestVersion));
       continue;
-    std::istringstream words(line);
-    std::string keyword;
-    words >> keyword;
+    }
+
     if (keyword == "entry") {
       if (current)
         return bad("'entry' before the previous entry's 'end'");
-      Entry e;
-      long long nIn = -1, nOut = -1;
-      if (!(words >> e.name >> nIn >> nOut) || nIn < 0 || nOut < 0)
-        return bad("expected 'entry NAME INPUTS OUTPUTS'");
-      entries.push_back(std::move(e));
+      uint64_t numInputs = 0, numOutputs = 0;
+      if (words.size() != 4 || !parseNumber(words[2], kMaxArgs, &numInputs) ||
+          !parseNumber(words[3], kMaxArgs, &numOutputs))
+        return bad("expected 'entry NAME NUM_INPUTS NUM_OUTPUTS'");
+      if (!isIdentifier(words[1]))
+        return bad("entry name '" + words[1] + "' is not a C identifier");
+      for (const Entry &other : entries)
+        if (other.name == words[1])
+          return bad("duplicate entry '" + words[1] + "'");
+      entries.emplace_back();
       current = &entries.back();
-      inputsLeft = static_cast<size_t>(nIn);
-      outputsLeft = static_cast<size_t>(nOut);
+      current->name = words[1];
+      inputsLeft = static_cast<size_t>(numInputs);
+      outputsLeft = static_cast<size_t>(numOutputs);
     } else if (keyword == "in" || keyword == "out") {
       if (!current)
-        return bad("argument outside an entry");
+        return bad("'" + keyword + "' outside an entry");
       bool isInput = keyword == "in";
-      if (isInput ? inputsLeft == 0 : outputsLeft == 0)
-        return bad("more arguments than the entry declares");
+      if (isInput && !current->outputs.empty())
+        return bad("input after an output");
+      if (isInput && inputsLeft == 0)
+        return bad("more inputs than the entry declares");
       if (!isInput && inputsLeft != 0)
         return bad("output before all inputs");
-      std::string dtypeName;
-      long long rank = -1;
-      if (!(words >> dtypeName >> rank) || rank < 0 || rank > KILN_MAX_RANK)
-        return bad("expected 'in|out DTYPE RANK DIMS...'");
+      if (!isInput && outputsLeft == 0)
+        return bad("more outputs than the entry declares");
       ArgSpec spec;
-      if (kiln_status_t s = kiln_dtype_parse(dtypeName.c_str(), &spec.dtype)) {
+      uint64_t rank = 0;
+      if (words.size() < 3 || !parseNumber(words[2], KILN_MAX_RANK, &rank))
+        return bad("expected '" + keyword + " DTYPE RANK D0 D1 ...' with a " +
+                   "rank of at most " + std::to_string(KILN_MAX_RANK));
+      if (kiln_status_t s = kiln_dtype_parse(words[1].c_str(), &spec.dtype)) {
         kiln_status_free(s);
-        return bad("unknown dtype");
+        return bad("unknown dtype '" + words[1] + "'");
       }
-      for (long long i = 0; i < rank; ++i) {
-        long long d = -1;
-        if (!(words >> d) || d < 0)
-          return bad("bad dimension");
-        spec.shape.push_back(d);
+      if (words.size() != 3 + rank)
+        return bad("rank " + std::to_string(rank) + " but " +
+                   std::to_string(words.size() - 3) + " extents");
+      for (size_t i = 3; i < words.size(); ++i) {
+        uint64_t extent = 0;
+        if (!parseNumber(words[i], INT64_MAX, &extent))
+          return bad("extent '" + words[i] + "' is not a non-negative integer");
+        spec.shape.push_back(static_cast<int64_t>(extent));
       }
-      std::string extra;
-      if (words >> extra)
-        return bad("trailing words");
-      (isInput ? current->inputs : current->outputs).push_back(spec);
+      int64_t elements;
+      size_t bytes;
+      if (kiln_status_t s = kiln::runtime::checkShape(
+              static_cast<int32_t>(rank), spec.shape.data(),
+              kiln_dtype_size(spec.dtype), &elements, &bytes)) {
+        std::string why = kiln_status_message(s);
+        kiln_status_free(s);
+        return bad(why);
+      }
+      (isInput ? current->inputs : current->outputs).push_back(std::move(spec));
       (isInput ? inputsLeft : outputsLeft)--;
     } else if (keyword == "end") {
-      if (!current || inputsLeft || outputsLeft)
-        return bad("'end' does not close a complete entry");
+      if (!current)
+        return bad("'end' outside an entry");
+      if (words.size() != 1)
+        return bad("extra words after 'end'");
+      if (inputsLeft || outputsLeft)
+        return bad("'end' does not close a complete entry: " +
+                   std::to_string(inputsLeft) + " inputs and " +
+                   std::to_string(outputsLeft) + " outputs are missing");
       current = nullptr;
     } else {
-      return bad("unknown keyword");
+      return bad("unknown keyword '" + keyword + "'");
     }
   }
+  if (lineNo == 0)
+    return kiln_status_create(KILN_DATA_LOSS, "the kiln manifest is empty");
   if (current)
-    return bad("missing 'end'");
+    return bad("missing 'end' of entry '" + current->name + "'");
   return nullptr;
 }
 
@@ -114,17 +230,78 @@ struct kiln_executable_s {
   void (*release)(void *) = nullptr;
 };
 
+/// Destroys an executable and hands its context back to its release
+/// function.
 static void destroy(kiln_executable_s *e) {
   if (e->release)
     e->release(e->ctx);
   delete e;
 }
 
+/// The entry at `index`, or NULL if `index` is out of range.
+static const Entry *entryAt(const kiln_executable_t *e, int32_t index) {
+  if (!e || index < 0 || static_cast<size_t>(index) >= e->entries.size())
+    return nullptr;
+  return &e->entries[static_cast<size_t>(index)];
+}
+
+/// kiln_symbol_lookup_fn over a dlopen handle.
 static void *dlsymLookup(void *handle, const char *name) {
   return dlsym(handle, name);
 }
 
+/// Release function of a loaded library.
 static void dlcloseRelease(void *handle) { dlclose(handle); }
+
+/// Checks one argument against its declaration.
+static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
+                              const kiln_buffer_t *b, const ArgSpec &spec) {
+  if (!b)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "entry '%s': %s #%d is NULL", entry.name.c_str(),
+                              kind, i);
+  int32_t rank = static_cast<int32_t>(spec.shape.size());
+  if (kiln_buffer_dtype(b) != spec.dtype)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "entry '%s': %s #%d has dtype %s but %s is "
+                              "expected",
+                              entry.name.c_str(), kind, i,
+                              kiln_dtype_name(kiln_buffer_dtype(b)),
+                              kiln_dtype_name(spec.dtype));
+  // std::equal, not memcmp: a rank-0 spec has an empty (null) shape.
+  bool same =
+      kiln_buffer_rank(b) == rank &&
+      std::equal(spec.shape.begin(), spec.shape.end(), kiln_buffer_shape(b));
+  if (!same)
+    return kiln_status_create(
+        KILN_INVALID_ARGUMENT,
+        "entry '%s': %s #%d has shape %s but %s is "
+        "expected",
+        entry.name.c_str(), kind, i,
+        formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
+        formatShape(spec.shape.data(), rank).c_str());
+  if (!kiln::runtime::isHostBuffer(b))
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "entry '%s': %s #%d is not in host memory, but "
+                              "this entry runs on the CPU",
+                              entry.name.c_str(), kind, i);
+  return nullptr;
+}
+
+/// Whether the contents of two host buffers overlap.
+static bool overlap(kiln_buffer_t *a, kiln_buffer_t *b) {
+  auto a0 = reinterpret_cast<uintptr_t>(kiln_buffer_host_data(a));
+  auto b0 = reinterpret_cast<uintptr_t>(kiln_buffer_host_data(b));
+  size_t aBytes = kiln_buffer_byte_size(a), bBytes = kiln_buffer_byte_size(b);
+  if (!a0 || !b0 || !aBytes || !bBytes)
+    return false;
+  return a0 < b0 + bBytes && b0 < a0 + aBytes;
+}
+
+/// "1 input" / "2 inputs".
+static std::string plural(size_t n, const char *noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
 
 extern "C" {
 
@@ -132,15 +309,23 @@ kiln_status_t kiln_executable_create(const char *manifest,
                                      kiln_symbol_lookup_fn lookup, void *ctx,
                                      void (*release_fn)(void *),
                                      kiln_executable_t **out) {
-  *out = nullptr;
+  if (out)
+    *out = nullptr;
   auto *e = new (std::nothrow) kiln_executable_s();
   if (!e) {
     if (release_fn)
       release_fn(ctx);
-    return kiln_status_create(KILN_OUT_OF_MEMORY, "out of memory");
+    return kiln_status_create(KILN_OUT_OF_MEMORY,
+                              "out of memory for an executable");
   }
   e->ctx = ctx;
   e->release = release_fn;
+  if (!out || !lookup) {
+    destroy(e);
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_executable_create: %s is NULL",
+                              out ? "lookup" : "out");
+  }
   if (!manifest) {
     destroy(e);
     return kiln_status_create(KILN_DATA_LOSS, "no kiln manifest");
@@ -167,21 +352,29 @@ kiln_status_t kiln_executable_create(const char *manifest,
 
 kiln_status_t kiln_executable_load_library(const char *path,
                                            kiln_executable_t **out) {
+  if (!out || !path)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_executable_load_library: %s is NULL",
+                              out ? "path" : "out");
   *out = nullptr;
   void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char *why = dlerror();
-    return kiln_status_create(KILN_NOT_FOUND, "cannot load %s: %s", path,
+    struct stat info;
+    bool exists = ::stat(path, &info) == 0;
+    return kiln_status_create(exists ? KILN_INVALID_ARGUMENT : KILN_NOT_FOUND,
+                              "cannot load %s: %s", path,
                               why ? why : "unknown error");
   }
   auto *manifest = static_cast<const char *>(dlsym(handle, "kiln_manifest"));
   if (!manifest) {
     dlclose(handle);
-    return kiln_status_create(KILN_DATA_LOSS,
-                              "%s is not a Kiln module: it has no "
-                              "kiln_manifest symbol",
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "%s is not a Kiln module: it exports no "
+                              "kiln_manifest",
                               path);
   }
+  // On failure, create calls dlcloseRelease itself.
   return kiln_status_annotate(kiln_executable_create(manifest, dlsymLookup,
                                                      handle, dlcloseRelease,
                                                      out),
@@ -204,70 +397,46 @@ int32_t kiln_executable_entry_count(const kiln_executable_t *e) {
 
 const char *kiln_executable_entry_name(const kiln_executable_t *e,
                                        int32_t index) {
-  if (index < 0 || index >= static_cast<int32_t>(e->entries.size()))
-    return nullptr;
-  return e->entries[index].name.c_str();
+  const Entry *entry = entryAt(e, index);
+  return entry ? entry->name.c_str() : nullptr;
 }
 
 int32_t kiln_executable_find_entry(const kiln_executable_t *e,
                                    const char *name) {
+  if (!name)
+    return -1;
   for (size_t i = 0; i < e->entries.size(); ++i)
     if (e->entries[i].name == name)
       return static_cast<int32_t>(i);
   return -1;
 }
 
-int32_t kiln_entry_input_count(const kiln_executable_t *e, int32_t entry) {
-  return static_cast<int32_t>(e->entries[entry].inputs.size());
+int32_t kiln_entry_input_count(const kiln_executable_t *e, int32_t index) {
+  const Entry *entry = entryAt(e, index);
+  return entry ? static_cast<int32_t>(entry->inputs.size()) : -1;
 }
 
-int32_t kiln_entry_output_count(const kiln_executable_t *e, int32_t entry) {
-  return static_cast<int32_t>(e->entries[entry].outputs.size());
+int32_t kiln_entry_output_count(const kiln_executable_t *e, int32_t index) {
+  const Entry *entry = entryAt(e, index);
+  return entry ? static_cast<int32_t>(entry->outputs.size()) : -1;
 }
 
-void kiln_entry_arg(const kiln_executable_t *e, int32_t entry, int is_output,
-                    int32_t index, kiln_dtype_t *dtype, int32_t *rank,
+void kiln_entry_arg(const kiln_executable_t *e, int32_t index, int is_output,
+                    int32_t arg, kiln_dtype_t *dtype, int32_t *rank,
                     const int64_t **shape) {
-  const ArgSpec &spec = is_output ? e->entries[entry].outputs[index]
-                                  : e->entries[entry].inputs[index];
-  *dtype = spec.dtype;
-  *rank = static_cast<int32_t>(spec.shape.size());
-  *shape = spec.shape.data();
-}
-
-/// Checks one argument against its declaration.
-static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
-                              kiln_buffer_t *b, const ArgSpec &spec) {
-  if (!b)
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "entry '%s': %s #%d is NULL", entry.name.c_str(),
-                              kind, i);
-  int32_t rank = static_cast<int32_t>(spec.shape.size());
-  if (kiln_buffer_dtype(b) != spec.dtype)
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "entry '%s': %s #%d has dtype %s but %s is "
-                              "expected",
-                              entry.name.c_str(), kind, i,
-                              kiln_dtype_name(kiln_buffer_dtype(b)),
-                              kiln_dtype_name(spec.dtype));
-  // std::equal, not memcmp: a rank-0 shape is an empty (null) array.
-  bool same =
-      kiln_buffer_rank(b) == rank &&
-      std::equal(spec.shape.begin(), spec.shape.end(), kiln_buffer_shape(b));
-  if (!same)
-    return kiln_status_create(
-        KILN_INVALID_ARGUMENT,
-        "entry '%s': %s #%d has shape %s but %s is "
-        "expected",
-        entry.name.c_str(), kind, i,
-        formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
-        formatShape(spec.shape.data(), rank).c_str());
-  if (!kiln_buffer_host_data(b))
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "entry '%s': %s #%d is not in host memory, but "
-                              "this entry runs on the CPU",
-                              entry.name.c_str(), kind, i);
-  return nullptr;
+  const Entry *entry = entryAt(e, index);
+  const std::vector<ArgSpec> *args =
+      entry ? (is_output ? &entry->outputs : &entry->inputs) : nullptr;
+  const ArgSpec *spec =
+      args && arg >= 0 && static_cast<size_t>(arg) < args->size()
+          ? &(*args)[static_cast<size_t>(arg)]
+          : nullptr;
+  if (dtype)
+    *dtype = spec ? spec->dtype : KILN_F32;
+  if (rank)
+    *rank = spec ? static_cast<int32_t>(spec->shape.size()) : -1;
+  if (shape)
+    *shape = spec ? spec->shape.data() : nullptr;
 }
 
 kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
@@ -275,6 +444,10 @@ kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
                                      kiln_buffer_t *const *inputs,
                                      int32_t num_outputs,
                                      kiln_buffer_t **outputs) {
+  if (!e || !name)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_executable_invoke: %s is NULL",
+                              e ? "the entry name" : "the executable");
   int32_t index = kiln_executable_find_entry(e, name);
   if (index < 0) {
     std::string names;
@@ -284,55 +457,87 @@ kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
                               "no entry named '%s' (entries: %s)", name,
                               names.empty() ? "none" : names.c_str());
   }
-  const Entry &entry = e->entries[index];
-  if (num_inputs != static_cast<int32_t>(entry.inputs.size()))
+  const Entry &entry = e->entries[static_cast<size_t>(index)];
+  if (num_inputs < 0 || static_cast<size_t>(num_inputs) != entry.inputs.size())
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "entry '%s' takes %s, got %d", entry.name.c_str(),
+                              plural(entry.inputs.size(), "input").c_str(),
+                              num_inputs);
+  if (num_outputs < 0 ||
+      static_cast<size_t>(num_outputs) != entry.outputs.size())
     return kiln_status_create(
-        KILN_INVALID_ARGUMENT, "entry '%s' takes %zu inputs, got %d",
-        entry.name.c_str(), entry.inputs.size(), num_inputs);
-  if (num_outputs != static_cast<int32_t>(entry.outputs.size()))
+        KILN_INVALID_ARGUMENT, "entry '%s' returns %s, got room for %d",
+        entry.name.c_str(), plural(entry.outputs.size(), "output").c_str(),
+        num_outputs);
+  if ((num_inputs && !inputs) || (num_outputs && !outputs))
     return kiln_status_create(
-        KILN_INVALID_ARGUMENT, "entry '%s' has %zu outputs, got room for %d",
-        entry.name.c_str(), entry.outputs.size(), num_outputs);
+        KILN_INVALID_ARGUMENT, "entry '%s': the %s array is NULL",
+        entry.name.c_str(), num_inputs && !inputs ? "inputs" : "outputs");
   for (int32_t i = 0; i < num_inputs; ++i)
     if (kiln_status_t s =
             checkArg(entry, "input", i, inputs[i], entry.inputs[i]))
       return s;
-  for (int32_t i = 0; i < num_outputs; ++i)
-    if (outputs[i])
-      if (kiln_status_t s =
-              checkArg(entry, "output", i, outputs[i], entry.outputs[i]))
-        return s;
-  std::vector<kiln_buffer_t *> allocated;
-  auto freeAllocated = [&]() {
-    for (int32_t i = 0; i < num_outputs; ++i)
-      for (kiln_buffer_t *b : allocated)
-        if (outputs[i] == b)
-          outputs[i] = nullptr;
-    for (kiln_buffer_t *b : allocated)
-      kiln_buffer_release(b);
+  for (int32_t i = 0; i < num_outputs; ++i) {
+    if (!outputs[i])
+      continue;
+    if (kiln_status_t s =
+            checkArg(entry, "output", i, outputs[i], entry.outputs[i]))
+      return s;
+    // Compiled code may write an output before it has read every input.
+    for (int32_t j = 0; j < num_inputs; ++j)
+      if (overlap(outputs[i], inputs[j]))
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': output #%d shares memory with "
+                                  "input #%d; outputs may not alias inputs",
+                                  entry.name.c_str(), i, j);
+    for (int32_t j = 0; j < i; ++j)
+      if (outputs[j] && overlap(outputs[i], outputs[j]))
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': output #%d shares memory with "
+                                  "output #%d",
+                                  entry.name.c_str(), i, j);
+  }
+
+  // Allocate the missing outputs; on failure, give them back.
+  std::vector<int32_t> allocated;
+  auto releaseAllocated = [&]() {
+    for (int32_t i : allocated) {
+      kiln_buffer_release(outputs[i]);
+      outputs[i] = nullptr;
+    }
   };
   for (int32_t i = 0; i < num_outputs; ++i) {
     if (outputs[i])
       continue;
-    const ArgSpec &spec = entry.outputs[i];
+    const ArgSpec &spec = entry.outputs[static_cast<size_t>(i)];
     if (kiln_status_t s =
             kiln_buffer_create({KILN_DEVICE_CPU, 0}, spec.dtype,
                                static_cast<int32_t>(spec.shape.size()),
                                spec.shape.data(), &outputs[i])) {
-      freeAllocated();
-      return s;
+      releaseAllocated();
+      return kiln_status_annotate(s, "entry '%s': output #%d",
+                                  entry.name.c_str(), i);
     }
-    allocated.push_back(outputs[i]);
+    allocated.push_back(i);
   }
-  std::vector<void *> args;
-  args.reserve(num_inputs + num_outputs);
+
+  // The ABI: data pointers of the inputs, then of the outputs.
+  constexpr size_t kStackArgs = 32;
+  void *stackArgs[kStackArgs];
+  std::vector<void *> heapArgs;
+  size_t numArgs = static_cast<size_t>(num_inputs) + num_outputs;
+  void **args = stackArgs;
+  if (numArgs > kStackArgs) {
+    heapArgs.resize(numArgs);
+    args = heapArgs.data();
+  }
   for (int32_t i = 0; i < num_inputs; ++i)
-    args.push_back(kiln_buffer_host_data(inputs[i]));
+    args[i] = kiln_buffer_host_data(inputs[i]);
   for (int32_t i = 0; i < num_outputs; ++i)
-    args.push_back(kiln_buffer_host_data(outputs[i]));
-  int32_t rc = entry.fn(args.data());
+    args[num_inputs + i] = kiln_buffer_host_data(outputs[i]);
+  int32_t rc = entry.fn(args);
   if (rc != 0) {
-    freeAllocated();
+    releaseAllocated();
     return kiln_status_create(KILN_INTERNAL, "entry '%s' failed with code %d",
                               entry.name.c_str(), rc);
   }

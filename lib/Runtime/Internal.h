@@ -3,23 +3,36 @@
 // Part of the Kiln project.
 //
 //===----------------------------------------------------------------------===//
+//
+// Helpers used by more than one file of the runtime. Like the rest of the
+// runtime, this is plain C++17: nothing from MLIR or LLVM.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef KILN_LIB_RUNTIME_INTERNAL_H
 #define KILN_LIB_RUNTIME_INTERNAL_H
 
 #include "kiln/Runtime/Runtime.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
-#include <vector>
 
 namespace kiln::runtime {
 
-/// "[2, 3]" for diagnostics.
+/// Formats `rank` extents as "[2, 3]" ("[]" for rank 0) for diagnostics.
 std::string formatShape(const int64_t *shape, int32_t rank);
 
-/// Checks rank and extents and computes the element count (no overflow).
+/// Checks a rank and its extents (non-negative, at most KILN_MAX_RANK of
+/// them) and computes the element count and the byte size for elements of
+/// `elementSize` bytes, failing with KILN_INVALID_ARGUMENT rather than
+/// overflowing. `shape` may be NULL for rank 0.
 kiln_status_t checkShape(int32_t rank, const int64_t *shape, size_t elementSize,
                          int64_t *elements, size_t *bytes);
+
+/// Whether the contents of `buffer` are in host memory (a CPU buffer), even
+/// if it has no bytes and a NULL data pointer.
+bool isHostBuffer(const kiln_buffer_t *buffer);
 
 } // namespace kiln::runtime
 

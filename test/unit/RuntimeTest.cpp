@@ -1,12 +1,12 @@
-//===- RuntimeTest.cpp - Unit tests for the Kiln runtime C API
-//-------------===//
+//===- RuntimeTest.cpp - Unit tests for the Kiln runtime C API ------------===//
 //
 // Part of the Kiln project.
 //
 //===----------------------------------------------------------------------===//
 //
 // This test links the runtime only (no MLIR, no LLVM), as a program running
-// an ahead-of-time compiled module would.
+// an ahead-of-time compiled module would. NumPy interoperability is checked
+// with /usr/bin/python3 when it has NumPy (skipped otherwise).
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,12 +14,21 @@
 
 #include "gtest/gtest.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
-#include <unistd.h>
+#include <thread>
+#include <vector>
+
+extern "C" int kiln_test_c_api(void);
 
 namespace {
 
@@ -32,94 +41,278 @@ std::string message(kiln_status_t status) {
   return text;
 }
 
+/// Takes a status, returns its code and frees it.
+kiln_status_code_t code(kiln_status_t status) {
+  kiln_status_code_t c = kiln_status_code(status);
+  kiln_status_free(status);
+  return c;
+}
+
+/// Takes a status and returns "CODE: message" for assertions on both.
+std::string describe(kiln_status_t status) {
+  std::string text = std::to_string(kiln_status_code(status)) + ": " +
+                     kiln_status_message(status);
+  kiln_status_free(status);
+  return text;
+}
+
 bool contains(const std::string &text, const std::string &part) {
   return text.find(part) != std::string::npos;
 }
 
-std::string tempPath(const std::string &name) {
-  static std::string dir = [] {
+/// A directory private to this test process, removed when it exits.
+const std::string &tempDir() {
+  // Leaked, so that it outlives the exit handler that removes it.
+  static const std::string &dir = *new std::string([] {
     char tmpl[] = "/tmp/kiln-runtime-test-XXXXXX";
-    return std::string(mkdtemp(tmpl));
-  }();
-  return dir + "/" + name;
+    const char *made = mkdtemp(tmpl);
+    if (!made)
+      return std::string("/tmp");
+    std::atexit([] {
+      std::string command = "rm -rf '" + tempDir() + "'";
+      if (std::system(command.c_str()) != 0)
+        std::fprintf(stderr, "cannot remove %s\n", tempDir().c_str());
+    });
+    return std::string(made);
+  }());
+  return dir;
 }
+
+std::string tempPath(const std::string &name) { return tempDir() + "/" + name; }
+
+/// Writes bytes to a file.
+void writeFile(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+/// Runs a Python script with /usr/bin/python3; returns its exit status.
+int runPython(const std::string &script) {
+  static int counter = 0;
+  std::string path = tempPath("script" + std::to_string(counter++) + ".py");
+  writeFile(path, script);
+  return std::system(("/usr/bin/python3 " + path + " 2>&1").c_str());
+}
+
+/// Whether /usr/bin/python3 can import numpy.
+bool haveNumPy() {
+  static bool have = std::system("/usr/bin/python3 -c 'import numpy' "
+                                 ">/dev/null 2>&1") == 0;
+  return have;
+}
+
+/// Runs a shell command and returns its standard output.
+std::string capture(const std::string &command) {
+  std::string out;
+  if (FILE *pipe = popen(command.c_str(), "r")) {
+    char chunk[4096];
+    size_t n;
+    while ((n = std::fread(chunk, 1, sizeof(chunk), pipe)) > 0)
+      out.append(chunk, n);
+    pclose(pipe);
+  }
+  return out;
+}
+
+/// Builds a .npy file: magic, version, header length and header as given
+/// (no padding added), then `data`.
+std::string npyFile(const std::string &header, const std::string &data = "",
+                    int major = 1) {
+  std::string file("\x93NUMPY", 6);
+  file += static_cast<char>(major);
+  file += '\0';
+  size_t n = header.size();
+  file += static_cast<char>(n & 0xff);
+  file += static_cast<char>((n >> 8) & 0xff);
+  if (major != 1) {
+    file += static_cast<char>((n >> 16) & 0xff);
+    file += static_cast<char>((n >> 24) & 0xff);
+  }
+  return file + header + data;
+}
+
+/// A header dict for npyFile.
+std::string dict(const std::string &descr, const std::string &fortran,
+                 const std::string &shape) {
+  return "{'descr': " + descr + ", 'fortran_order': " + fortran +
+         ", 'shape': " + shape + ", }\n";
+}
+
+/// Reads `path` and expects a failure with `expected` code and message part.
+void expectReadError(const std::string &path, kiln_status_code_t expected,
+                     const std::string &part) {
+  kiln_buffer_t *b = reinterpret_cast<kiln_buffer_t *>(1);
+  kiln_status_t s = kiln_npy_read(path.c_str(), &b);
+  EXPECT_EQ(b, nullptr);
+  EXPECT_EQ(kiln_status_code(s), expected) << kiln_status_message(s);
+  std::string m = message(s);
+  EXPECT_TRUE(contains(m, part)) << m;
+  EXPECT_TRUE(contains(m, path)) << m;
+}
+
+/// Writes `file` to a fresh path and expects reading it to fail.
+void expectFileError(const std::string &file, kiln_status_code_t expected,
+                     const std::string &part) {
+  static int counter = 0;
+  std::string path = tempPath("bad" + std::to_string(counter++) + ".npy");
+  writeFile(path, file);
+  expectReadError(path, expected, part);
+}
+
+//===----------------------------------------------------------------------===//
+// Status and dtypes
+//===----------------------------------------------------------------------===//
 
 TEST(Status, CodesAndMessages) {
   EXPECT_EQ(kiln_status_create(KILN_OK, "ignored"), nullptr);
   EXPECT_EQ(kiln_status_code(nullptr), KILN_OK);
   EXPECT_STREQ(kiln_status_message(nullptr), "");
+  kiln_status_free(nullptr);
+  EXPECT_EQ(kiln_status_annotate(nullptr, "context"), nullptr);
   kiln_status_t s = kiln_status_create(KILN_NOT_FOUND, "no %s #%d", "entry", 3);
   EXPECT_EQ(kiln_status_code(s), KILN_NOT_FOUND);
   s = kiln_status_annotate(s, "loading %s", "m.so");
-  EXPECT_EQ(message(s), "loading m.so: no entry #3");
+  s = kiln_status_annotate(s, "run");
+  EXPECT_EQ(kiln_status_code(s), KILN_NOT_FOUND);
+  EXPECT_EQ(message(s), "run: loading m.so: no entry #3");
+  std::string big(10000, 'x');
+  EXPECT_EQ(message(kiln_status_create(KILN_INTERNAL, "%s", big.c_str())), big);
 }
+
+TEST(Status, UsableFromC) { EXPECT_EQ(kiln_test_c_api(), 0); }
 
 TEST(Dtype, NamesAndSizes) {
   kiln_dtype_t d;
-  for (kiln_dtype_t t :
-       {KILN_F32, KILN_F64, KILN_F16, KILN_BF16, KILN_I1, KILN_I32, KILN_I64}) {
-    EXPECT_EQ(kiln_dtype_parse(kiln_dtype_name(t), &d), nullptr);
-    EXPECT_EQ(d, t);
+  const kiln_dtype_t all[] = {KILN_F32, KILN_F64, KILN_F16, KILN_BF16,
+                              KILN_I1,  KILN_I32, KILN_I64};
+  const char *names[] = {"f32", "f64", "f16", "bf16", "i1", "i32", "i64"};
+  const size_t sizes[] = {4, 8, 2, 2, 1, 4, 8};
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_STREQ(kiln_dtype_name(all[i]), names[i]);
+    EXPECT_EQ(kiln_dtype_size(all[i]), sizes[i]);
+    ASSERT_EQ(kiln_dtype_parse(names[i], &d), nullptr);
+    EXPECT_EQ(d, all[i]);
   }
-  EXPECT_EQ(kiln_dtype_size(KILN_I1), 1u);
-  EXPECT_EQ(kiln_dtype_size(KILN_BF16), 2u);
-  EXPECT_EQ(kiln_dtype_size(KILN_I64), 8u);
-  EXPECT_TRUE(
-      contains(message(kiln_dtype_parse("f8", &d)), "unknown dtype 'f8'"));
+  // 7 is within the enum's range (so valid C++) but names no dtype.
+  EXPECT_STREQ(kiln_dtype_name(static_cast<kiln_dtype_t>(7)), "?");
+  EXPECT_EQ(kiln_dtype_size(static_cast<kiln_dtype_t>(7)), 0u);
+  kiln_status_t s = kiln_dtype_parse("f8", &d);
+  EXPECT_EQ(kiln_status_code(s), KILN_INVALID_ARGUMENT);
+  EXPECT_TRUE(contains(message(s), "unknown dtype 'f8'"));
 }
+
+//===----------------------------------------------------------------------===//
+// Buffers and the pool
+//===----------------------------------------------------------------------===//
 
 TEST(Buffer, CreateAndQuery) {
   int64_t shape[] = {2, 3};
   kiln_buffer_t *b = nullptr;
   ASSERT_EQ(kiln_buffer_create_zeroed(kCpu, KILN_F32, 2, shape, &b), nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_F32);
   EXPECT_EQ(kiln_buffer_rank(b), 2);
+  EXPECT_EQ(kiln_buffer_shape(b)[0], 2);
   EXPECT_EQ(kiln_buffer_shape(b)[1], 3);
   EXPECT_EQ(kiln_buffer_element_count(b), 6);
   EXPECT_EQ(kiln_buffer_byte_size(b), 24u);
+  EXPECT_EQ(kiln_buffer_device(b).type, KILN_DEVICE_CPU);
+  EXPECT_EQ(kiln_buffer_device(b).ordinal, 0);
   auto *data = static_cast<float *>(kiln_buffer_host_data(b));
   ASSERT_NE(data, nullptr);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(data) % 64, 0u);
-  EXPECT_EQ(data[5], 0.0f);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(data[i], 0.0f);
   kiln_buffer_retain(b);
   kiln_buffer_release(b);
+  EXPECT_EQ(kiln_buffer_rank(b), 2); // still alive
   kiln_buffer_release(b);
+  kiln_buffer_release(nullptr);
+  kiln_buffer_retain(nullptr);
+
   kiln_buffer_t *scalar = nullptr;
   ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I64, 0, nullptr, &scalar), nullptr);
+  EXPECT_EQ(kiln_buffer_rank(scalar), 0);
+  EXPECT_NE(kiln_buffer_shape(scalar), nullptr);
   EXPECT_EQ(kiln_buffer_element_count(scalar), 1);
+  EXPECT_EQ(kiln_buffer_byte_size(scalar), 8u);
   kiln_buffer_release(scalar);
+
+  int64_t empty[] = {0, 5};
+  kiln_buffer_t *none = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I1, 2, empty, &none), nullptr);
+  EXPECT_EQ(kiln_buffer_element_count(none), 0);
+  EXPECT_EQ(kiln_buffer_byte_size(none), 0u);
+  kiln_buffer_release(none);
+
+  int64_t big[KILN_MAX_RANK];
+  for (int64_t &d : big)
+    d = 1;
+  kiln_buffer_t *deep = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_BF16, KILN_MAX_RANK, big, &deep),
+            nullptr);
+  EXPECT_EQ(kiln_buffer_byte_size(deep), 2u);
+  kiln_buffer_release(deep);
 }
 
 TEST(Buffer, Errors) {
-  kiln_buffer_t *b = nullptr;
+  kiln_buffer_t *b = reinterpret_cast<kiln_buffer_t *>(1);
   int64_t negative[] = {2, -1};
-  EXPECT_TRUE(
-      contains(message(kiln_buffer_create(kCpu, KILN_F32, 2, negative, &b)),
-               "negative extent"));
+  EXPECT_EQ(describe(kiln_buffer_create(kCpu, KILN_F32, 2, negative, &b)),
+            "1: shape [2, -1] has a negative extent");
+  EXPECT_EQ(b, nullptr);
   int64_t huge[] = {1LL << 40, 1LL << 40};
-  EXPECT_TRUE(contains(message(kiln_buffer_create(kCpu, KILN_F32, 2, huge, &b)),
-                       "too large"));
-  int64_t shape[] = {4};
+  EXPECT_EQ(describe(kiln_buffer_create(kCpu, KILN_F32, 2, huge, &b)),
+            "1: shape [1099511627776, 1099511627776] is too large");
+  int64_t overflow[] = {0, INT64_MAX};
+  EXPECT_EQ(code(kiln_buffer_create(kCpu, KILN_F32, 2, overflow, &b)),
+            KILN_INVALID_ARGUMENT);
+  int64_t wide[] = {1LL << 61};
   EXPECT_TRUE(
-      contains(message(kiln_buffer_create(kiln_device_t{KILN_DEVICE_CUDA, 0},
-                                          KILN_F32, 1, shape, &b)),
-               "not available"));
+      contains(message(kiln_buffer_create_zeroed(kCpu, KILN_F64, 1, wide, &b)),
+               "too large"));
+  int64_t shape[KILN_MAX_RANK + 1] = {};
+  EXPECT_EQ(describe(kiln_buffer_create(kCpu, KILN_F32, KILN_MAX_RANK + 1,
+                                        shape, &b)),
+            "1: rank 17 is outside [0, 16]");
+  EXPECT_EQ(code(kiln_buffer_create(kCpu, KILN_F32, -1, shape, &b)),
+            KILN_INVALID_ARGUMENT);
+  EXPECT_EQ(describe(kiln_buffer_create(kCpu, KILN_F32, 2, nullptr, &b)),
+            "1: shape is NULL");
+  EXPECT_EQ(code(kiln_buffer_create(kCpu, static_cast<kiln_dtype_t>(7), 1,
+                                    shape, &b)),
+            KILN_INVALID_ARGUMENT);
+  kiln_status_t s = kiln_buffer_create(kiln_device_t{KILN_DEVICE_CUDA, 1},
+                                       KILN_F32, 1, shape, &b);
+  EXPECT_EQ(kiln_status_code(s), KILN_UNAVAILABLE);
+  EXPECT_EQ(message(s), "CUDA device 1 is not available: this runtime "
+                        "supports CPU buffers only");
+  EXPECT_EQ(code(kiln_buffer_create_zeroed(kiln_device_t{KILN_DEVICE_CUDA, 0},
+                                           KILN_F32, 1, shape, &b)),
+            KILN_UNAVAILABLE);
   EXPECT_EQ(b, nullptr);
 }
 
-TEST(Buffer, PoolReusesMemory) {
+TEST(Pool, ReusesMemory) {
   kiln_pool_trim();
   int64_t shape[] = {1000};
   kiln_buffer_t *a = nullptr, *b = nullptr;
   ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, shape, &a), nullptr);
   void *first = kiln_buffer_host_data(a);
+  kiln_pool_stats_t start;
+  kiln_pool_stats(&start);
+  EXPECT_GE(start.bytes_in_use, 4000u);
   kiln_buffer_release(a);
   kiln_pool_stats_t before;
   kiln_pool_stats(&before);
-  EXPECT_GT(before.bytes_cached, 0u);
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, shape, &b), nullptr);
+  EXPECT_GE(before.bytes_cached, 4000u);
+  EXPECT_EQ(before.bytes_in_use + before.bytes_cached,
+            start.bytes_in_use + start.bytes_cached);
+  // Same size class (4000 and 3900 bytes both round to 4096), any dtype.
+  int64_t similar[] = {975};
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I32, 1, similar, &b), nullptr);
   kiln_pool_stats_t after;
   kiln_pool_stats(&after);
   EXPECT_EQ(after.reuses, before.reuses + 1);
+  EXPECT_EQ(after.allocations, before.allocations);
   EXPECT_EQ(kiln_buffer_host_data(b), first);
   kiln_buffer_release(b);
   kiln_pool_trim();
@@ -127,226 +320,902 @@ TEST(Buffer, PoolReusesMemory) {
   EXPECT_EQ(after.bytes_cached, 0u);
 }
 
-TEST(Buffer, WrapCallsRelease) {
-  static int released = 0;
-  float data[3] = {1, 2, 3};
-  int64_t shape[] = {3};
+TEST(Pool, ReusesLargeBlocks) {
+  kiln_pool_trim();
+  int64_t shape[] = {64, 1024, 1024}; // 256 MiB of f32
+  kiln_buffer_t *a = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 3, shape, &a), nullptr);
+  void *first = kiln_buffer_host_data(a);
+  kiln_buffer_release(a);
+  kiln_pool_stats_t before, after;
+  kiln_pool_stats(&before);
+  EXPECT_EQ(before.bytes_cached, 256u << 20);
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 3, shape, &a), nullptr);
+  kiln_pool_stats(&after);
+  EXPECT_EQ(after.reuses, before.reuses + 1);
+  EXPECT_EQ(kiln_buffer_host_data(a), first);
+  kiln_buffer_release(a);
+  kiln_pool_trim();
+}
+
+TEST(Pool, SizeClassesWasteAtMostAQuarter) {
+  kiln_pool_trim();
+  for (int64_t bytes : {1, 64, 65, 200, 257, 1000, 4097, 5000, 100000,
+                        (1 << 20) + 1, 3 << 20}) {
+    kiln_pool_stats_t before, after;
+    kiln_pool_stats(&before);
+    kiln_buffer_t *b = nullptr;
+    ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I1, 1, &bytes, &b), nullptr);
+    kiln_pool_stats(&after);
+    uint64_t block = after.bytes_in_use - before.bytes_in_use;
+    EXPECT_GE(block, static_cast<uint64_t>(bytes));
+    EXPECT_EQ(block % 64, 0u);
+    if (bytes > 256)
+      EXPECT_LE(block, static_cast<uint64_t>(bytes) * 5 / 4 + 64) << bytes;
+    kiln_buffer_release(b);
+  }
+  kiln_pool_trim();
+}
+
+TEST(Pool, ThreadSafe) {
+  kiln_pool_trim();
+  kiln_pool_stats_t before;
+  kiln_pool_stats(&before);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &failures] {
+      for (int i = 0; i < 2000; ++i) {
+        int64_t shape[] = {1 + (i * 7 + t) % 300};
+        kiln_buffer_t *b = nullptr;
+        if (kiln_status_t s =
+                kiln_buffer_create(kCpu, KILN_F32, 1, shape, &b)) {
+          kiln_status_free(s);
+          ++failures;
+          continue;
+        }
+        static_cast<float *>(kiln_buffer_host_data(b))[0] = 1.0f;
+        kiln_buffer_retain(b);
+        kiln_buffer_release(b);
+        kiln_buffer_release(b);
+      }
+    });
+  }
+  for (std::thread &thread : threads)
+    thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  kiln_pool_stats_t after;
+  kiln_pool_stats(&after);
+  EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+  EXPECT_GT(after.reuses, before.reuses);
+  kiln_pool_trim();
+}
+
+// Runs only in a child process started by Pool.LimitEvictsOldest, with
+// KILN_POOL_LIMIT_MB=1 set before the pool exists.
+TEST(PoolLimitChild, Run) {
+  if (!std::getenv("KILN_RUNTIME_TEST_CHILD"))
+    GTEST_SKIP() << "runs as a child of Pool.LimitEvictsOldest";
+  int64_t third[] = {300 * 1024}; // bytes, i1: three fit in 1 MiB, four not
+  kiln_buffer_t *b[4] = {};
+  for (kiln_buffer_t *&buffer : b)
+    ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I1, 1, third, &buffer), nullptr);
+  void *oldest = kiln_buffer_host_data(b[0]);
+  void *newest = kiln_buffer_host_data(b[3]);
+  for (kiln_buffer_t *buffer : b)
+    kiln_buffer_release(buffer);
+  kiln_pool_stats_t stats;
+  kiln_pool_stats(&stats);
+  EXPECT_LE(stats.bytes_cached, 1u << 20);
+  EXPECT_GT(stats.bytes_cached, 0u);
+  // The newest block is still cached (taken first), the oldest is gone.
+  kiln_buffer_t *again = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I1, 1, third, &again), nullptr);
+  EXPECT_EQ(kiln_buffer_host_data(again), newest);
+  kiln_buffer_release(again);
+  std::vector<kiln_buffer_t *> all(3);
+  for (kiln_buffer_t *&buffer : all)
+    ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I1, 1, third, &buffer), nullptr);
+  for (kiln_buffer_t *buffer : all)
+    EXPECT_NE(kiln_buffer_host_data(buffer), oldest);
+  for (kiln_buffer_t *buffer : all)
+    kiln_buffer_release(buffer);
+  // A block above the limit is never cached.
+  int64_t huge[] = {2 << 20};
+  kiln_buffer_t *h = nullptr;
+  kiln_pool_stats(&stats);
+  uint64_t cached = stats.bytes_cached;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I1, 1, huge, &h), nullptr);
+  kiln_buffer_release(h);
+  kiln_pool_stats(&stats);
+  EXPECT_EQ(stats.bytes_cached, cached);
+}
+
+TEST(Pool, LimitEvictsOldest) {
+  std::string command =
+      "KILN_RUNTIME_TEST_CHILD=1 KILN_POOL_LIMIT_MB=1 /proc/" +
+      std::to_string(getpid()) +
+      "/exe --gtest_filter=PoolLimitChild.Run >/dev/null 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0)
+      << "rerun with --gtest_filter=PoolLimitChild.Run and "
+         "KILN_RUNTIME_TEST_CHILD=1 KILN_POOL_LIMIT_MB=1 to see why";
+}
+
+TEST(Buffer, WrapCallsReleaseOnce) {
+  struct Ctx {
+    int calls = 0;
+    void *data = nullptr;
+  } ctx;
+  auto release = [](void *c, void *p) {
+    auto *state = static_cast<Ctx *>(c);
+    state->calls++;
+    state->data = p;
+  };
+  float data[6] = {1, 2, 3, 4, 5, 6};
+  int64_t shape[] = {2, 3};
   kiln_buffer_t *b = nullptr;
-  ASSERT_EQ(kiln_buffer_wrap_host(
-                KILN_F32, 1, shape, data,
-                [](void *ctx, void *p) {
-                  ++*static_cast<int *>(ctx);
-                  (void)p;
-                },
-                &released, &b),
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_F32, 2, shape, data, release, &ctx, &b),
             nullptr);
   EXPECT_EQ(kiln_buffer_host_data(b), data);
+  EXPECT_EQ(kiln_buffer_byte_size(b), 24u);
+  EXPECT_EQ(kiln_buffer_device(b).type, KILN_DEVICE_CPU);
+  kiln_buffer_retain(b);
   kiln_buffer_release(b);
-  EXPECT_EQ(released, 1);
-}
-
-/// Writes bytes to a file.
-void writeFile(const std::string &path, const std::string &bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-TEST(Npy, RoundTripEveryDtype) {
-  for (kiln_dtype_t t :
-       {KILN_F32, KILN_F64, KILN_F16, KILN_I1, KILN_I32, KILN_I64}) {
-    int64_t shape[] = {2, 3};
-    kiln_buffer_t *b = nullptr;
-    ASSERT_EQ(kiln_buffer_create_zeroed(kCpu, t, 2, shape, &b), nullptr);
-    auto *bytes = static_cast<unsigned char *>(kiln_buffer_host_data(b));
-    for (size_t i = 0; i < kiln_buffer_byte_size(b); ++i)
-      bytes[i] = t == KILN_I1 ? (i % 2) : static_cast<unsigned char>(i * 7);
-    std::string path =
-        tempPath(std::string("rt_") + kiln_dtype_name(t) + ".npy");
-    ASSERT_EQ(kiln_npy_write(path.c_str(), b), nullptr);
-    kiln_buffer_t *back = nullptr;
-    ASSERT_EQ(kiln_npy_read(path.c_str(), &back), nullptr)
-        << kiln_dtype_name(t);
-    EXPECT_EQ(kiln_buffer_dtype(back), t);
-    EXPECT_EQ(kiln_buffer_rank(back), 2);
-    EXPECT_EQ(std::memcmp(kiln_buffer_host_data(back), bytes,
-                          kiln_buffer_byte_size(b)),
-              0);
-    kiln_buffer_release(b);
-    kiln_buffer_release(back);
-  }
-}
-
-TEST(Npy, ReadsWhatNumPyWrites) {
-  std::string path = tempPath("numpy.npy");
-  std::string cmd = "/usr/bin/python3 -c \"import numpy as np; "
-                    "np.save('" +
-                    path +
-                    "', np.arange(6, dtype=np.int32)."
-                    "reshape(2, 3))\"";
-  if (std::system(cmd.c_str()) != 0)
-    GTEST_SKIP() << "NumPy is not available";
-  kiln_buffer_t *b = nullptr;
-  ASSERT_EQ(kiln_npy_read(path.c_str(), &b), nullptr);
-  EXPECT_EQ(kiln_buffer_dtype(b), KILN_I32);
-  EXPECT_EQ(static_cast<int32_t *>(kiln_buffer_host_data(b))[5], 5);
+  EXPECT_EQ(ctx.calls, 0);
   kiln_buffer_release(b);
-  // Rank 0 and version 2.0 headers.
-  cmd =
-      "/usr/bin/python3 -c \"import numpy as np; from numpy.lib import format; "
-      "f = open('" +
-      path +
-      "', 'wb'); "
-      "format.write_array(f, np.array(2.5), version=(2, 0)); f.close()\"";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
-  ASSERT_EQ(kiln_npy_read(path.c_str(), &b), nullptr);
-  EXPECT_EQ(kiln_buffer_rank(b), 0);
-  EXPECT_EQ(static_cast<double *>(kiln_buffer_host_data(b))[0], 2.5);
-  kiln_buffer_release(b);
-}
+  EXPECT_EQ(ctx.calls, 1);
+  EXPECT_EQ(ctx.data, data);
 
-TEST(Npy, Errors) {
-  kiln_buffer_t *b = nullptr;
-  EXPECT_TRUE(
-      contains(message(kiln_npy_read(tempPath("absent.npy").c_str(), &b)),
-               "cannot open"));
-  std::string bad = tempPath("bad.npy");
-  writeFile(bad, "NOTNUMPYxxxxxxxxxxxx");
-  EXPECT_TRUE(contains(message(kiln_npy_read(bad.c_str(), &b)), "bad magic"));
-  writeFile(bad, std::string("\x93NUMPY\x01\x00", 8));
-  EXPECT_TRUE(contains(message(kiln_npy_read(bad.c_str(), &b)),
-                       "truncated header length"));
-  std::string header =
-      "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }";
-  std::string file = std::string("\x93NUMPY\x01\x00", 8);
-  file += static_cast<char>(header.size());
-  file += '\0';
-  writeFile(bad, file + header);
-  EXPECT_TRUE(contains(message(kiln_npy_read(bad.c_str(), &b)), "Fortran"));
-  header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
-  file = std::string("\x93NUMPY\x01\x00", 8);
-  file += static_cast<char>(header.size());
-  file += '\0';
-  writeFile(bad, file + header + std::string(12, '\0'));
-  EXPECT_TRUE(contains(message(kiln_npy_read(bad.c_str(), &b)),
-                       "data is shorter than shape [2, 2]"));
-  header = "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }";
-  file = std::string("\x93NUMPY\x01\x00", 8);
-  file += static_cast<char>(header.size());
-  file += '\0';
-  writeFile(bad, file + header + std::string(8, '\0'));
-  EXPECT_TRUE(contains(message(kiln_npy_read(bad.c_str(), &b)),
-                       "dtype '<c8' is not supported"));
-  int64_t shape[] = {2};
-  kiln_buffer_t *bf = nullptr;
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_BF16, 1, shape, &bf), nullptr);
-  EXPECT_TRUE(contains(message(kiln_npy_write(tempPath("bf.npy").c_str(), bf)),
-                       "bf16 has no NumPy dtype"));
-  kiln_buffer_release(bf);
+  // No callback; an empty buffer may wrap NULL; failures call nothing.
+  ASSERT_EQ(
+      kiln_buffer_wrap_host(KILN_F32, 2, shape, data, nullptr, nullptr, &b),
+      nullptr);
+  kiln_buffer_release(b);
+  int64_t empty[] = {0};
+  ASSERT_EQ(
+      kiln_buffer_wrap_host(KILN_F32, 1, empty, nullptr, release, &ctx, &b),
+      nullptr);
+  kiln_buffer_release(b);
+  EXPECT_EQ(ctx.calls, 2);
+  EXPECT_EQ(describe(kiln_buffer_wrap_host(KILN_F32, 2, shape, nullptr, release,
+                                           &ctx, &b)),
+            "1: cannot wrap a NULL pointer");
+  int64_t negative[] = {-3};
+  EXPECT_EQ(code(kiln_buffer_wrap_host(KILN_F32, 1, negative, data, release,
+                                       &ctx, &b)),
+            KILN_INVALID_ARGUMENT);
+  EXPECT_EQ(ctx.calls, 2);
   EXPECT_EQ(b, nullptr);
 }
 
-// An entry point written by hand: y = x + 1 over f32[2, 3].
-int32_t addOne(void **args) {
+//===----------------------------------------------------------------------===//
+// .npy files
+//===----------------------------------------------------------------------===//
+
+/// Fills a buffer with distinct valid values of its dtype.
+void fill(kiln_buffer_t *b) {
+  auto *bytes = static_cast<unsigned char *>(kiln_buffer_host_data(b));
+  for (size_t i = 0; i < kiln_buffer_byte_size(b); ++i)
+    bytes[i] = kiln_buffer_dtype(b) == KILN_I1
+                   ? static_cast<unsigned char>(i % 3 == 0)
+                   : static_cast<unsigned char>(i * 7 + 1);
+}
+
+TEST(Npy, RoundTripEveryDtypeAndRank) {
+  const std::vector<std::vector<int64_t>> shapes = {
+      {}, {5}, {2, 3}, {0, 4}, {2, 1, 3, 1}};
+  for (kiln_dtype_t t :
+       {KILN_F32, KILN_F64, KILN_F16, KILN_I1, KILN_I32, KILN_I64}) {
+    for (const std::vector<int64_t> &shape : shapes) {
+      int32_t rank = static_cast<int32_t>(shape.size());
+      kiln_buffer_t *b = nullptr;
+      ASSERT_EQ(kiln_buffer_create(kCpu, t, rank, shape.data(), &b), nullptr);
+      fill(b);
+      std::string path = tempPath(std::string("rt_") + kiln_dtype_name(t) +
+                                  "_" + std::to_string(rank) + ".npy");
+      ASSERT_EQ(kiln_npy_write(path.c_str(), b), nullptr);
+      kiln_buffer_t *back = nullptr;
+      ASSERT_EQ(kiln_npy_read(path.c_str(), &back), nullptr)
+          << kiln_dtype_name(t);
+      EXPECT_EQ(kiln_buffer_dtype(back), t);
+      ASSERT_EQ(kiln_buffer_rank(back), rank);
+      for (int32_t i = 0; i < rank; ++i)
+        EXPECT_EQ(kiln_buffer_shape(back)[i], shape[i]);
+      ASSERT_EQ(kiln_buffer_byte_size(back), kiln_buffer_byte_size(b));
+      EXPECT_EQ(std::memcmp(kiln_buffer_host_data(back),
+                            kiln_buffer_host_data(b), kiln_buffer_byte_size(b)),
+                0);
+      kiln_buffer_release(b);
+      kiln_buffer_release(back);
+    }
+  }
+}
+
+TEST(Npy, WriteIsAtomicAndAligned) {
+  std::string path = tempPath("atomic.npy");
+  int64_t shape[] = {3};
+  kiln_buffer_t *b = nullptr;
+  ASSERT_EQ(kiln_buffer_create_zeroed(kCpu, KILN_F64, 1, shape, &b), nullptr);
+  writeFile(path, "old contents");
+  ASSERT_EQ(kiln_npy_write(path.c_str(), b), nullptr);
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  // The header is padded so that the data starts at a multiple of 64.
+  ASSERT_EQ(bytes.size(), 128u + 24u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  EXPECT_EQ(static_cast<unsigned char>(bytes[8]) + 256 * bytes[9], 118);
+  EXPECT_EQ(bytes[127], '\n');
+  EXPECT_TRUE(contains(bytes, "{'descr': '<f8', 'fortran_order': False, "
+                              "'shape': (3,), }"));
+  // No temporary files are left behind.
+  std::string stray = capture("ls " + tempDir() + " | grep -c tmp");
+  EXPECT_EQ(stray, "0\n");
+  // A failed write leaves the old file and no temporary.
+  std::string inDir = tempPath("no-such-dir/x.npy");
+  kiln_status_t s = kiln_npy_write(inDir.c_str(), b);
+  EXPECT_EQ(kiln_status_code(s), KILN_IO_ERROR);
+  EXPECT_TRUE(contains(message(s), "cannot write " + inDir));
+  std::string dir = tempPath("a-directory");
+  mkdir(dir.c_str(), 0755);
+  EXPECT_EQ(code(kiln_npy_write(dir.c_str(), b)), KILN_IO_ERROR);
+  EXPECT_EQ(capture("ls " + tempDir() + " | grep -c tmp"), "0\n");
+  kiln_buffer_release(b);
+}
+
+TEST(Npy, ReadsWhatNumPyWrites) {
+  if (!haveNumPy())
+    GTEST_SKIP() << "/usr/bin/python3 has no NumPy";
+  std::string dir = tempDir();
+  ASSERT_EQ(
+      runPython(
+          "import numpy as np\n"
+          "from numpy.lib import format\n"
+          "d = '" +
+          dir +
+          "'\n"
+          "np.save(d + '/np_f32.npy', np.arange(6, dtype=np.float32)"
+          ".reshape(2, 3) / 4)\n"
+          "np.save(d + '/np_f64.npy', np.array([1.5, -2.25, 1e300]))\n"
+          "np.save(d + '/np_f16.npy', np.array([0.5, -1, 65504], np.float16))\n"
+          "np.save(d + '/np_bool.npy', np.array([[True, False], [False, "
+          "True]]))\n"
+          "np.save(d + '/np_i32.npy', np.array([-7, 0, 2**31 - 1], np.int32))\n"
+          "np.save(d + '/np_i64.npy', np.array([-2**63, 5], np.int64))\n"
+          "np.save(d + '/np_scalar.npy', np.float32(3.25))\n"
+          "np.save(d + '/np_empty.npy', np.zeros((0, 3), np.int32))\n"
+          "np.save(d + '/np_fortran_1d.npy', np.asfortranarray(np.ones(3)))\n"
+          "np.save(d + '/np_transposed.npy', np.arange(6.0).reshape(2, 3).T)\n"
+          "for v in [(1, 0), (2, 0), (3, 0)]:\n"
+          "    with open(d + '/np_v%d.npy' % v[0], 'wb') as f:\n"
+          "        format.write_array(f, np.array([[1, 2]], np.int64), "
+          "version=v)\n"),
+      0);
+
+  auto read = [&](const char *name) {
+    kiln_buffer_t *b = nullptr;
+    kiln_status_t s = kiln_npy_read((dir + "/" + name).c_str(), &b);
+    EXPECT_EQ(s, nullptr) << name << ": " << kiln_status_message(s);
+    kiln_status_free(s);
+    return b;
+  };
+  kiln_buffer_t *b = read("np_f32.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_F32);
+  EXPECT_EQ(kiln_buffer_rank(b), 2);
+  EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(b))[5], 1.25f);
+  kiln_buffer_release(b);
+
+  b = read("np_f64.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_F64);
+  EXPECT_EQ(static_cast<double *>(kiln_buffer_host_data(b))[1], -2.25);
+  EXPECT_EQ(static_cast<double *>(kiln_buffer_host_data(b))[2], 1e300);
+  kiln_buffer_release(b);
+
+  b = read("np_f16.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_F16);
+  auto *half = static_cast<uint16_t *>(kiln_buffer_host_data(b));
+  EXPECT_EQ(half[0], 0x3800u); // 0.5
+  EXPECT_EQ(half[1], 0xbc00u); // -1
+  EXPECT_EQ(half[2], 0x7bffu); // 65504
+  kiln_buffer_release(b);
+
+  b = read("np_bool.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_I1);
+  auto *flags = static_cast<uint8_t *>(kiln_buffer_host_data(b));
+  EXPECT_EQ(flags[0] + 2 * flags[1] + 4 * flags[2] + 8 * flags[3], 9);
+  kiln_buffer_release(b);
+
+  b = read("np_i32.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_I32);
+  EXPECT_EQ(static_cast<int32_t *>(kiln_buffer_host_data(b))[0], -7);
+  EXPECT_EQ(static_cast<int32_t *>(kiln_buffer_host_data(b))[2], INT32_MAX);
+  kiln_buffer_release(b);
+
+  b = read("np_i64.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_I64);
+  EXPECT_EQ(static_cast<int64_t *>(kiln_buffer_host_data(b))[0], INT64_MIN);
+  kiln_buffer_release(b);
+
+  b = read("np_scalar.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_rank(b), 0);
+  EXPECT_EQ(*static_cast<float *>(kiln_buffer_host_data(b)), 3.25f);
+  kiln_buffer_release(b);
+
+  b = read("np_empty.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_element_count(b), 0);
+  EXPECT_EQ(kiln_buffer_shape(b)[1], 3);
+  kiln_buffer_release(b);
+
+  // A 1-D array is both C and Fortran contiguous; NumPy writes it as C order.
+  b = read("np_fortran_1d.npy");
+  kiln_buffer_release(b);
+  expectReadError(dir + "/np_transposed.npy", KILN_UNIMPLEMENTED,
+                  "Fortran-ordered arrays are not supported");
+
+  for (const char *name : {"np_v1.npy", "np_v2.npy", "np_v3.npy"}) {
+    b = read(name);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(kiln_buffer_rank(b), 2);
+    EXPECT_EQ(static_cast<int64_t *>(kiln_buffer_host_data(b))[1], 2) << name;
+    kiln_buffer_release(b);
+  }
+}
+
+TEST(Npy, NumPyReadsWhatKilnWrites) {
+  if (!haveNumPy())
+    GTEST_SKIP() << "/usr/bin/python3 has no NumPy";
+  struct Case {
+    kiln_dtype_t dtype;
+    std::vector<int64_t> shape;
+    const char *name;
+  } cases[] = {{KILN_F32, {2, 3}, "k_f32"}, {KILN_F64, {}, "k_f64"},
+               {KILN_F16, {4}, "k_f16"},    {KILN_I1, {3, 1}, "k_i1"},
+               {KILN_I32, {0}, "k_i32"},    {KILN_I64, {2, 2, 2}, "k_i64"}};
+  std::string checks = "import numpy as np\nd = '" + tempDir() + "'\n";
+  const char *numpyNames[] = {"float32", "float64", "float16", "bf16",
+                              "bool_",   "int32",   "int64"};
+  for (const Case &c : cases) {
+    kiln_buffer_t *b = nullptr;
+    ASSERT_EQ(kiln_buffer_create(kCpu, c.dtype,
+                                 static_cast<int32_t>(c.shape.size()),
+                                 c.shape.data(), &b),
+              nullptr);
+    fill(b);
+    std::string path = tempPath(std::string(c.name) + ".npy");
+    ASSERT_EQ(kiln_npy_write(path.c_str(), b), nullptr);
+    // Compare with the raw bytes NumPy sees.
+    std::string hex;
+    auto *bytes = static_cast<unsigned char *>(kiln_buffer_host_data(b));
+    char digits[3];
+    for (size_t i = 0; i < kiln_buffer_byte_size(b); ++i) {
+      std::snprintf(digits, sizeof(digits), "%02x", bytes[i]);
+      hex += digits;
+    }
+    std::string shape = "(";
+    for (int64_t d : c.shape)
+      shape += std::to_string(d) + ",";
+    shape += ")";
+    checks += "a = np.load(d + '/" + std::string(c.name) +
+              ".npy')\n"
+              "assert a.dtype == np." +
+              numpyNames[c.dtype] + ", a.dtype\n" +
+              "assert a.shape == " + shape + ", a.shape\n" +
+              "assert a.tobytes().hex() == '" + hex + "'\n";
+    kiln_buffer_release(b);
+  }
+  EXPECT_EQ(runPython(checks), 0);
+}
+
+TEST(Npy, Errors) {
+  // Files that cannot be read.
+  expectReadError(tempPath("absent.npy"), KILN_NOT_FOUND, "cannot open");
+  std::string dir = tempPath("dir.npy");
+  mkdir(dir.c_str(), 0755);
+  expectReadError(dir, KILN_IO_ERROR, "cannot read");
+
+  // Corrupt or truncated files.
+  expectFileError("", KILN_DATA_LOSS, "shorter than the 8-byte preamble");
+  expectFileError("NOTNUMPYxxxxxxxxxxxx", KILN_DATA_LOSS,
+                  "not a valid .npy file: bad magic");
+  expectFileError(std::string("\x93NUMPY\x01\x00", 8), KILN_DATA_LOSS,
+                  "truncated header length");
+  expectFileError(std::string("\x93NUMPY\x02\x00\x10\x00", 10), KILN_DATA_LOSS,
+                  "truncated header length");
+  std::string header = dict("'<f4'", "False", "(2,)");
+  expectFileError(npyFile(header).substr(0, 20), KILN_DATA_LOSS,
+                  "truncated header");
+  expectFileError(
+      npyFile(dict("'<f4'", "False", "(2, 2)"), std::string(12, '\0')),
+      KILN_DATA_LOSS, "data is shorter than shape [2, 2] needs (16 bytes)");
+  expectFileError(npyFile(dict("'<f8'", "False", "()")), KILN_DATA_LOSS,
+                  "data is shorter than shape [] needs (8 bytes)");
+  // A header claiming a huge array fails before allocating it.
+  expectFileError(npyFile(dict("'<f4'", "False", "(1000000000000,)")),
+                  KILN_DATA_LOSS, "data is shorter than shape");
+  expectFileError(npyFile(dict("'|b1'", "False", "(2,)"), "\x01\x02"),
+                  KILN_DATA_LOSS, "boolean element 1 is neither 0 nor 1");
+
+  // Header dicts that do not parse or lack what is needed.
+  expectFileError(npyFile("not a dict"), KILN_DATA_LOSS,
+                  "cannot parse the header dict: expected '{'");
+  expectFileError(npyFile("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                          "(2,)"),
+                  KILN_DATA_LOSS, "cannot parse the header dict");
+  expectFileError(npyFile("{'descr': '<f4' 'fortran_order': False}"),
+                  KILN_DATA_LOSS, "expected ',' or '}'");
+  expectFileError(npyFile("{'descr': '<f4, 'shape': ()}"), KILN_DATA_LOSS,
+                  "cannot parse the header dict");
+  expectFileError(npyFile(dict("'<f4'", "False", "(2,)") + "x"), KILN_DATA_LOSS,
+                  "unexpected text after the closing '}'");
+  expectFileError(npyFile("{'descr': '<f4', 'shape': (2,)}"), KILN_DATA_LOSS,
+                  "the header lacks 'fortran_order'");
+  expectFileError(npyFile("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                          "(1,), 'extra': 1}"),
+                  KILN_DATA_LOSS, "unexpected header key 'extra'");
+  expectFileError(npyFile("{'descr': '<f4', 'descr': '<f4', 'fortran_order': "
+                          "False, 'shape': (1,)}"),
+                  KILN_DATA_LOSS, "duplicate header key 'descr'");
+  expectFileError(npyFile(dict("'<f4'", "False", "(2, -1)")), KILN_DATA_LOSS,
+                  "shape (2, -1) is not a tuple of non-negative integers");
+  expectFileError(npyFile(dict("'<f4'", "False", "(2)")), KILN_DATA_LOSS,
+                  "shape (2) is not a tuple");
+  expectFileError(npyFile(dict("'<f4'", "False", "[2]")), KILN_DATA_LOSS,
+                  "is not a tuple");
+  expectFileError(npyFile(dict("'<f4'", "False", "(99999999999999999999,)")),
+                  KILN_DATA_LOSS, "is not a tuple of non-negative integers");
+  expectFileError(npyFile(dict("'<f4'", "0", "(2,)")), KILN_DATA_LOSS,
+                  "fortran_order is 0");
+  expectFileError(npyFile(dict("4", "False", "(2,)")), KILN_DATA_LOSS,
+                  "descr 4 is not a string");
+
+  // Valid files Kiln does not take.
+  expectFileError(npyFile(dict("'<f4'", "True", "(2,)"), std::string(8, '\0')),
+                  KILN_UNIMPLEMENTED,
+                  "Fortran-ordered arrays are not supported");
+  expectFileError(npyFile(dict("'<c8'", "False", "(1,)"), std::string(8, '\0')),
+                  KILN_INVALID_ARGUMENT, "dtype '<c8' is not supported");
+  expectFileError(npyFile(dict("'<u2'", "False", "(1,)"), std::string(2, '\0')),
+                  KILN_INVALID_ARGUMENT, "dtype '<u2' is not supported");
+  expectFileError(npyFile(dict("'>f4'", "False", "(1,)"), std::string(4, '\0')),
+                  KILN_INVALID_ARGUMENT, "dtype '>f4' is big-endian");
+  expectFileError(npyFile(dict("[('a', '<f4')]", "False", "(1,)")),
+                  KILN_INVALID_ARGUMENT, "structured dtypes are not supported");
+  std::string rank17 = "(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)";
+  expectFileError(npyFile(dict("'<f4'", "False", rank17), std::string(4, '\0')),
+                  KILN_INVALID_ARGUMENT, "rank 17 exceeds");
+  std::string v4 =
+      npyFile(dict("'<f4'", "False", "(1,)"), std::string(4, '\0'), 2);
+  v4[6] = 4;
+  expectFileError(v4, KILN_UNIMPLEMENTED,
+                  ".npy format version 4.0 is not supported");
+
+  // Accepted variants: '=' and '|' byte orders, double quotes, Python 2
+  // longs, no trailing comma, version 2.0 written by hand.
+  for (const std::string &file :
+       {npyFile(dict("'=i4'", "False", "(1,)"), std::string(4, '\x05')),
+        npyFile(dict("'|i4'", "False", "(1L,)"), std::string(4, '\x05')),
+        npyFile("{\"descr\": \"<i4\", \"fortran_order\": False, \"shape\": "
+                "(1,)}",
+                std::string(4, '\x05')),
+        npyFile(dict("'<i4'", "False", "(1,)"), std::string(4, '\x05'), 2)}) {
+    std::string path = tempPath("variant.npy");
+    writeFile(path, file);
+    kiln_buffer_t *b = nullptr;
+    ASSERT_EQ(kiln_npy_read(path.c_str(), &b), nullptr) << file;
+    EXPECT_EQ(kiln_buffer_dtype(b), KILN_I32);
+    EXPECT_EQ(*static_cast<int32_t *>(kiln_buffer_host_data(b)), 0x05050505);
+    kiln_buffer_release(b);
+  }
+
+  // bf16 has no NumPy dtype.
+  int64_t shape[] = {2};
+  kiln_buffer_t *bf = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_BF16, 1, shape, &bf), nullptr);
+  kiln_status_t s = kiln_npy_write(tempPath("bf.npy").c_str(), bf);
+  EXPECT_EQ(kiln_status_code(s), KILN_UNIMPLEMENTED);
+  EXPECT_TRUE(contains(message(s), "bf16 has no NumPy dtype"));
+  kiln_buffer_release(bf);
+  struct stat info;
+  EXPECT_NE(stat(tempPath("bf.npy").c_str(), &info), 0);
+}
+
+//===----------------------------------------------------------------------===//
+// Executables
+//===----------------------------------------------------------------------===//
+
+// Entry points written by hand, as the compiler would emit them.
+
+/// add(x: f32[2, 3], y: f32[2, 3]) -> f32[2, 3]
+int32_t add(void **args) {
   auto *x = static_cast<const float *>(args[0]);
-  auto *y = static_cast<float *>(args[1]);
+  auto *y = static_cast<const float *>(args[1]);
+  auto *z = static_cast<float *>(args[2]);
   for (int i = 0; i < 6; ++i)
-    y[i] = x[i] + 1;
+    z[i] = x[i] + y[i];
   return 0;
 }
-int32_t failing(void **) { return 7; }
 
-void *lookup(void *, const char *name) {
-  if (std::strcmp(name, "kiln_entry_add_one") == 0)
-    return reinterpret_cast<void *>(&addOne);
+/// split(x: i32[]) -> (i64[], i1[2])
+int32_t split(void **args) {
+  int32_t x = *static_cast<const int32_t *>(args[0]);
+  *static_cast<int64_t *>(args[1]) = int64_t(x) * 1000000000;
+  static_cast<uint8_t *>(args[2])[0] = x > 0;
+  static_cast<uint8_t *>(args[2])[1] = x < 0;
+  return 0;
+}
+
+/// broken() -> i32[]: always fails.
+int32_t broken(void **) { return 7; }
+
+int lookups = 0;
+
+void *lookup(void *ctx, const char *name) {
+  ++lookups;
+  EXPECT_EQ(ctx, &lookups);
+  if (std::strcmp(name, "kiln_entry_add") == 0)
+    return reinterpret_cast<void *>(&add);
+  if (std::strcmp(name, "kiln_entry_split") == 0)
+    return reinterpret_cast<void *>(&split);
   if (std::strcmp(name, "kiln_entry_broken") == 0)
-    return reinterpret_cast<void *>(&failing);
+    return reinterpret_cast<void *>(&broken);
   return nullptr;
 }
 
 const char *kManifest = "kiln-manifest 1\n"
-                        "entry add_one 1 1\nin f32 2 2 3\nout f32 2 2 3\nend\n"
-                        "entry broken 0 1\nout i32 0\nend\n";
+                        "entry add 2 1\n"
+                        "in f32 2 2 3\n"
+                        "in f32 2 2 3\n"
+                        "out f32 2 2 3\n"
+                        "end\n"
+                        "entry split 1 2\n"
+                        "in i32 0\n"
+                        "out i64 0\n"
+                        "out i1 1 2\n"
+                        "end\n"
+                        "entry broken 0 1\n"
+                        "out i32 0\n"
+                        "end\n";
 
-TEST(Executable, InvokeAndSignature) {
-  static bool released = false;
+/// An f32[2, 3] buffer holding start, start + 1, ...
+kiln_buffer_t *iota(float start) {
+  int64_t dims[] = {2, 3};
+  kiln_buffer_t *b = nullptr;
+  EXPECT_EQ(kiln_buffer_create(kCpu, KILN_F32, 2, dims, &b), nullptr);
+  for (int i = 0; i < 6; ++i)
+    static_cast<float *>(kiln_buffer_host_data(b))[i] = start + i;
+  return b;
+}
+
+/// Creates the executable of kManifest.
+kiln_executable_t *makeExecutable() {
   kiln_executable_t *e = nullptr;
-  ASSERT_EQ(
-      kiln_executable_create(
-          kManifest, lookup, nullptr, [](void *) { released = true; }, &e),
-      nullptr);
-  EXPECT_EQ(kiln_executable_entry_count(e), 2);
-  int32_t index = kiln_executable_find_entry(e, "add_one");
-  ASSERT_EQ(index, 0);
+  EXPECT_EQ(kiln_executable_create(kManifest, lookup, &lookups, nullptr, &e),
+            nullptr);
+  return e;
+}
+
+TEST(Executable, SignatureQueries) {
+  static int released = 0;
+  kiln_executable_t *e = nullptr;
+  ASSERT_EQ(kiln_executable_create(
+                kManifest, lookup, &lookups,
+                [](void *ctx) {
+                  EXPECT_EQ(ctx, &lookups);
+                  ++released;
+                },
+                &e),
+            nullptr);
+  EXPECT_EQ(kiln_executable_entry_count(e), 3);
+  EXPECT_STREQ(kiln_executable_entry_name(e, 0), "add");
+  EXPECT_STREQ(kiln_executable_entry_name(e, 2), "broken");
+  EXPECT_EQ(kiln_executable_entry_name(e, 3), nullptr);
+  EXPECT_EQ(kiln_executable_entry_name(e, -1), nullptr);
+  EXPECT_EQ(kiln_executable_find_entry(e, "split"), 1);
   EXPECT_EQ(kiln_executable_find_entry(e, "nope"), -1);
+  EXPECT_EQ(kiln_entry_input_count(e, 1), 1);
+  EXPECT_EQ(kiln_entry_output_count(e, 1), 2);
+  EXPECT_EQ(kiln_entry_input_count(e, 3), -1);
+  EXPECT_EQ(kiln_entry_output_count(e, -1), -1);
+
   kiln_dtype_t dtype;
   int32_t rank;
   const int64_t *shape;
-  kiln_entry_arg(e, index, 1, 0, &dtype, &rank, &shape);
+  kiln_entry_arg(e, 0, 1, 0, &dtype, &rank, &shape);
   EXPECT_EQ(dtype, KILN_F32);
-  EXPECT_EQ(rank, 2);
+  ASSERT_EQ(rank, 2);
+  EXPECT_EQ(shape[0], 2);
   EXPECT_EQ(shape[1], 3);
+  kiln_entry_arg(e, 1, 0, 0, &dtype, &rank, &shape);
+  EXPECT_EQ(dtype, KILN_I32);
+  EXPECT_EQ(rank, 0);
+  kiln_entry_arg(e, 1, 1, 1, &dtype, &rank, nullptr);
+  EXPECT_EQ(dtype, KILN_I1);
+  EXPECT_EQ(rank, 1);
+  kiln_entry_arg(e, 1, 1, 2, &dtype, &rank, &shape);
+  EXPECT_EQ(rank, -1);
+  EXPECT_EQ(shape, nullptr);
+  kiln_entry_arg(e, 9, 0, 0, &dtype, &rank, &shape);
+  EXPECT_EQ(rank, -1);
 
-  int64_t dims[] = {2, 3};
-  kiln_buffer_t *x = nullptr;
-  ASSERT_EQ(kiln_buffer_create_zeroed(kCpu, KILN_F32, 2, dims, &x), nullptr);
-  kiln_buffer_t *y = nullptr;
-  ASSERT_EQ(kiln_executable_invoke(e, "add_one", 1, &x, 1, &y), nullptr);
-  ASSERT_NE(y, nullptr);
-  EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(y))[4], 1.0f);
-  // A provided output is written in place.
-  ASSERT_EQ(kiln_executable_invoke(e, "add_one", 1, &y, 1, &y), nullptr);
-  EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(y))[4], 2.0f);
-  kiln_buffer_release(y);
-
-  kiln_buffer_t *out[1] = {nullptr};
-  EXPECT_EQ(message(kiln_executable_invoke(e, "nope", 1, &x, 1, out)),
-            "no entry named 'nope' (entries: add_one, broken)");
-  EXPECT_EQ(message(kiln_executable_invoke(e, "add_one", 0, nullptr, 1, out)),
-            "entry 'add_one' takes 1 inputs, got 0");
-  int64_t wrong[] = {3, 2};
-  kiln_buffer_t *w = nullptr;
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 2, wrong, &w), nullptr);
-  EXPECT_EQ(
-      message(kiln_executable_invoke(e, "add_one", 1, &w, 1, out)),
-      "entry 'add_one': input #0 has shape [3, 2] but [2, 3] is expected");
-  kiln_buffer_release(w);
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I32, 2, dims, &w), nullptr);
-  EXPECT_EQ(message(kiln_executable_invoke(e, "add_one", 1, &w, 1, out)),
-            "entry 'add_one': input #0 has dtype i32 but f32 is expected");
-  kiln_buffer_release(w);
-  EXPECT_EQ(message(kiln_executable_invoke(e, "broken", 0, nullptr, 1, out)),
-            "entry 'broken' failed with code 7");
-  EXPECT_EQ(out[0], nullptr);
-  kiln_buffer_release(x);
+  kiln_executable_retain(e);
   kiln_executable_release(e);
-  EXPECT_TRUE(released);
+  EXPECT_EQ(released, 0);
+  kiln_executable_release(e);
+  EXPECT_EQ(released, 1);
+  kiln_executable_release(nullptr);
+}
+
+TEST(Executable, Invoke) {
+  kiln_executable_t *e = makeExecutable();
+  ASSERT_NE(e, nullptr);
+  kiln_buffer_t *x = iota(0), *y = iota(10);
+  kiln_buffer_t *in[] = {x, y};
+
+  // A NULL output is allocated.
+  kiln_buffer_t *z = nullptr;
+  ASSERT_EQ(kiln_executable_invoke(e, "add", 2, in, 1, &z), nullptr);
+  ASSERT_NE(z, nullptr);
+  EXPECT_EQ(kiln_buffer_rank(z), 2);
+  EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(z))[4], 18.0f);
+  // A provided output is written in place.
+  void *zData = kiln_buffer_host_data(z);
+  kiln_buffer_t *swapped[] = {y, y};
+  ASSERT_EQ(kiln_executable_invoke(e, "add", 2, swapped, 1, &z), nullptr);
+  EXPECT_EQ(kiln_buffer_host_data(z), zData);
+  EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(z))[4], 28.0f);
+
+  // Rank-0 arguments and several outputs, one provided and one not.
+  int32_t value = -3;
+  kiln_buffer_t *scalar = nullptr;
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_I32, 0, nullptr, &value, nullptr,
+                                  nullptr, &scalar),
+            nullptr);
+  kiln_buffer_t *big = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I64, 0, nullptr, &big), nullptr);
+  kiln_buffer_t *outs[] = {big, nullptr};
+  ASSERT_EQ(kiln_executable_invoke(e, "split", 1, &scalar, 2, outs), nullptr);
+  EXPECT_EQ(outs[0], big);
+  EXPECT_EQ(*static_cast<int64_t *>(kiln_buffer_host_data(big)), -3000000000);
+  ASSERT_NE(outs[1], nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(outs[1]), KILN_I1);
+  EXPECT_EQ(static_cast<uint8_t *>(kiln_buffer_host_data(outs[1]))[1], 1);
+  kiln_buffer_release(outs[1]);
+  kiln_buffer_release(big);
+  kiln_buffer_release(scalar);
+
+  kiln_buffer_release(z);
+  kiln_buffer_release(x);
+  kiln_buffer_release(y);
+  kiln_executable_release(e);
+}
+
+TEST(Executable, InvokeErrors) {
+  kiln_executable_t *e = makeExecutable();
+  ASSERT_NE(e, nullptr);
+  kiln_buffer_t *x = iota(0), *y = iota(10);
+  kiln_buffer_t *in[] = {x, y};
+  kiln_buffer_t *out[1] = {nullptr};
+
+  kiln_status_t s = kiln_executable_invoke(e, "nope", 2, in, 1, out);
+  EXPECT_EQ(kiln_status_code(s), KILN_NOT_FOUND);
+  EXPECT_EQ(message(s), "no entry named 'nope' (entries: add, split, broken)");
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 1, in, 1, out)),
+            "1: entry 'add' takes 2 inputs, got 1");
+  kiln_buffer_t *three[] = {x, y, x};
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 3, three, 1, out)),
+            "1: entry 'add' takes 2 inputs, got 3");
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 2, in, 2, out)),
+            "1: entry 'add' returns 1 output, got room for 2");
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "split", 0, nullptr, 2, out)),
+            "1: entry 'split' takes 1 input, got 0");
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 2, nullptr, 1, out)),
+            "1: entry 'add': the inputs array is NULL");
+  kiln_buffer_t *withNull[] = {x, nullptr};
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 2, withNull, 1, out)),
+            "1: entry 'add': input #1 is NULL");
+
+  int64_t wrongDims[] = {3, 2};
+  kiln_buffer_t *w = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 2, wrongDims, &w), nullptr);
+  kiln_buffer_t *wrongShape[] = {x, w};
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 2, wrongShape, 1, out)),
+            "1: entry 'add': input #1 has shape [3, 2] but [2, 3] is "
+            "expected");
+  kiln_buffer_release(w);
+  int64_t flat[] = {6};
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, flat, &w), nullptr);
+  wrongShape[0] = w;
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 2, wrongShape, 1, out)),
+            "1: entry 'add': input #0 has shape [6] but [2, 3] is expected");
+  kiln_buffer_release(w);
+  int64_t dims[] = {2, 3};
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I32, 2, dims, &w), nullptr);
+  kiln_buffer_t *wrongDtype[] = {w, y};
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 2, wrongDtype, 1, out)),
+            "1: entry 'add': input #0 has dtype i32 but f32 is expected");
+  // A provided output is checked too.
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 2, in, 1, &w)),
+            "1: entry 'add': output #0 has dtype i32 but f32 is expected");
+  kiln_buffer_release(w);
+
+  // Outputs may not alias inputs or each other.
+  kiln_buffer_t *alias = x;
+  EXPECT_EQ(describe(kiln_executable_invoke(e, "add", 2, in, 1, &alias)),
+            "1: entry 'add': output #0 shares memory with input #0; outputs "
+            "may not alias inputs");
+  float shared[6];
+  int64_t pair[] = {2};
+  kiln_buffer_t *tail = nullptr;
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_I1, 1, pair, &shared[5], nullptr,
+                                  nullptr, &tail),
+            nullptr);
+  int32_t zero = 0;
+  kiln_buffer_t *scalar = nullptr;
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_I32, 0, nullptr, &zero, nullptr, nullptr,
+                                  &scalar),
+            nullptr);
+  kiln_buffer_t *i64 = nullptr;
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_I64, 0, nullptr, &shared[4], nullptr,
+                                  nullptr, &i64),
+            nullptr);
+  kiln_buffer_t *overlapping[] = {i64, tail};
+  EXPECT_EQ(
+      describe(kiln_executable_invoke(e, "split", 1, &scalar, 2, overlapping)),
+      "1: entry 'split': output #1 shares memory with output #0");
+  kiln_buffer_release(tail);
+  kiln_buffer_release(i64);
+  kiln_buffer_release(scalar);
+
+  // A failing entry: allocated outputs are released and reset, provided
+  // ones stay.
+  s = kiln_executable_invoke(e, "broken", 0, nullptr, 1, out);
+  EXPECT_EQ(kiln_status_code(s), KILN_INTERNAL);
+  EXPECT_EQ(message(s), "entry 'broken' failed with code 7");
+  EXPECT_EQ(out[0], nullptr);
+  kiln_buffer_t *provided = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I32, 0, nullptr, &provided), nullptr);
+  kiln_buffer_t *kept = provided;
+  EXPECT_EQ(code(kiln_executable_invoke(e, "broken", 0, nullptr, 1, &kept)),
+            KILN_INTERNAL);
+  EXPECT_EQ(kept, provided);
+  kiln_buffer_release(provided);
+
+  EXPECT_EQ(code(kiln_executable_invoke(nullptr, "add", 2, in, 1, out)),
+            KILN_INVALID_ARGUMENT);
+  EXPECT_EQ(code(kiln_executable_invoke(e, nullptr, 2, in, 1, out)),
+            KILN_INVALID_ARGUMENT);
+  kiln_buffer_release(x);
+  kiln_buffer_release(y);
+  kiln_executable_release(e);
+}
+
+TEST(Executable, ConcurrentInvokes) {
+  kiln_executable_t *e = makeExecutable();
+  ASSERT_NE(e, nullptr);
+  kiln_buffer_t *x = iota(0), *y = iota(1);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      kiln_buffer_t *in[] = {x, y};
+      for (int i = 0; i < 500; ++i) {
+        kiln_buffer_t *z = nullptr;
+        kiln_status_t s = kiln_executable_invoke(e, "add", 2, in, 1, &z);
+        if (s || static_cast<float *>(kiln_buffer_host_data(z))[5] != 11.0f)
+          ++wrong;
+        kiln_status_free(s);
+        kiln_buffer_release(z);
+      }
+    });
+  }
+  for (std::thread &thread : threads)
+    thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+  kiln_buffer_release(x);
+  kiln_buffer_release(y);
+  kiln_executable_release(e);
 }
 
 TEST(Executable, ManifestErrors) {
-  kiln_executable_t *e = nullptr;
-  struct {
+  struct Case {
     const char *manifest;
+    kiln_status_code_t code;
     const char *expected;
   } cases[] = {
-      {"kiln-manifest 2\n", "expected the header 'kiln-manifest 1'"},
-      {"kiln-manifest 1\nentry f 1 0\nin q8 1 2\nend\n", "unknown dtype"},
-      {"kiln-manifest 1\nentry f 1 0\nend\n",
-       "does not close a complete entry"},
-      {"kiln-manifest 1\nentry f 0 1\nout f32 1 -2\nend\n", "bad dimension"},
-      {"kiln-manifest 1\nvar w f32 0\n", "unknown keyword"},
-      {"kiln-manifest 1\nentry f 0 0\n", "missing 'end'"},
-      {"kiln-manifest 1\nentry g 0 0\nend\n", "has no symbol kiln_entry_g"},
+      {"", KILN_DATA_LOSS, "the kiln manifest is empty"},
+      {"kiln-manifest\n", KILN_DATA_LOSS,
+       "line 1 ('kiln-manifest'): expected the header 'kiln-manifest 1'"},
+      {"kiln manifest 1\n", KILN_DATA_LOSS, "expected the header"},
+      {"kiln-manifest 2\n", KILN_UNIMPLEMENTED,
+       "kiln manifest version 2 is not supported: this runtime reads "
+       "version 1"},
+      {"kiln-manifest 1\nvar w f32 0\n", KILN_DATA_LOSS,
+       "line 2 ('var w f32 0'): unknown keyword 'var'"},
+      {"kiln-manifest 1\nentry f 1 0\nin q8 1 2\nend\n", KILN_DATA_LOSS,
+       "line 3 ('in q8 1 2'): unknown dtype 'q8'"},
+      {"kiln-manifest 1\nentry f 1 0\nend\n", KILN_DATA_LOSS,
+       "line 3 ('end'): 'end' does not close a complete entry: 1 inputs and 0 "
+       "outputs are missing"},
+      {"kiln-manifest 1\nentry f 0 1\nout f32 1 -2\nend\n", KILN_DATA_LOSS,
+       "extent '-2' is not a non-negative integer"},
+      {"kiln-manifest 1\nentry f 0 1\nout f32 2 3\nend\n", KILN_DATA_LOSS,
+       "rank 2 but 1 extents"},
+      {"kiln-manifest 1\nentry f 0 1\nout f32 1 3 4\nend\n", KILN_DATA_LOSS,
+       "rank 1 but 2 extents"},
+      {"kiln-manifest 1\nentry f 0 1\nout f32 17\nend\n", KILN_DATA_LOSS,
+       "with a rank of at most 16"},
+      {"kiln-manifest 1\nentry f 0 1\nout f32 2 4611686018427387904 4\nend\n",
+       KILN_DATA_LOSS, "is too large"},
+      {"kiln-manifest 1\nentry f 0 0\n", KILN_DATA_LOSS,
+       "missing 'end' of entry 'f'"},
+      {"kiln-manifest 1\nentry f 0 0\nentry g 0 0\nend\n", KILN_DATA_LOSS,
+       "line 3 ('entry g 0 0'): 'entry' before the previous entry's 'end'"},
+      {"kiln-manifest 1\nin f32 0\n", KILN_DATA_LOSS, "'in' outside an entry"},
+      {"kiln-manifest 1\nend\n", KILN_DATA_LOSS, "'end' outside an entry"},
+      {"kiln-manifest 1\nentry f 0 1\nout f32 0\nout f32 0\nend\n",
+       KILN_DATA_LOSS, "more outputs than the entry declares"},
+      {"kiln-manifest 1\nentry f 1 1\nout f32 0\nin f32 0\nend\n",
+       KILN_DATA_LOSS, "output before all inputs"},
+      {"kiln-manifest 1\nentry f 0 0\nend x\n", KILN_DATA_LOSS,
+       "extra words after 'end'"},
+      {"kiln-manifest 1\nentry f 0\nend\n", KILN_DATA_LOSS,
+       "expected 'entry NAME NUM_INPUTS NUM_OUTPUTS'"},
+      {"kiln-manifest 1\nentry f -1 0\nend\n", KILN_DATA_LOSS,
+       "expected 'entry NAME NUM_INPUTS NUM_OUTPUTS'"},
+      {"kiln-manifest 1\nentry f 0 0 0\nend\n", KILN_DATA_LOSS,
+       "expected 'entry NAME NUM_INPUTS NUM_OUTPUTS'"},
+      {"kiln-manifest 1\nentry 9f 0 0\nend\n", KILN_DATA_LOSS,
+       "entry name '9f' is not a C identifier"},
+      {"kiln-manifest 1\nentry add 0 0\nend\nentry add 0 0\nend\n",
+       KILN_DATA_LOSS, "line 4 ('entry add 0 0'): duplicate entry 'add'"},
+      {"kiln-manifest 1\nentry  f 0 0\nend\n", KILN_DATA_LOSS, "extra spaces"},
+      {"kiln-manifest 1\n\nentry f 0 0\nend\n", KILN_DATA_LOSS,
+       "line 2 (''): blank line"},
+      {"kiln-manifest 1\r\n", KILN_DATA_LOSS, "expected the header"},
+      {"kiln-manifest 1\nentry g 0 0\nend\n", KILN_NOT_FOUND,
+       "the manifest declares entry 'g' but the code has no symbol "
+       "kiln_entry_g"},
   };
-  for (auto &c : cases) {
-    std::string m = message(
-        kiln_executable_create(c.manifest, lookup, nullptr, nullptr, &e));
-    EXPECT_TRUE(contains(m, c.expected)) << m;
+  for (const Case &c : cases) {
+    kiln_executable_t *e = reinterpret_cast<kiln_executable_t *>(1);
+    kiln_status_t s =
+        kiln_executable_create(c.manifest, lookup, &lookups, nullptr, &e);
+    EXPECT_EQ(kiln_status_code(s), c.code) << c.manifest;
+    std::string m = message(s);
+    EXPECT_TRUE(contains(m, c.expected)) << c.manifest << " -> " << m;
     EXPECT_EQ(e, nullptr);
   }
+  // The release function runs exactly once, also on failure.
+  static int releases = 0;
+  kiln_executable_t *e = nullptr;
+  kiln_status_free(kiln_executable_create(
+      "kiln-manifest 9\n", lookup, &lookups, [](void *) { ++releases; }, &e));
+  EXPECT_EQ(releases, 1);
+  kiln_status_free(kiln_executable_create(
+      nullptr, lookup, &lookups, [](void *) { ++releases; }, &e));
+  EXPECT_EQ(releases, 2);
+  // A manifest with no entries is valid; so is one without a final newline.
+  ASSERT_EQ(
+      kiln_executable_create("kiln-manifest 1", lookup, &lookups, nullptr, &e),
+      nullptr);
+  EXPECT_EQ(kiln_executable_entry_count(e), 0);
+  EXPECT_EQ(message(kiln_executable_invoke(e, "f", 0, nullptr, 0, nullptr)),
+            "no entry named 'f' (entries: none)");
+  kiln_executable_release(e);
 }
 
 TEST(Executable, LoadLibrary) {
   kiln_executable_t *e = nullptr;
   ASSERT_EQ(kiln_executable_load_library(KILN_FAKE_MODULE_PATH, &e), nullptr);
+  EXPECT_EQ(kiln_executable_entry_count(e), 1);
   int64_t shape[] = {4};
   kiln_buffer_t *x = nullptr, *s = nullptr, *y = nullptr;
   ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, shape, &x), nullptr);
@@ -357,13 +1226,84 @@ TEST(Executable, LoadLibrary) {
   kiln_buffer_t *in[] = {x, s};
   ASSERT_EQ(kiln_executable_invoke(e, "scale", 2, in, 1, &y), nullptr);
   EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(y))[3], 9.0f);
+  kiln_buffer_t *swapped[] = {s, x};
+  EXPECT_EQ(message(kiln_executable_invoke(e, "scale", 2, swapped, 1, &y)),
+            "entry 'scale': input #0 has shape [] but [4] is expected");
   kiln_buffer_release(x);
   kiln_buffer_release(s);
   kiln_buffer_release(y);
+  // Loading twice gives two executables; each closes its own handle.
+  kiln_executable_t *again = nullptr;
+  ASSERT_EQ(kiln_executable_load_library(KILN_FAKE_MODULE_PATH, &again),
+            nullptr);
   kiln_executable_release(e);
-  EXPECT_TRUE(
-      contains(message(kiln_executable_load_library("/nonexistent.so", &e)),
-               "cannot load /nonexistent.so"));
+  EXPECT_EQ(kiln_executable_entry_count(again), 1);
+  kiln_executable_release(again);
+}
+
+TEST(Executable, LoadLibraryErrors) {
+  kiln_executable_t *e = reinterpret_cast<kiln_executable_t *>(1);
+  kiln_status_t s = kiln_executable_load_library("/nonexistent/m.so", &e);
+  EXPECT_EQ(kiln_status_code(s), KILN_NOT_FOUND);
+  std::string m = message(s);
+  EXPECT_TRUE(contains(m, "cannot load /nonexistent/m.so: ")) << m;
+  EXPECT_TRUE(contains(m, "No such file")) << m;
+  EXPECT_EQ(e, nullptr);
+
+  std::string text = tempPath("not-a-library.so");
+  writeFile(text, "hello");
+  s = kiln_executable_load_library(text.c_str(), &e);
+  EXPECT_EQ(kiln_status_code(s), KILN_INVALID_ARGUMENT);
+  EXPECT_TRUE(contains(message(s), "cannot load " + text));
+
+  s = kiln_executable_load_library(KILN_RUNTIME_LIBRARY_PATH, &e);
+  EXPECT_EQ(kiln_status_code(s), KILN_INVALID_ARGUMENT);
+  EXPECT_EQ(message(s), std::string(KILN_RUNTIME_LIBRARY_PATH) +
+                            " is not a Kiln module: it exports no "
+                            "kiln_manifest");
+
+  s = kiln_executable_load_library(KILN_FAKE_MODULE_BROKEN_PATH, &e);
+  EXPECT_EQ(kiln_status_code(s), KILN_NOT_FOUND);
+  EXPECT_EQ(message(s), std::string(KILN_FAKE_MODULE_BROKEN_PATH) +
+                            ": the manifest declares entry 'missing' but the "
+                            "code has no symbol kiln_entry_missing");
+  EXPECT_EQ(e, nullptr);
+}
+
+//===----------------------------------------------------------------------===//
+// The shared library itself
+//===----------------------------------------------------------------------===//
+
+TEST(Library, LinksOnlySystemLibraries) {
+  std::string out = capture("ldd " KILN_RUNTIME_LIBRARY_PATH " 2>&1");
+  ASSERT_FALSE(out.empty());
+  std::istringstream lines(out);
+  std::string line;
+  const char *allowed[] = {"linux-vdso.so", "libc.so",     "libstdc++.so",
+                           "libm.so",       "libgcc_s.so", "libdl.so",
+                           "libpthread.so", "ld-linux",    "librt.so",
+                           "libclang_rt.",  "libasan.so",  "libubsan.so"};
+  while (std::getline(lines, line)) {
+    bool ok = false;
+    for (const char *name : allowed)
+      ok = ok || contains(line, name);
+    EXPECT_TRUE(ok) << "unexpected dependency: " << line;
+  }
+}
+
+TEST(Library, ExportsOnlyTheCApi) {
+  std::string out =
+      capture("nm -D --defined-only " KILN_RUNTIME_LIBRARY_PATH " 2>/dev/null");
+  if (out.empty())
+    GTEST_SKIP() << "nm is not available";
+  std::istringstream lines(out);
+  std::string address, type, name;
+  int count = 0;
+  while (lines >> address >> type >> name) {
+    EXPECT_EQ(name.rfind("kiln_", 0), 0u) << "exported: " << name;
+    ++count;
+  }
+  EXPECT_EQ(count, 35);
 }
 
 } // namespace

@@ -6,7 +6,7 @@
 |*                                                                            *|
 |* The runtime runs compiled Kiln modules. It has no MLIR or LLVM inside: an  *|
 |* ahead-of-time compiled library needs only this runtime, and the JIT hands  *|
-|* its code to the same API.                                                  *|
+|* its code to the same API. This header is C99 and C++.                     *|
 |*                                                                            *|
 |* Conventions:                                                               *|
 |*  - A kiln_status_t of NULL means success. A non-NULL status carries a code *|
@@ -14,8 +14,12 @@
 |*    kiln_status_free.                                                       *|
 |*  - Objects (buffers, executables) are reference counted: create/load       *|
 |*    returns a reference (count 1) that the caller releases; retain adds one.*|
+|*  - An out handle (kiln_buffer_t **out, ...) is NULL after a failed call.  *|
+|*  - Handles passed in must be valid (not NULL) unless a comment says NULL   *|
+|*    is allowed.                                                             *|
 |*  - Thread safety is stated per function. Reference counting and the       *|
-|*    buffer pool are thread-safe.                                            *|
+|*    buffer pool are thread-safe; the metadata of buffers and executables    *|
+|*    never changes after creation.                                           *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -25,10 +29,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(KILN_RUNTIME_BUILDING)
+#if defined(__GNUC__) || defined(__clang__)
 #define KILN_RUNTIME_EXPORT __attribute__((visibility("default")))
+#define KILN_PRINTF_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define KILN_RUNTIME_EXPORT
+#define KILN_PRINTF_FORMAT(fmt, args)
 #endif
 
 #ifdef __cplusplus
@@ -39,6 +45,7 @@ extern "C" {
  * Status
  *===----------------------------------------------------------------------===*/
 
+/** The result of a call that can fail: NULL means success. */
 typedef struct kiln_status_s *kiln_status_t;
 
 typedef enum {
@@ -50,29 +57,35 @@ typedef enum {
   KILN_DATA_LOSS = 5, /* a corrupt or truncated file */
   KILN_UNIMPLEMENTED = 6,
   KILN_INTERNAL = 7,
-  KILN_UNAVAILABLE = 8, /* e.g. a device that is not present */
+  KILN_UNAVAILABLE = 8 /* e.g. a device that is not present */
 } kiln_status_code_t;
 
-/** Creates a status with a printf-style message. Returns NULL for KILN_OK.
- *  The caller owns the result. Thread-safe. */
+/** Creates a status with a printf-style message; returns NULL for KILN_OK.
+ *  Ownership: the caller owns the result and frees it with kiln_status_free.
+ *  If memory runs out, a shared KILN_OUT_OF_MEMORY status is returned instead
+ *  (freeing it is still correct). Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_status_create(kiln_status_code_t code,
                                                      const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
+    KILN_PRINTF_FORMAT(2, 3);
 
-/** Prefixes the message of `status` with "context: " and returns it (the same
- *  object; NULL stays NULL). Ownership passes through. Thread-safe. */
+/** Prefixes the message of `status` with "CONTEXT: " (CONTEXT formatted
+ *  printf-style) and returns it; NULL stays NULL. Ownership passes through:
+ *  the caller gives up `status` and owns the result. Not thread-safe for the
+ *  same status; thread-safe otherwise. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_status_annotate(kiln_status_t status,
                                                        const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
+    KILN_PRINTF_FORMAT(2, 3);
 
-/** The code of a status (KILN_OK for NULL). Thread-safe. */
+/** The code of a status (KILN_OK for NULL). Ownership: `status` is borrowed.
+ *  Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_code_t kiln_status_code(kiln_status_t status);
 
-/** The message of a status ("" for NULL), valid until the status is freed.
- *  Thread-safe. */
+/** The message of a status ("" for NULL). Ownership: borrowed; the string is
+ *  valid until the status is freed or annotated. Thread-safe. */
 KILN_RUNTIME_EXPORT const char *kiln_status_message(kiln_status_t status);
 
-/** Frees a status; NULL is allowed. Not safe to call twice. */
+/** Frees a status; NULL is allowed. Ownership: takes `status`. Thread-safe
+ *  for distinct statuses; a status must be freed once. */
 KILN_RUNTIME_EXPORT void kiln_status_free(kiln_status_t status);
 
 /*===----------------------------------------------------------------------===
@@ -86,20 +99,24 @@ typedef enum {
   KILN_BF16 = 3,
   KILN_I1 = 4, /* one byte per element, 0 or 1 (NumPy's bool) */
   KILN_I32 = 5,
-  KILN_I64 = 6,
+  KILN_I64 = 6
 } kiln_dtype_t;
 
-/** Bytes per element. Thread-safe. */
+/** Bytes per element (0 for an invalid value). Pure function; thread-safe. */
 KILN_RUNTIME_EXPORT size_t kiln_dtype_size(kiln_dtype_t dtype);
-/** "f32", "f64", "f16", "bf16", "i1", "i32" or "i64" ("?" if invalid).
- *  Thread-safe. */
+
+/** "f32", "f64", "f16", "bf16", "i1", "i32" or "i64" ("?" for an invalid
+ *  value). Ownership: a static string. Thread-safe. */
 KILN_RUNTIME_EXPORT const char *kiln_dtype_name(kiln_dtype_t dtype);
-/** Parses a name from kiln_dtype_name. Thread-safe. */
+
+/** Parses a name returned by kiln_dtype_name into `*out`; an unknown name is
+ *  KILN_INVALID_ARGUMENT. Ownership: `name` is borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_dtype_parse(const char *name,
                                                    kiln_dtype_t *out);
 
 typedef enum { KILN_DEVICE_CPU = 0, KILN_DEVICE_CUDA = 1 } kiln_device_type_t;
 
+/** A device: its type and which one of that type (0 for the CPU). */
 typedef struct {
   kiln_device_type_t type;
   int32_t ordinal;
@@ -109,74 +126,103 @@ typedef struct {
  * Buffers
  *===----------------------------------------------------------------------===*/
 
-/** A dense, row-major tensor in some device's memory. */
+/** A dense, row-major tensor in some device's memory. Reference counted. */
 typedef struct kiln_buffer_s kiln_buffer_t;
 
 #define KILN_MAX_RANK 16
 
 /** Creates a buffer with uninitialized contents, 64-byte aligned, from the
- *  process-wide pool. Fails for a negative extent, a rank above
- *  KILN_MAX_RANK, a size that overflows, or a device that is not available
- *  (only KILN_DEVICE_CPU is implemented). The caller releases `*out`.
- *  Thread-safe. */
+ *  process-wide pool. `shape` holds `rank` extents (may be NULL for rank 0).
+ *  Errors: a negative extent, a rank outside [0, KILN_MAX_RANK] or a size
+ *  that overflows (KILN_INVALID_ARGUMENT); a device other than the CPU
+ *  (KILN_UNAVAILABLE: only CPU buffers exist today); no memory
+ *  (KILN_OUT_OF_MEMORY). Ownership: `shape` is copied; the caller owns the
+ *  new reference in `*out` and releases it. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_buffer_create(kiln_device_t device,
                                                      kiln_dtype_t dtype,
                                                      int32_t rank,
                                                      const int64_t *shape,
                                                      kiln_buffer_t **out);
 
-/** As kiln_buffer_create, with every byte zero. Thread-safe. */
+/** As kiln_buffer_create, with every byte zero. Ownership: as
+ *  kiln_buffer_create. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_buffer_create_zeroed(
     kiln_device_t device, kiln_dtype_t dtype, int32_t rank,
     const int64_t *shape, kiln_buffer_t **out);
 
-/** Wraps host memory the caller owns (borrowed: not copied, not freed by the
- *  runtime). When the last reference goes, `release_fn(ctx, data)` is called
- *  if not NULL. `data` must stay valid until then. Thread-safe. */
+/** Wraps host memory without copying it; the buffer is a CPU buffer.
+ *  Ownership: `data` is borrowed: the runtime neither copies nor frees it,
+ *  and it must stay valid until `release_fn(ctx, data)` runs, which happens
+ *  exactly once when the last reference goes (`release_fn` may be NULL). If
+ *  this call fails, `release_fn` is not called. `shape` is copied; the caller
+ *  owns the reference in `*out`. `data` may be NULL only if the buffer has no
+ *  bytes. Thread-safe; `release_fn` runs on whichever thread drops the last
+ *  reference. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_buffer_wrap_host(
     kiln_dtype_t dtype, int32_t rank, const int64_t *shape, void *data,
     void (*release_fn)(void *ctx, void *data), void *ctx, kiln_buffer_t **out);
 
-/** Adds a reference. Thread-safe. */
+/** Adds a reference; NULL is allowed. Ownership: the caller owns one more
+ *  reference. Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_buffer_retain(kiln_buffer_t *buffer);
-/** Drops a reference; the last one returns pooled memory to the pool. NULL is
- *  allowed. Thread-safe. */
+
+/** Drops a reference; NULL is allowed. The last reference returns pooled
+ *  memory to the pool or calls the release function of wrapped memory.
+ *  Ownership: takes one reference. Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_buffer_release(kiln_buffer_t *buffer);
 
-/* Accessors: thread-safe (a buffer's metadata never changes). */
+/** The element type. Ownership: borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_dtype_t kiln_buffer_dtype(const kiln_buffer_t *buffer);
+
+/** The number of dimensions. Ownership: borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT int32_t kiln_buffer_rank(const kiln_buffer_t *buffer);
-/** The extents (rank entries), valid while the buffer lives. */
+
+/** The extents (rank entries; never NULL, even for rank 0). Ownership: owned
+ *  by the buffer, valid while it lives. Thread-safe. */
 KILN_RUNTIME_EXPORT const int64_t *
 kiln_buffer_shape(const kiln_buffer_t *buffer);
+
+/** The number of elements (1 for rank 0). Ownership: borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT int64_t
 kiln_buffer_element_count(const kiln_buffer_t *buffer);
+
+/** The size of the contents in bytes (elements times the dtype size).
+ *  Ownership: borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT size_t kiln_buffer_byte_size(const kiln_buffer_t *buffer);
+
+/** The device whose memory holds the contents. Ownership: borrowed.
+ *  Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_device_t
 kiln_buffer_device(const kiln_buffer_t *buffer);
-/** Host pointer to the contents, or NULL if the memory is not host memory.
- *  Reading and writing the contents is the caller's to synchronize. */
+
+/** Host pointer to the contents, or NULL if the memory is not host memory
+ *  (or a wrapped empty buffer was given NULL). Ownership: owned by the
+ *  buffer, valid while it lives. Thread-safe itself; reading and writing the
+ *  contents is the caller's to synchronize. */
 KILN_RUNTIME_EXPORT void *kiln_buffer_host_data(kiln_buffer_t *buffer);
 
 /*===----------------------------------------------------------------------===
  * The buffer pool
  *===----------------------------------------------------------------------===*/
 
-/* Freed pooled buffers keep their memory, grouped by size class, and the
- * next buffer of that class reuses it: repeated calls with the same shapes
- * touch no fresh pages. At most KILN_POOL_LIMIT_MB (environment, default
- * 1024) megabytes stay cached; beyond that, memory is freed. */
+/* Freed pooled buffers keep their memory, grouped by size class (64, 128,
+ * 256 bytes, then four classes per power of two, so at most 25% is wasted),
+ * and the next buffer of that class reuses it: repeated calls with the same
+ * shapes touch no fresh pages. At most KILN_POOL_LIMIT_MB (environment, read
+ * once, default 1024) megabytes stay cached; beyond that, the blocks cached
+ * longest ago are freed. */
 
 typedef struct {
   uint64_t allocations;  /* blocks taken from the system */
   uint64_t reuses;       /* blocks served from the cache */
   uint64_t bytes_cached; /* bytes held for reuse */
-  uint64_t bytes_in_use; /* bytes of live pooled buffers */
+  uint64_t bytes_in_use; /* bytes of live pooled buffers (by size class) */
 } kiln_pool_stats_t;
 
-/** Current pool counters. Thread-safe. */
+/** Copies the current pool counters to `*out`. Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_pool_stats(kiln_pool_stats_t *out);
-/** Frees every cached block. Thread-safe. */
+
+/** Frees every cached block (live buffers are not affected). Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
 
 /*===----------------------------------------------------------------------===
@@ -188,9 +234,9 @@ KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
  *   int32_t kiln_entry_NAME(void **args);
  *
  * taking the data pointers of the inputs and then of the outputs (dense,
- * row-major, of the declared dtype and shape; outputs are written in full)
- * and returning 0 on success, plus `kiln_manifest`, a NUL-terminated text
- * that declares the entries (see docs/runtime.md):
+ * row-major, of the declared dtype and shape; inputs are only read, outputs
+ * are written in full) and returning 0 on success, plus `kiln_manifest`, a
+ * NUL-terminated text that declares the entries (see docs/runtime.md):
  *
  *   kiln-manifest 1
  *   entry NAME NUM_INPUTS NUM_OUTPUTS
@@ -199,54 +245,88 @@ KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
  *   end
  */
 
+/** A set of compiled entry points. Reference counted. */
 typedef struct kiln_executable_s kiln_executable_t;
 
-/** Resolves a symbol of compiled code; NULL if absent. */
+/** Resolves a symbol of compiled code; returns NULL if absent. */
 typedef void *(*kiln_symbol_lookup_fn)(void *ctx, const char *symbol);
 
 /** Builds an executable from a manifest and a symbol lookup (how the JIT
- *  hands over its code). `release_fn(ctx)`, if not NULL, runs when the
- *  executable is destroyed (also when this call fails). The caller releases
- *  `*out`. Thread-safe. */
+ *  hands over its code). Every entry's `kiln_entry_NAME` is looked up now.
+ *  Errors: a malformed manifest (KILN_DATA_LOSS naming the line), a newer
+ *  manifest version (KILN_UNIMPLEMENTED), a missing entry symbol
+ *  (KILN_NOT_FOUND). Ownership: `manifest` is copied; `ctx` is handed over:
+ *  `release_fn(ctx)`, if not NULL, runs exactly once, when the executable is
+ *  destroyed or at once if this call fails. The caller owns the reference in
+ *  `*out`. Thread-safe; `lookup` is only called during this call. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_create(
     const char *manifest, kiln_symbol_lookup_fn lookup, void *ctx,
     void (*release_fn)(void *ctx), kiln_executable_t **out);
 
-/** Loads an ahead-of-time compiled shared library with dlopen. Errors name
- *  the path and the loader's message. The caller releases `*out`.
- *  Thread-safe. */
+/** Loads an ahead-of-time compiled shared library with dlopen, reads its
+ *  `kiln_manifest` and resolves its entries with dlsym. Errors name the
+ *  path and the loader's message. A path without '/' is searched for like
+ *  any dlopen name. Ownership: the caller owns the reference in `*out`; the
+ *  library is closed when the executable is destroyed. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_t
 kiln_executable_load_library(const char *path, kiln_executable_t **out);
 
-/** Adds / drops a reference. Thread-safe. */
+/** Adds a reference; NULL is allowed. Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_executable_retain(kiln_executable_t *executable);
+
+/** Drops a reference; NULL is allowed. The last one destroys the executable
+ *  (and runs its release function). Ownership: takes one reference.
+ *  Thread-safe, but no call may be running on the executable when its last
+ *  reference goes. */
 KILN_RUNTIME_EXPORT void kiln_executable_release(kiln_executable_t *executable);
 
-/* Signature queries: thread-safe; strings and shapes live as long as the
- * executable. */
+/** The number of entry points. Ownership: borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT int32_t
 kiln_executable_entry_count(const kiln_executable_t *executable);
+
+/** The name of entry `index`, or NULL if `index` is out of range. Ownership:
+ *  owned by the executable, valid while it lives. Thread-safe. */
 KILN_RUNTIME_EXPORT const char *
 kiln_executable_entry_name(const kiln_executable_t *executable, int32_t index);
-/** The index of an entry, or -1 if there is none with that name. */
+
+/** The index of the entry called `name`, or -1 if there is none. Ownership:
+ *  borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT int32_t kiln_executable_find_entry(
     const kiln_executable_t *executable, const char *name);
+
+/** The number of inputs of entry `entry`, or -1 if `entry` is out of range.
+ *  Ownership: borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT int32_t
 kiln_entry_input_count(const kiln_executable_t *executable, int32_t entry);
+
+/** The number of outputs of entry `entry`, or -1 if `entry` is out of range.
+ *  Ownership: borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT int32_t
 kiln_entry_output_count(const kiln_executable_t *executable, int32_t entry);
-/** Describes input (is_output = 0) or output `index` of `entry`. */
+
+/** Describes input (is_output == 0) or output `index` of entry `entry`:
+ *  stores its dtype, rank and extents in whichever of the out pointers are
+ *  not NULL. Out of range: rank -1, shape NULL, dtype KILN_F32. Ownership:
+ *  `*shape` is owned by the executable, valid while it lives. Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_entry_arg(const kiln_executable_t *executable,
                                         int32_t entry, int is_output,
                                         int32_t index, kiln_dtype_t *dtype,
                                         int32_t *rank, const int64_t **shape);
 
-/** Calls entry `name`. Every input, and every non-NULL output, must match
- *  the declared dtype, shape and device; a mismatch is KILN_INVALID_ARGUMENT
- *  naming the entry and the argument. A NULL `outputs[i]` is allocated from
- *  the pool and stored there (the caller releases it). Inputs are not
- *  modified. Thread-safe as long as no two concurrent calls share an output
- *  buffer; compiled entries keep no state. */
+/** Calls entry `name`. The argument counts must match the entry's, and every
+ *  input and every non-NULL output must match the declared dtype and shape
+ *  and live in host memory; a mismatch is KILN_INVALID_ARGUMENT naming the
+ *  entry and the argument (an unknown entry is KILN_NOT_FOUND listing the
+ *  entries). Outputs may not share memory with inputs or with each other
+ *  (KILN_INVALID_ARGUMENT). A NULL `outputs[i]` is allocated from the pool
+ *  and stored there; a nonzero return code from the entry is KILN_INTERNAL
+ *  "entry 'f' failed with code N".
+ *  Ownership: inputs are borrowed and not modified; non-NULL outputs are
+ *  borrowed and written in full; outputs allocated here are owned by the
+ *  caller on success, and released (and reset to NULL) on failure.
+ *  Thread-safe: compiled entries keep no state, so concurrent calls are fine
+ *  as long as no output buffer is written by two of them at once or read
+ *  while it is written. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_invoke(
     kiln_executable_t *executable, const char *name, int32_t num_inputs,
     kiln_buffer_t *const *inputs, int32_t num_outputs, kiln_buffer_t **outputs);
@@ -255,17 +335,23 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_invoke(
  * NumPy .npy files
  *===----------------------------------------------------------------------===*/
 
-/** Reads a .npy file (format 1.0-3.0, C order, little-endian <f4 <f8 <f2 |b1
- *  <i4 <i8) into a new host buffer. A malformed, truncated or unsupported
- *  file is an error naming the file and the problem. Thread-safe. */
+/** Reads a .npy file (format 1.0, 2.0 or 3.0; C order; <f4 <f8 <f2 |b1 <i4
+ *  <i8, with '=' or '|' also accepted as little-endian; any rank including
+ *  0) into a new pooled CPU buffer. Errors name the file and the problem: a
+ *  missing file is KILN_NOT_FOUND, a read failure KILN_IO_ERROR, a corrupt
+ *  or truncated file KILN_DATA_LOSS, a dtype Kiln lacks KILN_INVALID_ARGUMENT,
+ *  Fortran order or another format version KILN_UNIMPLEMENTED. Ownership:
+ *  the caller owns the reference in `*out`. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_npy_read(const char *path,
                                                 kiln_buffer_t **out);
 
-/** Writes a host buffer as .npy (format 1.0), atomically: a temporary file
- *  in the same directory, flushed to disk, then renamed over `path`. bf16
- *  has no NumPy dtype and is refused. Thread-safe for distinct paths. */
+/** Writes a host buffer as .npy format 1.0, atomically: a temporary file in
+ *  the same directory, flushed to disk, then renamed over `path`; on failure
+ *  `path` is untouched. bf16 has no NumPy dtype and is refused
+ *  (KILN_UNIMPLEMENTED). Ownership: `buffer` is borrowed. Thread-safe;
+ *  concurrent writes of one path leave one of the files whole. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_npy_write(const char *path,
-                                                 kiln_buffer_t *buffer);
+                                                 const kiln_buffer_t *buffer);
 
 #ifdef __cplusplus
 }
