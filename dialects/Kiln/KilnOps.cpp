@@ -20,6 +20,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/CallInterfaces.h"
 
 using namespace mlir;
 using namespace mlir::kiln;
@@ -644,6 +645,24 @@ LogicalResult AvgPool2DOp::inferReturnTypes(MLIRContext *,
   return inferPool(loc, adaptor, types);
 }
 
+LogicalResult MaxPool2DSelectOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> input =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  FailureOr<RankedTensorType> source =
+      ranked(loc, adaptor.getSource().getType(), "source");
+  if (failed(input) || failed(source) ||
+      failed(sameElement(loc, *input, *source, "input and source")))
+    return failure();
+  if (!areCompatibleShapes(input->getShape(), source->getShape()))
+    return emitOptionalError(loc, "source has shape ",
+                             formatShape(source->getShape()),
+                             " but input has shape ",
+                             formatShape(input->getShape()));
+  return inferPool(loc, adaptor, types);
+}
+
 LogicalResult MaxPool2DGradOp::inferReturnTypes(MLIRContext *,
                                                 std::optional<Location> loc,
                                                 Adaptor adaptor,
@@ -837,6 +856,237 @@ LogicalResult ForOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Variables
+//===----------------------------------------------------------------------===//
+
+LogicalResult VariableOp::verify() {
+  auto type = dyn_cast<RankedTensorType>(getType());
+  if (!type || !type.hasStaticShape() ||
+      !isa<FloatType, IntegerType>(type.getElementType()))
+    return emitOpError() << "variable @" << getSymName()
+                         << " must have a statically shaped tensor type, got "
+                         << getType();
+  if (auto init = getInitialValueAttr()) {
+    if (init.getType() != type)
+      return emitOpError() << "initial value of @" << getSymName()
+                           << " has type " << init.getType()
+                           << ", but the variable is " << type;
+  }
+  return success();
+}
+
+// kiln.variable @name : type (= value)?  -- the value is written without
+// its type, which is the variable's.
+ParseResult VariableOp::parse(OpAsmParser &parser, OperationState &result) {
+  StringAttr name;
+  Type type;
+  if (parser.parseSymbolName(name, getSymNameAttrName(result.name),
+                             result.attributes) ||
+      parser.parseColonType(type))
+    return failure();
+  result.addAttribute(getTypeAttrName(result.name), TypeAttr::get(type));
+  if (succeeded(parser.parseOptionalEqual())) {
+    Attribute value;
+    if (parser.parseAttribute(value, type))
+      return failure();
+    result.addAttribute(getInitialValueAttrName(result.name), value);
+  }
+  return parser.parseOptionalAttrDict(result.attributes);
+}
+
+void VariableOp::print(OpAsmPrinter &p) {
+  p << ' ';
+  p.printSymbolName(getSymName());
+  p << " : " << getType();
+  if (auto value = getInitialValueAttr()) {
+    p << " = ";
+    p.printAttributeWithoutType(value);
+  }
+  p.printOptionalAttrDict((*this)->getAttrs(),
+                          {getSymNameAttrName(), getTypeAttrName(),
+                           getInitialValueAttrName()});
+}
+
+/// The kiln.variable that `op` names, checked against `type`.
+static FailureOr<VariableOp> lookupVariable(Operation *op,
+                                            FlatSymbolRefAttr name, Type type,
+                                            SymbolTableCollection &tables,
+                                            StringRef verb) {
+  auto variable = tables.lookupNearestSymbolFrom<VariableOp>(op, name);
+  if (!variable)
+    return op->emitOpError() << "refers to " << name
+                             << ", which is not a kiln.variable in this module";
+  if (type != variable.getType())
+    return op->emitOpError() << verb << " " << type << " but " << name
+                             << " is " << variable.getType();
+  return variable;
+}
+
+LogicalResult
+ReadVariableOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return lookupVariable(*this, getVariableAttr(), getType(), tables,
+                        "reads a");
+}
+
+LogicalResult
+AssignVariableOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return lookupVariable(*this, getVariableAttr(), getValue().getType(),
+                        tables, "assigns a");
+}
+
+/// Checks an optimizer update: the variable exists and has the gradient's
+/// type; the learning rate is a scalar of its element type.
+static LogicalResult verifyApply(Operation *op, FlatSymbolRefAttr name,
+                                 Value grad, Value learningRate,
+                                 SymbolTableCollection &tables) {
+  if (failed(lookupVariable(op, name, grad.getType(), tables,
+                            "applies a gradient of type")))
+    return failure();
+  auto lr = cast<RankedTensorType>(learningRate.getType());
+  auto element = cast<RankedTensorType>(grad.getType()).getElementType();
+  if (lr.getRank() != 0 || lr.getElementType() != element)
+    return op->emitOpError() << "learning rate must be a rank-0 tensor of "
+                             << element << ", got " << lr;
+  return success();
+}
+
+LogicalResult
+ApplyGradientDescentOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyApply(*this, getVariableAttr(), getGrad(), getLearningRate(),
+                     tables);
+}
+
+LogicalResult ApplyMomentumOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyApply(*this, getVariableAttr(), getGrad(), getLearningRate(),
+                     tables);
+}
+
+LogicalResult ApplyAdamOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyApply(*this, getVariableAttr(), getGrad(), getLearningRate(),
+                     tables);
+}
+
+static void collectInto(Operation *func, SymbolTableCollection &tables,
+                        VariableAccesses &acc, DenseSet<Operation *> &seen) {
+  if (!seen.insert(func).second)
+    return;
+  func->walk([&](Operation *op) {
+    if (auto read = dyn_cast<ReadVariableOp>(op)) {
+      acc.read.insert(read.getVariableAttr().getAttr());
+    } else if (auto assign = dyn_cast<AssignVariableOp>(op)) {
+      acc.assigned.insert(assign.getVariableAttr().getAttr());
+    } else if (isa<ApplyGradientDescentOp, ApplyMomentumOp, ApplyAdamOp>(op)) {
+      auto name = op->getAttrOfType<FlatSymbolRefAttr>("variable").getAttr();
+      acc.read.insert(name);
+      acc.assigned.insert(name);
+    } else if (auto call = dyn_cast<CallOpInterface>(op)) {
+      if (auto sym = dyn_cast_if_present<SymbolRefAttr>(
+              call.getCallableForCallee()))
+        if (Operation *callee = tables.lookupNearestSymbolFrom(op, sym))
+          collectInto(callee, tables, acc, seen);
+    }
+  });
+}
+
+VariableAccesses mlir::kiln::collectVariableAccesses(
+    Operation *func, SymbolTableCollection &tables) {
+  VariableAccesses acc;
+  DenseSet<Operation *> seen;
+  collectInto(func, tables, acc, seen);
+  return acc;
+}
+
+template <typename OpTy>
+static FailureOr<SmallVector<VariableOp>>
+requestedVariables(OpTy op, SymbolTableCollection &tables) {
+  SmallVector<VariableOp> result;
+  if (op.getWrtAllVariables()) {
+    if (op.getWrtVariablesAttr())
+      return op.emitOpError(
+          "takes 'wrt_variables' or 'wrt_all_variables', not both");
+    auto callee =
+        tables.lookupNearestSymbolFrom<func::FuncOp>(op, op.getCalleeAttr());
+    if (!callee)
+      return failure();
+    VariableAccesses acc = collectVariableAccesses(callee, tables);
+    auto module = op->template getParentOfType<ModuleOp>();
+    for (auto variable : module.template getOps<VariableOp>())
+      if (acc.read.contains(variable.getSymNameAttr()) &&
+          isa<FloatType>(variable.getTensorType().getElementType()))
+        result.push_back(variable);
+    return result;
+  }
+  if (!op.getWrtVariablesAttr())
+    return result;
+  DenseSet<Attribute> seen;
+  for (auto name : op.getWrtVariablesAttr().template getAsRange<FlatSymbolRefAttr>()) {
+    auto variable = tables.lookupNearestSymbolFrom<VariableOp>(op, name);
+    if (!variable)
+      return op.emitOpError() << "wrt_variables names " << name
+                              << ", which is not a kiln.variable in this module";
+    if (!seen.insert(name).second)
+      return op.emitOpError() << "wrt_variables lists " << name << " twice";
+    if (!isa<FloatType>(variable.getTensorType().getElementType()))
+      return op.emitOpError()
+             << "cannot differentiate with respect to " << name << " of type "
+             << variable.getType()
+             << ": only floating-point variables have gradients";
+    result.push_back(variable);
+  }
+  return result;
+}
+
+FailureOr<SmallVector<VariableOp>>
+mlir::kiln::getRequestedVariables(Operation *request,
+                                  SymbolTableCollection &tables) {
+  if (auto op = dyn_cast<GradOp>(request))
+    return requestedVariables(op, tables);
+  return requestedVariables(cast<ValueAndGradOp>(request), tables);
+}
+
+//===----------------------------------------------------------------------===//
+// Tapes
+//===----------------------------------------------------------------------===//
+
+/// Checks that `tape` is a tape type (a `?` leading dimension, then static
+/// row dimensions) and returns its row type.
+static FailureOr<RankedTensorType> tapeRowType(Operation *op, Type type) {
+  auto tape = cast<RankedTensorType>(type);
+  if (tape.getRank() < 1 || !tape.isDynamicDim(0) ||
+      llvm::any_of(tape.getShape().drop_front(), ShapedType::isDynamic))
+    return op->emitOpError()
+           << "a tape has a dynamic leading dimension (the rows) and a static "
+              "row shape, like tensor<?x3xf32>; got "
+           << type;
+  return RankedTensorType::get(tape.getShape().drop_front(),
+                               tape.getElementType());
+}
+
+LogicalResult TapeNewOp::verify() {
+  return tapeRowType(*this, getType());
+}
+
+LogicalResult TapeWriteOp::verify() {
+  FailureOr<RankedTensorType> row = tapeRowType(*this, getTape().getType());
+  if (failed(row))
+    return failure();
+  if (getValue().getType() != *row)
+    return emitOpError() << "writes a " << getValue().getType()
+                         << " into a tape whose rows are " << *row;
+  return success();
+}
+
+LogicalResult TapeReadOp::verify() {
+  FailureOr<RankedTensorType> row = tapeRowType(*this, getTape().getType());
+  if (failed(row))
+    return failure();
+  if (getType() != *row)
+    return emitOpError() << "result " << getType()
+                         << " is not the tape's row type " << *row;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Gradient requests
 //===----------------------------------------------------------------------===//
 
@@ -875,8 +1125,19 @@ static LogicalResult verifyGradRequest(OpTy op, SymbolTableCollection &tables,
              << ": only floating-point arguments have gradients";
     expected.push_back(argType);
   }
-  if (op.getWrt().empty())
-    return op.emitOpError("needs at least one argument in 'wrt'");
+  FailureOr<SmallVector<VariableOp>> variables =
+      getRequestedVariables(op, tables);
+  if (failed(variables))
+    return failure();
+  for (VariableOp variable : *variables)
+    expected.push_back(variable.getType());
+  if (op.getWrt().empty() && variables->empty())
+    return op.emitOpError(
+        op.getWrtAllVariables()
+            ? Twine("has nothing to differentiate: @") + op.getCallee() +
+                  " reads no floating-point variable"
+            : Twine("needs at least one argument in 'wrt' or variable in "
+                    "'wrt_variables'"));
   if (op.getSeeds().empty()) {
     auto result = type.getNumResults() == 1
                       ? dyn_cast<RankedTensorType>(type.getResult(0))

@@ -20,6 +20,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/SetVector.h"
 
 #include "Kiln/KilnEnums.h.inc"
 #include "Kiln/KilnInterfaces.h.inc"
@@ -55,9 +56,28 @@ LogicalResult inferLoopTypes(TypeRange inits, Region &body,
 LogicalResult checkAxis(std::optional<Location> loc, int64_t axis,
                         int64_t rank);
 
+/// The variables `func` reads and assigns, directly or through the functions
+/// it calls, as sets of variable symbol names.
+struct VariableAccesses {
+  llvm::SetVector<StringAttr> read, assigned;
+};
+VariableAccesses collectVariableAccesses(Operation *func,
+                                         SymbolTableCollection &tables);
+
 } // namespace mlir::kiln
 
 #define GET_OP_CLASSES
 #include "Kiln/KilnOps.h.inc"
+
+namespace mlir::kiln {
+
+/// The variables whose gradients a kiln.grad / kiln.value_and_grad requests,
+/// in result order: `wrt_variables`, or with `wrt_all_variables` every
+/// floating-point variable the callee reads (directly or through calls), in
+/// declaration order. Fails (reporting on the op) for an unknown name.
+FailureOr<SmallVector<VariableOp>>
+getRequestedVariables(Operation *request, SymbolTableCollection &tables);
+
+} // namespace mlir::kiln
 
 #endif // KILN_DIALECT_KILN_KILNOPS_H

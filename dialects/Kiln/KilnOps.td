@@ -730,6 +730,32 @@ def Kiln_MaxPool2DGradOp : Kiln_InferOp<"max_pool2d_grad", [Kiln_Differentiable]
   }];
 }
 
+def Kiln_MaxPool2DSelectOp : Kiln_InferOp<"max_pool2d_select", [Kiln_Differentiable]> {
+  let summary = "Picks, per pooling window, the element at the input's maximum";
+  let description = [{
+    For each window of `input` (as `kiln.max_pool2d` places them), takes the
+    element of `source` (shaped like `input`) at the position of the window's
+    maximum in `input` (the first one in row-major order when several are
+    equal). The result has the pooled shape. This is the adjoint of
+    `kiln.max_pool2d_grad` with respect to `out_backprop`, so max pooling
+    has second-order gradients.
+
+    ```mlir
+    %s = kiln.max_pool2d_select %x, %g {window = array<i64: 2, 2>,
+                                        strides = array<i64: 2, 2>}
+        : tensor<1x4x4x3xf32>, tensor<1x4x4x3xf32> -> tensor<1x2x2x3xf32>
+    ```
+  }];
+  let arguments = !con((ins Kiln_FloatTensor:$input,
+                            Kiln_FloatTensor:$source,
+                            DenseI64ArrayAttr:$window), Kiln_WindowAttrs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $source attr-dict `:` type($input) `,` type($source) `->`
+    type($result)
+  }];
+}
+
 def Kiln_AvgPool2DGradOp : Kiln_Op<"avg_pool2d_grad", [Pure, Kiln_Differentiable]> {
   let summary = "Gradient of avg_pool2d with respect to its input";
   let description = [{
@@ -952,6 +978,225 @@ def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator,
 }
 
 //===----------------------------------------------------------------------===//
+// Variables
+//===----------------------------------------------------------------------===//
+
+def Kiln_VariableOp : Kiln_Op<"variable", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "Declares a named variable: state that lives across calls";
+  let description = [{
+    A variable is a named tensor of a fixed type (static shape) whose storage
+    belongs to the runtime's variable store, not to the compiled code:
+    functions read it with `kiln.read_variable` and replace its value with
+    `kiln.assign_variable`; `kiln-externalize-variables` turns both into
+    buffers the runtime binds at call time, updated in place. The optional
+    initial value (a dense constant of the variable's type, or a splat) is
+    what the store's initialization gives it.
+
+    ```mlir
+    kiln.variable @w : tensor<784x128xf32>
+    kiln.variable @b : tensor<128xf32> = dense<0.0>
+    kiln.variable @step : tensor<i64> = dense<0>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttr:$type,
+                       OptionalAttr<ElementsAttr>:$initial_value);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+  }];
+}
+
+def Kiln_ReadVariableOp : Kiln_Op<"read_variable", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead]>]> {
+  let summary = "The current value of a variable";
+  let description = [{
+    Reads variable `@name`; the result type is the variable's type. A read
+    after a `kiln.assign_variable` of the same variable sees the assigned
+    value.
+
+    ```mlir
+    %w = kiln.read_variable @w : tensor<784x128xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable);
+  let results = (outs Kiln_Tensor:$value);
+  let assemblyFormat = "$variable attr-dict `:` type($value)";
+}
+
+def Kiln_AssignVariableOp : Kiln_Op<"assign_variable", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemWrite]>]> {
+  let summary = "Replaces the value of a variable";
+  let description = [{
+    Gives variable `@name` the value `value`, which has the variable's type.
+    The new value is what later reads see, in this call and in later calls.
+
+    ```mlir
+    kiln.assign_variable @w, %w1 : tensor<784x128xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_Tensor:$value);
+  let assemblyFormat = "$variable `,` $value attr-dict `:` type($value)";
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates
+//===----------------------------------------------------------------------===//
+
+def Kiln_ApplyGradientDescentOp : Kiln_Op<"apply_gradient_descent", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "One step of gradient descent on a variable";
+  let description = [{
+    `@variable -= learning_rate * grad`. `kiln-expand-optimizers` turns it
+    into reads and assigns; the learning rate is a rank-0 tensor of the
+    variable's element type, so schedules may compute it.
+
+    ```mlir
+    kiln.apply_gradient_descent @w, %gw, %lr : tensor<784x128xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$learning_rate);
+  let assemblyFormat = [{
+    $variable `,` $grad `,` $learning_rate attr-dict `:` type($grad) `,`
+    type($learning_rate)
+  }];
+}
+
+def Kiln_ApplyMomentumOp : Kiln_Op<"apply_momentum", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "One step of gradient descent with momentum on a variable";
+  let description = [{
+    With the slot variable `@<variable>_momentum` (same type, zeros; declared
+    by `kiln-expand-optimizers` if absent):
+
+        velocity = momentum * velocity - learning_rate * grad
+        variable += velocity                       (nesterov = false)
+        variable += momentum * velocity - learning_rate * grad  (nesterov)
+
+    as Keras' SGD(momentum=...) does.
+
+    ```mlir
+    kiln.apply_momentum @w, %gw, %lr {momentum = 0.9 : f64}
+        : tensor<784x128xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$learning_rate,
+                       DefaultValuedAttr<F64Attr, "0.9">:$momentum,
+                       UnitAttr:$nesterov);
+  let assemblyFormat = [{
+    $variable `,` $grad `,` $learning_rate attr-dict `:` type($grad) `,`
+    type($learning_rate)
+  }];
+}
+
+def Kiln_ApplyAdamOp : Kiln_Op<"apply_adam", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "One Adam step on a variable, bias-corrected";
+  let description = [{
+    With the slot variables `@<variable>_adam_m` and `@<variable>_adam_v`
+    (same type, zeros; declared by `kiln-expand-optimizers` if absent) and
+    `step`, the 1-based number of this step (an i64 scalar, typically a
+    step-counter variable incremented once per training step):
+
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad^2
+        variable -= learning_rate * sqrt(1 - beta2^step) / (1 - beta1^step)
+                    * m / (sqrt(v) + epsilon)
+
+    which is Keras' and TensorFlow's formulation (epsilon applied to the
+    uncorrected second moment).
+
+    ```mlir
+    kiln.apply_adam @w, %gw, %lr, %step {beta1 = 0.9 : f64}
+        : tensor<784x128xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$learning_rate, Kiln_I64Scalar:$step,
+                       DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+                       DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+                       DefaultValuedAttr<F64Attr, "1e-7">:$epsilon);
+  let assemblyFormat = [{
+    $variable `,` $grad `,` $learning_rate `,` $step attr-dict `:`
+    type($grad) `,` type($learning_rate)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Tapes (loop state saved for reverse mode)
+//===----------------------------------------------------------------------===//
+
+def Kiln_TapeNewOp : Kiln_Op<"tape_new", [Pure]> {
+  let summary = "A zero-filled tape of rows, sized at run time";
+  let description = [{
+    Creates a tape: a tensor whose leading dimension (`?`) holds `size` rows
+    of the static row shape that follows it. `kiln-autodiff` uses tapes to
+    save the carried values of every loop iteration for the reverse pass; the
+    row count is a run-time value because a `kiln.while` or a `kiln.for` with
+    computed bounds only knows its trip count when it runs. The tape always
+    has at least one row (a `size` below 1 gives one), so a read is never out
+    of bounds. Every row starts as zeros.
+
+    ```mlir
+    %t = kiln.tape_new %n : tensor<?x3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_I64Scalar:$size);
+  let results = (outs Kiln_Tensor:$tape);
+  let assemblyFormat = "$size attr-dict `:` type($tape)";
+  let hasVerifier = 1;
+}
+
+def Kiln_TapeWriteOp : Kiln_Op<"tape_write", [Pure,
+    AllTypesMatch<["tape", "result"]>]> {
+  let summary = "Replaces one row of a tape";
+  let description = [{
+    Returns `tape` with row `index` replaced by `value`, whose type is the
+    tape's row type. A write at an index outside the tape changes nothing.
+    After bufferization the write happens in place when the old tape is not
+    used again, which is how a loop fills its tape.
+
+    ```mlir
+    %t1 = kiln.tape_write %t0[%i], %v : tensor<?x3xf32>, tensor<3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$tape, Kiln_I64Scalar:$index,
+                       Kiln_Tensor:$value);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $tape `[` $index `]` `,` $value attr-dict `:` type($tape) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_TapeReadOp : Kiln_Op<"tape_read", [Pure]> {
+  let summary = "Reads one row of a tape";
+  let description = [{
+    Returns row `index` of `tape`. An index outside the tape is clamped to
+    the first or last row.
+
+    ```mlir
+    %v = kiln.tape_read %t[%i] : tensor<?x3xf32> -> tensor<3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$tape, Kiln_I64Scalar:$index);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $tape `[` $index `]` attr-dict `:` type($tape) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Gradient requests
 //===----------------------------------------------------------------------===//
 
@@ -960,7 +1205,9 @@ class Kiln_GradRequestOp<string mnemonic> : Kiln_Op<mnemonic, [
     DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let arguments = (ins FlatSymbolRefAttr:$callee, Variadic<Kiln_Tensor>:$args,
                        Variadic<Kiln_FloatTensor>:$seeds,
-                       DenseI64ArrayAttr:$wrt);
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{}">:$wrt,
+                       OptionalAttr<FlatSymbolRefArrayAttr>:$wrt_variables,
+                       UnitAttr:$wrt_all_variables);
   let assemblyFormat = [{
     $callee `(` $args `)` (`seeds` `(` $seeds^ `:` type($seeds) `)`)?
     attr-dict `:` functional-type($args, $results)
@@ -972,7 +1219,11 @@ def Kiln_GradOp : Kiln_GradRequestOp<"grad"> {
   let description = [{
     The gradient of `@callee` at `args` with respect to the arguments listed
     in `wrt` (their positions), one result per listed argument with that
-    argument's type. Reverse mode: the function's result is a rank-0 float
+    argument's type, then with respect to the variables listed in
+    `wrt_variables` (or, with `wrt_all_variables`, every floating-point
+    variable the callee reads, in declaration order), one result per
+    variable with its type: a variable's value enters the function through
+    its reads, so its gradient sums the cotangents of all of them. Reverse mode: the function's result is a rank-0 float
     (the gradient of the scalar), or `seeds` give one cotangent per result of
     the function (the vector-Jacobian product). Only floating-point
     arguments can be differentiated. `kiln-autodiff` replaces the request by
@@ -984,6 +1235,8 @@ def Kiln_GradOp : Kiln_GradRequestOp<"grad"> {
         : (tensor<f32>, tensor<f32>) -> (tensor<f32>, tensor<f32>)
     %gw = kiln.grad @layer(%x, %w) seeds(%dy : tensor<4x2xf32>)
         {wrt = array<i64: 1>} : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<3x2xf32>
+    %gv = kiln.grad @loss(%x) {wrt_variables = [@w]}
+        : (tensor<4x3xf32>) -> tensor<3x2xf32>
     ```
   }];
   let results = (outs Variadic<Kiln_Tensor>:$results);

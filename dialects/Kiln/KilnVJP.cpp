@@ -135,6 +135,7 @@ void noGrads(Operation *op, SmallVectorImpl<Value> &grads) {
       return success();                                                        \
     Rule r{b, getLoc()};                                                       \
     Value x = getOperand(), y = getResult();                                   \
+    (void)r;                                                                   \
     (void)x;                                                                   \
     (void)y;                                                                   \
     grads[0] = (BODY);                                                         \
@@ -606,13 +607,31 @@ LogicalResult AvgPool2DOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   return success();
 }
 
-LogicalResult MaxPool2DGradOp::buildVJP(OpBuilder &, ValueRange resultGrads,
+// max_pool2d_grad is linear in out_backprop (its adjoint picks each window's
+// maximum position) and piecewise constant in input: the input gets no
+// gradient, as the positions of the maxima do not move under small changes.
+LogicalResult MaxPool2DGradOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
                                         SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);
   if (!resultGrads[0])
     return success();
-  return emitOpError("has no gradient rule yet: second-order gradients "
-                     "through max pooling are not supported");
+  grads[1] = MaxPool2DSelectOp::create(b, getLoc(), getInput(), resultGrads[0],
+                                       getWindowAttr(), getStridesAttr(),
+                                       getPaddingAttr());
+  return success();
+}
+
+// max_pool2d_select is linear in source, with max_pool2d_grad as adjoint;
+// like max_pool2d_grad it is piecewise constant in input.
+LogicalResult MaxPool2DSelectOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                          SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  grads[1] = MaxPool2DGradOp::create(b, getLoc(), getInput(), resultGrads[0],
+                                     getWindowAttr(), getStridesAttr(),
+                                     getPaddingAttr());
+  return success();
 }
 
 // avg_pool2d_grad is the adjoint of the linear map avg_pool2d.

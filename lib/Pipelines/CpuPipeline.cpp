@@ -33,12 +33,17 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
   registerPipelinePasses();
   // Each stage and why:
+  //  - optimizer updates become Kiln math on variables;
   //  - materialize gradient requests (reverse-mode autodiff);
+  //  - variables become arguments (bound to the runtime's store) and their
+  //    new values extra results;
   //  - make shapes static where the signature determines them (a traced
   //    function may leave `?` inside; the lowering needs static shapes);
   //  - record entry signatures while they are tensors;
   //  - Kiln -> linalg/tensor/scf, then clean up and fuse elementwise chains
   //    (one loop nest instead of one per op, no temporaries between them);
+  //  - variable updates are materialized in the variables' buffers (in
+  //    place; other arguments are read-only);
   //  - one-shot bufferization of the whole module (function boundaries with
   //    identity layouts, loops may yield new buffers), results become
   //    caller-provided out-parameters so outputs are written in place, and
@@ -48,17 +53,20 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
   //    f32);
   //  - finally the C entry points and the manifest.
   std::string pipeline =
-      "kiln-autodiff,kiln-refine-shapes,kiln-prepare-entry-points,"
+      "kiln-expand-optimizers,kiln-autodiff,kiln-externalize-variables,"
+      "kiln-refine-shapes,"
+      "kiln-prepare-entry-points,"
       "convert-kiln-to-linalg,"
       "canonicalize,";
   if (options.fuseElementwise)
     pipeline += "linalg-fuse-elementwise-ops,";
   pipeline += "kiln-contraction-loop-order,";
   pipeline +=
-      "cse,eliminate-empty-tensors,kiln-distinct-results,"
+      "cse,eliminate-empty-tensors,kiln-materialize-variable-updates,"
+      "kiln-distinct-results,"
       "one-shot-bufferize{bufferize-function-boundaries=true "
       "function-boundary-type-conversion=identity-layout-map "
-      "allow-return-allocs-from-loops=true},"
+      "allow-return-allocs-from-loops=true},kiln-drop-variable-results,"
       "buffer-results-to-out-params{hoist-static-allocs=true "
       "modify-public-functions=true},"
       "buffer-deallocation-pipeline,convert-bufferization-to-memref,"

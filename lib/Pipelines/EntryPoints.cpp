@@ -9,7 +9,7 @@
 // built ahead of time:
 //
 //   const char kiln_manifest[];            // signatures, see docs/runtime.md
-//   int32_t kiln_entry_NAME(void **args);  // inputs, then outputs
+//   int32_t kiln_entry_NAME(void **args);  // inputs, outputs, variables
 //
 // kiln-prepare-entry-points records the signatures while they are tensors;
 // kiln-emit-entry-points writes the wrappers once the module is LLVM.
@@ -68,8 +68,30 @@ struct PrepareEntryPointsPass
     : public kiln::impl::KilnPrepareEntryPointsBase<PrepareEntryPointsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    std::string manifest = "kiln-manifest 1\n";
+    std::string manifest = "kiln-manifest 2\n";
     bool ok = true;
+    // The variables the module declares (kiln-externalize-variables).
+    if (auto declared = module->getAttrOfType<DictionaryAttr>("kiln.variables")) {
+      for (NamedAttribute named : declared) {
+        auto tensor = dyn_cast<RankedTensorType>(
+            cast<TypeAttr>(named.getValue()).getValue());
+        StringRef dtype = tensor ? dtypeName(tensor.getElementType()) : "";
+        if (!tensor || dtype.empty() || !tensor.hasStaticShape() ||
+            !isCIdentifier(named.getName())) {
+          module.emitError() << "variable @" << named.getName()
+                             << " cannot be bound by the runtime: it needs a C "
+                                "identifier as name and a statically shaped "
+                                "tensor of a Kiln element type";
+          ok = false;
+          continue;
+        }
+        manifest += "variable " + named.getName().str() + " " + dtype.str() +
+                    " " + std::to_string(tensor.getRank());
+        for (int64_t d : tensor.getShape())
+          manifest += " " + std::to_string(d);
+        manifest += "\n";
+      }
+    }
     for (auto func : module.getOps<func::FuncOp>()) {
       if (func.isPrivate() || func.isExternal())
         continue;
@@ -79,6 +101,17 @@ struct PrepareEntryPointsPass
         ok = false;
         continue;
       }
+      // Inputs, then the variables the function binds (its last
+      // arguments); outputs, then the new values of assigned variables
+      // (which are written in place, not returned).
+      auto assigned = func->getAttrOfType<ArrayAttr>("kiln.assigned");
+      unsigned numVars = 0;
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+        if (func.getArgAttr(i, "kiln.variable"))
+          ++numVars;
+      unsigned numIn = func.getNumArguments() - numVars;
+      unsigned numOut =
+          func.getNumResults() - (assigned ? assigned.size() : 0);
       SmallVector<Attribute> shapes;
       std::string lines;
       auto describe = [&](Type type, StringRef kind, unsigned i) {
@@ -92,8 +125,15 @@ struct PrepareEntryPointsPass
                               "i32 or i64";
           return false;
         }
-        lines += (kind == "input" ? "in " : "out ") + dtype.str() + " " +
-                 std::to_string(tensor.getRank());
+        if (kind == "variable") {
+          auto name = cast<FlatSymbolRefAttr>(
+              func.getArgAttr(numIn + i, "kiln.variable"));
+          bool written = assigned && llvm::is_contained(assigned, name);
+          lines += "var " + name.getValue().str() + (written ? " rw " : " r ");
+        } else {
+          lines += kind == "input" ? "in " : "out ";
+        }
+        lines += dtype.str() + " " + std::to_string(tensor.getRank());
         for (int64_t d : tensor.getShape())
           lines += " " + std::to_string(d);
         lines += "\n";
@@ -102,26 +142,42 @@ struct PrepareEntryPointsPass
         return true;
       };
       // One error per function is enough: stop at the first bad type.
+      // `shapes` and `slots` follow the lowered function's parameters:
+      // inputs, variables, then the outputs' out-parameters; `slots` gives
+      // each one's position in the C entry point's pointer array (inputs,
+      // outputs, variables).
       bool valid = true;
-      for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
-        if (valid)
-          valid = describe(type, "input", i);
-      for (auto [i, type] : llvm::enumerate(func.getResultTypes()))
-        if (valid)
-          valid = describe(type, "output", i);
+      SmallVector<int64_t> slots;
+      TypeRange argTypes = func.getArgumentTypes();
+      TypeRange resultTypes = func.getResultTypes();
+      for (unsigned i = 0; i < numIn && valid; ++i) {
+        valid = describe(argTypes[i], "input", i);
+        slots.push_back(i);
+      }
+      std::string varLines;
+      std::swap(lines, varLines);
+      for (unsigned k = 0; k < numVars && valid; ++k) {
+        valid = describe(argTypes[numIn + k], "variable", k);
+        slots.push_back(numIn + numOut + k);
+      }
+      std::swap(lines, varLines);
+      for (unsigned j = 0; j < numOut && valid; ++j) {
+        valid = describe(resultTypes[j], "output", j);
+        slots.push_back(numIn + j);
+      }
       if (!valid) {
         ok = false;
         continue;
       }
       manifest += "entry " + func.getName().str() + " " +
-                  std::to_string(func.getNumArguments()) + " " +
-                  std::to_string(func.getNumResults()) + "\n" + lines + "end\n";
+                  std::to_string(numIn) + " " + std::to_string(numOut) + " " +
+                  std::to_string(numVars) + "\n" + lines + varLines + "end\n";
       Builder b(&getContext());
-      func->setAttr(kEntryAttr,
-                    b.getDictionaryAttr(
-                        {b.getNamedAttr("inputs", b.getI64IntegerAttr(
-                                                      func.getNumArguments())),
-                         b.getNamedAttr("shapes", b.getArrayAttr(shapes))}));
+      func->setAttr(
+          kEntryAttr,
+          b.getDictionaryAttr(
+              {b.getNamedAttr("shapes", b.getArrayAttr(shapes)),
+               b.getNamedAttr("slots", b.getDenseI64ArrayAttr(slots))}));
     }
     if (!ok)
       return signalPassFailure();
@@ -153,6 +209,8 @@ struct EmitEntryPointsPass
     for (LLVM::LLVMFuncOp func : entries) {
       auto entry = func->getAttrOfType<DictionaryAttr>(kEntryAttr);
       auto shapes = entry.getAs<ArrayAttr>("shapes");
+      ArrayRef<int64_t> slots =
+          entry.getAs<DenseI64ArrayAttr>("slots").asArrayRef();
       // Each memref argument was expanded into
       // (allocated, aligned, offset, sizes..., strides...).
       int64_t expected = 0;
@@ -181,7 +239,7 @@ struct EmitEntryPointsPass
         ArrayRef<int64_t> shape = cast<DenseI64ArrayAttr>(attr).asArrayRef();
         Value slot = LLVM::GEPOp::create(
             b, loc, ptr, ptr, argv,
-            ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
+            ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(slots[i])});
         Value data = LLVM::LoadOp::create(b, loc, ptr, slot);
         args.append({data, data, constant(0)});
         for (int64_t d : shape)

@@ -5,15 +5,18 @@
 //===----------------------------------------------------------------------===//
 //
 // An executable is a parsed manifest plus one function pointer per entry.
-// The manifest (version 1) is line-based, words separated by one space:
+// The manifest (version 2) is line-based, words separated by one space:
 //
-//   kiln-manifest 1
-//   entry NAME NUM_INPUTS NUM_OUTPUTS
+//   kiln-manifest 2
+//   variable NAME DTYPE RANK D0 D1 ...   (the module's variables)
+//   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES
 //   in DTYPE RANK D0 D1 ...      (NUM_INPUTS of these)
 //   out DTYPE RANK D0 D1 ...     (then NUM_OUTPUTS of these)
+//   var NAME r|rw DTYPE RANK D0 D1 ...  (then NUM_VARIABLES of these)
 //   end
 //
-// with any number of entries. Parsing is strict -- unknown keywords, extra
+// with any number of entries. Version 1 (no variables: no 'variable' or
+// 'var' lines, and 'entry NAME NUM_INPUTS NUM_OUTPUTS') is read too. Parsing is strict -- unknown keywords, extra
 // words or spaces, blank lines and bad numbers are all rejected -- so that a
 // corrupt module, or one from a newer compiler, is caught at load time and
 // not mid-call.
@@ -46,15 +49,23 @@ struct ArgSpec {
 /// The compiled-code ABI of an entry point.
 using EntryFn = int32_t (*)(void **);
 
+/// A variable an entry binds.
+struct VarSpec {
+  std::string name;
+  bool writes = false;
+  ArgSpec spec;
+};
+
 /// One entry point: its signature and its code.
 struct Entry {
   std::string name;
   std::vector<ArgSpec> inputs, outputs;
+  std::vector<VarSpec> variables;
   EntryFn fn = nullptr;
 };
 
-/// The manifest version this runtime reads.
-constexpr uint64_t kManifestVersion = 1;
+/// The newest manifest version this runtime reads (it reads 1 too).
+constexpr uint64_t kManifestVersion = 2;
 /// Upper bound on the arguments of one entry: far above any real entry,
 /// low enough that counts fit int32_t with room to spare.
 constexpr uint64_t kMaxArgs = 1 << 20;
@@ -100,8 +111,44 @@ std::vector<std::string> splitWords(const std::string &line) {
   }
 }
 
-/// Parses the manifest text (see the file comment) into `entries`.
-kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries) {
+/// Parses "DTYPE RANK D0 D1 ..." starting at words[first] into `spec`;
+/// returns an explanation on failure.
+std::string parseSpec(const std::vector<std::string> &words, size_t first,
+                      ArgSpec &spec) {
+  uint64_t rank = 0;
+  if (words.size() < first + 2 ||
+      !parseNumber(words[first + 1], KILN_MAX_RANK, &rank))
+    return "expected 'DTYPE RANK D0 D1 ...' with a rank of at most " +
+           std::to_string(KILN_MAX_RANK);
+  if (kiln_status_t s = kiln_dtype_parse(words[first].c_str(), &spec.dtype)) {
+    kiln_status_free(s);
+    return "unknown dtype '" + words[first] + "'";
+  }
+  if (words.size() != first + 2 + rank)
+    return "rank " + std::to_string(rank) + " but " +
+           std::to_string(words.size() - first - 2) + " extents";
+  for (size_t i = first + 2; i < words.size(); ++i) {
+    uint64_t extent = 0;
+    if (!parseNumber(words[i], INT64_MAX, &extent))
+      return "extent '" + words[i] + "' is not a non-negative integer";
+    spec.shape.push_back(static_cast<int64_t>(extent));
+  }
+  int64_t elements;
+  size_t bytes;
+  if (kiln_status_t s = kiln::runtime::checkShape(
+          static_cast<int32_t>(rank), spec.shape.data(),
+          kiln_dtype_size(spec.dtype), &elements, &bytes)) {
+    std::string why = kiln_status_message(s);
+    kiln_status_free(s);
+    return why;
+  }
+  return "";
+}
+
+/// Parses the manifest text (see the file comment) into `entries` and the
+/// module's `declared` variables.
+kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries,
+                            std::vector<VarSpec> &declared) {
   std::string line;
   int lineNo = 0;
   auto bad = [&](const std::string &why) {
@@ -112,7 +159,8 @@ kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries) {
   };
 
   Entry *current = nullptr;
-  size_t inputsLeft = 0, outputsLeft = 0;
+  size_t inputsLeft = 0, outputsLeft = 0, variablesLeft = 0;
+  uint64_t version = 0;
   const char *at = text;
   while (*at) {
     const char *newline = std::strchr(at, '\n');
@@ -128,27 +176,48 @@ kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries) {
     const std::string &keyword = words[0];
 
     if (lineNo == 1) {
-      uint64_t version = 0;
       if (words.size() != 2 || keyword != "kiln-manifest" ||
           !parseNumber(words[1], UINT32_MAX, &version))
-        return bad("expected the header 'kiln-manifest 1'");
-      if (version != kManifestVersion)
+        return bad("expected the header 'kiln-manifest 2'");
+      if (version < 1 || version > kManifestVersion)
         return kiln_status_create(
             KILN_UNIMPLEMENTED,
             "kiln manifest version %llu is not supported: this runtime "
-            "reads version %llu (is the module from a newer compiler?)",
+            "reads versions 1 to %llu (is the module from a newer compiler?)",
             static_cast<unsigned long long>(version),
             static_cast<unsigned long long>(kManifestVersion));
       continue;
     }
 
-    if (keyword == "entry") {
+    if (keyword == "variable" && version >= 2) {
+      if (current)
+        return bad("'variable' inside an entry");
+      if (words.size() < 2 || !isIdentifier(words[1]))
+        return bad("expected 'variable NAME DTYPE RANK D0 D1 ...' with a C "
+                   "identifier as name");
+      for (const VarSpec &other : declared)
+        if (other.name == words[1])
+          return bad("duplicate variable '" + words[1] + "'");
+      VarSpec var;
+      var.name = words[1];
+      var.writes = true;
+      std::string why = parseSpec(words, 2, var.spec);
+      if (!why.empty())
+        return bad(why);
+      declared.push_back(std::move(var));
+    } else if (keyword == "entry") {
       if (current)
         return bad("'entry' before the previous entry's 'end'");
-      uint64_t numInputs = 0, numOutputs = 0;
-      if (words.size() != 4 || !parseNumber(words[2], kMaxArgs, &numInputs) ||
-          !parseNumber(words[3], kMaxArgs, &numOutputs))
-        return bad("expected 'entry NAME NUM_INPUTS NUM_OUTPUTS'");
+      uint64_t numInputs = 0, numOutputs = 0, numVariables = 0;
+      size_t expected = version >= 2 ? 5 : 4;
+      if (words.size() != expected ||
+          !parseNumber(words[2], kMaxArgs, &numInputs) ||
+          !parseNumber(words[3], kMaxArgs, &numOutputs) ||
+          (version >= 2 && !parseNumber(words[4], kMaxArgs, &numVariables)))
+        return bad(version >= 2 ? "expected 'entry NAME NUM_INPUTS "
+                                  "NUM_OUTPUTS NUM_VARIABLES'"
+                                : "expected 'entry NAME NUM_INPUTS "
+                                  "NUM_OUTPUTS'");
       if (!isIdentifier(words[1]))
         return bad("entry name '" + words[1] + "' is not a C identifier");
       for (const Entry &other : entries)
@@ -159,6 +228,37 @@ kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries) {
       current->name = words[1];
       inputsLeft = static_cast<size_t>(numInputs);
       outputsLeft = static_cast<size_t>(numOutputs);
+      variablesLeft = static_cast<size_t>(numVariables);
+    } else if (keyword == "var" && version >= 2) {
+      if (!current)
+        return bad("'var' outside an entry");
+      if (inputsLeft || outputsLeft)
+        return bad("variable before all inputs and outputs");
+      if (variablesLeft == 0)
+        return bad("more variables than the entry declares");
+      if (words.size() < 3 || (words[2] != "r" && words[2] != "rw"))
+        return bad("expected 'var NAME r|rw DTYPE RANK D0 D1 ...'");
+      VarSpec var;
+      var.name = words[1];
+      var.writes = words[2] == "rw";
+      std::string why = parseSpec(words, 3, var.spec);
+      if (!why.empty())
+        return bad(why);
+      const VarSpec *decl = nullptr;
+      for (const VarSpec &d : declared)
+        if (d.name == var.name)
+          decl = &d;
+      if (!decl)
+        return bad("variable '" + var.name + "' is not declared");
+      if (decl->spec.dtype != var.spec.dtype ||
+          decl->spec.shape != var.spec.shape)
+        return bad("variable '" + var.name +
+                   "' does not match its declaration");
+      for (const VarSpec &other : current->variables)
+        if (other.name == var.name)
+          return bad("variable '" + var.name + "' listed twice");
+      current->variables.push_back(std::move(var));
+      --variablesLeft;
     } else if (keyword == "in" || keyword == "out") {
       if (!current)
         return bad("'" + keyword + "' outside an entry");
@@ -172,32 +272,9 @@ kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries) {
       if (!isInput && outputsLeft == 0)
         return bad("more outputs than the entry declares");
       ArgSpec spec;
-      uint64_t rank = 0;
-      if (words.size() < 3 || !parseNumber(words[2], KILN_MAX_RANK, &rank))
-        return bad("expected '" + keyword + " DTYPE RANK D0 D1 ...' with a " +
-                   "rank of at most " + std::to_string(KILN_MAX_RANK));
-      if (kiln_status_t s = kiln_dtype_parse(words[1].c_str(), &spec.dtype)) {
-        kiln_status_free(s);
-        return bad("unknown dtype '" + words[1] + "'");
-      }
-      if (words.size() != 3 + rank)
-        return bad("rank " + std::to_string(rank) + " but " +
-                   std::to_string(words.size() - 3) + " extents");
-      for (size_t i = 3; i < words.size(); ++i) {
-        uint64_t extent = 0;
-        if (!parseNumber(words[i], INT64_MAX, &extent))
-          return bad("extent '" + words[i] + "' is not a non-negative integer");
-        spec.shape.push_back(static_cast<int64_t>(extent));
-      }
-      int64_t elements;
-      size_t bytes;
-      if (kiln_status_t s = kiln::runtime::checkShape(
-              static_cast<int32_t>(rank), spec.shape.data(),
-              kiln_dtype_size(spec.dtype), &elements, &bytes)) {
-        std::string why = kiln_status_message(s);
-        kiln_status_free(s);
+      std::string why = parseSpec(words, 1, spec);
+      if (!why.empty())
         return bad(why);
-      }
       (isInput ? current->inputs : current->outputs).push_back(std::move(spec));
       (isInput ? inputsLeft : outputsLeft)--;
     } else if (keyword == "end") {
@@ -205,10 +282,12 @@ kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries) {
         return bad("'end' outside an entry");
       if (words.size() != 1)
         return bad("extra words after 'end'");
-      if (inputsLeft || outputsLeft)
+      if (inputsLeft || outputsLeft || variablesLeft)
         return bad("'end' does not close a complete entry: " +
-                   std::to_string(inputsLeft) + " inputs and " +
-                   std::to_string(outputsLeft) + " outputs are missing");
+                   std::to_string(inputsLeft) + " inputs, " +
+                   std::to_string(outputsLeft) + " outputs and " +
+                   std::to_string(variablesLeft) +
+                   " variables are missing");
       current = nullptr;
     } else {
       return bad("unknown keyword '" + keyword + "'");
@@ -226,6 +305,7 @@ kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries) {
 struct kiln_executable_s {
   std::atomic<int64_t> refs{1};
   std::vector<Entry> entries;
+  std::vector<VarSpec> declared;
   void *ctx = nullptr;
   void (*release)(void *) = nullptr;
 };
@@ -330,7 +410,7 @@ kiln_status_t kiln_executable_create(const char *manifest,
     destroy(e);
     return kiln_status_create(KILN_DATA_LOSS, "no kiln manifest");
   }
-  if (kiln_status_t s = parseManifest(manifest, e->entries)) {
+  if (kiln_status_t s = parseManifest(manifest, e->entries, e->declared)) {
     destroy(e);
     return s;
   }
@@ -439,11 +519,58 @@ void kiln_entry_arg(const kiln_executable_t *e, int32_t index, int is_output,
     *shape = spec ? spec->shape.data() : nullptr;
 }
 
+int32_t kiln_executable_variable_count(const kiln_executable_t *e) {
+  return e ? static_cast<int32_t>(e->declared.size()) : 0;
+}
+
+void kiln_executable_variable(const kiln_executable_t *e, int32_t index,
+                              const char **name, kiln_dtype_t *dtype,
+                              int32_t *rank, const int64_t **shape) {
+  const VarSpec *var =
+      e && index >= 0 && static_cast<size_t>(index) < e->declared.size()
+          ? &e->declared[static_cast<size_t>(index)]
+          : nullptr;
+  if (name)
+    *name = var ? var->name.c_str() : nullptr;
+  if (dtype)
+    *dtype = var ? var->spec.dtype : KILN_F32;
+  if (rank)
+    *rank = var ? static_cast<int32_t>(var->spec.shape.size()) : -1;
+  if (shape)
+    *shape = var ? var->spec.shape.data() : nullptr;
+}
+
+int32_t kiln_entry_variable_count(const kiln_executable_t *e, int32_t index) {
+  const Entry *entry = entryAt(e, index);
+  return entry ? static_cast<int32_t>(entry->variables.size()) : -1;
+}
+
+void kiln_entry_variable(const kiln_executable_t *e, int32_t index,
+                         int32_t var, const char **name, int *writes) {
+  const Entry *entry = entryAt(e, index);
+  const VarSpec *spec =
+      entry && var >= 0 && static_cast<size_t>(var) < entry->variables.size()
+          ? &entry->variables[static_cast<size_t>(var)]
+          : nullptr;
+  if (name)
+    *name = spec ? spec->name.c_str() : nullptr;
+  if (writes)
+    *writes = spec && spec->writes ? 1 : 0;
+}
+
 kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
                                      int32_t num_inputs,
                                      kiln_buffer_t *const *inputs,
                                      int32_t num_outputs,
                                      kiln_buffer_t **outputs) {
+  return kiln_executable_invoke_with_variables(e, name, num_inputs, inputs,
+                                               num_outputs, outputs, nullptr);
+}
+
+kiln_status_t kiln_executable_invoke_with_variables(
+    kiln_executable_t *e, const char *name, int32_t num_inputs,
+    kiln_buffer_t *const *inputs, int32_t num_outputs, kiln_buffer_t **outputs,
+    kiln_variables_t *store) {
   if (!e || !name)
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "kiln_executable_invoke: %s is NULL",
@@ -498,6 +625,55 @@ kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
                                   entry.name.c_str(), i, j);
   }
 
+  // Bind the variables by name.
+  size_t numVariables = entry.variables.size();
+  std::vector<kiln_buffer_t *> bound(numVariables, nullptr);
+  if (numVariables && !store)
+    return kiln_status_create(
+        KILN_INVALID_ARGUMENT,
+        "entry '%s' binds %s (first: '%s'); call it with a variable store "
+        "(kiln_executable_invoke_with_variables)",
+        entry.name.c_str(), plural(numVariables, "variable").c_str(),
+        entry.variables[0].name.c_str());
+  for (size_t k = 0; k < numVariables; ++k) {
+    const VarSpec &var = entry.variables[k];
+    kiln_buffer_t *b = kiln_variables_find(store, var.name.c_str());
+    if (!b)
+      return kiln_status_create(
+          KILN_NOT_FOUND,
+          "entry '%s' %s variable '%s', which is not in the store "
+          "(initialize the variables or load a checkpoint first)",
+          entry.name.c_str(), var.writes ? "assigns" : "reads",
+          var.name.c_str());
+    int32_t rank = static_cast<int32_t>(var.spec.shape.size());
+    if (kiln_buffer_dtype(b) != var.spec.dtype ||
+        kiln_buffer_rank(b) != rank ||
+        !std::equal(var.spec.shape.begin(), var.spec.shape.end(),
+                    kiln_buffer_shape(b)))
+      return kiln_status_create(
+          KILN_INVALID_ARGUMENT,
+          "entry '%s': variable '%s' in the store is %s %s but the entry "
+          "expects %s %s",
+          entry.name.c_str(), var.name.c_str(),
+          kiln_dtype_name(kiln_buffer_dtype(b)),
+          formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
+          kiln_dtype_name(var.spec.dtype),
+          formatShape(var.spec.shape.data(), rank).c_str());
+    for (int32_t j = 0; j < num_inputs; ++j)
+      if (overlap(b, inputs[j]))
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': input #%d shares memory with "
+                                  "variable '%s'",
+                                  entry.name.c_str(), j, var.name.c_str());
+    for (int32_t j = 0; j < num_outputs; ++j)
+      if (outputs[j] && overlap(b, outputs[j]))
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': output #%d shares memory with "
+                                  "variable '%s'",
+                                  entry.name.c_str(), j, var.name.c_str());
+    bound[k] = b;
+  }
+
   // Allocate the missing outputs; on failure, give them back.
   std::vector<int32_t> allocated;
   auto releaseAllocated = [&]() {
@@ -521,11 +697,12 @@ kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
     allocated.push_back(i);
   }
 
-  // The ABI: data pointers of the inputs, then of the outputs.
+  // The ABI: data pointers of the inputs, the outputs, the variables.
   constexpr size_t kStackArgs = 32;
   void *stackArgs[kStackArgs];
   std::vector<void *> heapArgs;
-  size_t numArgs = static_cast<size_t>(num_inputs) + num_outputs;
+  size_t numArgs =
+      static_cast<size_t>(num_inputs) + num_outputs + numVariables;
   void **args = stackArgs;
   if (numArgs > kStackArgs) {
     heapArgs.resize(numArgs);
@@ -535,6 +712,9 @@ kiln_status_t kiln_executable_invoke(kiln_executable_t *e, const char *name,
     args[i] = kiln_buffer_host_data(inputs[i]);
   for (int32_t i = 0; i < num_outputs; ++i)
     args[num_inputs + i] = kiln_buffer_host_data(outputs[i]);
+  for (size_t k = 0; k < numVariables; ++k)
+    args[static_cast<size_t>(num_inputs + num_outputs) + k] =
+        kiln_buffer_host_data(bound[k]);
   int32_t rc = entry.fn(args);
   if (rc != 0) {
     releaseAllocated();

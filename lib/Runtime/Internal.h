@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace kiln::runtime {
 
@@ -33,6 +34,14 @@ kiln_status_t checkShape(int32_t rank, const int64_t *shape, size_t elementSize,
 /// Whether the contents of `buffer` are in host memory (a CPU buffer), even
 /// if it has no bytes and a NULL data pointer.
 bool isHostBuffer(const kiln_buffer_t *buffer);
+
+/// Writes the concatenation of `pieces` (pointer, size) to `path`
+/// atomically and durably: a temporary file in the same directory, flushed
+/// to disk, renamed over `path`. On failure (KILN_IO_ERROR naming `path`)
+/// the previous file is untouched and the temporary file removed.
+kiln_status_t writeFileAtomically(const char *path,
+                                  const std::pair<const void *, size_t> *pieces,
+                                  size_t numPieces);
 
 } // namespace kiln::runtime
 

@@ -51,46 +51,20 @@ static Value zerosOf(OpBuilder &b, Location loc, Type type) {
       b, loc, DenseElementsAttr::get(t, b.getFloatAttr(t.getElementType(), 0)));
 }
 
-/// Inlines every func.call in `func` (whose callees have one block), so that
-/// the backward pass sees one straight body. Recursion is an error.
-static LogicalResult inlineCalls(func::FuncOp func, SymbolTable &symbols) {
-  for (int depth = 0;; ++depth) {
-    SmallVector<func::CallOp> calls;
-    func.walk([&](func::CallOp call) { calls.push_back(call); });
-    if (calls.empty())
-      return success();
-    if (depth == 64)
-      return calls.front().emitError()
-             << "calls nest more than 64 deep (recursion?): a recursive "
-                "function cannot be differentiated";
-    for (func::CallOp call : calls) {
-      auto callee = symbols.lookup<func::FuncOp>(call.getCallee());
-      if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock())
-        return call.emitError()
-               << "cannot differentiate through the call of @"
-               << call.getCallee() << ": it is not a function with one block";
-      IRMapping map;
-      Block &body = callee.getBody().front();
-      map.map(body.getArguments(), call.getOperands());
-      OpBuilder b(call);
-      for (Operation &op : body.without_terminator())
-        b.clone(op, map);
-      auto ret = cast<func::ReturnOp>(body.getTerminator());
-      for (auto [result, value] :
-           llvm::zip_equal(call.getResults(), ret.getOperands()))
-        result.replaceAllUsesWith(map.lookupOrDefault(value));
-      call.erase();
-    }
-  }
-}
-
 namespace {
+
+/// How the reverse pass of a loop gets each iteration's carried values.
+enum class LoopStrategy {
+  Tape,      // saved per iteration by the forward pass
+  Recompute, // recomputed from the loop's initial values
+};
 
 /// Reverse-mode differentiation of one block: the function body, or a branch
 /// of a kiln.cond.
 class Differentiator {
 public:
-  explicit Differentiator(DenseSet<Value> &varied) : varied(varied) {}
+  Differentiator(DenseSet<Value> &varied, LoopStrategy strategy)
+      : varied(varied), strategy(strategy) {}
 
   /// Marks values that depend on varied values, in program order.
   static void propagateVaried(Block &block, DenseSet<Value> &varied) {
@@ -207,7 +181,7 @@ private:
         cloned.push_back(b.clone(op, map));
       DenseSet<Value> innerVaried = varied;
       propagateVaried(*block, innerVaried);
-      Differentiator inner(innerVaried);
+      Differentiator inner(innerVaried, strategy);
       auto yield = cast<YieldOp>(fwd.getTerminator());
       for (auto [value, grad] : llvm::zip_equal(yield.getValues(), resultGrads))
         if (grad)
@@ -238,152 +212,185 @@ private:
         b, loc, DenseElementsAttr::get(type, b.getI64IntegerAttr(v)));
   }
 
-  /// The cotangent of a kiln.for with constant bounds (N iterations):
-  ///
-  ///   forward (replacing the loop): also write each iteration's carried
-  ///     values into tapes[k][j] (j = iteration number), via scatter_add
-  ///     into zero tapes of shape [N, ...];
-  ///   reverse: for k = 0 .. N-1, with j = N-1-k:
-  ///     c = tapes[j]; recompute the body on (i_j, c); run its backward pass
-  ///     with the carried cotangents; carry the cotangents of c and
-  ///     accumulate those of the values captured from above.
+  /// The trip count of a kiln.for, max(0, ceil((ub - lb) / step)) (zero
+  /// for a step that is not positive, as in the lowering), built at `b`;
+  /// a constant when the bounds are.
+  static Value tripCount(OpBuilder &b, ForOp loop) {
+    Location loc = loop.getLoc();
+    DenseIntElementsAttr lbAttr, ubAttr, stepAttr;
+    if (matchPattern(loop.getLower(), m_Constant(&lbAttr)) &&
+        matchPattern(loop.getUpper(), m_Constant(&ubAttr)) &&
+        matchPattern(loop.getStep(), m_Constant(&stepAttr))) {
+      int64_t lb = (*lbAttr.value_begin<APInt>()).getSExtValue();
+      int64_t ub = (*ubAttr.value_begin<APInt>()).getSExtValue();
+      int64_t step = (*stepAttr.value_begin<APInt>()).getSExtValue();
+      int64_t trips = ub > lb && step > 0 ? (ub - lb + step - 1) / step : 0;
+      return i64Constant(b, loc, trips);
+    }
+    Value lb = loop.getLower(), ub = loop.getUpper(), step = loop.getStep();
+    Value one = i64Constant(b, loc, 1), zero = i64Constant(b, loc, 0);
+    Value safeStep = MaximumOp::create(b, loc, step, one);
+    Value span = SubOp::create(b, loc, ub, lb);
+    Value trips = DivOp::create(
+        b, loc,
+        AddOp::create(b, loc, span, SubOp::create(b, loc, safeStep, one)),
+        safeStep);
+    trips = MaximumOp::create(b, loc, trips, zero);
+    Value positive =
+        CompareOp::create(b, loc, CompareDirection::gt, step, zero);
+    return SelectOp::create(b, loc, positive, trips, zero);
+  }
+
+  /// The cotangent of a kiln.for: its trip count is computed before it, its
+  /// iterations are numbered j = 0 .. trips-1 with counter lb + j * step.
   LogicalResult backwardFor(OpBuilder &b, ForOp loop,
                             ArrayRef<Value> resultGrads) {
     Location loc = loop.getLoc();
-    DenseIntElementsAttr lbAttr, ubAttr, stepAttr;
-    if (!matchPattern(loop.getLower(), m_Constant(&lbAttr)) ||
-        !matchPattern(loop.getUpper(), m_Constant(&ubAttr)) ||
-        !matchPattern(loop.getStep(), m_Constant(&stepAttr)))
-      return backwardDynamicFor(b, loop, resultGrads);
-    int64_t lb = (*lbAttr.value_begin<APInt>()).getSExtValue();
-    int64_t ub = (*ubAttr.value_begin<APInt>()).getSExtValue();
-    int64_t step = (*stepAttr.value_begin<APInt>()).getSExtValue();
-    int64_t trips = ub > lb ? (ub - lb + step - 1) / step : 0;
-    Block &body = loop.getBody().front();
-    for (Value init : loop.getInits())
-      if (cast<RankedTensorType>(init.getType()).getElementType().isInteger(1))
-        return loop.emitError("gradients through 'kiln.for' with boolean "
-                              "loop-carried values are not supported yet");
-    if (trips == 0) {
-      for (auto [init, g] : llvm::zip_equal(loop.getInits(), resultGrads))
-        accumulate(b, init, g);
-      return success();
-    }
-
-    // Forward with tapes, in place of the loop.
     OpBuilder fb(loop);
-    SmallVector<Value> tapes;
-    for (Value init : loop.getInits()) {
-      auto t = cast<RankedTensorType>(init.getType());
-      SmallVector<int64_t> shape = {trips};
-      llvm::append_range(shape, t.getShape());
-      auto tapeType = RankedTensorType::get(shape, t.getElementType());
-      Attribute zero =
-          isa<FloatType>(t.getElementType())
-              ? Attribute(fb.getFloatAttr(t.getElementType(), 0))
-              : Attribute(fb.getIntegerAttr(t.getElementType(), 0));
-      tapes.push_back(
-          ConstantOp::create(fb, loc, DenseElementsAttr::get(tapeType, zero)));
-    }
-    SmallVector<Value> inits(loop.getInits());
-    llvm::append_range(inits, tapes);
-    auto taped = ForOp::create(fb, loc, loop.getLower(), loop.getUpper(),
-                               loop.getStep(), inits);
-    {
-      OpBuilder::InsertionGuard guard(fb);
-      Block *block = fb.createBlock(&taped.getBody());
-      SmallVector<Type> argTypes = {loop.getLower().getType()};
-      llvm::append_range(argTypes, TypeRange(inits));
-      for (Type t : argTypes)
-        block->addArgument(t, loc);
-      Value i = block->getArgument(0);
-      Value j = DivOp::create(
-          fb, loc, SubOp::create(fb, loc, i, i64Constant(fb, loc, lb)),
-          i64Constant(fb, loc, step));
-      Value at = indexVector(fb, loc, j);
-      IRMapping map;
-      map.map(body.getArgument(0), i);
-      size_t n = loop.getInits().size();
-      for (size_t k = 0; k < n; ++k)
-        map.map(body.getArgument(1 + k), block->getArgument(1 + k));
-      for (Operation &op : body.without_terminator())
-        fb.clone(op, map);
-      SmallVector<Value> next;
-      for (Value v : cast<YieldOp>(body.getTerminator()).getValues())
-        next.push_back(map.lookupOrDefault(v));
-      for (size_t k = 0; k < n; ++k) {
-        Value c = block->getArgument(1 + k);
-        Value row = ExpandDimsOp::create(fb, loc, c, fb.getI64IntegerAttr(0));
-        next.push_back(ScatterAddOp::create(fb, loc,
-                                            block->getArgument(1 + n + k), at,
-                                            row, fb.getI64IntegerAttr(0)));
-      }
-      YieldOp::create(fb, loc, next);
-    }
-    size_t n = loop.getInits().size();
-    for (size_t k = 0; k < n; ++k)
-      loop.getResult(k).replaceAllUsesWith(taped.getResult(k));
-    for (size_t k = 0; k < n; ++k)
-      if (varied.contains(loop.getResult(k)))
-        varied.insert(taped.getResult(k));
+    Value trips = tripCount(fb, loop);
+    Value lb = loop.getLower(), step = loop.getStep();
+    auto counterOf = [&](OpBuilder &nb, Value j) -> Value {
+      return AddOp::create(nb, loc, lb, MulOp::create(nb, loc, j, step));
+    };
+    if (failed(backwardLoop(b, fb, loop, loop.getBody().front(),
+                            loop.getInits(), loop.getResults(), trips,
+                            counterOf, resultGrads)))
+      return failure();
+    if (strategy == LoopStrategy::Tape) // the taped loop took its place
+      loop.erase();
+    return success();
+  }
 
+  /// The tape type saving one value of type `type` per iteration.
+  static RankedTensorType tapeTypeOf(Type type) {
+    auto t = cast<RankedTensorType>(type);
+    SmallVector<int64_t> shape = {ShapedType::kDynamic};
+    llvm::append_range(shape, t.getShape());
+    return RankedTensorType::get(shape, t.getElementType());
+  }
+
+  /// The cotangent of a loop of `trips` iterations (a rank-0 i64 value
+  /// available at `fb`) whose body takes (counter, carried...) when
+  /// `counterOf` is given (counterOf(j): the counter of iteration j), else
+  /// (carried...). With tapes (the default), a forward loop built at `fb`
+  /// writes each iteration's carried values into a tape of `trips` rows, and
+  /// the reverse loop, for k = 0 .. trips-1 with j = trips-1-k, reads row j,
+  /// recomputes the body once from it and runs the body's backward pass:
+  /// O(trips * carried size) memory, one extra body evaluation per iteration.
+  /// Without tapes each iteration's carried values are recomputed from the
+  /// initial ones: O(1) memory, O(trips^2) body evaluations.
+  ///
+  /// `results` are the original loop's results; when the taped forward loop
+  /// can stand in for the loop (a kiln.for) their uses move to it.
+  LogicalResult backwardLoop(OpBuilder &b, OpBuilder &fb, Operation *loop,
+                             Block &body, ValueRange inits, ValueRange results,
+                             Value trips,
+                             function_ref<Value(OpBuilder &, Value)> counterOf,
+                             ArrayRef<Value> resultGrads) {
+    Location loc = loop->getLoc();
+    size_t n = inits.size();
+    SmallVector<size_t> floats;
+    for (size_t k = 0; k < n; ++k)
+      if (isFloatTensor(inits[k]))
+        floats.push_back(k);
     // Values captured from above whose cotangents the reverse loop sums.
     SetVector<Value> captured;
-    getUsedValuesDefinedAbove(loop.getBody(), captured);
+    getUsedValuesDefinedAbove(*body.getParent(), captured);
     SmallVector<Value> targets;
     for (Value v : captured)
       if (varied.contains(v))
         targets.push_back(v);
-    SmallVector<size_t> floats;
-    for (size_t k = 0; k < n; ++k)
-      if (isFloatTensor(loop.getInits()[k]))
-        floats.push_back(k);
+
+    SmallVector<Value> tapes;
+    if (strategy == LoopStrategy::Tape) {
+      // The forward loop with tapes; for a kiln.for it replaces the loop.
+      for (Value init : inits)
+        tapes.push_back(
+            TapeNewOp::create(fb, loc, tapeTypeOf(init.getType()), trips));
+      SmallVector<Value> forwardInits(inits);
+      llvm::append_range(forwardInits, tapes);
+      auto taped = ForOp::create(fb, loc, i64Constant(fb, loc, 0), trips,
+                                 i64Constant(fb, loc, 1), forwardInits);
+      {
+        OpBuilder::InsertionGuard guard(fb);
+        Block *block = fb.createBlock(&taped.getBody());
+        Value j = block->addArgument(RankedTensorType::get({}, fb.getI64Type()),
+                                     loc);
+        for (Value v : forwardInits)
+          block->addArgument(v.getType(), loc);
+        SmallVector<Value> args;
+        if (counterOf)
+          args.push_back(counterOf(fb, j));
+        llvm::append_range(args, block->getArguments().slice(1, n));
+        IRMapping map;
+        SmallVector<Value> next = cloneBody(fb, body, args, map, nullptr);
+        for (size_t k = 0; k < n; ++k)
+          next.push_back(TapeWriteOp::create(fb, loc,
+                                             block->getArgument(1 + n + k), j,
+                                             block->getArgument(1 + k)));
+        YieldOp::create(fb, loc, next);
+      }
+      if (counterOf) {
+        for (size_t k = 0; k < n; ++k) {
+          results[k].replaceAllUsesWith(taped.getResult(k));
+          if (varied.contains(results[k]))
+            varied.insert(taped.getResult(k));
+        }
+      }
+      tapes.assign(taped.getResults().begin() + n, taped.getResults().end());
+    }
 
     SmallVector<Value> reverseInits;
     for (size_t k : floats)
-      reverseInits.push_back(
-          resultGrads[k] ? resultGrads[k]
-                         : zerosOf(b, loc, loop.getInits()[k].getType()));
+      reverseInits.push_back(resultGrads[k]
+                                 ? resultGrads[k]
+                                 : zerosOf(b, loc, inits[k].getType()));
     for (Value t : targets)
       reverseInits.push_back(zerosOf(b, loc, t.getType()));
-    auto reverse = ForOp::create(b, loc, i64Constant(b, loc, 0),
-                                 i64Constant(b, loc, trips),
-                                 i64Constant(b, loc, 1), reverseInits);
+    Value zero = i64Constant(b, loc, 0), one = i64Constant(b, loc, 1);
+    auto reverse = ForOp::create(b, loc, zero, trips, one, reverseInits);
     {
       OpBuilder::InsertionGuard guard(b);
       Block *block = b.createBlock(&reverse.getBody());
       block->addArgument(RankedTensorType::get({}, b.getI64Type()), loc);
       for (Value v : reverseInits)
         block->addArgument(v.getType(), loc);
-      Value k = block->getArgument(0);
-      Value j = SubOp::create(b, loc, i64Constant(b, loc, trips - 1), k);
-      Value i =
-          AddOp::create(b, loc, i64Constant(b, loc, lb),
-                        MulOp::create(b, loc, j, i64Constant(b, loc, step)));
-      Value at = indexVector(b, loc, j);
-      IRMapping map;
-      map.map(body.getArgument(0), i);
+      Value j = SubOp::create(b, loc, SubOp::create(b, loc, trips, one),
+                              block->getArgument(0));
       SmallVector<Value> carried;
-      for (size_t c = 0; c < n; ++c) {
-        Value row = GatherOp::create(b, loc, taped.getResult(n + c), at,
-                                     b.getI64IntegerAttr(0));
-        Value value =
-            ReshapeOp::create(b, loc, loop.getInits()[c].getType(), row);
-        map.map(body.getArgument(1 + c), value);
-        carried.push_back(value);
+      if (strategy == LoopStrategy::Tape) {
+        for (size_t c = 0; c < n; ++c)
+          carried.push_back(
+              TapeReadOp::create(b, loc, inits[c].getType(), tapes[c], j));
+      } else {
+        // Recompute the carried values of iteration j: j iterations from
+        // the initial values.
+        auto replay = ForOp::create(b, loc, zero, j, one, inits);
+        OpBuilder::InsertionGuard inner(b);
+        Block *rb = b.createBlock(&replay.getBody());
+        rb->addArgument(RankedTensorType::get({}, b.getI64Type()), loc);
+        for (Value v : inits)
+          rb->addArgument(v.getType(), loc);
+        SmallVector<Value> args;
+        if (counterOf)
+          args.push_back(counterOf(b, rb->getArgument(0)));
+        llvm::append_range(args, rb->getArguments().drop_front());
+        IRMapping map;
+        YieldOp::create(b, loc, cloneBody(b, body, args, map, nullptr));
+        carried.assign(replay.getResults().begin(), replay.getResults().end());
       }
+      SmallVector<Value> args;
+      if (counterOf)
+        args.push_back(counterOf(b, j));
+      llvm::append_range(args, carried);
+      IRMapping map;
       SmallVector<Operation *> cloned;
-      for (Operation &op : body.without_terminator())
-        cloned.push_back(b.clone(op, map));
-      SmallVector<Value> next =
-          llvm::map_to_vector(cast<YieldOp>(body.getTerminator()).getValues(),
-                              [&](Value v) { return map.lookupOrDefault(v); });
+      SmallVector<Value> next = cloneBody(b, body, args, map, &cloned);
       if (failed(reverseIteration(b, block, carried, next, floats, targets,
                                   cloned)))
         return failure();
     }
-    finishReverseLoop(b, reverse, loop.getInits(), floats, targets);
-    loop.erase();
+    finishReverseLoop(b, reverse, inits, floats, targets);
     return success();
   }
 
@@ -400,83 +407,6 @@ private:
     }
     return llvm::map_to_vector(cast<YieldOp>(body.getTerminator()).getValues(),
                                [&](Value v) { return map.lookupOrDefault(v); });
-  }
-
-  /// Reverse pass of a loop whose iterations cannot be taped (the trip count
-  /// is only known at run time): for k = 0 .. n-1, with j = n-1-k, the
-  /// carried values of iteration j are recomputed from the initial values
-  /// by running j iterations again, then the body's backward pass runs on
-  /// them. O(1) extra memory, O(n^2) body evaluations.
-  ///
-  /// `body` takes (counter, carried...) when `counterOf` is given (a kiln.for:
-  /// counterOf(j) builds the counter of iteration j), else (carried...).
-  LogicalResult
-  backwardByRecompute(OpBuilder &b, Operation *loop, Block &body,
-                      ValueRange inits, Value trips,
-                      function_ref<Value(OpBuilder &, Value)> counterOf,
-                      ArrayRef<Value> resultGrads) {
-    Location loc = loop->getLoc();
-    size_t n = inits.size();
-    for (Value init : inits)
-      if (!isa<RankedTensorType>(init.getType()))
-        return loop->emitError("unexpected loop-carried value");
-    SmallVector<size_t> floats;
-    for (size_t k = 0; k < n; ++k)
-      if (isFloatTensor(inits[k]))
-        floats.push_back(k);
-    SetVector<Value> captured;
-    getUsedValuesDefinedAbove(*body.getParent(), captured);
-    SmallVector<Value> targets;
-    for (Value v : captured)
-      if (varied.contains(v))
-        targets.push_back(v);
-
-    SmallVector<Value> reverseInits;
-    for (size_t k : floats)
-      reverseInits.push_back(resultGrads[k]
-                                 ? resultGrads[k]
-                                 : zerosOf(b, loc, inits[k].getType()));
-    for (Value t : targets)
-      reverseInits.push_back(zerosOf(b, loc, t.getType()));
-    Value zero = i64Constant(b, loc, 0), one = i64Constant(b, loc, 1);
-    auto reverse = ForOp::create(b, loc, zero, trips, one, reverseInits);
-    OpBuilder::InsertionGuard guard(b);
-    Block *block = b.createBlock(&reverse.getBody());
-    block->addArgument(RankedTensorType::get({}, b.getI64Type()), loc);
-    for (Value v : reverseInits)
-      block->addArgument(v.getType(), loc);
-    Value j = SubOp::create(b, loc, SubOp::create(b, loc, trips, one),
-                            block->getArgument(0));
-    // Recompute the carried values of iteration j: j iterations from the
-    // initial values.
-    auto replay = ForOp::create(b, loc, zero, j, one, inits);
-    {
-      OpBuilder::InsertionGuard inner(b);
-      Block *rb = b.createBlock(&replay.getBody());
-      rb->addArgument(RankedTensorType::get({}, b.getI64Type()), loc);
-      for (Value v : inits)
-        rb->addArgument(v.getType(), loc);
-      SmallVector<Value> args;
-      if (counterOf)
-        args.push_back(counterOf(b, rb->getArgument(0)));
-      llvm::append_range(args, rb->getArguments().drop_front());
-      IRMapping map;
-      YieldOp::create(b, loc, cloneBody(b, body, args, map, nullptr));
-    }
-    SmallVector<Value> carried(replay.getResults());
-    SmallVector<Value> args;
-    if (counterOf)
-      args.push_back(counterOf(b, j));
-    llvm::append_range(args, carried);
-    IRMapping map;
-    SmallVector<Operation *> cloned;
-    SmallVector<Value> next = cloneBody(b, body, args, map, &cloned);
-    if (failed(
-            reverseIteration(b, block, carried, next, floats, targets, cloned)))
-      return failure();
-    b.setInsertionPointAfter(reverse);
-    finishReverseLoop(b, reverse, inits, floats, targets);
-    return success();
   }
 
   /// The body of one reverse-loop iteration, shared by the taped and the
@@ -496,7 +426,7 @@ private:
     for (size_t c : floats)
       innerVaried.insert(carried[c]);
     propagateVaried(*block, innerVaried);
-    Differentiator inner(innerVaried);
+    Differentiator inner(innerVaried, strategy);
     for (auto [idx, c] : llvm::enumerate(floats))
       inner.accumulate(b, next[c], block->getArgument(1 + idx));
     if (failed(inner.backward(b, cloned)))
@@ -525,37 +455,9 @@ private:
       accumulate(b, t, reverse.getResult(floats.size() + idx));
   }
 
-  /// kiln.for whose bounds are computed at run time: the trip count
-  /// max(0, ceil((ub - lb) / step)) is computed, iterations are recomputed.
-  LogicalResult backwardDynamicFor(OpBuilder &b, ForOp loop,
-                                   ArrayRef<Value> resultGrads) {
-    Location loc = loop.getLoc();
-    Value lb = loop.getLower(), ub = loop.getUpper(), step = loop.getStep();
-    Value one = i64Constant(b, loc, 1), zero = i64Constant(b, loc, 0);
-    // A step that is not positive runs no iteration (as in the lowering).
-    Value safeStep = MaximumOp::create(b, loc, step, one);
-    Value span = SubOp::create(b, loc, ub, lb);
-    Value trips = DivOp::create(
-        b, loc,
-        AddOp::create(b, loc, span, SubOp::create(b, loc, safeStep, one)),
-        safeStep);
-    trips = MaximumOp::create(b, loc, trips, zero);
-    Value positive =
-        CompareOp::create(b, loc, CompareDirection::gt, step, zero);
-    trips = SelectOp::create(b, loc, positive, trips, zero);
-    auto counterOf = [&](OpBuilder &nb, Value j) -> Value {
-      return AddOp::create(nb, loc, lb, MulOp::create(nb, loc, j, step));
-    };
-    if (failed(backwardByRecompute(b, loop, loop.getBody().front(),
-                                   loop.getInits(), trips, counterOf,
-                                   resultGrads)))
-      return failure();
-    return success();
-  }
-
   /// kiln.while: the forward loop is replaced by one that also counts its
-  /// iterations; the reverse pass recomputes each iteration's carried values
-  /// from the initial ones (see backwardByRecompute).
+  /// iterations; with tapes, a kiln.for of that many iterations then runs
+  /// the body again to fill them (see backwardLoop).
   LogicalResult backwardWhile(OpBuilder &b, WhileOp loop,
                               ArrayRef<Value> resultGrads) {
     Location loc = loop.getLoc();
@@ -584,52 +486,154 @@ private:
       if (varied.contains(loop.getResult(k)))
         varied.insert(counted.getResult(k));
     }
-    if (failed(backwardByRecompute(b, loop, loop.getBodyRegion().front(),
-                                   loop.getInits(), counted.getResult(n),
-                                   nullptr, resultGrads)))
+    // The taped forward loop (if any) goes after the counting one.
+    OpBuilder after(counted->getBlock(), ++Block::iterator(counted));
+    if (failed(backwardLoop(b, after, loop, loop.getBodyRegion().front(),
+                            loop.getInits(), counted.getResults().take_front(n),
+                            counted.getResult(n), nullptr, resultGrads)))
       return failure();
     loop.erase();
     return success();
   }
 
   DenseSet<Value> &varied;
+  LoopStrategy strategy;
   DenseMap<Value, Value> adjoints;
 };
 
 /// Builds (or finds) the gradient function of one request signature.
 class GradientBuilder {
 public:
-  GradientBuilder(ModuleOp module, SymbolTable &symbols)
-      : module(module), symbols(symbols) {}
+  GradientBuilder(ModuleOp module, SymbolTable &symbols, LoopStrategy loops)
+      : module(module), symbols(symbols), loops(loops) {}
 
+  /// The gradient function of `callee` for arguments `wrt` and `variables`
+  /// (seeded: taking one cotangent per result), built on first use. It takes
+  /// the callee's arguments, then the values of `variables` (which replace
+  /// their reads), then the seeds; it returns the callee's results, then
+  /// the gradients of `wrt`, then those of `variables`.
   FailureOr<func::FuncOp> get(Operation *request, func::FuncOp callee,
-                              ArrayRef<int64_t> wrt, bool seeded) {
+                              ArrayRef<int64_t> wrt,
+                              ArrayRef<FlatSymbolRefAttr> variables,
+                              bool seeded) {
+    return get(request, callee, wrt, variables, seeded, loops);
+  }
+
+private:
+  FailureOr<func::FuncOp> get(Operation *request, func::FuncOp callee,
+                              ArrayRef<int64_t> wrt,
+                              ArrayRef<FlatSymbolRefAttr> variables,
+                              bool seeded, LoopStrategy strategy) {
     std::string name = (callee.getName() + "_vjp").str();
     for (int64_t i : wrt)
       name += "_" + std::to_string(i);
+    for (FlatSymbolRefAttr v : variables)
+      name += "_" + v.getValue().str();
     if (seeded)
       name += "_seeded";
+    if (strategy == LoopStrategy::Recompute)
+      name += "_recompute";
     if (auto existing = symbols.lookup<func::FuncOp>(name))
       if (existing->hasAttr("kiln.gradient_of"))
         return existing;
-    return build(request, callee, wrt, seeded, name);
+    return build(request, callee, wrt, variables, seeded, strategy, name);
+  }
+
+  /// The function a call inlined for differentiation runs. A generated
+  /// gradient function that saves loop iterations on tapes is replaced by
+  /// its tape-free twin (loops recomputed): tapes are not differentiated
+  /// themselves, so a gradient of a gradient differentiates the twin.
+  FailureOr<func::FuncOp> inlinedCallee(func::CallOp call,
+                                        func::FuncOp callee) {
+    bool taped = callee
+                     .walk([](Operation *op) {
+                       return isa<TapeNewOp, TapeWriteOp, TapeReadOp>(op)
+                                  ? WalkResult::interrupt()
+                                  : WalkResult::advance();
+                     })
+                     .wasInterrupted();
+    auto of = callee->getAttrOfType<FlatSymbolRefAttr>("kiln.gradient_of");
+    auto wrt = callee->getAttrOfType<DenseI64ArrayAttr>("kiln.gradient_wrt");
+    if (!taped || !of || !wrt)
+      return callee;
+    auto original = symbols.lookup<func::FuncOp>(of.getValue());
+    if (!original)
+      return call.emitError()
+             << "cannot differentiate through @" << callee.getName()
+             << ": it saves loop iterations on tapes, and @" << of.getValue()
+             << ", from which a tape-free version would be built, is gone";
+    SmallVector<FlatSymbolRefAttr> variables;
+    if (auto attr = callee->getAttrOfType<ArrayAttr>("kiln.gradient_variables"))
+      variables = llvm::to_vector(attr.getAsRange<FlatSymbolRefAttr>());
+    return get(call, original, wrt.asArrayRef(), variables,
+               callee->hasAttr("kiln.gradient_seeded"),
+               LoopStrategy::Recompute);
+  }
+
+  /// Inlines every func.call in `func` (whose callees have one block), so
+  /// that the backward pass sees one straight body. Recursion is an error.
+  LogicalResult inlineCalls(func::FuncOp func) {
+    for (int depth = 0;; ++depth) {
+      SmallVector<func::CallOp> calls;
+      func.walk([&](func::CallOp call) { calls.push_back(call); });
+      if (calls.empty())
+        return success();
+      if (depth == 64)
+        return calls.front().emitError()
+               << "calls nest more than 64 deep (recursion?): a recursive "
+                  "function cannot be differentiated";
+      for (func::CallOp call : calls) {
+        auto callee = symbols.lookup<func::FuncOp>(call.getCallee());
+        if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock())
+          return call.emitError()
+                 << "cannot differentiate through the call of @"
+                 << call.getCallee() << ": it is not a function with one block";
+        FailureOr<func::FuncOp> inlined = inlinedCallee(call, callee);
+        if (failed(inlined))
+          return failure();
+        IRMapping map;
+        Block &body = inlined->getBody().front();
+        map.map(body.getArguments(), call.getOperands());
+        OpBuilder b(call);
+        for (Operation &op : body.without_terminator())
+          b.clone(op, map);
+        auto ret = cast<func::ReturnOp>(body.getTerminator());
+        for (auto [result, value] :
+             llvm::zip_equal(call.getResults(), ret.getOperands()))
+          result.replaceAllUsesWith(map.lookupOrDefault(value));
+        call.erase();
+      }
+    }
   }
 
 private:
   FailureOr<func::FuncOp> build(Operation *request, func::FuncOp callee,
-                                ArrayRef<int64_t> wrt, bool seeded,
+                                ArrayRef<int64_t> wrt,
+                                ArrayRef<FlatSymbolRefAttr> variables,
+                                bool seeded, LoopStrategy strategy,
                                 StringRef name) {
     if (!callee.getBody().hasOneBlock())
       return request->emitError()
              << "cannot differentiate @" << callee.getName()
              << ": its body must be one block of structured ops";
     FunctionType type = callee.getFunctionType();
+    SmallVector<Type> variableTypes;
+    for (FlatSymbolRefAttr v : variables) {
+      auto variable = symbols.lookup<VariableOp>(v.getValue());
+      if (!variable)
+        return request->emitError() << v << " is not a kiln.variable";
+      variableTypes.push_back(variable.getType());
+    }
+    unsigned numArgs = type.getNumInputs();
+    unsigned numVariables = variables.size();
     SmallVector<Type> inputs(type.getInputs());
+    llvm::append_range(inputs, variableTypes);
     if (seeded)
       llvm::append_range(inputs, type.getResults());
     SmallVector<Type> results(type.getResults());
     for (int64_t i : wrt)
       results.push_back(type.getInput(i));
+    llvm::append_range(results, variableTypes);
 
     OpBuilder b(module.getContext());
     b.setInsertionPointAfter(callee);
@@ -638,14 +642,20 @@ private:
         FunctionType::get(b.getContext(), inputs, results));
     grad.setPrivate();
     grad->setAttr("kiln.gradient_of", FlatSymbolRefAttr::get(callee));
+    grad->setAttr("kiln.gradient_wrt", b.getDenseI64ArrayAttr(wrt));
+    if (!variables.empty())
+      grad->setAttr("kiln.gradient_variables",
+                    b.getArrayAttr(SmallVector<Attribute>(variables.begin(),
+                                                          variables.end())));
+    if (seeded)
+      grad->setAttr("kiln.gradient_seeded", b.getUnitAttr());
     symbols.insert(grad);
 
     // Forward pass: the callee's body.
     Block *block = grad.addEntryBlock();
     IRMapping map;
     Block &body = callee.getBody().front();
-    map.map(body.getArguments(),
-            block->getArguments().take_front(type.getNumInputs()));
+    map.map(body.getArguments(), block->getArguments().take_front(numArgs));
     b.setInsertionPointToStart(block);
     for (Operation &op : body.without_terminator())
       b.clone(op, map);
@@ -653,15 +663,41 @@ private:
     SmallVector<Value> values = llvm::map_to_vector(
         ret.getOperands(), [&](Value v) { return map.lookupOrDefault(v); });
     auto newRet = func::ReturnOp::create(b, callee.getLoc(), values);
-    if (failed(inlineCalls(grad, symbols)))
+    if (failed(inlineCalls(grad)))
+      return failure();
+    // The differentiated variables enter as arguments: their reads (calls
+    // are inlined by now) become those arguments.
+    DenseMap<Attribute, Value> variableArgs;
+    for (auto [k, v] : llvm::enumerate(variables))
+      variableArgs[v.getAttr()] = block->getArgument(numArgs + k);
+    WalkResult walk = grad.walk([&](Operation *op) {
+      if (auto read = dyn_cast<ReadVariableOp>(op)) {
+        if (Value arg = variableArgs.lookup(read.getVariableAttr().getAttr())) {
+          read.replaceAllUsesWith(arg);
+          read.erase();
+        }
+      } else if (auto assign = dyn_cast<AssignVariableOp>(op)) {
+        if (variableArgs.count(assign.getVariableAttr().getAttr())) {
+          request->emitError()
+              << "cannot differentiate @" << callee.getName()
+              << " with respect to " << assign.getVariableAttr()
+              << ": it assigns that variable";
+          return WalkResult::interrupt();
+        }
+      }
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
       return failure();
 
     // Backward pass, before the return.
     DenseSet<Value> varied;
     for (int64_t i : wrt)
       varied.insert(block->getArgument(i));
+    for (unsigned k = 0; k < numVariables; ++k)
+      varied.insert(block->getArgument(numArgs + k));
     Differentiator::propagateVaried(*block, varied);
-    Differentiator diff(varied);
+    Differentiator diff(varied, strategy);
     b.setInsertionPoint(newRet);
     SmallVector<Operation *> forward;
     for (Operation &op : block->without_terminator())
@@ -673,7 +709,7 @@ private:
         continue;
       Value seed;
       if (seeded) {
-        seed = block->getArgument(type.getNumInputs() + k);
+        seed = block->getArgument(numArgs + numVariables + k);
       } else {
         auto t = cast<RankedTensorType>(value.getType());
         seed = ConstantOp::create(
@@ -691,6 +727,10 @@ private:
       Value g = diff.adjoint(block->getArgument(i));
       values.push_back(g ? g : zerosOf(b, loc, type.getInput(i)));
     }
+    for (unsigned k = 0; k < numVariables; ++k) {
+      Value g = diff.adjoint(block->getArgument(numArgs + k));
+      values.push_back(g ? g : zerosOf(b, loc, variableTypes[k]));
+    }
     func::ReturnOp::create(b, loc, values);
     newRet.erase();
     return grad;
@@ -698,23 +738,46 @@ private:
 
   ModuleOp module;
   SymbolTable &symbols;
+  LoopStrategy loops;
 };
 
-/// True if `func` contains a gradient request.
-bool hasRequests(func::FuncOp func) {
+/// True if `func`, or a function it calls (directly or not), contains a
+/// gradient request: such a request must be lowered before `func` can be
+/// differentiated.
+bool hasRequests(func::FuncOp func, SymbolTable &symbols,
+                 DenseSet<Operation *> &visited) {
+  if (!visited.insert(func).second)
+    return false;
   return func
-      .walk([](Operation *op) {
-        return isa<GradOp, ValueAndGradOp>(op) ? WalkResult::interrupt()
-                                               : WalkResult::advance();
+      .walk([&](Operation *op) {
+        if (isa<GradOp, ValueAndGradOp>(op))
+          return WalkResult::interrupt();
+        if (auto call = dyn_cast<func::CallOp>(op))
+          if (auto callee = symbols.lookup<func::FuncOp>(call.getCallee()))
+            if (hasRequests(callee, symbols, visited))
+              return WalkResult::interrupt();
+        return WalkResult::advance();
       })
       .wasInterrupted();
 }
 
 struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
+  using KilnAutodiffBase::KilnAutodiffBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
-    GradientBuilder builder(module, symbols);
+    LoopStrategy strategy;
+    if (loops == "tape") {
+      strategy = LoopStrategy::Tape;
+    } else if (loops == "recompute") {
+      strategy = LoopStrategy::Recompute;
+    } else {
+      module.emitError() << "kiln-autodiff: unknown loops='" << loops
+                         << "' (expected 'tape' or 'recompute')";
+      return signalPassFailure();
+    }
+    GradientBuilder builder(module, symbols, strategy);
     // Lower requests whose callee has none left first: a request for the
     // gradient of a function that itself takes gradients differentiates the
     // already-lowered body (higher-order gradients).
@@ -730,7 +793,8 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
             cast<SymbolUserOpInterface>(op)
                 ->getAttrOfType<FlatSymbolRefAttr>("callee")
                 .getValue());
-        if (callee && !hasRequests(callee))
+        DenseSet<Operation *> visited;
+        if (callee && !hasRequests(callee, symbols, visited))
           ready.push_back(op);
       });
       if (!pending)
@@ -762,11 +826,23 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
       args = vg.getArgs();
       seeds = vg.getSeeds();
     }
-    FailureOr<func::FuncOp> grad = builder.get(op, callee, wrt, !seeds.empty());
+    SymbolTableCollection tables;
+    FailureOr<SmallVector<VariableOp>> variables =
+        getRequestedVariables(op, tables);
+    if (failed(variables))
+      return failure();
+    SmallVector<FlatSymbolRefAttr> names = llvm::map_to_vector(
+        *variables, [](VariableOp v) { return FlatSymbolRefAttr::get(v); });
+    FailureOr<func::FuncOp> grad =
+        builder.get(op, callee, wrt, names, !seeds.empty());
     if (failed(grad))
       return failure();
     OpBuilder b(op);
     SmallVector<Value> operands(args);
+    // The variables' current values, read where the request is.
+    for (VariableOp v : *variables)
+      operands.push_back(ReadVariableOp::create(
+          b, op->getLoc(), v.getType(), FlatSymbolRefAttr::get(v)));
     llvm::append_range(operands, seeds);
     auto call = func::CallOp::create(b, op->getLoc(), *grad, operands);
     unsigned skip = withValues ? 0 : callee.getNumResults();

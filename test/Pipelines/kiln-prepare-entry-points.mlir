@@ -2,9 +2,9 @@
 
 // Public functions are entry points; their signatures go into the manifest
 // (inputs, then outputs) and onto the function. Private functions are not.
-// CHECK: module attributes {kiln.manifest = "kiln-manifest 1\0Aentry affine 3 1\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0Aentry flags 1 2\0Ain i1 0\0Aout i64 1 5\0Aout bf16 0\0Aend\0A"}
+// CHECK: module attributes {kiln.manifest = "kiln-manifest 2\0Aentry affine 3 1 0\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0Aentry flags 1 2 0\0Ain i1 0\0Aout i64 1 5\0Aout bf16 0\0Aend\0A"}
 // CHECK-LABEL: func.func @affine
-// CHECK-SAME: kiln.entry = {inputs = 3 : i64, shapes = [array<i64: 4, 3>, array<i64: 3, 2>, array<i64: 2>, array<i64: 4, 2>]}
+// CHECK-SAME: kiln.entry = {shapes = [array<i64: 4, 3>, array<i64: 3, 2>, array<i64: 2>, array<i64: 4, 2>], slots = array<i64: 0, 1, 2, 3>}
 func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {
   %0 = func.call @helper(%x, %w) : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
   %1 = kiln.add %0, %b : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>
@@ -43,4 +43,20 @@ func.func @scalar(%x: tensor<f32>) -> f32 {
 // expected-error@+1 {{entry point 'bytes': input #0 has type 'tensor<4xi8>'}}
 func.func @bytes(%x: tensor<4xi8>) {
   return
+}
+
+// -----
+
+// Variables: the module's declarations come first; an entry lists the
+// variables it binds after its outputs (r: read, rw: assigned). In the
+// lowered function they follow the inputs, before the outputs'
+// out-parameters; `slots` places them after the outputs in the C pointer
+// array.
+// CHECK: kiln.manifest = "kiln-manifest 2\0Avariable b f32 0\0Avariable w f32 2 3 2\0Aentry step 1 1 2\0Ain f32 2 4 3\0Aout f32 2 4 2\0Avar w r f32 2 3 2\0Avar b rw f32 0\0Aend\0A"
+// CHECK: kiln.entry = {shapes = [array<i64: 4, 3>, array<i64: 3, 2>, array<i64>, array<i64: 4, 2>], slots = array<i64: 0, 2, 3, 1>}
+module attributes {kiln.variables = {w = tensor<3x2xf32>, b = tensor<f32>}} {
+  func.func @step(%x: tensor<4x3xf32>, %w: tensor<3x2xf32> {kiln.variable = @w}, %b: tensor<f32> {kiln.variable = @b}) -> (tensor<4x2xf32>, tensor<f32>) attributes {kiln.assigned = [@b], kiln.variables = [@w, @b]} {
+    %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
+    return %0, %b : tensor<4x2xf32>, tensor<f32>
+  }
 }

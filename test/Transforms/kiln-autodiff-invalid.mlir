@@ -90,3 +90,18 @@ func.func @self(%x: tensor<f32>) -> tensor<f32> {
   %g = kiln.grad @self(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
   return %g : tensor<f32>
 }
+
+// -----
+
+kiln.variable @v : tensor<f32>
+func.func @sets(%x: tensor<f32>) -> tensor<f32> {
+  %v = kiln.read_variable @v : tensor<f32>
+  %y = kiln.mul %x, %v : tensor<f32>, tensor<f32> -> tensor<f32>
+  kiln.assign_variable @v, %y : tensor<f32>
+  return %y : tensor<f32>
+}
+func.func @d(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error@+1 {{cannot differentiate @sets with respect to @v: it assigns that variable}}
+  %g = kiln.grad @sets(%x) {wrt_variables = [@v]} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}

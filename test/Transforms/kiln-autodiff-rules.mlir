@@ -112,3 +112,20 @@ func.func @dxent(%l: tensor<4x10xf32>, %y: tensor<4xi32>) -> tensor<4x10xf32> {
   %g = kiln.grad @xent(%l, %y) {wrt = array<i64: 0>} : (tensor<4x10xf32>, tensor<4xi32>) -> tensor<4x10xf32>
   return %g : tensor<4x10xf32>
 }
+
+// -----
+
+// Second order through max pooling: max_pool2d_grad is linear in its
+// cotangent, whose adjoint picks each window's maximum (max_pool2d_select);
+// the pooled input gets no gradient from it (the maxima do not move).
+// CHECK-LABEL: func.func private @dpool_vjp_1_seeded(
+// CHECK: kiln.max_pool2d_grad %[[X:.*]], %{{.*}} {strides = array<i64: 2, 2>, window = array<i64: 2, 2>}
+// CHECK: kiln.max_pool2d_select %[[X]], %{{.*}} {strides = array<i64: 2, 2>, window = array<i64: 2, 2>} : tensor<1x4x4x1xf32>, tensor<1x4x4x1xf32> -> tensor<1x2x2x1xf32>
+func.func @dpool(%x: tensor<1x4x4x1xf32>, %dy: tensor<1x2x2x1xf32>) -> tensor<1x4x4x1xf32> {
+  %0 = kiln.max_pool2d_grad %x, %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x1xf32>, tensor<1x2x2x1xf32> -> tensor<1x4x4x1xf32>
+  return %0 : tensor<1x4x4x1xf32>
+}
+func.func @ddpool(%x: tensor<1x4x4x1xf32>, %dy: tensor<1x2x2x1xf32>, %s: tensor<1x4x4x1xf32>) -> tensor<1x2x2x1xf32> {
+  %g = kiln.grad @dpool(%x, %dy) seeds(%s : tensor<1x4x4x1xf32>) {wrt = array<i64: 1>} : (tensor<1x4x4x1xf32>, tensor<1x2x2x1xf32>) -> tensor<1x2x2x1xf32>
+  return %g : tensor<1x2x2x1xf32>
+}

@@ -5,7 +5,7 @@
 // CHECK-LABEL: func.func @f(
 // CHECK-LABEL: func.func private @f_vjp_0_1(
 // CHECK-SAME: %[[X:.*]]: tensor<f32>, %[[Y:.*]]: tensor<f32>) -> (tensor<f32>, tensor<f32>, tensor<f32>)
-// CHECK-SAME: attributes {kiln.gradient_of = @f}
+// CHECK-SAME: attributes {kiln.gradient_of = @f, kiln.gradient_wrt = array<i64: 0, 1>}
 // CHECK: %[[XX:.*]] = kiln.mul %[[X]], %[[X]]
 // CHECK: %[[YY:.*]] = kiln.mul %[[Y]], %[[Y]]
 // CHECK: %[[V:.*]] = kiln.add
@@ -133,15 +133,20 @@ func.func @dbranchy(%p: tensor<i1>, %x: tensor<f32>) -> tensor<f32> {
 
 // -----
 
-// kiln.for with constant bounds: the forward loop also tapes its carried
-// values; a reverse loop reads them back, recomputes the body and carries
-// the cotangents, summing those of captured values.
+// kiln.for: the forward loop is replaced by one that also writes each
+// iteration's carried values into a tape sized by the trip count; a reverse
+// loop reads the rows backwards, recomputes the body once from each and
+// carries the cotangents, summing those of captured values.
 // CHECK-LABEL: func.func private @loop_vjp_0_1(
-// CHECK: %[[TAPE0:.*]] = kiln.constant dense<0.000000e+00> : tensor<3xf32>
-// CHECK: %[[FWD:.*]]:2 = kiln.for {{.*}} iter_args(%{{.*}}, %[[TAPE0]] : tensor<f32>, tensor<3xf32>)
-// CHECK:   kiln.scatter_add
-// CHECK: %[[REV:.*]]:2 = kiln.for {{.*}} iter_args(%{{.*}}, %{{.*}} : tensor<f32>, tensor<f32>)
-// CHECK:   kiln.gather %[[FWD]]#1
+// CHECK-SAME: kiln.gradient_of = @loop, kiln.gradient_wrt = array<i64: 0, 1>
+// CHECK-COUNT-3: kiln.constant
+// CHECK-NEXT: %[[TRIPS:.*]] = kiln.constant dense<3> : tensor<i64>
+// CHECK-NEXT: %[[TAPE0:.*]] = kiln.tape_new %[[TRIPS]] : tensor<?xf32>
+// CHECK: %[[FWD:.*]]:2 = kiln.for %{{.*}} to %[[TRIPS]] step %{{.*}} iter_args(%{{.*}}, %[[TAPE0]] : tensor<f32>, tensor<?xf32>)
+// CHECK-NEXT: ^bb0(%[[J:.*]]: tensor<i64>, %[[C:.*]]: tensor<f32>, %[[T:.*]]: tensor<?xf32>):
+// CHECK:   kiln.tape_write %[[T]][%[[J]]], %[[C]] : tensor<?xf32>, tensor<f32>
+// CHECK: %[[REV:.*]]:2 = kiln.for %{{.*}} to %[[TRIPS]] step %{{.*}} iter_args(%{{.*}}, %{{.*}} : tensor<f32>, tensor<f32>)
+// CHECK:   kiln.tape_read %[[FWD]]#1[%{{.*}}] : tensor<?xf32> -> tensor<f32>
 // CHECK:   kiln.mul
 // CHECK:   kiln.yield
 // CHECK: return %[[FWD]]#0, %[[REV]]#0, %[[REV]]#1
@@ -163,17 +168,19 @@ func.func @dloop(%x: tensor<f32>, %w: tensor<f32>) -> (tensor<f32>, tensor<f32>)
 
 // -----
 
-// kiln.while: the forward loop also counts its iterations; the reverse loop
-// runs that many times, recomputing the carried values of iteration j by
-// replaying j iterations from the initial values.
+// kiln.while: the forward loop also counts its iterations; a kiln.for of
+// that many iterations then fills the tape, and the reverse loop runs as
+// many times, reading it backwards.
 // CHECK-LABEL: func.func private @grow_vjp_0(
 // CHECK: %[[ZERO:.*]] = kiln.constant dense<0> : tensor<i64>
 // CHECK: %[[FWD:.*]]:2 = kiln.while(%{{.*}}, %[[ZERO]] : tensor<f32>, tensor<i64>) cond {
 // CHECK: } do {
 // CHECK:   kiln.add %{{.*}}, %{{.*}} : tensor<i64>, tensor<i64> -> tensor<i64>
+// CHECK: %[[TAPE:.*]] = kiln.tape_new %[[FWD]]#1 : tensor<?xf32>
+// CHECK: %[[TAPED:.*]]:2 = kiln.for %{{.*}} to %[[FWD]]#1 step %{{.*}} iter_args(%{{.*}}, %[[TAPE]] : tensor<f32>, tensor<?xf32>)
+// CHECK:   kiln.tape_write
 // CHECK: kiln.for %{{.*}} to %[[FWD]]#1 step
-// CHECK:   kiln.for
-// CHECK:     kiln.mul
+// CHECK:   kiln.tape_read %[[TAPED]]#1
 // CHECK:   kiln.mul
 // CHECK: return %[[FWD]]#0
 func.func @grow(%x: tensor<f32>) -> tensor<f32> {
@@ -192,4 +199,39 @@ func.func @grow(%x: tensor<f32>) -> tensor<f32> {
 func.func @dgrow(%x: tensor<f32>) -> tensor<f32> {
   %g = kiln.grad @grow(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
   return %g : tensor<f32>
+}
+
+// -----
+
+// Gradients with respect to variables: the generated function takes their
+// values after the arguments and replaces their reads (also in inlined
+// callees) by them; the request reads them where it stands.
+// CHECK-LABEL: func.func private @vloss_vjp_w_b(
+// CHECK-SAME: %[[X:.*]]: tensor<3xf32>, %[[W:.*]]: tensor<3xf32>, %[[B:.*]]: tensor<f32>) -> (tensor<f32>, tensor<3xf32>, tensor<f32>)
+// CHECK-SAME: kiln.gradient_variables = [@w, @b]
+// CHECK-NOT: kiln.read_variable
+// CHECK: kiln.mul %[[X]], %[[W]]
+// CHECK: return
+// CHECK-LABEL: func.func @dvloss(
+// CHECK: %[[RW:.*]] = kiln.read_variable @w : tensor<3xf32>
+// CHECK: %[[RB:.*]] = kiln.read_variable @b : tensor<f32>
+// CHECK: call @vloss_vjp_w_b(%{{.*}}, %[[RW]], %[[RB]])
+kiln.variable @w : tensor<3xf32>
+kiln.variable @b : tensor<f32>
+kiln.variable @unused : tensor<2xf32>
+func.func private @inner(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %w = kiln.read_variable @w : tensor<3xf32>
+  %y = kiln.mul %x, %w : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  return %y : tensor<3xf32>
+}
+func.func private @vloss(%x: tensor<3xf32>) -> tensor<f32> {
+  %y = func.call @inner(%x) : (tensor<3xf32>) -> tensor<3xf32>
+  %b = kiln.read_variable @b : tensor<f32>
+  %z = kiln.add %y, %b : tensor<3xf32>, tensor<f32> -> tensor<3xf32>
+  %s = kiln.reduce_sum %z {axes = array<i64: 0>} : tensor<3xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @dvloss(%x: tensor<3xf32>) -> (tensor<f32>, tensor<3xf32>, tensor<f32>) {
+  %v, %gw, %gb = kiln.value_and_grad @vloss(%x) {wrt_all_variables} : (tensor<3xf32>) -> (tensor<f32>, tensor<3xf32>, tensor<f32>)
+  return %v, %gw, %gb : tensor<f32>, tensor<3xf32>, tensor<f32>
 }

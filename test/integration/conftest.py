@@ -35,9 +35,11 @@ class Runner:
         self.tmp = tmp
         self.count = 0
 
-    def run(self, mlir, inputs, entry=None, expect_error=None):
-        """Writes `mlir` and the input arrays, runs tensor-run and returns the
-        outputs (a list of arrays), or the error text if `expect_error`."""
+    def run(self, mlir, inputs, entry=None, expect_error=None, args=()):
+        """Writes `mlir` and the input arrays, runs tensor-run (with extra
+        command-line `args`) and returns the outputs (a list of arrays), or
+        the error text if `expect_error`; its stdout is kept in
+        `self.stdout`."""
         self.count += 1
         case = os.path.join(self.tmp, f"case{self.count}")
         os.makedirs(case)
@@ -51,7 +53,9 @@ class Runner:
             name = os.path.join(case, f"in{i}.npy")
             np.save(name, array)
             cmd += ["--input", name]
+        cmd += list(args)
         proc = subprocess.run(cmd, capture_output=True, text=True)
+        self.stdout = proc.stdout
         if expect_error is not None:
             assert proc.returncode != 0, "tensor-run unexpectedly succeeded"
             assert expect_error in proc.stderr, proc.stderr

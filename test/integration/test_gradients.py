@@ -31,8 +31,9 @@ def dense(array):
     return f"dense<{rec(array)}>"
 
 
-def build_module(op, args, out_shape, wrt, prefix_lines=None):
-    """@f: sum(op(args) * w); @g: its gradient; @fd: f at perturbed points."""
+def build_module(op, args, out_shape, wrt, prefix_lines=None, extra=""):
+    """@f: sum(op(args) * w); @g: its gradient; @fd: f at perturbed points;
+    `extra`: more functions the op may call."""
     types = [tensor_type(a.shape, a.dtype) for a in args]
     params = ", ".join(f"%a{i}: {t}" for i, t in enumerate(types))
     rtype = tensor_type(out_shape, np.float64)
@@ -82,14 +83,14 @@ def build_module(op, args, out_shape, wrt, prefix_lines=None):
               f"({', '.join(['tensor<1xf64>'] * n)}) -> {total}")
     fd.append(f"  return %all : {total}")
     fd.append("}")
-    return "\n".join(lines + fd) + "\n"
+    return "\n".join(lines + fd) + "\n" + extra
 
 
-def check_gradient(runner, op, args, out_shape, wrt=None, prefix_lines=None):
+def check_gradient(runner, op, args, out_shape, wrt=None, prefix_lines=None, extra=""):
     args = [np.asarray(a) for a in args]
     if wrt is None:
         wrt = [i for i, a in enumerate(args) if a.dtype == np.float64]
-    module = build_module(op, args, out_shape, wrt, prefix_lines)
+    module = build_module(op, args, out_shape, wrt, prefix_lines, extra)
     grads = runner.run(module, args, entry="g")
     (fd,) = runner.run(module, args, entry="fd")
     fd = fd.reshape(-1, 2)
@@ -220,6 +221,14 @@ def test_pooling(runner):
     check_gradient(runner, f"kiln.avg_pool2d %a0 {same} : {{T0}} -> {{R}}", [x], (1, 2, 2, 2))
     check_gradient(runner, f"kiln.avg_pool2d_grad %a0 {same} : {{T0}} -> {{R}}",
                    [r64((1, 2, 2, 2))], (1, 4, 4, 2))
+    # Second order through max pooling: max_pool2d_grad and its adjoint
+    # max_pool2d_select, differentiated in their (linear) cotangent input.
+    for attr in (attrs, same):
+        dy_shape = (1, 2, 2, 2)
+        check_gradient(runner, f"kiln.max_pool2d_grad %a0, %a1 {attr} : {{T0}}, {{T1}} -> {{R}}",
+                       [x, r64(dy_shape)], (1, 4, 4, 2), wrt=[1])
+        check_gradient(runner, f"kiln.max_pool2d_select %a0, %a1 {attr} : {{T0}}, {{T1}} -> {{R}}",
+                       [x, r64((1, 4, 4, 2))], dy_shape, wrt=[1])
 
 
 def test_softmax_and_cross_entropy(runner):
@@ -303,6 +312,133 @@ def test_for_loop_with_runtime_bounds(runner):
               "  %st = kiln.constant dense<1> : tensor<i64>\n  %y = ")
     check_gradient(runner, op, [r64((3,), -1, 1), r64((3,), -1, 1), np.array(4, np.int64)],
                    (3,), prefix_lines=bounds)
+
+
+def test_while_loop_that_runs_no_iteration(runner):
+    # The condition fails at once: the tape has no row written, the reverse
+    # loop runs zero times and the gradient is the identity.
+    op = """kiln.while (%a0 : {T0}) cond {
+  ^bb0(%c: {T0}):
+    %n = kiln.reduce_sum %c {axes = array<i64: 0>} : {T0} -> tensor<f64>
+    %lim = kiln.constant dense<-100.0> : tensor<f64>
+    %p = kiln.compare lt, %n, %lim : tensor<f64>, tensor<f64> -> tensor<i1>
+    kiln.yield %p : tensor<i1>
+  } do {
+  ^bb0(%c: {T0}):
+    %s = kiln.sin %c : {T0}
+    kiln.yield %s : {T0}
+  }"""
+    check_gradient(runner, op, [r64((3,), 0.5, 1.0)], (3,))
+
+
+def test_loop_with_integer_and_boolean_carried_values(runner):
+    # The tape keeps every carried value, not only the differentiated ones:
+    # the reverse pass needs the counter and the flag to recompute the body.
+    op = """kiln.while (%a0, %z, %t : {T0}, tensor<i64>, tensor<i1>) cond {
+  ^bb0(%c: {T0}, %k: tensor<i64>, %f: tensor<i1>):
+    %lim = kiln.constant dense<5> : tensor<i64>
+    %p = kiln.compare lt, %k, %lim : tensor<i64>, tensor<i64> -> tensor<i1>
+    kiln.yield %p : tensor<i1>
+  } do {
+  ^bb0(%c: {T0}, %k: tensor<i64>, %f: tensor<i1>):
+    %s = kiln.sin %c : {T0}
+    %m = kiln.mul %c, %a1 : {T0}, {T1} -> {T0}
+    %n = kiln.select %f, %s, %m : tensor<i1>, {T0}, {T0} -> {T0}
+    %nf = kiln.logical_not %f : tensor<i1>
+    %one = kiln.constant dense<1> : tensor<i64>
+    %k1 = kiln.add %k, %one : tensor<i64>, tensor<i64> -> tensor<i64>
+    kiln.yield %n, %k1, %nf : {T0}, tensor<i64>, tensor<i1>
+  }"""
+    # %y (the checked output) is the loop's first result, %y#0.
+    prefix = ("  %z = kiln.constant dense<0> : tensor<i64>\n"
+              "  %t = kiln.constant dense<true> : tensor<i1>\n  %y:3 = ")
+    check_gradient(runner, op, [r64((3,), -1, 1), r64((3,), 0.5, 1.5)], (3,),
+                   prefix_lines=prefix)
+
+
+LOOPS_FOR_SECOND_ORDER = {
+    "for": """
+func.func @h(%x: tensor<3xf64>, %w: tensor<3xf64>) -> tensor<f64> {
+  %lb = kiln.constant dense<0> : tensor<i64>
+  %ub = kiln.constant dense<4> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r = kiln.for %lb to %ub step %one iter_args(%x : tensor<3xf64>) do {
+  ^bb0(%i: tensor<i64>, %c: tensor<3xf64>):
+    %m = kiln.mul %c, %w : tensor<3xf64>, tensor<3xf64> -> tensor<3xf64>
+    %t = kiln.tanh %m : tensor<3xf64>
+    %n = kiln.add %t, %c : tensor<3xf64>, tensor<3xf64> -> tensor<3xf64>
+    kiln.yield %n : tensor<3xf64>
+  }
+  %s = kiln.reduce_sum %r {axes = array<i64: 0>} : tensor<3xf64> -> tensor<f64>
+  return %s : tensor<f64>
+}""",
+    "while": """
+func.func @h(%x: tensor<3xf64>, %w: tensor<3xf64>) -> tensor<f64> {
+  %r = kiln.while (%x : tensor<3xf64>) cond {
+  ^bb0(%c: tensor<3xf64>):
+    %sq = kiln.mul %c, %c : tensor<3xf64>, tensor<3xf64> -> tensor<3xf64>
+    %n = kiln.reduce_sum %sq {axes = array<i64: 0>} : tensor<3xf64> -> tensor<f64>
+    %lim = kiln.constant dense<50.0> : tensor<f64>
+    %p = kiln.compare lt, %n, %lim : tensor<f64>, tensor<f64> -> tensor<i1>
+    kiln.yield %p : tensor<i1>
+  } do {
+  ^bb0(%c: tensor<3xf64>):
+    %m = kiln.mul %c, %w : tensor<3xf64>, tensor<3xf64> -> tensor<3xf64>
+    %s = kiln.sin %c : tensor<3xf64>
+    %n = kiln.add %m, %s : tensor<3xf64>, tensor<3xf64> -> tensor<3xf64>
+    kiln.yield %n : tensor<3xf64>
+  }
+  %s = kiln.reduce_sum %r {axes = array<i64: 0>} : tensor<3xf64> -> tensor<f64>
+  return %s : tensor<f64>
+}""",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LOOPS_FOR_SECOND_ORDER))
+def test_second_order_through_loops(runner, kind):
+    # The gradient function (which tapes its loop) is differentiated again:
+    # its tape-free twin is, and the result matches finite differences of
+    # the compiled gradient.
+    extra = LOOPS_FOR_SECOND_ORDER[kind] + """
+func.func @dh(%x: tensor<3xf64>, %w: tensor<3xf64>) -> tensor<3xf64> {
+  %g = kiln.grad @h(%x, %w) {wrt = array<i64: 0>} : (tensor<3xf64>, tensor<3xf64>) -> tensor<3xf64>
+  return %g : tensor<3xf64>
+}
+"""
+    op = "func.call @dh(%a0, %a1) : (tensor<3xf64>, tensor<3xf64>) -> tensor<3xf64>"
+    check_gradient(runner, op, [r64((3,), 0.5, 1.0), r64((3,), 1.5, 2.0)], (3,), extra=extra)
+
+
+def test_tape_ops_run_as_documented(runner):
+    # Rows start at zero; a write outside the tape changes nothing; a read
+    # outside it clamps; a tape of size 0 still has one (zero) row.
+    mlir = """
+func.func @t(%n: tensor<i64>, %i: tensor<i64>, %v: tensor<2xf32>) -> (tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) {
+  %t = kiln.tape_new %n : tensor<?x2xf32>
+  %w = kiln.tape_write %t[%i], %v : tensor<?x2xf32>, tensor<2xf32>
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %big = kiln.constant dense<100> : tensor<i64>
+  %neg = kiln.constant dense<-5> : tensor<i64>
+  %a = kiln.tape_read %w[%zero] : tensor<?x2xf32> -> tensor<2xf32>
+  %b = kiln.tape_read %w[%big] : tensor<?x2xf32> -> tensor<2xf32>
+  %c = kiln.tape_read %w[%neg] : tensor<?x2xf32> -> tensor<2xf32>
+  return %a, %b, %c : tensor<2xf32>, tensor<2xf32>, tensor<2xf32>
+}
+"""
+    v = np.array([1.5, -2.0], np.float32)
+    z = np.zeros(2, np.float32)
+    i64 = lambda k: np.array(k, np.int64)
+    cases = [
+        (3, 0, (v, z, v)),    # first row written; 100 clamps to the last row
+        (3, 2, (z, v, z)),    # last row written
+        (3, 3, (z, z, z)),    # out of range: no write
+        (3, -1, (z, z, z)),
+        (0, 0, (v, v, v)),    # size 0 still has one row
+    ]
+    for n, i, want in cases:
+        got = runner.run(mlir, [i64(n), i64(i), v], entry="t")
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w, err_msg=f"n={n} i={i}")
 
 
 def test_seed_example(runner):

@@ -470,6 +470,18 @@ def test_pooling_and_gradients(runner, kind, xs, window, strides, same):
     if kind == "max":
         check(runner, f"kiln.max_pool2d_grad %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}",
               [x, dy], dx.astype(np.float32), **F_TOL[np.float32])
+        # max_pool2d_select picks source at each window's first maximum.
+        src = rand(x.shape)
+        picked = np.zeros(y.shape)
+        for yy, xx, hs, ws in routes:
+            patch = x[:, hs.start:hs.stop, ws.start:ws.stop, :].astype(np.float64)
+            first = patch.reshape(patch.shape[0], -1, patch.shape[3]).argmax(axis=1)
+            for b in range(x.shape[0]):
+                for ch in range(x.shape[3]):
+                    i, j = divmod(first[b, ch], len(ws))
+                    picked[b, yy, xx, ch] = src[b, hs.start + i, ws.start + j, ch]
+        check(runner, f"kiln.max_pool2d_select %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}",
+              [x, src], picked.astype(np.float32), **F_TOL[np.float32])
     else:
         mlir = func(f"kiln.avg_pool2d_grad %a0 {attrs} : {{T0}} -> {{R}}", [dy],
                     (x.shape, np.float32))

@@ -38,9 +38,12 @@ static cl::opt<std::string>
     entryName("entry",
               cl::desc("Entry point (public function) to run; optional when "
                        "the module has exactly one"));
-static cl::list<std::string> inputs("input",
-                                    cl::desc("An input as a .npy file, in "
-                                             "argument order (repeat)"));
+static cl::list<std::string> inputs(
+    "input",
+    cl::desc("An input, in argument order (repeat): a .npy file, or "
+             "idx:DTYPE:PATH[:LIMIT] for an idx file of bytes such as "
+             "Fashion-MNIST's (DTYPE f32, f64, i32 or i64; the first LIMIT "
+             "items)"));
 static cl::opt<std::string>
     outputDir("output-dir", cl::desc("Write output i as <dir>/<i>.npy"));
 static cl::opt<bool> printOutputs("print", cl::desc("Print the outputs"));
@@ -53,6 +56,22 @@ static cl::opt<unsigned>
            cl::desc("Call the entry point this many times (outputs are "
                     "reused; the last call's outputs are written)"),
            cl::init(1));
+static cl::opt<std::string> loadVariables(
+    "load-variables",
+    cl::desc("Load variables from this safetensors checkpoint before the "
+             "first call (variables it lacks get their initial values)"));
+static cl::opt<std::string> saveVariables(
+    "save-variables",
+    cl::desc("Save every variable to this safetensors checkpoint after the "
+             "last call (written atomically)"));
+static cl::opt<bool>
+    printVariables("print-variables",
+                   cl::desc("Print every variable after the last call"));
+static cl::opt<unsigned> printEvery(
+    "print-every",
+    cl::desc("Also print the outputs after every N-th call (a training "
+             "loop's loss, say)"),
+    cl::init(0));
 static cl::opt<bool>
     timeCalls("time",
               cl::desc("Print the median and minimum time per call (after one "
@@ -195,11 +214,52 @@ int main(int argc, char **argv) {
   };
   for (const std::string &path : inputs) {
     kiln_buffer_t *buffer = nullptr;
-    if (kiln_status_t status = kiln_npy_read(path.c_str(), &buffer)) {
+    kiln_status_t status = nullptr;
+    if (StringRef(path).starts_with("idx:")) {
+      // idx:DTYPE:PATH[:LIMIT]
+      SmallVector<StringRef> parts;
+      StringRef(path).split(parts, ':');
+      kiln_dtype_t dtype = KILN_F32;
+      int64_t limit = -1;
+      if (parts.size() < 3 || parts.size() > 4 ||
+          (parts.size() == 4 && parts[3].getAsInteger(10, limit))) {
+        errs() << "tensor-run: --input " << path
+               << ": expected idx:DTYPE:PATH[:LIMIT]\n";
+        cleanup();
+        return 1;
+      }
+      status = kiln_dtype_parse(parts[1].str().c_str(), &dtype);
+      if (!status)
+        status = kiln_idx_read(parts[2].str().c_str(), dtype, limit, &buffer);
+    } else {
+      status = kiln_npy_read(path.c_str(), &buffer);
+    }
+    if (status) {
       cleanup();
-      return fail(status);
+      return fail(status, "--input " + path);
     }
     args.push_back(buffer);
+  }
+  // The variable store: loaded from a checkpoint, completed with the
+  // module's initial values.
+  kiln_variables_t *store = nullptr;
+  if (kiln_status_t status = kiln_variables_create(&store)) {
+    cleanup();
+    return fail(status);
+  }
+  auto cleanupAll = [&]() {
+    kiln_variables_destroy(store);
+    cleanup();
+  };
+  if (!loadVariables.empty())
+    if (kiln_status_t status =
+            kiln_variables_load(store, loadVariables.c_str(), exe)) {
+      cleanupAll();
+      return fail(status);
+    }
+  if (kiln_status_t status = kiln_variables_initialize(store, exe)) {
+    cleanupAll();
+    return fail(status);
   }
   int32_t index = kiln_executable_find_entry(exe, entry.c_str());
   int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
@@ -209,14 +269,19 @@ int main(int argc, char **argv) {
       std::max(1u, static_cast<unsigned>(repeat)) + (timeCalls ? 1 : 0);
   for (unsigned call = 0; call < calls; ++call) {
     auto start = Clock::now();
-    if (kiln_status_t status = kiln_executable_invoke(
+    if (kiln_status_t status = kiln_executable_invoke_with_variables(
             exe, entry.c_str(), static_cast<int32_t>(args.size()), args.data(),
-            numOutputs, outputs.data())) {
+            numOutputs, outputs.data(), store)) {
       for (kiln_buffer_t *b : outputs)
         kiln_buffer_release(b);
-      cleanup();
-      return fail(status);
+      cleanupAll();
+      return fail(status, calls > 1 ? "call " + Twine(call + 1) : Twine());
     }
+    if (printEvery && (call + 1) % printEvery == 0)
+      for (int32_t i = 0; i < numOutputs; ++i) {
+        outs() << "call " << call + 1 << " output " << i << ": ";
+        printBuffer(outs(), outputs[i]);
+      }
     if (call > 0 || !timeCalls) // the first call warms up when timing
       times.push_back(
           std::chrono::duration<double, std::micro>(Clock::now() - start)
@@ -250,8 +315,18 @@ int main(int argc, char **argv) {
         rc = fail(status);
     }
   }
+  if (printVariables)
+    for (int32_t v = 0; v < kiln_variables_count(store); ++v) {
+      const char *name = kiln_variables_name(store, v);
+      outs() << "variable " << name << ": ";
+      printBuffer(outs(), kiln_variables_find(store, name));
+    }
+  if (rc == 0 && !saveVariables.empty())
+    if (kiln_status_t status =
+            kiln_variables_save(store, saveVariables.c_str(), 0, nullptr))
+      rc = fail(status);
   for (kiln_buffer_t *b : outputs)
     kiln_buffer_release(b);
-  cleanup();
+  cleanupAll();
   return rc;
 }

@@ -82,4 +82,34 @@ def KilnContractionLoopOrder
   }];
 }
 
+def KilnMaterializeVariableUpdates
+    : Pass<"kiln-materialize-variable-updates", "::mlir::ModuleOp"> {
+  let summary = "Writes an entry point's variable updates into the variables' buffers";
+  let description = [{
+    For an entry point that assigns variables (its last results, after
+    `kiln-externalize-variables`), copies each new value into a fresh tensor
+    at the end of the function and materializes it in the variable's
+    argument (`bufferization.materialize_in_destination`), so bufferization
+    writes it into the buffer the runtime bound, in place. Marks the
+    arguments of assigned variables writable and every other argument of an
+    entry point read-only: the caller's inputs are never overwritten.
+    Runs on tensors, just before bufferization.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def KilnDropVariableResults
+    : Pass<"kiln-drop-variable-results", "::mlir::ModuleOp"> {
+  let summary = "Removes the variable updates from an entry point's results";
+  let description = [{
+    After bufferization, the results that `kiln-materialize-variable-updates`
+    wrote into variable buffers are those buffers (the function's
+    arguments): they are dropped from the results, so the entry point's
+    outputs are only its real outputs. A result that is not its variable's
+    buffer is an error.
+  }];
+}
+
 #endif // KILN_PIPELINES_PASSES_TD

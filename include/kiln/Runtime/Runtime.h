@@ -233,16 +233,22 @@ KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
  *
  *   int32_t kiln_entry_NAME(void **args);
  *
- * taking the data pointers of the inputs and then of the outputs (dense,
- * row-major, of the declared dtype and shape; inputs are only read, outputs
- * are written in full) and returning 0 on success, plus `kiln_manifest`, a
- * NUL-terminated text that declares the entries (see docs/runtime.md):
+ * taking the data pointers of the inputs, then of the outputs, then of the
+ * variables it binds (dense, row-major, of the declared dtype and shape;
+ * inputs are only read, outputs are written in full, variables are read and,
+ * if the entry assigns them, updated in place) and returning 0 on success,
+ * plus `kiln_manifest`, a NUL-terminated text that declares the module's
+ * variables and its entries (see docs/runtime.md):
  *
- *   kiln-manifest 1
- *   entry NAME NUM_INPUTS NUM_OUTPUTS
+ *   kiln-manifest 2
+ *   variable NAME DTYPE RANK D0 D1 ...
+ *   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES
  *   in DTYPE RANK D0 D1 ...
  *   out DTYPE RANK D0 D1 ...
+ *   var NAME r|rw DTYPE RANK D0 D1 ...
  *   end
+ *
+ * Version 1 manifests (no variables) are read too.
  */
 
 /** A set of compiled entry points. Reference counted. */
@@ -313,6 +319,31 @@ KILN_RUNTIME_EXPORT void kiln_entry_arg(const kiln_executable_t *executable,
                                         int32_t index, kiln_dtype_t *dtype,
                                         int32_t *rank, const int64_t **shape);
 
+/** The number of variables the module declares. Thread-safe. */
+KILN_RUNTIME_EXPORT int32_t
+kiln_executable_variable_count(const kiln_executable_t *executable);
+
+/** Describes declared variable `index`: stores its name, dtype, rank and
+ *  extents in whichever out pointers are not NULL. Out of range: name NULL,
+ *  rank -1. Ownership: `*name` and `*shape` are owned by the executable,
+ *  valid while it lives. Thread-safe. */
+KILN_RUNTIME_EXPORT void
+kiln_executable_variable(const kiln_executable_t *executable, int32_t index,
+                         const char **name, kiln_dtype_t *dtype, int32_t *rank,
+                         const int64_t **shape);
+
+/** The number of variables entry `entry` binds, or -1 if `entry` is out of
+ *  range. Thread-safe. */
+KILN_RUNTIME_EXPORT int32_t
+kiln_entry_variable_count(const kiln_executable_t *executable, int32_t entry);
+
+/** Describes variable `index` of entry `entry`: its name and whether the
+ *  entry assigns it (`*writes` = 1) or only reads it (0). Out of range: name
+ *  NULL. Ownership: `*name` is owned by the executable. Thread-safe. */
+KILN_RUNTIME_EXPORT void kiln_entry_variable(const kiln_executable_t *executable,
+                                             int32_t entry, int32_t index,
+                                             const char **name, int *writes);
+
 /** Calls entry `name`. The argument counts must match the entry's, and every
  *  input and every non-NULL output must match the declared dtype and shape
  *  and live in host memory; a mismatch is KILN_INVALID_ARGUMENT naming the
@@ -330,6 +361,89 @@ KILN_RUNTIME_EXPORT void kiln_entry_arg(const kiln_executable_t *executable,
 KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_invoke(
     kiln_executable_t *executable, const char *name, int32_t num_inputs,
     kiln_buffer_t *const *inputs, int32_t num_outputs, kiln_buffer_t **outputs);
+
+/*===----------------------------------------------------------------------===
+ * Variables
+ *===----------------------------------------------------------------------===*/
+
+/* Variables are the state of a compiled program (weights, optimizer slots,
+ * step counters): named host buffers in a store that the caller owns,
+ * bound to an entry point at call time by name. An entry that assigns a
+ * variable writes its new value into the store's buffer in place. */
+
+/** A variable store: names to host buffers. */
+typedef struct kiln_variables_s kiln_variables_t;
+
+/** Creates an empty store. Ownership: the caller owns `*out` (destroy it
+ *  with kiln_variables_destroy). */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_create(kiln_variables_t **out);
+
+/** Destroys a store and releases its buffers; NULL is allowed. */
+KILN_RUNTIME_EXPORT void kiln_variables_destroy(kiln_variables_t *variables);
+
+/** The number of variables in the store. */
+KILN_RUNTIME_EXPORT int32_t
+kiln_variables_count(const kiln_variables_t *variables);
+
+/** The name of variable `index` (names are kept sorted), or NULL if out of
+ *  range. Ownership: owned by the store, valid until the variable is
+ *  replaced or the store destroyed. */
+KILN_RUNTIME_EXPORT const char *
+kiln_variables_name(const kiln_variables_t *variables, int32_t index);
+
+/** The buffer of variable `name`, or NULL if the store has none. Ownership:
+ *  borrowed; valid until the variable is replaced or the store destroyed.
+ *  Its contents may be read and written while no call uses the store. */
+KILN_RUNTIME_EXPORT kiln_buffer_t *
+kiln_variables_find(const kiln_variables_t *variables, const char *name);
+
+/** Sets variable `name` (a C identifier) to a copy of `value` (a host
+ *  buffer), creating it or replacing it (its dtype and shape may change).
+ *  Ownership: `value` is borrowed. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_set(kiln_variables_t *variables,
+                                                     const char *name,
+                                                     const kiln_buffer_t *value);
+
+/** Gives every variable that `executable` declares and the store lacks its
+ *  initial value (from the module's `kiln_init_variables` entry; zeros for a
+ *  variable without an initializer). Variables already in the store are
+ *  left as they are, so this also completes a partial checkpoint. */
+KILN_RUNTIME_EXPORT kiln_status_t
+kiln_variables_initialize(kiln_variables_t *variables,
+                          kiln_executable_t *executable);
+
+/** Calls entry `name` as kiln_executable_invoke does, binding the variables
+ *  the entry reads or assigns to the store's buffers by name. A variable the
+ *  store lacks is KILN_NOT_FOUND naming it; one of another dtype or shape is
+ *  KILN_INVALID_ARGUMENT naming it; inputs and outputs may not share memory
+ *  with a variable. Assigned variables are updated in place.
+ *  Thread-safety: a store may be used by one call at a time. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_invoke_with_variables(
+    kiln_executable_t *executable, const char *name, int32_t num_inputs,
+    kiln_buffer_t *const *inputs, int32_t num_outputs, kiln_buffer_t **outputs,
+    kiln_variables_t *variables);
+
+/** Saves variables to a safetensors file: all of them (`num_names` 0) or the
+ *  `num_names` listed in `names` (one missing from the store is
+ *  KILN_NOT_FOUND). The write is atomic: a temporary file in the same
+ *  directory, flushed to disk, then renamed over `path`; if the process dies
+ *  or the write fails, the previous file at `path` is intact. bf16 is
+ *  stored as BF16, i1 as BOOL. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_save(
+    const kiln_variables_t *variables, const char *path, int32_t num_names,
+    const char *const *names);
+
+/** Loads every tensor of a safetensors file into the store (replacing
+ *  variables of the same name). The file is checked before anything
+ *  changes: a missing file is KILN_NOT_FOUND; a truncated or corrupt one
+ *  (header size, JSON, dtypes, shapes, offsets outside the data or
+ *  overlapping, sizes that do not match) is KILN_DATA_LOSS naming the file
+ *  and the tensor. When `declared` is not NULL, a tensor named like one of
+ *  its variables must have that variable's dtype and shape
+ *  (KILN_INVALID_ARGUMENT naming the variable and both shapes). */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_load(
+    kiln_variables_t *variables, const char *path,
+    const kiln_executable_t *declared);
 
 /*===----------------------------------------------------------------------===
  * NumPy .npy files
@@ -352,6 +466,22 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_npy_read(const char *path,
  *  concurrent writes of one path leave one of the files whole. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_npy_write(const char *path,
                                                  const kiln_buffer_t *buffer);
+
+/*===----------------------------------------------------------------------===
+ * idx files (MNIST, Fashion-MNIST)
+ *===----------------------------------------------------------------------===*/
+
+/** Reads an idx file of unsigned bytes (gzip-compressed or not), such as
+ *  /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz, into a new
+ *  host buffer of `dtype` (f32, f64, i32 or i64; values 0..255 unscaled)
+ *  with the file's shape, keeping only the first `limit` items along the
+ *  first dimension when `limit` >= 0. Errors name the file: missing
+ *  (KILN_NOT_FOUND), truncated or not idx (KILN_DATA_LOSS). Ownership: the
+ *  caller owns `*out`. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_idx_read(const char *path,
+                                                kiln_dtype_t dtype,
+                                                int64_t limit,
+                                                kiln_buffer_t **out);
 
 #ifdef __cplusplus
 }

@@ -45,17 +45,79 @@ def KilnAutodiff : Pass<"kiln-autodiff", "::mlir::ModuleOp"> {
 
     `kiln.cond` is differentiated by a `kiln.cond` on the same predicate
     whose branches recompute their forward values and take the cotangent
-    through the branch that ran. `kiln.for` with constant bounds tapes its
-    loop-carried values per iteration and runs a reverse loop over the tape;
-    `kiln.while` and `kiln.for` with run-time bounds count their iterations
-    and recompute each iteration's inputs in the reverse loop.
+    through the branch that ran. Loops (`kiln.for` with constant or
+    run-time bounds, `kiln.while` with a data-dependent trip count) save each
+    iteration's loop-carried values on a tape (`kiln.tape_*`, sized at run
+    time; a `kiln.while` is first run to count its iterations) and a reverse
+    loop reads the tape backwards. With `loops=recompute` nothing is saved:
+    each iteration's values are recomputed from the loop's initial values
+    (O(1) memory, quadratic time).
 
     Requests inside a function that is itself differentiated are lowered
     first, and generated functions are ordinary Kiln functions, so running
     the pass on requests of generated functions gives higher-order
     gradients. One generated function serves every request with the same
-    callee, `wrt` and seeding.
+    callee, `wrt` and seeding. Tapes are not differentiated: when a
+    gradient function is differentiated again, its tape-free twin
+    (`..._recompute`) is built and differentiated instead.
   }];
+  let options = [
+    Option<"loops", "loops", "std::string", /*default=*/"\"tape\"",
+           "How reverse loops get each iteration's carried values: 'tape' "
+           "(saved by the forward pass) or 'recompute' (from the initial "
+           "values)">,
+  ];
+}
+
+def KilnExternalizeVariables : Pass<"kiln-externalize-variables", "::mlir::ModuleOp"> {
+  let summary = "Turns variable reads and assigns into arguments and results";
+  let description = [{
+    Variables live in the runtime's store. Every function that reads or
+    assigns variables, directly or through calls, gets one argument per such
+    variable (declaration order; argument attribute `kiln.variable`) and one
+    extra result per variable it assigns (the final value), recorded in the
+    function attributes `kiln.variables` and `kiln.assigned`. Reads become
+    the variable's current value at that point; calls pass their callee's
+    variables along and take back the assigned ones. The declarations are
+    recorded in the module attribute `kiln.variables` and removed, and
+    `@kiln_init_variables` (public, no arguments) assigns every declared
+    initial value. Assigning a variable inside a `kiln.cond`/`kiln.for`/
+    `kiln.while` region is not supported yet (an error).
+  }];
+}
+
+def KilnExpandOptimizers : Pass<"kiln-expand-optimizers", "::mlir::ModuleOp"> {
+  let summary = "Writes optimizer updates out as variable reads, math and assigns";
+  let description = [{
+    Expands `kiln.apply_gradient_descent`, `kiln.apply_momentum` and
+    `kiln.apply_adam` into `kiln.read_variable`, elementwise Kiln ops and
+    `kiln.assign_variable`, declaring each optimizer slot variable
+    (`@<var>_momentum`, `@<var>_adam_m`, `@<var>_adam_v`: zeros of the
+    variable's type) next to the variable unless the module has it already
+    (a slot of another type is an error). This is the optimizer library
+    that hand-written modules and the Python optimizers share: a training
+    step with its updates compiles into one function.
+  }];
+}
+
+def KilnFreezeVariables : Pass<"kiln-freeze-variables", "::mlir::ModuleOp"> {
+  let summary = "Replaces variables by their values from a checkpoint";
+  let description = [{
+    Makes a stateless inference module: every `kiln.read_variable` becomes a
+    `kiln.constant` with the variable's value from the safetensors file
+    `checkpoint` (or the declared initial value when the file lacks it; a
+    variable with neither is an error where it is read), assignments and
+    optimizer updates are removed, and so are the declarations. A stored
+    tensor whose dtype or shape differs from the declaration is an error
+    naming the variable. Run it before `kiln-autodiff` only on modules
+    without gradient requests with respect to variables.
+
+        tensor-opt model.mlir --kiln-freeze-variables=checkpoint=model.safetensors
+  }];
+  let options = [
+    Option<"checkpoint", "checkpoint", "std::string", /*default=*/"",
+           "The safetensors file holding the variables' values">,
+  ];
 }
 
 #endif // KILN_TRANSFORMS_PASSES_TD

@@ -13,6 +13,13 @@
 //   kiln.while cond/do      -> scf.while, kiln.yield %p -> scf.condition
 //   kiln.for %lb to %ub     -> scf.for over index, counter as tensor<i64>
 //
+// The tapes that kiln-autodiff threads through loops lower to tensors with a
+// dynamic leading dimension, which bufferize to one buffer written in place:
+//
+//   kiln.tape_new %n        -> tensor.empty(max(n, 1)) + linalg.fill 0
+//   kiln.tape_write t[i], v -> scf.if (i in range) tensor.insert_slice
+//   kiln.tape_read t[i]     -> tensor.extract_slice at clamp(i)
+//
 //===----------------------------------------------------------------------===//
 
 #include "Common.h"
@@ -28,6 +35,12 @@ void replaceYield(ConversionPatternRewriter &rewriter, Block &block) {
   auto yield = cast<YieldOp>(block.getTerminator());
   rewriter.setInsertionPoint(yield);
   rewriter.replaceOpWithNewOp<scf::YieldOp>(yield, yield.getValues());
+}
+
+/// The i64 value of a rank-0 tensor<i64>, as an index.
+Value indexOf(OpBuilder &b, Location loc, Value scalar) {
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                    extractScalar(b, loc, scalar));
 }
 
 struct CondLowering : OpConversionPattern<CondOp> {
@@ -82,10 +95,7 @@ struct ForLowering : OpConversionPattern<ForOp> {
   matchAndRewrite(ForOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    auto toIndex = [&](Value t) -> Value {
-      return arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(),
-                                        extractScalar(rewriter, loc, t));
-    };
+    auto toIndex = [&](Value t) { return indexOf(rewriter, loc, t); };
     Value lower = toIndex(adaptor.getLower());
     Value upper = toIndex(adaptor.getUpper());
     Value step = toIndex(adaptor.getStep());
@@ -117,8 +127,101 @@ struct ForLowering : OpConversionPattern<ForOp> {
   }
 };
 
+
+/// Offsets/sizes/strides selecting row `row` of `tape` (rank-reducing).
+void rowSlice(OpBuilder &b, RankedTensorType tape, Value row,
+              SmallVectorImpl<OpFoldResult> &offsets,
+              SmallVectorImpl<OpFoldResult> &sizes,
+              SmallVectorImpl<OpFoldResult> &strides) {
+  offsets.push_back(row);
+  sizes.push_back(b.getIndexAttr(1));
+  for (int64_t d : tape.getShape().drop_front()) {
+    offsets.push_back(b.getIndexAttr(0));
+    sizes.push_back(b.getIndexAttr(d));
+  }
+  strides.assign(tape.getRank(), b.getIndexAttr(1));
+}
+
+struct TapeNewLowering : OpConversionPattern<TapeNewOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(TapeNewOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value rows = arith::MaxSIOp::create(
+        rewriter, loc, indexOf(rewriter, loc, adaptor.getSize()),
+        arith::ConstantIndexOp::create(rewriter, loc, 1));
+    Value empty = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                          type.getElementType(),
+                                          ValueRange{rows});
+    Value zero = scalarConstant(rewriter, loc, type.getElementType(), 0);
+    rewriter.replaceOp(
+        op, linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0));
+    return success();
+  }
+};
+
+struct TapeWriteLowering : OpConversionPattern<TapeWriteOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(TapeWriteOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value tape = adaptor.getTape();
+    Value row = indexOf(rewriter, loc, adaptor.getIndex());
+    Value rows = tensor::DimOp::create(rewriter, loc, tape, 0);
+    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value inRange = arith::AndIOp::create(
+        rewriter, loc,
+        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, row,
+                              zero),
+        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::slt, row,
+                              rows));
+    auto ifOp = scf::IfOp::create(
+        rewriter, loc, inRange,
+        [&](OpBuilder &b, Location l) {
+          SmallVector<OpFoldResult> offsets, sizes, strides;
+          rowSlice(b, type, row, offsets, sizes, strides);
+          Value written = tensor::InsertSliceOp::create(
+              b, l, adaptor.getValue(), tape, offsets, sizes, strides);
+          scf::YieldOp::create(b, l, written);
+        },
+        [&](OpBuilder &b, Location l) { scf::YieldOp::create(b, l, tape); });
+    rewriter.replaceOp(op, ifOp.getResults());
+    return success();
+  }
+};
+
+struct TapeReadLowering : OpConversionPattern<TapeReadOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(TapeReadOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value tape = adaptor.getTape();
+    auto tapeType = cast<RankedTensorType>(tape.getType());
+    Value row = indexOf(rewriter, loc, adaptor.getIndex());
+    Value last = arith::SubIOp::create(
+        rewriter, loc, tensor::DimOp::create(rewriter, loc, tape, 0),
+        arith::ConstantIndexOp::create(rewriter, loc, 1));
+    row = arith::MaxSIOp::create(
+        rewriter, loc,
+        arith::MinSIOp::create(rewriter, loc, row, last),
+        arith::ConstantIndexOp::create(rewriter, loc, 0));
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+    rowSlice(rewriter, tapeType, row, offsets, sizes, strides);
+    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
+        op, cast<RankedTensorType>(op.getType()), tape, offsets, sizes,
+        strides);
+    return success();
+  }
+};
+
 } // namespace
 
 void lowering::populateControlFlowPatterns(RewritePatternSet &patterns) {
-  patterns.add<CondLowering, WhileLowering, ForLowering>(patterns.getContext());
+  patterns.add<CondLowering, WhileLowering, ForLowering, TapeNewLowering,
+               TapeWriteLowering, TapeReadLowering>(patterns.getContext());
 }

@@ -454,6 +454,70 @@ std::pair<Value, Value> windowPosition(OpBuilder &b, Location loc, Value y,
 // tensors (made in place by bufferization):
 //
 //   dx = 0
+/// The position (h, w) of the first maximum, in row-major order, of
+/// `input` in the pooling window of output position ivs = (n, y, x, c).
+static std::pair<Value, Value>
+firstMaxPosition(OpBuilder &b, Location l, Value input, ValueRange ivs,
+                 ArrayRef<int64_t> window, ArrayRef<int64_t> strides,
+                 const Padding2D &p, int64_t height, int64_t width) {
+  Value n = ivs[0], y = ivs[1], x = ivs[2], ch = ivs[3];
+  Type element = cast<RankedTensorType>(input.getType()).getElementType();
+  Value best = lowestValue(b, l, element);
+  Value bestH =
+      windowPosition(b, l, y, idx(b, l, 0), strides[0], p.low[0], height)
+          .first;
+  Value bestW =
+      windowPosition(b, l, x, idx(b, l, 0), strides[1], p.low[1], width).first;
+  for (int64_t i = 0; i < window[0]; ++i) {
+    for (int64_t j = 0; j < window[1]; ++j) {
+      auto [h, insideH] =
+          windowPosition(b, l, y, idx(b, l, i), strides[0], p.low[0], height);
+      auto [w, insideW] =
+          windowPosition(b, l, x, idx(b, l, j), strides[1], p.low[1], width);
+      Value v = tensor::ExtractOp::create(b, l, input, ValueRange{n, h, w, ch});
+      Value better = arith::AndIOp::create(
+          b, l, arith::AndIOp::create(b, l, insideH, insideW),
+          arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, v, best));
+      best = arith::SelectOp::create(b, l, better, v, best);
+      bestH = arith::SelectOp::create(b, l, better, h, bestH);
+      bestW = arith::SelectOp::create(b, l, better, w, bestW);
+    }
+  }
+  return {bestH, bestW};
+}
+
+//   for n, y, x, c:
+//     (h*, w*) = first position of the maximum of input in window (y, x)
+//     result[n, y, x, c] = source[n, h*, w*, c]
+struct MaxPool2DSelectLowering : OpConversionPattern<MaxPool2DSelectOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MaxPool2DSelectOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireStatic(op, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    auto inputType = cast<RankedTensorType>(op.getInput().getType());
+    ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
+    Padding2D p = windowPadding(inputType.getShape(), window, strides, {1, 1},
+                                op.getPadding());
+    int64_t height = inputType.getDimSize(1), width = inputType.getDimSize(2);
+    Value input = adaptor.getInput(), source = adaptor.getSource();
+    Value result = loopNest(
+        rewriter, loc, type.getShape(), zeroFilled(rewriter, loc, type),
+        [&](OpBuilder &b, Location l, ValueRange ivs, Value out) {
+          auto [h, w] = firstMaxPosition(b, l, input, ivs, window, strides, p,
+                                         height, width);
+          Value v = tensor::ExtractOp::create(
+              b, l, source, ValueRange{ivs[0], h, w, ivs[3]});
+          return tensor::InsertOp::create(b, l, v, out, ivs).getResult();
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 //   for n, y, x, c:
 //     (h*, w*) = first position of the maximum of input in window (y, x)
 //     dx[n, h*, w*, c] += dy[n, y, x, c]
@@ -466,7 +530,6 @@ struct MaxPool2DGradLowering : OpConversionPattern<MaxPool2DGradOp> {
       return failure();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
-    Type element = type.getElementType();
     auto dyType = cast<RankedTensorType>(op.getOutBackprop().getType());
     ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
     Padding2D p = windowPadding(type.getShape(), window, strides, {1, 1},
@@ -476,35 +539,10 @@ struct MaxPool2DGradLowering : OpConversionPattern<MaxPool2DGradOp> {
     Value result = loopNest(
         rewriter, loc, dyType.getShape(), zeroFilled(rewriter, loc, type),
         [&](OpBuilder &b, Location l, ValueRange ivs, Value dx) {
-          Value n = ivs[0], y = ivs[1], x = ivs[2], ch = ivs[3];
-          // Search the window in row-major order, keeping the first maximum.
-          Value best = lowestValue(b, l, element);
-          Value bestH = windowPosition(b, l, y, idx(b, l, 0), strides[0],
-                                       p.low[0], height)
-                            .first;
-          Value bestW =
-              windowPosition(b, l, x, idx(b, l, 0), strides[1], p.low[1], width)
-                  .first;
-          SmallVector<Value> state = {best, bestH, bestW};
-          for (int64_t i = 0; i < window[0]; ++i) {
-            for (int64_t j = 0; j < window[1]; ++j) {
-              auto [h, insideH] = windowPosition(b, l, y, idx(b, l, i),
-                                                 strides[0], p.low[0], height);
-              auto [w, insideW] = windowPosition(b, l, x, idx(b, l, j),
-                                                 strides[1], p.low[1], width);
-              Value v = tensor::ExtractOp::create(b, l, input,
-                                                  ValueRange{n, h, w, ch});
-              Value better = arith::AndIOp::create(
-                  b, l, arith::AndIOp::create(b, l, insideH, insideW),
-                  arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, v,
-                                        state[0]));
-              state = {arith::SelectOp::create(b, l, better, v, state[0]),
-                       arith::SelectOp::create(b, l, better, h, state[1]),
-                       arith::SelectOp::create(b, l, better, w, state[2])};
-            }
-          }
+          auto [h, w] = firstMaxPosition(b, l, input, ivs, window, strides, p,
+                                         height, width);
           Value g = tensor::ExtractOp::create(b, l, dy, ivs);
-          SmallVector<Value> at = {n, state[1], state[2], ch};
+          SmallVector<Value> at = {ivs[0], h, w, ivs[3]};
           Value old = tensor::ExtractOp::create(b, l, dx, at);
           return tensor::InsertOp::create(
                      b, l, arith::AddFOp::create(b, l, old, g), dx, at)
@@ -769,6 +807,7 @@ void lowering::populateNNPatterns(RewritePatternSet &patterns) {
                Conv2DBackpropInputLowering, Conv2DBackpropFilterLowering,
                PoolLowering<MaxPool2DOp, true>,
                PoolLowering<AvgPool2DOp, false>, MaxPool2DGradLowering,
+               MaxPool2DSelectLowering,
                AvgPool2DGradLowering, SoftmaxLowering<SoftmaxOp, false>,
                SoftmaxLowering<LogSoftmaxOp, true>, SoftmaxCrossEntropyLowering,
                SparseSoftmaxCrossEntropyLowering>(patterns.getContext());

@@ -67,3 +67,32 @@ func.func @while(%x: tensor<f32>, %limit: tensor<f32>) -> tensor<f32> {
   }
   return %w : tensor<f32>
 }
+
+// -----
+
+// Tapes: a dynamic leading dimension of at least one row, zero-filled; a
+// write inside the tape is an insert_slice (in place after bufferization),
+// one outside it changes nothing; a read clamps its row.
+// CHECK-LABEL: func.func @tapes
+// CHECK-SAME: (%[[N:.*]]: tensor<i64>, %[[I:.*]]: tensor<i64>, %[[V:.*]]: tensor<3xf32>)
+// CHECK: %[[NI:.*]] = arith.index_cast
+// CHECK: %[[ROWS:.*]] = arith.maxsi %[[NI]], %{{.*}} : index
+// CHECK: %[[EMPTY:.*]] = tensor.empty(%[[ROWS]]) : tensor<?x3xf32>
+// CHECK: %[[TAPE:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[EMPTY]] : tensor<?x3xf32>)
+// CHECK: %[[ROW:.*]] = arith.index_cast
+// CHECK: %[[DIM:.*]] = tensor.dim %[[TAPE]]
+// CHECK: arith.cmpi sge, %[[ROW]]
+// CHECK: arith.cmpi slt, %[[ROW]], %[[DIM]]
+// CHECK: %[[W:.*]] = scf.if
+// CHECK:   tensor.insert_slice %[[V]] into %[[TAPE]][%[[ROW]], 0] [1, 3] [1, 1] : tensor<3xf32> into tensor<?x3xf32>
+// CHECK: } else {
+// CHECK:   scf.yield %[[TAPE]]
+// CHECK: arith.minsi
+// CHECK: %[[CLAMPED:.*]] = arith.maxsi
+// CHECK: tensor.extract_slice %[[W]][%[[CLAMPED]], 0] [1, 3] [1, 1] : tensor<?x3xf32> to tensor<3xf32>
+func.func @tapes(%n: tensor<i64>, %i: tensor<i64>, %v: tensor<3xf32>) -> tensor<3xf32> {
+  %t = kiln.tape_new %n : tensor<?x3xf32>
+  %w = kiln.tape_write %t[%i], %v : tensor<?x3xf32>, tensor<3xf32>
+  %r = kiln.tape_read %w[%i] : tensor<?x3xf32> -> tensor<3xf32>
+  return %r : tensor<3xf32>
+}

@@ -1239,3 +1239,229 @@ func.func @squeeze_unknown_axis(%a: tensor<?x1xf32>) {
   %0 = kiln.squeeze %a {axes = array<i64: 0>} : tensor<?x1xf32> -> tensor<1xf32>
   return
 }
+
+// -----
+
+func.func @tape_static_rows(%n: tensor<i64>) {
+  // expected-error@+1 {{'kiln.tape_new' op a tape has a dynamic leading dimension (the rows) and a static row shape, like tensor<?x3xf32>; got 'tensor<4x3xf32>'}}
+  %0 = kiln.tape_new %n : tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @tape_dynamic_row(%n: tensor<i64>) {
+  // expected-error@+1 {{'kiln.tape_new' op a tape has a dynamic leading dimension (the rows) and a static row shape, like tensor<?x3xf32>; got 'tensor<?x?xf32>'}}
+  %0 = kiln.tape_new %n : tensor<?x?xf32>
+  return
+}
+
+// -----
+
+func.func @tape_scalar(%n: tensor<i64>) {
+  // expected-error@+1 {{'kiln.tape_new' op a tape has a dynamic leading dimension (the rows) and a static row shape, like tensor<?x3xf32>; got 'tensor<f32>'}}
+  %0 = kiln.tape_new %n : tensor<f32>
+  return
+}
+
+// -----
+
+func.func @tape_write_row_type(%t: tensor<?x3xf32>, %i: tensor<i64>, %v: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.tape_write' op writes a 'tensor<4xf32>' into a tape whose rows are 'tensor<3xf32>'}}
+  %0 = kiln.tape_write %t[%i], %v : tensor<?x3xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @tape_write_element_type(%t: tensor<?x3xf32>, %i: tensor<i64>, %v: tensor<3xf64>) {
+  // expected-error@+1 {{'kiln.tape_write' op writes a 'tensor<3xf64>' into a tape whose rows are 'tensor<3xf32>'}}
+  %0 = kiln.tape_write %t[%i], %v : tensor<?x3xf32>, tensor<3xf64>
+  return
+}
+
+// -----
+
+func.func @tape_read_type(%t: tensor<?x3xf32>, %i: tensor<i64>) {
+  // expected-error@+1 {{'kiln.tape_read' op result 'tensor<2xf32>' is not the tape's row type 'tensor<3xf32>'}}
+  %0 = kiln.tape_read %t[%i] : tensor<?x3xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @tape_index_type(%t: tensor<?x3xf32>, %i: tensor<i32>) {
+  // expected-error@+1 {{'kiln.tape_read' op operand #1 must be}}
+  %0 = "kiln.tape_read"(%t, %i) : (tensor<?x3xf32>, tensor<i32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool2d_select_source_shape(%x: tensor<1x4x4x3xf32>, %s: tensor<1x4x5x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{source has shape [1, 4, 5, 3] but input has shape [1, 4, 4, 3]}}
+  %0 = kiln.max_pool2d_select %x, %s {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x3xf32>, tensor<1x4x5x3xf32> -> tensor<1x2x2x3xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool2d_select_result(%x: tensor<1x4x4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{'kiln.max_pool2d_select' op inferred type(s) 'tensor<1x2x2x3xf32>' are incompatible with return type(s) of operation 'tensor<1x4x4x3xf32>'}}
+  %0 = kiln.max_pool2d_select %x, %x {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x3xf32>, tensor<1x4x4x3xf32> -> tensor<1x4x4x3xf32>
+  return
+}
+
+// -----
+
+// expected-error@+1 {{'kiln.variable' op variable @v must have a statically shaped tensor type, got 'tensor<?x3xf32>'}}
+kiln.variable @v : tensor<?x3xf32>
+
+// -----
+
+// expected-error@+1 {{'kiln.variable' op initial value of @v has type 'tensor<2xf32>', but the variable is 'tensor<3xf32>'}}
+"kiln.variable"() <{sym_name = "v", type = tensor<3xf32>, initial_value = dense<[1.0, 2.0]> : tensor<2xf32>}> : () -> ()
+
+// -----
+
+// expected-error@+1 {{inferred shape of elements literal ([2]) does not match type ([3])}}
+kiln.variable @v : tensor<3xf32> = dense<[1.0, 2.0]>
+
+// -----
+
+func.func @read_unknown() {
+  // expected-error@+1 {{'kiln.read_variable' op refers to @nope, which is not a kiln.variable in this module}}
+  %0 = kiln.read_variable @nope : tensor<f32>
+  return
+}
+
+// -----
+
+kiln.variable @v : tensor<3xf32>
+func.func @read_wrong_type() {
+  // expected-error@+1 {{'kiln.read_variable' op reads a 'tensor<4xf32>' but @v is 'tensor<3xf32>'}}
+  %0 = kiln.read_variable @v : tensor<4xf32>
+  return
+}
+
+// -----
+
+kiln.variable @v : tensor<3xf32>
+func.func @assign_wrong_type(%x: tensor<3xf64>) {
+  // expected-error@+1 {{'kiln.assign_variable' op assigns a 'tensor<3xf64>' but @v is 'tensor<3xf32>'}}
+  kiln.assign_variable @v, %x : tensor<3xf64>
+  return
+}
+
+// -----
+
+func.func @not_a_variable() {
+  return
+}
+func.func @assign_function(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.assign_variable' op refers to @not_a_variable, which is not a kiln.variable in this module}}
+  kiln.assign_variable @not_a_variable, %x : tensor<f32>
+  return
+}
+
+// -----
+
+kiln.variable @v : tensor<f32>
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_unknown_variable(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.grad' op wrt_variables names @u, which is not a kiln.variable in this module}}
+  %0 = kiln.grad @f(%x) {wrt_variables = [@u]} : (tensor<f32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+kiln.variable @v : tensor<f32>
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_variable_twice(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.grad' op wrt_variables lists @v twice}}
+  %0:2 = kiln.grad @f(%x) {wrt_variables = [@v, @v]} : (tensor<f32>) -> (tensor<f32>, tensor<f32>)
+  return
+}
+
+// -----
+
+kiln.variable @count : tensor<i64>
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_integer_variable(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.grad' op cannot differentiate with respect to @count of type 'tensor<i64>': only floating-point variables have gradients}}
+  %0 = kiln.grad @f(%x) {wrt_variables = [@count]} : (tensor<f32>) -> tensor<i64>
+  return
+}
+
+// -----
+
+kiln.variable @v : tensor<f32>
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_all_of_nothing(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.grad' op has nothing to differentiate: @f reads no floating-point variable}}
+  %0 = kiln.grad @f(%x) {wrt_all_variables} : (tensor<f32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+kiln.variable @v : tensor<f32>
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  %v = kiln.read_variable @v : tensor<f32>
+  %y = kiln.mul %x, %v : tensor<f32>, tensor<f32> -> tensor<f32>
+  return %y : tensor<f32>
+}
+func.func @grad_variable_result_types(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.grad' op results 'tensor<f32>' should be 'tensor<f32>', 'tensor<f32>'}}
+  %0 = kiln.grad @f(%x) {wrt = array<i64: 0>, wrt_all_variables} : (tensor<f32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+kiln.variable @v : tensor<f32>
+func.func @f(%x: tensor<f32>) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+func.func @grad_both_variable_lists(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.grad' op takes 'wrt_variables' or 'wrt_all_variables', not both}}
+  %0 = kiln.grad @f(%x) {wrt_variables = [@v], wrt_all_variables} : (tensor<f32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+kiln.variable @w : tensor<3xf32>
+func.func @apply_wrong_gradient(%g: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error@+1 {{'kiln.apply_gradient_descent' op applies a gradient of type 'tensor<4xf32>' but @w is 'tensor<3xf32>'}}
+  kiln.apply_gradient_descent @w, %g, %lr : tensor<4xf32>, tensor<f32>
+  return
+}
+
+// -----
+
+kiln.variable @w : tensor<3xf32>
+func.func @apply_vector_rate(%g: tensor<3xf32>, %lr: tensor<3xf32>, %t: tensor<i64>) {
+  // expected-error@+1 {{'kiln.apply_adam' op learning rate must be a rank-0 tensor of 'f32', got 'tensor<3xf32>'}}
+  kiln.apply_adam @w, %g, %lr, %t : tensor<3xf32>, tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @apply_unknown(%g: tensor<3xf32>, %lr: tensor<f32>) {
+  // expected-error@+1 {{'kiln.apply_momentum' op refers to @nope, which is not a kiln.variable in this module}}
+  kiln.apply_momentum @nope, %g, %lr : tensor<3xf32>, tensor<f32>
+  return
+}

@@ -204,6 +204,8 @@ func.func @nn(%x: tensor<1x28x28x1xf32>, %w: tensor<3x3x1x16xf32>,
   %5 = kiln.avg_pool2d %p {window = array<i64: 3, 3>, strides = array<i64: 3, 3>, padding = #kiln.padding<SAME>} : tensor<1x4x4x3xf32> -> tensor<1x2x2x3xf32>
   // CHECK: kiln.max_pool2d_grad %{{.*}}, %{{.*}} {strides = array<i64: 2, 2>, window = array<i64: 2, 2>} : tensor<1x4x4x3xf32>, tensor<1x2x2x3xf32> -> tensor<1x4x4x3xf32>
   %6 = kiln.max_pool2d_grad %p, %dp {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x3xf32>, tensor<1x2x2x3xf32> -> tensor<1x4x4x3xf32>
+  // CHECK: kiln.max_pool2d_select %{{.*}}, %{{.*}} {strides = array<i64: 2, 2>, window = array<i64: 2, 2>} : tensor<1x4x4x3xf32>, tensor<1x4x4x3xf32> -> tensor<1x2x2x3xf32>
+  %sel = kiln.max_pool2d_select %p, %p {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x3xf32>, tensor<1x4x4x3xf32> -> tensor<1x2x2x3xf32>
   // CHECK: kiln.avg_pool2d_grad %{{.*}} {strides = array<i64: 2, 2>, window = array<i64: 2, 2>} : tensor<1x2x2x3xf32> -> tensor<1x4x4x3xf32>
   %7 = kiln.avg_pool2d_grad %dp {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x2x2x3xf32> -> tensor<1x4x4x3xf32>
   // CHECK: kiln.softmax %{{.*}} : tensor<32x10xf32> -> tensor<32x10xf32>
@@ -297,4 +299,43 @@ func.func @dynamic(%x: tensor<?x3xf32>, %y: tensor<3xf32>, %w: tensor<3x5xf32>) 
   // CHECK: kiln.matmul {{.*}} -> tensor<?x5xf32>
   %1 = kiln.matmul %0, %w : tensor<?x3xf32>, tensor<3x5xf32> -> tensor<?x5xf32>
   return %1 : tensor<?x5xf32>
+}
+
+// CHECK-LABEL: func.func @tapes
+// CHECK: %[[T:.*]] = kiln.tape_new %{{.*}} : tensor<?x3xf32>
+// CHECK: %[[W:.*]] = kiln.tape_write %[[T]][%{{.*}}], %{{.*}} : tensor<?x3xf32>, tensor<3xf32>
+// CHECK: kiln.tape_read %[[W]][%{{.*}}] : tensor<?x3xf32> -> tensor<3xf32>
+func.func @tapes(%n: tensor<i64>, %v: tensor<3xf32>) -> tensor<3xf32> {
+  %t = kiln.tape_new %n : tensor<?x3xf32>
+  %w = kiln.tape_write %t[%n], %v : tensor<?x3xf32>, tensor<3xf32>
+  %r = kiln.tape_read %w[%n] : tensor<?x3xf32> -> tensor<3xf32>
+  return %r : tensor<3xf32>
+}
+
+// CHECK: kiln.variable @v_weights : tensor<2x3xf32>{{$}}
+// CHECK: kiln.variable @v_bias : tensor<3xf32> = dense<5.000000e-01>
+// CHECK: kiln.variable @v_step : tensor<i64> = dense<0>
+kiln.variable @v_weights : tensor<2x3xf32>
+kiln.variable @v_bias : tensor<3xf32> = dense<0.5>
+kiln.variable @v_step : tensor<i64> = dense<0>
+
+// CHECK-LABEL: func.func @variables
+// CHECK: %[[W:.*]] = kiln.read_variable @v_weights : tensor<2x3xf32>
+// CHECK: kiln.assign_variable @v_weights, %[[W]] : tensor<2x3xf32>
+// CHECK: kiln.grad @v_loss(%{{.*}}) {wrt_variables = [@v_weights, @v_bias]} : (tensor<1x2xf32>) -> (tensor<2x3xf32>, tensor<3xf32>)
+// CHECK: kiln.value_and_grad @v_loss(%{{.*}}) {wrt = array<i64: 0>, wrt_all_variables} : (tensor<1x2xf32>) -> (tensor<f32>, tensor<1x2xf32>, tensor<2x3xf32>, tensor<3xf32>)
+func.func private @v_loss(%x: tensor<1x2xf32>) -> tensor<f32> {
+  %w = kiln.read_variable @v_weights : tensor<2x3xf32>
+  %b = kiln.read_variable @v_bias : tensor<3xf32>
+  %y = kiln.matmul %x, %w : tensor<1x2xf32>, tensor<2x3xf32> -> tensor<1x3xf32>
+  %z = kiln.add %y, %b : tensor<1x3xf32>, tensor<3xf32> -> tensor<1x3xf32>
+  %s = kiln.reduce_sum %z {axes = array<i64: 0, 1>} : tensor<1x3xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @variables(%x: tensor<1x2xf32>) {
+  %w = kiln.read_variable @v_weights : tensor<2x3xf32>
+  kiln.assign_variable @v_weights, %w : tensor<2x3xf32>
+  %g:2 = kiln.grad @v_loss(%x) {wrt_variables = [@v_weights, @v_bias]} : (tensor<1x2xf32>) -> (tensor<2x3xf32>, tensor<3xf32>)
+  %v:4 = kiln.value_and_grad @v_loss(%x) {wrt = array<i64: 0>, wrt_all_variables} : (tensor<1x2xf32>) -> (tensor<f32>, tensor<1x2xf32>, tensor<2x3xf32>, tensor<3xf32>)
+  return
 }

@@ -1,0 +1,171 @@
+//===- FreezeVariables.cpp - Variables become constants from a checkpoint -===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Freezing turns a stateful module into a stateless inference module (what
+// TensorFlow called freezing a graph into a .pb): every kiln.read_variable
+// becomes a kiln.constant holding the variable's value from a safetensors
+// checkpoint (or its declared initial value when the checkpoint lacks it),
+// every assignment and optimizer update is removed, and so are the
+// declarations. The checkpoint is read with the runtime's own reader, so a
+// file that tensor-run or a generated library saved freezes exactly.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Transforms/Passes.h"
+
+#include "Kiln/KilnDialect.h"
+#include "Kiln/KilnOps.h"
+#include "kiln/Runtime/Runtime.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include <memory>
+
+namespace mlir::kiln {
+#define GEN_PASS_DEF_KILNFREEZEVARIABLES
+#include "kiln/Transforms/Passes.h.inc"
+} // namespace mlir::kiln
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+/// The Kiln element type of a runtime dtype.
+static Type elementTypeOf(MLIRContext *context, kiln_dtype_t dtype) {
+  Builder b(context);
+  switch (dtype) {
+  case KILN_F32:
+    return b.getF32Type();
+  case KILN_F64:
+    return b.getF64Type();
+  case KILN_F16:
+    return b.getF16Type();
+  case KILN_BF16:
+    return b.getBF16Type();
+  case KILN_I1:
+    return b.getI1Type();
+  case KILN_I32:
+    return b.getI32Type();
+  case KILN_I64:
+    return b.getI64Type();
+  }
+  return Type();
+}
+
+namespace {
+
+struct StoreDeleter {
+  void operator()(kiln_variables_t *store) const {
+    kiln_variables_destroy(store);
+  }
+};
+
+struct FreezeVariablesPass
+    : public kiln::impl::KilnFreezeVariablesBase<FreezeVariablesPass> {
+  using KilnFreezeVariablesBase::KilnFreezeVariablesBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *context = &getContext();
+    if (checkpoint.empty()) {
+      module.emitError("kiln-freeze-variables needs checkpoint=<file>");
+      return signalPassFailure();
+    }
+    kiln_variables_t *raw = nullptr;
+    if (kiln_status_t s = kiln_variables_create(&raw)) {
+      module.emitError() << kiln_status_message(s);
+      kiln_status_free(s);
+      return signalPassFailure();
+    }
+    std::unique_ptr<kiln_variables_t, StoreDeleter> store(raw);
+    if (kiln_status_t s =
+            kiln_variables_load(store.get(), checkpoint.c_str(), nullptr)) {
+      module.emitError() << "cannot freeze variables: "
+                         << kiln_status_message(s);
+      kiln_status_free(s);
+      return signalPassFailure();
+    }
+
+    // The value of every declared variable.
+    DenseMap<StringAttr, ElementsAttr> values;
+    bool ok = true;
+    for (auto variable : module.getOps<VariableOp>()) {
+      RankedTensorType type = variable.getTensorType();
+      kiln_buffer_t *b =
+          kiln_variables_find(store.get(), variable.getSymName().str().c_str());
+      if (!b) {
+        if (auto init = variable.getInitialValueAttr()) {
+          values[variable.getSymNameAttr()] = init;
+          continue;
+        }
+        // Reported only if something reads it (below).
+        continue;
+      }
+      SmallVector<int64_t> shape(kiln_buffer_shape(b),
+                                 kiln_buffer_shape(b) + kiln_buffer_rank(b));
+      auto stored = RankedTensorType::get(
+          shape, elementTypeOf(context, kiln_buffer_dtype(b)));
+      if (stored != type) {
+        variable.emitError() << "cannot freeze @" << variable.getSymName()
+                             << ": the checkpoint " << checkpoint << " holds "
+                             << stored << " but the variable is " << type;
+        ok = false;
+        continue;
+      }
+      const char *data =
+          static_cast<const char *>(kiln_buffer_host_data(b));
+      size_t bytes = kiln_buffer_byte_size(b);
+      if (type.getElementType().isInteger(1)) {
+        // Dense i1 data is bit-packed in MLIR; the store has one byte each.
+        SmallVector<bool> bits(data, data + bytes);
+        values[variable.getSymNameAttr()] = DenseElementsAttr::get(type, bits);
+      } else {
+        values[variable.getSymNameAttr()] =
+            DenseElementsAttr::getFromRawBuffer(type, ArrayRef<char>(data, bytes));
+      }
+    }
+    if (!ok)
+      return signalPassFailure();
+
+    SmallVector<Operation *> erase;
+    WalkResult walk = module.walk([&](Operation *op) {
+      if (auto read = dyn_cast<ReadVariableOp>(op)) {
+        ElementsAttr value = values.lookup(read.getVariableAttr().getAttr());
+        if (!value) {
+          read.emitError() << "cannot freeze " << read.getVariableAttr()
+                           << ": the checkpoint " << checkpoint
+                           << " has no such variable and it has no initial "
+                              "value";
+          return WalkResult::interrupt();
+        }
+        OpBuilder b(read);
+        read.replaceAllUsesWith(
+            ConstantOp::create(b, read.getLoc(), value).getResult());
+        erase.push_back(read);
+      } else if (isa<AssignVariableOp, ApplyGradientDescentOp,
+                     ApplyMomentumOp, ApplyAdamOp>(op)) {
+        erase.push_back(op);
+      } else if (isa<GradOp, ValueAndGradOp>(op) &&
+                 (op->hasAttr("wrt_variables") ||
+                  op->hasAttr("wrt_all_variables"))) {
+        op->emitError("cannot freeze a module that differentiates with "
+                      "respect to variables: run kiln-autodiff first");
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return signalPassFailure();
+    for (Operation *op : erase)
+      op->erase();
+    for (auto variable : llvm::to_vector(module.getOps<VariableOp>()))
+      variable.erase();
+  }
+};
+
+} // namespace
