@@ -47,6 +47,26 @@ static FailureOr<T> unwrap(std::optional<Location> loc,
   return failure();
 }
 
+/// Normalizes the axis of an op that inserts a dimension (expand_dims,
+/// one_hot): it indexes the result, one rank above the input, which the
+/// message says.
+/// Reports on `op` when given (a verifier), else at `loc` (inference).
+static FailureOr<int64_t> insertedAxis(std::optional<Location> loc,
+                                       int64_t axis, int64_t inputRank,
+                                       Operation *op = nullptr) {
+  llvm::Expected<int64_t> normalized = normalizeAxis(axis, inputRank + 1);
+  if (normalized)
+    return *normalized;
+  std::string message = llvm::toString(normalized.takeError()) +
+                        "; the new axis indexes the result, which has one "
+                        "more dimension than the input (rank " +
+                        std::to_string(inputRank) + ")";
+  if (op)
+    return op->emitOpError() << message;
+  (void)emitOptionalError(loc, message);
+  return failure();
+}
+
 /// Returns `type` as a ranked tensor, or reports that it is not one.
 static FailureOr<RankedTensorType> ranked(std::optional<Location> loc,
                                           Type type, StringRef name) {
@@ -339,9 +359,8 @@ LogicalResult ExpandDimsOp::inferReturnTypes(MLIRContext *,
       ranked(loc, adaptor.getInput().getType(), "input");
   if (failed(type))
     return failure();
-  // The new axis indexes the result, which has one more dimension.
   FailureOr<int64_t> axis =
-      unwrap(loc, normalizeAxis(adaptor.getAxis(), type->getRank() + 1));
+      insertedAxis(loc, adaptor.getAxis(), type->getRank());
   if (failed(axis))
     return failure();
   Shape shape(type->getShape());
@@ -509,8 +528,9 @@ LogicalResult OneHotOp::verify() {
   int64_t depth = static_cast<int64_t>(getDepth());
   if (depth < 0)
     return emitOpError() << "depth must be non-negative, got " << depth;
-  FailureOr<int64_t> axis = unwrap(
-      getLoc(), normalizeAxis(getAxis(), static_cast<int64_t>(in.size()) + 1));
+  FailureOr<int64_t> axis =
+      insertedAxis(getLoc(), getAxis(), static_cast<int64_t>(in.size()),
+                   getOperation());
   if (failed(axis))
     return failure();
   Shape expected(in);

@@ -66,9 +66,25 @@ struct MaterializeVariableUpdatesPass
   void runOnOperation() override {
     MLIRContext *context = &getContext();
     auto writable = [&](bool value) { return BoolAttr::get(context, value); };
-    for (auto func : getOperation().getOps<func::FuncOp>()) {
+    ModuleOp module = getOperation();
+    SymbolTable symbols(module);
+    for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (func.isPrivate() || func.isExternal())
         continue;
+      // Callers of an entry point keep its functional form: they call a
+      // private copy, and the entry itself is free to change its results.
+      ArrayAttr assignedHere = assignedVariables(func);
+      if (assignedHere && !assignedHere.empty() &&
+          !SymbolTable::symbolKnownUseEmpty(func, module)) {
+        auto copy = func.clone();
+        copy.setName((func.getName() + "_impl").str());
+        copy.setPrivate();
+        copy->removeAttr("kiln.entry");
+        symbols.insert(copy, ++Block::iterator(func));
+        if (failed(SymbolTable::replaceAllSymbolUses(
+                func, copy.getSymNameAttr(), module)))
+          return signalPassFailure();
+      }
       // Only the buffers of assigned variables may be written.
       for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
         func.setArgAttr(i, "bufferization.writable", writable(false));

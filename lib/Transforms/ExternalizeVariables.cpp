@@ -16,7 +16,8 @@
 // and the extra results are the final values of those it assigns. Reads
 // become the variable's current value (the argument, or the last value
 // assigned before the read); calls pass the callee's variables and take the
-// new values of those it assigns. The declarations move to the module
+// new values of those it assigns; a kiln.cond, kiln.for or kiln.while that
+// assigns a variable inside yields or carries its value. The declarations move to the module
 // attribute `kiln.variables` (name -> type) and a public function
 // @kiln_init_variables assigns the initial values.
 //
@@ -132,6 +133,182 @@ struct ExternalizeVariablesPass
     return success();
   }
 
+  using CalleeBindingFn = function_ref<const Binding *(func::CallOp)>;
+  using RewriteCallFn = function_ref<void(func::CallOp, const Binding &)>;
+
+  /// The variables assigned inside `op`'s regions (directly or by calls),
+  /// in a stable order.
+  SmallVector<StringAttr> assignedInside(Operation *op,
+                                         CalleeBindingFn calleeBinding) {
+    SetVector<StringAttr> names;
+    op->walk([&](Operation *inner) {
+      if (inner == op)
+        return;
+      if (auto assign = dyn_cast<AssignVariableOp>(inner))
+        names.insert(assign.getVariableAttr().getAttr());
+      else if (auto call = dyn_cast<func::CallOp>(inner))
+        if (const Binding *callee = calleeBinding(call))
+          names.insert(callee->assigned.begin(), callee->assigned.end());
+    });
+    SmallVector<StringAttr> sorted(names.begin(), names.end());
+    llvm::sort(sorted, [](StringAttr a, StringAttr b) {
+      return a.getValue() < b.getValue();
+    });
+    return sorted;
+  }
+
+  /// Rewrites the variable accesses of `block` in order; `current` maps each
+  /// variable to its value at the point reached. A kiln.cond, kiln.for or
+  /// kiln.while that assigns variables inside carries them: the cond yields
+  /// their values from both branches, a loop carries them as extra
+  /// iteration values.
+  LogicalResult processBlock(Block &block, DenseMap<StringAttr, Value> &current,
+                             CalleeBindingFn calleeBinding,
+                             RewriteCallFn rewriteCall,
+                             const DenseMap<StringAttr, Type> &types) {
+    for (Operation &op : llvm::make_early_inc_range(block)) {
+      if (auto read = dyn_cast<ReadVariableOp>(op)) {
+        read.replaceAllUsesWith(
+            current.lookup(read.getVariableAttr().getAttr()));
+        read.erase();
+      } else if (auto assign = dyn_cast<AssignVariableOp>(op)) {
+        current[assign.getVariableAttr().getAttr()] = assign.getValue();
+        assign.erase();
+      } else if (auto call = dyn_cast<func::CallOp>(op)) {
+        if (const Binding *callee = calleeBinding(call))
+          rewriteCall(call, *callee);
+      } else if (isa<CondOp, ForOp, WhileOp>(op)) {
+        if (failed(processControlFlow(&op, current, calleeBinding,
+                                      rewriteCall, types)))
+          return failure();
+      } else if (op.getNumRegions()) {
+        // Any other op with regions: reads only.
+        WalkResult walk = op.walk([&](Operation *inner) {
+          if (auto r = dyn_cast<ReadVariableOp>(inner)) {
+            r.replaceAllUsesWith(current.lookup(r.getVariableAttr().getAttr()));
+            r.erase();
+          } else if (isa<AssignVariableOp, func::CallOp>(inner)) {
+            inner->emitError() << "variables cannot be assigned or bound "
+                                  "inside '"
+                               << op.getName() << "'";
+            return WalkResult::interrupt();
+          }
+          return WalkResult::advance();
+        });
+        if (walk.wasInterrupted())
+          return failure();
+      }
+    }
+    return success();
+  }
+
+  /// Adds `values` to the kiln.yield ending `block`.
+  static void extendYield(Block &block, ArrayRef<Value> values) {
+    auto yield = cast<YieldOp>(block.getTerminator());
+    SmallVector<Value> operands(yield.getValues());
+    llvm::append_range(operands, values);
+    OpBuilder b(yield);
+    YieldOp::create(b, yield.getLoc(), operands);
+    yield.erase();
+  }
+
+  LogicalResult processControlFlow(Operation *op,
+                                   DenseMap<StringAttr, Value> &current,
+                                   CalleeBindingFn calleeBinding,
+                                   RewriteCallFn rewriteCall,
+                                   const DenseMap<StringAttr, Type> &types) {
+    SmallVector<StringAttr> carried = assignedInside(op, calleeBinding);
+    SmallVector<Type> carriedTypes = llvm::map_to_vector(
+        carried, [&](StringAttr n) { return types.lookup(n); });
+    auto process = [&](Block &block, DenseMap<StringAttr, Value> inner)
+        -> FailureOr<SmallVector<Value>> {
+      if (failed(processBlock(block, inner, calleeBinding, rewriteCall,
+                              types)))
+        return failure();
+      return llvm::map_to_vector(carried,
+                                 [&](StringAttr n) { return inner.lookup(n); });
+    };
+    // A loop's initial values followed by the carried variables' values.
+    auto withCarried = [&](ValueRange inits) {
+      SmallVector<Value> all(inits);
+      for (StringAttr name : carried)
+        all.push_back(current.lookup(name));
+      return all;
+    };
+    OpBuilder b(op);
+    unsigned n = op->getNumResults();
+    SmallVector<Type> resultTypes(op->getResultTypes());
+    llvm::append_range(resultTypes, carriedTypes);
+    Operation *replacement = nullptr;
+
+    if (auto cond = dyn_cast<CondOp>(op)) {
+      for (Region &region : cond->getRegions()) {
+        FailureOr<SmallVector<Value>> out = process(region.front(), current);
+        if (failed(out))
+          return failure();
+        if (!carried.empty())
+          extendYield(region.front(), *out);
+      }
+      if (carried.empty())
+        return success();
+      auto next = CondOp::create(b, cond.getLoc(), resultTypes, cond.getPred());
+      next.getThenRegion().takeBody(cond.getThenRegion());
+      next.getElseRegion().takeBody(cond.getElseRegion());
+      replacement = next;
+    } else if (auto loop = dyn_cast<ForOp>(op)) {
+      Block &body = loop.getBody().front();
+      DenseMap<StringAttr, Value> inner = current;
+      for (auto [name, type] : llvm::zip_equal(carried, carriedTypes))
+        inner[name] = body.addArgument(type, loop.getLoc());
+      FailureOr<SmallVector<Value>> out = process(body, inner);
+      if (failed(out))
+        return failure();
+      if (carried.empty())
+        return success();
+      extendYield(body, *out);
+      auto next = ForOp::create(b, loop.getLoc(), resultTypes, loop.getLower(),
+                                loop.getUpper(), loop.getStep(),
+                                withCarried(loop.getInits()));
+      next.getBody().takeBody(loop.getBody());
+      replacement = next;
+    } else {
+      auto whileOp = cast<WhileOp>(op);
+      Block &condBlock = whileOp.getCondRegion().front();
+      Block &body = whileOp.getBodyRegion().front();
+      for (Operation &inner : condBlock)
+        if (!assignedInside(&inner, calleeBinding).empty() ||
+            isa<AssignVariableOp>(inner) ||
+            (isa<func::CallOp>(inner) &&
+             calleeBinding(cast<func::CallOp>(inner)) &&
+             !calleeBinding(cast<func::CallOp>(inner))->assigned.empty()))
+          return inner.emitError("a kiln.while condition cannot assign "
+                                 "variables");
+      DenseMap<StringAttr, Value> condCurrent = current, bodyCurrent = current;
+      for (auto [name, type] : llvm::zip_equal(carried, carriedTypes)) {
+        condCurrent[name] = condBlock.addArgument(type, whileOp.getLoc());
+        bodyCurrent[name] = body.addArgument(type, whileOp.getLoc());
+      }
+      if (failed(process(condBlock, condCurrent)))
+        return failure();
+      FailureOr<SmallVector<Value>> out = process(body, bodyCurrent);
+      if (failed(out))
+        return failure();
+      if (carried.empty())
+        return success();
+      extendYield(body, *out);
+      auto next = WhileOp::create(b, whileOp.getLoc(), resultTypes,
+                                  withCarried(whileOp.getInits()));
+      next.getCondRegion().takeBody(whileOp.getCondRegion());
+      next.getBodyRegion().takeBody(whileOp.getBodyRegion());
+      replacement = next;
+    }
+    op->replaceAllUsesWith(replacement->getResults().take_front(n));
+    for (auto [k, name] : llvm::enumerate(carried))
+      current[name] = replacement->getResult(n + k);
+    op->erase();
+    return success();
+  }
+
   LogicalResult rewrite(func::FuncOp func, const Binding &binding,
                         const DenseMap<Operation *, Binding> &bindings,
                         const DenseMap<StringAttr, Type> &types,
@@ -179,58 +356,17 @@ struct ExternalizeVariablesPass
       call.erase();
     };
 
-    for (Operation &op : llvm::make_early_inc_range(entry)) {
-      // Inside regions, reads see the value current at the enclosing op;
-      // assigning there is not supported yet.
-      if (op.getNumRegions()) {
-        SmallVector<Operation *> nested;
-        op.walk([&](Operation *inner) {
-          if (inner != &op)
-            nested.push_back(inner);
-        });
-        for (Operation *inner : nested) {
-          if (auto read = dyn_cast<ReadVariableOp>(inner)) {
-            read.replaceAllUsesWith(
-                current.lookup(read.getVariableAttr().getAttr()));
-            read.erase();
-          } else if (isa<AssignVariableOp>(inner)) {
-            return inner->emitError()
-                   << "assigning a variable inside '" << op.getName()
-                   << "' is not supported yet: carry the new value out of "
-                      "the region and assign it after '"
-                   << op.getName() << "'";
-          } else if (auto call = dyn_cast<func::CallOp>(inner)) {
-            const Binding *callee = calleeBinding(call);
-            if (!callee)
-              continue;
-            if (!callee->assigned.empty())
-              return call.emitError()
-                     << "@" << call.getCallee()
-                     << " assigns variables, which is not supported inside '"
-                     << op.getName() << "' yet";
-            rewriteCall(call, *callee);
-          }
-        }
-        continue;
-      }
-      if (auto read = dyn_cast<ReadVariableOp>(op)) {
-        read.replaceAllUsesWith(
-            current.lookup(read.getVariableAttr().getAttr()));
-        read.erase();
-      } else if (auto assign = dyn_cast<AssignVariableOp>(op)) {
-        current[assign.getVariableAttr().getAttr()] = assign.getValue();
-        assign.erase();
-      } else if (auto call = dyn_cast<func::CallOp>(op)) {
-        if (const Binding *callee = calleeBinding(call))
-          rewriteCall(call, *callee);
-      } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-        SmallVector<Value> values(ret.getOperands());
-        for (StringAttr name : binding.assigned)
-          values.push_back(current.lookup(name));
-        OpBuilder b(ret);
-        func::ReturnOp::create(b, ret.getLoc(), values);
-        ret.erase();
-      }
+    if (failed(processBlock(entry, current, calleeBinding, rewriteCall,
+                            types)))
+      return failure();
+    auto ret = cast<func::ReturnOp>(entry.getTerminator());
+    {
+      SmallVector<Value> values(ret.getOperands());
+      for (StringAttr name : binding.assigned)
+        values.push_back(current.lookup(name));
+      OpBuilder b(ret);
+      func::ReturnOp::create(b, ret.getLoc(), values);
+      ret.erase();
     }
 
     // The new results and what the function binds.

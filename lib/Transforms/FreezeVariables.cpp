@@ -9,7 +9,8 @@
 // becomes a kiln.constant holding the variable's value from a safetensors
 // checkpoint (or its declared initial value when the checkpoint lacks it),
 // every assignment and optimizer update is removed, and so are the
-// declarations. The checkpoint is read with the runtime's own reader, so a
+// declarations and the functions that differentiate with respect to
+// variables (training steps). The checkpoint is read with the runtime's own reader, so a
 // file that tensor-run or a generated library saved freezes exactly.
 //
 //===----------------------------------------------------------------------===//
@@ -132,6 +133,30 @@ struct FreezeVariablesPass
     if (!ok)
       return signalPassFailure();
 
+    // Training steps (gradients with respect to variables) have no meaning
+    // once the variables are constants: they are dropped, with a warning.
+    for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
+      bool trains = func.walk([](Operation *op) {
+                          return isa<GradOp, ValueAndGradOp>(op) &&
+                                         (op->hasAttr("wrt_variables") ||
+                                          op->hasAttr("wrt_all_variables"))
+                                     ? WalkResult::interrupt()
+                                     : WalkResult::advance();
+                        })
+                        .wasInterrupted();
+      if (!trains)
+        continue;
+      func.emitWarning() << "kiln-freeze-variables removed @" << func.getName()
+                         << ": it differentiates with respect to variables, "
+                            "which the frozen module no longer has";
+      if (!SymbolTable::symbolKnownUseEmpty(func, module)) {
+        func.emitError() << "cannot remove @" << func.getName()
+                         << ": other functions call it";
+        return signalPassFailure();
+      }
+      func.erase();
+    }
+
     SmallVector<Operation *> erase;
     WalkResult walk = module.walk([&](Operation *op) {
       if (auto read = dyn_cast<ReadVariableOp>(op)) {
@@ -150,12 +175,6 @@ struct FreezeVariablesPass
       } else if (isa<AssignVariableOp, ApplyGradientDescentOp,
                      ApplyMomentumOp, ApplyAdamOp>(op)) {
         erase.push_back(op);
-      } else if (isa<GradOp, ValueAndGradOp>(op) &&
-                 (op->hasAttr("wrt_variables") ||
-                  op->hasAttr("wrt_all_variables"))) {
-        op->emitError("cannot freeze a module that differentiates with "
-                      "respect to variables: run kiln-autodiff first");
-        return WalkResult::interrupt();
       }
       return WalkResult::advance();
     });

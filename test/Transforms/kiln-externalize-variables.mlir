@@ -76,22 +76,66 @@ func.func @pure(%x: tensor<f32>) -> tensor<f32> {
 // -----
 
 kiln.variable @v : tensor<f32>
-func.func @assign_in_loop(%x: tensor<f32>, %n: tensor<i64>) {
-  %zero = kiln.constant dense<0> : tensor<i64>
-  %one = kiln.constant dense<1> : tensor<i64>
-  %r = kiln.for %zero to %n step %one iter_args(%x : tensor<f32>) do {
-  ^bb0(%i: tensor<i64>, %c: tensor<f32>):
-    // expected-error@+1 {{assigning a variable inside 'kiln.for' is not supported yet: carry the new value out of the region and assign it after 'kiln.for'}}
-    kiln.assign_variable @v, %c : tensor<f32>
-    kiln.yield %c : tensor<f32>
-  }
+// expected-error@+1 {{@kiln_init_variables is reserved for the variables' initializer in a module that declares variables}}
+func.func @kiln_init_variables() {
   return
 }
 
 // -----
 
-kiln.variable @v : tensor<f32>
-// expected-error@+1 {{@kiln_init_variables is reserved for the variables' initializer in a module that declares variables}}
-func.func @kiln_init_variables() {
-  return
+// Assignments inside control flow: a kiln.cond yields the variable's value
+// from both branches (unchanged in the one that does not assign); loops
+// carry it.
+// CHECK-LABEL: func.func @regions(
+// CHECK-SAME: %[[P:.*]]: tensor<i1>, %[[N:.*]]: tensor<i64>, %[[C:.*]]: tensor<f32> {kiln.variable = @count}) -> (tensor<f32>, tensor<f32>)
+// CHECK: %[[IF:.*]]:2 = kiln.cond %[[P]] -> (tensor<f32>, tensor<f32>) {
+// CHECK:   %[[ONE:.*]] = kiln.add %[[C]], %{{.*}}
+// CHECK:   kiln.yield %[[ONE]], %[[ONE]] : tensor<f32>, tensor<f32>
+// CHECK: } else {
+// CHECK:   kiln.yield %[[C]], %[[C]] : tensor<f32>, tensor<f32>
+// CHECK: %[[LOOP:.*]]:2 = kiln.for %{{.*}} to %[[N]] step %{{.*}} iter_args(%{{.*}}, %[[IF]]#1 : tensor<f32>, tensor<f32>) do {
+// CHECK: ^bb0(%{{.*}}: tensor<i64>, %[[ACC:.*]]: tensor<f32>, %[[V:.*]]: tensor<f32>):
+// CHECK:   %[[V1:.*]] = kiln.add %[[V]], %{{.*}}
+// CHECK:   kiln.yield %{{.*}}, %[[V1]] : tensor<f32>, tensor<f32>
+// CHECK: %[[W:.*]]:2 = kiln.while(%{{.*}}, %[[LOOP]]#1 : tensor<f32>, tensor<f32>) cond {
+// CHECK: ^bb0(%{{.*}}: tensor<f32>, %[[CV:.*]]: tensor<f32>):
+// CHECK:   kiln.compare lt, %[[CV]]
+// CHECK: } do {
+// CHECK:   kiln.yield %{{.*}}, %{{.*}} : tensor<f32>, tensor<f32>
+// CHECK: return %{{.*}}, %[[W]]#1 : tensor<f32>, tensor<f32>
+kiln.variable @count : tensor<f32>
+func.func @regions(%p: tensor<i1>, %n: tensor<i64>) -> tensor<f32> {
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %r = kiln.cond %p -> (tensor<f32>) {
+    %c = kiln.read_variable @count : tensor<f32>
+    %c1 = kiln.add %c, %one : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.assign_variable @count, %c1 : tensor<f32>
+    kiln.yield %c1 : tensor<f32>
+  } else {
+    %c = kiln.read_variable @count : tensor<f32>
+    kiln.yield %c : tensor<f32>
+  }
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %step = kiln.constant dense<1> : tensor<i64>
+  %s = kiln.for %zero to %n step %step iter_args(%r : tensor<f32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
+    %c = kiln.read_variable @count : tensor<f32>
+    %c1 = kiln.add %c, %one : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.assign_variable @count, %c1 : tensor<f32>
+    %a = kiln.add %acc, %c1 : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %a : tensor<f32>
+  }
+  %w = kiln.while (%s : tensor<f32>) cond {
+  ^bb0(%x: tensor<f32>):
+    %c = kiln.read_variable @count : tensor<f32>
+    %lt = kiln.compare lt, %c, %x : tensor<f32>, tensor<f32> -> tensor<i1>
+    kiln.yield %lt : tensor<i1>
+  } do {
+  ^bb0(%x: tensor<f32>):
+    %c = kiln.read_variable @count : tensor<f32>
+    %c2 = kiln.add %c, %c : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.assign_variable @count, %c2 : tensor<f32>
+    kiln.yield %x : tensor<f32>
+  }
+  return %w : tensor<f32>
 }

@@ -316,3 +316,170 @@ func.func @bump() {
     # And tensor-run itself still loads it.
     subprocess.run([TENSOR_RUN, str(mlir), "--entry", "bump", "--load-variables", str(ckpt)],
                    check=True, capture_output=True)
+
+
+OPTIMIZERS = """
+kiln.variable @w : tensor<3xf64> = dense<[1.0, -2.0, 0.5]>
+kiln.variable @t : tensor<i64> = dense<0>
+func.func @step(%g: tensor<3xf64>, %lr: tensor<f64>) {
+  %t = kiln.read_variable @t : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %t1 = kiln.add %t, %one : tensor<i64>, tensor<i64> -> tensor<i64>
+  kiln.assign_variable @t, %t1 : tensor<i64>
+  UPDATE
+  return
+}
+"""
+
+
+def reference_optimizer(kind, grads, lr, **kw):
+    w = np.array([1.0, -2.0, 0.5])
+    m, v = np.zeros(3), np.zeros(3)
+    for t, g in enumerate(grads, start=1):
+        if kind == "sgd":
+            w = w - lr * g
+        elif kind == "momentum":
+            mu = kw["momentum"]
+            m = mu * m - lr * g
+            w = w + (mu * m - lr * g if kw.get("nesterov") else m)
+        else:
+            b1, b2, eps = 0.9, 0.999, 1e-7
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            w = w - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps)
+    return w
+
+
+@pytest.mark.parametrize("kind,update,kw", [
+    ("sgd", "kiln.apply_gradient_descent @w, %g, %lr : tensor<3xf64>, tensor<f64>", {}),
+    ("momentum", "kiln.apply_momentum @w, %g, %lr {momentum = 0.8 : f64} : tensor<3xf64>, tensor<f64>",
+     {"momentum": 0.8}),
+    ("momentum", "kiln.apply_momentum @w, %g, %lr {momentum = 0.8 : f64, nesterov} : tensor<3xf64>, tensor<f64>",
+     {"momentum": 0.8, "nesterov": True}),
+    ("adam", "kiln.apply_adam @w, %g, %lr, %t1 : tensor<3xf64>, tensor<f64>", {}),
+])
+def test_optimizer_updates_match_their_formulas(runner, tmp_path, kind, update, kw):
+    # The same gradient every step (inputs are fixed across --repeat): the
+    # slots (momentum, Adam's moments) and the step counter carry over.
+    g, lr = np.array([0.3, -1.2, 2.0]), np.array(0.05)
+    ckpt = str(tmp_path / "opt.safetensors")
+    runner.run(OPTIMIZERS.replace("UPDATE", update), [g, lr], entry="step",
+               args=["--repeat", "7", "--save-variables", ckpt])
+    saved = read_safetensors(ckpt)
+    np.testing.assert_allclose(saved["w"], reference_optimizer(kind, [g] * 7, 0.05, **kw),
+                               rtol=1e-12)
+    slots = {"sgd": set(), "momentum": {"w_momentum"}, "adam": {"w_adam_m", "w_adam_v"}}
+    assert set(saved) == {"w", "t"} | slots[kind]
+
+
+DATA = "/usr/share/datasets/fashion-mnist"
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "examples", "fashion_mnist_mlp.mlir")
+
+
+def tensor_run(*args):
+    proc = subprocess.run([TENSOR_RUN, EXAMPLE, *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_fashion_mnist_mlp_trains_through_tensor_run(tmp_path):
+    if not os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte.gz")):
+        pytest.fail("the Debian package dataset-fashion-mnist is not installed "
+                    "(scripts/setup.sh installs it)")
+    ckpt = str(tmp_path / "mlp.safetensors")
+    train = [f"--input=idx:f32:{DATA}/train-images-idx3-ubyte.gz:10000",
+             f"--input=idx:i32:{DATA}/train-labels-idx1-ubyte.gz:10000"]
+    test = [f"--input=idx:f32:{DATA}/t10k-images-idx3-ubyte.gz",
+            f"--input=idx:i32:{DATA}/t10k-labels-idx1-ubyte.gz"]
+    tensor_run("--entry", "initialize", "--save-variables", ckpt)
+    out = tensor_run("--entry", "train_step", "--repeat", "300", "--print-every", "1",
+                     "--load-variables", ckpt, "--save-variables", ckpt, *train)
+    losses = [float(line.split(": ")[1].split()[0]) for line in out.splitlines()
+              if line.startswith("call ")]
+    assert len(losses) == 300
+    first, last = np.mean(losses[:10]), np.mean(losses[-50:])
+    assert first > 1.5 and last < 0.3 * first, (first, last)
+    assert read_safetensors(ckpt)["step"] == 300
+    out = tensor_run("--entry", "accuracy", "--print", "--load-variables", ckpt, *test)
+    accuracy = float(out.split("output 0: ")[1].split()[0])
+    assert accuracy > 0.72, accuracy
+    # The frozen module (variables as constants from the checkpoint) gives
+    # the same accuracy with no checkpoint at run time.
+    frozen = tmp_path / "frozen.mlir"
+    opt = os.path.join(os.path.dirname(TENSOR_RUN), "tensor-opt")
+    subprocess.run([opt, EXAMPLE, f"--kiln-freeze-variables=checkpoint={ckpt}",
+                    "-o", str(frozen)], check=True)
+    assert "kiln.variable" not in frozen.read_text()
+    proc = subprocess.run([TENSOR_RUN, str(frozen), "--entry", "accuracy", "--print", *test],
+                          capture_output=True, text=True, check=True)
+    assert float(proc.stdout.split("output 0: ")[1].split()[0]) == accuracy
+
+
+def test_idx_errors_name_the_file(runner, tmp_path):
+    bad = tmp_path / "bad-idx1-ubyte"
+    bad.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02")
+    mlir = "func.func @f(%x: tensor<5xf32>) -> tensor<5xf32> {\n  return %x : tensor<5xf32>\n}\n"
+    runner.run(mlir, [], entry="f", expect_error="the data is truncated (expected 5 bytes)",
+               args=[f"--input=idx:f32:{bad}"])
+    runner.run(mlir, [], entry="f", expect_error="cannot open",
+               args=[f"--input=idx:f32:{tmp_path}/absent.gz"])
+    runner.run(mlir, [], entry="f", expect_error="expected idx:DTYPE:PATH[:LIMIT]",
+               args=[f"--input=idx:f32"])
+
+
+def test_assignments_inside_control_flow(runner):
+    # Per call: +1 in the taken branch, then +2 in each of 3 loop iterations,
+    # then doubled while below 20.
+    mlir = """
+kiln.variable @count : tensor<f32> = dense<0.0>
+func.func @tick(%p: tensor<i1>) -> tensor<f32> {
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %r = kiln.cond %p -> (tensor<f32>) {
+    %c = kiln.read_variable @count : tensor<f32>
+    %c1 = kiln.add %c, %one : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.assign_variable @count, %c1 : tensor<f32>
+    kiln.yield %c1 : tensor<f32>
+  } else {
+    %c = kiln.read_variable @count : tensor<f32>
+    kiln.yield %c : tensor<f32>
+  }
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %three = kiln.constant dense<3> : tensor<i64>
+  %step = kiln.constant dense<1> : tensor<i64>
+  kiln.for %zero to %three step %step do {
+  ^bb0(%i: tensor<i64>):
+    %c = kiln.read_variable @count : tensor<f32>
+    %c2 = kiln.add %c, %two : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.assign_variable @count, %c2 : tensor<f32>
+    kiln.yield
+  }
+  %limit = kiln.constant dense<20.0> : tensor<f32>
+  %w = kiln.while (%limit : tensor<f32>) cond {
+  ^bb0(%l: tensor<f32>):
+    %c = kiln.read_variable @count : tensor<f32>
+    %lt = kiln.compare lt, %c, %l : tensor<f32>, tensor<f32> -> tensor<i1>
+    kiln.yield %lt : tensor<i1>
+  } do {
+  ^bb0(%l: tensor<f32>):
+    %c = kiln.read_variable @count : tensor<f32>
+    %d = kiln.add %c, %c : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.assign_variable @count, %d : tensor<f32>
+    kiln.yield %l : tensor<f32>
+  }
+  %out = kiln.read_variable @count : tensor<f32>
+  return %out : tensor<f32>
+}
+"""
+    def reference(calls, pred):
+        c = 0.0
+        for _ in range(calls):
+            c += 1.0 if pred else 0.0
+            c += 6.0
+            while c < 20.0:
+                c += c
+        return c
+    for pred in (True, False):
+        (out,) = runner.run(mlir, [np.array(pred)], entry="tick", args=["--repeat", "3"])
+        assert float(out) == reference(3, pred)

@@ -81,8 +81,9 @@ def KilnExternalizeVariables : Pass<"kiln-externalize-variables", "::mlir::Modul
     variables along and take back the assigned ones. The declarations are
     recorded in the module attribute `kiln.variables` and removed, and
     `@kiln_init_variables` (public, no arguments) assigns every declared
-    initial value. Assigning a variable inside a `kiln.cond`/`kiln.for`/
-    `kiln.while` region is not supported yet (an error).
+    initial value. A `kiln.cond` that assigns variables in a branch yields
+    their values from both branches; a `kiln.for` or `kiln.while` that
+    assigns them carries them as extra loop-carried values.
   }];
 }
 
@@ -109,8 +110,9 @@ def KilnFreezeVariables : Pass<"kiln-freeze-variables", "::mlir::ModuleOp"> {
     variable with neither is an error where it is read), assignments and
     optimizer updates are removed, and so are the declarations. A stored
     tensor whose dtype or shape differs from the declaration is an error
-    naming the variable. Run it before `kiln-autodiff` only on modules
-    without gradient requests with respect to variables.
+    naming the variable. Functions that request gradients with respect to
+    variables (training steps) are removed, with a warning; a call of one
+    that remains is an error.
 
         tensor-opt model.mlir --kiln-freeze-variables=checkpoint=model.safetensors
   }];

@@ -173,7 +173,7 @@ func.func @broadcast_to_mismatch(%a: tensor<2x3xf32>) {
 
 func.func @expand_dims_axis(%a: tensor<3xf32>) {
   // expected-error@+2 {{failed to infer returned types}}
-  // expected-error@+1 {{axis 2 is out of range for rank 2}}
+  // expected-error@+1 {{axis 2 is out of range for rank 2 (expected -2 <= axis < 2); the new axis indexes the result, which has one more dimension than the input (rank 1)}}
   %0 = kiln.expand_dims %a {axis = 2 : i64} : tensor<3xf32> -> tensor<3x1xf32>
   return
 }
@@ -367,7 +367,7 @@ func.func @one_hot_depth(%l: tensor<5xi32>) {
 // -----
 
 func.func @one_hot_axis(%l: tensor<5xi32>) {
-  // expected-error@+1 {{axis 3 is out of range for rank 2}}
+  // expected-error@+1 {{'kiln.one_hot' op axis 3 is out of range for rank 2 (expected -2 <= axis < 2); the new axis indexes the result, which has one more dimension than the input (rank 1)}}
   %0 = kiln.one_hot %l {depth = 4 : i64, axis = 3 : i64} : tensor<5xi32> -> tensor<5x4xf32>
   return
 }

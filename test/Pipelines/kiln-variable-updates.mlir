@@ -1,0 +1,55 @@
+// RUN: tensor-opt %s --kiln-externalize-variables --kiln-prepare-entry-points --convert-kiln-to-linalg --kiln-materialize-variable-updates | FileCheck %s --check-prefix=TENSOR
+// RUN: tensor-opt %s --kiln-externalize-variables --kiln-prepare-entry-points --convert-kiln-to-linalg --kiln-materialize-variable-updates --one-shot-bufferize="bufferize-function-boundaries=true function-boundary-type-conversion=identity-layout-map" --kiln-drop-variable-results --canonicalize | FileCheck %s --check-prefix=BUFFER
+
+// Before bufferization: every new value is first copied (all copies come
+// before any write, so a swap reads both old values), then materialized in
+// its variable's argument; only assigned variables are writable.
+// TENSOR-LABEL: func.func @swap(
+// TENSOR-SAME: %[[A:.*]]: tensor<3xf32> {bufferization.writable = true, kiln.variable = @a}
+// TENSOR-SAME: %[[B:.*]]: tensor<3xf32> {bufferization.writable = true, kiln.variable = @b}
+// TENSOR: %[[CA:.*]] = linalg.copy ins(%[[B]] : tensor<3xf32>)
+// TENSOR: %[[CB:.*]] = linalg.copy ins(%[[A]] : tensor<3xf32>)
+// TENSOR: %[[WA:.*]] = bufferization.materialize_in_destination %[[CA]] in %[[A]]
+// TENSOR: %[[WB:.*]] = bufferization.materialize_in_destination %[[CB]] in %[[B]]
+// TENSOR: return %{{.*}}, %[[WA]], %[[WB]]
+
+// After bufferization the updates are writes into the variables' buffers
+// and no longer results.
+// BUFFER-LABEL: func.func @swap(
+// BUFFER-SAME: %[[A:.*]]: memref<3xf32> {kiln.variable = @a}, %[[B:.*]]: memref<3xf32> {kiln.variable = @b}) -> memref<3xf32>
+// BUFFER: memref.copy %{{.*}}, %[[A]]
+// BUFFER: memref.copy %{{.*}}, %[[B]]
+// BUFFER: return %{{.*}} : memref<3xf32>
+
+// An entry point that others call keeps a private functional copy for them.
+// TENSOR-LABEL: func.func @count(
+// TENSOR-SAME: %{{.*}}: tensor<i64> {bufferization.writable = true, kiln.variable = @n}
+// TENSOR-LABEL: func.func private @count_impl(
+// TENSOR-NOT: bufferization.materialize_in_destination
+// TENSOR: return
+// TENSOR-LABEL: func.func @count_twice(
+// TENSOR: call @count_impl
+// TENSOR: call @count_impl
+kiln.variable @a : tensor<3xf32>
+kiln.variable @b : tensor<3xf32>
+kiln.variable @n : tensor<i64>
+func.func @swap() -> tensor<3xf32> {
+  %a = kiln.read_variable @a : tensor<3xf32>
+  %b = kiln.read_variable @b : tensor<3xf32>
+  kiln.assign_variable @a, %b : tensor<3xf32>
+  kiln.assign_variable @b, %a : tensor<3xf32>
+  %s = kiln.add %a, %b : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  return %s : tensor<3xf32>
+}
+func.func @count() {
+  %n = kiln.read_variable @n : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %n1 = kiln.add %n, %one : tensor<i64>, tensor<i64> -> tensor<i64>
+  kiln.assign_variable @n, %n1 : tensor<i64>
+  return
+}
+func.func @count_twice() {
+  func.call @count() : () -> ()
+  func.call @count() : () -> ()
+  return
+}
