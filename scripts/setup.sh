@@ -13,7 +13,7 @@ packages=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
   libclang-rt-22-dev
   libgtest-dev nlohmann-json3-dev
-  python3-numpy python3-pybind11 python3-pytest
+  python3-numpy python3-pybind11 python3-pytest python3-dev
   zlib1g-dev dataset-fashion-mnist
 )
 

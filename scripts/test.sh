@@ -18,4 +18,8 @@ KILN_BUILD_DIR="$build_dir" /usr/bin/python3 -m pytest -q "$root/test/integratio
 rc=$?
 # pytest exits 5 when it collected no test: that is a failure here too.
 [ $rc -eq 0 ] || status=1
+echo "== Python front end (pytest)"
+KILN_BUILD_DIR="$build_dir" /usr/bin/python3 -m pytest -q "$root/test/python"
+rc=$?
+[ $rc -eq 0 ] || status=1
 exit $status

@@ -1,0 +1,62 @@
+//===- FunctionBuilder.h - Building Kiln functions op by op -----*- C++ -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// What front ends (the Python binding, eager kernels, tracing) use to build
+// Kiln IR without writing MLIR text: ops are named ("matmul"), attributes
+// are given as an MLIR attribute dictionary, and result types are inferred
+// by the op's own InferTypeOpInterface -- the same shape rules and error
+// messages as the verifier.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_COMPILER_FUNCTIONBUILDER_H
+#define KILN_COMPILER_FUNCTIONBUILDER_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <string>
+
+namespace mlir::kiln {
+
+/// Builds one public function `name(args...) -> results` in a new module.
+class FunctionBuilder {
+public:
+  FunctionBuilder(MLIRContext &context, llvm::StringRef name,
+                  llvm::ArrayRef<Type> argumentTypes);
+
+  /// Argument `i` of the function.
+  Value argument(unsigned i);
+
+  /// Appends `kiln.<op>` (or any registered op with a dotted name) with
+  /// `operands` and `attributes`. Result types are inferred when the op
+  /// implements InferTypeOpInterface (then `resultTypes` must be empty or
+  /// agree), otherwise taken from `resultTypes`. Returns the results, or
+  /// failure with a message naming the op in `error`.
+  FailureOr<SmallVector<Value>> addOp(llvm::StringRef op,
+                                      llvm::ArrayRef<Value> operands,
+                                      DictionaryAttr attributes,
+                                      llvm::ArrayRef<Type> resultTypes,
+                                      Location loc, std::string &error);
+
+  /// Ends the function with `results` and verifies the module; on failure
+  /// returns null and the diagnostics in `error`.
+  OwningOpRef<ModuleOp> finish(llvm::ArrayRef<Value> results,
+                               std::string &error);
+
+  MLIRContext &getContext() { return context; }
+
+private:
+  MLIRContext &context;
+  OwningOpRef<ModuleOp> module;
+  OpBuilder builder;
+  Block *body = nullptr;
+};
+
+} // namespace mlir::kiln
+
+#endif // KILN_COMPILER_FUNCTIONBUILDER_H

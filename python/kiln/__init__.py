@@ -1,0 +1,28 @@
+"""Kiln: tensor programs the TensorFlow-eager way, compiled through MLIR.
+
+This is the first part of the front end: eager tensors and ops. Every op
+runs at once on a kernel that the C++ compiler built for it (one per op,
+attributes and input types, cached for the process); NumPy only converts
+values in and out.
+"""
+
+from . import errors
+from .dtypes import (DType, as_dtype, bool as bool, float16, float32, float64,
+                     int32, int64)
+from .tensor import Tensor, constant, convert_to_tensor, ones, zeros
+from .ops import (abs, add, argmax, cast, cos, divide, equal, exp, greater,
+                  less, log, matmul, maximum, minimum, multiply, negative, pow,
+                  reduce_max, reduce_mean, reduce_min, reduce_sum, reshape,
+                  sigmoid, sign, sin, sqrt, square, subtract, tanh, transpose,
+                  where)
+from . import nn
+
+__all__ = [
+    "DType", "Tensor", "abs", "add", "argmax", "as_dtype", "bool", "cast",
+    "constant", "convert_to_tensor", "cos", "divide", "equal", "errors", "exp",
+    "float16", "float32", "float64", "greater", "int32", "int64", "less",
+    "log", "matmul", "maximum", "minimum", "multiply", "negative", "nn",
+    "ones", "pow", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",
+    "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",
+    "transpose", "where", "zeros",
+]

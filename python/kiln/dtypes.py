@@ -1,0 +1,72 @@
+"""Element types: kiln.float32 and friends, convertible to and from NumPy."""
+
+import builtins
+
+import numpy as np
+
+
+class DType:
+    """An element type. ``name`` is TensorFlow's spelling, ``mlir`` the MLIR
+    element type."""
+
+    def __init__(self, name, mlir, numpy):
+        self.name = name
+        self.mlir = mlir
+        self.as_numpy_dtype = numpy
+
+    @property
+    def is_floating(self):
+        return self.mlir.startswith(("f", "bf"))
+
+    @property
+    def is_integer(self):
+        return self.mlir in ("i32", "i64")
+
+    def __repr__(self):
+        return f"kiln.{self.name}"
+
+    def __eq__(self, other):
+        try:
+            return self is as_dtype(other)
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+float16 = DType("float16", "f16", np.float16)
+float32 = DType("float32", "f32", np.float32)
+float64 = DType("float64", "f64", np.float64)
+int32 = DType("int32", "i32", np.int32)
+int64 = DType("int64", "i64", np.int64)
+bool = DType("bool", "i1", np.bool_)
+
+_ALL = (float16, float32, float64, int32, int64, bool)
+_BY_NAME = {d.name: d for d in _ALL}
+# The runtime's dtype names (kiln_dtype_name).
+_BY_NAME.update({"f16": float16, "f32": float32, "f64": float64,
+                 "i32": int32, "i64": int64, "i1": bool})
+
+
+def as_dtype(value):
+    """A DType from a DType, a name, a NumPy dtype or a Python type."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str) and value in _BY_NAME:
+        return _BY_NAME[value]
+    if value is builtins.float:
+        return float32
+    if value is builtins.int:
+        return int32
+    if value is builtins.bool:
+        return bool
+    try:
+        np_dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"cannot convert {value!r} to a kiln dtype") from None
+    for d in _ALL:
+        if np.dtype(d.as_numpy_dtype) == np_dtype:
+            return d
+    raise TypeError(f"NumPy dtype {np_dtype} has no kiln equivalent "
+                    "(float16/32/64, int32, int64, bool)")

@@ -1,0 +1,70 @@
+"""Kiln's exceptions, as in TensorFlow: every error raised by an op is an
+``OpError`` subclass chosen by the runtime's status code, and its message
+starts with the user's ``file:line`` that called the op."""
+
+import os
+import sys
+
+
+class OpError(Exception):
+    """An op could not run. ``message`` is the text without the location."""
+
+    def __init__(self, message, location=None):
+        self.message = message
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message)
+
+
+class InvalidArgumentError(OpError, ValueError):
+    """Bad shapes, dtypes or attributes."""
+
+
+class NotFoundError(OpError):
+    """A file, entry or variable that does not exist."""
+
+
+class UnimplementedError(OpError):
+    """Something Kiln does not do (yet)."""
+
+
+class DataLossError(OpError):
+    """A corrupt or truncated file."""
+
+
+class InternalError(OpError):
+    """A failure inside Kiln."""
+
+
+class ResourceExhaustedError(OpError):
+    """Out of memory."""
+
+
+class IOError_(OpError):
+    """A read or write failed."""
+
+
+# kiln_status_code_t values (include/kiln/Runtime/Runtime.h).
+_BY_CODE = {
+    1: InvalidArgumentError, 2: NotFoundError, 3: ResourceExhaustedError,
+    4: IOError_, 5: DataLossError, 6: UnimplementedError, 7: InternalError,
+}
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_location():
+    """The file:line of the innermost frame outside the kiln package."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(_PACKAGE + os.sep):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+def from_native(error):
+    """The OpError for a NativeError raised by the _kiln module."""
+    code, message = error.args
+    cls = _BY_CODE.get(code, OpError)
+    return cls(message, user_location())

@@ -1,0 +1,208 @@
+"""Kiln ops on eager tensors. Each runs one kernel compiled from the Kiln
+dialect by the C++ compiler (see _kiln.run_op)."""
+
+import builtins
+
+from . import _kiln, errors
+from .dtypes import as_dtype, bool as bool_, int64
+from .tensor import Tensor, convert_to_tensor
+
+
+def _run(op, inputs, attributes="", results=()):
+    """Runs kiln.<op>; errors name the user's line."""
+    try:
+        outs = _kiln.run_op(op, [t._impl for t in inputs], attributes,
+                            list(results))
+    except _kiln.NativeError as e:
+        raise errors.from_native(e) from None
+    return [Tensor(o) for o in outs]
+
+
+def _run1(op, inputs, attributes="", results=()):
+    return _run(op, inputs, attributes, results)[0]
+
+
+def _tensor_type(shape, dtype):
+    dims = "".join(f"{d}x" for d in shape)
+    return f"tensor<{dims}{as_dtype(dtype).mlir}>"
+
+
+def _pair(x, y):
+    """Converts two operands; a Python number takes the other's dtype."""
+    if isinstance(x, Tensor) and not isinstance(y, Tensor):
+        return x, convert_to_tensor(y, dtype=x.dtype)
+    if isinstance(y, Tensor) and not isinstance(x, Tensor):
+        return convert_to_tensor(x, dtype=y.dtype), y
+    return convert_to_tensor(x), convert_to_tensor(y)
+
+
+def _binary(op, x, y):
+    x, y = _pair(x, y)
+    return _run1(op, [x, y])
+
+
+def _compare(direction, x, y):
+    x, y = _pair(x, y)
+    return _run1("compare", [x, y], f"{{direction = {direction} : i32}}")
+
+
+def _unary(op):
+    def apply(x, name=None):
+        return _run1(op, [convert_to_tensor(x)])
+    apply.__name__ = op
+    apply.__doc__ = f"Elementwise kiln.{op}."
+    return apply
+
+
+def add(x, y, name=None): return _binary("add", x, y)
+def subtract(x, y, name=None): return _binary("sub", x, y)
+def multiply(x, y, name=None): return _binary("mul", x, y)
+def divide(x, y, name=None): return _binary("div", x, y)
+def pow(x, y, name=None): return _binary("pow", x, y)
+def maximum(x, y, name=None): return _binary("maximum", x, y)
+def minimum(x, y, name=None): return _binary("minimum", x, y)
+def equal(x, y, name=None): return _compare(0, x, y)
+def less(x, y, name=None): return _compare(2, x, y)
+def greater(x, y, name=None): return _compare(4, x, y)
+
+negative = _unary("neg")
+abs = _unary("abs")
+exp = _unary("exp")
+log = _unary("log")
+sqrt = _unary("sqrt")
+tanh = _unary("tanh")
+sigmoid = _unary("sigmoid")
+sin = _unary("sin")
+cos = _unary("cos")
+square = _unary("square")
+sign = _unary("sign")
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, name=None):
+    a, b = _pair(a, b)
+    if transpose_a:
+        a = transpose(a)
+    if transpose_b:
+        b = transpose(b)
+    if a.ndim > 2 or b.ndim > 2:
+        return _run1("batch_matmul", [a, b])
+    return _run1("matmul", [a, b])
+
+
+def _axes(x, axis):
+    if axis is None:
+        return list(range(x.ndim))
+    if isinstance(axis, (list, tuple)):
+        return [int(a) for a in axis]
+    return [int(axis)]
+
+
+def _reduce(op):
+    def apply(input_tensor, axis=None, keepdims=False, name=None):
+        x = convert_to_tensor(input_tensor)
+        axes = ", ".join(str(a) for a in _axes(x, axis))
+        attrs = f"{{axes = array<i64{': ' + axes if axes else ''}>"
+        attrs += ", keepdims = true}" if keepdims else "}"
+        return _run1(op, [x], attrs)
+    apply.__name__ = op
+    return apply
+
+
+reduce_sum = _reduce("reduce_sum")
+reduce_mean = _reduce("reduce_mean")
+reduce_max = _reduce("reduce_max")
+reduce_min = _reduce("reduce_min")
+
+
+def argmax(input, axis=0, output_type=int64, name=None):
+    x = convert_to_tensor(input)
+    r = _run1("argmax", [x], f"{{axis = {int(axis)} : i64}}")
+    return r if as_dtype(output_type) == int64 else cast(r, output_type)
+
+
+def cast(x, dtype, name=None):
+    x = convert_to_tensor(x)
+    dtype = as_dtype(dtype)
+    if dtype == x.dtype:
+        return x
+    return _run1("cast", [x], "", [_tensor_type(x.shape, dtype)])
+
+
+def reshape(tensor, shape, name=None):
+    x = convert_to_tensor(tensor)
+    shape = [int(d) for d in shape]
+    if shape.count(-1) > 1:
+        raise errors.InvalidArgumentError("reshape: only one dimension can be -1",
+                                          errors.user_location())
+    if -1 in shape:
+        known = 1
+        for d in shape:
+            if d != -1:
+                known *= d
+        total = 1
+        for d in x.shape:
+            total *= d
+        shape[shape.index(-1)] = total // known if known else 0
+    return _run1("reshape", [x], "", [_tensor_type(shape, x.dtype)])
+
+
+def transpose(a, perm=None, name=None):
+    x = convert_to_tensor(a)
+    perm = list(reversed(range(x.ndim))) if perm is None else [int(p) for p in perm]
+    body = ", ".join(str(p) for p in perm)
+    return _run1("transpose", [x],
+                 f"{{permutation = array<i64{': ' + body if body else ''}>}}")
+
+
+def where(condition, x, y, name=None):
+    c = convert_to_tensor(condition, dtype=bool_)
+    x, y = _pair(x, y)
+    return _run1("select", [c, x, y])
+
+
+def _index(x, i):
+    """x[i] for an integer i (negative counts from the end)."""
+    n = x.shape[0]
+    if i < -n or i >= n:
+        raise errors.InvalidArgumentError(
+            f"index {i} is out of bounds for dimension 0 with size {n}",
+            errors.user_location())
+    return _getitem(x, i)
+
+
+def _getitem(x, key):
+    """Basic indexing (integers and slices with steps) through kiln.slice
+    and kiln.reshape."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if len(key) > x.ndim:
+        raise errors.InvalidArgumentError(
+            f"too many indices ({len(key)}) for a tensor of rank {x.ndim}",
+            errors.user_location())
+    starts, limits, strides, keep = [], [], [], []
+    for d, size in enumerate(x.shape):
+        k = key[d] if d < len(key) else builtins.slice(None)
+        if isinstance(k, builtins.slice):
+            start, stop, step = k.indices(size)
+            if step <= 0:
+                raise errors.UnimplementedError(
+                    "negative slice steps are not supported yet",
+                    errors.user_location())
+            stop = builtins.max(stop, start)
+            starts.append(start); limits.append(stop); strides.append(step)
+            keep.append(len(range(start, stop, step)))
+        else:
+            i = int(k)
+            if i < -size or i >= size:
+                raise errors.InvalidArgumentError(
+                    f"index {i} is out of bounds for dimension {d} with size {size}",
+                    errors.user_location())
+            i %= size
+            starts.append(i); limits.append(i + 1); strides.append(1)
+    arr = lambda v: "array<i64" + (": " + ", ".join(map(str, v)) if v else "") + ">"
+    sliced_shape = [len(range(s, l, st)) for s, l, st in zip(starts, limits, strides)]
+    out = _run1("slice", [x], f"{{start = {arr(starts)}, limit = {arr(limits)}, "
+                              f"stride = {arr(strides)}}}")
+    if sliced_shape != keep:
+        out = reshape(out, keep)
+    return out

@@ -1,0 +1,188 @@
+"""kiln.Tensor: an immutable value held by the Kiln runtime."""
+
+import numbers
+
+import numpy as np
+
+from . import _kiln, errors
+from .dtypes import as_dtype, float32, int32
+
+
+class Tensor:
+    """An eager tensor: its value is computed; ``numpy()`` shows it without
+    copying (read-only). Python operators run Kiln ops."""
+
+    __slots__ = ("_impl",)
+    __array_priority__ = 100  # NumPy defers to our operators
+
+    def __init__(self, impl):
+        self._impl = impl
+
+    @property
+    def shape(self):
+        return tuple(self._impl.shape)
+
+    @property
+    def dtype(self):
+        return as_dtype(self._impl.dtype)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def device(self):
+        return "/job:localhost/replica:0/task:0/device:CPU:0"
+
+    def numpy(self):
+        return self._impl.numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        value = self._impl.numpy()
+        return value if dtype is None else value.astype(dtype)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a scalar (rank-0) tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a scalar (rank-0) tensor")
+        from . import ops
+        for i in range(self.shape[0]):
+            yield ops._index(self, i)
+
+    def __getitem__(self, key):
+        from . import ops
+        return ops._getitem(self, key)
+
+    def __float__(self):
+        return float(self._scalar())
+
+    def __int__(self):
+        return int(self._scalar())
+
+    def __index__(self):
+        if not self.dtype.is_integer:
+            raise TypeError("only integer tensors can be used as an index")
+        return int(self._scalar())
+
+    def __bool__(self):
+        if self.shape:
+            raise ValueError("the truth value of a tensor with more than one "
+                             "element is ambiguous; use kiln.reduce_any/all")
+        return builtins_bool(self._scalar())
+
+    def _scalar(self):
+        if self.shape:
+            raise TypeError(f"only rank-0 tensors convert to Python scalars, "
+                            f"this one has shape {self.shape}")
+        return self.numpy()[()]
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ")
+        return f"kiln.Tensor({body}, shape={self.shape}, dtype={self.dtype.name})"
+
+    __str__ = __repr__
+
+    # Operators: the ops module does the work.
+    def __add__(self, other): return _binary("add", self, other)
+    def __radd__(self, other): return _binary("add", other, self)
+    def __sub__(self, other): return _binary("sub", self, other)
+    def __rsub__(self, other): return _binary("sub", other, self)
+    def __mul__(self, other): return _binary("mul", self, other)
+    def __rmul__(self, other): return _binary("mul", other, self)
+    def __truediv__(self, other): return _binary("div", self, other)
+    def __rtruediv__(self, other): return _binary("div", other, self)
+    def __pow__(self, other): return _binary("pow", self, other)
+    def __rpow__(self, other): return _binary("pow", other, self)
+    def __matmul__(self, other):
+        from . import ops
+        return ops.matmul(self, other)
+    def __rmatmul__(self, other):
+        from . import ops
+        return ops.matmul(other, self)
+    def __neg__(self):
+        from . import ops
+        return ops.negative(self)
+    def __abs__(self):
+        from . import ops
+        return ops.abs(self)
+    def __lt__(self, other): return _compare(2, self, other)
+    def __le__(self, other): return _compare(3, self, other)
+    def __gt__(self, other): return _compare(4, self, other)
+    def __ge__(self, other): return _compare(5, self, other)
+
+    # Tensors are values: == and != compare elementwise as in TF2 would make
+    # them unhashable; keep identity semantics like tf.Tensor in eager mode
+    # for hashing and use kiln.equal for elementwise equality.
+    __hash__ = object.__hash__
+
+
+builtins_bool = bool
+
+
+def _binary(op, x, y):
+    from . import ops
+    return ops._binary(op, x, y)
+
+
+def _compare(direction, x, y):
+    from . import ops
+    return ops._compare(direction, x, y)
+
+
+def convert_to_tensor(value, dtype=None, dtype_hint=None):
+    """A Tensor from a Tensor, a NumPy array or nested Python numbers.
+    Python floats become float32 and ints int32 (as in TensorFlow) unless
+    `dtype` says otherwise."""
+    if isinstance(value, Tensor):
+        if dtype is not None and as_dtype(dtype) != value.dtype:
+            raise TypeError(f"expected a {as_dtype(dtype).name} tensor, got "
+                            f"{value.dtype.name}")
+        return value
+    if dtype is not None:
+        np_dtype = as_dtype(dtype).as_numpy_dtype
+    else:
+        # NumPy values keep their dtype; Python numbers and lists get
+        # TensorFlow's defaults (float32, int32).
+        from_numpy = isinstance(value, (np.ndarray, np.generic))
+        array = np.asarray(value)
+        if from_numpy:
+            np_dtype = array.dtype
+        elif dtype_hint is not None and array.dtype.kind in "iuf":
+            np_dtype = as_dtype(dtype_hint).as_numpy_dtype
+        elif array.dtype == np.float64:
+            np_dtype = np.float32
+        elif array.dtype == np.int64:
+            np_dtype = np.int32
+        else:
+            np_dtype = array.dtype
+    try:
+        array = np.asarray(value, dtype=np_dtype)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"cannot convert {value!r} to a tensor: {e}") from None
+    as_dtype(array.dtype)  # a TypeError for dtypes Kiln lacks
+    try:
+        return Tensor(_kiln.Tensor.from_numpy(np.ascontiguousarray(array)
+                                              if array.ndim else array))
+    except _kiln.NativeError as e:
+        raise errors.from_native(e) from None
+
+
+def constant(value, dtype=None, shape=None):
+    """A tensor holding `value` (broadcast to `shape` if given)."""
+    t = convert_to_tensor(value, dtype)
+    if shape is not None and tuple(shape) != t.shape:
+        array = np.broadcast_to(t.numpy(), tuple(shape))
+        t = convert_to_tensor(np.array(array), t.dtype)
+    return t
+
+
+def zeros(shape, dtype=float32):
+    return convert_to_tensor(np.zeros(tuple(shape), as_dtype(dtype).as_numpy_dtype))
+
+
+def ones(shape, dtype=float32):
+    return convert_to_tensor(np.ones(tuple(shape), as_dtype(dtype).as_numpy_dtype))

@@ -1,0 +1,328 @@
+//===- KilnPython.cpp - The kiln._kiln extension module -------------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The one native module behind `import kiln`. It holds
+//
+//  - Tensor: an immutable runtime buffer, shown to NumPy without a copy
+//    (read-only view) and made from NumPy arrays by one copy;
+//  - run_op: eager execution of one Kiln op. The op is built with
+//    FunctionBuilder (result types inferred by the op itself, so shape
+//    errors are the verifier's), compiled once per (op, attributes, input
+//    types) by the JIT and cached in memory for the life of the process;
+//  - the compiler and the runtime behind both.
+//
+// Python code above it only chooses ops and attributes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Compiler/Compiler.h"
+#include "kiln/Compiler/FunctionBuilder.h"
+#include "kiln/Runtime/Runtime.h"
+
+#include "mlir/AsmParser/AsmParser.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+using namespace mlir;
+
+namespace {
+
+/// A Kiln error as a Python exception: kiln/errors.py maps the code to the
+/// exception class.
+struct KilnError : std::exception {
+  KilnError(kiln_status_code_t code, std::string message)
+      : code(code), message(std::move(message)) {}
+  const char *what() const noexcept override { return message.c_str(); }
+  kiln_status_code_t code;
+  std::string message;
+};
+
+/// Throws the status (and frees it) if it is an error.
+void check(kiln_status_t status) {
+  if (!status)
+    return;
+  KilnError error(kiln_status_code(status), kiln_status_message(status));
+  kiln_status_free(status);
+  throw error;
+}
+
+/// NumPy dtype <-> Kiln dtype.
+kiln_dtype_t dtypeOf(const py::dtype &d) {
+  char kind = d.kind();
+  size_t size = d.itemsize();
+  if (kind == 'f' && size == 4)
+    return KILN_F32;
+  if (kind == 'f' && size == 8)
+    return KILN_F64;
+  if (kind == 'f' && size == 2)
+    return KILN_F16;
+  if (kind == 'b' && size == 1)
+    return KILN_I1;
+  if (kind == 'i' && size == 4)
+    return KILN_I32;
+  if (kind == 'i' && size == 8)
+    return KILN_I64;
+  throw KilnError(KILN_INVALID_ARGUMENT,
+                  "NumPy dtype " + std::string(py::str(d)) +
+                      " has no Kiln equivalent (float16/32/64, bool, int32, "
+                      "int64)");
+}
+
+py::dtype numpyDtype(kiln_dtype_t t) {
+  switch (t) {
+  case KILN_F32:
+    return py::dtype("float32");
+  case KILN_F64:
+    return py::dtype("float64");
+  case KILN_F16:
+    return py::dtype("float16");
+  case KILN_I1:
+    return py::dtype("bool");
+  case KILN_I32:
+    return py::dtype("int32");
+  case KILN_I64:
+    return py::dtype("int64");
+  case KILN_BF16:
+    break;
+  }
+  throw KilnError(KILN_UNIMPLEMENTED, "bfloat16 has no NumPy dtype");
+}
+
+/// The MLIR element type name of a Kiln dtype.
+const char *mlirElement(kiln_dtype_t t) {
+  switch (t) {
+  case KILN_F32:
+    return "f32";
+  case KILN_F64:
+    return "f64";
+  case KILN_F16:
+    return "f16";
+  case KILN_BF16:
+    return "bf16";
+  case KILN_I1:
+    return "i1";
+  case KILN_I32:
+    return "i32";
+  case KILN_I64:
+    return "i64";
+  }
+  return "f32";
+}
+
+/// An immutable tensor: one reference to a runtime buffer.
+class Tensor {
+public:
+  explicit Tensor(kiln_buffer_t *buffer) : buffer(buffer) {}
+  ~Tensor() { kiln_buffer_release(buffer); }
+  Tensor(const Tensor &) = delete;
+  Tensor &operator=(const Tensor &) = delete;
+
+  static std::shared_ptr<Tensor> fromNumpy(const py::array &input) {
+    py::array array = py::array::ensure(
+        input, py::array::c_style | py::array::forcecast);
+    if (!array)
+      throw KilnError(KILN_INVALID_ARGUMENT, "cannot read the value as an "
+                                             "array");
+    kiln_dtype_t dtype = dtypeOf(array.dtype());
+    std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
+    kiln_buffer_t *b = nullptr;
+    check(kiln_buffer_create({KILN_DEVICE_CPU, 0}, dtype,
+                             static_cast<int32_t>(shape.size()), shape.data(),
+                             &b));
+    if (size_t bytes = kiln_buffer_byte_size(b))
+      std::memcpy(kiln_buffer_host_data(b), array.data(), bytes);
+    return std::make_shared<Tensor>(b);
+  }
+
+  /// A read-only NumPy view of the buffer, keeping it alive.
+  py::array numpy() const {
+    kiln_buffer_retain(buffer);
+    py::capsule owner(buffer, [](void *p) {
+      kiln_buffer_release(static_cast<kiln_buffer_t *>(p));
+    });
+    std::vector<py::ssize_t> shape = this->shape();
+    py::array view(numpyDtype(kiln_buffer_dtype(buffer)), shape,
+                   kiln_buffer_host_data(buffer), owner);
+    py::detail::array_proxy(view.ptr())->flags &=
+        ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+    return view;
+  }
+
+  std::vector<py::ssize_t> shape() const {
+    const int64_t *dims = kiln_buffer_shape(buffer);
+    return std::vector<py::ssize_t>(dims, dims + kiln_buffer_rank(buffer));
+  }
+
+  std::string dtype() const { return kiln_dtype_name(kiln_buffer_dtype(buffer)); }
+
+  /// The MLIR type, e.g. tensor<2x3xf32>.
+  std::string mlirType() const {
+    std::string type = "tensor<";
+    for (py::ssize_t d : shape())
+      type += std::to_string(d) + "x";
+    return type + mlirElement(kiln_buffer_dtype(buffer)) + ">";
+  }
+
+  kiln_buffer_t *get() const { return buffer; }
+
+private:
+  kiln_buffer_t *buffer;
+};
+
+/// The compiler and the eager kernel cache, for the life of the process.
+class Engine {
+public:
+  static Engine &get() {
+    static Engine *engine = new Engine(); // never destroyed: see kernels
+    return *engine;
+  }
+
+  /// Runs `op` on `inputs` (one kernel per op, attributes and input types).
+  std::vector<std::shared_ptr<Tensor>>
+  run(const std::string &op, const std::vector<std::shared_ptr<Tensor>> &inputs,
+      const std::string &attributes, const std::vector<std::string> &results) {
+    std::string key = op + "|" + attributes + "|";
+    for (const auto &t : inputs)
+      key += t->mlirType() + ",";
+    key += "|";
+    for (const std::string &r : results)
+      key += r + ",";
+    kiln_executable_t *exe = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = kernels.find(key);
+      if (it != kernels.end()) {
+        exe = it->second;
+        ++hits;
+      } else {
+        exe = compile(op, inputs, attributes, results);
+        kernels[key] = exe;
+      }
+    }
+    std::vector<kiln_buffer_t *> in;
+    for (const auto &t : inputs)
+      in.push_back(t->get());
+    int32_t numOutputs = kiln_entry_output_count(exe, 0);
+    std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
+    {
+      py::gil_scoped_release release;
+      check(kiln_executable_invoke(exe, "kernel",
+                                   static_cast<int32_t>(in.size()), in.data(),
+                                   numOutputs, out.data()));
+    }
+    std::vector<std::shared_ptr<Tensor>> tensors;
+    for (kiln_buffer_t *b : out)
+      tensors.push_back(std::make_shared<Tensor>(b));
+    return tensors;
+  }
+
+  size_t compiled() const { return kernels.size(); }
+  size_t cacheHits() const { return hits; }
+
+private:
+  kiln_executable_t *compile(const std::string &op,
+                             const std::vector<std::shared_ptr<Tensor>> &inputs,
+                             const std::string &attributes,
+                             const std::vector<std::string> &results) {
+    MLIRContext &context = compiler.getContext();
+    std::vector<Type> argTypes;
+    for (const auto &t : inputs)
+      argTypes.push_back(parseType(t->mlirType(), &context));
+    DictionaryAttr attrs;
+    if (!attributes.empty()) {
+      attrs = dyn_cast_if_present<DictionaryAttr>(
+          parseAttribute(attributes, &context));
+      if (!attrs)
+        throw KilnError(KILN_INVALID_ARGUMENT,
+                        "'" + op + "': cannot parse the attributes " +
+                            attributes);
+    }
+    std::vector<Type> resultTypes;
+    for (const std::string &r : results) {
+      Type t = parseType(r, &context);
+      if (!t)
+        throw KilnError(KILN_INVALID_ARGUMENT,
+                        "'" + op + "': cannot parse the type " + r);
+      resultTypes.push_back(t);
+    }
+    kiln::FunctionBuilder builder(context, "kernel", argTypes);
+    std::vector<Value> operands;
+    for (unsigned i = 0; i < inputs.size(); ++i)
+      operands.push_back(builder.argument(i));
+    std::string error;
+    FailureOr<SmallVector<Value>> values =
+        builder.addOp(op, operands, attrs, resultTypes,
+                      UnknownLoc::get(&context), error);
+    if (failed(values))
+      throw KilnError(KILN_INVALID_ARGUMENT, error);
+    OwningOpRef<ModuleOp> module = builder.finish(*values, error);
+    if (!module)
+      throw KilnError(KILN_INVALID_ARGUMENT, error);
+    kiln_executable_t *exe = nullptr;
+    kiln::CompileOptions options;
+    check(compiler.jit(*module, options, &exe));
+    return exe;
+  }
+
+  // Kernels live as long as the process: their code may be running on
+  // another thread at exit, so they are never released.
+  kiln::Compiler compiler;
+  std::map<std::string, kiln_executable_t *> kernels;
+  std::mutex mutex;
+  size_t hits = 0;
+};
+
+} // namespace
+
+PYBIND11_MODULE(_kiln, m) {
+  m.doc() = "Kiln's native module: tensors, eager kernels, the compiler";
+
+  static py::exception<KilnError> error(m, "NativeError");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p)
+        std::rethrow_exception(p);
+    } catch (const KilnError &e) {
+      py::object code = py::int_(static_cast<int>(e.code));
+      PyErr_SetObject(error.ptr(),
+                      py::make_tuple(code, py::str(e.message)).ptr());
+    }
+  });
+
+  py::class_<Tensor, std::shared_ptr<Tensor>>(m, "Tensor")
+      .def_static("from_numpy", &Tensor::fromNumpy)
+      .def("numpy", &Tensor::numpy)
+      .def_property_readonly("shape",
+                             [](const Tensor &t) {
+                               py::tuple shape(t.shape().size());
+                               for (size_t i = 0; i < t.shape().size(); ++i)
+                                 shape[i] = t.shape()[i];
+                               return shape;
+                             })
+      .def_property_readonly("dtype", &Tensor::dtype)
+      .def_property_readonly("mlir_type", &Tensor::mlirType);
+
+  m.def("run_op", [](const std::string &op,
+                     const std::vector<std::shared_ptr<Tensor>> &inputs,
+                     const std::string &attributes,
+                     const std::vector<std::string> &results) {
+          return Engine::get().run(op, inputs, attributes, results);
+        },
+        py::arg("op"), py::arg("inputs"), py::arg("attributes") = "",
+        py::arg("results") = std::vector<std::string>{});
+  m.def("kernels_compiled", [] { return Engine::get().compiled(); });
+  m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });
+}

@@ -1,0 +1,150 @@
+"""Eager tensors and ops through the Python front end: every op runs on a
+kernel compiled by Kiln's C++ compiler and is compared with NumPy."""
+
+import os
+
+import numpy as np
+import pytest
+
+import kiln
+
+
+def test_seed_basics(capsys):
+    print(kiln.matmul([[2.0]], [[2.0]]))
+    assert capsys.readouterr().out.strip() == \
+        "kiln.Tensor([[4.]], shape=(1, 1), dtype=float32)"
+    x = kiln.constant([[1.0, 2.0], [3.0, 4.0]])
+    assert x.shape == (2, 2) and x.dtype == kiln.float32
+    # Iteration over rows, then elements; float() of scalars.
+    total = 0.0
+    for row in x:
+        for v in row:
+            total += float(v)
+    assert total == 10.0
+    assert len(x) == 2
+    # NumPy interop both ways: np functions accept tensors, ops accept arrays.
+    np.testing.assert_array_equal(np.square(x), [[1, 4], [9, 16]])
+    y = kiln.add(np.ones((2, 2), np.float32), x)
+    np.testing.assert_array_equal(y.numpy(), [[2, 3], [4, 5]])
+
+
+def test_python_scalars_follow_tensorflow_dtypes():
+    assert kiln.constant(1.5).dtype == kiln.float32
+    assert kiln.constant(3).dtype == kiln.int32
+    assert kiln.constant(True).dtype == kiln.bool
+    assert kiln.constant(np.float64(2.0)).dtype == kiln.float64
+    assert kiln.constant([1, 2], dtype=kiln.int64).dtype == kiln.int64
+    # A Python number next to a tensor takes the tensor's dtype.
+    t = kiln.constant([1.0, 2.0], dtype=kiln.float64) * 2
+    assert t.dtype == kiln.float64
+
+
+def test_numpy_view_is_zero_copy_and_read_only():
+    t = kiln.constant(np.arange(6, dtype=np.float32).reshape(2, 3))
+    a, b = t.numpy(), t.numpy()
+    assert np.shares_memory(a, b)
+    with pytest.raises(ValueError):
+        a[0, 0] = 5.0
+    # The view keeps the buffer alive after the tensor is gone.
+    del t
+    assert a[1, 2] == 5.0
+
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("name,ref", [
+    ("add", np.add), ("subtract", np.subtract), ("multiply", np.multiply),
+    ("divide", np.divide), ("maximum", np.maximum), ("minimum", np.minimum),
+    ("pow", np.power),
+])
+def test_binary_ops_broadcast_like_numpy(name, ref):
+    x = RNG.uniform(0.5, 2.0, (3, 4)).astype(np.float32)
+    y = RNG.uniform(0.5, 2.0, (4,)).astype(np.float32)
+    out = getattr(kiln, name)(x, y)
+    np.testing.assert_allclose(out.numpy(), ref(x, y), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name,ref", [
+    ("exp", np.exp), ("log", np.log), ("sqrt", np.sqrt), ("tanh", np.tanh),
+    ("sin", np.sin), ("cos", np.cos), ("abs", np.abs), ("square", np.square),
+    ("negative", np.negative), ("sign", np.sign),
+    ("sigmoid", lambda v: 1 / (1 + np.exp(-v))),
+])
+def test_unary_ops(name, ref):
+    x = RNG.uniform(0.1, 2.0, (5,)).astype(np.float64)
+    np.testing.assert_allclose(getattr(kiln, name)(x).numpy(), ref(x), rtol=1e-12)
+
+
+def test_operators_and_comparisons():
+    x = kiln.constant([1.0, -2.0, 3.0])
+    np.testing.assert_array_equal((x + 1).numpy(), [2, -1, 4])
+    np.testing.assert_array_equal((2 - x).numpy(), [1, 4, -1])
+    np.testing.assert_array_equal((x * x).numpy(), [1, 4, 9])
+    np.testing.assert_array_equal((x / 2).numpy(), [0.5, -1, 1.5])
+    np.testing.assert_array_equal((x ** 2).numpy(), [1, 4, 9])
+    np.testing.assert_array_equal((-x).numpy(), [-1, 2, -3])
+    np.testing.assert_array_equal((x < 0).numpy(), [False, True, False])
+    np.testing.assert_array_equal((x >= 1).numpy(), [True, False, True])
+    np.testing.assert_array_equal(kiln.equal(x, 3.0).numpy(), [False, False, True])
+    m = kiln.constant([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal((m @ m).numpy(), [[7, 10], [15, 22]])
+
+
+def test_reductions_shapes_and_casts():
+    x = RNG.uniform(-1, 1, (2, 3, 4)).astype(np.float32)
+    np.testing.assert_allclose(kiln.reduce_sum(x).numpy(), x.sum(), rtol=1e-5)
+    np.testing.assert_allclose(kiln.reduce_mean(x, axis=1).numpy(), x.mean(1), rtol=1e-6)
+    np.testing.assert_allclose(kiln.reduce_max(x, axis=[0, 2], keepdims=True).numpy(),
+                               x.max((0, 2), keepdims=True))
+    np.testing.assert_array_equal(kiln.argmax(x, axis=2).numpy(), x.argmax(2))
+    np.testing.assert_array_equal(kiln.reshape(x, [4, -1]).numpy(), x.reshape(4, -1))
+    np.testing.assert_array_equal(kiln.transpose(x, [2, 0, 1]).numpy(),
+                                  x.transpose(2, 0, 1))
+    np.testing.assert_array_equal(kiln.cast(x > 0, kiln.int32).numpy(),
+                                  (x > 0).astype(np.int32))
+    np.testing.assert_array_equal(kiln.where(x > 0, x, 0.0).numpy(),
+                                  np.where(x > 0, x, 0))
+    np.testing.assert_allclose(kiln.nn.relu(x).numpy(), np.maximum(x, 0))
+    e = np.exp(x - x.max(-1, keepdims=True))
+    np.testing.assert_allclose(kiln.nn.softmax(x).numpy(), e / e.sum(-1, keepdims=True),
+                               rtol=1e-5)
+
+
+def test_indexing_and_slicing():
+    x = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
+    t = kiln.constant(x)
+    assert int(t[1, 2, 3]) == 23
+    np.testing.assert_array_equal(t[1].numpy(), x[1])
+    np.testing.assert_array_equal(t[:, 1:3].numpy(), x[:, 1:3])
+    np.testing.assert_array_equal(t[-1, ::2, 1].numpy(), x[-1, ::2, 1])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="out of bounds"):
+        t[2]
+
+
+def test_kernels_are_compiled_once_per_signature():
+    x = kiln.constant(RNG.uniform(size=(7, 3)).astype(np.float32))
+    kiln.tanh(x)
+    compiled = kiln._kiln.kernels_compiled()
+    for _ in range(3):
+        kiln.tanh(x)
+    assert kiln._kiln.kernels_compiled() == compiled
+    kiln.tanh(kiln.constant(np.ones((2, 2), np.float32)))  # a new shape
+    assert kiln._kiln.kernels_compiled() == compiled + 1
+
+
+def test_errors_name_the_users_line():
+    a = kiln.ones((2, 3))
+    b = kiln.ones((4, 5))
+    with pytest.raises(kiln.errors.InvalidArgumentError) as info:
+        kiln.matmul(a, b)  # the line the error names
+    here = f"{os.path.abspath(__file__)}:"
+    assert str(info.value).startswith(__file__ + ":") or here in str(info.value)
+    line = int(str(info.value).split(":")[1])
+    with open(__file__) as f:
+        assert "the line the error names" in f.read().splitlines()[line - 1]
+    assert "matmul" in str(info.value) or "contract" in str(info.value)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="not broadcast-compatible"):
+        kiln.add(kiln.ones((2, 3)), kiln.ones((4,)))
+    with pytest.raises(TypeError, match="no kiln equivalent"):
+        kiln.constant(np.array([1], np.uint8))
