@@ -21,12 +21,31 @@ FunctionBuilder::FunctionBuilder(MLIRContext &context, llvm::StringRef name,
                                  llvm::ArrayRef<Type> argumentTypes)
     : context(context), builder(&context) {
   Location loc = UnknownLoc::get(&context);
-  module = ModuleOp::create(loc);
-  builder.setInsertionPointToEnd(module->getBody());
+  ownedModule = ModuleOp::create(loc);
+  module = *ownedModule;
+  builder.setInsertionPointToEnd(module.getBody());
   auto func = func::FuncOp::create(builder, loc, name,
                                    builder.getFunctionType(argumentTypes, {}));
   body = func.addEntryBlock();
   builder.setInsertionPointToStart(body);
+}
+
+FunctionBuilder::FunctionBuilder(FunctionBuilder &other, llvm::StringRef name,
+                                 llvm::ArrayRef<Type> argumentTypes)
+    : context(other.context), module(other.module), builder(&context) {
+  Location loc = UnknownLoc::get(&context);
+  builder.setInsertionPointToEnd(module.getBody());
+  auto func = func::FuncOp::create(builder, loc, name,
+                                   builder.getFunctionType(argumentTypes, {}));
+  body = func.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+}
+
+void FunctionBuilder::finishFunction(llvm::ArrayRef<Value> results) {
+  func::ReturnOp::create(builder, UnknownLoc::get(&context), results);
+  auto func = cast<func::FuncOp>(body->getParentOp());
+  func.setType(builder.getFunctionType(func.getArgumentTypes(),
+                                       ValueRange(results).getTypes()));
 }
 
 Value FunctionBuilder::argument(unsigned i) { return body->getArgument(i); }
@@ -108,15 +127,19 @@ FunctionBuilder::addOp(llvm::StringRef op, llvm::ArrayRef<Value> operands,
 
 OwningOpRef<ModuleOp> FunctionBuilder::finish(llvm::ArrayRef<Value> results,
                                               std::string &error) {
+  finishFunction(results);
+  return takeModule(error);
+}
+
+OwningOpRef<ModuleOp> FunctionBuilder::takeModule(std::string &error) {
   Collector diagnostics(context);
-  Location loc = UnknownLoc::get(&context);
-  func::ReturnOp::create(builder, loc, results);
-  auto func = cast<func::FuncOp>(body->getParentOp());
-  func.setType(builder.getFunctionType(func.getArgumentTypes(),
-                                       ValueRange(results).getTypes()));
-  if (failed(verify(*module))) {
+  if (!ownedModule) {
+    error = "only the builder that created the module can hand it over";
+    return nullptr;
+  }
+  if (failed(verify(*ownedModule))) {
     error = diagnostics.text;
     return nullptr;
   }
-  return std::move(module);
+  return std::move(ownedModule);
 }

@@ -16,9 +16,12 @@ from .ops import (abs, add, argmax, cast, cos, divide, equal, exp, greater,
                   sigmoid, sign, sin, sqrt, square, subtract, tanh, transpose,
                   where)
 from . import nn
+from .gradients import (GradientTape, gradients_function,
+                        value_and_gradients_function)
 
 __all__ = [
-    "DType", "Tensor", "abs", "add", "argmax", "as_dtype", "bool", "cast",
+    "DType", "GradientTape", "Tensor", "gradients_function",
+    "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "constant", "convert_to_tensor", "cos", "divide", "equal", "errors", "exp",
     "float16", "float32", "float64", "greater", "int32", "int64", "less",
     "log", "matmul", "maximum", "minimum", "multiply", "negative", "nn",

@@ -3,19 +3,24 @@ dialect by the C++ compiler (see _kiln.run_op)."""
 
 import builtins
 
-from . import _kiln, errors
+from . import _kiln, errors, gradients
 from .dtypes import as_dtype, bool as bool_, int64
 from .tensor import Tensor, convert_to_tensor
 
 
 def _run(op, inputs, attributes="", results=()):
-    """Runs kiln.<op>; errors name the user's line."""
+    """Runs kiln.<op>; errors name the user's line; active gradient tapes
+    record it."""
     try:
         outs = _kiln.run_op(op, [t._impl for t in inputs], attributes,
                             list(results))
     except _kiln.NativeError as e:
         raise errors.from_native(e) from None
-    return [Tensor(o) for o in outs]
+    outputs = [Tensor(o) for o in outs]
+    if gradients._active_tapes():
+        gradients.record(op, inputs, attributes, results, outputs,
+                         errors.user_location())
+    return outputs
 
 
 def _run1(op, inputs, attributes="", results=()):

@@ -24,6 +24,7 @@
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -229,6 +230,13 @@ public:
     return tensors;
   }
 
+  MLIRContext &context() { return compiler.getContext(); }
+
+  kiln_status_t jit(ModuleOp module, kiln_executable_t **out) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return compiler.jit(module, kiln::CompileOptions(), out);
+  }
+
   size_t compiled() const { return kernels.size(); }
   size_t cacheHits() const { return hits; }
 
@@ -285,6 +293,156 @@ private:
   size_t hits = 0;
 };
 
+/// A compiled module called from Python (traced functions, gradients).
+class Executable {
+public:
+  explicit Executable(kiln_executable_t *exe) : exe(exe) {}
+  ~Executable() { kiln_executable_release(exe); }
+  Executable(const Executable &) = delete;
+  Executable &operator=(const Executable &) = delete;
+
+  std::vector<std::shared_ptr<Tensor>>
+  invoke(const std::string &name,
+         const std::vector<std::shared_ptr<Tensor>> &inputs) {
+    int32_t index = kiln_executable_find_entry(exe, name.c_str());
+    int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
+    std::vector<kiln_buffer_t *> in;
+    for (const auto &t : inputs)
+      in.push_back(t->get());
+    std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
+    {
+      py::gil_scoped_release release;
+      check(kiln_executable_invoke(exe, name.c_str(),
+                                   static_cast<int32_t>(in.size()), in.data(),
+                                   numOutputs, out.data()));
+    }
+    std::vector<std::shared_ptr<Tensor>> tensors;
+    for (kiln_buffer_t *b : out)
+      tensors.push_back(std::make_shared<Tensor>(b));
+    return tensors;
+  }
+
+private:
+  kiln_executable_t *exe;
+};
+
+/// A module built function by function from Python: values are integer ids.
+class ModuleBuilder {
+public:
+  /// Starts function `name`; returns its index.
+  size_t function(const std::string &name,
+                  const std::vector<std::string> &argTypes) {
+    MLIRContext &context = Engine::get().context();
+    std::vector<Type> types;
+    for (const std::string &t : argTypes) {
+      Type type = parseType(t, &context);
+      if (!type)
+        throw KilnError(KILN_INVALID_ARGUMENT, "cannot parse the type " + t);
+      types.push_back(type);
+    }
+    if (functions.empty())
+      functions.push_back(
+          std::make_unique<kiln::FunctionBuilder>(context, name, types));
+    else
+      functions.push_back(std::make_unique<kiln::FunctionBuilder>(
+          *functions.front(), name, types));
+    return functions.size() - 1;
+  }
+
+  size_t argument(size_t function, unsigned i) {
+    return add(at(function).argument(i));
+  }
+
+  std::vector<size_t> op(size_t function, const std::string &name,
+                         const std::vector<size_t> &operands,
+                         const std::string &attributes,
+                         const std::vector<std::string> &resultTypes,
+                         const std::string &file, unsigned line) {
+    MLIRContext &context = Engine::get().context();
+    DictionaryAttr attrs;
+    if (!attributes.empty()) {
+      attrs = dyn_cast_if_present<DictionaryAttr>(
+          parseAttribute(attributes, &context));
+      if (!attrs)
+        throw KilnError(KILN_INVALID_ARGUMENT,
+                        "'" + name + "': cannot parse the attributes " +
+                            attributes);
+    }
+    std::vector<Type> types;
+    for (const std::string &r : resultTypes)
+      types.push_back(parseType(r, &context));
+    std::vector<Value> args;
+    for (size_t id : operands)
+      args.push_back(value(id));
+    Location loc = file.empty()
+                       ? Location(UnknownLoc::get(&context))
+                       : Location(FileLineColLoc::get(&context, file, line, 0));
+    std::string error;
+    FailureOr<SmallVector<Value>> results =
+        at(function).addOp(name, args, attrs, types, loc, error);
+    if (failed(results))
+      throw KilnError(KILN_INVALID_ARGUMENT, error);
+    std::vector<size_t> ids;
+    for (Value v : *results)
+      ids.push_back(add(v));
+    return ids;
+  }
+
+  std::string type(size_t id) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    value(id).getType().print(os);
+    return text;
+  }
+
+  void finishFunction(size_t function, const std::vector<size_t> &results) {
+    std::vector<Value> values;
+    for (size_t id : results)
+      values.push_back(value(id));
+    at(function).finishFunction(values);
+  }
+
+  /// The module's text (before compilation).
+  std::string text() {
+    if (functions.empty())
+      return "";
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    functions.front()->getModule()->print(os);
+    return out;
+  }
+
+  std::shared_ptr<Executable> compile() {
+    if (functions.empty())
+      throw KilnError(KILN_INVALID_ARGUMENT, "the module has no function");
+    std::string error;
+    OwningOpRef<ModuleOp> module = functions.front()->takeModule(error);
+    if (!module)
+      throw KilnError(KILN_INVALID_ARGUMENT, error);
+    kiln_executable_t *exe = nullptr;
+    check(Engine::get().jit(*module, &exe));
+    return std::make_shared<Executable>(exe);
+  }
+
+private:
+  kiln::FunctionBuilder &at(size_t function) {
+    if (function >= functions.size())
+      throw KilnError(KILN_INVALID_ARGUMENT, "no such function");
+    return *functions[function];
+  }
+  size_t add(Value v) {
+    values.push_back(v);
+    return values.size() - 1;
+  }
+  Value value(size_t id) {
+    if (id >= values.size())
+      throw KilnError(KILN_INVALID_ARGUMENT, "no such value");
+    return values[id];
+  }
+  std::vector<std::unique_ptr<kiln::FunctionBuilder>> functions;
+  std::vector<Value> values;
+};
+
 } // namespace
 
 PYBIND11_MODULE(_kiln, m) {
@@ -323,6 +481,22 @@ PYBIND11_MODULE(_kiln, m) {
         },
         py::arg("op"), py::arg("inputs"), py::arg("attributes") = "",
         py::arg("results") = std::vector<std::string>{});
+  py::class_<Executable, std::shared_ptr<Executable>>(m, "Executable")
+      .def("invoke", &Executable::invoke);
+
+  py::class_<ModuleBuilder>(m, "ModuleBuilder")
+      .def(py::init<>())
+      .def("function", &ModuleBuilder::function)
+      .def("argument", &ModuleBuilder::argument)
+      .def("op", &ModuleBuilder::op, py::arg("function"), py::arg("name"),
+           py::arg("operands"), py::arg("attributes") = "",
+           py::arg("result_types") = std::vector<std::string>{},
+           py::arg("file") = "", py::arg("line") = 0)
+      .def("type", &ModuleBuilder::type)
+      .def("finish_function", &ModuleBuilder::finishFunction)
+      .def("text", &ModuleBuilder::text)
+      .def("compile", &ModuleBuilder::compile);
+
   m.def("kernels_compiled", [] { return Engine::get().compiled(); });
   m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });
 }

@@ -29,6 +29,14 @@ public:
   FunctionBuilder(MLIRContext &context, llvm::StringRef name,
                   llvm::ArrayRef<Type> argumentTypes);
 
+  /// Builds another function `name` into `other`'s module (which then holds
+  /// both); `finishFunction` ends it, `other.finish` ends the module.
+  FunctionBuilder(FunctionBuilder &other, llvm::StringRef name,
+                  llvm::ArrayRef<Type> argumentTypes);
+
+  /// Ends this function with `results` (no verification yet).
+  void finishFunction(llvm::ArrayRef<Value> results);
+
   /// Argument `i` of the function.
   Value argument(unsigned i);
 
@@ -44,15 +52,25 @@ public:
                                       Location loc, std::string &error);
 
   /// Ends the function with `results` and verifies the module; on failure
-  /// returns null and the diagnostics in `error`.
+  /// returns null and the diagnostics in `error`. Only for the builder that
+  /// created the module.
   OwningOpRef<ModuleOp> finish(llvm::ArrayRef<Value> results,
                                std::string &error);
+
+  /// Verifies and hands over the module (every function already ended
+  /// with finishFunction); null and the diagnostics in `error` on failure.
+  /// Only for the builder that created the module.
+  OwningOpRef<ModuleOp> takeModule(std::string &error);
+
+  /// The module being built (owned by the first builder).
+  ModuleOp getModule() { return module; }
 
   MLIRContext &getContext() { return context; }
 
 private:
   MLIRContext &context;
-  OwningOpRef<ModuleOp> module;
+  OwningOpRef<ModuleOp> ownedModule; // the first builder owns the module
+  ModuleOp module;
   OpBuilder builder;
   Block *body = nullptr;
 };

@@ -1,0 +1,222 @@
+"""Gradients in eager mode: GradientTape, gradients_function and
+value_and_gradients_function.
+
+A tape records the Kiln ops that ran while it was active. ``gradient``
+turns the ops that lead from the sources to the target into a Kiln function
+``@f`` (sources first, then every other tensor the ops read, as
+arguments), adds ``@g`` with a ``kiln.grad @f`` request, and lets the
+compiler's autodiff pass do the rest: the same rules as a hand-written
+``kiln.grad`` or a traced function. The compiled gradient is cached by the
+structure of the recorded ops, so a training loop compiles it once.
+"""
+
+import threading
+
+from . import _kiln, errors
+from .tensor import Tensor, convert_to_tensor
+
+_local = threading.local()
+
+
+def _active_tapes():
+    if not hasattr(_local, "tapes"):
+        _local.tapes = []
+    return _local.tapes
+
+
+def record(op, inputs, attributes, results, outputs, location):
+    """Called by every eager op: adds it to each active tape."""
+    for tape in _active_tapes():
+        tape._ops.append((op, list(inputs), attributes, list(results),
+                          list(outputs), location))
+
+
+_cache = {}
+
+
+def _flatten(structure):
+    if isinstance(structure, (list, tuple)):
+        out = []
+        for s in structure:
+            out.extend(_flatten(s))
+        return out
+    if isinstance(structure, dict):
+        out = []
+        for k in sorted(structure):
+            out.extend(_flatten(structure[k]))
+        return out
+    return [structure]
+
+
+def _pack(structure, flat):
+    """`flat` shaped like `structure`."""
+    it = iter(flat)
+
+    def rec(s):
+        if isinstance(s, (list, tuple)):
+            return type(s)(rec(x) for x in s)
+        if isinstance(s, dict):
+            return {k: rec(s[k]) for k in sorted(s)}
+        return next(it)
+    return rec(structure)
+
+
+class GradientTape:
+    """Records eager ops for reverse-mode gradients, as tf.GradientTape."""
+
+    def __init__(self, persistent=False):
+        self._persistent = persistent
+        self._ops = []
+        self._watched = {}
+        self._used = False
+
+    def __enter__(self):
+        _active_tapes().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _active_tapes().remove(self)
+        return False
+
+    def watch(self, tensor):
+        for t in _flatten(tensor):
+            t = convert_to_tensor(t)
+            self._watched[id(t)] = t
+
+    def gradient(self, target, sources, output_gradients=None):
+        if self._used and not self._persistent:
+            raise RuntimeError("a non-persistent GradientTape can compute one "
+                               "gradient; use GradientTape(persistent=True)")
+        self._used = True
+        flat_sources = [convert_to_tensor(s) for s in _flatten(sources)]
+        target = convert_to_tensor(target)
+        grads = self._gradient(target, flat_sources, output_gradients)
+        return _pack(sources, grads)
+
+    def _gradient(self, target, sources, output_gradients):
+        for s in sources:
+            if not s.dtype.is_floating:
+                raise errors.InvalidArgumentError(
+                    f"cannot differentiate with respect to a {s.dtype.name} "
+                    "tensor: only floating-point tensors have gradients",
+                    errors.user_location())
+        # The ops on a path from a source to the target, in program order.
+        produced = {}
+        for index, (_, _, _, _, outputs, _) in enumerate(self._ops):
+            for t in outputs:
+                produced[id(t)] = index
+        source_ids = {id(s) for s in sources}
+        needed = set()
+        stack = [id(target)]
+        seen = set()
+        while stack:
+            tid = stack.pop()
+            if tid in seen or tid in source_ids:
+                continue
+            seen.add(tid)
+            if tid in produced:
+                index = produced[tid]
+                if index not in needed:
+                    needed.add(index)
+                    stack.extend(id(t) for t in self._ops[index][1])
+        ops = [self._ops[i] for i in sorted(needed)]
+        # Which sources the target depends on (others get None).
+        reached = set()
+        for op in ops:
+            for t in op[1]:
+                if id(t) in source_ids:
+                    reached.add(id(t))
+        if id(target) in source_ids:
+            reached.add(id(target))
+        if not reached:
+            return [None] * len(sources)
+        if output_gradients is not None:
+            output_gradients = convert_to_tensor(output_gradients, target.dtype)
+
+        # Arguments: the sources, then every other tensor the ops read.
+        args = list(sources)
+        arg_ids = {id(s): i for i, s in enumerate(sources)}
+        inner = {id(t) for op in ops for t in op[4]}
+        for op in ops:
+            for t in op[1]:
+                if id(t) not in arg_ids and id(t) not in inner:
+                    arg_ids[id(t)] = len(args)
+                    args.append(t)
+        if output_gradients is not None:
+            args.append(output_gradients)
+
+        key = (tuple((op, attrs, tuple(results),
+                      tuple(arg_ids.get(id(t), ("op", produced.get(id(t))))
+                            for t in inputs), len(outputs))
+                     for op, inputs, attrs, results, outputs, _ in ops),
+               tuple(t._impl.mlir_type for t in args),
+               arg_ids.get(id(target), ("op", produced.get(id(target)))),
+               output_gradients is not None, len(sources))
+        exe = _cache.get(key)
+        if exe is None:
+            exe = self._compile(ops, args, arg_ids, target, sources,
+                                output_gradients is not None)
+            _cache[key] = exe
+        try:
+            outs = exe.invoke("gradient", [t._impl for t in args])
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+        return [Tensor(o) if id(s) in reached else None
+                for s, o in zip(sources, outs)]
+
+    @staticmethod
+    def _compile(ops, args, arg_ids, target, sources, seeded):
+        m = _kiln.ModuleBuilder()
+        types = [t._impl.mlir_type for t in args]
+        f = m.function("recorded", types)
+        values = {tid: m.argument(f, i) for tid, i in arg_ids.items()}
+        try:
+            for op, inputs, attrs, results, outputs, location in ops:
+                file, _, line = (location or ":0").rpartition(":")
+                ids = m.op(f, op, [values[id(t)] for t in inputs], attrs,
+                           results, file, int(line or 0))
+                for t, v in zip(outputs, ids):
+                    values[id(t)] = v
+            loss = values[id(target)]
+            if seeded:
+                (loss,) = m.op(f, "mul", [loss, m.argument(f, len(args) - 1)])
+            if target.shape:
+                axes = ", ".join(str(i) for i in range(len(target.shape)))
+                (loss,) = m.op(f, "reduce_sum", [loss],
+                               f"{{axes = array<i64: {axes}>}}")
+            m.finish_function(f, [loss])
+            g = m.function("gradient", types)
+            g_args = [m.argument(g, i) for i in range(len(args))]
+            wrt = ", ".join(str(i) for i in range(len(sources)))
+            grads = m.op(g, "grad", g_args,
+                         f"{{callee = @recorded, wrt = array<i64: {wrt}>, "
+                         f"operandSegmentSizes = array<i32: {len(args)}, 0>}}",
+                         [t._impl.mlir_type for t in sources])
+            m.finish_function(g, grads)
+            return m.compile()
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+
+
+def gradients_function(f, params=None):
+    """A function returning the gradients of `f` with respect to its
+    arguments (or those whose positions `params` lists), as
+    tf.contrib.eager.gradients_function."""
+    def grad(*args):
+        return value_and_gradients_function(f, params)(*args)[1]
+    return grad
+
+
+def value_and_gradients_function(f, params=None):
+    """Like gradients_function, also returning f's value."""
+    def value_and_grad(*args):
+        tensors = [convert_to_tensor(a) if not isinstance(a, Tensor) else a
+                   for a in args]
+        chosen = list(range(len(tensors))) if params is None else list(params)
+        with GradientTape() as tape:
+            for i in chosen:
+                tape.watch(tensors[i])
+            value = f(*tensors)
+        grads = tape.gradient(value, [tensors[i] for i in chosen])
+        return value, grads
+    return value_and_grad
