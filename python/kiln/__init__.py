@@ -16,11 +16,14 @@ from .ops import (abs, add, argmax, cast, cos, divide, equal, exp, greater,
                   sigmoid, sign, sin, sqrt, square, subtract, tanh, transpose,
                   where)
 from . import nn
-from .gradients import (GradientTape, gradients_function,
+from .gradients import (GradientTape, gradients_function, implicit_gradients,
+                        implicit_value_and_gradients,
                         value_and_gradients_function)
+from .variables import Variable
 
 __all__ = [
-    "DType", "GradientTape", "Tensor", "gradients_function",
+    "DType", "GradientTape", "Tensor", "Variable", "gradients_function",
+    "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "constant", "convert_to_tensor", "cos", "divide", "equal", "errors", "exp",
     "float16", "float32", "float64", "greater", "int32", "int64", "less",

@@ -24,6 +24,17 @@ def _active_tapes():
     return _local.tapes
 
 
+def note_variable_read(variable):
+    """Called when a variable's value is read: tapes watch trainable ones
+    (the value first read during the tape is the one differentiated)."""
+    if not variable.trainable:
+        return
+    for tape in _active_tapes():
+        if tape._watch_accessed_variables and id(variable) not in tape._variables:
+            tape._variables[id(variable)] = (variable, variable._value)
+            tape._watched[id(variable._value)] = variable._value
+
+
 def record(op, inputs, attributes, results, outputs, location):
     """Called by every eager op: adds it to each active tape."""
     for tape in _active_tapes():
@@ -64,11 +75,26 @@ def _pack(structure, flat):
 class GradientTape:
     """Records eager ops for reverse-mode gradients, as tf.GradientTape."""
 
-    def __init__(self, persistent=False):
+    def __init__(self, persistent=False, watch_accessed_variables=True):
         self._persistent = persistent
+        self._watch_accessed_variables = watch_accessed_variables
         self._ops = []
         self._watched = {}
+        self._variables = {}  # id -> (variable, value read)
         self._used = False
+
+    def watched_variables(self):
+        return [v for v, _ in self._variables.values()]
+
+    def _source(self, s):
+        """The tensor to differentiate for a source (a variable: the value
+        read while recording)."""
+        from .variables import Variable
+        if isinstance(s, Variable):
+            if id(s) in self._variables:
+                return self._variables[id(s)][1]
+            return s._value
+        return convert_to_tensor(s)
 
     def __enter__(self):
         _active_tapes().append(self)
@@ -79,8 +105,13 @@ class GradientTape:
         return False
 
     def watch(self, tensor):
+        from .variables import Variable
         for t in _flatten(tensor):
-            t = convert_to_tensor(t)
+            if isinstance(t, Variable):
+                self._variables.setdefault(id(t), (t, t._value))
+                t = t._value
+            else:
+                t = convert_to_tensor(t)
             self._watched[id(t)] = t
 
     def gradient(self, target, sources, output_gradients=None):
@@ -88,7 +119,7 @@ class GradientTape:
             raise RuntimeError("a non-persistent GradientTape can compute one "
                                "gradient; use GradientTape(persistent=True)")
         self._used = True
-        flat_sources = [convert_to_tensor(s) for s in _flatten(sources)]
+        flat_sources = [self._source(s) for s in _flatten(sources)]
         target = convert_to_tensor(target)
         grads = self._gradient(target, flat_sources, output_gradients)
         return _pack(sources, grads)
@@ -105,7 +136,9 @@ class GradientTape:
         for index, (_, _, _, _, outputs, _) in enumerate(self._ops):
             for t in outputs:
                 produced[id(t)] = index
-        source_ids = {id(s) for s in sources}
+        # Only watched sources (or tensors the tape computed) get gradients.
+        source_ids = {id(s) for s in sources
+                      if id(s) in self._watched or id(s) in produced}
         needed = set()
         stack = [id(target)]
         seen = set()
@@ -220,3 +253,26 @@ def value_and_gradients_function(f, params=None):
         grads = tape.gradient(value, [tensors[i] for i in chosen])
         return value, grads
     return value_and_grad
+
+
+def implicit_value_and_gradients(f):
+    """A function returning f's value and [(gradient, variable), ...] for
+    exactly the trainable variables f read, in the order first read."""
+    def value_and_grads(*args, **kwargs):
+        with GradientTape() as tape:
+            value = f(*args, **kwargs)
+        variables = tape.watched_variables()
+        if not variables:
+            raise ValueError("no trainable variable was read by the function; "
+                             "implicit gradients need at least one")
+        grads = tape.gradient(value, variables)
+        return value, list(zip(grads, variables))
+    return value_and_grads
+
+
+def implicit_gradients(f):
+    """A function returning [(gradient, variable), ...] for the trainable
+    variables f read (tf.contrib.eager.implicit_gradients)."""
+    def grads(*args, **kwargs):
+        return implicit_value_and_gradients(f)(*args, **kwargs)[1]
+    return grads

@@ -122,6 +122,9 @@ class Tensor:
 
 builtins_bool = bool
 
+# kiln.Variable, registered by variables.py (which imports this module).
+_variable_type = None
+
 
 def _binary(op, x, y):
     from . import ops
@@ -137,6 +140,8 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
     """A Tensor from a Tensor, a NumPy array or nested Python numbers.
     Python floats become float32 and ints int32 (as in TensorFlow) unless
     `dtype` says otherwise."""
+    if _variable_type is not None and isinstance(value, _variable_type):
+        value = value.value()
     if isinstance(value, Tensor):
         if dtype is not None and as_dtype(dtype) != value.dtype:
             raise TypeError(f"expected a {as_dtype(dtype).name} tensor, got "

@@ -293,6 +293,56 @@ private:
   size_t hits = 0;
 };
 
+/// The process's variable store (kiln.Variable values live here).
+class VariableStore {
+public:
+  VariableStore() { check(kiln_variables_create(&store)); }
+  ~VariableStore() { kiln_variables_destroy(store); }
+  VariableStore(const VariableStore &) = delete;
+  VariableStore &operator=(const VariableStore &) = delete;
+
+  /// Gives variable `name` a copy of `value` (a new buffer: tensors read
+  /// before keep the old value).
+  void set(const std::string &name, const std::shared_ptr<Tensor> &value) {
+    check(kiln_variables_set(store, name.c_str(), value->get()));
+  }
+
+  /// The current value, sharing the store's buffer.
+  std::shared_ptr<Tensor> get(const std::string &name) {
+    kiln_buffer_t *b = kiln_variables_find(store, name.c_str());
+    if (!b)
+      throw KilnError(KILN_NOT_FOUND, "no variable '" + name + "'");
+    kiln_buffer_retain(b);
+    return std::make_shared<Tensor>(b);
+  }
+
+  bool contains(const std::string &name) {
+    return kiln_variables_find(store, name.c_str()) != nullptr;
+  }
+
+  void save(const std::string &path, const std::vector<std::string> &names) {
+    std::vector<const char *> raw;
+    for (const std::string &n : names)
+      raw.push_back(n.c_str());
+    check(kiln_variables_save(store, path.c_str(),
+                              static_cast<int32_t>(raw.size()), raw.data()));
+  }
+
+  void load(const std::string &path) {
+    check(kiln_variables_load(store, path.c_str(), nullptr));
+  }
+
+  std::vector<std::string> names() {
+    std::vector<std::string> out;
+    for (int32_t i = 0; i < kiln_variables_count(store); ++i)
+      out.push_back(kiln_variables_name(store, i));
+    return out;
+  }
+
+private:
+  kiln_variables_t *store = nullptr;
+};
+
 /// A compiled module called from Python (traced functions, gradients).
 class Executable {
 public:
@@ -496,6 +546,15 @@ PYBIND11_MODULE(_kiln, m) {
       .def("finish_function", &ModuleBuilder::finishFunction)
       .def("text", &ModuleBuilder::text)
       .def("compile", &ModuleBuilder::compile);
+
+  py::class_<VariableStore>(m, "VariableStore")
+      .def(py::init<>())
+      .def("set", &VariableStore::set)
+      .def("get", &VariableStore::get)
+      .def("__contains__", &VariableStore::contains)
+      .def("save", &VariableStore::save)
+      .def("load", &VariableStore::load)
+      .def("names", &VariableStore::names);
 
   m.def("kernels_compiled", [] { return Engine::get().compiled(); });
   m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });

@@ -1,0 +1,138 @@
+"""kiln.Variable: named, mutable state held in the runtime's variable store.
+
+A variable's value is a runtime buffer in the process's store; reading it
+gives a Tensor that shares that buffer, and an assignment gives the variable
+a new buffer, so tensors read earlier keep their values (tensors are
+immutable). Gradient tapes record reads of trainable variables, which is
+how implicit_gradients finds the variables a function used.
+"""
+
+import itertools
+import threading
+
+from . import _kiln
+from .dtypes import as_dtype
+from .tensor import Tensor, convert_to_tensor
+
+_store = _kiln.VariableStore()
+_names = itertools.count()
+_lock = threading.Lock()
+_taken = set()
+
+
+def _unique(name):
+    base = name or "Variable"
+    with _lock:
+        candidate = base
+        while candidate in _taken:
+            candidate = f"{base}_{next(_names)}"
+        _taken.add(candidate)
+        return candidate
+
+
+class Variable:
+    """A mutable tensor-valued variable, as tf.Variable."""
+
+    def __init__(self, initial_value, name=None, trainable=True, dtype=None):
+        if callable(initial_value):
+            initial_value = initial_value()
+        value = convert_to_tensor(initial_value, dtype)
+        self._name = _unique(name)
+        self._trainable = trainable
+        self._dtype = value.dtype
+        self._shape = value.shape
+        self._value = None
+        self._set(value)
+
+    # The store key must be a C identifier; the user-facing name keeps TF's
+    # ":0" suffix.
+    @property
+    def name(self):
+        return f"{self._name}:0"
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def shape(self):
+        return self._shape
+
+    def _key(self):
+        return "".join(c if c.isalnum() else "_" for c in self._name) + \
+            f"_{id(self):x}"
+
+    def _set(self, value):
+        _store.set(self._key(), value._impl)
+        self._value = Tensor(_store.get(self._key()))
+
+    def value(self):
+        """The current value (the same Tensor until the next assignment)."""
+        from . import gradients
+        gradients.note_variable_read(self)
+        return self._value
+
+    read_value = value
+
+    def assign(self, value, read_value=True):
+        value = convert_to_tensor(value, self._dtype)
+        if value.shape != self._shape:
+            from . import errors
+            raise errors.InvalidArgumentError(
+                f"cannot assign a value of shape {value.shape} to variable "
+                f"{self.name} of shape {self._shape}", errors.user_location())
+        self._set(value)
+        return self if read_value else None
+
+    def assign_add(self, delta, read_value=True):
+        from . import ops
+        return self.assign(ops.add(self._value, delta), read_value)
+
+    def assign_sub(self, delta, read_value=True):
+        from . import ops
+        return self.assign(ops.subtract(self._value, delta), read_value)
+
+    def numpy(self):
+        return self._value.numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self._value.__array__(dtype)
+
+    def __repr__(self):
+        body = repr(self._value)[len("kiln.Tensor("):-1]
+        return f"<kiln.Variable '{self.name}' {body}>"
+
+    # Arithmetic reads the value.
+    def _v(self):
+        return self.value()
+
+    def __add__(self, o): return self._v() + o
+    def __radd__(self, o): return o + self._v()
+    def __sub__(self, o): return self._v() - o
+    def __rsub__(self, o): return o - self._v()
+    def __mul__(self, o): return self._v() * o
+    def __rmul__(self, o): return o * self._v()
+    def __truediv__(self, o): return self._v() / o
+    def __rtruediv__(self, o): return o / self._v()
+    def __pow__(self, o): return self._v() ** o
+    def __matmul__(self, o): return self._v() @ o
+    def __rmatmul__(self, o): return o @ self._v()
+    def __neg__(self): return -self._v()
+    def __getitem__(self, key): return self._v()[key]
+    def __float__(self): return float(self._v())
+    def __int__(self): return int(self._v())
+    def __bool__(self): return bool(self._v())
+    def __lt__(self, o): return self._v() < o
+    def __gt__(self, o): return self._v() > o
+    def __le__(self, o): return self._v() <= o
+    def __ge__(self, o): return self._v() >= o
+    __hash__ = object.__hash__
+
+
+from . import tensor as _tensor_module  # noqa: E402
+
+_tensor_module._variable_type = Variable
