@@ -10,12 +10,13 @@ from . import errors
 from .dtypes import (DType, as_dtype, bool as bool, float16, float32, float64,
                      int32, int64)
 from .tensor import Tensor, constant, convert_to_tensor, ones, zeros
-from .ops import (abs, add, argmax, cast, cos, divide, equal, exp, greater,
-                  less, log, matmul, maximum, minimum, multiply, negative, pow,
-                  reduce_max, reduce_mean, reduce_min, reduce_sum, reshape,
-                  sigmoid, sign, sin, sqrt, square, subtract, tanh, transpose,
-                  where)
+from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp,
+                  gather, greater, less, log, matmul, maximum, minimum,
+                  multiply, negative, one_hot, pow, reduce_max, reduce_mean,
+                  reduce_min, reduce_sum, reshape, sigmoid, sign, sin, sqrt,
+                  square, stack, subtract, tanh, transpose, where)
 from . import nn
+from . import random
 from .gradients import (GradientTape, gradients_function, implicit_gradients,
                         implicit_value_and_gradients,
                         value_and_gradients_function)
@@ -25,10 +26,10 @@ __all__ = [
     "DType", "GradientTape", "Tensor", "Variable", "gradients_function",
     "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
-    "constant", "convert_to_tensor", "cos", "divide", "equal", "errors", "exp",
+    "concat", "constant", "convert_to_tensor", "gather", "one_hot", "stack", "cos", "divide", "equal", "errors", "exp",
     "float16", "float32", "float64", "greater", "int32", "int64", "less",
     "log", "matmul", "maximum", "minimum", "multiply", "negative", "nn",
-    "ones", "pow", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",
+    "ones", "pow", "random", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",
     "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",
     "transpose", "where", "zeros",
 ]

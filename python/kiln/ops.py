@@ -211,3 +211,46 @@ def _getitem(x, key):
     if sliced_shape != keep:
         out = reshape(out, keep)
     return out
+
+
+def concat(values, axis, name=None):
+    tensors = [convert_to_tensor(v) for v in values]
+    if len(tensors) > 1:
+        dtype = tensors[0].dtype
+        tensors = [tensors[0]] + [convert_to_tensor(v, dtype) for v in values[1:]]
+    axis = int(axis)
+    rank = tensors[0].ndim
+    shape = list(tensors[0].shape)
+    a = axis % rank if rank else 0
+    shape[a] = sum(t.shape[a] for t in tensors)
+    return _run1("concat", tensors, f"{{axis = {axis} : i64}}",
+                 [_tensor_type(shape, tensors[0].dtype)])
+
+
+def stack(values, axis=0, name=None):
+    tensors = [convert_to_tensor(v) for v in values]
+    rank = tensors[0].ndim + 1
+    a = int(axis) % rank
+    expanded = [reshape(t, t.shape[:a] + (1,) + t.shape[a:]) for t in tensors]
+    return concat(expanded, a)
+
+
+def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None,
+            name=None):
+    from .dtypes import float32
+    x = convert_to_tensor(indices)
+    dtype = as_dtype(dtype) if dtype is not None else float32
+    rank = x.ndim + 1
+    a = int(axis) % rank
+    shape = list(x.shape)
+    shape.insert(a, int(depth))
+    return _run1("one_hot", [x],
+                 f"{{depth = {int(depth)} : i64, axis = {int(axis)} : i64, "
+                 f"on_value = {float(on_value)!r} : f64, "
+                 f"off_value = {float(off_value)!r} : f64}}",
+                 [_tensor_type(shape, dtype)])
+
+
+def gather(params, indices, axis=0, name=None):
+    return _run1("gather", [convert_to_tensor(params), convert_to_tensor(indices)],
+                 f"{{axis = {int(axis)} : i64}}")

@@ -148,3 +148,52 @@ def test_errors_name_the_users_line():
         kiln.add(kiln.ones((2, 3)), kiln.ones((4,)))
     with pytest.raises(TypeError, match="no kiln equivalent"):
         kiln.constant(np.array([1], np.uint8))
+
+
+def test_joining_gathering_and_nn_ops():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.ones((1, 3), np.float32)
+    np.testing.assert_array_equal(kiln.concat([a, b], axis=0).numpy(),
+                                  np.concatenate([a, b], 0))
+    np.testing.assert_array_equal(kiln.stack([a, a], axis=1).numpy(), np.stack([a, a], 1))
+    np.testing.assert_array_equal(kiln.gather(a, [1, 0, 1]).numpy(), a[[1, 0, 1]])
+    np.testing.assert_array_equal(kiln.one_hot([0, 2], 3).numpy(), np.eye(3)[[0, 2]])
+    x = RNG.uniform(size=(1, 5, 5, 2)).astype(np.float32)
+    w = RNG.uniform(size=(3, 3, 2, 4)).astype(np.float32)
+    y = kiln.nn.conv2d(x, w, strides=1, padding="VALID").numpy()
+    ref = np.zeros((1, 3, 3, 4), np.float32)
+    for i in range(3):
+        for j in range(3):
+            ref[0, i, j] = np.einsum("hwc,hwco->o", x[0, i:i + 3, j:j + 3], w)
+    np.testing.assert_allclose(y, ref, rtol=1e-5)
+    p = kiln.nn.max_pool2d(x, 2, 2, "VALID").numpy()
+    np.testing.assert_array_equal(p, x[:, :4, :4].reshape(1, 2, 2, 2, 2, 2).max((2, 4)))
+    labels = np.array([1, 0], np.int32)
+    logits = RNG.uniform(size=(2, 3)).astype(np.float32)
+    ce = kiln.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    ls = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(ce.numpy(), -ls[[0, 1], labels], rtol=1e-5)
+
+
+def test_random_ops_are_seeded_like_tensorflow():
+    kiln.random.set_seed(5)
+    a = kiln.random.uniform((1000,), -1.0, 1.0)
+    b = kiln.random.normal((2000,), mean=2.0, stddev=0.5, dtype=kiln.float64)
+    t = kiln.random.truncated_normal((2000,))
+    kiln.random.set_seed(5)
+    np.testing.assert_array_equal(kiln.random.uniform((1000,), -1.0, 1.0).numpy(), a.numpy())
+    assert a.numpy().min() >= -1 and a.numpy().max() < 1
+    assert abs(b.numpy().mean() - 2.0) < 0.05 and abs(b.numpy().std() - 0.5) < 0.05
+    assert b.dtype == kiln.float64 and np.abs(t.numpy()).max() <= 2.0
+    # A second call in the same sequence differs; an op seed fixes it.
+    assert not np.array_equal(kiln.random.uniform((1000,), -1.0, 1.0).numpy(), a.numpy())
+    c = kiln.random.uniform((10,), seed=3)
+    np.testing.assert_array_equal(kiln.random.uniform((10,), seed=3).numpy(), c.numpy())
+
+
+def test_random_seeds_do_not_recompile():
+    kiln.random.uniform((4, 4), seed=1)
+    before = kiln._kiln.kernels_compiled()
+    for s in range(5):
+        kiln.random.uniform((4, 4), seed=s)
+    assert kiln._kiln.kernels_compiled() == before

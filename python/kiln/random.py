@@ -1,0 +1,64 @@
+"""kiln.random: random tensors from Kiln's counter-based generators.
+
+As in TensorFlow, the numbers depend on a global seed (set_seed) and an
+op-level seed: with a global seed set, the sequence of calls is
+reproducible run to run; an explicit `seed` fixes the op's numbers too.
+Without any seed the numbers differ from run to run.
+"""
+
+import itertools
+import os
+import threading
+
+from .dtypes import as_dtype, float32, int64
+from .ops import _run1, _tensor_type
+from .tensor import convert_to_tensor
+
+_lock = threading.Lock()
+_global_seed = None
+_counter = itertools.count()
+
+
+def set_seed(seed):
+    """Sets the global seed and restarts the op counter."""
+    global _global_seed, _counter
+    with _lock:
+        _global_seed = None if seed is None else int(seed)
+        _counter = itertools.count()
+
+
+def _op_seed(seed):
+    with _lock:
+        n = next(_counter)
+        if _global_seed is None and seed is None:
+            return int.from_bytes(os.urandom(7), "little")
+        base = 87654321 if _global_seed is None else _global_seed
+        op = n if seed is None else int(seed)
+        # Mix the two into one 63-bit seed.
+        return (base * 0x9E3779B97F4A7C15 + op * 0xBF58476D1CE4E5B9) % (1 << 63)
+
+
+def _random(op, shape, dtype, seed, params):
+    # The seed is an operand, not an attribute: one kernel per shape and
+    # distribution serves every seed.
+    dtype = as_dtype(dtype)
+    attrs = ", ".join(f"{k} = {float(v)!r} : f64" for k, v in params.items())
+    seed_tensor = convert_to_tensor(_op_seed(seed), int64)
+    return _run1(op, [seed_tensor], "{" + attrs + "}",
+                 [_tensor_type(list(shape), dtype)])
+
+
+def uniform(shape, minval=0.0, maxval=1.0, dtype=float32, seed=None, name=None):
+    return _random("random_uniform", shape, dtype, seed,
+                   {"minval": minval, "maxval": maxval})
+
+
+def normal(shape, mean=0.0, stddev=1.0, dtype=float32, seed=None, name=None):
+    return _random("random_normal", shape, dtype, seed,
+                   {"mean": mean, "stddev": stddev})
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=float32, seed=None,
+                     name=None):
+    return _random("truncated_normal", shape, dtype, seed,
+                   {"mean": mean, "stddev": stddev})
