@@ -135,7 +135,8 @@ class GradientTape:
         produced = {}
         for index, (_, _, _, _, outputs, _) in enumerate(self._ops):
             for t in outputs:
-                produced[id(t)] = index
+                if t is not None:
+                    produced[id(t)] = index
         # Only watched sources (or tensors the tape computed) get gradients.
         source_ids = {id(s) for s in sources
                       if id(s) in self._watched or id(s) in produced}
@@ -169,7 +170,7 @@ class GradientTape:
         # Arguments: the sources, then every other tensor the ops read.
         args = list(sources)
         arg_ids = {id(s): i for i, s in enumerate(sources)}
-        inner = {id(t) for op in ops for t in op[4]}
+        inner = {id(t) for op in ops for t in op[4] if t is not None}
         for op in ops:
             for t in op[1]:
                 if id(t) not in arg_ids and id(t) not in inner:
@@ -177,54 +178,99 @@ class GradientTape:
                     args.append(t)
         if output_gradients is not None:
             args.append(output_gradients)
-
-        key = (tuple((op, attrs, tuple(results),
-                      tuple(arg_ids.get(id(t), ("op", produced.get(id(t))))
-                            for t in inputs), len(outputs))
-                     for op, inputs, attrs, results, outputs, _ in ops),
-               tuple(t._impl.mlir_type for t in args),
-               arg_ids.get(id(target), ("op", produced.get(id(target)))),
-               output_gradients is not None, len(sources))
-        exe = _cache.get(key)
+        recorded = _Recorded(ops, args, arg_ids, target, len(sources),
+                             output_gradients is not None, produced)
+        exe = _cache.get(recorded.key)
         if exe is None:
-            exe = self._compile(ops, args, arg_ids, target, sources,
-                                output_gradients is not None)
-            _cache[key] = exe
+            exe = recorded.compile()
+            _cache[recorded.key] = exe
         try:
             outs = exe.invoke("gradient", [t._impl for t in args])
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
-        return [Tensor(o) if id(s) in reached else None
-                for s, o in zip(sources, outs)]
+        grads = [Tensor(o) if id(s) in reached else None
+                 for s, o in zip(sources, outs)]
+        # Tapes still recording see this gradient as one op (a kiln.grad of
+        # the recorded function): that is how nested tapes give gradients
+        # of gradients.
+        outer = [t for t in _active_tapes() if t is not self]
+        if outer:
+            location = errors.user_location()
+            for tape in outer:
+                tape._ops.append(("__grad__", list(args), recorded,
+                                  [s._impl.mlir_type for s in sources],
+                                  grads, location))
+        return grads
 
-    @staticmethod
-    def _compile(ops, args, arg_ids, target, sources, seeded):
-        m = _kiln.ModuleBuilder()
-        types = [t._impl.mlir_type for t in args]
-        f = m.function("recorded", types)
-        values = {tid: m.argument(f, i) for tid, i in arg_ids.items()}
-        try:
-            for op, inputs, attrs, results, outputs, location in ops:
-                file, _, line = (location or ":0").rpartition(":")
-                ids = m.op(f, op, [values[id(t)] for t in inputs], attrs,
+
+class _Recorded:
+    """Recorded ops that make one differentiable function: how it is built
+    into a module, and a hashable key of its structure for the cache."""
+
+    def __init__(self, ops, args, arg_ids, target, num_sources, seeded,
+                 produced):
+        self.ops, self.args, self.arg_ids = ops, args, arg_ids
+        self.target, self.num_sources, self.seeded = target, num_sources, seeded
+        where = lambda t: arg_ids.get(id(t), ("op", produced.get(id(t))))
+        self.key = (
+            tuple((op, attrs if isinstance(attrs, str) else attrs.key,
+                   tuple(results), tuple(where(t) for t in inputs),
+                   tuple(t is None for t in outputs))
+                  for op, inputs, attrs, results, outputs, _ in ops),
+            tuple(t._impl.mlir_type for t in args), where(target),
+            seeded, num_sources)
+
+    def __eq__(self, other):
+        return isinstance(other, _Recorded) and self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def emit(self, m, name, counter):
+        """Adds function `name` (the differentiated loss) to module `m`;
+        nested gradients add their own functions first."""
+        types = [t._impl.mlir_type for t in self.args]
+        f = m.function(name, types)
+        values = {tid: m.argument(f, i) for tid, i in self.arg_ids.items()}
+        for op, inputs, attrs, results, outputs, location in self.ops:
+            file, _, line = (location or ":0").rpartition(":")
+            operands = [values[id(t)] for t in inputs]
+            if op == "__grad__":
+                callee = f"recorded_{next(counter)}"
+                attrs.emit(m, callee, counter)
+                wrt = ", ".join(str(i) for i in range(attrs.num_sources))
+                ids = m.op(f, "grad", operands,
+                           f"{{callee = @{callee}, wrt = array<i64: {wrt}>, "
+                           f"operandSegmentSizes = array<i32: {len(operands)}, 0>}}",
                            results, file, int(line or 0))
-                for t, v in zip(outputs, ids):
+            else:
+                ids = m.op(f, op, operands, attrs, results, file, int(line or 0))
+            for t, v in zip(outputs, ids):
+                if t is not None:
                     values[id(t)] = v
-            loss = values[id(target)]
-            if seeded:
-                (loss,) = m.op(f, "mul", [loss, m.argument(f, len(args) - 1)])
-            if target.shape:
-                axes = ", ".join(str(i) for i in range(len(target.shape)))
-                (loss,) = m.op(f, "reduce_sum", [loss],
-                               f"{{axes = array<i64: {axes}>}}")
-            m.finish_function(f, [loss])
+        loss = values[id(self.target)]
+        if self.seeded:
+            (loss,) = m.op(f, "mul", [loss, m.argument(f, len(self.args) - 1)])
+        if self.target.shape:
+            axes = ", ".join(str(i) for i in range(len(self.target.shape)))
+            (loss,) = m.op(f, "reduce_sum", [loss],
+                           f"{{axes = array<i64: {axes}>}}")
+        m.finish_function(f, [loss])
+
+    def compile(self):
+        """A module with @recorded and @gradient = kiln.grad @recorded."""
+        m = _kiln.ModuleBuilder()
+        try:
+            import itertools
+            self.emit(m, "recorded", itertools.count())
+            types = [t._impl.mlir_type for t in self.args]
             g = m.function("gradient", types)
-            g_args = [m.argument(g, i) for i in range(len(args))]
-            wrt = ", ".join(str(i) for i in range(len(sources)))
+            g_args = [m.argument(g, i) for i in range(len(self.args))]
+            wrt = ", ".join(str(i) for i in range(self.num_sources))
             grads = m.op(g, "grad", g_args,
                          f"{{callee = @recorded, wrt = array<i64: {wrt}>, "
-                         f"operandSegmentSizes = array<i32: {len(args)}, 0>}}",
-                         [t._impl.mlir_type for t in sources])
+                         f"operandSegmentSizes = array<i32: {len(self.args)}, 0>}}",
+                         [t._impl.mlir_type for t in self.args[:self.num_sources]])
             m.finish_function(g, grads)
             return m.compile()
         except _kiln.NativeError as e:

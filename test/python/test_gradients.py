@@ -100,3 +100,31 @@ def test_gradient_of_a_training_loop_compiles_once():
         losses.append(float(loss))
     assert len(gradients._cache) == before + 1
     assert losses[-1] < 0.1 * losses[0], losses
+
+
+def test_nested_tapes_give_higher_order_gradients():
+    x0 = np.array([0.3, -1.2, 2.0])
+    x = kiln.constant(x0)
+    with kiln.GradientTape() as outer:
+        outer.watch(x)
+        with kiln.GradientTape() as inner:
+            inner.watch(x)
+            y = kiln.reduce_sum(x * kiln.sin(x))
+        dy = inner.gradient(y, x)
+        s = kiln.reduce_sum(dy)
+    d2 = outer.gradient(s, x)
+    np.testing.assert_allclose(dy.numpy(), np.sin(x0) + x0 * np.cos(x0), rtol=1e-12)
+    np.testing.assert_allclose(d2.numpy(), 2 * np.cos(x0) - x0 * np.sin(x0), rtol=1e-12)
+    # Third order: tanh''' = -2 (1 - t^2)(1 - 3 t^2), with t = tanh(x).
+    with kiln.GradientTape() as t3:
+        t3.watch(x)
+        with kiln.GradientTape() as t2:
+            t2.watch(x)
+            with kiln.GradientTape() as t1:
+                t1.watch(x)
+                y = kiln.tanh(x)
+            g1 = t1.gradient(y, x)
+        g2 = t2.gradient(g1, x)
+    g3 = t3.gradient(g2, x)
+    t = np.tanh(x0)
+    np.testing.assert_allclose(g3.numpy(), -2 * (1 - t * t) * (1 - 3 * t * t), rtol=1e-10)
