@@ -21,9 +21,10 @@ from .gradients import (GradientTape, gradients_function, implicit_gradients,
                         implicit_value_and_gradients,
                         value_and_gradients_function)
 from .variables import Variable
+from .tracing import ConcreteFunction, Function, function
 
 __all__ = [
-    "DType", "GradientTape", "Tensor", "Variable", "gradients_function",
+    "ConcreteFunction", "DType", "Function", "GradientTape", "function", "Tensor", "Variable", "gradients_function",
     "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "constant", "convert_to_tensor", "gather", "one_hot", "stack", "cos", "divide", "equal", "errors", "exp",

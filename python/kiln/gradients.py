@@ -24,15 +24,15 @@ def _active_tapes():
     return _local.tapes
 
 
-def note_variable_read(variable):
+def note_variable_read(variable, value):
     """Called when a variable's value is read: tapes watch trainable ones
     (the value first read during the tape is the one differentiated)."""
     if not variable.trainable:
         return
     for tape in _active_tapes():
         if tape._watch_accessed_variables and id(variable) not in tape._variables:
-            tape._variables[id(variable)] = (variable, variable._value)
-            tape._watched[id(variable._value)] = variable._value
+            tape._variables[id(variable)] = (variable, value)
+            tape._watched[id(value)] = value
 
 
 def record(op, inputs, attributes, results, outputs, location):
@@ -180,6 +180,24 @@ class GradientTape:
             args.append(output_gradients)
         recorded = _Recorded(ops, args, arg_ids, target, len(sources),
                              output_gradients is not None, produced)
+        from . import tracing
+        trace = tracing.current_trace()
+        if trace is not None:
+            # Inside @kiln.function: the gradient is part of the trace.
+            import itertools
+            callee = f"recorded_{trace.counter}"
+            trace.counter += 1
+            try:
+                recorded.emit(trace.m, callee, itertools.count(trace.counter * 1000))
+                wrt = ", ".join(str(i) for i in range(len(sources)))
+                ids = trace.m.op(trace.f, "grad", [trace.value_of(t) for t in args],
+                                 f"{{callee = @{callee}, wrt = array<i64: {wrt}>, "
+                                 f"operandSegmentSizes = array<i32: {len(args)}, 0>}}",
+                                 [s._impl.mlir_type for s in sources])
+            except _kiln.NativeError as e:
+                raise errors.from_native(e) from None
+            return [trace.traced(i) if id(s) in reached else None
+                    for s, i in zip(sources, ids)]
         exe = _cache.get(recorded.key)
         if exe is None:
             exe = recorded.compile()

@@ -3,20 +3,28 @@ dialect by the C++ compiler (see _kiln.run_op)."""
 
 import builtins
 
-from . import _kiln, errors, gradients
+from . import _kiln, errors, gradients, tracing
 from .dtypes import as_dtype, bool as bool_, int64
 from .tensor import Tensor, convert_to_tensor
 
 
 def _run(op, inputs, attributes="", results=()):
-    """Runs kiln.<op>; errors name the user's line; active gradient tapes
-    record it."""
-    try:
-        outs = _kiln.run_op(op, [t._impl for t in inputs], attributes,
-                            list(results))
-    except _kiln.NativeError as e:
-        raise errors.from_native(e) from None
-    outputs = [Tensor(o) for o in outs]
+    """Runs kiln.<op> (or, inside @kiln.function, adds it to the trace);
+    errors name the user's line; active gradient tapes record it."""
+    trace = tracing.current_trace()
+    if trace is not None:
+        try:
+            outputs = trace.op(op, inputs, attributes, results,
+                               errors.user_location())
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+    else:
+        try:
+            outs = _kiln.run_op(op, [t._impl for t in inputs], attributes,
+                                list(results))
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+        outputs = [Tensor(o) for o in outs]
     if gradients._active_tapes():
         gradients.record(op, inputs, attributes, results, outputs,
                          errors.user_location())

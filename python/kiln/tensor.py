@@ -69,6 +69,12 @@ class Tensor:
         return int(self._scalar())
 
     def __bool__(self):
+        if type(self._impl).__name__ == "_TracedImpl":
+            raise TypeError(
+                "a tensor inside @kiln.function cannot be used as a Python "
+                "bool (an `if` or `while` on a traced value): use "
+                "kiln.cond(pred, true_fn, false_fn) or kiln.while_loop(cond, "
+                "body, loop_vars)")
         if self.shape:
             raise ValueError("the truth value of a tensor with more than one "
                              "element is ambiguous; use kiln.reduce_any/all")

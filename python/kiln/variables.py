@@ -71,15 +71,28 @@ class Variable:
         self._value = Tensor(_store.get(self._key()))
 
     def value(self):
-        """The current value (the same Tensor until the next assignment)."""
-        from . import gradients
-        gradients.note_variable_read(self)
-        return self._value
+        """The current value (the same Tensor until the next assignment);
+        inside @kiln.function, a read of the variable in the trace."""
+        from . import gradients, tracing
+        trace = tracing.current_trace()
+        value = trace.read_variable(self) if trace is not None else self._value
+        gradients.note_variable_read(self, value)
+        return value
 
     read_value = value
 
     def assign(self, value, read_value=True):
+        from . import tracing
         value = convert_to_tensor(value, self._dtype)
+        trace = tracing.current_trace()
+        if trace is not None:
+            if value.shape != self._shape:
+                from . import errors
+                raise errors.InvalidArgumentError(
+                    f"cannot assign a value of shape {value.shape} to variable "
+                    f"{self.name} of shape {self._shape}", errors.user_location())
+            trace.assign_variable(self, value)
+            return self if read_value else None
         if value.shape != self._shape:
             from . import errors
             raise errors.InvalidArgumentError(
@@ -90,11 +103,17 @@ class Variable:
 
     def assign_add(self, delta, read_value=True):
         from . import ops
-        return self.assign(ops.add(self._value, delta), read_value)
+        return self.assign(ops.add(self._current(), delta), read_value)
 
     def assign_sub(self, delta, read_value=True):
         from . import ops
-        return self.assign(ops.subtract(self._value, delta), read_value)
+        return self.assign(ops.subtract(self._current(), delta), read_value)
+
+    def _current(self):
+        """The value without a tape noting a read (for updates)."""
+        from . import tracing
+        trace = tracing.current_trace()
+        return trace.read_variable(self) if trace is not None else self._value
 
     def numpy(self):
         return self._value.numpy()

@@ -22,6 +22,9 @@
 #include "kiln/Compiler/FunctionBuilder.h"
 #include "kiln/Runtime/Runtime.h"
 
+#include "Kiln/KilnOps.h"
+#include "mlir/IR/SymbolTable.h"
+
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/Support/raw_ostream.h"
@@ -339,6 +342,8 @@ public:
     return out;
   }
 
+  kiln_variables_t *raw() { return store; }
+
 private:
   kiln_variables_t *store = nullptr;
 };
@@ -353,7 +358,8 @@ public:
 
   std::vector<std::shared_ptr<Tensor>>
   invoke(const std::string &name,
-         const std::vector<std::shared_ptr<Tensor>> &inputs) {
+         const std::vector<std::shared_ptr<Tensor>> &inputs,
+         VariableStore *variables = nullptr) {
     int32_t index = kiln_executable_find_entry(exe, name.c_str());
     int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
     std::vector<kiln_buffer_t *> in;
@@ -362,14 +368,29 @@ public:
     std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
     {
       py::gil_scoped_release release;
-      check(kiln_executable_invoke(exe, name.c_str(),
-                                   static_cast<int32_t>(in.size()), in.data(),
-                                   numOutputs, out.data()));
+      check(kiln_executable_invoke_with_variables(
+          exe, name.c_str(), static_cast<int32_t>(in.size()), in.data(),
+          numOutputs, out.data(), variables ? variables->raw() : nullptr));
     }
     std::vector<std::shared_ptr<Tensor>> tensors;
     for (kiln_buffer_t *b : out)
       tensors.push_back(std::make_shared<Tensor>(b));
     return tensors;
+  }
+
+  /// The variables entry `name` assigns (store keys).
+  std::vector<std::string> assigned(const std::string &name) {
+    std::vector<std::string> out;
+    int32_t index = kiln_executable_find_entry(exe, name.c_str());
+    for (int32_t k = 0; index >= 0 && k < kiln_entry_variable_count(exe, index);
+         ++k) {
+      const char *var = nullptr;
+      int writes = 0;
+      kiln_entry_variable(exe, index, k, &var, &writes);
+      if (writes)
+        out.push_back(var);
+    }
+    return out;
   }
 
 private:
@@ -436,6 +457,25 @@ public:
     for (Value v : *results)
       ids.push_back(add(v));
     return ids;
+  }
+
+  /// Declares `kiln.variable @name : type` (once) at the module's start.
+  void declareVariable(const std::string &name, const std::string &typeText) {
+    if (functions.empty())
+      throw KilnError(KILN_INVALID_ARGUMENT,
+                      "declare a variable after the first function");
+    MLIRContext &context = Engine::get().context();
+    ModuleOp module = functions.front()->getModule();
+    if (SymbolTable::lookupSymbolIn(module, name))
+      return;
+    Type type = parseType(typeText, &context);
+    if (!type)
+      throw KilnError(KILN_INVALID_ARGUMENT, "cannot parse the type " + typeText);
+    OpBuilder b(&context);
+    b.setInsertionPointToStart(module.getBody());
+    kiln::VariableOp::create(b, UnknownLoc::get(&context),
+                             b.getStringAttr(name), TypeAttr::get(type),
+                             ElementsAttr());
   }
 
   std::string type(size_t id) {
@@ -532,7 +572,9 @@ PYBIND11_MODULE(_kiln, m) {
         py::arg("op"), py::arg("inputs"), py::arg("attributes") = "",
         py::arg("results") = std::vector<std::string>{});
   py::class_<Executable, std::shared_ptr<Executable>>(m, "Executable")
-      .def("invoke", &Executable::invoke);
+      .def("invoke", &Executable::invoke, py::arg("name"), py::arg("inputs"),
+           py::arg("variables") = nullptr)
+      .def("assigned", &Executable::assigned);
 
   py::class_<ModuleBuilder>(m, "ModuleBuilder")
       .def(py::init<>())
@@ -542,6 +584,7 @@ PYBIND11_MODULE(_kiln, m) {
            py::arg("operands"), py::arg("attributes") = "",
            py::arg("result_types") = std::vector<std::string>{},
            py::arg("file") = "", py::arg("line") = 0)
+      .def("declare_variable", &ModuleBuilder::declareVariable)
       .def("type", &ModuleBuilder::type)
       .def("finish_function", &ModuleBuilder::finishFunction)
       .def("text", &ModuleBuilder::text)

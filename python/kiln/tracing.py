@@ -1,0 +1,268 @@
+"""@kiln.function: trace a Python function into the Kiln dialect once per
+input signature, compile it, and call the compiled code.
+
+While tracing, ops do not run: each one is added to a Kiln function (with
+the caller's file:line as location) and returns a symbolic tensor. Variable
+reads and assignments become kiln.read_variable / kiln.assign_variable of
+the variable's store entry, so a compiled training step reads and updates
+the variables in place through the runtime's variable store. Python side
+effects (prints, list appends) happen only while tracing.
+"""
+
+import re
+import threading
+
+import numpy as np
+
+from . import _kiln, errors
+from .dtypes import as_dtype
+from .tensor import Tensor, convert_to_tensor
+
+_local = threading.local()
+
+
+def current_trace():
+    return getattr(_local, "trace", None)
+
+
+class _TracedImpl:
+    """Stands in for a native tensor inside a trace: a value of the module."""
+
+    __slots__ = ("trace", "id", "mlir_type", "shape", "dtype")
+
+    def __init__(self, trace, value_id):
+        self.trace = trace
+        self.id = value_id
+        self.mlir_type = trace.m.type(value_id)
+        match = re.fullmatch(r"tensor<((?:\d+x)*)(\w+)>", self.mlir_type)
+        dims = match.group(1)
+        self.shape = tuple(int(d) for d in dims.split("x") if d)
+        self.dtype = match.group(2)
+
+    def numpy(self):
+        raise TypeError(
+            "a symbolic tensor inside @kiln.function has no value yet; "
+            "return it from the function, or compute with kiln ops")
+
+
+class _Trace:
+    def __init__(self, name, arg_types):
+        self.m = _kiln.ModuleBuilder()
+        self.name = name
+        self.f = self.m.function(name, arg_types)
+        self.constants = {}
+        self.variables = {}
+        self.current = {}
+        self.counter = 0
+
+    def traced(self, value_id):
+        return Tensor(_TracedImpl(self, value_id))
+
+    def value_of(self, t):
+        """The module value of a tensor (a concrete one becomes a constant)."""
+        impl = t._impl
+        if isinstance(impl, _TracedImpl):
+            if impl.trace is not self:
+                raise errors.InvalidArgumentError(
+                    "a symbolic tensor from another @kiln.function trace is "
+                    "used here", errors.user_location())
+            return impl.id
+        if id(t) in self.constants:
+            return self.constants[id(t)][1]
+        array = t.numpy()
+        if array.dtype == np.bool_:
+            body = "[" + ", ".join("true" if v else "false" for v in array.ravel()) + "]"
+            literal = f"dense<{body if array.ndim else ('true' if array[()] else 'false')}>"
+            if array.ndim:
+                literal = "dense<" + _nested(array) + ">"
+        else:
+            literal = f'dense<"0x{np.ascontiguousarray(array).tobytes().hex().upper()}">'
+        (vid,) = self.m.op(self.f, "constant", [],
+                           f"{{value = {literal} : {impl.mlir_type}}}",
+                           [impl.mlir_type])
+        self.constants[id(t)] = (t, vid)  # keep t alive: ids stay unique
+        return vid
+
+    def op(self, op, inputs, attributes, results, location):
+        file, _, line = (location or ":0").rpartition(":")
+        ids = self.m.op(self.f, op, [self.value_of(t) for t in inputs],
+                        attributes, list(results), file, int(line or 0))
+        return [self.traced(i) for i in ids]
+
+    def read_variable(self, variable):
+        """The variable's value in the trace: one read op until the next
+        assignment, so every use is the same tensor (what tapes watch)."""
+        key = variable._key()
+        if key in self.current:
+            return self.current[key]
+        vtype = variable._value._impl.mlir_type
+        self.m.declare_variable(key, vtype)
+        self.variables[key] = variable
+        (vid,) = self.m.op(self.f, "read_variable", [],
+                           f"{{variable = @{key}}}", [vtype])
+        self.current[key] = self.traced(vid)
+        return self.current[key]
+
+    def assign_variable(self, variable, value):
+        key = variable._key()
+        self.m.declare_variable(key, variable._value._impl.mlir_type)
+        self.variables[key] = variable
+        self.current.pop(key, None)
+        file, _, line = (errors.user_location() or ":0").rpartition(":")
+        self.m.op(self.f, "assign_variable", [self.value_of(value)],
+                  f"{{variable = @{key}}}", [], file, int(line or 0))
+
+
+def _nested(array):
+    if array.ndim == 0:
+        return "true" if array[()] else "false"
+    return "[" + ", ".join(_nested(a) for a in array) + "]"
+
+
+def _flatten(structure):
+    if isinstance(structure, (list, tuple)):
+        return [x for s in structure for x in _flatten(s)]
+    if isinstance(structure, dict):
+        return [x for k in sorted(structure) for x in _flatten(structure[k])]
+    return [structure]
+
+
+def _pack(structure, it):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_pack(s, it) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _pack(structure[k], it) for k in sorted(structure)}
+    return next(it)
+
+
+class ConcreteFunction:
+    """One trace of a @kiln.function, compiled: `mlir` is its Kiln IR."""
+
+    def __init__(self, name, mlir, executable, structure, leaves, variables):
+        self.name = name
+        self.mlir = mlir
+        self._exe = executable
+        self._structure = structure  # the Python return value's structure
+        self._leaves = leaves        # per leaf: ("tensor", i) or ("python", v)
+        self._variables = variables  # store key -> Variable
+
+    def _call(self, tensors):
+        from .variables import _store
+        assigned = self._exe.assigned(self.name)
+        # Copy on write: tensors read from an assigned variable before the
+        # call keep their values.
+        for key in assigned:
+            var = self._variables[key]
+            _store.set(key, var._value._impl)
+        try:
+            outs = self._exe.invoke(self.name, [t._impl for t in tensors], _store)
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+        for key in assigned:
+            self._variables[key]._value = Tensor(_store.get(key))
+        results = [Tensor(o) for o in outs]
+        values = [results[v] if kind == "tensor" else v for kind, v in self._leaves]
+        return _pack(self._structure, iter(values))
+
+
+class Function:
+    """The callable returned by @kiln.function."""
+
+    def __init__(self, python_function, name=None):
+        self._python_function = python_function
+        self.__name__ = name or getattr(python_function, "__name__", "function")
+        self.__doc__ = getattr(python_function, "__doc__", None)
+        self._concrete = {}
+        self._last_key = None
+        self.trace_count = 0
+        self.retrace_reason = None
+
+    def _signature(self, args):
+        """(key, tensors): a hashable description of the arguments, and the
+        tensors that are passed to the compiled code."""
+        from .variables import Variable
+        key, tensors = [], []
+        for a in _flatten(list(args)):
+            if isinstance(a, Variable):
+                key.append(("variable", id(a)))
+            elif isinstance(a, (Tensor, np.ndarray)):
+                t = convert_to_tensor(a)
+                key.append(("tensor", t.shape, t.dtype.name))
+                tensors.append(t)
+            else:
+                try:
+                    hash(a)
+                except TypeError:
+                    raise TypeError(f"@kiln.function argument {a!r} is neither a "
+                                    "tensor nor a hashable Python value") from None
+                key.append(("python", type(a).__name__, a))
+        return tuple(key), tensors
+
+    def _describe_change(self, old, new):
+        if old is None:
+            return "first call"
+        if len(old) != len(new):
+            return f"{len(new)} arguments instead of {len(old)}"
+        for i, (a, b) in enumerate(zip(old, new)):
+            if a != b:
+                return f"argument {i} changed from {a[1:]} to {b[1:]}"
+        return "same signature"
+
+    def get_concrete_function(self, *args):
+        key, tensors = self._signature(args)
+        if key not in self._concrete:
+            self.retrace_reason = self._describe_change(self._last_key, key)
+            self._concrete[key] = self._trace(args, tensors)
+        self._last_key = key
+        return self._concrete[key]
+
+    def __call__(self, *args):
+        if current_trace() is not None:
+            return self._python_function(*args)  # inlined into the caller
+        key, tensors = self._signature(args)
+        return self.get_concrete_function(*args)._call(tensors)
+
+    def _trace(self, args, tensors):
+        from .variables import Variable
+        self.trace_count += 1
+        name = re.sub(r"\W", "_", self.__name__) or "function"
+        if not re.match(r"[A-Za-z_]", name):
+            name = "f_" + name
+        trace = _Trace(name, [t._impl.mlir_type for t in tensors])
+        symbols = iter(trace.traced(trace.m.argument(trace.f, i))
+                       for i in range(len(tensors)))
+        flat = []
+        for a in _flatten(list(args)):
+            if isinstance(a, (Tensor, np.ndarray)) and not isinstance(a, Variable):
+                flat.append(next(symbols))
+            else:
+                flat.append(a)
+        traced_args = _pack(list(args), iter(flat))
+        previous = current_trace()
+        _local.trace = trace
+        try:
+            result = self._python_function(*traced_args)
+        finally:
+            _local.trace = previous
+        leaves, results = [], []
+        for leaf in _flatten(result):
+            if isinstance(leaf, Tensor):
+                leaves.append(("tensor", len(results)))
+                results.append(trace.value_of(leaf))
+            else:
+                leaves.append(("python", leaf))
+        trace.m.finish_function(trace.f, results)
+        mlir = trace.m.text()
+        try:
+            exe = trace.m.compile()
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+        return ConcreteFunction(name, mlir, exe, result, leaves,
+                                dict(trace.variables))
+
+
+def function(python_function=None, name=None):
+    """Decorator: trace and compile once per input signature."""
+    if python_function is None:
+        return lambda f: Function(f, name)
+    return Function(python_function, name)
