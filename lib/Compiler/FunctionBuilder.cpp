@@ -10,7 +10,9 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 #include <memory>
 
@@ -28,6 +30,7 @@ FunctionBuilder::FunctionBuilder(MLIRContext &context, llvm::StringRef name,
                                    builder.getFunctionType(argumentTypes, {}));
   body = func.addEntryBlock();
   builder.setInsertionPointToStart(body);
+  blockStack.push_back(body);
 }
 
 FunctionBuilder::FunctionBuilder(FunctionBuilder &other, llvm::StringRef name,
@@ -39,6 +42,7 @@ FunctionBuilder::FunctionBuilder(FunctionBuilder &other, llvm::StringRef name,
                                    builder.getFunctionType(argumentTypes, {}));
   body = func.addEntryBlock();
   builder.setInsertionPointToStart(body);
+  blockStack.push_back(body);
 }
 
 void FunctionBuilder::finishFunction(llvm::ArrayRef<Value> results) {
@@ -142,4 +146,164 @@ OwningOpRef<ModuleOp> FunctionBuilder::takeModule(std::string &error) {
     return nullptr;
   }
   return std::move(ownedModule);
+}
+
+Block *FunctionBuilder::pushBlock(llvm::ArrayRef<Type> argumentTypes) {
+  auto region = std::make_unique<Region>();
+  Block *block = new Block();
+  region->push_back(block);
+  for (Type t : argumentTypes)
+    block->addArgument(t, UnknownLoc::get(&context));
+  enclosing.push_back(builder.saveInsertionPoint());
+  builder.setInsertionPointToEnd(block);
+  detached.push_back(std::move(region));
+  blockStack.push_back(block);
+  return block;
+}
+
+void FunctionBuilder::popBlock(llvm::ArrayRef<Value> values) {
+  OperationState state(UnknownLoc::get(&context), "kiln.yield");
+  state.addOperands(values);
+  builder.create(state);
+  builder.restoreInsertionPoint(enclosing.back());
+  enclosing.pop_back();
+  blockStack.pop_back();
+}
+
+FailureOr<SmallVector<Value>> FunctionBuilder::addRegionOp(
+    llvm::StringRef op, llvm::ArrayRef<Value> operands,
+    DictionaryAttr attributes, llvm::ArrayRef<Block *> blocks,
+    llvm::ArrayRef<Type> resultTypes, Location loc, std::string &error) {
+  std::string fullName = op.contains('.') ? op.str() : ("kiln." + op).str();
+  OperationName name(fullName, &context);
+  if (!name.getRegisteredInfo()) {
+    error = "unknown op '" + fullName + "'";
+    return failure();
+  }
+  // Take the detached regions of `blocks`.
+  SmallVector<std::unique_ptr<Region>> regions;
+  for (Block *block : blocks) {
+    auto it = llvm::find_if(detached, [&](const std::unique_ptr<Region> &r) {
+      return &r->front() == block;
+    });
+    if (it == detached.end()) {
+      error = "'" + fullName + "': a region block was not built here";
+      return failure();
+    }
+    regions.push_back(std::move(*it));
+    detached.erase(it);
+  }
+  Collector diagnostics(context);
+  OperationState state(loc, name);
+  state.addOperands(operands);
+  if (attributes)
+    state.addAttributes(attributes.getValue());
+  for (auto &region : regions)
+    state.addRegion(std::move(region));
+  SmallVector<Type> types(resultTypes);
+  if (types.empty()) {
+    if (auto *iface =
+            name.getRegisteredInfo()->getInterface<InferTypeOpInterface>()) {
+      SmallVector<Region *> raw;
+      for (auto &r : state.regions)
+        raw.push_back(r.get());
+      if (failed(iface->inferReturnTypes(
+              &context, loc, ValueRange(operands),
+              attributes ? attributes : DictionaryAttr::get(&context),
+              OpaqueProperties(nullptr), RegionRange(raw), types))) {
+        error = diagnostics.text;
+        return failure();
+      }
+    }
+  }
+  state.addTypes(types);
+  Operation *created = builder.create(state);
+  if (failed(verify(created))) {
+    error = diagnostics.text.empty() ? "'" + fullName + "' is invalid"
+                                     : diagnostics.text;
+    created->erase();
+    return failure();
+  }
+  return SmallVector<Value>(created->getResults());
+}
+
+LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
+                                       StringRef name,
+                                       SmallVectorImpl<Value> &captures,
+                                       SmallVectorImpl<bool> &reached,
+                                       std::string &error) {
+  DenseMap<Value, unsigned> sourceIndex;
+  for (auto [i, s] : llvm::enumerate(sources))
+    sourceIndex.try_emplace(s, i);
+  reached.assign(sources.size(), false);
+  // The ops the target depends on, and the values it takes from outside.
+  SetVector<Operation *> ops;
+  SetVector<Value> outside;
+  SmallVector<Value> work = {target};
+  DenseSet<Value> seen;
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    if (!seen.insert(v).second)
+      continue;
+    if (auto it = sourceIndex.find(v); it != sourceIndex.end()) {
+      reached[it->second] = true;
+      continue;
+    }
+    Operation *def = v.getDefiningOp();
+    if (!def) {
+      outside.insert(v);
+      continue;
+    }
+    if (!ops.insert(def))
+      continue;
+    llvm::append_range(work, def->getOperands());
+    SetVector<Value> above;
+    for (Region &region : def->getRegions())
+      getUsedValuesDefinedAbove(region, above);
+    llvm::append_range(work, above);
+  }
+  // Program order: blocks being built nest inside one another, so an op of
+  // an outer block comes before one of an inner block.
+  auto level = [&](Operation *op) -> int {
+    for (auto [i, block] : llvm::enumerate(blockStack))
+      if (op->getBlock() == block)
+        return static_cast<int>(i);
+    return -1;
+  };
+  SmallVector<Operation *> ordered(ops.begin(), ops.end());
+  for (Operation *op : ordered)
+    if (level(op) < 0) {
+      error = "the gradient's target uses a value from a finished region";
+      return failure();
+    }
+  llvm::stable_sort(ordered, [&](Operation *a, Operation *b) {
+    int la = level(a), lb = level(b);
+    if (la != lb)
+      return la < lb;
+    return a->isBeforeInBlock(b);
+  });
+  captures.assign(outside.begin(), outside.end());
+
+  SmallVector<Type> types;
+  for (Value v : sources)
+    types.push_back(v.getType());
+  for (Value v : captures)
+    types.push_back(v.getType());
+  OpBuilder b(&context);
+  b.setInsertionPointToEnd(module.getBody());
+  Location loc = UnknownLoc::get(&context);
+  auto func = func::FuncOp::create(b, loc, name,
+                                   b.getFunctionType(types, target.getType()));
+  func.setPrivate();
+  Block *entry = func.addEntryBlock();
+  IRMapping map;
+  for (auto [i, v] : llvm::enumerate(sources))
+    map.map(v, entry->getArgument(i));
+  for (auto [i, v] : llvm::enumerate(captures))
+    map.map(v, entry->getArgument(sources.size() + i));
+  b.setInsertionPointToStart(entry);
+  for (Operation *op : ordered)
+    b.clone(*op, map);
+  func::ReturnOp::create(b, loc, map.lookupOrDefault(target));
+  return success();
 }

@@ -83,6 +83,11 @@ class GradientTape:
         self._variables = {}  # id -> (variable, value read)
         self._used = False
 
+    def _traced_gradient(self, trace, target, sources, source_ids,
+                         output_gradients):
+        return _traced_gradient_impl(self, trace, target, sources, source_ids,
+                                     output_gradients)
+
     def watched_variables(self):
         return [v for v, _ in self._variables.values()]
 
@@ -140,6 +145,11 @@ class GradientTape:
         # Only watched sources (or tensors the tape computed) get gradients.
         source_ids = {id(s) for s in sources
                       if id(s) in self._watched or id(s) in produced}
+        from . import tracing
+        trace = tracing.current_trace()
+        if trace is not None:
+            return self._traced_gradient(trace, target, sources, source_ids,
+                                         output_gradients)
         needed = set()
         stack = [id(target)]
         seen = set()
@@ -180,24 +190,6 @@ class GradientTape:
             args.append(output_gradients)
         recorded = _Recorded(ops, args, arg_ids, target, len(sources),
                              output_gradients is not None, produced)
-        from . import tracing
-        trace = tracing.current_trace()
-        if trace is not None:
-            # Inside @kiln.function: the gradient is part of the trace.
-            import itertools
-            callee = f"recorded_{trace.counter}"
-            trace.counter += 1
-            try:
-                recorded.emit(trace.m, callee, itertools.count(trace.counter * 1000))
-                wrt = ", ".join(str(i) for i in range(len(sources)))
-                ids = trace.m.op(trace.f, "grad", [trace.value_of(t) for t in args],
-                                 f"{{callee = @{callee}, wrt = array<i64: {wrt}>, "
-                                 f"operandSegmentSizes = array<i32: {len(args)}, 0>}}",
-                                 [s._impl.mlir_type for s in sources])
-            except _kiln.NativeError as e:
-                raise errors.from_native(e) from None
-            return [trace.traced(i) if id(s) in reached else None
-                    for s, i in zip(sources, ids)]
         exe = _cache.get(recorded.key)
         if exe is None:
             exe = recorded.compile()
@@ -219,6 +211,43 @@ class GradientTape:
                                   [s._impl.mlir_type for s in sources],
                                   grads, location))
         return grads
+
+
+def _traced_gradient_impl(tape, trace, target, sources, source_ids,
+                          output_gradients):
+    """Inside @kiln.function: the computation of the target from the watched
+    sources is copied out of the trace into a function, and a kiln.grad of
+    it joins the trace (control flow included)."""
+    from . import ops
+    loss = target
+    if output_gradients is not None:
+        loss = ops.multiply(loss, convert_to_tensor(output_gradients, target.dtype))
+    if loss.shape:
+        loss = ops.reduce_sum(loss)
+    watched = [s for s in sources if id(s) in source_ids]
+    if not watched:
+        return [None] * len(sources)
+    src = [trace.value_of(s) for s in watched]
+    callee = f"gradient_{trace.counter}"
+    trace.counter += 1
+    try:
+        captures, reached = trace.m.outline(trace.f, trace.value_of(loss), src,
+                                            callee)
+        operands = src + list(captures)
+        wrt = ", ".join(str(i) for i in range(len(src)))
+        file, _, line = (errors.user_location() or ":0").rpartition(":")
+        ids = trace.m.op(trace.f, "grad", operands,
+                         f"{{callee = @{callee}, wrt = array<i64: {wrt}>, "
+                         f"operandSegmentSizes = array<i32: {len(operands)}, 0>}}",
+                         [s._impl.mlir_type for s in watched], file, int(line or 0))
+    except _kiln.NativeError as e:
+        raise errors.from_native(e) from None
+    by_source = {id(s): (i, r) for s, i, r in zip(watched, ids, reached)}
+    out = []
+    for s in sources:
+        entry = by_source.get(id(s))
+        out.append(trace.traced(entry[0]) if entry and entry[1] else None)
+    return out
 
 
 class _Recorded:

@@ -53,6 +53,7 @@ class _Trace:
         self.constants = {}
         self.variables = {}
         self.current = {}
+        self.saved = []
         self.counter = 0
 
     def traced(self, value_id):
@@ -87,6 +88,27 @@ class _Trace:
         file, _, line = (location or ":0").rpartition(":")
         ids = self.m.op(self.f, op, [self.value_of(t) for t in inputs],
                         attributes, list(results), file, int(line or 0))
+        return [self.traced(i) for i in ids]
+
+    def push_block(self, arg_types):
+        """Starts a region block; returns (handle, argument tensors)."""
+        handle, ids = self.m.push_block(self.f, list(arg_types))
+        self.saved.append((dict(self.constants), dict(self.current)))
+        return handle, [self.traced(i) for i in ids]
+
+    def pop_block(self, values):
+        """Ends the block with kiln.yield of `values` (tensors). Constants
+        and variable reads made inside stay inside."""
+        ids = [self.value_of(v) for v in values]
+        self.m.pop_block(self.f, ids)
+        self.constants, self.current = self.saved.pop()
+
+    def region_op(self, name, operands, blocks, result_types, location):
+        file, _, line = (location or ":0").rpartition(":")
+        ids = self.m.region_op(self.f, name, [self.value_of(t) for t in operands],
+                               blocks, list(result_types), file, int(line or 0))
+        # Variables may have been assigned inside: read them again.
+        self.current = {}
         return [self.traced(i) for i in ids]
 
     def read_variable(self, variable):

@@ -478,6 +478,77 @@ public:
                              ElementsAttr());
   }
 
+  /// Starts a block (see FunctionBuilder::pushBlock); returns its handle
+  /// and the ids of its arguments.
+  std::pair<size_t, std::vector<size_t>>
+  pushBlock(size_t function, const std::vector<std::string> &argTypes) {
+    MLIRContext &context = Engine::get().context();
+    std::vector<Type> types;
+    for (const std::string &t : argTypes)
+      types.push_back(parseType(t, &context));
+    Block *block = at(function).pushBlock(types);
+    blocks.push_back(block);
+    std::vector<size_t> args;
+    for (Value v : block->getArguments())
+      args.push_back(add(v));
+    return {blocks.size() - 1, args};
+  }
+
+  void popBlock(size_t function, const std::vector<size_t> &values) {
+    std::vector<Value> yields;
+    for (size_t id : values)
+      yields.push_back(value(id));
+    at(function).popBlock(yields);
+  }
+
+  std::vector<size_t> regionOp(size_t function, const std::string &name,
+                               const std::vector<size_t> &operands,
+                               const std::vector<size_t> &blockHandles,
+                               const std::vector<std::string> &resultTypes,
+                               const std::string &file, unsigned line) {
+    MLIRContext &context = Engine::get().context();
+    std::vector<Value> args;
+    for (size_t id : operands)
+      args.push_back(value(id));
+    std::vector<Block *> regionBlocks;
+    for (size_t h : blockHandles)
+      regionBlocks.push_back(blocks.at(h));
+    std::vector<Type> types;
+    for (const std::string &r : resultTypes)
+      types.push_back(parseType(r, &context));
+    Location loc = file.empty()
+                       ? Location(UnknownLoc::get(&context))
+                       : Location(FileLineColLoc::get(&context, file, line, 0));
+    std::string error;
+    FailureOr<SmallVector<Value>> results = at(function).addRegionOp(
+        name, args, DictionaryAttr(), regionBlocks, types, loc, error);
+    if (failed(results))
+      throw KilnError(KILN_INVALID_ARGUMENT, error);
+    std::vector<size_t> ids;
+    for (Value v : *results)
+      ids.push_back(add(v));
+    return ids;
+  }
+
+  /// See FunctionBuilder::outline: returns (capture ids, reached flags).
+  std::pair<std::vector<size_t>, std::vector<bool>>
+  outline(size_t function, size_t target, const std::vector<size_t> &sources,
+          const std::string &name) {
+    std::vector<Value> srcs;
+    for (size_t id : sources)
+      srcs.push_back(value(id));
+    SmallVector<Value> captures;
+    SmallVector<bool> reached;
+    std::string error;
+    if (failed(at(function).outline(value(target), srcs, name, captures,
+                                    reached, error)))
+      throw KilnError(KILN_INVALID_ARGUMENT, error);
+    std::vector<size_t> ids;
+    for (Value v : captures)
+      ids.push_back(add(v));
+    return {ids, std::vector<bool>(reached.begin(), reached.end())};
+  }
+
   std::string type(size_t id) {
     std::string text;
     llvm::raw_string_ostream os(text);
@@ -531,6 +602,7 @@ private:
   }
   std::vector<std::unique_ptr<kiln::FunctionBuilder>> functions;
   std::vector<Value> values;
+  std::vector<Block *> blocks;
 };
 
 } // namespace
@@ -585,6 +657,13 @@ PYBIND11_MODULE(_kiln, m) {
            py::arg("result_types") = std::vector<std::string>{},
            py::arg("file") = "", py::arg("line") = 0)
       .def("declare_variable", &ModuleBuilder::declareVariable)
+      .def("push_block", &ModuleBuilder::pushBlock)
+      .def("outline", &ModuleBuilder::outline)
+      .def("pop_block", &ModuleBuilder::popBlock)
+      .def("region_op", &ModuleBuilder::regionOp, py::arg("function"),
+           py::arg("name"), py::arg("operands"), py::arg("blocks"),
+           py::arg("result_types") = std::vector<std::string>{},
+           py::arg("file") = "", py::arg("line") = 0)
       .def("type", &ModuleBuilder::type)
       .def("finish_function", &ModuleBuilder::finishFunction)
       .def("text", &ModuleBuilder::text)

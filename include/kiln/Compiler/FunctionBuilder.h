@@ -19,7 +19,9 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace mlir::kiln {
 
@@ -33,6 +35,36 @@ public:
   /// both); `finishFunction` ends it, `other.finish` ends the module.
   FunctionBuilder(FunctionBuilder &other, llvm::StringRef name,
                   llvm::ArrayRef<Type> argumentTypes);
+
+  /// Starts a block of a region op that is not created yet (a branch of a
+  /// kiln.cond, a loop body): ops added from now on go into it, and may use
+  /// values defined outside. Returns the block; its arguments have
+  /// `argumentTypes`.
+  Block *pushBlock(llvm::ArrayRef<Type> argumentTypes);
+
+  /// Ends the innermost pushed block with `kiln.yield values`; ops go to
+  /// the enclosing block again.
+  void popBlock(llvm::ArrayRef<Value> values);
+
+  /// Appends an op with regions whose single blocks were built with
+  /// pushBlock/popBlock (in region order). Result types are inferred when
+  /// the op can, else taken from `resultTypes`.
+  FailureOr<SmallVector<Value>>
+  addRegionOp(llvm::StringRef op, llvm::ArrayRef<Value> operands,
+              DictionaryAttr attributes, llvm::ArrayRef<Block *> blocks,
+              llvm::ArrayRef<Type> resultTypes, Location loc,
+              std::string &error);
+
+  /// Copies the computation of `target` from `sources` into a new private
+  /// function `name(sources..., captures...) -> target` of the same module:
+  /// the ops `target` depends on (with their regions), stopping at the
+  /// sources; other values they use (computed before, or arguments) become
+  /// the trailing arguments, returned in `captures`. `reached[i]` says
+  /// whether the target depends on source i. This is how a gradient tape
+  /// inside a traced function becomes a kiln.grad request.
+  LogicalResult outline(Value target, llvm::ArrayRef<Value> sources,
+                        llvm::StringRef name, SmallVectorImpl<Value> &captures,
+                        SmallVectorImpl<bool> &reached, std::string &error);
 
   /// Ends this function with `results` (no verification yet).
   void finishFunction(llvm::ArrayRef<Value> results);
@@ -73,6 +105,11 @@ private:
   ModuleOp module;
   OpBuilder builder;
   Block *body = nullptr;
+  /// Regions of ops not created yet, and where ops went before each.
+  std::vector<std::unique_ptr<Region>> detached;
+  std::vector<OpBuilder::InsertPoint> enclosing;
+  /// The function body, then each block being built inside it.
+  std::vector<Block *> blockStack;
 };
 
 } // namespace mlir::kiln
