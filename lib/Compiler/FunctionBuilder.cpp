@@ -307,3 +307,15 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
   func::ReturnOp::create(b, loc, map.lookupOrDefault(target));
   return success();
 }
+
+void FunctionBuilder::setOutermost(bool outermost) {
+  if (outermost && !suspended && !enclosing.empty()) {
+    suspended = builder.saveInsertionPoint();
+    builder.restoreInsertionPoint(enclosing.front());
+  } else if (!outermost && suspended) {
+    // Later outermost ops go after this one.
+    enclosing.front() = builder.saveInsertionPoint();
+    builder.restoreInsertionPoint(*suspended);
+    suspended.reset();
+  }
+}

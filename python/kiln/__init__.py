@@ -22,13 +22,14 @@ from .gradients import (GradientTape, gradients_function, implicit_gradients,
                         value_and_gradients_function)
 from .variables import Variable
 from .tracing import ConcreteFunction, Function, function
-from .control_flow import cond, while_loop
+from .control_flow import TensorArray, cond, for_loop, range, while_loop
 
 __all__ = [
     "ConcreteFunction", "DType", "Function", "GradientTape", "function", "Tensor", "Variable", "gradients_function",
     "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
-    "concat", "cond", "constant", "convert_to_tensor", "while_loop", "gather", "one_hot", "stack", "cos", "divide", "equal", "errors", "exp",
+    "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",
+    "while_loop", "gather", "one_hot", "stack", "cos", "divide", "equal", "errors", "exp",
     "float16", "float32", "float64", "greater", "int32", "int64", "less",
     "log", "matmul", "maximum", "minimum", "multiply", "negative", "nn",
     "ones", "pow", "random", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",

@@ -2,6 +2,8 @@
 @kiln.function they become kiln.cond / kiln.while ops whose regions hold
 the traced branches and loop body. Gradients flow through both."""
 
+import builtins as _builtins
+
 from . import errors
 from .tensor import Tensor, convert_to_tensor
 from .tracing import _flatten, _pack, current_trace
@@ -99,3 +101,126 @@ def while_loop(cond, body, loop_vars, name=None):
     outs = trace.region_op("while", inits, [hc, hb], [], location)
     packed = _pack(structure, iter(outs))
     return packed[0] if single else packed
+
+
+def for_loop(n, body, loop_vars, start=0, step=1, name=None):
+    """for i in range(start, n, step): loop_vars = body(i, *loop_vars).
+    `i` is an int32 scalar tensor. Inside @kiln.function this is one
+    kiln.for whose trip count may be computed at run time."""
+    from . import ops
+    single = not isinstance(loop_vars, (list, tuple))
+    structure = [loop_vars] if single else list(loop_vars)
+    trace = current_trace()
+    if trace is None:
+        values = _flatten(structure)
+        for i in _builtins.range(int(convert_to_tensor(start)),
+                                 int(convert_to_tensor(n)),
+                                 int(convert_to_tensor(step))):
+            result = body(convert_to_tensor(i), *_pack(structure, iter(values)))
+            values = _flatten([result] if single else (result if result is not None else []))
+        packed = _pack(structure, iter(values))
+        return packed[0] if single else packed
+    from .dtypes import int64, int32
+    location = errors.user_location()
+    bounds = [ops.cast(convert_to_tensor(b), int64) for b in (start, n, step)]
+    inits = _tensors(_flatten(structure))
+    types = [t._impl.mlir_type for t in inits]
+    hb, args = trace.push_block(["tensor<i64>"] + types)
+    try:
+        i = ops.cast(args[0], int32)
+        result = body(i, *_pack(structure, iter(args[1:])))
+        flat = _flatten([result] if single else (result if result is not None else []))
+        nexts = _tensors(flat, inits)
+    except BaseException:
+        trace.pop_block([])
+        raise
+    if [t._impl.mlir_type for t in nexts] != types:
+        trace.pop_block([])
+        raise errors.InvalidArgumentError(
+            f"kiln.range loop: the body's carried values are ({_describe(nexts)}) "
+            f"but they start as ({_describe(inits)})", location)
+    trace.pop_block(nexts)
+    outs = trace.region_op("for", bounds + inits, [hb], [], location)
+    packed = _pack(structure, iter(outs))
+    return packed[0] if single else packed
+
+
+class range:
+    """Iterating `for i in kiln.range(n)` gives int32 scalar tensors in eager
+    mode; inside @kiln.function the loop becomes one kiln.for (the function's
+    source is rewritten so the body is traced once)."""
+
+    def __init__(self, start, stop=None, step=1):
+        if stop is None:
+            start, stop = 0, start
+        self.start, self.stop, self.step = start, stop, step
+
+    def __iter__(self):
+        if current_trace() is not None:
+            raise errors.UnimplementedError(
+                "`for ... in kiln.range(...)` is only rewritten into a kiln.for "
+                "in the source of a @kiln.function itself (not in lambdas, "
+                "nested functions or code it calls); use kiln.for_loop there",
+                errors.user_location())
+        for i in _builtins.range(int(convert_to_tensor(self.start)),
+                                       int(convert_to_tensor(self.stop)),
+                                       int(convert_to_tensor(self.step))):
+            yield convert_to_tensor(i)
+
+
+class TensorArray:
+    """A fixed-size array of tensors of one shape, written functionally
+    (write returns the updated array), as tf.TensorArray; usable as a loop
+    variable. Backed by one tensor of shape [size] + element_shape."""
+
+    def __init__(self, dtype, size, element_shape=None, _buffer=None):
+        from .dtypes import as_dtype
+        self.dtype = as_dtype(dtype)
+        self.size = int(size)
+        self.element_shape = tuple(element_shape) if element_shape is not None else None
+        self._buffer = _buffer
+
+    def _ensure(self, shape):
+        from .tensor import zeros
+        if self._buffer is None:
+            self.element_shape = tuple(shape)
+            self._buffer = zeros((self.size,) + self.element_shape, self.dtype)
+        return self._buffer
+
+    def _require(self):
+        if self._buffer is None:
+            if self.element_shape is None:
+                raise errors.InvalidArgumentError(
+                    "this TensorArray has no element shape yet: write to it "
+                    "first, or give element_shape=", errors.user_location())
+            self._ensure(self.element_shape)
+        return self._buffer
+
+    def write(self, index, value):
+        from . import ops
+        value = convert_to_tensor(value, self.dtype)
+        buffer = self._ensure(value.shape) if self._buffer is None else self._buffer
+        i = ops.reshape(ops.cast(convert_to_tensor(index), _i64()), [1])
+        old = ops.gather(buffer, i)
+        delta = ops.subtract(ops.reshape(value, (1,) + value.shape), old)
+        updated = ops._run1("scatter_add", [buffer, i, delta], "{axis = 0 : i64}")
+        return TensorArray(self.dtype, self.size, self.element_shape, updated)
+
+    def read(self, index):
+        from . import ops
+        return ops.gather(self._require(), ops.cast(convert_to_tensor(index), _i64()))
+
+    def stack(self):
+        return self._require()
+
+    # Loop-variable protocol (see tracing._flatten).
+    def _kiln_flatten(self):
+        return [self._require()]
+
+    def _kiln_unflatten(self, values):
+        return TensorArray(self.dtype, self.size, self.element_shape, values[0])
+
+
+def _i64():
+    from .dtypes import int64
+    return int64

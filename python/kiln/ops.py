@@ -186,6 +186,12 @@ def _index(x, i):
 def _getitem(x, key):
     """Basic indexing (integers and slices with steps) through kiln.slice
     and kiln.reshape."""
+    if isinstance(key, Tensor):
+        # A tensor index (e.g. a loop counter inside @kiln.function).
+        if key.shape or not key.dtype.is_integer:
+            raise errors.InvalidArgumentError(
+                "a tensor index must be an integer scalar", errors.user_location())
+        return gather(x, key)
     if not isinstance(key, tuple):
         key = (key,)
     if len(key) > x.ndim:

@@ -54,6 +54,7 @@ class _Trace:
         self.variables = {}
         self.current = {}
         self.saved = []
+        self.assigned_inside = set()
         self.counter = 0
 
     def traced(self, value_id):
@@ -102,6 +103,8 @@ class _Trace:
         ids = [self.value_of(v) for v in values]
         self.m.pop_block(self.f, ids)
         self.constants, self.current = self.saved.pop()
+        if not self.saved:
+            self.assigned_inside = set()
 
     def region_op(self, name, operands, blocks, result_types, location):
         file, _, line = (location or ":0").rpartition(":")
@@ -120,16 +123,26 @@ class _Trace:
         vtype = variable._value._impl.mlir_type
         self.m.declare_variable(key, vtype)
         self.variables[key] = variable
+        # Inside a region, a variable not assigned in it is read once in the
+        # function body instead: the same tensor everywhere (what tapes
+        # differentiate with respect to).
+        hoist = bool(self.saved) and key not in self.assigned_inside
         (vid,) = self.m.op(self.f, "read_variable", [],
-                           f"{{variable = @{key}}}", [vtype])
-        self.current[key] = self.traced(vid)
-        return self.current[key]
+                           f"{{variable = @{key}}}", [vtype], outermost=hoist)
+        value = self.traced(vid)
+        self.current[key] = value
+        if hoist:
+            for _, current in self.saved:
+                current[key] = value
+        return value
 
     def assign_variable(self, variable, value):
         key = variable._key()
         self.m.declare_variable(key, variable._value._impl.mlir_type)
         self.variables[key] = variable
         self.current.pop(key, None)
+        if self.saved:
+            self.assigned_inside.add(key)
         file, _, line = (errors.user_location() or ":0").rpartition(":")
         self.m.op(self.f, "assign_variable", [self.value_of(value)],
                   f"{{variable = @{key}}}", [], file, int(line or 0))
@@ -146,6 +159,8 @@ def _flatten(structure):
         return [x for s in structure for x in _flatten(s)]
     if isinstance(structure, dict):
         return [x for k in sorted(structure) for x in _flatten(structure[k])]
+    if hasattr(structure, "_kiln_flatten"):  # TensorArray
+        return structure._kiln_flatten()
     return [structure]
 
 
@@ -154,6 +169,9 @@ def _pack(structure, it):
         return type(structure)(_pack(s, it) for s in structure)
     if isinstance(structure, dict):
         return {k: _pack(structure[k], it) for k in sorted(structure)}
+    if hasattr(structure, "_kiln_flatten"):
+        n = len(structure._kiln_flatten())
+        return structure._kiln_unflatten([next(it) for _ in range(n)])
     return next(it)
 
 
@@ -260,10 +278,13 @@ class Function:
             else:
                 flat.append(a)
         traced_args = _pack(list(args), iter(flat))
+        if not hasattr(self, "_converted"):
+            from . import autograph
+            self._converted = autograph.convert(self._python_function)
         previous = current_trace()
         _local.trace = trace
         try:
-            result = self._python_function(*traced_args)
+            result = self._converted(*traced_args)
         finally:
             _local.trace = previous
         leaves, results = [], []

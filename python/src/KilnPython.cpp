@@ -428,7 +428,20 @@ public:
                          const std::vector<size_t> &operands,
                          const std::string &attributes,
                          const std::vector<std::string> &resultTypes,
-                         const std::string &file, unsigned line) {
+                         const std::string &file, unsigned line,
+                         bool outermost) {
+    struct Outermost {
+      kiln::FunctionBuilder &b;
+      bool on;
+      Outermost(kiln::FunctionBuilder &b, bool on) : b(b), on(on) {
+        if (on)
+          b.setOutermost(true);
+      }
+      ~Outermost() {
+        if (on)
+          b.setOutermost(false);
+      }
+    } scope(at(function), outermost);
     MLIRContext &context = Engine::get().context();
     DictionaryAttr attrs;
     if (!attributes.empty()) {
@@ -655,7 +668,8 @@ PYBIND11_MODULE(_kiln, m) {
       .def("op", &ModuleBuilder::op, py::arg("function"), py::arg("name"),
            py::arg("operands"), py::arg("attributes") = "",
            py::arg("result_types") = std::vector<std::string>{},
-           py::arg("file") = "", py::arg("line") = 0)
+           py::arg("file") = "", py::arg("line") = 0,
+           py::arg("outermost") = false)
       .def("declare_variable", &ModuleBuilder::declareVariable)
       .def("push_block", &ModuleBuilder::pushBlock)
       .def("outline", &ModuleBuilder::outline)

@@ -101,3 +101,71 @@ def test_huber_regression_eager_and_compiled_reach_the_same_weights():
     np.testing.assert_allclose(float(wc), float(we), rtol=1e-5)
     np.testing.assert_allclose(float(bc), float(be), rtol=1e-5, atol=1e-6)
     assert abs(float(wc) - 3.0) < 0.5
+
+
+def test_kiln_range_and_tensor_array_eager_and_traced():
+    def rnn(xs, w, u, steps):
+        h = kiln.zeros((2, 3), kiln.float64)
+        outputs = kiln.TensorArray(kiln.float64, size=4, element_shape=(2, 3))
+        for t in kiln.range(steps):
+            h = kiln.tanh(xs[t] @ w + h @ u)
+            outputs = outputs.write(t, h)
+        return outputs.stack(), h
+
+    rng = np.random.default_rng(5)
+    xs = kiln.constant(rng.normal(size=(4, 2, 2)))
+    w = kiln.constant(rng.normal(size=(2, 3)))
+    u = kiln.constant(rng.normal(size=(3, 3)))
+    traced = kiln.function(rnn)
+    for steps in (4, 2):
+        eager_out, eager_h = rnn(xs, w, u, kiln.constant(steps))
+        out, h = traced(xs, w, u, kiln.constant(steps))
+        np.testing.assert_allclose(out.numpy(), eager_out.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(h.numpy(), eager_h.numpy(), rtol=1e-12)
+    assert traced.trace_count == 1  # the step count is a run-time value
+    assert "kiln.for" in traced.get_concrete_function(xs, w, u, kiln.constant(4)).mlir
+
+    # Gradients through the loop, compiled vs eager.
+    def grads(xs, w, u, steps):
+        with kiln.GradientTape() as tape:
+            tape.watch([w, u])
+            out, h = rnn(xs, w, u, steps)
+            loss = kiln.reduce_sum(out * out) + kiln.reduce_sum(h)
+        return tape.gradient(loss, [w, u])
+
+    g_eager = grads(xs, w, u, kiln.constant(4))
+    g_traced = kiln.function(grads)(xs, w, u, kiln.constant(4))
+    for a, b in zip(g_traced, g_eager):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10)
+
+
+def test_dynamic_rnn_example_trains():
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python",
+                        "dynamic_rnn.py")
+    spec = importlib.util.spec_from_file_location("dynamic_rnn", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    first = float(module.train_step(
+        np.zeros((module.STEPS, module.BATCH, module.FEATURES), np.float32),
+        np.zeros((module.BATCH, module.HIDDEN), np.float32), kiln.constant(module.STEPS)))
+    assert first == 0.0
+    assert module.main() < 0.01
+    assert module.train_step.trace_count == 1
+
+
+def test_unsupported_loop_forms_are_reported():
+    @kiln.function
+    def f(x):
+        for i in kiln.range(3):
+            if i > 1:
+                break
+            x = x + 1.0
+        return x
+
+    with pytest.raises(SyntaxError, match="break, continue and return are not supported"):
+        f(kiln.constant(1.0))
+    g = kiln.function(lambda x: [x for _ in kiln.range(2)][0])
+    with pytest.raises(kiln.errors.UnimplementedError, match="kiln.for_loop"):
+        g(kiln.constant(1.0))

@@ -46,6 +46,11 @@ public:
   /// the enclosing block again.
   void popBlock(llvm::ArrayRef<Value> values);
 
+  /// While `outermost` is set, ops go to the function body (where the
+  /// outermost pushed block's op will be), e.g. a variable read hoisted out
+  /// of a loop body so that a gradient can be taken with respect to it.
+  void setOutermost(bool outermost);
+
   /// Appends an op with regions whose single blocks were built with
   /// pushBlock/popBlock (in region order). Result types are inferred when
   /// the op can, else taken from `resultTypes`.
@@ -110,6 +115,7 @@ private:
   std::vector<OpBuilder::InsertPoint> enclosing;
   /// The function body, then each block being built inside it.
   std::vector<Block *> blockStack;
+  std::optional<OpBuilder::InsertPoint> suspended;
 };
 
 } // namespace mlir::kiln

@@ -1,0 +1,161 @@
+"""The one source transformation Kiln makes: inside a @kiln.function,
+
+    for i in kiln.range(n):
+        BODY
+
+becomes a nested function holding BODY and a kiln.for_loop call, so the
+body is traced once into a kiln.for. The values the loop carries are the
+names BODY assigns that it reads before assigning them, or that are read
+outside the loop (h = step(h, x[i]); outputs = outputs.write(i, h)); they
+must have values before the loop. Line numbers are kept, so errors and IR
+locations point into the original file. break/continue/return inside such
+a loop are not supported (an error naming the line).
+"""
+
+import ast
+import inspect
+import itertools
+import textwrap
+
+
+def _is_kiln_range(node):
+    f = node.func if isinstance(node, ast.Call) else None
+    return (isinstance(f, ast.Attribute) and f.attr == "range" and
+            isinstance(f.value, ast.Name) and f.value.id == "kiln")
+
+
+def _names(node, kinds):
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, kinds):
+            out.add(n.id)
+        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and \
+                ast.Load in [k for k in (kinds if isinstance(kinds, tuple) else (kinds,))]:
+            out.add(n.target.id)
+    return out
+
+
+def _upward_exposed(statements):
+    stored, exposed = set(), set()
+    for st in statements:
+        loads = _names(st, ast.Load)
+        if isinstance(st, ast.AugAssign) and isinstance(st.target, ast.Name):
+            loads.add(st.target.id)
+        exposed |= loads - stored
+        stored |= _names(st, ast.Store)
+    return exposed
+
+
+class _RangeLoops(ast.NodeTransformer):
+    def __init__(self, function_node, filename):
+        self.function = function_node
+        self.filename = filename
+        self.counter = itertools.count()
+
+    def visit_For(self, node):
+        self.generic_visit(node)  # inner loops first
+        if not _is_kiln_range(node.iter):
+            return node
+        where = f"{self.filename}:{node.lineno}"
+        if not isinstance(node.target, ast.Name):
+            raise SyntaxError(f"{where}: `for ... in kiln.range(...)` needs a "
+                              "single loop variable")
+        if node.orelse:
+            raise SyntaxError(f"{where}: `else` after a kiln.range loop is not "
+                              "supported")
+        for n in ast.walk(ast.Module(body=node.body, type_ignores=[])):
+            if isinstance(n, (ast.Break, ast.Continue, ast.Return)):
+                raise SyntaxError(
+                    f"{where}: break, continue and return are not supported "
+                    "inside a kiln.range loop (use kiln.while_loop)")
+        index = node.target.id
+        assigned = set()
+        for st in node.body:
+            assigned |= _names(st, ast.Store)
+        assigned.discard(index)
+        outside = set()
+        for st in self.function.body:
+            if st is not node:
+                outside |= _names(st, ast.Load)
+        loop_loads = set()
+        for st in node.body:
+            loop_loads |= _names(st, ast.Load)
+        # Names read outside this loop (elsewhere in the function) count too.
+        outside_loads = _names(self.function, ast.Load) - (loop_loads - outside)
+        carried = sorted(assigned & (_upward_exposed(node.body) | outside_loads))
+        k = next(self.counter)
+        body_name = f"_kiln_range_body_{k}"
+        args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in [index] + carried],
+                             kwonlyargs=[], kw_defaults=[], defaults=[])
+        ret = ast.Return(value=ast.Tuple(elts=[ast.Name(id=c, ctx=ast.Load()) for c in carried],
+                                         ctx=ast.Load()))
+        body_def = ast.FunctionDef(name=body_name, args=args, body=node.body + [ret],
+                                   decorator_list=[], returns=None, type_comment=None)
+        rng = node.iter.args
+        start, stop, step = (ast.Constant(0), rng[0], ast.Constant(1)) if len(rng) == 1 else \
+            (rng[0], rng[1], rng[2] if len(rng) > 2 else ast.Constant(1))
+        call = ast.Call(
+            func=ast.Attribute(value=ast.Name(id="kiln", ctx=ast.Load()), attr="for_loop",
+                               ctx=ast.Load()),
+            args=[stop, ast.Name(id=body_name, ctx=ast.Load()),
+                  ast.Tuple(elts=[ast.Name(id=c, ctx=ast.Load()) for c in carried],
+                            ctx=ast.Load())],
+            keywords=[ast.keyword(arg="start", value=start), ast.keyword(arg="step", value=step)])
+        if carried:
+            stmt = ast.Assign(targets=[ast.Tuple(elts=[ast.Name(id=c, ctx=ast.Store())
+                                                       for c in carried], ctx=ast.Store())],
+                              value=call, type_comment=None)
+        else:
+            stmt = ast.Expr(value=call)
+        out = [body_def, stmt]
+        for n in out:
+            ast.copy_location(n, node)
+            ast.fix_missing_locations(n)
+        return out
+
+
+def convert(function, _seen=None):
+    """`function` with its kiln.range loops rewritten, or itself when it has
+    none or its source is not available. Python functions it calls by name
+    (globals or closure variables) are converted the same way, so a helper
+    with a kiln.range loop works too."""
+    _seen = {} if _seen is None else _seen
+    if function in _seen:
+        return _seen[function]
+    _seen[function] = function
+    if not inspect.isfunction(function):
+        return function
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+        filename = inspect.getsourcefile(function) or "<unknown>"
+        first_line = inspect.getsourcelines(function)[1]
+    except (OSError, TypeError):
+        return function
+    tree = ast.parse(source)
+    fn = tree.body[0]
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return function
+    fn.decorator_list = []
+    namespace = dict(function.__globals__)
+    for name, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
+        try:
+            namespace[name] = cell.cell_contents
+        except ValueError:
+            pass
+    # Helpers called by name: converted if they (or what they call) loop.
+    changed = False
+    for name in _names(fn, ast.Load):
+        value = namespace.get(name)
+        if inspect.isfunction(value) and value is not function:
+            converted = convert(value, _seen)
+            if converted is not value:
+                namespace[name] = converted
+                changed = True
+    if "kiln.range" not in source and not changed:
+        return function
+    _RangeLoops(fn, filename).visit(fn)
+    ast.fix_missing_locations(tree)
+    ast.increment_lineno(tree, first_line - 1)
+    exec(compile(tree, filename, "exec"), namespace)
+    _seen[function] = namespace[fn.name]
+    return namespace[fn.name]
