@@ -20,3 +20,4 @@ fi
 # peers get their best configuration.
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
 /usr/bin/python3 "$root/bench/bench_basic.py" "$@"
+/usr/bin/python3 "$root/bench/bench_python.py"
