@@ -120,10 +120,19 @@ class Tensor:
     def __gt__(self, other): return _compare(4, self, other)
     def __ge__(self, other): return _compare(5, self, other)
 
-    # Tensors are values: == and != compare elementwise as in TF2 would make
-    # them unhashable; keep identity semantics like tf.Tensor in eager mode
-    # for hashing and use kiln.equal for elementwise equality.
-    __hash__ = object.__hash__
+    # As in TensorFlow 2, == and != compare elementwise, so tensors are not
+    # hashable (use id(t) as a key).
+    def __eq__(self, other):
+        if other is None:
+            return False
+        return _compare(0, self, other)
+
+    def __ne__(self, other):
+        if other is None:
+            return True
+        return _compare(1, self, other)
+
+    __hash__ = None
 
 
 builtins_bool = bool

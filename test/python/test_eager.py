@@ -87,6 +87,10 @@ def test_operators_and_comparisons():
     np.testing.assert_array_equal((x < 0).numpy(), [False, True, False])
     np.testing.assert_array_equal((x >= 1).numpy(), [True, False, True])
     np.testing.assert_array_equal(kiln.equal(x, 3.0).numpy(), [False, False, True])
+    np.testing.assert_array_equal((x == 3.0).numpy(), [False, False, True])
+    np.testing.assert_array_equal((x != 3.0).numpy(), [True, True, False])
+    with pytest.raises(TypeError):
+        hash(x)
     m = kiln.constant([[1.0, 2.0], [3.0, 4.0]])
     np.testing.assert_array_equal((m @ m).numpy(), [[7, 10], [15, 22]])
 
