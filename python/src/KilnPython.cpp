@@ -172,18 +172,25 @@ public:
 
   std::string dtype() const { return kiln_dtype_name(kiln_buffer_dtype(buffer)); }
 
-  /// The MLIR type, e.g. tensor<2x3xf32>.
-  std::string mlirType() const {
-    std::string type = "tensor<";
-    for (py::ssize_t d : shape())
-      type += std::to_string(d) + "x";
-    return type + mlirElement(kiln_buffer_dtype(buffer)) + ">";
+  /// The MLIR type, e.g. tensor<2x3xf32> (computed once: it is part of
+  /// every eager kernel's cache key).
+  const std::string &mlirType() const {
+    if (type.empty()) {
+      type = "tensor<";
+      const int64_t *dims = kiln_buffer_shape(buffer);
+      for (int32_t i = 0; i < kiln_buffer_rank(buffer); ++i)
+        type += std::to_string(dims[i]) + "x";
+      type += mlirElement(kiln_buffer_dtype(buffer));
+      type += ">";
+    }
+    return type;
   }
 
   kiln_buffer_t *get() const { return buffer; }
 
 private:
   kiln_buffer_t *buffer;
+  mutable std::string type;
 };
 
 /// The compiler and the eager kernel cache, for the life of the process.
@@ -198,9 +205,16 @@ public:
   std::vector<std::shared_ptr<Tensor>>
   run(const std::string &op, const std::vector<std::shared_ptr<Tensor>> &inputs,
       const std::string &attributes, const std::vector<std::string> &results) {
-    std::string key = op + "|" + attributes + "|";
-    for (const auto &t : inputs)
-      key += t->mlirType() + ",";
+    std::string key;
+    key.reserve(op.size() + attributes.size() + 32 * inputs.size() + 8);
+    key += op;
+    key += '|';
+    key += attributes;
+    key += '|';
+    for (const auto &t : inputs) {
+      key += t->mlirType();
+      key += ',';
+    }
     key += "|";
     for (const std::string &r : results)
       key += r + ",";
