@@ -18,10 +18,23 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SHA256.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/ADT/StringExtras.h"
 
+#include <array>
 #include <mutex>
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::kiln;
@@ -185,6 +198,141 @@ kiln_status_t Compiler::jit(ModuleOp module, const CompileOptions &options,
     delete raw;
     return kiln_status_create(KILN_INTERNAL,
                               "compiled module has no kiln_manifest");
+  }
+  return kiln_executable_create(manifest, lookupSymbol, raw, releaseEngine,
+                                out);
+}
+
+/// The cache file of `key`: a hash of the key, the options and this build
+/// of Kiln (a rebuilt compiler never reads objects of an older one).
+static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
+                             const CompileOptions &options) {
+  std::string material = key.str();
+  material += "|O" + std::to_string(options.optLevel);
+  material += options.fuseElementwise ? "|fuse" : "|nofuse";
+  // This build of the compiler: the file holding this code (a tool or the
+  // Python module), identified by its path, size and modification time.
+  Dl_info info;
+  struct stat st;
+  if (dladdr(reinterpret_cast<void *>(&cachePath), &info) && info.dli_fname &&
+      ::stat(info.dli_fname, &st) == 0)
+    material += std::string("|") + info.dli_fname + "|" +
+                std::to_string(st.st_size) + "|" +
+                std::to_string(st.st_mtim.tv_sec) + "." +
+                std::to_string(st.st_mtim.tv_nsec);
+  std::array<uint8_t, 32> hash = llvm::SHA256::hash(
+      llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(material.data()),
+                              material.size()));
+  std::string name = llvm::toHex(hash, /*LowerCase=*/true);
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, name + ".o");
+  return path.str().str();
+}
+
+static void *lookupOrc(void *ctx, const char *name) {
+  auto *jit = static_cast<llvm::orc::LLJIT *>(ctx);
+  auto address = jit->lookup(name);
+  if (!address) {
+    llvm::consumeError(address.takeError());
+    return nullptr;
+  }
+  return address->toPtr<void *>();
+}
+
+static void releaseOrc(void *ctx) { delete static_cast<llvm::orc::LLJIT *>(ctx); }
+
+kiln_status_t Compiler::loadCached(const CompileOptions &options,
+                                   llvm::StringRef cacheKey,
+                                   llvm::StringRef cacheDir,
+                                   kiln_executable_t **out) {
+  *out = nullptr;
+  if (cacheDir.empty())
+    return nullptr;
+  std::string path = cachePath(cacheDir, cacheKey, options);
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return nullptr; // not cached (or unreadable: compile instead)
+  auto jit = llvm::orc::LLJITBuilder().create();
+  if (!jit) {
+    std::string message = llvm::toString(jit.takeError());
+    return kiln_status_create(KILN_INTERNAL, "cannot start a JIT: %s",
+                              message.c_str());
+  }
+  llvm::orc::LLJIT &j = **jit;
+  auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      j.getDataLayout().getGlobalPrefix());
+  if (!generator) {
+    std::string message = llvm::toString(generator.takeError());
+    return kiln_status_create(KILN_INTERNAL, "%s", message.c_str());
+  }
+  j.getMainJITDylib().addGenerator(std::move(*generator));
+  if (llvm::Error e = j.addObjectFile(std::move(*buffer))) {
+    // A damaged cache entry: drop it and compile instead.
+    llvm::consumeError(std::move(e));
+    llvm::sys::fs::remove(path);
+    return nullptr;
+  }
+  llvm::orc::LLJIT *raw = jit->release();
+  auto *manifest = static_cast<const char *>(lookupOrc(raw, "kiln_manifest"));
+  if (!manifest) {
+    delete raw;
+    llvm::sys::fs::remove(path);
+    return nullptr;
+  }
+  if (kiln_status_t s =
+          kiln_executable_create(manifest, lookupOrc, raw, releaseOrc, out)) {
+    kiln_status_free(s);
+    llvm::sys::fs::remove(path);
+    *out = nullptr;
+  }
+  return nullptr;
+}
+
+kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options,
+                                  llvm::StringRef cacheKey,
+                                  llvm::StringRef cacheDir,
+                                  kiln_executable_t **out, bool *fromCache) {
+  *out = nullptr;
+  if (fromCache)
+    *fromCache = false;
+  if (kiln_status_t s = loadCached(options, cacheKey, cacheDir, out))
+    return s;
+  if (*out) {
+    if (fromCache)
+      *fromCache = true;
+    return nullptr;
+  }
+  if (kiln_status_t status = lower(module, options))
+    return status;
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
+                                /*targetMachine=*/nullptr);
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = transformer;
+  engineOptions.jitCodeGenOptLevel =
+      static_cast<llvm::CodeGenOptLevel>(std::min(options.optLevel, 3u));
+  engineOptions.enableObjectDump = !cacheDir.empty();
+  auto engine = ExecutionEngine::create(module, engineOptions);
+  if (!engine) {
+    std::string message = llvm::toString(engine.takeError());
+    return kiln_status_create(KILN_INTERNAL, "JIT compilation failed: %s",
+                              message.c_str());
+  }
+  ExecutionEngine *raw = engine->release();
+  auto *manifest =
+      static_cast<const char *>(lookupSymbol(raw, "kiln_manifest"));
+  if (!manifest) {
+    delete raw;
+    return kiln_status_create(KILN_INTERNAL,
+                              "compiled module has no kiln_manifest");
+  }
+  if (!cacheDir.empty() && !llvm::sys::fs::create_directories(cacheDir)) {
+    // Write to a temporary name, then rename: readers never see half a file.
+    std::string path = cachePath(cacheDir, cacheKey, options);
+    std::string tmp = path + ".tmp" + std::to_string(::getpid());
+    raw->dumpToObjectFile(tmp);
+    if (llvm::sys::fs::rename(tmp, path))
+      llvm::sys::fs::remove(tmp);
   }
   return kiln_executable_create(manifest, lookupSymbol, raw, releaseEngine,
                                 out);

@@ -226,7 +226,7 @@ public:
         exe = it->second;
         ++hits;
       } else {
-        exe = compile(op, inputs, attributes, results);
+        exe = compile(op, inputs, attributes, results, key);
         kernels[key] = exe;
       }
     }
@@ -249,9 +249,20 @@ public:
 
   MLIRContext &context() { return compiler.getContext(); }
 
+  /// Compiles a whole module (a trace or a gradient), through the disk
+  /// cache keyed by the module's text.
   kiln_status_t jit(ModuleOp module, kiln_executable_t **out) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    module->print(os);
     std::lock_guard<std::mutex> lock(mutex);
-    return compiler.jit(module, kiln::CompileOptions(), out);
+    bool fromDisk = false;
+    kiln_status_t s = compiler.jitCached(module, kiln::CompileOptions(),
+                                         "module|" + text, cacheDir(), out,
+                                         &fromDisk);
+    if (fromDisk)
+      ++loaded;
+    return s;
   }
 
   size_t compiled() const { return kernels.size(); }
@@ -261,7 +272,8 @@ private:
   kiln_executable_t *compile(const std::string &op,
                              const std::vector<std::shared_ptr<Tensor>> &inputs,
                              const std::string &attributes,
-                             const std::vector<std::string> &results) {
+                             const std::vector<std::string> &results,
+                             const std::string &key) {
     MLIRContext &context = compiler.getContext();
     std::vector<Type> argTypes;
     for (const auto &t : inputs)
@@ -298,9 +310,34 @@ private:
       throw KilnError(KILN_INVALID_ARGUMENT, error);
     kiln_executable_t *exe = nullptr;
     kiln::CompileOptions options;
-    check(compiler.jit(*module, options, &exe));
+    bool fromDisk = false;
+    check(compiler.jitCached(*module, options, key, cacheDir(), &exe,
+                             &fromDisk));
+    if (fromDisk)
+      ++loaded;
     return exe;
   }
+
+  /// Where compiled kernels are kept between processes: $KILN_CACHE_DIR,
+  /// else $XDG_CACHE_HOME/kiln/kernels or ~/.cache/kiln/kernels; an empty
+  /// KILN_CACHE_DIR, or "off", disables the disk cache.
+  static std::string cacheDir() {
+    if (const char *dir = std::getenv("KILN_CACHE_DIR")) {
+      std::string d = dir;
+      return d == "off" ? std::string() : d;
+    }
+    if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+      return std::string(xdg) + "/kiln/kernels";
+    if (const char *home = std::getenv("HOME"); home && *home)
+      return std::string(home) + "/.cache/kiln/kernels";
+    return std::string();
+  }
+
+public:
+  size_t loadedFromDisk() const { return loaded; }
+
+private:
+  size_t loaded = 0;
 
   // Kernels live as long as the process: their code may be running on
   // another thread at exit, so they are never released.
@@ -708,4 +745,6 @@ PYBIND11_MODULE(_kiln, m) {
 
   m.def("kernels_compiled", [] { return Engine::get().compiled(); });
   m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });
+  m.def("kernels_loaded_from_disk",
+        [] { return Engine::get().loadedFromDisk(); });
 }

@@ -201,3 +201,33 @@ def test_random_seeds_do_not_recompile():
     for s in range(5):
         kiln.random.uniform((4, 4), seed=s)
     assert kiln._kiln.kernels_compiled() == before
+
+
+def test_kernels_are_cached_on_disk_between_processes(tmp_path):
+    import subprocess
+    import sys
+    script = (
+        "import kiln\n"
+        "x = kiln.nn.softmax(kiln.constant([[1.0, 2.0, 3.0]])) * 2.0\n"
+        "print(repr(x.numpy().tolist()), kiln._kiln.kernels_compiled(),"
+        " kiln._kiln.kernels_loaded_from_disk())\n")
+    env = dict(os.environ, KILN_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join(sys.path))
+
+    def run(extra=None):
+        e = dict(env, **(extra or {}))
+        out = subprocess.run([sys.executable, "-c", script], env=e, check=True,
+                             capture_output=True, text=True).stdout.split()
+        return out[0], int(out[-2]), int(out[-1])
+
+    first = run()
+    assert first[1:] == (2, 0)
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 2 and all(f.suffix == ".o" for f in files)
+    second = run()
+    assert second == (first[0], 2, 2)  # same values, nothing compiled
+    # A damaged entry is dropped and compiled again; "off" disables the cache.
+    files[0].write_bytes(b"not an object file")
+    assert run()[0] == first[0]
+    off = run({"KILN_CACHE_DIR": "off"})
+    assert off[0] == first[0] and off[2] == 0

@@ -63,6 +63,21 @@ public:
   kiln_status_t jit(ModuleOp module, const CompileOptions &options,
                     kiln_executable_t **out);
 
+  /// Like jit, with an on-disk cache of compiled code: when `cacheDir`
+  /// holds an object for `cacheKey` (built by this same Kiln build), it is
+  /// loaded without compiling anything and `module` is left alone; else the
+  /// module is compiled and its object saved there (atomically; a cache
+  /// that cannot be written is ignored). `*fromCache` says which happened.
+  kiln_status_t jitCached(ModuleOp module, const CompileOptions &options,
+                          llvm::StringRef cacheKey, llvm::StringRef cacheDir,
+                          kiln_executable_t **out, bool *fromCache);
+
+  /// Loads the object cached for `cacheKey` in `cacheDir`, if any: returns
+  /// null with `*out` null when there is none.
+  kiln_status_t loadCached(const CompileOptions &options,
+                           llvm::StringRef cacheKey, llvm::StringRef cacheDir,
+                           kiln_executable_t **out);
+
   /// parse + jit.
   kiln_status_t jitSource(llvm::StringRef source, llvm::StringRef filename,
                           const CompileOptions &options,
