@@ -9,7 +9,10 @@
 
 #include "gtest/gtest.h"
 
+#include <cstdlib>
 #include <string>
+
+#include <stdlib.h>
 
 using namespace mlir::kiln;
 
@@ -86,3 +89,47 @@ TEST(Compiler, SeveralModulesInOneContext) {
 }
 
 } // namespace
+
+// The disk cache: a second compilation of the same key loads the object and
+// runs the same code; another key, or no directory, compiles.
+TEST(Compiler, DiskCacheLoadsCompiledObjects) {
+  char tmpl[] = "/tmp/kiln-compiler-cache-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  Compiler compiler;
+  auto run = [&](llvm::StringRef key, llvm::StringRef cacheDir,
+                 bool *fromCache) -> float {
+    kiln_status_t status = nullptr;
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        compiler.parse(kModule, "scale.mlir", &status);
+    EXPECT_EQ(status, nullptr);
+    kiln_executable_t *exe = nullptr;
+    EXPECT_EQ(compiler.jitCached(*module, {}, key, cacheDir, &exe, fromCache),
+              nullptr);
+    int64_t shape[] = {2, 2};
+    kiln_buffer_t *x = nullptr, *s = nullptr;
+    kiln_buffer_create({KILN_DEVICE_CPU, 0}, KILN_F32, 2, shape, &x);
+    kiln_buffer_create({KILN_DEVICE_CPU, 0}, KILN_F32, 0, nullptr, &s);
+    for (int i = 0; i < 4; ++i)
+      static_cast<float *>(kiln_buffer_host_data(x))[i] = 1.0f + i;
+    *static_cast<float *>(kiln_buffer_host_data(s)) = 3.0f;
+    kiln_buffer_t *in[] = {x, s};
+    kiln_buffer_t *out[2] = {nullptr, nullptr};
+    EXPECT_EQ(kiln_executable_invoke(exe, "scale", 2, in, 2, out), nullptr);
+    float result = *static_cast<float *>(kiln_buffer_host_data(out[1]));
+    for (kiln_buffer_t *b : {x, s, out[0], out[1]})
+      kiln_buffer_release(b);
+    kiln_executable_release(exe);
+    return result;
+  };
+  bool cached = true;
+  float first = run("scale", dir, &cached);
+  EXPECT_FALSE(cached);
+  EXPECT_EQ(run("scale", dir, &cached), first);
+  EXPECT_TRUE(cached);
+  EXPECT_EQ(run("other key", dir, &cached), first);
+  EXPECT_FALSE(cached);
+  EXPECT_EQ(run("scale", "", &cached), first);
+  EXPECT_FALSE(cached);
+  EXPECT_EQ(std::system(("rm -rf '" + dir + "'").c_str()), 0);
+}
