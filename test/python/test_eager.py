@@ -231,3 +231,18 @@ def test_kernels_are_cached_on_disk_between_processes(tmp_path):
     assert run()[0] == first[0]
     off = run({"KILN_CACHE_DIR": "off"})
     assert off[0] == first[0] and off[2] == 0
+
+
+def test_remaining_nn_ops():
+    logits = RNG.uniform(-2, 2, (3, 4))
+    labels = np.eye(4)[[0, 3, 1]]
+    ls = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(kiln.nn.log_softmax(logits).numpy(), ls, rtol=1e-12)
+    np.testing.assert_allclose(
+        kiln.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits).numpy(),
+        -(labels * ls).sum(-1), rtol=1e-12)
+    x = RNG.uniform(size=(1, 4, 4, 1))
+    np.testing.assert_allclose(kiln.nn.avg_pool2d(x, 2, 2, "VALID").numpy(),
+                               x.reshape(1, 2, 2, 2, 2, 1).mean((2, 4)), rtol=1e-12)
+    np.testing.assert_array_equal(kiln.less([1, 5], 3).numpy(), [True, False])
+    np.testing.assert_array_equal(kiln.greater([1, 5], 3).numpy(), [False, True])
