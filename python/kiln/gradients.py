@@ -10,17 +10,14 @@ compiler's autodiff pass do the rest: the same rules as a hand-written
 structure of the recorded ops, so a training loop compiles it once.
 """
 
-import threading
 
 from . import _kiln, errors
 from .tensor import Tensor, convert_to_tensor
 
-_local = threading.local()
+from ._state import local as _local
 
 
 def _active_tapes():
-    if not hasattr(_local, "tapes"):
-        _local.tapes = []
     return _local.tapes
 
 

@@ -4,6 +4,7 @@ dialect by the C++ compiler (see _kiln.run_op)."""
 import builtins
 
 from . import _kiln, errors, gradients, tracing
+from ._state import local as _state
 from .dtypes import as_dtype, bool as bool_, int64
 from .tensor import Tensor, convert_to_tensor
 
@@ -11,7 +12,7 @@ from .tensor import Tensor, convert_to_tensor
 def _run(op, inputs, attributes="", results=()):
     """Runs kiln.<op> (or, inside @kiln.function, adds it to the trace);
     errors name the user's line; active gradient tapes record it."""
-    trace = tracing.current_trace()
+    trace = _state.trace
     if trace is not None:
         try:
             outputs = trace.op(op, inputs, attributes, results,
@@ -21,11 +22,11 @@ def _run(op, inputs, attributes="", results=()):
     else:
         try:
             outs = _kiln.run_op(op, [t._impl for t in inputs], attributes,
-                                list(results))
+                                results)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
         outputs = [Tensor(o) for o in outs]
-    if gradients._active_tapes():
+    if _state.tapes:
         gradients.record(op, inputs, attributes, results, outputs,
                          errors.user_location())
     return outputs
@@ -42,6 +43,8 @@ def _tensor_type(shape, dtype):
 
 def _pair(x, y):
     """Converts two operands; a Python number takes the other's dtype."""
+    if type(x) is Tensor and type(y) is Tensor:
+        return x, y
     if isinstance(x, Tensor) and not isinstance(y, Tensor):
         return x, convert_to_tensor(y, dtype=x.dtype)
     if isinstance(y, Tensor) and not isinstance(x, Tensor):

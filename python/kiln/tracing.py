@@ -10,7 +10,6 @@ effects (prints, list appends) happen only while tracing.
 """
 
 import re
-import threading
 
 import numpy as np
 
@@ -18,11 +17,11 @@ from . import _kiln, errors
 from .dtypes import as_dtype
 from .tensor import Tensor, convert_to_tensor
 
-_local = threading.local()
+from ._state import local as _local
 
 
 def current_trace():
-    return getattr(_local, "trace", None)
+    return _local.trace
 
 
 class _TracedImpl:
