@@ -63,7 +63,7 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
   pipeline += "kiln-contraction-loop-order,";
   pipeline +=
       "cse,eliminate-empty-tensors,kiln-materialize-variable-updates,"
-      "kiln-distinct-results,"
+      "eliminate-empty-tensors,kiln-distinct-results,"
       "one-shot-bufferize{bufferize-function-boundaries=true "
       "function-boundary-type-conversion=identity-layout-map "
       "allow-return-allocs-from-loops=true},kiln-drop-variable-results,"

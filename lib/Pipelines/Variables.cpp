@@ -15,14 +15,14 @@
 //  - kiln-materialize-variable-updates (before bufferization) writes each
 //    new value into its variable's argument with
 //    bufferization.materialize_in_destination, marks those arguments
-//    writable and every other argument of an entry point read-only. The
-//    value is first copied into a fresh tensor at the end of the function,
-//    after every read of the old values, so one-shot bufferization never
-//    has to write a variable's buffer while its old value is still needed
-//    (a swap of two variables stays correct). It runs after
-//    eliminate-empty-tensors: letting that pass write the copy straight into
-//    the variable's buffer breaks exactly this guarantee. So an update
-//    costs one extra copy of the variable (the value, then a memcpy).
+//    writable and every other argument of an entry point read-only. A value
+//    computed after the last read of the old one (and of its views) is
+//    materialized directly, and eliminate-empty-tensors then lets its op
+//    write the variable's buffer: no copy. Any other value is first copied
+//    into a fresh allocation (bufferization.alloc_tensor, which empty-tensor
+//    elimination leaves alone) at the end of the function, all copies before
+//    any write, so one-shot bufferization never has to write a variable's
+//    buffer while its old value is still needed (a swap stays correct).
 //  - kiln-drop-variable-results (after bufferization) removes the returned
 //    new values, which are now the variable buffers themselves.
 //
@@ -35,6 +35,8 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNMATERIALIZEVARIABLEUPDATES
@@ -56,6 +58,64 @@ static int64_t variableArgument(func::FuncOp func, Attribute name) {
     if (func.getArgAttr(i, "kiln.variable") == name)
       return i;
   return -1;
+}
+
+/// The values that may share the buffer of `arg` once bufferized: the
+/// argument, views of it, results of ops with regions that use one (a loop
+/// may yield it), and results of destination-style ops writing into one.
+static DenseSet<Value> possibleAliases(Block &body, Value arg) {
+  DenseSet<Value> aliases = {arg};
+  for (Operation &op : body) {
+    bool touches = llvm::any_of(op.getOperands(),
+                                [&](Value v) { return aliases.contains(v); });
+    if (!touches && op.getNumRegions()) {
+      SetVector<Value> above;
+      for (Region &region : op.getRegions())
+        getUsedValuesDefinedAbove(region, above);
+      touches = llvm::any_of(above, [&](Value v) { return aliases.contains(v); });
+    }
+    if (!touches)
+      continue;
+    bool aliasing = isa<tensor::ExtractSliceOp, tensor::ExpandShapeOp,
+                        tensor::CollapseShapeOp, tensor::CastOp,
+                        tensor::ReshapeOp>(op);
+    if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+      // A linalg op writes into its inits; its body is not a region that
+      // could hand a buffer out.
+      aliasing |= llvm::any_of(dps.getDpsInits(), [&](Value v) {
+        return aliases.contains(v);
+      });
+    else
+      aliasing |= op.getNumRegions() > 0;
+    if (aliasing)
+      for (Value r : op.getResults())
+        aliases.insert(r);
+  }
+  return aliases;
+}
+
+/// Whether the new value `value` of the variable bound to `arg` may be
+/// computed straight into the variable's buffer: it comes from an op of the
+/// function body, and no later op (the return included) reads the old value
+/// or anything that may alias it. Then no copy is needed.
+static bool canUpdateInPlace(Block &body, Value arg, Value value) {
+  Operation *producer = value.getDefiningOp();
+  if (!producer || producer->getBlock() != &body ||
+      isa<tensor::EmptyOp>(producer))
+    return false;
+  DenseSet<Value> aliases = possibleAliases(body, arg);
+  if (aliases.contains(value))
+    return false;
+  for (Operation *op = producer->getNextNode(); op; op = op->getNextNode()) {
+    bool reads = false;
+    op->walk([&](Operation *inner) {
+      for (Value v : inner->getOperands())
+        reads |= aliases.contains(v);
+    });
+    if (reads)
+      return false;
+  }
+  return true;
 }
 
 namespace {
@@ -95,7 +155,10 @@ struct MaterializeVariableUpdatesPass
       unsigned first = ret.getNumOperands() - assigned.size();
       OpBuilder b(ret);
       Location loc = ret.getLoc();
-      // First every copy (they read old values), then every write.
+      // A new value computed after the last read of the old one goes
+      // straight into the variable's buffer; the others are copied first
+      // (every copy before any write: they may read old values).
+      Block &entry = func.getBody().front();
       SmallVector<std::pair<Value, int64_t>> updates;
       for (auto [k, name] : llvm::enumerate(assigned)) {
         int64_t arg = variableArgument(func, name);
@@ -106,11 +169,17 @@ struct MaterializeVariableUpdatesPass
         }
         func.setArgAttr(arg, "bufferization.writable", writable(true));
         Value value = ret.getOperand(first + k);
+        if (canUpdateInPlace(entry, func.getArgument(arg), value)) {
+          updates.push_back({value, arg});
+          continue;
+        }
+        // A real allocation (not tensor.empty, which empty-tensor
+        // elimination would turn into the variable's buffer again).
         auto type = cast<RankedTensorType>(value.getType());
-        Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
-                                              type.getElementType());
+        Value fresh = bufferization::AllocTensorOp::create(b, loc, type,
+                                                           ValueRange{});
         updates.push_back(
-            {linalg::CopyOp::create(b, loc, value, empty).getResult(0), arg});
+            {linalg::CopyOp::create(b, loc, value, fresh).getResult(0), arg});
       }
       for (auto [k, update] : llvm::enumerate(updates)) {
         auto write = bufferization::MaterializeInDestinationOp::create(

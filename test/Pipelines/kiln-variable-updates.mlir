@@ -1,13 +1,17 @@
 // RUN: tensor-opt %s --kiln-externalize-variables --kiln-prepare-entry-points --convert-kiln-to-linalg --kiln-materialize-variable-updates | FileCheck %s --check-prefix=TENSOR
-// RUN: tensor-opt %s --kiln-externalize-variables --kiln-prepare-entry-points --convert-kiln-to-linalg --kiln-materialize-variable-updates --one-shot-bufferize="bufferize-function-boundaries=true function-boundary-type-conversion=identity-layout-map" --kiln-drop-variable-results --canonicalize | FileCheck %s --check-prefix=BUFFER
+// RUN: tensor-opt %s --kiln-externalize-variables --kiln-prepare-entry-points --convert-kiln-to-linalg --kiln-materialize-variable-updates --eliminate-empty-tensors --one-shot-bufferize="bufferize-function-boundaries=true function-boundary-type-conversion=identity-layout-map" --kiln-drop-variable-results --canonicalize | FileCheck %s --check-prefix=BUFFER
 
-// Before bufferization: every new value is first copied (all copies come
-// before any write, so a swap reads both old values), then materialized in
-// its variable's argument; only assigned variables are writable.
+// Before bufferization: a new value that is not computed after the last
+// read of the old ones (here: each is the other variable's old value) is
+// first copied into a fresh allocation (all copies come before any write,
+// so a swap reads both old values), then materialized in its variable's
+// argument; only assigned variables are writable.
 // TENSOR-LABEL: func.func @swap(
 // TENSOR-SAME: %[[A:.*]]: tensor<3xf32> {bufferization.writable = true, kiln.variable = @a}
 // TENSOR-SAME: %[[B:.*]]: tensor<3xf32> {bufferization.writable = true, kiln.variable = @b}
+// TENSOR: bufferization.alloc_tensor()
 // TENSOR: %[[CA:.*]] = linalg.copy ins(%[[B]] : tensor<3xf32>)
+// TENSOR: bufferization.alloc_tensor()
 // TENSOR: %[[CB:.*]] = linalg.copy ins(%[[A]] : tensor<3xf32>)
 // TENSOR: %[[WA:.*]] = bufferization.materialize_in_destination %[[CA]] in %[[A]]
 // TENSOR: %[[WB:.*]] = bufferization.materialize_in_destination %[[CB]] in %[[B]]
@@ -30,9 +34,23 @@
 // TENSOR-LABEL: func.func @count_twice(
 // TENSOR: call @count_impl
 // TENSOR: call @count_impl
+// An update computed after the last read of the old value needs no copy:
+// the op that computes it writes the variable's buffer directly.
+// TENSOR-LABEL: func.func @sgd(
+// TENSOR-NOT: linalg.copy
+// TENSOR: bufferization.materialize_in_destination
+// BUFFER-LABEL: func.func @sgd(
+// BUFFER-SAME: %[[G:.*]]: memref<4xf32>, %[[W:.*]]: memref<4xf32> {kiln.variable = @w}
+// BUFFER-NOT: memref.copy
+// BUFFER-NOT: memref.alloc
+// BUFFER: linalg.generic {{.*}} ins(%[[W]], %[[G]] : memref<4xf32>, memref<4xf32>) outs(%[[W]] : memref<4xf32>)
+// BUFFER-NOT: memref.copy
+// BUFFER: return
+
 kiln.variable @a : tensor<3xf32>
 kiln.variable @b : tensor<3xf32>
 kiln.variable @n : tensor<i64>
+kiln.variable @w : tensor<4xf32>
 func.func @swap() -> tensor<3xf32> {
   %a = kiln.read_variable @a : tensor<3xf32>
   %b = kiln.read_variable @b : tensor<3xf32>
@@ -51,5 +69,11 @@ func.func @count() {
 func.func @count_twice() {
   func.call @count() : () -> ()
   func.call @count() : () -> ()
+  return
+}
+func.func @sgd(%g: tensor<4xf32>) {
+  %w = kiln.read_variable @w : tensor<4xf32>
+  %w1 = kiln.sub %w, %g : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>
+  kiln.assign_variable @w, %w1 : tensor<4xf32>
   return
 }

@@ -87,10 +87,15 @@ def KilnMaterializeVariableUpdates
   let summary = "Writes an entry point's variable updates into the variables' buffers";
   let description = [{
     For an entry point that assigns variables (its last results, after
-    `kiln-externalize-variables`), copies each new value into a fresh tensor
-    at the end of the function and materializes it in the variable's
-    argument (`bufferization.materialize_in_destination`), so bufferization
-    writes it into the buffer the runtime bound, in place. Marks the
+    `kiln-externalize-variables`), materializes each new value in the
+    variable's argument (`bufferization.materialize_in_destination`), so
+    bufferization writes it into the buffer the runtime bound. A value whose
+    producing op comes after every read of the old value (and of views of
+    it) is materialized directly: with `eliminate-empty-tensors` afterwards,
+    that op writes the variable's buffer itself. Other values are first
+    copied into fresh allocations at the end of the function, all copies
+    before any write, so that updates that read each other's old values (a
+    swap) stay correct. Marks the
     arguments of assigned variables writable and every other argument of an
     entry point read-only: the caller's inputs are never overwritten.
     Runs on tensors, just before bufferization.
