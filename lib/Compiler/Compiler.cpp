@@ -171,36 +171,8 @@ static void releaseEngine(void *ctx) {
 
 kiln_status_t Compiler::jit(ModuleOp module, const CompileOptions &options,
                             kiln_executable_t **out) {
-  *out = nullptr;
-  if (kiln_status_t status = lower(module, options))
-    return status;
-  DiagnosticCollector diagnostics(*context);
-  // The transformer is a function_ref: keep it alive through create().
-  std::function<llvm::Error(llvm::Module *)> transformer =
-      makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
-                                /*targetMachine=*/nullptr);
-  ExecutionEngineOptions engineOptions;
-  engineOptions.transformer = transformer;
-  engineOptions.jitCodeGenOptLevel =
-      static_cast<llvm::CodeGenOptLevel>(std::min(options.optLevel, 3u));
-  engineOptions.enableGDBNotificationListener = false;
-  engineOptions.enablePerfNotificationListener = false;
-  auto engine = ExecutionEngine::create(module, engineOptions);
-  if (!engine) {
-    std::string message = llvm::toString(engine.takeError());
-    return kiln_status_create(KILN_INTERNAL, "JIT compilation failed: %s",
-                              message.c_str());
-  }
-  ExecutionEngine *raw = engine->release();
-  auto *manifest =
-      static_cast<const char *>(lookupSymbol(raw, "kiln_manifest"));
-  if (!manifest) {
-    delete raw;
-    return kiln_status_create(KILN_INTERNAL,
-                              "compiled module has no kiln_manifest");
-  }
-  return kiln_executable_create(manifest, lookupSymbol, raw, releaseEngine,
-                                out);
+  return jitCached(module, options, /*cacheKey=*/"", /*cacheDir=*/"", out,
+                   /*fromCache=*/nullptr);
 }
 
 /// The cache file of `key`: a hash of the key, the options and this build
@@ -304,6 +276,7 @@ kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options
   }
   if (kiln_status_t status = lower(module, options))
     return status;
+  DiagnosticCollector diagnostics(*context);
   std::function<llvm::Error(llvm::Module *)> transformer =
       makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
                                 /*targetMachine=*/nullptr);
@@ -312,6 +285,8 @@ kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options
   engineOptions.jitCodeGenOptLevel =
       static_cast<llvm::CodeGenOptLevel>(std::min(options.optLevel, 3u));
   engineOptions.enableObjectDump = !cacheDir.empty();
+  engineOptions.enableGDBNotificationListener = false;
+  engineOptions.enablePerfNotificationListener = false;
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine) {
     std::string message = llvm::toString(engine.takeError());

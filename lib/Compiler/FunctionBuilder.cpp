@@ -25,21 +25,21 @@ FunctionBuilder::FunctionBuilder(MLIRContext &context, llvm::StringRef name,
   Location loc = UnknownLoc::get(&context);
   ownedModule = ModuleOp::create(loc);
   module = *ownedModule;
-  builder.setInsertionPointToEnd(module.getBody());
-  auto func = func::FuncOp::create(builder, loc, name,
-                                   builder.getFunctionType(argumentTypes, {}));
-  body = func.addEntryBlock();
-  builder.setInsertionPointToStart(body);
-  blockStack.push_back(body);
+  startFunction(name, argumentTypes);
 }
 
 FunctionBuilder::FunctionBuilder(FunctionBuilder &other, llvm::StringRef name,
                                  llvm::ArrayRef<Type> argumentTypes)
     : context(other.context), module(other.module), builder(&context) {
-  Location loc = UnknownLoc::get(&context);
+  startFunction(name, argumentTypes);
+}
+
+void FunctionBuilder::startFunction(llvm::StringRef name,
+                                    llvm::ArrayRef<Type> argumentTypes) {
   builder.setInsertionPointToEnd(module.getBody());
-  auto func = func::FuncOp::create(builder, loc, name,
-                                   builder.getFunctionType(argumentTypes, {}));
+  auto func =
+      func::FuncOp::create(builder, UnknownLoc::get(&context), name,
+                           builder.getFunctionType(argumentTypes, {}));
   body = func.addEntryBlock();
   builder.setInsertionPointToStart(body);
   blockStack.push_back(body);
@@ -70,6 +70,20 @@ struct Collector {
   ScopedDiagnosticHandler handler;
 };
 } // namespace
+
+FailureOr<SmallVector<Value>>
+FunctionBuilder::createVerified(OperationState &state, llvm::StringRef fullName,
+                                const std::string &diagnostics,
+                                std::string &error) {
+  Operation *created = builder.create(state);
+  if (failed(verify(created))) {
+    error = diagnostics.empty() ? "'" + fullName.str() + "' is invalid"
+                                : diagnostics;
+    created->erase();
+    return failure();
+  }
+  return SmallVector<Value>(created->getResults());
+}
 
 FailureOr<SmallVector<Value>>
 FunctionBuilder::addOp(llvm::StringRef op, llvm::ArrayRef<Value> operands,
@@ -119,14 +133,7 @@ FunctionBuilder::addOp(llvm::StringRef op, llvm::ArrayRef<Value> operands,
   state.addOperands(operands);
   state.addAttributes(attributes.getValue());
   state.addTypes(types);
-  Operation *created = builder.create(state);
-  if (failed(verify(created))) {
-    error = diagnostics.text.empty() ? "'" + fullName + "' is invalid"
-                                     : diagnostics.text;
-    created->erase();
-    return failure();
-  }
-  return SmallVector<Value>(created->getResults());
+  return createVerified(state, fullName, diagnostics.text, error);
 }
 
 OwningOpRef<ModuleOp> FunctionBuilder::finish(llvm::ArrayRef<Value> results,
@@ -217,14 +224,7 @@ FailureOr<SmallVector<Value>> FunctionBuilder::addRegionOp(
     }
   }
   state.addTypes(types);
-  Operation *created = builder.create(state);
-  if (failed(verify(created))) {
-    error = diagnostics.text.empty() ? "'" + fullName + "' is invalid"
-                                     : diagnostics.text;
-    created->erase();
-    return failure();
-  }
-  return SmallVector<Value>(created->getResults());
+  return createVerified(state, fullName, diagnostics.text, error);
 }
 
 LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
@@ -276,7 +276,7 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
       error = "the gradient's target uses a value from a finished region";
       return failure();
     }
-  llvm::stable_sort(ordered, [&](Operation *a, Operation *b) {
+  llvm::sort(ordered, [&](Operation *a, Operation *b) {
     int la = level(a), lb = level(b);
     if (la != lb)
       return la < lb;

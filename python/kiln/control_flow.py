@@ -22,6 +22,23 @@ def _describe(tensors):
     return ", ".join(f"{t.dtype.name}{list(t.shape)}" for t in tensors)
 
 
+def _trace_body(trace, arg_types, inits, run, location, mismatch):
+    """Traces a loop body into a new block with `arg_types`: run(args)
+    returns the next carried values (flat), which must have the types of
+    `inits` (else `mismatch(nexts)` is the error). Returns the block."""
+    handle, args = trace.push_block(arg_types)
+    try:
+        nexts = _tensors(run(args), inits)
+    except BaseException:
+        trace.pop_block([])
+        raise
+    if [t._impl.mlir_type for t in nexts] != [t._impl.mlir_type for t in inits]:
+        trace.pop_block([])
+        raise errors.InvalidArgumentError(mismatch(nexts), location)
+    trace.pop_block(nexts)
+    return handle
+
+
 def cond(pred, true_fn, false_fn, name=None):
     """true_fn() if pred else false_fn(); both must return the same
     structure of tensors of the same types."""
@@ -85,19 +102,14 @@ def while_loop(cond, body, loop_vars, name=None):
         trace.pop_block([])
         raise
     trace.pop_block([pred])
-    hb, bargs = trace.push_block(types)
-    try:
-        result = call(body, bargs)
-        nexts = _tensors(_flatten([result] if single else result), inits)
-    except BaseException:
-        trace.pop_block([])
-        raise
-    if [t._impl.mlir_type for t in nexts] != types:
-        trace.pop_block([])
-        raise errors.InvalidArgumentError(
-            f"kiln.while_loop: the body returns ({_describe(nexts)}) but the "
-            f"loop variables are ({_describe(inits)})", location)
-    trace.pop_block(nexts)
+    def run(args):
+        result = call(body, args)
+        return _flatten([result] if single else result)
+
+    hb = _trace_body(trace, types, inits, run, location,
+                     lambda nexts: f"kiln.while_loop: the body returns "
+                                   f"({_describe(nexts)}) but the loop variables "
+                                   f"are ({_describe(inits)})")
     outs = trace.region_op("while", inits, [hc, hb], [], location)
     packed = _pack(structure, iter(outs))
     return packed[0] if single else packed
@@ -125,21 +137,14 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
     bounds = [ops.cast(convert_to_tensor(b), int64) for b in (start, n, step)]
     inits = _tensors(_flatten(structure))
     types = [t._impl.mlir_type for t in inits]
-    hb, args = trace.push_block(["tensor<i64>"] + types)
-    try:
-        i = ops.cast(args[0], int32)
-        result = body(i, *_pack(structure, iter(args[1:])))
-        flat = _flatten([result] if single else (result if result is not None else []))
-        nexts = _tensors(flat, inits)
-    except BaseException:
-        trace.pop_block([])
-        raise
-    if [t._impl.mlir_type for t in nexts] != types:
-        trace.pop_block([])
-        raise errors.InvalidArgumentError(
-            f"kiln.range loop: the body's carried values are ({_describe(nexts)}) "
-            f"but they start as ({_describe(inits)})", location)
-    trace.pop_block(nexts)
+    def run(args):
+        result = body(ops.cast(args[0], int32), *_pack(structure, iter(args[1:])))
+        return _flatten([result] if single else (result if result is not None else []))
+
+    hb = _trace_body(trace, ["tensor<i64>"] + types, inits, run, location,
+                     lambda nexts: f"kiln.range loop: the body's carried values "
+                                   f"are ({_describe(nexts)}) but they start as "
+                                   f"({_describe(inits)})")
     outs = trace.region_op("for", bounds + inits, [hb], [], location)
     packed = _pack(structure, iter(outs))
     return packed[0] if single else packed

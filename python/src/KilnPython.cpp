@@ -126,6 +126,42 @@ const char *mlirElement(kiln_dtype_t t) {
   return "f32";
 }
 
+/// Parses MLIR types written by the Python layer; a bad one is an error
+/// naming `what` (never a null type handed to the builder).
+std::vector<Type> parseTypes(MLIRContext &context,
+                             const std::vector<std::string> &texts,
+                             const std::string &what) {
+  std::vector<Type> types;
+  for (const std::string &text : texts) {
+    Type type = parseType(text, &context);
+    if (!type)
+      throw KilnError(KILN_INVALID_ARGUMENT,
+                      what + ": cannot parse the type " + text);
+    types.push_back(type);
+  }
+  return types;
+}
+
+/// Parses an attribute dictionary ("" is none).
+DictionaryAttr parseAttributes(MLIRContext &context, const std::string &text,
+                               const std::string &what) {
+  if (text.empty())
+    return DictionaryAttr();
+  auto attrs = dyn_cast_if_present<DictionaryAttr>(parseAttribute(text, &context));
+  if (!attrs)
+    throw KilnError(KILN_INVALID_ARGUMENT,
+                    what + ": cannot parse the attributes " + text);
+  return attrs;
+}
+
+/// The location of a traced op: the caller's file:line, if known.
+Location locationOf(MLIRContext &context, const std::string &file,
+                    unsigned line) {
+  if (file.empty())
+    return UnknownLoc::get(&context);
+  return FileLineColLoc::get(&context, file, line, 0);
+}
+
 /// An immutable tensor: one reference to a runtime buffer.
 class Tensor {
 public:
@@ -275,26 +311,13 @@ private:
                              const std::vector<std::string> &results,
                              const std::string &key) {
     MLIRContext &context = compiler.getContext();
-    std::vector<Type> argTypes;
+    std::vector<std::string> argTexts;
     for (const auto &t : inputs)
-      argTypes.push_back(parseType(t->mlirType(), &context));
-    DictionaryAttr attrs;
-    if (!attributes.empty()) {
-      attrs = dyn_cast_if_present<DictionaryAttr>(
-          parseAttribute(attributes, &context));
-      if (!attrs)
-        throw KilnError(KILN_INVALID_ARGUMENT,
-                        "'" + op + "': cannot parse the attributes " +
-                            attributes);
-    }
-    std::vector<Type> resultTypes;
-    for (const std::string &r : results) {
-      Type t = parseType(r, &context);
-      if (!t)
-        throw KilnError(KILN_INVALID_ARGUMENT,
-                        "'" + op + "': cannot parse the type " + r);
-      resultTypes.push_back(t);
-    }
+      argTexts.push_back(t->mlirType());
+    std::string what = "'" + op + "'";
+    std::vector<Type> argTypes = parseTypes(context, argTexts, what);
+    DictionaryAttr attrs = parseAttributes(context, attributes, what);
+    std::vector<Type> resultTypes = parseTypes(context, results, what);
     kiln::FunctionBuilder builder(context, "kernel", argTypes);
     std::vector<Value> operands;
     for (unsigned i = 0; i < inputs.size(); ++i)
@@ -455,13 +478,8 @@ public:
   size_t function(const std::string &name,
                   const std::vector<std::string> &argTypes) {
     MLIRContext &context = Engine::get().context();
-    std::vector<Type> types;
-    for (const std::string &t : argTypes) {
-      Type type = parseType(t, &context);
-      if (!type)
-        throw KilnError(KILN_INVALID_ARGUMENT, "cannot parse the type " + t);
-      types.push_back(type);
-    }
+    std::vector<Type> types =
+        parseTypes(context, argTypes, "function @" + name);
     if (functions.empty())
       functions.push_back(
           std::make_unique<kiln::FunctionBuilder>(context, name, types));
@@ -494,27 +512,15 @@ public:
       }
     } scope(at(function), outermost);
     MLIRContext &context = Engine::get().context();
-    DictionaryAttr attrs;
-    if (!attributes.empty()) {
-      attrs = dyn_cast_if_present<DictionaryAttr>(
-          parseAttribute(attributes, &context));
-      if (!attrs)
-        throw KilnError(KILN_INVALID_ARGUMENT,
-                        "'" + name + "': cannot parse the attributes " +
-                            attributes);
-    }
-    std::vector<Type> types;
-    for (const std::string &r : resultTypes)
-      types.push_back(parseType(r, &context));
+    std::string what = "'" + name + "'";
+    DictionaryAttr attrs = parseAttributes(context, attributes, what);
+    std::vector<Type> types = parseTypes(context, resultTypes, what);
     std::vector<Value> args;
     for (size_t id : operands)
       args.push_back(value(id));
-    Location loc = file.empty()
-                       ? Location(UnknownLoc::get(&context))
-                       : Location(FileLineColLoc::get(&context, file, line, 0));
     std::string error;
-    FailureOr<SmallVector<Value>> results =
-        at(function).addOp(name, args, attrs, types, loc, error);
+    FailureOr<SmallVector<Value>> results = at(function).addOp(
+        name, args, attrs, types, locationOf(context, file, line), error);
     if (failed(results))
       throw KilnError(KILN_INVALID_ARGUMENT, error);
     std::vector<size_t> ids;
@@ -532,9 +538,7 @@ public:
     ModuleOp module = functions.front()->getModule();
     if (SymbolTable::lookupSymbolIn(module, name))
       return;
-    Type type = parseType(typeText, &context);
-    if (!type)
-      throw KilnError(KILN_INVALID_ARGUMENT, "cannot parse the type " + typeText);
+    Type type = parseTypes(context, {typeText}, "variable @" + name).front();
     OpBuilder b(&context);
     b.setInsertionPointToStart(module.getBody());
     kiln::VariableOp::create(b, UnknownLoc::get(&context),
@@ -546,10 +550,8 @@ public:
   /// and the ids of its arguments.
   std::pair<size_t, std::vector<size_t>>
   pushBlock(size_t function, const std::vector<std::string> &argTypes) {
-    MLIRContext &context = Engine::get().context();
-    std::vector<Type> types;
-    for (const std::string &t : argTypes)
-      types.push_back(parseType(t, &context));
+    std::vector<Type> types =
+        parseTypes(Engine::get().context(), argTypes, "a region block");
     Block *block = at(function).pushBlock(types);
     blocks.push_back(block);
     std::vector<size_t> args;
@@ -577,15 +579,12 @@ public:
     std::vector<Block *> regionBlocks;
     for (size_t h : blockHandles)
       regionBlocks.push_back(blocks.at(h));
-    std::vector<Type> types;
-    for (const std::string &r : resultTypes)
-      types.push_back(parseType(r, &context));
-    Location loc = file.empty()
-                       ? Location(UnknownLoc::get(&context))
-                       : Location(FileLineColLoc::get(&context, file, line, 0));
+    std::vector<Type> types =
+        parseTypes(context, resultTypes, "'" + name + "'");
     std::string error;
     FailureOr<SmallVector<Value>> results = at(function).addRegionOp(
-        name, args, DictionaryAttr(), regionBlocks, types, loc, error);
+        name, args, DictionaryAttr(), regionBlocks, types,
+        locationOf(context, file, line), error);
     if (failed(results))
       throw KilnError(KILN_INVALID_ARGUMENT, error);
     std::vector<size_t> ids;

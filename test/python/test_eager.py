@@ -246,3 +246,14 @@ def test_remaining_nn_ops():
                                x.reshape(1, 2, 2, 2, 2, 1).mean((2, 4)), rtol=1e-12)
     np.testing.assert_array_equal(kiln.less([1, 5], 3).numpy(), [True, False])
     np.testing.assert_array_equal(kiln.greater([1, 5], 3).numpy(), [False, True])
+
+
+def test_native_module_rejects_unparsable_types_and_attributes():
+    t = kiln.constant([1.0])
+    with pytest.raises(kiln._kiln.NativeError, match="cannot parse the type tensor<1xq9>"):
+        kiln._kiln.run_op("tanh", [t._impl], "", ["tensor<1xq9>"])
+    with pytest.raises(kiln._kiln.NativeError, match="cannot parse the attributes"):
+        kiln._kiln.run_op("reduce_sum", [t._impl], "{axes = ")
+    m = kiln._kiln.ModuleBuilder()
+    with pytest.raises(kiln._kiln.NativeError, match="function @f: cannot parse the type"):
+        m.function("f", ["tensor<?"])

@@ -105,6 +105,17 @@ public:
   MLIRContext &getContext() { return context; }
 
 private:
+  /// Adds function `name` to the module and moves the insertion point into
+  /// its body.
+  void startFunction(llvm::StringRef name, llvm::ArrayRef<Type> argumentTypes);
+
+  /// Creates the op of `state` and verifies it; on failure erases it and
+  /// reports `diagnostics` (what the verifier said) in `error`.
+  FailureOr<SmallVector<Value>> createVerified(OperationState &state,
+                                               llvm::StringRef fullName,
+                                               const std::string &diagnostics,
+                                               std::string &error);
+
   MLIRContext &context;
   OwningOpRef<ModuleOp> ownedModule; // the first builder owns the module
   ModuleOp module;
