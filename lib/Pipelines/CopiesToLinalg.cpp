@@ -85,10 +85,11 @@ struct DistinctResultsPass
         Value v = operand.get();
         auto type = dyn_cast<RankedTensorType>(v.getType());
         bool fresh = seen.insert(v).second && !isa<BlockArgument>(v);
-        if (fresh || !type || !type.hasStaticShape())
+        if (fresh || !type)
           continue;
-        Value empty = tensor::EmptyOp::create(b, ret.getLoc(), type.getShape(),
-                                              type.getElementType());
+        Value empty = tensor::EmptyOp::create(
+            b, ret.getLoc(), tensor::getMixedSizes(b, ret.getLoc(), v),
+            type.getElementType());
         operand.set(
             linalg::CopyOp::create(b, ret.getLoc(), v, empty).getResult(0));
       }

@@ -38,9 +38,11 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
   //  - variables become arguments (bound to the runtime's store) and their
   //    new values extra results;
   //  - make shapes static where the signature determines them (a traced
-  //    function may leave `?` inside; the lowering needs static shapes);
+  //    function may leave `?` inside);
   //  - record entry signatures while they are tensors;
-  //  - Kiln -> linalg/tensor/scf, then clean up and fuse elementwise chains
+  //  - Kiln -> linalg/tensor/scf, then clean up; entries with dynamic
+  //    extents get shape functions (output extents and run-time shape
+  //    checks, run by the runtime before each call); fuse elementwise chains
   //    (one loop nest instead of one per op, no temporaries between them);
   //  - variable updates are materialized in the variables' buffers (in
   //    place; other arguments are read-only);
@@ -57,7 +59,7 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
       "kiln-refine-shapes,"
       "kiln-prepare-entry-points,"
       "convert-kiln-to-linalg,"
-      "canonicalize,";
+      "canonicalize,kiln-split-shape-functions,";
   if (options.fuseElementwise)
     pipeline += "linalg-fuse-elementwise-ops,";
   pipeline += "kiln-contraction-loop-order,";
@@ -68,6 +70,7 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
       "function-boundary-type-conversion=identity-layout-map "
       "allow-return-allocs-from-loops=true},kiln-drop-variable-results,"
       "buffer-results-to-out-params{hoist-static-allocs=true "
+      "hoist-dynamic-allocs=true "
       "modify-public-functions=true},"
       "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
       "kiln-copies-to-linalg,func.func(convert-linalg-to-loops),"

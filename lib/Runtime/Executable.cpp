@@ -4,19 +4,22 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// An executable is a parsed manifest plus one function pointer per entry.
-// The manifest (version 2) is line-based, words separated by one space:
+// An executable is a parsed manifest plus one function pointer per entry
+// (two for an entry with dynamic extents: its code and its shape function).
+// The manifest (version 3) is line-based, words separated by one space:
 //
-//   kiln-manifest 2
+//   kiln-manifest 3
 //   variable NAME DTYPE RANK D0 D1 ...   (the module's variables)
 //   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES
-//   in DTYPE RANK D0 D1 ...      (NUM_INPUTS of these)
-//   out DTYPE RANK D0 D1 ...     (then NUM_OUTPUTS of these)
+//   in DTYPE RANK D0 D1 ...      (NUM_INPUTS of these; an extent may be ?)
+//   out DTYPE RANK D0 D1 ...     (then NUM_OUTPUTS of these; likewise)
 //   var NAME r|rw DTYPE RANK D0 D1 ...  (then NUM_VARIABLES of these)
+//   check MESSAGE                (any number: the shape function's checks)
 //   end
 //
-// with any number of entries. Version 1 (no variables: no 'variable' or
-// 'var' lines, and 'entry NAME NUM_INPUTS NUM_OUTPUTS') is read too. Parsing is strict -- unknown keywords, extra
+// with any number of entries. Version 2 (no '?' and no 'check') and version
+// 1 (no variables: no 'variable' or 'var' lines, and 'entry NAME NUM_INPUTS
+// NUM_OUTPUTS') are read too. Parsing is strict -- unknown keywords, extra
 // words or spaces, blank lines and bad numbers are all rejected -- so that a
 // corrupt module, or one from a newer compiler, is caught at load time and
 // not mid-call.
@@ -46,8 +49,13 @@ struct ArgSpec {
   std::vector<int64_t> shape;
 };
 
-/// The compiled-code ABI of an entry point.
-using EntryFn = int32_t (*)(void **);
+/// The compiled-code ABI of an entry point and of its shape function.
+using EntryFn = int32_t (*)(void **, const int64_t *);
+using ShapeFn = int32_t (*)(const int64_t *, int64_t *);
+
+/// How a dynamic extent is stored in an ArgSpec (and shown by
+/// kiln_entry_arg).
+constexpr int64_t kDynamicExtent = -1;
 
 /// A variable an entry binds.
 struct VarSpec {
@@ -61,14 +69,33 @@ struct Entry {
   std::string name;
   std::vector<ArgSpec> inputs, outputs;
   std::vector<VarSpec> variables;
+  /// The messages of the shape function's checks, by status - 1.
+  std::vector<std::string> checks;
   EntryFn fn = nullptr;
+  ShapeFn shapeFn = nullptr;
+  size_t numDynamicInputs = 0, numDynamicOutputs = 0;
+
+  /// Whether the code has a shape function (dynamic extents or checks).
+  bool hasShapeFunction() const {
+    return numDynamicInputs || numDynamicOutputs || !checks.empty();
+  }
 };
 
-/// The newest manifest version this runtime reads (it reads 1 too).
-constexpr uint64_t kManifestVersion = 2;
+/// The newest manifest version this runtime reads (it reads 1 and 2 too).
+constexpr uint64_t kManifestVersion = 3;
 /// Upper bound on the arguments of one entry: far above any real entry,
 /// low enough that counts fit int32_t with room to spare.
 constexpr uint64_t kMaxArgs = 1 << 20;
+
+/// Formats a declared shape for diagnostics: "[?, 3]".
+std::string formatDeclared(const int64_t *shape, size_t rank) {
+  std::string out = "[";
+  for (size_t i = 0; i < rank; ++i)
+    out += (i ? ", " : "") + (shape[i] == kDynamicExtent
+                                  ? std::string("?")
+                                  : std::to_string(shape[i]));
+  return out + "]";
+}
 
 /// Parses a decimal number made of digits only (no sign, no spaces) that is
 /// at most `max`.
@@ -111,10 +138,11 @@ std::vector<std::string> splitWords(const std::string &line) {
   }
 }
 
-/// Parses "DTYPE RANK D0 D1 ..." starting at words[first] into `spec`;
-/// returns an explanation on failure.
+/// Parses "DTYPE RANK D0 D1 ..." starting at words[first] into `spec`
+/// (`?` extents, stored as kDynamicExtent, if `allowDynamic`); returns an
+/// explanation on failure.
 std::string parseSpec(const std::vector<std::string> &words, size_t first,
-                      ArgSpec &spec) {
+                      ArgSpec &spec, bool allowDynamic = false) {
   uint64_t rank = 0;
   if (words.size() < first + 2 ||
       !parseNumber(words[first + 1], KILN_MAX_RANK, &rank))
@@ -127,16 +155,24 @@ std::string parseSpec(const std::vector<std::string> &words, size_t first,
   if (words.size() != first + 2 + rank)
     return "rank " + std::to_string(rank) + " but " +
            std::to_string(words.size() - first - 2) + " extents";
+  std::vector<int64_t> known; // the extents with ? as 0, to check them
   for (size_t i = first + 2; i < words.size(); ++i) {
     uint64_t extent = 0;
+    if (allowDynamic && words[i] == "?") {
+      spec.shape.push_back(kDynamicExtent);
+      known.push_back(0);
+      continue;
+    }
     if (!parseNumber(words[i], INT64_MAX, &extent))
-      return "extent '" + words[i] + "' is not a non-negative integer";
+      return "extent '" + words[i] + "' is not a non-negative integer" +
+             (allowDynamic ? " or ?" : "");
     spec.shape.push_back(static_cast<int64_t>(extent));
+    known.push_back(static_cast<int64_t>(extent));
   }
   int64_t elements;
   size_t bytes;
   if (kiln_status_t s = kiln::runtime::checkShape(
-          static_cast<int32_t>(rank), spec.shape.data(),
+          static_cast<int32_t>(rank), known.data(),
           kiln_dtype_size(spec.dtype), &elements, &bytes)) {
     std::string why = kiln_status_message(s);
     kiln_status_free(s);
@@ -178,7 +214,7 @@ kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries,
     if (lineNo == 1) {
       if (words.size() != 2 || keyword != "kiln-manifest" ||
           !parseNumber(words[1], UINT32_MAX, &version))
-        return bad("expected the header 'kiln-manifest 2'");
+        return bad("expected the header 'kiln-manifest N'");
       if (version < 1 || version > kManifestVersion)
         return kiln_status_create(
             KILN_UNIMPLEMENTED,
@@ -272,11 +308,23 @@ kiln_status_t parseManifest(const char *text, std::vector<Entry> &entries,
       if (!isInput && outputsLeft == 0)
         return bad("more outputs than the entry declares");
       ArgSpec spec;
-      std::string why = parseSpec(words, 1, spec);
+      std::string why = parseSpec(words, 1, spec, version >= 3);
       if (!why.empty())
         return bad(why);
+      size_t dynamic = static_cast<size_t>(
+          std::count(spec.shape.begin(), spec.shape.end(), kDynamicExtent));
+      (isInput ? current->numDynamicInputs : current->numDynamicOutputs) +=
+          dynamic;
       (isInput ? current->inputs : current->outputs).push_back(std::move(spec));
       (isInput ? inputsLeft : outputsLeft)--;
+    } else if (keyword == "check" && version >= 3) {
+      if (!current)
+        return bad("'check' outside an entry");
+      if (inputsLeft || outputsLeft || variablesLeft)
+        return bad("'check' before all inputs, outputs and variables");
+      if (words.size() < 2)
+        return bad("expected 'check MESSAGE'");
+      current->checks.push_back(line.substr(6));
     } else if (keyword == "end") {
       if (!current)
         return bad("'end' outside an entry");
@@ -333,9 +381,11 @@ static void *dlsymLookup(void *handle, const char *name) {
 /// Release function of a loaded library.
 static void dlcloseRelease(void *handle) { dlclose(handle); }
 
-/// Checks one argument against its declaration.
+/// Checks one argument against its declaration (`shape`, if given, is the
+/// declared shape with the dynamic extents filled in).
 static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
-                              const kiln_buffer_t *b, const ArgSpec &spec) {
+                              const kiln_buffer_t *b, const ArgSpec &spec,
+                              const int64_t *shape = nullptr) {
   if (!b)
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "entry '%s': %s #%d is NULL", entry.name.c_str(),
@@ -349,9 +399,12 @@ static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
                               kiln_dtype_name(kiln_buffer_dtype(b)),
                               kiln_dtype_name(spec.dtype));
   // std::equal, not memcmp: a rank-0 spec has an empty (null) shape.
-  bool same =
-      kiln_buffer_rank(b) == rank &&
-      std::equal(spec.shape.begin(), spec.shape.end(), kiln_buffer_shape(b));
+  const int64_t *expected = shape ? shape : spec.shape.data();
+  bool same = kiln_buffer_rank(b) == rank &&
+              std::equal(expected, expected + rank, kiln_buffer_shape(b),
+                         [](int64_t want, int64_t have) {
+                           return want == kDynamicExtent || want == have;
+                         });
   if (!same)
     return kiln_status_create(
         KILN_INVALID_ARGUMENT,
@@ -359,7 +412,7 @@ static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
         "expected",
         entry.name.c_str(), kind, i,
         formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
-        formatShape(spec.shape.data(), rank).c_str());
+        formatDeclared(expected, static_cast<size_t>(rank)).c_str());
   if (!kiln::runtime::isHostBuffer(b))
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "entry '%s': %s #%d is not in host memory, but "
@@ -417,7 +470,11 @@ kiln_status_t kiln_executable_create(const char *manifest,
   for (Entry &entry : e->entries) {
     std::string symbol = "kiln_entry_" + entry.name;
     entry.fn = reinterpret_cast<EntryFn>(lookup(ctx, symbol.c_str()));
-    if (!entry.fn) {
+    if (entry.fn && entry.hasShapeFunction()) {
+      symbol = "kiln_shape_" + entry.name;
+      entry.shapeFn = reinterpret_cast<ShapeFn>(lookup(ctx, symbol.c_str()));
+    }
+    if (!entry.fn || (entry.hasShapeFunction() && !entry.shapeFn)) {
       kiln_status_t status = kiln_status_create(
           KILN_NOT_FOUND,
           "the manifest declares entry '%s' but the code has no symbol %s",
@@ -604,11 +661,57 @@ kiln_status_t kiln_executable_invoke_with_variables(
     if (kiln_status_t s =
             checkArg(entry, "input", i, inputs[i], entry.inputs[i]))
       return s;
+
+  // Dynamic extents: the inputs' go to the shape function, which checks
+  // that they fit together and computes the outputs'. `dims` holds both,
+  // inputs first: the entry's second argument.
+  std::vector<int64_t> dims;
+  std::vector<std::vector<int64_t>> outShapes;
+  if (entry.shapeFn) {
+    dims.reserve(entry.numDynamicInputs + entry.numDynamicOutputs);
+    for (int32_t i = 0; i < num_inputs; ++i) {
+      const std::vector<int64_t> &declared = entry.inputs[i].shape;
+      for (size_t d = 0; d < declared.size(); ++d)
+        if (declared[d] == kDynamicExtent)
+          dims.push_back(kiln_buffer_shape(inputs[i])[d]);
+    }
+    dims.resize(entry.numDynamicInputs + entry.numDynamicOutputs);
+    int32_t check = entry.shapeFn(dims.data(), dims.data() + entry.numDynamicInputs);
+    if (check != 0) {
+      const char *why =
+          check > 0 && static_cast<size_t>(check) <= entry.checks.size()
+              ? entry.checks[static_cast<size_t>(check - 1)].c_str()
+              : "a shape check failed";
+      return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                "entry '%s': the input shapes do not fit "
+                                "together: %s",
+                                entry.name.c_str(), why);
+    }
+    size_t next = entry.numDynamicInputs;
+    for (const ArgSpec &spec : entry.outputs) {
+      outShapes.push_back(spec.shape);
+      for (int64_t &extent : outShapes.back())
+        if (extent == kDynamicExtent) {
+          extent = dims[next++];
+          if (extent < 0)
+            return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                      "entry '%s': the inputs give output "
+                                      "#%zu a negative extent",
+                                      entry.name.c_str(),
+                                      outShapes.size() - 1);
+        }
+    }
+  }
+  auto outputShape = [&](int32_t i) {
+    return entry.shapeFn ? outShapes[static_cast<size_t>(i)].data()
+                         : entry.outputs[static_cast<size_t>(i)].shape.data();
+  };
+
   for (int32_t i = 0; i < num_outputs; ++i) {
     if (!outputs[i])
       continue;
-    if (kiln_status_t s =
-            checkArg(entry, "output", i, outputs[i], entry.outputs[i]))
+    if (kiln_status_t s = checkArg(entry, "output", i, outputs[i],
+                                   entry.outputs[i], outputShape(i)))
       return s;
     // Compiled code may write an output before it has read every input.
     for (int32_t j = 0; j < num_inputs; ++j)
@@ -689,7 +792,7 @@ kiln_status_t kiln_executable_invoke_with_variables(
     if (kiln_status_t s =
             kiln_buffer_create({KILN_DEVICE_CPU, 0}, spec.dtype,
                                static_cast<int32_t>(spec.shape.size()),
-                               spec.shape.data(), &outputs[i])) {
+                               outputShape(i), &outputs[i])) {
       releaseAllocated();
       return kiln_status_annotate(s, "entry '%s': output #%d",
                                   entry.name.c_str(), i);
@@ -715,7 +818,7 @@ kiln_status_t kiln_executable_invoke_with_variables(
   for (size_t k = 0; k < numVariables; ++k)
     args[static_cast<size_t>(num_inputs + num_outputs) + k] =
         kiln_buffer_host_data(bound[k]);
-  int32_t rc = entry.fn(args);
+  int32_t rc = entry.fn(args, dims.empty() ? nullptr : dims.data());
   if (rc != 0) {
     releaseAllocated();
     return kiln_status_create(KILN_INTERNAL, "entry '%s' failed with code %d",

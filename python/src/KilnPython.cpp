@@ -10,8 +10,12 @@
 //    (read-only view) and made from NumPy arrays by one copy;
 //  - run_op: eager execution of one Kiln op. The op is built with
 //    FunctionBuilder (result types inferred by the op itself, so shape
-//    errors are the verifier's), compiled once per (op, attributes, input
-//    types) by the JIT and cached in memory for the life of the process;
+//    errors are the verifier's), compiled by the JIT and cached in memory
+//    for the life of the process (and on disk). Kernels are shape-generic
+//    where the lowering allows: the leading extent of every input is left
+//    open (`?`, unless it is 1, which broadcasts), so a new batch size
+//    reuses the kernel; otherwise one kernel per (op, attributes, input
+//    types);
 //  - the compiler and the runtime behind both.
 //
 // Python code above it only chooses ops and attributes.
@@ -20,6 +24,7 @@
 
 #include "kiln/Compiler/Compiler.h"
 #include "kiln/Compiler/FunctionBuilder.h"
+#include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
 #include "kiln/Runtime/Runtime.h"
 
 #include "Kiln/KilnOps.h"
@@ -222,11 +227,26 @@ public:
     return type;
   }
 
+  /// The type a shape-generic kernel takes: mlirType() with the leading
+  /// extent open unless it is 1, e.g. tensor<?x3xf32>.
+  const std::string &genericType() const {
+    if (generic.empty()) {
+      const std::string &exact = mlirType();
+      int32_t rank = kiln_buffer_rank(buffer);
+      int64_t lead = rank > 0 ? kiln_buffer_shape(buffer)[0] : 1;
+      if (lead == 1)
+        generic = exact;
+      else
+        generic = "tensor<?" + exact.substr(exact.find('x'));
+    }
+    return generic;
+  }
+
   kiln_buffer_t *get() const { return buffer; }
 
 private:
   kiln_buffer_t *buffer;
-  mutable std::string type;
+  mutable std::string type, generic;
 };
 
 /// The compiler and the eager kernel cache, for the life of the process.
@@ -237,50 +257,31 @@ public:
     return *engine;
   }
 
-  /// Runs `op` on `inputs` (one kernel per op, attributes and input types).
+  /// Runs `op` on `inputs`: through its shape-generic kernel if the op has
+  /// one, else through the kernel for exactly these input types.
   std::vector<std::shared_ptr<Tensor>>
   run(const std::string &op, const std::vector<std::shared_ptr<Tensor>> &inputs,
       const std::string &attributes, const std::vector<std::string> &results) {
-    std::string key;
-    key.reserve(op.size() + attributes.size() + 32 * inputs.size() + 8);
-    key += op;
-    key += '|';
-    key += attributes;
-    key += '|';
-    for (const auto &t : inputs) {
-      key += t->mlirType();
-      key += ',';
-    }
-    key += "|";
-    for (const std::string &r : results)
-      key += r + ",";
-    kiln_executable_t *exe = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      auto it = kernels.find(key);
-      if (it != kernels.end()) {
-        exe = it->second;
-        ++hits;
-      } else {
-        exe = compile(op, inputs, attributes, results, key);
-        kernels[key] = exe;
-      }
-    }
     std::vector<kiln_buffer_t *> in;
     for (const auto &t : inputs)
       in.push_back(t->get());
-    int32_t numOutputs = kiln_entry_output_count(exe, 0);
-    std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
-    {
-      py::gil_scoped_release release;
-      check(kiln_executable_invoke(exe, "kernel",
-                                   static_cast<int32_t>(in.size()), in.data(),
-                                   numOutputs, out.data()));
+    // Ops with given result types keep them exact.
+    bool open = results.empty() &&
+                llvm::any_of(inputs, [](const std::shared_ptr<Tensor> &t) {
+                  return kiln_buffer_rank(t->get()) > 0 &&
+                         kiln_buffer_shape(t->get())[0] != 1;
+                });
+    std::vector<std::shared_ptr<Tensor>> outputs;
+    if (open) {
+      // Inputs that do not fit together fail the kernel's shape check; the
+      // exact kernel then reports why (the verifier's message).
+      kiln_executable_t *exe = kernel(op, inputs, attributes, results, true);
+      if (exe && invoke(exe, in, outputs))
+        return outputs;
     }
-    std::vector<std::shared_ptr<Tensor>> tensors;
-    for (kiln_buffer_t *b : out)
-      tensors.push_back(std::make_shared<Tensor>(b));
-    return tensors;
+    kiln_executable_t *exe = kernel(op, inputs, attributes, results, false);
+    invoke(exe, in, outputs, /*shapeErrorsThrow=*/true);
+    return outputs;
   }
 
   MLIRContext &context() { return compiler.getContext(); }
@@ -301,19 +302,93 @@ public:
     return s;
   }
 
-  size_t compiled() const { return kernels.size(); }
+  /// The number of kernels compiled (or loaded from disk) so far.
+  size_t compiled() const {
+    return static_cast<size_t>(llvm::count_if(
+        kernels, [](const auto &entry) { return entry.second != nullptr; }));
+  }
   size_t cacheHits() const { return hits; }
 
 private:
+  static std::string kernelKey(const std::string &op,
+                               const std::vector<std::shared_ptr<Tensor>> &inputs,
+                               const std::string &attributes,
+                               const std::vector<std::string> &results,
+                               bool generic) {
+    std::string key;
+    key.reserve(op.size() + attributes.size() + 32 * inputs.size() + 8);
+    key += op;
+    key += '|';
+    key += attributes;
+    key += '|';
+    for (const auto &t : inputs) {
+      key += generic ? t->genericType() : t->mlirType();
+      key += ',';
+    }
+    key += "|";
+    for (const std::string &r : results)
+      key += r + ",";
+    return key;
+  }
+
+  /// The cached kernel for these inputs (shape-generic or exact), compiled
+  /// on first use; NULL if the op has no shape-generic kernel.
+  kiln_executable_t *kernel(const std::string &op,
+                            const std::vector<std::shared_ptr<Tensor>> &inputs,
+                            const std::string &attributes,
+                            const std::vector<std::string> &results,
+                            bool generic) {
+    std::string key = kernelKey(op, inputs, attributes, results, generic);
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = kernels.find(key);
+    if (it != kernels.end()) {
+      ++hits;
+      return it->second;
+    }
+    kiln_executable_t *exe =
+        compile(op, inputs, attributes, results, key, generic);
+    kernels[key] = exe;
+    return exe;
+  }
+
+  /// Calls `exe` on `in`, storing its outputs. A failed shape check is an
+  /// error only if `shapeErrorsThrow`; otherwise it returns false.
+  static bool invoke(kiln_executable_t *exe,
+                     const std::vector<kiln_buffer_t *> &in,
+                     std::vector<std::shared_ptr<Tensor>> &outputs,
+                     bool shapeErrorsThrow = false) {
+    int32_t numOutputs = kiln_entry_output_count(exe, 0);
+    std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
+    kiln_status_t status;
+    {
+      py::gil_scoped_release release;
+      status = kiln_executable_invoke(exe, "kernel",
+                                      static_cast<int32_t>(in.size()),
+                                      in.data(), numOutputs, out.data());
+    }
+    if (status && !shapeErrorsThrow &&
+        kiln_status_code(status) == KILN_INVALID_ARGUMENT) {
+      kiln_status_free(status);
+      return false;
+    }
+    check(status);
+    for (kiln_buffer_t *b : out)
+      outputs.push_back(std::make_shared<Tensor>(b));
+    return true;
+  }
+
+  /// Compiles the kernel of `op` for the inputs' exact types, or with their
+  /// leading extents open if `generic` (NULL if the op cannot be compiled
+  /// that way: it then runs on exact kernels).
   kiln_executable_t *compile(const std::string &op,
                              const std::vector<std::shared_ptr<Tensor>> &inputs,
                              const std::string &attributes,
                              const std::vector<std::string> &results,
-                             const std::string &key) {
+                             const std::string &key, bool generic) {
     MLIRContext &context = compiler.getContext();
     std::vector<std::string> argTexts;
     for (const auto &t : inputs)
-      argTexts.push_back(t->mlirType());
+      argTexts.push_back(generic ? t->genericType() : t->mlirType());
     std::string what = "'" + op + "'";
     std::vector<Type> argTypes = parseTypes(context, argTexts, what);
     DictionaryAttr attrs = parseAttributes(context, attributes, what);
@@ -326,16 +401,27 @@ private:
     FailureOr<SmallVector<Value>> values =
         builder.addOp(op, operands, attrs, resultTypes,
                       UnknownLoc::get(&context), error);
+    if (generic && (failed(values) || values->empty() ||
+                    !kiln::lowersDynamicShapes(values->front().getDefiningOp())))
+      return nullptr;
     if (failed(values))
       throw KilnError(KILN_INVALID_ARGUMENT, error);
     OwningOpRef<ModuleOp> module = builder.finish(*values, error);
-    if (!module)
+    if (!module) {
+      if (generic)
+        return nullptr;
       throw KilnError(KILN_INVALID_ARGUMENT, error);
+    }
     kiln_executable_t *exe = nullptr;
     kiln::CompileOptions options;
     bool fromDisk = false;
-    check(compiler.jitCached(*module, options, key, cacheDir(), &exe,
-                             &fromDisk));
+    kiln_status_t status = compiler.jitCached(*module, options, key,
+                                              cacheDir(), &exe, &fromDisk);
+    if (status && generic) {
+      kiln_status_free(status);
+      return nullptr;
+    }
+    check(status);
     if (fromDisk)
       ++loaded;
     return exe;

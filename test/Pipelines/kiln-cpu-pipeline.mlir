@@ -25,7 +25,7 @@
 // CHECK: llvm.getelementptr %{{.*}}[3] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
 // CHECK: llvm.call @affine(
 // CHECK: llvm.return %{{.*}} : i32
-// CHECK: llvm.mlir.global external constant @kiln_manifest("kiln-manifest 2\0Aentry affine 3 1 0\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0A\00")
+// CHECK: llvm.mlir.global external constant @kiln_manifest("kiln-manifest 3\0Aentry affine 3 1 0\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0A\00")
 func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {
   %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
   %1 = kiln.add %0, %b : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>

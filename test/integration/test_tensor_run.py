@@ -100,10 +100,57 @@ def test_parse_and_verify_errors_have_locations(tmp_path):
     assert "m.mlir:2:8: error: shapes [4, 3] and [4] are not broadcast-compatible" in proc.stderr
 
 
-def test_dynamic_entry_is_rejected(tmp_path):
-    proc = run(tmp_path, "func.func @f(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
-                         "  return %x : tensor<?xf32>\n}\n")
-    assert "entry point 'f': input #0 has type 'tensor<?xf32>'" in proc.stderr
+OPEN = """
+func.func @scores(%x: tensor<?x3xf32>, %w: tensor<3x2xf32>, %b: tensor<?x2xf32>)
+    -> (tensor<?x2xf32>, tensor<?xf32>) {
+  %0 = kiln.matmul %x, %w : tensor<?x3xf32>, tensor<3x2xf32> -> tensor<?x2xf32>
+  %1 = kiln.add %0, %b : tensor<?x2xf32>, tensor<?x2xf32> -> tensor<?x2xf32>
+  %2 = kiln.softmax %1 : tensor<?x2xf32> -> tensor<?x2xf32>
+  %3 = kiln.reduce_mean %1 {axes = array<i64: 1>} : tensor<?x2xf32> -> tensor<?xf32>
+  return %2, %3 : tensor<?x2xf32>, tensor<?xf32>
+}
+"""
+
+
+def test_open_extents_run_for_every_size(tmp_path):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 2)).astype(np.float32)
+    wp = save(tmp_path, "w.npy", w)
+    for n in (1, 7, 64):
+        x = rng.standard_normal((n, 3)).astype(np.float32)
+        b = rng.standard_normal((n, 2)).astype(np.float32)
+        out = tmp_path / f"out{n}"
+        proc = run(tmp_path, OPEN, "--input", save(tmp_path, "x.npy", x),
+                   "--input", wp, "--input", save(tmp_path, "b.npy", b),
+                   "--output-dir", out)
+        assert proc.returncode == 0, proc.stderr
+        z = x @ w + b
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(np.load(out / "0.npy"),
+                                   e / e.sum(axis=1, keepdims=True), rtol=1e-5)
+        np.testing.assert_allclose(np.load(out / "1.npy"), z.mean(axis=1),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_open_extents_that_do_not_fit(tmp_path):
+    x = save(tmp_path, "x.npy", np.ones((4, 3), np.float32))
+    w = save(tmp_path, "w.npy", np.ones((3, 2), np.float32))
+    b = save(tmp_path, "b.npy", np.ones((5, 2), np.float32))
+    proc = run(tmp_path, OPEN, "--input", x, "--input", w, "--input", b)
+    assert proc.returncode == 1
+    assert ("entry 'scores': the input shapes do not fit together: "
+            f"{tmp_path / 'm.mlir'}:5:8: dimension 0 of operand #1 does not "
+            "match the other operands") in proc.stderr, proc.stderr
+    # Static extents are still checked before the call.
+    w = save(tmp_path, "w.npy", np.ones((4, 2), np.float32))
+    proc = run(tmp_path, OPEN, "--input", x, "--input", w, "--input", b)
+    assert "input #1 has shape [4, 2] but [3, 2] is expected" in proc.stderr
+
+
+def test_unranked_entry_is_rejected(tmp_path):
+    proc = run(tmp_path, "func.func @f(%x: tensor<*xf32>) -> tensor<*xf32> {\n"
+                         "  return %x : tensor<*xf32>\n}\n")
+    assert "entry point 'f': input #0 has type 'tensor<*xf32>'" in proc.stderr
 
 
 def test_missing_file(tmp_path):

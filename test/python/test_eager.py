@@ -137,6 +137,61 @@ def test_kernels_are_compiled_once_per_signature():
     assert kiln._kiln.kernels_compiled() == compiled + 1
 
 
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # mean of 0 rows
+def test_a_new_batch_size_does_not_recompile():
+    w = RNG.standard_normal((3, 4)).astype(np.float32)
+    b = RNG.standard_normal(4).astype(np.float32)
+
+    def step(x, labels):
+        z = kiln.matmul(x, w) + b
+        h = kiln.nn.relu(z) * 0.5
+        return (kiln.nn.softmax(h), kiln.reduce_sum(h, axis=1),
+                kiln.reduce_mean(z), kiln.argmax(z, axis=1),
+                kiln.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=labels, logits=z),
+                kiln.where(z > 0.0, z, z * 0.0))
+
+    def reference(x, labels):
+        z = x @ w + b
+        h = np.maximum(z, 0) * 0.5
+        logp = z - z.max(axis=1, keepdims=True)
+        logp = logp - np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        return (_softmax(h), h.sum(axis=1), z.mean(), z.argmax(axis=1),
+                -logp[np.arange(len(x)), labels], np.where(z > 0, z, 0.0))
+
+    def check(n):
+        x = RNG.standard_normal((n, 3)).astype(np.float32)
+        labels = RNG.integers(0, 4, size=n)
+        for got, want in zip(step(kiln.constant(x), kiln.constant(labels)),
+                             reference(x, labels)):
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+    check(5)
+    compiled = kiln._kiln.kernels_compiled()
+    for n in (8, 33, 2, 0):
+        check(n)
+    assert kiln._kiln.kernels_compiled() == compiled
+    # A leading extent of 1 broadcasts, so it gets kernels of its own.
+    check(1)
+    assert kiln._kiln.kernels_compiled() > compiled
+
+
+def test_mismatched_batches_name_the_users_line():
+    a = kiln.ones((5, 2))
+    kiln.add(a, a)  # the shape-generic kernel for (?x2, ?x2) now exists
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match="not broadcast-compatible") as info:
+        kiln.add(a, kiln.ones((6, 2)))  # mismatch
+    line = int(str(info.value).split(":")[1])
+    with open(__file__) as f:
+        assert "# mismatch" in f.read().splitlines()[line - 1]
+
+
 def test_errors_name_the_users_line():
     a = kiln.ones((2, 3))
     b = kiln.ones((4, 5))

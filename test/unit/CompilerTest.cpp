@@ -71,12 +71,67 @@ TEST(Compiler, ErrorsCarryLocations) {
   m = message(compiler.jitSource("func.func @f(", "cut.mlir", {}, &exe));
   EXPECT_NE(m.find("cannot parse cut.mlir"), std::string::npos) << m;
   m = message(
-      compiler.jitSource("func.func @f(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
-                         "  return %x : tensor<?xf32>\n}\n",
-                         "dyn.mlir", {}, &exe));
-  EXPECT_NE(m.find("dyn.mlir:1:1: error: entry point 'f': input #0"),
+      compiler.jitSource("func.func @f(%x: tensor<*xf32>) -> tensor<*xf32> {\n"
+                         "  return %x : tensor<*xf32>\n}\n",
+                         "unranked.mlir", {}, &exe));
+  EXPECT_NE(m.find("unranked.mlir:1:1: error: entry point 'f': input #0"),
             std::string::npos)
       << m;
+}
+
+TEST(Compiler, OpenExtentsRunForEverySize) {
+  Compiler compiler;
+  kiln_executable_t *exe = nullptr;
+  // Returning an argument is a copy; the sum needs equal extents.
+  ASSERT_EQ(compiler.jitSource(
+                "func.func @f(%x: tensor<?x2xf32>, %y: tensor<?x2xf32>)\n"
+                "    -> (tensor<?x2xf32>, tensor<?x2xf32>) {\n"
+                "  %s = kiln.add %x, %y : tensor<?x2xf32>, tensor<?x2xf32> -> "
+                "tensor<?x2xf32>\n"
+                "  return %x, %s : tensor<?x2xf32>, tensor<?x2xf32>\n}\n",
+                "open.mlir", {}, &exe),
+            nullptr);
+  for (int64_t n : {1, 5, 0}) {
+    std::vector<float> data(static_cast<size_t>(n) * 2);
+    for (size_t i = 0; i < data.size(); ++i)
+      data[i] = float(i);
+    int64_t dims[] = {n, 2};
+    kiln_buffer_t *x = nullptr;
+    ASSERT_EQ(kiln_buffer_wrap_host(KILN_F32, 2, dims, data.data(), nullptr,
+                                    nullptr, &x),
+              nullptr);
+    kiln_buffer_t *in[] = {x, x};
+    kiln_buffer_t *out[] = {nullptr, nullptr};
+    ASSERT_EQ(kiln_executable_invoke(exe, "f", 2, in, 2, out), nullptr);
+    for (kiln_buffer_t *o : out)
+      EXPECT_EQ(kiln_buffer_shape(o)[0], n);
+    if (n > 0) {
+      EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(out[0]))[1], 1.0f);
+      EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(out[1]))[2 * n - 1],
+                float(4 * n - 2));
+    }
+    for (kiln_buffer_t *o : out)
+      kiln_buffer_release(o);
+    kiln_buffer_release(x);
+  }
+  // Different extents where the sum needs equal ones: the check's message,
+  // with the op's location.
+  float a[6] = {}, b[4] = {};
+  int64_t da[] = {3, 2}, db[] = {2, 2};
+  kiln_buffer_t *x = nullptr, *y = nullptr;
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_F32, 2, da, a, nullptr, nullptr, &x),
+            nullptr);
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_F32, 2, db, b, nullptr, nullptr, &y),
+            nullptr);
+  kiln_buffer_t *in[] = {x, y};
+  kiln_buffer_t *out[] = {nullptr, nullptr};
+  std::string m = message(kiln_executable_invoke(exe, "f", 2, in, 2, out));
+  EXPECT_EQ(m, "entry 'f': the input shapes do not fit together: "
+               "open.mlir:3:8: dimension 0 of operand #1 does not match the "
+               "other operands");
+  kiln_buffer_release(x);
+  kiln_buffer_release(y);
+  kiln_executable_release(exe);
 }
 
 TEST(Compiler, SeveralModulesInOneContext) {

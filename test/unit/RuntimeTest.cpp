@@ -834,7 +834,7 @@ TEST(Npy, Errors) {
 // Entry points written by hand, as the compiler would emit them.
 
 /// add(x: f32[2, 3], y: f32[2, 3]) -> f32[2, 3]
-int32_t add(void **args) {
+int32_t add(void **args, const int64_t *) {
   auto *x = static_cast<const float *>(args[0]);
   auto *y = static_cast<const float *>(args[1]);
   auto *z = static_cast<float *>(args[2]);
@@ -844,7 +844,7 @@ int32_t add(void **args) {
 }
 
 /// split(x: i32[]) -> (i64[], i1[2])
-int32_t split(void **args) {
+int32_t split(void **args, const int64_t *) {
   int32_t x = *static_cast<const int32_t *>(args[0]);
   *static_cast<int64_t *>(args[1]) = int64_t(x) * 1000000000;
   static_cast<uint8_t *>(args[2])[0] = x > 0;
@@ -853,7 +853,7 @@ int32_t split(void **args) {
 }
 
 /// broken() -> i32[]: always fails.
-int32_t broken(void **) { return 7; }
+int32_t broken(void **, const int64_t *) { return 7; }
 
 int lookups = 0;
 
@@ -1132,11 +1132,28 @@ TEST(Executable, ManifestErrors) {
   } cases[] = {
       {"", KILN_DATA_LOSS, "the kiln manifest is empty"},
       {"kiln-manifest\n", KILN_DATA_LOSS,
-       "line 1 ('kiln-manifest'): expected the header 'kiln-manifest 2'"},
+       "line 1 ('kiln-manifest'): expected the header 'kiln-manifest N'"},
       {"kiln manifest 1\n", KILN_DATA_LOSS, "expected the header"},
-      {"kiln-manifest 3\n", KILN_UNIMPLEMENTED,
-       "kiln manifest version 3 is not supported: this runtime reads "
-       "versions 1 to 2"},
+      {"kiln-manifest 4\n", KILN_UNIMPLEMENTED,
+       "kiln manifest version 4 is not supported: this runtime reads "
+       "versions 1 to 3"},
+      // Version 3: open extents and checks.
+      {"kiln-manifest 2\nentry f 0 1 0\nout f32 1 ?\nend\n", KILN_DATA_LOSS,
+       "extent '?' is not a non-negative integer"},
+      {"kiln-manifest 3\nentry f 0 1 0\nout f32 1 x\nend\n", KILN_DATA_LOSS,
+       "extent 'x' is not a non-negative integer or ?"},
+      {"kiln-manifest 3\nvariable w f32 1 ?\n", KILN_DATA_LOSS,
+       "extent '?' is not a non-negative integer"},
+      {"kiln-manifest 3\ncheck a b\n", KILN_DATA_LOSS,
+       "'check' outside an entry"},
+      {"kiln-manifest 3\nentry f 0 1 0\ncheck a\nout f32 0\nend\n",
+       KILN_DATA_LOSS, "'check' before all inputs, outputs and variables"},
+      {"kiln-manifest 2\nentry f 0 0 0\ncheck a\nend\n", KILN_DATA_LOSS,
+       "unknown keyword 'check'"},
+      {"kiln-manifest 3\nentry add 1 0 0\nin f32 1 ?\nend\n",
+       KILN_NOT_FOUND,
+       "the manifest declares entry 'add' but the code has no symbol "
+       "kiln_shape_add"},
       {"kiln-manifest 1\nvar w f32 0\n", KILN_DATA_LOSS,
        "line 2 ('var w f32 0'): unknown keyword 'var'"},
       {"kiln-manifest 1\nentry f 1 0\nin q8 1 2\nend\n", KILN_DATA_LOSS,
@@ -1234,6 +1251,100 @@ TEST(Executable, ManifestErrors) {
   EXPECT_EQ(kiln_executable_entry_count(e), 0);
   EXPECT_EQ(message(kiln_executable_invoke(e, "f", 0, nullptr, 0, nullptr)),
             "no entry named 'f' (entries: none)");
+  kiln_executable_release(e);
+}
+
+// An entry with open extents, as the compiler would emit it:
+// addv(x: f32[?], y: f32[?]) -> f32[?], with its shape function.
+int32_t addv(void **args, const int64_t *dims) {
+  auto *x = static_cast<const float *>(args[0]);
+  auto *y = static_cast<const float *>(args[1]);
+  auto *z = static_cast<float *>(args[2]);
+  // dims: x's extent, y's, then z's.
+  for (int64_t i = 0; i < dims[2]; ++i)
+    z[i] = x[i] + y[i];
+  return 0;
+}
+
+int32_t addvShape(const int64_t *in, int64_t *out) {
+  if (in[0] != in[1])
+    return 1;
+  out[0] = in[0];
+  return 0;
+}
+
+void *dynamicLookup(void *, const char *name) {
+  if (std::strcmp(name, "kiln_entry_addv") == 0)
+    return reinterpret_cast<void *>(&addv);
+  if (std::strcmp(name, "kiln_shape_addv") == 0)
+    return reinterpret_cast<void *>(&addvShape);
+  return nullptr;
+}
+
+/// An f32[n] buffer holding start, start + 1, ...
+kiln_buffer_t *vector(int64_t n, float start) {
+  kiln_buffer_t *b = nullptr;
+  EXPECT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, &n, &b), nullptr);
+  for (int64_t i = 0; i < n; ++i)
+    static_cast<float *>(kiln_buffer_host_data(b))[i] = start + float(i);
+  return b;
+}
+
+TEST(Executable, OpenExtents) {
+  kiln_executable_t *e = nullptr;
+  ASSERT_EQ(kiln_executable_create("kiln-manifest 3\n"
+                                   "entry addv 2 1 0\n"
+                                   "in f32 1 ?\n"
+                                   "in f32 1 ?\n"
+                                   "out f32 1 ?\n"
+                                   "check x and y differ in length\n"
+                                   "end\n",
+                                   dynamicLookup, nullptr, nullptr, &e),
+            nullptr);
+  const int64_t *shape = nullptr;
+  int32_t rank = 0;
+  kiln_entry_arg(e, 0, 1, 0, nullptr, &rank, &shape);
+  ASSERT_EQ(rank, 1);
+  EXPECT_EQ(shape[0], -1);
+
+  // One entry, any length: the outputs are sized by the shape function.
+  for (int64_t n : {0, 3, 1000}) {
+    kiln_buffer_t *x = vector(n, 0), *y = vector(n, 100);
+    kiln_buffer_t *in[] = {x, y};
+    kiln_buffer_t *z = nullptr;
+    ASSERT_EQ(kiln_executable_invoke(e, "addv", 2, in, 1, &z), nullptr);
+    ASSERT_EQ(kiln_buffer_rank(z), 1);
+    EXPECT_EQ(kiln_buffer_shape(z)[0], n);
+    if (n > 2)
+      EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(z))[2], 104.0f);
+    // A provided output must have the computed shape.
+    kiln_buffer_t *wrong = vector(n + 1, 0);
+    EXPECT_EQ(message(kiln_executable_invoke(e, "addv", 2, in, 1, &wrong)),
+              "entry 'addv': output #0 has shape [" + std::to_string(n + 1) +
+                  "] but [" + std::to_string(n) + "] is expected");
+    kiln_buffer_release(wrong);
+    kiln_buffer_release(z);
+    kiln_buffer_release(x);
+    kiln_buffer_release(y);
+  }
+
+  // A failed check is the caller's error, with its message.
+  kiln_buffer_t *x = vector(3, 0), *y = vector(4, 0);
+  kiln_buffer_t *in[] = {x, y};
+  kiln_buffer_t *z = nullptr;
+  kiln_status_t s = kiln_executable_invoke(e, "addv", 2, in, 1, &z);
+  EXPECT_EQ(kiln_status_code(s), KILN_INVALID_ARGUMENT);
+  EXPECT_EQ(message(s), "entry 'addv': the input shapes do not fit together: "
+                        "x and y differ in length");
+  EXPECT_EQ(z, nullptr);
+  // The rank is still fixed.
+  kiln_buffer_t *matrix = iota(0);
+  kiln_buffer_t *bad[] = {matrix, y};
+  EXPECT_EQ(message(kiln_executable_invoke(e, "addv", 2, bad, 1, &z)),
+            "entry 'addv': input #0 has shape [2, 3] but [?] is expected");
+  kiln_buffer_release(matrix);
+  kiln_buffer_release(x);
+  kiln_buffer_release(y);
   kiln_executable_release(e);
 }
 

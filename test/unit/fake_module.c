@@ -28,7 +28,8 @@ KILN_FAKE_EXPORT const char kiln_manifest[] = "kiln-manifest 1\n"
     ;
 
 /** y = x * s. */
-KILN_FAKE_EXPORT int32_t kiln_entry_scale(void **args) {
+KILN_FAKE_EXPORT int32_t kiln_entry_scale(void **args, const int64_t *dims) {
+  (void)dims;
   const float *x = (const float *)args[0];
   const float *s = (const float *)args[1];
   float *y = (float *)args[2];

@@ -15,8 +15,8 @@ def KilnPrepareEntryPoints
   let description = [{
     Every public `func.func` with a body is an entry point of the compiled
     module. This pass checks that each takes and returns only statically
-    shaped tensors of Kiln element types (anything else is an error at the
-    function's location) and records each signature: on the function as
+    ranked tensors of Kiln element types, variables statically shaped
+    (anything else is an error at the function's location) and records each signature: on the function as
     `kiln.entry` (the shapes of the inputs, then of the outputs), and for the
     whole module as the `kiln.manifest` text that the runtime reads to check
     calls. It runs first, while the signatures are still tensors.
@@ -30,16 +30,45 @@ def KilnEmitEntryPoints : Pass<"kiln-emit-entry-points", "::mlir::ModuleOp"> {
     `kiln-prepare-entry-points` it adds
 
     ```c
-    int32_t kiln_entry_NAME(void **args);
+    int32_t kiln_entry_NAME(void **args, const int64_t *dims);
     ```
 
-    which takes the data pointers of the inputs and then of the outputs
-    (contiguous, row-major), builds the memref descriptors that the lowered
-    function expects, calls it and returns 0. The function itself becomes
-    internal. It also adds the global `kiln_manifest`, the NUL-terminated
+    which takes the data pointers of the inputs, the outputs and the
+    variables (contiguous, row-major) and the dynamic extents of the inputs
+    and then of the outputs (in order; NULL if there are none), builds the
+    memref descriptors that the lowered function expects, calls it and
+    returns 0. For an entry with a shape function it also adds
+
+    ```c
+    int32_t kiln_shape_NAME(const int64_t *in_dims, int64_t *out_dims);
+    ```
+
+    which returns its status and stores the outputs' dynamic extents. The
+    lowered functions become internal. It also adds the global `kiln_manifest`, the NUL-terminated
     signature text. JIT-compiled and ahead-of-time compiled modules are
     called through exactly these symbols.
   }];
+}
+
+def KilnSplitShapeFunctions
+    : Pass<"kiln-split-shape-functions", "::mlir::ModuleOp"> {
+  let summary = "Gives entry points with dynamic extents a shape function";
+  let description = [{
+    Runs right after `convert-kiln-to-linalg`. An entry point whose inputs or
+    outputs have `?` extents gets a companion `@NAME_kiln_shape` taking the
+    same inputs and returning an `i32` status and the outputs' dynamic
+    extents. It is the entry with its results replaced by their dimensions,
+    resolved back to the inputs' dimensions; what remains may read nothing
+    but the inputs' extents (otherwise the outputs' shapes depend on the
+    data: an error). The run-time shape checks of the lowering (`cf.assert`
+    at the entry's top level) move into it: the status is 0, or 1 + the
+    index of the first failed check, whose message becomes a `check` line of
+    the entry in the manifest. The runtime calls the shape function before
+    every call, to check the inputs and to size the outputs. A check
+    anywhere else (a loop, a branch, a private function) is an error.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def KilnCopiesToLinalg : Pass<"kiln-copies-to-linalg"> {

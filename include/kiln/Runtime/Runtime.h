@@ -231,24 +231,35 @@ KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
 
 /* A compiled module exports, for each entry point NAME,
  *
- *   int32_t kiln_entry_NAME(void **args);
+ *   int32_t kiln_entry_NAME(void **args, const int64_t *dims);
  *
  * taking the data pointers of the inputs, then of the outputs, then of the
  * variables it binds (dense, row-major, of the declared dtype and shape;
  * inputs are only read, outputs are written in full, variables are read and,
- * if the entry assigns them, updated in place) and returning 0 on success,
- * plus `kiln_manifest`, a NUL-terminated text that declares the module's
- * variables and its entries (see docs/runtime.md):
+ * if the entry assigns them, updated in place) and the extents that the
+ * manifest leaves open (`?`), those of the inputs then of the outputs, in
+ * order (NULL if there are none); it returns 0 on success. An entry with
+ * open extents (or shape checks) also has
  *
- *   kiln-manifest 2
+ *   int32_t kiln_shape_NAME(const int64_t *in_dims, int64_t *out_dims);
+ *
+ * which takes the inputs' open extents, checks that they fit together
+ * (returning 1 + the index of the first failed `check` line, else 0) and
+ * stores the outputs' open extents. The module also exports
+ * `kiln_manifest`, a NUL-terminated text that declares its variables and
+ * its entries (see docs/runtime.md):
+ *
+ *   kiln-manifest 3
  *   variable NAME DTYPE RANK D0 D1 ...
  *   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES
- *   in DTYPE RANK D0 D1 ...
- *   out DTYPE RANK D0 D1 ...
+ *   in DTYPE RANK D0 D1 ...        (an extent may be ?)
+ *   out DTYPE RANK D0 D1 ...       (likewise)
  *   var NAME r|rw DTYPE RANK D0 D1 ...
+ *   check MESSAGE
  *   end
  *
- * Version 1 manifests (no variables) are read too.
+ * Version 2 (no ? and no checks) and version 1 (no variables) manifests are
+ * read too.
  */
 
 /** A set of compiled entry points. Reference counted. */
@@ -311,8 +322,8 @@ KILN_RUNTIME_EXPORT int32_t
 kiln_entry_output_count(const kiln_executable_t *executable, int32_t entry);
 
 /** Describes input (is_output == 0) or output `index` of entry `entry`:
- *  stores its dtype, rank and extents in whichever of the out pointers are
- *  not NULL. Out of range: rank -1, shape NULL, dtype KILN_F32. Ownership:
+ *  stores its dtype, rank and extents (-1 for an extent known only at call
+ *  time) in whichever of the out pointers are not NULL. Out of range: rank -1, shape NULL, dtype KILN_F32. Ownership:
  *  `*shape` is owned by the executable, valid while it lives. Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_entry_arg(const kiln_executable_t *executable,
                                         int32_t entry, int is_output,
@@ -346,7 +357,10 @@ KILN_RUNTIME_EXPORT void kiln_entry_variable(const kiln_executable_t *executable
 
 /** Calls entry `name`. The argument counts must match the entry's, and every
  *  input and every non-NULL output must match the declared dtype and shape
- *  and live in host memory; a mismatch is KILN_INVALID_ARGUMENT naming the
+ *  and live in host memory (an open extent of an input takes any size; the
+ *  entry's shape function then checks that the inputs fit together --
+ *  KILN_INVALID_ARGUMENT with the check's message if not -- and gives the
+ *  outputs' extents); a mismatch is KILN_INVALID_ARGUMENT naming the
  *  entry and the argument (an unknown entry is KILN_NOT_FOUND listing the
  *  entries). Outputs may not share memory with inputs or with each other
  *  (KILN_INVALID_ARGUMENT). A NULL `outputs[i]` is allocated from the pool

@@ -10,6 +10,7 @@
 #include "Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -22,12 +23,34 @@ namespace mlir::kiln::lowering {
 using ScalarBuilder =
     function_ref<Value(OpBuilder &, Location, ValueRange scalars)>;
 
-/// An uninitialized tensor of `type` (tensor.empty).
+/// An uninitialized tensor of the statically shaped `type` (tensor.empty).
 Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type);
 
-/// A tensor of `type` filled with `value`.
+/// A tensor of the statically shaped `type` filled with `value`.
 Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
                    Value value);
+
+// Dynamic shapes. A `?` extent is never broadcast (only a static 1 is), so
+// extents that must agree but are only known at run time are checked then:
+// checkSameExtent emits a cf.assert, which kiln-split-shape-functions moves
+// into the entry point's shape function (see docs/pipeline.md).
+
+/// The extents of a ranked tensor: attributes where static, tensor.dim where
+/// dynamic.
+SmallVector<OpFoldResult> extentsOf(OpBuilder &b, Location loc, Value tensor);
+
+/// An uninitialized tensor with `extents` and `element` type.
+Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> extents,
+                  Type element);
+
+/// A tensor with `extents` filled with `value`.
+Value filledTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> extents,
+                   Value value);
+
+/// Requires `a == b` at run time unless both are static (then the verifier
+/// has already checked them); `what` says which extents, for the error.
+void checkSameExtent(OpBuilder &b, Location loc, OpFoldResult lhs,
+                     OpFoldResult rhs, const Twine &what);
 
 /// A scalar constant of element type `type` (float or integer) equal to
 /// `value`; for integers `value` is truncated toward zero.
@@ -44,7 +67,9 @@ AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
                        ArrayRef<int64_t> resultShape);
 
 /// Builds a linalg.generic producing `resultType` from `operands` broadcast
-/// to it, with `body` computing each element.
+/// to it, with `body` computing each element. A dynamic extent of the result
+/// is taken from an operand that is dynamic there; operands that are not
+/// broadcast must match the result (checked at run time where dynamic).
 Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
                        ValueRange operands, ScalarBuilder body);
 
@@ -55,7 +80,8 @@ Value castScalar(OpBuilder &b, Location loc, Value value, Type to);
 Value extractScalar(OpBuilder &b, Location loc, Value tensor);
 
 /// Reshapes `value` (same elements, row-major) to `type` with
-/// tensor.collapse_shape / tensor.expand_shape.
+/// tensor.collapse_shape / tensor.expand_shape. `type` may have one dynamic
+/// extent: the element count divided by the static ones.
 Value reshapeTensor(OpBuilder &b, Location loc, Value value,
                     RankedTensorType type);
 

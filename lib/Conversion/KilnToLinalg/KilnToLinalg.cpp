@@ -12,7 +12,9 @@
 
 #include "Kiln/KilnDialect.h"
 
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_CONVERTKILNTOLINALG
@@ -28,15 +30,60 @@ using namespace mlir::kiln::lowering;
 //===----------------------------------------------------------------------===//
 
 Value lowering::emptyTensor(OpBuilder &b, Location loc, RankedTensorType type) {
+  assert(type.hasStaticShape() && "dynamic extents need extentsOf");
   return tensor::EmptyOp::create(b, loc, type.getShape(),
                                  type.getElementType());
 }
 
-Value lowering::filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
-                             Value value) {
-  Value empty = emptyTensor(b, loc, type);
+SmallVector<OpFoldResult> lowering::extentsOf(OpBuilder &b, Location loc,
+                                              Value tensor) {
+  return tensor::getMixedSizes(b, loc, tensor);
+}
+
+Value lowering::emptyTensor(OpBuilder &b, Location loc,
+                            ArrayRef<OpFoldResult> extents, Type element) {
+  return tensor::EmptyOp::create(b, loc, extents, element);
+}
+
+Value lowering::filledTensor(OpBuilder &b, Location loc,
+                             ArrayRef<OpFoldResult> extents, Value value) {
+  Value empty = emptyTensor(b, loc, extents, value.getType());
   return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{empty})
       .getResult(0);
+}
+
+/// "file:line:col: " for the first file location in `loc`, else "".
+static std::string locationPrefix(Location loc) {
+  std::string text;
+  loc->walk([&](Location inner) {
+    if (auto file = dyn_cast<FileLineColLoc>(inner)) {
+      text = (file.getFilename().getValue() + ":" + Twine(file.getLine()) +
+              ":" + Twine(file.getColumn()) + ": ")
+                 .str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return text;
+}
+
+void lowering::checkSameExtent(OpBuilder &b, Location loc, OpFoldResult lhs,
+                               OpFoldResult rhs, const Twine &what) {
+  std::optional<int64_t> l = getConstantIntValue(lhs);
+  std::optional<int64_t> r = getConstantIntValue(rhs);
+  if ((l && r) || lhs == rhs)
+    return;
+  Value lv = getValueOrCreateConstantIndexOp(b, loc, lhs);
+  Value rv = getValueOrCreateConstantIndexOp(b, loc, rhs);
+  Value same =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lv, rv);
+  cf::AssertOp::create(b, loc, same, (locationPrefix(loc) + what).str());
+}
+
+Value lowering::filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                             Value value) {
+  assert(type.hasStaticShape() && "dynamic extents need extentsOf");
+  return filledTensor(b, loc, getAsIndexOpFoldResult(b.getContext(), type.getShape()), value);
 }
 
 Value lowering::scalarConstant(OpBuilder &b, Location loc, Type type,
@@ -88,18 +135,50 @@ Value lowering::buildElementwise(OpBuilder &b, Location loc,
                                  RankedTensorType resultType,
                                  ValueRange operands, ScalarBuilder body) {
   MLIRContext *context = b.getContext();
+  ArrayRef<int64_t> resultShape = resultType.getShape();
+  int64_t rank = resultType.getRank();
   SmallVector<AffineMap> maps;
   for (Value operand : operands)
     maps.push_back(broadcastMap(
         context, cast<RankedTensorType>(operand.getType()).getShape(),
-        resultType.getShape()));
-  maps.push_back(
-      AffineMap::getMultiDimIdentityMap(resultType.getRank(), context));
-  SmallVector<utils::IteratorType> iterators(resultType.getRank(),
+        resultShape));
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, context));
+  // Each result extent: static, or that of an operand dynamic there. Every
+  // operand that is not broadcast (a static 1) must have the same extent.
+  SmallVector<OpFoldResult> extents =
+      getAsIndexOpFoldResult(context, resultShape);
+  SmallVector<SmallVector<OpFoldResult>> operandExtents;
+  for (Value operand : operands)
+    operandExtents.push_back(extentsOf(b, loc, operand));
+  for (int64_t i = 0; i < rank; ++i) {
+    if (!ShapedType::isDynamic(resultShape[i]))
+      continue;
+    for (auto [k, operand] : llvm::enumerate(operands)) {
+      auto type = cast<RankedTensorType>(operand.getType());
+      int64_t j = i - (rank - type.getRank());
+      if (j >= 0 && type.isDynamicDim(j)) {
+        extents[i] = operandExtents[k][j];
+        break;
+      }
+    }
+  }
+  for (auto [k, operand] : llvm::enumerate(operands)) {
+    auto type = cast<RankedTensorType>(operand.getType());
+    for (int64_t j = 0; j < type.getRank(); ++j) {
+      int64_t i = j + (rank - type.getRank());
+      if (type.getDimSize(j) == 1 && resultShape[i] != 1)
+        continue; // broadcast
+      checkSameExtent(b, loc, operandExtents[k][j], extents[i],
+                      "dimension " + Twine(i) + " of operand #" + Twine(k) +
+                          " does not match the other operands");
+    }
+  }
+  SmallVector<utils::IteratorType> iterators(rank,
                                              utils::IteratorType::parallel);
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{resultType}, operands,
-      ValueRange{emptyTensor(b, loc, resultType)}, maps, iterators,
+      ValueRange{emptyTensor(b, loc, extents, resultType.getElementType())},
+      maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         Value result = body(nested, nestedLoc, args.drop_back());
         linalg::YieldOp::create(nested, nestedLoc, result);
@@ -155,8 +234,9 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
     return value;
   // Go through a rank-1 view: every reshape of a contiguous tensor is a
   // collapse and an expand, and bufferization turns both into views.
-  auto flatType =
-      RankedTensorType::get({source.getNumElements()}, source.getElementType());
+  auto flatType = RankedTensorType::get(
+      {source.hasStaticShape() ? source.getNumElements() : ShapedType::kDynamic},
+      source.getElementType());
   auto allDims = [](int64_t rank) {
     SmallVector<ReassociationIndices> reassoc;
     if (rank > 0)
@@ -173,8 +253,25 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
     return flat;
   if (type.getRank() == 0)
     return tensor::CollapseShapeOp::create(b, loc, type, flat, allDims(0));
+  if (type.hasStaticShape())
+    return tensor::ExpandShapeOp::create(b, loc, type, flat,
+                                         allDims(type.getRank()));
+  // The one dynamic extent is the element count over the static ones.
+  assert(type.getNumDynamicDims() == 1 && "one dynamic extent at most");
+  int64_t known = 1;
+  for (int64_t d : type.getShape())
+    if (!ShapedType::isDynamic(d))
+      known *= d;
+  Value count = tensor::DimOp::create(b, loc, flat, 0);
+  Value missing = arith::DivUIOp::create(
+      b, loc, count, arith::ConstantIndexOp::create(b, loc, known));
+  SmallVector<OpFoldResult> extents =
+      getAsIndexOpFoldResult(b.getContext(), type.getShape());
+  for (auto [i, d] : llvm::enumerate(type.getShape()))
+    if (ShapedType::isDynamic(d))
+      extents[i] = missing;
   return tensor::ExpandShapeOp::create(b, loc, type, flat,
-                                       allDims(type.getRank()));
+                                       allDims(type.getRank()), extents);
 }
 
 Value lowering::padSpatial(OpBuilder &b, Location loc, Value input,
@@ -198,6 +295,17 @@ Value lowering::padSpatial(OpBuilder &b, Location loc, Value input,
   SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
   return tensor::InsertSliceOp::create(b, loc, input, filled, offsets, sizes,
                                        strides);
+}
+
+bool mlir::kiln::lowersDynamicShapes(Operation *op) {
+  return isa<NegOp, AbsOp, ExpOp, LogOp, Log1pOp, SqrtOp, RsqrtOp, TanhOp,
+             SigmoidOp, ReluOp, SinOp, CosOp, SignOp, FloorOp, CeilOp, SquareOp,
+             ReciprocalOp, LogicalNotOp, AddOp, SubOp, MulOp, DivOp, PowOp,
+             MaximumOp, MinimumOp, LogicalAndOp, LogicalOrOp, SelectOp,
+             CompareOp, CastOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
+             ReduceMinOp, ReduceProdOp, ArgMaxOp, ArgMinOp, MatmulOp,
+             SoftmaxOp, LogSoftmaxOp, SoftmaxCrossEntropyOp,
+             SparseSoftmaxCrossEntropyOp>(op);
 }
 
 LogicalResult lowering::requireStatic(Operation *op,
@@ -227,7 +335,8 @@ void mlir::kiln::populateKilnToLinalgPatterns(MLIRContext *,
 
 void mlir::kiln::configureKilnToLinalgTarget(ConversionTarget &target) {
   target.addIllegalDialect<KilnDialect>();
-  target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+  target.addLegalDialect<arith::ArithDialect, cf::ControlFlowDialect,
+                         linalg::LinalgDialect,
                          math::MathDialect, scf::SCFDialect,
                          tensor::TensorDialect, func::FuncDialect>();
 }
@@ -245,7 +354,8 @@ struct ConvertKilnToLinalgPass
       // Tapes (and the loops and yields that carry them) have a dynamic
       // leading dimension by design; their lowering handles it.
       if (isa<TapeNewOp, TapeWriteOp, TapeReadOp, ForOp, WhileOp, CondOp,
-              YieldOp>(op))
+              YieldOp>(op) ||
+          lowersDynamicShapes(op))
         return WalkResult::advance();
       for (Type type :
            llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
@@ -253,9 +363,11 @@ struct ConvertKilnToLinalgPass
         if (tensor && !tensor.hasStaticShape()) {
           op->emitError() << "cannot lower '" << op->getName()
                           << "' with dynamic shape " << type
-                          << ": the CPU lowering needs static shapes (run "
-                             "--kiln-refine-shapes, or give the entry point "
-                             "static argument shapes)";
+                          << ": this op is lowered with static shapes only "
+                             "(run --kiln-refine-shapes, or give the entry "
+                             "point static argument shapes; elementwise ops, "
+                             "reductions, matmul and softmax take dynamic "
+                             "extents)";
           return WalkResult::interrupt();
         }
       }

@@ -24,6 +24,11 @@ Value zeroFilled(OpBuilder &b, Location loc, RankedTensorType type) {
                       scalarConstant(b, loc, type.getElementType(), 0));
 }
 
+Value zeroFilled(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> extents,
+                 Type element) {
+  return filledTensor(b, loc, extents, scalarConstant(b, loc, element, 0));
+}
+
 Value multiplyAdd(OpBuilder &b, Location loc, Value acc, Value x, Value y) {
   if (isa<FloatType>(acc.getType()))
     return arith::AddFOp::create(b, loc, acc,
@@ -36,10 +41,13 @@ Value multiplyAdd(OpBuilder &b, Location loc, Value acc, Value x, Value y) {
 /// reduction dimensions of the iteration space.
 Value contraction(OpBuilder &b, Location loc, RankedTensorType type, Value lhs,
                   Value rhs, ArrayRef<AffineMap> maps,
-                  ArrayRef<utils::IteratorType> iterators) {
+                  ArrayRef<utils::IteratorType> iterators,
+                  Value init = Value()) {
+  if (!init)
+    init = zeroFilled(b, loc, type);
   return linalg::GenericOp::create(
              b, loc, TypeRange{type}, ValueRange{lhs, rhs},
-             ValueRange{zeroFilled(b, loc, type)}, maps, iterators,
+             ValueRange{init}, maps, iterators,
              [&](OpBuilder &nb, Location nl, ValueRange args) {
                linalg::YieldOp::create(
                    nb, nl, multiplyAdd(nb, nl, args[2], args[0], args[1]));
@@ -56,15 +64,21 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
   LogicalResult
   matchAndRewrite(MatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
-    if (!op.getTransposeLhs() && !op.getTransposeRhs()) {
+    // Extents: op(lhs) is m x k, op(rhs) is k x n.
+    SmallVector<OpFoldResult> lhs = extentsOf(rewriter, loc, adaptor.getLhs());
+    SmallVector<OpFoldResult> rhs = extentsOf(rewriter, loc, adaptor.getRhs());
+    bool tl = op.getTransposeLhs(), tr = op.getTransposeRhs();
+    checkSameExtent(rewriter, loc, lhs[tl ? 0 : 1], rhs[tr ? 1 : 0],
+                    "the contraction dimensions of 'kiln.matmul' differ");
+    SmallVector<OpFoldResult> extents = {lhs[tl ? 1 : 0], rhs[tr ? 0 : 1]};
+    Value init = zeroFilled(rewriter, loc, extents, type.getElementType());
+    if (!tl && !tr) {
       rewriter.replaceOp(op, linalg::MatmulOp::create(
                                  rewriter, loc, TypeRange{type},
                                  ValueRange{adaptor.getLhs(), adaptor.getRhs()},
-                                 ValueRange{zeroFilled(rewriter, loc, type)})
+                                 ValueRange{init})
                                  .getResult(0));
       return success();
     }
@@ -85,7 +99,8 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
                                        adaptor.getRhs(), maps,
                                        {utils::IteratorType::parallel,
                                         utils::IteratorType::parallel,
-                                        utils::IteratorType::reduction}));
+                                        utils::IteratorType::reduction},
+                                       init));
     return success();
   }
 };
@@ -623,8 +638,9 @@ AffineMap dropAxisMap(MLIRContext *c, int64_t rank, int64_t axis) {
 }
 
 /// One linalg.generic over a rank-`rank` space: `full` operands cover the
-/// whole space, `reduced` ones lack `axis`. If `reduceAxis`, the result lacks
-/// `axis` and accumulates from `init`; otherwise it is full-sized.
+/// whole space (and must agree in extent), `reduced` ones lack `axis` (and
+/// come from the full ones). If `reduceAxis`, the result lacks `axis` and
+/// accumulates from `init`; otherwise it is full-sized.
 Value axisGeneric(OpBuilder &b, Location loc, RankedTensorType fullType,
                   int64_t axis, ValueRange full, ValueRange reduced,
                   bool reduceAxis, Value initValue,
@@ -643,6 +659,13 @@ Value axisGeneric(OpBuilder &b, Location loc, RankedTensorType fullType,
     maps.push_back(dropped);
     inputs.push_back(v);
   }
+  SmallVector<OpFoldResult> extents = extentsOf(b, loc, full.front());
+  for (Value v : full.drop_front()) {
+    SmallVector<OpFoldResult> other = extentsOf(b, loc, v);
+    for (int64_t d = 0; d < rank; ++d)
+      checkSameExtent(b, loc, other[d], extents[d],
+                      "the operands differ in dimension " + Twine(d));
+  }
   auto resultType = fullType;
   Value init;
   SmallVector<utils::IteratorType> iterators(rank,
@@ -651,11 +674,13 @@ Value axisGeneric(OpBuilder &b, Location loc, RankedTensorType fullType,
     resultType =
         RankedTensorType::get(reduceShape(fullType.getShape(), {axis}, false),
                               fullType.getElementType());
-    init = filledTensor(b, loc, resultType, initValue);
+    SmallVector<OpFoldResult> kept(extents);
+    kept.erase(kept.begin() + axis);
+    init = filledTensor(b, loc, kept, initValue);
     maps.push_back(dropped);
     iterators[axis] = utils::IteratorType::reduction;
   } else {
-    init = emptyTensor(b, loc, resultType);
+    init = emptyTensor(b, loc, extents, fullType.getElementType());
     maps.push_back(identity);
   }
   return linalg::GenericOp::create(
@@ -698,8 +723,6 @@ struct SoftmaxLowering : OpConversionPattern<OpTy> {
   LogicalResult
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     auto type = cast<RankedTensorType>(op.getType());
     int64_t axis = llvm::cantFail(
@@ -727,8 +750,6 @@ struct SoftmaxCrossEntropyLowering
   LogicalResult
   matchAndRewrite(SoftmaxCrossEntropyOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     auto type = cast<RankedTensorType>(op.getLogits().getType());
     int64_t axis = type.getRank() - 1;
@@ -757,13 +778,11 @@ struct SparseSoftmaxCrossEntropyLowering
   LogicalResult
   matchAndRewrite(SparseSoftmaxCrossEntropyOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     auto logitsType = cast<RankedTensorType>(op.getLogits().getType());
     int64_t axis = logitsType.getRank() - 1;
-    int64_t classes = logitsType.getDimSize(axis);
     Value logits = adaptor.getLogits();
+    Value classes = tensor::DimOp::create(rewriter, loc, logits, axis);
     auto [max, logSum] = maxAndLogSumExp(rewriter, loc, logits, axis);
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
@@ -777,7 +796,7 @@ struct SparseSoftmaxCrossEntropyLowering
               arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, label,
                                     idx(b, l, 0)),
               arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, label,
-                                    idx(b, l, classes)));
+                                    classes));
           Value safe =
               arith::SelectOp::create(b, l, inRange, label, idx(b, l, 0));
           SmallVector<Value> at;

@@ -78,6 +78,16 @@ void reductionMaps(MLIRContext *context, int64_t rank, ArrayRef<int64_t> axes,
   maps.push_back(AffineMap::get(rank, 0, kept, context));
 }
 
+/// The extents of `input` without the (normalized) `axes`.
+SmallVector<OpFoldResult> keptExtents(OpBuilder &b, Location loc, Value input,
+                                      ArrayRef<int64_t> axes) {
+  SmallVector<OpFoldResult> kept;
+  for (auto [d, extent] : llvm::enumerate(extentsOf(b, loc, input)))
+    if (!llvm::is_contained(axes, static_cast<int64_t>(d)))
+      kept.push_back(extent);
+  return kept;
+}
+
 /// Reduces `input` over normalized `axes`, returning the keepdims=false
 /// result.
 Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
@@ -86,8 +96,8 @@ Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
   Type element = type.getElementType();
   auto resultType =
       RankedTensorType::get(reduceShape(type.getShape(), axes, false), element);
-  Value init =
-      filledTensor(b, loc, resultType, identity(b, loc, kind, element));
+  Value init = filledTensor(b, loc, keptExtents(b, loc, input, axes),
+                            identity(b, loc, kind, element));
   SmallVector<AffineMap> maps;
   SmallVector<utils::IteratorType> iterators;
   reductionMaps(b.getContext(), type.getRank(), axes, maps, iterators);
@@ -108,24 +118,39 @@ struct ReduceLowering : OpConversionPattern<OpTy> {
   LogicalResult
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     auto type = cast<RankedTensorType>(op.getInput().getType());
     Shape axes = llvm::cantFail(normalizeAxes(op.getAxes(), type.getRank()));
     Value result = reduce(rewriter, loc, adaptor.getInput(), axes, Kind);
     if (Mean) {
-      int64_t count = 1;
-      for (int64_t axis : axes)
-        count *= type.getDimSize(axis);
+      // The element count: a constant unless a reduced extent is dynamic.
+      Type element = type.getElementType();
+      int64_t known = 1;
+      Value count;
+      for (int64_t axis : axes) {
+        if (!type.isDynamicDim(axis)) {
+          known *= type.getDimSize(axis);
+          continue;
+        }
+        Value extent =
+            tensor::DimOp::create(rewriter, loc, adaptor.getInput(), axis);
+        count = count ? arith::MulIOp::create(rewriter, loc, count, extent)
+                      : extent;
+      }
+      Value divisor =
+          scalarConstant(rewriter, loc, element, static_cast<double>(known));
+      if (count)
+        divisor = arith::MulFOp::create(
+            rewriter, loc, divisor,
+            arith::UIToFPOp::create(
+                rewriter, loc, element,
+                arith::IndexCastUIOp::create(rewriter, loc,
+                                             rewriter.getI64Type(), count)));
       auto reducedType = cast<RankedTensorType>(result.getType());
       result =
           buildElementwise(rewriter, loc, reducedType, ValueRange{result},
                            [&](OpBuilder &b, Location l, ValueRange s) {
-                             return arith::DivFOp::create(
-                                 b, l, s[0],
-                                 scalarConstant(b, l, s[0].getType(),
-                                                static_cast<double>(count)));
+                             return arith::DivFOp::create(b, l, s[0], divisor);
                            });
     }
     rewriter.replaceOp(op, reshapeTensor(rewriter, loc, result,
@@ -143,8 +168,6 @@ struct ArgReduceLowering : OpConversionPattern<OpTy> {
   LogicalResult
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     auto type = cast<RankedTensorType>(op.getInput().getType());
     int64_t axis = llvm::cantFail(
@@ -152,11 +175,13 @@ struct ArgReduceLowering : OpConversionPattern<OpTy> {
     Type element = type.getElementType();
     auto indexType = cast<RankedTensorType>(op.getType());
     auto valueType = RankedTensorType::get(indexType.getShape(), element);
-    Value initValue = filledTensor(rewriter, loc, valueType,
+    SmallVector<OpFoldResult> kept =
+        keptExtents(rewriter, loc, adaptor.getInput(), {axis});
+    Value initValue = filledTensor(rewriter, loc, kept,
                                    Max ? lowestValue(rewriter, loc, element)
                                        : highestValue(rewriter, loc, element));
     Value initIndex =
-        filledTensor(rewriter, loc, indexType,
+        filledTensor(rewriter, loc, kept,
                      scalarConstant(rewriter, loc, rewriter.getI64Type(), 0));
     SmallVector<AffineMap> maps;
     SmallVector<utils::IteratorType> iterators;

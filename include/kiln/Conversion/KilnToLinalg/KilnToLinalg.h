@@ -10,6 +10,7 @@
 namespace mlir {
 class ConversionTarget;
 class MLIRContext;
+class Operation;
 class RewritePatternSet;
 
 namespace kiln {
@@ -17,6 +18,10 @@ namespace kiln {
 /// Adds the patterns that lower every Kiln op to linalg/tensor/arith/math/scf.
 void populateKilnToLinalgPatterns(MLIRContext *context,
                                   RewritePatternSet &patterns);
+
+/// Whether the lowering takes `op` with dynamic (`?`) extents; other ops
+/// need static shapes.
+bool lowersDynamicShapes(Operation *op);
 
 /// Marks the Kiln dialect illegal and the dialects it lowers to legal.
 void configureKilnToLinalgTarget(ConversionTarget &target);

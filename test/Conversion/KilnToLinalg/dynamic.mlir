@@ -1,0 +1,78 @@
+// RUN: tensor-opt %s --convert-kiln-to-linalg --canonicalize --split-input-file | FileCheck %s
+
+// Open extents come from the operands; where two must agree, a cf.assert
+// names the op's location and the dimension. A static 1 broadcasts.
+// CHECK-LABEL: func.func @add
+// CHECK-SAME: (%[[X:.*]]: tensor<?x4xf32>, %[[Y:.*]]: tensor<?x4xf32>, %[[B:.*]]: tensor<1x4xf32>)
+// CHECK-DAG: %[[XR:.*]] = tensor.dim %[[X]], %c0
+// CHECK-DAG: %[[YR:.*]] = tensor.dim %[[Y]], %c0
+// CHECK: %[[SAME:.*]] = arith.cmpi eq, %[[YR]], %[[XR]] : index
+// CHECK: cf.assert %[[SAME]], "{{.*}}dynamic.mlir:{{[0-9]+}}:8: dimension 0 of operand #1 does not match the other operands"
+// CHECK: tensor.empty(%[[XR]]) : tensor<?x4xf32>
+// CHECK: linalg.generic
+// CHECK-NOT: cf.assert
+// CHECK: tensor.empty(%[[XR]]) : tensor<?x4xf32>
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[BCAST:.*]], #{{.*}}]
+func.func @add(%x: tensor<?x4xf32>, %y: tensor<?x4xf32>, %b: tensor<1x4xf32>) -> tensor<?x4xf32> {
+  %0 = kiln.add %x, %y : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x4xf32>
+  %1 = kiln.mul %0, %b : tensor<?x4xf32>, tensor<1x4xf32> -> tensor<?x4xf32>
+  return %1 : tensor<?x4xf32>
+}
+
+// -----
+
+// An open extent meeting a static one is checked against it.
+// CHECK-LABEL: func.func @bias
+// CHECK: %[[N:.*]] = tensor.dim %arg1, %c0
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[N]], %c4
+// CHECK: cf.assert %[[OK]], "{{.*}}dimension 1 of operand #1 does not match the other operands"
+func.func @bias(%x: tensor<?x4xf32>, %b: tensor<?xf32>) -> tensor<?x4xf32> {
+  %0 = kiln.add %x, %b : tensor<?x4xf32>, tensor<?xf32> -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
+// matmul: rows from the lhs, columns from the rhs; open contraction extents
+// are checked.
+// CHECK-LABEL: func.func @matmul
+// CHECK-DAG: %[[M:.*]] = tensor.dim %arg0, %c0
+// CHECK-DAG: %[[K1:.*]] = tensor.dim %arg0, %c1
+// CHECK-DAG: %[[K2:.*]] = tensor.dim %arg1, %c0
+// CHECK-DAG: %[[N:.*]] = tensor.dim %arg1, %c1
+// CHECK: %[[SAME:.*]] = arith.cmpi eq, %[[K1]], %[[K2]]
+// CHECK: cf.assert %[[SAME]], "{{.*}}the contraction dimensions of 'kiln.matmul' differ"
+// CHECK: %[[INIT:.*]] = tensor.empty(%[[M]], %[[N]]) : tensor<?x?xf32>
+// CHECK: linalg.matmul {{.*}} -> tensor<?x?xf32>
+func.func @matmul(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  %0 = kiln.matmul %a, %b : tensor<?x?xf32>, tensor<?x?xf32> -> tensor<?x?xf32>
+  return %0 : tensor<?x?xf32>
+}
+
+// -----
+
+// reduce_mean over an open extent divides by its run-time size; keepdims
+// reshapes with the open extent computed from the element count.
+// CHECK-LABEL: func.func @mean
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[ROWS:.*]] = tensor.empty(%[[N]]) : tensor<?xf32>
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+// CHECK: arith.index_cast
+// CHECK: arith.uitofp
+// CHECK: arith.divf
+// CHECK: tensor.expand_shape {{.*}} output_shape [%{{.*}}, 1] : tensor<?xf32> into tensor<?x1xf32>
+func.func @mean(%x: tensor<?x?xf32>) -> tensor<?x1xf32> {
+  %0 = kiln.reduce_mean %x {axes = array<i64: 1>, keepdims = true} : tensor<?x?xf32> -> tensor<?x1xf32>
+  return %0 : tensor<?x1xf32>
+}
+
+// -----
+
+// Softmax cross-entropy: labels and logits must agree in every open extent.
+// CHECK-LABEL: func.func @xent
+// CHECK: cf.assert %{{.*}}, "{{.*}}the operands differ in dimension 0"
+// CHECK: tensor.empty(%{{.*}}) : tensor<?xf32>
+func.func @xent(%labels: tensor<?x10xf32>, %logits: tensor<?x10xf32>) -> tensor<?xf32> {
+  %0 = kiln.softmax_cross_entropy %labels, %logits : tensor<?x10xf32>, tensor<?x10xf32> -> tensor<?xf32>
+  return %0 : tensor<?xf32>
+}

@@ -1,0 +1,71 @@
+// RUN: tensor-opt %s --kiln-prepare-entry-points --convert-kiln-to-linalg --canonicalize --kiln-split-shape-functions --split-input-file -verify-diagnostics | FileCheck %s
+
+// The sum needs equal row counts: the check moves from the entry into the
+// shape function, which returns (status, the output's row count), and its
+// message becomes a `check` line of the manifest.
+// CHECK: kiln.manifest = "kiln-manifest 3\0Aentry add 2 1 0\0Ain f32 2 ? 4\0Ain f32 2 ? 4\0Aout f32 2 ? 4\0Acheck {{.*}}kiln-split-shape-functions.mlir:19:8: dimension 0 of operand #1 does not match the other operands\0Aend\0A"
+// CHECK-LABEL: func.func @add(
+// CHECK-NOT: cf.assert
+// CHECK: linalg.generic
+// CHECK-LABEL: func.func @add_kiln_shape(
+// CHECK-SAME: %[[X:.*]]: tensor<?x4xf32>, %[[Y:.*]]: tensor<?x4xf32>) -> (i32, index)
+// CHECK-SAME: kiln.shape_function = {entry = "add"
+// CHECK-DAG: %[[XR:.*]] = tensor.dim %[[X]]
+// CHECK-DAG: %[[YR:.*]] = tensor.dim %[[Y]]
+// CHECK: %[[SAME:.*]] = arith.cmpi eq, %[[YR]], %[[XR]]
+// CHECK-NOT: linalg
+// CHECK: return %{{.*}}, %[[XR]] : i32, index
+func.func @add(%x: tensor<?x4xf32>, %y: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  %0 = kiln.add %x, %y : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
+// Output extents through a matmul and a reduction; no checks (the
+// contraction extents are static), so status 0.
+// CHECK-LABEL: func.func @logits_kiln_shape(
+// CHECK-SAME: %[[X:.*]]: tensor<?x3xf32>, %{{.*}}: tensor<3x?xf32>) -> (i32, index, index, index)
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[B:.*]] = tensor.dim %[[X]], %c0
+// CHECK-DAG: %[[N:.*]] = tensor.dim %{{.*}}, %c1
+// CHECK: return %[[ZERO]], %[[B]], %[[N]], %[[B]] : i32, index, index, index
+func.func @logits(%x: tensor<?x3xf32>, %w: tensor<3x?xf32>) -> (tensor<?x?xf32>, tensor<?xf32>) {
+  %0 = kiln.matmul %x, %w : tensor<?x3xf32>, tensor<3x?xf32> -> tensor<?x?xf32>
+  %1 = kiln.reduce_max %0 {axes = array<i64: 1>} : tensor<?x?xf32> -> tensor<?xf32>
+  return %0, %1 : tensor<?x?xf32>, tensor<?xf32>
+}
+
+// -----
+
+// A fully static entry gets no shape function.
+// CHECK-LABEL: func.func @fixed(
+// CHECK-NOT: fixed_kiln_shape
+func.func @fixed(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = kiln.exp %x : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// An output whose extent is read from the data.
+// expected-error@+1 {{entry point 'data': the shapes of its outputs cannot be computed from the shapes of its inputs alone (they depend on 'tensor.extract'}}
+func.func @data(%n: tensor<i64>) -> tensor<?xf32> {
+  %i = tensor.extract %n[] : tensor<i64>
+  %c = arith.index_cast %i : i64 to index
+  %e = tensor.empty(%c) : tensor<?xf32>
+  return %e : tensor<?xf32>
+}
+
+// -----
+
+// Checks can only run ahead of the call at an entry's top level.
+func.func private @helper(%x: tensor<?xf32>, %y: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error@+1 {{a run-time shape check}}
+  %0 = kiln.add %x, %y : tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
+  return %0 : tensor<?xf32>
+}
+func.func @calls(%x: tensor<?xf32>, %y: tensor<?xf32>) -> tensor<?xf32> {
+  %0 = func.call @helper(%x, %y) : (tensor<?xf32>, tensor<?xf32>) -> tensor<?xf32>
+  return %0 : tensor<?xf32>
+}
