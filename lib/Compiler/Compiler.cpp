@@ -17,6 +17,7 @@
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
@@ -152,6 +153,21 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
   buildCpuPipeline(pm, pipelineOptions);
   if (failed(pm.run(module)))
     return diagnostics.status(KILN_INVALID_ARGUMENT, "compilation failed");
+  return nullptr;
+}
+
+kiln_status_t Compiler::runPasses(ModuleOp module, llvm::StringRef pipeline) {
+  registerKilnPipelines();
+  DiagnosticCollector diagnostics(*context);
+  PassManager pm(context.get());
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  if (failed(parsePassPipeline(pipeline, pm, os)))
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "cannot parse the pass pipeline '%s': %s",
+                              pipeline.str().c_str(), errors.c_str());
+  if (failed(pm.run(module)))
+    return diagnostics.status(KILN_INVALID_ARGUMENT, "the passes failed");
   return nullptr;
 }
 

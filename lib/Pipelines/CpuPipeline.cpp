@@ -83,10 +83,13 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
 }
 
 void mlir::kiln::registerKilnPipelines() {
-  registerPipelinePasses();
-  PassPipelineRegistration<>(
-      "kiln-cpu-pipeline",
-      "Lower Kiln (and upstream tensor-level ops) to the LLVM dialect with "
-      "Kiln's C entry points",
-      [](OpPassManager &pm) { buildCpuPipeline(pm, CpuPipelineOptions{}); });
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerPipelinePasses();
+    PassPipelineRegistration<>(
+        "kiln-cpu-pipeline",
+        "Lower Kiln (and upstream tensor-level ops) to the LLVM dialect with "
+        "Kiln's C entry points",
+        [](OpPassManager &pm) { buildCpuPipeline(pm, CpuPipelineOptions{}); });
+  });
 }

@@ -1,9 +1,9 @@
 """Kiln: tensor programs the TensorFlow-eager way, compiled through MLIR.
 
-This is the first part of the front end: eager tensors and ops. Every op
-runs at once on a kernel that the C++ compiler built for it (one per op,
-attributes and input types, cached for the process); NumPy only converts
-values in and out.
+Eager tensors and ops (every op runs at once on a kernel that the C++
+compiler built for it; NumPy only converts values in and out), gradient
+tapes, @kiln.function, and Keras-style layers, losses, optimizers, data
+pipelines, metrics and checkpoints on top.
 """
 
 from . import errors
@@ -23,6 +23,11 @@ from .gradients import (GradientTape, gradients_function, implicit_gradients,
 from .variables import Variable
 from .tracing import ConcreteFunction, Function, function
 from .control_flow import TensorArray, cond, for_loop, range, while_loop
+from . import config
+from .config import device
+from . import (data, datasets, initializers, layers, losses, metrics,
+               optimizers, summary, train)
+from .layers import Model, Network, Sequential
 
 __all__ = [
     "ConcreteFunction", "DType", "Function", "GradientTape", "function", "Tensor", "Variable", "gradients_function",
@@ -34,5 +39,7 @@ __all__ = [
     "log", "matmul", "maximum", "minimum", "multiply", "negative", "nn",
     "ones", "pow", "random", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",
     "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",
-    "transpose", "where", "zeros",
+    "transpose", "where", "zeros", "config", "device", "data", "datasets",
+    "initializers", "layers", "losses", "metrics", "optimizers", "summary",
+    "train", "Model", "Network", "Sequential",
 ]

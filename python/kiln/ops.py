@@ -3,7 +3,7 @@ dialect by the C++ compiler (see _kiln.run_op)."""
 
 import builtins
 
-from . import _kiln, errors, gradients, tracing
+from . import _kiln, config, errors, gradients, tracing
 from ._state import local as _state
 from .dtypes import as_dtype, bool as bool_, int64
 from .tensor import Tensor, convert_to_tensor
@@ -20,6 +20,8 @@ def _run(op, inputs, attributes="", results=()):
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
     else:
+        if config.log_device_placement:
+            config.log_op(op)
         try:
             outs = _kiln.run_op(op, [t._impl for t in inputs], attributes,
                                 results)
@@ -258,8 +260,8 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None,
     shape.insert(a, int(depth))
     return _run1("one_hot", [x],
                  f"{{depth = {int(depth)} : i64, axis = {int(axis)} : i64, "
-                 f"on_value = {float(on_value)!r} : f64, "
-                 f"off_value = {float(off_value)!r} : f64}}",
+                 f"on_value = {float(on_value):.17e} : f64, "
+                 f"off_value = {float(off_value):.17e} : f64}}",
                  [_tensor_type(shape, dtype)])
 
 

@@ -42,7 +42,7 @@ def _random(op, shape, dtype, seed, params):
     # The seed is an operand, not an attribute: one kernel per shape and
     # distribution serves every seed.
     dtype = as_dtype(dtype)
-    attrs = ", ".join(f"{k} = {float(v)!r} : f64" for k, v in params.items())
+    attrs = ", ".join(f"{k} = {float(v):.17e} : f64" for k, v in params.items())
     seed_tensor = convert_to_tensor(_op_seed(seed), int64)
     return _run1(op, [seed_tensor], "{" + attrs + "}",
                  [_tensor_type(list(shape), dtype)])

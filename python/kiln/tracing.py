@@ -135,13 +135,19 @@ class _Trace:
                 current[key] = value
         return value
 
-    def assign_variable(self, variable, value):
+    def bind_variable(self, variable):
+        """Declares a variable that an op writes (an assignment, or an
+        optimizer update naming it by symbol): later reads read it again."""
         key = variable._key()
         self.m.declare_variable(key, variable._value._impl.mlir_type)
         self.variables[key] = variable
         self.current.pop(key, None)
         if self.saved:
             self.assigned_inside.add(key)
+        return key
+
+    def assign_variable(self, variable, value):
+        key = self.bind_variable(variable)
         file, _, line = (errors.user_location() or ":0").rpartition(":")
         self.m.op(self.f, "assign_variable", [self.value_of(value)],
                   f"{{variable = @{key}}}", [], file, int(line or 0))

@@ -30,13 +30,34 @@ def _unique(name):
         return candidate
 
 
+class init_scope:
+    """Runs its body eagerly: outside any @kiln.function trace and unseen
+    by gradient tapes (where variables get their initial values)."""
+
+    def __enter__(self):
+        from ._state import local
+        self._saved = (local.trace, local.tapes)
+        local.trace, local.tapes = None, []
+        return self
+
+    def __exit__(self, *exc):
+        from ._state import local
+        local.trace, local.tapes = self._saved
+        return False
+
+
 class Variable:
     """A mutable tensor-valued variable, as tf.Variable."""
 
-    def __init__(self, initial_value, name=None, trainable=True, dtype=None):
-        if callable(initial_value):
-            initial_value = initial_value()
-        value = convert_to_tensor(initial_value, dtype)
+    def __init__(self, initial_value, name=None, trainable=True, dtype=None,
+                 _store_key=None):
+        # Initial values are computed eagerly, also inside @kiln.function or
+        # under a tape (TensorFlow's init_scope).
+        with init_scope():
+            if callable(initial_value):
+                initial_value = initial_value()
+            value = convert_to_tensor(initial_value, dtype)
+        self._store_key = _store_key
         self._name = _unique(name)
         self._trainable = trainable
         self._dtype = value.dtype
@@ -63,6 +84,8 @@ class Variable:
         return self._shape
 
     def _key(self):
+        if self._store_key:
+            return self._store_key
         return "".join(c if c.isalnum() else "_" for c in self._name) + \
             f"_{id(self):x}"
 

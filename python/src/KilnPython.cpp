@@ -286,6 +286,19 @@ public:
 
   MLIRContext &context() { return compiler.getContext(); }
 
+  /// Parses `text` and runs the pass pipeline on it; returns the result.
+  std::string runPasses(const std::string &text, const std::string &pipeline) {
+    std::lock_guard<std::mutex> lock(mutex);
+    kiln_status_t status = nullptr;
+    OwningOpRef<ModuleOp> module = compiler.parse(text, "module", &status);
+    check(status);
+    check(compiler.runPasses(*module, pipeline));
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    module->print(os);
+    return out;
+  }
+
   /// Compiles a whole module (a trace or a gradient), through the disk
   /// cache keyed by the module's text.
   kiln_status_t jit(ModuleOp module, kiln_executable_t **out) {
@@ -792,6 +805,10 @@ PYBIND11_MODULE(_kiln, m) {
         },
         py::arg("op"), py::arg("inputs"), py::arg("attributes") = "",
         py::arg("results") = std::vector<std::string>{});
+  m.def("run_passes", [](const std::string &text, const std::string &pipeline) {
+          return Engine::get().runPasses(text, pipeline);
+        },
+        py::arg("text"), py::arg("pipeline"));
   py::class_<Executable, std::shared_ptr<Executable>>(m, "Executable")
       .def("invoke", &Executable::invoke, py::arg("name"), py::arg("inputs"),
            py::arg("variables") = nullptr)

@@ -32,3 +32,37 @@ def test_huber():
     results = load("huber").main(epochs=2)
     np.testing.assert_allclose(results["compiled"], results["eager"], rtol=1e-5, atol=1e-6)
     assert abs(results["compiled"][0] - 3.0) < 0.6
+
+
+def test_seed_model_eager_and_compiled_agree_and_learn():
+    eager, compiled, models = load("seed_model").main(steps=30)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-4, atol=1e-5)
+    for a, b in zip(models[0].variables, models[1].variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert np.mean(eager[-5:]) < np.mean(eager[:5]) - 0.02
+
+
+def test_mlp_reaches_085_and_restores_from_its_checkpoint(tmp_path):
+    accuracy, same, path = load("mlp_fashion_mnist").main(epochs=3,
+                                                          directory=str(tmp_path))
+    assert accuracy >= 0.85
+    assert same
+    assert os.path.dirname(path) == str(tmp_path)
+
+
+def test_network_container_with_minimize(capsys):
+    first, last, accuracy = load("network_container").main(steps=100)
+    assert last < first / 3
+    assert accuracy > 0.85
+    assert "logits before training" in capsys.readouterr().out
+
+
+def test_main_demo_writes_plot_and_checkpoint(tmp_path, capsys):
+    accuracy, checkpoint, png = load("train_fashion_mnist").main(
+        ["--epochs", "1", "--train-limit", "3200", "--out", str(tmp_path),
+         "--no-progress"])
+    assert accuracy > 0.6
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(checkpoint) > 100_000
+    assert "test accuracy" in capsys.readouterr().out

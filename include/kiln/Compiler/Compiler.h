@@ -58,6 +58,12 @@ public:
   /// returned status, prefixed by their locations.
   kiln_status_t lower(ModuleOp module, const CompileOptions &options = {});
 
+  /// Runs the textual pass pipeline `pipeline` (as `tensor-opt
+  /// --pass-pipeline='builtin.module(...)'` would, e.g.
+  /// "kiln-freeze-variables{checkpoint=w.safetensors}") on `module` in
+  /// place. Errors carry the diagnostics, as for lower.
+  kiln_status_t runPasses(ModuleOp module, llvm::StringRef pipeline);
+
   /// Lowers `module` and JIT-compiles it into a new executable (`*out`,
   /// released by the caller). The module is consumed (lowered in place).
   kiln_status_t jit(ModuleOp module, const CompileOptions &options,

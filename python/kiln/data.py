@@ -1,0 +1,210 @@
+"""kiln.data: input pipelines, as tf.data.
+
+    ds = kiln.data.Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=1)
+    for xb, yb in ds.batch(32):
+        ...
+
+Elements are kiln.Tensors. The pipeline itself moves data (slicing,
+shuffling, stacking NumPy arrays); it computes nothing.
+"""
+
+import numpy as np
+
+from .tensor import Tensor, convert_to_tensor
+
+
+def _to_arrays(structure):
+    if isinstance(structure, tuple):
+        return tuple(_to_arrays(s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _to_arrays(v) for k, v in structure.items()}
+    if isinstance(structure, list):
+        return np.asarray(structure)
+    return np.asarray(structure)
+
+
+def _leaves(structure):
+    if isinstance(structure, tuple):
+        return [l for s in structure for l in _leaves(s)]
+    if isinstance(structure, dict):
+        return [l for k in sorted(structure) for l in _leaves(structure[k])]
+    return [structure]
+
+
+def _map(structure, fn):
+    if isinstance(structure, tuple):
+        return tuple(_map(s, fn) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _map(v, fn) for k, v in structure.items()}
+    return fn(structure)
+
+
+class Dataset:
+    """A re-iterable sequence of elements (tensors or tuples/dicts of them)."""
+
+    def __init__(self, make_iterator, length=None, arrays=None, order=None):
+        self._make = make_iterator
+        self._length = length
+        # Slices of `arrays` in the order `order()` gives (an iterator of
+        # indices): shuffle permutes indices, batch gathers many at once.
+        self._arrays = arrays
+        self._order = order
+
+    @staticmethod
+    def _slices(arrays, n, order):
+        def make():
+            for i in order():
+                yield _map(arrays, lambda a: a[i])
+        return Dataset(make, n, arrays, order)
+
+    @staticmethod
+    def from_tensor_slices(tensors):
+        """Slices along the first dimension: element i is `x[i]` (or
+        `(x[i], y[i])` for a tuple)."""
+        arrays = _to_arrays(tensors)
+        leaves = _leaves(arrays)
+        if not leaves or any(a.ndim == 0 for a in leaves):
+            raise ValueError("from_tensor_slices needs arrays with a first "
+                             "dimension to slice")
+        n = len(leaves[0])
+        if any(len(a) != n for a in leaves):
+            raise ValueError("from_tensor_slices: the arrays have different "
+                             f"first dimensions: {[len(a) for a in leaves]}")
+
+        return Dataset._slices(arrays, n, lambda: iter(range(n)))
+
+    @staticmethod
+    def range(*args):
+        r = range(*args)
+        return Dataset(lambda: iter(np.arange(*args, dtype=np.int64)), len(r))
+
+    def __iter__(self):
+        for element in self._make():
+            yield _map(element, lambda a: a if isinstance(a, Tensor)
+                       else convert_to_tensor(a))
+
+    def __len__(self):
+        if self._length is None:
+            raise TypeError("the length of this dataset is not known")
+        return self._length
+
+    def cardinality(self):
+        return -2 if self._length is None else self._length
+
+    def _raw(self):
+        """Elements as NumPy arrays (inside the pipeline)."""
+        return self._make()
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True):
+        """Fills a buffer of `buffer_size` elements and draws from it at
+        random (a buffer as large as the data is a full shuffle). With a
+        seed the order is reproducible; each iteration reshuffles unless
+        reshuffle_each_iteration=False."""
+        if buffer_size < 1:
+            raise ValueError(f"shuffle: buffer_size must be >= 1, got {buffer_size}")
+        source = self
+        epochs = [0]
+
+        def shuffled(elements):
+            if reshuffle_each_iteration:
+                epochs[0] += 1
+            rng = np.random.default_rng(None if seed is None
+                                        else [seed, epochs[0]])
+            buffer = []
+            for element in elements:
+                buffer.append(element)
+                if len(buffer) >= buffer_size:
+                    # swap-remove: O(1) per draw
+                    k = int(rng.integers(len(buffer)))
+                    buffer[k], buffer[-1] = buffer[-1], buffer[k]
+                    yield buffer.pop()
+            while buffer:
+                k = int(rng.integers(len(buffer)))
+                buffer[k], buffer[-1] = buffer[-1], buffer[k]
+                yield buffer.pop()
+        if self._arrays is not None:  # shuffle the indices only
+            order = self._order
+            return Dataset._slices(self._arrays, self._length,
+                                   lambda: shuffled(order()))
+        return Dataset(lambda: shuffled(source._raw()), self._length)
+
+    def batch(self, batch_size, drop_remainder=False):
+        """Stacks `batch_size` consecutive elements (the last batch may be
+        smaller unless drop_remainder)."""
+        if batch_size < 1:
+            raise ValueError(f"batch: batch_size must be >= 1, got {batch_size}")
+        source = self
+
+        def stack(group):
+            first = group[0]
+            if isinstance(first, tuple):
+                return tuple(stack([g[i] for g in group]) for i in range(len(first)))
+            if isinstance(first, dict):
+                return {k: stack([g[k] for g in group]) for k in first}
+            return np.stack([np.asarray(g) for g in group])
+
+        def make():
+            group = []
+            for element in source._raw():
+                group.append(element)
+                if len(group) == batch_size:
+                    yield stack(group)
+                    group = []
+            if group and not drop_remainder:
+                yield stack(group)
+
+        def gather():  # slices of arrays: one fancy-indexing per batch
+            group = []
+            for i in source._order():
+                group.append(i)
+                if len(group) == batch_size:
+                    index = np.asarray(group)
+                    yield _map(source._arrays, lambda a: a[index])
+                    group = []
+            if group and not drop_remainder:
+                index = np.asarray(group)
+                yield _map(source._arrays, lambda a: a[index])
+        length = None
+        if self._length is not None:
+            length = (self._length // batch_size if drop_remainder
+                      else -(-self._length // batch_size))
+        return Dataset(gather if self._arrays is not None else make, length)
+
+    def map(self, fn):
+        """Applies `fn` to every element (tuples are unpacked into
+        arguments). `fn` may use kiln ops."""
+        source = self
+
+        def make():
+            for element in source._raw():
+                args = _map(element, convert_to_tensor)
+                out = fn(*args) if isinstance(args, tuple) else fn(args)
+                yield _map(out, lambda t: np.asarray(t))
+        return Dataset(make, self._length)
+
+    def take(self, count):
+        source = self
+
+        def make():
+            for i, element in enumerate(source._raw()):
+                if i >= count:
+                    return
+                yield element
+        length = None if self._length is None else min(count, self._length)
+        return Dataset(make, length)
+
+    def repeat(self, count=None):
+        source = self
+
+        def make():
+            i = 0
+            while count is None or i < count:
+                yield from source._raw()
+                i += 1
+        length = None if count is None or self._length is None \
+            else self._length * count
+        return Dataset(make, length)
+
+    def prefetch(self, buffer_size=None):
+        """Accepted for compatibility; elements are produced on demand."""
+        return self

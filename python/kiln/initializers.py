@@ -1,0 +1,80 @@
+"""kiln.initializers: initial values of layer weights, as in Keras.
+
+Random initializers draw through kiln.random, so they are deterministic
+under kiln.random.set_seed (each draw takes the next op seed)."""
+
+import math
+
+from . import random as _random
+from .tensor import ones as _ones, zeros as _zeros
+
+
+def _fans(shape):
+    """(fan_in, fan_out) of a dense [in, out] or conv [kh, kw, in, out]
+    kernel."""
+    if len(shape) < 2:
+        size = shape[0] if shape else 1
+        return size, size
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class Initializer:
+    def __call__(self, shape, dtype=None):
+        raise NotImplementedError
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype=None):
+        return _zeros(shape, dtype or "float32")
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype=None):
+        return _ones(shape, dtype or "float32")
+
+
+class GlorotUniform(Initializer):
+    """Uniform in [-limit, limit], limit = sqrt(6 / (fan_in + fan_out))."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = _fans(tuple(shape))
+        limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
+        return _random.uniform(shape, -limit, limit, dtype or "float32",
+                               seed=self.seed)
+
+
+class HeNormal(Initializer):
+    """Truncated normal with stddev sqrt(2 / fan_in)."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in, _ = _fans(tuple(shape))
+        # 0.8796... is the stddev of a unit normal truncated at 2 sigma.
+        stddev = math.sqrt(2.0 / max(1, fan_in)) / 0.87962566103423978
+        return _random.truncated_normal(shape, 0.0, stddev, dtype or "float32",
+                                        seed=self.seed)
+
+
+_BY_NAME = {"zeros": Zeros, "ones": Ones, "glorot_uniform": GlorotUniform,
+            "he_normal": HeNormal}
+
+
+def get(identifier):
+    """An initializer from a name, an instance or a callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        try:
+            return _BY_NAME[identifier]()
+        except KeyError:
+            raise ValueError(f"unknown initializer {identifier!r}; known: "
+                             f"{', '.join(sorted(_BY_NAME))}") from None
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"cannot use {identifier!r} as an initializer")

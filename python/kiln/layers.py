@@ -1,0 +1,294 @@
+"""kiln.layers and models: Keras-style building blocks.
+
+A layer creates its weights (kiln.Variables) the first time it is called,
+from the shape of its input, then computes with kiln ops, so the same
+layer runs eagerly, under a GradientTape and inside @kiln.function.
+Models are layers made of layers: `kiln.Sequential([...])`, or a subclass
+of `kiln.Model` (alias `kiln.Network`) that assigns layers to attributes
+and defines `call`.
+"""
+
+import itertools
+import re
+
+from . import initializers, nn, ops
+from .tensor import convert_to_tensor
+from .variables import Variable, init_scope
+
+_counters = {}
+
+
+def _default_name(cls):
+    base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls.__name__).lower()
+    count = _counters.setdefault(base, itertools.count())
+    n = next(count)
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _activation(identifier):
+    if identifier is None or callable(identifier):
+        return identifier
+    table = {"relu": nn.relu, "softmax": nn.softmax, "sigmoid": ops.sigmoid,
+             "tanh": ops.tanh, "linear": None}
+    try:
+        return table[identifier]
+    except KeyError:
+        raise ValueError(f"unknown activation {identifier!r}; known: "
+                         f"{', '.join(sorted(table))}") from None
+
+
+def _pair(value, what):
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f"{what} must be an int or a pair, got {value!r}")
+    return value
+
+
+class Layer:
+    """Base class: weights made by `add_weight` in `build`, math in `call`."""
+
+    def __init__(self, name=None, trainable=True):
+        object.__setattr__(self, "_layers", [])  # (attribute name, layer)
+        self._weights = []                       # (weight name, Variable)
+        self.built = False
+        self.trainable = trainable
+        self.name = name or _default_name(type(self))
+
+    # Layers assigned to attributes (or in lists of them) are tracked, so a
+    # model's variables are its layers' variables.
+    def __setattr__(self, attr, value):
+        if isinstance(value, Layer) or (
+                isinstance(value, (list, tuple)) and value
+                and all(isinstance(v, Layer) for v in value)):
+            layers = [l for l in self._layers if l[0] != attr]
+            if isinstance(value, Layer):
+                layers.append((attr, value))
+            else:
+                layers.extend((f"{attr}/{i}", v) for i, v in enumerate(value))
+            object.__setattr__(self, "_layers", layers)
+        object.__setattr__(self, attr, value)
+
+    def add_weight(self, name, shape, initializer="glorot_uniform",
+                   dtype="float32", trainable=True):
+        init = initializers.get(initializer)
+        with init_scope():
+            value = init(tuple(int(d) for d in shape), dtype)
+        variable = Variable(value, name=f"{self.name}/{name}",
+                            trainable=trainable and self.trainable)
+        self._weights.append((name, variable))
+        return variable
+
+    def build(self, input_shape):
+        """Creates the weights for inputs of `input_shape`."""
+
+    def call(self, inputs):
+        raise NotImplementedError(f"{type(self).__name__} does not define call")
+
+    def __call__(self, inputs, *args, **kwargs):
+        if not self.built:
+            shape = getattr(inputs, "shape", None)
+            if shape is None:
+                inputs = convert_to_tensor(inputs)
+                shape = inputs.shape
+            self.build(tuple(shape))
+            self.built = True
+        return self.call(inputs, *args, **kwargs)
+
+    @property
+    def layers(self):
+        return [layer for _, layer in self._layers]
+
+    def _named_variables(self, prefix=""):
+        """(path, Variable) for every weight of this layer and its layers:
+        the names checkpoints use."""
+        for name, variable in self._weights:
+            yield prefix + name, variable
+        for attr, layer in self._layers:
+            yield from layer._named_variables(f"{prefix}{attr}/")
+
+    @property
+    def variables(self):
+        seen, out = set(), []
+        for _, v in self._named_variables():
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    weights = variables
+
+    @property
+    def trainable_variables(self):
+        return [v for v in self.variables if v.trainable]
+
+    trainable_weights = trainable_variables
+
+    def __repr__(self):
+        return f"<{type(self).__name__} '{self.name}'>"
+
+
+class Dense(Layer):
+    """outputs = activation(inputs @ kernel + bias)."""
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None):
+        super().__init__(name)
+        self.units = int(units)
+        self.activation = _activation(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"{self.name}: Dense needs inputs of rank >= 2 "
+                             f"(batch, features), got shape {input_shape}")
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer)
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        if len(x.shape) > 2:  # dense over the last axis
+            lead = x.shape[:-1]
+            y = ops.matmul(ops.reshape(x, (-1, x.shape[-1])), self.kernel)
+            y = ops.reshape(y, (*lead, self.units))
+        else:
+            y = ops.matmul(x, self.kernel)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
+class Conv2D(Layer):
+    """2-D convolution over NHWC inputs with an HWIO kernel."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None):
+        super().__init__(name)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.upper()
+        self.activation = _activation(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.name}: Conv2D needs NHWC inputs of rank 4, "
+                             f"got shape {input_shape}")
+        self.kernel = self.add_weight(
+            "kernel", (*self.kernel_size, input_shape[-1], self.filters),
+            self.kernel_initializer)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        y = nn.conv2d(inputs, self.kernel, list(self.strides), self.padding)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
+class _Pooling2D(Layer):
+    _op = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
+        super().__init__(name)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = _pair(strides, "strides") if strides else self.pool_size
+        self.padding = padding.upper()
+
+    def call(self, inputs):
+        return type(self)._op(inputs, list(self.pool_size), list(self.strides),
+                              self.padding)
+
+
+class MaxPooling2D(_Pooling2D):
+    _op = staticmethod(nn.max_pool2d)
+
+
+class AveragePooling2D(_Pooling2D):
+    _op = staticmethod(nn.avg_pool2d)
+
+
+class GlobalAveragePooling2D(Layer):
+    """Mean over height and width: NHWC -> NC."""
+
+    def call(self, inputs):
+        return ops.reduce_mean(inputs, axis=[1, 2])
+
+
+class Flatten(Layer):
+    """Keeps the batch dimension, flattens the rest."""
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        return ops.reshape(x, (x.shape[0], -1))
+
+
+class Activation(Layer):
+    def __init__(self, activation, name=None):
+        super().__init__(name)
+        self.activation = _activation(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+
+class Model(Layer):
+    """A layer made of layers. Subclass it, assign layers to attributes in
+    `__init__` and define `call(inputs)`."""
+
+    def __init__(self, name=None):
+        super().__init__(name)
+
+    def __call__(self, inputs, *args, **kwargs):
+        self.built = True  # a model's layers build themselves
+        return self.call(inputs, *args, **kwargs)
+
+    def predict(self, x, batch_size=256):
+        """Runs the model over `x` in batches; returns a NumPy array."""
+        import numpy as np
+        x = np.asarray(x)
+        outs = [np.asarray(self(x[i:i + batch_size]))
+                for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs) if outs else np.zeros((0,))
+
+
+Network = Model
+
+
+class Sequential(Model):
+    """Layers applied one after the other."""
+
+    def __init__(self, layers=None, name=None):
+        super().__init__(name)
+        self.layers_list = []
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential takes layers, got {layer!r}")
+        self.layers_list = self.layers_list + [layer]
+
+    @property
+    def layers(self):
+        return list(self.layers_list)
+
+    def call(self, inputs):
+        x = inputs
+        for layer in self.layers_list:
+            x = layer(x)
+        return x

@@ -1,0 +1,171 @@
+"""kiln.optimizers: SGD (with momentum) and Adam.
+
+Updates are the compiler's optimizer ops (kiln.apply_gradient_descent,
+kiln.apply_momentum, kiln.apply_adam), expanded by kiln-expand-optimizers:
+inside @kiln.function they become part of the one compiled training step;
+called eagerly, apply_gradients runs a small compiled update (one per set of
+variables and hyperparameters, cached). Slots (momentum, Adam's moments) and
+the step counter `iterations` are kiln.Variables, so checkpoints save them.
+"""
+
+from . import errors, tracing
+from .dtypes import int64
+from .gradients import GradientTape
+from .tensor import constant, convert_to_tensor, zeros
+from .variables import Variable
+
+
+def _f64(value):
+    return f"{float(value):.17e} : f64"
+
+
+class Optimizer:
+    # slot name -> store-key suffix, as kiln-expand-optimizers names them
+    _slot_suffixes = {}
+
+    def __init__(self, learning_rate, name):
+        self.learning_rate = learning_rate
+        self.name = name
+        self.iterations = Variable(constant(0, int64), name=f"{name}/iterations",
+                                   trainable=False)
+        self._slots = {}  # (id(variable), slot) -> (variable, slot Variable)
+        self._update = tracing.Function(self._apply_traced,
+                                        name=f"{name.lower()}_update")
+
+    # -- slots -----------------------------------------------------------
+    def _slot(self, variable, slot):
+        key = (id(variable), slot)
+        if key not in self._slots:
+            value = zeros(variable.shape, variable.dtype)
+            self._slots[key] = (variable, Variable(
+                value, name=f"{variable.name[:-2]}/{slot}", trainable=False,
+                _store_key=variable._key() + self._slot_suffixes[slot]))
+        return self._slots[key][1]
+
+    def get_slot(self, variable, slot):
+        return self._slot(variable, slot)
+
+    def get_slot_names(self):
+        return list(self._slot_suffixes)
+
+    @property
+    def variables(self):
+        return [self.iterations] + [s for _, s in self._slots.values()]
+
+    def _named_slots(self):
+        """(primary variable, slot name, slot Variable) for checkpoints."""
+        for (_, slot), (variable, value) in self._slots.items():
+            yield variable, slot, value
+
+    # -- updates ---------------------------------------------------------
+    def apply_gradients(self, grads_and_vars):
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        if not pairs:
+            raise ValueError("apply_gradients: no gradient is given for any "
+                             "variable (do the variables affect the loss?)")
+        grads, variables = [], []
+        for g, v in pairs:
+            if not isinstance(v, Variable):
+                raise TypeError(f"apply_gradients: {v!r} is not a kiln.Variable")
+            g = convert_to_tensor(g, v.dtype)
+            if g.shape != v.shape:
+                raise errors.InvalidArgumentError(
+                    f"gradient of shape {g.shape} for variable {v.name} of "
+                    f"shape {v.shape}", errors.user_location())
+            for slot in self._slot_suffixes:
+                self._slot(v, slot)
+            grads.append(g)
+            variables.append(v)
+        hyper = self._hyperparameters()
+        if tracing.current_trace() is not None:
+            self._apply_traced(grads, variables, hyper)
+        else:
+            self._update(grads, variables, hyper)
+        return self.iterations
+
+    def minimize(self, loss, var_list=None):
+        """Computes the gradient of `loss()` (a callable) with respect to
+        `var_list` (default: the trainable variables it reads; a callable
+        is called after the loss, so it may name variables the loss
+        creates) and applies it. Returns the loss value."""
+        if not callable(loss):
+            raise TypeError("minimize takes the loss as a callable (eager "
+                            "execution needs to run it under a tape)")
+        with GradientTape(watch_accessed_variables=var_list is None
+                          or callable(var_list)) as tape:
+            if var_list is not None and not callable(var_list):
+                for v in var_list:
+                    tape.watch(v)
+            value = loss()
+        if callable(var_list):
+            var_list = var_list()
+        variables = list(var_list) if var_list is not None else \
+            [v for v in tape.watched_variables() if v.trainable]
+        grads = tape.gradient(value, variables)
+        self.apply_gradients(zip(grads, variables))
+        return value
+
+    def _apply_traced(self, grads, variables, hyper):
+        trace = tracing.current_trace()
+        self.iterations.assign_add(constant(1, int64))
+        step = self.iterations.value()
+        rates = {}
+        location = errors.user_location()
+        for g, v in zip(grads, variables):
+            if v.dtype not in rates:
+                rates[v.dtype] = constant(float(hyper["learning_rate"]), v.dtype)
+            key = trace.bind_variable(v)
+            for slot in self._slot_suffixes:
+                trace.bind_variable(self._slot(v, slot))
+            op, operands, attrs = self._op(g, rates[v.dtype], step, hyper)
+            attrs = ", ".join([f"variable = @{key}"] + attrs)
+            trace.op(op, operands, "{" + attrs + "}", [], location)
+
+    def _hyperparameters(self):
+        lr = self.learning_rate
+        return {"learning_rate": float(lr() if callable(lr) else lr)}
+
+
+class SGD(Optimizer):
+    """Gradient descent, with (Nesterov) momentum if momentum > 0."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False,
+                 name="SGD"):
+        if momentum < 0:
+            raise ValueError(f"momentum must be >= 0, got {momentum}")
+        self.momentum = float(momentum)
+        self.nesterov = nesterov
+        self._slot_suffixes = {"momentum": "_momentum"} if momentum else {}
+        super().__init__(learning_rate, name)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "momentum": self.momentum,
+                "nesterov": self.nesterov}
+
+    def _op(self, grad, lr, step, hyper):
+        if not hyper["momentum"]:
+            return "apply_gradient_descent", [grad, lr], []
+        attrs = [f"momentum = {_f64(hyper['momentum'])}"]
+        if hyper["nesterov"]:
+            attrs.append("nesterov")
+        return "apply_momentum", [grad, lr], attrs
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (TensorFlow's formulation)."""
+
+    _slot_suffixes = {"m": "_adam_m", "v": "_adam_v"}
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, name="Adam"):
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        super().__init__(learning_rate, name)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "beta_1": float(self.beta_1),
+                "beta_2": float(self.beta_2), "epsilon": float(self.epsilon)}
+
+    def _op(self, grad, lr, step, hyper):
+        return "apply_adam", [grad, lr, step], [
+            f"beta1 = {_f64(hyper['beta_1'])}", f"beta2 = {_f64(hyper['beta_2'])}",
+            f"epsilon = {_f64(hyper['epsilon'])}"]

@@ -1,0 +1,223 @@
+"""kiln.train: checkpoints, the TF1-style optimizer name, and freezing.
+
+A checkpoint is one safetensors file written by the runtime (atomically:
+a crash mid-save leaves the previous file). Variables are named by where
+they sit in the saved objects, e.g. `model__dense__kernel` or
+`optimizer__slots__model__dense__kernel__m`, so a fresh model of the same
+structure restores from it.
+"""
+
+import json
+import os
+import re
+import tempfile
+
+from . import _kiln, errors
+from .dtypes import int64
+from .optimizers import SGD
+from .tensor import Tensor, constant
+from .variables import Variable, _store
+
+
+class GradientDescentOptimizer(SGD):
+    """tf.train.GradientDescentOptimizer: SGD without momentum."""
+
+    def __init__(self, learning_rate, name="GradientDescent"):
+        super().__init__(learning_rate, name=name)
+
+
+def _identifier(path):
+    name = "__".join(re.sub(r"\W", "_", part) for part in path.split("/"))
+    return name if re.match(r"[A-Za-z_]", name) else "v_" + name
+
+
+class Checkpoint:
+    """Saves and restores the variables of the objects given by keyword:
+    models and layers, optimizers (slots and step counter included) and
+    single Variables."""
+
+    def __init__(self, **objects):
+        if not objects:
+            raise ValueError("Checkpoint needs at least one object to save")
+        self._objects = objects
+        self.save_counter = Variable(constant(0, int64), name="save_counter",
+                                     trainable=False)
+
+    def _named(self):
+        """{checkpoint name: Variable}, plus optimizer slots still to be
+        created: {name: (optimizer, primary Variable, slot name)}."""
+        named, paths, pending = {}, {}, {}
+        optimizers = []
+        for key, obj in self._objects.items():
+            if isinstance(obj, Variable):
+                named[_identifier(key)] = obj
+                paths[id(obj)] = key
+            elif hasattr(obj, "_named_variables"):
+                for path, var in obj._named_variables():
+                    named[_identifier(f"{key}/{path}")] = var
+                    paths.setdefault(id(var), f"{key}/{path}")
+            elif hasattr(obj, "_named_slots"):
+                optimizers.append((key, obj))
+            else:
+                raise TypeError(f"Checkpoint cannot save {key}={obj!r}: not a "
+                                "model, layer, optimizer or Variable")
+        for key, opt in optimizers:
+            named[_identifier(f"{key}/iterations")] = opt.iterations
+            for var, slot, value in opt._named_slots():
+                where = paths.get(id(var), var.name[:-2])
+                named[_identifier(f"{key}/slots/{where}/{slot}")] = value
+            # Slots of model variables that the optimizer has not made yet
+            # (nothing trained): restore creates them.
+            for vid, path in paths.items():
+                for slot in opt._slot_suffixes:
+                    name = _identifier(f"{key}/slots/{path}/{slot}")
+                    if name not in named:
+                        pending[name] = (opt, vid, slot)
+        named["save_counter"] = self.save_counter
+        return named, pending
+
+    def save(self, file_prefix):
+        """Writes `<file_prefix>-<n>.safetensors` and returns its path."""
+        self.save_counter.assign_add(constant(1, int64))
+        path = f"{file_prefix}-{int(self.save_counter.numpy())}.safetensors"
+        self.write(path)
+        return path
+
+    def write(self, path):
+        named, _ = self._named()
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        store = _kiln.VariableStore()
+        for name, var in named.items():
+            store.set(name, var._value._impl)
+        try:
+            store.save(path, sorted(named))
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+        return path
+
+    def restore(self, save_path):
+        """Assigns every saved variable of these objects. The whole file is
+        checked first; a missing, truncated or corrupt file, or one that
+        lacks a variable or has another shape, raises an error naming it
+        (and changes nothing)."""
+        if save_path is None:
+            raise errors.NotFoundError("no checkpoint to restore (the "
+                                       "CheckpointManager has none yet)", None)
+        store = _kiln.VariableStore()
+        try:
+            store.load(str(save_path))
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+        named, pending = self._named()
+        stored = set(store.names())
+        variables_by_id = {}
+        for obj in self._objects.values():
+            for var in getattr(obj, "variables", []):
+                variables_by_id[id(var)] = var
+        updates = []
+        for name, var in named.items():
+            if name not in stored:
+                raise errors.NotFoundError(
+                    f"{save_path}: the checkpoint has no variable '{name}' "
+                    f"({var.name}); was it saved from a different model?", None)
+            value = Tensor(store.get(name))
+            if value.shape != var.shape or value.dtype != var.dtype:
+                raise errors.InvalidArgumentError(
+                    f"{save_path}: variable '{name}' is {value.dtype.name}"
+                    f"{list(value.shape)} in the checkpoint but "
+                    f"{var.dtype.name}{list(var.shape)} in the model", None)
+            updates.append((var, value))
+        for name, (opt, vid, slot) in pending.items():
+            if name in stored:
+                slot_var = opt._slot(variables_by_id[vid], slot)
+                updates.append((slot_var, Tensor(store.get(name))))
+        for var, value in updates:  # nothing changes unless all is valid
+            var.assign(value)
+        return self
+
+
+class CheckpointManager:
+    """Keeps the last `max_to_keep` checkpoints of `checkpoint` in
+    `directory`, with an index file naming them."""
+
+    def __init__(self, checkpoint, directory, max_to_keep=5,
+                 checkpoint_name="ckpt"):
+        self._checkpoint = checkpoint
+        self.directory = str(directory)
+        self.max_to_keep = max_to_keep
+        self._prefix = os.path.join(self.directory, checkpoint_name)
+        self._index = os.path.join(self.directory, "checkpoint.json")
+        self._kept = self._read_index()
+
+    def _read_index(self):
+        try:
+            with open(self._index) as f:
+                kept = json.load(f)["checkpoints"]
+        except FileNotFoundError:
+            return []
+        except (ValueError, KeyError, TypeError) as e:
+            raise errors.DataLossError(f"{self._index}: not a checkpoint "
+                                       f"index ({e})", None) from None
+        return [p for p in kept if os.path.exists(p)]
+
+    def _write_index(self):
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".checkpoint.")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"checkpoints": self._kept}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._index)
+
+    @property
+    def checkpoints(self):
+        return list(self._kept)
+
+    @property
+    def latest_checkpoint(self):
+        return self._kept[-1] if self._kept else None
+
+    def save(self, checkpoint_number=None):
+        os.makedirs(self.directory, exist_ok=True)
+        if checkpoint_number is not None:
+            self._checkpoint.save_counter.assign(
+                constant(int(checkpoint_number) - 1, int64))
+        path = self._checkpoint.save(self._prefix)
+        self._kept = [p for p in self._kept if p != path] + [path]
+        while self.max_to_keep and len(self._kept) > self.max_to_keep:
+            old = self._kept.pop(0)
+            try:
+                os.remove(old)
+            except FileNotFoundError:
+                pass
+        self._write_index()
+        return path
+
+
+def freeze(function, *example_args, path=None):
+    """Exports `function` (a @kiln.function) traced for `example_args` as a
+    Kiln module whose variables are constants with their current values:
+    the inference module that tensor-run (or an AOT build) runs without a
+    checkpoint. Returns the module text (also written to `path`)."""
+    if not hasattr(function, "get_concrete_function"):
+        raise TypeError("freeze takes a @kiln.function")
+    concrete = function.get_concrete_function(*example_args)
+    keys = sorted(concrete._variables)
+    with tempfile.TemporaryDirectory() as tmp:
+        values = os.path.join(tmp, "values.safetensors")
+        text = concrete.mlir
+        if keys:
+            for key in keys:
+                var = concrete._variables[key]
+                _store.set(key, var._value._impl)
+            _store.save(values, keys)
+        try:
+            text = _kiln.run_passes(
+                text, f"kiln-freeze-variables{{checkpoint={values}}}"
+                if keys else "canonicalize")
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+    if path is not None:
+        with open(path, "w") as f:
+            f.write(text)
+    return text

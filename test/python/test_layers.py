@@ -1,0 +1,360 @@
+"""Part 2 of the front end: layers, models, losses, optimizers, data,
+checkpoints, devices, metrics and summaries, checked against NumPy."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import kiln
+from conftest import BUILD
+
+RNG = np.random.default_rng(3)
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+# -- layers and models ---------------------------------------------------
+
+def test_dense_builds_at_first_call_and_matches_numpy():
+    layer = kiln.layers.Dense(4, activation="relu")
+    assert layer.variables == []
+    x = f32(5, 3)
+    y = layer(x)
+    kernel, bias = layer.kernel.numpy(), layer.bias.numpy()
+    assert kernel.shape == (3, 4) and bias.shape == (4,)
+    np.testing.assert_allclose(y.numpy(), np.maximum(x @ kernel + bias, 0), rtol=1e-5)
+    assert [v.name for v in layer.trainable_variables] == [
+        f"{layer.name}/kernel:0", f"{layer.name}/bias:0"]
+    # Glorot uniform: within the limit
+    limit = np.sqrt(6 / (3 + 4))
+    assert np.all(np.abs(kernel) <= limit) and np.all(bias == 0)
+    assert kiln.layers.Dense(2, use_bias=False)(x).shape == (5, 2)
+
+
+def test_initializers_are_deterministic_under_set_seed():
+    values = []
+    for _ in range(2):
+        kiln.random.set_seed(11)
+        values.append(kiln.layers.Dense(6)(np.ones((1, 5), np.float32)).numpy())
+    np.testing.assert_array_equal(values[0], values[1])
+    kiln.random.set_seed(12)
+    other = kiln.layers.Dense(6)(np.ones((1, 5), np.float32)).numpy()
+    assert not np.array_equal(values[0], other)
+
+
+def test_conv_pooling_flatten_shapes_and_values():
+    x = f32(2, 8, 8, 3)
+    conv = kiln.layers.Conv2D(5, 3, activation="relu")
+    y = conv(x)
+    assert y.shape == (2, 6, 6, 5)
+    expected = np.maximum(kiln.nn.conv2d(x, conv.kernel.numpy(), 1, "VALID").numpy()
+                          + conv.bias.numpy(), 0)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5)
+    assert kiln.layers.Conv2D(4, (3, 3), strides=2, padding="same")(x).shape == (2, 4, 4, 4)
+    pooled = kiln.layers.MaxPooling2D()(x)
+    np.testing.assert_allclose(pooled.numpy(),
+                               x.reshape(2, 4, 2, 4, 2, 3).max(axis=(2, 4)))
+    np.testing.assert_allclose(kiln.layers.GlobalAveragePooling2D()(x).numpy(),
+                               x.mean(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_array_equal(kiln.layers.Flatten()(x).numpy(), x.reshape(2, -1))
+    with pytest.raises(ValueError, match="rank 4"):
+        kiln.layers.Conv2D(2, 3)(f32(4, 4))
+    with pytest.raises(ValueError, match="padding"):
+        kiln.layers.Conv2D(2, 3, padding="full")
+
+
+def test_models_track_their_layers():
+    class Net(kiln.Network):
+        def __init__(self):
+            super().__init__()
+            self.body = [kiln.layers.Dense(4), kiln.layers.Dense(3)]
+            self.head = kiln.layers.Dense(2)
+
+        def call(self, x):
+            for layer in self.body:
+                x = layer(x)
+            return self.head(x)
+
+    net = Net()
+    assert kiln.Network is kiln.Model
+    out = net(f32(7, 5))
+    assert out.shape == (7, 2)
+    assert len(net.variables) == 6 and len(net.trainable_variables) == 6
+    names = [path for path, _ in net._named_variables()]
+    assert names[:2] == ["body/0/kernel", "body/0/bias"] and names[-1] == "head/bias"
+    seq = kiln.Sequential([kiln.layers.Dense(3, activation="tanh"), kiln.layers.Dense(1)])
+    assert seq(f32(4, 2)).shape == (4, 1) and len(seq.layers) == 2
+    with pytest.raises(TypeError):
+        kiln.Sequential([lambda x: x])
+
+
+# -- losses --------------------------------------------------------------
+
+def test_losses_match_numpy():
+    logits = f32(6, 4)
+    labels = RNG.integers(0, 4, 6)
+    logp = logits - logits.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    nll = -logp[np.arange(6), labels].mean()
+    scce = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+    np.testing.assert_allclose(float(scce(labels, logits)), nll, rtol=1e-5)
+    probs = np.exp(logp)
+    np.testing.assert_allclose(
+        float(kiln.losses.SparseCategoricalCrossentropy()(labels.astype(np.uint8), probs)),
+        nll, rtol=1e-4)
+    onehot = np.eye(4, dtype=np.float32)[labels]
+    np.testing.assert_allclose(
+        float(kiln.losses.CategoricalCrossentropy(from_logits=True)(onehot, logits)),
+        nll, rtol=1e-5)
+    a, b = f32(5, 3), f32(5, 3)
+    np.testing.assert_allclose(float(kiln.losses.MeanSquaredError()(a, b)),
+                               ((a - b) ** 2).mean(), rtol=1e-5)
+    e = np.abs(a - b)
+    huber = np.where(e <= 0.5, 0.5 * e ** 2, 0.5 * (e - 0.25)).mean()
+    np.testing.assert_allclose(float(kiln.losses.Huber(delta=0.5)(a, b)), huber, rtol=1e-5)
+
+
+# -- optimizers ----------------------------------------------------------
+
+def _quadratic_steps(optimizer, steps, compiled=False):
+    """Minimizes sum((w - t)^2) from w0; returns the weights after each
+    step and the gradients seen."""
+    w = kiln.Variable(np.array([1.0, -2.0, 3.0], np.float32))
+    target = np.array([0.5, 0.5, 0.5], np.float32)
+
+    def step():
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(kiln.square(w - target))
+        (g,) = tape.gradient(loss, [w])
+        optimizer.apply_gradients([(g, w)])
+        return g
+    run = kiln.function(step) if compiled else step
+    history = []
+    for _ in range(steps):
+        g = run()
+        history.append((w.numpy().copy(), np.asarray(g)))
+    return history, optimizer
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_sgd_momentum_and_adam_match_their_formulas(compiled):
+    w0 = np.array([1.0, -2.0, 3.0])
+    target = 0.5
+
+    hist, _ = _quadratic_steps(kiln.optimizers.SGD(0.1), 3, compiled)
+    w = w0.copy()
+    for got, _ in hist:
+        w = w - 0.1 * 2 * (w - target)
+        np.testing.assert_allclose(got, w, rtol=1e-5)
+
+    hist, opt = _quadratic_steps(kiln.optimizers.SGD(0.1, momentum=0.9), 3, compiled)
+    w, v = w0.copy(), np.zeros(3)
+    for got, _ in hist:
+        v = 0.9 * v + 2 * (w - target)  # TensorFlow's momentum formulation
+        w = w - 0.1 * v
+        np.testing.assert_allclose(got, w, rtol=1e-5)
+    assert isinstance(opt.get_slot(opt._slots[next(iter(opt._slots))][0], "momentum"),
+                      kiln.Variable)
+
+    hist, opt = _quadratic_steps(kiln.optimizers.Adam(0.1), 3, compiled)
+    w, m, v = w0.copy(), np.zeros(3), np.zeros(3)
+    for t, (got, _) in enumerate(hist, start=1):
+        g = 2 * (w - target)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        lr = 0.1 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        w = w - lr * m / (np.sqrt(v) + 1e-7)
+        np.testing.assert_allclose(got, w, rtol=1e-5)
+    assert int(opt.iterations.numpy()) == 3
+    assert len(opt.variables) == 3  # iterations, m, v
+
+
+def test_minimize_and_optimizer_errors():
+    a = kiln.Variable(2.0)
+    b = kiln.Variable(5.0)
+    opt = kiln.train.GradientDescentOptimizer(0.25)
+    value = opt.minimize(lambda: a * a)  # only a is used
+    assert float(value) == 4.0 and float(a) == 1.0 and float(b) == 5.0
+    opt.minimize(lambda: a * b, var_list=[b])
+    assert float(b) == 4.75 and float(a) == 1.0
+    with pytest.raises(ValueError, match="no gradient"):
+        opt.apply_gradients([(None, a)])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="shape"):
+        opt.apply_gradients([(np.ones(3, np.float32), a)])
+    with pytest.raises(TypeError, match="callable"):
+        opt.minimize(a * a)
+
+
+def test_changing_the_learning_rate_takes_effect():
+    w = kiln.Variable(1.0)
+    opt = kiln.optimizers.SGD(0.5)
+    opt.apply_gradients([(kiln.constant(1.0), w)])
+    opt.learning_rate = 0.25
+    opt.apply_gradients([(kiln.constant(1.0), w)])
+    assert float(w) == 0.25
+
+
+# -- data ----------------------------------------------------------------
+
+def test_dataset_slices_shuffles_and_batches():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    y = np.arange(10)
+    ds = kiln.data.Dataset.from_tensor_slices((x, y))
+    assert len(ds) == 10
+    first = next(iter(ds))
+    assert isinstance(first[0], kiln.Tensor) and first[0].shape == (1,)
+    batches = list(ds.batch(4))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2] and len(ds.batch(4)) == 3
+    assert len(list(ds.batch(4, drop_remainder=True))) == 2
+    shuffled = [int(b) for _, b in ds.shuffle(10, seed=5)]
+    assert sorted(shuffled) == list(range(10)) and shuffled != list(range(10))
+    again = [int(b) for _, b in ds.shuffle(10, seed=5)]
+    assert again == shuffled  # the same seed, the same first epoch
+    epochs = ds.shuffle(10, seed=5)
+    assert [int(b) for _, b in epochs] != [int(b) for _, b in epochs]  # reshuffled
+    small = [int(b) for _, b in ds.shuffle(2, seed=1)]
+    assert sorted(small) == list(range(10))
+    doubled = ds.map(lambda a, b: (a * 2.0, b)).take(3)
+    assert [float(a[0]) for a, _ in doubled] == [0.0, 2.0, 4.0]
+    assert len(ds.repeat(2)) == 20
+    unbatched = kiln.data.Dataset.from_tensor_slices({"a": x, "b": y}).shuffle(3, seed=2).batch(5)
+    assert sorted(int(v) for b in unbatched for v in b["b"]) == list(range(10))
+    with pytest.raises(ValueError, match="different first dimensions"):
+        kiln.data.Dataset.from_tensor_slices((x, y[:3]))
+
+
+def test_fashion_mnist_loads_and_names_the_package_when_absent(tmp_path):
+    (x, y), (xt, yt) = kiln.datasets.fashion_mnist.load_data()
+    assert x.shape == (60000, 28, 28) and x.dtype == np.uint8
+    assert yt.shape == (10000,) and set(np.unique(y)) == set(range(10))
+    with pytest.raises(kiln.errors.NotFoundError, match="dataset-fashion-mnist"):
+        kiln.datasets.fashion_mnist.load_data(str(tmp_path))
+
+
+# -- checkpoints ---------------------------------------------------------
+
+def _trained_model():
+    kiln.random.set_seed(5)
+    model = kiln.Sequential([kiln.layers.Dense(8, activation="relu"), kiln.layers.Dense(2)])
+    opt = kiln.optimizers.Adam(0.01)
+    x, y = f32(16, 3), RNG.integers(0, 2, 16)
+    loss = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+    for _ in range(3):
+        opt.minimize(lambda: loss(y, model(x)), lambda: model.trainable_variables)
+    return model, opt, x
+
+
+def test_checkpoint_round_trip_with_optimizer_slots(tmp_path):
+    model, opt, x = _trained_model()
+    ckpt = kiln.train.Checkpoint(model=model, optimizer=opt)
+    path = ckpt.save(str(tmp_path / "ckpt"))
+    assert path.endswith("ckpt-1.safetensors") and os.path.exists(path)
+    assert ckpt.save(str(tmp_path / "ckpt")).endswith("ckpt-2.safetensors")
+
+    fresh = kiln.Sequential([kiln.layers.Dense(8, activation="relu"), kiln.layers.Dense(2)])
+    fresh(x)
+    fresh_opt = kiln.optimizers.Adam(0.01)
+    kiln.train.Checkpoint(model=fresh, optimizer=fresh_opt).restore(path)
+    np.testing.assert_array_equal(fresh(x).numpy(), model(x).numpy())
+    assert int(fresh_opt.iterations.numpy()) == 3
+    for v in model.trainable_variables:
+        m = opt.get_slot(v, "m").numpy()
+        w = [u for u in fresh.trainable_variables if u.shape == v.shape]
+        assert any(np.array_equal(fresh_opt.get_slot(u, "m").numpy(), m) for u in w)
+
+
+def test_checkpoint_errors_name_the_file(tmp_path):
+    model, opt, x = _trained_model()
+    ckpt = kiln.train.Checkpoint(model=model)
+    path = ckpt.save(str(tmp_path / "ckpt"))
+    data = open(path, "rb").read()
+    before = model(x).numpy()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(kiln.errors.DataLossError, match="truncated.safetensors"):
+        ckpt.restore(str(truncated))
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\xff" * 64)
+    with pytest.raises(kiln.errors.DataLossError, match="corrupt.safetensors"):
+        ckpt.restore(str(corrupt))
+    np.testing.assert_array_equal(model(x).numpy(), before)  # nothing changed
+    with pytest.raises(kiln.errors.NotFoundError, match="absent"):
+        ckpt.restore(str(tmp_path / "absent.safetensors"))
+    other = kiln.Sequential([kiln.layers.Dense(9), kiln.layers.Dense(2)])
+    other(x)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="in the checkpoint but"):
+        kiln.train.Checkpoint(model=other).restore(path)
+
+
+def test_checkpoint_manager_keeps_the_latest(tmp_path):
+    model, opt, _ = _trained_model()
+    ckpt = kiln.train.Checkpoint(model=model, optimizer=opt)
+    manager = kiln.train.CheckpointManager(ckpt, str(tmp_path), max_to_keep=2)
+    assert manager.latest_checkpoint is None
+    paths = [manager.save() for _ in range(3)]
+    assert manager.latest_checkpoint == paths[-1]
+    assert not os.path.exists(paths[0]) and manager.checkpoints == paths[1:]
+    again = kiln.train.CheckpointManager(ckpt, str(tmp_path), max_to_keep=2)
+    assert again.latest_checkpoint == paths[-1]
+
+
+def test_freeze_exports_an_inference_module(tmp_path):
+    model, _, x = _trained_model()
+    predict = kiln.function(lambda images: model(images))
+    path = tmp_path / "frozen.mlir"
+    text = kiln.train.freeze(predict, x, path=str(path))
+    assert "kiln.variable" not in text and "read_variable" not in text
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "out"
+    subprocess.run([os.path.join(BUILD, "bin", "tensor-run"), str(path), "--input",
+                    str(tmp_path / "x.npy"), "--output-dir", str(out)], check=True,
+                   capture_output=True)
+    np.testing.assert_allclose(np.load(out / "0.npy"), model(x).numpy(), rtol=1e-5)
+
+
+# -- devices, metrics, summaries -----------------------------------------
+
+def test_devices(capfd):
+    t = kiln.constant([1.0, 2.0])
+    assert t.device.endswith("device:CPU:0") and t.cpu() is t
+    with kiln.device("/cpu:0"):
+        assert float(kiln.reduce_sum(t)) == 3.0
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="no GPU"):
+        kiln.device("/gpu:0")
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="malformed"):
+        kiln.device("tpu")
+    kiln.config.set_log_device_placement(True)
+    try:
+        kiln.add(t, t)
+    finally:
+        kiln.config.set_log_device_placement(False)
+    assert "Executing op add in device /job:localhost/replica:0/task:0/device:CPU:0" \
+        in capfd.readouterr().err
+
+
+def test_metrics():
+    mean = kiln.metrics.Mean()
+    mean.update_state([1.0, 2.0])
+    mean.update_state(6.0)
+    assert float(mean.result()) == 3.0
+    mean.reset_state()
+    assert float(mean.result()) == 0.0
+    acc = kiln.metrics.SparseCategoricalAccuracy()
+    acc.update_state(np.array([0, 1, 2], np.uint8),
+                     np.array([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]]))
+    assert abs(float(acc.result()) - 2 / 3) < 1e-9
+
+
+def test_summary_writer(tmp_path):
+    writer = kiln.summary.create_file_writer(str(tmp_path / "logs"))
+    assert kiln.summary.scalar("loss", 1.0, step=0) is False  # no default writer
+    with writer.as_default():
+        for step in range(3):
+            assert kiln.summary.scalar("loss", kiln.constant(3.0 - step), step=step)
+    writer.close()
+    steps, values = kiln.summary.read_scalars(str(tmp_path / "logs"))["loss"]
+    assert steps == [0, 1, 2] and values == [3.0, 2.0, 1.0]
