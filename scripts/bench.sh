@@ -21,3 +21,4 @@ fi
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
 /usr/bin/python3 "$root/bench/bench_basic.py" "$@"
 /usr/bin/python3 "$root/bench/bench_python.py"
+/usr/bin/python3 "$root/bench/bench_training.py"
