@@ -7,6 +7,7 @@
 
 #include "kiln/Pipelines/Pipelines.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -84,9 +85,20 @@ struct DistinctResultsPass
       for (OpOperand &operand : ret->getOpOperands()) {
         Value v = operand.get();
         auto type = dyn_cast<RankedTensorType>(v.getType());
-        bool fresh = seen.insert(v).second && !isa<BlockArgument>(v);
+        // A value also materialized into a variable's buffer lives there:
+        // an output needs its own copy, taken before that write.
+        Operation *write = nullptr;
+        for (Operation *user : v.getUsers())
+          if (isa<bufferization::MaterializeInDestinationOp>(user) &&
+              user->getBlock() == ret->getBlock() &&
+              (!write || user->isBeforeInBlock(write)))
+            write = user;
+        bool fresh = seen.insert(v).second && !isa<BlockArgument>(v) && !write;
         if (fresh || !type)
           continue;
+        OpBuilder::InsertionGuard guard(b);
+        if (write)
+          b.setInsertionPoint(write);
         Value empty = tensor::EmptyOp::create(
             b, ret.getLoc(), tensor::getMixedSizes(b, ret.getLoc(), v),
             type.getElementType());

@@ -13,14 +13,20 @@ import numpy as np
 from .tensor import Tensor, convert_to_tensor
 
 
+def _widen(array):
+    """Kiln has no unsigned types: uint8/uint16 become int32, uint32/64
+    int64 (images from load_data are uint8)."""
+    if array.dtype.kind == "u":
+        return array.astype(np.int32 if array.dtype.itemsize < 4 else np.int64)
+    return array
+
+
 def _to_arrays(structure):
     if isinstance(structure, tuple):
         return tuple(_to_arrays(s) for s in structure)
     if isinstance(structure, dict):
         return {k: _to_arrays(v) for k, v in structure.items()}
-    if isinstance(structure, list):
-        return np.asarray(structure)
-    return np.asarray(structure)
+    return _widen(np.asarray(structure))
 
 
 def _leaves(structure):
@@ -81,15 +87,21 @@ class Dataset:
     def __iter__(self):
         for element in self._make():
             yield _map(element, lambda a: a if isinstance(a, Tensor)
-                       else convert_to_tensor(a))
+                       else convert_to_tensor(_widen(np.asarray(a))))
 
     def __len__(self):
         if self._length is None:
             raise TypeError("the length of this dataset is not known")
         return self._length
 
+    INFINITE = -1
+    UNKNOWN = -2
+
     def cardinality(self):
-        return -2 if self._length is None else self._length
+        """The number of elements, INFINITE (-1) or UNKNOWN (-2)."""
+        if self._length is None:
+            return getattr(self, "_infinite", False) and -1 or -2
+        return self._length
 
     def _raw(self):
         """Elements as NumPy arrays (inside the pipeline)."""
@@ -104,12 +116,18 @@ class Dataset:
             raise ValueError(f"shuffle: buffer_size must be >= 1, got {buffer_size}")
         source = self
         epochs = [0]
+        if seed is None:
+            # The global seed (kiln.random.set_seed) makes the order
+            # reproducible, as in TensorFlow; without one it varies.
+            from . import random as _random
+            base = _random._op_seed(None)
+        else:
+            base = int(seed)
 
         def shuffled(elements):
             if reshuffle_each_iteration:
                 epochs[0] += 1
-            rng = np.random.default_rng(None if seed is None
-                                        else [seed, epochs[0]])
+            rng = np.random.default_rng([base, epochs[0]])
             buffer = []
             for element in elements:
                 buffer.append(element)
@@ -183,27 +201,37 @@ class Dataset:
         return Dataset(make, self._length)
 
     def take(self, count):
+        """The first `count` elements (all of them if count is -1)."""
+        if count < 0:
+            return self
         source = self
 
         def make():
+            if count == 0:
+                return
             for i, element in enumerate(source._raw()):
-                if i >= count:
-                    return
                 yield element
-        length = None if self._length is None else min(count, self._length)
+                if i + 1 >= count:
+                    return
+        length = count if self._length is None and getattr(self, "_infinite", False) \
+            else (None if self._length is None else min(count, self._length))
         return Dataset(make, length)
 
     def repeat(self, count=None):
+        """The elements `count` times (forever if None or -1)."""
+        forever = count is None or count < 0
         source = self
 
         def make():
             i = 0
-            while count is None or i < count:
+            while forever or i < count:
                 yield from source._raw()
                 i += 1
-        length = None if count is None or self._length is None \
+        length = None if forever or self._length is None \
             else self._length * count
-        return Dataset(make, length)
+        out = Dataset(make, length)
+        out._infinite = forever and self._length != 0
+        return out
 
     def prefetch(self, buffer_size=None):
         """Accepted for compatibility; elements are produced on demand."""

@@ -8,11 +8,15 @@ of `kiln.Model` (alias `kiln.Network`) that assigns layers to attributes
 and defines `call`.
 """
 
+import inspect
 import itertools
 import re
 
+import numpy as np
+
 from . import initializers, nn, ops
-from .tensor import convert_to_tensor
+from .dtypes import as_dtype
+from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
 
 _counters = {}
@@ -23,6 +27,15 @@ def _default_name(cls):
     count = _counters.setdefault(base, itertools.count())
     n = next(count)
     return base if n == 0 else f"{base}_{n}"
+
+
+def _takes_training(call):
+    try:
+        return "training" in inspect.signature(call).parameters or any(
+            p.kind == p.VAR_KEYWORD
+            for p in inspect.signature(call).parameters.values())
+    except (TypeError, ValueError):
+        return True
 
 
 def _activation(identifier):
@@ -49,34 +62,40 @@ def _pair(value, what):
 class Layer:
     """Base class: weights made by `add_weight` in `build`, math in `call`."""
 
-    def __init__(self, name=None, trainable=True):
-        object.__setattr__(self, "_layers", [])  # (attribute name, layer)
+    def __init__(self, name=None, trainable=True, dtype="float32",
+                 input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword "
+                            f"arguments {sorted(kwargs)}")
+        object.__setattr__(self, "_layers", [])  # (attribute path, layer)
         self._weights = []                       # (weight name, Variable)
         self.built = False
         self.trainable = trainable
+        self.dtype = dtype
+        self.input_shape = input_shape  # accepted as in Keras; not needed
         self.name = name or _default_name(type(self))
 
     # Layers assigned to attributes (or in lists of them) are tracked, so a
     # model's variables are its layers' variables.
     def __setattr__(self, attr, value):
-        if isinstance(value, Layer) or (
-                isinstance(value, (list, tuple)) and value
-                and all(isinstance(v, Layer) for v in value)):
-            layers = [l for l in self._layers if l[0] != attr]
+        if "_layers" in self.__dict__:
+            layers = [l for l in self._layers
+                      if l[0] != attr and not l[0].startswith(attr + "/")]
             if isinstance(value, Layer):
                 layers.append((attr, value))
-            else:
-                layers.extend((f"{attr}/{i}", v) for i, v in enumerate(value))
+            elif isinstance(value, (list, tuple)):
+                layers.extend((f"{attr}/{i}", v) for i, v in enumerate(value)
+                              if isinstance(v, Layer))
             object.__setattr__(self, "_layers", layers)
         object.__setattr__(self, attr, value)
 
     def add_weight(self, name, shape, initializer="glorot_uniform",
-                   dtype="float32", trainable=True):
+                   dtype=None, trainable=True):
         init = initializers.get(initializer)
         with init_scope():
-            value = init(tuple(int(d) for d in shape), dtype)
+            value = init(tuple(int(d) for d in shape), dtype or self.dtype)
         variable = Variable(value, name=f"{self.name}/{name}",
-                            trainable=trainable and self.trainable)
+                            trainable=trainable)
         self._weights.append((name, variable))
         return variable
 
@@ -86,7 +105,17 @@ class Layer:
     def call(self, inputs):
         raise NotImplementedError(f"{type(self).__name__} does not define call")
 
+    def _cast_inputs(self, inputs):
+        """Floating inputs take the layer's dtype (float64 NumPy arrays
+        become float32), as Keras does."""
+        if isinstance(inputs, (Tensor, np.ndarray)) and \
+                np.dtype(getattr(inputs.dtype, "as_numpy_dtype", inputs.dtype)).kind == "f":
+            t = convert_to_tensor(inputs)
+            return t if t.dtype == as_dtype(self.dtype) else ops.cast(t, self.dtype)
+        return inputs
+
     def __call__(self, inputs, *args, **kwargs):
+        inputs = self._cast_inputs(inputs)
         if not self.built:
             shape = getattr(inputs, "shape", None)
             if shape is None:
@@ -94,8 +123,9 @@ class Layer:
                 shape = inputs.shape
             self.build(tuple(shape))
             self.built = True
+        if "training" in kwargs and not _takes_training(type(self).call):
+            kwargs.pop("training")
         return self.call(inputs, *args, **kwargs)
-
     @property
     def layers(self):
         return [layer for _, layer in self._layers]
@@ -119,9 +149,30 @@ class Layer:
 
     weights = variables
 
+    def _trainable_named(self):
+        """The trainable weights, given this layer's and its parents'
+        current `trainable` flags."""
+        if not self.trainable:
+            return
+        for _, variable in self._weights:
+            if variable.trainable:
+                yield variable
+        for _, layer in self._layers:
+            yield from layer._trainable_named()
+
     @property
     def trainable_variables(self):
-        return [v for v in self.variables if v.trainable]
+        seen, out = set(), []
+        for v in self._trainable_named():
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    @property
+    def non_trainable_variables(self):
+        trainable = {id(v) for v in self.trainable_variables}
+        return [v for v in self.variables if id(v) not in trainable]
 
     trainable_weights = trainable_variables
 
@@ -134,8 +185,8 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 name=None):
-        super().__init__(name)
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
         self.units = int(units)
         self.activation = _activation(activation)
         self.use_bias = use_bias
@@ -170,8 +221,8 @@ class Conv2D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
                  activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 name=None):
-        super().__init__(name)
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
@@ -203,8 +254,9 @@ class Conv2D(Layer):
 class _Pooling2D(Layer):
     _op = None
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
-        super().__init__(name)
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
         self.pool_size = _pair(pool_size, "pool_size")
         self.strides = _pair(strides, "strides") if strides else self.pool_size
         self.padding = padding.upper()
@@ -238,23 +290,29 @@ class Flatten(Layer):
 
 
 class Activation(Layer):
-    def __init__(self, activation, name=None):
-        super().__init__(name)
+    def __init__(self, activation, name=None, **kwargs):
+        super().__init__(name, **kwargs)
         self.activation = _activation(activation)
 
     def call(self, inputs):
-        return self.activation(inputs)
+        return self.activation(inputs) if self.activation else inputs
 
 
 class Model(Layer):
     """A layer made of layers. Subclass it, assign layers to attributes in
     `__init__` and define `call(inputs)`."""
 
-    def __init__(self, name=None):
-        super().__init__(name)
+    def __init__(self, name=None, **kwargs):
+        super().__init__(name, **kwargs)
 
     def __call__(self, inputs, *args, **kwargs):
-        self.built = True  # a model's layers build themselves
+        # A model's layers build themselves; a subclass may also define
+        # build(input_shape) for weights of its own.
+        if not self.built and type(self).build is not Layer.build:
+            return super().__call__(inputs, *args, **kwargs)
+        self.built = True
+        if "training" in kwargs and not _takes_training(type(self).call):
+            kwargs.pop("training")
         return self.call(inputs, *args, **kwargs)
 
     def predict(self, x, batch_size=256):
@@ -272,8 +330,8 @@ Network = Model
 class Sequential(Model):
     """Layers applied one after the other."""
 
-    def __init__(self, layers=None, name=None):
-        super().__init__(name)
+    def __init__(self, layers=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
         self.layers_list = []
         for layer in layers or []:
             self.add(layer)
@@ -287,8 +345,8 @@ class Sequential(Model):
     def layers(self):
         return list(self.layers_list)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         x = inputs
         for layer in self.layers_list:
-            x = layer(x)
+            x = layer(x, training=training) if training is not None else layer(x)
         return x

@@ -14,6 +14,23 @@ class Loss:
     def __call__(self, y_true, y_pred):
         return ops.reduce_mean(self.call(y_true, y_pred))
 
+
+def _squeeze_last(x):
+    return ops.reshape(x, x.shape[:-1])
+
+
+def _match(y_true, y_pred):
+    """Keras' rule: predictions (B, 1) against targets (B,) (or the other
+    way round) drop the trailing 1 instead of broadcasting to (B, B)."""
+    y_true, y_pred = convert_to_tensor(y_true), convert_to_tensor(y_pred)
+    if y_true.dtype != y_pred.dtype:
+        y_true = ops.cast(y_true, y_pred.dtype)
+    if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:
+        y_pred = _squeeze_last(y_pred)
+    elif len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:
+        y_true = _squeeze_last(y_true)
+    return y_true, y_pred
+
     def call(self, y_true, y_pred):
         raise NotImplementedError
 
@@ -35,6 +52,9 @@ class SparseCategoricalCrossentropy(Loss):
     def call(self, y_true, y_pred):
         logits = y_pred if self.from_logits else _log_probabilities(y_pred)
         labels = ops.cast(_labels(y_true), int64)
+        if len(labels.shape) == len(convert_to_tensor(logits).shape) and \
+                labels.shape[-1] == 1:  # (B, 1) labels, as Keras accepts
+            labels = _squeeze_last(labels)
         return nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
                                                            logits=logits)
 
@@ -53,7 +73,8 @@ class CategoricalCrossentropy(Loss):
 
 class MeanSquaredError(Loss):
     def call(self, y_true, y_pred):
-        return ops.square(convert_to_tensor(y_pred) - y_true)
+        y_true, y_pred = _match(y_true, y_pred)
+        return ops.square(y_pred - y_true)
 
 
 class Huber(Loss):
@@ -64,7 +85,8 @@ class Huber(Loss):
         self.delta = float(delta)
 
     def call(self, y_true, y_pred):
-        error = ops.abs(convert_to_tensor(y_pred) - y_true)
+        y_true, y_pred = _match(y_true, y_pred)
+        error = ops.abs(y_pred - y_true)
         quadratic = 0.5 * ops.square(error)
         linear = self.delta * (error - 0.5 * self.delta)
         return ops.where(error <= self.delta, quadratic, linear)

@@ -1,25 +1,54 @@
-"""kiln.metrics: running means of values over a training epoch."""
+"""kiln.metrics: running means over a training epoch. The totals are
+kiln.Variables, so a metric can be updated eagerly or inside
+@kiln.function (where its update becomes part of the compiled step)."""
+
+import numpy as np
 
 from . import ops
-from .dtypes import float64, int64
-from .tensor import convert_to_tensor
+from .dtypes import float32, int64
+from .tensor import constant, convert_to_tensor
+from .variables import Variable
+
+
+def _labels(y):
+    """Integer labels as a tensor (NumPy's unsigned types become int64)."""
+    if isinstance(y, np.ndarray) and y.dtype.kind == "u":
+        y = y.astype(np.int64)
+    return convert_to_tensor(y)
+
+
+def _count(t):
+    n = 1
+    for d in t.shape:
+        n *= d
+    return n
 
 
 class Metric:
     def __init__(self, name=None):
         self.name = name or type(self).__name__
-        self.reset_state()
+        self.total = Variable(constant(0.0, float32), name=f"{self.name}/total",
+                              trainable=False)
+        self.count = Variable(constant(0.0, float32), name=f"{self.name}/count",
+                              trainable=False)
+
+    @property
+    def variables(self):
+        return [self.total, self.count]
 
     def reset_state(self):
-        self._total = 0.0
-        self._count = 0
+        self.total.assign(constant(0.0, float32))
+        self.count.assign(constant(0.0, float32))
 
     reset_states = reset_state
 
+    def _add(self, total, count):
+        self.total.assign_add(ops.cast(total, float32))
+        self.count.assign_add(ops.cast(count, float32))
+
     def result(self):
-        """The mean so far (0 before any update), as a float64 tensor."""
-        return convert_to_tensor(self._total / self._count if self._count
-                                 else 0.0, float64)
+        """The mean so far (0 before any update)."""
+        return self.total.value() / ops.maximum(self.count.value(), 1e-30)
 
     def __call__(self, *args, **kwargs):
         self.update_state(*args, **kwargs)
@@ -27,32 +56,20 @@ class Metric:
 
 
 class Mean(Metric):
-    """The mean of every value passed to update_state."""
+    """The (weighted) mean of every value passed to update_state."""
 
     def update_state(self, values, sample_weight=None):
-        values = convert_to_tensor(values)
-        if sample_weight is not None:
-            w = convert_to_tensor(sample_weight, values.dtype)
-            self._total += float(ops.reduce_sum(values * w))
-            self._count += float(ops.reduce_sum(w + values * 0))
-        else:
-            self._total += float(ops.reduce_sum(values))
-            self._count += max(1, int(_size(values)))
-
-
-def _labels(y):
-    """Integer labels as a tensor (NumPy's unsigned types become int64)."""
-    import numpy as np
-    if isinstance(y, np.ndarray) and y.dtype.kind == "u":
-        y = y.astype(np.int64)
-    return convert_to_tensor(y)
-
-
-def _size(t):
-    n = 1
-    for d in t.shape:
-        n *= d
-    return n
+        values = ops.cast(convert_to_tensor(values), float32)
+        if sample_weight is None:
+            self._add(ops.reduce_sum(values), constant(float(_count(values))))
+            return
+        w = ops.cast(convert_to_tensor(sample_weight), float32)
+        # A weight per sample of (batch, ...) values: broadcast it along the
+        # trailing dimensions, as Keras does.
+        while len(w.shape) < len(values.shape):
+            w = ops.reshape(w, (*w.shape, 1))
+        w = w + values * 0.0
+        self._add(ops.reduce_sum(values * w), ops.reduce_sum(w))
 
 
 class SparseCategoricalAccuracy(Metric):
@@ -62,6 +79,5 @@ class SparseCategoricalAccuracy(Metric):
         y_pred = convert_to_tensor(y_pred)
         labels = ops.cast(ops.reshape(_labels(y_true), (-1,)), int64)
         predicted = ops.argmax(ops.reshape(y_pred, (-1, y_pred.shape[-1])), axis=1)
-        hits = ops.cast(ops.equal(predicted, labels), float64)
-        self._total += float(ops.reduce_sum(hits))
-        self._count += _size(labels)
+        hits = ops.cast(ops.equal(predicted, labels), float32)
+        self._add(ops.reduce_sum(hits), constant(float(_count(labels))))

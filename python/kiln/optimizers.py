@@ -9,7 +9,8 @@ the step counter `iterations` are kiln.Variables, so checkpoints save them.
 """
 
 from . import errors, tracing
-from .dtypes import int64
+from .dtypes import float32, int64
+from .ops import cast
 from .gradients import GradientTape
 from .tensor import constant, convert_to_tensor, zeros
 from .variables import Variable
@@ -24,10 +25,15 @@ class Optimizer:
     _slot_suffixes = {}
 
     def __init__(self, learning_rate, name):
-        self.learning_rate = learning_rate
         self.name = name
         self.iterations = Variable(constant(0, int64), name=f"{name}/iterations",
                                    trainable=False)
+        # The rate is a variable read by the update, so assigning
+        # `optimizer.learning_rate` takes effect in compiled steps too.
+        self._lr = Variable(constant(0.0, float32), name=f"{name}/learning_rate",
+                            trainable=False)
+        self._lr_value = None
+        self.learning_rate = learning_rate
         self._slots = {}  # (id(variable), slot) -> (variable, slot Variable)
         self._update = tracing.Function(self._apply_traced,
                                         name=f"{name.lower()}_update")
@@ -47,6 +53,22 @@ class Optimizer:
 
     def get_slot_names(self):
         return list(self._slot_suffixes)
+
+    @property
+    def learning_rate(self):
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = value
+        if not callable(value):
+            self._set_rate(value)
+
+    def _set_rate(self, value):
+        value = float(value)
+        if value != self._lr_value:
+            self._lr.assign(constant(value, float32))
+            self._lr_value = value
 
     @property
     def variables(self):
@@ -77,6 +99,12 @@ class Optimizer:
             grads.append(g)
             variables.append(v)
         hyper = self._hyperparameters()
+        if callable(self._learning_rate):
+            # A schedule is evaluated outside the compiled code (inside a
+            # trace: once, when tracing).
+            from .variables import init_scope
+            with init_scope():
+                self._set_rate(self._learning_rate())
         if tracing.current_trace() is not None:
             self._apply_traced(grads, variables, hyper)
         else:
@@ -111,9 +139,10 @@ class Optimizer:
         step = self.iterations.value()
         rates = {}
         location = errors.user_location()
+        rate = self._lr.value()
         for g, v in zip(grads, variables):
             if v.dtype not in rates:
-                rates[v.dtype] = constant(float(hyper["learning_rate"]), v.dtype)
+                rates[v.dtype] = rate if v.dtype == float32 else cast(rate, v.dtype)
             key = trace.bind_variable(v)
             for slot in self._slot_suffixes:
                 trace.bind_variable(self._slot(v, slot))
@@ -122,8 +151,7 @@ class Optimizer:
             trace.op(op, operands, "{" + attrs + "}", [], location)
 
     def _hyperparameters(self):
-        lr = self.learning_rate
-        return {"learning_rate": float(lr() if callable(lr) else lr)}
+        return {}
 
 
 class SGD(Optimizer):

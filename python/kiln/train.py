@@ -97,13 +97,16 @@ class Checkpoint:
         return path
 
     def restore(self, save_path):
-        """Assigns every saved variable of these objects. The whole file is
-        checked first; a missing, truncated or corrupt file, or one that
-        lacks a variable or has another shape, raises an error naming it
-        (and changes nothing)."""
+        """Assigns every saved variable of these objects and returns a
+        status (`assert_consumed()`, `expect_partial()`). `None` (no
+        checkpoint yet, e.g. `manager.latest_checkpoint` on a first run)
+        restores nothing. The whole file is checked first: a missing,
+        truncated or corrupt file, a variable of these objects that it
+        lacks, one with another shape, or saved model weights that have no
+        variable here (a model not built yet: call it once first) raise an
+        error naming the file, and nothing changes."""
         if save_path is None:
-            raise errors.NotFoundError("no checkpoint to restore (the "
-                                       "CheckpointManager has none yet)", None)
+            return _RestoreStatus([], [])
         store = _kiln.VariableStore()
         try:
             store.load(str(save_path))
@@ -111,29 +114,75 @@ class Checkpoint:
             raise errors.from_native(e) from None
         named, pending = self._named()
         stored = set(store.names())
-        variables_by_id = {}
+        by_id = {}
         for obj in self._objects.values():
-            for var in getattr(obj, "variables", []):
-                variables_by_id[id(var)] = var
+            if isinstance(obj, Variable):
+                by_id[id(obj)] = obj
+            elif hasattr(obj, "_named_variables"):
+                for _, var in obj._named_variables():
+                    by_id[id(var)] = var
+
+        def value_for(name, var):
+            value = Tensor(store.get(name))
+            if value.shape != var.shape or value.dtype != var.dtype:
+                raise errors.InvalidArgumentError(
+                    f"{save_path}: variable '{name}' is {value.dtype.name}"
+                    f"{list(value.shape)} in the checkpoint but "
+                    f"{var.dtype.name}{list(var.shape)} here", None)
+            return value
+
         updates = []
         for name, var in named.items():
             if name not in stored:
                 raise errors.NotFoundError(
                     f"{save_path}: the checkpoint has no variable '{name}' "
                     f"({var.name}); was it saved from a different model?", None)
-            value = Tensor(store.get(name))
-            if value.shape != var.shape or value.dtype != var.dtype:
-                raise errors.InvalidArgumentError(
-                    f"{save_path}: variable '{name}' is {value.dtype.name}"
-                    f"{list(value.shape)} in the checkpoint but "
-                    f"{var.dtype.name}{list(var.shape)} in the model", None)
-            updates.append((var, value))
+            updates.append((var, value_for(name, var)))
+        slots = []
         for name, (opt, vid, slot) in pending.items():
             if name in stored:
-                slot_var = opt._slot(variables_by_id[vid], slot)
-                updates.append((slot_var, Tensor(store.get(name))))
-        for var, value in updates:  # nothing changes unless all is valid
+                primary = by_id[vid]
+                value = Tensor(store.get(name))
+                if value.shape != primary.shape or value.dtype != primary.dtype:
+                    raise errors.InvalidArgumentError(
+                        f"{save_path}: slot '{name}' is {value.dtype.name}"
+                        f"{list(value.shape)} but its variable is "
+                        f"{primary.dtype.name}{list(primary.shape)}", None)
+                slots.append((opt, primary, slot, value))
+        prefixes = tuple(_identifier(k) + "__" for k, o in self._objects.items()
+                         if hasattr(o, "_named_variables"))
+        unused = sorted(n for n in stored - set(named) - set(pending)
+                        if n.startswith(prefixes))
+        if unused:
+            raise errors.InvalidArgumentError(
+                f"{save_path}: the checkpoint has weights that no variable "
+                f"here matches ({', '.join(unused[:4])}"
+                f"{', ...' if len(unused) > 4 else ''}); if the model has not "
+                "been called yet, call it once on a batch to create its "
+                "weights, then restore", None)
+        for var, value in updates:  # nothing changed until all is valid
             var.assign(value)
+        for opt, primary, slot, value in slots:
+            opt._slot(primary, slot).assign(value)
+        return _RestoreStatus(sorted(stored - set(named) - set(pending)), [])
+
+
+class _RestoreStatus:
+    """What Checkpoint.restore returns (TensorFlow's load status)."""
+
+    def __init__(self, unmatched, missing):
+        self.unmatched = unmatched
+
+    def assert_consumed(self):
+        if self.unmatched:
+            raise AssertionError("checkpoint values not used: "
+                                 + ", ".join(self.unmatched))
+        return self
+
+    def expect_partial(self):
+        return self
+
+    def assert_existing_objects_matched(self):
         return self
 
 

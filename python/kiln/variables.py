@@ -57,6 +57,13 @@ class Variable:
             if callable(initial_value):
                 initial_value = initial_value()
             value = convert_to_tensor(initial_value, dtype)
+        if not hasattr(value._impl, "numpy") or type(value._impl).__name__ == "_TracedImpl":
+            from . import errors
+            raise errors.InvalidArgumentError(
+                "a kiln.Variable's initial value must be computable eagerly, "
+                "but this one is a symbolic tensor of a @kiln.function trace; "
+                "create the variable outside the function (or pass a callable "
+                "or a NumPy value)", errors.user_location())
         self._store_key = _store_key
         self._name = _unique(name)
         self._trainable = trainable

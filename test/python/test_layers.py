@@ -92,6 +92,45 @@ def test_models_track_their_layers():
         kiln.Sequential([lambda x: x])
 
 
+def test_keras_conveniences():
+    # float64 inputs are cast to the layer's float32; training= and
+    # input_shape= are accepted; "linear" is the identity.
+    model = kiln.Sequential([kiln.layers.Flatten(input_shape=(2, 2)),
+                             kiln.layers.Dense(3),
+                             kiln.layers.Activation("linear")])
+    out = model(np.ones((4, 2, 2)), training=True)
+    assert out.shape == (4, 3) and out.dtype == kiln.float32
+    # Reassigning or clearing an attribute stops tracking the old layers.
+    net = kiln.Model()
+    net.blocks = [kiln.layers.Dense(2), kiln.layers.Dense(2)]
+    net.blocks = [kiln.layers.Dense(2)]
+    net.extra = kiln.layers.Dense(2)
+    net.extra = None
+    assert [p for p, _ in net._layers] == ["blocks/0"]
+    # trainable=False on a layer hides its weights from trainable_variables.
+    seq = kiln.Sequential([kiln.layers.Dense(2), kiln.layers.Dense(2)])
+    seq(np.ones((1, 2), np.float32))
+    seq.layers[0].trainable = False
+    assert len(seq.trainable_variables) == 2 and len(seq.non_trainable_variables) == 2
+
+    class WithBuild(kiln.Model):
+        def build(self, input_shape):
+            self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+
+        def call(self, x):
+            return x * self.scale
+    np.testing.assert_array_equal(WithBuild()(np.full((2, 3), 2.0, np.float32)).numpy(),
+                                  np.full((2, 3), 2.0))
+
+
+def test_variables_need_eager_initial_values():
+    @kiln.function
+    def f(x):
+        return kiln.Variable(x * 2.0)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="outside the function"):
+        f(kiln.constant(1.0))
+
+
 # -- losses --------------------------------------------------------------
 
 def test_losses_match_numpy():
@@ -110,6 +149,9 @@ def test_losses_match_numpy():
     np.testing.assert_allclose(
         float(kiln.losses.CategoricalCrossentropy(from_logits=True)(onehot, logits)),
         nll, rtol=1e-5)
+    column = np.arange(4, dtype=np.float32)
+    assert float(kiln.losses.MeanSquaredError()(column, column[:, None])) == 0.0
+    np.testing.assert_allclose(float(scce(labels[:, None], logits)), nll, rtol=1e-5)
     a, b = f32(5, 3), f32(5, 3)
     np.testing.assert_allclose(float(kiln.losses.MeanSquaredError()(a, b)),
                                ((a - b) ** 2).mean(), rtol=1e-5)
@@ -197,6 +239,34 @@ def test_changing_the_learning_rate_takes_effect():
     opt.apply_gradients([(kiln.constant(1.0), w)])
     assert float(w) == 0.25
 
+    @kiln.function
+    def step(g):
+        opt.apply_gradients([(g, w)])
+        return w.value()  # the updated variable, returned
+
+    assert float(step(kiln.constant(1.0))) == 0.0
+    opt.learning_rate = 0.0  # also inside the compiled step
+    assert float(step(kiln.constant(1.0))) == 0.0
+    opt.learning_rate = lambda: 2.0  # a schedule
+    opt.apply_gradients([(kiln.constant(1.0), w)])
+    assert float(w) == -2.0
+
+
+def test_returning_an_updated_variable_from_a_compiled_step():
+    u = kiln.Variable([1.0, 2.0])
+
+    @kiln.function
+    def bump(x):
+        u.assign_add(x)
+        return u.value()
+
+    np.testing.assert_array_equal(bump(kiln.constant([1.0, 1.0])).numpy(), [2.0, 3.0])
+    out = bump(kiln.constant([1.0, 1.0]))
+    np.testing.assert_array_equal(out.numpy(), [3.0, 4.0])
+    np.testing.assert_array_equal(u.numpy(), [3.0, 4.0])
+    bump(kiln.constant([1.0, 1.0]))
+    np.testing.assert_array_equal(out.numpy(), [3.0, 4.0])  # outputs are copies
+
 
 # -- data ----------------------------------------------------------------
 
@@ -225,6 +295,19 @@ def test_dataset_slices_shuffles_and_batches():
     assert sorted(int(v) for b in unbatched for v in b["b"]) == list(range(10))
     with pytest.raises(ValueError, match="different first dimensions"):
         kiln.data.Dataset.from_tensor_slices((x, y[:3]))
+    assert len(list(ds.take(-1))) == 10 and len(list(ds.take(0))) == 0
+    forever = ds.repeat()
+    assert forever.cardinality() == kiln.data.Dataset.INFINITE
+    assert len(list(forever.take(25))) == 25
+    fixed = ds.shuffle(10, reshuffle_each_iteration=False)
+    assert [int(b) for _, b in fixed] == [int(b) for _, b in fixed]
+    kiln.random.set_seed(3)
+    first = [int(b) for _, b in ds.shuffle(10)]
+    kiln.random.set_seed(3)
+    assert [int(b) for _, b in ds.shuffle(10)] == first
+    images = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
+    batch = next(iter(kiln.data.Dataset.from_tensor_slices(images).batch(3)))
+    assert batch.dtype == kiln.int32 and batch.shape == (3, 2, 2)
 
 
 def test_fashion_mnist_loads_and_names_the_package_when_absent(tmp_path):
@@ -288,6 +371,23 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     other(x)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="in the checkpoint but"):
         kiln.train.Checkpoint(model=other).restore(path)
+    unbuilt = kiln.Sequential([kiln.layers.Dense(8, activation="relu"), kiln.layers.Dense(2)])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="call it once"):
+        kiln.train.Checkpoint(model=unbuilt).restore(path)
+    assert kiln.train.Checkpoint(model=model).restore(None).expect_partial()
+
+
+def test_checkpoint_of_a_variable_and_a_fresh_optimizer(tmp_path):
+    v = kiln.Variable([1.0, 2.0])
+    opt = kiln.optimizers.SGD(0.1, momentum=0.9)
+    opt.apply_gradients([(kiln.constant([1.0, 1.0]), v)])
+    path = kiln.train.Checkpoint(v=v, opt=opt).save(str(tmp_path / "c"))
+    v2 = kiln.Variable([0.0, 0.0])
+    opt2 = kiln.optimizers.SGD(0.1, momentum=0.9)
+    kiln.train.Checkpoint(v=v2, opt=opt2).restore(path).assert_consumed()
+    np.testing.assert_array_equal(v2.numpy(), v.numpy())
+    np.testing.assert_array_equal(opt2.get_slot(v2, "momentum").numpy(),
+                                  opt.get_slot(v, "momentum").numpy())
 
 
 def test_checkpoint_manager_keeps_the_latest(tmp_path):
@@ -346,7 +446,29 @@ def test_metrics():
     acc = kiln.metrics.SparseCategoricalAccuracy()
     acc.update_state(np.array([0, 1, 2], np.uint8),
                      np.array([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]]))
-    assert abs(float(acc.result()) - 2 / 3) < 1e-9
+    assert abs(float(acc.result()) - 2 / 3) < 1e-6
+    mean = kiln.metrics.Mean()
+    mean.update_state(np.ones(2, np.float32))
+    mean.update_state(np.zeros(0, np.float32))  # an empty update counts nothing
+    assert float(mean.result()) == 1.0
+    weighted = kiln.metrics.Mean()
+    weighted.update_state(np.array([[1.0, 3.0], [5.0, 7.0]], np.float32),
+                          sample_weight=np.array([1.0, 0.0], np.float32))
+    assert float(weighted.result()) == 2.0
+
+
+def test_metrics_update_inside_a_compiled_step():
+    loss_metric = kiln.metrics.Mean()
+    w = kiln.Variable(2.0)
+
+    @kiln.function
+    def step(x):
+        loss = w * x
+        loss_metric.update_state(loss)
+        return loss
+    for x in (1.0, 2.0, 3.0):
+        step(kiln.constant(x))
+    assert float(loss_metric.result()) == 4.0
 
 
 def test_summary_writer(tmp_path):

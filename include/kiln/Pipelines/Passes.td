@@ -87,9 +87,11 @@ def KilnDistinctResults : Pass<"kiln-distinct-results", "::mlir::ModuleOp"> {
   let description = [{
     Each output of an entry point is written into its own caller-provided
     buffer. When a function returns the same value twice, or returns an
-    argument, bufferization would have two outputs share one buffer (or an
-    output alias an input), which `buffer-results-to-out-params` does not
-    handle. This pass, run just before bufferization, copies such results
+    argument, or returns a value that is also written into a variable's
+    buffer (`bufferization.materialize_in_destination`: the new value of a
+    variable, returned as an output too), bufferization would have two
+    outputs share one buffer (or an output alias an input or a variable),
+    which `buffer-results-to-out-params` does not handle. This pass, run just before bufferization, copies such results
     (`linalg.copy` into a new tensor) so that every result is distinct.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",

@@ -153,14 +153,24 @@ Value lowering::buildElementwise(OpBuilder &b, Location loc,
   for (int64_t i = 0; i < rank; ++i) {
     if (!ShapedType::isDynamic(resultShape[i]))
       continue;
+    // An operand dynamic there; else (a result type written less refined
+    // than its operands) the operands' static extent.
+    int64_t known = 1;
+    bool found = false;
     for (auto [k, operand] : llvm::enumerate(operands)) {
       auto type = cast<RankedTensorType>(operand.getType());
       int64_t j = i - (rank - type.getRank());
-      if (j >= 0 && type.isDynamicDim(j)) {
+      if (j < 0)
+        continue;
+      if (type.isDynamicDim(j)) {
         extents[i] = operandExtents[k][j];
+        found = true;
         break;
       }
+      known = std::max(known, type.getDimSize(j));
     }
+    if (!found)
+      extents[i] = b.getIndexAttr(known);
   }
   for (auto [k, operand] : llvm::enumerate(operands)) {
     auto type = cast<RankedTensorType>(operand.getType());
@@ -175,15 +185,17 @@ Value lowering::buildElementwise(OpBuilder &b, Location loc,
   }
   SmallVector<utils::IteratorType> iterators(rank,
                                              utils::IteratorType::parallel);
+  Value init = emptyTensor(b, loc, extents, resultType.getElementType());
   auto generic = linalg::GenericOp::create(
-      b, loc, TypeRange{resultType}, operands,
-      ValueRange{emptyTensor(b, loc, extents, resultType.getElementType())},
-      maps, iterators,
-      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+      b, loc, TypeRange{init.getType()}, operands, ValueRange{init}, maps,
+      iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         Value result = body(nested, nestedLoc, args.drop_back());
         linalg::YieldOp::create(nested, nestedLoc, result);
       });
-  return generic.getResult(0);
+  Value result = generic.getResult(0);
+  if (result.getType() != resultType) // a result type less refined
+    result = tensor::CastOp::create(b, loc, resultType, result);
+  return result;
 }
 
 Value lowering::castScalar(OpBuilder &b, Location loc, Value value, Type to) {

@@ -76,3 +76,15 @@ func.func @xent(%labels: tensor<?x10xf32>, %logits: tensor<?x10xf32>) -> tensor<
   %0 = kiln.softmax_cross_entropy %labels, %logits : tensor<?x10xf32>, tensor<?x10xf32> -> tensor<?xf32>
   return %0 : tensor<?xf32>
 }
+
+// -----
+
+// A result written less refined than its static operands takes their
+// extents.
+// CHECK-LABEL: func.func @less_refined
+// CHECK: tensor.empty() : tensor<4x3xf32>
+// CHECK: tensor.cast %{{.*}} : tensor<4x3xf32> to tensor<?x3xf32>
+func.func @less_refined(%x: tensor<4x3xf32>, %y: tensor<1x3xf32>) -> tensor<?x3xf32> {
+  %0 = kiln.add %x, %y : tensor<4x3xf32>, tensor<1x3xf32> -> tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
