@@ -141,14 +141,8 @@ class Checkpoint:
         slots = []
         for name, (opt, vid, slot) in pending.items():
             if name in stored:
-                primary = by_id[vid]
-                value = Tensor(store.get(name))
-                if value.shape != primary.shape or value.dtype != primary.dtype:
-                    raise errors.InvalidArgumentError(
-                        f"{save_path}: slot '{name}' is {value.dtype.name}"
-                        f"{list(value.shape)} but its variable is "
-                        f"{primary.dtype.name}{list(primary.shape)}", None)
-                slots.append((opt, primary, slot, value))
+                primary = by_id[vid]  # a slot has its variable's type
+                slots.append((opt, primary, slot, value_for(name, primary)))
         prefixes = tuple(_identifier(k) + "__" for k, o in self._objects.items()
                          if hasattr(o, "_named_variables"))
         unused = sorted(n for n in stored - set(named) - set(pending)
