@@ -25,7 +25,7 @@ from .tracing import ConcreteFunction, Function, function
 from .control_flow import TensorArray, cond, for_loop, range, while_loop
 from . import config
 from .config import device
-from . import (data, datasets, initializers, layers, losses, metrics,
+from . import (aot, data, datasets, initializers, layers, losses, metrics,
                optimizers, summary, train)
 from .layers import Model, Network, Sequential
 
@@ -41,5 +41,5 @@ __all__ = [
     "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",
     "transpose", "where", "zeros", "config", "device", "data", "datasets",
     "initializers", "layers", "losses", "metrics", "optimizers", "summary",
-    "train", "Model", "Network", "Sequential",
+    "train", "Model", "Network", "Sequential", "aot",
 ]

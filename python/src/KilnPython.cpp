@@ -22,6 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "kiln/Compiler/Aot.h"
 #include "kiln/Compiler/Compiler.h"
 #include "kiln/Compiler/FunctionBuilder.h"
 #include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
@@ -285,6 +286,84 @@ public:
   }
 
   MLIRContext &context() { return compiler.getContext(); }
+
+  /// Merges traced modules into one: module i's public function becomes
+  /// entry `names[i]`, its private functions get a suffix (so traces never
+  /// clash), and variables are renamed by `renames` and shared by name.
+  std::string mergeModules(const std::vector<std::string> &texts,
+                           const std::vector<std::string> &names,
+                           const std::map<std::string, std::string> &renames) {
+    std::lock_guard<std::mutex> lock(mutex);
+    MLIRContext &context = compiler.getContext();
+    OwningOpRef<ModuleOp> merged = ModuleOp::create(UnknownLoc::get(&context));
+    std::map<std::string, Type> declared;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      kiln_status_t status = nullptr;
+      OwningOpRef<ModuleOp> module =
+          compiler.parse(texts[i], names[i] + ".mlir", &status);
+      check(status);
+      SymbolTable symbols(*module);
+      int publics = 0;
+      for (Operation &op : llvm::make_early_inc_range(*module->getBody())) {
+        auto symbol = dyn_cast<SymbolOpInterface>(op);
+        if (!symbol)
+          continue;
+        std::string name = symbol.getName().str();
+        std::string renamed;
+        if (isa<kiln::VariableOp>(op)) {
+          auto it = renames.find(name);
+          renamed = it != renames.end() ? it->second : name;
+        } else if (symbol.isPublic()) {
+          renamed = names[i];
+          ++publics;
+        } else {
+          renamed = name + "_" + names[i];
+        }
+        if (renamed != name &&
+            failed(symbols.rename(&op, StringAttr::get(&context, renamed))))
+          throw KilnError(KILN_INTERNAL, "cannot rename @" + name);
+      }
+      if (publics != 1)
+        throw KilnError(KILN_INVALID_ARGUMENT,
+                        "the trace of '" + names[i] + "' has " +
+                            std::to_string(publics) + " public functions");
+      for (Operation &op : llvm::make_early_inc_range(*module->getBody())) {
+        if (auto var = dyn_cast<kiln::VariableOp>(op)) {
+          std::string name = var.getSymName().str();
+          Type type = var.getType();
+          auto [it, fresh] = declared.emplace(name, type);
+          if (!fresh) {
+            if (it->second != type)
+              throw KilnError(KILN_INVALID_ARGUMENT,
+                              "variable '" + name +
+                                  "' has different types in two entries");
+            continue;
+          }
+        }
+        op.moveBefore(merged->getBody(), merged->getBody()->end());
+      }
+    }
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    merged->print(os);
+    return out;
+  }
+
+  /// tensor-compile: the module `text` into `outDir`/lib`name`.so and
+  /// `name`.h (with the runtime).
+  void compileLibrary(const std::string &text, const std::string &outDir,
+                      const std::string &name, const std::string &targetCpu) {
+    std::lock_guard<std::mutex> lock(mutex);
+    kiln_status_t status = nullptr;
+    OwningOpRef<ModuleOp> module = compiler.parse(text, name + ".mlir", &status);
+    check(status);
+    kiln::AotOptions options;
+    options.name = name;
+    options.targetCpu = targetCpu;
+    options.sourceName = name + ".mlir (kiln.aot.export)";
+    py::gil_scoped_release release;
+    check(kiln::compileLibrary(compiler, *module, options, outDir));
+  }
 
   /// Parses `text` and runs the pass pipeline on it; returns the result.
   std::string runPasses(const std::string &text, const std::string &pipeline) {
@@ -805,6 +884,20 @@ PYBIND11_MODULE(_kiln, m) {
         },
         py::arg("op"), py::arg("inputs"), py::arg("attributes") = "",
         py::arg("results") = std::vector<std::string>{});
+  m.def("merge_modules",
+        [](const std::vector<std::string> &texts,
+           const std::vector<std::string> &names,
+           const std::map<std::string, std::string> &renames) {
+          return Engine::get().mergeModules(texts, names, renames);
+        },
+        py::arg("texts"), py::arg("names"), py::arg("renames"));
+  m.def("compile_library",
+        [](const std::string &text, const std::string &outDir,
+           const std::string &name, const std::string &targetCpu) {
+          Engine::get().compileLibrary(text, outDir, name, targetCpu);
+        },
+        py::arg("text"), py::arg("out_dir"), py::arg("name"),
+        py::arg("target_cpu") = "native");
   m.def("run_passes", [](const std::string &text, const std::string &pipeline) {
           return Engine::get().runPasses(text, pipeline);
         },

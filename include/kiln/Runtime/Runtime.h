@@ -460,6 +460,69 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_load(
     const kiln_executable_t *declared);
 
 /*===----------------------------------------------------------------------===
+ * Instances: what an ahead-of-time compiled library's header wraps
+ *===----------------------------------------------------------------------===*/
+
+/* An instance is one model: an executable (a library's entries), a variable
+ * store that the instance owns, and the message of its last error. Calls
+ * return a kiln_status_code_t (0 is KILN_OK) and keep the message for
+ * kiln_instance_error. Thread-safety: an instance is used by one thread at
+ * a time; distinct instances are independent. */
+typedef struct kiln_instance_s kiln_instance_t;
+
+/** Creates an instance from a manifest and a symbol lookup (as
+ *  kiln_executable_create), with an empty variable store. Ownership: the
+ *  caller owns `*out` (kiln_instance_destroy). */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_instance_create(
+    const char *manifest, kiln_symbol_lookup_fn lookup, void *ctx,
+    kiln_instance_t **out);
+
+/** Destroys an instance and its variables; NULL is allowed. */
+KILN_RUNTIME_EXPORT void kiln_instance_destroy(kiln_instance_t *instance);
+
+/** The message of the last failed call ("" after a successful one).
+ *  Ownership: owned by the instance, valid until its next call. */
+KILN_RUNTIME_EXPORT const char *
+kiln_instance_error(const kiln_instance_t *instance);
+
+/** The instance's executable and store (borrowed), for the full API. */
+KILN_RUNTIME_EXPORT kiln_executable_t *
+kiln_instance_executable(kiln_instance_t *instance);
+KILN_RUNTIME_EXPORT kiln_variables_t *
+kiln_instance_variables(kiln_instance_t *instance);
+
+/** Gives every variable without a value its initial value (see
+ *  kiln_variables_initialize). */
+KILN_RUNTIME_EXPORT int32_t kiln_instance_initialize(kiln_instance_t *instance);
+
+/** Loads a safetensors checkpoint, checked against the module's variables
+ *  (a wrong shape is KILN_INVALID_ARGUMENT naming the variable; a truncated
+ *  or corrupt file KILN_DATA_LOSS naming the file; nothing changes on
+ *  failure). */
+KILN_RUNTIME_EXPORT int32_t kiln_instance_load(kiln_instance_t *instance,
+                                               const char *path);
+
+/** Saves every variable to a safetensors file, atomically. */
+KILN_RUNTIME_EXPORT int32_t kiln_instance_save(kiln_instance_t *instance,
+                                               const char *path);
+
+/** Copies variable `name` out of (get) or into (set) `bytes` bytes at
+ *  `data`, which must be exactly its size (dense, row-major). */
+KILN_RUNTIME_EXPORT int32_t kiln_instance_get_variable(
+    kiln_instance_t *instance, const char *name, void *data, size_t bytes);
+KILN_RUNTIME_EXPORT int32_t kiln_instance_set_variable(
+    kiln_instance_t *instance, const char *name, const void *data,
+    size_t bytes);
+
+/** Calls entry `entry` with `args`: the data pointers of its inputs, then
+ *  of its outputs (dense, row-major, of the manifest's dtypes and static
+ *  shapes; outputs are written in full), binding the instance's variables.
+ *  An entry with open extents is KILN_UNIMPLEMENTED here. */
+KILN_RUNTIME_EXPORT int32_t kiln_instance_call(kiln_instance_t *instance,
+                                               const char *entry,
+                                               void *const *args);
+
+/*===----------------------------------------------------------------------===
  * NumPy .npy files
  *===----------------------------------------------------------------------===*/
 

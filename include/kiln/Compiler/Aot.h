@@ -1,0 +1,67 @@
+//===- Aot.h - Ahead-of-time compilation to a shared library ----*- C++ -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// A module in the Kiln dialect (variables, gradient requests, optimizer
+// updates and all) becomes, in `outDir`:
+//
+//   libNAME.so      the compiled entries and manifest; depends on libc/libm
+//                   only (symbols prefixed NAME_, so libraries coexist)
+//   NAME.h          a plain C header: a typed function per entry point and
+//                   an instance API (variables, checkpoints, errors) over
+//                   the Kiln runtime
+//   libkiln_runtime.so, kiln/Runtime/Runtime.h
+//                   the runtime the header calls (no MLIR or LLVM inside)
+//
+// Code generation runs in-process (LLVM TargetMachine); only linking the
+// shared object uses the system's C compiler driver.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_COMPILER_AOT_H
+#define KILN_COMPILER_AOT_H
+
+#include "kiln/Compiler/Compiler.h"
+
+namespace mlir::kiln {
+
+struct AotOptions {
+  /// The library's name: libNAME.so, NAME.h, symbol prefix NAME_ (a C
+  /// identifier).
+  std::string name;
+  /// "native" (the host CPU and its features) or an LLVM CPU name such as
+  /// "x86-64-v3" (portable to every CPU of that level).
+  std::string targetCpu = "native";
+  unsigned optLevel = 3;
+  /// The source, for the header's comment.
+  std::string sourceName;
+};
+
+/// Lowers `module` and writes a relocatable PIC object for the host triple
+/// into `object`; exported symbols are renamed NAME_manifest,
+/// NAME_entry_E and NAME_shape_E. `manifest` receives the manifest text.
+/// Entry points must have static shapes (an error at the function's
+/// location otherwise).
+kiln_status_t compileObject(Compiler &compiler, ModuleOp module,
+                            const AotOptions &options,
+                            llvm::SmallVectorImpl<char> &object,
+                            std::string &manifest);
+
+/// The C header for a library compiled with `options` from a module with
+/// `manifest`.
+std::string generateHeader(const AotOptions &options,
+                           const std::string &manifest);
+
+/// compileObject, then writes the library, its header and the runtime into
+/// `outDir` (created if needed). `linker` is the C compiler driver used to
+/// link (empty: $CC, else cc, else clang-22).
+kiln_status_t compileLibrary(Compiler &compiler, ModuleOp module,
+                             const AotOptions &options,
+                             const std::string &outDir,
+                             const std::string &linker = "");
+
+} // namespace mlir::kiln
+
+#endif // KILN_COMPILER_AOT_H

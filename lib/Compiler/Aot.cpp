@@ -1,0 +1,512 @@
+//===- Aot.cpp - Ahead-of-time compilation to a shared library ------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Compiler/Aot.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <dlfcn.h>
+
+#include <sstream>
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+#ifndef KILN_RUNTIME_HEADER_PATH
+#define KILN_RUNTIME_HEADER_PATH ""
+#endif
+
+static bool isCIdentifier(llvm::StringRef name) {
+  if (name.empty() || !(llvm::isAlpha(name[0]) || name[0] == '_'))
+    return false;
+  return llvm::all_of(name,
+                      [](char c) { return llvm::isAlnum(c) || c == '_'; });
+}
+
+/// "file:line:col: " for a file location, else "".
+static std::string where(Location loc) {
+  if (auto file = dyn_cast<FileLineColLoc>(loc))
+    return (file.getFilename().getValue() + ":" + llvm::Twine(file.getLine()) +
+            ":" + llvm::Twine(file.getColumn()) + ": ")
+        .str();
+  return "";
+}
+
+/// Entry points of an AOT library take static shapes: its header passes
+/// plain pointers.
+static kiln_status_t checkStaticSignatures(ModuleOp module) {
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isPrivate() || func.isExternal())
+      continue;
+    auto check = [&](TypeRange types, const char *kind) -> kiln_status_t {
+      for (auto [i, type] : llvm::enumerate(types)) {
+        auto tensor = dyn_cast<RankedTensorType>(type);
+        if (tensor && !tensor.hasStaticShape()) {
+          std::string text;
+          llvm::raw_string_ostream os(text);
+          os << type;
+          return kiln_status_create(
+              KILN_UNIMPLEMENTED,
+              "%serror: entry point '%s': %s #%zu has type %s; ahead-of-time "
+              "libraries take static shapes (their header passes plain "
+              "pointers)",
+              where(func.getLoc()).c_str(), func.getName().str().c_str(), kind,
+              i, text.c_str());
+        }
+      }
+      return nullptr;
+    };
+    if (kiln_status_t s = check(func.getArgumentTypes(), "input"))
+      return s;
+    if (kiln_status_t s = check(func.getResultTypes(), "output"))
+      return s;
+  }
+  return nullptr;
+}
+
+kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
+                                        const AotOptions &options,
+                                        llvm::SmallVectorImpl<char> &object,
+                                        std::string &manifest) {
+  if (!isCIdentifier(options.name))
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "library name '%s' is not a C identifier",
+                              options.name.c_str());
+  if (kiln_status_t s = checkStaticSignatures(module))
+    return s;
+  CompileOptions lowering;
+  lowering.optLevel = options.optLevel;
+  if (kiln_status_t s = compiler.lower(module, lowering))
+    return s;
+
+  // Export NAME_manifest, NAME_entry_E, NAME_shape_E; everything else the
+  // module defines becomes internal, so libraries never clash.
+  std::string prefix = options.name + "_";
+  SymbolTable symbols(module);
+  for (Operation &op : llvm::make_early_inc_range(*module.getBody())) {
+    auto symbol = dyn_cast<SymbolOpInterface>(op);
+    if (!symbol)
+      continue;
+    llvm::StringRef name = symbol.getName();
+    std::string renamed;
+    if (name == "kiln_manifest")
+      renamed = prefix + "manifest";
+    else if (name.starts_with("kiln_entry_"))
+      renamed = prefix + "entry_" + name.drop_front(11).str();
+    else if (name.starts_with("kiln_shape_"))
+      renamed = prefix + "shape_" + name.drop_front(11).str();
+    if (auto global = dyn_cast<LLVM::GlobalOp>(op)) {
+      if (name == "kiln_manifest") {
+        auto text = dyn_cast_or_null<StringAttr>(global.getValueOrNull());
+        manifest = text ? text.getValue().rtrim('\0').str() : "";
+      } else {
+        global.setLinkage(LLVM::Linkage::Internal);
+      }
+    }
+    if (auto func = dyn_cast<LLVM::LLVMFuncOp>(op))
+      if (renamed.empty() && !func.isExternal())
+        func.setLinkage(LLVM::Linkage::Internal);
+    if (!renamed.empty() &&
+        failed(symbols.rename(&op, StringAttr::get(module.getContext(),
+                                                   renamed))))
+      return kiln_status_create(KILN_INTERNAL, "cannot rename %s",
+                                name.str().c_str());
+  }
+  if (manifest.empty())
+    return kiln_status_create(KILN_INTERNAL, "the lowered module has no "
+                                             "kiln_manifest");
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, options.name);
+  if (!llvmModule)
+    return kiln_status_create(KILN_INTERNAL,
+                              "translation to LLVM IR failed");
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return kiln_status_create(KILN_INTERNAL, "no LLVM target for %s: %s",
+                              triple.str().c_str(), error.c_str());
+  std::string cpu = options.targetCpu, features;
+  if (cpu.empty() || cpu == "native") {
+    cpu = llvm::sys::getHostCPUName().str();
+    llvm::SubtargetFeatures wanted;
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      wanted.AddFeature(feature.first(), feature.second);
+    features = wanted.getString();
+  } else if (std::unique_ptr<llvm::MCSubtargetInfo> info(
+                 target->createMCSubtargetInfo(triple, cpu, ""));
+             !info || !info->isCPUStringValid(cpu)) {
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "unknown target CPU '%s' for %s (try "
+                              "x86-64-v2, x86-64-v3, x86-64-v4 or native)",
+                              cpu.c_str(), triple.str().c_str());
+  }
+  llvm::TargetOptions targetOptions;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
+      options.optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
+                            : llvm::CodeGenOptLevel::Default));
+  if (!machine)
+    return kiln_status_create(KILN_INTERNAL, "cannot create a target machine "
+                                             "for %s",
+                              cpu.c_str());
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(triple);
+  auto optimize = makeOptimizingTransformer(options.optLevel, 0, machine.get());
+  if (llvm::Error e = optimize(llvmModule.get()))
+    return kiln_status_create(KILN_INTERNAL, "LLVM optimization failed: %s",
+                              llvm::toString(std::move(e)).c_str());
+  llvm::raw_svector_ostream os(object);
+  llvm::legacy::PassManager passes;
+  if (machine->addPassesToEmitFile(passes, os, nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+    return kiln_status_create(KILN_INTERNAL,
+                              "the target cannot emit object files");
+  passes.run(*llvmModule);
+  return nullptr;
+}
+
+namespace {
+/// One argument of an entry in the manifest.
+struct Arg {
+  std::string dtype;
+  std::vector<int64_t> shape;
+};
+struct Entry {
+  std::string name;
+  std::vector<Arg> inputs, outputs;
+  std::vector<std::pair<std::string, bool>> variables; // name, writes
+};
+struct Variable {
+  std::string name;
+  Arg spec;
+};
+} // namespace
+
+static std::string cType(const std::string &dtype) {
+  if (dtype == "f32")
+    return "float";
+  if (dtype == "f64")
+    return "double";
+  if (dtype == "i32")
+    return "int32_t";
+  if (dtype == "i64")
+    return "int64_t";
+  if (dtype == "i1")
+    return "uint8_t";
+  return "uint16_t"; // f16, bf16: raw bits
+}
+
+static std::string describe(const Arg &arg) {
+  std::string text = arg.dtype + " [";
+  for (size_t i = 0; i < arg.shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(arg.shape[i]);
+  return text + "]";
+}
+
+std::string mlir::kiln::generateHeader(const AotOptions &options,
+                                       const std::string &manifest) {
+  std::vector<Entry> entries;
+  std::vector<Variable> variables;
+  std::istringstream lines(manifest);
+  std::string line;
+  auto parseArg = [](std::istringstream &words) {
+    Arg arg;
+    int rank = 0;
+    words >> arg.dtype >> rank;
+    for (int i = 0; i < rank; ++i) {
+      int64_t d = 0;
+      words >> d;
+      arg.shape.push_back(d);
+    }
+    return arg;
+  };
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string keyword;
+    words >> keyword;
+    if (keyword == "variable") {
+      Variable v;
+      words >> v.name;
+      v.spec = parseArg(words);
+      variables.push_back(v);
+    } else if (keyword == "entry") {
+      entries.emplace_back();
+      words >> entries.back().name;
+    } else if (keyword == "in") {
+      entries.back().inputs.push_back(parseArg(words));
+    } else if (keyword == "out") {
+      entries.back().outputs.push_back(parseArg(words));
+    } else if (keyword == "var") {
+      std::string name, mode;
+      words >> name >> mode;
+      entries.back().variables.emplace_back(name, mode == "rw");
+    }
+  }
+
+  const std::string &n = options.name;
+  std::string guard = llvm::StringRef(n).upper() + "_H";
+  std::ostringstream h;
+  h << "/* " << n << ".h: the C interface of lib" << n
+    << ".so, generated by tensor-compile";
+  if (!options.sourceName.empty())
+    h << "\n * from " << options.sourceName;
+  h << ". Do not edit.\n"
+       " *\n"
+       " * Build: cc prog.c -I<dir> -L<dir> -l"
+    << n
+    << " -lkiln_runtime -Wl,-rpath,<dir>\n"
+       " *\n"
+       " * Usage: create an instance (it owns its variables), give the "
+       "variables\n"
+       " * values (initialize, or load a checkpoint), call entries, save.\n"
+       " * Every function returning int32_t returns 0 on success or a\n"
+       " * kiln_status_code_t; "
+    << n
+    << "_error(model) then says what went wrong.\n"
+       " *\n"
+       " * Ownership: arrays passed to entries are borrowed (dense, "
+       "row-major,\n"
+       " * of the shapes below); outputs are written in full. Thread-safety: "
+       "an\n"
+       " * instance is used by one thread at a time; instances are "
+       "independent,\n"
+       " * so use one per thread. The compiled code keeps no other state.\n"
+       " */\n"
+       "#ifndef "
+    << guard << "\n#define " << guard
+    << "\n\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
+       "#include \"kiln/Runtime/Runtime.h\"\n\n"
+       "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
+  h << "/* Variables of the model (names for get/set_variable and "
+       "checkpoints):\n";
+  for (const Variable &v : variables)
+    h << " *   " << v.name << ": " << describe(v.spec) << "\n";
+  if (variables.empty())
+    h << " *   (none)\n";
+  h << " */\n\n/* The compiled code in lib" << n << ".so. */\n"
+    << "extern const char " << n << "_manifest[];\n";
+  for (const Entry &e : entries)
+    h << "int32_t " << n << "_entry_" << e.name
+      << "(void **args, const int64_t *dims);\n";
+  // A union, not a cast: ISO C has no conversion between function and
+  // object pointers.
+  h << "\nstatic inline void *" << n
+    << "_lookup_(void *ctx, const char *symbol) {\n"
+       "  union {\n    int32_t (*fn)(void **, const int64_t *);\n"
+       "    void *ptr;\n  } entry;\n  (void)ctx;\n  entry.ptr = NULL;\n";
+  for (const Entry &e : entries)
+    h << "  if (strcmp(symbol, \"kiln_entry_" << e.name << "\") == 0)\n"
+      << "    entry.fn = &" << n << "_entry_" << e.name << ";\n";
+  h << "  return entry.ptr;\n}\n\n";
+  h << "/** One model: the compiled entries and its own variables. */\n"
+    << "typedef struct " << n << "_s " << n << "_t;\n\n"
+    << "/** Creates an instance with no variable values yet. On failure "
+       "returns\n *  NULL and, if `error` is not NULL, writes the message "
+       "there. */\n"
+    << "static inline " << n << "_t *" << n
+    << "_create(char *error, size_t error_size) {\n"
+       "  kiln_instance_t *instance = NULL;\n"
+       "  kiln_status_t status = kiln_instance_create("
+    << n << "_manifest, " << n
+    << "_lookup_, NULL, &instance);\n"
+       "  if (status && error && error_size) {\n"
+       "    strncpy(error, kiln_status_message(status), error_size - 1);\n"
+       "    error[error_size - 1] = '\\0';\n"
+       "  }\n"
+       "  kiln_status_free(status);\n  return ("
+    << n << "_t *)instance;\n}\n\n";
+  auto simple = [&](const std::string &fn, const std::string &doc,
+                    const std::string &params, const std::string &call,
+                    const std::string &ret = "int32_t") {
+    h << "/** " << doc << " */\nstatic inline " << ret
+      << (ret.back() == '*' ? "" : " ") << n << "_" << fn << "(" << n
+      << "_t *model" << params << ") {\n  " << (ret == "void" ? "" : "return ")
+      << call << ";\n}\n\n";
+  };
+  simple("destroy", "Destroys the instance and its variables (NULL is "
+                    "fine).",
+         "", "kiln_instance_destroy((kiln_instance_t *)model)", "void");
+  simple("error", "The message of the last failed call (\"\" if it "
+                  "succeeded); valid\n *  until the next call.",
+         "", "kiln_instance_error((kiln_instance_t *)model)", "const char *");
+  simple("init_variables", "Gives every variable without a value its "
+                           "initial value.",
+         "", "kiln_instance_initialize((kiln_instance_t *)model)");
+  simple("load_checkpoint", "Loads a safetensors checkpoint (checked: a variable of "
+                 "another shape\n *  is an error naming it; on failure "
+                 "nothing changes).",
+         ", const char *path",
+         "kiln_instance_load((kiln_instance_t *)model, path)");
+  simple("save_checkpoint", "Saves every variable to a safetensors file "
+                 "(atomically).",
+         ", const char *path",
+         "kiln_instance_save((kiln_instance_t *)model, path)");
+  simple("get_variable", "Copies variable `name` into `data` (`bytes` must "
+                         "be its size).",
+         ", const char *name, void *data, size_t bytes",
+         "kiln_instance_get_variable((kiln_instance_t *)model, name, data, "
+         "bytes)");
+  simple("set_variable", "Copies `data` into variable `name` (`bytes` must "
+                         "be its size).",
+         ", const char *name, const void *data, size_t bytes",
+         "kiln_instance_set_variable((kiln_instance_t *)model, name, data, "
+         "bytes)");
+  for (const Entry &e : entries) {
+    if (llvm::StringRef(e.name).starts_with("kiln_"))
+      continue; // internal (the variables' initializers)
+    h << "/** Entry point " << e.name << ".\n";
+    for (size_t i = 0; i < e.inputs.size(); ++i)
+      h << " *  in" << i << ": " << describe(e.inputs[i]) << "\n";
+    for (size_t i = 0; i < e.outputs.size(); ++i)
+      h << " *  out" << i << ": " << describe(e.outputs[i]) << "\n";
+    for (const auto &[name, writes] : e.variables)
+      h << " *  " << (writes ? "updates" : "reads") << " variable " << name
+        << "\n";
+    h << " */\nstatic inline int32_t " << n << "_" << e.name << "(" << n
+      << "_t *model";
+    for (size_t i = 0; i < e.inputs.size(); ++i)
+      h << ", const " << cType(e.inputs[i].dtype) << " *in" << i;
+    for (size_t i = 0; i < e.outputs.size(); ++i)
+      h << ", " << cType(e.outputs[i].dtype) << " *out" << i;
+    h << ") {\n  void *args[] = {";
+    size_t count = 0;
+    for (size_t i = 0; i < e.inputs.size(); ++i)
+      h << (count++ ? ", " : "") << "(void *)in" << i;
+    for (size_t i = 0; i < e.outputs.size(); ++i)
+      h << (count++ ? ", " : "") << "(void *)out" << i;
+    if (!count)
+      h << "NULL";
+    h << "};\n  return kiln_instance_call((kiln_instance_t *)model, \""
+      << e.name << "\", args);\n}\n\n";
+  }
+  h << "#ifdef __cplusplus\n} /* extern \"C\" */\n#endif\n\n#endif /* "
+    << guard << " */\n";
+  return h.str();
+}
+
+/// The header's own functions: entries may not use these names.
+static constexpr llvm::StringLiteral kReservedNames[] = {
+    "create",          "destroy",         "error",        "init_variables",
+    "load_checkpoint", "save_checkpoint", "get_variable", "set_variable",
+    "manifest",        "lookup_"};
+
+/// The file that defines `symbol` (a shared library), or "".
+static std::string libraryOf(const void *symbol) {
+  Dl_info info;
+  if (dladdr(symbol, &info) && info.dli_fname)
+    return info.dli_fname;
+  return "";
+}
+
+static kiln_status_t writeFile(const std::string &path,
+                               llvm::StringRef contents) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (!ec) {
+    os << contents;
+    os.close();
+    ec = os.error();
+  }
+  if (ec)
+    return kiln_status_create(KILN_IO_ERROR, "cannot write %s: %s",
+                              path.c_str(), ec.message().c_str());
+  return nullptr;
+}
+
+kiln_status_t mlir::kiln::compileLibrary(Compiler &compiler, ModuleOp module,
+                                         const AotOptions &options,
+                                         const std::string &outDir,
+                                         const std::string &linker) {
+  // Entry functions are NAME_ENTRY in the header, next to the fixed API.
+  for (auto func : module.getOps<func::FuncOp>())
+    if (!func.isPrivate() && !func.isExternal() &&
+        llvm::is_contained(kReservedNames, func.getName()))
+      return kiln_status_create(
+          KILN_INVALID_ARGUMENT,
+          "%serror: entry point '%s' would collide with the generated "
+          "function %s_%s; rename it",
+          where(func.getLoc()).c_str(), func.getName().str().c_str(),
+          options.name.c_str(), func.getName().str().c_str());
+  llvm::SmallVector<char, 0> object;
+  std::string manifest;
+  if (kiln_status_t s =
+          compileObject(compiler, module, options, object, manifest))
+    return s;
+  if (std::error_code ec = llvm::sys::fs::create_directories(outDir + "/kiln/Runtime"))
+    return kiln_status_create(KILN_IO_ERROR, "cannot create %s: %s",
+                              outDir.c_str(), ec.message().c_str());
+  std::string objectPath = outDir + "/" + options.name + ".o";
+  std::string libraryPath = outDir + "/lib" + options.name + ".so";
+  if (kiln_status_t s =
+          writeFile(objectPath, llvm::StringRef(object.data(), object.size())))
+    return s;
+
+  // Link with the system's C compiler driver.
+  std::string driver = linker;
+  if (driver.empty())
+    if (const char *cc = std::getenv("CC"); cc && *cc)
+      driver = cc;
+  llvm::ErrorOr<std::string> program = llvm::sys::findProgramByName(
+      driver.empty() ? "cc" : driver);
+  if (!program && driver.empty())
+    program = llvm::sys::findProgramByName("clang-22");
+  if (!program)
+    return kiln_status_create(KILN_NOT_FOUND,
+                              "no C compiler driver to link with ('%s'): set "
+                              "CC",
+                              driver.empty() ? "cc" : driver.c_str());
+  std::string soname = "-Wl,-soname,lib" + options.name + ".so";
+  llvm::SmallVector<llvm::StringRef> args = {
+      *program, "-shared", "-o", libraryPath, objectPath, soname, "-lm"};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
+                                     &message);
+  llvm::sys::fs::remove(objectPath);
+  if (rc != 0)
+    return kiln_status_create(KILN_INTERNAL, "linking %s failed (%s exited "
+                                             "with %d) %s",
+                              libraryPath.c_str(), program->c_str(), rc,
+                              message.c_str());
+
+  if (kiln_status_t s = writeFile(outDir + "/" + options.name + ".h",
+                                  generateHeader(options, manifest)))
+    return s;
+  // The runtime the header calls, next to the library.
+  std::string runtime =
+      libraryOf(reinterpret_cast<const void *>(&kiln_status_create));
+  if (runtime.empty() ||
+      llvm::sys::fs::copy_file(runtime, outDir + "/libkiln_runtime.so"))
+    return kiln_status_create(KILN_NOT_FOUND,
+                              "cannot copy the Kiln runtime library ('%s')",
+                              runtime.c_str());
+  if (llvm::sys::fs::copy_file(KILN_RUNTIME_HEADER_PATH,
+                               outDir + "/kiln/Runtime/Runtime.h"))
+    return kiln_status_create(KILN_NOT_FOUND,
+                              "cannot copy the runtime header '%s'",
+                              KILN_RUNTIME_HEADER_PATH);
+  return nullptr;
+}

@@ -1,0 +1,112 @@
+"""kiln.aot.export: @kiln.functions become a shared library + C header; the
+library, driven through the runtime's C API (here with ctypes, as a C
+program would through the header), continues training exactly where
+Python left off."""
+
+import ctypes
+import os
+
+import numpy as np
+import pytest
+
+import kiln
+
+
+class Library:
+    """The exported library, loaded the way its header does it."""
+
+    def __init__(self, paths, name):
+        directory = os.path.dirname(paths["library"])
+        self.rt = ctypes.CDLL(os.path.join(directory, "libkiln_runtime.so"))
+        self.lib = ctypes.CDLL(paths["library"])
+        self.rt.kiln_instance_create.restype = ctypes.c_void_p
+        self.rt.kiln_instance_error.restype = ctypes.c_char_p
+        self.rt.kiln_instance_error.argtypes = [ctypes.c_void_p]
+        for fn in ("kiln_instance_load", "kiln_instance_call", "kiln_instance_save"):
+            getattr(self.rt, fn).restype = ctypes.c_int32
+        lookup_type = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p)
+
+        def lookup(ctx, symbol):
+            symbol = symbol.decode()
+            if symbol.startswith("kiln_entry_"):
+                fn = getattr(self.lib, f"{name}_entry_{symbol[11:]}")
+                return ctypes.cast(fn, ctypes.c_void_p).value
+            return None
+        self._lookup = lookup_type(lookup)  # keep alive
+        manifest = ctypes.addressof(ctypes.c_char.in_dll(self.lib, f"{name}_manifest"))
+        self.instance = ctypes.c_void_p()
+        status = self.rt.kiln_instance_create(ctypes.c_void_p(manifest), self._lookup,
+                                              None, ctypes.byref(self.instance))
+        assert not status
+
+    def check(self, code):
+        assert code == 0, self.rt.kiln_instance_error(self.instance).decode()
+
+    def load(self, path):
+        self.check(self.rt.kiln_instance_load(self.instance, path.encode()))
+
+    def call(self, entry, *arrays):
+        args = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+        return self.rt.kiln_instance_call(self.instance, entry.encode(), args)
+
+
+def test_exported_training_step_continues_where_python_left_off(tmp_path):
+    kiln.random.set_seed(0)
+    model = kiln.Sequential([kiln.layers.Dense(16, activation="relu"),
+                             kiln.layers.Dense(3)])
+    optimizer = kiln.optimizers.Adam(0.01)
+    loss_fn = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @kiln.function
+    def train_step(x, y):
+        with kiln.GradientTape() as tape:
+            loss = loss_fn(y, model(x))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @kiln.function
+    def predict(x):
+        return model(x)
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.random((8, 5), dtype=np.float32),
+                rng.integers(0, 3, 8).astype(np.int32)) for _ in range(4)]
+    train_step(*batches[0])
+    paths = kiln.aot.export({"train_step": train_step, "predict": predict},
+                            {"train_step": batches[0], "predict": (batches[0][0],)},
+                            str(tmp_path / "tiny"))
+    for key in ("library", "header", "module", "checkpoint"):
+        assert os.path.exists(paths[key]), key
+    header = open(paths["header"]).read()
+    assert "static inline int32_t tiny_train_step(tiny_t *model, const float *in0, " \
+           "const int32_t *in1, float *out0)" in header
+    assert "dense_kernel: f32 [5, 16]" in header and "dense_kernel_adam_m" in header
+
+    library = Library(paths, "tiny")
+    library.load(paths["checkpoint"])
+    x = batches[1][0]
+    logits = np.zeros((8, 3), np.float32)
+    library.check(library.call("predict", x, logits))
+    np.testing.assert_allclose(logits, predict(x).numpy(), rtol=1e-5, atol=1e-6)
+    # Three more steps in C and in Python: the same losses and weights.
+    for bx, by in batches[1:]:
+        loss = np.zeros((), np.float32)
+        library.check(library.call("train_step", bx, by, loss))
+        np.testing.assert_allclose(loss, float(train_step(bx, by)), rtol=1e-5)
+    library.check(library.call("predict", x, logits))
+    np.testing.assert_allclose(logits, predict(x).numpy(), rtol=1e-4, atol=1e-5)
+    # Errors are reported, not crashes.
+    assert library.call("nope", x) == 2  # KILN_NOT_FOUND
+    assert b"no entry named 'nope'" in library.rt.kiln_instance_error(library.instance)
+
+
+def test_export_errors(tmp_path):
+    f = kiln.function(lambda x: x * 2.0)
+    with pytest.raises(ValueError, match="C identifier"):
+        kiln.aot.export({"double": f}, (np.ones(2, np.float32),), str(tmp_path / "9x"))
+    with pytest.raises(TypeError, match="@kiln.function"):
+        kiln.aot.export({"double": lambda x: x}, (np.ones(2, np.float32),),
+                        str(tmp_path / "lib"))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="collide"):
+        kiln.aot.export({"create": f}, (np.ones(2, np.float32),), str(tmp_path / "lib"))

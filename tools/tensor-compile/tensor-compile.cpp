@@ -1,0 +1,91 @@
+//===- tensor-compile.cpp - Compile a Kiln module ahead of time -----------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+//   tensor-compile model.mlir -o out/mlp [--target-cpu=x86-64-v3] [-O2]
+//
+// writes out/libmlp.so, out/mlp.h and, next to them, the Kiln runtime the
+// header calls (out/libkiln_runtime.so, out/kiln/Runtime/Runtime.h). See
+// docs/aot.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Compiler/Aot.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace llvm;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string>
+    output("o", cl::desc("Output: <dir>/<name> gives <dir>/lib<name>.so and "
+                         "<dir>/<name>.h"),
+           cl::value_desc("dir/name"), cl::Required);
+static cl::opt<std::string>
+    targetCpu("target-cpu",
+              cl::desc("CPU to generate code for: native (default) or an "
+                       "LLVM CPU name such as x86-64-v3"),
+              cl::init("native"));
+static cl::opt<unsigned> optLevel("O", cl::desc("Optimization level (0-3)"),
+                                  cl::init(3), cl::Prefix);
+static cl::opt<std::string>
+    linker("linker", cl::desc("C compiler driver used to link the shared "
+                              "object (default: $CC, else cc)"));
+static cl::opt<bool> timing("time", cl::desc("Print the compile time"));
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "Kiln ahead-of-time compiler: a module in the Kiln dialect to a shared "
+      "library and a C header\n");
+  auto start = std::chrono::steady_clock::now();
+  auto fail = [](kiln_status_t status) {
+    errs() << "tensor-compile: " << kiln_status_message(status) << "\n";
+    kiln_status_free(status);
+    return 1;
+  };
+  ErrorOr<std::unique_ptr<MemoryBuffer>> file =
+      MemoryBuffer::getFile(inputFile);
+  if (!file) {
+    errs() << "tensor-compile: cannot open " << inputFile << ": "
+           << file.getError().message() << "\n";
+    return 1;
+  }
+  mlir::kiln::Compiler compiler;
+  kiln_status_t status = nullptr;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      compiler.parse((*file)->getBuffer(), inputFile, &status);
+  if (!module)
+    return fail(status);
+  mlir::kiln::AotOptions options;
+  options.name = sys::path::filename(output).str();
+  options.targetCpu = targetCpu;
+  options.optLevel = optLevel;
+  options.sourceName = sys::path::filename(inputFile).str();
+  std::string dir = sys::path::parent_path(output).str();
+  if (dir.empty())
+    dir = ".";
+  if (kiln_status_t s =
+          mlir::kiln::compileLibrary(compiler, *module, options, dir, linker))
+    return fail(s);
+  if (timing)
+    outs() << "compiled in "
+           << std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                            start)
+                  .count()
+           << " s\n";
+  outs() << "wrote " << dir << "/lib" << options.name << ".so, " << dir << "/"
+         << options.name << ".h (with libkiln_runtime.so and "
+                            "kiln/Runtime/Runtime.h)\n";
+  return 0;
+}
