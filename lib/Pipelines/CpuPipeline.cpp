@@ -61,7 +61,7 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
       "convert-kiln-to-linalg,"
       "canonicalize,kiln-split-shape-functions,";
   if (options.fuseElementwise)
-    pipeline += "linalg-fuse-elementwise-ops,";
+    pipeline += "kiln-fuse-elementwise,";
   pipeline += "kiln-contraction-loop-order,";
   pipeline +=
       "cse,eliminate-empty-tensors,kiln-materialize-variable-updates,"

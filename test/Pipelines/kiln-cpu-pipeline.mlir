@@ -3,9 +3,9 @@
 // RUN: tensor-opt %s --kiln-cpu-pipeline | FileCheck %s
 // Stage by stage: after the Kiln lowering and fusion, the bias add and relu
 // are one linalg.generic consuming the matmul.
-// RUN: tensor-opt %s --pass-pipeline="builtin.module(kiln-prepare-entry-points,convert-kiln-to-linalg,canonicalize,linalg-fuse-elementwise-ops,cse)" | FileCheck %s --check-prefix=FUSED
+// RUN: tensor-opt %s --pass-pipeline="builtin.module(kiln-prepare-entry-points,convert-kiln-to-linalg,canonicalize,kiln-fuse-elementwise,cse)" | FileCheck %s --check-prefix=FUSED
 // Bufferized: the result is a caller-provided out-parameter.
-// RUN: tensor-opt %s --pass-pipeline="builtin.module(kiln-prepare-entry-points,convert-kiln-to-linalg,canonicalize,linalg-fuse-elementwise-ops,cse,eliminate-empty-tensors,one-shot-bufferize{bufferize-function-boundaries=true function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops=true},buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true})" | FileCheck %s --check-prefix=BUF
+// RUN: tensor-opt %s --pass-pipeline="builtin.module(kiln-prepare-entry-points,convert-kiln-to-linalg,canonicalize,kiln-fuse-elementwise,cse,eliminate-empty-tensors,one-shot-bufferize{bufferize-function-boundaries=true function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops=true},buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true})" | FileCheck %s --check-prefix=BUF
 
 // FUSED-LABEL: func.func @affine
 // FUSED: linalg.matmul

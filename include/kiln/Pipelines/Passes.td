@@ -71,6 +71,22 @@ def KilnSplitShapeFunctions
                            "::mlir::tensor::TensorDialect"];
 }
 
+def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
+  let summary = "Fuses elementwise linalg ops; reshapes fold only into elementwise ops";
+  let description = [{
+    Upstream's `linalg-fuse-elementwise-ops` (producers with one use fuse
+    into their consumers; reshapes fold by expanding iteration spaces;
+    constant folding), except that a reshape is never folded into a linalg
+    op with reduction loops: a flattened input stays a plain 2-D operand of
+    the matmul that follows instead of becoming a contraction over the
+    unflattened dimensions with a one-iteration inner loop, which defeats
+    vectorization.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::affine::AffineDialect"];
+}
+
 def KilnCopiesToLinalg : Pass<"kiln-copies-to-linalg"> {
   let summary = "Rewrites memref.copy as linalg.copy";
   let description = [{
