@@ -7,8 +7,9 @@ save a checkpoint.
     train_fashion_mnist.py [--model mlp|cnn] [--epochs N] [--batch-size B]
                            [--out DIR] [--train-limit N]
 
-The default (the MLP, 2 epochs) takes about a minute on 2 cores; the seed
-model (--model cnn) is a small convolutional network and much slower here.
+The default (the MLP, 5 epochs, test accuracy about 0.87) takes about half
+a minute on 2 cores; the seed model (--model cnn) is a small convolutional
+network and much slower here (convolutions are not optimized yet).
 """
 
 import argparse
@@ -64,7 +65,7 @@ def plot(logdir, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--train-limit", type=int, default=None,
