@@ -46,11 +46,21 @@ struct ContractionLoopOrderPass
     SmallVector<linalg::LinalgOp> candidates;
     getOperation()->walk([&](linalg::LinalgOp op) {
       SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
-      size_t n = iterators.size();
-      if (n < 3 || op.getNumReductionLoops() != 1 ||
+      if (iterators.size() < 3 || op.getNumReductionLoops() == 0 ||
           iterators.back() != utils::IteratorType::reduction ||
-          !op.hasPureTensorSemantics() ||
-          isa<linalg::ConvolutionOpInterface>(op.getOperation()))
+          !op.hasPureTensorSemantics() || op.getNumDpsInits() != 1)
+        return;
+      // The last parallel loop must walk the output's innermost dimension
+      // (contiguous in it): it becomes the innermost loop.
+      int64_t lastParallel = -1;
+      for (auto [d, it] : llvm::enumerate(iterators))
+        if (it == utils::IteratorType::parallel)
+          lastParallel = static_cast<int64_t>(d);
+      AffineMap out = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+      if (lastParallel < 0 || out.getNumResults() == 0 ||
+          out.getResults().back() !=
+              getAffineDimExpr(static_cast<unsigned>(lastParallel),
+                               op.getContext()))
         return;
       candidates.push_back(op);
     });
@@ -64,13 +74,19 @@ struct ContractionLoopOrderPass
           continue;
         generic = *g;
       }
-      // (p0, ..., p_last, r) -> (p0, ..., r, p_last)
-      unsigned n = generic.getNumLoops();
+      // (p..., p_last, r...) -> (p..., r..., p_last): matmul (m, n, k) ->
+      // (m, k, n); conv (n, oh, ow, f, kh, kw, c) -> (n, oh, ow, kh, kw, c, f).
+      SmallVector<utils::IteratorType> iterators =
+          generic.getIteratorTypesArray();
+      unsigned lastParallel = 0;
+      for (auto [d, it] : llvm::enumerate(iterators))
+        if (it == utils::IteratorType::parallel)
+          lastParallel = d;
       SmallVector<unsigned> order;
-      for (unsigned d = 0; d + 2 < n; ++d)
-        order.push_back(d);
-      order.push_back(n - 1);
-      order.push_back(n - 2);
+      for (unsigned d = 0; d < iterators.size(); ++d)
+        if (d != lastParallel)
+          order.push_back(d);
+      order.push_back(lastParallel);
       (void)linalg::interchangeGenericOp(rewriter, generic, order);
     }
   }

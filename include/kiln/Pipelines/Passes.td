@@ -116,16 +116,18 @@ def KilnDistinctResults : Pass<"kiln-distinct-results", "::mlir::ModuleOp"> {
 
 def KilnContractionLoopOrder
     : Pass<"kiln-contraction-loop-order", "::mlir::ModuleOp"> {
-  let summary = "Puts a contraction's reduction loop outside its last parallel loop";
+  let summary = "Puts a contraction's reduction loops outside its last parallel loop";
   let description = [{
     A matmul lowered as written, `for m, n, k: C[m, n] += A[m, k] * B[k, n]`,
     walks B with a stride in its innermost loop, which neither the cache
-    nor LLVM's vectorizer likes. For linalg ops with one reduction loop that
-    comes last (matmul, batch matmul and their transposed forms), this pass
-    makes it `for m, k, n`: the innermost loop runs along the result's last
-    dimension, contiguous in C and B, and vectorizes. Named ops are
-    generalized first. A first step of the CPU performance work; tiling and
-    explicit vectorization come later.
+    nor LLVM's vectorizer likes. For linalg ops whose loops end with
+    reductions and whose last parallel loop walks the result's innermost
+    dimension (matmul, batch matmul and their transposed forms,
+    convolutions, pooling windows), this pass moves that parallel loop
+    innermost: `for m, k, n`, or for a convolution `for n, oh, ow, kh, kw, c,
+    f`. The innermost loop is then contiguous in the result (and in B or the
+    filter) and vectorizes. Named ops are generalized first. A first step of
+    the CPU performance work; tiling and explicit vectorization come later.
   }];
 }
 
