@@ -30,8 +30,14 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg"> {
       log-sum-exp, so large logits do not overflow;
     - control flow becomes `scf.if`, `scf.while` and `scf.for`.
 
-    Shapes must be static. Ops that other passes should see first (for
-    example autodiff) must run before this pass.
+    Elementwise ops, casts, comparisons, select, reductions, argmax/argmin,
+    matmul, softmax and the cross-entropies also take dynamic (`?`)
+    extents: results take their extents from the operands, only a static 1
+    broadcasts, and extents that must agree at run time get a `cf.assert`
+    naming the op's location (moved into the entry's shape function by
+    `kiln-split-shape-functions`). Other ops need static shapes and say so.
+    Ops that other passes should see first (for example autodiff) must run
+    before this pass.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
