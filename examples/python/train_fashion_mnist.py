@@ -108,7 +108,8 @@ def main(argv=None):
         checkpoint, os.path.join(args.out, "checkpoints"), max_to_keep=3)
 
     print(f"Training the {args.model.upper()} on {len(x)} images "
-          f"({args.epochs} epochs, batches of {args.batch_size}, Adam {lr})")
+          f"({args.epochs} epoch{'' if args.epochs == 1 else 's'}, batches of "
+          f"{args.batch_size}, Adam {lr})")
     start = time.time()
     step = 0
     with writer.as_default():
