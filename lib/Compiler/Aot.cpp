@@ -5,6 +5,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Compiler/Aot.h"
+#include "kiln/Pipelines/Pipelines.h"
+
+#include "Diagnostics.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -37,52 +40,26 @@ using namespace mlir::kiln;
 #define KILN_RUNTIME_HEADER_PATH ""
 #endif
 
-static bool isCIdentifier(llvm::StringRef name) {
-  if (name.empty() || !(llvm::isAlpha(name[0]) || name[0] == '_'))
-    return false;
-  return llvm::all_of(name,
-                      [](char c) { return llvm::isAlnum(c) || c == '_'; });
-}
-
-/// "file:line:col: " for a file location, else "".
-static std::string where(Location loc) {
-  if (auto file = dyn_cast<FileLineColLoc>(loc))
-    return (file.getFilename().getValue() + ":" + llvm::Twine(file.getLine()) +
-            ":" + llvm::Twine(file.getColumn()) + ": ")
-        .str();
-  return "";
-}
-
 /// Entry points of an AOT library take static shapes: its header passes
-/// plain pointers.
-static kiln_status_t checkStaticSignatures(ModuleOp module) {
+/// plain pointers. Reports the first offender at its location.
+static LogicalResult checkStaticSignatures(ModuleOp module) {
   for (auto func : module.getOps<func::FuncOp>()) {
     if (func.isPrivate() || func.isExternal())
       continue;
-    auto check = [&](TypeRange types, const char *kind) -> kiln_status_t {
+    for (auto [kind, types] :
+         {std::make_pair("input", TypeRange(func.getArgumentTypes())),
+          std::make_pair("output", TypeRange(func.getResultTypes()))})
       for (auto [i, type] : llvm::enumerate(types)) {
         auto tensor = dyn_cast<RankedTensorType>(type);
-        if (tensor && !tensor.hasStaticShape()) {
-          std::string text;
-          llvm::raw_string_ostream os(text);
-          os << type;
-          return kiln_status_create(
-              KILN_UNIMPLEMENTED,
-              "%serror: entry point '%s': %s #%zu has type %s; ahead-of-time "
-              "libraries take static shapes (their header passes plain "
-              "pointers)",
-              where(func.getLoc()).c_str(), func.getName().str().c_str(), kind,
-              i, text.c_str());
-        }
+        if (tensor && !tensor.hasStaticShape())
+          return func.emitError()
+                 << "entry point '" << func.getName() << "': " << kind << " #"
+                 << i << " has type " << type
+                 << "; ahead-of-time libraries take static shapes (their "
+                    "header passes plain pointers)";
       }
-      return nullptr;
-    };
-    if (kiln_status_t s = check(func.getArgumentTypes(), "input"))
-      return s;
-    if (kiln_status_t s = check(func.getResultTypes(), "output"))
-      return s;
   }
-  return nullptr;
+  return success();
 }
 
 kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
@@ -93,8 +70,11 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "library name '%s' is not a C identifier",
                               options.name.c_str());
-  if (kiln_status_t s = checkStaticSignatures(module))
-    return s;
+  {
+    DiagnosticCollector diagnostics(*module.getContext());
+    if (failed(checkStaticSignatures(module)))
+      return diagnostics.status(KILN_UNIMPLEMENTED, "unsupported signature");
+  }
   CompileOptions lowering;
   lowering.optLevel = options.optLevel;
   if (kiln_status_t s = compiler.lower(module, lowering))
@@ -442,15 +422,18 @@ kiln_status_t mlir::kiln::compileLibrary(Compiler &compiler, ModuleOp module,
                                          const std::string &outDir,
                                          const std::string &linker) {
   // Entry functions are NAME_ENTRY in the header, next to the fixed API.
-  for (auto func : module.getOps<func::FuncOp>())
-    if (!func.isPrivate() && !func.isExternal() &&
-        llvm::is_contained(kReservedNames, func.getName()))
-      return kiln_status_create(
-          KILN_INVALID_ARGUMENT,
-          "%serror: entry point '%s' would collide with the generated "
-          "function %s_%s; rename it",
-          where(func.getLoc()).c_str(), func.getName().str().c_str(),
-          options.name.c_str(), func.getName().str().c_str());
+  {
+    DiagnosticCollector diagnostics(*module.getContext());
+    for (auto func : module.getOps<func::FuncOp>())
+      if (!func.isPrivate() && !func.isExternal() &&
+          llvm::is_contained(kReservedNames, func.getName())) {
+        func.emitError() << "entry point '" << func.getName()
+                         << "' would collide with the generated function "
+                         << options.name << "_" << func.getName()
+                         << "; rename it";
+        return diagnostics.status(KILN_INVALID_ARGUMENT, "reserved entry name");
+      }
+  }
   llvm::SmallVector<char, 0> object;
   std::string manifest;
   if (kiln_status_t s =

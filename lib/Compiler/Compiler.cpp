@@ -8,6 +8,8 @@
 #include "kiln/Compiler/Compiler.h"
 #include "kiln/Pipelines/Pipelines.h"
 
+#include "Diagnostics.h"
+
 #include "Kiln/KilnDialect.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -42,66 +44,6 @@
 using namespace mlir;
 using namespace mlir::kiln;
 
-/// Prints a location as "file:line:col" when it has one (looking through
-/// names, call sites and fused locations), else MLIR's own form.
-static void printLocation(llvm::raw_ostream &os, Location loc) {
-  FileLineColLoc file;
-  loc->walk([&](Location inner) {
-    if (auto flc = dyn_cast<FileLineColLoc>(inner)) {
-      file = flc;
-      return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
-  });
-  if (file)
-    os << file.getFilename().getValue() << ":" << file.getLine() << ":"
-       << file.getColumn();
-  else
-    os << loc;
-}
-
-/// Collects diagnostics as text ("file:line:col: error: message").
-namespace {
-class DiagnosticCollector {
-public:
-  explicit DiagnosticCollector(MLIRContext &context)
-      : handler(&context, [this](Diagnostic &diag) {
-          llvm::raw_string_ostream os(text);
-          if (!text.empty())
-            os << "\n";
-          printLocation(os, diag.getLocation());
-          os << ": ";
-          switch (diag.getSeverity()) {
-          case DiagnosticSeverity::Error:
-            os << "error: ";
-            break;
-          case DiagnosticSeverity::Warning:
-            os << "warning: ";
-            break;
-          case DiagnosticSeverity::Note:
-            os << "note: ";
-            break;
-          case DiagnosticSeverity::Remark:
-            os << "remark: ";
-            break;
-          }
-          os << diag.str();
-          return success();
-        }) {}
-
-  /// A status holding the collected text, prefixed by `what`.
-  kiln_status_t status(kiln_status_code_t code, llvm::StringRef what) const {
-    std::string message = what.str();
-    if (!text.empty())
-      message += ":\n" + text;
-    return kiln_status_create(code, "%s", message.c_str());
-  }
-
-private:
-  std::string text;
-  ScopedDiagnosticHandler handler;
-};
-} // namespace
 
 static void initializeLLVMOnce() {
   static std::once_flag once;

@@ -68,7 +68,7 @@ static StringRef dtypeName(Type type) {
   return "";
 }
 
-static bool isCIdentifier(StringRef name) {
+bool mlir::kiln::isCIdentifier(StringRef name) {
   if (name.empty() || !(llvm::isAlpha(name[0]) || name[0] == '_'))
     return false;
   return llvm::all_of(name,

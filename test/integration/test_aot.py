@@ -112,7 +112,7 @@ func.func @f(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
 """, "dyn")
     assert proc.returncode == 1
     assert "dyn.mlir:2:1: error: entry point 'f': input #0 has type " \
-           "tensor<?x4xf32>; ahead-of-time libraries take static shapes" in proc.stderr
+           "'tensor<?x4xf32>'; ahead-of-time libraries take static shapes" in proc.stderr
     proc = compile_module(tmp_path, "func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n"
                                     "  %0 = kiln.bogus %x : tensor<4xf32>\n}\n", "bad")
     assert proc.returncode == 1 and "bad.mlir:2:" in proc.stderr
@@ -121,7 +121,7 @@ func.func @create(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }
 """, "clash")
-    assert "entry point 'create' would collide with the generated function " \
+    assert "clash.mlir:2:1: error: entry point 'create' would collide with the generated function " \
            "clash_create" in proc.stderr
     proc = compile_module(tmp_path, "func.func @f() { return }\n", "9lives")
     assert "library name '9lives' is not a C identifier" in proc.stderr

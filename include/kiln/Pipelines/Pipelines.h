@@ -36,6 +36,10 @@ struct CpuPipelineOptions {
 ///   kiln-emit-entry-points
 void buildCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options);
 
+/// Whether `name` is a C identifier (entry points, variables and library
+/// names become C symbols).
+bool isCIdentifier(llvm::StringRef name);
+
 /// Registers the named pipelines (`kiln-cpu-pipeline`) for tools.
 void registerKilnPipelines();
 
