@@ -37,16 +37,13 @@ def _stable_names(variables):
     taken, names = set(), {}
     slots = {}
     for key, var in sorted(variables.items()):
-        primary = next((k for k in variables
-                        if k != key and key.startswith(k + "_")
-                        and key[len(k):] in ("_momentum", "_adam_m", "_adam_v")),
-                       None)
-        if primary is not None:
-            slots[key] = (primary, key[len(primary):])
+        slot_of = getattr(var, "_slot_of", None)
+        if slot_of is not None:
+            slots[key] = slot_of
         else:
             names[key] = _c_name(var._name, taken)
     for key, (primary, suffix) in slots.items():
-        names[key] = names[primary] + suffix
+        names[key] = names[primary._key()] + suffix
         taken.add(names[key])
     return names
 

@@ -10,15 +10,8 @@ shuffling, stacking NumPy arrays); it computes nothing.
 
 import numpy as np
 
+from .dtypes import widen_unsigned
 from .tensor import Tensor, convert_to_tensor
-
-
-def _widen(array):
-    """Kiln has no unsigned types: uint8/uint16 become int32, uint32/64
-    int64 (images from load_data are uint8)."""
-    if array.dtype.kind == "u":
-        return array.astype(np.int32 if array.dtype.itemsize < 4 else np.int64)
-    return array
 
 
 def _to_arrays(structure):
@@ -26,7 +19,7 @@ def _to_arrays(structure):
         return tuple(_to_arrays(s) for s in structure)
     if isinstance(structure, dict):
         return {k: _to_arrays(v) for k, v in structure.items()}
-    return _widen(np.asarray(structure))
+    return widen_unsigned(np.asarray(structure))
 
 
 def _leaves(structure):
@@ -87,7 +80,7 @@ class Dataset:
     def __iter__(self):
         for element in self._make():
             yield _map(element, lambda a: a if isinstance(a, Tensor)
-                       else convert_to_tensor(_widen(np.asarray(a))))
+                       else convert_to_tensor(widen_unsigned(np.asarray(a))))
 
     def __len__(self):
         if self._length is None:

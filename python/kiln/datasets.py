@@ -1,35 +1,19 @@
 """kiln.datasets: datasets shipped as Debian packages."""
 
-import gzip
 import os
-import struct
 
 import numpy as np
 
-from . import errors
+from . import _kiln, errors
 
 
 def _read_idx(path):
+    """An idx(.gz) file as uint8, read by the runtime's reader (errors
+    name the file: missing, truncated, not idx)."""
     try:
-        with gzip.open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise
-    except (OSError, EOFError) as e:
-        raise errors.DataLossError(f"{path}: not a readable gzip file ({e})",
-                                   None) from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
-        raise errors.DataLossError(f"{path}: not an unsigned-byte IDX file",
-                                   None)
-    rank = data[3]
-    if len(data) < 4 + 4 * rank:
-        raise errors.DataLossError(f"{path}: truncated IDX header", None)
-    dims = struct.unpack(f">{rank}I", data[4:4 + 4 * rank])
-    body = np.frombuffer(data, np.uint8, offset=4 + 4 * rank)
-    if body.size != int(np.prod(dims)):
-        raise errors.DataLossError(
-            f"{path}: {body.size} bytes of data for shape {list(dims)}", None)
-    return body.reshape(dims)
+        return _kiln.read_idx(path, "i32").numpy().astype(np.uint8)
+    except _kiln.NativeError as e:
+        raise errors.from_native(e) from None
 
 
 class _FashionMNIST:
@@ -49,13 +33,12 @@ class _FashionMNIST:
         arrays = []
         for name in names:
             path = os.path.join(directory, name)
-            try:
-                arrays.append(_read_idx(path))
-            except FileNotFoundError:
+            if not os.path.exists(path):
                 raise errors.NotFoundError(
                     f"{path} does not exist: install the Debian package "
                     "dataset-fashion-mnist (apt-get install "
-                    "dataset-fashion-mnist)", None) from None
+                    "dataset-fashion-mnist)", None)
+            arrays.append(_read_idx(path))
         return (arrays[0], arrays[1]), (arrays[2], arrays[3])
 
 

@@ -70,3 +70,11 @@ def as_dtype(value):
             return d
     raise TypeError(f"NumPy dtype {np_dtype} has no kiln equivalent "
                     "(float16/32/64, int32, int64, bool)")
+
+
+def widen_unsigned(array):
+    """NumPy unsigned integers as the signed type that holds them (Kiln has
+    no unsigned types): uint8/uint16 -> int32, uint32/uint64 -> int64."""
+    if array.dtype.kind == "u":
+        return array.astype(np.int32 if array.dtype.itemsize < 4 else np.int64)
+    return array

@@ -5,16 +5,14 @@ kiln.Variables, so a metric can be updated eagerly or inside
 import numpy as np
 
 from . import ops
-from .dtypes import float32, int64
+from .dtypes import float32, int64, widen_unsigned
 from .tensor import constant, convert_to_tensor
 from .variables import Variable
 
 
 def _labels(y):
-    """Integer labels as a tensor (NumPy's unsigned types become int64)."""
-    if isinstance(y, np.ndarray) and y.dtype.kind == "u":
-        y = y.astype(np.int64)
-    return convert_to_tensor(y)
+    """Integer labels as a tensor (NumPy's unsigned types widened)."""
+    return convert_to_tensor(widen_unsigned(y) if isinstance(y, np.ndarray) else y)
 
 
 def _count(t):

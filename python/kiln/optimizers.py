@@ -43,9 +43,13 @@ class Optimizer:
         key = (id(variable), slot)
         if key not in self._slots:
             value = zeros(variable.shape, variable.dtype)
-            self._slots[key] = (variable, Variable(
+            suffix = self._slot_suffixes[slot]
+            slot_variable = Variable(
                 value, name=f"{variable.name[:-2]}/{slot}", trainable=False,
-                _store_key=variable._key() + self._slot_suffixes[slot]))
+                _store_key=variable._key() + suffix)
+            # Which variable it belongs to (exported names follow it).
+            slot_variable._slot_of = (variable, suffix)
+            self._slots[key] = (variable, slot_variable)
         return self._slots[key][1]
 
     def get_slot(self, variable, slot):

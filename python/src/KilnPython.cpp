@@ -884,6 +884,19 @@ PYBIND11_MODULE(_kiln, m) {
         },
         py::arg("op"), py::arg("inputs"), py::arg("attributes") = "",
         py::arg("results") = std::vector<std::string>{});
+  m.def("read_idx",
+        [](const std::string &path, const std::string &dtype) {
+          kiln_dtype_t type;
+          check(kiln_dtype_parse(dtype.c_str(), &type));
+          kiln_buffer_t *buffer = nullptr;
+          {
+            py::gil_scoped_release release;
+            check(kiln_idx_read(path.c_str(), type, -1, &buffer));
+          }
+          return std::make_shared<Tensor>(buffer);
+        },
+        py::arg("path"), py::arg("dtype"),
+        "Reads an idx (.gz) file with the runtime's reader.");
   m.def("merge_modules",
         [](const std::vector<std::string> &texts,
            const std::vector<std::string> &names,

@@ -52,8 +52,8 @@ class Library:
 
 def test_exported_training_step_continues_where_python_left_off(tmp_path):
     kiln.random.set_seed(0)
-    model = kiln.Sequential([kiln.layers.Dense(16, activation="relu"),
-                             kiln.layers.Dense(3)])
+    model = kiln.Sequential([kiln.layers.Dense(16, activation="relu", name="hidden"),
+                             kiln.layers.Dense(3, name="logits")])
     optimizer = kiln.optimizers.Adam(0.01)
     loss_fn = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -81,7 +81,7 @@ def test_exported_training_step_continues_where_python_left_off(tmp_path):
     header = open(paths["header"]).read()
     assert "static inline int32_t tiny_train_step(tiny_t *model, const float *in0, " \
            "const int32_t *in1, float *out0)" in header
-    assert "dense_kernel: f32 [5, 16]" in header and "dense_kernel_adam_m" in header
+    assert "hidden_kernel: f32 [5, 16]" in header and "hidden_kernel_adam_m" in header
 
     library = Library(paths, "tiny")
     library.load(paths["checkpoint"])

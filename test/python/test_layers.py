@@ -316,6 +316,15 @@ def test_fashion_mnist_loads_and_names_the_package_when_absent(tmp_path):
     assert yt.shape == (10000,) and set(np.unique(y)) == set(range(10))
     with pytest.raises(kiln.errors.NotFoundError, match="dataset-fashion-mnist"):
         kiln.datasets.fashion_mnist.load_data(str(tmp_path))
+    # A damaged file is the runtime reader's error, naming the file.
+    import shutil
+    source = "/usr/share/datasets/fashion-mnist"
+    for name in os.listdir(source):
+        shutil.copy(os.path.join(source, name), tmp_path / name)
+    damaged = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(kiln.errors.DataLossError, match="t10k-labels-idx1-ubyte.gz"):
+        kiln.datasets.fashion_mnist.load_data(str(tmp_path))
 
 
 # -- checkpoints ---------------------------------------------------------
