@@ -12,28 +12,15 @@ Prints median microseconds per call and Kiln/peer ratios (> 1: Kiln is
 slower). Usage: /usr/bin/python3 bench/bench_python.py [--calls N]
 """
 
-import os
 import statistics
 import sys
 import time
 
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.environ.get("KILN_BUILD_DIR",
-                                               os.path.join(ROOT, "build")),
-                                "python_packages"))
+from peers import torch  # noqa: E402  (before NumPy: one thread each)
 
 import numpy as np  # noqa: E402
 
 import kiln  # noqa: E402
-
-try:
-    import torch  # noqa: E402
-    torch.set_num_threads(1)
-except ImportError:
-    torch = None
 
 
 def per_call_us(fn, calls):
