@@ -134,6 +134,29 @@ TEST(Compiler, OpenExtentsRunForEverySize) {
   kiln_executable_release(exe);
 }
 
+TEST(Compiler, RunPassesReportsBadPipelinesAndFailures) {
+  Compiler compiler;
+  kiln_status_t status = nullptr;
+  mlir::OwningOpRef<mlir::ModuleOp> module = compiler.parse(
+      "func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n"
+      "  %0 = kiln.neg %x : tensor<4xf32>\n  %1 = kiln.neg %0 : tensor<4xf32>\n"
+      "  return %1 : tensor<4xf32>\n}\n",
+      "m.mlir", &status);
+  ASSERT_TRUE(module) << message(status);
+  std::string m = message(compiler.runPasses(*module, "no-such-pass"));
+  EXPECT_NE(m.find("cannot parse the pass pipeline 'no-such-pass'"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(compiler.runPasses(*module, "canonicalize"), nullptr);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  EXPECT_EQ(text.find("kiln.neg"), std::string::npos) << text; // folded
+  m = message(compiler.runPasses(
+      *module, "kiln-freeze-variables{checkpoint=/nonexistent.safetensors}"));
+  EXPECT_NE(m.find("the passes failed"), std::string::npos) << m;
+}
+
 TEST(Compiler, SeveralModulesInOneContext) {
   Compiler compiler;
   for (int i = 0; i < 3; ++i) {

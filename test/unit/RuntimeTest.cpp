@@ -1399,6 +1399,25 @@ TEST(Instance, CallsVariablesAndErrors) {
   std::remove(path.c_str());
 }
 
+TEST(Instance, OpenExtentsNeedTheBufferApi) {
+  kiln_instance_t *model = nullptr;
+  ASSERT_EQ(kiln_instance_create("kiln-manifest 3\n"
+                                 "entry addv 2 1 0\n"
+                                 "in f32 1 ?\n"
+                                 "in f32 1 ?\n"
+                                 "out f32 1 ?\n"
+                                 "end\n",
+                                 dynamicLookup, nullptr, &model),
+            nullptr);
+  float x[2] = {1, 2}, z[2];
+  void *args[] = {x, x, z};
+  EXPECT_EQ(kiln_instance_call(model, "addv", args), KILN_UNIMPLEMENTED);
+  EXPECT_STREQ(kiln_instance_error(model),
+               "entry 'addv': input #0 has an open extent; call it through "
+               "kiln_executable_invoke with buffers");
+  kiln_instance_destroy(model);
+}
+
 TEST(Executable, LoadLibrary) {
   kiln_executable_t *e = nullptr;
   ASSERT_EQ(kiln_executable_load_library(KILN_FAKE_MODULE_PATH, &e), nullptr);
