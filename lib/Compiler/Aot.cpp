@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Compiler/Aot.h"
-#include "kiln/Pipelines/Pipelines.h"
+#include "kiln/ABI/EntryPoints.h"
 
 #include "Diagnostics.h"
 
@@ -75,8 +75,46 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
     if (failed(checkStaticSignatures(module)))
       return diagnostics.status(KILN_UNIMPLEMENTED, "unsupported signature");
   }
+
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return kiln_status_create(KILN_INTERNAL, "no LLVM target for %s: %s",
+                              triple.str().c_str(), error.c_str());
+  std::string cpu = options.targetCpu, features;
+  if (cpu.empty() || cpu == "native") {
+    cpu = llvm::sys::getHostCPUName().str();
+    llvm::SubtargetFeatures wanted;
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      wanted.AddFeature(feature.first(), feature.second);
+    features = wanted.getString();
+  } else if (std::unique_ptr<llvm::MCSubtargetInfo> info(
+                 target->createMCSubtargetInfo(triple, cpu, ""));
+             !info || !info->isCPUStringValid(cpu)) {
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "unknown target CPU '%s' for %s (try "
+                              "x86-64-v2, x86-64-v3, x86-64-v4 or native)",
+                              cpu.c_str(), triple.str().c_str());
+  }
+  llvm::TargetOptions targetOptions;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
+      options.optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
+                            : llvm::CodeGenOptLevel::Default));
+  if (!machine)
+    return kiln_status_create(KILN_INTERNAL, "cannot create a target machine "
+                                             "for %s",
+                              cpu.c_str());
+  // The code is generated for the target machine's CPU ("host" is the CPU
+  // that compiles, with its features).
   CompileOptions lowering;
+  lowering.target = options.target;
   lowering.optLevel = options.optLevel;
+  lowering.targetCpu =
+      options.targetCpu.empty() || options.targetCpu == "native"
+          ? "host"
+          : options.targetCpu;
   if (kiln_status_t s = compiler.lower(module, lowering))
     return s;
 
@@ -123,36 +161,6 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
   if (!llvmModule)
     return kiln_status_create(KILN_INTERNAL,
                               "translation to LLVM IR failed");
-  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
-  std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
-  if (!target)
-    return kiln_status_create(KILN_INTERNAL, "no LLVM target for %s: %s",
-                              triple.str().c_str(), error.c_str());
-  std::string cpu = options.targetCpu, features;
-  if (cpu.empty() || cpu == "native") {
-    cpu = llvm::sys::getHostCPUName().str();
-    llvm::SubtargetFeatures wanted;
-    for (const auto &feature : llvm::sys::getHostCPUFeatures())
-      wanted.AddFeature(feature.first(), feature.second);
-    features = wanted.getString();
-  } else if (std::unique_ptr<llvm::MCSubtargetInfo> info(
-                 target->createMCSubtargetInfo(triple, cpu, ""));
-             !info || !info->isCPUStringValid(cpu)) {
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "unknown target CPU '%s' for %s (try "
-                              "x86-64-v2, x86-64-v3, x86-64-v4 or native)",
-                              cpu.c_str(), triple.str().c_str());
-  }
-  llvm::TargetOptions targetOptions;
-  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
-      options.optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
-                            : llvm::CodeGenOptLevel::Default));
-  if (!machine)
-    return kiln_status_create(KILN_INTERNAL, "cannot create a target machine "
-                                             "for %s",
-                              cpu.c_str());
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
   auto optimize = makeOptimizingTransformer(options.optLevel, 0, machine.get());

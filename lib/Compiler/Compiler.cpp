@@ -10,7 +10,9 @@
 
 #include "Diagnostics.h"
 
-#include "Kiln/KilnDialect.h"
+#include "kiln/Dialect/Kiln/KilnDialect.h"
+
+#include "mlir/Transforms/Passes.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -63,9 +65,6 @@ Compiler::Compiler() {
   registerAllToLLVMIRTranslations(registry);
   context = std::make_unique<MLIRContext>(registry);
   context->loadAllAvailableDialects();
-  // Pipelines are built from text: their passes must be registered.
-  static std::once_flag once;
-  std::call_once(once, [] { registerKilnPipelines(); });
 }
 
 Compiler::~Compiler() = default;
@@ -92,16 +91,27 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     context->disableMultithreading();
     pm.enableIRPrinting();
   }
-  CpuPipelineOptions pipelineOptions;
-  pipelineOptions.fuseElementwise = options.fuseElementwise;
-  buildCpuPipeline(pm, pipelineOptions);
+  switch (options.target) {
+  case Target::CPU: {
+    CpuPipelineOptions pipeline;
+    pipeline.tensor.fuseElementwise = options.fuseElementwise;
+    pipeline.codegen.targetCpu = options.targetCpu;
+    buildCpuPipeline(pm, pipeline);
+    break;
+  }
+  }
   if (failed(pm.run(module)))
     return diagnostics.status(KILN_INVALID_ARGUMENT, "compilation failed");
   return nullptr;
 }
 
 kiln_status_t Compiler::runPasses(ModuleOp module, llvm::StringRef pipeline) {
-  registerKilnPipelines();
+  // Textual pipelines name passes: register those this library may run.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerAllKilnPasses();
+    registerTransformsPasses();
+  });
   DiagnosticCollector diagnostics(*context);
   PassManager pm(context.get());
   std::string errors;
@@ -142,6 +152,8 @@ static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
   std::string material = key.str();
   material += "|O" + std::to_string(options.optLevel);
   material += options.fuseElementwise ? "|fuse" : "|nofuse";
+  material += "|" + stringifyTarget(options.target).str() + "|" +
+              options.targetCpu;
   // This build of the compiler: the file holding this code (a tool or the
   // Python module), identified by its path, size and modification time.
   Dl_info info;
@@ -241,6 +253,11 @@ kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options
   // no cost model and leaves loops scalar (about 10x slower training steps).
   std::unique_ptr<llvm::TargetMachine> host;
   if (auto builder = llvm::orc::JITTargetMachineBuilder::detectHost()) {
+    if (options.targetCpu != "host") {
+      // The CPU's own features, not the host's.
+      builder->setCPU(options.targetCpu);
+      builder->getFeatures() = llvm::SubtargetFeatures();
+    }
     builder->setCodeGenOptLevel(
         static_cast<llvm::CodeGenOptLevel>(std::min(options.optLevel, 3u)));
     if (auto machine = builder->createTargetMachine())

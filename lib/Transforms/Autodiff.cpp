@@ -22,8 +22,8 @@
 
 #include "kiln/Transforms/Passes.h"
 
-#include "Kiln/KilnDialect.h"
-#include "Kiln/KilnOps.h"
+#include "kiln/Dialect/Kiln/KilnDialect.h"
+#include "kiln/Dialect/Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -52,12 +52,6 @@ static Value zerosOf(OpBuilder &b, Location loc, Type type) {
 }
 
 namespace {
-
-/// How the reverse pass of a loop gets each iteration's carried values.
-enum class LoopStrategy {
-  Tape,      // saved per iteration by the forward pass
-  Recompute, // recomputed from the loop's initial values
-};
 
 /// Reverse-mode differentiation of one block: the function body, or a branch
 /// of a kiln.cond.
@@ -767,17 +761,7 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
-    LoopStrategy strategy;
-    if (loops == "tape") {
-      strategy = LoopStrategy::Tape;
-    } else if (loops == "recompute") {
-      strategy = LoopStrategy::Recompute;
-    } else {
-      module.emitError() << "kiln-autodiff: unknown loops='" << loops
-                         << "' (expected 'tape' or 'recompute')";
-      return signalPassFailure();
-    }
-    GradientBuilder builder(module, symbols, strategy);
+    GradientBuilder builder(module, symbols, loops);
     // Lower requests whose callee has none left first: a request for the
     // gradient of a function that itself takes gradients differentiates the
     // already-lowered body (higher-order gradients).

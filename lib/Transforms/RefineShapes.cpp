@@ -7,8 +7,8 @@
 
 #include "kiln/Transforms/Passes.h"
 
-#include "Kiln/KilnDialect.h"
-#include "Kiln/KilnOps.h"
+#include "kiln/Dialect/Kiln/KilnDialect.h"
+#include "kiln/Dialect/Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"

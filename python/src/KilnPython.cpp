@@ -28,7 +28,7 @@
 #include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
 #include "kiln/Runtime/Runtime.h"
 
-#include "Kiln/KilnOps.h"
+#include "kiln/Dialect/Kiln/KilnOps.h"
 #include "mlir/IR/SymbolTable.h"
 
 #include "mlir/AsmParser/AsmParser.h"

@@ -2,7 +2,7 @@
 // RUN: tensor-opt %s --kiln-autodiff="loops=recompute" --split-input-file | FileCheck %s --check-prefix=RECOMPUTE
 // RUN: not tensor-opt %s --kiln-autodiff="loops=stack" 2>&1 | FileCheck %s --check-prefix=BAD
 
-// BAD: unknown loops='stack' (expected 'tape' or 'recompute')
+// BAD: for the --loops option: Cannot find option named 'stack'!
 
 // A kiln.for whose upper bound is an argument: the trip count is computed
 // before the loop (max(0, ceil((ub - lb) / step)), zero for a step that is

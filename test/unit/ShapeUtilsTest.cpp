@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Kiln/ShapeUtils.h"
+#include "kiln/Dialect/Kiln/ShapeUtils.h"
 
 #include "gtest/gtest.h"
 

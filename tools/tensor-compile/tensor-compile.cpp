@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 //
-//   tensor-compile model.mlir -o out/mlp [--target-cpu=x86-64-v3] [-O2]
+//   tensor-compile model.mlir -o out/mlp [--target=cpu] [--target-cpu=x86-64-v3] [-O2]
 //
 // writes out/libmlp.so, out/mlp.h and, next to them, the Kiln runtime the
 // header calls (out/libkiln_runtime.so, out/kiln/Runtime/Runtime.h). See
@@ -30,6 +30,11 @@ static cl::opt<std::string>
     output("o", cl::desc("Output: <dir>/<name> gives <dir>/lib<name>.so and "
                          "<dir>/<name>.h"),
            cl::value_desc("dir/name"), cl::Required);
+static cl::opt<mlir::kiln::Target>
+    target("target", cl::desc("What to generate code for"),
+           cl::init(mlir::kiln::Target::CPU),
+           cl::values(clEnumValN(mlir::kiln::Target::CPU, "cpu",
+                                 "the host's CPU architecture (default)")));
 static cl::opt<std::string>
     targetCpu("target-cpu",
               cl::desc("CPU to generate code for: native (default) or an "
@@ -69,6 +74,7 @@ int main(int argc, char **argv) {
     return fail(status);
   mlir::kiln::AotOptions options;
   options.name = sys::path::filename(output).str();
+  options.target = target;
   options.targetCpu = targetCpu;
   options.optLevel = optLevel;
   options.sourceName = sys::path::filename(inputFile).str();

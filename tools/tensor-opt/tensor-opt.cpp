@@ -1,21 +1,18 @@
-//===- tensor-opt.cpp - Kiln's mlir-opt
-//------------------------------------===//
+//===- tensor-opt.cpp - Kiln's mlir-opt -----------------------------------===//
 //
 // Part of the Kiln project.
 //
 //===----------------------------------------------------------------------===//
 //
-// mlir-opt with the Kiln dialect and passes added: reads .mlir, runs passes,
-// prints the result. Every upstream dialect, pass, extension and LLVM IR
-// translation is registered too, so modules may mix Kiln with anything
-// upstream and pipelines may run all the way to a GPU binary.
+// mlir-opt with the Kiln dialect, passes and pipelines added: reads .mlir,
+// runs passes, prints the result. Every upstream dialect, pass, extension
+// and LLVM IR translation is registered too, so modules may mix Kiln with
+// anything upstream and pipelines may run all the way to a GPU binary.
 //
 //===----------------------------------------------------------------------===//
 
-#include "Kiln/KilnDialect.h"
-#include "kiln/Conversion/Passes.h"
+#include "kiln/Dialect/Kiln/KilnDialect.h"
 #include "kiln/Pipelines/Pipelines.h"
-#include "kiln/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -25,10 +22,10 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
+  // A tool may register everything; the Kiln libraries register only what
+  // they build pipelines from.
   mlir::registerAllPasses();
-  mlir::kiln::registerKilnPasses();
-  mlir::kiln::registerKilnConversionPasses();
-  mlir::kiln::registerKilnPipelines();
+  mlir::kiln::registerAllKilnPasses();
 
   mlir::DialectRegistry registry;
   registry.insert<mlir::kiln::KilnDialect>();

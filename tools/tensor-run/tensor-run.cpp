@@ -47,6 +47,11 @@ static cl::list<std::string> inputs(
 static cl::opt<std::string>
     outputDir("output-dir", cl::desc("Write output i as <dir>/<i>.npy"));
 static cl::opt<bool> printOutputs("print", cl::desc("Print the outputs"));
+static cl::opt<mlir::kiln::Target>
+    target("target", cl::desc("What to generate code for"),
+           cl::init(mlir::kiln::Target::CPU),
+           cl::values(clEnumValN(mlir::kiln::Target::CPU, "cpu",
+                                 "the host's CPU (default)")));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix);
 static cl::opt<bool> printIR("mlir-print-ir-after-all",
@@ -180,6 +185,7 @@ int main(int argc, char **argv) {
   auto compileStart = Clock::now();
   mlir::kiln::Compiler compiler;
   mlir::kiln::CompileOptions options;
+  options.target = target;
   options.optLevel = optLevel;
   options.printIRAfterAll = printIR;
   kiln_executable_t *exe = nullptr;

@@ -31,6 +31,8 @@ struct AotOptions {
   /// The library's name: libNAME.so, NAME.h, symbol prefix NAME_ (a C
   /// identifier).
   std::string name;
+  /// What code is generated for.
+  Target target = Target::CPU;
   /// "native" (the host CPU and its features) or an LLVM CPU name such as
   /// "x86-64-v3" (portable to every CPU of that level).
   std::string targetCpu = "native";

@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // The compiler library: parses or takes a module in the Kiln dialect, runs
-// the CPU pipeline and JIT-compiles the result with MLIR's ExecutionEngine.
+// the pipeline of a target (the CPU today) and JIT-compiles the result with
+// MLIR's ExecutionEngine.
 // What it returns is a runtime executable (kiln_executable_t), called through
 // the same entry-point ABI as an ahead-of-time compiled library, so code that
 // runs modules does not care how they were compiled.
@@ -15,6 +16,7 @@
 #ifndef KILN_COMPILER_COMPILER_H
 #define KILN_COMPILER_COMPILER_H
 
+#include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Runtime/Runtime.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -28,9 +30,14 @@ namespace mlir::kiln {
 
 /// Options for compiling a module.
 struct CompileOptions {
+  /// What code is generated for.
+  Target target = Target::CPU;
+  /// The CPU the code is for: "host" (the JIT's default) or an LLVM CPU
+  /// name such as "x86-64-v3".
+  std::string targetCpu = "host";
   /// LLVM optimization level for the generated code (0-3).
   unsigned optLevel = 3;
-  /// Fuse elementwise linalg ops (see CpuPipelineOptions).
+  /// Fuse elementwise linalg ops (see TensorPipelineOptions).
   bool fuseElementwise = true;
   /// Print the IR after every pass to stderr (debugging aid).
   bool printIRAfterAll = false;
@@ -54,14 +61,17 @@ public:
   OwningOpRef<ModuleOp> parse(llvm::StringRef source, llvm::StringRef filename,
                               kiln_status_t *status);
 
-  /// Runs the CPU pipeline on `module` (in place). Diagnostics go into the
-  /// returned status, prefixed by their locations.
+  /// Runs the pipeline of `options.target` on `module` (in place), up to the
+  /// LLVM dialect with Kiln's entry points. Diagnostics go into the returned
+  /// status, prefixed by their locations.
   kiln_status_t lower(ModuleOp module, const CompileOptions &options = {});
 
   /// Runs the textual pass pipeline `pipeline` (as `tensor-opt
   /// --pass-pipeline='builtin.module(...)'` would, e.g.
   /// "kiln-freeze-variables{checkpoint=w.safetensors}") on `module` in
-  /// place. Errors carry the diagnostics, as for lower.
+  /// place. The pipeline may name Kiln's passes and pipelines and MLIR's
+  /// generic transforms (canonicalize, cse, inline, ...). Errors carry the
+  /// diagnostics, as for lower.
   kiln_status_t runPasses(ModuleOp module, llvm::StringRef pipeline);
 
   /// Lowers `module` and JIT-compiles it into a new executable (`*out`,

@@ -1,47 +1,91 @@
-//===- Pipelines.h - Kiln's named compilation pipelines ---------*- C++ -*-===//
+//===- Pipelines.h - Kiln's compilation pipelines ---------------*- C++ -*-===//
 //
 // Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// A module is compiled in two stages:
+//
+//   kiln-tensor-pipeline        shared by every target: optimizer updates,
+//                               autodiff, variables, shapes, entry points,
+//                               Kiln -> linalg on tensors, shape functions,
+//                               elementwise fusion
+//   kiln-<target>-codegen-pipeline
+//                               one per target: target heuristics, the
+//                               variable and output ABI around bufferization,
+//                               lowering to the target's code, the C entry
+//                               points and the manifest
+//
+// and `kiln-<target>-pipeline` is both. The builders below add typed passes
+// (no pass-pipeline text); the same pipelines are registered for tools with
+// typed options.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_PIPELINES_PIPELINES_H
 #define KILN_PIPELINES_PIPELINES_H
 
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/Pass/Pass.h"
+#include "kiln/Transforms/Passes.h"
+
 #include "mlir/Pass/PassManager.h"
+
+#include <string>
 
 namespace mlir::kiln {
 
-#define GEN_PASS_DECL
-#include "kiln/Pipelines/Passes.h.inc"
-
-#define GEN_PASS_REGISTRATION
-#include "kiln/Pipelines/Passes.h.inc"
-
-/// Options of the CPU pipeline.
-struct CpuPipelineOptions {
-  /// Fuse chains of elementwise linalg ops before bufferization.
-  bool fuseElementwise = true;
+/// What code is generated for. Each target has its codegen stage.
+enum class Target {
+  /// The host's CPU architecture, through linalg, vector and LLVM.
+  CPU,
 };
 
-/// Adds the passes that take a module of Kiln (and upstream tensor-level)
-/// ops to the LLVM dialect, with Kiln's entry points and manifest:
-///
-///   kiln-refine-shapes, kiln-prepare-entry-points, convert-kiln-to-linalg,
-///   elementwise fusion,
-///   one-shot bufferization, results to out-params, deallocation,
-///   linalg to loops, scf/affine/math/memref/arith/func to LLVM,
-///   kiln-emit-entry-points
+/// The name of `target` as tools spell it ("cpu").
+llvm::StringRef stringifyTarget(Target target);
+
+/// Parses a name from stringifyTarget.
+std::optional<Target> parseTarget(llvm::StringRef name);
+
+/// Options of the tensor-level stage.
+struct TensorPipelineOptions {
+  /// Fuse chains of elementwise linalg ops (one loop nest, no temporaries).
+  bool fuseElementwise = true;
+  /// How kiln-autodiff differentiates loops.
+  LoopStrategy autodiffLoops = LoopStrategy::Tape;
+};
+
+/// Options of the CPU codegen stage.
+struct CpuCodegenOptions {
+  /// The CPU the code is for: "host" or an LLVM CPU name ("x86-64-v3").
+  std::string targetCpu = "host";
+};
+
+/// Options of the whole CPU pipeline.
+struct CpuPipelineOptions {
+  TensorPipelineOptions tensor;
+  CpuCodegenOptions codegen;
+};
+
+/// Adds the tensor-level stage, which every target shares: it takes a
+/// module of Kiln (and upstream tensor-level) ops to linalg on tensors, with
+/// entry points recorded and shape functions split off.
+void buildTensorPipeline(OpPassManager &pm,
+                         const TensorPipelineOptions &options);
+
+/// Adds the CPU codegen stage: from linalg on tensors (the tensor stage's
+/// output) to the LLVM dialect with Kiln's C entry points and manifest.
+void buildCpuCodegenPipeline(OpPassManager &pm,
+                             const CpuCodegenOptions &options);
+
+/// Adds both stages for the CPU.
 void buildCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options);
 
-/// Whether `name` is a C identifier (entry points, variables and library
-/// names become C symbols).
-bool isCIdentifier(llvm::StringRef name);
-
-/// Registers the named pipelines (`kiln-cpu-pipeline`) for tools.
+/// Registers the named pipelines (`kiln-tensor-pipeline`,
+/// `kiln-cpu-codegen-pipeline`, `kiln-cpu-pipeline`) for tools. Idempotent.
 void registerKilnPipelines();
+
+/// Registers every Kiln pass (transforms, conversions, ABI, codegen) and the
+/// pipelines. Idempotent.
+void registerAllKilnPasses();
 
 } // namespace mlir::kiln
 

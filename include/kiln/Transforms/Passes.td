@@ -62,10 +62,14 @@ def KilnAutodiff : Pass<"kiln-autodiff", "::mlir::ModuleOp"> {
     (`..._recompute`) is built and differentiated instead.
   }];
   let options = [
-    Option<"loops", "loops", "std::string", /*default=*/"\"tape\"",
-           "How reverse loops get each iteration's carried values: 'tape' "
-           "(saved by the forward pass) or 'recompute' (from the initial "
-           "values)">,
+    Option<"loops", "loops", "::mlir::kiln::LoopStrategy",
+           /*default=*/"::mlir::kiln::LoopStrategy::Tape",
+           "How reverse loops get each iteration's carried values",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::kiln::LoopStrategy::Tape, "tape",
+                        "saved per iteration by the forward pass"),
+             clEnumValN(::mlir::kiln::LoopStrategy::Recompute, "recompute",
+                        "recomputed from the loop's initial values"))}]>,
   ];
 }
 
@@ -120,6 +124,22 @@ def KilnFreezeVariables : Pass<"kiln-freeze-variables", "::mlir::ModuleOp"> {
     Option<"checkpoint", "checkpoint", "std::string", /*default=*/"",
            "The safetensors file holding the variables' values">,
   ];
+}
+
+def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
+  let summary = "Fuses elementwise linalg ops; reshapes fold only into elementwise ops";
+  let description = [{
+    Upstream's `linalg-fuse-elementwise-ops` (producers with one use fuse
+    into their consumers; reshapes fold by expanding iteration spaces;
+    constant folding), except that a reshape is never folded into a linalg
+    op with reduction loops: a flattened input stays a plain 2-D operand of
+    the matmul that follows instead of becoming a contraction over the
+    unflattened dimensions with a one-iteration inner loop, which defeats
+    vectorization.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::affine::AffineDialect"];
 }
 
 #endif // KILN_TRANSFORMS_PASSES_TD

@@ -7,7 +7,7 @@
 #ifndef KILN_LIB_CONVERSION_KILNTOLINALG_COMMON_H
 #define KILN_LIB_CONVERSION_KILNTOLINALG_COMMON_H
 
-#include "Kiln/KilnOps.h"
+#include "kiln/Dialect/Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"

@@ -10,7 +10,7 @@
 
 #include "Common.h"
 
-#include "Kiln/KilnDialect.h"
+#include "kiln/Dialect/Kiln/KilnDialect.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -18,7 +18,7 @@
 
 #include "Common.h"
 
-#include "Kiln/ShapeUtils.h"
+#include "kiln/Dialect/Kiln/ShapeUtils.h"
 
 using namespace mlir;
 using namespace mlir::kiln;

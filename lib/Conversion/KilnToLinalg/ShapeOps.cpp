@@ -7,7 +7,7 @@
 
 #include "Common.h"
 
-#include "Kiln/ShapeUtils.h"
+#include "kiln/Dialect/Kiln/ShapeUtils.h"
 
 #include "mlir/Dialect/SCF/Utils/Utils.h"
 

@@ -1,0 +1,125 @@
+//===- Passes.td - Kiln's entry-point ABI passes -*- tablegen -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_ABI_PASSES_TD
+#define KILN_ABI_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KilnPrepareEntryPoints
+    : Pass<"kiln-prepare-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Checks and records the signatures of a module's entry points";
+  let description = [{
+    Every public `func.func` with a body is an entry point of the compiled
+    module. This pass checks that each takes and returns only statically
+    ranked tensors of Kiln element types, variables statically shaped
+    (anything else is an error at the function's location) and records each signature: on the function as
+    `kiln.entry` (the shapes of the inputs, then of the outputs), and for the
+    whole module as the `kiln.manifest` text that the runtime reads to check
+    calls. It runs first, while the signatures are still tensors.
+  }];
+}
+
+def KilnSplitShapeFunctions
+    : Pass<"kiln-split-shape-functions", "::mlir::ModuleOp"> {
+  let summary = "Gives entry points with dynamic extents a shape function";
+  let description = [{
+    Runs right after `convert-kiln-to-linalg`. An entry point whose inputs or
+    outputs have `?` extents gets a companion `@NAME_kiln_shape` taking the
+    same inputs and returning an `i32` status and the outputs' dynamic
+    extents. It is the entry with its results replaced by their dimensions,
+    resolved back to the inputs' dimensions; what remains may read nothing
+    but the inputs' extents (otherwise the outputs' shapes depend on the
+    data: an error). The run-time shape checks of the lowering (`cf.assert`
+    at the entry's top level) move into it: the status is 0, or 1 + the
+    index of the first failed check, whose message becomes a `check` line of
+    the entry in the manifest. The runtime calls the shape function before
+    every call, to check the inputs and to size the outputs. A check
+    anywhere else (a loop, a branch, a private function) is an error.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def KilnMaterializeVariableUpdates
+    : Pass<"kiln-materialize-variable-updates", "::mlir::ModuleOp"> {
+  let summary = "Writes an entry point's variable updates into the variables' buffers";
+  let description = [{
+    For an entry point that assigns variables (its last results, after
+    `kiln-externalize-variables`), materializes each new value in the
+    variable's argument (`bufferization.materialize_in_destination`), so
+    bufferization writes it into the buffer the runtime bound. A value whose
+    producing op comes after every read of the old value (and of views of
+    it) is materialized directly: with `eliminate-empty-tensors` afterwards,
+    that op writes the variable's buffer itself. Other values are first
+    copied into fresh allocations at the end of the function, all copies
+    before any write, so that updates that read each other's old values (a
+    swap) stay correct. Marks the
+    arguments of assigned variables writable and every other argument of an
+    entry point read-only: the caller's inputs are never overwritten.
+    Runs on tensors, just before bufferization.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def KilnDistinctResults : Pass<"kiln-distinct-results", "::mlir::ModuleOp"> {
+  let summary = "Gives every result of an entry point its own tensor";
+  let description = [{
+    Each output of an entry point is written into its own caller-provided
+    buffer. When a function returns the same value twice, or returns an
+    argument, or returns a value that is also written into a variable's
+    buffer (`bufferization.materialize_in_destination`: the new value of a
+    variable, returned as an output too), bufferization would have two
+    outputs share one buffer (or an output alias an input or a variable),
+    which `buffer-results-to-out-params` does not handle. This pass, run just before bufferization, copies such results
+    (`linalg.copy` into a new tensor) so that every result is distinct.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def KilnDropVariableResults
+    : Pass<"kiln-drop-variable-results", "::mlir::ModuleOp"> {
+  let summary = "Removes the variable updates from an entry point's results";
+  let description = [{
+    After bufferization, the results that `kiln-materialize-variable-updates`
+    wrote into variable buffers are those buffers (the function's
+    arguments): they are dropped from the results, so the entry point's
+    outputs are only its real outputs. A result that is not its variable's
+    buffer is an error.
+  }];
+}
+
+def KilnEmitEntryPoints : Pass<"kiln-emit-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Adds Kiln's C entry points and manifest to an LLVM-dialect module";
+  let description = [{
+    Runs last, on the LLVM dialect. For every function marked by
+    `kiln-prepare-entry-points` it adds
+
+    ```c
+    int32_t kiln_entry_NAME(void **args, const int64_t *dims);
+    ```
+
+    which takes the data pointers of the inputs, the outputs and the
+    variables (contiguous, row-major) and the dynamic extents of the inputs
+    and then of the outputs (in order; NULL if there are none), builds the
+    memref descriptors that the lowered function expects, calls it and
+    returns 0. For an entry with a shape function it also adds
+
+    ```c
+    int32_t kiln_shape_NAME(const int64_t *in_dims, int64_t *out_dims);
+    ```
+
+    which returns its status and stores the outputs' dynamic extents. The
+    lowered functions become internal. It also adds the global `kiln_manifest`, the NUL-terminated
+    signature text. JIT-compiled and ahead-of-time compiled modules are
+    called through exactly these symbols.
+  }];
+}
+
+#endif // KILN_ABI_PASSES_TD

@@ -1,0 +1,1259 @@
+//===- KilnOps.td - Kiln dialect operations -------------------*- tablegen -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_OPS_TD
+#define KILN_OPS_TD
+
+include "kiln/Dialect/Kiln/KilnBase.td"
+include "kiln/Dialect/Kiln/KilnInterfaces.td"
+include "mlir/IR/OpBase.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Base classes
+//===----------------------------------------------------------------------===//
+
+class Kiln_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Kiln_Dialect, mnemonic, traits>;
+
+// Ops with a vector-Jacobian product rule (see KilnInterfaces.td).
+defvar Kiln_Differentiable =
+    DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>;
+
+// Result types compare as compatible (not equal): a result may be less
+// refined than the inferred type (`?` where a size is known), which is what a
+// dynamic batch dimension and the shape-refinement pass need.
+defvar Kiln_CompatibleReturnTypes = [{
+  bool $cppClass::isCompatibleReturnTypes(::mlir::TypeRange l,
+                                          ::mlir::TypeRange r) {
+    return ::mlir::kiln::areCompatibleReturnTypes(l, r);
+  }
+}];
+
+// An op whose result types follow from its operands and attributes; the
+// inferred types are also what the verifier checks.
+class Kiln_InferOp<string mnemonic, list<Trait> traits = []>
+    : Kiln_Op<mnemonic, traits # [Pure, InferTypeOpAdaptorWithIsCompatible]> {
+  let extraClassDefinition = Kiln_CompatibleReturnTypes;
+}
+
+//===----------------------------------------------------------------------===//
+// Constants and generators
+//===----------------------------------------------------------------------===//
+
+def Kiln_ConstantOp : Kiln_Op<"constant",
+    [ConstantLike, Pure, InferTypeOpAdaptor]> {
+  let summary = "A tensor constant";
+  let description = [{
+    Produces the tensor given by the `value` attribute; the result type is the
+    attribute's type.
+
+    ```mlir
+    %c = kiln.constant dense<[[1.0, 2.0]]> : tensor<1x2xf32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+  let builders = [OpBuilder<(ins "::mlir::ElementsAttr":$value), [{
+    build($_builder, $_state, value.getType(), value);
+  }]>];
+}
+
+def Kiln_IotaOp : Kiln_Op<"iota", [Pure]> {
+  let summary = "Indices along one dimension";
+  let description = [{
+    Fills the result with the index of each element along `dimension`
+    (0, 1, 2, ... repeated over the other dimensions).
+
+    ```mlir
+    %i = kiln.iota {dimension = 1 : i64} : tensor<2x3xi32>  // [[0,1,2],[0,1,2]]
+    ```
+  }];
+  let arguments = (ins I64Attr:$dimension);
+  let results = (outs Kiln_NumericTensor:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+class Kiln_RandomOp<string mnemonic, string what, dag params>
+    : Kiln_Op<mnemonic, [Pure]> {
+  let summary = "Stateless random " # what;
+  let arguments = !con((ins Optional<Kiln_I64Scalar>:$seed,
+                            OptionalAttr<I64Attr>:$static_seed), params);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "($seed^)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Kiln_RandomUniformOp : Kiln_RandomOp<"random_uniform",
+    "numbers, uniform in [minval, maxval)",
+    (ins DefaultValuedAttr<F64Attr, "0.0">:$minval,
+         DefaultValuedAttr<F64Attr, "1.0">:$maxval)> {
+  let description = [{
+    Counter-based and stateless: element `i` is a function of the seed and `i`
+    only, so the same seed gives the same numbers on every run and every
+    backend. The seed is either the `static_seed` attribute or a rank-0 `i64`
+    operand (for a seed that changes from step to step); exactly one is given.
+
+    ```mlir
+    %u = kiln.random_uniform {static_seed = 7 : i64, minval = -1.0 : f64}
+        : tensor<3x4xf32>
+    %v = kiln.random_uniform %seed : tensor<3x4xf32>
+    ```
+  }];
+}
+
+def Kiln_RandomNormalOp : Kiln_RandomOp<"random_normal",
+    "numbers from a normal distribution",
+    (ins DefaultValuedAttr<F64Attr, "0.0">:$mean,
+         DefaultValuedAttr<F64Attr, "1.0">:$stddev)> {
+  let description = [{
+    Like `kiln.random_uniform`, with normally distributed numbers of the given
+    `mean` and `stddev`.
+
+    ```mlir
+    %n = kiln.random_normal {static_seed = 1 : i64, stddev = 0.1 : f64}
+        : tensor<16xf32>
+    ```
+  }];
+}
+
+def Kiln_TruncatedNormalOp : Kiln_RandomOp<"truncated_normal",
+    "numbers from a normal distribution truncated at two standard deviations",
+    (ins DefaultValuedAttr<F64Attr, "0.0">:$mean,
+         DefaultValuedAttr<F64Attr, "1.0">:$stddev)> {
+  let description = [{
+    Like `kiln.random_normal`, but values more than two standard deviations
+    from the mean are redrawn (as TensorFlow's `truncated_normal`).
+
+    ```mlir
+    %t = kiln.truncated_normal {static_seed = 3 : i64} : tensor<5x5xf32>
+    ```
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise unary ops
+//===----------------------------------------------------------------------===//
+
+class Kiln_UnaryOp<string mnemonic, Type type, string formula,
+                   list<Trait> traits = []>
+    : Kiln_Op<mnemonic, traits # [Pure, Elementwise, SameOperandsAndResultType,
+                                  InferTypeOpInterface, Kiln_Differentiable]> {
+  let summary = "Elementwise " # formula;
+  let description = "Computes `" # formula # "` for every element; the "
+      # "result has the operand's type.\n\n```mlir\n%y = kiln." # mnemonic
+      # " %x : tensor<2x3xf32>\n```\n";
+  let arguments = (ins type:$operand);
+  let results = (outs type:$result);
+  let assemblyFormat = "$operand attr-dict `:` type($result)";
+  let hasFolder = 1;
+}
+
+def Kiln_NegOp : Kiln_UnaryOp<"neg", Kiln_NumericTensor, "-x">;
+def Kiln_AbsOp : Kiln_UnaryOp<"abs", Kiln_NumericTensor, "|x|">;
+def Kiln_ExpOp : Kiln_UnaryOp<"exp", Kiln_FloatTensor, "e^x">;
+def Kiln_LogOp : Kiln_UnaryOp<"log", Kiln_FloatTensor, "ln(x)">;
+def Kiln_Log1pOp : Kiln_UnaryOp<"log1p", Kiln_FloatTensor, "ln(1 + x)">;
+def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", Kiln_FloatTensor, "sqrt(x)">;
+def Kiln_RsqrtOp : Kiln_UnaryOp<"rsqrt", Kiln_FloatTensor, "1 / sqrt(x)">;
+def Kiln_TanhOp : Kiln_UnaryOp<"tanh", Kiln_FloatTensor, "tanh(x)">;
+def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", Kiln_FloatTensor,
+                                  "1 / (1 + e^-x)">;
+def Kiln_ReluOp : Kiln_UnaryOp<"relu", Kiln_NumericTensor, "max(x, 0)">;
+def Kiln_SinOp : Kiln_UnaryOp<"sin", Kiln_FloatTensor, "sin(x)">;
+def Kiln_CosOp : Kiln_UnaryOp<"cos", Kiln_FloatTensor, "cos(x)">;
+def Kiln_SignOp : Kiln_UnaryOp<"sign", Kiln_NumericTensor,
+                               "sign(x) (-1, 0 or 1; NaN stays NaN)">;
+def Kiln_FloorOp : Kiln_UnaryOp<"floor", Kiln_FloatTensor, "floor(x)">;
+def Kiln_CeilOp : Kiln_UnaryOp<"ceil", Kiln_FloatTensor, "ceil(x)">;
+def Kiln_SquareOp : Kiln_UnaryOp<"square", Kiln_NumericTensor, "x * x">;
+def Kiln_ReciprocalOp : Kiln_UnaryOp<"reciprocal", Kiln_FloatTensor, "1 / x">;
+def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", Kiln_BoolTensor, "not x">;
+
+//===----------------------------------------------------------------------===//
+// Elementwise binary ops with NumPy broadcasting
+//===----------------------------------------------------------------------===//
+
+class Kiln_BinaryOp<string mnemonic, Type type, string formula,
+                    list<Trait> traits = []>
+    : Kiln_InferOp<mnemonic, traits # [Kiln_Differentiable]> {
+  let summary = "Elementwise " # formula # " with broadcasting";
+  let description = "Computes `" # formula # "` elementwise after "
+      # "broadcasting both operands to a common shape with NumPy's rules "
+      # "(shapes align at the right; an extent of 1 stretches). Both operands "
+      # "have the same element type.\n\n```mlir\n%z = kiln." # mnemonic
+      # " %x, %y : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xf32>\n```\n";
+  let arguments = (ins type:$lhs, type:$rhs);
+  let results = (outs type:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasFolder = 1;
+  let extraClassDefinition = Kiln_CompatibleReturnTypes # [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> loc,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return ::mlir::kiln::inferBroadcastType(
+          loc, {adaptor.getLhs().getType(), adaptor.getRhs().getType()},
+          /*resultElement=*/nullptr, types);
+    }
+  }];
+}
+
+def Kiln_AddOp : Kiln_BinaryOp<"add", Kiln_NumericTensor, "x + y",
+                               [Commutative]>;
+def Kiln_SubOp : Kiln_BinaryOp<"sub", Kiln_NumericTensor, "x - y">;
+def Kiln_MulOp : Kiln_BinaryOp<"mul", Kiln_NumericTensor, "x * y",
+                               [Commutative]>;
+def Kiln_DivOp : Kiln_BinaryOp<"div", Kiln_NumericTensor,
+                               "x / y (integers: rounded toward zero)">;
+def Kiln_PowOp : Kiln_BinaryOp<"pow", Kiln_NumericTensor, "x ^ y">;
+def Kiln_MaximumOp : Kiln_BinaryOp<"maximum", Kiln_NumericTensor,
+                                   "max(x, y) (NaN if either is NaN)",
+                                   [Commutative]>;
+def Kiln_MinimumOp : Kiln_BinaryOp<"minimum", Kiln_NumericTensor,
+                                   "min(x, y) (NaN if either is NaN)",
+                                   [Commutative]>;
+def Kiln_LogicalAndOp : Kiln_BinaryOp<"logical_and", Kiln_BoolTensor,
+                                      "x and y", [Commutative]>;
+def Kiln_LogicalOrOp : Kiln_BinaryOp<"logical_or", Kiln_BoolTensor, "x or y",
+                                     [Commutative]>;
+
+def Kiln_CompareOp : Kiln_InferOp<"compare"> {
+  let summary = "Elementwise comparison with broadcasting, giving i1";
+  let description = [{
+    Compares two tensors of the same element type elementwise after NumPy
+    broadcasting. The direction is one of `eq`, `ne`, `lt`, `le`, `gt`, `ge`;
+    comparisons with NaN are false except `ne`.
+
+    ```mlir
+    %m = kiln.compare lt, %x, %y : tensor<4xf32>, tensor<f32> -> tensor<4xi1>
+    ```
+  }];
+  let arguments = (ins Kiln_CompareDirection:$direction, Kiln_Tensor:$lhs,
+                       Kiln_Tensor:$rhs);
+  let results = (outs Kiln_BoolTensor:$result);
+  let assemblyFormat = [{
+    $direction `,` $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->`
+    type($result)
+  }];
+  let hasFolder = 1;
+  let extraClassDefinition = Kiln_CompatibleReturnTypes # [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *context, std::optional<::mlir::Location> loc,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return ::mlir::kiln::inferBroadcastType(
+          loc, {adaptor.getLhs().getType(), adaptor.getRhs().getType()},
+          ::mlir::IntegerType::get(context, 1), types);
+    }
+  }];
+}
+
+def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_Differentiable]> {
+  let summary = "Elementwise choice between two tensors (numpy.where)";
+  let description = [{
+    `result[i] = cond[i] ? on_true[i] : on_false[i]` after broadcasting all
+    three operands to a common shape.
+
+    ```mlir
+    %r = kiln.select %c, %a, %b : tensor<4xi1>, tensor<4xf32>, tensor<f32>
+        -> tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_BoolTensor:$cond, Kiln_Tensor:$on_true,
+                       Kiln_Tensor:$on_false);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $cond `,` $on_true `,` $on_false attr-dict `:` type($cond) `,`
+    type($on_true) `,` type($on_false) `->` type($result)
+  }];
+  let hasFolder = 1;
+}
+
+def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape,
+                                   Kiln_Differentiable]> {
+  let summary = "Elementwise conversion between element types";
+  let description = [{
+    Converts every element to the result's element type: floats round to
+    nearest even, float to integer truncates toward zero, anything to `i1`
+    tests for nonzero, `i1` to a number gives 0 or 1.
+
+    ```mlir
+    %i = kiln.cast %x : tensor<4xf32> -> tensor<4xi32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+class Kiln_ReduceOp<string mnemonic, Type type, string what>
+    : Kiln_InferOp<mnemonic, [Kiln_Differentiable]> {
+  let summary = what # " over a list of axes";
+  let description = "Reduces `input` over the dimensions listed in `axes` "
+      # "(negative axes count from the end; an empty list reduces nothing) "
+      # "by taking the " # what # ". With `keepdims` the reduced dimensions "
+      # "stay with extent 1.\n\n```mlir\n%r = kiln." # mnemonic
+      # " %x {axes = array<i64: 1>} : tensor<2x3xf32> -> tensor<2xf32>\n```\n";
+  let arguments = (ins type:$input, DenseI64ArrayAttr:$axes,
+                       DefaultValuedAttr<BoolAttr, "false">:$keepdims);
+  let results = (outs type:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
+  let extraClassDefinition = Kiln_CompatibleReturnTypes # [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> loc,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return ::mlir::kiln::inferReduceType(loc, adaptor.getInput().getType(),
+                                           adaptor.getAxes(),
+                                           adaptor.getKeepdims(), types);
+    }
+  }];
+}
+
+def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum", Kiln_NumericTensor, "sum">;
+def Kiln_ReduceMeanOp : Kiln_ReduceOp<"reduce_mean", Kiln_FloatTensor, "mean">;
+def Kiln_ReduceMaxOp : Kiln_ReduceOp<"reduce_max", Kiln_NumericTensor,
+                                     "maximum">;
+def Kiln_ReduceMinOp : Kiln_ReduceOp<"reduce_min", Kiln_NumericTensor,
+                                     "minimum">;
+def Kiln_ReduceProdOp : Kiln_ReduceOp<"reduce_prod", Kiln_NumericTensor,
+                                      "product">;
+
+class Kiln_ArgReduceOp<string mnemonic, string what> : Kiln_InferOp<mnemonic> {
+  let summary = "Index of the " # what # " along one axis";
+  let description = "Returns, as `i64`, the index of the " # what
+      # " along `axis`; that dimension disappears from the result. Ties "
+      # "resolve to the smallest index (as NumPy).\n\n```mlir\n%i = kiln."
+      # mnemonic # " %x {axis = 1 : i64} : tensor<2x3xf32> -> tensor<2xi64>\n"
+      # "```\n";
+  let arguments = (ins Kiln_NumericTensor:$input, I64Attr:$axis);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Kiln_ArgMaxOp : Kiln_ArgReduceOp<"argmax", "largest element">;
+def Kiln_ArgMinOp : Kiln_ArgReduceOp<"argmin", "smallest element">;
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable]> {
+  let summary = "Same elements, row-major, in a new shape";
+  let description = [{
+    Reinterprets the elements (in row-major order) with the result's shape;
+    the number of elements must not change.
+
+    ```mlir
+    %r = kiln.reshape %x : tensor<2x3xf32> -> tensor<6xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let builders = [OpBuilder<(ins "::mlir::Value":$input,
+                                 "::llvm::ArrayRef<int64_t>":$shape)>];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Kiln_TransposeOp : Kiln_InferOp<"transpose", [Kiln_Differentiable]> {
+  let summary = "Permutes the dimensions";
+  let description = [{
+    `result.shape[i] = input.shape[permutation[i]]`.
+
+    ```mlir
+    %t = kiln.transpose %x {permutation = array<i64: 1, 0>}
+        : tensor<2x3xf32> -> tensor<3x2xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
+}
+
+def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure, Kiln_Differentiable]> {
+  let summary = "Broadcasts to a given shape (numpy.broadcast_to)";
+  let description = [{
+    Stretches extents of 1 and adds leading dimensions so that the input takes
+    the result's shape, as NumPy broadcasting does.
+
+    ```mlir
+    %b = kiln.broadcast_to %x : tensor<3xf32> -> tensor<2x3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let builders = [OpBuilder<(ins "::mlir::Value":$input,
+                                 "::llvm::ArrayRef<int64_t>":$shape)>];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Kiln_ExpandDimsOp : Kiln_InferOp<"expand_dims", [Kiln_Differentiable]> {
+  let summary = "Inserts a dimension of extent 1";
+  let description = [{
+    Inserts a new dimension of size 1 at position `axis` of the result
+    (`-rank-1 <= axis <= rank`).
+
+    ```mlir
+    %e = kiln.expand_dims %x {axis = 0 : i64} : tensor<3xf32> -> tensor<1x3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, I64Attr:$axis);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasCanonicalizer = 1;
+}
+
+def Kiln_SqueezeOp : Kiln_InferOp<"squeeze", [Kiln_Differentiable]> {
+  let summary = "Removes dimensions of extent 1";
+  let description = [{
+    Removes the listed dimensions, each of which must have extent 1; an empty
+    list removes every dimension of extent 1.
+
+    ```mlir
+    %s = kiln.squeeze %x {axes = array<i64: 0>} : tensor<1x3xf32> -> tensor<3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$axes);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasCanonicalizer = 1;
+}
+
+def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Differentiable]> {
+  let summary = "Joins tensors along an existing axis";
+  let description = [{
+    All operands have the same rank and element type and agree in every
+    dimension except `axis`.
+
+    ```mlir
+    %c = kiln.concat %a, %b {axis = 0 : i64}
+        : (tensor<2x3xf32>, tensor<1x3xf32>) -> tensor<3x3xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_Tensor>:$inputs, I64Attr:$axis);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $inputs attr-dict `:` functional-type($inputs, $result)
+  }];
+  let hasFolder = 1;
+}
+
+def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Differentiable]> {
+  let summary = "A strided rectangular part of a tensor";
+  let description = [{
+    Takes, in every dimension `d`, the elements `start[d], start[d] +
+    stride[d], ...` below `limit[d]` (`0 <= start <= limit <= size`,
+    `stride >= 1`).
+
+    ```mlir
+    %s = kiln.slice %x {start = array<i64: 0, 1>, limit = array<i64: 2, 3>,
+                        stride = array<i64: 1, 1>}
+        : tensor<4x3xf32> -> tensor<2x2xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$start,
+                       DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$stride);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
+}
+
+def Kiln_PadOp : Kiln_InferOp<"pad", [Kiln_Differentiable]> {
+  let summary = "Pads with a constant value";
+  let description = [{
+    Adds `low[d]` elements before and `high[d]` after dimension `d`, filled
+    with `value` (converted to the element type).
+
+    ```mlir
+    %p = kiln.pad %x {low = array<i64: 1, 0>, high = array<i64: 0, 2>}
+        : tensor<2x3xf32> -> tensor<3x5xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$low,
+                       DenseI64ArrayAttr:$high,
+                       DefaultValuedAttr<F64Attr, "0.0">:$value);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
+}
+
+def Kiln_GatherOp : Kiln_InferOp<"gather", [Kiln_Differentiable]> {
+  let summary = "Takes slices along an axis at integer indices (numpy.take)";
+  let description = [{
+    `result[a..., i..., b...] = params[a..., indices[i...], b...]`, where
+    `a...` are the dimensions before `axis`. The result shape is
+    `params.shape[:axis] + indices.shape + params.shape[axis+1:]`. Indices out
+    of range produce zeros.
+
+    ```mlir
+    %g = kiln.gather %table, %ids {axis = 0 : i64}
+        : tensor<10x4xf32>, tensor<3xi32> -> tensor<3x4xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$params, Kiln_IntTensor:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $params `,` $indices attr-dict `:` type($params) `,` type($indices) `->`
+    type($result)
+  }];
+}
+
+def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add", [Kiln_Differentiable]> {
+  let summary = "Adds slices into a tensor at integer indices (gather's adjoint)";
+  let description = [{
+    Starts from `base` and, for every index position `i...`, adds
+    `updates[a..., i..., b...]` to `result[a..., indices[i...], b...]`;
+    repeated indices accumulate, out-of-range indices are dropped. `updates`
+    has the shape a `kiln.gather` of `base` with these indices would have.
+
+    ```mlir
+    %s = kiln.scatter_add %zeros, %ids, %rows {axis = 0 : i64}
+        : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_NumericTensor:$base, Kiln_IntTensor:$indices,
+                       Kiln_NumericTensor:$updates,
+                       DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Kiln_NumericTensor:$result);
+  let assemblyFormat = [{
+    $base `,` $indices `,` $updates attr-dict `:` type($base) `,`
+    type($indices) `,` type($updates) `->` type($result)
+  }];
+}
+
+def Kiln_OneHotOp : Kiln_Op<"one_hot", [Pure]> {
+  let summary = "One-hot encoding of integer indices";
+  let description = [{
+    Adds a dimension of extent `depth` at `axis` (default: last) that holds
+    `on_value` at the position given by the index and `off_value` elsewhere;
+    an index outside `[0, depth)` gives a row of `off_value`.
+
+    ```mlir
+    %h = kiln.one_hot %labels {depth = 10 : i64}
+        : tensor<32xi32> -> tensor<32x10xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_IntTensor:$indices, I64Attr:$depth,
+                       DefaultValuedAttr<I64Attr, "-1">:$axis,
+                       DefaultValuedAttr<F64Attr, "1.0">:$on_value,
+                       DefaultValuedAttr<F64Attr, "0.0">:$off_value);
+  let results = (outs Kiln_NumericTensor:$result);
+  let assemblyFormat = "$indices attr-dict `:` type($indices) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+def Kiln_MatmulOp : Kiln_InferOp<"matmul", [Kiln_Differentiable]> {
+  let summary = "Matrix product of two rank-2 tensors";
+  let description = [{
+    `result = op(lhs) x op(rhs)` where `op` transposes when `transpose_lhs` /
+    `transpose_rhs` is set (so gradients need no explicit transposes).
+
+    ```mlir
+    %c = kiln.matmul %a, %b : tensor<4x8xf32>, tensor<8x2xf32> -> tensor<4x2xf32>
+    %d = kiln.matmul %a, %e {transpose_rhs = true}
+        : tensor<4x8xf32>, tensor<2x8xf32> -> tensor<4x2xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_NumericTensor:$lhs, Kiln_NumericTensor:$rhs,
+                       DefaultValuedAttr<BoolAttr, "false">:$transpose_lhs,
+                       DefaultValuedAttr<BoolAttr, "false">:$transpose_rhs);
+  let results = (outs Kiln_NumericTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+}
+
+def Kiln_BatchMatmulOp : Kiln_InferOp<"batch_matmul", [Kiln_Differentiable]> {
+  let summary = "Batched matrix product with broadcast batch dimensions";
+  let description = [{
+    As `numpy.matmul` for operands of rank >= 2: the last two dimensions
+    multiply as matrices, the leading (batch) dimensions broadcast.
+
+    ```mlir
+    %c = kiln.batch_matmul %a, %b
+        : tensor<5x4x8xf32>, tensor<8x2xf32> -> tensor<5x4x2xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_NumericTensor:$lhs, Kiln_NumericTensor:$rhs);
+  let results = (outs Kiln_NumericTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Neural-network ops
+//===----------------------------------------------------------------------===//
+
+defvar Kiln_WindowAttrs = (ins
+    DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+    DefaultValuedAttr<Kiln_PaddingAttr, "::mlir::kiln::Padding::VALID">:$padding);
+
+def Kiln_Conv2DOp : Kiln_InferOp<"conv2d", [Kiln_Differentiable]> {
+  let summary = "2-D convolution, NHWC input and HWIO filter";
+  let description = [{
+    `result[n, y, x, o] = sum_{i, j, c} input[n, y*sh + i*dh - pad_top,
+    x*sw + j*dw - pad_left, c] * filter[i, j, c, o]`, with `strides = [sh, sw]`,
+    `dilations = [dh, dw]` and TensorFlow's `SAME`/`VALID` padding rules
+    (`SAME`: output size `ceil(in / stride)`, the odd padding element at the
+    bottom/right).
+
+    ```mlir
+    %y = kiln.conv2d %x, %w {padding = #kiln.padding<SAME>,
+                             strides = array<i64: 2, 2>}
+        : tensor<1x28x28x1xf32>, tensor<3x3x1x16xf32> -> tensor<1x14x14x16xf32>
+    ```
+  }];
+  let arguments = !con((ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$filter,
+      DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations),
+      Kiln_WindowAttrs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $filter attr-dict `:` type($input) `,` type($filter) `->`
+    type($result)
+  }];
+}
+
+def Kiln_Conv2DBackpropInputOp : Kiln_Op<"conv2d_backprop_input", [Pure, Kiln_Differentiable]> {
+  let summary = "Gradient of conv2d with respect to its input";
+  let description = [{
+    Given the filter and the gradient of a `kiln.conv2d` result, computes the
+    gradient with respect to the convolution's input, whose shape is the
+    result type. Attributes mean what they mean on `kiln.conv2d`.
+
+    ```mlir
+    %dx = kiln.conv2d_backprop_input %w, %dy {padding = #kiln.padding<SAME>}
+        : tensor<3x3x1x16xf32>, tensor<1x28x28x16xf32> -> tensor<1x28x28x1xf32>
+    ```
+  }];
+  let arguments = !con((ins Kiln_FloatTensor:$filter,
+      Kiln_FloatTensor:$out_backprop,
+      DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations),
+      Kiln_WindowAttrs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $filter `,` $out_backprop attr-dict `:` type($filter) `,`
+    type($out_backprop) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_Conv2DBackpropFilterOp : Kiln_Op<"conv2d_backprop_filter", [Pure, Kiln_Differentiable]> {
+  let summary = "Gradient of conv2d with respect to its filter";
+  let description = [{
+    Given the convolution's input and the gradient of a `kiln.conv2d` result,
+    computes the gradient with respect to the filter, whose shape is the result
+    type.
+
+    ```mlir
+    %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<SAME>}
+        : tensor<1x28x28x1xf32>, tensor<1x28x28x16xf32> -> tensor<3x3x1x16xf32>
+    ```
+  }];
+  let arguments = !con((ins Kiln_FloatTensor:$input,
+      Kiln_FloatTensor:$out_backprop,
+      DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations),
+      Kiln_WindowAttrs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $out_backprop attr-dict `:` type($input) `,`
+    type($out_backprop) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+class Kiln_PoolOp<string mnemonic, string what>
+    : Kiln_InferOp<mnemonic, [Kiln_Differentiable]> {
+  let summary = "2-D " # what # " pooling over an NHWC tensor";
+  let description = "Takes the " # what # " over each `window` (height, "
+      # "width) placed every `strides` elements, per batch and channel, with "
+      # "TensorFlow's SAME/VALID padding; padded positions do not count"
+      # ".\n\n```mlir\n%p = kiln." # mnemonic
+      # " %x {window = array<i64: 2, 2>, strides = array<i64: 2, 2>}\n"
+      # "    : tensor<1x4x4x3xf32> -> tensor<1x2x2x3xf32>\n```\n";
+  let arguments = !con((ins Kiln_FloatTensor:$input,
+                            DenseI64ArrayAttr:$window), Kiln_WindowAttrs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Kiln_MaxPool2DOp : Kiln_PoolOp<"max_pool2d", "maximum">;
+def Kiln_AvgPool2DOp : Kiln_PoolOp<"avg_pool2d", "average">;
+
+def Kiln_MaxPool2DGradOp : Kiln_InferOp<"max_pool2d_grad", [Kiln_Differentiable]> {
+  let summary = "Gradient of max_pool2d with respect to its input";
+  let description = [{
+    Routes each element of `out_backprop` to the position of the maximum in its
+    window of `input` (the first one in row-major order when several are
+    equal) and sums what arrives at each position. The result has the input's
+    type.
+
+    ```mlir
+    %dx = kiln.max_pool2d_grad %x, %dy {window = array<i64: 2, 2>,
+                                        strides = array<i64: 2, 2>}
+        : tensor<1x4x4x3xf32>, tensor<1x2x2x3xf32> -> tensor<1x4x4x3xf32>
+    ```
+  }];
+  let arguments = !con((ins Kiln_FloatTensor:$input,
+                            Kiln_FloatTensor:$out_backprop,
+                            DenseI64ArrayAttr:$window), Kiln_WindowAttrs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $out_backprop attr-dict `:` type($input) `,`
+    type($out_backprop) `->` type($result)
+  }];
+}
+
+def Kiln_MaxPool2DSelectOp : Kiln_InferOp<"max_pool2d_select", [Kiln_Differentiable]> {
+  let summary = "Picks, per pooling window, the element at the input's maximum";
+  let description = [{
+    For each window of `input` (as `kiln.max_pool2d` places them), takes the
+    element of `source` (shaped like `input`) at the position of the window's
+    maximum in `input` (the first one in row-major order when several are
+    equal). The result has the pooled shape. This is the adjoint of
+    `kiln.max_pool2d_grad` with respect to `out_backprop`, so max pooling
+    has second-order gradients.
+
+    ```mlir
+    %s = kiln.max_pool2d_select %x, %g {window = array<i64: 2, 2>,
+                                        strides = array<i64: 2, 2>}
+        : tensor<1x4x4x3xf32>, tensor<1x4x4x3xf32> -> tensor<1x2x2x3xf32>
+    ```
+  }];
+  let arguments = !con((ins Kiln_FloatTensor:$input,
+                            Kiln_FloatTensor:$source,
+                            DenseI64ArrayAttr:$window), Kiln_WindowAttrs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $source attr-dict `:` type($input) `,` type($source) `->`
+    type($result)
+  }];
+}
+
+def Kiln_AvgPool2DGradOp : Kiln_Op<"avg_pool2d_grad", [Pure, Kiln_Differentiable]> {
+  let summary = "Gradient of avg_pool2d with respect to its input";
+  let description = [{
+    Spreads each element of `out_backprop` evenly over the (unpadded)
+    positions of its window. The result type is the pooled input's type.
+
+    ```mlir
+    %dx = kiln.avg_pool2d_grad %dy {window = array<i64: 2, 2>,
+                                    strides = array<i64: 2, 2>}
+        : tensor<1x2x2x3xf32> -> tensor<1x4x4x3xf32>
+    ```
+  }];
+  let arguments = !con((ins Kiln_FloatTensor:$out_backprop,
+                            DenseI64ArrayAttr:$window), Kiln_WindowAttrs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $out_backprop attr-dict `:` type($out_backprop) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+class Kiln_SoftmaxLikeOp<string mnemonic, string formula>
+    : Kiln_InferOp<mnemonic, [Kiln_Differentiable]> {
+  let summary = formula # " along one axis";
+  let description = "Computes `" # formula # "` along `axis` (default: the "
+      # "last), subtracting the maximum first so that large inputs do not "
+      # "overflow.\n\n```mlir\n%p = kiln." # mnemonic
+      # " %logits : tensor<32x10xf32> -> tensor<32x10xf32>\n```\n";
+  let arguments = (ins Kiln_FloatTensor:$input,
+                       DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let extraClassDefinition = Kiln_CompatibleReturnTypes # [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> loc,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      auto type = ::llvm::cast<::mlir::RankedTensorType>(
+          adaptor.getInput().getType());
+      if (::mlir::failed(::mlir::kiln::checkAxis(loc, adaptor.getAxis(),
+                                                 type.getRank())))
+        return ::mlir::failure();
+      types.push_back(type);
+      return ::mlir::success();
+    }
+  }];
+}
+
+def Kiln_SoftmaxOp : Kiln_SoftmaxLikeOp<"softmax", "exp(x) / sum(exp(x))">;
+def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax",
+                                           "x - log(sum(exp(x)))">;
+
+def Kiln_SoftmaxCrossEntropyOp : Kiln_InferOp<"softmax_cross_entropy", [Kiln_Differentiable]> {
+  let summary = "Softmax cross-entropy of logits against dense labels";
+  let description = [{
+    Per example, `-sum_c labels[..., c] * log_softmax(logits)[..., c]` over the
+    last (class) dimension, computed with log-sum-exp. `labels` has the shape
+    of `logits` (a probability distribution per example); the result drops the
+    class dimension.
+
+    ```mlir
+    %l = kiln.softmax_cross_entropy %logits, %labels
+        : tensor<32x10xf32>, tensor<32x10xf32> -> tensor<32xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$logits, Kiln_FloatTensor:$labels);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` type($logits) `,` type($labels) `->`
+    type($result)
+  }];
+}
+
+def Kiln_SparseSoftmaxCrossEntropyOp
+    : Kiln_InferOp<"sparse_softmax_cross_entropy", [Kiln_Differentiable]> {
+  let summary = "Softmax cross-entropy of logits against integer class labels";
+  let description = [{
+    Per example, `-log_softmax(logits)[..., labels[...]]`: `labels` has the
+    shape of `logits` without its last (class) dimension and holds class
+    indices. A label outside `[0, classes)` gives NaN for that example.
+
+    ```mlir
+    %l = kiln.sparse_softmax_cross_entropy %logits, %labels
+        : tensor<32x10xf32>, tensor<32xi32> -> tensor<32xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$logits, Kiln_IntTensor:$labels);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` type($logits) `,` type($labels) `->`
+    type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Control flow
+//===----------------------------------------------------------------------===//
+
+def Kiln_CondOp : Kiln_Op<"cond", [RecursiveMemoryEffects, NoRegionArguments]> {
+  let summary = "Runs one of two regions depending on a boolean";
+  let description = [{
+    Runs `then` if the rank-0 `i1` predicate is true, otherwise `else`. Each
+    region ends in `kiln.yield` with values of the op's result types. Values
+    from above are visible inside both regions.
+
+    ```mlir
+    %r = kiln.cond %p -> (tensor<f32>) {
+      kiln.yield %a : tensor<f32>
+    } else {
+      %n = kiln.neg %a : tensor<f32>
+      kiln.yield %n : tensor<f32>
+    }
+    ```
+  }];
+  let arguments = (ins Kiln_PredTensor:$pred);
+  let results = (outs Variadic<Kiln_Tensor>:$results);
+  let regions = (region SizedRegion<1>:$then_region,
+                        SizedRegion<1>:$else_region);
+  let assemblyFormat = [{
+    $pred (`->` `(` type($results)^ `)`)? $then_region `else` $else_region
+    attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_WhileOp : Kiln_Op<"while", [RecursiveMemoryEffects,
+                                     InferTypeOpAdaptor]> {
+  let summary = "Loop while a condition holds, carrying values";
+  let description = [{
+    The loop-carried values start as `inits`. Each iteration runs the `cond`
+    region on the current values; it yields a rank-0 `i1`. If true, `do` runs
+    on the same values and yields the next ones; otherwise the loop ends and
+    the current values are the results. Both regions take the loop-carried
+    values as block arguments.
+
+    ```mlir
+    %r = kiln.while (%x0 : tensor<f32>) cond {
+    ^bb0(%x: tensor<f32>):
+      %p = kiln.compare lt, %x, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
+      kiln.yield %p : tensor<i1>
+    } do {
+    ^bb0(%x: tensor<f32>):
+      %y = kiln.add %x, %x : tensor<f32>, tensor<f32> -> tensor<f32>
+      kiln.yield %y : tensor<f32>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_Tensor>:$inits);
+  let results = (outs Variadic<Kiln_Tensor>:$results);
+  let regions = (region SizedRegion<1>:$cond_region,
+                        SizedRegion<1>:$body_region);
+  let assemblyFormat = [{
+    (`(` $inits^ `:` type($inits) `)`)? attr-dict `cond` $cond_region
+    `do` $body_region
+  }];
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location>,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return ::mlir::kiln::inferLoopTypes(adaptor.getInits().getTypes(),
+                                          *adaptor.getRegions().back(), types);
+    }
+  }];
+}
+
+def Kiln_ForOp : Kiln_Op<"for", [RecursiveMemoryEffects, InferTypeOpAdaptor]> {
+  let summary = "Counted loop over an integer range, carrying values";
+  let description = [{
+    Runs the body for `i = lower, lower + step, ...` while `i < upper`
+    (`step` must be positive). The body's block arguments are the counter (a
+    rank-0 `i64` tensor) and the loop-carried values, which start as `inits`;
+    it yields the next loop-carried values. The results are the values after
+    the last iteration (the `inits` if there is none). Bounds are tensors, so a
+    trip count may be computed at run time.
+
+    ```mlir
+    %sum = kiln.for %lb to %ub step %one iter_args(%z : tensor<f32>) do {
+    ^bb0(%i: tensor<i64>, %acc: tensor<f32>):
+      %f = kiln.cast %i : tensor<i64> -> tensor<f32>
+      %n = kiln.add %acc, %f : tensor<f32>, tensor<f32> -> tensor<f32>
+      kiln.yield %n : tensor<f32>
+    }
+    ```
+  }];
+  let arguments = (ins Kiln_I64Scalar:$lower, Kiln_I64Scalar:$upper,
+                       Kiln_I64Scalar:$step, Variadic<Kiln_Tensor>:$inits);
+  let results = (outs Variadic<Kiln_Tensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    $lower `to` $upper `step` $step (`iter_args` `(` $inits^ `:`
+    type($inits) `)`)? attr-dict `do` $body
+  }];
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location>,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return ::mlir::kiln::inferLoopTypes(adaptor.getInits().getTypes(),
+                                          *adaptor.getRegions().back(), types);
+    }
+  }];
+}
+
+def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator,
+    ParentOneOf<["CondOp", "WhileOp", "ForOp"]>]> {
+  let summary = "Ends a region of a Kiln control-flow op, passing values out";
+  let description = [{
+    Terminates the regions of `kiln.cond`, `kiln.while` and `kiln.for`. What
+    the values mean depends on the parent: the results of a `kiln.cond`
+    branch, the predicate of a `kiln.while` condition, or the next
+    loop-carried values of a loop body.
+
+    ```mlir
+    kiln.yield %a, %b : tensor<f32>, tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_Tensor>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+  let builders = [OpBuilder<(ins), [{ /* no values */ }]>];
+}
+
+//===----------------------------------------------------------------------===//
+// Variables
+//===----------------------------------------------------------------------===//
+
+def Kiln_VariableOp : Kiln_Op<"variable", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "Declares a named variable: state that lives across calls";
+  let description = [{
+    A variable is a named tensor of a fixed type (static shape) whose storage
+    belongs to the runtime's variable store, not to the compiled code:
+    functions read it with `kiln.read_variable` and replace its value with
+    `kiln.assign_variable`; `kiln-externalize-variables` turns both into
+    buffers the runtime binds at call time, updated in place. The optional
+    initial value (a dense constant of the variable's type, or a splat) is
+    what the store's initialization gives it.
+
+    ```mlir
+    kiln.variable @w : tensor<784x128xf32>
+    kiln.variable @b : tensor<128xf32> = dense<0.0>
+    kiln.variable @step : tensor<i64> = dense<0>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttr:$type,
+                       OptionalAttr<ElementsAttr>:$initial_value);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+  }];
+}
+
+def Kiln_ReadVariableOp : Kiln_Op<"read_variable", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead]>]> {
+  let summary = "The current value of a variable";
+  let description = [{
+    Reads variable `@name`; the result type is the variable's type. A read
+    after a `kiln.assign_variable` of the same variable sees the assigned
+    value.
+
+    ```mlir
+    %w = kiln.read_variable @w : tensor<784x128xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable);
+  let results = (outs Kiln_Tensor:$value);
+  let assemblyFormat = "$variable attr-dict `:` type($value)";
+}
+
+def Kiln_AssignVariableOp : Kiln_Op<"assign_variable", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemWrite]>]> {
+  let summary = "Replaces the value of a variable";
+  let description = [{
+    Gives variable `@name` the value `value`, which has the variable's type.
+    The new value is what later reads see, in this call and in later calls.
+
+    ```mlir
+    kiln.assign_variable @w, %w1 : tensor<784x128xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_Tensor:$value);
+  let assemblyFormat = "$variable `,` $value attr-dict `:` type($value)";
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates
+//===----------------------------------------------------------------------===//
+
+def Kiln_ApplyGradientDescentOp : Kiln_Op<"apply_gradient_descent", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "One step of gradient descent on a variable";
+  let description = [{
+    `@variable -= learning_rate * grad`. `kiln-expand-optimizers` turns it
+    into reads and assigns; the learning rate is a rank-0 tensor of the
+    variable's element type, so schedules may compute it.
+
+    ```mlir
+    kiln.apply_gradient_descent @w, %gw, %lr : tensor<784x128xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$learning_rate);
+  let assemblyFormat = [{
+    $variable `,` $grad `,` $learning_rate attr-dict `:` type($grad) `,`
+    type($learning_rate)
+  }];
+}
+
+def Kiln_ApplyMomentumOp : Kiln_Op<"apply_momentum", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "One step of gradient descent with momentum on a variable";
+  let description = [{
+    With the slot variable `@<variable>_momentum` (same type, zeros; declared
+    by `kiln-expand-optimizers` if absent):
+
+        velocity = momentum * velocity - learning_rate * grad
+        variable += velocity                       (nesterov = false)
+        variable += momentum * velocity - learning_rate * grad  (nesterov)
+
+    as Keras' SGD(momentum=...) does.
+
+    ```mlir
+    kiln.apply_momentum @w, %gw, %lr {momentum = 0.9 : f64}
+        : tensor<784x128xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$learning_rate,
+                       DefaultValuedAttr<F64Attr, "0.9">:$momentum,
+                       UnitAttr:$nesterov);
+  let assemblyFormat = [{
+    $variable `,` $grad `,` $learning_rate attr-dict `:` type($grad) `,`
+    type($learning_rate)
+  }];
+}
+
+def Kiln_ApplyAdamOp : Kiln_Op<"apply_adam", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "One Adam step on a variable, bias-corrected";
+  let description = [{
+    With the slot variables `@<variable>_adam_m` and `@<variable>_adam_v`
+    (same type, zeros; declared by `kiln-expand-optimizers` if absent) and
+    `step`, the 1-based number of this step (an i64 scalar, typically a
+    step-counter variable incremented once per training step):
+
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad^2
+        variable -= learning_rate * sqrt(1 - beta2^step) / (1 - beta1^step)
+                    * m / (sqrt(v) + epsilon)
+
+    which is Keras' and TensorFlow's formulation (epsilon applied to the
+    uncorrected second moment).
+
+    ```mlir
+    kiln.apply_adam @w, %gw, %lr, %step {beta1 = 0.9 : f64}
+        : tensor<784x128xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$learning_rate, Kiln_I64Scalar:$step,
+                       DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+                       DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+                       DefaultValuedAttr<F64Attr, "1e-7">:$epsilon);
+  let assemblyFormat = [{
+    $variable `,` $grad `,` $learning_rate `,` $step attr-dict `:`
+    type($grad) `,` type($learning_rate)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Tapes (loop state saved for reverse mode)
+//===----------------------------------------------------------------------===//
+
+def Kiln_TapeNewOp : Kiln_Op<"tape_new", [Pure]> {
+  let summary = "A zero-filled tape of rows, sized at run time";
+  let description = [{
+    Creates a tape: a tensor whose leading dimension (`?`) holds `size` rows
+    of the static row shape that follows it. `kiln-autodiff` uses tapes to
+    save the carried values of every loop iteration for the reverse pass; the
+    row count is a run-time value because a `kiln.while` or a `kiln.for` with
+    computed bounds only knows its trip count when it runs. The tape always
+    has at least one row (a `size` below 1 gives one), so a read is never out
+    of bounds. Every row starts as zeros.
+
+    ```mlir
+    %t = kiln.tape_new %n : tensor<?x3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_I64Scalar:$size);
+  let results = (outs Kiln_Tensor:$tape);
+  let assemblyFormat = "$size attr-dict `:` type($tape)";
+  let hasVerifier = 1;
+}
+
+def Kiln_TapeWriteOp : Kiln_Op<"tape_write", [Pure,
+    AllTypesMatch<["tape", "result"]>]> {
+  let summary = "Replaces one row of a tape";
+  let description = [{
+    Returns `tape` with row `index` replaced by `value`, whose type is the
+    tape's row type. A write at an index outside the tape changes nothing.
+    After bufferization the write happens in place when the old tape is not
+    used again, which is how a loop fills its tape.
+
+    ```mlir
+    %t1 = kiln.tape_write %t0[%i], %v : tensor<?x3xf32>, tensor<3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$tape, Kiln_I64Scalar:$index,
+                       Kiln_Tensor:$value);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $tape `[` $index `]` `,` $value attr-dict `:` type($tape) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_TapeReadOp : Kiln_Op<"tape_read", [Pure]> {
+  let summary = "Reads one row of a tape";
+  let description = [{
+    Returns row `index` of `tape`. An index outside the tape is clamped to
+    the first or last row.
+
+    ```mlir
+    %v = kiln.tape_read %t[%i] : tensor<?x3xf32> -> tensor<3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$tape, Kiln_I64Scalar:$index);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $tape `[` $index `]` attr-dict `:` type($tape) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient requests
+//===----------------------------------------------------------------------===//
+
+class Kiln_GradRequestOp<string mnemonic> : Kiln_Op<mnemonic, [
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let arguments = (ins FlatSymbolRefAttr:$callee, Variadic<Kiln_Tensor>:$args,
+                       Variadic<Kiln_FloatTensor>:$seeds,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{}">:$wrt,
+                       OptionalAttr<FlatSymbolRefArrayAttr>:$wrt_variables,
+                       UnitAttr:$wrt_all_variables);
+  let assemblyFormat = [{
+    $callee `(` $args `)` (`seeds` `(` $seeds^ `:` type($seeds) `)`)?
+    attr-dict `:` functional-type($args, $results)
+  }];
+}
+
+def Kiln_GradOp : Kiln_GradRequestOp<"grad"> {
+  let summary = "Gradient of a function with respect to some of its arguments";
+  let description = [{
+    The gradient of `@callee` at `args` with respect to the arguments listed
+    in `wrt` (their positions), one result per listed argument with that
+    argument's type, then with respect to the variables listed in
+    `wrt_variables` (or, with `wrt_all_variables`, every floating-point
+    variable the callee reads, in declaration order), one result per
+    variable with its type: a variable's value enters the function through
+    its reads, so its gradient sums the cotangents of all of them. Reverse mode: the function's result is a rank-0 float
+    (the gradient of the scalar), or `seeds` give one cotangent per result of
+    the function (the vector-Jacobian product). Only floating-point
+    arguments can be differentiated. `kiln-autodiff` replaces the request by
+    a call of a generated gradient function; requests inside generated
+    functions give higher-order gradients.
+
+    ```mlir
+    %gx, %gy = kiln.grad @f(%x, %y) {wrt = array<i64: 0, 1>}
+        : (tensor<f32>, tensor<f32>) -> (tensor<f32>, tensor<f32>)
+    %gw = kiln.grad @layer(%x, %w) seeds(%dy : tensor<4x2xf32>)
+        {wrt = array<i64: 1>} : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<3x2xf32>
+    %gv = kiln.grad @loss(%x) {wrt_variables = [@w]}
+        : (tensor<4x3xf32>) -> tensor<3x2xf32>
+    ```
+  }];
+  let results = (outs Variadic<Kiln_Tensor>:$results);
+}
+
+def Kiln_ValueAndGradOp : Kiln_GradRequestOp<"value_and_grad"> {
+  let summary = "The results of a function and its gradient, computed together";
+  let description = [{
+    Like `kiln.grad`, but the results are the function's results followed by
+    the gradients; the forward computation is done once and shared.
+
+    ```mlir
+    %loss, %gw = kiln.value_and_grad @loss(%x, %w) {wrt = array<i64: 1>}
+        : (tensor<4x3xf32>, tensor<3x2xf32>) -> (tensor<f32>, tensor<3x2xf32>)
+    ```
+  }];
+  let results = (outs Variadic<Kiln_Tensor>:$results);
+}
+
+#endif // KILN_OPS_TD

@@ -1,0 +1,259 @@
+//===- SplitShapeFunctions.cpp - Shape functions of open-extent entries --===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// An entry point whose inputs have `?` extents is compiled once for every
+// size. Its caller must still allocate the outputs, so it first calls the
+// entry's shape function, which computes the outputs' dynamic extents from
+// the inputs' extents and checks that the inputs fit together (the extents
+// that convert-kiln-to-linalg requires to be equal, as cf.assert ops):
+//
+//   func.func @f(%x: tensor<?x4xf32>, %y: tensor<?x4xf32>) -> tensor<?x4xf32>
+//   ==>
+//   func.func @f_kiln_shape(%x: tensor<?x4xf32>, %y: tensor<?x4xf32>)
+//       -> (i32, index)     // 0 or 1 + the index of the failed check; extents
+//
+// The shape function is a copy of the entry whose results are replaced by
+// their dimensions, after which the dimensions are resolved through the ops
+// that produce them (ReifyRankedShapedTypeOpInterface) and everything that
+// only computed data is dead. What remains may read nothing but the
+// arguments' extents; otherwise the outputs' shapes depend on the data,
+// which is an error. The checks leave the entry itself: the runtime runs the
+// shape function before every call.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/ABI/Passes.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Dominance.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Transforms/CSE.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::kiln {
+#define GEN_PASS_DEF_KILNSPLITSHAPEFUNCTIONS
+#include "kiln/ABI/Passes.h.inc"
+} // namespace mlir::kiln
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+static constexpr llvm::StringLiteral kEntryAttr = "kiln.entry";
+static constexpr llvm::StringLiteral kManifestAttr = "kiln.manifest";
+
+/// Whether `type` is a tensor with a dynamic extent.
+static bool isDynamicTensor(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor && !tensor.hasStaticShape();
+}
+
+/// A check's message on one manifest line: no newlines, single spaces.
+static std::string manifestText(StringRef message) {
+  std::string text;
+  for (char c : message) {
+    if (c == '\n' || c == '\r' || c == '\t')
+      c = ' ';
+    if (c == ' ' && (text.empty() || text.back() == ' '))
+      continue;
+    text.push_back(c);
+  }
+  while (!text.empty() && text.back() == ' ')
+    text.pop_back();
+  return text.empty() ? "shape check failed" : text;
+}
+
+/// Inserts `lines` before the `end` of entry `name` in `manifest`.
+static bool addToManifestEntry(std::string &manifest, StringRef name,
+                               StringRef lines) {
+  std::string header = "entry " + name.str() + " ";
+  size_t at = manifest.rfind("\n" + header);
+  if (at == std::string::npos)
+    return false;
+  size_t end = manifest.find("\nend\n", at + 1);
+  if (end == std::string::npos)
+    return false;
+  manifest.insert(end + 1, lines.str());
+  return true;
+}
+
+namespace {
+
+struct SplitShapeFunctionsPass
+    : public kiln::impl::KilnSplitShapeFunctionsBase<SplitShapeFunctionsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto manifestAttr = module->getAttrOfType<StringAttr>(kManifestAttr);
+    std::string manifest = manifestAttr ? manifestAttr.getValue().str() : "";
+    SymbolTable symbols(module);
+    bool ok = true;
+
+    // Checks can only be run ahead of the call from the top level of an
+    // entry point.
+    module.walk([&](cf::AssertOp check) {
+      auto func = dyn_cast<func::FuncOp>(check->getParentOp());
+      if (!func || !func->hasAttr(kEntryAttr)) {
+        check.emitError()
+            << "a run-time shape check ('" << check.getMsg()
+            << "') inside a loop, a branch or a function that is not an "
+               "entry point is not supported: give these values static "
+               "shapes";
+        ok = false;
+      }
+    });
+    if (!ok)
+      return signalPassFailure();
+
+    for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
+      if (!func->hasAttr(kEntryAttr) || func.isExternal())
+        continue;
+      auto checks = llvm::to_vector(func.getBody().getOps<cf::AssertOp>());
+      unsigned numVars = 0;
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+        if (func.getArgAttr(i, "kiln.variable"))
+          ++numVars;
+      auto assigned = func->getAttrOfType<ArrayAttr>("kiln.assigned");
+      unsigned numOut =
+          func.getNumResults() - (assigned ? assigned.size() : 0);
+      unsigned numIn = func.getNumArguments() - numVars;
+      bool dynamic =
+          llvm::any_of(func.getArgumentTypes().take_front(numIn),
+                       isDynamicTensor) ||
+          llvm::any_of(func.getResultTypes().take_front(numOut),
+                       isDynamicTensor);
+      if (!dynamic && checks.empty())
+        continue;
+      if (failed(split(func, numIn, numOut, symbols, manifest))) {
+        ok = false;
+        continue;
+      }
+      for (cf::AssertOp check : checks)
+        check.erase();
+    }
+    if (!ok)
+      return signalPassFailure();
+    if (manifestAttr)
+      module->setAttr(kManifestAttr, StringAttr::get(&getContext(), manifest));
+  }
+
+  /// Adds the shape function of `func` and its checks to the manifest.
+  LogicalResult split(func::FuncOp func, unsigned numIn, unsigned numOut,
+                      SymbolTable &symbols, std::string &manifest) {
+    MLIRContext *context = &getContext();
+    auto shapeFn = cast<func::FuncOp>(func->clone());
+    shapeFn.setSymName((func.getName() + "_kiln_shape").str());
+    for (NamedAttribute attr : llvm::to_vector(shapeFn->getDiscardableAttrs()))
+      shapeFn->removeAttr(attr.getName());
+    symbols.insert(shapeFn, std::next(Block::iterator(func)));
+
+    // Results: the status, then each output's dynamic extents.
+    Block &body = shapeFn.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    OpBuilder b(ret);
+    Location loc = ret.getLoc();
+    Value status = arith::ConstantIntOp::create(b, loc, 0, 32);
+    Value zero = status;
+    // The clone's checks are in the same order as the entry's.
+    auto clonedChecks = llvm::to_vector(body.getOps<cf::AssertOp>());
+    std::string lines;
+    for (auto [k, check] : llvm::enumerate(clonedChecks)) {
+      OpBuilder cb(check);
+      Value failedHere = arith::XOrIOp::create(
+          cb, loc, check.getArg(),
+          arith::ConstantIntOp::create(cb, loc, 1, 1));
+      Value first = arith::AndIOp::create(
+          cb, loc, failedHere,
+          arith::CmpIOp::create(cb, loc, arith::CmpIPredicate::eq, status,
+                                zero));
+      status = arith::SelectOp::create(
+          cb, loc, first,
+          arith::ConstantIntOp::create(cb, loc, static_cast<int64_t>(k) + 1,
+                                       32),
+          status);
+      lines += "check " + manifestText(check.getMsg()) + "\n";
+      check.erase();
+    }
+    b.setInsertionPoint(ret);
+    SmallVector<Value> results = {status};
+    for (unsigned j = 0; j < numOut; ++j) {
+      Value output = ret.getOperand(j);
+      auto type = cast<RankedTensorType>(output.getType());
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        if (type.isDynamicDim(d))
+          results.push_back(tensor::DimOp::create(b, loc, output, d));
+    }
+    func::ReturnOp::create(b, loc, results);
+    ret.erase();
+    shapeFn.setFunctionType(FunctionType::get(
+        context, shapeFn.getArgumentTypes(), ValueRange(results).getTypes()));
+
+    // Resolve the extents through the ops that produced the outputs; what
+    // only computed data dies.
+    RewritePatternSet patterns(context);
+    memref::populateResolveRankedShapedTypeResultDimsPatterns(patterns);
+    memref::populateResolveShapedTypeResultDimsPatterns(patterns);
+    tensor::DimOp::getCanonicalizationPatterns(patterns, context);
+    tensor::EmptyOp::getCanonicalizationPatterns(patterns, context);
+    if (failed(applyPatternsGreedily(shapeFn, std::move(patterns)))) {
+      func.emitError() << "entry point '" << func.getName()
+                       << "': its shape function did not converge";
+      return failure();
+    }
+    IRRewriter rewriter(context);
+    DominanceInfo dominance(shapeFn);
+    eliminateCommonSubExpressions(rewriter, dominance, shapeFn);
+    // Only extents of the arguments may be read.
+    WalkResult data = shapeFn.walk([&](Operation *op) {
+      if (op == shapeFn.getOperation() || isa<func::ReturnOp>(op) ||
+          isa<arith::ArithDialect, affine::AffineDialect>(op->getDialect()))
+        return WalkResult::advance();
+      if (auto dim = dyn_cast<tensor::DimOp>(op))
+        if (isa<BlockArgument>(dim.getSource()))
+          return WalkResult::advance();
+      func.emitError() << "entry point '" << func.getName()
+                       << "': the shapes of its outputs cannot be computed "
+                          "from the shapes of its inputs alone (they depend "
+                          "on '"
+                       << op->getName() << "' at " << op->getLoc()
+                       << "); give the outputs static shapes";
+      return WalkResult::interrupt();
+    });
+    if (data.wasInterrupted()) {
+      shapeFn.erase();
+      return failure();
+    }
+    // Variables have static shapes: the shape function does not take them.
+    llvm::BitVector variables(shapeFn.getNumArguments());
+    for (unsigned i = numIn; i < shapeFn.getNumArguments(); ++i)
+      variables.set(i);
+    if (failed(shapeFn.eraseArguments(variables)))
+      return failure();
+
+    auto entry = func->getAttrOfType<DictionaryAttr>(kEntryAttr);
+    SmallVector<Attribute> inputShapes(
+        entry.getAs<ArrayAttr>("shapes").getValue().take_front(numIn));
+    Builder attrs(context);
+    shapeFn->setAttr(
+        "kiln.shape_function",
+        attrs.getDictionaryAttr(
+            {attrs.getNamedAttr("entry", attrs.getStringAttr(func.getName())),
+             attrs.getNamedAttr("shapes", attrs.getArrayAttr(inputShapes))}));
+    if (!lines.empty() && !addToManifestEntry(manifest, func.getName(), lines)) {
+      func.emitError() << "entry point '" << func.getName()
+                       << "' is missing from the manifest";
+      return failure();
+    }
+    return success();
+  }
+};
+
+} // namespace

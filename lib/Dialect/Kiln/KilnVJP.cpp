@@ -1,0 +1,721 @@
+//===- KilnVJP.cpp - Vector-Jacobian products of Kiln ops
+//------------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// One rule per differentiable op: given the cotangent `g` of the result, the
+// cotangents of the operands, built from Kiln ops (so gradients can be
+// differentiated again). Conventions:
+//  - a broadcasting operand gets the cotangent summed over the broadcast
+//    dimensions (`unbroadcast`);
+//  - maximum/minimum/relu send a tie to one side (the left operand, or the
+//    positive side), reduce_max/reduce_min split it evenly among the tied
+//    elements: deterministic, and the sum over ties is the cotangent;
+//  - integer and boolean operands get no cotangent (null).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Dialect/Kiln/KilnOps.h"
+#include "kiln/Dialect/Kiln/ShapeUtils.h"
+
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+namespace {
+
+bool isFloatTensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && isa<FloatType>(t.getElementType());
+}
+
+RankedTensorType tensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+/// Small builder for rules; every Kiln op infers its result type.
+struct Rule {
+  OpBuilder &b;
+  Location loc;
+
+  Value constant(RankedTensorType type, double v) {
+    return ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(type, b.getFloatAttr(type.getElementType(), v)));
+  }
+  Value scalar(Value like, double v) {
+    return constant(
+        RankedTensorType::get({}, tensorType(like).getElementType()), v);
+  }
+  Value zerosLike(Value v) { return constant(tensorType(v), 0.0); }
+  Value add(Value x, Value y) { return AddOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return SubOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return MulOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return DivOp::create(b, loc, x, y); }
+  Value neg(Value x) { return NegOp::create(b, loc, x); }
+  Value cmp(CompareDirection d, Value x, Value y) {
+    return CompareOp::create(b, loc, d, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return SelectOp::create(b, loc, c, x, y);
+  }
+  Value reshape(Value x, RankedTensorType type) {
+    if (x.getType() == type)
+      return x;
+    return ReshapeOp::create(b, loc, type, x);
+  }
+  Value sum(Value x, ArrayRef<int64_t> axes, bool keepDims) {
+    return ReduceSumOp::create(b, loc, x, b.getDenseI64ArrayAttr(axes),
+                               b.getBoolAttr(keepDims));
+  }
+  Value broadcastTo(Value x, RankedTensorType type) {
+    if (x.getType() == type)
+      return x;
+    return BroadcastToOp::create(b, loc, type, x);
+  }
+
+  /// Sums `g` (of the broadcast result's shape) down to `target`'s shape.
+  Value unbroadcast(Value g, Type target) {
+    auto type = cast<RankedTensorType>(target);
+    auto gType = tensorType(g);
+    if (gType == type)
+      return g;
+    int64_t offset = gType.getRank() - type.getRank();
+    SmallVector<int64_t> axes;
+    for (int64_t d = 0; d < gType.getRank(); ++d)
+      if (d < offset ||
+          (type.getDimSize(d - offset) == 1 && gType.getDimSize(d) != 1))
+        axes.push_back(d);
+    Value reduced = axes.empty() ? g : sum(g, axes, /*keepDims=*/true);
+    return reshape(reduced, type);
+  }
+
+  /// Brings a reduced value (reduction of `input` over `axes`, with or
+  /// without keepdims) back to `input`'s shape.
+  Value expandReduced(Value reduced, ArrayRef<int64_t> axes,
+                      RankedTensorType input) {
+    auto keptType = RankedTensorType::get(
+        reduceShape(input.getShape(), axes, /*keepDims=*/true),
+        tensorType(reduced).getElementType());
+    return broadcastTo(
+        reshape(reduced, keptType),
+        RankedTensorType::get(input.getShape(), keptType.getElementType()));
+  }
+};
+
+/// The normalized reduction axes of a reduction op.
+template <typename OpTy>
+Shape axesOf(OpTy op) {
+  return llvm::cantFail(
+      normalizeAxes(op.getAxes(), tensorType(op.getInput()).getRank()));
+}
+
+/// Fills `grads` with one null per operand.
+void noGrads(Operation *op, SmallVectorImpl<Value> &grads) {
+  grads.assign(op->getNumOperands(), Value());
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Elementwise unary
+//===----------------------------------------------------------------------===//
+
+/// Defines the VJP of a float unary op as `g * f'(x, y)`, where `y` is the
+/// op's result; integer operands get no cotangent.
+#define UNARY_VJP(OP, BODY)                                                    \
+  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,             \
+                             SmallVectorImpl<Value> &grads) {                  \
+    noGrads(*this, grads);                                                     \
+    Value g = resultGrads[0];                                                  \
+    if (!g || !isFloatTensor(getOperand()))                                    \
+      return success();                                                        \
+    Rule r{b, getLoc()};                                                       \
+    Value x = getOperand(), y = getResult();                                   \
+    (void)r;                                                                   \
+    (void)x;                                                                   \
+    (void)y;                                                                   \
+    grads[0] = (BODY);                                                         \
+    return success();                                                          \
+  }
+
+UNARY_VJP(NegOp, r.neg(g))
+UNARY_VJP(AbsOp, r.mul(g, SignOp::create(b, r.loc, x)))
+UNARY_VJP(ExpOp, r.mul(g, y))
+UNARY_VJP(LogOp, r.div(g, x))
+UNARY_VJP(Log1pOp, r.div(g, r.add(x, r.scalar(x, 1.0))))
+UNARY_VJP(SqrtOp, r.div(r.mul(g, r.scalar(x, 0.5)), y))
+UNARY_VJP(RsqrtOp, r.mul(r.mul(g, r.scalar(x, -0.5)), r.mul(y, r.mul(y, y))))
+UNARY_VJP(TanhOp, r.mul(g, r.sub(r.scalar(x, 1.0), r.mul(y, y))))
+UNARY_VJP(SigmoidOp, r.mul(g, r.mul(y, r.sub(r.scalar(x, 1.0), y))))
+UNARY_VJP(ReluOp, r.select(r.cmp(CompareDirection::gt, x, r.scalar(x, 0.0)), g,
+                           r.zerosLike(g)))
+UNARY_VJP(SinOp, r.mul(g, CosOp::create(b, r.loc, x)))
+UNARY_VJP(CosOp, r.neg(r.mul(g, SinOp::create(b, r.loc, x))))
+UNARY_VJP(SignOp, r.zerosLike(g))
+UNARY_VJP(FloorOp, r.zerosLike(g))
+UNARY_VJP(CeilOp, r.zerosLike(g))
+UNARY_VJP(SquareOp, r.mul(g, r.mul(x, r.scalar(x, 2.0))))
+UNARY_VJP(ReciprocalOp, r.neg(r.mul(g, r.mul(y, y))))
+UNARY_VJP(LogicalNotOp, Value())
+
+#undef UNARY_VJP
+
+//===----------------------------------------------------------------------===//
+// Elementwise binary
+//===----------------------------------------------------------------------===//
+
+/// Defines the VJP of a float binary op from the full-shape cotangents
+/// `DX` and `DY`, which are then summed over broadcast dimensions.
+#define BINARY_VJP(OP, DX, DY)                                                 \
+  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,             \
+                             SmallVectorImpl<Value> &grads) {                  \
+    noGrads(*this, grads);                                                     \
+    Value g = resultGrads[0];                                                  \
+    if (!g || !isFloatTensor(getLhs()))                                        \
+      return success();                                                        \
+    Rule r{b, getLoc()};                                                       \
+    Value x = getLhs(), y = getRhs(), z = getResult();                         \
+    (void)z;                                                                   \
+    grads[0] = r.unbroadcast((DX), x.getType());                               \
+    grads[1] = r.unbroadcast((DY), y.getType());                               \
+    return success();                                                          \
+  }
+
+BINARY_VJP(AddOp, g, g)
+BINARY_VJP(SubOp, g, r.neg(g))
+BINARY_VJP(MulOp, r.mul(g, y), r.mul(g, x))
+BINARY_VJP(DivOp, r.div(g, y), r.neg(r.div(r.mul(g, z), y)))
+// d/dx x^y = y x^(y-1); d/dy x^y = x^y log(x), taken as 0 where x <= 0.
+BINARY_VJP(
+    PowOp,
+    r.mul(g, r.mul(y, PowOp::create(b, r.loc, x, r.sub(y, r.scalar(y, 1.0))))),
+    r.mul(g, r.mul(z, r.select(r.cmp(CompareDirection::gt, x, r.scalar(x, 0.0)),
+                               LogOp::create(b, r.loc, x), r.zerosLike(x)))))
+// Ties go to the left operand.
+BINARY_VJP(MaximumOp,
+           r.select(r.cmp(CompareDirection::ge, x, y), g, r.zerosLike(g)),
+           r.select(r.cmp(CompareDirection::ge, x, y), r.zerosLike(g), g))
+BINARY_VJP(MinimumOp,
+           r.select(r.cmp(CompareDirection::le, x, y), g, r.zerosLike(g)),
+           r.select(r.cmp(CompareDirection::le, x, y), r.zerosLike(g), g))
+
+#undef BINARY_VJP
+
+LogicalResult LogicalAndOp::buildVJP(OpBuilder &, ValueRange,
+                                     SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  return success();
+}
+
+LogicalResult LogicalOrOp::buildVJP(OpBuilder &, ValueRange,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  return success();
+}
+
+LogicalResult SelectOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                 SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getOnTrue()))
+    return success();
+  Rule r{b, getLoc()};
+  Value zero = r.zerosLike(g);
+  grads[1] = r.unbroadcast(r.select(getCond(), g, zero), getOnTrue().getType());
+  grads[2] =
+      r.unbroadcast(r.select(getCond(), zero, g), getOnFalse().getType());
+  return success();
+}
+
+LogicalResult CastOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                               SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getInput()) || !isFloatTensor(getResult()))
+    return success();
+  grads[0] = CastOp::create(b, getLoc(), getInput().getType(), g);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReduceSumOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0] || !isFloatTensor(getInput()))
+    return success();
+  Rule r{b, getLoc()};
+  grads[0] =
+      r.expandReduced(resultGrads[0], axesOf(*this), tensorType(getInput()));
+  return success();
+}
+
+LogicalResult ReduceMeanOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                     SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  Rule r{b, getLoc()};
+  RankedTensorType input = tensorType(getInput());
+  Shape axes = axesOf(*this);
+  int64_t count = 1;
+  for (int64_t a : axes)
+    count *= input.getDimSize(a);
+  Value spread = r.expandReduced(resultGrads[0], axes, input);
+  grads[0] = r.div(spread, r.scalar(spread, static_cast<double>(count)));
+  return success();
+}
+
+/// reduce_max / reduce_min: the cotangent goes to the elements equal to the
+/// result, split evenly among ties.
+template <typename OpTy>
+static LogicalResult extremumVJP(OpTy op, OpBuilder &b, ValueRange resultGrads,
+                                 SmallVectorImpl<Value> &grads) {
+  noGrads(op, grads);
+  if (!resultGrads[0] || !isFloatTensor(op.getInput()))
+    return success();
+  Rule r{b, op.getLoc()};
+  RankedTensorType input = tensorType(op.getInput());
+  Shape axes = axesOf(op);
+  Value y = r.expandReduced(op.getResult(), axes, input);
+  Value hit = CastOp::create(b, r.loc, input,
+                             r.cmp(CompareDirection::eq, op.getInput(), y));
+  Value ties = r.expandReduced(r.sum(hit, axes, false), axes, input);
+  Value g = r.expandReduced(resultGrads[0], axes, input);
+  grads[0] = r.div(r.mul(g, hit), ties);
+  return success();
+}
+
+LogicalResult ReduceMaxOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  return extremumVJP(*this, b, resultGrads, grads);
+}
+
+LogicalResult ReduceMinOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  return extremumVJP(*this, b, resultGrads, grads);
+}
+
+// d prod / d x_i = product of the other elements: prod / x_i where x_i != 0;
+// at a zero, the product of the nonzero elements if it is the only zero,
+// else 0.
+LogicalResult ReduceProdOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                     SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0] || !isFloatTensor(getInput()))
+    return success();
+  Rule r{b, getLoc()};
+  Value x = getInput();
+  RankedTensorType input = tensorType(x);
+  Shape axes = axesOf(*this);
+  Value zero = r.zerosLike(x), one = r.constant(input, 1.0);
+  Value isZero = r.cmp(CompareDirection::eq, x, zero);
+  Value nonZero = r.select(isZero, one, x);
+  Value prodNonZero = r.expandReduced(
+      ReduceProdOp::create(b, r.loc, nonZero, b.getDenseI64ArrayAttr(axes),
+                           b.getBoolAttr(false)),
+      axes, input);
+  Value zeros = r.expandReduced(
+      r.sum(CastOp::create(b, r.loc, input, isZero), axes, false), axes, input);
+  Value onlyZero = r.cmp(CompareDirection::eq, zeros, one);
+  Value prod = r.expandReduced(getResult(), axes, input);
+  Value partial = r.select(isZero, r.select(onlyZero, prodNonZero, zero),
+                           r.div(prod, nonZero));
+  grads[0] = r.mul(r.expandReduced(resultGrads[0], axes, input), partial);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+/// Ops that only move elements: the cotangent takes the input's shape back.
+#define RESHAPE_VJP(OP)                                                        \
+  LogicalResult OP::buildVJP(OpBuilder &b, ValueRange resultGrads,             \
+                             SmallVectorImpl<Value> &grads) {                  \
+    noGrads(*this, grads);                                                     \
+    if (!resultGrads[0] || !isFloatTensor(getInput()))                         \
+      return success();                                                        \
+    Rule r{b, getLoc()};                                                       \
+    grads[0] = r.reshape(resultGrads[0], tensorType(getInput()));              \
+    return success();                                                          \
+  }
+
+RESHAPE_VJP(ReshapeOp)
+RESHAPE_VJP(ExpandDimsOp)
+RESHAPE_VJP(SqueezeOp)
+
+#undef RESHAPE_VJP
+
+LogicalResult TransposeOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0] || !isFloatTensor(getInput()))
+    return success();
+  ArrayRef<int64_t> perm = getPermutation();
+  SmallVector<int64_t> inverse(perm.size());
+  for (auto [i, p] : llvm::enumerate(perm))
+    inverse[p] = i;
+  grads[0] = TransposeOp::create(b, getLoc(), resultGrads[0],
+                                 b.getDenseI64ArrayAttr(inverse));
+  return success();
+}
+
+LogicalResult BroadcastToOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                      SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0] || !isFloatTensor(getInput()))
+    return success();
+  Rule r{b, getLoc()};
+  grads[0] = r.unbroadcast(resultGrads[0], getInput().getType());
+  return success();
+}
+
+LogicalResult ConcatOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                 SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getResult()))
+    return success();
+  RankedTensorType type = getType();
+  int64_t axis = llvm::cantFail(
+      normalizeAxis(static_cast<int64_t>(getAxis()), type.getRank()));
+  int64_t offset = 0;
+  for (auto [i, input] : llvm::enumerate(getInputs())) {
+    RankedTensorType inputType = tensorType(input);
+    SmallVector<int64_t> start(type.getRank(), 0), limit(type.getShape());
+    SmallVector<int64_t> stride(type.getRank(), 1);
+    start[axis] = offset;
+    limit[axis] = offset + inputType.getDimSize(axis);
+    offset = limit[axis];
+    grads[i] = SliceOp::create(b, getLoc(), g, b.getDenseI64ArrayAttr(start),
+                               b.getDenseI64ArrayAttr(limit),
+                               b.getDenseI64ArrayAttr(stride));
+  }
+  return success();
+}
+
+// A strided slice's cotangent puts each element back at its position and
+// zeros elsewhere: per dimension, a gather whose index for input position i
+// is (i - start) / stride when i is one of the sliced positions, and an
+// out-of-range index (which reads 0) otherwise.
+LogicalResult SliceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getInput()))
+    return success();
+  RankedTensorType input = tensorType(getInput());
+  ArrayRef<int64_t> start = getStart(), limit = getLimit(),
+                    stride = getStride();
+  for (int64_t d = 0; d < input.getRank(); ++d) {
+    int64_t size = input.getDimSize(d);
+    if (start[d] == 0 && stride[d] == 1 && limit[d] == size)
+      continue;
+    SmallVector<int64_t> indices(size, -1);
+    for (int64_t i = start[d]; i < limit[d]; i += stride[d])
+      indices[i] = (i - start[d]) / stride[d];
+    auto indexType = RankedTensorType::get({size}, b.getI64Type());
+    Value idx = ConstantOp::create(
+        b, getLoc(),
+        DenseElementsAttr::get(indexType, ArrayRef<int64_t>(indices)));
+    g = GatherOp::create(b, getLoc(), g, idx, b.getI64IntegerAttr(d));
+  }
+  grads[0] = g;
+  return success();
+}
+
+LogicalResult PadOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                              SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0] || !isFloatTensor(getInput()))
+    return success();
+  RankedTensorType input = tensorType(getInput());
+  SmallVector<int64_t> limit;
+  for (int64_t d = 0; d < input.getRank(); ++d)
+    limit.push_back(getLow()[d] + input.getDimSize(d));
+  grads[0] = SliceOp::create(
+      b, getLoc(), resultGrads[0], b.getDenseI64ArrayAttr(getLow()),
+      b.getDenseI64ArrayAttr(limit),
+      b.getDenseI64ArrayAttr(SmallVector<int64_t>(input.getRank(), 1)));
+  return success();
+}
+
+LogicalResult GatherOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                 SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0] || !isFloatTensor(getParams()))
+    return success();
+  Rule r{b, getLoc()};
+  grads[0] = ScatterAddOp::create(b, getLoc(), r.zerosLike(getParams()),
+                                  getIndices(), resultGrads[0], getAxisAttr());
+  return success();
+}
+
+LogicalResult ScatterAddOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                     SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getBase()))
+    return success();
+  grads[0] = g;
+  // Out-of-range indices were dropped; gather reads 0 for them: consistent.
+  grads[2] = GatherOp::create(b, getLoc(), g, getIndices(), getAxisAttr());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+// C = op(A) op(B) with op = identity or transpose:
+//   tl tr | dA                 | dB
+//   -  -  | dC B^T             | A^T dC
+//   -  T  | dC B               | dC^T A
+//   T  -  | B dC^T             | A dC
+//   T  T  | B^T dC^T           | dC^T A^T
+LogicalResult MatmulOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                 SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getLhs()))
+    return success();
+  Location loc = getLoc();
+  Value a = getLhs(), bb = getRhs();
+  bool tl = getTransposeLhs(), tr = getTransposeRhs();
+  auto mm = [&](Value x, Value y, bool tx, bool ty) -> Value {
+    return MatmulOp::create(b, loc, x, y, b.getBoolAttr(tx), b.getBoolAttr(ty));
+  };
+  if (!tl && !tr) {
+    grads[0] = mm(g, bb, false, true);
+    grads[1] = mm(a, g, true, false);
+  } else if (!tl && tr) {
+    grads[0] = mm(g, bb, false, false);
+    grads[1] = mm(g, a, true, false);
+  } else if (tl && !tr) {
+    grads[0] = mm(bb, g, false, true);
+    grads[1] = mm(a, g, false, false);
+  } else {
+    grads[0] = mm(bb, g, true, true);
+    grads[1] = mm(g, a, true, true);
+  }
+  return success();
+}
+
+/// Swaps the last two dimensions.
+static Value transposeLast2(OpBuilder &b, Location loc, Value x) {
+  int64_t rank = tensorType(x).getRank();
+  SmallVector<int64_t> perm = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+  std::swap(perm[rank - 1], perm[rank - 2]);
+  return TransposeOp::create(b, loc, x, b.getDenseI64ArrayAttr(perm));
+}
+
+LogicalResult BatchMatmulOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                      SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getLhs()))
+    return success();
+  Rule r{b, getLoc()};
+  Value da =
+      BatchMatmulOp::create(b, r.loc, g, transposeLast2(b, r.loc, getRhs()));
+  Value db =
+      BatchMatmulOp::create(b, r.loc, transposeLast2(b, r.loc, getLhs()), g);
+  grads[0] = r.unbroadcast(da, getLhs().getType());
+  grads[1] = r.unbroadcast(db, getRhs().getType());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Neural-network ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv2DOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                 SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g)
+    return success();
+  grads[0] = Conv2DBackpropInputOp::create(b, getLoc(), getInput().getType(),
+                                           getFilter(), g, getDilationsAttr(),
+                                           getStridesAttr(), getPaddingAttr());
+  grads[1] = Conv2DBackpropFilterOp::create(b, getLoc(), getFilter().getType(),
+                                            getInput(), g, getDilationsAttr(),
+                                            getStridesAttr(), getPaddingAttr());
+  return success();
+}
+
+// dx = B(w, dy) is bilinear; <ddx, B(w, dy)> = <conv(ddx, w), dy>, so
+// d(dy) = conv(ddx, w) and d(w) = backprop_filter(ddx, dy).
+LogicalResult Conv2DBackpropInputOp::buildVJP(OpBuilder &b,
+                                              ValueRange resultGrads,
+                                              SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g)
+    return success();
+  grads[0] = Conv2DBackpropFilterOp::create(
+      b, getLoc(), getFilter().getType(), g, getOutBackprop(),
+      getDilationsAttr(), getStridesAttr(), getPaddingAttr());
+  grads[1] = Conv2DOp::create(b, getLoc(), g, getFilter(), getDilationsAttr(),
+                              getStridesAttr(), getPaddingAttr());
+  return success();
+}
+
+// dw = F(x, dy); <ddw, F(x, dy)> = <conv(x, ddw), dy>, so
+// d(dy) = conv(x, ddw) and d(x) = backprop_input(ddw, dy).
+LogicalResult Conv2DBackpropFilterOp::buildVJP(OpBuilder &b,
+                                               ValueRange resultGrads,
+                                               SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g)
+    return success();
+  grads[0] = Conv2DBackpropInputOp::create(b, getLoc(), getInput().getType(), g,
+                                           getOutBackprop(), getDilationsAttr(),
+                                           getStridesAttr(), getPaddingAttr());
+  grads[1] = Conv2DOp::create(b, getLoc(), getInput(), g, getDilationsAttr(),
+                              getStridesAttr(), getPaddingAttr());
+  return success();
+}
+
+LogicalResult MaxPool2DOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  grads[0] = MaxPool2DGradOp::create(b, getLoc(), getInput(), resultGrads[0],
+                                     getWindowAttr(), getStridesAttr(),
+                                     getPaddingAttr());
+  return success();
+}
+
+LogicalResult AvgPool2DOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  grads[0] = AvgPool2DGradOp::create(b, getLoc(), getInput().getType(),
+                                     resultGrads[0], getWindowAttr(),
+                                     getStridesAttr(), getPaddingAttr());
+  return success();
+}
+
+// max_pool2d_grad is linear in out_backprop (its adjoint picks each window's
+// maximum position) and piecewise constant in input: the input gets no
+// gradient, as the positions of the maxima do not move under small changes.
+LogicalResult MaxPool2DGradOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                        SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  grads[1] = MaxPool2DSelectOp::create(b, getLoc(), getInput(), resultGrads[0],
+                                       getWindowAttr(), getStridesAttr(),
+                                       getPaddingAttr());
+  return success();
+}
+
+// max_pool2d_select is linear in source, with max_pool2d_grad as adjoint;
+// like max_pool2d_grad it is piecewise constant in input.
+LogicalResult MaxPool2DSelectOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                          SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  grads[1] = MaxPool2DGradOp::create(b, getLoc(), getInput(), resultGrads[0],
+                                     getWindowAttr(), getStridesAttr(),
+                                     getPaddingAttr());
+  return success();
+}
+
+// avg_pool2d_grad is the adjoint of the linear map avg_pool2d.
+LogicalResult AvgPool2DGradOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                        SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  grads[0] = AvgPool2DOp::create(b, getLoc(), resultGrads[0], getWindowAttr(),
+                                 getStridesAttr(), getPaddingAttr());
+  return success();
+}
+
+/// The normalized axis of a softmax-like op.
+template <typename OpTy>
+static int64_t softmaxAxis(OpTy op) {
+  return llvm::cantFail(normalizeAxis(static_cast<int64_t>(op.getAxis()),
+                                      tensorType(op.getInput()).getRank()));
+}
+
+// dx = y * (g - sum(g * y))
+LogicalResult SoftmaxOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                  SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g)
+    return success();
+  Rule r{b, getLoc()};
+  Value y = getResult();
+  Value s = r.sum(r.mul(g, y), {softmaxAxis(*this)}, /*keepDims=*/true);
+  grads[0] = r.mul(y, r.sub(g, s));
+  return success();
+}
+
+// dx = g - exp(y) * sum(g)
+LogicalResult LogSoftmaxOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                     SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g)
+    return success();
+  Rule r{b, getLoc()};
+  Value s = r.sum(g, {softmaxAxis(*this)}, /*keepDims=*/true);
+  grads[0] = r.sub(g, r.mul(ExpOp::create(b, r.loc, getResult()), s));
+  return success();
+}
+
+// loss = sum_c labels * (lse - logits):
+//   dlogits = g * (softmax(logits) * sum_c labels - labels)
+//   dlabels = g * (-log_softmax(logits))
+LogicalResult SoftmaxCrossEntropyOp::buildVJP(OpBuilder &b,
+                                              ValueRange resultGrads,
+                                              SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  Rule r{b, getLoc()};
+  RankedTensorType type = tensorType(getLogits());
+  int64_t axis = type.getRank() - 1;
+  Value g = r.expandReduced(resultGrads[0], {axis}, type);
+  Value p = SoftmaxOp::create(b, r.loc, getLogits(), b.getI64IntegerAttr(-1));
+  Value labelSum = r.sum(getLabels(), {axis}, /*keepDims=*/true);
+  grads[0] = r.mul(g, r.sub(r.mul(p, labelSum), getLabels()));
+  Value logP =
+      LogSoftmaxOp::create(b, r.loc, getLogits(), b.getI64IntegerAttr(-1));
+  grads[1] = r.neg(r.mul(g, logP));
+  return success();
+}
+
+// dlogits = g * (softmax(logits) - one_hot(labels))
+LogicalResult
+SparseSoftmaxCrossEntropyOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                      SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!resultGrads[0])
+    return success();
+  Rule r{b, getLoc()};
+  RankedTensorType type = tensorType(getLogits());
+  int64_t axis = type.getRank() - 1;
+  Value g = r.expandReduced(resultGrads[0], {axis}, type);
+  Value p = SoftmaxOp::create(b, r.loc, getLogits(), b.getI64IntegerAttr(-1));
+  Value hot = OneHotOp::create(
+      b, r.loc, type, getLabels(), b.getI64IntegerAttr(type.getDimSize(axis)),
+      b.getI64IntegerAttr(-1), b.getF64FloatAttr(1.0), b.getF64FloatAttr(0.0));
+  grads[0] = r.mul(g, r.sub(p, hot));
+  return success();
+}

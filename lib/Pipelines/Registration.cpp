@@ -1,0 +1,135 @@
+//===- Registration.cpp - Kiln's pipelines and passes for tools -----------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The pipelines are registered with typed options, e.g.
+//
+//   tensor-opt m.mlir --kiln-cpu-pipeline="fuse-elementwise=false target-cpu=x86-64-v3"
+//   tensor-opt m.mlir --pass-pipeline="builtin.module(kiln-tensor-pipeline)"
+//
+// Each stage's options are declared once, as a group that the registered
+// option structs of that stage and of the whole pipeline both contain.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/ABI/Passes.h"
+#include "kiln/Codegen/CPU/Passes.h"
+#include "kiln/Conversion/Passes.h"
+#include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Transforms/Passes.h"
+
+#include "mlir/Pass/PassOptions.h"
+#include "mlir/Pass/PassRegistry.h"
+
+#include <mutex>
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+namespace {
+
+/// The tensor stage's options, declared on whichever option struct holds
+/// them.
+struct TensorStageOptions {
+  explicit TensorStageOptions(detail::PassOptions &owner)
+      : fuseElementwise(owner, "fuse-elementwise",
+                        llvm::cl::desc("Fuse chains of elementwise linalg ops"),
+                        llvm::cl::init(true)),
+        autodiffLoops(
+            owner, "autodiff-loops",
+            llvm::cl::desc("How reverse loops get each iteration's values"),
+            llvm::cl::init(LoopStrategy::Tape),
+            llvm::cl::values(
+                clEnumValN(LoopStrategy::Tape, "tape",
+                           "saved per iteration by the forward pass"),
+                clEnumValN(LoopStrategy::Recompute, "recompute",
+                           "recomputed from the loop's initial values"))) {}
+
+  TensorPipelineOptions get() const {
+    TensorPipelineOptions options;
+    options.fuseElementwise = fuseElementwise;
+    options.autodiffLoops = autodiffLoops;
+    return options;
+  }
+
+  detail::PassOptions::Option<bool> fuseElementwise;
+  detail::PassOptions::Option<LoopStrategy> autodiffLoops;
+};
+
+/// The CPU codegen stage's options.
+struct CpuCodegenStageOptions {
+  explicit CpuCodegenStageOptions(detail::PassOptions &owner)
+      : targetCpu(owner, "target-cpu",
+                  llvm::cl::desc("The CPU to generate code for: 'host' or an "
+                                 "LLVM CPU name such as x86-64-v3"),
+                  llvm::cl::init("host")) {}
+
+  CpuCodegenOptions get() const {
+    CpuCodegenOptions options;
+    options.targetCpu = targetCpu;
+    return options;
+  }
+
+  detail::PassOptions::Option<std::string> targetCpu;
+};
+
+struct TensorPipelineCLOptions
+    : public PassPipelineOptions<TensorPipelineCLOptions> {
+  TensorStageOptions tensor{*this};
+};
+
+struct CpuCodegenPipelineCLOptions
+    : public PassPipelineOptions<CpuCodegenPipelineCLOptions> {
+  CpuCodegenStageOptions codegen{*this};
+};
+
+struct CpuPipelineCLOptions
+    : public PassPipelineOptions<CpuPipelineCLOptions> {
+  TensorStageOptions tensor{*this};
+  CpuCodegenStageOptions codegen{*this};
+};
+
+} // namespace
+
+void mlir::kiln::registerKilnPipelines() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    PassPipelineRegistration<TensorPipelineCLOptions>(
+        "kiln-tensor-pipeline",
+        "The stage every target shares: Kiln (and upstream tensor-level "
+        "ops) to linalg on tensors, with gradients, variables, entry "
+        "points and shape functions",
+        [](OpPassManager &pm, const TensorPipelineCLOptions &options) {
+          buildTensorPipeline(pm, options.tensor.get());
+        });
+    PassPipelineRegistration<CpuCodegenPipelineCLOptions>(
+        "kiln-cpu-codegen-pipeline",
+        "The CPU stage: linalg on tensors (from kiln-tensor-pipeline) to the "
+        "LLVM dialect with Kiln's C entry points and manifest",
+        [](OpPassManager &pm, const CpuCodegenPipelineCLOptions &options) {
+          buildCpuCodegenPipeline(pm, options.codegen.get());
+        });
+    PassPipelineRegistration<CpuPipelineCLOptions>(
+        "kiln-cpu-pipeline",
+        "kiln-tensor-pipeline, then kiln-cpu-codegen-pipeline",
+        [](OpPassManager &pm, const CpuPipelineCLOptions &options) {
+          CpuPipelineOptions both;
+          both.tensor = options.tensor.get();
+          both.codegen = options.codegen.get();
+          buildCpuPipeline(pm, both);
+        });
+  });
+}
+
+void mlir::kiln::registerAllKilnPasses() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerKilnTransformsPasses();
+    registerKilnConversionPasses();
+    registerKilnABIPasses();
+    registerKilnCPUCodegenPasses();
+  });
+  registerKilnPipelines();
+}

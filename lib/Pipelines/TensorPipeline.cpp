@@ -1,0 +1,57 @@
+//===- TensorPipeline.cpp - The stage every target shares -----------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/ABI/Passes.h"
+#include "kiln/Conversion/Passes.h"
+#include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Transforms/Passes.h"
+
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+llvm::StringRef mlir::kiln::stringifyTarget(Target target) {
+  switch (target) {
+  case Target::CPU:
+    return "cpu";
+  }
+  llvm_unreachable("unknown target");
+}
+
+std::optional<Target> mlir::kiln::parseTarget(llvm::StringRef name) {
+  if (name == "cpu")
+    return Target::CPU;
+  return std::nullopt;
+}
+
+void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
+                                     const TensorPipelineOptions &options) {
+  // Optimizer updates become Kiln math on variables, so that autodiff and
+  // the variable passes see ordinary ops.
+  pm.addPass(createKilnExpandOptimizers());
+  // Gradient requests become generated functions (reverse mode).
+  KilnAutodiffOptions autodiff;
+  autodiff.loops = options.autodiffLoops;
+  pm.addPass(createKilnAutodiff(autodiff));
+  // Variables become arguments bound to the runtime's store; the new values
+  // of assigned ones extra results.
+  pm.addPass(createKilnExternalizeVariables());
+  // Static shapes wherever the signature determines them (a traced function
+  // may leave `?` inside).
+  pm.addPass(createKilnRefineShapes());
+  // Entry signatures are recorded while they are still tensors.
+  pm.addPass(createKilnPrepareEntryPoints());
+  pm.addPass(createConvertKilnToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  // Entries with open extents get shape functions (output extents and the
+  // run-time shape checks, run by the runtime before each call).
+  pm.addPass(createKilnSplitShapeFunctions());
+  // One loop nest per elementwise chain, no temporaries between its ops.
+  if (options.fuseElementwise)
+    pm.addPass(createKilnFuseElementwise());
+  pm.addPass(createCSEPass());
+}
