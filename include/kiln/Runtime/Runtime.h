@@ -122,6 +122,16 @@ typedef struct {
   int32_t ordinal;
 } kiln_device_t;
 
+/** "cpu" or "cuda" ("?" for an invalid value): the names that manifests and
+ *  messages use. Ownership: a static string. Thread-safe. */
+KILN_RUNTIME_EXPORT const char *kiln_device_type_name(kiln_device_type_t type);
+
+/** Parses a name returned by kiln_device_type_name into `*out`; an unknown
+ *  name is KILN_INVALID_ARGUMENT listing the known ones. Ownership: `name`
+ *  is borrowed. Thread-safe. */
+KILN_RUNTIME_EXPORT kiln_status_t
+kiln_device_type_parse(const char *name, kiln_device_type_t *out);
+
 /*===----------------------------------------------------------------------===
  * Buffers
  *===----------------------------------------------------------------------===*/
@@ -249,17 +259,18 @@ KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
  * `kiln_manifest`, a NUL-terminated text that declares its variables and
  * its entries (see docs/runtime.md):
  *
- *   kiln-manifest 3
+ *   kiln-manifest 4
  *   variable NAME DTYPE RANK D0 D1 ...
- *   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES
+ *   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES DEVICE   (cpu or cuda)
  *   in DTYPE RANK D0 D1 ...        (an extent may be ?)
  *   out DTYPE RANK D0 D1 ...       (likewise)
  *   var NAME r|rw DTYPE RANK D0 D1 ...
  *   check MESSAGE
  *   end
  *
- * Version 2 (no ? and no checks) and version 1 (no variables) manifests are
- * read too.
+ * Version 3 (no DEVICE: cpu), version 2 (no ? and no checks either) and
+ * version 1 (no variables) manifests are read too. kiln/Runtime/Manifest.h
+ * (the KilnManifest library) parses and prints this text from C++.
  */
 
 /** A set of compiled entry points. Reference counted. */
