@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Device.h"
 #include "Internal.h"
 
 #include "kiln/Runtime/Manifest.h"
@@ -29,6 +30,7 @@
 
 using kiln::runtime::BindingSpec;
 using kiln::runtime::EntrySpec;
+using kiln::runtime::formatDevice;
 using kiln::runtime::formatShape;
 using kiln::runtime::kDynamicExtent;
 using kiln::runtime::TensorSpec;
@@ -63,6 +65,10 @@ struct Entry {
   bool hasShapeFunction() const {
     return numDynamicInputs || numDynamicOutputs || !spec.checks.empty();
   }
+
+  /// The device the entry runs on: the first one of its type (choosing
+  /// among several devices is the GPU backend's to add).
+  kiln_device_t device() const { return {spec.device, 0}; }
 };
 
 /// Formats a declared shape for diagnostics: "[?, 3]".
@@ -108,6 +114,22 @@ static void *dlsymLookup(void *handle, const char *name) {
 /// Release function of a loaded library.
 static void dlcloseRelease(void *handle) { dlclose(handle); }
 
+/// Checks that buffer `b`, argument `what` of `entry` ("input #0",
+/// "variable 'w'"), is in the memory of the entry's device: the one device
+/// check of a call, for inputs, outputs and variables alike.
+static kiln_status_t checkOnDevice(const Entry &entry, const kiln_buffer_t *b,
+                                   const std::string &what) {
+  kiln_device_t device = kiln_buffer_device(b);
+  if (kiln::runtime::sameDevice(device, entry.device()))
+    return nullptr;
+  return kiln_status_create(KILN_INVALID_ARGUMENT,
+                            "entry '%s': %s is in %s memory, but the entry "
+                            "runs on %s",
+                            entry.spec.name.c_str(), what.c_str(),
+                            formatDevice(device).c_str(),
+                            formatDevice(entry.device()).c_str());
+}
+
 /// Checks one argument against its declaration (`shape`, if given, is the
 /// declared shape with the dynamic extents filled in).
 static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
@@ -140,18 +162,16 @@ static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
         entry.spec.name.c_str(), kind, i,
         formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
         formatDeclared(expected, static_cast<size_t>(rank)).c_str());
-  if (!kiln::runtime::isHostBuffer(b))
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "entry '%s': %s #%d is not in host memory, but "
-                              "this entry runs on the CPU",
-                              entry.spec.name.c_str(), kind, i);
-  return nullptr;
+  return checkOnDevice(entry, b, kind + (" #" + std::to_string(i)));
 }
 
-/// Whether the contents of two host buffers overlap.
+/// Whether the contents of two buffers overlap (only buffers on the same
+/// device can).
 static bool overlap(kiln_buffer_t *a, kiln_buffer_t *b) {
-  auto a0 = reinterpret_cast<uintptr_t>(kiln_buffer_host_data(a));
-  auto b0 = reinterpret_cast<uintptr_t>(kiln_buffer_host_data(b));
+  if (!kiln::runtime::sameDevice(kiln_buffer_device(a), kiln_buffer_device(b)))
+    return false;
+  auto a0 = reinterpret_cast<uintptr_t>(kiln_buffer_data(a));
+  auto b0 = reinterpret_cast<uintptr_t>(kiln_buffer_data(b));
   size_t aBytes = kiln_buffer_byte_size(a), bBytes = kiln_buffer_byte_size(b);
   if (!a0 || !b0 || !aBytes || !bBytes)
     return false;
@@ -290,6 +310,11 @@ int32_t kiln_entry_output_count(const kiln_executable_t *e, int32_t index) {
   return entry ? static_cast<int32_t>(entry->spec.outputs.size()) : -1;
 }
 
+kiln_device_t kiln_entry_device(const kiln_executable_t *e, int32_t index) {
+  const Entry *entry = entryAt(e, index);
+  return entry ? entry->device() : kiln_device_t{KILN_DEVICE_CPU, -1};
+}
+
 void kiln_entry_arg(const kiln_executable_t *e, int32_t index, int is_output,
                     int32_t arg, kiln_dtype_t *dtype, int32_t *rank,
                     const int64_t **shape) {
@@ -376,13 +401,10 @@ kiln_status_t kiln_executable_invoke_with_variables(
                               names.empty() ? "none" : names.c_str());
   }
   const Entry &entry = e->entries[static_cast<size_t>(index)];
-  // Only CPU code runs here for now; the device model comes next.
-  if (entry.spec.device != KILN_DEVICE_CPU)
-    return kiln_status_create(KILN_UNAVAILABLE,
-                              "entry '%s' was compiled for %s, which this "
-                              "runtime cannot run",
-                              entry.spec.name.c_str(),
-                              kiln_device_type_name(entry.spec.device));
+  if (kiln_status_t s = kiln_device_check(entry.device()))
+    return kiln_status_annotate(
+        s, "entry '%s' was compiled for %s, which this runtime cannot run",
+        entry.spec.name.c_str(), kiln_device_type_name(entry.spec.device));
   if (num_inputs < 0 ||
       static_cast<size_t>(num_inputs) != entry.spec.inputs.size())
     return kiln_status_create(
@@ -505,6 +527,9 @@ kiln_status_t kiln_executable_invoke_with_variables(
           formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
           kiln_dtype_name(var.spec.dtype),
           formatShape(var.spec.shape.data(), rank).c_str());
+    if (kiln_status_t s =
+            checkOnDevice(entry, b, "variable '" + var.name + "'"))
+      return s;
     for (int32_t j = 0; j < num_inputs; ++j)
       if (overlap(b, inputs[j]))
         return kiln_status_create(KILN_INVALID_ARGUMENT,
@@ -532,10 +557,9 @@ kiln_status_t kiln_executable_invoke_with_variables(
     if (outputs[i])
       continue;
     const TensorSpec &spec = entry.spec.outputs[static_cast<size_t>(i)];
-    if (kiln_status_t s =
-            kiln_buffer_create({KILN_DEVICE_CPU, 0}, spec.dtype,
-                               static_cast<int32_t>(spec.shape.size()),
-                               outputShape(i), &outputs[i])) {
+    if (kiln_status_t s = kiln_buffer_create(
+            entry.device(), spec.dtype, static_cast<int32_t>(spec.shape.size()),
+            outputShape(i), &outputs[i])) {
       releaseAllocated();
       return kiln_status_annotate(s, "entry '%s': output #%d",
                                   entry.spec.name.c_str(), i);
@@ -543,7 +567,8 @@ kiln_status_t kiln_executable_invoke_with_variables(
     allocated.push_back(i);
   }
 
-  // The ABI: data pointers of the inputs, the outputs, the variables.
+  // The ABI: data pointers of the inputs, the outputs, the variables, in
+  // the memory of the entry's device.
   constexpr size_t kStackArgs = 32;
   void *stackArgs[kStackArgs];
   std::vector<void *> heapArgs;
@@ -555,12 +580,12 @@ kiln_status_t kiln_executable_invoke_with_variables(
     args = heapArgs.data();
   }
   for (int32_t i = 0; i < num_inputs; ++i)
-    args[i] = kiln_buffer_host_data(inputs[i]);
+    args[i] = kiln_buffer_data(inputs[i]);
   for (int32_t i = 0; i < num_outputs; ++i)
-    args[num_inputs + i] = kiln_buffer_host_data(outputs[i]);
+    args[num_inputs + i] = kiln_buffer_data(outputs[i]);
   for (size_t k = 0; k < numVariables; ++k)
     args[static_cast<size_t>(num_inputs + num_outputs) + k] =
-        kiln_buffer_host_data(bound[k]);
+        kiln_buffer_data(bound[k]);
   int32_t rc = entry.fn(args, dims.empty() ? nullptr : dims.data());
   if (rc != 0) {
     releaseAllocated();
