@@ -183,6 +183,283 @@ static std::string plural(size_t n, const char *noun) {
   return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
 }
 
+//===----------------------------------------------------------------------===//
+// A call, step by step
+//===----------------------------------------------------------------------===//
+//
+// kiln_executable_invoke_with_variables runs these steps in order; each
+// checks one thing and reports the first problem. Nothing is allocated
+// before every argument has been checked, and whatever a failed call
+// allocated is given back (Call::releaseAllocated).
+
+namespace {
+
+/// The arguments of one call and what its steps work out.
+struct Call {
+  const Entry *entry = nullptr;
+  int32_t numInputs = 0, numOutputs = 0;
+  kiln_buffer_t *const *inputs = nullptr;
+  kiln_buffer_t **outputs = nullptr;
+  kiln_variables_t *store = nullptr;
+  /// The open extents, the inputs' then the outputs': the entry's second
+  /// argument.
+  std::vector<int64_t> dims;
+  /// Each output's shape with its open extents filled in (only for an
+  /// entry with a shape function).
+  std::vector<std::vector<int64_t>> outputShapes;
+  /// The store's buffers of the variables the entry binds, in its order.
+  std::vector<kiln_buffer_t *> bound;
+  /// The outputs this call allocated, to give back if it fails.
+  std::vector<int32_t> allocated;
+
+  /// The name of the entry, for messages.
+  const char *name() const { return entry->spec.name.c_str(); }
+
+  /// The shape output `i` must have.
+  const int64_t *outputShape(int32_t i) const {
+    auto k = static_cast<size_t>(i);
+    return entry->shapeFn ? outputShapes[k].data()
+                          : entry->spec.outputs[k].shape.data();
+  }
+
+  /// Releases the outputs this call allocated and resets them to NULL.
+  void releaseAllocated() {
+    for (int32_t i : allocated) {
+      kiln_buffer_release(outputs[i]);
+      outputs[i] = nullptr;
+    }
+    allocated.clear();
+  }
+};
+
+} // namespace
+
+/// Finds entry `name` of `e` (KILN_NOT_FOUND listing the entries) and
+/// checks that its device can run here (KILN_UNAVAILABLE).
+static kiln_status_t resolveEntry(const kiln_executable_t *e, const char *name,
+                                  Call &call) {
+  if (!e || !name)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_executable_invoke: %s is NULL",
+                              e ? "the entry name" : "the executable");
+  int32_t index = kiln_executable_find_entry(e, name);
+  if (index < 0) {
+    std::string names;
+    for (const Entry &entry : e->entries)
+      names += (names.empty() ? "" : ", ") + entry.spec.name;
+    return kiln_status_create(KILN_NOT_FOUND,
+                              "no entry named '%s' (entries: %s)", name,
+                              names.empty() ? "none" : names.c_str());
+  }
+  call.entry = &e->entries[static_cast<size_t>(index)];
+  if (kiln_status_t s = kiln_device_check(call.entry->device()))
+    return kiln_status_annotate(
+        s, "entry '%s' was compiled for %s, which this runtime cannot run",
+        call.name(), kiln_device_type_name(call.entry->spec.device));
+  return nullptr;
+}
+
+/// Checks the argument counts and every input's dtype, shape (open extents
+/// take any size) and device.
+static kiln_status_t checkInputs(const Call &call) {
+  const EntrySpec &spec = call.entry->spec;
+  if (call.numInputs < 0 ||
+      static_cast<size_t>(call.numInputs) != spec.inputs.size())
+    return kiln_status_create(
+        KILN_INVALID_ARGUMENT, "entry '%s' takes %s, got %d", call.name(),
+        plural(spec.inputs.size(), "input").c_str(), call.numInputs);
+  if (call.numOutputs < 0 ||
+      static_cast<size_t>(call.numOutputs) != spec.outputs.size())
+    return kiln_status_create(
+        KILN_INVALID_ARGUMENT, "entry '%s' returns %s, got room for %d",
+        call.name(), plural(spec.outputs.size(), "output").c_str(),
+        call.numOutputs);
+  bool noInputs = call.numInputs && !call.inputs;
+  if (noInputs || (call.numOutputs && !call.outputs))
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "entry '%s': the %s array is NULL", call.name(),
+                              noInputs ? "inputs" : "outputs");
+  for (int32_t i = 0; i < call.numInputs; ++i)
+    if (kiln_status_t s = checkArg(*call.entry, "input", i, call.inputs[i],
+                                   spec.inputs[static_cast<size_t>(i)]))
+      return s;
+  return nullptr;
+}
+
+/// Runs the entry's shape function, if it has one: the inputs' open
+/// extents go in, it checks that they fit together (KILN_INVALID_ARGUMENT
+/// with the failed check's message if not) and gives the outputs' open
+/// extents, which fill in call.outputShapes.
+static kiln_status_t runShapeFunction(Call &call) {
+  const Entry &entry = *call.entry;
+  if (!entry.shapeFn)
+    return nullptr;
+  call.dims.reserve(entry.numDynamicInputs + entry.numDynamicOutputs);
+  for (int32_t i = 0; i < call.numInputs; ++i) {
+    const std::vector<int64_t> &declared =
+        entry.spec.inputs[static_cast<size_t>(i)].shape;
+    for (size_t d = 0; d < declared.size(); ++d)
+      if (declared[d] == kDynamicExtent)
+        call.dims.push_back(kiln_buffer_shape(call.inputs[i])[d]);
+  }
+  call.dims.resize(entry.numDynamicInputs + entry.numDynamicOutputs);
+  int32_t check = entry.shapeFn(call.dims.data(),
+                                call.dims.data() + entry.numDynamicInputs);
+  if (check != 0) {
+    const std::vector<std::string> &checks = entry.spec.checks;
+    const char *why = check > 0 && static_cast<size_t>(check) <= checks.size()
+                          ? checks[static_cast<size_t>(check - 1)].c_str()
+                          : "a shape check failed";
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "entry '%s': the input shapes do not fit "
+                              "together: %s",
+                              call.name(), why);
+  }
+  size_t next = entry.numDynamicInputs;
+  for (const TensorSpec &spec : entry.spec.outputs) {
+    call.outputShapes.push_back(spec.shape);
+    for (int64_t &extent : call.outputShapes.back()) {
+      if (extent != kDynamicExtent)
+        continue;
+      extent = call.dims[next++];
+      if (extent < 0)
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': the inputs give output #%zu a "
+                                  "negative extent",
+                                  call.name(), call.outputShapes.size() - 1);
+    }
+  }
+  return nullptr;
+}
+
+/// Checks every output the caller provided: dtype, shape (as computed),
+/// device, and that it shares no memory with an input or another output
+/// (compiled code may write an output before it has read every input).
+static kiln_status_t checkOutputs(const Call &call) {
+  for (int32_t i = 0; i < call.numOutputs; ++i) {
+    kiln_buffer_t *output = call.outputs[i];
+    if (!output)
+      continue;
+    if (kiln_status_t s =
+            checkArg(*call.entry, "output", i, output,
+                     call.entry->spec.outputs[static_cast<size_t>(i)],
+                     call.outputShape(i)))
+      return s;
+    for (int32_t j = 0; j < call.numInputs; ++j)
+      if (overlap(output, call.inputs[j]))
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': output #%d shares memory with "
+                                  "input #%d; outputs may not alias inputs",
+                                  call.name(), i, j);
+    for (int32_t j = 0; j < i; ++j)
+      if (call.outputs[j] && overlap(output, call.outputs[j]))
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': output #%d shares memory with "
+                                  "output #%d",
+                                  call.name(), i, j);
+  }
+  return nullptr;
+}
+
+/// Looks up each variable the entry binds in the store (KILN_NOT_FOUND if
+/// absent) and checks its dtype, shape and device and that it shares no
+/// memory with an input or output; fills in call.bound.
+static kiln_status_t bindVariables(Call &call) {
+  const std::vector<BindingSpec> &variables = call.entry->spec.variables;
+  if (!variables.empty() && !call.store)
+    return kiln_status_create(
+        KILN_INVALID_ARGUMENT,
+        "entry '%s' binds %s (first: '%s'); call it with a variable store "
+        "(kiln_executable_invoke_with_variables)",
+        call.name(), plural(variables.size(), "variable").c_str(),
+        variables[0].name.c_str());
+  for (const BindingSpec &var : variables) {
+    kiln_buffer_t *b = kiln_variables_find(call.store, var.name.c_str());
+    if (!b)
+      return kiln_status_create(
+          KILN_NOT_FOUND,
+          "entry '%s' %s variable '%s', which is not in the store "
+          "(initialize the variables or load a checkpoint first)",
+          call.name(), var.writes ? "assigns" : "reads", var.name.c_str());
+    int32_t rank = static_cast<int32_t>(var.spec.shape.size());
+    if (kiln_buffer_dtype(b) != var.spec.dtype || kiln_buffer_rank(b) != rank ||
+        !std::equal(var.spec.shape.begin(), var.spec.shape.end(),
+                    kiln_buffer_shape(b)))
+      return kiln_status_create(
+          KILN_INVALID_ARGUMENT,
+          "entry '%s': variable '%s' in the store is %s %s but the entry "
+          "expects %s %s",
+          call.name(), var.name.c_str(), kiln_dtype_name(kiln_buffer_dtype(b)),
+          formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
+          kiln_dtype_name(var.spec.dtype),
+          formatShape(var.spec.shape.data(), rank).c_str());
+    if (kiln_status_t s =
+            checkOnDevice(*call.entry, b, "variable '" + var.name + "'"))
+      return s;
+    for (int32_t j = 0; j < call.numInputs; ++j)
+      if (overlap(b, call.inputs[j]))
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': input #%d shares memory with "
+                                  "variable '%s'",
+                                  call.name(), j, var.name.c_str());
+    for (int32_t j = 0; j < call.numOutputs; ++j)
+      if (call.outputs[j] && overlap(b, call.outputs[j]))
+        return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                  "entry '%s': output #%d shares memory with "
+                                  "variable '%s'",
+                                  call.name(), j, var.name.c_str());
+    call.bound.push_back(b);
+  }
+  return nullptr;
+}
+
+/// Allocates each output the caller left NULL, on the entry's device, with
+/// its (computed) shape; records it in call.allocated.
+static kiln_status_t allocateOutputs(Call &call) {
+  for (int32_t i = 0; i < call.numOutputs; ++i) {
+    if (call.outputs[i])
+      continue;
+    const TensorSpec &spec = call.entry->spec.outputs[static_cast<size_t>(i)];
+    if (kiln_status_t s =
+            kiln_buffer_create(call.entry->device(), spec.dtype,
+                               static_cast<int32_t>(spec.shape.size()),
+                               call.outputShape(i), &call.outputs[i]))
+      return kiln_status_annotate(s, "entry '%s': output #%d", call.name(), i);
+    call.allocated.push_back(i);
+  }
+  return nullptr;
+}
+
+/// Calls the compiled code with the ABI's pointer array -- the
+/// kiln_buffer_data of the inputs, the outputs and the variables, in the
+/// memory of the entry's device -- and the open extents; a nonzero result
+/// is KILN_INTERNAL.
+static kiln_status_t callEntry(const Call &call) {
+  constexpr size_t kStackArgs = 32; // no allocation for most calls
+  void *stackArgs[kStackArgs];
+  std::vector<void *> heapArgs;
+  auto numInputs = static_cast<size_t>(call.numInputs);
+  auto numOutputs = static_cast<size_t>(call.numOutputs);
+  size_t numArgs = numInputs + numOutputs + call.bound.size();
+  void **args = stackArgs;
+  if (numArgs > kStackArgs) {
+    heapArgs.resize(numArgs);
+    args = heapArgs.data();
+  }
+  for (size_t i = 0; i < numInputs; ++i)
+    args[i] = kiln_buffer_data(call.inputs[i]);
+  for (size_t i = 0; i < numOutputs; ++i)
+    args[numInputs + i] = kiln_buffer_data(call.outputs[i]);
+  for (size_t k = 0; k < call.bound.size(); ++k)
+    args[numInputs + numOutputs + k] = kiln_buffer_data(call.bound[k]);
+  int32_t rc =
+      call.entry->fn(args, call.dims.empty() ? nullptr : call.dims.data());
+  if (rc != 0)
+    return kiln_status_create(KILN_INTERNAL, "entry '%s' failed with code %d",
+                              call.name(), rc);
+  return nullptr;
+}
+
 extern "C" {
 
 kiln_status_t kiln_executable_create(const char *manifest,
@@ -360,8 +637,8 @@ int32_t kiln_entry_variable_count(const kiln_executable_t *e, int32_t index) {
   return entry ? static_cast<int32_t>(entry->spec.variables.size()) : -1;
 }
 
-void kiln_entry_variable(const kiln_executable_t *e, int32_t index,
-                         int32_t var, const char **name, int *writes) {
+void kiln_entry_variable(const kiln_executable_t *e, int32_t index, int32_t var,
+                         const char **name, int *writes) {
   const Entry *entry = entryAt(e, index);
   const BindingSpec *spec =
       entry && var >= 0 &&
@@ -387,212 +664,28 @@ kiln_status_t kiln_executable_invoke_with_variables(
     kiln_executable_t *e, const char *name, int32_t num_inputs,
     kiln_buffer_t *const *inputs, int32_t num_outputs, kiln_buffer_t **outputs,
     kiln_variables_t *store) {
-  if (!e || !name)
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "kiln_executable_invoke: %s is NULL",
-                              e ? "the entry name" : "the executable");
-  int32_t index = kiln_executable_find_entry(e, name);
-  if (index < 0) {
-    std::string names;
-    for (const Entry &entry : e->entries)
-      names += (names.empty() ? "" : ", ") + entry.spec.name;
-    return kiln_status_create(KILN_NOT_FOUND,
-                              "no entry named '%s' (entries: %s)", name,
-                              names.empty() ? "none" : names.c_str());
-  }
-  const Entry &entry = e->entries[static_cast<size_t>(index)];
-  if (kiln_status_t s = kiln_device_check(entry.device()))
-    return kiln_status_annotate(
-        s, "entry '%s' was compiled for %s, which this runtime cannot run",
-        entry.spec.name.c_str(), kiln_device_type_name(entry.spec.device));
-  if (num_inputs < 0 ||
-      static_cast<size_t>(num_inputs) != entry.spec.inputs.size())
-    return kiln_status_create(
-        KILN_INVALID_ARGUMENT, "entry '%s' takes %s, got %d",
-        entry.spec.name.c_str(),
-        plural(entry.spec.inputs.size(), "input").c_str(), num_inputs);
-  if (num_outputs < 0 ||
-      static_cast<size_t>(num_outputs) != entry.spec.outputs.size())
-    return kiln_status_create(
-        KILN_INVALID_ARGUMENT, "entry '%s' returns %s, got room for %d",
-        entry.spec.name.c_str(),
-        plural(entry.spec.outputs.size(), "output").c_str(), num_outputs);
-  if ((num_inputs && !inputs) || (num_outputs && !outputs))
-    return kiln_status_create(
-        KILN_INVALID_ARGUMENT, "entry '%s': the %s array is NULL",
-        entry.spec.name.c_str(), num_inputs && !inputs ? "inputs" : "outputs");
-  for (int32_t i = 0; i < num_inputs; ++i)
-    if (kiln_status_t s =
-            checkArg(entry, "input", i, inputs[i], entry.spec.inputs[i]))
-      return s;
-
-  // Dynamic extents: the inputs' go to the shape function, which checks
-  // that they fit together and computes the outputs'. `dims` holds both,
-  // inputs first: the entry's second argument.
-  std::vector<int64_t> dims;
-  std::vector<std::vector<int64_t>> outShapes;
-  if (entry.shapeFn) {
-    dims.reserve(entry.numDynamicInputs + entry.numDynamicOutputs);
-    for (int32_t i = 0; i < num_inputs; ++i) {
-      const std::vector<int64_t> &declared = entry.spec.inputs[i].shape;
-      for (size_t d = 0; d < declared.size(); ++d)
-        if (declared[d] == kDynamicExtent)
-          dims.push_back(kiln_buffer_shape(inputs[i])[d]);
-    }
-    dims.resize(entry.numDynamicInputs + entry.numDynamicOutputs);
-    int32_t check = entry.shapeFn(dims.data(), dims.data() + entry.numDynamicInputs);
-    if (check != 0) {
-      const char *why =
-          check > 0 && static_cast<size_t>(check) <= entry.spec.checks.size()
-              ? entry.spec.checks[static_cast<size_t>(check - 1)].c_str()
-              : "a shape check failed";
-      return kiln_status_create(KILN_INVALID_ARGUMENT,
-                                "entry '%s': the input shapes do not fit "
-                                "together: %s",
-                                entry.spec.name.c_str(), why);
-    }
-    size_t next = entry.numDynamicInputs;
-    for (const TensorSpec &spec : entry.spec.outputs) {
-      outShapes.push_back(spec.shape);
-      for (int64_t &extent : outShapes.back())
-        if (extent == kDynamicExtent) {
-          extent = dims[next++];
-          if (extent < 0)
-            return kiln_status_create(KILN_INVALID_ARGUMENT,
-                                      "entry '%s': the inputs give output "
-                                      "#%zu a negative extent",
-                                      entry.spec.name.c_str(),
-                                      outShapes.size() - 1);
-        }
-    }
-  }
-  auto outputShape = [&](int32_t i) {
-    return entry.shapeFn
-               ? outShapes[static_cast<size_t>(i)].data()
-               : entry.spec.outputs[static_cast<size_t>(i)].shape.data();
-  };
-
-  for (int32_t i = 0; i < num_outputs; ++i) {
-    if (!outputs[i])
-      continue;
-    if (kiln_status_t s = checkArg(entry, "output", i, outputs[i],
-                                   entry.spec.outputs[i], outputShape(i)))
-      return s;
-    // Compiled code may write an output before it has read every input.
-    for (int32_t j = 0; j < num_inputs; ++j)
-      if (overlap(outputs[i], inputs[j]))
-        return kiln_status_create(KILN_INVALID_ARGUMENT,
-                                  "entry '%s': output #%d shares memory with "
-                                  "input #%d; outputs may not alias inputs",
-                                  entry.spec.name.c_str(), i, j);
-    for (int32_t j = 0; j < i; ++j)
-      if (outputs[j] && overlap(outputs[i], outputs[j]))
-        return kiln_status_create(KILN_INVALID_ARGUMENT,
-                                  "entry '%s': output #%d shares memory with "
-                                  "output #%d",
-                                  entry.spec.name.c_str(), i, j);
-  }
-
-  // Bind the variables by name.
-  size_t numVariables = entry.spec.variables.size();
-  std::vector<kiln_buffer_t *> bound(numVariables, nullptr);
-  if (numVariables && !store)
-    return kiln_status_create(
-        KILN_INVALID_ARGUMENT,
-        "entry '%s' binds %s (first: '%s'); call it with a variable store "
-        "(kiln_executable_invoke_with_variables)",
-        entry.spec.name.c_str(), plural(numVariables, "variable").c_str(),
-        entry.spec.variables[0].name.c_str());
-  for (size_t k = 0; k < numVariables; ++k) {
-    const BindingSpec &var = entry.spec.variables[k];
-    kiln_buffer_t *b = kiln_variables_find(store, var.name.c_str());
-    if (!b)
-      return kiln_status_create(
-          KILN_NOT_FOUND,
-          "entry '%s' %s variable '%s', which is not in the store "
-          "(initialize the variables or load a checkpoint first)",
-          entry.spec.name.c_str(), var.writes ? "assigns" : "reads",
-          var.name.c_str());
-    int32_t rank = static_cast<int32_t>(var.spec.shape.size());
-    if (kiln_buffer_dtype(b) != var.spec.dtype ||
-        kiln_buffer_rank(b) != rank ||
-        !std::equal(var.spec.shape.begin(), var.spec.shape.end(),
-                    kiln_buffer_shape(b)))
-      return kiln_status_create(
-          KILN_INVALID_ARGUMENT,
-          "entry '%s': variable '%s' in the store is %s %s but the entry "
-          "expects %s %s",
-          entry.spec.name.c_str(), var.name.c_str(),
-          kiln_dtype_name(kiln_buffer_dtype(b)),
-          formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
-          kiln_dtype_name(var.spec.dtype),
-          formatShape(var.spec.shape.data(), rank).c_str());
-    if (kiln_status_t s =
-            checkOnDevice(entry, b, "variable '" + var.name + "'"))
-      return s;
-    for (int32_t j = 0; j < num_inputs; ++j)
-      if (overlap(b, inputs[j]))
-        return kiln_status_create(KILN_INVALID_ARGUMENT,
-                                  "entry '%s': input #%d shares memory with "
-                                  "variable '%s'",
-                                  entry.spec.name.c_str(), j, var.name.c_str());
-    for (int32_t j = 0; j < num_outputs; ++j)
-      if (outputs[j] && overlap(b, outputs[j]))
-        return kiln_status_create(KILN_INVALID_ARGUMENT,
-                                  "entry '%s': output #%d shares memory with "
-                                  "variable '%s'",
-                                  entry.spec.name.c_str(), j, var.name.c_str());
-    bound[k] = b;
-  }
-
-  // Allocate the missing outputs; on failure, give them back.
-  std::vector<int32_t> allocated;
-  auto releaseAllocated = [&]() {
-    for (int32_t i : allocated) {
-      kiln_buffer_release(outputs[i]);
-      outputs[i] = nullptr;
-    }
-  };
-  for (int32_t i = 0; i < num_outputs; ++i) {
-    if (outputs[i])
-      continue;
-    const TensorSpec &spec = entry.spec.outputs[static_cast<size_t>(i)];
-    if (kiln_status_t s = kiln_buffer_create(
-            entry.device(), spec.dtype, static_cast<int32_t>(spec.shape.size()),
-            outputShape(i), &outputs[i])) {
-      releaseAllocated();
-      return kiln_status_annotate(s, "entry '%s': output #%d",
-                                  entry.spec.name.c_str(), i);
-    }
-    allocated.push_back(i);
-  }
-
-  // The ABI: data pointers of the inputs, the outputs, the variables, in
-  // the memory of the entry's device.
-  constexpr size_t kStackArgs = 32;
-  void *stackArgs[kStackArgs];
-  std::vector<void *> heapArgs;
-  size_t numArgs =
-      static_cast<size_t>(num_inputs) + num_outputs + numVariables;
-  void **args = stackArgs;
-  if (numArgs > kStackArgs) {
-    heapArgs.resize(numArgs);
-    args = heapArgs.data();
-  }
-  for (int32_t i = 0; i < num_inputs; ++i)
-    args[i] = kiln_buffer_data(inputs[i]);
-  for (int32_t i = 0; i < num_outputs; ++i)
-    args[num_inputs + i] = kiln_buffer_data(outputs[i]);
-  for (size_t k = 0; k < numVariables; ++k)
-    args[static_cast<size_t>(num_inputs + num_outputs) + k] =
-        kiln_buffer_data(bound[k]);
-  int32_t rc = entry.fn(args, dims.empty() ? nullptr : dims.data());
-  if (rc != 0) {
-    releaseAllocated();
-    return kiln_status_create(KILN_INTERNAL, "entry '%s' failed with code %d",
-                              entry.spec.name.c_str(), rc);
-  }
-  return nullptr;
+  Call call;
+  call.numInputs = num_inputs;
+  call.numOutputs = num_outputs;
+  call.inputs = inputs;
+  call.outputs = outputs;
+  call.store = store;
+  kiln_status_t status = resolveEntry(e, name, call);
+  if (!status)
+    status = checkInputs(call);
+  if (!status)
+    status = runShapeFunction(call);
+  if (!status)
+    status = checkOutputs(call);
+  if (!status)
+    status = bindVariables(call);
+  if (!status)
+    status = allocateOutputs(call);
+  if (!status)
+    status = callEntry(call);
+  if (status)
+    call.releaseAllocated();
+  return status;
 }
 
 } // extern "C"

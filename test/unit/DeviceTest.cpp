@@ -4,9 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The device model through the C API: device types, counts and checks;
-// kiln_buffer_data and kiln_buffer_copy; entries compiled for a device this
-// runtime lacks (CUDA, in a build without it), which load but cannot run.
+// The device model through the C API (Device.cpp and the device paths of
+// buffers, executables and instances): device types, counts and checks;
+// buffers and entries for a device this runtime lacks (CUDA, in a build
+// without it): they are KILN_UNAVAILABLE, never a crash, and a module with
+// such an entry still loads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -88,96 +90,6 @@ TEST(Device, CudaBuffersAreUnavailable) {
   EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
 }
 
-TEST(Buffer, DataIsTheDeviceAddress) {
-  int64_t shape[] = {3};
-  kiln_buffer_t *pooled = nullptr;
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I32, 1, shape, &pooled), nullptr);
-  ASSERT_NE(kiln_buffer_data(pooled), nullptr);
-  // On the CPU, the device address is the host address.
-  EXPECT_EQ(kiln_buffer_data(pooled), kiln_buffer_host_data(pooled));
-  kiln_buffer_release(pooled);
-
-  int32_t values[3] = {1, 2, 3};
-  kiln_buffer_t *wrapped = nullptr;
-  ASSERT_EQ(kiln_buffer_wrap_host(KILN_I32, 1, shape, values, nullptr, nullptr,
-                                  &wrapped),
-            nullptr);
-  EXPECT_EQ(kiln_buffer_data(wrapped), values);
-  kiln_buffer_release(wrapped);
-  int64_t empty[] = {0};
-  ASSERT_EQ(kiln_buffer_wrap_host(KILN_I32, 1, empty, nullptr, nullptr, nullptr,
-                                  &wrapped),
-            nullptr);
-  EXPECT_EQ(kiln_buffer_data(wrapped), nullptr);
-  kiln_buffer_release(wrapped);
-}
-
-TEST(Buffer, CopyBetweenHostBuffers) {
-  int64_t shape[] = {2, 3};
-  float source[6] = {1, 2, 3, 4, 5, 6};
-  kiln_buffer_t *src = nullptr, *dst = nullptr;
-  ASSERT_EQ(
-      kiln_buffer_wrap_host(KILN_F32, 2, shape, source, nullptr, nullptr, &src),
-      nullptr);
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 2, shape, &dst), nullptr);
-  ASSERT_EQ(kiln_buffer_copy(dst, src), nullptr);
-  EXPECT_EQ(std::memcmp(kiln_buffer_host_data(dst), source, sizeof source), 0);
-  // Onto itself: nothing happens.
-  EXPECT_EQ(kiln_buffer_copy(dst, dst), nullptr);
-  EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(dst))[5], 6.0f);
-
-  // Overlapping wrapped buffers copy as if through a temporary.
-  int32_t overlapping[5] = {1, 2, 3, 4, 5};
-  int64_t four[] = {4};
-  kiln_buffer_t *low = nullptr, *high = nullptr;
-  ASSERT_EQ(kiln_buffer_wrap_host(KILN_I32, 1, four, overlapping, nullptr,
-                                  nullptr, &low),
-            nullptr);
-  ASSERT_EQ(kiln_buffer_wrap_host(KILN_I32, 1, four, overlapping + 1, nullptr,
-                                  nullptr, &high),
-            nullptr);
-  ASSERT_EQ(kiln_buffer_copy(high, low), nullptr);
-  EXPECT_EQ(overlapping[4], 4);
-  EXPECT_EQ(overlapping[1], 1);
-  kiln_buffer_release(low);
-  kiln_buffer_release(high);
-
-  // Empty buffers copy nothing (and may have NULL data).
-  int64_t empty[] = {0, 3};
-  kiln_buffer_t *none = nullptr, *alsoNone = nullptr;
-  ASSERT_EQ(kiln_buffer_wrap_host(KILN_F32, 2, empty, nullptr, nullptr, nullptr,
-                                  &none),
-            nullptr);
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 2, empty, &alsoNone), nullptr);
-  EXPECT_EQ(kiln_buffer_copy(alsoNone, none), nullptr);
-  EXPECT_EQ(kiln_buffer_copy(none, alsoNone), nullptr);
-  kiln_buffer_release(none);
-  kiln_buffer_release(alsoNone);
-
-  // Mismatches name both sides.
-  int64_t transposed[] = {3, 2};
-  kiln_buffer_t *other = nullptr;
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 2, transposed, &other), nullptr);
-  EXPECT_EQ(describe(kiln_buffer_copy(other, src)),
-            "1: kiln_buffer_copy: the source is f32 [2, 3] but the "
-            "destination is f32 [3, 2]");
-  kiln_buffer_release(other);
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_I32, 2, shape, &other), nullptr);
-  EXPECT_EQ(describe(kiln_buffer_copy(other, src)),
-            "1: kiln_buffer_copy: the source is f32 [2, 3] but the "
-            "destination is i32 [2, 3]");
-  kiln_buffer_release(other);
-  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, shape, &other), nullptr);
-  EXPECT_EQ(code(kiln_buffer_copy(other, src)), KILN_INVALID_ARGUMENT);
-  kiln_buffer_release(other);
-  EXPECT_EQ(describe(kiln_buffer_copy(nullptr, src)),
-            "1: kiln_buffer_copy: the destination is NULL");
-  EXPECT_EQ(describe(kiln_buffer_copy(dst, nullptr)),
-            "1: kiln_buffer_copy: the source is NULL");
-  kiln_buffer_release(src);
-  kiln_buffer_release(dst);
-}
-
 /// How often the entries below ran.
 int calls = 0;
 
@@ -210,7 +122,7 @@ const char *const kMixedManifest = "kiln-manifest 4\n"
                                    "out f32 1 2\n"
                                    "end\n";
 
-TEST(Executable, CudaEntryLoadsButCannotRun) {
+TEST(Device, CudaEntryLoadsButCannotRun) {
   kiln_executable_t *e = nullptr;
   ASSERT_EQ(kiln_executable_create(kMixedManifest, negateLookup, nullptr,
                                    nullptr, &e),
@@ -258,7 +170,7 @@ TEST(Executable, CudaEntryLoadsButCannotRun) {
   kiln_executable_release(e);
 }
 
-TEST(Instance, CudaEntryIsUnavailable) {
+TEST(Device, CudaEntryIsUnavailableToInstances) {
   kiln_instance_t *model = nullptr;
   ASSERT_EQ(kiln_instance_create(kMixedManifest, negateLookup, nullptr, &model),
             nullptr);
@@ -274,7 +186,7 @@ TEST(Instance, CudaEntryIsUnavailable) {
   kiln_instance_destroy(model);
 }
 
-TEST(Executable, OlderManifestEntriesAreCpuEntries) {
+TEST(Device, OlderManifestEntriesAreCpuEntries) {
   kiln_executable_t *e = nullptr;
   ASSERT_EQ(kiln_executable_create("kiln-manifest 3\n"
                                    "entry negate 1 1 0\n"

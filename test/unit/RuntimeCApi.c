@@ -5,7 +5,7 @@
 |*===----------------------------------------------------------------------===*|
 |*                                                                            *|
 |* Compiled as strict C99 with warnings as errors: the runtime header must   *|
-|* work from C. RuntimeTest.cpp calls kiln_test_c_api.                        *|
+|* work from C. StatusTest.cpp calls kiln_test_c_api.                         *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 

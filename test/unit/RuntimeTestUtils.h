@@ -4,9 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Status helpers and shared test data for the runtime's unit tests
-// (kiln-runtime-tests), which link the runtime and the manifest library
-// only: no MLIR, no LLVM.
+// Helpers and shared test data for the runtime's unit tests
+// (kiln-runtime-tests: one file per runtime source file), which link the
+// runtime and the manifest library only: no MLIR, no LLVM, as a program
+// running an ahead-of-time compiled module would. Definitions in
+// RuntimeTestUtils.cpp (and the malformed manifests in ManifestTest.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,6 +51,37 @@ inline std::string describe(kiln_status_t status) {
 inline bool contains(const std::string &text, const std::string &part) {
   return text.find(part) != std::string::npos;
 }
+
+/// A directory private to this test process, removed when it exits.
+const std::string &tempDir();
+
+/// `name` in tempDir().
+std::string tempPath(const std::string &name);
+
+/// Writes bytes to a file.
+void writeFile(const std::string &path, const std::string &bytes);
+
+/// Runs a shell command and returns its standard output.
+std::string capture(const std::string &command);
+
+/// Fills a host buffer with distinct valid values of its dtype.
+void fill(kiln_buffer_t *b);
+
+/// A module written by hand, as the compiler would emit it (version 1):
+///   add(x: f32[2, 3], y: f32[2, 3]) -> f32[2, 3]
+///   split(x: i32[]) -> (i64[], i1[2])
+///   broken() -> i32[]  (always fails with code 7)
+extern const char *const kManifest;
+
+/// The symbol lookup of kManifest's entries; expects &lookups as its
+/// context and counts its calls there.
+void *lookup(void *ctx, const char *name);
+extern int lookups;
+
+/// The symbol lookup of an entry with open extents and its shape function,
+/// addv(x: f32[?], y: f32[?]) -> f32[?] (the shape function fails with
+/// check 1 if x and y differ in length); any context.
+void *dynamicLookup(void *ctx, const char *name);
 
 /// A manifest that parseManifest (and so kiln_executable_create) refuses,
 /// with the code and a part of the message it must fail with.
