@@ -18,17 +18,27 @@
 // cached block holds its own list links -- so the pool allocates nothing but
 // the blocks themselves and never fails halfway.
 //
+// The pool is the host's device backend (Device.h): buffers allocate,
+// zero, copy and free through the backend of their device, the host's
+// included, so a device buffer needs nothing here but its own backend.
+//
 //===----------------------------------------------------------------------===//
 
+#include "Device.h"
 #include "Internal.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
 
+using kiln::runtime::Allocation;
 using kiln::runtime::checkShape;
+using kiln::runtime::DeviceBackend;
+using kiln::runtime::formatDevice;
+using kiln::runtime::formatShape;
 
 namespace {
 
@@ -214,7 +224,62 @@ Pool &pool() {
   return *instance;
 }
 
+// The host backend's operations: memory from the pool, copies and zeroing
+// by the C library.
+
+/// One host device.
+kiln_status_t hostProbe(int32_t *count) {
+  *count = 1;
+  return nullptr;
+}
+
+/// A block of the pool.
+kiln_status_t hostAllocate(int32_t, size_t bytes, Allocation *out) {
+  out->data = pool().take(bytes, &out->size, &out->tag);
+  if (!out->data)
+    return kiln_status_create(
+        KILN_OUT_OF_MEMORY, "cannot allocate %zu bytes of host memory", bytes);
+  return nullptr;
+}
+
+/// Back to the pool.
+void hostRelease(int32_t, const Allocation &allocation) {
+  pool().give(allocation.data, allocation.size, allocation.tag);
+}
+
+/// Host to host, in every direction: memmove, so that overlapping wrapped
+/// buffers copy as if through a temporary.
+kiln_status_t hostCopy(int32_t, void *dst, const void *src, size_t bytes) {
+  std::memmove(dst, src, bytes);
+  return nullptr;
+}
+
+/// hostCopy between two "devices" (there is one host).
+kiln_status_t hostCopyOnDevice(int32_t, void *dst, int32_t, const void *src,
+                               size_t bytes) {
+  return hostCopy(0, dst, src, bytes);
+}
+
+/// memset.
+kiln_status_t hostZero(int32_t, void *data, size_t bytes) {
+  std::memset(data, 0, bytes);
+  return nullptr;
+}
+
 } // namespace
+
+/// The host row of the backend table (Device.cpp).
+const DeviceBackend kiln::runtime::kHostBackend = {
+    /*name=*/"cpu",
+    /*hostMemory=*/true,
+    /*probe=*/hostProbe,
+    /*allocate=*/hostAllocate,
+    /*release=*/hostRelease,
+    /*copyFromHost=*/hostCopy,
+    /*copyToHost=*/hostCopy,
+    /*copyOnDevice=*/hostCopyOnDevice,
+    /*zero=*/hostZero,
+};
 
 struct kiln_buffer_s {
   std::atomic<int64_t> refs{1};
@@ -225,9 +290,8 @@ struct kiln_buffer_s {
   size_t bytes = 0;
   kiln_device_t device = {KILN_DEVICE_CPU, 0};
   void *data = nullptr;
-  bool pooled = false;                       // data came from the pool
-  size_t blockSize = 0;                      // pooled: the size class
-  unsigned blockIndex = 0;                   // pooled: the class index
+  bool owned = false;                        // the device's backend allocated
+  Allocation allocation;                     // owned: what to give back
   void (*release)(void *, void *) = nullptr; // wrapped memory
   void *releaseCtx = nullptr;
 };
@@ -258,6 +322,12 @@ static kiln_status_t newBuffer(kiln_dtype_t dtype, int32_t rank,
   return nullptr;
 }
 
+/// The backend of a buffer's device (never NULL: buffers are only made on
+/// devices that have one).
+static const DeviceBackend &backendOf(const kiln_buffer_t *b) {
+  return *kiln::runtime::deviceBackend(b->device.type);
+}
+
 /// kiln_buffer_create and kiln_buffer_create_zeroed.
 static kiln_status_t createBuffer(kiln_device_t device, kiln_dtype_t dtype,
                                   int32_t rank, const int64_t *shape, bool zero,
@@ -266,38 +336,62 @@ static kiln_status_t createBuffer(kiln_device_t device, kiln_dtype_t dtype,
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "kiln_buffer_create: out is NULL");
   *out = nullptr;
-  if (device.type != KILN_DEVICE_CPU) {
-    if (device.type == KILN_DEVICE_CUDA)
-      return kiln_status_create(KILN_UNAVAILABLE,
-                                "CUDA device %d is not available: this "
-                                "runtime supports CPU buffers only",
-                                device.ordinal);
-    return kiln_status_create(KILN_INVALID_ARGUMENT, "invalid device type %d",
-                              static_cast<int>(device.type));
-  }
+  if (kiln_status_t s = kiln_device_check(device))
+    return s;
   kiln_buffer_t *b = nullptr;
   if (kiln_status_t s = newBuffer(dtype, rank, shape, &b))
     return s;
-  b->data = pool().take(b->bytes, &b->blockSize, &b->blockIndex);
-  if (!b->data) {
-    kiln_status_t s = kiln_status_create(
-        KILN_OUT_OF_MEMORY,
-        "cannot allocate %zu bytes for a buffer of shape "
-        "%s",
-        b->bytes, kiln::runtime::formatShape(shape, rank).c_str());
-    delete b;
-    return s;
-  }
-  b->pooled = true;
   b->device = device;
-  if (zero)
-    std::memset(b->data, 0, b->bytes);
+  const DeviceBackend &backend = backendOf(b);
+  if (kiln_status_t s =
+          backend.allocate(device.ordinal, b->bytes, &b->allocation)) {
+    delete b;
+    return kiln_status_annotate(s, "a buffer of shape %s on %s",
+                                formatShape(shape, rank).c_str(),
+                                formatDevice(device).c_str());
+  }
+  b->owned = true;
+  b->data = b->allocation.data;
+  if (zero && b->bytes)
+    if (kiln_status_t s = backend.zero(device.ordinal, b->data, b->bytes)) {
+      kiln_buffer_release(b);
+      return s;
+    }
   *out = b;
   return nullptr;
 }
 
+/// Copies `bytes` bytes between the contents of two buffers, whichever
+/// devices hold them: each direction is its backend's business, and
+/// between two device types that share nothing the bytes pass through
+/// host memory.
+static kiln_status_t copyContents(kiln_buffer_t *dst, const kiln_buffer_t *src,
+                                  size_t bytes) {
+  const DeviceBackend &from = backendOf(src), &to = backendOf(dst);
+  kiln_device_t d = dst->device, s = src->device;
+  if (from.hostMemory && to.hostMemory)
+    return kiln::runtime::kHostBackend.copyOnDevice(0, dst->data, 0, src->data,
+                                                    bytes);
+  if (from.hostMemory)
+    return to.copyFromHost(d.ordinal, dst->data, src->data, bytes);
+  if (to.hostMemory)
+    return from.copyToHost(s.ordinal, dst->data, src->data, bytes);
+  if (d.type == s.type)
+    return to.copyOnDevice(d.ordinal, dst->data, s.ordinal, src->data, bytes);
+  const DeviceBackend &host = kiln::runtime::kHostBackend;
+  Allocation staging;
+  if (kiln_status_t status = host.allocate(0, bytes, &staging))
+    return status;
+  kiln_status_t status =
+      from.copyToHost(s.ordinal, staging.data, src->data, bytes);
+  if (!status)
+    status = to.copyFromHost(d.ordinal, dst->data, staging.data, bytes);
+  host.release(0, staging);
+  return status;
+}
+
 bool kiln::runtime::isHostBuffer(const kiln_buffer_t *buffer) {
-  return buffer->device.type == KILN_DEVICE_CPU;
+  return backendOf(buffer).hostMemory;
 }
 
 extern "C" {
@@ -346,8 +440,8 @@ void kiln_buffer_retain(kiln_buffer_t *b) {
 void kiln_buffer_release(kiln_buffer_t *b) {
   if (!b || b->refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
     return;
-  if (b->pooled)
-    pool().give(b->data, b->blockSize, b->blockIndex);
+  if (b->owned)
+    backendOf(b).release(b->device.ordinal, b->allocation);
   else if (b->release)
     b->release(b->releaseCtx, b->data);
   delete b;
@@ -369,6 +463,28 @@ kiln_device_t kiln_buffer_device(const kiln_buffer_t *b) { return b->device; }
 
 void *kiln_buffer_host_data(kiln_buffer_t *b) {
   return kiln::runtime::isHostBuffer(b) ? b->data : nullptr;
+}
+
+void *kiln_buffer_data(kiln_buffer_t *b) { return b->data; }
+
+kiln_status_t kiln_buffer_copy(kiln_buffer_t *dst, const kiln_buffer_t *src) {
+  if (!dst || !src)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_buffer_copy: the %s is NULL",
+                              dst ? "source" : "destination");
+  if (dst->dtype != src->dtype || dst->rank != src->rank ||
+      !std::equal(dst->shape, dst->shape + dst->rank, src->shape))
+    return kiln_status_create(
+        KILN_INVALID_ARGUMENT,
+        "kiln_buffer_copy: the source is %s %s but the destination is %s %s",
+        kiln_dtype_name(src->dtype), formatShape(src->shape, src->rank).c_str(),
+        kiln_dtype_name(dst->dtype),
+        formatShape(dst->shape, dst->rank).c_str());
+  if (dst == src || dst->bytes == 0)
+    return nullptr;
+  return kiln_status_annotate(
+      copyContents(dst, src, dst->bytes), "kiln_buffer_copy from %s to %s",
+      formatDevice(src->device).c_str(), formatDevice(dst->device).c_str());
 }
 
 void kiln_pool_stats(kiln_pool_stats_t *out) {

@@ -21,6 +21,8 @@
 
 namespace kiln::runtime {
 
+// Shape.cpp: compiled into the runtime and into the manifest library.
+
 /// Formats `rank` extents as "[2, 3]" ("[]" for rank 0) for diagnostics.
 std::string formatShape(const int64_t *shape, int32_t rank);
 
@@ -30,6 +32,8 @@ std::string formatShape(const int64_t *shape, int32_t rank);
 /// overflowing. `shape` may be NULL for rank 0.
 kiln_status_t checkShape(int32_t rank, const int64_t *shape, size_t elementSize,
                          int64_t *elements, size_t *bytes);
+
+// The rest: the runtime only.
 
 /// Whether the contents of `buffer` are in host memory (a CPU buffer), even
 /// if it has no bytes and a NULL data pointer.

@@ -21,6 +21,8 @@
 
 #include "Internal.h"
 
+#include "kiln/Runtime/Manifest.h"
+
 #define JSON_NOEXCEPTION
 #include <nlohmann/json.hpp>
 
@@ -77,16 +79,6 @@ bool parseSafetensorsDtype(const std::string &name, kiln_dtype_t *out) {
       return true;
     }
   return false;
-}
-
-bool isIdentifier(const char *name) {
-  if (!name || !*name || (*name >= '0' && *name <= '9'))
-    return false;
-  for (const char *c = name; *c; ++c)
-    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-          (*c >= '0' && *c <= '9') || *c == '_'))
-      return false;
-  return true;
 }
 
 /// A copy of `value` in a new pooled host buffer.
@@ -300,7 +292,7 @@ kiln_status_t kiln_variables_set(kiln_variables_t *variables, const char *name,
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "kiln_variables_set: %s is NULL",
                               variables ? "the value" : "the store");
-  if (!isIdentifier(name))
+  if (!name || !kiln::runtime::isIdentifier(name))
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "variable name '%s' is not a C identifier",
                               name ? name : "(null)");

@@ -5,7 +5,7 @@
 |*===----------------------------------------------------------------------===*|
 |*                                                                            *|
 |* Compiled as strict C99 with warnings as errors: the runtime header must   *|
-|* work from C. RuntimeTest.cpp calls kiln_test_c_api.                        *|
+|* work from C. StatusTest.cpp calls kiln_test_c_api.                         *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -15,12 +15,13 @@
 
 int kiln_test_c_api(void);
 
-/** Exercises statuses, buffers and the pool from C; returns 0 on success or
- *  the line that failed. */
+/** Exercises statuses, buffers, devices and the pool from C; returns 0 on
+ *  success or the line that failed. */
 int kiln_test_c_api(void) {
   kiln_device_t cpu = {KILN_DEVICE_CPU, 0};
+  kiln_device_t cuda = {KILN_DEVICE_CUDA, 0};
   int64_t shape[2] = {2, 3};
-  kiln_buffer_t *buffer = NULL;
+  kiln_buffer_t *buffer = NULL, *copy = NULL;
   kiln_status_t status;
   kiln_pool_stats_t stats;
 
@@ -32,7 +33,25 @@ int kiln_test_c_api(void) {
     return __LINE__;
   if (((const int32_t *)kiln_buffer_host_data(buffer))[5] != 0)
     return __LINE__;
+  if (kiln_buffer_data(buffer) != kiln_buffer_host_data(buffer))
+    return __LINE__;
+  status = kiln_buffer_create(cpu, KILN_I32, 2, shape, &copy);
+  if (status)
+    return __LINE__;
+  status = kiln_buffer_copy(copy, buffer);
+  if (status || ((const int32_t *)kiln_buffer_data(copy))[5] != 0)
+    return __LINE__;
+  kiln_buffer_release(copy);
   kiln_buffer_release(buffer);
+
+  /* Devices: the CPU is there, CUDA is not in this build. */
+  if (kiln_device_count(KILN_DEVICE_CPU) != 1 ||
+      strcmp(kiln_device_type_name(KILN_DEVICE_CUDA), "cuda") != 0)
+    return __LINE__;
+  status = kiln_device_check(cuda);
+  if (kiln_status_code(status) != KILN_UNAVAILABLE)
+    return __LINE__;
+  kiln_status_free(status);
 
   status = kiln_status_create(KILN_NOT_FOUND, "no %s", "thing");
   status = kiln_status_annotate(status, "in C");

@@ -114,6 +114,13 @@ KILN_RUNTIME_EXPORT const char *kiln_dtype_name(kiln_dtype_t dtype);
 KILN_RUNTIME_EXPORT kiln_status_t kiln_dtype_parse(const char *name,
                                                    kiln_dtype_t *out);
 
+/* Devices. Every device type has a backend inside the runtime that
+ * allocates, frees, copies and zeroes its memory; buffers, copies and calls
+ * go through it, so a device type is added behind this same API. The host
+ * (KILN_DEVICE_CPU, one device) is always present; this runtime is built
+ * without CUDA, so it has no CUDA devices: asking for one is
+ * KILN_UNAVAILABLE. */
+
 typedef enum { KILN_DEVICE_CPU = 0, KILN_DEVICE_CUDA = 1 } kiln_device_type_t;
 
 /** A device: its type and which one of that type (0 for the CPU). */
@@ -121,6 +128,27 @@ typedef struct {
   kiln_device_type_t type;
   int32_t ordinal;
 } kiln_device_t;
+
+/** "cpu" or "cuda" ("?" for an invalid value): the names that manifests and
+ *  messages use. Ownership: a static string. Thread-safe. */
+KILN_RUNTIME_EXPORT const char *kiln_device_type_name(kiln_device_type_t type);
+
+/** Parses a name returned by kiln_device_type_name into `*out`; an unknown
+ *  name is KILN_INVALID_ARGUMENT listing the known ones. Ownership: `name`
+ *  is borrowed. Thread-safe. */
+KILN_RUNTIME_EXPORT kiln_status_t
+kiln_device_type_parse(const char *name, kiln_device_type_t *out);
+
+/** The number of devices of `type` this runtime can use: 1 for the CPU, 0
+ *  for CUDA in this build (and for an invalid type). Thread-safe. */
+KILN_RUNTIME_EXPORT int32_t kiln_device_count(kiln_device_type_t type);
+
+/** NULL if `device` can be used; otherwise KILN_UNAVAILABLE naming it and
+ *  saying why ("device cuda:0 is not available: no CUDA device: this
+ *  runtime was built without CUDA support", "device cpu:1 is not
+ *  available: there is 1 cpu device"), or KILN_INVALID_ARGUMENT for an
+ *  invalid type. Ownership: the caller owns the status. Thread-safe. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_device_check(kiln_device_t device);
 
 /*===----------------------------------------------------------------------===
  * Buffers
@@ -131,13 +159,15 @@ typedef struct kiln_buffer_s kiln_buffer_t;
 
 #define KILN_MAX_RANK 16
 
-/** Creates a buffer with uninitialized contents, 64-byte aligned, from the
- *  process-wide pool. `shape` holds `rank` extents (may be NULL for rank 0).
- *  Errors: a negative extent, a rank outside [0, KILN_MAX_RANK] or a size
- *  that overflows (KILN_INVALID_ARGUMENT); a device other than the CPU
- *  (KILN_UNAVAILABLE: only CPU buffers exist today); no memory
- *  (KILN_OUT_OF_MEMORY). Ownership: `shape` is copied; the caller owns the
- *  new reference in `*out` and releases it. Thread-safe. */
+/** Creates a buffer with uninitialized contents, 64-byte aligned, in the
+ *  memory of `device` (allocated by its backend: for the CPU, from the
+ *  process-wide pool). `shape` holds `rank` extents (may be NULL for rank
+ *  0). Errors: a device that is not available (KILN_UNAVAILABLE, as
+ *  kiln_device_check: today every CUDA device) or of an invalid type, a
+ *  negative extent, a rank outside [0, KILN_MAX_RANK] or a size that
+ *  overflows (KILN_INVALID_ARGUMENT); no memory (KILN_OUT_OF_MEMORY).
+ *  Ownership: `shape` is copied; the caller owns the new reference in `*out`
+ *  and releases it. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_buffer_create(kiln_device_t device,
                                                      kiln_dtype_t dtype,
                                                      int32_t rank,
@@ -201,6 +231,26 @@ kiln_buffer_device(const kiln_buffer_t *buffer);
  *  contents is the caller's to synchronize. */
 KILN_RUNTIME_EXPORT void *kiln_buffer_host_data(kiln_buffer_t *buffer);
 
+/** The address of the contents in the memory of the buffer's device: what
+ *  compiled code for that device receives. For a CPU buffer this is
+ *  kiln_buffer_host_data; for a device buffer a device address that host
+ *  code must not dereference. NULL only for a wrapped empty buffer given
+ *  NULL. Ownership: owned by the buffer, valid while it lives. Thread-safe
+ *  itself; the contents are the caller's to synchronize. */
+KILN_RUNTIME_EXPORT void *kiln_buffer_data(kiln_buffer_t *buffer);
+
+/** Copies the contents of `src` into `dst`, on any devices (host to host,
+ *  host to device, device to host, device to device); the copy is complete
+ *  when the call returns. The buffers must have the same dtype and shape
+ *  (else KILN_INVALID_ARGUMENT naming both, "kiln_buffer_copy: the source
+ *  is f32 [2, 3] but the destination is f32 [3, 2]"); a device that fails
+ *  reports its own error (KILN_UNAVAILABLE without its backend). Copying a
+ *  buffer onto itself does nothing; overlapping host buffers are copied as
+ *  if through a temporary. Ownership: both borrowed. Thread-safe itself; no
+ *  other thread may write `src` or use `dst` while it runs. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_buffer_copy(kiln_buffer_t *dst,
+                                                   const kiln_buffer_t *src);
+
 /*===----------------------------------------------------------------------===
  * The buffer pool
  *===----------------------------------------------------------------------===*/
@@ -233,8 +283,10 @@ KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
  *
  *   int32_t kiln_entry_NAME(void **args, const int64_t *dims);
  *
- * taking the data pointers of the inputs, then of the outputs, then of the
- * variables it binds (dense, row-major, of the declared dtype and shape;
+ * taking the data pointers (kiln_buffer_data: addresses in the memory of
+ * the device the entry was compiled for) of the inputs, then of the
+ * outputs, then of the variables it binds (dense, row-major, of the
+ * declared dtype and shape;
  * inputs are only read, outputs are written in full, variables are read and,
  * if the entry assigns them, updated in place) and the extents that the
  * manifest leaves open (`?`), those of the inputs then of the outputs, in
@@ -249,17 +301,18 @@ KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
  * `kiln_manifest`, a NUL-terminated text that declares its variables and
  * its entries (see docs/runtime.md):
  *
- *   kiln-manifest 3
+ *   kiln-manifest 4
  *   variable NAME DTYPE RANK D0 D1 ...
- *   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES
+ *   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES DEVICE   (cpu or cuda)
  *   in DTYPE RANK D0 D1 ...        (an extent may be ?)
  *   out DTYPE RANK D0 D1 ...       (likewise)
  *   var NAME r|rw DTYPE RANK D0 D1 ...
  *   check MESSAGE
  *   end
  *
- * Version 2 (no ? and no checks) and version 1 (no variables) manifests are
- * read too.
+ * Version 3 (no DEVICE: cpu), version 2 (no ? and no checks either) and
+ * version 1 (no variables) manifests are read too. kiln/Runtime/Manifest.h
+ * (the KilnManifest library) parses and prints this text from C++.
  */
 
 /** A set of compiled entry points. Reference counted. */
@@ -321,6 +374,14 @@ kiln_entry_input_count(const kiln_executable_t *executable, int32_t entry);
 KILN_RUNTIME_EXPORT int32_t
 kiln_entry_output_count(const kiln_executable_t *executable, int32_t entry);
 
+/** The device entry `entry` runs on: the device type the manifest gives
+ *  it, ordinal 0. Out of range: {KILN_DEVICE_CPU, -1}. An entry for a
+ *  device this runtime cannot use loads (so the module's other entries
+ *  run), but calling it is KILN_UNAVAILABLE. Ownership: borrowed.
+ *  Thread-safe. */
+KILN_RUNTIME_EXPORT kiln_device_t
+kiln_entry_device(const kiln_executable_t *executable, int32_t entry);
+
 /** Describes input (is_output == 0) or output `index` of entry `entry`:
  *  stores its dtype, rank and extents (-1 for an extent known only at call
  *  time) in whichever of the out pointers are not NULL. Out of range: rank -1, shape NULL, dtype KILN_F32. Ownership:
@@ -355,17 +416,21 @@ KILN_RUNTIME_EXPORT void kiln_entry_variable(const kiln_executable_t *executable
                                              int32_t entry, int32_t index,
                                              const char **name, int *writes);
 
-/** Calls entry `name`. The argument counts must match the entry's, and every
- *  input and every non-NULL output must match the declared dtype and shape
- *  and live in host memory (an open extent of an input takes any size; the
+/** Calls entry `name`. Its device (kiln_entry_device) must be available:
+ *  if not, KILN_UNAVAILABLE "entry 'f' was compiled for cuda, which this
+ *  runtime cannot run: device cuda:0 is not available: ...". The argument
+ *  counts must match the entry's, and every input and every non-NULL
+ *  output must match the declared dtype and shape and live in the memory of
+ *  the entry's device (an open extent of an input takes any size; the
  *  entry's shape function then checks that the inputs fit together --
  *  KILN_INVALID_ARGUMENT with the check's message if not -- and gives the
  *  outputs' extents); a mismatch is KILN_INVALID_ARGUMENT naming the
  *  entry and the argument (an unknown entry is KILN_NOT_FOUND listing the
  *  entries). Outputs may not share memory with inputs or with each other
- *  (KILN_INVALID_ARGUMENT). A NULL `outputs[i]` is allocated from the pool
- *  and stored there; a nonzero return code from the entry is KILN_INTERNAL
- *  "entry 'f' failed with code N".
+ *  (KILN_INVALID_ARGUMENT). A NULL `outputs[i]` is allocated on the entry's
+ *  device (from the pool, for the CPU) and stored there; the entry gets the
+ *  kiln_buffer_data of every argument. A nonzero return code from the
+ *  entry is KILN_INTERNAL "entry 'f' failed with code N".
  *  Ownership: inputs are borrowed and not modified; non-NULL outputs are
  *  borrowed and written in full; outputs allocated here are owned by the
  *  caller on success, and released (and reset to NULL) on failure.
@@ -428,7 +493,9 @@ kiln_variables_initialize(kiln_variables_t *variables,
 
 /** Calls entry `name` as kiln_executable_invoke does, binding the variables
  *  the entry reads or assigns to the store's buffers by name. A variable the
- *  store lacks is KILN_NOT_FOUND naming it; one of another dtype or shape is
+ *  store lacks is KILN_NOT_FOUND naming it; one of another dtype or shape,
+ *  or not in the memory of the entry's device (the store holds host
+ *  buffers, so today only CPU entries bind variables), is
  *  KILN_INVALID_ARGUMENT naming it; inputs and outputs may not share memory
  *  with a variable. Assigned variables are updated in place.
  *  Thread-safety: a store may be used by one call at a time. */
