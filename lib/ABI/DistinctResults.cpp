@@ -21,7 +21,7 @@ using namespace mlir;
 
 namespace {
 struct DistinctResultsPass
-    : public kiln::impl::KilnDistinctResultsBase<DistinctResultsPass> {
+    : public mlir::kiln::impl::KilnDistinctResultsBase<DistinctResultsPass> {
   void runOnOperation() override {
     getOperation().walk([](func::ReturnOp ret) {
       DenseSet<Value> seen;

@@ -28,7 +28,7 @@ using namespace mlir::kiln;
 namespace {
 
 struct DropVariableResultsPass
-    : public kiln::impl::KilnDropVariableResultsBase<DropVariableResultsPass> {
+    : public mlir::kiln::impl::KilnDropVariableResultsBase<DropVariableResultsPass> {
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       ArrayAttr assigned = getAssignedVariables(func);

@@ -26,6 +26,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/StringExtras.h"
 
 namespace mlir::kiln {
@@ -36,9 +37,6 @@ namespace mlir::kiln {
 using namespace mlir;
 using namespace mlir::kiln;
 
-static constexpr llvm::StringLiteral kEntryAttr = "kiln.entry";
-static constexpr llvm::StringLiteral kManifestAttr = "kiln.manifest";
-static constexpr llvm::StringLiteral kShapeFunctionAttr = "kiln.shape_function";
 
 /// Appends the memref descriptor fields (allocated, aligned, offset, sizes,
 /// strides) of a dense row-major buffer at `data` with `shape`; dynamic
@@ -84,11 +82,25 @@ static int64_t numDynamic(ArrayRef<int64_t> shape) {
                         [](int64_t d) { return ShapedType::isDynamic(d); });
 }
 
-/// Checks that `func` was lowered with one descriptor per shape in `shapes`.
-static bool hasDescriptors(LLVM::LLVMFuncOp func, ArrayAttr shapes) {
+/// The shapes of the lowered entry's parameters, in order: inputs, bound
+/// variables, then the outputs' out-parameters.
+static SmallVector<ArrayRef<int64_t>> parameterShapes(EntryAttr entry) {
+  SmallVector<ArrayRef<int64_t>> shapes;
+  for (RankedTensorType type : entry.getInputTypes())
+    shapes.push_back(type.getShape());
+  for (BindingAttr binding : entry.getBindings())
+    shapes.push_back(binding.getType().getShape());
+  for (RankedTensorType type : entry.getOutputTypes())
+    shapes.push_back(type.getShape());
+  return shapes;
+}
+
+/// Checks that `func` was lowered with one memref descriptor per shape.
+static bool hasDescriptors(LLVM::LLVMFuncOp func,
+                           ArrayRef<ArrayRef<int64_t>> shapes) {
   int64_t expected = 0;
-  for (Attribute s : shapes)
-    expected += 3 + 2 * cast<DenseI64ArrayAttr>(s).size();
+  for (ArrayRef<int64_t> shape : shapes)
+    expected += 3 + 2 * static_cast<int64_t>(shape.size());
   return static_cast<int64_t>(func.getFunctionType().getNumParams()) ==
          expected;
 }
@@ -96,16 +108,16 @@ static bool hasDescriptors(LLVM::LLVMFuncOp func, ArrayAttr shapes) {
 namespace {
 
 struct EmitEntryPointsPass
-    : public kiln::impl::KilnEmitEntryPointsBase<EmitEntryPointsPass> {
+    : public mlir::kiln::impl::KilnEmitEntryPointsBase<EmitEntryPointsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *context = &getContext();
-    auto manifest = module->getAttrOfType<StringAttr>(kManifestAttr);
-    if (!manifest) {
-      module.emitError("no Kiln manifest: run kiln-prepare-entry-points "
-                       "before lowering");
+    // The manifest is written once, here, from the entries' descriptions.
+    FailureOr<::kiln::runtime::Manifest> manifest = buildManifest(module);
+    if (failed(manifest))
       return signalPassFailure();
-    }
+    KilnDialect::EntryAttrHelper entryAttr(context);
+    KilnDialect::ShapeFunctionAttrHelper shapeFunctionAttr(context);
     OpBuilder b(context);
     b.setInsertionPointToEnd(module.getBody());
     Location loc = module.getLoc();
@@ -114,16 +126,21 @@ struct EmitEntryPointsPass
 
     SmallVector<LLVM::LLVMFuncOp> entries, shapeFns;
     for (auto func : module.getOps<LLVM::LLVMFuncOp>()) {
-      if (func->hasAttr(kEntryAttr))
+      if (entryAttr.isAttrPresent(func))
         entries.push_back(func);
-      if (func->hasAttr(kShapeFunctionAttr))
+      if (shapeFunctionAttr.isAttrPresent(func))
         shapeFns.push_back(func);
     }
+    if (entries.size() != manifest->entries.size()) {
+      module.emitError() << "kiln-emit-entry-points: "
+                         << manifest->entries.size() - entries.size()
+                         << " entry point(s) were not lowered to the LLVM "
+                            "dialect";
+      return signalPassFailure();
+    }
     for (LLVM::LLVMFuncOp func : entries) {
-      auto entry = func->getAttrOfType<DictionaryAttr>(kEntryAttr);
-      auto shapes = entry.getAs<ArrayAttr>("shapes");
-      ArrayRef<int64_t> slots =
-          entry.getAs<DenseI64ArrayAttr>("slots").asArrayRef();
+      EntryAttr entry = entryAttr.getAttr(func);
+      SmallVector<ArrayRef<int64_t>> shapes = parameterShapes(entry);
       if (!hasDescriptors(func, shapes) ||
           !isa<LLVM::LLVMVoidType>(func.getFunctionType().getReturnType())) {
         func.emitError() << "entry point '" << func.getName()
@@ -131,6 +148,19 @@ struct EmitEntryPointsPass
                             "convention with out-parameters";
         return signalPassFailure();
       }
+      // The C pointer array holds inputs, outputs, variables; the lowered
+      // function takes inputs, variables, outputs. `slots[i]` is parameter
+      // i's place in the array.
+      int64_t numIn = entry.getInputs().size();
+      int64_t numOut = entry.getOutputs().size();
+      int64_t numVars = entry.getVariables().size();
+      SmallVector<int64_t> slots;
+      for (int64_t i = 0; i < numIn; ++i)
+        slots.push_back(i);
+      for (int64_t k = 0; k < numVars; ++k)
+        slots.push_back(numIn + numOut + k);
+      for (int64_t j = 0; j < numOut; ++j)
+        slots.push_back(numIn + j);
       // The dynamic extents come in slot order (inputs, outputs, variables):
       // where each parameter's start.
       SmallVector<int64_t> firstDim(slots.size(), 0), bySlot(slots.size());
@@ -139,8 +169,7 @@ struct EmitEntryPointsPass
       int64_t count = 0;
       for (int64_t param : bySlot) {
         firstDim[param] = count;
-        count += numDynamic(
-            cast<DenseI64ArrayAttr>(shapes[param]).asArrayRef());
+        count += numDynamic(shapes[param]);
       }
       auto wrapper = LLVM::LLVMFuncOp::create(
           b, func.getLoc(), ("kiln_entry_" + func.getName()).str(),
@@ -150,28 +179,34 @@ struct EmitEntryPointsPass
       b.setInsertionPointToStart(block);
       Value argv = block->getArgument(0), dims = block->getArgument(1);
       SmallVector<Value> args;
-      for (auto [i, attr] : llvm::enumerate(shapes)) {
+      for (auto [i, shape] : llvm::enumerate(shapes)) {
         Value slot = LLVM::GEPOp::create(
             b, loc, ptr, ptr, argv,
             ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(slots[i])});
         Value data = LLVM::LoadOp::create(b, loc, ptr, slot);
         int64_t next = firstDim[i];
-        appendDescriptor(b, loc, data,
-                         cast<DenseI64ArrayAttr>(attr).asArrayRef(), dims,
-                         next, args);
+        appendDescriptor(b, loc, data, shape, dims, next, args);
       }
       LLVM::CallOp::create(b, loc, func, args);
       LLVM::ReturnOp::create(b, loc,
                              ValueRange{LLVM::ConstantOp::create(
                                  b, loc, i32, b.getI32IntegerAttr(0))});
       func.setLinkage(LLVM::Linkage::Internal);
-      func->removeAttr(kEntryAttr);
     }
 
     for (LLVM::LLVMFuncOp func : shapeFns) {
-      auto info = func->getAttrOfType<DictionaryAttr>(kShapeFunctionAttr);
-      auto shapes = info.getAs<ArrayAttr>("shapes");
-      StringRef name = info.getAs<StringAttr>("entry").getValue();
+      StringRef name = shapeFunctionAttr.getAttr(func).getValue();
+      auto owner = dyn_cast_or_null<LLVM::LLVMFuncOp>(
+          SymbolTable::lookupSymbolIn(module, name));
+      EntryAttr entry = owner ? entryAttr.getAttr(owner) : EntryAttr();
+      if (!entry) {
+        func.emitError() << "a shape function of '" << name
+                         << "', which is not an entry point";
+        return signalPassFailure();
+      }
+      SmallVector<ArrayRef<int64_t>> shapes;
+      for (RankedTensorType type : entry.getInputTypes())
+        shapes.push_back(type.getShape());
       Type result = func.getFunctionType().getReturnType();
       auto results = dyn_cast<LLVM::LLVMStructType>(result);
       if (!hasDescriptors(func, shapes) ||
@@ -190,10 +225,8 @@ struct EmitEntryPointsPass
       Value null = LLVM::ZeroOp::create(b, loc, ptr);
       SmallVector<Value> args;
       int64_t next = 0;
-      for (Attribute attr : shapes)
-        appendDescriptor(b, loc, null,
-                         cast<DenseI64ArrayAttr>(attr).asArrayRef(), inDims,
-                         next, args);
+      for (ArrayRef<int64_t> shape : shapes)
+        appendDescriptor(b, loc, null, shape, inDims, next, args);
       Value returned = LLVM::CallOp::create(b, loc, func, args).getResult();
       Value status = returned;
       if (results) {
@@ -208,16 +241,17 @@ struct EmitEntryPointsPass
       }
       LLVM::ReturnOp::create(b, loc, ValueRange{status});
       func.setLinkage(LLVM::Linkage::Internal);
-      func->removeAttr(kShapeFunctionAttr);
+      shapeFunctionAttr.removeAttr(func);
     }
+    for (LLVM::LLVMFuncOp func : entries)
+      entryAttr.removeAttr(func);
 
-    std::string text = manifest.getValue().str();
+    std::string text = ::kiln::runtime::printManifest(*manifest);
     text.push_back('\0');
     LLVM::GlobalOp::create(b, loc,
                            LLVM::LLVMArrayType::get(b.getI8Type(), text.size()),
                            /*isConstant=*/true, LLVM::Linkage::External,
                            "kiln_manifest", b.getStringAttr(text));
-    module->removeAttr(kManifestAttr);
   }
 };
 

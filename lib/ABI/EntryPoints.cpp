@@ -6,24 +6,86 @@
 
 #include "kiln/ABI/EntryPoints.h"
 
-#include "llvm/ADT/StringExtras.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 using namespace mlir;
+using namespace mlir::kiln;
+
+std::optional<::kiln::runtime::TensorSpec> mlir::kiln::getTensorSpec(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor)
+    return std::nullopt;
+  std::optional<kiln_dtype_t> dtype = getDtype(tensor.getElementType());
+  if (!dtype)
+    return std::nullopt;
+  ::kiln::runtime::TensorSpec spec;
+  spec.dtype = *dtype;
+  for (int64_t d : tensor.getShape())
+    spec.shape.push_back(ShapedType::isDynamic(d) ? ::kiln::runtime::kDynamicExtent
+                                                  : d);
+  return spec;
+}
+
+bool mlir::kiln::isCIdentifier(StringRef name) {
+  return ::kiln::runtime::isIdentifier(std::string_view(name.data(), name.size()));
+}
+
+EntryAttr mlir::kiln::getEntry(Operation *func) {
+  return KilnDialect::EntryAttrHelper(func->getContext()).getAttr(func);
+}
 
 ArrayAttr mlir::kiln::getAssignedVariables(func::FuncOp func) {
-  return func->getAttrOfType<ArrayAttr>("kiln.assigned");
+  return KilnDialect::AssignedAttrHelper(func->getContext()).getAttr(func);
+}
+
+FlatSymbolRefAttr mlir::kiln::getBoundVariable(func::FuncOp func,
+                                               unsigned index) {
+  return func.getArgAttrOfType<FlatSymbolRefAttr>(
+      index, KilnDialect::VariableAttrHelper::getNameStr());
 }
 
 int64_t mlir::kiln::getVariableArgument(func::FuncOp func, Attribute name) {
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-    if (func.getArgAttr(i, "kiln.variable") == name)
+    if (getBoundVariable(func, i) == name)
       return i;
   return -1;
 }
 
-bool mlir::kiln::isCIdentifier(StringRef name) {
-  if (name.empty() || !(llvm::isAlpha(name[0]) || name[0] == '_'))
-    return false;
-  return llvm::all_of(name,
-                      [](char c) { return llvm::isAlnum(c) || c == '_'; });
+FailureOr<::kiln::runtime::Manifest> mlir::kiln::buildManifest(ModuleOp module) {
+  ::kiln::runtime::Manifest manifest;
+  if (DictionaryAttr declared =
+          KilnDialect::VariablesAttrHelper(module.getContext()).getAttr(module))
+    for (NamedAttribute named : declared) {
+      Type type = cast<TypeAttr>(named.getValue()).getValue();
+      std::optional<::kiln::runtime::TensorSpec> spec = getTensorSpec(type);
+      if (!spec || !cast<RankedTensorType>(type).hasStaticShape() ||
+          !isCIdentifier(named.getName()))
+        return module.emitError()
+               << "variable @" << named.getName().getValue()
+               << " cannot be bound by the runtime: it needs a C identifier "
+                  "as name and a statically shaped tensor of a Kiln element "
+                  "type";
+      manifest.variables.push_back({named.getName().str(), std::move(*spec)});
+    }
+  for (Operation &op : *module.getBody()) {
+    EntryAttr entry = getEntry(&op);
+    if (!entry)
+      continue;
+    ::kiln::runtime::EntrySpec spec;
+    spec.name = cast<SymbolOpInterface>(op).getName().str();
+    spec.device = static_cast<kiln_device_type_t>(entry.getDevice());
+    // The entry attribute's verifier guarantees Kiln tensor types.
+    for (RankedTensorType type : entry.getInputTypes())
+      spec.inputs.push_back(*getTensorSpec(type));
+    for (RankedTensorType type : entry.getOutputTypes())
+      spec.outputs.push_back(*getTensorSpec(type));
+    for (BindingAttr binding : entry.getBindings())
+      spec.variables.push_back({binding.getVariable().getValue().str(),
+                                binding.isWritten(),
+                                *getTensorSpec(binding.getType())});
+    for (StringRef check : entry.getCheckMessages())
+      spec.checks.push_back(check.str());
+    manifest.entries.push_back(std::move(spec));
+  }
+  return manifest;
 }

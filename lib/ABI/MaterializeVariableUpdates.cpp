@@ -108,7 +108,7 @@ static bool canUpdateInPlace(Block &body, Value arg, Value value) {
 namespace {
 
 struct MaterializeVariableUpdatesPass
-    : public kiln::impl::KilnMaterializeVariableUpdatesBase<
+    : public mlir::kiln::impl::KilnMaterializeVariableUpdatesBase<
           MaterializeVariableUpdatesPass> {
   void runOnOperation() override {
     MLIRContext *context = &getContext();
@@ -120,17 +120,22 @@ struct MaterializeVariableUpdatesPass
         continue;
       // Callers of an entry point keep its functional form: they call a
       // private copy, and the entry itself is free to change its results.
+      // (Other references, such as its shape function's, stay.)
       ArrayAttr assignedHere = getAssignedVariables(func);
-      if (assignedHere && !assignedHere.empty() &&
-          !SymbolTable::symbolKnownUseEmpty(func, module)) {
+      SmallVector<func::CallOp> calls;
+      if (std::optional<SymbolTable::UseRange> uses =
+              SymbolTable::getSymbolUses(func, module))
+        for (const SymbolTable::SymbolUse &use : *uses)
+          if (auto call = dyn_cast<func::CallOp>(use.getUser()))
+            calls.push_back(call);
+      if (assignedHere && !assignedHere.empty() && !calls.empty()) {
         auto copy = func.clone();
         copy.setName((func.getName() + "_impl").str());
         copy.setPrivate();
-        copy->removeAttr("kiln.entry");
+        KilnDialect::EntryAttrHelper(context).removeAttr(copy);
         symbols.insert(copy, ++Block::iterator(func));
-        if (failed(SymbolTable::replaceAllSymbolUses(
-                func, copy.getSymNameAttr(), module)))
-          return signalPassFailure();
+        for (func::CallOp call : calls)
+          call.setCallee(copy.getName());
       }
       // Only the buffers of assigned variables may be written.
       for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)

@@ -25,6 +25,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "kiln/ABI/EntryPoints.h"
 #include "kiln/ABI/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -48,8 +49,6 @@ namespace mlir::kiln {
 using namespace mlir;
 using namespace mlir::kiln;
 
-static constexpr llvm::StringLiteral kEntryAttr = "kiln.entry";
-static constexpr llvm::StringLiteral kManifestAttr = "kiln.manifest";
 
 /// Whether `type` is a tensor with a dynamic extent.
 static bool isDynamicTensor(Type type) {
@@ -57,43 +56,12 @@ static bool isDynamicTensor(Type type) {
   return tensor && !tensor.hasStaticShape();
 }
 
-/// A check's message on one manifest line: no newlines, single spaces.
-static std::string manifestText(StringRef message) {
-  std::string text;
-  for (char c : message) {
-    if (c == '\n' || c == '\r' || c == '\t')
-      c = ' ';
-    if (c == ' ' && (text.empty() || text.back() == ' '))
-      continue;
-    text.push_back(c);
-  }
-  while (!text.empty() && text.back() == ' ')
-    text.pop_back();
-  return text.empty() ? "shape check failed" : text;
-}
-
-/// Inserts `lines` before the `end` of entry `name` in `manifest`.
-static bool addToManifestEntry(std::string &manifest, StringRef name,
-                               StringRef lines) {
-  std::string header = "entry " + name.str() + " ";
-  size_t at = manifest.rfind("\n" + header);
-  if (at == std::string::npos)
-    return false;
-  size_t end = manifest.find("\nend\n", at + 1);
-  if (end == std::string::npos)
-    return false;
-  manifest.insert(end + 1, lines.str());
-  return true;
-}
-
 namespace {
 
 struct SplitShapeFunctionsPass
-    : public kiln::impl::KilnSplitShapeFunctionsBase<SplitShapeFunctionsPass> {
+    : public mlir::kiln::impl::KilnSplitShapeFunctionsBase<SplitShapeFunctionsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto manifestAttr = module->getAttrOfType<StringAttr>(kManifestAttr);
-    std::string manifest = manifestAttr ? manifestAttr.getValue().str() : "";
     SymbolTable symbols(module);
     bool ok = true;
 
@@ -101,7 +69,7 @@ struct SplitShapeFunctionsPass
     // entry point.
     module.walk([&](cf::AssertOp check) {
       auto func = dyn_cast<func::FuncOp>(check->getParentOp());
-      if (!func || !func->hasAttr(kEntryAttr)) {
+      if (!func || !getEntry(func)) {
         check.emitError()
             << "a run-time shape check ('" << check.getMsg()
             << "') inside a loop, a branch or a function that is not an "
@@ -114,25 +82,13 @@ struct SplitShapeFunctionsPass
       return signalPassFailure();
 
     for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
-      if (!func->hasAttr(kEntryAttr) || func.isExternal())
+      EntryAttr entry = getEntry(func);
+      if (!entry || func.isExternal())
         continue;
       auto checks = llvm::to_vector(func.getBody().getOps<cf::AssertOp>());
-      unsigned numVars = 0;
-      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-        if (func.getArgAttr(i, "kiln.variable"))
-          ++numVars;
-      auto assigned = func->getAttrOfType<ArrayAttr>("kiln.assigned");
-      unsigned numOut =
-          func.getNumResults() - (assigned ? assigned.size() : 0);
-      unsigned numIn = func.getNumArguments() - numVars;
-      bool dynamic =
-          llvm::any_of(func.getArgumentTypes().take_front(numIn),
-                       isDynamicTensor) ||
-          llvm::any_of(func.getResultTypes().take_front(numOut),
-                       isDynamicTensor);
-      if (!dynamic && checks.empty())
+      if (!entry.hasOpenExtents() && checks.empty())
         continue;
-      if (failed(split(func, numIn, numOut, symbols, manifest))) {
+      if (failed(split(func, entry, symbols))) {
         ok = false;
         continue;
       }
@@ -140,15 +96,16 @@ struct SplitShapeFunctionsPass
         check.erase();
     }
     if (!ok)
-      return signalPassFailure();
-    if (manifestAttr)
-      module->setAttr(kManifestAttr, StringAttr::get(&getContext(), manifest));
+      signalPassFailure();
   }
 
-  /// Adds the shape function of `func` and its checks to the manifest.
-  LogicalResult split(func::FuncOp func, unsigned numIn, unsigned numOut,
-                      SymbolTable &symbols, std::string &manifest) {
+  /// Adds the shape function of `func` and records its checks on the
+  /// entry's description.
+  LogicalResult split(func::FuncOp func, EntryAttr entry,
+                      SymbolTable &symbols) {
     MLIRContext *context = &getContext();
+    unsigned numIn = entry.getInputs().size();
+    unsigned numOut = entry.getOutputs().size();
     auto shapeFn = cast<func::FuncOp>(func->clone());
     shapeFn.setSymName((func.getName() + "_kiln_shape").str());
     for (NamedAttribute attr : llvm::to_vector(shapeFn->getDiscardableAttrs()))
@@ -164,7 +121,7 @@ struct SplitShapeFunctionsPass
     Value zero = status;
     // The clone's checks are in the same order as the entry's.
     auto clonedChecks = llvm::to_vector(body.getOps<cf::AssertOp>());
-    std::string lines;
+    SmallVector<std::string> messages;
     for (auto [k, check] : llvm::enumerate(clonedChecks)) {
       OpBuilder cb(check);
       Value failedHere = arith::XOrIOp::create(
@@ -179,7 +136,7 @@ struct SplitShapeFunctionsPass
           arith::ConstantIntOp::create(cb, loc, static_cast<int64_t>(k) + 1,
                                        32),
           status);
-      lines += "check " + manifestText(check.getMsg()) + "\n";
+      messages.push_back(check.getMsg().str());
       check.erase();
     }
     b.setInsertionPoint(ret);
@@ -238,20 +195,11 @@ struct SplitShapeFunctionsPass
     if (failed(shapeFn.eraseArguments(variables)))
       return failure();
 
-    auto entry = func->getAttrOfType<DictionaryAttr>(kEntryAttr);
-    SmallVector<Attribute> inputShapes(
-        entry.getAs<ArrayAttr>("shapes").getValue().take_front(numIn));
-    Builder attrs(context);
-    shapeFn->setAttr(
-        "kiln.shape_function",
-        attrs.getDictionaryAttr(
-            {attrs.getNamedAttr("entry", attrs.getStringAttr(func.getName())),
-             attrs.getNamedAttr("shapes", attrs.getArrayAttr(inputShapes))}));
-    if (!lines.empty() && !addToManifestEntry(manifest, func.getName(), lines)) {
-      func.emitError() << "entry point '" << func.getName()
-                       << "' is missing from the manifest";
-      return failure();
-    }
+    KilnDialect::ShapeFunctionAttrHelper(context).setAttr(
+        shapeFn, FlatSymbolRefAttr::get(func.getNameAttr()));
+    KilnDialect::EntryAttrHelper(context).setAttr(
+        func, entry.withChecks(llvm::map_to_vector(
+                  messages, [](const std::string &m) { return StringRef(m); })));
     return success();
   }
 };

@@ -168,8 +168,10 @@ Block *FunctionBuilder::pushBlock(llvm::ArrayRef<Type> argumentTypes) {
   return block;
 }
 
-void FunctionBuilder::popBlock(llvm::ArrayRef<Value> values) {
-  OperationState state(UnknownLoc::get(&context), "kiln.yield");
+void FunctionBuilder::popBlock(llvm::ArrayRef<Value> values,
+                               llvm::StringRef terminator) {
+  OperationState state(UnknownLoc::get(&context),
+                       ("kiln." + terminator).str());
   state.addOperands(values);
   builder.create(state);
   builder.restoreInsertionPoint(enclosing.back());

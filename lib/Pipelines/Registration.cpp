@@ -33,7 +33,7 @@ namespace {
 /// The tensor stage's options, declared on whichever option struct holds
 /// them.
 struct TensorStageOptions {
-  explicit TensorStageOptions(detail::PassOptions &owner)
+  explicit TensorStageOptions(mlir::detail::PassOptions &owner)
       : fuseElementwise(owner, "fuse-elementwise",
                         llvm::cl::desc("Fuse chains of elementwise linalg ops"),
                         llvm::cl::init(true)),
@@ -54,13 +54,13 @@ struct TensorStageOptions {
     return options;
   }
 
-  detail::PassOptions::Option<bool> fuseElementwise;
-  detail::PassOptions::Option<LoopStrategy> autodiffLoops;
+  mlir::detail::PassOptions::Option<bool> fuseElementwise;
+  mlir::detail::PassOptions::Option<LoopStrategy> autodiffLoops;
 };
 
 /// The CPU codegen stage's options.
 struct CpuCodegenStageOptions {
-  explicit CpuCodegenStageOptions(detail::PassOptions &owner)
+  explicit CpuCodegenStageOptions(mlir::detail::PassOptions &owner)
       : targetCpu(owner, "target-cpu",
                   llvm::cl::desc("The CPU to generate code for: 'host' or an "
                                  "LLVM CPU name such as x86-64-v3"),
@@ -72,7 +72,7 @@ struct CpuCodegenStageOptions {
     return options;
   }
 
-  detail::PassOptions::Option<std::string> targetCpu;
+  mlir::detail::PassOptions::Option<std::string> targetCpu;
 };
 
 struct TensorPipelineCLOptions

@@ -28,6 +28,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/Inliner.h"
+#include "mlir/Transforms/InliningUtils.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -247,7 +249,7 @@ private:
       return AddOp::create(nb, loc, lb, MulOp::create(nb, loc, j, step));
     };
     if (failed(backwardLoop(b, fb, loop, loop.getBody().front(),
-                            loop.getInits(), loop.getResults(), trips,
+                            loop.getInitArgs(), loop.getResults(), trips,
                             counterOf, resultGrads)))
       return failure();
     if (strategy == LoopStrategy::Tape) // the taped loop took its place
@@ -399,7 +401,8 @@ private:
       if (cloned)
         cloned->push_back(copy);
     }
-    return llvm::map_to_vector(cast<YieldOp>(body.getTerminator()).getValues(),
+    // A kiln.yield's values, or a kiln.condition's predicate and values.
+    return llvm::map_to_vector(body.getTerminator()->getOperands(),
                                [&](Value v) { return map.lookupOrDefault(v); });
   }
 
@@ -456,10 +459,10 @@ private:
                               ArrayRef<Value> resultGrads) {
     Location loc = loop.getLoc();
     OpBuilder fb(loop);
-    SmallVector<Value> inits(loop.getInits());
+    SmallVector<Value> inits(loop.getInitArgs());
     inits.push_back(i64Constant(fb, loc, 0));
     auto counted = WhileOp::create(fb, loc, inits);
-    size_t n = loop.getInits().size();
+    size_t n = loop.getInitArgs().size();
     for (auto [forward, region] :
          llvm::zip_equal(loop->getRegions(), counted->getRegions())) {
       OpBuilder::InsertionGuard guard(fb);
@@ -470,9 +473,13 @@ private:
       SmallVector<Value> yields =
           cloneBody(fb, forward.front(), block->getArguments().take_front(n),
                     map, nullptr);
-      if (&forward == &loop.getBodyRegion())
-        yields.push_back(AddOp::create(fb, loc, block->getArgument(n),
-                                       i64Constant(fb, loc, 1)));
+      if (&forward == &loop.getCondRegion()) {
+        // The same predicate; the values (and the count) go on unchanged.
+        ConditionOp::create(fb, loc, yields.front(), block->getArguments());
+        continue;
+      }
+      yields.push_back(AddOp::create(fb, loc, block->getArgument(n),
+                                     i64Constant(fb, loc, 1)));
       YieldOp::create(fb, loc, yields);
     }
     for (size_t k = 0; k < n; ++k) {
@@ -483,7 +490,7 @@ private:
     // The taped forward loop (if any) goes after the counting one.
     OpBuilder after(counted->getBlock(), ++Block::iterator(counted));
     if (failed(backwardLoop(b, after, loop, loop.getBodyRegion().front(),
-                            loop.getInits(), counted.getResults().take_front(n),
+                            loop.getInitArgs(), counted.getResults().take_front(n),
                             counted.getResult(n), nullptr, resultGrads)))
       return failure();
     loop.erase();
@@ -528,7 +535,8 @@ private:
     if (strategy == LoopStrategy::Recompute)
       name += "_recompute";
     if (auto existing = symbols.lookup<func::FuncOp>(name))
-      if (existing->hasAttr("kiln.gradient_of"))
+      if (KilnDialect::GradientOfAttrHelper(existing.getContext())
+              .isAttrPresent(existing))
         return existing;
     return build(request, callee, wrt, variables, seeded, strategy, name);
   }
@@ -546,8 +554,11 @@ private:
                                   : WalkResult::advance();
                      })
                      .wasInterrupted();
-    auto of = callee->getAttrOfType<FlatSymbolRefAttr>("kiln.gradient_of");
-    auto wrt = callee->getAttrOfType<DenseI64ArrayAttr>("kiln.gradient_wrt");
+    MLIRContext *context = callee.getContext();
+    FlatSymbolRefAttr of =
+        KilnDialect::GradientOfAttrHelper(context).getAttr(callee);
+    DenseI64ArrayAttr wrt =
+        KilnDialect::GradientWrtAttrHelper(context).getAttr(callee);
     if (!taped || !of || !wrt)
       return callee;
     auto original = symbols.lookup<func::FuncOp>(of.getValue());
@@ -557,10 +568,12 @@ private:
              << ": it saves loop iterations on tapes, and @" << of.getValue()
              << ", from which a tape-free version would be built, is gone";
     SmallVector<FlatSymbolRefAttr> variables;
-    if (auto attr = callee->getAttrOfType<ArrayAttr>("kiln.gradient_variables"))
+    if (ArrayAttr attr =
+            KilnDialect::GradientVariablesAttrHelper(context).getAttr(callee))
       variables = llvm::to_vector(attr.getAsRange<FlatSymbolRefAttr>());
     return get(call, original, wrt.asArrayRef(), variables,
-               callee->hasAttr("kiln.gradient_seeded"),
+               KilnDialect::GradientSeededAttrHelper(context).isAttrPresent(
+                   callee),
                LoopStrategy::Recompute);
   }
 
@@ -585,16 +598,14 @@ private:
         FailureOr<func::FuncOp> inlined = inlinedCallee(call, callee);
         if (failed(inlined))
           return failure();
-        IRMapping map;
-        Block &body = inlined->getBody().front();
-        map.map(body.getArguments(), call.getOperands());
-        OpBuilder b(call);
-        for (Operation &op : body.without_terminator())
-          b.clone(op, map);
-        auto ret = cast<func::ReturnOp>(body.getTerminator());
-        for (auto [result, value] :
-             llvm::zip_equal(call.getResults(), ret.getOperands()))
-          result.replaceAllUsesWith(map.lookupOrDefault(value));
+        // MLIR's inliner, with the func and Kiln dialects' interfaces.
+        InlinerInterface interface(func.getContext());
+        InlinerConfig config;
+        if (failed(inlineCall(interface, config.getCloneCallback(), call,
+                              *inlined, &inlined->getBody())))
+          return call.emitError()
+                 << "cannot differentiate through the call of @"
+                 << call.getCallee() << ": it cannot be inlined";
         call.erase();
       }
     }
@@ -635,14 +646,18 @@ private:
         b, callee.getLoc(), name,
         FunctionType::get(b.getContext(), inputs, results));
     grad.setPrivate();
-    grad->setAttr("kiln.gradient_of", FlatSymbolRefAttr::get(callee));
-    grad->setAttr("kiln.gradient_wrt", b.getDenseI64ArrayAttr(wrt));
+    MLIRContext *context = grad.getContext();
+    KilnDialect::GradientOfAttrHelper(context).setAttr(
+        grad, FlatSymbolRefAttr::get(callee));
+    KilnDialect::GradientWrtAttrHelper(context).setAttr(
+        grad, b.getDenseI64ArrayAttr(wrt));
     if (!variables.empty())
-      grad->setAttr("kiln.gradient_variables",
-                    b.getArrayAttr(SmallVector<Attribute>(variables.begin(),
-                                                          variables.end())));
+      KilnDialect::GradientVariablesAttrHelper(context).setAttr(
+          grad, b.getArrayAttr(SmallVector<Attribute>(variables.begin(),
+                                                      variables.end())));
     if (seeded)
-      grad->setAttr("kiln.gradient_seeded", b.getUnitAttr());
+      KilnDialect::GradientSeededAttrHelper(context).setAttr(grad,
+                                                             b.getUnitAttr());
     symbols.insert(grad);
 
     // Forward pass: the callee's body.

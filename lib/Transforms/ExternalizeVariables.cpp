@@ -9,8 +9,8 @@
 // through calls) into a pure function of them:
 //
 //   func @f(args...) -> (results...)
-//     => func @f(args..., vars...) -> (results..., new values of assigned)
-//        {kiln.variables = [@v...], kiln.assigned = [@a...]}
+//     => func @f(args..., vars {kiln.variable = @v}...)
+//            -> (results..., new values of assigned) {kiln.assigned = [@a...]}
 //
 // where `vars` are the variables f reads or assigns, in declaration order,
 // and the extra results are the final values of those it assigns. Reads
@@ -21,7 +21,7 @@
 // attribute `kiln.variables` (name -> type) and a public function
 // @kiln_init_variables assigns the initial values.
 //
-// The CPU pipeline then binds each variable argument to the store's buffer
+// The codegen pipelines then bind each variable argument to the store's buffer
 // and writes the assigned values into it in place (see
 // kiln-materialize-variable-updates).
 //
@@ -102,7 +102,8 @@ struct ExternalizeVariablesPass
       declared.push_back(b.getNamedAttr(v.getSymName(), v.getTypeAttr()));
       v.erase();
     }
-    module->setAttr("kiln.variables", b.getDictionaryAttr(declared));
+    KilnDialect::VariablesAttrHelper(module.getContext())
+        .setAttr(module, b.getDictionaryAttr(declared));
   }
 
   /// Adds `func @kiln_init_variables()`, which assigns every variable that
@@ -268,7 +269,7 @@ struct ExternalizeVariablesPass
       extendYield(body, *out);
       auto next = ForOp::create(b, loop.getLoc(), resultTypes, loop.getLower(),
                                 loop.getUpper(), loop.getStep(),
-                                withCarried(loop.getInits()));
+                                withCarried(loop.getInitArgs()));
       next.getBody().takeBody(loop.getBody());
       replacement = next;
     } else {
@@ -290,6 +291,10 @@ struct ExternalizeVariablesPass
       }
       if (failed(process(condBlock, condCurrent)))
         return failure();
+      // The condition passes the carried variables on with the other values.
+      cast<ConditionOp>(condBlock.getTerminator())
+          .getArgsMutable()
+          .append(condBlock.getArguments().take_back(carried.size()));
       FailureOr<SmallVector<Value>> out = process(body, bodyCurrent);
       if (failed(out))
         return failure();
@@ -297,7 +302,7 @@ struct ExternalizeVariablesPass
         return success();
       extendYield(body, *out);
       auto next = WhileOp::create(b, whileOp.getLoc(), resultTypes,
-                                  withCarried(whileOp.getInits()));
+                                  withCarried(whileOp.getInitArgs()));
       next.getCondRegion().takeBody(whileOp.getCondRegion());
       next.getBodyRegion().takeBody(whileOp.getBodyRegion());
       replacement = next;
@@ -324,7 +329,8 @@ struct ExternalizeVariablesPass
     for (StringAttr name : binding.variables) {
       unsigned index = func.getNumArguments();
       auto attrs = builder.getDictionaryAttr(builder.getNamedAttr(
-          "kiln.variable", FlatSymbolRefAttr::get(name)));
+          KilnDialect::VariableAttrHelper::getNameStr(),
+          FlatSymbolRefAttr::get(name)));
       if (failed(func.insertArgument(index, types.lookup(name), attrs, loc)))
         return func.emitError("cannot add the variable arguments");
       current[name] = entry.getArgument(index);
@@ -379,8 +385,10 @@ struct ExternalizeVariablesPass
         return Attribute(FlatSymbolRefAttr::get(n));
       }));
     };
-    func->setAttr("kiln.variables", refs(binding.variables));
-    func->setAttr("kiln.assigned", refs(binding.assigned));
+    // The arguments carry the variables they are bound to; the results'
+    // order is recorded here.
+    KilnDialect::AssignedAttrHelper(func.getContext())
+        .setAttr(func, refs(binding.assigned));
     return success();
   }
 };

@@ -17,6 +17,7 @@
 
 #include "kiln/Transforms/Passes.h"
 
+#include "kiln/Dialect/Kiln/Dtypes.h"
 #include "kiln/Dialect/Kiln/KilnDialect.h"
 #include "kiln/Dialect/Kiln/KilnOps.h"
 #include "kiln/Runtime/Runtime.h"
@@ -35,28 +36,6 @@ namespace mlir::kiln {
 
 using namespace mlir;
 using namespace mlir::kiln;
-
-/// The Kiln element type of a runtime dtype.
-static Type elementTypeOf(MLIRContext *context, kiln_dtype_t dtype) {
-  Builder b(context);
-  switch (dtype) {
-  case KILN_F32:
-    return b.getF32Type();
-  case KILN_F64:
-    return b.getF64Type();
-  case KILN_F16:
-    return b.getF16Type();
-  case KILN_BF16:
-    return b.getBF16Type();
-  case KILN_I1:
-    return b.getI1Type();
-  case KILN_I32:
-    return b.getI32Type();
-  case KILN_I64:
-    return b.getI64Type();
-  }
-  return Type();
-}
 
 namespace {
 
@@ -110,7 +89,7 @@ struct FreezeVariablesPass
       SmallVector<int64_t> shape(kiln_buffer_shape(b),
                                  kiln_buffer_shape(b) + kiln_buffer_rank(b));
       auto stored = RankedTensorType::get(
-          shape, elementTypeOf(context, kiln_buffer_dtype(b)));
+          shape, getElementType(context, kiln_buffer_dtype(b)));
       if (stored != type) {
         variable.emitError() << "cannot freeze @" << variable.getSymName()
                              << ": the checkpoint " << checkpoint << " holds "

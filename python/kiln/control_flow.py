@@ -101,7 +101,8 @@ def while_loop(cond, body, loop_vars, name=None):
     except BaseException:
         trace.pop_block([])
         raise
-    trace.pop_block([pred])
+    # The condition passes the loop variables on unchanged.
+    trace.pop_block([pred] + list(cargs), terminator="condition")
     def run(args):
         result = call(body, args)
         return _flatten([result] if single else result)

@@ -96,11 +96,13 @@ class _Trace:
         self.saved.append((dict(self.constants), dict(self.current)))
         return handle, [self.traced(i) for i in ids]
 
-    def pop_block(self, values):
-        """Ends the block with kiln.yield of `values` (tensors). Constants
-        and variable reads made inside stay inside."""
+    def pop_block(self, values, terminator="yield"):
+        """Ends the block with kiln.yield of `values` (tensors), or with
+        kiln.condition (`terminator="condition"`: the predicate, then the
+        block's arguments). Constants and variable reads made inside stay
+        inside."""
         ids = [self.value_of(v) for v in values]
-        self.m.pop_block(self.f, ids)
+        self.m.pop_block(self.f, ids, terminator)
         self.constants, self.current = self.saved.pop()
         if not self.saved:
             self.assigned_inside = set()

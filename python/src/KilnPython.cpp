@@ -111,27 +111,6 @@ py::dtype numpyDtype(kiln_dtype_t t) {
   throw KilnError(KILN_UNIMPLEMENTED, "bfloat16 has no NumPy dtype");
 }
 
-/// The MLIR element type name of a Kiln dtype.
-const char *mlirElement(kiln_dtype_t t) {
-  switch (t) {
-  case KILN_F32:
-    return "f32";
-  case KILN_F64:
-    return "f64";
-  case KILN_F16:
-    return "f16";
-  case KILN_BF16:
-    return "bf16";
-  case KILN_I1:
-    return "i1";
-  case KILN_I32:
-    return "i32";
-  case KILN_I64:
-    return "i64";
-  }
-  return "f32";
-}
-
 /// Parses MLIR types written by the Python layer; a bad one is an error
 /// naming `what` (never a null type handed to the builder).
 std::vector<Type> parseTypes(MLIRContext &context,
@@ -222,7 +201,8 @@ public:
       const int64_t *dims = kiln_buffer_shape(buffer);
       for (int32_t i = 0; i < kiln_buffer_rank(buffer); ++i)
         type += std::to_string(dims[i]) + "x";
-      type += mlirElement(kiln_buffer_dtype(buffer));
+      // The runtime's dtype names are MLIR's spelling of the element types.
+      type += kiln_dtype_name(kiln_buffer_dtype(buffer));
       type += ">";
     }
     return type;
@@ -494,7 +474,8 @@ private:
         builder.addOp(op, operands, attrs, resultTypes,
                       UnknownLoc::get(&context), error);
     if (generic && (failed(values) || values->empty() ||
-                    !kiln::lowersDynamicShapes(values->front().getDefiningOp())))
+                    !values->front().getDefiningOp()->hasTrait<
+                        kiln::OpTrait::OpenExtents>()))
       return nullptr;
     if (failed(values))
       throw KilnError(KILN_INVALID_ARGUMENT, error);
@@ -738,11 +719,16 @@ public:
     return {blocks.size() - 1, args};
   }
 
-  void popBlock(size_t function, const std::vector<size_t> &values) {
+  void popBlock(size_t function, const std::vector<size_t> &values,
+                const std::string &terminator) {
+    if (terminator != "yield" && terminator != "condition")
+      throw KilnError(KILN_INVALID_ARGUMENT,
+                      "a region ends in kiln.yield or kiln.condition, not "
+                      "kiln." + terminator);
     std::vector<Value> yields;
     for (size_t id : values)
       yields.push_back(value(id));
-    at(function).popBlock(yields);
+    at(function).popBlock(yields, terminator);
   }
 
   std::vector<size_t> regionOp(size_t function, const std::string &name,
@@ -932,7 +918,8 @@ PYBIND11_MODULE(_kiln, m) {
       .def("declare_variable", &ModuleBuilder::declareVariable)
       .def("push_block", &ModuleBuilder::pushBlock)
       .def("outline", &ModuleBuilder::outline)
-      .def("pop_block", &ModuleBuilder::popBlock)
+      .def("pop_block", &ModuleBuilder::popBlock, py::arg("function"),
+           py::arg("values"), py::arg("terminator") = "yield")
       .def("region_op", &ModuleBuilder::regionOp, py::arg("function"),
            py::arg("name"), py::arg("operands"), py::arg("blocks"),
            py::arg("result_types") = std::vector<std::string>{},

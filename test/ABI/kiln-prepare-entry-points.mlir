@@ -1,10 +1,12 @@
 // RUN: tensor-opt %s --kiln-prepare-entry-points --split-input-file -verify-diagnostics | FileCheck %s
+// RUN: tensor-opt %s --kiln-prepare-entry-points=device=cuda --split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CUDA
 
-// Public functions are entry points; their signatures go into the manifest
-// (inputs, then outputs) and onto the function. Private functions are not.
-// CHECK: module attributes {kiln.manifest = "kiln-manifest 3\0Aentry affine 3 1 0\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0Aentry flags 1 2 0\0Ain i1 0\0Aout i64 1 5\0Aout bf16 0\0Aend\0A"}
+// Public functions are entry points: each gets its signature as a
+// #kiln.entry (inputs, then outputs). Private functions are not entries.
 // CHECK-LABEL: func.func @affine
-// CHECK-SAME: kiln.entry = {shapes = [array<i64: 4, 3>, array<i64: 3, 2>, array<i64: 2>, array<i64: 4, 2>], slots = array<i64: 0, 1, 2, 3>}
+// CHECK-SAME: kiln.entry = #kiln.entry<inputs = [tensor<4x3xf32>, tensor<3x2xf32>, tensor<2xf32>], outputs = [tensor<4x2xf32>], variables = [], checks = [], device = cpu>
+// CUDA-LABEL: func.func @affine
+// CUDA-SAME: device = cuda>
 func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {
   %0 = func.call @helper(%x, %w) : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
   %1 = kiln.add %0, %b : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>
@@ -17,6 +19,7 @@ func.func private @helper(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>) -> tensor<4x
   return %0 : tensor<4x2xf32>
 }
 // CHECK-LABEL: func.func @flags
+// CHECK-SAME: kiln.entry = #kiln.entry<inputs = [tensor<i1>], outputs = [tensor<5xi64>, tensor<bf16>], variables = [], checks = [], device = cpu>
 func.func @flags(%p: tensor<i1>) -> (tensor<5xi64>, tensor<bf16>) {
   %0 = kiln.iota {dimension = 0 : i64} : tensor<5xi64>
   %1 = kiln.constant dense<1.0> : tensor<bf16>
@@ -47,15 +50,13 @@ func.func @bytes(%x: tensor<4xi8>) {
 
 // -----
 
-// Variables: the module's declarations come first; an entry lists the
-// variables it binds after its outputs (r: read, rw: assigned). In the
-// lowered function they follow the inputs, before the outputs'
-// out-parameters; `slots` places them after the outputs in the C pointer
-// array.
-// CHECK: kiln.manifest = "kiln-manifest 3\0Avariable b f32 0\0Avariable w f32 2 3 2\0Aentry step 1 1 2\0Ain f32 2 4 3\0Aout f32 2 4 2\0Avar w r f32 2 3 2\0Avar b rw f32 0\0Aend\0A"
-// CHECK: kiln.entry = {shapes = [array<i64: 4, 3>, array<i64: 3, 2>, array<i64>, array<i64: 4, 2>], slots = array<i64: 0, 2, 3, 1>}
+// Variables: an entry binds its trailing arguments (read, or read_write if
+// it assigns them: the new values are its last results, which are not
+// outputs).
+// CHECK-LABEL: func.func @step
+// CHECK-SAME: kiln.entry = #kiln.entry<inputs = [tensor<4x3xf32>], outputs = [tensor<4x2xf32>], variables = [#kiln.binding<@w : tensor<3x2xf32>, read>, #kiln.binding<@b : tensor<f32>, read_write>], checks = [], device = cpu>
 module attributes {kiln.variables = {w = tensor<3x2xf32>, b = tensor<f32>}} {
-  func.func @step(%x: tensor<4x3xf32>, %w: tensor<3x2xf32> {kiln.variable = @w}, %b: tensor<f32> {kiln.variable = @b}) -> (tensor<4x2xf32>, tensor<f32>) attributes {kiln.assigned = [@b], kiln.variables = [@w, @b]} {
+  func.func @step(%x: tensor<4x3xf32>, %w: tensor<3x2xf32> {kiln.variable = @w}, %b: tensor<f32> {kiln.variable = @b}) -> (tensor<4x2xf32>, tensor<f32>) attributes {kiln.assigned = [@b]} {
     %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
     return %0, %b : tensor<4x2xf32>, tensor<f32>
   }
@@ -63,10 +64,25 @@ module attributes {kiln.variables = {w = tensor<3x2xf32>, b = tensor<f32>}} {
 
 // -----
 
-// Open extents are `?` in the manifest and kDynamic in `shapes`.
-// CHECK: kiln.manifest = "kiln-manifest 3\0Aentry rows 2 1 0\0Ain f32 2 ? 3\0Ain f32 1 3\0Aout f32 1 ?\0Aend\0A"
+// A variable's argument before an input: an error, not a crash.
+module attributes {kiln.variables = {w = tensor<f32>}} {
+  // expected-error@+1 {{entry point 'step': argument #1 is not bound to a variable, but an earlier argument is; the arguments bound to variables come last}}
+  func.func @step(%w: tensor<f32> {kiln.variable = @w}, %x: tensor<f32>) -> tensor<f32> {
+    return %x : tensor<f32>
+  }
+}
+
+// -----
+
+// expected-error@+1 {{variable @w cannot be bound by the runtime: it needs a C identifier as name and a statically shaped tensor of a Kiln element type}}
+module attributes {kiln.variables = {w = tensor<?xf32>}} {
+}
+
+// -----
+
+// Open extents stay open in the description.
 // CHECK-LABEL: func.func @rows
-// CHECK-SAME: kiln.entry = {shapes = [array<i64: -9223372036854775808, 3>, array<i64: 3>, array<i64: -9223372036854775808>], slots = array<i64: 0, 1, 2>}
+// CHECK-SAME: kiln.entry = #kiln.entry<inputs = [tensor<?x3xf32>, tensor<3xf32>], outputs = [tensor<?xf32>], variables = [], checks = [], device = cpu>
 func.func @rows(%x: tensor<?x3xf32>, %b: tensor<3xf32>) -> tensor<?xf32> {
   %0 = kiln.add %x, %b : tensor<?x3xf32>, tensor<3xf32> -> tensor<?x3xf32>
   %1 = kiln.reduce_sum %0 {axes = array<i64: 1>} : tensor<?x3xf32> -> tensor<?xf32>

@@ -2,14 +2,14 @@
 
 // The sum needs equal row counts: the check moves from the entry into the
 // shape function, which returns (status, the output's row count), and its
-// message becomes a `check` line of the manifest.
-// CHECK: kiln.manifest = "kiln-manifest 3\0Aentry add 2 1 0\0Ain f32 2 ? 4\0Ain f32 2 ? 4\0Aout f32 2 ? 4\0Acheck {{.*}}kiln-split-shape-functions.mlir:19:8: dimension 0 of operand #1 does not match the other operands\0Aend\0A"
+// message becomes a check of the entry (a `check` line of the manifest).
 // CHECK-LABEL: func.func @add(
+// CHECK-SAME: checks = ["{{.*}}kiln-split-shape-functions.mlir:19:8: dimension 0 of operand #1 does not match the other operands"]
 // CHECK-NOT: cf.assert
 // CHECK: linalg.generic
 // CHECK-LABEL: func.func @add_kiln_shape(
 // CHECK-SAME: %[[X:.*]]: tensor<?x4xf32>, %[[Y:.*]]: tensor<?x4xf32>) -> (i32, index)
-// CHECK-SAME: kiln.shape_function = {entry = "add"
+// CHECK-SAME: kiln.shape_function = @add
 // CHECK-DAG: %[[XR:.*]] = tensor.dim %[[X]]
 // CHECK-DAG: %[[YR:.*]] = tensor.dim %[[Y]]
 // CHECK: %[[SAME:.*]] = arith.cmpi eq, %[[YR]], %[[XR]]

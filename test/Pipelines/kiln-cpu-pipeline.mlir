@@ -3,7 +3,7 @@
 // RUN: tensor-opt %s --kiln-cpu-pipeline | FileCheck %s
 // Stage by stage: after the Kiln lowering and fusion, the bias add and relu
 // are one linalg.generic consuming the matmul.
-// RUN: tensor-opt %s --pass-pipeline="builtin.module(kiln-prepare-entry-points,convert-kiln-to-linalg,canonicalize,kiln-fuse-elementwise,cse)" | FileCheck %s --check-prefix=FUSED
+// RUN: tensor-opt %s --kiln-tensor-pipeline | FileCheck %s --check-prefix=FUSED
 // Bufferized: the result is a caller-provided out-parameter.
 // RUN: tensor-opt %s --pass-pipeline="builtin.module(kiln-prepare-entry-points,convert-kiln-to-linalg,canonicalize,kiln-fuse-elementwise,cse,eliminate-empty-tensors,one-shot-bufferize{bufferize-function-boundaries=true function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops=true},buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true})" | FileCheck %s --check-prefix=BUF
 
@@ -25,7 +25,19 @@
 // CHECK: llvm.getelementptr %{{.*}}[3] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
 // CHECK: llvm.call @affine(
 // CHECK: llvm.return %{{.*}} : i32
-// CHECK: llvm.mlir.global external constant @kiln_manifest("kiln-manifest 3\0Aentry affine 3 1 0\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0A\00")
+// CHECK: llvm.mlir.global external constant @kiln_manifest("kiln-manifest 4\0Aentry affine 3 1 0 cpu\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0A\00")
+
+// kiln-cpu-pipeline is the tensor stage, then the CPU stage, with the
+// options of both.
+// RUN: tensor-opt %s --kiln-cpu-pipeline="fuse-elementwise=false target-cpu=x86-64-v4" --dump-pass-pipeline -o /dev/null 2>&1 | FileCheck %s --check-prefix=STAGES
+// STAGES: builtin.module(
+// STAGES-NEXT: kiln-expand-optimizers,
+// STAGES: kiln-split-shape-functions,
+// STAGES-NEXT: cse,
+// STAGES-NEXT: kiln-contraction-loop-order,
+// STAGES: kiln-cpu-target{cpu=x86-64-v4},
+// STAGES-NEXT: kiln-emit-entry-points
+// STAGES-NEXT: )
 func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {
   %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
   %1 = kiln.add %0, %b : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>

@@ -8,15 +8,15 @@
 // CHECK-LABEL: module attributes {kiln.variables = {b = tensor<f32>, m = tensor<3xf32>, step = tensor<i64>, w = tensor<3xf32>}}
 // CHECK-NOT: kiln.variable @
 // CHECK: func.func private @scale(%[[X:.*]]: tensor<3xf32>, %[[W:.*]]: tensor<3xf32> {kiln.variable = @w}) -> tensor<3xf32>
-// CHECK-SAME: attributes {kiln.assigned = [], kiln.variables = [@w]}
+// CHECK-SAME: attributes {kiln.assigned = []}
 // CHECK:   kiln.mul %[[X]], %[[W]]
 // CHECK: func.func private @bump(%[[S:.*]]: tensor<i64> {kiln.variable = @step}) -> tensor<i64>
-// CHECK-SAME: attributes {kiln.assigned = [@step], kiln.variables = [@step]}
+// CHECK-SAME: attributes {kiln.assigned = [@step]}
 // CHECK:   %[[S1:.*]] = kiln.add %[[S]]
 // CHECK:   return %[[S1]]
 // CHECK: func.func @train(%[[X:.*]]: tensor<3xf32>, %{{.*}}: tensor<i1>, %[[W:.*]]: tensor<3xf32> {kiln.variable = @w}, %[[B:.*]]: tensor<f32> {kiln.variable = @b}, %[[S:.*]]: tensor<i64> {kiln.variable = @step})
 // CHECK-SAME: -> (tensor<3xf32>, tensor<3xf32>, tensor<i64>)
-// CHECK-SAME: attributes {kiln.assigned = [@w, @step], kiln.variables = [@w, @b, @step]}
+// CHECK-SAME: attributes {kiln.assigned = [@w, @step]}
 // CHECK:   %[[Y:.*]] = call @scale(%[[X]], %[[W]])
 // CHECK:   %[[W1:.*]] = kiln.add %[[W]], %[[B]]
 // CHECK:   %[[W2:.*]] = kiln.mul %[[W1]], %[[W1]]
@@ -129,7 +129,7 @@ func.func @regions(%p: tensor<i1>, %n: tensor<i64>) -> tensor<f32> {
   ^bb0(%x: tensor<f32>):
     %c = kiln.read_variable @count : tensor<f32>
     %lt = kiln.compare lt, %c, %x : tensor<f32>, tensor<f32> -> tensor<i1>
-    kiln.yield %lt : tensor<i1>
+    kiln.condition(%lt) %x : tensor<f32>
   } do {
   ^bb0(%x: tensor<f32>):
     %c = kiln.read_variable @count : tensor<f32>

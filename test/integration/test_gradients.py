@@ -288,7 +288,7 @@ def test_while_loop_with_data_dependent_trip_count(runner):
     %n = kiln.reduce_sum %sq {axes = array<i64: 0>} : {T0} -> tensor<f64>
     %lim = kiln.constant dense<50.0> : tensor<f64>
     %p = kiln.compare lt, %n, %lim : tensor<f64>, tensor<f64> -> tensor<i1>
-    kiln.yield %p : tensor<i1>
+    kiln.condition(%p) %c : {T0}
   } do {
   ^bb0(%c: {T0}):
     %m = kiln.mul %c, %a1 : {T0}, {T1} -> {T0}
@@ -322,7 +322,7 @@ def test_while_loop_that_runs_no_iteration(runner):
     %n = kiln.reduce_sum %c {axes = array<i64: 0>} : {T0} -> tensor<f64>
     %lim = kiln.constant dense<-100.0> : tensor<f64>
     %p = kiln.compare lt, %n, %lim : tensor<f64>, tensor<f64> -> tensor<i1>
-    kiln.yield %p : tensor<i1>
+    kiln.condition(%p) %c : {T0}
   } do {
   ^bb0(%c: {T0}):
     %s = kiln.sin %c : {T0}
@@ -338,7 +338,7 @@ def test_loop_with_integer_and_boolean_carried_values(runner):
   ^bb0(%c: {T0}, %k: tensor<i64>, %f: tensor<i1>):
     %lim = kiln.constant dense<5> : tensor<i64>
     %p = kiln.compare lt, %k, %lim : tensor<i64>, tensor<i64> -> tensor<i1>
-    kiln.yield %p : tensor<i1>
+    kiln.condition(%p) %c, %k, %f : {T0}, tensor<i64>, tensor<i1>
   } do {
   ^bb0(%c: {T0}, %k: tensor<i64>, %f: tensor<i1>):
     %s = kiln.sin %c : {T0}
@@ -380,7 +380,7 @@ func.func @h(%x: tensor<3xf64>, %w: tensor<3xf64>) -> tensor<f64> {
     %n = kiln.reduce_sum %sq {axes = array<i64: 0>} : tensor<3xf64> -> tensor<f64>
     %lim = kiln.constant dense<50.0> : tensor<f64>
     %p = kiln.compare lt, %n, %lim : tensor<f64>, tensor<f64> -> tensor<i1>
-    kiln.yield %p : tensor<i1>
+    kiln.condition(%p) %c : tensor<3xf64>
   } do {
   ^bb0(%c: tensor<3xf64>):
     %m = kiln.mul %c, %w : tensor<3xf64>, tensor<3xf64> -> tensor<3xf64>

@@ -460,7 +460,7 @@ func.func @tick(%p: tensor<i1>) -> tensor<f32> {
   ^bb0(%l: tensor<f32>):
     %c = kiln.read_variable @count : tensor<f32>
     %lt = kiln.compare lt, %c, %l : tensor<f32>, tensor<f32> -> tensor<i1>
-    kiln.yield %lt : tensor<i1>
+    kiln.condition(%lt) %l : tensor<f32>
   } do {
   ^bb0(%l: tensor<f32>):
     %c = kiln.read_variable @count : tensor<f32>

@@ -7,6 +7,8 @@
 
 #include "kiln/Compiler/Compiler.h"
 
+#include "RuntimeTestUtils.h"
+
 #include "gtest/gtest.h"
 
 #include <cstdlib>
@@ -18,11 +20,7 @@ using namespace mlir::kiln;
 
 namespace {
 
-std::string message(kiln_status_t status) {
-  std::string text = kiln_status_message(status);
-  kiln_status_free(status);
-  return text;
-}
+using ::kiln::runtime::test::message;
 
 const char *kModule = R"mlir(
 func.func @scale(%x: tensor<2x2xf32>, %s: tensor<f32>) -> (tensor<2x2xf32>, tensor<f32>) {

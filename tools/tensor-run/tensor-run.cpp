@@ -169,124 +169,132 @@ static void printBuffer(raw_ostream &os, kiln_buffer_t *b) {
   os << (rank == 1 ? ",))" : "))") << "\n";
 }
 
-int main(int argc, char **argv) {
-  InitLLVM init(argc, argv);
-  cl::ParseCommandLineOptions(
-      argc, argv,
-      "Kiln: compile a .mlir module and run one of its functions\n");
+namespace {
 
+using Clock = std::chrono::steady_clock;
+
+/// What one run holds: the executable, the inputs, the variable store and
+/// the outputs. Everything is released when the run ends, whatever step
+/// failed.
+struct Run {
+  kiln_executable_t *exe = nullptr;
+  std::string entry;
+  std::vector<kiln_buffer_t *> inputs, outputs;
+  kiln_variables_t *store = nullptr;
+  double compileMs = 0;
+
+  Run() = default;
+  Run(const Run &) = delete;
+  Run &operator=(const Run &) = delete;
+  ~Run() {
+    for (kiln_buffer_t *b : outputs)
+      kiln_buffer_release(b);
+    for (kiln_buffer_t *b : inputs)
+      kiln_buffer_release(b);
+    kiln_variables_destroy(store);
+    kiln_executable_release(exe);
+  }
+};
+
+} // namespace
+
+/// Parses and JIT-compiles the input file. Returns 0 or the exit code.
+static int compile(Run &run) {
   auto source = MemoryBuffer::getFileOrSTDIN(inputFile);
   if (!source) {
     errs() << "tensor-run: cannot read " << inputFile << ": "
            << source.getError().message() << "\n";
     return 1;
   }
-  using Clock = std::chrono::steady_clock;
-  auto compileStart = Clock::now();
+  auto start = Clock::now();
   mlir::kiln::Compiler compiler;
   mlir::kiln::CompileOptions options;
   options.target = target;
   options.optLevel = optLevel;
   options.printIRAfterAll = printIR;
-  kiln_executable_t *exe = nullptr;
-  if (kiln_status_t status =
-          compiler.jitSource((*source)->getBuffer(), inputFile, options, &exe))
+  if (kiln_status_t status = compiler.jitSource((*source)->getBuffer(),
+                                                inputFile, options, &run.exe))
     return fail(status);
-  double compileMs =
-      std::chrono::duration<double, std::milli>(Clock::now() - compileStart)
-          .count();
+  run.compileMs =
+      std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return 0;
+}
 
-  // Pick the entry point.
-  std::string entry = entryName;
-  int32_t count = kiln_executable_entry_count(exe);
-  if (entry.empty()) {
-    if (count != 1) {
-      errs() << "tensor-run: " << inputFile << " has " << count
-             << " entry points; choose one with --entry (";
-      for (int32_t i = 0; i < count; ++i)
-        errs() << (i ? ", " : "") << kiln_executable_entry_name(exe, i);
-      errs() << ")\n";
-      kiln_executable_release(exe);
+/// The entry to run: --entry, or the only one there is.
+static int chooseEntry(Run &run) {
+  run.entry = entryName;
+  int32_t count = kiln_executable_entry_count(run.exe);
+  if (!run.entry.empty())
+    return 0;
+  if (count != 1) {
+    errs() << "tensor-run: " << inputFile << " has " << count
+           << " entry points; choose one with --entry (";
+    for (int32_t i = 0; i < count; ++i)
+      errs() << (i ? ", " : "") << kiln_executable_entry_name(run.exe, i);
+    errs() << ")\n";
+    return 1;
+  }
+  run.entry = kiln_executable_entry_name(run.exe, 0);
+  return 0;
+}
+
+/// Reads one --input: a .npy file, or idx:DTYPE:PATH[:LIMIT].
+static int readInput(const std::string &path, kiln_buffer_t **buffer) {
+  kiln_status_t status = nullptr;
+  if (StringRef(path).starts_with("idx:")) {
+    SmallVector<StringRef> parts;
+    StringRef(path).split(parts, ':');
+    kiln_dtype_t dtype = KILN_F32;
+    int64_t limit = -1;
+    if (parts.size() < 3 || parts.size() > 4 ||
+        (parts.size() == 4 && parts[3].getAsInteger(10, limit))) {
+      errs() << "tensor-run: --input " << path
+             << ": expected idx:DTYPE:PATH[:LIMIT]\n";
       return 1;
     }
-    entry = kiln_executable_entry_name(exe, 0);
+    status = kiln_dtype_parse(parts[1].str().c_str(), &dtype);
+    if (!status)
+      status = kiln_idx_read(parts[2].str().c_str(), dtype, limit, buffer);
+  } else {
+    status = kiln_npy_read(path.c_str(), buffer);
   }
+  return status ? fail(status, "--input " + path) : 0;
+}
 
-  std::vector<kiln_buffer_t *> args;
-  auto cleanup = [&]() {
-    for (kiln_buffer_t *b : args)
-      kiln_buffer_release(b);
-    kiln_executable_release(exe);
-  };
-  for (const std::string &path : inputs) {
-    kiln_buffer_t *buffer = nullptr;
-    kiln_status_t status = nullptr;
-    if (StringRef(path).starts_with("idx:")) {
-      // idx:DTYPE:PATH[:LIMIT]
-      SmallVector<StringRef> parts;
-      StringRef(path).split(parts, ':');
-      kiln_dtype_t dtype = KILN_F32;
-      int64_t limit = -1;
-      if (parts.size() < 3 || parts.size() > 4 ||
-          (parts.size() == 4 && parts[3].getAsInteger(10, limit))) {
-        errs() << "tensor-run: --input " << path
-               << ": expected idx:DTYPE:PATH[:LIMIT]\n";
-        cleanup();
-        return 1;
-      }
-      status = kiln_dtype_parse(parts[1].str().c_str(), &dtype);
-      if (!status)
-        status = kiln_idx_read(parts[2].str().c_str(), dtype, limit, &buffer);
-    } else {
-      status = kiln_npy_read(path.c_str(), &buffer);
-    }
-    if (status) {
-      cleanup();
-      return fail(status, "--input " + path);
-    }
-    args.push_back(buffer);
-  }
-  // The variable store: loaded from a checkpoint, completed with the
-  // module's initial values.
-  kiln_variables_t *store = nullptr;
-  if (kiln_status_t status = kiln_variables_create(&store)) {
-    cleanup();
+/// The variable store: loaded from a checkpoint, completed with the
+/// module's initial values.
+static int prepareVariables(Run &run) {
+  if (kiln_status_t status = kiln_variables_create(&run.store))
     return fail(status);
-  }
-  auto cleanupAll = [&]() {
-    kiln_variables_destroy(store);
-    cleanup();
-  };
   if (!loadVariables.empty())
     if (kiln_status_t status =
-            kiln_variables_load(store, loadVariables.c_str(), exe)) {
-      cleanupAll();
+            kiln_variables_load(run.store, loadVariables.c_str(), run.exe))
       return fail(status);
-    }
-  if (kiln_status_t status = kiln_variables_initialize(store, exe)) {
-    cleanupAll();
+  if (kiln_status_t status = kiln_variables_initialize(run.store, run.exe))
     return fail(status);
-  }
-  int32_t index = kiln_executable_find_entry(exe, entry.c_str());
-  int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
-  std::vector<kiln_buffer_t *> outputs(numOutputs, nullptr);
+  return 0;
+}
+
+/// Calls the entry --repeat times (plus a warm-up call with --time),
+/// printing outputs every --print-every calls and the timing.
+static int callEntry(Run &run) {
+  int32_t index = kiln_executable_find_entry(run.exe, run.entry.c_str());
+  int32_t numOutputs =
+      index >= 0 ? kiln_entry_output_count(run.exe, index) : 0;
+  run.outputs.assign(numOutputs, nullptr);
   std::vector<double> times;
   unsigned calls =
       std::max(1u, static_cast<unsigned>(repeat)) + (timeCalls ? 1 : 0);
   for (unsigned call = 0; call < calls; ++call) {
     auto start = Clock::now();
     if (kiln_status_t status = kiln_executable_invoke_with_variables(
-            exe, entry.c_str(), static_cast<int32_t>(args.size()), args.data(),
-            numOutputs, outputs.data(), store)) {
-      for (kiln_buffer_t *b : outputs)
-        kiln_buffer_release(b);
-      cleanupAll();
+            run.exe, run.entry.c_str(), static_cast<int32_t>(run.inputs.size()),
+            run.inputs.data(), numOutputs, run.outputs.data(), run.store))
       return fail(status, calls > 1 ? "call " + Twine(call + 1) : Twine());
-    }
     if (printEvery && (call + 1) % printEvery == 0)
       for (int32_t i = 0; i < numOutputs; ++i) {
         outs() << "call " << call + 1 << " output " << i << ": ";
-        printBuffer(outs(), outputs[i]);
+        printBuffer(outs(), run.outputs[i]);
       }
     if (call > 0 || !timeCalls) // the first call warms up when timing
       times.push_back(
@@ -298,41 +306,63 @@ int main(int argc, char **argv) {
     outs() << format("time: median %.3f us, min %.3f us over %zu calls; "
                      "compile %.1f ms\n",
                      times[times.size() / 2], times.front(), times.size(),
-                     compileMs);
+                     run.compileMs);
   }
+  return 0;
+}
 
-  int rc = 0;
-  if (!outputDir.empty()) {
+/// Prints and writes the outputs, prints and saves the variables.
+static int writeResults(Run &run) {
+  if (!outputDir.empty())
     if (std::error_code ec = sys::fs::create_directories(outputDir)) {
       errs() << "tensor-run: cannot create " << outputDir << ": "
              << ec.message() << "\n";
-      rc = 1;
+      return 1;
     }
-  }
-  for (int32_t i = 0; i < numOutputs && rc == 0; ++i) {
+  for (auto [i, output] : llvm::enumerate(run.outputs)) {
     if (printOutputs) {
       outs() << "output " << i << ": ";
-      printBuffer(outs(), outputs[i]);
+      printBuffer(outs(), output);
     }
     if (!outputDir.empty()) {
       SmallString<256> path(outputDir);
       sys::path::append(path, std::to_string(i) + ".npy");
-      if (kiln_status_t status = kiln_npy_write(path.c_str(), outputs[i]))
-        rc = fail(status);
+      if (kiln_status_t status = kiln_npy_write(path.c_str(), output))
+        return fail(status);
     }
   }
   if (printVariables)
-    for (int32_t v = 0; v < kiln_variables_count(store); ++v) {
-      const char *name = kiln_variables_name(store, v);
+    for (int32_t v = 0; v < kiln_variables_count(run.store); ++v) {
+      const char *name = kiln_variables_name(run.store, v);
       outs() << "variable " << name << ": ";
-      printBuffer(outs(), kiln_variables_find(store, name));
+      printBuffer(outs(), kiln_variables_find(run.store, name));
     }
-  if (rc == 0 && !saveVariables.empty())
+  if (!saveVariables.empty())
     if (kiln_status_t status =
-            kiln_variables_save(store, saveVariables.c_str(), 0, nullptr))
-      rc = fail(status);
-  for (kiln_buffer_t *b : outputs)
-    kiln_buffer_release(b);
-  cleanupAll();
-  return rc;
+            kiln_variables_save(run.store, saveVariables.c_str(), 0, nullptr))
+      return fail(status);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "Kiln: compile a .mlir module and run one of its functions\n");
+  Run run;
+  if (int rc = compile(run))
+    return rc;
+  if (int rc = chooseEntry(run))
+    return rc;
+  for (const std::string &path : inputs) {
+    kiln_buffer_t *buffer = nullptr;
+    if (int rc = readInput(path, &buffer))
+      return rc;
+    run.inputs.push_back(buffer);
+  }
+  if (int rc = prepareVariables(run))
+    return rc;
+  if (int rc = callEntry(run))
+    return rc;
+  return writeResults(run);
 }

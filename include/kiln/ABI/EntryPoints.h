@@ -4,30 +4,53 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Queries on entry points that several ABI passes (and the AOT compiler)
-// make: which variables an entry binds and assigns, and whether a name can
-// become a C symbol.
+// The compiler's side of the contract with the runtime: element types as
+// runtime dtypes, the entry description (#kiln.entry) read and written with
+// typed accessors, and the manifest built from it. The manifest's text, its
+// dtype names and its identifier rule belong to the runtime
+// (kiln/Runtime/Manifest.h); the compiler only fills its structures.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_ABI_ENTRYPOINTS_H
 #define KILN_ABI_ENTRYPOINTS_H
 
+#include "kiln/Dialect/Kiln/Dtypes.h"
+#include "kiln/Dialect/Kiln/KilnDialect.h"
+#include "kiln/Runtime/Manifest.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <optional>
 
 namespace mlir::kiln {
+
+/// The runtime's description of a ranked tensor type with a Kiln element
+/// type (open extents as kDynamicExtent), or nothing.
+std::optional<::kiln::runtime::TensorSpec> getTensorSpec(Type type);
+
+/// Whether `name` can become a C symbol (the runtime's identifier rule).
+bool isCIdentifier(llvm::StringRef name);
+
+/// The entry description of a function (func.func or llvm.func), or null.
+EntryAttr getEntry(Operation *func);
 
 /// The names of the variables `func` assigns (its last results, in order),
 /// or null if it assigns none.
 ArrayAttr getAssignedVariables(func::FuncOp func);
 
+/// The variable bound to argument `index` of `func`, or null.
+FlatSymbolRefAttr getBoundVariable(func::FuncOp func, unsigned index);
+
 /// The index of the argument of `func` bound to variable `name`, or -1.
 int64_t getVariableArgument(func::FuncOp func, Attribute name);
 
-/// Whether `name` is a C identifier (entry points, variables and library
-/// names become C symbols).
-bool isCIdentifier(llvm::StringRef name);
+/// The manifest of `module`: the variables it declares (`kiln.variables`)
+/// and every function carrying a `kiln.entry`, in module order. Reports at
+/// the offending op and fails if something cannot be described (a name that
+/// is not a C identifier, a type without a dtype).
+FailureOr<::kiln::runtime::Manifest> buildManifest(ModuleOp module);
 
 } // namespace mlir::kiln
 

@@ -14,6 +14,8 @@
 #ifndef KILN_ABI_PASSES_H
 #define KILN_ABI_PASSES_H
 
+#include "kiln/Dialect/Kiln/KilnDialect.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"

@@ -14,13 +14,33 @@ def KilnPrepareEntryPoints
   let summary = "Checks and records the signatures of a module's entry points";
   let description = [{
     Every public `func.func` with a body is an entry point of the compiled
-    module. This pass checks that each takes and returns only statically
-    ranked tensors of Kiln element types, variables statically shaped
-    (anything else is an error at the function's location) and records each signature: on the function as
-    `kiln.entry` (the shapes of the inputs, then of the outputs), and for the
-    whole module as the `kiln.manifest` text that the runtime reads to check
-    calls. It runs first, while the signatures are still tensors.
+    module. This pass checks that each takes and returns only ranked tensors
+    of Kiln element types, that its variables are statically shaped and
+    that its name is a C identifier (anything else is an error at the
+    function), and records its signature on it as a `#kiln.entry`
+    attribute: the inputs' and outputs' tensor types, the variables it
+    binds (read, or read and assigned), no checks yet, and the device it is
+    compiled for (`device=cpu`, the default, or `cuda`). It runs while the
+    signatures are still tensors; later passes update the attribute and
+    `kiln-emit-entry-points` writes the manifest from it.
+
+    ```mlir
+    func.func @affine(%x: tensor<4x3xf32>, ...) -> tensor<4x2xf32>
+        attributes {kiln.entry = #kiln.entry<inputs = [tensor<4x3xf32>, ...],
+                    outputs = [tensor<4x2xf32>], variables = [], checks = [],
+                    device = cpu>}
+    ```
   }];
+  let options = [
+    Option<"device", "device", "::mlir::kiln::Device",
+           /*default=*/"::mlir::kiln::Device::cpu",
+           "The kind of device the entry points are compiled for",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::kiln::Device::cpu, "cpu", "the host CPU"),
+             clEnumValN(::mlir::kiln::Device::cuda, "cuda",
+                        "an NVIDIA GPU"))}]>,
+  ];  // It creates #kiln.entry attributes, also in modules without Kiln ops.
+  let dependentDialects = ["::mlir::kiln::KilnDialect"];
 }
 
 def KilnSplitShapeFunctions
@@ -35,10 +55,12 @@ def KilnSplitShapeFunctions
     but the inputs' extents (otherwise the outputs' shapes depend on the
     data: an error). The run-time shape checks of the lowering (`cf.assert`
     at the entry's top level) move into it: the status is 0, or 1 + the
-    index of the first failed check, whose message becomes a `check` line of
-    the entry in the manifest. The runtime calls the shape function before
-    every call, to check the inputs and to size the outputs. A check
-    anywhere else (a loop, a branch, a private function) is an error.
+    index of the first failed check, whose message is appended to the
+    entry's `#kiln.entry` checks (a `check` line of the manifest). The shape
+    function carries `kiln.shape_function = @NAME`. The runtime calls the
+    shape function before every call, to check the inputs and to size the
+    outputs. A check anywhere else (a loop, a branch, a private function)
+    is an error.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
@@ -116,9 +138,11 @@ def KilnEmitEntryPoints : Pass<"kiln-emit-entry-points", "::mlir::ModuleOp"> {
     ```
 
     which returns its status and stores the outputs' dynamic extents. The
-    lowered functions become internal. It also adds the global `kiln_manifest`, the NUL-terminated
-    signature text. JIT-compiled and ahead-of-time compiled modules are
-    called through exactly these symbols.
+    lowered functions become internal. It also adds the global
+    `kiln_manifest`, the NUL-terminated manifest text, written from the
+    module's `kiln.variables` and the entries' `#kiln.entry` descriptions by
+    the runtime's own printer (`kiln/Runtime/Manifest.h`). JIT-compiled and
+    ahead-of-time compiled modules are called through exactly these symbols.
   }];
 }
 

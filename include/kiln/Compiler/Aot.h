@@ -51,10 +51,11 @@ kiln_status_t compileObject(Compiler &compiler, ModuleOp module,
                             llvm::SmallVectorImpl<char> &object,
                             std::string &manifest);
 
-/// The C header for a library compiled with `options` from a module with
-/// `manifest`.
-std::string generateHeader(const AotOptions &options,
-                           const std::string &manifest);
+/// Writes into `header` the C header of a library compiled with `options`
+/// from a module with manifest text `manifest`, which is read with the
+/// runtime's parser (a malformed manifest is its KILN_DATA_LOSS status).
+kiln_status_t generateHeader(const AotOptions &options,
+                             const std::string &manifest, std::string &header);
 
 /// compileObject, then writes the library, its header and the runtime into
 /// `outDir` (created if needed). `linker` is the C compiler driver used to

@@ -42,9 +42,11 @@ public:
   /// `argumentTypes`.
   Block *pushBlock(llvm::ArrayRef<Type> argumentTypes);
 
-  /// Ends the innermost pushed block with `kiln.yield values`; ops go to
-  /// the enclosing block again.
-  void popBlock(llvm::ArrayRef<Value> values);
+  /// Ends the innermost pushed block with `kiln.<terminator> values`
+  /// (`yield`, or `condition` for a kiln.while condition: the predicate,
+  /// then the block's arguments); ops go to the enclosing block again.
+  void popBlock(llvm::ArrayRef<Value> values,
+                llvm::StringRef terminator = "yield");
 
   /// While `outermost` is set, ops go to the function body (where the
   /// outermost pushed block's op will be), e.g. a variable read hoisted out

@@ -79,8 +79,8 @@ def KilnExternalizeVariables : Pass<"kiln-externalize-variables", "::mlir::Modul
     Variables live in the runtime's store. Every function that reads or
     assigns variables, directly or through calls, gets one argument per such
     variable (declaration order; argument attribute `kiln.variable`) and one
-    extra result per variable it assigns (the final value), recorded in the
-    function attributes `kiln.variables` and `kiln.assigned`. Reads become
+    extra result per variable it assigns (the final value, in the order of
+    the function attribute `kiln.assigned`). Reads become
     the variable's current value at that point; calls pass their callee's
     variables along and take back the assigned ones. The declarations are
     recorded in the module attribute `kiln.variables` and removed, and

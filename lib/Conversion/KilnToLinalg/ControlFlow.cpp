@@ -71,18 +71,18 @@ struct WhileLowering : OpConversionPattern<WhileOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     auto whileOp = scf::WhileOp::create(rewriter, loc, op.getResultTypes(),
-                                        adaptor.getInits());
+                                        adaptor.getInitArgs());
     rewriter.inlineRegionBefore(op.getCondRegion(), whileOp.getBefore(),
                                 whileOp.getBefore().end());
     rewriter.inlineRegionBefore(op.getBodyRegion(), whileOp.getAfter(),
                                 whileOp.getAfter().end());
-    // The condition forwards the carried values unchanged to the body.
+    // The condition passes the carried values on unchanged.
     Block &before = whileOp.getBefore().front();
-    auto yield = cast<YieldOp>(before.getTerminator());
-    rewriter.setInsertionPoint(yield);
-    Value pred = extractScalar(rewriter, loc, yield.getValues().front());
-    rewriter.replaceOpWithNewOp<scf::ConditionOp>(yield, pred,
-                                                  before.getArguments());
+    auto condition = cast<ConditionOp>(before.getTerminator());
+    rewriter.setInsertionPoint(condition);
+    Value pred = extractScalar(rewriter, loc, condition.getPred());
+    rewriter.replaceOpWithNewOp<scf::ConditionOp>(condition, pred,
+                                                  condition.getArgs());
     replaceYield(rewriter, whileOp.getAfter().front());
     rewriter.replaceOp(op, whileOp.getResults());
     return success();
@@ -110,7 +110,7 @@ struct ForLowering : OpConversionPattern<ForOp> {
 
     Block &body = op.getBody().front();
     auto forOp = scf::ForOp::create(
-        rewriter, loc, lower, upper, step, adaptor.getInits(),
+        rewriter, loc, lower, upper, step, adaptor.getInitArgs(),
         [](OpBuilder &, Location, Value, ValueRange) {});
     Block *newBody = forOp.getBody();
     rewriter.setInsertionPointToStart(newBody);

@@ -309,17 +309,6 @@ Value lowering::padSpatial(OpBuilder &b, Location loc, Value input,
                                        strides);
 }
 
-bool mlir::kiln::lowersDynamicShapes(Operation *op) {
-  return isa<NegOp, AbsOp, ExpOp, LogOp, Log1pOp, SqrtOp, RsqrtOp, TanhOp,
-             SigmoidOp, ReluOp, SinOp, CosOp, SignOp, FloorOp, CeilOp, SquareOp,
-             ReciprocalOp, LogicalNotOp, AddOp, SubOp, MulOp, DivOp, PowOp,
-             MaximumOp, MinimumOp, LogicalAndOp, LogicalOrOp, SelectOp,
-             CompareOp, CastOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
-             ReduceMinOp, ReduceProdOp, ArgMaxOp, ArgMinOp, MatmulOp,
-             SoftmaxOp, LogSoftmaxOp, SoftmaxCrossEntropyOp,
-             SparseSoftmaxCrossEntropyOp>(op);
-}
-
 LogicalResult lowering::requireStatic(Operation *op,
                                       ConversionPatternRewriter &rewriter) {
   auto isStatic = [](Type t) {
@@ -363,11 +352,8 @@ struct ConvertKilnToLinalgPass
     WalkResult dynamic = getOperation()->walk([](Operation *op) {
       if (!isa<KilnDialect>(op->getDialect()))
         return WalkResult::advance();
-      // Tapes (and the loops and yields that carry them) have a dynamic
-      // leading dimension by design; their lowering handles it.
-      if (isa<TapeNewOp, TapeWriteOp, TapeReadOp, ForOp, WhileOp, CondOp,
-              YieldOp>(op) ||
-          lowersDynamicShapes(op))
+      // Ops with the OpenExtents trait lower with any extents.
+      if (op->hasTrait<kiln::OpTrait::OpenExtents>())
         return WalkResult::advance();
       for (Type type :
            llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {

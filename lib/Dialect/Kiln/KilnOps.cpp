@@ -836,7 +836,7 @@ LogicalResult CondOp::verify() {
 }
 
 LogicalResult WhileOp::verify() {
-  TypeRange carried = getInits().getTypes();
+  TypeRange carried = getInitArgs().getTypes();
   Block &cond = getCondRegion().front();
   Block &body = getBodyRegion().front();
   if (failed(checkTypes(*this, "the 'cond' region's arguments",
@@ -844,12 +844,19 @@ LogicalResult WhileOp::verify() {
       failed(checkTypes(*this, "the 'do' region's arguments",
                         body.getArgumentTypes(), carried)))
     return failure();
-  Type pred = RankedTensorType::get({}, IntegerType::get(getContext(), 1));
-  YieldOp condYield = terminator(*this, getCondRegion(), "'cond' region");
+  auto condition =
+      cond.empty() ? ConditionOp() : dyn_cast<ConditionOp>(cond.back());
+  if (!condition)
+    return emitOpError() << "the 'cond' region must end with kiln.condition "
+                            "(the predicate, then the region's arguments: "
+                            "`kiln.condition(%p) %x : tensor<f32>`)";
+  // A condition computes a predicate; the carried values go on unchanged.
+  if (condition.getArgs() != ValueRange(cond.getArguments()))
+    return condition.emitOpError()
+           << "must pass on the 'cond' region's arguments unchanged, in "
+              "order (" << cond.getNumArguments() << " value(s))";
   YieldOp bodyYield = terminator(*this, getBodyRegion(), "'do' region");
-  if (!condYield || !bodyYield ||
-      failed(checkTypes(*this, "the 'cond' region's yield",
-                        condYield.getValues().getTypes(), pred)))
+  if (!bodyYield)
     return failure();
   return checkTypes(*this, "the 'do' region's yield",
                     bodyYield.getValues().getTypes(), carried);
@@ -858,13 +865,13 @@ LogicalResult WhileOp::verify() {
 LogicalResult ForOp::verify() {
   Block &body = getBody().front();
   SmallVector<Type> expected{getLower().getType()};
-  llvm::append_range(expected, getInits().getTypes());
+  llvm::append_range(expected, getInitArgs().getTypes());
   YieldOp yield = terminator(*this, getBody(), "body");
   if (!yield ||
       failed(checkTypes(*this, "the body's arguments (counter, then carried)",
                         body.getArgumentTypes(), expected)) ||
       failed(checkTypes(*this, "the body's yield", yield.getValues().getTypes(),
-                        getInits().getTypes())))
+                        getInitArgs().getTypes())))
     return failure();
   // A constant step must be positive; a computed one is checked at run time.
   DenseIntElementsAttr step;
@@ -873,6 +880,131 @@ LogicalResult ForOp::verify() {
     return emitOpError() << "step must be positive, got "
                          << (*step.value_begin<APInt>()).getSExtValue();
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Control flow: region and loop interfaces
+//===----------------------------------------------------------------------===//
+//
+// The flow of values these ops expose to MLIR's analyses (dataflow, LICM,
+// inlining):
+//
+//   kiln.cond    parent -> then | else;  a branch's kiln.yield -> results
+//   kiln.while   inits -> cond args;  kiln.condition's values -> do args
+//                or results;  do's kiln.yield -> cond args
+//   kiln.for     inits -> body args after the counter (and -> results when
+//                the loop runs no iteration);  body's kiln.yield -> body
+//                args after the counter, or -> results
+//
+
+/// Whether two types may describe the same values (the regions' types may be
+/// less refined than the values flowing in).
+static bool compatible(Type lhs, Type rhs) {
+  return areCompatibleReturnTypes(lhs, rhs);
+}
+
+/// The value of a constant rank-0 `i1` predicate, if `attr` is one.
+static std::optional<bool> constantPredicate(Attribute attr) {
+  auto elements = dyn_cast_if_present<DenseIntElementsAttr>(attr);
+  if (!elements || !elements.isSplat() ||
+      !elements.getElementType().isInteger(1))
+    return std::nullopt;
+  return elements.getSplatValue<bool>();
+}
+
+void CondOp::getSuccessorRegions(RegionBranchPoint point,
+                                 SmallVectorImpl<RegionSuccessor> &regions) {
+  // A branch's yield leaves the op: its values are the results.
+  if (!point.isParent()) {
+    regions.push_back(RegionSuccessor(getOperation(), getResults()));
+    return;
+  }
+  regions.push_back(RegionSuccessor(&getThenRegion()));
+  regions.push_back(RegionSuccessor(&getElseRegion()));
+}
+
+void CondOp::getEntrySuccessorRegions(
+    ArrayRef<Attribute> operands, SmallVectorImpl<RegionSuccessor> &regions) {
+  // A constant predicate picks its branch.
+  if (std::optional<bool> pred = constantPredicate(operands.front())) {
+    regions.push_back(
+        RegionSuccessor(*pred ? &getThenRegion() : &getElseRegion()));
+    return;
+  }
+  getSuccessorRegions(RegionBranchPoint::parent(), regions);
+}
+
+void CondOp::getRegionInvocationBounds(
+    ArrayRef<Attribute> operands, SmallVectorImpl<InvocationBounds> &bounds) {
+  if (std::optional<bool> pred = constantPredicate(operands.front())) {
+    bounds.emplace_back(*pred ? 1 : 0, *pred ? 1 : 0);
+    bounds.emplace_back(*pred ? 0 : 1, *pred ? 0 : 1);
+    return;
+  }
+  bounds.assign(2, InvocationBounds(0, 1));
+}
+
+bool CondOp::areTypesCompatible(Type lhs, Type rhs) {
+  return compatible(lhs, rhs);
+}
+
+OperandRange WhileOp::getEntrySuccessorOperands(RegionSuccessor) {
+  return getInitArgs();
+}
+
+void WhileOp::getSuccessorRegions(RegionBranchPoint point,
+                                  SmallVectorImpl<RegionSuccessor> &regions) {
+  Block &cond = getCondRegion().front();
+  Block &body = getBodyRegion().front();
+  // The inits and each body's yield go to the condition.
+  if (point.isParent() ||
+      point.getTerminatorPredecessorOrNull()->getParentRegion() ==
+          &getBodyRegion()) {
+    regions.push_back(RegionSuccessor(&getCondRegion(), cond.getArguments()));
+    return;
+  }
+  // The condition passes its values on to the body or out of the loop.
+  regions.push_back(RegionSuccessor(&getBodyRegion(), body.getArguments()));
+  regions.push_back(RegionSuccessor(getOperation(), getResults()));
+}
+
+bool WhileOp::areTypesCompatible(Type lhs, Type rhs) {
+  return compatible(lhs, rhs);
+}
+
+SmallVector<Region *> WhileOp::getLoopRegions() {
+  return {&getCondRegion(), &getBodyRegion()};
+}
+
+OperandRange ForOp::getEntrySuccessorOperands(RegionSuccessor) {
+  return getInitArgs();
+}
+
+void ForOp::getSuccessorRegions(RegionBranchPoint point,
+                                SmallVectorImpl<RegionSuccessor> &regions) {
+  // On entry and after each iteration the loop either runs the body (whose
+  // first argument, the counter, is not a forwarded value) or ends.
+  Block &body = getBody().front();
+  regions.push_back(
+      RegionSuccessor(&getBody(), body.getArguments().drop_front()));
+  regions.push_back(RegionSuccessor(getOperation(), getResults()));
+}
+
+bool ForOp::areTypesCompatible(Type lhs, Type rhs) {
+  return compatible(lhs, rhs);
+}
+
+SmallVector<Region *> ForOp::getLoopRegions() { return {&getBody()}; }
+
+MutableOperandRange YieldOp::getMutableSuccessorOperands(RegionSuccessor) {
+  // Whatever the successor (results or the next iteration), all values.
+  return getValuesMutable();
+}
+
+MutableOperandRange
+ConditionOp::getMutableSuccessorOperands(RegionSuccessor) {
+  // The predicate decides; the values after it are passed on.
+  return getArgsMutable();
 }
 
 //===----------------------------------------------------------------------===//

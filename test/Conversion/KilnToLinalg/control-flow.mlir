@@ -59,7 +59,7 @@ func.func @while(%x: tensor<f32>, %limit: tensor<f32>) -> tensor<f32> {
   %w = kiln.while (%x : tensor<f32>) cond {
   ^bb0(%v: tensor<f32>):
     %c = kiln.compare lt, %v, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
-    kiln.yield %c : tensor<i1>
+    kiln.condition(%c) %v : tensor<f32>
   } do {
   ^bb0(%v: tensor<f32>):
     %d = kiln.add %v, %v : tensor<f32>, tensor<f32> -> tensor<f32>

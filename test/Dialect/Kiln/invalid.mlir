@@ -691,6 +691,20 @@ func.func @cond_predicate(%p: tensor<2xi1>, %x: tensor<f32>) {
 func.func @while_arguments(%x: tensor<f32>, %p: tensor<i1>) {
   // expected-error@+1 {{'kiln.while' op the 'cond' region's arguments has 0 value(s) but 1 are expected}}
   %0 = kiln.while (%x : tensor<f32>) cond {
+    kiln.condition(%p)
+  } do {
+  ^bb0(%v: tensor<f32>):
+    kiln.yield %v : tensor<f32>
+  }
+  return
+}
+
+// -----
+
+func.func @while_condition(%x: tensor<f32>, %p: tensor<i1>) {
+  // expected-error@+1 {{'kiln.while' op the 'cond' region must end with kiln.condition (the predicate, then the region's arguments: `kiln.condition(%p) %x : tensor<f32>`)}}
+  %0 = kiln.while (%x : tensor<f32>) cond {
+  ^bb0(%v: tensor<f32>):
     kiln.yield %p : tensor<i1>
   } do {
   ^bb0(%v: tensor<f32>):
@@ -701,16 +715,23 @@ func.func @while_arguments(%x: tensor<f32>, %p: tensor<i1>) {
 
 // -----
 
-func.func @while_predicate(%x: tensor<f32>) {
-  // expected-error@+1 {{'kiln.while' op the 'cond' region's yield value #0 has type 'tensor<f32>' but 'tensor<i1>' is expected}}
+func.func @while_condition_values(%x: tensor<f32>, %p: tensor<i1>) {
   %0 = kiln.while (%x : tensor<f32>) cond {
   ^bb0(%v: tensor<f32>):
-    kiln.yield %v : tensor<f32>
+    // expected-error@+1 {{'kiln.condition' op must pass on the 'cond' region's arguments unchanged, in order (1 value(s))}}
+    kiln.condition(%p) %x : tensor<f32>
   } do {
   ^bb0(%v: tensor<f32>):
     kiln.yield %v : tensor<f32>
   }
   return
+}
+
+// -----
+
+func.func @condition_parent(%p: tensor<i1>) {
+  // expected-error@+1 {{'kiln.condition' op expects parent op 'kiln.while'}}
+  kiln.condition(%p)
 }
 
 // -----
@@ -719,7 +740,7 @@ func.func @while_body(%x: tensor<f32>, %p: tensor<i1>, %y: tensor<2xf32>) {
   // expected-error@+1 {{'kiln.while' op the 'do' region's yield value #0 has type 'tensor<2xf32>' but 'tensor<f32>' is expected}}
   %0 = kiln.while (%x : tensor<f32>) cond {
   ^bb0(%v: tensor<f32>):
-    kiln.yield %p : tensor<i1>
+    kiln.condition(%p) %v : tensor<f32>
   } do {
   ^bb0(%v: tensor<f32>):
     kiln.yield %y : tensor<2xf32>
@@ -1001,7 +1022,7 @@ func.func @while_do_arguments(%x: tensor<f32>, %p: tensor<i1>) {
   // expected-error@+1 {{'kiln.while' op the 'do' region's arguments value #0 has type 'tensor<2xf32>' but 'tensor<f32>' is expected}}
   %0 = kiln.while (%x : tensor<f32>) cond {
   ^bb0(%v: tensor<f32>):
-    kiln.yield %p : tensor<i1>
+    kiln.condition(%p) %v : tensor<f32>
   } do {
   ^bb0(%v: tensor<2xf32>):
     kiln.yield %x : tensor<f32>
@@ -1016,7 +1037,7 @@ func.func @while_result_type(%x: tensor<f32>, %p: tensor<i1>) {
   // expected-error@+1 {{'kiln.while' op inferred type(s) 'tensor<f32>' are incompatible with return type(s) of operation 'tensor<2xf32>'}}
   %0 = "kiln.while"(%x) ({
   ^bb0(%v: tensor<f32>):
-    kiln.yield %p : tensor<i1>
+    kiln.condition(%p) %v : tensor<f32>
   }, {
   ^bb0(%v: tensor<f32>):
     kiln.yield %v : tensor<f32>
@@ -1030,7 +1051,7 @@ func.func @while_refined_yield(%x: tensor<2xf32>, %p: tensor<i1>, %y: tensor<3xf
   // expected-error@+1 {{'kiln.while' op the 'do' region's yield value #0 has type 'tensor<3xf32>' but 'tensor<2xf32>' is expected}}
   %0 = kiln.while (%x : tensor<2xf32>) cond {
   ^bb0(%v: tensor<2xf32>):
-    kiln.yield %p : tensor<i1>
+    kiln.condition(%p) %v : tensor<2xf32>
   } do {
   ^bb0(%v: tensor<2xf32>):
     kiln.yield %y : tensor<3xf32>

@@ -250,7 +250,7 @@ func.func @control_flow(%p: tensor<i1>, %a: tensor<f32>, %limit: tensor<f32>,
   %w = kiln.while (%a : tensor<f32>) cond {
   ^bb0(%x: tensor<f32>):
     %c = kiln.compare lt, %x, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
-    kiln.yield %c : tensor<i1>
+    kiln.condition(%c) %x : tensor<f32>
   } do {
   ^bb0(%x: tensor<f32>):
     %y = kiln.add %x, %x : tensor<f32>, tensor<f32> -> tensor<f32>

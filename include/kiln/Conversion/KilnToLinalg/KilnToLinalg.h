@@ -19,10 +19,6 @@ namespace kiln {
 void populateKilnToLinalgPatterns(MLIRContext *context,
                                   RewritePatternSet &patterns);
 
-/// Whether the lowering takes `op` with dynamic (`?`) extents; other ops
-/// need static shapes.
-bool lowersDynamicShapes(Operation *op);
-
 /// Marks the Kiln dialect illegal and the dialects it lowers to legal.
 void configureKilnToLinalgTarget(ConversionTarget &target);
 

@@ -33,6 +33,30 @@ def Kiln_Dialect : Dialect {
   }];
   let hasConstantMaterializer = 1;
   let useDefaultAttributePrinterParser = 1;
+  // The attributes below are Kiln's contract with its passes and its ABI;
+  // the dialect checks where they appear and what their values are.
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+  let discardableAttrs = (ins
+    // On a module, after kiln-externalize-variables: each declared variable's
+    // name and type.
+    "::mlir::DictionaryAttr":$variables,
+    // On a function: the variables it assigns, in the order of the extra
+    // results that carry their new values.
+    "::mlir::ArrayAttr":$assigned,
+    // On a function argument: the variable the runtime binds to it.
+    "::mlir::FlatSymbolRefAttr":$variable,
+    // On an entry point: its signature for the runtime (#kiln.entry).
+    "::mlir::kiln::EntryAttr":$entry,
+    // On a shape function: the entry point it belongs to.
+    "::mlir::FlatSymbolRefAttr":$shape_function,
+    // On a generated gradient function: what it differentiates.
+    "::mlir::FlatSymbolRefAttr":$gradient_of,
+    "::mlir::DenseI64ArrayAttr":$gradient_wrt,
+    "::mlir::ArrayAttr":$gradient_variables,
+    "::mlir::UnitAttr":$gradient_seeded
+  );
 }
 
 //===----------------------------------------------------------------------===//
@@ -60,6 +84,16 @@ def Kiln_I64Scalar : 0DTensorOf<[I64]>,
     BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getI64Type())">;
 
 //===----------------------------------------------------------------------===//
+// Traits
+//===----------------------------------------------------------------------===//
+
+// Ops whose lowering (convert-kiln-to-linalg) takes operands and results with
+// open (`?`) extents; every other op needs static shapes there.
+def Kiln_OpenExtents : NativeOpTrait<"OpenExtents"> {
+  let cppNamespace = "::mlir::kiln::OpTrait";
+}
+
+//===----------------------------------------------------------------------===//
 // Enums
 //===----------------------------------------------------------------------===//
 
@@ -74,6 +108,19 @@ def Kiln_CompareDirection : I32EnumAttr<"CompareDirection",
 def Kiln_PaddingKind : I32Enum<"Padding",
     "implicit padding of a sliding-window op (TensorFlow's rules)", [
       I32EnumCase<"VALID", 0>, I32EnumCase<"SAME", 1>]> {
+  let cppNamespace = "::mlir::kiln";
+}
+
+// The values match the runtime's kiln_device_type_t.
+def Kiln_DeviceKind : I32Enum<"Device",
+    "the kind of device that code is compiled for", [
+      I32EnumCase<"cpu", 0>, I32EnumCase<"cuda", 1>]> {
+  let cppNamespace = "::mlir::kiln";
+}
+
+def Kiln_AccessKind : I32Enum<"Access",
+    "how an entry point uses a variable it binds", [
+      I32EnumCase<"read", 0>, I32EnumCase<"read_write", 1>]> {
   let cppNamespace = "::mlir::kiln";
 }
 

@@ -17,16 +17,20 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/LoopLikeInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/SetVector.h"
 
-#include "kiln/Dialect/Kiln/KilnEnums.h.inc"
 #include "kiln/Dialect/Kiln/KilnInterfaces.h.inc"
 
-#define GET_ATTRDEF_CLASSES
-#include "kiln/Dialect/Kiln/KilnAttrs.h.inc"
+namespace mlir::kiln::OpTrait {
+/// Marks ops whose lowering takes open (`?`) extents (see KilnBase.td).
+template <typename ConcreteType>
+class OpenExtents
+    : public ::mlir::OpTrait::TraitBase<ConcreteType, OpenExtents> {};
+} // namespace mlir::kiln::OpTrait
 
 namespace mlir::kiln {
 

@@ -8,12 +8,14 @@
 #define KILN_OPS_TD
 
 include "kiln/Dialect/Kiln/KilnBase.td"
+include "kiln/Dialect/Kiln/KilnAttrs.td"
 include "kiln/Dialect/Kiln/KilnInterfaces.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/LoopLikeInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 //===----------------------------------------------------------------------===//
@@ -148,7 +150,8 @@ def Kiln_TruncatedNormalOp : Kiln_RandomOp<"truncated_normal",
 class Kiln_UnaryOp<string mnemonic, Type type, string formula,
                    list<Trait> traits = []>
     : Kiln_Op<mnemonic, traits # [Pure, Elementwise, SameOperandsAndResultType,
-                                  InferTypeOpInterface, Kiln_Differentiable]> {
+                                  InferTypeOpInterface, Kiln_Differentiable,
+                                  Kiln_OpenExtents]> {
   let summary = "Elementwise " # formula;
   let description = "Computes `" # formula # "` for every element; the "
       # "result has the operand's type.\n\n```mlir\n%y = kiln." # mnemonic
@@ -186,7 +189,7 @@ def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", Kiln_BoolTensor, "not x">;
 
 class Kiln_BinaryOp<string mnemonic, Type type, string formula,
                     list<Trait> traits = []>
-    : Kiln_InferOp<mnemonic, traits # [Kiln_Differentiable]> {
+    : Kiln_InferOp<mnemonic, traits # [Kiln_Differentiable, Kiln_OpenExtents]> {
   let summary = "Elementwise " # formula # " with broadcasting";
   let description = "Computes `" # formula # "` elementwise after "
       # "broadcasting both operands to a common shape with NumPy's rules "
@@ -229,7 +232,7 @@ def Kiln_LogicalAndOp : Kiln_BinaryOp<"logical_and", Kiln_BoolTensor,
 def Kiln_LogicalOrOp : Kiln_BinaryOp<"logical_or", Kiln_BoolTensor, "x or y",
                                      [Commutative]>;
 
-def Kiln_CompareOp : Kiln_InferOp<"compare"> {
+def Kiln_CompareOp : Kiln_InferOp<"compare", [Kiln_OpenExtents]> {
   let summary = "Elementwise comparison with broadcasting, giving i1";
   let description = [{
     Compares two tensors of the same element type elementwise after NumPy
@@ -259,7 +262,8 @@ def Kiln_CompareOp : Kiln_InferOp<"compare"> {
   }];
 }
 
-def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_Differentiable]> {
+def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_Differentiable,
+                                             Kiln_OpenExtents]> {
   let summary = "Elementwise choice between two tensors (numpy.where)";
   let description = [{
     `result[i] = cond[i] ? on_true[i] : on_false[i]` after broadcasting all
@@ -280,7 +284,7 @@ def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_Differentiable]> {
   let hasFolder = 1;
 }
 
-def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape,
+def Kiln_CastOp : Kiln_Op<"cast", [Pure, Kiln_OpenExtents, SameOperandsAndResultShape,
                                    Kiln_Differentiable]> {
   let summary = "Elementwise conversion between element types";
   let description = [{
@@ -303,7 +307,7 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape,
 //===----------------------------------------------------------------------===//
 
 class Kiln_ReduceOp<string mnemonic, Type type, string what>
-    : Kiln_InferOp<mnemonic, [Kiln_Differentiable]> {
+    : Kiln_InferOp<mnemonic, [Kiln_Differentiable, Kiln_OpenExtents]> {
   let summary = what # " over a list of axes";
   let description = "Reduces `input` over the dimensions listed in `axes` "
       # "(negative axes count from the end; an empty list reduces nothing) "
@@ -335,7 +339,8 @@ def Kiln_ReduceMinOp : Kiln_ReduceOp<"reduce_min", Kiln_NumericTensor,
 def Kiln_ReduceProdOp : Kiln_ReduceOp<"reduce_prod", Kiln_NumericTensor,
                                       "product">;
 
-class Kiln_ArgReduceOp<string mnemonic, string what> : Kiln_InferOp<mnemonic> {
+class Kiln_ArgReduceOp<string mnemonic, string what>
+    : Kiln_InferOp<mnemonic, [Kiln_OpenExtents]> {
   let summary = "Index of the " # what # " along one axis";
   let description = "Returns, as `i64`, the index of the " # what
       # " along `axis`; that dimension disappears from the result. Ties "
@@ -568,7 +573,8 @@ def Kiln_OneHotOp : Kiln_Op<"one_hot", [Pure]> {
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Kiln_MatmulOp : Kiln_InferOp<"matmul", [Kiln_Differentiable]> {
+def Kiln_MatmulOp : Kiln_InferOp<"matmul", [Kiln_Differentiable,
+                                             Kiln_OpenExtents]> {
   let summary = "Matrix product of two rank-2 tensors";
   let description = [{
     `result = op(lhs) x op(rhs)` where `op` transposes when `transpose_lhs` /
@@ -778,7 +784,7 @@ def Kiln_AvgPool2DGradOp : Kiln_Op<"avg_pool2d_grad", [Pure, Kiln_Differentiable
 }
 
 class Kiln_SoftmaxLikeOp<string mnemonic, string formula>
-    : Kiln_InferOp<mnemonic, [Kiln_Differentiable]> {
+    : Kiln_InferOp<mnemonic, [Kiln_Differentiable, Kiln_OpenExtents]> {
   let summary = formula # " along one axis";
   let description = "Computes `" # formula # "` along `axis` (default: the "
       # "last), subtracting the maximum first so that large inputs do not "
@@ -807,7 +813,9 @@ def Kiln_SoftmaxOp : Kiln_SoftmaxLikeOp<"softmax", "exp(x) / sum(exp(x))">;
 def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax",
                                            "x - log(sum(exp(x)))">;
 
-def Kiln_SoftmaxCrossEntropyOp : Kiln_InferOp<"softmax_cross_entropy", [Kiln_Differentiable]> {
+def Kiln_SoftmaxCrossEntropyOp
+    : Kiln_InferOp<"softmax_cross_entropy", [Kiln_Differentiable,
+                                             Kiln_OpenExtents]> {
   let summary = "Softmax cross-entropy of logits against dense labels";
   let description = [{
     Per example, `-sum_c labels[..., c] * log_softmax(logits)[..., c]` over the
@@ -829,7 +837,8 @@ def Kiln_SoftmaxCrossEntropyOp : Kiln_InferOp<"softmax_cross_entropy", [Kiln_Dif
 }
 
 def Kiln_SparseSoftmaxCrossEntropyOp
-    : Kiln_InferOp<"sparse_softmax_cross_entropy", [Kiln_Differentiable]> {
+    : Kiln_InferOp<"sparse_softmax_cross_entropy", [Kiln_Differentiable,
+                                                    Kiln_OpenExtents]> {
   let summary = "Softmax cross-entropy of logits against integer class labels";
   let description = [{
     Per example, `-log_softmax(logits)[..., labels[...]]`: `labels` has the
@@ -853,7 +862,11 @@ def Kiln_SparseSoftmaxCrossEntropyOp
 // Control flow
 //===----------------------------------------------------------------------===//
 
-def Kiln_CondOp : Kiln_Op<"cond", [RecursiveMemoryEffects, NoRegionArguments]> {
+def Kiln_CondOp : Kiln_Op<"cond", [RecursiveMemoryEffects, NoRegionArguments,
+    Kiln_OpenExtents,
+    DeclareOpInterfaceMethods<RegionBranchOpInterface,
+        ["getEntrySuccessorRegions", "getRegionInvocationBounds",
+         "areTypesCompatible"]>]> {
   let summary = "Runs one of two regions depending on a boolean";
   let description = [{
     Runs `then` if the rank-0 `i1` predicate is true, otherwise `else`. Each
@@ -881,20 +894,24 @@ def Kiln_CondOp : Kiln_Op<"cond", [RecursiveMemoryEffects, NoRegionArguments]> {
 }
 
 def Kiln_WhileOp : Kiln_Op<"while", [RecursiveMemoryEffects,
-                                     InferTypeOpAdaptor]> {
+    InferTypeOpAdaptor, Kiln_OpenExtents,
+    DeclareOpInterfaceMethods<RegionBranchOpInterface,
+        ["getEntrySuccessorOperands", "areTypesCompatible"]>,
+    DeclareOpInterfaceMethods<LoopLikeOpInterface>]> {
   let summary = "Loop while a condition holds, carrying values";
   let description = [{
-    The loop-carried values start as `inits`. Each iteration runs the `cond`
-    region on the current values; it yields a rank-0 `i1`. If true, `do` runs
-    on the same values and yields the next ones; otherwise the loop ends and
-    the current values are the results. Both regions take the loop-carried
-    values as block arguments.
+    The loop-carried values start as `init_args`. Each iteration runs the `cond`
+    region on the current values; it ends in `kiln.condition` with a rank-0
+    `i1` predicate and the values, unchanged, that it passes on. If the
+    predicate is true, `do` runs on them and yields the next ones; otherwise
+    the loop ends and they are the results. Both regions take the
+    loop-carried values as block arguments.
 
     ```mlir
     %r = kiln.while (%x0 : tensor<f32>) cond {
     ^bb0(%x: tensor<f32>):
       %p = kiln.compare lt, %x, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
-      kiln.yield %p : tensor<i1>
+      kiln.condition(%p) %x : tensor<f32>
     } do {
     ^bb0(%x: tensor<f32>):
       %y = kiln.add %x, %x : tensor<f32>, tensor<f32> -> tensor<f32>
@@ -902,12 +919,12 @@ def Kiln_WhileOp : Kiln_Op<"while", [RecursiveMemoryEffects,
     }
     ```
   }];
-  let arguments = (ins Variadic<Kiln_Tensor>:$inits);
+  let arguments = (ins Variadic<Kiln_Tensor>:$init_args);
   let results = (outs Variadic<Kiln_Tensor>:$results);
   let regions = (region SizedRegion<1>:$cond_region,
                         SizedRegion<1>:$body_region);
   let assemblyFormat = [{
-    (`(` $inits^ `:` type($inits) `)`)? attr-dict `cond` $cond_region
+    (`(` $init_args^ `:` type($init_args) `)`)? attr-dict `cond` $cond_region
     `do` $body_region
   }];
   let hasVerifier = 1;
@@ -915,20 +932,24 @@ def Kiln_WhileOp : Kiln_Op<"while", [RecursiveMemoryEffects,
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location>,
         Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
-      return ::mlir::kiln::inferLoopTypes(adaptor.getInits().getTypes(),
+      return ::mlir::kiln::inferLoopTypes(adaptor.getInitArgs().getTypes(),
                                           *adaptor.getRegions().back(), types);
     }
   }];
 }
 
-def Kiln_ForOp : Kiln_Op<"for", [RecursiveMemoryEffects, InferTypeOpAdaptor]> {
+def Kiln_ForOp : Kiln_Op<"for", [RecursiveMemoryEffects, InferTypeOpAdaptor,
+    Kiln_OpenExtents,
+    DeclareOpInterfaceMethods<RegionBranchOpInterface,
+        ["getEntrySuccessorOperands", "areTypesCompatible"]>,
+    DeclareOpInterfaceMethods<LoopLikeOpInterface>]> {
   let summary = "Counted loop over an integer range, carrying values";
   let description = [{
     Runs the body for `i = lower, lower + step, ...` while `i < upper`
     (`step` must be positive). The body's block arguments are the counter (a
-    rank-0 `i64` tensor) and the loop-carried values, which start as `inits`;
+    rank-0 `i64` tensor) and the loop-carried values, which start as `init_args`;
     it yields the next loop-carried values. The results are the values after
-    the last iteration (the `inits` if there is none). Bounds are tensors, so a
+    the last iteration (the `init_args` if there is none). Bounds are tensors, so a
     trip count may be computed at run time.
 
     ```mlir
@@ -941,32 +962,53 @@ def Kiln_ForOp : Kiln_Op<"for", [RecursiveMemoryEffects, InferTypeOpAdaptor]> {
     ```
   }];
   let arguments = (ins Kiln_I64Scalar:$lower, Kiln_I64Scalar:$upper,
-                       Kiln_I64Scalar:$step, Variadic<Kiln_Tensor>:$inits);
+                       Kiln_I64Scalar:$step, Variadic<Kiln_Tensor>:$init_args);
   let results = (outs Variadic<Kiln_Tensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
-    $lower `to` $upper `step` $step (`iter_args` `(` $inits^ `:`
-    type($inits) `)`)? attr-dict `do` $body
+    $lower `to` $upper `step` $step (`iter_args` `(` $init_args^ `:`
+    type($init_args) `)`)? attr-dict `do` $body
   }];
   let hasVerifier = 1;
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location>,
         Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
-      return ::mlir::kiln::inferLoopTypes(adaptor.getInits().getTypes(),
+      return ::mlir::kiln::inferLoopTypes(adaptor.getInitArgs().getTypes(),
                                           *adaptor.getRegions().back(), types);
     }
   }];
 }
 
+def Kiln_ConditionOp : Kiln_Op<"condition", [Pure, Terminator,
+    Kiln_OpenExtents, HasParent<"WhileOp">,
+    DeclareOpInterfaceMethods<RegionBranchTerminatorOpInterface>]> {
+  let summary = "Ends the condition of a kiln.while";
+  let description = [{
+    Terminates the `cond` region of `kiln.while`: the loop goes on with the
+    `do` region if the rank-0 `i1` predicate is true and ends otherwise. The
+    values that follow are passed on, to the `do` region or as the loop's
+    results; they are the `cond` region's arguments, in order (a condition
+    computes a predicate, it does not change the carried values). Naming
+    them makes the flow of values explicit for MLIR's control-flow
+    interfaces.
+
+    ```mlir
+    kiln.condition(%p) %x, %n : tensor<f32>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins Kiln_PredTensor:$pred, Variadic<Kiln_Tensor>:$args);
+  let assemblyFormat = "`(` $pred `)` attr-dict ($args^ `:` type($args))?";
+}
+
 def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator,
-    ParentOneOf<["CondOp", "WhileOp", "ForOp"]>]> {
+    Kiln_OpenExtents, ParentOneOf<["CondOp", "WhileOp", "ForOp"]>,
+    DeclareOpInterfaceMethods<RegionBranchTerminatorOpInterface>]> {
   let summary = "Ends a region of a Kiln control-flow op, passing values out";
   let description = [{
-    Terminates the regions of `kiln.cond`, `kiln.while` and `kiln.for`. What
-    the values mean depends on the parent: the results of a `kiln.cond`
-    branch, the predicate of a `kiln.while` condition, or the next
-    loop-carried values of a loop body.
+    Terminates the branches of `kiln.cond` (whose results the values are)
+    and the bodies of `kiln.while` and `kiln.for` (the next loop-carried
+    values). The condition of a `kiln.while` ends in `kiln.condition`.
 
     ```mlir
     kiln.yield %a, %b : tensor<f32>, tensor<4xf32>
@@ -1135,7 +1177,7 @@ def Kiln_ApplyAdamOp : Kiln_Op<"apply_adam", [
 // Tapes (loop state saved for reverse mode)
 //===----------------------------------------------------------------------===//
 
-def Kiln_TapeNewOp : Kiln_Op<"tape_new", [Pure]> {
+def Kiln_TapeNewOp : Kiln_Op<"tape_new", [Pure, Kiln_OpenExtents]> {
   let summary = "A zero-filled tape of rows, sized at run time";
   let description = [{
     Creates a tape: a tensor whose leading dimension (`?`) holds `size` rows
@@ -1156,7 +1198,7 @@ def Kiln_TapeNewOp : Kiln_Op<"tape_new", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Kiln_TapeWriteOp : Kiln_Op<"tape_write", [Pure,
+def Kiln_TapeWriteOp : Kiln_Op<"tape_write", [Pure, Kiln_OpenExtents,
     AllTypesMatch<["tape", "result"]>]> {
   let summary = "Replaces one row of a tape";
   let description = [{
@@ -1178,7 +1220,7 @@ def Kiln_TapeWriteOp : Kiln_Op<"tape_write", [Pure,
   let hasVerifier = 1;
 }
 
-def Kiln_TapeReadOp : Kiln_Op<"tape_read", [Pure]> {
+def Kiln_TapeReadOp : Kiln_Op<"tape_read", [Pure, Kiln_OpenExtents]> {
   let summary = "Reads one row of a tape";
   let description = [{
     Returns row `index` of `tape`. An index outside the tape is clamped to

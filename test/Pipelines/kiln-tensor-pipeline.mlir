@@ -1,0 +1,43 @@
+// The stage every target shares, alone: Kiln in, linalg on tensors out,
+// with the entry described and nothing bufferized or target-specific.
+// RUN: tensor-opt %s --kiln-tensor-pipeline | FileCheck %s
+// RUN: tensor-opt %s --kiln-tensor-pipeline=fuse-elementwise=false | FileCheck %s --check-prefix=NOFUSE
+// RUN: tensor-opt %s --kiln-tensor-pipeline --dump-pass-pipeline -o /dev/null 2>&1 | FileCheck %s --check-prefix=STAGE
+
+// The matmul stays a named op (target heuristics come later); the bias add
+// and relu are one linalg.generic consuming it.
+// CHECK-LABEL: func.func @affine
+// CHECK-SAME: kiln.entry = #kiln.entry<inputs = [tensor<4x3xf32>, tensor<3x2xf32>, tensor<2xf32>], outputs = [tensor<4x2xf32>], variables = [], checks = [], device = cpu>
+// CHECK: linalg.matmul
+// CHECK: linalg.generic
+// CHECK: arith.addf
+// CHECK: arith.maximumf
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: memref
+// CHECK: return %{{.*}} : tensor<4x2xf32>
+
+// NOFUSE-LABEL: func.func @affine
+// NOFUSE: linalg.matmul
+// NOFUSE: linalg.generic
+// NOFUSE: arith.addf
+// NOFUSE: linalg.generic
+// NOFUSE: arith.maximumf
+
+// STAGE: builtin.module(
+// STAGE-NEXT: kiln-expand-optimizers,
+// STAGE-NEXT: kiln-autodiff{loops=tape},
+// STAGE-NEXT: kiln-externalize-variables,
+// STAGE-NEXT: kiln-refine-shapes,
+// STAGE-NEXT: kiln-prepare-entry-points{device=cpu},
+// STAGE-NEXT: convert-kiln-to-linalg,
+// STAGE-NEXT: canonicalize
+// STAGE-NEXT: kiln-split-shape-functions,
+// STAGE-NEXT: kiln-fuse-elementwise,
+// STAGE-NEXT: cse
+// STAGE-NEXT: )
+func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {
+  %0 = kiln.matmul %x, %w : tensor<4x3xf32>, tensor<3x2xf32> -> tensor<4x2xf32>
+  %1 = kiln.add %0, %b : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>
+  %2 = kiln.relu %1 : tensor<4x2xf32>
+  return %2 : tensor<4x2xf32>
+}
