@@ -51,6 +51,8 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
 
 void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
-  buildTensorPipeline(pm, options.tensor);
+  TensorPipelineOptions tensor = options.tensor;
+  tensor.device = Device::cpu;
+  buildTensorPipeline(pm, tensor);
   buildCpuCodegenPipeline(pm, options.codegen);
 }

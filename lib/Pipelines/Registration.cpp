@@ -78,6 +78,13 @@ struct CpuCodegenStageOptions {
 struct TensorPipelineCLOptions
     : public PassPipelineOptions<TensorPipelineCLOptions> {
   TensorStageOptions tensor{*this};
+  // Alone, the tensor stage does not know its target: it is told the device.
+  Option<Device> device{
+      *this, "device",
+      llvm::cl::desc("The device the entry points are compiled for"),
+      llvm::cl::init(Device::cpu),
+      llvm::cl::values(clEnumValN(Device::cpu, "cpu", "the host CPU"),
+                       clEnumValN(Device::cuda, "cuda", "an NVIDIA GPU"))};
 };
 
 struct CpuCodegenPipelineCLOptions
@@ -102,7 +109,9 @@ void mlir::kiln::registerKilnPipelines() {
         "ops) to linalg on tensors, with gradients, variables, entry "
         "points and shape functions",
         [](OpPassManager &pm, const TensorPipelineCLOptions &options) {
-          buildTensorPipeline(pm, options.tensor.get());
+          TensorPipelineOptions tensor = options.tensor.get();
+          tensor.device = options.device;
+          buildTensorPipeline(pm, tensor);
         });
     PassPipelineRegistration<CpuCodegenPipelineCLOptions>(
         "kiln-cpu-codegen-pipeline",

@@ -44,7 +44,9 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   // may leave `?` inside).
   pm.addPass(createKilnRefineShapes());
   // Entry signatures are recorded while they are still tensors.
-  pm.addPass(createKilnPrepareEntryPoints());
+  KilnPrepareEntryPointsOptions entries;
+  entries.device = options.device;
+  pm.addPass(createKilnPrepareEntryPoints(entries));
   pm.addPass(createConvertKilnToLinalg());
   pm.addPass(createCanonicalizerPass());
   // Entries with open extents get shape functions (output extents and the

@@ -1,7 +1,7 @@
 // The stage every target shares, alone: Kiln in, linalg on tensors out,
 // with the entry described and nothing bufferized or target-specific.
 // RUN: tensor-opt %s --kiln-tensor-pipeline | FileCheck %s
-// RUN: tensor-opt %s --kiln-tensor-pipeline=fuse-elementwise=false | FileCheck %s --check-prefix=NOFUSE
+// RUN: tensor-opt %s --kiln-tensor-pipeline="fuse-elementwise=false device=cuda" | FileCheck %s --check-prefix=NOFUSE
 // RUN: tensor-opt %s --kiln-tensor-pipeline --dump-pass-pipeline -o /dev/null 2>&1 | FileCheck %s --check-prefix=STAGE
 
 // The matmul stays a named op (target heuristics come later); the bias add
@@ -17,6 +17,7 @@
 // CHECK: return %{{.*}} : tensor<4x2xf32>
 
 // NOFUSE-LABEL: func.func @affine
+// NOFUSE-SAME: device = cuda>
 // NOFUSE: linalg.matmul
 // NOFUSE: linalg.generic
 // NOFUSE: arith.addf

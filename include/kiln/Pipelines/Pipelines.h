@@ -25,6 +25,7 @@
 #ifndef KILN_PIPELINES_PIPELINES_H
 #define KILN_PIPELINES_PIPELINES_H
 
+#include "kiln/Dialect/Kiln/KilnDialect.h"
 #include "kiln/Transforms/Passes.h"
 
 #include "mlir/Pass/PassManager.h"
@@ -51,6 +52,9 @@ struct TensorPipelineOptions {
   bool fuseElementwise = true;
   /// How kiln-autodiff differentiates loops.
   LoopStrategy autodiffLoops = LoopStrategy::Tape;
+  /// The device the entry points are compiled for (recorded in their
+  /// descriptions); each codegen pipeline sets its own.
+  Device device = Device::cpu;
 };
 
 /// Options of the CPU codegen stage.
