@@ -109,6 +109,8 @@ namespace {
 
 struct EmitEntryPointsPass
     : public mlir::kiln::impl::KilnEmitEntryPointsBase<EmitEntryPointsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *context = &getContext();
@@ -138,8 +140,26 @@ struct EmitEntryPointsPass
                             "dialect";
       return signalPassFailure();
     }
+    // Public functions that nobody described: the tensor stage did not run.
+    if (entries.empty())
+      for (auto func : module.getOps<LLVM::LLVMFuncOp>())
+        if (!func.isExternal() && func.getLinkage() == LLVM::Linkage::External) {
+          func.emitError() << "'" << func.getName()
+                           << "' is public but not described as an entry "
+                              "point: run kiln-prepare-entry-points (the "
+                              "tensor stage) before lowering";
+          return signalPassFailure();
+        }
     for (LLVM::LLVMFuncOp func : entries) {
       EntryAttr entry = entryAttr.getAttr(func);
+      if (entry.getDevice() != device) {
+        func.emitError() << "entry point '" << func.getName()
+                         << "' is described for "
+                         << stringifyDevice(entry.getDevice())
+                         << " but its code was generated for "
+                         << stringifyDevice(device);
+        return signalPassFailure();
+      }
       SmallVector<ArrayRef<int64_t>> shapes = parameterShapes(entry);
       if (!hasDescriptors(func, shapes) ||
           !isa<LLVM::LLVMVoidType>(func.getFunctionType().getReturnType())) {

@@ -11,6 +11,11 @@
 using namespace mlir;
 using namespace mlir::kiln;
 
+// The dialect's device kinds are the runtime's device types.
+static_assert(static_cast<int>(Device::cpu) == KILN_DEVICE_CPU &&
+                  static_cast<int>(Device::cuda) == KILN_DEVICE_CUDA,
+              "kiln::Device and kiln_device_type_t must agree");
+
 std::optional<::kiln::runtime::TensorSpec> mlir::kiln::getTensorSpec(Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);
   if (!tensor)
@@ -53,20 +58,25 @@ int64_t mlir::kiln::getVariableArgument(func::FuncOp func, Attribute name) {
 
 FailureOr<::kiln::runtime::Manifest> mlir::kiln::buildManifest(ModuleOp module) {
   ::kiln::runtime::Manifest manifest;
+  bool ok = true;
   if (DictionaryAttr declared =
           KilnDialect::VariablesAttrHelper(module.getContext()).getAttr(module))
     for (NamedAttribute named : declared) {
       Type type = cast<TypeAttr>(named.getValue()).getValue();
       std::optional<::kiln::runtime::TensorSpec> spec = getTensorSpec(type);
       if (!spec || !cast<RankedTensorType>(type).hasStaticShape() ||
-          !isCIdentifier(named.getName()))
-        return module.emitError()
-               << "variable @" << named.getName().getValue()
-               << " cannot be bound by the runtime: it needs a C identifier "
-                  "as name and a statically shaped tensor of a Kiln element "
-                  "type";
+          !isCIdentifier(named.getName())) {
+        module.emitError()
+            << "variable @" << named.getName().getValue()
+            << " cannot be bound by the runtime: it needs a C identifier as "
+               "name and a statically shaped tensor of a Kiln element type";
+        ok = false;
+        continue;
+      }
       manifest.variables.push_back({named.getName().str(), std::move(*spec)});
     }
+  if (!ok)
+    return failure();
   for (Operation &op : *module.getBody()) {
     EntryAttr entry = getEntry(&op);
     if (!entry)

@@ -253,7 +253,7 @@ kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options
   // no cost model and leaves loops scalar (about 10x slower training steps).
   std::unique_ptr<llvm::TargetMachine> host;
   if (auto builder = llvm::orc::JITTargetMachineBuilder::detectHost()) {
-    if (options.targetCpu != "host") {
+    if (options.targetCpu != "host" && options.targetCpu != "native") {
       // The CPU's own features, not the host's.
       builder->setCPU(options.targetCpu);
       builder->getFeatures() = llvm::SubtargetFeatures();

@@ -130,16 +130,19 @@ kiln_status_t kiln_device_check(kiln_device_t device) {
   if (!backend)
     return kiln_status_create(KILN_INVALID_ARGUMENT, "invalid device type %d",
                               static_cast<int>(device.type));
-  std::string name = kiln::runtime::formatDevice(device);
+  // Every call checks its entry's device: the message is only formatted
+  // when there is one to give.
   int32_t count = 0;
   if (kiln_status_t s = backend->probe(&count))
-    return kiln_status_annotate(s, "device %s is not available", name.c_str());
+    return kiln_status_annotate(s, "device %s is not available",
+                                kiln::runtime::formatDevice(device).c_str());
   if (device.ordinal < 0 || device.ordinal >= count)
-    return kiln_status_create(KILN_UNAVAILABLE,
-                              "device %s is not available: there %s %d %s "
-                              "device%s",
-                              name.c_str(), count == 1 ? "is" : "are", count,
-                              backend->name, count == 1 ? "" : "s");
+    return kiln_status_create(
+        KILN_UNAVAILABLE,
+        "device %s is not available: there %s %d %s device%s",
+        kiln::runtime::formatDevice(device).c_str(),
+        count == 1 ? "is" : "are", count, backend->name,
+        count == 1 ? "" : "s");
   return nullptr;
 }
 

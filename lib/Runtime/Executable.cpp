@@ -115,17 +115,19 @@ static void *dlsymLookup(void *handle, const char *name) {
 static void dlcloseRelease(void *handle) { dlclose(handle); }
 
 /// Checks that buffer `b`, argument `what` of `entry` ("input #0",
-/// "variable 'w'"), is in the memory of the entry's device: the one device
-/// check of a call, for inputs, outputs and variables alike.
+/// "variable 'w'", made only if there is an error to report), is in the
+/// memory of the entry's device: the one device check of a call, for
+/// inputs, outputs and variables alike.
+template <typename DescribeFn>
 static kiln_status_t checkOnDevice(const Entry &entry, const kiln_buffer_t *b,
-                                   const std::string &what) {
+                                   DescribeFn what) {
   kiln_device_t device = kiln_buffer_device(b);
   if (kiln::runtime::sameDevice(device, entry.device()))
     return nullptr;
   return kiln_status_create(KILN_INVALID_ARGUMENT,
                             "entry '%s': %s is in %s memory, but the entry "
                             "runs on %s",
-                            entry.spec.name.c_str(), what.c_str(),
+                            entry.spec.name.c_str(), what().c_str(),
                             formatDevice(device).c_str(),
                             formatDevice(entry.device()).c_str());
 }
@@ -162,7 +164,9 @@ static kiln_status_t checkArg(const Entry &entry, const char *kind, int32_t i,
         entry.spec.name.c_str(), kind, i,
         formatShape(kiln_buffer_shape(b), kiln_buffer_rank(b)).c_str(),
         formatDeclared(expected, static_cast<size_t>(rank)).c_str());
-  return checkOnDevice(entry, b, kind + (" #" + std::to_string(i)));
+  return checkOnDevice(entry, b, [&] {
+    return kind + (" #" + std::to_string(i));
+  });
 }
 
 /// Whether the contents of two buffers overlap (only buffers on the same
@@ -394,7 +398,8 @@ static kiln_status_t bindVariables(Call &call) {
           kiln_dtype_name(var.spec.dtype),
           formatShape(var.spec.shape.data(), rank).c_str());
     if (kiln_status_t s =
-            checkOnDevice(*call.entry, b, "variable '" + var.name + "'"))
+            checkOnDevice(*call.entry, b,
+                          [&] { return "variable '" + var.name + "'"; }))
       return s;
     for (int32_t j = 0; j < call.numInputs; ++j)
       if (overlap(b, call.inputs[j]))

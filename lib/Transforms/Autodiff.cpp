@@ -25,6 +25,7 @@
 #include "kiln/Dialect/Kiln/KilnDialect.h"
 #include "kiln/Dialect/Kiln/KilnOps.h"
 
+#include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -458,6 +459,15 @@ private:
   LogicalResult backwardWhile(OpBuilder &b, WhileOp loop,
                               ArrayRef<Value> resultGrads) {
     Location loc = loop.getLoc();
+    // The reverse pass replays the body from the carried values: the
+    // condition must pass those on as they are.
+    Block &cond = loop.getCondRegion().front();
+    if (cast<ConditionOp>(cond.getTerminator()).getArgs() !=
+        ValueRange(cond.getArguments()))
+      return loop.emitError()
+             << "cannot differentiate a kiln.while whose condition passes on "
+                "other values than its arguments: the reverse pass replays "
+                "the body from the carried values";
     OpBuilder fb(loop);
     SmallVector<Value> inits(loop.getInitArgs());
     inits.push_back(i64Constant(fb, loc, 0));
@@ -772,6 +782,14 @@ bool hasRequests(func::FuncOp func, SymbolTable &symbols,
 
 struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
   using KilnAutodiffBase::KilnAutodiffBase;
+
+  /// Calls are inlined with MLIR's inliner: func's inliner interface must
+  /// be there, whoever runs the pass.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    KilnAutodiffBase::getDependentDialects(registry);
+    registry.insert<func::FuncDialect>();
+    func::registerInlinerExtension(registry);
+  }
 
   void runOnOperation() override {
     ModuleOp module = getOperation();

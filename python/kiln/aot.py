@@ -19,7 +19,7 @@ from . import _kiln, errors
 
 
 def _c_name(text, taken):
-    name = re.sub(r"\W", "_", text).strip("_") or "v"
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_") or "v"
     if not re.match(r"[A-Za-z_]", name):
         name = "v_" + name
     candidate, n = name, 1
@@ -54,13 +54,13 @@ def export(functions, example_args, path, target_cpu="native"):
     into `<dir>/lib<name>.so` and `<dir>/<name>.h` for `path` = `<dir>/<name>`.
     Returns {"library", "header", "module", "checkpoint"} paths."""
     directory, name = os.path.split(os.path.abspath(str(path)))
-    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+    if not _kiln.is_identifier(name):
         raise ValueError(f"the library name {name!r} must be a C identifier")
     if not functions:
         raise ValueError("export needs at least one function")
     texts, entries, variables = [], [], {}
     for entry, function in functions.items():
-        if not re.fullmatch(r"[A-Za-z_]\w*", entry):
+        if not _kiln.is_identifier(entry):
             raise ValueError(f"entry name {entry!r} must be a C identifier")
         if not hasattr(function, "get_concrete_function"):
             raise TypeError(f"{entry}: export takes @kiln.function objects")

@@ -26,6 +26,7 @@
 #include "kiln/Compiler/Compiler.h"
 #include "kiln/Compiler/FunctionBuilder.h"
 #include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
+#include "kiln/Runtime/Manifest.h"
 #include "kiln/Runtime/Runtime.h"
 
 #include "kiln/Dialect/Kiln/KilnOps.h"
@@ -290,7 +291,7 @@ public:
           continue;
         std::string name = symbol.getName().str();
         std::string renamed;
-        if (isa<kiln::VariableOp>(op)) {
+        if (isa<mlir::kiln::VariableOp>(op)) {
           auto it = renames.find(name);
           renamed = it != renames.end() ? it->second : name;
         } else if (symbol.isPublic()) {
@@ -308,7 +309,7 @@ public:
                         "the trace of '" + names[i] + "' has " +
                             std::to_string(publics) + " public functions");
       for (Operation &op : llvm::make_early_inc_range(*module->getBody())) {
-        if (auto var = dyn_cast<kiln::VariableOp>(op)) {
+        if (auto var = dyn_cast<mlir::kiln::VariableOp>(op)) {
           std::string name = var.getSymName().str();
           Type type = var.getType();
           auto [it, fresh] = declared.emplace(name, type);
@@ -337,12 +338,12 @@ public:
     kiln_status_t status = nullptr;
     OwningOpRef<ModuleOp> module = compiler.parse(text, name + ".mlir", &status);
     check(status);
-    kiln::AotOptions options;
+    mlir::kiln::AotOptions options;
     options.name = name;
     options.targetCpu = targetCpu;
     options.sourceName = name + ".mlir (kiln.aot.export)";
     py::gil_scoped_release release;
-    check(kiln::compileLibrary(compiler, *module, options, outDir));
+    check(mlir::kiln::compileLibrary(compiler, *module, options, outDir));
   }
 
   /// Parses `text` and runs the pass pipeline on it; returns the result.
@@ -366,7 +367,7 @@ public:
     module->print(os);
     std::lock_guard<std::mutex> lock(mutex);
     bool fromDisk = false;
-    kiln_status_t s = compiler.jitCached(module, kiln::CompileOptions(),
+    kiln_status_t s = compiler.jitCached(module, mlir::kiln::CompileOptions(),
                                          "module|" + text, cacheDir(), out,
                                          &fromDisk);
     if (fromDisk)
@@ -465,7 +466,7 @@ private:
     std::vector<Type> argTypes = parseTypes(context, argTexts, what);
     DictionaryAttr attrs = parseAttributes(context, attributes, what);
     std::vector<Type> resultTypes = parseTypes(context, results, what);
-    kiln::FunctionBuilder builder(context, "kernel", argTypes);
+    mlir::kiln::FunctionBuilder builder(context, "kernel", argTypes);
     std::vector<Value> operands;
     for (unsigned i = 0; i < inputs.size(); ++i)
       operands.push_back(builder.argument(i));
@@ -475,7 +476,7 @@ private:
                       UnknownLoc::get(&context), error);
     if (generic && (failed(values) || values->empty() ||
                     !values->front().getDefiningOp()->hasTrait<
-                        kiln::OpTrait::OpenExtents>()))
+                        mlir::kiln::OpTrait::OpenExtents>()))
       return nullptr;
     if (failed(values))
       throw KilnError(KILN_INVALID_ARGUMENT, error);
@@ -486,7 +487,7 @@ private:
       throw KilnError(KILN_INVALID_ARGUMENT, error);
     }
     kiln_executable_t *exe = nullptr;
-    kiln::CompileOptions options;
+    mlir::kiln::CompileOptions options;
     bool fromDisk = false;
     kiln_status_t status = compiler.jitCached(*module, options, key,
                                               cacheDir(), &exe, &fromDisk);
@@ -523,7 +524,7 @@ private:
 
   // Kernels live as long as the process: their code may be running on
   // another thread at exit, so they are never released.
-  kiln::Compiler compiler;
+  mlir::kiln::Compiler compiler;
   std::map<std::string, kiln_executable_t *> kernels;
   std::mutex mutex;
   size_t hits = 0;
@@ -641,9 +642,9 @@ public:
         parseTypes(context, argTypes, "function @" + name);
     if (functions.empty())
       functions.push_back(
-          std::make_unique<kiln::FunctionBuilder>(context, name, types));
+          std::make_unique<mlir::kiln::FunctionBuilder>(context, name, types));
     else
-      functions.push_back(std::make_unique<kiln::FunctionBuilder>(
+      functions.push_back(std::make_unique<mlir::kiln::FunctionBuilder>(
           *functions.front(), name, types));
     return functions.size() - 1;
   }
@@ -659,9 +660,9 @@ public:
                          const std::string &file, unsigned line,
                          bool outermost) {
     struct Outermost {
-      kiln::FunctionBuilder &b;
+      mlir::kiln::FunctionBuilder &b;
       bool on;
-      Outermost(kiln::FunctionBuilder &b, bool on) : b(b), on(on) {
+      Outermost(mlir::kiln::FunctionBuilder &b, bool on) : b(b), on(on) {
         if (on)
           b.setOutermost(true);
       }
@@ -700,7 +701,7 @@ public:
     Type type = parseTypes(context, {typeText}, "variable @" + name).front();
     OpBuilder b(&context);
     b.setInsertionPointToStart(module.getBody());
-    kiln::VariableOp::create(b, UnknownLoc::get(&context),
+    mlir::kiln::VariableOp::create(b, UnknownLoc::get(&context),
                              b.getStringAttr(name), TypeAttr::get(type),
                              ElementsAttr());
   }
@@ -813,7 +814,7 @@ public:
   }
 
 private:
-  kiln::FunctionBuilder &at(size_t function) {
+  mlir::kiln::FunctionBuilder &at(size_t function) {
     if (function >= functions.size())
       throw KilnError(KILN_INVALID_ARGUMENT, "no such function");
     return *functions[function];
@@ -827,7 +828,7 @@ private:
       throw KilnError(KILN_INVALID_ARGUMENT, "no such value");
     return values[id];
   }
-  std::vector<std::unique_ptr<kiln::FunctionBuilder>> functions;
+  std::vector<std::unique_ptr<mlir::kiln::FunctionBuilder>> functions;
   std::vector<Value> values;
   std::vector<Block *> blocks;
 };
@@ -938,6 +939,10 @@ PYBIND11_MODULE(_kiln, m) {
       .def("load", &VariableStore::load)
       .def("names", &VariableStore::names);
 
+  // The runtime's rule for entry, variable and library names.
+  m.def("is_identifier", [](const std::string &name) {
+    return ::kiln::runtime::isIdentifier(name);
+  });
   m.def("kernels_compiled", [] { return Engine::get().compiled(); });
   m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });
   m.def("kernels_loaded_from_disk",

@@ -105,3 +105,27 @@ func.func @d(%x: tensor<f32>) -> tensor<f32> {
   %g = kiln.grad @sets(%x) {wrt_variables = [@v]} : (tensor<f32>) -> tensor<f32>
   return %g : tensor<f32>
 }
+
+// -----
+
+// The reverse pass replays the body from the carried values; a condition
+// that passes on something else (here after constant propagation) cannot be
+// differentiated.
+func.func @passes_other(%x: tensor<f32>, %limit: tensor<f32>) -> tensor<f32> {
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  // expected-error@+1 {{cannot differentiate a kiln.while whose condition passes on other values than its arguments: the reverse pass replays the body from the carried values}}
+  %r = kiln.while (%x : tensor<f32>) cond {
+  ^bb0(%v: tensor<f32>):
+    %p = kiln.compare lt, %v, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
+    kiln.condition(%p) %one : tensor<f32>
+  } do {
+  ^bb0(%v: tensor<f32>):
+    %n = kiln.mul %v, %v : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %n : tensor<f32>
+  }
+  return %r : tensor<f32>
+}
+func.func @d_passes_other(%x: tensor<f32>, %limit: tensor<f32>) -> tensor<f32> {
+  %g = kiln.grad @passes_other(%x, %limit) {wrt = array<i64: 0>} : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}

@@ -311,15 +311,19 @@ static int callEntry(Run &run) {
   return 0;
 }
 
-/// Prints and writes the outputs, prints and saves the variables.
+/// Prints and writes the outputs, prints and saves the variables. A failed
+/// write stops the writing (and the saving), not the printing.
 static int writeResults(Run &run) {
+  int rc = 0;
   if (!outputDir.empty())
     if (std::error_code ec = sys::fs::create_directories(outputDir)) {
       errs() << "tensor-run: cannot create " << outputDir << ": "
              << ec.message() << "\n";
-      return 1;
+      rc = 1;
     }
   for (auto [i, output] : llvm::enumerate(run.outputs)) {
+    if (rc)
+      break;
     if (printOutputs) {
       outs() << "output " << i << ": ";
       printBuffer(outs(), output);
@@ -328,7 +332,7 @@ static int writeResults(Run &run) {
       SmallString<256> path(outputDir);
       sys::path::append(path, std::to_string(i) + ".npy");
       if (kiln_status_t status = kiln_npy_write(path.c_str(), output))
-        return fail(status);
+        rc = fail(status);
     }
   }
   if (printVariables)
@@ -337,11 +341,11 @@ static int writeResults(Run &run) {
       outs() << "variable " << name << ": ";
       printBuffer(outs(), kiln_variables_find(run.store, name));
     }
-  if (!saveVariables.empty())
+  if (rc == 0 && !saveVariables.empty())
     if (kiln_status_t status =
             kiln_variables_save(run.store, saveVariables.c_str(), 0, nullptr))
-      return fail(status);
-  return 0;
+      rc = fail(status);
+  return rc;
 }
 
 int main(int argc, char **argv) {

@@ -143,7 +143,21 @@ def KilnEmitEntryPoints : Pass<"kiln-emit-entry-points", "::mlir::ModuleOp"> {
     module's `kiln.variables` and the entries' `#kiln.entry` descriptions by
     the runtime's own printer (`kiln/Runtime/Manifest.h`). JIT-compiled and
     ahead-of-time compiled modules are called through exactly these symbols.
+
+    The codegen pipeline that runs it says which device it generated code
+    for (`device=cpu`, the default): an entry described for another device
+    is an error, as is a module whose public functions were never described
+    (`kiln-prepare-entry-points` did not run).
   }];
+  let options = [
+    Option<"device", "device", "::mlir::kiln::Device",
+           /*default=*/"::mlir::kiln::Device::cpu",
+           "The kind of device the code was generated for",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::kiln::Device::cpu, "cpu", "the host CPU"),
+             clEnumValN(::mlir::kiln::Device::cuda, "cuda",
+                        "an NVIDIA GPU"))}]>,
+  ];
 }
 
 #endif // KILN_ABI_PASSES_TD

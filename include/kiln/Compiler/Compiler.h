@@ -32,8 +32,8 @@ namespace mlir::kiln {
 struct CompileOptions {
   /// What code is generated for.
   Target target = Target::CPU;
-  /// The CPU the code is for: "host" (the JIT's default) or an LLVM CPU
-  /// name such as "x86-64-v3".
+  /// The CPU the code is for: "host" (the JIT's default; "native" is the
+  /// same) or an LLVM CPU name such as "x86-64-v3".
   std::string targetCpu = "host";
   /// LLVM optimization level for the generated code (0-3).
   unsigned optLevel = 3;

@@ -21,7 +21,8 @@ struct CPUTargetPass : public kiln::impl::KilnCPUTargetBase<CPUTargetPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    std::string name = cpu == "host" ? llvm::sys::getHostCPUName().str() : cpu;
+    bool host = cpu == "host" || cpu == "native";
+    std::string name = host ? llvm::sys::getHostCPUName().str() : cpu;
     if (name.empty()) {
       getOperation().emitError("kiln-cpu-target: no CPU name given");
       return signalPassFailure();

@@ -850,11 +850,9 @@ LogicalResult WhileOp::verify() {
     return emitOpError() << "the 'cond' region must end with kiln.condition "
                             "(the predicate, then the region's arguments: "
                             "`kiln.condition(%p) %x : tensor<f32>`)";
-  // A condition computes a predicate; the carried values go on unchanged.
-  if (condition.getArgs() != ValueRange(cond.getArguments()))
-    return condition.emitOpError()
-           << "must pass on the 'cond' region's arguments unchanged, in "
-              "order (" << cond.getNumArguments() << " value(s))";
+  if (failed(checkTypes(*this, "the values kiln.condition passes on",
+                        condition.getArgs().getTypes(), carried)))
+    return failure();
   YieldOp bodyYield = terminator(*this, getBodyRegion(), "'do' region");
   if (!bodyYield)
     return failure();

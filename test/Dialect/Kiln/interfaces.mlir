@@ -140,3 +140,32 @@ func.func @caller(%p: tensor<i1>, %x: tensor<f32>) -> tensor<f32> {
   %r = func.call @callee(%p, %x) : (tensor<i1>, tensor<f32>) -> tensor<f32>
   return %r : tensor<f32>
 }
+
+// -----
+
+// A live loop carrying a constant next to a changing value: SCCP replaces
+// the constant's uses, the condition's included (it forwards values, so a
+// value known to be equal may take an argument's place), and the loop
+// still verifies.
+// SCCP-LABEL: func.func @constant_next_to_changing
+// SCCP-DAG: %[[TWO:.*]] = kiln.constant dense<2.000000e+00> : tensor<f32>
+// SCCP-DAG: %[[ONE:.*]] = kiln.constant dense<1.000000e+00> : tensor<f32>
+// SCCP: %[[W:.*]]:2 = kiln.while
+// SCCP: kiln.condition(%{{.*}}) %[[ONE]], %{{.*}} : tensor<f32>, tensor<f32>
+// SCCP: kiln.add %{{.*}}, %[[TWO]]
+// SCCP: return %[[ONE]], %[[W]]#1 : tensor<f32>, tensor<f32>
+func.func @constant_next_to_changing(%x: tensor<f32>, %limit: tensor<f32>) -> (tensor<f32>, tensor<f32>) {
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %r:2 = kiln.while (%one, %x : tensor<f32>, tensor<f32>) cond {
+  ^bb0(%c: tensor<f32>, %v: tensor<f32>):
+    %p = kiln.compare lt, %v, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
+    kiln.condition(%p) %c, %v : tensor<f32>, tensor<f32>
+  } do {
+  ^bb0(%c: tensor<f32>, %v: tensor<f32>):
+    %same = kiln.constant dense<1.0> : tensor<f32>
+    %w = kiln.add %c, %c : tensor<f32>, tensor<f32> -> tensor<f32>
+    %n = kiln.add %v, %w : tensor<f32>, tensor<f32> -> tensor<f32>
+    kiln.yield %same, %n : tensor<f32>, tensor<f32>
+  }
+  return %r#0, %r#1 : tensor<f32>, tensor<f32>
+}

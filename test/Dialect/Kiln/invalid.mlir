@@ -715,11 +715,11 @@ func.func @while_condition(%x: tensor<f32>, %p: tensor<i1>) {
 
 // -----
 
-func.func @while_condition_values(%x: tensor<f32>, %p: tensor<i1>) {
+func.func @while_condition_values(%x: tensor<f32>, %p: tensor<i1>, %y: tensor<2xf32>) {
+  // expected-error@+1 {{'kiln.while' op the values kiln.condition passes on value #0 has type 'tensor<2xf32>' but 'tensor<f32>' is expected}}
   %0 = kiln.while (%x : tensor<f32>) cond {
   ^bb0(%v: tensor<f32>):
-    // expected-error@+1 {{'kiln.condition' op must pass on the 'cond' region's arguments unchanged, in order (1 value(s))}}
-    kiln.condition(%p) %x : tensor<f32>
+    kiln.condition(%p) %y : tensor<2xf32>
   } do {
   ^bb0(%v: tensor<f32>):
     kiln.yield %v : tensor<f32>

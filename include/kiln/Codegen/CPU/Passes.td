@@ -43,7 +43,7 @@ def KilnCPUTarget : Pass<"kiln-cpu-target", "::mlir::ModuleOp"> {
     LLVM chooses instructions (vector width, FMA, AVX-512) per function,
     from its `target-cpu` attribute. This pass, run on the LLVM dialect,
     sets `target_cpu` on every function with a body: `cpu=host` (the
-    default) is the CPU of the machine that compiles, which is what a JIT
+    default; `native` is the same) is the CPU of the machine that compiles, which is what a JIT
     wants; an LLVM CPU name such as `x86-64-v3` or `skylake-avx512` makes
     code that runs on every CPU of that kind, which is what a library built
     for other machines wants. The JIT and `tensor-compile` create their LLVM

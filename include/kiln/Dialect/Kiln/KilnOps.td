@@ -902,9 +902,9 @@ def Kiln_WhileOp : Kiln_Op<"while", [RecursiveMemoryEffects,
   let description = [{
     The loop-carried values start as `init_args`. Each iteration runs the `cond`
     region on the current values; it ends in `kiln.condition` with a rank-0
-    `i1` predicate and the values, unchanged, that it passes on. If the
-    predicate is true, `do` runs on them and yields the next ones; otherwise
-    the loop ends and they are the results. Both regions take the
+    `i1` predicate and the values it passes on (normally its arguments). If
+    the predicate is true, `do` runs on them and yields the next ones;
+    otherwise the loop ends and they are the results. Both regions take the
     loop-carried values as block arguments.
 
     ```mlir
@@ -987,11 +987,12 @@ def Kiln_ConditionOp : Kiln_Op<"condition", [Pure, Terminator,
   let description = [{
     Terminates the `cond` region of `kiln.while`: the loop goes on with the
     `do` region if the rank-0 `i1` predicate is true and ends otherwise. The
-    values that follow are passed on, to the `do` region or as the loop's
-    results; they are the `cond` region's arguments, in order (a condition
-    computes a predicate, it does not change the carried values). Naming
-    them makes the flow of values explicit for MLIR's control-flow
-    interfaces.
+    values that follow, one per loop-carried value, are passed on to the
+    `do` region or become the loop's results. A condition normally passes
+    its arguments on unchanged (that is what the Python front end builds);
+    naming them makes the flow of values explicit for MLIR's control-flow
+    interfaces, and lets dataflow passes replace one by a value known to be
+    equal, such as a constant.
 
     ```mlir
     kiln.condition(%p) %x, %n : tensor<f32>, tensor<i64>
