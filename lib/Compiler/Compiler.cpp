@@ -96,6 +96,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     CpuPipelineOptions pipeline;
     pipeline.tensor.fuseElementwise = options.fuseElementwise;
     pipeline.codegen.targetCpu = options.targetCpu;
+    pipeline.codegen.tileContractions = options.tileContractions;
     buildCpuPipeline(pm, pipeline);
     break;
   }
@@ -152,6 +153,7 @@ static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
   std::string material = key.str();
   material += "|O" + std::to_string(options.optLevel);
   material += options.fuseElementwise ? "|fuse" : "|nofuse";
+  material += options.tileContractions ? "|tile" : "|notile";
   material += "|" + stringifyTarget(options.target).str() + "|" +
               options.targetCpu;
   // This build of the compiler: the file holding this code (a tool or the

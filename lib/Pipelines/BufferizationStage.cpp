@@ -11,6 +11,7 @@
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
@@ -28,6 +29,13 @@ void mlir::kiln::addEntryBufferization(OpPassManager &pm) {
       bufferization::LayoutMapOption::IdentityLayoutMap;
   bufferize.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Loops over tiles written in place carry their buffer unchanged, and
+  // leave copies of a view onto itself: with the carried buffers folded
+  // away and equal views recognized, the copies fold and the loops' results
+  // are the buffers themselves, which the ABI passes below expect.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
   pm.addPass(createKilnDropVariableResults());
 
   bufferization::BufferResultsToOutParamsPassOptions outParams;

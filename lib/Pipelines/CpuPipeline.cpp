@@ -8,6 +8,7 @@
 
 #include "kiln/ABI/Passes.h"
 #include "kiln/Codegen/CPU/Passes.h"
+#include "kiln/Codegen/CPU/Target.h"
 #include "kiln/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -15,21 +16,31 @@
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 using namespace mlir::kiln;
 
 void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
                                          const CpuCodegenOptions &options) {
-  // Contractions and convolutions loop with their last parallel dimension
-  // innermost, so LLVM's vectorizer gets contiguous loops (tensors, before
-  // bufferization: named ops become generics here, on the CPU only).
+  // Contractions tiled for the caches and the registers, with their fill
+  // and epilogue fused and their register tiles vectorized (on tensors).
+  if (options.tileContractions) {
+    KilnCPUTileContractionsOptions tiling;
+    tiling.vectorBits = getCpuVectorBits(options.targetCpu);
+    pm.addNestedPass<func::FuncOp>(createKilnCPUTileContractions(tiling));
+  }
+  // What is left of them (edge tiles) and convolutions loop with their last
+  // parallel dimension innermost, so LLVM's vectorizer gets contiguous
+  // loops (named ops become generics here, on the CPU only).
   pm.addPass(createKilnContractionLoopOrder());
   // Variables updated in place, outputs into caller buffers, temporaries
   // freed: the part of the ABI that lives around bufferization.
   addEntryBufferization(pm);
   // memref.copy would call MLIR's runner utilities; compiled modules need
   // nothing but the Kiln runtime.
+  // The vectorized register tiles become FMAs on register-sized vectors.
+  pm.addNestedPass<func::FuncOp>(createKilnCPULowerVectors());
   pm.addPass(createKilnCopiesToLinalg());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());

@@ -64,15 +64,22 @@ struct CpuCodegenStageOptions {
       : targetCpu(owner, "target-cpu",
                   llvm::cl::desc("The CPU to generate code for: 'host' or an "
                                  "LLVM CPU name such as x86-64-v3"),
-                  llvm::cl::init("host")) {}
+                  llvm::cl::init("host")),
+        tileContractions(
+            owner, "tile-contractions",
+            llvm::cl::desc("Tile, fuse and vectorize contractions for the "
+                           "CPU's caches and registers"),
+            llvm::cl::init(true)) {}
 
   CpuCodegenOptions get() const {
     CpuCodegenOptions options;
     options.targetCpu = targetCpu;
+    options.tileContractions = tileContractions;
     return options;
   }
 
   mlir::detail::PassOptions::Option<std::string> targetCpu;
+  mlir::detail::PassOptions::Option<bool> tileContractions;
 };
 
 struct TensorPipelineCLOptions

@@ -34,6 +34,9 @@
 // STAGES-NEXT: kiln-expand-optimizers,
 // STAGES: kiln-split-shape-functions,
 // STAGES-NEXT: cse,
+// STAGES-NEXT: func.func(
+// STAGES-NEXT: kiln-cpu-tile-contractions{vector-bits=512}
+// STAGES-NEXT: ),
 // STAGES-NEXT: kiln-contraction-loop-order,
 // STAGES: kiln-cpu-target{cpu=x86-64-v4},
 // STAGES-NEXT: kiln-emit-entry-points

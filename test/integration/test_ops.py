@@ -330,6 +330,61 @@ def test_matmul(runner, dtype):
           [a, b.T.copy()], (a @ b).astype(dtype), **tol)
 
 
+# Shapes that exercise the CPU's tiling of contractions: single elements,
+# sizes below, at and above the register tile (8 x 32 with AVX-512, 6 x 16
+# with AVX2) and the cache tiles (64 x 256, K panels of 256), primes, and
+# the MLP's layers.
+TILED_SHAPES = [(1, 1, 1), (3, 127, 5), (8, 3, 32), (9, 17, 33),
+                (64, 784, 256), (127, 1000, 10), (257, 300, 129),
+                (70, 513, 97)]
+
+
+@pytest.mark.parametrize("m,k,n", TILED_SHAPES)
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_matmul_tiled_shapes(runner, m, k, n, dtype):
+    a, b = rand((m, k), dtype, -1, 1), rand((k, n), dtype, -1, 1)
+    expected = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4 * np.sqrt(k)) if dtype == np.float32 \
+        else SUM_TOL[np.float64]
+    check(runner, "kiln.matmul %a0, %a1 : {T0}, {T1} -> {R}", [a, b], expected, **tol)
+    # The transposed forms a gradient uses.
+    check(runner, "kiln.matmul %a0, %a1 {transpose_rhs = true} : {T0}, {T1} -> {R}",
+          [a, b.T.copy()], expected, **tol)
+    check(runner, "kiln.matmul %a0, %a1 {transpose_lhs = true} : {T0}, {T1} -> {R}",
+          [a.T.copy(), b], expected, **tol)
+
+
+def test_dense_layer_fused(runner):
+    # matmul, bias add and relu: the epilogue is tiled with the contraction.
+    x, w, bias = rand((67, 300), np.float32, -1, 1), rand((300, 129), np.float32, -1, 1), \
+        rand((129,), np.float32, -1, 1)
+    mlir = """func.func @f(%x: tensor<67x300xf32>, %w: tensor<300x129xf32>, %b: tensor<129xf32>) -> tensor<67x129xf32> {
+  %m = kiln.matmul %x, %w : tensor<67x300xf32>, tensor<300x129xf32> -> tensor<67x129xf32>
+  %a = kiln.add %m, %b : tensor<67x129xf32>, tensor<129xf32> -> tensor<67x129xf32>
+  %r = kiln.relu %a : tensor<67x129xf32>
+  return %r : tensor<67x129xf32>
+}
+"""
+    (out,) = runner.run(mlir, [x, w, bias])
+    expected = np.maximum(x.astype(np.float64) @ w.astype(np.float64) + bias, 0)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 64, 100])
+def test_matmul_open_rows(runner, rows):
+    # One compiled entry with an open batch extent serves every size: full
+    # register tiles vectorized, the rows left over by loops.
+    x, w = rand((rows, 96), np.float32, -1, 1), rand((96, 40), np.float32, -1, 1)
+    mlir = """func.func @f(%x: tensor<?x96xf32>, %w: tensor<96x40xf32>) -> tensor<?x40xf32> {
+  %m = kiln.matmul %x, %w : tensor<?x96xf32>, tensor<96x40xf32> -> tensor<?x40xf32>
+  return %m : tensor<?x40xf32>
+}
+"""
+    (out,) = runner.run(mlir, [x, w])
+    np.testing.assert_allclose(out, x.astype(np.float64) @ w.astype(np.float64),
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_batch_matmul(runner):
     a, b = rand((2, 1, 4, 5)), rand((3, 5, 2))
     check(runner, "kiln.batch_matmul %a0, %a1 : {T0}, {T1} -> {R}", [a, b], np.matmul(a, b),

@@ -47,6 +47,10 @@ static cl::list<std::string> inputs(
 static cl::opt<std::string>
     outputDir("output-dir", cl::desc("Write output i as <dir>/<i>.npy"));
 static cl::opt<bool> printOutputs("print", cl::desc("Print the outputs"));
+static cl::opt<bool> tileContractions(
+    "tile-contractions",
+    cl::desc("Tile and vectorize contractions for the CPU (default true)"),
+    cl::init(true));
 static cl::opt<mlir::kiln::Target>
     target("target", cl::desc("What to generate code for"),
            cl::init(mlir::kiln::Target::CPU),
@@ -210,6 +214,7 @@ static int compile(Run &run) {
   mlir::kiln::Compiler compiler;
   mlir::kiln::CompileOptions options;
   options.target = target;
+  options.tileContractions = tileContractions;
   options.optLevel = optLevel;
   options.printIRAfterAll = printIR;
   if (kiln_status_t status = compiler.jitSource((*source)->getBuffer(),

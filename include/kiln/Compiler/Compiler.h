@@ -39,6 +39,8 @@ struct CompileOptions {
   unsigned optLevel = 3;
   /// Fuse elementwise linalg ops (see TensorPipelineOptions).
   bool fuseElementwise = true;
+  /// Tile and vectorize contractions for the CPU (see CpuCodegenOptions).
+  bool tileContractions = true;
   /// Print the IR after every pass to stderr (debugging aid).
   bool printIRAfterAll = false;
 };

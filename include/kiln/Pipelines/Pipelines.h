@@ -61,6 +61,9 @@ struct TensorPipelineOptions {
 struct CpuCodegenOptions {
   /// The CPU the code is for: "host" or an LLVM CPU name ("x86-64-v3").
   std::string targetCpu = "host";
+  /// Tile, fuse and vectorize contractions for the CPU's caches and
+  /// registers (off: plain loops, left to LLVM's vectorizer).
+  bool tileContractions = true;
 };
 
 /// Options of the whole CPU pipeline.

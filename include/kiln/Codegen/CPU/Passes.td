@@ -60,4 +60,60 @@ def KilnCPUTarget : Pass<"kiln-cpu-target", "::mlir::ModuleOp"> {
   ];
 }
 
+def KilnCPUTileContractions
+    : Pass<"kiln-cpu-tile-contractions", "::mlir::func::FuncOp"> {
+  let summary = "Tiles, fuses and vectorizes contractions for the CPU's caches and registers";
+  let description = [{
+    Runs on linalg on tensors, before bufferization. For every contraction
+    (a linalg op whose loops split into batch, one M, one N and one K
+    dimension: matmul, batch matmul, their transposed forms, contraction
+    generics) on floating-point tensors:
+
+    ```
+    for m0 in 0..M step MC, n0 in 0..N step NC:      // cache tile (forall)
+      C[m0:, n0:] = fill                              // producer fused
+      for k0 in 0..K step KC:                         // B panel KC x NC
+        for m1 in m0..m0+MC step MR:                  // register tile,
+          for n1 in n0..n0+NC step NR:                // full tiles peeled
+            acc = C[m1:m1+MR, n1:n1+NR]               // vector<MRxNRxf32>
+            for k in k0..k0+KC: acc += A[m1:, k] (x) B[k, n1:]
+            C[m1:, n1:] = acc
+      D[m0:, n0:] = epilogue(C[m0:, n0:])             // consumer fused
+    ```
+
+    The elementwise op that consumes the contraction's result, when it is
+    its only user, is tiled with it (a bias add and an activation run on
+    the tile while it is in cache); the fill of the accumulator is fused
+    too. Producers of the operands are not (they would be recomputed for
+    every tile). The register tile is MR x NR with NR two vectors wide
+    (`vector-bits`: 512 for AVX-512, 256 for AVX2), vectorized into
+    `vector.contract` on full tiles; the accumulator stays in registers
+    across the K loop. Partial tiles at the edges are peeled off and stay
+    scalar loops. Everything else is left as it is.
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "Width of the CPU's vector registers in bits (128, 256, 512)">,
+  ];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def KilnCPULowerVectors : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp"> {
+  let summary = "Lowers vector contractions and transfers to FMAs on vector registers";
+  let description = [{
+    Runs after bufferization, on what `kiln-cpu-tile-contractions`
+    produced: `vector.contract` becomes outer products and those become
+    `vector.fma` on one-dimensional vectors (one broadcast element of A
+    times a row of B per FMA), transfers become one-dimensional loads and
+    stores, broadcasts, shape casts and transposes their one-dimensional
+    forms, so that LLVM sees register-sized vector operations only.
+  }];
+  let dependentDialects = ["::mlir::vector::VectorDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // KILN_CODEGEN_CPU_PASSES_TD

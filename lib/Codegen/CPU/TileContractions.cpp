@@ -1,0 +1,428 @@
+//===- TileContractions.cpp - Contractions tiled for the CPU --------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// kiln-cpu-tile-contractions: cache and register tiling of every contraction
+// on tensors, with its accumulator's fill and its elementwise consumer fused
+// into the cache tiles, through upstream's TilingInterface; full register
+// tiles vectorized into vector.contract with the accumulator kept in
+// registers across the K loop. See the pass description for the loop nest.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Codegen/CPU/Passes.h"
+
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/IR/Dominance.h"
+#include "mlir/Transforms/CSE.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
+
+namespace mlir::kiln {
+#define GEN_PASS_DEF_KILNCPUTILECONTRACTIONS
+#include "kiln/Codegen/CPU/Passes.h.inc"
+} // namespace mlir::kiln
+
+using namespace mlir;
+
+namespace {
+
+/// Tile sizes of one contraction, by role of the loop.
+struct TileSizes {
+  /// Register tile: MR rows of the accumulator, NR columns (a multiple of
+  /// the vector width).
+  int64_t mr, nr;
+  /// Cache tiles: the C tile a thread owns (MC x NC) and the depth of the
+  /// B panel (KC x NC) streamed through it.
+  int64_t mc, nc, kc;
+};
+
+/// The tile sizes for elements of `bits` bits on a CPU with `vectorBits`-bit
+/// vector registers. The register tile keeps MR x NR accumulators plus the
+/// NR/lanes vectors of B and a broadcast of A in the register file (32
+/// registers with AVX-512, 16 with AVX2): 8 x (2 vectors) uses 16 + 3 of
+/// 32; 6 x (2 vectors) uses 12 + 3 of 16. The cache tiles keep a KC x NR
+/// micro-panel of B in L1 (32 KiB at f32, KC = 256, NR = 32) and the
+/// KC x NC panel in L2.
+TileSizes chooseTileSizes(int64_t vectorBits, unsigned bits) {
+  int64_t lanes = std::max<int64_t>(vectorBits / bits, 1);
+  TileSizes sizes;
+  sizes.nr = 2 * lanes;
+  sizes.mr = vectorBits >= 512 ? 8 : 6;
+  sizes.kc = 256;
+  sizes.mc = 8 * sizes.mr;
+  sizes.nc = 8 * sizes.nr;
+  return sizes;
+}
+
+/// The role of each loop of a contraction.
+enum class Role { Batch, M, N, K };
+
+/// Whether `op` is a contraction this pass tiles: tensors, one M, one N and
+/// one K loop (any number of batch loops), floating-point elements.
+std::optional<SmallVector<Role>> contractionRoles(linalg::LinalgOp op) {
+  if (!op.hasPureTensorSemantics() || op.getNumDpsInits() != 1 ||
+      op.getNumDpsInputs() != 2)
+    return std::nullopt;
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
+      dims->k.size() != 1 || !linalg::isaContractionOpInterface(op))
+    return std::nullopt;
+  auto type = cast<RankedTensorType>(op.getDpsInits()[0].getType());
+  if (!isa<FloatType>(type.getElementType()))
+    return std::nullopt;
+  SmallVector<Role> roles(op.getNumLoops(), Role::Batch);
+  roles[dims->m.front()] = Role::M;
+  roles[dims->n.front()] = Role::N;
+  roles[dims->k.front()] = Role::K;
+  return roles;
+}
+
+/// The elementwise op that is the only user of `op`'s result and reads it
+/// with the same iteration space (bias add, activation), or null.
+linalg::GenericOp epilogueOf(linalg::LinalgOp op) {
+  Value result = op->getResult(0);
+  if (!result.hasOneUse())
+    return {};
+  auto user = dyn_cast<linalg::GenericOp>(*result.getUsers().begin());
+  if (!user || !user.hasPureTensorSemantics() || user.getNumDpsInits() != 1 ||
+      user.getNumLoops() != user.getNumParallelLoops())
+    return {};
+  OpOperand &use = *result.getUses().begin();
+  OpOperand *init = user.getDpsInitOperand(0);
+  if (user.isDpsInit(&use))
+    return user.getMatchingIndexingMap(&use).isIdentity() ? user
+                                                           : linalg::GenericOp();
+  AffineMap read = user.getMatchingIndexingMap(&use);
+  AffineMap write = user.getMatchingIndexingMap(init);
+  if (!read.isIdentity() || !write.isIdentity() ||
+      user->getResult(0).getType() != result.getType() ||
+      !user.getMatchingBlockArgument(init).use_empty())
+    return {};
+  return user;
+}
+
+/// Rewrites epilogue `user` of `op` to update the contraction's result in
+/// place: `generic ins(%c, %bias) outs(%empty)` becomes `generic ins(%bias)
+/// outs(%c)`, its body reading the element from the output. The
+/// contraction then accumulates into the final buffer and the epilogue
+/// rewrites each element where it is, with no temporary tile.
+linalg::GenericOp makeInPlace(RewriterBase &rewriter, linalg::LinalgOp op,
+                              linalg::GenericOp user) {
+  Value result = op->getResult(0);
+  OpOperand &use = *result.getUses().begin();
+  if (user.isDpsInit(&use))
+    return user;
+  unsigned position = use.getOperandNumber();
+  SmallVector<Value> inputs;
+  SmallVector<AffineMap> maps;
+  for (OpOperand *input : user.getDpsInputOperands())
+    if (input->getOperandNumber() != position) {
+      inputs.push_back(input->get());
+      maps.push_back(user.getMatchingIndexingMap(input));
+    }
+  maps.push_back(user.getMatchingIndexingMap(user.getDpsInitOperand(0)));
+  rewriter.setInsertionPoint(user);
+  auto inPlace = linalg::GenericOp::create(
+      rewriter, user.getLoc(), user->getResultTypes(), inputs,
+      ValueRange{result}, maps, user.getIteratorTypesArray());
+  // The body: the old one, with the contraction's element now the output
+  // argument (the old output argument was unused).
+  Region &body = inPlace.getRegion();
+  rewriter.inlineRegionBefore(user.getRegion(), body, body.end());
+  Block &block = body.front();
+  BlockArgument element = block.getArgument(position);
+  BlockArgument oldOutput = block.getArguments().back();
+  rewriter.replaceAllUsesWith(element, oldOutput);
+  block.eraseArgument(position);
+  rewriter.replaceOp(user, inPlace->getResults());
+  return inPlace;
+}
+
+/// Tile sizes as OpFoldResults.
+SmallVector<OpFoldResult> asSizes(MLIRContext *context,
+                                  ArrayRef<int64_t> sizes) {
+  return getAsIndexOpFoldResult(context, sizes);
+}
+
+/// Tiles `op` with `sizes` (0: not tiled) using scf.for and replaces it.
+FailureOr<scf::SCFTilingResult> tile(RewriterBase &rewriter,
+                                     linalg::LinalgOp op,
+                                     ArrayRef<int64_t> sizes) {
+  scf::SCFTilingOptions options;
+  options.setTileSizes(asSizes(op.getContext(), sizes));
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
+      rewriter, cast<TilingInterface>(op.getOperation()), options);
+  if (failed(tiled))
+    return failure();
+  rewriter.replaceOp(op, tiled->replacements);
+  return tiled;
+}
+
+/// The linalg op of `ops` that is a contraction (the tiled one), or null.
+linalg::LinalgOp findContraction(ArrayRef<Operation *> ops) {
+  for (Operation *op : ops)
+    if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op))
+      if (contractionRoles(linalgOp))
+        return linalgOp;
+  return {};
+}
+
+class ContractionTiler {
+public:
+  ContractionTiler(RewriterBase &rewriter, int64_t vectorBits)
+      : rewriter(rewriter), vectorBits(vectorBits) {}
+
+  /// Tiles one contraction (and what is fused with it). Leaves the IR
+  /// valid, tiled or not, whatever step fails.
+  void run(linalg::LinalgOp op) {
+    std::optional<SmallVector<Role>> roles = contractionRoles(op);
+    if (!roles)
+      return;
+    auto type = cast<RankedTensorType>(op.getDpsInits()[0].getType());
+    TileSizes sizes =
+        chooseTileSizes(vectorBits, type.getElementTypeBitWidth());
+    linalg::LinalgOp cacheTile = tileCaches(op, *roles, sizes);
+    if (!cacheTile)
+      return;
+    // Inside the cache tile: the K panel, then the register tiles.
+    auto bySize = [&](int64_t batch, int64_t m, int64_t n, int64_t k) {
+      return llvm::map_to_vector(*roles, [&](Role role) {
+        switch (role) {
+        case Role::Batch:
+          return batch;
+        case Role::M:
+          return m;
+        case Role::N:
+          return n;
+        case Role::K:
+          return k;
+        }
+        return int64_t(0);
+      });
+    };
+    FailureOr<scf::SCFTilingResult> panel =
+        tile(rewriter, cacheTile, bySize(0, 0, 0, sizes.kc));
+    if (failed(panel))
+      return;
+    linalg::LinalgOp inPanel = findContraction(panel->tiledOps);
+    if (!inPanel)
+      return;
+    // The last panel is shorter when KC does not divide K: peeled off, every
+    // panel has a static depth (a dynamic one would keep its register tiles
+    // from being vectorized).
+    SmallVector<linalg::LinalgOp> panels = {inPanel};
+    for (LoopLikeOpInterface loop : panel->loops)
+      if (auto forOp = dyn_cast<scf::ForOp>(loop.getOperation())) {
+        scf::ForOp partial;
+        if (succeeded(
+                scf::peelForLoopAndSimplifyBounds(rewriter, forOp, partial)))
+          partial.walk([&](linalg::LinalgOp inner) {
+            if (contractionRoles(inner))
+              panels.push_back(inner);
+          });
+      }
+    for (linalg::LinalgOp inner : panels)
+      tileRegisters(inner, bySize(1, sizes.mr, sizes.nr, 0));
+  }
+
+  /// Tiles a panel's contraction into register tiles, the full ones peeled
+  /// from the edges (they have static shapes and vectorize without masks).
+  void tileRegisters(linalg::LinalgOp op, ArrayRef<int64_t> sizes) {
+    FailureOr<scf::SCFTilingResult> registers = tile(rewriter, op, sizes);
+    if (failed(registers))
+      return;
+    for (LoopLikeOpInterface loop : llvm::reverse(registers->loops)) {
+      auto forOp = dyn_cast<scf::ForOp>(loop.getOperation());
+      scf::ForOp partial;
+      if (forOp)
+        (void)scf::peelForLoopAndSimplifyBounds(rewriter, forOp, partial);
+    }
+  }
+
+  /// Vectorizes `op` if it is a register tile: static shapes no larger
+  /// than MR x NR (one batch index). One step of K per iteration, the
+  /// accumulator a vector; larger or dynamic ones stay loops.
+  void vectorizeRegisterTile(linalg::LinalgOp op) {
+    std::optional<SmallVector<Role>> roles = contractionRoles(op);
+    if (!roles || !op.hasPureTensorSemantics() ||
+        llvm::any_of(op->getOperandTypes(), [](Type t) {
+          auto shaped = dyn_cast<ShapedType>(t);
+          return shaped && !shaped.hasStaticShape();
+        }))
+      return;
+    auto type = cast<RankedTensorType>(op.getDpsInits()[0].getType());
+    TileSizes sizes =
+        chooseTileSizes(vectorBits, type.getElementTypeBitWidth());
+    SmallVector<int64_t> bounds = op.getStaticLoopRanges();
+    SmallVector<int64_t> kByOne;
+    for (auto [role, bound] : llvm::zip_equal(*roles, bounds)) {
+      if ((role == Role::Batch && bound != 1) ||
+          (role == Role::M && bound > sizes.mr) ||
+          (role == Role::N && bound > sizes.nr))
+        return;
+      kByOne.push_back(role == Role::K ? 1 : 0);
+    }
+    linalg::LinalgOp step = op;
+    if (bounds[llvm::find(*roles, Role::K) - roles->begin()] > 1) {
+      FailureOr<scf::SCFTilingResult> steps = tile(rewriter, op, kByOne);
+      if (failed(steps))
+        return;
+      step = findContraction(steps->tiledOps);
+    }
+    if (!step || failed(linalg::vectorizeOpPrecondition(step)))
+      return;
+    rewriter.setInsertionPoint(step);
+    FailureOr<linalg::VectorizationResult> vectorized = linalg::vectorize(
+        rewriter, step, /*inputVectorSizes=*/{}, /*inputScalableVecDims=*/{},
+        /*vectorizeNDExtract=*/false, /*flatten1DDepthwiseConv=*/false,
+        /*assumeDynamicDimsMatchVecSizes=*/false,
+        /*createNamedContraction=*/true);
+    if (succeeded(vectorized))
+      rewriter.replaceOp(step, vectorized->replacements);
+  }
+
+private:
+  /// Tiles the contraction, or its epilogue with the contraction fused in,
+  /// into MC x NC tiles (one per batch index); the accumulator's fill is
+  /// fused too. Returns the contraction inside the tile.
+  linalg::LinalgOp tileCaches(linalg::LinalgOp op, ArrayRef<Role> roles,
+                              const TileSizes &sizes) {
+    linalg::GenericOp epilogue = epilogueOf(op);
+    if (epilogue)
+      epilogue = makeInPlace(rewriter, op, epilogue);
+    Operation *root = epilogue ? epilogue.getOperation() : op.getOperation();
+    // The root's loops: the contraction's own, or the epilogue's, which
+    // follow the contraction's result dimensions (its maps are identities).
+    SmallVector<int64_t> rootSizes;
+    auto sizeOf = [&](Role role) -> int64_t {
+      return role == Role::Batch ? 1
+             : role == Role::M   ? sizes.mc
+             : role == Role::N   ? sizes.nc
+                                 : 0;
+    };
+    if (epilogue) {
+      AffineMap result = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+      for (AffineExpr expr : result.getResults())
+        rootSizes.push_back(
+            sizeOf(roles[cast<AffineDimExpr>(expr).getPosition()]));
+    } else {
+      for (Role role : roles)
+        rootSizes.push_back(sizeOf(role));
+    }
+    Operation *init = op.getDpsInits()[0].getDefiningOp();
+    scf::SCFTileAndFuseOptions options;
+    options.tilingOptions.setTileSizes(
+        asSizes(op.getContext(), rootSizes));
+    // Fuse the contraction into its epilogue's tiles and the fill into the
+    // contraction's; the operands' producers would be recomputed per tile.
+    options.setFusionControlFn(
+        [&](tensor::ExtractSliceOp, OpResult producer, bool)
+            -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+          Operation *owner = producer.getOwner();
+          if (owner == op.getOperation() ||
+              (owner == init && isa<linalg::FillOp>(owner)))
+            return scf::SCFTileAndFuseOptions::ControlFnResult{};
+          return std::nullopt;
+        });
+    rewriter.setInsertionPoint(root);
+    FailureOr<scf::SCFTileAndFuseResult> fused =
+        scf::tileConsumerAndFuseProducersUsingSCF(
+            rewriter, cast<TilingInterface>(root), options);
+    if (failed(fused))
+      return {};
+    for (OpResult result : root->getResults())
+      if (Value replacement = fused->replacements.lookup(result))
+        rewriter.replaceAllUsesWith(result, replacement);
+    SmallVector<Operation *> originals = {root};
+    if (epilogue)
+      originals.push_back(op);
+    if (init)
+      originals.push_back(init);
+    for (Operation *original : originals)
+      if (original->use_empty())
+        rewriter.eraseOp(original);
+    return findContraction(llvm::to_vector(fused->tiledAndFusedOps));
+  }
+
+  RewriterBase &rewriter;
+  int64_t vectorBits;
+};
+
+/// Canonicalization, with the leading unit dimensions of vectors dropped
+/// (a batch of one, a K step of one).
+LogicalResult simplify(Operation *root) {
+  MLIRContext *context = root->getContext();
+  RewritePatternSet patterns(context);
+  vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
+  for (RegisteredOperationName name : context->getRegisteredOperations())
+    name.getCanonicalizationPatterns(patterns, context);
+  for (Dialect *dialect : context->getLoadedDialects())
+    dialect->getCanonicalizationPatterns(patterns);
+  if (failed(applyPatternsGreedily(root, std::move(patterns))))
+    return failure();
+  IRRewriter rewriter(context);
+  DominanceInfo dominance(root);
+  eliminateCommonSubExpressions(rewriter, dominance, root);
+  return success();
+}
+
+struct CPUTileContractionsPass
+    : public mlir::kiln::impl::KilnCPUTileContractionsBase<
+          CPUTileContractionsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    SmallVector<linalg::LinalgOp> contractions;
+    func.walk([&](linalg::LinalgOp op) {
+      if (contractionRoles(op))
+        contractions.push_back(op);
+    });
+    if (contractions.empty())
+      return;
+    IRRewriter rewriter(&getContext());
+    ContractionTiler tiler(rewriter, vectorBits);
+    for (linalg::LinalgOp op : contractions)
+      tiler.run(op);
+    // The tiles' sizes fold to constants where the loops' bounds allow (all
+    // full tiles, and edge tiles of static shapes).
+    if (failed(simplify(func)))
+      return signalPassFailure();
+    // Then every register tile (full tiles and static edge tiles alike).
+    SmallVector<linalg::LinalgOp> tiles;
+    func.walk([&](linalg::LinalgOp op) {
+      if (contractionRoles(op))
+        tiles.push_back(op);
+    });
+    for (linalg::LinalgOp op : tiles)
+      tiler.vectorizeRegisterTile(op);
+    if (failed(simplify(func)))
+      return signalPassFailure();
+    // Keep the accumulator in registers: its read and write of the C tile
+    // move out of the K loop (the loop then carries a vector).
+    SmallVector<LoopLikeOpInterface> loops;
+    func.walk([&](scf::ForOp loop) {
+      if (!loop.getBody()->getOps<vector::ContractionOp>().empty())
+        loops.push_back(loop);
+    });
+    for (LoopLikeOpInterface loop : loops) {
+      moveLoopInvariantCode(loop);
+      (void)hoistLoopInvariantSubsets(rewriter, loop);
+    }
+    if (failed(simplify(func)))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,24 @@
+// RUN: tensor-opt %s --kiln-cpu-lower-vectors | FileCheck %s
+
+// A register tile's K step after bufferization: the 8x32 contraction
+// becomes eight FMAs of a broadcast element of A with the row of B, on
+// one-dimensional vectors; the transfers become plain loads and stores.
+// CHECK-LABEL: func.func @step
+// CHECK-NOT: vector.contract
+// CHECK-NOT: vector.transfer_read
+// CHECK-COUNT-8: vector.fma {{.*}} : vector<32xf32>
+// CHECK-NOT: vector.transfer_write
+// CHECK: vector.store {{.*}} : memref<8x32xf32>, vector<32xf32>
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (k, n)>
+#c = affine_map<(m, n, k) -> (m, n)>
+func.func @step(%A: memref<8x1xf32>, %B: memref<1x32xf32>, %C: memref<8x32xf32>) {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %a = vector.transfer_read %A[%c0, %c0], %zero {in_bounds = [true, true]} : memref<8x1xf32>, vector<8x1xf32>
+  %b = vector.transfer_read %B[%c0, %c0], %zero {in_bounds = [true, true]} : memref<1x32xf32>, vector<1x32xf32>
+  %acc = vector.transfer_read %C[%c0, %c0], %zero {in_bounds = [true, true]} : memref<8x32xf32>, vector<8x32xf32>
+  %r = vector.contract {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %a, %b, %acc : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+  vector.transfer_write %r, %C[%c0, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<8x32xf32>
+  return
+}

@@ -1,0 +1,108 @@
+// RUN: tensor-opt %s --split-input-file --kiln-cpu-tile-contractions=vector-bits=512 | FileCheck %s
+// RUN: tensor-opt %s --split-input-file --kiln-cpu-tile-contractions=vector-bits=256 | FileCheck %s --check-prefix=AVX2
+
+// A matmul with a bias add and a relu (a dense layer), 256 x 256 x 256 f32
+// with AVX-512: cache tiles of 64 rows x 256 columns; the fill writes the
+// output tile and the epilogue rewrites it in place (no temporary tile);
+// inside, 8 x 32 register tiles whose accumulator (a vector<8x32xf32>) is
+// carried by the K loop, read before it and written after it.
+// CHECK-LABEL: func.func @dense
+// CHECK-SAME: (%[[A:.*]]: tensor<256x256xf32>, %[[B:.*]]: tensor<256x256xf32>, %[[BIAS:.*]]: tensor<256xf32>)
+// CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
+// CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
+// CHECK: scf.for %[[M0:.*]] = %{{.*}} to %{{.*}} step %[[C64]] iter_args(%[[OUT:.*]] =
+// CHECK: %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%[[M0]], 0] [64, 256]
+// CHECK: %[[FILLED:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[TILE]] : tensor<64x256xf32>)
+// CHECK: scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %[[FILLED]])
+// CHECK: scf.for %{{.*}} step %[[C32]]
+// CHECK: %[[ACC0:.*]] = vector.transfer_read {{.*}} : tensor<8x32xf32>, vector<8x32xf32>
+// CHECK: %[[ACC:.*]] = scf.for {{.*}} iter_args(%[[RUNNING:.*]] = %[[ACC0]]) -> (vector<8x32xf32>)
+// CHECK-NOT: transfer_write
+// CHECK: vector.contract {{.*}} %[[RUNNING]] : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK: scf.yield
+// CHECK: vector.transfer_write %[[ACC]]
+// CHECK: linalg.generic {{.*}} ins(%[[BIAS]] : tensor<256xf32>) outs(%{{.*}} : tensor<64x256xf32>)
+// CHECK: arith.addf
+// CHECK: arith.maximumf
+// CHECK-NOT: linalg.matmul
+// AVX2-LABEL: func.func @dense
+// AVX2: vector.contract {{.*}} : vector<6x1xf32>, vector<1x16xf32> into vector<6x16xf32>
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+#cols = affine_map<(d0, d1) -> (d1)>
+func.func @dense(%a: tensor<256x256xf32>, %b: tensor<256x256xf32>, %bias: tensor<256xf32>) -> tensor<256x256xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<256x256xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<256x256xf32>) -> tensor<256x256xf32>
+  %m = linalg.matmul ins(%a, %b : tensor<256x256xf32>, tensor<256x256xf32>) outs(%f : tensor<256x256xf32>) -> tensor<256x256xf32>
+  %e2 = tensor.empty() : tensor<256x256xf32>
+  %r = linalg.generic {indexing_maps = [#rows, #cols, #rows], iterator_types = ["parallel", "parallel"]}
+      ins(%m, %bias : tensor<256x256xf32>, tensor<256xf32>) outs(%e2 : tensor<256x256xf32>) {
+  ^bb0(%x: f32, %c: f32, %o: f32):
+    %s = arith.addf %x, %c : f32
+    %y = arith.maximumf %s, %zero : f32
+    linalg.yield %y : f32
+  } -> tensor<256x256xf32>
+  return %r : tensor<256x256xf32>
+}
+
+// -----
+
+// Odd sizes: full 8 x 32 tiles and the static edge tiles (8 x 5, 2 x 32,
+// 2 x 5) are all vectorized; K is not a multiple of anything.
+// CHECK-LABEL: func.func @odd
+// CHECK: vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK: vector<8x1xf32>, vector<1x5xf32> into vector<8x5xf32>
+// CHECK: vector<2x1xf32>, vector<1x32xf32> into vector<2x32xf32>
+// CHECK: vector<2x1xf32>, vector<1x5xf32> into vector<2x5xf32>
+// CHECK-NOT: linalg.matmul
+func.func @odd(%a: tensor<10x13xf32>, %b: tensor<13x37xf32>) -> tensor<10x37xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<10x37xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<10x37xf32>) -> tensor<10x37xf32>
+  %m = linalg.matmul ins(%a, %b : tensor<10x13xf32>, tensor<13x37xf32>) outs(%f : tensor<10x37xf32>) -> tensor<10x37xf32>
+  return %m : tensor<10x37xf32>
+}
+
+// -----
+
+// An open batch extent: full tiles vectorized, the last rows (a size known
+// at run time) stay a linalg.matmul, lowered to loops later.
+// CHECK-LABEL: func.func @open_rows
+// CHECK: vector.contract {{.*}} into vector<8x32xf32>
+// CHECK: linalg.matmul {{.*}} tensor<?x16xf32>, tensor<16x32xf32>) outs(%{{.*}} : tensor<?x32xf32>)
+func.func @open_rows(%a: tensor<?x16xf32>, %b: tensor<16x32xf32>) -> tensor<?x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %d = tensor.dim %a, %c0 : tensor<?x16xf32>
+  %e = tensor.empty(%d) : tensor<?x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x32xf32>) -> tensor<?x32xf32>
+  %m = linalg.matmul ins(%a, %b : tensor<?x16xf32>, tensor<16x32xf32>) outs(%f : tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %m : tensor<?x32xf32>
+}
+
+// -----
+
+// A batch matmul: one batch index per cache tile.
+// CHECK-LABEL: func.func @batched
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: tensor.extract_slice {{.*}} [1, 16, 64]
+// CHECK: vector.contract {{.*}} into vector<8x32xf32>
+func.func @batched(%a: tensor<2x16x8xf32>, %b: tensor<2x8x64xf32>) -> tensor<2x16x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x16x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x16x64xf32>) -> tensor<2x16x64xf32>
+  %m = linalg.batch_matmul ins(%a, %b : tensor<2x16x8xf32>, tensor<2x8x64xf32>) outs(%f : tensor<2x16x64xf32>) -> tensor<2x16x64xf32>
+  return %m : tensor<2x16x64xf32>
+}
+
+// -----
+
+// Integer contractions are left alone.
+// CHECK-LABEL: func.func @integers
+// CHECK: linalg.matmul
+// CHECK-NOT: vector.contract
+func.func @integers(%a: tensor<8x8xi32>, %b: tensor<8x8xi32>, %c: tensor<8x8xi32>) -> tensor<8x8xi32> {
+  %m = linalg.matmul ins(%a, %b : tensor<8x8xi32>, tensor<8x8xi32>) outs(%c : tensor<8x8xi32>) -> tensor<8x8xi32>
+  return %m : tensor<8x8xi32>
+}
