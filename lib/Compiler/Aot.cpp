@@ -445,6 +445,16 @@ kiln_status_t mlir::kiln::compileLibrary(Compiler &compiler, ModuleOp module,
           writeFile(objectPath, llvm::StringRef(object.data(), object.size())))
     return s;
 
+  // The runtime, next to the library: the header calls it, and the
+  // library's temporaries come from its pool (it is linked against it).
+  std::string runtime =
+      libraryOf(reinterpret_cast<const void *>(&kiln_status_create));
+  if (runtime.empty() ||
+      llvm::sys::fs::copy_file(runtime, outDir + "/libkiln_runtime.so"))
+    return kiln_status_create(KILN_NOT_FOUND,
+                              "cannot copy the Kiln runtime library ('%s')",
+                              runtime.c_str());
+
   // Link with the system's C compiler driver.
   std::string driver = linker;
   if (driver.empty())
@@ -460,8 +470,10 @@ kiln_status_t mlir::kiln::compileLibrary(Compiler &compiler, ModuleOp module,
                               "CC",
                               driver.empty() ? "cc" : driver.c_str());
   std::string soname = "-Wl,-soname,lib" + options.name + ".so";
+  std::string runtimeDir = "-L" + outDir;
   llvm::SmallVector<llvm::StringRef> args = {
-      *program, "-shared", "-o", libraryPath, objectPath, soname, "-lm"};
+      *program, "-shared", "-o", libraryPath, objectPath, soname, runtimeDir,
+      "-lkiln_runtime", "-Wl,-rpath,$ORIGIN", "-lm"};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
                                      &message);
@@ -477,14 +489,6 @@ kiln_status_t mlir::kiln::compileLibrary(Compiler &compiler, ModuleOp module,
     return s;
   if (kiln_status_t s = writeFile(outDir + "/" + options.name + ".h", header))
     return s;
-  // The runtime the header calls, next to the library.
-  std::string runtime =
-      libraryOf(reinterpret_cast<const void *>(&kiln_status_create));
-  if (runtime.empty() ||
-      llvm::sys::fs::copy_file(runtime, outDir + "/libkiln_runtime.so"))
-    return kiln_status_create(KILN_NOT_FOUND,
-                              "cannot copy the Kiln runtime library ('%s')",
-                              runtime.c_str());
   if (llvm::sys::fs::copy_file(KILN_RUNTIME_HEADER_PATH,
                                outDir + "/kiln/Runtime/Runtime.h"))
     return kiln_status_create(KILN_NOT_FOUND,

@@ -23,7 +23,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ExecutionEngine/Orc/AbsoluteSymbols.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/Support/FileSystem.h"
@@ -126,6 +128,30 @@ kiln_status_t Compiler::runPasses(ModuleOp module, llvm::StringRef pipeline) {
   return nullptr;
 }
 
+// The runtime's allocation functions for compiled code's temporaries (see
+// Buffer.cpp); the runtime exports them, but the JIT only searches the
+// process's global scope, where a runtime loaded by Python is not.
+extern "C" void *_mlir_memref_to_llvm_alloc(size_t);
+extern "C" void *_mlir_memref_to_llvm_aligned_alloc(size_t, size_t);
+extern "C" void _mlir_memref_to_llvm_free(void *);
+
+/// The runtime's symbols that compiled code calls, for a JIT.
+static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) {
+  auto symbol = [](auto *function) {
+    return llvm::orc::ExecutorSymbolDef(
+        llvm::orc::ExecutorAddr::fromPtr(reinterpret_cast<void *>(function)),
+        llvm::JITSymbolFlags::Exported);
+  };
+  llvm::orc::SymbolMap symbols;
+  symbols[mangle("_mlir_memref_to_llvm_alloc")] =
+      symbol(&_mlir_memref_to_llvm_alloc);
+  symbols[mangle("_mlir_memref_to_llvm_aligned_alloc")] =
+      symbol(&_mlir_memref_to_llvm_aligned_alloc);
+  symbols[mangle("_mlir_memref_to_llvm_free")] =
+      symbol(&_mlir_memref_to_llvm_free);
+  return symbols;
+}
+
 static void *lookupSymbol(void *ctx, const char *name) {
   auto *engine = static_cast<ExecutionEngine *>(ctx);
   llvm::Expected<void *> address = engine->lookup(name);
@@ -212,6 +238,13 @@ kiln_status_t Compiler::loadCached(const CompileOptions &options,
     return kiln_status_create(KILN_INTERNAL, "%s", message.c_str());
   }
   j.getMainJITDylib().addGenerator(std::move(*generator));
+  llvm::orc::MangleAndInterner mangle(j.getExecutionSession(),
+                                      j.getDataLayout());
+  if (llvm::Error e = j.getMainJITDylib().define(
+          llvm::orc::absoluteSymbols(runtimeSymbols(mangle)))) {
+    std::string message = llvm::toString(std::move(e));
+    return kiln_status_create(KILN_INTERNAL, "%s", message.c_str());
+  }
   if (llvm::Error e = j.addObjectFile(std::move(*buffer))) {
     // A damaged cache entry: drop it and compile instead.
     llvm::consumeError(std::move(e));
@@ -277,7 +310,10 @@ kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options
       static_cast<llvm::CodeGenOptLevel>(std::min(options.optLevel, 3u));
   engineOptions.enableObjectDump = !cacheDir.empty();
   engineOptions.enableGDBNotificationListener = false;
-  engineOptions.enablePerfNotificationListener = false;
+  // KILN_PERF=1: tell perf about the JIT's code (jitdump: `perf record -k 1`,
+  // then `perf inject --jit`), for profiling compiled steps.
+  engineOptions.enablePerfNotificationListener =
+      std::getenv("KILN_PERF") && std::string(std::getenv("KILN_PERF")) == "1";
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine) {
     std::string message = llvm::toString(engine.takeError());
@@ -285,6 +321,7 @@ kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options
                               message.c_str());
   }
   ExecutionEngine *raw = engine->release();
+  raw->registerSymbols(runtimeSymbols);
   auto *manifest =
       static_cast<const char *>(lookupSymbol(raw, "kiln_manifest"));
   if (!manifest) {

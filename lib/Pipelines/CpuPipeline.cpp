@@ -26,9 +26,12 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // Contractions tiled for the caches and the registers, with their fill
   // and epilogue fused and their register tiles vectorized (on tensors).
   if (options.tileContractions) {
+    OpPassManager &functions = pm.nest<func::FuncOp>();
+    // Convolutions become a patch copy and a contraction, tiled below.
+    functions.addPass(createKilnCPUConvolutionsToGemm());
     KilnCPUTileContractionsOptions tiling;
     tiling.vectorBits = getCpuVectorBits(options.targetCpu);
-    pm.addNestedPass<func::FuncOp>(createKilnCPUTileContractions(tiling));
+    functions.addPass(createKilnCPUTileContractions(tiling));
   }
   // What is left of them (edge tiles) and convolutions loop with their last
   // parallel dimension innermost, so LLVM's vectorizer gets contiguous
@@ -52,6 +55,12 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createConvertMathToFuncs());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
+  // Temporaries come from the runtime's pool (MLIR's generic allocation
+  // functions, which the runtime defines), not from malloc: a step run again
+  // reuses them instead of faulting in fresh pages.
+  FinalizeMemRefToLLVMConversionPassOptions memrefs;
+  memrefs.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefs));
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   KilnCPUTargetOptions target;

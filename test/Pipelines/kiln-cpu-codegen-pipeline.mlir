@@ -14,6 +14,7 @@
 // ends with the target CPU and the entry points.
 // STAGE: builtin.module(
 // STAGE-NEXT: func.func(
+// STAGE-NEXT: kiln-cpu-convolutions-to-gemm,
 // STAGE-NEXT: kiln-cpu-tile-contractions{vector-bits={{256|512|128}}}
 // STAGE-NEXT: ),
 // STAGE-NEXT: kiln-contraction-loop-order,
@@ -24,6 +25,7 @@
 // STAGE: kiln-cpu-lower-vectors
 // STAGE: kiln-copies-to-linalg,
 // STAGE: convert-linalg-to-loops
+// STAGE: finalize-memref-to-llvm{{.*}}use-generic-functions=true
 // STAGE: convert-to-llvm
 // STAGE: kiln-cpu-target{cpu=host},
 // STAGE-NEXT: kiln-emit-entry-points

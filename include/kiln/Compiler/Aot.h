@@ -7,8 +7,10 @@
 // A module in the Kiln dialect (variables, gradient requests, optimizer
 // updates and all) becomes, in `outDir`:
 //
-//   libNAME.so      the compiled entries and manifest; depends on libc/libm
-//                   only (symbols prefixed NAME_, so libraries coexist)
+//   libNAME.so      the compiled entries and manifest; depends on libc,
+//                   libm and the runtime next to it (its temporaries come
+//                   from the runtime's pool; symbols prefixed NAME_, so
+//                   libraries coexist)
 //   NAME.h          a plain C header: a typed function per entry point and
 //                   an instance API (variables, checkpoints, errors) over
 //                   the Kiln runtime

@@ -22,6 +22,7 @@
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
 #include "mlir/IR/Dominance.h"
+#include "mlir/IR/Verifier.h"
 #include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
@@ -74,17 +75,72 @@ std::optional<SmallVector<Role>> contractionRoles(linalg::LinalgOp op) {
     return std::nullopt;
   FailureOr<linalg::ContractionDimensions> dims =
       linalg::inferContractionDims(op);
-  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
+  if (failed(dims) || dims->m.empty() || dims->n.empty() ||
       dims->k.size() != 1 || !linalg::isaContractionOpInterface(op))
     return std::nullopt;
   auto type = cast<RankedTensorType>(op.getDpsInits()[0].getType());
   if (!isa<FloatType>(type.getElementType()))
     return std::nullopt;
+  // Several M (or N) loops, e.g. the images and the pixels of a
+  // convolution's patches: the one innermost in the result is the tiles'
+  // M (N); the others are walked one index at a time, like batches.
+  AffineMap result = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  auto innermost = [&](ArrayRef<unsigned> loops) {
+    unsigned best = loops.front();
+    int64_t bestPosition = -1;
+    for (unsigned loop : loops)
+      if (std::optional<unsigned> position =
+              result.getResultPosition(getAffineDimExpr(loop, op.getContext()));
+          position && static_cast<int64_t>(*position) > bestPosition) {
+        best = loop;
+        bestPosition = *position;
+      }
+    return best;
+  };
   SmallVector<Role> roles(op.getNumLoops(), Role::Batch);
-  roles[dims->m.front()] = Role::M;
-  roles[dims->n.front()] = Role::N;
+  roles[innermost(dims->m)] = Role::M;
+  roles[innermost(dims->n)] = Role::N;
   roles[dims->k.front()] = Role::K;
   return roles;
+}
+
+/// A generic contraction with one M, one N and one K loop (a matmul with
+/// transposed operands, as Kiln lowers them) as a linalg.matmul with the
+/// same indexing maps: the vectorizer turns named contractions, not
+/// generics, into vector.contract. Leaves other ops alone.
+void nameMatmul(RewriterBase &rewriter, linalg::GenericOp op) {
+  if (op.getNumLoops() != 3 || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
+    return;
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
+      dims->k.size() != 1 || !dims->batch.empty())
+    return;
+  // linalg.matmul iterates (m, n, k); its maps say which operand is
+  // transposed.
+  MLIRContext *context = op.getContext();
+  SmallVector<AffineExpr> canonical(3);
+  canonical[dims->m.front()] = getAffineDimExpr(0, context);
+  canonical[dims->n.front()] = getAffineDimExpr(1, context);
+  canonical[dims->k.front()] = getAffineDimExpr(2, context);
+  SmallVector<Attribute> maps;
+  for (AffineMap map : op.getIndexingMapsArray()) {
+    if (!map.isProjectedPermutation() || map.getNumResults() != 2)
+      return;
+    maps.push_back(AffineMapAttr::get(
+        map.replaceDimsAndSymbols(canonical, {}, 3, 0)));
+  }
+  rewriter.setInsertionPoint(op);
+  auto matmul = linalg::MatmulOp::create(
+      rewriter, op.getLoc(), op->getResultTypes(), op.getDpsInputs(),
+      op.getDpsInits(),
+      {rewriter.getNamedAttr("indexing_maps", rewriter.getArrayAttr(maps))});
+  if (failed(mlir::verify(matmul))) {
+    rewriter.eraseOp(matmul);
+    return;
+  }
+  rewriter.replaceOp(op, matmul->getResults());
 }
 
 /// The elementwise op that is the only user of `op`'s result and reads it
@@ -384,6 +440,11 @@ struct CPUTileContractionsPass
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    IRRewriter rewriter(&getContext());
+    SmallVector<linalg::GenericOp> generics;
+    func.walk([&](linalg::GenericOp op) { generics.push_back(op); });
+    for (linalg::GenericOp op : generics)
+      nameMatmul(rewriter, op);
     SmallVector<linalg::LinalgOp> contractions;
     func.walk([&](linalg::LinalgOp op) {
       if (contractionRoles(op))
@@ -391,7 +452,6 @@ struct CPUTileContractionsPass
     });
     if (contractions.empty())
       return;
-    IRRewriter rewriter(&getContext());
     ContractionTiler tiler(rewriter, vectorBits);
     for (linalg::LinalgOp op : contractions)
       tiler.run(op);

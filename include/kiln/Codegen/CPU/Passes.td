@@ -102,6 +102,29 @@ def KilnCPUTileContractions
                            "::mlir::vector::VectorDialect"];
 }
 
+def KilnCPUConvolutionsToGemm
+    : Pass<"kiln-cpu-convolutions-to-gemm", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites convolutions as an im2col gather and a matrix product";
+  let description = [{
+    A convolution of N x H x W x C images with KH x KW x C x F filters is the
+    matrix product of the image patches, N x (OH * OW) x (KH * KW * C), with
+    the filters seen as (KH * KW * C) x F. This pass rewrites every
+    `linalg.conv_2d_nhwc_hwcf` with static shapes (the forward convolution,
+    and the input gradient, which Kiln lowers to one) into a copy of the
+    patches (channels innermost, so it runs at copy speed) and a
+    `linalg.matmul`, and the filter gradient (a seven-loop generic) into
+    the patches read transposed times the output gradient;
+    `kiln-cpu-tile-contractions` then tiles and vectorizes the products
+    like any other contraction.
+    The gather costs a copy of the patches (KH * KW times the image); the
+    product then runs at matrix-multiply speed instead of the speed of six
+    nested scalar loops.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def KilnCPULowerVectors : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp"> {
   let summary = "Lowers vector contractions and transfers to FMAs on vector registers";
   let description = [{
