@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""First Kiln benchmarks, side by side with NumPy (and PyTorch when
-installed), in one run: a 512x512 matmul and a fused relu(a*x+b) over 16M
-floats. Kiln runs through tensor-run (JIT, CPU pipeline); the time is per
-call of the compiled entry point, measured inside tensor-run after a warm-up
-call. Prints a table with Kiln/peer ratios (> 1 means Kiln is slower).
+"""Kernels side by side in one run: f32 matmuls at the SGEMM and MLP shapes
+and a fused relu(a*x+b) over 16M floats, in Kiln, NumPy (OpenBLAS),
+PyTorch eager and (for the elementwise chain) hand-written C++.
 
-Usage: /usr/bin/python3 bench/bench_basic.py [--repeat N]
+Before timing, the peers are checked (bench/peers.py): a peer on the
+reference BLAS or on a weaker OpenBLAS kernel than the CPU's best stops the
+run. The machine's peak FMA and bandwidth are measured in the same run.
+
+Kiln runs through tensor-run (JIT, CPU pipeline); its time is per call of
+the compiled entry point, measured inside tensor-run after a warm-up call.
+Prints medians in microseconds, GFLOP/s and Kiln/peer ratios (> 1: Kiln is
+slower). Usage: /usr/bin/python3 bench/bench_basic.py [--repeat N]
 """
 
 import os
@@ -16,24 +21,32 @@ import sys
 import tempfile
 import time
 
-# Peers run on one thread, like Kiln's generated code today.
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
+import peers  # noqa: E402  (before NumPy: peers' threads and kernel)
+from peers import torch  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TENSOR_RUN = os.path.join(os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build")),
-                          "bin", "tensor-run")
+TENSOR_RUN = os.path.join(peers.BUILD, "bin", "tensor-run")
 
-MATMUL = """
-func.func @matmul(%a: tensor<512x512xf32>, %b: tensor<512x512xf32>) -> tensor<512x512xf32> {
-  %0 = kiln.matmul %a, %b : tensor<512x512xf32>, tensor<512x512xf32> -> tensor<512x512xf32>
-  return %0 : tensor<512x512xf32>
-}
-"""
+# (name, M, K, N): the issue's SGEMM and MLP shapes.
+MATMULS = [
+    ("SGEMM 1024", 1024, 1024, 1024),
+    ("SGEMM 256", 256, 256, 256),
+    ("MLP 64x784 @ 784x256", 64, 784, 256),
+    ("MLP 256x784 @ 784x256", 256, 784, 256),
+]
 
 N = 16 * 1024 * 1024
+
+
+def matmul_module(m, k, n):
+    a, b, c = (f"tensor<{m}x{k}xf32>", f"tensor<{k}x{n}xf32>",
+               f"tensor<{m}x{n}xf32>")
+    return (f"func.func @matmul(%a: {a}, %b: {b}) -> {c} {{\n"
+            f"  %0 = kiln.matmul %a, %b : {a}, {b} -> {c}\n"
+            f"  return %0 : {c}\n}}\n")
+
+
 FUSED = f"""
 func.func @fused(%a: tensor<{N}xf32>, %x: tensor<{N}xf32>, %b: tensor<{N}xf32>) -> tensor<{N}xf32> {{
   %0 = kiln.mul %a, %x : tensor<{N}xf32>, tensor<{N}xf32> -> tensor<{N}xf32>
@@ -54,7 +67,7 @@ def measure(fn, repeat):
     return statistics.median(times) * 1e6
 
 
-def kiln(tmp, name, module, inputs, repeat):
+def kiln(tmp, name, module, inputs, repeat, threads=None):
     path = os.path.join(tmp, f"{name}.mlir")
     with open(path, "w") as f:
         f.write(module)
@@ -63,32 +76,41 @@ def kiln(tmp, name, module, inputs, repeat):
         p = os.path.join(tmp, f"{name}{i}.npy")
         np.save(p, array)
         cmd += ["--input", p]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ)
+    if threads is not None:
+        env["KILN_NUM_THREADS"] = str(threads)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env=env).stdout
     m = re.search(r"median ([0-9.]+) us.*compile ([0-9.]+) ms", out)
-    return float(m.group(1)), float(m.group(2))
+    return float(m.group(1))
 
 
 def main():
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 10
+    peers.check_peers()
+    peak = peers.print_machine_limits()[1]
     rng = np.random.default_rng(0)
-    try:
-        import torch
-        torch.set_num_threads(1)
-    except Exception:  # PyTorch is optional
-        torch = None
-    rows = []
+
+    print(f"\n{'matmul f32 (1 thread)':24} {'kiln us':>9} {'GFLOP/s':>8} {'%peak':>6} "
+          f"{'numpy us':>9} {'torch us':>9} {'kiln/numpy':>10} {'kiln/torch':>10}")
     with tempfile.TemporaryDirectory() as tmp:
-        a, b = (rng.standard_normal((512, 512), dtype=np.float32) for _ in range(2))
-        k_us, compile_ms = kiln(tmp, "matmul", MATMUL, [a, b], repeat)
-        out = np.empty_like(a)
-        peers = {"numpy": measure(lambda: np.matmul(a, b, out=out), repeat)}
-        if torch:
-            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-            peers["torch"] = measure(lambda: torch.mm(ta, tb), repeat)
-        rows.append(("matmul 512x512 f32", k_us, compile_ms, peers))
+        for name, m, k, n in MATMULS:
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            b = rng.standard_normal((k, n), dtype=np.float32)
+            reps = max(repeat, int(2e9 / (2 * m * n * k)))  # >= ~1 s of work
+            k_us = kiln(tmp, "matmul", matmul_module(m, k, n), [a, b], reps, 1)
+            out = np.empty((m, n), np.float32)
+            np_us = measure(lambda: np.matmul(a, b, out=out), reps)
+            t_us = float("nan")
+            if torch is not None:
+                ta, tb, tout = (torch.from_numpy(v) for v in (a, b, out))
+                t_us = measure(lambda: torch.mm(ta, tb, out=tout), reps)
+            gflops = 2 * m * n * k / k_us / 1e3
+            print(f"{name:24} {k_us:9.1f} {gflops:8.1f} {100 * gflops / peak:6.1f} "
+                  f"{np_us:9.1f} {t_us:9.1f} {k_us / np_us:10.2f} {k_us / t_us:10.2f}")
 
         va, vx, vb = (rng.standard_normal(N, dtype=np.float32) for _ in range(3))
-        k_us, compile_ms = kiln(tmp, "fused", FUSED, [va, vx, vb], repeat)
+        k_us = kiln(tmp, "fused", FUSED, [va, vx, vb], repeat, 1)
         res = np.empty_like(va)
 
         def numpy_fused():
@@ -96,17 +118,19 @@ def main():
             np.add(res, vb, out=res)
             np.maximum(res, 0, out=res)
 
-        peers = {"numpy": measure(numpy_fused, repeat)}
-        if torch:
+        np_us = measure(numpy_fused, repeat)
+        t_us = float("nan")
+        if torch is not None:
             ta, tx, tb = (torch.from_numpy(v) for v in (va, vx, vb))
-            peers["torch"] = measure(lambda: torch.relu(ta * tx + tb), repeat)
-        rows.append(("relu(a*x+b) 16M f32", k_us, compile_ms, peers))
-
-    print(f"{'benchmark':24} {'kiln us':>12} {'compile ms':>11} "
-          + " ".join(f"{p + ' us':>12} {'kiln/' + p:>11}" for p in rows[0][3]))
-    for name, k_us, compile_ms, peers in rows:
-        cells = " ".join(f"{us:12.1f} {k_us / us:11.2f}" for us in peers.values())
-        print(f"{name:24} {k_us:12.1f} {compile_ms:11.1f} {cells}")
+            t_us = measure(lambda: torch.relu(ta * tx + tb), repeat)
+        cpp_us = peers.native("fused", N, repeat)
+        floor_us = 4 * 4 * N / (peers.native("triad") * 1e3)
+        print(f"\n{'relu(a*x+b) 16M f32':24} {'kiln us':>9} {'C++ us':>9} {'numpy us':>9} "
+              f"{'torch us':>9} {'kiln/C++':>9} {'kiln/numpy':>10} {'kiln/torch':>10}")
+        print(f"{'':24} {k_us:9.1f} {cpp_us:9.1f} {np_us:9.1f} {t_us:9.1f} "
+              f"{k_us / cpp_us:9.2f} {k_us / np_us:10.2f} {k_us / t_us:10.2f}")
+        print(f"(bandwidth floor at the triad's rate: {floor_us:.0f} us)")
+    print("(medians; > 1: Kiln is slower)")
 
 
 if __name__ == "__main__":

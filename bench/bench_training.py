@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 """Training steps, side by side in one run (each peer single-threaded):
 
-  - the MLP 784-128-10 (ReLU, softmax cross-entropy, Adam) at batch 64 and
-    256: Kiln compiled (@kiln.function), Kiln eager (tape + eager ops + the
-    compiled Adam update), PyTorch eager autograd, hand-written NumPy;
+  - the MLP 784-256-256-10 (ReLU, softmax cross-entropy, SGD) at batch 64
+    and 256, the fast-CPU issue's target;
+  - the MLP 784-128-10 with Adam at batch 64 and 256 (earlier entries of
+    bench/README.md use it);
   - the seed CNN (two 3x3 convolutions with 16 filters, global average
-    pooling, dense) at batch 32 on 28x28x1: the same four.
+    pooling, dense, Adam) at batch 32 on 28x28x1.
 
-Prints the median milliseconds per step and Kiln/peer ratios (> 1: Kiln is
-slower). Usage: /usr/bin/python3 bench/bench_training.py [--repeats N]
+Each in Kiln compiled (@kiln.function), Kiln eager (tape + eager ops + the
+compiled update), PyTorch eager autograd and hand-written NumPy. The peers'
+BLAS is checked first (bench/peers.py). Prints the median milliseconds per
+step, Kiln/peer ratios (> 1: Kiln is slower) and the runtime pool's
+allocations per compiled step after warm-up (expected: 0).
+Usage: /usr/bin/python3 bench/bench_training.py [--repeats N] [--only NAME]
 """
 
 import statistics
 import sys
 import time
 
-from peers import torch  # noqa: E402  (before NumPy: one thread each)
+import peers  # noqa: E402  (before NumPy: one thread each, best kernel)
+from peers import torch  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -39,6 +45,10 @@ def kiln_model(kind):
     if kind == "mlp":
         return kiln.Sequential([kiln.layers.Dense(128, activation="relu"),
                                 kiln.layers.Dense(10)])
+    if kind == "mlp2":
+        return kiln.Sequential([kiln.layers.Dense(256, activation="relu"),
+                                kiln.layers.Dense(256, activation="relu"),
+                                kiln.layers.Dense(10)])
     return kiln.Sequential([kiln.layers.Conv2D(16, 3, activation="relu"),
                             kiln.layers.Conv2D(16, 3, activation="relu"),
                             kiln.layers.GlobalAveragePooling2D(),
@@ -47,7 +57,7 @@ def kiln_model(kind):
 
 def kiln_step(kind, compiled):
     model = kiln_model(kind)
-    opt = kiln.optimizers.Adam(1e-3)
+    opt = kiln.optimizers.SGD(0.01) if kind == "mlp2" else kiln.optimizers.Adam(1e-3)
     loss_fn = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def step(x, y):
@@ -65,11 +75,15 @@ def torch_step(kind):
     nn = torch.nn
     if kind == "mlp":
         model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    elif kind == "mlp2":
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256),
+                              nn.ReLU(), nn.Linear(256, 10))
     else:
         model = nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, 3),
                               nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                               nn.Linear(16, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = (torch.optim.SGD(model.parameters(), lr=0.01) if kind == "mlp2" else
+           torch.optim.Adam(model.parameters(), lr=1e-3))
     loss_fn = nn.CrossEntropyLoss()
 
     def step(x, y):
@@ -111,19 +125,34 @@ def softmax_xent_grad(logits, y):
     return loss, p / n
 
 
-def numpy_mlp_step():
+class SGD:
+    def __init__(self, params, lr=0.01):
+        self.p, self.lr = params, lr
+
+    def step(self, grads):
+        for p, g in zip(self.p, grads):
+            p -= self.lr * g
+
+
+def numpy_mlp_step(widths=(784, 128, 10), sgd=False):
     rng = np.random.default_rng(0)
-    w1 = (rng.standard_normal((784, 128)) * 0.05).astype(np.float32)
-    b1 = np.zeros(128, np.float32)
-    w2 = (rng.standard_normal((128, 10)) * 0.1).astype(np.float32)
-    b2 = np.zeros(10, np.float32)
-    opt = Adam([w1, b1, w2, b2])
+    ws = [(rng.standard_normal((a, b)) * (2 / a) ** 0.5).astype(np.float32)
+          for a, b in zip(widths, widths[1:])]
+    bs = [np.zeros(b, np.float32) for b in widths[1:]]
+    opt = SGD(ws + bs) if sgd else Adam(ws + bs)
 
     def step(x, y):
-        h = np.maximum(x @ w1 + b1, 0)
-        loss, dz = softmax_xent_grad(h @ w2 + b2, y)
-        dh = (dz @ w2.T) * (h > 0)
-        opt.step([x.T @ dh, dh.sum(0), h.T @ dz, dz.sum(0)])
+        acts = [x]
+        for w, b in zip(ws[:-1], bs[:-1]):
+            acts.append(np.maximum(acts[-1] @ w + b, 0))
+        loss, dz = softmax_xent_grad(acts[-1] @ ws[-1] + bs[-1], y)
+        dws, dbs = [], []
+        for i in reversed(range(len(ws))):
+            dws.insert(0, acts[i].T @ dz)
+            dbs.insert(0, dz.sum(0))
+            if i:
+                dz = (dz @ ws[i].T) * (acts[i] > 0)
+        opt.step(dws + dbs)
         return loss
     return step
 
@@ -177,42 +206,72 @@ def numpy_cnn_step():
     return step
 
 
+def allocations_per_step(step, steps=5):
+    """Blocks the runtime pool takes from the system per warm step."""
+    step()
+    step()
+    before = kiln.config.experimental.get_memory_info()["allocations"]
+    for _ in range(steps):
+        step()
+    after = kiln.config.experimental.get_memory_info()["allocations"]
+    return (after - before) / steps
+
+
+CASES = {
+    "mlp2-64": ("mlp2", 64, "MLP 784-256-256-10 SGD, batch 64"),
+    "mlp2-256": ("mlp2", 256, "MLP 784-256-256-10 SGD, batch 256"),
+    "mlp-64": ("mlp", 64, "MLP 784-128-10 Adam, batch 64"),
+    "mlp-256": ("mlp", 256, "MLP 784-128-10 Adam, batch 256"),
+    "cnn-32": ("cnn", 32, "seed CNN Adam, batch 32"),
+}
+
+
 def main():
     repeats = 15
     if "--repeats" in sys.argv:
         repeats = int(sys.argv[sys.argv.index("--repeats") + 1])
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else list(CASES)
+    peers.check_peers()
     rng = np.random.default_rng(1)
     kiln.random.set_seed(0)
     rows = []
-    for kind, batch in (("mlp", 64), ("mlp", 256), ("cnn", 32)):
-        shape = (batch, 784) if kind == "mlp" else (batch, 28, 28, 1)
+    for case in only:
+        kind, batch, title = CASES[case]
+        shape = (batch, 28, 28, 1) if kind == "cnn" else (batch, 784)
         x = rng.random(shape, dtype=np.float32)
         y = rng.integers(0, 10, batch)
         kx, ky = kiln.constant(x), kiln.constant(y)
-        reps = repeats if kind == "mlp" else max(3, repeats // 3)
+        reps = max(3, repeats // 3) if kind == "cnn" else repeats
+        numpy_step = (numpy_cnn_step() if kind == "cnn" else
+                      numpy_mlp_step((784, 256, 256, 10), sgd=True) if kind == "mlp2" else
+                      numpy_mlp_step())
+        compiled = kiln_step(kind, True)
         row = {
-            "compiled": ms_per_step(lambda s=kiln_step(kind, True): s(kx, ky), reps),
+            "compiled": ms_per_step(lambda: compiled(kx, ky), reps),
+            "allocs": allocations_per_step(lambda: compiled(kx, ky).numpy()),
             "eager": ms_per_step(lambda s=kiln_step(kind, False): s(kx, ky), reps),
-            "numpy": ms_per_step(
-                lambda s=(numpy_mlp_step() if kind == "mlp" else numpy_cnn_step()):
-                s(x, y), reps),
+            "numpy": ms_per_step(lambda: numpy_step(x, y), reps),
         }
         if torch is not None:
-            tx = torch.from_numpy(x if kind == "mlp" else x.transpose(0, 3, 1, 2).copy())
+            tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy() if kind == "cnn" else x)
             ty = torch.from_numpy(y)
             row["torch"] = ms_per_step(lambda s=torch_step(kind): s(tx, ty), reps)
-        rows.append((f"{kind.upper()} step, batch {batch}", row))
+        rows.append((title, row))
 
-    print(f"{'training step':22} {'compiled':>9} {'eager':>9} {'torch':>9} "
-          f"{'numpy':>9} {'comp/torch':>10} {'comp/numpy':>10} {'eager/torch':>11}")
+    print(f"{'training step':35} {'compiled':>9} {'eager':>9} {'torch':>9} "
+          f"{'numpy':>9} {'comp/torch':>10} {'comp/numpy':>10} {'eager/torch':>11} "
+          f"{'allocs/step':>11}")
     for name, r in rows:
         t = r.get("torch")
         fmt = lambda v: f"{v:9.2f}" if v else "      n/a"  # noqa: E731
         ratio = lambda a, b: f"{a / b:10.2f}" if b else "       n/a"  # noqa: E731
-        print(f"{name:22} {fmt(r['compiled'])} {fmt(r['eager'])} {fmt(t)} "
+        print(f"{name:35} {fmt(r['compiled'])} {fmt(r['eager'])} {fmt(t)} "
               f"{fmt(r['numpy'])} {ratio(r['compiled'], t)} "
-              f"{ratio(r['compiled'], r['numpy'])} {ratio(r['eager'], t):>11}")
-    print("(milliseconds per step, median; > 1: Kiln is slower)")
+              f"{ratio(r['compiled'], r['numpy'])} {ratio(r['eager'], t):>11} "
+              f"{r['allocs']:11.1f}")
+    print("(milliseconds per step, median; > 1: Kiln is slower; allocs/step: "
+          "blocks the runtime pool took from the system per compiled step "
+          "after warm-up)")
 
 
 if __name__ == "__main__":

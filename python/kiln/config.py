@@ -79,3 +79,27 @@ def current_device():
 
 def log_op(op):
     print(f"Executing op {op} in device {current_device()}", file=sys.stderr)
+
+
+class experimental:
+    """TensorFlow's `tf.config.experimental` functions that apply to Kiln."""
+
+    @staticmethod
+    def get_memory_info(device="CPU:0"):
+        """Memory of the runtime's buffer pool, which serves every tensor and
+        every temporary of compiled code on the CPU.
+
+        Returns a dict: `current` (bytes of live buffers, by size class, as
+        TensorFlow's key), `cached` (bytes of freed buffers kept for reuse),
+        `allocations` (blocks taken from the system so far) and `reuses`
+        (blocks served from the cache so far). A training step that has
+        warmed up takes no new blocks: `allocations` stays put across steps.
+        TensorFlow's `peak` is not tracked.
+        """
+        _parse(device)
+        from . import _kiln
+        stats = _kiln.pool_stats()
+        return {"current": stats["bytes_in_use"],
+                "cached": stats["bytes_cached"],
+                "allocations": stats["allocations"],
+                "reuses": stats["reuses"]}

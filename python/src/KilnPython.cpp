@@ -943,6 +943,17 @@ PYBIND11_MODULE(_kiln, m) {
   m.def("is_identifier", [](const std::string &name) {
     return ::kiln::runtime::isIdentifier(name);
   });
+  // The runtime buffer pool's counters (kiln_pool_stats).
+  m.def("pool_stats", [] {
+    kiln_pool_stats_t stats;
+    kiln_pool_stats(&stats);
+    py::dict out;
+    out["allocations"] = stats.allocations;
+    out["reuses"] = stats.reuses;
+    out["bytes_cached"] = stats.bytes_cached;
+    out["bytes_in_use"] = stats.bytes_in_use;
+    return out;
+  });
   m.def("kernels_compiled", [] { return Engine::get().compiled(); });
   m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });
   m.def("kernels_loaded_from_disk",

@@ -111,3 +111,36 @@ def test_training_step_updates_variables_in_place():
     # A tensor read before the compiled updates kept its value.
     np.testing.assert_array_equal(before.numpy(), [0, 0, 0])
     assert "kiln.assign_variable" in compiled.get_concrete_function(w, b, xs, ys).mlir
+
+
+def test_a_warm_training_step_takes_no_new_memory():
+    # Every tensor and every temporary of the compiled step comes from the
+    # runtime's pool: once warm, a step reuses the blocks of the last one.
+    model = kiln.Sequential([kiln.layers.Dense(32, activation="relu"),
+                             kiln.layers.Dense(10)])
+    opt = kiln.optimizers.SGD(0.1)
+    loss_fn = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @kiln.function
+    def step(x, y):
+        with kiln.GradientTape() as tape:
+            loss = loss_fn(y, model(x))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(0)
+    x = kiln.constant(rng.random((64, 300), dtype=np.float32))
+    y = kiln.constant(rng.integers(0, 10, 64))
+    for _ in range(3):
+        step(x, y)
+    before = kiln.config.experimental.get_memory_info("CPU:0")
+    for _ in range(5):
+        step(x, y).numpy()
+    after = kiln.config.experimental.get_memory_info("CPU:0")
+    assert after["allocations"] == before["allocations"]
+    # The step's temporaries (activations, gradients: far more than the
+    # one loss tensor per call) were served from the cache.
+    assert after["reuses"] - before["reuses"] >= 5 * 4
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="GPU"):
+        kiln.config.experimental.get_memory_info("GPU:0")
