@@ -99,6 +99,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     pipeline.tensor.fuseElementwise = options.fuseElementwise;
     pipeline.codegen.targetCpu = options.targetCpu;
     pipeline.codegen.tileContractions = options.tileContractions;
+    pipeline.codegen.threads = options.threads;
     buildCpuPipeline(pm, pipeline);
     break;
   }
@@ -149,6 +150,7 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
       symbol(&_mlir_memref_to_llvm_aligned_alloc);
   symbols[mangle("_mlir_memref_to_llvm_free")] =
       symbol(&_mlir_memref_to_llvm_free);
+  symbols[mangle("kiln_parallel_for")] = symbol(&kiln_parallel_for);
   return symbols;
 }
 
@@ -180,6 +182,7 @@ static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
   material += "|O" + std::to_string(options.optLevel);
   material += options.fuseElementwise ? "|fuse" : "|nofuse";
   material += options.tileContractions ? "|tile" : "|notile";
+  material += options.threads ? "|threads" : "|nothreads";
   material += "|" + stringifyTarget(options.target).str() + "|" +
               options.targetCpu;
   // This build of the compiler: the file holding this code (a tool or the

@@ -24,14 +24,20 @@ using namespace mlir::kiln;
 void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
                                          const CpuCodegenOptions &options) {
   // Contractions tiled for the caches and the registers, with their fill
-  // and epilogue fused and their register tiles vectorized (on tensors).
-  if (options.tileContractions) {
+  // and epilogue fused and their register tiles vectorized (on tensors);
+  // their cache tiles are parallel loops. Other large loops are split into
+  // chunks for the threads.
+  if (options.tileContractions || options.threads) {
     OpPassManager &functions = pm.nest<func::FuncOp>();
-    // Convolutions become a patch copy and a contraction, tiled below.
-    functions.addPass(createKilnCPUConvolutionsToGemm());
-    KilnCPUTileContractionsOptions tiling;
-    tiling.vectorBits = getCpuVectorBits(options.targetCpu);
-    functions.addPass(createKilnCPUTileContractions(tiling));
+    if (options.tileContractions) {
+      // Convolutions become a patch copy and a contraction, tiled below.
+      functions.addPass(createKilnCPUConvolutionsToGemm());
+      KilnCPUTileContractionsOptions tiling;
+      tiling.vectorBits = getCpuVectorBits(options.targetCpu);
+      functions.addPass(createKilnCPUTileContractions(tiling));
+    }
+    if (options.threads)
+      functions.addPass(createKilnCPUParallelChunks());
   }
   // What is left of them (edge tiles) and convolutions loop with their last
   // parallel dimension innermost, so LLVM's vectorizer gets contiguous
@@ -40,6 +46,10 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // Variables updated in place, outputs into caller buffers, temporaries
   // freed: the part of the ABI that lives around bufferization.
   addEntryBufferization(pm);
+  // Parallel loops (cache tiles) run on the runtime's thread pool.
+  KilnCPUParallelLoopsOptions parallel;
+  parallel.threads = options.threads;
+  pm.addPass(createKilnCPUParallelLoops(parallel));
   // memref.copy would call MLIR's runner utilities; compiled modules need
   // nothing but the Kiln runtime.
   // The vectorized register tiles become FMAs on register-sized vectors.

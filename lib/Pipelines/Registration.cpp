@@ -69,17 +69,23 @@ struct CpuCodegenStageOptions {
             owner, "tile-contractions",
             llvm::cl::desc("Tile, fuse and vectorize contractions for the "
                            "CPU's caches and registers"),
-            llvm::cl::init(true)) {}
+            llvm::cl::init(true)),
+        threads(owner, "threads",
+                llvm::cl::desc("Run parallel loops on the runtime's thread "
+                               "pool (false: on the calling thread only)"),
+                llvm::cl::init(true)) {}
 
   CpuCodegenOptions get() const {
     CpuCodegenOptions options;
     options.targetCpu = targetCpu;
     options.tileContractions = tileContractions;
+    options.threads = threads;
     return options;
   }
 
   mlir::detail::PassOptions::Option<std::string> targetCpu;
   mlir::detail::PassOptions::Option<bool> tileContractions;
+  mlir::detail::PassOptions::Option<bool> threads;
 };
 
 struct TensorPipelineCLOptions

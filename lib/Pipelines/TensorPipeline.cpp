@@ -36,7 +36,13 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   // Gradient requests become generated functions (reverse mode).
   KilnAutodiffOptions autodiff;
   autodiff.loops = options.autodiffLoops;
+  // Gradient functions called once are inlined into their callers, and the
+  // forward they recompute merges with the caller's own (a training step
+  // computes the loss, then asks for its gradient: without this, the whole
+  // forward pass ran twice).
+  autodiff.inlineGradients = true;
   pm.addPass(createKilnAutodiff(autodiff));
+  pm.addPass(createCSEPass());
   // Variables become arguments bound to the runtime's store; the new values
   // of assigned ones extra results.
   pm.addPass(createKilnExternalizeVariables());

@@ -794,6 +794,7 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
+    requested.clear();
     GradientBuilder builder(module, symbols, loops);
     // Lower requests whose callee has none left first: a request for the
     // gradient of a function that itself takes gradients differentiates the
@@ -815,17 +816,70 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
           ready.push_back(op);
       });
       if (!pending)
-        return;
+        break;
       if (ready.empty()) {
         pending->emitError("gradient requests form a cycle: a function "
                            "requests its own gradient");
         return signalPassFailure();
       }
-      for (Operation *op : ready)
+      for (Operation *op : ready) {
+        requested.insert(
+            op->getAttrOfType<FlatSymbolRefAttr>("callee").getAttr());
         if (failed(lower(op, builder, symbols)))
           return signalPassFailure();
+      }
     }
+    if (inlineGradients && failed(inlineGenerated(module, symbols)))
+      signalPassFailure();
   }
+
+  /// Inlines each generated function called from one place into its
+  /// caller; erases generated functions nothing calls any more and the
+  /// private functions that only gradient requests referred to.
+  LogicalResult inlineGenerated(ModuleOp module, SymbolTable &symbols) {
+    MLIRContext *context = module.getContext();
+    SmallVector<func::FuncOp> generated;
+    for (auto func : module.getOps<func::FuncOp>())
+      if (KilnDialect::GradientOfAttrHelper(context).isAttrPresent(func))
+        generated.push_back(func);
+    for (func::FuncOp func : generated) {
+      std::optional<SymbolTable::UseRange> uses =
+          SymbolTable::getSymbolUses(func, module);
+      if (!uses)
+        continue;
+      SmallVector<SymbolTable::SymbolUse> all(uses->begin(), uses->end());
+      auto call = all.size() == 1 ? dyn_cast<func::CallOp>(all[0].getUser())
+                                  : func::CallOp();
+      if (call && func.getBody().hasOneBlock()) {
+        InlinerInterface interface(context);
+        InlinerConfig config;
+        if (failed(inlineCall(interface, config.getCloneCallback(), call,
+                              func, &func.getBody())))
+          return call.emitError("cannot inline the gradient function @")
+                 << func.getSymName();
+        call.erase();
+      }
+    }
+    // Drop what is dead now, generated functions first (they may be the
+    // only users of a requested function).
+    llvm::SetVector<StringAttr> candidates(requested.begin(), requested.end());
+    for (func::FuncOp func : generated)
+      candidates.insert(func.getSymNameAttr());
+    for (bool erased = true; erased;) {
+      erased = false;
+      for (StringAttr name : candidates)
+        if (auto func = symbols.lookup<func::FuncOp>(name))
+          if (func.isPrivate() &&
+              SymbolTable::symbolKnownUseEmpty(func, module)) {
+            symbols.erase(func);
+            erased = true;
+          }
+    }
+    return success();
+  }
+
+  /// The callees of the gradient requests lowered.
+  llvm::SetVector<StringAttr> requested;
 
   LogicalResult lower(Operation *op, GradientBuilder &builder,
                       SymbolTable &symbols) {

@@ -7,13 +7,13 @@ error until there is one to run on.
 
 import re
 import sys
-import threading
+import threading as _threading
 
 from . import errors
 
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
 
-_placement = threading.local()
+_placement = _threading.local()
 log_device_placement = False
 
 
@@ -103,3 +103,39 @@ class experimental:
                 "cached": stats["bytes_cached"],
                 "allocations": stats["allocations"],
                 "reuses": stats["reuses"]}
+
+
+class threading:
+    """TensorFlow's `tf.config.threading`: how many threads compiled code
+    uses. Kiln's generated code runs its parallel loops (the tiles of a
+    matrix product, of a convolution) on the runtime's thread pool; the
+    results are bitwise the same for any thread count."""
+
+    @staticmethod
+    def get_intra_op_parallelism_threads():
+        """The pool's thread count, the calling thread included."""
+        from . import _kiln
+        return _kiln.num_threads()
+
+    @staticmethod
+    def set_intra_op_parallelism_threads(num_threads):
+        """Sets the pool's thread count; 0 restores the default (the
+        KILN_NUM_THREADS environment variable, else every CPU this process
+        may run on). Takes effect for the next parallel loop."""
+        import os
+        from . import _kiln
+        if not isinstance(num_threads, int) or isinstance(num_threads, bool) \
+                or num_threads < 0:
+            raise errors.InvalidArgumentError(
+                f"set_intra_op_parallelism_threads: expected a thread count "
+                f">= 0, got {num_threads!r}", errors.user_location())
+        if num_threads == 0:
+            env = os.environ.get("KILN_NUM_THREADS", "")
+            num_threads = int(env) if env.isdigit() and int(env) >= 1 \
+                else len(os.sched_getaffinity(0))
+        try:
+            _kiln.set_num_threads(num_threads)
+        except ValueError as e:
+            raise errors.InvalidArgumentError(
+                f"set_intra_op_parallelism_threads: {e}",
+                errors.user_location()) from None

@@ -943,6 +943,15 @@ PYBIND11_MODULE(_kiln, m) {
   m.def("is_identifier", [](const std::string &name) {
     return ::kiln::runtime::isIdentifier(name);
   });
+  // The runtime's thread pool (kiln_num_threads, kiln_set_num_threads).
+  m.def("num_threads", [] { return kiln_num_threads(); });
+  m.def("set_num_threads", [](int count) {
+    if (kiln_status_t status = kiln_set_num_threads(count)) {
+      std::string message = kiln_status_message(status);
+      kiln_status_free(status);
+      throw py::value_error(message);
+    }
+  });
   // The runtime buffer pool's counters (kiln_pool_stats).
   m.def("pool_stats", [] {
     kiln_pool_stats_t stats;

@@ -15,13 +15,15 @@
 // STAGE: builtin.module(
 // STAGE-NEXT: func.func(
 // STAGE-NEXT: kiln-cpu-convolutions-to-gemm,
-// STAGE-NEXT: kiln-cpu-tile-contractions{vector-bits={{256|512|128}}}
+// STAGE-NEXT: kiln-cpu-tile-contractions{vector-bits={{256|512|128}}},
+// STAGE-NEXT: kiln-cpu-parallel-chunks
 // STAGE-NEXT: ),
 // STAGE-NEXT: kiln-contraction-loop-order,
 // STAGE-NEXT: eliminate-empty-tensors,
 // STAGE-NEXT: kiln-materialize-variable-updates,
 // STAGE: one-shot-bufferize{
 // STAGE: kiln-drop-variable-results,
+// STAGE: kiln-cpu-parallel-loops{threads=true},
 // STAGE: kiln-cpu-lower-vectors
 // STAGE: kiln-copies-to-linalg,
 // STAGE: convert-linalg-to-loops

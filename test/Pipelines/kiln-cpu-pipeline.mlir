@@ -36,7 +36,8 @@
 // STAGES-NEXT: cse,
 // STAGES-NEXT: func.func(
 // STAGES-NEXT: kiln-cpu-convolutions-to-gemm,
-// STAGES-NEXT: kiln-cpu-tile-contractions{vector-bits=512}
+// STAGES-NEXT: kiln-cpu-tile-contractions{vector-bits=512},
+// STAGES-NEXT: kiln-cpu-parallel-chunks
 // STAGES-NEXT: ),
 // STAGES-NEXT: kiln-contraction-loop-order,
 // STAGES: kiln-cpu-target{cpu=x86-64-v4},

@@ -26,7 +26,8 @@
 
 // STAGE: builtin.module(
 // STAGE-NEXT: kiln-expand-optimizers,
-// STAGE-NEXT: kiln-autodiff{loops=tape},
+// STAGE-NEXT: kiln-autodiff{inline=true loops=tape},
+// STAGE-NEXT: cse,
 // STAGE-NEXT: kiln-externalize-variables,
 // STAGE-NEXT: kiln-refine-shapes,
 // STAGE-NEXT: kiln-prepare-entry-points{device=cpu},
@@ -41,4 +42,28 @@ func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -
   %1 = kiln.add %0, %b : tensor<4x2xf32>, tensor<2xf32> -> tensor<4x2xf32>
   %2 = kiln.relu %1 : tensor<4x2xf32>
   return %2 : tensor<4x2xf32>
+}
+
+// A step that computes a loss and then its gradient: the gradient function
+// recomputes the forward (its relu mask is needed); inlined, that forward
+// merges with the step's own, so one matmul remains (the weight gradient
+// x^T dY is a contraction generic at this stage), not two, and no call.
+// CHECK-LABEL: func.func @loss_and_gradient
+// CHECK-NOT: call
+// CHECK: linalg.matmul
+// CHECK-NOT: linalg.matmul
+// CHECK: return
+// CHECK-NOT: func.func private @loss_of
+func.func @loss_and_gradient(%x: tensor<8x4xf32>, %w: tensor<4x3xf32>) -> (tensor<f32>, tensor<4x3xf32>) {
+  %y = kiln.matmul %x, %w : tensor<8x4xf32>, tensor<4x3xf32> -> tensor<8x3xf32>
+  %r = kiln.relu %y : tensor<8x3xf32>
+  %loss = kiln.reduce_sum %r {axes = array<i64: 0, 1>} : tensor<8x3xf32> -> tensor<f32>
+  %g = kiln.grad @loss_of(%w, %x) {wrt = array<i64: 0>} : (tensor<4x3xf32>, tensor<8x4xf32>) -> tensor<4x3xf32>
+  return %loss, %g : tensor<f32>, tensor<4x3xf32>
+}
+func.func private @loss_of(%w: tensor<4x3xf32>, %x: tensor<8x4xf32>) -> tensor<f32> {
+  %y = kiln.matmul %x, %w : tensor<8x4xf32>, tensor<4x3xf32> -> tensor<8x3xf32>
+  %r = kiln.relu %y : tensor<8x3xf32>
+  %loss = kiln.reduce_sum %r {axes = array<i64: 0, 1>} : tensor<8x3xf32> -> tensor<f32>
+  return %loss : tensor<f32>
 }

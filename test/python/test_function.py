@@ -144,3 +144,57 @@ def test_a_warm_training_step_takes_no_new_memory():
     assert after["reuses"] - before["reuses"] >= 5 * 4
     with pytest.raises(kiln.errors.InvalidArgumentError, match="GPU"):
         kiln.config.experimental.get_memory_info("GPU:0")
+
+
+def test_results_are_bitwise_identical_for_any_thread_count():
+    # The cache tiles of the matrix products run on the runtime's threads;
+    # each tile is computed whole by one thread, so the result cannot depend
+    # on how many threads shared them. A step big enough to be split into
+    # several tiles (a 4-tile forward product and its gradients), run with
+    # 1, 2 and 3 threads from the same initial weights.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((96, 200)).astype(np.float32)
+    w0 = (rng.standard_normal((200, 512)) * 0.05).astype(np.float32)
+    y = rng.integers(0, 512, 96)
+    default = kiln.config.threading.get_intra_op_parallelism_threads()
+    results = {}
+    try:
+        for threads in (1, 2, 3):
+            kiln.config.threading.set_intra_op_parallelism_threads(threads)
+            assert kiln.config.threading.get_intra_op_parallelism_threads() == threads
+            w = kiln.Variable(w0)
+
+            @kiln.function
+            def step(x, y):
+                with kiln.GradientTape() as tape:
+                    logits = kiln.matmul(x, w)
+                    loss = kiln.reduce_mean(
+                        kiln.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+                (g,) = tape.gradient(loss, [w])
+                w.assign_sub(0.5 * g)
+                return loss
+
+            losses = [step(kiln.constant(x), kiln.constant(y)).numpy()
+                      for _ in range(3)]
+            results[threads] = (np.array(losses), w.numpy())
+    finally:
+        kiln.config.threading.set_intra_op_parallelism_threads(0)
+    assert kiln.config.threading.get_intra_op_parallelism_threads() == default
+    for threads in (2, 3):
+        np.testing.assert_array_equal(results[threads][0], results[1][0])
+        np.testing.assert_array_equal(results[threads][1], results[1][1])
+    # And the numbers are right (NumPy, the same three steps).
+    w = w0.astype(np.float64)
+    for expected in results[1][0]:
+        z = x @ w
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+        loss = -np.log(p[np.arange(96), y]).mean()
+        np.testing.assert_allclose(expected, loss, rtol=1e-4)
+        p[np.arange(96), y] -= 1
+        w -= 0.5 * (x.T @ p) / 96
+    np.testing.assert_allclose(results[1][1], w, rtol=1e-3, atol=1e-5)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="thread count"):
+        kiln.config.threading.set_intra_op_parallelism_threads(-1)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="between 1 and 1024"):
+        kiln.config.threading.set_intra_op_parallelism_threads(5000)

@@ -51,6 +51,16 @@ static cl::opt<bool> tileContractions(
     "tile-contractions",
     cl::desc("Tile and vectorize contractions for the CPU (default true)"),
     cl::init(true));
+static cl::opt<bool> parallelLoops(
+    "parallel",
+    cl::desc("Run parallel loops on the runtime's thread pool (default "
+             "true; false: generate code for the calling thread only)"),
+    cl::init(true));
+static cl::opt<int> numThreads(
+    "num-threads",
+    cl::desc("Threads of the runtime's pool, the caller included (default: "
+             "KILN_NUM_THREADS, else every CPU the process may use)"),
+    cl::init(0));
 static cl::opt<mlir::kiln::Target>
     target("target", cl::desc("What to generate code for"),
            cl::init(mlir::kiln::Target::CPU),
@@ -215,6 +225,7 @@ static int compile(Run &run) {
   mlir::kiln::CompileOptions options;
   options.target = target;
   options.tileContractions = tileContractions;
+  options.threads = parallelLoops;
   options.optLevel = optLevel;
   options.printIRAfterAll = printIR;
   if (kiln_status_t status = compiler.jitSource((*source)->getBuffer(),
@@ -358,6 +369,9 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "Kiln: compile a .mlir module and run one of its functions\n");
+  if (numThreads != 0)
+    if (kiln_status_t status = kiln_set_num_threads(numThreads))
+      return fail(status);
   Run run;
   if (int rc = compile(run))
     return rc;

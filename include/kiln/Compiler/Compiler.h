@@ -41,6 +41,8 @@ struct CompileOptions {
   bool fuseElementwise = true;
   /// Tile and vectorize contractions for the CPU (see CpuCodegenOptions).
   bool tileContractions = true;
+  /// Run parallel loops on the runtime's threads (see CpuCodegenOptions).
+  bool threads = true;
   /// Print the IR after every pass to stderr (debugging aid).
   bool printIRAfterAll = false;
 };

@@ -64,6 +64,9 @@ struct CpuCodegenOptions {
   /// Tile, fuse and vectorize contractions for the CPU's caches and
   /// registers (off: plain loops, left to LLVM's vectorizer).
   bool tileContractions = true;
+  /// Run parallel loops on the runtime's thread pool (off: on the calling
+  /// thread only).
+  bool threads = true;
 };
 
 /// Options of the whole CPU pipeline.

@@ -276,6 +276,32 @@ KILN_RUNTIME_EXPORT void kiln_pool_stats(kiln_pool_stats_t *out);
 KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
 
 /*===----------------------------------------------------------------------===
+ * Threads
+ *===----------------------------------------------------------------------===*/
+
+/* Compiled code runs its parallel loops (a contraction's cache tiles, chunks
+ * of large elementwise loops) on the runtime's thread pool: the calling
+ * thread and `kiln_num_threads() - 1` workers, started on first use. The
+ * count comes from KILN_NUM_THREADS (environment, read once) or else the
+ * CPUs the process may run on. Each iteration of a loop writes its own part
+ * of the result, so results are bitwise identical for any thread count. */
+
+/** Runs `body(context, i, i + 1)` for every i in [0, count), on the pool's
+ *  threads; returns when all have run. A loop started inside another (or
+ *  while another thread's loop holds the pool) runs on its caller alone.
+ *  Called by generated code. */
+KILN_RUNTIME_EXPORT void kiln_parallel_for(void (*body)(void *, int64_t,
+                                                        int64_t),
+                                           void *context, int64_t count);
+
+/** The pool's thread count (the caller included). */
+KILN_RUNTIME_EXPORT int32_t kiln_num_threads(void);
+
+/** Sets the pool's thread count, 1 to 1024 (the caller included); waits
+ *  for a running loop to finish. KILN_INVALID_ARGUMENT otherwise. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_set_num_threads(int32_t count);
+
+/*===----------------------------------------------------------------------===
  * Executables
  *===----------------------------------------------------------------------===*/
 

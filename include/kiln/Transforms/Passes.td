@@ -60,8 +60,17 @@ def KilnAutodiff : Pass<"kiln-autodiff", "::mlir::ModuleOp"> {
     callee, `wrt` and seeding. Tapes are not differentiated: when a
     gradient function is differentiated again, its tape-free twin
     (`..._recompute`) is built and differentiated instead.
+
+    With `inline=true` (the pipelines' setting), a generated function
+    called from one place is then inlined there and the functions that
+    only gradient requests referred to are erased. The forward that the
+    gradient function recomputes is then next to the caller's own (a
+    training step computes its loss, then asks for the gradient) and a CSE
+    pass merges the two.
   }];
   let options = [
+    Option<"inlineGradients", "inline", "bool", /*default=*/"false",
+           "Inline generated functions called from one place">,
     Option<"loops", "loops", "::mlir::kiln::LoopStrategy",
            /*default=*/"::mlir::kiln::LoopStrategy::Tape",
            "How reverse loops get each iteration's carried values",

@@ -67,6 +67,35 @@ TileSizes chooseTileSizes(int64_t vectorBits, unsigned bits) {
 /// The role of each loop of a contraction.
 enum class Role { Batch, M, N, K };
 
+/// Cache tiles small enough that a contraction of `bounds` (one per loop,
+/// dynamic ones taken as large) has at least `kMinTiles` of them, for the
+/// threads to share: NC halves down to 2 NR, then MC down to MR. Only for
+/// contractions worth splitting (`kMinSplitFlops`); the sizes depend on
+/// the shape alone, never on the thread count, so results do not either.
+constexpr int64_t kMinTiles = 4;
+constexpr int64_t kMinSplitFlops = 4 << 20;
+
+void shrinkForThreads(TileSizes &sizes, ArrayRef<Role> roles,
+                      ArrayRef<int64_t> bounds) {
+  int64_t batch = 1, m = 1, n = 1, k = 1;
+  for (auto [role, bound] : llvm::zip_equal(roles, bounds)) {
+    int64_t extent = ShapedType::isDynamic(bound) ? 1 << 20 : bound;
+    (role == Role::Batch ? batch : role == Role::M ? m
+                                   : role == Role::N ? n
+                                                     : k) *= extent;
+  }
+  if (2 * batch * m * n * k < kMinSplitFlops)
+    return;
+  auto tiles = [&] {
+    return batch * llvm::divideCeil(m, sizes.mc) *
+           llvm::divideCeil(n, sizes.nc);
+  };
+  while (tiles() < kMinTiles && sizes.nc > 2 * sizes.nr)
+    sizes.nc /= 2;
+  while (tiles() < kMinTiles && sizes.mc > sizes.mr)
+    sizes.mc /= 2;
+}
+
 /// Whether `op` is a contraction this pass tiles: tensors, one M, one N and
 /// one K loop (any number of batch loops), floating-point elements.
 std::optional<SmallVector<Role>> contractionRoles(linalg::LinalgOp op) {
@@ -248,6 +277,7 @@ public:
     auto type = cast<RankedTensorType>(op.getDpsInits()[0].getType());
     TileSizes sizes =
         chooseTileSizes(vectorBits, type.getElementTypeBitWidth());
+    shrinkForThreads(sizes, *roles, op.getStaticLoopRanges());
     linalg::LinalgOp cacheTile = tileCaches(op, *roles, sizes);
     if (!cacheTile)
       return;
@@ -380,6 +410,10 @@ private:
     scf::SCFTileAndFuseOptions options;
     options.tilingOptions.setTileSizes(
         asSizes(op.getContext(), rootSizes));
+    // The cache tiles are independent: they run in parallel
+    // (kiln-cpu-parallel-loops hands them to the runtime's threads).
+    options.tilingOptions.setLoopType(
+        scf::SCFTilingOptions::LoopType::ForallOp);
     // Fuse the contraction into its epilogue's tiles and the fill into the
     // contraction's; the operands' producers would be recomputed per tile.
     options.setFusionControlFn(

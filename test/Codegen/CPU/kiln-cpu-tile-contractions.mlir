@@ -2,7 +2,8 @@
 // RUN: tensor-opt %s --split-input-file --kiln-cpu-tile-contractions=vector-bits=256 | FileCheck %s --check-prefix=AVX2
 
 // A matmul with a bias add and a relu (a dense layer), 256 x 256 x 256 f32
-// with AVX-512: cache tiles of 64 rows x 256 columns; the fill writes the
+// with AVX-512: cache tiles of 64 rows x 256 columns, a parallel loop (the
+// threads share the tiles); the fill writes the
 // output tile and the epilogue rewrites it in place (no temporary tile);
 // inside, 8 x 32 register tiles whose accumulator (a vector<8x32xf32>) is
 // carried by the K loop, read before it and written after it.
@@ -10,8 +11,7 @@
 // CHECK-SAME: (%[[A:.*]]: tensor<256x256xf32>, %[[B:.*]]: tensor<256x256xf32>, %[[BIAS:.*]]: tensor<256xf32>)
 // CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
 // CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
-// CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
-// CHECK: scf.for %[[M0:.*]] = %{{.*}} to %{{.*}} step %[[C64]] iter_args(%[[OUT:.*]] =
+// CHECK: scf.forall (%[[M0:.*]]) = (0) to (256) step (64) shared_outs(%[[OUT:.*]] =
 // CHECK: %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%[[M0]], 0] [64, 256]
 // CHECK: %[[FILLED:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[TILE]] : tensor<64x256xf32>)
 // CHECK: scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %[[FILLED]])
@@ -25,6 +25,8 @@
 // CHECK: linalg.generic {{.*}} ins(%[[BIAS]] : tensor<256xf32>) outs(%{{.*}} : tensor<64x256xf32>)
 // CHECK: arith.addf
 // CHECK: arith.maximumf
+// CHECK: scf.forall.in_parallel
+// CHECK-NEXT: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[M0]], 0] [64, 256]
 // CHECK-NOT: linalg.matmul
 // AVX2-LABEL: func.func @dense
 // AVX2: vector.contract {{.*}} : vector<6x1xf32>, vector<1x16xf32> into vector<6x16xf32>
@@ -85,7 +87,7 @@ func.func @open_rows(%a: tensor<?x16xf32>, %b: tensor<16x32xf32>) -> tensor<?x32
 
 // A batch matmul: one batch index per cache tile.
 // CHECK-LABEL: func.func @batched
-// CHECK: scf.for {{.*}} iter_args
+// CHECK: scf.forall (%{{.*}}) in (2)
 // CHECK: tensor.extract_slice {{.*}} [1, 16, 64]
 // CHECK: vector.contract {{.*}} into vector<8x32xf32>
 func.func @batched(%a: tensor<2x16x8xf32>, %b: tensor<2x8x64xf32>) -> tensor<2x16x64xf32> {
@@ -105,4 +107,20 @@ func.func @batched(%a: tensor<2x16x8xf32>, %b: tensor<2x8x64xf32>) -> tensor<2x1
 func.func @integers(%a: tensor<8x8xi32>, %b: tensor<8x8xi32>, %c: tensor<8x8xi32>) -> tensor<8x8xi32> {
   %m = linalg.matmul ins(%a, %b : tensor<8x8xi32>, tensor<8x8xi32>) outs(%c : tensor<8x8xi32>) -> tensor<8x8xi32>
   return %m : tensor<8x8xi32>
+}
+
+// -----
+
+// A contraction with too few cache tiles for the threads to share (one
+// 64 x 256 tile) but enough work: NC halves until there are four tiles
+// (64 columns each), whatever the thread count at run time.
+// CHECK-LABEL: func.func @few_tiles
+// CHECK: scf.forall (%{{.*}}) = (0) to (256) step (64)
+// CHECK: tensor.extract_slice {{.*}} [64, 64]
+func.func @few_tiles(%a: tensor<64x784xf32>, %b: tensor<784x256xf32>) -> tensor<64x256xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<64x256xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<64x256xf32>) -> tensor<64x256xf32>
+  %m = linalg.matmul ins(%a, %b : tensor<64x784xf32>, tensor<784x256xf32>) outs(%f : tensor<64x256xf32>) -> tensor<64x256xf32>
+  return %m : tensor<64x256xf32>
 }

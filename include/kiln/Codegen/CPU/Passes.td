@@ -125,6 +125,57 @@ def KilnCPUConvolutionsToGemm
                            "::mlir::tensor::TensorDialect"];
 }
 
+def KilnCPUParallelChunks
+    : Pass<"kiln-cpu-parallel-chunks", "::mlir::func::FuncOp"> {
+  let summary = "Splits large linalg ops into chunks for the threads";
+  let description = [{
+    Runs on linalg on tensors, after `kiln-cpu-tile-contractions`. Every
+    linalg op with at least 65536 loop iterations that is not already
+    inside a parallel loop (elementwise chains, reductions, transposes, the
+    patch copies of convolutions) is tiled along its outermost parallel
+    loop into an `scf.forall` of at most 64 chunks of about 32768
+    iterations each (an open extent counts as 1024); a split innermost loop
+    is cut at multiples of 64 so its vector body stays whole. The fill that
+    initializes a reduction's output is fused into the chunks. A chunk
+    computes its outputs exactly as the whole op would, reductions in the
+    same order, so the result does not depend on the number of threads.
+    `kiln-cpu-parallel-loops` later runs the chunks on the runtime's pool.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def KilnCPUParallelLoops
+    : Pass<"kiln-cpu-parallel-loops", "::mlir::ModuleOp"> {
+  let summary = "Runs scf.forall loops on the runtime's thread pool";
+  let description = [{
+    Runs after bufferization, on `scf.forall` loops over memrefs (the cache
+    tiles of contractions, chunks of elementwise loops). Each outermost one
+    becomes a call of the runtime:
+    ```
+    kiln_parallel_for(@f_parallel_0, %context, %iterations)
+    ```
+    where `@f_parallel_0(%context: !llvm.ptr, %begin: i64, %end: i64)` runs
+    iterations [begin, end) of the loop, linearized (the last dimension
+    fastest), and `%context` points to a stack struct holding every value the
+    body uses from outside, in its LLVM form (memref descriptors, i64 for
+    index). A forall nested in another one becomes sequential loops: its
+    parent's iterations already fill the threads. Iterations write disjoint
+    parts of their outputs, so the result does not depend on the number of
+    threads that ran them.
+    With `threads=false`, every forall becomes sequential loops instead
+    (code that runs on the calling thread only).
+  }];
+  let options = [
+    Option<"threads", "threads", "bool", /*default=*/"true",
+           "Call the runtime's thread pool (false: sequential loops)">,
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def KilnCPULowerVectors : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp"> {
   let summary = "Lowers vector contractions and transfers to FMAs on vector registers";
   let description = [{

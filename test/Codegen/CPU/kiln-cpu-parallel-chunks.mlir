@@ -1,0 +1,83 @@
+// RUN: tensor-opt %s --split-input-file --kiln-cpu-parallel-chunks | FileCheck %s
+
+// An elementwise op of 512 x 256 = 131072 iterations: four chunks of 128
+// rows (about 32768 iterations each) in a parallel loop.
+// CHECK-LABEL: func.func @relu
+// CHECK: scf.forall (%[[I:.*]]) = (0) to (512) step (128) shared_outs(%[[OUT:.*]] =
+// CHECK: %[[IN:.*]] = tensor.extract_slice %{{.*}}[%[[I]], 0] [128, 256]
+// CHECK: linalg.generic {{.*}} ins(%[[IN]] : tensor<128x256xf32>)
+// CHECK: arith.maximumf
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[I]], 0] [128, 256]
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @relu(%x: tensor<512x256xf32>) -> tensor<512x256xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<512x256xf32>
+  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<512x256xf32>) outs(%e : tensor<512x256xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<512x256xf32>
+  return %r : tensor<512x256xf32>
+}
+
+// -----
+
+// A sum over the rows (the bias gradient): the reduction loop is outermost
+// and stays whole inside each chunk; the chunks split the columns, and the
+// accumulator's fill is fused into them.
+// CHECK-LABEL: func.func @column_sums
+// CHECK-NOT: linalg.fill
+// CHECK: scf.forall (%[[J:.*]]) = (0) to (1024) step (128)
+// CHECK: tensor.extract_slice %{{.*}}[0, %[[J]]] [256, 128]
+// CHECK: linalg.fill {{.*}} -> tensor<128xf32>
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+#cols = affine_map<(d0, d1) -> (d1)>
+func.func @column_sums(%x: tensor<256x1024xf32>) -> tensor<1024xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1024xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1024xf32>) -> tensor<1024xf32>
+  %s = linalg.generic {indexing_maps = [#rows, #cols], iterator_types = ["reduction", "parallel"]}
+      ins(%x : tensor<256x1024xf32>) outs(%f : tensor<1024xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %t = arith.addf %acc, %a : f32
+    linalg.yield %t : f32
+  } -> tensor<1024xf32>
+  return %s : tensor<1024xf32>
+}
+
+// -----
+
+// One long loop (a flat elementwise op of 1M floats): 32 chunks of 32768,
+// each a whole number of 64-element blocks.
+// CHECK-LABEL: func.func @flat
+// CHECK: scf.forall (%{{.*}}) = (0) to (1048576) step (32768)
+#flat = affine_map<(d0) -> (d0)>
+func.func @flat(%x: tensor<1048576xf32>, %y: tensor<1048576xf32>) -> tensor<1048576xf32> {
+  %e = tensor.empty() : tensor<1048576xf32>
+  %r = linalg.generic {indexing_maps = [#flat, #flat, #flat], iterator_types = ["parallel"]}
+      ins(%x, %y : tensor<1048576xf32>, tensor<1048576xf32>) outs(%e : tensor<1048576xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<1048576xf32>
+  return %r : tensor<1048576xf32>
+}
+
+// -----
+
+// Small ops (under 65536 iterations) are not worth a parallel loop.
+// CHECK-LABEL: func.func @small
+// CHECK-NOT: scf.forall
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @small(%x: tensor<64x64xf32>) -> tensor<64x64xf32> {
+  %e = tensor.empty() : tensor<64x64xf32>
+  %r = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<64x64xf32>) outs(%e : tensor<64x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  } -> tensor<64x64xf32>
+  return %r : tensor<64x64xf32>
+}
