@@ -8,7 +8,7 @@
   - the seed CNN (two 3x3 convolutions with 16 filters, global average
     pooling, dense, Adam) at batch 32 on 28x28x1.
 
-Each in Kiln compiled (@kiln.function), Kiln eager (tape + eager ops + the
+Each in Kiln compiled (@kiln.function, on 1 and on 2 threads), Kiln eager (tape + eager ops + the
 compiled update), PyTorch eager autograd and hand-written NumPy. The peers'
 BLAS is checked first (bench/peers.py). Prints the median milliseconds per
 step, Kiln/peer ratios (> 1: Kiln is slower) and the runtime pool's
@@ -232,6 +232,7 @@ def main():
         repeats = int(sys.argv[sys.argv.index("--repeats") + 1])
     only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else list(CASES)
     peers.check_peers()
+    peers.print_machine_limits()
     rng = np.random.default_rng(1)
     kiln.random.set_seed(0)
     rows = []
@@ -249,27 +250,38 @@ def main():
         row = {
             "compiled": ms_per_step(lambda: compiled(kx, ky), reps),
             "allocs": allocations_per_step(lambda: compiled(kx, ky).numpy()),
+        }
+        # The same compiled step on 2 threads (the results are identical).
+        threading = kiln.config.threading
+        threading.set_intra_op_parallelism_threads(2)
+        row["compiled2"] = ms_per_step(lambda: compiled(kx, ky), reps)
+        threading.set_intra_op_parallelism_threads(1)
+        row.update({
             "eager": ms_per_step(lambda s=kiln_step(kind, False): s(kx, ky), reps),
             "numpy": ms_per_step(lambda: numpy_step(x, y), reps),
-        }
+        })
         if torch is not None:
             tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy() if kind == "cnn" else x)
             ty = torch.from_numpy(y)
             row["torch"] = ms_per_step(lambda s=torch_step(kind): s(tx, ty), reps)
         rows.append((title, row))
 
-    print(f"{'training step':35} {'compiled':>9} {'eager':>9} {'torch':>9} "
-          f"{'numpy':>9} {'comp/torch':>10} {'comp/numpy':>10} {'eager/torch':>11} "
-          f"{'allocs/step':>11}")
+    print(f"{'training step':35} {'compiled':>9} {'comp 2t':>9} {'eager':>9} "
+          f"{'torch':>9} {'numpy':>9} {'comp/torch':>10} {'comp/numpy':>10} "
+          f"{'eager/torch':>11} {'1t/2t':>6} {'allocs/step':>11}")
     for name, r in rows:
         t = r.get("torch")
         fmt = lambda v: f"{v:9.2f}" if v else "      n/a"  # noqa: E731
         ratio = lambda a, b: f"{a / b:10.2f}" if b else "       n/a"  # noqa: E731
-        print(f"{name:35} {fmt(r['compiled'])} {fmt(r['eager'])} {fmt(t)} "
-              f"{fmt(r['numpy'])} {ratio(r['compiled'], t)} "
-              f"{ratio(r['compiled'], r['numpy'])} {ratio(r['eager'], t):>11} "
+        print(f"{name:35} {fmt(r['compiled'])} {fmt(r['compiled2'])} "
+              f"{fmt(r['eager'])} {fmt(t)} {fmt(r['numpy'])} "
+              f"{ratio(r['compiled'], t)} {ratio(r['compiled'], r['numpy'])} "
+              f"{ratio(r['eager'], t):>11} {r['compiled'] / r['compiled2']:6.2f} "
               f"{r['allocs']:11.1f}")
-    print("(milliseconds per step, median; > 1: Kiln is slower; allocs/step: "
+    print("(milliseconds per step, median; Kiln and its peers on one thread, "
+          "'comp 2t' the compiled step on two; > 1: Kiln is slower; 1t/2t: "
+          "Kiln's 2-thread speedup, to set beside the machine's FMA scaling "
+          "above; allocs/step: "
           "blocks the runtime pool took from the system per compiled step "
           "after warm-up)")
 

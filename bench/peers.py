@@ -1,6 +1,7 @@
 """Shared set-up of the Python benchmarks, imported before NumPy.
 
-- Every peer runs single-threaded unless the script asks for more.
+- Every peer, Kiln included, runs single-threaded unless the script asks
+  for more.
 - OpenBLAS is told to use the best kernel this CPU has (its own detection
   picks an AVX2 kernel on AVX-512 AMD parts): `OPENBLAS_CORETYPE` is set from
   /proc/cpuinfo unless the caller set it.
@@ -17,7 +18,8 @@ import ctypes
 import os
 import sys
 
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "KILN_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
 

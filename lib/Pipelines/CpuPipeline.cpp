@@ -27,18 +27,17 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // and epilogue fused and their register tiles vectorized (on tensors);
   // their cache tiles are parallel loops. Other large loops are split into
   // chunks for the threads.
-  if (options.tileContractions || options.threads) {
-    OpPassManager &functions = pm.nest<func::FuncOp>();
-    if (options.tileContractions) {
-      // Convolutions become a patch copy and a contraction, tiled below.
-      functions.addPass(createKilnCPUConvolutionsToGemm());
-      KilnCPUTileContractionsOptions tiling;
-      tiling.vectorBits = getCpuVectorBits(options.targetCpu);
-      functions.addPass(createKilnCPUTileContractions(tiling));
-    }
-    if (options.threads)
-      functions.addPass(createKilnCPUParallelChunks());
+  OpPassManager &functions = pm.nest<func::FuncOp>();
+  int64_t vectorBits = getCpuVectorBits(options.targetCpu);
+  if (options.tileContractions) {
+    // Convolutions become a patch copy and a contraction, tiled below.
+    functions.addPass(createKilnCPUConvolutionsToGemm());
+    KilnCPUTileContractionsOptions tiling;
+    tiling.vectorBits = vectorBits;
+    functions.addPass(createKilnCPUTileContractions(tiling));
   }
+  if (options.threads)
+    functions.addPass(createKilnCPUParallelChunks());
   // What is left of them (edge tiles) and convolutions loop with their last
   // parallel dimension innermost, so LLVM's vectorizer gets contiguous
   // loops (named ops become generics here, on the CPU only).
@@ -46,6 +45,11 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // Variables updated in place, outputs into caller buffers, temporaries
   // freed: the part of the ABI that lives around bufferization.
   addEntryBufferization(pm);
+  // Elementwise and reduction loops vectorized along their innermost loop
+  // (on buffers: see the pass).
+  KilnCPUVectorizeLoopsOptions vectorize;
+  vectorize.vectorBits = vectorBits;
+  pm.addNestedPass<func::FuncOp>(createKilnCPUVectorizeLoops(vectorize));
   // Parallel loops (cache tiles) run on the runtime's thread pool.
   KilnCPUParallelLoopsOptions parallel;
   parallel.threads = options.threads;

@@ -23,7 +23,10 @@
 // STAGE-NEXT: kiln-materialize-variable-updates,
 // STAGE: one-shot-bufferize{
 // STAGE: kiln-drop-variable-results,
-// STAGE: kiln-cpu-parallel-loops{threads=true},
+// STAGE: func.func(
+// STAGE-NEXT: kiln-cpu-vectorize-loops{vector-bits={{256|512|128}}}
+// STAGE-NEXT: ),
+// STAGE-NEXT: kiln-cpu-parallel-loops{threads=true},
 // STAGE: kiln-cpu-lower-vectors
 // STAGE: kiln-copies-to-linalg,
 // STAGE: convert-linalg-to-loops

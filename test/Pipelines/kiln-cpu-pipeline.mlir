@@ -40,6 +40,7 @@
 // STAGES-NEXT: kiln-cpu-parallel-chunks
 // STAGES-NEXT: ),
 // STAGES-NEXT: kiln-contraction-loop-order,
+// STAGES: kiln-cpu-vectorize-loops{vector-bits=512}
 // STAGES: kiln-cpu-target{cpu=x86-64-v4},
 // STAGES-NEXT: kiln-emit-entry-points
 // STAGES-NEXT: )

@@ -29,6 +29,8 @@ struct CPULowerVectorsPass
     vector::populateVectorContractLoweringPatterns(
         patterns, vector::VectorContractLowering::OuterProduct);
     vector::populateVectorOuterProductLoweringPatterns(patterns);
+    vector::populateVectorMultiReductionLoweringPatterns(
+        patterns, vector::VectorMultiReductionLowering::InnerParallel);
     vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
     // Transfers of several dimensions are unrolled into one-dimensional
     // ones (not loops: a loop would keep its vector on the stack), which
@@ -38,6 +40,8 @@ struct CPULowerVectorsPass
     vector::populateVectorTransferLoweringPatterns(patterns,
                                                    /*maxTransferRank=*/1);
     vector::populateVectorBroadcastLoweringPatterns(patterns);
+    // vector.step (from vectorized linalg.index) becomes a constant.
+    vector::populateVectorStepLoweringPatterns(patterns);
     vector::populateVectorShapeCastLoweringPatterns(patterns);
     vector::populateVectorTransposeLoweringPatterns(
         patterns, vector::VectorTransposeLowering::EltWise);

@@ -14,6 +14,8 @@
 
 #include "kiln/Codegen/CPU/Passes.h"
 
+#include "Simplify.h"
+
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
@@ -46,54 +48,110 @@ struct TileSizes {
   int64_t mc, nc, kc;
 };
 
-/// The tile sizes for elements of `bits` bits on a CPU with `vectorBits`-bit
-/// vector registers. The register tile keeps MR x NR accumulators plus the
-/// NR/lanes vectors of B and a broadcast of A in the register file (32
-/// registers with AVX-512, 16 with AVX2): 8 x (2 vectors) uses 16 + 3 of
-/// 32; 6 x (2 vectors) uses 12 + 3 of 16. The cache tiles keep a KC x NR
-/// micro-panel of B in L1 (32 KiB at f32, KC = 256, NR = 32) and the
-/// KC x NC panel in L2.
-TileSizes chooseTileSizes(int64_t vectorBits, unsigned bits) {
-  int64_t lanes = std::max<int64_t>(vectorBits / bits, 1);
-  TileSizes sizes;
-  sizes.nr = 2 * lanes;
-  sizes.mr = vectorBits >= 512 ? 8 : 6;
-  sizes.kc = 256;
-  sizes.mc = 8 * sizes.mr;
-  sizes.nc = 8 * sizes.nr;
-  return sizes;
-}
-
 /// The role of each loop of a contraction.
 enum class Role { Batch, M, N, K };
 
-/// Cache tiles small enough that a contraction of `bounds` (one per loop,
-/// dynamic ones taken as large) has at least `kMinTiles` of them, for the
-/// threads to share: NC halves down to 2 NR, then MC down to MR. Only for
-/// contractions worth splitting (`kMinSplitFlops`); the sizes depend on
-/// the shape alone, never on the thread count, so results do not either.
+/// Vector registers available for accumulators: 32 zmm registers with
+/// AVX-512 (16 accumulators leave room for B, a broadcast of A and
+/// addresses), 16 ymm registers with AVX2 (12).
+int64_t accumulatorRegisters(int64_t vectorBits) {
+  return vectorBits >= 512 ? 16 : 12;
+}
+
+/// The extents of a contraction's batch, M, N and K loops (products over
+/// the loops of one role; an open extent counts as `kOpenExtent`).
+constexpr int64_t kOpenExtent = 1 << 20;
+struct Extents {
+  int64_t batch = 1, m = 1, n = 1, k = 1;
+  bool staticM = true, staticN = true;
+};
+
+Extents extentsOf(ArrayRef<Role> roles, ArrayRef<int64_t> bounds) {
+  Extents e;
+  for (auto [role, bound] : llvm::zip_equal(roles, bounds)) {
+    bool open = ShapedType::isDynamic(bound);
+    int64_t extent = open ? kOpenExtent : bound;
+    switch (role) {
+    case Role::Batch:
+      e.batch *= extent;
+      break;
+    case Role::M:
+      e.m *= extent;
+      e.staticM = e.staticM && !open;
+      break;
+    case Role::N:
+      e.n *= extent;
+      e.staticN = e.staticN && !open;
+      break;
+    case Role::K:
+      e.k *= extent;
+      break;
+    }
+  }
+  return e;
+}
+
+/// A tile of at most `limit` (a multiple of `unit`) for a loop of `extent`:
+/// the largest multiple of `unit` that divides the extent, if one is at
+/// least half the limit, so that every cache tile is full and has static
+/// shapes; else the limit (the last tile is partial).
+int64_t evenTile(int64_t extent, bool isStatic, int64_t limit, int64_t unit) {
+  if (!isStatic || extent <= limit)
+    return limit;
+  for (int64_t size = limit; size >= std::max(unit, limit / 2); size -= unit)
+    if (extent % size == 0)
+      return size;
+  return limit;
+}
+
+/// A contraction of at least `kMinSplitFlops` gets at least `kMinTiles`
+/// cache tiles, for the threads to share.
 constexpr int64_t kMinTiles = 4;
 constexpr int64_t kMinSplitFlops = 4 << 20;
 
-void shrinkForThreads(TileSizes &sizes, ArrayRef<Role> roles,
-                      ArrayRef<int64_t> bounds) {
-  int64_t batch = 1, m = 1, n = 1, k = 1;
-  for (auto [role, bound] : llvm::zip_equal(roles, bounds)) {
-    int64_t extent = ShapedType::isDynamic(bound) ? 1 << 20 : bound;
-    (role == Role::Batch ? batch : role == Role::M ? m
-                                   : role == Role::N ? n
-                                                     : k) *= extent;
-  }
-  if (2 * batch * m * n * k < kMinSplitFlops)
-    return;
+/// The tile sizes for a contraction of `extents` on elements of `bits`
+/// bits with `vectorBits`-bit vector registers.
+///
+/// Register tile: NR is two vectors (one when N fits in one) and MR as many
+/// rows as keep the accumulators within the register budget: 8 x 2 zmm
+/// with AVX-512, 6 x 2 ymm with AVX2, 16 x 1 and 12 x 1 for narrow N
+/// (a 16-channel convolution), so that enough independent FMAs are in
+/// flight. Cache tiles: up to 8 register tiles each way, made to divide M
+/// and N where possible (no partial tile with dynamic shapes); K panels of
+/// 256 keep a KC x NR micro-panel of B in L1 (32 KiB at f32, NR = 32).
+/// Then, for the threads, NC shrinks down to 2 NR and MC down to MR until
+/// there are `kMinTiles` tiles. The sizes depend on the shape alone, never
+/// on the thread count, so neither do the results.
+TileSizes chooseTileSizes(int64_t vectorBits, unsigned bits,
+                          const Extents &extents) {
+  int64_t lanes = std::max<int64_t>(vectorBits / bits, 1);
+  TileSizes sizes;
+  bool narrow = extents.staticN && extents.n <= lanes;
+  sizes.nr = narrow ? lanes : 2 * lanes;
+  sizes.mr = accumulatorRegisters(vectorBits) / (sizes.nr / lanes);
+  sizes.kc = 256;
+  sizes.mc = evenTile(extents.m, extents.staticM, 8 * sizes.mr, sizes.mr);
+  sizes.nc = evenTile(extents.n, extents.staticN, 8 * sizes.nr, sizes.nr);
+  if (2 * extents.batch * extents.m * extents.n * extents.k < kMinSplitFlops)
+    return sizes;
   auto tiles = [&] {
-    return batch * llvm::divideCeil(m, sizes.mc) *
-           llvm::divideCeil(n, sizes.nc);
+    return extents.batch * llvm::divideCeil(extents.m, sizes.mc) *
+           llvm::divideCeil(extents.n, sizes.nc);
   };
-  while (tiles() < kMinTiles && sizes.nc > 2 * sizes.nr)
-    sizes.nc /= 2;
-  while (tiles() < kMinTiles && sizes.mc > sizes.mr)
-    sizes.mc /= 2;
+  auto half = [](int64_t size, int64_t unit) {
+    return std::max(unit, size / 2 / unit * unit);
+  };
+  while (tiles() < kMinTiles) {
+    if (sizes.nc > 2 * sizes.nr && extents.n > 2 * sizes.nr)
+      sizes.nc = evenTile(extents.n, extents.staticN, half(sizes.nc, sizes.nr),
+                          sizes.nr);
+    else if (sizes.mc > sizes.mr)
+      sizes.mc = evenTile(extents.m, extents.staticM, half(sizes.mc, sizes.mr),
+                          sizes.mr);
+    else
+      break;
+  }
+  return sizes;
 }
 
 /// Whether `op` is a contraction this pass tiles: tensors, one M, one N and
@@ -157,8 +215,8 @@ void nameMatmul(RewriterBase &rewriter, linalg::GenericOp op) {
   for (AffineMap map : op.getIndexingMapsArray()) {
     if (!map.isProjectedPermutation() || map.getNumResults() != 2)
       return;
-    maps.push_back(AffineMapAttr::get(
-        map.replaceDimsAndSymbols(canonical, {}, 3, 0)));
+    maps.push_back(
+        AffineMapAttr::get(map.replaceDimsAndSymbols(canonical, {}, 3, 0)));
   }
   rewriter.setInsertionPoint(op);
   auto matmul = linalg::MatmulOp::create(
@@ -186,7 +244,7 @@ linalg::GenericOp epilogueOf(linalg::LinalgOp op) {
   OpOperand *init = user.getDpsInitOperand(0);
   if (user.isDpsInit(&use))
     return user.getMatchingIndexingMap(&use).isIdentity() ? user
-                                                           : linalg::GenericOp();
+                                                          : linalg::GenericOp();
   AffineMap read = user.getMatchingIndexingMap(&use);
   AffineMap write = user.getMatchingIndexingMap(init);
   if (!read.isIdentity() || !write.isIdentity() ||
@@ -240,9 +298,8 @@ SmallVector<OpFoldResult> asSizes(MLIRContext *context,
 }
 
 /// Tiles `op` with `sizes` (0: not tiled) using scf.for and replaces it.
-FailureOr<scf::SCFTilingResult> tile(RewriterBase &rewriter,
-                                     linalg::LinalgOp op,
-                                     ArrayRef<int64_t> sizes) {
+FailureOr<scf::SCFTilingResult>
+tile(RewriterBase &rewriter, linalg::LinalgOp op, ArrayRef<int64_t> sizes) {
   scf::SCFTilingOptions options;
   options.setTileSizes(asSizes(op.getContext(), sizes));
   rewriter.setInsertionPoint(op);
@@ -276,8 +333,8 @@ public:
       return;
     auto type = cast<RankedTensorType>(op.getDpsInits()[0].getType());
     TileSizes sizes =
-        chooseTileSizes(vectorBits, type.getElementTypeBitWidth());
-    shrinkForThreads(sizes, *roles, op.getStaticLoopRanges());
+        chooseTileSizes(vectorBits, type.getElementTypeBitWidth(),
+                        extentsOf(*roles, op.getStaticLoopRanges()));
     linalg::LinalgOp cacheTile = tileCaches(op, *roles, sizes);
     if (!cacheTile)
       return;
@@ -348,17 +405,23 @@ public:
         }))
       return;
     auto type = cast<RankedTensorType>(op.getDpsInits()[0].getType());
-    TileSizes sizes =
-        chooseTileSizes(vectorBits, type.getElementTypeBitWidth());
+    int64_t lanes =
+        std::max<int64_t>(vectorBits / type.getElementTypeBitWidth(), 1);
     SmallVector<int64_t> bounds = op.getStaticLoopRanges();
     SmallVector<int64_t> kByOne;
+    int64_t m = 1, n = 1;
     for (auto [role, bound] : llvm::zip_equal(*roles, bounds)) {
-      if ((role == Role::Batch && bound != 1) ||
-          (role == Role::M && bound > sizes.mr) ||
-          (role == Role::N && bound > sizes.nr))
+      if (role == Role::Batch && bound != 1)
         return;
+      if (role == Role::M)
+        m = bound;
+      if (role == Role::N)
+        n = bound;
       kByOne.push_back(role == Role::K ? 1 : 0);
     }
+    // A register tile: its accumulators fit in the register budget.
+    if (m * ((n + lanes - 1) / lanes) > accumulatorRegisters(vectorBits))
+      return;
     linalg::LinalgOp step = op;
     if (bounds[llvm::find(*roles, Role::K) - roles->begin()] > 1) {
       FailureOr<scf::SCFTilingResult> steps = tile(rewriter, op, kByOne);
@@ -408,8 +471,7 @@ private:
     }
     Operation *init = op.getDpsInits()[0].getDefiningOp();
     scf::SCFTileAndFuseOptions options;
-    options.tilingOptions.setTileSizes(
-        asSizes(op.getContext(), rootSizes));
+    options.tilingOptions.setTileSizes(asSizes(op.getContext(), rootSizes));
     // The cache tiles are independent: they run in parallel
     // (kiln-cpu-parallel-loops hands them to the runtime's threads).
     options.tilingOptions.setLoopType(
@@ -449,24 +511,6 @@ private:
   int64_t vectorBits;
 };
 
-/// Canonicalization, with the leading unit dimensions of vectors dropped
-/// (a batch of one, a K step of one).
-LogicalResult simplify(Operation *root) {
-  MLIRContext *context = root->getContext();
-  RewritePatternSet patterns(context);
-  vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
-  for (RegisteredOperationName name : context->getRegisteredOperations())
-    name.getCanonicalizationPatterns(patterns, context);
-  for (Dialect *dialect : context->getLoadedDialects())
-    dialect->getCanonicalizationPatterns(patterns);
-  if (failed(applyPatternsGreedily(root, std::move(patterns))))
-    return failure();
-  IRRewriter rewriter(context);
-  DominanceInfo dominance(root);
-  eliminateCommonSubExpressions(rewriter, dominance, root);
-  return success();
-}
-
 struct CPUTileContractionsPass
     : public mlir::kiln::impl::KilnCPUTileContractionsBase<
           CPUTileContractionsPass> {
@@ -491,7 +535,7 @@ struct CPUTileContractionsPass
       tiler.run(op);
     // The tiles' sizes fold to constants where the loops' bounds allow (all
     // full tiles, and edge tiles of static shapes).
-    if (failed(simplify(func)))
+    if (failed(kiln::cpu::simplifyTiles(func, /*lowerMultiReductions=*/false)))
       return signalPassFailure();
     // Then every register tile (full tiles and static edge tiles alike).
     SmallVector<linalg::LinalgOp> tiles;
@@ -501,7 +545,7 @@ struct CPUTileContractionsPass
     });
     for (linalg::LinalgOp op : tiles)
       tiler.vectorizeRegisterTile(op);
-    if (failed(simplify(func)))
+    if (failed(kiln::cpu::simplifyTiles(func, /*lowerMultiReductions=*/false)))
       return signalPassFailure();
     // Keep the accumulator in registers: its read and write of the C tile
     // move out of the K loop (the loop then carries a vector).
@@ -514,7 +558,7 @@ struct CPUTileContractionsPass
       moveLoopInvariantCode(loop);
       (void)hoistLoopInvariantSubsets(rewriter, loop);
     }
-    if (failed(simplify(func)))
+    if (failed(kiln::cpu::simplifyTiles(func, /*lowerMultiReductions=*/false)))
       signalPassFailure();
   }
 };

@@ -145,6 +145,39 @@ def KilnCPUParallelChunks
                            "::mlir::tensor::TensorDialect"];
 }
 
+def KilnCPUVectorizeLoops
+    : Pass<"kiln-cpu-vectorize-loops", "::mlir::func::FuncOp"> {
+  let summary = "Vectorizes elementwise and reduction loops along their innermost loop";
+  let description = [{
+    Runs on linalg on buffers, right after bufferization. Every linalg op
+    that is not a contraction or convolution, whose innermost loop is
+    parallel, static, at least 4 long and walked contiguously by every
+    operand that uses it (elementwise chains, bias adds, reductions over
+    outer dimensions such as a sum over the batch, the patch copies of
+    convolutions), with elements of at least 8 bits, is tiled into one
+    vector along that loop (16 f32 with AVX-512, 8 with AVX2; `vector-bits`)
+    and one iteration of each other loop; the partial vector at the end is
+    peeled off, so every tile has a static shape when the extent does. The
+    tiles are vectorized by the linalg vectorizer (transfer reads and
+    writes of one-dimensional vectors after unit dimensions are dropped).
+    On tensors, the tile loops of an op writing a variable's buffer defeat
+    one-shot bufferization (and would stop the update being computed in
+    place), hence buffers.
+    Left to LLVM instead, a short innermost loop (the 16 channels of a
+    feature map) was unrolled first and the next loop out vectorized with
+    gathers and scatters.
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "Width of the CPU's vector registers in bits (128, 256, 512)">,
+  ];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def KilnCPUParallelLoops
     : Pass<"kiln-cpu-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "Runs scf.forall loops on the runtime's thread pool";

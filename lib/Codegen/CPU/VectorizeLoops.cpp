@@ -1,0 +1,172 @@
+//===- VectorizeLoops.cpp - Elementwise and reduction loops vectorized ----===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// kiln-cpu-vectorize-loops: linalg ops on buffers that are not
+// contractions (elementwise chains, reductions over outer dimensions,
+// broadcasts, patch copies) are tiled into one vector along their innermost
+// loop and vectorized with the linalg vectorizer, instead of being left to
+// LLVM's loop vectorizer: that one often unrolls a short innermost loop (the
+// 16 channels of a feature map) before it vectorizes, and then vectorizes
+// the next loop out with gathers and scatters.
+//
+// It runs after bufferization: tile loops on tensors whose init is a
+// variable's buffer defeat one-shot bufferization's analysis (an scf.for
+// whose result is materialized into its own init is reported as a RaW
+// conflict), and loops would keep the variables' updates from being computed
+// in place. On buffers the tiles are subviews and nothing is copied.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Codegen/CPU/Passes.h"
+
+#include "Simplify.h"
+
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
+#include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/IR/Dominance.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/CSE.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::kiln {
+#define GEN_PASS_DEF_KILNCPUVECTORIZELOOPS
+#include "kiln/Codegen/CPU/Passes.h.inc"
+} // namespace mlir::kiln
+
+using namespace mlir;
+
+namespace {
+
+/// The vector width in elements of `op`'s output, or 0 if `op` is not a
+/// candidate: buffers, one output, every operand of int or float elements
+/// of at least 8 bits (a vector of i1 in memory is packed bits, not bytes),
+/// projected permutation maps, a parallel innermost loop of at least 4
+/// iterations that every operand either walks contiguously (its last
+/// dimension) or does not use (a broadcast), and not a contraction or
+/// convolution (those have their own strategies).
+int64_t candidateLanes(linalg::LinalgOp op, int64_t vectorBits) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 ||
+      op.getNumLoops() == 0 || linalg::isaContractionOpInterface(op) ||
+      linalg::isaConvolutionOpInterface(op))
+    return 0;
+  for (OpOperand &operand : op->getOpOperands()) {
+    Type element = getElementTypeOrSelf(operand.get().getType());
+    if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() < 8)
+      return 0;
+  }
+  unsigned last = op.getNumLoops() - 1;
+  if (op.getIteratorTypesArray()[last] != utils::IteratorType::parallel)
+    return 0;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (ShapedType::isDynamic(ranges[last]) || ranges[last] < 4)
+    return 0;
+  AffineExpr innermost = getAffineDimExpr(last, op.getContext());
+  for (OpOperand &operand : op->getOpOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    if (!map.isProjectedPermutation())
+      return 0;
+    if (map.isFunctionOfDim(last) &&
+        (map.getNumResults() == 0 || map.getResults().back() != innermost))
+      return 0;
+    // The innermost dimension of each buffer must be contiguous.
+    if (auto type = dyn_cast<MemRefType>(operand.get().getType()))
+      if (type.getRank() > 0 && !type.getLayout().isIdentity()) {
+        SmallVector<int64_t> strides;
+        int64_t offset;
+        if (failed(type.getStridesAndOffset(strides, offset)) ||
+            strides.back() != 1)
+          return 0;
+      }
+  }
+  Type element = getElementTypeOrSelf(op.getDpsInits()[0].getType());
+  return std::max<int64_t>(vectorBits / element.getIntOrFloatBitWidth(), 1);
+}
+
+struct CPUVectorizeLoopsPass
+    : public mlir::kiln::impl::KilnCPUVectorizeLoopsBase<
+          CPUVectorizeLoopsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<std::pair<linalg::LinalgOp, int64_t>> candidates;
+    getOperation()->walk([&](linalg::LinalgOp op) {
+      if (int64_t lanes = candidateLanes(op, vectorBits))
+        candidates.push_back({op, lanes});
+    });
+    IRRewriter rewriter(&getContext());
+    DenseSet<Operation *> tiles;
+    for (auto [op, lanes] : candidates) {
+      // One vector along the innermost loop, one iteration of the others.
+      SmallVector<int64_t> sizes(op.getNumLoops(), 1);
+      sizes.back() = lanes;
+      linalg::LinalgTilingOptions options;
+      options.setTileSizes(sizes);
+      rewriter.setInsertionPoint(op);
+      FailureOr<linalg::TiledLinalgOp> tiled =
+          linalg::tileLinalgOp(rewriter, op, options);
+      if (failed(tiled))
+        continue;
+      rewriter.eraseOp(op);
+      tiles.insert(tiled->op);
+      // The partial vector at the end of the innermost loop is peeled off:
+      // it has a static size when the extent is static.
+      if (!tiled->loops.empty())
+        if (auto inner = dyn_cast<scf::ForOp>(tiled->loops.back())) {
+          scf::ForOp partial;
+          if (succeeded(
+                  scf::peelForLoopAndSimplifyBounds(rewriter, inner, partial)))
+            partial->walk([&](linalg::LinalgOp op) { tiles.insert(op); });
+        }
+    }
+    if (tiles.empty())
+      return;
+    if (failed(kiln::cpu::simplifyTiles(getOperation(),
+                                        /*lowerMultiReductions=*/true)))
+      return signalPassFailure();
+    // The tiles now have static shapes: one iteration of every loop but the
+    // innermost, which has at most one vector.
+    SmallVector<linalg::LinalgOp> staticTiles;
+    getOperation()->walk([&](linalg::LinalgOp op) {
+      if (!op.hasPureBufferSemantics() || op.getNumLoops() == 0 ||
+          linalg::isaContractionOpInterface(op) ||
+          linalg::isaConvolutionOpInterface(op))
+        return;
+      for (OpOperand &operand : op->getOpOperands())
+        if (getElementTypeOrSelf(operand.get().getType())
+                .getIntOrFloatBitWidth() < 8)
+          return;
+      int64_t lanes = std::max<int64_t>(
+          vectorBits / getElementTypeOrSelf(op.getDpsInits()[0].getType())
+                           .getIntOrFloatBitWidth(),
+          1);
+      SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+      for (auto [i, range] : llvm::enumerate(ranges))
+        if (ShapedType::isDynamic(range) ||
+            (i + 1 < ranges.size() ? range != 1 : range > lanes))
+          return;
+      staticTiles.push_back(op);
+    });
+    for (linalg::LinalgOp op : staticTiles) {
+      if (failed(linalg::vectorizeOpPrecondition(op)))
+        continue;
+      rewriter.setInsertionPoint(op);
+      FailureOr<linalg::VectorizationResult> vectorized =
+          linalg::vectorize(rewriter, op);
+      if (succeeded(vectorized))
+        rewriter.eraseOp(op);
+    }
+    if (failed(kiln::cpu::simplifyTiles(getOperation(),
+                                        /*lowerMultiReductions=*/true)))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,181 @@
+// RUN: tensor-opt %s --split-input-file --kiln-cpu-vectorize-loops | FileCheck %s
+// RUN: tensor-opt %s --split-input-file --kiln-cpu-vectorize-loops=vector-bits=256 | FileCheck %s --check-prefix=AVX2
+
+// An elementwise op over 8 x 16 f32 (on buffers, after bufferization): one
+// loop over the rows, each row one 16-wide vector (AVX-512) or two 8-wide
+// ones (AVX2).
+// CHECK-LABEL: func.func @relu
+// CHECK: scf.for
+// CHECK: vector.transfer_read {{.*}} : memref<1x16xf32, strided<[16, 1], offset: ?>>, vector<16xf32>
+// CHECK: arith.maximumf {{.*}} : vector<16xf32>
+// CHECK: vector.transfer_write {{.*}} : vector<16xf32>, memref<1x16xf32, strided<[16, 1], offset: ?>>
+// CHECK-NOT: linalg.generic
+// AVX2-LABEL: func.func @relu
+// AVX2: scf.for
+// AVX2: scf.for
+// AVX2: arith.maximumf {{.*}} : vector<8xf32>
+// AVX2-NOT: linalg.generic
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @relu(%x: memref<8x16xf32>, %out: memref<8x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<8x16xf32>) outs(%out : memref<8x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  }
+  return
+}
+
+// -----
+
+// A bias add over 4 x 40: the bias is broadcast along the rows and read as
+// one vector per tile; 40 = 2 x 16 + 8, so the last 8 columns are a peeled
+// tile of static size 8.
+// CHECK-LABEL: func.func @bias_add
+// AVX2-LABEL: func.func @bias_add
+// CHECK: scf.for
+// CHECK: scf.for {{.*}} = %{{.*}} to %{{.*}} step %c16
+// CHECK-DAG: vector.transfer_read %{{.*}} : memref<1x16xf32, strided<[40, 1], offset: ?>>, vector<16xf32>
+// CHECK-DAG: vector.transfer_read %{{.*}} : memref<16xf32, strided<[1], offset: ?>>, vector<16xf32>
+// CHECK: arith.addf {{.*}} : vector<16xf32>
+// CHECK: vector.transfer_write {{.*}} : vector<16xf32>, memref<1x16xf32, strided<[40, 1], offset: ?>>
+// CHECK-DAG: vector.transfer_read %{{.*}} : memref<1x8xf32, strided<[40, 1], offset: ?>>, vector<8xf32>
+// CHECK-DAG: vector.transfer_read %{{.*}} : memref<8xf32, strided<[1], offset: 32>>, vector<8xf32>
+// CHECK: arith.addf {{.*}} : vector<8xf32>
+// CHECK: vector.transfer_write {{.*}} : vector<8xf32>, memref<1x8xf32, strided<[40, 1], offset: ?>>
+// CHECK-NOT: linalg.generic
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d1)>
+func.func @bias_add(%x: memref<4x40xf32>, %b: memref<40xf32>, %out: memref<4x40xf32>) {
+  linalg.generic {indexing_maps = [#id2, #row, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %b : memref<4x40xf32>, memref<40xf32>) outs(%out : memref<4x40xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %s = arith.addf %a, %c : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A sum over the batch (the bias gradient): the reduced loop is outermost,
+// the output columns are innermost and contiguous, so each tile adds one
+// row vector into the accumulator vector.
+// CHECK-LABEL: func.func @column_sum
+// CHECK: scf.for
+// CHECK-DAG: vector.transfer_read {{.*}} : memref<1x16xf32, strided<[16, 1], offset: ?>>, vector<16xf32>
+// CHECK-DAG: vector.transfer_read {{.*}} : memref<16xf32>, vector<16xf32>
+// CHECK: arith.addf {{.*}} : vector<16xf32>
+// CHECK: vector.transfer_write {{.*}} : vector<16xf32>, memref<16xf32>
+// CHECK-NOT: linalg.generic
+#in = affine_map<(d0, d1) -> (d0, d1)>
+#out = affine_map<(d0, d1) -> (d1)>
+func.func @column_sum(%x: memref<32x16xf32>, %acc: memref<16xf32>) {
+  linalg.generic {indexing_maps = [#in, #out], iterator_types = ["reduction", "parallel"]}
+      ins(%x : memref<32x16xf32>) outs(%acc : memref<16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %o, %a : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A strided view whose rows are contiguous is vectorized; a view with a
+// column stride is not.
+// CHECK-LABEL: func.func @views
+// CHECK: vector.transfer_read {{.*}} : memref<1x16xf32, strided<[32, 1], offset: ?>>, vector<16xf32>
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : memref<4x16xf32, strided<[64, 2]>>)
+#v = affine_map<(d0, d1) -> (d0, d1)>
+func.func @views(%x: memref<4x16xf32, strided<[32, 1], offset: ?>>,
+                 %y: memref<4x16xf32, strided<[64, 2]>>,
+                 %o1: memref<4x16xf32>, %o2: memref<4x16xf32>) {
+  linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<4x16xf32, strided<[32, 1], offset: ?>>) outs(%o1 : memref<4x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  }
+  linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel", "parallel"]}
+      ins(%y : memref<4x16xf32, strided<[64, 2]>>) outs(%o2 : memref<4x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  }
+  return
+}
+
+// -----
+
+// A transpose walks its input with a stride along the innermost loop: a
+// vector would be a gather, so the op is left to the scalar path.
+// CHECK-LABEL: func.func @transpose
+// CHECK-NOT: vector.transfer_read
+// CHECK: linalg.generic
+#t_in = affine_map<(d0, d1) -> (d1, d0)>
+#t_out = affine_map<(d0, d1) -> (d0, d1)>
+func.func @transpose(%x: memref<16x8xf32>, %out: memref<8x16xf32>) {
+  linalg.generic {indexing_maps = [#t_in, #t_out], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<16x8xf32>) outs(%out : memref<8x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  }
+  return
+}
+
+// -----
+
+// A row sum reduces along the innermost loop: not a candidate (the
+// innermost loop must be parallel), left to the scalar path.
+// CHECK-LABEL: func.func @row_sum
+// CHECK-NOT: vector.transfer_read
+// CHECK: linalg.generic
+#r_in = affine_map<(d0, d1) -> (d0, d1)>
+#r_out = affine_map<(d0, d1) -> (d0)>
+func.func @row_sum(%x: memref<8x64xf32>, %acc: memref<8xf32>) {
+  linalg.generic {indexing_maps = [#r_in, #r_out], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<8x64xf32>) outs(%acc : memref<8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %o, %a : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Booleans (i1) are bytes in memory but packed bits in a vector: a
+// comparison writing i1 is left to the scalar path.
+// CHECK-LABEL: func.func @compare
+// CHECK-NOT: vector.transfer_read
+// CHECK: linalg.generic
+#c = affine_map<(d0) -> (d0)>
+func.func @compare(%x: memref<32xf32>, %y: memref<32xf32>, %out: memref<32xi1>) {
+  linalg.generic {indexing_maps = [#c, #c, #c], iterator_types = ["parallel"]}
+      ins(%x, %y : memref<32xf32>, memref<32xf32>) outs(%out : memref<32xi1>) {
+  ^bb0(%a: f32, %b: f32, %o: i1):
+    %l = arith.cmpf olt, %a, %b : f32
+    linalg.yield %l : i1
+  }
+  return
+}
+
+// -----
+
+// An open innermost extent is not vectorized (no masking yet): the op is
+// left as it is.
+// CHECK-LABEL: func.func @dynamic
+// CHECK-NOT: vector.transfer_read
+// CHECK: linalg.generic
+#d = affine_map<(d0, d1) -> (d0, d1)>
+func.func @dynamic(%x: memref<4x?xf32>, %out: memref<4x?xf32>) {
+  linalg.generic {indexing_maps = [#d, #d], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<4x?xf32>) outs(%out : memref<4x?xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  }
+  return
+}
