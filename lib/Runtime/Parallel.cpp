@@ -13,9 +13,12 @@
 // bitwise identical for any thread count.
 //
 // A loop started while another runs (from a worker, or from a second
-// calling thread) runs on its caller alone. Idle workers spin briefly
-// before they sleep, because a training step starts many short loops back
-// to back and waking a sleeping thread costs tens of microseconds.
+// calling thread) runs on its caller alone. Idle workers spin for a
+// millisecond before they sleep, because a training step starts many short
+// loops back to back and waking a sleeping thread costs tens of
+// microseconds (sometimes over a hundred on a virtual machine). The caller
+// waits only for iterations a worker has claimed: a worker that wakes up
+// after the caller has claimed the last iteration does not hold it up.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,7 +78,7 @@ public:
   void parallelFor(Body body, void *context, int64_t count) {
     if (count <= 0)
       return;
-    if (count == 1 || threads() == 1 || insideLoop) {
+    if (count == 1 || threads() == 1 || insideLoop || count > 0xffffffffLL) {
       body(context, 0, count);
       return;
     }
@@ -86,25 +89,28 @@ public:
       return;
     }
     startWorkers();
-    // Publish the loop, then wake the workers.
-    job.body = body;
-    job.context = context;
-    job.count = count;
-    next.store(0, std::memory_order_relaxed);
+    // Publish the loop (under the lock a joining worker takes to read it),
+    // then wake the workers.
     int helpers = static_cast<int>(
         std::min<int64_t>(count - 1, static_cast<int64_t>(workers.size())));
-    pending.store(helpers, std::memory_order_relaxed);
+    done.store(0, std::memory_order_relaxed);
+    Job current;
     {
       std::lock_guard<std::mutex> guard(sleepLock);
+      uint64_t id = generation.load(std::memory_order_relaxed) + 1;
+      current = Job{body, context, count, id};
+      job = current;
+      ticket.store(id << 32, std::memory_order_release);
       joinable = helpers;
-      generation.fetch_add(1, std::memory_order_release);
+      generation.store(id, std::memory_order_release);
     }
     wake.notify_all();
     insideLoop = true;
-    work();
+    work(current);
     insideLoop = false;
-    // Wait for the helpers to finish their last iteration.
-    while (pending.load(std::memory_order_acquire) != 0)
+    // Wait for the iterations other threads claimed; a worker that wakes up
+    // late finds none left and does not hold the loop up.
+    while (done.load(std::memory_order_acquire) != count)
       std::this_thread::yield();
   }
 
@@ -113,15 +119,26 @@ private:
     Body body = nullptr;
     void *context = nullptr;
     int64_t count = 0;
+    uint64_t id = 0; // the generation that published it
   };
 
-  /// Claims and runs iterations until none is left.
-  void work() {
+  /// Claims and runs iterations of `loop` until none is left. A ticket is
+  /// the loop's generation (high 32 bits) and the next iteration (low 32
+  /// bits), so a worker still holding an older loop can never claim an
+  /// iteration of a newer one.
+  void work(const Job &loop) {
+    uint64_t mine = loop.id & 0xffffffffu;
     for (;;) {
-      int64_t i = next.fetch_add(1, std::memory_order_relaxed);
-      if (i >= job.count)
-        return;
-      job.body(job.context, i, i + 1);
+      uint64_t t = ticket.load(std::memory_order_acquire);
+      do {
+        if ((t >> 32) != mine ||
+            static_cast<int64_t>(t & 0xffffffffu) >= loop.count)
+          return;
+      } while (
+          !ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel));
+      int64_t i = static_cast<int64_t>(t & 0xffffffffu);
+      loop.body(loop.context, i, i + 1);
+      done.fetch_add(1, std::memory_order_acq_rel);
     }
   }
 
@@ -155,7 +172,8 @@ private:
     for (;;) {
       // Spin for a while (a new loop usually follows shortly), then sleep.
       uint64_t now = seen;
-      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+      auto until =
+          std::chrono::steady_clock::now() + std::chrono::microseconds(1000);
       for (int spin = 0;; ++spin) {
         now = generation.load(std::memory_order_acquire);
         if (now != seen ||
@@ -177,19 +195,19 @@ private:
       if (joinable == 0)
         continue;
       --joinable;
+      Job loop = job;
       lock.unlock();
-      work();
-      pending.fetch_sub(1, std::memory_order_acq_rel);
+      work(loop);
     }
   }
 
   std::atomic<int> wanted;
-  std::mutex run;                 // held by the thread whose loop runs
+  std::mutex run; // held by the thread whose loop runs
   std::vector<std::thread> workers;
-  Job job;
-  std::atomic<int64_t> next{0};
-  std::atomic<int> pending{0};
-  std::mutex sleepLock;           // guards joinable, stopping, sleeping
+  Job job; // the current loop (under sleepLock)
+  std::atomic<uint64_t> ticket{0};
+  std::atomic<int64_t> done{0}; // iterations of the current loop finished
+  std::mutex sleepLock;         // guards job, joinable, stopping
   std::condition_variable wake;
   std::atomic<uint64_t> generation{0};
   int joinable = 0;

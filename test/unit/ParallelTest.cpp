@@ -99,6 +99,40 @@ TEST_F(Parallel, NestedLoopsRunInline) {
   EXPECT_EQ(nested.inner.load(), 200);
 }
 
+/// A loop of tiny iterations that each add their own index to a sum: a
+/// worker that ran an iteration of an earlier loop with this loop's body
+/// (or the reverse) would change the sum.
+struct Tally {
+  std::atomic<int64_t> sum{0};
+  int64_t tag = 0;
+};
+
+void tally(void *context, int64_t begin, int64_t end) {
+  auto *t = static_cast<Tally *>(context);
+  for (int64_t i = begin; i < end; ++i)
+    t->sum.fetch_add(t->tag * 1000 + i);
+}
+
+TEST_F(Parallel, ShortLoopsBackToBackNeverMixUp) {
+  // Thousands of loops too short for a worker to join them all: workers
+  // that wake late must neither run a finished loop's iterations nor keep
+  // the caller waiting, and each loop must run exactly its own iterations.
+  ASSERT_EQ(kiln_set_num_threads(2), nullptr);
+  constexpr int64_t rounds = 5000;
+  std::vector<Tally> tallies(rounds);
+  auto countOf = [](int64_t round) { return 2 + round % 7; };
+  for (int64_t round = 0; round < rounds; ++round) {
+    tallies[round].tag = round;
+    kiln_parallel_for(tally, &tallies[round], countOf(round));
+  }
+  for (int64_t round = 0; round < rounds; ++round) {
+    int64_t expected = 0;
+    for (int64_t i = 0; i < countOf(round); ++i)
+      expected += round * 1000 + i;
+    ASSERT_EQ(tallies[round].sum.load(), expected) << "loop " << round;
+  }
+}
+
 TEST_F(Parallel, LoopsFromSeveralThreadsAtOnce) {
   ASSERT_EQ(kiln_set_num_threads(2), nullptr);
   // Each caller's loop completes whether or not it got the workers.
