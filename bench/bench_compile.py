@@ -25,8 +25,11 @@ import subprocess
 import sys
 import tempfile
 
+import peers  # noqa: E402  (the built kiln package's location)
+
 CHILD = r"""
 import json, os, sys, time
+sys.path.insert(0, os.environ["KILN_BENCH_PACKAGES"])
 t0 = time.perf_counter()
 import numpy as np
 import kiln
@@ -71,11 +74,14 @@ print(json.dumps({"import": (t_import - t0) * 1e3,
 
 
 def child(cache, profile=False):
-    env = dict(os.environ, KILN_CACHE_DIR=cache)
+    env = dict(os.environ, KILN_CACHE_DIR=cache,
+               KILN_BENCH_PACKAGES=os.path.join(peers.BUILD, "python_packages"))
     if profile:
         env["KILN_BENCH_PROFILE"] = "1"
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, check=True,
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env,
                          capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"the benchmark's child process failed:\n{out.stderr}")
     if profile:
         sys.stderr.write(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])

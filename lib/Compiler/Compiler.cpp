@@ -11,12 +11,14 @@
 #include "Diagnostics.h"
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
+#include "kiln/Dialect/Kiln/KilnOps.h"
 
 #include "mlir/Transforms/Passes.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
@@ -39,6 +41,7 @@
 #include "llvm/ADT/StringExtras.h"
 
 #include <array>
+#include <cstring>
 #include <mutex>
 
 #include <dlfcn.h>
@@ -216,10 +219,123 @@ static void *lookupOrc(void *ctx, const char *name) {
 
 static void releaseOrc(void *ctx) { delete static_cast<llvm::orc::LLJIT *>(ctx); }
 
-kiln_status_t Compiler::loadCached(const CompileOptions &options,
-                                   llvm::StringRef cacheKey,
-                                   llvm::StringRef cacheDir,
-                                   kiln_executable_t **out) {
+llvm::StringMap<std::string>
+Compiler::canonicalizeVariableNames(ModuleOp module) {
+  SmallVector<kiln::VariableOp> variables =
+      llvm::to_vector(module.getOps<kiln::VariableOp>());
+  // A variable named after another plus a suffix (an optimizer's slot,
+  // `W_adam_m`, which the pipeline finds by that name) keeps the relation:
+  // it becomes the other's new name plus the suffix. Shorter names first,
+  // so a base is named before the variables derived from it.
+  SmallVector<unsigned> order = llvm::to_vector(
+      llvm::seq<unsigned>(0, static_cast<unsigned>(variables.size())));
+  llvm::stable_sort(order, [&](unsigned a, unsigned b) {
+    return variables[a].getSymName().size() < variables[b].getSymName().size();
+  });
+  llvm::StringMap<std::string> renamed; // old name -> new name
+  unsigned next = 0;
+  SymbolTable symbols(module);
+  auto fresh = [&] {
+    std::string name;
+    do
+      name = "kiln_var_" + std::to_string(next++);
+    while (symbols.lookup(name));
+    return name;
+  };
+  // Ordinals follow the order of declaration, not of length.
+  for (kiln::VariableOp variable : variables) {
+    llvm::StringRef name = variable.getSymName();
+    bool derived = llvm::any_of(variables, [&](kiln::VariableOp other) {
+      llvm::StringRef base = other.getSymName();
+      return base.size() < name.size() && name.starts_with(base) &&
+             name[base.size()] == '_';
+    });
+    if (!derived)
+      renamed[name] = fresh();
+  }
+  for (unsigned index : order) {
+    llvm::StringRef name = variables[index].getSymName();
+    if (renamed.count(name))
+      continue;
+    llvm::StringRef base;
+    for (kiln::VariableOp other : variables) {
+      llvm::StringRef candidate = other.getSymName();
+      if (candidate.size() < name.size() && name.starts_with(candidate) &&
+          name[candidate.size()] == '_' && candidate.size() > base.size())
+        base = candidate;
+    }
+    renamed[name] = renamed[base] + name.drop_front(base.size()).str();
+  }
+  llvm::StringMap<std::string> original; // new name -> old name
+  for (kiln::VariableOp variable : variables) {
+    std::string old = variable.getSymName().str();
+    const std::string &name = renamed[old];
+    if (symbols.lookup(name) || failed(symbols.rename(variable, name)))
+      continue; // keeps its name (and the cache key its text)
+    original[name] = old;
+  }
+  return original;
+}
+
+/// `manifest` with each variable in `names` (its `variable` and `var`
+/// lines) under its mapped name, and each variable named after one of them
+/// plus a suffix under the mapped name plus that suffix.
+static std::string
+renameManifestVariables(llvm::StringRef manifest,
+                        const llvm::StringMap<std::string> &names) {
+  std::string out;
+  out.reserve(manifest.size());
+  while (!manifest.empty()) {
+    auto [line, rest] = manifest.split('\n');
+    bool newline = manifest.size() > line.size();
+    manifest = rest;
+    llvm::SmallVector<llvm::StringRef> words;
+    line.split(words, ' ');
+    if (words.size() >= 2 && (words[0] == "variable" || words[0] == "var")) {
+      // A variable the pipeline adds for one of them (an optimizer's slot,
+      // `NAME_adam_m`) is renamed with it.
+      llvm::StringRef name = words[1], suffix;
+      auto found = names.find(name);
+      for (size_t cut = name.find('_', std::strlen("kiln_var_"));
+           found == names.end() && cut != llvm::StringRef::npos;
+           cut = name.find('_', cut + 1)) {
+        found = names.find(name.take_front(cut));
+        suffix = name.drop_front(cut);
+      }
+      if (found != names.end()) {
+        out += words[0];
+        out += ' ';
+        out += found->second;
+        out += suffix;
+        out += line.drop_front(words[0].size() + 1 + words[1].size());
+        if (newline)
+          out += '\n';
+        continue;
+      }
+    }
+    out += line;
+    if (newline)
+      out += '\n';
+  }
+  return out;
+}
+
+/// kiln_executable_create, with the manifest's variables renamed.
+static kiln_status_t
+createExecutable(const char *manifest, kiln_symbol_lookup_fn lookup, void *ctx,
+                 void (*release)(void *),
+                 const llvm::StringMap<std::string> *variableNames,
+                 kiln_executable_t **out) {
+  if (!variableNames || variableNames->empty())
+    return kiln_executable_create(manifest, lookup, ctx, release, out);
+  std::string renamed = renameManifestVariables(manifest, *variableNames);
+  return kiln_executable_create(renamed.c_str(), lookup, ctx, release, out);
+}
+
+kiln_status_t
+Compiler::loadCached(const CompileOptions &options, llvm::StringRef cacheKey,
+                     llvm::StringRef cacheDir, kiln_executable_t **out,
+                     const llvm::StringMap<std::string> *variableNames) {
   *out = nullptr;
   if (cacheDir.empty())
     return nullptr;
@@ -261,8 +377,8 @@ kiln_status_t Compiler::loadCached(const CompileOptions &options,
     llvm::sys::fs::remove(path);
     return nullptr;
   }
-  if (kiln_status_t s =
-          kiln_executable_create(manifest, lookupOrc, raw, releaseOrc, out)) {
+  if (kiln_status_t s = createExecutable(manifest, lookupOrc, raw, releaseOrc,
+                                         variableNames, out)) {
     kiln_status_free(s);
     llvm::sys::fs::remove(path);
     *out = nullptr;
@@ -270,14 +386,16 @@ kiln_status_t Compiler::loadCached(const CompileOptions &options,
   return nullptr;
 }
 
-kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options,
-                                  llvm::StringRef cacheKey,
-                                  llvm::StringRef cacheDir,
-                                  kiln_executable_t **out, bool *fromCache) {
+kiln_status_t
+Compiler::jitCached(ModuleOp module, const CompileOptions &options,
+                    llvm::StringRef cacheKey, llvm::StringRef cacheDir,
+                    kiln_executable_t **out, bool *fromCache,
+                    const llvm::StringMap<std::string> *variableNames) {
   *out = nullptr;
   if (fromCache)
     *fromCache = false;
-  if (kiln_status_t s = loadCached(options, cacheKey, cacheDir, out))
+  if (kiln_status_t s =
+          loadCached(options, cacheKey, cacheDir, out, variableNames))
     return s;
   if (*out) {
     if (fromCache)
@@ -340,8 +458,8 @@ kiln_status_t Compiler::jitCached(ModuleOp module, const CompileOptions &options
     if (llvm::sys::fs::rename(tmp, path))
       llvm::sys::fs::remove(tmp);
   }
-  return kiln_executable_create(manifest, lookupSymbol, raw, releaseEngine,
-                                out);
+  return createExecutable(manifest, lookupSymbol, raw, releaseEngine,
+                          variableNames, out);
 }
 
 kiln_status_t Compiler::jitSource(llvm::StringRef source,

@@ -360,18 +360,26 @@ public:
   }
 
   /// Compiles a whole module (a trace or a gradient), through the disk
-  /// cache keyed by the module's text.
+  /// cache keyed by the module's text (with its source locations, which
+  /// error messages quote). Variables are named after Python objects, so
+  /// the module is compiled with names every process gives it and the
+  /// executable binds the variables under this process's names: a second
+  /// run of a script loads its compiled steps from disk.
   kiln_status_t jit(ModuleOp module, kiln_executable_t **out) {
+    llvm::StringMap<std::string> names =
+        mlir::kiln::Compiler::canonicalizeVariableNames(module);
     std::string text;
     llvm::raw_string_ostream os(text);
-    module->print(os);
+    module->print(os, OpPrintingFlags().enableDebugInfo());
     std::lock_guard<std::mutex> lock(mutex);
     bool fromDisk = false;
     kiln_status_t s = compiler.jitCached(module, mlir::kiln::CompileOptions(),
                                          "module|" + text, cacheDir(), out,
-                                         &fromDisk);
+                                         &fromDisk, &names);
     if (fromDisk)
       ++loaded;
+    else if (!s)
+      ++modulesCompiled;
     return s;
   }
 
@@ -518,9 +526,11 @@ private:
 
 public:
   size_t loadedFromDisk() const { return loaded; }
+  size_t compiledModules() const { return modulesCompiled; }
 
 private:
   size_t loaded = 0;
+  size_t modulesCompiled = 0; // traces and gradients compiled, not loaded
 
   // Kernels live as long as the process: their code may be running on
   // another thread at exit, so they are never released.
@@ -965,6 +975,7 @@ PYBIND11_MODULE(_kiln, m) {
   });
   m.def("kernels_compiled", [] { return Engine::get().compiled(); });
   m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });
+  m.def("modules_compiled", [] { return Engine::get().compiledModules(); });
   m.def("kernels_loaded_from_disk",
         [] { return Engine::get().loadedFromDisk(); });
 }

@@ -23,6 +23,8 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include "llvm/ADT/StringMap.h"
+
 #include <memory>
 #include <string>
 
@@ -88,15 +90,31 @@ public:
   /// loaded without compiling anything and `module` is left alone; else the
   /// module is compiled and its object saved there (atomically; a cache
   /// that cannot be written is ignored). `*fromCache` says which happened.
-  kiln_status_t jitCached(ModuleOp module, const CompileOptions &options,
-                          llvm::StringRef cacheKey, llvm::StringRef cacheDir,
-                          kiln_executable_t **out, bool *fromCache);
+  /// With `variableNames`, the executable binds each variable named in the
+  /// compiled code (a key of the map) under the mapped name instead: a
+  /// module compiled with names that every process gives it (see
+  /// canonicalizeVariableNames) serves each process's own names.
+  kiln_status_t
+  jitCached(ModuleOp module, const CompileOptions &options,
+            llvm::StringRef cacheKey, llvm::StringRef cacheDir,
+            kiln_executable_t **out, bool *fromCache,
+            const llvm::StringMap<std::string> *variableNames = nullptr);
 
   /// Loads the object cached for `cacheKey` in `cacheDir`, if any: returns
   /// null with `*out` null when there is none.
-  kiln_status_t loadCached(const CompileOptions &options,
-                           llvm::StringRef cacheKey, llvm::StringRef cacheDir,
-                           kiln_executable_t **out);
+  kiln_status_t
+  loadCached(const CompileOptions &options, llvm::StringRef cacheKey,
+             llvm::StringRef cacheDir, kiln_executable_t **out,
+             const llvm::StringMap<std::string> *variableNames = nullptr);
+
+  /// Renames the variables of `module` (its kiln.variable symbols and every
+  /// reference to them) `kiln_var_0`, `kiln_var_1`, ... in the order they
+  /// are declared, and returns the map from the new names to the old ones.
+  /// Traced modules name variables after Python objects, which differ from
+  /// one process to the next; renamed, the same program has the same text
+  /// (and disk cache key) in every process.
+  static llvm::StringMap<std::string>
+  canonicalizeVariableNames(ModuleOp module);
 
   /// parse + jit.
   kiln_status_t jitSource(llvm::StringRef source, llvm::StringRef filename,
