@@ -510,7 +510,9 @@ def pool_grad_ref(x, dy, routes, kind):
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("xs,window,strides,same", [
     ((1, 4, 4, 2), (2, 2), (2, 2), False), ((2, 5, 7, 3), (3, 3), (2, 2), True),
-    ((1, 6, 5, 1), (2, 3), (1, 2), True)])
+    ((1, 6, 5, 1), (2, 3), (1, 2), True),
+    # Enough channels for the CPU's vectorized path (16, 8 lanes of f32).
+    ((2, 6, 6, 16), (2, 2), (2, 2), False), ((1, 7, 7, 8), (3, 3), (2, 2), True)])
 def test_pooling_and_gradients(runner, kind, xs, window, strides, same):
     x = rand(xs)
     x[0, 0, 0, 0] = x[0, 0, 1, 0] = 5.0  # a tie inside one window

@@ -423,23 +423,68 @@ struct PoolLowering : OpConversionPattern<OpTy> {
   }
 };
 
-/// Builds the loop nest `for (ivs...) in shape` carrying `init`, with
-/// `body` returning the next value of the carried tensor.
-Value loopNest(
-    OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Value init,
-    function_ref<Value(OpBuilder &, Location, ValueRange, Value)> body) {
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  SmallVector<Value> lbs(shape.size(), zero), steps(shape.size(), one), ubs;
-  for (int64_t d : shape)
-    ubs.push_back(arith::ConstantIndexOp::create(b, loc, d));
-  scf::LoopNest nest =
-      scf::buildLoopNest(b, loc, lbs, ubs, steps, ValueRange{init},
-                         [&](OpBuilder &nb, Location nl, ValueRange ivs,
-                             ValueRange args) -> scf::ValueVector {
-                           return {body(nb, nl, ivs, args[0])};
-                         });
-  return nest.results.empty() ? init : nest.results.front();
+/// A linalg.generic producing `type`, every element computed by `body` from
+/// its indices (no operands: the body reads what it needs with
+/// tensor.extract). Every iteration is independent, so it is tiled, split
+/// for threads and vectorized like any elementwise op.
+Value indexedGeneric(
+    OpBuilder &b, Location loc, RankedTensorType type,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
+                                        type.getElementType());
+  int64_t rank = type.getRank();
+  SmallVector<AffineMap> maps = {
+      AffineMap::getMultiDimIdentityMap(rank, b.getContext())};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{type}, ValueRange{}, ValueRange{empty}, maps,
+      iterators, [&](OpBuilder &nb, Location nl, ValueRange) {
+        SmallVector<Value> ivs;
+        for (int64_t d = 0; d < rank; ++d)
+          ivs.push_back(linalg::IndexOp::create(nb, nl, d));
+        linalg::YieldOp::create(nb, nl, body(nb, nl, ivs));
+      });
+  return generic.getResult(0);
+}
+
+/// The pooling windows along one dimension that contain input position
+/// `h`: windows y with y*stride - low <= h < y*stride - low + size, at most
+/// ceil(size / stride) of them, in increasing y. Each is returned clamped to
+/// [0, outSize) (so it can be read) with whether it is a real window.
+SmallVector<std::pair<Value, Value>>
+windowsContaining(OpBuilder &b, Location loc, Value h, int64_t stride,
+                  int64_t low, int64_t size, int64_t outSize) {
+  // The last window starting at or before h: (h + low) / stride (h + low
+  // is never negative: low is padding).
+  Value last = arith::DivUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, h, idx(b, loc, low)),
+      idx(b, loc, stride));
+  int64_t count = (size + stride - 1) / stride;
+  SmallVector<std::pair<Value, Value>> windows;
+  for (int64_t a = count - 1; a >= 0; --a) {
+    // y = last - a, a real window if 0 <= y < outSize and h lies in it:
+    // h + low - y*stride < size.
+    Value y = arith::SubIOp::create(b, loc, last, idx(b, loc, a));
+    Value offset = arith::SubIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, h, idx(b, loc, low)),
+        arith::MulIOp::create(b, loc, y, idx(b, loc, stride)));
+    Value real = arith::AndIOp::create(
+        b, loc,
+        arith::AndIOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, y,
+                                  idx(b, loc, 0)),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, y,
+                                  idx(b, loc, outSize))),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, offset,
+                              idx(b, loc, size)));
+    Value clamped = arith::MinSIOp::create(
+        b, loc, arith::MaxSIOp::create(b, loc, y, idx(b, loc, 0)),
+        idx(b, loc, outSize - 1));
+    windows.push_back({clamped, real});
+  }
+  return windows;
 }
 
 /// Position `y*stride - low + i` in the input, and whether it is inside
@@ -465,10 +510,12 @@ std::pair<Value, Value> windowPosition(OpBuilder &b, Location loc, Value y,
   return {clamped, inside};
 }
 
-// linalg cannot scatter, so the pooling gradients are loop nests over
-// tensors (made in place by bufferization):
+// The pooling gradients scatter (each window sends its gradient to its
+// input positions); they are written in gather form instead, one
+// independent computation per input position summing over the few windows
+// that contain it, in increasing (y, x): the order the scatter added them,
+// so the sums are the same to the bit.
 //
-//   dx = 0
 /// The position (h, w) of the first maximum, in row-major order, of
 /// `input` in the pooling window of output position ivs = (n, y, x, c).
 static std::pair<Value, Value>
@@ -501,9 +548,8 @@ firstMaxPosition(OpBuilder &b, Location l, Value input, ValueRange ivs,
   return {bestH, bestW};
 }
 
-//   for n, y, x, c:
-//     (h*, w*) = first position of the maximum of input in window (y, x)
-//     result[n, y, x, c] = source[n, h*, w*, c]
+//   result[n, y, x, c] = source[n, h*, w*, c], (h*, w*) the first position
+//   of the maximum of input in window (y, x)
 struct MaxPool2DSelectLowering : OpConversionPattern<MaxPool2DSelectOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -519,108 +565,124 @@ struct MaxPool2DSelectLowering : OpConversionPattern<MaxPool2DSelectOp> {
                                 op.getPadding());
     int64_t height = inputType.getDimSize(1), width = inputType.getDimSize(2);
     Value input = adaptor.getInput(), source = adaptor.getSource();
-    Value result = loopNest(
-        rewriter, loc, type.getShape(), zeroFilled(rewriter, loc, type),
-        [&](OpBuilder &b, Location l, ValueRange ivs, Value out) {
+    Value result = indexedGeneric(
+        rewriter, loc, type, [&](OpBuilder &b, Location l, ValueRange ivs) {
           auto [h, w] = firstMaxPosition(b, l, input, ivs, window, strides, p,
                                          height, width);
-          Value v = tensor::ExtractOp::create(
-              b, l, source, ValueRange{ivs[0], h, w, ivs[3]});
-          return tensor::InsertOp::create(b, l, v, out, ivs).getResult();
+          return tensor::ExtractOp::create(b, l, source,
+                                           ValueRange{ivs[0], h, w, ivs[3]})
+              .getResult();
         });
     rewriter.replaceOp(op, result);
     return success();
   }
 };
 
-//   for n, y, x, c:
-//     (h*, w*) = first position of the maximum of input in window (y, x)
-//     dx[n, h*, w*, c] += dy[n, y, x, c]
+/// A pooling gradient's geometry: the input's (and gradient's) extents,
+/// the window, the strides and the padding.
+struct PoolGeometry {
+  ArrayRef<int64_t> window, strides;
+  Padding2D p;
+  int64_t height, width, outHeight, outWidth;
+};
+
+/// The gradient `dx` of a pooling op in gather form: dx[n, h, w, c] sums,
+/// over the windows (y, x) that contain (h, w), in increasing (y, x),
+/// `term(n, y, x, c)` where `term` says it applies. `term` returns the value
+/// and whether it applies (null: always).
+template <typename OpTy>
+LogicalResult lowerPoolGradient(
+    OpTy op, ConversionPatternRewriter &rewriter,
+    function_ref<std::pair<Value, Value>(OpBuilder &, Location, ValueRange,
+                                         Value, Value, const PoolGeometry &)>
+        term) {
+  if (failed(requireStatic(op, rewriter)))
+    return failure();
+  RankedTensorType type = op.getType();
+  Type element = type.getElementType();
+  auto dyType = cast<RankedTensorType>(op.getOutBackprop().getType());
+  PoolGeometry g{op.getWindow(),
+                 op.getStrides(),
+                 windowPadding(type.getShape(), op.getWindow(),
+                               op.getStrides(), {1, 1}, op.getPadding()),
+                 type.getDimSize(1),
+                 type.getDimSize(2),
+                 dyType.getDimSize(1),
+                 dyType.getDimSize(2)};
+  Value result = indexedGeneric(
+      rewriter, op.getLoc(), type,
+      [&](OpBuilder &b, Location l, ValueRange ivs) {
+        Value n = ivs[0], h = ivs[1], w = ivs[2], ch = ivs[3];
+        Value sum = scalarConstant(b, l, element, 0);
+        for (auto [y, realY] : windowsContaining(b, l, h, g.strides[0],
+                                                 g.p.low[0], g.window[0],
+                                                 g.outHeight))
+          for (auto [x, realX] : windowsContaining(b, l, w, g.strides[1],
+                                                   g.p.low[1], g.window[1],
+                                                   g.outWidth)) {
+            auto [value, applies] =
+                term(b, l, ValueRange{n, y, x, ch}, h, w, g);
+            Value real = arith::AndIOp::create(b, l, realY, realX);
+            if (applies)
+              real = arith::AndIOp::create(b, l, real, applies);
+            sum = arith::SelectOp::create(
+                b, l, real, arith::AddFOp::create(b, l, sum, value), sum);
+          }
+        return sum;
+      });
+  rewriter.replaceOp(op, result);
+  return success();
+}
+
+//   dx[n, h, w, c] = sum of dy[n, y, x, c] over the windows (y, x) that
+//   contain (h, w) and whose first maximum is there
 struct MaxPool2DGradLowering : OpConversionPattern<MaxPool2DGradOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(MaxPool2DGradOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
-    Location loc = op.getLoc();
-    RankedTensorType type = op.getType();
-    auto dyType = cast<RankedTensorType>(op.getOutBackprop().getType());
-    ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
-    Padding2D p = windowPadding(type.getShape(), window, strides, {1, 1},
-                                op.getPadding());
-    int64_t height = type.getDimSize(1), width = type.getDimSize(2);
     Value input = adaptor.getInput(), dy = adaptor.getOutBackprop();
-    Value result = loopNest(
-        rewriter, loc, dyType.getShape(), zeroFilled(rewriter, loc, type),
-        [&](OpBuilder &b, Location l, ValueRange ivs, Value dx) {
-          auto [h, w] = firstMaxPosition(b, l, input, ivs, window, strides, p,
-                                         height, width);
-          Value g = tensor::ExtractOp::create(b, l, dy, ivs);
-          SmallVector<Value> at = {ivs[0], h, w, ivs[3]};
-          Value old = tensor::ExtractOp::create(b, l, dx, at);
-          return tensor::InsertOp::create(
-                     b, l, arith::AddFOp::create(b, l, old, g), dx, at)
-              .getResult();
+    return lowerPoolGradient(
+        op, rewriter,
+        [&](OpBuilder &b, Location l, ValueRange at, Value h, Value w,
+            const PoolGeometry &g) -> std::pair<Value, Value> {
+          auto [bestH, bestW] = firstMaxPosition(
+              b, l, input, at, g.window, g.strides, g.p, g.height, g.width);
+          Value there = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, bestH, h),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, bestW, w));
+          return {tensor::ExtractOp::create(b, l, dy, at), there};
         });
-    rewriter.replaceOp(op, result);
-    return success();
   }
 };
 
-//   dx = 0
-//   for n, y, x, c, i, j:
-//     if (y*sh - top + i, x*sw - left + j) is inside the input:
-//       dx[n, h, w, c] += dy[n, y, x, c] / count(y, x)
+//   dx[n, h, w, c] = sum of dy[n, y, x, c] / count(y, x) over the windows
+//   (y, x) that contain (h, w)
 struct AvgPool2DGradLowering : OpConversionPattern<AvgPool2DGradOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(AvgPool2DGradOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
-    Location loc = op.getLoc();
-    RankedTensorType type = op.getType();
-    Type element = type.getElementType();
-    auto dyType = cast<RankedTensorType>(op.getOutBackprop().getType());
-    ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
-    Padding2D p = windowPadding(type.getShape(), window, strides, {1, 1},
-                                op.getPadding());
-    int64_t height = type.getDimSize(1), width = type.getDimSize(2);
-    SmallVector<int64_t> space(dyType.getShape());
-    space.append(window.begin(), window.end());
     Value dy = adaptor.getOutBackprop();
-    Value result = loopNest(
-        rewriter, loc, space, zeroFilled(rewriter, loc, type),
-        [&](OpBuilder &b, Location l, ValueRange ivs, Value dx) {
-          Value n = ivs[0], y = ivs[1], x = ivs[2], ch = ivs[3];
-          auto [h, insideH] =
-              windowPosition(b, l, y, ivs[4], strides[0], p.low[0], height);
-          auto [w, insideW] =
-              windowPosition(b, l, x, ivs[5], strides[1], p.low[1], width);
+    Type element = op.getType().getElementType();
+    return lowerPoolGradient(
+        op, rewriter,
+        [&](OpBuilder &b, Location l, ValueRange at, Value, Value,
+            const PoolGeometry &g) -> std::pair<Value, Value> {
           Value count = arith::MulIOp::create(
               b, l,
-              realWindowExtent(b, l, y, strides[0], p.low[0], window[0],
-                               height),
-              realWindowExtent(b, l, x, strides[1], p.low[1], window[1],
-                               width));
+              realWindowExtent(b, l, at[1], g.strides[0], g.p.low[0],
+                               g.window[0], g.height),
+              realWindowExtent(b, l, at[2], g.strides[1], g.p.low[1],
+                               g.window[1], g.width));
           Value countF = arith::SIToFPOp::create(
               b, l, element,
               arith::IndexCastOp::create(b, l, b.getI64Type(), count));
-          Value g = arith::DivFOp::create(
-              b, l, tensor::ExtractOp::create(b, l, dy, ivs.take_front(4)),
-              countF);
-          Value inside = arith::AndIOp::create(b, l, insideH, insideW);
-          g = arith::SelectOp::create(b, l, inside, g,
-                                      scalarConstant(b, l, element, 0));
-          SmallVector<Value> at = {n, h, w, ch};
-          Value old = tensor::ExtractOp::create(b, l, dx, at);
-          return tensor::InsertOp::create(
-                     b, l, arith::AddFOp::create(b, l, old, g), dx, at)
-              .getResult();
+          return {arith::DivFOp::create(
+                      b, l, tensor::ExtractOp::create(b, l, dy, at), countF),
+                  Value()};
         });
-    rewriter.replaceOp(op, result);
-    return success();
   }
 };
 

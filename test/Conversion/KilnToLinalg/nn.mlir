@@ -87,14 +87,25 @@ func.func @pools(%x: tensor<1x5x5x3xf32>) -> (tensor<1x3x3x3xf32>, tensor<1x3x3x
 
 // -----
 
-// The pooling gradients scatter, so they are loop nests over tensors.
+// The pooling gradients are written in gather form: one independent
+// computation per input position (a parallel linalg.generic over dx that
+// reads x and dy), summing over the windows that contain it; for max
+// pooling, only where that window's first maximum lies.
 // CHECK-LABEL: func.func @pool_grads
-// CHECK: scf.for
+// CHECK-NOT: scf.for
+// CHECK-NOT: tensor.insert
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} outs(
+// CHECK: linalg.index 1
+// CHECK: tensor.extract %{{.*}} : tensor<1x4x4x1xf32>
 // CHECK: arith.cmpf ogt
-// CHECK: tensor.insert
-// CHECK: scf.for
+// CHECK: arith.cmpi eq
+// CHECK: tensor.extract %{{.*}} : tensor<1x2x2x1xf32>
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} outs(
+// CHECK: tensor.extract %{{.*}} : tensor<1x2x2x1xf32>
 // CHECK: arith.divf
-// CHECK: tensor.insert
+// CHECK: arith.addf
+// CHECK-NOT: tensor.insert
 func.func @pool_grads(%x: tensor<1x4x4x1xf32>, %dy: tensor<1x2x2x1xf32>) -> (tensor<1x4x4x1xf32>, tensor<1x4x4x1xf32>) {
   %0 = kiln.max_pool2d_grad %x, %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x4x4x1xf32>, tensor<1x2x2x1xf32> -> tensor<1x4x4x1xf32>
   %1 = kiln.avg_pool2d_grad %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<1x2x2x1xf32> -> tensor<1x4x4x1xf32>
