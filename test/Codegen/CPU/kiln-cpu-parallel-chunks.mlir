@@ -1,24 +1,24 @@
 // RUN: tensor-opt %s --split-input-file --kiln-cpu-parallel-chunks | FileCheck %s
 
-// An elementwise op of 512 x 256 = 131072 iterations: four chunks of 128
-// rows (about 32768 iterations each) in a parallel loop.
+// An elementwise op of 1024 x 256 = 262144 iterations: eight chunks of 128
+// rows (32768 iterations each) in a parallel loop.
 // CHECK-LABEL: func.func @relu
-// CHECK: scf.forall (%[[I:.*]]) = (0) to (512) step (128) shared_outs(%[[OUT:.*]] =
+// CHECK: scf.forall (%[[I:.*]]) = (0) to (1024) step (128) shared_outs(%[[OUT:.*]] =
 // CHECK: %[[IN:.*]] = tensor.extract_slice %{{.*}}[%[[I]], 0] [128, 256]
 // CHECK: linalg.generic {{.*}} ins(%[[IN]] : tensor<128x256xf32>)
 // CHECK: arith.maximumf
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[I]], 0] [128, 256]
 #id = affine_map<(d0, d1) -> (d0, d1)>
-func.func @relu(%x: tensor<512x256xf32>) -> tensor<512x256xf32> {
+func.func @relu(%x: tensor<1024x256xf32>) -> tensor<1024x256xf32> {
   %zero = arith.constant 0.0 : f32
-  %e = tensor.empty() : tensor<512x256xf32>
+  %e = tensor.empty() : tensor<1024x256xf32>
   %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
-      ins(%x : tensor<512x256xf32>) outs(%e : tensor<512x256xf32>) {
+      ins(%x : tensor<1024x256xf32>) outs(%e : tensor<1024x256xf32>) {
   ^bb0(%a: f32, %o: f32):
     %m = arith.maximumf %a, %zero : f32
     linalg.yield %m : f32
-  } -> tensor<512x256xf32>
-  return %r : tensor<512x256xf32>
+  } -> tensor<1024x256xf32>
+  return %r : tensor<1024x256xf32>
 }
 
 // -----
@@ -67,17 +67,19 @@ func.func @flat(%x: tensor<1048576xf32>, %y: tensor<1048576xf32>) -> tensor<1048
 
 // -----
 
-// Small ops (under 65536 iterations) are not worth a parallel loop.
+// Small ops (under 262144 iterations, such as the 784 x 128 = 100352 of an
+// optimizer update of a dense kernel) are not worth a parallel loop: split
+// three ways, that update ran slower even on one thread.
 // CHECK-LABEL: func.func @small
 // CHECK-NOT: scf.forall
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
-func.func @small(%x: tensor<64x64xf32>) -> tensor<64x64xf32> {
-  %e = tensor.empty() : tensor<64x64xf32>
+func.func @small(%x: tensor<784x128xf32>) -> tensor<784x128xf32> {
+  %e = tensor.empty() : tensor<784x128xf32>
   %r = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
-      ins(%x : tensor<64x64xf32>) outs(%e : tensor<64x64xf32>) {
+      ins(%x : tensor<784x128xf32>) outs(%e : tensor<784x128xf32>) {
   ^bb0(%a: f32, %o: f32):
     %n = arith.negf %a : f32
     linalg.yield %n : f32
-  } -> tensor<64x64xf32>
-  return %r : tensor<64x64xf32>
+  } -> tensor<784x128xf32>
+  return %r : tensor<784x128xf32>
 }

@@ -130,7 +130,7 @@ def KilnCPUParallelChunks
   let summary = "Splits large linalg ops into chunks for the threads";
   let description = [{
     Runs on linalg on tensors, after `kiln-cpu-tile-contractions`. Every
-    linalg op with at least 65536 loop iterations that is not already
+    linalg op with at least 262144 loop iterations that is not already
     inside a parallel loop (elementwise chains, reductions, transposes, the
     patch copies of convolutions) is tiled along its outermost parallel
     loop into an `scf.forall` of at most 64 chunks of about 32768
