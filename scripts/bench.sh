@@ -16,10 +16,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
     --no-install-recommends "${missing[@]}"
 fi
-# OpenBLAS picks a slower AVX2 kernel on this CPU unless told otherwise; the
-# peers get their best configuration.
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
+# bench/peers.py gives OpenBLAS the best kernel for this CPU (read from
+# /proc/cpuinfo) and checks what NumPy and PyTorch really run on.
 /usr/bin/python3 "$root/bench/bench_basic.py" "$@"
 /usr/bin/python3 "$root/bench/bench_python.py"
 /usr/bin/python3 "$root/bench/bench_training.py"
+/usr/bin/python3 "$root/bench/bench_compile.py"
 bash "$root/bench/aot/run.sh"
