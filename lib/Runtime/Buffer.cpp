@@ -464,6 +464,10 @@ void kiln_buffer_retain(kiln_buffer_t *b) {
     b->refs.fetch_add(1, std::memory_order_relaxed);
 }
 
+int64_t kiln_buffer_refcount(const kiln_buffer_t *b) {
+  return b ? b->refs.load(std::memory_order_acquire) : 0;
+}
+
 void kiln_buffer_release(kiln_buffer_t *b) {
   if (!b || b->refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
     return;

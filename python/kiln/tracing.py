@@ -10,6 +10,7 @@ effects (prints, list appends) happen only while tracing.
 """
 
 import re
+import sys
 
 import numpy as np
 
@@ -192,14 +193,25 @@ class ConcreteFunction:
         self._structure = structure  # the Python return value's structure
         self._leaves = leaves        # per leaf: ("tensor", i) or ("python", v)
         self._variables = variables  # store key -> Variable
+        self._copies_avoided = 0     # variables updated without a copy
 
     def _call(self, tensors):
         from .variables import _store
         assigned = self._exe.assigned(self.name)
         # Copy on write: tensors read from an assigned variable before the
-        # call keep their values.
+        # call keep their values. The copy is skipped when nothing but the
+        # variable holds its current value: the Tensor object and its
+        # implementation are referenced only by the variable (the two
+        # references counted here are the attribute and getrefcount's
+        # argument) and the buffer only by that implementation and the store
+        # (no NumPy view, no other tensor; checked natively).
         for key in assigned:
             var = self._variables[key]
+            if (sys.getrefcount(var._value) == 2
+                    and sys.getrefcount(var._value._impl) == 2
+                    and _store.prepare_update(key, var._value._impl)):
+                self._copies_avoided += 1
+                continue
             _store.set(key, var._value._impl)
         try:
             outs = self._exe.invoke(self.name, [t._impl for t in tensors], _store)

@@ -563,6 +563,23 @@ public:
     return std::make_shared<Tensor>(b);
   }
 
+  /// Before a call writes variable `name` in place: if the store's buffer
+  /// is `value`'s and nothing but the store and `value` (a Tensor that the
+  /// caller knows no one else holds) references it, returns true and copies
+  /// nothing; otherwise sets the variable to a copy of `value` (tensors
+  /// read before the call keep their values) and returns false.
+  bool prepareUpdate(const std::string &name,
+                     const std::shared_ptr<Tensor> &value) {
+    kiln_buffer_t *current = kiln_variables_find(store, name.c_str());
+    // Holders of the C++ Tensor: the Python object's holder and the
+    // argument passed here.
+    if (current && current == value->get() &&
+        kiln_buffer_refcount(current) == 2 && value.use_count() <= 2)
+      return true;
+    set(name, value);
+    return false;
+  }
+
   bool contains(const std::string &name) {
     return kiln_variables_find(store, name.c_str()) != nullptr;
   }
@@ -943,6 +960,7 @@ PYBIND11_MODULE(_kiln, m) {
   py::class_<VariableStore>(m, "VariableStore")
       .def(py::init<>())
       .def("set", &VariableStore::set)
+      .def("prepare_update", &VariableStore::prepareUpdate)
       .def("get", &VariableStore::get)
       .def("__contains__", &VariableStore::contains)
       .def("save", &VariableStore::save)

@@ -248,3 +248,41 @@ def test_a_second_process_loads_the_compiled_step_from_disk(tmp_path):
     assert losses[-1] < losses[0]
     off, _ = run({"KILN_CACHE_DIR": "off"})
     assert off == first
+
+
+def test_variables_are_updated_without_a_copy_unless_their_value_is_held():
+    # A compiled step writes assigned variables in place. Tensors (and NumPy
+    # views) read before the call must keep their values, so the store
+    # copies a variable first when anything else holds its buffer; when
+    # nothing does, the copy is skipped.
+    w = kiln.Variable(np.ones((4, 3), np.float32))
+
+    @kiln.function
+    def step(x):
+        w.assign_sub(x)
+        return kiln.reduce_sum(w.value())
+
+    x = kiln.constant(np.full((4, 3), 0.5, np.float32))
+    cf = step.get_concrete_function(x)
+    for _ in range(3):
+        step(x)
+    assert cf._copies_avoided == 3
+    np.testing.assert_array_equal(w.numpy(), np.full((4, 3), -0.5, np.float32))
+
+    held = w.value()                     # a tensor read before the call
+    step(x)
+    assert cf._copies_avoided == 3       # copied: `held` keeps its value
+    np.testing.assert_array_equal(held.numpy(), np.full((4, 3), -0.5))
+    np.testing.assert_array_equal(w.numpy(), np.full((4, 3), -1.0))
+    del held
+
+    view = w.numpy()                     # a NumPy view of the buffer
+    step(x)
+    np.testing.assert_array_equal(view, np.full((4, 3), -1.0))
+    np.testing.assert_array_equal(w.numpy(), np.full((4, 3), -1.5))
+    del view
+
+    other = kiln.Tensor(w.value()._impl)  # another tensor on the same buffer
+    step(x)
+    np.testing.assert_array_equal(other.numpy(), np.full((4, 3), -1.5))
+    np.testing.assert_array_equal(w.numpy(), np.full((4, 3), -2.0))

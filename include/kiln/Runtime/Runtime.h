@@ -201,6 +201,12 @@ KILN_RUNTIME_EXPORT void kiln_buffer_retain(kiln_buffer_t *buffer);
  *  Ownership: takes one reference. Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_buffer_release(kiln_buffer_t *buffer);
 
+/** The number of references held on `buffer` (0 for NULL): a snapshot,
+ *  meaningful only while the caller controls every other holder (a store
+ *  about to let a call write a variable in place checks that nobody else
+ *  still reads the old value). Thread-safe. */
+KILN_RUNTIME_EXPORT int64_t kiln_buffer_refcount(const kiln_buffer_t *buffer);
+
 /** The element type. Ownership: borrowed. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_dtype_t kiln_buffer_dtype(const kiln_buffer_t *buffer);
 
