@@ -56,7 +56,7 @@ TEST(Library, ExportsOnlyTheCApi) {
     EXPECT_TRUE(api) << "exported: " << name;
     ++count;
   }
-  EXPECT_EQ(count, 71 + 3);
+  EXPECT_EQ(count, 72 + 3);
 }
 
 } // namespace
