@@ -41,7 +41,6 @@
 #include "llvm/ADT/StringExtras.h"
 
 #include <array>
-#include <cstring>
 #include <mutex>
 
 #include <dlfcn.h>
@@ -219,60 +218,58 @@ static void *lookupOrc(void *ctx, const char *name) {
 
 static void releaseOrc(void *ctx) { delete static_cast<llvm::orc::LLJIT *>(ctx); }
 
+/// The prefix of the names canonicalizeVariableNames gives.
+static constexpr llvm::StringLiteral kCanonicalVariablePrefix = "kiln_var_";
+
 llvm::StringMap<std::string>
 Compiler::canonicalizeVariableNames(ModuleOp module) {
   SmallVector<kiln::VariableOp> variables =
       llvm::to_vector(module.getOps<kiln::VariableOp>());
   // A variable named after another plus a suffix (an optimizer's slot,
   // `W_adam_m`, which the pipeline finds by that name) keeps the relation:
-  // it becomes the other's new name plus the suffix. Shorter names first,
-  // so a base is named before the variables derived from it.
-  SmallVector<unsigned> order = llvm::to_vector(
-      llvm::seq<unsigned>(0, static_cast<unsigned>(variables.size())));
-  llvm::stable_sort(order, [&](unsigned a, unsigned b) {
-    return variables[a].getSymName().size() < variables[b].getSymName().size();
-  });
-  llvm::StringMap<std::string> renamed; // old name -> new name
-  unsigned next = 0;
-  SymbolTable symbols(module);
-  auto fresh = [&] {
-    std::string name;
-    do
-      name = "kiln_var_" + std::to_string(next++);
-    while (symbols.lookup(name));
-    return name;
-  };
-  // Ordinals follow the order of declaration, not of length.
-  for (kiln::VariableOp variable : variables) {
-    llvm::StringRef name = variable.getSymName();
-    bool derived = llvm::any_of(variables, [&](kiln::VariableOp other) {
-      llvm::StringRef base = other.getSymName();
-      return base.size() < name.size() && name.starts_with(base) &&
-             name[base.size()] == '_';
-    });
-    if (!derived)
-      renamed[name] = fresh();
-  }
-  for (unsigned index : order) {
-    llvm::StringRef name = variables[index].getSymName();
-    if (renamed.count(name))
-      continue;
+  // it becomes the other's new name plus the suffix. Its base is the
+  // longest such other name.
+  auto baseOf = [&](llvm::StringRef name) {
     llvm::StringRef base;
     for (kiln::VariableOp other : variables) {
       llvm::StringRef candidate = other.getSymName();
-      if (candidate.size() < name.size() && name.starts_with(candidate) &&
-          name[candidate.size()] == '_' && candidate.size() > base.size())
+      if (candidate.size() > base.size() && candidate.size() < name.size() &&
+          name.starts_with(candidate) && name[candidate.size()] == '_')
         base = candidate;
     }
+    return base;
+  };
+  // Ordinals follow the order of declaration; derived names are made after
+  // their (shorter) bases.
+  llvm::StringMap<std::string> renamed; // old name -> new name
+  unsigned next = 0;
+  for (kiln::VariableOp variable : variables)
+    if (baseOf(variable.getSymName()).empty())
+      renamed[variable.getSymName()] =
+          (kCanonicalVariablePrefix + llvm::Twine(next++)).str();
+  SmallVector<kiln::VariableOp> derived = llvm::to_vector(
+      llvm::make_filter_range(variables, [&](kiln::VariableOp v) {
+        return !renamed.count(v.getSymName());
+      }));
+  llvm::stable_sort(derived, [](kiln::VariableOp a, kiln::VariableOp b) {
+    return a.getSymName().size() < b.getSymName().size();
+  });
+  for (kiln::VariableOp variable : derived) {
+    llvm::StringRef name = variable.getSymName(), base = baseOf(name);
     renamed[name] = renamed[base] + name.drop_front(base.size()).str();
   }
+  // All or nothing: a name already in use would leave a slot apart from
+  // its variable. (Then the module keeps its names and the cache misses.)
+  SymbolTable symbols(module);
+  for (const auto &entry : renamed)
+    if (symbols.lookup(entry.second))
+      return {};
   llvm::StringMap<std::string> original; // new name -> old name
   for (kiln::VariableOp variable : variables) {
     std::string old = variable.getSymName().str();
-    const std::string &name = renamed[old];
-    if (symbols.lookup(name) || failed(symbols.rename(variable, name)))
-      continue; // keeps its name (and the cache key its text)
-    original[name] = old;
+    if (succeeded(symbols.rename(variable, renamed[old])))
+      original[renamed[old]] = old; // what the executable maps back
+
   }
   return original;
 }
@@ -296,7 +293,7 @@ renameManifestVariables(llvm::StringRef manifest,
       // `NAME_adam_m`) is renamed with it.
       llvm::StringRef name = words[1], suffix;
       auto found = names.find(name);
-      for (size_t cut = name.find('_', std::strlen("kiln_var_"));
+      for (size_t cut = name.find('_', kCanonicalVariablePrefix.size());
            found == names.end() && cut != llvm::StringRef::npos;
            cut = name.find('_', cut + 1)) {
         found = names.find(name.take_front(cut));

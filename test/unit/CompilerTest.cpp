@@ -164,7 +164,6 @@ TEST(Compiler, SeveralModulesInOneContext) {
   }
 }
 
-} // namespace
 
 // The disk cache: a second compilation of the same key loads the object and
 // runs the same code; another key, or no directory, compiles.
@@ -209,3 +208,45 @@ TEST(Compiler, DiskCacheLoadsCompiledObjects) {
   EXPECT_FALSE(cached);
   EXPECT_EQ(std::system(("rm -rf '" + dir + "'").c_str()), 0);
 }
+
+/// The variables of `module`, in order, as "name" strings.
+std::string variableNames(mlir::ModuleOp module) {
+  std::string names;
+  for (mlir::Operation &op : module.getBody()->getOperations())
+    if (auto name = op.getAttrOfType<mlir::StringAttr>("sym_name"))
+      if (op.getName().getStringRef() == "kiln.variable")
+        names += name.getValue().str() + " ";
+  return names;
+}
+
+TEST(Compiler, CanonicalVariableNamesKeepSlotsWithTheirVariables) {
+  Compiler compiler;
+  kiln_status_t status = nullptr;
+  mlir::OwningOpRef<mlir::ModuleOp> module = compiler.parse(R"(
+    kiln.variable @w_7f00a0_momentum : tensor<2xf32>
+    kiln.variable @w_7f00a0 : tensor<2xf32>
+    kiln.variable @b_7f00b8 : tensor<f32>
+  )", "vars.mlir", &status);
+  ASSERT_EQ(status, nullptr);
+  llvm::StringMap<std::string> original =
+      Compiler::canonicalizeVariableNames(*module);
+  // Bases numbered in declaration order; the slot follows its variable.
+  EXPECT_EQ(variableNames(*module),
+            "kiln_var_0_momentum kiln_var_0 kiln_var_1 ");
+  ASSERT_EQ(original.size(), 3u);
+  EXPECT_EQ(original.lookup("kiln_var_0"), "w_7f00a0");
+  EXPECT_EQ(original.lookup("kiln_var_0_momentum"), "w_7f00a0_momentum");
+  EXPECT_EQ(original.lookup("kiln_var_1"), "b_7f00b8");
+
+  // A name already in use: nothing is renamed (the cache only misses).
+  module = compiler.parse(R"(
+    kiln.variable @a_1 : tensor<f32>
+    kiln.variable @b_2 : tensor<f32>
+    func.func private @kiln_var_1()
+  )", "taken.mlir", &status);
+  ASSERT_EQ(status, nullptr);
+  EXPECT_TRUE(Compiler::canonicalizeVariableNames(*module).empty());
+  EXPECT_EQ(variableNames(*module), "a_1 b_2 ");
+}
+
+} // namespace

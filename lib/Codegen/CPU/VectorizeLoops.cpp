@@ -45,6 +45,9 @@ using namespace mlir;
 
 namespace {
 
+/// Marks the tiles this pass made until they are vectorized.
+constexpr llvm::StringLiteral kTileMarker = "kiln.vector_tile";
+
 /// The vector width in elements of `op`'s output, or 0 if `op` is not a
 /// candidate: buffers, one output, every operand of int or float elements
 /// of at least 8 bits (a vector of i1 in memory is packed bits, not bytes),
@@ -102,7 +105,8 @@ struct CPUVectorizeLoopsPass
         candidates.push_back({op, lanes});
     });
     IRRewriter rewriter(&getContext());
-    DenseSet<Operation *> tiles;
+    UnitAttr marker = rewriter.getUnitAttr();
+    bool tiledAny = false;
     for (auto [op, lanes] : candidates) {
       // One vector along the innermost loop, one iteration of the others.
       SmallVector<int64_t> sizes(op.getNumLoops(), 1);
@@ -115,34 +119,29 @@ struct CPUVectorizeLoopsPass
       if (failed(tiled))
         continue;
       rewriter.eraseOp(op);
-      tiles.insert(tiled->op);
-      // The partial vector at the end of the innermost loop is peeled off:
-      // it has a static size when the extent is static.
+      tiled->op->setAttr(kTileMarker, marker);
+      tiledAny = true;
+      // The partial vector at the end of the innermost loop is peeled off
+      // (the copy of the body keeps the marker): it has a static size when
+      // the extent is static.
       if (!tiled->loops.empty())
         if (auto inner = dyn_cast<scf::ForOp>(tiled->loops.back())) {
           scf::ForOp partial;
-          if (succeeded(
-                  scf::peelForLoopAndSimplifyBounds(rewriter, inner, partial)))
-            partial->walk([&](linalg::LinalgOp op) { tiles.insert(op); });
+          (void)scf::peelForLoopAndSimplifyBounds(rewriter, inner, partial);
         }
     }
-    if (tiles.empty())
+    if (!tiledAny)
       return;
     if (failed(kiln::cpu::simplifyTiles(getOperation(),
                                         /*lowerMultiReductions=*/true)))
       return signalPassFailure();
-    // The tiles now have static shapes: one iteration of every loop but the
-    // innermost, which has at most one vector.
+    // Simplified, the tiles have static shapes where the extents are
+    // static: one iteration of every loop but the innermost, which has at
+    // most one vector. Those are vectorized; the others stay scalar loops.
     SmallVector<linalg::LinalgOp> staticTiles;
     getOperation()->walk([&](linalg::LinalgOp op) {
-      if (!op.hasPureBufferSemantics() || op.getNumLoops() == 0 ||
-          linalg::isaContractionOpInterface(op) ||
-          linalg::isaConvolutionOpInterface(op))
+      if (!op->removeAttr(kTileMarker))
         return;
-      for (OpOperand &operand : op->getOpOperands())
-        if (getElementTypeOrSelf(operand.get().getType())
-                .getIntOrFloatBitWidth() < 8)
-          return;
       int64_t lanes = std::max<int64_t>(
           vectorBits / getElementTypeOrSelf(op.getDpsInits()[0].getType())
                            .getIntOrFloatBitWidth(),

@@ -73,6 +73,14 @@ AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
 Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
                        ValueRange operands, ScalarBuilder body);
 
+/// Builds a linalg.generic with no inputs that computes each element of
+/// `type` from its indices (the body reads what it needs with
+/// tensor.extract): every element is independent, so the CPU stage splits
+/// it for threads like any elementwise op.
+Value buildFromIndices(
+    OpBuilder &b, Location loc, RankedTensorType type,
+    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body);
+
 /// Converts a scalar between element types with Kiln's cast semantics.
 Value castScalar(OpBuilder &b, Location loc, Value value, Type to);
 

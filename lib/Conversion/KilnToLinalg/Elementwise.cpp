@@ -231,6 +231,29 @@ static Value scalar(CompareOp op, OpBuilder &b, Location loc, ValueRange s) {
   return arith::CmpIOp::create(b, loc, p, s[0], s[1]);
 }
 
+/// Builds a linalg.generic with no inputs that computes each element of
+/// `type` from its indices.
+Value mlir::kiln::lowering::buildFromIndices(
+    OpBuilder &b, Location loc, RankedTensorType type,
+    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body) {
+  MLIRContext *context = b.getContext();
+  SmallVector<AffineMap> maps = {
+      AffineMap::getMultiDimIdentityMap(type.getRank(), context)};
+  SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{type}, ValueRange{},
+      ValueRange{emptyTensor(b, loc, type)}, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange) {
+        SmallVector<Value> indices;
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          indices.push_back(linalg::IndexOp::create(nested, nestedLoc, d));
+        linalg::YieldOp::create(nested, nestedLoc,
+                                body(nested, nestedLoc, indices));
+      });
+  return generic.getResult(0);
+}
+
 namespace {
 
 /// Lowers an elementwise op whose scalar body is given by `scalar()`.
@@ -276,29 +299,6 @@ struct ConstantLowering : OpConversionPattern<ConstantOp> {
     return success();
   }
 };
-
-/// Builds a linalg.generic with no inputs that computes each element of
-/// `type` from its indices.
-static Value buildFromIndices(
-    OpBuilder &b, Location loc, RankedTensorType type,
-    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body) {
-  MLIRContext *context = b.getContext();
-  SmallVector<AffineMap> maps = {
-      AffineMap::getMultiDimIdentityMap(type.getRank(), context)};
-  SmallVector<utils::IteratorType> iterators(type.getRank(),
-                                             utils::IteratorType::parallel);
-  auto generic = linalg::GenericOp::create(
-      b, loc, TypeRange{type}, ValueRange{},
-      ValueRange{emptyTensor(b, loc, type)}, maps, iterators,
-      [&](OpBuilder &nested, Location nestedLoc, ValueRange) {
-        SmallVector<Value> indices;
-        for (int64_t d = 0; d < type.getRank(); ++d)
-          indices.push_back(linalg::IndexOp::create(nested, nestedLoc, d));
-        linalg::YieldOp::create(nested, nestedLoc,
-                                body(nested, nestedLoc, indices));
-      });
-  return generic.getResult(0);
-}
 
 struct IotaLowering : OpConversionPattern<IotaOp> {
   using OpConversionPattern::OpConversionPattern;

@@ -423,31 +423,6 @@ struct PoolLowering : OpConversionPattern<OpTy> {
   }
 };
 
-/// A linalg.generic producing `type`, every element computed by `body` from
-/// its indices (no operands: the body reads what it needs with
-/// tensor.extract). Every iteration is independent, so it is tiled, split
-/// for threads and vectorized like any elementwise op.
-Value indexedGeneric(
-    OpBuilder &b, Location loc, RankedTensorType type,
-    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
-  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
-                                        type.getElementType());
-  int64_t rank = type.getRank();
-  SmallVector<AffineMap> maps = {
-      AffineMap::getMultiDimIdentityMap(rank, b.getContext())};
-  SmallVector<utils::IteratorType> iterators(rank,
-                                             utils::IteratorType::parallel);
-  auto generic = linalg::GenericOp::create(
-      b, loc, TypeRange{type}, ValueRange{}, ValueRange{empty}, maps,
-      iterators, [&](OpBuilder &nb, Location nl, ValueRange) {
-        SmallVector<Value> ivs;
-        for (int64_t d = 0; d < rank; ++d)
-          ivs.push_back(linalg::IndexOp::create(nb, nl, d));
-        linalg::YieldOp::create(nb, nl, body(nb, nl, ivs));
-      });
-  return generic.getResult(0);
-}
-
 /// The pooling windows along one dimension that contain input position
 /// `h`: windows y with y*stride - low <= h < y*stride - low + size, at most
 /// ceil(size / stride) of them, in increasing y. Each is returned clamped to
@@ -565,8 +540,8 @@ struct MaxPool2DSelectLowering : OpConversionPattern<MaxPool2DSelectOp> {
                                 op.getPadding());
     int64_t height = inputType.getDimSize(1), width = inputType.getDimSize(2);
     Value input = adaptor.getInput(), source = adaptor.getSource();
-    Value result = indexedGeneric(
-        rewriter, loc, type, [&](OpBuilder &b, Location l, ValueRange ivs) {
+    Value result = buildFromIndices(
+        rewriter, loc, type, [&](OpBuilder &b, Location l, ArrayRef<Value> ivs) {
           auto [h, w] = firstMaxPosition(b, l, input, ivs, window, strides, p,
                                          height, width);
           return tensor::ExtractOp::create(b, l, source,
@@ -609,9 +584,9 @@ LogicalResult lowerPoolGradient(
                  type.getDimSize(2),
                  dyType.getDimSize(1),
                  dyType.getDimSize(2)};
-  Value result = indexedGeneric(
+  Value result = buildFromIndices(
       rewriter, op.getLoc(), type,
-      [&](OpBuilder &b, Location l, ValueRange ivs) {
+      [&](OpBuilder &b, Location l, ArrayRef<Value> ivs) {
         Value n = ivs[0], h = ivs[1], w = ivs[2], ch = ivs[3];
         Value sum = scalarConstant(b, l, element, 0);
         for (auto [y, realY] : windowsContaining(b, l, h, g.strides[0],
