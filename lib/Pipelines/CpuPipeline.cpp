@@ -30,7 +30,12 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   OpPassManager &functions = pm.nest<func::FuncOp>();
   int64_t vectorBits = getCpuVectorBits(options.targetCpu);
   if (options.tileContractions) {
-    // Convolutions become a patch copy and a contraction, tiled below.
+    // Convolutions are computed directly where their shapes give full
+    // register tiles; the others become a patch copy and a contraction,
+    // tiled below.
+    KilnCPUTileConvolutionsOptions convolutions;
+    convolutions.vectorBits = vectorBits;
+    functions.addPass(createKilnCPUTileConvolutions(convolutions));
     functions.addPass(createKilnCPUConvolutionsToGemm());
     KilnCPUTileContractionsOptions tiling;
     tiling.vectorBits = vectorBits;

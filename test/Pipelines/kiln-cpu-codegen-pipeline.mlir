@@ -10,10 +10,11 @@
 // CHECK: llvm.call @step(
 // CHECK: llvm.mlir.global external constant @kiln_manifest("kiln-manifest 4\0Avariable w f32 1 2\0Aentry step 2 1 1 cpu\0Ain f32 2 4 3\0Ain f32 2 3 2\0Aout f32 2 4 2\0Avar w rw f32 1 2\0Aend\0A\00")
 
-// The stage starts with the CPU's tiling of contractions and loop order and
+// The stage starts with the CPU's tiling (convolutions, contractions) and loop order and
 // ends with the target CPU and the entry points.
 // STAGE: builtin.module(
 // STAGE-NEXT: func.func(
+// STAGE-NEXT: kiln-cpu-tile-convolutions{vector-bits={{256|512|128}}},
 // STAGE-NEXT: kiln-cpu-convolutions-to-gemm,
 // STAGE-NEXT: kiln-cpu-tile-contractions{vector-bits={{256|512|128}}},
 // STAGE-NEXT: kiln-cpu-parallel-chunks

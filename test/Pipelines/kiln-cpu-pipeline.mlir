@@ -35,6 +35,7 @@
 // STAGES: kiln-split-shape-functions,
 // STAGES-NEXT: cse,
 // STAGES-NEXT: func.func(
+// STAGES-NEXT: kiln-cpu-tile-convolutions{vector-bits=512},
 // STAGES-NEXT: kiln-cpu-convolutions-to-gemm,
 // STAGES-NEXT: kiln-cpu-tile-contractions{vector-bits=512},
 // STAGES-NEXT: kiln-cpu-parallel-chunks

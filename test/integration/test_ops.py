@@ -470,6 +470,34 @@ def test_conv2d_and_gradients(runner, xs, ws, strides, dilations, same):
           [x, dy], dw.astype(np.float32), **SUM_TOL[np.float32])
 
 
+# Shapes the CPU computes directly (kiln-cpu-tile-convolutions: filters a
+# whole number of vectors, output rows split into register tiles), with
+# strides, dilations, SAME padding, two filter tiles, and a prime output
+# width that keeps the patch copy; f64 halves the lanes.
+DIRECT_CONV_CASES = [((2, 10, 12, 16), (3, 3, 16, 16), (1, 1), (1, 1), False),
+                     ((1, 9, 11, 16), (3, 3, 16, 32), (2, 2), (1, 1), True),
+                     ((1, 12, 12, 32), (2, 2, 32, 16), (1, 1), (2, 2), False),
+                     ((2, 5, 19, 16), (1, 3, 16, 16), (1, 1), (1, 1), False)]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("xs,ws,strides,dilations,same", DIRECT_CONV_CASES)
+def test_conv2d_direct_strategy(runner, xs, ws, strides, dilations, same, dtype):
+    x, w = rand(xs, dtype), rand(ws, dtype)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    y = conv_ref(x64, w64, strides, dilations, same)
+    attrs = conv_attrs(strides, dilations, same)
+    tol = SUM_TOL[dtype]
+    check(runner, f"kiln.conv2d %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}", [x, w],
+          y.astype(dtype), **tol)
+    dy = rand(y.shape, dtype)
+    dx, dw = conv_grads(x64, w64, dy.astype(np.float64), strides, dilations, same)
+    check(runner, f"kiln.conv2d_backprop_input %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}",
+          [w, dy], dx.astype(dtype), **tol)
+    check(runner, f"kiln.conv2d_backprop_filter %a0, %a1 {attrs} : {{T0}}, {{T1}} -> {{R}}",
+          [x, dy], dw.astype(dtype), **tol)
+
+
 def pool_ref(x, window, strides, same, kind):
     n, h, wd, c = x.shape
     oh, ph, _ = window_pads(h, window[0], strides[0], 1, same)

@@ -21,6 +21,8 @@
 
 #include "kiln/Codegen/CPU/Passes.h"
 
+#include "Convolutions.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
@@ -114,14 +116,8 @@ static void rewriteConvolution(RewriterBase &rewriter,
       ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
 }
 
-/// The strides and dilations of a filter gradient, as Kiln lowers it:
-///
-///   (i, j, c, o, n, y, x):
-///     dw[i, j, c, o] += x[n, y*sh + i*dh, x*sw + j*dw, c] * dy[n, y, x, o]
-///
-/// or nothing if `op` is not one.
-static std::optional<std::pair<SmallVector<int64_t>, SmallVector<int64_t>>>
-filterGradient(linalg::GenericOp op) {
+std::optional<std::pair<SmallVector<int64_t>, SmallVector<int64_t>>>
+mlir::kiln::cpu::matchFilterGradient(linalg::GenericOp op) {
   if (op.getNumLoops() != 7 || op.getNumDpsInputs() != 2 ||
       op.getNumDpsInits() != 1 || op.getNumParallelLoops() != 4 ||
       !op.hasPureTensorSemantics())
@@ -201,12 +197,11 @@ static void rewriteFilterGradient(RewriterBase &rewriter, linalg::GenericOp op,
       op, resultType, product, ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
 }
 
-/// Whether every operand of `op` has a static shape and floating-point
-/// elements.
-static bool staticFloat(Operation *op) {
+bool mlir::kiln::cpu::hasStaticFloatOperands(Operation *op) {
   return llvm::all_of(op->getOperandTypes(), [](Type t) {
-    auto shaped = cast<ShapedType>(t);
-    return shaped.hasStaticShape() && isa<FloatType>(shaped.getElementType());
+    auto shaped = dyn_cast<ShapedType>(t);
+    return shaped && shaped.hasStaticShape() &&
+           isa<FloatType>(shaped.getElementType());
   });
 }
 
@@ -219,10 +214,10 @@ struct CPUConvolutionsToGemmPass
     SmallVector<linalg::GenericOp> gradients;
     getOperation().walk([&](Operation *op) {
       if (auto conv = dyn_cast<linalg::Conv2DNhwcHwcfOp>(op)) {
-        if (conv.hasPureTensorSemantics() && staticFloat(conv))
+        if (conv.hasPureTensorSemantics() && kiln::cpu::hasStaticFloatOperands(conv))
           convolutions.push_back(conv);
       } else if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
-        if (staticFloat(generic) && filterGradient(generic))
+        if (kiln::cpu::hasStaticFloatOperands(generic) && kiln::cpu::matchFilterGradient(generic))
           gradients.push_back(generic);
       }
     });
@@ -230,7 +225,7 @@ struct CPUConvolutionsToGemmPass
     for (linalg::Conv2DNhwcHwcfOp conv : convolutions)
       rewriteConvolution(rewriter, conv);
     for (linalg::GenericOp op : gradients) {
-      auto [strides, dilations] = *filterGradient(op);
+      auto [strides, dilations] = *kiln::cpu::matchFilterGradient(op);
       rewriteFilterGradient(rewriter, op, strides, dilations);
     }
   }

@@ -15,6 +15,7 @@
 #include "kiln/Codegen/CPU/Passes.h"
 
 #include "Simplify.h"
+#include "Tiling.h"
 
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -50,13 +51,6 @@ struct TileSizes {
 
 /// The role of each loop of a contraction.
 enum class Role { Batch, M, N, K };
-
-/// Vector registers available for accumulators: 32 zmm registers with
-/// AVX-512 (16 accumulators leave room for B, a broadcast of A and
-/// addresses), 16 ymm registers with AVX2 (12).
-int64_t accumulatorRegisters(int64_t vectorBits) {
-  return vectorBits >= 512 ? 16 : 12;
-}
 
 /// The extents of a contraction's batch, M, N and K loops (products over
 /// the loops of one role; an open extent counts as `kOpenExtent`).
@@ -128,7 +122,7 @@ TileSizes chooseTileSizes(int64_t vectorBits, unsigned bits,
   TileSizes sizes;
   bool narrow = extents.staticN && extents.n <= lanes;
   sizes.nr = narrow ? lanes : 2 * lanes;
-  sizes.mr = accumulatorRegisters(vectorBits) / (sizes.nr / lanes);
+  sizes.mr = kiln::cpu::accumulatorRegisters(vectorBits) / (sizes.nr / lanes);
   sizes.kc = 256;
   sizes.mc = evenTile(extents.m, extents.staticM, 8 * sizes.mr, sizes.mr);
   sizes.nc = evenTile(extents.n, extents.staticN, 8 * sizes.nr, sizes.nr);
@@ -230,87 +224,6 @@ void nameMatmul(RewriterBase &rewriter, linalg::GenericOp op) {
   rewriter.replaceOp(op, matmul->getResults());
 }
 
-/// The elementwise op that is the only user of `op`'s result and reads it
-/// with the same iteration space (bias add, activation), or null.
-linalg::GenericOp epilogueOf(linalg::LinalgOp op) {
-  Value result = op->getResult(0);
-  if (!result.hasOneUse())
-    return {};
-  auto user = dyn_cast<linalg::GenericOp>(*result.getUsers().begin());
-  if (!user || !user.hasPureTensorSemantics() || user.getNumDpsInits() != 1 ||
-      user.getNumLoops() != user.getNumParallelLoops())
-    return {};
-  OpOperand &use = *result.getUses().begin();
-  OpOperand *init = user.getDpsInitOperand(0);
-  if (user.isDpsInit(&use))
-    return user.getMatchingIndexingMap(&use).isIdentity() ? user
-                                                          : linalg::GenericOp();
-  AffineMap read = user.getMatchingIndexingMap(&use);
-  AffineMap write = user.getMatchingIndexingMap(init);
-  if (!read.isIdentity() || !write.isIdentity() ||
-      user->getResult(0).getType() != result.getType() ||
-      !user.getMatchingBlockArgument(init).use_empty())
-    return {};
-  return user;
-}
-
-/// Rewrites epilogue `user` of `op` to update the contraction's result in
-/// place: `generic ins(%c, %bias) outs(%empty)` becomes `generic ins(%bias)
-/// outs(%c)`, its body reading the element from the output. The
-/// contraction then accumulates into the final buffer and the epilogue
-/// rewrites each element where it is, with no temporary tile.
-linalg::GenericOp makeInPlace(RewriterBase &rewriter, linalg::LinalgOp op,
-                              linalg::GenericOp user) {
-  Value result = op->getResult(0);
-  OpOperand &use = *result.getUses().begin();
-  if (user.isDpsInit(&use))
-    return user;
-  unsigned position = use.getOperandNumber();
-  SmallVector<Value> inputs;
-  SmallVector<AffineMap> maps;
-  for (OpOperand *input : user.getDpsInputOperands())
-    if (input->getOperandNumber() != position) {
-      inputs.push_back(input->get());
-      maps.push_back(user.getMatchingIndexingMap(input));
-    }
-  maps.push_back(user.getMatchingIndexingMap(user.getDpsInitOperand(0)));
-  rewriter.setInsertionPoint(user);
-  auto inPlace = linalg::GenericOp::create(
-      rewriter, user.getLoc(), user->getResultTypes(), inputs,
-      ValueRange{result}, maps, user.getIteratorTypesArray());
-  // The body: the old one, with the contraction's element now the output
-  // argument (the old output argument was unused).
-  Region &body = inPlace.getRegion();
-  rewriter.inlineRegionBefore(user.getRegion(), body, body.end());
-  Block &block = body.front();
-  BlockArgument element = block.getArgument(position);
-  BlockArgument oldOutput = block.getArguments().back();
-  rewriter.replaceAllUsesWith(element, oldOutput);
-  block.eraseArgument(position);
-  rewriter.replaceOp(user, inPlace->getResults());
-  return inPlace;
-}
-
-/// Tile sizes as OpFoldResults.
-SmallVector<OpFoldResult> asSizes(MLIRContext *context,
-                                  ArrayRef<int64_t> sizes) {
-  return getAsIndexOpFoldResult(context, sizes);
-}
-
-/// Tiles `op` with `sizes` (0: not tiled) using scf.for and replaces it.
-FailureOr<scf::SCFTilingResult>
-tile(RewriterBase &rewriter, linalg::LinalgOp op, ArrayRef<int64_t> sizes) {
-  scf::SCFTilingOptions options;
-  options.setTileSizes(asSizes(op.getContext(), sizes));
-  rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
-      rewriter, cast<TilingInterface>(op.getOperation()), options);
-  if (failed(tiled))
-    return failure();
-  rewriter.replaceOp(op, tiled->replacements);
-  return tiled;
-}
-
 /// The linalg op of `ops` that is a contraction (the tiled one), or null.
 linalg::LinalgOp findContraction(ArrayRef<Operation *> ops) {
   for (Operation *op : ops)
@@ -355,7 +268,7 @@ public:
       });
     };
     FailureOr<scf::SCFTilingResult> panel =
-        tile(rewriter, cacheTile, bySize(0, 0, 0, sizes.kc));
+        kiln::cpu::tileWithLoops(rewriter, cacheTile, bySize(0, 0, 0, sizes.kc));
     if (failed(panel))
       return;
     linalg::LinalgOp inPanel = findContraction(panel->tiledOps);
@@ -382,7 +295,7 @@ public:
   /// Tiles a panel's contraction into register tiles, the full ones peeled
   /// from the edges (they have static shapes and vectorize without masks).
   void tileRegisters(linalg::LinalgOp op, ArrayRef<int64_t> sizes) {
-    FailureOr<scf::SCFTilingResult> registers = tile(rewriter, op, sizes);
+    FailureOr<scf::SCFTilingResult> registers = kiln::cpu::tileWithLoops(rewriter, op, sizes);
     if (failed(registers))
       return;
     for (LoopLikeOpInterface loop : llvm::reverse(registers->loops)) {
@@ -420,11 +333,11 @@ public:
       kByOne.push_back(role == Role::K ? 1 : 0);
     }
     // A register tile: its accumulators fit in the register budget.
-    if (m * ((n + lanes - 1) / lanes) > accumulatorRegisters(vectorBits))
+    if (m * ((n + lanes - 1) / lanes) > kiln::cpu::accumulatorRegisters(vectorBits))
       return;
     linalg::LinalgOp step = op;
     if (bounds[llvm::find(*roles, Role::K) - roles->begin()] > 1) {
-      FailureOr<scf::SCFTilingResult> steps = tile(rewriter, op, kByOne);
+      FailureOr<scf::SCFTilingResult> steps = kiln::cpu::tileWithLoops(rewriter, op, kByOne);
       if (failed(steps))
         return;
       step = findContraction(steps->tiledOps);
@@ -447,64 +360,19 @@ private:
   /// fused too. Returns the contraction inside the tile.
   linalg::LinalgOp tileCaches(linalg::LinalgOp op, ArrayRef<Role> roles,
                               const TileSizes &sizes) {
-    linalg::GenericOp epilogue = epilogueOf(op);
-    if (epilogue)
-      epilogue = makeInPlace(rewriter, op, epilogue);
-    Operation *root = epilogue ? epilogue.getOperation() : op.getOperation();
-    // The root's loops: the contraction's own, or the epilogue's, which
-    // follow the contraction's result dimensions (its maps are identities).
-    SmallVector<int64_t> rootSizes;
-    auto sizeOf = [&](Role role) -> int64_t {
-      return role == Role::Batch ? 1
+    SmallVector<int64_t> opSizes = llvm::map_to_vector(roles, [&](Role role) {
+      return role == Role::Batch ? int64_t(1)
              : role == Role::M   ? sizes.mc
              : role == Role::N   ? sizes.nc
-                                 : 0;
-    };
-    if (epilogue) {
-      AffineMap result = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-      for (AffineExpr expr : result.getResults())
-        rootSizes.push_back(
-            sizeOf(roles[cast<AffineDimExpr>(expr).getPosition()]));
-    } else {
-      for (Role role : roles)
-        rootSizes.push_back(sizeOf(role));
-    }
-    Operation *init = op.getDpsInits()[0].getDefiningOp();
-    scf::SCFTileAndFuseOptions options;
-    options.tilingOptions.setTileSizes(asSizes(op.getContext(), rootSizes));
-    // The cache tiles are independent: they run in parallel
-    // (kiln-cpu-parallel-loops hands them to the runtime's threads).
-    options.tilingOptions.setLoopType(
-        scf::SCFTilingOptions::LoopType::ForallOp);
-    // Fuse the contraction into its epilogue's tiles and the fill into the
-    // contraction's; the operands' producers would be recomputed per tile.
-    options.setFusionControlFn(
-        [&](tensor::ExtractSliceOp, OpResult producer, bool)
-            -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
-          Operation *owner = producer.getOwner();
-          if (owner == op.getOperation() ||
-              (owner == init && isa<linalg::FillOp>(owner)))
-            return scf::SCFTileAndFuseOptions::ControlFnResult{};
-          return std::nullopt;
-        });
-    rewriter.setInsertionPoint(root);
-    FailureOr<scf::SCFTileAndFuseResult> fused =
-        scf::tileConsumerAndFuseProducersUsingSCF(
-            rewriter, cast<TilingInterface>(root), options);
-    if (failed(fused))
-      return {};
-    for (OpResult result : root->getResults())
-      if (Value replacement = fused->replacements.lookup(result))
-        rewriter.replaceAllUsesWith(result, replacement);
-    SmallVector<Operation *> originals = {root};
-    if (epilogue)
-      originals.push_back(op);
-    if (init)
-      originals.push_back(init);
-    for (Operation *original : originals)
-      if (original->use_empty())
-        rewriter.eraseOp(original);
-    return findContraction(llvm::to_vector(fused->tiledAndFusedOps));
+                                 : int64_t(0);
+    });
+    return kiln::cpu::tileWithEpilogue(rewriter, op, opSizes,
+                                       [](Operation *tiled) {
+                                         auto linalgOp =
+                                             dyn_cast<linalg::LinalgOp>(tiled);
+                                         return linalgOp &&
+                                                contractionRoles(linalgOp);
+                                       });
   }
 
   RewriterBase &rewriter;
@@ -525,10 +393,17 @@ struct CPUTileContractionsPass
       nameMatmul(rewriter, op);
     SmallVector<linalg::LinalgOp> contractions;
     func.walk([&](linalg::LinalgOp op) {
-      if (contractionRoles(op))
+      // Register tiles that another pass made (a convolution's) are only
+      // vectorized below.
+      if (contractionRoles(op) && !op->hasAttr(kiln::cpu::kRegisterTileAttr))
         contractions.push_back(op);
     });
-    if (contractions.empty())
+    if (contractions.empty() &&
+        !func->walk([](linalg::LinalgOp op) {
+               return op->hasAttr(kiln::cpu::kRegisterTileAttr)
+                          ? WalkResult::interrupt()
+                          : WalkResult::advance();
+             }).wasInterrupted())
       return;
     ContractionTiler tiler(rewriter, vectorBits);
     for (linalg::LinalgOp op : contractions)
@@ -548,15 +423,20 @@ struct CPUTileContractionsPass
     if (failed(kiln::cpu::simplifyTiles(func, /*lowerMultiReductions=*/false)))
       return signalPassFailure();
     // Keep the accumulator in registers: its read and write of the C tile
-    // move out of the K loop (the loop then carries a vector).
+    // move out of the K loop (the loop then carries a vector), and out of
+    // the reduction loops around it where their bounds are invariant (a
+    // convolution's window loops), innermost first.
     SmallVector<LoopLikeOpInterface> loops;
-    func.walk([&](scf::ForOp loop) {
-      if (!loop.getBody()->getOps<vector::ContractionOp>().empty())
+    func.walk<WalkOrder::PostOrder>([&](scf::ForOp loop) {
+      if (!loop.getBody()->getOps<vector::ContractionOp>().empty() ||
+          loop->hasAttr(kiln::cpu::kAccumulatingLoopAttr))
         loops.push_back(loop);
     });
     for (LoopLikeOpInterface loop : loops) {
       moveLoopInvariantCode(loop);
-      (void)hoistLoopInvariantSubsets(rewriter, loop);
+      // Hoisting replaces the loop (it carries the accumulator now).
+      LoopLikeOpInterface hoisted = hoistLoopInvariantSubsets(rewriter, loop);
+      hoisted->removeAttr(kiln::cpu::kAccumulatingLoopAttr);
     }
     if (failed(kiln::cpu::simplifyTiles(func, /*lowerMultiReductions=*/false)))
       signalPassFailure();

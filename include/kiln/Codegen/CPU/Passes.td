@@ -102,6 +102,55 @@ def KilnCPUTileContractions
                            "::mlir::vector::VectorDialect"];
 }
 
+def KilnCPUTileConvolutions
+    : Pass<"kiln-cpu-tile-convolutions", "::mlir::func::FuncOp"> {
+  let summary = "Computes convolutions and filter gradients directly, as register-tiled products";
+  let description = [{
+    Runs on linalg on tensors, before `kiln-cpu-convolutions-to-gemm` and
+    `kiln-cpu-tile-contractions`. A `linalg.conv_2d_nhwc_hwcf` with static
+    shapes becomes, per output row, a sum over the window of products of
+    image rows and filter taps, with no copy of the patches:
+
+    ```
+    forall n, oh:                                   // fill, epilogue fused
+      for ow0 in 0..OW step OWT, f0 in 0..F step NR:
+        for kh, kw:                                 // accumulating loops
+          Y[n, oh, ow0:+OWT, f0:+NR] +=
+            X[n, oh*sh + kh*dh, (ow0:+OWT)*sw + kw*dw, :]   // OWT x C
+            @ F[kh, kw, :, f0:+NR]                          // C x NR
+    ```
+
+    and Kiln's filter gradient (a seven-loop generic) becomes, per register
+    tile of the result, a sum over the output rows:
+
+    ```
+    forall kh, kw, c0 step CT, f0 step NR:
+      for n, oh:                                    // accumulating loops
+        dW[kh, kw, c0:+CT, f0:+NR] +=
+          X[n, oh*sh + kh*dh, (0:OW)*sw + kw*dw, c0:+CT]^T  // CT x OW
+          @ dY[n, oh, :, f0:+NR]                            // OW x NR
+    ```
+
+    Each product is a `linalg.matmul` on slices, marked
+    `kiln_register_tile`: `kiln-cpu-tile-contractions` vectorizes it and
+    keeps its accumulator in registers across the loops marked
+    `kiln_accumulating_loop`. NR is one or two vectors; OWT (CT) is the
+    largest divisor of OW (C) that fits the register budget. A shape without
+    such a tile (filters not a whole number of vectors, fewer than 4 rows)
+    is left to the patch-copy strategy. The images are read in place (a
+    row of pixels is contiguous), where im2col copies them KH x KW times.
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "Width of the CPU's vector registers in bits (128, 256, 512)">,
+  ];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def KilnCPUConvolutionsToGemm
     : Pass<"kiln-cpu-convolutions-to-gemm", "::mlir::func::FuncOp"> {
   let summary = "Rewrites convolutions as an im2col gather and a matrix product";

@@ -1,0 +1,277 @@
+//===- TileConvolutions.cpp - Direct convolutions for the CPU -------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// kiln-cpu-tile-convolutions: convolutions and filter gradients computed
+// directly from the images, without a copy of their patches. Both are sums
+// of small matrix products over the window:
+//
+//   Y[n, oh, ow0:ow0+OWT, f0:f0+NR] +=
+//     X[n, oh*sh + kh*dh, (ow0:ow0+OWT)*sw + kw*dw, :]   (OWT x C rows)
+//     @ F[kh, kw, :, f0:f0+NR]                            (C x NR)
+//
+//   dW[kh, kw, c0:c0+CT, f0:f0+NR] +=
+//     X[n, oh*sh + kh*dh, (0:OW)*sw + kw*dw, c0:c0+CT]^T  (CT x OW)
+//     @ dY[n, oh, 0:OW, f0:f0+NR]                         (OW x NR)
+//
+// Each product is a register tile (a linalg.matmul on slices of the
+// operands, marked for kiln-cpu-tile-contractions, which vectorizes it);
+// the loops around it over the window (kh, kw) or the pixels (n, oh) are
+// marked so that the accumulator stays in registers across them. The
+// independent output tiles are scf.forall loops, with the convolution's
+// fill and elementwise epilogue fused, through TilingInterface.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Codegen/CPU/Passes.h"
+
+#include "Convolutions.h"
+#include "Tiling.h"
+
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+namespace mlir::kiln {
+#define GEN_PASS_DEF_KILNCPUTILECONVOLUTIONS
+#include "kiln/Codegen/CPU/Passes.h.inc"
+} // namespace mlir::kiln
+
+using namespace mlir;
+
+namespace {
+
+/// A register tile: `rows` x `columns` accumulator elements, the columns a
+/// whole number of vectors.
+struct RegisterTile {
+  int64_t rows = 0, columns = 0;
+};
+
+/// The register tile for products with `n` output columns (the filters),
+/// rows chosen among the divisors of `m` so that every tile is full: NR is
+/// two vectors when N splits into them, else one; the rows are the largest
+/// divisor of M that keeps the accumulators within the register budget,
+/// if it is at least `minRows`. Nothing if N is not a whole number of
+/// vectors or M has no such divisor.
+std::optional<RegisterTile> chooseRegisterTile(int64_t vectorBits,
+                                               unsigned bits, int64_t m,
+                                               int64_t n, int64_t minRows) {
+  int64_t lanes = std::max<int64_t>(vectorBits / bits, 1);
+  if (n % lanes != 0)
+    return std::nullopt;
+  RegisterTile tile;
+  tile.columns = n % (2 * lanes) == 0 ? 2 * lanes : lanes;
+  int64_t limit =
+      kiln::cpu::accumulatorRegisters(vectorBits) / (tile.columns / lanes);
+  for (int64_t rows = std::min(limit, m); rows >= 1; --rows)
+    if (m % rows == 0) {
+      tile.rows = rows;
+      break;
+    }
+  if (tile.rows < minRows)
+    return std::nullopt;
+  return tile;
+}
+
+/// Rows of a register tile, fewer than this, leave the FMA units waiting
+/// (each accumulator is a chain of dependent FMAs); such shapes keep the
+/// patch-copy strategy.
+constexpr int64_t kMinRows = 4;
+
+/// Element type width of `op`'s result.
+unsigned resultBits(linalg::LinalgOp op) {
+  return cast<ShapedType>(op.getDpsInits()[0].getType())
+      .getElementTypeBitWidth();
+}
+
+/// `value` (rank 4, two leading unit dimensions) as the matrix of its last
+/// two, every `stride`-th row.
+Value matrixOf(RewriterBase &rewriter, Location loc, Value value, int64_t rows,
+               int64_t columns, int64_t stride) {
+  auto type = cast<RankedTensorType>(value.getType());
+  auto matrix =
+      RankedTensorType::get({rows, columns}, type.getElementType());
+  auto index = [&](ArrayRef<int64_t> values) {
+    return getAsIndexOpFoldResult(rewriter.getContext(), values);
+  };
+  return tensor::ExtractSliceOp::create(rewriter, loc, matrix, value,
+                                        index({0, 0, 0, 0}),
+                                        index({1, 1, rows, columns}),
+                                        index({1, 1, stride, 1}));
+}
+
+/// Replaces `op` (a tile whose result has two leading unit dimensions) by
+/// the matrix product `lhs @ rhs` accumulated into its result, with
+/// `maps` for (m, n, k) (none: a plain matmul), marked as a register tile.
+void replaceByProduct(RewriterBase &rewriter, linalg::LinalgOp op, Value lhs,
+                      Value rhs, ArrayRef<AffineMap> maps) {
+  Location loc = op.getLoc();
+  Value out = op.getDpsInits()[0];
+  auto outType = cast<RankedTensorType>(out.getType());
+  int64_t rows = outType.getDimSize(2), columns = outType.getDimSize(3);
+  Value acc = matrixOf(rewriter, loc, out, rows, columns, 1);
+  SmallVector<NamedAttribute> attributes;
+  if (!maps.empty())
+    attributes.push_back(rewriter.getNamedAttr(
+        "indexing_maps",
+        rewriter.getArrayAttr(llvm::map_to_vector(
+            maps, [](AffineMap map) -> Attribute {
+              return AffineMapAttr::get(map);
+            }))));
+  auto product = linalg::MatmulOp::create(rewriter, loc,
+                                          TypeRange{acc.getType()},
+                                          ValueRange{lhs, rhs},
+                                          ValueRange{acc}, attributes);
+  product->setAttr(kiln::cpu::kRegisterTileAttr, rewriter.getUnitAttr());
+  auto index = [&](ArrayRef<int64_t> values) {
+    return getAsIndexOpFoldResult(rewriter.getContext(), values);
+  };
+  rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
+      op, product.getResult(0), out, index({0, 0, 0, 0}),
+      index({1, 1, rows, columns}), index({1, 1, 1, 1}));
+}
+
+/// Tiles `op` into scf.for loops of `sizes` and marks the loops of its
+/// reduction dimensions as accumulating. Returns the op inside the loops.
+linalg::LinalgOp tileWindowLoops(RewriterBase &rewriter, linalg::LinalgOp op,
+                                 ArrayRef<int64_t> sizes) {
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  FailureOr<scf::SCFTilingResult> tiled =
+      kiln::cpu::tileWithLoops(rewriter, op, sizes);
+  if (failed(tiled) || tiled->tiledOps.size() != 1)
+    return {};
+  // One loop per tiled dimension, outermost first.
+  SmallVector<unsigned> dims;
+  for (auto [dim, size] : llvm::enumerate(sizes))
+    if (size != 0)
+      dims.push_back(dim);
+  if (dims.size() == tiled->loops.size())
+    for (auto [dim, loop] : llvm::zip_equal(dims, tiled->loops))
+      if (iterators[dim] == utils::IteratorType::reduction)
+        loop->setAttr(kiln::cpu::kAccumulatingLoopAttr,
+                      rewriter.getUnitAttr());
+  return dyn_cast<linalg::LinalgOp>(tiled->tiledOps.front());
+}
+
+/// Whether every operand of tile `op` has a static shape.
+bool isStatic(linalg::LinalgOp op) {
+  return llvm::all_of(op->getOperandTypes(), [](Type type) {
+    auto shaped = dyn_cast<ShapedType>(type);
+    return !shaped || shaped.hasStaticShape();
+  });
+}
+
+class ConvolutionTiler {
+public:
+  ConvolutionTiler(RewriterBase &rewriter, int64_t vectorBits)
+      : rewriter(rewriter), vectorBits(vectorBits) {}
+
+  /// conv_2d_nhwc_hwcf: a forall over the output rows (n, oh), loops over
+  /// the register tiles of the row (ow, f) and the window (kh, kw), and
+  /// the product over the channels inside.
+  void tileForward(linalg::Conv2DNhwcHwcfOp conv) {
+    auto outType = cast<RankedTensorType>(conv.getOutputs()[0].getType());
+    auto filterType = cast<RankedTensorType>(conv.getInputs()[1].getType());
+    std::optional<RegisterTile> tile = chooseRegisterTile(
+        vectorBits, resultBits(conv), outType.getDimSize(2),
+        outType.getDimSize(3), kMinRows);
+    if (!tile)
+      return;
+    int64_t sw = conv.getStrides().getValues<int64_t>()[1];
+    int64_t c = filterType.getDimSize(2);
+    // Loops (n, oh, ow, f, kh, kw, c).
+    linalg::LinalgOp row = kiln::cpu::tileWithEpilogue(
+        rewriter, conv, {1, 1, 0, 0, 0, 0, 0}, [](Operation *op) {
+          return isa<linalg::Conv2DNhwcHwcfOp>(op);
+        });
+    if (!row)
+      return;
+    linalg::LinalgOp inner = tileWindowLoops(
+        rewriter, row, {0, 0, tile->rows, tile->columns, 1, 1, 0});
+    if (!inner || !isStatic(inner))
+      return;
+    rewriter.setInsertionPoint(inner);
+    Location loc = inner.getLoc();
+    Value lhs = matrixOf(rewriter, loc, inner.getDpsInputs()[0], tile->rows,
+                         c, sw);
+    Value rhs = matrixOf(rewriter, loc, inner.getDpsInputs()[1], c,
+                         tile->columns, 1);
+    replaceByProduct(rewriter, inner, lhs, rhs, {});
+  }
+
+  /// A filter gradient: a forall over the register tiles of the result
+  /// (kh, kw, c, f), loops over the output rows (n, oh), and the product
+  /// over the pixels of the row inside.
+  void tileFilterGradient(linalg::GenericOp op, int64_t sw) {
+    auto resultType = cast<RankedTensorType>(op.getDpsInits()[0].getType());
+    auto dyType = cast<RankedTensorType>(op.getDpsInputs()[1].getType());
+    std::optional<RegisterTile> tile = chooseRegisterTile(
+        vectorBits, resultBits(op), resultType.getDimSize(2),
+        resultType.getDimSize(3), kMinRows);
+    if (!tile)
+      return;
+    int64_t ow = dyType.getDimSize(2);
+    // Loops (kh, kw, c, f, n, oh, ow).
+    linalg::LinalgOp block = kiln::cpu::tileWithEpilogue(
+        rewriter, op, {1, 1, tile->rows, tile->columns, 0, 0, 0},
+        [](Operation *tiled) {
+          auto generic = dyn_cast<linalg::GenericOp>(tiled);
+          return generic && kiln::cpu::matchFilterGradient(generic);
+        });
+    if (!block)
+      return;
+    linalg::LinalgOp inner =
+        tileWindowLoops(rewriter, block, {0, 0, 0, 0, 1, 1, 0});
+    if (!inner || !isStatic(inner))
+      return;
+    rewriter.setInsertionPoint(inner);
+    Location loc = inner.getLoc();
+    Value lhs =
+        matrixOf(rewriter, loc, inner.getDpsInputs()[0], ow, tile->rows, sw);
+    Value rhs =
+        matrixOf(rewriter, loc, inner.getDpsInputs()[1], ow, tile->columns, 1);
+    // (m, n, k) = (channel, filter, pixel): the image rows read transposed.
+    MLIRContext *context = op.getContext();
+    AffineExpr m = getAffineDimExpr(0, context),
+               n = getAffineDimExpr(1, context),
+               k = getAffineDimExpr(2, context);
+    replaceByProduct(rewriter, inner, lhs, rhs,
+                     {AffineMap::get(3, 0, {k, m}, context),
+                      AffineMap::get(3, 0, {k, n}, context),
+                      AffineMap::get(3, 0, {m, n}, context)});
+  }
+
+private:
+  RewriterBase &rewriter;
+  int64_t vectorBits;
+};
+
+struct CPUTileConvolutionsPass
+    : public mlir::kiln::impl::KilnCPUTileConvolutionsBase<
+          CPUTileConvolutionsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<linalg::Conv2DNhwcHwcfOp> convolutions;
+    SmallVector<std::pair<linalg::GenericOp, int64_t>> gradients;
+    getOperation().walk([&](Operation *op) {
+      if (!kiln::cpu::hasStaticFloatOperands(op))
+        return;
+      if (auto conv = dyn_cast<linalg::Conv2DNhwcHwcfOp>(op)) {
+        if (conv.hasPureTensorSemantics())
+          convolutions.push_back(conv);
+      } else if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+        if (auto geometry = kiln::cpu::matchFilterGradient(generic))
+          gradients.push_back({generic, geometry->first[1]});
+      }
+    });
+    IRRewriter rewriter(&getContext());
+    ConvolutionTiler tiler(rewriter, vectorBits);
+    for (linalg::Conv2DNhwcHwcfOp conv : convolutions)
+      tiler.tileForward(conv);
+    for (auto [op, sw] : gradients)
+      tiler.tileFilterGradient(op, sw);
+  }
+};
+
+} // namespace

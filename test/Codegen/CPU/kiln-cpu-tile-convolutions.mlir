@@ -1,0 +1,98 @@
+// RUN: tensor-opt %s --split-input-file --convert-kiln-to-linalg --kiln-cpu-tile-convolutions | FileCheck %s
+// RUN: tensor-opt %s --split-input-file --convert-kiln-to-linalg --kiln-cpu-tile-convolutions --kiln-cpu-tile-contractions | FileCheck %s --check-prefix=VEC
+
+// A stride-2 convolution with 32 filters, then a bias add and a relu: one
+// parallel tile per output row (n, oh) with the fill and the epilogue
+// fused; in it, loops over the window (kh, kw) around a 4 x 32 register
+// tile, the product of every second pixel of an image row (4 x 16, read in
+// place) and the filter tap (16 x 32).
+// CHECK-LABEL: func.func @forward
+// CHECK-SAME: (%[[X:.*]]: tensor<2x9x9x16xf32>, %[[W:.*]]: tensor<3x3x16x32xf32>, %{{.*}}: tensor<32xf32>)
+// CHECK: scf.forall (%[[N:.*]], %[[OH:.*]]) in (2, 4) shared_outs(%[[OUT:.*]] =
+// CHECK: tensor.extract_slice %[[X]][%[[N]], %{{.*}}, 0, 0] [1, 3, 9, 16]
+// CHECK: linalg.fill {{.*}} -> tensor<1x1x4x32xf32>
+// CHECK: scf.for %[[KH:.*]] = {{.*}} iter_args(
+// CHECK: scf.for %[[KW:.*]] = {{.*}} iter_args(
+// CHECK: %[[ROW:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0, 0] [1, 1, 4, 16] [1, 1, 2, 1] : tensor<1x1x7x16xf32> to tensor<4x16xf32>
+// CHECK: %[[TAP:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0, 0] [1, 1, 16, 32] [1, 1, 1, 1] : tensor<1x1x16x32xf32> to tensor<16x32xf32>
+// CHECK: linalg.matmul {kiln_register_tile} ins(%[[ROW]], %[[TAP]] : tensor<4x16xf32>, tensor<16x32xf32>) outs(%{{.*}} : tensor<4x32xf32>)
+// CHECK: } {kiln_accumulating_loop}
+// CHECK: } {kiln_accumulating_loop}
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<32xf32>) outs(%{{.*}} : tensor<1x1x4x32xf32>)
+// CHECK: arith.maximumf
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[N]], %[[OH]], 0, 0] [1, 1, 4, 32]
+// CHECK-NOT: linalg.conv_2d
+// The register tile's accumulator (vector<4x32xf32>) is read once before
+// the window loops and written once after them.
+// VEC-LABEL: func.func @forward
+// VEC: %[[ACC0:.*]] = vector.transfer_read {{.*}} : tensor<4x32xf32>, vector<4x32xf32>
+// VEC: scf.for {{.*}} iter_args(%{{.*}} = %[[ACC0]]) -> (vector<4x32xf32>)
+// VEC: scf.for {{.*}} -> (vector<4x32xf32>)
+// VEC-NOT: transfer_write
+// VEC: scf.for {{.*}} -> (vector<4x32xf32>)
+// VEC-NOT: transfer_write
+// VEC: vector.contract {{.*}} : vector<4x1xf32>, vector<1x32xf32> into vector<4x32xf32>
+// VEC-COUNT-3: scf.yield
+// VEC-NEXT: }
+// VEC-NEXT: vector.transfer_write
+// VEC-NOT: kiln_accumulating_loop
+#rows = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#chan = affine_map<(d0, d1, d2, d3) -> (d3)>
+func.func @forward(%x: tensor<2x9x9x16xf32>, %w: tensor<3x3x16x32xf32>, %b: tensor<32xf32>) -> tensor<2x4x4x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %y = kiln.conv2d %x, %w {padding = #kiln.padding<VALID>, strides = array<i64: 2, 2>} : tensor<2x9x9x16xf32>, tensor<3x3x16x32xf32> -> tensor<2x4x4x32xf32>
+  %e = tensor.empty() : tensor<2x4x4x32xf32>
+  %r = linalg.generic {indexing_maps = [#rows, #chan, #rows], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%y, %b : tensor<2x4x4x32xf32>, tensor<32xf32>) outs(%e : tensor<2x4x4x32xf32>) {
+  ^bb0(%v: f32, %c: f32, %o: f32):
+    %s = arith.addf %v, %c : f32
+    %m = arith.maximumf %s, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<2x4x4x32xf32>
+  return %r : tensor<2x4x4x32xf32>
+}
+
+// -----
+
+// The filter gradient: one parallel tile per 16 x 16 block of the result
+// (here one per window position), loops over the output rows (n, oh), and
+// the product of the image row read transposed (16 x 4, the first map) and the output
+// gradient's row (4 x 16).
+// CHECK: #[[$AT:.*]] = affine_map<(d0, d1, d2) -> (d2, d0)>
+// CHECK-LABEL: func.func @filter_gradient
+// CHECK: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) = (0, 0, 0, 0) to (3, 3, 16, 16) step (1, 1, 16, 16)
+// CHECK: linalg.fill {{.*}} -> tensor<1x1x16x16xf32>
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: %[[ROW:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0, 0] [1, 1, 4, 16] [1, 1, 2, 1] : tensor<1x1x7x16xf32> to tensor<4x16xf32>
+// CHECK: linalg.matmul indexing_maps = [#[[$AT]], #{{.*}}, #{{.*}}] {kiln_register_tile} ins(%[[ROW]], %{{.*}} : tensor<4x16xf32>, tensor<4x16xf32>) outs(%{{.*}} : tensor<16x16xf32>)
+// CHECK: } {kiln_accumulating_loop}
+// CHECK: } {kiln_accumulating_loop}
+// VEC-LABEL: func.func @filter_gradient
+// VEC: %[[ACC0:.*]] = vector.transfer_read {{.*}} : tensor<16x16xf32>, vector<16x16xf32>
+// VEC: scf.for {{.*}} iter_args(%{{.*}} = %[[ACC0]]) -> (vector<16x16xf32>)
+// VEC: vector.contract {{.*}} : vector<1x16xf32>, vector<1x16xf32> into vector<16x16xf32>
+func.func @filter_gradient(%x: tensor<2x9x9x16xf32>, %dy: tensor<2x4x4x16xf32>) -> tensor<3x3x16x16xf32> {
+  %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 2, 2>} : tensor<2x9x9x16xf32>, tensor<2x4x4x16xf32> -> tensor<3x3x16x16xf32>
+  return %dw : tensor<3x3x16x16xf32>
+}
+
+// -----
+
+// Four filters are not a whole vector, and a filter gradient over one input
+// channel would have a single accumulator row (a chain of dependent FMAs):
+// both keep the patch-copy strategy (kiln-cpu-convolutions-to-gemm).
+// CHECK-LABEL: func.func @narrow
+// CHECK-NOT: scf.forall
+// CHECK: linalg.conv_2d_nhwc_hwcf
+// CHECK-LABEL: func.func @one_channel_filter_gradient
+// CHECK-NOT: scf.forall
+// CHECK: linalg.generic
+func.func @narrow(%x: tensor<1x6x6x2xf32>, %w: tensor<3x3x2x4xf32>) -> tensor<1x4x4x4xf32> {
+  %y = kiln.conv2d %x, %w {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<1x6x6x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x4x4x4xf32>
+  return %y : tensor<1x4x4x4xf32>
+}
+func.func @one_channel_filter_gradient(%x: tensor<2x9x9x1xf32>, %dy: tensor<2x7x7x16xf32>) -> tensor<3x3x1x16xf32> {
+  %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<2x9x9x1xf32>, tensor<2x7x7x16xf32> -> tensor<3x3x1x16xf32>
+  return %dw : tensor<3x3x1x16xf32>
+}
