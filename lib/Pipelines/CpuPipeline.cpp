@@ -50,8 +50,10 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // Variables updated in place, outputs into caller buffers, temporaries
   // freed: the part of the ABI that lives around bufferization.
   addEntryBufferization(pm);
-  // Elementwise and reduction loops vectorized along their innermost loop
-  // (on buffers: see the pass).
+  // Copies that bufferization made (a padded or sliced tensor written in
+  // place) become linalg.copy, then, like elementwise and reduction loops,
+  // are vectorized along their innermost loop (on buffers: see the pass).
+  pm.addPass(createKilnCopiesToLinalg());
   KilnCPUVectorizeLoopsOptions vectorize;
   vectorize.vectorBits = vectorBits;
   pm.addNestedPass<func::FuncOp>(createKilnCPUVectorizeLoops(vectorize));

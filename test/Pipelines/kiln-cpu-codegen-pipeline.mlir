@@ -24,7 +24,8 @@
 // STAGE-NEXT: kiln-materialize-variable-updates,
 // STAGE: one-shot-bufferize{
 // STAGE: kiln-drop-variable-results,
-// STAGE: func.func(
+// STAGE: kiln-copies-to-linalg,
+// STAGE-NEXT: func.func(
 // STAGE-NEXT: kiln-cpu-vectorize-loops{vector-bits={{256|512|128}}}
 // STAGE-NEXT: ),
 // STAGE-NEXT: kiln-cpu-parallel-loops{threads=true},

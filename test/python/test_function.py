@@ -198,6 +198,46 @@ def test_results_are_bitwise_identical_for_any_thread_count():
     np.testing.assert_allclose(results[1][1], w, rtol=1e-3, atol=1e-5)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="thread count"):
         kiln.config.threading.set_intra_op_parallelism_threads(-1)
+
+
+def test_convolution_steps_are_bitwise_identical_for_any_thread_count():
+    # A convolutional step spreads three kinds of work over the threads:
+    # output rows of the convolutions, blocks of the filter gradients, and
+    # partial sums of the bias gradients (a sum over 32 x 24 x 24 pixels
+    # per channel, split into partial sums that are added in a fixed
+    # order). None may depend on the thread count.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((32, 28, 28, 1)).astype(np.float32)
+    k1 = (rng.standard_normal((3, 3, 1, 16)) * 0.3).astype(np.float32)
+    k2 = (rng.standard_normal((3, 3, 16, 16)) * 0.1).astype(np.float32)
+    results = {}
+    try:
+        for threads in (1, 2, 3):
+            kiln.config.threading.set_intra_op_parallelism_threads(threads)
+            v1, v2 = kiln.Variable(k1), kiln.Variable(k2)
+            b1 = kiln.Variable(np.zeros(16, np.float32))
+            b2 = kiln.Variable(np.zeros(16, np.float32))
+
+            @kiln.function
+            def step(x):
+                with kiln.GradientTape() as tape:
+                    h = kiln.nn.relu(kiln.nn.conv2d(x, v1, 1, "VALID") + b1)
+                    y = kiln.nn.conv2d(h, v2, 1, "VALID") + b2
+                    loss = kiln.reduce_mean(y * y)
+                grads = tape.gradient(loss, [v1, v2, b1, b2])
+                for v, g in zip([v1, v2, b1, b2], grads):
+                    v.assign_sub(0.1 * g)
+                return loss
+
+            losses = [step(kiln.constant(x)).numpy() for _ in range(3)]
+            results[threads] = [np.array(losses)] + [
+                v.numpy() for v in (v1, v2, b1, b2)]
+    finally:
+        kiln.config.threading.set_intra_op_parallelism_threads(0)
+    assert np.all(np.isfinite(results[1][0])) and results[1][0][2] < results[1][0][0]
+    for threads in (2, 3):
+        for got, want in zip(results[threads], results[1]):
+            np.testing.assert_array_equal(got, want)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="between 1 and 1024"):
         kiln.config.threading.set_intra_op_parallelism_threads(5000)
 

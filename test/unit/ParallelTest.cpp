@@ -51,7 +51,8 @@ TEST_F(Parallel, EveryIterationRunsOnceForAnyThreadCount) {
   for (int32_t threads : {1, 2, 3, 8}) {
     ASSERT_EQ(kiln_set_num_threads(threads), nullptr);
     EXPECT_EQ(kiln_num_threads(), threads);
-    for (int64_t n : {0, 1, 2, 7, 100}) {
+    // 1001: claimed in blocks of many iterations, the last one partial.
+    for (int64_t n : {0, 1, 2, 7, 100, 1001}) {
       Visits visits(n);
       kiln_parallel_for(visit, &visits, n);
       for (int64_t i = 0; i < n; ++i)

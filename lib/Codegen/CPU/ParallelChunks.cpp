@@ -11,13 +11,17 @@
 // hands to the runtime's threads. A fill that initializes the op's output
 // is fused into the chunks. Each chunk computes its outputs exactly as the
 // whole op would (reductions stay inside a chunk, in their order), so the
-// result is the same for any number of threads.
+// result is the same for any number of threads. A reduction whose parallel
+// loops are too short to split becomes partial sums over chunks of its
+// outermost reduction loop, combined in a fixed order.
 //
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Codegen/CPU/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
@@ -67,9 +71,172 @@ std::optional<std::pair<unsigned, int64_t>> chooseSplit(linalg::LinalgOp op) {
     // lines' worth of iterations, so that the vectorized body stays whole.
     if (loop + 1 == iterators.size())
       size = llvm::alignTo(size, 64);
+    // A loop too short for two such chunks is no split.
+    if (size >= extent)
+      return std::nullopt;
     return std::make_pair(static_cast<unsigned>(loop), size);
   }
   return std::nullopt;
+}
+
+/// The most partial results of a split reduction: each is a copy of the
+/// output, combined in order at the end.
+constexpr int64_t kMaxPartials = 8;
+
+/// For an op with enough work whose parallel loops cannot be chunked (a sum
+/// over the batch and the pixels into one value per channel, the bias
+/// gradient of a convolution): its outermost reduction loop and the chunk
+/// size that makes a few partial results, or nothing.
+std::optional<std::pair<unsigned, int64_t>>
+chooseReductionSplit(linalg::LinalgOp op) {
+  if (op.getNumDpsInits() != 1 || op.getNumReductionLoops() == 0)
+    return std::nullopt;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return std::nullopt;
+  int64_t iterations = 1, outputs = 1;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  for (auto [range, iterator] : llvm::zip_equal(ranges, iterators)) {
+    iterations *= range;
+    if (iterator == utils::IteratorType::parallel)
+      outputs *= range;
+  }
+  if (iterations < kMinIterations)
+    return std::nullopt;
+  for (auto [loop, iterator] : llvm::enumerate(iterators)) {
+    if (iterator != utils::IteratorType::reduction || ranges[loop] == 1)
+      continue;
+    // Few partials, each much larger than the merge that reads them.
+    int64_t partials = std::min<int64_t>(
+        {ranges[loop], iterations / kChunkIterations, kMaxPartials,
+         iterations / (64 * outputs)});
+    if (partials < 2)
+      return std::nullopt;
+    return std::make_pair(static_cast<unsigned>(loop),
+                          llvm::divideCeil(ranges[loop], partials));
+  }
+  return std::nullopt;
+}
+
+/// Splits the reduction of `op` into parallel partial results, an
+/// scf.forall whose iteration `s` reduces chunk `s` of loop `split.first`
+/// into row `s` of a partials tensor (S x output, rows contiguous), then
+/// combines the rows in order (a linalg.reduce over them, into `op`'s own
+/// output): the sums no longer run in one sequence, but they are the same
+/// for any number of threads. Only a reduction whose output is a plain
+/// accumulator (its body combines the output element with one value, by
+/// addition, maximum or minimum) is split.
+LogicalResult splitReduction(RewriterBase &rewriter, linalg::LinalgOp op,
+                             std::pair<unsigned, int64_t> split) {
+  auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+  if (!generic)
+    return failure();
+  // The combiner: yield(combine(out, value)).
+  Block &body = generic.getRegion().front();
+  BlockArgument out = body.getArguments().back();
+  Operation *combiner =
+      cast<linalg::YieldOp>(body.getTerminator()).getOperand(0).getDefiningOp();
+  if (!combiner || combiner->getNumOperands() != 2 ||
+      !isa<arith::AddFOp, arith::MaximumFOp, arith::MinimumFOp, arith::AddIOp>(
+          combiner) ||
+      !llvm::is_contained(combiner->getOperands(), Value(out)) ||
+      !out.hasOneUse())
+    return failure();
+  // The partials start from the combiner's identity.
+  auto outType = cast<RankedTensorType>(op.getDpsInits()[0].getType());
+  Type element = outType.getElementType();
+  std::optional<TypedAttr> identity =
+      arith::getNeutralElement(combiner);
+  if (!identity)
+    return failure();
+  Location loc = op.getLoc();
+  MLIRContext *context = op.getContext();
+  int64_t extent = op.getStaticLoopRanges()[split.first];
+  int64_t count = llvm::divideCeil(extent, split.second);
+  if (extent % split.second != 0)
+    return failure(); // keep every chunk static
+  // Every input reads the split loop as one of its dimensions, or not at
+  // all (not through an expression such as a window's h + kh).
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    for (AffineExpr e : map.getResults())
+      if (e.isFunctionOfDim(split.first) && !isa<AffineDimExpr>(e))
+        return failure();
+  }
+  rewriter.setInsertionPoint(op);
+  SmallVector<int64_t> partialShape = {count};
+  llvm::append_range(partialShape, outType.getShape());
+  Value empty = tensor::EmptyOp::create(rewriter, loc, partialShape, element);
+  Value zero = arith::ConstantOp::create(rewriter, loc, *identity);
+  Value partials =
+      linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
+  auto forall = scf::ForallOp::create(
+      rewriter, loc, ArrayRef<OpFoldResult>{rewriter.getIndexAttr(count)},
+      ValueRange{partials}, std::nullopt);
+  {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(forall.getBody());
+    Value s = forall.getInductionVar(0);
+    Value shared = forall.getRegionIterArgs()[0];
+    AffineExpr d0 = getAffineDimExpr(0, context);
+    Value begin = affine::AffineApplyOp::create(
+        rewriter, loc, AffineMap::get(1, 0, d0 * split.second), ValueRange{s});
+    // Each input: the chunk of the split loop where its map reads it.
+    SmallVector<Value> inputs;
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      auto type = cast<RankedTensorType>(input->get().getType());
+      AffineMap map = op.getMatchingIndexingMap(input);
+      SmallVector<OpFoldResult> offsets(type.getRank(),
+                                        rewriter.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes = getAsIndexOpFoldResult(
+          context, type.getShape());
+      SmallVector<OpFoldResult> strides(type.getRank(),
+                                        rewriter.getIndexAttr(1));
+      if (std::optional<unsigned> position = map.getResultPosition(
+              getAffineDimExpr(split.first, context))) {
+        offsets[*position] = begin;
+        sizes[*position] = rewriter.getIndexAttr(split.second);
+      }
+      inputs.push_back(tensor::ExtractSliceOp::create(
+          rewriter, loc, input->get(), offsets, sizes, strides));
+    }
+    // The output: row s of the partials.
+    SmallVector<OpFoldResult> offsets(partialShape.size(),
+                                      rewriter.getIndexAttr(0));
+    offsets[0] = s;
+    SmallVector<OpFoldResult> sizes =
+        getAsIndexOpFoldResult(context, partialShape);
+    sizes[0] = rewriter.getIndexAttr(1);
+    SmallVector<OpFoldResult> strides(partialShape.size(),
+                                      rewriter.getIndexAttr(1));
+    Value row = tensor::ExtractSliceOp::create(rewriter, loc, outType, shared,
+                                               offsets, sizes, strides);
+    Operation *chunk = rewriter.clone(*op.getOperation());
+    auto chunkOp = cast<linalg::LinalgOp>(chunk);
+    for (auto [operand, input] :
+         llvm::zip_equal(chunkOp.getDpsInputOperands(), inputs))
+      operand->set(input);
+    chunkOp.getDpsInitOperand(0)->set(row);
+    chunk->getResult(0).setType(outType);
+    rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
+    tensor::ParallelInsertSliceOp::create(rewriter, loc, chunk->getResult(0),
+                                          shared, offsets, sizes, strides);
+  }
+  // Combine the rows in order into the op's output (its init, a fill or
+  // the value it accumulates onto).
+  rewriter.setInsertionPointAfter(forall);
+  auto merge = linalg::ReduceOp::create(
+      rewriter, loc, ValueRange{forall.getResult(0)},
+      ValueRange{op.getDpsInits()[0]}, ArrayRef<int64_t>{0},
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        IRMapping mapping;
+        mapping.map(combiner->getOperand(0), args[0]);
+        mapping.map(combiner->getOperand(1), args[1]);
+        Operation *combined = b.clone(*combiner, mapping);
+        linalg::YieldOp::create(b, l, combined->getResult(0));
+      });
+  rewriter.replaceOp(op, merge->getResults());
+  return success();
 }
 
 struct CPUParallelChunksPass
@@ -85,8 +252,12 @@ struct CPUParallelChunksPass
     IRRewriter rewriter(&getContext());
     for (linalg::LinalgOp op : candidates) {
       std::optional<std::pair<unsigned, int64_t>> split = chooseSplit(op);
-      if (!split)
+      if (!split) {
+        if (std::optional<std::pair<unsigned, int64_t>> reduction =
+                chooseReductionSplit(op))
+          (void)splitReduction(rewriter, op, *reduction);
         continue;
+      }
       SmallVector<int64_t> sizes(op.getNumLoops(), 0);
       sizes[split->first] = split->second;
       scf::SCFTileAndFuseOptions options;

@@ -83,3 +83,36 @@ func.func @small(%x: tensor<784x128xf32>) -> tensor<784x128xf32> {
   } -> tensor<784x128xf32>
   return %r : tensor<784x128xf32>
 }
+
+// -----
+
+// A convolution's bias gradient, a sum over 32 x 24 x 24 pixels into 16
+// channels: the 16 channels are too few to split, so the batch is, into 8
+// partial sums of 4 images each (rows of an 8 x 16 tensor, each computed
+// by one iteration of the parallel loop), then added in order into the
+// result.
+// CHECK-LABEL: func.func @bias_gradient
+// CHECK-SAME: (%[[DY:.*]]: tensor<32x24x24x16xf32>)
+// CHECK: %[[INIT:.*]] = linalg.fill {{.*}} -> tensor<16xf32>
+// CHECK: %[[ZEROS:.*]] = linalg.fill {{.*}} -> tensor<8x16xf32>
+// CHECK: %[[PARTIALS:.*]] = scf.forall (%[[S:.*]]) in (8) shared_outs(%[[P:.*]] = %[[ZEROS]])
+// CHECK: tensor.extract_slice %[[DY]][%{{.*}}, 0, 0, 0] [4, 24, 24, 16]
+// CHECK: %[[ROW:.*]] = tensor.extract_slice %[[P]][%[[S]], 0] [1, 16] [1, 1] : tensor<8x16xf32> to tensor<16xf32>
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<4x24x24x16xf32>) outs(%[[ROW]] : tensor<16xf32>)
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[P]][%[[S]], 0] [1, 16]
+// CHECK: linalg.reduce ins(%[[PARTIALS]] : tensor<8x16xf32>) outs(%[[INIT]] : tensor<16xf32>) dimensions = [0]
+// CHECK: arith.addf
+#in = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#channel = affine_map<(d0, d1, d2, d3) -> (d3)>
+func.func @bias_gradient(%dy: tensor<32x24x24x16xf32>) -> tensor<16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<16xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<16xf32>) -> tensor<16xf32>
+  %r = linalg.generic {indexing_maps = [#in, #channel], iterator_types = ["reduction", "reduction", "reduction", "parallel"]}
+      ins(%dy : tensor<32x24x24x16xf32>) outs(%f : tensor<16xf32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %s = arith.addf %acc, %x : f32
+    linalg.yield %s : f32
+  } -> tensor<16xf32>
+  return %r : tensor<16xf32>
+}

@@ -188,9 +188,23 @@ def KilnCPUParallelChunks
     initializes a reduction's output is fused into the chunks. A chunk
     computes its outputs exactly as the whole op would, reductions in the
     same order, so the result does not depend on the number of threads.
+
+    A reduction whose parallel loops are too short to split (a
+    convolution's bias gradient: 32 x 24 x 24 pixels summed into 16
+    channels) is split along its outermost reduction loop instead, into at
+    most 8 partial results (chunks of at least 32768 iterations, each much
+    larger than the output), when the loop divides evenly and the body
+    combines the output with one value (addition, maximum, minimum): an
+    `scf.forall` writes the partials as the rows of an `S x output` tensor,
+    and a `linalg.reduce` adds them in order into the op's own output. The
+    sums then run in a different order than in one sequence, but in the
+    same order for any number of threads.
     `kiln-cpu-parallel-loops` later runs the chunks on the runtime's pool.
   }];
-  let dependentDialects = ["::mlir::scf::SCFDialect",
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
