@@ -41,6 +41,10 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
     tiling.vectorBits = vectorBits;
     functions.addPass(createKilnCPUTileContractions(tiling));
   }
+  // Row reductions become vector-wide accumulators (vectorized below).
+  KilnCPUSplitReductionsOptions reductions;
+  reductions.vectorBits = vectorBits;
+  functions.addPass(createKilnCPUSplitReductions(reductions));
   if (options.threads)
     functions.addPass(createKilnCPUParallelChunks());
   // What is left of them (edge tiles) and convolutions loop with their last

@@ -17,6 +17,7 @@
 // STAGE-NEXT: kiln-cpu-tile-convolutions{vector-bits={{256|512|128}}},
 // STAGE-NEXT: kiln-cpu-convolutions-to-gemm,
 // STAGE-NEXT: kiln-cpu-tile-contractions{vector-bits={{256|512|128}}},
+// STAGE-NEXT: kiln-cpu-split-reductions{vector-bits={{256|512|128}}},
 // STAGE-NEXT: kiln-cpu-parallel-chunks
 // STAGE-NEXT: ),
 // STAGE-NEXT: kiln-contraction-loop-order,

@@ -38,6 +38,7 @@
 // STAGES-NEXT: kiln-cpu-tile-convolutions{vector-bits=512},
 // STAGES-NEXT: kiln-cpu-convolutions-to-gemm,
 // STAGES-NEXT: kiln-cpu-tile-contractions{vector-bits=512},
+// STAGES-NEXT: kiln-cpu-split-reductions{vector-bits=512},
 // STAGES-NEXT: kiln-cpu-parallel-chunks
 // STAGES-NEXT: ),
 // STAGES-NEXT: kiln-contraction-loop-order,

@@ -222,6 +222,28 @@ def test_reduce_int(runner, name):
           REDUCE[name](x, axis=0).astype(np.int32))
 
 
+# Rows long enough that the CPU splits them into vector accumulators
+# (kiln-cpu-split-reductions: 64, 32 or 16 lanes of f32, half for f64), and
+# lengths that stay whole (not a multiple of a vector, or too short).
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_max", "reduce_min", "reduce_mean"])
+@pytest.mark.parametrize("row", [256, 96, 48, 1000, 17])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_reduce_long_rows(runner, name, row, dtype):
+    x = rand((3, row), dtype, -2, 2)
+    x[1, row // 3] = 7.0  # a maximum away from the first lanes
+    x[2, row - 1] = -7.0  # a minimum in the last lane
+    check(runner, f"kiln.{name} %a0 {{axes = array<i64: 1>}} : {{T0}} -> {{R}}", [x],
+          REDUCE[name](x.astype(np.float64), axis=1).astype(dtype), **SUM_TOL[dtype])
+
+
+@pytest.mark.parametrize("row", [512, 96, 1000])
+def test_softmax_long_rows(runner, row):
+    x = rand((5, row), np.float32, -30, 30)
+    x[0, row - 1] = 80.0
+    check(runner, "kiln.softmax %a0 {axis = -1 : i64} : {T0} -> {R}", [x],
+          softmax_np(x.astype(np.float64), -1).astype(np.float32), **F_TOL[np.float32])
+
+
 def test_reduce_max_nan(runner):
     x = np.array([[1.0, np.nan], [2.0, 3.0]], np.float32)
     check(runner, "kiln.reduce_max %a0 {axes = array<i64: 1>} : {T0} -> {R}", [x],

@@ -174,6 +174,31 @@ def KilnCPUConvolutionsToGemm
                            "::mlir::tensor::TensorDialect"];
 }
 
+def KilnCPUSplitReductions
+    : Pass<"kiln-cpu-split-reductions", "::mlir::func::FuncOp"> {
+  let summary = "Splits row reductions into vector-wide accumulators";
+  let description = [{
+    Runs on linalg on tensors, before `kiln-cpu-parallel-chunks`. A generic
+    whose only reduction loop is its innermost one (a row's sum, maximum or
+    log-sum-exp), static and read contiguously, on f32 or f64, becomes
+    upstream's split reduction with the inner part parallel: V partial
+    results per row, partial `j` combining elements `j, j + V, ...`, then a
+    reduction of the V partials. V is four, two or one vectors (64, 32 or 16
+    f32 with AVX-512), the largest that divides the row into at least two
+    steps; other rows stay as they are. The first op's innermost loop is
+    then parallel and contiguous, and `kiln-cpu-vectorize-loops` makes it
+    vector operations. The order of the sums changes, the same way in every
+    run and for every thread count.
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "Width of the CPU's vector registers in bits (128, 256, 512)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def KilnCPUParallelChunks
     : Pass<"kiln-cpu-parallel-chunks", "::mlir::func::FuncOp"> {
   let summary = "Splits large linalg ops into chunks for the threads";
