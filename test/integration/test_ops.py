@@ -631,6 +631,27 @@ def test_cross_entropy(runner):
           [logits, ids], sparse.astype(np.float32), **SUM_TOL[np.float32])
 
 
+def test_mean_sparse_cross_entropy_over_a_long_batch(runner):
+    # The per-row losses and their sum over the batch fuse into one
+    # reduction whose body picks each row's label logit by its index: a
+    # 64-row batch must not be split into vector accumulators (the split
+    # loops' indices are not the row's).
+    logits = rand((64, 10), np.float32, -5, 5)
+    ids = RNG.integers(0, 10, 64).astype(np.int64)
+    mlir = """
+func.func @f(%x: tensor<64x10xf32>, %y: tensor<64xi64>) -> tensor<f32> {
+  %l = kiln.sparse_softmax_cross_entropy %x, %y : tensor<64x10xf32>, tensor<64xi64> -> tensor<64xf32>
+  %m = kiln.reduce_mean %l {axes = array<i64: 0>} : tensor<64xf32> -> tensor<f32>
+  return %m : tensor<f32>
+}
+"""
+    (out,) = runner.run(mlir, [logits, ids])
+    x = logits.astype(np.float64)
+    lse = np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1)) + x.max(-1)
+    expected = (lse - x[np.arange(64), ids]).mean()
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
 # --- random numbers: a Python model of the counter-based generator ---
 
 M64 = (1 << 64) - 1

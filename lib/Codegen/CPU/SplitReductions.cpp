@@ -45,10 +45,15 @@ int64_t accumulatorsFor(int64_t extent, int64_t lanes) {
 /// The accumulator count for `op` if it is a row reduction this pass
 /// splits: a generic with one floating-point output and one reduction
 /// loop, the innermost, static, read contiguously by every input that
-/// depends on it; else 0.
+/// depends on it, whose body does not read its indices; else 0.
 int64_t rowReductionSplit(linalg::GenericOp op, int64_t vectorBits) {
   if (!op.hasPureTensorSemantics() || op.getNumDpsInits() != 1 ||
       op.getNumReductionLoops() != 1 || linalg::isaContractionOpInterface(op))
+    return 0;
+  // A body that reads its position (linalg.index: a label compared with
+  // the class, a row picked by index) would see the split loops' indices.
+  if (!op.getBody()->getOps<linalg::IndexOp>().empty() ||
+      !op.getBody()->getOps<tensor::ExtractOp>().empty())
     return 0;
   unsigned innermost = op.getNumLoops() - 1;
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();

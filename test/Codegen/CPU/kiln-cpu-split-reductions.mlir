@@ -86,3 +86,26 @@ func.func @left_alone(%x: tensor<8x100xf32>, %y: tensor<256x64xf32>, %p: tensor<
   } -> tensor<8x64xf32>
   return %r, %c, %m : tensor<8xf32>, tensor<64xf32>, tensor<8x64xf32>
 }
+
+// -----
+
+// A sum whose body reads its position (a loss picked by the row's label):
+// split, linalg.index would return the wrong row.
+// CHECK-LABEL: func.func @indexed
+// CHECK-NOT: tensor.expand_shape
+// CHECK: linalg.index 0
+#v = affine_map<(d0) -> (d0)>
+#s = affine_map<(d0) -> ()>
+func.func @indexed(%x: tensor<64xf32>, %init: tensor<f32>) -> tensor<f32> {
+  %r = linalg.generic {indexing_maps = [#v, #s], iterator_types = ["reduction"]}
+      ins(%x : tensor<64xf32>) outs(%init : tensor<f32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %i = linalg.index 0 : index
+    %c = arith.index_cast %i : index to i64
+    %f = arith.sitofp %c : i64 to f32
+    %t = arith.mulf %a, %f : f32
+    %s = arith.addf %acc, %t : f32
+    linalg.yield %s : f32
+  } -> tensor<f32>
+  return %r : tensor<f32>
+}
