@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Kernels side by side in one run: f32 matmuls at the SGEMM and MLP shapes
-and a fused relu(a*x+b) over 16M floats, in Kiln, NumPy (OpenBLAS),
-PyTorch eager and (for the elementwise chain) hand-written C++.
+"""Kernels side by side in one run: f32 matmuls at the SGEMM and MLP shapes,
+a fused relu(a*x+b) over 16M floats, and row reductions (a softmax and row
+sums over 4096 rows of 1024), in Kiln, NumPy (OpenBLAS), PyTorch eager and
+(for the elementwise chain) hand-written C++.
 
 Before timing, the peers are checked (bench/peers.py): a peer on the
 reference BLAS or on a weaker OpenBLAS kernel than the CPU's best stops the
@@ -53,6 +54,22 @@ func.func @fused(%a: tensor<{N}xf32>, %x: tensor<{N}xf32>, %b: tensor<{N}xf32>) 
   %1 = kiln.add %0, %b : tensor<{N}xf32>, tensor<{N}xf32> -> tensor<{N}xf32>
   %2 = kiln.relu %1 : tensor<{N}xf32>
   return %2 : tensor<{N}xf32>
+}}
+"""
+
+
+ROWS, COLS = 4096, 1024
+ROW_TYPE = f"tensor<{ROWS}x{COLS}xf32>"
+SOFTMAX = f"""
+func.func @softmax(%x: {ROW_TYPE}) -> {ROW_TYPE} {{
+  %0 = kiln.softmax %x {{axis = 1 : i64}} : {ROW_TYPE} -> {ROW_TYPE}
+  return %0 : {ROW_TYPE}
+}}
+"""
+ROW_SUMS = f"""
+func.func @row_sums(%x: {ROW_TYPE}) -> tensor<{ROWS}xf32> {{
+  %0 = kiln.reduce_sum %x {{axes = array<i64: 1>}} : {ROW_TYPE} -> tensor<{ROWS}xf32>
+  return %0 : tensor<{ROWS}xf32>
 }}
 """
 
@@ -135,6 +152,26 @@ def main():
         print(f"{'':24} {k_us:9.1f} {cpp_us:9.1f} {np_us:9.1f} {t_us:9.1f} "
               f"{k_us / cpp_us:9.2f} {k_us / np_us:10.2f} {k_us / t_us:10.2f}")
         print(f"(bandwidth floor at the triad's rate: {floor_us:.0f} us)")
+
+        rows = rng.standard_normal((ROWS, COLS), dtype=np.float32)
+        print(f"\n{'rows 4096 x 1024 f32':24} {'kiln us':>9} {'numpy us':>9} "
+              f"{'torch us':>9} {'kiln/numpy':>10} {'kiln/torch':>10}")
+
+        def numpy_softmax():
+            e = np.exp(rows - rows.max(1, keepdims=True))
+            return e / e.sum(1, keepdims=True)
+
+        tr = torch.from_numpy(rows) if torch is not None else None
+        for name, module, numpy_fn, torch_fn in [
+                ("softmax", SOFTMAX, numpy_softmax,
+                 lambda: torch.softmax(tr, 1)),
+                ("row sums", ROW_SUMS, lambda: rows.sum(1),
+                 lambda: tr.sum(1))]:
+            k_us = kiln(tmp, name.replace(" ", "_"), module, [rows], repeat, 1)
+            np_us = measure(numpy_fn, repeat)
+            t_us = measure(torch_fn, repeat) if torch is not None else float("nan")
+            print(f"{name:24} {k_us:9.1f} {np_us:9.1f} {t_us:9.1f} "
+                  f"{k_us / np_us:10.2f} {k_us / t_us:10.2f}")
     print("(medians; > 1: Kiln is slower)")
 
 

@@ -7,9 +7,14 @@
 #include "kiln/Codegen/CPU/Passes.h"
 
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <limits>
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNCPULOWERVECTORS
@@ -21,8 +26,69 @@ using namespace mlir;
 namespace {
 struct CPULowerVectorsPass
     : public mlir::kiln::impl::KilnCPULowerVectorsBase<CPULowerVectorsPass> {
+  /// exp, log, log1p and tanh on vectors of f32 become polynomial
+  /// approximations built from vector arithmetic (upstream's, within a few
+  /// ulp of libm), instead of one libm call per lane. Scalars keep libm.
+  LogicalResult approximateVectorMath() {
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return llvm::is_contained(
+          {math::ExpOp::getOperationName(), math::LogOp::getOperationName(),
+           math::Log1pOp::getOperationName(),
+           math::TanhOp::getOperationName()},
+          name);
+    });
+    SmallVector<Operation *> ops;
+    getOperation().walk([&](Operation *op) {
+      if (isa<math::MathDialect>(op->getDialect()) &&
+          op->getNumResults() == 1) {
+        auto type = dyn_cast<VectorType>(op->getResult(0).getType());
+        if (type && type.getElementType().isF32())
+          ops.push_back(op);
+      }
+    });
+    // The approximation of log treats subnormal inputs as the smallest
+    // normal number; scaled by 2^24 first, they are normal.
+    IRRewriter rewriter(&getContext());
+    for (Operation *&op : ops)
+      if (auto log = dyn_cast<math::LogOp>(op))
+        op = scaleSubnormals(rewriter, log);
+    if (ops.empty())
+      return success();
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+    return applyOpPatternsGreedily(ops, std::move(patterns), config);
+  }
+
+  /// log(x) as select(s, log(x * 2^24) - 24 ln 2, log(x)) with s = (|x| is
+  /// subnormal); returns the new log.
+  static Operation *scaleSubnormals(RewriterBase &rewriter, math::LogOp log) {
+    Location loc = log.getLoc();
+    Value x = log.getOperand();
+    auto type = cast<VectorType>(x.getType());
+    rewriter.setInsertionPoint(log);
+    auto splat = [&](float value) -> Value {
+      return arith::ConstantOp::create(
+          rewriter, loc, DenseElementsAttr::get(type, rewriter.getF32FloatAttr(value)));
+    };
+    Value tiny = arith::CmpFOp::create(
+        rewriter, loc, arith::CmpFPredicate::OLT, x,
+        splat(std::numeric_limits<float>::min()));
+    Value scaled = arith::MulFOp::create(rewriter, loc, x, splat(16777216.0f));
+    Value input = arith::SelectOp::create(rewriter, loc, tiny, scaled, x);
+    auto newLog = math::LogOp::create(rewriter, loc, input, log.getFastmath());
+    Value shifted = arith::SubFOp::create(rewriter, loc, newLog,
+                                          splat(24.0f * 0.69314718055994530942f));
+    Value result =
+        arith::SelectOp::create(rewriter, loc, tiny, shifted, newLog);
+    rewriter.replaceOp(log, result);
+    return newLog;
+  }
+
   void runOnOperation() override {
     MLIRContext *context = &getContext();
+    if (failed(approximateVectorMath()))
+      return signalPassFailure();
     // Canonicalization stays out of this set: with it, the rewrites of the
     // unrolled contraction grow without bound on large tiles.
     RewritePatternSet patterns(context);

@@ -22,3 +22,27 @@ func.func @step(%A: memref<8x1xf32>, %B: memref<1x32xf32>, %C: memref<8x32xf32>)
   vector.transfer_write %r, %C[%c0, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<8x32xf32>
   return
 }
+
+// -----
+
+// exp and tanh on f32 vectors become polynomial approximations (vector
+// arithmetic, no libm call per lane); log also scales subnormal inputs
+// (2^24) and subtracts 24 ln 2 for them. Scalars and f64 keep math ops
+// (libm).
+// CHECK-LABEL: func.func @vector_math
+// CHECK-NOT: math.exp {{.*}} : vector<16xf32>
+// CHECK-NOT: math.tanh {{.*}} : vector<16xf32>
+// CHECK-NOT: math.log {{.*}} : vector<16xf32>
+// CHECK-DAG: arith.constant dense<1.17549435E-38> : vector<16xf32>
+// CHECK-DAG: arith.constant dense<0x4B800000> : vector<16xf32>
+// CHECK: math.exp %{{.*}} : f32
+// CHECK: math.exp %{{.*}} : vector<8xf64>
+func.func @vector_math(%v: vector<16xf32>, %s: f32, %d: vector<8xf64>)
+    -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, f32, vector<8xf64>) {
+  %e = math.exp %v : vector<16xf32>
+  %t = math.tanh %v : vector<16xf32>
+  %l = math.log %v : vector<16xf32>
+  %es = math.exp %s : f32
+  %ed = math.exp %d : vector<8xf64>
+  return %e, %t, %l, %es, %ed : vector<16xf32>, vector<16xf32>, vector<16xf32>, f32, vector<8xf64>
+}

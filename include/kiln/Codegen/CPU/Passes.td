@@ -306,8 +306,19 @@ def KilnCPULowerVectors : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp">
     times a row of B per FMA), transfers become one-dimensional loads and
     stores, broadcasts, shape casts and transposes their one-dimensional
     forms, so that LLVM sees register-sized vector operations only.
+
+    First, `math.exp`, `math.log`, `math.log1p` and `math.tanh` on vectors
+    of f32 (from vectorized elementwise loops: softmax, cross-entropy,
+    sigmoid) become upstream's polynomial approximations, vector
+    arithmetic within a few ulp of libm with libm's results at infinities,
+    NaN and overflow; LLVM would otherwise call libm once per lane. The
+    approximation of `log` treats subnormal inputs as the smallest normal
+    number, so they are scaled by 2^24 first (and 24 ln 2 subtracted).
+    Scalars and f64 keep libm.
   }];
-  let dependentDialects = ["::mlir::vector::VectorDialect",
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect",
                            "::mlir::memref::MemRefDialect"];
 }
 
