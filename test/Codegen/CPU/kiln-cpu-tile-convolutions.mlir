@@ -1,5 +1,6 @@
 // RUN: tensor-opt %s --split-input-file --convert-kiln-to-linalg --kiln-cpu-tile-convolutions | FileCheck %s
 // RUN: tensor-opt %s --split-input-file --convert-kiln-to-linalg --kiln-cpu-tile-convolutions --kiln-cpu-tile-contractions | FileCheck %s --check-prefix=VEC
+// RUN: tensor-opt %s --split-input-file --convert-kiln-to-linalg --kiln-cpu-tile-convolutions=vector-bits=256 | FileCheck %s --check-prefix=AVX2
 
 // A stride-2 convolution with 32 filters, then a bias add and a relu: one
 // parallel tile per output row (n, oh) with the fill and the epilogue
@@ -36,6 +37,10 @@
 // VEC-NEXT: }
 // VEC-NEXT: vector.transfer_write
 // VEC-NOT: kiln_accumulating_loop
+// With AVX2 (8 f32 lanes, 12 accumulator registers) the register tile is
+// two vectors wide and up to 6 pixels: 4 x 16, twice per row.
+// AVX2-LABEL: func.func @forward
+// AVX2: linalg.matmul {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<4x16xf32>, tensor<16x16xf32>) outs(%{{.*}} : tensor<4x16xf32>)
 #rows = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 #chan = affine_map<(d0, d1, d2, d3) -> (d3)>
 func.func @forward(%x: tensor<2x9x9x16xf32>, %w: tensor<3x3x16x32xf32>, %b: tensor<32xf32>) -> tensor<2x4x4x32xf32> {
@@ -72,6 +77,9 @@ func.func @forward(%x: tensor<2x9x9x16xf32>, %w: tensor<3x3x16x32xf32>, %b: tens
 // VEC: %[[ACC0:.*]] = vector.transfer_read {{.*}} : tensor<16x16xf32>, vector<16x16xf32>
 // VEC: scf.for {{.*}} iter_args(%{{.*}} = %[[ACC0]]) -> (vector<16x16xf32>)
 // VEC: vector.contract {{.*}} : vector<1x16xf32>, vector<1x16xf32> into vector<16x16xf32>
+// AVX2-LABEL: func.func @filter_gradient
+// AVX2: scf.forall {{.*}} to (3, 3, 16, 16) step (1, 1, 4, 16)
+// AVX2: linalg.matmul {{.*}} {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<4x4xf32>, tensor<4x16xf32>) outs(%{{.*}} : tensor<4x16xf32>)
 func.func @filter_gradient(%x: tensor<2x9x9x16xf32>, %dy: tensor<2x4x4x16xf32>) -> tensor<3x3x16x16xf32> {
   %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 2, 2>} : tensor<2x9x9x16xf32>, tensor<2x4x4x16xf32> -> tensor<3x3x16x16xf32>
   return %dw : tensor<3x3x16x16xf32>
