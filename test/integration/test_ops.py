@@ -341,6 +341,38 @@ def test_concat_slice_pad(runner):
           np.pad(x, ((1, 2), (0, 3)), constant_values=-1.5))
 
 
+def scatter_add_np(base, ids, upd, axis):
+    out = base.astype(np.float64 if base.dtype.kind == "f" else np.int64).copy()
+    moved = np.moveaxis(out, axis, 0)
+    upd_moved = upd.reshape(upd.shape[:axis] + (-1,) + upd.shape[axis + ids.ndim:])
+    upd_moved = np.moveaxis(upd_moved, axis, 0)
+    for n, j in enumerate(ids.reshape(-1)):
+        if 0 <= j < moved.shape[0]:
+            moved[j] += upd_moved[n]
+    return out.astype(base.dtype)
+
+
+# Rows of an embedding-sized table (vectorized slices), a 1-D base (one
+# element per index), two-dimensional indices on axis 1, integers; repeated
+# indices accumulate in order and out-of-range ones are dropped.
+@pytest.mark.parametrize("base_shape,ids_shape,axis,dtype", [
+    ((64, 128), (300,), 0, np.float32),
+    ((10,), (7,), 0, np.float64),
+    ((3, 9, 20), (2, 4), 1, np.float32),
+    ((12, 33), (40,), 0, np.int32)])
+def test_scatter_add_shapes(runner, base_shape, ids_shape, axis, dtype):
+    n = base_shape[axis]
+    base = rand(base_shape, dtype, -3, 3)
+    ids = RNG.integers(-2, n + 2, size=ids_shape).astype(np.int32)
+    ids.reshape(-1)[:3] = [1, 1, 1]  # repeated
+    upd_shape = base_shape[:axis] + ids_shape + base_shape[axis + 1:]
+    upd = rand(upd_shape, dtype, -3, 3)
+    expected = scatter_add_np(base, ids, upd, axis)
+    tol = {} if dtype == np.int32 else SUM_TOL[dtype]
+    check(runner, f"kiln.scatter_add %a0, %a1, %a2 {{axis = {axis} : i64}} : "
+          "{T0}, {T1}, {T2} -> {R}", [base, ids, upd], expected, **tol)
+
+
 def test_gather_scatter_one_hot(runner):
     table = rand((6, 4))
     ids = np.array([[0, 5], [2, 7], [-1, 3]], np.int32)  # 7 and -1 are out of range

@@ -209,12 +209,17 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
 };
 
 // linalg has no scatter, so this is a loop nest over tensors (bufferization
-// makes the updates in place):
+// makes the updates in place). The dimensions after the indexed ones are a
+// slice that one linalg op updates (vectorized and split like any
+// elementwise op on the CPU); the loops before it keep the updates' order,
+// so repeated indices add up in the same order every time:
 //
 //   result = base
-//   for (a..., i..., b...) in updates.shape:
+//   for (a..., i...) in updates.shape[: axis + k]:
 //     j = indices[i...]
-//     if 0 <= j < n: result[a..., j, b...] += updates[a..., i..., b...]
+//     if 0 <= j < n: result[a..., j, :] += updates[a..., i..., :]
+//
+// Without trailing dimensions the body adds one element.
 struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -228,37 +233,80 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
     int64_t axis = llvm::cantFail(
         normalizeAxis(static_cast<int64_t>(op.getAxis()), baseType.getRank()));
     int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
+    int64_t outer = axis + k;
+    ArrayRef<int64_t> slice = updatesType.getShape().drop_front(outer);
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-    SmallVector<Value> lbs(updatesType.getRank(), zero);
-    SmallVector<Value> steps(updatesType.getRank(), one);
+    SmallVector<Value> lbs(outer, zero);
+    SmallVector<Value> steps(outer, one);
     SmallVector<Value> ubs;
-    for (int64_t d : updatesType.getShape())
+    for (int64_t d : updatesType.getShape().take_front(outer))
       ubs.push_back(arith::ConstantIndexOp::create(rewriter, loc, d));
     Value indices = adaptor.getIndices(), updates = adaptor.getUpdates();
     Type element = baseType.getElementType();
+    auto add = [&](OpBuilder &b, Location l, Value x, Value y) -> Value {
+      return isa<FloatType>(element) ? Value(arith::AddFOp::create(b, l, x, y))
+                                     : Value(arith::AddIOp::create(b, l, x, y));
+    };
+    // The update at the position `ivs` (one loop per outer dimension).
+    auto body = [&](OpBuilder &b, Location l, ValueRange ivs,
+                    Value acc) -> Value {
+      Value j = tensor::ExtractOp::create(b, l, indices, ivs.slice(axis, k));
+      auto [clamped, inRange] = clampIndex(b, l, j, baseType.getDimSize(axis));
+      auto ifOp = scf::IfOp::create(
+          b, l, TypeRange{acc.getType()}, inRange, /*withElseRegion=*/true);
+      OpBuilder inside = ifOp.getThenBodyBuilder();
+      SmallVector<OpFoldResult> at(ivs.take_front(axis));
+      at.push_back(clamped);
+      SmallVector<OpFoldResult> from(ivs.begin(), ivs.end());
+      auto index = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
+      SmallVector<OpFoldResult> sizes(outer - k + 1, index(1));
+      SmallVector<OpFoldResult> fromSizes(outer, index(1));
+      for (int64_t d : slice) {
+        at.push_back(index(0));
+        from.push_back(index(0));
+        sizes.push_back(index(d));
+        fromSizes.push_back(index(d));
+      }
+      SmallVector<OpFoldResult> ones(at.size(), index(1));
+      SmallVector<OpFoldResult> fromOnes(from.size(), index(1));
+      auto sliceType = RankedTensorType::get(slice, element);
+      Value target = tensor::ExtractSliceOp::create(inside, l, sliceType, acc,
+                                                    at, sizes, ones);
+      Value source = tensor::ExtractSliceOp::create(
+          inside, l, sliceType, updates, from, fromSizes, fromOnes);
+      auto identity = AffineMap::getMultiDimIdentityMap(slice.size(),
+                                                        b.getContext());
+      Value sum =
+          linalg::GenericOp::create(
+              inside, l, TypeRange{sliceType}, ValueRange{source},
+              ValueRange{target}, ArrayRef<AffineMap>{identity, identity},
+              SmallVector<utils::IteratorType>(slice.size(),
+                                               utils::IteratorType::parallel),
+              [&](OpBuilder &g, Location gl, ValueRange args) {
+                linalg::YieldOp::create(g, gl,
+                                        add(g, gl, args[1], args[0]));
+              })
+              .getResult(0);
+      Value updated = tensor::InsertSliceOp::create(inside, l, sum, acc, at,
+                                                    sizes, ones);
+      scf::YieldOp::create(inside, l, updated);
+      OpBuilder otherwise = ifOp.getElseBodyBuilder();
+      scf::YieldOp::create(otherwise, l, acc);
+      return ifOp.getResult(0);
+    };
+    if (outer == 0) {
+      // One index (a rank-0 indices tensor) and no loop.
+      rewriter.replaceOp(op, body(rewriter, loc, {}, adaptor.getBase()));
+      return success();
+    }
     scf::LoopNest nest = scf::buildLoopNest(
         rewriter, loc, lbs, ubs, steps, ValueRange{adaptor.getBase()},
         [&](OpBuilder &b, Location l, ValueRange ivs,
             ValueRange iterArgs) -> scf::ValueVector {
-          Value j =
-              tensor::ExtractOp::create(b, l, indices, ivs.slice(axis, k));
-          auto [clamped, inRange] =
-              clampIndex(b, l, j, baseType.getDimSize(axis));
-          SmallVector<Value> at(ivs.take_front(axis));
-          at.push_back(clamped);
-          llvm::append_range(at, ivs.drop_front(axis + k));
-          Value u = tensor::ExtractOp::create(b, l, updates, ivs);
-          u = arith::SelectOp::create(b, l, inRange, u,
-                                      scalarConstant(b, l, element, 0));
-          Value old = tensor::ExtractOp::create(b, l, iterArgs[0], at);
-          Value sum = isa<FloatType>(element)
-                          ? Value(arith::AddFOp::create(b, l, old, u))
-                          : Value(arith::AddIOp::create(b, l, old, u));
-          return {tensor::InsertOp::create(b, l, sum, iterArgs[0], at)};
+          return {body(b, l, ivs, iterArgs[0])};
         });
-    rewriter.replaceOp(op, nest.results.empty() ? adaptor.getBase()
-                                                : nest.results.front());
+    rewriter.replaceOp(op, nest.results.front());
     return success();
   }
 };

@@ -52,15 +52,22 @@ func.func @gather(%t: tensor<10x4xf32>, %ids: tensor<3xi32>) -> tensor<3x4xf32> 
 
 // -----
 
-// scatter_add is a loop nest over the updates that accumulates in place.
+// scatter_add is a loop over the indexed rows that accumulates in place;
+// each in-range row is a slice added by one linalg.generic (vectorized like
+// any elementwise op), out-of-range rows are skipped.
 // CHECK-LABEL: func.func @scatter_add
 // CHECK-SAME: (%[[B:.*]]: tensor<10x4xf32>, %[[I:.*]]: tensor<3xi32>, %[[U:.*]]: tensor<3x4xf32>)
-// CHECK: scf.for %[[R:.*]] = {{.*}} iter_args(%{{.*}} = %[[B]])
-// CHECK: scf.for %[[C:.*]] = {{.*}} iter_args(%[[ACC:.*]] = %{{.*}})
+// CHECK: scf.for %[[R:.*]] = {{.*}} iter_args(%[[ACC:.*]] = %[[B]])
+// CHECK-NOT: scf.for
 // CHECK: tensor.extract %[[I]][%[[R]]]
-// CHECK: %[[OLD:.*]] = tensor.extract %[[ACC]]
-// CHECK: %[[SUM:.*]] = arith.addf %[[OLD]]
-// CHECK: tensor.insert %[[SUM]] into %[[ACC]]
+// CHECK: scf.if %{{.*}} -> (tensor<10x4xf32>)
+// CHECK: %[[ROW:.*]] = tensor.extract_slice %[[ACC]][%[[J:.*]], 0] [1, 4] [1, 1] : tensor<10x4xf32> to tensor<4xf32>
+// CHECK: %[[UPD:.*]] = tensor.extract_slice %[[U]][%[[R]], 0] [1, 4] [1, 1] : tensor<3x4xf32> to tensor<4xf32>
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[UPD]] : tensor<4xf32>) outs(%[[ROW]] : tensor<4xf32>)
+// CHECK: arith.addf
+// CHECK: tensor.insert_slice %[[SUM]] into %[[ACC]][%[[J]], 0] [1, 4] [1, 1]
+// CHECK: } else {
+// CHECK-NEXT: scf.yield %[[ACC]]
 func.func @scatter_add(%t: tensor<10x4xf32>, %ids: tensor<3xi32>, %r: tensor<3x4xf32>) -> tensor<10x4xf32> {
   %0 = kiln.scatter_add %t, %ids, %r : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
   return %0 : tensor<10x4xf32>
