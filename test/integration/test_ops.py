@@ -565,7 +565,11 @@ def test_conv2d_and_gradients(runner, xs, ws, strides, dilations, same):
 DIRECT_CONV_CASES = [((2, 10, 12, 16), (3, 3, 16, 16), (1, 1), (1, 1), False),
                      ((1, 9, 11, 16), (3, 3, 16, 32), (2, 2), (1, 1), True),
                      ((1, 12, 12, 32), (2, 2, 32, 16), (1, 1), (2, 2), False),
-                     ((2, 5, 19, 16), (1, 3, 16, 16), (1, 1), (1, 1), False)]
+                     ((2, 5, 19, 16), (1, 3, 16, 16), (1, 1), (1, 1), False),
+                     # Few input channels: the filter gradient's register
+                     # rows are the window positions.
+                     ((2, 12, 10, 1), (3, 3, 1, 16), (1, 1), (1, 1), False),
+                     ((1, 11, 13, 2), (2, 3, 2, 16), (2, 1), (1, 2), True)]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

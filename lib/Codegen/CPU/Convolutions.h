@@ -9,6 +9,9 @@
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 
+#include "mlir/IR/PatternMatch.h"
+
+#include <array>
 #include <optional>
 #include <utility>
 
@@ -22,6 +25,18 @@ namespace mlir::kiln::cpu {
 /// or nothing if `op` is not one.
 std::optional<std::pair<SmallVector<int64_t>, SmallVector<int64_t>>>
 matchFilterGradient(linalg::GenericOp op);
+
+/// The map that reads an NHWC input at (n, oh*sh + kh*dh, ow*sw + kw*dw, c),
+/// with the loops n, oh, ow, kh, kw, c at positions `at` of `numDims`.
+AffineMap inputReadMap(MLIRContext *context, unsigned numDims,
+                       std::array<unsigned, 6> at, ArrayRef<int64_t> strides,
+                       ArrayRef<int64_t> dilations);
+
+/// A tensor of `type` whose element at each index is the element of `input`
+/// that `read` maps the index to (a copy of the image's windows: im2col and
+/// its window-major variant).
+Value copyWindows(RewriterBase &rewriter, Location loc, Value input,
+                  RankedTensorType type, AffineMap read);
 
 /// Whether every operand of `op` has a static shape and floating-point
 /// elements.

@@ -36,17 +36,35 @@ namespace mlir::kiln {
 
 using namespace mlir;
 
-/// The map that reads an NHWC input at (n, oh*sh + kh*dh, ow*sw + kw*dw, c),
-/// with the loops n, oh, ow, kh, kw, c at positions `at` of `numDims`.
-static AffineMap inputReadMap(MLIRContext *context, unsigned numDims,
-                              std::array<unsigned, 6> at,
-                              ArrayRef<int64_t> strides,
-                              ArrayRef<int64_t> dilations) {
+AffineMap mlir::kiln::cpu::inputReadMap(MLIRContext *context,
+                                       unsigned numDims,
+                                       std::array<unsigned, 6> at,
+                                       ArrayRef<int64_t> strides,
+                                       ArrayRef<int64_t> dilations) {
   auto d = [&](unsigned i) { return getAffineDimExpr(at[i], context); };
   return AffineMap::get(numDims, 0,
                         {d(0), d(1) * strides[0] + d(3) * dilations[0],
                          d(2) * strides[1] + d(4) * dilations[1], d(5)},
                         context);
+}
+
+Value mlir::kiln::cpu::copyWindows(RewriterBase &rewriter, Location loc,
+                                   Value input, RankedTensorType type,
+                                   AffineMap read) {
+  unsigned rank = type.getRank();
+  Value empty = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                        type.getElementType());
+  return linalg::GenericOp::create(
+             rewriter, loc, TypeRange{type}, ValueRange{input},
+             ValueRange{empty},
+             ArrayRef<AffineMap>{read, AffineMap::getMultiDimIdentityMap(
+                                           rank, rewriter.getContext())},
+             SmallVector<utils::IteratorType>(rank,
+                                              utils::IteratorType::parallel),
+             [](OpBuilder &b, Location l, ValueRange args) {
+               linalg::YieldOp::create(b, l, args[0]);
+             })
+      .getResult(0);
 }
 
 /// The patches of `input` (N x H x W x C) for a KH x KW window with
@@ -62,22 +80,11 @@ static Value patchMatrix(RewriterBase &rewriter, Location loc, Value input,
   int64_t c = inputType.getDimSize(3);
   auto patchType = RankedTensorType::get(
       {outShape[0], outShape[1], outShape[2], kh, kw, c}, element);
-  Value empty =
-      tensor::EmptyOp::create(rewriter, loc, patchType.getShape(), element);
   // Patch loops (n, oh, ow, kh, kw, c).
-  AffineMap read =
-      inputReadMap(context, 6, {0, 1, 2, 3, 4, 5}, strides, dilations);
-  Value patches =
-      linalg::GenericOp::create(
-          rewriter, loc, TypeRange{patchType}, ValueRange{input},
-          ValueRange{empty},
-          ArrayRef<AffineMap>{read,
-                              AffineMap::getMultiDimIdentityMap(6, context)},
-          SmallVector<utils::IteratorType>(6, utils::IteratorType::parallel),
-          [](OpBuilder &b, Location l, ValueRange args) {
-            linalg::YieldOp::create(b, l, args[0]);
-          })
-          .getResult(0);
+  Value patches = kiln::cpu::copyWindows(
+      rewriter, loc, input, patchType,
+      kiln::cpu::inputReadMap(context, 6, {0, 1, 2, 3, 4, 5}, strides,
+                              dilations));
   return tensor::CollapseShapeOp::create(
       rewriter, loc, patches,
       ArrayRef<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
@@ -157,7 +164,7 @@ mlir::kiln::cpu::matchFilterGradient(linalg::GenericOp op) {
   SmallVector<int64_t> dilations = {at(0)[1], at(1)[2]};
   // Filter-gradient loops (kh, kw, c, f, n, oh, ow).
   AffineMap expected =
-      inputReadMap(context, 7, {4, 5, 6, 0, 1, 2}, strides, dilations);
+      kiln::cpu::inputReadMap(context, 7, {4, 5, 6, 0, 1, 2}, strides, dilations);
   if (maps[0] != expected)
     return std::nullopt;
   return std::make_pair(strides, dilations);

@@ -202,14 +202,15 @@ public:
   /// A filter gradient: a forall over the register tiles of the result
   /// (kh, kw, c, f), loops over the output rows (n, oh), and the product
   /// over the pixels of the row inside.
-  void tileFilterGradient(linalg::GenericOp op, int64_t sw) {
+  /// Returns whether the op was tiled (false: no register tile fits).
+  bool tileFilterGradient(linalg::GenericOp op, int64_t sw) {
     auto resultType = cast<RankedTensorType>(op.getDpsInits()[0].getType());
     auto dyType = cast<RankedTensorType>(op.getDpsInputs()[1].getType());
     std::optional<RegisterTile> tile = chooseRegisterTile(
         vectorBits, resultBits(op), resultType.getDimSize(2),
         resultType.getDimSize(3), kMinRows);
     if (!tile)
-      return;
+      return false;
     int64_t ow = dyType.getDimSize(2);
     // Loops (kh, kw, c, f, n, oh, ow).
     linalg::LinalgOp block = kiln::cpu::tileWithEpilogue(
@@ -219,11 +220,11 @@ public:
           return generic && kiln::cpu::matchFilterGradient(generic);
         });
     if (!block)
-      return;
+      return true;
     linalg::LinalgOp inner =
         tileWindowLoops(rewriter, block, {0, 0, 0, 0, 1, 1, 0});
     if (!inner || !isStatic(inner))
-      return;
+      return true;
     rewriter.setInsertionPoint(inner);
     Location loc = inner.getLoc();
     Value lhs =
@@ -239,6 +240,96 @@ public:
                      {AffineMap::get(3, 0, {k, m}, context),
                       AffineMap::get(3, 0, {k, n}, context),
                       AffineMap::get(3, 0, {m, n}, context)});
+    return true;
+  }
+
+  /// A filter gradient with too few input channels for register rows (a
+  /// first layer on one-channel images): the image is copied once into
+  /// window-major rows, P[n, oh, (kh, kw, c), ow] with the pixels
+  /// contiguous, so that a register tile's rows are the KH*KW*C window
+  /// positions: dW[(kh, kw, c), f] = sum over (n, oh) of P[n, oh] @ dY[n, oh],
+  /// accumulated in registers across the output rows. (im2col would write
+  /// the same elements with the window innermost, a scatter per pixel.)
+  void tileNarrowFilterGradient(linalg::GenericOp op, ArrayRef<int64_t> strides,
+                                ArrayRef<int64_t> dilations) {
+    Value input = op.getDpsInputs()[0], dy = op.getDpsInputs()[1];
+    auto resultType = cast<RankedTensorType>(op.getDpsInits()[0].getType());
+    auto dyType = cast<RankedTensorType>(dy.getType());
+    int64_t kh = resultType.getDimSize(0), kw = resultType.getDimSize(1),
+            c = resultType.getDimSize(2), f = resultType.getDimSize(3);
+    int64_t n = dyType.getDimSize(0), oh = dyType.getDimSize(1),
+            ow = dyType.getDimSize(2);
+    int64_t window = kh * kw * c;
+    std::optional<RegisterTile> tile =
+        chooseRegisterTile(vectorBits, resultBits(op), window, f, kMinRows);
+    if (!tile)
+      return;
+    MLIRContext *context = op.getContext();
+    Location loc = op.getLoc();
+    Type element = resultType.getElementType();
+    rewriter.setInsertionPoint(op);
+    // P[n, oh, kh, kw, c, ow] = X[n, oh*sh + kh*dh, ow*sw + kw*dw, c].
+    auto patchType = RankedTensorType::get({n, oh, kh, kw, c, ow}, element);
+    Value patches = kiln::cpu::copyWindows(
+        rewriter, loc, input, patchType,
+        kiln::cpu::inputReadMap(context, 6, {0, 1, 5, 2, 3, 4}, strides,
+                                dilations));
+    Value rows = tensor::CollapseShapeOp::create(
+        rewriter, loc, patches,
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3, 4}, {5}});
+    Value init = tensor::CollapseShapeOp::create(
+        rewriter, loc, op.getDpsInits()[0],
+        ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
+    // (m, f, n, oh, ow): dW[m, f] += P[n, oh, m, ow] * dY[n, oh, ow, f].
+    auto map = [&](ArrayRef<unsigned> dims) {
+      return AffineMap::get(5, 0,
+                            llvm::map_to_vector(dims, [&](unsigned i) {
+                              return getAffineDimExpr(i, context);
+                            }),
+                            context);
+    };
+    auto product = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{init.getType()}, ValueRange{rows, dy},
+        ValueRange{init},
+        ArrayRef<AffineMap>{map({2, 3, 0, 4}), map({2, 3, 4, 1}),
+                            map({0, 1})},
+        {utils::IteratorType::parallel, utils::IteratorType::parallel,
+         utils::IteratorType::reduction, utils::IteratorType::reduction,
+         utils::IteratorType::reduction},
+        [](OpBuilder &b, Location l, ValueRange args) {
+          Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
+          linalg::YieldOp::create(b, l,
+                                  ValueRange{arith::AddFOp::create(
+                                      b, l, args[2], mul)});
+        });
+    rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
+        op, resultType, product.getResult(0),
+        ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
+    linalg::LinalgOp block = kiln::cpu::tileWithEpilogue(
+        rewriter, product, {tile->rows, tile->columns, 0, 0, 0},
+        [](Operation *tiled) {
+          auto generic = dyn_cast<linalg::GenericOp>(tiled);
+          return generic && generic.getNumLoops() == 5;
+        });
+    if (!block)
+      return;
+    linalg::LinalgOp inner =
+        tileWindowLoops(rewriter, block, {0, 0, 1, 1, 0});
+    if (!inner || !isStatic(inner))
+      return;
+    // The step: (rows x OW) @ (OW x NR) into the register tile.
+    rewriter.setInsertionPoint(inner);
+    Value lhs = matrixOf(rewriter, loc, inner.getDpsInputs()[0], tile->rows,
+                         ow, 1);
+    Value rhs = matrixOf(rewriter, loc, inner.getDpsInputs()[1], ow,
+                         tile->columns, 1);
+    Value acc = inner.getDpsInits()[0];
+    auto matmul = linalg::MatmulOp::create(rewriter, loc,
+                                           TypeRange{acc.getType()},
+                                           ValueRange{lhs, rhs},
+                                           ValueRange{acc});
+    matmul->setAttr(kiln::cpu::kRegisterTileAttr, rewriter.getUnitAttr());
+    rewriter.replaceOp(inner, matmul->getResults());
   }
 
 private:
@@ -253,7 +344,9 @@ struct CPUTileConvolutionsPass
 
   void runOnOperation() override {
     SmallVector<linalg::Conv2DNhwcHwcfOp> convolutions;
-    SmallVector<std::pair<linalg::GenericOp, int64_t>> gradients;
+    SmallVector<std::tuple<linalg::GenericOp, SmallVector<int64_t>,
+                           SmallVector<int64_t>>>
+        gradients;
     getOperation().walk([&](Operation *op) {
       if (!kiln::cpu::hasStaticFloatOperands(op))
         return;
@@ -262,15 +355,17 @@ struct CPUTileConvolutionsPass
           convolutions.push_back(conv);
       } else if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
         if (auto geometry = kiln::cpu::matchFilterGradient(generic))
-          gradients.push_back({generic, geometry->first[1]});
+          gradients.push_back(
+              {generic, geometry->first, geometry->second});
       }
     });
     IRRewriter rewriter(&getContext());
     ConvolutionTiler tiler(rewriter, vectorBits);
     for (linalg::Conv2DNhwcHwcfOp conv : convolutions)
       tiler.tileForward(conv);
-    for (auto [op, sw] : gradients)
-      tiler.tileFilterGradient(op, sw);
+    for (auto &[op, strides, dilations] : gradients)
+      if (!tiler.tileFilterGradient(op, strides[1]))
+        tiler.tileNarrowFilterGradient(op, strides, dilations);
   }
 };
 

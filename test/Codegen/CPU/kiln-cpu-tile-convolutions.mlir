@@ -87,15 +87,24 @@ func.func @filter_gradient(%x: tensor<2x9x9x16xf32>, %dy: tensor<2x4x4x16xf32>) 
 
 // -----
 
-// Four filters are not a whole vector, and a filter gradient over one input
-// channel would have a single accumulator row (a chain of dependent FMAs):
-// both keep the patch-copy strategy (kiln-cpu-convolutions-to-gemm).
+// Four filters are not a whole vector: the patch-copy strategy
+// (kiln-cpu-convolutions-to-gemm) takes the convolution.
 // CHECK-LABEL: func.func @narrow
 // CHECK-NOT: scf.forall
 // CHECK: linalg.conv_2d_nhwc_hwcf
+// A filter gradient over one input channel would have one accumulator row
+// per tile (a chain of dependent FMAs): the image is copied into
+// window-major rows (pixels innermost, both sides contiguous) and the 9
+// window positions are the register tile's rows: 9 x 16, accumulated
+// across the output rows.
 // CHECK-LABEL: func.func @one_channel_filter_gradient
-// CHECK-NOT: scf.forall
-// CHECK: linalg.generic
+// CHECK: %[[P:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<2x7x3x3x1x7xf32>)
+// CHECK: %[[ROWS:.*]] = tensor.collapse_shape %[[P]] {{\[\[}}0], [1], [2, 3, 4], [5]] : tensor<2x7x3x3x1x7xf32> into tensor<2x7x9x7xf32>
+// CHECK: scf.forall {{.*}} to (9, 16) step (9, 16)
+// CHECK: linalg.matmul {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<9x7xf32>, tensor<7x16xf32>) outs(%{{.*}} : tensor<9x16xf32>)
+// CHECK: } {kiln_accumulating_loop}
+// CHECK: } {kiln_accumulating_loop}
+// CHECK: tensor.expand_shape %{{.*}} output_shape [3, 3, 1, 16]
 func.func @narrow(%x: tensor<1x6x6x2xf32>, %w: tensor<3x3x2x4xf32>) -> tensor<1x4x4x4xf32> {
   %y = kiln.conv2d %x, %w {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<1x6x6x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x4x4x4xf32>
   return %y : tensor<1x4x4x4xf32>

@@ -135,7 +135,10 @@ def KilnCPUTileConvolutions
     `kiln_register_tile`: `kiln-cpu-tile-contractions` vectorizes it and
     keeps its accumulator in registers across the loops marked
     `kiln_accumulating_loop`. NR is one or two vectors; OWT (CT) is the
-    largest divisor of OW (C) that fits the register budget. A shape without
+    largest divisor of OW (C) that fits the register budget. A filter
+    gradient over fewer channels copies the image once into window-major
+    rows `P[n, oh, (kh, kw, c), ow]` (pixels innermost) and takes the
+    KH x KW x C window positions as the register rows. A shape without
     such a tile (filters not a whole number of vectors, fewer than 4 rows)
     is left to the patch-copy strategy. The images are read in place (a
     row of pixels is contiguous), where im2col copies them KH x KW times.
