@@ -21,6 +21,9 @@ void mlir::kiln::addEntryBufferization(OpPassManager &pm) {
   // tensors again lets their producers write there directly.
   pm.addPass(createKilnMaterializeVariableUpdates());
   pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  // Parallel tiles that read the old value of what they overwrite read it
+  // from the loop's own output (no copy of a variable around the loop).
+  pm.addPass(createKilnSharedOutReads());
   pm.addPass(createKilnDistinctResults());
 
   bufferization::OneShotBufferizePassOptions bufferize;

@@ -23,7 +23,10 @@
 // STAGE-NEXT: kiln-contraction-loop-order,
 // STAGE-NEXT: eliminate-empty-tensors,
 // STAGE-NEXT: kiln-materialize-variable-updates,
-// STAGE: one-shot-bufferize{
+// STAGE-NEXT: eliminate-empty-tensors,
+// STAGE-NEXT: kiln-shared-out-reads,
+// STAGE-NEXT: kiln-distinct-results,
+// STAGE-NEXT: one-shot-bufferize{
 // STAGE: kiln-drop-variable-results,
 // STAGE: kiln-copies-to-linalg,
 // STAGE-NEXT: func.func(

@@ -89,6 +89,25 @@ def KilnMaterializeVariableUpdates
                            "::mlir::tensor::TensorDialect"];
 }
 
+def KilnSharedOutReads : Pass<"kiln-shared-out-reads", "::mlir::ModuleOp"> {
+  let summary = "Parallel loops read the slice they write from their own output";
+  let description = [{
+    Run after `eliminate-empty-tensors`, before bufferization. In an
+    `scf.forall` whose shared output starts as a tensor `V` (a variable,
+    after empty-tensor elimination), a `tensor.extract_slice` of `V` at
+    exactly the slice that the iteration's `tensor.parallel_insert_slice`
+    writes (the same offsets, sizes and strides) reads the shared output's
+    block argument instead. The value is the same (iterations write
+    disjoint slices), and one-shot bufferization then sees a read and a
+    write of one subset of one buffer instead of a loop that reads a tensor
+    it overwrites, which it would resolve by copying the whole tensor
+    before the loop and back after it (an optimizer step fused into a
+    weight gradient's tiles copied every weight matrix twice per step).
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def KilnDistinctResults : Pass<"kiln-distinct-results", "::mlir::ModuleOp"> {
   let summary = "Gives every result of an entry point its own tensor";
   let description = [{

@@ -36,6 +36,17 @@ linalg::GenericOp epilogueOf(linalg::LinalgOp op) {
   return user;
 }
 
+/// Whether `user` reads, besides `op`'s result, an operand of the result's
+/// type through an identity map.
+bool readsWholeOperand(linalg::LinalgOp op, linalg::GenericOp user) {
+  Value result = op->getResult(0);
+  return llvm::any_of(user.getDpsInputOperands(), [&](OpOperand *input) {
+    return input->get() != result &&
+           input->get().getType() == result.getType() &&
+           user.getMatchingIndexingMap(input).isIdentity();
+  });
+}
+
 /// Rewrites epilogue `user` of `op` to update the op's result in place:
 /// `generic ins(%c, %bias) outs(%empty)` becomes `generic ins(%bias)
 /// outs(%c)`, its body reading the element from the output. The op then
@@ -93,7 +104,11 @@ linalg::LinalgOp mlir::kiln::cpu::tileWithEpilogue(
     RewriterBase &rewriter, linalg::LinalgOp op, ArrayRef<int64_t> sizes,
     llvm::function_ref<bool(Operation *)> isTiledOp) {
   linalg::GenericOp epilogue = epilogueOf(op);
-  if (epilogue)
+  // The epilogue updates the op's result in place, unless it also reads a
+  // whole tensor of the result's shape (an optimizer step w - lr * dW): its
+  // result can then take that tensor's buffer (a variable updated in place),
+  // which the op's accumulation would overwrite before the epilogue reads it.
+  if (epilogue && !readsWholeOperand(op, epilogue))
     epilogue = makeInPlace(rewriter, op, epilogue);
   Operation *root = epilogue ? epilogue.getOperation() : op.getOperation();
   // The root's loops: the op's own, or the epilogue's, which follow the

@@ -124,3 +124,39 @@ func.func @few_tiles(%a: tensor<64x784xf32>, %b: tensor<784x256xf32>) -> tensor<
   %m = linalg.matmul ins(%a, %b : tensor<64x784xf32>, tensor<784x256xf32>) outs(%f : tensor<64x256xf32>) -> tensor<64x256xf32>
   return %m : tensor<64x256xf32>
 }
+
+// -----
+
+// A weight gradient with the optimizer step fused after it
+// (w - lr * x^T dy): the step reads the whole old weight, whose buffer the
+// new weight takes (a variable updated in place), so the product
+// accumulates into its own tile and the step writes the weight's tile;
+// the product does not accumulate into the weight's buffer.
+// CHECK-LABEL: func.func @weight_update
+// CHECK-SAME: (%[[X:.*]]: tensor<64x784xf32>, %[[DY:.*]]: tensor<64x256xf32>, %[[W:.*]]: tensor<784x256xf32>, %{{.*}}: tensor<f32>)
+// CHECK: scf.forall (%[[M:.*]]) = {{.*}} shared_outs(%[[OUT:.*]] =
+// CHECK: %[[OLD:.*]] = tensor.extract_slice %[[W]][%[[M]], 0]
+// CHECK: %[[TILE:.*]] = linalg.fill {{.*}} outs(%{{.*}} : tensor<56x256xf32>)
+// CHECK: vector.contract
+// CHECK: %[[DEST:.*]] = tensor.extract_slice %[[OUT]][%[[M]], 0]
+// CHECK: linalg.generic {{.*}} ins(%[[OLD]], %{{.*}}, %{{.*}} : tensor<56x256xf32>, tensor<56x256xf32>, tensor<f32>) outs(%[[DEST]] : tensor<56x256xf32>)
+#xt = affine_map<(d0, d1, d2) -> (d2, d0)>
+#dy = affine_map<(d0, d1, d2) -> (d2, d1)>
+#out = affine_map<(d0, d1, d2) -> (d0, d1)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#scalar = affine_map<(d0, d1) -> ()>
+func.func @weight_update(%x: tensor<64x784xf32>, %dy: tensor<64x256xf32>, %w: tensor<784x256xf32>, %lr: tensor<f32>) -> tensor<784x256xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<784x256xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<784x256xf32>) -> tensor<784x256xf32>
+  %g = linalg.matmul indexing_maps = [#xt, #dy, #out] ins(%x, %dy : tensor<64x784xf32>, tensor<64x256xf32>) outs(%f : tensor<784x256xf32>) -> tensor<784x256xf32>
+  %e2 = tensor.empty() : tensor<784x256xf32>
+  %r = linalg.generic {indexing_maps = [#id, #id, #scalar, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%w, %g, %lr : tensor<784x256xf32>, tensor<784x256xf32>, tensor<f32>) outs(%e2 : tensor<784x256xf32>) {
+  ^bb0(%a: f32, %b: f32, %l: f32, %o: f32):
+    %m = arith.mulf %b, %l : f32
+    %s = arith.subf %a, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<784x256xf32>
+  return %r : tensor<784x256xf32>
+}
