@@ -118,6 +118,10 @@ def test_vectorized_math_over_its_whole_range(runner, name):
     x[:8] = [0.0, -0.0, 1e-7, -1e-7, 0.5, -0.5, 1.0, 2.0] if lo < 0 else x[:8]
     expected = ref(x.astype(np.float64)).astype(np.float32)
     check(runner, f"kiln.{name} %a0 : {{T0}}", [x], expected, rtol=4e-6, atol=1e-30)
+    if name == "exp":  # subnormal results, as libm gives them
+        tail = np.linspace(-103.5, -87.5, 64).astype(np.float32)
+        check(runner, "kiln.exp %a0 : {T0}", [tail],
+              np.exp(tail.astype(np.float64)).astype(np.float32), rtol=1e-5, atol=2e-45)
     edges = np.array([np.inf, -np.inf, np.nan, 100.0, -100.0, 1e-40, 0.0, 1.0] * 2,
                      np.float32)
     if lo > 0:
@@ -359,12 +363,13 @@ def scatter_add_np(base, ids, upd, axis):
     ((64, 128), (300,), 0, np.float32),
     ((10,), (7,), 0, np.float64),
     ((3, 9, 20), (2, 4), 1, np.float32),
-    ((12, 33), (40,), 0, np.int32)])
+    ((12, 33), (40,), 0, np.int32),
+    ((0, 4), (3,), 0, np.float32)])  # no row: every index is out of range
 def test_scatter_add_shapes(runner, base_shape, ids_shape, axis, dtype):
     n = base_shape[axis]
     base = rand(base_shape, dtype, -3, 3)
     ids = RNG.integers(-2, n + 2, size=ids_shape).astype(np.int32)
-    ids.reshape(-1)[:3] = [1, 1, 1]  # repeated
+    ids.reshape(-1)[:3] = [1, 1, 1]  # repeated (out of range when n <= 1)
     upd_shape = base_shape[:axis] + ids_shape + base_shape[axis + 1:]
     upd = rand(upd_shape, dtype, -3, 3)
     expected = scatter_add_np(base, ids, upd, axis)

@@ -50,9 +50,12 @@ struct CPULowerVectorsPass
     // The approximation of log treats subnormal inputs as the smallest
     // normal number; scaled by 2^24 first, they are normal.
     IRRewriter rewriter(&getContext());
-    for (Operation *&op : ops)
+    for (Operation *&op : ops) {
       if (auto log = dyn_cast<math::LogOp>(op))
         op = scaleSubnormals(rewriter, log);
+      else if (auto exp = dyn_cast<math::ExpOp>(op))
+        op = scaleSubnormalResults(rewriter, exp);
+    }
     if (ops.empty())
       return success();
     GreedyRewriteConfig config;
@@ -83,6 +86,33 @@ struct CPULowerVectorsPass
         arith::SelectOp::create(rewriter, loc, tiny, shifted, newLog);
     rewriter.replaceOp(log, result);
     return newLog;
+  }
+
+  /// exp(x) as select(s, exp(x + 24 ln 2) * 2^-24, exp(x)) with s = (x below
+  /// -87, where the result is subnormal): the approximation returns 0 there
+  /// (libm returns subnormals down to about e^-103.9). Returns the new exp.
+  static Operation *scaleSubnormalResults(RewriterBase &rewriter,
+                                          math::ExpOp exp) {
+    Location loc = exp.getLoc();
+    Value x = exp.getOperand();
+    auto type = cast<VectorType>(x.getType());
+    rewriter.setInsertionPoint(exp);
+    auto splat = [&](float value) -> Value {
+      return arith::ConstantOp::create(
+          rewriter, loc,
+          DenseElementsAttr::get(type, rewriter.getF32FloatAttr(value)));
+    };
+    Value tiny = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OLT,
+                                       x, splat(-87.0f));
+    Value shifted = arith::AddFOp::create(
+        rewriter, loc, x, splat(24.0f * 0.69314718055994530942f));
+    Value input = arith::SelectOp::create(rewriter, loc, tiny, shifted, x);
+    auto newExp = math::ExpOp::create(rewriter, loc, input, exp.getFastmath());
+    Value scaled = arith::MulFOp::create(rewriter, loc, newExp,
+                                         splat(1.0f / 16777216.0f));
+    Value result = arith::SelectOp::create(rewriter, loc, tiny, scaled, newExp);
+    rewriter.replaceOp(exp, result);
+    return newExp;
   }
 
   void runOnOperation() override {

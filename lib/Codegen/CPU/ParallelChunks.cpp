@@ -129,7 +129,17 @@ chooseReductionSplit(linalg::LinalgOp op) {
 LogicalResult splitReduction(RewriterBase &rewriter, linalg::LinalgOp op,
                              std::pair<unsigned, int64_t> split) {
   auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-  if (!generic)
+  // Each chunk is a copy of the op on slices of its inputs: a body that
+  // reads its indices (linalg.index, tensor.extract) would see the chunk's
+  // positions, and a map that reads the split loop twice or through an
+  // expression cannot be sliced along it.
+  if (!generic || !llvm::all_of(generic.getIndexingMapsArray(),
+                   [](AffineMap map) { return map.isProjectedPermutation(); }) ||
+      !generic.getBody()->getOps<linalg::IndexOp>().empty() ||
+      !generic.getBody()->getOps<tensor::ExtractOp>().empty() ||
+      llvm::any_of(generic.getDpsInputs(), [](Value input) {
+        return !isa<RankedTensorType>(input.getType());
+      }))
     return failure();
   // The combiner: yield(combine(out, value)).
   Block &body = generic.getRegion().front();

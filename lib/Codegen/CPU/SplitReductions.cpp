@@ -47,7 +47,11 @@ int64_t accumulatorsFor(int64_t extent, int64_t lanes) {
 /// loop, the innermost, static, read contiguously by every input that
 /// depends on it, whose body does not read its indices; else 0.
 int64_t rowReductionSplit(linalg::GenericOp op, int64_t vectorBits) {
-  if (!op.hasPureTensorSemantics() || op.getNumDpsInits() != 1 ||
+  // Upstream's split reads every map result as a loop index: a broadcast
+  // through a constant (a keepdims mean read as (d0, 0)) is left alone.
+  if (!op.hasPureTensorSemantics() || !llvm::all_of(op.getIndexingMapsArray(),
+                   [](AffineMap map) { return map.isProjectedPermutation(); }) ||
+      op.getNumDpsInits() != 1 ||
       op.getNumReductionLoops() != 1 || linalg::isaContractionOpInterface(op))
     return 0;
   // A body that reads its position (linalg.index: a label compared with

@@ -348,7 +348,12 @@ struct CPUTileConvolutionsPass
                            SmallVector<int64_t>>>
         gradients;
     getOperation().walk([&](Operation *op) {
-      if (!kiln::cpu::hasStaticFloatOperands(op))
+      // Static, floating-point and not empty (an empty output would give
+      // the tiles' image slices negative sizes; im2col handles it).
+      if (!kiln::cpu::hasStaticFloatOperands(op) ||
+          llvm::any_of(op->getOperandTypes(), [](Type type) {
+            return llvm::is_contained(cast<ShapedType>(type).getShape(), 0);
+          }))
         return;
       if (auto conv = dyn_cast<linalg::Conv2DNhwcHwcfOp>(op)) {
         if (conv.hasPureTensorSemantics())

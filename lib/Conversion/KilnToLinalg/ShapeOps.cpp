@@ -233,6 +233,11 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
     int64_t axis = llvm::cantFail(
         normalizeAxis(static_cast<int64_t>(op.getAxis()), baseType.getRank()));
     int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
+    // No row to add into: every index is out of range.
+    if (baseType.getDimSize(axis) == 0) {
+      rewriter.replaceOp(op, adaptor.getBase());
+      return success();
+    }
     int64_t outer = axis + k;
     ArrayRef<int64_t> slice = updatesType.getShape().drop_front(outer);
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);

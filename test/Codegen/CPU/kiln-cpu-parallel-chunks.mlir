@@ -116,3 +116,27 @@ func.func @bias_gradient(%dy: tensor<32x24x24x16xf32>) -> tensor<16xf32> {
   } -> tensor<16xf32>
   return %r : tensor<16xf32>
 }
+
+// -----
+
+// The same sum with a body that reads its position (a gather fused into
+// it): a chunk's linalg.index would count from the chunk's start, so it is
+// not split.
+// CHECK-LABEL: func.func @indexed_sum
+// CHECK-NOT: scf.forall
+// CHECK: linalg.index 0
+#in = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#channel = affine_map<(d0, d1, d2, d3) -> (d3)>
+func.func @indexed_sum(%dy: tensor<32x24x24x16xf32>, %init: tensor<16xf32>) -> tensor<16xf32> {
+  %r = linalg.generic {indexing_maps = [#in, #channel], iterator_types = ["reduction", "reduction", "reduction", "parallel"]}
+      ins(%dy : tensor<32x24x24x16xf32>) outs(%init : tensor<16xf32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %n = linalg.index 0 : index
+    %i = arith.index_cast %n : index to i64
+    %f = arith.sitofp %i : i64 to f32
+    %w = arith.mulf %x, %f : f32
+    %s = arith.addf %acc, %w : f32
+    linalg.yield %s : f32
+  } -> tensor<16xf32>
+  return %r : tensor<16xf32>
+}

@@ -109,3 +109,25 @@ func.func @indexed(%x: tensor<64xf32>, %init: tensor<f32>) -> tensor<f32> {
   } -> tensor<f32>
   return %r : tensor<f32>
 }
+
+// -----
+
+// A reduction that reads a broadcast through a constant index (a keepdims
+// mean read as (d0, 0), as in a variance) is left alone: upstream's split
+// reads every map result as a loop.
+// CHECK-LABEL: func.func @broadcast_constant
+// CHECK-NOT: tensor.expand_shape
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+#first = affine_map<(d0, d1) -> (d0, 0)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @broadcast_constant(%x: tensor<8x256xf32>, %m: tensor<8x1xf32>, %init: tensor<8xf32>) -> tensor<8xf32> {
+  %r = linalg.generic {indexing_maps = [#rows, #first, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x, %m : tensor<8x256xf32>, tensor<8x1xf32>) outs(%init : tensor<8xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %d = arith.subf %a, %b : f32
+    %q = arith.mulf %d, %d : f32
+    %s = arith.addf %acc, %q : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  return %r : tensor<8xf32>
+}

@@ -316,8 +316,9 @@ def KilnCPULowerVectors : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp">
     arithmetic within a few ulp of libm with libm's results at infinities,
     NaN and overflow; LLVM would otherwise call libm once per lane. The
     approximation of `log` treats subnormal inputs as the smallest normal
-    number, so they are scaled by 2^24 first (and 24 ln 2 subtracted).
-    Scalars and f64 keep libm.
+    number, so they are scaled by 2^24 first (and 24 ln 2 subtracted); that
+    of `exp` returns 0 where the result is subnormal, so below -87 it
+    computes exp(x + 24 ln 2) * 2^-24. Scalars and f64 keep libm.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
