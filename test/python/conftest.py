@@ -13,3 +13,15 @@ sys.path.insert(0, os.path.join(BUILD, "python_packages"))
 import tempfile  # noqa: E402
 
 os.environ.setdefault("KILN_CACHE_DIR", tempfile.mkdtemp(prefix="kiln-test-cache-"))
+
+
+def run_fresh_process(script, cache_dir, extra_env=None):
+    """Runs `script` with `python -c` in a new interpreter that imports this
+    build, with the disk cache in `cache_dir` (plus `extra_env`), and
+    returns its standard output."""
+    import subprocess
+    env = dict(os.environ, KILN_CACHE_DIR=str(cache_dir),
+               PYTHONPATH=os.pathsep.join(sys.path))
+    env.update(extra_env or {})
+    return subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                          capture_output=True, text=True).stdout

@@ -259,20 +259,15 @@ def test_random_seeds_do_not_recompile():
 
 
 def test_kernels_are_cached_on_disk_between_processes(tmp_path):
-    import subprocess
-    import sys
+    from conftest import run_fresh_process
     script = (
         "import kiln\n"
         "x = kiln.nn.softmax(kiln.constant([[1.0, 2.0, 3.0]])) * 2.0\n"
         "print(repr(x.numpy().tolist()), kiln._kiln.kernels_compiled(),"
         " kiln._kiln.kernels_loaded_from_disk())\n")
-    env = dict(os.environ, KILN_CACHE_DIR=str(tmp_path / "cache"),
-               PYTHONPATH=os.pathsep.join(sys.path))
 
     def run(extra=None):
-        e = dict(env, **(extra or {}))
-        out = subprocess.run([sys.executable, "-c", script], env=e, check=True,
-                             capture_output=True, text=True).stdout.split()
+        out = run_fresh_process(script, tmp_path / "cache", extra).split()
         return out[0], int(out[-2]), int(out[-1])
 
     first = run()

@@ -1,8 +1,6 @@
 """@kiln.function: tracing into the Kiln dialect, compiling, caching by
 signature, variables updated in place, gradients inside."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -247,8 +245,7 @@ def test_a_second_process_loads_the_compiled_step_from_disk(tmp_path):
     # process; the disk cache must still serve the second run of a script,
     # with each variable (and each optimizer slot the pipeline finds by its
     # name) bound to the right buffer.
-    import subprocess
-    import sys
+    from conftest import run_fresh_process
     script = (
         "import numpy as np, kiln\n"
         "kiln.random.set_seed(3)\n"
@@ -269,13 +266,9 @@ def test_a_second_process_loads_the_compiled_step_from_disk(tmp_path):
         "weights = [v.numpy().tolist() for v in model.trainable_variables]\n"
         "print(repr((losses, weights)))\n"
         "print(kiln._kiln.modules_compiled())\n")
-    env = dict(os.environ, KILN_CACHE_DIR=str(tmp_path / "cache"),
-               PYTHONPATH=os.pathsep.join(sys.path))
 
     def run(extra=None):
-        out = subprocess.run([sys.executable, "-c", script],
-                             env=dict(env, **(extra or {})), check=True,
-                             capture_output=True, text=True).stdout.splitlines()
+        out = run_fresh_process(script, tmp_path / "cache", extra).splitlines()
         return out[0], int(out[1])
 
     first, compiled = run()

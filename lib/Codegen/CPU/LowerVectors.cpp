@@ -47,72 +47,55 @@ struct CPULowerVectorsPass
           ops.push_back(op);
       }
     });
-    // The approximation of log treats subnormal inputs as the smallest
-    // normal number; scaled by 2^24 first, they are normal.
+    if (ops.empty())
+      return success();
+    // The approximations flush subnormals: log treats subnormal inputs as
+    // the smallest normal number (scaled by 2^24 first, they are normal),
+    // exp returns 0 below -87 where libm returns subnormals (computed as
+    // exp(x + 24 ln 2) * 2^-24 instead).
+    constexpr float kScale = 16777216.0f; // 2^24
+    constexpr float kLogScale = 24.0f * 0.69314718055994530942f;
     IRRewriter rewriter(&getContext());
     for (Operation *&op : ops) {
       if (auto log = dyn_cast<math::LogOp>(op))
-        op = scaleSubnormals(rewriter, log);
+        op = rescaleTail<math::LogOp, arith::MulFOp, arith::SubFOp>(
+            rewriter, log, std::numeric_limits<float>::min(), kScale,
+            kLogScale);
       else if (auto exp = dyn_cast<math::ExpOp>(op))
-        op = scaleSubnormalResults(rewriter, exp);
+        op = rescaleTail<math::ExpOp, arith::AddFOp, arith::MulFOp>(
+            rewriter, exp, -87.0f, kLogScale, 1.0f / kScale);
     }
-    if (ops.empty())
-      return success();
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
     return applyOpPatternsGreedily(ops, std::move(patterns), config);
   }
 
-  /// log(x) as select(s, log(x * 2^24) - 24 ln 2, log(x)) with s = (|x| is
-  /// subnormal); returns the new log.
-  static Operation *scaleSubnormals(RewriterBase &rewriter, math::LogOp log) {
-    Location loc = log.getLoc();
-    Value x = log.getOperand();
+  /// `op(x)` for vectors whose lanes below `threshold` fall outside what
+  /// the approximation handles (subnormal numbers), as
+  /// select(x < threshold, Out(op(In(x, in)), out), op(x)): In moves those
+  /// lanes' argument into range, Out undoes it on the result. Returns the
+  /// new `op`, still to be approximated.
+  template <typename MathOp, typename InOp, typename OutOp>
+  static Operation *rescaleTail(RewriterBase &rewriter, MathOp op,
+                                float threshold, float in, float out) {
+    Location loc = op.getLoc();
+    Value x = op.getOperand();
     auto type = cast<VectorType>(x.getType());
-    rewriter.setInsertionPoint(log);
-    auto splat = [&](float value) -> Value {
-      return arith::ConstantOp::create(
-          rewriter, loc, DenseElementsAttr::get(type, rewriter.getF32FloatAttr(value)));
-    };
-    Value tiny = arith::CmpFOp::create(
-        rewriter, loc, arith::CmpFPredicate::OLT, x,
-        splat(std::numeric_limits<float>::min()));
-    Value scaled = arith::MulFOp::create(rewriter, loc, x, splat(16777216.0f));
-    Value input = arith::SelectOp::create(rewriter, loc, tiny, scaled, x);
-    auto newLog = math::LogOp::create(rewriter, loc, input, log.getFastmath());
-    Value shifted = arith::SubFOp::create(rewriter, loc, newLog,
-                                          splat(24.0f * 0.69314718055994530942f));
-    Value result =
-        arith::SelectOp::create(rewriter, loc, tiny, shifted, newLog);
-    rewriter.replaceOp(log, result);
-    return newLog;
-  }
-
-  /// exp(x) as select(s, exp(x + 24 ln 2) * 2^-24, exp(x)) with s = (x below
-  /// -87, where the result is subnormal): the approximation returns 0 there
-  /// (libm returns subnormals down to about e^-103.9). Returns the new exp.
-  static Operation *scaleSubnormalResults(RewriterBase &rewriter,
-                                          math::ExpOp exp) {
-    Location loc = exp.getLoc();
-    Value x = exp.getOperand();
-    auto type = cast<VectorType>(x.getType());
-    rewriter.setInsertionPoint(exp);
+    rewriter.setInsertionPoint(op);
     auto splat = [&](float value) -> Value {
       return arith::ConstantOp::create(
           rewriter, loc,
           DenseElementsAttr::get(type, rewriter.getF32FloatAttr(value)));
     };
-    Value tiny = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OLT,
-                                       x, splat(-87.0f));
-    Value shifted = arith::AddFOp::create(
-        rewriter, loc, x, splat(24.0f * 0.69314718055994530942f));
-    Value input = arith::SelectOp::create(rewriter, loc, tiny, shifted, x);
-    auto newExp = math::ExpOp::create(rewriter, loc, input, exp.getFastmath());
-    Value scaled = arith::MulFOp::create(rewriter, loc, newExp,
-                                         splat(1.0f / 16777216.0f));
-    Value result = arith::SelectOp::create(rewriter, loc, tiny, scaled, newExp);
-    rewriter.replaceOp(exp, result);
-    return newExp;
+    Value tail = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OLT,
+                                       x, splat(threshold));
+    Value moved = InOp::create(rewriter, loc, x, splat(in));
+    Value input = arith::SelectOp::create(rewriter, loc, tail, moved, x);
+    auto inner = MathOp::create(rewriter, loc, input, op.getFastmath());
+    Value undone = OutOp::create(rewriter, loc, inner, splat(out));
+    rewriter.replaceOp(
+        op, arith::SelectOp::create(rewriter, loc, tail, undone, inner));
+    return inner;
   }
 
   void runOnOperation() override {

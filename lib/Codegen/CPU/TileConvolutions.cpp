@@ -100,16 +100,20 @@ Value matrixOf(RewriterBase &rewriter, Location loc, Value value, int64_t rows,
                                         index({1, 1, stride, 1}));
 }
 
-/// Replaces `op` (a tile whose result has two leading unit dimensions) by
-/// the matrix product `lhs @ rhs` accumulated into its result, with
-/// `maps` for (m, n, k) (none: a plain matmul), marked as a register tile.
+/// Replaces `op` by the matrix product `lhs @ rhs` accumulated into its
+/// result, with `maps` for (m, n, k) (none: a plain matmul), marked as a
+/// register tile. The result is a matrix, or a tile with two leading unit
+/// dimensions (a convolution's), read and written as the matrix of the
+/// last two.
 void replaceByProduct(RewriterBase &rewriter, linalg::LinalgOp op, Value lhs,
                       Value rhs, ArrayRef<AffineMap> maps) {
   Location loc = op.getLoc();
   Value out = op.getDpsInits()[0];
   auto outType = cast<RankedTensorType>(out.getType());
-  int64_t rows = outType.getDimSize(2), columns = outType.getDimSize(3);
-  Value acc = matrixOf(rewriter, loc, out, rows, columns, 1);
+  bool matrix = outType.getRank() == 2;
+  int64_t rows = outType.getDimSize(outType.getRank() - 2),
+          columns = outType.getDimSize(outType.getRank() - 1);
+  Value acc = matrix ? out : matrixOf(rewriter, loc, out, rows, columns, 1);
   SmallVector<NamedAttribute> attributes;
   if (!maps.empty())
     attributes.push_back(rewriter.getNamedAttr(
@@ -123,6 +127,10 @@ void replaceByProduct(RewriterBase &rewriter, linalg::LinalgOp op, Value lhs,
                                           ValueRange{lhs, rhs},
                                           ValueRange{acc}, attributes);
   product->setAttr(kiln::cpu::kRegisterTileAttr, rewriter.getUnitAttr());
+  if (matrix) {
+    rewriter.replaceOp(op, product->getResults());
+    return;
+  }
   auto index = [&](ArrayRef<int64_t> values) {
     return getAsIndexOpFoldResult(rewriter.getContext(), values);
   };
@@ -323,13 +331,7 @@ public:
                          ow, 1);
     Value rhs = matrixOf(rewriter, loc, inner.getDpsInputs()[1], ow,
                          tile->columns, 1);
-    Value acc = inner.getDpsInits()[0];
-    auto matmul = linalg::MatmulOp::create(rewriter, loc,
-                                           TypeRange{acc.getType()},
-                                           ValueRange{lhs, rhs},
-                                           ValueRange{acc});
-    matmul->setAttr(kiln::cpu::kRegisterTileAttr, rewriter.getUnitAttr());
-    rewriter.replaceOp(inner, matmul->getResults());
+    replaceByProduct(rewriter, inner, lhs, rhs, {});
   }
 
 private:

@@ -220,9 +220,10 @@ def KilnCPUParallelChunks
     A reduction whose parallel loops are too short to split (a
     convolution's bias gradient: 32 x 24 x 24 pixels summed into 16
     channels) is split along its outermost reduction loop instead, into at
-    most 8 partial results (chunks of at least 32768 iterations, each much
-    larger than the output), when the loop divides evenly and the body
-    combines the output with one value (addition, maximum, minimum): an
+    most 8 partial results, as many as divide the loop evenly (chunks of
+    at least 32768 iterations, each much larger than the output), when the
+    body combines the output with one value (addition, maximum, minimum)
+    and does not read its indices: an
     `scf.forall` writes the partials as the rows of an `S x output` tensor,
     and a `linalg.reduce` adds them in order into the op's own output. The
     sums then run in a different order than in one sequence, but in the
