@@ -32,6 +32,7 @@ TENSOR_RUN = os.path.join(peers.BUILD, "bin", "tensor-run")
 # (name, M, K, N): the SGEMM and MLP shapes.
 MATMULS = [
     ("SGEMM 1024", 1024, 1024, 1024),
+    ("SGEMM 2048", 2048, 2048, 2048),
     ("SGEMM 256", 256, 256, 256),
     ("MLP 64x784 @ 784x256", 64, 784, 256),
     ("MLP 256x784 @ 784x256", 256, 784, 256),

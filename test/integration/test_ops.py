@@ -478,6 +478,59 @@ def test_matmul_open_rows(runner, rows):
                                rtol=1e-4, atol=1e-4)
 
 
+def test_matmul_packed_b(runner):
+    # B over 8 MiB with rows 1152 floats apart: C tiles of 256 x 192 read B
+    # from packed micro-panels (6 per tile), the last K panel (52 deep) too.
+    a, b = rand((512, 2100), np.float32, -1, 1), rand((2100, 1152), np.float32, -1, 1)
+    t = "tensor<512x2100xf32>, tensor<2100x1152xf32> -> tensor<512x1152xf32>"
+    mlir = f"""func.func @f(%a: tensor<512x2100xf32>, %b: tensor<2100x1152xf32>) -> tensor<512x1152xf32> {{
+  %m = kiln.matmul %a, %b : {t}
+  return %m : tensor<512x1152xf32>
+}}
+"""
+    (out,) = runner.run(mlir, [a, b])
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64),
+                               rtol=1e-4, atol=1e-4 * np.sqrt(2100))
+
+
+@pytest.mark.parametrize("cols", [1, 5, 15, 16, 17, 100])
+def test_elementwise_open_extents(runner, cols):
+    # An open innermost extent: whole vectors, then a masked one for floats
+    # and a scalar loop for integers (whose division must not see padding).
+    x = rand((3, cols), np.float32, -3, 3)
+    a, b = rand((3, cols), np.int32, -50, 50), rand((3, cols), np.int32, 1, 9)
+    mlir = """func.func @f(%x: tensor<?x?xf32>, %a: tensor<?x?xi32>, %b: tensor<?x?xi32>)
+    -> (tensor<?x?xf32>, tensor<?x?xi32>) {
+  %e = kiln.exp %x : tensor<?x?xf32>
+  %q = kiln.div %a, %b : tensor<?x?xi32>, tensor<?x?xi32> -> tensor<?x?xi32>
+  return %e, %q : tensor<?x?xf32>, tensor<?x?xi32>
+}
+"""
+    e, q = runner.run(mlir, [x, a, b])
+    np.testing.assert_allclose(e, np.exp(x.astype(np.float64)), rtol=2e-6)
+    np.testing.assert_array_equal(q, np.trunc(a / b).astype(np.int32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (7, 3, 5), (67, 300, 129), (130, 513, 97),
+                                   (16, 256, 64)])
+def test_matmul_open_extents(runner, dtype, m, k, n):
+    # Every extent open: full register tiles and K panels are static, the
+    # edge tiles are vectorized with masks and the last K panel has an open
+    # depth.
+    a, b = rand((m, k), dtype, -1, 1), rand((k, n), dtype, -1, 1)
+    t = "f32" if dtype == np.float32 else "f64"
+    mlir = f"""func.func @f(%a: tensor<?x?x{t}>, %b: tensor<?x?x{t}>) -> tensor<?x?x{t}> {{
+  %m = kiln.matmul %a, %b : tensor<?x?x{t}>, tensor<?x?x{t}> -> tensor<?x?x{t}>
+  return %m : tensor<?x?x{t}>
+}}
+"""
+    (out,) = runner.run(mlir, [a, b])
+    tol = dict(rtol=1e-4, atol=1e-4 * np.sqrt(k)) if dtype == np.float32 \
+        else SUM_TOL[np.float64]
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), **tol)
+
+
 def test_batch_matmul(runner):
     a, b = rand((2, 1, 4, 5)), rand((3, 5, 2))
     check(runner, "kiln.batch_matmul %a0, %a1 : {T0}, {T1} -> {R}", [a, b], np.matmul(a, b),

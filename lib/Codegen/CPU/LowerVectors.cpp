@@ -119,6 +119,11 @@ struct CPULowerVectorsPass
     vector::populateVectorTransferLoweringPatterns(patterns,
                                                    /*maxTransferRank=*/1);
     vector::populateVectorBroadcastLoweringPatterns(patterns);
+    // The masks of open-extent tiles: row by row, then each row a
+    // comparison of the lane indices with its bound.
+    vector::populateVectorMaskOpLoweringPatterns(patterns);
+    vector::populateVectorMaskMaterializationPatterns(
+        patterns, /*force32BitVectorIndices=*/true);
     // vector.step (from vectorized linalg.index) becomes a constant.
     vector::populateVectorStepLoweringPatterns(patterns);
     vector::populateVectorShapeCastLoweringPatterns(patterns);

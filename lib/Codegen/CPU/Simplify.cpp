@@ -20,6 +20,9 @@ LogicalResult mlir::kiln::cpu::simplifyTiles(Operation *root,
   MLIRContext *context = root->getContext();
   RewritePatternSet patterns(context);
   vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
+  // Masked reads and writes (of open-extent tiles) carry their masks as
+  // operands.
+  vector::populateVectorMaskLoweringPatternsForSideEffectingOps(patterns);
   if (lowerMultiReductions)
     vector::populateVectorMultiReductionLoweringPatterns(
         patterns, vector::VectorMultiReductionLowering::InnerParallel);

@@ -17,6 +17,7 @@
 #include "Simplify.h"
 #include "Tiling.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
@@ -26,6 +27,7 @@
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Interfaces/ValueBoundsOpInterface.h"
 #include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
@@ -101,6 +103,7 @@ int64_t evenTile(int64_t extent, bool isStatic, int64_t limit, int64_t unit) {
 /// A contraction of at least `kMinSplitFlops` gets at least `kMinTiles`
 /// cache tiles, for the threads to share.
 constexpr int64_t kMinTiles = 4;
+constexpr int64_t kLargeB = 8 << 20;
 constexpr int64_t kMinSplitFlops = 4 << 20;
 
 /// The tile sizes for a contraction of `extents` on elements of `bits`
@@ -110,7 +113,8 @@ constexpr int64_t kMinSplitFlops = 4 << 20;
 /// rows as keep the accumulators within the register budget: 8 x 2 zmm
 /// with AVX-512, 6 x 2 ymm with AVX2, 16 x 1 and 12 x 1 for narrow N
 /// (a 16-channel convolution), so that enough independent FMAs are in
-/// flight. Cache tiles: up to 8 register tiles each way, made to divide M
+/// flight. Cache tiles: up to 8 register tiles each way (32 register rows
+/// when B exceeds kLargeB: see the pass description), made to divide M
 /// and N where possible (no partial tile with dynamic shapes); K panels of
 /// 256 keep a KC x NR micro-panel of B in L1 (32 KiB at f32, NR = 32).
 /// Then, for the threads, NC shrinks down to 2 NR and MC down to MR until
@@ -124,7 +128,11 @@ TileSizes chooseTileSizes(int64_t vectorBits, unsigned bits,
   sizes.nr = narrow ? lanes : 2 * lanes;
   sizes.mr = kiln::cpu::accumulatorRegisters(vectorBits) / (sizes.nr / lanes);
   sizes.kc = 256;
-  sizes.mc = evenTile(extents.m, extents.staticM, 8 * sizes.mr, sizes.mr);
+  // A B larger than kLargeB bytes does not stay in the caches between two
+  // cache rows of C: taller C tiles (32 register rows) stream it fewer times.
+  int64_t bBytes = extents.k * extents.n * static_cast<int64_t>(bits / 8);
+  int64_t mcRows = bBytes > kLargeB ? 32 : 8;
+  sizes.mc = evenTile(extents.m, extents.staticM, mcRows * sizes.mr, sizes.mr);
   sizes.nc = evenTile(extents.n, extents.staticN, 8 * sizes.nr, sizes.nr);
   if (2 * extents.batch * extents.m * extents.n * extents.k < kMinSplitFlops)
     return sizes;
@@ -248,6 +256,7 @@ public:
     TileSizes sizes =
         chooseTileSizes(vectorBits, type.getElementTypeBitWidth(),
                         extentsOf(*roles, op.getStaticLoopRanges()));
+    int64_t stride = bStride(op, *roles);
     linalg::LinalgOp cacheTile = tileCaches(op, *roles, sizes);
     if (!cacheTile)
       return;
@@ -288,42 +297,195 @@ public:
               panels.push_back(inner);
           });
       }
-    for (linalg::LinalgOp inner : panels)
-      tileRegisters(inner, bySize(1, sizes.mr, sizes.nr, 0));
+    for (linalg::LinalgOp inner : panels) {
+      Value packed = packB(inner, *roles, sizes, stride);
+      std::optional<SmallVector<linalg::LinalgOp>> tiles =
+          tileRegisters(inner, bySize(1, sizes.mr, sizes.nr, 0));
+      if (packed && tiles)
+        readPackedB(*tiles, packed, sizes.nr);
+    }
+  }
+
+  /// The distance in elements between consecutive K rows of B in memory:
+  /// B's innermost extent when B is a K x N operand, else 0.
+  static int64_t bStride(linalg::LinalgOp op, ArrayRef<Role> roles) {
+    std::optional<unsigned> b = bOperand(op, roles);
+    if (!b)
+      return 0;
+    auto type = cast<RankedTensorType>(op->getOperand(*b).getType());
+    return type.hasStaticShape() ? type.getShape().back() : 0;
+  }
+
+  /// The input of `op` that is B of a 2-D contraction (K x N, row-major: its
+  /// map is (k, n)), or nothing.
+  static std::optional<unsigned> bOperand(linalg::LinalgOp op,
+                                          ArrayRef<Role> roles) {
+    if (op.getNumLoops() != 3)
+      return std::nullopt;
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      AffineMap map = op.getMatchingIndexingMap(input);
+      if (map.getNumResults() != 2 || !map.isProjectedPermutation())
+        continue;
+      unsigned rows = map.getDimPosition(0), cols = map.getDimPosition(1);
+      if (roles[rows] == Role::K && roles[cols] == Role::N)
+        return input->getOperandNumber();
+    }
+    return std::nullopt;
+  }
+
+  /// Packs the B panel (KC x NC) of a panel's contraction into NC / NR
+  /// contiguous micro-panels (KC x NR each), where it pays: B's rows are
+  /// far apart in memory (a row stride of at least kPackStride elements:
+  /// each K step of a register tile would touch a new page and the same few
+  /// L1 sets) and enough register rows (MC / MR) reuse each micro-panel.
+  /// Returns the packed tensor (NC / NR x KC x NR) or null.
+  Value packB(linalg::LinalgOp op, ArrayRef<Role> roles,
+              const TileSizes &sizes, int64_t stride) {
+    constexpr int64_t kPackStride = 1024;
+    std::optional<unsigned> b = bOperand(op, roles);
+    if (!b || stride < kPackStride || !op.hasPureTensorSemantics())
+      return {};
+    Value panel = op->getOperand(*b);
+    auto type = cast<RankedTensorType>(panel.getType());
+    auto result = cast<RankedTensorType>(op.getDpsInits()[0].getType());
+    // The depth of a full K panel is a constant that the slice's type does
+    // not show until canonicalization.
+    if (auto slice = panel.getDefiningOp<tensor::ExtractSliceOp>();
+        slice && !type.hasStaticShape())
+      if (std::optional<SmallVector<int64_t>> shape =
+              constantSizes(slice.getMixedSizes()))
+        type = RankedTensorType::get(*shape, type.getElementType());
+    if (!type.hasStaticShape() || !result.hasStaticShape())
+      return {};
+    int64_t kc = type.getDimSize(0), nc = type.getDimSize(1);
+    AffineMap out = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+    int64_t mc = 1;
+    for (auto [position, role] : llvm::enumerate(roles))
+      if (role == Role::M)
+        mc = result.getDimSize(*out.getResultPosition(
+            getAffineDimExpr(position, op.getContext())));
+    if (nc % sizes.nr != 0 || nc < 2 * sizes.nr || mc < 16 * sizes.mr)
+      return {};
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    if (panel.getType() != type)
+      panel = tensor::CastOp::create(rewriter, loc, type, panel);
+    Type element = type.getElementType();
+    auto split = RankedTensorType::get({kc, nc / sizes.nr, sizes.nr}, element);
+    Value rows = tensor::ExpandShapeOp::create(
+        rewriter, loc, split, panel,
+        ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+    Value empty = tensor::EmptyOp::create(
+        rewriter, loc, ArrayRef<int64_t>{nc / sizes.nr, kc, sizes.nr}, element);
+    return linalg::TransposeOp::create(rewriter, loc, rows, empty,
+                                       ArrayRef<int64_t>{1, 0, 2})
+        ->getResult(0);
+  }
+
+  /// Makes each register tile read its B micro-panel from `packed` (the
+  /// micro-panel at column j is packed[j / NR]) instead of the B panel.
+  void readPackedB(ArrayRef<linalg::LinalgOp> tiles, Value packed,
+                   int64_t nr) {
+    auto packedType = cast<RankedTensorType>(packed.getType());
+    int64_t kc = packedType.getDimSize(1);
+    for (linalg::LinalgOp tile : tiles) {
+      for (OpOperand *input : tile.getDpsInputOperands()) {
+        auto slice = input->get().getDefiningOp<tensor::ExtractSliceOp>();
+        if (!slice || !slice.hasUnitStride() ||
+            constantSizes(slice.getMixedSizes()) !=
+                SmallVector<int64_t>{kc, nr} ||
+            !isConstantIntValue(slice.getMixedOffsets()[0], 0))
+          continue;
+        if (slice.getSource() != packedSource(packed))
+          continue;
+        rewriter.setInsertionPoint(slice);
+        Location loc = slice.getLoc();
+        OpFoldResult column = slice.getMixedOffsets()[1];
+        AffineExpr j = rewriter.getAffineDimExpr(0);
+        OpFoldResult panel = affine::makeComposedFoldedAffineApply(
+            rewriter, loc, j.floorDiv(nr), {column});
+        auto microType =
+            RankedTensorType::get({kc, nr}, packedType.getElementType());
+        Value micro = tensor::ExtractSliceOp::create(
+            rewriter, loc, microType, packed,
+            {panel, rewriter.getIndexAttr(0), rewriter.getIndexAttr(0)},
+            {rewriter.getIndexAttr(1), rewriter.getIndexAttr(kc),
+             rewriter.getIndexAttr(nr)},
+            {rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
+             rewriter.getIndexAttr(1)});
+        if (micro.getType() != slice.getType())
+          micro = tensor::CastOp::create(rewriter, loc, slice.getType(), micro);
+        rewriter.modifyOpInPlace(tile, [&] { input->set(micro); });
+      }
+    }
+  }
+
+  /// The sizes of a slice where each is a constant (a tile size the loop's
+  /// bounds fix, such as a full K panel's `min(256, K - k)` in the loop
+  /// peeled of its last panel), or nothing.
+  static std::optional<SmallVector<int64_t>>
+  constantSizes(ArrayRef<OpFoldResult> sizes) {
+    SmallVector<int64_t> constants;
+    for (OpFoldResult size : sizes) {
+      FailureOr<int64_t> constant =
+          ValueBoundsConstraintSet::computeConstantBound(
+              presburger::BoundType::EQ, size);
+      if (failed(constant))
+        return std::nullopt;
+      constants.push_back(*constant);
+    }
+    return constants;
+  }
+
+  /// The B panel that `packed` was packed from.
+  static Value packedSource(Value packed) {
+    auto transpose = packed.getDefiningOp<linalg::TransposeOp>();
+    Value panel =
+        transpose.getInput().getDefiningOp<tensor::ExpandShapeOp>().getSrc();
+    if (auto cast = panel.getDefiningOp<tensor::CastOp>())
+      return cast.getSource();
+    return panel;
   }
 
   /// Tiles a panel's contraction into register tiles, the full ones peeled
   /// from the edges (they have static shapes and vectorize without masks).
-  void tileRegisters(linalg::LinalgOp op, ArrayRef<int64_t> sizes) {
+  /// Returns the full register tiles (the ones in the main loops).
+  std::optional<SmallVector<linalg::LinalgOp>>
+  tileRegisters(linalg::LinalgOp op, ArrayRef<int64_t> sizes) {
     FailureOr<scf::SCFTilingResult> registers = kiln::cpu::tileWithLoops(rewriter, op, sizes);
     if (failed(registers))
-      return;
+      return std::nullopt;
+    SmallVector<linalg::LinalgOp> tiles;
+    for (Operation *tiled : registers->tiledOps)
+      if (auto linalgOp = dyn_cast<linalg::LinalgOp>(tiled))
+        tiles.push_back(linalgOp);
     for (LoopLikeOpInterface loop : llvm::reverse(registers->loops)) {
       auto forOp = dyn_cast<scf::ForOp>(loop.getOperation());
       scf::ForOp partial;
       if (forOp)
         (void)scf::peelForLoopAndSimplifyBounds(rewriter, forOp, partial);
     }
+    return tiles;
   }
 
-  /// Vectorizes `op` if it is a register tile: static shapes no larger
-  /// than MR x NR (one batch index). One step of K per iteration, the
-  /// accumulator a vector; larger or dynamic ones stay loops.
+  /// Vectorizes `op` if it is a register tile: no larger than MR x NR (one
+  /// batch index), one step of K per iteration, the accumulator a vector.
+  /// Tiles with an open M or N extent (the edge tiles of an open dimension)
+  /// are vectorized with masks at their largest size; larger ones stay
+  /// loops.
   void vectorizeRegisterTile(linalg::LinalgOp op) {
     std::optional<SmallVector<Role>> roles = contractionRoles(op);
-    if (!roles || !op.hasPureTensorSemantics() ||
-        llvm::any_of(op->getOperandTypes(), [](Type t) {
-          auto shaped = dyn_cast<ShapedType>(t);
-          return shaped && !shaped.hasStaticShape();
-        }))
+    if (!roles || !op.hasPureTensorSemantics())
       return;
     auto type = cast<RankedTensorType>(op.getDpsInits()[0].getType());
     int64_t lanes =
         std::max<int64_t>(vectorBits / type.getElementTypeBitWidth(), 1);
-    SmallVector<int64_t> bounds = op.getStaticLoopRanges();
+    SmallVector<int64_t> bounds = kiln::cpu::loopUpperBounds(op);
     SmallVector<int64_t> kByOne;
     int64_t m = 1, n = 1;
     for (auto [role, bound] : llvm::zip_equal(*roles, bounds)) {
+      if (ShapedType::isDynamic(bound) && role != Role::K)
+        return;
       if (role == Role::Batch && bound != 1)
         return;
       if (role == Role::M)
@@ -333,20 +495,41 @@ public:
       kByOne.push_back(role == Role::K ? 1 : 0);
     }
     // A register tile: its accumulators fit in the register budget.
-    if (m * ((n + lanes - 1) / lanes) > kiln::cpu::accumulatorRegisters(vectorBits))
+    if (m * ((n + lanes - 1) / lanes) >
+        kiln::cpu::accumulatorRegisters(vectorBits))
       return;
     linalg::LinalgOp step = op;
-    if (bounds[llvm::find(*roles, Role::K) - roles->begin()] > 1) {
-      FailureOr<scf::SCFTilingResult> steps = kiln::cpu::tileWithLoops(rewriter, op, kByOne);
+    if (bounds[llvm::find(*roles, Role::K) - roles->begin()] != 1) {
+      FailureOr<scf::SCFTilingResult> steps =
+          kiln::cpu::tileWithLoops(rewriter, op, kByOne);
       if (failed(steps))
         return;
       step = findContraction(steps->tiledOps);
+      if (!step)
+        return;
     }
-    if (!step || failed(linalg::vectorizeOpPrecondition(step)))
+    // Static shapes vectorize as they are; open ones with masks, at the
+    // tile's largest size.
+    SmallVector<int64_t> vectorSizes;
+    if (llvm::any_of(step->getOperandTypes(), [](Type t) {
+          auto shaped = dyn_cast<ShapedType>(t);
+          return shaped && !shaped.hasStaticShape();
+        })) {
+      vectorSizes = kiln::cpu::loopUpperBounds(step);
+      // Whole vectors along N (the remainder of a 32-wide tile is at most
+      // 31 wide).
+      for (auto [role, size] : llvm::zip_equal(*roles, vectorSizes))
+        if (role == Role::N && !ShapedType::isDynamic(size))
+          size = llvm::alignTo(size, lanes);
+    }
+    if (llvm::any_of(vectorSizes, ShapedType::isDynamic) ||
+        failed(linalg::vectorizeOpPrecondition(step, vectorSizes)))
       return;
     rewriter.setInsertionPoint(step);
+    // One flag per vector size (the vectorizer reads them when it masks).
+    SmallVector<bool> scalable(vectorSizes.size(), false);
     FailureOr<linalg::VectorizationResult> vectorized = linalg::vectorize(
-        rewriter, step, /*inputVectorSizes=*/{}, /*inputScalableVecDims=*/{},
+        rewriter, step, vectorSizes, scalable,
         /*vectorizeNDExtract=*/false, /*flatten1DDepthwiseConv=*/false,
         /*assumeDynamicDimsMatchVecSizes=*/false,
         /*createNamedContraction=*/true);
@@ -378,6 +561,26 @@ private:
   RewriterBase &rewriter;
   int64_t vectorBits;
 };
+
+/// Masked register tiles (open extents) compute on whole vectors: the
+/// masked reads and writes of A, B and C keep them in bounds, and the
+/// product of one step of K needs no mask (a lane outside the tile holds a
+/// value that is never written). The contractions lose their masks, which
+/// the outer-product lowering and the accumulator hoisting do not expect,
+/// and the reads and writes keep theirs.
+void unmaskContractions(RewriterBase &rewriter, func::FuncOp func) {
+  SmallVector<vector::MaskOp> masks;
+  func.walk([&](vector::MaskOp mask) {
+    if (isa_and_nonnull<vector::ContractionOp>(mask.getMaskableOp()))
+      masks.push_back(mask);
+  });
+  for (vector::MaskOp mask : masks) {
+    Operation *contraction = mask.getMaskableOp();
+    rewriter.setInsertionPoint(mask);
+    Operation *unmasked = rewriter.clone(*contraction);
+    rewriter.replaceOp(mask, unmasked->getResults());
+  }
+}
 
 struct CPUTileContractionsPass
     : public mlir::kiln::impl::KilnCPUTileContractionsBase<
@@ -420,6 +623,7 @@ struct CPUTileContractionsPass
     });
     for (linalg::LinalgOp op : tiles)
       tiler.vectorizeRegisterTile(op);
+    unmaskContractions(rewriter, func);
     if (failed(kiln::cpu::simplifyTiles(func, /*lowerMultiReductions=*/false)))
       return signalPassFailure();
     // Keep the accumulator in registers: its read and write of the C tile

@@ -7,6 +7,7 @@
 #include "Tiling.h"
 
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Interfaces/ValueBoundsOpInterface.h"
 
 using namespace mlir;
 
@@ -160,4 +161,22 @@ linalg::LinalgOp mlir::kiln::cpu::tileWithEpilogue(
     if (isTiledOp(tiled))
       return cast<linalg::LinalgOp>(tiled);
   return {};
+}
+
+SmallVector<int64_t> mlir::kiln::cpu::loopUpperBounds(linalg::LinalgOp op) {
+  SmallVector<int64_t> bounds = op.getStaticLoopRanges();
+  for (auto [loop, bound] : llvm::enumerate(bounds)) {
+    if (!ShapedType::isDynamic(bound))
+      continue;
+    Value operand;
+    unsigned dim;
+    if (failed(op.mapIterationSpaceDimToOperandDim(loop, operand, dim)))
+      continue;
+    FailureOr<int64_t> upper = ValueBoundsConstraintSet::computeConstantBound(
+        presburger::BoundType::UB, {operand, static_cast<int64_t>(dim)},
+        /*stopCondition=*/nullptr, /*closedUB=*/true);
+    if (succeeded(upper) && *upper > 0)
+      bound = *upper;
+  }
+  return bounds;
 }

@@ -30,6 +30,11 @@ constexpr llvm::StringLiteral kRegisterTileAttr = "kiln_register_tile";
 /// accumulator in registers across it, as across the K loop.
 constexpr llvm::StringLiteral kAccumulatingLoopAttr = "kiln_accumulating_loop";
 
+/// The loop ranges of `op`, each open one replaced by its constant upper
+/// bound where the IR implies one (an edge tile's `min(size, rest)`), else
+/// left open: the vector sizes of a masked vectorization.
+SmallVector<int64_t> loopUpperBounds(linalg::LinalgOp op);
+
 /// Tiles `op` with `sizes` (one per loop; 0: not tiled) using scf.for and
 /// replaces it.
 FailureOr<scf::SCFTilingResult> tileWithLoops(RewriterBase &rewriter,

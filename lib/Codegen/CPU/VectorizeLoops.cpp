@@ -23,6 +23,7 @@
 #include "kiln/Codegen/CPU/Passes.h"
 
 #include "Simplify.h"
+#include "Tiling.h"
 
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -69,7 +70,7 @@ int64_t candidateLanes(linalg::LinalgOp op, int64_t vectorBits) {
   if (op.getIteratorTypesArray()[last] != utils::IteratorType::parallel)
     return 0;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-  if (ShapedType::isDynamic(ranges[last]) || ranges[last] < 4)
+  if (!ShapedType::isDynamic(ranges[last]) && ranges[last] < 4)
     return 0;
   AffineExpr innermost = getAffineDimExpr(last, op.getContext());
   for (OpOperand &operand : op->getOpOperands()) {
@@ -137,8 +138,11 @@ struct CPUVectorizeLoopsPass
       return signalPassFailure();
     // Simplified, the tiles have static shapes where the extents are
     // static: one iteration of every loop but the innermost, which has at
-    // most one vector. Those are vectorized; the others stay scalar loops.
-    SmallVector<linalg::LinalgOp> staticTiles;
+    // most one vector. Those are vectorized. The remainder of an open
+    // innermost extent is vectorized with masks when its elements are
+    // floats (masked-off lanes compute on padding; an integer division
+    // there could trap); the others stay scalar loops.
+    SmallVector<std::pair<linalg::LinalgOp, SmallVector<int64_t>>> tiles;
     getOperation()->walk([&](linalg::LinalgOp op) {
       if (!op->removeAttr(kTileMarker))
         return;
@@ -147,18 +151,28 @@ struct CPUVectorizeLoopsPass
                            .getIntOrFloatBitWidth(),
           1);
       SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-      for (auto [i, range] : llvm::enumerate(ranges))
-        if (ShapedType::isDynamic(range) ||
-            (i + 1 < ranges.size() ? range != 1 : range > lanes))
+      SmallVector<int64_t> bounds = kiln::cpu::loopUpperBounds(op);
+      for (auto [i, bound] : llvm::enumerate(bounds))
+        if (ShapedType::isDynamic(bound) ||
+            (i + 1 < bounds.size() ? bound != 1 : bound > lanes))
           return;
-      staticTiles.push_back(op);
+      bool open = llvm::any_of(ranges, ShapedType::isDynamic);
+      if (open && !llvm::all_of(op->getOperandTypes(), [](Type type) {
+            return isa<FloatType>(getElementTypeOrSelf(type));
+          }))
+        return;
+      if (open)
+        bounds.back() = llvm::alignTo(bounds.back(), lanes);
+      tiles.push_back({op, open ? bounds : SmallVector<int64_t>()});
     });
-    for (linalg::LinalgOp op : staticTiles) {
-      if (failed(linalg::vectorizeOpPrecondition(op)))
+    for (auto &[op, vectorSizes] : tiles) {
+      if (failed(linalg::vectorizeOpPrecondition(op, vectorSizes)))
         continue;
       rewriter.setInsertionPoint(op);
+      // One flag per vector size (the vectorizer reads them when it masks).
+      SmallVector<bool> scalable(vectorSizes.size(), false);
       FailureOr<linalg::VectorizationResult> vectorized =
-          linalg::vectorize(rewriter, op);
+          linalg::vectorize(rewriter, op, vectorSizes, scalable);
       if (succeeded(vectorized))
         rewriter.eraseOp(op);
     }

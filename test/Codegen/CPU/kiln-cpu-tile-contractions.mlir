@@ -68,11 +68,22 @@ func.func @odd(%a: tensor<10x13xf32>, %b: tensor<13x37xf32>) -> tensor<10x37xf32
 
 // -----
 
-// An open batch extent: full tiles vectorized, the last rows (a size known
-// at run time) stay a linalg.matmul, lowered to loops later.
+// An open batch extent: full tiles vectorized; the last rows (at most 7, a
+// count known at run time) are vectorized at their largest size, their
+// accumulator read and written with a mask once around the K loop, the
+// product itself unmasked.
 // CHECK-LABEL: func.func @open_rows
 // CHECK: vector.contract {{.*}} into vector<8x32xf32>
-// CHECK: linalg.matmul {{.*}} tensor<?x16xf32>, tensor<16x32xf32>) outs(%{{.*}} : tensor<?x32xf32>)
+// CHECK: %[[ROWS:.*]] = affine.apply
+// CHECK: %[[AMASK:.*]] = vector.create_mask %[[ROWS]], %c1 : vector<7x1xi1>
+// CHECK: %[[CMASK:.*]] = vector.create_mask %[[ROWS]], %c32 : vector<7x32xi1>
+// CHECK: %[[ACC:.*]] = vector.transfer_read {{.*}}, %[[CMASK]] {{.*}} : tensor<?x32xf32>, vector<7x32xf32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[ACC]]) -> (vector<7x32xf32>)
+// CHECK:   vector.transfer_read {{.*}}, %[[AMASK]] {{.*}} : tensor<?x1xf32>, vector<7x1xf32>
+// CHECK-NOT: vector.mask
+// CHECK:   vector.contract {{.*}} into vector<7x32xf32>
+// CHECK: vector.transfer_write {{.*}}, %[[CMASK]] {{.*}} : vector<7x32xf32>, tensor<?x32xf32>
+// CHECK-NOT: linalg.matmul
 func.func @open_rows(%a: tensor<?x16xf32>, %b: tensor<16x32xf32>) -> tensor<?x32xf32> {
   %zero = arith.constant 0.0 : f32
   %c0 = arith.constant 0 : index
@@ -85,8 +96,57 @@ func.func @open_rows(%a: tensor<?x16xf32>, %b: tensor<16x32xf32>) -> tensor<?x32
 
 // -----
 
+// Every extent open: the K panels of 256 are peeled, so the last one has an
+// open depth; its register tiles still step through K one at a time and
+// are vectorized, as are the edge tiles of M and N (whole vectors of N).
+// CHECK-LABEL: func.func @open_everything
+// CHECK-COUNT-4: vector.contract {{.*}} into vector<8x32xf32>
+// CHECK-NOT: linalg.matmul
+// AVX2-LABEL: func.func @open_everything
+// AVX2: vector.contract {{.*}} into vector<6x16xf32>
+// AVX2-NOT: linalg.matmul
+func.func @open_everything(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %m = tensor.dim %a, %c0 : tensor<?x?xf32>
+  %n = tensor.dim %b, %c1 : tensor<?x?xf32>
+  %e = tensor.empty(%m, %n) : tensor<?x?xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<?x?xf32>, tensor<?x?xf32>) outs(%f : tensor<?x?xf32>) -> tensor<?x?xf32>
+  return %r : tensor<?x?xf32>
+}
+
+// -----
+
+// A B of over 8 MiB (2048 x 1152 f32) with rows 1152 floats apart: C tiles
+// of 256 rows (32 register rows) so that B is streamed fewer times, and each
+// K panel of B is packed once per tile into 6 micro-panels of 256 x 32,
+// contiguous, that the register tiles read instead of B's strided rows.
+// CHECK-LABEL: func.func @packed_b
+// CHECK: scf.forall (%{{.*}}) = (0) to (1152) step (192)
+// CHECK: scf.for
+// CHECK:   %[[PANEL:.*]] = tensor.extract_slice {{.*}} [256, 192] [1, 1] : tensor<2048x192xf32> to tensor<256x192xf32>
+// CHECK:   %[[ROWS:.*]] = tensor.expand_shape %[[PANEL]] {{\[}}[0], [1, 2]] output_shape [256, 6, 32]
+// CHECK:   %[[PACKED:.*]] = linalg.transpose ins(%[[ROWS]] : tensor<256x6x32xf32>) outs(%{{.*}} : tensor<6x256x32xf32>) permutation = [1, 0, 2]
+// CHECK:   scf.for %{{.*}} = %c0 to %c256 step %c8
+// CHECK:     scf.for %[[J:.*]] = %c0 to %c192 step %c32
+// CHECK:       %[[MICRO:.*]] = affine.apply #{{.*}}(%[[J]])
+// CHECK:       tensor.extract_slice %[[PACKED]][%[[MICRO]], 0, 0] [1, 256, 32] [1, 1, 1] : tensor<6x256x32xf32> to tensor<256x32xf32>
+// CHECK:       vector.contract {{.*}} into vector<8x32xf32>
+func.func @packed_b(%a: tensor<256x2048xf32>, %b: tensor<2048x1152xf32>) -> tensor<256x1152xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<256x1152xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<256x1152xf32>) -> tensor<256x1152xf32>
+  %m = linalg.matmul ins(%a, %b : tensor<256x2048xf32>, tensor<2048x1152xf32>) outs(%f : tensor<256x1152xf32>) -> tensor<256x1152xf32>
+  return %m : tensor<256x1152xf32>
+}
+
+// -----
+
 // A batch matmul: one batch index per cache tile.
 // CHECK-LABEL: func.func @batched
+// AVX2-LABEL: func.func @batched
 // CHECK: scf.forall (%{{.*}}) in (2)
 // CHECK: tensor.extract_slice {{.*}} [1, 16, 64]
 // CHECK: vector.contract {{.*}} into vector<8x32xf32>

@@ -164,11 +164,18 @@ func.func @compare(%x: memref<32xf32>, %y: memref<32xf32>, %out: memref<32xi1>) 
 
 // -----
 
-// An open innermost extent is not vectorized (no masking yet): the op is
-// left as it is.
+// An open innermost extent of floats: whole vectors while they fit, then
+// at most one vector read and written under a mask.
 // CHECK-LABEL: func.func @dynamic
-// CHECK-NOT: vector.transfer_read
-// CHECK: linalg.generic
+// CHECK: scf.for
+// CHECK:   vector.transfer_read {{.*}} : memref<1x16xf32, {{.*}}>, vector<16xf32>
+// CHECK:   arith.negf {{.*}} : vector<16xf32>
+// CHECK: scf.for
+// CHECK:   %[[MASK:.*]] = vector.create_mask %{{.*}} : vector<16xi1>
+// CHECK:   vector.transfer_read {{.*}}, %[[MASK]] {{.*}} : memref<1x?xf32, {{.*}}>, vector<16xf32>
+// CHECK:   arith.negf {{.*}} : vector<16xf32>
+// CHECK:   vector.transfer_write {{.*}}, %[[MASK]] {{.*}} : vector<16xf32>, memref<1x?xf32, {{.*}}>
+// CHECK-NOT: linalg.generic
 #d = affine_map<(d0, d1) -> (d0, d1)>
 func.func @dynamic(%x: memref<4x?xf32>, %out: memref<4x?xf32>) {
   linalg.generic {indexing_maps = [#d, #d], iterator_types = ["parallel", "parallel"]}
@@ -176,6 +183,26 @@ func.func @dynamic(%x: memref<4x?xf32>, %out: memref<4x?xf32>) {
   ^bb0(%a: f32, %o: f32):
     %n = arith.negf %a : f32
     linalg.yield %n : f32
+  }
+  return
+}
+
+// -----
+
+// Integers are not masked (a lane past the end would divide padding): the
+// remainder of an open innermost extent stays a scalar loop.
+// CHECK-LABEL: func.func @dynamic_integers
+// CHECK: arith.divsi {{.*}} : vector<16xi32>
+// CHECK-NOT: vector.create_mask
+// CHECK: linalg.generic
+// CHECK: arith.divsi {{.*}} : i32
+#e = affine_map<(d0, d1) -> (d0, d1)>
+func.func @dynamic_integers(%x: memref<4x?xi32>, %y: memref<4x?xi32>, %out: memref<4x?xi32>) {
+  linalg.generic {indexing_maps = [#e, #e, #e], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %y : memref<4x?xi32>, memref<4x?xi32>) outs(%out : memref<4x?xi32>) {
+  ^bb0(%a: i32, %b: i32, %o: i32):
+    %q = arith.divsi %a, %b : i32
+    linalg.yield %q : i32
   }
   return
 }

@@ -73,10 +73,11 @@ def KilnCPUTileContractions
     for m0 in 0..M step MC, n0 in 0..N step NC:      // cache tile (forall)
       C[m0:, n0:] = fill                              // producer fused
       for k0 in 0..K step KC:                         // B panel KC x NC
+        [P = pack(B[k0:, n0:])]                       // NC/NR x KC x NR
         for m1 in m0..m0+MC step MR:                  // register tile,
           for n1 in n0..n0+NC step NR:                // full tiles peeled
             acc = C[m1:m1+MR, n1:n1+NR]               // vector<MRxNRxf32>
-            for k in k0..k0+KC: acc += A[m1:, k] (x) B[k, n1:]
+            for k in k0..k0+KC: acc += A[m1:, k] (x) B[k, n1:]  // or P[n1/NR, k]
             C[m1:, n1:] = acc
       D[m0:, n0:] = epilogue(C[m0:, n0:])             // consumer fused
     ```
@@ -88,8 +89,18 @@ def KilnCPUTileContractions
     every tile). The register tile is MR x NR with NR two vectors wide
     (`vector-bits`: 512 for AVX-512, 256 for AVX2), vectorized into
     `vector.contract` on full tiles; the accumulator stays in registers
-    across the K loop. Partial tiles at the edges are peeled off and stay
-    scalar loops. Everything else is left as it is.
+    across the K loop. Partial tiles at the edges are peeled off; those of
+    static shape are vectorized as they are, those of an open extent at
+    their largest size with masked reads and writes (the product itself
+    needs no mask), and a K panel of open depth still steps through K one
+    row at a time. Cache tiles are MC = 8 register rows, or 32 when B is
+    larger than 8 MiB (B is then streamed through the caches once per cache
+    row of C, so taller rows stream it fewer times). With such a B whose
+    rows are at least 1024 elements apart, each full K panel of B is packed
+    into contiguous KC x NR micro-panels (`tensor.expand_shape` and
+    `linalg.transpose`, once per panel and cache tile, reused by the 32
+    register rows): the register tiles then read B sequentially instead of
+    one row per page. Everything else is left as it is.
   }];
   let options = [
     Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
@@ -243,7 +254,7 @@ def KilnCPUVectorizeLoops
   let description = [{
     Runs on linalg on buffers, right after bufferization. Every linalg op
     that is not a contraction or convolution, whose innermost loop is
-    parallel, static, at least 4 long and walked contiguously by every
+    parallel, open or at least 4 long, and walked contiguously by every
     operand that uses it (elementwise chains, bias adds, reductions over
     outer dimensions such as a sum over the batch, the patch copies of
     convolutions), with elements of at least 8 bits, is tiled into one
@@ -252,6 +263,10 @@ def KilnCPUVectorizeLoops
     peeled off, so every tile has a static shape when the extent does. The
     tiles are vectorized by the linalg vectorizer (transfer reads and
     writes of one-dimensional vectors after unit dimensions are dropped).
+    The partial vector of an open innermost extent is vectorized at one
+    whole vector under a mask when every operand holds floats; for integers
+    it stays a scalar loop (a lane past the end would compute on padding,
+    and an integer division by it would trap).
     On tensors, the tile loops of an op writing a variable's buffer defeat
     one-shot bufferization (and would stop the update being computed in
     place), hence buffers.
