@@ -58,6 +58,11 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // place) become linalg.copy, then, like elementwise and reduction loops,
   // are vectorized along their innermost loop (on buffers: see the pass).
   pm.addPass(createKilnCopiesToLinalg());
+  // Large fills, copies and elementwise ops that only exist on buffers (a
+  // padded gradient's zeros, a copy bufferization made) are split into
+  // chunks for the threads too.
+  if (options.threads)
+    pm.addNestedPass<func::FuncOp>(createKilnCPUParallelChunks());
   KilnCPUVectorizeLoopsOptions vectorize;
   vectorize.vectorBits = vectorBits;
   pm.addNestedPass<func::FuncOp>(createKilnCPUVectorizeLoops(vectorize));

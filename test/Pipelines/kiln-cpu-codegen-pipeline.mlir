@@ -30,6 +30,9 @@
 // STAGE: kiln-drop-variable-results,
 // STAGE: kiln-copies-to-linalg,
 // STAGE-NEXT: func.func(
+// STAGE-NEXT: kiln-cpu-parallel-chunks
+// STAGE-NEXT: ),
+// STAGE-NEXT: func.func(
 // STAGE-NEXT: kiln-cpu-vectorize-loops{vector-bits={{256|512|128}}}
 // STAGE-NEXT: ),
 // STAGE-NEXT: kiln-cpu-parallel-loops{threads=true},

@@ -19,7 +19,9 @@
 
 #include "kiln/Codegen/CPU/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -248,17 +250,89 @@ LogicalResult splitReduction(RewriterBase &rewriter, linalg::LinalgOp op,
   return success();
 }
 
+/// Splits `op`, on buffers, along loop `split.first` into an scf.forall of
+/// chunks of `split.second` iterations: each chunk is the op on subviews of
+/// its operands (bufferization's copies and fills, an elementwise op that
+/// got a buffer of its own, are only seen here). Every operand's map must
+/// be a projected permutation.
+LogicalResult chunkOnBuffers(RewriterBase &rewriter, linalg::LinalgOp op,
+                             std::pair<unsigned, int64_t> split) {
+  auto [loop, size] = split;
+  int64_t extent = op.getStaticLoopRanges()[loop];
+  if (ShapedType::isDynamic(extent) ||
+      !llvm::all_of(op.getIndexingMapsArray(), [](AffineMap map) {
+        return map.isProjectedPermutation();
+      }))
+    return failure();
+  Location loc = op.getLoc();
+  MLIRContext *context = op.getContext();
+  rewriter.setInsertionPoint(op);
+  auto forall = scf::ForallOp::create(
+      rewriter, loc,
+      ArrayRef<OpFoldResult>{rewriter.getIndexAttr(
+          llvm::divideCeil(extent, size))},
+      ValueRange{}, std::nullopt);
+  rewriter.setInsertionPointToStart(forall.getBody());
+  Value chunk = forall.getInductionVar(0);
+  AffineExpr c = getAffineDimExpr(0, context);
+  OpFoldResult offset = affine::makeComposedFoldedAffineApply(
+      rewriter, loc, c * size, {chunk});
+  OpFoldResult length = affine::makeComposedFoldedAffineMin(
+      rewriter, loc,
+      AffineMap::get(1, 0, {getAffineConstantExpr(size, context),
+                            getAffineConstantExpr(extent, context) - c * size},
+                     context),
+      {chunk});
+  IRMapping mapping;
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto type = dyn_cast<MemRefType>(operand.get().getType());
+    if (!type)
+      continue;
+    std::optional<unsigned> position = op.getMatchingIndexingMap(&operand)
+                                           .getResultPosition(
+                                               getAffineDimExpr(loop, context));
+    if (!position)
+      continue;
+    SmallVector<OpFoldResult> offsets(type.getRank(), rewriter.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes =
+        memref::getMixedSizes(rewriter, loc, operand.get());
+    SmallVector<OpFoldResult> strides(type.getRank(), rewriter.getIndexAttr(1));
+    offsets[*position] = offset;
+    sizes[*position] = length;
+    mapping.map(operand.get(),
+                memref::SubViewOp::create(rewriter, loc, operand.get(),
+                                          offsets, sizes, strides)
+                    .getResult());
+  }
+  rewriter.clone(*op, mapping);
+  rewriter.eraseOp(op);
+  return success();
+}
+
 struct CPUParallelChunksPass
     : public mlir::kiln::impl::KilnCPUParallelChunksBase<
           CPUParallelChunksPass> {
   void runOnOperation() override {
+    IRRewriter rewriter(&getContext());
+    // On buffers (after bufferization): the large ops at the function's top
+    // level, fills included, each one forall of chunks.
+    SmallVector<linalg::LinalgOp> bufferOps;
+    for (Operation &op : getOperation().getBody().getOps())
+      if (auto linalgOp = dyn_cast<linalg::LinalgOp>(&op))
+        if (linalgOp.hasPureBufferSemantics() && linalgOp.getNumLoops() > 0 &&
+            linalgOp.getNumDpsInits() == 1 &&
+            linalgOp.getNumParallelLoops() == linalgOp.getNumLoops())
+          bufferOps.push_back(linalgOp);
+    for (linalg::LinalgOp op : bufferOps)
+      if (std::optional<std::pair<unsigned, int64_t>> split = chooseSplit(op))
+        (void)chunkOnBuffers(rewriter, op, *split);
+
     SmallVector<linalg::LinalgOp> candidates;
     getOperation()->walk([&](linalg::LinalgOp op) {
       if (op.hasPureTensorSemantics() && !op->getParentOfType<scf::ForallOp>() &&
           !isa<linalg::FillOp>(op.getOperation()) && op.getNumLoops() > 0)
         candidates.push_back(op);
     });
-    IRRewriter rewriter(&getContext());
     for (linalg::LinalgOp op : candidates) {
       std::optional<std::pair<unsigned, int64_t>> split = chooseSplit(op);
       if (!split) {

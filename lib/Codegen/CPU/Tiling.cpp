@@ -37,14 +37,28 @@ linalg::GenericOp epilogueOf(linalg::LinalgOp op) {
   return user;
 }
 
+/// Whether `value` may hold a variable's old value: a block argument (an
+/// entry argument, a loop's carried value), or a view of one. A value that
+/// an op computes has its own buffer, or is the variable's new value.
+bool mayBeVariable(Value value) {
+  while (Operation *producer = value.getDefiningOp()) {
+    if (!isa<tensor::CastOp, tensor::ExpandShapeOp, tensor::CollapseShapeOp,
+             tensor::ExtractSliceOp, tensor::ReshapeOp>(producer))
+      return false;
+    value = producer->getOperand(0);
+  }
+  return true;
+}
+
 /// Whether `user` reads, besides `op`'s result, an operand of the result's
-/// type through an identity map.
+/// type through an identity map that may be a variable's old value.
 bool readsWholeOperand(linalg::LinalgOp op, linalg::GenericOp user) {
   Value result = op->getResult(0);
   return llvm::any_of(user.getDpsInputOperands(), [&](OpOperand *input) {
     return input->get() != result &&
            input->get().getType() == result.getType() &&
-           user.getMatchingIndexingMap(input).isIdentity();
+           user.getMatchingIndexingMap(input).isIdentity() &&
+           mayBeVariable(input->get());
   });
 }
 
@@ -106,9 +120,10 @@ linalg::LinalgOp mlir::kiln::cpu::tileWithEpilogue(
     llvm::function_ref<bool(Operation *)> isTiledOp) {
   linalg::GenericOp epilogue = epilogueOf(op);
   // The epilogue updates the op's result in place, unless it also reads a
-  // whole tensor of the result's shape (an optimizer step w - lr * dW): its
-  // result can then take that tensor's buffer (a variable updated in place),
-  // which the op's accumulation would overwrite before the epilogue reads it.
+  // whole tensor of the result's shape that may be a variable (an optimizer
+  // step w - lr * dW): its result can then take that variable's buffer,
+  // which the op's accumulation would overwrite before the epilogue reads
+  // it. A computed tensor (the activation a relu gradient reads) is safe.
   if (epilogue && !readsWholeOperand(op, epilogue))
     epilogue = makeInPlace(rewriter, op, epilogue);
   Operation *root = epilogue ? epilogue.getOperation() : op.getOperation();

@@ -140,3 +140,47 @@ func.func @indexed_sum(%dy: tensor<32x24x24x16xf32>, %init: tensor<16xf32>) -> t
   } -> tensor<16xf32>
   return %r : tensor<16xf32>
 }
+
+// -----
+
+// On buffers (the pass runs again after bufferization): a fill of a padded
+// gradient, 32 x 28 x 28 x 16 = 401408 iterations, becomes a parallel loop
+// of 11 chunks of 3 images (the last one of 2), each a fill of a subview.
+// CHECK-LABEL: func.func @padded_fill
+// CHECK: scf.forall (%[[C:.*]]) in (11)
+// CHECK:   %[[OFFSET:.*]] = affine.apply #{{.*}}(%[[C]])
+// CHECK:   %[[SIZE:.*]] = affine.min #{{.*}}(%[[C]])
+// CHECK:   %[[CHUNK:.*]] = memref.subview %{{.*}}[%[[OFFSET]], 0, 0, 0] [%[[SIZE]], 28, 28, 16] [1, 1, 1, 1]
+// CHECK:   linalg.fill ins(%{{.*}} : f32) outs(%[[CHUNK]] : memref<?x28x28x16xf32, strided<[12544, 448, 16, 1], offset: ?>>)
+// CHECK-NOT: linalg.fill
+func.func @padded_fill(%out: memref<32x28x28x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%out : memref<32x28x28x16xf32>)
+  return
+}
+
+// -----
+
+// A copy on buffers between strided views: both operands are cut the same
+// way. A small one, and an op inside a loop, stay as they are.
+// CHECK-LABEL: func.func @buffer_copy
+// CHECK: scf.forall (%{{.*}}) in (8)
+// CHECK:   memref.subview %{{.*}} [%{{.*}}, 24, 24, 16]
+// CHECK:   memref.subview %{{.*}} [%{{.*}}, 24, 24, 16]
+// CHECK:   linalg.copy
+// CHECK: linalg.copy ins(%{{.*}} : memref<4x16xf32>)
+// CHECK: scf.for
+// CHECK-NEXT: linalg.copy ins(%{{.*}} : memref<32x24x24x16xf32
+func.func @buffer_copy(%in: memref<32x28x28x16xf32>, %out: memref<32x24x24x16xf32>,
+                       %a: memref<4x16xf32>, %b: memref<4x16xf32>) {
+  %view = memref.subview %in[0, 2, 2, 0] [32, 24, 24, 16] [1, 1, 1, 1] : memref<32x28x28x16xf32> to memref<32x24x24x16xf32, strided<[12544, 448, 16, 1], offset: 928>>
+  linalg.copy ins(%view : memref<32x24x24x16xf32, strided<[12544, 448, 16, 1], offset: 928>>) outs(%out : memref<32x24x24x16xf32>)
+  linalg.copy ins(%a : memref<4x16xf32>) outs(%b : memref<4x16xf32>)
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %c2 step %c1 {
+    linalg.copy ins(%view : memref<32x24x24x16xf32, strided<[12544, 448, 16, 1], offset: 928>>) outs(%out : memref<32x24x24x16xf32>)
+  }
+  return
+}

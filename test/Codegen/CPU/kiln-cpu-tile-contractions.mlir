@@ -220,3 +220,44 @@ func.func @weight_update(%x: tensor<64x784xf32>, %dy: tensor<64x256xf32>, %w: te
   } -> tensor<784x256xf32>
   return %r : tensor<784x256xf32>
 }
+
+// -----
+
+// The same shape of epilogue reading a tensor the function computes (a
+// relu gradient reading the forward activation): that tensor has its own
+// buffer, so the product accumulates into the result's tile and the
+// epilogue rewrites it in place; no temporary tile.
+// CHECK-LABEL: func.func @computed_operand
+// CHECK: scf.forall (%[[M:.*]]) = {{.*}} shared_outs(%[[OUT:.*]] =
+// CHECK: %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%[[M]], 0]
+// CHECK: %[[FILLED:.*]] = linalg.fill {{.*}} outs(%[[TILE]] : tensor<56x256xf32>)
+// CHECK: vector.contract
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<56x256xf32>) outs(%{{.*}} : tensor<56x256xf32>)
+#xt2 = affine_map<(d0, d1, d2) -> (d2, d0)>
+#dy2 = affine_map<(d0, d1, d2) -> (d2, d1)>
+#out2 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @computed_operand(%x: tensor<64x784xf32>, %dy: tensor<64x256xf32>, %h: tensor<784x256xf32>) -> tensor<784x256xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<784x256xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<784x256xf32>) -> tensor<784x256xf32>
+  %g = linalg.matmul indexing_maps = [#xt2, #dy2, #out2] ins(%x, %dy : tensor<64x784xf32>, tensor<64x256xf32>) outs(%f : tensor<784x256xf32>) -> tensor<784x256xf32>
+  %e1 = tensor.empty() : tensor<784x256xf32>
+  %act = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%h : tensor<784x256xf32>) outs(%e1 : tensor<784x256xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %z = arith.constant 0.0 : f32
+    %m = arith.maximumf %a, %z : f32
+    linalg.yield %m : f32
+  } -> tensor<784x256xf32>
+  %e2 = tensor.empty() : tensor<784x256xf32>
+  %r = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%act, %g : tensor<784x256xf32>, tensor<784x256xf32>) outs(%e2 : tensor<784x256xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %z = arith.constant 0.0 : f32
+    %c = arith.cmpf ogt, %a, %z : f32
+    %s = arith.select %c, %b, %z : f32
+    linalg.yield %s : f32
+  } -> tensor<784x256xf32>
+  return %r : tensor<784x256xf32>
+}

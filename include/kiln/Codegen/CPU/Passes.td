@@ -217,7 +217,8 @@ def KilnCPUParallelChunks
     : Pass<"kiln-cpu-parallel-chunks", "::mlir::func::FuncOp"> {
   let summary = "Splits large linalg ops into chunks for the threads";
   let description = [{
-    Runs on linalg on tensors, after `kiln-cpu-tile-contractions`. Every
+    Runs on linalg on tensors, after `kiln-cpu-tile-contractions`, and on
+    buffers after bufferization (below). Every
     linalg op with at least 262144 loop iterations that is not already
     inside a parallel loop (elementwise chains, reductions, transposes, the
     patch copies of convolutions) is tiled along its outermost parallel
@@ -239,11 +240,18 @@ def KilnCPUParallelChunks
     and a `linalg.reduce` adds them in order into the op's own output. The
     sums then run in a different order than in one sequence, but in the
     same order for any number of threads.
+
+    On buffers (the CPU pipeline runs the pass again right after
+    bufferization), every linalg op at the function's top level whose loops
+    are all parallel and that has enough iterations (bufferization's fills
+    of padded tensors and copies, included) is split the same way into an
+    `scf.forall` of the same op on subviews of its operands.
     `kiln-cpu-parallel-loops` later runs the chunks on the runtime's pool.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::affine::AffineDialect",
                            "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
 }
