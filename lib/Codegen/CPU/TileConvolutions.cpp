@@ -84,25 +84,27 @@ unsigned resultBits(linalg::LinalgOp op) {
       .getElementTypeBitWidth();
 }
 
-/// `value` (rank 4, two leading unit dimensions) as the matrix of its last
-/// two, every `stride`-th row.
+/// `value` (leading unit dimensions) as the matrix of its last two, every
+/// `stride`-th row.
 Value matrixOf(RewriterBase &rewriter, Location loc, Value value, int64_t rows,
                int64_t columns, int64_t stride) {
   auto type = cast<RankedTensorType>(value.getType());
   auto matrix =
       RankedTensorType::get({rows, columns}, type.getElementType());
-  auto index = [&](ArrayRef<int64_t> values) {
+  int64_t rank = type.getRank();
+  auto index = [&](ArrayRef<int64_t> last, int64_t leading) {
+    SmallVector<int64_t> values(rank - 2, leading);
+    llvm::append_range(values, last);
     return getAsIndexOpFoldResult(rewriter.getContext(), values);
   };
-  return tensor::ExtractSliceOp::create(rewriter, loc, matrix, value,
-                                        index({0, 0, 0, 0}),
-                                        index({1, 1, rows, columns}),
-                                        index({1, 1, stride, 1}));
+  return tensor::ExtractSliceOp::create(
+      rewriter, loc, matrix, value, index({0, 0}, 0),
+      index({rows, columns}, 1), index({stride, 1}, 1));
 }
 
 /// Replaces `op` by the matrix product `lhs @ rhs` accumulated into its
 /// result, with `maps` for (m, n, k) (none: a plain matmul), marked as a
-/// register tile. The result is a matrix, or a tile with two leading unit
+/// register tile. The result is a matrix, or a tile with leading unit
 /// dimensions (a convolution's), read and written as the matrix of the
 /// last two.
 void replaceByProduct(RewriterBase &rewriter, linalg::LinalgOp op, Value lhs,
@@ -131,12 +133,15 @@ void replaceByProduct(RewriterBase &rewriter, linalg::LinalgOp op, Value lhs,
     rewriter.replaceOp(op, product->getResults());
     return;
   }
-  auto index = [&](ArrayRef<int64_t> values) {
+  int64_t rank = outType.getRank();
+  auto index = [&](ArrayRef<int64_t> last, int64_t leading) {
+    SmallVector<int64_t> values(rank - 2, leading);
+    llvm::append_range(values, last);
     return getAsIndexOpFoldResult(rewriter.getContext(), values);
   };
   rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
-      op, product.getResult(0), out, index({0, 0, 0, 0}),
-      index({1, 1, rows, columns}), index({1, 1, 1, 1}));
+      op, product.getResult(0), out, index({0, 0}, 0),
+      index({rows, columns}, 1), index({1, 1}, 1));
 }
 
 /// Tiles `op` into scf.for loops of `sizes` and marks the loops of its
@@ -285,44 +290,74 @@ public:
     Value rows = tensor::CollapseShapeOp::create(
         rewriter, loc, patches,
         ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3, 4}, {5}});
-    Value init = tensor::CollapseShapeOp::create(
-        rewriter, loc, op.getDpsInits()[0],
-        ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
-    // (m, f, n, oh, ow): dW[m, f] += P[n, oh, m, ow] * dY[n, oh, ow, f].
+    // The images split into S groups, each summed into its own partial
+    // result (rows of an S x window x F tensor) in parallel, the partials
+    // then added in order: the result has one register tile, which would
+    // otherwise run on one thread. S depends on the shape only.
+    int64_t groups = imageGroups(n, oh * ow);
+    int64_t perGroup = n / groups;
+    Value groupedRows = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get({groups, perGroup, oh, window, ow}, element),
+        rows, ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}, {4}});
+    Value groupedDy = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get({groups, perGroup, oh, ow, f}, element), dy,
+        ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}, {4}});
+    auto partialType = RankedTensorType::get({groups, window, f}, element);
+    Value zero = arith::ConstantOp::create(rewriter, loc, element,
+                                           rewriter.getZeroAttr(element));
+    Value partialInit =
+        linalg::FillOp::create(
+            rewriter, loc, zero,
+            ValueRange{tensor::EmptyOp::create(rewriter, loc,
+                                               partialType.getShape(), element)})
+            .getResult(0);
+    // (s, m, f, n, oh, ow): partial[s, m, f] += P[s, n, oh, m, ow] *
+    // dY[s, n, oh, ow, f].
     auto map = [&](ArrayRef<unsigned> dims) {
-      return AffineMap::get(5, 0,
+      return AffineMap::get(6, 0,
                             llvm::map_to_vector(dims, [&](unsigned i) {
                               return getAffineDimExpr(i, context);
                             }),
                             context);
     };
     auto product = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{init.getType()}, ValueRange{rows, dy},
-        ValueRange{init},
-        ArrayRef<AffineMap>{map({2, 3, 0, 4}), map({2, 3, 4, 1}),
-                            map({0, 1})},
+        rewriter, loc, TypeRange{partialType},
+        ValueRange{groupedRows, groupedDy}, ValueRange{partialInit},
+        ArrayRef<AffineMap>{map({0, 3, 4, 1, 5}), map({0, 3, 4, 5, 2}),
+                            map({0, 1, 2})},
         {utils::IteratorType::parallel, utils::IteratorType::parallel,
-         utils::IteratorType::reduction, utils::IteratorType::reduction,
-         utils::IteratorType::reduction},
+         utils::IteratorType::parallel, utils::IteratorType::reduction,
+         utils::IteratorType::reduction, utils::IteratorType::reduction},
         [](OpBuilder &b, Location l, ValueRange args) {
           Value mul = arith::MulFOp::create(b, l, args[0], args[1]);
           linalg::YieldOp::create(b, l,
                                   ValueRange{arith::AddFOp::create(
                                       b, l, args[2], mul)});
         });
+    Value init = tensor::CollapseShapeOp::create(
+        rewriter, loc, op.getDpsInits()[0],
+        ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
+    auto merge = linalg::ReduceOp::create(
+        rewriter, loc, ValueRange{product.getResult(0)}, ValueRange{init},
+        ArrayRef<int64_t>{0}, [](OpBuilder &b, Location l, ValueRange args) {
+          linalg::YieldOp::create(
+              b, l, ValueRange{arith::AddFOp::create(b, l, args[1], args[0])});
+        });
     rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
-        op, resultType, product.getResult(0),
+        op, resultType, merge->getResult(0),
         ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
     linalg::LinalgOp block = kiln::cpu::tileWithEpilogue(
-        rewriter, product, {tile->rows, tile->columns, 0, 0, 0},
+        rewriter, product, {1, tile->rows, tile->columns, 0, 0, 0},
         [](Operation *tiled) {
           auto generic = dyn_cast<linalg::GenericOp>(tiled);
-          return generic && generic.getNumLoops() == 5;
+          return generic && generic.getNumLoops() == 6;
         });
     if (!block)
       return;
     linalg::LinalgOp inner =
-        tileWindowLoops(rewriter, block, {0, 0, 1, 1, 0});
+        tileWindowLoops(rewriter, block, {0, 0, 0, 1, 1, 0});
     if (!inner || !isStatic(inner))
       return;
     // The step: (rows x OW) @ (OW x NR) into the register tile.
@@ -332,6 +367,19 @@ public:
     Value rhs = matrixOf(rewriter, loc, inner.getDpsInputs()[1], ow,
                          tile->columns, 1);
     replaceByProduct(rewriter, inner, lhs, rhs, {});
+  }
+
+  /// The number of image groups a narrow filter gradient sums separately:
+  /// at most 8, a divisor of the batch, each group at least kGroupPixels
+  /// output pixels (fewer would cost more to merge and start than they
+  /// save).
+  static int64_t imageGroups(int64_t images, int64_t pixelsPerImage) {
+    constexpr int64_t kMaxGroups = 8, kGroupPixels = 2048;
+    int64_t groups = std::min<int64_t>(
+        {kMaxGroups, images, images * pixelsPerImage / kGroupPixels});
+    while (groups > 1 && images % groups != 0)
+      --groups;
+    return std::max<int64_t>(groups, 1);
   }
 
 private:

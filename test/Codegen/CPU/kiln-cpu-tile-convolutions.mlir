@@ -96,14 +96,18 @@ func.func @filter_gradient(%x: tensor<2x9x9x16xf32>, %dy: tensor<2x4x4x16xf32>) 
 // per tile (a chain of dependent FMAs): the image is copied into
 // window-major rows (pixels innermost, both sides contiguous) and the 9
 // window positions are the register tile's rows: 9 x 16, accumulated
-// across the output rows.
+// across the output rows. The images form groups of at least 2048 output
+// pixels (at most 8), each summed into its own partial result in parallel,
+// the partials then added in order; here, 2 x 7 x 7 pixels, one group.
 // CHECK-LABEL: func.func @one_channel_filter_gradient
 // CHECK: %[[P:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<2x7x3x3x1x7xf32>)
 // CHECK: %[[ROWS:.*]] = tensor.collapse_shape %[[P]] {{\[\[}}0], [1], [2, 3, 4], [5]] : tensor<2x7x3x3x1x7xf32> into tensor<2x7x9x7xf32>
-// CHECK: scf.forall {{.*}} to (9, 16) step (9, 16)
+// CHECK: tensor.expand_shape %[[ROWS]] {{.*}} into tensor<1x2x7x9x7xf32>
+// CHECK: scf.forall {{.*}} to (1, 9, 16) step (1, 9, 16)
 // CHECK: linalg.matmul {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<9x7xf32>, tensor<7x16xf32>) outs(%{{.*}} : tensor<9x16xf32>)
 // CHECK: } {kiln_accumulating_loop}
 // CHECK: } {kiln_accumulating_loop}
+// CHECK: linalg.reduce { arith.addf } ins(%{{.*}} : tensor<1x9x16xf32>) outs(%{{.*}} : tensor<9x16xf32>) dimensions = [0]
 // CHECK: tensor.expand_shape %{{.*}} output_shape [3, 3, 1, 16]
 func.func @narrow(%x: tensor<1x6x6x2xf32>, %w: tensor<3x3x2x4xf32>) -> tensor<1x4x4x4xf32> {
   %y = kiln.conv2d %x, %w {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<1x6x6x2xf32>, tensor<3x3x2x4xf32> -> tensor<1x4x4x4xf32>
@@ -111,5 +115,20 @@ func.func @narrow(%x: tensor<1x6x6x2xf32>, %w: tensor<3x3x2x4xf32>) -> tensor<1x
 }
 func.func @one_channel_filter_gradient(%x: tensor<2x9x9x1xf32>, %dy: tensor<2x7x7x16xf32>) -> tensor<3x3x1x16xf32> {
   %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<2x9x9x1xf32>, tensor<2x7x7x16xf32> -> tensor<3x3x1x16xf32>
+  return %dw : tensor<3x3x1x16xf32>
+}
+
+// -----
+
+// Six images of 32 x 32 output pixels: three groups of two (6144 pixels do
+// not make four groups of 2048), a parallel loop over the groups.
+// CHECK-LABEL: func.func @grouped_filter_gradient
+// CHECK: tensor.expand_shape {{.*}} into tensor<3x2x32x9x32xf32>
+// CHECK: tensor.expand_shape {{.*}} into tensor<3x2x32x32x16xf32>
+// CHECK: scf.forall {{.*}} to (3, 9, 16) step (1, 9, 16)
+// CHECK: linalg.matmul {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<9x32xf32>, tensor<32x16xf32>) outs(%{{.*}} : tensor<9x16xf32>)
+// CHECK: linalg.reduce { arith.addf } ins(%{{.*}} : tensor<3x9x16xf32>) outs(%{{.*}} : tensor<9x16xf32>) dimensions = [0]
+func.func @grouped_filter_gradient(%x: tensor<6x34x34x1xf32>, %dy: tensor<6x32x32x16xf32>) -> tensor<3x3x1x16xf32> {
+  %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<6x34x34x1xf32>, tensor<6x32x32x16xf32> -> tensor<3x3x1x16xf32>
   return %dw : tensor<3x3x1x16xf32>
 }

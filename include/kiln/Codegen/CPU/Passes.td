@@ -149,7 +149,11 @@ def KilnCPUTileConvolutions
     largest divisor of OW (C) that fits the register budget. A filter
     gradient over fewer channels copies the image once into window-major
     rows `P[n, oh, (kh, kw, c), ow]` (pixels innermost) and takes the
-    KH x KW x C window positions as the register rows. A shape without
+    KH x KW x C window positions as the register rows; its images are
+    summed in up to 8 groups of at least 2048 output pixels, each into its
+    own partial result (a parallel loop over the groups, the result being a
+    single register tile), then the partials are added in order by a
+    `linalg.reduce`, the same way for any thread count. A shape without
     such a tile (filters not a whole number of vectors, fewer than 4 rows)
     is left to the patch-copy strategy. The images are read in place (a
     row of pixels is contiguous), where im2col copies them KH x KW times.
