@@ -43,6 +43,23 @@ namespace {
 /// optimizer updates of an MLP step ran faster whole than in three chunks,
 /// on one thread and on two.
 constexpr int64_t kMinIterations = 1 << 18;
+/// A copy (a body that yields one of its inputs: a convolution's patches)
+/// moves memory and nothing else; it pays to split from half as many
+/// iterations.
+constexpr int64_t kMinCopyIterations = 1 << 17;
+
+/// Whether `op`'s body only yields one of its inputs.
+bool isCopy(linalg::LinalgOp op) {
+  Block *body = op.getBlock();
+  if (!body || body->getOperations().size() != 1)
+    return false;
+  auto yield = dyn_cast<linalg::YieldOp>(body->getTerminator());
+  if (!yield || yield.getNumOperands() != 1)
+    return false;
+  auto argument = dyn_cast<BlockArgument>(yield.getOperand(0));
+  return argument && argument.getOwner() == body &&
+         argument.getArgNumber() < op.getNumDpsInputs();
+}
 /// The work of one chunk, in loop iterations, and the most chunks.
 constexpr int64_t kChunkIterations = 1 << 15;
 constexpr int64_t kMaxChunks = 64;
@@ -55,7 +72,7 @@ std::optional<std::pair<unsigned, int64_t>> chooseSplit(linalg::LinalgOp op) {
   int64_t iterations = 1;
   for (int64_t range : ranges)
     iterations *= ShapedType::isDynamic(range) ? kOpenExtent : range;
-  if (iterations < kMinIterations)
+  if (iterations < (isCopy(op) ? kMinCopyIterations : kMinIterations))
     return std::nullopt;
   // The outermost parallel loop with more than one iteration.
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();

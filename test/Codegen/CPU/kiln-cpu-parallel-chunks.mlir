@@ -184,3 +184,33 @@ func.func @buffer_copy(%in: memref<32x28x28x16xf32>, %out: memref<32x24x24x16xf3
   }
   return
 }
+
+// -----
+
+// A copy (the body yields an input: a convolution's patches) splits from
+// 131072 iterations; other ops of the same size (here 256 x 640 = 163840)
+// stay whole.
+// CHECK-LABEL: func.func @copy_splits_earlier
+// CHECK: scf.forall (%{{.*}}) = (0) to (256) step (52)
+// CHECK:   linalg.generic
+// CHECK:     linalg.yield %{{.*}} : f32
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: scf.forall
+// CHECK: arith.negf
+#cp = affine_map<(d0, d1) -> (d0, d1)>
+func.func @copy_splits_earlier(%x: tensor<256x640xf32>) -> (tensor<256x640xf32>, tensor<256x640xf32>) {
+  %e = tensor.empty() : tensor<256x640xf32>
+  %c = linalg.generic {indexing_maps = [#cp, #cp], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<256x640xf32>) outs(%e : tensor<256x640xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<256x640xf32>
+  %e2 = tensor.empty() : tensor<256x640xf32>
+  %n = linalg.generic {indexing_maps = [#cp, #cp], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<256x640xf32>) outs(%e2 : tensor<256x640xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = arith.negf %a : f32
+    linalg.yield %r : f32
+  } -> tensor<256x640xf32>
+  return %c, %n : tensor<256x640xf32>, tensor<256x640xf32>
+}

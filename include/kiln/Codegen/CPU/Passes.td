@@ -223,7 +223,8 @@ def KilnCPUParallelChunks
   let description = [{
     Runs on linalg on tensors, after `kiln-cpu-tile-contractions`, and on
     buffers after bufferization (below). Every
-    linalg op with at least 262144 loop iterations that is not already
+    linalg op with at least 262144 loop iterations (131072 for a copy, whose
+    body yields one of its inputs: it only moves memory) that is not already
     inside a parallel loop (elementwise chains, reductions, transposes, the
     patch copies of convolutions) is tiled along its outermost parallel
     loop into an `scf.forall` of at most 64 chunks of about 32768
