@@ -21,7 +21,6 @@
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -268,60 +267,21 @@ LogicalResult splitReduction(RewriterBase &rewriter, linalg::LinalgOp op,
 }
 
 /// Splits `op`, on buffers, along loop `split.first` into an scf.forall of
-/// chunks of `split.second` iterations: each chunk is the op on subviews of
-/// its operands (bufferization's copies and fills, an elementwise op that
-/// got a buffer of its own, are only seen here). Every operand's map must
-/// be a projected permutation.
+/// chunks of `split.second` iterations through upstream's TilingInterface
+/// (each chunk the op on subviews of its operands): bufferization's copies
+/// and fills are only seen here.
 LogicalResult chunkOnBuffers(RewriterBase &rewriter, linalg::LinalgOp op,
                              std::pair<unsigned, int64_t> split) {
-  auto [loop, size] = split;
-  int64_t extent = op.getStaticLoopRanges()[loop];
-  if (ShapedType::isDynamic(extent) ||
-      !llvm::all_of(op.getIndexingMapsArray(), [](AffineMap map) {
-        return map.isProjectedPermutation();
-      }))
-    return failure();
-  Location loc = op.getLoc();
-  MLIRContext *context = op.getContext();
+  SmallVector<int64_t> sizes(op.getNumLoops(), 0);
+  sizes[split.first] = split.second;
+  scf::SCFTilingOptions options;
+  options.setTileSizes(getAsIndexOpFoldResult(op.getContext(), sizes));
+  options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
   rewriter.setInsertionPoint(op);
-  auto forall = scf::ForallOp::create(
-      rewriter, loc,
-      ArrayRef<OpFoldResult>{rewriter.getIndexAttr(
-          llvm::divideCeil(extent, size))},
-      ValueRange{}, std::nullopt);
-  rewriter.setInsertionPointToStart(forall.getBody());
-  Value chunk = forall.getInductionVar(0);
-  AffineExpr c = getAffineDimExpr(0, context);
-  OpFoldResult offset = affine::makeComposedFoldedAffineApply(
-      rewriter, loc, c * size, {chunk});
-  OpFoldResult length = affine::makeComposedFoldedAffineMin(
-      rewriter, loc,
-      AffineMap::get(1, 0, {getAffineConstantExpr(size, context),
-                            getAffineConstantExpr(extent, context) - c * size},
-                     context),
-      {chunk});
-  IRMapping mapping;
-  for (OpOperand &operand : op->getOpOperands()) {
-    auto type = dyn_cast<MemRefType>(operand.get().getType());
-    if (!type)
-      continue;
-    std::optional<unsigned> position = op.getMatchingIndexingMap(&operand)
-                                           .getResultPosition(
-                                               getAffineDimExpr(loop, context));
-    if (!position)
-      continue;
-    SmallVector<OpFoldResult> offsets(type.getRank(), rewriter.getIndexAttr(0));
-    SmallVector<OpFoldResult> sizes =
-        memref::getMixedSizes(rewriter, loc, operand.get());
-    SmallVector<OpFoldResult> strides(type.getRank(), rewriter.getIndexAttr(1));
-    offsets[*position] = offset;
-    sizes[*position] = length;
-    mapping.map(operand.get(),
-                memref::SubViewOp::create(rewriter, loc, operand.get(),
-                                          offsets, sizes, strides)
-                    .getResult());
-  }
-  rewriter.clone(*op, mapping);
+  FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
+      rewriter, cast<TilingInterface>(op.getOperation()), options);
+  if (failed(tiled))
+    return failure();
   rewriter.eraseOp(op);
   return success();
 }

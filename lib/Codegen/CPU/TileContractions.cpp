@@ -298,11 +298,13 @@ public:
           });
       }
     for (linalg::LinalgOp inner : panels) {
+      std::optional<unsigned> b = bOperand(inner, *roles);
+      Value panel = b ? inner->getOperand(*b) : Value();
       Value packed = packB(inner, *roles, sizes, stride);
       std::optional<SmallVector<linalg::LinalgOp>> tiles =
           tileRegisters(inner, bySize(1, sizes.mr, sizes.nr, 0));
       if (packed && tiles)
-        readPackedB(*tiles, packed, sizes.nr);
+        readPackedB(*tiles, panel, packed, sizes.nr);
     }
   }
 
@@ -383,9 +385,9 @@ public:
   }
 
   /// Makes each register tile read its B micro-panel from `packed` (the
-  /// micro-panel at column j is packed[j / NR]) instead of the B panel.
-  void readPackedB(ArrayRef<linalg::LinalgOp> tiles, Value packed,
-                   int64_t nr) {
+  /// micro-panel at column j is packed[j / NR]) instead of `panel`.
+  void readPackedB(ArrayRef<linalg::LinalgOp> tiles, Value panel,
+                   Value packed, int64_t nr) {
     auto packedType = cast<RankedTensorType>(packed.getType());
     int64_t kc = packedType.getDimSize(1);
     for (linalg::LinalgOp tile : tiles) {
@@ -396,19 +398,19 @@ public:
                 SmallVector<int64_t>{kc, nr} ||
             !isConstantIntValue(slice.getMixedOffsets()[0], 0))
           continue;
-        if (slice.getSource() != packedSource(packed))
+        if (slice.getSource() != panel)
           continue;
         rewriter.setInsertionPoint(slice);
         Location loc = slice.getLoc();
         OpFoldResult column = slice.getMixedOffsets()[1];
         AffineExpr j = rewriter.getAffineDimExpr(0);
-        OpFoldResult panel = affine::makeComposedFoldedAffineApply(
+        OpFoldResult micropanel = affine::makeComposedFoldedAffineApply(
             rewriter, loc, j.floorDiv(nr), {column});
         auto microType =
             RankedTensorType::get({kc, nr}, packedType.getElementType());
         Value micro = tensor::ExtractSliceOp::create(
             rewriter, loc, microType, packed,
-            {panel, rewriter.getIndexAttr(0), rewriter.getIndexAttr(0)},
+            {micropanel, rewriter.getIndexAttr(0), rewriter.getIndexAttr(0)},
             {rewriter.getIndexAttr(1), rewriter.getIndexAttr(kc),
              rewriter.getIndexAttr(nr)},
             {rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
@@ -435,16 +437,6 @@ public:
       constants.push_back(*constant);
     }
     return constants;
-  }
-
-  /// The B panel that `packed` was packed from.
-  static Value packedSource(Value packed) {
-    auto transpose = packed.getDefiningOp<linalg::TransposeOp>();
-    Value panel =
-        transpose.getInput().getDefiningOp<tensor::ExpandShapeOp>().getSrc();
-    if (auto cast = panel.getDefiningOp<tensor::CastOp>())
-      return cast.getSource();
-    return panel;
   }
 
   /// Tiles a panel's contraction into register tiles, the full ones peeled

@@ -147,10 +147,9 @@ func.func @indexed_sum(%dy: tensor<32x24x24x16xf32>, %init: tensor<16xf32>) -> t
 // gradient, 32 x 28 x 28 x 16 = 401408 iterations, becomes a parallel loop
 // of 11 chunks of 3 images (the last one of 2), each a fill of a subview.
 // CHECK-LABEL: func.func @padded_fill
-// CHECK: scf.forall (%[[C:.*]]) in (11)
-// CHECK:   %[[OFFSET:.*]] = affine.apply #{{.*}}(%[[C]])
+// CHECK: scf.forall (%[[C:.*]]) = (0) to (32) step (3)
 // CHECK:   %[[SIZE:.*]] = affine.min #{{.*}}(%[[C]])
-// CHECK:   %[[CHUNK:.*]] = memref.subview %{{.*}}[%[[OFFSET]], 0, 0, 0] [%[[SIZE]], 28, 28, 16] [1, 1, 1, 1]
+// CHECK:   %[[CHUNK:.*]] = memref.subview %{{.*}}[%[[C]], 0, 0, 0] [%[[SIZE]], 28, 28, 16] [1, 1, 1, 1]
 // CHECK:   linalg.fill ins(%{{.*}} : f32) outs(%[[CHUNK]] : memref<?x28x28x16xf32, strided<[12544, 448, 16, 1], offset: ?>>)
 // CHECK-NOT: linalg.fill
 func.func @padded_fill(%out: memref<32x28x28x16xf32>) {
@@ -164,9 +163,9 @@ func.func @padded_fill(%out: memref<32x28x28x16xf32>) {
 // A copy on buffers between strided views: both operands are cut the same
 // way. A small one, and an op inside a loop, stay as they are.
 // CHECK-LABEL: func.func @buffer_copy
-// CHECK: scf.forall (%{{.*}}) in (8)
-// CHECK:   memref.subview %{{.*}} [%{{.*}}, 24, 24, 16]
-// CHECK:   memref.subview %{{.*}} [%{{.*}}, 24, 24, 16]
+// CHECK: scf.forall (%{{.*}}) = (0) to (32) step (4)
+// CHECK:   memref.subview %{{.*}} [4, 24, 24, 16]
+// CHECK:   memref.subview %{{.*}} [4, 24, 24, 16]
 // CHECK:   linalg.copy
 // CHECK: linalg.copy ins(%{{.*}} : memref<4x16xf32>)
 // CHECK: scf.for
