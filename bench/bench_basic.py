@@ -29,23 +29,28 @@ import numpy as np  # noqa: E402
 
 TENSOR_RUN = os.path.join(peers.BUILD, "bin", "tensor-run")
 
-# (name, M, K, N): the issue's SGEMM and MLP shapes.
+# (name, M, K, N, B stored N x K): the issue's SGEMM and MLP shapes, and
+# the transposed-B form that a dense layer's input gradient (dY @ W^T) uses.
 MATMULS = [
-    ("SGEMM 1024", 1024, 1024, 1024),
-    ("SGEMM 2048", 2048, 2048, 2048),
-    ("SGEMM 256", 256, 256, 256),
-    ("MLP 64x784 @ 784x256", 64, 784, 256),
-    ("MLP 256x784 @ 784x256", 256, 784, 256),
+    ("SGEMM 1024", 1024, 1024, 1024, False),
+    ("SGEMM 2048", 2048, 2048, 2048, False),
+    ("SGEMM 256", 256, 256, 256, False),
+    ("MLP 64x784 @ 784x256", 64, 784, 256, False),
+    ("MLP 256x784 @ 784x256", 256, 784, 256, False),
+    ("SGEMM 1024 A @ B^T", 1024, 1024, 1024, True),
+    ("MLP 64x256 @ (784x256)^T", 64, 256, 784, True),
 ]
 
 N = 16 * 1024 * 1024
 
 
-def matmul_module(m, k, n):
-    a, b, c = (f"tensor<{m}x{k}xf32>", f"tensor<{k}x{n}xf32>",
+def matmul_module(m, k, n, transposed=False):
+    a, b, c = (f"tensor<{m}x{k}xf32>",
+               f"tensor<{n}x{k}xf32>" if transposed else f"tensor<{k}x{n}xf32>",
                f"tensor<{m}x{n}xf32>")
+    attr = " {transpose_rhs = true}" if transposed else ""
     return (f"func.func @matmul(%a: {a}, %b: {b}) -> {c} {{\n"
-            f"  %0 = kiln.matmul %a, %b : {a}, {b} -> {c}\n"
+            f"  %0 = kiln.matmul %a, %b{attr} : {a}, {b} -> {c}\n"
             f"  return %0 : {c}\n}}\n")
 
 
@@ -113,20 +118,24 @@ def main():
           f"{'numpy us':>9} {'torch us':>9} {'kiln/numpy':>10} {'kiln/torch':>10} "
           f"{'kiln 2t us':>10} {'1t/2t':>6}")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, m, k, n in MATMULS:
+        for name, m, k, n, transposed in MATMULS:
             a = rng.standard_normal((m, k), dtype=np.float32)
-            b = rng.standard_normal((k, n), dtype=np.float32)
+            b = rng.standard_normal((n, k) if transposed else (k, n), dtype=np.float32)
             reps = max(repeat, int(2e9 / (2 * m * n * k)))  # >= ~1 s of work
-            k_us = kiln(tmp, "matmul", matmul_module(m, k, n), [a, b], reps, 1)
+            module = matmul_module(m, k, n, transposed)
+            k_us = kiln(tmp, "matmul", module, [a, b], reps, 1)
             out = np.empty((m, n), np.float32)
-            np_us = measure(lambda: np.matmul(a, b, out=out), reps)
+            # The peers get B^T as a view (BLAS reads it transposed).
+            b_op = b.T if transposed else b
+            np_us = measure(lambda: np.matmul(a, b_op, out=out), reps)
             t_us = float("nan")
             if torch is not None:
                 ta, tb, tout = (torch.from_numpy(v) for v in (a, b, out))
-                t_us = measure(lambda: torch.mm(ta, tb, out=tout), reps)
+                tb_op = tb.t() if transposed else tb
+                t_us = measure(lambda: torch.mm(ta, tb_op, out=tout), reps)
             # Kiln on two threads (the peers stay on one): the speedup, to
             # set beside the machine's own FMA scaling printed above.
-            k2_us = kiln(tmp, "matmul", matmul_module(m, k, n), [a, b], reps, 2)
+            k2_us = kiln(tmp, "matmul", module, [a, b], reps, 2)
             gflops = 2 * m * n * k / k_us / 1e3
             print(f"{name:24} {k_us:9.1f} {gflops:8.1f} {100 * gflops / peak:6.1f} "
                   f"{np_us:9.1f} {t_us:9.1f} {k_us / np_us:10.2f} {k_us / t_us:10.2f} "

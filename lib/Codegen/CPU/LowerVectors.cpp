@@ -98,9 +98,42 @@ struct CPULowerVectorsPass
     return inner;
   }
 
+  /// The 16 x 16 blocks of 32-bit elements that transposes are tiled into
+  /// (AVX-512) become 64 two-source shuffles (upstream's unpack and
+  /// 128-bit-lane shuffle sequence) instead of 256 element moves. Other
+  /// shapes (the partial blocks at the edges, 8 x 8 with AVX2) keep the
+  /// element-wise lowering: upstream's fallback for them, one shuffle of
+  /// the flattened vector, leaves shape casts that do not lower.
+  LogicalResult lowerSquareTransposes() {
+    // Transposing transfers (a block's read) first become a read along the
+    // memory's rows and a vector.transpose.
+    {
+      RewritePatternSet patterns(&getContext());
+      vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
+      if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+        return failure();
+    }
+    SmallVector<Operation *> ops;
+    getOperation().walk([&](vector::TransposeOp op) {
+      VectorType type = op.getSourceVectorType();
+      if (type.getRank() == 2 && type.getDimSize(0) == 16 &&
+          type.getDimSize(1) == 16 && !type.isScalable() &&
+          type.getElementType().getIntOrFloatBitWidth() == 32)
+        ops.push_back(op);
+    });
+    if (ops.empty())
+      return success();
+    RewritePatternSet patterns(&getContext());
+    vector::populateVectorTransposeLoweringPatterns(
+        patterns, vector::VectorTransposeLowering::Shuffle16x16);
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingOps);
+    return applyOpPatternsGreedily(ops, std::move(patterns), config);
+  }
+
   void runOnOperation() override {
     MLIRContext *context = &getContext();
-    if (failed(approximateVectorMath()))
+    if (failed(approximateVectorMath()) || failed(lowerSquareTransposes()))
       return signalPassFailure();
     // Canonicalization stays out of this set: with it, the rewrites of the
     // unrolled contraction grow without bound on large tiles.

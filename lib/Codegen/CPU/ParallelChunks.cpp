@@ -85,9 +85,15 @@ std::optional<std::pair<unsigned, int64_t>> chooseSplit(linalg::LinalgOp op) {
     if (chunks < 2)
       return std::nullopt;
     int64_t size = llvm::divideCeil(extent, chunks);
-    // A loop that is also the innermost one is split at whole cache
-    // lines' worth of iterations, so that the vectorized body stays whole.
-    if (loop + 1 == iterators.size())
+    // A loop that walks an operand's innermost dimension (the innermost
+    // loop; the input's rows of a transpose) is split at whole cache lines'
+    // worth of iterations, so that the vector body (one vector, or a square
+    // block for a transpose) stays whole.
+    AffineExpr dim = getAffineDimExpr(loop, op.getContext());
+    if (loop + 1 == iterators.size() ||
+        llvm::any_of(op.getIndexingMapsArray(), [&](AffineMap map) {
+          return map.getNumResults() > 0 && map.getResults().back() == dim;
+        }))
       size = llvm::alignTo(size, 64);
     // A loop too short for two such chunks is no split.
     if (size >= extent)

@@ -94,24 +94,85 @@ int64_t candidateLanes(linalg::LinalgOp op, int64_t vectorBits) {
   return std::max<int64_t>(vectorBits / element.getIntOrFloatBitWidth(), 1);
 }
 
+/// For a transpose (one input whose innermost dimension is walked by a loop
+/// other than the output's innermost one, every loop parallel, static
+/// or open extents of at least `lanes` along both loops, contiguous innermost
+/// dimensions, elements of at least 8 bits): the loop that walks the
+/// input's innermost dimension. Such an op fails `candidateLanes` (the
+/// input is not contiguous along the innermost loop); it is tiled into
+/// `lanes` x `lanes` blocks instead, each a vector read along the input's
+/// rows, a vector.transpose and a vector write along the output's rows.
+std::optional<unsigned> transposedLoop(linalg::LinalgOp op, int64_t lanes) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 ||
+      op.getNumDpsInputs() != 1 || op.getNumLoops() < 2 ||
+      op.getNumParallelLoops() != op.getNumLoops())
+    return std::nullopt;
+  unsigned last = op.getNumLoops() - 1;
+  AffineMap in = op.getMatchingIndexingMap(op.getDpsInputOperand(0));
+  AffineMap out = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  if (!in.isProjectedPermutation() || !out.isPermutation() ||
+      in.getNumResults() < 2 || out.getDimPosition(out.getNumResults() - 1) !=
+                                     last)
+    return std::nullopt;
+  unsigned t = in.getDimPosition(in.getNumResults() - 1);
+  if (t == last || !in.isFunctionOfDim(last))
+    return std::nullopt;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  for (unsigned loop : {t, last})
+    if (!ShapedType::isDynamic(ranges[loop]) && ranges[loop] < lanes)
+      return std::nullopt;
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto type = cast<MemRefType>(operand.get().getType());
+    Type element = type.getElementType();
+    if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() < 8)
+      return std::nullopt;
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (failed(type.getStridesAndOffset(strides, offset)) ||
+        strides.back() != 1)
+      return std::nullopt;
+  }
+  return t;
+}
+
 struct CPUVectorizeLoopsPass
     : public mlir::kiln::impl::KilnCPUVectorizeLoopsBase<
           CPUVectorizeLoopsPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    SmallVector<std::pair<linalg::LinalgOp, int64_t>> candidates;
+    // Each candidate with its vector width and, for a transpose, the loop
+    // that walks its input's innermost dimension.
+    struct Candidate {
+      linalg::LinalgOp op;
+      int64_t lanes;
+      std::optional<unsigned> transposed;
+    };
+    SmallVector<Candidate> candidates;
     getOperation()->walk([&](linalg::LinalgOp op) {
-      if (int64_t lanes = candidateLanes(op, vectorBits))
-        candidates.push_back({op, lanes});
+      if (int64_t lanes = candidateLanes(op, vectorBits)) {
+        candidates.push_back({op, lanes, std::nullopt});
+        return;
+      }
+      if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1)
+        return;
+      Type element = getElementTypeOrSelf(op.getDpsInits()[0].getType());
+      if (!element.isIntOrFloat())
+        return;
+      int64_t lanes =
+          std::max<int64_t>(vectorBits / element.getIntOrFloatBitWidth(), 1);
+      if (std::optional<unsigned> t = transposedLoop(op, lanes))
+        candidates.push_back({op, lanes, t});
     });
     IRRewriter rewriter(&getContext());
-    UnitAttr marker = rewriter.getUnitAttr();
     bool tiledAny = false;
-    for (auto [op, lanes] : candidates) {
-      // One vector along the innermost loop, one iteration of the others.
+    for (auto [op, lanes, transposed] : candidates) {
+      // One vector along the innermost loop, one iteration of the others; a
+      // transpose, a square block of lanes x lanes.
       SmallVector<int64_t> sizes(op.getNumLoops(), 1);
       sizes.back() = lanes;
+      if (transposed)
+        sizes[*transposed] = lanes;
       linalg::LinalgTilingOptions options;
       options.setTileSizes(sizes);
       rewriter.setInsertionPoint(op);
@@ -120,16 +181,23 @@ struct CPUVectorizeLoopsPass
       if (failed(tiled))
         continue;
       rewriter.eraseOp(op);
-      tiled->op->setAttr(kTileMarker, marker);
+      // The marker names the transposed loop of a transpose's block.
+      tiled->op->setAttr(kTileMarker,
+                         transposed ? Attribute(rewriter.getI64IntegerAttr(
+                                          *transposed))
+                                    : Attribute(rewriter.getUnitAttr()));
       tiledAny = true;
       // The partial vector at the end of the innermost loop is peeled off
       // (the copy of the body keeps the marker): it has a static size when
-      // the extent is static.
-      if (!tiled->loops.empty())
-        if (auto inner = dyn_cast<scf::ForOp>(tiled->loops.back())) {
-          scf::ForOp partial;
-          (void)scf::peelForLoopAndSimplifyBounds(rewriter, inner, partial);
-        }
+      // the extent is static. So are a transpose's partial blocks.
+      for (Operation *loop : llvm::reverse(tiled->loops)) {
+        auto forOp = dyn_cast<scf::ForOp>(loop);
+        scf::ForOp partial;
+        if (forOp && (loop == tiled->loops.back() ||
+                      (transposed && !isConstantIntValue(
+                                         forOp.getStep(), 1))))
+          (void)scf::peelForLoopAndSimplifyBounds(rewriter, forOp, partial);
+      }
     }
     if (!tiledAny)
       return;
@@ -144,18 +212,25 @@ struct CPUVectorizeLoopsPass
     // there could trap); the others stay scalar loops.
     SmallVector<std::pair<linalg::LinalgOp, SmallVector<int64_t>>> tiles;
     getOperation()->walk([&](linalg::LinalgOp op) {
-      if (!op->removeAttr(kTileMarker))
+      Attribute marker = op->removeAttr(kTileMarker);
+      if (!marker)
         return;
+      std::optional<int64_t> transposed;
+      if (auto loop = dyn_cast<IntegerAttr>(marker))
+        transposed = loop.getInt();
       int64_t lanes = std::max<int64_t>(
           vectorBits / getElementTypeOrSelf(op.getDpsInits()[0].getType())
                            .getIntOrFloatBitWidth(),
           1);
       SmallVector<int64_t> ranges = op.getStaticLoopRanges();
       SmallVector<int64_t> bounds = kiln::cpu::loopUpperBounds(op);
-      for (auto [i, bound] : llvm::enumerate(bounds))
+      for (auto [i, bound] : llvm::enumerate(bounds)) {
+        bool vectorLoop = i + 1 == bounds.size() ||
+                          (transposed && static_cast<int64_t>(i) == *transposed);
         if (ShapedType::isDynamic(bound) ||
-            (i + 1 < bounds.size() ? bound != 1 : bound > lanes))
+            (vectorLoop ? bound > lanes : bound != 1))
           return;
+      }
       bool open = llvm::any_of(ranges, ShapedType::isDynamic);
       if (open && !llvm::all_of(op->getOperandTypes(), [](Type type) {
             return isa<FloatType>(getElementTypeOrSelf(type));

@@ -46,3 +46,32 @@ func.func @vector_math(%v: vector<16xf32>, %s: f32, %d: vector<8xf64>)
   %ed = math.exp %d : vector<8xf64>
   return %e, %t, %l, %es, %ed : vector<16xf32>, vector<16xf32>, vector<16xf32>, f32, vector<8xf64>
 }
+
+// A transposing read of a 16 x 16 f32 block becomes a read of its 16 rows
+// and 64 two-source shuffles (unpacks of 32- and 64-bit lanes, then two
+// rounds of 128-bit lane permutations); a smaller block (an edge's 4 x 16)
+// is transposed element by element.
+// CHECK-LABEL: func.func @transpose_block
+// CHECK-NOT: vector.transpose
+// CHECK-COUNT-64: vector.shuffle {{.*}} : vector<16xf32>, vector<16xf32>
+// CHECK-NOT: vector.shuffle
+// CHECK: return
+func.func @transpose_block(%in: memref<16x16xf32>, %out: memref<16x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %v = vector.transfer_read %in[%c0, %c0], %zero {in_bounds = [true, true], permutation_map = affine_map<(d0, d1) -> (d1, d0)>} : memref<16x16xf32>, vector<16x16xf32>
+  vector.transfer_write %v, %out[%c0, %c0] {in_bounds = [true, true]} : vector<16x16xf32>, memref<16x16xf32>
+  return
+}
+
+// CHECK-LABEL: func.func @transpose_edge
+// CHECK-NOT: vector.shuffle
+// CHECK-NOT: vector.transpose
+// CHECK: return
+func.func @transpose_edge(%in: memref<16x4xf32>, %out: memref<4x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %v = vector.transfer_read %in[%c0, %c0], %zero {in_bounds = [true, true], permutation_map = affine_map<(d0, d1) -> (d1, d0)>} : memref<16x4xf32>, vector<4x16xf32>
+  vector.transfer_write %v, %out[%c0, %c0] {in_bounds = [true, true]} : vector<4x16xf32>, memref<4x16xf32>
+  return
+}

@@ -261,3 +261,44 @@ func.func @computed_operand(%x: tensor<64x784xf32>, %dy: tensor<64x256xf32>, %h:
   } -> tensor<784x256xf32>
   return %r : tensor<784x256xf32>
 }
+
+// -----
+
+// A B stored N x K (a matmul with transpose_rhs, as the gradient of a dense
+// layer's input has it) is transposed once into K x N, and the plain matmul
+// on the copy is tiled like any other: register tiles read whole rows of B.
+// CHECK-LABEL: func.func @transposed_b
+// CHECK: %[[T:.*]] = linalg.transpose ins(%{{.*}} : tensor<129x300xf32>) outs(%{{.*}} : tensor<300x129xf32>) permutation = [1, 0]
+// CHECK: scf.forall
+// CHECK: tensor.extract_slice %[[T]][0, %{{.*}}] [300, %{{.*}}] [1, 1] : tensor<300x129xf32> to tensor<300x?xf32>
+// CHECK: vector.contract {{.*}} : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+#ta = affine_map<(m, n, k) -> (m, k)>
+#tb = affine_map<(m, n, k) -> (n, k)>
+#tc = affine_map<(m, n, k) -> (m, n)>
+func.func @transposed_b(%a: tensor<64x300xf32>, %b: tensor<129x300xf32>) -> tensor<64x129xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<64x129xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<64x129xf32>) -> tensor<64x129xf32>
+  %m = linalg.matmul indexing_maps = [#ta, #tb, #tc]
+      ins(%a, %b : tensor<64x300xf32>, tensor<129x300xf32>) outs(%f : tensor<64x129xf32>) -> tensor<64x129xf32>
+  return %m : tensor<64x129xf32>
+}
+
+// -----
+
+// Fewer than 16 rows: the copy would cost about as much as the product, so
+// B keeps its N x K layout.
+// CHECK-LABEL: func.func @transposed_b_few_rows
+// CHECK-NOT: linalg.transpose
+// CHECK: vector.contract
+#fa = affine_map<(m, n, k) -> (m, k)>
+#fb = affine_map<(m, n, k) -> (n, k)>
+#fc = affine_map<(m, n, k) -> (m, n)>
+func.func @transposed_b_few_rows(%a: tensor<4x300xf32>, %b: tensor<129x300xf32>) -> tensor<4x129xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x129xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x129xf32>) -> tensor<4x129xf32>
+  %m = linalg.matmul indexing_maps = [#fa, #fb, #fc]
+      ins(%a, %b : tensor<4x300xf32>, tensor<129x300xf32>) outs(%f : tensor<4x129xf32>) -> tensor<4x129xf32>
+  return %m : tensor<4x129xf32>
+}

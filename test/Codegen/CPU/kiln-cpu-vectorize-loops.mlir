@@ -206,3 +206,39 @@ func.func @dynamic_integers(%x: memref<4x?xi32>, %y: memref<4x?xi32>, %out: memr
   }
   return
 }
+
+// -----
+
+// A transpose (the input's rows are walked by the outer loop): square
+// blocks of 16 x 16 f32 (8 x 8 with AVX2), each one read along the input's
+// rows as a transposing transfer and written along the output's rows; the
+// partial blocks at the edges (40 = 2 x 16 + 8, 36 = 2 x 16 + 4) are peeled
+// and read under masks.
+// CHECK-LABEL: func.func @transpose
+// CHECK: scf.for %[[J:.*]] = %c0 to %c32 step %c16
+// CHECK:   scf.for %[[I:.*]] = %c0 to %c32 step %c16
+// CHECK:     %[[IN:.*]] = memref.subview %{{.*}}[%[[I]], %[[J]]] [16, 16] [1, 1] : memref<40x36xf32> to memref<16x16xf32, strided<[36, 1], offset: ?>>
+// CHECK:     %[[OUT:.*]] = memref.subview %{{.*}}[%[[J]], %[[I]]] [16, 16] [1, 1] : memref<36x40xf32> to memref<16x16xf32, strided<[40, 1], offset: ?>>
+// CHECK:     %[[BLOCK:.*]] = vector.transfer_read %[[IN]]{{.*}}permutation_map = #{{.*}}} : memref<16x16xf32, strided<[36, 1], offset: ?>>, vector<16x16xf32>
+// CHECK:     vector.transfer_write %[[BLOCK]], %[[OUT]]
+// CHECK:   vector.constant_mask [8, 16] : vector<16x16xi1>
+// CHECK: scf.for
+// CHECK:   vector.transfer_read {{.*}} : memref<16x4xf32, strided<[36, 1], offset: ?>>, vector<4x16xf32>
+// CHECK-NOT: linalg.transpose
+// AVX2-LABEL: func.func @transpose
+// AVX2: vector.transfer_read {{.*}} : memref<8x8xf32, strided<[36, 1], offset: ?>>, vector<8x8xf32>
+// AVX2-NOT: linalg.transpose
+func.func @transpose(%x: memref<40x36xf32>, %out: memref<36x40xf32>) {
+  linalg.transpose ins(%x : memref<40x36xf32>) outs(%out : memref<36x40xf32>) permutation = [1, 0]
+  return
+}
+
+// -----
+
+// A transpose too narrow for one block (12 < 16 rows) stays a linalg op.
+// CHECK-LABEL: func.func @narrow_transpose
+// CHECK: linalg.transpose
+func.func @narrow_transpose(%x: memref<12x64xf32>, %out: memref<64x12xf32>) {
+  linalg.transpose ins(%x : memref<12x64xf32>) outs(%out : memref<64x12xf32>) permutation = [1, 0]
+  return
+}
