@@ -21,7 +21,9 @@
 // the loops around it over the window (kh, kw) or the pixels (n, oh) are
 // marked so that the accumulator stays in registers across them. The
 // independent output tiles are scf.forall loops, with the convolution's
-// fill and elementwise epilogue fused, through TilingInterface.
+// fill and elementwise epilogue fused, through TilingInterface. A filter
+// gradient sums its images in groups, the group the outermost parallel
+// loop, and adds the groups' partial gradients in order.
 //
 //===----------------------------------------------------------------------===//
 
@@ -174,6 +176,59 @@ bool isStatic(linalg::LinalgOp op) {
   });
 }
 
+/// A zero-filled tensor of `type`: the partial sums of image groups.
+Value zeros(RewriterBase &rewriter, Location loc, RankedTensorType type) {
+  Type element = type.getElementType();
+  Value zero = arith::ConstantOp::create(rewriter, loc, element,
+                                         rewriter.getZeroAttr(element));
+  Value empty =
+      tensor::EmptyOp::create(rewriter, loc, type.getShape(), element);
+  return linalg::FillOp::create(rewriter, loc, zero, ValueRange{empty})
+      .getResult(0);
+}
+
+/// `init` plus the partial sums (the rows of `partials`, S x init's
+/// shape), added one after the other in the order of their index: the
+/// same sums for any number of threads.
+Value addInOrder(RewriterBase &rewriter, Location loc, Value partials,
+                 Value init) {
+  return linalg::ReduceOp::create(
+             rewriter, loc, ValueRange{partials}, ValueRange{init},
+             ArrayRef<int64_t>{0},
+             [](OpBuilder &b, Location l, ValueRange args) {
+               linalg::YieldOp::create(
+                   b, l,
+                   ValueRange{arith::AddFOp::create(b, l, args[1], args[0])});
+             })
+      ->getResult(0);
+}
+
+/// `value` (images first) as `groups` groups of images: S x N/S x ....
+Value groupedImages(RewriterBase &rewriter, Location loc, Value value,
+                    int64_t groups) {
+  auto type = cast<RankedTensorType>(value.getType());
+  SmallVector<int64_t> shape = {groups, type.getDimSize(0) / groups};
+  llvm::append_range(shape, type.getShape().drop_front());
+  SmallVector<ReassociationIndices> reassociation = {{0, 1}};
+  for (int64_t dim = 2; dim <= type.getRank(); ++dim)
+    reassociation.push_back({dim});
+  return tensor::ExpandShapeOp::create(
+      rewriter, loc, RankedTensorType::get(shape, type.getElementType()),
+      value, reassociation);
+}
+
+/// The number of image groups a filter gradient sums separately: at most
+/// 8, a divisor of the batch, each group at least kGroupPixels output
+/// pixels (fewer would cost more to merge and start than they save).
+int64_t imageGroups(int64_t images, int64_t pixelsPerImage) {
+  constexpr int64_t kMaxGroups = 8, kGroupPixels = 2048;
+  int64_t groups = std::min<int64_t>(
+      {kMaxGroups, images, images * pixelsPerImage / kGroupPixels});
+  while (groups > 1 && images % groups != 0)
+    --groups;
+  return std::max<int64_t>(groups, 1);
+}
+
 class ConvolutionTiler {
 public:
   ConvolutionTiler(RewriterBase &rewriter, int64_t vectorBits)
@@ -225,17 +280,30 @@ public:
     if (!tile)
       return false;
     int64_t ow = dyType.getDimSize(2);
-    // Loops (kh, kw, c, f, n, oh, ow).
+    // The images summed in groups, when the batch allows: loops
+    // (s, kh, kw, c, f, n, oh, ow), else (kh, kw, c, f, n, oh, ow).
+    linalg::GenericOp target = op;
+    int64_t groups =
+        imageGroups(dyType.getDimSize(0), dyType.getDimSize(1) * ow);
+    if (groups > 1)
+      target = sumImageGroups(op, groups);
+    SmallVector<int64_t> blockSizes = {1, 1, tile->rows, tile->columns,
+                                       0, 0, 0};
+    SmallVector<int64_t> rowSizes = {0, 0, 0, 0, 1, 1, 0};
+    if (groups > 1) {
+      blockSizes.insert(blockSizes.begin(), 1);
+      rowSizes.insert(rowSizes.begin(), 0);
+    }
+    unsigned loops = target.getNumLoops();
     linalg::LinalgOp block = kiln::cpu::tileWithEpilogue(
-        rewriter, op, {1, 1, tile->rows, tile->columns, 0, 0, 0},
-        [](Operation *tiled) {
+        rewriter, target, blockSizes, [loops](Operation *tiled) {
           auto generic = dyn_cast<linalg::GenericOp>(tiled);
-          return generic && kiln::cpu::matchFilterGradient(generic);
+          return generic && generic.getNumLoops() == loops &&
+                 generic.getNumDpsInputs() == 2;
         });
     if (!block)
       return true;
-    linalg::LinalgOp inner =
-        tileWindowLoops(rewriter, block, {0, 0, 0, 0, 1, 1, 0});
+    linalg::LinalgOp inner = tileWindowLoops(rewriter, block, rowSizes);
     if (!inner || !isStatic(inner))
       return true;
     rewriter.setInsertionPoint(inner);
@@ -254,6 +322,57 @@ public:
                       AffineMap::get(3, 0, {k, n}, context),
                       AffineMap::get(3, 0, {m, n}, context)});
     return true;
+  }
+
+  /// The filter gradient `op` (loops kh, kw, c, f, n, oh, ow) as the sum
+  /// of `groups` partial gradients, each over its own group of images, that
+  /// a generic with an outer group loop s computes (returned) and a
+  /// linalg.reduce adds in order into `op`'s result. The threads each run
+  /// their own groups, so a thread reads the images and gradients of its
+  /// own part of the batch, the part the other loops of a step (split by
+  /// images too) left in its caches; across (kh, kw) alone, each thread read
+  /// the whole batch, and the 9 blocks of a 3 x 3 window split 5 / 4.
+  linalg::GenericOp sumImageGroups(linalg::GenericOp op, int64_t groups) {
+    MLIRContext *context = op.getContext();
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    Value input = groupedImages(rewriter, loc, op.getDpsInputs()[0], groups);
+    Value dy = groupedImages(rewriter, loc, op.getDpsInputs()[1], groups);
+    auto resultType = cast<RankedTensorType>(op.getDpsInits()[0].getType());
+    SmallVector<int64_t> partialShape = {groups};
+    llvm::append_range(partialShape, resultType.getShape());
+    auto partialType =
+        RankedTensorType::get(partialShape, resultType.getElementType());
+    // Every loop moves in by one; the image index n (now d5) becomes the
+    // group and the image within it.
+    AffineExpr s = getAffineDimExpr(0, context);
+    AffineExpr image = getAffineDimExpr(5, context);
+    SmallVector<AffineMap> maps;
+    for (AffineMap map : op.getIndexingMapsArray()) {
+      AffineMap shifted = map.shiftDims(1);
+      SmallVector<AffineExpr> results = {s};
+      llvm::append_range(results, shifted.getResults());
+      maps.push_back(AffineMap::get(shifted.getNumDims(), 0, results, context));
+    }
+    SmallVector<utils::IteratorType> iterators = {
+        utils::IteratorType::parallel};
+    llvm::append_range(iterators, op.getIteratorTypesArray());
+    auto grouped = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{partialType}, ValueRange{input, dy},
+        ValueRange{zeros(rewriter, loc, partialType)}, maps, iterators);
+    rewriter.cloneRegionBefore(op.getRegion(), grouped.getRegion(),
+                               grouped.getRegion().end());
+    // The operands' maps read (n, ...): with the group in front, (s, n, ...)
+    // as the grouped operands are laid out.
+    for (unsigned i = 0; i < 2; ++i)
+      if (maps[i].getResult(1) != image) {
+        rewriter.eraseOp(grouped);
+        return op;
+      }
+    Value merged =
+        addInOrder(rewriter, loc, grouped.getResult(0), op.getDpsInits()[0]);
+    rewriter.replaceOp(op, merged);
+    return grouped;
   }
 
   /// A filter gradient with too few input channels for register rows (a
@@ -295,24 +414,10 @@ public:
     // then added in order: the result has one register tile, which would
     // otherwise run on one thread. S depends on the shape only.
     int64_t groups = imageGroups(n, oh * ow);
-    int64_t perGroup = n / groups;
-    Value groupedRows = tensor::ExpandShapeOp::create(
-        rewriter, loc,
-        RankedTensorType::get({groups, perGroup, oh, window, ow}, element),
-        rows, ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}, {4}});
-    Value groupedDy = tensor::ExpandShapeOp::create(
-        rewriter, loc,
-        RankedTensorType::get({groups, perGroup, oh, ow, f}, element), dy,
-        ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}, {4}});
+    Value groupedRows = groupedImages(rewriter, loc, rows, groups);
+    Value groupedDy = groupedImages(rewriter, loc, dy, groups);
     auto partialType = RankedTensorType::get({groups, window, f}, element);
-    Value zero = arith::ConstantOp::create(rewriter, loc, element,
-                                           rewriter.getZeroAttr(element));
-    Value partialInit =
-        linalg::FillOp::create(
-            rewriter, loc, zero,
-            ValueRange{tensor::EmptyOp::create(rewriter, loc,
-                                               partialType.getShape(), element)})
-            .getResult(0);
+    Value partialInit = zeros(rewriter, loc, partialType);
     // (s, m, f, n, oh, ow): partial[s, m, f] += P[s, n, oh, m, ow] *
     // dY[s, n, oh, ow, f].
     auto map = [&](ArrayRef<unsigned> dims) {
@@ -339,14 +444,9 @@ public:
     Value init = tensor::CollapseShapeOp::create(
         rewriter, loc, op.getDpsInits()[0],
         ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
-    auto merge = linalg::ReduceOp::create(
-        rewriter, loc, ValueRange{product.getResult(0)}, ValueRange{init},
-        ArrayRef<int64_t>{0}, [](OpBuilder &b, Location l, ValueRange args) {
-          linalg::YieldOp::create(
-              b, l, ValueRange{arith::AddFOp::create(b, l, args[1], args[0])});
-        });
+    Value merge = addInOrder(rewriter, loc, product.getResult(0), init);
     rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
-        op, resultType, merge->getResult(0),
+        op, resultType, merge,
         ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
     linalg::LinalgOp block = kiln::cpu::tileWithEpilogue(
         rewriter, product, {1, tile->rows, tile->columns, 0, 0, 0},
@@ -367,19 +467,6 @@ public:
     Value rhs = matrixOf(rewriter, loc, inner.getDpsInputs()[1], ow,
                          tile->columns, 1);
     replaceByProduct(rewriter, inner, lhs, rhs, {});
-  }
-
-  /// The number of image groups a narrow filter gradient sums separately:
-  /// at most 8, a divisor of the batch, each group at least kGroupPixels
-  /// output pixels (fewer would cost more to merge and start than they
-  /// save).
-  static int64_t imageGroups(int64_t images, int64_t pixelsPerImage) {
-    constexpr int64_t kMaxGroups = 8, kGroupPixels = 2048;
-    int64_t groups = std::min<int64_t>(
-        {kMaxGroups, images, images * pixelsPerImage / kGroupPixels});
-    while (groups > 1 && images % groups != 0)
-      --groups;
-    return std::max<int64_t>(groups, 1);
   }
 
 private:

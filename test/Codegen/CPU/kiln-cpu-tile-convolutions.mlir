@@ -132,3 +132,23 @@ func.func @grouped_filter_gradient(%x: tensor<6x34x34x1xf32>, %dy: tensor<6x32x3
   %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<6x34x34x1xf32>, tensor<6x32x32x16xf32> -> tensor<3x3x1x16xf32>
   return %dw : tensor<3x3x1x16xf32>
 }
+
+// -----
+
+// Sixteen channels over six images of 32 x 32 output pixels: the images in
+// three groups of two as well, the group the outermost parallel loop (each
+// thread then reads its own part of the batch), the (kh, kw, c, f) blocks
+// inside it, and the partial gradients added in order.
+// CHECK-LABEL: func.func @grouped_wide_filter_gradient
+// CHECK: tensor.expand_shape {{.*}} into tensor<3x2x34x34x16xf32>
+// CHECK: tensor.expand_shape {{.*}} into tensor<3x2x32x32x16xf32>
+// CHECK: scf.forall {{.*}} to (3, 3, 3, 16, 16) step (1, 1, 1, 16, 16) {{.*}} -> (tensor<3x3x3x16x16xf32>)
+// CHECK: linalg.fill {{.*}} -> tensor<1x1x1x16x16xf32>
+// CHECK: scf.for {{.*}} to %c2
+// CHECK: scf.for {{.*}} to %c32
+// CHECK: linalg.matmul {{.*}} {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<32x16xf32>, tensor<32x16xf32>) outs(%{{.*}} : tensor<16x16xf32>)
+// CHECK: linalg.reduce { arith.addf } ins(%{{.*}} : tensor<3x3x3x16x16xf32>) outs(%{{.*}} : tensor<3x3x16x16xf32>) dimensions = [0]
+func.func @grouped_wide_filter_gradient(%x: tensor<6x34x34x16xf32>, %dy: tensor<6x32x32x16xf32>) -> tensor<3x3x16x16xf32> {
+  %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<6x34x34x16xf32>, tensor<6x32x32x16xf32> -> tensor<3x3x16x16xf32>
+  return %dw : tensor<3x3x16x16xf32>
+}

@@ -141,12 +141,20 @@ def KilnCPUTileConvolutions
     tile of the result, a sum over the output rows:
 
     ```
-    forall kh, kw, c0 step CT, f0 step NR:
-      for n, oh:                                    // accumulating loops
-        dW[kh, kw, c0:+CT, f0:+NR] +=
+    forall s, kh, kw, c0 step CT, f0 step NR:       // s: image group
+      for n in group s, oh:                         // accumulating loops
+        P[s, kh, kw, c0:+CT, f0:+NR] +=
           X[n, oh*sh + kh*dh, (0:OW)*sw + kw*dw, c0:+CT]^T  // CT x OW
           @ dY[n, oh, :, f0:+NR]                            // OW x NR
+    dW = dW + P[0] + P[1] + ...                     // linalg.reduce, in order
     ```
+
+    The images are summed in S groups (at most 8, a divisor of the batch,
+    each of at least 2048 output pixels; S = 1 drops the group loop), the
+    group outermost: each thread then reads the images and gradients of
+    its own part of the batch, the part that the step's other loops (split
+    by images too) left in its caches, and the partial results are added
+    in the same order for any thread count.
 
     Each product is a `linalg.matmul` on slices, marked
     `kiln_register_tile`: `kiln-cpu-tile-contractions` vectorizes it and
@@ -155,11 +163,9 @@ def KilnCPUTileConvolutions
     largest divisor of OW (C) that fits the register budget. A filter
     gradient over fewer channels copies the image once into window-major
     rows `P[n, oh, (kh, kw, c), ow]` (pixels innermost) and takes the
-    KH x KW x C window positions as the register rows; its images are
-    summed in up to 8 groups of at least 2048 output pixels, each into its
-    own partial result (a parallel loop over the groups, the result being a
-    single register tile), then the partials are added in order by a
-    `linalg.reduce`, the same way for any thread count. A shape without
+    KH x KW x C window positions as the register rows, its images summed
+    in groups the same way (its result is a single register tile: without
+    the groups, one thread would compute it alone). A shape without
     such a tile (filters not a whole number of vectors, fewer than 4 rows)
     is left to the patch-copy strategy. The images are read in place (a
     row of pixels is contiguous), where im2col copies them KH x KW times.
