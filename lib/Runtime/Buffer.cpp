@@ -41,6 +41,7 @@ using kiln::runtime::checkShape;
 using kiln::runtime::DeviceBackend;
 using kiln::runtime::formatDevice;
 using kiln::runtime::formatShape;
+using kiln::runtime::sizeClass;
 
 namespace {
 
@@ -48,9 +49,9 @@ namespace {
 /// (2^8, 2^9] up to (2^61, 2^62] (checkShape keeps sizes below 2^62).
 constexpr unsigned kNumClasses = 3 + 4 * (61 - 8 + 1);
 
-/// Rounds `bytes` up to its size class, stores the class's index in
-/// `*index` and returns the class size.
-size_t sizeClass(size_t bytes, unsigned *index) {
+} // namespace
+
+size_t kiln::runtime::sizeClass(size_t bytes, unsigned *index) {
   if (bytes <= 256) {
     unsigned i = bytes <= 64 ? 0 : bytes <= 128 ? 1 : 2;
     *index = i;
@@ -65,6 +66,8 @@ size_t sizeClass(size_t bytes, unsigned *index) {
            static_cast<unsigned>((size - (size_t(1) << k)) / step - 1);
   return size;
 }
+
+namespace {
 
 /// The header a cached block holds in its own (at least 64) bytes.
 struct FreeBlock {
@@ -293,6 +296,12 @@ kiln_status_t hostZero(int32_t, void *data, size_t bytes) {
   return nullptr;
 }
 
+/// The pool's counters.
+void hostStats(int32_t, kiln_pool_stats_t *out) { *out = pool().getStats(); }
+
+/// The pool's cached blocks back to the system.
+void hostTrim(int32_t) { pool().trim(); }
+
 } // namespace
 
 /// The host row of the backend table (Device.cpp).
@@ -306,6 +315,8 @@ const DeviceBackend kiln::runtime::kHostBackend = {
     /*copyToHost=*/hostCopy,
     /*copyOnDevice=*/hostCopyOnDevice,
     /*zero=*/hostZero,
+    /*stats=*/hostStats,
+    /*trim=*/hostTrim,
 };
 
 struct kiln_buffer_s {

@@ -6,11 +6,8 @@
 //
 // The table of device backends, indexed by kiln_device_type_t, and the C
 // functions that query it. The host backend lives with the buffer pool in
-// Buffer.cpp. The CUDA backend below is the placeholder of a build without
-// CUDA: it has no devices, and every operation says why. A CUDA build
-// replaces it with one that implements the same operations on the driver
-// API (cuMemAlloc, cuMemcpyHtoD, ...), and nothing else changes: buffers,
-// copies and calls already go through the table.
+// Buffer.cpp, the CUDA backend in Cuda.cpp; buffers, copies and calls go
+// through the table, never to a backend by name.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,63 +15,13 @@
 
 #include <cstring>
 
-using kiln::runtime::Allocation;
 using kiln::runtime::DeviceBackend;
 
 namespace {
 
-/// Why no CUDA device can be used in this build.
-constexpr const char *kNoCuda =
-    "no CUDA device: this runtime was built without CUDA support";
-
-/// The status every operation of the CUDA placeholder returns.
-kiln_status_t noCuda() {
-  return kiln_status_create(KILN_UNAVAILABLE, "%s", kNoCuda);
-}
-
-// The operations of the CUDA placeholder: none can succeed.
-
-/// No devices, and why.
-kiln_status_t cudaProbe(int32_t *count) {
-  *count = 0;
-  return noCuda();
-}
-
-/// Unreachable (no ordinal passes the device check), but safe.
-kiln_status_t cudaAllocate(int32_t, size_t, Allocation *) { return noCuda(); }
-
-/// Nothing was ever allocated, so there is nothing to give back.
-void cudaRelease(int32_t, const Allocation &) {}
-
-/// Host to device and device to host.
-kiln_status_t cudaCopy(int32_t, void *, const void *, size_t) {
-  return noCuda();
-}
-
-/// Device to device.
-kiln_status_t cudaCopyOnDevice(int32_t, void *, int32_t, const void *, size_t) {
-  return noCuda();
-}
-
-/// Zeroing.
-kiln_status_t cudaZero(int32_t, void *, size_t) { return noCuda(); }
-
-/// The CUDA row of the table in a build without CUDA.
-const DeviceBackend kCudaBackend = {
-    /*name=*/"cuda",
-    /*hostMemory=*/false,
-    /*probe=*/cudaProbe,
-    /*allocate=*/cudaAllocate,
-    /*release=*/cudaRelease,
-    /*copyFromHost=*/cudaCopy,
-    /*copyToHost=*/cudaCopy,
-    /*copyOnDevice=*/cudaCopyOnDevice,
-    /*zero=*/cudaZero,
-};
-
 /// Indexed by kiln_device_type_t.
 const DeviceBackend *const kBackends[] = {&kiln::runtime::kHostBackend,
-                                          &kCudaBackend};
+                                          &kiln::runtime::kCudaBackend};
 constexpr unsigned kNumDeviceTypes = sizeof(kBackends) / sizeof(*kBackends);
 
 } // namespace
@@ -143,6 +90,24 @@ kiln_status_t kiln_device_check(kiln_device_t device) {
         kiln::runtime::formatDevice(device).c_str(),
         count == 1 ? "is" : "are", count, backend->name,
         count == 1 ? "" : "s");
+  return nullptr;
+}
+
+kiln_status_t kiln_device_memory_stats(kiln_device_t device,
+                                       kiln_pool_stats_t *out) {
+  if (!out)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_device_memory_stats: NULL argument");
+  if (kiln_status_t s = kiln_device_check(device))
+    return s;
+  kiln::runtime::deviceBackend(device.type)->stats(device.ordinal, out);
+  return nullptr;
+}
+
+kiln_status_t kiln_device_memory_trim(kiln_device_t device) {
+  if (kiln_status_t s = kiln_device_check(device))
+    return s;
+  kiln::runtime::deviceBackend(device.type)->trim(device.ordinal);
   return nullptr;
 }
 

@@ -10,9 +10,9 @@
 // backend of a buffer's or an entry's device type and calls it, so a CUDA
 // backend fills in its table without changing the API or its callers.
 //
-// Today the host backend (Buffer.cpp: the buffer pool) is the only one with
-// devices; the CUDA backend reports that this runtime was built without
-// CUDA support from every operation.
+// The host backend is the buffer pool (Buffer.cpp); the CUDA backend
+// (Cuda.cpp) drives GPUs through the CUDA driver, which it loads at run
+// time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,10 +72,17 @@ struct DeviceBackend {
                                 size_t bytes);
   /// Sets `bytes` bytes to zero.
   kiln_status_t (*zero)(int32_t ordinal, void *data, size_t bytes);
+  /// Copies the counters of the device's cache of freed blocks to `*out`.
+  void (*stats)(int32_t ordinal, kiln_pool_stats_t *out);
+  /// Gives the device's cached blocks back to the system (or driver).
+  void (*trim)(int32_t ordinal);
 };
 
 /// The host backend: the buffer pool (Buffer.cpp).
 extern const DeviceBackend kHostBackend;
+
+/// The CUDA backend: the driver API, loaded at run time (Cuda.cpp).
+extern const DeviceBackend kCudaBackend;
 
 /// The backend of `type`, or NULL if `type` is not a device type.
 const DeviceBackend *deviceBackend(kiln_device_type_t type);

@@ -260,6 +260,16 @@ static kiln_status_t resolveEntry(const kiln_executable_t *e, const char *name,
     return kiln_status_annotate(
         s, "entry '%s' was compiled for %s, which this runtime cannot run",
         call.name(), kiln_device_type_name(call.entry->spec.device));
+  // GPU buffers and copies work; running compiled GPU code (loading its
+  // kernels, launching them) does not exist yet.
+  if (!kiln::runtime::deviceBackend(call.entry->spec.device)->hostMemory)
+    return kiln_status_create(
+        KILN_UNIMPLEMENTED,
+        "entry '%s' was compiled for %s: this runtime cannot launch GPU "
+        "kernels yet (its %s devices hold buffers and copy them, nothing "
+        "more)",
+        call.name(), kiln_device_type_name(call.entry->spec.device),
+        kiln_device_type_name(call.entry->spec.device));
   return nullptr;
 }
 

@@ -39,6 +39,11 @@ kiln_status_t checkShape(int32_t rank, const int64_t *shape, size_t elementSize,
 /// if it has no bytes and a NULL data pointer.
 bool isHostBuffer(const kiln_buffer_t *buffer);
 
+/// Rounds `bytes` (at least 1) up to its size class in the device pools
+/// (64, 128, 256 bytes, then four classes per power of two), stores the
+/// class's index in `*index` and returns the class size (Buffer.cpp).
+size_t sizeClass(size_t bytes, unsigned *index);
+
 /// Writes the concatenation of `pieces` (pointer, size) to `path`
 /// atomically and durably: a temporary file in the same directory, flushed
 /// to disk, renamed over `path`. On failure (KILN_IO_ERROR naming `path`)

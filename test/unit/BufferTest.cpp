@@ -112,8 +112,10 @@ TEST(Buffer, Errors) {
   kiln_status_t s = kiln_buffer_create(kiln_device_t{KILN_DEVICE_CUDA, 1},
                                        KILN_F32, 1, shape, &b);
   EXPECT_EQ(kiln_status_code(s), KILN_UNAVAILABLE);
-  EXPECT_EQ(message(s), "device cuda:1 is not available: no CUDA device: "
-                        "this runtime was built without CUDA support");
+  // DeviceTest.cpp points KILN_CUDA_DRIVER at a file that does not exist.
+  EXPECT_TRUE(contains(message(s), "device cuda:1 is not available: no CUDA "
+                                   "driver: cannot load "
+                                   "/nonexistent/libcuda.so.1"));
   EXPECT_EQ(code(kiln_buffer_create_zeroed(kiln_device_t{KILN_DEVICE_CUDA, 0},
                                            KILN_F32, 1, shape, &b)),
             KILN_UNAVAILABLE);

@@ -6,9 +6,9 @@
 //
 // The device model through the C API (Device.cpp and the device paths of
 // buffers, executables and instances): device types, counts and checks;
-// buffers and entries for a device this runtime lacks (CUDA, in a build
-// without it): they are KILN_UNAVAILABLE, never a crash, and a module with
-// such an entry still loads.
+// buffers and entries for a device this runtime lacks (CUDA, without a
+// driver): they are KILN_UNAVAILABLE, never a crash, and a module with such
+// an entry still loads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,9 +31,19 @@ constexpr kiln_device_t kCuda0 = {KILN_DEVICE_CUDA, 0};
 // making one outside it is undefined behaviour in C++ (UBSan's -fsanitize=
 // enum flags it), so invalid device types are not tested here.
 
-/// What every CUDA device says in this build.
-const char *const kNoCuda =
-    "no CUDA device: this runtime was built without CUDA support";
+/// These tests run without a CUDA driver, wherever they run (CudaTest.cpp
+/// tests the backend with a test double of the driver): set before any
+/// test asks for a CUDA device, since the runtime loads the driver once.
+const bool kNoDriver = [] {
+  setenv("KILN_CUDA_DRIVER", "/nonexistent/libcuda.so.1", /*overwrite=*/1);
+  return true;
+}();
+
+/// What every CUDA device says without a driver (dlerror's words follow).
+const std::string kNoCuda = std::string(kNoDriver ? "" : "?") +
+                            "no CUDA driver: cannot load "
+                            "/nonexistent/libcuda.so.1 (/nonexistent/"
+                            "libcuda.so.1: cannot open shared object file";
 
 TEST(DeviceType, NamesAndParse) {
   EXPECT_STREQ(kiln_device_type_name(KILN_DEVICE_CPU), "cpu");
@@ -60,10 +70,10 @@ TEST(Device, CountsAndChecks) {
   EXPECT_EQ(describe(kiln_device_check({KILN_DEVICE_CPU, 1})),
             "8: device cpu:1 is not available: there is 1 cpu device");
   EXPECT_EQ(code(kiln_device_check({KILN_DEVICE_CPU, -1})), KILN_UNAVAILABLE);
-  EXPECT_EQ(describe(kiln_device_check(kCuda0)),
-            std::string("8: device cuda:0 is not available: ") + kNoCuda);
-  EXPECT_EQ(describe(kiln_device_check({KILN_DEVICE_CUDA, 3})),
-            std::string("8: device cuda:3 is not available: ") + kNoCuda);
+  EXPECT_TRUE(contains(describe(kiln_device_check(kCuda0)),
+                       "8: device cuda:0 is not available: " + kNoCuda));
+  EXPECT_TRUE(contains(describe(kiln_device_check({KILN_DEVICE_CUDA, 3})),
+                       "8: device cuda:3 is not available: " + kNoCuda));
 }
 
 TEST(Device, CudaBuffersAreUnavailable) {
@@ -155,10 +165,12 @@ TEST(Device, CudaEntryLoadsButCannotRun) {
   kiln_buffer_t *z = nullptr;
   kiln_status_t s = kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &z);
   EXPECT_EQ(kiln_status_code(s), KILN_UNAVAILABLE);
-  EXPECT_EQ(message(s), std::string("entry 'negate_gpu' was compiled for "
-                                    "cuda, which this runtime cannot run: "
-                                    "device cuda:0 is not available: ") +
-                            kNoCuda);
+  std::string text = message(s);
+  EXPECT_TRUE(contains(text, "entry 'negate_gpu' was compiled for cuda, which "
+                             "this runtime cannot run: device cuda:0 is not "
+                             "available: " +
+                                 kNoCuda))
+      << text;
   EXPECT_EQ(z, nullptr);
   kiln_buffer_t *kept = y;
   EXPECT_EQ(code(kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &kept)),

@@ -117,9 +117,15 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_dtype_parse(const char *name,
 /* Devices. Every device type has a backend inside the runtime that
  * allocates, frees, copies and zeroes its memory; buffers, copies and calls
  * go through it, so a device type is added behind this same API. The host
- * (KILN_DEVICE_CPU, one device) is always present; this runtime is built
- * without CUDA, so it has no CUDA devices: asking for one is
- * KILN_UNAVAILABLE. */
+ * (KILN_DEVICE_CPU, one device) is always present. NVIDIA GPUs
+ * (KILN_DEVICE_CUDA) are driven through the CUDA driver, which the runtime
+ * loads when a CUDA device is first asked for: libcuda.so.1, or the library
+ * the environment variable KILN_CUDA_DRIVER names (read once). The runtime
+ * links nothing from CUDA; without a driver, or without a GPU, there are no
+ * CUDA devices and asking for one is KILN_UNAVAILABLE saying what is
+ * missing. GPU memory comes from a cache per device (freed blocks are kept
+ * for reuse, see kiln_device_memory_stats); copies and zeroing are
+ * complete when they return. */
 
 typedef enum { KILN_DEVICE_CPU = 0, KILN_DEVICE_CUDA = 1 } kiln_device_type_t;
 
@@ -139,15 +145,15 @@ KILN_RUNTIME_EXPORT const char *kiln_device_type_name(kiln_device_type_t type);
 KILN_RUNTIME_EXPORT kiln_status_t
 kiln_device_type_parse(const char *name, kiln_device_type_t *out);
 
-/** The number of devices of `type` this runtime can use: 1 for the CPU, 0
- *  for CUDA in this build (and for an invalid type). Thread-safe. */
+/** The number of devices of `type` this runtime can use: 1 for the CPU,
+ *  the GPUs the CUDA driver reports (0 without a driver), 0 for an invalid
+ *  type. Thread-safe. */
 KILN_RUNTIME_EXPORT int32_t kiln_device_count(kiln_device_type_t type);
 
 /** NULL if `device` can be used; otherwise KILN_UNAVAILABLE naming it and
- *  saying why ("device cuda:0 is not available: no CUDA device: this
- *  runtime was built without CUDA support", "device cpu:1 is not
- *  available: there is 1 cpu device"), or KILN_INVALID_ARGUMENT for an
- *  invalid type. Ownership: the caller owns the status. Thread-safe. */
+ *  saying why ("device cuda:0 is not available: no CUDA driver: cannot
+ *  load libcuda.so.1 (...)", "device cpu:1 is not available: there is 1
+ *  cpu device"), or KILN_INVALID_ARGUMENT for an invalid type. Ownership: the caller owns the status. Thread-safe. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_device_check(kiln_device_t device);
 
 /*===----------------------------------------------------------------------===
@@ -280,6 +286,18 @@ KILN_RUNTIME_EXPORT void kiln_pool_stats(kiln_pool_stats_t *out);
 
 /** Frees every cached block (live buffers are not affected). Thread-safe. */
 KILN_RUNTIME_EXPORT void kiln_pool_trim(void);
+
+/** The counters of `device`'s pool: for cpu:0 the pool above; for a GPU,
+ *  its cache of device memory (freed blocks stay with their device, in the
+ *  same size classes, until it is trimmed or an allocation finds the
+ *  device full). KILN_UNAVAILABLE if the device is not present.
+ *  Thread-safe. */
+KILN_RUNTIME_EXPORT kiln_status_t
+kiln_device_memory_stats(kiln_device_t device, kiln_pool_stats_t *out);
+
+/** Frees `device`'s cached blocks (live buffers are not affected).
+ *  Thread-safe. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_device_memory_trim(kiln_device_t device);
 
 /*===----------------------------------------------------------------------===
  * Threads

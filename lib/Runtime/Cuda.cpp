@@ -1,0 +1,405 @@
+//===- Cuda.cpp - The CUDA device backend ---------------------------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The CUDA row of the device table (Device.h) on the CUDA driver API. The
+// runtime links nothing from CUDA: the driver (libcuda.so.1, or the file
+// named by KILN_CUDA_DRIVER, e.g. a test double) is opened with dlopen the
+// first time a CUDA device is asked for, and its functions are looked up by
+// the versioned names cuda.h maps them to (cuMemAlloc is cuMemAlloc_v2).
+// Without a driver, or with one that finds no usable GPU, every operation
+// is KILN_UNAVAILABLE and says what is missing.
+//
+// Each device runs in its primary context (the one the CUDA runtime API
+// uses too), retained on the device's first use. Device memory comes from a
+// caching allocator like PyTorch's: a freed block stays with its device,
+// in the host pool's size classes, for the next allocation of its class;
+// when the driver runs out of memory, the device's cached blocks are freed
+// and the allocation tried once more. Copies and zeroing are complete when
+// they return (the driver's copies from and to pageable host memory are
+// synchronous; a memset is followed by a synchronize).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Device.h"
+#include "Internal.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using kiln::runtime::Allocation;
+using kiln::runtime::DeviceBackend;
+
+namespace {
+
+// The part of the driver API the backend uses, declared here so that the
+// runtime builds without the CUDA toolkit (cuda.h declares the same).
+using CUresult = int;
+using CUdevice = int;
+using CUcontext = struct CUctx_st *;
+using CUdeviceptr = unsigned long long;
+constexpr CUresult kSuccess = 0;           // CUDA_SUCCESS
+constexpr CUresult kOutOfMemory = 2;       // CUDA_ERROR_OUT_OF_MEMORY
+constexpr CUresult kNoDevice = 100;        // CUDA_ERROR_NO_DEVICE
+
+/// The driver's entry points.
+struct Driver {
+  CUresult (*init)(unsigned);
+  CUresult (*getErrorName)(CUresult, const char **);
+  CUresult (*getErrorString)(CUresult, const char **);
+  CUresult (*deviceGetCount)(int *);
+  CUresult (*deviceGet)(CUdevice *, int);
+  CUresult (*primaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*ctxPushCurrent)(CUcontext);
+  CUresult (*ctxPopCurrent)(CUcontext *);
+  CUresult (*ctxSynchronize)();
+  CUresult (*memAlloc)(CUdeviceptr *, size_t);
+  CUresult (*memFree)(CUdeviceptr);
+  CUresult (*memcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*memcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*memcpyDtoD)(CUdeviceptr, CUdeviceptr, size_t);
+  CUresult (*memcpyPeer)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext,
+                         size_t);
+  CUresult (*memsetD8)(CUdeviceptr, unsigned char, size_t);
+};
+
+/// One GPU: its driver handle, its primary context once retained, and its
+/// cache of free blocks by size class.
+struct Gpu {
+  CUdevice device = 0;
+  CUcontext context = nullptr; // retained on first use
+  std::multimap<unsigned, CUdeviceptr> cached; // size class -> free block
+  kiln_pool_stats_t stats = {0, 0, 0, 0};
+};
+
+/// The backend's state: the driver, or why there is none, and the GPUs.
+class Cuda {
+public:
+  static Cuda &get() {
+    // Never destroyed: buffers may be released by other libraries' static
+    // destructors after ours would have run.
+    static Cuda *instance = new Cuda();
+    return *instance;
+  }
+
+  /// NULL if the driver is loaded and initialized; else why not (a new
+  /// status each time).
+  kiln_status_t available() const {
+    if (unavailable.empty())
+      return nullptr;
+    return kiln_status_create(KILN_UNAVAILABLE, "%s", unavailable.c_str());
+  }
+
+  int32_t count() const { return static_cast<int32_t>(gpus.size()); }
+
+  kiln_status_t allocate(int32_t ordinal, size_t bytes, Allocation *out) {
+    unsigned index = 0;
+    size_t size = kiln::runtime::sizeClass(bytes == 0 ? 1 : bytes, &index);
+    std::lock_guard<std::mutex> guard(lock);
+    Gpu &gpu = gpus[ordinal];
+    if (kiln_status_t s = enter(gpu))
+      return s;
+    auto cached = gpu.cached.find(index);
+    if (cached != gpu.cached.end()) {
+      out->data = reinterpret_cast<void *>(cached->second);
+      gpu.cached.erase(cached);
+      gpu.stats.bytes_cached -= size;
+      ++gpu.stats.reuses;
+    } else {
+      CUdeviceptr pointer = 0;
+      CUresult result = driver.memAlloc(&pointer, size);
+      if (result == kOutOfMemory && !gpu.cached.empty()) {
+        // Give the cache back to the driver and try once more.
+        trimLocked(gpu);
+        result = driver.memAlloc(&pointer, size);
+      }
+      if (result != kSuccess) {
+        leave();
+        return error(result,
+                     result == kOutOfMemory ? KILN_OUT_OF_MEMORY
+                                            : KILN_INTERNAL,
+                     "cannot allocate " + std::to_string(bytes) +
+                         " bytes on cuda:" + std::to_string(ordinal));
+      }
+      out->data = reinterpret_cast<void *>(pointer);
+      ++gpu.stats.allocations;
+    }
+    leave();
+    out->size = size;
+    out->tag = index;
+    gpu.stats.bytes_in_use += size;
+    return nullptr;
+  }
+
+  void release(int32_t ordinal, const Allocation &allocation) {
+    std::lock_guard<std::mutex> guard(lock);
+    Gpu &gpu = gpus[ordinal];
+    gpu.cached.emplace(allocation.tag,
+                       reinterpret_cast<CUdeviceptr>(allocation.data));
+    gpu.stats.bytes_in_use -= allocation.size;
+    gpu.stats.bytes_cached += allocation.size;
+  }
+
+  kiln_status_t copyFromHost(int32_t ordinal, void *dst, const void *host,
+                             size_t bytes) {
+    return inContext(ordinal, "copy to the device", [&] {
+      return driver.memcpyHtoD(reinterpret_cast<CUdeviceptr>(dst), host,
+                               bytes);
+    });
+  }
+
+  kiln_status_t copyToHost(int32_t ordinal, void *host, const void *src,
+                           size_t bytes) {
+    return inContext(ordinal, "copy from the device", [&] {
+      return driver.memcpyDtoH(host, reinterpret_cast<CUdeviceptr>(src),
+                               bytes);
+    });
+  }
+
+  kiln_status_t copyOnDevice(int32_t dstOrdinal, void *dst, int32_t srcOrdinal,
+                             const void *src, size_t bytes) {
+    auto to = reinterpret_cast<CUdeviceptr>(dst);
+    auto from = reinterpret_cast<CUdeviceptr>(src);
+    if (dstOrdinal == srcOrdinal)
+      return inContext(dstOrdinal, "copy on the device", [&] {
+        return driver.memcpyDtoD(to, from, bytes);
+      });
+    // Between two GPUs: both contexts exist first.
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      for (int32_t ordinal : {srcOrdinal, dstOrdinal}) {
+        if (kiln_status_t s = enter(gpus[ordinal]))
+          return s;
+        leave();
+      }
+    }
+    return inContext(dstOrdinal, "copy between devices", [&] {
+      return driver.memcpyPeer(to, gpus[dstOrdinal].context, from,
+                               gpus[srcOrdinal].context, bytes);
+    });
+  }
+
+  kiln_status_t zero(int32_t ordinal, void *data, size_t bytes) {
+    return inContext(ordinal, "zero device memory", [&] {
+      CUresult result =
+          driver.memsetD8(reinterpret_cast<CUdeviceptr>(data), 0, bytes);
+      return result == kSuccess ? driver.ctxSynchronize() : result;
+    });
+  }
+
+  void stats(int32_t ordinal, kiln_pool_stats_t *out) {
+    std::lock_guard<std::mutex> guard(lock);
+    *out = gpus[ordinal].stats;
+  }
+
+  void trim(int32_t ordinal) {
+    std::lock_guard<std::mutex> guard(lock);
+    Gpu &gpu = gpus[ordinal];
+    if (gpu.cached.empty() || enter(gpu))
+      return;
+    trimLocked(gpu);
+    leave();
+  }
+
+private:
+  Cuda() {
+    const char *path = std::getenv("KILN_CUDA_DRIVER");
+    if (!path || !*path)
+      path = "libcuda.so.1";
+    library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      const char *why = dlerror();
+      unavailable = std::string("no CUDA driver: cannot load ") + path + " (" +
+                    (why ? why : "unknown error") +
+                    "); install the NVIDIA driver, or set KILN_CUDA_DRIVER";
+      return;
+    }
+    std::string missing;
+    auto symbol = [&](auto &function, const char *name) {
+      function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(
+          dlsym(library, name));
+      if (!function && missing.empty())
+        missing = name;
+    };
+    symbol(driver.init, "cuInit");
+    symbol(driver.getErrorName, "cuGetErrorName");
+    symbol(driver.getErrorString, "cuGetErrorString");
+    symbol(driver.deviceGetCount, "cuDeviceGetCount");
+    symbol(driver.deviceGet, "cuDeviceGet");
+    symbol(driver.primaryCtxRetain, "cuDevicePrimaryCtxRetain");
+    symbol(driver.ctxPushCurrent, "cuCtxPushCurrent_v2");
+    symbol(driver.ctxPopCurrent, "cuCtxPopCurrent_v2");
+    symbol(driver.ctxSynchronize, "cuCtxSynchronize");
+    symbol(driver.memAlloc, "cuMemAlloc_v2");
+    symbol(driver.memFree, "cuMemFree_v2");
+    symbol(driver.memcpyHtoD, "cuMemcpyHtoD_v2");
+    symbol(driver.memcpyDtoH, "cuMemcpyDtoH_v2");
+    symbol(driver.memcpyDtoD, "cuMemcpyDtoD_v2");
+    symbol(driver.memcpyPeer, "cuMemcpyPeer");
+    symbol(driver.memsetD8, "cuMemsetD8_v2");
+    if (!missing.empty()) {
+      unavailable = std::string("no usable CUDA driver: ") + path +
+                    " has no function " + missing +
+                    " (a driver older than CUDA 4.0?)";
+      return;
+    }
+    CUresult result = driver.init(0);
+    int count = 0;
+    if (result == kSuccess)
+      result = driver.deviceGetCount(&count);
+    if (result == kNoDevice) {
+      count = 0; // a driver without GPUs: no devices, not an error
+    } else if (result != kSuccess) {
+      unavailable = "the CUDA driver (" + std::string(path) +
+                    ") failed to initialize: " + describe(result);
+      return;
+    }
+    for (int i = 0; i < count; ++i) {
+      Gpu gpu;
+      if (CUresult r = driver.deviceGet(&gpu.device, i)) {
+        unavailable = "the CUDA driver cannot open device " +
+                      std::to_string(i) + ": " + describe(r);
+        gpus.clear();
+        return;
+      }
+      gpus.push_back(std::move(gpu));
+    }
+  }
+
+  /// "CUDA_ERROR_OUT_OF_MEMORY (out of memory)", from the driver.
+  std::string describe(CUresult result) const {
+    const char *name = nullptr, *text = nullptr;
+    if (driver.getErrorName(result, &name) != kSuccess || !name)
+      name = "unknown CUDA error";
+    if (driver.getErrorString(result, &text) != kSuccess || !text)
+      text = "no description";
+    return std::string(name) + " (" + text + ", code " +
+           std::to_string(result) + ")";
+  }
+
+  kiln_status_t error(CUresult result, kiln_status_code_t code,
+                      const std::string &what) const {
+    return kiln_status_create(code, "%s: %s", what.c_str(),
+                              describe(result).c_str());
+  }
+
+  /// Makes `gpu`'s primary context current on this thread (retained on the
+  /// GPU's first use); `leave` undoes it. Called with `lock` held or from
+  /// `inContext`.
+  kiln_status_t enter(Gpu &gpu) {
+    if (!gpu.context) {
+      CUcontext context = nullptr;
+      if (CUresult r = driver.primaryCtxRetain(&context, gpu.device))
+        return error(r, KILN_UNAVAILABLE,
+                     "cannot create a context on cuda:" +
+                         std::to_string(&gpu - gpus.data()));
+      gpu.context = context;
+    }
+    if (CUresult r = driver.ctxPushCurrent(gpu.context))
+      return error(r, KILN_INTERNAL, "cannot make the CUDA context current");
+    return nullptr;
+  }
+
+  void leave() {
+    CUcontext popped = nullptr;
+    (void)driver.ctxPopCurrent(&popped);
+  }
+
+  /// Runs `operation` (a driver call) in the context of GPU `ordinal`.
+  template <typename Operation>
+  kiln_status_t inContext(int32_t ordinal, const char *what,
+                          Operation &&operation) {
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      if (kiln_status_t s = enter(gpus[ordinal]))
+        return s;
+    }
+    CUresult result = operation();
+    leave();
+    if (result != kSuccess)
+      return error(result, KILN_INTERNAL,
+                   std::string("cannot ") + what + " (cuda:" +
+                       std::to_string(ordinal) + ")");
+    return nullptr;
+  }
+
+  /// Frees `gpu`'s cached blocks, in its context. Called with `lock` held.
+  void trimLocked(Gpu &gpu) {
+    for (auto &[index, pointer] : gpu.cached)
+      (void)driver.memFree(pointer);
+    gpu.cached.clear();
+    gpu.stats.bytes_cached = 0;
+  }
+
+  void *library = nullptr;
+  Driver driver = {};
+  std::string unavailable; // empty: the driver is usable
+  std::vector<Gpu> gpus;   // fixed after construction
+  std::mutex lock;         // guards the GPUs' contexts, caches and stats
+};
+
+// The table's functions.
+
+kiln_status_t cudaProbe(int32_t *count) {
+  Cuda &cuda = Cuda::get();
+  *count = cuda.count();
+  return cuda.available();
+}
+
+kiln_status_t cudaAllocate(int32_t ordinal, size_t bytes, Allocation *out) {
+  return Cuda::get().allocate(ordinal, bytes, out);
+}
+
+void cudaRelease(int32_t ordinal, const Allocation &allocation) {
+  Cuda::get().release(ordinal, allocation);
+}
+
+kiln_status_t cudaCopyFromHost(int32_t ordinal, void *dst, const void *host,
+                               size_t bytes) {
+  return Cuda::get().copyFromHost(ordinal, dst, host, bytes);
+}
+
+kiln_status_t cudaCopyToHost(int32_t ordinal, void *host, const void *src,
+                             size_t bytes) {
+  return Cuda::get().copyToHost(ordinal, host, src, bytes);
+}
+
+kiln_status_t cudaCopyOnDevice(int32_t dstOrdinal, void *dst,
+                               int32_t srcOrdinal, const void *src,
+                               size_t bytes) {
+  return Cuda::get().copyOnDevice(dstOrdinal, dst, srcOrdinal, src, bytes);
+}
+
+kiln_status_t cudaZero(int32_t ordinal, void *data, size_t bytes) {
+  return Cuda::get().zero(ordinal, data, bytes);
+}
+
+void cudaStats(int32_t ordinal, kiln_pool_stats_t *out) {
+  Cuda::get().stats(ordinal, out);
+}
+
+void cudaTrim(int32_t ordinal) { Cuda::get().trim(ordinal); }
+
+} // namespace
+
+const DeviceBackend kiln::runtime::kCudaBackend = {
+    /*name=*/"cuda",
+    /*hostMemory=*/false,
+    /*probe=*/cudaProbe,
+    /*allocate=*/cudaAllocate,
+    /*release=*/cudaRelease,
+    /*copyFromHost=*/cudaCopyFromHost,
+    /*copyToHost=*/cudaCopyToHost,
+    /*copyOnDevice=*/cudaCopyOnDevice,
+    /*zero=*/cudaZero,
+    /*stats=*/cudaStats,
+    /*trim=*/cudaTrim,
+};

@@ -1,0 +1,366 @@
+//===- CudaTest.cpp - Tests of the CUDA device backend --------------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The runtime's CUDA backend (Cuda.cpp) against a test double of the driver
+// (fake_cuda.c: the driver's functions and rules on host memory), through
+// the C API: device discovery, the primary context retained once and made
+// current around every driver call, buffers and copies in every direction,
+// zeroing, the per-device cache of freed blocks and its accounting, running
+// out of device memory, and a driver that fails, has no GPU or is not a
+// driver at all. The driver is loaded once per process, so those last
+// cases run in child processes of this test binary.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Runtime/Runtime.h"
+
+#include "RuntimeTestUtils.h"
+
+#include "gtest/gtest.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace kiln::runtime::test;
+
+namespace {
+
+/// Points the runtime at the test double (before any test asks for a CUDA
+/// device), with two GPUs unless a parent process said otherwise.
+const bool kDriverSet = [] {
+  setenv("KILN_CUDA_DRIVER", KILN_FAKE_CUDA_PATH, /*overwrite=*/0);
+  setenv("FAKE_CUDA_DEVICES", "2", /*overwrite=*/0);
+  return true;
+}();
+
+constexpr kiln_device_t kGpu0 = {KILN_DEVICE_CUDA, 0};
+constexpr kiln_device_t kGpu1 = {KILN_DEVICE_CUDA, 1};
+
+/// The test double's own functions (the runtime has loaded the same
+/// library: dlopen returns the same handle).
+struct Fake {
+  Fake() {
+    handle = dlopen(KILN_FAKE_CUDA_PATH, RTLD_NOW | RTLD_LOCAL);
+    log = reinterpret_cast<char *(*)()>(dlsym(handle, "fake_cuda_log"));
+    used = reinterpret_cast<size_t (*)(int)>(dlsym(handle, "fake_cuda_used"));
+    retained =
+        reinterpret_cast<int (*)(int)>(dlsym(handle, "fake_cuda_retained"));
+  }
+  /// The driver calls made so far, separated by spaces.
+  std::string calls() const {
+    char *text = log();
+    std::string copy = text;
+    std::free(text);
+    return copy;
+  }
+  void *handle;
+  char *(*log)();
+  size_t (*used)(int);
+  int (*retained)(int);
+};
+
+const Fake &fake() {
+  static Fake instance;
+  return instance;
+}
+
+/// The driver calls made after `mark` (a length of `fake().calls()`).
+std::string callsSince(size_t mark) {
+  std::string all = fake().calls();
+  return mark < all.size() ? all.substr(mark + (mark ? 1 : 0)) : "";
+}
+
+/// Whether `words` occur in `text` in this order (other words between).
+bool inOrder(const std::string &text, const std::vector<std::string> &words) {
+  size_t at = 0;
+  for (const std::string &word : words) {
+    at = text.find(word, at);
+    if (at == std::string::npos)
+      return false;
+    at += word.size();
+  }
+  return true;
+}
+
+kiln_buffer_t *create(kiln_device_t device, int64_t elements,
+                      bool zeroed = false) {
+  int64_t shape[] = {elements};
+  kiln_buffer_t *b = nullptr;
+  kiln_status_t s =
+      zeroed ? kiln_buffer_create_zeroed(device, KILN_F32, 1, shape, &b)
+             : kiln_buffer_create(device, KILN_F32, 1, shape, &b);
+  EXPECT_EQ(s, nullptr) << message(s);
+  return b;
+}
+
+kiln_pool_stats_t stats(kiln_device_t device) {
+  kiln_pool_stats_t out = {};
+  EXPECT_EQ(kiln_device_memory_stats(device, &out), nullptr);
+  return out;
+}
+
+/// Runs this binary's test `name` in a child process with `environment`
+/// (assignments) in front: the driver is loaded once per process.
+int runChild(const std::string &environment, const std::string &name) {
+  std::string command = "KILN_CUDA_TEST_CHILD=1 " + environment + " /proc/" +
+                        std::to_string(getpid()) + "/exe --gtest_filter=" +
+                        name + " >/dev/null 2>&1";
+  return std::system(command.c_str());
+}
+
+TEST(Cuda, DevicesFromTheDriver) {
+  ASSERT_TRUE(kDriverSet);
+  EXPECT_EQ(kiln_device_count(KILN_DEVICE_CUDA), 2);
+  EXPECT_EQ(kiln_device_check(kGpu0), nullptr);
+  EXPECT_EQ(kiln_device_check(kGpu1), nullptr);
+  EXPECT_EQ(describe(kiln_device_check({KILN_DEVICE_CUDA, 2})),
+            "8: device cuda:2 is not available: there are 2 cuda devices");
+  // Discovery initializes the driver first, then opens each device; no
+  // context exists before a device is used.
+  EXPECT_TRUE(inOrder(fake().calls(), {"cuInit", "cuDeviceGetCount",
+                                       "cuDeviceGet", "cuDeviceGet"}))
+      << fake().calls();
+}
+
+TEST(Cuda, CopiesInEveryDirection) {
+  std::vector<float> values(1000);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = 0.5f * static_cast<float>(i) - 7.0f;
+  int64_t shape[] = {1000};
+  kiln_buffer_t *host = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, shape, &host), nullptr);
+  std::memcpy(kiln_buffer_host_data(host), values.data(), 4000);
+  kiln_buffer_t *a = create(kGpu0, 1000), *b = create(kGpu0, 1000),
+                *c = create(kGpu1, 1000);
+  // Device memory is not host memory.
+  EXPECT_EQ(kiln_buffer_host_data(a), nullptr);
+  EXPECT_EQ(kiln_buffer_device(c).ordinal, 1);
+  size_t mark = fake().calls().size();
+  ASSERT_EQ(kiln_buffer_copy(a, host), nullptr);  // host -> cuda:0
+  ASSERT_EQ(kiln_buffer_copy(b, a), nullptr);     // within cuda:0
+  ASSERT_EQ(kiln_buffer_copy(c, b), nullptr);     // cuda:0 -> cuda:1
+  kiln_buffer_t *back = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, shape, &back), nullptr);
+  ASSERT_EQ(kiln_buffer_copy(back, c), nullptr);  // cuda:1 -> host
+  EXPECT_EQ(std::memcmp(kiln_buffer_host_data(back), values.data(), 4000), 0);
+  // Every driver call runs in a context made current for it.
+  EXPECT_TRUE(inOrder(callsSince(mark),
+                      {"cuCtxPushCurrent_v2", "cuMemcpyHtoD_v2",
+                       "cuCtxPopCurrent_v2", "cuCtxPushCurrent_v2",
+                       "cuMemcpyDtoD_v2", "cuCtxPopCurrent_v2",
+                       "cuCtxPushCurrent_v2", "cuMemcpyPeer",
+                       "cuCtxPopCurrent_v2", "cuCtxPushCurrent_v2",
+                       "cuMemcpyDtoH_v2", "cuCtxPopCurrent_v2"}))
+      << callsSince(mark);
+  // One primary context per device used, retained once.
+  EXPECT_EQ(fake().retained(0), 1);
+  EXPECT_EQ(fake().retained(1), 1);
+  for (kiln_buffer_t *buffer : {host, a, b, c, back})
+    kiln_buffer_release(buffer);
+}
+
+TEST(Cuda, ZeroedBuffersAreZero) {
+  // A block that held data, released to the cache, comes back zeroed.
+  kiln_buffer_t *first = create(kGpu0, 333);
+  std::vector<float> ones(333, 1.0f);
+  int64_t shape[] = {333};
+  kiln_buffer_t *host = nullptr;
+  ASSERT_EQ(kiln_buffer_create(kCpu, KILN_F32, 1, shape, &host), nullptr);
+  std::memcpy(kiln_buffer_host_data(host), ones.data(), ones.size() * 4);
+  ASSERT_EQ(kiln_buffer_copy(first, host), nullptr);
+  kiln_buffer_release(first);
+  size_t mark = fake().calls().size();
+  kiln_buffer_t *zeroed = create(kGpu0, 333, /*zeroed=*/true);
+  EXPECT_TRUE(inOrder(callsSince(mark), {"cuMemsetD8_v2", "cuCtxSynchronize"}))
+      << callsSince(mark);
+  ASSERT_EQ(kiln_buffer_copy(host, zeroed), nullptr);
+  const float *data = static_cast<const float *>(kiln_buffer_host_data(host));
+  for (int i = 0; i < 333; ++i)
+    ASSERT_EQ(data[i], 0.0f) << i;
+  kiln_buffer_release(zeroed);
+  kiln_buffer_release(host);
+}
+
+TEST(Cuda, FreedBlocksAreCachedPerDevice) {
+  // 3 MB buffers: a size class no other test uses.
+  constexpr int64_t kElements = 750'000;
+  kiln_pool_stats_t before = stats(kGpu0);
+  kiln_pool_stats_t otherBefore = stats(kGpu1);
+  size_t mark = fake().calls().size();
+  std::vector<kiln_buffer_t *> buffers;
+  for (int i = 0; i < 3; ++i)
+    buffers.push_back(create(kGpu0, kElements));
+  kiln_pool_stats_t live = stats(kGpu0);
+  EXPECT_EQ(live.allocations, before.allocations + 3);
+  uint64_t blocks = live.bytes_in_use - before.bytes_in_use;
+  EXPECT_GE(blocks, 3u * 4 * kElements);
+  EXPECT_LE(blocks, 3u * 5 * kElements); // classes waste at most 25%
+  for (kiln_buffer_t *buffer : buffers)
+    kiln_buffer_release(buffer);
+  kiln_pool_stats_t freed = stats(kGpu0);
+  EXPECT_EQ(freed.bytes_in_use, before.bytes_in_use);
+  EXPECT_EQ(freed.bytes_cached, before.bytes_cached + blocks);
+  // Still the driver's: freeing is caching.
+  EXPECT_EQ(callsSince(mark).find("cuMemFree_v2"), std::string::npos);
+  // The next buffer of the class reuses a block: no driver allocation.
+  mark = fake().calls().size();
+  kiln_buffer_t *again = create(kGpu0, kElements);
+  EXPECT_EQ(callsSince(mark).find("cuMemAlloc_v2"), std::string::npos);
+  EXPECT_EQ(stats(kGpu0).reuses, freed.reuses + 1);
+  // The other device's cache is its own.
+  EXPECT_EQ(stats(kGpu1).bytes_cached, otherBefore.bytes_cached);
+  kiln_buffer_release(again);
+  // Trimming gives the blocks back to the driver.
+  size_t usedBefore = fake().used(0);
+  ASSERT_EQ(kiln_device_memory_trim(kGpu0), nullptr);
+  EXPECT_EQ(stats(kGpu0).bytes_cached, 0u);
+  EXPECT_EQ(fake().used(0), usedBefore - freed.bytes_cached);
+  EXPECT_EQ(code(kiln_device_memory_stats({KILN_DEVICE_CUDA, 5}, &live)),
+            KILN_UNAVAILABLE);
+}
+
+TEST(Cuda, OutOfMemoryFreesTheCacheFirst) {
+  ASSERT_EQ(kiln_device_memory_trim(kGpu0), nullptr);
+  // The device has 8 MiB more than is in use now.
+  size_t base = fake().used(0);
+  setenv("FAKE_CUDA_MEMORY", std::to_string(base + (8 << 20)).c_str(), 1);
+  kiln_buffer_t *six = create(kGpu0, (6 << 20) / 4);
+  kiln_buffer_release(six); // cached: the device still holds 6 MiB
+  size_t mark = fake().calls().size();
+  // 7 MiB do not fit next to the cached 6: the cache goes, then it fits.
+  kiln_buffer_t *seven = create(kGpu0, (7 << 20) / 4);
+  EXPECT_NE(seven, nullptr);
+  EXPECT_TRUE(inOrder(callsSince(mark),
+                      {"cuMemAlloc_v2", "cuMemFree_v2", "cuMemAlloc_v2"}))
+      << callsSince(mark);
+  // 20 MiB never fit: the driver's error, with the size and the device.
+  int64_t shape[] = {(20 << 20) / 4};
+  kiln_buffer_t *huge = nullptr;
+  kiln_status_t s = kiln_buffer_create(kGpu0, KILN_F32, 1, shape, &huge);
+  EXPECT_EQ(kiln_status_code(s), KILN_OUT_OF_MEMORY);
+  std::string text = message(s);
+  EXPECT_TRUE(contains(text, "cannot allocate 20971520 bytes on cuda:0: "
+                             "CUDA_ERROR_OUT_OF_MEMORY (out of memory, code 2)"))
+      << text;
+  EXPECT_EQ(huge, nullptr);
+  kiln_buffer_release(seven);
+  unsetenv("FAKE_CUDA_MEMORY");
+}
+
+/// How often the entry below ran: never (it would get device pointers).
+int entryCalls = 0;
+
+int32_t entry(void **, const int64_t *) {
+  ++entryCalls;
+  return 0;
+}
+
+TEST(Cuda, EntriesCannotRunYet) {
+  // A module with an entry compiled for cuda:0 loads; calling it says that
+  // kernels cannot be launched, rather than running host code on device
+  // pointers.
+  const char *manifest = "kiln-manifest 4\n"
+                         "entry negate_gpu 1 1 0 cuda\n"
+                         "in f32 1 2\n"
+                         "out f32 1 2\n"
+                         "end\n";
+  auto lookup = [](void *, const char *) -> void * {
+    return reinterpret_cast<void *>(&entry);
+  };
+  kiln_executable_t *e = nullptr;
+  ASSERT_EQ(kiln_executable_create(manifest, lookup, nullptr, nullptr, &e),
+            nullptr);
+  kiln_buffer_t *x = create(kGpu0, 2);
+  kiln_buffer_t *y = nullptr;
+  kiln_status_t s = kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &y);
+  EXPECT_EQ(kiln_status_code(s), KILN_UNIMPLEMENTED);
+  std::string text = message(s);
+  EXPECT_TRUE(contains(text, "entry 'negate_gpu' was compiled for cuda: this "
+                             "runtime cannot launch GPU kernels yet"))
+      << text;
+  EXPECT_EQ(entryCalls, 0);
+  EXPECT_EQ(y, nullptr);
+  kiln_buffer_release(x);
+  kiln_executable_release(e);
+}
+
+// The driver failing, missing or without GPUs: each in a child process
+// (KILN_CUDA_TEST_CHILD set), started by the test after it.
+
+TEST(CudaChild, InitFails) {
+  if (!std::getenv("KILN_CUDA_TEST_CHILD"))
+    GTEST_SKIP() << "runs as a child of Cuda.DriverFailures";
+  EXPECT_EQ(kiln_device_count(KILN_DEVICE_CUDA), 0);
+  kiln_status_t s = kiln_device_check(kGpu0);
+  EXPECT_EQ(kiln_status_code(s), KILN_UNAVAILABLE);
+  std::string text = message(s);
+  EXPECT_TRUE(contains(text, "device cuda:0 is not available: the CUDA "
+                             "driver (" KILN_FAKE_CUDA_PATH
+                             ") failed to initialize: CUDA_ERROR_UNKNOWN "
+                             "(unknown error, code 999)"))
+      << text;
+  kiln_buffer_t *b = nullptr;
+  int64_t shape[] = {4};
+  EXPECT_EQ(code(kiln_buffer_create(kGpu0, KILN_F32, 1, shape, &b)),
+            KILN_UNAVAILABLE);
+  EXPECT_EQ(b, nullptr);
+}
+
+TEST(CudaChild, NoGpu) {
+  if (!std::getenv("KILN_CUDA_TEST_CHILD"))
+    GTEST_SKIP() << "runs as a child of Cuda.DriverFailures";
+  // A driver that finds no GPU: no devices, and that is all.
+  EXPECT_EQ(kiln_device_count(KILN_DEVICE_CUDA), 0);
+  EXPECT_EQ(describe(kiln_device_check(kGpu0)),
+            "8: device cuda:0 is not available: there are 0 cuda devices");
+}
+
+TEST(CudaChild, NotADriver) {
+  if (!std::getenv("KILN_CUDA_TEST_CHILD"))
+    GTEST_SKIP() << "runs as a child of Cuda.DriverFailures";
+  std::string text = message(kiln_device_check(kGpu0));
+  EXPECT_TRUE(contains(text, "no usable CUDA driver: " KILN_FAKE_MODULE_PATH
+                             " has no function cuInit"))
+      << text;
+}
+
+TEST(CudaChild, NoDriver) {
+  if (!std::getenv("KILN_CUDA_TEST_CHILD"))
+    GTEST_SKIP() << "runs as a child of Cuda.DriverFailures";
+  std::string text = message(kiln_device_check(kGpu0));
+  EXPECT_TRUE(contains(text, "device cuda:0 is not available: no CUDA "
+                             "driver: cannot load /nonexistent/libcuda.so.1 "
+                             "(/nonexistent/libcuda.so.1: cannot open"))
+      << text;
+  EXPECT_TRUE(contains(text, "set KILN_CUDA_DRIVER")) << text;
+  EXPECT_EQ(kiln_device_count(KILN_DEVICE_CUDA), 0);
+}
+
+TEST(Cuda, DriverFailures) {
+  EXPECT_EQ(runChild("FAKE_CUDA_INIT_ERROR=999", "CudaChild.InitFails"), 0)
+      << "rerun with KILN_CUDA_TEST_CHILD=1 FAKE_CUDA_INIT_ERROR=999 "
+         "--gtest_filter=CudaChild.InitFails to see why";
+  EXPECT_EQ(runChild("FAKE_CUDA_DEVICES=0", "CudaChild.NoGpu"), 0)
+      << "rerun with KILN_CUDA_TEST_CHILD=1 FAKE_CUDA_DEVICES=0 "
+         "--gtest_filter=CudaChild.NoGpu to see why";
+  EXPECT_EQ(runChild("KILN_CUDA_DRIVER=" KILN_FAKE_MODULE_PATH,
+                     "CudaChild.NotADriver"),
+            0)
+      << "rerun CudaChild.NotADriver with KILN_CUDA_TEST_CHILD=1 and "
+         "KILN_CUDA_DRIVER=" KILN_FAKE_MODULE_PATH " to see why";
+  EXPECT_EQ(runChild("KILN_CUDA_DRIVER=/nonexistent/libcuda.so.1",
+                     "CudaChild.NoDriver"),
+            0)
+      << "rerun CudaChild.NoDriver with KILN_CUDA_TEST_CHILD=1 and "
+         "KILN_CUDA_DRIVER=/nonexistent/libcuda.so.1 to see why";
+}
+
+} // namespace

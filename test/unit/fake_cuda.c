@@ -1,0 +1,340 @@
+/*===- fake_cuda.c - A test double of the CUDA driver API ------------------===
+ *
+ * Part of the Kiln project.
+ *
+ *===----------------------------------------------------------------------===
+ *
+ * The functions of libcuda.so.1 that the runtime's CUDA backend loads, under
+ * the same (versioned) names and with the driver's rules that the backend
+ * must respect, on host memory: calls that touch memory need a current
+ * context (CUDA_ERROR_INVALID_CONTEXT otherwise), copies and frees must
+ * stay inside live allocations (CUDA_ERROR_INVALID_VALUE), allocations
+ * beyond a device's memory fail with CUDA_ERROR_OUT_OF_MEMORY. Built only
+ * for the tests, which point KILN_CUDA_DRIVER at it.
+ *
+ * Configured by the environment, read at each call so that a test can
+ * change it: FAKE_CUDA_DEVICES (default 2; 0 makes cuInit fail with
+ * CUDA_ERROR_NO_DEVICE, as the driver does), FAKE_CUDA_MEMORY (bytes per
+ * device, default 64 MiB), FAKE_CUDA_INIT_ERROR (a CUresult cuInit
+ * returns). The tests read back what happened through fake_cuda_*.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef struct CUctx_st *CUcontext;
+typedef unsigned long long CUdeviceptr;
+
+enum {
+  SUCCESS = 0,
+  INVALID_VALUE = 1,
+  OUT_OF_MEMORY = 2,
+  NOT_INITIALIZED = 3,
+  NO_DEVICE = 100,
+  INVALID_DEVICE = 101,
+  INVALID_CONTEXT = 201,
+  UNKNOWN = 999
+};
+
+#define EXPORT __attribute__((visibility("default")))
+#define MAX_DEVICES 8
+#define MAX_ALLOCATIONS 4096
+#define MAX_STACK 16
+
+struct CUctx_st {
+  int device;
+};
+
+struct allocation {
+  char *data;
+  size_t size;
+  int device;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialized;
+static struct CUctx_st contexts[MAX_DEVICES];
+static int retained[MAX_DEVICES];
+static size_t used[MAX_DEVICES];
+static struct allocation allocations[MAX_ALLOCATIONS];
+static char log_text[1 << 16];
+static __thread CUcontext stack[MAX_STACK];
+static __thread int depth;
+
+static long env(const char *name, long fallback) {
+  const char *text = getenv(name);
+  return text && *text ? strtol(text, NULL, 10) : fallback;
+}
+
+static int devices(void) {
+  long count = env("FAKE_CUDA_DEVICES", 2);
+  return count < 0 ? 0 : count > MAX_DEVICES ? MAX_DEVICES : (int)count;
+}
+
+/* Appends a call's name to the log (under the lock). */
+static void record(const char *name) {
+  size_t length = strlen(log_text);
+  if (length + strlen(name) + 2 < sizeof(log_text)) {
+    if (length)
+      strcat(log_text, " ");
+    strcat(log_text, name);
+  }
+}
+
+static CUresult called(const char *name) {
+  pthread_mutex_lock(&lock);
+  record(name);
+  pthread_mutex_unlock(&lock);
+  return SUCCESS;
+}
+
+/* The current context's device, or -1. */
+static int current(void) { return depth ? stack[depth - 1]->device : -1; }
+
+/* The live allocation holding [pointer, pointer + size), or NULL. */
+static struct allocation *find(CUdeviceptr pointer, size_t size) {
+  char *p = (char *)(uintptr_t)pointer;
+  for (int i = 0; i < MAX_ALLOCATIONS; ++i) {
+    struct allocation *a = &allocations[i];
+    if (a->data && p >= a->data && size <= a->size &&
+        (size_t)(p - a->data) <= a->size - size)
+      return a;
+  }
+  return NULL;
+}
+
+EXPORT CUresult cuInit(unsigned flags) {
+  called("cuInit");
+  if (flags != 0)
+    return INVALID_VALUE;
+  long error = env("FAKE_CUDA_INIT_ERROR", 0);
+  if (error)
+    return (CUresult)error;
+  if (devices() == 0)
+    return NO_DEVICE;
+  initialized = 1;
+  return SUCCESS;
+}
+
+/* The errors the double returns, with the driver's names and texts. */
+static const struct {
+  CUresult code;
+  const char *name, *text;
+} errors[] = {
+    {SUCCESS, "CUDA_SUCCESS", "no error"},
+    {INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
+    {NO_DEVICE, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
+};
+
+/* The name (or text) of `error`; an unknown code is CUDA_ERROR_INVALID_VALUE
+ * with NULL, as the driver does. */
+static CUresult lookup(CUresult error, const char **out, int text) {
+  for (size_t i = 0; i < sizeof(errors) / sizeof(*errors); ++i)
+    if (errors[i].code == error) {
+      *out = text ? errors[i].text : errors[i].name;
+      return SUCCESS;
+    }
+  *out = NULL;
+  return INVALID_VALUE;
+}
+
+EXPORT CUresult cuGetErrorName(CUresult error, const char **name) {
+  return lookup(error, name, 0);
+}
+
+EXPORT CUresult cuGetErrorString(CUresult error, const char **text) {
+  return lookup(error, text, 1);
+}
+
+EXPORT CUresult cuDeviceGetCount(int *count) {
+  called("cuDeviceGetCount");
+  if (!initialized)
+    return NOT_INITIALIZED;
+  *count = devices();
+  return SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal) {
+  called("cuDeviceGet");
+  if (!initialized)
+    return NOT_INITIALIZED;
+  if (ordinal < 0 || ordinal >= devices())
+    return INVALID_DEVICE;
+  *device = ordinal;
+  return SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *context, CUdevice device) {
+  called("cuDevicePrimaryCtxRetain");
+  if (device < 0 || device >= devices())
+    return INVALID_DEVICE;
+  pthread_mutex_lock(&lock);
+  contexts[device].device = device;
+  ++retained[device];
+  pthread_mutex_unlock(&lock);
+  *context = &contexts[device];
+  return SUCCESS;
+}
+
+EXPORT CUresult cuCtxPushCurrent_v2(CUcontext context) {
+  called("cuCtxPushCurrent_v2");
+  if (!context || depth == MAX_STACK)
+    return INVALID_CONTEXT;
+  stack[depth++] = context;
+  return SUCCESS;
+}
+
+EXPORT CUresult cuCtxPopCurrent_v2(CUcontext *context) {
+  called("cuCtxPopCurrent_v2");
+  if (depth == 0)
+    return INVALID_CONTEXT;
+  CUcontext top = stack[--depth];
+  if (context)
+    *context = top;
+  return SUCCESS;
+}
+
+EXPORT CUresult cuCtxSynchronize(void) {
+  called("cuCtxSynchronize");
+  return current() < 0 ? INVALID_CONTEXT : SUCCESS;
+}
+
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t size) {
+  called("cuMemAlloc_v2");
+  int device = current();
+  if (device < 0)
+    return INVALID_CONTEXT;
+  if (size == 0)
+    return INVALID_VALUE;
+  CUresult result = OUT_OF_MEMORY;
+  pthread_mutex_lock(&lock);
+  size_t memory = (size_t)env("FAKE_CUDA_MEMORY", 64 << 20);
+  if (used[device] + size <= memory) {
+    for (int i = 0; i < MAX_ALLOCATIONS; ++i) {
+      if (allocations[i].data)
+        continue;
+      char *data = malloc(size);
+      if (!data)
+        break;
+      allocations[i] = (struct allocation){data, size, device};
+      used[device] += size;
+      *pointer = (CUdeviceptr)(uintptr_t)data;
+      result = SUCCESS;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return result;
+}
+
+EXPORT CUresult cuMemFree_v2(CUdeviceptr pointer) {
+  called("cuMemFree_v2");
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  pthread_mutex_lock(&lock);
+  struct allocation *a = find(pointer, 0);
+  CUresult result = INVALID_VALUE;
+  if (a && a->data == (char *)(uintptr_t)pointer) {
+    used[a->device] -= a->size;
+    free(a->data);
+    a->data = NULL;
+    result = SUCCESS;
+  }
+  pthread_mutex_unlock(&lock);
+  return result;
+}
+
+/* A copy between host memory and/or allocations; `to` / `from` are device
+ * pointers when the flags say so. */
+static CUresult copy(const char *name, void *to, int toDevice,
+                     const void *from, int fromDevice, size_t size) {
+  called(name);
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  pthread_mutex_lock(&lock);
+  int valid =
+      (!toDevice || find((CUdeviceptr)(uintptr_t)to, size)) &&
+      (!fromDevice || find((CUdeviceptr)(uintptr_t)from, size));
+  pthread_mutex_unlock(&lock);
+  if (!valid)
+    return INVALID_VALUE;
+  memmove(to, from, size);
+  return SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr to, const void *from, size_t size) {
+  return copy("cuMemcpyHtoD_v2", (void *)(uintptr_t)to, 1, from, 0, size);
+}
+
+EXPORT CUresult cuMemcpyDtoH_v2(void *to, CUdeviceptr from, size_t size) {
+  return copy("cuMemcpyDtoH_v2", to, 0, (const void *)(uintptr_t)from, 1,
+              size);
+}
+
+EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr to, CUdeviceptr from, size_t size) {
+  return copy("cuMemcpyDtoD_v2", (void *)(uintptr_t)to, 1,
+              (const void *)(uintptr_t)from, 1, size);
+}
+
+EXPORT CUresult cuMemcpyPeer(CUdeviceptr to, CUcontext toContext,
+                             CUdeviceptr from, CUcontext fromContext,
+                             size_t size) {
+  if (!toContext || !fromContext)
+    return INVALID_CONTEXT;
+  return copy("cuMemcpyPeer", (void *)(uintptr_t)to, 1,
+              (const void *)(uintptr_t)from, 1, size);
+}
+
+EXPORT CUresult cuMemsetD8_v2(CUdeviceptr pointer, unsigned char value,
+                              size_t size) {
+  called("cuMemsetD8_v2");
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  pthread_mutex_lock(&lock);
+  struct allocation *a = find(pointer, size);
+  pthread_mutex_unlock(&lock);
+  if (!a)
+    return INVALID_VALUE;
+  memset((void *)(uintptr_t)pointer, value, size);
+  return SUCCESS;
+}
+
+/* For the tests. */
+
+/* The names of the calls so far, separated by spaces (a copy the caller
+ * frees). */
+EXPORT char *fake_cuda_log(void) {
+  pthread_mutex_lock(&lock);
+  char *text = strdup(log_text);
+  pthread_mutex_unlock(&lock);
+  return text;
+}
+
+EXPORT void fake_cuda_clear_log(void) {
+  pthread_mutex_lock(&lock);
+  log_text[0] = '\0';
+  pthread_mutex_unlock(&lock);
+}
+
+/* Bytes of device memory live on `device`. */
+EXPORT size_t fake_cuda_used(int device) {
+  pthread_mutex_lock(&lock);
+  size_t bytes = device >= 0 && device < MAX_DEVICES ? used[device] : 0;
+  pthread_mutex_unlock(&lock);
+  return bytes;
+}
+
+/* How often `device`'s primary context was retained. */
+EXPORT int fake_cuda_retained(int device) {
+  return device >= 0 && device < MAX_DEVICES ? retained[device] : 0;
+}
