@@ -26,6 +26,12 @@ if config.sanitizers in ("ON", "1", "TRUE"):
     config.environment["ASAN_OPTIONS"] = "detect_leaks=0"
     config.available_features.add("asan")
 
+# The CUDA toolkit found at configure time: GPU kernels can be assembled by
+# ptxas (the GPU pipeline's format=bin), which checks the PTX Kiln writes.
+if config.cuda_toolkit and os.path.exists(
+        os.path.join(config.cuda_toolkit, "bin", "ptxas")):
+    config.available_features.add("ptxas")
+
 llvm_config.add_tool_substitutions(
     [ToolSubst("tensor-opt", unresolved="fatal")], [config.kiln_tools_dir]
 )

@@ -16,6 +16,7 @@
 
 #include "kiln/ABI/Passes.h"
 #include "kiln/Codegen/CPU/Passes.h"
+#include "kiln/Codegen/GPU/Passes.h"
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Transforms/Passes.h"
@@ -88,6 +89,55 @@ struct CpuCodegenStageOptions {
   mlir::detail::PassOptions::Option<bool> threads;
 };
 
+/// The GPU codegen stage's options.
+struct GpuCodegenStageOptions {
+  explicit GpuCodegenStageOptions(mlir::detail::PassOptions &owner)
+      : chip(owner, "chip",
+             llvm::cl::desc("The NVIDIA GPU architecture (sm_80, sm_90, "
+                            "sm_90a)"),
+             llvm::cl::init("sm_90")),
+        features(owner, "features",
+                 llvm::cl::desc("PTX features (+ptx80: PTX ISA 8.0)"),
+                 llvm::cl::init("+ptx80")),
+        format(owner, "format",
+               llvm::cl::desc("Kernels as 'isa' (PTX), 'bin' (cubin), "
+                              "'fatbin' or 'llvm' (NVVM IR)"),
+               llvm::cl::init("isa")),
+        toolkit(owner, "toolkit",
+                llvm::cl::desc("The CUDA toolkit (ptxas, libdevice); "
+                               "default: the one found at configure time"),
+                llvm::cl::init("")),
+        blockSize(owner, "block-size",
+                  llvm::cl::desc("Threads per block"), llvm::cl::init(256)) {}
+
+  GpuCodegenOptions get() const {
+    GpuCodegenOptions options;
+    options.chip = chip;
+    options.features = features;
+    options.format = format;
+    options.toolkit = toolkit;
+    options.blockSize = blockSize;
+    return options;
+  }
+
+  mlir::detail::PassOptions::Option<std::string> chip;
+  mlir::detail::PassOptions::Option<std::string> features;
+  mlir::detail::PassOptions::Option<std::string> format;
+  mlir::detail::PassOptions::Option<std::string> toolkit;
+  mlir::detail::PassOptions::Option<int64_t> blockSize;
+};
+
+struct GpuCodegenPipelineCLOptions
+    : public PassPipelineOptions<GpuCodegenPipelineCLOptions> {
+  GpuCodegenStageOptions codegen{*this};
+};
+
+struct GpuPipelineCLOptions
+    : public PassPipelineOptions<GpuPipelineCLOptions> {
+  TensorStageOptions tensor{*this};
+  GpuCodegenStageOptions codegen{*this};
+};
+
 struct TensorPipelineCLOptions
     : public PassPipelineOptions<TensorPipelineCLOptions> {
   TensorStageOptions tensor{*this};
@@ -142,6 +192,23 @@ void mlir::kiln::registerKilnPipelines() {
           both.codegen = options.codegen.get();
           buildCpuPipeline(pm, both);
         });
+    PassPipelineRegistration<GpuCodegenPipelineCLOptions>(
+        "kiln-gpu-codegen-pipeline",
+        "The NVIDIA GPU stage: linalg on tensors (from "
+        "kiln-tensor-pipeline{device=cuda}) to host code in the LLVM dialect "
+        "that launches kernels compiled through NVVM",
+        [](OpPassManager &pm, const GpuCodegenPipelineCLOptions &options) {
+          buildGpuCodegenPipeline(pm, options.codegen.get());
+        });
+    PassPipelineRegistration<GpuPipelineCLOptions>(
+        "kiln-gpu-pipeline",
+        "kiln-tensor-pipeline{device=cuda}, then kiln-gpu-codegen-pipeline",
+        [](OpPassManager &pm, const GpuPipelineCLOptions &options) {
+          GpuPipelineOptions both;
+          both.tensor = options.tensor.get();
+          both.codegen = options.codegen.get();
+          buildGpuPipeline(pm, both);
+        });
   });
 }
 
@@ -152,6 +219,7 @@ void mlir::kiln::registerAllKilnPasses() {
     registerKilnConversionPasses();
     registerKilnABIPasses();
     registerKilnCPUCodegenPasses();
+    registerKilnGPUCodegenPasses();
   });
   registerKilnPipelines();
 }

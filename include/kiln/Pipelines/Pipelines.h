@@ -78,8 +78,38 @@ struct CpuPipelineOptions {
 /// Adds the tensor-level stage, which every target shares: it takes a
 /// module of Kiln (and upstream tensor-level) ops to linalg on tensors, with
 /// entry points recorded and shape functions split off.
+/// The NVIDIA GPU stage's options.
+struct GpuCodegenOptions {
+  /// The GPU architecture the kernels are compiled for ("sm_90").
+  std::string chip = "sm_90";
+  /// PTX features ("+ptx80": PTX ISA 8.0, which sm_90 needs).
+  std::string features = "+ptx80";
+  /// What the kernels are serialized to: "isa" (PTX text), "bin" (a cubin,
+  /// by the toolkit's ptxas), "fatbin" (cubin and PTX, by ptxas and
+  /// fatbinary) or "llvm" (NVVM IR).
+  std::string format = "isa";
+  /// The CUDA toolkit (ptxas, fatbinary, libdevice); empty: the one found
+  /// when Kiln was configured.
+  std::string toolkit;
+  /// Threads per block of an elementwise kernel.
+  int64_t blockSize = 256;
+};
+
+struct GpuPipelineOptions {
+  TensorPipelineOptions tensor;
+  GpuCodegenOptions codegen;
+};
+
 void buildTensorPipeline(OpPassManager &pm,
                          const TensorPipelineOptions &options);
+
+/// The NVIDIA GPU stage: linalg on tensors (from kiln-tensor-pipeline with
+/// device=cuda) to host code in the LLVM dialect that launches kernels,
+/// with the kernels serialized in a gpu.binary.
+void buildGpuCodegenPipeline(OpPassManager &pm,
+                             const GpuCodegenOptions &options);
+
+void buildGpuPipeline(OpPassManager &pm, const GpuPipelineOptions &options);
 
 /// Adds the CPU codegen stage: from linalg on tensors (the tensor stage's
 /// output) to the LLVM dialect with Kiln's C entry points and manifest.

@@ -1,0 +1,66 @@
+//===- Passes.td - GPU code generation passes -*- tablegen -*-===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_GPU_PASSES_TD
+#define KILN_CODEGEN_GPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KilnGPUCheckEntries : Pass<"kiln-gpu-check-entries", "::mlir::ModuleOp"> {
+  let summary = "Reports what the GPU target cannot compile yet, at its location";
+  let description = [{
+    Runs on buffers, right after bufferization, on the entry points compiled
+    for a GPU (`#kiln.entry<..., device = cuda>`). Their arguments and
+    results live in GPU memory, and their loops become kernels. What this
+    first GPU code generator does not handle is an error naming the op and
+    where it came from, never host code touching GPU memory or a silent
+    fallback to the CPU:
+
+    - a temporary buffer (`memref.alloc`, `memref.alloca`: an op whose
+      result is not written straight into an output or a variable, such
+      as the intermediate sums of a softmax), since the entry's host code
+      does not allocate GPU memory yet;
+    - a loop or branch around linalg ops at the entry's top level (control
+      flow, tiled loops), since only linalg ops on the entry's buffers and
+      views of them become kernels;
+    - a linalg op without a parallel loop (a reduction to a scalar), which
+      has no threads to spread over.
+
+    With `after-mapping`, it runs after the loops became kernels instead,
+    and reports any loop left in an entry's host code (one that
+    `convert-parallel-loops-to-gpu` did not convert): it would run on the
+    CPU, reading GPU memory.
+  }];
+  let options = [
+    Option<"afterMapping", "after-mapping", "bool", /*default=*/"false",
+           "Check that no loop is left in the entries' host code">,
+  ];
+}
+
+def KilnGPUMapLoops : Pass<"kiln-gpu-map-loops", "::mlir::func::FuncOp"> {
+  let summary = "Maps each parallel loop nest to a grid of thread blocks";
+  let description = [{
+    Runs on `scf.parallel` loops (from `convert-linalg-to-parallel-loops`).
+    Each outermost parallel loop nest is collapsed into one loop over all
+    its iterations, in row-major order (so consecutive threads touch
+    consecutive elements of the innermost dimension: coalesced accesses),
+    then tiled into blocks of `block-size` iterations: the outer loop
+    becomes the grid (`block_x`), the inner one the threads of a block
+    (`thread_x`), with a guard for the last, partial block. Reduction loops
+    inside (`scf.for`) run in each thread. `convert-parallel-loops-to-gpu`
+    then turns the mapped loops into `gpu.launch`.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block">,
+  ];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
+#endif // KILN_CODEGEN_GPU_PASSES_TD

@@ -1,0 +1,110 @@
+//===- GpuPipeline.cpp - The NVIDIA GPU codegen stage ---------------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// kiln-gpu-codegen-pipeline: linalg on tensors (kiln-tensor-pipeline with
+// device=cuda) to host code in the LLVM dialect that launches kernels, the
+// kernels compiled through NVVM to PTX (or a cubin) in a gpu.binary. This
+// first version maps every linalg op to one kernel of independent threads
+// (one per element of its parallel loops, each running its reduction
+// loops): elementwise chains, broadcasts, reductions along a dimension.
+// Shared-memory tiling of contractions and convolutions, warp reductions
+// and tensor cores come later; what it cannot compile is an error at the
+// op's location (kiln-gpu-check-entries).
+//
+//===----------------------------------------------------------------------===//
+
+#include "BufferizationStage.h"
+
+#include "kiln/ABI/Passes.h"
+#include "kiln/Codegen/CPU/Passes.h"
+#include "kiln/Codegen/GPU/Passes.h"
+#include "kiln/Pipelines/Pipelines.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+using namespace mlir;
+using namespace mlir::kiln;
+
+#ifndef KILN_CUDA_TOOLKIT
+#define KILN_CUDA_TOOLKIT ""
+#endif
+
+void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
+                                         const GpuCodegenOptions &options) {
+  // The same buffers and entry ABI as the CPU's: outputs into the caller's
+  // buffers (GPU memory), variables updated in place.
+  addEntryBufferization(pm);
+  pm.addPass(createKilnCopiesToLinalg());
+  pm.addPass(createKilnGPUCheckEntries());
+  // Every linalg op a grid of blocks of threads.
+  OpPassManager &functions = pm.nest<func::FuncOp>();
+  functions.addPass(createConvertLinalgToParallelLoopsPass());
+  KilnGPUMapLoopsOptions map;
+  map.blockSize = options.blockSize;
+  functions.addPass(createKilnGPUMapLoops(map));
+  functions.addPass(createConvertParallelLoopToGpuPass());
+  functions.addPass(createCanonicalizerPass());
+  KilnGPUCheckEntriesOptions mapped;
+  mapped.afterMapping = true;
+  pm.addPass(createKilnGPUCheckEntries(mapped));
+  // Kernels outlined into a gpu.module, with the index arithmetic (not
+  // its constants as arguments) inside.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  std::string toolkit =
+      options.toolkit.empty() ? KILN_CUDA_TOOLKIT : options.toolkit;
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = 3;
+  // libdevice for math functions (expf, logf, ...): without it they stay
+  // unresolved externs that only ptxas would report.
+  if (!toolkit.empty()) {
+    llvm::SmallString<256> libdevice(toolkit);
+    llvm::sys::path::append(libdevice, "nvvm", "libdevice",
+                            "libdevice.10.bc");
+    if (llvm::sys::fs::exists(libdevice))
+      target.linkLibs.push_back(libdevice.str().str());
+  }
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+  // The host side: the entry functions (views, launches) in the LLVM
+  // dialect.
+  pm.addPass(createGpuToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.format;
+  binary.toolkitPath = toolkit;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+  KilnEmitEntryPointsOptions entries;
+  entries.device = Device::cuda;
+  pm.addPass(createKilnEmitEntryPoints(entries));
+}
+
+void mlir::kiln::buildGpuPipeline(OpPassManager &pm,
+                                  const GpuPipelineOptions &options) {
+  TensorPipelineOptions tensor = options.tensor;
+  tensor.device = Device::cuda;
+  buildTensorPipeline(pm, tensor);
+  buildGpuCodegenPipeline(pm, options.codegen);
+}

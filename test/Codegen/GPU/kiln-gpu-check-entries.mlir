@@ -1,0 +1,78 @@
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-check-entries -verify-diagnostics
+
+// What the first GPU code generator compiles: linalg ops with parallel
+// loops on the entry's buffers and views of them. No error.
+#id = affine_map<(d0) -> (d0)>
+func.func @relu(%x: memref<1000xf32>, %out: memref<1000xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<1000xf32>], outputs = [tensor<1000xf32>], variables = [], checks = [], device = cuda>} {
+  %zero = arith.constant 0.0 : f32
+  %view = memref.subview %out[0] [1000] [1] : memref<1000xf32> to memref<1000xf32, strided<[1]>>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]}
+      ins(%x : memref<1000xf32>) outs(%view : memref<1000xf32, strided<[1]>>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  }
+  return
+}
+
+// -----
+
+// A temporary (the row maxima of a softmax) would need GPU memory that the
+// entry's host code does not allocate yet.
+#in = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @temporary(%x: memref<8x10xf32>, %out: memref<8xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<8x10xf32>], outputs = [tensor<8xf32>], variables = [], checks = [], device = cuda>} {
+  // expected-error @+1 {{'memref.alloc' in 'temporary', compiled for the GPU, needs a temporary buffer in GPU memory, which the GPU target does not allocate yet}}
+  %max = memref.alloc() : memref<8xf32>
+  linalg.generic {indexing_maps = [#in, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<8x10xf32>) outs(%max : memref<8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %o : f32
+    linalg.yield %m : f32
+  }
+  linalg.copy ins(%max : memref<8xf32>) outs(%out : memref<8xf32>)
+  memref.dealloc %max : memref<8xf32>
+  return
+}
+
+// -----
+
+// A sum to a scalar has no parallel loop to spread over threads.
+#all = affine_map<(d0) -> (d0)>
+#none = affine_map<(d0) -> ()>
+func.func @total(%x: memref<1000xf32>, %out: memref<f32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<1000xf32>], outputs = [tensor<f32>], variables = [], checks = [], device = cuda>} {
+  // expected-error @+1 {{'linalg.generic' in 'total', compiled for the GPU, has no parallel loop to spread over GPU threads (a reduction to a scalar), which the GPU target does not map yet}}
+  linalg.generic {indexing_maps = [#all, #none], iterator_types = ["reduction"]}
+      ins(%x : memref<1000xf32>) outs(%out : memref<f32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %o, %a : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A loop around the kernels, and a host load of GPU memory.
+func.func @loop(%x: memref<1000xf32>, %out: memref<1000xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<1000xf32>], outputs = [tensor<1000xf32>], variables = [], checks = [], device = cuda>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  // expected-error @+1 {{'scf.for' in 'loop', compiled for the GPU, is control flow around kernels, which the GPU target does not compile yet}}
+  scf.for %i = %c0 to %c4 step %c1 {
+    linalg.copy ins(%x : memref<1000xf32>) outs(%out : memref<1000xf32>)
+  }
+  // expected-error @+1 {{'memref.load' in 'loop', compiled for the GPU, would run on the host and touch GPU memory}}
+  %v = memref.load %x[%c0] : memref<1000xf32>
+  return
+}
+
+// -----
+
+// The same ops in an entry compiled for the CPU: not this pass's business.
+func.func @cpu(%x: memref<1000xf32>, %out: memref<f32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<1000xf32>], outputs = [tensor<f32>], variables = [], checks = [], device = cpu>} {
+  %t = memref.alloc() : memref<1000xf32>
+  memref.dealloc %t : memref<1000xf32>
+  return
+}
+

@@ -1,0 +1,26 @@
+// REQUIRES: ptxas
+// Kernels assembled by the CUDA toolkit's ptxas (format=bin): the PTX that
+// the GPU pipeline writes is valid for sm_90, and the math functions
+// (exp, tanh) are resolved from libdevice (unresolved, ptxas would fail).
+// RUN: tensor-opt %s --kiln-gpu-pipeline=format=bin | FileCheck %s
+// As a fat binary (cubin for sm_90 and PTX for newer GPUs):
+// RUN: tensor-opt %s --kiln-gpu-pipeline=format=fatbin | FileCheck %s --check-prefix=FAT
+
+// CHECK-DAG: gpu.binary @rows_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80", link = ["{{.*}}libdevice.10.bc"]>, properties = {ISAToBinaryTimeInMs
+// CHECK-DAG: gpu.binary @matmul_kernel [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
+// CHECK-DAG: gpu.binary @math_kernel [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
+// CHECK-NOT: assembly =
+// FAT: gpu.binary @rows_kernel [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
+func.func @rows(%x: tensor<300x70xf32>) -> tensor<300xf32> {
+  %0 = kiln.reduce_sum %x {axes = array<i64: 1>} : tensor<300x70xf32> -> tensor<300xf32>
+  return %0 : tensor<300xf32>
+}
+func.func @matmul(%a: tensor<64x100xf32>, %b: tensor<100x30xf32>) -> tensor<64x30xf32> {
+  %0 = kiln.matmul %a, %b : tensor<64x100xf32>, tensor<100x30xf32> -> tensor<64x30xf32>
+  return %0 : tensor<64x30xf32>
+}
+func.func @math(%x: tensor<1000xf32>) -> tensor<1000xf32> {
+  %0 = kiln.exp %x : tensor<1000xf32>
+  %1 = kiln.tanh %0 : tensor<1000xf32>
+  return %1 : tensor<1000xf32>
+}
