@@ -32,6 +32,10 @@ if config.cuda_toolkit and os.path.exists(
         os.path.join(config.cuda_toolkit, "bin", "ptxas")):
     config.available_features.add("ptxas")
 
+# The test double of the CUDA driver (test/unit/fake_cuda.c): GPU entries
+# run against it without a GPU (kernels are checked and recorded, not run).
+config.substitutions.append(("%fake_cuda", config.fake_cuda))
+
 llvm_config.add_tool_substitutions(
     [ToolSubst("tensor-opt", unresolved="fatal")], [config.kiln_tools_dir]
 )

@@ -105,6 +105,14 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     buildCpuPipeline(pm, pipeline);
     break;
   }
+  case Target::CUDA: {
+    // Kernels as PTX, which the driver compiles for the GPU it runs on.
+    GpuPipelineOptions pipeline;
+    pipeline.tensor.fuseElementwise = options.fuseElementwise;
+    pipeline.codegen.format = "isa";
+    buildGpuPipeline(pm, pipeline);
+    break;
+  }
   }
   if (failed(pm.run(module)))
     return diagnostics.status(KILN_INVALID_ARGUMENT, "compilation failed");
@@ -137,6 +145,17 @@ kiln_status_t Compiler::runPasses(ModuleOp module, llvm::StringRef pipeline) {
 extern "C" void *_mlir_memref_to_llvm_alloc(size_t);
 extern "C" void *_mlir_memref_to_llvm_aligned_alloc(size_t, size_t);
 extern "C" void _mlir_memref_to_llvm_free(void *);
+// The host calls of compiled GPU code (Cuda.cpp).
+extern "C" void *mgpuModuleLoad(void *, size_t);
+extern "C" void *mgpuModuleLoadJIT(void *, int);
+extern "C" void mgpuModuleUnload(void *);
+extern "C" void *mgpuModuleGetFunction(void *, const char *);
+extern "C" void *mgpuStreamCreate();
+extern "C" void mgpuStreamDestroy(void *);
+extern "C" void mgpuStreamSynchronize(void *);
+extern "C" void mgpuLaunchKernel(void *, intptr_t, intptr_t, intptr_t,
+                                 intptr_t, intptr_t, intptr_t, int32_t, void *,
+                                 void **, void **, size_t);
 
 /// The runtime's symbols that compiled code calls, for a JIT.
 static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) {
@@ -153,6 +172,14 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
   symbols[mangle("_mlir_memref_to_llvm_free")] =
       symbol(&_mlir_memref_to_llvm_free);
   symbols[mangle("kiln_parallel_for")] = symbol(&kiln_parallel_for);
+  symbols[mangle("mgpuModuleLoad")] = symbol(&mgpuModuleLoad);
+  symbols[mangle("mgpuModuleLoadJIT")] = symbol(&mgpuModuleLoadJIT);
+  symbols[mangle("mgpuModuleUnload")] = symbol(&mgpuModuleUnload);
+  symbols[mangle("mgpuModuleGetFunction")] = symbol(&mgpuModuleGetFunction);
+  symbols[mangle("mgpuStreamCreate")] = symbol(&mgpuStreamCreate);
+  symbols[mangle("mgpuStreamDestroy")] = symbol(&mgpuStreamDestroy);
+  symbols[mangle("mgpuStreamSynchronize")] = symbol(&mgpuStreamSynchronize);
+  symbols[mangle("mgpuLaunchKernel")] = symbol(&mgpuLaunchKernel);
   return symbols;
 }
 
@@ -368,6 +395,14 @@ Compiler::loadCached(const CompileOptions &options, llvm::StringRef cacheKey,
     return nullptr;
   }
   llvm::orc::LLJIT *raw = jit->release();
+  // Global constructors: a GPU module's loads its kernels.
+  if (llvm::Error e = raw->initialize(raw->getMainJITDylib())) {
+    std::string message = llvm::toString(std::move(e));
+    delete raw;
+    return kiln_status_create(KILN_INTERNAL,
+                              "cannot initialize a cached module: %s",
+                              message.c_str());
+  }
   auto *manifest = static_cast<const char *>(lookupOrc(raw, "kiln_manifest"));
   if (!manifest) {
     delete raw;
@@ -440,6 +475,8 @@ Compiler::jitCached(ModuleOp module, const CompileOptions &options,
   }
   ExecutionEngine *raw = engine->release();
   raw->registerSymbols(runtimeSymbols);
+  // Global constructors: a GPU module's loads its kernels.
+  raw->initialize();
   auto *manifest =
       static_cast<const char *>(lookupSymbol(raw, "kiln_manifest"));
   if (!manifest) {

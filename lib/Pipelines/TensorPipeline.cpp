@@ -18,6 +18,8 @@ llvm::StringRef mlir::kiln::stringifyTarget(Target target) {
   switch (target) {
   case Target::CPU:
     return "cpu";
+  case Target::CUDA:
+    return "cuda";
   }
   llvm_unreachable("unknown target");
 }
@@ -25,6 +27,8 @@ llvm::StringRef mlir::kiln::stringifyTarget(Target target) {
 std::optional<Target> mlir::kiln::parseTarget(llvm::StringRef name) {
   if (name == "cpu")
     return Target::CPU;
+  if (name == "cuda")
+    return Target::CUDA;
   return std::nullopt;
 }
 

@@ -46,6 +46,9 @@ using CUresult = int;
 using CUdevice = int;
 using CUcontext = struct CUctx_st *;
 using CUdeviceptr = unsigned long long;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
 constexpr CUresult kSuccess = 0;           // CUDA_SUCCESS
 constexpr CUresult kOutOfMemory = 2;       // CUDA_ERROR_OUT_OF_MEMORY
 constexpr CUresult kNoDevice = 100;        // CUDA_ERROR_NO_DEVICE
@@ -69,6 +72,15 @@ struct Driver {
   CUresult (*memcpyPeer)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext,
                          size_t);
   CUresult (*memsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*moduleLoadData)(CUmodule *, const void *);
+  CUresult (*moduleUnload)(CUmodule);
+  CUresult (*moduleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*launchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                           unsigned, unsigned, unsigned, CUstream, void **,
+                           void **);
+  CUresult (*streamCreate)(CUstream *, unsigned);
+  CUresult (*streamDestroy)(CUstream);
+  CUresult (*streamSynchronize)(CUstream);
 };
 
 /// One GPU: its driver handle, its primary context once retained, and its
@@ -209,7 +221,166 @@ public:
     leave();
   }
 
+  // Kernels: the host calls that compiled GPU code makes (see below). They
+  // run on cuda:0, the device of every GPU entry, in its primary context.
+  // A failure is recorded for kiln_executable_invoke to report (the
+  // generated code has no status to return it through).
+
+  /// Loads a module (a cubin, a fat binary or PTX text, which the driver
+  /// compiles for the GPU).
+  CUmodule loadModule(const void *data) {
+    CUmodule module = nullptr;
+    std::string what = "cannot load the module's GPU kernels";
+    if (kiln_status_t s = startKernelCall())
+      return fail(s, what), nullptr;
+    CUresult result = driver.moduleLoadData(&module, data);
+    leave();
+    if (result != kSuccess)
+      fail(error(result, KILN_INTERNAL, what + " on cuda:0"), what);
+    return module;
+  }
+
+  void unloadModule(CUmodule module) {
+    if (!module || enterDevice0())
+      return;
+    (void)driver.moduleUnload(module);
+    leave();
+  }
+
+  CUfunction function(CUmodule module, const char *name) {
+    std::string what = std::string("cannot find kernel '") + name + "'";
+    if (!module) {
+      std::lock_guard<std::mutex> guard(lock);
+      recordLocked(KILN_UNAVAILABLE,
+                   what + ": the module's kernels were not loaded (" +
+                       (loadError.empty() ? "no reason recorded"
+                                          : loadError) +
+                       ")");
+      return nullptr;
+    }
+    CUfunction function = nullptr;
+    if (kiln_status_t s = startKernelCall())
+      return fail(s, what), nullptr;
+    CUresult result = driver.moduleGetFunction(&function, module, name);
+    leave();
+    if (result != kSuccess)
+      fail(error(result, KILN_INTERNAL, what), what);
+    return function;
+  }
+
+  CUstream createStream() {
+    CUstream stream = nullptr;
+    if (kiln_status_t s = startKernelCall())
+      return fail(s, "cannot create a stream"), nullptr;
+    if (CUresult result = driver.streamCreate(&stream, 0))
+      fail(error(result, KILN_INTERNAL, "cannot create a stream on cuda:0"),
+           "");
+    leave();
+    return stream;
+  }
+
+  void launch(CUfunction function, const intptr_t grid[3],
+              const intptr_t block[3], int32_t sharedBytes, CUstream stream,
+              void **params, void **extra) {
+    if (!function)
+      return; // the reason is recorded already
+    for (int i = 0; i < 3; ++i)
+      if (grid[i] < 1 || block[i] < 1 || grid[i] > 0x7fffffff ||
+          block[i] > 1024) {
+        std::lock_guard<std::mutex> guard(lock);
+        recordLocked(KILN_INTERNAL,
+                     "cannot launch a kernel with a grid of " +
+                         std::to_string(grid[0]) + " x " +
+                         std::to_string(grid[1]) + " x " +
+                         std::to_string(grid[2]) + " blocks of " +
+                         std::to_string(block[0]) + " x " +
+                         std::to_string(block[1]) + " x " +
+                         std::to_string(block[2]) + " threads");
+        return;
+      }
+    if (kiln_status_t s = startKernelCall())
+      return fail(s, "");
+    CUresult result = driver.launchKernel(
+        function, static_cast<unsigned>(grid[0]),
+        static_cast<unsigned>(grid[1]), static_cast<unsigned>(grid[2]),
+        static_cast<unsigned>(block[0]), static_cast<unsigned>(block[1]),
+        static_cast<unsigned>(block[2]), static_cast<unsigned>(sharedBytes),
+        stream, params, extra);
+    leave();
+    if (result != kSuccess)
+      fail(error(result, KILN_INTERNAL, "cannot launch a kernel on cuda:0"),
+           "");
+  }
+
+  void synchronize(CUstream stream) {
+    if (kiln_status_t s = startKernelCall())
+      return fail(s, "");
+    CUresult result = driver.streamSynchronize(stream);
+    leave();
+    if (result != kSuccess)
+      fail(error(result, KILN_INTERNAL,
+                 "a kernel on cuda:0 failed (reported when its stream "
+                 "finished)"),
+           "");
+  }
+
+  void destroyStream(CUstream stream) {
+    if (!stream || enterDevice0())
+      return;
+    (void)driver.streamDestroy(stream);
+    leave();
+  }
+
+  /// The first failure recorded on this thread since the last call, or
+  /// NULL; clears it.
+  static kiln_status_t takeError() {
+    kiln_status_t status = pending;
+    pending = nullptr;
+    return status;
+  }
+
 private:
+  /// Makes cuda:0's context current for a kernel call, or says why not.
+  kiln_status_t startKernelCall() {
+    if (kiln_status_t s = available())
+      return s;
+    if (gpus.empty())
+      return kiln_status_create(KILN_UNAVAILABLE,
+                                "there is no CUDA device to run kernels on");
+    std::lock_guard<std::mutex> guard(lock);
+    return enter(gpus[0]);
+  }
+
+  /// enterDevice0 for calls that only clean up: true if it failed.
+  bool enterDevice0() {
+    if (kiln_status_t s = startKernelCall()) {
+      kiln_status_free(s);
+      return true;
+    }
+    return false;
+  }
+
+  /// Records `status` as this thread's pending failure (the first one
+  /// wins); a module load's failure is also kept, under `what`, for the
+  /// launches that find no kernel.
+  void fail(kiln_status_t status, const std::string &what) {
+    if (what.rfind("cannot load", 0) == 0) {
+      std::lock_guard<std::mutex> guard(lock);
+      loadError = kiln_status_message(status);
+    }
+    if (pending)
+      kiln_status_free(status);
+    else
+      pending = status;
+  }
+
+  void recordLocked(kiln_status_code_t code, const std::string &message) {
+    fail(kiln_status_create(code, "%s", message.c_str()), "");
+  }
+
+  static thread_local kiln_status_t pending;
+  std::string loadError; // why the last module load failed (under lock)
+
   Cuda() {
     const char *path = std::getenv("KILN_CUDA_DRIVER");
     if (!path || !*path)
@@ -245,6 +416,13 @@ private:
     symbol(driver.memcpyDtoD, "cuMemcpyDtoD_v2");
     symbol(driver.memcpyPeer, "cuMemcpyPeer");
     symbol(driver.memsetD8, "cuMemsetD8_v2");
+    symbol(driver.moduleLoadData, "cuModuleLoadData");
+    symbol(driver.moduleUnload, "cuModuleUnload");
+    symbol(driver.moduleGetFunction, "cuModuleGetFunction");
+    symbol(driver.launchKernel, "cuLaunchKernel");
+    symbol(driver.streamCreate, "cuStreamCreate");
+    symbol(driver.streamDestroy, "cuStreamDestroy_v2");
+    symbol(driver.streamSynchronize, "cuStreamSynchronize");
     if (!missing.empty()) {
       unavailable = std::string("no usable CUDA driver: ") + path +
                     " has no function " + missing +
@@ -346,6 +524,8 @@ private:
   std::mutex lock;         // guards the GPUs' contexts, caches and stats
 };
 
+thread_local kiln_status_t Cuda::pending = nullptr;
+
 // The table's functions.
 
 kiln_status_t cudaProbe(int32_t *count) {
@@ -403,3 +583,59 @@ const DeviceBackend kiln::runtime::kCudaBackend = {
     /*stats=*/cudaStats,
     /*trim=*/cudaTrim,
 };
+
+kiln_status_t kiln::runtime::takeKernelError() { return Cuda::takeError(); }
+
+// The host side of compiled GPU code. `gpu-to-llvm` and the LLVM
+// translation of `gpu.launch_func` emit calls to these functions (the names
+// and signatures of MLIR's CUDA runtime wrappers, which Debian does not
+// ship): a module constructor loads the kernels, each launch gets its
+// function, a stream, launches, synchronizes and destroys the stream. The
+// runtime implements them over the driver it loads, on cuda:0.
+
+extern "C" {
+
+KILN_RUNTIME_EXPORT void *mgpuModuleLoad(void *data, size_t /*size*/) {
+  return Cuda::get().loadModule(data);
+}
+
+/// PTX text: the driver compiles it for the GPU (the optimization level
+/// is the driver's default).
+KILN_RUNTIME_EXPORT void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
+  return Cuda::get().loadModule(data);
+}
+
+KILN_RUNTIME_EXPORT void mgpuModuleUnload(void *module) {
+  Cuda::get().unloadModule(static_cast<CUmodule>(module));
+}
+
+KILN_RUNTIME_EXPORT void *mgpuModuleGetFunction(void *module,
+                                                const char *name) {
+  return Cuda::get().function(static_cast<CUmodule>(module), name);
+}
+
+KILN_RUNTIME_EXPORT void *mgpuStreamCreate() {
+  return Cuda::get().createStream();
+}
+
+KILN_RUNTIME_EXPORT void mgpuStreamDestroy(void *stream) {
+  Cuda::get().destroyStream(static_cast<CUstream>(stream));
+}
+
+KILN_RUNTIME_EXPORT void mgpuStreamSynchronize(void *stream) {
+  Cuda::get().synchronize(static_cast<CUstream>(stream));
+}
+
+KILN_RUNTIME_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX,
+                                          intptr_t gridY, intptr_t gridZ,
+                                          intptr_t blockX, intptr_t blockY,
+                                          intptr_t blockZ, int32_t smem,
+                                          void *stream, void **params,
+                                          void **extra, size_t /*count*/) {
+  const intptr_t grid[3] = {gridX, gridY, gridZ};
+  const intptr_t block[3] = {blockX, blockY, blockZ};
+  Cuda::get().launch(static_cast<CUfunction>(function), grid, block, smem,
+                     static_cast<CUstream>(stream), params, extra);
+}
+
+} // extern "C"

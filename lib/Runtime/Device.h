@@ -84,6 +84,11 @@ extern const DeviceBackend kHostBackend;
 /// The CUDA backend: the driver API, loaded at run time (Cuda.cpp).
 extern const DeviceBackend kCudaBackend;
 
+/// The first failure of a kernel call (module load, launch, the stream's
+/// synchronization: the mgpu* functions compiled GPU code calls) on this
+/// thread since the last call, or NULL; clears it (Cuda.cpp).
+kiln_status_t takeKernelError();
+
 /// The backend of `type`, or NULL if `type` is not a device type.
 const DeviceBackend *deviceBackend(kiln_device_type_t type);
 

@@ -260,16 +260,6 @@ static kiln_status_t resolveEntry(const kiln_executable_t *e, const char *name,
     return kiln_status_annotate(
         s, "entry '%s' was compiled for %s, which this runtime cannot run",
         call.name(), kiln_device_type_name(call.entry->spec.device));
-  // GPU buffers and copies work; running compiled GPU code (loading its
-  // kernels, launching them) does not exist yet.
-  if (!kiln::runtime::deviceBackend(call.entry->spec.device)->hostMemory)
-    return kiln_status_create(
-        KILN_UNIMPLEMENTED,
-        "entry '%s' was compiled for %s: this runtime cannot launch GPU "
-        "kernels yet (its %s devices hold buffers and copy them, nothing "
-        "more)",
-        call.name(), kiln_device_type_name(call.entry->spec.device),
-        kiln_device_type_name(call.entry->spec.device));
   return nullptr;
 }
 
@@ -467,8 +457,16 @@ static kiln_status_t callEntry(const Call &call) {
     args[numInputs + i] = kiln_buffer_data(call.outputs[i]);
   for (size_t k = 0; k < call.bound.size(); ++k)
     args[numInputs + numOutputs + k] = kiln_buffer_data(call.bound[k]);
+  // A GPU entry is host code that launches kernels; what fails in a launch
+  // is recorded on this thread (the generated code cannot return it).
+  bool gpu = !kiln::runtime::deviceBackend(call.entry->spec.device)->hostMemory;
+  if (gpu)
+    kiln_status_free(kiln::runtime::takeKernelError());
   int32_t rc =
       call.entry->fn(args, call.dims.empty() ? nullptr : call.dims.data());
+  if (gpu)
+    if (kiln_status_t s = kiln::runtime::takeKernelError())
+      return kiln_status_annotate(s, "entry '%s'", call.name());
   if (rc != 0)
     return kiln_status_create(KILN_INTERNAL, "entry '%s' failed with code %d",
                               call.name(), rc);

@@ -255,39 +255,129 @@ TEST(Cuda, OutOfMemoryFreesTheCacheFirst) {
   unsetenv("FAKE_CUDA_MEMORY");
 }
 
-/// How often the entry below ran: never (it would get device pointers).
-int entryCalls = 0;
+// What compiled GPU code calls (MLIR's CUDA wrapper names; the runtime
+// implements them over the driver).
+extern "C" {
+void *mgpuModuleLoadJIT(void *data, int optLevel);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void *mgpuStreamCreate();
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void **extra, size_t count);
+void mgpuStreamSynchronize(void *stream);
+void mgpuStreamDestroy(void *stream);
+void mgpuModuleUnload(void *module);
+}
 
-int32_t entry(void **, const int64_t *) {
-  ++entryCalls;
+/// PTX as the GPU pipeline writes it (the double reads the kernel names).
+const char kPtx[] = "//\n.version 8.0\n.target sm_90\n.address_size 64\n"
+                    ".visible .entry negate_kernel(\n.param .u64 a,\n"
+                    ".param .u64 b\n)\n{\nret;\n}\n";
+
+/// An entry's host code as the GPU pipeline generates it: the module
+/// loaded once (a module constructor does it in compiled code), then a
+/// stream, the launch of `kernel` over 3 blocks of 128 threads, and the
+/// stream's synchronization.
+int32_t launch(void **args, const char *kernel) {
+  static void *module = mgpuModuleLoadJIT(const_cast<char *>(kPtx), 3);
+  void *function = mgpuModuleGetFunction(module, kernel);
+  void *stream = mgpuStreamCreate();
+  void *params[] = {&args[0], &args[1]};
+  mgpuLaunchKernel(function, 3, 1, 1, 128, 1, 1, 0, stream, params, nullptr,
+                   2);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
   return 0;
 }
 
-TEST(Cuda, EntriesCannotRunYet) {
-  // A module with an entry compiled for cuda:0 loads; calling it says that
-  // kernels cannot be launched, rather than running host code on device
-  // pointers.
-  const char *manifest = "kiln-manifest 4\n"
-                         "entry negate_gpu 1 1 0 cuda\n"
-                         "in f32 1 2\n"
-                         "out f32 1 2\n"
-                         "end\n";
-  auto lookup = [](void *, const char *) -> void * {
-    return reinterpret_cast<void *>(&entry);
-  };
+int32_t negateEntry(void **args, const int64_t *) {
+  return launch(args, "negate_kernel");
+}
+
+int32_t missingEntry(void **args, const int64_t *) {
+  return launch(args, "no_such_kernel");
+}
+
+void *lookupEntry(void *, const char *name) {
+  if (std::strcmp(name, "kiln_entry_negate_gpu") == 0)
+    return reinterpret_cast<void *>(&negateEntry);
+  if (std::strcmp(name, "kiln_entry_missing_gpu") == 0)
+    return reinterpret_cast<void *>(&missingEntry);
+  return nullptr;
+}
+
+const char *const kGpuManifest = "kiln-manifest 4\n"
+                                 "entry negate_gpu 1 1 0 cuda\n"
+                                 "in f32 1 300\n"
+                                 "out f32 1 300\n"
+                                 "end\n"
+                                 "entry missing_gpu 1 1 0 cuda\n"
+                                 "in f32 1 300\n"
+                                 "out f32 1 300\n"
+                                 "end\n";
+
+/// The executable of kGpuManifest, or null (a test failure).
+kiln_executable_t *gpuExecutable() {
   kiln_executable_t *e = nullptr;
-  ASSERT_EQ(kiln_executable_create(manifest, lookup, nullptr, nullptr, &e),
-            nullptr);
-  kiln_buffer_t *x = create(kGpu0, 2);
+  kiln_status_t s =
+      kiln_executable_create(kGpuManifest, lookupEntry, nullptr, nullptr, &e);
+  EXPECT_EQ(s, nullptr) << message(s);
+  return e;
+}
+
+TEST(Cuda, EntriesLaunchKernels) {
+  kiln_executable_t *e = gpuExecutable();
+  ASSERT_NE(e, nullptr);
+  kiln_buffer_t *x = create(kGpu0, 300);
   kiln_buffer_t *y = nullptr;
+  size_t mark = fake().calls().size();
   kiln_status_t s = kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &y);
-  EXPECT_EQ(kiln_status_code(s), KILN_UNIMPLEMENTED);
+  ASSERT_EQ(s, nullptr) << message(s);
+  // The output was allocated on the entry's device.
+  ASSERT_NE(y, nullptr);
+  EXPECT_EQ(kiln_buffer_device(y).type, KILN_DEVICE_CUDA);
+  EXPECT_EQ(kiln_buffer_host_data(y), nullptr);
+  // The module is loaded, the kernel found, launched on a stream of its
+  // own, and the stream synchronized and destroyed, each in a context.
+  EXPECT_TRUE(inOrder(callsSince(mark),
+                      {"cuModuleLoadData", "cuModuleGetFunction",
+                       "cuStreamCreate", "cuCtxPushCurrent_v2",
+                       "cuLaunchKernel", "cuCtxPopCurrent_v2",
+                       "cuStreamSynchronize", "cuStreamDestroy_v2"}))
+      << callsSince(mark);
+  auto lastLaunch = reinterpret_cast<const char *(*)()>(
+      dlsym(fake().handle, "fake_cuda_last_launch"));
+  auto streams =
+      reinterpret_cast<int (*)()>(dlsym(fake().handle, "fake_cuda_streams"));
+  EXPECT_STREQ(lastLaunch(), "negate_kernel 3x1x1 128x1x1 0");
+  EXPECT_EQ(streams(), 0);
+
+  // A failed launch is the call's error, with the driver's words; the
+  // output the call allocated is released.
+  setenv("FAKE_CUDA_LAUNCH_ERROR", "1", 1);
+  kiln_buffer_t *z = nullptr;
+  s = kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &z);
+  unsetenv("FAKE_CUDA_LAUNCH_ERROR");
+  EXPECT_EQ(kiln_status_code(s), KILN_INTERNAL);
   std::string text = message(s);
-  EXPECT_TRUE(contains(text, "entry 'negate_gpu' was compiled for cuda: this "
-                             "runtime cannot launch GPU kernels yet"))
+  EXPECT_TRUE(contains(text, "entry 'negate_gpu': cannot launch a kernel on "
+                             "cuda:0: CUDA_ERROR_LAUNCH_FAILED (unspecified "
+                             "launch failure, code 719)"))
       << text;
-  EXPECT_EQ(entryCalls, 0);
-  EXPECT_EQ(y, nullptr);
+  EXPECT_EQ(z, nullptr);
+  EXPECT_EQ(streams(), 0);
+
+  // A kernel the module does not have.
+  s = kiln_executable_invoke(e, "missing_gpu", 1, &x, 1, &z);
+  text = message(s);
+  EXPECT_TRUE(contains(text, "entry 'missing_gpu': cannot find kernel "
+                             "'no_such_kernel': CUDA_ERROR_NOT_FOUND (named "
+                             "symbol not found, code 500)"))
+      << text;
+  // The next call starts clean.
+  EXPECT_EQ(kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &y), nullptr);
+  kiln_buffer_release(y);
   kiln_buffer_release(x);
   kiln_executable_release(e);
 }
@@ -344,7 +434,35 @@ TEST(CudaChild, NoDriver) {
   EXPECT_EQ(kiln_device_count(KILN_DEVICE_CUDA), 0);
 }
 
+TEST(CudaChild, ModuleLoadFails) {
+  if (!std::getenv("KILN_CUDA_TEST_CHILD"))
+    GTEST_SKIP() << "runs as a child of Cuda.DriverFailures";
+  kiln_executable_t *e = gpuExecutable();
+  ASSERT_NE(e, nullptr);
+  kiln_buffer_t *x = create(kGpu0, 300);
+  kiln_buffer_t *y = nullptr;
+  std::string text =
+      message(kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &y));
+  EXPECT_TRUE(contains(text, "entry 'negate_gpu': cannot load the module's "
+                             "GPU kernels on cuda:0: CUDA_ERROR_INVALID_IMAGE "
+                             "(device kernel image is invalid, code 200)"))
+      << text;
+  // Later calls still say why.
+  text = message(kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &y));
+  EXPECT_TRUE(contains(text, "cannot find kernel 'negate_kernel': the "
+                             "module's kernels were not loaded (cannot load "
+                             "the module's GPU kernels on cuda:0"))
+      << text;
+  EXPECT_EQ(y, nullptr);
+  kiln_buffer_release(x);
+  kiln_executable_release(e);
+}
+
 TEST(Cuda, DriverFailures) {
+  EXPECT_EQ(runChild("FAKE_CUDA_IMAGE_ERROR=1", "CudaChild.ModuleLoadFails"),
+            0)
+      << "rerun with KILN_CUDA_TEST_CHILD=1 FAKE_CUDA_IMAGE_ERROR=1 "
+         "--gtest_filter=CudaChild.ModuleLoadFails to see why";
   EXPECT_EQ(runChild("FAKE_CUDA_INIT_ERROR=999", "CudaChild.InitFails"), 0)
       << "rerun with KILN_CUDA_TEST_CHILD=1 FAKE_CUDA_INIT_ERROR=999 "
          "--gtest_filter=CudaChild.InitFails to see why";

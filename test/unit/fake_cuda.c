@@ -21,6 +21,7 @@
  *===----------------------------------------------------------------------===*/
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,9 @@ typedef int CUresult;
 typedef int CUdevice;
 typedef struct CUctx_st *CUcontext;
 typedef unsigned long long CUdeviceptr;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
 
 enum {
   SUCCESS = 0,
@@ -38,6 +42,10 @@ enum {
   NO_DEVICE = 100,
   INVALID_DEVICE = 101,
   INVALID_CONTEXT = 201,
+  INVALID_IMAGE = 200,
+  INVALID_HANDLE = 400,
+  NOT_FOUND = 500,
+  LAUNCH_FAILED = 719,
   UNKNOWN = 999
 };
 
@@ -133,6 +141,10 @@ static const struct {
     {NO_DEVICE, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
     {INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
     {INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {INVALID_IMAGE, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
+    {INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {LAUNCH_FAILED, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
     {UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 
@@ -309,7 +321,131 @@ EXPORT CUresult cuMemsetD8_v2(CUdeviceptr pointer, unsigned char value,
   return SUCCESS;
 }
 
+/* Modules: a loaded image is remembered by its first line; its kernels are
+ * the names after ".entry " in it (PTX text) or, for other images, any
+ * name. A launch runs nothing: it is checked and recorded. */
+
+struct CUmod_st {
+  char text[4096];
+};
+
+struct CUfunc_st {
+  char name[128];
+};
+
+static struct CUfunc_st functions[64];
+static int functionCount;
+static char lastLaunch[256];
+static int streams;
+
+EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
+  called("cuModuleLoadData");
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  if (!image || env("FAKE_CUDA_IMAGE_ERROR", 0))
+    return INVALID_IMAGE;
+  struct CUmod_st *m = calloc(1, sizeof(*m));
+  strncpy(m->text, (const char *)image, sizeof(m->text) - 1);
+  if (env("FAKE_CUDA_TRACE", 0)) {
+    const char *target = strstr(m->text, ".target ");
+    fprintf(stderr, "fake-cuda: load %.*s\n",
+            target ? (int)strcspn(target, "\n") : 14,
+            target ? target : "(binary image)");
+  }
+  *module = m;
+  return SUCCESS;
+}
+
+EXPORT CUresult cuModuleUnload(CUmodule module) {
+  called("cuModuleUnload");
+  if (!module)
+    return INVALID_HANDLE;
+  free(module);
+  return SUCCESS;
+}
+
+EXPORT CUresult cuModuleGetFunction(CUfunction *function, CUmodule module,
+                                    const char *name) {
+  called("cuModuleGetFunction");
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  if (!module)
+    return INVALID_HANDLE;
+  char entry[160];
+  snprintf(entry, sizeof(entry), ".entry %s(", name);
+  if (strstr(module->text, ".entry ") && !strstr(module->text, entry))
+    return NOT_FOUND;
+  pthread_mutex_lock(&lock);
+  CUresult result = OUT_OF_MEMORY;
+  if (functionCount < 64) {
+    struct CUfunc_st *f = &functions[functionCount++];
+    strncpy(f->name, name, sizeof(f->name) - 1);
+    *function = f;
+    result = SUCCESS;
+  }
+  pthread_mutex_unlock(&lock);
+  return result;
+}
+
+EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy,
+                               unsigned gz, unsigned bx, unsigned by,
+                               unsigned bz, unsigned shared, CUstream stream,
+                               void **params, void **extra) {
+  called("cuLaunchKernel");
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  if (!f || !stream || (!params && !extra))
+    return INVALID_VALUE;
+  if ((long)bx * by * bz > 1024)
+    return INVALID_VALUE;
+  if (env("FAKE_CUDA_LAUNCH_ERROR", 0))
+    return LAUNCH_FAILED;
+  pthread_mutex_lock(&lock);
+  snprintf(lastLaunch, sizeof(lastLaunch), "%s %ux%ux%u %ux%ux%u %u",
+           f->name, gx, gy, gz, bx, by, bz, shared);
+  if (env("FAKE_CUDA_TRACE", 0))
+    fprintf(stderr, "fake-cuda: launch %s\n", lastLaunch);
+  pthread_mutex_unlock(&lock);
+  return SUCCESS;
+}
+
+EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned flags) {
+  called("cuStreamCreate");
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  (void)flags;
+  pthread_mutex_lock(&lock);
+  ++streams;
+  pthread_mutex_unlock(&lock);
+  *stream = (CUstream)calloc(1, 1);
+  return SUCCESS;
+}
+
+EXPORT CUresult cuStreamDestroy_v2(CUstream stream) {
+  called("cuStreamDestroy_v2");
+  if (!stream)
+    return INVALID_HANDLE;
+  pthread_mutex_lock(&lock);
+  --streams;
+  pthread_mutex_unlock(&lock);
+  free(stream);
+  return SUCCESS;
+}
+
+EXPORT CUresult cuStreamSynchronize(CUstream stream) {
+  called("cuStreamSynchronize");
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  return stream ? SUCCESS : INVALID_HANDLE;
+}
+
 /* For the tests. */
+
+/* The last launch: "kernel gxXgyXgz bxXbyXbz sharedBytes". */
+EXPORT const char *fake_cuda_last_launch(void) { return lastLaunch; }
+
+/* Streams created and not destroyed. */
+EXPORT int fake_cuda_streams(void) { return streams; }
 
 /* The names of the calls so far, separated by spaces (a copy the caller
  * frees). */

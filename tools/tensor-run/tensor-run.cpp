@@ -65,7 +65,10 @@ static cl::opt<mlir::kiln::Target>
     target("target", cl::desc("What to generate code for"),
            cl::init(mlir::kiln::Target::CPU),
            cl::values(clEnumValN(mlir::kiln::Target::CPU, "cpu",
-                                 "the host's CPU (default)")));
+                                 "the host's CPU (default)"),
+                      clEnumValN(mlir::kiln::Target::CUDA, "cuda",
+                                 "an NVIDIA GPU (cuda:0): inputs are copied "
+                                 "there, outputs back")));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix);
 static cl::opt<bool> printIR("mlir-print-ir-after-all",
@@ -146,6 +149,13 @@ static void printBuffer(raw_ostream &os, kiln_buffer_t *b) {
   int32_t rank = kiln_buffer_rank(b);
   const int64_t *shape = kiln_buffer_shape(b);
   const void *data = kiln_buffer_host_data(b);
+  if (!data && kiln_buffer_byte_size(b) > 0) {
+    // Device memory (--print-every on a GPU entry): not readable here.
+    kiln_device_t device = kiln_buffer_device(b);
+    os << "(in " << kiln_device_type_name(device.type) << ":"
+       << device.ordinal << " memory)\n";
+    return;
+  }
   bool isInt =
       kiln_buffer_dtype(b) == KILN_I32 || kiln_buffer_dtype(b) == KILN_I64;
   bool isBool = kiln_buffer_dtype(b) == KILN_I1;
@@ -277,6 +287,26 @@ static int readInput(const std::string &path, kiln_buffer_t **buffer) {
   return status ? fail(status, "--input " + path) : 0;
 }
 
+/// Moves `*buffer` to `device` (a copy; the host buffer is released) when
+/// the entry runs there.
+static int moveTo(kiln_device_t device, kiln_buffer_t **buffer) {
+  if (kiln_buffer_device(*buffer).type == device.type)
+    return 0;
+  kiln_buffer_t *moved = nullptr;
+  kiln_status_t status = kiln_buffer_create(
+      device, kiln_buffer_dtype(*buffer), kiln_buffer_rank(*buffer),
+      kiln_buffer_shape(*buffer), &moved);
+  if (!status)
+    status = kiln_buffer_copy(moved, *buffer);
+  if (status) {
+    kiln_buffer_release(moved);
+    return fail(status);
+  }
+  kiln_buffer_release(*buffer);
+  *buffer = moved;
+  return 0;
+}
+
 /// The variable store: loaded from a checkpoint, completed with the
 /// module's initial values.
 static int prepareVariables(Run &run) {
@@ -377,15 +407,27 @@ int main(int argc, char **argv) {
     return rc;
   if (int rc = chooseEntry(run))
     return rc;
+  // A GPU entry takes its inputs in GPU memory, and its outputs come back
+  // to the host to be printed and written.
+  kiln_device_t device = kiln_entry_device(
+      run.exe, kiln_executable_find_entry(run.exe, run.entry.c_str()));
+  bool host = device.type == KILN_DEVICE_CPU;
   for (const std::string &path : inputs) {
     kiln_buffer_t *buffer = nullptr;
     if (int rc = readInput(path, &buffer))
       return rc;
     run.inputs.push_back(buffer);
+    if (!host)
+      if (int rc = moveTo(device, &run.inputs.back()))
+        return rc;
   }
   if (int rc = prepareVariables(run))
     return rc;
   if (int rc = callEntry(run))
     return rc;
+  if (!host)
+    for (kiln_buffer_t *&output : run.outputs)
+      if (int rc = moveTo(kiln_device_t{KILN_DEVICE_CPU, 0}, &output))
+        return rc;
   return writeResults(run);
 }

@@ -38,6 +38,8 @@ namespace mlir::kiln {
 enum class Target {
   /// The host's CPU architecture, through linalg, vector and LLVM.
   CPU,
+  /// NVIDIA GPUs: kernels through NVVM (PTX), launched by host code.
+  CUDA,
 };
 
 /// The name of `target` as tools spell it ("cpu").
