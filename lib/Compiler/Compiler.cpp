@@ -153,6 +153,8 @@ extern "C" void *mgpuModuleGetFunction(void *, const char *);
 extern "C" void *mgpuStreamCreate();
 extern "C" void mgpuStreamDestroy(void *);
 extern "C" void mgpuStreamSynchronize(void *);
+extern "C" void *mgpuMemAlloc(uint64_t, void *, bool);
+extern "C" void mgpuMemFree(void *, void *);
 extern "C" void mgpuLaunchKernel(void *, intptr_t, intptr_t, intptr_t,
                                  intptr_t, intptr_t, intptr_t, int32_t, void *,
                                  void **, void **, size_t);
@@ -180,6 +182,8 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
   symbols[mangle("mgpuStreamDestroy")] = symbol(&mgpuStreamDestroy);
   symbols[mangle("mgpuStreamSynchronize")] = symbol(&mgpuStreamSynchronize);
   symbols[mangle("mgpuLaunchKernel")] = symbol(&mgpuLaunchKernel);
+  symbols[mangle("mgpuMemAlloc")] = symbol(&mgpuMemAlloc);
+  symbols[mangle("mgpuMemFree")] = symbol(&mgpuMemFree);
   return symbols;
 }
 

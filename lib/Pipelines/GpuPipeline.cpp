@@ -47,6 +47,7 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   // buffers (GPU memory), variables updated in place.
   addEntryBufferization(pm);
   pm.addPass(createKilnCopiesToLinalg());
+  pm.addPass(createKilnGPUAllocateTemporaries());
   pm.addPass(createKilnGPUCheckEntries());
   // Every linalg op a grid of blocks of threads.
   OpPassManager &functions = pm.nest<func::FuncOp>();

@@ -331,6 +331,38 @@ public:
     leave();
   }
 
+  /// A temporary of compiled GPU code (gpu.alloc): a block of cuda:0's
+  /// cache, remembered until `freeForKernels`.
+  void *allocateForKernels(uint64_t bytes) {
+    kiln_status_t s = available();
+    if (!s && gpus.empty())
+      s = kiln_status_create(KILN_UNAVAILABLE,
+                             "there is no CUDA device for temporaries");
+    Allocation allocation;
+    if (!s)
+      s = allocate(0, static_cast<size_t>(bytes), &allocation);
+    if (s) {
+      fail(kiln_status_annotate(s, "cannot allocate a temporary"), "");
+      return nullptr;
+    }
+    std::lock_guard<std::mutex> guard(lock);
+    temporaries[allocation.data] = allocation;
+    return allocation.data;
+  }
+
+  void freeForKernels(void *data) {
+    Allocation allocation;
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      auto found = temporaries.find(data);
+      if (found == temporaries.end())
+        return;
+      allocation = found->second;
+      temporaries.erase(found);
+    }
+    release(0, allocation);
+  }
+
   /// The first failure recorded on this thread since the last call, or
   /// NULL; clears it.
   static kiln_status_t takeError() {
@@ -380,6 +412,7 @@ private:
 
   static thread_local kiln_status_t pending;
   std::string loadError; // why the last module load failed (under lock)
+  std::map<void *, Allocation> temporaries; // of compiled code (under lock)
 
   Cuda() {
     const char *path = std::getenv("KILN_CUDA_DRIVER");
@@ -590,7 +623,8 @@ kiln_status_t kiln::runtime::takeKernelError() { return Cuda::takeError(); }
 // translation of `gpu.launch_func` emit calls to these functions (the names
 // and signatures of MLIR's CUDA runtime wrappers, which Debian does not
 // ship): a module constructor loads the kernels, each launch gets its
-// function, a stream, launches, synchronizes and destroys the stream. The
+// function, a stream, launches, synchronizes and destroys the stream;
+// temporaries are allocated and freed (gpu.alloc, gpu.dealloc). The
 // runtime implements them over the driver it loads, on cuda:0.
 
 extern "C" {
@@ -624,6 +658,17 @@ KILN_RUNTIME_EXPORT void mgpuStreamDestroy(void *stream) {
 
 KILN_RUNTIME_EXPORT void mgpuStreamSynchronize(void *stream) {
   Cuda::get().synchronize(static_cast<CUstream>(stream));
+}
+
+/// A temporary of compiled code (gpu.alloc); the stream is not used: the
+/// allocation is complete when this returns.
+KILN_RUNTIME_EXPORT void *mgpuMemAlloc(uint64_t bytes, void * /*stream*/,
+                                       bool /*hostShared*/) {
+  return Cuda::get().allocateForKernels(bytes);
+}
+
+KILN_RUNTIME_EXPORT void mgpuMemFree(void *data, void * /*stream*/) {
+  Cuda::get().freeForKernels(data);
 }
 
 KILN_RUNTIME_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX,

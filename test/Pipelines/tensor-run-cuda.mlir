@@ -3,9 +3,9 @@
 // constructor through the runtime, launched, the output copied back. Here
 // against the test double of the CUDA driver, which checks and records the
 // calls but runs no kernel (so only the output's shape is checked).
-// RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --target cuda %s --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy --print 2>&1 | FileCheck %s
+// RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --target cuda %s --entry affine --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy --print 2>&1 | FileCheck %s
 // Without a driver: a clear error, no crash.
-// RUN: not env KILN_CACHE_DIR=off KILN_CUDA_DRIVER=/nonexistent/libcuda.so.1 tensor-run --target cuda %s --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy 2>&1 | FileCheck %s --check-prefix=NODRIVER
+// RUN: not env KILN_CACHE_DIR=off KILN_CUDA_DRIVER=/nonexistent/libcuda.so.1 tensor-run --target cuda %s --entry affine --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy 2>&1 | FileCheck %s --check-prefix=NODRIVER
 
 // CHECK: fake-cuda: load .target sm_90
 // CHECK: fake-cuda: launch affine_kernel 4x1x1 256x1x1 0
@@ -15,4 +15,13 @@ func.func @affine(%x: tensor<16x64xf32>, %b: tensor<64xf32>) -> tensor<16x64xf32
   %0 = kiln.add %x, %b : tensor<16x64xf32>, tensor<64xf32> -> tensor<16x64xf32>
   %1 = kiln.relu %0 : tensor<16x64xf32>
   return %1 : tensor<16x64xf32>
+}
+
+// A softmax: five kernels and two temporaries in GPU memory.
+// RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --target cuda %s --entry softmax --input %S/Inputs/x16x64.npy --print 2>&1 | FileCheck %s --check-prefix=SOFTMAX
+// SOFTMAX-COUNT-5: fake-cuda: launch softmax_kernel
+// SOFTMAX: output 0: {{\[\[}}
+func.func @softmax(%x: tensor<16x64xf32>) -> tensor<16x64xf32> {
+  %0 = kiln.softmax %x {axis = 1 : i64} : tensor<16x64xf32> -> tensor<16x64xf32>
+  return %0 : tensor<16x64xf32>
 }

@@ -268,6 +268,8 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
 void mgpuStreamSynchronize(void *stream);
 void mgpuStreamDestroy(void *stream);
 void mgpuModuleUnload(void *module);
+void *mgpuMemAlloc(uint64_t bytes, void *stream, bool hostShared);
+void mgpuMemFree(void *data, void *stream);
 }
 
 /// PTX as the GPU pipeline writes it (the double reads the kernel names).
@@ -380,6 +382,23 @@ TEST(Cuda, EntriesLaunchKernels) {
   kiln_buffer_release(y);
   kiln_buffer_release(x);
   kiln_executable_release(e);
+}
+
+TEST(Cuda, TemporariesOfCompiledCode) {
+  // gpu.alloc / gpu.dealloc in compiled code: blocks of cuda:0's cache.
+  kiln_pool_stats_t before = stats(kGpu0);
+  void *a = mgpuMemAlloc(5000, nullptr, false);
+  ASSERT_NE(a, nullptr);
+  EXPECT_GE(stats(kGpu0).bytes_in_use, before.bytes_in_use + 5000);
+  mgpuMemFree(a, nullptr);
+  EXPECT_EQ(stats(kGpu0).bytes_in_use, before.bytes_in_use);
+  // The block is reused by the next temporary of its class.
+  void *b = mgpuMemAlloc(5000, nullptr, false);
+  EXPECT_EQ(b, a);
+  mgpuMemFree(b, nullptr);
+  // Freeing what was not allocated there does nothing.
+  mgpuMemFree(&before, nullptr);
+  EXPECT_EQ(stats(kGpu0).bytes_in_use, before.bytes_in_use);
 }
 
 // The driver failing, missing or without GPUs: each in a child process

@@ -39,8 +39,11 @@ bool runsOnGpu(func::FuncOp func) {
 /// GPU, or nothing.
 std::optional<std::string> unsupported(Operation *op) {
   if (isa<memref::AllocOp, memref::AllocaOp>(op))
-    return std::string("needs a temporary buffer in GPU memory, which the "
-                       "GPU target does not allocate yet");
+    return std::string("needs a temporary buffer in host memory (not one "
+                       "kiln-gpu-allocate-temporaries moves to the GPU)");
+  // Temporaries in GPU memory and the streams they are made on.
+  if (isa<gpu::AllocOp, gpu::DeallocOp, gpu::WaitOp>(op))
+    return std::nullopt;
   if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op)) {
     if (linalgOp.getNumParallelLoops() == 0)
       return std::string("has no parallel loop to spread over GPU threads "

@@ -19,10 +19,8 @@ def KilnGPUCheckEntries : Pass<"kiln-gpu-check-entries", "::mlir::ModuleOp"> {
     where it came from, never host code touching GPU memory or a silent
     fallback to the CPU:
 
-    - a temporary buffer (`memref.alloc`, `memref.alloca`: an op whose
-      result is not written straight into an output or a variable, such
-      as the intermediate sums of a softmax), since the entry's host code
-      does not allocate GPU memory yet;
+    - a temporary buffer that `kiln-gpu-allocate-temporaries` did not move
+      to GPU memory (`memref.alloc`, `memref.alloca`);
     - a loop or branch around linalg ops at the entry's top level (control
       flow, tiled loops), since only linalg ops on the entry's buffers and
       views of them become kernels;
@@ -38,6 +36,23 @@ def KilnGPUCheckEntries : Pass<"kiln-gpu-check-entries", "::mlir::ModuleOp"> {
     Option<"afterMapping", "after-mapping", "bool", /*default=*/"false",
            "Check that no loop is left in the entries' host code">,
   ];
+}
+
+def KilnGPUAllocateTemporaries
+    : Pass<"kiln-gpu-allocate-temporaries", "::mlir::ModuleOp"> {
+  let summary = "Puts the temporaries of GPU entries in GPU memory";
+  let description = [{
+    Runs on buffers, after bufferization and the deallocation pipeline, on
+    the entry points compiled for a GPU. Each `memref.alloc` at an entry's
+    top level (a temporary: a softmax's row maxima, an intermediate that
+    fusion could not remove) becomes a `gpu.alloc` of GPU memory, and each
+    `memref.dealloc` of one a `gpu.dealloc`, each on a stream of its own
+    that is waited for (`gpu.wait`), so that they are complete when the
+    host code goes on. `gpu-to-llvm` turns them into calls of
+    `mgpuMemAlloc` / `mgpuMemFree`, which the runtime implements with its
+    cache of device memory (a step run again reuses the same blocks).
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
 def KilnGPUMapLoops : Pass<"kiln-gpu-map-loops", "::mlir::func::FuncOp"> {
