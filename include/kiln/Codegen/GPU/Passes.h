@@ -11,6 +11,7 @@
 #ifndef KILN_CODEGEN_GPU_PASSES_H
 #define KILN_CODEGEN_GPU_PASSES_H
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"

@@ -1,0 +1,27 @@
+// RUN: tensor-opt %s --pass-pipeline="builtin.module(gpu.module(kiln-gpu-contract-fma))" | FileCheck %s
+
+// In kernels, float arithmetic may contract (mul + add -> fma); flags that
+// were there stay.
+// CHECK-LABEL: gpu.module @kernels
+// CHECK: arith.mulf %{{.*}}, %{{.*}} fastmath<contract> : f32
+// CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<nnan,contract> : f32
+// CHECK: arith.maximumf %{{.*}}, %{{.*}} fastmath<contract> : f32
+// CHECK: arith.addi %{{.*}}, %{{.*}} : i32
+// Host code is not a kernel: untouched.
+// CHECK-LABEL: func.func @host
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : f32
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @k(%a: f32, %b: f32, %c: f32, %i: i32) kernel {
+      %m = arith.mulf %a, %b : f32
+      %s = arith.addf %m, %c fastmath<nnan> : f32
+      %r = arith.maximumf %s, %a : f32
+      %j = arith.addi %i, %i : i32
+      gpu.return
+    }
+  }
+  func.func @host(%a: f32, %b: f32) -> f32 {
+    %m = arith.mulf %a, %b : f32
+    return %m : f32
+  }
+}
