@@ -19,7 +19,6 @@
 #include "BufferizationStage.h"
 
 #include "kiln/ABI/Passes.h"
-#include "kiln/Codegen/CPU/Passes.h"
 #include "kiln/Codegen/GPU/Passes.h"
 #include "kiln/Pipelines/Pipelines.h"
 
@@ -80,10 +79,11 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
       target.linkLibs.push_back(libdevice.str().str());
   }
   pm.addPass(createGpuNVVMAttachTarget(target));
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
+  // Views become explicit offsets and strides (affine.apply), then every
+  // affine op arithmetic, then structured control flow branches.
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createKilnGPUContractFma());
   kernels.addPass(createConvertGpuOpsToNVVMOps());

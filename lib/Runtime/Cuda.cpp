@@ -232,11 +232,11 @@ public:
     CUmodule module = nullptr;
     std::string what = "cannot load the module's GPU kernels";
     if (kiln_status_t s = startKernelCall())
-      return fail(s, what), nullptr;
+      return failLoad(s), nullptr;
     CUresult result = driver.moduleLoadData(&module, data);
     leave();
     if (result != kSuccess)
-      fail(error(result, KILN_INTERNAL, what + " on cuda:0"), what);
+      failLoad(error(result, KILN_INTERNAL, what + " on cuda:0"));
     return module;
   }
 
@@ -250,31 +250,31 @@ public:
   CUfunction function(CUmodule module, const char *name) {
     std::string what = std::string("cannot find kernel '") + name + "'";
     if (!module) {
-      std::lock_guard<std::mutex> guard(lock);
-      recordLocked(KILN_UNAVAILABLE,
-                   what + ": the module's kernels were not loaded (" +
-                       (loadError.empty() ? "no reason recorded"
-                                          : loadError) +
-                       ")");
+      std::string why;
+      {
+        std::lock_guard<std::mutex> guard(lock);
+        why = loadError.empty() ? "no reason recorded" : loadError;
+      }
+      fail(KILN_UNAVAILABLE,
+           what + ": the module's kernels were not loaded (" + why + ")");
       return nullptr;
     }
     CUfunction function = nullptr;
     if (kiln_status_t s = startKernelCall())
-      return fail(s, what), nullptr;
+      return fail(s), nullptr;
     CUresult result = driver.moduleGetFunction(&function, module, name);
     leave();
     if (result != kSuccess)
-      fail(error(result, KILN_INTERNAL, what), what);
+      fail(error(result, KILN_INTERNAL, what));
     return function;
   }
 
   CUstream createStream() {
     CUstream stream = nullptr;
     if (kiln_status_t s = startKernelCall())
-      return fail(s, "cannot create a stream"), nullptr;
+      return fail(s), nullptr;
     if (CUresult result = driver.streamCreate(&stream, 0))
-      fail(error(result, KILN_INTERNAL, "cannot create a stream on cuda:0"),
-           "");
+      fail(error(result, KILN_INTERNAL, "cannot create a stream on cuda:0"));
     leave();
     return stream;
   }
@@ -287,19 +287,17 @@ public:
     for (int i = 0; i < 3; ++i)
       if (grid[i] < 1 || block[i] < 1 || grid[i] > 0x7fffffff ||
           block[i] > 1024) {
-        std::lock_guard<std::mutex> guard(lock);
-        recordLocked(KILN_INTERNAL,
-                     "cannot launch a kernel with a grid of " +
-                         std::to_string(grid[0]) + " x " +
-                         std::to_string(grid[1]) + " x " +
-                         std::to_string(grid[2]) + " blocks of " +
-                         std::to_string(block[0]) + " x " +
-                         std::to_string(block[1]) + " x " +
-                         std::to_string(block[2]) + " threads");
+        fail(KILN_INTERNAL,
+             "cannot launch a kernel with a grid of " +
+                 std::to_string(grid[0]) + " x " + std::to_string(grid[1]) +
+                 " x " + std::to_string(grid[2]) + " blocks of " +
+                 std::to_string(block[0]) + " x " +
+                 std::to_string(block[1]) + " x " +
+                 std::to_string(block[2]) + " threads");
         return;
       }
     if (kiln_status_t s = startKernelCall())
-      return fail(s, "");
+      return fail(s);
     CUresult result = driver.launchKernel(
         function, static_cast<unsigned>(grid[0]),
         static_cast<unsigned>(grid[1]), static_cast<unsigned>(grid[2]),
@@ -308,20 +306,18 @@ public:
         stream, params, extra);
     leave();
     if (result != kSuccess)
-      fail(error(result, KILN_INTERNAL, "cannot launch a kernel on cuda:0"),
-           "");
+      fail(error(result, KILN_INTERNAL, "cannot launch a kernel on cuda:0"));
   }
 
   void synchronize(CUstream stream) {
     if (kiln_status_t s = startKernelCall())
-      return fail(s, "");
+      return fail(s);
     CUresult result = driver.streamSynchronize(stream);
     leave();
     if (result != kSuccess)
       fail(error(result, KILN_INTERNAL,
                  "a kernel on cuda:0 failed (reported when its stream "
-                 "finished)"),
-           "");
+                 "finished)"));
   }
 
   void destroyStream(CUstream stream) {
@@ -342,7 +338,7 @@ public:
     if (!s)
       s = allocate(0, static_cast<size_t>(bytes), &allocation);
     if (s) {
-      fail(kiln_status_annotate(s, "cannot allocate a temporary"), "");
+      fail(kiln_status_annotate(s, "cannot allocate a temporary"));
       return nullptr;
     }
     std::lock_guard<std::mutex> guard(lock);
@@ -393,21 +389,26 @@ private:
   }
 
   /// Records `status` as this thread's pending failure (the first one
-  /// wins); a module load's failure is also kept, under `what`, for the
-  /// launches that find no kernel.
-  void fail(kiln_status_t status, const std::string &what) {
-    if (what.rfind("cannot load", 0) == 0) {
-      std::lock_guard<std::mutex> guard(lock);
-      loadError = kiln_status_message(status);
-    }
+  /// wins).
+  static void fail(kiln_status_t status) {
     if (pending)
       kiln_status_free(status);
     else
       pending = status;
   }
 
-  void recordLocked(kiln_status_code_t code, const std::string &message) {
-    fail(kiln_status_create(code, "%s", message.c_str()), "");
+  /// fail() for a module load, whose reason is also kept for the launches
+  /// that find no kernel (they may run on another thread).
+  void failLoad(kiln_status_t status) {
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      loadError = kiln_status_message(status);
+    }
+    fail(status);
+  }
+
+  static void fail(kiln_status_code_t code, const std::string &message) {
+    fail(kiln_status_create(code, "%s", message.c_str()));
   }
 
   static thread_local kiln_status_t pending;

@@ -281,13 +281,13 @@ const char kPtx[] = "//\n.version 8.0\n.target sm_90\n.address_size 64\n"
 /// loaded once (a module constructor does it in compiled code), then a
 /// stream, the launch of `kernel` over 3 blocks of 128 threads, and the
 /// stream's synchronization.
-int32_t launch(void **args, const char *kernel) {
+int32_t launch(void **args, const char *kernel, intptr_t threads = 128) {
   static void *module = mgpuModuleLoadJIT(const_cast<char *>(kPtx), 3);
   void *function = mgpuModuleGetFunction(module, kernel);
   void *stream = mgpuStreamCreate();
   void *params[] = {&args[0], &args[1]};
-  mgpuLaunchKernel(function, 3, 1, 1, 128, 1, 1, 0, stream, params, nullptr,
-                   2);
+  mgpuLaunchKernel(function, 3, 1, 1, threads, 1, 1, 0, stream, params,
+                   nullptr, 2);
   mgpuStreamSynchronize(stream);
   mgpuStreamDestroy(stream);
   return 0;
@@ -301,7 +301,13 @@ int32_t missingEntry(void **args, const int64_t *) {
   return launch(args, "no_such_kernel");
 }
 
+int32_t oversizedEntry(void **args, const int64_t *) {
+  return launch(args, "negate_kernel", /*threads=*/2048);
+}
+
 void *lookupEntry(void *, const char *name) {
+  if (std::strcmp(name, "kiln_entry_oversized_gpu") == 0)
+    return reinterpret_cast<void *>(&oversizedEntry);
   if (std::strcmp(name, "kiln_entry_negate_gpu") == 0)
     return reinterpret_cast<void *>(&negateEntry);
   if (std::strcmp(name, "kiln_entry_missing_gpu") == 0)
@@ -315,6 +321,10 @@ const char *const kGpuManifest = "kiln-manifest 4\n"
                                  "out f32 1 300\n"
                                  "end\n"
                                  "entry missing_gpu 1 1 0 cuda\n"
+                                 "in f32 1 300\n"
+                                 "out f32 1 300\n"
+                                 "end\n"
+                                 "entry oversized_gpu 1 1 0 cuda\n"
                                  "in f32 1 300\n"
                                  "out f32 1 300\n"
                                  "end\n";
@@ -377,6 +387,13 @@ TEST(Cuda, EntriesLaunchKernels) {
                              "'no_such_kernel': CUDA_ERROR_NOT_FOUND (named "
                              "symbol not found, code 500)"))
       << text;
+  // More threads per block than a GPU has: refused before the driver.
+  text = message(kiln_executable_invoke(e, "oversized_gpu", 1, &x, 1, &z));
+  EXPECT_TRUE(contains(text, "entry 'oversized_gpu': cannot launch a kernel "
+                             "with a grid of 3 x 1 x 1 blocks of 2048 x 1 x 1 "
+                             "threads"))
+      << text;
+  EXPECT_EQ(streams(), 0);
   // The next call starts clean.
   EXPECT_EQ(kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &y), nullptr);
   kiln_buffer_release(y);

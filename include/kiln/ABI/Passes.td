@@ -179,4 +179,17 @@ def KilnEmitEntryPoints : Pass<"kiln-emit-entry-points", "::mlir::ModuleOp"> {
   ];
 }
 
+def KilnCopiesToLinalg : Pass<"kiln-copies-to-linalg"> {
+  let summary = "Rewrites memref.copy as linalg.copy";
+  let description = [{
+    The LLVM lowering of `memref.copy` calls `memrefCopy` from MLIR's C runner
+    utilities whenever the copy is not a plain contiguous one. Compiled Kiln
+    modules must run with nothing but the Kiln runtime, so copies become
+    `linalg.copy` ops that each target lowers like every other linalg op
+    (loops or vectors on the CPU, a kernel on the GPU). Every codegen
+    pipeline runs it after bufferization.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // KILN_ABI_PASSES_TD

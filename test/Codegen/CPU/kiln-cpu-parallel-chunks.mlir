@@ -213,3 +213,17 @@ func.func @copy_splits_earlier(%x: tensor<256x640xf32>) -> (tensor<256x640xf32>,
   } -> tensor<256x640xf32>
   return %c, %n : tensor<256x640xf32>, tensor<256x640xf32>
 }
+
+// -----
+
+// A transpose's outer loop walks the input's rows (its innermost
+// dimension): six chunks of 43 rows would cut the 16 x 16 blocks that
+// kiln-cpu-vectorize-loops makes, so the chunks are 64 rows.
+// CHECK-LABEL: func.func @transpose
+// CHECK: scf.forall (%{{.*}}) = (0) to (256) step (64)
+// CHECK: linalg.transpose ins(%{{.*}} : tensor<784x64xf32>) outs(%{{.*}} : tensor<64x784xf32>) permutation = [1, 0]
+func.func @transpose(%x: tensor<784x256xf32>) -> tensor<256x784xf32> {
+  %e = tensor.empty() : tensor<256x784xf32>
+  %t = linalg.transpose ins(%x : tensor<784x256xf32>) outs(%e : tensor<256x784xf32>) permutation = [1, 0]
+  return %t : tensor<256x784xf32>
+}

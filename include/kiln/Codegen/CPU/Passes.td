@@ -26,17 +26,6 @@ def KilnContractionLoopOrder
   }];
 }
 
-def KilnCopiesToLinalg : Pass<"kiln-copies-to-linalg"> {
-  let summary = "Rewrites memref.copy as linalg.copy";
-  let description = [{
-    The LLVM lowering of `memref.copy` calls `memrefCopy` from MLIR's C runner
-    utilities whenever the copy is not a plain contiguous one. Compiled Kiln
-    modules must run with nothing but the Kiln runtime, so copies become
-    `linalg.copy` ops that lower to loops like every other linalg op.
-  }];
-  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
-}
-
 def KilnCPUTarget : Pass<"kiln-cpu-target", "::mlir::ModuleOp"> {
   let summary = "Records the CPU that the code is generated for";
   let description = [{

@@ -3,15 +3,20 @@
 // Part of the Kiln project.
 //
 //===----------------------------------------------------------------------===//
+//
+// kiln-copies-to-linalg: compiled modules call nothing of MLIR's runner
+// utilities (see the pass description).
+//
+//===----------------------------------------------------------------------===//
 
-#include "kiln/Codegen/CPU/Passes.h"
+#include "kiln/ABI/Passes.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNCOPIESTOLINALG
-#include "kiln/Codegen/CPU/Passes.h.inc"
+#include "kiln/ABI/Passes.h.inc"
 } // namespace mlir::kiln
 
 using namespace mlir;
