@@ -2,6 +2,7 @@
 with NumPy."""
 
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -11,6 +12,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build"))
 TENSOR_RUN = os.path.join(BUILD, "bin", "tensor-run")
+# Where to keep every case that ran (see Runner._record); unset: nowhere.
+RECORD_DIR = os.environ.get("KILN_IT_RECORD")
 
 MLIR_TYPES = {
     np.dtype(np.float32): "f32",
@@ -66,7 +69,24 @@ class Runner:
         while os.path.exists(os.path.join(case, "out", f"{i}.npy")):
             outputs.append(np.load(os.path.join(case, "out", f"{i}.npy")))
             i += 1
+        if RECORD_DIR:
+            self._record(case, entry, args)
         return outputs
+
+    def _record(self, case, entry, args):
+        """Keeps a case (module, inputs, the CPU's outputs, which the test
+        then checks against NumPy) under $KILN_IT_RECORD for the GPU checks
+        (scripts/gpu-check.sh): <test id>-<n>/ with a `case.txt` naming the
+        entry point and extra tensor-run arguments."""
+        test = os.environ.get("PYTEST_CURRENT_TEST", "case").split(" ")[0]
+        name = "".join(c if c.isalnum() or c in "-_." else "_"
+                       for c in test.split("::", 1)[-1])[:120]
+        dest = os.path.join(RECORD_DIR, f"{name}-{self.count}")
+        shutil.copytree(case, dest, dirs_exist_ok=True)
+        with open(os.path.join(dest, "case.txt"), "w") as f:
+            f.write(f"test {test}\n")
+            f.write(f"entry {entry or ''}\n")
+            f.write("args " + " ".join(args) + "\n")
 
 
 @pytest.fixture(scope="session")
