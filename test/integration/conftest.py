@@ -74,20 +74,22 @@ class Runner:
         return outputs
 
     def _record(self, case, entry, args):
-        """Keeps a case (module, inputs, the CPU's outputs, which the test
-        then checks against NumPy) under $KILN_IT_RECORD for the GPU checks
-        (scripts/gpu-check.sh): <test id>-<n>/ with a `case.txt` naming the
-        entry point and extra tensor-run arguments."""
+        """Keeps a case (module, inputs, the CPU's outputs) under
+        $KILN_IT_RECORD as <test id>-<n>/, with a `case.txt` naming the test,
+        the entry point and the extra tensor-run arguments (paths inside the
+        case relative to it). It is recorded before the test compares the
+        outputs with NumPy: use a recording only from a run that passed."""
         test = os.environ.get("PYTEST_CURRENT_TEST", "case").split(" ")[0]
         name = "".join(c if c.isalnum() or c in "-_." else "_"
                        for c in test.split("::", 1)[-1])[:120]
         dest = os.path.join(RECORD_DIR, f"{name}-{self.count}")
         shutil.copytree(case, dest, dirs_exist_ok=True)
+        args = [os.path.relpath(a, case) if a.startswith(case + os.sep) else a
+                for a in args]
         with open(os.path.join(dest, "case.txt"), "w") as f:
             f.write(f"test {test}\n")
             f.write(f"entry {entry or ''}\n")
             f.write("args " + " ".join(args) + "\n")
-
 
 @pytest.fixture(scope="session")
 def runner():
