@@ -42,12 +42,18 @@ using namespace mlir::kiln;
 
 void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
                                          const GpuCodegenOptions &options) {
+  // Calls inlined: a kernel cannot call a host function, and an entry's
+  // callee is not an entry whose buffers the pipeline knows to be on the
+  // GPU. What is left unused (the callees, gradient functions) goes.
+  pm.addPass(createInlinerPass());
+  pm.addPass(createSymbolDCEPass());
   // The same buffers and entry ABI as the CPU's: outputs into the caller's
   // buffers (GPU memory), variables updated in place.
   addEntryBufferization(pm);
   pm.addPass(createKilnCopiesToLinalg());
   pm.addPass(createKilnGPUAllocateTemporaries());
   pm.addPass(createKilnGPUCheckEntries());
+  pm.addPass(createKilnGPUScheduleLinalg());
   // Every linalg op a grid of blocks of threads.
   OpPassManager &functions = pm.nest<func::FuncOp>();
   functions.addPass(createConvertLinalgToParallelLoopsPass());
@@ -60,9 +66,15 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   mapped.afterMapping = true;
   pm.addPass(createKilnGPUCheckEntries(mapped));
   // Kernels outlined into a gpu.module, with the index arithmetic (not
-  // its constants as arguments) inside.
-  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  // its constants as arguments) and the constant buffers inside; the
+  // host's copies of those buffers go.
+  pm.addNestedPass<func::FuncOp>(createKilnGPUSinkIntoKernels());
+  // Math ops with no NVVM instruction or libdevice function (integer
+  // powers) become calls of functions that the outliner copies into the
+  // kernels' modules.
+  pm.addPass(createConvertMathToFuncs());
   pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createSymbolDCEPass());
   std::string toolkit =
       options.toolkit.empty() ? KILN_CUDA_TOOLKIT : options.toolkit;
   GpuNVVMAttachTargetOptions target;

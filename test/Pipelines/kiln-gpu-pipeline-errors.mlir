@@ -2,9 +2,19 @@
 // location, never host code reading GPU memory.
 // RUN: tensor-opt %s --kiln-gpu-pipeline --split-input-file -verify-diagnostics
 
-func.func @total(%x: tensor<8x10xf32>) -> tensor<f32> {
-  // expected-error @+2 {{'linalg.fill' in 'total', compiled for the GPU, has no parallel loop}}
-  // expected-error @+1 {{'linalg.generic' in 'total', compiled for the GPU, has no parallel loop}}
-  %0 = kiln.reduce_sum %x {axes = array<i64: 0, 1>} : tensor<8x10xf32> -> tensor<f32>
-  return %0 : tensor<f32>
+// A branch on a tensor's value: the predicate is in GPU memory, and the
+// host would read it.
+// The deallocation of the result, which only one branch allocated, is a
+// branch too (at the return).
+func.func @branch(%p: tensor<i1>, %x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+2 {{'memref.load' in 'branch', compiled for the GPU, would run on the host and touch GPU memory}}
+  // expected-error @+1 {{'scf.if' in 'branch', compiled for the GPU, is control flow around kernels, which the GPU target does not compile yet}}
+  %r = kiln.cond %p -> (tensor<8xf32>) {
+    %d = kiln.add %x, %x : tensor<8xf32>, tensor<8xf32> -> tensor<8xf32>
+    kiln.yield %d : tensor<8xf32>
+  } else {
+    kiln.yield %x : tensor<8xf32>
+  }
+  // expected-error @+1 {{'scf.if' in 'branch', compiled for the GPU, is control flow around kernels}}
+  return %r : tensor<8xf32>
 }

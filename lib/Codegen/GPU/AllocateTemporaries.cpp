@@ -10,6 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GpuEntries.h"
+
 #include "kiln/Codegen/GPU/Passes.h"
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
@@ -33,8 +35,7 @@ struct GPUAllocateTemporariesPass
     IRRewriter rewriter(&getContext());
     auto tokenType = gpu::AsyncTokenType::get(&getContext());
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      auto entry = func->getAttrOfType<kiln::EntryAttr>("kiln.entry");
-      if (func.isExternal() || !entry || entry.getDevice() != kiln::Device::cuda)
+      if (!kiln::isGpuEntry(func))
         continue;
       for (Operation &op : llvm::make_early_inc_range(func.getBody().getOps())) {
         Location loc = op.getLoc();

@@ -10,6 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GpuEntries.h"
+
 #include "kiln/Codegen/GPU/Passes.h"
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
@@ -29,12 +31,6 @@ using namespace mlir;
 
 namespace {
 
-/// Whether `func` is an entry point compiled for a GPU.
-bool runsOnGpu(func::FuncOp func) {
-  auto entry = func->getAttrOfType<kiln::EntryAttr>("kiln.entry");
-  return entry && entry.getDevice() == kiln::Device::cuda;
-}
-
 /// The reason `op`, at an entry's top level, cannot be compiled for the
 /// GPU, or nothing.
 std::optional<std::string> unsupported(Operation *op) {
@@ -44,17 +40,14 @@ std::optional<std::string> unsupported(Operation *op) {
   // Temporaries in GPU memory and the streams they are made on.
   if (isa<gpu::AllocOp, gpu::DeallocOp, gpu::WaitOp>(op))
     return std::nullopt;
-  if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op)) {
-    if (linalgOp.getNumParallelLoops() == 0)
-      return std::string("has no parallel loop to spread over GPU threads "
-                         "(a reduction to a scalar), which the GPU target "
-                         "does not map yet");
+  // Kernels (kiln-gpu-schedule-linalg and the passes after it).
+  if (isa<linalg::LinalgOp>(op))
     return std::nullopt;
-  }
-  // Views of the entry's buffers, constants, deallocations of nothing, the
-  // return: host code that touches no GPU memory.
+  // Views of the entry's buffers, constants and the constant buffers that
+  // kiln-gpu-sink-into-kernels moves into the kernels, deallocations of
+  // nothing, the return: host code that touches no GPU memory.
   if (isa<ViewLikeOpInterface, memref::CastOp, memref::DeallocOp,
-          func::ReturnOp>(op) ||
+          memref::GetGlobalOp, func::ReturnOp>(op) ||
       op->hasTrait<OpTrait::ConstantLike>())
     return std::nullopt;
   if (op->getNumRegions() > 0)
@@ -72,7 +65,7 @@ struct GPUCheckEntriesPass
   void runOnOperation() override {
     bool failed = false;
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      if (func.isExternal() || !runsOnGpu(func))
+      if (!kiln::isGpuEntry(func))
         continue;
       if (afterMapping) {
         func.walk([&](Operation *op) {

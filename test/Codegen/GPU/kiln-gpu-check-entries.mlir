@@ -37,15 +37,19 @@ func.func @temporary(%x: memref<8x10xf32>, %out: memref<8xf32>) attributes {kiln
 
 // -----
 
-// A sum to a scalar has no parallel loop to spread over threads.
+// A constant buffer (kiln-gpu-sink-into-kernels moves it into the kernels)
+// and a sum to a scalar (a kernel of one thread, from
+// kiln-gpu-schedule-linalg): no error.
+memref.global "private" constant @weights : memref<1000xf32> = dense<0.5>
 #all = affine_map<(d0) -> (d0)>
 #none = affine_map<(d0) -> ()>
 func.func @total(%x: memref<1000xf32>, %out: memref<f32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<1000xf32>], outputs = [tensor<f32>], variables = [], checks = [], device = cuda>} {
-  // expected-error @+1 {{'linalg.generic' in 'total', compiled for the GPU, has no parallel loop to spread over GPU threads (a reduction to a scalar), which the GPU target does not map yet}}
-  linalg.generic {indexing_maps = [#all, #none], iterator_types = ["reduction"]}
-      ins(%x : memref<1000xf32>) outs(%out : memref<f32>) {
-  ^bb0(%a: f32, %o: f32):
-    %s = arith.addf %o, %a : f32
+  %w = memref.get_global @weights : memref<1000xf32>
+  linalg.generic {indexing_maps = [#all, #all, #none], iterator_types = ["reduction"]}
+      ins(%x, %w : memref<1000xf32>, memref<1000xf32>) outs(%out : memref<f32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %o, %p : f32
     linalg.yield %s : f32
   }
   return

@@ -93,4 +93,47 @@ def KilnGPUMapLoops : Pass<"kiln-gpu-map-loops", "::mlir::func::FuncOp"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def KilnGPUScheduleLinalg
+    : Pass<"kiln-gpu-schedule-linalg", "::mlir::ModuleOp"> {
+  let summary = "Orders each linalg op's loops for the GPU; serial kernels "
+                "for ops without parallel loops";
+  let description = [{
+    Runs on buffers, before `convert-linalg-to-parallel-loops`, on the
+    entry points compiled for a GPU. Only an op's outermost parallel loops
+    become a grid of threads, so:
+
+    - an op whose reduction loops come before parallel ones (an argmax or a
+      sum over the first axis, a softmax's maxima along axis 0) is
+      generalized and its loops interchanged, parallel loops first, each
+      group in its original order; every thread then runs the whole
+      reduction for its output elements;
+    - an op with no parallel loop at all (a 0-d computation, a reduction of
+      a whole tensor to a scalar) is put into a `gpu.launch` of one block
+      of one thread, which runs it as loops. This is correct for every such
+      op but uses one thread; a grid-wide tree reduction for large full
+      reductions is the planned replacement.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::linalg::LinalgDialect"];
+}
+
+def KilnGPUSinkIntoKernels
+    : Pass<"kiln-gpu-sink-into-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Moves constants, index arithmetic and global buffers into "
+                "the kernels that use them";
+  let description = [{
+    Runs on `gpu.launch` ops, before `gpu-kernel-outlining`. The values a
+    launch body uses that are defined on the host by constants, index
+    arithmetic (`arith.cmpi`, `arith.select`, `arith.index_cast`,
+    `memref.dim`) or `memref.get_global` are cloned into the body, with
+    what they depend on, so that they are not passed as kernel arguments.
+    For `memref.get_global` this is what makes constants work on the GPU:
+    the outliner then copies the `memref.global` into the kernel's
+    `gpu.module`, so the constant's data lives in the module image loaded
+    onto the device, not in host memory a kernel cannot read. Host copies
+    left without uses are erased.
+  }];
+}
+
 #endif // KILN_CODEGEN_GPU_PASSES_TD
