@@ -111,6 +111,8 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
   CompileOptions lowering;
   lowering.target = options.target;
   lowering.optLevel = options.optLevel;
+  lowering.gpuChip = options.gpuChip;
+  lowering.gpuFormat = options.gpuFormat;
   lowering.targetCpu =
       options.targetCpu.empty() || options.targetCpu == "native"
           ? "host"

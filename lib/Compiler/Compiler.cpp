@@ -106,10 +106,25 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     break;
   }
   case Target::CUDA: {
-    // Kernels as PTX, which the driver compiles for the GPU it runs on.
+    llvm::StringRef chip = options.gpuChip;
+    if (!chip.consume_front("sm_") || chip.empty() ||
+        !llvm::all_of(chip.drop_back(chip.ends_with("a") ? 1 : 0),
+                      llvm::isDigit) ||
+        chip == "a")
+      return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                "'%s' is not an NVIDIA GPU architecture (write "
+                                "sm_80, sm_90, sm_90a, ...)",
+                                options.gpuChip.c_str());
+    if (options.gpuFormat != "isa" && options.gpuFormat != "bin" &&
+        options.gpuFormat != "fatbin")
+      return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                "unknown GPU code format '%s' (isa, bin or "
+                                "fatbin)",
+                                options.gpuFormat.c_str());
     GpuPipelineOptions pipeline;
     pipeline.tensor.fuseElementwise = options.fuseElementwise;
-    pipeline.codegen.format = "isa";
+    pipeline.codegen.chip = options.gpuChip;
+    pipeline.codegen.format = options.gpuFormat;
     buildGpuPipeline(pm, pipeline);
     break;
   }

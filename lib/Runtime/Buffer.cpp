@@ -529,6 +529,25 @@ kiln_status_t kiln_buffer_copy(kiln_buffer_t *dst, const kiln_buffer_t *src) {
       formatDevice(src->device).c_str(), formatDevice(dst->device).c_str());
 }
 
+kiln_status_t kiln_buffer_copy_to(const kiln_buffer_t *src,
+                                  kiln_device_t device, kiln_buffer_t **out) {
+  if (!out || !src)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_buffer_copy_to: %s is NULL",
+                              out ? "the source" : "out");
+  *out = nullptr;
+  kiln_buffer_t *copy = nullptr;
+  if (kiln_status_t s =
+          kiln_buffer_create(device, src->dtype, src->rank, src->shape, &copy))
+    return s;
+  if (kiln_status_t s = kiln_buffer_copy(copy, src)) {
+    kiln_buffer_release(copy);
+    return s;
+  }
+  *out = copy;
+  return nullptr;
+}
+
 void kiln_pool_stats(kiln_pool_stats_t *out) {
   if (out)
     *out = pool().getStats();

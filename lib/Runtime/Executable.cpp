@@ -256,10 +256,16 @@ static kiln_status_t resolveEntry(const kiln_executable_t *e, const char *name,
                               names.empty() ? "none" : names.c_str());
   }
   call.entry = &e->entries[static_cast<size_t>(index)];
-  if (kiln_status_t s = kiln_device_check(call.entry->device()))
+  return kiln::runtime::checkEntryDevice(e, index);
+}
+
+kiln_status_t kiln::runtime::checkEntryDevice(const kiln_executable_t *e,
+                                              int32_t index) {
+  const Entry &entry = e->entries[static_cast<size_t>(index)];
+  if (kiln_status_t s = kiln_device_check(entry.device()))
     return kiln_status_annotate(
         s, "entry '%s' was compiled for %s, which this runtime cannot run",
-        call.name(), kiln_device_type_name(call.entry->spec.device));
+        entry.spec.name.c_str(), kiln_device_type_name(entry.spec.device));
   return nullptr;
 }
 

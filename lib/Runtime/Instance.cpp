@@ -130,6 +130,22 @@ static kiln_status_t findVariable(kiln_instance_t *instance, const char *name,
   return nullptr;
 }
 
+/// Copies buffer `b` (on any device) into the caller's host array `data`
+/// of its size, or the array into it.
+static kiln_status_t copyWithHost(kiln_buffer_t *b, void *data, bool toHost) {
+  if (kiln_buffer_byte_size(b) == 0)
+    return nullptr;
+  kiln_buffer_t *host = nullptr;
+  if (kiln_status_t s =
+          kiln_buffer_wrap_host(kiln_buffer_dtype(b), kiln_buffer_rank(b),
+                                kiln_buffer_shape(b), data, nullptr, nullptr,
+                                &host))
+    return s;
+  kiln_status_t s = toHost ? kiln_buffer_copy(host, b) : kiln_buffer_copy(b, host);
+  kiln_buffer_release(host);
+  return s;
+}
+
 int32_t kiln_instance_get_variable(kiln_instance_t *instance,
                                    const char *name, void *data,
                                    size_t bytes) {
@@ -138,9 +154,7 @@ int32_t kiln_instance_get_variable(kiln_instance_t *instance,
   kiln_buffer_t *b = nullptr;
   if (kiln_status_t s = findVariable(instance, name, bytes, &b))
     return report(instance, s);
-  if (bytes)
-    std::memcpy(data, kiln_buffer_host_data(b), bytes);
-  return report(instance, nullptr);
+  return report(instance, copyWithHost(b, data, /*toHost=*/true));
 }
 
 int32_t kiln_instance_set_variable(kiln_instance_t *instance,
@@ -151,9 +165,8 @@ int32_t kiln_instance_set_variable(kiln_instance_t *instance,
   kiln_buffer_t *b = nullptr;
   if (kiln_status_t s = findVariable(instance, name, bytes, &b))
     return report(instance, s);
-  if (bytes)
-    std::memcpy(kiln_buffer_host_data(b), data, bytes);
-  return report(instance, nullptr);
+  return report(instance,
+                copyWithHost(b, const_cast<void *>(data), /*toHost=*/false));
 }
 
 int32_t kiln_instance_call(kiln_instance_t *instance, const char *entry,
@@ -194,11 +207,31 @@ int32_t kiln_instance_call(kiln_instance_t *instance, const char *entry,
       status = kiln_buffer_wrap_host(dtype, rank, shape, args[i], nullptr,
                                      nullptr, &buffers[static_cast<size_t>(i)]);
   }
+  // An entry on a GPU gets copies of the inputs in its memory and writes
+  // its outputs there (allocated by the call); they are copied back into
+  // the caller's arrays.
+  kiln_device_t device = kiln_entry_device(exe, index);
+  bool staged = device.type != KILN_DEVICE_CPU;
+  std::vector<kiln_buffer_t *> onDevice;
+  if (!status && staged)
+    status = kiln::runtime::checkEntryDevice(exe, index);
+  if (!status && staged) {
+    onDevice.assign(buffers.size(), nullptr);
+    for (int32_t i = 0; i < numIn && !status; ++i)
+      status = kiln_buffer_copy_to(buffers[static_cast<size_t>(i)], device,
+                                   &onDevice[static_cast<size_t>(i)]);
+  }
+  std::vector<kiln_buffer_t *> &called = staged ? onDevice : buffers;
   if (!status)
     status = kiln_executable_invoke_with_variables(
-        exe, entry, numIn, buffers.data(), numOut, buffers.data() + numIn,
+        exe, entry, numIn, called.data(), numOut, called.data() + numIn,
         instance->variables);
+  for (int32_t i = numIn; staged && i < numIn + numOut && !status; ++i)
+    status = kiln_buffer_copy(buffers[static_cast<size_t>(i)],
+                              onDevice[static_cast<size_t>(i)]);
   for (kiln_buffer_t *b : buffers)
+    kiln_buffer_release(b);
+  for (kiln_buffer_t *b : onDevice)
     kiln_buffer_release(b);
   return report(instance, status);
 }

@@ -39,6 +39,11 @@ kiln_status_t checkShape(int32_t rank, const int64_t *shape, size_t elementSize,
 /// if it has no bytes and a NULL data pointer.
 bool isHostBuffer(const kiln_buffer_t *buffer);
 
+/// Checks that entry `index` of `e` can run here: its device is available
+/// (KILN_UNAVAILABLE "entry 'f' was compiled for cuda, which this runtime
+/// cannot run: ..." otherwise) (Executable.cpp).
+kiln_status_t checkEntryDevice(const kiln_executable_t *e, int32_t index);
+
 /// Rounds `bytes` (at least 1) up to its size class in the device pools
 /// (64, 128, 256 bytes, then four classes per power of two), stores the
 /// class's index in `*index` and returns the class size (Buffer.cpp).

@@ -19,6 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Device.h"
 #include "Internal.h"
 
 #include "kiln/Runtime/Manifest.h"
@@ -81,17 +82,23 @@ bool parseSafetensorsDtype(const std::string &name, kiln_dtype_t *out) {
   return false;
 }
 
-/// A copy of `value` in a new pooled host buffer.
-kiln_status_t copyBuffer(const kiln_buffer_t *value, kiln_buffer_t **out) {
-  if (kiln_status_t s = kiln_buffer_create(
-          {KILN_DEVICE_CPU, 0}, kiln_buffer_dtype(value),
-          kiln_buffer_rank(value), kiln_buffer_shape(value), out))
+/// Where an executable's variables live: on the device its entries run on
+/// (a module is compiled for one target), the CPU if it has none.
+kiln_device_t homeDevice(const kiln_executable_t *executable) {
+  if (executable && kiln_executable_entry_count(executable) > 0)
+    return kiln_entry_device(executable, 0);
+  return {KILN_DEVICE_CPU, 0};
+}
+
+/// Replaces `*b` by a copy on `device` unless it is there already.
+kiln_status_t moveTo(kiln_device_t device, kiln_buffer_t **b) {
+  if (kiln::runtime::sameDevice(kiln_buffer_device(*b), device))
+    return nullptr;
+  kiln_buffer_t *moved = nullptr;
+  if (kiln_status_t s = kiln_buffer_copy_to(*b, device, &moved))
     return s;
-  size_t bytes = kiln_buffer_byte_size(value);
-  if (bytes)
-    std::memcpy(kiln_buffer_host_data(*out),
-                kiln_buffer_host_data(const_cast<kiln_buffer_t *>(value)),
-                bytes);
+  kiln_buffer_release(*b);
+  *b = moved;
   return nullptr;
 }
 
@@ -233,8 +240,8 @@ kiln_status_t runInitializer(kiln_executable_t *executable,
         kiln_executable_variable(executable, v, &declared, &dtype, &rank,
                                  &shape);
         if (std::strcmp(declared, name) == 0) {
-          if (kiln_status_t s = kiln_buffer_create({KILN_DEVICE_CPU, 0}, dtype,
-                                                   rank, shape, &b))
+          if (kiln_status_t s = kiln_buffer_create(homeDevice(executable),
+                                                   dtype, rank, shape, &b))
             return s;
           break;
         }
@@ -296,12 +303,12 @@ kiln_status_t kiln_variables_set(kiln_variables_t *variables, const char *name,
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "variable name '%s' is not a C identifier",
                               name ? name : "(null)");
-  if (!kiln::runtime::isHostBuffer(value))
-    return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "variable '%s': the value is not in host memory",
-                              name);
+  // A variable keeps its device; a new one lives where the value is.
+  kiln_buffer_t *current = kiln_variables_find(variables, name);
+  kiln_device_t device = current ? kiln_buffer_device(current)
+                                 : kiln_buffer_device(value);
   kiln_buffer_t *copy = nullptr;
-  if (kiln_status_t s = copyBuffer(value, &copy))
+  if (kiln_status_t s = kiln_buffer_copy_to(value, device, &copy))
     return kiln_status_annotate(s, "variable '%s'", name);
   kiln_buffer_t *&slot = variables->buffers[name];
   kiln_buffer_release(slot);
@@ -329,8 +336,8 @@ kiln_status_t kiln_variables_initialize(kiln_variables_t *variables,
     if (variables->buffers.count(name))
       continue;
     kiln_buffer_t *b = nullptr;
-    if (kiln_status_t s = kiln_buffer_create_zeroed({KILN_DEVICE_CPU, 0}, dtype,
-                                                    rank, shape, &b)) {
+    if (kiln_status_t s = kiln_buffer_create_zeroed(homeDevice(executable),
+                                                    dtype, rank, shape, &b)) {
       releaseMissing();
       return kiln_status_annotate(s, "variable '%s'", name);
     }
@@ -367,6 +374,25 @@ kiln_status_t kiln_variables_save(const kiln_variables_t *variables,
       chosen[names[i]] = b;
     }
   }
+  // Variables in a device's memory are written from copies in host memory.
+  std::vector<kiln_buffer_t *> copies;
+  auto releaseCopies = [&]() {
+    for (kiln_buffer_t *b : copies)
+      kiln_buffer_release(b);
+  };
+  for (auto &[name, b] : chosen) {
+    if (kiln::runtime::isHostBuffer(b))
+      continue;
+    kiln_buffer_t *host = nullptr;
+    if (kiln_status_t s =
+            kiln_buffer_copy_to(b, kiln_device_t{KILN_DEVICE_CPU, 0}, &host)) {
+      releaseCopies();
+      return kiln_status_annotate(s, "cannot save %s: variable '%s'", path,
+                                  name.c_str());
+    }
+    copies.push_back(host);
+    b = host;
+  }
   json header = json::object();
   std::vector<std::pair<const void *, size_t>> pieces;
   uint64_t offset = 0;
@@ -389,8 +415,10 @@ kiln_status_t kiln_variables_save(const kiln_variables_t *variables,
     size[i] = static_cast<unsigned char>(
         (static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
   pieces.insert(pieces.begin(), {{size, 8}, {text.data(), text.size()}});
-  return kiln::runtime::writeFileAtomically(path, pieces.data(),
-                                            pieces.size());
+  kiln_status_t status =
+      kiln::runtime::writeFileAtomically(path, pieces.data(), pieces.size());
+  releaseCopies();
+  return status;
 }
 
 kiln_status_t kiln_variables_load(kiln_variables_t *variables, const char *path,
@@ -488,6 +516,17 @@ kiln_status_t kiln_variables_load(kiln_variables_t *variables, const char *path,
     }
   }
   std::fclose(f);
+  // Each variable where it lives already, else where the module runs.
+  for (auto &[name, b] : loaded) {
+    kiln_buffer_t *current = kiln_variables_find(variables, name.c_str());
+    kiln_device_t device =
+        current ? kiln_buffer_device(current) : homeDevice(declared);
+    if (kiln_status_t s = moveTo(device, &b)) {
+      releaseLoaded();
+      return kiln_status_annotate(s, "checkpoint %s: variable '%s'", path,
+                                  name.c_str());
+    }
+  }
   for (auto &[name, b] : loaded) {
     kiln_buffer_t *&slot = variables->buffers[name];
     kiln_buffer_release(slot);

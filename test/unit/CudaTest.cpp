@@ -167,6 +167,34 @@ TEST(Cuda, CopiesInEveryDirection) {
     kiln_buffer_release(buffer);
 }
 
+TEST(Cuda, CopyToMovesContentsBetweenDevices) {
+  int64_t shape[] = {2, 3};
+  float values[6] = {1, -2, 3, -4, 5, -6};
+  kiln_buffer_t *host = nullptr;
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_F32, 2, shape, values, nullptr,
+                                  nullptr, &host),
+            nullptr);
+  kiln_buffer_t *gpu = nullptr, *back = nullptr;
+  ASSERT_EQ(kiln_buffer_copy_to(host, kGpu1, &gpu), nullptr);
+  EXPECT_EQ(kiln_buffer_device(gpu).type, KILN_DEVICE_CUDA);
+  EXPECT_EQ(kiln_buffer_device(gpu).ordinal, 1);
+  EXPECT_EQ(kiln_buffer_rank(gpu), 2);
+  EXPECT_EQ(kiln_buffer_shape(gpu)[1], 3);
+  EXPECT_EQ(kiln_buffer_host_data(gpu), nullptr);
+  ASSERT_EQ(kiln_buffer_copy_to(gpu, kCpu, &back), nullptr);
+  EXPECT_EQ(std::memcmp(kiln_buffer_host_data(back), values, sizeof values),
+            0);
+  // A device that does not exist: the buffer layer's error, no buffer.
+  kiln_buffer_t *none = host;
+  kiln_status_t s =
+      kiln_buffer_copy_to(host, kiln_device_t{KILN_DEVICE_CUDA, 7}, &none);
+  EXPECT_NE(s, nullptr);
+  EXPECT_EQ(none, nullptr);
+  kiln_status_free(s);
+  for (kiln_buffer_t *b : {host, gpu, back})
+    kiln_buffer_release(b);
+}
+
 TEST(Cuda, ZeroedBuffersAreZero) {
   // A block that held data, released to the cache, comes back zeroed.
   kiln_buffer_t *first = create(kGpu0, 333);

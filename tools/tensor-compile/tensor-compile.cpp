@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 //   tensor-compile model.mlir -o out/mlp [--target=cpu] [--target-cpu=x86-64-v3] [-O2]
+//   tensor-compile model.mlir -o out/mlp --target=cuda [--chip=sm_90]
 //
 // writes out/libmlp.so, out/mlp.h and, next to them, the Kiln runtime the
 // header calls (out/libkiln_runtime.so, out/kiln/Runtime/Runtime.h). See
@@ -34,7 +35,20 @@ static cl::opt<mlir::kiln::Target>
     target("target", cl::desc("What to generate code for"),
            cl::init(mlir::kiln::Target::CPU),
            cl::values(clEnumValN(mlir::kiln::Target::CPU, "cpu",
-                                 "the host's CPU architecture (default)")));
+                                 "the host's CPU architecture (default)"),
+                      clEnumValN(mlir::kiln::Target::CUDA, "cuda",
+                                 "NVIDIA GPUs: kernels for --chip, host "
+                                 "code for the host CPU")));
+static cl::opt<std::string>
+    chip("chip",
+         cl::desc("With --target=cuda: the GPU architecture (sm_80, sm_90, "
+                  "sm_90a, ...; default sm_90)"),
+         cl::init("sm_90"));
+static cl::opt<std::string> gpuFormat(
+    "gpu-format",
+    cl::desc("With --target=cuda: fatbin (a cubin for --chip plus PTX for "
+             "newer GPUs; default), bin (the cubin only) or isa (PTX only)"),
+    cl::init("fatbin"));
 static cl::opt<std::string>
     targetCpu("target-cpu",
               cl::desc("CPU to generate code for: native (default) or an "
@@ -76,6 +90,8 @@ int main(int argc, char **argv) {
   options.name = sys::path::filename(output).str();
   options.target = target;
   options.targetCpu = targetCpu;
+  options.gpuChip = chip;
+  options.gpuFormat = gpuFormat;
   options.optLevel = optLevel;
   options.sourceName = sys::path::filename(inputFile).str();
   std::string dir = sys::path::parent_path(output).str();

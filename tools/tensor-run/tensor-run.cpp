@@ -150,10 +150,17 @@ static void printBuffer(raw_ostream &os, kiln_buffer_t *b) {
   const int64_t *shape = kiln_buffer_shape(b);
   const void *data = kiln_buffer_host_data(b);
   if (!data && kiln_buffer_byte_size(b) > 0) {
-    // Device memory (--print-every on a GPU entry): not readable here.
-    kiln_device_t device = kiln_buffer_device(b);
-    os << "(in " << kiln_device_type_name(device.type) << ":"
-       << device.ordinal << " memory)\n";
+    // Device memory (an output with --print-every, a variable of a GPU
+    // entry): printed from a copy in host memory.
+    kiln_buffer_t *host = nullptr;
+    if (kiln_status_t s =
+            kiln_buffer_copy_to(b, kiln_device_t{KILN_DEVICE_CPU, 0}, &host)) {
+      os << "(cannot read it: " << kiln_status_message(s) << ")\n";
+      kiln_status_free(s);
+      return;
+    }
+    printBuffer(os, host);
+    kiln_buffer_release(host);
     return;
   }
   bool isInt =
@@ -293,15 +300,8 @@ static int moveTo(kiln_device_t device, kiln_buffer_t **buffer) {
   if (kiln_buffer_device(*buffer).type == device.type)
     return 0;
   kiln_buffer_t *moved = nullptr;
-  kiln_status_t status = kiln_buffer_create(
-      device, kiln_buffer_dtype(*buffer), kiln_buffer_rank(*buffer),
-      kiln_buffer_shape(*buffer), &moved);
-  if (!status)
-    status = kiln_buffer_copy(moved, *buffer);
-  if (status) {
-    kiln_buffer_release(moved);
+  if (kiln_status_t status = kiln_buffer_copy_to(*buffer, device, &moved))
     return fail(status);
-  }
   kiln_buffer_release(*buffer);
   *buffer = moved;
   return 0;

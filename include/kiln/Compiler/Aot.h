@@ -39,6 +39,11 @@ struct AotOptions {
   /// "x86-64-v3" (portable to every CPU of that level).
   std::string targetCpu = "native";
   unsigned optLevel = 3;
+  /// For Target::CUDA: the GPU architecture and the kernels' form (see
+  /// CompileOptions); by default a cubin for sm_90 plus its PTX, which
+  /// newer GPUs compile when the library is loaded.
+  std::string gpuChip = "sm_90";
+  std::string gpuFormat = "fatbin";
   /// The source, for the header's comment.
   std::string sourceName;
 };

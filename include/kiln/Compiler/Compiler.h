@@ -45,6 +45,12 @@ struct CompileOptions {
   bool tileContractions = true;
   /// Run parallel loops on the runtime's threads (see CpuCodegenOptions).
   bool threads = true;
+  /// For Target::CUDA: the GPU architecture the kernels are compiled for
+  /// (sm_80, sm_90, sm_90a, ...) and their form: "isa" (PTX, which the
+  /// driver compiles for the GPU it runs on), "bin" (a cubin for `gpuChip`
+  /// only) or "fatbin" (the cubin plus the PTX, for newer GPUs).
+  std::string gpuChip = "sm_90";
+  std::string gpuFormat = "isa";
   /// Print the IR after every pass to stderr (debugging aid).
   bool printIRAfterAll = false;
 };

@@ -263,6 +263,15 @@ KILN_RUNTIME_EXPORT void *kiln_buffer_data(kiln_buffer_t *buffer);
 KILN_RUNTIME_EXPORT kiln_status_t kiln_buffer_copy(kiln_buffer_t *dst,
                                                    const kiln_buffer_t *src);
 
+/** A new buffer on `device` with the dtype, shape and contents of `src`
+ *  (PyTorch's `tensor.to(device)`, always a copy): the way to move inputs
+ *  onto a GPU and results back to the host. The copy is complete when the
+ *  call returns. Errors as kiln_buffer_create and kiln_buffer_copy.
+ *  Ownership: `src` borrowed; `*out` is a new reference. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_buffer_copy_to(const kiln_buffer_t *src,
+                                                      kiln_device_t device,
+                                                      kiln_buffer_t **out);
+
 /*===----------------------------------------------------------------------===
  * The buffer pool
  *===----------------------------------------------------------------------===*/
@@ -496,11 +505,14 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_invoke(
  *===----------------------------------------------------------------------===*/
 
 /* Variables are the state of a compiled program (weights, optimizer slots,
- * step counters): named host buffers in a store that the caller owns,
- * bound to an entry point at call time by name. An entry that assigns a
- * variable writes its new value into the store's buffer in place. */
+ * step counters): named buffers in a store that the caller owns, bound to
+ * an entry point at call time by name. An entry that assigns a variable
+ * writes its new value into the store's buffer in place. A variable lives
+ * in the memory of the device its module runs on and stays there between
+ * calls: kiln_variables_initialize and kiln_variables_load put it there,
+ * kiln_variables_save copies it to the host to write it. */
 
-/** A variable store: names to host buffers. */
+/** A variable store: names to buffers, each on its device. */
 typedef struct kiln_variables_s kiln_variables_t;
 
 /** Creates an empty store. Ownership: the caller owns `*out` (destroy it
@@ -526,8 +538,9 @@ kiln_variables_name(const kiln_variables_t *variables, int32_t index);
 KILN_RUNTIME_EXPORT kiln_buffer_t *
 kiln_variables_find(const kiln_variables_t *variables, const char *name);
 
-/** Sets variable `name` (a C identifier) to a copy of `value` (a host
- *  buffer), creating it or replacing it (its dtype and shape may change).
+/** Sets variable `name` (a C identifier) to a copy of `value`, creating it
+ *  or replacing it (its dtype and shape may change). The copy is on the
+ *  device the variable is on already, else on `value`'s device.
  *  Ownership: `value` is borrowed. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_set(kiln_variables_t *variables,
                                                      const char *name,
@@ -535,8 +548,9 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_set(kiln_variables_t *variables
 
 /** Gives every variable that `executable` declares and the store lacks its
  *  initial value (from the module's `kiln_init_variables` entry; zeros for a
- *  variable without an initializer). Variables already in the store are
- *  left as they are, so this also completes a partial checkpoint. */
+ *  variable without an initializer), in the memory of the device the
+ *  executable's entries run on. Variables already in the store are left as
+ *  they are, so this also completes a partial checkpoint. */
 KILN_RUNTIME_EXPORT kiln_status_t
 kiln_variables_initialize(kiln_variables_t *variables,
                           kiln_executable_t *executable);
@@ -544,8 +558,8 @@ kiln_variables_initialize(kiln_variables_t *variables,
 /** Calls entry `name` as kiln_executable_invoke does, binding the variables
  *  the entry reads or assigns to the store's buffers by name. A variable the
  *  store lacks is KILN_NOT_FOUND naming it; one of another dtype or shape,
- *  or not in the memory of the entry's device (the store holds host
- *  buffers, so today only CPU entries bind variables), is
+ *  or not in the memory of the entry's device (a store initialized or
+ *  loaded for a CPU module, used by a GPU module), is
  *  KILN_INVALID_ARGUMENT naming it; inputs and outputs may not share memory
  *  with a variable. Assigned variables are updated in place.
  *  Thread-safety: a store may be used by one call at a time. */
@@ -559,7 +573,8 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_executable_invoke_with_variables(
  *  KILN_NOT_FOUND). The write is atomic: a temporary file in the same
  *  directory, flushed to disk, then renamed over `path`; if the process dies
  *  or the write fails, the previous file at `path` is intact. bf16 is
- *  stored as BF16, i1 as BOOL. */
+ *  stored as BF16, i1 as BOOL. Variables in a device's memory are copied to
+ *  the host to be written. */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_save(
     const kiln_variables_t *variables, const char *path, int32_t num_names,
     const char *const *names);
@@ -571,7 +586,9 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_save(
  *  overlapping, sizes that do not match) is KILN_DATA_LOSS naming the file
  *  and the tensor. When `declared` is not NULL, a tensor named like one of
  *  its variables must have that variable's dtype and shape
- *  (KILN_INVALID_ARGUMENT naming the variable and both shapes). */
+ *  (KILN_INVALID_ARGUMENT naming the variable and both shapes). Each tensor
+ *  goes to the device its variable is on already, else to the device
+ *  `declared` runs on (the host when `declared` is NULL). */
 KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_load(
     kiln_variables_t *variables, const char *path,
     const kiln_executable_t *declared);
