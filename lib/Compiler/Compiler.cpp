@@ -170,6 +170,7 @@ extern "C" void mgpuStreamDestroy(void *);
 extern "C" void mgpuStreamSynchronize(void *);
 extern "C" void *mgpuMemAlloc(uint64_t, void *, bool);
 extern "C" void mgpuMemFree(void *, void *);
+extern "C" void mgpuMemcpy(void *, void *, size_t, void *);
 extern "C" void mgpuLaunchKernel(void *, intptr_t, intptr_t, intptr_t,
                                  intptr_t, intptr_t, intptr_t, int32_t, void *,
                                  void **, void **, size_t);
@@ -199,6 +200,7 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
   symbols[mangle("mgpuLaunchKernel")] = symbol(&mgpuLaunchKernel);
   symbols[mangle("mgpuMemAlloc")] = symbol(&mgpuMemAlloc);
   symbols[mangle("mgpuMemFree")] = symbol(&mgpuMemFree);
+  symbols[mangle("mgpuMemcpy")] = symbol(&mgpuMemcpy);
   return symbols;
 }
 

@@ -52,6 +52,7 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   addEntryBufferization(pm);
   pm.addPass(createKilnCopiesToLinalg());
   pm.addPass(createKilnGPUAllocateTemporaries());
+  pm.addPass(createKilnGPUHostAccess());
   pm.addPass(createKilnGPUCheckEntries());
   pm.addPass(createKilnGPUScheduleLinalg());
   // Every linalg op a grid of blocks of threads.

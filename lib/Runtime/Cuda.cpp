@@ -69,6 +69,7 @@ struct Driver {
   CUresult (*memcpyHtoD)(CUdeviceptr, const void *, size_t);
   CUresult (*memcpyDtoH)(void *, CUdeviceptr, size_t);
   CUresult (*memcpyDtoD)(CUdeviceptr, CUdeviceptr, size_t);
+  CUresult (*memcpy)(CUdeviceptr, CUdeviceptr, size_t); // unified addresses
   CUresult (*memcpyPeer)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext,
                          size_t);
   CUresult (*memsetD8)(CUdeviceptr, unsigned char, size_t);
@@ -320,6 +321,24 @@ public:
                  "finished)"));
   }
 
+  /// A copy that compiled GPU code makes (gpu.memcpy: a value a kernel
+  /// computed, read by the host code that decides a branch or a loop); the
+  /// driver tells host from device memory by the addresses. Complete when
+  /// this returns.
+  void copyForKernels(void *dst, const void *src, size_t bytes) {
+    if (bytes == 0)
+      return;
+    if (kiln_status_t s = startKernelCall())
+      return fail(s);
+    CUresult result = driver.memcpy(reinterpret_cast<CUdeviceptr>(dst),
+                                    reinterpret_cast<CUdeviceptr>(src), bytes);
+    leave();
+    if (result != kSuccess)
+      fail(error(result, KILN_INTERNAL,
+                 "cannot copy " + std::to_string(bytes) +
+                     " bytes for compiled code on cuda:0"));
+  }
+
   void destroyStream(CUstream stream) {
     if (!stream || enterDevice0())
       return;
@@ -448,6 +467,7 @@ private:
     symbol(driver.memcpyHtoD, "cuMemcpyHtoD_v2");
     symbol(driver.memcpyDtoH, "cuMemcpyDtoH_v2");
     symbol(driver.memcpyDtoD, "cuMemcpyDtoD_v2");
+    symbol(driver.memcpy, "cuMemcpy");
     symbol(driver.memcpyPeer, "cuMemcpyPeer");
     symbol(driver.memsetD8, "cuMemsetD8_v2");
     symbol(driver.moduleLoadData, "cuModuleLoadData");
@@ -670,6 +690,12 @@ KILN_RUNTIME_EXPORT void *mgpuMemAlloc(uint64_t bytes, void * /*stream*/,
 
 KILN_RUNTIME_EXPORT void mgpuMemFree(void *data, void * /*stream*/) {
   Cuda::get().freeForKernels(data);
+}
+
+/// gpu.memcpy; the copy is complete when this returns.
+KILN_RUNTIME_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
+                                    void * /*stream*/) {
+  Cuda::get().copyForKernels(dst, src, bytes);
 }
 
 KILN_RUNTIME_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX,

@@ -298,6 +298,7 @@ void mgpuStreamDestroy(void *stream);
 void mgpuModuleUnload(void *module);
 void *mgpuMemAlloc(uint64_t bytes, void *stream, bool hostShared);
 void mgpuMemFree(void *data, void *stream);
+void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream);
 }
 
 /// PTX as the GPU pipeline writes it (the double reads the kernel names).
@@ -444,6 +445,30 @@ TEST(Cuda, TemporariesOfCompiledCode) {
   // Freeing what was not allocated there does nothing.
   mgpuMemFree(&before, nullptr);
   EXPECT_EQ(stats(kGpu0).bytes_in_use, before.bytes_in_use);
+}
+
+TEST(Cuda, CopiesOfCompiledCode) {
+  // gpu.memcpy: a scalar a kernel wrote, copied to the host that branches
+  // on it (the driver tells the directions from the addresses).
+  void *gpu = mgpuMemAlloc(8, nullptr, false);
+  ASSERT_NE(gpu, nullptr);
+  double in = 2.5, out = 0;
+  size_t mark = fake().calls().size();
+  mgpuMemcpy(gpu, &in, sizeof in, nullptr);
+  mgpuMemcpy(&out, gpu, sizeof out, nullptr);
+  EXPECT_EQ(out, 2.5);
+  EXPECT_TRUE(inOrder(callsSince(mark),
+                      {"cuCtxPushCurrent_v2", "cuMemcpy", "cuCtxPopCurrent_v2",
+                       "cuCtxPushCurrent_v2", "cuMemcpy",
+                       "cuCtxPopCurrent_v2"}))
+      << callsSince(mark);
+  // Past the end of the allocation: the driver refuses, nothing is copied
+  // (the error is recorded for the entry that made the copy, which the
+  // next GPU call clears or returns).
+  out = 7;
+  mgpuMemcpy(&out, static_cast<char *>(gpu) + 4, 8 * 1024, nullptr);
+  EXPECT_EQ(out, 7);
+  mgpuMemFree(gpu, nullptr);
 }
 
 // The driver failing, missing or without GPUs: each in a child process

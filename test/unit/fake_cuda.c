@@ -284,6 +284,16 @@ static CUresult copy(const char *name, void *to, int toDevice,
   return SUCCESS;
 }
 
+/* Unified addressing: an address inside a live allocation is device
+ * memory, any other host memory. */
+EXPORT CUresult cuMemcpy(CUdeviceptr to, CUdeviceptr from, size_t size) {
+  pthread_mutex_lock(&lock);
+  int toDevice = find(to, 1) != NULL, fromDevice = find(from, 1) != NULL;
+  pthread_mutex_unlock(&lock);
+  return copy("cuMemcpy", (void *)(uintptr_t)to, toDevice,
+              (const void *)(uintptr_t)from, fromDevice, size);
+}
+
 EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr to, const void *from, size_t size) {
   return copy("cuMemcpyHtoD_v2", (void *)(uintptr_t)to, 1, from, 0, size);
 }

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEntries.h"
+#include "GpuMemory.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
 
@@ -37,33 +38,42 @@ struct GPUAllocateTemporariesPass
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (!kiln::isGpuEntry(func))
         continue;
-      for (Operation &op : llvm::make_early_inc_range(func.getBody().getOps())) {
-        Location loc = op.getLoc();
-        rewriter.setInsertionPoint(&op);
+      // Decide first, rewrite after: whether a deallocation frees GPU
+      // memory depends on its allocation.
+      SmallVector<memref::AllocOp> allocs;
+      SmallVector<memref::DeallocOp> deallocs;
+      func.walk([&](Operation *op) {
+        if (kiln::inKernelCode(op))
+          return;
         if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
-          if (!alloc.getSymbolOperands().empty())
-            continue; // left for kiln-gpu-check-entries to report
-          Value start = gpu::WaitOp::create(rewriter, loc, tokenType,
-                                            ValueRange{})
-                            .getAsyncToken();
-          auto gpuAlloc = gpu::AllocOp::create(
-              rewriter, loc, alloc.getType(), tokenType, ValueRange{start},
-              alloc.getDynamicSizes(), ValueRange{}, /*hostShared=*/false);
-          gpu::WaitOp::create(rewriter, loc, Type(),
-                              ValueRange{gpuAlloc.getAsyncToken()});
-          rewriter.replaceOp(alloc, gpuAlloc.getMemref());
+          // A symbol operand is left for kiln-gpu-check-entries to report.
+          if (alloc.getSymbolOperands().empty() && !kiln::isHostScratch(alloc))
+            allocs.push_back(alloc);
         } else if (auto dealloc = dyn_cast<memref::DeallocOp>(op)) {
-          if (!dealloc.getMemref().getDefiningOp<gpu::AllocOp>())
-            continue;
-          Value start = gpu::WaitOp::create(rewriter, loc, tokenType,
-                                            ValueRange{})
-                            .getAsyncToken();
-          auto gpuDealloc = gpu::DeallocOp::create(
-              rewriter, loc, tokenType, ValueRange{start}, dealloc.getMemref());
-          gpu::WaitOp::create(rewriter, loc, Type(),
-                              ValueRange{gpuDealloc.getAsyncToken()});
-          rewriter.eraseOp(dealloc);
+          if (kiln::holdsGpuMemory(dealloc.getMemref()))
+            deallocs.push_back(dealloc);
         }
+      });
+      for (memref::DeallocOp dealloc : deallocs) {
+        rewriter.setInsertionPoint(dealloc);
+        kiln::createWaitedFor(rewriter, dealloc.getLoc(), [&](Value start) {
+          return gpu::DeallocOp::create(rewriter, dealloc.getLoc(), tokenType,
+                                        ValueRange{start}, dealloc.getMemref())
+              .getOperation();
+        });
+        rewriter.eraseOp(dealloc);
+      }
+      for (memref::AllocOp alloc : allocs) {
+        rewriter.setInsertionPoint(alloc);
+        Operation *gpuAlloc =
+            kiln::createWaitedFor(rewriter, alloc.getLoc(), [&](Value start) {
+              return gpu::AllocOp::create(
+                         rewriter, alloc.getLoc(), alloc.getType(), tokenType,
+                         ValueRange{start}, alloc.getDynamicSizes(),
+                         ValueRange{}, /*hostShared=*/false)
+                  .getOperation();
+            });
+        rewriter.replaceOp(alloc, gpuAlloc->getResult(0));
       }
     }
   }

@@ -11,12 +11,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEntries.h"
+#include "GpuMemory.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -31,31 +34,66 @@ using namespace mlir;
 
 namespace {
 
-/// The reason `op`, at an entry's top level, cannot be compiled for the
+/// The reason `op`, in an entry's host code, cannot be compiled for the
 /// GPU, or nothing.
 std::optional<std::string> unsupported(Operation *op) {
-  if (isa<memref::AllocOp, memref::AllocaOp>(op))
+  if (isa<memref::AllocOp, memref::AllocaOp>(op) && !kiln::isHostScratch(op))
     return std::string("needs a temporary buffer in host memory (not one "
                        "kiln-gpu-allocate-temporaries moves to the GPU)");
-  // Temporaries in GPU memory and the streams they are made on.
-  if (isa<gpu::AllocOp, gpu::DeallocOp, gpu::WaitOp>(op))
+  // Kernels, temporaries in GPU memory, copies to the host and the streams
+  // they are made on.
+  if (isa<gpu::GPUDialect>(op->getDialect()))
     return std::nullopt;
   // Kernels (kiln-gpu-schedule-linalg and the passes after it).
   if (isa<linalg::LinalgOp>(op))
     return std::nullopt;
-  // Views of the entry's buffers, constants and the constant buffers that
-  // kiln-gpu-sink-into-kernels moves into the kernels, deallocations of
-  // nothing, the return: host code that touches no GPU memory.
+  // Control flow around kernels, deciding on values copied to the host.
+  if (isa<scf::IfOp, scf::ForOp, scf::WhileOp, scf::YieldOp,
+          scf::ConditionOp>(op))
+    return std::nullopt;
+  // Host memory: the deallocation's flags and pointer lists, host copies of
+  // GPU scalars.
+  if (auto load = dyn_cast<memref::LoadOp>(op))
+    if (!kiln::holdsGpuMemory(load.getMemRef()))
+      return std::nullopt;
+  if (auto store = dyn_cast<memref::StoreOp>(op))
+    if (!kiln::holdsGpuMemory(store.getMemRef()))
+      return std::nullopt;
+  if (isa<memref::AllocOp, memref::AllocaOp>(op))
+    return std::nullopt; // host scratch (above)
+  if (auto call = dyn_cast<func::CallOp>(op)) {
+    // The deallocation's helper: it reads pointers and flags, not the
+    // buffers they point to.
+    if (llvm::none_of(call.getOperands(), [](Value operand) {
+          return isa<MemRefType>(operand.getType()) &&
+                 kiln::holdsGpuMemory(operand);
+        }))
+      return std::nullopt;
+  }
+  // Views of the entry's buffers, their addresses, constants and the
+  // constant buffers that kiln-gpu-sink-into-kernels moves into the
+  // kernels, deallocations (of host scratch: GPU memory is freed by
+  // gpu.dealloc), the return: host code that touches no GPU memory.
   if (isa<ViewLikeOpInterface, memref::CastOp, memref::DeallocOp,
-          memref::GetGlobalOp, func::ReturnOp>(op) ||
+          memref::GetGlobalOp, memref::ExtractStridedMetadataOp,
+          memref::ExtractAlignedPointerAsIndexOp, func::ReturnOp>(op) ||
       op->hasTrait<OpTrait::ConstantLike>())
     return std::nullopt;
-  if (op->getNumRegions() > 0)
-    return std::string("is control flow around kernels, which the GPU "
-                       "target does not compile yet");
   if (isa<arith::ArithDialect>(op->getDialect()))
-    return std::nullopt; // index arithmetic for views
+    return std::nullopt; // index arithmetic, host scalars
   return std::string("would run on the host and touch GPU memory");
+}
+
+/// Whether `op`, host code of a GPU entry after the loops became kernels,
+/// is a loop or an access that did not become a kernel.
+bool leftOnHost(Operation *op) {
+  if (isa<scf::ParallelOp>(op))
+    return true;
+  if (auto load = dyn_cast<memref::LoadOp>(op))
+    return kiln::holdsGpuMemory(load.getMemRef());
+  if (auto store = dyn_cast<memref::StoreOp>(op))
+    return kiln::holdsGpuMemory(store.getMemRef());
+  return false;
 }
 
 struct GPUCheckEntriesPass
@@ -67,26 +105,30 @@ struct GPUCheckEntriesPass
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (!kiln::isGpuEntry(func))
         continue;
-      if (afterMapping) {
-        func.walk([&](Operation *op) {
-          if (isa<scf::ParallelOp, scf::ForOp, scf::WhileOp>(op) &&
-              !op->getParentOfType<gpu::LaunchOp>()) {
+      func.walk<WalkOrder::PreOrder>([&](Operation *op) {
+        if (isa<gpu::LaunchOp, linalg::LinalgOp>(op))
+          return WalkResult::skip(); // kernels and their code
+        if (op == func.getOperation())
+          return WalkResult::advance();
+        if (afterMapping) {
+          if (leftOnHost(op)) {
             op->emitError() << "'" << op->getName() << "' in '"
                             << func.getName()
                             << "', compiled for the GPU, was not turned into "
                                "a kernel and would run on the CPU";
             failed = true;
+            return WalkResult::skip();
           }
-        });
-        continue;
-      }
-      for (Operation &op : func.getBody().getOps()) {
-        if (std::optional<std::string> why = unsupported(&op)) {
-          op.emitError() << "'" << op.getName() << "' in '" << func.getName()
-                         << "', compiled for the GPU, " << *why;
-          failed = true;
+          return WalkResult::advance();
         }
-      }
+        if (std::optional<std::string> why = unsupported(op)) {
+          op->emitError() << "'" << op->getName() << "' in '" << func.getName()
+                          << "', compiled for the GPU, " << *why;
+          failed = true;
+          return WalkResult::skip();
+        }
+        return WalkResult::advance();
+      });
     }
     if (failed)
       signalPassFailure();

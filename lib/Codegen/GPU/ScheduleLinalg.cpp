@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEntries.h"
+#include "GpuMemory.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
 
@@ -47,19 +48,6 @@ std::optional<SmallVector<unsigned>> parallelFirst(linalg::LinalgOp op) {
   return std::nullopt;
 }
 
-/// Puts `op` alone in a kernel of one block of one thread.
-void runInOneThread(RewriterBase &rewriter, Operation *op) {
-  Location loc = op->getLoc();
-  rewriter.setInsertionPoint(op);
-  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  auto launch = gpu::LaunchOp::create(rewriter, loc, one, one, one, one, one,
-                                      one);
-  Block &body = launch.getBody().front();
-  rewriter.setInsertionPointToEnd(&body);
-  auto terminator = gpu::TerminatorOp::create(rewriter, loc);
-  rewriter.moveOpBefore(op, terminator);
-}
-
 struct GPUScheduleLinalgPass
     : public mlir::kiln::impl::KilnGPUScheduleLinalgBase<
           GPUScheduleLinalgPass> {
@@ -75,7 +63,7 @@ struct GPUScheduleLinalgPass
       });
       for (linalg::LinalgOp op : ops) {
         if (op.getNumParallelLoops() == 0) {
-          runInOneThread(rewriter, op);
+          kiln::runInOneThread(rewriter, op);
           continue;
         }
         std::optional<SmallVector<unsigned>> order = parallelFirst(op);

@@ -31,3 +31,29 @@ func.func @mapped(%x: memref<1000xf32>) attributes {kiln.entry = #kiln.entry<inp
   }
   return
 }
+
+// -----
+
+// A reduction loop left on the host (an scf.for that a kernel should have
+// run) is caught by what it does: it touches GPU memory. A host loop around
+// kernels is fine.
+func.func @reduction_left(%x: memref<1000xf32>, %out: memref<f32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<1000xf32>], outputs = [tensor<f32>], variables = [], checks = [], device = cuda>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c1000 = arith.constant 1000 : index
+  scf.for %i = %c0 to %c1000 step %c1 {
+    // expected-error @+1 {{'memref.load' in 'reduction_left', compiled for the GPU, was not turned into a kernel and would run on the CPU}}
+    %v = memref.load %x[%i] : memref<1000xf32>
+    // expected-error @+1 {{'memref.store' in 'reduction_left', compiled for the GPU, was not turned into a kernel and would run on the CPU}}
+    memref.store %v, %out[] : memref<f32>
+  }
+  scf.for %i = %c0 to %c1000 step %c1 {
+    gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+               threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+      %v = memref.load %x[%i] : memref<1000xf32>
+      memref.store %v, %out[] : memref<f32>
+      gpu.terminator
+    }
+  }
+  return
+}

@@ -57,17 +57,41 @@ func.func @total(%x: memref<1000xf32>, %out: memref<f32>) attributes {kiln.entry
 
 // -----
 
-// A loop around the kernels, and a host load of GPU memory.
+// A loop around the kernels is fine; a host load of GPU memory (which
+// kiln-gpu-host-access, earlier in the pipeline, turns into a kernel and a
+// copy) and a call that passes GPU memory to a host function are not.
+func.func private @host_function(memref<1000xf32>)
 func.func @loop(%x: memref<1000xf32>, %out: memref<1000xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<1000xf32>], outputs = [tensor<1000xf32>], variables = [], checks = [], device = cuda>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c4 = arith.constant 4 : index
-  // expected-error @+1 {{'scf.for' in 'loop', compiled for the GPU, is control flow around kernels, which the GPU target does not compile yet}}
   scf.for %i = %c0 to %c4 step %c1 {
     linalg.copy ins(%x : memref<1000xf32>) outs(%out : memref<1000xf32>)
   }
   // expected-error @+1 {{'memref.load' in 'loop', compiled for the GPU, would run on the host and touch GPU memory}}
   %v = memref.load %x[%c0] : memref<1000xf32>
+  // expected-error @+1 {{'func.call' in 'loop', compiled for the GPU, would run on the host and touch GPU memory}}
+  call @host_function(%out) : (memref<1000xf32>) -> ()
+  return
+}
+
+// -----
+
+// Host scratch (flags the host writes and reads, a host copy of a GPU
+// scalar) and a branch on it: no error.
+func.func private @helper(memref<?xi1>)
+func.func @scratch(%x: memref<8xf32>, %out: memref<8xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<8xf32>], outputs = [tensor<8xf32>], variables = [], checks = [], device = cuda>} {
+  %c0 = arith.constant 0 : index
+  %true = arith.constant true
+  %flags = memref.alloc() : memref<1xi1>
+  memref.store %true, %flags[%c0] : memref<1xi1>
+  %cast = memref.cast %flags : memref<1xi1> to memref<?xi1>
+  call @helper(%cast) : (memref<?xi1>) -> ()
+  %f = memref.load %flags[%c0] : memref<1xi1>
+  scf.if %f {
+    linalg.copy ins(%x : memref<8xf32>) outs(%out : memref<8xf32>)
+  }
+  memref.dealloc %flags : memref<1xi1>
   return
 }
 

@@ -10,27 +10,31 @@
 include "mlir/Pass/PassBase.td"
 
 def KilnGPUCheckEntries : Pass<"kiln-gpu-check-entries", "::mlir::ModuleOp"> {
-  let summary = "Reports what the GPU target cannot compile yet, at its location";
+  let summary = "Reports what the GPU target cannot compile, at its location";
   let description = [{
-    Runs on buffers, right after bufferization, on the entry points compiled
-    for a GPU (`#kiln.entry<..., device = cuda>`). Their arguments and
-    results live in GPU memory, and their loops become kernels. What this
-    first GPU code generator does not handle is an error naming the op and
-    where it came from, never host code touching GPU memory or a silent
-    fallback to the CPU:
+    Runs on buffers, after `kiln-gpu-host-access`, on the entry points
+    compiled for a GPU (`#kiln.entry<..., device = cuda>`). Their arguments
+    and results live in GPU memory, and their linalg ops become kernels.
+    Host code around the kernels may branch and loop (`scf.if`, `scf.for`,
+    `scf.while`) on host scalars, and use host scratch buffers (the flags
+    and pointer lists of the deallocation pipeline, host copies of GPU
+    scalars). What else host code does is an error naming the op and where
+    it came from, never host code touching GPU memory or a silent fallback
+    to the CPU:
 
     - a temporary buffer that `kiln-gpu-allocate-temporaries` did not move
-      to GPU memory (`memref.alloc`, `memref.alloca`);
-    - a loop or branch around linalg ops at the entry's top level (control
-      flow, tiled loops), since only linalg ops on the entry's buffers and
-      views of them become kernels;
-    - a linalg op without a parallel loop (a reduction to a scalar), which
-      has no threads to spread over.
+      to GPU memory (`memref.alloc` with symbol operands, `memref.alloca`
+      that kernels use);
+    - a load or store of GPU memory, or a call that passes GPU memory to a
+      host function;
+    - any other op that is not index arithmetic, a view, a constant or
+      control flow.
 
     With `after-mapping`, it runs after the loops became kernels instead,
-    and reports any loop left in an entry's host code (one that
-    `convert-parallel-loops-to-gpu` did not convert): it would run on the
-    CPU, reading GPU memory.
+    and reports a parallel loop left in an entry's host code (one that
+    `convert-parallel-loops-to-gpu` did not convert) and any host load or
+    store of GPU memory (a reduction loop left outside its kernel): it
+    would run on the CPU, reading GPU memory.
   }];
   let options = [
     Option<"afterMapping", "after-mapping", "bool", /*default=*/"false",
@@ -43,14 +47,19 @@ def KilnGPUAllocateTemporaries
   let summary = "Puts the temporaries of GPU entries in GPU memory";
   let description = [{
     Runs on buffers, after bufferization and the deallocation pipeline, on
-    the entry points compiled for a GPU. Each `memref.alloc` at an entry's
-    top level (a temporary: a softmax's row maxima, an intermediate that
-    fusion could not remove) becomes a `gpu.alloc` of GPU memory, and each
-    `memref.dealloc` of one a `gpu.dealloc`, each on a stream of its own
-    that is waited for (`gpu.wait`), so that they are complete when the
-    host code goes on. `gpu-to-llvm` turns them into calls of
-    `mgpuMemAlloc` / `mgpuMemFree`, which the runtime implements with its
-    cache of device memory (a step run again reuses the same blocks).
+    the entry points compiled for a GPU. Each `memref.alloc` in an entry's
+    host code, inside branches and loops too (a softmax's row maxima, an
+    intermediate that fusion could not remove, a buffer a loop carries),
+    becomes a `gpu.alloc` of GPU memory, and each `memref.dealloc` of GPU
+    memory (traced through views, casts, loop arguments and branch results
+    to its allocation) a `gpu.dealloc`, each on a stream of its own that is
+    waited for, so that they are complete when the host code goes on.
+    `gpu-to-llvm` turns them into calls of `mgpuMemAlloc` / `mgpuMemFree`,
+    which the runtime implements with its cache of device memory (a step
+    run again reuses the same blocks). Host scratch stays in host memory: a
+    buffer that only host code loads, stores, passes to a call or frees
+    (the ownership flags and pointer lists that the deallocation pipeline
+    fills for its helper function).
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
@@ -91,6 +100,32 @@ def KilnGPUMapLoops : Pass<"kiln-gpu-map-loops", "::mlir::func::FuncOp"> {
                            "::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
                            "::mlir::scf::SCFDialect"];
+}
+
+def KilnGPUHostAccess : Pass<"kiln-gpu-host-access", "::mlir::ModuleOp"> {
+  let summary = "Turns host reads and writes of GPU memory into kernels and "
+                "copies";
+  let description = [{
+    Runs on buffers, after `kiln-gpu-allocate-temporaries`, on the entry
+    points compiled for a GPU. Host code that decides control flow reads
+    scalars that kernels computed (the predicate of a `kiln.cond`, a
+    `kiln.while` condition, the bounds of a `kiln.for`) and writes scalars
+    that kernels read (a loop counter made a tensor). On the GPU those
+    scalars are in GPU memory, which host code cannot touch, so:
+
+    - `memref.load` of GPU memory outside a kernel becomes a kernel of one
+      thread that loads the value and stores it into a GPU scalar, a
+      `gpu.memcpy` of that scalar into a host scalar (a `memref.alloca` at
+      the function's start), and a host load of it;
+    - `memref.store` into GPU memory outside a kernel becomes a kernel of
+      one thread that stores the value (passed as the kernel's argument).
+
+    Buffers that only host code uses (the flags and pointer lists of the
+    ownership-based deallocation) are host memory and left alone. Each copy
+    is complete before the host goes on (a stream that is waited for).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect"];
 }
 
 def KilnGPUScheduleLinalg

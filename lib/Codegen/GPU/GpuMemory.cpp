@@ -1,0 +1,141 @@
+//===- GpuMemory.cpp - Which buffers of a GPU entry are GPU memory --------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuMemory.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+#include "llvm/ADT/SmallPtrSet.h"
+
+using namespace mlir;
+
+bool mlir::kiln::inKernelCode(Operation *op) {
+  for (Operation *parent = op->getParentOp(); parent;
+       parent = parent->getParentOp())
+    if (isa<gpu::LaunchOp, linalg::LinalgOp>(parent))
+      return true;
+  return false;
+}
+
+bool mlir::kiln::isHostScratch(Operation *allocation) {
+  SmallVector<Value> worklist{allocation->getResult(0)};
+  while (!worklist.empty()) {
+    Value value = worklist.pop_back_val();
+    for (Operation *user : value.getUsers()) {
+      if (auto cast = dyn_cast<memref::CastOp>(user)) {
+        worklist.push_back(cast.getResult());
+        continue;
+      }
+      if (kiln::inKernelCode(user))
+        return false;
+      if (!isa<memref::LoadOp, memref::StoreOp, memref::DeallocOp,
+               func::CallOp, gpu::MemcpyOp>(user))
+        return false;
+      if (auto copy = dyn_cast<gpu::MemcpyOp>(user))
+        if (copy.getDst() != value)
+          return false;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+bool traceGpuMemory(Value memref, llvm::SmallPtrSetImpl<Value> &seen);
+
+/// The values a region argument or an op result of structured control
+/// flow takes: the loop's initial values and what the regions yield.
+SmallVector<Value> incoming(Value value) {
+  SmallVector<Value> sources;
+  if (auto arg = dyn_cast<BlockArgument>(value)) {
+    Operation *parent = arg.getOwner()->getParentOp();
+    if (auto loop = dyn_cast<scf::ForOp>(parent)) {
+      if (arg.getArgNumber() > 0) {
+        unsigned i = arg.getArgNumber() - 1;
+        sources.push_back(loop.getInitArgs()[i]);
+        sources.push_back(loop.getYieldedValues()[i]);
+      }
+    } else if (auto loop = dyn_cast<scf::WhileOp>(parent)) {
+      unsigned i = arg.getArgNumber();
+      if (arg.getOwner() == loop.getBeforeBody()) {
+        sources.push_back(loop.getInits()[i]);
+        sources.push_back(loop.getYieldOp().getResults()[i]);
+      } else {
+        sources.push_back(loop.getConditionOp().getArgs()[i]);
+      }
+    }
+    return sources;
+  }
+  auto result = cast<OpResult>(value);
+  Operation *op = result.getOwner();
+  unsigned i = result.getResultNumber();
+  if (auto branch = dyn_cast<scf::IfOp>(op)) {
+    sources.push_back(branch.thenYield().getResults()[i]);
+    if (!branch.getElseRegion().empty())
+      sources.push_back(branch.elseYield().getResults()[i]);
+  } else if (auto loop = dyn_cast<scf::ForOp>(op)) {
+    sources.push_back(loop.getInitArgs()[i]);
+    sources.push_back(loop.getYieldedValues()[i]);
+  } else if (auto loop = dyn_cast<scf::WhileOp>(op)) {
+    sources.push_back(loop.getConditionOp().getArgs()[i]);
+  }
+  return sources;
+}
+
+bool traceGpuMemory(Value memref, llvm::SmallPtrSetImpl<Value> &seen) {
+  if (!seen.insert(memref).second)
+    return false;
+  if (auto arg = dyn_cast<BlockArgument>(memref)) {
+    if (isa<func::FuncOp>(arg.getOwner()->getParentOp()))
+      return true; // an input, output or variable of the entry
+  } else {
+    Operation *op = memref.getDefiningOp();
+    if (isa<gpu::AllocOp>(op))
+      return true;
+    if (isa<memref::AllocOp, memref::AllocaOp>(op))
+      return !kiln::isHostScratch(op);
+    if (auto view = dyn_cast<ViewLikeOpInterface>(op))
+      return traceGpuMemory(view.getViewSource(), seen);
+    if (auto cast = dyn_cast<memref::CastOp>(op))
+      return traceGpuMemory(cast.getSource(), seen);
+    if (auto metadata = dyn_cast<memref::ExtractStridedMetadataOp>(op))
+      return traceGpuMemory(metadata.getSource(), seen);
+  }
+  for (Value source : incoming(memref))
+    if (traceGpuMemory(source, seen))
+      return true;
+  return false;
+}
+
+} // namespace
+
+bool mlir::kiln::holdsGpuMemory(Value memref) {
+  llvm::SmallPtrSet<Value, 8> seen;
+  return traceGpuMemory(memref, seen);
+}
+
+gpu::LaunchOp mlir::kiln::createOneThreadLaunch(RewriterBase &rewriter,
+                                                Location loc) {
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  auto launch = gpu::LaunchOp::create(rewriter, loc, one, one, one, one, one,
+                                      one);
+  Block &body = launch.getBody().front();
+  rewriter.setInsertionPointToEnd(&body);
+  auto terminator = gpu::TerminatorOp::create(rewriter, loc);
+  rewriter.setInsertionPoint(terminator);
+  return launch;
+}
+
+void mlir::kiln::runInOneThread(RewriterBase &rewriter, Operation *op) {
+  rewriter.setInsertionPoint(op);
+  gpu::LaunchOp launch = createOneThreadLaunch(rewriter, op->getLoc());
+  rewriter.moveOpBefore(op, launch.getBody().front().getTerminator());
+}
