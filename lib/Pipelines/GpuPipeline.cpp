@@ -42,11 +42,8 @@ using namespace mlir::kiln;
 
 void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
                                          const GpuCodegenOptions &options) {
-  // Calls inlined: a kernel cannot call a host function, and an entry's
-  // callee is not an entry whose buffers the pipeline knows to be on the
-  // GPU. What is left unused (the callees, gradient functions) goes.
-  pm.addPass(createInlinerPass());
-  pm.addPass(createSymbolDCEPass());
+  // The functions the entries call work on GPU memory too.
+  pm.addPass(createKilnGPUMarkFunctions());
   // The same buffers and entry ABI as the CPU's: outputs into the caller's
   // buffers (GPU memory), variables updated in place.
   addEntryBufferization(pm);
@@ -75,6 +72,7 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   // kernels' modules.
   pm.addPass(createConvertMathToFuncs());
   pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createKilnGPUMergeKernelModules());
   pm.addPass(createSymbolDCEPass());
   std::string toolkit =
       options.toolkit.empty() ? KILN_CUDA_TOOLKIT : options.toolkit;

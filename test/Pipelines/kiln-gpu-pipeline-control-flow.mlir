@@ -5,11 +5,11 @@
 // RUN: tensor-opt %s --kiln-gpu-pipeline --split-input-file | FileCheck %s
 
 // CHECK-LABEL: llvm.func internal @branch
-// CHECK: gpu.launch_func @branch_kernel::@branch_kernel blocks in (%[[ONE:.*]], %[[ONE]], %[[ONE]]) threads in (%[[ONE]], %[[ONE]], %[[ONE]])
+// CHECK: gpu.launch_func @kiln_kernels::@branch_kernel blocks in (%[[ONE:.*]], %[[ONE]], %[[ONE]]) threads in (%[[ONE]], %[[ONE]], %[[ONE]])
 // CHECK: llvm.call @mgpuMemcpy
 // CHECK: %[[P:.*]] = llvm.load %{{.*}} : !llvm.ptr -> i1
 // CHECK: llvm.cond_br %[[P]]
-// CHECK: gpu.launch_func @branch_kernel_0
+// CHECK: gpu.launch_func @kiln_kernels::@branch_kernel_0
 func.func @branch(%p: tensor<i1>, %x: tensor<8xf32>) -> tensor<8xf32> {
   %r = kiln.cond %p -> (tensor<8xf32>) {
     %d = kiln.add %x, %x : tensor<8xf32>, tensor<8xf32> -> tensor<8xf32>

@@ -6,11 +6,15 @@
 // As a fat binary (cubin for sm_90 and PTX for newer GPUs):
 // RUN: tensor-opt %s --kiln-gpu-pipeline=format=fatbin | FileCheck %s --check-prefix=FAT
 
-// CHECK-DAG: gpu.binary @rows_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80", link = ["{{.*}}libdevice.10.bc"]>, properties = {ISAToBinaryTimeInMs
-// CHECK-DAG: gpu.binary @matmul_kernel [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
-// CHECK-DAG: gpu.binary @math_kernel [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
+// All the kernels in one module, one cubin:
+// CHECK-DAG: gpu.launch_func @kiln_kernels::@rows_kernel
+// CHECK-DAG: gpu.launch_func @kiln_kernels::@matmul_kernel
+// CHECK-DAG: gpu.launch_func @kiln_kernels::@math_kernel
+// CHECK-DAG: gpu.binary @kiln_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80", link = ["{{.*}}libdevice.10.bc"]>, properties = {ISAToBinaryTimeInMs
 // CHECK-NOT: assembly =
-// FAT: gpu.binary @rows_kernel [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
+// RUN: tensor-opt %s --kiln-gpu-pipeline=format=bin | grep -c "gpu.binary @" | FileCheck %s --check-prefix=ONE
+// ONE: {{^1$}}
+// FAT: gpu.binary @kiln_kernels [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
 func.func @rows(%x: tensor<300x70xf32>) -> tensor<300xf32> {
   %0 = kiln.reduce_sum %x {axes = array<i64: 1>} : tensor<300x70xf32> -> tensor<300xf32>
   return %0 : tensor<300xf32>

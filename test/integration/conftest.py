@@ -1,6 +1,8 @@
 """Shared fixtures of Kiln's integration tests: compile with tensor-run, compare
 with NumPy."""
 
+import concurrent.futures
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,6 +16,12 @@ BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build"))
 TENSOR_RUN = os.path.join(BUILD, "bin", "tensor-run")
 # Where to keep every case that ran (see Runner._record); unset: nowhere.
 RECORD_DIR = os.environ.get("KILN_IT_RECORD")
+TENSOR_OPT = os.path.join(BUILD, "bin", "tensor-opt")
+# A GPU architecture (sm_90, ...): every module that runs on the CPU is also
+# compiled for that GPU down to a cubin (ptxas checks the PTX), in the
+# background on the other core; a module the GPU target cannot compile
+# fails the session (see pytest_sessionfinish). Unset: no GPU compiles.
+GPU_CHIP = os.environ.get("KILN_IT_GPU_COMPILE")
 
 MLIR_TYPES = {
     np.dtype(np.float32): "f32",
@@ -71,6 +79,8 @@ class Runner:
             i += 1
         if RECORD_DIR:
             self._record(case, entry, args)
+        if GPU_CHIP:
+            GPU_COMPILES.submit(mlir)
         return outputs
 
     def _record(self, case, entry, args):
@@ -90,6 +100,60 @@ class Runner:
             f.write(f"test {test}\n")
             f.write(f"entry {entry or ''}\n")
             f.write("args " + " ".join(args) + "\n")
+
+class GpuCompiles:
+    """Compiles modules for the GPU (KILN_IT_GPU_COMPILE) on one worker
+    thread while the tests go on; each distinct module once."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self.pool = None
+        self.seen = set()
+        self.jobs = []  # (test id, module text, future)
+
+    def submit(self, mlir):
+        key = hashlib.sha256(mlir.encode()).hexdigest()
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if self.pool is None:
+            self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        test = os.environ.get("PYTEST_CURRENT_TEST", "case").split(" ")[0]
+        self.jobs.append((test, mlir, self.pool.submit(self._compile, mlir)))
+
+    def _compile(self, mlir):
+        proc = subprocess.run(
+            [TENSOR_OPT, "-", f"--kiln-gpu-pipeline=chip={self.chip} format=bin",
+             "-o", os.devnull], input=mlir, capture_output=True, text=True,
+            env=dict(os.environ, KILN_CACHE_DIR="off"))
+        return proc.returncode, proc.stderr
+
+    def failures(self):
+        """(test id, first lines of the error) of every module that failed."""
+        failed = []
+        for test, mlir, future in self.jobs:
+            rc, stderr = future.result()
+            if rc != 0:
+                failed.append((test, "\n".join(stderr.splitlines()[:6])))
+        return failed
+
+
+GPU_COMPILES = GpuCompiles(GPU_CHIP)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not GPU_CHIP or not GPU_COMPILES.jobs:
+        return
+    failed = GPU_COMPILES.failures()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter else print
+    write(f"GPU compiles ({GPU_CHIP}): {len(GPU_COMPILES.jobs) - len(failed)} of "
+          f"{len(GPU_COMPILES.jobs)} distinct modules compiled to a cubin")
+    for test, error in failed:
+        write(f"FAILED for the GPU: {test}\n{error}")
+    if failed:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 @pytest.fixture(scope="session")
 def runner():

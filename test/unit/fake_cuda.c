@@ -336,7 +336,7 @@ EXPORT CUresult cuMemsetD8_v2(CUdeviceptr pointer, unsigned char value,
  * name. A launch runs nothing: it is checked and recorded. */
 
 struct CUmod_st {
-  char text[4096];
+  char text[1 << 20]; /* the image's text (PTX), enough for every kernel */
 };
 
 struct CUfunc_st {

@@ -36,7 +36,7 @@ struct GPUAllocateTemporariesPass
     IRRewriter rewriter(&getContext());
     auto tokenType = gpu::AsyncTokenType::get(&getContext());
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      if (!kiln::isGpuEntry(func))
+      if (!kiln::isGpuFunction(func))
         continue;
       // Decide first, rewrite after: whether a deallocation frees GPU
       // memory depends on its allocation.

@@ -62,8 +62,13 @@ std::optional<std::string> unsupported(Operation *op) {
   if (isa<memref::AllocOp, memref::AllocaOp>(op))
     return std::nullopt; // host scratch (above)
   if (auto call = dyn_cast<func::CallOp>(op)) {
-    // The deallocation's helper: it reads pointers and flags, not the
+    // A function of the module, compiled for the GPU like the entries; the
+    // deallocation's helper, which reads pointers and flags, not the
     // buffers they point to.
+    auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+        call, call.getCalleeAttr());
+    if (callee && kiln::isGpuFunction(callee))
+      return std::nullopt;
     if (llvm::none_of(call.getOperands(), [](Value operand) {
           return isa<MemRefType>(operand.getType()) &&
                  kiln::holdsGpuMemory(operand);
@@ -103,7 +108,7 @@ struct GPUCheckEntriesPass
   void runOnOperation() override {
     bool failed = false;
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      if (!kiln::isGpuEntry(func))
+      if (!kiln::isGpuFunction(func))
         continue;
       func.walk<WalkOrder::PreOrder>([&](Operation *op) {
         if (isa<gpu::LaunchOp, linalg::LinalgOp>(op))

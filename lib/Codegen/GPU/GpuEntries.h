@@ -20,6 +20,17 @@ inline bool isGpuEntry(func::FuncOp func) {
   return !func.isExternal() && entry && entry.getDevice() == Device::cuda;
 }
 
+/// Whether `func` has a body and runs on the host of a GPU, its buffers in
+/// GPU memory: an entry compiled for a GPU, or a function of the module
+/// that such entries call (marked by kiln-gpu-mark-functions before
+/// bufferization, so not the helpers bufferization adds, which work on
+/// host memory).
+inline bool isGpuFunction(func::FuncOp func) {
+  return isGpuEntry(func) ||
+         (!func.isExternal() &&
+          func->hasAttr(KilnDialect::GpuFunctionAttrHelper::getNameStr()));
+}
+
 } // namespace mlir::kiln
 
 #endif // KILN_LIB_CODEGEN_GPU_GPUENTRIES_H

@@ -6,6 +6,8 @@
 
 #include "GpuMemory.h"
 
+#include "GpuEntries.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -39,6 +41,13 @@ bool mlir::kiln::isHostScratch(Operation *allocation) {
       if (!isa<memref::LoadOp, memref::StoreOp, memref::DeallocOp,
                func::CallOp, gpu::MemcpyOp>(user))
         return false;
+      // A function compiled for the GPU reads and writes it with kernels.
+      if (auto call = dyn_cast<func::CallOp>(user)) {
+        auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+            call, call.getCalleeAttr());
+        if (!callee || kiln::isGpuFunction(callee))
+          return false;
+      }
       if (auto copy = dyn_cast<gpu::MemcpyOp>(user))
         if (copy.getDst() != value)
           return false;

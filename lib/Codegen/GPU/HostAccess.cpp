@@ -68,7 +68,7 @@ struct GPUHostAccessPass
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      if (!kiln::isGpuEntry(func))
+      if (!kiln::isGpuFunction(func))
         continue;
       SmallVector<Operation *> accesses;
       func.walk([&](Operation *op) {

@@ -54,7 +54,7 @@ struct GPUScheduleLinalgPass
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
     for (auto func : getOperation().getOps<func::FuncOp>()) {
-      if (!kiln::isGpuEntry(func))
+      if (!kiln::isGpuFunction(func))
         continue;
       SmallVector<linalg::LinalgOp> ops;
       func.walk([&](linalg::LinalgOp op) {

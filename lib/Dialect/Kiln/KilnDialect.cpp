@@ -113,7 +113,8 @@ LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
   if (name == GradientWrtAttrHelper::getNameStr())
     return onFunctionAs(isa<DenseI64ArrayAttr>(value),
                         "an array<i64> of argument indices");
-  if (name == GradientSeededAttrHelper::getNameStr())
+  if (name == GradientSeededAttrHelper::getNameStr() ||
+      name == GpuFunctionAttrHelper::getNameStr())
     return onFunctionAs(isa<UnitAttr>(value), "a unit attribute");
   if (name == VariableAttrHelper::getNameStr())
     return op->emitError() << "'" << name

@@ -128,6 +128,45 @@ def KilnGPUHostAccess : Pass<"kiln-gpu-host-access", "::mlir::ModuleOp"> {
                            "::mlir::gpu::GPUDialect"];
 }
 
+def KilnGPUMarkFunctions
+    : Pass<"kiln-gpu-mark-functions", "::mlir::ModuleOp"> {
+  let summary = "Marks the functions that GPU entries call as GPU functions";
+  let description = [{
+    Runs first in the GPU codegen stage, on tensors. In a module whose
+    entries are compiled for a GPU, every other function with a body (a
+    loss that a training step calls, a gradient function, the private copy
+    of an entry that another entry calls) gets the unit attribute
+    `kiln.gpu_function`: its buffer arguments are GPU memory, its linalg
+    ops become kernels and its temporaries go to GPU memory, as in an
+    entry. Functions that bufferization adds later (the deallocation
+    helper, which works on host memory) are not marked. Calls stay calls:
+    inlining every callee would make a finite-difference check of N
+    perturbations one function with N copies of the model, which one-shot
+    bufferization analyzes in quadratic time.
+  }];
+}
+
+def KilnGPUMergeKernelModules
+    : Pass<"kiln-gpu-merge-kernel-modules", "::mlir::ModuleOp"> {
+  let summary = "Merges the outlined kernels into one gpu.module";
+  let description = [{
+    Runs after `gpu-kernel-outlining`, which puts every kernel in a
+    `gpu.module` of its own. They are merged into one, named `module-name`:
+    each kernel takes its old module's name (unique), the launches are
+    renamed to match, and the globals and functions the outliner copied
+    into several modules (a constant used by several kernels) are kept
+    once. A module of a few hundred kernels (a finite-difference check
+    inlines its function for each perturbation) is then one `ptxas` run
+    and one module load at run time instead of hundreds.
+  }];
+  let options = [
+    Option<"moduleName", "module-name", "std::string",
+           /*default=*/"\"kiln_kernels\"",
+           "The name of the merged gpu.module">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def KilnGPUScheduleLinalg
     : Pass<"kiln-gpu-schedule-linalg", "::mlir::ModuleOp"> {
   let summary = "Orders each linalg op's loops for the GPU; serial kernels "

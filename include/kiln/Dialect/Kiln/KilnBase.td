@@ -55,7 +55,11 @@ def Kiln_Dialect : Dialect {
     "::mlir::FlatSymbolRefAttr":$gradient_of,
     "::mlir::DenseI64ArrayAttr":$gradient_wrt,
     "::mlir::ArrayAttr":$gradient_variables,
-    "::mlir::UnitAttr":$gradient_seeded
+    "::mlir::UnitAttr":$gradient_seeded,
+    // On a function of a module compiled for a GPU that is not an entry
+    // (one its entries call): its buffers are GPU memory
+    // (kiln-gpu-mark-functions).
+    "::mlir::UnitAttr":$gpu_function
   );
 }
 

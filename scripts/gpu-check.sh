@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Checks Kiln's GPU code on a machine with an NVIDIA GPU but no compiler.
+#
+#   scripts/gpu-check.sh prepare RECDIR [CHIP]   here: makes .gpu-check/
+#   scripts/gpu-check.sh prepare RECDIR cpu      the same for the CPU, to
+#                                                check the harness here
+#   scripts/gpu-check.sh run [DIR]               there: runs every case
+#
+# prepare takes the cases a passing integration run recorded
+# (KILN_IT_RECORD=RECDIR: each module with its inputs and the CPU's outputs,
+# which the tests checked against NumPy), one per test, and compiles each
+# module ahead of time for the GPU (tensor-compile --target=cuda, a cubin for
+# CHIP, default sm_90, plus PTX). With the runtime and kiln-replay (which
+# need neither MLIR nor LLVM) they go to .gpu-check/ (git-ignored), small
+# enough to travel with the working tree. run then replays each case on
+# cuda:0 and compares the GPU's outputs with the CPU's (floats within
+# 1e-4 relative for f32, 1e-9 for f64; integers exactly), prints a table and
+# one line per failing case, writes the full log to $OUT (or the bundle) and
+# exits 1 if a case failed. See docs/gpu.md.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mode="${1:-}"
+
+prepare() {
+  local rec="$1" chip="${2:-sm_90}" out="$root/.gpu-check"
+  local compile="$root/build/bin/tensor-compile" replay="$root/build/bin/kiln-replay"
+  [ -d "$rec" ] || { echo "no recording at $rec (run the integration tests with KILN_IT_RECORD=$rec)"; return 1; }
+  [ -x "$compile" ] && [ -x "$replay" ] || { echo "build first (scripts/setup.sh)"; return 1; }
+  rm -rf "$out"; mkdir -p "$out/bin" "$out/lib" "$out/cases"
+  cp "$replay" "$out/bin/"; cp "$root/build/lib/libkiln_runtime.so" "$out/lib/"
+  # One case per test (the first), inputs and outputs under 1 MB.
+  local seen="" name test
+  for dir in "$rec"/*/; do
+    dir="${dir%/}"; name="$(basename "$dir")"; test="${name%-*}"
+    case " $seen " in *" $test "*) continue ;; esac
+    [ "$(du -sk "$dir" | cut -f1)" -le 1024 ] || continue
+    seen="$seen $test"
+    echo "$name"
+  done > "$out/cases.txt"
+  echo "compiling $(wc -l < "$out/cases.txt") cases for $chip"
+  local target="--target=cuda --chip=$chip --gpu-format=fatbin"
+  [ "$chip" = cpu ] && target="--target=cpu"
+  export compile target rec out
+  xargs -P "$(nproc)" -I{} bash -c '
+    mkdir -p "$out/cases/{}" &&
+    cp -r "$rec/{}/." "$out/cases/{}/" && rm -f "$out/cases/{}/module.mlir" &&
+    KILN_CACHE_DIR=off "$compile" "$rec/{}/module.mlir" -o "$out/cases/{}/case" \
+      $target > /dev/null 2> "$out/cases/{}/compile.err" &&
+    rm -f "$out/cases/{}/compile.err" "$out/cases/{}/libkiln_runtime.so" &&
+    rm -rf "$out/cases/{}/kiln" && strip "$out/cases/{}/libcase.so" ||
+    echo "compile failed: {}"' < "$out/cases.txt"
+  du -sh "$out"
+}
+
+run() {
+  local dir="${1:-$root/.gpu-check}"
+  local log="${OUT:-$dir}/gpu-check.log"
+  local replay="$dir/bin/kiln-replay" pass=0 fail=0 skipped=0
+  : > "$log"
+  export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  while read -r name; do
+    local case="$dir/cases/$name"
+    if [ ! -f "$case/libcase.so" ]; then skipped=$((skipped + 1)); continue; fi
+    local entry args=() inputs=() i=0
+    entry="$(sed -n 's/^entry //p' "$case/case.txt")"
+    while [ -f "$case/in$i.npy" ]; do inputs+=(--input "in$i.npy"); i=$((i + 1)); done
+    read -r -a extra <<< "$(sed -n 's/^args//p' "$case/case.txt")"
+    # tensor-run's options that kiln-replay shares; printing and saving are
+    # not checked here.
+    local k=0
+    while [ $k -lt ${#extra[@]} ]; do
+      case "${extra[$k]}" in
+        --repeat|--load-variables) args+=("${extra[$k]}" "${extra[$((k + 1))]}"); k=$((k + 2)) ;;
+        --save-variables) k=$((k + 2)) ;;
+        *) k=$((k + 1)) ;;
+      esac
+    done
+    [ -n "$entry" ] && args+=(--entry "$entry")
+    local result
+    result="$(cd "$case" && timeout 120 "$replay" ./libcase.so "${inputs[@]}" "${args[@]}" --expect out 2>&1)"
+    local rc=$?
+    { echo "== $name (rc $rc)"; echo "$result"; } >> "$log"
+    if [ $rc -eq 0 ]; then pass=$((pass + 1)); else
+      fail=$((fail + 1)); echo "FAIL $name: $(echo "$result" | grep -v ': ok' | head -2 | tr '\n' ' ')"
+    fi
+  done < "$dir/cases.txt"
+  echo "gpu-check: $pass passed, $fail failed, $skipped not compiled (log: $log)"
+  [ $fail -eq 0 ]
+}
+
+case "$mode" in
+  prepare) shift; prepare "$@" ;;
+  run) shift; run "$@" ;;
+  *) echo "usage: $0 prepare RECDIR [CHIP] | run [DIR]"; exit 2 ;;
+esac
