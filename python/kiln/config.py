@@ -1,8 +1,12 @@
 """kiln.config and kiln.device: where ops run.
 
-Kiln runs on the CPU today; GPU code generation comes in a later issue. A
-device scope names the device for the ops inside it, and naming a GPU is an
-error until there is one to run on.
+Python ops and `@kiln.function`s run on the CPU. A device scope names the
+device for the ops inside it. As in TensorFlow, placement is soft by
+default: naming a GPU that this machine does not have runs the ops on the
+CPU (`set_soft_device_placement(False)` makes it an error). On a machine
+with a GPU, running Python ops there is not implemented yet and is an error
+that says so; models reach the GPU ahead of time (`tensor-compile
+--target=cuda`) or through `tensor-run --target cuda` (docs/gpu.md).
 """
 
 import re
@@ -15,6 +19,7 @@ CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
 
 _placement = _threading.local()
 log_device_placement = False
+soft_device_placement = True
 
 
 def set_log_device_placement(enabled):
@@ -27,10 +32,33 @@ def get_log_device_placement():
     return log_device_placement
 
 
+def set_soft_device_placement(enabled):
+    """With soft placement (the default, as in TensorFlow), a scope naming a
+    device this machine lacks places its ops on the CPU instead of failing."""
+    global soft_device_placement
+    soft_device_placement = bool(enabled)
+
+
+def get_soft_device_placement():
+    return soft_device_placement
+
+
+def _gpu_count():
+    from . import _kiln
+    return _kiln.gpu_count()
+
+
 def list_physical_devices(device_type=None):
+    """The devices the runtime finds: the CPU, and each GPU the CUDA driver
+    reports (none without a driver)."""
+    if device_type not in (None, "CPU", "GPU"):
+        return []
+    devices = []
     if device_type in (None, "CPU"):
-        return ["/physical_device:CPU:0"]
-    return []
+        devices.append("/physical_device:CPU:0")
+    if device_type in (None, "GPU"):
+        devices += [f"/physical_device:GPU:{i}" for i in range(_gpu_count())]
+    return devices
 
 
 def _parse(name):
@@ -43,10 +71,20 @@ def _parse(name):
             "'/device:GPU:0')", errors.user_location())
     kind, index = match.group(1).upper(), int(match.group(2) or 0)
     if kind == "GPU":
+        from . import _kiln
+        why = _kiln.gpu_status(index)
+        if why is None:
+            raise errors.UnimplementedError(
+                f"device {name!r}: running Python ops and @kiln.function on "
+                "the GPU is not implemented yet; compile the model with "
+                "`tensor-compile --target=cuda` or run it with `tensor-run "
+                "--target cuda` (docs/gpu.md)", errors.user_location())
+        if soft_device_placement:
+            return CPU  # as TensorFlow does without that device
         raise errors.InvalidArgumentError(
-            f"device {name!r}: no GPU is available to Kiln here (GPU code "
-            "generation is not supported yet); use '/cpu:0'",
-            errors.user_location())
+            f"device {name!r}: no GPU is available to Kiln here ({why}); "
+            "use '/cpu:0', or kiln.config.set_soft_device_placement(True) to "
+            "place the ops on the CPU", errors.user_location())
     if index != 0:
         raise errors.InvalidArgumentError(
             f"device {name!r}: there is one CPU device, '/cpu:0'",
@@ -96,6 +134,11 @@ class experimental:
         warmed up takes no new blocks: `allocations` stays put across steps.
         TensorFlow's `peak` is not tracked.
         """
+        if "GPU" in device.upper():
+            raise errors.InvalidArgumentError(
+                f"get_memory_info({device!r}): Kiln's Python tensors live in "
+                "host memory; there is no GPU memory to report",
+                errors.user_location())
         _parse(device)
         from . import _kiln
         stats = _kiln.pool_stats()

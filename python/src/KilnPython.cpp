@@ -972,6 +972,20 @@ PYBIND11_MODULE(_kiln, m) {
     return ::kiln::runtime::isIdentifier(name);
   });
   // The runtime's thread pool (kiln_num_threads, kiln_set_num_threads).
+  m.def(
+      "gpu_status",
+      [](int ordinal) -> py::object {
+        // None if cuda:ORDINAL can be used, else why not.
+        kiln_status_t status =
+            kiln_device_check(kiln_device_t{KILN_DEVICE_CUDA, ordinal});
+        if (!status)
+          return py::none();
+        std::string message = kiln_status_message(status);
+        kiln_status_free(status);
+        return py::str(message);
+      },
+      py::arg("ordinal"));
+  m.def("gpu_count", [] { return kiln_device_count(KILN_DEVICE_CUDA); });
   m.def("num_threads", [] { return kiln_num_threads(); });
   m.def("set_num_threads", [](int count) {
     if (kiln_status_t status = kiln_set_num_threads(count)) {
