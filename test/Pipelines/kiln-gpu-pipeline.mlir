@@ -10,11 +10,11 @@
 // grid over blocks of 256 threads, consecutive threads on consecutive
 // elements of a row.
 // CHECK: llvm.func internal @affine(
-// CHECK: gpu.launch_func @affine_kernel::@affine_kernel blocks in
-// CHECK: gpu.binary @affine_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80"{{.*}}>, {{.*}}assembly = "{{.*}}.target sm_90{{.*}}.visible .entry affine_kernel({{.*}}.maxntid 256, 1, 1{{.*}}%ctaid.x{{.*}}%tid.x{{.*}}add{{(.rn)?}}.f32{{.*}}max.NaN.f32{{.*}}st.global.b32
+// CHECK: gpu.launch_func @kiln_kernels::@affine_kernel blocks in
+// CHECK: gpu.binary @kiln_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80"{{.*}}>, {{.*}}assembly = "{{.*}}.target sm_90{{.*}}.visible .entry affine_kernel({{.*}}.maxntid 256, 1, 1{{.*}}%ctaid.x{{.*}}%tid.x{{.*}}add{{(.rn)?}}.f32{{.*}}max.NaN.f32{{.*}}st.global.b32
 // CHECK-LABEL: llvm.func @kiln_entry_affine(
 // CHECK: llvm.mlir.global external constant @kiln_manifest("kiln-manifest 4\0Aentry affine 2 1 0 cuda\0Ain f32 2 512 64\0Ain f32 1 64\0Aout f32 2 512 64\0Aend\0A\00")
-// SM80: gpu.binary @affine_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70"{{.*}}.version 7.0{{.*}}.target sm_80{{.*}}.maxntid 128, 1, 1
+// SM80: gpu.binary @kiln_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70"{{.*}}.version 7.0{{.*}}.target sm_80{{.*}}.maxntid 128, 1, 1
 func.func @affine(%x: tensor<512x64xf32>, %b: tensor<64xf32>) -> tensor<512x64xf32> {
   %0 = kiln.add %x, %b : tensor<512x64xf32>, tensor<64xf32> -> tensor<512x64xf32>
   %1 = kiln.relu %0 : tensor<512x64xf32>

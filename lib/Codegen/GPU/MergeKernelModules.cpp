@@ -33,7 +33,7 @@ struct GPUMergeKernelModulesPass
     ModuleOp module = getOperation();
     SmallVector<gpu::GPUModuleOp> kernelModules(
         module.getOps<gpu::GPUModuleOp>());
-    if (kernelModules.size() < 2)
+    if (kernelModules.empty())
       return;
     // The merged module takes the first one's place and attributes (its
     // targets, which nvvm-attach-target sets later for all alike).

@@ -48,15 +48,35 @@ func.func @named_reduce(%x: memref<5x3xf32>, %out: memref<3xf32>) attributes {ki
 
 // -----
 
-// A sum of a whole tensor and a 0-d fill have no parallel loop: each runs
-// in a kernel of one thread. Ops with parallel loops first are unchanged.
+// A 0-d fill has no loop at all: a kernel of one thread. A sum of a whole
+// tensor: one block of 256 threads, each summing a strided share of the
+// 24 iterations (delinearized row-major) from the neutral element 0, the
+// partial sums combined in shared memory in 8 levels with a barrier after
+// each, thread 0 adding the total to the output. Ops with parallel loops
+// first are unchanged.
 // CHECK-LABEL: func.func @no_parallel_loop
 // CHECK: %[[ONE:.*]] = arith.constant 1 : index
 // CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[ONE]], {{.*}} = %[[ONE]], {{.*}} = %[[ONE]]) threads({{.*}}) in ({{.*}} = %[[ONE]], {{.*}} = %[[ONE]], {{.*}} = %[[ONE]])
 // CHECK-NEXT: linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : memref<f32>)
 // CHECK-NEXT: gpu.terminator
-// CHECK: gpu.launch
-// CHECK-NEXT: linalg.generic {{.*}} iterator_types = ["reduction", "reduction"]
+// CHECK: %[[C256:.*]] = arith.constant 256 : index
+// CHECK: gpu.launch blocks({{.*}}) threads(%[[TX:[^,]*]], {{.*}}) in ({{.*}} = %[[C256]], {{.*}}) workgroup(%[[SHARED:.*]] : memref<256xf32, #gpu.address_space<workgroup>>)
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[PART:.*]] = scf.for %[[I:.*]] = %[[TX]] to %c24 step %[[C256]] iter_args(%[[ACC:.*]] = %[[ZERO]]) -> (f32)
+// CHECK: %[[J:.*]] = arith.remui %[[I]], %c6
+// CHECK: %[[K:.*]] = arith.divui %[[I]], %c6
+// CHECK: %[[X:.*]] = memref.load %arg0[{{.*}}, {{.*}}] : memref<4x6xf32>
+// CHECK: %[[S:.*]] = arith.addf %[[X]], %[[ACC]] : f32
+// CHECK: scf.yield %[[S]] : f32
+// CHECK: memref.store %[[PART]], %[[SHARED]][%[[TX]]]
+// CHECK: gpu.barrier
+// CHECK-COUNT-8: gpu.barrier
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[TX]], %c0
+// CHECK: scf.if %[[FIRST]]
+// CHECK: %[[SUM:.*]] = memref.load %[[SHARED]][%c0]
+// CHECK: %[[OLD:.*]] = memref.load %arg1[] : memref<f32>
+// CHECK: %[[NEW:.*]] = arith.addf %[[OLD]], %[[SUM]] : f32
+// CHECK: memref.store %[[NEW]], %arg1[] : memref<f32>
 // CHECK: gpu.terminator
 // CHECK-NOT: gpu.launch
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
@@ -95,6 +115,38 @@ func.func @cpu_entry(%x: memref<4x6xf32>, %out: memref<6xf32>) attributes {kiln.
   ^bb0(%a: f32, %o: f32):
     %s = arith.addf %a, %o : f32
     linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A maximum of a whole tensor starts from -inf (max's neutral element) and
+// combines with arith.maximumf; an argmax to a scalar (two outputs) keeps
+// its one thread.
+// CHECK-LABEL: func.func @max_and_argmax
+// CHECK: arith.constant 0xFF800000 : f32
+// CHECK: arith.maximumf
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}}) threads({{.*}}) in ({{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}})
+// CHECK-NEXT: linalg.generic
+#v = affine_map<(d0) -> (d0)>
+#s = affine_map<(d0) -> ()>
+func.func @max_and_argmax(%x: memref<100xf32>, %m: memref<f32>, %m2: memref<f32>, %i: memref<i64>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<100xf32>], outputs = [tensor<f32>, tensor<f32>, tensor<i64>], variables = [], checks = [], device = cuda>} {
+  linalg.generic {indexing_maps = [#v, #s], iterator_types = ["reduction"]}
+      ins(%x : memref<100xf32>) outs(%m : memref<f32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = arith.maximumf %a, %o : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#v, #s, #s], iterator_types = ["reduction"]}
+      ins(%x : memref<100xf32>) outs(%m2, %i : memref<f32>, memref<i64>) {
+  ^bb0(%a: f32, %o: f32, %j: i64):
+    %k = linalg.index 0 : index
+    %kk = arith.index_cast %k : index to i64
+    %gt = arith.cmpf ogt, %a, %o : f32
+    %r = arith.select %gt, %a, %o : f32
+    %n = arith.select %gt, %kk, %j : i64
+    linalg.yield %r, %n : f32, i64
   }
   return
 }

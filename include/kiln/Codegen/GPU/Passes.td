@@ -181,11 +181,20 @@ def KilnGPUScheduleLinalg
       generalized and its loops interchanged, parallel loops first, each
       group in its original order; every thread then runs the whole
       reduction for its output elements;
-    - an op with no parallel loop at all (a 0-d computation, a reduction of
-      a whole tensor to a scalar) is put into a `gpu.launch` of one block
-      of one thread, which runs it as loops. This is correct for every such
-      op but uses one thread; a grid-wide tree reduction for large full
-      reductions is the planned replacement.
+    - a reduction of a whole tensor to a scalar with one commutative,
+      associative combiner (`addf`, `addi`, `mulf`, `muli`, `maximumf`,
+      `minimumf`, `maxnumf`, `minnumf`, `max/minsi`, `max/minui`, `andi`,
+      `ori`, `xori`: a sum, a mean's sum, a product, a maximum) becomes one
+      block of 256 threads: each accumulates a strided share of the
+      iterations (row-major, from the combiner's neutral element), the
+      partial results meet in shared memory (a workgroup attribution) and
+      are combined in a tree of 8 levels with a barrier after each, and
+      thread 0 combines the total with the output's value. One block uses
+      one multiprocessor: a grid of blocks with a second pass is the
+      planned step for very large tensors;
+    - any other op with no parallel loop (a 0-d computation, an argmax to a
+      scalar) is put into a `gpu.launch` of one block of one thread, which
+      runs it as loops.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
