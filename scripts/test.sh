@@ -30,7 +30,16 @@ echo "== lit (FileCheck) tests"
 echo "== unit tests (ctest)"
 (cd "$build_dir" && ctest --output-on-failure) || status=1
 echo "== integration tests (pytest)"
-KILN_BUILD_DIR="$build_dir" LD_PRELOAD="$preload" /usr/bin/python3 -m pytest -q "$root/test/integration"
+# With the CUDA toolkit (found at configure time), every module the
+# integration tests run is also compiled for the GPU down to a cubin
+# (ptxas), in the background; KILN_IT_GPU_COMPILE= (empty) skips it.
+toolkit="$(sed -n 's/^KILN_CUDA_TOOLKIT:INTERNAL=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)"
+gpu_chip="${KILN_IT_GPU_COMPILE-sm_90}"
+if [ -z "$toolkit" ] || [ ! -x "$toolkit/bin/ptxas" ] || [ "${KILN_SANITIZE:-0}" = 1 ]; then
+  gpu_chip=""
+fi
+KILN_IT_GPU_COMPILE="$gpu_chip" KILN_BUILD_DIR="$build_dir" LD_PRELOAD="$preload" \
+  /usr/bin/python3 -m pytest -q "$root/test/integration"
 rc=$?
 # pytest exits 5 when it collected no test: that is a failure here too.
 [ $rc -eq 0 ] || status=1

@@ -75,12 +75,13 @@ std::optional<std::string> unsupported(Operation *op) {
         }))
       return std::nullopt;
   }
-  // Views of the entry's buffers, their addresses, constants and the
+  // Views of the entry's buffers, their extents and addresses (in the
+  // descriptor, on the host), constants and the
   // constant buffers that kiln-gpu-sink-into-kernels moves into the
   // kernels, deallocations (of host scratch: GPU memory is freed by
   // gpu.dealloc), the return: host code that touches no GPU memory.
   if (isa<ViewLikeOpInterface, memref::CastOp, memref::DeallocOp,
-          memref::GetGlobalOp, memref::ExtractStridedMetadataOp,
+          memref::DimOp, memref::GetGlobalOp, memref::ExtractStridedMetadataOp,
           memref::ExtractAlignedPointerAsIndexOp, func::ReturnOp>(op) ||
       op->hasTrait<OpTrait::ConstantLike>())
     return std::nullopt;

@@ -104,3 +104,15 @@ func.func @cpu(%x: memref<1000xf32>, %out: memref<f32>) attributes {kiln.entry =
   return
 }
 
+
+// -----
+
+// An open extent read on the host (a shape function, the size of a
+// temporary): the descriptor is host data, not GPU memory. No error.
+func.func @extent(%x: memref<?xf32>, %out: memref<index>) attributes {kiln.gpu_function} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  %t = memref.alloca() : memref<index>
+  memref.store %n, %t[] : memref<index>
+  return
+}
