@@ -20,6 +20,7 @@ CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
 _placement = _threading.local()
 log_device_placement = False
 soft_device_placement = True
+_warned_soft_placement = False
 
 
 def set_log_device_placement(enabled):
@@ -80,7 +81,17 @@ def _parse(name):
                 "`tensor-compile --target=cuda` or run it with `tensor-run "
                 "--target cuda` (docs/gpu.md)", errors.user_location())
         if soft_device_placement:
-            return CPU  # as TensorFlow does without that device
+            # As TensorFlow does without that device: the CPU, said once.
+            global _warned_soft_placement
+            if not _warned_soft_placement:
+                _warned_soft_placement = True
+                import warnings
+                warnings.warn(
+                    f"device {name!r} is not available ({why}); its ops run "
+                    "on the CPU (soft device placement; "
+                    "kiln.config.set_soft_device_placement(False) makes "
+                    "this an error)", RuntimeWarning, stacklevel=3)
+            return CPU
         raise errors.InvalidArgumentError(
             f"device {name!r}: no GPU is available to Kiln here ({why}); "
             "use '/cpu:0', or kiln.config.set_soft_device_placement(True) to "

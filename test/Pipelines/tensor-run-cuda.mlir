@@ -7,6 +7,15 @@
 // Without a driver: a clear error, no crash.
 // RUN: not env KILN_CACHE_DIR=off KILN_CUDA_DRIVER=/nonexistent/libcuda.so.1 tensor-run --target cuda %s --entry affine --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy 2>&1 | FileCheck %s --check-prefix=NODRIVER
 
+// --device names the same thing; only cuda:0 runs compiled code.
+// RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --device cuda:0 %s --entry affine --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy --print 2>&1 | FileCheck %s
+// RUN: not tensor-run --device cuda:1 %s --entry affine 2>&1 | FileCheck %s --check-prefix=ORDINAL
+// RUN: not tensor-run --device tpu %s --entry affine 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: not tensor-run --device cuda --target cpu %s --entry affine 2>&1 | FileCheck %s --check-prefix=CONTRADICTS
+// ORDINAL: tensor-run: --device cuda:1: compiled code runs on cuda:0 only today
+// UNKNOWN: tensor-run: --device tpu: unknown device (cpu, cuda or cuda:N)
+// CONTRADICTS: tensor-run: --device cuda contradicts --target
+
 // CHECK: fake-cuda: load .target sm_90
 // CHECK: fake-cuda: launch affine_kernel 4x1x1 256x1x1 0
 // CHECK: output 0: {{\[\[}}

@@ -17,10 +17,11 @@ TENSOR_RUN = os.path.join(BUILD, "bin", "tensor-run")
 # Where to keep every case that ran (see Runner._record); unset: nowhere.
 RECORD_DIR = os.environ.get("KILN_IT_RECORD")
 TENSOR_OPT = os.path.join(BUILD, "bin", "tensor-opt")
-# A GPU architecture (sm_90, ...): every module that runs on the CPU is also
-# compiled for that GPU down to a cubin (ptxas checks the PTX), in the
-# background on the other core; a module the GPU target cannot compile
-# fails the session (see pytest_sessionfinish). Unset: no GPU compiles.
+# GPU architectures, comma-separated (sm_90,sm_80): every module that runs
+# on the CPU is also compiled for each down to a cubin (ptxas checks the
+# PTX), in the background on the other core; a module the GPU target cannot
+# compile fails the session (see pytest_sessionfinish). Unset or empty: no
+# GPU compiles.
 GPU_CHIP = os.environ.get("KILN_IT_GPU_COMPILE")
 
 MLIR_TYPES = {
@@ -122,11 +123,14 @@ class GpuCompiles:
         self.jobs.append((test, mlir, self.pool.submit(self._compile, mlir)))
 
     def _compile(self, mlir):
-        proc = subprocess.run(
-            [TENSOR_OPT, "-", f"--kiln-gpu-pipeline=chip={self.chip} format=bin",
-             "-o", os.devnull], input=mlir, capture_output=True, text=True,
-            env=dict(os.environ, KILN_CACHE_DIR="off"))
-        return proc.returncode, proc.stderr
+        for chip in self.chip.split(","):
+            proc = subprocess.run(
+                [TENSOR_OPT, "-", f"--kiln-gpu-pipeline=chip={chip} format=bin",
+                 "-o", os.devnull], input=mlir, capture_output=True, text=True,
+                env=dict(os.environ, KILN_CACHE_DIR="off"))
+            if proc.returncode != 0:
+                return proc.returncode, f"({chip}) {proc.stderr}"
+        return 0, ""
 
     def failures(self):
         """(test id, first lines of the error) of every module that failed."""

@@ -450,7 +450,15 @@ def test_gpu_placement_without_a_gpu(tmp_path):
     listed, and placing Python ops on one is an error that names the ways to
     the GPU (it is not implemented for Python ops yet)."""
     script = """
+import warnings
 import kiln
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    try:
+        kiln.device("/gpu:0"), kiln.device("/gpu:0")
+    except kiln.errors.UnimplementedError:
+        pass
+print(len(caught), caught[0].message if caught else "")
 print(kiln.config.list_physical_devices("GPU"), kiln.config.get_soft_device_placement())
 try:
     with kiln.device("/gpu:0"):
@@ -469,6 +477,10 @@ for name in ["/gpu:0", "/device:GPU:1", "/gpu:7"]:
     out = run_fresh_process(script, tmp_path / "cache",
                             {"KILN_CUDA_DRIVER": "/nonexistent/libcuda.so.1"})
     lines = out.splitlines()
+    # One warning, however many scopes.
+    assert lines[0].startswith("1 device '/gpu:0' is not available (")
+    assert "its ops run on the CPU (soft device placement" in lines[0]
+    lines = lines[1:]
     assert lines[0] == "[] True"
     assert lines[1] == "/job:localhost/replica:0/task:0/device:CPU:0 3.0"
     assert "/gpu:0 InvalidArgumentError" in lines[2]
@@ -476,7 +488,8 @@ for name in ["/gpu:0", "/device:GPU:1", "/gpu:7"]:
     assert "set_soft_device_placement(True)" in lines[2]
     fake = os.path.join(BUILD, "test", "unit", "libkiln_fake_cuda.so")
     out = run_fresh_process(script, tmp_path / "cache", {"KILN_CUDA_DRIVER": fake})
-    lines = out.splitlines()
+    assert out.startswith("0 \n")  # a GPU is there: no fallback, no warning
+    lines = out.splitlines()[1:]
     assert lines[0] == "['/physical_device:GPU:0', '/physical_device:GPU:1'] True"
     assert "UnimplementedError" in lines[1] and "tensor-compile --target=cuda" in lines[1]
     assert "/device:GPU:1 UnimplementedError" in out

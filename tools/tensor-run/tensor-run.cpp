@@ -70,6 +70,10 @@ static cl::opt<mlir::kiln::Target>
                       clEnumValN(mlir::kiln::Target::CUDA, "cuda",
                                  "an NVIDIA GPU (cuda:0): inputs are copied "
                                  "there, outputs back")));
+static cl::opt<std::string> deviceName(
+    "device",
+    cl::desc("Where to run: cpu or cuda[:N] (the same as --target; compiled "
+             "GPU code runs on cuda:0)"));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix);
 static cl::opt<bool> printIR("mlir-print-ir-after-all",
@@ -175,6 +179,7 @@ using Clock = std::chrono::steady_clock;
 /// the outputs. Everything is released when the run ends, whatever step
 /// failed.
 struct Run {
+  mlir::kiln::Target target = mlir::kiln::Target::CPU;
   kiln_executable_t *exe = nullptr;
   std::string entry;
   std::vector<kiln_buffer_t *> inputs, outputs;
@@ -196,6 +201,39 @@ struct Run {
 
 } // namespace
 
+/// --device cpu | cuda[:N]: the target, checked against --target.
+static int chooseDevice(Run &run) {
+  StringRef name = deviceName;
+  auto [type, ordinalText] = name.split(':');
+  unsigned ordinal = 0;
+  mlir::kiln::Target chosen;
+  if (type == "cpu")
+    chosen = mlir::kiln::Target::CPU;
+  else if (type == "cuda")
+    chosen = mlir::kiln::Target::CUDA;
+  else {
+    errs() << "tensor-run: --device " << name
+           << ": unknown device (cpu, cuda or cuda:N)\n";
+    return 1;
+  }
+  if (!ordinalText.empty() && ordinalText.getAsInteger(10, ordinal)) {
+    errs() << "tensor-run: --device " << name << ": '" << ordinalText
+           << "' is not a device number\n";
+    return 1;
+  }
+  if (ordinal != 0) {
+    errs() << "tensor-run: --device " << name << ": compiled code runs on "
+           << type << ":0 only today\n";
+    return 1;
+  }
+  if (target.getNumOccurrences() && target != chosen) {
+    errs() << "tensor-run: --device " << name << " contradicts --target\n";
+    return 1;
+  }
+  run.target = chosen;
+  return 0;
+}
+
 /// Parses and JIT-compiles the input file. Returns 0 or the exit code.
 static int compile(Run &run) {
   auto source = MemoryBuffer::getFileOrSTDIN(inputFile);
@@ -207,7 +245,7 @@ static int compile(Run &run) {
   auto start = Clock::now();
   mlir::kiln::Compiler compiler;
   mlir::kiln::CompileOptions options;
-  options.target = target;
+  options.target = run.target;
   options.tileContractions = tileContractions;
   options.threads = parallelLoops;
   options.optLevel = optLevel;
@@ -370,6 +408,10 @@ int main(int argc, char **argv) {
     if (kiln_status_t status = kiln_set_num_threads(numThreads))
       return fail(status);
   Run run;
+  run.target = target;
+  if (!deviceName.empty())
+    if (int rc = chooseDevice(run))
+      return rc;
   if (int rc = compile(run))
     return rc;
   if (int rc = chooseEntry(run))
