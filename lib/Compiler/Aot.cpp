@@ -62,6 +62,31 @@ static LogicalResult checkStaticSignatures(ModuleOp module) {
   return success();
 }
 
+/// Why the header of a library named `name` would not compile next to the
+/// C library's and the runtime's headers, or nothing: it defines NAME_t and
+/// functions NAME_create, NAME_error, ...
+static std::optional<std::string> nameClash(llvm::StringRef name) {
+  if (name.starts_with("kiln"))
+    return "names starting with 'kiln' belong to the Kiln runtime";
+  // Types NAME_t that C's and POSIX's common headers define.
+  static const char *const kTypes[] = {
+      "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+      "uint64", "intptr", "uintptr", "intmax", "uintmax", "size", "ssize",
+      "ptrdiff", "wchar", "wint", "max_align", "off", "off64", "dev", "ino",
+      "mode", "nlink", "uid", "gid", "pid", "id", "time", "clock", "clockid",
+      "timer", "key", "blksize", "blkcnt", "fsblkcnt", "fsfilcnt",
+      "useconds", "suseconds", "caddr", "daddr", "fsid", "loff", "pthread",
+      "sigset", "sig_atomic", "locale", "fpos", "div", "ldiv", "lldiv",
+      "mbstate", "socklen", "sa_family", "in_addr", "in_port", "float",
+      "double", "char16", "char32", "nfds", "rlim", "regoff", "regex"};
+  for (const char *type : kTypes)
+    if (name == type)
+      return ("the header would define " + name + "_t, which the C library "
+              "already defines")
+          .str();
+  return std::nullopt;
+}
+
 kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
                                         const AotOptions &options,
                                         llvm::SmallVectorImpl<char> &object,
@@ -70,6 +95,11 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "library name '%s' is not a C identifier",
                               options.name.c_str());
+  if (std::optional<std::string> clash = nameClash(options.name))
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "library name '%s' cannot be used: %s; choose "
+                              "another name",
+                              options.name.c_str(), clash->c_str());
   {
     DiagnosticCollector diagnostics(*module.getContext());
     if (failed(checkStaticSignatures(module)))

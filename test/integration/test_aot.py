@@ -109,6 +109,25 @@ func.func @scale(%x: tensor<8xf32>) -> tensor<8xf32> {
     assert "unknown target CPU 'pentium-9000'" in proc.stderr
 
 
+def test_library_names_that_would_break_the_header(tmp_path):
+    """The header defines NAME_t and NAME_create, ...: a name whose type the
+    C library defines (dev_t) or that takes the runtime's prefix is refused
+    before anything is written."""
+    module = """
+func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {
+  return %x : tensor<2xf32>
+}
+"""
+    proc = compile_module(tmp_path, module, "dev")
+    assert proc.returncode == 1
+    assert "library name 'dev' cannot be used: the header would define dev_t, " \
+           "which the C library already defines" in proc.stderr, proc.stderr
+    proc = compile_module(tmp_path, module, "kiln_instance")
+    assert proc.returncode == 1 and "belong to the Kiln runtime" in proc.stderr
+    assert not (tmp_path / "out" / "libdev.so").exists()
+    assert compile_module(tmp_path, module, "device").returncode == 0
+
+
 def test_errors_have_locations(tmp_path):
     proc = compile_module(tmp_path, """
 func.func @f(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
