@@ -28,39 +28,64 @@ using namespace mlir;
 
 namespace {
 
-/// `%v = memref.load %gpu[...]` in host code becomes: a GPU scalar written
-/// by a kernel of one thread, copied into a host scalar, read there.
-void readOnHost(IRRewriter &rewriter, memref::LoadOp load, func::FuncOp func) {
+/// The scalars through which a function's host code reads values of one
+/// element type from GPU memory: one in host memory, one in GPU memory,
+/// both made once at the function's start (not per read: a loop condition
+/// is read every iteration), the GPU one freed before each return.
+struct Staging {
+  Value host, gpu;
+};
+
+Staging stagingFor(IRRewriter &rewriter, func::FuncOp func, Type element,
+                   llvm::DenseMap<Type, Staging> &made) {
+  auto found = made.find(element);
+  if (found != made.end())
+    return found->second;
+  Location loc = func.getLoc();
+  auto tokenType = gpu::AsyncTokenType::get(rewriter.getContext());
+  auto scalar = MemRefType::get({}, element);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(&func.getBody().front());
+  Staging staging;
+  staging.host = memref::AllocaOp::create(rewriter, loc, scalar);
+  staging.gpu = kiln::createWaitedFor(rewriter, loc, [&](Value start) {
+                  return gpu::AllocOp::create(rewriter, loc, scalar, tokenType,
+                                              ValueRange{start}, ValueRange{},
+                                              ValueRange{},
+                                              /*hostShared=*/false)
+                      .getOperation();
+                })->getResult(0);
+  for (auto ret : func.getBody().getOps<func::ReturnOp>()) {
+    rewriter.setInsertionPoint(ret);
+    kiln::createWaitedFor(rewriter, loc, [&](Value start) {
+      return gpu::DeallocOp::create(rewriter, loc, tokenType, ValueRange{start},
+                                    staging.gpu)
+          .getOperation();
+    });
+  }
+  made[element] = staging;
+  return staging;
+}
+
+/// `%v = memref.load %gpu[...]` in host code becomes: a kernel of one thread
+/// that copies the element into the GPU scalar, a copy of that into the
+/// host scalar, and a host load of it.
+void readOnHost(IRRewriter &rewriter, memref::LoadOp load, Staging staging) {
   Location loc = load.getLoc();
   auto tokenType = gpu::AsyncTokenType::get(rewriter.getContext());
-  auto scalar = MemRefType::get({}, load.getType());
-  // The host scalar at the function's start: no stack growth in loops.
-  rewriter.setInsertionPointToStart(&func.getBody().front());
-  Value host = memref::AllocaOp::create(rewriter, loc, scalar);
   rewriter.setInsertionPoint(load);
-  Value gpu = kiln::createWaitedFor(rewriter, loc, [&](Value start) {
-                return gpu::AllocOp::create(rewriter, loc, scalar, tokenType,
-                                            ValueRange{start}, ValueRange{},
-                                            ValueRange{},
-                                            /*hostShared=*/false)
-                    .getOperation();
-              })->getResult(0);
   gpu::LaunchOp launch = kiln::createOneThreadLaunch(rewriter, loc);
   Operation *inKernel = rewriter.clone(*load);
-  memref::StoreOp::create(rewriter, loc, inKernel->getResult(0), gpu,
+  memref::StoreOp::create(rewriter, loc, inKernel->getResult(0), staging.gpu,
                           ValueRange{});
   rewriter.setInsertionPointAfter(launch);
   kiln::createWaitedFor(rewriter, loc, [&](Value start) {
     return gpu::MemcpyOp::create(rewriter, loc, tokenType, ValueRange{start},
-                                 host, gpu)
+                                 staging.host, staging.gpu)
         .getOperation();
   });
-  kiln::createWaitedFor(rewriter, loc, [&](Value start) {
-    return gpu::DeallocOp::create(rewriter, loc, tokenType, ValueRange{start},
-                                  gpu)
-        .getOperation();
-  });
-  rewriter.replaceOpWithNewOp<memref::LoadOp>(load, host, ValueRange{});
+  rewriter.replaceOpWithNewOp<memref::LoadOp>(load, staging.host,
+                                              ValueRange{});
 }
 
 struct GPUHostAccessPass
@@ -82,9 +107,11 @@ struct GPUHostAccessPass
             accesses.push_back(op);
         }
       });
+      llvm::DenseMap<Type, Staging> staging;
       for (Operation *op : accesses) {
         if (auto load = dyn_cast<memref::LoadOp>(op))
-          readOnHost(rewriter, load, func);
+          readOnHost(rewriter, load,
+                     stagingFor(rewriter, func, load.getType(), staging));
         else
           kiln::runInOneThread(rewriter, op); // the value is an argument
       }

@@ -1,14 +1,15 @@
 // RUN: tensor-opt %s --split-input-file --kiln-gpu-host-access | FileCheck %s
 
 // A branch on a predicate in GPU memory: a kernel of one thread copies it
-// into a GPU scalar, which is copied into a host scalar (allocated at the
-// function's start) and read there; the GPU scalar is freed. Each GPU
-// operation completes before the host goes on.
+// into a GPU scalar, which is copied into a host scalar and read there.
+// Both scalars are made once at the function's start (a loop condition is
+// read every iteration) and the GPU one is freed before the return. Each
+// GPU operation completes before the host goes on.
 // CHECK-LABEL: func.func @branch
 // CHECK-NEXT: %[[HOST:.*]] = memref.alloca() : memref<i1>
-// CHECK: %[[T0:.*]] = gpu.wait async
-// CHECK: %[[GPU:.*]], %[[T1:.*]] = gpu.alloc async [%[[T0]]] () : memref<i1>
-// CHECK: gpu.wait [%[[T1]]]
+// CHECK-NEXT: %[[T0:.*]] = gpu.wait async
+// CHECK-NEXT: %[[GPU:.*]], %[[T1:.*]] = gpu.alloc async [%[[T0]]] () : memref<i1>
+// CHECK-NEXT: gpu.wait [%[[T1]]]
 // CHECK: gpu.launch
 // CHECK-NEXT: %[[P:.*]] = memref.load %arg0[] : memref<i1>
 // CHECK-NEXT: memref.store %[[P]], %[[GPU]][] : memref<i1>
@@ -16,9 +17,11 @@
 // CHECK: %[[T2:.*]] = gpu.wait async
 // CHECK: %[[T3:.*]] = gpu.memcpy async [%[[T2]]] %[[HOST]], %[[GPU]] : memref<i1>, memref<i1>
 // CHECK: gpu.wait [%[[T3]]]
-// CHECK: gpu.dealloc async [%{{.*}}] %[[GPU]] : memref<i1>
 // CHECK: %[[V:.*]] = memref.load %[[HOST]][] : memref<i1>
 // CHECK: scf.if %[[V]]
+// CHECK: gpu.dealloc async [%{{.*}}] %[[GPU]] : memref<i1>
+// CHECK-NEXT: gpu.wait
+// CHECK-NEXT: return
 func.func @branch(%p: memref<i1>, %x: memref<8xf32>, %out: memref<8xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<i1>, tensor<8xf32>], outputs = [tensor<8xf32>], variables = [], checks = [], device = cuda>} {
   %v = memref.load %p[] : memref<i1>
   scf.if %v {
@@ -98,4 +101,22 @@ func.func @gather(%table: memref<10xf32>, %idx: memref<4xi32>, %out: memref<4xf3
     linalg.yield %v : f32
   }
   return
+}
+
+// -----
+
+// Two reads of the same element type share the staging scalars.
+// CHECK-LABEL: func.func @two_reads
+// CHECK-COUNT-1: memref.alloca() : memref<f32>
+// CHECK-COUNT-1: gpu.alloc
+// CHECK-NOT: gpu.alloc
+// CHECK-NOT: memref.alloca
+// CHECK: arith.cmpf
+func.func @two_reads(%x: memref<2xf32>) -> i1 attributes {kiln.gpu_function} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %a = memref.load %x[%c0] : memref<2xf32>
+  %b = memref.load %x[%c1] : memref<2xf32>
+  %lt = arith.cmpf olt, %a, %b : f32
+  return %lt : i1
 }

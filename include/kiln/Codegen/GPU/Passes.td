@@ -115,8 +115,11 @@ def KilnGPUHostAccess : Pass<"kiln-gpu-host-access", "::mlir::ModuleOp"> {
 
     - `memref.load` of GPU memory outside a kernel becomes a kernel of one
       thread that loads the value and stores it into a GPU scalar, a
-      `gpu.memcpy` of that scalar into a host scalar (a `memref.alloca` at
-      the function's start), and a host load of it;
+      `gpu.memcpy` of that scalar into a host scalar, and a host load of
+      it. The two scalars are made once per element type at the
+      function's start (a `memref.alloca` and a `gpu.alloc`, freed before
+      each return), not per read: a loop condition is read every
+      iteration;
     - `memref.store` into GPU memory outside a kernel becomes a kernel of
       one thread that stores the value (passed as the kernel's argument).
 
