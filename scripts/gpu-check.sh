@@ -6,6 +6,9 @@
 #                                                check the harness here
 #   scripts/gpu-check.sh run [DIR]               there: runs every case
 #
+# Carry .gpu-check.tar.gz (or the .gpu-check folder) to the GPU machine;
+# run unpacks the first when the second is not there.
+#
 # prepare takes the cases a passing integration run recorded
 # (KILN_IT_RECORD=RECDIR: each module with its inputs and the CPU's outputs,
 # which the tests checked against NumPy), one per test, and compiles each
@@ -17,6 +20,13 @@
 # 1e-4 relative for f32, 1e-9 for f64; integers exactly), prints a table and
 # one line per failing case, writes the full log to $OUT (or the bundle) and
 # exits 1 if a case failed. See docs/gpu.md.
+#
+# prepare also exports the MLP and the seed CNN training steps with their
+# first Fashion-MNIST batches (gpu-check/models.py) and runs them here on the
+# CPU for the reference loss curves, and compiles two speed kernels
+# (gpu-check/chain.mlir, gpu-check/sgemm.mlir); run then trains on the GPU
+# and times the kernels against the device's peak and PyTorch
+# (gpu-check/perf.py).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mode="${1:-}"
@@ -49,11 +59,51 @@ prepare() {
     rm -f "$out/cases/{}/compile.err" "$out/cases/{}/libkiln_runtime.so" &&
     rm -rf "$out/cases/{}/kiln" && strip "$out/cases/{}/libcase.so" ||
     echo "compile failed: {}"' < "$out/cases.txt"
-  du -sh "$out"
+  prepare_perf "$chip" || return 1
+  # What travels to the GPU machine: one compressed file (the cases'
+  # libraries and arrays pack to about a third).
+  tar -C "$root" -czf "$root/.gpu-check.tar.gz" .gpu-check
+  du -sh "$out" "$root/.gpu-check.tar.gz"
+}
+
+# The training curves and speed kernels (see the header).
+prepare_perf() {
+  local chip="$1" out="$root/.gpu-check" here="$root/scripts/gpu-check"
+  local compile="$root/build/bin/tensor-compile" replay="$root/build/bin/kiln-replay"
+  local target="--target=cuda --chip=$chip --gpu-format=fatbin"
+  [ "$chip" = cpu ] && target="--target=cpu --target-cpu=x86-64-v3"
+  PYTHONPATH="$root/build/python_packages" /usr/bin/python3 "$here/models.py" "$out/train" || return 1
+  local model dir
+  for dir in "$out"/train/*/; do
+    dir="${dir%/}"; model="$(basename "$dir")"
+    echo "training $model on the CPU for the reference curve"
+    (cd "$dir" && LD_LIBRARY_PATH="$root/build/lib" "$replay" "./lib$model.so" \
+        --entry train_step --input x.npy --input y.npy \
+        --load-variables "$model.safetensors" --repeat "$(cat steps.txt)" \
+        --print-scalars --time > cpu-run.txt) || { cat "$dir/cpu-run.txt"; return 1; }
+    sed -n 's/^call [0-9]*: output 0: //p' "$dir/cpu-run.txt" > "$dir/cpu-loss.txt"
+    grep '^time' "$dir/cpu-run.txt"
+    KILN_CACHE_DIR=off "$compile" "$dir/$model.mlir" -o "$dir/gpu/$model" $target > /dev/null || return 1
+    rm -rf "$dir/kiln" "$dir/gpu/kiln" "$dir"/libkiln_runtime.so "$dir"/gpu/libkiln_runtime.so \
+      "$dir/$model.h" "$dir/gpu/$model.h" "$dir/gpu/$model.mlir" "$dir/cpu-run.txt"
+    strip "$dir/lib$model.so" "$dir/gpu/lib$model.so"
+  done
+  mkdir -p "$out/speed"
+  for kernel in chain sgemm; do
+    KILN_CACHE_DIR=off "$compile" "$here/$kernel.mlir" -o "$out/speed/$kernel" $target > /dev/null || return 1
+    rm -rf "$out/speed/kiln" "$out/speed/libkiln_runtime.so" "$out/speed/$kernel.h"
+    strip "$out/speed/lib$kernel.so"
+  done
+  # Calls of each kernel: on the CPU (checking the harness) SGEMM is slow.
+  if [ "$chip" = cpu ]; then echo "5 2"; else echo "50 20"; fi > "$out/speed/repeat.txt"
+  cp "$here/perf.py" "$out/"
 }
 
 run() {
   local dir="${1:-$root/.gpu-check}"
+  if [ ! -d "$dir" ] && [ -z "${1:-}" ] && [ -f "$root/.gpu-check.tar.gz" ]; then
+    tar -C "$root" -xzf "$root/.gpu-check.tar.gz" || return 1
+  fi
   local log="${OUT:-$dir}/gpu-check.log"
   local replay="$dir/bin/kiln-replay" pass=0 fail=0 skipped=0
   : > "$log"
@@ -85,7 +135,10 @@ run() {
     fi
   done < "$dir/cases.txt"
   echo "gpu-check: $pass passed, $fail failed, $skipped not compiled (log: $log)"
-  [ $fail -eq 0 ]
+  local perf=0
+  python3 "$dir/perf.py" "$dir" --out "$(dirname "$log")" 2>&1 | tee -a "$log"
+  perf=${PIPESTATUS[0]}
+  [ $fail -eq 0 ] && [ $perf -eq 0 ]
 }
 
 case "$mode" in

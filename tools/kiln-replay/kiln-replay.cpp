@@ -4,9 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 //
-//   kiln-replay libmodel.so [--entry NAME] [--input x.npy ...] [--repeat N]
-//       [--load-variables ckpt.safetensors] [--expect DIR] [--rtol R]
-//       [--atol A] [--output-dir DIR]
+//   kiln-replay libmodel.so [--entry NAME] [--input x.npy ...] [--synthetic]
+//       [--repeat N] [--load-variables ckpt.safetensors] [--expect DIR]
+//       [--rtol R] [--atol A] [--output-dir DIR] [--print-scalars] [--time]
 //
 // Runs an entry of a library that tensor-compile wrote, on the device it was
 // compiled for, with only the Kiln runtime (no MLIR, no LLVM, no Python): the
@@ -20,6 +20,15 @@
 // and booleans exactly. It prints one line per output and exits 1 on a mismatch
 // or an error (docs/gpu.md).
 //
+// For training and timing runs: an input whose first extent is k > 1 times
+// the entry's is a data set of k batches, and call i takes batch i mod k
+// (all batches are copied to the device first); --synthetic makes every
+// input the entry declares from reproducible pseudo-random values (floats in
+// [-1, 1), integers in [0, 10)) directly; --print-scalars prints each call's
+// one-element outputs ("call 3: 2.30258512"); --time prints the median and
+// the fastest wall time of a call, not counting the first (which loads the
+// module's kernels), each call ending when its outputs are complete.
+//
 //===----------------------------------------------------------------------===//
 
 #include "../common/Elements.h"
@@ -27,6 +36,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -41,13 +52,15 @@ struct Options {
   std::vector<std::string> inputs;
   int repeat = 1;
   double rtol = -1, atol = -1;
+  bool synthetic = false, printScalars = false, time = false;
 };
 
 int usage() {
   std::fprintf(stderr,
                "usage: kiln-replay LIBRARY.so [--entry NAME] [--input X.npy]... "
                "[--repeat N] [--load-variables CKPT] [--expect DIR] "
-               "[--rtol R] [--atol A] [--output-dir DIR]\n");
+               "[--rtol R] [--atol A] [--output-dir DIR] [--synthetic] "
+               "[--print-scalars] [--time]\n");
   return 2;
 }
 
@@ -172,6 +185,111 @@ kiln_status_t load(const std::string &path, kiln_executable_t **out) {
   return kiln_executable_create(manifest, lookup, library, release, out);
 }
 
+/// A host buffer for input `input` of entry `entry`, filled with
+/// reproducible pseudo-random values (--synthetic).
+kiln_status_t synthetic(const kiln_executable_t *exe, int32_t entry,
+                        int32_t input, kiln_buffer_t **out) {
+  kiln_dtype_t dtype;
+  int32_t rank;
+  const int64_t *shape;
+  kiln_entry_arg(exe, entry, 0, input, &dtype, &rank, &shape);
+  for (int32_t d = 0; d < rank; ++d)
+    if (shape[d] < 0)
+      return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                "--synthetic: input %d has an extent known "
+                                "only at call time; give it with --input",
+                                input);
+  kiln_device_t host = {KILN_DEVICE_CPU, 0};
+  if (kiln_status_t s = kiln_buffer_create(host, dtype, rank, shape, out))
+    return s;
+  void *data = kiln_buffer_data(*out);
+  uint64_t state = 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(input + 1);
+  auto next = [&state] { // xorshift64*
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return (state * 0x2545f4914f6cdd1dull) >> 11; // 53 bits
+  };
+  int64_t n = kiln_buffer_element_count(*out);
+  for (int64_t i = 0; i < n; ++i) {
+    double u = static_cast<double>(next()) / 9007199254740992.0; // [0, 1)
+    int64_t k = static_cast<int64_t>(u * 10);
+    switch (dtype) {
+    case KILN_F32:
+      static_cast<float *>(data)[i] = static_cast<float>(2 * u - 1);
+      break;
+    case KILN_F64:
+      static_cast<double *>(data)[i] = 2 * u - 1;
+      break;
+    case KILN_I1:
+      static_cast<uint8_t *>(data)[i] = k & 1;
+      break;
+    case KILN_I32:
+      static_cast<int32_t *>(data)[i] = static_cast<int32_t>(k);
+      break;
+    case KILN_I64:
+      static_cast<int64_t *>(data)[i] = k;
+      break;
+    case KILN_F16:
+    case KILN_BF16: {
+      // Values with 7 significant bits are exact in both 16-bit formats.
+      float f = std::ldexp(std::floor((2 * u - 1) * 128), -7);
+      uint32_t bits;
+      std::memcpy(&bits, &f, sizeof bits);
+      uint16_t half;
+      if (dtype == KILN_BF16) {
+        half = static_cast<uint16_t>(bits >> 16);
+      } else {
+        int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
+        uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
+        half = f == 0 ? sign
+                      : static_cast<uint16_t>(sign | (exponent << 10) |
+                                              ((bits >> 13) & 0x3ff));
+      }
+      static_cast<uint16_t *>(data)[i] = half;
+      break;
+    }
+    }
+  }
+  return nullptr;
+}
+
+/// Splits `data` into the batches entry input `input` takes when its first
+/// extent is k > 1 times the entry's and the other extents agree; otherwise
+/// `batches` is just `data` (retained).
+kiln_status_t batches(const kiln_executable_t *exe, int32_t entry,
+                      int32_t input, kiln_buffer_t *data,
+                      std::vector<kiln_buffer_t *> &batches) {
+  int32_t rank;
+  const int64_t *shape;
+  kiln_entry_arg(exe, entry, 0, input, nullptr, &rank, &shape);
+  const int64_t *have = kiln_buffer_shape(data);
+  bool split = rank >= 1 && rank == kiln_buffer_rank(data) && shape[0] > 0 &&
+               have[0] > shape[0] && have[0] % shape[0] == 0;
+  for (int32_t d = 1; split && d < rank; ++d)
+    split = shape[d] == have[d];
+  if (!split) {
+    kiln_buffer_retain(data);
+    batches.push_back(data);
+    return nullptr;
+  }
+  size_t bytes = kiln_buffer_byte_size(data) /
+                 static_cast<size_t>(have[0] / shape[0]);
+  kiln_device_t host = {KILN_DEVICE_CPU, 0};
+  for (int64_t k = 0; k < have[0] / shape[0]; ++k) {
+    kiln_buffer_t *batch = nullptr;
+    if (kiln_status_t s = kiln_buffer_create(host, kiln_buffer_dtype(data),
+                                             rank, shape, &batch))
+      return s;
+    std::memcpy(kiln_buffer_data(batch),
+                static_cast<const char *>(kiln_buffer_host_data(data)) +
+                    bytes * static_cast<size_t>(k),
+                bytes);
+    batches.push_back(batch);
+  }
+  return nullptr;
+}
+
 int parse(int argc, char **argv, Options &options) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -199,12 +317,19 @@ int parse(int argc, char **argv, Options &options) {
       options.rtol = std::atof(v);
     else if (const char *v = value("--atol"))
       options.atol = std::atof(v);
+    else if (arg == "--synthetic")
+      options.synthetic = true;
+    else if (arg == "--print-scalars")
+      options.printScalars = true;
+    else if (arg == "--time")
+      options.time = true;
     else if (arg.rfind("--", 0) == 0 || !options.library.empty())
       return usage();
     else
       options.library = arg;
   }
-  if (options.library.empty() || options.repeat < 1)
+  if (options.library.empty() || options.repeat < 1 ||
+      (options.synthetic && !options.inputs.empty()))
     return usage();
   return 0;
 }
@@ -242,16 +367,37 @@ int main(int argc, char **argv) {
   }
   kiln_device_t device = kiln_entry_device(exe, index);
   kiln_device_t host = {KILN_DEVICE_CPU, 0};
-  std::vector<kiln_buffer_t *> inputs;
+  // inputs[i][k]: batch k of input i, on the entry's device.
+  std::vector<std::vector<kiln_buffer_t *>> inputs;
+  std::vector<kiln_buffer_t *> onHost;
+  if (options.synthetic) {
+    for (int32_t i = 0; i < kiln_entry_input_count(exe, index); ++i) {
+      onHost.push_back(nullptr);
+      if (kiln_status_t s = synthetic(exe, index, i, &onHost.back()))
+        return fail(s, "input " + std::to_string(i));
+    }
+  }
   for (const std::string &path : options.inputs) {
-    kiln_buffer_t *onHost = nullptr, *onDevice = nullptr;
-    if (kiln_status_t s = kiln_npy_read(path.c_str(), &onHost))
+    onHost.push_back(nullptr);
+    if (kiln_status_t s = kiln_npy_read(path.c_str(), &onHost.back()))
       return fail(s, "--input " + path);
-    kiln_status_t s = kiln_buffer_copy_to(onHost, device, &onDevice);
-    kiln_buffer_release(onHost);
+  }
+  for (size_t i = 0; i < onHost.size(); ++i) {
+    std::vector<kiln_buffer_t *> split;
+    kiln_status_t s =
+        batches(exe, index, static_cast<int32_t>(i), onHost[i], split);
+    kiln_buffer_release(onHost[i]);
+    inputs.emplace_back();
+    for (kiln_buffer_t *batch : split) {
+      kiln_buffer_t *onDevice = nullptr;
+      if (!s)
+        s = kiln_buffer_copy_to(batch, device, &onDevice);
+      kiln_buffer_release(batch);
+      if (onDevice)
+        inputs.back().push_back(onDevice);
+    }
     if (s)
-      return fail(s, "--input " + path);
-    inputs.push_back(onDevice);
+      return fail(s, "input " + std::to_string(i));
   }
   kiln_variables_t *store = nullptr;
   if (kiln_status_t s = kiln_variables_create(&store))
@@ -264,16 +410,47 @@ int main(int argc, char **argv) {
     return fail(s, "initializing the variables");
   int32_t numOutputs = kiln_entry_output_count(exe, index);
   std::vector<kiln_buffer_t *> outputs(static_cast<size_t>(numOutputs));
+  std::vector<double> seconds;
+  std::vector<kiln_buffer_t *> args(inputs.size());
   for (int call = 0; call < options.repeat; ++call) {
     for (kiln_buffer_t *&b : outputs) {
       kiln_buffer_release(b);
       b = nullptr;
     }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      args[i] = inputs[i][static_cast<size_t>(call) % inputs[i].size()];
+    auto start = std::chrono::steady_clock::now();
     if (kiln_status_t s = kiln_executable_invoke_with_variables(
-            exe, options.entry.c_str(), static_cast<int32_t>(inputs.size()),
-            inputs.data(), numOutputs, outputs.data(), store))
+            exe, options.entry.c_str(), static_cast<int32_t>(args.size()),
+            args.data(), numOutputs, outputs.data(), store))
       return fail(s, "call " + std::to_string(call + 1) + " of '" +
                          options.entry + "'");
+    seconds.push_back(std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start)
+                          .count());
+    if (options.printScalars)
+      for (int32_t i = 0; i < numOutputs; ++i) {
+        if (kiln_buffer_element_count(outputs[i]) != 1)
+          continue;
+        kiln_buffer_t *got = nullptr;
+        if (kiln_status_t s = kiln_buffer_copy_to(outputs[i], host, &got))
+          return fail(s, "output " + std::to_string(i));
+        std::printf("call %d: output %d: %.9g\n", call + 1, i,
+                    kiln::tools::element(got, kiln_buffer_host_data(got), 0));
+        kiln_buffer_release(got);
+      }
+  }
+  if (options.time) {
+    // The first call loads the kernels and fills the pools: not counted
+    // unless it is the only one.
+    std::vector<double> timed(seconds.size() > 1 ? seconds.begin() + 1
+                                                 : seconds.begin(),
+                              seconds.end());
+    std::sort(timed.begin(), timed.end());
+    std::printf("time: median %.6f ms, fastest %.6f ms over %zu calls "
+                "(first call %.3f ms)\n",
+                1e3 * timed[timed.size() / 2], 1e3 * timed.front(),
+                timed.size(), 1e3 * seconds.front());
   }
   bool allOk = true;
   for (int32_t i = 0; i < numOutputs; ++i) {
@@ -297,8 +474,9 @@ int main(int argc, char **argv) {
   }
   for (kiln_buffer_t *b : outputs)
     kiln_buffer_release(b);
-  for (kiln_buffer_t *b : inputs)
-    kiln_buffer_release(b);
+  for (std::vector<kiln_buffer_t *> &input : inputs)
+    for (kiln_buffer_t *b : input)
+      kiln_buffer_release(b);
   kiln_variables_destroy(store);
   kiln_executable_release(exe);
   return allOk ? 0 : 1;
