@@ -235,6 +235,8 @@ static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
   material += options.threads ? "|threads" : "|nothreads";
   material += "|" + stringifyTarget(options.target).str() + "|" +
               options.targetCpu;
+  if (options.target == Target::CUDA)
+    material += "|" + options.gpuChip + "|" + options.gpuFormat;
   // This build of the compiler: the file holding this code (a tool or the
   // Python module), identified by its path, size and modification time.
   Dl_info info;

@@ -316,6 +316,21 @@ kiln_status_t kiln_variables_set(kiln_variables_t *variables, const char *name,
   return nullptr;
 }
 
+kiln_status_t kiln_variables_place(kiln_variables_t *variables,
+                                   const char *name, kiln_device_t device) {
+  if (!variables || !name)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_variables_place: %s is NULL",
+                              variables ? "the name" : "the store");
+  auto it = variables->buffers.find(name);
+  if (it == variables->buffers.end())
+    return kiln_status_create(KILN_NOT_FOUND, "no variable '%s' in the store",
+                              name);
+  if (kiln_status_t s = moveTo(device, &it->second))
+    return kiln_status_annotate(s, "variable '%s'", name);
+  return nullptr;
+}
+
 kiln_status_t kiln_variables_initialize(kiln_variables_t *variables,
                                         kiln_executable_t *executable) {
   if (!variables || !executable)

@@ -1,12 +1,15 @@
 """kiln.config and kiln.device: where ops run.
 
-Python ops and `@kiln.function`s run on the CPU. A device scope names the
-device for the ops inside it. As in TensorFlow, placement is soft by
-default: naming a GPU that this machine does not have runs the ops on the
-CPU (`set_soft_device_placement(False)` makes it an error). On a machine
-with a GPU, running Python ops there is not implemented yet and is an error
-that says so; models reach the GPU ahead of time (`tensor-compile
---target=cuda`) or through `tensor-run --target cuda` (docs/gpu.md).
+Python ops and `@kiln.function`s run on the CPU unless a device scope names
+the GPU: `with kiln.device("/gpu:0"):` runs the eager ops inside on the GPU
+(each op's inputs are copied there first if they live elsewhere; its
+outputs stay there) and compiles the `@kiln.function`s called inside for
+the GPU, whose variables then live in GPU memory. Unlike TensorFlow, ops do
+not go to the GPU by themselves: the CPU is the default device on every
+machine. As in TensorFlow, placement is soft by default: naming a GPU that
+this machine does not have runs the ops on the CPU with one warning
+(`set_soft_device_placement(False)` makes it an error). Compiled GPU code
+runs on the first GPU, '/gpu:0' (docs/gpu.md).
 """
 
 import re
@@ -16,6 +19,10 @@ import threading as _threading
 from . import errors
 
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
+GPU = "/job:localhost/replica:0/task:0/device:GPU:0"
+# The runtime's name of each device ("cpu", "cuda") and back.
+_RUNTIME = {CPU: "cpu", GPU: "cuda"}
+_DEVICE = {"cpu": CPU, "cuda": GPU}
 
 _placement = _threading.local()
 log_device_placement = False
@@ -62,7 +69,15 @@ def list_physical_devices(device_type=None):
     return devices
 
 
-def _parse(name):
+def _parse(name, soft=None):
+    """The full name of device `name`; a GPU this machine lacks is the CPU
+    under soft placement (`soft`: None follows the setting) or an error."""
+    if soft is None:
+        soft = soft_device_placement
+    if not isinstance(name, str):
+        raise errors.InvalidArgumentError(
+            f"a device name is a string such as '/gpu:0', got {name!r}",
+            errors.user_location())
     spec = name.strip()
     match = re.fullmatch(r"(?:/job:\w+/replica:\d+/task:\d+)?/?(?:device:)?"
                          r"(cpu|gpu|CPU|GPU)(?::(\d+))?", spec)
@@ -75,12 +90,12 @@ def _parse(name):
         from . import _kiln
         why = _kiln.gpu_status(index)
         if why is None:
-            raise errors.UnimplementedError(
-                f"device {name!r}: running Python ops and @kiln.function on "
-                "the GPU is not implemented yet; compile the model with "
-                "`tensor-compile --target=cuda` or run it with `tensor-run "
-                "--target cuda` (docs/gpu.md)", errors.user_location())
-        if soft_device_placement:
+            if index != 0:
+                raise errors.InvalidArgumentError(
+                    f"device {name!r}: Kiln's compiled GPU code runs on the "
+                    "first GPU only; use '/gpu:0'", errors.user_location())
+            return GPU
+        if soft:
             # As TensorFlow does without that device: the CPU, said once.
             global _warned_soft_placement
             if not _warned_soft_placement:
@@ -126,8 +141,20 @@ def current_device():
     return stack[-1] if stack else CPU
 
 
-def log_op(op):
-    print(f"Executing op {op} in device {current_device()}", file=sys.stderr)
+def runtime_device(name=None):
+    """The runtime's name ("cpu" or "cuda") of device `name` (default: the
+    current one)."""
+    return _RUNTIME[name or current_device()]
+
+
+def device_name(runtime_name):
+    """The full device name of a runtime device name ("cpu", "cuda")."""
+    return _DEVICE[runtime_name]
+
+
+def log_op(op, device=None):
+    print(f"Executing op {op} in device {device or current_device()}",
+          file=sys.stderr)
 
 
 class experimental:
@@ -135,8 +162,9 @@ class experimental:
 
     @staticmethod
     def get_memory_info(device="CPU:0"):
-        """Memory of the runtime's buffer pool, which serves every tensor and
-        every temporary of compiled code on the CPU.
+        """Memory of the runtime's buffer pool of `device` ("CPU:0" or
+        "GPU:0"), which serves every tensor and every temporary of compiled
+        code there.
 
         Returns a dict: `current` (bytes of live buffers, by size class, as
         TensorFlow's key), `cached` (bytes of freed buffers kept for reuse),
@@ -145,14 +173,10 @@ class experimental:
         warmed up takes no new blocks: `allocations` stays put across steps.
         TensorFlow's `peak` is not tracked.
         """
-        if "GPU" in device.upper():
-            raise errors.InvalidArgumentError(
-                f"get_memory_info({device!r}): Kiln's Python tensors live in "
-                "host memory; there is no GPU memory to report",
-                errors.user_location())
-        _parse(device)
         from . import _kiln
-        stats = _kiln.pool_stats()
+        name = device if device.startswith("/") else "/" + device
+        runtime = runtime_device(_parse(name, soft=False))
+        stats = _kiln.pool_stats(runtime)
         return {"current": stats["bytes_in_use"],
                 "cached": stats["bytes_cached"],
                 "allocations": stats["allocations"],

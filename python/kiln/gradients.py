@@ -187,10 +187,12 @@ class GradientTape:
             args.append(output_gradients)
         recorded = _Recorded(ops, args, arg_ids, target, len(sources),
                              output_gradients is not None, produced)
-        exe = _cache.get(recorded.key)
+        # The gradient runs where the target was computed.
+        device = target._impl.device
+        exe = _cache.get((device, recorded.key))
         if exe is None:
-            exe = recorded.compile()
-            _cache[recorded.key] = exe
+            exe = recorded.compile(device)
+            _cache[(device, recorded.key)] = exe
         try:
             outs = exe.invoke("gradient", [t._impl for t in args])
         except _kiln.NativeError as e:
@@ -301,8 +303,9 @@ class _Recorded:
                            f"{{axes = array<i64: {axes}>}}")
         m.finish_function(f, [loss])
 
-    def compile(self):
-        """A module with @recorded and @gradient = kiln.grad @recorded."""
+    def compile(self, device="cpu"):
+        """A module with @recorded and @gradient = kiln.grad @recorded,
+        compiled for `device` ("cpu" or "cuda")."""
         m = _kiln.ModuleBuilder()
         try:
             import itertools
@@ -316,7 +319,7 @@ class _Recorded:
                          f"operandSegmentSizes = array<i32: {len(self.args)}, 0>}}",
                          [t._impl.mlir_type for t in self.args[:self.num_sources]])
             m.finish_function(g, grads)
-            return m.compile()
+            return m.compile(device)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
 

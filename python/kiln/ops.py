@@ -20,11 +20,12 @@ def _run(op, inputs, attributes="", results=()):
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
     else:
+        device = config.current_device()
         if config.log_device_placement:
-            config.log_op(op)
+            config.log_op(op, device)
         try:
             outs = _kiln.run_op(op, [t._impl for t in inputs], attributes,
-                                results)
+                                results, config.runtime_device(device))
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
         outputs = [Tensor(o) for o in outs]

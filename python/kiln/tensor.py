@@ -32,11 +32,34 @@ class Tensor:
 
     @property
     def device(self):
-        return "/job:localhost/replica:0/task:0/device:CPU:0"
+        """Where the value lives: TensorFlow's full device name."""
+        from . import config
+        return config.device_name(self._impl.device)
 
     def cpu(self):
-        """This tensor on the CPU (where it already is)."""
-        return self
+        """This tensor in host memory (itself if it is there, else a copy)."""
+        return self._to("cpu")
+
+    def gpu(self, gpu_index=0):
+        """This tensor in the memory of GPU `gpu_index` (itself if it is
+        there, else a copy). Without a GPU this is an error that says why;
+        Kiln's compiled GPU code runs on GPU 0 only."""
+        why = _kiln.gpu_status(gpu_index)
+        if why is not None or gpu_index != 0:
+            raise errors.InvalidArgumentError(
+                f"Tensor.gpu({gpu_index}): " + (
+                    f"no GPU is available to Kiln here ({why})" if why else
+                    "Kiln's compiled GPU code runs on the first GPU only; use "
+                    "gpu(0)"), errors.user_location())
+        return self._to("cuda")
+
+    def _to(self, device):
+        if self._impl.device == device:
+            return self
+        try:
+            return Tensor(_kiln.Tensor.to(self._impl, device))
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
 
     def numpy(self):
         return self._impl.numpy()
@@ -195,18 +218,32 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
         raise errors.from_native(e) from None
 
 
+def _placed(t):
+    """`t` on the current device (a new tensor in a GPU scope lives on the
+    GPU, as TensorFlow places it); inside a trace, `t` itself."""
+    from . import config
+    from ._state import local
+    device = config.runtime_device()
+    if device == "cpu" or local.trace is not None:
+        return t
+    return t._to(device)
+
+
 def constant(value, dtype=None, shape=None):
-    """A tensor holding `value` (broadcast to `shape` if given)."""
+    """A tensor holding `value` (broadcast to `shape` if given), on the
+    current device."""
     t = convert_to_tensor(value, dtype)
     if shape is not None and tuple(shape) != t.shape:
         array = np.broadcast_to(t.numpy(), tuple(shape))
         t = convert_to_tensor(np.array(array), t.dtype)
-    return t
+    return _placed(t)
 
 
 def zeros(shape, dtype=float32):
-    return convert_to_tensor(np.zeros(tuple(shape), as_dtype(dtype).as_numpy_dtype))
+    return _placed(convert_to_tensor(
+        np.zeros(tuple(shape), as_dtype(dtype).as_numpy_dtype)))
 
 
 def ones(shape, dtype=float32):
-    return convert_to_tensor(np.ones(tuple(shape), as_dtype(dtype).as_numpy_dtype))
+    return _placed(convert_to_tensor(
+        np.ones(tuple(shape), as_dtype(dtype).as_numpy_dtype)))

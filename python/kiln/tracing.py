@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from . import _kiln, errors
+from . import _kiln, config, errors
 from .dtypes import as_dtype
 from .tensor import Tensor, convert_to_tensor
 
@@ -186,9 +186,12 @@ def _pack(structure, it):
 class ConcreteFunction:
     """One trace of a @kiln.function, compiled: `mlir` is its Kiln IR."""
 
-    def __init__(self, name, mlir, executable, structure, leaves, variables):
+    def __init__(self, name, mlir, executable, structure, leaves, variables,
+                 device="cpu"):
         self.name = name
         self.mlir = mlir
+        self.device = config.device_name(device)  # where it runs
+        self._runtime_device = device
         self._exe = executable
         self._structure = structure  # the Python return value's structure
         self._leaves = leaves        # per leaf: ("tensor", i) or ("python", v)
@@ -197,6 +200,17 @@ class ConcreteFunction:
 
     def _call(self, tensors):
         from .variables import _store
+        # The variables live on the device of the function that uses them:
+        # moved there at its first call (and back if a function on another
+        # device uses them later), they stay between calls.
+        for key, var in self._variables.items():
+            if var._value._impl.device != self._runtime_device:
+                try:
+                    var._value = Tensor(_store.place(key, self._runtime_device))
+                except _kiln.NativeError as e:
+                    raise errors.from_native(e) from None
+        if config.log_device_placement:
+            config.log_op(f"__inference_{self.name}", self.device)
         assigned = self._exe.assigned(self.name)
         # Copy on write: tensors read from an assigned variable before the
         # call keep their values. The copy is skipped when nothing but the
@@ -260,6 +274,9 @@ class Function:
     def _describe_change(self, old, new):
         if old is None:
             return "first call"
+        if old[0] != new[0]:
+            return f"device changed from {old[0]} to {new[0]}"
+        old, new = old[1:], new[1:]
         if len(old) != len(new):
             return f"{len(new)} arguments instead of {len(old)}"
         for i, (a, b) in enumerate(zip(old, new)):
@@ -268,7 +285,10 @@ class Function:
         return "same signature"
 
     def get_concrete_function(self, *args):
+        """The trace for these arguments on the current device (traced and
+        compiled on first use)."""
         key, tensors = self._signature(args)
+        key = (config.runtime_device(),) + key
         if key not in self._concrete:
             self.retrace_reason = self._describe_change(self._last_key, key)
             self._concrete[key] = self._trace(args, tensors)
@@ -315,12 +335,13 @@ class Function:
                 leaves.append(("python", leaf))
         trace.m.finish_function(trace.f, results)
         mlir = trace.m.text()
+        device = config.runtime_device()
         try:
-            exe = trace.m.compile()
+            exe = trace.m.compile(device)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
         return ConcreteFunction(name, mlir, exe, result, leaves,
-                                dict(trace.variables))
+                                dict(trace.variables), device)
 
 
 def function(python_function=None, name=None):

@@ -71,6 +71,11 @@ class Variable:
         self._shape = value.shape
         self._value = None
         self._set(value)
+        # Created in a GPU scope: the variable lives in GPU memory.
+        from . import config
+        device = config.runtime_device()
+        if device != "cpu":
+            self._value = Tensor(_store.place(self._key(), device))
 
     # The store key must be a C identifier; the user-facing name keeps TF's
     # ":0" suffix.
@@ -89,6 +94,12 @@ class Variable:
     @property
     def shape(self):
         return self._shape
+
+    @property
+    def device(self):
+        """Where the value lives (the device of the last compiled function
+        that used the variable, or of the scope it was created in)."""
+        return self._value.device
 
     def _key(self):
         if self._store_key:

@@ -152,7 +152,10 @@ Location locationOf(MLIRContext &context, const std::string &file,
 class Tensor {
 public:
   explicit Tensor(kiln_buffer_t *buffer) : buffer(buffer) {}
-  ~Tensor() { kiln_buffer_release(buffer); }
+  ~Tensor() {
+    kiln_buffer_release(hostCopy);
+    kiln_buffer_release(buffer);
+  }
   Tensor(const Tensor &) = delete;
   Tensor &operator=(const Tensor &) = delete;
 
@@ -173,15 +176,25 @@ public:
     return std::make_shared<Tensor>(b);
   }
 
-  /// A read-only NumPy view of the buffer, keeping it alive.
+  /// A read-only NumPy view of the buffer, keeping it alive. A buffer in
+  /// a GPU's memory is copied to the host once (the tensor is immutable, so
+  /// the copy stays valid) and the view shows the copy.
   py::array numpy() const {
-    kiln_buffer_retain(buffer);
-    py::capsule owner(buffer, [](void *p) {
+    kiln_buffer_t *host = buffer;
+    if (kiln_buffer_device(buffer).type != KILN_DEVICE_CPU) {
+      if (!hostCopy) {
+        py::gil_scoped_release release;
+        check(kiln_buffer_copy_to(buffer, {KILN_DEVICE_CPU, 0}, &hostCopy));
+      }
+      host = hostCopy;
+    }
+    kiln_buffer_retain(host);
+    py::capsule owner(host, [](void *p) {
       kiln_buffer_release(static_cast<kiln_buffer_t *>(p));
     });
     std::vector<py::ssize_t> shape = this->shape();
-    py::array view(numpyDtype(kiln_buffer_dtype(buffer)), shape,
-                   kiln_buffer_host_data(buffer), owner);
+    py::array view(numpyDtype(kiln_buffer_dtype(host)), shape,
+                   kiln_buffer_host_data(host), owner);
     py::detail::array_proxy(view.ptr())->flags &=
         ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
     return view;
@@ -226,10 +239,74 @@ public:
 
   kiln_buffer_t *get() const { return buffer; }
 
+  /// "cpu" or "cuda" (Kiln's Python tensors live on cuda:0 or the host).
+  std::string device() const {
+    return kiln_device_type_name(kiln_buffer_device(buffer).type);
+  }
+
+  /// This tensor on `device` ("cpu" or "cuda"): itself if it is there,
+  /// else a copy.
+  static std::shared_ptr<Tensor> to(const std::shared_ptr<Tensor> &t,
+                                    const std::string &device) {
+    kiln_device_t target = parseDevice(device);
+    if (kiln_buffer_device(t->buffer).type == target.type)
+      return t;
+    kiln_buffer_t *copy = nullptr;
+    {
+      py::gil_scoped_release release;
+      check(kiln_buffer_copy_to(t->buffer, target, &copy));
+    }
+    return std::make_shared<Tensor>(copy);
+  }
+
+  /// "cpu" or "cuda" as the runtime's device (cuda:0: the device compiled
+  /// GPU code runs on).
+  static kiln_device_t parseDevice(const std::string &name) {
+    kiln_device_type_t type;
+    check(kiln_device_type_parse(name.c_str(), &type));
+    return {type, 0};
+  }
+
 private:
   kiln_buffer_t *buffer;
+  mutable kiln_buffer_t *hostCopy = nullptr; // numpy() of a device buffer
   mutable std::string type, generic;
 };
+
+/// The buffers of `tensors` on `device`, copying those elsewhere (as
+/// TensorFlow copies an op's inputs to the op's device); `keep` holds the
+/// copies for the call.
+std::vector<kiln_buffer_t *>
+buffersOn(kiln_device_t device,
+          const std::vector<std::shared_ptr<Tensor>> &tensors,
+          std::vector<std::shared_ptr<Tensor>> &keep) {
+  std::vector<kiln_buffer_t *> buffers;
+  for (const auto &t : tensors) {
+    if (kiln_buffer_device(t->get()).type == device.type) {
+      buffers.push_back(t->get());
+      continue;
+    }
+    kiln_buffer_t *copy = nullptr;
+    check(kiln_buffer_copy_to(t->get(), device, &copy));
+    keep.push_back(std::make_shared<Tensor>(copy));
+    buffers.push_back(copy);
+  }
+  return buffers;
+}
+
+/// How Python code is compiled for `device` ("cpu" or "cuda"). GPU code is
+/// PTX for KILN_GPU_CHIP (default sm_80), which the driver compiles for the
+/// GPU it finds: any chip of that generation or newer.
+mlir::kiln::CompileOptions compileOptions(const std::string &device) {
+  mlir::kiln::CompileOptions options;
+  if (Tensor::parseDevice(device).type == KILN_DEVICE_CUDA) {
+    options.target = mlir::kiln::Target::CUDA;
+    const char *chip = std::getenv("KILN_GPU_CHIP");
+    options.gpuChip = chip && *chip ? chip : "sm_80";
+    options.gpuFormat = "isa";
+  }
+  return options;
+}
 
 /// The compiler and the eager kernel cache, for the life of the process.
 class Engine {
@@ -239,14 +316,16 @@ public:
     return *engine;
   }
 
-  /// Runs `op` on `inputs`: through its shape-generic kernel if the op has
+  /// Runs `op` on `inputs` on `device` ("cpu" or "cuda"; inputs elsewhere
+  /// are copied there): through its shape-generic kernel if the op has
   /// one, else through the kernel for exactly these input types.
   std::vector<std::shared_ptr<Tensor>>
   run(const std::string &op, const std::vector<std::shared_ptr<Tensor>> &inputs,
-      const std::string &attributes, const std::vector<std::string> &results) {
-    std::vector<kiln_buffer_t *> in;
-    for (const auto &t : inputs)
-      in.push_back(t->get());
+      const std::string &attributes, const std::vector<std::string> &results,
+      const std::string &device) {
+    std::vector<std::shared_ptr<Tensor>> copies;
+    std::vector<kiln_buffer_t *> in =
+        buffersOn(Tensor::parseDevice(device), inputs, copies);
     // Ops with given result types keep them exact.
     bool open = results.empty() &&
                 llvm::any_of(inputs, [](const std::shared_ptr<Tensor> &t) {
@@ -257,11 +336,13 @@ public:
     if (open) {
       // Inputs that do not fit together fail the kernel's shape check; the
       // exact kernel then reports why (the verifier's message).
-      kiln_executable_t *exe = kernel(op, inputs, attributes, results, true);
+      kiln_executable_t *exe =
+          kernel(op, inputs, attributes, results, device, true);
       if (exe && invoke(exe, in, outputs))
         return outputs;
     }
-    kiln_executable_t *exe = kernel(op, inputs, attributes, results, false);
+    kiln_executable_t *exe =
+        kernel(op, inputs, attributes, results, device, false);
     invoke(exe, in, outputs, /*shapeErrorsThrow=*/true);
     return outputs;
   }
@@ -365,7 +446,8 @@ public:
   /// the module is compiled with names every process gives it and the
   /// executable binds the variables under this process's names: a second
   /// run of a script loads its compiled steps from disk.
-  kiln_status_t jit(ModuleOp module, kiln_executable_t **out) {
+  kiln_status_t jit(ModuleOp module, const std::string &device,
+                    kiln_executable_t **out) {
     llvm::StringMap<std::string> names =
         mlir::kiln::Compiler::canonicalizeVariableNames(module);
     std::string text;
@@ -373,7 +455,7 @@ public:
     module->print(os, OpPrintingFlags().enableDebugInfo());
     std::lock_guard<std::mutex> lock(mutex);
     bool fromDisk = false;
-    kiln_status_t s = compiler.jitCached(module, mlir::kiln::CompileOptions(),
+    kiln_status_t s = compiler.jitCached(module, compileOptions(device),
                                          "module|" + text, cacheDir(), out,
                                          &fromDisk, &names);
     if (fromDisk)
@@ -395,9 +477,11 @@ private:
                                const std::vector<std::shared_ptr<Tensor>> &inputs,
                                const std::string &attributes,
                                const std::vector<std::string> &results,
-                               bool generic) {
+                               const std::string &device, bool generic) {
     std::string key;
-    key.reserve(op.size() + attributes.size() + 32 * inputs.size() + 8);
+    key.reserve(op.size() + attributes.size() + 32 * inputs.size() + 16);
+    if (device != "cpu")
+      key += device + ":";
     key += op;
     key += '|';
     key += attributes;
@@ -418,8 +502,9 @@ private:
                             const std::vector<std::shared_ptr<Tensor>> &inputs,
                             const std::string &attributes,
                             const std::vector<std::string> &results,
-                            bool generic) {
-    std::string key = kernelKey(op, inputs, attributes, results, generic);
+                            const std::string &device, bool generic) {
+    std::string key =
+        kernelKey(op, inputs, attributes, results, device, generic);
     std::lock_guard<std::mutex> lock(mutex);
     auto it = kernels.find(key);
     if (it != kernels.end()) {
@@ -427,7 +512,7 @@ private:
       return it->second;
     }
     kiln_executable_t *exe =
-        compile(op, inputs, attributes, results, key, generic);
+        compile(op, inputs, attributes, results, key, device, generic);
     kernels[key] = exe;
     return exe;
   }
@@ -465,7 +550,8 @@ private:
                              const std::vector<std::shared_ptr<Tensor>> &inputs,
                              const std::string &attributes,
                              const std::vector<std::string> &results,
-                             const std::string &key, bool generic) {
+                             const std::string &key, const std::string &device,
+                             bool generic) {
     MLIRContext &context = compiler.getContext();
     std::vector<std::string> argTexts;
     for (const auto &t : inputs)
@@ -495,7 +581,7 @@ private:
       throw KilnError(KILN_INVALID_ARGUMENT, error);
     }
     kiln_executable_t *exe = nullptr;
-    mlir::kiln::CompileOptions options;
+    mlir::kiln::CompileOptions options = compileOptions(device);
     bool fromDisk = false;
     kiln_status_t status = compiler.jitCached(*module, options, key,
                                               cacheDir(), &exe, &fromDisk);
@@ -584,6 +670,18 @@ public:
     return kiln_variables_find(store, name.c_str()) != nullptr;
   }
 
+  /// Moves variable `name` to `device` ("cpu" or "cuda"), where it stays;
+  /// returns its value there.
+  std::shared_ptr<Tensor> place(const std::string &name,
+                                const std::string &device) {
+    {
+      py::gil_scoped_release release;
+      check(kiln_variables_place(store, name.c_str(),
+                                 Tensor::parseDevice(device)));
+    }
+    return get(name);
+  }
+
   void save(const std::string &path, const std::vector<std::string> &names) {
     std::vector<const char *> raw;
     for (const std::string &n : names)
@@ -623,9 +721,14 @@ public:
          VariableStore *variables = nullptr) {
     int32_t index = kiln_executable_find_entry(exe, name.c_str());
     int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
+    std::vector<std::shared_ptr<Tensor>> copies;
     std::vector<kiln_buffer_t *> in;
-    for (const auto &t : inputs)
-      in.push_back(t->get());
+    if (index >= 0) {
+      in = buffersOn(kiln_entry_device(exe, index), inputs, copies);
+    } else {
+      for (const auto &t : inputs)
+        in.push_back(t->get());
+    }
     std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
     {
       py::gil_scoped_release release;
@@ -828,7 +931,7 @@ public:
     return out;
   }
 
-  std::shared_ptr<Executable> compile() {
+  std::shared_ptr<Executable> compile(const std::string &device) {
     if (functions.empty())
       throw KilnError(KILN_INVALID_ARGUMENT, "the module has no function");
     std::string error;
@@ -836,7 +939,7 @@ public:
     if (!module)
       throw KilnError(KILN_INVALID_ARGUMENT, error);
     kiln_executable_t *exe = nullptr;
-    check(Engine::get().jit(*module, &exe));
+    check(Engine::get().jit(*module, device, &exe));
     return std::make_shared<Executable>(exe);
   }
 
@@ -888,16 +991,20 @@ PYBIND11_MODULE(_kiln, m) {
                                return shape;
                              })
       .def_property_readonly("dtype", &Tensor::dtype)
+      .def_property_readonly("device", &Tensor::device)
+      .def_static("to", &Tensor::to, py::arg("tensor"), py::arg("device"))
       .def_property_readonly("mlir_type", &Tensor::mlirType);
 
   m.def("run_op", [](const std::string &op,
                      const std::vector<std::shared_ptr<Tensor>> &inputs,
                      const std::string &attributes,
-                     const std::vector<std::string> &results) {
-          return Engine::get().run(op, inputs, attributes, results);
+                     const std::vector<std::string> &results,
+                     const std::string &device) {
+          return Engine::get().run(op, inputs, attributes, results, device);
         },
         py::arg("op"), py::arg("inputs"), py::arg("attributes") = "",
-        py::arg("results") = std::vector<std::string>{});
+        py::arg("results") = std::vector<std::string>{},
+        py::arg("device") = "cpu");
   m.def("read_idx",
         [](const std::string &path, const std::string &dtype) {
           kiln_dtype_t type;
@@ -955,7 +1062,7 @@ PYBIND11_MODULE(_kiln, m) {
       .def("type", &ModuleBuilder::type)
       .def("finish_function", &ModuleBuilder::finishFunction)
       .def("text", &ModuleBuilder::text)
-      .def("compile", &ModuleBuilder::compile);
+      .def("compile", &ModuleBuilder::compile, py::arg("device") = "cpu");
 
   py::class_<VariableStore>(m, "VariableStore")
       .def(py::init<>())
@@ -963,6 +1070,7 @@ PYBIND11_MODULE(_kiln, m) {
       .def("prepare_update", &VariableStore::prepareUpdate)
       .def("get", &VariableStore::get)
       .def("__contains__", &VariableStore::contains)
+      .def("place", &VariableStore::place)
       .def("save", &VariableStore::save)
       .def("load", &VariableStore::load)
       .def("names", &VariableStore::names);
@@ -994,17 +1102,17 @@ PYBIND11_MODULE(_kiln, m) {
       throw py::value_error(message);
     }
   });
-  // The runtime buffer pool's counters (kiln_pool_stats).
-  m.def("pool_stats", [] {
+  // The counters of a device's buffer pool (kiln_device_memory_stats).
+  m.def("pool_stats", [](const std::string &device) {
     kiln_pool_stats_t stats;
-    kiln_pool_stats(&stats);
+    check(kiln_device_memory_stats(Tensor::parseDevice(device), &stats));
     py::dict out;
     out["allocations"] = stats.allocations;
     out["reuses"] = stats.reuses;
     out["bytes_cached"] = stats.bytes_cached;
     out["bytes_in_use"] = stats.bytes_in_use;
     return out;
-  });
+  }, py::arg("device") = "cpu");
   m.def("kernels_compiled", [] { return Engine::get().compiled(); });
   m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });
   m.def("modules_compiled", [] { return Engine::get().compiledModules(); });

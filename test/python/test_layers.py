@@ -445,10 +445,11 @@ def test_devices(capfd):
 
 def test_gpu_placement_without_a_gpu(tmp_path):
     """As in TensorFlow: soft placement (the default) runs a GPU scope's ops
-    on the CPU of a machine without a GPU; hard placement says why not. With
-    the runtime's test double of the CUDA driver (two GPUs), the GPUs are
-    listed, and placing Python ops on one is an error that names the ways to
-    the GPU (it is not implemented for Python ops yet)."""
+    on the CPU of a machine without a GPU; hard placement says why not, and
+    so does Tensor.gpu(). With the runtime's test double of the CUDA driver
+    (two GPUs), the GPUs are listed and '/gpu:0' is placed there (no
+    fallback, no warning); '/gpu:1' is refused (compiled code runs on the
+    first GPU)."""
     script = """
 import warnings
 import kiln
@@ -460,12 +461,14 @@ with warnings.catch_warnings(record=True) as caught:
         pass
 print(len(caught), caught[0].message if caught else "")
 print(kiln.config.list_physical_devices("GPU"), kiln.config.get_soft_device_placement())
+with kiln.device("/gpu:0"):
+    t = kiln.constant([1.0, 2.0])
+    print(t.device, kiln.reduce_sum(t).device)
 try:
-    with kiln.device("/gpu:0"):
-        t = kiln.constant([1.0, 2.0])
-        print(t.device, float(kiln.reduce_sum(t)))
-except kiln.errors.UnimplementedError as e:
-    print("UnimplementedError", e)
+    kiln.constant(1.0).gpu()
+    print("gpu() copied")
+except kiln.errors.InvalidArgumentError as e:
+    print("gpu()", e)
 kiln.config.set_soft_device_placement(False)
 for name in ["/gpu:0", "/device:GPU:1", "/gpu:7"]:
     try:
@@ -482,17 +485,24 @@ for name in ["/gpu:0", "/device:GPU:1", "/gpu:7"]:
     assert "its ops run on the CPU (soft device placement" in lines[0]
     lines = lines[1:]
     assert lines[0] == "[] True"
-    assert lines[1] == "/job:localhost/replica:0/task:0/device:CPU:0 3.0"
-    assert "/gpu:0 InvalidArgumentError" in lines[2]
-    assert "no CUDA driver: cannot load /nonexistent/libcuda.so.1" in lines[2]
-    assert "set_soft_device_placement(True)" in lines[2]
+    cpu = "/job:localhost/replica:0/task:0/device:CPU:0"
+    gpu = "/job:localhost/replica:0/task:0/device:GPU:0"
+    assert lines[1] == f"{cpu} {cpu}"
+    assert lines[2].startswith("gpu() <string>:16: Tensor.gpu(0): no GPU is available to "
+                               "Kiln here (device cuda:0 is not available: no CUDA driver")
+    assert "/gpu:0 InvalidArgumentError" in lines[3]
+    assert "no CUDA driver: cannot load /nonexistent/libcuda.so.1" in lines[3]
+    assert "set_soft_device_placement(True)" in lines[3]
     fake = os.path.join(BUILD, "test", "unit", "libkiln_fake_cuda.so")
     out = run_fresh_process(script, tmp_path / "cache", {"KILN_CUDA_DRIVER": fake})
     assert out.startswith("0 \n")  # a GPU is there: no fallback, no warning
     lines = out.splitlines()[1:]
     assert lines[0] == "['/physical_device:GPU:0', '/physical_device:GPU:1'] True"
-    assert "UnimplementedError" in lines[1] and "tensor-compile --target=cuda" in lines[1]
-    assert "/device:GPU:1 UnimplementedError" in out
+    # Placed on the GPU: the constant made there, the reduction run there.
+    assert lines[1] == f"{gpu} {gpu}", out
+    assert lines[2] == "gpu() copied"
+    assert "/gpu:0 placed" in out
+    assert "/device:GPU:1 InvalidArgumentError" in out and "first GPU only" in out
     assert "/gpu:7 InvalidArgumentError" in out and "there are 2" in out, out
 
 

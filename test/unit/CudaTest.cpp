@@ -195,6 +195,53 @@ TEST(Cuda, CopyToMovesContentsBetweenDevices) {
     kiln_buffer_release(b);
 }
 
+TEST(Cuda, VariablesMoveToTheirDevice) {
+  int64_t shape[] = {3};
+  float values[3] = {1.5f, -2, 7};
+  kiln_buffer_t *host = nullptr;
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_F32, 1, shape, values, nullptr,
+                                  nullptr, &host),
+            nullptr);
+  kiln_variables_t *store = nullptr;
+  ASSERT_EQ(kiln_variables_create(&store), nullptr);
+  ASSERT_EQ(kiln_variables_set(store, "w", host), nullptr);
+  EXPECT_EQ(kiln_buffer_device(kiln_variables_find(store, "w")).type,
+            KILN_DEVICE_CPU);
+  ASSERT_EQ(kiln_variables_place(store, "w", kGpu1), nullptr);
+  kiln_buffer_t *onGpu = kiln_variables_find(store, "w");
+  EXPECT_EQ(kiln_buffer_device(onGpu).type, KILN_DEVICE_CUDA);
+  EXPECT_EQ(kiln_buffer_device(onGpu).ordinal, 1);
+  // Already there: the same buffer, no copy.
+  size_t mark = fake().calls().size();
+  ASSERT_EQ(kiln_variables_place(store, "w", kGpu1), nullptr);
+  EXPECT_EQ(kiln_variables_find(store, "w"), onGpu);
+  EXPECT_EQ(callsSince(mark).find("cuMemcpy"), std::string::npos);
+  // A new value keeps the variable on the GPU; back on the host, it holds
+  // that value.
+  float next[3] = {4, 5, 6};
+  kiln_buffer_t *nextHost = nullptr;
+  ASSERT_EQ(kiln_buffer_wrap_host(KILN_F32, 1, shape, next, nullptr, nullptr,
+                                  &nextHost),
+            nullptr);
+  ASSERT_EQ(kiln_variables_set(store, "w", nextHost), nullptr);
+  EXPECT_EQ(kiln_buffer_device(kiln_variables_find(store, "w")).type,
+            KILN_DEVICE_CUDA);
+  ASSERT_EQ(kiln_variables_place(store, "w", kCpu), nullptr);
+  kiln_buffer_t *back = kiln_variables_find(store, "w");
+  EXPECT_EQ(kiln_buffer_device(back).type, KILN_DEVICE_CPU);
+  EXPECT_EQ(std::memcmp(kiln_buffer_host_data(back), next, sizeof next), 0);
+  // Errors: no such variable, no such device (the variable stays).
+  EXPECT_EQ(code(kiln_variables_place(store, "nope", kGpu0)), KILN_NOT_FOUND);
+  EXPECT_EQ(code(kiln_variables_place(store, "w", {KILN_DEVICE_CUDA, 9})),
+            KILN_UNAVAILABLE);
+  EXPECT_EQ(kiln_variables_find(store, "w"), back);
+  EXPECT_EQ(code(kiln_variables_place(nullptr, "w", kCpu)),
+            KILN_INVALID_ARGUMENT);
+  kiln_variables_destroy(store);
+  kiln_buffer_release(host);
+  kiln_buffer_release(nextHost);
+}
+
 TEST(Cuda, ZeroedBuffersAreZero) {
   // A block that held data, released to the cache, comes back zeroed.
   kiln_buffer_t *first = create(kGpu0, 333);

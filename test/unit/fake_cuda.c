@@ -386,6 +386,14 @@ EXPORT CUresult cuModuleGetFunction(CUfunction *function, CUmodule module,
   if (strstr(module->text, ".entry ") && !strstr(module->text, entry))
     return NOT_FOUND;
   pthread_mutex_lock(&lock);
+  /* As the driver does, the same handle for the same kernel (compiled code
+   * asks for it at every launch). */
+  for (int i = 0; i < functionCount; ++i)
+    if (!strcmp(functions[i].name, name)) {
+      *function = &functions[i];
+      pthread_mutex_unlock(&lock);
+      return SUCCESS;
+    }
   CUresult result = OUT_OF_MEMORY;
   if (functionCount < 64) {
     struct CUfunc_st *f = &functions[functionCount++];

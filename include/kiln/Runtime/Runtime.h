@@ -546,6 +546,17 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_set(kiln_variables_t *variables
                                                      const char *name,
                                                      const kiln_buffer_t *value);
 
+/** Moves variable `name` to `device`: its buffer is replaced by a copy in
+ *  that device's memory (nothing happens if it is there already), where
+ *  later kiln_variables_set calls keep it. For a program whose entries run
+ *  on another device than the one the variable was created on (Python
+ *  creates variables on the host and moves them to the GPU of the first
+ *  GPU function that binds them). A variable the store lacks is
+ *  KILN_NOT_FOUND; a device not available here, KILN_UNAVAILABLE.
+ *  Thread-safe only while no call uses the store. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_variables_place(
+    kiln_variables_t *variables, const char *name, kiln_device_t device);
+
 /** Gives every variable that `executable` declares and the store lacks its
  *  initial value (from the module's `kiln_init_variables` entry; zeros for a
  *  variable without an initializer), in the memory of the device the

@@ -1,0 +1,169 @@
+"""Python on the GPU, against the runtime's test double of the CUDA driver
+(test/unit/fake_cuda.c: the driver's API on host memory; it loads modules
+and records launches but runs no kernel). What is checked is what does not
+need a kernel to run: placement, the copies between host and GPU memory
+(exact), that eager ops, @kiln.function, tape gradients and variables go
+to the GPU and compile for it, and checkpoints of variables in GPU memory.
+The numbers GPU kernels compute are checked on a GPU machine by
+scripts/gpu-check.sh (docs/gpu.md)."""
+
+import json
+import os
+import struct
+
+import numpy as np
+
+from conftest import BUILD, run_fresh_process
+
+FAKE = os.path.join(BUILD, "test", "unit", "libkiln_fake_cuda.so")
+
+SCRIPT = r"""
+import json, sys
+import numpy as np
+import kiln
+
+cpu = "/job:localhost/replica:0/task:0/device:CPU:0"
+gpu = "/job:localhost/replica:0/task:0/device:GPU:0"
+report = {}
+def mark(name):
+    # Separates the driver calls of each step in the trace on stderr.
+    print(f"== {name}", file=sys.stderr, flush=True)
+
+# Copies: exact both ways, the source unchanged.
+x = kiln.constant(np.array([[1.5, -2.0, 3.0], [4.0, 5.5, -6.25]], np.float32))
+mark("copies")
+g = x.gpu()
+report["copies"] = [x.device, g.device, g.numpy().tolist(), g.cpu().device,
+                    g.cpu().numpy().tolist(), g.gpu() is g, x.cpu() is x]
+ints = kiln.constant(np.arange(5, dtype=np.int64)).gpu()
+report["ints"] = [ints.dtype.name, ints.numpy().tolist()]
+
+# An eager op in a GPU scope: the host input is copied to the GPU, the op
+# is compiled for the GPU and runs there; its result stays there.
+kiln.config.set_log_device_placement(True)
+mark("eager")
+with kiln.device("/gpu:0"):
+    y = x * 2.0
+kiln.config.set_log_device_placement(False)
+report["eager"] = [y.device, y.shape, y.dtype.name]
+
+# A variable created in a GPU scope lives there; its value reads back.
+mark("variable")
+with kiln.device("/gpu:0"):
+    v = kiln.Variable(np.array([0.5, 1.0, 2.0], np.float32), name="v")
+report["variable"] = [v.device, v.numpy().tolist()]
+kiln.train.Checkpoint(v=v).write(sys.argv[1])
+
+# A variable made on the CPU moves to the GPU with the first GPU function
+# that uses it, and back to the CPU with a CPU one (a retrace).
+w = kiln.Variable(np.ones(3, np.float32), name="w")
+@kiln.function
+def step(a):
+    w.assign_add(a[0])
+    return kiln.reduce_sum(w * a)
+mark("function")
+with kiln.device("/gpu:0"):
+    r = step(x)
+    concrete = step.get_concrete_function(x)
+report["function"] = [w.device, r.device, concrete.device, step.trace_count]
+mark("function-cpu")
+step(x)
+report["function_cpu"] = [w.device, step.trace_count, step.retrace_reason]
+
+# Tape gradients run where the loss was computed.
+mark("gradient")
+with kiln.device("/gpu:0"):
+    z = kiln.Variable([1.0, 2.0], name="z")
+    with kiln.GradientTape() as tape:
+        loss = kiln.reduce_sum(z * z)
+    grad = tape.gradient(loss, [z])[0]
+report["gradient"] = [loss.device, grad.device, grad.shape]
+
+info = kiln.config.experimental.get_memory_info("GPU:0")
+report["memory"] = info["current"] > 0 and info["allocations"] > 0
+print(json.dumps(report))
+"""
+
+
+def run(tmp_path):
+    import subprocess
+    import sys
+    env = dict(os.environ, KILN_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join(sys.path), KILN_CUDA_DRIVER=FAKE,
+               FAKE_CUDA_TRACE="1")
+    ckpt = tmp_path / "v.safetensors"
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(ckpt)], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps, name = {}, None
+    for line in proc.stderr.splitlines():
+        if line.startswith("== "):
+            name = line[3:]
+            steps[name] = []
+        elif name:
+            steps[name].append(line)
+    return json.loads(proc.stdout.splitlines()[-1]), steps, ckpt
+
+
+def read_safetensors(path):
+    data = open(path, "rb").read()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + size])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        dtype = {"F32": np.float32, "I64": np.int64}[info["dtype"]]
+        out[name] = np.frombuffer(data[8 + size + start:8 + size + end], dtype)
+    return out
+
+
+def test_python_on_the_gpu_with_the_driver_double(tmp_path):
+    report, steps, ckpt = run(tmp_path)
+    cpu = "/job:localhost/replica:0/task:0/device:CPU:0"
+    gpu = "/job:localhost/replica:0/task:0/device:GPU:0"
+    values = [[1.5, -2.0, 3.0], [4.0, 5.5, -6.25]]
+    assert report["copies"] == [cpu, gpu, values, cpu, values, True, True]
+    assert report["ints"] == ["int64", [0, 1, 2, 3, 4]]
+
+    assert report["eager"] == [gpu, [2, 3], "float32"]
+    eager = "\n".join(steps["eager"])
+    assert "Executing op mul in device " + gpu in eager
+    assert "fake-cuda: load .target sm_80" in eager  # PTX for sm_80 and newer
+    assert "fake-cuda: launch kernel_kernel" in eager
+
+    # The variable's bytes went to the GPU and came back for the checkpoint.
+    assert report["variable"] == [gpu, [0.5, 1.0, 2.0]]
+    saved = read_safetensors(ckpt)
+    assert sorted(saved) == ["save_counter", "v"]
+    np.testing.assert_array_equal(saved["v"], [0.5, 1.0, 2.0])
+
+    assert report["function"] == [gpu, gpu, gpu, 1]
+    assert any("launch step_kernel" in c for c in steps["function"])
+    assert report["function_cpu"] == [cpu, 2, "device changed from cuda to cpu"]
+    assert not any("launch" in c for c in steps["function-cpu"])
+
+    assert report["gradient"] == [gpu, gpu, [2]]
+    assert any("launch gradient_kernel" in c for c in steps["gradient"])
+    assert report["memory"] is True
+
+
+def test_the_demo_trains_on_the_gpu_with_the_driver_double(tmp_path):
+    """`train_fashion_mnist.py --device gpu` goes through: its compiled step,
+    predictions, metrics, summaries and checkpoint with the weights in GPU
+    memory (the double runs no kernel, so the numbers mean nothing)."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, KILN_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join(sys.path), KILN_CUDA_DRIVER=FAKE,
+               FAKE_CUDA_TRACE="1")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(root, "examples", "python", "train_fashion_mnist.py"),
+         "--device", "gpu", "--epochs", "1", "--train-limit", "128", "--no-progress",
+         "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on /job:localhost/replica:0/task:0/device:GPU:0" in proc.stdout
+    assert "fake-cuda: launch train_step_kernel" in proc.stderr
+    assert os.path.exists(tmp_path / "out" / "checkpoints" / "ckpt-1.safetensors")
