@@ -18,8 +18,16 @@
 // in the host pool's size classes, for the next allocation of its class;
 // when the driver runs out of memory, the device's cached blocks are freed
 // and the allocation tried once more. Copies and zeroing are complete when
-// they return (the driver's copies from and to pageable host memory are
-// synchronous; a memset is followed by a synchronize).
+// they return (a memset is followed by a synchronize).
+//
+// Large copies between host and device memory go through pinned staging:
+// each GPU has two page-locked host buffers (KILN_CUDA_STAGING_CHUNK bytes
+// each, default 4 MiB) and two streams, and a copy moves chunk by chunk,
+// the host-side memcpy of one chunk overlapping the DMA of the other, at
+// the bandwidth of page-locked memory. Small copies, a copy while another
+// thread holds the GPU's staging buffers, and drivers or machines that
+// cannot give page-locked memory use the driver's synchronous copies from
+// pageable memory; KILN_CUDA_STAGING=0 turns staging off.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,7 +36,10 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,6 +93,20 @@ struct Driver {
   CUresult (*streamCreate)(CUstream *, unsigned);
   CUresult (*streamDestroy)(CUstream);
   CUresult (*streamSynchronize)(CUstream);
+  // Optional: without them, no pinned staging.
+  CUresult (*memHostAlloc)(void **, size_t, unsigned);
+  CUresult (*memFreeHost)(void *);
+  CUresult (*memcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+  CUresult (*memcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+};
+
+/// A GPU's pinned staging: two page-locked buffers and a stream for each,
+/// used by one copy at a time.
+struct Staging {
+  std::mutex busy;
+  void *buffers[2] = {nullptr, nullptr};
+  CUstream streams[2] = {nullptr, nullptr};
+  bool ready = false, failed = false; // set up; could not be set up
 };
 
 /// One GPU: its driver handle, its primary context once retained, and its
@@ -91,6 +116,7 @@ struct Gpu {
   CUcontext context = nullptr; // retained on first use
   std::multimap<unsigned, CUdeviceptr> cached; // size class -> free block
   kiln_pool_stats_t stats = {0, 0, 0, 0};
+  std::unique_ptr<Staging> staging = std::make_unique<Staging>();
 };
 
 /// The backend's state: the driver, or why there is none, and the GPUs.
@@ -163,6 +189,9 @@ public:
 
   kiln_status_t copyFromHost(int32_t ordinal, void *dst, const void *host,
                              size_t bytes) {
+    if (kiln_status_t s = staged(ordinal, dst, host, bytes, /*toDevice=*/true);
+        s != kNotStaged)
+      return s;
     return inContext(ordinal, "copy to the device", [&] {
       return driver.memcpyHtoD(reinterpret_cast<CUdeviceptr>(dst), host,
                                bytes);
@@ -171,6 +200,9 @@ public:
 
   kiln_status_t copyToHost(int32_t ordinal, void *host, const void *src,
                            size_t bytes) {
+    if (kiln_status_t s = staged(ordinal, host, src, bytes, /*toDevice=*/false);
+        s != kNotStaged)
+      return s;
     return inContext(ordinal, "copy from the device", [&] {
       return driver.memcpyDtoH(host, reinterpret_cast<CUdeviceptr>(src),
                                bytes);
@@ -387,6 +419,122 @@ public:
   }
 
 private:
+  /// What `staged` returns for a copy it leaves to the plain path.
+  static inline const kiln_status_t kNotStaged =
+      reinterpret_cast<kiln_status_t>(static_cast<uintptr_t>(1));
+
+  /// A copy between host memory and GPU `ordinal` through the GPU's pinned
+  /// staging buffers: NULL when done, an error, or kNotStaged when it is
+  /// small, staging is off or unavailable, or another thread is staging.
+  kiln_status_t staged(int32_t ordinal, void *dst, const void *src,
+                       size_t bytes, bool toDevice) {
+    if (stagingChunk == 0 || bytes < std::min<size_t>(stagingChunk, 256 << 10))
+      return kNotStaged;
+    Gpu &gpu = gpus[static_cast<size_t>(ordinal)];
+    Staging &staging = *gpu.staging;
+    std::unique_lock<std::mutex> busy(staging.busy, std::try_to_lock);
+    if (!busy.owns_lock() || staging.failed)
+      return kNotStaged;
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      if (kiln_status_t s = enter(gpu))
+        return s;
+    }
+    if (!staging.ready && !setUpStaging(staging)) {
+      leave();
+      return kNotStaged;
+    }
+    CUresult result = toDevice ? stageToDevice(staging, dst, src, bytes)
+                               : stageToHost(staging, dst, src, bytes);
+    // Whatever happened, nothing may still be copying into or out of the
+    // buffers when the next copy takes them.
+    for (CUstream stream : staging.streams)
+      if (CUresult r = driver.streamSynchronize(stream); r && !result)
+        result = r;
+    leave();
+    if (result != kSuccess)
+      return error(result, KILN_INTERNAL,
+                   std::string("cannot copy ") + std::to_string(bytes) +
+                       " bytes " + (toDevice ? "to" : "from") +
+                       " the device through pinned staging (cuda:" +
+                       std::to_string(ordinal) + ")");
+    return nullptr;
+  }
+
+  /// Allocates the staging buffers and streams (in the GPU's context); on
+  /// failure frees what it got and marks staging unavailable for good.
+  bool setUpStaging(Staging &staging) {
+    bool ok = driver.memHostAlloc && driver.memFreeHost &&
+              driver.memcpyHtoDAsync && driver.memcpyDtoHAsync;
+    for (int k = 0; ok && k < 2; ++k)
+      ok = driver.memHostAlloc(&staging.buffers[k], stagingChunk, 0) ==
+               kSuccess &&
+           driver.streamCreate(&staging.streams[k], 0) == kSuccess;
+    if (ok)
+      return staging.ready = true;
+    for (int k = 0; k < 2; ++k) {
+      if (staging.buffers[k])
+        (void)driver.memFreeHost(staging.buffers[k]);
+      if (staging.streams[k])
+        (void)driver.streamDestroy(staging.streams[k]);
+      staging.buffers[k] = nullptr;
+      staging.streams[k] = nullptr;
+    }
+    staging.failed = true;
+    return false;
+  }
+
+  /// Host to device, chunk i through buffer i % 2: the memcpy into one
+  /// buffer overlaps the DMA out of the other.
+  CUresult stageToDevice(Staging &staging, void *dst, const void *src,
+                         size_t bytes) {
+    auto to = reinterpret_cast<CUdeviceptr>(dst);
+    const char *from = static_cast<const char *>(src);
+    size_t chunk = 0;
+    for (size_t offset = 0; offset < bytes; offset += stagingChunk, ++chunk) {
+      int k = static_cast<int>(chunk % 2);
+      size_t n = std::min(stagingChunk, bytes - offset);
+      if (chunk >= 2) // the buffer's previous chunk has left it
+        if (CUresult r = driver.streamSynchronize(staging.streams[k]))
+          return r;
+      std::memcpy(staging.buffers[k], from + offset, n);
+      if (CUresult r = driver.memcpyHtoDAsync(to + offset, staging.buffers[k],
+                                              n, staging.streams[k]))
+        return r;
+    }
+    return kSuccess;
+  }
+
+  /// Device to host: the DMA of chunk i + 1 overlaps the memcpy of chunk i
+  /// out of the other buffer.
+  CUresult stageToHost(Staging &staging, void *dst, const void *src,
+                       size_t bytes) {
+    char *to = static_cast<char *>(dst);
+    auto from = reinterpret_cast<CUdeviceptr>(src);
+    size_t chunks = (bytes + stagingChunk - 1) / stagingChunk;
+    auto start = [&](size_t chunk) {
+      size_t offset = chunk * stagingChunk;
+      int k = static_cast<int>(chunk % 2);
+      return driver.memcpyDtoHAsync(staging.buffers[k], from + offset,
+                                    std::min(stagingChunk, bytes - offset),
+                                    staging.streams[k]);
+    };
+    if (CUresult r = start(0))
+      return r;
+    for (size_t chunk = 0; chunk < chunks; ++chunk) {
+      if (chunk + 1 < chunks)
+        if (CUresult r = start(chunk + 1))
+          return r;
+      int k = static_cast<int>(chunk % 2);
+      if (CUresult r = driver.streamSynchronize(staging.streams[k]))
+        return r;
+      size_t offset = chunk * stagingChunk;
+      std::memcpy(to + offset, staging.buffers[k],
+                  std::min(stagingChunk, bytes - offset));
+    }
+    return kSuccess;
+  }
+
   /// Makes cuda:0's context current for a kernel call, or says why not.
   kiln_status_t startKernelCall() {
     if (kiln_status_t s = available())
@@ -477,6 +625,21 @@ private:
     symbol(driver.streamCreate, "cuStreamCreate");
     symbol(driver.streamDestroy, "cuStreamDestroy_v2");
     symbol(driver.streamSynchronize, "cuStreamSynchronize");
+    // Optional (pinned staging).
+    auto optional = [&](auto &function, const char *name) {
+      function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(
+          dlsym(library, name));
+    };
+    optional(driver.memHostAlloc, "cuMemHostAlloc");
+    optional(driver.memFreeHost, "cuMemFreeHost");
+    optional(driver.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+    optional(driver.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+    stagingChunk = 4 << 20;
+    if (const char *off = std::getenv("KILN_CUDA_STAGING"); off && !std::strcmp(off, "0"))
+      stagingChunk = 0;
+    else if (const char *chunk = std::getenv("KILN_CUDA_STAGING_CHUNK"))
+      if (long long n = std::atoll(chunk); n >= 64)
+        stagingChunk = static_cast<size_t>(n);
     if (!missing.empty()) {
       unavailable = std::string("no usable CUDA driver: ") + path +
                     " has no function " + missing +
@@ -572,6 +735,7 @@ private:
   }
 
   void *library = nullptr;
+  size_t stagingChunk = 0; // bytes per staging buffer; 0: no staging
   Driver driver = {};
   std::string unavailable; // empty: the driver is usable
   std::vector<Gpu> gpus;   // fixed after construction

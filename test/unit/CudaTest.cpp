@@ -38,6 +38,8 @@ namespace {
 const bool kDriverSet = [] {
   setenv("KILN_CUDA_DRIVER", KILN_FAKE_CUDA_PATH, /*overwrite=*/0);
   setenv("FAKE_CUDA_DEVICES", "2", /*overwrite=*/0);
+  // Pinned staging in chunks of 4 KiB, so that small test copies take it.
+  setenv("KILN_CUDA_STAGING_CHUNK", "4096", /*overwrite=*/0);
   return true;
 }();
 
@@ -53,6 +55,7 @@ struct Fake {
     used = reinterpret_cast<size_t (*)(int)>(dlsym(handle, "fake_cuda_used"));
     retained =
         reinterpret_cast<int (*)(int)>(dlsym(handle, "fake_cuda_retained"));
+    pinned = reinterpret_cast<int (*)()>(dlsym(handle, "fake_cuda_pinned"));
   }
   /// The driver calls made so far, separated by spaces.
   std::string calls() const {
@@ -65,6 +68,7 @@ struct Fake {
   char *(*log)();
   size_t (*used)(int);
   int (*retained)(int);
+  int (*pinned)();
 };
 
 const Fake &fake() {
@@ -193,6 +197,91 @@ TEST(Cuda, CopyToMovesContentsBetweenDevices) {
   kiln_status_free(s);
   for (kiln_buffer_t *b : {host, gpu, back})
     kiln_buffer_release(b);
+}
+
+/// Copies `values` to `device` and back; returns what came back.
+std::vector<float> roundTrip(const std::vector<float> &values,
+                             kiln_device_t device) {
+  int64_t shape[] = {static_cast<int64_t>(values.size())};
+  kiln_buffer_t *host = nullptr, *gpu = nullptr, *back = nullptr;
+  EXPECT_EQ(kiln_buffer_wrap_host(KILN_F32, 1, shape,
+                                  const_cast<float *>(values.data()), nullptr,
+                                  nullptr, &host),
+            nullptr);
+  kiln_status_t s = kiln_buffer_copy_to(host, device, &gpu);
+  EXPECT_EQ(s, nullptr) << message(s);
+  s = kiln_buffer_copy_to(gpu, kCpu, &back);
+  EXPECT_EQ(s, nullptr) << message(s);
+  std::vector<float> out(values.size());
+  if (back)
+    std::memcpy(out.data(), kiln_buffer_host_data(back),
+                values.size() * sizeof(float));
+  for (kiln_buffer_t *b : {host, gpu, back})
+    kiln_buffer_release(b);
+  return out;
+}
+
+TEST(Cuda, LargeCopiesGoThroughPinnedStaging) {
+  // 5.5 chunks of 4 KiB (the test's chunk size): the double only completes
+  // an asynchronous copy when its stream is synchronized, so a chunk read
+  // or overwritten too early shows up as wrong values.
+  std::vector<float> values(5 * 1024 + 512);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(i) * 0.5f - 7;
+  size_t mark = fake().calls().size();
+  EXPECT_EQ(roundTrip(values, kGpu1), values);
+  std::string calls = callsSince(mark);
+  auto count = [&](const std::string &name) {
+    size_t n = 0;
+    for (size_t at = calls.find(name); at != std::string::npos;
+         at = calls.find(name, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count("cuMemcpyHtoDAsync_v2"), 6u) << calls;
+  EXPECT_EQ(count("cuMemcpyDtoHAsync_v2"), 6u) << calls;
+  EXPECT_EQ(count("cuMemcpyHtoD_v2 "), 0u) << calls;
+  EXPECT_TRUE(inOrder(calls, {"cuMemHostAlloc", "cuStreamCreate",
+                              "cuMemHostAlloc", "cuStreamCreate",
+                              "cuMemcpyHtoDAsync_v2", "cuStreamSynchronize",
+                              "cuMemcpyDtoHAsync_v2", "cuStreamSynchronize"}))
+      << calls;
+  // The buffers stay for the next copy (two per GPU, made once).
+  int pinned = fake().pinned();
+  mark = fake().calls().size();
+  std::vector<float> more(values.rbegin(), values.rend());
+  EXPECT_EQ(roundTrip(more, kGpu1), more);
+  EXPECT_EQ(callsSince(mark).find("cuMemHostAlloc"), std::string::npos);
+  EXPECT_EQ(fake().pinned(), pinned);
+  // Exactly one chunk, and less than one: still exact.
+  for (size_t n : {size_t(1024), size_t(1023), size_t(2049)}) {
+    std::vector<float> part(values.begin(), values.begin() + n);
+    EXPECT_EQ(roundTrip(part, kGpu0), part) << n;
+  }
+  // Small copies use the driver's plain copies.
+  mark = fake().calls().size();
+  std::vector<float> small(values.begin(), values.begin() + 100);
+  EXPECT_EQ(roundTrip(small, kGpu0), small);
+  EXPECT_NE(callsSince(mark).find("cuMemcpyHtoD_v2"), std::string::npos);
+  EXPECT_EQ(callsSince(mark).find("Async"), std::string::npos);
+}
+
+TEST(CudaChild, NoPinnedMemory) {
+  if (!std::getenv("KILN_CUDA_TEST_CHILD"))
+    GTEST_SKIP() << "runs as a child of Cuda.DriverFailures";
+  // Page-locked memory refused: large copies take the plain path, exactly.
+  std::vector<float> values(3 * 1024 + 5);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(i);
+  size_t mark = fake().calls().size();
+  EXPECT_EQ(roundTrip(values, kGpu0), values);
+  EXPECT_EQ(roundTrip(values, kGpu0), values);
+  std::string calls = callsSince(mark);
+  EXPECT_NE(calls.find("cuMemHostAlloc"), std::string::npos);
+  EXPECT_EQ(calls.find("cuMemHostAlloc"), calls.rfind("cuMemHostAlloc"))
+      << "tried once: " << calls;
+  EXPECT_EQ(calls.find("Async"), std::string::npos) << calls;
+  EXPECT_EQ(fake().pinned(), 0);
 }
 
 TEST(Cuda, VariablesMoveToTheirDevice) {
@@ -595,6 +684,9 @@ TEST(CudaChild, ModuleLoadFails) {
 }
 
 TEST(Cuda, DriverFailures) {
+  EXPECT_EQ(runChild("FAKE_CUDA_PINNED_ERROR=1", "CudaChild.NoPinnedMemory"), 0)
+      << "rerun with KILN_CUDA_TEST_CHILD=1 FAKE_CUDA_PINNED_ERROR=1 "
+         "--gtest_filter=CudaChild.NoPinnedMemory to see why";
   EXPECT_EQ(runChild("FAKE_CUDA_IMAGE_ERROR=1", "CudaChild.ModuleLoadFails"),
             0)
       << "rerun with KILN_CUDA_TEST_CHILD=1 FAKE_CUDA_IMAGE_ERROR=1 "

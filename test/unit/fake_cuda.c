@@ -284,6 +284,110 @@ static CUresult copy(const char *name, void *to, int toDevice,
   return SUCCESS;
 }
 
+/* A stream: the asynchronous copies queued on it, done only when it is
+ * synchronized (so code that reads a copy's result before waiting for it
+ * reads stale data, as it could on a GPU). */
+#define MAX_QUEUED 16
+struct CUstream_st {
+  int queued;
+  struct {
+    void *to;
+    const void *from;
+    size_t size;
+  } copies[MAX_QUEUED];
+};
+
+/* Page-locked host memory (cuMemHostAlloc), by address. */
+#define MAX_PINNED 16
+static struct {
+  char *data;
+  size_t size;
+} pinned[MAX_PINNED];
+static int pinnedLive;
+
+static int isPinned(const void *p, size_t size) {
+  for (int i = 0; i < MAX_PINNED; ++i)
+    if (pinned[i].data && (const char *)p >= pinned[i].data &&
+        size <= pinned[i].size &&
+        (size_t)((const char *)p - pinned[i].data) <= pinned[i].size - size)
+      return 1;
+  return 0;
+}
+
+EXPORT CUresult cuMemHostAlloc(void **pointer, size_t size, unsigned flags) {
+  called("cuMemHostAlloc");
+  (void)flags;
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  if (env("FAKE_CUDA_PINNED_ERROR", 0))
+    return OUT_OF_MEMORY;
+  pthread_mutex_lock(&lock);
+  CUresult result = OUT_OF_MEMORY;
+  for (int i = 0; i < MAX_PINNED; ++i)
+    if (!pinned[i].data) {
+      pinned[i].data = malloc(size);
+      pinned[i].size = size;
+      *pointer = pinned[i].data;
+      ++pinnedLive;
+      result = SUCCESS;
+      break;
+    }
+  pthread_mutex_unlock(&lock);
+  return result;
+}
+
+EXPORT CUresult cuMemFreeHost(void *pointer) {
+  called("cuMemFreeHost");
+  pthread_mutex_lock(&lock);
+  CUresult result = INVALID_VALUE;
+  for (int i = 0; i < MAX_PINNED; ++i)
+    if (pinned[i].data && pinned[i].data == pointer) {
+      free(pinned[i].data);
+      pinned[i].data = NULL;
+      --pinnedLive;
+      result = SUCCESS;
+    }
+  pthread_mutex_unlock(&lock);
+  return result;
+}
+
+/* An asynchronous copy between page-locked host memory and an allocation,
+ * queued on `stream`. */
+static CUresult copyAsync(const char *name, void *to, int toDevice,
+                          const void *from, size_t size, CUstream stream) {
+  called(name);
+  if (current() < 0)
+    return INVALID_CONTEXT;
+  if (!stream)
+    return INVALID_HANDLE;
+  pthread_mutex_lock(&lock);
+  const void *host = toDevice ? from : to;
+  const void *device = toDevice ? to : from;
+  int valid = isPinned(host, size) &&
+              find((CUdeviceptr)(uintptr_t)device, size) != NULL &&
+              stream->queued < MAX_QUEUED;
+  if (valid) {
+    stream->copies[stream->queued].to = to;
+    stream->copies[stream->queued].from = from;
+    stream->copies[stream->queued].size = size;
+    ++stream->queued;
+  }
+  pthread_mutex_unlock(&lock);
+  return valid ? SUCCESS : INVALID_VALUE;
+}
+
+EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr to, const void *from,
+                                     size_t size, CUstream stream) {
+  return copyAsync("cuMemcpyHtoDAsync_v2", (void *)(uintptr_t)to, 1, from,
+                   size, stream);
+}
+
+EXPORT CUresult cuMemcpyDtoHAsync_v2(void *to, CUdeviceptr from, size_t size,
+                                     CUstream stream) {
+  return copyAsync("cuMemcpyDtoHAsync_v2", to, 0,
+                   (const void *)(uintptr_t)from, size, stream);
+}
+
 /* Unified addressing: an address inside a live allocation is device
  * memory, any other host memory. */
 EXPORT CUresult cuMemcpy(CUdeviceptr to, CUdeviceptr from, size_t size) {
@@ -435,7 +539,7 @@ EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned flags) {
   pthread_mutex_lock(&lock);
   ++streams;
   pthread_mutex_unlock(&lock);
-  *stream = (CUstream)calloc(1, 1);
+  *stream = (CUstream)calloc(1, sizeof(struct CUstream_st));
   return SUCCESS;
 }
 
@@ -454,7 +558,13 @@ EXPORT CUresult cuStreamSynchronize(CUstream stream) {
   called("cuStreamSynchronize");
   if (current() < 0)
     return INVALID_CONTEXT;
-  return stream ? SUCCESS : INVALID_HANDLE;
+  if (!stream)
+    return INVALID_HANDLE;
+  for (int i = 0; i < stream->queued; ++i)
+    memmove(stream->copies[i].to, stream->copies[i].from,
+            stream->copies[i].size);
+  stream->queued = 0;
+  return SUCCESS;
 }
 
 /* For the tests. */
@@ -464,6 +574,9 @@ EXPORT const char *fake_cuda_last_launch(void) { return lastLaunch; }
 
 /* Streams created and not destroyed. */
 EXPORT int fake_cuda_streams(void) { return streams; }
+
+/* Page-locked host blocks allocated and not freed. */
+EXPORT int fake_cuda_pinned(void) { return pinnedLive; }
 
 /* The names of the calls so far, separated by spaces (a copy the caller
  * frees). */
