@@ -102,6 +102,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     pipeline.codegen.targetCpu = options.targetCpu;
     pipeline.codegen.tileContractions = options.tileContractions;
     pipeline.codegen.threads = options.threads;
+    pipeline.codegen.emulateGpuKernels = options.emulateGpuKernels;
     buildCpuPipeline(pm, pipeline);
     break;
   }
@@ -125,6 +126,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     pipeline.tensor.fuseElementwise = options.fuseElementwise;
     pipeline.codegen.chip = options.gpuChip;
     pipeline.codegen.format = options.gpuFormat;
+    pipeline.codegen.tileContractions = options.tileContractions;
     buildGpuPipeline(pm, pipeline);
     break;
   }
@@ -233,6 +235,8 @@ static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
   material += options.fuseElementwise ? "|fuse" : "|nofuse";
   material += options.tileContractions ? "|tile" : "|notile";
   material += options.threads ? "|threads" : "|nothreads";
+  if (options.emulateGpuKernels)
+    material += "|emulate-gpu-kernels";
   material += "|" + stringifyTarget(options.target).str() + "|" +
               options.targetCpu;
   if (options.target == Target::CUDA)

@@ -8,6 +8,7 @@
 
 #include "kiln/ABI/Passes.h"
 #include "kiln/Codegen/CPU/Passes.h"
+#include "kiln/Codegen/GPU/Passes.h"
 #include "kiln/Codegen/CPU/Target.h"
 #include "kiln/Pipelines/Pipelines.h"
 
@@ -29,7 +30,7 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // chunks for the threads.
   OpPassManager &functions = pm.nest<func::FuncOp>();
   int64_t vectorBits = getCpuVectorBits(options.targetCpu);
-  if (options.tileContractions) {
+  if (options.tileContractions && !options.emulateGpuKernels) {
     // Convolutions are computed directly where their shapes give full
     // register tiles; the others become a patch copy and a contraction,
     // tiled below.
@@ -45,7 +46,8 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   KilnCPUSplitReductionsOptions reductions;
   reductions.vectorBits = vectorBits;
   functions.addPass(createKilnCPUSplitReductions(reductions));
-  if (options.threads)
+  // (Emulated GPU kernels take whole ops, as on the GPU.)
+  if (options.threads && !options.emulateGpuKernels)
     functions.addPass(createKilnCPUParallelChunks());
   // What is left of them (edge tiles) and convolutions loop with their last
   // parallel dimension innermost, so LLVM's vectorizer gets contiguous
@@ -54,6 +56,14 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // Variables updated in place, outputs into caller buffers, temporaries
   // freed: the part of the ABI that lives around bufferization.
   addEntryBufferization(pm);
+  if (options.emulateGpuKernels) {
+    KilnGPUTileContractionsOptions contractions;
+    contractions.emulate = true;
+    pm.addPass(createKilnGPUTileContractions(contractions));
+    KilnGPUWarpReductionsOptions reductions;
+    reductions.emulate = true;
+    pm.addPass(createKilnGPUWarpReductions(reductions));
+  }
   // Copies that bufferization made (a padded or sliced tensor written in
   // place) become linalg.copy, then, like elementwise and reduction loops,
   // are vectorized along their innermost loop (on buffers: see the pass).
@@ -61,7 +71,7 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // Large fills, copies and elementwise ops that only exist on buffers (a
   // padded gradient's zeros, a copy bufferization made) are split into
   // chunks for the threads too.
-  if (options.threads)
+  if (options.threads && !options.emulateGpuKernels)
     pm.addNestedPass<func::FuncOp>(createKilnCPUParallelChunks());
   KilnCPUVectorizeLoopsOptions vectorize;
   vectorize.vectorBits = vectorBits;

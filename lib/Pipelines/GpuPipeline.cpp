@@ -9,8 +9,9 @@
 // kernels compiled through NVVM to PTX (or a cubin) in a gpu.binary. This
 // first version maps every linalg op to one kernel of independent threads
 // (one per element of its parallel loops, each running its reduction
-// loops): elementwise chains, broadcasts, reductions along a dimension.
-// Shared-memory tiling of contractions and convolutions, warp reductions
+// loops): elementwise chains, broadcasts, reductions along a dimension;
+// matrix products are tiled through shared memory first
+// (kiln-gpu-tile-contractions). Tiling of convolutions, warp reductions
 // and tensor cores come later; what it cannot compile is an error at the
 // op's location (kiln-gpu-check-entries).
 //
@@ -51,6 +52,9 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createKilnGPUAllocateTemporaries());
   pm.addPass(createKilnGPUHostAccess());
   pm.addPass(createKilnGPUCheckEntries());
+  if (options.tileContractions)
+    pm.addPass(createKilnGPUTileContractions());
+  pm.addPass(createKilnGPUWarpReductions());
   pm.addPass(createKilnGPUScheduleLinalg());
   // Every linalg op a grid of blocks of threads.
   OpPassManager &functions = pm.nest<func::FuncOp>();

@@ -74,19 +74,27 @@ struct CpuCodegenStageOptions {
         threads(owner, "threads",
                 llvm::cl::desc("Run parallel loops on the runtime's thread "
                                "pool (false: on the calling thread only)"),
-                llvm::cl::init(true)) {}
+                llvm::cl::init(true)),
+        emulateGpuKernels(
+            owner, "emulate-gpu-kernels",
+            llvm::cl::desc("Run matrix products and row reductions as the "
+                           "GPU's kernels do, in host loops (a test of the "
+                           "GPU kernels)"),
+            llvm::cl::init(false)) {}
 
   CpuCodegenOptions get() const {
     CpuCodegenOptions options;
     options.targetCpu = targetCpu;
     options.tileContractions = tileContractions;
     options.threads = threads;
+    options.emulateGpuKernels = emulateGpuKernels;
     return options;
   }
 
   mlir::detail::PassOptions::Option<std::string> targetCpu;
   mlir::detail::PassOptions::Option<bool> tileContractions;
   mlir::detail::PassOptions::Option<bool> threads;
+  mlir::detail::PassOptions::Option<bool> emulateGpuKernels;
 };
 
 /// The GPU codegen stage's options.
@@ -108,7 +116,11 @@ struct GpuCodegenStageOptions {
                                "default: the one found at configure time"),
                 llvm::cl::init("")),
         blockSize(owner, "block-size",
-                  llvm::cl::desc("Threads per block"), llvm::cl::init(256)) {}
+                  llvm::cl::desc("Threads per block"), llvm::cl::init(256)),
+        tileContractions(owner, "tile-contractions",
+                         llvm::cl::desc("Tile matrix products through shared "
+                                        "memory"),
+                         llvm::cl::init(true)) {}
 
   GpuCodegenOptions get() const {
     GpuCodegenOptions options;
@@ -117,6 +129,7 @@ struct GpuCodegenStageOptions {
     options.format = format;
     options.toolkit = toolkit;
     options.blockSize = blockSize;
+    options.tileContractions = tileContractions;
     return options;
   }
 
@@ -125,6 +138,7 @@ struct GpuCodegenStageOptions {
   mlir::detail::PassOptions::Option<std::string> format;
   mlir::detail::PassOptions::Option<std::string> toolkit;
   mlir::detail::PassOptions::Option<int64_t> blockSize;
+  mlir::detail::PassOptions::Option<bool> tileContractions;
 };
 
 struct GpuCodegenPipelineCLOptions

@@ -4,6 +4,7 @@ with NumPy."""
 import concurrent.futures
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,10 @@ TENSOR_OPT = os.path.join(BUILD, "bin", "tensor-opt")
 # compile fails the session (see pytest_sessionfinish). Unset or empty: no
 # GPU compiles.
 GPU_CHIP = os.environ.get("KILN_IT_GPU_COMPILE")
+# Extra tensor-run arguments for every case, e.g. --emulate-gpu-kernels
+# (the whole suite's matrix products through the GPU's tiled kernels, run
+# as host loops, against NumPy).
+EXTRA_ARGS = shlex.split(os.environ.get("KILN_IT_TENSOR_RUN_ARGS", ""))
 
 MLIR_TYPES = {
     np.dtype(np.float32): "f32",
@@ -65,7 +70,7 @@ class Runner:
             name = os.path.join(case, f"in{i}.npy")
             np.save(name, array)
             cmd += ["--input", name]
-        cmd += list(args)
+        cmd += list(args) + EXTRA_ARGS
         proc = subprocess.run(cmd, capture_output=True, text=True)
         self.stdout = proc.stdout
         if expect_error is not None:

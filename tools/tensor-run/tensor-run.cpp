@@ -52,6 +52,12 @@ static cl::opt<bool> tileContractions(
     "tile-contractions",
     cl::desc("Tile and vectorize contractions for the CPU (default true)"),
     cl::init(true));
+static cl::opt<bool> emulateGpuKernels(
+    "emulate-gpu-kernels",
+    cl::desc("On the CPU, run matrix products and row reductions as the "
+             "GPU's kernels do, block by block and warp by warp (a test of "
+             "the GPU kernels)"),
+    cl::init(false));
 static cl::opt<bool> parallelLoops(
     "parallel",
     cl::desc("Run parallel loops on the runtime's thread pool (default "
@@ -247,6 +253,7 @@ static int compile(Run &run) {
   mlir::kiln::CompileOptions options;
   options.target = run.target;
   options.tileContractions = tileContractions;
+  options.emulateGpuKernels = emulateGpuKernels;
   options.threads = parallelLoops;
   options.optLevel = optLevel;
   options.printIRAfterAll = printIR;

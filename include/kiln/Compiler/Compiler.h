@@ -45,6 +45,10 @@ struct CompileOptions {
   bool tileContractions = true;
   /// Run parallel loops on the runtime's threads (see CpuCodegenOptions).
   bool threads = true;
+  /// For Target::CPU: run matrix products and row reductions as the GPU's
+  /// kernels compute them, in host loops: a test of the GPU kernels (see
+  /// CpuCodegenOptions).
+  bool emulateGpuKernels = false;
   /// For Target::CUDA: the GPU architecture the kernels are compiled for
   /// (sm_80, sm_90, sm_90a, ...) and their form: "isa" (PTX, which the
   /// driver compiles for the GPU it runs on), "bin" (a cubin for `gpuChip`

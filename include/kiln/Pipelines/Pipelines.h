@@ -69,6 +69,11 @@ struct CpuCodegenOptions {
   /// Run parallel loops on the runtime's thread pool (off: on the calling
   /// thread only).
   bool threads = true;
+  /// A test of the GPU's kernels on the CPU: matrix products and row
+  /// reductions are built as the GPU kernels would compute them, in host
+  /// loops (kiln-gpu-tile-contractions and kiln-gpu-warp-reductions with
+  /// `emulate`), instead of being compiled for the CPU.
+  bool emulateGpuKernels = false;
 };
 
 /// Options of the whole CPU pipeline.
@@ -95,6 +100,9 @@ struct GpuCodegenOptions {
   std::string toolkit;
   /// Threads per block of an elementwise kernel.
   int64_t blockSize = 256;
+  /// Tile matrix products through shared memory
+  /// (kiln-gpu-tile-contractions); off: one thread per output element.
+  bool tileContractions = true;
 };
 
 struct GpuPipelineOptions {

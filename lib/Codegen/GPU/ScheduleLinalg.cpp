@@ -13,6 +13,7 @@
 
 #include "GpuEntries.h"
 #include "GpuMemory.h"
+#include "Reductions.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
 
@@ -68,21 +69,7 @@ scalarReduction(linalg::GenericOp op) {
   auto out = dyn_cast<MemRefType>(op.getDpsInitOperand(0)->get().getType());
   if (!out || out.getRank() != 0)
     return std::nullopt;
-  SmallVector<Operation *, 4> combiners;
-  if (!matchReduction(op.getRegionOutputArgs(), 0, combiners) ||
-      combiners.size() != 1)
-    return std::nullopt;
-  Operation *combiner = combiners.front();
-  if (!isa<arith::AddFOp, arith::AddIOp, arith::MulFOp, arith::MulIOp,
-           arith::MaximumFOp, arith::MinimumFOp, arith::MaxNumFOp,
-           arith::MinNumFOp, arith::MaxSIOp, arith::MinSIOp, arith::MaxUIOp,
-           arith::MinUIOp, arith::AndIOp, arith::OrIOp, arith::XOrIOp>(
-          combiner))
-    return std::nullopt;
-  std::optional<TypedAttr> neutral = arith::getNeutralElement(combiner);
-  if (!neutral)
-    return std::nullopt;
-  return std::make_pair(combiner, *neutral);
+  return kiln::reorderableCombiner(op);
 }
 
 /// `combiner` applied to `a` and `b` (it is commutative).

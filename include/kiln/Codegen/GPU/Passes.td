@@ -170,6 +170,107 @@ def KilnGPUMergeKernelModules
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def KilnGPUTileContractions
+    : Pass<"kiln-gpu-tile-contractions", "::mlir::ModuleOp"> {
+  let summary = "Tiles matrix products through shared memory, a block of "
+                "outputs per thread";
+  let description = [{
+    Runs on buffers, before `kiln-gpu-schedule-linalg`, on the entry points
+    compiled for a GPU. Each linalg contraction with one M, one N and one K
+    loop and at most one batch loop, indexed by projected permutations
+    (`linalg.matmul`, a batched matmul, either operand transposed), whose
+    body is `acc + a * b` in one element type, becomes one `gpu.launch`:
+
+    - a block of 16 x 16 threads computes a 64 x 64 tile of the output
+      (grid: N tiles in x, M tiles in y, the batch in z), each thread a
+      4 x 4 block of it in registers: rows `ty + 16 i`, columns
+      `tx + 16 j`, so that each half-warp stores 16 consecutive outputs;
+      a product with at least `large-tiles-from` outputs known at compile
+      time (default 2^22, e.g. 2048 x 2048) gets 128 x 128 tiles, 8 x 8
+      per thread, K steps of 8: twice the multiply-adds per value read
+      from shared memory;
+    - K is walked in steps of 16: the block copies the A tile (64 x 16) and
+      the B tile (16 x 64) into shared memory (workgroup attributions,
+      depth-major, rows padded by one element so that neither the copies
+      nor the reads conflict on banks), consecutive threads taking
+      consecutive elements of each operand's innermost index; a barrier;
+      16 steps of the 4 x 4 outer product from shared memory, unrolled;
+      a barrier;
+    - elements outside the operands are loaded as zero, and the last,
+      partial K step runs a loop over the depth that is left, so every
+      output is its initial value plus exactly the untiled product's terms
+      in the same order; outputs outside the result are not stored.
+
+    Other contractions (several M/N/K loops, other bodies, mixed types)
+    keep the generic mapping: one thread per output element.
+
+    With `emulate`, the same kernel is built as host loops instead, in every
+    function (for the CPU pipeline): block by block, each phase between two
+    barriers run for all 256 threads in turn, the shared tiles and the
+    threads' accumulators in stack buffers. It computes what the kernel
+    computes, with the same indices, so the tests check the kernel's
+    tiling against NumPy on a machine without a GPU.
+  }];
+  let options = [
+    Option<"emulate", "emulate", "bool", /*default=*/"false",
+           "Build the kernel as host loops (a test on the CPU)">,
+    Option<"largeTilesFrom", "large-tiles-from", "int64_t",
+           /*default=*/"4194304",
+           "Outputs (known at compile time) from which a product gets "
+           "128 x 128 tiles">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
+def KilnGPUWarpReductions
+    : Pass<"kiln-gpu-warp-reductions", "::mlir::ModuleOp"> {
+  let summary = "A warp per output element of a reduction along the "
+                "innermost loops";
+  let description = [{
+    Runs on buffers, before `kiln-gpu-schedule-linalg`, on the entry points
+    compiled for a GPU. A linalg op with one output, parallel and reduction
+    loops, every input array indexed innermost by a reduction loop (a row
+    of contiguous elements: a softmax's maxima and sums, a log-sum-exp, a
+    mean over the last axis),
+    a row of at least 32 elements (or of open length), one commutative,
+    associative combiner (the list of `kiln-gpu-schedule-linalg`) and an
+    `f32`, `f64`, `i32` or `i64` output becomes one `gpu.launch` with a
+    warp per output element, 8 warps per block: lane `l` combines elements
+    `l`, `l + 32`, ... of its row (row-major over the reduction loops,
+    starting from the combiner's neutral element, through the op's own
+    body), five `gpu.shuffle xor` steps give every lane the row's total,
+    and lane 0 combines it with the output element. The whole warp takes
+    the same output, so the bounds check keeps its lanes together.
+    Reductions along an outer axis (a column sum, a bias gradient) keep a
+    thread per output, whose neighbours read neighbouring elements.
+
+    A whole tensor reduced to a scalar (a loss's sum, a global norm) of at
+    least 16384 elements, or of open size, becomes two kernels instead of
+    one block: a grid of `min(ceil(n / 4096), 1024)` blocks of 8 warps,
+    warp `w`'s lanes combining elements `32 w + lane`, then every
+    `32 x warps` further, each warp's total (five shuffles) written to a
+    `gpu.alloc`ed buffer of partials; then one warp combines the partials
+    and lane 0 the total with the output.
+
+    With `emulate`, the kernel is built as host loops in every function:
+    output by output, each lane's share in turn, then each shuffle step as
+    an exchange through a buffer of 32 values (a test of the kernel's
+    indexing on the CPU).
+  }];
+  let options = [
+    Option<"emulate", "emulate", "bool", /*default=*/"false",
+           "Build the kernel as host loops (a test on the CPU)">,
+  ];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def KilnGPUScheduleLinalg
     : Pass<"kiln-gpu-schedule-linalg", "::mlir::ModuleOp"> {
   let summary = "Orders each linalg op's loops for the GPU; serial kernels "
@@ -192,9 +293,9 @@ def KilnGPUScheduleLinalg
       iterations (row-major, from the combiner's neutral element), the
       partial results meet in shared memory (a workgroup attribution) and
       are combined in a tree of 8 levels with a barrier after each, and
-      thread 0 combines the total with the output's value. One block uses
-      one multiprocessor: a grid of blocks with a second pass is the
-      planned step for very large tensors;
+      thread 0 combines the total with the output's value. (Tensors of
+      16384 elements or more, in the types a shuffle carries, are spread
+      over a grid by `kiln-gpu-warp-reductions` first);
     - any other op with no parallel loop (a 0-d computation, an argmax to a
       scalar) is put into a `gpu.launch` of one block of one thread, which
       runs it as loops.

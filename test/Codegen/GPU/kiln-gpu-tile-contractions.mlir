@@ -1,0 +1,115 @@
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions | FileCheck %s
+
+// A matmul with sizes that are not multiples of the tiles: a grid of
+// ceil(N / 64) x ceil(M / 64) blocks of 16 x 16 threads, two padded shared
+// tiles, the output loaded into 16 accumulators, K walked in steps of 16
+// with two barriers per step, the whole step unrolled (16 x 16 multiply-
+// adds) and the partial last step a loop; guarded stores.
+// CHECK-LABEL: func.func @matmul
+// CHECK-DAG: %[[C100:.*]] = arith.constant 100 : index
+// CHECK-DAG: %[[C70:.*]] = arith.constant 70 : index
+// CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
+// CHECK: %[[GX:.*]] = arith.ceildivui %[[C70]], %[[C64]]
+// CHECK: %[[GY:.*]] = arith.ceildivui %[[C100]], %c64
+// CHECK: %[[C16:.*]] = arith.constant 16 : index
+// CHECK: gpu.launch blocks({{.*}}) in (%{{[a-z0-9_]+}} = %[[GXM:[a-z0-9_]+]], {{.*}}) threads({{.*}}) in (%{{[a-z0-9_]+}} = %[[C16]], %{{[a-z0-9_]+}} = %[[C16]], %{{[a-z0-9_]+}} = %{{[a-z0-9_]+}}) workgroup(%[[A:[a-z0-9_]+]] : memref<16x65xf32, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<16x65xf32, #gpu.address_space<workgroup>>)
+// CHECK-COUNT-16: memref.load %arg2
+// CHECK: scf.for %[[K0:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(
+// CHECK-COUNT-4: memref.store {{.*}}, %[[A]]
+// CHECK-COUNT-4: memref.store {{.*}}, %[[B]]
+// CHECK: gpu.barrier
+// CHECK: scf.if
+// CHECK-COUNT-256: arith.addf
+// CHECK: } else {
+// CHECK: scf.for
+// CHECK-COUNT-16: arith.addf
+// CHECK: gpu.barrier
+// CHECK-COUNT-16: memref.store {{.*}}, %arg2
+// CHECK-NOT: linalg.matmul
+func.func @matmul(%a: memref<100x30xf32>, %b: memref<30x70xf32>, %c: memref<100x70xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<100x30xf32>, tensor<30x70xf32>], outputs = [tensor<100x70xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.matmul ins(%a, %b : memref<100x30xf32>, memref<30x70xf32>) outs(%c : memref<100x70xf32>)
+  return
+}
+
+// -----
+
+// Indices follow the indexing maps: a batched product with B transposed
+// (b[batch, n, k]) reads B at [block z, column, depth]; the batch is the
+// grid's z. Open extents come from memref.dim.
+// CHECK-LABEL: func.func @batch_transposed
+// CHECK: %[[M:.*]] = memref.dim %arg0, %c1
+// CHECK: gpu.launch blocks(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %[[BZ:[a-z0-9_]+]]) in
+// CHECK: memref.load %arg1[%[[BZ]], %{{.*}}, %{{.*}}] : memref<3x8x?xf64>
+// CHECK: scf.for
+#a = affine_map<(b, m, n, k) -> (b, m, k)>
+#bt = affine_map<(b, m, n, k) -> (b, n, k)>
+#c = affine_map<(b, m, n, k) -> (b, m, n)>
+func.func @batch_transposed(%a: memref<3x?x?xf64>, %b: memref<3x8x?xf64>, %c: memref<3x?x8xf64>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<3x?x?xf64>, tensor<3x8x?xf64>], outputs = [tensor<3x?x8xf64>], variables = [], checks = [], device = cuda>} {
+  linalg.generic {indexing_maps = [#a, #bt, #c], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<3x?x?xf64>, memref<3x8x?xf64>) outs(%c : memref<3x?x8xf64>) {
+  ^bb0(%x: f64, %y: f64, %acc: f64):
+    %p = arith.mulf %x, %y : f64
+    %s = arith.addf %acc, %p : f64
+    linalg.yield %s : f64
+  }
+  return
+}
+
+// -----
+
+// Not this pass's: a body that is not acc + a * b (a max-plus product), a
+// contraction with two reduction loops, and a product outside GPU code.
+// CHECK-LABEL: func.func @max_plus
+// CHECK-NOT: gpu.launch
+// CHECK: linalg.generic
+// CHECK-LABEL: func.func @two_reductions
+// CHECK-NOT: gpu.launch
+// CHECK: linalg.generic
+// CHECK-LABEL: func.func @on_the_cpu
+// CHECK-NOT: gpu.launch
+// CHECK: linalg.matmul
+#a2 = affine_map<(m, n, k) -> (m, k)>
+#b2 = affine_map<(m, n, k) -> (k, n)>
+#c2 = affine_map<(m, n, k) -> (m, n)>
+func.func @max_plus(%a: memref<4x5xf32>, %b: memref<5x6xf32>, %c: memref<4x6xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<4x5xf32>, tensor<5x6xf32>], outputs = [tensor<4x6xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.generic {indexing_maps = [#a2, #b2, #c2], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<4x5xf32>, memref<5x6xf32>) outs(%c : memref<4x6xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.addf %x, %y : f32
+    %s = arith.maximumf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+#a3 = affine_map<(m, n, k, l) -> (m, k, l)>
+#b3 = affine_map<(m, n, k, l) -> (k, l, n)>
+#c3 = affine_map<(m, n, k, l) -> (m, n)>
+func.func @two_reductions(%a: memref<4x5x2xf32>, %b: memref<5x2x6xf32>, %c: memref<4x6xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<4x5x2xf32>, tensor<5x2x6xf32>], outputs = [tensor<4x6xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.generic {indexing_maps = [#a3, #b3, #c3], iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
+      ins(%a, %b : memref<4x5x2xf32>, memref<5x2x6xf32>) outs(%c : memref<4x6xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+func.func @on_the_cpu(%a: memref<4x5xf32>, %b: memref<5x6xf32>, %c: memref<4x6xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<4x5xf32>, tensor<5x6xf32>], outputs = [tensor<4x6xf32>], variables = [], checks = [], device = cpu>} {
+  linalg.matmul ins(%a, %b : memref<4x5xf32>, memref<5x6xf32>) outs(%c : memref<4x6xf32>)
+  return
+}
+
+// -----
+
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions=large-tiles-from=7000 | FileCheck %s --check-prefix=LARGE
+// A product of at least large-tiles-from outputs: 128 x 128 tiles, 8 x 8
+// outputs per thread (64 accumulators), K steps of 8 (8 x 64 multiply-adds
+// unrolled); smaller ones keep 64 x 64.
+// LARGE-LABEL: func.func @matmul
+// LARGE: workgroup(%{{[a-z0-9_]+}} : memref<8x129xf32, #gpu.address_space<workgroup>>, %{{[a-z0-9_]+}} : memref<8x129xf32, #gpu.address_space<workgroup>>)
+// LARGE-COUNT-64: memref.load %arg2
+// LARGE: scf.if
+// LARGE-COUNT-512: arith.addf
+// LARGE: } else {
+// LARGE-LABEL: func.func @batch_transposed
+// LARGE: memref<16x65xf64, #gpu.address_space<workgroup>>

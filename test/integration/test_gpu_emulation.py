@@ -1,0 +1,210 @@
+"""The GPU's tiled matrix products (kiln-gpu-tile-contractions) checked on
+the CPU: tensor-run --emulate-gpu-kernels builds each product as the
+kernel's blocks and threads, run one after another on the host with the
+kernel's own indices, shared tiles and per-thread accumulators; NumPy is the
+oracle. Shapes cover whole and partial tiles in every dimension, transposed
+operands (gradients), batches, open extents and integers. The kernels
+themselves run on a GPU machine (scripts/gpu-check.sh)."""
+
+import numpy as np
+import pytest
+
+from conftest import tensor_type
+
+EMULATE = ["--emulate-gpu-kernels"]
+
+
+def product(runner, a, b, transpose_a=False, transpose_b=False, open_rows=False):
+    at = a.T if transpose_a else a
+    bt = b.T if transpose_b else b
+    m, k = at.shape
+    n = bt.shape[1]
+    out = tensor_type((m, n), a.dtype)
+    ta, tb = tensor_type(a.shape, a.dtype), tensor_type(b.shape, b.dtype)
+    if open_rows:
+        ta = ta.replace(f"tensor<{a.shape[0]}x", "tensor<?x")
+        out = out.replace(f"tensor<{m}x", "tensor<?x")
+    x, y = "%a", "%b"
+    body = ""
+    if transpose_a:
+        body += f"  %at = kiln.transpose %a {{permutation = array<i64: 1, 0>}} : {ta} -> {tensor_type(at.shape, a.dtype)}\n"
+        x = "%at"
+    if transpose_b:
+        body += f"  %bt = kiln.transpose %b {{permutation = array<i64: 1, 0>}} : {tb} -> {tensor_type(bt.shape, b.dtype)}\n"
+        y = "%bt"
+    xt = tensor_type(at.shape, a.dtype) if transpose_a else ta
+    yt = tensor_type(bt.shape, b.dtype) if transpose_b else tb
+    mlir = (f"func.func @f(%a: {ta}, %b: {tb}) -> {out} {{\n{body}"
+            f"  %c = kiln.matmul {x}, {y} : {xt}, {yt} -> {out}\n"
+            f"  return %c : {out}\n}}\n")
+    return runner.run(mlir, [a, b], args=EMULATE)[0]
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (64, 16, 64), (100, 30, 70), (130, 33, 129),
+                                   (7, 64, 3), (65, 17, 200),
+                                   # 2^22 outputs or more: 128 x 128 tiles, 8 x 8
+                                   # per thread, K steps of 8 (two whole, one partial)
+                                   (2050, 20, 2100)])
+def test_tiled_matmul_shapes(runner, m, k, n):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    got = product(runner, a, b)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("transpose_a,transpose_b", [(True, False), (False, True), (True, True)])
+def test_tiled_matmul_transposed(runner, transpose_a, transpose_b):
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((37, 90) if transpose_a else (90, 37))
+    b = rng.standard_normal((70, 37) if transpose_b else (37, 70))
+    got = product(runner, a, b, transpose_a, transpose_b)
+    want = (a.T if transpose_a else a) @ (b.T if transpose_b else b)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_tiled_matmul_open_rows_and_integers(runner):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((77, 20)).astype(np.float32)
+    b = rng.standard_normal((20, 66)).astype(np.float32)
+    got = product(runner, a, b, open_rows=True)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-5)
+    ai = rng.integers(-50, 50, (33, 45)).astype(np.int32)
+    bi = rng.integers(-50, 50, (45, 19)).astype(np.int32)
+    np.testing.assert_array_equal(product(runner, ai, bi), ai @ bi)
+
+
+def test_tiled_batch_matmul(runner):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((3, 70, 9))
+    b = rng.standard_normal((3, 9, 65))
+    t = [tensor_type(x.shape, x.dtype) for x in (a, b)] + [tensor_type((3, 70, 65), np.float64)]
+    mlir = (f"func.func @f(%a: {t[0]}, %b: {t[1]}) -> {t[2]} {{\n"
+            f"  %c = kiln.batch_matmul %a, %b : {t[0]}, {t[1]} -> {t[2]}\n"
+            f"  return %c : {t[2]}\n}}\n")
+    got = runner.run(mlir, [a, b], args=EMULATE)[0]
+    np.testing.assert_allclose(got, a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_tiled_matmul_gradients(runner):
+    """A dense layer's gradients: x^T g and g W^T are products with a
+    transposed operand."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((50, 21)).astype(np.float32)
+    w = rng.standard_normal((21, 66)).astype(np.float32)
+    g = rng.standard_normal((50, 66)).astype(np.float32)
+    tx, tw, tg = (tensor_type(v.shape, v.dtype) for v in (x, w, g))
+    mlir = f"""
+func.func @f(%x: {tx}, %w: {tw}, %g: {tg}) -> tensor<f32> {{
+  %y = kiln.matmul %x, %w : {tx}, {tw} -> {tg}
+  %p = kiln.mul %y, %g : {tg}, {tg} -> {tg}
+  %s = kiln.reduce_sum %p {{axes = array<i64: 0, 1>}} : {tg} -> tensor<f32>
+  return %s : tensor<f32>
+}}
+func.func @g(%x: {tx}, %w: {tw}, %g: {tg}) -> ({tx}, {tw}) {{
+  %dx, %dw = kiln.grad @f(%x, %w, %g) {{wrt = array<i64: 0, 1>}} : ({tx}, {tw}, {tg}) -> ({tx}, {tw})
+  return %dx, %dw : {tx}, {tw}
+}}
+"""
+    dx, dw = runner.run(mlir, [x, w, g], entry="g", args=EMULATE)
+    np.testing.assert_allclose(dx, g.astype(np.float64) @ w.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, x.T.astype(np.float64) @ g, rtol=1e-4, atol=1e-4)
+
+
+def reduce_module(op, shape, axes, dtype, out_shape):
+    tin, tout = tensor_type(shape, dtype), tensor_type(out_shape, dtype)
+    axes_text = ", ".join(str(a) for a in axes)
+    return (f"func.func @f(%x: {tin}) -> {tout} {{\n"
+            f"  %r = kiln.{op} %x {{axes = array<i64: {axes_text}>}} : {tin} -> {tout}\n"
+            f"  return %r : {tout}\n}}\n")
+
+
+@pytest.mark.parametrize("op,numpy_op", [("reduce_sum", np.sum), ("reduce_max", np.max),
+                                         ("reduce_mean", np.mean), ("reduce_min", np.min)])
+@pytest.mark.parametrize("shape,axes", [((100, 300), (1,)), ((5, 7, 40), (2,)),
+                                        ((4, 9, 33), (1, 2)), ((3, 1000), (1,))])
+def test_warp_row_reductions(runner, op, numpy_op, shape, axes):
+    """Reductions over the innermost axes (a warp per output on the GPU):
+    rows longer and shorter than a warp's 32 lanes, not multiples of 32,
+    over two axes."""
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    x = rng.standard_normal(shape).astype(np.float32)
+    out_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
+    got = runner.run(reduce_module(op, shape, axes, np.float32, out_shape), [x],
+                     args=EMULATE)[0]
+    np.testing.assert_allclose(got, numpy_op(x.astype(np.float64), axis=axes), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_warp_row_reductions_f64_and_integers(runner):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((20, 77))
+    got = runner.run(reduce_module("reduce_sum", x.shape, (1,), np.float64, (20,)), [x],
+                     args=EMULATE)[0]
+    np.testing.assert_allclose(got, x.sum(1), rtol=1e-12)
+    xi = rng.integers(-1000, 1000, (13, 65)).astype(np.int32)
+    got = runner.run(reduce_module("reduce_max", xi.shape, (1,), np.int32, (13,)), [xi],
+                     args=EMULATE)[0]
+    np.testing.assert_array_equal(got, xi.max(1))
+
+
+def test_warp_softmax_and_cross_entropy(runner):
+    """A softmax and a sparse cross-entropy with its gradient: row maxima and
+    row sums of exponentials, as a training step computes them."""
+    rng = np.random.default_rng(4)
+    logits = (rng.standard_normal((64, 100)) * 3).astype(np.float32)
+    labels = rng.integers(0, 100, 64).astype(np.int32)
+    t, tl, tv = tensor_type(logits.shape, np.float32), tensor_type((64,), np.int32), \
+        tensor_type((64,), np.float32)
+    mlir = f"""
+func.func @softmax(%x: {t}) -> {t} {{
+  %s = kiln.softmax %x {{axis = 1 : i64}} : {t} -> {t}
+  return %s : {t}
+}}
+func.func @loss(%x: {t}, %y: {tl}) -> tensor<f32> {{
+  %l = kiln.sparse_softmax_cross_entropy %x, %y : {t}, {tl} -> {tv}
+  %m = kiln.reduce_mean %l {{axes = array<i64: 0>}} : {tv} -> tensor<f32>
+  return %m : tensor<f32>
+}}
+func.func @grad(%x: {t}, %y: {tl}) -> {t} {{
+  %g = kiln.grad @loss(%x, %y) {{wrt = array<i64: 0>}} : ({t}, {tl}) -> {t}
+  return %g : {t}
+}}
+"""
+    x64 = logits.astype(np.float64)
+    e = np.exp(x64 - x64.max(1, keepdims=True))
+    p = e / e.sum(1, keepdims=True)
+    got = runner.run(mlir, [logits], entry="softmax", args=EMULATE)[0]
+    np.testing.assert_allclose(got, p, rtol=1e-5, atol=1e-6)
+    loss = runner.run(mlir, [logits, labels], entry="loss", args=EMULATE)[0]
+    np.testing.assert_allclose(loss, -np.log(p[np.arange(64), labels]).mean(), rtol=1e-5)
+    grad = runner.run(mlir, [logits, labels], entry="grad", args=EMULATE)[0]
+    onehot = np.eye(100)[labels]
+    np.testing.assert_allclose(grad, (p - onehot) / 64, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("op,numpy_op,shape,dtype", [
+    ("reduce_sum", np.sum, (100000,), np.float32),
+    ("reduce_max", np.max, (3, 50001), np.float32),
+    ("reduce_mean", np.mean, (129, 130), np.float64),
+    ("reduce_sum", np.sum, (20000,), np.int64),
+    ("reduce_min", np.min, (5000000,), np.float32),  # the most blocks (1024)
+])
+def test_grid_reductions_to_a_scalar(runner, op, numpy_op, shape, dtype):
+    """Whole tensors of 16384 elements or more to a scalar: a grid of blocks
+    of warps writing partial results, then one warp combining them."""
+    rng = np.random.default_rng(sum(shape))
+    if np.dtype(dtype).kind == "i":
+        x = rng.integers(-10**6, 10**6, shape).astype(dtype)
+    else:
+        x = rng.standard_normal(shape).astype(dtype)
+    axes = tuple(range(len(shape)))
+    got = runner.run(reduce_module(op, shape, axes, dtype, ()), [x], args=EMULATE)[0]
+    want = numpy_op(x.astype(np.float64) if x.dtype.kind == "f" else x)
+    if x.dtype.kind == "i":
+        assert got == want
+    else:
+        # A sum in another order: within rounding of the sum of magnitudes.
+        scale = np.abs(x.astype(np.float64)).sum() / x.size if op != "reduce_sum" else \
+            np.abs(x.astype(np.float64)).sum()
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * scale + 1e-12)
