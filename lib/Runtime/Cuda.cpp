@@ -109,6 +109,15 @@ struct Staging {
   bool ready = false, failed = false; // set up; could not be set up
 };
 
+/// A module of compiled GPU code: its image (a cubin, a fat binary or PTX
+/// text), loaded on each GPU the first time a kernel of it is looked up
+/// there (a module belongs to one context), or why that failed.
+struct KernelModule {
+  const void *image = nullptr;
+  std::map<int32_t, CUmodule> loaded;     // by ordinal
+  std::map<int32_t, std::string> failed;  // by ordinal: the load's error
+};
+
 /// One GPU: its driver handle, its primary context once retained, and its
 /// cache of free blocks by size class.
 struct Gpu {
@@ -255,47 +264,72 @@ public:
   }
 
   // Kernels: the host calls that compiled GPU code makes (see below). They
-  // run on cuda:0, the device of every GPU entry, in its primary context.
-  // A failure is recorded for kiln_executable_invoke to report (the
-  // generated code has no status to return it through).
+  // run on the GPU of the entry being called (setKernelDevice; cuda:0
+  // outside a call), in its primary context. A failure is recorded for
+  // kiln_executable_invoke to report (the generated code has no status to
+  // return it through).
 
-  /// Loads a module (a cubin, a fat binary or PTX text, which the driver
-  /// compiles for the GPU).
-  CUmodule loadModule(const void *data) {
-    CUmodule module = nullptr;
-    std::string what = "cannot load the module's GPU kernels";
-    if (kiln_status_t s = startKernelCall())
-      return failLoad(s), nullptr;
-    CUresult result = driver.moduleLoadData(&module, data);
-    leave();
-    if (result != kSuccess)
-      failLoad(error(result, KILN_INTERNAL, what + " on cuda:0"));
+  /// The GPU the kernel calls of this thread run on.
+  static void setKernelDevice(int32_t ordinal) { kernelOrdinal = ordinal; }
+
+  /// A module (a cubin, a fat binary or PTX text, which the driver
+  /// compiles for the GPU): loaded on a GPU when a kernel of it is first
+  /// looked up there.
+  KernelModule *loadModule(const void *data) {
+    auto *module = new KernelModule;
+    module->image = data;
     return module;
   }
 
-  void unloadModule(CUmodule module) {
-    if (!module || enterDevice0())
+  void unloadModule(KernelModule *module) {
+    if (!module)
       return;
-    (void)driver.moduleUnload(module);
-    leave();
-  }
-
-  CUfunction function(CUmodule module, const char *name) {
-    std::string what = std::string("cannot find kernel '") + name + "'";
-    if (!module) {
-      std::string why;
+    for (auto &[ordinal, loaded] : module->loaded) {
       {
         std::lock_guard<std::mutex> guard(lock);
-        why = loadError.empty() ? "no reason recorded" : loadError;
+        if (enter(gpus[static_cast<size_t>(ordinal)]))
+          continue;
       }
-      fail(KILN_UNAVAILABLE,
-           what + ": the module's kernels were not loaded (" + why + ")");
-      return nullptr;
+      (void)driver.moduleUnload(loaded);
+      leave();
     }
-    CUfunction function = nullptr;
+    delete module;
+  }
+
+  CUfunction function(KernelModule *module, const char *name) {
+    std::string what = std::string("cannot find kernel '") + name + "'";
     if (kiln_status_t s = startKernelCall())
       return fail(s), nullptr;
-    CUresult result = driver.moduleGetFunction(&function, module, name);
+    int32_t ordinal = kernelOrdinal;
+    CUmodule loaded = nullptr;
+    {
+      std::lock_guard<std::mutex> guard(moduleLock);
+      auto found = module->loaded.find(ordinal);
+      if (found != module->loaded.end()) {
+        loaded = found->second;
+      } else if (auto why = module->failed.find(ordinal);
+                 why != module->failed.end()) {
+        leave();
+        fail(KILN_UNAVAILABLE, what + ": the module's kernels were not "
+                                      "loaded (" +
+                                   why->second + ")");
+        return nullptr;
+      } else {
+        CUresult result = driver.moduleLoadData(&loaded, module->image);
+        if (result != kSuccess) {
+          kiln_status_t status = error(
+              result, KILN_INTERNAL,
+              "cannot load the module's GPU kernels on " + device(ordinal));
+          module->failed[ordinal] = kiln_status_message(status);
+          leave();
+          fail(status);
+          return nullptr;
+        }
+        module->loaded[ordinal] = loaded;
+      }
+    }
+    CUfunction function = nullptr;
+    CUresult result = driver.moduleGetFunction(&function, loaded, name);
     leave();
     if (result != kSuccess)
       fail(error(result, KILN_INTERNAL, what));
@@ -331,6 +365,7 @@ public:
       }
     if (kiln_status_t s = startKernelCall())
       return fail(s);
+    int32_t ordinal = kernelOrdinal;
     CUresult result = driver.launchKernel(
         function, static_cast<unsigned>(grid[0]),
         static_cast<unsigned>(grid[1]), static_cast<unsigned>(grid[2]),
@@ -339,7 +374,8 @@ public:
         stream, params, extra);
     leave();
     if (result != kSuccess)
-      fail(error(result, KILN_INTERNAL, "cannot launch a kernel on cuda:0"));
+      fail(error(result, KILN_INTERNAL,
+                 "cannot launch a kernel on " + device(ordinal)));
   }
 
   void synchronize(CUstream stream) {
@@ -349,8 +385,8 @@ public:
     leave();
     if (result != kSuccess)
       fail(error(result, KILN_INTERNAL,
-                 "a kernel on cuda:0 failed (reported when its stream "
-                 "finished)"));
+                 "a kernel on " + device(kernelOrdinal) +
+                     " failed (reported when its stream finished)"));
   }
 
   /// A copy that compiled GPU code makes (gpu.memcpy: a value a kernel
@@ -368,46 +404,48 @@ public:
     if (result != kSuccess)
       fail(error(result, KILN_INTERNAL,
                  "cannot copy " + std::to_string(bytes) +
-                     " bytes for compiled code on cuda:0"));
+                     " bytes for compiled code on " + device(kernelOrdinal)));
   }
 
   void destroyStream(CUstream stream) {
-    if (!stream || enterDevice0())
+    if (!stream || enterKernelDevice())
       return;
     (void)driver.streamDestroy(stream);
     leave();
   }
 
-  /// A temporary of compiled GPU code (gpu.alloc): a block of cuda:0's
-  /// cache, remembered until `freeForKernels`.
+  /// A temporary of compiled GPU code (gpu.alloc): a block of the kernel
+  /// device's cache, remembered until `freeForKernels`.
   void *allocateForKernels(uint64_t bytes) {
+    int32_t ordinal = kernelOrdinal;
     kiln_status_t s = available();
-    if (!s && gpus.empty())
+    if (!s && static_cast<size_t>(ordinal) >= gpus.size())
       s = kiln_status_create(KILN_UNAVAILABLE,
-                             "there is no CUDA device for temporaries");
+                             "there is no CUDA device %s for temporaries",
+                             device(ordinal).c_str());
     Allocation allocation;
     if (!s)
-      s = allocate(0, static_cast<size_t>(bytes), &allocation);
+      s = allocate(ordinal, static_cast<size_t>(bytes), &allocation);
     if (s) {
       fail(kiln_status_annotate(s, "cannot allocate a temporary"));
       return nullptr;
     }
     std::lock_guard<std::mutex> guard(lock);
-    temporaries[allocation.data] = allocation;
+    temporaries[allocation.data] = {ordinal, allocation};
     return allocation.data;
   }
 
   void freeForKernels(void *data) {
-    Allocation allocation;
+    std::pair<int32_t, Allocation> temporary;
     {
       std::lock_guard<std::mutex> guard(lock);
       auto found = temporaries.find(data);
       if (found == temporaries.end())
         return;
-      allocation = found->second;
+      temporary = found->second;
       temporaries.erase(found);
     }
-    release(0, allocation);
+    release(temporary.first, temporary.second);
   }
 
   /// The first failure recorded on this thread since the last call, or
@@ -535,19 +573,25 @@ private:
     return kSuccess;
   }
 
-  /// Makes cuda:0's context current for a kernel call, or says why not.
+  static std::string device(int32_t ordinal) {
+    return "cuda:" + std::to_string(ordinal);
+  }
+
+  /// Makes the kernel device's context current for a kernel call, or says
+  /// why not.
   kiln_status_t startKernelCall() {
     if (kiln_status_t s = available())
       return s;
-    if (gpus.empty())
+    if (static_cast<size_t>(kernelOrdinal) >= gpus.size())
       return kiln_status_create(KILN_UNAVAILABLE,
-                                "there is no CUDA device to run kernels on");
+                                "there is no CUDA device %s to run kernels on",
+                                device(kernelOrdinal).c_str());
     std::lock_guard<std::mutex> guard(lock);
-    return enter(gpus[0]);
+    return enter(gpus[static_cast<size_t>(kernelOrdinal)]);
   }
 
-  /// enterDevice0 for calls that only clean up: true if it failed.
-  bool enterDevice0() {
+  /// startKernelCall for calls that only clean up: true if it failed.
+  bool enterKernelDevice() {
     if (kiln_status_t s = startKernelCall()) {
       kiln_status_free(s);
       return true;
@@ -564,23 +608,15 @@ private:
       pending = status;
   }
 
-  /// fail() for a module load, whose reason is also kept for the launches
-  /// that find no kernel (they may run on another thread).
-  void failLoad(kiln_status_t status) {
-    {
-      std::lock_guard<std::mutex> guard(lock);
-      loadError = kiln_status_message(status);
-    }
-    fail(status);
-  }
-
   static void fail(kiln_status_code_t code, const std::string &message) {
     fail(kiln_status_create(code, "%s", message.c_str()));
   }
 
   static thread_local kiln_status_t pending;
-  std::string loadError; // why the last module load failed (under lock)
-  std::map<void *, Allocation> temporaries; // of compiled code (under lock)
+  static thread_local int32_t kernelOrdinal;
+  std::mutex moduleLock; // guards the KernelModules' loads
+  // Temporaries of compiled code, with their GPU (under lock).
+  std::map<void *, std::pair<int32_t, Allocation>> temporaries;
 
   Cuda() {
     const char *path = std::getenv("KILN_CUDA_DRIVER");
@@ -743,6 +779,7 @@ private:
 };
 
 thread_local kiln_status_t Cuda::pending = nullptr;
+thread_local int32_t Cuda::kernelOrdinal = 0;
 
 // The table's functions.
 
@@ -804,6 +841,10 @@ const DeviceBackend kiln::runtime::kCudaBackend = {
 
 kiln_status_t kiln::runtime::takeKernelError() { return Cuda::takeError(); }
 
+void kiln::runtime::setKernelDevice(int32_t ordinal) {
+  Cuda::setKernelDevice(ordinal);
+}
+
 // The host side of compiled GPU code. `gpu-to-llvm` and the LLVM
 // translation of `gpu.launch_func` emit calls to these functions (the names
 // and signatures of MLIR's CUDA runtime wrappers, which Debian does not
@@ -825,12 +866,12 @@ KILN_RUNTIME_EXPORT void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
 }
 
 KILN_RUNTIME_EXPORT void mgpuModuleUnload(void *module) {
-  Cuda::get().unloadModule(static_cast<CUmodule>(module));
+  Cuda::get().unloadModule(static_cast<KernelModule *>(module));
 }
 
 KILN_RUNTIME_EXPORT void *mgpuModuleGetFunction(void *module,
                                                 const char *name) {
-  return Cuda::get().function(static_cast<CUmodule>(module), name);
+  return Cuda::get().function(static_cast<KernelModule *>(module), name);
 }
 
 KILN_RUNTIME_EXPORT void *mgpuStreamCreate() {

@@ -89,6 +89,10 @@ extern const DeviceBackend kCudaBackend;
 /// thread since the last call, or NULL; clears it (Cuda.cpp).
 kiln_status_t takeKernelError();
 
+/// The GPU the kernel calls of this thread go to (the entry being called
+/// sets it; Cuda.cpp).
+void setKernelDevice(int32_t ordinal);
+
 /// The backend of `type`, or NULL if `type` is not a device type.
 const DeviceBackend *deviceBackend(kiln_device_type_t type);
 

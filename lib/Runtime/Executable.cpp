@@ -66,9 +66,10 @@ struct Entry {
     return numDynamicInputs || numDynamicOutputs || !spec.checks.empty();
   }
 
-  /// The device the entry runs on: the first one of its type (choosing
-  /// among several devices is the GPU backend's to add).
-  kiln_device_t device() const { return {spec.device, 0}; }
+  /// The device the entry runs on: the first one of its type unless
+  /// kiln_executable_set_device chose another.
+  kiln_device_t device() const { return {spec.device, ordinal}; }
+  int32_t ordinal = 0;
 };
 
 /// Formats a declared shape for diagnostics: "[?, 3]".
@@ -466,13 +467,17 @@ static kiln_status_t callEntry(const Call &call) {
   // A GPU entry is host code that launches kernels; what fails in a launch
   // is recorded on this thread (the generated code cannot return it).
   bool gpu = !kiln::runtime::deviceBackend(call.entry->spec.device)->hostMemory;
-  if (gpu)
+  if (gpu) {
     kiln_status_free(kiln::runtime::takeKernelError());
+    kiln::runtime::setKernelDevice(call.entry->ordinal);
+  }
   int32_t rc =
       call.entry->fn(args, call.dims.empty() ? nullptr : call.dims.data());
-  if (gpu)
+  if (gpu) {
+    kiln::runtime::setKernelDevice(0);
     if (kiln_status_t s = kiln::runtime::takeKernelError())
       return kiln_status_annotate(s, "entry '%s'", call.name());
+  }
   if (rc != 0)
     return kiln_status_create(KILN_INTERNAL, "entry '%s' failed with code %d",
                               call.name(), rc);
@@ -604,6 +609,26 @@ int32_t kiln_entry_input_count(const kiln_executable_t *e, int32_t index) {
 int32_t kiln_entry_output_count(const kiln_executable_t *e, int32_t index) {
   const Entry *entry = entryAt(e, index);
   return entry ? static_cast<int32_t>(entry->spec.outputs.size()) : -1;
+}
+
+kiln_status_t kiln_executable_set_device(kiln_executable_t *e,
+                                         kiln_device_t device) {
+  if (!e)
+    return kiln_status_create(KILN_INVALID_ARGUMENT,
+                              "kiln_executable_set_device: the executable is "
+                              "NULL");
+  for (const Entry &entry : e->entries)
+    if (entry.spec.device != device.type)
+      return kiln_status_create(
+          KILN_INVALID_ARGUMENT,
+          "entry '%s' is compiled for %s; it cannot run on %s:%d",
+          entry.spec.name.c_str(), kiln_device_type_name(entry.spec.device),
+          kiln_device_type_name(device.type), device.ordinal);
+  if (kiln_status_t s = kiln_device_check(device))
+    return s;
+  for (Entry &entry : e->entries)
+    entry.ordinal = device.ordinal;
+  return nullptr;
 }
 
 kiln_device_t kiln_entry_device(const kiln_executable_t *e, int32_t index) {

@@ -7,17 +7,24 @@
 // Without a driver: a clear error, no crash.
 // RUN: not env KILN_CACHE_DIR=off KILN_CUDA_DRIVER=/nonexistent/libcuda.so.1 tensor-run --target cuda %s --entry affine --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy 2>&1 | FileCheck %s --check-prefix=NODRIVER
 
-// --device names the same thing; only cuda:0 runs compiled code.
+// --device names the same thing, and any GPU: on the second of two, the
+// kernels are loaded and launched in its context; a GPU that is not there
+// is an error that says how many there are.
 // RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --device cuda:0 %s --entry affine --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy --print 2>&1 | FileCheck %s
-// RUN: not tensor-run --device cuda:1 %s --entry affine 2>&1 | FileCheck %s --check-prefix=ORDINAL
+// RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --device cuda:1 %s --entry affine --input %S/Inputs/x16x64.npy --input %S/Inputs/b64.npy --print 2>&1 | FileCheck %s --check-prefix=SECOND
+// RUN: not env KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda tensor-run --device cuda:2 %s --entry affine 2>&1 | FileCheck %s --check-prefix=ORDINAL
+// RUN: not tensor-run --device cpu:1 %s --entry affine 2>&1 | FileCheck %s --check-prefix=CPU1
 // RUN: not tensor-run --device tpu %s --entry affine 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not tensor-run --device cuda --target cpu %s --entry affine 2>&1 | FileCheck %s --check-prefix=CONTRADICTS
-// ORDINAL: tensor-run: --device cuda:1: compiled code runs on cuda:0 only today
+// SECOND: fake-cuda: launch affine_kernel 4x1x1 256x1x1 0 on device 1
+// SECOND: output 0: {{\[\[}}
+// ORDINAL: device cuda:2 is not available: there are 2 cuda devices
+// CPU1: tensor-run: --device cpu:1: there is one CPU device, cpu:0
 // UNKNOWN: tensor-run: --device tpu: unknown device (cpu, cuda or cuda:N)
 // CONTRADICTS: tensor-run: --device cuda contradicts --target
 
 // CHECK: fake-cuda: load .target sm_90
-// CHECK: fake-cuda: launch affine_kernel 4x1x1 256x1x1 0
+// CHECK: fake-cuda: launch affine_kernel 4x1x1 256x1x1 0 on device 0
 // CHECK: output 0: {{\[\[}}
 // NODRIVER: tensor-run: device cuda:0 is not available: no CUDA driver: cannot load /nonexistent/libcuda.so.1
 func.func @affine(%x: tensor<16x64xf32>, %b: tensor<64xf32>) -> tensor<16x64xf32> {

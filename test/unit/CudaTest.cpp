@@ -566,6 +566,56 @@ TEST(Cuda, EntriesLaunchKernels) {
   kiln_executable_release(e);
 }
 
+TEST(Cuda, EntriesRunOnTheChosenGpu) {
+  kiln_executable_t *e = gpuExecutable();
+  ASSERT_NE(e, nullptr);
+  ASSERT_EQ(kiln_executable_set_device(e, kGpu1), nullptr);
+  EXPECT_EQ(kiln_entry_device(e, 0).ordinal, 1);
+  // Inputs in another GPU's memory are refused, naming both devices.
+  kiln_buffer_t *x0 = create(kGpu0, 300);
+  kiln_buffer_t *y = nullptr;
+  std::string text =
+      message(kiln_executable_invoke(e, "negate_gpu", 1, &x0, 1, &y));
+  EXPECT_TRUE(contains(text, "cuda:0")) << text;
+  EXPECT_TRUE(contains(text, "cuda:1")) << text;
+  // On the second GPU: the module is loaded there (a module belongs to one
+  // context), the kernel launched in its context, the output allocated in
+  // its memory.
+  kiln_buffer_t *x1 = create(kGpu1, 300);
+  size_t mark = fake().calls().size();
+  kiln_status_t s = kiln_executable_invoke(e, "negate_gpu", 1, &x1, 1, &y);
+  ASSERT_EQ(s, nullptr) << message(s);
+  EXPECT_EQ(kiln_buffer_device(y).ordinal, 1);
+  EXPECT_NE(callsSince(mark).find("cuModuleLoadData"), std::string::npos)
+      << callsSince(mark);
+  auto lastDevice = reinterpret_cast<int (*)()>(
+      dlsym(fake().handle, "fake_cuda_last_launch_device"));
+  EXPECT_EQ(lastDevice(), 1);
+  // A second call loads nothing.
+  kiln_buffer_release(y);
+  y = nullptr;
+  mark = fake().calls().size();
+  ASSERT_EQ(kiln_executable_invoke(e, "negate_gpu", 1, &x1, 1, &y), nullptr);
+  EXPECT_EQ(callsSince(mark).find("cuModuleLoadData"), std::string::npos);
+  EXPECT_EQ(lastDevice(), 1);
+  // Errors: another device type, a GPU that is not there.
+  EXPECT_EQ(code(kiln_executable_set_device(e, kCpu)), KILN_INVALID_ARGUMENT);
+  EXPECT_EQ(code(kiln_executable_set_device(e, {KILN_DEVICE_CUDA, 5})),
+            KILN_UNAVAILABLE);
+  EXPECT_EQ(code(kiln_executable_set_device(nullptr, kGpu0)),
+            KILN_INVALID_ARGUMENT);
+  EXPECT_EQ(kiln_entry_device(e, 0).ordinal, 1); // unchanged by the errors
+  // Back on the first GPU, the same module runs there too.
+  ASSERT_EQ(kiln_executable_set_device(e, kGpu0), nullptr);
+  kiln_buffer_release(y);
+  y = nullptr;
+  ASSERT_EQ(kiln_executable_invoke(e, "negate_gpu", 1, &x0, 1, &y), nullptr);
+  EXPECT_EQ(lastDevice(), 0);
+  for (kiln_buffer_t *b : {x0, x1, y})
+    kiln_buffer_release(b);
+  kiln_executable_release(e);
+}
+
 TEST(Cuda, TemporariesOfCompiledCode) {
   // gpu.alloc / gpu.dealloc in compiled code: blocks of cuda:0's cache.
   kiln_pool_stats_t before = stats(kGpu0);

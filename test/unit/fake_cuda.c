@@ -450,6 +450,7 @@ struct CUfunc_st {
 static struct CUfunc_st functions[64];
 static int functionCount;
 static char lastLaunch[256];
+static int lastLaunchDevice = -1;
 static int streams;
 
 EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
@@ -525,8 +526,10 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy,
   pthread_mutex_lock(&lock);
   snprintf(lastLaunch, sizeof(lastLaunch), "%s %ux%ux%u %ux%ux%u %u",
            f->name, gx, gy, gz, bx, by, bz, shared);
+  lastLaunchDevice = current();
   if (env("FAKE_CUDA_TRACE", 0))
-    fprintf(stderr, "fake-cuda: launch %s\n", lastLaunch);
+    fprintf(stderr, "fake-cuda: launch %s on device %d\n", lastLaunch,
+            lastLaunchDevice);
   pthread_mutex_unlock(&lock);
   return SUCCESS;
 }
@@ -571,6 +574,9 @@ EXPORT CUresult cuStreamSynchronize(CUstream stream) {
 
 /* The last launch: "kernel gxXgyXgz bxXbyXbz sharedBytes". */
 EXPORT const char *fake_cuda_last_launch(void) { return lastLaunch; }
+
+/* The device whose context the last launch ran in. */
+EXPORT int fake_cuda_last_launch_device(void) { return lastLaunchDevice; }
 
 /* Streams created and not destroyed. */
 EXPORT int fake_cuda_streams(void) { return streams; }

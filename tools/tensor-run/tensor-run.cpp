@@ -78,8 +78,8 @@ static cl::opt<mlir::kiln::Target>
                                  "there, outputs back")));
 static cl::opt<std::string> deviceName(
     "device",
-    cl::desc("Where to run: cpu or cuda[:N] (the same as --target; compiled "
-             "GPU code runs on cuda:0)"));
+    cl::desc("Where to run: cpu or cuda[:N] (the same as --target, on GPU "
+             "N; default 0)"));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix);
 static cl::opt<bool> printIR("mlir-print-ir-after-all",
@@ -186,6 +186,7 @@ using Clock = std::chrono::steady_clock;
 /// failed.
 struct Run {
   mlir::kiln::Target target = mlir::kiln::Target::CPU;
+  int32_t ordinal = 0; // of the device (--device cuda:N)
   kiln_executable_t *exe = nullptr;
   std::string entry;
   std::vector<kiln_buffer_t *> inputs, outputs;
@@ -227,9 +228,9 @@ static int chooseDevice(Run &run) {
            << "' is not a device number\n";
     return 1;
   }
-  if (ordinal != 0) {
-    errs() << "tensor-run: --device " << name << ": compiled code runs on "
-           << type << ":0 only today\n";
+  if (type == "cpu" && ordinal != 0) {
+    errs() << "tensor-run: --device " << name
+           << ": there is one CPU device, cpu:0\n";
     return 1;
   }
   if (target.getNumOccurrences() && target != chosen) {
@@ -237,6 +238,7 @@ static int chooseDevice(Run &run) {
     return 1;
   }
   run.target = chosen;
+  run.ordinal = static_cast<int32_t>(ordinal);
   return 0;
 }
 
@@ -421,6 +423,10 @@ int main(int argc, char **argv) {
       return rc;
   if (int rc = compile(run))
     return rc;
+  if (run.ordinal != 0)
+    if (kiln_status_t status = kiln_executable_set_device(
+            run.exe, kiln_device_t{KILN_DEVICE_CUDA, run.ordinal}))
+      return fail(status);
   if (int rc = chooseEntry(run))
     return rc;
   // A GPU entry takes its inputs in GPU memory, and its outputs come back

@@ -441,6 +441,17 @@ kiln_entry_output_count(const kiln_executable_t *executable, int32_t entry);
 KILN_RUNTIME_EXPORT kiln_device_t
 kiln_entry_device(const kiln_executable_t *executable, int32_t entry);
 
+/** Runs every entry of `executable` on `device` from now on, instead of
+ *  the first device of the type it was compiled for: an executable
+ *  compiled for CUDA runs on any of the machine's GPUs (its kernels are
+ *  loaded on that GPU at its first call; inputs, outputs and variables must
+ *  be in that GPU's memory, and kiln_variables_initialize puts them there).
+ *  Another device type is KILN_INVALID_ARGUMENT; a device that is not
+ *  available, KILN_UNAVAILABLE with the reason. Not thread-safe: call it
+ *  before the executable's first call. */
+KILN_RUNTIME_EXPORT kiln_status_t
+kiln_executable_set_device(kiln_executable_t *executable, kiln_device_t device);
+
 /** Describes input (is_output == 0) or output `index` of entry `entry`:
  *  stores its dtype, rank and extents (-1 for an extent known only at call
  *  time) in whichever of the out pointers are not NULL. Out of range: rank -1, shape NULL, dtype KILN_F32. Ownership:
