@@ -8,8 +8,8 @@ the GPU, whose variables then live in GPU memory. Unlike TensorFlow, ops do
 not go to the GPU by themselves: the CPU is the default device on every
 machine. As in TensorFlow, placement is soft by default: naming a GPU that
 this machine does not have runs the ops on the CPU with one warning
-(`set_soft_device_placement(False)` makes it an error). Compiled GPU code
-runs on the first GPU, '/gpu:0' (docs/gpu.md).
+(`set_soft_device_placement(False)` makes it an error). '/gpu:N' names
+the machine's GPU N (docs/gpu.md).
 """
 
 import re
@@ -20,9 +20,10 @@ from . import errors
 
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
 GPU = "/job:localhost/replica:0/task:0/device:GPU:0"
-# The runtime's name of each device ("cpu", "cuda") and back.
-_RUNTIME = {CPU: "cpu", GPU: "cuda"}
-_DEVICE = {"cpu": CPU, "cuda": GPU}
+
+
+def _gpu(index):
+    return f"/job:localhost/replica:0/task:0/device:GPU:{index}"
 
 _placement = _threading.local()
 log_device_placement = False
@@ -90,11 +91,7 @@ def _parse(name, soft=None):
         from . import _kiln
         why = _kiln.gpu_status(index)
         if why is None:
-            if index != 0:
-                raise errors.InvalidArgumentError(
-                    f"device {name!r}: Kiln's compiled GPU code runs on the "
-                    "first GPU only; use '/gpu:0'", errors.user_location())
-            return GPU
+            return _gpu(index)
         if soft:
             # As TensorFlow does without that device: the CPU, said once.
             global _warned_soft_placement
@@ -142,14 +139,19 @@ def current_device():
 
 
 def runtime_device(name=None):
-    """The runtime's name ("cpu" or "cuda") of device `name` (default: the
-    current one)."""
-    return _RUNTIME[name or current_device()]
+    """The runtime's name ("cpu" or "cuda:N") of device `name` (default:
+    the current one)."""
+    name = name or current_device()
+    if name == CPU:
+        return "cpu"
+    return "cuda:" + name.rpartition(":")[2]
 
 
 def device_name(runtime_name):
-    """The full device name of a runtime device name ("cpu", "cuda")."""
-    return _DEVICE[runtime_name]
+    """The full device name of a runtime device name ("cpu", "cuda:N")."""
+    if runtime_name == "cpu":
+        return CPU
+    return _gpu(int(runtime_name.partition(":")[2] or 0))
 
 
 def log_op(op, device=None):

@@ -305,7 +305,7 @@ class _Recorded:
 
     def compile(self, device="cpu"):
         """A module with @recorded and @gradient = kiln.grad @recorded,
-        compiled for `device` ("cpu" or "cuda")."""
+        compiled for `device` ("cpu" or "cuda:N")."""
         m = _kiln.ModuleBuilder()
         try:
             import itertools

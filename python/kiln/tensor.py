@@ -42,16 +42,14 @@ class Tensor:
 
     def gpu(self, gpu_index=0):
         """This tensor in the memory of GPU `gpu_index` (itself if it is
-        there, else a copy). Without a GPU this is an error that says why;
-        Kiln's compiled GPU code runs on GPU 0 only."""
+        there, else a copy). Without that GPU this is an error that says
+        why."""
         why = _kiln.gpu_status(gpu_index)
-        if why is not None or gpu_index != 0:
+        if why is not None:
             raise errors.InvalidArgumentError(
-                f"Tensor.gpu({gpu_index}): " + (
-                    f"no GPU is available to Kiln here ({why})" if why else
-                    "Kiln's compiled GPU code runs on the first GPU only; use "
-                    "gpu(0)"), errors.user_location())
-        return self._to("cuda")
+                f"Tensor.gpu({gpu_index}): no GPU is available to Kiln here "
+                f"({why})", errors.user_location())
+        return self._to(f"cuda:{gpu_index}")
 
     def _to(self, device):
         if self._impl.device == device:

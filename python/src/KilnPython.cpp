@@ -239,17 +239,22 @@ public:
 
   kiln_buffer_t *get() const { return buffer; }
 
-  /// "cpu" or "cuda" (Kiln's Python tensors live on cuda:0 or the host).
-  std::string device() const {
-    return kiln_device_type_name(kiln_buffer_device(buffer).type);
+  /// "cpu" or "cuda:N".
+  std::string device() const { return deviceName(kiln_buffer_device(buffer)); }
+
+  static std::string deviceName(kiln_device_t device) {
+    if (device.type == KILN_DEVICE_CPU)
+      return "cpu";
+    return std::string(kiln_device_type_name(device.type)) + ":" +
+           std::to_string(device.ordinal);
   }
 
-  /// This tensor on `device` ("cpu" or "cuda"): itself if it is there,
+  /// This tensor on `device` ("cpu", "cuda:N"): itself if it is there,
   /// else a copy.
   static std::shared_ptr<Tensor> to(const std::shared_ptr<Tensor> &t,
                                     const std::string &device) {
     kiln_device_t target = parseDevice(device);
-    if (kiln_buffer_device(t->buffer).type == target.type)
+    if (sameDevice(kiln_buffer_device(t->buffer), target))
       return t;
     kiln_buffer_t *copy = nullptr;
     {
@@ -259,12 +264,26 @@ public:
     return std::make_shared<Tensor>(copy);
   }
 
-  /// "cpu" or "cuda" as the runtime's device (cuda:0: the device compiled
-  /// GPU code runs on).
+  /// "cpu", "cuda" (cuda:0) or "cuda:N" as the runtime's device.
   static kiln_device_t parseDevice(const std::string &name) {
-    kiln_device_type_t type;
-    check(kiln_device_type_parse(name.c_str(), &type));
-    return {type, 0};
+    size_t colon = name.find(':');
+    std::string type = name.substr(0, colon);
+    kiln_device_type_t parsed;
+    check(kiln_device_type_parse(type.c_str(), &parsed));
+    int32_t ordinal = 0;
+    if (colon != std::string::npos) {
+      std::string digits = name.substr(colon + 1);
+      if (digits.empty() || digits.size() > 6 ||
+          digits.find_first_not_of("0123456789") != std::string::npos)
+        throw KilnError(KILN_INVALID_ARGUMENT,
+                        "malformed device '" + name + "'");
+      ordinal = std::stoi(digits);
+    }
+    return {parsed, ordinal};
+  }
+
+  static bool sameDevice(kiln_device_t a, kiln_device_t b) {
+    return a.type == b.type && a.ordinal == b.ordinal;
   }
 
 private:
@@ -282,7 +301,7 @@ buffersOn(kiln_device_t device,
           std::vector<std::shared_ptr<Tensor>> &keep) {
   std::vector<kiln_buffer_t *> buffers;
   for (const auto &t : tensors) {
-    if (kiln_buffer_device(t->get()).type == device.type) {
+    if (Tensor::sameDevice(kiln_buffer_device(t->get()), device)) {
       buffers.push_back(t->get());
       continue;
     }
@@ -294,7 +313,7 @@ buffersOn(kiln_device_t device,
   return buffers;
 }
 
-/// How Python code is compiled for `device` ("cpu" or "cuda"). GPU code is
+/// How Python code is compiled for `device` ("cpu" or "cuda:N"). GPU code is
 /// PTX for KILN_GPU_CHIP (default sm_80), which the driver compiles for the
 /// GPU it finds: any chip of that generation or newer.
 mlir::kiln::CompileOptions compileOptions(const std::string &device) {
@@ -316,7 +335,7 @@ public:
     return *engine;
   }
 
-  /// Runs `op` on `inputs` on `device` ("cpu" or "cuda"; inputs elsewhere
+  /// Runs `op` on `inputs` on `device` ("cpu" or "cuda:N"; inputs elsewhere
   /// are copied there): through its shape-generic kernel if the op has
   /// one, else through the kernel for exactly these input types.
   std::vector<std::shared_ptr<Tensor>>
@@ -462,6 +481,11 @@ public:
       ++loaded;
     else if (!s)
       ++modulesCompiled;
+    if (kiln_device_t d = Tensor::parseDevice(device); !s && d.ordinal != 0)
+      if ((s = kiln_executable_set_device(*out, d))) {
+        kiln_executable_release(*out);
+        *out = nullptr;
+      }
     return s;
   }
 
@@ -592,6 +616,11 @@ private:
     check(status);
     if (fromDisk)
       ++loaded;
+    if (kiln_device_t d = Tensor::parseDevice(device); d.ordinal != 0)
+      if (kiln_status_t s = kiln_executable_set_device(exe, d)) {
+        kiln_executable_release(exe);
+        check(s);
+      }
     return exe;
   }
 
@@ -670,7 +699,7 @@ public:
     return kiln_variables_find(store, name.c_str()) != nullptr;
   }
 
-  /// Moves variable `name` to `device` ("cpu" or "cuda"), where it stays;
+  /// Moves variable `name` to `device` ("cpu" or "cuda:N"), where it stays;
   /// returns its value there.
   std::shared_ptr<Tensor> place(const std::string &name,
                                 const std::string &device) {

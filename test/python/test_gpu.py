@@ -79,6 +79,16 @@ with kiln.device("/gpu:0"):
     grad = tape.gradient(loss, [z])[0]
 report["gradient"] = [loss.device, grad.device, grad.shape]
 
+# The second GPU: copies there, an eager op and a function (and its
+# variable) run there.
+mark("second")
+g1 = x.gpu(1)
+with kiln.device("/gpu:1"):
+    y1 = g1 + 1.0
+    r1 = step(x)
+report["second"] = [g1.device, g1.numpy().tolist(), y1.device, r1.device, w.device,
+                    step.trace_count]
+
 info = kiln.config.experimental.get_memory_info("GPU:0")
 report["memory"] = info["current"] > 0 and info["allocations"] > 0
 print(json.dumps(report))
@@ -141,12 +151,18 @@ def test_python_on_the_gpu_with_the_driver_double(tmp_path):
 
     assert report["function"] == [gpu, gpu, gpu, 1]
     assert any("launch step_kernel" in c for c in steps["function"])
-    assert report["function_cpu"] == [cpu, 2, "device changed from cuda to cpu"]
+    assert report["function_cpu"] == [cpu, 2, "device changed from cuda:0 to cpu"]
     assert not any("launch" in c for c in steps["function-cpu"])
 
     assert report["gradient"] == [gpu, gpu, [2]]
     assert any("launch gradient_kernel" in c for c in steps["gradient"])
     assert report["memory"] is True
+
+    gpu1 = "/job:localhost/replica:0/task:0/device:GPU:1"
+    assert report["second"] == [gpu1, values, gpu1, gpu1, gpu1, 3]
+    second = "\n".join(steps["second"])
+    assert "launch kernel_kernel 1x1x1 256x1x1 0 on device 1" in second, second
+    assert "launch step_kernel" in second and "on device 0" not in second
 
 
 def test_the_demo_trains_on_the_gpu_with_the_driver_double(tmp_path):
