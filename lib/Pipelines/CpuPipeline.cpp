@@ -41,6 +41,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
     KilnCPUTileContractionsOptions tiling;
     tiling.vectorBits = vectorBits;
     functions.addPass(createKilnCPUTileContractions(tiling));
+  } else if (options.emulateGpuKernels) {
+    // As the GPU stage does: convolutions become products, tiled below.
+    functions.addPass(createKilnCPUConvolutionsToGemm());
   }
   // Row reductions become vector-wide accumulators (vectorized below).
   KilnCPUSplitReductionsOptions reductions;

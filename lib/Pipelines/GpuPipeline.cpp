@@ -20,6 +20,7 @@
 #include "BufferizationStage.h"
 
 #include "kiln/ABI/Passes.h"
+#include "kiln/Codegen/CPU/Passes.h"
 #include "kiln/Codegen/GPU/Passes.h"
 #include "kiln/Pipelines/Pipelines.h"
 
@@ -45,6 +46,11 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
                                          const GpuCodegenOptions &options) {
   // The functions the entries call work on GPU memory too.
   pm.addPass(createKilnGPUMarkFunctions());
+  // Convolutions as a patch gather (one coalesced kernel) and a matrix
+  // product (tiled below); the rewrite is the CPU stage's, target-neutral
+  // on tensors.
+  if (options.tileContractions)
+    pm.addNestedPass<func::FuncOp>(createKilnCPUConvolutionsToGemm());
   // The same buffers and entry ABI as the CPU's: outputs into the caller's
   // buffers (GPU memory), variables updated in place.
   addEntryBufferization(pm);
