@@ -43,6 +43,16 @@ KILN_IT_GPU_COMPILE="$gpu_chip" KILN_BUILD_DIR="$build_dir" LD_PRELOAD="$preload
 rc=$?
 # pytest exits 5 when it collected no test: that is a failure here too.
 [ $rc -eq 0 ] || status=1
+# The GPU kernels' index arithmetic on the CPU: the integration suite's
+# matrix products, convolutions and reductions built as the GPU's tiled
+# and warp kernels, run as host loops, against NumPy (docs/gpu.md).
+if [ "${KILN_SANITIZE:-0}" != 1 ]; then
+  echo "== GPU kernels emulated on the CPU (integration subset)"
+  KILN_IT_TENSOR_RUN_ARGS=--emulate-gpu-kernels KILN_BUILD_DIR="$build_dir" \
+    /usr/bin/python3 -m pytest -q "$root/test/integration/test_ops.py" \
+    -k "matmul or conv or reduce or mean or sum or norm or softmax or entropy or dense"
+  [ $? -eq 0 ] || status=1
+fi
 echo "== Python front end (pytest)"
 KILN_BUILD_DIR="$build_dir" LD_PRELOAD="$preload" /usr/bin/python3 -m pytest -q "$root/test/python"
 rc=$?

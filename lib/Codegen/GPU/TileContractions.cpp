@@ -380,8 +380,9 @@ private:
   }
 
   /// Copies the operand's tile at depth `k0` into shared memory, zero
-  /// outside the operand: A[rowBase : +64, k0 : +16] into sharedA[k][m],
-  /// B[k0 : +16, colBase : +64] into sharedB[k][n]. Consecutive threads
+  /// outside the operand: A[rowBase : +tileM, k0 : +tileK] into
+  /// sharedA[k][m], B[k0 : +tileK, colBase : +tileN] into sharedB[k][n]
+  /// (4 elements per thread with either tiling). Consecutive threads
   /// take consecutive elements of the operand's innermost index (coalesced
   /// loads); the padded shared rows keep their stores free of bank
   /// conflicts either way.
