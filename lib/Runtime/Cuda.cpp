@@ -341,7 +341,8 @@ public:
     if (kiln_status_t s = startKernelCall())
       return fail(s), nullptr;
     if (CUresult result = driver.streamCreate(&stream, 0))
-      fail(error(result, KILN_INTERNAL, "cannot create a stream on cuda:0"));
+      fail(error(result, KILN_INTERNAL,
+                 "cannot create a stream on " + device(kernelOrdinal)));
     leave();
     return stream;
   }
@@ -848,10 +849,11 @@ void kiln::runtime::setKernelDevice(int32_t ordinal) {
 // The host side of compiled GPU code. `gpu-to-llvm` and the LLVM
 // translation of `gpu.launch_func` emit calls to these functions (the names
 // and signatures of MLIR's CUDA runtime wrappers, which Debian does not
-// ship): a module constructor loads the kernels, each launch gets its
-// function, a stream, launches, synchronizes and destroys the stream;
-// temporaries are allocated and freed (gpu.alloc, gpu.dealloc). The
-// runtime implements them over the driver it loads, on cuda:0.
+// ship): a module constructor registers the kernels' image, each launch
+// gets its function (the image loaded on the GPU at its first use there),
+// a stream, launches, synchronizes and destroys the stream; temporaries
+// are allocated and freed (gpu.alloc, gpu.dealloc). The runtime implements
+// them over the driver it loads, on the GPU of the entry being called.
 
 extern "C" {
 

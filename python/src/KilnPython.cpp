@@ -183,8 +183,19 @@ public:
     kiln_buffer_t *host = buffer;
     if (kiln_buffer_device(buffer).type != KILN_DEVICE_CPU) {
       if (!hostCopy) {
-        py::gil_scoped_release release;
-        check(kiln_buffer_copy_to(buffer, {KILN_DEVICE_CPU, 0}, &hostCopy));
+        // The copy runs without the GIL: another thread may finish one
+        // first, and then this one is dropped.
+        kiln_buffer_t *copy = nullptr;
+        kiln_status_t status;
+        {
+          py::gil_scoped_release release;
+          status = kiln_buffer_copy_to(buffer, {KILN_DEVICE_CPU, 0}, &copy);
+        }
+        check(status);
+        if (hostCopy)
+          kiln_buffer_release(copy);
+        else
+          hostCopy = copy;
       }
       host = hostCopy;
     }
