@@ -51,11 +51,14 @@ prepare() {
   local target="--target=cuda --chip=$chip --gpu-format=fatbin"
   [ "$chip" = cpu ] && target="--target=cpu"
   export compile target rec out
+  # (Cases recorded with TF32 allowed are compiled with it: their CPU
+  # outputs are the emulated TF32 kernel's.)
   xargs -P "$(nproc)" -I{} bash -c '
+    tf32=""; grep -q "^args.*--allow-tf32" "$rec/{}/case.txt" && tf32=--allow-tf32
     mkdir -p "$out/cases/{}" &&
     cp -r "$rec/{}/." "$out/cases/{}/" && rm -f "$out/cases/{}/module.mlir" &&
     KILN_CACHE_DIR=off "$compile" "$rec/{}/module.mlir" -o "$out/cases/{}/case" \
-      $target > /dev/null 2> "$out/cases/{}/compile.err" &&
+      $target $tf32 > /dev/null 2> "$out/cases/{}/compile.err" &&
     rm -f "$out/cases/{}/compile.err" "$out/cases/{}/libkiln_runtime.so" &&
     rm -rf "$out/cases/{}/kiln" && strip "$out/cases/{}/libcase.so" ||
     echo "compile failed: {}"' < "$out/cases.txt"

@@ -103,6 +103,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     pipeline.codegen.tileContractions = options.tileContractions;
     pipeline.codegen.threads = options.threads;
     pipeline.codegen.emulateGpuKernels = options.emulateGpuKernels;
+    pipeline.codegen.allowTf32 = options.allowTf32;
     buildCpuPipeline(pm, pipeline);
     break;
   }
@@ -127,6 +128,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     pipeline.codegen.chip = options.gpuChip;
     pipeline.codegen.format = options.gpuFormat;
     pipeline.codegen.tileContractions = options.tileContractions;
+    pipeline.codegen.allowTf32 = options.allowTf32;
     buildGpuPipeline(pm, pipeline);
     break;
   }
@@ -237,6 +239,8 @@ static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
   material += options.threads ? "|threads" : "|nothreads";
   if (options.emulateGpuKernels)
     material += "|emulate-gpu-kernels";
+  if (options.allowTf32)
+    material += "|tf32";
   material += "|" + stringifyTarget(options.target).str() + "|" +
               options.targetCpu;
   if (options.target == Target::CUDA)

@@ -62,6 +62,8 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   if (options.emulateGpuKernels) {
     KilnGPUTileContractionsOptions contractions;
     contractions.emulate = true;
+    contractions.tensorCores = true;
+    contractions.allowTf32 = options.allowTf32;
     pm.addPass(createKilnGPUTileContractions(contractions));
     KilnGPUWarpReductionsOptions reductions;
     reductions.emulate = true;

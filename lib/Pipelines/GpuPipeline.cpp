@@ -42,6 +42,15 @@ using namespace mlir::kiln;
 #define KILN_CUDA_TOOLKIT ""
 #endif
 
+/// 90 for "sm_90" or "sm_90a"; 0 for what is not an architecture.
+static int getSmVersion(llvm::StringRef chip) {
+  unsigned version = 0;
+  if (!chip.consume_front("sm_"))
+    return 0;
+  chip.consume_back("a");
+  return chip.getAsInteger(10, version) ? 0 : static_cast<int>(version);
+}
+
 void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
                                          const GpuCodegenOptions &options) {
   // The functions the entries call work on GPU memory too.
@@ -58,8 +67,13 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createKilnGPUAllocateTemporaries());
   pm.addPass(createKilnGPUHostAccess());
   pm.addPass(createKilnGPUCheckEntries());
-  if (options.tileContractions)
-    pm.addPass(createKilnGPUTileContractions());
+  if (options.tileContractions) {
+    KilnGPUTileContractionsOptions contractions;
+    contractions.tensorCores =
+        options.tensorCores && getSmVersion(options.chip) >= 80;
+    contractions.allowTf32 = options.allowTf32;
+    pm.addPass(createKilnGPUTileContractions(contractions));
+  }
   pm.addPass(createKilnGPUWarpReductions());
   pm.addPass(createKilnGPUScheduleLinalg());
   // Every linalg op a grid of blocks of threads.

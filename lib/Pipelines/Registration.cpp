@@ -80,7 +80,12 @@ struct CpuCodegenStageOptions {
             llvm::cl::desc("Run matrix products and row reductions as the "
                            "GPU's kernels do, in host loops (a test of the "
                            "GPU kernels)"),
-            llvm::cl::init(false)) {}
+            llvm::cl::init(false)),
+        allowTf32(owner, "allow-tf32",
+                  llvm::cl::desc("With emulate-gpu-kernels: f32 products as "
+                                 "the GPU's tensor cores compute them with "
+                                 "TF32 operands"),
+                  llvm::cl::init(false)) {}
 
   CpuCodegenOptions get() const {
     CpuCodegenOptions options;
@@ -88,6 +93,7 @@ struct CpuCodegenStageOptions {
     options.tileContractions = tileContractions;
     options.threads = threads;
     options.emulateGpuKernels = emulateGpuKernels;
+    options.allowTf32 = allowTf32;
     return options;
   }
 
@@ -95,6 +101,7 @@ struct CpuCodegenStageOptions {
   mlir::detail::PassOptions::Option<bool> tileContractions;
   mlir::detail::PassOptions::Option<bool> threads;
   mlir::detail::PassOptions::Option<bool> emulateGpuKernels;
+  mlir::detail::PassOptions::Option<bool> allowTf32;
 };
 
 /// The GPU codegen stage's options.
@@ -120,7 +127,15 @@ struct GpuCodegenStageOptions {
         tileContractions(owner, "tile-contractions",
                          llvm::cl::desc("Tile matrix products through shared "
                                         "memory"),
-                         llvm::cl::init(true)) {}
+                         llvm::cl::init(true)),
+        tensorCores(owner, "tensor-cores",
+                    llvm::cl::desc("f16 and bf16 products on the tensor "
+                                   "cores (sm_80 and later)"),
+                    llvm::cl::init(true)),
+        allowTf32(owner, "allow-tf32",
+                  llvm::cl::desc("f32 products on the tensor cores with "
+                                 "operands rounded to TF32"),
+                  llvm::cl::init(false)) {}
 
   GpuCodegenOptions get() const {
     GpuCodegenOptions options;
@@ -130,6 +145,8 @@ struct GpuCodegenStageOptions {
     options.toolkit = toolkit;
     options.blockSize = blockSize;
     options.tileContractions = tileContractions;
+    options.tensorCores = tensorCores;
+    options.allowTf32 = allowTf32;
     return options;
   }
 
@@ -139,6 +156,8 @@ struct GpuCodegenStageOptions {
   mlir::detail::PassOptions::Option<std::string> toolkit;
   mlir::detail::PassOptions::Option<int64_t> blockSize;
   mlir::detail::PassOptions::Option<bool> tileContractions;
+  mlir::detail::PassOptions::Option<bool> tensorCores;
+  mlir::detail::PassOptions::Option<bool> allowTf32;
 };
 
 struct GpuCodegenPipelineCLOptions

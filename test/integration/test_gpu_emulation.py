@@ -14,7 +14,8 @@ from conftest import tensor_type
 EMULATE = ["--emulate-gpu-kernels"]
 
 
-def product(runner, a, b, transpose_a=False, transpose_b=False, open_rows=False):
+def product(runner, a, b, transpose_a=False, transpose_b=False, open_rows=False,
+            args=()):
     at = a.T if transpose_a else a
     bt = b.T if transpose_b else b
     m, k = at.shape
@@ -37,7 +38,7 @@ def product(runner, a, b, transpose_a=False, transpose_b=False, open_rows=False)
     mlir = (f"func.func @f(%a: {ta}, %b: {tb}) -> {out} {{\n{body}"
             f"  %c = kiln.matmul {x}, {y} : {xt}, {yt} -> {out}\n"
             f"  return %c : {out}\n}}\n")
-    return runner.run(mlir, [a, b], args=EMULATE)[0]
+    return runner.run(mlir, [a, b], args=EMULATE + list(args))[0]
 
 
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (64, 16, 64), (100, 30, 70), (130, 33, 129),
@@ -109,6 +110,112 @@ func.func @g(%x: {tx}, %w: {tw}, %g: {tg}) -> ({tx}, {tw}) {{
     dx, dw = runner.run(mlir, [x, w, g], entry="g", args=EMULATE)
     np.testing.assert_allclose(dx, g.astype(np.float64) @ w.T, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw, x.T.astype(np.float64) @ g, rtol=1e-4, atol=1e-4)
+
+
+# Tensor cores (mma.sync on sm_80 and later): f16 and bf16 products, and
+# f32 ones with TF32 allowed, accumulate in f32 over 16 x 8 tiles of a warp.
+# The emulation takes every fragment element from the lane and register
+# that PTX's layout assigns it.
+TENSOR_CORE_SHAPES = [(1, 1, 1), (16, 16, 8), (64, 32, 64), (70, 40, 33), (130, 47, 129),
+                      (9, 100, 300),
+                      # 2^22 outputs: 128 x 128 tiles, 32 x 64 per warp
+                      (2050, 20, 2100)]
+
+
+def assert_f16_product(got, a, b, exact):
+    """Summed in f32 and rounded to f16 once: within one f16 spacing of the
+    exact product plus the f32 sum's own error (an f16 accumulator is off
+    by many spacings)."""
+    assert got.dtype == np.float16
+    spacing = np.spacing(np.abs(exact).astype(np.float16)).astype(np.float64)
+    k = a.shape[-1]
+    f32_error = k * 2.0 ** -23 * np.matmul(np.abs(a).astype(np.float64),
+                                           np.abs(b).astype(np.float64))
+    excess = np.abs(got.astype(np.float64) - exact) - spacing - f32_error
+    assert excess.max() <= 0, f"off by {excess.max()} at {np.unravel_index(excess.argmax(), excess.shape)}"
+
+
+@pytest.mark.parametrize("m,k,n", TENSOR_CORE_SHAPES)
+def test_tensor_core_f16(runner, m, k, n):
+    rng = np.random.default_rng(m + 7 * k + 13 * n)
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float16)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float16)
+    got = product(runner, a, b)
+    assert_f16_product(got, a, b, a.astype(np.float64) @ b.astype(np.float64))
+
+
+@pytest.mark.parametrize("transpose_a,transpose_b", [(True, False), (False, True), (True, True)])
+def test_tensor_core_f16_transposed(runner, transpose_a, transpose_b):
+    rng = np.random.default_rng(17)
+    a = rng.uniform(-1, 1, (37, 90) if transpose_a else (90, 37)).astype(np.float16)
+    b = rng.uniform(-1, 1, (70, 37) if transpose_b else (37, 70)).astype(np.float16)
+    got = product(runner, a, b, transpose_a, transpose_b)
+    x, y = (a.T if transpose_a else a), (b.T if transpose_b else b)
+    assert_f16_product(got, x, y, x.astype(np.float64) @ y.astype(np.float64))
+
+
+def test_tensor_core_f16_batch(runner):
+    rng = np.random.default_rng(19)
+    a = rng.uniform(-1, 1, (3, 70, 9)).astype(np.float16)
+    b = rng.uniform(-1, 1, (3, 9, 65)).astype(np.float16)
+    t = [tensor_type(x.shape, x.dtype) for x in (a, b)] + [tensor_type((3, 70, 65), np.float16)]
+    mlir = (f"func.func @f(%a: {t[0]}, %b: {t[1]}) -> {t[2]} {{\n"
+            f"  %c = kiln.batch_matmul %a, %b : {t[0]}, {t[1]} -> {t[2]}\n"
+            f"  return %c : {t[2]}\n}}\n")
+    got = runner.run(mlir, [a, b], args=EMULATE)[0]
+    assert_f16_product(got, a, b, np.matmul(a.astype(np.float64), b.astype(np.float64)))
+
+
+def bf16(x):
+    """x (f32) rounded to bfloat16 (to nearest even), as f32."""
+    bits = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32)
+
+
+@pytest.mark.parametrize("m,k,n", [(16, 16, 8), (70, 40, 33), (130, 47, 129)])
+def test_tensor_core_bf16(runner, m, k, n):
+    """bfloat16 has no NumPy type: f32 in and out, cast around the product."""
+    rng = np.random.default_rng(m * k + n)
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    ta, tb, tc = (tensor_type(s, np.float32) for s in ((m, k), (k, n), (m, n)))
+    ha, hb, hc = (t.replace("f32>", "bf16>") for t in (ta, tb, tc))
+    mlir = f"""func.func @f(%a: {ta}, %b: {tb}) -> {tc} {{
+  %x = kiln.cast %a : {ta} -> {ha}
+  %y = kiln.cast %b : {tb} -> {hb}
+  %p = kiln.matmul %x, %y : {ha}, {hb} -> {hc}
+  %r = kiln.cast %p : {hc} -> {tc}
+  return %r : {tc}
+}}
+"""
+    got = runner.run(mlir, [a, b], args=EMULATE)[0]
+    exact = bf16(a).astype(np.float64) @ bf16(b).astype(np.float64)
+    # One bf16 rounding of an f32 sum: half a bf16 spacing (2^-8 relative).
+    np.testing.assert_allclose(got, exact, rtol=2.0 ** -8, atol=1e-6)
+
+
+@pytest.mark.parametrize("m,k,n", [(16, 8, 8), (70, 40, 33), (130, 47, 129)])
+def test_tensor_core_tf32(runner, m, k, n):
+    """With --allow-tf32 f32 operands are rounded to TF32 (10 mantissa
+    bits) and their exact products summed in f32; without it f32 products
+    stay exact to f32 (the FMA kernel)."""
+    rng = np.random.default_rng(m + k + n)
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+
+    def tf32(x):  # round to nearest, ties away from zero
+        bits = x.view(np.uint32).astype(np.uint64)
+        return ((bits + 0x1000) & 0xFFFFE000).astype(np.uint32).view(np.float32)
+
+    got = product(runner, a, b, args=["--allow-tf32"])
+    want = tf32(a).astype(np.float64) @ tf32(b).astype(np.float64)
+    bound = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * bound.max())
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    if k > 1:
+        assert np.abs(got - exact).max() > 1e-5  # the operands were rounded
+    np.testing.assert_allclose(product(runner, a, b), exact, rtol=1e-5, atol=1e-5)
 
 
 def reduce_module(op, shape, axes, dtype, out_shape):

@@ -49,6 +49,11 @@ static cl::opt<std::string> gpuFormat(
     cl::desc("With --target=cuda: fatbin (a cubin for --chip plus PTX for "
              "newer GPUs; default), bin (the cubin only) or isa (PTX only)"),
     cl::init("fatbin"));
+static cl::opt<bool> allowTf32(
+    "allow-tf32",
+    cl::desc("With --target=cuda: f32 matrix products on the tensor cores "
+             "with operands rounded to TF32 (sm_80 and later)"),
+    cl::init(false));
 static cl::opt<std::string>
     targetCpu("target-cpu",
               cl::desc("CPU to generate code for: native (default) or an "
@@ -92,6 +97,7 @@ int main(int argc, char **argv) {
   options.targetCpu = targetCpu;
   options.gpuChip = chip;
   options.gpuFormat = gpuFormat;
+  options.allowTf32 = allowTf32;
   options.optLevel = optLevel;
   options.sourceName = sys::path::filename(inputFile).str();
   std::string dir = sys::path::parent_path(output).str();

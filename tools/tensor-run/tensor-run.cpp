@@ -58,6 +58,12 @@ static cl::opt<bool> emulateGpuKernels(
              "GPU's kernels do, block by block and warp by warp (a test of "
              "the GPU kernels)"),
     cl::init(false));
+static cl::opt<bool> allowTf32(
+    "allow-tf32",
+    cl::desc("f32 matrix products on the GPU's tensor cores with operands "
+             "rounded to TF32 (with --device cuda, or as the GPU computes "
+             "them with --emulate-gpu-kernels)"),
+    cl::init(false));
 static cl::opt<bool> parallelLoops(
     "parallel",
     cl::desc("Run parallel loops on the runtime's thread pool (default "
@@ -256,6 +262,7 @@ static int compile(Run &run) {
   options.target = run.target;
   options.tileContractions = tileContractions;
   options.emulateGpuKernels = emulateGpuKernels;
+  options.allowTf32 = allowTf32;
   options.threads = parallelLoops;
   options.optLevel = optLevel;
   options.printIRAfterAll = printIR;

@@ -44,6 +44,8 @@ struct AotOptions {
   /// newer GPUs compile when the library is loaded.
   std::string gpuChip = "sm_90";
   std::string gpuFormat = "fatbin";
+  /// For Target::CUDA: f32 products on the tensor cores with TF32 operands.
+  bool allowTf32 = false;
   /// The source, for the header's comment.
   std::string sourceName;
 };

@@ -49,6 +49,10 @@ struct CompileOptions {
   /// kernels compute them, in host loops: a test of the GPU kernels (see
   /// CpuCodegenOptions).
   bool emulateGpuKernels = false;
+  /// f32 matrix products on the GPU's tensor cores with operands rounded to
+  /// TF32 (sm_80 and later; with emulateGpuKernels, as they compute it).
+  /// Off by default: f32 keeps f32 precision.
+  bool allowTf32 = false;
   /// For Target::CUDA: the GPU architecture the kernels are compiled for
   /// (sm_80, sm_90, sm_90a, ...) and their form: "isa" (PTX, which the
   /// driver compiles for the GPU it runs on), "bin" (a cubin for `gpuChip`

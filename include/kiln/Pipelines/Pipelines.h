@@ -74,6 +74,9 @@ struct CpuCodegenOptions {
   /// loops (kiln-gpu-tile-contractions and kiln-gpu-warp-reductions with
   /// `emulate`), instead of being compiled for the CPU.
   bool emulateGpuKernels = false;
+  /// With emulateGpuKernels: f32 products as the GPU computes them with
+  /// TF32 allowed (f16 and bf16 ones always as on the tensor cores).
+  bool allowTf32 = false;
 };
 
 /// Options of the whole CPU pipeline.
@@ -103,6 +106,12 @@ struct GpuCodegenOptions {
   /// Tile matrix products through shared memory
   /// (kiln-gpu-tile-contractions); off: one thread per output element.
   bool tileContractions = true;
+  /// f16 and bf16 products on the tensor cores where the chip has them
+  /// (sm_80 and later); off: on the FMA units like f32.
+  bool tensorCores = true;
+  /// f32 products on the tensor cores too, operands rounded to TF32 (like
+  /// torch.backends.cuda.matmul.allow_tf32); off by default.
+  bool allowTf32 = false;
 };
 
 struct GpuPipelineOptions {

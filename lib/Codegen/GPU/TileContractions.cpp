@@ -20,6 +20,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -47,10 +49,20 @@ constexpr int64_t kPad = 1;      // shared rows padded: no bank conflicts
 struct Tiling {
   int64_t perThread; // rows (and columns) of outputs per thread
   int64_t tileK;     // K per step
-  int64_t tile() const { return kThreads * perThread; } // outputs per block
+  int64_t tile;      // rows (and columns) of outputs per block
 };
-constexpr Tiling kSmallTiles = {4, 16};
-constexpr Tiling kLargeTiles = {8, 8};
+constexpr Tiling kSmallTiles = {4, 16, 64};
+constexpr Tiling kLargeTiles = {8, 8, 128};
+
+/// What computes the products: the threads' FMA units, or the tensor cores
+/// through `mma.sync` (sm_80 and later): m16n8k16 on f16 or bf16 operands,
+/// m16n8k8 on f32 operands rounded to TF32 (opt-in), both accumulating in
+/// f32. With tensor cores the block's 8 warps form a 4 x 2 grid over the
+/// output tile (64 x 64 or 128 x 128), each warp a 16 x 32 or 32 x 64 part
+/// of it in 16 x 8 mma tiles, and K steps of 32 (halves) or 16 (TF32).
+enum class Unit { Fma, F16, BF16, TF32 };
+constexpr int64_t kWarpsM = 4, kWarpsN = 2;
+constexpr int64_t kMmaM = 16, kMmaN = 8;
 
 /// A contraction this pass tiles: its loops and the multiply and add of
 /// its body.
@@ -122,12 +134,24 @@ std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
 /// Builds the tiled kernel of one contraction.
 class TiledKernel {
 public:
-  TiledKernel(RewriterBase &rewriter, Contraction c, Tiling tiling)
-      : rewriter(rewriter), c(c), loc(c.op.getLoc()),
-        perThread(tiling.perThread), tileK(tiling.tileK),
-        tileM(tiling.tile()), tileN(tiling.tile()),
+  TiledKernel(RewriterBase &rewriter, Contraction c, Tiling tiling,
+              Unit unit)
+      : rewriter(rewriter), c(c), loc(c.op.getLoc()), unit(unit),
+        perThread(tiling.perThread), tileK(tiling.tileK), tileM(tiling.tile),
+        tileN(tiling.tile),
         element(cast<MemRefType>(c.op.getDpsInitOperand(0)->get().getType())
-                    .getElementType()) {}
+                    .getElementType()),
+        accumulator(unit == Unit::Fma ? element
+                                      : Float32Type::get(c.op.getContext())) {
+    if (unit == Unit::Fma)
+      return;
+    perElement = unit == Unit::TF32 ? 1 : 2;
+    mmaK = 8 * perElement;
+    warpTileM = tileM / kWarpsM;
+    warpTileN = tileN / kWarpsN;
+    mTiles = warpTileM / kMmaM;
+    nTiles = warpTileN / kMmaN;
+  }
 
   /// Replaces the contraction by its kernel; with `emulate`, by loops on
   /// the host that run the same kernel block by block, each phase between
@@ -173,6 +197,22 @@ private:
     tid = arith::AddIOp::create(
         rewriter, loc, tx,
         arith::MulIOp::create(rewriter, loc, ty, index(kThreads)));
+    if (unit == Unit::Fma)
+      return;
+    // Warps are formed from consecutive linear ids; in PTX's terms a lane
+    // is thread `quad` of group `group` (lane = 4 group + quad).
+    Value warp = arith::DivUIOp::create(rewriter, loc, tid, index(32));
+    Value lane = arith::RemUIOp::create(rewriter, loc, tid, index(32));
+    warpRow = arith::MulIOp::create(
+        rewriter, loc,
+        arith::DivUIOp::create(rewriter, loc, warp, index(kWarpsN)),
+        index(warpTileM));
+    warpCol = arith::MulIOp::create(
+        rewriter, loc,
+        arith::RemUIOp::create(rewriter, loc, warp, index(kWarpsN)),
+        index(warpTileN));
+    group = arith::DivUIOp::create(rewriter, loc, lane, index(4));
+    quad = arith::RemUIOp::create(rewriter, loc, lane, index(4));
   }
 
   void setBlock(Value x, Value y, Value z) {
@@ -245,11 +285,22 @@ private:
                                        sharedType(tileM, Attribute()));
     sharedB = memref::AllocaOp::create(rewriter, loc,
                                        sharedType(tileN, Attribute()));
-    // The threads' registers: accumulators by thread.
-    int64_t count = perThread * perThread;
-    Value registers = memref::AllocaOp::create(
+    // The threads' registers: accumulators by thread (and with tensor
+    // cores, the operand fragments by thread).
+    int64_t count = accumulators();
+    registers = memref::AllocaOp::create(
         rewriter, loc,
-        MemRefType::get({kThreads * kThreads, count}, element));
+        MemRefType::get({kThreads * kThreads, count}, accumulator));
+    if (unit != Unit::Fma) {
+      fragmentsA = memref::AllocaOp::create(
+          rewriter, loc,
+          MemRefType::get({kThreads * kThreads, mTiles * 4 * perElement},
+                          element));
+      fragmentsB = memref::AllocaOp::create(
+          rewriter, loc,
+          MemRefType::get({kThreads * kThreads, nTiles * 2 * perElement},
+                          element));
+    }
     auto save = [&](ValueRange acc) {
       for (int64_t q = 0; q < count; ++q)
         memref::StoreOp::create(rewriter, loc, acc[q], registers,
@@ -274,7 +325,10 @@ private:
               loadTile(/*operandA=*/false, k0);
             });
             // (barrier)
-            eachThread([&] { save(computeTile(k0, restore())); });
+            if (unit == Unit::Fma)
+              eachThread([&] { save(computeTile(k0, restore())); });
+            else
+              emulateMmaTile();
             // (barrier)
           });
           eachThread([&] { storeOutputs(restore()); });
@@ -350,6 +404,8 @@ private:
   /// The accumulators start from the output's values (the contraction adds
   /// to its output); outside the output, zero.
   SmallVector<Value> loadOutputs() {
+    if (unit != Unit::Fma)
+      return loadMmaOutputs();
     OpOperand *out = c.op.getDpsInitOperand(0);
     SmallVector<Value> acc;
     for (int64_t i = 0; i < perThread; ++i)
@@ -364,6 +420,8 @@ private:
   }
 
   void storeOutputs(ValueRange acc) {
+    if (unit != Unit::Fma)
+      return storeMmaOutputs(acc);
     OpOperand *out = c.op.getDpsInitOperand(0);
     for (int64_t i = 0; i < perThread; ++i)
       for (int64_t j = 0; j < perThread; ++j) {
@@ -419,6 +477,8 @@ private:
       if (c.batch)
         ivs[*c.batch] = batchIndex;
       Value value = guardedLoad(inside, operand->get(), indices(operand, ivs));
+      if (unit == Unit::TF32)
+        value = roundToTf32(value);
       memref::StoreOp::create(rewriter, loc, value, shared,
                               ValueRange{depth, across});
     }
@@ -459,6 +519,8 @@ private:
   /// (the zeros loaded beyond K are not added, so every sum has exactly
   /// the terms of the untiled product, in the same order).
   SmallVector<Value> computeTile(Value k0, ValueRange carried) {
+    if (unit != Unit::Fma)
+      return computeMmaTile(carried);
     Value left = arith::SubIOp::create(rewriter, loc, sizeK, k0);
     Value whole = arith::CmpIOp::create(rewriter, loc,
                                         arith::CmpIPredicate::uge, left,
@@ -486,13 +548,302 @@ private:
     return SmallVector<Value>(choice.getResults());
   }
 
+  //===--------------------------------------------------------------===//
+  // Tensor cores
+  //===--------------------------------------------------------------===//
+
+  int64_t accumulators() const {
+    return unit == Unit::Fma ? perThread * perThread
+                             : mTiles * nTiles * 4;
+  }
+
+  Value add(Value a, Value b) {
+    return arith::AddIOp::create(rewriter, loc, a, b);
+  }
+  Value add(Value a, int64_t b) { return add(a, index(b)); }
+  Value mul(Value a, int64_t b) {
+    return arith::MulIOp::create(rewriter, loc, a, index(b));
+  }
+  Value div(Value a, int64_t b) {
+    return arith::DivUIOp::create(rewriter, loc, a, index(b));
+  }
+  Value rem(Value a, int64_t b) {
+    return arith::RemUIOp::create(rewriter, loc, a, index(b));
+  }
+
+  /// The output row and column of accumulator `q` (0 .. 3) of the
+  /// thread's mma tile (mi, ni): PTX's layout of the f32 C and D
+  /// fragments, row group + 8 (q / 2), column 2 quad + q % 2.
+  std::pair<Value, Value> mmaOutput(int64_t mi, int64_t ni, int64_t q) {
+    Value r = add(add(rowBase, warpRow), add(group, mi * kMmaM + 8 * (q / 2)));
+    Value col = add(add(colBase, warpCol), add(mul(quad, 2), ni * kMmaN + q % 2));
+    return {r, col};
+  }
+
+  /// Calls `body(slot, inside, at)` for each output the thread holds: its
+  /// accumulator's index, whether it lies inside the result, and its
+  /// indices in the output operand.
+  template <typename Body> void eachMmaOutput(Body &&body) {
+    OpOperand *out = c.op.getDpsInitOperand(0);
+    for (int64_t mi = 0; mi < mTiles; ++mi)
+      for (int64_t ni = 0; ni < nTiles; ++ni)
+        for (int64_t q = 0; q < 4; ++q) {
+          Value r, col;
+          std::tie(r, col) = mmaOutput(mi, ni, q);
+          Value inside = arith::AndIOp::create(
+              rewriter, loc, inRange(r, sizeM), inRange(col, sizeN));
+          body((mi * nTiles + ni) * 4 + q, inside,
+               indices(out, loopValues(r, col, index(0))));
+        }
+  }
+
+  SmallVector<Value> loadMmaOutputs() {
+    Value out = c.op.getDpsInitOperand(0)->get();
+    SmallVector<Value> acc;
+    eachMmaOutput([&](int64_t, Value inside, ValueRange at) {
+      Value value = guardedLoad(inside, out, at);
+      if (element != accumulator)
+        value = arith::ExtFOp::create(rewriter, loc, accumulator, value);
+      acc.push_back(value);
+    });
+    return acc;
+  }
+
+  void storeMmaOutputs(ValueRange acc) {
+    Value out = c.op.getDpsInitOperand(0)->get();
+    eachMmaOutput([&](int64_t slot, Value inside, ValueRange at) {
+      Value value = acc[slot];
+      if (element != accumulator)
+        value = arith::TruncFOp::create(rewriter, loc, element, value);
+      scf::IfOp::create(rewriter, loc, inside, [&](OpBuilder &b, Location l) {
+        memref::StoreOp::create(b, l, value, out, at);
+        scf::YieldOp::create(b, l);
+      });
+    });
+  }
+
+  /// An f32 rounded to TF32 (10 bits of mantissa, to nearest, ties away
+  /// from zero, as cvt.rna.tf32.f32 does); infinities and NaNs unchanged.
+  Value roundToTf32(Value value) {
+    Type i32 = rewriter.getI32Type();
+    auto constant = [&](uint32_t v) {
+      return arith::ConstantOp::create(
+          rewriter, loc, rewriter.getI32IntegerAttr(static_cast<int32_t>(v)));
+    };
+    Value bits = arith::BitcastOp::create(rewriter, loc, i32, value);
+    Value rounded = arith::AndIOp::create(
+        rewriter, loc,
+        arith::AddIOp::create(rewriter, loc, bits, constant(0x1000)),
+        constant(0xFFFFE000u));
+    Value exponent =
+        arith::AndIOp::create(rewriter, loc, bits, constant(0x7F800000u));
+    Value finite = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ne,
+                                         exponent, constant(0x7F800000u));
+    Value result =
+        arith::SelectOp::create(rewriter, loc, finite, rounded, bits);
+    return arith::BitcastOp::create(rewriter, loc, value.getType(), result);
+  }
+
+  /// The thread's part of the A fragment of mma tile row `mi` at K step
+  /// `ks`, in register order (register `reg`, element `j` of it): PTX's
+  /// layout for row-major A, row group + 8 (reg % 2), column
+  /// E quad + j + 4 E (reg / 2) with E elements per 32-bit register.
+  SmallVector<Value> fragmentA(int64_t mi, int64_t ks) {
+    SmallVector<Value> values;
+    for (int64_t reg = 0; reg < 4; ++reg)
+      for (int64_t j = 0; j < perElement; ++j) {
+        Value m = add(warpRow, add(group, mi * kMmaM + 8 * (reg % 2)));
+        Value k = add(mul(quad, perElement),
+                      ks * mmaK + j + 4 * perElement * (reg / 2));
+        values.push_back(
+            memref::LoadOp::create(rewriter, loc, sharedA, ValueRange{k, m}));
+      }
+    return values;
+  }
+
+  /// B's fragment of mma tile column `ni` (column-major B): column group,
+  /// row E quad + j + 4 E reg.
+  SmallVector<Value> fragmentB(int64_t ni, int64_t ks) {
+    SmallVector<Value> values;
+    for (int64_t reg = 0; reg < 2; ++reg)
+      for (int64_t j = 0; j < perElement; ++j) {
+        Value n = add(warpCol, add(group, ni * kMmaN));
+        Value k = add(mul(quad, perElement),
+                      ks * mmaK + j + 4 * perElement * reg);
+        values.push_back(
+            memref::LoadOp::create(rewriter, loc, sharedB, ValueRange{k, n}));
+      }
+    return values;
+  }
+
+  /// A fragment's elements as the 32-bit registers mma.sync takes: two
+  /// halves packed (the first in the low bits) as vector<2xf16> for f16 and
+  /// as i32 for bf16; a TF32 value's bits as i32.
+  SmallVector<Value> registersOf(ArrayRef<Value> elements) {
+    Type i32 = rewriter.getI32Type();
+    SmallVector<Value> regs;
+    if (unit == Unit::TF32) {
+      for (Value e : elements)
+        regs.push_back(arith::BitcastOp::create(rewriter, loc, i32, e));
+      return regs;
+    }
+    Type i16 = rewriter.getI16Type();
+    auto bits = [&](Value half) {
+      return arith::ExtUIOp::create(
+          rewriter, loc, i32, arith::BitcastOp::create(rewriter, loc, i16, half));
+    };
+    Value sixteen = arith::ConstantOp::create(rewriter, loc,
+                                              rewriter.getI32IntegerAttr(16));
+    for (size_t e = 0; e < elements.size(); e += 2) {
+      Value high =
+          arith::ShLIOp::create(rewriter, loc, bits(elements[e + 1]), sixteen);
+      Value packed = arith::OrIOp::create(rewriter, loc, high, bits(elements[e]));
+      if (unit == Unit::F16)
+        packed = LLVM::BitcastOp::create(
+            rewriter, loc, VectorType::get({2}, rewriter.getF16Type()), packed);
+      regs.push_back(packed);
+    }
+    return regs;
+  }
+
+  /// One warp-wide mma.sync: D = A B + C on the tile's fragments (as
+  /// registers).
+  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> b,
+                         ArrayRef<Value> acc) {
+    MLIRContext *ctx = rewriter.getContext();
+    Type f32 = rewriter.getF32Type();
+    auto result = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+    NVVM::MMATypes types = unit == Unit::TF32  ? NVVM::MMATypes::tf32
+                           : unit == Unit::F16 ? NVVM::MMATypes::f16
+                                               : NVVM::MMATypes::bf16;
+    auto op = NVVM::MmaOp::create(
+        rewriter, loc, result, a, b, acc,
+        {kMmaM, kMmaN, mmaK}, std::nullopt, std::nullopt,
+        std::array<NVVM::MMATypes, 2>{types, types},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    SmallVector<Value> out;
+    for (int64_t q = 0; q < 4; ++q)
+      out.push_back(LLVM::ExtractValueOp::create(rewriter, loc, op, q));
+    return out;
+  }
+
+  /// The block's K step on the tensor cores: each warp's mma tiles, K
+  /// steps of mmaK through the shared tiles. The zeros loaded beyond K add
+  /// nothing, so there is no partial step.
+  SmallVector<Value> computeMmaTile(ValueRange carried) {
+    SmallVector<Value> acc(carried.begin(), carried.end());
+    for (int64_t ks = 0; ks < tileK / mmaK; ++ks) {
+      SmallVector<SmallVector<Value>> a, b;
+      for (int64_t mi = 0; mi < mTiles; ++mi)
+        a.push_back(registersOf(fragmentA(mi, ks)));
+      for (int64_t ni = 0; ni < nTiles; ++ni)
+        b.push_back(registersOf(fragmentB(ni, ks)));
+      for (int64_t mi = 0; mi < mTiles; ++mi)
+        for (int64_t ni = 0; ni < nTiles; ++ni) {
+          int64_t first = (mi * nTiles + ni) * 4;
+          SmallVector<Value> d =
+              mma(a[mi], b[ni], ArrayRef<Value>(acc).slice(first, 4));
+          std::copy(d.begin(), d.end(), acc.begin() + first);
+        }
+    }
+    return acc;
+  }
+
+  /// The emulation of a K step on the tensor cores: every thread stores
+  /// its fragments (as the kernel loads them), then each warp's mma.sync
+  /// is computed from them in f32. The mma finds each element of A, B and
+  /// C in the lane and register slot where PTX's fragment layouts put it,
+  /// written here the other way round (from the matrix position to the
+  /// lane) so that a mistake in either direction shows.
+  void emulateMmaTile() {
+    int64_t sizeA = 4 * perElement, sizeB = 2 * perElement;
+    for (int64_t ks = 0; ks < tileK / mmaK; ++ks) {
+      eachThread([&] {
+        for (int64_t mi = 0; mi < mTiles; ++mi)
+          for (auto [slot, value] : llvm::enumerate(fragmentA(mi, ks)))
+            memref::StoreOp::create(
+                rewriter, loc, value, fragmentsA,
+                ValueRange{tid, index(mi * sizeA + slot)});
+        for (int64_t ni = 0; ni < nTiles; ++ni)
+          for (auto [slot, value] : llvm::enumerate(fragmentB(ni, ks)))
+            memref::StoreOp::create(
+                rewriter, loc, value, fragmentsB,
+                ValueRange{tid, index(ni * sizeB + slot)});
+      });
+      int64_t e = perElement;
+      loop(index(0), index(kThreads * kThreads / 32), index(1), [&](Value w) {
+        Value firstLane = mul(w, 32);
+        for (int64_t mi = 0; mi < mTiles; ++mi)
+          for (int64_t ni = 0; ni < nTiles; ++ni)
+            loop(index(0), index(kMmaM), index(1), [&](Value r) {
+              loop(index(0), index(kMmaN), index(1), [&](Value col) {
+                // C[r][col]: lane 4 (r % 8) + col / 2, slot
+                // col % 2 + 2 (r / 8).
+                Value laneC = add(mul(rem(r, 8), 4), div(col, 2));
+                Value slotC = add(rem(col, 2), mul(div(r, 8), 2));
+                Value thread = add(firstLane, laneC);
+                Value q = add(slotC, (mi * nTiles + ni) * 4);
+                Value initial = memref::LoadOp::create(
+                    rewriter, loc, registers, ValueRange{thread, q});
+                auto sum = scf::ForOp::create(
+                    rewriter, loc, index(0), index(mmaK), index(1),
+                    ValueRange{initial},
+                    [&](OpBuilder &builder, Location, Value k,
+                        ValueRange partial) {
+                      OpBuilder::InsertionGuard guard(rewriter);
+                      rewriter.setInsertionPoint(builder.getInsertionBlock(),
+                                                 builder.getInsertionPoint());
+                      // A[r][k]: lane 4 (r % 8) + (k % 4E) / E, slot
+                      // k % E + E (r / 8) + 2E (k / 4E).
+                      Value laneA = add(mul(rem(r, 8), 4), div(rem(k, 4 * e), e));
+                      Value slotA = add(add(rem(k, e), mul(div(r, 8), e)),
+                                        mul(div(k, 4 * e), 2 * e));
+                      // B[k][col]: lane 4 col + (k % 4E) / E, slot
+                      // k % E + E (k / 4E).
+                      Value laneB = add(mul(col, 4), div(rem(k, 4 * e), e));
+                      Value slotB = add(rem(k, e), mul(div(k, 4 * e), e));
+                      Value a = memref::LoadOp::create(
+                          rewriter, loc, fragmentsA,
+                          ValueRange{add(firstLane, laneA),
+                                     add(slotA, mi * sizeA)});
+                      Value b = memref::LoadOp::create(
+                          rewriter, loc, fragmentsB,
+                          ValueRange{add(firstLane, laneB),
+                                     add(slotB, ni * sizeB)});
+                      if (element != accumulator) {
+                        a = arith::ExtFOp::create(rewriter, loc, accumulator, a);
+                        b = arith::ExtFOp::create(rewriter, loc, accumulator, b);
+                      }
+                      Value product = arith::MulFOp::create(rewriter, loc, a, b);
+                      scf::YieldOp::create(
+                          rewriter, loc,
+                          arith::AddFOp::create(rewriter, loc, partial[0],
+                                                product)
+                              .getResult());
+                    });
+                memref::StoreOp::create(rewriter, loc, sum.getResult(0),
+                                        registers, ValueRange{thread, q});
+              });
+            });
+      });
+    }
+  }
+
   RewriterBase &rewriter;
   Contraction c;
   Location loc;
+  Unit unit;
   int64_t perThread, tileK, tileM, tileN;
-  Type element;
+  Type element, accumulator;
+  // With tensor cores: elements per 32-bit register, K of one mma, the
+  // warp's part of the tile and its mma tiles.
+  int64_t perElement = 0, mmaK = 0, warpTileM = 0, warpTileN = 0,
+          mTiles = 0, nTiles = 0;
   Value sizeM, sizeN, sizeK;
   Value tx, ty, tid, rowBase, colBase, batchIndex, sharedA, sharedB;
+  Value warpRow, warpCol, group, quad;
+  Value registers, fragmentsA, fragmentsB; // (emulation)
 };
 
 struct GPUTileContractionsPass
@@ -503,17 +854,39 @@ struct GPUTileContractionsPass
   /// Large tiles for a product of at least `largeTilesFrom` outputs (the
   /// batch counted), known at compile time: enough blocks of 128 x 128 to
   /// fill a large GPU twice over; small tiles otherwise.
-  Tiling tilingFor(Contraction &c) {
+  Tiling tilingFor(Contraction &c, Unit unit) {
     SmallVector<int64_t> sizes = c.op.getStaticLoopRanges();
     int64_t outputs = 1;
+    bool large = true;
     for (unsigned dim : {c.m, c.n}) {
       if (ShapedType::isDynamic(sizes[dim]))
-        return kSmallTiles;
-      outputs *= sizes[dim];
+        large = false;
+      else
+        outputs *= sizes[dim];
     }
     if (c.batch && !ShapedType::isDynamic(sizes[*c.batch]))
       outputs *= sizes[*c.batch];
-    return outputs >= largeTilesFrom ? kLargeTiles : kSmallTiles;
+    large = large && outputs >= largeTilesFrom;
+    if (unit == Unit::Fma)
+      return large ? kLargeTiles : kSmallTiles;
+    // Tensor cores: two mma K steps per shared tile.
+    int64_t tileK = unit == Unit::TF32 ? 16 : 32;
+    return Tiling{0, tileK, large ? int64_t(128) : int64_t(64)};
+  }
+
+  /// Tensor cores for f16 and bf16 products, and for f32 ones when TF32
+  /// is allowed; the FMA units otherwise.
+  Unit unitFor(Contraction &c) {
+    if (!tensorCores)
+      return Unit::Fma;
+    Type element = getElementTypeOrSelf(c.op.getDpsInitOperand(0)->get());
+    if (element.isF16())
+      return Unit::F16;
+    if (element.isBF16())
+      return Unit::BF16;
+    if (element.isF32() && allowTf32)
+      return Unit::TF32;
+    return Unit::Fma;
   }
 
   void runOnOperation() override {
@@ -528,8 +901,10 @@ struct GPUTileContractionsPass
         if (std::optional<Contraction> c = matchContraction(op))
           found.push_back(*c);
       });
-      for (Contraction &c : found)
-        TiledKernel(rewriter, c, tilingFor(c)).build(emulate);
+      for (Contraction &c : found) {
+        Unit unit = unitFor(c);
+        TiledKernel(rewriter, c, tilingFor(c, unit), unit).build(emulate);
+      }
     }
   }
 };

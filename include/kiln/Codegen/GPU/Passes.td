@@ -201,6 +201,20 @@ def KilnGPUTileContractions
       output is its initial value plus exactly the untiled product's terms
       in the same order; outputs outside the result are not stored.
 
+    With `tensor-cores` (sm_80 and later), `f16` and `bf16` products, and
+    `f32` products with `allow-tf32`, run on the tensor cores instead
+    (`nvvm.mma.sync`, PTX `mma.sync.aligned`): m16n8k16 on halves,
+    m16n8k8 on TF32, accumulating in f32 either way (an f16 or bf16 result
+    is rounded once, at the end). The same 256 threads are 8 warps in a
+    4 x 2 grid over the block's tile (64 x 64, or 128 x 128 from
+    `large-tiles-from`), each warp 16 x 32 (or 32 x 64) outputs in 16 x 8
+    mma tiles, K steps of 32 (halves) or 16 (TF32) through the same shared
+    tiles, from which each lane reads its fragments in PTX's register
+    layout. TF32 operands are rounded to nearest (ties away) as they enter
+    shared memory, as `cvt.rna.tf32.f32` would. Sums are not in the
+    untiled order (the tensor cores add in their own order): results
+    differ from the FMA kernel within the type's rounding.
+
     Other contractions (several M/N/K loops, other bodies, mixed types)
     keep the generic mapping: one thread per output element.
 
@@ -209,11 +223,19 @@ def KilnGPUTileContractions
     barriers run for all 256 threads in turn, the shared tiles and the
     threads' accumulators in stack buffers. It computes what the kernel
     computes, with the same indices, so the tests check the kernel's
-    tiling against NumPy on a machine without a GPU.
+    tiling against NumPy on a machine without a GPU. An emulated mma.sync
+    takes each element of A, B and C from the lane and register where
+    PTX's fragment layouts put it, a mapping written in the opposite
+    direction from the kernel's loads.
   }];
   let options = [
     Option<"emulate", "emulate", "bool", /*default=*/"false",
            "Build the kernel as host loops (a test on the CPU)">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"false",
+           "f16 and bf16 products (f32 with allow-tf32) on the tensor "
+           "cores (sm_80 and later)">,
+    Option<"allowTf32", "allow-tf32", "bool", /*default=*/"false",
+           "With tensor-cores: f32 products with operands rounded to TF32">,
     Option<"largeTilesFrom", "large-tiles-from", "int64_t",
            /*default=*/"4194304",
            "Outputs (known at compile time) from which a product gets "
@@ -221,7 +243,9 @@ def KilnGPUTileContractions
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
+                           "::mlir::LLVM::LLVMDialect",
                            "::mlir::memref::MemRefDialect",
+                           "::mlir::NVVM::NVVMDialect",
                            "::mlir::scf::SCFDialect"];
 }
 

@@ -1,0 +1,88 @@
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions=tensor-cores=true | FileCheck %s
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions="tensor-cores=true allow-tf32=true" | FileCheck %s --check-prefix=TF32
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions="tensor-cores=true large-tiles-from=1" | FileCheck %s --check-prefix=LARGE
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions | FileCheck %s --check-prefix=FMA
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions="tensor-cores=true emulate=true" | FileCheck %s --check-prefix=EMU
+
+// An f16 product on the tensor cores: blocks of 16 x 16 threads (8 warps)
+// over 64 x 64 tiles, shared tiles 32 deep, the output widened into f32
+// accumulators (1 x 4 mma tiles of 4 per lane), two m16n8k16 steps of four
+// mma.sync per shared tile, halves packed two to a register, the sums
+// rounded to f16 once when stored.
+// CHECK-LABEL: func.func @f16
+// CHECK: gpu.launch {{.*}} workgroup(%[[A:[a-z0-9_]+]] : memref<32x65xf16, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<32x65xf16, #gpu.address_space<workgroup>>)
+// CHECK-COUNT-16: arith.extf {{.*}} : f16 to f32
+// CHECK: scf.for {{.*}} iter_args(
+// CHECK-COUNT-8: memref.store {{.*}}, %[[A]]
+// CHECK-COUNT-8: memref.store {{.*}}, %[[B]]
+// CHECK: gpu.barrier
+// CHECK: arith.shli
+// CHECK: llvm.bitcast %{{.*}} : i32 to vector<2xf16>
+// CHECK-COUNT-4: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK: gpu.barrier
+// CHECK-COUNT-16: arith.truncf {{.*}} : f32 to f16
+// CHECK-NOT: nvvm.mma.sync
+// CHECK-NOT: linalg.matmul
+// (16 x 16 x 8 mma tiles per warp with 128 x 128 tiles: 64 accumulators.)
+// LARGE-LABEL: func.func @f16
+// LARGE: workgroup(%{{.*}} : memref<32x129xf16, #gpu.address_space<workgroup>>
+// LARGE-COUNT-64: arith.extf {{.*}} : f16 to f32
+// LARGE-COUNT-32: nvvm.mma.sync
+// LARGE-NOT: nvvm.mma.sync
+// FMA-LABEL: func.func @f16
+// FMA-NOT: nvvm.mma.sync
+// (The emulation: host loops, no kernel, no NVVM op.)
+// EMU-LABEL: func.func @f16
+// EMU-NOT: gpu.launch
+// EMU-NOT: nvvm.
+// EMU: return
+func.func @f16(%a: memref<70x40xf16>, %b: memref<40x33xf16>, %c: memref<70x33xf16>) attributes {kiln.gpu_function} {
+  linalg.matmul ins(%a, %b : memref<70x40xf16>, memref<40x33xf16>) outs(%c : memref<70x33xf16>)
+  return
+}
+
+// -----
+
+// bf16: the same kernel, the halves packed into i32 registers.
+// LARGE-LABEL: func.func @bf16
+// CHECK-LABEL: func.func @bf16
+// CHECK: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32)
+// CHECK: arith.truncf {{.*}} : f32 to bf16
+func.func @bf16(%a: memref<3x20x40xbf16>, %b: memref<3x40x33xbf16>, %c: memref<3x20x33xbf16>) attributes {kiln.gpu_function} {
+  linalg.batch_matmul ins(%a, %b : memref<3x20x40xbf16>, memref<3x40x33xbf16>) outs(%c : memref<3x20x33xbf16>)
+  return
+}
+
+// -----
+
+// f32 keeps f32 precision unless TF32 is allowed: then the operands are
+// rounded (to nearest, ties away) as they enter shared memory, 16 deep, and
+// the products are m16n8k8 on TF32.
+// CHECK-LABEL: func.func @f32
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: return
+// TF32-LABEL: func.func @f32
+// TF32: workgroup(%{{.*}} : memref<16x65xf32, #gpu.address_space<workgroup>>
+// TF32: %[[ROUNDED:.*]] = arith.addi %{{.*}}, %c4096_i32
+// TF32: arith.andi %[[ROUNDED]], %c-8192_i32
+// TF32: arith.select
+// TF32-COUNT-8: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<tf32>, multiplicandBPtxType = #nvvm.mma_type<tf32>, shape = #nvvm.shape<m = 16, n = 8, k = 8>} : (i32, i32, f32)
+// TF32-NOT: arith.truncf
+func.func @f32(%a: memref<70x40xf32>, %b: memref<40x33xf32>, %c: memref<70x33xf32>) attributes {kiln.gpu_function} {
+  linalg.matmul ins(%a, %b : memref<70x40xf32>, memref<40x33xf32>) outs(%c : memref<70x33xf32>)
+  return
+}
+
+// -----
+
+// f64 and integers stay on the FMA units.
+// TF32-LABEL: func.func @others
+// TF32-NOT: nvvm.mma.sync
+// TF32: return
+func.func @others(%a: memref<7x4xf64>, %b: memref<4x5xf64>, %c: memref<7x5xf64>,
+                  %x: memref<7x4xi32>, %y: memref<4x5xi32>, %z: memref<7x5xi32>) attributes {kiln.gpu_function} {
+  linalg.matmul ins(%a, %b : memref<7x4xf64>, memref<4x5xf64>) outs(%c : memref<7x5xf64>)
+  linalg.matmul ins(%x, %y : memref<7x4xi32>, memref<4x5xi32>) outs(%z : memref<7x5xi32>)
+  return
+}

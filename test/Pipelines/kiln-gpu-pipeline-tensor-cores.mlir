@@ -1,0 +1,28 @@
+// REQUIRES: ptxas
+// f16 and bf16 products on the tensor cores from sm_80 (mma.sync), f32
+// ones too with allow-tf32; the PTX assembled by ptxas for sm_80 and sm_90.
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" | FileCheck %s
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa allow-tf32=true" | FileCheck %s --check-prefixes=CHECK,TF32
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_80 features=+ptx80 format=bin allow-tf32=true" | FileCheck %s --check-prefix=BIN
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_90 format=bin allow-tf32=true" | FileCheck %s --check-prefix=BIN
+// Before sm_80, or with tensor-cores=false, the FMA kernel:
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_75 features=+ptx80 format=isa" | FileCheck %s --check-prefix=NONE
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_90 format=isa tensor-cores=false allow-tf32=true" | FileCheck %s --check-prefix=NONE
+
+// CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// TF32-DAG: mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+// BIN: gpu.binary @kiln_kernels [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
+// NONE-NOT: mma.sync
+func.func @half(%a: tensor<70x40xf16>, %b: tensor<40x33xf16>) -> tensor<70x33xf16> {
+  %0 = kiln.matmul %a, %b : tensor<70x40xf16>, tensor<40x33xf16> -> tensor<70x33xf16>
+  return %0 : tensor<70x33xf16>
+}
+func.func @brain(%a: tensor<70x40xbf16>, %b: tensor<33x40xbf16>) -> tensor<70x33xbf16> {
+  %0 = kiln.matmul %a, %b {transpose_rhs = true} : tensor<70x40xbf16>, tensor<33x40xbf16> -> tensor<70x33xbf16>
+  return %0 : tensor<70x33xbf16>
+}
+func.func @single(%a: tensor<3x70x40xf32>, %b: tensor<3x40x33xf32>) -> tensor<3x70x33xf32> {
+  %0 = kiln.batch_matmul %a, %b : tensor<3x70x40xf32>, tensor<3x40x33xf32> -> tensor<3x70x33xf32>
+  return %0 : tensor<3x70x33xf32>
+}
