@@ -23,8 +23,9 @@
 #
 # prepare also exports the MLP and the seed CNN training steps with their
 # first Fashion-MNIST batches (gpu-check/models.py) and runs them here on the
-# CPU for the reference loss curves, and compiles two speed kernels
-# (gpu-check/chain.mlir, gpu-check/sgemm.mlir); run then trains on the GPU
+# CPU for the reference loss curves, and compiles the speed kernels
+# (gpu-check/chain.mlir, gpu-check/sgemm.mlir, the SGEMM again with TF32
+# allowed, gpu-check/bf16gemm.mlir); run then trains on the GPU
 # and times the kernels against the device's peak and PyTorch
 # (gpu-check/perf.py).
 set -uo pipefail
@@ -92,8 +93,14 @@ prepare_perf() {
     strip "$dir/lib$model.so" "$dir/gpu/lib$model.so"
   done
   mkdir -p "$out/speed"
-  for kernel in chain sgemm; do
-    KILN_CACHE_DIR=off "$compile" "$here/$kernel.mlir" -o "$out/speed/$kernel" $target > /dev/null || return 1
+  # The tensor cores' kernels (sgemm_tf32: the SGEMM with TF32 allowed;
+  # bf16gemm) only for a GPU: on the CPU, 16-bit products are scalar code.
+  local kernels="chain sgemm sgemm_tf32 bf16gemm"
+  [ "$chip" = cpu ] && kernels="chain sgemm"
+  for kernel in $kernels; do
+    local source="$here/${kernel%_tf32}.mlir" tf32=""
+    [ "$kernel" = sgemm_tf32 ] && tf32=--allow-tf32
+    KILN_CACHE_DIR=off "$compile" "$source" -o "$out/speed/$kernel" $target $tf32 > /dev/null || return 1
     rm -rf "$out/speed/kiln" "$out/speed/libkiln_runtime.so" "$out/speed/$kernel.h"
     strip "$out/speed/lib$kernel.so"
   done

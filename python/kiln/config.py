@@ -163,6 +163,25 @@ class experimental:
     """TensorFlow's `tf.config.experimental` functions that apply to Kiln."""
 
     @staticmethod
+    def enable_tensor_float_32_execution(enabled):
+        """Lets f32 matrix products (matmuls, and convolutions, which become
+        them) compiled for a GPU from now on run on its tensor cores with
+        operands rounded to TensorFloat-32 (10 bits of mantissa instead of
+        23; sums stay f32): sm_80 and newer. Eager kernels compile again and
+        @kiln.function retraces when it changes. Off by default, unlike
+        TensorFlow's (on) and like PyTorch's `allow_tf32` for matmuls: f32
+        keeps f32 precision unless asked. CPU code is unaffected."""
+        from . import _kiln
+        _kiln.set_allow_tf32(bool(enabled))
+
+    @staticmethod
+    def tensor_float_32_execution_enabled():
+        """Whether GPU f32 products may use TF32 (see
+        `enable_tensor_float_32_execution`)."""
+        from . import _kiln
+        return _kiln.allow_tf32()
+
+    @staticmethod
     def get_memory_info(device="CPU:0"):
         """Memory of the runtime's buffer pool of `device` ("CPU:0" or
         "GPU:0"), which serves every tensor and every temporary of compiled

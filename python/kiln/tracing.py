@@ -276,7 +276,9 @@ class Function:
             return "first call"
         if old[0] != new[0]:
             return f"device changed from {old[0]} to {new[0]}"
-        old, new = old[1:], new[1:]
+        if old[1] != new[1]:
+            return "TF32 execution " + ("enabled" if new[1] else "disabled")
+        old, new = old[2:], new[2:]
         if len(old) != len(new):
             return f"{len(new)} arguments instead of {len(old)}"
         for i, (a, b) in enumerate(zip(old, new)):
@@ -288,7 +290,11 @@ class Function:
         """The trace for these arguments on the current device (traced and
         compiled on first use)."""
         key, tensors = self._signature(args)
-        key = (config.runtime_device(),) + key
+        device = config.runtime_device()
+        # TF32 changes what GPU code computes.
+        tf32 = device != "cpu" and \
+            config.experimental.tensor_float_32_execution_enabled()
+        key = (device, tf32) + key
         if key not in self._concrete:
             self.retrace_reason = self._describe_change(self._last_key, key)
             self._concrete[key] = self._trace(args, tensors)

@@ -40,6 +40,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -324,6 +325,11 @@ buffersOn(kiln_device_t device,
   return buffers;
 }
 
+/// kiln.config.experimental.enable_tensor_float_32_execution: f32 products
+/// compiled for the GPU from now on run on the tensor cores with TF32
+/// operands (off by default).
+std::atomic<bool> allowTf32{false};
+
 /// How Python code is compiled for `device` ("cpu" or "cuda:N"). GPU code is
 /// PTX for KILN_GPU_CHIP (default sm_80), which the driver compiles for the
 /// GPU it finds: any chip of that generation or newer.
@@ -334,6 +340,7 @@ mlir::kiln::CompileOptions compileOptions(const std::string &device) {
     const char *chip = std::getenv("KILN_GPU_CHIP");
     options.gpuChip = chip && *chip ? chip : "sm_80";
     options.gpuFormat = "isa";
+    options.allowTf32 = allowTf32.load();
   }
   return options;
 }
@@ -516,7 +523,7 @@ private:
     std::string key;
     key.reserve(op.size() + attributes.size() + 32 * inputs.size() + 16);
     if (device != "cpu")
-      key += device + ":";
+      key += device + (allowTf32.load() ? "+tf32:" : ":");
     key += op;
     key += '|';
     key += attributes;
@@ -1134,6 +1141,8 @@ PYBIND11_MODULE(_kiln, m) {
       },
       py::arg("ordinal"));
   m.def("gpu_count", [] { return kiln_device_count(KILN_DEVICE_CUDA); });
+  m.def("set_allow_tf32", [](bool enabled) { allowTf32.store(enabled); });
+  m.def("allow_tf32", [] { return allowTf32.load(); });
   m.def("num_threads", [] { return kiln_num_threads(); });
   m.def("set_num_threads", [](int count) {
     if (kiln_status_t status = kiln_set_num_threads(count)) {

@@ -117,6 +117,11 @@ def torch_peers():
     a = torch.rand(4096, 4096, device="cuda")
     b = torch.rand(4096, 4096, device="cuda")
     out["sgemm_ms"] = timed(lambda: a @ b)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    out["sgemm_tf32_ms"] = timed(lambda: a @ b)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    a16, b16 = a.to(torch.bfloat16), b.to(torch.bfloat16)
+    out["bf16gemm_ms"] = timed(lambda: a16 @ b16)
     return out
 
 
@@ -182,6 +187,21 @@ def speed(bundle, report, peaks, peers):
         print(f"  {flops / cublas:.2f} of cuBLAS through PyTorch {peers['torch']} "
               f"({cublas / 1e9:.0f} GFLOP/s, TF32 off)")
     report["chain_ms"], report["sgemm_ms"] = chain, sgemm
+    # The tensor cores: SGEMM with TF32 allowed, and bf16 operands.
+    for kernel, title in [("sgemm_tf32", "SGEMM 4096^2 f32, TF32 allowed"),
+                          ("bf16gemm", "GEMM 4096^2 bf16 (f32 sums)")]:
+        if not os.path.exists(os.path.join(directory, f"lib{kernel}.so")):
+            continue  # (a bundle prepared for the CPU)
+        ms = median_ms(replay(bundle, os.path.join(directory, f"lib{kernel}.so"),
+                              ["--synthetic", "--repeat", repeat[1], "--time"]))
+        rate = 2 * 4096 ** 3 / (ms * 1e-3)
+        line = f"{title}: {ms:.3f} ms, {rate / 1e9:.0f} GFLOP/s"
+        if f"{kernel}_ms" in peers:
+            cublas = 2 * 4096 ** 3 / (peers[f"{kernel}_ms"] * 1e-3)
+            line += (f", {rate / cublas:.2f} of cuBLAS through PyTorch "
+                     f"({cublas / 1e9:.0f} GFLOP/s)")
+        print(line)
+        report[f"{kernel}_ms"] = ms
 
 
 def main():

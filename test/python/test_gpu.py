@@ -95,14 +95,14 @@ print(json.dumps(report))
 """
 
 
-def run(tmp_path):
+def run(tmp_path, script=SCRIPT):
     import subprocess
     import sys
     env = dict(os.environ, KILN_CACHE_DIR=str(tmp_path / "cache"),
                PYTHONPATH=os.pathsep.join(sys.path), KILN_CUDA_DRIVER=FAKE,
                FAKE_CUDA_TRACE="1")
     ckpt = tmp_path / "v.safetensors"
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(ckpt)], env=env,
+    proc = subprocess.run([sys.executable, "-c", script, str(ckpt)], env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     steps, name = {}, None
@@ -163,6 +163,66 @@ def test_python_on_the_gpu_with_the_driver_double(tmp_path):
     second = "\n".join(steps["second"])
     assert "launch kernel_kernel 1x1x1 256x1x1 0 on device 1" in second, second
     assert "launch step_kernel" in second and "on device 0" not in second
+
+
+TENSOR_CORES = r"""
+import json, sys
+import numpy as np
+import kiln
+
+report = {}
+def mark(name):
+    print(f"== {name}", file=sys.stderr, flush=True)
+
+a = np.ones((20, 30), np.float32)
+b = np.ones((30, 10), np.float32)
+
+@kiln.function
+def product(x, y):
+    return kiln.matmul(x, y)
+
+report["default"] = kiln.config.experimental.tensor_float_32_execution_enabled()
+with kiln.device("/gpu:0"):
+    mark("f32")
+    kiln.matmul(a, b)
+    mark("f16")
+    kiln.matmul(a.astype(np.float16), b.astype(np.float16))
+    kiln.config.experimental.enable_tensor_float_32_execution(True)
+    report["enabled"] = kiln.config.experimental.tensor_float_32_execution_enabled()
+    mark("tf32")
+    kiln.matmul(a, b)
+    mark("function-tf32")
+    product(a, b)
+    report["traces"] = [product.trace_count, product.retrace_reason]
+    kiln.config.experimental.enable_tensor_float_32_execution(False)
+    mark("function-f32")
+    product(a, b)
+    report["retrace"] = [product.trace_count, product.retrace_reason]
+mark("cpu")
+kiln.config.experimental.enable_tensor_float_32_execution(True)
+product(a, b)
+product(a, b)
+report["cpu"] = [product.trace_count, product.retrace_reason]
+print(json.dumps(report))
+"""
+
+
+def test_tensor_cores_and_tf32_from_python(tmp_path):
+    """f16 products compile to the tensor cores' mma.sync; f32 ones only
+    once TF32 is enabled (TensorFlow's switch, off by default here), which
+    recompiles eager kernels and retraces functions on the GPU only."""
+    report, steps, _ = run(tmp_path, TENSOR_CORES)
+    assert report["default"] is False and report["enabled"] is True
+    text = {name: "\n".join(lines) for name, lines in steps.items()}
+    assert "mma.sync" not in text["f32"] and "launch" in text["f32"]
+    assert "module uses mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in text["f16"]
+    assert "module uses mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32" in text["tf32"]
+    assert "tf32" in text["function-tf32"]
+    assert report["traces"] == [1, "first call"]
+    assert report["retrace"] == [2, "TF32 execution disabled"]
+    assert "mma.sync" not in text["function-f32"]
+    # On the CPU the switch changes nothing: one trace for the CPU.
+    assert report["cpu"] == [3, "device changed from cuda:0 to cpu"]
 
 
 def test_the_demo_trains_on_the_gpu_with_the_driver_double(tmp_path):
