@@ -65,6 +65,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
     contractions.tensorCores = true;
     contractions.allowTf32 = options.allowTf32;
     pm.addPass(createKilnGPUTileContractions(contractions));
+    KilnGPURowKernelsOptions rows;
+    rows.emulate = true;
+    pm.addPass(createKilnGPURowKernels(rows));
     KilnGPUWarpReductionsOptions reductions;
     reductions.emulate = true;
     pm.addPass(createKilnGPUWarpReductions(reductions));

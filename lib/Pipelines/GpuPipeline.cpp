@@ -74,6 +74,8 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
     contractions.allowTf32 = options.allowTf32;
     pm.addPass(createKilnGPUTileContractions(contractions));
   }
+  // Softmax-like runs of row-wise ops: one kernel, a warp per row.
+  pm.addPass(createKilnGPURowKernels());
   pm.addPass(createKilnGPUWarpReductions());
   pm.addPass(createKilnGPUScheduleLinalg());
   // Every linalg op a grid of blocks of threads.

@@ -290,6 +290,99 @@ func.func @grad(%x: {t}, %y: {tl}) -> {t} {{
     np.testing.assert_allclose(grad, (p - onehot) / 64, rtol=1e-4, atol=1e-6)
 
 
+# Row kernels (kiln-gpu-row-kernels): a softmax, a log-softmax, a
+# normalization, a softmax's gradient -- runs of per-row reductions and
+# elementwise ops -- as one kernel, a warp per row (a thread per row for rows
+# shorter than a warp); per-row values stay in registers between the ops.
+@pytest.mark.parametrize("shape,axis", [((64, 100), 1), ((7, 10), 1), ((3, 4, 33), 2),
+                                        ((2, 5, 1000), 2), ((300, 31), 1)])
+def test_row_kernel_softmax_family(runner, shape, axis):
+    rng = np.random.default_rng(shape[-1] + len(shape))
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    t = tensor_type(shape, np.float32)
+    mlir = f"""
+func.func @softmax(%x: {t}) -> {t} {{
+  %s = kiln.softmax %x {{axis = {axis} : i64}} : {t} -> {t}
+  return %s : {t}
+}}
+func.func @log_softmax(%x: {t}) -> {t} {{
+  %s = kiln.log_softmax %x {{axis = {axis} : i64}} : {t} -> {t}
+  return %s : {t}
+}}
+func.func @sum_of_squares(%x: {t}) -> {t} {{
+  %s = kiln.softmax %x {{axis = {axis} : i64}} : {t} -> {t}
+  %q = kiln.mul %s, %s : {t}, {t} -> {t}
+  %r = kiln.reduce_sum %q {{axes = array<i64: {axis}>}} : {t} -> {tensor_type(shape[:-1], np.float32)}
+  %f = kiln.reshape %r : {tensor_type(shape[:-1], np.float32)} -> {tensor_type(shape[:-1] + (1,), np.float32)}
+  %b = kiln.broadcast_to %f : {tensor_type(shape[:-1] + (1,), np.float32)} -> {t}
+  %d = kiln.div %q, %b : {t}, {t} -> {t}
+  return %d : {t}
+}}
+"""
+    x64 = x.astype(np.float64)
+    e = np.exp(x64 - x64.max(axis, keepdims=True))
+    p = e / e.sum(axis, keepdims=True)
+    got = runner.run(mlir, [x], entry="softmax", args=EMULATE)[0]
+    np.testing.assert_allclose(got, p, rtol=1e-5, atol=1e-7)
+    got = runner.run(mlir, [x], entry="log_softmax", args=EMULATE)[0]
+    np.testing.assert_allclose(got, np.log(p), rtol=1e-5, atol=1e-5)
+    got = runner.run(mlir, [x], entry="sum_of_squares", args=EMULATE)[0]
+    np.testing.assert_allclose(got, p * p / (p * p).sum(axis, keepdims=True), rtol=1e-5,
+                               atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(16, 300), (5, 20), (4, 3, 64)])
+def test_row_kernel_normalization_and_softmax_gradient(runner, shape):
+    """A layer normalization over the last axis (mean, variance, scaled
+    differences) and the gradient of a weighted softmax, against NumPy."""
+    rng = np.random.default_rng(len(shape) * 7 + shape[-1])
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(shape).astype(np.float32)
+    t = tensor_type(shape, np.float32)
+    rows = tensor_type(shape[:-1], np.float32)
+    kept = tensor_type(shape[:-1] + (1,), np.float32)
+    last = len(shape) - 1
+    mlir = f"""
+func.func @norm(%x: {t}) -> {t} {{
+  %m = kiln.reduce_mean %x {{axes = array<i64: {last}>}} : {t} -> {rows}
+  %mk = kiln.reshape %m : {rows} -> {kept}
+  %mb = kiln.broadcast_to %mk : {kept} -> {t}
+  %d = kiln.sub %x, %mb : {t}, {t} -> {t}
+  %d2 = kiln.mul %d, %d : {t}, {t} -> {t}
+  %v = kiln.reduce_mean %d2 {{axes = array<i64: {last}>}} : {t} -> {rows}
+  %vk = kiln.reshape %v : {rows} -> {kept}
+  %vb = kiln.broadcast_to %vk : {kept} -> {t}
+  %eps = kiln.constant dense<1.0e-5> : tensor<f32>
+  %ve = kiln.add %vb, %eps : {t}, tensor<f32> -> {t}
+  %r = kiln.rsqrt %ve : {t}
+  %y = kiln.mul %d, %r : {t}, {t} -> {t}
+  return %y : {t}
+}}
+func.func @loss(%x: {t}, %w: {t}) -> tensor<f32> {{
+  %s = kiln.softmax %x {{axis = {last} : i64}} : {t} -> {t}
+  %p = kiln.mul %s, %w : {t}, {t} -> {t}
+  %l = kiln.reduce_sum %p {{axes = array<i64: {", ".join(str(a) for a in range(len(shape)))}>}} : {t} -> tensor<f32>
+  return %l : tensor<f32>
+}}
+func.func @grad(%x: {t}, %w: {t}) -> {t} {{
+  %g = kiln.grad @loss(%x, %w) {{wrt = array<i64: 0>}} : ({t}, {t}) -> {t}
+  return %g : {t}
+}}
+"""
+    x64 = x.astype(np.float64)
+    d = x64 - x64.mean(-1, keepdims=True)
+    want = d / np.sqrt((d * d).mean(-1, keepdims=True) + 1e-5)
+    got = runner.run(mlir, [x], entry="norm", args=EMULATE)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    e = np.exp(x64 - x64.max(-1, keepdims=True))
+    p = e / e.sum(-1, keepdims=True)
+    w64 = w.astype(np.float64)
+    # d/dx sum(softmax(x) * w) = p * (w - sum(p * w)) along the row
+    want = p * (w64 - (p * w64).sum(-1, keepdims=True))
+    got = runner.run(mlir, [x, w], entry="grad", args=EMULATE)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("op,numpy_op,shape,dtype", [
     ("reduce_sum", np.sum, (100000,), np.float32),
     ("reduce_max", np.max, (3, 50001), np.float32),

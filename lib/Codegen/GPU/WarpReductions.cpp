@@ -171,9 +171,7 @@ private:
   }
 
   Value combine(Value a, Value b) {
-    Operation *op = rewriter.clone(*r.combiner);
-    op->setOperands({a, b});
-    return op->getResult(0);
+    return kiln::combineWith(rewriter, r.combiner, a, b);
   }
 
   /// `flat` as indices over the loop dims `dims` (row-major), into `ivs`.
@@ -210,31 +208,9 @@ private:
                                      b.getInsertionPoint());
           SmallVector<Value> ivs = outer;
           delinearize(flat, reduction, ivs);
-          IRMapping mapping;
-          Block *body = r.op.getBlock();
-          for (OpOperand *input : r.op.getDpsInputOperands()) {
-            Value value = input->get();
-            if (isa<MemRefType>(value.getType())) {
-              AffineMap map = r.op.getMatchingIndexingMap(input);
-              SmallVector<Value> indices;
-              for (unsigned i = 0; i < map.getNumResults(); ++i)
-                indices.push_back(affine::AffineApplyOp::create(
-                    rewriter, l, map.getSubMap({i}), ivs));
-              value = memref::LoadOp::create(rewriter, l, value, indices);
-            }
-            mapping.map(body->getArgument(input->getOperandNumber()), value);
-          }
-          mapping.map(r.op.getRegionOutputArgs().front(), acc.front());
-          for (Operation &inner : body->without_terminator()) {
-            if (auto indexOp = dyn_cast<linalg::IndexOp>(inner)) {
-              mapping.map(indexOp.getResult(), ivs[indexOp.getDim()]);
-              continue;
-            }
-            rewriter.clone(inner, mapping);
-          }
           scf::YieldOp::create(
               rewriter, l,
-              mapping.lookupOrDefault(body->getTerminator()->getOperand(0)));
+              kiln::inlineBody(rewriter, l, r.op, ivs, acc.front()));
         });
     return loop.getResult(0);
   }
@@ -253,47 +229,14 @@ private:
                             indices);
   }
 
-  /// Five xor shuffles: every lane of the warp gets the combination of
-  /// all 32 lanes' `acc`.
   Value warpTotal(Value acc) {
-    Value width = arith::ConstantIntOp::create(rewriter, loc, kWarp, 32);
-    for (int64_t offset = kWarp / 2; offset >= 1; offset /= 2) {
-      Value other =
-          gpu::ShuffleOp::create(
-              rewriter, loc, acc,
-              arith::ConstantIntOp::create(rewriter, loc, offset, 32), width,
-              gpu::ShuffleMode::XOR)
-              .getShuffleResult();
-      acc = combine(acc, other);
-    }
-    return acc;
+    return kiln::warpTotal(rewriter, loc, r.combiner, acc);
   }
 
-  /// The same on the host: `laneValue(lane)` for the 32 lanes into
-  /// `lanes`, then each shuffle step as an exchange through `swapped`;
-  /// returns lane 0's value.
   template <typename LaneValue>
   Value emulatedWarpTotal(Value lanes, Value swapped, LaneValue &&laneValue) {
-    loop(index(0), index(kWarp), [&](Value lane) {
-      memref::StoreOp::create(rewriter, loc, laneValue(lane), lanes, lane);
-    });
-    for (int64_t offset = kWarp / 2; offset >= 1; offset /= 2) {
-      loop(index(0), index(kWarp), [&](Value lane) {
-        Value partner =
-            arith::XOrIOp::create(rewriter, loc, lane, index(offset));
-        Value mine = memref::LoadOp::create(rewriter, loc, lanes, lane);
-        Value theirs = memref::LoadOp::create(rewriter, loc, lanes, partner);
-        memref::StoreOp::create(rewriter, loc, combine(mine, theirs), swapped,
-                                lane);
-      });
-      loop(index(0), index(kWarp), [&](Value lane) {
-        memref::StoreOp::create(
-            rewriter, loc,
-            memref::LoadOp::create(rewriter, loc, swapped, lane), lanes,
-            lane);
-      });
-    }
-    return memref::LoadOp::create(rewriter, loc, lanes, ValueRange{index(0)});
+    return kiln::emulatedWarpTotal(rewriter, loc, r.combiner, lanes, swapped,
+                                   laneValue);
   }
 
   /// A whole tensor to a scalar, in two kernels: a grid of G blocks of 8

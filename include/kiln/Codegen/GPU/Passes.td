@@ -249,6 +249,57 @@ def KilnGPUTileContractions
                            "::mlir::scf::SCFDialect"];
 }
 
+def KilnGPURowKernels : Pass<"kiln-gpu-row-kernels", "::mlir::ModuleOp"> {
+  let summary = "Fuses the row-wise ops of a softmax, a cross-entropy or a "
+                "normalization into one kernel, a warp per row";
+  let description = [{
+    Runs on buffers, before `kiln-gpu-warp-reductions`, on the entry points
+    compiled for a GPU. A run of consecutive linalg ops in one block that
+    all go row by row over the same rows (their leading parallel dims,
+    static) becomes one `gpu.launch`, where the ops are:
+
+    - fills of a per-row buffer (the initial value of a reduction),
+    - reductions of the rows' elements (the inner dims, the same for the
+      whole run) into a per-row buffer, with one commutative, associative
+      combiner (the list of `kiln-gpu-warp-reductions`),
+    - elementwise ops over the rows' elements, and over per-row values.
+
+    At least one reduction and two ops make a run; only pure ops
+    (constants, index arithmetic) may sit between its members, and the
+    kernel takes the place of the last one. A softmax (row maxima, sums of
+    exponentials, quotients: five ops and kernels), a log-softmax, the
+    forward of a cross-entropy up to its per-row losses, a softmax's
+    gradient and a layer normalization's statistics each become one kernel.
+
+    Each row gets a warp (8 per block of 256 threads) when it has 32
+    elements or more and every per-row reduction has an `f32`, `f64`, `i32`
+    or `i64` result; a thread otherwise. Lane `l` takes the row's elements
+    `l`, `l + 32`, ... in every member, so an element one member writes is
+    read by a later one only in the lane that wrote it; reductions end with
+    xor shuffles, so every lane holds each per-row value, kept in registers
+    for the later members; lane 0 stores the per-row values at the end.
+
+    The run is fused only when that is sound: every buffer a member writes
+    is an argument or an allocation (not a view), and within the run it is
+    read only at the reader's own row (per-row values) or own element (the
+    rows' elements); buffers read anywhere else (a gather of a label's
+    logit, a broadcast vector) are never written by the run.
+
+    With `emulate`, the same kernel is built as host loops over the rows,
+    the lanes in turn, and each shuffle an exchange through a buffer (for
+    the CPU pipeline's `emulate-gpu-kernels`).
+  }];
+  let options = [
+    Option<"emulate", "emulate", "bool", /*default=*/"false",
+           "Build the kernel as host loops (a test on the CPU)">,
+  ];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def KilnGPUWarpReductions
     : Pass<"kiln-gpu-warp-reductions", "::mlir::ModuleOp"> {
   let summary = "A warp per output element of a reduction along the "
