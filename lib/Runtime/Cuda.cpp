@@ -336,15 +336,50 @@ public:
     return function;
   }
 
+  /// The stream compiled code asks for: the thread's stream on the kernel
+  /// device, made at its first use and kept. Every kernel of a call goes
+  /// to it in order, without waiting for the previous one; the call waits
+  /// once, at its end (finishCall), or before the host reads what a kernel
+  /// wrote (copyForKernels). (A thread's streams outlive it: the driver
+  /// reclaims them at exit.)
   CUstream createStream() {
-    CUstream stream = nullptr;
     if (kiln_status_t s = startKernelCall())
       return fail(s), nullptr;
-    if (CUresult result = driver.streamCreate(&stream, 0))
-      fail(error(result, KILN_INTERNAL,
-                 "cannot create a stream on " + device(kernelOrdinal)));
+    CUstream &stream = threadStream(kernelOrdinal);
+    if (!stream)
+      if (CUresult result = driver.streamCreate(&stream, 0)) {
+        stream = nullptr;
+        fail(error(result, KILN_INTERNAL,
+                   "cannot create a stream on " + device(kernelOrdinal)));
+      }
     leave();
     return stream;
+  }
+
+  /// Waits for the kernels this thread's call queued on its stream; a
+  /// failure is the call's error.
+  void finishCall() {
+    if (unfinished) {
+      unfinished = false;
+      if (kiln_status_t s = startKernelCall()) {
+        fail(s);
+      } else {
+        CUresult result =
+            driver.streamSynchronize(threadStream(kernelOrdinal));
+        leave();
+        if (result != kSuccess)
+          fail(error(result, KILN_INTERNAL,
+                     "a kernel on " + device(kernelOrdinal) +
+                         " failed (reported when the call's kernels "
+                         "finished; CUDA_LAUNCH_BLOCKING=1 reports it at "
+                         "its launch)"));
+      }
+    }
+    // The temporaries the call freed are idle now: back to the cache that
+    // every thread shares.
+    for (auto &[ordinal, allocation] : streamFreed)
+      release(ordinal, allocation);
+    streamFreed.clear();
   }
 
   void launch(CUfunction function, const intptr_t grid[3],
@@ -377,9 +412,20 @@ public:
     if (result != kSuccess)
       fail(error(result, KILN_INTERNAL,
                  "cannot launch a kernel on " + device(ordinal)));
+    else
+      unfinished = true;
   }
 
+  bool isThreadStream(CUstream stream) {
+    return stream && static_cast<size_t>(kernelOrdinal) < threadStreams.size() &&
+           threadStreams[static_cast<size_t>(kernelOrdinal)] == stream;
+  }
+
+  /// A stream's synchronization (gpu.wait, the end of a launch): deferred
+  /// to the end of the call for the thread's stream.
   void synchronize(CUstream stream) {
+    if (isThreadStream(stream))
+      return;
     if (kiln_status_t s = startKernelCall())
       return fail(s);
     CUresult result = driver.streamSynchronize(stream);
@@ -397,6 +443,7 @@ public:
   void copyForKernels(void *dst, const void *src, size_t bytes) {
     if (bytes == 0)
       return;
+    finishCall(); // the kernels that computed the value first
     if (kiln_status_t s = startKernelCall())
       return fail(s);
     CUresult result = driver.memcpy(reinterpret_cast<CUdeviceptr>(dst),
@@ -409,7 +456,7 @@ public:
   }
 
   void destroyStream(CUstream stream) {
-    if (!stream || enterKernelDevice())
+    if (!stream || isThreadStream(stream) || enterKernelDevice())
       return;
     (void)driver.streamDestroy(stream);
     leave();
@@ -419,6 +466,19 @@ public:
   /// device's cache, remembered until `freeForKernels`.
   void *allocateForKernels(uint64_t bytes) {
     int32_t ordinal = kernelOrdinal;
+    // First what this call freed, in stream order (a later kernel of the
+    // stream cannot start before the last reader of the block is done).
+    unsigned sizeIndex = 0;
+    kiln::runtime::sizeClass(bytes == 0 ? 1 : static_cast<size_t>(bytes),
+                             &sizeIndex);
+    for (auto it = streamFreed.begin(); it != streamFreed.end(); ++it)
+      if (it->first == ordinal && it->second.tag == sizeIndex) {
+        std::pair<int32_t, Allocation> reused = *it;
+        streamFreed.erase(it);
+        std::lock_guard<std::mutex> guard(lock);
+        temporaries[reused.second.data] = reused;
+        return reused.second.data;
+      }
     kiln_status_t s = available();
     if (!s && static_cast<size_t>(ordinal) >= gpus.size())
       s = kiln_status_create(KILN_UNAVAILABLE,
@@ -446,7 +506,9 @@ public:
       temporary = found->second;
       temporaries.erase(found);
     }
-    release(temporary.first, temporary.second);
+    // Kernels queued on this thread's stream may still read it: the
+    // shared cache gets it when the call's kernels are done (finishCall).
+    streamFreed.push_back(temporary);
   }
 
   /// The first failure recorded on this thread since the last call, or
@@ -613,8 +675,20 @@ private:
     fail(kiln_status_create(code, "%s", message.c_str()));
   }
 
+  /// This thread's kernel stream on GPU `ordinal` (null until made).
+  static CUstream &threadStream(int32_t ordinal) {
+    if (threadStreams.size() <= static_cast<size_t>(ordinal))
+      threadStreams.resize(static_cast<size_t>(ordinal) + 1, nullptr);
+    return threadStreams[static_cast<size_t>(ordinal)];
+  }
+
   static thread_local kiln_status_t pending;
   static thread_local int32_t kernelOrdinal;
+  static thread_local std::vector<CUstream> threadStreams;
+  static thread_local bool unfinished; // kernels queued, not waited for
+  // Temporaries freed during this thread's call (reused by the call, in
+  // stream order; released at its end).
+  static thread_local std::vector<std::pair<int32_t, Allocation>> streamFreed;
   std::mutex moduleLock; // guards the KernelModules' loads
   // Temporaries of compiled code, with their GPU (under lock).
   std::map<void *, std::pair<int32_t, Allocation>> temporaries;
@@ -781,6 +855,9 @@ private:
 
 thread_local kiln_status_t Cuda::pending = nullptr;
 thread_local int32_t Cuda::kernelOrdinal = 0;
+thread_local std::vector<CUstream> Cuda::threadStreams;
+thread_local bool Cuda::unfinished = false;
+thread_local std::vector<std::pair<int32_t, Allocation>> Cuda::streamFreed;
 
 // The table's functions.
 
@@ -846,13 +923,17 @@ void kiln::runtime::setKernelDevice(int32_t ordinal) {
   Cuda::setKernelDevice(ordinal);
 }
 
+void kiln::runtime::finishKernelCall() { Cuda::get().finishCall(); }
+
 // The host side of compiled GPU code. `gpu-to-llvm` and the LLVM
 // translation of `gpu.launch_func` emit calls to these functions (the names
 // and signatures of MLIR's CUDA runtime wrappers, which Debian does not
 // ship): a module constructor registers the kernels' image, each launch
 // gets its function (the image loaded on the GPU at its first use there),
-// a stream, launches, synchronizes and destroys the stream; temporaries
-// are allocated and freed (gpu.alloc, gpu.dealloc). The runtime implements
+// a stream, launches, synchronizes and destroys the stream -- here the
+// thread's one stream, whose synchronization waits until the call ends, so
+// a call's kernels run back to back; temporaries are allocated and freed
+// (gpu.alloc, gpu.dealloc) in stream order. The runtime implements
 // them over the driver it loads, on the GPU of the entry being called.
 
 extern "C" {

@@ -93,6 +93,11 @@ kiln_status_t takeKernelError();
 /// sets it; Cuda.cpp).
 void setKernelDevice(int32_t ordinal);
 
+/// Waits for the kernels this thread's GPU call queued (they run in order
+/// on one stream, not one by one); a failure is recorded for
+/// takeKernelError.
+void finishKernelCall();
+
 /// The backend of `type`, or NULL if `type` is not a device type.
 const DeviceBackend *deviceBackend(kiln_device_type_t type);
 

@@ -474,6 +474,7 @@ static kiln_status_t callEntry(const Call &call) {
   int32_t rc =
       call.entry->fn(args, call.dims.empty() ? nullptr : call.dims.data());
   if (gpu) {
+    kiln::runtime::finishKernelCall();
     kiln::runtime::setKernelDevice(0);
     if (kiln_status_t s = kiln::runtime::takeKernelError())
       return kiln_status_annotate(s, "entry '%s'", call.name());

@@ -515,20 +515,22 @@ TEST(Cuda, EntriesLaunchKernels) {
   ASSERT_NE(y, nullptr);
   EXPECT_EQ(kiln_buffer_device(y).type, KILN_DEVICE_CUDA);
   EXPECT_EQ(kiln_buffer_host_data(y), nullptr);
-  // The module is loaded, the kernel found, launched on a stream of its
-  // own, and the stream synchronized and destroyed, each in a context.
+  // The module is loaded, the kernel found, launched on the thread's
+  // stream (made now, kept), which the call waits for at its end, each in a
+  // context.
   EXPECT_TRUE(inOrder(callsSince(mark),
                       {"cuModuleLoadData", "cuModuleGetFunction",
                        "cuStreamCreate", "cuCtxPushCurrent_v2",
                        "cuLaunchKernel", "cuCtxPopCurrent_v2",
-                       "cuStreamSynchronize", "cuStreamDestroy_v2"}))
+                       "cuStreamSynchronize"}))
       << callsSince(mark);
+  EXPECT_EQ(callsSince(mark).find("cuStreamDestroy"), std::string::npos);
   auto lastLaunch = reinterpret_cast<const char *(*)()>(
       dlsym(fake().handle, "fake_cuda_last_launch"));
   auto streams =
       reinterpret_cast<int (*)()>(dlsym(fake().handle, "fake_cuda_streams"));
   EXPECT_STREQ(lastLaunch(), "negate_kernel 3x1x1 128x1x1 0");
-  EXPECT_EQ(streams(), 0);
+  EXPECT_EQ(streams(), 1); // the thread's stream
 
   // A failed launch is the call's error, with the driver's words; the
   // output the call allocated is released.
@@ -543,7 +545,7 @@ TEST(Cuda, EntriesLaunchKernels) {
                              "launch failure, code 719)"))
       << text;
   EXPECT_EQ(z, nullptr);
-  EXPECT_EQ(streams(), 0);
+  EXPECT_EQ(streams(), 1); // the thread's stream
 
   // A kernel the module does not have.
   s = kiln_executable_invoke(e, "missing_gpu", 1, &x, 1, &z);
@@ -558,7 +560,7 @@ TEST(Cuda, EntriesLaunchKernels) {
                              "with a grid of 3 x 1 x 1 blocks of 2048 x 1 x 1 "
                              "threads"))
       << text;
-  EXPECT_EQ(streams(), 0);
+  EXPECT_EQ(streams(), 1); // the thread's stream
   // The next call starts clean.
   EXPECT_EQ(kiln_executable_invoke(e, "negate_gpu", 1, &x, 1, &y), nullptr);
   kiln_buffer_release(y);
@@ -616,21 +618,110 @@ TEST(Cuda, EntriesRunOnTheChosenGpu) {
   kiln_executable_release(e);
 }
 
-TEST(Cuda, TemporariesOfCompiledCode) {
-  // gpu.alloc / gpu.dealloc in compiled code: blocks of cuda:0's cache.
+/// What chainEntry saw.
+struct ChainRecord {
+  void *first = nullptr, *second = nullptr, *stream = nullptr;
+  size_t inUse = 0;
+  size_t callsBeforeRead = 0;
+} chain;
+
+/// An entry with two kernels, a temporary freed and a new one of its size
+/// taken between them, and a value read by the host before the second.
+int32_t chainEntry(void **args, const int64_t *) {
+  static void *module = mgpuModuleLoadJIT(const_cast<char *>(kPtx), 3);
+  void *function = mgpuModuleGetFunction(module, "negate_kernel");
+  void *params[] = {&args[0], &args[1]};
+  void *stream = mgpuStreamCreate();
+  chain.stream = stream;
+  void *temporary = mgpuMemAlloc(5000, stream, false);
+  chain.first = temporary;
+  mgpuLaunchKernel(function, 3, 1, 1, 128, 1, 1, 0, stream, params, nullptr,
+                   2);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+  mgpuMemFree(temporary, nullptr);
+  chain.second = mgpuMemAlloc(5000, nullptr, false);
+  mgpuMemFree(chain.second, nullptr);
+  chain.inUse = stats(kGpu0).bytes_in_use;
+  chain.callsBeforeRead = fake().calls().size();
+  float value = 0;
+  mgpuMemcpy(&value, args[1], sizeof value, nullptr);
+  stream = mgpuStreamCreate();
+  if (stream != chain.stream)
+    chain.stream = nullptr;
+  mgpuLaunchKernel(function, 3, 1, 1, 128, 1, 1, 0, stream, params, nullptr,
+                   2);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+  return 0;
+}
+
+size_t count(const std::string &text, const std::string &word) {
+  size_t n = 0;
+  for (size_t at = text.find(word); at != std::string::npos;
+       at = text.find(word, at + word.size()))
+    ++n;
+  return n;
+}
+
+TEST(Cuda, KernelsOfACallShareOneStream) {
+  kiln_executable_t *e = nullptr;
+  ASSERT_EQ(kiln_executable_create("kiln-manifest 4\n"
+                                   "entry chain_gpu 1 1 0 cuda\n"
+                                   "in f32 1 300\n"
+                                   "out f32 1 300\n"
+                                   "end\n",
+                                   [](void *, const char *name) -> void * {
+                                     return std::strcmp(name,
+                                                        "kiln_entry_chain_gpu")
+                                                ? nullptr
+                                                : reinterpret_cast<void *>(
+                                                      &chainEntry);
+                                   },
+                                   nullptr, nullptr, &e),
+            nullptr);
+  kiln_buffer_t *x = create(kGpu0, 300);
   kiln_pool_stats_t before = stats(kGpu0);
-  void *a = mgpuMemAlloc(5000, nullptr, false);
-  ASSERT_NE(a, nullptr);
-  EXPECT_GE(stats(kGpu0).bytes_in_use, before.bytes_in_use + 5000);
-  mgpuMemFree(a, nullptr);
+  kiln_buffer_t *y = nullptr;
+  size_t mark = fake().calls().size();
+  ASSERT_EQ(kiln_executable_invoke(e, "chain_gpu", 1, &x, 1, &y), nullptr);
+  std::string calls = callsSince(mark);
+  // Both launches on one stream, never destroyed; the call waits twice:
+  // before the host reads what the first kernel wrote, and at its end.
+  EXPECT_NE(chain.stream, nullptr);
+  EXPECT_EQ(count(calls, "cuLaunchKernel"), 2u) << calls;
+  EXPECT_EQ(count(calls, "cuStreamSynchronize"), 2u) << calls;
+  EXPECT_EQ(count(calls, "cuStreamDestroy"), 0u) << calls;
+  std::string fromRead = callsSince(chain.callsBeforeRead);
+  EXPECT_TRUE(inOrder(fromRead, {"cuStreamSynchronize", "cuMemcpy",
+                                 "cuLaunchKernel", "cuStreamSynchronize"}))
+      << fromRead;
+  // The freed temporary served the next one of its size at once (stream
+  // order makes that safe), and stayed the call's until its end; then it
+  // is back in the shared cache.
+  EXPECT_EQ(chain.second, chain.first);
+  EXPECT_GE(chain.inUse, before.bytes_in_use + 5000);
+  kiln_buffer_release(y);
   EXPECT_EQ(stats(kGpu0).bytes_in_use, before.bytes_in_use);
-  // The block is reused by the next temporary of its class.
-  void *b = mgpuMemAlloc(5000, nullptr, false);
-  EXPECT_EQ(b, a);
-  mgpuMemFree(b, nullptr);
-  // Freeing what was not allocated there does nothing.
+  void *reused = mgpuMemAlloc(5000, nullptr, false);
+  EXPECT_EQ(reused, chain.first);
+  // Freeing what compiled code did not allocate does nothing.
   mgpuMemFree(&before, nullptr);
-  EXPECT_EQ(stats(kGpu0).bytes_in_use, before.bytes_in_use);
+  mgpuMemFree(reused, nullptr);
+
+  // A kernel that fails after its launch is the call's error, reported
+  // when the call waits for its kernels.
+  setenv("FAKE_CUDA_SYNC_ERROR", "1", 1);
+  kiln_buffer_t *z = nullptr;
+  kiln_status_t s = kiln_executable_invoke(e, "chain_gpu", 1, &x, 1, &z);
+  unsetenv("FAKE_CUDA_SYNC_ERROR");
+  std::string text = message(s);
+  EXPECT_TRUE(contains(text, "entry 'chain_gpu': a kernel on cuda:0 failed "
+                             "(reported when the call's kernels finished"))
+      << text;
+  EXPECT_EQ(z, nullptr);
+  kiln_buffer_release(x);
+  kiln_executable_release(e);
 }
 
 TEST(Cuda, CopiesOfCompiledCode) {

@@ -568,6 +568,8 @@ EXPORT CUresult cuStreamSynchronize(CUstream stream) {
     return INVALID_CONTEXT;
   if (!stream)
     return INVALID_HANDLE;
+  if (env("FAKE_CUDA_SYNC_ERROR", 0)) /* a kernel failed after its launch */
+    return LAUNCH_FAILED;
   for (int i = 0; i < stream->queued; ++i)
     memmove(stream->copies[i].to, stream->copies[i].from,
             stream->copies[i].size);
