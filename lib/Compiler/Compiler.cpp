@@ -175,6 +175,9 @@ extern "C" void mgpuStreamSynchronize(void *);
 extern "C" void *mgpuMemAlloc(uint64_t, void *, bool);
 extern "C" void mgpuMemFree(void *, void *);
 extern "C" void mgpuMemcpy(void *, void *, size_t, void *);
+extern "C" void *mgpuTensorMapEncodeTiledMemref(int64_t, void *, int64_t,
+                                                int64_t, int64_t, int64_t,
+                                                int64_t, int64_t *);
 extern "C" void mgpuLaunchKernel(void *, intptr_t, intptr_t, intptr_t,
                                  intptr_t, intptr_t, intptr_t, int32_t, void *,
                                  void **, void **, size_t);
@@ -205,6 +208,8 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
   symbols[mangle("mgpuMemAlloc")] = symbol(&mgpuMemAlloc);
   symbols[mangle("mgpuMemFree")] = symbol(&mgpuMemFree);
   symbols[mangle("mgpuMemcpy")] = symbol(&mgpuMemcpy);
+  symbols[mangle("mgpuTensorMapEncodeTiledMemref")] =
+      symbol(&mgpuTensorMapEncodeTiledMemref);
   return symbols;
 }
 

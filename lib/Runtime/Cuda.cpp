@@ -62,6 +62,7 @@ using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 constexpr CUresult kSuccess = 0;           // CUDA_SUCCESS
 constexpr CUresult kOutOfMemory = 2;       // CUDA_ERROR_OUT_OF_MEMORY
+constexpr CUresult kNotSupported = 801;    // CUDA_ERROR_NOT_SUPPORTED
 constexpr CUresult kNoDevice = 100;        // CUDA_ERROR_NO_DEVICE
 
 /// The driver's entry points.
@@ -98,7 +99,23 @@ struct Driver {
   CUresult (*memFreeHost)(void *);
   CUresult (*memcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*memcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  // Optional: TMA descriptors (CUDA 12 drivers) and kernels with more than
+  // 48 KiB of dynamic shared memory.
+  CUresult (*tensorMapEncodeTiled)(void *, int, uint32_t, void *,
+                                   const uint64_t *, const uint64_t *,
+                                   const uint32_t *, const uint32_t *, int,
+                                   int, int, int);
+  CUresult (*funcSetAttribute)(CUfunction, int, int);
 };
+
+/// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES; what a block may use
+/// without it.
+constexpr int kMaxDynamicSharedAttribute = 8;
+constexpr int32_t kDefaultSharedLimit = 48 * 1024;
+
+/// Bytes per element of CUtensorMapDataType 0 .. 12 (uint8 .. tf32_ftz).
+constexpr size_t kTensorMapElementBytes[] = {1, 2, 4, 4, 8, 8, 2,
+                                             4, 8, 2, 4, 4, 4};
 
 /// A GPU's pinned staging: two page-locked buffers and a stream for each,
 /// used by one copy at a time.
@@ -399,9 +416,27 @@ public:
                  std::to_string(block[2]) + " threads");
         return;
       }
+    if (pending)
+      return; // the call failed already (a missing temporary, a descriptor)
     if (kiln_status_t s = startKernelCall())
       return fail(s);
     int32_t ordinal = kernelOrdinal;
+    if (sharedBytes > kDefaultSharedLimit) {
+      // A block past 48 KiB of dynamic shared memory must be allowed first.
+      CUresult allowed =
+          driver.funcSetAttribute
+              ? driver.funcSetAttribute(function, kMaxDynamicSharedAttribute,
+                                        sharedBytes)
+              : kNotSupported;
+      if (allowed != kSuccess) {
+        leave();
+        return fail(error(allowed, KILN_INTERNAL,
+                          "cannot give a kernel " +
+                              std::to_string(sharedBytes) +
+                              " bytes of shared memory on " +
+                              device(ordinal)));
+      }
+    }
     CUresult result = driver.launchKernel(
         function, static_cast<unsigned>(grid[0]),
         static_cast<unsigned>(grid[1]), static_cast<unsigned>(grid[2]),
@@ -509,6 +544,95 @@ public:
     // Kernels queued on this thread's stream may still read it: the
     // shared cache gets it when the call's kernels are done (finishCall).
     streamFreed.push_back(temporary);
+  }
+
+  /// A TMA descriptor (CUtensorMap) of a memref in the kernel GPU's
+  /// memory, for `nvgpu.tma.create.descriptor`: `descriptor` is the ranked
+  /// memref descriptor (allocated and aligned pointers, offset, sizes,
+  /// strides), `box` the box's sizes in the memref's order. The map is
+  /// encoded by the driver and copied to GPU memory, where kernels read it;
+  /// one per distinct memref and box, kept for the process (a training
+  /// step asks for the same ones at every call).
+  void *tensorMap(int64_t rank, void *descriptor, int64_t dataType,
+                  int64_t interleave, int64_t swizzle, int64_t l2Promotion,
+                  int64_t oobFill, const int64_t *box) {
+    if (rank < 1 || rank > 5 || dataType < 0 || dataType > 12 || !descriptor) {
+      fail(KILN_INTERNAL, "cannot describe a tensor of rank " +
+                              std::to_string(rank) + " for TMA (1 to 5)");
+      return nullptr;
+    }
+    if (!driver.tensorMapEncodeTiled && available() == nullptr) {
+      fail(KILN_UNAVAILABLE, "the CUDA driver has no cuTensorMapEncodeTiled "
+                             "(TMA needs a CUDA 12 driver and an sm_90 GPU)");
+      return nullptr;
+    }
+    // The ranked descriptor: {allocated, aligned, offset, sizes[rank],
+    // strides[rank]}; the driver wants the innermost dimension first.
+    auto *fields = static_cast<int64_t *>(descriptor);
+    size_t bytes = kTensorMapElementBytes[dataType];
+    char *address = reinterpret_cast<char *>(fields[1]) +
+                    fields[2] * static_cast<int64_t>(bytes);
+    const int64_t *sizes = fields + 3, *strides = fields + 3 + rank;
+    uint64_t dims[5] = {1, 1, 1, 1, 1}, byteStrides[5] = {0};
+    uint32_t boxDims[5] = {1, 1, 1, 1, 1}, elementStrides[5] = {1, 1, 1, 1, 1};
+    std::string key = std::to_string(kernelOrdinal) + ":" +
+                      std::to_string(reinterpret_cast<uintptr_t>(address));
+    for (int64_t i = 0; i < rank; ++i) {
+      dims[i] = static_cast<uint64_t>(sizes[rank - 1 - i]);
+      boxDims[i] = static_cast<uint32_t>(box[rank - 1 - i]);
+      if (i + 1 < rank)
+        byteStrides[i] =
+            static_cast<uint64_t>(strides[rank - 2 - i]) * bytes;
+      key += ":" + std::to_string(dims[i]) + "/" +
+             std::to_string(byteStrides[i]) + "/" + std::to_string(boxDims[i]);
+    }
+    key += ":" + std::to_string(dataType) + "," + std::to_string(interleave) +
+           "," + std::to_string(swizzle) + "," + std::to_string(l2Promotion) +
+           "," + std::to_string(oobFill);
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      auto found = tensorMaps.find(key);
+      if (found != tensorMaps.end())
+        return reinterpret_cast<void *>(found->second);
+    }
+    std::string shape;
+    for (int64_t i = 0; i < rank; ++i)
+      shape += (i ? " x " : "") + std::to_string(sizes[i]);
+    std::string what = "cannot describe a " + shape + " tensor (box " +
+                       std::to_string(box[0]);
+    for (int64_t i = 1; i < rank; ++i)
+      what += " x " + std::to_string(box[i]);
+    what += ") for TMA on " + device(kernelOrdinal);
+    alignas(64) unsigned char map[128] = {};
+    if (kiln_status_t s = startKernelCall()) {
+      fail(s);
+      return nullptr;
+    }
+    CUresult result = driver.tensorMapEncodeTiled(
+        map, static_cast<int>(dataType), static_cast<uint32_t>(rank),
+        address, dims, byteStrides, boxDims, elementStrides,
+        static_cast<int>(interleave), static_cast<int>(swizzle),
+        static_cast<int>(l2Promotion), static_cast<int>(oobFill));
+    CUdeviceptr copy = 0;
+    if (result == kSuccess)
+      result = driver.memAlloc(&copy, sizeof map);
+    if (result == kSuccess) {
+      result = driver.memcpyHtoD(copy, map, sizeof map);
+      if (result != kSuccess)
+        (void)driver.memFree(copy);
+    }
+    leave();
+    if (result != kSuccess) {
+      fail(error(result, KILN_INTERNAL, what));
+      return nullptr;
+    }
+    std::lock_guard<std::mutex> guard(lock);
+    auto [it, inserted] = tensorMaps.emplace(key, copy);
+    if (!inserted && enter(gpus[static_cast<size_t>(kernelOrdinal)]) == nullptr) {
+      (void)driver.memFree(copy); // another thread made the same one
+      leave();
+    }
+    return reinterpret_cast<void *>(it->second);
   }
 
   /// The first failure recorded on this thread since the last call, or
@@ -692,6 +816,8 @@ private:
   std::mutex moduleLock; // guards the KernelModules' loads
   // Temporaries of compiled code, with their GPU (under lock).
   std::map<void *, std::pair<int32_t, Allocation>> temporaries;
+  // TMA descriptors in GPU memory, by GPU, tensor and box (under lock).
+  std::map<std::string, CUdeviceptr> tensorMaps;
 
   Cuda() {
     const char *path = std::getenv("KILN_CUDA_DRIVER");
@@ -745,6 +871,8 @@ private:
     optional(driver.memFreeHost, "cuMemFreeHost");
     optional(driver.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
     optional(driver.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+    optional(driver.tensorMapEncodeTiled, "cuTensorMapEncodeTiled");
+    optional(driver.funcSetAttribute, "cuFuncSetAttribute");
     stagingChunk = 4 << 20;
     if (const char *off = std::getenv("KILN_CUDA_STAGING"); off && !std::strcmp(off, "0"))
       stagingChunk = 0;
@@ -984,6 +1112,17 @@ KILN_RUNTIME_EXPORT void mgpuMemFree(void *data, void * /*stream*/) {
 KILN_RUNTIME_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
                                     void * /*stream*/) {
   Cuda::get().copyForKernels(dst, src, bytes);
+}
+
+/// nvgpu.tma.create.descriptor: a CUtensorMap in GPU memory (see
+/// Cuda::tensorMap).
+KILN_RUNTIME_EXPORT void *
+mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
+                               int64_t dataType, int64_t interleave,
+                               int64_t swizzle, int64_t l2Promotion,
+                               int64_t oobFill, int64_t *box) {
+  return Cuda::get().tensorMap(rank, descriptor, dataType, interleave,
+                               swizzle, l2Promotion, oobFill, box);
 }
 
 KILN_RUNTIME_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX,

@@ -435,6 +435,10 @@ void mgpuModuleUnload(void *module);
 void *mgpuMemAlloc(uint64_t bytes, void *stream, bool hostShared);
 void mgpuMemFree(void *data, void *stream);
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream);
+void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
+                                     int64_t dataType, int64_t interleave,
+                                     int64_t swizzle, int64_t l2Promotion,
+                                     int64_t oobFill, int64_t *box);
 }
 
 /// PTX as the GPU pipeline writes it (the double reads the kernel names).
@@ -720,6 +724,124 @@ TEST(Cuda, KernelsOfACallShareOneStream) {
                              "(reported when the call's kernels finished"))
       << text;
   EXPECT_EQ(z, nullptr);
+  kiln_buffer_release(x);
+  kiln_executable_release(e);
+}
+
+/// What tmaEntry saw: descriptors asked for twice, for another box, the
+/// first one's words as the driver double encoded them.
+struct TmaRecord {
+  void *first = nullptr, *again = nullptr, *other = nullptr;
+  uint64_t words[16] = {};
+} tma;
+
+/// The input's memory as a 256 x 512 f16 matrix (row-major), boxes of
+/// `rows` x 64 with 128-byte swizzling; then a launch with `shared` bytes
+/// of dynamic shared memory.
+int32_t tmaCall(void **args, int64_t rows, int32_t shared) {
+  static void *module = mgpuModuleLoadJIT(const_cast<char *>(kPtx), 3);
+  int64_t descriptor[7] = {reinterpret_cast<int64_t>(args[0]),
+                           reinterpret_cast<int64_t>(args[0]), 0, 256, 512,
+                           512, 1};
+  int64_t box[2] = {rows, 64};
+  tma.first = mgpuTensorMapEncodeTiledMemref(2, descriptor, 6, 0, 3, 0, 0, box);
+  tma.again = mgpuTensorMapEncodeTiledMemref(2, descriptor, 6, 0, 3, 0, 0, box);
+  int64_t other[2] = {64, 64};
+  tma.other =
+      mgpuTensorMapEncodeTiledMemref(2, descriptor, 6, 0, 3, 0, 0, other);
+  if (tma.first)
+    mgpuMemcpy(tma.words, tma.first, sizeof tma.words, nullptr);
+  void *function = mgpuModuleGetFunction(module, "negate_kernel");
+  void *stream = mgpuStreamCreate();
+  void *params[] = {&args[0], &args[1]};
+  mgpuLaunchKernel(function, 1, 1, 1, 128, 1, 1, shared, stream, params,
+                   nullptr, 2);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+  return 0;
+}
+
+/// A box 128 halves (256 bytes) across, wider than the 128-byte swizzle,
+/// then a launch that must not happen.
+int32_t wideBoxEntry(void **args, const int64_t *) {
+  int64_t descriptor[7] = {reinterpret_cast<int64_t>(args[0]),
+                           reinterpret_cast<int64_t>(args[0]), 0, 256, 512,
+                           512, 1};
+  int64_t box[2] = {64, 128};
+  tma.first = mgpuTensorMapEncodeTiledMemref(2, descriptor, 6, 0, 3, 0, 0, box);
+  return launch(args, "negate_kernel");
+}
+
+TEST(Cuda, TensorMapsAndLargeSharedMemory) {
+  kiln_executable_t *e = nullptr;
+  ASSERT_EQ(
+      kiln_executable_create(
+          "kiln-manifest 4\n"
+          "entry tma_gpu 1 1 0 cuda\nin f32 1 65536\nout f32 1 1\nend\n"
+          "entry wide_box_gpu 1 1 0 cuda\nin f32 1 65536\nout f32 1 1\nend\n"
+          "entry too_much_shared_gpu 1 1 0 cuda\nin f32 1 65536\nout f32 1 "
+          "1\nend\n",
+          [](void *, const char *name) -> void * {
+            std::string entry = name;
+            if (entry == "kiln_entry_tma_gpu")
+              return reinterpret_cast<void *>(
+                  +[](void **args, const int64_t *) {
+                    return tmaCall(args, 128, 96 * 1024);
+                  });
+            if (entry == "kiln_entry_wide_box_gpu")
+              return reinterpret_cast<void *>(&wideBoxEntry);
+            if (entry == "kiln_entry_too_much_shared_gpu")
+              return reinterpret_cast<void *>(
+                  +[](void **args, const int64_t *) {
+                    return tmaCall(args, 128, 240 * 1024);
+                  });
+            return nullptr;
+          },
+          nullptr, nullptr, &e),
+      nullptr);
+  kiln_buffer_t *x = create(kGpu0, 65536);
+  kiln_buffer_t *y = nullptr;
+  size_t mark = fake().calls().size();
+  kiln_status_t s = kiln_executable_invoke(e, "tma_gpu", 1, &x, 1, &y);
+  ASSERT_EQ(s, nullptr) << message(s);
+  std::string calls = callsSince(mark);
+  // The driver got the innermost dimension first: 512 halves of 1024-byte
+  // rows, 256 rows, boxes of 64 x 128, 128-byte swizzling (3), f16 (6); the
+  // map lives in GPU memory, made once for the same tensor and box.
+  EXPECT_EQ(tma.words[0], 2u);
+  EXPECT_EQ(tma.words[1], 6u);
+  EXPECT_EQ(tma.words[2], 3u);
+  EXPECT_EQ(tma.words[3], 512u);
+  EXPECT_EQ(tma.words[4], 256u);
+  EXPECT_EQ(tma.words[8], 1024u);
+  EXPECT_EQ(tma.words[13], 64u);
+  EXPECT_EQ(tma.words[14], 128u);
+  EXPECT_NE(tma.first, nullptr);
+  EXPECT_EQ(tma.again, tma.first);
+  EXPECT_NE(tma.other, tma.first);
+  EXPECT_EQ(count(calls, "cuTensorMapEncodeTiled"), 2u) << calls;
+  // 96 KiB of dynamic shared memory: allowed before the launch.
+  EXPECT_TRUE(inOrder(calls, {"cuFuncSetAttribute", "cuLaunchKernel"}))
+      << calls;
+  kiln_buffer_release(y);
+  y = nullptr;
+
+  // A box the driver refuses: the call's error, and no kernel launched.
+  mark = fake().calls().size();
+  std::string text =
+      message(kiln_executable_invoke(e, "wide_box_gpu", 1, &x, 1, &y));
+  EXPECT_TRUE(contains(text, "entry 'wide_box_gpu': cannot describe a 256 x "
+                             "512 tensor (box 64 x 128) for TMA on cuda:0: "
+                             "CUDA_ERROR_INVALID_VALUE"))
+      << text;
+  EXPECT_EQ(y, nullptr);
+  EXPECT_EQ(tma.first, nullptr);
+  EXPECT_EQ(count(callsSince(mark), "cuLaunchKernel"), 0u) << callsSince(mark);
+  // More shared memory than a block can have.
+  text = message(kiln_executable_invoke(e, "too_much_shared_gpu", 1, &x, 1, &y));
+  EXPECT_TRUE(contains(text, "cannot give a kernel 245760 bytes of shared "
+                             "memory on cuda:0"))
+      << text;
   kiln_buffer_release(x);
   kiln_executable_release(e);
 }

@@ -445,6 +445,7 @@ struct CUmod_st {
 
 struct CUfunc_st {
   char name[128];
+  int maxDynamicShared; /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
 };
 
 static struct CUfunc_st functions[64];
@@ -526,6 +527,11 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy,
     return INVALID_VALUE;
   if ((long)bx * by * bz > 1024)
     return INVALID_VALUE;
+  /* Past 48 KiB of dynamic shared memory a kernel must be allowed first
+   * (and no GPU has more than 227 KiB per block). */
+  if (shared > 48 * 1024 &&
+      ((int)shared > f->maxDynamicShared || shared > 227 * 1024))
+    return INVALID_VALUE;
   if (env("FAKE_CUDA_LAUNCH_ERROR", 0))
     return LAUNCH_FAILED;
   pthread_mutex_lock(&lock);
@@ -574,6 +580,55 @@ EXPORT CUresult cuStreamSynchronize(CUstream stream) {
     memmove(stream->copies[i].to, stream->copies[i].from,
             stream->copies[i].size);
   stream->queued = 0;
+  return SUCCESS;
+}
+
+EXPORT CUresult cuFuncSetAttribute(CUfunction f, int attribute, int value) {
+  called("cuFuncSetAttribute");
+  if (!f)
+    return INVALID_HANDLE;
+  if (attribute != 8 || value < 0 || value > 227 * 1024)
+    return INVALID_VALUE;
+  f->maxDynamicShared = value;
+  return SUCCESS;
+}
+
+/* cuTensorMapEncodeTiled with the driver's documented checks; the map
+ * records its arguments (uint64 words: rank, data type, swizzle, then the
+ * dims, the strides and the box, innermost first) for the tests. */
+EXPORT CUresult cuTensorMapEncodeTiled(
+    void *map, int type, unsigned rank, void *address, const uint64_t *dims,
+    const uint64_t *strides, const unsigned *box, const unsigned *elementStrides,
+    int interleave, int swizzle, int l2, int oob) {
+  called("cuTensorMapEncodeTiled");
+  static const int bytes[] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
+  if (!map || type < 0 || type > 12 || rank < 1 || rank > 5 ||
+      ((uintptr_t)address & 15) || interleave != 0 || swizzle < 0 ||
+      swizzle > 3 || l2 < 0 || l2 > 3 || oob < 0 || oob > 1)
+    return INVALID_VALUE;
+  for (unsigned i = 0; i < rank; ++i) {
+    if (dims[i] == 0 || dims[i] > (1ull << 32) || box[i] == 0 ||
+        box[i] > 256 || elementStrides[i] < 1 || elementStrides[i] > 8)
+      return INVALID_VALUE;
+    if (i + 1 < rank && ((strides[i] & 15) || strides[i] >= (1ull << 40)))
+      return INVALID_VALUE;
+  }
+  unsigned inner = box[0] * (unsigned)bytes[type];
+  static const unsigned swizzleBytes[] = {0, 32, 64, 128};
+  if (inner % 16 || (swizzle && inner > swizzleBytes[swizzle]))
+    return INVALID_VALUE;
+  uint64_t *words = (uint64_t *)map;
+  memset(map, 0, 128);
+  words[0] = rank;
+  words[1] = (uint64_t)type;
+  words[2] = (uint64_t)swizzle;
+  for (unsigned i = 0; i < rank; ++i) {
+    words[3 + i] = dims[i];
+    words[8 + i] = i + 1 < rank ? strides[i] : 0;
+    /* (two words left over: the map is 16 words) */
+    if (i < 3)
+      words[13 + i] = box[i];
+  }
   return SUCCESS;
 }
 
