@@ -104,6 +104,30 @@ prepare_perf() {
     rm -rf "$out/speed/kiln" "$out/speed/libkiln_runtime.so" "$out/speed/$kernel.h"
     strip "$out/speed/lib$kernel.so"
   done
+  # Hopper's own kernel (TMA + wgmma, sm_90a only): the bf16 GEMM for speed
+  # and a product checked against NumPy.
+  if [ "$chip" != cpu ]; then
+    KILN_CACHE_DIR=off "$compile" "$here/bf16gemm.mlir" -o "$out/speed/bf16gemm_sm90a" \
+      --target=cuda --chip=sm_90a --gpu-format=fatbin > /dev/null || return 1
+    KILN_CACHE_DIR=off "$compile" "$here/hopper_check.mlir" -o "$out/speed/hopper_check" \
+      --target=cuda --chip=sm_90a --gpu-format=fatbin > /dev/null || return 1
+    rm -rf "$out/speed/kiln" "$out/speed/libkiln_runtime.so" "$out/speed/"*.h
+    strip "$out/speed/libbf16gemm_sm90a.so" "$out/speed/libhopper_check.so"
+    /usr/bin/python3 - "$out/speed" <<'PY' || return 1
+import os, sys
+import numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(90)
+a = rng.uniform(-1, 1, (300, 1000)).astype(np.float16).astype(np.float32)
+b = rng.uniform(-1, 1, (1000, 200)).astype(np.float16).astype(np.float32)
+os.makedirs(os.path.join(d, "hopper_expect"), exist_ok=True)
+np.save(os.path.join(d, "hopper_a.npy"), a)
+np.save(os.path.join(d, "hopper_b.npy"), b)
+exact = a.astype(np.float64) @ b.astype(np.float64)
+np.save(os.path.join(d, "hopper_expect", "0.npy"),
+        exact.astype(np.float16).astype(np.float32))
+PY
+  fi
   # Calls of each kernel: on the CPU (checking the harness) SGEMM is slow.
   if [ "$chip" = cpu ]; then echo "5 2"; else echo "50 20"; fi > "$out/speed/repeat.txt"
   cp "$here/perf.py" "$out/"

@@ -71,6 +71,8 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
     KilnGPUTileContractionsOptions contractions;
     contractions.tensorCores =
         options.tensorCores && getSmVersion(options.chip) >= 80;
+    // TMA and wgmma: the architecture-specific sm_90a only.
+    contractions.wgmma = llvm::StringRef(options.chip) == "sm_90a";
     contractions.allowTf32 = options.allowTf32;
     pm.addPass(createKilnGPUTileContractions(contractions));
   }
@@ -97,6 +99,10 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   // powers) become calls of functions that the outliner copies into the
   // kernels' modules.
   pm.addPass(createConvertMathToFuncs());
+  // nvgpu's ops (the sm_90a kernel's TMA, mbarriers and wgmma, and the
+  // TMA descriptors its host code makes) to NVVM and runtime calls, in
+  // place, before the kernels are outlined (as upstream's pipeline does).
+  pm.addPass(createConvertNVGPUToNVVMPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createKilnGPUMergeKernelModules());
   pm.addPass(createSymbolDCEPass());
@@ -124,6 +130,7 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createKilnGPUContractFma());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createKilnGPUExternDynamicShared());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());

@@ -189,19 +189,42 @@ def speed(bundle, report, peaks, peers):
     report["chain_ms"], report["sgemm_ms"] = chain, sgemm
     # The tensor cores: SGEMM with TF32 allowed, and bf16 operands.
     for kernel, title in [("sgemm_tf32", "SGEMM 4096^2 f32, TF32 allowed"),
-                          ("bf16gemm", "GEMM 4096^2 bf16 (f32 sums)")]:
+                          ("bf16gemm", "GEMM 4096^2 bf16 (f32 sums)"),
+                          ("bf16gemm_sm90a", "GEMM 4096^2 bf16 on sm_90a (TMA + wgmma)")]:
         if not os.path.exists(os.path.join(directory, f"lib{kernel}.so")):
             continue  # (a bundle prepared for the CPU)
         ms = median_ms(replay(bundle, os.path.join(directory, f"lib{kernel}.so"),
                               ["--synthetic", "--repeat", repeat[1], "--time"]))
         rate = 2 * 4096 ** 3 / (ms * 1e-3)
         line = f"{title}: {ms:.3f} ms, {rate / 1e9:.0f} GFLOP/s"
-        if f"{kernel}_ms" in peers:
-            cublas = 2 * 4096 ** 3 / (peers[f"{kernel}_ms"] * 1e-3)
+        peer = "bf16gemm" if kernel.startswith("bf16gemm") else kernel
+        if f"{peer}_ms" in peers:
+            cublas = 2 * 4096 ** 3 / (peers[f"{peer}_ms"] * 1e-3)
             line += (f", {rate / cublas:.2f} of cuBLAS through PyTorch "
                      f"({cublas / 1e9:.0f} GFLOP/s)")
         print(line)
         report[f"{kernel}_ms"] = ms
+
+
+def hopper_check(bundle, report):
+    """sm_90a's TMA + wgmma product against NumPy (f16 rounding of the
+    exact product; partial tiles): True when it matches or is absent."""
+    directory = os.path.join(bundle, "speed")
+    library = os.path.join(directory, "libhopper_check.so")
+    if not os.path.exists(library):
+        return True
+    try:
+        text = replay(bundle, library,
+                      ["--input", "hopper_a.npy", "--input", "hopper_b.npy",
+                       "--expect", "hopper_expect", "--rtol", "2e-3", "--atol", "2e-2"])
+        ok = "MISMATCH" not in text
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        text, ok = str(e), False
+    print(f"TMA + wgmma product (sm_90a) against NumPy: {'ok' if ok else 'FAIL'}")
+    if not ok:
+        print(text[-2000:])
+    report["hopper_check"] = ok
+    return ok
 
 
 def main():
@@ -225,6 +248,7 @@ def main():
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             print(f"training {model}: FAIL\n{e}")
             ok = False
+    ok = hopper_check(bundle, report) and ok
     try:
         speed(bundle, report, peaks, peers)
     except (RuntimeError, subprocess.TimeoutExpired) as e:

@@ -43,3 +43,22 @@ func.func @softmax(%x: tensor<16x64xf32>) -> tensor<16x64xf32> {
   %0 = kiln.softmax %x {axis = 1 : i64} : tensor<16x64xf32> -> tensor<16x64xf32>
   return %0 : tensor<16x64xf32>
 }
+
+// Hopper (--chip sm_90a): the f16 product runs as the TMA and wgmma kernel:
+// one warpgroup per 128 x 128 tile, 65 KiB of dynamic shared memory (the
+// runtime raises the kernel's limit first), the driver encoding the two TMA
+// descriptors before it.
+// RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --device cuda --chip sm_90a %s --entry hopper --print 2>&1 | FileCheck %s --check-prefix=HOPPER
+// HOPPER: fake-cuda: load .target sm_90a
+// HOPPER: fake-cuda: module uses wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
+// HOPPER: fake-cuda: launch hopper_kernel_2 1x2x1 128x1x1 66560 on device 0
+// HOPPER: output 0:
+func.func @hopper() -> tensor<200x128xf32> {
+  %i = kiln.iota {dimension = 1 : i64} : tensor<200x64xf32>
+  %j = kiln.iota {dimension = 0 : i64} : tensor<64x128xf32>
+  %a = kiln.cast %i : tensor<200x64xf32> -> tensor<200x64xf16>
+  %b = kiln.cast %j : tensor<64x128xf32> -> tensor<64x128xf16>
+  %c = kiln.matmul %a, %b : tensor<200x64xf16>, tensor<64x128xf16> -> tensor<200x128xf16>
+  %d = kiln.cast %c : tensor<200x128xf16> -> tensor<200x128xf32>
+  return %d : tensor<200x128xf32>
+}

@@ -467,8 +467,11 @@ EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     fprintf(stderr, "fake-cuda: load %.*s\n",
             target ? (int)strcspn(target, "\n") : 14,
             target ? target : "(binary image)");
-    /* Which tensor-core instruction the module uses, if any. */
-    const char *mma = strstr(m->text, "mma.sync.aligned.");
+    /* Which tensor-core instruction the module uses, if any (Hopper's
+     * first). */
+    const char *mma = strstr(m->text, "wgmma.mma_async.");
+    if (!mma)
+      mma = strstr(m->text, "mma.sync.aligned.");
     if (mma)
       fprintf(stderr, "fake-cuda: module uses %.*s\n",
               (int)strcspn(mma, " \t\n"), mma);

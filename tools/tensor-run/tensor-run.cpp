@@ -58,6 +58,11 @@ static cl::opt<bool> emulateGpuKernels(
              "GPU's kernels do, block by block and warp by warp (a test of "
              "the GPU kernels)"),
     cl::init(false));
+static cl::opt<std::string>
+    chip("chip",
+         cl::desc("With --device cuda: the GPU architecture the kernels are "
+                  "compiled for (default sm_90; sm_90a for TMA and wgmma)"),
+         cl::init("sm_90"));
 static cl::opt<bool> allowTf32(
     "allow-tf32",
     cl::desc("f32 matrix products on the GPU's tensor cores with operands "
@@ -263,6 +268,7 @@ static int compile(Run &run) {
   options.tileContractions = tileContractions;
   options.emulateGpuKernels = emulateGpuKernels;
   options.allowTf32 = allowTf32;
+  options.gpuChip = chip;
   options.threads = parallelLoops;
   options.optLevel = optLevel;
   options.printIRAfterAll = printIR;

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEntries.h"
+#include "Wgmma.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
 
@@ -902,6 +903,12 @@ struct GPUTileContractionsPass
           found.push_back(*c);
       });
       for (Contraction &c : found) {
+        // Hopper: TMA and wgmma (not emulated: no CPU model of them).
+        if (wgmma && tensorCores && !emulate && !c.batch &&
+            kiln::fitsWgmma(c.op, c.m, c.n, c.k)) {
+          kiln::buildWgmmaKernel(rewriter, c.op);
+          continue;
+        }
         Unit unit = unitFor(c);
         TiledKernel(rewriter, c, tilingFor(c, unit), unit).build(emulate);
       }

@@ -64,6 +64,23 @@ def KilnGPUAllocateTemporaries
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def KilnGPUExternDynamicShared
+    : Pass<"kiln-gpu-extern-dynamic-shared", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Declares the kernels' dynamic shared memory external, "
+                "1024-byte aligned";
+  let description = [{
+    Runs on the kernels after `convert-gpu-to-nvvm`, which gives
+    `gpu.dynamic_shared_memory` an internal zero-length array in shared
+    memory. The NVPTX backend prints that as a one-byte static variable,
+    which ptxas places among the other static ones (an mbarrier), so the
+    bytes after it are not the block's dynamic shared memory. Here it
+    becomes what CUDA's `extern __shared__ char smem[]` is: an external
+    declaration (`.extern .shared .b8 ...[]`), which starts the dynamic
+    region after the static variables, aligned to 1024 bytes (what TMA's
+    128-byte swizzle and the wgmma descriptors assume).
+  }];
+}
+
 def KilnGPUContractFma
     : Pass<"kiln-gpu-contract-fma", "::mlir::gpu::GPUModuleOp"> {
   let summary = "Lets the kernels' multiplies and adds fuse into FMAs";
@@ -215,6 +232,18 @@ def KilnGPUTileContractions
     untiled order (the tensor cores add in their own order): results
     differ from the FMA kernel within the type's rounding.
 
+    With `wgmma` too (sm_90a), an f16 or bf16 product A[M, K] B[K, N] into
+    C[M, N] of contiguous, static operands with K and N multiples of 8 gets
+    Hopper's kernel instead: TMA descriptors made on the host
+    (`nvgpu.tma.create.descriptor`), a block of one warpgroup per 128 x 128
+    tile, thread 0 copying each K step's tiles (A 128 x 64, B as two 64 x 64
+    boxes, 128-byte swizzled, zero outside the operands) with TMA under an
+    mbarrier, the warpgroup multiplying them with `wgmma.mma_async`
+    (`nvgpu.warpgroup.mma`, B N-major) into f32 accumulators, which go
+    through 64 KiB of dynamic shared memory to the output at the end. The
+    emulation has no model of TMA and wgmma: with `emulate` those products
+    take the mma.sync kernel.
+
     Other contractions (several M/N/K loops, other bodies, mixed types)
     keep the generic mapping: one thread per output element.
 
@@ -236,6 +265,9 @@ def KilnGPUTileContractions
            "cores (sm_80 and later)">,
     Option<"allowTf32", "allow-tf32", "bool", /*default=*/"false",
            "With tensor-cores: f32 products with operands rounded to TF32">,
+    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
+           "With tensor-cores: f16 and bf16 products on sm_90a's TMA and "
+           "warpgroup MMA where they fit">,
     Option<"largeTilesFrom", "large-tiles-from", "int64_t",
            /*default=*/"4194304",
            "Outputs (known at compile time) from which a product gets "
@@ -246,6 +278,7 @@ def KilnGPUTileContractions
                            "::mlir::LLVM::LLVMDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::NVVM::NVVMDialect",
+                           "::mlir::nvgpu::NVGPUDialect",
                            "::mlir::scf::SCFDialect"];
 }
 
