@@ -379,7 +379,11 @@ public:
     if (unfinished) {
       unfinished = false;
       if (kiln_status_t s = startKernelCall()) {
+        // Kernels may still read the call's freed temporaries: keep them
+        // out of the shared cache (lost, rather than handed out in use).
         fail(s);
+        streamFreed.clear();
+        return;
       } else {
         CUresult result =
             driver.streamSynchronize(threadStream(kernelOrdinal));
@@ -561,7 +565,11 @@ public:
                               std::to_string(rank) + " for TMA (1 to 5)");
       return nullptr;
     }
-    if (!driver.tensorMapEncodeTiled && available() == nullptr) {
+    if (kiln_status_t s = available()) {
+      fail(s);
+      return nullptr;
+    }
+    if (!driver.tensorMapEncodeTiled) {
       fail(KILN_UNAVAILABLE, "the CUDA driver has no cuTensorMapEncodeTiled "
                              "(TMA needs a CUDA 12 driver and an sm_90 GPU)");
       return nullptr;

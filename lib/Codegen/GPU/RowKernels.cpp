@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -67,13 +68,22 @@ struct Group {
   SmallVector<int64_t> rows, columns;
   llvm::SmallDenseSet<Value> written, nonLocal;
   bool hasReduce = false;
+  // A member read a buffer of unknown origin (a loop-carried or selected
+  // memref, a call's result), which may be any buffer: nothing may write
+  // after it.
+  bool unknownReads = false;
 };
 
-/// A buffer that is not a view of another: an argument of the function or
-/// an allocation (so two of them never overlap).
+/// A buffer that is not a view of another: an argument of an entry point
+/// (the runtime refuses overlapping arguments; a function an entry calls
+/// may get views of one buffer) or an allocation, so two of them never
+/// overlap.
 bool isRoot(Value buffer) {
-  if (auto arg = dyn_cast<BlockArgument>(buffer))
-    return isa<func::FuncOp>(arg.getOwner()->getParentOp());
+  if (auto arg = dyn_cast<BlockArgument>(buffer)) {
+    auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+    return func && arg.getOwner() == &func.getBody().front() &&
+           func->hasAttr("kiln.entry");
+  }
   Operation *def = buffer.getDefiningOp();
   return def && isa<gpu::AllocOp, memref::AllocOp, memref::AllocaOp>(def);
 }
@@ -116,7 +126,12 @@ std::optional<Member> classify(linalg::LinalgOp op, const Group &g,
   if (!outType || !outType.hasStaticShape() || outType.getRank() == 0 ||
       !isRoot(out))
     return std::nullopt;
+  if (g.unknownReads)
+    return std::nullopt; // every member writes
   if (auto fill = dyn_cast<linalg::FillOp>(op.getOperation())) {
+    // (A fill converts its value to the element type; keep it simple.)
+    if (fill.getInputs().front().getType() != outType.getElementType())
+      return std::nullopt;
     if (rows.empty())
       rows.assign(outType.getShape().begin(), outType.getShape().end());
     if (outType.getShape() != ArrayRef<int64_t>(rows))
@@ -192,14 +207,20 @@ std::optional<Member> classify(linalg::LinalgOp op, const Group &g,
                    staticShape(value, rows)) ||
                   (member.kind != Kind::RowMap &&
                    isLeadingIdentity(map, loops) && map.getNumDims() == loops));
-    if (!local && g.written.contains(rootOf(value)))
+    Value root = rootOf(value);
+    if (!local && g.written.contains(root))
+      return std::nullopt;
+    // A buffer of unknown origin may be one the run writes.
+    if (!isRoot(root) && !g.written.empty())
       return std::nullopt;
   }
   WalkResult walk = generic.getBody()->walk([&](Operation *inner) {
-    if (auto load = dyn_cast<memref::LoadOp>(inner))
-      return g.written.contains(rootOf(load.getMemRef()))
+    if (auto load = dyn_cast<memref::LoadOp>(inner)) {
+      Value root = rootOf(load.getMemRef());
+      return g.written.contains(root) || (!isRoot(root) && !g.written.empty())
                  ? WalkResult::interrupt()
                  : WalkResult::advance();
+    }
     if (isa<linalg::IndexOp, linalg::YieldOp>(inner) ||
         isMemoryEffectFree(inner))
       return WalkResult::advance();
@@ -225,10 +246,15 @@ void add(Group &g, Member m, ArrayRef<int64_t> rows,
   unsigned loops = op.getNumLoops();
   for (OpOperand *input : op.getDpsInputOperands()) {
     auto type = dyn_cast<MemRefType>(input->get().getType());
-    if (!type || type.getRank() == 0)
+    if (!type)
       continue;
-    AffineMap map = op.getMatchingIndexingMap(input);
     Value root = rootOf(input->get());
+    g.unknownReads |= !isRoot(root);
+    if (type.getRank() == 0) {
+      g.nonLocal.insert(root); // the same element for every row
+      continue;
+    }
+    AffineMap map = op.getMatchingIndexingMap(input);
     bool local = root == input->get() &&
                  ((isLeadingIdentity(map, rows.size()) &&
                    staticShape(input->get(), rows)) ||
@@ -238,7 +264,9 @@ void add(Group &g, Member m, ArrayRef<int64_t> rows,
   }
   if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation()))
     generic.getBody()->walk([&](memref::LoadOp load) {
-      g.nonLocal.insert(rootOf(load.getMemRef()));
+      Value root = rootOf(load.getMemRef());
+      g.nonLocal.insert(root);
+      g.unknownReads |= !isRoot(root);
     });
   g.members.push_back(m);
 }
@@ -468,6 +496,11 @@ private:
       store();
       return;
     }
+    // Every lane is past its last read of the per-row buffers (an earlier
+    // member may have loaded their old values) before lane 0 stores.
+    NVVM::SyncWarpOp::create(
+        rewriter, loc,
+        arith::ConstantIntOp::create(rewriter, loc, -1, 32).getResult());
     Value first = arith::CmpIOp::create(rewriter, loc,
                                         arith::CmpIPredicate::eq, lane,
                                         index(0));

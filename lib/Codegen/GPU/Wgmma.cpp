@@ -74,7 +74,11 @@ bool mlir::kiln::fitsWgmma(linalg::LinalgOp op, unsigned m, unsigned n,
           SmallVector<unsigned>{m, n})
     return false;
   ArrayRef<int64_t> shapeB = cast<MemRefType>(b.getType()).getShape();
-  return shapeB[0] % 8 == 0 && shapeB[1] % 8 == 0;
+  int64_t rows = cast<MemRefType>(a.getType()).getShape()[0];
+  // Nothing empty (TMA describes no empty tensor); M tiles within a grid's
+  // y extent.
+  return rows > 0 && shapeB[0] > 0 && shapeB[1] > 0 && shapeB[0] % 8 == 0 &&
+         shapeB[1] % 8 == 0 && (rows + kTile - 1) / kTile <= 65535;
 }
 
 void mlir::kiln::buildWgmmaKernel(RewriterBase &rewriter,

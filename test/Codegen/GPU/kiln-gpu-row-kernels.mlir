@@ -25,6 +25,7 @@
 // CHECK: scf.for {{.*}} = %[[LANE]] to
 // CHECK: math.log %[[SUM]]
 // CHECK: memref.store {{.*}}, %arg1
+// CHECK: nvvm.bar.warp.sync %c-1_i32
 // CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]], %c0
 // CHECK: scf.if %[[FIRST]]
 // CHECK-DAG: memref.store %[[MAX]], %[[MAXBUF:.*]][
@@ -36,7 +37,7 @@
 // EMU-NOT: gpu.shuffle
 // EMU: scf.for %{{.*}} = %c0{{.*}} to %c256
 // EMU: gpu.dealloc
-func.func @softmax(%x: memref<256x1000xf32>, %y: memref<256x1000xf32>) attributes {kiln.gpu_function} {
+func.func @softmax(%x: memref<256x1000xf32>, %y: memref<256x1000xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<256x1000xf32>], outputs = [tensor<256x1000xf32>], variables = [], checks = [], device = cuda>} {
   %zero = arith.constant 0.000000e+00 : f32
   %low = arith.constant 0xFF800000 : f32
   %sum = gpu.alloc () : memref<256xf32>
@@ -85,7 +86,7 @@ func.func @softmax(%x: memref<256x1000xf32>, %y: memref<256x1000xf32>) attribute
 // CHECK: memref.load %arg0[
 // CHECK-NOT: linalg.
 // CHECK: return
-func.func @short_rows(%x: memref<100x10xf32>, %labels: memref<100xindex>, %loss: memref<100xf32>) attributes {kiln.gpu_function} {
+func.func @short_rows(%x: memref<100x10xf32>, %labels: memref<100xi64>, %loss: memref<100xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<100x10xf32>, tensor<100xi64>], outputs = [tensor<100xf32>], variables = [], checks = [], device = cuda>} {
   %low = arith.constant 0xFF800000 : f32
   %max = gpu.alloc () : memref<100xf32>
   linalg.fill ins(%low : f32) outs(%max : memref<100xf32>)
@@ -94,9 +95,10 @@ func.func @short_rows(%x: memref<100x10xf32>, %labels: memref<100xindex>, %loss:
     %0 = arith.maximumf %out, %in : f32
     linalg.yield %0 : f32
   }
-  linalg.generic {indexing_maps = [#one, #one, #one], iterator_types = ["parallel"]} ins(%labels, %max : memref<100xindex>, memref<100xf32>) outs(%loss : memref<100xf32>) {
-  ^bb0(%label: index, %m: f32, %out: f32):
+  linalg.generic {indexing_maps = [#one, #one, #one], iterator_types = ["parallel"]} ins(%labels, %max : memref<100xi64>, memref<100xf32>) outs(%loss : memref<100xf32>) {
+  ^bb0(%l: i64, %m: f32, %out: f32):
     %r = linalg.index 0 : index
+    %label = arith.index_cast %l : i64 to index
     %v = memref.load %x[%r, %label] : memref<100x10xf32>
     %0 = arith.subf %m, %v : f32
     linalg.yield %0 : f32
@@ -120,7 +122,7 @@ func.func @short_rows(%x: memref<100x10xf32>, %labels: memref<100xindex>, %loss:
 // CHECK: memref.expand_shape
 // CHECK: linalg.generic
 // CHECK: return
-func.func @not_fused(%x: memref<64x100xf32>, %y: memref<64x100xf32>) attributes {kiln.gpu_function} {
+func.func @not_fused(%x: memref<64x100xf32>, %y: memref<64x100xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<64x100xf32>], outputs = [tensor<64x100xf32>], variables = [], checks = [], device = cuda>} {
   %zero = arith.constant 0.000000e+00 : f32
   %sum = gpu.alloc () : memref<64xf32>
   linalg.fill ins(%zero : f32) outs(%sum : memref<64xf32>)
@@ -153,7 +155,7 @@ func.func @not_fused(%x: memref<64x100xf32>, %y: memref<64x100xf32>) attributes 
 // CHECK: linalg.generic
 // CHECK-NOT: gpu.launch
 // CHECK: return
-func.func @flipped(%x: memref<64x100xf32>, %y: memref<64x100xf32>, %z: memref<64x100xf32>) attributes {kiln.gpu_function} {
+func.func @flipped(%x: memref<64x100xf32>, %y: memref<64x100xf32>, %z: memref<64x100xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<64x100xf32>], outputs = [tensor<64x100xf32>, tensor<64x100xf32>], variables = [], checks = [], device = cuda>} {
   %zero = arith.constant 0.000000e+00 : f32
   %sum = gpu.alloc () : memref<64xf32>
   linalg.fill ins(%zero : f32) outs(%sum : memref<64xf32>)
@@ -178,5 +180,33 @@ func.func @flipped(%x: memref<64x100xf32>, %y: memref<64x100xf32>, %z: memref<64
     linalg.yield %0 : f32
   }
   gpu.dealloc %sum : memref<64xf32>
+  return
+}
+
+// -----
+
+#row = affine_map<(d0, d1) -> (d0, d1)>
+#red = affine_map<(d0, d1) -> (d0)>
+
+// A function an entry calls may get views of one buffer as two arguments
+// (here the row sums could overlap the input): no run is fused there.
+// CHECK-LABEL: func.func @callee
+// CHECK-NOT: gpu.launch
+// CHECK: linalg.fill
+// CHECK: linalg.generic
+// CHECK: linalg.generic
+func.func @callee(%x: memref<64x100xf32>, %sum: memref<64xf32>, %y: memref<64x100xf32>) attributes {kiln.gpu_function} {
+  %zero = arith.constant 0.000000e+00 : f32
+  linalg.fill ins(%zero : f32) outs(%sum : memref<64xf32>)
+  linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%x : memref<64x100xf32>) outs(%sum : memref<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %out, %in : f32
+    linalg.yield %0 : f32
+  }
+  linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%x, %sum : memref<64x100xf32>, memref<64xf32>) outs(%y : memref<64x100xf32>) {
+  ^bb0(%in: f32, %s: f32, %out: f32):
+    %0 = arith.divf %in, %s : f32
+    linalg.yield %0 : f32
+  }
   return
 }

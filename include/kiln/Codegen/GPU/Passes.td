@@ -310,13 +310,20 @@ def KilnGPURowKernels : Pass<"kiln-gpu-row-kernels", "::mlir::ModuleOp"> {
     `l`, `l + 32`, ... in every member, so an element one member writes is
     read by a later one only in the lane that wrote it; reductions end with
     xor shuffles, so every lane holds each per-row value, kept in registers
-    for the later members; lane 0 stores the per-row values at the end.
+    for the later members; after a warp-wide sync (an earlier member may
+    still be reading their old values in other lanes), lane 0 stores the
+    per-row values at the end.
 
     The run is fused only when that is sound: every buffer a member writes
-    is an argument or an allocation (not a view), and within the run it is
+    is an argument of an entry point (the runtime refuses overlapping ones;
+    a function an entry calls may be given views of one buffer, so its
+    runs are left alone) or an allocation, not a view; within the run it is
     read only at the reader's own row (per-row values) or own element (the
     rows' elements); buffers read anywhere else (a gather of a label's
-    logit, a broadcast vector) are never written by the run.
+    logit, a broadcast vector, one element for every row) are never written
+    by the run; a buffer of unknown origin (loop-carried, selected, a
+    call's result) may be any of them, so reading one ends the run. Fills
+    whose value is of another type than the buffer's are left alone.
 
     With `emulate`, the same kernel is built as host loops over the rows,
     the lanes in turn, and each shuffle an exchange through a buffer (for
@@ -330,6 +337,7 @@ def KilnGPURowKernels : Pass<"kiln-gpu-row-kernels", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect",
+                           "::mlir::NVVM::NVVMDialect",
                            "::mlir::scf::SCFDialect"];
 }
 
