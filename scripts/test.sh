@@ -32,9 +32,10 @@ echo "== unit tests (ctest)"
 echo "== integration tests (pytest)"
 # With the CUDA toolkit (found at configure time), every module the
 # integration tests run is also compiled for sm_90 and sm_80 down to cubins
-# (ptxas), in the background; KILN_IT_GPU_COMPILE= (empty) skips it.
+# (ptxas), in the background, and those with f16 or bf16 tensors for sm_90a
+# (the TMA + wgmma kernel); KILN_IT_GPU_COMPILE= (empty) skips it.
 toolkit="$(sed -n 's/^KILN_CUDA_TOOLKIT:INTERNAL=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)"
-gpu_chip="${KILN_IT_GPU_COMPILE-sm_90,sm_80}"
+gpu_chip="${KILN_IT_GPU_COMPILE-sm_90,sm_80,sm_90a}"
 if [ -z "$toolkit" ] || [ ! -x "$toolkit/bin/ptxas" ] || [ "${KILN_SANITIZE:-0}" = 1 ]; then
   gpu_chip=""
 fi
