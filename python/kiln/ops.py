@@ -76,7 +76,22 @@ def _unary(op):
 def add(x, y, name=None): return _binary("add", x, y)
 def subtract(x, y, name=None): return _binary("sub", x, y)
 def multiply(x, y, name=None): return _binary("mul", x, y)
-def divide(x, y, name=None): return _binary("div", x, y)
+def truediv(x, y, name=None):
+    """`x / y` as TensorFlow 2 computes it: floats as they are, integers
+    as floats (int32 and int64 as float64, like `tf.math.truediv`), so
+    `kiln.constant([1, 2, 3]) / 4` is [0.25, 0.5, 0.75], not [0, 0, 0]."""
+    x, y = _pair(x, y)
+    if x.dtype != y.dtype:
+        raise TypeError(f"x / y: x is {x.dtype.name} and y is {y.dtype.name}; "
+                        "cast one of them first")
+    if x.dtype.is_integer:
+        x, y = cast(x, "float64"), cast(y, "float64")
+    elif not x.dtype.is_floating:
+        raise TypeError(f"x / y is not defined for {x.dtype.name} tensors")
+    return _run1("div", [x, y])
+
+
+def divide(x, y, name=None): return truediv(x, y)
 def pow(x, y, name=None): return _binary("pow", x, y)
 def maximum(x, y, name=None): return _binary("maximum", x, y)
 def minimum(x, y, name=None): return _binary("minimum", x, y)

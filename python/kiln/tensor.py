@@ -124,8 +124,8 @@ class Tensor:
     def __rsub__(self, other): return _binary("sub", other, self)
     def __mul__(self, other): return _binary("mul", self, other)
     def __rmul__(self, other): return _binary("mul", other, self)
-    def __truediv__(self, other): return _binary("div", self, other)
-    def __rtruediv__(self, other): return _binary("div", other, self)
+    def __truediv__(self, other): return _truediv(self, other)
+    def __rtruediv__(self, other): return _truediv(other, self)
     def __pow__(self, other): return _binary("pow", self, other)
     def __rpow__(self, other): return _binary("pow", other, self)
     def __matmul__(self, other):
@@ -171,6 +171,11 @@ def _binary(op, x, y):
     return ops._binary(op, x, y)
 
 
+def _truediv(x, y):
+    from . import ops
+    return ops.truediv(x, y)
+
+
 def _compare(direction, x, y):
     from . import ops
     return ops._compare(direction, x, y)
@@ -189,6 +194,15 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
         return value
     if dtype is not None:
         np_dtype = as_dtype(dtype).as_numpy_dtype
+        # As in TensorFlow, a float never becomes an integer or a bool
+        # silently (`int_tensor * 1.5` would compute with 1).
+        if as_dtype(dtype).mlir in ("i1", "i32", "i64") and \
+                np.asarray(value).dtype.kind in "fc":
+            name = as_dtype(dtype).name
+            article = "an" if name[0] in "aeiou" else "a"
+            raise TypeError(f"cannot convert {value!r} to {article} {name} "
+                            "tensor (a float; use kiln.cast for an explicit "
+                            "conversion)")
     else:
         # NumPy values keep their dtype; Python numbers and lists get
         # TensorFlow's defaults (float32, int32).

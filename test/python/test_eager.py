@@ -95,6 +95,36 @@ def test_operators_and_comparisons():
     np.testing.assert_array_equal((m @ m).numpy(), [[7, 10], [15, 22]])
 
 
+def test_integer_division_and_float_scalars_follow_tensorflow_2():
+    """`/` on integers is true division (TF2: int32 and int64 to float64),
+    eagerly, compiled and on variables; a float never silently becomes an
+    integer (TF2 raises for `int_tensor * 1.5`)."""
+    i = kiln.constant([1, 2, 3])
+    q = i / 4
+    assert q.dtype == kiln.float64
+    np.testing.assert_array_equal(q.numpy(), np.array([1, 2, 3]) / 4)
+    np.testing.assert_array_equal((6 / i).numpy(), 6 / np.array([1, 2, 3]))
+    big = kiln.constant(np.array([7, -7], np.int64))
+    np.testing.assert_array_equal(kiln.divide(big, 2).numpy(), [3.5, -3.5])
+
+    @kiln.function
+    def halve(x):
+        return x / 2
+    assert halve(i).dtype == kiln.float64
+    np.testing.assert_array_equal(halve(i).numpy(), [0.5, 1.0, 1.5])
+    v = kiln.Variable([4, 10])
+    np.testing.assert_array_equal((v / 4).numpy(), [1.0, 2.5])
+    # Floats stay floats.
+    assert (kiln.constant([1.0]) / 2).dtype == kiln.float32
+    with pytest.raises(TypeError, match="cannot convert 1.5 to an int32 tensor"):
+        i * 1.5
+    with pytest.raises(TypeError, match="int32"):
+        i + np.float32(2.0)
+    with pytest.raises(TypeError):
+        kiln.constant([True]) / kiln.constant([True])
+    np.testing.assert_array_equal((i * 2).numpy(), [2, 4, 6])
+
+
 def test_reductions_shapes_and_casts():
     x = RNG.uniform(-1, 1, (2, 3, 4)).astype(np.float32)
     np.testing.assert_allclose(kiln.reduce_sum(x).numpy(), x.sum(), rtol=1e-5)
