@@ -3,6 +3,8 @@ dialect by the C++ compiler (see _kiln.run_op)."""
 
 import builtins
 
+import numpy as np
+
 from . import _kiln, config, errors, gradients, tracing
 from ._state import local as _state
 from .dtypes import as_dtype, bool as bool_, int64
@@ -212,6 +214,15 @@ def _getitem(x, key):
         if key.shape or not key.dtype.is_integer:
             raise errors.InvalidArgumentError(
                 "a tensor index must be an integer scalar", errors.user_location())
+        if _concrete(key) and x.ndim:
+            # As with a Python int: negative counts from the end.
+            i, size = int(key.numpy()), x.shape[0]
+            if i < -size or i >= size:
+                raise errors.InvalidArgumentError(
+                    f"index {i} is out of bounds for dimension 0 with size {size}",
+                    errors.user_location())
+            if i < 0:
+                key = convert_to_tensor(i % size, dtype=key.dtype)
         return gather(x, key)
     if not isinstance(key, tuple):
         key = (key,)
@@ -281,6 +292,29 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None,
                  [_tensor_type(shape, dtype)])
 
 
+def _concrete(t):
+    """Whether `t` has a value now (eagerly), not inside a trace."""
+    return type(t._impl).__name__ != "_TracedImpl"
+
+
+def _check_indices(indices, size, what):
+    """TensorFlow's InvalidArgumentError for an index outside [0, size),
+    when the indices have values now. (Inside @kiln.function they are only
+    known when the compiled code runs, which does not check them yet.)"""
+    if not _concrete(indices) or size is None:
+        return
+    values = np.asarray(indices.numpy())
+    bad = (values < 0) | (values >= size)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        position = ", ".join(map(str, where))
+        raise errors.InvalidArgumentError(
+            f"{what}: indices[{position}] = {values[where]} is not in [0, {size})",
+            errors.user_location())
+
+
 def gather(params, indices, axis=0, name=None):
-    return _run1("gather", [convert_to_tensor(params), convert_to_tensor(indices)],
-                 f"{{axis = {int(axis)} : i64}}")
+    params, indices = convert_to_tensor(params), convert_to_tensor(indices)
+    if params.ndim:
+        _check_indices(indices, params.shape[int(axis) % params.ndim], "gather")
+    return _run1("gather", [params, indices], f"{{axis = {int(axis)} : i64}}")

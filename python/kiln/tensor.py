@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from . import _kiln, errors
-from .dtypes import as_dtype, float32, int32
+from .dtypes import as_dtype, float32, int32, widen_unsigned
 
 
 class Tensor:
@@ -222,6 +222,13 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
         array = np.asarray(value, dtype=np_dtype)
     except (TypeError, ValueError) as e:
         raise TypeError(f"cannot convert {value!r} to a tensor: {e}") from None
+    if array.dtype.kind == "u":
+        # Kiln has no unsigned types: uint8 (MNIST's labels and images) and
+        # uint16 become int32, uint32 and uint64 int64.
+        if array.dtype.itemsize == 8 and array.size and array.max() > np.iinfo(np.int64).max:
+            raise TypeError("uint64 values above the int64 range have no kiln "
+                            "equivalent")
+        array = widen_unsigned(array)
     as_dtype(array.dtype)  # a TypeError for dtypes Kiln lacks
     try:
         return Tensor(_kiln.Tensor.from_numpy(np.ascontiguousarray(array)

@@ -236,7 +236,7 @@ def test_errors_name_the_users_line():
     with pytest.raises(kiln.errors.InvalidArgumentError, match="not broadcast-compatible"):
         kiln.add(kiln.ones((2, 3)), kiln.ones((4,)))
     with pytest.raises(TypeError, match="no kiln equivalent"):
-        kiln.constant(np.array([1], np.uint8))
+        kiln.constant(np.array([1j], np.complex64))
 
 
 def test_joining_gathering_and_nn_ops():
@@ -337,3 +337,38 @@ def test_native_module_rejects_unparsable_types_and_attributes():
     m = kiln._kiln.ModuleBuilder()
     with pytest.raises(kiln._kiln.NativeError, match="function @f: cannot parse the type"):
         m.function("f", ["tensor<?"])
+
+
+def test_out_of_range_indices_raise_like_tensorflow():
+    """An index outside the tensor is TensorFlow's InvalidArgumentError
+    naming the user's line, for Python ints, eager tensor indices (negative
+    ones count from the end, as in Python) and kiln.gather; not zeros."""
+    x = kiln.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    np.testing.assert_array_equal(x[kiln.constant(-1)].numpy(), [5.0, 6.0])
+    np.testing.assert_array_equal(x[kiln.constant(1)].numpy(), [3.0, 4.0])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_eager.py:\d+: index 10 is out of bounds for dimension 0"):
+        x[kiln.constant(10)]
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="index 3 is out of bounds"):
+        x[3]
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"gather: indices\[1\] = 3 is not in \[0, 3\)"):
+        kiln.gather(x, kiln.constant([0, 3]))
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"gather: indices\[0, 1\] = -1 is not in \[0, 2\)"):
+        kiln.gather(x, [[0, -1]], axis=1)
+    np.testing.assert_array_equal(kiln.gather(x, [2, 0]).numpy(), [[5, 6], [1, 2]])
+
+
+def test_unsigned_arrays_become_signed_tensors():
+    """MNIST's uint8 arrays are accepted (Kiln has no unsigned types): uint8
+    and uint16 as int32, uint32 and uint64 as int64, values kept."""
+    labels = np.array([0, 9, 255], np.uint8)
+    t = kiln.constant(labels)
+    assert t.dtype == kiln.int32
+    np.testing.assert_array_equal(t.numpy(), [0, 9, 255])
+    assert kiln.constant(np.array([70000], np.uint32)).dtype == kiln.int64
+    np.testing.assert_array_equal((kiln.constant(np.array([65535], np.uint16)) + 1).numpy(),
+                                  [65536])
+    with pytest.raises(TypeError, match="uint64"):
+        kiln.constant(np.array([2 ** 64 - 1], np.uint64))
