@@ -122,6 +122,21 @@ class GradientTape:
                                "gradient; use GradientTape(persistent=True)")
         self._used = True
         flat_sources = [self._source(s) for s in _flatten(sources)]
+        if isinstance(target, (list, tuple, dict)):
+            # Several targets: the sum of their gradients, as TensorFlow
+            # computes it (`output_gradients` then has one seed per target).
+            targets = [convert_to_tensor(t) for t in _flatten(target)]
+            seeds = ([None] * len(targets) if output_gradients is None
+                     else _flatten(output_gradients))
+            if len(seeds) != len(targets):
+                raise errors.InvalidArgumentError(
+                    f"{len(targets)} targets but {len(seeds)} output gradients",
+                    errors.user_location())
+            grads = [None] * len(flat_sources)
+            for t, seed in zip(targets, seeds):
+                grads = [a if b is None else b if a is None else a + b
+                         for a, b in zip(grads, self._gradient(t, flat_sources, seed))]
+            return _pack(sources, grads)
         target = convert_to_tensor(target)
         grads = self._gradient(target, flat_sources, output_gradients)
         return _pack(sources, grads)
