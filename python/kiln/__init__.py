@@ -11,6 +11,7 @@ from .dtypes import (DType, as_dtype, bool as bool, float16, float32, float64,
                      int32, int64)
 from .tensor import Tensor, constant, convert_to_tensor, ones, zeros
 from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, truediv,
+                  stop_gradient,
                   gather, greater, less, log, matmul, maximum, minimum,
                   multiply, negative, one_hot, pow, reduce_max, reduce_mean,
                   reduce_min, reduce_sum, reshape, sigmoid, sign, sin, sqrt,
@@ -34,7 +35,7 @@ __all__ = [
     "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",
-    "while_loop", "gather", "one_hot", "stack", "cos", "divide", "truediv", "equal", "errors", "exp",
+    "while_loop", "gather", "one_hot", "stack", "cos", "divide", "truediv", "stop_gradient", "equal", "errors", "exp",
     "float16", "float32", "float64", "greater", "int32", "int64", "less",
     "log", "matmul", "maximum", "minimum", "multiply", "negative", "nn",
     "ones", "pow", "random", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",

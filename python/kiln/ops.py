@@ -114,6 +114,13 @@ square = _unary("square")
 sign = _unary("sign")
 
 
+def stop_gradient(input, name=None):
+    """`input` itself, through which no gradient flows (tf.stop_gradient):
+    on a tape and inside @kiln.function the autodiff pass gives it a zero
+    cotangent."""
+    return _run1("stop_gradient", [convert_to_tensor(input)])
+
+
 def matmul(a, b, transpose_a=False, transpose_b=False, name=None):
     a, b = _pair(a, b)
     if transpose_a:

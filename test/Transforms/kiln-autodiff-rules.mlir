@@ -129,3 +129,25 @@ func.func @ddpool(%x: tensor<1x4x4x1xf32>, %dy: tensor<1x2x2x1xf32>, %s: tensor<
   %g = kiln.grad @dpool(%x, %dy) seeds(%s : tensor<1x4x4x1xf32>) {wrt = array<i64: 1>} : (tensor<1x4x4x1xf32>, tensor<1x2x2x1xf32>) -> tensor<1x2x2x1xf32>
   return %g : tensor<1x2x2x1xf32>
 }
+
+// -----
+
+// stop_gradient: its operand gets no cotangent through it, so
+// d/dx sum(x * stop_gradient(x)) is stop_gradient(x) alone (x, not 2x):
+// with a seed of one, the gradient is the stopped value itself, and
+// nothing is added for the path through stop_gradient.
+// CHECK-LABEL: func.func private @stopped_vjp_0(
+// CHECK-SAME: %[[X:[a-zA-Z0-9_]+]]: tensor<3xf32>
+// CHECK: %[[S:.*]] = kiln.stop_gradient %[[X]] : tensor<3xf32>
+// CHECK-NOT: kiln.add
+// CHECK: return %{{.*}}, %[[S]] : tensor<f32>, tensor<3xf32>
+func.func @stopped(%x: tensor<3xf32>) -> tensor<f32> {
+  %s = kiln.stop_gradient %x : tensor<3xf32>
+  %p = kiln.mul %x, %s : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  %r = kiln.reduce_sum %p {axes = array<i64: 0>} : tensor<3xf32> -> tensor<f32>
+  return %r : tensor<f32>
+}
+func.func @dstopped(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %g = kiln.grad @stopped(%x) {wrt = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}

@@ -422,6 +422,29 @@ def test_gather_scatter_one_hot(runner):
           [labels], (labels[None, :] == np.arange(4)[:, None]).astype(np.int32))
 
 
+def test_stop_gradient(runner):
+    """The value passes through (any dtype); no cotangent flows back:
+    d/dx sum(x * stop_gradient(x)) = x, where the plain product gives 2x."""
+    x = rand((4, 3), np.float32, -3, 3)
+    check(runner, "kiln.stop_gradient %a0 : {T0}", [x], x)
+    i = rand((5,), np.int32, -9, 9)
+    check(runner, "kiln.stop_gradient %a0 : {T0}", [i], i)
+    mlir = """
+func.func @f(%x: tensor<4x3xf32>) -> tensor<f32> {
+  %s = kiln.stop_gradient %x : tensor<4x3xf32>
+  %p = kiln.mul %x, %s : tensor<4x3xf32>, tensor<4x3xf32> -> tensor<4x3xf32>
+  %r = kiln.reduce_sum %p {axes = array<i64: 0, 1>} : tensor<4x3xf32> -> tensor<f32>
+  return %r : tensor<f32>
+}
+func.func @g(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %d = kiln.grad @f(%x) {wrt = array<i64: 0>} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %d : tensor<4x3xf32>
+}
+"""
+    (grad,) = runner.run(mlir, [x], entry="g")
+    np.testing.assert_allclose(grad, x, rtol=1e-6)
+
+
 def test_iota(runner):
     mlir = ("func.func @f() -> tensor<3x4xf32> {\n"
             "  %r = kiln.iota {dimension = 1 : i64} : tensor<3x4xf32>\n"

@@ -101,6 +101,9 @@ static Value scalar(SignOp, OpBuilder &b, Location loc, ValueRange s) {
   Value r = arith::SelectOp::create(b, loc, neg, minusOne, zero);
   return arith::SelectOp::create(b, loc, pos, one, r);
 }
+static Value scalar(StopGradientOp, OpBuilder &, Location, ValueRange s) {
+  return s[0];
+}
 static Value scalar(FloorOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::FloorOp::create(b, loc, s[0]);
 }
@@ -538,6 +541,7 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
            ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,
            ElementwiseLowering<SinOp>, ElementwiseLowering<CosOp>,
            ElementwiseLowering<SignOp>, ElementwiseLowering<FloorOp>,
+           ElementwiseLowering<StopGradientOp>,
            ElementwiseLowering<CeilOp>, ElementwiseLowering<SquareOp>,
            ElementwiseLowering<ReciprocalOp>, ElementwiseLowering<LogicalNotOp>,
            ElementwiseLowering<AddOp>, ElementwiseLowering<SubOp>,

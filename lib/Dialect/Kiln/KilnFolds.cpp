@@ -243,6 +243,8 @@ OpFoldResult SinOp::fold(FoldAdaptor a) {
 OpFoldResult CosOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::cos(x); });
 }
+// Not folded: autodiff must still see it (the lowering makes it a copy).
+OpFoldResult StopGradientOp::fold(FoldAdaptor) { return {}; }
 OpFoldResult FloorOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::floor(x); });
 }

@@ -182,6 +182,10 @@ def Kiln_CeilOp : Kiln_UnaryOp<"ceil", Kiln_FloatTensor, "ceil(x)">;
 def Kiln_SquareOp : Kiln_UnaryOp<"square", Kiln_NumericTensor, "x * x">;
 def Kiln_ReciprocalOp : Kiln_UnaryOp<"reciprocal", Kiln_FloatTensor, "1 / x">;
 def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", Kiln_BoolTensor, "not x">;
+def Kiln_StopGradientOp
+    : Kiln_UnaryOp<"stop_gradient", Kiln_Tensor,
+                   "x, whose gradient is zero (TF's tf.stop_gradient; it is "
+                   "never folded away before kiln-autodiff)">;
 
 //===----------------------------------------------------------------------===//
 // Elementwise binary ops with NumPy broadcasting
