@@ -9,8 +9,10 @@ the variables in place through the runtime's variable store. Python side
 effects (prints, list appends) happen only while tracing.
 """
 
+import inspect
 import re
 import sys
+import weakref
 
 import numpy as np
 
@@ -249,14 +251,72 @@ class Function:
         self._last_key = None
         self.trace_count = 0
         self.retrace_reason = None
+        self._instance = None  # (a weak reference) for a method's Function
+        self._bound = {}       # id(instance) -> that instance's Function
+
+    def __get__(self, instance, owner=None):
+        """A method decorated with @kiln.function: one Function per instance
+        (its own traces), called with the instance first."""
+        if instance is None:
+            return self
+        bound = self._bound.get(id(instance))
+        if bound is None or bound._self() is not instance:
+            bound = Function(self._python_function, self.__name__)
+            try:
+                ref = weakref.ref(instance,
+                                  lambda _, key=id(instance): self._bound.pop(key, None))
+            except TypeError:  # no weak references: kept for the process
+                ref = lambda: instance
+            bound._instance = ref
+            self._bound[id(instance)] = bound
+        return bound
+
+    def _self(self):
+        return self._instance() if self._instance is not None else None
+
+    def _arguments(self, args, kwargs):
+        """The positional arguments of a call: the instance of a method
+        first, keyword arguments placed by the function's signature
+        (defaults filled in)."""
+        if self._instance is not None:
+            args = (self._self(),) + tuple(args)
+        if not hasattr(self, "_positional"):
+            try:
+                self._signature_object = inspect.signature(self._python_function)
+            except (TypeError, ValueError):  # (a builtin: no signature)
+                self._signature_object = None
+            parameters = (self._signature_object.parameters.values()
+                          if self._signature_object else ())
+            self._positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                                   for p in parameters)
+        # Omitted defaults are filled in, so f(x) and f(x, b=<default>)
+        # share a trace; all-positional calls skip the binding.
+        if (not kwargs and len(args) >= self._positional) or \
+                self._signature_object is None:
+            if kwargs:
+                raise TypeError(f"{self.__name__}() takes no keyword arguments")
+            return tuple(args)
+        try:
+            bound = self._signature_object.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{self.__name__}(): {e}") from None
+        if bound.kwargs:
+            raise TypeError(f"{self.__name__}(): keyword-only and **kwargs "
+                            "parameters of a @kiln.function cannot be given "
+                            f"yet ({', '.join(sorted(bound.kwargs))}); make "
+                            "them positional parameters")
+        bound.apply_defaults()
+        return tuple(bound.args)
 
     def _signature(self, args):
         """(key, tensors): a hashable description of the arguments, and the
         tensors that are passed to the compiled code."""
         from .variables import Variable
         key, tensors = [], []
-        for a in _flatten(list(args)):
-            if isinstance(a, Variable):
+        for position, a in enumerate(_flatten(list(args))):
+            if position == 0 and self._instance is not None:
+                key.append(("self", id(a)))  # (this Function's instance)
+            elif isinstance(a, Variable):
                 key.append(("variable", id(a)))
             elif isinstance(a, (Tensor, np.ndarray)):
                 t = convert_to_tensor(a)
@@ -286,9 +346,12 @@ class Function:
                 return f"argument {i} changed from {a[1:]} to {b[1:]}"
         return "same signature"
 
-    def get_concrete_function(self, *args):
+    def get_concrete_function(self, *args, **kwargs):
         """The trace for these arguments on the current device (traced and
         compiled on first use)."""
+        return self._concrete_for(self._arguments(args, kwargs))
+
+    def _concrete_for(self, args):
         key, tensors = self._signature(args)
         device = config.runtime_device()
         # TF32 changes what GPU code computes.
@@ -301,11 +364,12 @@ class Function:
         self._last_key = key
         return self._concrete[key]
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = self._arguments(args, kwargs)
         if current_trace() is not None:
             return self._python_function(*args)  # inlined into the caller
         key, tensors = self._signature(args)
-        return self.get_concrete_function(*args)._call(tensors)
+        return self._concrete_for(args)._call(tensors)
 
     def _trace(self, args, tensors):
         from .variables import Variable

@@ -319,3 +319,49 @@ def test_variables_are_updated_without_a_copy_unless_their_value_is_held():
     step(x)
     np.testing.assert_array_equal(other.numpy(), np.full((4, 3), -1.5))
     np.testing.assert_array_equal(w.numpy(), np.full((4, 3), -2.0))
+
+
+def test_methods_and_keyword_arguments():
+    """@kiln.function on a method binds self (one Function and its traces
+    per instance, variables read through self); keyword arguments are
+    placed by the signature, and omitted defaults share the trace of the
+    explicit ones."""
+    import gc
+
+    class Scaled:
+        def __init__(self, scale):
+            self.w = kiln.Variable([1.0, 2.0])
+            self.scale = scale
+
+        @kiln.function
+        def __call__(self, x, bias=0.0):
+            self.w.assign_add(x)
+            return self.w * self.scale + bias
+
+    a, b = Scaled(2.0), Scaled(3.0)
+    one = kiln.constant([1.0, 1.0])
+    np.testing.assert_array_equal(a(one).numpy(), [4.0, 6.0])
+    np.testing.assert_array_equal(b(one, bias=1.0).numpy(), [7.0, 10.0])
+    np.testing.assert_array_equal(a(x=one, bias=0.0).numpy(), [6.0, 8.0])
+    np.testing.assert_array_equal(a.w.numpy(), [3.0, 4.0])
+    assert a.__call__ is a.__call__ and a.__call__ is not b.__call__
+    assert (a.__call__.trace_count, b.__call__.trace_count) == (1, 1)
+    assert Scaled.__call__.trace_count == 0
+    # An instance that goes away takes its traces with it.
+    bound = Scaled.__call__._bound
+    assert len(bound) == 2
+    del b
+    gc.collect()
+    assert len(bound) == 1
+
+    @kiln.function
+    def f(x, y=2.0, *, z=1.0):
+        return x * y * z
+    np.testing.assert_array_equal(f(kiln.constant(3.0), y=4.0).numpy(), 12.0)
+    np.testing.assert_array_equal(f(y=2.0, x=kiln.constant(3.0)).numpy(), 6.0)
+    np.testing.assert_array_equal(f(kiln.constant(3.0)).numpy(), 6.0)
+    assert f.trace_count == 2  # y=4.0 and y=2.0 (given or by default)
+    with pytest.raises(TypeError, match=r"f\(\): keyword-only .* \(z\)"):
+        f(kiln.constant(3.0), z=2.0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'w'"):
+        f(kiln.constant(3.0), w=2.0)
