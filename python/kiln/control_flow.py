@@ -4,6 +4,8 @@ the traced branches and loop body. Gradients flow through both."""
 
 import builtins as _builtins
 
+import numpy as np
+
 from . import errors
 from .tensor import Tensor, convert_to_tensor
 from .tracing import _flatten, _pack, current_trace
@@ -202,8 +204,24 @@ class TensorArray:
             self._ensure(self.element_shape)
         return self._buffer
 
+    def _check_index(self, index, what):
+        """TensorFlow's error for an index outside the array, when the index
+        has a value now (a Python int, an eager tensor)."""
+        from . import ops
+        if isinstance(index, Tensor):
+            if not ops._concrete(index) or index.shape:
+                return
+            index = int(index.numpy())
+        elif not isinstance(index, (int, np.integer)):
+            return
+        if not 0 <= int(index) < int(self.size):
+            raise errors.InvalidArgumentError(
+                f"TensorArray.{what}: tried to {what} index {int(index)} but the "
+                f"array's size is {int(self.size)}", errors.user_location())
+
     def write(self, index, value):
         from . import ops
+        self._check_index(index, "write")
         value = convert_to_tensor(value, self.dtype)
         buffer = self._ensure(value.shape) if self._buffer is None else self._buffer
         i = ops.reshape(ops.cast(convert_to_tensor(index), _i64()), [1])
@@ -214,6 +232,7 @@ class TensorArray:
 
     def read(self, index):
         from . import ops
+        self._check_index(index, "read")
         return ops.gather(self._require(), ops.cast(convert_to_tensor(index), _i64()))
 
     def stack(self):

@@ -169,3 +169,18 @@ def test_unsupported_loop_forms_are_reported():
     g = kiln.function(lambda x: [x for _ in kiln.range(2)][0])
     with pytest.raises(kiln.errors.UnimplementedError, match="kiln.for_loop"):
         g(kiln.constant(1.0))
+
+
+def test_tensor_array_indices_out_of_range_raise():
+    """Writing or reading past a TensorArray's size is TensorFlow's error
+    naming the user's line, for Python ints and eager tensors (before,
+    the write was dropped)."""
+    ta = kiln.TensorArray(kiln.float32, size=3, element_shape=(2,))
+    ta = ta.write(2, [1.0, 2.0])
+    np.testing.assert_array_equal(ta.read(kiln.constant(2)).numpy(), [1.0, 2.0])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_control_flow.py:\d+: TensorArray.write: tried "
+                             r"to write index 9 but the array's size is 3"):
+        ta.write(9, [0.0, 0.0])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="read index -1"):
+        ta.read(kiln.constant(-1))
