@@ -66,8 +66,9 @@ class _RangeLoops(ast.NodeTransformer):
         for n in ast.walk(ast.Module(body=node.body, type_ignores=[])):
             if isinstance(n, (ast.Break, ast.Continue, ast.Return)):
                 raise SyntaxError(
-                    f"{where}: break, continue and return are not supported "
-                    "inside a kiln.range loop (use kiln.while_loop)")
+                    f"{self.filename}:{n.lineno}: break, continue and return "
+                    "are not supported inside a kiln.range loop (use "
+                    "kiln.while_loop)")
         index = node.target.id
         assigned = set()
         for st in node.body:
@@ -153,9 +154,11 @@ def convert(function, _seen=None):
                 changed = True
     if "kiln.range" not in source and not changed:
         return function
+    # Lines of the file, not of the function's source, in errors and in the
+    # converted code's locations.
+    ast.increment_lineno(tree, first_line - 1)
     _RangeLoops(fn, filename).visit(fn)
     ast.fix_missing_locations(tree)
-    ast.increment_lineno(tree, first_line - 1)
     exec(compile(tree, filename, "exec"), namespace)
     _seen[function] = namespace[fn.name]
     return namespace[fn.name]

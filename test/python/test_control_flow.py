@@ -164,8 +164,14 @@ def test_unsupported_loop_forms_are_reported():
             x = x + 1.0
         return x
 
-    with pytest.raises(SyntaxError, match="break, continue and return are not supported"):
+    with pytest.raises(SyntaxError, match="break, continue and return are not supported") as info:
         f(kiln.constant(1.0))
+    # The file's line of the `break` (not a line counted from the function).
+    import inspect
+    line = inspect.getsourcelines(f._python_function)[1] + 4
+    assert str(info.value).startswith(f"{__file__}:{line}:"), str(info.value)
+    with open(__file__) as source:
+        assert source.read().splitlines()[line - 1].strip() == "break"
     g = kiln.function(lambda x: [x for _ in kiln.range(2)][0])
     with pytest.raises(kiln.errors.UnimplementedError, match="kiln.for_loop"):
         g(kiln.constant(1.0))
