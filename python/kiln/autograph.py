@@ -15,13 +15,33 @@ a loop are not supported (an error naming the line).
 import ast
 import inspect
 import itertools
+import sys
+import weakref
 import textwrap
 
 
-def _is_kiln_range(node):
+# Functions converted so far (the source is parsed once).
+_converted = weakref.WeakKeyDictionary()
+
+# The name under which converted code reaches the kiln module (the user
+# may have imported it under another name, or not at all).
+_KILN = "_kiln_autograph_module"
+
+
+def _is_kiln_range(node, namespace):
+    """Whether `node` calls kiln.range, however the function spells it:
+    `kiln.range`, `tf.range` after `import kiln as tf`, `range` after
+    `from kiln import range` (looked up in the function's namespace)."""
+    from . import control_flow
     f = node.func if isinstance(node, ast.Call) else None
-    return (isinstance(f, ast.Attribute) and f.attr == "range" and
-            isinstance(f.value, ast.Name) and f.value.id == "kiln")
+    if isinstance(f, ast.Attribute) and f.attr == "range" and \
+            isinstance(f.value, ast.Name):
+        module = namespace.get(f.value.id)
+        return module is sys.modules.get("kiln") or \
+            (module is None and f.value.id == "kiln")
+    if isinstance(f, ast.Name):
+        return namespace.get(f.id) is control_flow.range
+    return False
 
 
 def _names(node, kinds):
@@ -47,14 +67,15 @@ def _upward_exposed(statements):
 
 
 class _RangeLoops(ast.NodeTransformer):
-    def __init__(self, function_node, filename):
+    def __init__(self, function_node, filename, namespace):
         self.function = function_node
         self.filename = filename
+        self.namespace = namespace
         self.counter = itertools.count()
 
     def visit_For(self, node):
         self.generic_visit(node)  # inner loops first
-        if not _is_kiln_range(node.iter):
+        if not _is_kiln_range(node.iter, self.namespace):
             return node
         where = f"{self.filename}:{node.lineno}"
         if not isinstance(node.target, ast.Name):
@@ -96,7 +117,7 @@ class _RangeLoops(ast.NodeTransformer):
         start, stop, step = (ast.Constant(0), rng[0], ast.Constant(1)) if len(rng) == 1 else \
             (rng[0], rng[1], rng[2] if len(rng) > 2 else ast.Constant(1))
         call = ast.Call(
-            func=ast.Attribute(value=ast.Name(id="kiln", ctx=ast.Load()), attr="for_loop",
+            func=ast.Attribute(value=ast.Name(id=_KILN, ctx=ast.Load()), attr="for_loop",
                                ctx=ast.Load()),
             args=[stop, ast.Name(id=body_name, ctx=ast.Load()),
                   ast.Tuple(elts=[ast.Name(id=c, ctx=ast.Load()) for c in carried],
@@ -120,7 +141,11 @@ def convert(function, _seen=None):
     none or its source is not available. Python functions it calls by name
     (globals or closure variables) are converted the same way, so a helper
     with a kiln.range loop works too."""
-    _seen = {} if _seen is None else _seen
+    if _seen is None:
+        # A top-level conversion: each function is converted once.
+        if function not in _converted:
+            _converted[function] = convert(function, {})
+        return _converted[function]
     if function in _seen:
         return _seen[function]
     _seen[function] = function
@@ -152,12 +177,14 @@ def convert(function, _seen=None):
             if converted is not value:
                 namespace[name] = converted
                 changed = True
-    if "kiln.range" not in source and not changed:
+    if not changed and not any(isinstance(n, ast.For) and _is_kiln_range(n.iter, namespace)
+                               for n in ast.walk(fn)):
         return function
+    namespace[_KILN] = sys.modules["kiln"]  # what the rewritten loops call
     # Lines of the file, not of the function's source, in errors and in the
     # converted code's locations.
     ast.increment_lineno(tree, first_line - 1)
-    _RangeLoops(fn, filename).visit(fn)
+    _RangeLoops(fn, filename, namespace).visit(fn)
     ast.fix_missing_locations(tree)
     exec(compile(tree, filename, "exec"), namespace)
     _seen[function] = namespace[fn.name]

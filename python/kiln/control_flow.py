@@ -167,8 +167,10 @@ class range:
         if current_trace() is not None:
             raise errors.UnimplementedError(
                 "`for ... in kiln.range(...)` is only rewritten into a kiln.for "
-                "in the source of a @kiln.function itself (not in lambdas, "
-                "nested functions or code it calls); use kiln.for_loop there",
+                "in the source of a @kiln.function, of the functions it calls "
+                "by name and of layers' call methods (not in lambdas, "
+                "comprehensions or code without source); use kiln.for_loop "
+                "there",
                 errors.user_location())
         for i in _builtins.range(int(convert_to_tensor(self.start)),
                                        int(convert_to_tensor(self.stop)),

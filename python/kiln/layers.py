@@ -59,6 +59,18 @@ def _pair(value, what):
     return value
 
 
+
+def _call(layer, inputs, *args, **kwargs):
+    """layer.call(...); while a @kiln.function traces, with its kiln.range
+    loops rewritten (AutoGraph for the methods a compiled step reaches,
+    such as a model's call with a loop over time steps)."""
+    from . import autograph, tracing
+    call = type(layer).call
+    if tracing.current_trace() is not None and \
+            getattr(layer, "call", None) == call.__get__(layer):
+        return autograph.convert(call)(layer, inputs, *args, **kwargs)
+    return layer.call(inputs, *args, **kwargs)
+
 class Layer:
     """Base class: weights made by `add_weight` in `build`, math in `call`."""
 
@@ -125,7 +137,7 @@ class Layer:
             self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
-        return self.call(inputs, *args, **kwargs)
+        return _call(self, inputs, *args, **kwargs)
     @property
     def layers(self):
         return [layer for _, layer in self._layers]
@@ -313,7 +325,7 @@ class Model(Layer):
         self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
-        return self.call(inputs, *args, **kwargs)
+        return _call(self, inputs, *args, **kwargs)
 
     def predict(self, x, batch_size=256):
         """Runs the model over `x` in batches; returns a NumPy array."""

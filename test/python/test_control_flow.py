@@ -190,3 +190,68 @@ def test_tensor_array_indices_out_of_range_raise():
         ta.write(9, [0.0, 0.0])
     with pytest.raises(kiln.errors.InvalidArgumentError, match="read index -1"):
         ta.read(kiln.constant(-1))
+
+
+ALIASED = '''
+import numpy as np
+import kiln as tf
+from kiln import range as krange
+
+
+@tf.function
+def add_three(x):
+    for i in tf.range(3):
+        x = x + 1.0
+    return x
+
+
+@tf.function
+def double_four_times(x):
+    for i in krange(4):
+        x = x * 2.0
+    return x
+
+
+class Recurrent(tf.Model):
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable(np.full((2, 2), 0.5, np.float32))
+
+    def call(self, x):
+        h = tf.zeros((x.shape[1], 2))
+        for t in tf.range(x.shape[0]):
+            h = tf.tanh(h @ self.w + x[t])
+        return h
+
+
+model = Recurrent()
+
+
+@tf.function
+def step(x):
+    return tf.reduce_sum(model(x))
+'''
+
+
+def test_kiln_range_however_imported_and_inside_model_call(tmp_path):
+    """`import kiln as tf` + `tf.range`, `from kiln import range`, and a
+    kiln.range loop in a Model's call reached from a compiled step are all
+    rewritten into kiln.for loops (one trace whatever the length)."""
+    import importlib.util
+    path = tmp_path / "aliased.py"
+    path.write_text(ALIASED)
+    spec = importlib.util.spec_from_file_location("aliased", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert float(module.add_three(kiln.constant(1.0))) == 4.0
+    assert float(module.double_four_times(kiln.constant(1.0))) == 16.0
+    x = np.random.default_rng(3).normal(size=(5, 3, 2)).astype(np.float32)
+    # NumPy oracle of the recurrence.
+    h = np.zeros((3, 2))
+    for t in range(5):
+        h = np.tanh(h @ np.full((2, 2), 0.5) + x[t])
+    np.testing.assert_allclose(float(module.step(kiln.constant(x))), h.sum(), rtol=1e-5)
+    np.testing.assert_allclose(float(module.step(kiln.constant(x[:2]))),
+                               np.tanh(np.tanh(x[0]) @ np.full((2, 2), 0.5) + x[1]).sum(),
+                               rtol=1e-5)
+    assert "kiln.for" in module.step.get_concrete_function(kiln.constant(x)).mlir
