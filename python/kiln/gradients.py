@@ -11,8 +11,10 @@ structure of the recorded ops, so a training loop compiles it once.
 """
 
 
+import numpy as np
+
 from . import _kiln, errors
-from .tensor import Tensor, convert_to_tensor
+from .tensor import Tensor, convert_to_tensor, zeros as _zeros
 
 from ._state import local as _local
 
@@ -140,6 +142,69 @@ class GradientTape:
         target = convert_to_tensor(target)
         grads = self._gradient(target, flat_sources, output_gradients)
         return _pack(sources, grads)
+
+    def jacobian(self, target, sources):
+        """d target / d sources (tf.GradientTape.jacobian): for each source,
+        a tensor of shape target.shape + source.shape (None where the
+        target does not depend on it). One gradient per element of the
+        target, seeded with that element's one-hot."""
+        from . import ops
+        if self._used and not self._persistent:
+            raise RuntimeError("a non-persistent GradientTape can compute one "
+                               "gradient; use GradientTape(persistent=True)")
+        self._used = True
+        flat_sources = [self._source(s) for s in _flatten(sources)]
+        target = convert_to_tensor(target)
+        count = int(np.prod(target.shape, dtype=np.int64))
+        rows = [[] for _ in flat_sources]
+        for i in range(count):
+            seed = np.zeros(count, target.dtype.as_numpy_dtype)
+            seed[i] = 1
+            grads = self._gradient(target, flat_sources,
+                                   convert_to_tensor(seed.reshape(target.shape)))
+            for row, g in zip(rows, grads):
+                row.append(g)
+        out = []
+        for s, row in zip(flat_sources, rows):
+            if count and all(g is None for g in row):
+                out.append(None)
+                continue
+            row = [_zeros(s.shape, s.dtype) if g is None else g for g in row]
+            stacked = ops.stack(row) if row else _zeros((0,) + s.shape, s.dtype)
+            out.append(ops.reshape(stacked, tuple(target.shape) + tuple(s.shape)))
+        return _pack(sources, out)
+
+    def batch_jacobian(self, target, source):
+        """d target[b] / d source[b] for each batch row b
+        (tf.GradientTape.batch_jacobian): target [B, ...] and source [B, ...]
+        give [B] + target.shape[1:] + source.shape[1:]. Rows are assumed
+        independent, as TensorFlow assumes: the gradient of each target
+        element summed over the batch gives every row's derivative."""
+        from . import ops
+        if self._used and not self._persistent:
+            raise RuntimeError("a non-persistent GradientTape can compute one "
+                               "gradient; use GradientTape(persistent=True)")
+        self._used = True
+        source = self._source(source)
+        target = convert_to_tensor(target)
+        if not target.shape or not source.shape or target.shape[0] != source.shape[0]:
+            raise errors.InvalidArgumentError(
+                "batch_jacobian: the target and the source need the same first "
+                f"(batch) dimension, got {target.shape} and {source.shape}",
+                errors.user_location())
+        batch = target.shape[0]
+        inner = tuple(target.shape[1:])
+        count = int(np.prod(inner, dtype=np.int64))
+        columns = []
+        for j in range(count):
+            seed = np.zeros((batch, count), target.dtype.as_numpy_dtype)
+            seed[:, j] = 1
+            (g,) = self._gradient(target, [source],
+                                  convert_to_tensor(seed.reshape(target.shape)))
+            columns.append(_zeros(source.shape, source.dtype) if g is None else g)
+        stacked = ops.stack(columns, axis=1) if columns else \
+            _zeros((batch, 0) + tuple(source.shape[1:]), source.dtype)
+        return ops.reshape(stacked, (batch,) + inner + tuple(source.shape[1:]))
 
     def _gradient(self, target, sources, output_gradients):
         for s in sources:

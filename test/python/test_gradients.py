@@ -109,6 +109,49 @@ def test_stop_gradient_blocks_the_gradient():
     assert g is None or not np.any(g.numpy())
 
 
+def test_jacobian_and_batch_jacobian():
+    """tape.jacobian against central differences (shape target + source);
+    batch_jacobian against the analytic per-row derivative of tanh(x W),
+    eagerly and compiled."""
+    x0 = np.random.default_rng(4).uniform(-1, 1, (2, 3))
+    f = lambda x: kiln.tanh(x) * kiln.reduce_sum(x)  # every output on every input
+    x = kiln.constant(x0)
+    with kiln.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = f(x)
+        unrelated = kiln.constant(np.ones(2))
+    jac = tape.jacobian(y, x)
+    assert jac.shape == (2, 3, 2, 3)
+    for i in np.ndindex(2, 3):
+        want = finite_difference(lambda v: f(v)[i[0]][i[1]], x0)
+        np.testing.assert_allclose(jac.numpy()[i], want, rtol=1e-6, atol=1e-8)
+    assert tape.jacobian(unrelated, x) is None
+
+    w0 = np.random.default_rng(5).normal(size=(3, 4))
+    w = kiln.constant(w0)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        out = kiln.tanh(x @ w)
+    bj = tape.batch_jacobian(out, x)
+    assert bj.shape == (2, 4, 3)
+    t = np.tanh(x0 @ w0)
+    want = (1 - t ** 2)[:, :, None] * w0.T[None, :, :]
+    np.testing.assert_allclose(bj.numpy(), want, rtol=1e-10)
+
+    @kiln.function
+    def compiled(a):
+        with kiln.GradientTape() as t:
+            t.watch(a)
+            o = kiln.tanh(a @ w)
+        return t.batch_jacobian(o, a)
+    np.testing.assert_allclose(compiled(x).numpy(), want, rtol=1e-10)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="same first"):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            o = kiln.reduce_sum(x)
+        tape.batch_jacobian(o, x)
+
+
 def test_tape_rules():
     x = kiln.constant([1.0, 2.0])
     z = kiln.constant([3.0, 4.0])
