@@ -112,6 +112,11 @@ class Tensor:
         return self.numpy()[()]
 
     def __repr__(self):
+        if type(self._impl).__name__ == "_TracedImpl":
+            # print() while tracing, as TensorFlow's symbolic tensors print:
+            # no value yet, only the shape and dtype.
+            return (f"kiln.Tensor(<symbolic in @kiln.function>, "
+                    f"shape={self.shape}, dtype={self.dtype.name})")
         body = np.array2string(self.numpy(), separator=", ")
         return f"kiln.Tensor({body}, shape={self.shape}, dtype={self.dtype.name})"
 
