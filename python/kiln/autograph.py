@@ -162,12 +162,17 @@ def convert(function, _seen=None):
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return function
     fn.decorator_list = []
-    namespace = dict(function.__globals__)
+    # What the function's free names are bound to (closure values and, for
+    # the rewrite, converted helpers and the kiln module); the rest stay the
+    # module's live globals.
+    free = {}
     for name, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
         try:
-            namespace[name] = cell.cell_contents
+            free[name] = cell.cell_contents
         except ValueError:
             pass
+    namespace = dict(function.__globals__)
+    namespace.update(free)
     # Helpers called by name: converted if they (or what they call) loop.
     changed = False
     for name in _names(fn, ast.Load):
@@ -175,17 +180,31 @@ def convert(function, _seen=None):
         if inspect.isfunction(value) and value is not function:
             converted = convert(value, _seen)
             if converted is not value:
-                namespace[name] = converted
+                namespace[name] = free[name] = converted
                 changed = True
     if not changed and not any(isinstance(n, ast.For) and _is_kiln_range(n.iter, namespace)
                                for n in ast.walk(fn)):
         return function
-    namespace[_KILN] = sys.modules["kiln"]  # what the rewritten loops call
+    free[_KILN] = sys.modules["kiln"]  # what the rewritten loops call
     # Lines of the file, not of the function's source, in errors and in the
     # converted code's locations.
     ast.increment_lineno(tree, first_line - 1)
     _RangeLoops(fn, filename, namespace).visit(fn)
+    # The rewritten function is made by a factory whose parameters are the
+    # free names, executed with the module's own globals: later changes of
+    # a global are seen, and a method's zero-argument super() finds its
+    # __class__ (a copy of the globals would give neither).
+    factory = ast.FunctionDef(
+        name="_kiln_autograph_factory",
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in free],
+                           kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=[fn, ast.Return(value=ast.Name(id=fn.name, ctx=ast.Load()))],
+        decorator_list=[], returns=None, type_comment=None)
+    ast.copy_location(factory, fn)
+    tree.body = [factory]
     ast.fix_missing_locations(tree)
-    exec(compile(tree, filename, "exec"), namespace)
-    _seen[function] = namespace[fn.name]
-    return namespace[fn.name]
+    scratch = {}
+    exec(compile(tree, filename, "exec"), function.__globals__, scratch)
+    converted = scratch["_kiln_autograph_factory"](**free)
+    _seen[function] = converted
+    return converted

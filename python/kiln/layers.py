@@ -8,6 +8,7 @@ of `kiln.Model` (alias `kiln.Network`) that assigns layers to attributes
 and defines `call`.
 """
 
+import functools
 import inspect
 import itertools
 import re
@@ -60,19 +61,28 @@ def _pair(value, what):
 
 
 
-def _call(layer, inputs, *args, **kwargs):
-    """layer.call(...); while a @kiln.function traces, with its kiln.range
-    loops rewritten (AutoGraph for the methods a compiled step reaches,
-    such as a model's call with a loop over time steps)."""
-    from . import autograph, tracing
-    call = type(layer).call
-    if tracing.current_trace() is not None and \
-            getattr(layer, "call", None) == call.__get__(layer):
-        return autograph.convert(call)(layer, inputs, *args, **kwargs)
-    return layer.call(inputs, *args, **kwargs)
+def _autograph_call(call):
+    """A layer's `call` that, while a @kiln.function traces, runs with its
+    kiln.range loops rewritten (AutoGraph for the methods a compiled step
+    reaches: a model's loop over time steps, also through super().call)."""
+    @functools.wraps(call)
+    def call_with_autograph(self, *args, **kwargs):
+        from . import autograph, tracing
+        if tracing.current_trace() is not None:
+            return autograph.convert(call)(self, *args, **kwargs)
+        return call(self, *args, **kwargs)
+    call_with_autograph._kiln_autograph = True
+    return call_with_autograph
+
 
 class Layer:
     """Base class: weights made by `add_weight` in `build`, math in `call`."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("call")
+        if inspect.isfunction(call) and not getattr(call, "_kiln_autograph", False):
+            cls.call = _autograph_call(call)
 
     def __init__(self, name=None, trainable=True, dtype="float32",
                  input_shape=None, **kwargs):
@@ -137,7 +147,7 @@ class Layer:
             self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
-        return _call(self, inputs, *args, **kwargs)
+        return self.call(inputs, *args, **kwargs)
     @property
     def layers(self):
         return [layer for _, layer in self._layers]
@@ -325,7 +335,7 @@ class Model(Layer):
         self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
-        return _call(self, inputs, *args, **kwargs)
+        return self.call(inputs, *args, **kwargs)
 
     def predict(self, x, batch_size=256):
         """Runs the model over `x` in batches; returns a NumPy array."""

@@ -230,6 +230,32 @@ model = Recurrent()
 @tf.function
 def step(x):
     return tf.reduce_sum(model(x))
+
+
+class Twice(Recurrent):
+    def call(self, x):
+        h = super().call(x)  # zero-argument super() in a converted method
+        for t in tf.range(2):
+            h = h * 2.0
+        return h
+
+
+twice = Twice()
+
+
+@tf.function
+def step_twice(x):
+    return tf.reduce_sum(twice(x))
+
+
+SCALE = 1.0
+
+
+@tf.function
+def scaled(x):
+    for i in tf.range(2):
+        x = x * SCALE
+    return x
 '''
 
 
@@ -255,3 +281,10 @@ def test_kiln_range_however_imported_and_inside_model_call(tmp_path):
                                np.tanh(np.tanh(x[0]) @ np.full((2, 2), 0.5) + x[1]).sum(),
                                rtol=1e-5)
     assert "kiln.for" in module.step.get_concrete_function(kiln.constant(x)).mlir
+    np.testing.assert_allclose(float(module.step_twice(kiln.constant(x))), 4 * h.sum(),
+                               rtol=1e-5)
+    # The converted function reads the module's globals as they are when it
+    # traces (not a copy taken at its first conversion).
+    assert float(module.scaled(kiln.constant(3.0))) == 3.0
+    module.SCALE = 2.0
+    np.testing.assert_array_equal(module.scaled(kiln.constant([3.0])).numpy(), [12.0])
