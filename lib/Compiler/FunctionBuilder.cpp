@@ -76,7 +76,27 @@ FunctionBuilder::createVerified(OperationState &state, llvm::StringRef fullName,
                                 const std::string &diagnostics,
                                 std::string &error) {
   Operation *created = builder.create(state);
-  if (failed(verify(created))) {
+  // Inside a region block still being built (a kiln.cond branch, a loop
+  // body), the op is not yet under the function: dominance cannot be
+  // checked (the verifier would walk up into a region without a parent and
+  // crash: a kiln.cond inside another's branch did). Its own invariants are
+  // checked now, the rest when the function is finished.
+  bool detached = false;
+  for (Block *block = created->getBlock(); block;) {
+    Operation *parent = block->getParent() ? block->getParent()->getParentOp()
+                                           : nullptr;
+    if (!parent) {
+      detached = true;
+      break;
+    }
+    block = parent->getBlock();
+  }
+  LogicalResult valid =
+      detached ? success(succeeded(created->getName().verifyInvariants(created)) &&
+                         succeeded(created->getName().verifyRegionInvariants(
+                             created)))
+               : verify(created);
+  if (failed(valid)) {
     error = diagnostics.empty() ? "'" + fullName.str() + "' is invalid"
                                 : diagnostics;
     created->erase();

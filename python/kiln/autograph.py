@@ -26,6 +26,7 @@ _converted = weakref.WeakKeyDictionary()
 # The name under which converted code reaches the kiln module (the user
 # may have imported it under another name, or not at all).
 _KILN = "_kiln_autograph_module"
+_CONTROL = "_kiln_autograph_control"
 
 
 def _is_kiln_range(node, namespace):
@@ -136,6 +137,138 @@ class _RangeLoops(ast.NodeTransformer):
         return out
 
 
+def _stores(statements):
+    """Names the statements bind (assignments, loop targets, `with ... as`),
+    not looking into nested functions, lambdas, classes or comprehensions."""
+    out, stack = set(), list(statements)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                          ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                          ast.GeneratorExp)):
+            continue
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            out.add(n.id)
+        stack.extend(ast.iter_child_nodes(n))
+    return out
+
+
+def _jumps(statements):
+    """(returns, other) for the statements: `return`s that leave the
+    function, and what an `if` rewrite cannot carry (break/continue out of
+    it, yield, await, global, nonlocal, definitions and imports that bind
+    names)."""
+    returns, other = [], []
+
+    def walk(n, in_loop):
+        if isinstance(n, ast.FunctionDef) and n.name.startswith("_kiln_if_"):
+            return  # the branches of an inner `if` already rewritten
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                          ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
+            other.append(n)
+            return
+        if isinstance(n, ast.Lambda):
+            return
+        if isinstance(n, ast.Return):
+            returns.append(n)
+        elif isinstance(n, (ast.Break, ast.Continue)) and not in_loop:
+            other.append(n)
+        elif isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await, ast.NamedExpr)):
+            other.append(n)
+        loop = in_loop or isinstance(n, (ast.For, ast.While, ast.AsyncFor))
+        for child in ast.iter_child_nodes(n):
+            walk(child, loop)
+
+    for st in statements:
+        walk(st, False)
+    return returns, other
+
+
+def _returns_to_else(statements):
+    """`if c: ...; return a` followed by statements that end in `return b`
+    becomes `if c: ...; return a` / `else: ...; return b` (what Python does
+    anyway: the rest runs only when the branch did not return), so the
+    early-return form is rewritten like an if/else. Applied to nested
+    branches too."""
+    out = list(statements)
+    for i, st in enumerate(out):
+        if isinstance(st, ast.If):
+            st.body = _returns_to_else(st.body)
+            st.orelse = _returns_to_else(st.orelse)
+            rest = out[i + 1:]
+            if (not st.orelse and st.body and isinstance(st.body[-1], ast.Return)
+                    and rest and isinstance(rest[-1], ast.Return)):
+                st.orelse = _returns_to_else(rest)
+                return out[:i + 1]
+    return out
+
+
+class _IfStatements(ast.NodeTransformer):
+    """Every `if` whose branches only assign names, or both end in a
+    `return`, becomes branch functions and a call of
+    control_flow._if_stmt, which picks kiln.cond for a traced tensor and
+    Python's `if` for anything else. Others are left as they are (an `if`
+    on a traced tensor is then the usual TypeError)."""
+
+    def __init__(self):
+        self.counter = itertools.count()
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        return node
+
+    def visit_If(self, node):
+        self.generic_visit(node)  # inner ifs first
+        _, test_other = _jumps([ast.Expr(value=node.test)])
+        returns, other = _jumps(node.body + node.orelse)
+        if test_other or other:
+            return node
+        both_return = (node.orelse and isinstance(node.body[-1], ast.Return) and
+                       isinstance(node.orelse[-1], ast.Return) and len(returns) == 2)
+        if returns and not both_return:
+            return node
+        k = next(self.counter)
+        names = [] if both_return else sorted(_stores(node.body + node.orelse))
+        load = lambda n: ast.Name(id=n, ctx=ast.Load())
+        result = ast.Tuple(elts=[load(n) for n in names], ctx=ast.Load())
+
+        def branch(name, statements):
+            body = list(statements) or [ast.Pass()]
+            if not both_return:
+                body = body + [ast.Return(value=result)]
+            return ast.FunctionDef(
+                name=name,
+                args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names],
+                                   kwonlyargs=[], kw_defaults=[], defaults=[]),
+                body=body, decorator_list=[], returns=None, type_comment=None)
+
+        true_name, false_name = f"_kiln_if_true_{k}", f"_kiln_if_false_{k}"
+        helper = lambda attr: ast.Attribute(value=load(_CONTROL), attr=attr, ctx=ast.Load())
+        state = ast.Tuple(elts=[ast.Call(func=helper("_value_or_undefined"),
+                                         args=[ast.Lambda(args=ast.arguments(
+                                             posonlyargs=[], args=[], kwonlyargs=[],
+                                             kw_defaults=[], defaults=[]), body=load(n))],
+                                         keywords=[]) for n in names], ctx=ast.Load())
+        call = ast.Call(func=helper("_if_stmt"),
+                        args=[node.test, load(true_name), load(false_name),
+                              ast.Tuple(elts=[ast.Constant(n) for n in names], ctx=ast.Load()),
+                              state],
+                        keywords=[])
+        if both_return:
+            stmt = ast.Return(value=call)
+        elif names:
+            stmt = ast.Assign(targets=[ast.Tuple(elts=[ast.Name(id=n, ctx=ast.Store())
+                                                       for n in names], ctx=ast.Store())],
+                              value=call, type_comment=None)
+        else:
+            stmt = ast.Expr(value=call)
+        out = [branch(true_name, node.body), branch(false_name, node.orelse), stmt]
+        for n in out:
+            ast.copy_location(n, node)
+            ast.fix_missing_locations(n)
+        return out
+
+
 def convert(function, _seen=None):
     """`function` with its kiln.range loops rewritten, or itself when it has
     none or its source is not available. Python functions it calls by name
@@ -182,13 +315,16 @@ def convert(function, _seen=None):
             if converted is not value:
                 namespace[name] = free[name] = converted
                 changed = True
-    if not changed and not any(isinstance(n, ast.For) and _is_kiln_range(n.iter, namespace)
-                               for n in ast.walk(fn)):
+    if not changed and not any((isinstance(n, ast.For) and _is_kiln_range(n.iter, namespace))
+                               or isinstance(n, ast.If) for n in ast.walk(fn)):
         return function
     free[_KILN] = sys.modules["kiln"]  # what the rewritten loops call
+    free[_CONTROL] = sys.modules["kiln.control_flow"]  # and the rewritten ifs
     # Lines of the file, not of the function's source, in errors and in the
     # converted code's locations.
     ast.increment_lineno(tree, first_line - 1)
+    fn.body = _returns_to_else(fn.body)
+    _IfStatements().visit(fn)
     _RangeLoops(fn, filename, namespace).visit(fn)
     # The rewritten function is made by a factory whose parameters are the
     # free names, executed with the module's own globals: later changes of

@@ -75,6 +75,48 @@ def cond(pred, true_fn, false_fn, name=None):
     return _pack(r1, iter(outs))
 
 
+class _Undefined:
+    """The value of a name an `if` branch did not assign and that had none
+    before (AutoGraph's rewrite passes every branch-assigned name in)."""
+
+    def __repr__(self):
+        return "<undefined: assigned only in the other branch of an if>"
+
+
+_UNDEFINED = _Undefined()
+
+
+def _value_or_undefined(get):
+    try:
+        return get()
+    except NameError:  # (UnboundLocalError too)
+        return _UNDEFINED
+
+
+def _if_stmt(test, true_fn, false_fn, names, state):
+    """A Python `if` that AutoGraph rewrote: kiln.cond when the test is a
+    tensor being traced, Python's `if` otherwise. The branches take and
+    return the values of `names` (the names either branch assigns)."""
+    if not (isinstance(test, Tensor) and
+            type(test._impl).__name__ == "_TracedImpl"):
+        return true_fn(*state) if test else false_fn(*state)
+    location = errors.user_location()
+
+    def branch(fn):
+        def run():
+            out = fn(*state)
+            for name, value in zip(names, out):
+                if value is _UNDEFINED:
+                    raise errors.InvalidArgumentError(
+                        f"`{name}` gets a value in only one branch of an `if` "
+                        "on a tensor (and has none before it): inside "
+                        "@kiln.function the `if` becomes kiln.cond, whose "
+                        "branches must both give it one", location)
+            return out
+        return run
+    return cond(test, branch(true_fn), branch(false_fn))
+
+
 def while_loop(cond, body, loop_vars, name=None):
     """Runs body while cond holds, as tf.while_loop: `loop_vars` is a tuple
     or list (of tensors, or nested structures of them); body returns the

@@ -288,3 +288,102 @@ def test_kiln_range_however_imported_and_inside_model_call(tmp_path):
     assert float(module.scaled(kiln.constant(3.0))) == 3.0
     module.SCALE = 2.0
     np.testing.assert_array_equal(module.scaled(kiln.constant([3.0])).numpy(), [12.0])
+
+
+def test_nested_cond_compiles():
+    """A kiln.cond inside another's branch (it crashed the builder's
+    verifier: the inner op sat in a region not yet under the function)."""
+    @kiln.function
+    def nested(x):
+        return kiln.cond(x > 1.0, lambda: x * 10.0,
+                         lambda: kiln.cond(x > 0.0, lambda: x * 100.0, lambda: -x))
+    assert [float(nested(kiln.constant(v))) for v in (2.0, 0.5, -3.0)] == [20.0, 50.0, 3.0]
+    assert nested.trace_count == 1
+
+
+def huber_assign(y, p, m=1.0):
+    error = y - p
+    if kiln.abs(error) < m:
+        loss = 0.5 * error * error
+    else:
+        loss = m * (kiln.abs(error) - 0.5 * m)
+    return loss
+
+
+def huber_return(e, d=1.0):
+    a = kiln.abs(e)
+    if a <= d:
+        return 0.5 * e * e
+    else:
+        return d * (a - 0.5 * d)
+
+
+def sign_of(x):
+    scale = 1.0
+    if x > 1.0:
+        r = x * 10.0
+    elif x > 0.0:
+        r = x * 100.0
+        scale = 2.0
+    else:
+        r = -x
+    return r * scale
+
+
+def test_python_if_on_a_tensor_becomes_cond():
+    """AutoGraph: an `if` on a traced tensor (the seed's Huber loss) is a
+    kiln.cond, one trace for both outcomes; `if` on Python values keeps
+    Python's meaning; elif chains nest; gradients flow through."""
+    def huber_np(e, d=1.0):
+        a = np.abs(e)
+        return np.where(a <= d, 0.5 * e * e, d * (a - 0.5 * d))
+
+    f, g, h = kiln.function(huber_assign), kiln.function(huber_return), kiln.function(sign_of)
+    for e in (0.25, -0.5, 2.0, -3.0):
+        assert float(f(kiln.constant(e), kiln.constant(0.0))) == huber_np(e)
+        assert float(g(kiln.constant(e))) == huber_np(e)
+    assert f.trace_count == 1 and g.trace_count == 1
+    assert "kiln.cond" in f.get_concrete_function(kiln.constant(1.0), kiln.constant(0.0)).mlir
+    assert [float(h(kiln.constant(v))) for v in (2.0, 0.5, -3.0)] == [20.0, 100.0, 3.0]
+    assert h.trace_count == 1
+
+    @kiln.function
+    def flagged(x, flag):
+        if flag:  # a Python value: Python's if, one trace per value
+            y = x + 1.0
+        else:
+            y = x - 1.0
+        return y
+    assert float(flagged(kiln.constant(1.0), True)) == 2.0
+    assert float(flagged(kiln.constant(1.0), False)) == 0.0
+    assert "kiln.cond" not in flagged.get_concrete_function(kiln.constant(1.0), True).mlir
+
+    @kiln.function
+    def grad(e):
+        with kiln.GradientTape() as tape:
+            tape.watch(e)
+            loss = huber_return(e)
+        return tape.gradient(loss, e)
+    for e in (0.5, -2.0):
+        assert float(grad(kiln.constant(e))) == (e if abs(e) <= 1 else np.sign(e))
+
+
+def test_if_on_a_tensor_needs_values_in_both_branches():
+    @kiln.function
+    def half(x):
+        if x > 0.0:
+            z = x
+        return z
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_control_flow.py:\d+: `z` gets a value in only one branch"):
+        half(kiln.constant(1.0))
+    # With a value before the if, one branch may leave it.
+
+    @kiln.function
+    def clipped(x):
+        z = kiln.constant(0.0)
+        if x > 0.0:
+            z = x
+        return z
+    assert float(clipped(kiln.constant(3.0))) == 3.0
+    assert float(clipped(kiln.constant(-3.0))) == 0.0

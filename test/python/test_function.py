@@ -59,15 +59,26 @@ def test_nested_functions_structures_and_python_outputs():
     np.testing.assert_array_equal(out["sum"].numpy(), [7.0])
 
 
-def test_python_control_flow_on_a_traced_tensor_is_an_error():
+def test_python_control_flow_on_a_traced_tensor():
+    # An early return on a tensor is rewritten like an if/else (AutoGraph).
     @kiln.function
     def f(x):
         if kiln.reduce_sum(x) > 0:
             return x
         return -x
+    np.testing.assert_array_equal(f(kiln.constant([1.0])).numpy(), [1.0])
+    np.testing.assert_array_equal(f(kiln.constant([-2.0])).numpy(), [2.0])
+    assert f.trace_count == 1
 
-    with pytest.raises(TypeError, match="kiln.cond"):
-        f(kiln.constant([1.0]))
+    # A `while` on a tensor is not (yet): a TypeError pointing to
+    # kiln.while_loop.
+    @kiln.function
+    def g(x):
+        while kiln.reduce_sum(x) > 0:
+            x = x - 1.0
+        return x
+    with pytest.raises(TypeError, match="kiln.while_loop"):
+        g(kiln.constant([1.0]))
 
 
 def test_errors_inside_a_trace_name_the_users_line():
