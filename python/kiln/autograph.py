@@ -161,8 +161,8 @@ def _jumps(statements):
     returns, other = [], []
 
     def walk(n, in_loop):
-        if isinstance(n, ast.FunctionDef) and n.name.startswith("_kiln_if_"):
-            return  # the branches of an inner `if` already rewritten
+        if isinstance(n, ast.FunctionDef) and n.name.startswith(("_kiln_if_", "_kiln_while_")):
+            return  # the functions of an inner `if` or `while` already rewritten
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                           ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
             other.append(n)
@@ -203,6 +203,50 @@ def _returns_to_else(statements):
     return out
 
 
+def _load(name):
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _function(name, params, body):
+    """`def name(*params): body`."""
+    return ast.FunctionDef(
+        name=name,
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in params],
+                           kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=body, decorator_list=[], returns=None, type_comment=None)
+
+
+def _dispatch(helper, functions, names):
+    """`control_flow.<helper>(*functions, names, state)`, the state being
+    each name's current value (or the undefined marker)."""
+    control = lambda attr: ast.Attribute(value=_load(_CONTROL), attr=attr, ctx=ast.Load())
+    no_args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
+                            defaults=[])
+    state = ast.Tuple(elts=[ast.Call(func=control("_value_or_undefined"),
+                                     args=[ast.Lambda(args=no_args, body=_load(n))],
+                                     keywords=[]) for n in names], ctx=ast.Load())
+    return ast.Call(func=control(helper),
+                    args=list(functions) +
+                    [ast.Tuple(elts=[ast.Constant(n) for n in names], ctx=ast.Load()), state],
+                    keywords=[])
+
+
+def _bind(names, call):
+    """`(names...) = call`, or the bare call when there are no names."""
+    if not names:
+        return ast.Expr(value=call)
+    return ast.Assign(targets=[ast.Tuple(elts=[ast.Name(id=n, ctx=ast.Store())
+                                               for n in names], ctx=ast.Store())],
+                      value=call, type_comment=None)
+
+
+def _placed(statements, node):
+    for n in statements:
+        ast.copy_location(n, node)
+        ast.fix_missing_locations(n)
+    return statements
+
+
 class _IfStatements(ast.NodeTransformer):
     """Every `if` whose branches only assign names, or both end in a
     `return`, becomes branch functions and a call of
@@ -229,44 +273,56 @@ class _IfStatements(ast.NodeTransformer):
             return node
         k = next(self.counter)
         names = [] if both_return else sorted(_stores(node.body + node.orelse))
-        load = lambda n: ast.Name(id=n, ctx=ast.Load())
-        result = ast.Tuple(elts=[load(n) for n in names], ctx=ast.Load())
+        result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())
 
         def branch(name, statements):
             body = list(statements) or [ast.Pass()]
             if not both_return:
                 body = body + [ast.Return(value=result)]
-            return ast.FunctionDef(
-                name=name,
-                args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names],
-                                   kwonlyargs=[], kw_defaults=[], defaults=[]),
-                body=body, decorator_list=[], returns=None, type_comment=None)
+            return _function(name, names, body)
 
         true_name, false_name = f"_kiln_if_true_{k}", f"_kiln_if_false_{k}"
-        helper = lambda attr: ast.Attribute(value=load(_CONTROL), attr=attr, ctx=ast.Load())
-        state = ast.Tuple(elts=[ast.Call(func=helper("_value_or_undefined"),
-                                         args=[ast.Lambda(args=ast.arguments(
-                                             posonlyargs=[], args=[], kwonlyargs=[],
-                                             kw_defaults=[], defaults=[]), body=load(n))],
-                                         keywords=[]) for n in names], ctx=ast.Load())
-        call = ast.Call(func=helper("_if_stmt"),
-                        args=[node.test, load(true_name), load(false_name),
-                              ast.Tuple(elts=[ast.Constant(n) for n in names], ctx=ast.Load()),
-                              state],
-                        keywords=[])
-        if both_return:
-            stmt = ast.Return(value=call)
-        elif names:
-            stmt = ast.Assign(targets=[ast.Tuple(elts=[ast.Name(id=n, ctx=ast.Store())
-                                                       for n in names], ctx=ast.Store())],
-                              value=call, type_comment=None)
-        else:
-            stmt = ast.Expr(value=call)
-        out = [branch(true_name, node.body), branch(false_name, node.orelse), stmt]
-        for n in out:
-            ast.copy_location(n, node)
-            ast.fix_missing_locations(n)
-        return out
+        call = _dispatch("_if_stmt", [node.test, _load(true_name), _load(false_name)], names)
+        stmt = ast.Return(value=call) if both_return else _bind(names, call)
+        return _placed([branch(true_name, node.body), branch(false_name, node.orelse), stmt],
+                       node)
+
+
+class _WhileStatements(ast.NodeTransformer):
+    """Every `while` whose body only assigns names (no break, continue,
+    return, else clause) becomes a condition function, a body function and
+    a call of control_flow._while_stmt: kiln.while_loop for a traced tensor
+    condition, Python's `while` for anything else."""
+
+    def __init__(self):
+        self.counter = itertools.count()
+
+    def visit_While(self, node):
+        self.generic_visit(node)
+        _, test_other = _jumps([ast.Expr(value=node.test)])
+        returns, other = _jumps(node.body)
+        loose = [n for st in node.body for n in _loop_jumps(st)]
+        if test_other or other or returns or loose or node.orelse:
+            return node
+        k = next(self.counter)
+        names = sorted(_stores(node.body))
+        result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())
+        test_name, body_name = f"_kiln_while_test_{k}", f"_kiln_while_body_{k}"
+        test_def = _function(test_name, names, [ast.Return(value=node.test)])
+        body_def = _function(body_name, names, list(node.body) + [ast.Return(value=result)])
+        call = _dispatch("_while_stmt", [_load(test_name), _load(body_name)], names)
+        return _placed([test_def, body_def, _bind(names, call)], node)
+
+
+def _loop_jumps(node):
+    """break/continue in `node` that belong to an enclosing loop (not to a
+    loop inside it)."""
+    if isinstance(node, (ast.Break, ast.Continue)):
+        return [node]
+    if isinstance(node, (ast.For, ast.While, ast.AsyncFor, ast.FunctionDef,
+                         ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+        return []
+    return [j for child in ast.iter_child_nodes(node) for j in _loop_jumps(child)]
 
 
 def convert(function, _seen=None):
@@ -316,7 +372,7 @@ def convert(function, _seen=None):
                 namespace[name] = free[name] = converted
                 changed = True
     if not changed and not any((isinstance(n, ast.For) and _is_kiln_range(n.iter, namespace))
-                               or isinstance(n, ast.If) for n in ast.walk(fn)):
+                               or isinstance(n, (ast.If, ast.While)) for n in ast.walk(fn)):
         return function
     free[_KILN] = sys.modules["kiln"]  # what the rewritten loops call
     free[_CONTROL] = sys.modules["kiln.control_flow"]  # and the rewritten ifs
@@ -325,6 +381,7 @@ def convert(function, _seen=None):
     ast.increment_lineno(tree, first_line - 1)
     fn.body = _returns_to_else(fn.body)
     _IfStatements().visit(fn)
+    _WhileStatements().visit(fn)
     _RangeLoops(fn, filename, namespace).visit(fn)
     # The rewritten function is made by a factory whose parameters are the
     # free names, executed with the module's own globals: later changes of

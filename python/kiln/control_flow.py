@@ -117,6 +117,34 @@ def _if_stmt(test, true_fn, false_fn, names, state):
     return cond(test, branch(true_fn), branch(false_fn))
 
 
+def _while_stmt(test, body, names, state):
+    """A Python `while` that AutoGraph rewrote: kiln.while_loop when the
+    condition is a traced tensor, Python's `while` otherwise. `test` and
+    `body` take the values of `names` (the names the body assigns); `body`
+    returns their next values."""
+    first = test(*state)
+    if not (isinstance(first, Tensor) and
+            type(first._impl).__name__ == "_TracedImpl"):
+        while first:
+            state = body(*state)
+            first = test(*state)
+        return state
+    location = errors.user_location()
+    for name, value in zip(names, state):
+        if value is _UNDEFINED:
+            raise errors.InvalidArgumentError(
+                f"`{name}` is assigned in a `while` on a tensor but has no "
+                "value before it: inside @kiln.function the loop becomes "
+                "kiln.while_loop, whose loop variables need initial values",
+                location)
+    if not names:
+        raise errors.InvalidArgumentError(
+            "a `while` on a tensor whose body assigns nothing would never "
+            "end", location)
+    return tuple(while_loop(test, lambda *values: tuple(body(*values)),
+                            tuple(state)))
+
+
 def while_loop(cond, body, loop_vars, name=None):
     """Runs body while cond holds, as tf.while_loop: `loop_vars` is a tuple
     or list (of tensors, or nested structures of them); body returns the

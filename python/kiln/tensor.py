@@ -97,9 +97,9 @@ class Tensor:
         if type(self._impl).__name__ == "_TracedImpl":
             raise TypeError(
                 "a tensor inside @kiln.function cannot be used as a Python "
-                "bool (a `while`, an `and`/`or`, or an `if` AutoGraph could "
+                "bool (an `and`/`or`, or an `if` or `while` AutoGraph could "
                 "not rewrite: a return in one branch while the other falls "
-                "through, a break out of it): use "
+                "through, a break or continue): use "
                 "kiln.cond(pred, true_fn, false_fn) or kiln.while_loop(cond, "
                 "body, loop_vars)")
         if self.shape:

@@ -387,3 +387,46 @@ def test_if_on_a_tensor_needs_values_in_both_branches():
         return z
     assert float(clipped(kiln.constant(3.0))) == 3.0
     assert float(clipped(kiln.constant(-3.0))) == 0.0
+
+
+def halve_until(x, limit):
+    count = 0.0
+    while kiln.reduce_sum(x) > limit:
+        x = x * 0.5
+        count = count + 1.0
+    return x, count
+
+
+def test_python_while_on_a_tensor_becomes_while_loop():
+    """AutoGraph: a `while` on a traced tensor is a kiln.while_loop (one
+    trace for every trip count); on Python values it stays Python's."""
+    f = kiln.function(halve_until)
+    for start, limit in (([8.0, 8.0], 1.0), ([3.0, 3.0], 1.0), ([0.1, 0.2], 1.0)):
+        x, count = np.array(start), 0.0
+        while x.sum() > limit:
+            x, count = x * 0.5, count + 1.0
+        got_x, got_count = f(kiln.constant(start), kiln.constant(limit))
+        np.testing.assert_allclose(got_x.numpy(), x)
+        assert float(got_count) == count
+    assert f.trace_count == 1
+    assert "kiln.while" in f.get_concrete_function(kiln.constant([1.0, 1.0]),
+                                                   kiln.constant(1.0)).mlir
+
+    @kiln.function
+    def repeat(x, n):
+        i = 0
+        while i < n:  # Python ints: unrolled while tracing
+            x = x + 1.0
+            i += 1
+        return x
+    assert float(repeat(kiln.constant(0.0), 3)) == 3.0
+
+    @kiln.function
+    def fresh(x):
+        while kiln.reduce_sum(x) > 0.0:
+            x = x - 1.0
+            y = x
+        return y
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match="`y` is assigned in a `while` on a tensor but has no value"):
+        fresh(kiln.constant([1.0]))
