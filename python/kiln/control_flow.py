@@ -97,8 +97,7 @@ def _if_stmt(test, true_fn, false_fn, names, state):
     """A Python `if` that AutoGraph rewrote: kiln.cond when the test is a
     tensor being traced, Python's `if` otherwise. The branches take and
     return the values of `names` (the names either branch assigns)."""
-    if not (isinstance(test, Tensor) and
-            type(test._impl).__name__ == "_TracedImpl"):
+    if not (isinstance(test, Tensor) and test._symbolic):
         return true_fn(*state) if test else false_fn(*state)
     location = errors.user_location()
 
@@ -123,8 +122,7 @@ def _while_stmt(test, body, names, state):
     `body` take the values of `names` (the names the body assigns); `body`
     returns their next values."""
     first = test(*state)
-    if not (isinstance(first, Tensor) and
-            type(first._impl).__name__ == "_TracedImpl"):
+    if not (isinstance(first, Tensor) and first._symbolic):
         while first:
             state = body(*state)
             first = test(*state)

@@ -301,7 +301,7 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None,
 
 def _concrete(t):
     """Whether `t` has a value now (eagerly), not inside a trace."""
-    return type(t._impl).__name__ != "_TracedImpl"
+    return not t._symbolic
 
 
 def _check_indices(indices, size, what):

@@ -93,8 +93,15 @@ class Tensor:
             raise TypeError("only integer tensors can be used as an index")
         return int(self._scalar())
 
+    @property
+    def _symbolic(self):
+        """Whether this is a value being traced inside @kiln.function (no
+        value yet). (tracing.py's _TracedImpl, named here: tracing imports
+        this module.)"""
+        return type(self._impl).__name__ == "_TracedImpl"
+
     def __bool__(self):
-        if type(self._impl).__name__ == "_TracedImpl":
+        if self._symbolic:
             raise TypeError(
                 "a tensor inside @kiln.function cannot be used as a Python "
                 "bool (an `and`/`or`, or an `if` or `while` AutoGraph could "
@@ -114,7 +121,7 @@ class Tensor:
         return self.numpy()[()]
 
     def __repr__(self):
-        if type(self._impl).__name__ == "_TracedImpl":
+        if self._symbolic:
             # print() while tracing, as TensorFlow's symbolic tensors print:
             # no value yet, only the shape and dtype.
             return (f"kiln.Tensor(<symbolic in @kiln.function>, "

@@ -57,7 +57,7 @@ class Variable:
             if callable(initial_value):
                 initial_value = initial_value()
             value = convert_to_tensor(initial_value, dtype)
-        if not hasattr(value._impl, "numpy") or type(value._impl).__name__ == "_TracedImpl":
+        if not hasattr(value._impl, "numpy") or value._symbolic:
             from . import errors
             raise errors.InvalidArgumentError(
                 "a kiln.Variable's initial value must be computable eagerly, "
