@@ -18,7 +18,9 @@ u = kiln.Variable(kiln.random.normal((HIDDEN, HIDDEN), stddev=0.5), name="u")
 def rnn(inputs, steps):
     """inputs: [time, batch, features]; runs `steps` steps (a tensor)."""
     h = kiln.zeros((BATCH, HIDDEN))
-    outputs = kiln.TensorArray(kiln.float32, size=STEPS, element_shape=(BATCH, HIDDEN))
+    # As in TensorFlow: the element shape comes from the first write (the
+    # loop body is traced once to learn it).
+    outputs = kiln.TensorArray(kiln.float32, size=STEPS)
     for t in kiln.range(steps):
         h = kiln.tanh(inputs[t] @ w + h @ u)
         outputs = outputs.write(t, h)

@@ -199,6 +199,16 @@ void FunctionBuilder::popBlock(llvm::ArrayRef<Value> values,
   blockStack.pop_back();
 }
 
+void FunctionBuilder::discardBlock(Block *block) {
+  auto it = llvm::find_if(detached, [&](const std::unique_ptr<Region> &r) {
+    return &r->front() == block;
+  });
+  if (it == detached.end())
+    return;
+  (*it)->dropAllReferences();
+  detached.erase(it);
+}
+
 FailureOr<SmallVector<Value>> FunctionBuilder::addRegionOp(
     llvm::StringRef op, llvm::ArrayRef<Value> operands,
     DictionaryAttr attributes, llvm::ArrayRef<Block *> blocks,

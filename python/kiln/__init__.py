@@ -12,7 +12,9 @@ from .dtypes import (DType, as_dtype, bool as bool, float16, float32, float64,
 from .tensor import Tensor, constant, convert_to_tensor, ones, zeros
 from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, truediv,
                   stop_gradient,
-                  gather, greater, less, log, matmul, maximum, minimum,
+                  floordiv, floormod, gather, greater, greater_equal, less, less_equal,
+                  log, logical_and, logical_not, logical_or, logical_xor, mod,
+                  not_equal, matmul, maximum, minimum,
                   multiply, negative, one_hot, pow, reduce_max, reduce_mean,
                   reduce_min, reduce_sum, reshape, sigmoid, sign, sin, sqrt,
                   square, stack, subtract, tanh, transpose, where)
@@ -26,6 +28,7 @@ from .tracing import ConcreteFunction, Function, function
 from .control_flow import TensorArray, cond, for_loop, range, while_loop
 from . import config
 from .config import device
+from . import autograph
 from . import (aot, data, datasets, initializers, layers, losses, metrics,
                optimizers, summary, train)
 from .layers import Model, Network, Sequential
@@ -37,10 +40,10 @@ __all__ = [
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",
     "while_loop", "gather", "one_hot", "stack", "cos", "divide", "truediv", "stop_gradient", "equal", "errors", "exp",
     "float16", "float32", "float64", "greater", "int32", "int64", "less",
-    "log", "matmul", "maximum", "minimum", "multiply", "negative", "nn",
+    "floordiv", "floormod", "greater_equal", "less_equal", "mod", "not_equal", "log", "logical_and", "logical_not", "logical_or", "logical_xor", "matmul", "maximum", "minimum", "multiply", "negative", "nn",
     "ones", "pow", "random", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",
     "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",
     "transpose", "where", "zeros", "config", "device", "data", "datasets",
     "initializers", "layers", "losses", "metrics", "optimizers", "summary",
-    "train", "Model", "Network", "Sequential", "aot",
+    "train", "Model", "Network", "Sequential", "aot", "autograph",
 ]

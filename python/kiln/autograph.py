@@ -1,140 +1,66 @@
-"""The one source transformation Kiln makes: inside a @kiln.function,
+"""AutoGraph: the source transformation that lets a @kiln.function (and the
+functions, methods and layers' call methods it reaches) use Python's own
+control flow on tensors, as TensorFlow's AutoGraph does.
 
-    for i in kiln.range(n):
-        BODY
+The function's source is parsed, rewritten and compiled again with its
+original line numbers (errors and IR locations point into the user's file):
 
-becomes a nested function holding BODY and a kiln.for_loop call, so the
-body is traced once into a kiln.for. The values the loop carries are the
-names BODY assigns that it reads before assigning them, or that are read
-outside the loop (h = step(h, x[i]); outputs = outputs.write(i, h)); they
-must have values before the loop. Line numbers are kept, so errors and IR
-locations point into the original file. break/continue/return inside such
-a loop are not supported (an error naming the line).
+- `a and b`, `a or b`, `not a` and `x if c else y` become calls that pick
+  kiln.cond / kiln.logical_not for a traced tensor and Python's meaning for
+  anything else;
+- `break` and `continue` become flags (the rest of the loop body runs
+  under `if not flag`, the loop's condition tests the break flag);
+- `for` and `while` loops become a body function (and a test function)
+  plus a call of control_flow._for_stmt / _while_stmt, which run a Python
+  loop for Python values and build one kiln.for / kiln.while for a traced
+  tensor condition, a kiln.range, a `range` of a traced tensor, a traced
+  tensor (iterated over its first dimension) or a TensorArray;
+- `if` statements become two branch functions and a call of
+  control_flow._if_stmt (kiln.cond for a traced tensor);
+- every call goes through control_flow._call, which converts the Python
+  function or method it reaches (once; library code is left alone).
+
+The values a loop or an `if` carries are the names it assigns that are read
+later (after it, in a later iteration, or elsewhere in the function);
+names only used inside stay local. Constructs a rewrite cannot carry
+(`return` inside a loop, `yield`, `global`/`nonlocal`, definitions and
+imports inside a loop or branch) leave the statement as Python wrote it.
+`kiln.autograph.to_code(f)` shows the converted source.
 """
 
 import ast
 import inspect
 import itertools
 import sys
-import weakref
 import textwrap
+import types
+import weakref
 
 
 # Functions converted so far (the source is parsed once).
 _converted = weakref.WeakKeyDictionary()
 
-# The name under which converted code reaches the kiln module (the user
-# may have imported it under another name, or not at all).
-_KILN = "_kiln_autograph_module"
+# The name under which converted code reaches kiln.control_flow (the user
+# may have imported kiln under another name, or not at all).
 _CONTROL = "_kiln_autograph_control"
 
+# Calls left as they are: these need the caller's own frame.
+_FRAME_CALLS = {"super", "locals", "globals", "vars", "eval", "exec", "dir"}
 
-def _is_kiln_range(node, namespace):
-    """Whether `node` calls kiln.range, however the function spells it:
-    `kiln.range`, `tf.range` after `import kiln as tf`, `range` after
-    `from kiln import range` (looked up in the function's namespace)."""
-    from . import control_flow
-    f = node.func if isinstance(node, ast.Call) else None
-    if isinstance(f, ast.Attribute) and f.attr == "range" and \
-            isinstance(f.value, ast.Name):
-        module = namespace.get(f.value.id)
-        return module is sys.modules.get("kiln") or \
-            (module is None and f.value.id == "kiln")
-    if isinstance(f, ast.Name):
-        return namespace.get(f.id) is control_flow.range
-    return False
+# Library code is not converted (as TensorFlow leaves its own and NumPy's).
+_LIBRARIES = ("kiln", "numpy", "builtins", "functools", "itertools", "abc",
+              "typing", "collections", "_pytest", "pytest")
 
 
-def _names(node, kinds):
+def _reads(node):
+    """Names `node` reads (an augmented assignment's target counts)."""
     out = set()
     for n in ast.walk(node):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, kinds):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
             out.add(n.id)
-        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and \
-                ast.Load in [k for k in (kinds if isinstance(kinds, tuple) else (kinds,))]:
+        elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
             out.add(n.target.id)
     return out
-
-
-def _upward_exposed(statements):
-    stored, exposed = set(), set()
-    for st in statements:
-        loads = _names(st, ast.Load)
-        if isinstance(st, ast.AugAssign) and isinstance(st.target, ast.Name):
-            loads.add(st.target.id)
-        exposed |= loads - stored
-        stored |= _names(st, ast.Store)
-    return exposed
-
-
-class _RangeLoops(ast.NodeTransformer):
-    def __init__(self, function_node, filename, namespace):
-        self.function = function_node
-        self.filename = filename
-        self.namespace = namespace
-        self.counter = itertools.count()
-
-    def visit_For(self, node):
-        self.generic_visit(node)  # inner loops first
-        if not _is_kiln_range(node.iter, self.namespace):
-            return node
-        where = f"{self.filename}:{node.lineno}"
-        if not isinstance(node.target, ast.Name):
-            raise SyntaxError(f"{where}: `for ... in kiln.range(...)` needs a "
-                              "single loop variable")
-        if node.orelse:
-            raise SyntaxError(f"{where}: `else` after a kiln.range loop is not "
-                              "supported")
-        for n in ast.walk(ast.Module(body=node.body, type_ignores=[])):
-            if isinstance(n, (ast.Break, ast.Continue, ast.Return)):
-                raise SyntaxError(
-                    f"{self.filename}:{n.lineno}: break, continue and return "
-                    "are not supported inside a kiln.range loop (use "
-                    "kiln.while_loop)")
-        index = node.target.id
-        assigned = set()
-        for st in node.body:
-            assigned |= _names(st, ast.Store)
-        assigned.discard(index)
-        outside = set()
-        for st in self.function.body:
-            if st is not node:
-                outside |= _names(st, ast.Load)
-        loop_loads = set()
-        for st in node.body:
-            loop_loads |= _names(st, ast.Load)
-        # Names read outside this loop (elsewhere in the function) count too.
-        outside_loads = _names(self.function, ast.Load) - (loop_loads - outside)
-        carried = sorted(assigned & (_upward_exposed(node.body) | outside_loads))
-        k = next(self.counter)
-        body_name = f"_kiln_range_body_{k}"
-        args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in [index] + carried],
-                             kwonlyargs=[], kw_defaults=[], defaults=[])
-        ret = ast.Return(value=ast.Tuple(elts=[ast.Name(id=c, ctx=ast.Load()) for c in carried],
-                                         ctx=ast.Load()))
-        body_def = ast.FunctionDef(name=body_name, args=args, body=node.body + [ret],
-                                   decorator_list=[], returns=None, type_comment=None)
-        rng = node.iter.args
-        start, stop, step = (ast.Constant(0), rng[0], ast.Constant(1)) if len(rng) == 1 else \
-            (rng[0], rng[1], rng[2] if len(rng) > 2 else ast.Constant(1))
-        call = ast.Call(
-            func=ast.Attribute(value=ast.Name(id=_KILN, ctx=ast.Load()), attr="for_loop",
-                               ctx=ast.Load()),
-            args=[stop, ast.Name(id=body_name, ctx=ast.Load()),
-                  ast.Tuple(elts=[ast.Name(id=c, ctx=ast.Load()) for c in carried],
-                            ctx=ast.Load())],
-            keywords=[ast.keyword(arg="start", value=start), ast.keyword(arg="step", value=step)])
-        if carried:
-            stmt = ast.Assign(targets=[ast.Tuple(elts=[ast.Name(id=c, ctx=ast.Store())
-                                                       for c in carried], ctx=ast.Store())],
-                              value=call, type_comment=None)
-        else:
-            stmt = ast.Expr(value=call)
-        out = [body_def, stmt]
-        for n in out:
-            ast.copy_location(n, node)
-            ast.fix_missing_locations(n)
-        return out
 
 
 def _stores(statements):
@@ -153,18 +79,57 @@ def _stores(statements):
     return out
 
 
+def _exposed(statements, stored=frozenset()):
+    """(names read before the statements assign them, names they surely
+    assign). Branches count for what both assign; loop bodies may not run."""
+    exposed, stored = set(), set(stored)
+    for st in statements:
+        if isinstance(st, ast.If):
+            exposed |= _reads(st.test) - stored
+            e1, s1 = _exposed(st.body, stored)
+            e2, s2 = _exposed(st.orelse, stored)
+            exposed |= e1 | e2
+            stored |= s1 & s2
+        elif isinstance(st, (ast.For, ast.AsyncFor)):
+            exposed |= _reads(st.iter) - stored
+            e, _ = _exposed(st.body, stored | _stores([st.target]))
+            exposed |= e | (_exposed(st.orelse, stored)[0])
+        elif isinstance(st, ast.While):
+            exposed |= _reads(st.test) - stored
+            exposed |= _exposed(st.body, stored)[0] | _exposed(st.orelse, stored)[0]
+        elif isinstance(st, (ast.With, ast.AsyncWith)):
+            for item in st.items:
+                exposed |= _reads(item.context_expr) - stored
+                stored |= _stores([item.optional_vars] if item.optional_vars else [])
+            e, stored = _exposed(st.body, stored)
+            exposed |= e
+        elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # A nested function reads its free names when it is called: as
+            # if here (the rewrites call them where they are defined).
+            params = {a.arg for a in st.args.args + st.args.posonlyargs +
+                      st.args.kwonlyargs}
+            inner = _reads(ast.Module(body=st.body, type_ignores=[]))
+            exposed |= inner - params - _stores(st.body) - stored
+            stored.add(st.name)
+        else:
+            exposed |= _reads(st) - stored
+            stored |= _stores([st])
+    return exposed, stored
+
+
 def _jumps(statements):
     """(returns, other) for the statements: `return`s that leave the
-    function, and what an `if` rewrite cannot carry (break/continue out of
-    it, yield, await, global, nonlocal, definitions and imports that bind
+    function, and what a rewrite cannot carry (break/continue out of them,
+    yield, await, global, nonlocal, del, definitions and imports that bind
     names)."""
     returns, other = [], []
 
     def walk(n, in_loop):
-        if isinstance(n, ast.FunctionDef) and n.name.startswith(("_kiln_if_", "_kiln_while_")):
-            return  # the functions of an inner `if` or `while` already rewritten
+        if isinstance(n, ast.FunctionDef) and n.name.startswith("_kiln_"):
+            return  # the functions of an inner statement already rewritten
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-                          ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
+                          ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal,
+                          ast.Delete)):
             other.append(n)
             return
         if isinstance(n, ast.Lambda):
@@ -207,6 +172,16 @@ def _load(name):
     return ast.Name(id=name, ctx=ast.Load())
 
 
+def _control(attr):
+    return ast.Attribute(value=_load(_CONTROL), attr=attr, ctx=ast.Load())
+
+
+def _thunk(expr):
+    """`lambda: expr`."""
+    return ast.Lambda(args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
+                                         kw_defaults=[], defaults=[]), body=expr)
+
+
 def _function(name, params, body):
     """`def name(*params): body`."""
     return ast.FunctionDef(
@@ -216,17 +191,14 @@ def _function(name, params, body):
         body=body, decorator_list=[], returns=None, type_comment=None)
 
 
-def _dispatch(helper, functions, names):
-    """`control_flow.<helper>(*functions, names, state)`, the state being
+def _dispatch(helper, arguments, names):
+    """`control_flow.<helper>(*arguments, names, state)`, the state being
     each name's current value (or the undefined marker)."""
-    control = lambda attr: ast.Attribute(value=_load(_CONTROL), attr=attr, ctx=ast.Load())
-    no_args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
-                            defaults=[])
-    state = ast.Tuple(elts=[ast.Call(func=control("_value_or_undefined"),
-                                     args=[ast.Lambda(args=no_args, body=_load(n))],
-                                     keywords=[]) for n in names], ctx=ast.Load())
-    return ast.Call(func=control(helper),
-                    args=list(functions) +
+    state = ast.Tuple(elts=[ast.Call(func=_control("_value_or_undefined"),
+                                     args=[_thunk(_load(n))], keywords=[])
+                            for n in names], ctx=ast.Load())
+    return ast.Call(func=_control(helper),
+                    args=list(arguments) +
                     [ast.Tuple(elts=[ast.Constant(n) for n in names], ctx=ast.Load()), state],
                     keywords=[])
 
@@ -247,12 +219,104 @@ def _placed(statements, node):
     return statements
 
 
-class _IfStatements(ast.NodeTransformer):
-    """Every `if` whose branches only assign names, or both end in a
-    `return`, becomes branch functions and a call of
-    control_flow._if_stmt, which picks kiln.cond for a traced tensor and
-    Python's `if` for anything else. Others are left as they are (an `if`
-    on a traced tensor is then the usual TypeError)."""
+def _assign(name, value):
+    return ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())],
+                      value=ast.Constant(value), type_comment=None)
+
+
+def _not(name):
+    return ast.UnaryOp(op=ast.Not(), operand=_load(name))
+
+
+class _Calls(ast.NodeTransformer):
+    """f(args) -> control_flow._call(f, args): the function reached is
+    converted too (TensorFlow's converted_call)."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in _FRAME_CALLS:
+            return node
+        return ast.copy_location(
+            ast.Call(func=_control("_call"), args=[node.func] + node.args,
+                     keywords=node.keywords), node)
+
+
+class _Expressions(ast.NodeTransformer):
+    """and/or/not and conditional expressions."""
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        helper = "_and" if isinstance(node.op, ast.And) else "_or"
+        return ast.copy_location(
+            ast.Call(func=_control(helper), args=[_thunk(v) for v in node.values],
+                     keywords=[]), node)
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Not):
+            return node
+        return ast.copy_location(
+            ast.Call(func=_control("_not"), args=[node.operand], keywords=[]), node)
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return ast.copy_location(
+            ast.Call(func=_control("_if_exp"),
+                     args=[node.test, _thunk(node.body), _thunk(node.orelse)],
+                     keywords=[]), node)
+
+
+def _own_jumps(statements, kinds):
+    """The break/continue statements (of `kinds`) that belong to the loop
+    whose body is `statements`."""
+    found, stack = [], list(statements)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, kinds):
+            found.append(n)
+        if isinstance(n, (ast.For, ast.While, ast.AsyncFor, ast.FunctionDef,
+                          ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+    return found
+
+
+def _guarded(statements, kind, flag):
+    """The statements with each `kind` jump replaced by `flag = True` and
+    what follows a statement that may jump run only under `if not flag`."""
+    out = []
+    for i, st in enumerate(statements):
+        if isinstance(st, kind):
+            out.append(ast.copy_location(_assign(flag, True), st))
+            return out  # the rest cannot run
+        if not _own_jumps([st], kind):
+            out.append(st)
+            continue
+        if isinstance(st, ast.If):
+            st.body = _guarded(st.body, kind, flag) or [ast.Pass()]
+            st.orelse = _guarded(st.orelse, kind, flag)
+        elif isinstance(st, (ast.With, ast.AsyncWith)):
+            st.body = _guarded(st.body, kind, flag) or [ast.Pass()]
+        elif isinstance(st, ast.Try):
+            for part in ("body", "orelse", "finalbody"):
+                setattr(st, part, _guarded(getattr(st, part), kind, flag))
+            for handler in st.handlers:
+                handler.body = _guarded(handler.body, kind, flag) or [ast.Pass()]
+            st.body = st.body or [ast.Pass()]
+        out.append(st)
+        rest = _guarded(statements[i + 1:], kind, flag)
+        if rest:
+            out.append(_placed([ast.If(test=_not(flag), body=rest, orelse=[])],
+                               statements[i + 1])[0])
+        return out
+    return out
+
+
+class _LoopJumps(ast.NodeTransformer):
+    """break/continue -> flags (TensorFlow's rewrite): a `continue` sets a
+    flag cleared at the top of each iteration and the rest of the body runs
+    under `if not flag`; a `break` sets a flag the loop's condition tests
+    too (a `for` loop gets it as its extra test)."""
 
     def __init__(self):
         self.counter = itertools.count()
@@ -260,6 +324,129 @@ class _IfStatements(ast.NodeTransformer):
     def visit_FunctionDef(self, node):
         self.generic_visit(node)
         return node
+
+    def _lower(self, node):
+        self.generic_visit(node)  # inner loops first
+        returns, other = _jumps(node.body)
+        if node.orelse or returns or \
+                any(not isinstance(n, (ast.Break, ast.Continue)) for n in other):
+            return [node], None  # stays a Python loop: its jumps too
+        k = next(self.counter)
+        before = []
+        if _own_jumps(node.body, ast.Continue):
+            flag = f"_kiln_continue_{k}"
+            node.body = [_placed([_assign(flag, False)], node.body[0])[0]] + \
+                _guarded(node.body, ast.Continue, flag)
+        broke = None
+        if _own_jumps(node.body, ast.Break):
+            broke = f"_kiln_break_{k}"
+            node.body = _guarded(node.body, ast.Break, broke) or [ast.Pass()]
+            before = _placed([_assign(broke, False)], node)
+        return before + [node], broke
+
+    def visit_While(self, node):
+        out, broke = self._lower(node)
+        if broke:
+            node.test = ast.copy_location(
+                ast.BoolOp(op=ast.And(), values=[_not(broke), node.test]), node.test)
+        return out
+
+    def visit_For(self, node):
+        out, broke = self._lower(node)
+        if broke:
+            # (Not in the tree until _Loops places it: already converted.)
+            node._kiln_extra_test = ast.Call(func=_control("_not"), args=[_load(broke)],
+                                             keywords=[])
+        return out
+
+
+def _read_outside(root, node):
+    """Names read in the function `root` outside `node`."""
+    inside = {id(n) for n in ast.walk(node)}
+    out = set()
+    for n in ast.walk(root):
+        if id(n) in inside:
+            continue
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            out.add(n.id)
+        elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+            out.add(n.target.id)
+    return out
+
+
+class _Loops(ast.NodeTransformer):
+    """`while` and `for` -> functions and a _while_stmt / _for_stmt call.
+    Loops holding what the rewrite cannot carry stay Python loops."""
+
+    def __init__(self, root):
+        self.root = root
+        self.counter = itertools.count()
+
+    def _rewritable(self, node):
+        returns, other = _jumps(node.body)
+        return not (returns or other or node.orelse or
+                    _own_jumps(node.body, (ast.Break, ast.Continue)))
+
+    def _carried(self, node, also=()):
+        target = _stores([node.target]) if isinstance(node, ast.For) else set()
+        exposed, _ = _exposed(node.body, target)
+        stored = _stores(node.body) | target  # (Python leaves the target set)
+        return sorted(stored & (exposed | _read_outside(self.root, node) | set(also)))
+
+    def visit_While(self, node):
+        self.generic_visit(node)
+        if not self._rewritable(node):
+            return node
+        k = next(self.counter)
+        names = self._carried(node, _reads(node.test))
+        result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())
+        test_name, body_name = f"_kiln_while_test_{k}", f"_kiln_while_body_{k}"
+        test_def = _function(test_name, names, [ast.Return(value=node.test)])
+        body_def = _function(body_name, names, list(node.body) + [ast.Return(value=result)])
+        call = _dispatch("_while_stmt", [_load(test_name), _load(body_name)], names)
+        return _placed([test_def, body_def, _bind(names, call)], node)
+
+    def visit_For(self, node):
+        self.generic_visit(node)
+        if not self._rewritable(node):
+            return node
+        k = next(self.counter)
+        extra = getattr(node, "_kiln_extra_test", None)
+        names = self._carried(node, _reads(extra) if extra is not None else ())
+        result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())
+        item = f"_kiln_item_{k}"
+        body_name, test_name = f"_kiln_for_body_{k}", f"_kiln_for_test_{k}"
+        unpack = ast.Assign(targets=[node.target], value=_load(item), type_comment=None)
+        body_def = _function(body_name, [item] + names,
+                             [unpack] + list(node.body) + [ast.Return(value=result)])
+        out = [body_def]
+        if extra is not None:
+            out.append(_function(test_name, names, [ast.Return(value=extra)]))
+        iterable = node.iter
+        if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) and \
+                iterable.func.attr == "_call" and iterable.args and \
+                isinstance(iterable.args[0], ast.Name) and iterable.args[0].id == "range":
+            # range(n) of a traced tensor is a kiln.range (Python's range
+            # otherwise; decided when it runs, the name may be rebound).
+            iterable = ast.Call(func=_control("_range"), args=iterable.args,
+                                keywords=iterable.keywords)
+        test = _load(test_name) if extra is not None else ast.Constant(None)
+        call = _dispatch("_for_stmt", [iterable, test, _load(body_name)], names)
+        out.append(_bind(names, call))
+        return _placed(out, node)
+
+
+class _IfStatements(ast.NodeTransformer):
+    """Every `if` whose branches only assign names, or both end in a
+    `return`, becomes branch functions and a call of
+    control_flow._if_stmt, which picks kiln.cond for a traced tensor and
+    Python's `if` for anything else. The names it carries are those its
+    branches assign that are read outside it. Other `if`s are left as they
+    are (an `if` on a traced tensor is then the usual TypeError)."""
+
+    def __init__(self, root):
+        self.root = root
+        self.counter = itertools.count()
 
     def visit_If(self, node):
         self.generic_visit(node)  # inner ifs first
@@ -272,7 +459,8 @@ class _IfStatements(ast.NodeTransformer):
         if returns and not both_return:
             return node
         k = next(self.counter)
-        names = [] if both_return else sorted(_stores(node.body + node.orelse))
+        names = [] if both_return else \
+            sorted(_stores(node.body + node.orelse) & _read_outside(self.root, node))
         result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())
 
         def branch(name, statements):
@@ -288,116 +476,107 @@ class _IfStatements(ast.NodeTransformer):
                        node)
 
 
-class _WhileStatements(ast.NodeTransformer):
-    """Every `while` whose body only assigns names (no break, continue,
-    return, else clause) becomes a condition function, a body function and
-    a call of control_flow._while_stmt: kiln.while_loop for a traced tensor
-    condition, Python's `while` for anything else."""
-
-    def __init__(self):
-        self.counter = itertools.count()
-
-    def visit_While(self, node):
-        self.generic_visit(node)
-        _, test_other = _jumps([ast.Expr(value=node.test)])
-        returns, other = _jumps(node.body)
-        loose = [n for st in node.body for n in _loop_jumps(st)]
-        if test_other or other or returns or loose or node.orelse:
-            return node
-        k = next(self.counter)
-        names = sorted(_stores(node.body))
-        result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())
-        test_name, body_name = f"_kiln_while_test_{k}", f"_kiln_while_body_{k}"
-        test_def = _function(test_name, names, [ast.Return(value=node.test)])
-        body_def = _function(body_name, names, list(node.body) + [ast.Return(value=result)])
-        call = _dispatch("_while_stmt", [_load(test_name), _load(body_name)], names)
-        return _placed([test_def, body_def, _bind(names, call)], node)
+def _convertible(function):
+    """Whether AutoGraph converts `function` (user code with source)."""
+    if not inspect.isfunction(function):
+        return False
+    if getattr(function, "_kiln_autograph", False) or hasattr(function, "__wrapped__"):
+        return False
+    module = getattr(function, "__module__", None) or ""
+    return module.split(".")[0] not in _LIBRARIES
 
 
-def _loop_jumps(node):
-    """break/continue in `node` that belong to an enclosing loop (not to a
-    loop inside it)."""
-    if isinstance(node, (ast.Break, ast.Continue)):
-        return [node]
-    if isinstance(node, (ast.For, ast.While, ast.AsyncFor, ast.FunctionDef,
-                         ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-        return []
-    return [j for child in ast.iter_child_nodes(node) for j in _loop_jumps(child)]
+def converted(f):
+    """`f` as converted code calls it: a user function or method converted,
+    anything else as it is."""
+    if inspect.ismethod(f) and _convertible(f.__func__):
+        c = convert(f.__func__)
+        return f if c is f.__func__ else types.MethodType(c, f.__self__)
+    if _convertible(f):
+        return convert(f)
+    return f
 
 
-def convert(function, _seen=None):
-    """`function` with its kiln.range loops rewritten, or itself when it has
-    none or its source is not available. Python functions it calls by name
-    (globals or closure variables) are converted the same way, so a helper
-    with a kiln.range loop works too."""
-    if _seen is None:
-        # A top-level conversion: each function is converted once.
-        if function not in _converted:
-            _converted[function] = convert(function, {})
-        return _converted[function]
-    if function in _seen:
-        return _seen[function]
-    _seen[function] = function
+def to_code(function):
+    """The source AutoGraph runs for `function` (a Python function, a
+    method or a @kiln.function)."""
+    from .tracing import Function
+    if isinstance(function, Function):
+        function = function._python_function
+    if inspect.ismethod(function):
+        function = function.__func__
+    c = convert(function)
+    source = getattr(c, "_kiln_autograph_source", None)
+    if source is None:
+        return textwrap.dedent(inspect.getsource(function))
+    return source
+
+
+def convert(function):
+    """`function` with its control flow rewritten (see the module's
+    docstring), or itself when its source is not available or it is a
+    generator or coroutine. Each function is converted once."""
     if not inspect.isfunction(function):
         return function
+    if function in _converted:
+        return _converted[function]
+    _converted[function] = function  # (recursion, and failures: as it is)
     try:
         source = textwrap.dedent(inspect.getsource(function))
         filename = inspect.getsourcefile(function) or "<unknown>"
         first_line = inspect.getsourcelines(function)[1]
-    except (OSError, TypeError):
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
         return function
-    tree = ast.parse(source)
     fn = tree.body[0]
-    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if not isinstance(fn, ast.FunctionDef) or fn.name != function.__name__:
+        return function  # a lambda, or a decorator's wrapper
+    own = [n for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
+           if isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await))]
+    if own:
         return function
     fn.decorator_list = []
-    # What the function's free names are bound to (closure values and, for
-    # the rewrite, converted helpers and the kiln module); the rest stay the
-    # module's live globals.
-    free = {}
-    for name, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
-        try:
-            free[name] = cell.cell_contents
-        except ValueError:
-            pass
-    namespace = dict(function.__globals__)
-    namespace.update(free)
-    # Helpers called by name: converted if they (or what they call) loop.
-    changed = False
-    for name in _names(fn, ast.Load):
-        value = namespace.get(name)
-        if inspect.isfunction(value) and value is not function:
-            converted = convert(value, _seen)
-            if converted is not value:
-                namespace[name] = free[name] = converted
-                changed = True
-    if not changed and not any((isinstance(n, ast.For) and _is_kiln_range(n.iter, namespace))
-                               or isinstance(n, (ast.If, ast.While)) for n in ast.walk(fn)):
-        return function
-    free[_KILN] = sys.modules["kiln"]  # what the rewritten loops call
-    free[_CONTROL] = sys.modules["kiln.control_flow"]  # and the rewritten ifs
+    # The original function's defaults are used (not evaluated again).
+    fn.args.defaults = [ast.Constant(None) for _ in fn.args.defaults]
+    fn.args.kw_defaults = [d if d is None else ast.Constant(None)
+                           for d in fn.args.kw_defaults]
+    free = list(function.__code__.co_freevars)
     # Lines of the file, not of the function's source, in errors and in the
     # converted code's locations.
     ast.increment_lineno(tree, first_line - 1)
+    _Calls().visit(fn)
     fn.body = _returns_to_else(fn.body)
-    _IfStatements().visit(fn)
-    _WhileStatements().visit(fn)
-    _RangeLoops(fn, filename, namespace).visit(fn)
+    _LoopJumps().visit(fn)
+    _Expressions().visit(fn)
+    _Loops(fn).visit(fn)
+    _IfStatements(fn).visit(fn)
     # The rewritten function is made by a factory whose parameters are the
     # free names, executed with the module's own globals: later changes of
-    # a global are seen, and a method's zero-argument super() finds its
-    # __class__ (a copy of the globals would give neither).
+    # a global are seen. Its closure is then the original function's own
+    # cells (a closure variable changed later is seen, `nonlocal` writes
+    # reach the enclosing function, zero-argument super() finds __class__).
     factory = ast.FunctionDef(
         name="_kiln_autograph_factory",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in free],
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in free + [_CONTROL]],
                            kwonlyargs=[], kw_defaults=[], defaults=[]),
-        body=[fn, ast.Return(value=ast.Name(id=fn.name, ctx=ast.Load()))],
+        body=[fn, ast.Return(value=_load(fn.name))],
         decorator_list=[], returns=None, type_comment=None)
     ast.copy_location(factory, fn)
     tree.body = [factory]
     ast.fix_missing_locations(tree)
     scratch = {}
     exec(compile(tree, filename, "exec"), function.__globals__, scratch)
-    converted = scratch["_kiln_autograph_factory"](**free)
-    _seen[function] = converted
-    return converted
+    made = scratch["_kiln_autograph_factory"](*([None] * len(free)),
+                                              sys.modules["kiln.control_flow"])
+    cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
+    closure = tuple(cells.get(name, cell) for name, cell in
+                    zip(made.__code__.co_freevars, made.__closure__ or ()))
+    result = types.FunctionType(made.__code__, function.__globals__, function.__name__,
+                                function.__defaults__, closure)
+    result.__kwdefaults__ = function.__kwdefaults__
+    result.__dict__.update(function.__dict__)
+    result.__qualname__ = function.__qualname__
+    result.__doc__ = function.__doc__
+    result._kiln_autograph_source = ast.unparse(fn)
+    _converted[function] = result
+    return result

@@ -32,10 +32,10 @@ def _trace_body(trace, arg_types, inits, run, location, mismatch):
     try:
         nexts = _tensors(run(args), inits)
     except BaseException:
-        trace.pop_block([])
+        trace.pop_block([], discard=handle)
         raise
     if [t._impl.mlir_type for t in nexts] != [t._impl.mlir_type for t in inits]:
-        trace.pop_block([])
+        trace.pop_block([], discard=handle)
         raise errors.InvalidArgumentError(mismatch(nexts), location)
     trace.pop_block(nexts)
     return handle
@@ -50,7 +50,8 @@ def cond(pred, true_fn, false_fn, name=None):
     p = convert_to_tensor(pred)
     if p.shape or p.dtype.name != "bool":
         raise errors.InvalidArgumentError(
-            f"kiln.cond needs a scalar bool predicate, got {_describe([p])}",
+            f"kiln.cond (or an `if`, `and`, `or` or conditional expression "
+            f"on a tensor) needs a scalar bool predicate, got {_describe([p])}",
             errors.user_location())
     location = errors.user_location()
     branches = []
@@ -60,7 +61,9 @@ def cond(pred, true_fn, false_fn, name=None):
             result = fn()
             flat = _tensors(_flatten(result))
         except BaseException:
-            trace.pop_block([])
+            trace.pop_block([], discard=handle)
+            for h, _, _ in branches:
+                trace.discard_block(h)
             raise
         trace.pop_block(flat)
         branches.append((handle, result, flat))
@@ -116,11 +119,21 @@ def _if_stmt(test, true_fn, false_fn, names, state):
     return cond(test, branch(true_fn), branch(false_fn))
 
 
+def _require_values(names, state, what, location):
+    for name, value in zip(names, state):
+        if value is _UNDEFINED:
+            raise errors.InvalidArgumentError(
+                f"`{name}` is assigned in a {what} on a tensor but has no "
+                "value before it: inside @kiln.function the loop becomes "
+                "a kiln loop, whose loop variables need initial values",
+                location)
+
+
 def _while_stmt(test, body, names, state):
     """A Python `while` that AutoGraph rewrote: kiln.while_loop when the
     condition is a traced tensor, Python's `while` otherwise. `test` and
-    `body` take the values of `names` (the names the body assigns); `body`
-    returns their next values."""
+    `body` take the values of `names` (the names the body assigns that are
+    read later); `body` returns their next values."""
     first = test(*state)
     if not (isinstance(first, Tensor) and first._symbolic):
         while first:
@@ -128,19 +141,131 @@ def _while_stmt(test, body, names, state):
             first = test(*state)
         return state
     location = errors.user_location()
-    for name, value in zip(names, state):
-        if value is _UNDEFINED:
-            raise errors.InvalidArgumentError(
-                f"`{name}` is assigned in a `while` on a tensor but has no "
-                "value before it: inside @kiln.function the loop becomes "
-                "kiln.while_loop, whose loop variables need initial values",
-                location)
+    _require_values(names, state, "`while`", location)
     if not names:
         raise errors.InvalidArgumentError(
             "a `while` on a tensor whose body assigns nothing would never "
             "end", location)
     return tuple(while_loop(test, lambda *values: tuple(body(*values)),
                             tuple(state)))
+
+
+def _for_stmt(iterable, extra_test, body, names, state):
+    """A Python `for` that AutoGraph rewrote. Inside a trace, a kiln.range,
+    a traced tensor (iterated over its first dimension) or a TensorArray
+    holding one becomes one kiln loop (kiln.for, or kiln.while when a
+    `break` adds `extra_test`); anything else is Python's loop. `body`
+    takes the item and the values of `names`, and returns their next
+    values."""
+    from . import ops
+    from .dtypes import int32, int64
+    state = tuple(state)
+    items = None
+    if current_trace() is not None:
+        if isinstance(iterable, TensorArray) and iterable._buffer is not None and \
+                iterable._buffer._symbolic:
+            iterable = iterable.stack()
+        if isinstance(iterable, range):
+            start, stop, step = iterable.start, iterable.stop, iterable.step
+            items = lambda i: i
+        elif isinstance(iterable, Tensor) and iterable._symbolic:
+            if not iterable.shape:
+                raise errors.InvalidArgumentError(
+                    "a `for` loop cannot iterate over a scalar (rank-0) tensor",
+                    errors.user_location())
+            start, stop, step = 0, iterable.shape[0], 1
+            tensor = iterable
+            items = lambda i: ops.gather(tensor, ops.cast(i, int64))
+    if items is None:
+        it = iter(iterable)
+        while extra_test is None or extra_test(*state):
+            try:
+                item = next(it)
+            except StopIteration:
+                break
+            state = tuple(body(item, *state))
+        return state
+    location = errors.user_location()
+    _require_values(names, state, "`for` loop", location)
+    if extra_test is None:
+        out = for_loop(stop, lambda i, *values: tuple(body(items(i), *values)),
+                       state, start=start, step=step)
+        return tuple(out)
+    # A `break`: a while loop over (index, values) that also tests the flag.
+    start, stop, step = (ops.cast(convert_to_tensor(b), int32) for b in (start, stop, step))
+
+    def test(i, *values):
+        more = ops.where(ops.greater(step, 0), ops.less(i, stop), ops.greater(i, stop))
+        return _and(lambda: more, lambda: extra_test(*values))
+
+    def step_body(i, *values):
+        return (ops.add(i, step),) + tuple(body(items(i), *values))
+
+    out = while_loop(test, step_body, (start,) + state)
+    return tuple(out[1:])
+
+
+def _range(range_function, *args):
+    """`range(...)` in a converted `for`: a kiln.range when an argument is a
+    traced tensor (one kiln loop), else what `range` names."""
+    import builtins
+    if range_function is builtins.range and \
+            any(isinstance(a, Tensor) and a._symbolic for a in args):
+        return range(*args)
+    return _call(range_function, *args)
+
+
+def _call(f, *args, **kwargs):
+    """A call in converted code: user functions and methods are converted
+    too (once), the rest called as they are."""
+    from . import autograph
+    return autograph.converted(f)(*args, **kwargs)
+
+
+def _traced(value):
+    return isinstance(value, Tensor) and value._symbolic
+
+
+def _and(*operands):
+    """`a and b and ...` (each a thunk): lazy kiln.cond from the first
+    traced tensor on, Python's `and` before."""
+    value = operands[0]()
+    for i in _builtins.range(1, len(operands)):
+        if _traced(value):
+            pred, rest = value, operands[i:]
+            return cond(pred, lambda: _and(*rest), lambda: pred)
+        if not value:
+            return value
+        value = operands[i]()
+    return value
+
+
+def _or(*operands):
+    """`a or b or ...`, as _and."""
+    value = operands[0]()
+    for i in _builtins.range(1, len(operands)):
+        if _traced(value):
+            pred, rest = value, operands[i:]
+            return cond(pred, lambda: pred, lambda: _or(*rest))
+        if value:
+            return value
+        value = operands[i]()
+    return value
+
+
+def _not(value):
+    """`not value`: kiln.logical_not of a traced tensor."""
+    if _traced(value):
+        from . import ops
+        return ops.logical_not(value)
+    return not value
+
+
+def _if_exp(test, true_value, false_value):
+    """`a if test else b` (a, b thunks): kiln.cond for a traced tensor."""
+    if _traced(test):
+        return cond(test, true_value, false_value)
+    return true_value() if test else false_value()
 
 
 def while_loop(cond, body, loop_vars, name=None):
@@ -156,34 +281,87 @@ def while_loop(cond, body, loop_vars, name=None):
         return fn(*args)
 
     if trace is None:
-        values = _flatten(structure)
-        while bool(convert_to_tensor(call(cond, values))):
-            result = call(body, values)
-            values = _flatten([result] if single else result)
-        packed = _pack(structure, iter(values))
-        return packed[0] if single else packed
+        current = list(structure)
+        while bool(convert_to_tensor(cond(*current))):
+            result = body(*current)
+            current = [result] if single else list(result)
+        return current[0] if single else type(structure)(current)
     location = errors.user_location()
-    inits = _tensors(_flatten(structure))
-    types = [t._impl.mlir_type for t in inits]
-    hc, cargs = trace.push_block(types)
-    try:
-        pred = convert_to_tensor(call(cond, cargs))
-    except BaseException:
-        trace.pop_block([])
-        raise
-    # The condition passes the loop variables on unchanged.
-    trace.pop_block([pred] + list(cargs), terminator="condition")
-    def run(args):
-        result = call(body, args)
-        return _flatten([result] if single else result)
 
-    hb = _trace_body(trace, types, inits, run, location,
-                     lambda nexts: f"kiln.while_loop: the body returns "
-                                   f"({_describe(nexts)}) but the loop variables "
-                                   f"are ({_describe(inits)})")
-    outs = trace.region_op("while", inits, [hc, hb], [], location)
+    def build(blocks):
+        inits = _tensors(_flatten(structure))
+        types = [t._impl.mlir_type for t in inits]
+        hc, cargs = trace.push_block(types)
+        try:
+            pred = convert_to_tensor(call(cond, cargs))
+        except BaseException:
+            trace.pop_block([], discard=hc)
+            raise
+        # The condition passes the loop variables on unchanged.
+        trace.pop_block([pred] + list(cargs), terminator="condition")
+        blocks.append(hc)
+
+        def run(args):
+            result = call(body, args)
+            _learn_shapes(structure, [result] if single else result)
+            return _flatten([result] if single else result)
+
+        blocks.append(_trace_body(
+            trace, types, inits, run, location,
+            lambda nexts: f"kiln.while_loop: the body returns "
+                          f"({_describe(nexts)}) but the loop variables "
+                          f"are ({_describe(inits)})"))
+        return inits
+
+    inits, blocks = _loop_blocks(trace, build)
+    outs = trace.region_op("while", inits, blocks, [], location)
     packed = _pack(structure, iter(outs))
     return packed[0] if single else packed
+
+
+class _ShapesLearned(Exception):
+    """A loop body gave element shapes to TensorArrays that had none: the
+    loop is traced again with them."""
+
+
+def _learn_shapes(structure, result):
+    """TensorArrays of `structure` with no element shape take the one their
+    counterpart in `result` (a loop body's values) got from a write; raises
+    _ShapesLearned when any did (what TensorFlow infers from the first
+    write)."""
+    learned = []
+
+    def walk(a, b):
+        if isinstance(a, TensorArray):
+            if a._buffer is None and a._element_shape is None and \
+                    isinstance(b, TensorArray) and b._element_shape is not None:
+                a._element_shape = b._element_shape
+                learned.append(a)
+        elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and \
+                len(a) == len(b):
+            for x, y in zip(a, b):
+                walk(x, y)
+        elif isinstance(a, dict) and isinstance(b, dict):
+            for k in a:
+                if k in b:
+                    walk(a[k], b[k])
+
+    walk(structure, result)
+    if learned:
+        raise _ShapesLearned()
+
+
+def _loop_blocks(trace, build):
+    """Runs build(blocks) (which traces a loop's blocks into `blocks`) until
+    no TensorArray learns its element shape on the way; the blocks of the
+    tries before are dropped. Returns (what build returned, blocks)."""
+    while True:
+        blocks = []
+        try:
+            return build(blocks), blocks
+        except _ShapesLearned:
+            for handle in blocks:
+                trace.discard_block(handle)
 
 
 def for_loop(n, body, loop_vars, start=0, step=1, name=None):
@@ -195,28 +373,36 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
     structure = [loop_vars] if single else list(loop_vars)
     trace = current_trace()
     if trace is None:
-        values = _flatten(structure)
+        current = list(structure)
         for i in _builtins.range(int(convert_to_tensor(start)),
                                  int(convert_to_tensor(n)),
                                  int(convert_to_tensor(step))):
-            result = body(convert_to_tensor(i), *_pack(structure, iter(values)))
-            values = _flatten([result] if single else (result if result is not None else []))
-        packed = _pack(structure, iter(values))
-        return packed[0] if single else packed
+            result = body(convert_to_tensor(i), *current)
+            current = [result] if single else list(result if result is not None else [])
+        return current[0] if single else type(structure)(current)
     from .dtypes import int64, int32
     location = errors.user_location()
     bounds = [ops.cast(convert_to_tensor(b), int64) for b in (start, n, step)]
-    inits = _tensors(_flatten(structure))
-    types = [t._impl.mlir_type for t in inits]
-    def run(args):
-        result = body(ops.cast(args[0], int32), *_pack(structure, iter(args[1:])))
-        return _flatten([result] if single else (result if result is not None else []))
 
-    hb = _trace_body(trace, ["tensor<i64>"] + types, inits, run, location,
-                     lambda nexts: f"kiln.range loop: the body's carried values "
-                                   f"are ({_describe(nexts)}) but they start as "
-                                   f"({_describe(inits)})")
-    outs = trace.region_op("for", bounds + inits, [hb], [], location)
+    def build(blocks):
+        inits = _tensors(_flatten(structure))
+        types = [t._impl.mlir_type for t in inits]
+
+        def run(args):
+            result = body(ops.cast(args[0], int32), *_pack(structure, iter(args[1:])))
+            result = [result] if single else (result if result is not None else [])
+            _learn_shapes(structure, list(result))
+            return _flatten(result)
+
+        blocks.append(_trace_body(
+            trace, ["tensor<i64>"] + types, inits, run, location,
+            lambda nexts: f"kiln.range loop: the body's carried values "
+                          f"are ({_describe(nexts)}) but they start as "
+                          f"({_describe(inits)})"))
+        return inits
+
+    inits, blocks = _loop_blocks(trace, build)
+    outs = trace.region_op("for", bounds + inits, blocks, [], location)
     packed = _pack(structure, iter(outs))
     return packed[0] if single else packed
 
@@ -234,11 +420,12 @@ class range:
     def __iter__(self):
         if current_trace() is not None:
             raise errors.UnimplementedError(
-                "`for ... in kiln.range(...)` is only rewritten into a kiln.for "
-                "in the source of a @kiln.function, of the functions it calls "
-                "by name and of layers' call methods (not in lambdas, "
-                "comprehensions or code without source); use kiln.for_loop "
-                "there",
+                "this `for ... in kiln.range(...)` could not be rewritten into "
+                "a kiln.for: AutoGraph leaves loops with a `return`, `yield`, "
+                "`del`, `global`/`nonlocal`, a definition or an import in "
+                "their body (or an `else:`) as Python loops, and code without "
+                "source (lambdas, `python -c`) unconverted; use kiln.for_loop "
+                "or kiln.while_loop there",
                 errors.user_location())
         for i in _builtins.range(int(convert_to_tensor(self.start)),
                                        int(convert_to_tensor(self.stop)),
@@ -247,73 +434,218 @@ class range:
 
 
 class TensorArray:
-    """A fixed-size array of tensors of one shape, written functionally
+    """An array of tensors of one shape and dtype, written functionally
     (write returns the updated array), as tf.TensorArray; usable as a loop
-    variable. Backed by one tensor of shape [size] + element_shape."""
+    variable. Backed by one tensor of shape [size] + element_shape. The
+    element shape may be left out: the first write gives it (also a write
+    inside a loop on a tensor: the loop's body is traced once to learn it).
+    `dynamic_size=True` grows the array on writes past its end, eagerly and
+    at indices known while tracing; inside a compiled loop an array's size
+    is part of the compiled types, so it must have one there."""
 
-    def __init__(self, dtype, size, element_shape=None, _buffer=None):
+    def __init__(self, dtype, size=None, dynamic_size=None, clear_after_read=None,
+                 tensor_array_name=None, handle=None, flow=None, infer_shape=True,
+                 element_shape=None, colocate_with_first_write_call=True, name=None,
+                 _buffer=None):
         from .dtypes import as_dtype
         self.dtype = as_dtype(dtype)
-        self.size = int(size)
-        self.element_shape = tuple(element_shape) if element_shape is not None else None
+        self.dynamic_size = bool(dynamic_size)
+        if size is None:
+            if not self.dynamic_size:
+                raise ValueError("TensorArray needs size= (or dynamic_size=True)")
+            size = 0
+        if isinstance(size, Tensor):
+            if size._symbolic:
+                raise errors.InvalidArgumentError(
+                    "a TensorArray's size inside @kiln.function must be known "
+                    "while tracing (a Python int or a tensor argument's static "
+                    "dimension): its buffer's shape is part of the compiled "
+                    "types", errors.user_location())
+            size = int(size)
+        self._size = int(size)
+        if self._size < 0:
+            raise ValueError(f"TensorArray size must be >= 0, got {self._size}")
+        self._element_shape = tuple(int(d) for d in element_shape) \
+            if element_shape is not None else None
         self._buffer = _buffer
 
-    def _ensure(self, shape):
-        from .tensor import zeros
-        if self._buffer is None:
-            self.element_shape = tuple(shape)
-            self._buffer = zeros((self.size,) + self.element_shape, self.dtype)
-        return self._buffer
+    @property
+    def element_shape(self):
+        return self._element_shape
 
-    def _require(self):
+    def size(self, name=None):
+        """The number of elements, as an int32 scalar tensor."""
+        from .dtypes import int32
+        return convert_to_tensor(self._size, int32)
+
+    def _with(self, buffer, size=None):
+        return TensorArray(self.dtype, self._size if size is None else size,
+                           dynamic_size=self.dynamic_size,
+                           element_shape=self._element_shape, _buffer=buffer)
+
+    def _storage(self, shape=None):
+        """The buffer (zeros of [size] + element_shape when nothing was
+        written yet); `shape`, an element's shape, fixes the element shape
+        on the first write."""
+        from .tensor import zeros
+        if shape is not None:
+            shape = tuple(shape)
+            if self._element_shape is None:
+                self._element_shape = shape
+            elif shape != self._element_shape:
+                raise errors.InvalidArgumentError(
+                    f"TensorArray: writing an element of shape {list(shape)} "
+                    f"to an array of elements of shape {list(self._element_shape)}",
+                    errors.user_location())
         if self._buffer is None:
-            if self.element_shape is None:
+            if self._element_shape is None:
                 raise errors.InvalidArgumentError(
                     "this TensorArray has no element shape yet: write to it "
                     "first, or give element_shape=", errors.user_location())
-            self._ensure(self.element_shape)
+            self._buffer = zeros((self._size,) + self._element_shape, self.dtype)
         return self._buffer
+
+    def _known(self, index):
+        """The index as a Python int when it has a value now, else None."""
+        from . import ops
+        if isinstance(index, Tensor):
+            if not ops._concrete(index) or index.shape:
+                return None
+            return int(index.numpy())
+        if isinstance(index, (int, np.integer)):
+            return int(index)
+        return None
 
     def _check_index(self, index, what):
         """TensorFlow's error for an index outside the array, when the index
         has a value now (a Python int, an eager tensor)."""
-        from . import ops
-        if isinstance(index, Tensor):
-            if not ops._concrete(index) or index.shape:
-                return
-            index = int(index.numpy())
-        elif not isinstance(index, (int, np.integer)):
-            return
-        if not 0 <= int(index) < int(self.size):
+        known = self._known(index)
+        if known is not None and not 0 <= known < self._size:
             raise errors.InvalidArgumentError(
-                f"TensorArray.{what}: tried to {what} index {int(index)} but the "
-                f"array's size is {int(self.size)}", errors.user_location())
+                f"TensorArray.{what}: tried to {what} index {known} but the "
+                f"array's size is {self._size}", errors.user_location())
 
-    def write(self, index, value):
+    def _grown(self, index):
+        """For a dynamic_size array: itself grown to hold `index`."""
         from . import ops
-        self._check_index(index, "write")
+        from .tensor import zeros
+        known = self._known(index)
+        if known is None:
+            if self._size == 0:
+                raise errors.InvalidArgumentError(
+                    "TensorArray(dynamic_size=True) cannot grow at an index "
+                    "known only at run time (inside a compiled loop its size "
+                    "is part of the compiled types): give it size= the "
+                    "number of elements", errors.user_location())
+            return self
+        if known < self._size or known < 0:
+            return self
+        extra = zeros((known + 1 - self._size,) + self._element_shape, self.dtype)
+        buffer = ops.concat([self._storage(), extra], 0) if self._size else extra
+        return self._with(buffer, known + 1)
+
+    def write(self, index, value, name=None):
+        from . import ops
         value = convert_to_tensor(value, self.dtype)
-        buffer = self._ensure(value.shape) if self._buffer is None else self._buffer
+        array = self
+        if self.dynamic_size:
+            self._storage(value.shape)
+            array = self._grown(index)
+        array._check_index(index, "write")
+        buffer = array._storage(value.shape)
         i = ops.reshape(ops.cast(convert_to_tensor(index), _i64()), [1])
         old = ops.gather(buffer, i)
         delta = ops.subtract(ops.reshape(value, (1,) + value.shape), old)
         updated = ops._run1("scatter_add", [buffer, i, delta], "{axis = 0 : i64}")
-        return TensorArray(self.dtype, self.size, self.element_shape, updated)
+        return array._with(updated)
 
-    def read(self, index):
+    def read(self, index, name=None):
         from . import ops
         self._check_index(index, "read")
-        return ops.gather(self._require(), ops.cast(convert_to_tensor(index), _i64()))
+        return ops.gather(self._storage(), ops.cast(convert_to_tensor(index), _i64()))
 
-    def stack(self):
-        return self._require()
+    def gather(self, indices, element_shape=None, name=None):
+        """The elements at `indices`, stacked."""
+        from . import ops
+        indices = ops.cast(convert_to_tensor(indices), _i64())
+        if ops._concrete(indices):
+            for i in np.ravel(indices.numpy()):
+                self._check_index(int(i), "gather")
+        return ops.gather(self._storage(), indices)
 
-    # Loop-variable protocol (see tracing._flatten).
+    def scatter(self, indices, value, name=None):
+        """Writes value[k] at indices[k] (each index once, as TensorFlow
+        requires of a TensorArray)."""
+        from . import ops
+        value = convert_to_tensor(value, self.dtype)
+        indices = ops.cast(convert_to_tensor(indices), _i64())
+        if indices.ndim != 1 or not value.shape or value.shape[0] != indices.shape[0]:
+            raise errors.InvalidArgumentError(
+                f"TensorArray.scatter: {indices.shape[0] if indices.ndim == 1 else indices.shape} "
+                f"indices for a value of shape {list(value.shape)} (one index per "
+                "row of the value)", errors.user_location())
+        array = self
+        if ops._concrete(indices):
+            known = [int(i) for i in indices.numpy()]
+            if len(set(known)) != len(known):
+                raise errors.InvalidArgumentError(
+                    f"TensorArray.scatter: an index appears twice in {known}",
+                    errors.user_location())
+            if self.dynamic_size and known:
+                self._storage(value.shape[1:])
+                array = self._grown(max(known))
+            for i in known:
+                array._check_index(i, "scatter")
+        buffer = array._storage(value.shape[1:])
+        delta = ops.subtract(value, ops.gather(buffer, indices))
+        updated = ops._run1("scatter_add", [buffer, indices, delta], "{axis = 0 : i64}")
+        return array._with(updated)
+
+    def unstack(self, value, name=None):
+        """An array holding the rows of `value` (its size becomes theirs
+        when it had none)."""
+        value = convert_to_tensor(value, self.dtype)
+        if not value.shape:
+            raise errors.InvalidArgumentError(
+                "TensorArray.unstack needs a value of rank >= 1",
+                errors.user_location())
+        size = value.shape[0]
+        if size != self._size and not (self.dynamic_size or self._size == 0):
+            raise errors.InvalidArgumentError(
+                f"TensorArray.unstack: a value of {size} rows for an array of "
+                f"size {self._size}", errors.user_location())
+        array = self._with(None, size)
+        array._storage(value.shape[1:])  # checks the element shape
+        return array._with(value)
+
+    def stack(self, name=None):
+        return self._storage()
+
+    def concat(self, name=None):
+        """The elements joined along their first axis."""
+        from . import ops
+        buffer = self._storage()
+        if len(buffer.shape) < 2:
+            raise errors.InvalidArgumentError(
+                "TensorArray.concat needs elements of rank >= 1",
+                errors.user_location())
+        return ops.reshape(buffer, (buffer.shape[0] * buffer.shape[1],) + buffer.shape[2:])
+
+    def identity(self):
+        return self
+
+    def close(self, name=None):
+        pass
+
+    # Loop-variable protocol (see tracing._flatten): an array with no
+    # element shape yet carries nothing (the loop learns it, see _loop).
     def _kiln_flatten(self):
-        return [self._require()]
+        if self._buffer is None and self._element_shape is None:
+            return []
+        return [self._storage()]
 
     def _kiln_unflatten(self, values):
-        return TensorArray(self.dtype, self.size, self.element_shape, values[0])
+        return self._with(values[0] if values else None)
 
 
 def _i64():

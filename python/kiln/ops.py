@@ -203,6 +203,86 @@ def where(condition, x, y, name=None):
     return _run1("select", [c, x, y])
 
 
+def _bools(*values):
+    """The operands of a logical op: bool tensors (TensorFlow refuses
+    others; Python bools are fine)."""
+    out = [convert_to_tensor(v, dtype=bool_) if not isinstance(v, Tensor) else v
+           for v in values]
+    for t in out:
+        if t.dtype != bool_:
+            raise TypeError(f"logical ops take bool tensors, got {t.dtype.name}")
+    return out
+
+
+def logical_not(x, name=None):
+    (x,) = _bools(x)
+    return _run1("logical_not", [x])
+
+
+def logical_and(x, y, name=None):
+    x, y = _bools(x, y)
+    return _run1("logical_and", [x, y])
+
+
+def logical_or(x, y, name=None):
+    x, y = _bools(x, y)
+    return _run1("logical_or", [x, y])
+
+
+def logical_xor(x, y, name=None):
+    x, y = _bools(x, y)
+    return not_equal(x, y)
+
+
+def not_equal(x, y, name=None): return _compare(1, x, y)
+def less_equal(x, y, name=None): return _compare(3, x, y)
+def greater_equal(x, y, name=None): return _compare(5, x, y)
+
+
+def _division_operands(x, y, what):
+    x, y = _pair(x, y)
+    if x.dtype != y.dtype:
+        raise TypeError(f"x {what} y: x is {x.dtype.name} and y is {y.dtype.name}; "
+                        "cast one of them first")
+    if not (x.dtype.is_integer or x.dtype.is_floating):
+        raise TypeError(f"x {what} y is not defined for {x.dtype.name} tensors")
+    return x, y
+
+
+def _floor_quotient(x, y):
+    """(floor(x / y), x - floor(x / y) * y) for integers: the truncated
+    quotient moved down by one where the remainder's sign differs from the
+    divisor's (Python's and TensorFlow's floor division)."""
+    q = _run1("div", [x, y])
+    r = subtract(x, multiply(q, y))
+    zero = convert_to_tensor(0, dtype=x.dtype)
+    adjust = logical_and(not_equal(r, zero), not_equal(less(r, zero), less(y, zero)))
+    one = convert_to_tensor(1, dtype=x.dtype)
+    return (subtract(q, where(adjust, one, zero)), add(r, where(adjust, y, zero)))
+
+
+def floordiv(x, y, name=None):
+    """`x // y`: the quotient rounded down (integers stay integers, floats
+    give floor(x / y)), as tf.math.floordiv."""
+    x, y = _division_operands(x, y, "//")
+    if x.dtype.is_integer:
+        return _floor_quotient(x, y)[0]
+    return _run1("floor", [_run1("div", [x, y])])
+
+
+def floormod(x, y, name=None):
+    """`x % y`: the remainder of floor division (its sign is the divisor's),
+    as tf.math.floormod; x - floordiv(x, y) * y for floats, differentiable
+    in both."""
+    x, y = _division_operands(x, y, "%")
+    if x.dtype.is_integer:
+        return _floor_quotient(x, y)[1]
+    return subtract(x, multiply(_run1("floor", [_run1("div", [x, y])]), y))
+
+
+mod = floormod
+
+
 def _index(x, i):
     """x[i] for an integer i (negative counts from the end)."""
     n = x.shape[0]

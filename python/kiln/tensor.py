@@ -104,9 +104,11 @@ class Tensor:
         if self._symbolic:
             raise TypeError(
                 "a tensor inside @kiln.function cannot be used as a Python "
-                "bool (an `and`/`or`, or an `if` or `while` AutoGraph could "
-                "not rewrite: a return in one branch while the other falls "
-                "through, a break or continue): use "
+                "bool here (AutoGraph rewrites `if`, `while`, `for`, `and`, "
+                "`or`, `not` and `x if c else y` on tensors, but not a "
+                "`return` inside a loop, a `return` in only one branch of an "
+                "`if` whose other branch falls through to more statements, "
+                "nor code without source such as lambdas): use "
                 "kiln.cond(pred, true_fn, false_fn) or kiln.while_loop(cond, "
                 "body, loop_vars)")
         if self.shape:
@@ -140,6 +142,18 @@ class Tensor:
     def __rmul__(self, other): return _binary("mul", other, self)
     def __truediv__(self, other): return _truediv(self, other)
     def __rtruediv__(self, other): return _truediv(other, self)
+    def __floordiv__(self, other): return _ops().floordiv(self, other)
+    def __rfloordiv__(self, other): return _ops().floordiv(other, self)
+    def __mod__(self, other): return _ops().floormod(self, other)
+    def __rmod__(self, other): return _ops().floormod(other, self)
+    # On bool tensors, as in TensorFlow: ~ & | ^ are the logical ops.
+    def __invert__(self): return _ops().logical_not(self)
+    def __and__(self, other): return _ops().logical_and(self, other)
+    def __rand__(self, other): return _ops().logical_and(other, self)
+    def __or__(self, other): return _ops().logical_or(self, other)
+    def __ror__(self, other): return _ops().logical_or(other, self)
+    def __xor__(self, other): return _ops().logical_xor(self, other)
+    def __rxor__(self, other): return _ops().logical_xor(other, self)
     def __pow__(self, other): return _binary("pow", self, other)
     def __rpow__(self, other): return _binary("pow", other, self)
     def __matmul__(self, other):
@@ -183,6 +197,11 @@ _variable_type = None
 def _binary(op, x, y):
     from . import ops
     return ops._binary(op, x, y)
+
+
+def _ops():
+    from . import ops
+    return ops
 
 
 def _truediv(x, y):
@@ -272,11 +291,20 @@ def constant(value, dtype=None, shape=None):
     return _placed(t)
 
 
-def zeros(shape, dtype=float32):
-    return _placed(convert_to_tensor(
-        np.zeros(tuple(shape), as_dtype(dtype).as_numpy_dtype)))
+def _shape_tuple(shape):
+    """A shape given as an int, a sequence, or a 1-D integer tensor."""
+    if isinstance(shape, Tensor):
+        shape = shape.numpy().tolist()
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(d) for d in shape)
 
 
-def ones(shape, dtype=float32):
+def zeros(shape, dtype=float32, name=None):
     return _placed(convert_to_tensor(
-        np.ones(tuple(shape), as_dtype(dtype).as_numpy_dtype)))
+        np.zeros(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype)))
+
+
+def ones(shape, dtype=float32, name=None):
+    return _placed(convert_to_tensor(
+        np.ones(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype)))

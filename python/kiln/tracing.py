@@ -99,16 +99,22 @@ class _Trace:
         self.saved.append((dict(self.constants), dict(self.current)))
         return handle, [self.traced(i) for i in ids]
 
-    def pop_block(self, values, terminator="yield"):
+    def pop_block(self, values, terminator="yield", discard=None):
         """Ends the block with kiln.yield of `values` (tensors), or with
         kiln.condition (`terminator="condition"`: the predicate, then the
         block's arguments). Constants and variable reads made inside stay
-        inside."""
+        inside. `discard`: the block's handle, to drop it (a failed trace)."""
         ids = [self.value_of(v) for v in values]
         self.m.pop_block(self.f, ids, terminator)
         self.constants, self.current = self.saved.pop()
         if not self.saved:
             self.assigned_inside = set()
+        if discard is not None:
+            self.discard_block(discard)
+
+    def discard_block(self, handle):
+        """Drops a popped block that no op takes (its ops are erased)."""
+        self.m.discard_block(self.f, handle)
 
     def region_op(self, name, operands, blocks, result_types, location):
         file, _, line = (location or ":0").rpartition(":")
@@ -389,7 +395,7 @@ class Function:
         traced_args = _pack(list(args), iter(flat))
         if not hasattr(self, "_converted"):
             from . import autograph
-            self._converted = autograph.convert(self._python_function)
+            self._converted = autograph.converted(self._python_function)
         previous = current_trace()
         _local.trace = trace
         try:

@@ -178,6 +178,10 @@ class Variable:
     def __rmul__(self, o): return o * self._v()
     def __truediv__(self, o): return self._v() / o
     def __rtruediv__(self, o): return o / self._v()
+    def __floordiv__(self, o): return self._v() // o
+    def __rfloordiv__(self, o): return o // self._v()
+    def __mod__(self, o): return self._v() % o
+    def __rmod__(self, o): return o % self._v()
     def __pow__(self, o): return self._v() ** o
     def __matmul__(self, o): return self._v() @ o
     def __rmatmul__(self, o): return o @ self._v()

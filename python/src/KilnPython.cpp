@@ -909,6 +909,10 @@ public:
     at(function).popBlock(yields, terminator);
   }
 
+  void discardBlock(size_t function, size_t handle) {
+    at(function).discardBlock(blocks.at(handle));
+  }
+
   std::vector<size_t> regionOp(size_t function, const std::string &name,
                                const std::vector<size_t> &operands,
                                const std::vector<size_t> &blockHandles,
@@ -1099,6 +1103,7 @@ PYBIND11_MODULE(_kiln, m) {
            py::arg("outermost") = false)
       .def("declare_variable", &ModuleBuilder::declareVariable)
       .def("push_block", &ModuleBuilder::pushBlock)
+      .def("discard_block", &ModuleBuilder::discardBlock)
       .def("outline", &ModuleBuilder::outline)
       .def("pop_block", &ModuleBuilder::popBlock, py::arg("function"),
            py::arg("values"), py::arg("terminator") = "yield")

@@ -372,3 +372,47 @@ def test_unsigned_arrays_become_signed_tensors():
                                   [65536])
     with pytest.raises(TypeError, match="uint64"):
         kiln.constant(np.array([2 ** 64 - 1], np.uint64))
+
+
+def test_floor_division_and_modulo_follow_python_and_tensorflow():
+    """// and % round toward minus infinity (NumPy's floor_divide / mod as
+    the oracle), for ints of both signs and for floats, eager and traced;
+    % is differentiable (finite differences)."""
+    a = np.array([7, -7, 7, -7, 6, 0], np.int32)
+    b = np.array([2, 2, -2, -2, 3, 5], np.int32)
+    x, y = kiln.constant(a), kiln.constant(b)
+    np.testing.assert_array_equal((x // y).numpy(), np.floor_divide(a, b))
+    np.testing.assert_array_equal((x % y).numpy(), np.mod(a, b))
+    assert (x // y).dtype == kiln.int32
+    np.testing.assert_array_equal((x % 3).numpy(), np.mod(a, 3))
+    np.testing.assert_array_equal((20 // x[:5]).numpy(), np.floor_divide(20, a[:5]))
+    f = np.array([7.5, -7.5, 2.25, -0.5], np.float32)
+    g = np.array([2.0, 2.0, -1.5, 0.75], np.float32)
+    np.testing.assert_allclose((kiln.constant(f) // g).numpy(), np.floor_divide(f, g))
+    np.testing.assert_allclose((kiln.constant(f) % g).numpy(), np.mod(f, g), rtol=1e-6)
+    traced = kiln.function(lambda p, q: (p // q, p % q))
+    fd, fm = traced(x, y)
+    np.testing.assert_array_equal(fd.numpy(), np.floor_divide(a, b))
+    np.testing.assert_array_equal(fm.numpy(), np.mod(a, b))
+    with pytest.raises(TypeError, match="cast one of them first"):
+        kiln.constant([1, 2]) // kiln.constant([1.0, 2.0])
+    # d(x % y)/dx = 1, d(x % y)/dy = -floor(x / y), by central differences.
+    xv, yv = kiln.constant([5.3, -2.2], kiln.float64), kiln.constant([1.7, 0.9], kiln.float64)
+    with kiln.GradientTape() as tape:
+        tape.watch([xv, yv])
+        out = kiln.reduce_sum(xv % yv)
+    gx, gy = tape.gradient(out, [xv, yv])
+    eps = 1e-6
+    fx = lambda u, v: np.sum(np.mod(u, v))
+    num_x = [(fx(xv.numpy() + eps * e, yv.numpy()) - fx(xv.numpy() - eps * e, yv.numpy())) / (2 * eps)
+             for e in np.eye(2)]
+    num_y = [(fx(xv.numpy(), yv.numpy() + eps * e) - fx(xv.numpy(), yv.numpy() - eps * e)) / (2 * eps)
+             for e in np.eye(2)]
+    np.testing.assert_allclose(gx.numpy(), num_x, atol=1e-5)
+    np.testing.assert_allclose(gy.numpy(), num_y, atol=1e-5)
+    # Bool tensors: ~ & | ^ are the logical ops.
+    p, q = kiln.constant([True, True, False, False]), kiln.constant([True, False, True, False])
+    assert (~p).numpy().tolist() == [False, False, True, True]
+    assert (p & q).numpy().tolist() == [True, False, False, False]
+    assert (p | q).numpy().tolist() == [True, True, True, False]
+    assert (p ^ q).numpy().tolist() == [False, True, True, False]

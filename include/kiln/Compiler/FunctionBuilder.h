@@ -48,6 +48,10 @@ public:
   void popBlock(llvm::ArrayRef<Value> values,
                 llvm::StringRef terminator = "yield");
 
+  /// Drops a popped block that no op will take (a loop body traced only to
+  /// learn its types, or one whose tracing failed): its ops are erased now.
+  void discardBlock(Block *block);
+
   /// While `outermost` is set, ops go to the function body (where the
   /// outermost pushed block's op will be), e.g. a variable read hoisted out
   /// of a loop body so that a gradient can be taken with respect to it.
