@@ -48,10 +48,22 @@ static bool isFloatTensor(Value v) {
   return t && isa<FloatType>(t.getElementType());
 }
 
-static Value zerosOf(OpBuilder &b, Location loc, Type type) {
-  auto t = cast<RankedTensorType>(type);
-  return ConstantOp::create(
-      b, loc, DenseElementsAttr::get(t, b.getFloatAttr(t.getElementType(), 0)));
+/// A tensor of `like`'s type filled with `value`: a constant, or for
+/// extents known only at run time a scalar broadcast like `like`.
+static Value filledLike(OpBuilder &b, Location loc, Value like, double value) {
+  auto t = cast<RankedTensorType>(like.getType());
+  auto scalarType = RankedTensorType::get({}, t.getElementType());
+  auto type = t.hasStaticShape() ? t : scalarType;
+  Value filled = ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(type, b.getFloatAttr(t.getElementType(), value)));
+  if (t.hasStaticShape())
+    return filled;
+  return BroadcastToOp::create(b, loc, t, filled, like);
+}
+
+static Value zerosOf(OpBuilder &b, Location loc, Value like) {
+  return filledLike(b, loc, like, 0.0);
 }
 
 namespace {
@@ -188,7 +200,7 @@ private:
       SmallVector<Value> yields;
       for (Value t : targets) {
         Value g = inner.adjoint(t);
-        yields.push_back(g ? g : zerosOf(b, loc, t.getType()));
+        yields.push_back(g ? g : zerosOf(b, loc, t));
       }
       YieldOp::create(b, loc, yields);
     }
@@ -341,9 +353,9 @@ private:
     for (size_t k : floats)
       reverseInits.push_back(resultGrads[k]
                                  ? resultGrads[k]
-                                 : zerosOf(b, loc, inits[k].getType()));
+                                 : zerosOf(b, loc, inits[k]));
     for (Value t : targets)
-      reverseInits.push_back(zerosOf(b, loc, t.getType()));
+      reverseInits.push_back(zerosOf(b, loc, t));
     Value zero = i64Constant(b, loc, 0), one = i64Constant(b, loc, 1);
     auto reverse = ForOp::create(b, loc, zero, trips, one, reverseInits);
     {
@@ -432,7 +444,7 @@ private:
     SmallVector<Value> yields;
     for (size_t c : floats) {
       Value g = inner.adjoint(carried[c]);
-      yields.push_back(g ? g : zerosOf(b, loc, carried[c].getType()));
+      yields.push_back(g ? g : zerosOf(b, loc, carried[c]));
     }
     for (auto [idx, t] : llvm::enumerate(targets)) {
       Value sum = block->getArgument(1 + floats.size() + idx);
@@ -730,10 +742,7 @@ private:
       if (seeded) {
         seed = block->getArgument(numArgs + numVariables + k);
       } else {
-        auto t = cast<RankedTensorType>(value.getType());
-        seed = ConstantOp::create(
-            b, loc,
-            DenseElementsAttr::get(t, b.getFloatAttr(t.getElementType(), 1)));
+        seed = filledLike(b, loc, value, 1.0);
       }
       diff.accumulate(b, value, seed);
     }
@@ -744,11 +753,11 @@ private:
     values = llvm::to_vector(newRet.getOperands());
     for (int64_t i : wrt) {
       Value g = diff.adjoint(block->getArgument(i));
-      values.push_back(g ? g : zerosOf(b, loc, type.getInput(i)));
+      values.push_back(g ? g : zerosOf(b, loc, block->getArgument(i)));
     }
     for (unsigned k = 0; k < numVariables; ++k) {
       Value g = diff.adjoint(block->getArgument(numArgs + k));
-      values.push_back(g ? g : zerosOf(b, loc, variableTypes[k]));
+      values.push_back(g ? g : zerosOf(b, loc, block->getArgument(numArgs + k)));
     }
     func::ReturnOp::create(b, loc, values);
     newRet.erase();

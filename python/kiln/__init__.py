@@ -9,7 +9,7 @@ pipelines, metrics and checkpoints on top.
 from . import errors
 from .dtypes import (DType, as_dtype, bool as bool, float16, float32, float64,
                      int32, int64)
-from .tensor import Tensor, constant, convert_to_tensor, ones, zeros
+from .tensor import Tensor, TensorSpec, constant, convert_to_tensor, ones, zeros
 from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, truediv,
                   stop_gradient,
                   floordiv, floormod, gather, greater, greater_equal, less, less_equal,
@@ -34,7 +34,7 @@ from . import (aot, data, datasets, initializers, layers, losses, metrics,
 from .layers import Model, Network, Sequential
 
 __all__ = [
-    "ConcreteFunction", "DType", "Function", "GradientTape", "function", "Tensor", "Variable", "gradients_function",
+    "ConcreteFunction", "DType", "Function", "TensorSpec", "GradientTape", "function", "Tensor", "Variable", "gradients_function",
     "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",

@@ -308,7 +308,11 @@ class Flatten(Layer):
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        return ops.reshape(x, (x.shape[0], -1))
+        rest = x.shape[1:]
+        if None in rest:
+            return ops.reshape(x, (x.shape[0], -1))
+        # The batch extent as it is (None when known only at run time).
+        return ops.reshape(x, (x.shape[0], int(np.prod(rest, dtype=np.int64))))
 
 
 class Activation(Layer):

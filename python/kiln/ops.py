@@ -42,7 +42,7 @@ def _run1(op, inputs, attributes="", results=()):
 
 
 def _tensor_type(shape, dtype):
-    dims = "".join(f"{d}x" for d in shape)
+    dims = "".join("?x" if d is None else f"{d}x" for d in shape)
     return f"tensor<{dims}{as_dtype(dtype).mlir}>"
 
 
@@ -173,11 +173,14 @@ def cast(x, dtype, name=None):
 
 def reshape(tensor, shape, name=None):
     x = convert_to_tensor(tensor)
-    shape = [int(d) for d in shape]
+    # None: an extent known only at run time (an input_signature's).
+    shape = [None if d is None else int(d) for d in shape]
     if shape.count(-1) > 1:
         raise errors.InvalidArgumentError("reshape: only one dimension can be -1",
                                           errors.user_location())
-    if -1 in shape:
+    if -1 in shape and None in x.shape:
+        shape[shape.index(-1)] = None  # computed when the code runs
+    elif -1 in shape:
         known = 1
         for d in shape:
             if d != -1:

@@ -308,3 +308,52 @@ def zeros(shape, dtype=float32, name=None):
 def ones(shape, dtype=float32, name=None):
     return _placed(convert_to_tensor(
         np.ones(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype)))
+
+
+class TensorSpec:
+    """The type of a tensor argument, as tf.TensorSpec: a shape whose
+    entries may be None (an extent known only when the function runs) and
+    a dtype. `@kiln.function(input_signature=[...])` traces once for all
+    tensors that match."""
+
+    def __init__(self, shape, dtype=float32, name=None):
+        if shape is None:
+            raise ValueError("TensorSpec needs a shape of known rank "
+                             "(its entries may be None)")
+        self.shape = tuple(None if d is None else int(d) for d in
+                           (shape if not isinstance(shape, (int, np.integer)) else (shape,)))
+        if any(d is not None and d < 0 for d in self.shape):
+            raise ValueError(f"TensorSpec shape {list(self.shape)} has a negative extent")
+        self.dtype = as_dtype(dtype)
+        self.name = name
+
+    @classmethod
+    def from_tensor(cls, tensor, name=None):
+        tensor = convert_to_tensor(tensor)
+        return cls(tensor.shape, tensor.dtype, name)
+
+    def is_compatible_with(self, value):
+        """Whether a tensor (or spec) fits: same dtype and rank, equal
+        extents where this spec has one."""
+        if not isinstance(value, TensorSpec):
+            value = convert_to_tensor(value)
+        return (value.dtype == self.dtype and len(value.shape) == len(self.shape) and
+                all(a is None or a == b for a, b in zip(self.shape, value.shape)))
+
+    @property
+    def _mlir_type(self):
+        dims = "".join("?x" if d is None else f"{d}x" for d in self.shape)
+        return f"tensor<{dims}{self.dtype.mlir}>"
+
+    def __eq__(self, other):
+        return isinstance(other, TensorSpec) and (self.shape, self.dtype) == \
+            (other.shape, other.dtype)
+
+    def __hash__(self):
+        return hash((self.shape, self.dtype.name))
+
+    def __repr__(self):
+        shape = "(" + ", ".join("None" if d is None else str(d) for d in self.shape) + \
+            ("," if len(self.shape) == 1 else "") + ")"
+        name = f", name={self.name!r}" if self.name else ""
+        return f"TensorSpec(shape={shape}, dtype=kiln.{self.dtype.name}{name})"

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _kiln, config, errors
 from .dtypes import as_dtype
-from .tensor import Tensor, convert_to_tensor
+from .tensor import Tensor, TensorSpec, convert_to_tensor
 
 from ._state import local as _local
 
@@ -36,9 +36,10 @@ class _TracedImpl:
         self.trace = trace
         self.id = value_id
         self.mlir_type = trace.m.type(value_id)
-        match = re.fullmatch(r"tensor<((?:\d+x)*)(\w+)>", self.mlir_type)
+        match = re.fullmatch(r"tensor<((?:(?:\d+|\?)x)*)(\w+)>", self.mlir_type)
         dims = match.group(1)
-        self.shape = tuple(int(d) for d in dims.split("x") if d)
+        # An extent known only at run time (an input_signature's None) is None.
+        self.shape = tuple(None if d == "?" else int(d) for d in dims.split("x") if d)
         self.dtype = match.group(2)
 
     def numpy(self):
@@ -249,14 +250,23 @@ class ConcreteFunction:
 class Function:
     """The callable returned by @kiln.function."""
 
-    def __init__(self, python_function, name=None):
+    # Traces of one Function after which a warning names the cause.
+    RETRACE_WARNING = 5
+
+    def __init__(self, python_function, name=None, input_signature=None,
+                 reduce_retracing=False, autograph=True):
         self._python_function = python_function
         self.__name__ = name or getattr(python_function, "__name__", "function")
         self.__doc__ = getattr(python_function, "__doc__", None)
+        self.input_signature = None if input_signature is None else \
+            _checked_signature(input_signature, self.__name__)
+        self._reduce_retracing = bool(reduce_retracing)
+        self._autograph = bool(autograph)
         self._concrete = {}
         self._last_key = None
         self.trace_count = 0
         self.retrace_reason = None
+        self._warned = False
         self._instance = None  # (a weak reference) for a method's Function
         self._bound = {}       # id(instance) -> that instance's Function
 
@@ -267,7 +277,9 @@ class Function:
             return self
         bound = self._bound.get(id(instance))
         if bound is None or bound._self() is not instance:
-            bound = Function(self._python_function, self.__name__)
+            bound = Function(self._python_function, self.__name__,
+                             self.input_signature, self._reduce_retracing,
+                             self._autograph)
             try:
                 ref = weakref.ref(instance,
                                   lambda _, key=id(instance): self._bound.pop(key, None))
@@ -315,18 +327,32 @@ class Function:
         return tuple(bound.args)
 
     def _signature(self, args):
-        """(key, tensors): a hashable description of the arguments, and the
-        tensors that are passed to the compiled code."""
+        """(key, tensors, args): a hashable description of the arguments
+        (a tensor by its shape and dtype, or by its TensorSpec), the tensors
+        passed to the compiled code, and the arguments (with values an
+        input_signature converts to tensors)."""
         from .variables import Variable
+        flat = _flatten(list(args))
+        specs = None
+        if self.input_signature is not None:
+            specs = _flatten(list(self.input_signature))
+            first = 1 if self._instance is not None else 0
+            flat = flat[:first] + _match_signature(flat[first:], specs, self.__name__)
+            specs = [None] * first + specs
         key, tensors = [], []
-        for position, a in enumerate(_flatten(list(args))):
+        for position, a in enumerate(flat):
             if position == 0 and self._instance is not None:
                 key.append(("self", id(a)))  # (this Function's instance)
             elif isinstance(a, Variable):
                 key.append(("variable", id(a)))
+            elif isinstance(a, TensorSpec):  # get_concrete_function(spec)
+                key.append(("tensor", a.shape, a.dtype.name))
+                tensors.append(None)
             elif isinstance(a, (Tensor, np.ndarray)):
                 t = convert_to_tensor(a)
-                key.append(("tensor", t.shape, t.dtype.name))
+                spec = specs[position] if specs is not None else None
+                key.append(("tensor", spec.shape if spec is not None else t.shape,
+                            t.dtype.name))
                 tensors.append(t)
             else:
                 try:
@@ -335,7 +361,7 @@ class Function:
                     raise TypeError(f"@kiln.function argument {a!r} is neither a "
                                     "tensor nor a hashable Python value") from None
                 key.append(("python", type(a).__name__, a))
-        return tuple(key), tensors
+        return tuple(key), tensors, _pack(list(args), iter(flat))
 
     def _describe_change(self, old, new):
         if old is None:
@@ -353,49 +379,82 @@ class Function:
         return "same signature"
 
     def get_concrete_function(self, *args, **kwargs):
-        """The trace for these arguments on the current device (traced and
+        """The trace for these arguments (tensors, or TensorSpecs for
+        extents known only at run time) on the current device (traced and
         compiled on first use)."""
-        return self._concrete_for(self._arguments(args, kwargs))
+        return self._concrete_for(self._arguments(args, kwargs))[0]
 
     def _concrete_for(self, args):
-        key, tensors = self._signature(args)
+        """(concrete function, tensors to pass it) for these arguments."""
+        key, tensors, args = self._signature(args)
         device = config.runtime_device()
         # TF32 changes what GPU code computes.
         tf32 = device != "cpu" and \
             config.experimental.tensor_float_32_execution_enabled()
         key = (device, tf32) + key
-        if key not in self._concrete:
-            self.retrace_reason = self._describe_change(self._last_key, key)
-            self._concrete[key] = self._trace(args, tensors)
+        concrete = self._concrete.get(key)
+        if concrete is None:
+            # A trace with open extents that fits (input_signature,
+            # reduce_retracing), else a new one.
+            generic = next((k for k in self._concrete if _fits(k, key)), None)
+            if generic is not None:
+                concrete = self._concrete[key] = self._concrete[generic]
+            else:
+                traced_key = key
+                if self._reduce_retracing:
+                    traced_key = next((r for r in (_relaxed(k, key) for k in self._concrete)
+                                       if r is not None), key)
+                self.retrace_reason = self._describe_change(self._last_key, key)
+                concrete = self._trace(args, traced_key)
+                self._concrete[traced_key] = self._concrete[key] = concrete
+                if self.trace_count >= self.RETRACE_WARNING and not self._warned:
+                    self._warned = True
+                    import warnings
+                    warnings.warn(
+                        f"@kiln.function {self.__name__} was traced and compiled "
+                        f"{self.trace_count} times (the last time because: "
+                        f"{self.retrace_reason}). Each new shape, dtype or Python "
+                        "argument value traces again: pass tensors rather than "
+                        "Python numbers, or give input_signature=[kiln.TensorSpec"
+                        "(...)] or reduce_retracing=True for shapes that change.",
+                        stacklevel=4)
         self._last_key = key
-        return self._concrete[key]
+        return concrete, tensors
 
     def __call__(self, *args, **kwargs):
         args = self._arguments(args, kwargs)
         if current_trace() is not None:
+            if self.input_signature is not None:
+                self._signature(args)  # (the same checks as a call)
             return self._python_function(*args)  # inlined into the caller
-        key, tensors = self._signature(args)
-        return self._concrete_for(args)._call(tensors)
+        concrete, tensors = self._concrete_for(args)
+        return concrete._call(tensors)
 
-    def _trace(self, args, tensors):
+    def _trace(self, args, key):
+        """Traces and compiles for arguments described by `key` (its tensor
+        entries give the argument types, None extents open)."""
         from .variables import Variable
         self.trace_count += 1
         name = re.sub(r"\W", "_", self.__name__) or "function"
         if not re.match(r"[A-Za-z_]", name):
             name = "f_" + name
-        trace = _Trace(name, [t._impl.mlir_type for t in tensors])
+        types = [TensorSpec(shape, dtype)._mlir_type for kind, *rest in key[2:]
+                 if kind == "tensor" for shape, dtype in [rest]]
+        trace = _Trace(name, types)
         symbols = iter(trace.traced(trace.m.argument(trace.f, i))
-                       for i in range(len(tensors)))
+                       for i in range(len(types)))
         flat = []
         for a in _flatten(list(args)):
-            if isinstance(a, (Tensor, np.ndarray)) and not isinstance(a, Variable):
+            if isinstance(a, (Tensor, np.ndarray, TensorSpec)) and \
+                    not isinstance(a, Variable):
                 flat.append(next(symbols))
             else:
                 flat.append(a)
         traced_args = _pack(list(args), iter(flat))
         if not hasattr(self, "_converted"):
             from . import autograph
-            self._converted = autograph.converted(self._python_function)
+            self._converted = autograph.converted(self._python_function) \
+                if self._autograph else self._python_function
         previous = current_trace()
         _local.trace = trace
         try:
@@ -420,8 +479,88 @@ class Function:
                                 dict(trace.variables), device)
 
 
-def function(python_function=None, name=None):
-    """Decorator: trace and compile once per input signature."""
+def _checked_signature(signature, name):
+    if not isinstance(signature, (list, tuple)):
+        raise TypeError(f"{name}: input_signature must be a list or tuple of "
+                        "kiln.TensorSpec")
+    for spec in _flatten(list(signature)):
+        if not isinstance(spec, TensorSpec):
+            raise TypeError(f"{name}: input_signature holds {spec!r}, not a "
+                            "kiln.TensorSpec")
+    return tuple(signature)
+
+
+def _match_signature(values, specs, name):
+    """The arguments as tensors of the input_signature's dtypes, or
+    TensorFlow's error when they do not fit it."""
+    from .variables import Variable
+    if len(values) != len(specs):
+        raise TypeError(f"{name}() takes {len(specs)} tensor arguments by its "
+                        f"input_signature, got {len(values)}")
+    out = []
+    for i, (value, spec) in enumerate(zip(values, specs)):
+        if isinstance(value, TensorSpec):
+            fits = spec.is_compatible_with(value)
+        else:
+            try:
+                value = convert_to_tensor(value.value() if isinstance(value, Variable)
+                                          else value, spec.dtype)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"{name}(): argument {i} does not convert to "
+                                f"{spec}: {e}") from None
+            fits = spec.is_compatible_with(value)
+        if not fits:
+            raise ValueError(
+                f"{name}(): argument {i} ({value.dtype.name}{list(value.shape)}) is "
+                f"not compatible with input_signature's {spec}")
+        out.append(value)
+    return out
+
+
+def _entry_fits(general, entry):
+    if general == entry:
+        return True
+    if general[0] != "tensor" or entry[0] != "tensor" or general[2] != entry[2] \
+            or len(general[1]) != len(entry[1]):
+        return False
+    return all(g is None or g == e for g, e in zip(general[1], entry[1]))
+
+
+def _fits(general, key):
+    """Whether a traced key with open extents serves the call `key`."""
+    return len(general) == len(key) and general[:2] == key[:2] and \
+        all(_entry_fits(g, e) for g, e in zip(general[2:], key[2:]))
+
+
+def _relaxed(old, new):
+    """`new` with the extents where it differs from the traced `old` open
+    (reduce_retracing), or None when they differ in more than extents."""
+    if len(old) != len(new) or old[:2] != new[:2]:
+        return None
+    out, changed = list(new[:2]), False
+    for a, b in zip(old[2:], new[2:]):
+        if a == b:
+            out.append(b)
+        elif a[0] == b[0] == "tensor" and a[2] == b[2] and len(a[1]) == len(b[1]):
+            out.append(("tensor", tuple(x if x == y else None for x, y in zip(a[1], b[1])),
+                        b[2]))
+            changed = True
+        else:
+            return None
+    return tuple(out) if changed else None
+
+
+def function(python_function=None, name=None, input_signature=None,
+             reduce_retracing=False, autograph=True, jit_compile=None):
+    """Decorator: trace and compile once per input signature.
+
+    input_signature: a list of kiln.TensorSpec, one per tensor argument
+    (None extents are known only at run time): one trace serves every call
+    that fits, and a call that does not is an error. reduce_retracing: a
+    call whose shapes differ from an earlier trace's traces once more with
+    the differing extents open, which then serves both. autograph=False
+    leaves Python control flow as it is. (jit_compile is accepted for
+    TensorFlow's signature: everything is compiled.)"""
     if python_function is None:
-        return lambda f: Function(f, name)
-    return Function(python_function, name)
+        return lambda f: Function(f, name, input_signature, reduce_retracing, autograph)
+    return Function(python_function, name, input_signature, reduce_retracing, autograph)

@@ -151,3 +151,24 @@ func.func @dstopped(%x: tensor<3xf32>) -> tensor<3xf32> {
   %g = kiln.grad @stopped(%x) {wrt = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
   return %g : tensor<3xf32>
 }
+
+// -----
+
+// Over an open batch extent: the mean's count is known at run time only
+// (a sum of ones like the input), and every broadcast back to the input's
+// shape reads its extents from the input (`like`).
+// CHECK-LABEL: func.func private @dynmean_vjp_0_seeded(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<?x3xf32>
+// CHECK: %[[SPREAD:.*]] = kiln.broadcast_to %{{.*}} like %[[X]] : tensor<1x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+// CHECK: %[[ONES:.*]] = kiln.broadcast_to %{{.*}} like %[[X]] : tensor<f32>, tensor<?x3xf32> -> tensor<?x3xf32>
+// CHECK: %[[COUNT:.*]] = kiln.reduce_sum %[[ONES]] {axes = array<i64: 0>
+// CHECK: %[[C:.*]] = kiln.broadcast_to %{{.*}} like %[[X]] : tensor<1x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+// CHECK: kiln.div %[[SPREAD]], %[[C]]
+func.func @dynmean(%x: tensor<?x3xf32>) -> tensor<3xf32> {
+  %0 = kiln.reduce_mean %x {axes = array<i64: 0>} : tensor<?x3xf32> -> tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+func.func @ddynmean(%x: tensor<?x3xf32>, %s: tensor<3xf32>) -> tensor<?x3xf32> {
+  %g = kiln.grad @dynmean(%x) seeds(%s : tensor<3xf32>) {wrt = array<i64: 0>} : (tensor<?x3xf32>) -> tensor<?x3xf32>
+  return %g : tensor<?x3xf32>
+}

@@ -70,8 +70,11 @@ AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
 /// to it, with `body` computing each element. A dynamic extent of the result
 /// is taken from an operand that is dynamic there; operands that are not
 /// broadcast must match the result (checked at run time where dynamic).
+/// `extents`, when given, are the result's extents (where the operands
+/// cannot tell them: a broadcast to a dynamic shape).
 Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
-                       ValueRange operands, ScalarBuilder body);
+                       ValueRange operands, ScalarBuilder body,
+                       ArrayRef<OpFoldResult> extents = {});
 
 /// Builds a linalg.generic with no inputs that computes each element of
 /// `type` from its indices (the body reads what it needs with

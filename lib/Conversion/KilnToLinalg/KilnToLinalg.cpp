@@ -133,7 +133,8 @@ AffineMap lowering::broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
 
 Value lowering::buildElementwise(OpBuilder &b, Location loc,
                                  RankedTensorType resultType,
-                                 ValueRange operands, ScalarBuilder body) {
+                                 ValueRange operands, ScalarBuilder body,
+                                 ArrayRef<OpFoldResult> givenExtents) {
   MLIRContext *context = b.getContext();
   ArrayRef<int64_t> resultShape = resultType.getShape();
   int64_t rank = resultType.getRank();
@@ -153,6 +154,10 @@ Value lowering::buildElementwise(OpBuilder &b, Location loc,
   for (int64_t i = 0; i < rank; ++i) {
     if (!ShapedType::isDynamic(resultShape[i]))
       continue;
+    if (!givenExtents.empty()) {
+      extents[i] = givenExtents[i];
+      continue;
+    }
     // An operand dynamic there; else (a result type written less refined
     // than its operands) the operands' static extent.
     int64_t known = 1;
@@ -352,8 +357,16 @@ struct ConvertKilnToLinalgPass
     WalkResult dynamic = getOperation()->walk([](Operation *op) {
       if (!isa<KilnDialect>(op->getDialect()))
         return WalkResult::advance();
-      // Ops with the OpenExtents trait lower with any extents.
+      // Ops with the OpenExtents trait lower with any extents; a broadcast
+      // with `like` and a reshape to one open extent too.
       if (op->hasTrait<kiln::OpTrait::OpenExtents>())
+        return WalkResult::advance();
+      if (auto broadcast = dyn_cast<BroadcastToOp>(op);
+          broadcast && broadcast.getLike())
+        return WalkResult::advance();
+      if (isa<ReshapeOp, ExpandDimsOp, SqueezeOp>(op) &&
+          cast<RankedTensorType>(op->getResult(0).getType())
+                  .getNumDynamicDims() <= 1)
         return WalkResult::advance();
       for (Type type :
            llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {

@@ -29,8 +29,17 @@ struct ReshapeLikeLowering : OpConversionPattern<OpTy> {
   LogicalResult
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
+    // One dynamic extent at most in the result: it is the element count
+    // over the static extents (which must then not be 0).
+    auto type = cast<RankedTensorType>(op.getType());
+    int64_t known = 1;
+    for (int64_t d : type.getShape())
+      if (!ShapedType::isDynamic(d))
+        known *= d;
+    if (type.getNumDynamicDims() > 1 ||
+        (type.getNumDynamicDims() == 1 && known == 0))
+      return rewriter.notifyMatchFailure(
+          op, "a reshape to more than one dynamic extent");
     rewriter.replaceOp(op,
                        reshapeTensor(rewriter, op.getLoc(), adaptor.getInput(),
                                      cast<RankedTensorType>(op.getType())));
@@ -59,12 +68,17 @@ struct BroadcastToLowering : OpConversionPattern<BroadcastToOp> {
   LogicalResult
   matchAndRewrite(BroadcastToOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    // Dynamic result extents come from `like`.
+    SmallVector<OpFoldResult> extents;
+    if (Value like = adaptor.getLike())
+      extents = extentsOf(rewriter, op.getLoc(), like);
+    else if (failed(requireStatic(op, rewriter)))
       return failure();
-    rewriter.replaceOp(op, buildElementwise(rewriter, op.getLoc(), op.getType(),
-                                            adaptor.getInput(),
-                                            [](OpBuilder &, Location,
-                                               ValueRange s) { return s[0]; }));
+    rewriter.replaceOp(
+        op, buildElementwise(
+                rewriter, op.getLoc(), op.getType(), adaptor.getInput(),
+                [](OpBuilder &, Location, ValueRange s) { return s[0]; },
+                extents));
     return success();
   }
 };
@@ -323,12 +337,19 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
   LogicalResult
   matchAndRewrite(OneHotOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     int64_t axis = llvm::cantFail(
         normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
+    // The result's extents: the indices' (open ones read at run time), and
+    // the depth on the axis.
+    SmallVector<OpFoldResult> indexExtents =
+        extentsOf(rewriter, loc, adaptor.getIndices());
+    SmallVector<OpFoldResult> extents;
+    for (int64_t d = 0, j = 0; d < type.getRank(); ++d)
+      extents.push_back(d == axis ? OpFoldResult(rewriter.getIndexAttr(
+                                        type.getDimSize(axis)))
+                                  : indexExtents[j++]);
     MLIRContext *context = rewriter.getContext();
     SmallVector<AffineExpr> exprs;
     for (int64_t d = 0; d < type.getRank(); ++d)
@@ -341,9 +362,10 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
                                                utils::IteratorType::parallel);
     double on = op.getOnValue().convertToDouble();
     double off = op.getOffValue().convertToDouble();
+    Value init = emptyTensor(rewriter, loc, extents, type.getElementType());
     auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{type}, ValueRange{adaptor.getIndices()},
-        ValueRange{emptyTensor(rewriter, loc, type)}, maps, iterators,
+        rewriter, loc, TypeRange{init.getType()},
+        ValueRange{adaptor.getIndices()}, ValueRange{init}, maps, iterators,
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value position = arith::IndexCastOp::create(
               b, l, args[0].getType(), linalg::IndexOp::create(b, l, axis));
@@ -356,7 +378,10 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
                   b, l, hit, scalarConstant(b, l, element, on),
                   scalarConstant(b, l, element, off))});
         });
-    rewriter.replaceOp(op, generic.getResult(0));
+    Value result = generic.getResult(0);
+    if (result.getType() != type)
+      result = tensor::CastOp::create(rewriter, loc, type, result);
+    rewriter.replaceOp(op, result);
     return success();
   }
 };

@@ -341,13 +341,26 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
 void BroadcastToOp::build(OpBuilder &builder, OperationState &state,
                           Value input, ArrayRef<int64_t> shape) {
   auto type = cast<RankedTensorType>(input.getType());
-  build(builder, state, tensorOf(shape, type.getElementType()), input);
+  build(builder, state, tensorOf(shape, type.getElementType()), input,
+        Value());
 }
 
 LogicalResult BroadcastToOp::verify() {
   RankedTensorType in = getInput().getType(), out = getType();
   if (failed(sameElement(getLoc(), in, out, "input and result")))
     return failure();
+  if (Value like = getLike()) {
+    auto likeType = cast<RankedTensorType>(like.getType());
+    if (likeType.getRank() != out.getRank())
+      return emitOpError() << "'like' has rank " << likeType.getRank()
+                           << " but the result has rank " << out.getRank();
+    for (int64_t d = 0; d < out.getRank(); ++d)
+      if (!likeType.isDynamicDim(d) && !out.isDynamicDim(d) &&
+          likeType.getDimSize(d) != out.getDimSize(d))
+        return emitOpError() << "dimension " << d << " of 'like' is "
+                             << likeType.getDimSize(d) << " but the result's is "
+                             << out.getDimSize(d);
+  }
   return report(getLoc(), checkBroadcastableTo(in.getShape(), out.getShape()));
 }
 

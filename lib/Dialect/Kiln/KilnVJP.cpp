@@ -50,7 +50,15 @@ struct Rule {
     return constant(
         RankedTensorType::get({}, tensorType(like).getElementType()), v);
   }
-  Value zerosLike(Value v) { return constant(tensorType(v), 0.0); }
+  /// A tensor of `v`'s shape filled with `value` (extents known only at run
+  /// time are read from `v`).
+  Value filledLike(Value v, double value) {
+    RankedTensorType type = tensorType(v);
+    if (type.hasStaticShape())
+      return constant(type, value);
+    return broadcastTo(scalar(v, value), type, v);
+  }
+  Value zerosLike(Value v) { return filledLike(v, 0.0); }
   Value add(Value x, Value y) { return AddOp::create(b, loc, x, y); }
   Value sub(Value x, Value y) { return SubOp::create(b, loc, x, y); }
   Value mul(Value x, Value y) { return MulOp::create(b, loc, x, y); }
@@ -71,10 +79,13 @@ struct Rule {
     return ReduceSumOp::create(b, loc, x, b.getDenseI64ArrayAttr(axes),
                                b.getBoolAttr(keepDims));
   }
-  Value broadcastTo(Value x, RankedTensorType type) {
+  /// `x` broadcast to `type`; `like` (a value of that shape) gives the
+  /// extents known only at run time.
+  Value broadcastTo(Value x, RankedTensorType type, Value like) {
     if (x.getType() == type)
       return x;
-    return BroadcastToOp::create(b, loc, type, x);
+    return BroadcastToOp::create(b, loc, type, x,
+                                 type.hasStaticShape() ? Value() : like);
   }
 
   /// Sums `g` (of the broadcast result's shape) down to `target`'s shape.
@@ -95,14 +106,15 @@ struct Rule {
 
   /// Brings a reduced value (reduction of `input` over `axes`, with or
   /// without keepdims) back to `input`'s shape.
-  Value expandReduced(Value reduced, ArrayRef<int64_t> axes,
-                      RankedTensorType input) {
+  Value expandReduced(Value reduced, ArrayRef<int64_t> axes, Value input) {
+    RankedTensorType inputType = tensorType(input);
     auto keptType = RankedTensorType::get(
-        reduceShape(input.getShape(), axes, /*keepDims=*/true),
+        reduceShape(inputType.getShape(), axes, /*keepDims=*/true),
         tensorType(reduced).getElementType());
     return broadcastTo(
         reshape(reduced, keptType),
-        RankedTensorType::get(input.getShape(), keptType.getElementType()));
+        RankedTensorType::get(inputType.getShape(), keptType.getElementType()),
+        input);
   }
 };
 
@@ -252,8 +264,7 @@ LogicalResult ReduceSumOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   if (!resultGrads[0] || !isFloatTensor(getInput()))
     return success();
   Rule r{b, getLoc()};
-  grads[0] =
-      r.expandReduced(resultGrads[0], axesOf(*this), tensorType(getInput()));
+  grads[0] = r.expandReduced(resultGrads[0], axesOf(*this), getInput());
   return success();
 }
 
@@ -263,12 +274,23 @@ LogicalResult ReduceMeanOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   if (!resultGrads[0])
     return success();
   Rule r{b, getLoc()};
-  RankedTensorType input = tensorType(getInput());
+  Value input = getInput();
+  RankedTensorType type = tensorType(input);
   Shape axes = axesOf(*this);
-  int64_t count = 1;
-  for (int64_t a : axes)
-    count *= input.getDimSize(a);
   Value spread = r.expandReduced(resultGrads[0], axes, input);
+  int64_t count = 1;
+  bool dynamic = false;
+  for (int64_t a : axes) {
+    dynamic |= type.isDynamicDim(a);
+    count *= type.getDimSize(a);
+  }
+  if (dynamic) {
+    // The count is known at run time only: that of ones over the axes.
+    Value ones = r.filledLike(input, 1.0);
+    grads[0] = r.div(spread, r.expandReduced(r.sum(ones, axes, false), axes,
+                                             input));
+    return success();
+  }
   grads[0] = r.div(spread, r.scalar(spread, static_cast<double>(count)));
   return success();
 }
@@ -282,11 +304,11 @@ static LogicalResult extremumVJP(OpTy op, OpBuilder &b, ValueRange resultGrads,
   if (!resultGrads[0] || !isFloatTensor(op.getInput()))
     return success();
   Rule r{b, op.getLoc()};
-  RankedTensorType input = tensorType(op.getInput());
+  Value input = op.getInput();
   Shape axes = axesOf(op);
   Value y = r.expandReduced(op.getResult(), axes, input);
-  Value hit = CastOp::create(b, r.loc, input,
-                             r.cmp(CompareDirection::eq, op.getInput(), y));
+  Value hit = CastOp::create(b, r.loc, tensorType(input),
+                             r.cmp(CompareDirection::eq, input, y));
   Value ties = r.expandReduced(r.sum(hit, axes, false), axes, input);
   Value g = r.expandReduced(resultGrads[0], axes, input);
   grads[0] = r.div(r.mul(g, hit), ties);
@@ -313,22 +335,21 @@ LogicalResult ReduceProdOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
     return success();
   Rule r{b, getLoc()};
   Value x = getInput();
-  RankedTensorType input = tensorType(x);
   Shape axes = axesOf(*this);
-  Value zero = r.zerosLike(x), one = r.constant(input, 1.0);
+  Value zero = r.zerosLike(x), one = r.filledLike(x, 1.0);
   Value isZero = r.cmp(CompareDirection::eq, x, zero);
   Value nonZero = r.select(isZero, one, x);
   Value prodNonZero = r.expandReduced(
       ReduceProdOp::create(b, r.loc, nonZero, b.getDenseI64ArrayAttr(axes),
                            b.getBoolAttr(false)),
-      axes, input);
+      axes, x);
   Value zeros = r.expandReduced(
-      r.sum(CastOp::create(b, r.loc, input, isZero), axes, false), axes, input);
+      r.sum(CastOp::create(b, r.loc, tensorType(x), isZero), axes, false), axes, x);
   Value onlyZero = r.cmp(CompareDirection::eq, zeros, one);
-  Value prod = r.expandReduced(getResult(), axes, input);
+  Value prod = r.expandReduced(getResult(), axes, x);
   Value partial = r.select(isZero, r.select(onlyZero, prodNonZero, zero),
                            r.div(prod, nonZero));
-  grads[0] = r.mul(r.expandReduced(resultGrads[0], axes, input), partial);
+  grads[0] = r.mul(r.expandReduced(resultGrads[0], axes, x), partial);
   return success();
 }
 
@@ -692,7 +713,7 @@ LogicalResult SoftmaxCrossEntropyOp::buildVJP(OpBuilder &b,
   Rule r{b, getLoc()};
   RankedTensorType type = tensorType(getLogits());
   int64_t axis = type.getRank() - 1;
-  Value g = r.expandReduced(resultGrads[0], {axis}, type);
+  Value g = r.expandReduced(resultGrads[0], {axis}, getLogits());
   Value p = SoftmaxOp::create(b, r.loc, getLogits(), b.getI64IntegerAttr(-1));
   Value labelSum = r.sum(getLabels(), {axis}, /*keepDims=*/true);
   grads[0] = r.mul(g, r.sub(r.mul(p, labelSum), getLabels()));
@@ -712,7 +733,7 @@ SparseSoftmaxCrossEntropyOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   Rule r{b, getLoc()};
   RankedTensorType type = tensorType(getLogits());
   int64_t axis = type.getRank() - 1;
-  Value g = r.expandReduced(resultGrads[0], {axis}, type);
+  Value g = r.expandReduced(resultGrads[0], {axis}, getLogits());
   Value p = SoftmaxOp::create(b, r.loc, getLogits(), b.getI64IntegerAttr(-1));
   Value hot = OneHotOp::create(
       b, r.loc, type, getLabels(), b.getI64IntegerAttr(type.getDimSize(axis)),

@@ -1,4 +1,4 @@
-// RUN: tensor-opt %s --convert-kiln-to-linalg --canonicalize --split-input-file | FileCheck %s
+// RUN: tensor-opt %s --convert-kiln-to-linalg --canonicalize --split-input-file -verify-diagnostics | FileCheck %s
 
 // Open extents come from the operands; where two must agree, a cf.assert
 // names the op's location and the dimension. A static 1 broadcasts.
@@ -87,4 +87,49 @@ func.func @xent(%labels: tensor<?x10xf32>, %logits: tensor<?x10xf32>) -> tensor<
 func.func @less_refined(%x: tensor<4x3xf32>, %y: tensor<1x3xf32>) -> tensor<?x3xf32> {
   %0 = kiln.add %x, %y : tensor<4x3xf32>, tensor<1x3xf32> -> tensor<?x3xf32>
   return %0 : tensor<?x3xf32>
+}
+
+// -----
+
+// A broadcast to open extents reads them from `like` (the gradient of a
+// mean over a dynamic batch); the input's extents are checked against them.
+// CHECK-LABEL: func.func @broadcast_like
+// CHECK-SAME: (%[[S:.*]]: tensor<1x3xf32>, %[[L:.*]]: tensor<?x3xf32>)
+// CHECK: %[[N:.*]] = tensor.dim %[[L]], %c0
+// CHECK: tensor.empty(%[[N]]) : tensor<?x3xf32>
+// CHECK: linalg.generic
+func.func @broadcast_like(%s: tensor<1x3xf32>, %l: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  %0 = kiln.broadcast_to %s like %l : tensor<1x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
+
+// -----
+
+// One-hot of labels with an open batch extent.
+// CHECK-LABEL: func.func @one_hot
+// CHECK-SAME: (%[[I:.*]]: tensor<?xi64>)
+// CHECK: %[[N:.*]] = tensor.dim %[[I]], %c0
+// CHECK: tensor.empty(%[[N]]) : tensor<?x10xf32>
+func.func @one_hot(%i: tensor<?xi64>) -> tensor<?x10xf32> {
+  %0 = kiln.one_hot %i {depth = 10 : i64} : tensor<?xi64> -> tensor<?x10xf32>
+  return %0 : tensor<?x10xf32>
+}
+
+// -----
+
+// A reshape to one open extent: the element count over the static ones.
+// CHECK-LABEL: func.func @expand
+// CHECK: tensor.expand_shape {{.*}} : tensor<?xf32> into tensor<?x1xf32>
+func.func @expand(%x: tensor<?xf32>) -> tensor<?x1xf32> {
+  %0 = kiln.expand_dims %x {axis = 1 : i64} : tensor<?xf32> -> tensor<?x1xf32>
+  return %0 : tensor<?x1xf32>
+}
+
+// -----
+
+// Two open extents in a reshape's result are refused with the usual error.
+func.func @two_open(%x: tensor<?x?xf32>) -> tensor<?x?x1xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.expand_dims' with dynamic shape}}
+  %0 = kiln.expand_dims %x {axis = 2 : i64} : tensor<?x?xf32> -> tensor<?x?x1xf32>
+  return %0 : tensor<?x?x1xf32>
 }

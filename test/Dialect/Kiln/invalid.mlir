@@ -163,6 +163,22 @@ func.func @broadcast_to_fewer(%a: tensor<2x3xf32>) {
 
 // -----
 
+func.func @broadcast_to_like_rank(%a: tensor<3xf32>, %l: tensor<?xf32>) {
+  // expected-error@+1 {{'like' has rank 1 but the result has rank 2}}
+  %0 = kiln.broadcast_to %a like %l : tensor<3xf32>, tensor<?xf32> -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to_like_extent(%a: tensor<3xf32>, %l: tensor<?x4xf32>) {
+  // expected-error@+1 {{dimension 1 of 'like' is 4 but the result's is 3}}
+  %0 = kiln.broadcast_to %a like %l : tensor<3xf32>, tensor<?x4xf32> -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
 func.func @broadcast_to_mismatch(%a: tensor<2x3xf32>) {
   // expected-error@+1 {{cannot broadcast shape [2, 3] to [4, 3]: dimension 0 is 2 but the target has 4}}
   %0 = kiln.broadcast_to %a : tensor<2x3xf32> -> tensor<4x3xf32>

@@ -136,6 +136,13 @@ func.func @reductions(%x: tensor<2x3x4xf32>, %i: tensor<5x6xi32>) {
   return
 }
 
+// CHECK-LABEL: func.func @broadcast_like
+func.func @broadcast_like(%v: tensor<3xf32>, %b: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  // CHECK: kiln.broadcast_to %{{.*}} like %{{.*}} : tensor<3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+  %0 = kiln.broadcast_to %v like %b : tensor<3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
+
 // CHECK-LABEL: func.func @shapes
 func.func @shapes(%x: tensor<2x3xf32>, %y: tensor<1x3xf32>, %v: tensor<3xf32>,
                   %t: tensor<10x4xf32>, %ids: tensor<3xi32>, %r: tensor<3x4xf32>,

@@ -402,15 +402,21 @@ def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure, Kiln_Differentiable]> {
   let summary = "Broadcasts to a given shape (numpy.broadcast_to)";
   let description = [{
     Stretches extents of 1 and adds leading dimensions so that the input takes
-    the result's shape, as NumPy broadcasting does.
+    the result's shape, as NumPy broadcasting does. A result with extents
+    known only at run time takes them from `like`, a tensor of the result's
+    rank (only its extents are read): what the gradient of a reduction over
+    a dynamic batch uses.
 
     ```mlir
     %b = kiln.broadcast_to %x : tensor<3xf32> -> tensor<2x3xf32>
+    %d = kiln.broadcast_to %s like %y : tensor<f32>, tensor<?x3xf32> -> tensor<?x3xf32>
     ```
   }];
-  let arguments = (ins Kiln_Tensor:$input);
+  let arguments = (ins Kiln_Tensor:$input, Optional<Kiln_Tensor>:$like);
   let results = (outs Kiln_Tensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let assemblyFormat = [{
+    $input (`like` $like^)? attr-dict `:` type($input) (`,` type($like)^)? `->` type($result)
+  }];
   let builders = [OpBuilder<(ins "::mlir::Value":$input,
                                  "::llvm::ArrayRef<int64_t>":$shape)>];
   let hasVerifier = 1;
@@ -552,7 +558,7 @@ def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add", [Kiln_Differentiable]> {
   }];
 }
 
-def Kiln_OneHotOp : Kiln_Op<"one_hot", [Pure]> {
+def Kiln_OneHotOp : Kiln_Op<"one_hot", [Pure, Kiln_OpenExtents]> {
   let summary = "One-hot encoding of integer indices";
   let description = [{
     Adds a dimension of extent `depth` at `axis` (default: last) that holds
