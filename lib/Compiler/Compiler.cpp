@@ -197,6 +197,14 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
   symbols[mangle("_mlir_memref_to_llvm_free")] =
       symbol(&_mlir_memref_to_llvm_free);
   symbols[mangle("kiln_parallel_for")] = symbol(&kiln_parallel_for);
+  symbols[mangle("kiln_print_text")] = symbol(&kiln_print_text);
+  symbols[mangle("kiln_print_tensor_f32")] = symbol(&kiln_print_tensor_f32);
+  symbols[mangle("kiln_print_tensor_f64")] = symbol(&kiln_print_tensor_f64);
+  symbols[mangle("kiln_print_tensor_f16")] = symbol(&kiln_print_tensor_f16);
+  symbols[mangle("kiln_print_tensor_bf16")] = symbol(&kiln_print_tensor_bf16);
+  symbols[mangle("kiln_print_tensor_i1")] = symbol(&kiln_print_tensor_i1);
+  symbols[mangle("kiln_print_tensor_i32")] = symbol(&kiln_print_tensor_i32);
+  symbols[mangle("kiln_print_tensor_i64")] = symbol(&kiln_print_tensor_i64);
   symbols[mangle("mgpuModuleLoad")] = symbol(&mgpuModuleLoad);
   symbols[mangle("mgpuModuleLoadJIT")] = symbol(&mgpuModuleLoadJIT);
   symbols[mangle("mgpuModuleUnload")] = symbol(&mgpuModuleUnload);

@@ -29,6 +29,7 @@ from .control_flow import TensorArray, cond, for_loop, range, while_loop
 from . import config
 from .config import device
 from . import autograph
+from .printing import print  # noqa: A001 (tf.print)
 from . import (aot, data, datasets, initializers, layers, losses, metrics,
                optimizers, summary, train)
 from .layers import Model, Network, Sequential
@@ -45,5 +46,5 @@ __all__ = [
     "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",
     "transpose", "where", "zeros", "config", "device", "data", "datasets",
     "initializers", "layers", "losses", "metrics", "optimizers", "summary",
-    "train", "Model", "Network", "Sequential", "aot", "autograph",
+    "train", "Model", "Network", "Sequential", "aot", "autograph", "print",
 ]

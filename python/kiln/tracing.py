@@ -206,6 +206,9 @@ class ConcreteFunction:
         self._leaves = leaves        # per leaf: ("tensor", i) or ("python", v)
         self._variables = variables  # store key -> Variable
         self._copies_avoided = 0     # variables updated without a copy
+        # kiln.print writes from native code: Python's buffered output
+        # goes first, so what the program printed stays in order.
+        self._prints = "kiln.print" in mlir
 
     def _call(self, tensors):
         from .variables import _store
@@ -236,6 +239,9 @@ class ConcreteFunction:
                 self._copies_avoided += 1
                 continue
             _store.set(key, var._value._impl)
+        if self._prints:
+            sys.stdout.flush()
+            sys.stderr.flush()
         try:
             outs = self._exe.invoke(self.name, [t._impl for t in tensors], _store)
         except _kiln.NativeError as e:

@@ -472,3 +472,47 @@ def test_reduce_retracing_and_the_retrace_warning():
                                          r"\(the last time because: argument 1 changed"):
         for factor in range(5):
             scaled(kiln.constant(1.0), float(factor))
+
+
+def test_kiln_print_runs_inside_compiled_code_in_program_order(capfd):
+    """kiln.print writes tf.print's format (the expected text is written out
+    by hand from TensorFlow's rules: nested brackets, spaces, NumPy's line
+    breaks, `...` past `summarize`, bools as 1/0) eagerly and from compiled
+    code each time it runs — inside loops too, ordered with Python's own
+    output."""
+    import sys
+    x = kiln.constant(np.arange(6.0, dtype=np.float32).reshape(2, 3) / 4)
+
+    @kiln.function
+    def f(x, n):
+        y = x * 2.0
+        kiln.print("y =", y, "n =", n, output_stream=sys.stdout)
+        for i in kiln.range(n):
+            kiln.print("step", i, kiln.constant([True, False]), sep=":",
+                       output_stream=sys.stdout)
+        kiln.print(kiln.cast(kiln.reshape(x * 4.0, [1, 2, 3]), kiln.int64),
+                   kiln.constant(np.arange(10, dtype=np.int32)), summarize=2,
+                   output_stream=sys.stdout)
+        return y
+
+    print("before", flush=True)
+    f(x, kiln.constant(2))
+    print("between", flush=True)
+    f(x, kiln.constant(1))
+    kiln.print("eager", x, kiln.constant(np.arange(10, dtype=np.int32)), summarize=2,
+               output_stream=sys.stdout)
+    out = capfd.readouterr().out
+    step = "step:{}:[1 0]\n"
+    tail = "[[[0 1 2]\n  [3 4 5]]] [0 1 ... 8 9]\n"
+    assert out == ("before\n"
+                   "y = [[0 0.5 1]\n [1.5 2 2.5]] n = 2\n" + step.format(0) + step.format(1) + tail +
+                   "between\n"
+                   "y = [[0 0.5 1]\n [1.5 2 2.5]] n = 1\n" + step.format(0) + tail +
+                   "eager [[0 0.25 0.5]\n [0.75 1 1.25]] [0 1 ... 8 9]\n"), out
+    assert f.trace_count == 1
+    # Standard error by default, as tf.print.
+    kiln.function(lambda v: kiln.print("err", v))(kiln.constant(1.5))
+    assert capfd.readouterr().err.endswith("err 1.5\n")
+    import io
+    with pytest.raises(kiln.errors.UnimplementedError, match="sys.stdout or sys.stderr"):
+        kiln.function(lambda v: kiln.print(v, output_stream=io.StringIO()))(kiln.constant(1.0))

@@ -327,6 +327,31 @@ KILN_RUNTIME_EXPORT void kiln_parallel_for(void (*body)(void *, int64_t,
                                                         int64_t),
                                            void *context, int64_t count);
 
+/* kiln.print in compiled code: one call per text and per tensor, in program
+ * order. `stream` is 1 (standard output) or 2 (standard error); each call's
+ * output is written and flushed at once. A tensor comes as an unranked
+ * memref (its rank, and a descriptor: allocated and aligned pointers, the
+ * offset, then `rank` extents and `rank` strides, all int64) and prints as
+ * tf.print prints it: nested brackets, elements separated by spaces, at
+ * most `summarize` elements at each end of a dimension (-1: all), floats
+ * in %g form, bools as 1 and 0. Called by generated code. */
+KILN_RUNTIME_EXPORT void kiln_print_text(int64_t stream, int64_t rank,
+                                         void *descriptor);
+KILN_RUNTIME_EXPORT void kiln_print_tensor_f32(int64_t stream, int64_t summarize,
+                                               int64_t rank, void *descriptor);
+KILN_RUNTIME_EXPORT void kiln_print_tensor_f64(int64_t stream, int64_t summarize,
+                                               int64_t rank, void *descriptor);
+KILN_RUNTIME_EXPORT void kiln_print_tensor_f16(int64_t stream, int64_t summarize,
+                                               int64_t rank, void *descriptor);
+KILN_RUNTIME_EXPORT void kiln_print_tensor_bf16(int64_t stream, int64_t summarize,
+                                                int64_t rank, void *descriptor);
+KILN_RUNTIME_EXPORT void kiln_print_tensor_i1(int64_t stream, int64_t summarize,
+                                              int64_t rank, void *descriptor);
+KILN_RUNTIME_EXPORT void kiln_print_tensor_i32(int64_t stream, int64_t summarize,
+                                               int64_t rank, void *descriptor);
+KILN_RUNTIME_EXPORT void kiln_print_tensor_i64(int64_t stream, int64_t summarize,
+                                               int64_t rank, void *descriptor);
+
 /** The pool's thread count (the caller included). */
 KILN_RUNTIME_EXPORT int32_t kiln_num_threads(void);
 

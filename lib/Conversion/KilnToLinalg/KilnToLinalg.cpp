@@ -337,6 +337,7 @@ void mlir::kiln::populateKilnToLinalgPatterns(MLIRContext *,
   populateShapePatterns(patterns);
   populateNNPatterns(patterns);
   populateControlFlowPatterns(patterns);
+  populatePrintPatterns(patterns);
 }
 
 void mlir::kiln::configureKilnToLinalgTarget(ConversionTarget &target) {

@@ -1333,3 +1333,19 @@ LogicalResult ValueAndGradOp::verifySymbolUses(SymbolTableCollection &tables) {
 
 #define GET_OP_CLASSES
 #include "kiln/Dialect/Kiln/KilnOps.cpp.inc"
+
+LogicalResult PrintOp::verify() {
+  if (getTexts().size() != getInputs().size() + 1)
+    return emitOpError() << "needs one more text than inputs (text, input, "
+                            "text, ..., text), got "
+                         << getTexts().size() << " texts for "
+                         << getInputs().size() << " inputs";
+  if (getStream() != 1 && getStream() != 2)
+    return emitOpError() << "stream is 1 (standard output) or 2 (standard "
+                            "error), got "
+                         << getStream();
+  if (static_cast<int64_t>(getSummarize()) < -1)
+    return emitOpError() << "summarize is -1 (everything) or a count, got "
+                         << static_cast<int64_t>(getSummarize());
+  return success();
+}

@@ -116,3 +116,16 @@ func.func @extent(%x: memref<?xf32>, %out: memref<index>) attributes {kiln.gpu_f
   memref.store %n, %t[] : memref<index>
   return
 }
+
+// -----
+
+// kiln.print reads its tensor on the host: refused for the GPU, by name.
+func.func private @kiln_print_tensor_f32(i64, i64, memref<*xf32>)
+func.func @printed(%x: memref<4xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<4xf32>], outputs = [], variables = [], checks = [], device = cuda>} {
+  %c2 = arith.constant 2 : i64
+  %c3 = arith.constant 3 : i64
+  %u = memref.cast %x : memref<4xf32> to memref<*xf32>
+  // expected-error @+1 {{'func.call' in 'printed', compiled for the GPU, is a kiln.print of a tensor, which the GPU target does not compile yet}}
+  call @kiln_print_tensor_f32(%c2, %c3, %u) : (i64, i64, memref<*xf32>) -> ()
+  return
+}

@@ -1502,3 +1502,19 @@ func.func @apply_unknown(%g: tensor<3xf32>, %lr: tensor<f32>) {
   kiln.apply_momentum @nope, %g, %lr : tensor<3xf32>, tensor<f32>
   return
 }
+
+// -----
+
+func.func @print_texts(%x: tensor<3xf32>) {
+  // expected-error@+1 {{needs one more text than inputs (text, input, text, ..., text), got 1 texts for 1 inputs}}
+  kiln.print ["x"] %x : tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @print_stream(%x: tensor<3xf32>) {
+  // expected-error@+1 {{stream is 1 (standard output) or 2 (standard error), got 3}}
+  kiln.print ["", "\0A"] %x : tensor<3xf32> {stream = 3 : i64}
+  return
+}

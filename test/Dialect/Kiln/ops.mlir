@@ -346,3 +346,12 @@ func.func @variables(%x: tensor<1x2xf32>) {
   %v:4 = kiln.value_and_grad @v_loss(%x) {wrt = array<i64: 0>, wrt_all_variables} : (tensor<1x2xf32>) -> (tensor<f32>, tensor<1x2xf32>, tensor<2x3xf32>, tensor<3xf32>)
   return
 }
+
+// CHECK-LABEL: func.func @printing
+func.func @printing(%x: tensor<2x3xf32>, %n: tensor<i64>) {
+  // CHECK: kiln.print ["x = ", " n = ", "\0A"] %{{.*}}, %{{.*}} : tensor<2x3xf32>, tensor<i64> {summarize = -1 : i64}
+  kiln.print ["x = ", " n = ", "\0A"] %x, %n : tensor<2x3xf32>, tensor<i64> {summarize = -1 : i64}
+  // CHECK: kiln.print ["done\0A"] {stream = 1 : i64}
+  kiln.print ["done\0A"] {stream = 1 : i64}
+  return
+}

@@ -1097,6 +1097,31 @@ def Kiln_AssignVariableOp : Kiln_Op<"assign_variable", [
 }
 
 //===----------------------------------------------------------------------===//
+// Printing
+//===----------------------------------------------------------------------===//
+
+def Kiln_PrintOp : Kiln_Op<"print", [MemoryEffects<[MemWrite]>, Kiln_OpenExtents]> {
+  let summary = "Prints text and tensors when the code runs (tf.print)";
+  let description = [{
+    Writes `texts[0]`, the first input, `texts[1]`, the second input, ...,
+    `texts[n]` to `stream` (1: standard output, 2: standard error) when the
+    compiled code runs, in program order with the other effects. A tensor
+    prints as TensorFlow's `tf.print` prints it: nested brackets, elements
+    separated by spaces, at most `summarize` elements at each end of a
+    dimension with `...` between (-1: all).
+
+    ```mlir
+    kiln.print ["loss: ", "\0A"] %l : tensor<f32> {stream = 2 : i64}
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_Tensor>:$inputs, StrArrayAttr:$texts,
+                       DefaultValuedAttr<I64Attr, "2">:$stream,
+                       DefaultValuedAttr<I64Attr, "3">:$summarize);
+  let assemblyFormat = "$texts ($inputs^ `:` type($inputs))? attr-dict";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Optimizer updates
 //===----------------------------------------------------------------------===//
 

@@ -1,0 +1,123 @@
+//===- Print.cpp - Lowering kiln.print to calls of the runtime -------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// kiln.print becomes one call of the runtime per piece, in order:
+//
+//   kiln_print_text(stream, tensor<*xi8>)                  a text (its bytes)
+//   kiln_print_tensor_f32(stream, summarize, tensor<*xf32>) a tensor (one
+//                                                      function per element)
+//
+// The tensors are cast to unranked tensors, which bufferize to unranked
+// memrefs: the runtime receives (rank, descriptor) and reads the extents
+// and strides from the descriptor (no MLIR inside the runtime). The
+// declarations mark their tensor argument read-only, so bufferization
+// neither copies it nor orders it after later writes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+using namespace mlir;
+using namespace mlir::kiln;
+using namespace mlir::kiln::lowering;
+
+namespace {
+
+/// The runtime function `name(i64..., tensor<*xelement>)`, declared in the
+/// module on first use.
+func::FuncOp runtimeFunction(OpBuilder &b, ModuleOp module, StringRef name,
+                             unsigned scalars, Type element) {
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  SmallVector<Type> inputs(scalars, b.getI64Type());
+  inputs.push_back(UnrankedTensorType::get(element));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto function = func::FuncOp::create(b, module.getLoc(), name,
+                                       b.getFunctionType(inputs, {}));
+  function.setPrivate();
+  function.setArgAttr(scalars, "bufferization.access", b.getStringAttr("read"));
+  return function;
+}
+
+/// The suffix of the runtime function that prints `element`s.
+std::optional<StringRef> elementSuffix(Type element) {
+  if (element.isF32())
+    return StringRef("f32");
+  if (element.isF64())
+    return StringRef("f64");
+  if (element.isF16())
+    return StringRef("f16");
+  if (element.isBF16())
+    return StringRef("bf16");
+  if (element.isInteger(1))
+    return StringRef("i1");
+  if (element.isInteger(32))
+    return StringRef("i32");
+  if (element.isInteger(64))
+    return StringRef("i64");
+  return std::nullopt;
+}
+
+struct PrintLowering : OpConversionPattern<PrintOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(PrintOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto module = op->getParentOfType<ModuleOp>();
+    Value stream = arith::ConstantIntOp::create(rewriter, loc,
+                                                rewriter.getI64Type(),
+                                                op.getStream());
+    Value summarize = arith::ConstantIntOp::create(
+        rewriter, loc, rewriter.getI64Type(),
+        static_cast<int64_t>(op.getSummarize()));
+    auto call = [&](func::FuncOp callee, SmallVector<Value> args,
+                    Value tensor) {
+      auto type = cast<RankedTensorType>(tensor.getType());
+      args.push_back(tensor::CastOp::create(
+          rewriter, loc, UnrankedTensorType::get(type.getElementType()),
+          tensor));
+      func::CallOp::create(rewriter, loc, callee, args);
+    };
+    ArrayAttr texts = op.getTexts();
+    for (auto [i, attr] : llvm::enumerate(texts)) {
+      StringRef text = cast<StringAttr>(attr).getValue();
+      if (!text.empty()) {
+        auto bytesType = RankedTensorType::get(
+            {static_cast<int64_t>(text.size())}, rewriter.getI8Type());
+        SmallVector<int8_t> bytes(text.begin(), text.end());
+        Value constant = arith::ConstantOp::create(
+            rewriter, loc,
+            DenseElementsAttr::get(bytesType, ArrayRef<int8_t>(bytes)));
+        call(runtimeFunction(rewriter, module, "kiln_print_text", 1,
+                             rewriter.getI8Type()),
+             {stream}, constant);
+      }
+      if (i + 1 == texts.size())
+        break;
+      Value input = adaptor.getInputs()[i];
+      Type element = cast<RankedTensorType>(input.getType()).getElementType();
+      std::optional<StringRef> suffix = elementSuffix(element);
+      if (!suffix)
+        return rewriter.notifyMatchFailure(op, "an element type kiln.print "
+                                               "cannot print");
+      call(runtimeFunction(rewriter, module,
+                           ("kiln_print_tensor_" + *suffix).str(), 2, element),
+           {stream, summarize}, input);
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+} // namespace
+
+void lowering::populatePrintPatterns(RewritePatternSet &patterns) {
+  patterns.add<PrintLowering>(patterns.getContext());
+}

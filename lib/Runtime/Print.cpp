@@ -1,0 +1,218 @@
+//===- Print.cpp - kiln.print's output, called by compiled code -----------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Formats tensors as tf.print does (nested brackets, spaces between
+// elements, `...` where a long dimension is summarized) from the unranked
+// memrefs compiled code passes, and writes them to standard output or
+// standard error.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Runtime/Runtime.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace {
+
+/// The ranked memref descriptor an unranked memref points to.
+struct Descriptor {
+  const char *allocated;
+  const char *aligned;
+  int64_t offset;
+  int64_t rest[]; // sizes[rank], then strides[rank]
+};
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1f,
+           mantissa = h & 0x3ff, bits;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else { // subnormal: normalize
+      exponent = 127 - 15 + 1;
+      while (!(mantissa & 0x400)) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      bits = sign | (exponent << 23) | ((mantissa & 0x3ff) << 13);
+    }
+  } else if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+float bfloatToFloat(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+void appendFloat(std::string &out, double v) {
+  if (std::isnan(v)) {
+    out += "nan";
+    return;
+  }
+  if (std::isinf(v)) {
+    out += v < 0 ? "-inf" : "inf";
+    return;
+  }
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", v);
+  out += buffer;
+}
+
+enum class Kind { F32, F64, F16, BF16, I1, I32, I64 };
+
+void appendElement(std::string &out, Kind kind, const char *p) {
+  switch (kind) {
+  case Kind::F32: {
+    float v;
+    std::memcpy(&v, p, sizeof v);
+    appendFloat(out, v);
+    return;
+  }
+  case Kind::F64: {
+    double v;
+    std::memcpy(&v, p, sizeof v);
+    appendFloat(out, v);
+    return;
+  }
+  case Kind::F16:
+  case Kind::BF16: {
+    uint16_t v;
+    std::memcpy(&v, p, sizeof v);
+    appendFloat(out, kind == Kind::F16 ? halfToFloat(v) : bfloatToFloat(v));
+    return;
+  }
+  case Kind::I1:
+    out += *p ? "1" : "0";
+    return;
+  case Kind::I32: {
+    int32_t v;
+    std::memcpy(&v, p, sizeof v);
+    out += std::to_string(v);
+    return;
+  }
+  case Kind::I64: {
+    int64_t v;
+    std::memcpy(&v, p, sizeof v);
+    out += std::to_string(v);
+    return;
+  }
+  }
+}
+
+size_t elementBytes(Kind kind) {
+  switch (kind) {
+  case Kind::F64:
+  case Kind::I64:
+    return 8;
+  case Kind::F32:
+  case Kind::I32:
+    return 4;
+  case Kind::F16:
+  case Kind::BF16:
+    return 2;
+  case Kind::I1:
+    return 1;
+  }
+  return 1;
+}
+
+/// Appends dimension `d` onwards of the tensor starting at element `at`
+/// (NumPy's layout: rows of the innermost dimension on one line, blocks of
+/// the outer ones separated by as many newlines as they have dimensions
+/// below them minus one, continuation lines indented under the bracket).
+void appendDims(std::string &out, Kind kind, const char *base,
+                const int64_t *sizes, const int64_t *strides, int64_t rank,
+                int64_t d, int64_t at, int64_t summarize) {
+  if (d == rank) {
+    appendElement(out, kind, base + at * elementBytes(kind));
+    return;
+  }
+  out += '[';
+  int64_t n = sizes[d];
+  bool elide = summarize >= 0 && n > 2 * summarize;
+  std::string separator = d + 1 == rank ? " " : "";
+  if (d + 1 < rank) {
+    separator.assign(static_cast<size_t>(rank - d - 1), '\n');
+    separator.append(static_cast<size_t>(d + 1), ' ');
+  }
+  bool first = true;
+  for (int64_t i = 0; i < n; ++i) {
+    if (elide && i == summarize) {
+      out += separator;
+      out += "...";
+      i = n - summarize - 1;
+      continue;
+    }
+    if (!first)
+      out += separator;
+    first = false;
+    appendDims(out, kind, base, sizes, strides, rank, d + 1,
+               at + i * strides[d], summarize);
+  }
+  out += ']';
+}
+
+void write(int64_t stream, const std::string &text) {
+  FILE *file = stream == 1 ? stdout : stderr;
+  std::fwrite(text.data(), 1, text.size(), file);
+  std::fflush(file);
+}
+
+void printTensor(Kind kind, int64_t stream, int64_t summarize, int64_t rank,
+                 void *descriptor) {
+  auto *d = static_cast<const Descriptor *>(descriptor);
+  std::string out;
+  appendDims(out, kind, d->aligned + d->offset * elementBytes(kind), d->rest,
+             d->rest + rank, rank, 0, 0, summarize);
+  write(stream, out);
+}
+
+} // namespace
+
+extern "C" {
+
+KILN_RUNTIME_EXPORT void kiln_print_text(int64_t stream, int64_t rank,
+                                         void *descriptor) {
+  auto *d = static_cast<const Descriptor *>(descriptor);
+  if (rank != 1)
+    return;
+  const char *text = d->aligned + d->offset;
+  int64_t size = d->rest[0], stride = d->rest[1];
+  std::string out;
+  for (int64_t i = 0; i < size; ++i)
+    out += text[i * stride];
+  write(stream, out);
+}
+
+#define KILN_PRINT_TENSOR(SUFFIX, KIND)                                        \
+  KILN_RUNTIME_EXPORT void kiln_print_tensor_##SUFFIX(                         \
+      int64_t stream, int64_t summarize, int64_t rank, void *descriptor) {     \
+    printTensor(Kind::KIND, stream, summarize, rank, descriptor);              \
+  }
+
+KILN_PRINT_TENSOR(f32, F32)
+KILN_PRINT_TENSOR(f64, F64)
+KILN_PRINT_TENSOR(f16, F16)
+KILN_PRINT_TENSOR(bf16, BF16)
+KILN_PRINT_TENSOR(i1, I1)
+KILN_PRINT_TENSOR(i32, I32)
+KILN_PRINT_TENSOR(i64, I64)
+
+#undef KILN_PRINT_TENSOR
+
+} // extern "C"

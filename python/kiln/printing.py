@@ -1,0 +1,118 @@
+"""kiln.print: tf.print's counterpart. Eagerly it prints at once; inside
+@kiln.function it becomes a kiln.print op that the compiled code runs each
+time it runs, in program order (the runtime formats and writes the
+tensors)."""
+
+import sys
+
+import numpy as np
+
+from . import errors
+from .tensor import Tensor, convert_to_tensor
+
+
+def _element(value):
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (np.integer, int)):
+        return str(int(value))
+    value = float(value)
+    if np.isnan(value):
+        return "nan"
+    if np.isinf(value):
+        return "-inf" if value < 0 else "inf"
+    return "%g" % value
+
+
+def _format(array, summarize):
+    """A tensor's text as tf.print writes it (and the runtime, in compiled
+    code): nested brackets, spaces between elements, NumPy's line breaks,
+    `summarize` elements at each end of a long dimension (-1: all)."""
+    rank = array.ndim
+
+    def dims(d, index):
+        if d == rank:
+            return _element(array[index])
+        n = array.shape[d]
+        elide = summarize >= 0 and n > 2 * summarize
+        separator = " " if d + 1 == rank else "\n" * (rank - d - 1) + " " * (d + 1)
+        parts, i = [], 0
+        while i < n:
+            if elide and i == summarize:
+                parts.append("...")
+                i = n - summarize
+                continue
+            parts.append(dims(d + 1, index + (i,)))
+            i += 1
+        return "[" + separator.join(parts) + "]"
+
+    return dims(0, ())
+
+
+def _mlir_string(text):
+    """`text` as an MLIR string literal (bytes outside printable ASCII, the
+    quote and the backslash as \\XX escapes)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        ch = chr(byte)
+        if 32 <= byte < 127 and ch not in '"\\':
+            out.append(ch)
+        else:
+            out.append("\\%02X" % byte)
+    return '"' + "".join(out) + '"'
+
+
+def _stream_number(stream):
+    """1 or 2 for standard output or error (however Python wraps them),
+    else None."""
+    if stream is None or stream == "stderr" or stream is sys.stderr or \
+            stream is sys.__stderr__:
+        return 2
+    if stream == "stdout" or stream is sys.stdout or stream is sys.__stdout__:
+        return 1
+    try:
+        number = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return number if number in (1, 2) else None
+
+
+def print(*inputs, output_stream=None, summarize=3, sep=" ", end="\n", name=None):
+    """Prints `inputs` (tensors and Python values) separated by `sep` and
+    followed by `end`, as tf.print: tensors in full up to `summarize`
+    elements at each end of every dimension (None or -1: all), to
+    `output_stream` (standard error by default). Inside @kiln.function the
+    printing happens when the compiled code runs (to standard output or
+    standard error)."""
+    from .tracing import current_trace
+    summarize = -1 if summarize is None else int(summarize)
+    trace = current_trace()
+    if trace is None:
+        if output_stream is None or isinstance(output_stream, str):
+            output_stream = sys.stdout if output_stream == "stdout" else sys.stderr
+        parts = [_format(np.asarray(v.numpy()), summarize) if isinstance(v, Tensor) else str(v)
+                 for v in inputs]
+        output_stream.write(sep.join(parts) + end)
+        if hasattr(output_stream, "flush"):
+            output_stream.flush()
+        return None
+    stream = _stream_number(output_stream)
+    if stream is None:
+        raise errors.UnimplementedError(
+            "kiln.print inside @kiln.function writes to sys.stdout or "
+            "sys.stderr only", errors.user_location())
+    texts, tensors, pending = [], [], ""
+    for i, v in enumerate(inputs):
+        if i:
+            pending += sep
+        if isinstance(v, (Tensor, np.ndarray)):
+            texts.append(pending)
+            tensors.append(convert_to_tensor(v))
+            pending = ""
+        else:
+            pending += str(v)
+    texts.append(pending + end)
+    attributes = "{texts = [" + ", ".join(_mlir_string(t) for t in texts) + "], " \
+        f"stream = {stream} : i64, summarize = {summarize} : i64}}"
+    trace.op("print", tensors, attributes, [], errors.user_location())
+    return None
