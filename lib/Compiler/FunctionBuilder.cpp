@@ -45,6 +45,10 @@ void FunctionBuilder::startFunction(llvm::StringRef name,
   blockStack.push_back(body);
 }
 
+void FunctionBuilder::setPrivate() {
+  cast<func::FuncOp>(body->getParentOp()).setPrivate();
+}
+
 void FunctionBuilder::finishFunction(llvm::ArrayRef<Value> results) {
   func::ReturnOp::create(builder, UnknownLoc::get(&context), results);
   auto func = cast<func::FuncOp>(body->getParentOp());

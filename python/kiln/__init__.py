@@ -20,7 +20,8 @@ from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, trued
                   square, stack, subtract, tanh, transpose, where)
 from . import nn
 from . import random
-from .gradients import (GradientTape, gradients_function, implicit_gradients,
+from .gradients import (GradientTape, custom_gradient, gradients_function,
+                        implicit_gradients,
                         implicit_value_and_gradients,
                         value_and_gradients_function)
 from .variables import Variable
@@ -36,7 +37,7 @@ from .layers import Model, Network, Sequential
 
 __all__ = [
     "ConcreteFunction", "DType", "Function", "TensorSpec", "GradientTape", "function", "Tensor", "Variable", "gradients_function",
-    "implicit_gradients", "implicit_value_and_gradients",
+    "custom_gradient", "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",
     "while_loop", "gather", "one_hot", "stack", "cos", "divide", "truediv", "stop_gradient", "equal", "errors", "exp",

@@ -361,7 +361,12 @@ class _Recorded:
         for op, inputs, attrs, results, outputs, location in self.ops:
             file, _, line = (location or ":0").rpartition(":")
             operands = [values[id(t)] for t in inputs]
-            if op == "__grad__":
+            if op == "__custom__":
+                forward, backward = attrs.emit(m, next(counter))
+                ids = m.op(f, "custom_vjp", operands,
+                           f"{{forward = @{forward}, backward = @{backward}}}",
+                           results, file, int(line or 0))
+            elif op == "__grad__":
                 callee = f"recorded_{next(counter)}"
                 attrs.emit(m, callee, counter)
                 wrt = ", ".join(str(i) for i in range(attrs.num_sources))
@@ -402,6 +407,131 @@ class _Recorded:
             return m.compile(device)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
+
+
+class _CustomGradient:
+    """A @kiln.custom_gradient function at given argument types: how its
+    forward and backward functions are traced into a module."""
+
+    def __init__(self, function, arg_types, name):
+        self.function, self.arg_types, self.name = function, list(arg_types), name
+        self.key = ("custom", function, tuple(arg_types))
+
+    def _trace(self, m, name, arg_types, run):
+        """Traces run(*symbolic args) -> tensors into function `name` of `m`."""
+        from . import tracing
+        sub = tracing._Trace(name, arg_types, module=m)
+        args = [sub.traced(m.argument(sub.f, i)) for i in range(len(arg_types))]
+        saved_trace, saved_tapes = _local.trace, _local.tapes
+        _local.trace, _local.tapes = sub, []
+        try:
+            outs = run(args)
+        except errors.InvalidArgumentError as e:
+            if "another @kiln.function trace" not in str(e):
+                raise
+            raise errors.InvalidArgumentError(
+                f"kiln.custom_gradient: {self.name} uses a tensor computed "
+                "outside it; pass it as an argument", errors.user_location()) from None
+        finally:
+            _local.trace, _local.tapes = saved_trace, saved_tapes
+        if sub.variables:
+            raise errors.UnimplementedError(
+                f"kiln.custom_gradient: {self.name} reads variables "
+                f"({', '.join(v.name for v in sub.variables.values())}); pass their "
+                "values as arguments (gradients for variables read inside a "
+                "custom gradient are not supported yet)", errors.user_location())
+        m.finish_function(sub.f, [sub.value_of(t) for t in outs])
+        return [t._impl.mlir_type for t in outs]
+
+    def _call(self, args):
+        result = self.function(*args)
+        if not isinstance(result, tuple) or len(result) != 2 or not callable(result[1]):
+            raise TypeError(f"kiln.custom_gradient: {self.name} must return "
+                            "(outputs, grad_fn)")
+        return result
+
+    def emit(self, m, n):
+        """Adds custom_forward_<n> and custom_backward_<n> to module `m`;
+        returns their names. The backward function runs the Python function
+        again on its inputs (its grad_fn closes over that run's values) and
+        then grad_fn on the cotangents."""
+        forward, backward = f"custom_forward_{n}", f"custom_backward_{n}"
+        count = len(self.arg_types)
+        def run_forward(xs):
+            y = self._call(xs)[0]
+            self.structure = y  # (how the outputs pack: one tensor, a tuple)
+            return [convert_to_tensor(t) for t in _flatten(y)]
+
+        out_types = self._trace(m, forward, self.arg_types, run_forward)
+
+        def run_backward(values):
+            xs, dys = values[:count], values[count + len(out_types):]
+            _, grad_fn = self._call(xs)
+            grads = grad_fn(*dys)
+            grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+            if len(grads) != count:
+                raise errors.InvalidArgumentError(
+                    f"kiln.custom_gradient: the grad_fn of {self.name} returned "
+                    f"{len(grads)} gradients for {count} inputs",
+                    errors.user_location())
+            out = []
+            for x, g in zip(xs, grads):
+                g = _zeros(x.shape, x.dtype) if g is None else convert_to_tensor(g, x.dtype)
+                if g.shape != x.shape:
+                    raise errors.InvalidArgumentError(
+                        f"kiln.custom_gradient: the grad_fn of {self.name} returned a "
+                        f"gradient of shape {list(g.shape)} for an input of shape "
+                        f"{list(x.shape)}", errors.user_location())
+                out.append(g)
+            return out
+
+        self._trace(m, backward, self.arg_types + out_types + out_types, run_backward)
+        self.out_types = out_types
+        return forward, backward
+
+
+def custom_gradient(f):
+    """Decorator, as tf.custom_gradient: `f(*x)` returns `(y, grad_fn)` and
+    `grad_fn(*dy)` the gradients with respect to each x (None: zeros).
+    Tapes, gradients_function and compiled gradients use grad_fn instead
+    of differentiating f's ops (a kiln.custom_vjp op in the IR). The
+    arguments are tensors; f may not read variables or tensors computed
+    outside it."""
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        from . import tracing
+        if kwargs:
+            raise TypeError(f"kiln.custom_gradient: {f.__name__} takes its "
+                            "tensors as positional arguments")
+        xs = [convert_to_tensor(a) for a in args]
+        custom = _CustomGradient(f, [x._impl.mlir_type for x in xs], f.__name__)
+        trace = tracing.current_trace()
+        location = errors.user_location()
+        if trace is not None:
+            n = trace.counter
+            trace.counter += 1
+            forward, backward = custom.emit(trace.m, f"{trace.name}_{n}")
+            outs = trace.op("custom_vjp", xs,
+                            f"{{forward = @{forward}, backward = @{backward}}}",
+                            custom.out_types, location)
+            return _pack(custom.structure, outs)
+        tapes = list(_active_tapes())
+        saved = _local.tapes
+        _local.tapes = []  # f's own ops are not recorded
+        try:
+            y, _ = custom._call(xs)
+        finally:
+            _local.tapes = saved
+        if tapes:
+            outs = [convert_to_tensor(t) for t in _flatten(y)]
+            for tape in tapes:
+                tape._ops.append(("__custom__", list(xs), custom,
+                                  [t._impl.mlir_type for t in outs], outs, location))
+        return y
+
+    return wrapper
 
 
 def gradients_function(f, params=None):

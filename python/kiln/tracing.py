@@ -49,10 +49,13 @@ class _TracedImpl:
 
 
 class _Trace:
-    def __init__(self, name, arg_types):
-        self.m = _kiln.ModuleBuilder()
+    def __init__(self, name, arg_types, module=None):
+        """A trace of function `name`; `module`: another trace's builder, to
+        add the function to its module as a private helper (a custom
+        gradient's functions)."""
+        self.m = module if module is not None else _kiln.ModuleBuilder()
         self.name = name
-        self.f = self.m.function(name, arg_types)
+        self.f = self.m.function(name, arg_types, module is not None)
         self.constants = {}
         self.variables = {}
         self.current = {}

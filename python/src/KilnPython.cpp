@@ -813,7 +813,7 @@ class ModuleBuilder {
 public:
   /// Starts function `name`; returns its index.
   size_t function(const std::string &name,
-                  const std::vector<std::string> &argTypes) {
+                  const std::vector<std::string> &argTypes, bool isPrivate) {
     MLIRContext &context = Engine::get().context();
     std::vector<Type> types =
         parseTypes(context, argTypes, "function @" + name);
@@ -823,6 +823,8 @@ public:
     else
       functions.push_back(std::make_unique<mlir::kiln::FunctionBuilder>(
           *functions.front(), name, types));
+    if (isPrivate && functions.size() > 1)
+      functions.back()->setPrivate(); // (never the module's first function)
     return functions.size() - 1;
   }
 
@@ -1094,7 +1096,8 @@ PYBIND11_MODULE(_kiln, m) {
 
   py::class_<ModuleBuilder>(m, "ModuleBuilder")
       .def(py::init<>())
-      .def("function", &ModuleBuilder::function)
+      .def("function", &ModuleBuilder::function, py::arg("name"),
+           py::arg("argument_types"), py::arg("private") = false)
       .def("argument", &ModuleBuilder::argument)
       .def("op", &ModuleBuilder::op, py::arg("function"), py::arg("name"),
            py::arg("operands"), py::arg("attributes") = "",

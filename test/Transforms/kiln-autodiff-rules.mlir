@@ -172,3 +172,30 @@ func.func @ddynmean(%x: tensor<?x3xf32>, %s: tensor<3xf32>) -> tensor<?x3xf32> {
   %g = kiln.grad @dynmean(%x) seeds(%s : tensor<3xf32>) {wrt = array<i64: 0>} : (tensor<?x3xf32>) -> tensor<?x3xf32>
   return %g : tensor<?x3xf32>
 }
+
+// -----
+
+// A custom VJP: autodiff does not look into @cv_fwd; the cotangent is
+// @cv_bwd(inputs, results, cotangents).
+// CHECK-LABEL: func.func private @cv_loss_vjp_0(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<3xf32>
+// CHECK: %[[ONES:.*]] = kiln.constant dense<1.000000e+00> : tensor<3xf32>
+// CHECK: %[[Y:.*]] = kiln.custom_vjp @cv_fwd, @cv_bwd(%[[X]])
+// CHECK-NOT: kiln.exp
+// CHECK: call @cv_bwd(%[[X]], %[[Y]], %[[ONES]])
+func.func private @cv_fwd(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %0 = kiln.exp %x : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+func.func private @cv_bwd(%x: tensor<3xf32>, %y: tensor<3xf32>, %dy: tensor<3xf32>) -> tensor<3xf32> {
+  return %dy : tensor<3xf32>
+}
+func.func @cv_loss(%x: tensor<3xf32>) -> tensor<f32> {
+  %y = kiln.custom_vjp @cv_fwd, @cv_bwd(%x) : (tensor<3xf32>) -> tensor<3xf32>
+  %s = kiln.reduce_sum %y {axes = array<i64: 0>} : tensor<3xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @dcv(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %g = kiln.grad @cv_loss(%x) {wrt = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}

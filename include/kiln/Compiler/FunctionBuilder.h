@@ -80,6 +80,10 @@ public:
   /// Ends this function with `results` (no verification yet).
   void finishFunction(llvm::ArrayRef<Value> results);
 
+  /// Makes the function private (a helper of the module's entry points,
+  /// such as a custom gradient's forward and backward functions).
+  void setPrivate();
+
   /// Argument `i` of the function.
   Value argument(unsigned i);
 

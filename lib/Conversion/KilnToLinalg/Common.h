@@ -108,7 +108,7 @@ void populateReductionPatterns(RewritePatternSet &patterns);
 void populateShapePatterns(RewritePatternSet &patterns);
 void populateNNPatterns(RewritePatternSet &patterns);
 void populateControlFlowPatterns(RewritePatternSet &patterns);
-void populatePrintPatterns(RewritePatternSet &patterns);
+void populatePrintPatterns(RewritePatternSet &patterns); // and custom_vjp
 
 } // namespace mlir::kiln::lowering
 

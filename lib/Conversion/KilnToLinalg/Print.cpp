@@ -1,10 +1,11 @@
-//===- Print.cpp - Lowering kiln.print to calls of the runtime -------------===//
+//===- Print.cpp - Lowering kiln.print and kiln.custom_vjp to calls --------===//
 //
 // Part of the Kiln project.
 //
 //===----------------------------------------------------------------------===//
 //
-// kiln.print becomes one call of the runtime per piece, in order:
+// kiln.custom_vjp becomes a call of its forward function. kiln.print
+// becomes one call of the runtime per piece, in order:
 //
 //   kiln_print_text(stream, tensor<*xi8>)                  a text (its bytes)
 //   kiln_print_tensor_f32(stream, summarize, tensor<*xf32>) a tensor (one
@@ -116,8 +117,22 @@ struct PrintLowering : OpConversionPattern<PrintOp> {
   }
 };
 
+/// kiln.custom_vjp runs its forward function (its gradient was taken by
+/// kiln-autodiff before this lowering).
+struct CustomVjpLowering : OpConversionPattern<CustomVjpOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(CustomVjpOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<func::CallOp>(op, op.getForwardAttr(),
+                                              op.getResultTypes(),
+                                              adaptor.getInputs());
+    return success();
+  }
+};
+
 } // namespace
 
 void lowering::populatePrintPatterns(RewritePatternSet &patterns) {
-  patterns.add<PrintLowering>(patterns.getContext());
+  patterns.add<PrintLowering, CustomVjpLowering>(patterns.getContext());
 }

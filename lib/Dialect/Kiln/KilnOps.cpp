@@ -1349,3 +1349,39 @@ LogicalResult PrintOp::verify() {
                          << static_cast<int64_t>(getSummarize());
   return success();
 }
+
+LogicalResult CustomVjpOp::verifySymbolUses(SymbolTableCollection &tables) {
+  auto function = [&](FlatSymbolRefAttr name,
+                      StringRef role) -> FailureOr<FunctionType> {
+    auto callee = tables.lookupNearestSymbolFrom<func::FuncOp>(*this, name);
+    if (!callee) {
+      emitOpError() << "refers to '" << name.getValue() << "' as its " << role
+                    << ", which is not a function in this module";
+      return failure();
+    }
+    return callee.getFunctionType();
+  };
+  FailureOr<FunctionType> forward = function(getForwardAttr(), "forward");
+  if (failed(forward))
+    return failure();
+  if (TypeRange(forward->getInputs()) != getInputs().getTypes() ||
+      TypeRange(forward->getResults()) != getResults().getTypes())
+    return emitOpError() << "@" << getForward() << " has type " << *forward
+                         << ", but the op takes " << getInputs().getTypes()
+                         << " and gives " << getResults().getTypes();
+  FailureOr<FunctionType> backward = function(getBackwardAttr(), "backward");
+  if (failed(backward))
+    return failure();
+  SmallVector<Type> inputs(getInputs().getTypes());
+  llvm::append_range(inputs, getResults().getTypes());
+  llvm::append_range(inputs, getResults().getTypes());
+  if (TypeRange(backward->getInputs()) != TypeRange(inputs) ||
+      TypeRange(backward->getResults()) != getInputs().getTypes())
+    return emitOpError() << "@" << getBackward() << " has type " << *backward
+                         << ", but a backward function takes the inputs, the "
+                            "results and their cotangents "
+                         << TypeRange(inputs)
+                         << " and gives one cotangent per input "
+                         << getInputs().getTypes();
+  return success();
+}

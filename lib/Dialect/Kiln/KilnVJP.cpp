@@ -20,6 +20,7 @@
 #include "kiln/Dialect/Kiln/KilnOps.h"
 #include "kiln/Dialect/Kiln/ShapeUtils.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
 using namespace mlir;
@@ -739,5 +740,25 @@ SparseSoftmaxCrossEntropyOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
       b, r.loc, type, getLabels(), b.getI64IntegerAttr(type.getDimSize(axis)),
       b.getI64IntegerAttr(-1), b.getF64FloatAttr(1.0), b.getF64FloatAttr(0.0));
   grads[0] = r.mul(g, r.sub(p, hot));
+  return success();
+}
+
+// The backward function gives the cotangents; results nobody differentiates
+// get zero cotangents.
+LogicalResult CustomVjpOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (llvm::all_of(resultGrads, [](Value g) { return !g; }))
+    return success();
+  Rule r{b, getLoc()};
+  SmallVector<Value> operands(getInputs());
+  llvm::append_range(operands, getResults());
+  for (auto [g, result] : llvm::zip(resultGrads, getResults()))
+    operands.push_back(g ? g : r.zerosLike(result));
+  auto call = func::CallOp::create(b, getLoc(), getBackwardAttr(),
+                                   getInputs().getTypes(), operands);
+  for (auto [i, input] : llvm::enumerate(getInputs()))
+    if (isFloatTensor(input))
+      grads[i] = call.getResult(i);
   return success();
 }

@@ -1,4 +1,4 @@
-// RUN: tensor-opt %s --convert-kiln-to-linalg | FileCheck %s
+// RUN: tensor-opt %s --convert-kiln-to-linalg --split-input-file | FileCheck %s
 
 // kiln.print: one runtime call per text (its bytes as an i8 constant) and
 // per tensor (one function per element type), in order, each tensor cast
@@ -23,4 +23,21 @@
 func.func @f(%x: tensor<2x3xf32>, %n: tensor<i64>) {
   kiln.print ["x = ", " n = ", "\0A"] %x, %n : tensor<2x3xf32>, tensor<i64>
   return
+}
+
+// -----
+
+// kiln.custom_vjp runs its forward function.
+// CHECK-LABEL: func.func @custom(
+// CHECK: %[[R:.*]] = call @fwd(%{{.*}}) : (tensor<3xf32>) -> tensor<3xf32>
+// CHECK: return %[[R]]
+func.func private @fwd(%x: tensor<3xf32>) -> tensor<3xf32> {
+  return %x : tensor<3xf32>
+}
+func.func private @bwd(%x: tensor<3xf32>, %y: tensor<3xf32>, %dy: tensor<3xf32>) -> tensor<3xf32> {
+  return %dy : tensor<3xf32>
+}
+func.func @custom(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %y = kiln.custom_vjp @fwd, @bwd(%x) : (tensor<3xf32>) -> tensor<3xf32>
+  return %y : tensor<3xf32>
 }

@@ -1518,3 +1518,28 @@ func.func @print_stream(%x: tensor<3xf32>) {
   kiln.print ["", "\0A"] %x : tensor<3xf32> {stream = 3 : i64}
   return
 }
+
+// -----
+
+func.func private @cv_fwd(%x: tensor<3xf32>) -> tensor<3xf32> {
+  return %x : tensor<3xf32>
+}
+func.func @custom_missing(%x: tensor<3xf32>) -> tensor<3xf32> {
+  // expected-error@+1 {{refers to 'nowhere' as its backward, which is not a function in this module}}
+  %y = kiln.custom_vjp @cv_fwd, @nowhere(%x) : (tensor<3xf32>) -> tensor<3xf32>
+  return %y : tensor<3xf32>
+}
+
+// -----
+
+func.func private @cv_fwd(%x: tensor<3xf32>) -> tensor<3xf32> {
+  return %x : tensor<3xf32>
+}
+func.func private @cv_bwd(%x: tensor<3xf32>, %dy: tensor<3xf32>) -> tensor<3xf32> {
+  return %dy : tensor<3xf32>
+}
+func.func @custom_backward_type(%x: tensor<3xf32>) -> tensor<3xf32> {
+  // expected-error@+1 {{@cv_bwd has type '(tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>', but a backward function takes the inputs, the results and their cotangents}}
+  %y = kiln.custom_vjp @cv_fwd, @cv_bwd(%x) : (tensor<3xf32>) -> tensor<3xf32>
+  return %y : tensor<3xf32>
+}

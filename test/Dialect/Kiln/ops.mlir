@@ -355,3 +355,16 @@ func.func @printing(%x: tensor<2x3xf32>, %n: tensor<i64>) {
   kiln.print ["done\0A"] {stream = 1 : i64}
   return
 }
+
+func.func private @cv_fwd(%x: tensor<3xf32>) -> tensor<3xf32> {
+  return %x : tensor<3xf32>
+}
+func.func private @cv_bwd(%x: tensor<3xf32>, %y: tensor<3xf32>, %dy: tensor<3xf32>) -> tensor<3xf32> {
+  return %dy : tensor<3xf32>
+}
+// CHECK-LABEL: func.func @custom
+func.func @custom(%x: tensor<3xf32>) -> tensor<3xf32> {
+  // CHECK: kiln.custom_vjp @cv_fwd, @cv_bwd(%{{.*}}) : (tensor<3xf32>) -> tensor<3xf32>
+  %y = kiln.custom_vjp @cv_fwd, @cv_bwd(%x) : (tensor<3xf32>) -> tensor<3xf32>
+  return %y : tensor<3xf32>
+}

@@ -1097,6 +1097,34 @@ def Kiln_AssignVariableOp : Kiln_Op<"assign_variable", [
 }
 
 //===----------------------------------------------------------------------===//
+// Custom gradients
+//===----------------------------------------------------------------------===//
+
+def Kiln_CustomVjpOp : Kiln_Op<"custom_vjp", [
+    Pure, Kiln_Differentiable,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "A computation with a gradient of its own (tf.custom_gradient)";
+  let description = [{
+    Computes `@forward(inputs)`. Reverse-mode differentiation does not look
+    inside `@forward`: the cotangents of the inputs are
+    `@backward(inputs, results, result cotangents)`, one per input with its
+    type (zeros stand in for result cotangents nothing asked for). The
+    lowering calls `@forward`. Used for numerically better or clipped
+    gradients, and for computations with no derivative of their own.
+
+    ```mlir
+    %y = kiln.custom_vjp @fwd, @bwd(%x) : (tensor<3xf32>) -> tensor<3xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_Tensor>:$inputs,
+                       FlatSymbolRefAttr:$forward, FlatSymbolRefAttr:$backward);
+  let results = (outs Variadic<Kiln_Tensor>:$results);
+  let assemblyFormat = [{
+    $forward `,` $backward `(` $inputs `)` attr-dict `:` functional-type($inputs, $results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // Printing
 //===----------------------------------------------------------------------===//
 
