@@ -173,6 +173,29 @@ struct MaterializeVariableUpdatesPass
         updates.push_back(
             {linalg::CopyOp::create(b, loc, value, fresh).getResult(0), arg});
       }
+      // An output that may alias a variable's buffer (the variable's value
+      // after a loop that updated it in place, returned as well) is read
+      // after the writes: it gets its own copy before them.
+      for (unsigned i = 0; i < first; ++i) {
+        Value out = ret.getOperand(i);
+        auto type = dyn_cast<RankedTensorType>(out.getType());
+        if (!type)
+          continue;
+        bool aliased = llvm::any_of(updates, [&](auto &update) {
+          return possibleAliases(entry, func.getArgument(update.second))
+              .contains(out);
+        });
+        if (!aliased)
+          continue;
+        SmallVector<Value> extents;
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          if (type.isDynamicDim(d))
+            extents.push_back(tensor::DimOp::create(b, loc, out, d));
+        Value fresh =
+            bufferization::AllocTensorOp::create(b, loc, type, extents);
+        ret->setOperand(i,
+                        linalg::CopyOp::create(b, loc, out, fresh).getResult(0));
+      }
       for (auto [k, update] : llvm::enumerate(updates)) {
         auto write = bufferization::MaterializeInDestinationOp::create(
             b, loc, update.first, func.getArgument(update.second));

@@ -57,7 +57,10 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   KilnPrepareEntryPointsOptions entries;
   entries.device = options.device;
   pm.addPass(createKilnPrepareEntryPoints(entries));
-  pm.addPass(createConvertKilnToLinalg());
+  // Run-time checks call the runtime: CPU code only.
+  ConvertKilnToLinalgOptions lowering;
+  lowering.runtimeChecks = options.device == Device::cpu;
+  pm.addPass(createConvertKilnToLinalg(lowering));
   pm.addPass(createCanonicalizerPass());
   // Entries with open extents get shape functions (output extents and the
   // run-time shape checks, run by the runtime before each call).

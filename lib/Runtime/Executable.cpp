@@ -471,14 +471,23 @@ static kiln_status_t callEntry(const Call &call) {
     kiln_status_free(kiln::runtime::takeKernelError());
     kiln::runtime::setKernelDevice(call.entry->ordinal);
   }
+  // Run-time checks of the compiled code (indices, integer division)
+  // report here, from this thread and from the pool's workers.
+  kiln::runtime::CheckSlot checks;
+  kiln::runtime::CheckSlot *outerChecks = kiln::runtime::currentChecks();
+  kiln::runtime::setCurrentChecks(&checks);
   int32_t rc =
       call.entry->fn(args, call.dims.empty() ? nullptr : call.dims.data());
+  kiln::runtime::setCurrentChecks(outerChecks);
   if (gpu) {
     kiln::runtime::finishKernelCall();
     kiln::runtime::setKernelDevice(0);
     if (kiln_status_t s = kiln::runtime::takeKernelError())
       return kiln_status_annotate(s, "entry '%s'", call.name());
   }
+  if (checks.failed.load(std::memory_order_acquire))
+    return kiln_status_create(KILN_INVALID_ARGUMENT, "%s",
+                              checks.message.c_str());
   if (rc != 0)
     return kiln_status_create(KILN_INTERNAL, "entry '%s' failed with code %d",
                               call.name(), rc);

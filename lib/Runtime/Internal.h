@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <string>
 #include <utility>
 
@@ -56,6 +57,19 @@ size_t sizeClass(size_t bytes, unsigned *index);
 kiln_status_t writeFileAtomically(const char *path,
                                   const std::pair<const void *, size_t> *pieces,
                                   size_t numPieces);
+
+/// Where run-time checks of compiled code (an index out of range, an integer
+/// division by zero) report: the first failure's message. The calling
+/// thread's slot is set around a call of an entry, and the thread pool
+/// hands it to the workers running that call's loops.
+struct CheckSlot {
+  std::atomic<bool> failed{false};
+  std::string message; // written once, by the thread that set `failed`
+};
+
+/// The slot of the call running on this thread (null outside a call).
+CheckSlot *currentChecks();
+void setCurrentChecks(CheckSlot *slot);
 
 } // namespace kiln::runtime
 

@@ -28,9 +28,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -64,6 +66,7 @@ int initialThreads() {
 }
 
 thread_local bool insideLoop = false;
+thread_local kiln::runtime::CheckSlot *checks = nullptr;
 
 class Pool {
 public:
@@ -108,7 +111,7 @@ public:
       // last blocks even out a late or slow thread. Measured against fixed
       // blocks of the grain: ~2.5% faster CNN step on two threads.
       int64_t grain = std::max<int64_t>(1, count / (8 * parts));
-      current = Job{body, context, count, id, grain, parts};
+      current = Job{body, context, count, id, grain, parts, checks};
       job = current;
       for (int part = 0; part < parts; ++part)
         ranges[part].next.store((id << 32) |
@@ -145,6 +148,7 @@ private:
     uint64_t id = 0; // the generation that published it
     int64_t grain = 1; // iterations per claim
     int parts = 1;     // one contiguous range of iterations per thread
+    kiln::runtime::CheckSlot *checks = nullptr; // the caller's (see Internal.h)
 
     int64_t start(int part) const { return count * part / parts; }
   };
@@ -174,6 +178,13 @@ private:
   /// the cores exchange cache lines: on two threads, the memory-bound loops
   /// of a CNN step took 2-2.5 times the CPU time of one thread.
   void work(const Job &loop, int part) {
+    // Checks that fail in this loop report to its caller's call.
+    kiln::runtime::CheckSlot *saved = checks;
+    checks = loop.checks;
+    struct Restore {
+      kiln::runtime::CheckSlot *&slot, *value;
+      ~Restore() { slot = value; }
+    } restore{checks, saved};
     uint64_t mine = loop.id & 0xffffffffu;
     for (int i = 0; i < loop.parts; ++i) {
       int range = (part + i) % loop.parts;
@@ -288,6 +299,10 @@ Pool &pool() {
 
 } // namespace
 
+kiln::runtime::CheckSlot *kiln::runtime::currentChecks() { return checks; }
+
+void kiln::runtime::setCurrentChecks(CheckSlot *slot) { checks = slot; }
+
 extern "C" {
 
 KILN_RUNTIME_EXPORT void kiln_parallel_for(void (*body)(void *, int64_t,
@@ -297,6 +312,24 @@ KILN_RUNTIME_EXPORT void kiln_parallel_for(void (*body)(void *, int64_t,
 }
 
 KILN_RUNTIME_EXPORT int32_t kiln_num_threads(void) { return pool().threads(); }
+
+KILN_RUNTIME_EXPORT void kiln_check_failed(int64_t message, int64_t length,
+                                           int64_t value, int64_t bound) {
+  std::string text(reinterpret_cast<const char *>(message),
+                   static_cast<size_t>(length));
+  if (bound >= 0)
+    text += " (" + std::to_string(value) + " is not in [0, " +
+            std::to_string(bound) + "))";
+  kiln::runtime::CheckSlot *slot = checks;
+  if (!slot) {
+    // Not inside a call the runtime made (a hand-written caller of the
+    // compiled function): say it, do not stop the process.
+    std::fprintf(stderr, "kiln: run-time check failed: %s\n", text.c_str());
+    return;
+  }
+  if (!slot->failed.exchange(true, std::memory_order_acq_rel))
+    slot->message = std::move(text);
+}
 
 KILN_RUNTIME_EXPORT kiln_status_t kiln_set_num_threads(int32_t count) {
   if (count < 1 || count > 1024)

@@ -38,6 +38,11 @@ def _trace_body(trace, arg_types, inits, run, location, mismatch):
         trace.pop_block([], discard=handle)
         raise errors.InvalidArgumentError(mismatch(nexts), location)
     trace.pop_block(nexts)
+    if trace.hoisted_stale():
+        # A variable read before the body assigns it was read once before
+        # the loop: trace the loop again, reading it in the body.
+        trace.discard_block(handle)
+        raise _ShapesLearned()
     return handle
 
 
@@ -152,19 +157,23 @@ def _while_stmt(test, body, names, state):
 
 def _for_stmt(iterable, extra_test, body, names, state):
     """A Python `for` that AutoGraph rewrote. Inside a trace, a kiln.range,
-    a traced tensor (iterated over its first dimension) or a TensorArray
-    holding one becomes one kiln loop (kiln.for, or kiln.while when a
-    `break` adds `extra_test`); anything else is Python's loop. `body`
-    takes the item and the values of `names`, and returns their next
-    values."""
+    a traced tensor (iterated over its first dimension), a TensorArray
+    holding one, or a kiln.data.Dataset (its batches held by the runtime)
+    becomes one kiln loop (kiln.for, or kiln.while when a `break` adds
+    `extra_test`); anything else is Python's loop. `body` takes the item and
+    the values of `names`, and returns their next values."""
     from . import ops
-    from .dtypes import int32, int64
+    from .data import Dataset
+    from .dtypes import int64
     state = tuple(state)
     items = None
-    if current_trace() is not None:
+    trace = current_trace()
+    if trace is not None:
         if isinstance(iterable, TensorArray) and iterable._buffer is not None and \
                 iterable._buffer._symbolic:
             iterable = iterable.stack()
+        if isinstance(iterable, Dataset):
+            return _dataset_loop(trace, iterable, extra_test, body, names, state)
         if isinstance(iterable, range):
             start, stop, step = iterable.start, iterable.stop, iterable.step
             items = lambda i: i
@@ -185,13 +194,20 @@ def _for_stmt(iterable, extra_test, body, names, state):
                 break
             state = tuple(body(item, *state))
         return state
-    location = errors.user_location()
-    _require_values(names, state, "`for` loop", location)
+    _require_values(names, state, "`for` loop", errors.user_location())
+    return _index_loop(start, stop, step, items, extra_test, body, state)
+
+
+def _index_loop(start, stop, step, items, extra_test, body, state):
+    """for i in range(start, stop, step): state = body(items(i), *state),
+    as one kiln.for (a kiln.while over (i, state) when `extra_test`, a
+    `break`'s flag, must hold too)."""
+    from . import ops
+    from .dtypes import int32
     if extra_test is None:
         out = for_loop(stop, lambda i, *values: tuple(body(items(i), *values)),
                        state, start=start, step=step)
         return tuple(out)
-    # A `break`: a while loop over (index, values) that also tests the flag.
     start, stop, step = (ops.cast(convert_to_tensor(b), int32) for b in (start, stop, step))
 
     def test(i, *values):
@@ -203,6 +219,33 @@ def _for_stmt(iterable, extra_test, body, names, state):
 
     out = while_loop(test, step_body, (start,) + state)
     return tuple(out[1:])
+
+
+def _dataset_loop(trace, dataset, extra_test, body, names, state):
+    """`for batch in dataset` inside a trace: the batches are stacked into
+    variables of the runtime's store (filled again from the dataset before
+    every call, so each call sees a fresh pass: a new shuffle), and the loop
+    is one kiln.for over them; a last, smaller batch runs the body once
+    more after it. No batch is a constant in the IR."""
+    from . import ops
+    from .dtypes import int64
+    from .tracing import _pack
+    location = errors.user_location()
+    _require_values(names, state, "`for` loop over a dataset", location)
+    feed = trace.feed_dataset(dataset, location)
+    full = [v.value() for v in feed.full]
+    if full:
+        items = lambda i: _pack(feed.structure, iter(
+            [ops.gather(t, ops.cast(i, int64)) for t in full]))
+        state = _index_loop(0, feed.batches, 1, items, extra_test, body, state)
+    if feed.remainder:
+        last = _pack(feed.structure, iter([v.value() for v in feed.remainder]))
+        if extra_test is None:
+            state = tuple(body(last, *state))
+        else:
+            state = tuple(cond(extra_test(*state), lambda: tuple(body(last, *state)),
+                               lambda: state))
+    return state
 
 
 def _range(range_function, *args):
@@ -320,8 +363,8 @@ def while_loop(cond, body, loop_vars, name=None):
 
 
 class _ShapesLearned(Exception):
-    """A loop body gave element shapes to TensorArrays that had none: the
-    loop is traced again with them."""
+    """A loop body gave element shapes to TensorArrays that had none, or
+    read hoisted a variable it assigns: the loop is traced again."""
 
 
 def _learn_shapes(structure, result):

@@ -18,8 +18,12 @@ def log_softmax(logits, axis=-1, name=None):
 
 
 def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """Per example, -log_softmax(logits)[label]. A label outside the classes
+    is TensorFlow's InvalidArgumentError naming the line, eagerly and in
+    compiled code (checked where the code runs)."""
     return _run1("sparse_softmax_cross_entropy",
-                 [convert_to_tensor(logits), convert_to_tensor(labels)])
+                 [convert_to_tensor(logits), convert_to_tensor(labels)],
+                 "{bounds_check}")
 
 
 def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1, name=None):

@@ -390,7 +390,8 @@ def _concrete(t):
 def _check_indices(indices, size, what):
     """TensorFlow's InvalidArgumentError for an index outside [0, size),
     when the indices have values now. (Inside @kiln.function they are only
-    known when the compiled code runs, which does not check them yet.)"""
+    known when the compiled code runs, which checks them: gather's
+    bounds_check.)"""
     if not _concrete(indices) or size is None:
         return
     values = np.asarray(indices.numpy())
@@ -407,4 +408,7 @@ def gather(params, indices, axis=0, name=None):
     params, indices = convert_to_tensor(params), convert_to_tensor(indices)
     if params.ndim:
         _check_indices(indices, params.shape[int(axis) % params.ndim], "gather")
-    return _run1("gather", [params, indices], f"{{axis = {int(axis)} : i64}}")
+    # Indices known only when compiled code runs are checked there (an
+    # InvalidArgumentError naming this line); eager ones were checked above.
+    check = "" if _concrete(indices) else ", bounds_check"
+    return _run1("gather", [params, indices], f"{{axis = {int(axis)} : i64{check}}}")

@@ -62,6 +62,12 @@ class _Trace:
         self.saved = []
         self.assigned_inside = set()
         self.counter = 0
+        self.feeds = []              # datasets looped over (see feed_dataset)
+        # Per open block: variables read hoisted out of it, and assigned in
+        # it (a loop body that does both is traced again: see hoisted_stale).
+        self.block_effects = []
+        self.never_hoist = set()
+        self.argument_datasets = {}  # id(dataset) -> its argument position
 
     def traced(self, value_id):
         return Tensor(_TracedImpl(self, value_id))
@@ -101,6 +107,7 @@ class _Trace:
         """Starts a region block; returns (handle, argument tensors)."""
         handle, ids = self.m.push_block(self.f, list(arg_types))
         self.saved.append((dict(self.constants), dict(self.current)))
+        self.block_effects.append((set(), set()))
         return handle, [self.traced(i) for i in ids]
 
     def pop_block(self, values, terminator="yield", discard=None):
@@ -111,6 +118,10 @@ class _Trace:
         ids = [self.value_of(v) for v in values]
         self.m.pop_block(self.f, ids, terminator)
         self.constants, self.current = self.saved.pop()
+        reads, assigns = self.last_block_effects = self.block_effects.pop()
+        if self.block_effects:  # (what an inner block did, its parent did)
+            self.block_effects[-1][0].update(reads)
+            self.block_effects[-1][1].update(assigns)
         if not self.saved:
             self.assigned_inside = set()
         if discard is not None:
@@ -128,6 +139,17 @@ class _Trace:
         self.current = {}
         return [self.traced(i) for i in ids]
 
+    def feed_dataset(self, dataset, location):
+        """The runtime-held batches of a dataset looped over in this trace
+        (one _DatasetFeed per dataset object)."""
+        for feed in self.feeds:
+            if feed.dataset is dataset:
+                return feed
+        feed = _DatasetFeed(dataset, self.argument_datasets.get(id(dataset)),
+                            len(self.feeds), location)
+        self.feeds.append(feed)
+        return feed
+
     def read_variable(self, variable):
         """The variable's value in the trace: one read op until the next
         assignment, so every use is the same tensor (what tapes watch)."""
@@ -140,7 +162,10 @@ class _Trace:
         # Inside a region, a variable not assigned in it is read once in the
         # function body instead: the same tensor everywhere (what tapes
         # differentiate with respect to).
-        hoist = bool(self.saved) and key not in self.assigned_inside
+        hoist = bool(self.saved) and key not in self.assigned_inside and \
+            key not in self.never_hoist
+        if hoist:
+            self.block_effects[-1][0].add(key)
         (vid,) = self.m.op(self.f, "read_variable", [],
                            f"{{variable = @{key}}}", [vtype], outermost=hoist)
         value = self.traced(vid)
@@ -159,13 +184,90 @@ class _Trace:
         self.current.pop(key, None)
         if self.saved:
             self.assigned_inside.add(key)
+            self.block_effects[-1][1].add(key)
         return key
+
+    def hoisted_stale(self):
+        """Variables the block just popped read hoisted out of it and also
+        assigned: right for a branch (it runs once), wrong for a loop body,
+        whose later iterations must see the new values. They are read inside
+        blocks from now on; the caller traces the body again."""
+        reads, assigns = self.last_block_effects
+        stale = reads & assigns
+        self.never_hoist |= stale
+        for key in stale:  # (the hoisted read is not reused either)
+            self.current.pop(key, None)
+            for _, current in self.saved:
+                current.pop(key, None)
+        return stale
 
     def assign_variable(self, variable, value):
         key = self.bind_variable(variable)
         file, _, line = (errors.user_location() or ":0").rpartition(":")
         self.m.op(self.f, "assign_variable", [self.value_of(value)],
                   f"{{variable = @{key}}}", [], file, int(line or 0))
+
+
+class _DatasetFeed:
+    """A dataset that a traced `for` loops over: its full batches stacked
+    into one variable per leaf ([batches, batch, ...]) and a last smaller
+    batch in others, all in the runtime's store. Before each call of the
+    compiled function they are filled again from the dataset (the same
+    object, or the one passed at `position` for an argument)."""
+
+    def __init__(self, dataset, position, index, location):
+        from .variables import Variable, init_scope
+        self.dataset, self.position, self.location = dataset, position, location
+        self.structure, full, remainder = self._batches(dataset)
+        self.batches = len(full[0]) if full else 0
+        with init_scope():
+            self.full = [Variable(a, trainable=False, name=f"dataset{index}_batches")
+                         for a in full]
+            self.remainder = [Variable(a, trainable=False, name=f"dataset{index}_last")
+                              for a in (remainder or [])]
+        self._fresh = True  # (the first call uses what the trace read)
+
+    def _batches(self, dataset):
+        """(element structure, stacked full batches per leaf, the last
+        smaller batch per leaf or None)."""
+        if dataset.cardinality() == -1:
+            raise errors.InvalidArgumentError(
+                "a `for` loop over an infinite dataset (repeat() without a "
+                "count) cannot be compiled; take() a number of batches",
+                self.location)
+        elements = list(dataset)
+        if not elements:
+            raise errors.InvalidArgumentError(
+                "a `for` loop over an empty dataset inside @kiln.function",
+                self.location)
+        flat = [[np.asarray(t.numpy()) for t in _flatten(e)] for e in elements]
+        shapes = [a.shape for a in flat[0]]
+        full = [e for e in flat if [a.shape for a in e] == shapes]
+        rest = flat[len(full):]
+        if len(rest) > 1 or (rest and len(full) != len(flat) - 1):
+            raise errors.InvalidArgumentError(
+                "a `for` loop over a dataset inside @kiln.function needs "
+                "batches of one shape (and at most a smaller last one)",
+                self.location)
+        stacked = [np.stack([e[j] for e in full]) for j in range(len(shapes))]
+        return elements[0], stacked, (rest[0] if rest else None)
+
+    def refresh(self, datasets):
+        """Fills the variables from a new pass over the dataset."""
+        if self._fresh:
+            self._fresh = False
+            return
+        dataset = self.dataset if self.position is None else datasets[self.position]
+        _, full, remainder = self._batches(dataset)
+        got = [a.shape for a in full] + [a.shape for a in remainder or []]
+        want = [v.shape for v in self.full] + [v.shape for v in self.remainder]
+        if got != want:
+            raise errors.InvalidArgumentError(
+                f"the dataset looped over at {self.location} now gives batches "
+                f"{got} where the compiled function was traced for {want}",
+                errors.user_location())
+        for v, a in zip(self.full + self.remainder, full + list(remainder or [])):
+            v.assign(a)
 
 
 def _nested(array):
@@ -199,7 +301,7 @@ class ConcreteFunction:
     """One trace of a @kiln.function, compiled: `mlir` is its Kiln IR."""
 
     def __init__(self, name, mlir, executable, structure, leaves, variables,
-                 device="cpu"):
+                 device="cpu", feeds=()):
         self.name = name
         self.mlir = mlir
         self.device = config.device_name(device)  # where it runs
@@ -209,12 +311,15 @@ class ConcreteFunction:
         self._leaves = leaves        # per leaf: ("tensor", i) or ("python", v)
         self._variables = variables  # store key -> Variable
         self._copies_avoided = 0     # variables updated without a copy
+        self._feeds = list(feeds)    # datasets looped over (_DatasetFeed)
         # kiln.print writes from native code: Python's buffered output
         # goes first, so what the program printed stays in order.
         self._prints = "kiln.print" in mlir
 
-    def _call(self, tensors):
+    def _call(self, tensors, datasets=None):
         from .variables import _store
+        for feed in self._feeds:
+            feed.refresh(datasets or {})
         # The variables live on the device of the function that uses them:
         # moved there at its first call (and back if a function on another
         # device uses them later), they stay between calls.
@@ -348,10 +453,16 @@ class Function:
             first = 1 if self._instance is not None else 0
             flat = flat[:first] + _match_signature(flat[first:], specs, self.__name__)
             specs = [None] * first + specs
-        key, tensors = [], []
+        from .data import Dataset
+        key, tensors, datasets = [], [], {}
         for position, a in enumerate(flat):
             if position == 0 and self._instance is not None:
                 key.append(("self", id(a)))  # (this Function's instance)
+            elif isinstance(a, Dataset):
+                # Any dataset of the same length: a loop over it reads its
+                # batches from the runtime (refilled from this one).
+                key.append(("dataset", a._length))
+                datasets[position] = a
             elif isinstance(a, Variable):
                 key.append(("variable", id(a)))
             elif isinstance(a, TensorSpec):  # get_concrete_function(spec)
@@ -370,6 +481,7 @@ class Function:
                     raise TypeError(f"@kiln.function argument {a!r} is neither a "
                                     "tensor nor a hashable Python value") from None
                 key.append(("python", type(a).__name__, a))
+        self._datasets = datasets  # (this call's, for _concrete_for)
         return tuple(key), tensors, _pack(list(args), iter(flat))
 
     def _describe_change(self, old, new):
@@ -437,7 +549,7 @@ class Function:
                 self._signature(args)  # (the same checks as a call)
             return self._python_function(*args)  # inlined into the caller
         concrete, tensors = self._concrete_for(args)
-        return concrete._call(tensors)
+        return concrete._call(tensors, self._datasets)
 
     def _trace(self, args, key):
         """Traces and compiles for arguments described by `key` (its tensor
@@ -452,12 +564,15 @@ class Function:
         trace = _Trace(name, types)
         symbols = iter(trace.traced(trace.m.argument(trace.f, i))
                        for i in range(len(types)))
+        from .data import Dataset
         flat = []
-        for a in _flatten(list(args)):
+        for position, a in enumerate(_flatten(list(args))):
             if isinstance(a, (Tensor, np.ndarray, TensorSpec)) and \
                     not isinstance(a, Variable):
                 flat.append(next(symbols))
             else:
+                if isinstance(a, Dataset):
+                    trace.argument_datasets[id(a)] = position
                 flat.append(a)
         traced_args = _pack(list(args), iter(flat))
         if not hasattr(self, "_converted"):
@@ -485,7 +600,7 @@ class Function:
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
         return ConcreteFunction(name, mlir, exe, result, leaves,
-                                dict(trace.variables), device)
+                                dict(trace.variables), device, trace.feeds)
 
 
 def _checked_signature(signature, name):

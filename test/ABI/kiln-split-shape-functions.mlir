@@ -69,3 +69,21 @@ func.func @calls(%x: tensor<?xf32>, %y: tensor<?xf32>) -> tensor<?xf32> {
   %0 = func.call @helper(%x, %y) : (tensor<?xf32>, tensor<?xf32>) -> tensor<?xf32>
   return %0 : tensor<?xf32>
 }
+
+// -----
+
+// Value checks and prints are the entry's work: the shape function drops
+// their calls (and the loop around a check dies with them), so the
+// extents still come from the inputs alone.
+// CHECK-LABEL: func.func @checked(
+// CHECK: call @kiln_check_failed
+// CHECK: call @kiln_print_tensor_i64
+// CHECK-LABEL: func.func @checked_kiln_shape(
+// CHECK-NOT: call
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @checked(%l: tensor<?x10xf32>, %ids: tensor<?xi64>) -> tensor<?xf32> {
+  %0 = kiln.sparse_softmax_cross_entropy %l, %ids {bounds_check} : tensor<?x10xf32>, tensor<?xi64> -> tensor<?xf32>
+  kiln.print ["", "\0A"] %ids : tensor<?xi64>
+  return %0 : tensor<?xf32>
+}

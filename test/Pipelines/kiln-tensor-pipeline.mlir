@@ -31,7 +31,7 @@
 // STAGE-NEXT: kiln-externalize-variables,
 // STAGE-NEXT: kiln-refine-shapes,
 // STAGE-NEXT: kiln-prepare-entry-points{device=cpu},
-// STAGE-NEXT: convert-kiln-to-linalg,
+// STAGE-NEXT: convert-kiln-to-linalg{runtime-checks=true},
 // STAGE-NEXT: canonicalize
 // STAGE-NEXT: kiln-split-shape-functions,
 // STAGE-NEXT: kiln-fuse-elementwise,

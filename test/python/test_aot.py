@@ -17,7 +17,15 @@ class Library:
 
     def __init__(self, paths, name):
         directory = os.path.dirname(paths["library"])
-        self.rt = ctypes.CDLL(os.path.join(directory, "libkiln_runtime.so"))
+        # One runtime per process, as in a C program: the library binds by
+        # soname to the copy Kiln's Python module already loaded, so the
+        # test drives that copy too (a second copy would not see the checks
+        # the compiled code reports to the first).
+        with open("/proc/self/maps") as maps:
+            loaded = [line.split()[-1] for line in maps
+                      if line.rstrip().endswith("/libkiln_runtime.so")]
+        self.rt = ctypes.CDLL(loaded[0] if loaded else
+                              os.path.join(directory, "libkiln_runtime.so"))
         self.lib = ctypes.CDLL(paths["library"])
         self.rt.kiln_instance_create.restype = ctypes.c_void_p
         self.rt.kiln_instance_error.restype = ctypes.c_char_p
@@ -99,6 +107,14 @@ def test_exported_training_step_continues_where_python_left_off(tmp_path):
     # Errors are reported, not crashes.
     assert library.call("nope", x) == 2  # KILN_NOT_FOUND
     assert b"no entry named 'nope'" in library.rt.kiln_instance_error(library.instance)
+    # A label outside the classes, checked by the compiled step itself,
+    # comes back as a status with the message (the process goes on).
+    bad = batches[1][1].copy()
+    bad[3] = 7
+    assert library.call("train_step", batches[1][0], bad, loss) == 1  # INVALID_ARGUMENT
+    assert b"a label is out of the classes' range (7 is not in [0, 3))" in \
+        library.rt.kiln_instance_error(library.instance)
+    library.check(library.call("predict", x, logits))
 
 
 def test_export_errors(tmp_path):

@@ -516,3 +516,57 @@ def test_kiln_print_runs_inside_compiled_code_in_program_order(capfd):
     import io
     with pytest.raises(kiln.errors.UnimplementedError, match="sys.stdout or sys.stderr"):
         kiln.function(lambda v: kiln.print(v, output_stream=io.StringIO()))(kiln.constant(1.0))
+
+
+def test_compiled_code_checks_indices_and_labels_at_run_time():
+    """An index or label known only when the compiled code runs is checked
+    there: the call raises InvalidArgumentError naming the op's line (the
+    process goes on, later calls work); in range, the results are NumPy's."""
+    import inspect
+
+    @kiln.function
+    def pick(x, i):
+        return x[i] * 2.0
+
+    x = kiln.constant([1.0, 2.0, 3.0])
+    assert float(pick(x, kiln.constant(2))) == 6.0
+    line = inspect.getsourcelines(pick._python_function)[1] + 2
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=rf"test_function.py:{line}: gather: an index is out of range "
+                             r"\(10 is not in \[0, 3\)\)"):
+        pick(x, kiln.constant(10))
+    assert float(pick(x, kiln.constant(0))) == 2.0
+
+    # A large gather split over the thread pool reports from a worker too.
+    table = np.arange(200 * 64, dtype=np.float32).reshape(200, 64)
+    lookup = kiln.function(lambda t, ids: kiln.gather(t, ids))
+    ids = np.arange(0, 400, 2) % 200
+    np.testing.assert_array_equal(lookup(table, ids).numpy(), table[ids])
+    bad = ids.copy()
+    bad[-1] = 200
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"200 is not in \[0, 200\)"):
+        lookup(table, bad)
+
+    # TensorArray reads in a compiled loop.
+    @kiln.function
+    def read_all(n):
+        ta = kiln.TensorArray(kiln.float32, size=3).unstack(kiln.constant([1.0, 2.0, 3.0]))
+        total = kiln.constant(0.0)
+        for i in kiln.range(n):
+            total = total + ta.read(i)
+        return total
+    assert float(read_all(kiln.constant(3))) == 6.0
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"3 is not in \[0, 3\)"):
+        read_all(kiln.constant(4))
+
+    # Sparse labels, eagerly and compiled (TensorFlow's error, not NaN).
+    logits = kiln.constant(np.zeros((4, 3), np.float32))
+    loss = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"a label is out of the classes' "
+                                                              r"range \(3 is not in \[0, 3\)\)"):
+        loss(kiln.constant([0, 1, 3, 1]), logits)
+    compiled = kiln.function(lambda y, l: loss(y, l))
+    np.testing.assert_allclose(float(compiled(kiln.constant([0, 1, 2, 1]), logits)), np.log(3.0),
+                               rtol=1e-6)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"-1 is not in \[0, 3\)"):
+        compiled(kiln.constant([0, -1, 2, 1]), logits)

@@ -39,9 +39,18 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg"> {
     Ops that other passes should see first (for example autodiff) must run
     before this pass.
   }];
+  let options = [
+    Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
+           "Value checks at run time (a gather with bounds_check, integer "
+           "division, sparse labels) call kiln_check_failed, which makes "
+           "the call return InvalidArgumentError; off for GPU code (kernels "
+           "cannot call the runtime)">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::cf::ControlFlowDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",

@@ -352,6 +352,17 @@ KILN_RUNTIME_EXPORT void kiln_print_tensor_i32(int64_t stream, int64_t summarize
 KILN_RUNTIME_EXPORT void kiln_print_tensor_i64(int64_t stream, int64_t summarize,
                                                int64_t rank, void *descriptor);
 
+/** A run-time check of compiled code failed (an index out of range, an
+ *  integer division by zero): `message` is the address of its text
+ *  (`length` bytes, naming the op's file:line); with `bound` >= 0 the text
+ *  gets " (<value> is not in [0, <bound>))". The running call returns it as
+ *  KILN_INVALID_ARGUMENT once the compiled code is done (the first failure
+ *  wins; the code goes on with a clamped index or a zero, so it never reads
+ *  out of bounds). Outside a call the runtime made, the text goes to
+ *  standard error. Called by generated code. */
+KILN_RUNTIME_EXPORT void kiln_check_failed(int64_t message, int64_t length,
+                                           int64_t value, int64_t bound);
+
 /** The pool's thread count (the caller included). */
 KILN_RUNTIME_EXPORT int32_t kiln_num_threads(void);
 

@@ -110,6 +110,18 @@ void populateNNPatterns(RewritePatternSet &patterns);
 void populateControlFlowPatterns(RewritePatternSet &patterns);
 void populatePrintPatterns(RewritePatternSet &patterns); // and custom_vjp
 
+/// "file:line:col: " for the first file location in `loc` ("file:line: "
+/// without a column), else "".
+std::string locationPrefix(Location loc);
+
+/// Where `ok` is false at run time, reports "<file:line>: <what>" through
+/// the runtime's kiln_check_failed (the call then returns
+/// InvalidArgumentError); `value` (an integer, or null) and `bound` (>= 0:
+/// the valid range is [0, bound)) complete the message; the message and
+/// the runtime function are declared in `module`. CPU code only.
+void checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module, Value ok,
+                    StringRef what, Value value, int64_t bound);
+
 } // namespace mlir::kiln::lowering
 
 #endif // KILN_LIB_CONVERSION_KILNTOLINALG_COMMON_H

@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 namespace mlir::kiln {
@@ -52,13 +53,14 @@ Value lowering::filledTensor(OpBuilder &b, Location loc,
       .getResult(0);
 }
 
-/// "file:line:col: " for the first file location in `loc`, else "".
-static std::string locationPrefix(Location loc) {
+std::string lowering::locationPrefix(Location loc) {
   std::string text;
   loc->walk([&](Location inner) {
     if (auto file = dyn_cast<FileLineColLoc>(inner)) {
+      // (Traced Python has no columns: "file:line: ".)
       text = (file.getFilename().getValue() + ":" + Twine(file.getLine()) +
-              ":" + Twine(file.getColumn()) + ": ")
+              (file.getColumn() ? ":" + Twine(file.getColumn()) : Twine()) +
+              ": ")
                  .str();
       return WalkResult::interrupt();
     }
@@ -351,6 +353,7 @@ void mlir::kiln::configureKilnToLinalgTarget(ConversionTarget &target) {
 namespace {
 struct ConvertKilnToLinalgPass
     : public kiln::impl::ConvertKilnToLinalgBase<ConvertKilnToLinalgPass> {
+  using Base::Base;
   void runOnOperation() override {
     MLIRContext *context = &getContext();
     // Say plainly why an op cannot be lowered instead of the generic
@@ -387,6 +390,13 @@ struct ConvertKilnToLinalgPass
     });
     if (dynamic.wasInterrupted())
       return signalPassFailure();
+    // Without run-time checks (GPU code), the checked ops lower like the
+    // others.
+    if (!runtimeChecks) {
+      getOperation()->walk([](GatherOp op) { op.removeBoundsCheckAttr(); });
+      getOperation()->walk(
+          [](SparseSoftmaxCrossEntropyOp op) { op.removeBoundsCheckAttr(); });
+    }
     ConversionTarget target(*context);
     configureKilnToLinalgTarget(target);
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });

@@ -823,6 +823,7 @@ struct SparseSoftmaxCrossEntropyLowering
     auto [max, logSum] = maxAndLogSumExp(rewriter, loc, logits, axis);
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
+    auto module = op->getParentOfType<ModuleOp>();
     Value loss = buildElementwise(
         rewriter, loc, type, {adaptor.getLabels(), max, logSum},
         [&](OpBuilder &b, Location l, ValueRange s) {
@@ -836,6 +837,11 @@ struct SparseSoftmaxCrossEntropyLowering
                                     classes));
           Value safe =
               arith::SelectOp::create(b, l, inRange, label, idx(b, l, 0));
+          if (op.getBoundsCheck())
+            checkAtRunTime(b, l, module, inRange,
+                           "sparse softmax cross-entropy: a label is out of "
+                           "the classes' range",
+                           s[0], logitsType.getDimSize(axis));
           SmallVector<Value> at;
           for (int64_t d = 0; d < axis; ++d)
             at.push_back(linalg::IndexOp::create(b, l, d));

@@ -22,6 +22,7 @@
 #include "Common.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 using namespace mlir;
 using namespace mlir::kiln;
@@ -132,6 +133,54 @@ struct CustomVjpLowering : OpConversionPattern<CustomVjpOp> {
 };
 
 } // namespace
+
+void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
+                              Value ok, StringRef what, Value value,
+                              int64_t bound) {
+  std::string message = (locationPrefix(loc) + what).str();
+  // The message: a constant global per distinct text.
+  std::string name =
+      "kiln_check_" + std::to_string(llvm::hash_value(message) & 0xffffffffffff);
+  auto bytesType = MemRefType::get({static_cast<int64_t>(message.size())},
+                                   b.getI8Type());
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    if (!module.lookupSymbol(name)) {
+      SmallVector<int8_t> bytes(message.begin(), message.end());
+      memref::GlobalOp::create(
+          b, loc, name, b.getStringAttr("private"), bytesType,
+          DenseElementsAttr::get(
+              RankedTensorType::get(bytesType.getShape(), b.getI8Type()),
+              ArrayRef<int8_t>(bytes)),
+          /*constant=*/true, /*alignment=*/IntegerAttr());
+    }
+    if (!module.lookupSymbol("kiln_check_failed")) {
+      auto i64 = b.getI64Type();
+      func::FuncOp::create(b, loc, "kiln_check_failed",
+                           b.getFunctionType({i64, i64, i64, i64}, {}))
+          .setPrivate();
+    }
+  }
+  Value failed = arith::XOrIOp::create(
+      b, loc, ok, arith::ConstantIntOp::create(b, loc, 1, 1));
+  auto ifOp = scf::IfOp::create(b, loc, TypeRange{}, failed,
+                                /*withElseRegion=*/false);
+  OpBuilder inside = ifOp.getThenBodyBuilder();
+  Value global = memref::GetGlobalOp::create(inside, loc, bytesType, name);
+  Value address = arith::IndexCastOp::create(
+      inside, loc, inside.getI64Type(),
+      memref::ExtractAlignedPointerAsIndexOp::create(inside, loc, global));
+  Value length = arith::ConstantIntOp::create(inside, loc, inside.getI64Type(),
+                                              message.size());
+  Value shown = value ? castScalar(inside, loc, value, inside.getI64Type())
+                      : arith::ConstantIntOp::create(inside, loc,
+                                                     inside.getI64Type(), 0);
+  Value limit =
+      arith::ConstantIntOp::create(inside, loc, inside.getI64Type(), bound);
+  func::CallOp::create(inside, loc, "kiln_check_failed", TypeRange{},
+                       ValueRange{address, length, shown, limit});
+}
 
 void lowering::populatePrintPatterns(RewritePatternSet &patterns) {
   patterns.add<PrintLowering, CustomVjpLowering>(patterns.getContext());

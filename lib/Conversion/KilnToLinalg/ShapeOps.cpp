@@ -199,12 +199,17 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
     SmallVector<utils::IteratorType> iterators(type.getRank(),
                                                utils::IteratorType::parallel);
     Value params = adaptor.getParams();
+    auto module = op->getParentOfType<ModuleOp>();
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{type}, ValueRange{adaptor.getIndices()},
         ValueRange{emptyTensor(rewriter, loc, type)}, maps, iterators,
         [&](OpBuilder &b, Location l, ValueRange args) {
           auto [j, inRange] =
               clampIndex(b, l, args[0], paramsType.getDimSize(axis));
+          if (op.getBoundsCheck())
+            checkAtRunTime(b, l, module, inRange,
+                           "gather: an index is out of range", args[0],
+                           paramsType.getDimSize(axis));
           SmallVector<Value> at;
           for (int64_t d = 0; d < axis; ++d)
             at.push_back(linalg::IndexOp::create(b, l, d));

@@ -519,15 +519,21 @@ def Kiln_GatherOp : Kiln_InferOp<"gather", [Kiln_Differentiable]> {
     `result[a..., i..., b...] = params[a..., indices[i...], b...]`, where
     `a...` are the dimensions before `axis`. The result shape is
     `params.shape[:axis] + indices.shape + params.shape[axis+1:]`. Indices out
-    of range produce zeros.
+    of range produce zeros; with `bounds_check` (what a user's gather or
+    index asks for: TensorFlow's InvalidArgumentError) the compiled code
+    also reports the first one, with the op's location, and the call
+    returns that error (`kiln_check_failed` in the runtime; CPU code).
 
     ```mlir
     %g = kiln.gather %table, %ids {axis = 0 : i64}
         : tensor<10x4xf32>, tensor<3xi32> -> tensor<3x4xf32>
+    %c = kiln.gather %table, %ids {axis = 0 : i64, bounds_check}
+        : tensor<10x4xf32>, tensor<3xi32> -> tensor<3x4xf32>
     ```
   }];
   let arguments = (ins Kiln_Tensor:$params, Kiln_IntTensor:$indices,
-                       DefaultValuedAttr<I64Attr, "0">:$axis);
+                       DefaultValuedAttr<I64Attr, "0">:$axis,
+                       UnitAttr:$bounds_check);
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = [{
     $params `,` $indices attr-dict `:` type($params) `,` type($indices) `->`
@@ -853,14 +859,18 @@ def Kiln_SparseSoftmaxCrossEntropyOp
   let description = [{
     Per example, `-log_softmax(logits)[..., labels[...]]`: `labels` has the
     shape of `logits` without its last (class) dimension and holds class
-    indices. A label outside `[0, classes)` gives NaN for that example.
+    indices. A label outside `[0, classes)` gives NaN for that example; with
+    `bounds_check` the compiled code also reports the first such label with
+    the op's location and the call returns InvalidArgumentError (CPU code),
+    as TensorFlow does.
 
     ```mlir
     %l = kiln.sparse_softmax_cross_entropy %logits, %labels
         : tensor<32x10xf32>, tensor<32xi32> -> tensor<32xf32>
     ```
   }];
-  let arguments = (ins Kiln_FloatTensor:$logits, Kiln_IntTensor:$labels);
+  let arguments = (ins Kiln_FloatTensor:$logits, Kiln_IntTensor:$labels,
+                       UnitAttr:$bounds_check);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` type($logits) `,` type($labels) `->`
