@@ -312,6 +312,90 @@ def _guarded(statements, kind, flag):
     return out
 
 
+_DO_RETURN, _RETVAL = "_kiln_do_return", "_kiln_retval"
+
+
+def _own_returns(statements):
+    """The `return`s of these statements (not of nested definitions)."""
+    found, stack = [], list(statements)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Return):
+            found.append(n)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                          ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+    return found
+
+
+def _returns_in_loops(statements):
+    """Whether a `return` sits inside a loop (without an else clause, which
+    the rewrite leaves alone) of these statements."""
+    for n in ast.walk(ast.Module(body=statements, type_ignores=[])):
+        if isinstance(n, (ast.For, ast.While)) and not n.orelse and _own_returns(n.body):
+            return True
+    return False
+
+
+def _lower_returns(statements):
+    """TensorFlow's rewrite of `return` for functions that return from
+    inside a loop: `return x` becomes `retval = x; do_return = True` (and a
+    `break` in a loop; enclosing loops break too), what follows a statement
+    that may have returned runs under `if not do_return`, and the function
+    ends with `return retval`. retval starts undefined: a loop on a tensor
+    traces its body once to learn its type (control_flow._learn_shapes)."""
+
+    def assign(name, value):
+        return ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value,
+                          type_comment=None)
+
+    def rewrite(stmts, in_loop):
+        out = []
+        for i, st in enumerate(stmts):
+            if isinstance(st, ast.Return):
+                done = [assign(_RETVAL, st.value or ast.Constant(None)),
+                        assign(_DO_RETURN, ast.Constant(True))]
+                if in_loop:
+                    done.append(ast.Break())
+                out.extend(_placed(done, st))
+                return out  # the rest cannot run
+            if not _own_returns([st]):
+                out.append(st)
+                continue
+            if isinstance(st, ast.If):
+                st.body = rewrite(st.body, in_loop) or [ast.Pass()]
+                st.orelse = rewrite(st.orelse, in_loop)
+                out.append(st)
+            elif isinstance(st, (ast.For, ast.While)) and not st.orelse:
+                st.body = rewrite(st.body, True) or [ast.Pass()]
+                out.append(st)
+                if in_loop:  # leave the enclosing loop too
+                    out.append(_placed([ast.If(test=_load(_DO_RETURN), body=[ast.Break()],
+                                               orelse=[])], st)[0])
+            elif isinstance(st, (ast.With, ast.AsyncWith)):
+                st.body = rewrite(st.body, in_loop) or [ast.Pass()]
+                out.append(st)
+            else:
+                out.append(st)  # (a try, a loop with else: left as they are)
+                continue
+            rest = rewrite(stmts[i + 1:], in_loop)
+            if rest:
+                out.append(_placed([ast.If(test=_not(_DO_RETURN), body=rest, orelse=[])],
+                                   stmts[i + 1])[0])
+            return out
+        return out
+
+    first = statements[0]
+    start = _placed([assign(_DO_RETURN, ast.Constant(False)),
+                     assign(_RETVAL, _control("_UNDEFINED_RETURN"))], first)
+    body = rewrite(statements, False)
+    end = _placed([ast.Return(value=ast.Call(func=_control("_return_value"),
+                                             args=[_load(_RETVAL)], keywords=[]))],
+                  statements[-1])
+    return start + body + end
+
+
 class _LoopJumps(ast.NodeTransformer):
     """break/continue -> flags (TensorFlow's rewrite): a `continue` sets a
     flag cleared at the top of each iteration and the rest of the body runs
@@ -545,7 +629,10 @@ def convert(function):
     # converted code's locations.
     ast.increment_lineno(tree, first_line - 1)
     _Calls().visit(fn)
-    fn.body = _returns_to_else(fn.body)
+    if _returns_in_loops(fn.body):
+        fn.body = _lower_returns(fn.body)
+    else:
+        fn.body = _returns_to_else(fn.body)
     _LoopJumps().visit(fn)
     _Expressions().visit(fn)
     _Loops(fn).visit(fn)

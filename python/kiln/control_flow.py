@@ -94,6 +94,30 @@ class _Undefined:
 _UNDEFINED = _Undefined()
 
 
+class _UndefinedReturn:
+    """The return value of a function rewritten for a `return` inside a loop
+    (autograph._lower_returns), before a `return` ran: it carries no tensor
+    (a loop on a tensor learns the type from its body, an `if` from the
+    other branch, and a zero placeholder stands in where no `return` ran)."""
+
+    def __repr__(self):
+        return "<no return value yet>"
+
+    def _kiln_flatten(self):
+        return []
+
+    def _kiln_unflatten(self, values):
+        return self
+
+
+_UNDEFINED_RETURN = _UndefinedReturn()
+
+
+def _return_value(value):
+    """What a rewritten function returns: None if no `return` ran."""
+    return None if value is _UNDEFINED_RETURN else value
+
+
 def _value_or_undefined(get):
     try:
         return get()
@@ -108,10 +132,16 @@ def _if_stmt(test, true_fn, false_fn, names, state):
     if not (isinstance(test, Tensor) and test._symbolic):
         return true_fn(*state) if test else false_fn(*state)
     location = errors.user_location()
+    placeholders = _return_placeholders(true_fn, false_fn, names, state)
 
     def branch(fn):
         def run():
-            out = fn(*state)
+            out = fn(*state)  # (both branches returning: the value)
+            if placeholders:
+                out = list(out)
+                for k, value in enumerate(out):
+                    if value is _UNDEFINED_RETURN and names[k] in placeholders:
+                        out[k] = placeholders[names[k]]()
             for name, value in zip(names, out):
                 if value is _UNDEFINED:
                     raise errors.InvalidArgumentError(
@@ -132,6 +162,27 @@ def _require_values(names, state, what, location):
                 "value before it: inside @kiln.function the loop becomes "
                 "a kiln loop, whose loop variables need initial values",
                 location)
+
+
+def _return_placeholders(true_fn, false_fn, names, state):
+    """For an `if` on a tensor where a return value is still undefined:
+    per name, zeros like what the other branch gives (both branches are
+    traced once into dropped blocks to learn it)."""
+    if not any(v is _UNDEFINED_RETURN for v in state):
+        return {}
+    from .tensor import zeros
+    trace = current_trace()
+    found = {}
+    for fn in (true_fn, false_fn):
+        handle, _ = trace.push_block([])
+        try:
+            out = fn(*state)
+        finally:
+            trace.pop_block([], discard=handle)
+        for name, value in zip(names, out):
+            if isinstance(value, Tensor) and name not in found:
+                found[name] = (value.shape, value.dtype)
+    return {name: (lambda spec=spec: zeros(*spec)) for name, spec in found.items()}
 
 
 def _while_stmt(test, body, names, state):
@@ -316,7 +367,7 @@ def while_loop(cond, body, loop_vars, name=None):
     or list (of tensors, or nested structures of them); body returns the
     next values in the same structure."""
     single = not isinstance(loop_vars, (list, tuple))
-    structure = [loop_vars] if single else loop_vars
+    structure = [loop_vars] if single else list(loop_vars)
     trace = current_trace()
 
     def call(fn, values):
@@ -328,7 +379,7 @@ def while_loop(cond, body, loop_vars, name=None):
         while bool(convert_to_tensor(cond(*current))):
             result = body(*current)
             current = [result] if single else list(result)
-        return current[0] if single else type(structure)(current)
+        return current[0] if single else type(loop_vars)(current)
     location = errors.user_location()
 
     def build(blocks):
@@ -359,7 +410,7 @@ def while_loop(cond, body, loop_vars, name=None):
     inits, blocks = _loop_blocks(trace, build)
     outs = trace.region_op("while", inits, blocks, [], location)
     packed = _pack(structure, iter(outs))
-    return packed[0] if single else packed
+    return packed[0] if single else type(loop_vars)(packed)
 
 
 class _ShapesLearned(Exception):
@@ -375,6 +426,17 @@ def _learn_shapes(structure, result):
     learned = []
 
     def walk(a, b):
+        if isinstance(a, (list, dict)) and isinstance(b, (list, tuple, dict)):
+            keys = _builtins.range(len(a)) if isinstance(a, list) else list(a)
+            for k in keys:
+                if a[k] is _UNDEFINED_RETURN and \
+                        (k < len(b) if isinstance(b, (list, tuple)) else k in b) and \
+                        isinstance(b[k], Tensor):
+                    # A return value the body gave: zeros of its type until
+                    # a `return` runs.
+                    from .tensor import zeros
+                    a[k] = zeros(b[k].shape, b[k].dtype)
+                    learned.append(a[k])
         if isinstance(a, TensorArray):
             if a._buffer is None and a._element_shape is None and \
                     isinstance(b, TensorArray) and b._element_shape is not None:
@@ -464,9 +526,9 @@ class range:
         if current_trace() is not None:
             raise errors.UnimplementedError(
                 "this `for ... in kiln.range(...)` could not be rewritten into "
-                "a kiln.for: AutoGraph leaves loops with a `return`, `yield`, "
-                "`del`, `global`/`nonlocal`, a definition or an import in "
-                "their body (or an `else:`) as Python loops, and code without "
+                "a kiln.for: AutoGraph leaves loops with a `yield`, `del`, "
+                "`global`/`nonlocal`, a definition or an import in their body "
+                "(or an `else:`) as Python loops, and code without "
                 "source (lambdas, `python -c`) unconverted; use kiln.for_loop "
                 "or kiln.while_loop there",
                 errors.user_location())

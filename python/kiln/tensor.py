@@ -105,10 +105,9 @@ class Tensor:
             raise TypeError(
                 "a tensor inside @kiln.function cannot be used as a Python "
                 "bool here (AutoGraph rewrites `if`, `while`, `for`, `and`, "
-                "`or`, `not` and `x if c else y` on tensors, but not a "
-                "`return` inside a loop, a `return` in only one branch of an "
-                "`if` whose other branch falls through to more statements, "
-                "nor code without source such as lambdas): use "
+                "`or`, `not` and `x if c else y` on tensors, but not loops "
+                "with an `else:` or a `del`/`global`/definition inside, nor "
+                "code without source such as lambdas): use "
                 "kiln.cond(pred, true_fn, false_fn) or kiln.while_loop(cond, "
                 "body, loop_vars)")
         if self.shape:

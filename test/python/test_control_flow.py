@@ -159,9 +159,8 @@ def test_unsupported_loop_forms_are_reported():
     @kiln.function
     def f(x):
         for i in kiln.range(3):
-            if i > 1:
-                return x
-            x = x + 1.0
+            y = x + 1.0
+            del y  # (a `del` keeps the loop Python's)
         return x
 
     with pytest.raises(kiln.errors.UnimplementedError,
@@ -732,3 +731,39 @@ def test_variables_assigned_in_a_compiled_loop_are_read_fresh_each_iteration():
         expect = expect - 0.2 * 2 * xs[i].T @ err / len(err)
     np.testing.assert_allclose(train(xs, ys).numpy(), expect, rtol=1e-5, atol=1e-6)
     assert "kiln.for" in train.get_concrete_function(xs, ys).mlir
+
+
+def first_negative(x):
+    for v in x:
+        if v < 0.0:
+            return v * 10.0
+    return kiln.constant(0.0)
+
+
+def index_of(x, target, limit):
+    i = 0
+    while i < limit:
+        for j in kiln.range(2):  # (an inner loop the return leaves too)
+            if x[i] + kiln.cast(j, kiln.float32) == target:
+                return i * 2 + j
+        i += 1
+    return kiln.constant(-1)
+
+
+def test_return_inside_loops_on_tensors():
+    """`return` inside a loop on a tensor (TensorFlow's rewrite: a return
+    flag, the loop stops, the rest is skipped); one trace for every
+    outcome; Python loops keep Python's meaning."""
+    f = kiln.function(first_negative)
+    for values in ([1.0, -2.0, -3.0], [1.0, 2.0, 3.0], [-5.0, 1.0, 2.0]):
+        negatives = [v for v in values if v < 0]
+        assert float(f(kiln.constant(values))) == (negatives[0] * 10 if negatives else 0.0)
+    assert f.trace_count == 1
+    g = kiln.function(index_of)
+    x = kiln.constant([1.0, 5.0, 7.0, 9.0])
+    for target, expect in ((5.0, 2), (6.0, 3), (10.0, 7), (2.0, 1), (100.0, -1)):
+        assert int(g(x, kiln.constant(target), kiln.constant(4))) == expect, target
+    assert g.trace_count == 1
+    assert "_kiln_do_return" in kiln.autograph.to_code(first_negative)
+    # Python values: Python's loop and return.
+    assert first_negative([1.0, -2.0]) == -20.0

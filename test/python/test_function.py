@@ -70,14 +70,14 @@ def test_python_control_flow_on_a_traced_tensor():
     np.testing.assert_array_equal(f(kiln.constant([-2.0])).numpy(), [2.0])
     assert f.trace_count == 1
 
-    # A `while` on a tensor with a `return` inside is not rewritten: a
-    # TypeError pointing to kiln.while_loop.
+    # A `while ... else` on a tensor is not rewritten: a TypeError pointing
+    # to kiln.while_loop.
     @kiln.function
     def g(x):
         while kiln.reduce_sum(x) > 0:
             x = x - 1.0
-            if float(1) > 0:
-                return x
+        else:
+            x = x + 1.0
         return x
     with pytest.raises(TypeError, match="kiln.while_loop"):
         g(kiln.constant([1.0]))
