@@ -158,6 +158,7 @@ struct SplitShapeFunctionsPass
     SmallVector<func::CallOp> effects;
     shapeFn.walk([&](func::CallOp call) {
       if (call.getCallee() == "kiln_check_failed" ||
+          call.getCallee() == "kiln_summary_scalar" ||
           call.getCallee().starts_with("kiln_print_"))
         effects.push_back(call);
     });

@@ -198,6 +198,7 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
       symbol(&_mlir_memref_to_llvm_free);
   symbols[mangle("kiln_parallel_for")] = symbol(&kiln_parallel_for);
   symbols[mangle("kiln_check_failed")] = symbol(&kiln_check_failed);
+  symbols[mangle("kiln_summary_scalar")] = symbol(&kiln_summary_scalar);
   symbols[mangle("kiln_print_text")] = symbol(&kiln_print_text);
   symbols[mangle("kiln_print_tensor_f32")] = symbol(&kiln_print_tensor_f32);
   symbols[mangle("kiln_print_tensor_f64")] = symbol(&kiln_print_tensor_f64);

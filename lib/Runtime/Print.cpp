@@ -13,7 +13,9 @@
 
 #include "kiln/Runtime/Runtime.h"
 
+#include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -214,5 +216,35 @@ KILN_PRINT_TENSOR(i32, I32)
 KILN_PRINT_TENSOR(i64, I64)
 
 #undef KILN_PRINT_TENSOR
+
+KILN_RUNTIME_EXPORT void kiln_summary_scalar(int64_t path, int64_t pathLength,
+                                             int64_t tag, int64_t tagLength,
+                                             double value, int64_t step) {
+  std::string file(reinterpret_cast<const char *>(path),
+                   static_cast<size_t>(pathLength));
+  std::string name(reinterpret_cast<const char *>(tag),
+                   static_cast<size_t>(tagLength));
+  if (name.find_first_of(",\"\r\n") != std::string::npos) {
+    // Quoted as Python's csv module quotes (its reader reads both).
+    std::string quoted = "\"";
+    for (char c : name)
+      quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    name = quoted + "\"";
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  char row[512];
+  int n = std::snprintf(row, sizeof row, "%lld,%s,%.17g,%.3f\r\n",
+                        static_cast<long long>(step), name.c_str(), value,
+                        now.tv_sec + now.tv_nsec * 1e-9);
+  // One append per row (O_APPEND: rows from Python's writer and from here
+  // never overwrite each other).
+  if (FILE *out = std::fopen(file.c_str(), "ab")) {
+    std::fwrite(row, 1, static_cast<size_t>(std::min(n, 511)), out);
+    std::fclose(out);
+  } else {
+    std::fprintf(stderr, "kiln: cannot append a summary to %s\n", file.c_str());
+  }
+}
 
 } // extern "C"

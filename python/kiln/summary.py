@@ -63,11 +63,42 @@ def create_file_writer(logdir):
 
 def scalar(name, data, step):
     """Records `data` under `name` at `step` in the default writer; returns
-    False if there is none (as TensorFlow does)."""
+    False if there is none (as TensorFlow does). Inside @kiln.function the
+    default writer when tracing is the one the compiled code appends to,
+    each time it runs (a kiln.summary_scalar op)."""
     writer = getattr(_local, "writer", None)
     if writer is None:
         return False
-    writer.scalar(name, data, step)
+    from . import errors, tracing
+    from .tensor import Tensor, convert_to_tensor
+    from .variables import Variable
+    trace = tracing.current_trace()
+    if trace is None:
+        writer.scalar(name, data, step)
+        return True
+    # Inside a trace: values known only when the code runs (a variable
+    # such as optimizer.iterations is read in the trace).
+    data = data.value() if isinstance(data, Variable) else data
+    step = step.value() if isinstance(step, Variable) else step
+    if not any(isinstance(v, Tensor) and v._symbolic for v in (data, step)):
+        writer.scalar(name, data, step)  # (constants: written while tracing)
+        return True
+    value = convert_to_tensor(data)
+    if not (value.dtype.is_floating or value.dtype.is_integer) or value.shape:
+        raise errors.InvalidArgumentError(
+            f"kiln.summary.scalar({name!r}): the value must be a number, got "
+            f"{value.dtype.name}{list(value.shape)}", errors.user_location())
+    step = convert_to_tensor(step)
+    if step.shape or not step.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            f"kiln.summary.scalar({name!r}): the step must be an integer scalar",
+            errors.user_location())
+    writer.flush()
+    trace.summary_writers.add(writer)
+    from .printing import _mlir_string
+    trace.op("summary_scalar", [value, step],
+             f"{{tag = {_mlir_string(name)}, path = {_mlir_string(writer.path)}}}",
+             [], errors.user_location())
     return True
 
 

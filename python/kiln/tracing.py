@@ -63,6 +63,7 @@ class _Trace:
         self.assigned_inside = set()
         self.counter = 0
         self.feeds = []              # datasets looped over (see feed_dataset)
+        self.summary_writers = set()  # writers compiled code appends to
         # Per open block: variables read hoisted out of it, and assigned in
         # it (a loop body that does both is traced again: see hoisted_stale).
         self.block_effects = []
@@ -301,7 +302,7 @@ class ConcreteFunction:
     """One trace of a @kiln.function, compiled: `mlir` is its Kiln IR."""
 
     def __init__(self, name, mlir, executable, structure, leaves, variables,
-                 device="cpu", feeds=()):
+                 device="cpu", feeds=(), writers=()):
         self.name = name
         self.mlir = mlir
         self.device = config.device_name(device)  # where it runs
@@ -312,6 +313,7 @@ class ConcreteFunction:
         self._variables = variables  # store key -> Variable
         self._copies_avoided = 0     # variables updated without a copy
         self._feeds = list(feeds)    # datasets looped over (_DatasetFeed)
+        self._writers = list(writers)  # summary files the code appends to
         # kiln.print writes from native code: Python's buffered output
         # goes first, so what the program printed stays in order.
         self._prints = "kiln.print" in mlir
@@ -350,6 +352,8 @@ class ConcreteFunction:
         if self._prints:
             sys.stdout.flush()
             sys.stderr.flush()
+        for writer in self._writers:  # (Python's rows first, in order)
+            writer.flush()
         try:
             outs = self._exe.invoke(self.name, [t._impl for t in tensors], _store)
         except _kiln.NativeError as e:
@@ -600,7 +604,8 @@ class Function:
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
         return ConcreteFunction(name, mlir, exe, result, leaves,
-                                dict(trace.variables), device, trace.feeds)
+                                dict(trace.variables), device, trace.feeds,
+                                trace.summary_writers)
 
 
 def _checked_signature(signature, name):

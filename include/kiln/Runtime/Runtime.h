@@ -352,6 +352,13 @@ KILN_RUNTIME_EXPORT void kiln_print_tensor_i32(int64_t stream, int64_t summarize
 KILN_RUNTIME_EXPORT void kiln_print_tensor_i64(int64_t stream, int64_t summarize,
                                                int64_t rank, void *descriptor);
 
+/** kiln.summary_scalar in compiled code: appends "step,tag,value,wall time"
+ *  to the CSV file at `path` (texts given by address and length), the file
+ *  kiln.summary's writers keep. Called by generated code. */
+KILN_RUNTIME_EXPORT void kiln_summary_scalar(int64_t path, int64_t path_length,
+                                             int64_t tag, int64_t tag_length,
+                                             double value, int64_t step);
+
 /** A run-time check of compiled code failed (an index out of range, an
  *  integer division by zero): `message` is the address of its text
  *  (`length` bytes, naming the op's file:line); with `bound` >= 0 the text

@@ -134,54 +134,96 @@ struct CustomVjpLowering : OpConversionPattern<CustomVjpOp> {
 
 } // namespace
 
+/// The address (i64) and length (i64) of `text`, a constant global of
+/// `module` (one per distinct text), read at `b`'s insertion point.
+static std::pair<Value, Value> constantText(OpBuilder &b, Location loc,
+                                            ModuleOp module, StringRef text) {
+  std::string name =
+      "kiln_text_" + std::to_string(llvm::hash_value(text) & 0xffffffffffff);
+  auto bytesType =
+      MemRefType::get({static_cast<int64_t>(text.size())}, b.getI8Type());
+  if (!module.lookupSymbol(name)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    SmallVector<int8_t> bytes(text.begin(), text.end());
+    memref::GlobalOp::create(
+        b, loc, name, b.getStringAttr("private"), bytesType,
+        DenseElementsAttr::get(
+            RankedTensorType::get(bytesType.getShape(), b.getI8Type()),
+            ArrayRef<int8_t>(bytes)),
+        /*constant=*/true, /*alignment=*/IntegerAttr());
+  }
+  Value global = memref::GetGlobalOp::create(b, loc, bytesType, name);
+  Value address = arith::IndexCastOp::create(
+      b, loc, b.getI64Type(),
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, global));
+  Value length =
+      arith::ConstantIntOp::create(b, loc, b.getI64Type(), text.size());
+  return {address, length};
+}
+
+/// Declares runtime function `name` with `inputs` in `module` once.
+static void declareRuntime(OpBuilder &b, Location loc, ModuleOp module,
+                           StringRef name, TypeRange inputs) {
+  if (module.lookupSymbol(name))
+    return;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, {}))
+      .setPrivate();
+}
+
 void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
                               Value ok, StringRef what, Value value,
                               int64_t bound) {
   std::string message = (locationPrefix(loc) + what).str();
-  // The message: a constant global per distinct text.
-  std::string name =
-      "kiln_check_" + std::to_string(llvm::hash_value(message) & 0xffffffffffff);
-  auto bytesType = MemRefType::get({static_cast<int64_t>(message.size())},
-                                   b.getI8Type());
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(module.getBody());
-    if (!module.lookupSymbol(name)) {
-      SmallVector<int8_t> bytes(message.begin(), message.end());
-      memref::GlobalOp::create(
-          b, loc, name, b.getStringAttr("private"), bytesType,
-          DenseElementsAttr::get(
-              RankedTensorType::get(bytesType.getShape(), b.getI8Type()),
-              ArrayRef<int8_t>(bytes)),
-          /*constant=*/true, /*alignment=*/IntegerAttr());
-    }
-    if (!module.lookupSymbol("kiln_check_failed")) {
-      auto i64 = b.getI64Type();
-      func::FuncOp::create(b, loc, "kiln_check_failed",
-                           b.getFunctionType({i64, i64, i64, i64}, {}))
-          .setPrivate();
-    }
-  }
+  auto i64 = b.getI64Type();
+  declareRuntime(b, loc, module, "kiln_check_failed", {i64, i64, i64, i64});
   Value failed = arith::XOrIOp::create(
       b, loc, ok, arith::ConstantIntOp::create(b, loc, 1, 1));
   auto ifOp = scf::IfOp::create(b, loc, TypeRange{}, failed,
                                 /*withElseRegion=*/false);
   OpBuilder inside = ifOp.getThenBodyBuilder();
-  Value global = memref::GetGlobalOp::create(inside, loc, bytesType, name);
-  Value address = arith::IndexCastOp::create(
-      inside, loc, inside.getI64Type(),
-      memref::ExtractAlignedPointerAsIndexOp::create(inside, loc, global));
-  Value length = arith::ConstantIntOp::create(inside, loc, inside.getI64Type(),
-                                              message.size());
-  Value shown = value ? castScalar(inside, loc, value, inside.getI64Type())
-                      : arith::ConstantIntOp::create(inside, loc,
-                                                     inside.getI64Type(), 0);
-  Value limit =
-      arith::ConstantIntOp::create(inside, loc, inside.getI64Type(), bound);
+  auto [address, length] = constantText(inside, loc, module, message);
+  Value shown = value ? castScalar(inside, loc, value, i64)
+                      : arith::ConstantIntOp::create(inside, loc, i64, 0);
+  Value limit = arith::ConstantIntOp::create(inside, loc, i64, bound);
   func::CallOp::create(inside, loc, "kiln_check_failed", TypeRange{},
                        ValueRange{address, length, shown, limit});
 }
 
+namespace {
+
+/// kiln.summary_scalar: kiln_summary_scalar(path, tag, value as f64, step).
+struct SummaryScalarLowering : OpConversionPattern<SummaryScalarOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(SummaryScalarOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto module = op->getParentOfType<ModuleOp>();
+    auto i64 = rewriter.getI64Type();
+    auto f64 = rewriter.getF64Type();
+    declareRuntime(rewriter, loc, module, "kiln_summary_scalar",
+                   {i64, i64, i64, i64, f64, i64});
+    auto [path, pathLength] = constantText(rewriter, loc, module, op.getPath());
+    auto [tag, tagLength] = constantText(rewriter, loc, module, op.getTag());
+    Value value = castScalar(rewriter, loc,
+                             extractScalar(rewriter, loc, adaptor.getValue()),
+                             f64);
+    Value step = castScalar(rewriter, loc,
+                            extractScalar(rewriter, loc, adaptor.getStep()), i64);
+    func::CallOp::create(
+        rewriter, loc, "kiln_summary_scalar", TypeRange{},
+        ValueRange{path, pathLength, tag, tagLength, value, step});
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+} // namespace
+
 void lowering::populatePrintPatterns(RewritePatternSet &patterns) {
-  patterns.add<PrintLowering, CustomVjpLowering>(patterns.getContext());
+  patterns.add<PrintLowering, CustomVjpLowering, SummaryScalarLowering>(
+      patterns.getContext());
 }

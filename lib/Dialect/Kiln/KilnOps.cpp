@@ -1385,3 +1385,11 @@ LogicalResult CustomVjpOp::verifySymbolUses(SymbolTableCollection &tables) {
                          << getInputs().getTypes();
   return success();
 }
+
+LogicalResult SummaryScalarOp::verify() {
+  if (getValue().getType().getRank() != 0 || getStep().getType().getRank() != 0)
+    return emitOpError() << "takes a rank-0 value and step, got "
+                         << getValue().getType() << " and "
+                         << getStep().getType();
+  return success();
+}

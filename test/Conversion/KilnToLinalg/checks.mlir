@@ -4,14 +4,14 @@
 // A checked gather reports an index out of range from the loop body: the
 // message (with the op's location) is a constant global, the runtime gets
 // its address and length, the index and the extent.
-// CHECK: memref.global "private" constant @kiln_check_{{[0-9]+}} : memref<{{[0-9]+}}xi8> = dense<
+// CHECK: memref.global "private" constant @kiln_text_{{[0-9]+}} : memref<{{[0-9]+}}xi8> = dense<
 // CHECK: func.func private @kiln_check_failed(i64, i64, i64, i64)
 // CHECK-LABEL: func.func @gather
 // CHECK: linalg.generic
 // CHECK: %[[OK:.*]] = arith.andi
 // CHECK: %[[BAD:.*]] = arith.xori %[[OK]], %true
 // CHECK: scf.if %[[BAD]] {
-// CHECK:   %[[MSG:.*]] = memref.get_global @kiln_check_{{[0-9]+}}
+// CHECK:   %[[MSG:.*]] = memref.get_global @kiln_text_{{[0-9]+}}
 // CHECK:   %[[PTR:.*]] = memref.extract_aligned_pointer_as_index %[[MSG]]
 // CHECK:   %[[ADDR:.*]] = arith.index_cast %[[PTR]] : index to i64
 // CHECK:   %[[I:.*]] = arith.extsi %{{.*}} : i32 to i64

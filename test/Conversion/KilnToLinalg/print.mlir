@@ -41,3 +41,19 @@ func.func @custom(%x: tensor<3xf32>) -> tensor<3xf32> {
   %y = kiln.custom_vjp @fwd, @bwd(%x) : (tensor<3xf32>) -> tensor<3xf32>
   return %y : tensor<3xf32>
 }
+
+// -----
+
+// kiln.summary_scalar: the value as f64, the step as i64, the tag and the
+// file as constant texts, one runtime call.
+// CHECK-LABEL: func.func @summary(
+// CHECK-SAME: %[[L:.*]]: tensor<f32>, %[[S:.*]]: tensor<i32>
+// CHECK: %[[V:.*]] = tensor.extract %[[L]][] : tensor<f32>
+// CHECK: %[[VD:.*]] = arith.extf %[[V]] : f32 to f64
+// CHECK: %[[ST:.*]] = tensor.extract %[[S]][] : tensor<i32>
+// CHECK: %[[SD:.*]] = arith.extsi %[[ST]] : i32 to i64
+// CHECK: call @kiln_summary_scalar(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[VD]], %[[SD]])
+func.func @summary(%l: tensor<f32>, %s: tensor<i32>) {
+  kiln.summary_scalar "loss" = %l at %s to "logs/scalars.csv" : tensor<f32>, tensor<i32>
+  return
+}

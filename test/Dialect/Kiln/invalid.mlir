@@ -1543,3 +1543,11 @@ func.func @custom_backward_type(%x: tensor<3xf32>) -> tensor<3xf32> {
   %y = kiln.custom_vjp @cv_fwd, @cv_bwd(%x) : (tensor<3xf32>) -> tensor<3xf32>
   return %y : tensor<3xf32>
 }
+
+// -----
+
+func.func @summary_rank(%l: tensor<2xf32>, %s: tensor<i64>) {
+  // expected-error@+1 {{takes a rank-0 value and step, got 'tensor<2xf32>' and 'tensor<i64>'}}
+  kiln.summary_scalar "loss" = %l at %s to "s.csv" : tensor<2xf32>, tensor<i64>
+  return
+}

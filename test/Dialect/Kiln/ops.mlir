@@ -368,3 +368,10 @@ func.func @custom(%x: tensor<3xf32>) -> tensor<3xf32> {
   %y = kiln.custom_vjp @cv_fwd, @cv_bwd(%x) : (tensor<3xf32>) -> tensor<3xf32>
   return %y : tensor<3xf32>
 }
+
+// CHECK-LABEL: func.func @summaries
+func.func @summaries(%l: tensor<f32>, %s: tensor<i64>) {
+  // CHECK: kiln.summary_scalar "loss" = %{{.*}} at %{{.*}} to "logs/scalars.csv" : tensor<f32>, tensor<i64>
+  kiln.summary_scalar "loss" = %l at %s to "logs/scalars.csv" : tensor<f32>, tensor<i64>
+  return
+}

@@ -1106,6 +1106,26 @@ def Kiln_AssignVariableOp : Kiln_Op<"assign_variable", [
   let assemblyFormat = "$variable `,` $value attr-dict `:` type($value)";
 }
 
+def Kiln_SummaryScalarOp : Kiln_Op<"summary_scalar", [MemoryEffects<[MemWrite]>]> {
+  let summary = "Appends a scalar summary to a writer's file when the code runs";
+  let description = [{
+    Appends the row `step,tag,value,wall time` to the CSV file `path` (what
+    `kiln.summary.create_file_writer` writes) each time the compiled code
+    runs, in program order (once per iteration in a loop). `value` and
+    `step` are rank-0 tensors.
+
+    ```mlir
+    kiln.summary_scalar "loss" = %l at %step to "logs/scalars.csv" : tensor<f32>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$value, Kiln_IntTensor:$step, StrAttr:$tag,
+                       StrAttr:$path);
+  let assemblyFormat = [{
+    $tag `=` $value `at` $step `to` $path attr-dict `:` type($value) `,` type($step)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Custom gradients
 //===----------------------------------------------------------------------===//
