@@ -252,10 +252,29 @@ def _division_operands(x, y, what):
     return x, y
 
 
+def _check_at_run_time(ok, message):
+    """TensorFlow's InvalidArgumentError(message) unless the bool tensor
+    `ok` is all true: at once for eager values, when the code runs inside
+    @kiln.function (a kiln.assert naming this line)."""
+    from .tracing import current_trace
+    from .printing import _mlir_string
+    ok = equal(reduce_min(cast(ok, "int32")), 1) if ok.shape else ok
+    trace = current_trace()
+    if trace is None:
+        if not bool(ok.numpy()):
+            raise errors.InvalidArgumentError(message, errors.user_location())
+        return
+    trace.op("assert", [ok], f"{{message = {_mlir_string(message)}}}", [],
+             errors.user_location())
+
+
 def _floor_quotient(x, y):
     """(floor(x / y), x - floor(x / y) * y) for integers: the truncated
     quotient moved down by one where the remainder's sign differs from the
-    divisor's (Python's and TensorFlow's floor division)."""
+    divisor's (Python's and TensorFlow's floor division). A zero divisor is
+    TensorFlow's "Integer division by zero" error."""
+    _check_at_run_time(not_equal(y, convert_to_tensor(0, dtype=y.dtype)),
+                       "Integer division by zero")
     q = _run1("div", [x, y])
     r = subtract(x, multiply(q, y))
     zero = convert_to_tensor(0, dtype=x.dtype)

@@ -416,3 +416,20 @@ def test_floor_division_and_modulo_follow_python_and_tensorflow():
     assert (p & q).numpy().tolist() == [True, False, False, False]
     assert (p | q).numpy().tolist() == [True, True, True, False]
     assert (p ^ q).numpy().tolist() == [False, True, True, False]
+
+
+def test_integer_division_by_zero_is_an_error():
+    """TensorFlow's "Integer division by zero", eagerly and from compiled
+    code (a kiln.assert the code checks when it runs)."""
+    x, y = kiln.constant([7, -7]), kiln.constant([2, 0])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="Integer division by zero"):
+        x // y
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="Integer division by zero"):
+        x % 0
+    f = kiln.function(lambda a, b: a // b)
+    np.testing.assert_array_equal(f(x, kiln.constant([2, 3])).numpy(), [3, -3])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_eager.py:\d+: Integer division by zero"):
+        f(x, y)
+    # Floats divide by zero as IEEE does.
+    assert np.isinf((kiln.constant([1.0]) // 0.0).numpy()[0])

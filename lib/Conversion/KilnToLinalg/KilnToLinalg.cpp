@@ -396,6 +396,7 @@ struct ConvertKilnToLinalgPass
       getOperation()->walk([](GatherOp op) { op.removeBoundsCheckAttr(); });
       getOperation()->walk(
           [](SparseSoftmaxCrossEntropyOp op) { op.removeBoundsCheckAttr(); });
+      getOperation()->walk([](AssertOp op) { op.erase(); });
     }
     ConversionTarget target(*context);
     configureKilnToLinalgTarget(target);

@@ -194,6 +194,21 @@ void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
 
 namespace {
 
+/// kiln.assert: a run-time check of its condition (none without
+/// runtime-checks: the pass drops the op for GPU code).
+struct AssertLowering : OpConversionPattern<AssertOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(AssertOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value ok = extractScalar(rewriter, op.getLoc(), adaptor.getCondition());
+    checkAtRunTime(rewriter, op.getLoc(), op->getParentOfType<ModuleOp>(), ok,
+                   op.getMessage(), Value(), -1);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// kiln.summary_scalar: kiln_summary_scalar(path, tag, value as f64, step).
 struct SummaryScalarLowering : OpConversionPattern<SummaryScalarOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -224,6 +239,6 @@ struct SummaryScalarLowering : OpConversionPattern<SummaryScalarOp> {
 } // namespace
 
 void lowering::populatePrintPatterns(RewritePatternSet &patterns) {
-  patterns.add<PrintLowering, CustomVjpLowering, SummaryScalarLowering>(
-      patterns.getContext());
+  patterns.add<PrintLowering, CustomVjpLowering, SummaryScalarLowering,
+               AssertLowering>(patterns.getContext());
 }

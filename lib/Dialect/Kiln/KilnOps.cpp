@@ -1393,3 +1393,10 @@ LogicalResult SummaryScalarOp::verify() {
                          << getStep().getType();
   return success();
 }
+
+LogicalResult AssertOp::verify() {
+  if (getCondition().getType().getRank() != 0)
+    return emitOpError() << "takes a rank-0 condition, got "
+                         << getCondition().getType();
+  return success();
+}

@@ -47,3 +47,21 @@ func.func @xent(%l: tensor<4x10xf32>, %y: tensor<4xi64>) -> tensor<4xf32> {
   %0 = kiln.sparse_softmax_cross_entropy %l, %y {bounds_check} : tensor<4x10xf32>, tensor<4xi64> -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// kiln.assert: the condition's value decides whether the runtime hears of
+// the failure (no index to show: bound -1).
+// CHECK-LABEL: func.func @asserted
+// CHECK: %[[OK:.*]] = tensor.extract %{{.*}}[] : tensor<i1>
+// CHECK: %[[BAD:.*]] = arith.xori %[[OK]], %true
+// CHECK: scf.if %[[BAD]] {
+// CHECK:   %[[NONE:.*]] = arith.constant -1 : i64
+// CHECK:   func.call @kiln_check_failed(%{{.*}}, %{{.*}}, %{{.*}}, %[[NONE]])
+// OFF-LABEL: func.func @asserted
+// OFF-NOT: kiln.assert
+// OFF-NOT: call @kiln_check_failed
+func.func @asserted(%ok: tensor<i1>) {
+  kiln.assert %ok, "Integer division by zero" : tensor<i1>
+  return
+}

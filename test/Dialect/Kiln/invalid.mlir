@@ -1551,3 +1551,11 @@ func.func @summary_rank(%l: tensor<2xf32>, %s: tensor<i64>) {
   kiln.summary_scalar "loss" = %l at %s to "s.csv" : tensor<2xf32>, tensor<i64>
   return
 }
+
+// -----
+
+func.func @assert_rank(%ok: tensor<2xi1>) {
+  // expected-error@+1 {{takes a rank-0 condition, got 'tensor<2xi1>'}}
+  kiln.assert %ok, "no" : tensor<2xi1>
+  return
+}

@@ -375,3 +375,10 @@ func.func @summaries(%l: tensor<f32>, %s: tensor<i64>) {
   kiln.summary_scalar "loss" = %l at %s to "logs/scalars.csv" : tensor<f32>, tensor<i64>
   return
 }
+
+// CHECK-LABEL: func.func @asserts
+func.func @asserts(%ok: tensor<i1>) {
+  // CHECK: kiln.assert %{{.*}}, "integer division by zero" : tensor<i1>
+  kiln.assert %ok, "integer division by zero" : tensor<i1>
+  return
+}

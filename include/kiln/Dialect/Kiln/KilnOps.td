@@ -1106,6 +1106,23 @@ def Kiln_AssignVariableOp : Kiln_Op<"assign_variable", [
   let assemblyFormat = "$variable `,` $value attr-dict `:` type($value)";
 }
 
+def Kiln_AssertOp : Kiln_Op<"assert", [MemoryEffects<[MemWrite]>]> {
+  let summary = "A check of values made when the code runs (tf.debugging.Assert)";
+  let description = [{
+    Where `condition` (a rank-0 bool) is false when the code runs, the call
+    returns InvalidArgumentError with `message`, prefixed by the op's
+    location (CPU code: the runtime's `kiln_check_failed`; the code itself
+    goes on). Integer division by zero is reported this way.
+
+    ```mlir
+    kiln.assert %ok, "integer division by zero" : tensor<i1>
+    ```
+  }];
+  let arguments = (ins Kiln_BoolTensor:$condition, StrAttr:$message);
+  let assemblyFormat = "$condition `,` $message attr-dict `:` type($condition)";
+  let hasVerifier = 1;
+}
+
 def Kiln_SummaryScalarOp : Kiln_Op<"summary_scalar", [MemoryEffects<[MemWrite]>]> {
   let summary = "Appends a scalar summary to a writer's file when the code runs";
   let description = [{
