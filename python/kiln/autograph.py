@@ -30,6 +30,7 @@ imports inside a loop or branch) leave the statement as Python wrote it.
 
 import ast
 import inspect
+import os
 import itertools
 import sys
 import textwrap
@@ -47,9 +48,21 @@ _CONTROL = "_kiln_autograph_control"
 # Calls left as they are: these need the caller's own frame.
 _FRAME_CALLS = {"super", "locals", "globals", "vars", "eval", "exec", "dir"}
 
-# Library code is not converted (as TensorFlow leaves its own and NumPy's).
+# Library code is not converted (as TensorFlow leaves its own and NumPy's):
+# Kiln's own modules, and anything installed (the standard library, site-
+# or dist-packages: Debian's python3-* packages).
 _LIBRARIES = ("kiln", "numpy", "builtins", "functools", "itertools", "abc",
               "typing", "collections", "_pytest", "pytest")
+
+
+def _installed_directories():
+    import sysconfig
+    paths = sysconfig.get_paths()
+    found = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return tuple(os.path.join(os.path.realpath(p), "") for p in found if p)
+
+
+_INSTALLED = _installed_directories()
 
 
 def _reads(node):
@@ -567,7 +580,14 @@ def _convertible(function):
     if getattr(function, "_kiln_autograph", False) or hasattr(function, "__wrapped__"):
         return False
     module = getattr(function, "__module__", None) or ""
-    return module.split(".")[0] not in _LIBRARIES
+    if module.split(".")[0] in _LIBRARIES:
+        return False
+    filename = function.__code__.co_filename
+    if filename.startswith("<"):  # (frozen modules, code made by exec)
+        return False
+    filename = os.path.realpath(filename)
+    return not (filename.startswith(_INSTALLED) or "/site-packages/" in filename
+                or "/dist-packages/" in filename)
 
 
 def converted(f):

@@ -767,3 +767,14 @@ def test_return_inside_loops_on_tensors():
     assert "_kiln_do_return" in kiln.autograph.to_code(first_negative)
     # Python values: Python's loop and return.
     assert first_negative([1.0, -2.0]) == -20.0
+
+
+def test_installed_library_code_is_not_converted():
+    """AutoGraph converts the user's functions, not the standard library's
+    or installed packages' (as TensorFlow leaves library code alone)."""
+    import json
+    import os
+    assert kiln.autograph._convertible(first_negative)
+    assert not kiln.autograph._convertible(json.dumps)
+    assert not kiln.autograph._convertible(os.path.join)
+    assert not kiln.autograph._convertible(np.linalg.norm)
