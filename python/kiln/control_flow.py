@@ -42,7 +42,7 @@ def _trace_body(trace, arg_types, inits, run, location, mismatch):
         # A variable read before the body assigns it was read once before
         # the loop: trace the loop again, reading it in the body.
         trace.discard_block(handle)
-        raise _ShapesLearned()
+        raise _Retrace()
     return handle
 
 
@@ -413,15 +413,16 @@ def while_loop(cond, body, loop_vars, name=None):
     return packed[0] if single else type(loop_vars)(packed)
 
 
-class _ShapesLearned(Exception):
-    """A loop body gave element shapes to TensorArrays that had none, or
-    read hoisted a variable it assigns: the loop is traced again."""
+class _Retrace(Exception):
+    """A loop's first trace learned something its types or reads depend on
+    (a TensorArray's element shape, a return value's type, a variable the
+    body both reads and assigns): the loop is traced again."""
 
 
 def _learn_shapes(structure, result):
     """TensorArrays of `structure` with no element shape take the one their
     counterpart in `result` (a loop body's values) got from a write; raises
-    _ShapesLearned when any did (what TensorFlow infers from the first
+    _Retrace when any did (what TensorFlow infers from the first
     write)."""
     learned = []
 
@@ -453,7 +454,7 @@ def _learn_shapes(structure, result):
 
     walk(structure, result)
     if learned:
-        raise _ShapesLearned()
+        raise _Retrace()
 
 
 def _loop_blocks(trace, build):
@@ -464,7 +465,7 @@ def _loop_blocks(trace, build):
         blocks = []
         try:
             return build(blocks), blocks
-        except _ShapesLearned:
+        except _Retrace:
             for handle in blocks:
                 trace.discard_block(handle)
 

@@ -485,8 +485,7 @@ class Function:
                     raise TypeError(f"@kiln.function argument {a!r} is neither a "
                                     "tensor nor a hashable Python value") from None
                 key.append(("python", type(a).__name__, a))
-        self._datasets = datasets  # (this call's, for _concrete_for)
-        return tuple(key), tensors, _pack(list(args), iter(flat))
+        return tuple(key), tensors, _pack(list(args), iter(flat)), datasets
 
     def _describe_change(self, old, new):
         if old is None:
@@ -510,8 +509,9 @@ class Function:
         return self._concrete_for(self._arguments(args, kwargs))[0]
 
     def _concrete_for(self, args):
-        """(concrete function, tensors to pass it) for these arguments."""
-        key, tensors, args = self._signature(args)
+        """(concrete function, tensors to pass it, the Dataset arguments by
+        position) for these arguments."""
+        key, tensors, args, datasets = self._signature(args)
         device = config.runtime_device()
         # TF32 changes what GPU code computes.
         tf32 = device != "cpu" and \
@@ -544,7 +544,7 @@ class Function:
                         "(...)] or reduce_retracing=True for shapes that change.",
                         stacklevel=4)
         self._last_key = key
-        return concrete, tensors
+        return concrete, tensors, datasets
 
     def __call__(self, *args, **kwargs):
         args = self._arguments(args, kwargs)
@@ -552,8 +552,8 @@ class Function:
             if self.input_signature is not None:
                 self._signature(args)  # (the same checks as a call)
             return self._python_function(*args)  # inlined into the caller
-        concrete, tensors = self._concrete_for(args)
-        return concrete._call(tensors, self._datasets)
+        concrete, tensors, datasets = self._concrete_for(args)
+        return concrete._call(tensors, datasets)
 
     def _trace(self, args, key):
         """Traces and compiles for arguments described by `key` (its tensor

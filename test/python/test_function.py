@@ -570,3 +570,31 @@ def test_compiled_code_checks_indices_and_labels_at_run_time():
                                rtol=1e-6)
     with pytest.raises(kiln.errors.InvalidArgumentError, match=r"-1 is not in \[0, 3\)"):
         compiled(kiln.constant([0, -1, 2, 1]), logits)
+
+
+def test_gradients_over_an_open_batch_extent_match_finite_differences():
+    """The VJP rules that broadcast back to an input's shape (reduce_mean,
+    reduce_max, reduce_min over the open axis and across it) with the batch
+    extent known only at run time, against central differences of the same
+    function in NumPy (float64)."""
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 3], kiln.float64)])
+    def grad(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = (kiln.reduce_mean(x * x) + kiln.reduce_sum(kiln.reduce_max(x, axis=1))
+                 + kiln.reduce_sum(kiln.reduce_min(x, axis=0) * 3.0))
+        return tape.gradient(y, x)
+
+    def f(a):
+        return np.mean(a * a) + a.max(axis=1).sum() + (a.min(axis=0) * 3.0).sum()
+
+    rng = np.random.default_rng(12)
+    for n in (4, 7):
+        a = rng.normal(size=(n, 3))
+        numeric = np.zeros_like(a)
+        for index in np.ndindex(a.shape):
+            e = np.zeros_like(a)
+            e[index] = 1e-6
+            numeric[index] = (f(a + e) - f(a - e)) / 2e-6
+        np.testing.assert_allclose(grad(a).numpy(), numeric, rtol=1e-6, atol=1e-6)
+    assert grad.trace_count == 1

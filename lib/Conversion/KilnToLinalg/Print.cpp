@@ -30,19 +30,28 @@ using namespace mlir::kiln::lowering;
 
 namespace {
 
-/// The runtime function `name(i64..., tensor<*xelement>)`, declared in the
-/// module on first use.
-func::FuncOp runtimeFunction(OpBuilder &b, ModuleOp module, StringRef name,
-                             unsigned scalars, Type element) {
+/// Runtime function `name` with `inputs`, declared in `module` on first
+/// use (private, no results).
+func::FuncOp declareRuntime(OpBuilder &b, Location loc, ModuleOp module,
+                            StringRef name, TypeRange inputs) {
   if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  auto function =
+      func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, {}));
+  function.setPrivate();
+  return function;
+}
+
+/// The printing function `name(i64..., tensor<*xelement>)`: its tensor is
+/// only read (bufferization neither copies nor orders it).
+func::FuncOp runtimeFunction(OpBuilder &b, ModuleOp module, StringRef name,
+                             unsigned scalars, Type element) {
   SmallVector<Type> inputs(scalars, b.getI64Type());
   inputs.push_back(UnrankedTensorType::get(element));
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto function = func::FuncOp::create(b, module.getLoc(), name,
-                                       b.getFunctionType(inputs, {}));
-  function.setPrivate();
+  func::FuncOp function =
+      declareRuntime(b, module.getLoc(), module, name, inputs);
   function.setArgAttr(scalars, "bufferization.access", b.getStringAttr("read"));
   return function;
 }
@@ -160,17 +169,6 @@ static std::pair<Value, Value> constantText(OpBuilder &b, Location loc,
   Value length =
       arith::ConstantIntOp::create(b, loc, b.getI64Type(), text.size());
   return {address, length};
-}
-
-/// Declares runtime function `name` with `inputs` in `module` once.
-static void declareRuntime(OpBuilder &b, Location loc, ModuleOp module,
-                           StringRef name, TypeRange inputs) {
-  if (module.lookupSymbol(name))
-    return;
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(module.getBody());
-  func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, {}))
-      .setPrivate();
 }
 
 void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,

@@ -3,6 +3,9 @@
 // kiln.print: one runtime call per text (its bytes as an i8 constant) and
 // per tensor (one function per element type), in order, each tensor cast
 // to an unranked tensor; the declarations read their tensor only.
+// CHECK-DAG: func.func private @kiln_print_text(i64, tensor<*xi8> {bufferization.access = "read"})
+// CHECK-DAG: func.func private @kiln_print_tensor_f32(i64, i64, tensor<*xf32> {bufferization.access = "read"})
+// CHECK-DAG: func.func private @kiln_print_tensor_i64(i64, i64, tensor<*xi64> {bufferization.access = "read"})
 // CHECK-LABEL: func.func @f(
 // CHECK-SAME: %[[X:.*]]: tensor<2x3xf32>, %[[N:.*]]: tensor<i64>
 // CHECK-DAG: %[[ERR:.*]] = arith.constant 2 : i64
@@ -17,9 +20,6 @@
 // CHECK: call @kiln_print_tensor_i64(%[[ERR]], %[[SUM]], %[[UN]])
 // CHECK: %[[NL:.*]] = arith.constant dense<10> : tensor<1xi8>
 // CHECK: call @kiln_print_text
-// CHECK: func.func private @kiln_print_text(i64, tensor<*xi8> {bufferization.access = "read"})
-// CHECK: func.func private @kiln_print_tensor_f32(i64, i64, tensor<*xf32> {bufferization.access = "read"})
-// CHECK: func.func private @kiln_print_tensor_i64(i64, i64, tensor<*xi64> {bufferization.access = "read"})
 func.func @f(%x: tensor<2x3xf32>, %n: tensor<i64>) {
   kiln.print ["x = ", " n = ", "\0A"] %x, %n : tensor<2x3xf32>, tensor<i64>
   return
