@@ -4,7 +4,9 @@ eager (when installed) in one run:
 
   1. eager dispatch: one elementwise add on 4-element float32 tensors
      (a cached kernel: conversion, cache lookup, runtime call, wrapping);
-  2. a tiny compiled step called from Python: one Huber-loss SGD update of
+  2. a tiny tape: y = x*x + 2x on a scalar, forward and gradient (the
+     same with PyTorch autograd; NumPy computes the derivative by hand);
+  3. a tiny compiled step called from Python: one Huber-loss SGD update of
      two scalar variables (@kiln.function: gradient, cond, assignments),
      against the same update with PyTorch autograd and hand-written NumPy.
 
@@ -16,7 +18,8 @@ import statistics
 import sys
 import time
 
-from peers import torch  # noqa: E402  (before NumPy: one thread each)
+import peers  # noqa: E402  (before NumPy: one thread each)
+from peers import torch  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -40,6 +43,8 @@ def main():
     if "--calls" in sys.argv:
         calls = int(sys.argv[sys.argv.index("--calls") + 1])
     rows = []
+    peers.check_peers()
+    print(f"# one thread each; median of 5 rounds of {calls} calls")
 
     a = kiln.constant([1.0, 2.0, 3.0, 4.0])
     b = kiln.constant([0.5, 0.5, 0.5, 0.5])
@@ -50,6 +55,25 @@ def main():
         ta, tb = torch.from_numpy(na), torch.from_numpy(nb)
         row["torch"] = per_call_us(lambda: torch.add(ta, tb), calls)
     rows.append(("eager add, 4 floats", row))
+
+    x0 = kiln.constant(3.0)
+
+    def kiln_tape():
+        with kiln.GradientTape() as tape:
+            tape.watch(x0)
+            y = x0 * x0 + 2.0 * x0
+        return tape.gradient(y, x0)
+    row = {"kiln": per_call_us(kiln_tape, calls // 4)}
+    n0 = np.float32(3.0)
+    row["numpy"] = per_call_us(lambda: 2 * n0 + 2.0, calls)  # (the derivative by hand)
+    if torch is not None:
+        t0 = torch.tensor(3.0, requires_grad=True)
+
+        def torch_tape():
+            y = t0 * t0 + 2.0 * t0
+            return torch.autograd.grad(y, t0)
+        row["torch"] = per_call_us(torch_tape, calls // 4)
+    rows.append(("tiny tape fwd+bwd (3 ops)", row))
 
     w, bias = kiln.Variable(0.0), kiln.Variable(0.0)
 

@@ -1,6 +1,8 @@
 """Per-thread front-end state, read on every op: the trace being built (if
-any) and the active gradient tapes. A threading.local subclass whose
-attributes always exist, so reading them is a plain attribute access."""
+any), the active gradient tapes, and the device scopes (full names) with the
+runtime's name of the innermost ("cpu" or "cuda:N", what eager ops run on).
+A threading.local subclass whose attributes always exist, so reading them
+is a plain attribute access."""
 
 import threading
 
@@ -9,6 +11,8 @@ class _State(threading.local):
     def __init__(self):
         self.trace = None
         self.tapes = []
+        self.devices = []
+        self.runtime_device = "cpu"
 
 
 local = _State()

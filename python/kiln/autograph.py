@@ -604,9 +604,8 @@ def converted(f):
 def to_code(function):
     """The source AutoGraph runs for `function` (a Python function, a
     method or a @kiln.function)."""
-    from .tracing import Function
-    if isinstance(function, Function):
-        function = function._python_function
+    # (A @kiln.function: the Python function it wraps.)
+    function = getattr(function, "_python_function", function)
     if inspect.ismethod(function):
         function = function.__func__
     c = convert(function)

@@ -17,6 +17,7 @@ import sys
 import threading as _threading
 
 from . import errors
+from ._state import local as _state
 
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
 GPU = "/job:localhost/replica:0/task:0/device:GPU:0"
@@ -25,7 +26,6 @@ GPU = "/job:localhost/replica:0/task:0/device:GPU:0"
 def _gpu(index):
     return f"/job:localhost/replica:0/task:0/device:GPU:{index}"
 
-_placement = _threading.local()
 log_device_placement = False
 soft_device_placement = True
 _warned_soft_placement = False
@@ -122,19 +122,19 @@ class device:
         self.name = _parse(name)
 
     def __enter__(self):
-        stack = getattr(_placement, "stack", None)
-        if stack is None:
-            stack = _placement.stack = []
-        stack.append(self.name)
+        _state.devices.append(self.name)
+        _state.runtime_device = runtime_device(self.name)
         return self
 
     def __exit__(self, *exc):
-        _placement.stack.pop()
+        stack = _state.devices
+        stack.pop()
+        _state.runtime_device = runtime_device(stack[-1] if stack else CPU)
         return False
 
 
 def current_device():
-    stack = getattr(_placement, "stack", None)
+    stack = _state.devices
     return stack[-1] if stack else CPU
 
 

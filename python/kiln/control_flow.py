@@ -7,6 +7,7 @@ import builtins as _builtins
 import numpy as np
 
 from . import errors
+from .core import attributes
 from .tensor import Tensor, convert_to_tensor
 from .tracing import _flatten, _pack, current_trace
 
@@ -34,7 +35,7 @@ def _trace_body(trace, arg_types, inits, run, location, mismatch):
     except BaseException:
         trace.pop_block([], discard=handle)
         raise
-    if [t._impl.mlir_type for t in nexts] != [t._impl.mlir_type for t in inits]:
+    if [t._impl.type for t in nexts] != [t._impl.type for t in inits]:
         trace.pop_block([], discard=handle)
         raise errors.InvalidArgumentError(mismatch(nexts), location)
     trace.pop_block(nexts)
@@ -73,8 +74,8 @@ def cond(pred, true_fn, false_fn, name=None):
         trace.pop_block(flat)
         branches.append((handle, result, flat))
     (h1, r1, f1), (h2, r2, f2) = branches
-    types1 = [t._impl.mlir_type for t in f1]
-    types2 = [t._impl.mlir_type for t in f2]
+    types1 = [t._impl.type for t in f1]
+    types2 = [t._impl.type for t in f2]
     if types1 != types2:
         raise errors.InvalidArgumentError(
             f"kiln.cond: true_fn returns ({_describe(f1)}) but false_fn returns "
@@ -384,7 +385,7 @@ def while_loop(cond, body, loop_vars, name=None):
 
     def build(blocks):
         inits = _tensors(_flatten(structure))
-        types = [t._impl.mlir_type for t in inits]
+        types = [t._impl.type for t in inits]
         hc, cargs = trace.push_block(types)
         try:
             pred = convert_to_tensor(call(cond, cargs))
@@ -492,7 +493,7 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
 
     def build(blocks):
         inits = _tensors(_flatten(structure))
-        types = [t._impl.mlir_type for t in inits]
+        types = [t._impl.type for t in inits]
 
         def run(args):
             result = body(ops.cast(args[0], int32), *_pack(structure, iter(args[1:])))
@@ -501,7 +502,7 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
             return _flatten(result)
 
         blocks.append(_trace_body(
-            trace, ["tensor<i64>"] + types, inits, run, location,
+            trace, [((), "i64")] + types, inits, run, location,
             lambda nexts: f"kiln.range loop: the body's carried values "
                           f"are ({_describe(nexts)}) but they start as "
                           f"({_describe(inits)})"))
@@ -662,7 +663,7 @@ class TensorArray:
         i = ops.reshape(ops.cast(convert_to_tensor(index), _i64()), [1])
         old = ops.gather(buffer, i)
         delta = ops.subtract(ops.reshape(value, (1,) + value.shape), old)
-        updated = ops._run1("scatter_add", [buffer, i, delta], "{axis = 0 : i64}")
+        updated = ops._run1("scatter_add", [buffer, i, delta], attributes(axis=0))
         return array._with(updated)
 
     def read(self, index, name=None):
@@ -704,7 +705,7 @@ class TensorArray:
                 array._check_index(i, "scatter")
         buffer = array._storage(value.shape[1:])
         delta = ops.subtract(value, ops.gather(buffer, indices))
-        updated = ops._run1("scatter_add", [buffer, indices, delta], "{axis = 0 : i64}")
+        updated = ops._run1("scatter_add", [buffer, indices, delta], attributes(axis=0))
         return array._with(updated)
 
     def unstack(self, value, name=None):

@@ -14,6 +14,7 @@ structure of the recorded ops, so a training loop compiles it once.
 import numpy as np
 
 from . import _kiln, errors
+from .core import attributes, i32_array, symbol
 from .tensor import Tensor, convert_to_tensor, zeros as _zeros
 
 from ._state import local as _local
@@ -23,22 +24,12 @@ def _active_tapes():
     return _local.tapes
 
 
-def note_variable_read(variable, value):
-    """Called when a variable's value is read: tapes watch trainable ones
-    (the value first read during the tape is the one differentiated)."""
-    if not variable.trainable:
-        return
-    for tape in _active_tapes():
-        if tape._watch_accessed_variables and id(variable) not in tape._variables:
-            tape._variables[id(variable)] = (variable, value)
-            tape._watched[id(value)] = value
-
-
-def record(op, inputs, attributes, results, outputs, location):
-    """Called by every eager op: adds it to each active tape."""
-    for tape in _active_tapes():
-        tape._ops.append((op, list(inputs), attributes, list(results),
-                          list(outputs), location))
+def _grad_op(m, f, callee, operands, num_sources, result_types, file="", line=0):
+    """Adds `kiln.grad @callee(operands)` with respect to the first
+    `num_sources` operands (no seeds: the callee returns a scalar)."""
+    attrs = attributes(callee=symbol(callee), wrt=list(range(num_sources)),
+                       operandSegmentSizes=i32_array([len(operands), 0]))
+    return m.op(f, "grad", operands, attrs, result_types, file, line)
 
 
 _cache = {}
@@ -99,6 +90,21 @@ class GradientTape:
                 return self._variables[id(s)][1]
             return s._value
         return convert_to_tensor(s)
+
+    # The dispatch core (core.bind) and variables call these two on every
+    # active tape.
+    def _record(self, op, inputs, attributes, results, outputs, location):
+        """An op just ran (or joined a trace): the tape keeps it."""
+        self._ops.append((op, list(inputs), attributes, list(results),
+                          list(outputs), location))
+
+    def _note_variable_read(self, variable, value):
+        """A variable was read: trainable ones are watched (the value first
+        read during the tape is the one differentiated)."""
+        if (variable.trainable and self._watch_accessed_variables
+                and id(variable) not in self._variables):
+            self._variables[id(variable)] = (variable, value)
+            self._watched[id(value)] = value
 
     def __enter__(self):
         _active_tapes().append(self)
@@ -222,8 +228,7 @@ class GradientTape:
         # Only watched sources (or tensors the tape computed) get gradients.
         source_ids = {id(s) for s in sources
                       if id(s) in self._watched or id(s) in produced}
-        from . import tracing
-        trace = tracing.current_trace()
+        trace = _local.trace
         if trace is not None:
             return self._traced_gradient(trace, target, sources, source_ids,
                                          output_gradients)
@@ -287,7 +292,7 @@ class GradientTape:
             location = errors.user_location()
             for tape in outer:
                 tape._ops.append(("__grad__", list(args), recorded,
-                                  [s._impl.mlir_type for s in sources],
+                                  [s._impl.type for s in sources],
                                   grads, location))
         return grads
 
@@ -313,12 +318,9 @@ def _traced_gradient_impl(tape, trace, target, sources, source_ids,
         captures, reached = trace.m.outline(trace.f, trace.value_of(loss), src,
                                             callee)
         operands = src + list(captures)
-        wrt = ", ".join(str(i) for i in range(len(src)))
         file, _, line = (errors.user_location() or ":0").rpartition(":")
-        ids = trace.m.op(trace.f, "grad", operands,
-                         f"{{callee = @{callee}, wrt = array<i64: {wrt}>, "
-                         f"operandSegmentSizes = array<i32: {len(operands)}, 0>}}",
-                         [s._impl.mlir_type for s in watched], file, int(line or 0))
+        ids = _grad_op(trace.m, trace.f, callee, operands, len(src),
+                       [s._impl.type for s in watched], file, int(line or 0))
     except _kiln.NativeError as e:
         raise errors.from_native(e) from None
     by_source = {id(s): (i, r) for s, i, r in zip(watched, ids, reached)}
@@ -339,11 +341,11 @@ class _Recorded:
         self.target, self.num_sources, self.seeded = target, num_sources, seeded
         where = lambda t: arg_ids.get(id(t), ("op", produced.get(id(t))))
         self.key = (
-            tuple((op, attrs if isinstance(attrs, str) else attrs.key,
+            tuple((op, attrs.key if op.startswith("__") else attrs,
                    tuple(results), tuple(where(t) for t in inputs),
                    tuple(t is None for t in outputs))
                   for op, inputs, attrs, results, outputs, _ in ops),
-            tuple(t._impl.mlir_type for t in args), where(target),
+            tuple(t._impl.type for t in args), where(target),
             seeded, num_sources)
 
     def __eq__(self, other):
@@ -355,7 +357,7 @@ class _Recorded:
     def emit(self, m, name, counter):
         """Adds function `name` (the differentiated loss) to module `m`;
         nested gradients add their own functions first."""
-        types = [t._impl.mlir_type for t in self.args]
+        types = [t._impl.type for t in self.args]
         f = m.function(name, types)
         values = {tid: m.argument(f, i) for tid, i in self.arg_ids.items()}
         for op, inputs, attrs, results, outputs, location in self.ops:
@@ -364,16 +366,14 @@ class _Recorded:
             if op == "__custom__":
                 forward, backward = attrs.emit(m, next(counter))
                 ids = m.op(f, "custom_vjp", operands,
-                           f"{{forward = @{forward}, backward = @{backward}}}",
+                           attributes(forward=symbol(forward),
+                                      backward=symbol(backward)),
                            results, file, int(line or 0))
             elif op == "__grad__":
                 callee = f"recorded_{next(counter)}"
                 attrs.emit(m, callee, counter)
-                wrt = ", ".join(str(i) for i in range(attrs.num_sources))
-                ids = m.op(f, "grad", operands,
-                           f"{{callee = @{callee}, wrt = array<i64: {wrt}>, "
-                           f"operandSegmentSizes = array<i32: {len(operands)}, 0>}}",
-                           results, file, int(line or 0))
+                ids = _grad_op(m, f, callee, operands, attrs.num_sources,
+                               results, file, int(line or 0))
             else:
                 ids = m.op(f, op, operands, attrs, results, file, int(line or 0))
             for t, v in zip(outputs, ids):
@@ -383,9 +383,8 @@ class _Recorded:
         if self.seeded:
             (loss,) = m.op(f, "mul", [loss, m.argument(f, len(self.args) - 1)])
         if self.target.shape:
-            axes = ", ".join(str(i) for i in range(len(self.target.shape)))
             (loss,) = m.op(f, "reduce_sum", [loss],
-                           f"{{axes = array<i64: {axes}>}}")
+                           attributes(axes=list(range(len(self.target.shape)))))
         m.finish_function(f, [loss])
 
     def compile(self, device="cpu"):
@@ -395,14 +394,11 @@ class _Recorded:
         try:
             import itertools
             self.emit(m, "recorded", itertools.count())
-            types = [t._impl.mlir_type for t in self.args]
+            types = [t._impl.type for t in self.args]
             g = m.function("gradient", types)
             g_args = [m.argument(g, i) for i in range(len(self.args))]
-            wrt = ", ".join(str(i) for i in range(self.num_sources))
-            grads = m.op(g, "grad", g_args,
-                         f"{{callee = @recorded, wrt = array<i64: {wrt}>, "
-                         f"operandSegmentSizes = array<i32: {len(self.args)}, 0>}}",
-                         [t._impl.mlir_type for t in self.args[:self.num_sources]])
+            grads = _grad_op(m, g, "recorded", g_args, self.num_sources,
+                             [t._impl.type for t in self.args[:self.num_sources]])
             m.finish_function(g, grads)
             return m.compile(device)
         except _kiln.NativeError as e:
@@ -441,7 +437,7 @@ class _CustomGradient:
                 "values as arguments (gradients for variables read inside a "
                 "custom gradient are not supported yet)", errors.user_location())
         m.finish_function(sub.f, [sub.value_of(t) for t in outs])
-        return [t._impl.mlir_type for t in outs]
+        return [t._impl.type for t in outs]
 
     def _call(self, args):
         result = self.function(*args)
@@ -506,7 +502,7 @@ def custom_gradient(f):
             raise TypeError(f"kiln.custom_gradient: {f.__name__} takes its "
                             "tensors as positional arguments")
         xs = [convert_to_tensor(a) for a in args]
-        custom = _CustomGradient(f, [x._impl.mlir_type for x in xs], f.__name__)
+        custom = _CustomGradient(f, [x._impl.type for x in xs], f.__name__)
         trace = tracing.current_trace()
         location = errors.user_location()
         if trace is not None:
@@ -514,7 +510,8 @@ def custom_gradient(f):
             trace.counter += 1
             forward, backward = custom.emit(trace.m, f"{trace.name}_{n}")
             outs = trace.op("custom_vjp", xs,
-                            f"{{forward = @{forward}, backward = @{backward}}}",
+                            attributes(forward=symbol(forward),
+                                       backward=symbol(backward)),
                             custom.out_types, location)
             return _pack(custom.structure, outs)
         tapes = list(_active_tapes())
@@ -528,7 +525,7 @@ def custom_gradient(f):
             outs = [convert_to_tensor(t) for t in _flatten(y)]
             for tape in tapes:
                 tape._ops.append(("__custom__", list(xs), custom,
-                                  [t._impl.mlir_type for t in outs], outs, location))
+                                  [t._impl.type for t in outs], outs, location))
         return y
 
     return wrapper

@@ -1,6 +1,6 @@
 """kiln.nn: neural-network ops."""
 
-from .ops import _run1
+from .core import attributes, bind1 as _run1, enum_case, unit
 from .tensor import convert_to_tensor
 
 
@@ -9,12 +9,15 @@ def relu(features, name=None):
 
 
 def softmax(logits, axis=-1, name=None):
-    return _run1("softmax", [convert_to_tensor(logits)], f"{{axis = {int(axis)} : i64}}")
+    return _run1("softmax", [convert_to_tensor(logits)], attributes(axis=int(axis)))
 
 
 def log_softmax(logits, axis=-1, name=None):
     return _run1("log_softmax", [convert_to_tensor(logits)],
-                 f"{{axis = {int(axis)} : i64}}")
+                 attributes(axis=int(axis)))
+
+
+_CHECKED = attributes(bounds_check=unit())
 
 
 def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None):
@@ -23,7 +26,7 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
     compiled code (checked where the code runs)."""
     return _run1("sparse_softmax_cross_entropy",
                  [convert_to_tensor(logits), convert_to_tensor(labels)],
-                 "{bounds_check}")
+                 _CHECKED)
 
 
 def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1, name=None):
@@ -47,23 +50,21 @@ def _padding(padding):
     padding = padding.upper()
     if padding not in ("SAME", "VALID"):
         raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
-    return f"#kiln.padding<{padding}>"
+    return enum_case("padding", padding)
 
 
 def conv2d(input, filters, strides=1, padding="VALID", dilations=1, name=None):
     s, d = _window(strides, "strides"), _window(dilations, "dilations")
     x = convert_to_tensor(input)
     return _run1("conv2d", [x, convert_to_tensor(filters, x.dtype)],
-                 f"{{strides = array<i64: {s[0]}, {s[1]}>, dilations = "
-                 f"array<i64: {d[0]}, {d[1]}>, padding = {_padding(padding)}}}")
+                 attributes(strides=s, dilations=d, padding=_padding(padding)))
 
 
 def _pool(op):
     def apply(input, ksize, strides, padding="VALID", name=None):
         k, s = _window(ksize, "ksize"), _window(strides, "strides")
         return _run1(op, [convert_to_tensor(input)],
-                     f"{{window = array<i64: {k[0]}, {k[1]}>, strides = "
-                     f"array<i64: {s[0]}, {s[1]}>, padding = {_padding(padding)}}}")
+                     attributes(window=k, strides=s, padding=_padding(padding)))
     apply.__name__ = op
     return apply
 

@@ -1,49 +1,17 @@
-"""Kiln ops on eager tensors. Each runs one kernel compiled from the Kiln
-dialect by the C++ compiler (see _kiln.run_op)."""
+"""Kiln's core ops, and the Python operators of kiln.Tensor (attached here,
+in one place, at the end). Every op goes through core.bind: eagerly one
+kernel compiled from the Kiln dialect, inside @kiln.function one op of the
+trace, and a record on each active gradient tape."""
 
 import builtins
 
 import numpy as np
 
-from . import _kiln, config, errors, gradients, tracing
-from ._state import local as _state
-from .dtypes import as_dtype, bool as bool_, int64
+from . import errors
+from .core import (attributes, bind1 as _run1, current_trace, enum_case,
+                   tensor_type, unit)
+from .dtypes import as_dtype, bool as bool_, float32, int64
 from .tensor import Tensor, convert_to_tensor
-
-
-def _run(op, inputs, attributes="", results=()):
-    """Runs kiln.<op> (or, inside @kiln.function, adds it to the trace);
-    errors name the user's line; active gradient tapes record it."""
-    trace = _state.trace
-    if trace is not None:
-        try:
-            outputs = trace.op(op, inputs, attributes, results,
-                               errors.user_location())
-        except _kiln.NativeError as e:
-            raise errors.from_native(e) from None
-    else:
-        device = config.current_device()
-        if config.log_device_placement:
-            config.log_op(op, device)
-        try:
-            outs = _kiln.run_op(op, [t._impl for t in inputs], attributes,
-                                results, config.runtime_device(device))
-        except _kiln.NativeError as e:
-            raise errors.from_native(e) from None
-        outputs = [Tensor(o) for o in outs]
-    if _state.tapes:
-        gradients.record(op, inputs, attributes, results, outputs,
-                         errors.user_location())
-    return outputs
-
-
-def _run1(op, inputs, attributes="", results=()):
-    return _run(op, inputs, attributes, results)[0]
-
-
-def _tensor_type(shape, dtype):
-    dims = "".join("?x" if d is None else f"{d}x" for d in shape)
-    return f"tensor<{dims}{as_dtype(dtype).mlir}>"
 
 
 def _pair(x, y):
@@ -62,9 +30,14 @@ def _binary(op, x, y):
     return _run1(op, [x, y])
 
 
+_COMPARE = {d: attributes(direction=enum_case("compare_direction", d))
+            for d in ("eq", "ne", "lt", "le", "gt", "ge")}
+
+
 def _compare(direction, x, y):
+    """kiln.compare in `direction` ("eq", "lt", ...)."""
     x, y = _pair(x, y)
-    return _run1("compare", [x, y], f"{{direction = {direction} : i32}}")
+    return _run1("compare", [x, y], _COMPARE[direction])
 
 
 def _unary(op):
@@ -97,9 +70,9 @@ def divide(x, y, name=None): return truediv(x, y)
 def pow(x, y, name=None): return _binary("pow", x, y)
 def maximum(x, y, name=None): return _binary("maximum", x, y)
 def minimum(x, y, name=None): return _binary("minimum", x, y)
-def equal(x, y, name=None): return _compare(0, x, y)
-def less(x, y, name=None): return _compare(2, x, y)
-def greater(x, y, name=None): return _compare(4, x, y)
+def equal(x, y, name=None): return _compare("eq", x, y)
+def less(x, y, name=None): return _compare("lt", x, y)
+def greater(x, y, name=None): return _compare("gt", x, y)
 
 negative = _unary("neg")
 abs = _unary("abs")
@@ -143,9 +116,8 @@ def _axes(x, axis):
 def _reduce(op):
     def apply(input_tensor, axis=None, keepdims=False, name=None):
         x = convert_to_tensor(input_tensor)
-        axes = ", ".join(str(a) for a in _axes(x, axis))
-        attrs = f"{{axes = array<i64{': ' + axes if axes else ''}>"
-        attrs += ", keepdims = true}" if keepdims else "}"
+        attrs = attributes(axes=_axes(x, axis), keepdims=True) if keepdims \
+            else attributes(axes=_axes(x, axis))
         return _run1(op, [x], attrs)
     apply.__name__ = op
     return apply
@@ -159,7 +131,7 @@ reduce_min = _reduce("reduce_min")
 
 def argmax(input, axis=0, output_type=int64, name=None):
     x = convert_to_tensor(input)
-    r = _run1("argmax", [x], f"{{axis = {int(axis)} : i64}}")
+    r = _run1("argmax", [x], attributes(axis=int(axis)))
     return r if as_dtype(output_type) == int64 else cast(r, output_type)
 
 
@@ -168,7 +140,7 @@ def cast(x, dtype, name=None):
     dtype = as_dtype(dtype)
     if dtype == x.dtype:
         return x
-    return _run1("cast", [x], "", [_tensor_type(x.shape, dtype)])
+    return _run1("cast", [x], None, [tensor_type(x.shape, dtype)])
 
 
 def reshape(tensor, shape, name=None):
@@ -189,15 +161,13 @@ def reshape(tensor, shape, name=None):
         for d in x.shape:
             total *= d
         shape[shape.index(-1)] = total // known if known else 0
-    return _run1("reshape", [x], "", [_tensor_type(shape, x.dtype)])
+    return _run1("reshape", [x], None, [tensor_type(shape, x.dtype)])
 
 
 def transpose(a, perm=None, name=None):
     x = convert_to_tensor(a)
     perm = list(reversed(range(x.ndim))) if perm is None else [int(p) for p in perm]
-    body = ", ".join(str(p) for p in perm)
-    return _run1("transpose", [x],
-                 f"{{permutation = array<i64{': ' + body if body else ''}>}}")
+    return _run1("transpose", [x], attributes(permutation=perm))
 
 
 def where(condition, x, y, name=None):
@@ -237,9 +207,9 @@ def logical_xor(x, y, name=None):
     return not_equal(x, y)
 
 
-def not_equal(x, y, name=None): return _compare(1, x, y)
-def less_equal(x, y, name=None): return _compare(3, x, y)
-def greater_equal(x, y, name=None): return _compare(5, x, y)
+def not_equal(x, y, name=None): return _compare("ne", x, y)
+def less_equal(x, y, name=None): return _compare("le", x, y)
+def greater_equal(x, y, name=None): return _compare("ge", x, y)
 
 
 def _division_operands(x, y, what):
@@ -256,15 +226,13 @@ def _check_at_run_time(ok, message):
     """TensorFlow's InvalidArgumentError(message) unless the bool tensor
     `ok` is all true: at once for eager values, when the code runs inside
     @kiln.function (a kiln.assert naming this line)."""
-    from .tracing import current_trace
-    from .printing import _mlir_string
     ok = equal(reduce_min(cast(ok, "int32")), 1) if ok.shape else ok
     trace = current_trace()
     if trace is None:
         if not bool(ok.numpy()):
             raise errors.InvalidArgumentError(message, errors.user_location())
         return
-    trace.op("assert", [ok], f"{{message = {_mlir_string(message)}}}", [],
+    trace.op("assert", [ok], attributes(message=str(message)), [],
              errors.user_location())
 
 
@@ -359,10 +327,9 @@ def _getitem(x, key):
                     errors.user_location())
             i %= size
             starts.append(i); limits.append(i + 1); strides.append(1)
-    arr = lambda v: "array<i64" + (": " + ", ".join(map(str, v)) if v else "") + ">"
     sliced_shape = [len(range(s, l, st)) for s, l, st in zip(starts, limits, strides)]
-    out = _run1("slice", [x], f"{{start = {arr(starts)}, limit = {arr(limits)}, "
-                              f"stride = {arr(strides)}}}")
+    out = _run1("slice", [x], attributes(start=starts, limit=limits,
+                                         stride=strides))
     if sliced_shape != keep:
         out = reshape(out, keep)
     return out
@@ -374,7 +341,7 @@ def concat(values, axis, name=None):
         dtype = tensors[0].dtype
         tensors = [tensors[0]] + [convert_to_tensor(v, dtype) for v in values[1:]]
     # kiln.concat infers its result type (and reports bad shapes).
-    return _run1("concat", tensors, f"{{axis = {int(axis)} : i64}}")
+    return _run1("concat", tensors, attributes(axis=int(axis)))
 
 
 def stack(values, axis=0, name=None):
@@ -387,7 +354,6 @@ def stack(values, axis=0, name=None):
 
 def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None,
             name=None):
-    from .dtypes import float32
     x = convert_to_tensor(indices)
     dtype = as_dtype(dtype) if dtype is not None else float32
     rank = x.ndim + 1
@@ -395,10 +361,9 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None,
     shape = list(x.shape)
     shape.insert(a, int(depth))
     return _run1("one_hot", [x],
-                 f"{{depth = {int(depth)} : i64, axis = {int(axis)} : i64, "
-                 f"on_value = {float(on_value):.17e} : f64, "
-                 f"off_value = {float(off_value):.17e} : f64}}",
-                 [_tensor_type(shape, dtype)])
+                 attributes(depth=int(depth), axis=int(axis),
+                            on_value=float(on_value), off_value=float(off_value)),
+                 [tensor_type(shape, dtype)])
 
 
 def _concrete(t):
@@ -429,5 +394,66 @@ def gather(params, indices, axis=0, name=None):
         _check_indices(indices, params.shape[int(axis) % params.ndim], "gather")
     # Indices known only when compiled code runs are checked there (an
     # InvalidArgumentError naming this line); eager ones were checked above.
-    check = "" if _concrete(indices) else ", bounds_check"
-    return _run1("gather", [params, indices], f"{{axis = {int(axis)} : i64{check}}}")
+    attrs = attributes(axis=int(axis)) if _concrete(indices) else \
+        attributes(axis=int(axis), bounds_check=unit())
+    return _run1("gather", [params, indices], attrs)
+
+
+# kiln.Tensor's operators, all here.
+def _iterate(self):
+    if not self.shape:
+        raise TypeError("iteration over a scalar (rank-0) tensor")
+    for i in builtins.range(self.shape[0]):
+        yield _index(self, i)
+
+
+def _equal_operator(self, other):
+    # As in TensorFlow 2, == and != compare elementwise (so tensors are not
+    # hashable: use id(t) as a key).
+    return False if other is None else _compare("eq", self, other)
+
+
+def _not_equal_operator(self, other):
+    return True if other is None else _compare("ne", self, other)
+
+
+def _attach_operators():
+    T = Tensor
+    T.__add__ = lambda x, y: _binary("add", x, y)
+    T.__radd__ = lambda x, y: _binary("add", y, x)
+    T.__sub__ = lambda x, y: _binary("sub", x, y)
+    T.__rsub__ = lambda x, y: _binary("sub", y, x)
+    T.__mul__ = lambda x, y: _binary("mul", x, y)
+    T.__rmul__ = lambda x, y: _binary("mul", y, x)
+    T.__pow__ = lambda x, y: _binary("pow", x, y)
+    T.__rpow__ = lambda x, y: _binary("pow", y, x)
+    T.__truediv__ = lambda x, y: truediv(x, y)
+    T.__rtruediv__ = lambda x, y: truediv(y, x)
+    T.__floordiv__ = lambda x, y: floordiv(x, y)
+    T.__rfloordiv__ = lambda x, y: floordiv(y, x)
+    T.__mod__ = lambda x, y: floormod(x, y)
+    T.__rmod__ = lambda x, y: floormod(y, x)
+    T.__matmul__ = lambda x, y: matmul(x, y)
+    T.__rmatmul__ = lambda x, y: matmul(y, x)
+    # On bool tensors, as in TensorFlow: ~ & | ^ are the logical ops.
+    T.__invert__ = lambda x: logical_not(x)
+    T.__and__ = lambda x, y: logical_and(x, y)
+    T.__rand__ = lambda x, y: logical_and(y, x)
+    T.__or__ = lambda x, y: logical_or(x, y)
+    T.__ror__ = lambda x, y: logical_or(y, x)
+    T.__xor__ = lambda x, y: logical_xor(x, y)
+    T.__rxor__ = lambda x, y: logical_xor(y, x)
+    T.__neg__ = lambda x: negative(x)
+    T.__abs__ = lambda x: abs(x)
+    T.__lt__ = lambda x, y: _compare("lt", x, y)
+    T.__le__ = lambda x, y: _compare("le", x, y)
+    T.__gt__ = lambda x, y: _compare("gt", x, y)
+    T.__ge__ = lambda x, y: _compare("ge", x, y)
+    T.__eq__ = _equal_operator
+    T.__ne__ = _not_equal_operator
+    T.__hash__ = None
+    T.__iter__ = _iterate
+    T.__getitem__ = lambda x, key: _getitem(x, key)
+
+
+_attach_operators()

@@ -9,15 +9,12 @@ the step counter `iterations` are kiln.Variables, so checkpoints save them.
 """
 
 from . import errors, tracing
+from .core import attributes, symbol, unit
 from .dtypes import float32, int64
 from .ops import cast
 from .gradients import GradientTape
 from .tensor import constant, convert_to_tensor, zeros
 from .variables import Variable
-
-
-def _f64(value):
-    return f"{float(value):.17e} : f64"
 
 
 class Optimizer:
@@ -151,8 +148,8 @@ class Optimizer:
             for slot in self._slot_suffixes:
                 trace.bind_variable(self._slot(v, slot))
             op, operands, attrs = self._op(g, rates[v.dtype], step, hyper)
-            attrs = ", ".join([f"variable = @{key}"] + attrs)
-            trace.op(op, operands, "{" + attrs + "}", [], location)
+            trace.op(op, operands, attributes(variable=symbol(key), **attrs),
+                     [], location)
 
     def _hyperparameters(self):
         return {}
@@ -176,10 +173,10 @@ class SGD(Optimizer):
 
     def _op(self, grad, lr, step, hyper):
         if not hyper["momentum"]:
-            return "apply_gradient_descent", [grad, lr], []
-        attrs = [f"momentum = {_f64(hyper['momentum'])}"]
+            return "apply_gradient_descent", [grad, lr], {}
+        attrs = {"momentum": float(hyper["momentum"])}
         if hyper["nesterov"]:
-            attrs.append("nesterov")
+            attrs["nesterov"] = unit()
         return "apply_momentum", [grad, lr], attrs
 
 
@@ -198,6 +195,6 @@ class Adam(Optimizer):
                 "beta_2": float(self.beta_2), "epsilon": float(self.epsilon)}
 
     def _op(self, grad, lr, step, hyper):
-        return "apply_adam", [grad, lr, step], [
-            f"beta1 = {_f64(hyper['beta_1'])}", f"beta2 = {_f64(hyper['beta_2'])}",
-            f"epsilon = {_f64(hyper['epsilon'])}"]
+        return "apply_adam", [grad, lr, step], {
+            "beta1": float(hyper["beta_1"]), "beta2": float(hyper["beta_2"]),
+            "epsilon": float(hyper["epsilon"])}

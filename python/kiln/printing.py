@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from . import errors
+from .core import attributes, current_trace
 from .tensor import Tensor, convert_to_tensor
 
 
@@ -49,19 +50,6 @@ def _format(array, summarize):
     return dims(0, ())
 
 
-def _mlir_string(text):
-    """`text` as an MLIR string literal (bytes outside printable ASCII, the
-    quote and the backslash as \\XX escapes)."""
-    out = []
-    for byte in text.encode("utf-8"):
-        ch = chr(byte)
-        if 32 <= byte < 127 and ch not in '"\\':
-            out.append(ch)
-        else:
-            out.append("\\%02X" % byte)
-    return '"' + "".join(out) + '"'
-
-
 def _stream_number(stream):
     """1 or 2 for standard output or error (however Python wraps them),
     else None."""
@@ -84,7 +72,6 @@ def print(*inputs, output_stream=None, summarize=3, sep=" ", end="\n", name=None
     `output_stream` (standard error by default). Inside @kiln.function the
     printing happens when the compiled code runs (to standard output or
     standard error)."""
-    from .tracing import current_trace
     summarize = -1 if summarize is None else int(summarize)
     trace = current_trace()
     if trace is None:
@@ -112,7 +99,7 @@ def print(*inputs, output_stream=None, summarize=3, sep=" ", end="\n", name=None
         else:
             pending += str(v)
     texts.append(pending + end)
-    attributes = "{texts = [" + ", ".join(_mlir_string(t) for t in texts) + "], " \
-        f"stream = {stream} : i64, summarize = {summarize} : i64}}"
-    trace.op("print", tensors, attributes, [], errors.user_location())
+    trace.op("print", tensors,
+             attributes(texts=texts, stream=stream, summarize=summarize), [],
+             errors.user_location())
     return None

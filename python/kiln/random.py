@@ -11,7 +11,7 @@ import os
 import threading
 
 from .dtypes import as_dtype, float32, int64
-from .ops import _run1, _tensor_type
+from .core import attributes, bind1 as _run1, tensor_type
 from .tensor import convert_to_tensor
 
 _lock = threading.Lock()
@@ -42,10 +42,9 @@ def _random(op, shape, dtype, seed, params):
     # The seed is an operand, not an attribute: one kernel per shape and
     # distribution serves every seed.
     dtype = as_dtype(dtype)
-    attrs = ", ".join(f"{k} = {float(v):.17e} : f64" for k, v in params.items())
+    attrs = attributes(**{k: float(v) for k, v in params.items()})
     seed_tensor = convert_to_tensor(_op_seed(seed), int64)
-    return _run1(op, [seed_tensor], "{" + attrs + "}",
-                 [_tensor_type(list(shape), dtype)])
+    return _run1(op, [seed_tensor], attrs, [tensor_type(list(shape), dtype)])
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=float32, seed=None, name=None):

@@ -70,6 +70,7 @@ def scalar(name, data, step):
     if writer is None:
         return False
     from . import errors, tracing
+    from .core import attributes
     from .tensor import Tensor, convert_to_tensor
     from .variables import Variable
     trace = tracing.current_trace()
@@ -95,9 +96,8 @@ def scalar(name, data, step):
             errors.user_location())
     writer.flush()
     trace.summary_writers.add(writer)
-    from .printing import _mlir_string
     trace.op("summary_scalar", [value, step],
-             f"{{tag = {_mlir_string(name)}, path = {_mlir_string(writer.path)}}}",
+             attributes(tag=str(name), path=str(writer.path)),
              [], errors.user_location())
     return True
 

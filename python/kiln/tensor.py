@@ -4,7 +4,8 @@ import numbers
 
 import numpy as np
 
-from . import _kiln, errors
+from . import _kiln, config, errors
+from ._state import local
 from .dtypes import as_dtype, float32, int32, widen_unsigned
 
 
@@ -33,7 +34,6 @@ class Tensor:
     @property
     def device(self):
         """Where the value lives: TensorFlow's full device name."""
-        from . import config
         return config.device_name(self._impl.device)
 
     def cpu(self):
@@ -70,17 +70,6 @@ class Tensor:
         if not self.shape:
             raise TypeError("len() of a scalar (rank-0) tensor")
         return self.shape[0]
-
-    def __iter__(self):
-        if not self.shape:
-            raise TypeError("iteration over a scalar (rank-0) tensor")
-        from . import ops
-        for i in range(self.shape[0]):
-            yield ops._index(self, i)
-
-    def __getitem__(self, key):
-        from . import ops
-        return ops._getitem(self, key)
 
     def __float__(self):
         return float(self._scalar())
@@ -132,58 +121,10 @@ class Tensor:
 
     __str__ = __repr__
 
-    # Operators: the ops module does the work.
-    def __add__(self, other): return _binary("add", self, other)
-    def __radd__(self, other): return _binary("add", other, self)
-    def __sub__(self, other): return _binary("sub", self, other)
-    def __rsub__(self, other): return _binary("sub", other, self)
-    def __mul__(self, other): return _binary("mul", self, other)
-    def __rmul__(self, other): return _binary("mul", other, self)
-    def __truediv__(self, other): return _truediv(self, other)
-    def __rtruediv__(self, other): return _truediv(other, self)
-    def __floordiv__(self, other): return _ops().floordiv(self, other)
-    def __rfloordiv__(self, other): return _ops().floordiv(other, self)
-    def __mod__(self, other): return _ops().floormod(self, other)
-    def __rmod__(self, other): return _ops().floormod(other, self)
-    # On bool tensors, as in TensorFlow: ~ & | ^ are the logical ops.
-    def __invert__(self): return _ops().logical_not(self)
-    def __and__(self, other): return _ops().logical_and(self, other)
-    def __rand__(self, other): return _ops().logical_and(other, self)
-    def __or__(self, other): return _ops().logical_or(self, other)
-    def __ror__(self, other): return _ops().logical_or(other, self)
-    def __xor__(self, other): return _ops().logical_xor(self, other)
-    def __rxor__(self, other): return _ops().logical_xor(other, self)
-    def __pow__(self, other): return _binary("pow", self, other)
-    def __rpow__(self, other): return _binary("pow", other, self)
-    def __matmul__(self, other):
-        from . import ops
-        return ops.matmul(self, other)
-    def __rmatmul__(self, other):
-        from . import ops
-        return ops.matmul(other, self)
-    def __neg__(self):
-        from . import ops
-        return ops.negative(self)
-    def __abs__(self):
-        from . import ops
-        return ops.abs(self)
-    def __lt__(self, other): return _compare(2, self, other)
-    def __le__(self, other): return _compare(3, self, other)
-    def __gt__(self, other): return _compare(4, self, other)
-    def __ge__(self, other): return _compare(5, self, other)
-
+    # The arithmetic, comparison and logical operators, iteration and
+    # indexing are attached by the ops module (kiln.ops), which defines them.
     # As in TensorFlow 2, == and != compare elementwise, so tensors are not
     # hashable (use id(t) as a key).
-    def __eq__(self, other):
-        if other is None:
-            return False
-        return _compare(0, self, other)
-
-    def __ne__(self, other):
-        if other is None:
-            return True
-        return _compare(1, self, other)
-
     __hash__ = None
 
 
@@ -191,26 +132,6 @@ builtins_bool = bool
 
 # kiln.Variable, registered by variables.py (which imports this module).
 _variable_type = None
-
-
-def _binary(op, x, y):
-    from . import ops
-    return ops._binary(op, x, y)
-
-
-def _ops():
-    from . import ops
-    return ops
-
-
-def _truediv(x, y):
-    from . import ops
-    return ops.truediv(x, y)
-
-
-def _compare(direction, x, y):
-    from . import ops
-    return ops._compare(direction, x, y)
 
 
 def convert_to_tensor(value, dtype=None, dtype_hint=None):
@@ -272,8 +193,6 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
 def _placed(t):
     """`t` on the current device (a new tensor in a GPU scope lives on the
     GPU, as TensorFlow places it); inside a trace, `t` itself."""
-    from . import config
-    from ._state import local
     device = config.runtime_device()
     if device == "cpu" or local.trace is not None:
         return t
@@ -340,9 +259,9 @@ class TensorSpec:
                 all(a is None or a == b for a, b in zip(self.shape, value.shape)))
 
     @property
-    def _mlir_type(self):
-        dims = "".join("?x" if d is None else f"{d}x" for d in self.shape)
-        return f"tensor<{dims}{self.dtype.mlir}>"
+    def _type(self):
+        """The (shape, dtype) pair the native layer takes."""
+        return (self.shape, self.dtype.mlir)
 
     def __eq__(self, other):
         return isinstance(other, TensorSpec) and (self.shape, self.dtype) == \

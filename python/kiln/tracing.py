@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from . import _kiln, config, errors
+from .core import attributes, symbol
 from .dtypes import as_dtype
 from .tensor import Tensor, TensorSpec, convert_to_tensor
 
@@ -30,17 +31,15 @@ def current_trace():
 class _TracedImpl:
     """Stands in for a native tensor inside a trace: a value of the module."""
 
-    __slots__ = ("trace", "id", "mlir_type", "shape", "dtype")
+    __slots__ = ("trace", "id", "type", "shape", "dtype")
 
     def __init__(self, trace, value_id):
         self.trace = trace
         self.id = value_id
-        self.mlir_type = trace.m.type(value_id)
-        match = re.fullmatch(r"tensor<((?:(?:\d+|\?)x)*)(\w+)>", self.mlir_type)
-        dims = match.group(1)
-        # An extent known only at run time (an input_signature's None) is None.
-        self.shape = tuple(None if d == "?" else int(d) for d in dims.split("x") if d)
-        self.dtype = match.group(2)
+        # (shape, dtype name); an extent known only at run time (an
+        # input_signature's None) is None.
+        self.type = trace.m.type(value_id)
+        self.shape, self.dtype = self.type
 
     def numpy(self):
         raise TypeError(
@@ -84,24 +83,14 @@ class _Trace:
             return impl.id
         if id(t) in self.constants:
             return self.constants[id(t)][1]
-        array = t.numpy()
-        if array.dtype == np.bool_:
-            body = "[" + ", ".join("true" if v else "false" for v in array.ravel()) + "]"
-            literal = f"dense<{body if array.ndim else ('true' if array[()] else 'false')}>"
-            if array.ndim:
-                literal = "dense<" + _nested(array) + ">"
-        else:
-            literal = f'dense<"0x{np.ascontiguousarray(array).tobytes().hex().upper()}">'
-        (vid,) = self.m.op(self.f, "constant", [],
-                           f"{{value = {literal} : {impl.mlir_type}}}",
-                           [impl.mlir_type])
+        vid = self.m.constant(self.f, t.numpy())
         self.constants[id(t)] = (t, vid)  # keep t alive: ids stay unique
         return vid
 
     def op(self, op, inputs, attributes, results, location):
         file, _, line = (location or ":0").rpartition(":")
         ids = self.m.op(self.f, op, [self.value_of(t) for t in inputs],
-                        attributes, list(results), file, int(line or 0))
+                        attributes, results, file, int(line or 0))
         return [self.traced(i) for i in ids]
 
     def push_block(self, arg_types):
@@ -135,7 +124,7 @@ class _Trace:
     def region_op(self, name, operands, blocks, result_types, location):
         file, _, line = (location or ":0").rpartition(":")
         ids = self.m.region_op(self.f, name, [self.value_of(t) for t in operands],
-                               blocks, list(result_types), file, int(line or 0))
+                               blocks, result_types, file, int(line or 0))
         # Variables may have been assigned inside: read them again.
         self.current = {}
         return [self.traced(i) for i in ids]
@@ -157,7 +146,7 @@ class _Trace:
         key = variable._key()
         if key in self.current:
             return self.current[key]
-        vtype = variable._value._impl.mlir_type
+        vtype = variable._value._impl.type
         self.m.declare_variable(key, vtype)
         self.variables[key] = variable
         # Inside a region, a variable not assigned in it is read once in the
@@ -168,7 +157,8 @@ class _Trace:
         if hoist:
             self.block_effects[-1][0].add(key)
         (vid,) = self.m.op(self.f, "read_variable", [],
-                           f"{{variable = @{key}}}", [vtype], outermost=hoist)
+                           attributes(variable=symbol(key)), [vtype],
+                           outermost=hoist)
         value = self.traced(vid)
         self.current[key] = value
         if hoist:
@@ -180,7 +170,7 @@ class _Trace:
         """Declares a variable that an op writes (an assignment, or an
         optimizer update naming it by symbol): later reads read it again."""
         key = variable._key()
-        self.m.declare_variable(key, variable._value._impl.mlir_type)
+        self.m.declare_variable(key, variable._value._impl.type)
         self.variables[key] = variable
         self.current.pop(key, None)
         if self.saved:
@@ -206,7 +196,7 @@ class _Trace:
         key = self.bind_variable(variable)
         file, _, line = (errors.user_location() or ":0").rpartition(":")
         self.m.op(self.f, "assign_variable", [self.value_of(value)],
-                  f"{{variable = @{key}}}", [], file, int(line or 0))
+                  attributes(variable=symbol(key)), [], file, int(line or 0))
 
 
 class _DatasetFeed:
@@ -269,12 +259,6 @@ class _DatasetFeed:
                 errors.user_location())
         for v, a in zip(self.full + self.remainder, full + list(remainder or [])):
             v.assign(a)
-
-
-def _nested(array):
-    if array.ndim == 0:
-        return "true" if array[()] else "false"
-    return "[" + ", ".join(_nested(a) for a in array) + "]"
 
 
 def _flatten(structure):
@@ -563,7 +547,7 @@ class Function:
         name = re.sub(r"\W", "_", self.__name__) or "function"
         if not re.match(r"[A-Za-z_]", name):
             name = "f_" + name
-        types = [TensorSpec(shape, dtype)._mlir_type for kind, *rest in key[2:]
+        types = [TensorSpec(shape, dtype)._type for kind, *rest in key[2:]
                  if kind == "tensor" for shape, dtype in [rest]]
         trace = _Trace(name, types)
         symbols = iter(trace.traced(trace.m.argument(trace.f, i))

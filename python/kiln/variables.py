@@ -10,7 +10,9 @@ how implicit_gradients finds the variables a function used.
 import itertools
 import threading
 
-from . import _kiln
+from . import _kiln, config, errors, ops
+from . import tensor as _tensor_module
+from ._state import local
 from .dtypes import as_dtype
 from .tensor import Tensor, convert_to_tensor
 
@@ -35,13 +37,11 @@ class init_scope:
     by gradient tapes (where variables get their initial values)."""
 
     def __enter__(self):
-        from ._state import local
         self._saved = (local.trace, local.tapes)
         local.trace, local.tapes = None, []
         return self
 
     def __exit__(self, *exc):
-        from ._state import local
         local.trace, local.tapes = self._saved
         return False
 
@@ -58,7 +58,6 @@ class Variable:
                 initial_value = initial_value()
             value = convert_to_tensor(initial_value, dtype)
         if not hasattr(value._impl, "numpy") or value._symbolic:
-            from . import errors
             raise errors.InvalidArgumentError(
                 "a kiln.Variable's initial value must be computable eagerly, "
                 "but this one is a symbolic tensor of a @kiln.function trace; "
@@ -72,7 +71,6 @@ class Variable:
         self._value = None
         self._set(value)
         # Created in a GPU scope: the variable lives in GPU memory.
-        from . import config
         device = config.runtime_device()
         if device != "cpu":
             self._value = Tensor(_store.place(self._key(), device))
@@ -114,28 +112,25 @@ class Variable:
     def value(self):
         """The current value (the same Tensor until the next assignment);
         inside @kiln.function, a read of the variable in the trace."""
-        from . import gradients, tracing
-        trace = tracing.current_trace()
+        trace = local.trace
         value = trace.read_variable(self) if trace is not None else self._value
-        gradients.note_variable_read(self, value)
+        for tape in local.tapes:
+            tape._note_variable_read(self, value)
         return value
 
     read_value = value
 
     def assign(self, value, read_value=True):
-        from . import tracing
         value = convert_to_tensor(value, self._dtype)
-        trace = tracing.current_trace()
+        trace = local.trace
         if trace is not None:
             if value.shape != self._shape:
-                from . import errors
                 raise errors.InvalidArgumentError(
                     f"cannot assign a value of shape {value.shape} to variable "
                     f"{self.name} of shape {self._shape}", errors.user_location())
             trace.assign_variable(self, value)
             return self if read_value else None
         if value.shape != self._shape:
-            from . import errors
             raise errors.InvalidArgumentError(
                 f"cannot assign a value of shape {value.shape} to variable "
                 f"{self.name} of shape {self._shape}", errors.user_location())
@@ -143,17 +138,14 @@ class Variable:
         return self if read_value else None
 
     def assign_add(self, delta, read_value=True):
-        from . import ops
         return self.assign(ops.add(self._current(), delta), read_value)
 
     def assign_sub(self, delta, read_value=True):
-        from . import ops
         return self.assign(ops.subtract(self._current(), delta), read_value)
 
     def _current(self):
         """The value without a tape noting a read (for updates)."""
-        from . import tracing
-        trace = tracing.current_trace()
+        trace = local.trace
         return trace.read_variable(self) if trace is not None else self._value
 
     def numpy(self):
@@ -196,7 +188,5 @@ class Variable:
     def __ge__(self, o): return self._v() >= o
     __hash__ = object.__hash__
 
-
-from . import tensor as _tensor_module  # noqa: E402
 
 _tensor_module._variable_type = Variable

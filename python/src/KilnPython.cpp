@@ -4,37 +4,29 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The one native module behind `import kiln`. It holds
+// The one native module behind `import kiln`: conversions between Python
+// values and the compiler's and runtime's, nothing more. It holds
 //
 //  - Tensor: an immutable runtime buffer, shown to NumPy without a copy
 //    (read-only view) and made from NumPy arrays by one copy;
-//  - run_op: eager execution of one Kiln op. The op is built with
-//    FunctionBuilder (result types inferred by the op itself, so shape
-//    errors are the verifier's), compiled by the JIT and cached in memory
-//    for the life of the process (and on disk). Kernels are shape-generic
-//    where the lowering allows: the leading extent of every input is left
-//    open (`?`, unless it is 1, which broadcasts), so a new batch size
-//    reuses the kernel; otherwise one kernel per (op, attributes, input
-//    types);
-//  - the compiler and the runtime behind both.
-//
-// Python code above it only chooses ops and attributes.
+//  - run_op: eager execution of one op through the compiler's Engine
+//    (lib/Compiler: kernel cache, cache policy, module merging);
+//  - ModuleBuilder: the compiler's IR builder for traces;
+//  - attributes as typed values (Attributes, i32, f32, symbol, unit) and
+//    types as (shape, dtype) pairs: no MLIR text crosses this layer;
+//  - the variable store, executables and runtime settings.
 //
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Compiler/Aot.h"
 #include "kiln/Compiler/Compiler.h"
-#include "kiln/Compiler/FunctionBuilder.h"
-#include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
+#include "kiln/Compiler/Engine.h"
+#include "kiln/Compiler/ModuleBuilder.h"
+#include "kiln/Compiler/OpAttributes.h"
 #include "kiln/Runtime/Manifest.h"
 #include "kiln/Runtime/Runtime.h"
 
 #include "kiln/Dialect/Kiln/KilnOps.h"
-#include "mlir/IR/SymbolTable.h"
-
-#include "mlir/AsmParser/AsmParser.h"
-#include "mlir/IR/BuiltinTypes.h"
-#include "llvm/Support/raw_ostream.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -113,42 +105,6 @@ py::dtype numpyDtype(kiln_dtype_t t) {
   throw KilnError(KILN_UNIMPLEMENTED, "bfloat16 has no NumPy dtype");
 }
 
-/// Parses MLIR types written by the Python layer; a bad one is an error
-/// naming `what` (never a null type handed to the builder).
-std::vector<Type> parseTypes(MLIRContext &context,
-                             const std::vector<std::string> &texts,
-                             const std::string &what) {
-  std::vector<Type> types;
-  for (const std::string &text : texts) {
-    Type type = parseType(text, &context);
-    if (!type)
-      throw KilnError(KILN_INVALID_ARGUMENT,
-                      what + ": cannot parse the type " + text);
-    types.push_back(type);
-  }
-  return types;
-}
-
-/// Parses an attribute dictionary ("" is none).
-DictionaryAttr parseAttributes(MLIRContext &context, const std::string &text,
-                               const std::string &what) {
-  if (text.empty())
-    return DictionaryAttr();
-  auto attrs = dyn_cast_if_present<DictionaryAttr>(parseAttribute(text, &context));
-  if (!attrs)
-    throw KilnError(KILN_INVALID_ARGUMENT,
-                    what + ": cannot parse the attributes " + text);
-  return attrs;
-}
-
-/// The location of a traced op: the caller's file:line, if known.
-Location locationOf(MLIRContext &context, const std::string &file,
-                    unsigned line) {
-  if (file.empty())
-    return UnknownLoc::get(&context);
-  return FileLineColLoc::get(&context, file, line, 0);
-}
-
 /// An immutable tensor: one reference to a runtime buffer.
 class Tensor {
 public:
@@ -219,34 +175,13 @@ public:
 
   std::string dtype() const { return kiln_dtype_name(kiln_buffer_dtype(buffer)); }
 
-  /// The MLIR type, e.g. tensor<2x3xf32> (computed once: it is part of
-  /// every eager kernel's cache key).
-  const std::string &mlirType() const {
-    if (type.empty()) {
-      type = "tensor<";
-      const int64_t *dims = kiln_buffer_shape(buffer);
-      for (int32_t i = 0; i < kiln_buffer_rank(buffer); ++i)
-        type += std::to_string(dims[i]) + "x";
-      // The runtime's dtype names are MLIR's spelling of the element types.
-      type += kiln_dtype_name(kiln_buffer_dtype(buffer));
-      type += ">";
-    }
-    return type;
-  }
-
-  /// The type a shape-generic kernel takes: mlirType() with the leading
-  /// extent open unless it is 1, e.g. tensor<?x3xf32>.
-  const std::string &genericType() const {
-    if (generic.empty()) {
-      const std::string &exact = mlirType();
-      int32_t rank = kiln_buffer_rank(buffer);
-      int64_t lead = rank > 0 ? kiln_buffer_shape(buffer)[0] : 1;
-      if (lead == 1)
-        generic = exact;
-      else
-        generic = "tensor<?" + exact.substr(exact.find('x'));
-    }
-    return generic;
+  /// The type as Python sees it: (shape, dtype name).
+  py::tuple type() const {
+    const int64_t *dims = kiln_buffer_shape(buffer);
+    py::tuple shape(kiln_buffer_rank(buffer));
+    for (int32_t i = 0; i < kiln_buffer_rank(buffer); ++i)
+      shape[i] = dims[i];
+    return py::make_tuple(shape, dtype());
   }
 
   kiln_buffer_t *get() const { return buffer; }
@@ -301,7 +236,6 @@ public:
 private:
   kiln_buffer_t *buffer;
   mutable kiln_buffer_t *hostCopy = nullptr; // numpy() of a device buffer
-  mutable std::string type, generic;
 };
 
 /// The buffers of `tensors` on `device`, copying those elsewhere (as
@@ -325,353 +259,100 @@ buffersOn(kiln_device_t device,
   return buffers;
 }
 
-/// kiln.config.experimental.enable_tensor_float_32_execution: f32 products
-/// compiled for the GPU from now on run on the tensor cores with TF32
-/// operands (off by default).
-std::atomic<bool> allowTf32{false};
-
-/// How Python code is compiled for `device` ("cpu" or "cuda:N"). GPU code is
-/// PTX for KILN_GPU_CHIP (default sm_80), which the driver compiles for the
-/// GPU it finds: any chip of that generation or newer.
-mlir::kiln::CompileOptions compileOptions(const std::string &device) {
-  mlir::kiln::CompileOptions options;
-  if (Tensor::parseDevice(device).type == KILN_DEVICE_CUDA) {
-    options.target = mlir::kiln::Target::CUDA;
-    const char *chip = std::getenv("KILN_GPU_CHIP");
-    options.gpuChip = chip && *chip ? chip : "sm_80";
-    options.gpuFormat = "isa";
-    options.allowTf32 = allowTf32.load();
-  }
-  return options;
+/// The process's compiler and eager kernel cache. Never destroyed: kernels
+/// may still run on other threads at exit.
+mlir::kiln::Engine &engine() {
+  static auto *e = new mlir::kiln::Engine();
+  return *e;
 }
 
-/// The compiler and the eager kernel cache, for the life of the process.
-class Engine {
-public:
-  static Engine &get() {
-    static Engine *engine = new Engine(); // never destroyed: see kernels
-    return *engine;
-  }
+/// Python's description of a tensor type, (shape, dtype name) with None for
+/// an extent known only at run time, as the compiler's.
+mlir::kiln::TensorTypeSpec typeSpec(const py::handle &type) {
+  auto pair = py::reinterpret_borrow<py::tuple>(type);
+  if (pair.size() != 2)
+    throw KilnError(KILN_INVALID_ARGUMENT,
+                    "a tensor type is a (shape, dtype) pair");
+  mlir::kiln::TensorTypeSpec spec;
+  check(kiln_dtype_parse(py::str(pair[1]).cast<std::string>().c_str(),
+                         &spec.dtype));
+  for (py::handle d : py::reinterpret_borrow<py::sequence>(pair[0]))
+    spec.shape.push_back(d.is_none() ? -1 : d.cast<int64_t>());
+  return spec;
+}
 
-  /// Runs `op` on `inputs` on `device` ("cpu" or "cuda:N"; inputs elsewhere
-  /// are copied there): through its shape-generic kernel if the op has
-  /// one, else through the kernel for exactly these input types.
-  std::vector<std::shared_ptr<Tensor>>
-  run(const std::string &op, const std::vector<std::shared_ptr<Tensor>> &inputs,
-      const std::string &attributes, const std::vector<std::string> &results,
-      const std::string &device) {
-    std::vector<std::shared_ptr<Tensor>> copies;
-    std::vector<kiln_buffer_t *> in =
-        buffersOn(Tensor::parseDevice(device), inputs, copies);
-    // Ops with given result types keep them exact.
-    bool open = results.empty() &&
-                llvm::any_of(inputs, [](const std::shared_ptr<Tensor> &t) {
-                  return kiln_buffer_rank(t->get()) > 0 &&
-                         kiln_buffer_shape(t->get())[0] != 1;
-                });
-    std::vector<std::shared_ptr<Tensor>> outputs;
-    if (open) {
-      // Inputs that do not fit together fail the kernel's shape check; the
-      // exact kernel then reports why (the verifier's message).
-      kiln_executable_t *exe =
-          kernel(op, inputs, attributes, results, device, true);
-      if (exe && invoke(exe, in, outputs))
-        return outputs;
-    }
-    kiln_executable_t *exe =
-        kernel(op, inputs, attributes, results, device, false);
-    invoke(exe, in, outputs, /*shapeErrorsThrow=*/true);
-    return outputs;
-  }
+std::vector<mlir::kiln::TensorTypeSpec> typeSpecs(const py::sequence &types) {
+  std::vector<mlir::kiln::TensorTypeSpec> specs;
+  specs.reserve(types.size());
+  for (py::handle t : types)
+    specs.push_back(typeSpec(t));
+  return specs;
+}
 
-  MLIRContext &context() { return compiler.getContext(); }
+py::tuple pythonType(const mlir::kiln::TensorTypeSpec &spec) {
+  py::tuple shape(spec.shape.size());
+  for (size_t i = 0; i < spec.shape.size(); ++i)
+    shape[i] = spec.shape[i] < 0 ? py::object(py::none())
+                                 : py::object(py::int_(spec.shape[i]));
+  return py::make_tuple(shape, kiln_dtype_name(spec.dtype));
+}
 
-  /// Merges traced modules into one: module i's public function becomes
-  /// entry `names[i]`, its private functions get a suffix (so traces never
-  /// clash), and variables are renamed by `renames` and shared by name.
-  std::string mergeModules(const std::vector<std::string> &texts,
-                           const std::vector<std::string> &names,
-                           const std::map<std::string, std::string> &renames) {
-    std::lock_guard<std::mutex> lock(mutex);
-    MLIRContext &context = compiler.getContext();
-    OwningOpRef<ModuleOp> merged = ModuleOp::create(UnknownLoc::get(&context));
-    std::map<std::string, Type> declared;
-    for (size_t i = 0; i < texts.size(); ++i) {
-      kiln_status_t status = nullptr;
-      OwningOpRef<ModuleOp> module =
-          compiler.parse(texts[i], names[i] + ".mlir", &status);
-      check(status);
-      SymbolTable symbols(*module);
-      int publics = 0;
-      for (Operation &op : llvm::make_early_inc_range(*module->getBody())) {
-        auto symbol = dyn_cast<SymbolOpInterface>(op);
-        if (!symbol)
-          continue;
-        std::string name = symbol.getName().str();
-        std::string renamed;
-        if (isa<mlir::kiln::VariableOp>(op)) {
-          auto it = renames.find(name);
-          renamed = it != renames.end() ? it->second : name;
-        } else if (symbol.isPublic()) {
-          renamed = names[i];
-          ++publics;
-        } else {
-          renamed = name + "_" + names[i];
-        }
-        if (renamed != name &&
-            failed(symbols.rename(&op, StringAttr::get(&context, renamed))))
-          throw KilnError(KILN_INTERNAL, "cannot rename @" + name);
-      }
-      if (publics != 1)
+/// One attribute value from Python: an AttrValue made by the typed
+/// constructors (i32, f32, symbol, unit), or a plain bool, int (i64), float
+/// (f64), str, or a list/tuple of ints (array<i64>) or of strs.
+mlir::kiln::AttrValue attrValue(const std::string &name, py::handle v) {
+  using mlir::kiln::AttrValue;
+  if (py::isinstance<AttrValue>(v))
+    return v.cast<AttrValue>();
+  if (py::isinstance<py::bool_>(v))
+    return AttrValue::boolean(v.cast<bool>());
+  if (py::isinstance<py::int_>(v))
+    return AttrValue::i64(v.cast<int64_t>());
+  if (py::isinstance<py::float_>(v))
+    return AttrValue::f64(v.cast<double>());
+  if (py::isinstance<py::str>(v))
+    return AttrValue::string(v.cast<std::string>());
+  if (py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v)) {
+    auto items = py::reinterpret_borrow<py::sequence>(v);
+    bool allStr = items.size() > 0;
+    for (py::handle item : items)
+      allStr &= py::isinstance<py::str>(item);
+    if (allStr)
+      return AttrValue::stringArray(v.cast<std::vector<std::string>>());
+    std::vector<int64_t> ints;
+    for (py::handle item : items) {
+      if (!py::isinstance<py::int_>(item) || py::isinstance<py::bool_>(item))
         throw KilnError(KILN_INVALID_ARGUMENT,
-                        "the trace of '" + names[i] + "' has " +
-                            std::to_string(publics) + " public functions");
-      for (Operation &op : llvm::make_early_inc_range(*module->getBody())) {
-        if (auto var = dyn_cast<mlir::kiln::VariableOp>(op)) {
-          std::string name = var.getSymName().str();
-          Type type = var.getType();
-          auto [it, fresh] = declared.emplace(name, type);
-          if (!fresh) {
-            if (it->second != type)
-              throw KilnError(KILN_INVALID_ARGUMENT,
-                              "variable '" + name +
-                                  "' has different types in two entries");
-            continue;
-          }
-        }
-        op.moveBefore(merged->getBody(), merged->getBody()->end());
-      }
+                        "attribute '" + name +
+                            "': a list of ints or of strs, not " +
+                            std::string(py::repr(v)));
+      ints.push_back(item.cast<int64_t>());
     }
-    std::string out;
-    llvm::raw_string_ostream os(out);
-    merged->print(os);
-    return out;
+    return AttrValue::i64Array(std::move(ints));
   }
+  throw KilnError(KILN_INVALID_ARGUMENT,
+                  "attribute '" + name + "': no Kiln attribute for " +
+                      std::string(py::repr(v)));
+}
 
-  /// tensor-compile: the module `text` into `outDir`/lib`name`.so and
-  /// `name`.h (with the runtime).
-  void compileLibrary(const std::string &text, const std::string &outDir,
-                      const std::string &name, const std::string &targetCpu) {
-    std::lock_guard<std::mutex> lock(mutex);
-    kiln_status_t status = nullptr;
-    OwningOpRef<ModuleOp> module = compiler.parse(text, name + ".mlir", &status);
-    check(status);
-    mlir::kiln::AotOptions options;
-    options.name = name;
-    options.targetCpu = targetCpu;
-    options.sourceName = name + ".mlir (kiln.aot.export)";
-    py::gil_scoped_release release;
-    check(mlir::kiln::compileLibrary(compiler, *module, options, outDir));
+std::shared_ptr<mlir::kiln::OpAttributes> opAttributes(const py::dict &d) {
+  mlir::kiln::AttrList list;
+  for (auto [k, v] : d) {
+    std::string name = py::str(k);
+    list.emplace_back(name, attrValue(name, v));
   }
+  return std::make_shared<mlir::kiln::OpAttributes>(std::move(list));
+}
 
-  /// Parses `text` and runs the pass pipeline on it; returns the result.
-  std::string runPasses(const std::string &text, const std::string &pipeline) {
-    std::lock_guard<std::mutex> lock(mutex);
-    kiln_status_t status = nullptr;
-    OwningOpRef<ModuleOp> module = compiler.parse(text, "module", &status);
-    check(status);
-    check(compiler.runPasses(*module, pipeline));
-    std::string out;
-    llvm::raw_string_ostream os(out);
-    module->print(os);
-    return out;
-  }
-
-  /// Compiles a whole module (a trace or a gradient), through the disk
-  /// cache keyed by the module's text (with its source locations, which
-  /// error messages quote). Variables are named after Python objects, so
-  /// the module is compiled with names every process gives it and the
-  /// executable binds the variables under this process's names: a second
-  /// run of a script loads its compiled steps from disk.
-  kiln_status_t jit(ModuleOp module, const std::string &device,
-                    kiln_executable_t **out) {
-    llvm::StringMap<std::string> names =
-        mlir::kiln::Compiler::canonicalizeVariableNames(module);
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    module->print(os, OpPrintingFlags().enableDebugInfo());
-    std::lock_guard<std::mutex> lock(mutex);
-    bool fromDisk = false;
-    kiln_status_t s = compiler.jitCached(module, compileOptions(device),
-                                         "module|" + text, cacheDir(), out,
-                                         &fromDisk, &names);
-    if (fromDisk)
-      ++loaded;
-    else if (!s)
-      ++modulesCompiled;
-    if (kiln_device_t d = Tensor::parseDevice(device); !s && d.ordinal != 0)
-      if ((s = kiln_executable_set_device(*out, d))) {
-        kiln_executable_release(*out);
-        *out = nullptr;
-      }
-    return s;
-  }
-
-  /// The number of kernels compiled (or loaded from disk) so far.
-  size_t compiled() const {
-    return static_cast<size_t>(llvm::count_if(
-        kernels, [](const auto &entry) { return entry.second != nullptr; }));
-  }
-  size_t cacheHits() const { return hits; }
-
-private:
-  static std::string kernelKey(const std::string &op,
-                               const std::vector<std::shared_ptr<Tensor>> &inputs,
-                               const std::string &attributes,
-                               const std::vector<std::string> &results,
-                               const std::string &device, bool generic) {
-    std::string key;
-    key.reserve(op.size() + attributes.size() + 32 * inputs.size() + 16);
-    if (device != "cpu")
-      key += device + (allowTf32.load() ? "+tf32:" : ":");
-    key += op;
-    key += '|';
-    key += attributes;
-    key += '|';
-    for (const auto &t : inputs) {
-      key += generic ? t->genericType() : t->mlirType();
-      key += ',';
-    }
-    key += "|";
-    for (const std::string &r : results)
-      key += r + ",";
-    return key;
-  }
-
-  /// The cached kernel for these inputs (shape-generic or exact), compiled
-  /// on first use; NULL if the op has no shape-generic kernel.
-  kiln_executable_t *kernel(const std::string &op,
-                            const std::vector<std::shared_ptr<Tensor>> &inputs,
-                            const std::string &attributes,
-                            const std::vector<std::string> &results,
-                            const std::string &device, bool generic) {
-    std::string key =
-        kernelKey(op, inputs, attributes, results, device, generic);
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = kernels.find(key);
-    if (it != kernels.end()) {
-      ++hits;
-      return it->second;
-    }
-    kiln_executable_t *exe =
-        compile(op, inputs, attributes, results, key, device, generic);
-    kernels[key] = exe;
-    return exe;
-  }
-
-  /// Calls `exe` on `in`, storing its outputs. A failed shape check is an
-  /// error only if `shapeErrorsThrow`; otherwise it returns false.
-  static bool invoke(kiln_executable_t *exe,
-                     const std::vector<kiln_buffer_t *> &in,
-                     std::vector<std::shared_ptr<Tensor>> &outputs,
-                     bool shapeErrorsThrow = false) {
-    int32_t numOutputs = kiln_entry_output_count(exe, 0);
-    std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
-    kiln_status_t status;
-    {
-      py::gil_scoped_release release;
-      status = kiln_executable_invoke(exe, "kernel",
-                                      static_cast<int32_t>(in.size()),
-                                      in.data(), numOutputs, out.data());
-    }
-    if (status && !shapeErrorsThrow &&
-        kiln_status_code(status) == KILN_INVALID_ARGUMENT) {
-      kiln_status_free(status);
-      return false;
-    }
-    check(status);
-    for (kiln_buffer_t *b : out)
-      outputs.push_back(std::make_shared<Tensor>(b));
-    return true;
-  }
-
-  /// Compiles the kernel of `op` for the inputs' exact types, or with their
-  /// leading extents open if `generic` (NULL if the op cannot be compiled
-  /// that way: it then runs on exact kernels).
-  kiln_executable_t *compile(const std::string &op,
-                             const std::vector<std::shared_ptr<Tensor>> &inputs,
-                             const std::string &attributes,
-                             const std::vector<std::string> &results,
-                             const std::string &key, const std::string &device,
-                             bool generic) {
-    MLIRContext &context = compiler.getContext();
-    std::vector<std::string> argTexts;
-    for (const auto &t : inputs)
-      argTexts.push_back(generic ? t->genericType() : t->mlirType());
-    std::string what = "'" + op + "'";
-    std::vector<Type> argTypes = parseTypes(context, argTexts, what);
-    DictionaryAttr attrs = parseAttributes(context, attributes, what);
-    std::vector<Type> resultTypes = parseTypes(context, results, what);
-    mlir::kiln::FunctionBuilder builder(context, "kernel", argTypes);
-    std::vector<Value> operands;
-    for (unsigned i = 0; i < inputs.size(); ++i)
-      operands.push_back(builder.argument(i));
-    std::string error;
-    FailureOr<SmallVector<Value>> values =
-        builder.addOp(op, operands, attrs, resultTypes,
-                      UnknownLoc::get(&context), error);
-    if (generic && (failed(values) || values->empty() ||
-                    !values->front().getDefiningOp()->hasTrait<
-                        mlir::kiln::OpTrait::OpenExtents>()))
-      return nullptr;
-    if (failed(values))
-      throw KilnError(KILN_INVALID_ARGUMENT, error);
-    OwningOpRef<ModuleOp> module = builder.finish(*values, error);
-    if (!module) {
-      if (generic)
-        return nullptr;
-      throw KilnError(KILN_INVALID_ARGUMENT, error);
-    }
-    kiln_executable_t *exe = nullptr;
-    mlir::kiln::CompileOptions options = compileOptions(device);
-    bool fromDisk = false;
-    kiln_status_t status = compiler.jitCached(*module, options, key,
-                                              cacheDir(), &exe, &fromDisk);
-    if (status && generic) {
-      kiln_status_free(status);
-      return nullptr;
-    }
-    check(status);
-    if (fromDisk)
-      ++loaded;
-    if (kiln_device_t d = Tensor::parseDevice(device); d.ordinal != 0)
-      if (kiln_status_t s = kiln_executable_set_device(exe, d)) {
-        kiln_executable_release(exe);
-        check(s);
-      }
-    return exe;
-  }
-
-  /// Where compiled kernels are kept between processes: $KILN_CACHE_DIR,
-  /// else $XDG_CACHE_HOME/kiln/kernels or ~/.cache/kiln/kernels; an empty
-  /// KILN_CACHE_DIR, or "off", disables the disk cache.
-  static std::string cacheDir() {
-    if (const char *dir = std::getenv("KILN_CACHE_DIR")) {
-      std::string d = dir;
-      return d == "off" ? std::string() : d;
-    }
-    if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
-      return std::string(xdg) + "/kiln/kernels";
-    if (const char *home = std::getenv("HOME"); home && *home)
-      return std::string(home) + "/.cache/kiln/kernels";
-    return std::string();
-  }
-
-public:
-  size_t loadedFromDisk() const { return loaded; }
-  size_t compiledModules() const { return modulesCompiled; }
-
-private:
-  size_t loaded = 0;
-  size_t modulesCompiled = 0; // traces and gradients compiled, not loaded
-
-  // Kernels live as long as the process: their code may be running on
-  // another thread at exit, so they are never released.
-  mlir::kiln::Compiler compiler;
-  std::map<std::string, kiln_executable_t *> kernels;
-  std::mutex mutex;
-  size_t hits = 0;
-};
+/// The attributes of `value`: an Attributes object, or None for none.
+/// (Taken as py::handle: pybind11 converting None to a pointer argument
+/// raises and clears an AttributeError on every call.)
+const mlir::kiln::OpAttributes &attributesOf(py::handle value) {
+  static const mlir::kiln::OpAttributes none;
+  if (value.is_none())
+    return none;
+  return value.cast<const mlir::kiln::OpAttributes &>();
+}
 
 /// The process's variable store (kiln.Variable values live here).
 class VariableStore {
@@ -765,7 +446,10 @@ public:
   std::vector<std::shared_ptr<Tensor>>
   invoke(const std::string &name,
          const std::vector<std::shared_ptr<Tensor>> &inputs,
-         VariableStore *variables = nullptr) {
+         py::handle store) {
+    // (None taken by hand: see attributesOf.)
+    VariableStore *variables =
+        store.is_none() ? nullptr : &store.cast<VariableStore &>();
     int32_t index = kiln_executable_find_entry(exe, name.c_str());
     int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
     std::vector<std::shared_ptr<Tensor>> copies;
@@ -808,212 +492,95 @@ private:
   kiln_executable_t *exe;
 };
 
-/// A module built function by function from Python: values are integer ids.
+/// The compiler's ModuleBuilder, errors as exceptions.
 class ModuleBuilder {
 public:
-  /// Starts function `name`; returns its index.
-  size_t function(const std::string &name,
-                  const std::vector<std::string> &argTypes, bool isPrivate) {
-    MLIRContext &context = Engine::get().context();
-    std::vector<Type> types =
-        parseTypes(context, argTypes, "function @" + name);
-    if (functions.empty())
-      functions.push_back(
-          std::make_unique<mlir::kiln::FunctionBuilder>(context, name, types));
-    else
-      functions.push_back(std::make_unique<mlir::kiln::FunctionBuilder>(
-          *functions.front(), name, types));
-    if (isPrivate && functions.size() > 1)
-      functions.back()->setPrivate(); // (never the module's first function)
-    return functions.size() - 1;
-  }
+  ModuleBuilder() : builder(engine().getContext()) {}
 
+  size_t function(const std::string &name, const py::sequence &argTypes,
+                  bool isPrivate) {
+    return get(builder.function(name, typeSpecs(argTypes), isPrivate, error));
+  }
   size_t argument(size_t function, unsigned i) {
-    return add(at(function).argument(i));
+    return get(builder.argument(function, i, error));
   }
-
   std::vector<size_t> op(size_t function, const std::string &name,
                          const std::vector<size_t> &operands,
-                         const std::string &attributes,
-                         const std::vector<std::string> &resultTypes,
+                         py::handle attributes, const py::sequence &resultTypes,
                          const std::string &file, unsigned line,
                          bool outermost) {
-    struct Outermost {
-      mlir::kiln::FunctionBuilder &b;
-      bool on;
-      Outermost(mlir::kiln::FunctionBuilder &b, bool on) : b(b), on(on) {
-        if (on)
-          b.setOutermost(true);
-      }
-      ~Outermost() {
-        if (on)
-          b.setOutermost(false);
-      }
-    } scope(at(function), outermost);
-    MLIRContext &context = Engine::get().context();
-    std::string what = "'" + name + "'";
-    DictionaryAttr attrs = parseAttributes(context, attributes, what);
-    std::vector<Type> types = parseTypes(context, resultTypes, what);
-    std::vector<Value> args;
-    for (size_t id : operands)
-      args.push_back(value(id));
-    std::string error;
-    FailureOr<SmallVector<Value>> results = at(function).addOp(
-        name, args, attrs, types, locationOf(context, file, line), error);
-    if (failed(results))
-      throw KilnError(KILN_INVALID_ARGUMENT, error);
-    std::vector<size_t> ids;
-    for (Value v : *results)
-      ids.push_back(add(v));
-    return ids;
+    return get(builder.op(function, name, operands, attributesOf(attributes),
+                          typeSpecs(resultTypes), file, line, outermost,
+                          error));
   }
-
-  /// Declares `kiln.variable @name : type` (once) at the module's start.
-  void declareVariable(const std::string &name, const std::string &typeText) {
-    if (functions.empty())
-      throw KilnError(KILN_INVALID_ARGUMENT,
-                      "declare a variable after the first function");
-    MLIRContext &context = Engine::get().context();
-    ModuleOp module = functions.front()->getModule();
-    if (SymbolTable::lookupSymbolIn(module, name))
-      return;
-    Type type = parseTypes(context, {typeText}, "variable @" + name).front();
-    OpBuilder b(&context);
-    b.setInsertionPointToStart(module.getBody());
-    mlir::kiln::VariableOp::create(b, UnknownLoc::get(&context),
-                             b.getStringAttr(name), TypeAttr::get(type),
-                             ElementsAttr());
+  size_t constant(size_t function, const py::array &input) {
+    py::array array = py::array::ensure(
+        input, py::array::c_style | py::array::forcecast);
+    mlir::kiln::TensorTypeSpec spec;
+    spec.dtype = dtypeOf(array.dtype());
+    spec.shape.assign(array.shape(), array.shape() + array.ndim());
+    llvm::ArrayRef<char> bytes(static_cast<const char *>(array.data()),
+                               static_cast<size_t>(array.nbytes()));
+    return get(builder.constant(function, spec, bytes, error));
   }
-
-  /// Starts a block (see FunctionBuilder::pushBlock); returns its handle
-  /// and the ids of its arguments.
+  void declareVariable(const std::string &name, const py::handle &type) {
+    if (failed(builder.declareVariable(name, typeSpec(type), error)))
+      fail();
+  }
   std::pair<size_t, std::vector<size_t>>
-  pushBlock(size_t function, const std::vector<std::string> &argTypes) {
-    std::vector<Type> types =
-        parseTypes(Engine::get().context(), argTypes, "a region block");
-    Block *block = at(function).pushBlock(types);
-    blocks.push_back(block);
-    std::vector<size_t> args;
-    for (Value v : block->getArguments())
-      args.push_back(add(v));
-    return {blocks.size() - 1, args};
+  pushBlock(size_t function, const py::sequence &argTypes) {
+    return get(builder.pushBlock(function, typeSpecs(argTypes), error));
   }
-
   void popBlock(size_t function, const std::vector<size_t> &values,
                 const std::string &terminator) {
-    if (terminator != "yield" && terminator != "condition")
-      throw KilnError(KILN_INVALID_ARGUMENT,
-                      "a region ends in kiln.yield or kiln.condition, not "
-                      "kiln." + terminator);
-    std::vector<Value> yields;
-    for (size_t id : values)
-      yields.push_back(value(id));
-    at(function).popBlock(yields, terminator);
+    if (failed(builder.popBlock(function, values, terminator, error)))
+      fail();
   }
-
   void discardBlock(size_t function, size_t handle) {
-    at(function).discardBlock(blocks.at(handle));
+    if (failed(builder.discardBlock(function, handle, error)))
+      fail();
   }
-
   std::vector<size_t> regionOp(size_t function, const std::string &name,
                                const std::vector<size_t> &operands,
-                               const std::vector<size_t> &blockHandles,
-                               const std::vector<std::string> &resultTypes,
+                               const std::vector<size_t> &blocks,
+                               const py::sequence &resultTypes,
                                const std::string &file, unsigned line) {
-    MLIRContext &context = Engine::get().context();
-    std::vector<Value> args;
-    for (size_t id : operands)
-      args.push_back(value(id));
-    std::vector<Block *> regionBlocks;
-    for (size_t h : blockHandles)
-      regionBlocks.push_back(blocks.at(h));
-    std::vector<Type> types =
-        parseTypes(context, resultTypes, "'" + name + "'");
-    std::string error;
-    FailureOr<SmallVector<Value>> results = at(function).addRegionOp(
-        name, args, DictionaryAttr(), regionBlocks, types,
-        locationOf(context, file, line), error);
-    if (failed(results))
-      throw KilnError(KILN_INVALID_ARGUMENT, error);
-    std::vector<size_t> ids;
-    for (Value v : *results)
-      ids.push_back(add(v));
-    return ids;
+    return get(builder.regionOp(function, name, operands, blocks,
+                                typeSpecs(resultTypes), file, line, error));
   }
-
-  /// See FunctionBuilder::outline: returns (capture ids, reached flags).
   std::pair<std::vector<size_t>, std::vector<bool>>
   outline(size_t function, size_t target, const std::vector<size_t> &sources,
           const std::string &name) {
-    std::vector<Value> srcs;
-    for (size_t id : sources)
-      srcs.push_back(value(id));
-    SmallVector<Value> captures;
-    SmallVector<bool> reached;
-    std::string error;
-    if (failed(at(function).outline(value(target), srcs, name, captures,
-                                    reached, error)))
-      throw KilnError(KILN_INVALID_ARGUMENT, error);
-    std::vector<size_t> ids;
-    for (Value v : captures)
-      ids.push_back(add(v));
-    return {ids, std::vector<bool>(reached.begin(), reached.end())};
+    return get(builder.outline(function, target, sources, name, error));
   }
-
-  std::string type(size_t id) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    value(id).getType().print(os);
-    return text;
-  }
-
+  py::tuple type(size_t id) { return pythonType(get(builder.type(id, error))); }
   void finishFunction(size_t function, const std::vector<size_t> &results) {
-    std::vector<Value> values;
-    for (size_t id : results)
-      values.push_back(value(id));
-    at(function).finishFunction(values);
+    if (failed(builder.finishFunction(function, results, error)))
+      fail();
   }
-
-  /// The module's text (before compilation).
-  std::string text() {
-    if (functions.empty())
-      return "";
-    std::string out;
-    llvm::raw_string_ostream os(out);
-    functions.front()->getModule()->print(os);
-    return out;
-  }
-
+  std::string text() { return builder.text(); }
   std::shared_ptr<Executable> compile(const std::string &device) {
-    if (functions.empty())
-      throw KilnError(KILN_INVALID_ARGUMENT, "the module has no function");
-    std::string error;
-    OwningOpRef<ModuleOp> module = functions.front()->takeModule(error);
+    OwningOpRef<ModuleOp> module = builder.takeModule(error);
     if (!module)
-      throw KilnError(KILN_INVALID_ARGUMENT, error);
+      fail();
     kiln_executable_t *exe = nullptr;
-    check(Engine::get().jit(*module, device, &exe));
+    check(engine().jit(*module, Tensor::parseDevice(device), &exe));
     return std::make_shared<Executable>(exe);
   }
 
 private:
-  mlir::kiln::FunctionBuilder &at(size_t function) {
-    if (function >= functions.size())
-      throw KilnError(KILN_INVALID_ARGUMENT, "no such function");
-    return *functions[function];
+  template <typename T> T get(FailureOr<T> result) {
+    if (failed(result))
+      fail();
+    return std::move(*result);
   }
-  size_t add(Value v) {
-    values.push_back(v);
-    return values.size() - 1;
+  [[noreturn]] void fail() {
+    std::string message = std::move(error);
+    error.clear();
+    throw KilnError(KILN_INVALID_ARGUMENT, message);
   }
-  Value value(size_t id) {
-    if (id >= values.size())
-      throw KilnError(KILN_INVALID_ARGUMENT, "no such value");
-    return values[id];
-  }
-  std::vector<std::unique_ptr<mlir::kiln::FunctionBuilder>> functions;
-  std::vector<Value> values;
-  std::vector<Block *> blocks;
+  mlir::kiln::ModuleBuilder builder;
+  std::string error;
 };
 
 } // namespace
@@ -1046,18 +613,71 @@ PYBIND11_MODULE(_kiln, m) {
       .def_property_readonly("dtype", &Tensor::dtype)
       .def_property_readonly("device", &Tensor::device)
       .def_static("to", &Tensor::to, py::arg("tensor"), py::arg("device"))
-      .def_property_readonly("mlir_type", &Tensor::mlirType);
+      .def_property_readonly("type", &Tensor::type);
 
-  m.def("run_op", [](const std::string &op,
-                     const std::vector<std::shared_ptr<Tensor>> &inputs,
-                     const std::string &attributes,
-                     const std::vector<std::string> &results,
-                     const std::string &device) {
-          return Engine::get().run(op, inputs, attributes, results, device);
-        },
-        py::arg("op"), py::arg("inputs"), py::arg("attributes") = "",
-        py::arg("results") = std::vector<std::string>{},
-        py::arg("device") = "cpu");
+  // Typed attribute values (plain Python values cover the rest).
+  using mlir::kiln::AttrValue;
+  py::class_<AttrValue>(m, "AttrValue")
+      .def("__repr__", [](const AttrValue &v) {
+        return "<kiln attribute value of kind " +
+               std::to_string(static_cast<int>(v.kind)) + ">";
+      });
+  m.def("i32", &AttrValue::i32, "An i32 attribute.");
+  m.def("f32", &AttrValue::f32, "An f32 attribute.");
+  m.def("symbol", &AttrValue::symbol, "A symbol reference attribute (@name).");
+  m.def("unit", &AttrValue::unit, "A unit attribute (a present flag).");
+  m.def("i32_array", &AttrValue::i32Array, "An array<i32: ...> attribute.");
+  py::class_<mlir::kiln::OpAttributes,
+             std::shared_ptr<mlir::kiln::OpAttributes>>(m, "Attributes")
+      .def(py::init(&opAttributes), py::arg("values"),
+           "An op's attributes from a dict of typed values.")
+      .def("__len__",
+           [](const mlir::kiln::OpAttributes &a) { return a.list().size(); })
+      // Equal attributes are one key (gradient tapes key compiled
+      // gradients by the ops they recorded).
+      .def("__eq__",
+           [](const mlir::kiln::OpAttributes &a, py::object other) {
+             return py::isinstance<mlir::kiln::OpAttributes>(other) &&
+                    a.key() == other.cast<const mlir::kiln::OpAttributes &>()
+                                   .key();
+           })
+      .def("__hash__", [](const mlir::kiln::OpAttributes &a) {
+        return static_cast<py::ssize_t>(std::hash<std::string>()(a.key()));
+      });
+  m.def("enum_case", &AttrValue::enumCase, py::arg("enum"), py::arg("case"),
+        "A case of a Kiln enum attribute (compare_direction, padding).");
+
+  m.def(
+      "run_op",
+      [](const std::string &op,
+         const std::vector<std::shared_ptr<Tensor>> &inputs,
+         py::handle attributes, const py::sequence &results,
+         const std::string &device) {
+        std::vector<kiln_buffer_t *> in;
+        in.reserve(inputs.size());
+        for (const auto &t : inputs)
+          in.push_back(t->get());
+        const mlir::kiln::OpAttributes &attrs = attributesOf(attributes);
+        std::vector<mlir::kiln::TensorTypeSpec> resultTypes =
+            typeSpecs(results);
+        kiln_device_t where = device == "cpu"
+                                  ? kiln_device_t{KILN_DEVICE_CPU, 0}
+                                  : Tensor::parseDevice(device);
+        std::vector<kiln_buffer_t *> out;
+        kiln_status_t status;
+        {
+          py::gil_scoped_release release;
+          status = engine().run(op, in, attrs, resultTypes, where, out);
+        }
+        check(status);
+        std::vector<std::shared_ptr<Tensor>> tensors;
+        tensors.reserve(out.size());
+        for (kiln_buffer_t *b : out)
+          tensors.push_back(std::make_shared<Tensor>(b));
+        return tensors;
+      },
+      py::arg("op"), py::arg("inputs"), py::arg("attributes") = py::none(),
+      py::arg("results") = py::tuple(), py::arg("device") = "cpu");
   m.def("read_idx",
         [](const std::string &path, const std::string &dtype) {
           kiln_dtype_t type;
@@ -1075,23 +695,32 @@ PYBIND11_MODULE(_kiln, m) {
         [](const std::vector<std::string> &texts,
            const std::vector<std::string> &names,
            const std::map<std::string, std::string> &renames) {
-          return Engine::get().mergeModules(texts, names, renames);
+          std::string merged;
+          check(engine().mergeModules(texts, names, renames, merged));
+          return merged;
         },
         py::arg("texts"), py::arg("names"), py::arg("renames"));
   m.def("compile_library",
         [](const std::string &text, const std::string &outDir,
            const std::string &name, const std::string &targetCpu) {
-          Engine::get().compileLibrary(text, outDir, name, targetCpu);
+          kiln_status_t status;
+          {
+            py::gil_scoped_release release;
+            status = engine().compileLibrary(text, outDir, name, targetCpu);
+          }
+          check(status);
         },
         py::arg("text"), py::arg("out_dir"), py::arg("name"),
         py::arg("target_cpu") = "native");
   m.def("run_passes", [](const std::string &text, const std::string &pipeline) {
-          return Engine::get().runPasses(text, pipeline);
+          std::string out;
+          check(engine().runPasses(text, pipeline, out));
+          return out;
         },
         py::arg("text"), py::arg("pipeline"));
   py::class_<Executable, std::shared_ptr<Executable>>(m, "Executable")
       .def("invoke", &Executable::invoke, py::arg("name"), py::arg("inputs"),
-           py::arg("variables") = nullptr)
+           py::arg("variables") = py::none())
       .def("assigned", &Executable::assigned);
 
   py::class_<ModuleBuilder>(m, "ModuleBuilder")
@@ -1100,10 +729,10 @@ PYBIND11_MODULE(_kiln, m) {
            py::arg("argument_types"), py::arg("private") = false)
       .def("argument", &ModuleBuilder::argument)
       .def("op", &ModuleBuilder::op, py::arg("function"), py::arg("name"),
-           py::arg("operands"), py::arg("attributes") = "",
-           py::arg("result_types") = std::vector<std::string>{},
-           py::arg("file") = "", py::arg("line") = 0,
-           py::arg("outermost") = false)
+           py::arg("operands"), py::arg("attributes") = py::none(),
+           py::arg("result_types") = py::tuple(), py::arg("file") = "",
+           py::arg("line") = 0, py::arg("outermost") = false)
+      .def("constant", &ModuleBuilder::constant)
       .def("declare_variable", &ModuleBuilder::declareVariable)
       .def("push_block", &ModuleBuilder::pushBlock)
       .def("discard_block", &ModuleBuilder::discardBlock)
@@ -1112,8 +741,8 @@ PYBIND11_MODULE(_kiln, m) {
            py::arg("values"), py::arg("terminator") = "yield")
       .def("region_op", &ModuleBuilder::regionOp, py::arg("function"),
            py::arg("name"), py::arg("operands"), py::arg("blocks"),
-           py::arg("result_types") = std::vector<std::string>{},
-           py::arg("file") = "", py::arg("line") = 0)
+           py::arg("result_types") = py::tuple(), py::arg("file") = "",
+           py::arg("line") = 0)
       .def("type", &ModuleBuilder::type)
       .def("finish_function", &ModuleBuilder::finishFunction)
       .def("text", &ModuleBuilder::text)
@@ -1149,8 +778,8 @@ PYBIND11_MODULE(_kiln, m) {
       },
       py::arg("ordinal"));
   m.def("gpu_count", [] { return kiln_device_count(KILN_DEVICE_CUDA); });
-  m.def("set_allow_tf32", [](bool enabled) { allowTf32.store(enabled); });
-  m.def("allow_tf32", [] { return allowTf32.load(); });
+  m.def("set_allow_tf32", [](bool enabled) { engine().setAllowTf32(enabled); });
+  m.def("allow_tf32", [] { return engine().allowTf32(); });
   m.def("num_threads", [] { return kiln_num_threads(); });
   m.def("set_num_threads", [](int count) {
     if (kiln_status_t status = kiln_set_num_threads(count)) {
@@ -1170,9 +799,9 @@ PYBIND11_MODULE(_kiln, m) {
     out["bytes_in_use"] = stats.bytes_in_use;
     return out;
   }, py::arg("device") = "cpu");
-  m.def("kernels_compiled", [] { return Engine::get().compiled(); });
-  m.def("kernel_cache_hits", [] { return Engine::get().cacheHits(); });
-  m.def("modules_compiled", [] { return Engine::get().compiledModules(); });
+  m.def("kernels_compiled", [] { return engine().kernelsCompiled(); });
+  m.def("kernel_cache_hits", [] { return engine().cacheHits(); });
+  m.def("modules_compiled", [] { return engine().modulesCompiled(); });
   m.def("kernels_loaded_from_disk",
-        [] { return Engine::get().loadedFromDisk(); });
+        [] { return engine().loadedFromDisk(); });
 }

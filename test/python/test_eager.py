@@ -328,15 +328,38 @@ def test_remaining_nn_ops():
     np.testing.assert_array_equal(kiln.greater([1, 5], 3).numpy(), [False, True])
 
 
-def test_native_module_rejects_unparsable_types_and_attributes():
-    t = kiln.constant([1.0])
-    with pytest.raises(kiln._kiln.NativeError, match="cannot parse the type tensor<1xq9>"):
-        kiln._kiln.run_op("tanh", [t._impl], "", ["tensor<1xq9>"])
-    with pytest.raises(kiln._kiln.NativeError, match="cannot parse the attributes"):
-        kiln._kiln.run_op("reduce_sum", [t._impl], "{axes = ")
-    m = kiln._kiln.ModuleBuilder()
-    with pytest.raises(kiln._kiln.NativeError, match="function @f: cannot parse the type"):
-        m.function("f", ["tensor<?"])
+def test_native_module_takes_typed_values_and_rejects_bad_ones():
+    """No MLIR text crosses the binding: attributes are typed values and
+    types (shape, dtype) pairs; bad ones are errors naming the problem."""
+    native = kiln._kiln
+    t = kiln.constant([1.0, 2.0, 3.0])
+    (out,) = native.run_op("reduce_sum", [t._impl], native.Attributes({"axes": [0]}))
+    assert out.numpy() == 6.0
+    (r,) = native.run_op("reshape", [t._impl], None, [((3, 1), "f32")])
+    assert r.type == ((3, 1), "f32")
+    with pytest.raises(native.NativeError, match="unknown dtype|q9"):
+        native.run_op("tanh", [t._impl], None, [((3,), "q9")])
+    with pytest.raises(native.NativeError, match="attribute 'axes': no Kiln attribute"):
+        native.Attributes({"axes": object()})
+    with pytest.raises(native.NativeError, match="a list of ints or of strs"):
+        native.Attributes({"axes": [0, "a"]})
+    with pytest.raises(native.NativeError, match="'reduce_sum': attribute 'axes': 4294967296 "
+                                                 "does not fit in i32"):
+        native.run_op("reduce_sum", [t._impl], native.Attributes({"axes": native.i32(1 << 32)}))
+    with pytest.raises(native.NativeError, match="'MIRROR' is not a padding case"):
+        native.run_op("max_pool2d", [t._impl], native.Attributes(
+            {"padding": native.enum_case("padding", "MIRROR")}))
+    # Equal attributes are equal keys (gradient tapes cache by them).
+    assert native.Attributes({"axis": 1}) == native.Attributes({"axis": 1})
+    assert hash(native.Attributes({"axis": 1})) == hash(native.Attributes({"axis": 1}))
+    assert native.Attributes({"axis": 1}) != native.Attributes({"axis": native.i32(1)})
+    m = native.ModuleBuilder()
+    with pytest.raises(native.NativeError, match="function @f: a tensor extent of -3"):
+        m.function("f", [((-3,), "f32")])
+    f = m.function("g", [((None, 2), "f32")])
+    assert m.type(m.argument(f, 0)) == ((None, 2), "f32")
+    with pytest.raises(native.NativeError, match="no value 7"):
+        m.op(f, "exp", [7])
 
 
 def test_out_of_range_indices_raise_like_tensorflow():

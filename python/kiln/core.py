@@ -1,0 +1,85 @@
+"""The dispatch core: every Kiln op goes through `bind`.
+
+`bind(op, inputs, attributes, results)` routes one op, as JAX's core routes
+a primitive through its trace stack:
+
+- inside a `@kiln.function` trace (the innermost trace of this thread,
+  `_state.trace`), the op joins the trace's module;
+- otherwise it runs eagerly: its kernel, compiled once per (op, attributes,
+  input types, device) and cached by the native Engine, runs on the
+  current device;
+- then every active gradient tape (`_state.tapes`) records it.
+
+Attributes are typed values, never MLIR text: `attributes(axis=1)` builds
+them (Python bool, int -> i64, float -> f64, str, lists of ints -> array<i64>
+or of strs; `i32(n)`, `f32(x)`, `symbol(name)`, `unit()`, `i32_array(list)` and
+`enum_case(enum, case)` for the rest), and
+result types are (shape, dtype) pairs (`tensor_type`). Errors from the
+native layer become TensorFlow's exception classes at the user's line.
+
+This module sits just above `tensor` and below every op library: it
+imports no other part of Kiln that imports it back (tracing and tapes are
+reached through the objects in `_state`).
+"""
+
+from . import _kiln, config, errors
+from ._state import local as _state
+from .dtypes import as_dtype
+from .tensor import Tensor
+
+i32 = _kiln.i32
+f32 = _kiln.f32
+symbol = _kiln.symbol
+unit = _kiln.unit
+i32_array = _kiln.i32_array
+enum_case = _kiln.enum_case
+_run_op = _kiln.run_op  # ("compare_direction", "lt"), ("padding", "SAME")
+
+
+def attributes(**values):
+    """An op's attributes (None when there are none)."""
+    return _kiln.Attributes(values) if values else None
+
+
+def tensor_type(shape, dtype):
+    """A result type: (shape, dtype) with None for a run-time extent."""
+    return (tuple(None if d is None else int(d) for d in shape),
+            as_dtype(dtype).mlir)
+
+
+def bind(op, inputs, attrs=None, results=()):
+    """Runs kiln.<op> on `inputs` (Tensors), or adds it to the active
+    trace; active tapes record it. Returns the output tensors."""
+    state = _state
+    trace = state.trace
+    if trace is None:
+        if config.log_device_placement:
+            config.log_op(op)
+        try:
+            outputs = [Tensor(o) for o in _run_op(
+                op, [t._impl for t in inputs], attrs, results,
+                state.runtime_device)]
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+    else:
+        try:
+            outputs = trace.op(op, inputs, attrs, results,
+                               errors.user_location())
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+    tapes = state.tapes
+    if tapes:
+        location = errors.user_location()
+        for tape in tapes:
+            tape._record(op, inputs, attrs, results, outputs, location)
+    return outputs
+
+
+def bind1(op, inputs, attrs=None, results=()):
+    """bind for an op with one result."""
+    return bind(op, inputs, attrs, results)[0]
+
+
+def current_trace():
+    """The trace being built on this thread, or None (eager)."""
+    return _state.trace
