@@ -85,7 +85,10 @@ struct Released {
 };
 } // namespace
 
-Engine::Engine() = default;
+Engine::Engine() {
+  static std::atomic<uint64_t> engines{0};
+  serial = ++engines;
+}
 
 Engine::~Engine() {
   for (auto &entry : kernels)
@@ -168,20 +171,60 @@ kiln_status_t Engine::run(llvm::StringRef op,
   return invoke(exe);
 }
 
+namespace {
+/// The last kernels this thread looked up, by key, checked before the
+/// shared map (and its mutex): eager loops run a handful of ops again and
+/// again. Entries point into Engine::kernels, whose executables live as
+/// long as the engine; `owner` (the engine's serial number, never reused)
+/// tells entries of other engines (tests create several) apart.
+struct RecentKernels {
+  static constexpr size_t kSize = 8;
+  struct Slot {
+    std::string key;
+    kiln_executable_t *exe = nullptr;
+  };
+  uint64_t owner = 0;
+  Slot slots[kSize];
+  size_t next = 0;
+
+  kiln_executable_t **find(uint64_t engine, const std::string &key) {
+    if (owner != engine)
+      return nullptr;
+    for (Slot &slot : slots)
+      if (slot.exe && slot.key == key)
+        return &slot.exe;
+    return nullptr;
+  }
+  void add(uint64_t engine, const std::string &key,
+           kiln_executable_t *exe) {
+    if (owner != engine) {
+      for (Slot &slot : slots)
+        slot = Slot();
+      owner = engine;
+    }
+    slots[next].key = key;
+    slots[next].exe = exe;
+    next = (next + 1) % kSize;
+  }
+};
+thread_local RecentKernels recent;
+thread_local std::string keyBuffer; // reused: no allocation per lookup
+} // namespace
+
 kiln_status_t Engine::kernel(llvm::StringRef op,
                              llvm::ArrayRef<kiln_buffer_t *> inputs,
                              const OpAttributes &attributes,
                              llvm::ArrayRef<TensorTypeSpec> results,
                              kiln_device_t device, bool generic,
                              kiln_executable_t **out) {
-  std::string key;
-  key.reserve(op.size() + attributes.key().size() + 24 * inputs.size() + 16);
+  std::string &key = keyBuffer;
+  key.clear();
   key += static_cast<char>(device.type);
   key.append(reinterpret_cast<const char *>(&device.ordinal),
              sizeof device.ordinal);
   key += device.type == KILN_DEVICE_CPU || !tf32.load() ? '\0' : '\1';
   key += generic ? 'g' : 'x';
-  key += op;
+  key.append(op.data(), op.size());
   key += '\0';
   key += attributes.key();
   for (kiln_buffer_t *b : inputs)
@@ -189,18 +232,28 @@ kiln_status_t Engine::kernel(llvm::StringRef op,
   key += '|';
   for (const TensorTypeSpec &r : results)
     appendTypeKey(key, r);
+  if (kiln_executable_t **hit = recent.find(serial, key)) {
+    ++hits;
+    *out = *hit;
+    return nullptr;
+  }
   std::lock_guard<std::mutex> lock(mutex);
   auto it = kernels.find(key);
   if (it != kernels.end()) {
     ++hits;
     *out = it->second;
+    if (*out)
+      recent.add(serial, key, *out);
     return nullptr;
   }
+  std::string stored = key; // (compiling may run kernels on this thread)
   kiln_status_t s =
       compileKernel(op, inputs, attributes, results, device, generic, out);
   if (s)
     return s;
-  kernels.emplace(std::move(key), *out);
+  kernels.emplace(stored, *out);
+  if (*out)
+    recent.add(serial, stored, *out);
   return nullptr;
 }
 

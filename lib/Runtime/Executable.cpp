@@ -199,6 +199,47 @@ static std::string plural(size_t n, const char *noun) {
 
 namespace {
 
+/// A vector whose first N elements live inline: a call of a small entry
+/// allocates nothing for its bookkeeping (eager ops are such calls).
+template <typename T, size_t N> class InlineVector {
+public:
+  void push_back(const T &value) {
+    if (heap.empty() && count < N) {
+      local[count++] = value;
+      return;
+    }
+    if (heap.empty())
+      heap.assign(local, local + count);
+    heap.push_back(value);
+    ++count;
+  }
+  void resize(size_t size) {
+    while (count < size)
+      push_back(T());
+    if (heap.empty())
+      count = size;
+    else
+      heap.resize(count = size);
+  }
+  T *data() { return heap.empty() ? local : heap.data(); }
+  const T *data() const { return heap.empty() ? local : heap.data(); }
+  size_t size() const { return count; }
+  bool empty() const { return count == 0; }
+  T &operator[](size_t i) { return data()[i]; }
+  const T &operator[](size_t i) const { return data()[i]; }
+  T *begin() { return data(); }
+  T *end() { return data() + count; }
+  void clear() {
+    heap.clear();
+    count = 0;
+  }
+
+private:
+  T local[N] = {};
+  std::vector<T> heap;
+  size_t count = 0;
+};
+
 /// The arguments of one call and what its steps work out.
 struct Call {
   const Entry *entry = nullptr;
@@ -208,14 +249,16 @@ struct Call {
   kiln_variables_t *store = nullptr;
   /// The open extents, the inputs' then the outputs': the entry's second
   /// argument.
-  std::vector<int64_t> dims;
+  InlineVector<int64_t, 16> dims;
   /// Each output's shape with its open extents filled in (only for an
   /// entry with a shape function).
-  std::vector<std::vector<int64_t>> outputShapes;
+  /// (All outputs' extents in one run, output i's from outputStart[i].)
+  InlineVector<int64_t, 16> outputExtents;
+  InlineVector<size_t, 8> outputStart;
   /// The store's buffers of the variables the entry binds, in its order.
-  std::vector<kiln_buffer_t *> bound;
+  InlineVector<kiln_buffer_t *, 8> bound;
   /// The outputs this call allocated, to give back if it fails.
-  std::vector<int32_t> allocated;
+  InlineVector<int32_t, 8> allocated;
 
   /// The name of the entry, for messages.
   const char *name() const { return entry->spec.name.c_str(); }
@@ -223,7 +266,7 @@ struct Call {
   /// The shape output `i` must have.
   const int64_t *outputShape(int32_t i) const {
     auto k = static_cast<size_t>(i);
-    return entry->shapeFn ? outputShapes[k].data()
+    return entry->shapeFn ? outputExtents.data() + outputStart[k]
                           : entry->spec.outputs[k].shape.data();
   }
 
@@ -305,7 +348,6 @@ static kiln_status_t runShapeFunction(Call &call) {
   const Entry &entry = *call.entry;
   if (!entry.shapeFn)
     return nullptr;
-  call.dims.reserve(entry.numDynamicInputs + entry.numDynamicOutputs);
   for (int32_t i = 0; i < call.numInputs; ++i) {
     const std::vector<int64_t> &declared =
         entry.spec.inputs[static_cast<size_t>(i)].shape;
@@ -328,16 +370,17 @@ static kiln_status_t runShapeFunction(Call &call) {
   }
   size_t next = entry.numDynamicInputs;
   for (const TensorSpec &spec : entry.spec.outputs) {
-    call.outputShapes.push_back(spec.shape);
-    for (int64_t &extent : call.outputShapes.back()) {
-      if (extent != kDynamicExtent)
-        continue;
-      extent = call.dims[next++];
-      if (extent < 0)
-        return kiln_status_create(KILN_INVALID_ARGUMENT,
-                                  "entry '%s': the inputs give output #%zu a "
-                                  "negative extent",
-                                  call.name(), call.outputShapes.size() - 1);
+    call.outputStart.push_back(call.outputExtents.size());
+    for (int64_t extent : spec.shape) {
+      if (extent == kDynamicExtent) {
+        extent = call.dims[next++];
+        if (extent < 0)
+          return kiln_status_create(KILN_INVALID_ARGUMENT,
+                                    "entry '%s': the inputs give output #%zu "
+                                    "a negative extent",
+                                    call.name(), call.outputStart.size() - 1);
+      }
+      call.outputExtents.push_back(extent);
     }
   }
   return nullptr;

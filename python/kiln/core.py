@@ -33,7 +33,8 @@ symbol = _kiln.symbol
 unit = _kiln.unit
 i32_array = _kiln.i32_array
 enum_case = _kiln.enum_case
-_run_op = _kiln.run_op  # ("compare_direction", "lt"), ("padding", "SAME")
+_eager = _kiln.eager
+_kiln.register_tensor_type(Tensor)  # ("compare_direction", "lt"), ("padding", "SAME")
 
 
 def attributes(**values):
@@ -51,14 +52,33 @@ def bind(op, inputs, attrs=None, results=()):
     """Runs kiln.<op> on `inputs` (Tensors), or adds it to the active
     trace; active tapes record it. Returns the output tensors."""
     state = _state
+    if state.trace is None and not state.tapes and not config.log_device_placement:
+        try:  # (the common case, kept short: eager, nothing recording)
+            return _eager(op, inputs, attrs, results, state.runtime_device)
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+    return _bind(op, inputs, attrs, results)
+
+
+def bind1(op, inputs, attrs=None, results=()):
+    """bind for an op with one result."""
+    state = _state
+    if state.trace is None and not state.tapes and not config.log_device_placement:
+        try:
+            return _eager(op, inputs, attrs, results, state.runtime_device)[0]
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+    return _bind(op, inputs, attrs, results)[0]
+
+
+def _bind(op, inputs, attrs, results):
+    state = _state
     trace = state.trace
     if trace is None:
         if config.log_device_placement:
             config.log_op(op)
         try:
-            outputs = [Tensor(o) for o in _run_op(
-                op, [t._impl for t in inputs], attrs, results,
-                state.runtime_device)]
+            outputs = _eager(op, inputs, attrs, results, state.runtime_device)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
     else:
@@ -67,17 +87,10 @@ def bind(op, inputs, attrs=None, results=()):
                                errors.user_location())
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
-    tapes = state.tapes
-    if tapes:
-        location = errors.user_location()
-        for tape in tapes:
-            tape._record(op, inputs, attrs, results, outputs, location)
+    location = errors.user_location()
+    for tape in state.tapes:
+        tape._record(op, inputs, attrs, results, outputs, location)
     return outputs
-
-
-def bind1(op, inputs, attrs=None, results=()):
-    """bind for an op with one result."""
-    return bind(op, inputs, attrs, results)[0]
 
 
 def current_trace():

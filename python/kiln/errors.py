@@ -52,13 +52,22 @@ _BY_CODE = {
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
+# co_filename -> whether that file is part of the kiln package (every op
+# under a tape asks, so the answer is remembered).
+_IN_PACKAGE = {}
+
+
 def user_location():
     """The file:line of the innermost frame outside the kiln package."""
     frame = sys._getframe(1)
     while frame is not None:
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith(_PACKAGE + os.sep):
-            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        filename = frame.f_code.co_filename
+        inside = _IN_PACKAGE.get(filename)
+        if inside is None:
+            inside = _IN_PACKAGE[filename] = os.path.abspath(filename).startswith(
+                _PACKAGE + os.sep)
+        if not inside:
+            return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back
     return None
 

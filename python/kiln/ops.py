@@ -26,7 +26,8 @@ def _pair(x, y):
 
 
 def _binary(op, x, y):
-    x, y = _pair(x, y)
+    if type(x) is not Tensor or type(y) is not Tensor:
+        x, y = _pair(x, y)
     return _run1(op, [x, y])
 
 

@@ -20,6 +20,8 @@ from . import _kiln, config, errors
 from .core import attributes, symbol
 from .dtypes import as_dtype
 from .tensor import Tensor, TensorSpec, convert_to_tensor
+from . import variables as _variables
+from .variables import Variable, _store, init_scope
 
 from ._state import local as _local
 
@@ -207,7 +209,6 @@ class _DatasetFeed:
     object, or the one passed at `position` for an argument)."""
 
     def __init__(self, dataset, position, index, location):
-        from .variables import Variable, init_scope
         self.dataset, self.position, self.location = dataset, position, location
         self.structure, full, remainder = self._batches(dataset)
         self.batches = len(full[0]) if full else 0
@@ -301,23 +302,38 @@ class ConcreteFunction:
         # kiln.print writes from native code: Python's buffered output
         # goes first, so what the program printed stays in order.
         self._prints = "kiln.print" in mlir
+        self._placed_at = None  # variables.generation when last placed
+        # The variables the entry assigns (fixed by its code).
+        self._assigned = [(key, variables[key]) for key in executable.assigned(name)]
+        # A flat tuple or list of tensors returned as it is (the common
+        # case) skips the general repacking.
+        def leaf(s):
+            return not isinstance(s, (list, tuple, dict)) and \
+                not hasattr(s, "_kiln_flatten")
+        in_order = all(kind == "tensor" and v == i
+                       for i, (kind, v) in enumerate(leaves))
+        self._flat_results = in_order and type(structure) in (list, tuple) and \
+            all(leaf(s) for s in structure)
+        self._single_result = in_order and len(leaves) == 1 and leaf(structure)
 
     def _call(self, tensors, datasets=None):
-        from .variables import _store
         for feed in self._feeds:
             feed.refresh(datasets or {})
         # The variables live on the device of the function that uses them:
         # moved there at its first call (and back if a function on another
         # device uses them later), they stay between calls.
-        for key, var in self._variables.items():
-            if var._value._impl.device != self._runtime_device:
-                try:
-                    var._value = Tensor(_store.place(key, self._runtime_device))
-                except _kiln.NativeError as e:
-                    raise errors.from_native(e) from None
+        if self._placed_at != _variables.generation:
+            for key, var in self._variables.items():
+                if var._value._impl.device != self._runtime_device:
+                    try:
+                        var._value = Tensor(_store.place(key, self._runtime_device))
+                    except _kiln.NativeError as e:
+                        raise errors.from_native(e) from None
+                    _variables.moved()
+            self._placed_at = _variables.generation
         if config.log_device_placement:
             config.log_op(f"__inference_{self.name}", self.device)
-        assigned = self._exe.assigned(self.name)
+        assigned = self._assigned
         # Copy on write: tensors read from an assigned variable before the
         # call keep their values. The copy is skipped when nothing but the
         # variable holds its current value: the Tensor object and its
@@ -325,8 +341,7 @@ class ConcreteFunction:
         # references counted here are the attribute and getrefcount's
         # argument) and the buffer only by that implementation and the store
         # (no NumPy view, no other tensor; checked natively).
-        for key in assigned:
-            var = self._variables[key]
+        for key, var in assigned:
             if (sys.getrefcount(var._value) == 2
                     and sys.getrefcount(var._value._impl) == 2
                     and _store.prepare_update(key, var._value._impl)):
@@ -342,11 +357,36 @@ class ConcreteFunction:
             outs = self._exe.invoke(self.name, [t._impl for t in tensors], _store)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
-        for key in assigned:
-            self._variables[key]._value = Tensor(_store.get(key))
+        for key, var in assigned:
+            var._value = Tensor(_store.get(key))
         results = [Tensor(o) for o in outs]
+        if self._single_result:
+            return results[0]
+        if self._flat_results:
+            return type(self._structure)(results)
         values = [results[v] if kind == "tensor" else v for kind, v in self._leaves]
         return _pack(self._structure, iter(values))
+
+
+_NATIVE_TENSOR = _kiln.Tensor
+
+
+def _eager_type(value):
+    """(shape, dtype) of an eager tensor, None for anything else."""
+    if type(value) is Tensor:
+        impl = value._impl
+        if type(impl) is _NATIVE_TENSOR:
+            return impl.type
+    return None
+
+
+def _fast_device():
+    """The device part of a call's key: the runtime device (and whether
+    TF32 is on, for a GPU)."""
+    device = _local.runtime_device
+    if device == "cpu":
+        return device
+    return device, config.experimental.tensor_float_32_execution_enabled()
 
 
 class Function:
@@ -371,6 +411,9 @@ class Function:
         self._warned = False
         self._instance = None  # (a weak reference) for a method's Function
         self._bound = {}       # id(instance) -> that instance's Function
+        # Calls with eager tensors only: (device, argument types) ->
+        # (concrete function, its signature key), skipping _signature.
+        self._fast = {}
 
     def __get__(self, instance, owner=None):
         """A method decorated with @kiln.function: one Function per instance
@@ -433,7 +476,6 @@ class Function:
         (a tensor by its shape and dtype, or by its TensorSpec), the tensors
         passed to the compiled code, and the arguments (with values an
         input_signature converts to tensors)."""
-        from .variables import Variable
         flat = _flatten(list(args))
         specs = None
         if self.input_signature is not None:
@@ -531,18 +573,32 @@ class Function:
         return concrete, tensors, datasets
 
     def __call__(self, *args, **kwargs):
+        if not kwargs and self._fast and _local.trace is None:
+            types = tuple(map(_eager_type, args))
+            hit = self._fast.get((_fast_device(), types))
+            if hit is not None:
+                self._last_key = hit[1]
+                return hit[0]._call(args)
+        given = args
         args = self._arguments(args, kwargs)
         if current_trace() is not None:
             if self.input_signature is not None:
                 self._signature(args)  # (the same checks as a call)
             return self._python_function(*args)  # inlined into the caller
         concrete, tensors, datasets = self._concrete_for(args)
+        # The same arguments next time take the fast path: eager tensors
+        # only, passed as they are (no defaults, conversions or datasets).
+        if (not kwargs and not datasets and self._instance is None
+                and len(tensors) == len(given)
+                and all(t is a for t, a in zip(tensors, given))):
+            types = tuple(map(_eager_type, given))
+            if None not in types:
+                self._fast[(_fast_device(), types)] = (concrete, self._last_key)
         return concrete._call(tensors, datasets)
 
     def _trace(self, args, key):
         """Traces and compiles for arguments described by `key` (its tensor
         entries give the argument types, None extents open)."""
-        from .variables import Variable
         self.trace_count += 1
         name = re.sub(r"\W", "_", self.__name__) or "function"
         if not re.match(r"[A-Za-z_]", name):
@@ -606,7 +662,6 @@ def _checked_signature(signature, name):
 def _match_signature(values, specs, name):
     """The arguments as tensors of the input_signature's dtypes, or
     TensorFlow's error when they do not fit it."""
-    from .variables import Variable
     if len(values) != len(specs):
         raise TypeError(f"{name}() takes {len(specs)} tensor arguments by its "
                         f"input_signature, got {len(values)}")

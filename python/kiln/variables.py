@@ -17,6 +17,10 @@ from .dtypes import as_dtype
 from .tensor import Tensor, convert_to_tensor
 
 _store = _kiln.VariableStore()
+# Counts the times a variable's value got a new buffer outside compiled
+# calls (set, or placed on a device): a compiled function checks where its
+# variables live only when this changed since its last call.
+generation = 0
 _names = itertools.count()
 _lock = threading.Lock()
 _taken = set()
@@ -30,6 +34,12 @@ def _unique(name):
             candidate = f"{base}_{next(_names)}"
         _taken.add(candidate)
         return candidate
+
+
+def moved():
+    """A variable's buffer may be on another device now."""
+    global generation
+    generation += 1
 
 
 class init_scope:
@@ -74,6 +84,7 @@ class Variable:
         device = config.runtime_device()
         if device != "cpu":
             self._value = Tensor(_store.place(self._key(), device))
+        moved()
 
     # The store key must be a C identifier; the user-facing name keeps TF's
     # ":0" suffix.
@@ -108,6 +119,7 @@ class Variable:
     def _set(self, value):
         _store.set(self._key(), value._impl)
         self._value = Tensor(_store.get(self._key()))
+        moved()
 
     def value(self):
         """The current value (the same Tensor until the next assignment);

@@ -33,6 +33,7 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -583,24 +584,150 @@ private:
   std::string error;
 };
 
+/// NativeError, and kiln.Tensor (the Python class eager results are
+/// wrapped in), set when the module and kiln.core are loaded.
+PyObject *nativeError = nullptr;
+PyTypeObject *pythonTensorType = nullptr;
+PyObject *implName = nullptr; // "_impl"
+
+void setNativeError(const KilnError &e) {
+  py::object code = py::int_(static_cast<int>(e.code));
+  PyErr_SetObject(nativeError, py::make_tuple(code, py::str(e.message)).ptr());
+}
+
+/// A new kiln.Tensor holding `impl` (what Tensor(impl) does, without
+/// running Python code).
+py::object wrapTensor(py::object impl) {
+  PyObject *obj = pythonTensorType->tp_alloc(pythonTensorType, 0);
+  if (!obj)
+    throw py::error_already_set();
+  py::object wrapped = py::reinterpret_steal<py::object>(obj);
+  if (PyObject_SetAttr(obj, implName, impl.ptr()) != 0)
+    throw py::error_already_set();
+  return wrapped;
+}
+
+PyTypeObject *nativeTensorType = nullptr; // _kiln.Tensor
+
+/// The native tensor of a _kiln.Tensor object: read from pybind11's
+/// instance directly for the exact type (no type-table lookup per call),
+/// else through a checked cast.
+Tensor &nativeTensor(PyObject *obj) {
+  if (Py_TYPE(obj) == nativeTensorType) {
+    auto *inst = reinterpret_cast<py::detail::instance *>(obj);
+    if (inst->simple_layout && inst->simple_value_holder[0])
+      return *static_cast<Tensor *>(inst->simple_value_holder[0]);
+  }
+  return py::handle(obj).cast<Tensor &>();
+}
+
+/// eager(op, inputs, attributes, results, device): runs one op on
+/// kiln.Tensor inputs and returns a list of kiln.Tensors -- the eager
+/// dispatch of kiln.core.bind in one native call (raw CPython fast call:
+/// no pybind11 argument conversion, no Python wrapping code).
+PyObject *eager(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+  try {
+    if (nargs != 5) {
+      PyErr_SetString(PyExc_TypeError,
+                      "eager(op, inputs, attributes, results, device)");
+      return nullptr;
+    }
+    if (!pythonTensorType) {
+      PyErr_SetString(PyExc_RuntimeError, "kiln.Tensor is not registered");
+      return nullptr;
+    }
+    Py_ssize_t opSize = 0;
+    const char *op = PyUnicode_AsUTF8AndSize(args[0], &opSize);
+    if (!op)
+      return nullptr;
+    py::object inputs = py::reinterpret_steal<py::object>(
+        PySequence_Fast(args[1], "eager(): inputs must be a sequence"));
+    if (!inputs)
+      return nullptr;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(inputs.ptr());
+    PyObject **items = PySequence_Fast_ITEMS(inputs.ptr());
+    llvm::SmallVector<kiln_buffer_t *, 4> in;
+    for (Py_ssize_t i = 0; i < count; ++i) {
+      // (The input holds its _impl, which holds the buffer, for the call.)
+      py::object impl =
+          py::reinterpret_steal<py::object>(PyObject_GetAttr(items[i], implName));
+      if (!impl)
+        return nullptr;
+      in.push_back(nativeTensor(impl.ptr()).get());
+    }
+    const mlir::kiln::OpAttributes &attrs = attributesOf(args[2]);
+    std::vector<mlir::kiln::TensorTypeSpec> results;
+    if (PyObject_Length(args[3]) > 0)
+      results = typeSpecs(py::reinterpret_borrow<py::sequence>(args[3]));
+    const char *device = PyUnicode_AsUTF8(args[4]);
+    if (!device)
+      return nullptr;
+    kiln_device_t where = std::strcmp(device, "cpu") == 0
+                              ? kiln_device_t{KILN_DEVICE_CPU, 0}
+                              : Tensor::parseDevice(device);
+    std::vector<kiln_buffer_t *> out;
+    kiln_status_t status;
+    {
+      py::gil_scoped_release release;
+      status = engine().run(llvm::StringRef(op, static_cast<size_t>(opSize)),
+                            in, attrs, results, where, out);
+    }
+    check(status);
+    py::list outputs(out.size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      auto tensor = std::make_shared<Tensor>(out[i]);
+      out[i] = nullptr; // owned by `tensor` now
+      outputs[i] = wrapTensor(py::cast(tensor));
+    }
+    return outputs.release().ptr();
+  } catch (const KilnError &e) {
+    setNativeError(e);
+  } catch (py::error_already_set &e) {
+    e.restore();
+  } catch (const py::cast_error &) {
+    PyErr_SetString(PyExc_TypeError,
+                    "eager(): an input is not an eager kiln.Tensor");
+  } catch (const std::exception &e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+PyMethodDef eagerMethod = {
+    "eager", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(eager)),
+    METH_FASTCALL,
+    "eager(op, inputs, attributes, results, device) -> [kiln.Tensor]: one "
+    "eager op on kiln.Tensors."};
+
 } // namespace
 
 PYBIND11_MODULE(_kiln, m) {
   m.doc() = "Kiln's native module: tensors, eager kernels, the compiler";
 
   static py::exception<KilnError> error(m, "NativeError");
+  nativeError = error.ptr();
+  implName = PyUnicode_InternFromString("_impl");
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p)
         std::rethrow_exception(p);
     } catch (const KilnError &e) {
-      py::object code = py::int_(static_cast<int>(e.code));
-      PyErr_SetObject(error.ptr(),
-                      py::make_tuple(code, py::str(e.message)).ptr());
+      setNativeError(e);
     }
   });
+  m.add_object("eager", py::reinterpret_steal<py::object>(PyCFunction_NewEx(
+                            &eagerMethod, nullptr, m.attr("__name__").ptr())));
+  m.def(
+      "register_tensor_type",
+      [](py::type type) {
+        Py_INCREF(type.ptr()); // (held for the life of the process)
+        pythonTensorType = reinterpret_cast<PyTypeObject *>(type.ptr());
+      },
+      "Makes `type` (kiln.Tensor) what eager() returns.");
 
-  py::class_<Tensor, std::shared_ptr<Tensor>>(m, "Tensor")
+  py::class_<Tensor, std::shared_ptr<Tensor>> tensorClass(m, "Tensor");
+  nativeTensorType = reinterpret_cast<PyTypeObject *>(tensorClass.ptr());
+  tensorClass
       .def_static("from_numpy", &Tensor::fromNumpy)
       .def("numpy", &Tensor::numpy)
       .def_property_readonly("shape",

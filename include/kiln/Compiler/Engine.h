@@ -130,6 +130,7 @@ private:
                               kiln_executable_t **out);
 
   Compiler compiler;
+  uint64_t serial = 0; // this engine's number in the process (from 1)
   std::atomic<bool> tf32{false};
   std::mutex mutex; // the kernel map, and the compiler's context
   std::unordered_map<std::string, kiln_executable_t *> kernels;
