@@ -59,9 +59,8 @@ RankedTensorType bufferType(MLIRContext &context, kiln_buffer_t *buffer,
 /// Inputs on `device` (copies of those elsewhere, released by the caller).
 kiln_status_t buffersOn(kiln_device_t device,
                         llvm::ArrayRef<kiln_buffer_t *> inputs,
-                        std::vector<kiln_buffer_t *> &on,
-                        std::vector<kiln_buffer_t *> &copies) {
-  on.reserve(inputs.size());
+                        llvm::SmallVectorImpl<kiln_buffer_t *> &on,
+                        llvm::SmallVectorImpl<kiln_buffer_t *> &copies) {
   for (kiln_buffer_t *b : inputs) {
     if (sameDevice(kiln_buffer_device(b), device)) {
       on.push_back(b);
@@ -77,7 +76,7 @@ kiln_status_t buffersOn(kiln_device_t device,
 }
 
 struct Released {
-  std::vector<kiln_buffer_t *> &buffers;
+  llvm::SmallVectorImpl<kiln_buffer_t *> &buffers;
   ~Released() {
     for (kiln_buffer_t *b : buffers)
       kiln_buffer_release(b);
@@ -131,18 +130,18 @@ kiln_status_t Engine::run(llvm::StringRef op,
                           llvm::ArrayRef<TensorTypeSpec> results,
                           kiln_device_t device,
                           std::vector<kiln_buffer_t *> &outputs) {
-  std::vector<kiln_buffer_t *> in, copies;
+  llvm::SmallVector<kiln_buffer_t *, 8> in, copies;
   Released releaseCopies{copies};
   if (kiln_status_t s = buffersOn(device, inputs, in, copies))
     return s;
   auto invoke = [&](kiln_executable_t *exe) -> kiln_status_t {
     int32_t count = kiln_entry_output_count(exe, 0);
-    std::vector<kiln_buffer_t *> out(static_cast<size_t>(count), nullptr);
+    outputs.assign(static_cast<size_t>(count), nullptr);
     kiln_status_t s = kiln_executable_invoke(
         exe, "kernel", static_cast<int32_t>(in.size()), in.data(), count,
-        out.data());
-    if (!s)
-      outputs.assign(out.begin(), out.end());
+        outputs.data());
+    if (s)
+      outputs.clear();
     return s;
   };
   // Ops with given result types keep them exact; so do inputs whose leading

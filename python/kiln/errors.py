@@ -52,24 +52,29 @@ _BY_CODE = {
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
-# co_filename -> whether that file is part of the kiln package (every op
-# under a tape asks, so the answer is remembered).
-_IN_PACKAGE = {}
+def _in_package(filename):
+    """Whether code from `filename` is part of the kiln package."""
+    return os.path.abspath(filename).startswith(_PACKAGE + os.sep)
 
 
-def user_location():
-    """The file:line of the innermost frame outside the kiln package."""
+def _python_user_location():
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        inside = _IN_PACKAGE.get(filename)
-        if inside is None:
-            inside = _IN_PACKAGE[filename] = os.path.abspath(filename).startswith(
-                _PACKAGE + os.sep)
-        if not inside:
-            return f"{filename}:{frame.f_lineno}"
+        if not _in_package(frame.f_code.co_filename):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return None
+
+
+try:
+    from . import _kiln
+    _kiln.register_location_classifier(_in_package)
+    # The file:line of the innermost frame outside the kiln package (asked
+    # for every op a gradient tape records: a native frame walk, each
+    # file classified once).
+    user_location = _kiln.user_location
+except ImportError:  # (the native module is not built: pure Python)
+    user_location = _python_user_location
 
 
 def from_native(error):

@@ -24,6 +24,10 @@ def _active_tapes():
     return _local.tapes
 
 
+# The runtime names of the floating-point dtypes (what gradients exist for).
+_FLOATING = frozenset(("f16", "bf16", "f32", "f64"))
+
+
 def _grad_op(m, f, callee, operands, num_sources, result_types, file="", line=0):
     """Adds `kiln.grad @callee(operands)` with respect to the first
     `num_sources` operands (no seeds: the callee returns a scalar)."""
@@ -94,9 +98,10 @@ class GradientTape:
     # The dispatch core (core.bind) and variables call these two on every
     # active tape.
     def _record(self, op, inputs, attributes, results, outputs, location):
-        """An op just ran (or joined a trace): the tape keeps it."""
-        self._ops.append((op, list(inputs), attributes, list(results),
-                          list(outputs), location))
+        """An op just ran (or joined a trace): the tape keeps it. (The
+        dispatch core hands over lists it made for this op.)"""
+        self._ops.append((op, inputs if type(inputs) is list else list(inputs),
+                          attributes, tuple(results), outputs, location))
 
     def _note_variable_read(self, variable, value):
         """A variable was read: trainable ones are watched (the value first
@@ -115,6 +120,9 @@ class GradientTape:
         return False
 
     def watch(self, tensor):
+        if type(tensor) is Tensor:  # (the common case)
+            self._watched[id(tensor)] = tensor
+            return
         from .variables import Variable
         for t in _flatten(tensor):
             if isinstance(t, Variable):
@@ -129,6 +137,9 @@ class GradientTape:
             raise RuntimeError("a non-persistent GradientTape can compute one "
                                "gradient; use GradientTape(persistent=True)")
         self._used = True
+        if type(sources) is Tensor and type(target) is Tensor:
+            # (The common case: one tensor with respect to another.)
+            return self._gradient(target, [sources], output_gradients)[0]
         flat_sources = [self._source(s) for s in _flatten(sources)]
         if isinstance(target, (list, tuple, dict)):
             # Several targets: the sum of their gradients, as TensorFlow
@@ -213,21 +224,25 @@ class GradientTape:
         return ops.reshape(stacked, (batch,) + inner + tuple(source.shape[1:]))
 
     def _gradient(self, target, sources, output_gradients):
-        for s in sources:
-            if not s.dtype.is_floating:
+        source_types = [s._impl.type for s in sources]
+        for s, (_, dtype) in zip(sources, source_types):
+            if dtype not in _FLOATING:
                 raise errors.InvalidArgumentError(
                     f"cannot differentiate with respect to a {s.dtype.name} "
                     "tensor: only floating-point tensors have gradients",
                     errors.user_location())
-        # The ops on a path from a source to the target, in program order.
+        # The ops on a path from a source to the target, in program order;
+        # a tensor they computed is known by (op index, output position).
+        recorded_ops = self._ops
         produced = {}
-        for index, (_, _, _, _, outputs, _) in enumerate(self._ops):
-            for t in outputs:
+        for index, entry in enumerate(recorded_ops):
+            for position, t in enumerate(entry[4]):
                 if t is not None:
-                    produced[id(t)] = index
+                    produced[id(t)] = (index, position)
         # Only watched sources (or tensors the tape computed) get gradients.
+        watched = self._watched
         source_ids = {id(s) for s in sources
-                      if id(s) in self._watched or id(s) in produced}
+                      if id(s) in watched or id(s) in produced}
         trace = _local.trace
         if trace is not None:
             return self._traced_gradient(trace, target, sources, source_ids,
@@ -240,38 +255,53 @@ class GradientTape:
             if tid in seen or tid in source_ids:
                 continue
             seen.add(tid)
-            if tid in produced:
-                index = produced[tid]
-                if index not in needed:
-                    needed.add(index)
-                    stack.extend(id(t) for t in self._ops[index][1])
-        ops = [self._ops[i] for i in sorted(needed)]
-        # Which sources the target depends on (others get None).
+            where = produced.get(tid)
+            if where is not None and where[0] not in needed:
+                needed.add(where[0])
+                stack.extend(id(t) for t in recorded_ops[where[0]][1])
+        order = sorted(needed)
+        ops = [recorded_ops[i] for i in order]
+        # Arguments: the sources, then every other tensor the ops read; the
+        # cache key of the computation names each input by where it comes
+        # from (an argument's index, or ("op", index, position)).
+        args = list(sources)
+        arg_ids = {id(s): i for i, s in enumerate(sources)}
+        renumber = {old: new for new, old in enumerate(order)}
         reached = set()
-        for op in ops:
-            for t in op[1]:
-                if id(t) in source_ids:
-                    reached.add(id(t))
+        structure = []
+        for op, inputs, attrs, results, outputs, _ in ops:
+            refs = []
+            for t in inputs:
+                tid = id(t)
+                ref = arg_ids.get(tid)
+                if ref is not None:
+                    if tid in source_ids:
+                        reached.add(tid)
+                elif tid in produced:
+                    where = produced[tid]
+                    ref = ("op", renumber[where[0]], where[1])
+                else:
+                    ref = arg_ids[tid] = len(args)
+                    args.append(t)
+                refs.append(ref)
+            structure.append((op, attrs.key if op.startswith("__") else attrs,
+                              tuple(results), tuple(refs),
+                              tuple(t is None for t in outputs)))
         if id(target) in source_ids:
             reached.add(id(target))
         if not reached:
             return [None] * len(sources)
         if output_gradients is not None:
             output_gradients = convert_to_tensor(output_gradients, target.dtype)
-
-        # Arguments: the sources, then every other tensor the ops read.
-        args = list(sources)
-        arg_ids = {id(s): i for i, s in enumerate(sources)}
-        inner = {id(t) for op in ops for t in op[4] if t is not None}
-        for op in ops:
-            for t in op[1]:
-                if id(t) not in arg_ids and id(t) not in inner:
-                    arg_ids[id(t)] = len(args)
-                    args.append(t)
-        if output_gradients is not None:
             args.append(output_gradients)
+        tid = id(target)
+        where = arg_ids[tid] if tid in arg_ids else \
+            ("op", renumber[produced[tid][0]], produced[tid][1])
+        key = (tuple(structure),
+               tuple(source_types) + tuple(t._impl.type for t in args[len(sources):]),
+               where, output_gradients is not None, len(sources))
         recorded = _Recorded(ops, args, arg_ids, target, len(sources),
-                             output_gradients is not None, produced)
+                             output_gradients is not None, key)
         # The gradient runs where the target was computed.
         device = target._impl.device
         exe = _cache.get((device, recorded.key))
@@ -279,11 +309,10 @@ class GradientTape:
             exe = recorded.compile(device)
             _cache[(device, recorded.key)] = exe
         try:
-            outs = exe.invoke("gradient", [t._impl for t in args])
+            outs = _kiln.call(exe, "gradient", args, None)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
-        grads = [Tensor(o) if id(s) in reached else None
-                 for s, o in zip(sources, outs)]
+        grads = [o if id(s) in reached else None for s, o in zip(sources, outs)]
         # Tapes still recording see this gradient as one op (a kiln.grad of
         # the recorded function): that is how nested tapes give gradients
         # of gradients.
@@ -292,8 +321,7 @@ class GradientTape:
             location = errors.user_location()
             for tape in outer:
                 tape._ops.append(("__grad__", list(args), recorded,
-                                  [s._impl.type for s in sources],
-                                  grads, location))
+                                  source_types, grads, location))
         return grads
 
 
@@ -335,18 +363,10 @@ class _Recorded:
     """Recorded ops that make one differentiable function: how it is built
     into a module, and a hashable key of its structure for the cache."""
 
-    def __init__(self, ops, args, arg_ids, target, num_sources, seeded,
-                 produced):
+    def __init__(self, ops, args, arg_ids, target, num_sources, seeded, key):
         self.ops, self.args, self.arg_ids = ops, args, arg_ids
         self.target, self.num_sources, self.seeded = target, num_sources, seeded
-        where = lambda t: arg_ids.get(id(t), ("op", produced.get(id(t))))
-        self.key = (
-            tuple((op, attrs.key if op.startswith("__") else attrs,
-                   tuple(results), tuple(where(t) for t in inputs),
-                   tuple(t is None for t in outputs))
-                  for op, inputs, attrs, results, outputs, _ in ops),
-            tuple(t._impl.type for t in args), where(target),
-            seeded, num_sources)
+        self.key = key  # (see GradientTape._gradient)
 
     def __eq__(self, other):
         return isinstance(other, _Recorded) and self.key == other.key

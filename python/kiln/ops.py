@@ -14,21 +14,36 @@ from .dtypes import as_dtype, bool as bool_, float32, int64
 from .tensor import Tensor, convert_to_tensor
 
 
+# Python numbers used as operands (the 2.0 of `2.0 * x`), converted once
+# per (type, value, dtype): tensors are immutable, so one serves every use.
+# Zeros (0.0 and -0.0 compare equal) and NaNs are converted each time.
+_SCALARS = {}
+
+
+def _like(value, dtype):
+    """A Python number or array-like as an operand of `dtype`."""
+    kind = type(value)
+    if kind is float or kind is int or kind is bool:
+        if value and value == value:
+            key = (kind, value, dtype)
+            t = _SCALARS.get(key)
+            if t is None:
+                if len(_SCALARS) > 4096:
+                    _SCALARS.clear()
+                t = _SCALARS[key] = convert_to_tensor(value, dtype=dtype)
+            return t
+    return convert_to_tensor(value, dtype=dtype)
+
+
 def _pair(x, y):
     """Converts two operands; a Python number takes the other's dtype."""
     if type(x) is Tensor and type(y) is Tensor:
         return x, y
     if isinstance(x, Tensor) and not isinstance(y, Tensor):
-        return x, convert_to_tensor(y, dtype=x.dtype)
+        return x, _like(y, x.dtype)
     if isinstance(y, Tensor) and not isinstance(x, Tensor):
-        return convert_to_tensor(x, dtype=y.dtype), y
+        return _like(x, y.dtype), y
     return convert_to_tensor(x), convert_to_tensor(y)
-
-
-def _binary(op, x, y):
-    if type(x) is not Tensor or type(y) is not Tensor:
-        x, y = _pair(x, y)
-    return _run1(op, [x, y])
 
 
 _COMPARE = {d: attributes(direction=enum_case("compare_direction", d))
@@ -49,9 +64,21 @@ def _unary(op):
     return apply
 
 
-def add(x, y, name=None): return _binary("add", x, y)
-def subtract(x, y, name=None): return _binary("sub", x, y)
-def multiply(x, y, name=None): return _binary("mul", x, y)
+def _elementwise(op, name):
+    """An elementwise binary op (one Python frame between the caller and
+    the dispatch core when both operands are tensors)."""
+    def apply(x, y, name=None):
+        if type(x) is not Tensor or type(y) is not Tensor:
+            x, y = _pair(x, y)
+        return _run1(op, [x, y])
+    apply.__name__ = apply.__qualname__ = name
+    apply.__doc__ = f"Elementwise kiln.{op} with broadcasting."
+    return apply
+
+
+add = _elementwise("add", "add")
+subtract = _elementwise("sub", "subtract")
+multiply = _elementwise("mul", "multiply")
 def truediv(x, y, name=None):
     """`x / y` as TensorFlow 2 computes it: floats as they are, integers
     as floats (int32 and int64 as float64, like `tf.math.truediv`), so
@@ -68,9 +95,9 @@ def truediv(x, y, name=None):
 
 
 def divide(x, y, name=None): return truediv(x, y)
-def pow(x, y, name=None): return _binary("pow", x, y)
-def maximum(x, y, name=None): return _binary("maximum", x, y)
-def minimum(x, y, name=None): return _binary("minimum", x, y)
+pow = _elementwise("pow", "pow")
+maximum = _elementwise("maximum", "maximum")
+minimum = _elementwise("minimum", "minimum")
 def equal(x, y, name=None): return _compare("eq", x, y)
 def less(x, y, name=None): return _compare("lt", x, y)
 def greater(x, y, name=None): return _compare("gt", x, y)
@@ -420,14 +447,14 @@ def _not_equal_operator(self, other):
 
 def _attach_operators():
     T = Tensor
-    T.__add__ = lambda x, y: _binary("add", x, y)
-    T.__radd__ = lambda x, y: _binary("add", y, x)
-    T.__sub__ = lambda x, y: _binary("sub", x, y)
-    T.__rsub__ = lambda x, y: _binary("sub", y, x)
-    T.__mul__ = lambda x, y: _binary("mul", x, y)
-    T.__rmul__ = lambda x, y: _binary("mul", y, x)
-    T.__pow__ = lambda x, y: _binary("pow", x, y)
-    T.__rpow__ = lambda x, y: _binary("pow", y, x)
+    T.__add__ = add
+    T.__radd__ = lambda x, y: add(y, x)
+    T.__sub__ = subtract
+    T.__rsub__ = lambda x, y: subtract(y, x)
+    T.__mul__ = multiply
+    T.__rmul__ = lambda x, y: multiply(y, x)
+    T.__pow__ = pow
+    T.__rpow__ = lambda x, y: pow(y, x)
     T.__truediv__ = lambda x, y: truediv(x, y)
     T.__rtruediv__ = lambda x, y: truediv(y, x)
     T.__floordiv__ = lambda x, y: floordiv(x, y)

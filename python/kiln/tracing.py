@@ -354,12 +354,11 @@ class ConcreteFunction:
         for writer in self._writers:  # (Python's rows first, in order)
             writer.flush()
         try:
-            outs = self._exe.invoke(self.name, [t._impl for t in tensors], _store)
+            results = _kiln.call(self._exe, self.name, tensors, _store)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
         for key, var in assigned:
             var._value = Tensor(_store.get(key))
-        results = [Tensor(o) for o in outs]
         if self._single_result:
             return results[0]
         if self._flat_results:

@@ -36,6 +36,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <unordered_map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -239,27 +240,6 @@ private:
   mutable kiln_buffer_t *hostCopy = nullptr; // numpy() of a device buffer
 };
 
-/// The buffers of `tensors` on `device`, copying those elsewhere (as
-/// TensorFlow copies an op's inputs to the op's device); `keep` holds the
-/// copies for the call.
-std::vector<kiln_buffer_t *>
-buffersOn(kiln_device_t device,
-          const std::vector<std::shared_ptr<Tensor>> &tensors,
-          std::vector<std::shared_ptr<Tensor>> &keep) {
-  std::vector<kiln_buffer_t *> buffers;
-  for (const auto &t : tensors) {
-    if (Tensor::sameDevice(kiln_buffer_device(t->get()), device)) {
-      buffers.push_back(t->get());
-      continue;
-    }
-    kiln_buffer_t *copy = nullptr;
-    check(kiln_buffer_copy_to(t->get(), device, &copy));
-    keep.push_back(std::make_shared<Tensor>(copy));
-    buffers.push_back(copy);
-  }
-  return buffers;
-}
-
 /// The process's compiler and eager kernel cache. Never destroyed: kernels
 /// may still run on other threads at exit.
 mlir::kiln::Engine &engine() {
@@ -448,30 +428,54 @@ public:
   invoke(const std::string &name,
          const std::vector<std::shared_ptr<Tensor>> &inputs,
          py::handle store) {
-    // (None taken by hand: see attributesOf.)
-    VariableStore *variables =
-        store.is_none() ? nullptr : &store.cast<VariableStore &>();
-    int32_t index = kiln_executable_find_entry(exe, name.c_str());
-    int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
-    std::vector<std::shared_ptr<Tensor>> copies;
-    std::vector<kiln_buffer_t *> in;
-    if (index >= 0) {
-      in = buffersOn(kiln_entry_device(exe, index), inputs, copies);
-    } else {
-      for (const auto &t : inputs)
-        in.push_back(t->get());
-    }
-    std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
-    {
-      py::gil_scoped_release release;
-      check(kiln_executable_invoke_with_variables(
-          exe, name.c_str(), static_cast<int32_t>(in.size()), in.data(),
-          numOutputs, out.data(), variables ? variables->raw() : nullptr));
-    }
+    llvm::SmallVector<kiln_buffer_t *, 8> in;
+    for (const auto &t : inputs)
+      in.push_back(t->get());
     std::vector<std::shared_ptr<Tensor>> tensors;
-    for (kiln_buffer_t *b : out)
+    for (kiln_buffer_t *b : run(name.c_str(), in, storeOf(store)))
       tensors.push_back(std::make_shared<Tensor>(b));
     return tensors;
+  }
+
+  /// The variable store of `store` (None for none: taken by hand, see
+  /// attributesOf).
+  static kiln_variables_t *storeOf(py::handle store) {
+    return store.is_none() ? nullptr : store.cast<VariableStore &>().raw();
+  }
+
+  /// Runs entry `name` on `in` (inputs living on another device than the
+  /// entry's are copied there for the call) with the GIL released; returns
+  /// the new output buffers, owned by the caller.
+  std::vector<kiln_buffer_t *> run(const char *name,
+                                   llvm::SmallVectorImpl<kiln_buffer_t *> &in,
+                                   kiln_variables_t *store) {
+    int32_t index = kiln_executable_find_entry(exe, name);
+    int32_t numOutputs = index >= 0 ? kiln_entry_output_count(exe, index) : 0;
+    llvm::SmallVector<kiln_buffer_t *, 4> copies;
+    kiln_status_t status = nullptr;
+    if (index >= 0) {
+      kiln_device_t device = kiln_entry_device(exe, index);
+      for (kiln_buffer_t *&b : in) {
+        if (Tensor::sameDevice(kiln_buffer_device(b), device))
+          continue;
+        kiln_buffer_t *copy = nullptr;
+        if ((status = kiln_buffer_copy_to(b, device, &copy)))
+          break;
+        copies.push_back(copy);
+        b = copy;
+      }
+    }
+    std::vector<kiln_buffer_t *> out(static_cast<size_t>(numOutputs), nullptr);
+    if (!status) {
+      py::gil_scoped_release release;
+      status = kiln_executable_invoke_with_variables(
+          exe, name, static_cast<int32_t>(in.size()), in.data(), numOutputs,
+          out.data(), store);
+    }
+    for (kiln_buffer_t *copy : copies)
+      kiln_buffer_release(copy);
+    check(status);
+    return out;
   }
 
   /// The variables entry `name` assigns (store keys).
@@ -621,12 +625,80 @@ Tensor &nativeTensor(PyObject *obj) {
   return py::handle(obj).cast<Tensor &>();
 }
 
+/// The buffer of eager kiln.Tensor `item` (input #`i` of `fn`); NULL with a
+/// TypeError naming it for anything else. The buffer lives as long as
+/// `item` does.
+kiln_buffer_t *bufferOf(PyObject *item, Py_ssize_t i, const char *fn) {
+  PyObject *impl = nullptr;
+  if (Py_TYPE(item) == pythonTensorType ||
+      PyObject_TypeCheck(item, pythonTensorType))
+    impl = PyObject_GetAttr(item, implName);
+  if (impl && (Py_TYPE(impl) == nativeTensorType ||
+               PyObject_TypeCheck(impl, nativeTensorType))) {
+    kiln_buffer_t *b = nativeTensor(impl).get();
+    Py_DECREF(impl); // (item keeps it)
+    return b;
+  }
+  Py_XDECREF(impl);
+  PyErr_Clear();
+  PyErr_Format(PyExc_TypeError,
+               "%s(): input #%zd is not an eager kiln.Tensor (got %s)", fn, i,
+               Py_TYPE(item)->tp_name);
+  return nullptr;
+}
+
+/// The buffers of the kiln.Tensors in sequence `inputs` (of `fn`), or
+/// false with a Python error set.
+bool buffersOf(PyObject *inputs, const char *fn,
+               llvm::SmallVectorImpl<kiln_buffer_t *> &in) {
+  std::string what = std::string(fn) + "(): inputs must be a sequence";
+  py::object seq =
+      py::reinterpret_steal<py::object>(PySequence_Fast(inputs, what.c_str()));
+  if (!seq)
+    return false;
+  Py_ssize_t count = PySequence_Fast_GET_SIZE(seq.ptr());
+  PyObject **items = PySequence_Fast_ITEMS(seq.ptr());
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    // (The caller's sequence holds each tensor, which holds its buffer.)
+    kiln_buffer_t *b = bufferOf(items[i], i, fn);
+    if (!b)
+      return false;
+    in.push_back(b);
+  }
+  return true;
+}
+
+/// New kiln.Tensors owning `buffers`, as a new list reference.
+PyObject *wrapAll(const std::vector<kiln_buffer_t *> &buffers) {
+  py::list outputs(buffers.size());
+  for (size_t i = 0; i < buffers.size(); ++i)
+    outputs[i] = wrapTensor(py::cast(std::make_shared<Tensor>(buffers[i])));
+  return outputs.release().ptr();
+}
+
+/// Runs `body` (a raw CPython function's work), turning C++ exceptions
+/// into Python errors.
+template <typename Body> PyObject *guarded(const char *fn, Body body) {
+  try {
+    return body();
+  } catch (const KilnError &e) {
+    setNativeError(e);
+  } catch (py::error_already_set &e) {
+    e.restore();
+  } catch (const py::cast_error &) {
+    PyErr_Format(PyExc_TypeError, "%s(): an argument has the wrong type", fn);
+  } catch (const std::exception &e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
 /// eager(op, inputs, attributes, results, device): runs one op on
 /// kiln.Tensor inputs and returns a list of kiln.Tensors -- the eager
 /// dispatch of kiln.core.bind in one native call (raw CPython fast call:
 /// no pybind11 argument conversion, no Python wrapping code).
 PyObject *eager(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
-  try {
+  return guarded("eager", [&]() -> PyObject * {
     if (nargs != 5) {
       PyErr_SetString(PyExc_TypeError,
                       "eager(op, inputs, attributes, results, device)");
@@ -638,23 +710,9 @@ PyObject *eager(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     }
     Py_ssize_t opSize = 0;
     const char *op = PyUnicode_AsUTF8AndSize(args[0], &opSize);
-    if (!op)
-      return nullptr;
-    py::object inputs = py::reinterpret_steal<py::object>(
-        PySequence_Fast(args[1], "eager(): inputs must be a sequence"));
-    if (!inputs)
-      return nullptr;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(inputs.ptr());
-    PyObject **items = PySequence_Fast_ITEMS(inputs.ptr());
     llvm::SmallVector<kiln_buffer_t *, 4> in;
-    for (Py_ssize_t i = 0; i < count; ++i) {
-      // (The input holds its _impl, which holds the buffer, for the call.)
-      py::object impl =
-          py::reinterpret_steal<py::object>(PyObject_GetAttr(items[i], implName));
-      if (!impl)
-        return nullptr;
-      in.push_back(nativeTensor(impl.ptr()).get());
-    }
+    if (!op || !buffersOf(args[1], "eager", in))
+      return nullptr;
     const mlir::kiln::OpAttributes &attrs = attributesOf(args[2]);
     std::vector<mlir::kiln::TensorTypeSpec> results;
     if (PyObject_Length(args[3]) > 0)
@@ -673,24 +731,8 @@ PyObject *eager(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
                             in, attrs, results, where, out);
     }
     check(status);
-    py::list outputs(out.size());
-    for (size_t i = 0; i < out.size(); ++i) {
-      auto tensor = std::make_shared<Tensor>(out[i]);
-      out[i] = nullptr; // owned by `tensor` now
-      outputs[i] = wrapTensor(py::cast(tensor));
-    }
-    return outputs.release().ptr();
-  } catch (const KilnError &e) {
-    setNativeError(e);
-  } catch (py::error_already_set &e) {
-    e.restore();
-  } catch (const py::cast_error &) {
-    PyErr_SetString(PyExc_TypeError,
-                    "eager(): an input is not an eager kiln.Tensor");
-  } catch (const std::exception &e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-  }
-  return nullptr;
+    return wrapAll(out);
+  });
 }
 
 PyMethodDef eagerMethod = {
@@ -698,6 +740,88 @@ PyMethodDef eagerMethod = {
     METH_FASTCALL,
     "eager(op, inputs, attributes, results, device) -> [kiln.Tensor]: one "
     "eager op on kiln.Tensors."};
+
+/// user_location(): "file:line" of the innermost Python frame whose file is
+/// not Kiln's, or None -- errors.user_location without a Python loop (every
+/// op recorded by a gradient tape asks). Which files are Kiln's is asked of
+/// the registered classifier once per file name.
+PyObject *locationClassifier = nullptr;
+std::unordered_map<PyObject *, bool> *kilnFiles = nullptr;
+
+PyObject *userLocation(PyObject *, PyObject *const *, Py_ssize_t nargs) {
+  if (nargs != 0) {
+    PyErr_SetString(PyExc_TypeError, "user_location() takes no arguments");
+    return nullptr;
+  }
+  if (!locationClassifier) {
+    PyErr_SetString(PyExc_RuntimeError, "no location classifier registered");
+    return nullptr;
+  }
+  PyFrameObject *frame = PyEval_GetFrame(); // (borrowed)
+  Py_XINCREF(frame);
+  while (frame) {
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyObject *filename = code->co_filename;
+    auto it = kilnFiles->find(filename);
+    bool inside;
+    if (it != kilnFiles->end()) {
+      inside = it->second;
+    } else {
+      PyObject *answer =
+          PyObject_CallOneArg(locationClassifier, filename);
+      if (!answer) {
+        Py_DECREF(code);
+        Py_DECREF(frame);
+        return nullptr;
+      }
+      inside = PyObject_IsTrue(answer) == 1;
+      Py_DECREF(answer);
+      Py_INCREF(filename); // (a key: kept alive, so never reused)
+      kilnFiles->emplace(filename, inside);
+    }
+    if (!inside) {
+      PyObject *out = PyUnicode_FromFormat("%U:%d", filename,
+                                           PyFrame_GetLineNumber(frame));
+      Py_DECREF(code);
+      Py_DECREF(frame);
+      return out;
+    }
+    Py_DECREF(code);
+    PyFrameObject *back = PyFrame_GetBack(frame);
+    Py_DECREF(frame);
+    frame = back;
+  }
+  Py_RETURN_NONE;
+}
+
+PyMethodDef userLocationMethod = {
+    "user_location",
+    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(userLocation)),
+    METH_FASTCALL, "user_location() -> 'file:line' of the user's frame, or None"};
+
+/// call(executable, name, inputs, variables): Executable.invoke for
+/// kiln.Tensor inputs, returning kiln.Tensors (a raw fast call, as eager).
+PyObject *callExecutable(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+  return guarded("call", [&]() -> PyObject * {
+    if (nargs != 4) {
+      PyErr_SetString(PyExc_TypeError,
+                      "call(executable, name, inputs, variables)");
+      return nullptr;
+    }
+    Executable &exe = py::handle(args[0]).cast<Executable &>();
+    const char *name = PyUnicode_AsUTF8(args[1]);
+    llvm::SmallVector<kiln_buffer_t *, 8> in;
+    if (!name || !buffersOf(args[2], "call", in))
+      return nullptr;
+    return wrapAll(exe.run(name, in, Executable::storeOf(args[3])));
+  });
+}
+
+PyMethodDef callMethod = {
+    "call",
+    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(callExecutable)),
+    METH_FASTCALL,
+    "call(executable, name, inputs, variables) -> [kiln.Tensor]"};
 
 } // namespace
 
@@ -717,6 +841,21 @@ PYBIND11_MODULE(_kiln, m) {
   });
   m.add_object("eager", py::reinterpret_steal<py::object>(PyCFunction_NewEx(
                             &eagerMethod, nullptr, m.attr("__name__").ptr())));
+  m.add_object("call", py::reinterpret_steal<py::object>(PyCFunction_NewEx(
+                           &callMethod, nullptr, m.attr("__name__").ptr())));
+  m.add_object("user_location",
+               py::reinterpret_steal<py::object>(PyCFunction_NewEx(
+                   &userLocationMethod, nullptr, m.attr("__name__").ptr())));
+  m.def(
+      "register_location_classifier",
+      [](py::function classify) {
+        Py_INCREF(classify.ptr()); // (held for the life of the process)
+        locationClassifier = classify.ptr();
+        if (!kilnFiles)
+          kilnFiles = new std::unordered_map<PyObject *, bool>();
+      },
+      "classify(filename) -> whether the file is part of Kiln (asked once "
+      "per file by user_location).");
   m.def(
       "register_tensor_type",
       [](py::type type) {
