@@ -18,6 +18,13 @@ from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, trued
                   multiply, negative, one_hot, pow, reduce_max, reduce_mean,
                   reduce_min, reduce_sum, reshape, sigmoid, sign, sin, sqrt,
                   square, stack, subtract, tanh, transpose, where)
+from .math_ops import (argmin, ceil, clip_by_global_norm, clip_by_norm,
+                       clip_by_value, expand_dims, fill, floor, identity, linspace,
+                       norm, ones_like, pad, rank, reduce_all, reduce_any,
+                       reduce_logsumexp, reduce_prod, repeat, reverse, round,
+                       rsqrt, shape, size, split, squeeze, tensordot, tile,
+                       unstack, zeros_like)
+from . import math, linalg
 from . import nn
 from . import random
 from .gradients import (GradientTape, custom_gradient, gradients_function,
@@ -48,4 +55,9 @@ __all__ = [
     "transpose", "where", "zeros", "config", "device", "data", "datasets",
     "initializers", "layers", "losses", "metrics", "optimizers", "summary",
     "train", "Model", "Network", "Sequential", "aot", "autograph", "print",
+    "argmin", "ceil", "clip_by_global_norm", "clip_by_norm", "clip_by_value",
+    "expand_dims", "fill", "floor", "identity", "linspace", "norm", "ones_like",
+    "pad", "rank", "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_prod",
+    "repeat", "reverse", "round", "rsqrt", "shape", "size", "split", "squeeze",
+    "tensordot", "tile", "unstack", "zeros_like", "math", "linalg",
 ]

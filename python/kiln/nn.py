@@ -1,6 +1,12 @@
 """kiln.nn: neural-network ops."""
 
+import math
+
+from . import errors, math_ops
+from . import random as _random
 from .core import attributes, bind1 as _run1, enum_case, unit
+from .ops import (abs, exp, greater, greater_equal, maximum, minimum,
+                  reduce_mean, reshape, sigmoid, stop_gradient, tanh, where)
 from .tensor import convert_to_tensor
 
 
@@ -71,3 +77,135 @@ def _pool(op):
 
 max_pool2d = _pool("max_pool2d")
 avg_pool2d = _pool("avg_pool2d")
+
+
+# --- Activations, losses and normalization (composites of Kiln ops) ---------
+
+def relu6(features, name=None):
+    x = convert_to_tensor(features)
+    return minimum(maximum(x, 0.0 if x.dtype.is_floating else 0), 6)
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    x = convert_to_tensor(features)
+    return where(greater(x, 0.0), x, x * float(alpha))
+
+
+def elu(features, name=None):
+    x = convert_to_tensor(features)
+    return where(greater(x, 0.0), x, exp(minimum(x, 0.0)) - 1.0)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(features, name=None):
+    x = convert_to_tensor(features)
+    return _SELU_SCALE * where(greater(x, 0.0), x,
+                               _SELU_ALPHA * (exp(minimum(x, 0.0)) - 1.0))
+
+
+def silu(features, beta=1.0, name=None):
+    """x * sigmoid(beta * x) (swish)."""
+    x = convert_to_tensor(features)
+    return x * sigmoid(x * float(beta))
+
+
+swish = silu
+
+
+def gelu(features, approximate=False, name=None):
+    """x * P(X <= x) for a standard normal X; approximate=True uses the tanh
+    formula. (The exact form needs erf, which Kiln does not have yet.)"""
+    x = convert_to_tensor(features)
+    if not approximate:
+        raise errors.UnimplementedError(
+            "gelu(approximate=False) needs erf, which Kiln does not have yet; "
+            "use approximate=True", errors.user_location())
+    c = math.sqrt(2.0 / math.pi)
+    return 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x)))
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """Per element, -z log(sigmoid(x)) - (1 - z) log(1 - sigmoid(x)) for
+    labels z and logits x, computed as TensorFlow does:
+    max(x, 0) - x z + log(1 + exp(-|x|))."""
+    x = convert_to_tensor(logits)
+    z = convert_to_tensor(labels, x.dtype)
+    if z.shape != x.shape:
+        raise errors.InvalidArgumentError(
+            f"sigmoid_cross_entropy_with_logits: labels {list(z.shape)} and "
+            f"logits {list(x.shape)} must have the same shape",
+            errors.user_location())
+    return maximum(x, 0.0) - x * z + math_ops.log1p(exp(-abs(x)))
+
+
+def moments(x, axes, shift=None, keepdims=False, name=None):
+    """(mean, variance) of x over `axes`, as tf.nn.moments (the variance's
+    gradient does not flow through the mean, which does not change it)."""
+    x = convert_to_tensor(x)
+    mean = reduce_mean(x, axes, keepdims=True)
+    variance = reduce_mean(math_ops.squared_difference(x, stop_gradient(mean)),
+                           axes, keepdims=True)
+    if not keepdims:
+        mean = math_ops._drop_axes(mean, x, axes)
+        variance = math_ops._drop_axes(variance, x, axes)
+    return mean, variance
+
+
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon,
+                        name=None):
+    """(x - mean) * scale / sqrt(variance + epsilon) + offset (offset and
+    scale may be None)."""
+    x = convert_to_tensor(x)
+    inv = math_ops.rsqrt(convert_to_tensor(variance, x.dtype) + float(variance_epsilon))
+    if scale is not None:
+        inv = inv * convert_to_tensor(scale, x.dtype)
+    shift = -convert_to_tensor(mean, x.dtype) * inv
+    if offset is not None:
+        shift = shift + convert_to_tensor(offset, x.dtype)
+    return x * inv + shift
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    """value + bias along the channel dimension: the last (NHWC and the
+    like), or dimension 1 for data_format "NCHW"/"NCW"/"NCDHW"."""
+    x = convert_to_tensor(value)
+    b = convert_to_tensor(bias, x.dtype)
+    if b.ndim != 1:
+        raise errors.InvalidArgumentError(
+            f"bias_add: the bias must be 1-D, got shape {list(b.shape)}",
+            errors.user_location())
+    channels_first = data_format is not None and data_format.startswith("NC")
+    axis = 1 if channels_first else x.ndim - 1
+    if x.ndim < 2 or x.shape[axis] != b.shape[0]:
+        raise errors.InvalidArgumentError(
+            f"bias_add: a bias of {b.shape[0]} for a value of shape "
+            f"{list(x.shape)} (channels on dimension {axis})",
+            errors.user_location())
+    if channels_first:
+        b = reshape(b, [b.shape[0]] + [1] * (x.ndim - 2))
+    return x + b
+
+
+def dropout(x, rate, noise_shape=None, seed=None, name=None):
+    """Zeros each element with probability `rate` and scales the rest by
+    1 / (1 - rate) (the expected value is unchanged), as tf.nn.dropout."""
+    x = convert_to_tensor(x)
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise errors.InvalidArgumentError(
+            f"dropout: rate must be in [0, 1), got {rate}", errors.user_location())
+    if rate == 0.0:
+        return x
+    shape = tuple(x.shape if noise_shape is None else
+                  [x.shape[i] if d is None else int(d) for i, d in enumerate(noise_shape)])
+    keep = greater_equal(_random.uniform(shape, dtype=x.dtype, seed=seed), rate)
+    return where(keep, x * (1.0 / (1.0 - rate)), 0.0)
+
+
+l2_normalize = math_ops.l2_normalize
+softplus = math_ops.softplus
+softsign = math_ops.softsign
+log_sigmoid = math_ops.log_sigmoid

@@ -10,6 +10,7 @@ import itertools
 import os
 import threading
 
+from ._state import local as _state
 from .dtypes import as_dtype, float32, int64
 from .core import attributes, bind1 as _run1, tensor_type
 from .tensor import convert_to_tensor
@@ -44,7 +45,30 @@ def _random(op, shape, dtype, seed, params):
     dtype = as_dtype(dtype)
     attrs = attributes(**{k: float(v) for k, v in params.items()})
     seed_tensor = convert_to_tensor(_op_seed(seed), int64)
+    if _state.trace is not None:
+        seed_tensor = seed_tensor + _call_count()
     return _run1(op, [seed_tensor], attrs, [tensor_type(list(shape), dtype)])
+
+
+_calls = None  # kiln.Variable: counts random ops run by compiled code
+
+
+def _call_count():
+    """Inside @kiln.function: a count that grows each time the compiled
+    code runs a random op (a hidden variable read and incremented there),
+    so each call draws new numbers, as TensorFlow's stateful random ops do
+    in a tf.function; the op seed still makes a seeded sequence
+    reproducible run to run."""
+    global _calls
+    from .variables import Variable, init_scope
+    if _calls is None:
+        with init_scope():
+            _calls = Variable(convert_to_tensor(0, int64), name="kiln_random_calls",
+                              trainable=False)
+    count = _calls.read_value()
+    _calls.assign_add(convert_to_tensor(1, int64))
+    # (A large odd step keeps the seeds of successive calls apart.)
+    return count * convert_to_tensor(0x2545F4914F6CDD1D, int64)
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=float32, seed=None, name=None):

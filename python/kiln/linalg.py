@@ -1,0 +1,13 @@
+"""kiln.linalg: TensorFlow's tf.linalg names for Kiln's products and norms."""
+
+from .math_ops import (_swap_last, l2_normalize, linalg_matmul as matmul, norm,
+                       tensordot)
+from .tensor import convert_to_tensor
+
+
+def matrix_transpose(a, name=None):
+    """`a` with its last two dimensions swapped."""
+    return _swap_last(convert_to_tensor(a))
+
+
+__all__ = ["l2_normalize", "matmul", "matrix_transpose", "norm", "tensordot"]

@@ -1,0 +1,490 @@
+"""More of TensorFlow's everyday ops: shapes and arrays, reductions,
+elementwise math, clipping, norms and products (kiln.math and kiln.linalg
+re-export them under TensorFlow's names).
+
+Each is a Kiln dialect op through the dispatch core, or a composite of them,
+so it runs eagerly, inside @kiln.function and under gradient tapes, and is
+differentiable wherever its parts are. Composites that select between
+branches (`where`) keep both branches finite, so no NaN leaks into a
+gradient through the branch not taken.
+"""
+
+import builtins
+
+import numpy as np
+
+from . import errors
+from .core import attributes, bind1, tensor_type
+from .dtypes import as_dtype, bool as bool_, float32, int32, int64
+from .ops import (_axes, _like, _pair, _unary, abs, cast, concat, equal, exp,
+                  gather, greater, log, matmul, maximum, minimum, reduce_max,
+                  reduce_mean, reduce_min, reduce_sum, reshape, sqrt, square,
+                  stop_gradient, transpose, where)
+from .tensor import Tensor, constant, convert_to_tensor
+
+log1p = _unary("log1p")
+rsqrt = _unary("rsqrt")
+floor = _unary("floor")
+ceil = _unary("ceil")
+reciprocal = _unary("reciprocal")
+
+
+def _static(x, what):
+    """x's shape, every extent known (an error naming `what` otherwise)."""
+    if None in x.shape:
+        raise errors.UnimplementedError(
+            f"{what} needs every extent of its input known while tracing; "
+            f"this one has shape {list(x.shape)}", errors.user_location())
+    return x.shape
+
+
+def _axis(axis, rank, what):
+    """A single axis in [-rank, rank) as a non-negative index."""
+    axis = int(axis)
+    if not -rank <= axis < rank:
+        raise errors.InvalidArgumentError(
+            f"{what}: axis {axis} is out of range for a tensor of rank {rank}",
+            errors.user_location())
+    return axis % rank
+
+
+# --- Shapes and arrays --------------------------------------------------
+
+def identity(input, name=None):
+    """`input` (tensors are immutable: the same values)."""
+    return convert_to_tensor(input)
+
+
+def _full_like(input, value, dtype):
+    """`value` in `input`'s shape (extents known only at run time too)."""
+    x = convert_to_tensor(input)
+    dtype = as_dtype(dtype or x.dtype)
+    scalar = convert_to_tensor(np.asarray(value, dtype.as_numpy_dtype))
+    return bind1("broadcast_to", [scalar, x], None, [tensor_type(x.shape, dtype)])
+
+
+def zeros_like(input, dtype=None, name=None):
+    return _full_like(input, 0, dtype)
+
+
+def ones_like(input, dtype=None, name=None):
+    return _full_like(input, 1, dtype)
+
+
+def fill(dims, value, dtype=None, name=None):
+    """A tensor of shape `dims` holding `value` (dtype from the value, or
+    `dtype`)."""
+    if isinstance(dims, Tensor):
+        dims = dims.numpy().tolist()
+    dims = tuple(int(d) for d in dims)
+    if isinstance(value, Tensor):
+        dtype = dtype or value.dtype
+        value = value.numpy()
+    scalar = convert_to_tensor(value, dtype)
+    if scalar.shape:
+        raise errors.InvalidArgumentError(
+            f"fill: the value must be a scalar, got shape {scalar.shape}",
+            errors.user_location())
+    return constant(np.full(dims, scalar.numpy(), scalar.dtype.as_numpy_dtype))
+
+
+def rank(input, name=None):
+    return constant(convert_to_tensor(input).ndim, int32)
+
+
+def size(input, out_type=int32, name=None):
+    x = convert_to_tensor(input)
+    return constant(int(np.prod(_static(x, "size"), dtype=np.int64)), out_type)
+
+
+def shape(input, out_type=int32, name=None):
+    x = convert_to_tensor(input)
+    return constant(np.array(_static(x, "shape"), np.int64), out_type)
+
+
+def expand_dims(input, axis, name=None):
+    """Inserts an extent-1 dimension at `axis` (in [-rank - 1, rank])."""
+    x = convert_to_tensor(input)
+    a = _axis(axis, x.ndim + 1, "expand_dims")
+    return bind1("expand_dims", [x], attributes(axis=a))
+
+
+def squeeze(input, axis=None, name=None):
+    """Removes dimensions of extent 1 (those in `axis`, or all)."""
+    x = convert_to_tensor(input)
+    if axis is None:
+        axes = [i for i, d in enumerate(x.shape) if d == 1]
+    else:
+        axes = sorted({_axis(a, x.ndim, "squeeze") for a in
+                       (axis if isinstance(axis, (list, tuple)) else [axis])})
+        for a in axes:
+            if x.shape[a] != 1:
+                raise errors.InvalidArgumentError(
+                    f"squeeze: dimension {a} has extent {x.shape[a]}, not 1",
+                    errors.user_location())
+    if not axes:
+        return x
+    return bind1("squeeze", [x], attributes(axes=axes))
+
+
+def linspace(start, stop, num, name=None, axis=0):
+    """`num` evenly spaced values from `start` to `stop` (both included)."""
+    num = int(num)
+    dtype = float32 if isinstance(start, (int, float)) and \
+        isinstance(stop, (int, float)) else convert_to_tensor(start).dtype
+    start = float(convert_to_tensor(start).numpy())
+    stop = float(convert_to_tensor(stop).numpy())
+    return constant(np.linspace(start, stop, num), dtype)
+
+
+def tile(input, multiples, name=None):
+    """`input` repeated `multiples[i]` times along dimension i."""
+    x = convert_to_tensor(input)
+    shape_ = _static(x, "tile")
+    multiples = [int(m) for m in (multiples.numpy() if isinstance(multiples, Tensor)
+                                  else multiples)]
+    if len(multiples) != x.ndim:
+        raise errors.InvalidArgumentError(
+            f"tile: {len(multiples)} multiples for a tensor of rank {x.ndim}",
+            errors.user_location())
+    out = x
+    for axis, m in enumerate(multiples):
+        if m != 1:
+            out = concat([out] * m, axis) if m else _empty_along(out, axis)
+    return out
+
+
+def _empty_along(x, axis):
+    shape_ = list(x.shape)
+    shape_[axis] = 0
+    return constant(np.zeros(shape_, x.dtype.as_numpy_dtype))
+
+
+def _slice_axis(x, axis, start, stop):
+    key = [builtins.slice(None)] * x.ndim
+    key[axis] = builtins.slice(start, stop)
+    return x[tuple(key)]
+
+
+def split(value, num_or_size_splits, axis=0, num=None, name=None):
+    """Pieces of `value` along `axis`: `num_or_size_splits` equal ones, or
+    ones of the given sizes (one of them may be -1: the rest)."""
+    x = convert_to_tensor(value)
+    a = _axis(axis, x.ndim, "split")
+    extent = _static(x, "split")[a]
+    if isinstance(num_or_size_splits, (int, np.integer)):
+        n = int(num_or_size_splits)
+        if n <= 0 or extent % n:
+            raise errors.InvalidArgumentError(
+                f"split: dimension {a} of extent {extent} does not split into "
+                f"{n} equal pieces", errors.user_location())
+        sizes = [extent // n] * n
+    else:
+        sizes = [int(s) for s in (num_or_size_splits.numpy()
+                                  if isinstance(num_or_size_splits, Tensor)
+                                  else num_or_size_splits)]
+        if sizes.count(-1) > 1:
+            raise errors.InvalidArgumentError(
+                "split: only one size can be -1", errors.user_location())
+        if -1 in sizes:
+            sizes[sizes.index(-1)] = extent - (builtins.sum(sizes) + 1)
+        if builtins.sum(sizes) != extent or builtins.min(sizes) < 0:
+            raise errors.InvalidArgumentError(
+                f"split: sizes {sizes} do not add up to dimension {a}'s "
+                f"extent {extent}", errors.user_location())
+    out, start = [], 0
+    for s in sizes:
+        out.append(_slice_axis(x, a, start, start + s))
+        start += s
+    return out
+
+
+def unstack(value, num=None, axis=0, name=None):
+    """The slices of `value` along `axis`, that dimension removed."""
+    x = convert_to_tensor(value)
+    a = _axis(axis, x.ndim, "unstack")
+    n = _static(x, "unstack")[a]
+    if num is not None and int(num) != n:
+        raise errors.InvalidArgumentError(
+            f"unstack: num={num} but dimension {a} has extent {n}",
+            errors.user_location())
+    return [squeeze(_slice_axis(x, a, i, i + 1), a) for i in range(n)]
+
+
+def repeat(input, repeats, axis=None, name=None):
+    """Each element repeated (numpy.repeat): `repeats` a number or one per
+    element along `axis` (None: of the flattened input)."""
+    x = convert_to_tensor(input)
+    if axis is None:
+        x = reshape(x, [-1])
+        axis = 0
+    a = _axis(axis, x.ndim, "repeat")
+    extent = _static(x, "repeat")[a]
+    counts = np.asarray(repeats.numpy() if isinstance(repeats, Tensor) else repeats)
+    counts = np.broadcast_to(counts, (extent,)) if counts.ndim == 0 else counts
+    if counts.shape != (extent,) or (counts < 0).any():
+        raise errors.InvalidArgumentError(
+            f"repeat: repeats {counts.tolist()} do not fit dimension {a} of "
+            f"extent {extent}", errors.user_location())
+    indices = np.repeat(np.arange(extent), counts)
+    return gather(x, constant(indices.astype(np.int32)), axis=a)
+
+
+def reverse(tensor, axis, name=None):
+    """`tensor` with the order of the given dimensions reversed."""
+    x = convert_to_tensor(tensor)
+    for a in sorted({_axis(a, x.ndim, "reverse") for a in axis}):
+        extent = _static(x, "reverse")[a]
+        x = gather(x, constant(np.arange(extent - 1, -1, -1, dtype=np.int32)), axis=a)
+    return x
+
+
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
+    """`tensor` padded by `paddings[i] = [before, after]` along dimension i:
+    with `constant_values`, or mirrored ("REFLECT" leaves the edge out,
+    "SYMMETRIC" repeats it), as tf.pad."""
+    x = convert_to_tensor(tensor)
+    paddings = np.asarray(paddings.numpy() if isinstance(paddings, Tensor)
+                          else paddings, np.int64)
+    if paddings.shape != (x.ndim, 2) or (paddings < 0).any():
+        raise errors.InvalidArgumentError(
+            f"pad: paddings must be {x.ndim} pairs of non-negative numbers, got "
+            f"{paddings.tolist()}", errors.user_location())
+    mode = mode.upper()
+    if mode == "CONSTANT":
+        value = constant_values.numpy() if isinstance(constant_values, Tensor) \
+            else constant_values
+        return bind1("pad", [x], attributes(low=paddings[:, 0].tolist(),
+                                            high=paddings[:, 1].tolist(),
+                                            value=float(value)))
+    if mode not in ("REFLECT", "SYMMETRIC"):
+        raise errors.InvalidArgumentError(
+            f"pad: mode must be CONSTANT, REFLECT or SYMMETRIC, got {mode!r}",
+            errors.user_location())
+    edge = 1 if mode == "REFLECT" else 0
+    for a, (before, after) in enumerate(paddings.tolist()):
+        if not before and not after:
+            continue
+        n = _static(x, "pad")[a]
+        if before > n - edge or after > n - edge:
+            raise errors.InvalidArgumentError(
+                f"pad: {mode} padding of {[before, after]} along dimension {a} "
+                f"needs an extent above {builtins.max(before, after) + edge - 1}, "
+                f"got {n}", errors.user_location())
+        # (The mirrored indices, gathered: differentiable like any gather.)
+        index = np.concatenate([np.arange(before + edge - 1, edge - 1, -1),
+                                np.arange(n),
+                                np.arange(n - 1 - edge, n - 1 - edge - after, -1)])
+        x = gather(x, constant(index.astype(np.int32)), axis=a)
+    return x
+
+
+def argmin(input, axis=0, output_type=int64, name=None):
+    x = convert_to_tensor(input)
+    r = bind1("argmin", [x], attributes(axis=_axis(axis, x.ndim, "argmin")))
+    return r if as_dtype(output_type) == int64 else cast(r, output_type)
+
+
+# --- Reductions ------------------------------------------------------------
+
+def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
+    x = convert_to_tensor(input_tensor)
+    attrs = attributes(axes=_axes(x, axis), keepdims=True) if keepdims \
+        else attributes(axes=_axes(x, axis))
+    return bind1("reduce_prod", [x], attrs)
+
+
+def _bool_reduce(reduce, what):
+    def apply(input_tensor, axis=None, keepdims=False, name=None):
+        x = convert_to_tensor(input_tensor, bool_)
+        if x.dtype != bool_:
+            raise TypeError(f"{what} takes a bool tensor, got {x.dtype.name}")
+        r = reduce(cast(x, int32), axis, keepdims)
+        return equal(r, 1)
+    apply.__name__ = what
+    return apply
+
+
+reduce_any = _bool_reduce(reduce_max, "reduce_any")
+reduce_all = _bool_reduce(reduce_min, "reduce_all")
+
+
+def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
+    """log(sum(exp(x))) along `axis`, computed stably (the largest value
+    taken out first; infinite maxima leave the result infinite)."""
+    x = convert_to_tensor(input_tensor)
+    m = stop_gradient(reduce_max(x, axis, keepdims=True))
+    m = where(equal(m - m, 0.0), m, 0.0)  # (inf - inf is NaN: not finite)
+    out = log(reduce_sum(exp(x - m), axis, keepdims=True)) + m
+    return out if keepdims else _drop_axes(out, x, axis)
+
+
+def _drop_axes(reduced, x, axis):
+    """A keepdims=True reduction of x with those dimensions removed."""
+    axes = [a % x.ndim for a in _axes(x, axis)] if x.ndim else []
+    return reshape(reduced, [d for i, d in enumerate(reduced.shape) if i not in axes])
+
+
+def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
+    """The mean squared deviation from the mean along `axis`."""
+    x = convert_to_tensor(input_tensor)
+    if not x.dtype.is_floating:
+        raise TypeError(f"reduce_variance takes a floating-point tensor, got "
+                        f"{x.dtype.name}")
+    mean = reduce_mean(x, axis, keepdims=True)
+    return reduce_mean(square(x - mean), axis, keepdims)
+
+
+def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
+    return sqrt(reduce_variance(input_tensor, axis, keepdims))
+
+
+# --- Elementwise math --------------------------------------------------------
+
+def round(x, name=None):
+    """Rounds half to even (TensorFlow's and NumPy's rule: 2.5 -> 2)."""
+    x = convert_to_tensor(x)
+    if x.dtype.is_integer:
+        return x
+    low = floor(x)
+    frac = x - low
+    up = low + 1.0
+    even_low = equal(low - 2.0 * floor(low * 0.5), 0.0)
+    tie = where(even_low, low, up)
+    out = where(greater(frac, 0.5), up, where(greater(0.5, frac), low, tie))
+    return where(equal(out, 0.0), x * 0.0, out)  # (-0.4 rounds to -0.0)
+
+
+def softplus(features, name=None):
+    """log(1 + exp(x)), without overflow for large x."""
+    x = convert_to_tensor(features)
+    return where(greater(x, 20.0), x, log1p(exp(minimum(x, 20.0))))
+
+
+def softsign(features, name=None):
+    x = convert_to_tensor(features)
+    return x / (1.0 + abs(x))
+
+
+def log_sigmoid(x, name=None):
+    return -softplus(-convert_to_tensor(x))
+
+
+def squared_difference(x, y, name=None):
+    x, y = _pair(x, y)
+    return square(x - y)
+
+
+def l2_normalize(x, axis=None, epsilon=1e-12, name=None):
+    """x / sqrt(max(sum(x**2), epsilon)) along `axis`."""
+    x = convert_to_tensor(x)
+    total = reduce_sum(square(x), axis, keepdims=True)
+    return x * rsqrt(maximum(total, _like(float(epsilon), x.dtype)))
+
+
+# --- Clipping -------------------------------------------------------------------
+
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    t = convert_to_tensor(t)
+    return minimum(maximum(t, clip_value_min), clip_value_max)
+
+
+def clip_by_norm(t, clip_norm, axes=None, name=None):
+    """t scaled so its L2 norm (along `axes`) is at most `clip_norm`."""
+    t = convert_to_tensor(t)
+    l2 = sqrt(reduce_sum(square(t), axes, keepdims=True))
+    clip = convert_to_tensor(clip_norm, t.dtype)
+    return t * clip / maximum(l2, clip)
+
+
+def global_norm(t_list, name=None):
+    """sqrt of the sum of squares of every element of every tensor (None
+    entries skipped)."""
+    terms = [reduce_sum(square(convert_to_tensor(t))) for t in t_list if t is not None]
+    if not terms:
+        return constant(0.0)
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return sqrt(total)
+
+
+def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
+    """(the tensors scaled by clip_norm / max(global_norm, clip_norm), the
+    global norm), as tf.clip_by_global_norm; None entries stay None."""
+    if isinstance(t_list, Tensor):
+        raise TypeError("clip_by_global_norm takes a list of tensors")
+    norm = global_norm(t_list) if use_norm is None else convert_to_tensor(use_norm)
+    clip = convert_to_tensor(clip_norm, norm.dtype)
+    scale = clip / maximum(norm, clip)
+    clipped = [None if t is None else
+               convert_to_tensor(t) * cast(scale, convert_to_tensor(t).dtype)
+               for t in t_list]
+    return clipped, norm
+
+
+# --- Products and norms ---------------------------------------------------------
+
+def _swap_last(x):
+    perm = list(range(x.ndim))
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    return transpose(x, perm)
+
+
+def linalg_matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False,
+                  adjoint_b=False, name=None):
+    """a @ b, with either operand transposed (its last two dimensions:
+    the adjoint of a real matrix is its transpose)."""
+    a, b = _pair(a, b)
+    if transpose_a or adjoint_a:
+        a = _swap_last(a)
+    if transpose_b or adjoint_b:
+        b = _swap_last(b)
+    return matmul(a, b)
+
+
+def tensordot(a, b, axes, name=None):
+    """Sums a and b over `axes` (an int: a's last and b's first that many
+    dimensions; or a pair of lists), as numpy.tensordot."""
+    a, b = _pair(a, b)
+    if isinstance(axes, (int, np.integer)):
+        n = int(axes)
+        a_axes, b_axes = list(range(a.ndim - n, a.ndim)), list(range(n))
+    else:
+        a_axes, b_axes = axes
+        a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else list(a_axes)
+        b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else list(b_axes)
+    a_axes = [_axis(x, a.ndim, "tensordot") for x in a_axes]
+    b_axes = [_axis(x, b.ndim, "tensordot") for x in b_axes]
+    sa, sb = _static(a, "tensordot"), _static(b, "tensordot")
+    if [sa[i] for i in a_axes] != [sb[i] for i in b_axes]:
+        raise errors.InvalidArgumentError(
+            f"tensordot: extents {[sa[i] for i in a_axes]} of a and "
+            f"{[sb[i] for i in b_axes]} of b do not match", errors.user_location())
+    a_free = [i for i in range(a.ndim) if i not in a_axes]
+    b_free = [i for i in range(b.ndim) if i not in b_axes]
+    k = int(np.prod([sa[i] for i in a_axes], dtype=np.int64))
+    m = int(np.prod([sa[i] for i in a_free], dtype=np.int64))
+    n = int(np.prod([sb[i] for i in b_free], dtype=np.int64))
+    a2 = reshape(transpose(a, a_free + a_axes), [m, k])
+    b2 = reshape(transpose(b, b_axes + b_free), [k, n])
+    return reshape(matmul(a2, b2), [sa[i] for i in a_free] + [sb[i] for i in b_free])
+
+
+def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):
+    """Vector norms (ord 'euclidean'/2, 1, np.inf) along `axis`, or the
+    Frobenius norm ('fro', 'euclidean') of matrices over a pair of axes."""
+    x = convert_to_tensor(tensor)
+    if ord in ("euclidean", "fro", 2, 2.0):
+        if ord in (2, 2.0) and isinstance(axis, (list, tuple)) and len(axis) == 2:
+            raise errors.UnimplementedError(
+                "norm: the spectral norm (ord=2 over two axes) is not supported",
+                errors.user_location())
+        return sqrt(reduce_sum(square(x), axis, keepdims))
+    if ord in (1, 1.0):
+        return reduce_sum(abs(x), axis, keepdims)
+    if ord == np.inf:
+        return reduce_max(abs(x), axis, keepdims)
+    raise errors.InvalidArgumentError(
+        f"norm: ord must be 'euclidean', 'fro', 1, 2 or np.inf, got {ord!r}",
+        errors.user_location())

@@ -1,0 +1,190 @@
+"""TensorFlow's everyday ops (issue 17, item 1), each against NumPy (or the
+formula TensorFlow documents) eagerly and inside @kiln.function, and its
+gradient against central finite differences in float64."""
+
+import math
+
+import numpy as np
+import pytest
+
+import kiln
+
+RNG = np.random.default_rng(17)
+X = RNG.uniform(-2, 2, (3, 4))            # no exact ties or zeros
+POS = RNG.uniform(0.5, 2.0, (3, 4))
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softplus(x):
+    return np.log1p(np.exp(x))
+
+
+# name -> (kiln function of one float64 tensor, NumPy oracle, input)
+UNARY = {
+    "log1p": (kiln.math.log1p, np.log1p, POS),
+    "rsqrt": (kiln.math.rsqrt, lambda x: 1 / np.sqrt(x), POS),
+    "reciprocal": (kiln.math.reciprocal, lambda x: 1 / x, POS),
+    "softplus": (kiln.math.softplus, _softplus, X * 10),
+    "softsign": (kiln.math.softsign, lambda x: x / (1 + np.abs(x)), X),
+    "log_sigmoid": (kiln.math.log_sigmoid, lambda x: np.log(_sigmoid(x)), X),
+    "relu6": (kiln.nn.relu6, lambda x: np.clip(x, 0, 6), X * 4),
+    "leaky_relu": (lambda x: kiln.nn.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x), X),
+    "elu": (kiln.nn.elu, lambda x: np.where(x > 0, x, np.expm1(x)), X),
+    "selu": (kiln.nn.selu, lambda x: 1.0507009873554805 * np.where(
+        x > 0, x, 1.6732632423543772 * np.expm1(x)), X),
+    "silu": (kiln.nn.silu, lambda x: x * _sigmoid(x), X),
+    "gelu_tanh": (lambda x: kiln.nn.gelu(x, approximate=True),
+                  lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))), X),
+    "l2_normalize": (lambda x: kiln.math.l2_normalize(x, axis=1),
+                     lambda x: x / np.sqrt((x ** 2).sum(1, keepdims=True)), X),
+    "logsumexp": (lambda x: kiln.reduce_logsumexp(x, axis=1),
+                  lambda x: np.log(np.exp(x).sum(1)), X * 30),
+    "reduce_prod": (lambda x: kiln.reduce_prod(x, axis=0), lambda x: x.prod(0), X),
+    "reduce_variance": (lambda x: kiln.math.reduce_variance(x, axis=[0, 1]), np.var, X),
+    "reduce_std": (lambda x: kiln.math.reduce_std(x, axis=1, keepdims=True),
+                   lambda x: x.std(1, keepdims=True), X),
+    "clip_by_value": (lambda x: kiln.clip_by_value(x, -0.5, 1.0), lambda x: np.clip(x, -0.5, 1.0), X),
+    "clip_by_norm": (lambda x: kiln.clip_by_norm(x, 1.5, axes=[1]),
+                     lambda x: x * 1.5 / np.maximum(np.sqrt((x ** 2).sum(1, keepdims=True)), 1.5), X),
+    "norm": (lambda x: kiln.norm(x), lambda x: np.sqrt((x ** 2).sum()), X),
+    "norm_1_axis": (lambda x: kiln.norm(x, ord=1, axis=0), lambda x: np.abs(x).sum(0), X),
+    "tile": (lambda x: kiln.tile(x, [2, 1]), lambda x: np.tile(x, (2, 1)), X),
+    "pad_reflect": (lambda x: kiln.pad(x, [[1, 2], [2, 1]], "REFLECT"),
+                    lambda x: np.pad(x, [[1, 2], [2, 1]], "reflect"), X),
+    "pad_symmetric": (lambda x: kiln.pad(x, [[2, 0], [1, 3]], "SYMMETRIC"),
+                      lambda x: np.pad(x, [[2, 0], [1, 3]], "symmetric"), X),
+    "pad_constant": (lambda x: kiln.pad(x, [[1, 0], [0, 2]], constant_values=3.0),
+                     lambda x: np.pad(x, [[1, 0], [0, 2]], constant_values=3.0), X),
+    "repeat": (lambda x: kiln.repeat(x, [1, 0, 2], axis=0), lambda x: np.repeat(x, [1, 0, 2], 0), X),
+    "reverse": (lambda x: kiln.reverse(x, [1]), lambda x: x[:, ::-1], X),
+    "expand_squeeze": (lambda x: kiln.squeeze(kiln.expand_dims(x, -1) * 2.0, axis=2),
+                       lambda x: x * 2.0, X),
+    "split": (lambda x: kiln.split(x, [1, -1], axis=1)[1], lambda x: x[:, 1:], X),
+    "unstack": (lambda x: kiln.unstack(x, axis=1)[2], lambda x: x[:, 2], X),
+    "tensordot": (lambda x: kiln.tensordot(x, kiln.constant(POS.T), axes=1), lambda x: x @ POS.T, X),
+    "linalg_matmul_t": (lambda x: kiln.linalg.matmul(x, kiln.constant(POS), transpose_b=True),
+                        lambda x: x @ POS.T, X),
+    "sigmoid_ce": (lambda x: kiln.nn.sigmoid_cross_entropy_with_logits(
+        labels=kiln.constant(POS / 2), logits=x),
+        lambda x: -(POS / 2) * np.log(_sigmoid(x)) - (1 - POS / 2) * np.log(1 - _sigmoid(x)), X),
+    "batch_norm": (lambda x: kiln.nn.batch_normalization(x, 0.5, 2.0, 0.1, 3.0, 1e-3),
+                   lambda x: (x - 0.5) * 3.0 / np.sqrt(2.0 + 1e-3) + 0.1, X),
+    "bias_add": (lambda x: kiln.nn.bias_add(x, kiln.constant(np.arange(4.0))),
+                 lambda x: x + np.arange(4.0), X),
+    "moments_var": (lambda x: kiln.nn.moments(x, axes=[0])[1], lambda x: x.var(0), X),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_op_matches_numpy_eagerly_and_compiled(name):
+    f, oracle, x0 = UNARY[name]
+    want = oracle(x0)
+    np.testing.assert_allclose(f(kiln.constant(x0)).numpy(), want, rtol=1e-10, atol=1e-12)
+    compiled = kiln.function(f)
+    np.testing.assert_allclose(compiled(kiln.constant(x0)).numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def _fd(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[i] = h
+        g.flat[i] = (float(kiln.reduce_sum(f(kiln.constant(x + e))))
+                     - float(kiln.reduce_sum(f(kiln.constant(x - e))))) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_gradient_matches_finite_differences(name):
+    f, _, x0 = UNARY[name]
+    x = kiln.constant(x0)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(f(x))
+    g = tape.gradient(y, x)
+    np.testing.assert_allclose(g.numpy(), _fd(f, x0), rtol=1e-5, atol=1e-7)
+
+
+def test_shape_ops():
+    x = kiln.constant(X)
+    assert kiln.rank(x).numpy() == 2 and kiln.size(x).numpy() == 12
+    assert kiln.shape(x).numpy().tolist() == [3, 4] and kiln.shape(x).dtype == kiln.int32
+    assert kiln.size(x, out_type=kiln.int64).dtype == kiln.int64
+    np.testing.assert_array_equal(kiln.zeros_like(x).numpy(), np.zeros((3, 4)))
+    assert kiln.ones_like(x, dtype=kiln.int32).dtype == kiln.int32
+    np.testing.assert_array_equal(kiln.fill([2, 3], 7).numpy(), np.full((2, 3), 7))
+    assert kiln.fill([2], 7).dtype == kiln.int32 and kiln.fill([2], 7.0).dtype == kiln.float32
+    assert kiln.identity(x) is x
+    np.testing.assert_allclose(kiln.linspace(0.0, 1.0, 5).numpy(), np.linspace(0, 1, 5))
+    assert kiln.squeeze(kiln.constant(np.zeros((1, 3, 1)))).shape == (3,)
+    assert kiln.expand_dims(x, 0).shape == (1, 3, 4)
+    assert [t.shape for t in kiln.split(x, 2, axis=1)] == [(3, 2), (3, 2)]
+    np.testing.assert_array_equal(kiln.argmin(x, axis=1).numpy(), X.argmin(1))
+    assert kiln.argmin(x, axis=0, output_type=kiln.int32).dtype == kiln.int32
+    b = kiln.constant([[True, False], [True, True]])
+    np.testing.assert_array_equal(kiln.reduce_any(b, axis=1).numpy(), [True, True])
+    np.testing.assert_array_equal(kiln.reduce_all(b, axis=1).numpy(), [False, True])
+    assert bool(kiln.reduce_all(b)) is False and bool(kiln.reduce_any(b)) is True
+    np.testing.assert_array_equal(
+        kiln.math.round(kiln.constant([0.5, 1.5, 2.5, -0.5, -1.7, 2.2])).numpy(),
+        np.round([0.5, 1.5, 2.5, -0.5, -1.7, 2.2]))
+    assert np.signbit(kiln.math.round(kiln.constant([-0.4])).numpy()[0])
+    np.testing.assert_array_equal(kiln.math.floor(kiln.constant([-1.5, 1.5])).numpy(), [-2, 1])
+    np.testing.assert_array_equal(kiln.math.ceil(kiln.constant([-1.5, 1.5])).numpy(), [-1, 2])
+    # Extents known only at run time: zeros_like follows them.
+    f = kiln.function(lambda v: kiln.zeros_like(v) + 1.0,
+                      input_signature=[kiln.TensorSpec([None, 4], kiln.float64)])
+    assert f(x).numpy().tolist() == np.ones((3, 4)).tolist()
+
+
+def test_clip_by_global_norm_matches_tensorflows_formula():
+    a, b = RNG.normal(size=(3,)), RNG.normal(size=(2, 2))
+    norm = np.sqrt((a ** 2).sum() + (b ** 2).sum())
+    (ca, none, cb), g = kiln.clip_by_global_norm([kiln.constant(a), None, kiln.constant(b)], 1.0)
+    assert none is None
+    np.testing.assert_allclose(g.numpy(), norm, rtol=1e-12)
+    np.testing.assert_allclose(ca.numpy(), a / max(norm, 1.0), rtol=1e-12)
+    np.testing.assert_allclose(cb.numpy(), b / max(norm, 1.0), rtol=1e-12)
+    (same,), _ = kiln.clip_by_global_norm([kiln.constant(a)], 100.0)
+    np.testing.assert_allclose(same.numpy(), a, rtol=1e-12)
+
+
+def test_moments_and_dropout():
+    x = kiln.constant(X)
+    mean, var = kiln.nn.moments(x, axes=[0, 1], keepdims=True)
+    assert mean.shape == (1, 1)
+    np.testing.assert_allclose(var.numpy(), [[X.var()]], rtol=1e-12)
+    kiln.random.set_seed(3)
+    y = kiln.nn.dropout(kiln.ones([1000]), rate=0.25).numpy()
+    np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.75], rtol=1e-6)
+    assert 0.65 < (y > 0).mean() < 0.85
+    assert kiln.nn.dropout(x, 0.0) is x
+
+    @kiln.function
+    def drop(v):
+        return kiln.nn.dropout(v, rate=0.5)
+    first, second = drop(kiln.ones([256])).numpy(), drop(kiln.ones([256])).numpy()
+    assert (first != second).any()  # a new mask per call, as in TensorFlow
+
+
+def test_errors_name_the_problem():
+    x = kiln.constant(X)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="squeeze: dimension 0 has extent 3"):
+        kiln.squeeze(x, 0)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="does not split into 3"):
+        kiln.split(x, 3, axis=1)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="REFLECT padding"):
+        kiln.pad(x, [[3, 0], [0, 0]], "REFLECT")
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="expand_dims: axis 4 is out of range"):
+        kiln.expand_dims(x, 4)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="tensordot: extents"):
+        kiln.tensordot(x, x, axes=1)
+    with pytest.raises(kiln.errors.UnimplementedError, match="needs erf"):
+        kiln.nn.gelu(x)
+    with pytest.raises(TypeError, match="bool"):
+        kiln.reduce_any(x)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"test_math_ops.py:\d+: dropout: rate"):
+        kiln.nn.dropout(x, 1.0)
