@@ -19,7 +19,9 @@ from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, trued
                   reduce_min, reduce_sum, reshape, sigmoid, sign, sin, sqrt,
                   square, stack, subtract, tanh, transpose, where)
 from .math_ops import (argmin, ceil, clip_by_global_norm, clip_by_norm,
-                       clip_by_value, expand_dims, fill, floor, identity, linspace,
+                       clip_by_value, einsum, expand_dims, fill, floor, gather_nd,
+                       identity, linspace, scatter_nd, tensor_scatter_nd_add,
+                       tensor_scatter_nd_update,
                        norm, ones_like, pad, rank, reduce_all, reduce_any,
                        reduce_logsumexp, reduce_prod, repeat, reverse, round,
                        rsqrt, shape, size, split, squeeze, tensordot, tile,
@@ -59,5 +61,6 @@ __all__ = [
     "expand_dims", "fill", "floor", "identity", "linspace", "norm", "ones_like",
     "pad", "rank", "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_prod",
     "repeat", "reverse", "round", "rsqrt", "shape", "size", "split", "squeeze",
-    "tensordot", "tile", "unstack", "zeros_like", "math", "linalg",
+    "tensordot", "tile", "unstack", "zeros_like", "math", "linalg", "einsum",
+    "gather_nd", "scatter_nd", "tensor_scatter_nd_add", "tensor_scatter_nd_update",
 ]

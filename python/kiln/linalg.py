@@ -1,7 +1,7 @@
 """kiln.linalg: TensorFlow's tf.linalg names for Kiln's products and norms."""
 
-from .math_ops import (_swap_last, l2_normalize, linalg_matmul as matmul, norm,
-                       tensordot)
+from .math_ops import (_swap_last, einsum, l2_normalize, linalg_matmul as matmul,
+                       norm, tensordot)
 from .tensor import convert_to_tensor
 
 
@@ -10,4 +10,5 @@ def matrix_transpose(a, name=None):
     return _swap_last(convert_to_tensor(a))
 
 
-__all__ = ["l2_normalize", "matmul", "matrix_transpose", "norm", "tensordot"]
+__all__ = ["einsum", "l2_normalize", "matmul", "matrix_transpose", "norm",
+           "tensordot"]

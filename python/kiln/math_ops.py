@@ -488,3 +488,161 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):
     raise errors.InvalidArgumentError(
         f"norm: ord must be 'euclidean', 'fro', 1, 2 or np.inf, got {ord!r}",
         errors.user_location())
+
+
+# --- N-dimensional gathers and scatters -----------------------------------------
+
+def _flat_indices(indices, shape, what):
+    """Row indices into `shape`'s first K dimensions flattened, for
+    `indices` [..., K]; every component must be in range (checked where the
+    values are: now, or when compiled code runs)."""
+    k = indices.shape[-1]
+    if k is None or k > len(shape):
+        raise errors.InvalidArgumentError(
+            f"{what}: indices of depth {k} for a tensor of rank {len(shape)}",
+            errors.user_location())
+    dims = [int(d) for d in shape[:k]]
+    if not indices.dtype.is_integer:
+        raise TypeError(f"{what}: indices must be integers, got {indices.dtype.name}")
+    bounds = constant(np.array(dims, np.int64), indices.dtype)
+    from .ops import _check_at_run_time, greater_equal, logical_and, less
+    ok = logical_and(greater_equal(indices, 0), less(indices, bounds))
+    _check_at_run_time(ok, f"{what}: an index is out of range for the shape {dims}")
+    strides = np.cumprod([1] + dims[:0:-1])[::-1].astype(np.int64)
+    flat = reduce_sum(indices * constant(strides, indices.dtype), axis=-1)
+    rows = int(np.prod(dims, dtype=np.int64))
+    return flat, rows, k
+
+
+def gather_nd(params, indices, batch_dims=0, name=None):
+    """params[indices[..., :]]: for indices [..., K], slices of params taken
+    at K-dimensional positions (result: indices.shape[:-1] +
+    params.shape[K:])."""
+    if batch_dims:
+        raise errors.UnimplementedError("gather_nd: batch_dims is not supported",
+                                        errors.user_location())
+    params, indices = convert_to_tensor(params), convert_to_tensor(indices)
+    shape_ = _static(params, "gather_nd")
+    flat, rows, k = _flat_indices(indices, shape_, "gather_nd")
+    table = reshape(params, [rows] + list(shape_[k:]))
+    return gather(table, flat, axis=0)
+
+
+def scatter_nd(indices, updates, shape, name=None):
+    """A zero tensor of `shape` with `updates` added at `indices` (repeated
+    indices add up), as tf.scatter_nd."""
+    updates, indices = convert_to_tensor(updates), convert_to_tensor(indices)
+    shape_ = [int(d) for d in (shape.numpy() if isinstance(shape, Tensor) else shape)]
+    base = constant(np.zeros(shape_, updates.dtype.as_numpy_dtype))
+    return tensor_scatter_nd_add(base, indices, updates)
+
+
+def tensor_scatter_nd_add(tensor, indices, updates, name=None):
+    """`tensor` with `updates` added at `indices` (repeated indices add up)."""
+    tensor = convert_to_tensor(tensor)
+    indices, updates = convert_to_tensor(indices), convert_to_tensor(updates, tensor.dtype)
+    shape_ = _static(tensor, "tensor_scatter_nd_add")
+    flat, rows, k = _flat_indices(indices, shape_, "tensor_scatter_nd_add")
+    table = reshape(tensor, [rows] + list(shape_[k:]))
+    added = bind1("scatter_add", [table, flat, updates], attributes(axis=0))
+    return reshape(added, shape_)
+
+
+def tensor_scatter_nd_update(tensor, indices, updates, name=None):
+    """`tensor` with the slices at `indices` replaced by `updates`. Each
+    position must appear once (TensorFlow leaves the winner of repeated
+    positions unspecified; Kiln reports them as an error)."""
+    tensor = convert_to_tensor(tensor)
+    indices, updates = convert_to_tensor(indices), convert_to_tensor(updates, tensor.dtype)
+    shape_ = _static(tensor, "tensor_scatter_nd_update")
+    flat, rows, k = _flat_indices(indices, shape_, "tensor_scatter_nd_update")
+    from .ops import _check_at_run_time, less_equal
+    counts = bind1("scatter_add", [constant(np.zeros(rows, np.int32)), cast(flat, int32),
+                                   ones_like(flat, int32)], attributes(axis=0))
+    _check_at_run_time(less_equal(counts, 1),
+                       "tensor_scatter_nd_update: a position is updated twice")
+    table = reshape(tensor, [rows] + list(shape_[k:]))
+    delta = updates - gather(table, flat, axis=0)
+    return reshape(bind1("scatter_add", [table, flat, delta], attributes(axis=0)), shape_)
+
+
+# --- einsum --------------------------------------------------------------------------
+
+def einsum(equation, *inputs, name=None):
+    """Einstein summation over one or more operands ("ij,jk->ik",
+    "bij,bjk->bik", "ii->" is not supported: each letter at most once per
+    operand; no ellipsis). Two operands at a time become a (batch) matrix
+    product: summed letters contracted, shared output letters batched."""
+    equation = equation.replace(" ", "")
+    if "..." in equation:
+        raise errors.UnimplementedError("einsum: ellipses are not supported yet",
+                                        errors.user_location())
+    if "->" in equation:
+        lhs, out = equation.split("->")
+    else:  # (implicit output: letters seen once, in alphabetical order)
+        lhs = equation
+        letters = lhs.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    specs = lhs.split(",")
+    if len(specs) != len(inputs):
+        raise errors.InvalidArgumentError(
+            f"einsum: {equation!r} names {len(specs)} operands, got {len(inputs)}",
+            errors.user_location())
+    tensors = [convert_to_tensor(t) for t in inputs]
+    sizes = {}
+    for spec, t in zip(specs, tensors):
+        if len(spec) != t.ndim or len(set(spec)) != len(spec) or not spec.isalpha() \
+                and spec:
+            raise errors.InvalidArgumentError(
+                f"einsum: operand {spec!r} does not fit a tensor of shape "
+                f"{list(t.shape)} (one distinct letter per dimension)",
+                errors.user_location())
+        for c, d in zip(spec, _static(t, "einsum")):
+            if sizes.setdefault(c, d) != d:
+                raise errors.InvalidArgumentError(
+                    f"einsum: letter {c!r} has extents {sizes[c]} and {d}",
+                    errors.user_location())
+    if any(c not in sizes for c in out) or len(set(out)) != len(out):
+        raise errors.InvalidArgumentError(
+            f"einsum: output {out!r} names a letter no operand has (or twice)",
+            errors.user_location())
+    spec, acc = specs[0], tensors[0]
+    for i in range(1, len(tensors)):
+        later = "".join(specs[i + 1:]) + out
+        spec, acc = _contract(spec, acc, specs[i], tensors[i], later, sizes)
+    # Sum letters the output does not keep, then order the rest.
+    summed = [spec.index(c) for c in spec if c not in out]
+    if summed:
+        acc = reduce_sum(acc, summed)
+        spec = "".join(c for c in spec if c in out)
+    if spec != out:
+        acc = transpose(acc, [spec.index(c) for c in out])
+    return acc
+
+
+def _contract(sa, a, sb, b, keep, sizes):
+    """a (letters sa) times b (letters sb), summed over the letters they
+    share that `keep` does not need: (letters of the result, result)."""
+    # Letters only one side has and nothing later needs: summed first.
+    for side in (0, 1):
+        s, t, other = (sa, a, sb) if side == 0 else (sb, b, sa)
+        drop = [s.index(c) for c in s if c not in other and c not in keep]
+        if drop:
+            t = reduce_sum(t, drop)
+            s = "".join(c for c in s if c in other or c in keep)
+        if side == 0:
+            sa, a = s, t
+        else:
+            sb, b = s, t
+    batch = [c for c in sa if c in sb and c in keep]
+    contracted = [c for c in sa if c in sb and c not in keep]
+    a_free = [c for c in sa if c not in sb]
+    b_free = [c for c in sb if c not in sa]
+    size = lambda letters: int(np.prod([sizes[c] for c in letters], dtype=np.int64))
+    a3 = reshape(transpose(a, [sa.index(c) for c in batch + a_free + contracted]),
+                 [size(batch), size(a_free), size(contracted)])
+    b3 = reshape(transpose(b, [sb.index(c) for c in batch + contracted + b_free]),
+                 [size(batch), size(contracted), size(b_free)])
+    product = matmul(a3, b3)
+    letters = batch + a_free + b_free
+    return "".join(letters), reshape(product, [sizes[c] for c in letters])

@@ -335,18 +335,21 @@ def _getitem(x, key):
         raise errors.InvalidArgumentError(
             f"too many indices ({len(key)}) for a tensor of rank {x.ndim}",
             errors.user_location())
-    starts, limits, strides, keep = [], [], [], []
+    starts, limits, strides, keep, backward = [], [], [], [], []
     for d, size in enumerate(x.shape):
         k = key[d] if d < len(key) else builtins.slice(None)
         if isinstance(k, builtins.slice):
             start, stop, step = k.indices(size)
-            if step <= 0:
-                raise errors.UnimplementedError(
-                    "negative slice steps are not supported yet",
-                    errors.user_location())
+            if step < 0:
+                # (The positions, in order, gathered after the slice.)
+                positions = list(range(start, stop, step))
+                backward.append((d, positions))
+                start, stop, step = 0, size, 1
+                keep.append(len(positions))
+            else:
+                keep.append(len(range(start, builtins.max(stop, start), step)))
             stop = builtins.max(stop, start)
             starts.append(start); limits.append(stop); strides.append(step)
-            keep.append(len(range(start, stop, step)))
         else:
             i = int(k)
             if i < -size or i >= size:
@@ -356,8 +359,11 @@ def _getitem(x, key):
             i %= size
             starts.append(i); limits.append(i + 1); strides.append(1)
     sliced_shape = [len(range(s, l, st)) for s, l, st in zip(starts, limits, strides)]
-    out = _run1("slice", [x], attributes(start=starts, limit=limits,
-                                         stride=strides))
+    out = x if sliced_shape == list(x.shape) else \
+        _run1("slice", [x], attributes(start=starts, limit=limits, stride=strides))
+    for d, positions in backward:  # negative steps (a[::-1])
+        out = gather(out, convert_to_tensor(np.array(positions, np.int32)), axis=d)
+        sliced_shape[d] = len(positions)
     if sliced_shape != keep:
         out = reshape(out, keep)
     return out

@@ -75,6 +75,21 @@ UNARY = {
     "bias_add": (lambda x: kiln.nn.bias_add(x, kiln.constant(np.arange(4.0))),
                  lambda x: x + np.arange(4.0), X),
     "moments_var": (lambda x: kiln.nn.moments(x, axes=[0])[1], lambda x: x.var(0), X),
+    "negative_steps": (lambda x: x[::-1, 3:0:-2] * 2.0, lambda x: x[::-1, 3:0:-2] * 2.0, X),
+    "gather_nd": (lambda x: kiln.gather_nd(x, kiln.constant([[0, 1], [2, 3], [0, 1]])),
+                  lambda x: x[[0, 2, 0], [1, 3, 1]], X),
+    "gather_nd_rows": (lambda x: kiln.gather_nd(x, kiln.constant([[2], [0]])),
+                       lambda x: x[[2, 0]], X),
+    "scatter_nd_add": (lambda x: kiln.tensor_scatter_nd_add(x, kiln.constant([[1, 1], [1, 1]]),
+                                                            kiln.constant([5.0, 7.0], kiln.float64)),
+                       lambda x: x + np.pad([[12.0]], [[1, 1], [1, 2]]), X),
+    "scatter_nd_update": (lambda x: kiln.tensor_scatter_nd_update(x, kiln.constant([[0], [2]]),
+                                                                  x[1:3] * x[1:3]),
+                          lambda x: np.stack([x[1] ** 2, x[1], x[2] ** 2]), X),
+    "einsum_batch": (lambda x: kiln.einsum("bi,bj->bij", x, x), lambda x: np.einsum("bi,bj->bij", x, x), X),
+    "einsum_contract": (lambda x: kiln.einsum("ij,kj->ik", x, kiln.constant(POS)),
+                        lambda x: x @ POS.T, X),
+    "einsum_trace_sum": (lambda x: kiln.einsum("ij->j", x), lambda x: x.sum(0), X),
 }
 
 
@@ -188,3 +203,38 @@ def test_errors_name_the_problem():
         kiln.reduce_any(x)
     with pytest.raises(kiln.errors.InvalidArgumentError, match=r"test_math_ops.py:\d+: dropout: rate"):
         kiln.nn.dropout(x, 1.0)
+
+
+def test_nd_gathers_and_scatters_check_their_indices():
+    x = kiln.constant(X)
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_math_ops.py:\d+: gather_nd: an index is out of range"):
+        kiln.gather_nd(x, kiln.constant([[0, 4]]))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="updated twice"):
+        kiln.tensor_scatter_nd_update(x, kiln.constant([[1], [1]]), x[:2])
+
+    @kiln.function
+    def pick(i):
+        return kiln.gather_nd(x, i)
+    np.testing.assert_allclose(pick(kiln.constant([[2, 1]])).numpy(), [X[2, 1]])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="gather_nd: an index is out of range"):
+        pick(kiln.constant([[3, 1]]))
+    s = kiln.scatter_nd(kiln.constant([[1], [3], [1]]), kiln.constant([1.0, 2.0, 3.0]), [5])
+    np.testing.assert_array_equal(s.numpy(), [0, 4, 0, 2, 0])
+
+
+def test_einsum_errors():
+    x = kiln.constant(X)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="letter 'j' has extents 4 and 3"):
+        kiln.einsum("ij,jk->ik", x, x)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="names 2 operands, got 1"):
+        kiln.einsum("ij,jk->ik", x)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="one distinct letter"):
+        kiln.einsum("ii->i", kiln.constant(np.eye(3)))
+    with pytest.raises(kiln.errors.UnimplementedError, match="ellipses"):
+        kiln.einsum("...ij->...ji", x)
+    # Three operands, and the implicit output.
+    a, b = RNG.normal(size=(2, 3)), RNG.normal(size=(3, 5))
+    np.testing.assert_allclose(kiln.einsum("ij,jk,kl", kiln.constant(a), kiln.constant(b),
+                                           kiln.constant(b.T)).numpy(),
+                               np.einsum("ij,jk,kl", a, b, b.T), rtol=1e-12)
