@@ -61,8 +61,57 @@ class HeNormal(Initializer):
                                         seed=self.seed)
 
 
+class RandomUniform(Initializer):
+    """Uniform in [minval, maxval] (Keras' "uniform": [-0.05, 0.05])."""
+
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        self.minval, self.maxval, self.seed = minval, maxval, seed
+
+    def __call__(self, shape, dtype=None):
+        return _random.uniform(shape, self.minval, self.maxval, dtype or "float32",
+                               seed=self.seed)
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def __call__(self, shape, dtype=None):
+        return _random.normal(shape, self.mean, self.stddev, dtype or "float32",
+                              seed=self.seed)
+
+
+class GlorotNormal(Initializer):
+    """Truncated normal with stddev sqrt(2 / (fan_in + fan_out))."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = _fans(tuple(shape))
+        stddev = math.sqrt(2.0 / max(1, fan_in + fan_out)) / 0.87962566103423978
+        return _random.truncated_normal(shape, 0.0, stddev, dtype or "float32",
+                                        seed=self.seed)
+
+
+class HeUniform(Initializer):
+    """Uniform in [-limit, limit], limit = sqrt(6 / fan_in)."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in, _ = _fans(tuple(shape))
+        limit = math.sqrt(6.0 / max(1, fan_in))
+        return _random.uniform(shape, -limit, limit, dtype or "float32",
+                               seed=self.seed)
+
+
 _BY_NAME = {"zeros": Zeros, "ones": Ones, "glorot_uniform": GlorotUniform,
-            "he_normal": HeNormal}
+            "glorot_normal": GlorotNormal, "he_normal": HeNormal,
+            "he_uniform": HeUniform, "uniform": RandomUniform,
+            "random_uniform": RandomUniform, "normal": RandomNormal,
+            "random_normal": RandomNormal}
 
 
 def get(identifier):

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from . import initializers, nn, ops
+from . import initializers, math_ops, nn, ops
 from .dtypes import as_dtype
 from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
@@ -43,7 +43,12 @@ def _activation(identifier):
     if identifier is None or callable(identifier):
         return identifier
     table = {"relu": nn.relu, "softmax": nn.softmax, "sigmoid": ops.sigmoid,
-             "tanh": ops.tanh, "linear": None}
+             "tanh": ops.tanh, "linear": None, "relu6": nn.relu6, "elu": nn.elu,
+             "selu": nn.selu, "swish": nn.silu, "silu": nn.silu,
+             "softplus": nn.softplus, "softsign": nn.softsign,
+             "leaky_relu": nn.leaky_relu,
+             "gelu": lambda x: nn.gelu(x, approximate=True),
+             "log_softmax": nn.log_softmax, "exponential": ops.exp}
     try:
         return table[identifier]
     except KeyError:
@@ -376,3 +381,257 @@ class Sequential(Model):
         for layer in self.layers_list:
             x = layer(x, training=training) if training is not None else layer(x)
         return x
+
+
+class Dropout(Layer):
+    """Drops inputs with probability `rate` while training (scaling the rest
+    by 1 / (1 - rate)); the identity otherwise. `training` comes from the
+    call (a Model passes its own along), as in Keras."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0.0:
+            return convert_to_tensor(inputs)
+        return nn.dropout(inputs, self.rate, self.noise_shape, self.seed)
+
+
+def _normalized_axes(axis, rank, what):
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    out = []
+    for a in axes:
+        if not -rank <= int(a) < rank:
+            raise ValueError(f"{what}: axis {a} is out of range for inputs of "
+                             f"rank {rank}")
+        out.append(int(a) % rank)
+    return sorted(set(out))
+
+
+class BatchNormalization(Layer):
+    """Normalizes with the batch's statistics while training (and moves
+    `moving_mean`/`moving_variance`, non-trainable variables, toward them
+    by 1 - momentum), with the moving statistics otherwise; then scales by
+    gamma and shifts by beta, as Keras' BatchNormalization."""
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True,
+                 scale=True, beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale = center, scale
+        self._inits = (beta_initializer, gamma_initializer, moving_mean_initializer,
+                       moving_variance_initializer)
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        self._axes = _normalized_axes(self.axis, rank, self.name)
+        shape = tuple(input_shape[a] for a in self._axes)
+        if None in shape:
+            raise ValueError(f"{self.name}: the normalized axis needs a known "
+                             f"extent, got input shape {input_shape}")
+        beta, gamma, mean, variance = self._inits
+        self.gamma = self.add_weight("gamma", shape, gamma) if self.scale else None
+        self.beta = self.add_weight("beta", shape, beta) if self.center else None
+        self.moving_mean = self.add_weight("moving_mean", shape, mean, trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", shape, variance,
+                                               trainable=False)
+        # The statistics broadcast against inputs of this rank.
+        self._stat_shape = [input_shape[a] if a in self._axes else 1
+                            for a in range(rank)]
+        self._reduce = [a for a in range(rank) if a not in self._axes]
+
+    def call(self, inputs, training=None):
+        x = convert_to_tensor(inputs)
+        shaped = lambda v: None if v is None else ops.reshape(v, self._stat_shape)
+        if training:
+            mean, variance = nn.moments(x, self._reduce, keepdims=True)
+            m = self.momentum
+            keep = lambda v, batch: v.assign(
+                v.read_value() * m + ops.reshape(batch, v.shape) * (1.0 - m))
+            keep(self.moving_mean, mean)
+            keep(self.moving_variance, variance)
+        else:
+            mean = shaped(self.moving_mean.read_value())
+            variance = shaped(self.moving_variance.read_value())
+        return nn.batch_normalization(x, mean, variance, shaped(self.beta),
+                                      shaped(self.gamma), self.epsilon)
+
+
+class LayerNormalization(Layer):
+    """Normalizes each example over `axis` (the last by default) with its own
+    mean and variance, then scales by gamma and shifts by beta."""
+
+    def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", name=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
+        self.axis, self.epsilon = axis, float(epsilon)
+        self.center, self.scale = center, scale
+        self._inits = (beta_initializer, gamma_initializer)
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        self._axes = _normalized_axes(self.axis, rank, self.name)
+        shape = tuple(input_shape[a] for a in self._axes)
+        beta, gamma = self._inits
+        self.gamma = self.add_weight("gamma", shape, gamma) if self.scale else None
+        self.beta = self.add_weight("beta", shape, beta) if self.center else None
+        self._param_shape = [input_shape[a] if a in self._axes else 1
+                             for a in range(rank)]
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        mean, variance = nn.moments(x, self._axes, keepdims=True)
+        shaped = lambda v: None if v is None else ops.reshape(v, self._param_shape)
+        return nn.batch_normalization(x, mean, variance, shaped(self.beta),
+                                      shaped(self.gamma), self.epsilon)
+
+
+class Embedding(Layer):
+    """Rows of an [input_dim, output_dim] table looked up by integer ids
+    (an id outside the table is an InvalidArgumentError)."""
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = embeddings_initializer
+
+    def _cast_inputs(self, inputs):
+        return inputs  # (ids stay integers)
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer)
+
+    def call(self, inputs):
+        ids = convert_to_tensor(inputs)
+        if not ids.dtype.is_integer:
+            ids = ops.cast(ids, "int32")
+        return ops.gather(self.embeddings, ids)
+
+
+class Reshape(Layer):
+    """Each example reshaped to `target_shape` (one extent may be -1)."""
+
+    def __init__(self, target_shape, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        if -1 in self.target_shape and None not in x.shape:
+            known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+            rest = int(np.prod(x.shape[1:], dtype=np.int64))
+            if known == 0 or rest % known:
+                raise ValueError(f"{self.name}: cannot reshape examples of shape "
+                                 f"{x.shape[1:]} to {self.target_shape}")
+            target = tuple(rest // known if d == -1 else d for d in self.target_shape)
+        else:
+            target = self.target_shape
+        return ops.reshape(x, (x.shape[0],) + target)
+
+
+class Permute(Layer):
+    """Each example's dimensions permuted: `dims` numbers them from 1 (the
+    batch dimension stays first)."""
+
+    def __init__(self, dims, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.dims = tuple(int(d) for d in dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"Permute dims must be a permutation of 1..{len(self.dims)}, "
+                             f"got {self.dims}")
+
+    def call(self, inputs):
+        return ops.transpose(inputs, (0,) + self.dims)
+
+
+class _Merge(Layer):
+    """A layer over a list of inputs."""
+
+    def __call__(self, inputs, *args, **kwargs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError(f"{self.name} takes a list of at least two inputs")
+        self.built = True  # (no weights: nothing to build from a shape)
+        return super().__call__(list(inputs), *args, **kwargs)
+
+    def _cast_inputs(self, inputs):
+        return [Layer._cast_inputs(self, x) for x in inputs]
+
+
+class Concatenate(_Merge):
+    def __init__(self, axis=-1, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.axis = axis
+
+    def call(self, inputs):
+        tensors = [convert_to_tensor(x) for x in inputs]
+        return ops.concat(tensors, self.axis % tensors[0].ndim)
+
+
+class Add(_Merge):
+    def call(self, inputs):
+        out = convert_to_tensor(inputs[0])
+        for x in inputs[1:]:
+            out = out + x
+        return out
+
+
+class Multiply(_Merge):
+    def call(self, inputs):
+        out = convert_to_tensor(inputs[0])
+        for x in inputs[1:]:
+            out = out * x
+        return out
+
+
+class Lambda(Layer):
+    """Wraps a function of the inputs as a layer (no weights)."""
+
+    def __init__(self, function, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda takes a function, got {function!r}")
+        self.function = function
+
+    def call(self, inputs):
+        return self.function(inputs)
+
+
+class ZeroPadding2D(Layer):
+    """Zeros around the height and width of NHWC inputs: an int, a pair
+    (symmetric height, width) or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding=(1, 1), name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if isinstance(padding, int):
+            padding = ((padding, padding), (padding, padding))
+        elif all(isinstance(p, int) for p in padding):
+            padding = ((padding[0], padding[0]), (padding[1], padding[1]))
+        self.padding = tuple(tuple(int(v) for v in p) for p in padding)
+
+    def call(self, inputs):
+        (t, b), (l, r) = self.padding
+        return math_ops.pad(inputs, [[0, 0], [t, b], [l, r], [0, 0]])
+
+
+class UpSampling2D(Layer):
+    """Each pixel of NHWC inputs repeated size[0] x size[1] times (nearest
+    neighbour)."""
+
+    def __init__(self, size=(2, 2), interpolation="nearest", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if interpolation != "nearest":
+            raise ValueError("UpSampling2D supports interpolation='nearest' only "
+                             f"(got {interpolation!r})")
+        self.size = _pair(size, "size")
+
+    def call(self, inputs):
+        x = math_ops.repeat(inputs, self.size[0], axis=1)
+        return math_ops.repeat(x, self.size[1], axis=2)

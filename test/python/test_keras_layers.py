@@ -1,0 +1,151 @@
+"""Keras layers of issue 17 (item 2) against NumPy formulas, eagerly and in
+compiled training steps; gradients through them by central differences."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import layers
+
+RNG = np.random.default_rng(5)
+
+
+def test_dropout_respects_the_training_flag():
+    x = kiln.ones([4, 100])
+    d = layers.Dropout(0.5)
+    np.testing.assert_array_equal(d(x).numpy(), x.numpy())          # inference
+    np.testing.assert_array_equal(d(x, training=False).numpy(), x.numpy())
+    y = d(x, training=True).numpy()
+    np.testing.assert_allclose(np.unique(y), [0.0, 2.0])
+    model = kiln.Sequential([layers.Dense(8), layers.Dropout(0.5)])
+    assert model(x, training=False).shape == (4, 8)
+
+    @kiln.function
+    def step(v):
+        return model(v, training=True)
+    a, b = step(x).numpy(), step(x).numpy()
+    assert (a == 0).any() and (a != b).any()   # a new mask per compiled call
+    with pytest.raises(ValueError, match="rate"):
+        layers.Dropout(1.0)
+
+
+def test_batch_normalization_trains_and_infers_like_keras():
+    x0 = RNG.normal(3.0, 2.0, (16, 5)).astype(np.float32)
+    bn = layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
+    y = bn(kiln.constant(x0), training=True).numpy()
+    mean, var = x0.mean(0), x0.var(0)
+    np.testing.assert_allclose(y, (x0 - mean) / np.sqrt(var + 1e-3), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * var, rtol=1e-5)
+    assert {v.name for v in bn.non_trainable_variables} == {
+        bn.moving_mean.name, bn.moving_variance.name}
+    assert len(bn.trainable_variables) == 2
+    # Inference uses the moving statistics.
+    y = bn(kiln.constant(x0)).numpy()
+    want = (x0 - bn.moving_mean.numpy()) / np.sqrt(bn.moving_variance.numpy() + 1e-3)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+
+    # In a compiled training step the moving statistics move too, and the
+    # gradient flows through the batch statistics.
+    model = kiln.Sequential([layers.Dense(4), layers.BatchNormalization()])
+    opt = kiln.optimizers.SGD(0.1)
+
+    @kiln.function
+    def train(v):
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_mean(kiln.square(model(v, training=True) - 1.0))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+    model(kiln.constant(x0))  # (builds the layers; inference moves nothing)
+    before = model.layers[1].moving_mean.numpy().copy()
+    np.testing.assert_array_equal(before, np.zeros(4))
+    train(kiln.constant(x0))
+    train(kiln.constant(x0))
+    assert not np.allclose(model.layers[1].moving_mean.numpy(), before)
+
+
+def test_batch_normalization_gradient_matches_finite_differences():
+    x0 = RNG.normal(size=(6, 3))
+    bn = layers.BatchNormalization(dtype="float64")
+    bn(kiln.constant(x0), training=True)  # build
+    w = kiln.constant(RNG.normal(size=(6, 3)))
+
+    def f(x):
+        return kiln.reduce_sum(bn.call(x, training=False) * w) + \
+            kiln.reduce_sum(kiln.nn.batch_normalization(
+                x, *kiln.nn.moments(x, [0], keepdims=True), None, None, 1e-3) * w)
+    x = kiln.constant(x0)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    g = tape.gradient(y, x).numpy()
+    h, fd = 1e-6, np.zeros_like(x0)
+    for i in range(x0.size):
+        e = np.zeros_like(x0)
+        e.flat[i] = h
+        fd.flat[i] = (float(f(kiln.constant(x0 + e))) - float(f(kiln.constant(x0 - e)))) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
+
+
+def test_layer_normalization():
+    x0 = RNG.normal(size=(4, 6)).astype(np.float32)
+    ln = layers.LayerNormalization(epsilon=1e-5)
+    y = ln(kiln.constant(x0)).numpy()
+    want = (x0 - x0.mean(1, keepdims=True)) / np.sqrt(x0.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+    assert ln.gamma.shape == (6,) and ln.beta.shape == (6,)
+
+
+def test_embedding_reshape_permute_merges_lambda():
+    emb = layers.Embedding(10, 3)
+    ids = np.array([[1, 2], [9, 0]])
+    out = emb(ids)
+    assert out.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out.numpy(), emb.embeddings.numpy()[ids])
+    assert np.abs(emb.embeddings.numpy()).max() <= 0.05
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="gather"):
+        emb(np.array([[10]]))
+    x0 = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    x = kiln.constant(x0)
+    np.testing.assert_array_equal(layers.Reshape((4, 3))(x).numpy(), x0.reshape(2, 4, 3))
+    np.testing.assert_array_equal(layers.Reshape((-1,))(x).numpy(), x0.reshape(2, 12))
+    np.testing.assert_array_equal(layers.Permute((2, 1))(x).numpy(), x0.transpose(0, 2, 1))
+    np.testing.assert_array_equal(layers.Concatenate()([x, x]).numpy(),
+                                  np.concatenate([x0, x0], -1))
+    np.testing.assert_array_equal(layers.Concatenate(axis=1)([x, x]).numpy(),
+                                  np.concatenate([x0, x0], 1))
+    np.testing.assert_allclose(layers.Add()([x, x, x]).numpy(), 3 * x0, rtol=1e-6)
+    np.testing.assert_allclose(layers.Multiply()([x, x]).numpy(), x0 * x0, rtol=1e-6)
+    np.testing.assert_allclose(layers.Lambda(lambda t: t * 2.0)(x).numpy(), 2 * x0)
+    with pytest.raises(ValueError, match="list of at least two"):
+        layers.Add()(x)
+
+
+def test_padding_and_upsampling():
+    x0 = RNG.normal(size=(1, 2, 3, 2)).astype(np.float32)
+    x = kiln.constant(x0)
+    np.testing.assert_array_equal(layers.ZeroPadding2D(1)(x).numpy(),
+                                  np.pad(x0, [[0, 0], [1, 1], [1, 1], [0, 0]]))
+    np.testing.assert_array_equal(layers.ZeroPadding2D(((1, 0), (0, 2)))(x).numpy(),
+                                  np.pad(x0, [[0, 0], [1, 0], [0, 2], [0, 0]]))
+    np.testing.assert_array_equal(layers.UpSampling2D((2, 3))(x).numpy(),
+                                  x0.repeat(2, 1).repeat(3, 2))
+
+
+def test_more_activations_and_initializers():
+    x0 = np.linspace(-3, 3, 7).astype(np.float32)
+    d = layers.Activation("elu")
+    np.testing.assert_allclose(d(kiln.constant(x0)).numpy(),
+                               np.where(x0 > 0, x0, np.expm1(x0)), rtol=1e-6)
+    for name in ("relu6", "selu", "swish", "softplus", "gelu", "leaky_relu"):
+        assert layers.Activation(name)(kiln.constant(x0)).shape == (7,)
+    kiln.random.set_seed(1)
+    for name in ("he_uniform", "glorot_normal", "uniform", "normal"):
+        w = layers.Dense(50, kernel_initializer=name)
+        w(kiln.ones([1, 40]))
+        assert w.kernel.shape == (40, 50) and np.isfinite(w.kernel.numpy()).all()
+    limit = np.sqrt(6 / 40)
+    w = layers.Dense(50, kernel_initializer="he_uniform")
+    w(kiln.ones([1, 40]))
+    assert np.abs(w.kernel.numpy()).max() <= limit
