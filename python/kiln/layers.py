@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from . import initializers, math_ops, nn, ops
+from . import initializers, math_ops, nn, ops, training
 from .dtypes import as_dtype
 from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
@@ -152,7 +152,10 @@ class Layer:
             self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
-        return self.call(inputs, *args, **kwargs)
+        out = self.call(inputs, *args, **kwargs)
+        self._output_shape = getattr(out, "shape", None)  # (for summary())
+        return out
+
     @property
     def layers(self):
         return [layer for _, layer in self._layers]
@@ -344,15 +347,56 @@ class Model(Layer):
         self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
-        return self.call(inputs, *args, **kwargs)
+        out = self.call(inputs, *args, **kwargs)
+        self._output_shape = getattr(out, "shape", None)
+        return out
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x, batch_size=32, verbose=0):
         """Runs the model over `x` in batches; returns a NumPy array."""
-        import numpy as np
+        if isinstance(x, Tensor):
+            x = x.numpy()
         x = np.asarray(x)
+        batch_size = int(batch_size or 32)
         outs = [np.asarray(self(x[i:i + batch_size]))
                 for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0,))
+
+    # The Keras training loop (kiln.training).
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None,
+                run_eagerly=False):
+        training.compile(self, optimizer, loss, metrics, run_eagerly)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+            callbacks=None, validation_split=0.0, validation_data=None,
+            shuffle=True, initial_epoch=0, validation_batch_size=None):
+        return training.fit(self, x, y, batch_size, epochs, verbose, callbacks,
+                            validation_split, validation_data, shuffle,
+                            initial_epoch, validation_batch_size)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
+                 return_dict=False, callbacks=None):
+        return training.evaluate(self, x, y, batch_size, verbose, return_dict)
+
+    def train_on_batch(self, x, y, return_dict=False):
+        return training.train_on_batch(self, x, y, return_dict)
+
+    def test_on_batch(self, x, y, return_dict=False):
+        return training.test_on_batch(self, x, y, return_dict)
+
+    def summary(self, print_fn=None):
+        training.summary(self, print_fn)
+
+    def get_weights(self):
+        return training.get_weights(self)
+
+    def set_weights(self, weights):
+        training.set_weights(self, weights)
+
+    def save_weights(self, filepath):
+        return training.save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        return training.load_weights(self, filepath)
 
 
 Network = Model

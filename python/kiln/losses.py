@@ -3,7 +3,7 @@ over the batch (a scalar tensor)."""
 
 from . import nn, ops
 from .dtypes import int64
-from .metrics import _labels
+from .metrics import _labels, _match, _squeeze_last
 from .tensor import convert_to_tensor
 
 
@@ -13,23 +13,6 @@ class Loss:
 
     def __call__(self, y_true, y_pred):
         return ops.reduce_mean(self.call(y_true, y_pred))
-
-
-def _squeeze_last(x):
-    return ops.reshape(x, x.shape[:-1])
-
-
-def _match(y_true, y_pred):
-    """Keras' rule: predictions (B, 1) against targets (B,) (or the other
-    way round) drop the trailing 1 instead of broadcasting to (B, B)."""
-    y_true, y_pred = convert_to_tensor(y_true), convert_to_tensor(y_pred)
-    if y_true.dtype != y_pred.dtype:
-        y_true = ops.cast(y_true, y_pred.dtype)
-    if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:
-        y_pred = _squeeze_last(y_pred)
-    elif len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:
-        y_true = _squeeze_last(y_true)
-    return y_true, y_pred
 
     def call(self, y_true, y_pred):
         raise NotImplementedError
@@ -93,3 +76,47 @@ class Huber(Loss):
 
 
 MSE = MeanSquaredError
+
+
+class MeanAbsoluteError(Loss):
+    def call(self, y_true, y_pred):
+        y_true, y_pred = _match(y_true, y_pred)
+        return ops.abs(y_pred - y_true)
+
+
+MAE = MeanAbsoluteError
+
+
+class _FunctionLoss(Loss):
+    """A function of (y_true, y_pred) giving per-example losses."""
+
+    def __init__(self, fn):
+        super().__init__(getattr(fn, "__name__", "loss"))
+        self.fn = fn
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred)
+
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "huber": Huber, "huber_loss": Huber,
+}
+
+
+def get(identifier):
+    """A Loss from a Keras name, a Loss, or a function of (y_true, y_pred)."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        try:
+            return _BY_NAME[identifier]()
+        except KeyError:
+            raise ValueError(f"unknown loss {identifier!r}; known: "
+                             f"{', '.join(sorted(_BY_NAME))}") from None
+    if callable(identifier):
+        return _FunctionLoss(identifier)
+    raise TypeError(f"cannot use {identifier!r} as a loss")

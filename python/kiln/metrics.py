@@ -15,6 +15,23 @@ def _labels(y):
     return convert_to_tensor(widen_unsigned(y) if isinstance(y, np.ndarray) else y)
 
 
+def _squeeze_last(x):
+    return ops.reshape(x, x.shape[:-1])
+
+
+def _match(y_true, y_pred):
+    """Keras' rule: predictions (B, 1) against targets (B,) (or the other
+    way round) drop the trailing 1 instead of broadcasting to (B, B)."""
+    y_true, y_pred = convert_to_tensor(y_true), convert_to_tensor(y_pred)
+    if y_true.dtype != y_pred.dtype:
+        y_true = ops.cast(y_true, y_pred.dtype)
+    if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:
+        y_pred = _squeeze_last(y_pred)
+    elif len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:
+        y_true = _squeeze_last(y_true)
+    return y_true, y_pred
+
+
 def _count(t):
     n = 1
     for d in t.shape:
@@ -73,9 +90,70 @@ class Mean(Metric):
 class SparseCategoricalAccuracy(Metric):
     """How often argmax(y_pred) equals the integer label."""
 
+    def __init__(self, name="sparse_categorical_accuracy"):
+        super().__init__(name)
+
     def update_state(self, y_true, y_pred):
         y_pred = convert_to_tensor(y_pred)
         labels = ops.cast(ops.reshape(_labels(y_true), (-1,)), int64)
         predicted = ops.argmax(ops.reshape(y_pred, (-1, y_pred.shape[-1])), axis=1)
         hits = ops.cast(ops.equal(predicted, labels), float32)
         self._add(ops.reduce_sum(hits), constant(float(_count(labels))))
+
+
+class MeanMetricWrapper(Mean):
+    """The running mean of fn(y_true, y_pred) over every example."""
+
+    def __init__(self, fn, name=None):
+        super().__init__(name or getattr(fn, "__name__", "metric"))
+        self.fn = fn
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(self.fn(y_true, y_pred), sample_weight)
+
+
+def _categorical_accuracy(y_true, y_pred):
+    y_pred = convert_to_tensor(y_pred)
+    return ops.cast(ops.equal(ops.argmax(y_pred, axis=-1 % len(y_pred.shape)),
+                              ops.argmax(convert_to_tensor(y_true),
+                                         axis=-1 % len(y_pred.shape))), float32)
+
+
+def _binary_accuracy(y_true, y_pred, threshold=0.5):
+    y_true, y_pred = _match(y_true, y_pred)
+    predicted = ops.cast(ops.greater(y_pred, threshold), y_pred.dtype)
+    return ops.cast(ops.equal(predicted, y_true), float32)
+
+
+def _squared_error(y_true, y_pred):
+    y_true, y_pred = _match(y_true, y_pred)
+    return ops.square(y_pred - y_true)
+
+
+def _absolute_error(y_true, y_pred):
+    y_true, y_pred = _match(y_true, y_pred)
+    return ops.abs(y_pred - y_true)
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    """How often argmax(y_pred) equals argmax of the one-hot label."""
+
+    def __init__(self, name="categorical_accuracy"):
+        super().__init__(_categorical_accuracy, name)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """How often (y_pred > threshold) equals the 0/1 label."""
+
+    def __init__(self, name="binary_accuracy", threshold=0.5):
+        super().__init__(lambda t, p: _binary_accuracy(t, p, threshold), name)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    def __init__(self, name="mean_squared_error"):
+        super().__init__(_squared_error, name)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    def __init__(self, name="mean_absolute_error"):
+        super().__init__(_absolute_error, name)

@@ -198,3 +198,18 @@ class Adam(Optimizer):
         return "apply_adam", [grad, lr, step], {
             "beta1": float(hyper["beta_1"]), "beta2": float(hyper["beta_2"]),
             "epsilon": float(hyper["epsilon"])}
+
+
+def get(identifier):
+    """An Optimizer from a Keras name ("sgd", "adam") or an Optimizer."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    table = {"sgd": SGD, "adam": Adam}
+    if isinstance(identifier, str):
+        if identifier.lower() in table:
+            return table[identifier.lower()]()
+        raise ValueError(
+            f"optimizer {identifier!r} is not available in Kiln yet; known: "
+            f"{', '.join(sorted(table))} (Keras' default 'rmsprop' is not: "
+            "pass optimizer='adam' or an optimizer object)")
+    raise TypeError(f"cannot use {identifier!r} as an optimizer")

@@ -1,0 +1,183 @@
+"""kiln.callbacks: Keras' callbacks for Model.fit."""
+
+import csv
+import math
+import os
+
+import numpy as np
+
+
+class Callback:
+    """Hooks fit calls: on_train_begin/end, on_epoch_begin/end(epoch,
+    logs), on_train_batch_begin/end(batch, logs). `self.model` is the model
+    being trained."""
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None): pass
+    def on_train_end(self, logs=None): pass
+    def on_epoch_begin(self, epoch, logs=None): pass
+    def on_epoch_end(self, epoch, logs=None): pass
+    def on_train_batch_begin(self, batch, logs=None): pass
+    def on_train_batch_end(self, batch, logs=None): pass
+
+
+class CallbackList:
+    def __init__(self, callbacks, model):
+        self.callbacks = list(callbacks)
+        for c in self.callbacks:
+            if not isinstance(c, Callback):
+                raise TypeError(f"fit(callbacks=...) takes Callback objects, got {c!r}")
+            c.set_model(model)
+        # Per-batch logs cost a read of every metric: only when someone
+        # listens.
+        self.wants_batch_end = any(
+            type(c).on_train_batch_end is not Callback.on_train_batch_end
+            for c in self.callbacks)
+
+    def __getattr__(self, hook):
+        def call(*args):
+            for c in self.callbacks:
+                getattr(c, hook)(*args)
+        return call
+
+
+def _better(mode, monitor):
+    """(is `a` better than `b`, initial best) for a monitored quantity:
+    lower for losses and errors, higher for accuracies (Keras' "auto")."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        mode = "max" if ("acc" in monitor or monitor.startswith("auc")) else "min"
+    if mode == "min":
+        return (lambda a, b, delta=0.0: a < b - delta), math.inf
+    return (lambda a, b, delta=0.0: a > b + delta), -math.inf
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model's weights at the end of each epoch to `filepath`
+    (formatted with `epoch` and the logs, e.g. "ckpt-{epoch:02d}.safetensors"),
+    or only when `monitor` improved (save_best_only)."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=True, mode="auto", save_freq="epoch"):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError("ModelCheckpoint supports save_freq='epoch' only")
+        self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
+        self.save_best_only = save_best_only
+        self.better, self.best = _better(mode, monitor)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                raise KeyError(f"ModelCheckpoint monitors {self.monitor!r}, which the "
+                               f"logs lack (they have {sorted(logs)})")
+            if not self.better(current, self.best):
+                return
+            if self.verbose:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from "
+                      f"{self.best:.5f} to {current:.5f}, saving model to {path}")
+            self.best = current
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.model.save_weights(path)
+
+
+class EarlyStopping(Callback):
+    """Stops training when `monitor` has not improved by more than
+    `min_delta` for `patience` epochs; optionally puts back the best
+    epoch's weights."""
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0,
+                 mode="auto", baseline=None, restore_best_weights=False):
+        super().__init__()
+        self.monitor, self.min_delta = monitor, abs(float(min_delta))
+        self.patience, self.verbose = int(patience), verbose
+        self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.better, self._initial = _better(mode, monitor)
+        self.stopped_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch = 0, 0
+        self.best = self._initial if self.baseline is None else self.baseline
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which the logs "
+                           f"lack (they have {sorted(logs or {})})")
+        if self.better(current, self.best, self.min_delta):
+            self.best, self.wait = current, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience and epoch > 0:  # (Keras' rule)
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: early stopping")
+
+
+class CSVLogger(Callback):
+    """One CSV row per epoch: the epoch and every logged quantity."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.separator, self.append = str(filename), separator, append
+        self._file = self._writer = None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename) and \
+            os.path.getsize(self.filename) > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self._writer, self._keys, self._header = None, None, not exists
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._writer is None:
+            self._keys = sorted(logs)
+            self._writer = csv.writer(self._file, delimiter=self.separator)
+            if self._header:
+                self._writer.writerow(["epoch"] + self._keys)
+        self._writer.writerow([epoch] + [logs.get(k, "NA") for k in self._keys])
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+class LearningRateScheduler(Callback):
+    """Sets the optimizer's learning rate to schedule(epoch, lr) at the start
+    of each epoch (it reaches the compiled step: the rate is a variable)."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(np.asarray(self.model.optimizer.learning_rate))
+        new = float(self.schedule(epoch, lr))
+        if not math.isfinite(new):
+            raise ValueError(f"LearningRateScheduler: the schedule returned {new}")
+        self.model.optimizer.learning_rate = new
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate "
+                  f"to {new}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))

@@ -1,0 +1,398 @@
+"""The Keras training loop: Model.compile, fit, evaluate, predict,
+train_on_batch/test_on_batch, summary and weights, with Keras' arguments,
+defaults and printed progress.
+
+A training step (forward, loss, gradient, optimizer update, metric
+updates) is one @kiln.function: the whole step runs as one call of native
+code, traced once per batch shape (so at most twice an epoch: full batches
+and the last one).
+"""
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import errors, losses, metrics as metrics_module, optimizers, random
+from .data import Dataset
+from .gradients import GradientTape
+from .tensor import Tensor, convert_to_tensor
+from .tracing import function
+
+
+class History(callbacks_module.Callback):
+    """What fit returns: `history` maps each logged quantity (loss, metrics,
+    val_*) to its value per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.history, self.epoch, self.params = {}, [], {}
+
+    def on_train_begin(self, logs=None):
+        self.history, self.epoch = {}, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+
+def _metric_for(identifier, loss):
+    """A Metric object for a name (Keras' "accuracy" picks the accuracy that
+    fits the loss), a Metric, or a function of (y_true, y_pred)."""
+    if isinstance(identifier, metrics_module.Metric):
+        return identifier
+    if callable(identifier):
+        return metrics_module.MeanMetricWrapper(identifier,
+                                                getattr(identifier, "__name__", None))
+    if identifier in ("accuracy", "acc"):
+        if isinstance(loss, losses.SparseCategoricalCrossentropy):
+            return metrics_module.SparseCategoricalAccuracy(name=identifier)
+        if isinstance(loss, losses.CategoricalCrossentropy):
+            return metrics_module.CategoricalAccuracy(name=identifier)
+        return metrics_module.BinaryAccuracy(name=identifier)
+    table = {
+        "sparse_categorical_accuracy": metrics_module.SparseCategoricalAccuracy,
+        "categorical_accuracy": metrics_module.CategoricalAccuracy,
+        "binary_accuracy": metrics_module.BinaryAccuracy,
+        "mse": metrics_module.MeanSquaredError,
+        "mean_squared_error": metrics_module.MeanSquaredError,
+        "mae": metrics_module.MeanAbsoluteError,
+        "mean_absolute_error": metrics_module.MeanAbsoluteError,
+    }
+    try:
+        return table[identifier](name=identifier)
+    except KeyError:
+        raise ValueError(f"unknown metric {identifier!r}; known: "
+                         f"{', '.join(sorted(table) + ['accuracy', 'acc'])}") from None
+
+
+def compile(model, optimizer="rmsprop", loss=None, metrics=None,
+            run_eagerly=False):
+    if loss is None:
+        raise ValueError("compile needs a loss (a name, a Loss or a function)")
+    model.optimizer = optimizers.get(optimizer)
+    model.loss = losses.get(loss)
+    model.compiled_metrics = [_metric_for(m, model.loss) for m in (metrics or [])]
+    model._loss_tracker = metrics_module.Mean(name="loss")
+    model.run_eagerly = bool(run_eagerly)
+    model._train_function = model._test_function = None
+    model.stop_training = False
+
+
+def _require_compiled(model, what):
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        raise RuntimeError(f"call model.compile(optimizer, loss) before model.{what}")
+
+
+def _total_loss(model, y, pred):
+    loss = model.loss(y, pred)
+    extra = list(getattr(model, "losses", []) or [])
+    for term in extra:
+        loss = loss + term
+    return loss
+
+
+def _track_loss(model, loss, x):
+    """The epoch's loss is the mean over examples, as Keras reports it: each
+    batch's mean loss weighted by its size."""
+    model._loss_tracker.update_state(loss, sample_weight=float(x.shape[0]))
+
+
+def _make_train_function(model):
+    def step(x, y):
+        with GradientTape() as tape:
+            pred = model(x, training=True)
+            loss = _total_loss(model, y, pred)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        model.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, variables) if g is not None])
+        _track_loss(model, loss, x)
+        for m in model.compiled_metrics:
+            m.update_state(y, pred)
+        return loss
+    return step if model.run_eagerly else function(step, autograph=False)
+
+
+def _make_test_function(model):
+    def step(x, y):
+        pred = model(x, training=False)
+        _track_loss(model, _total_loss(model, y, pred), x)
+        for m in model.compiled_metrics:
+            m.update_state(y, pred)
+        return pred
+    return step if model.run_eagerly else function(step, autograph=False)
+
+
+def _logs(model, prefix=""):
+    out = {prefix + "loss": float(model._loss_tracker.result())}
+    for m in model.compiled_metrics:
+        out[prefix + m.name] = float(m.result())
+    return out
+
+
+def _reset(model):
+    model._loss_tracker.reset_state()
+    for m in model.compiled_metrics:
+        m.reset_state()
+
+
+def _as_array(value, what):
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (Tensor, np.ndarray)):
+        raise errors.UnimplementedError(
+            f"{what}: models with several inputs or outputs are not supported "
+            "by fit/evaluate yet", errors.user_location())
+    return np.asarray(value)
+
+
+class _Batches:
+    """Batches of (x, y) NumPy arrays (shuffled each epoch if asked), or of
+    a Dataset that yields (x, y) batches."""
+
+    def __init__(self, x, y, batch_size, shuffle, what):
+        self.dataset = x if isinstance(x, Dataset) else None
+        if self.dataset is not None:
+            if y is not None:
+                raise ValueError(f"{what}: y must be None when x is a Dataset "
+                                 "(it yields (x, y) batches)")
+            self.steps = len(self.dataset)
+            return
+        if y is None:
+            raise ValueError(f"{what}: y is missing")
+        self.x, self.y = _as_array(x, what), _as_array(y, what)
+        if len(self.x) != len(self.y):
+            raise ValueError(f"{what}: x has {len(self.x)} samples but y has "
+                             f"{len(self.y)}")
+        self.batch_size = int(batch_size or 32)
+        self.shuffle = shuffle
+        self.steps = math.ceil(len(self.x) / self.batch_size)
+
+    def __iter__(self):
+        if self.dataset is not None:
+            for batch in self.dataset:
+                if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+                    raise ValueError("a Dataset given to fit/evaluate must yield "
+                                     "(x, y) pairs")
+                yield batch
+            return
+        n = len(self.x)
+        order = np.arange(n)
+        if self.shuffle:
+            # Reproducible under kiln.random.set_seed.
+            np.random.default_rng(random._op_seed(None)).shuffle(order)
+        for start in range(0, n, self.batch_size):
+            index = order[start:start + self.batch_size]
+            yield self.x[index], self.y[index]
+
+
+class _Progress:
+    """Keras' progress display: "Epoch 3/10" then
+    "469/469 [======] - 2s 4ms/step - loss: 0.3012 - accuracy: 0.8912",
+    redrawn in place on a terminal, one line per epoch elsewhere (and for
+    verbose=2)."""
+
+    def __init__(self, steps, verbose, stream=None):
+        self.steps, self.verbose = steps, verbose
+        self.stream = stream or sys.stdout
+        self.dynamic = verbose == 1 and hasattr(self.stream, "isatty") and \
+            self.stream.isatty()
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+
+    @staticmethod
+    def _format_logs(logs):
+        return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
+
+    def _line(self, step, logs, final):
+        elapsed = time.perf_counter() - self.start
+        width = 30
+        done = int(width * step / max(self.steps, 1))
+        bar = "=" * done if done == width else "=" * done + ">" + "." * (width - done - 1)
+        digits = len(str(self.steps))
+        per_step = elapsed / max(step, 1)
+        timing = (f" - {elapsed:.0f}s {per_step * 1e3:.0f}ms/step" if final else
+                  f" - ETA: {per_step * (self.steps - step):.0f}s")
+        return f"{step:{digits}d}/{self.steps} [{bar}]{timing}{self._format_logs(logs)}"
+
+    def update(self, step, logs):
+        if self.dynamic and time.perf_counter() - self.last_draw > 0.1:
+            self.last_draw = time.perf_counter()
+            self.stream.write("\r" + self._line(step, logs, False))
+            self.stream.flush()
+
+    def finish(self, logs):
+        if not self.verbose:
+            return
+        if self.verbose == 2:
+            elapsed = time.perf_counter() - self.start
+            line = f"{self.steps}/{self.steps} - {elapsed:.0f}s{self._format_logs(logs)}"
+        else:
+            line = self._line(self.steps, logs, True)
+        self.stream.write(("\r" if self.dynamic else "") + line + "\n")
+        self.stream.flush()
+
+
+def _split_validation(x, y, validation_split, what):
+    """The last `validation_split` of (x, y) held out, as Keras does."""
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"{what}: validation_split must be in (0, 1), got "
+                         f"{validation_split}")
+    if isinstance(x, Dataset):
+        raise ValueError(f"{what}: validation_split needs arrays, not a Dataset "
+                         "(pass validation_data)")
+    x, y = _as_array(x, what), _as_array(y, what)
+    cut = int(len(x) * (1.0 - validation_split))
+    return x[:cut], y[:cut], (x[cut:], y[cut:])
+
+
+def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+        callbacks=None, validation_split=0.0, validation_data=None,
+        shuffle=True, initial_epoch=0, validation_batch_size=None):
+    _require_compiled(model, "fit")
+    verbose = 1 if verbose == "auto" else int(verbose)
+    if validation_split:
+        x, y, validation_data = _split_validation(x, y, validation_split, "fit")
+    batches = _Batches(x, y, batch_size, shuffle, "fit")
+    if model._train_function is None:
+        model._train_function = _make_train_function(model)
+    history = History()
+    cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], model)
+    history.params = {"epochs": epochs, "steps": batches.steps, "verbose": verbose}
+    model.stop_training = False
+    cbs.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        if verbose:
+            sys.stdout.write(f"Epoch {epoch + 1}/{epochs}\n")
+        cbs.on_epoch_begin(epoch)
+        _reset(model)
+        progress = _Progress(batches.steps, verbose)
+        for step, (bx, by) in enumerate(batches, 1):
+            cbs.on_train_batch_begin(step - 1)
+            model._train_function(convert_to_tensor(bx), convert_to_tensor(by))
+            if progress.dynamic or cbs.wants_batch_end:
+                logs = _logs(model)
+                progress.update(step, logs)
+                cbs.on_train_batch_end(step - 1, logs)
+        logs = _logs(model)
+        if validation_data is not None:
+            vx, vy = (validation_data[0], validation_data[1]) \
+                if isinstance(validation_data, (list, tuple)) else (validation_data, None)
+            val = evaluate(model, vx, vy, batch_size=validation_batch_size or batch_size,
+                           verbose=0, return_dict=True)
+            logs.update({"val_" + k: v for k, v in val.items()})
+        progress.finish(logs)
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end()
+    return history
+
+
+def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
+             return_dict=False, callbacks=None):
+    _require_compiled(model, "evaluate")
+    verbose = 1 if verbose == "auto" else int(verbose)
+    batches = _Batches(x, y, batch_size, False, "evaluate")
+    if model._test_function is None:
+        model._test_function = _make_test_function(model)
+    _reset(model)
+    progress = _Progress(batches.steps, verbose)
+    for step, (bx, by) in enumerate(batches, 1):
+        model._test_function(convert_to_tensor(bx), convert_to_tensor(by))
+        if progress.dynamic:
+            progress.update(step, _logs(model))
+    logs = _logs(model)
+    progress.finish(logs)
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def train_on_batch(model, x, y, return_dict=False):
+    """One training step on one batch; the loss (and metrics) of that batch."""
+    _require_compiled(model, "train_on_batch")
+    if model._train_function is None:
+        model._train_function = _make_train_function(model)
+    _reset(model)
+    model._train_function(convert_to_tensor(_as_array(x, "train_on_batch")),
+                          convert_to_tensor(_as_array(y, "train_on_batch")))
+    logs = _logs(model)
+    return logs if return_dict else (list(logs.values()) if len(logs) > 1
+                                     else logs["loss"])
+
+
+def test_on_batch(model, x, y, return_dict=False):
+    _require_compiled(model, "test_on_batch")
+    if model._test_function is None:
+        model._test_function = _make_test_function(model)
+    _reset(model)
+    model._test_function(convert_to_tensor(_as_array(x, "test_on_batch")),
+                         convert_to_tensor(_as_array(y, "test_on_batch")))
+    logs = _logs(model)
+    return logs if return_dict else (list(logs.values()) if len(logs) > 1
+                                     else logs["loss"])
+
+
+def summary(model, print_fn=None):
+    """Keras' table: each layer's name and type, output shape (known once
+    the model has run) and parameter count, then the totals."""
+    print_fn = print_fn or print
+    rows = []
+    for layer in model.layers:
+        shape = getattr(layer, "_output_shape", None)
+        shape_text = "?" if shape is None else str((None,) + tuple(shape[1:]))
+        count = sum(int(np.prod(v.shape, dtype=np.int64)) for v in layer.variables)
+        rows.append((f"{layer.name} ({type(layer).__name__})", shape_text, str(count)))
+    trainable = sum(int(np.prod(v.shape, dtype=np.int64)) for v in model.trainable_variables)
+    total = sum(int(np.prod(v.shape, dtype=np.int64)) for v in model.variables)
+    widths = [max(len(r[i]) for r in rows + [("Layer (type)", "Output Shape", "Param #")])
+              for i in range(3)]
+    widths = [max(w, m) for w, m in zip(widths, (28, 24, 10))]
+    line = "_" * (sum(widths) + 4)
+    fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
+    print_fn(f'Model: "{model.name}"')
+    print_fn(line)
+    print_fn(fmt(("Layer (type)", "Output Shape", "Param #")))
+    print_fn("=" * len(line))
+    for i, r in enumerate(rows):
+        print_fn(fmt(r))
+        print_fn(line if i < len(rows) - 1 else "=" * len(line))
+    if not rows:
+        print_fn("=" * len(line))
+    print_fn(f"Total params: {total:,}")
+    print_fn(f"Trainable params: {trainable:,}")
+    print_fn(f"Non-trainable params: {total - trainable:,}")
+    print_fn(line)
+
+
+def get_weights(model):
+    return [np.array(v.numpy()) for v in model.variables]
+
+
+def set_weights(model, weights):
+    variables = model.variables
+    if len(weights) != len(variables):
+        raise ValueError(f"set_weights: {len(weights)} arrays for {len(variables)} "
+                         "variables")
+    for v, w in zip(variables, weights):
+        w = np.asarray(w)
+        if tuple(w.shape) != tuple(v.shape):
+            raise ValueError(f"set_weights: {v.name} has shape {v.shape}, got "
+                             f"{w.shape}")
+        v.assign(w.astype(v.dtype.as_numpy_dtype))
+
+
+def save_weights(model, filepath):
+    from .train import Checkpoint
+    return Checkpoint(model=model).write(str(filepath))
+
+
+def load_weights(model, filepath):
+    from .train import Checkpoint
+    return Checkpoint(model=model).restore(str(filepath))

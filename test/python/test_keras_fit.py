@@ -1,0 +1,133 @@
+"""The Keras training loop (issue 17, item 3): compile/fit/evaluate/
+predict/train_on_batch, callbacks, summary and weights. Oracles: NumPy
+transcriptions of the updates and losses."""
+
+import csv
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import callbacks, layers
+
+RNG = np.random.default_rng(11)
+X = RNG.normal(size=(96, 4)).astype(np.float32)
+W_TRUE = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
+Y = (X @ W_TRUE).astype(np.float32)
+
+
+def _linear(lr):
+    model = kiln.Sequential([layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(optimizer=kiln.optimizers.SGD(lr), loss="mse")
+    return model
+
+
+def test_train_on_batch_is_one_sgd_step_of_the_mse():
+    model = _linear(0.1)
+    loss = model.train_on_batch(X[:32], Y[:32])
+    assert loss == pytest.approx(float((Y[:32] ** 2).mean()), rel=1e-5)   # w = 0
+    grad = -2.0 / 32 * X[:32].T @ Y[:32]
+    np.testing.assert_allclose(model.get_weights()[0][:, 0], -0.1 * grad, rtol=1e-5)
+    assert model.test_on_batch(X[:32], Y[:32]) == pytest.approx(
+        float(((X[:32] @ (-0.1 * grad) - Y[:32]) ** 2).mean()), rel=1e-5)
+
+
+def test_fit_learns_and_reports_like_keras(capsys):
+    kiln.random.set_seed(4)
+    model = _linear(0.05)
+    history = model.fit(X, Y, batch_size=16, epochs=8, validation_split=0.25, verbose=2)
+    out = capsys.readouterr().out
+    assert "Epoch 1/8" in out and "Epoch 8/8" in out and " - val_loss: " in out
+    assert set(history.history) == {"loss", "val_loss"} and history.epoch == list(range(8))
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+    # validation_split holds out the last quarter: evaluate it directly.
+    val = model.evaluate(X[72:], Y[72:], verbose=0)
+    assert val == pytest.approx(history.history["val_loss"][-1], rel=1e-5)
+    w = model.get_weights()[0][:, 0]
+    assert val == pytest.approx(float(((X[72:] @ w - Y[72:]) ** 2).mean()), rel=1e-4)
+    np.testing.assert_allclose(model.predict(X[:5])[:, 0], X[:5] @ w, rtol=1e-5, atol=1e-6)
+
+
+def test_classification_metrics_and_datasets():
+    kiln.random.set_seed(2)
+    labels = (X @ W_TRUE > 0).astype(np.int64)
+    model = kiln.Sequential([layers.Dense(8, activation="relu"), layers.Dense(2)])
+    model.compile(optimizer="adam",
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    data = kiln.data.Dataset.from_tensor_slices((X, labels)).batch(32)
+    history = model.fit(data, epochs=3, verbose=0, validation_data=(X, labels))
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    loss, accuracy = model.evaluate(X, labels, verbose=0)
+    logits = model.predict(X)
+    assert accuracy == pytest.approx((logits.argmax(1) == labels).mean(), abs=1e-6)
+    z = logits - logits.max(1, keepdims=True)
+    ce = -(z[np.arange(96), labels] - np.log(np.exp(z).sum(1)))
+    assert loss == pytest.approx(ce.mean(), rel=1e-4)
+    assert model.evaluate(X, labels, verbose=0, return_dict=True)["accuracy"] == accuracy
+
+
+def test_callbacks(tmp_path):
+    model = _linear(0.0)  # nothing improves
+    stop = callbacks.EarlyStopping(monitor="loss", patience=2)
+    history = model.fit(X, Y, epochs=20, verbose=0, callbacks=[stop])
+    assert len(history.epoch) == 3 and model.stop_training
+
+    model = _linear(0.05)
+    log = tmp_path / "log.csv"
+    rates = []
+    schedule = callbacks.LearningRateScheduler(lambda epoch, lr: rates.append(lr) or 0.05 / (epoch + 1))
+    best = tmp_path / "best.safetensors"
+    save = callbacks.ModelCheckpoint(str(best), monitor="loss", save_best_only=True)
+    every = callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch:02d}.safetensors"))
+    history = model.fit(X, Y, epochs=3, verbose=0,
+                        callbacks=[schedule, save, every, callbacks.CSVLogger(str(log))])
+    assert history.history["lr"] == pytest.approx([0.05, 0.025, 0.05 / 3])
+    assert rates[0] == pytest.approx(0.05)
+    rows = list(csv.reader(open(log)))
+    assert rows[0] == ["epoch", "loss", "lr"] and len(rows) == 4
+    assert float(rows[3][1]) == pytest.approx(history.history["loss"][2], rel=1e-6)
+    assert sorted(p.name for p in tmp_path.glob("w-*")) == ["w-01.safetensors", "w-02.safetensors",
+                                                           "w-03.safetensors"]
+    weights = model.get_weights()
+    fresh = _linear(0.05)
+    fresh(X[:1])  # (build)
+    fresh.load_weights(str(best))   # the best epoch was the last
+    np.testing.assert_array_equal(fresh.get_weights()[0], weights[0])
+
+    restored = _linear(0.0)
+    restored.fit(X, Y, epochs=1, verbose=0)
+    restored.set_weights(weights)
+    stop = callbacks.EarlyStopping(monitor="loss", patience=0, restore_best_weights=True)
+    restored.fit(X, Y, epochs=5, verbose=0, callbacks=[stop])
+    np.testing.assert_array_equal(restored.get_weights()[0], weights[0])
+
+
+def test_summary_and_weights():
+    model = kiln.Sequential([layers.Dense(3), layers.BatchNormalization(), layers.Dense(1)])
+    model(X[:2])
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "dense" in text and "(None, 3)" in text and "BatchNormalization" in text
+    assert "Total params: 31" in text            # 15 + 12 + 4
+    assert "Trainable params: 25" in text and "Non-trainable params: 6" in text
+    with pytest.raises(ValueError, match="shape"):
+        model.set_weights([np.zeros((9, 9))] + model.get_weights()[1:])
+
+
+def test_errors():
+    model = kiln.Sequential([layers.Dense(1)])
+    with pytest.raises(RuntimeError, match="compile"):
+        model.fit(X, Y)
+    with pytest.raises(ValueError, match="rmsprop"):
+        model.compile(loss="mse")
+    with pytest.raises(ValueError, match="unknown loss 'hinge_squared'"):
+        model.compile(optimizer="sgd", loss="hinge_squared")
+    with pytest.raises(ValueError, match="unknown metric"):
+        model.compile(optimizer="sgd", loss="mse", metrics=["f1"])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="x has 96 samples but y has 10"):
+        model.fit(X, Y[:10], verbose=0)
+    with pytest.raises(KeyError, match="val_loss"):
+        model.fit(X, Y, verbose=0, callbacks=[callbacks.EarlyStopping()])
