@@ -4,7 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// kiln.apply_gradient_descent / apply_momentum / apply_adam name a variable
+// kiln.apply_* (gradient_descent, momentum, adam, rmsprop, adagrad, adamax)
+// name a variable
 // and give its gradient; this pass writes the update out as reads, Kiln
 // arithmetic and assigns, declaring the optimizer's slot variables (zeros)
 // next to the variable. The formulas are in the ops' descriptions. Being
@@ -47,6 +48,14 @@ struct Update {
   Value sub(Value x, Value y) { return SubOp::create(b, loc, x, y); }
   Value mul(Value x, Value y) { return MulOp::create(b, loc, x, y); }
   Value div(Value x, Value y) { return DivOp::create(b, loc, x, y); }
+  Value sqrt(Value x) { return SqrtOp::create(b, loc, x); }
+  /// a * x + (1 - a) * y: an exponential moving average's step.
+  Value mix(double a, Value x, Value y) {
+    return add(mul(x, scalar(a)), mul(y, scalar(1.0 - a)));
+  }
+  Value power(Value base, Value exponent) {
+    return PowOp::create(b, loc, base, exponent);
+  }
   Value read(VariableOp v) {
     return ReadVariableOp::create(b, loc, v.getType(),
                                   FlatSymbolRefAttr::get(v));
@@ -63,7 +72,7 @@ struct ExpandOptimizersPass
     SymbolTable symbols(module);
     SmallVector<Operation *> updates;
     module.walk([&](Operation *op) {
-      if (isa<ApplyGradientDescentOp, ApplyMomentumOp, ApplyAdamOp>(op))
+      if (isOptimizerUpdate(op))
         updates.push_back(op);
     });
     for (Operation *op : updates) {
@@ -73,10 +82,10 @@ struct ExpandOptimizersPass
     }
   }
 
-  /// The slot variable `name` of `param`'s type, declared (zeros) after
-  /// `param` unless it exists.
+  /// The slot variable `name` of `param`'s type, declared (filled with
+  /// `initial`) after `param` unless it exists.
   FailureOr<VariableOp> slot(Operation *op, VariableOp param, StringRef suffix,
-                             SymbolTable &symbols) {
+                             SymbolTable &symbols, double initial = 0.0) {
     std::string name = (param.getSymName() + suffix).str();
     if (Operation *existing = symbols.lookup(name)) {
       auto variable = dyn_cast<VariableOp>(existing);
@@ -89,10 +98,10 @@ struct ExpandOptimizersPass
     }
     OpBuilder b(param->getBlock(), ++Block::iterator(param));
     RankedTensorType type = param.getTensorType();
-    auto zeros = DenseElementsAttr::get(
-        type, b.getFloatAttr(type.getElementType(), 0.0));
+    auto filled = DenseElementsAttr::get(
+        type, b.getFloatAttr(type.getElementType(), initial));
     auto variable = VariableOp::create(b, param.getLoc(), b.getStringAttr(name),
-                                       TypeAttr::get(type), zeros);
+                                       TypeAttr::get(type), filled);
     symbols.insert(variable);
     return variable;
   }
@@ -123,6 +132,43 @@ struct ExpandOptimizersPass
       u.assign(param, u.add(w, delta));
       return success();
     }
+    if (auto rms = dyn_cast<ApplyRmspropOp>(op))
+      return expandRmsprop(rms, u, param, w, grad, lr, symbols);
+    if (auto adagrad = dyn_cast<ApplyAdagradOp>(op)) {
+      FailureOr<VariableOp> acc =
+          slot(op, param, "_adagrad", symbols,
+               adagrad.getInitialAccumulatorValue().convertToDouble());
+      if (failed(acc))
+        return failure();
+      Value total = u.add(u.read(*acc), u.mul(grad, grad));
+      u.assign(*acc, total);
+      Value denom = u.sqrt(
+          u.add(total, u.scalar(adagrad.getEpsilon().convertToDouble())));
+      u.assign(param, u.sub(w, u.div(u.mul(lr, grad), denom)));
+      return success();
+    }
+    if (auto adamax = dyn_cast<ApplyAdamaxOp>(op)) {
+      FailureOr<VariableOp> mSlot = slot(op, param, "_adamax_m", symbols);
+      FailureOr<VariableOp> uSlot = slot(op, param, "_adamax_u", symbols);
+      if (failed(mSlot) || failed(uSlot))
+        return failure();
+      double beta1 = adamax.getBeta1().convertToDouble();
+      Value t = CastOp::create(b, u.loc, RankedTensorType::get({}, u.element),
+                               adamax.getStep());
+      Value m = u.mix(beta1, u.read(*mSlot), grad);
+      Value norm = MaximumOp::create(
+          b, u.loc, u.mul(u.read(*uSlot),
+                          u.scalar(adamax.getBeta2().convertToDouble())),
+          AbsOp::create(b, u.loc, grad));
+      u.assign(*mSlot, m);
+      u.assign(*uSlot, norm);
+      Value correction = u.sub(u.scalar(1.0), u.power(u.scalar(beta1), t));
+      Value denom = u.mul(
+          correction,
+          u.add(norm, u.scalar(adamax.getEpsilon().convertToDouble())));
+      u.assign(param, u.sub(w, u.div(u.mul(lr, m), denom)));
+      return success();
+    }
     auto adam = cast<ApplyAdamOp>(op);
     FailureOr<VariableOp> mSlot = slot(op, param, "_adam_m", symbols);
     FailureOr<VariableOp> vSlot = slot(op, param, "_adam_v", symbols);
@@ -133,18 +179,50 @@ struct ExpandOptimizersPass
     Value b1 = u.scalar(beta1), b2 = u.scalar(beta2), one = u.scalar(1.0);
     Value t = CastOp::create(b, u.loc, RankedTensorType::get({}, u.element),
                              adam.getStep());
-    Value m = u.add(u.mul(u.read(*mSlot), b1), u.mul(grad, u.scalar(1 - beta1)));
-    Value v = u.add(u.mul(u.read(*vSlot), b2),
-                    u.mul(u.mul(grad, grad), u.scalar(1 - beta2)));
+    if (double decay = adam.getWeightDecay().convertToDouble())
+      w = u.sub(w, u.mul(u.mul(lr, u.scalar(decay)), w)); // (decoupled)
+    Value m = u.mix(beta1, u.read(*mSlot), grad);
+    Value v = u.mix(beta2, u.read(*vSlot), u.mul(grad, grad));
     u.assign(*mSlot, m);
     u.assign(*vSlot, v);
-    Value correction =
-        u.div(SqrtOp::create(b, u.loc,
-                             u.sub(one, PowOp::create(b, u.loc, b2, t))),
-              u.sub(one, PowOp::create(b, u.loc, b1, t)));
-    Value denom = u.add(SqrtOp::create(b, u.loc, v),
-                        u.scalar(adam.getEpsilon().convertToDouble()));
+    Value correction = u.div(u.sqrt(u.sub(one, u.power(b2, t))),
+                             u.sub(one, u.power(b1, t)));
+    Value denom =
+        u.add(u.sqrt(v), u.scalar(adam.getEpsilon().convertToDouble()));
     u.assign(param, u.sub(w, u.mul(u.mul(lr, correction), u.div(m, denom))));
+    return success();
+  }
+
+  LogicalResult expandRmsprop(ApplyRmspropOp op, Update &u, VariableOp param,
+                              Value w, Value grad, Value lr,
+                              SymbolTable &symbols) {
+    double rho = op.getRho().convertToDouble();
+    double momentum = op.getMomentum().convertToDouble();
+    FailureOr<VariableOp> rmsSlot = slot(op, param, "_rms", symbols);
+    if (failed(rmsSlot))
+      return failure();
+    Value rms = u.mix(rho, u.read(*rmsSlot), u.mul(grad, grad));
+    u.assign(*rmsSlot, rms);
+    Value denom = rms;
+    if (op.getCentered()) {
+      FailureOr<VariableOp> mgSlot = slot(op, param, "_rms_mg", symbols);
+      if (failed(mgSlot))
+        return failure();
+      Value mg = u.mix(rho, u.read(*mgSlot), grad);
+      u.assign(*mgSlot, mg);
+      denom = u.sub(denom, u.mul(mg, mg));
+    }
+    denom = u.sqrt(u.add(denom, u.scalar(op.getEpsilon().convertToDouble())));
+    Value increment = u.div(u.mul(lr, grad), denom);
+    if (momentum > 0) {
+      FailureOr<VariableOp> momSlot = slot(op, param, "_rms_momentum", symbols);
+      if (failed(momSlot))
+        return failure();
+      increment =
+          u.add(u.mul(u.read(*momSlot), u.scalar(momentum)), increment);
+      u.assign(*momSlot, increment);
+    }
+    u.assign(param, u.sub(w, increment));
     return success();
   }
 };

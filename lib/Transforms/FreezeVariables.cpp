@@ -151,8 +151,7 @@ struct FreezeVariablesPass
         read.replaceAllUsesWith(
             ConstantOp::create(b, read.getLoc(), value).getResult());
         erase.push_back(read);
-      } else if (isa<AssignVariableOp, ApplyGradientDescentOp,
-                     ApplyMomentumOp, ApplyAdamOp>(op)) {
+      } else if (isa<AssignVariableOp>(op) || isOptimizerUpdate(op)) {
         erase.push_back(op);
       }
       return WalkResult::advance();

@@ -8,7 +8,9 @@ variables and hyperparameters, cached). Slots (momentum, Adam's moments) and
 the step counter `iterations` are kiln.Variables, so checkpoints save them.
 """
 
-from . import errors, tracing
+import numpy as np
+
+from . import errors, math_ops, tracing
 from .core import attributes, symbol, unit
 from .dtypes import float32, int64
 from .ops import cast
@@ -21,7 +23,13 @@ class Optimizer:
     # slot name -> store-key suffix, as kiln-expand-optimizers names them
     _slot_suffixes = {}
 
-    def __init__(self, learning_rate, name):
+    def __init__(self, learning_rate, name, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError("set at most one of clipnorm, clipvalue and "
+                             "global_clipnorm")
+        self.clipnorm, self.clipvalue = clipnorm, clipvalue
+        self.global_clipnorm = global_clipnorm
         self.name = name
         self.iterations = Variable(constant(0, int64), name=f"{name}/iterations",
                                    trainable=False)
@@ -36,10 +44,16 @@ class Optimizer:
                                         name=f"{name.lower()}_update")
 
     # -- slots -----------------------------------------------------------
+    # slot name -> its initial value (zeros when absent)
+    _slot_initial = {}
+
     def _slot(self, variable, slot):
         key = (id(variable), slot)
         if key not in self._slots:
             value = zeros(variable.shape, variable.dtype)
+            if self._slot_initial.get(slot):  # (eagerly: maybe inside a trace)
+                value = constant(np.full(variable.shape, self._slot_initial[slot],
+                                         variable.dtype.as_numpy_dtype))
             suffix = self._slot_suffixes[slot]
             slot_variable = Variable(
                 value, name=f"{variable.name[:-2]}/{slot}", trainable=False,
@@ -134,8 +148,22 @@ class Optimizer:
         self.apply_gradients(zip(grads, variables))
         return value
 
+    def _clip(self, grads):
+        """Keras' gradient clipping: each gradient to norm `clipnorm`, each
+        element to [-clipvalue, clipvalue], or all together to global norm
+        `global_clipnorm`."""
+        if self.clipnorm is not None:
+            return [math_ops.clip_by_norm(g, self.clipnorm) for g in grads]
+        if self.clipvalue is not None:
+            c = float(self.clipvalue)
+            return [math_ops.clip_by_value(g, -c, c) for g in grads]
+        if self.global_clipnorm is not None:
+            return math_ops.clip_by_global_norm(grads, self.global_clipnorm)[0]
+        return grads
+
     def _apply_traced(self, grads, variables, hyper):
         trace = tracing.current_trace()
+        grads = self._clip(grads)
         self.iterations.assign_add(constant(1, int64))
         step = self.iterations.value()
         rates = {}
@@ -152,20 +180,20 @@ class Optimizer:
                      [], location)
 
     def _hyperparameters(self):
-        return {}
+        return {"clip": (self.clipnorm, self.clipvalue, self.global_clipnorm)}
 
 
 class SGD(Optimizer):
     """Gradient descent, with (Nesterov) momentum if momentum > 0."""
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False,
-                 name="SGD"):
+                 name="SGD", **clipping):
         if momentum < 0:
             raise ValueError(f"momentum must be >= 0, got {momentum}")
         self.momentum = float(momentum)
         self.nesterov = nesterov
         self._slot_suffixes = {"momentum": "_momentum"} if momentum else {}
-        super().__init__(learning_rate, name)
+        super().__init__(learning_rate, name, **clipping)
 
     def _hyperparameters(self):
         return {**super()._hyperparameters(), "momentum": self.momentum,
@@ -186,9 +214,9 @@ class Adam(Optimizer):
     _slot_suffixes = {"m": "_adam_m", "v": "_adam_v"}
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, name="Adam"):
+                 epsilon=1e-7, name="Adam", **clipping):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        super().__init__(learning_rate, name)
+        super().__init__(learning_rate, name, **clipping)
 
     def _hyperparameters(self):
         return {**super()._hyperparameters(), "beta_1": float(self.beta_1),
@@ -200,16 +228,104 @@ class Adam(Optimizer):
             "epsilon": float(hyper["epsilon"])}
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay: each step first shrinks the
+    variable by learning_rate * weight_decay * variable (Keras' AdamW)."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-7, name="AdamW", **clipping):
+        self.weight_decay = float(weight_decay)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "weight_decay": self.weight_decay}
+
+    def _op(self, grad, lr, step, hyper):
+        op, operands, attrs = super()._op(grad, lr, step, hyper)
+        return op, operands, {**attrs, "weight_decay": float(hyper["weight_decay"])}
+
+
+class RMSprop(Optimizer):
+    """Keras' RMSprop (optionally centered, with momentum)."""
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
+                 centered=False, name="RMSprop", **clipping):
+        if momentum < 0 or not 0.0 <= rho < 1.0:
+            raise ValueError(f"RMSprop needs momentum >= 0 and rho in [0, 1), got "
+                             f"momentum={momentum}, rho={rho}")
+        self.rho, self.momentum = float(rho), float(momentum)
+        self.epsilon, self.centered = float(epsilon), bool(centered)
+        self._slot_suffixes = {"rms": "_rms"}
+        if self.momentum:
+            self._slot_suffixes["momentum"] = "_rms_momentum"
+        if self.centered:
+            self._slot_suffixes["mg"] = "_rms_mg"
+        super().__init__(learning_rate, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "rho": self.rho,
+                "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
+
+    def _op(self, grad, lr, step, hyper):
+        attrs = {"rho": hyper["rho"], "momentum": hyper["momentum"],
+                 "epsilon": hyper["epsilon"]}
+        if hyper["centered"]:
+            attrs["centered"] = unit()
+        return "apply_rmsprop", [grad, lr], attrs
+
+
+class Adagrad(Optimizer):
+    """Keras' Adagrad: steps shrink with the sum of squared gradients."""
+
+    _slot_suffixes = {"accumulator": "_adagrad"}
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1,
+                 epsilon=1e-7, name="Adagrad", **clipping):
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon = float(epsilon)
+        self._slot_initial = {"accumulator": self.initial_accumulator_value}
+        super().__init__(learning_rate, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "epsilon": self.epsilon,
+                "initial": self.initial_accumulator_value}
+
+    def _op(self, grad, lr, step, hyper):
+        return "apply_adagrad", [grad, lr], {
+            "epsilon": hyper["epsilon"], "initial_accumulator_value": hyper["initial"]}
+
+
+class Adamax(Optimizer):
+    """Keras' Adamax: Adam with the infinity norm of past gradients."""
+
+    _slot_suffixes = {"m": "_adamax_m", "u": "_adamax_u"}
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, name="Adamax", **clipping):
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        super().__init__(learning_rate, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    def _op(self, grad, lr, step, hyper):
+        return "apply_adamax", [grad, lr, step], {
+            "beta1": hyper["beta_1"], "beta2": hyper["beta_2"],
+            "epsilon": hyper["epsilon"]}
+
+
 def get(identifier):
-    """An Optimizer from a Keras name ("sgd", "adam") or an Optimizer."""
+    """An Optimizer from a Keras name ("sgd", "adam", "rmsprop", ...) or an
+    Optimizer."""
     if isinstance(identifier, Optimizer):
         return identifier
-    table = {"sgd": SGD, "adam": Adam}
+    table = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
+             "adagrad": Adagrad, "adamax": Adamax}
     if isinstance(identifier, str):
         if identifier.lower() in table:
             return table[identifier.lower()]()
         raise ValueError(
-            f"optimizer {identifier!r} is not available in Kiln yet; known: "
-            f"{', '.join(sorted(table))} (Keras' default 'rmsprop' is not: "
-            "pass optimizer='adam' or an optimizer object)")
+            f"unknown optimizer {identifier!r}; known: {', '.join(sorted(table))}")
     raise TypeError(f"cannot use {identifier!r} as an optimizer")

@@ -70,3 +70,98 @@ func.func @bad_slot(%g: tensor<2xf32>, %lr: tensor<f32>) {
   kiln.apply_momentum @w, %g, %lr : tensor<2xf32>, tensor<f32>
   return
 }
+
+// -----
+
+// RMSprop, plain: one slot; no momentum or mean-gradient slot.
+// CHECK: kiln.variable @w : tensor<3xf32>
+// CHECK-NEXT: kiln.variable @w_rms : tensor<3xf32> = dense<0.000000e+00>
+// CHECK-NOT: @w_rms_momentum
+// CHECK-LABEL: func.func @rmsprop(
+// CHECK: kiln.read_variable @w_rms
+// CHECK: kiln.assign_variable @w_rms
+// CHECK: kiln.sqrt
+// CHECK: kiln.div
+// CHECK: kiln.assign_variable @w,
+// CHECK-NOT: kiln.apply_rmsprop
+kiln.variable @w : tensor<3xf32>
+func.func @rmsprop(%g: tensor<3xf32>, %lr: tensor<f32>) {
+  kiln.apply_rmsprop @w, %g, %lr : tensor<3xf32>, tensor<f32>
+  return
+}
+
+// -----
+
+// RMSprop, centered with momentum: three slots, the mean gradient's square
+// subtracted before the square root, the momentum slot carrying the step.
+// CHECK-DAG: kiln.variable @w_rms : tensor<3xf32> = dense<0.000000e+00>
+// CHECK-DAG: kiln.variable @w_rms_mg : tensor<3xf32> = dense<0.000000e+00>
+// CHECK-DAG: kiln.variable @w_rms_momentum : tensor<3xf32> = dense<0.000000e+00>
+// CHECK-LABEL: func.func @rmsprop_centered(
+// CHECK: kiln.assign_variable @w_rms,
+// CHECK: kiln.assign_variable @w_rms_mg,
+// CHECK: kiln.sub
+// CHECK: kiln.sqrt
+// CHECK: %[[MOM:.*]] = kiln.add
+// CHECK: kiln.assign_variable @w_rms_momentum, %[[MOM]]
+// CHECK: %[[W1:.*]] = kiln.sub %{{.*}}, %[[MOM]]
+// CHECK: kiln.assign_variable @w, %[[W1]]
+kiln.variable @w : tensor<3xf32>
+func.func @rmsprop_centered(%g: tensor<3xf32>, %lr: tensor<f32>) {
+  kiln.apply_rmsprop @w, %g, %lr {momentum = 0.5 : f64, centered} : tensor<3xf32>, tensor<f32>
+  return
+}
+
+// -----
+
+// Adagrad's accumulator starts at initial_accumulator_value, not zero.
+// CHECK: kiln.variable @w_adagrad : tensor<2xf32> = dense<2.500000e-01>
+// CHECK-LABEL: func.func @adagrad(
+// CHECK: %[[A:.*]] = kiln.read_variable @w_adagrad
+// CHECK: %[[A1:.*]] = kiln.add %[[A]]
+// CHECK: kiln.assign_variable @w_adagrad, %[[A1]]
+// CHECK: kiln.sqrt
+// CHECK: kiln.assign_variable @w,
+kiln.variable @w : tensor<2xf32>
+func.func @adagrad(%g: tensor<2xf32>, %lr: tensor<f32>) {
+  kiln.apply_adagrad @w, %g, %lr {initial_accumulator_value = 0.25 : f64} : tensor<2xf32>, tensor<f32>
+  return
+}
+
+// -----
+
+// Adamax: the infinity norm is a maximum of the decayed norm and |g|; the
+// bias correction uses the step.
+// CHECK-DAG: kiln.variable @w_adamax_m : tensor<2xf32> = dense<0.000000e+00>
+// CHECK-DAG: kiln.variable @w_adamax_u : tensor<2xf32> = dense<0.000000e+00>
+// CHECK-LABEL: func.func @adamax(
+// CHECK: kiln.cast %{{.*}} : tensor<i64> -> tensor<f32>
+// CHECK: %[[ABS:.*]] = kiln.abs
+// CHECK: %[[U:.*]] = kiln.maximum %{{.*}}, %[[ABS]]
+// CHECK: kiln.assign_variable @w_adamax_u, %[[U]]
+// CHECK: kiln.pow
+// CHECK: kiln.assign_variable @w,
+kiln.variable @w : tensor<2xf32>
+func.func @adamax(%g: tensor<2xf32>, %lr: tensor<f32>, %t: tensor<i64>) {
+  kiln.apply_adamax @w, %g, %lr, %t : tensor<2xf32>, tensor<f32>
+  return
+}
+
+// -----
+
+// AdamW: the variable shrinks by lr * weight_decay * w before the Adam step
+// (decoupled from the gradient).
+// CHECK-LABEL: func.func @adamw(
+// CHECK-SAME: %[[G:.*]]: tensor<2xf32>, %[[LR:.*]]: tensor<f32>
+// CHECK: %[[W:.*]] = kiln.read_variable @w
+// CHECK: %[[WD:.*]] = kiln.constant dense<1.000000e-01>
+// CHECK: %[[R:.*]] = kiln.mul %[[LR]], %[[WD]]
+// CHECK: %[[D:.*]] = kiln.mul %[[R]], %[[W]]
+// CHECK: %[[W1:.*]] = kiln.sub %[[W]], %[[D]]
+// CHECK: %[[W2:.*]] = kiln.sub %[[W1]],
+// CHECK: kiln.assign_variable @w, %[[W2]]
+kiln.variable @w : tensor<2xf32>
+func.func @adamw(%g: tensor<2xf32>, %lr: tensor<f32>, %t: tensor<i64>) {
+  kiln.apply_adam @w, %g, %lr, %t {weight_decay = 0.1 : f64} : tensor<2xf32>, tensor<f32>
+  return
+}

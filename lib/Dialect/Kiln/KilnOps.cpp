@@ -1097,11 +1097,10 @@ AssignVariableOp::verifySymbolUses(SymbolTableCollection &tables) {
                         tables, "assigns a");
 }
 
-/// Checks an optimizer update: the variable exists and has the gradient's
-/// type; the learning rate is a scalar of its element type.
-static LogicalResult verifyApply(Operation *op, FlatSymbolRefAttr name,
-                                 Value grad, Value learningRate,
-                                 SymbolTableCollection &tables) {
+LogicalResult mlir::kiln::verifyOptimizerUpdate(Operation *op,
+                                                FlatSymbolRefAttr name,
+                                                Value grad, Value learningRate,
+                                                SymbolTableCollection &tables) {
   if (failed(lookupVariable(op, name, grad.getType(), tables,
                             "applies a gradient of type")))
     return failure();
@@ -1115,18 +1114,23 @@ static LogicalResult verifyApply(Operation *op, FlatSymbolRefAttr name,
 
 LogicalResult
 ApplyGradientDescentOp::verifySymbolUses(SymbolTableCollection &tables) {
-  return verifyApply(*this, getVariableAttr(), getGrad(), getLearningRate(),
-                     tables);
+  return verifyOptimizerUpdate(*this, getVariableAttr(), getGrad(),
+                               getLearningRate(), tables);
 }
 
 LogicalResult ApplyMomentumOp::verifySymbolUses(SymbolTableCollection &tables) {
-  return verifyApply(*this, getVariableAttr(), getGrad(), getLearningRate(),
-                     tables);
+  return verifyOptimizerUpdate(*this, getVariableAttr(), getGrad(),
+                               getLearningRate(), tables);
 }
 
 LogicalResult ApplyAdamOp::verifySymbolUses(SymbolTableCollection &tables) {
-  return verifyApply(*this, getVariableAttr(), getGrad(), getLearningRate(),
-                     tables);
+  return verifyOptimizerUpdate(*this, getVariableAttr(), getGrad(),
+                               getLearningRate(), tables);
+}
+
+bool mlir::kiln::isOptimizerUpdate(Operation *op) {
+  return isa<ApplyGradientDescentOp, ApplyMomentumOp, ApplyAdamOp,
+             ApplyRmspropOp, ApplyAdagradOp, ApplyAdamaxOp>(op);
 }
 
 static void collectInto(Operation *func, SymbolTableCollection &tables,
@@ -1138,7 +1142,7 @@ static void collectInto(Operation *func, SymbolTableCollection &tables,
       acc.read.insert(read.getVariableAttr().getAttr());
     } else if (auto assign = dyn_cast<AssignVariableOp>(op)) {
       acc.assigned.insert(assign.getVariableAttr().getAttr());
-    } else if (isa<ApplyGradientDescentOp, ApplyMomentumOp, ApplyAdamOp>(op)) {
+    } else if (isOptimizerUpdate(op)) {
       auto name = op->getAttrOfType<FlatSymbolRefAttr>("variable").getAttr();
       acc.read.insert(name);
       acc.assigned.insert(name);

@@ -1559,3 +1559,29 @@ func.func @assert_rank(%ok: tensor<2xi1>) {
   kiln.assert %ok, "no" : tensor<2xi1>
   return
 }
+
+// -----
+
+kiln.variable @w : tensor<3xf32>
+func.func @rmsprop_bad_rate(%g: tensor<3xf32>, %lr: tensor<f64>) {
+  // expected-error@+1 {{'kiln.apply_rmsprop' op learning rate must be a rank-0 tensor of 'f32', got 'tensor<f64>'}}
+  kiln.apply_rmsprop @w, %g, %lr : tensor<3xf32>, tensor<f64>
+  return
+}
+
+// -----
+
+kiln.variable @w : tensor<3xf32>
+func.func @adagrad_bad_grad(%g: tensor<2xf32>, %lr: tensor<f32>) {
+  // expected-error@+1 {{'kiln.apply_adagrad' op applies a gradient of type 'tensor<2xf32>' but @w is 'tensor<3xf32>'}}
+  kiln.apply_adagrad @w, %g, %lr : tensor<2xf32>, tensor<f32>
+  return
+}
+
+// -----
+
+func.func @adamax_no_variable(%g: tensor<2xf32>, %lr: tensor<f32>, %t: tensor<i64>) {
+  // expected-error@+1 {{'kiln.apply_adamax' op refers to @v, which is not a kiln.variable in this module}}
+  kiln.apply_adamax @v, %g, %lr, %t : tensor<2xf32>, tensor<f32>
+  return
+}

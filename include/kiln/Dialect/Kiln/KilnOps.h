@@ -68,6 +68,16 @@ struct VariableAccesses {
 VariableAccesses collectVariableAccesses(Operation *func,
                                          SymbolTableCollection &tables);
 
+/// Whether `op` is an optimizer update (kiln.apply_*): it reads and assigns
+/// the variable its `variable` attribute names, and its slot variables.
+bool isOptimizerUpdate(Operation *op);
+
+/// Checks an optimizer update: the variable exists and has the gradient's
+/// type; the learning rate is a scalar of its element type.
+LogicalResult verifyOptimizerUpdate(Operation *op, FlatSymbolRefAttr name,
+                                    Value grad, Value learningRate,
+                                    SymbolTableCollection &tables);
+
 } // namespace mlir::kiln
 
 #define GET_OP_CLASSES

@@ -1266,7 +1266,10 @@ def Kiln_ApplyAdamOp : Kiln_Op<"apply_adam", [
                     * m / (sqrt(v) + epsilon)
 
     which is Keras' and TensorFlow's formulation (epsilon applied to the
-    uncorrected second moment).
+    uncorrected second moment). A `weight_decay` (AdamW) first shrinks the
+    variable, decoupled from the gradient, as Keras' AdamW does:
+
+        variable -= learning_rate * weight_decay * variable
 
     ```mlir
     kiln.apply_adam @w, %gw, %lr, %step {beta1 = 0.9 : f64}
@@ -1277,10 +1280,97 @@ def Kiln_ApplyAdamOp : Kiln_Op<"apply_adam", [
                        Kiln_FloatTensor:$learning_rate, Kiln_I64Scalar:$step,
                        DefaultValuedAttr<F64Attr, "0.9">:$beta1,
                        DefaultValuedAttr<F64Attr, "0.999">:$beta2,
-                       DefaultValuedAttr<F64Attr, "1e-7">:$epsilon);
+                       DefaultValuedAttr<F64Attr, "1e-7">:$epsilon,
+                       DefaultValuedAttr<F64Attr, "0.0">:$weight_decay);
   let assemblyFormat = [{
     $variable `,` $grad `,` $learning_rate `,` $step attr-dict `:`
     type($grad) `,` type($learning_rate)
+  }];
+}
+
+// An optimizer update named after the variable it changes; slot variables
+// are `@<variable><suffix>` of the variable's type (declared by
+// kiln-expand-optimizers, with the initial value its description gives,
+// when absent).
+class Kiln_ApplyOp<string mnemonic, string what, dag attrs,
+                   bit hasStep = 0> : Kiln_Op<mnemonic, [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "One " # what # " step on a variable";
+  let arguments = !con((ins FlatSymbolRefAttr:$variable, Kiln_FloatTensor:$grad,
+                            Kiln_FloatTensor:$learning_rate),
+                       !if(hasStep, (ins Kiln_I64Scalar:$step), (ins)), attrs);
+  let assemblyFormat = !if(hasStep, [{
+    $variable `,` $grad `,` $learning_rate `,` $step attr-dict `:`
+    type($grad) `,` type($learning_rate)
+  }], [{
+    $variable `,` $grad `,` $learning_rate attr-dict `:` type($grad) `,`
+    type($learning_rate)
+  }]);
+  let extraClassDefinition = [{
+    ::mlir::LogicalResult
+    $cppClass::verifySymbolUses(::mlir::SymbolTableCollection &tables) {
+      return ::mlir::kiln::verifyOptimizerUpdate(
+          *this, getVariableAttr(), getGrad(), getLearningRate(), tables);
+    }
+  }];
+}
+
+def Kiln_ApplyRmspropOp : Kiln_ApplyOp<"apply_rmsprop", "RMSprop",
+    (ins DefaultValuedAttr<F64Attr, "0.9">:$rho,
+         DefaultValuedAttr<F64Attr, "0.0">:$momentum,
+         DefaultValuedAttr<F64Attr, "1e-7">:$epsilon, UnitAttr:$centered)> {
+  let description = [{
+    Keras' RMSprop, with the slots `@<variable>_rms` (zeros), and
+    `@<variable>_rms_momentum` if momentum > 0, `@<variable>_rms_mg` if
+    centered:
+
+        rms = rho * rms + (1 - rho) * grad^2
+        mg = rho * mg + (1 - rho) * grad                     (centered)
+        increment = learning_rate * grad / sqrt(rms - mg^2 + epsilon)
+                    (mg^2 only when centered)
+        mom = momentum * mom + increment; variable -= mom    (momentum > 0)
+        variable -= increment                                (otherwise)
+
+    ```mlir
+    kiln.apply_rmsprop @w, %gw, %lr {rho = 0.9 : f64}
+        : tensor<784x128xf32>, tensor<f32>
+    ```
+  }];
+}
+
+def Kiln_ApplyAdagradOp : Kiln_ApplyOp<"apply_adagrad", "Adagrad",
+    (ins DefaultValuedAttr<F64Attr, "1e-7">:$epsilon,
+         DefaultValuedAttr<F64Attr, "0.1">:$initial_accumulator_value)> {
+  let description = [{
+    Keras' Adagrad, with the slot `@<variable>_adagrad` (filled with
+    initial_accumulator_value):
+
+        accumulator += grad^2
+        variable -= learning_rate * grad / sqrt(accumulator + epsilon)
+
+    ```mlir
+    kiln.apply_adagrad @w, %gw, %lr : tensor<10xf32>, tensor<f32>
+    ```
+  }];
+}
+
+def Kiln_ApplyAdamaxOp : Kiln_ApplyOp<"apply_adamax", "Adamax",
+    (ins DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+         DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+         DefaultValuedAttr<F64Attr, "1e-7">:$epsilon), /*hasStep=*/1> {
+  let description = [{
+    Keras' Adamax (Adam with the infinity norm), with the slots
+    `@<variable>_adamax_m` and `@<variable>_adamax_u` (zeros) and `step`, the
+    1-based number of this step:
+
+        m = beta1 * m + (1 - beta1) * grad
+        u = max(beta2 * u, |grad|)
+        variable -= learning_rate * m / ((1 - beta1^step) * (u + epsilon))
+
+    ```mlir
+    kiln.apply_adamax @w, %gw, %lr, %step : tensor<10xf32>, tensor<f32>
+    ```
   }];
 }
 

@@ -1,0 +1,135 @@
+"""Optimizers of issue 17 (item 4) against NumPy transcriptions of Keras'
+update formulas, eagerly and inside @kiln.function, and gradient clipping."""
+
+import numpy as np
+import pytest
+
+import kiln
+
+W0 = np.array([1.0, -2.0, 3.0])
+TARGET = 0.5
+
+
+def _steps(optimizer, steps, compiled):
+    """Minimizes sum((w - 0.5)^2) from W0; the weights after each step."""
+    w = kiln.Variable(W0.astype(np.float32))
+
+    def step():
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(kiln.square(w - TARGET))
+        (g,) = tape.gradient(loss, [w])
+        optimizer.apply_gradients([(g, w)])
+    run = kiln.function(step) if compiled else step
+    out = []
+    for _ in range(steps):
+        run()
+        out.append(w.numpy().copy())
+    return out
+
+
+def _numpy_run(update, steps, state=None):
+    w, state = W0.copy(), dict(state or {})
+    out = []
+    for t in range(1, steps + 1):
+        g = 2 * (w - TARGET)
+        w = update(w, g, t, state)
+        out.append(w.copy())
+    return out
+
+
+def rmsprop(lr, rho=0.9, momentum=0.0, eps=1e-7, centered=False):
+    def update(w, g, t, s):
+        s["ms"] = rho * s.get("ms", 0.0) + (1 - rho) * g * g
+        denom = s["ms"]
+        if centered:
+            s["mg"] = rho * s.get("mg", 0.0) + (1 - rho) * g
+            denom = denom - s["mg"] ** 2
+        inc = lr * g / np.sqrt(denom + eps)
+        if momentum:
+            s["mom"] = momentum * s.get("mom", 0.0) + inc
+            inc = s["mom"]
+        return w - inc
+    return update
+
+
+def adagrad(lr, initial=0.1, eps=1e-7):
+    def update(w, g, t, s):
+        s["acc"] = s.get("acc", initial) + g * g
+        return w - lr * g / np.sqrt(s["acc"] + eps)
+    return update
+
+
+def adamax(lr, b1=0.9, b2=0.999, eps=1e-7):
+    def update(w, g, t, s):
+        s["m"] = b1 * s.get("m", 0.0) + (1 - b1) * g
+        s["u"] = np.maximum(b2 * s.get("u", 0.0), np.abs(g))
+        return w - lr * s["m"] / ((1 - b1 ** t) * (s["u"] + eps))
+    return update
+
+
+def adamw(lr, wd, b1=0.9, b2=0.999, eps=1e-7):
+    def update(w, g, t, s):
+        w = w - lr * wd * w
+        s["m"] = b1 * s.get("m", 0.0) + (1 - b1) * g
+        s["v"] = b2 * s.get("v", 0.0) + (1 - b2) * g * g
+        return w - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * s["m"] / (np.sqrt(s["v"]) + eps)
+    return update
+
+
+CASES = {
+    # (Large epsilons, so that where each formula adds it is checked too.)
+    "rmsprop": (lambda: kiln.optimizers.RMSprop(0.1, epsilon=0.3), rmsprop(0.1, eps=0.3)),
+    "rmsprop_momentum_centered": (
+        lambda: kiln.optimizers.RMSprop(0.05, rho=0.8, momentum=0.5, centered=True),
+        rmsprop(0.05, rho=0.8, momentum=0.5, centered=True)),
+    "adagrad": (lambda: kiln.optimizers.Adagrad(0.3, initial_accumulator_value=0.2, epsilon=0.3),
+                adagrad(0.3, initial=0.2, eps=0.3)),
+    "adamax": (lambda: kiln.optimizers.Adamax(0.2, epsilon=0.3), adamax(0.2, eps=0.3)),
+    "adamw": (lambda: kiln.optimizers.AdamW(0.1, weight_decay=0.05, epsilon=0.3),
+              adamw(0.1, 0.05, eps=0.3)),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_optimizer_matches_its_formula(name, compiled):
+    make, update = CASES[name]
+    got = _steps(make(), 4, compiled)
+    for g, w in zip(got, _numpy_run(update, 4)):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
+
+
+def test_clipping():
+    # clipnorm: the gradient 2 * (w - 0.5) = [1, -5, 5] has norm sqrt(51).
+    g = 2 * (W0 - TARGET)
+    (w,) = _steps(kiln.optimizers.SGD(0.1, clipnorm=1.0), 1, True)
+    np.testing.assert_allclose(w, W0 - 0.1 * g / np.linalg.norm(g), rtol=1e-5)
+    (w,) = _steps(kiln.optimizers.SGD(0.1, clipvalue=2.0), 1, False)
+    np.testing.assert_allclose(w, W0 - 0.1 * np.clip(g, -2, 2), rtol=1e-5)
+    (w,) = _steps(kiln.optimizers.SGD(0.1, global_clipnorm=2.0), 1, True)
+    np.testing.assert_allclose(w, W0 - 0.1 * g * 2 / np.linalg.norm(g), rtol=1e-5)
+    with pytest.raises(ValueError, match="at most one"):
+        kiln.optimizers.SGD(0.1, clipnorm=1.0, clipvalue=1.0)
+
+
+def test_optimizer_names_and_slots(tmp_path):
+    for name, cls in (("rmsprop", kiln.optimizers.RMSprop), ("adagrad", kiln.optimizers.Adagrad),
+                      ("adamax", kiln.optimizers.Adamax), ("adamw", kiln.optimizers.AdamW)):
+        assert type(kiln.optimizers.get(name)) is cls
+    with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
+        kiln.optimizers.get("lion")
+    # Slots reach checkpoints, and a restored optimizer continues the same.
+    opt = kiln.optimizers.RMSprop(0.1, momentum=0.9)
+    w = kiln.Variable(W0.astype(np.float32))
+    opt.apply_gradients([(kiln.constant([1.0, 1.0, 1.0]), w)])
+    assert sorted(opt.get_slot_names()) == ["momentum", "rms"]
+    path = kiln.train.Checkpoint(w=w, opt=opt).write(str(tmp_path / "c.safetensors"))
+    w2, opt2 = kiln.Variable(np.zeros(3, np.float32)), kiln.optimizers.RMSprop(0.1, momentum=0.9)
+    kiln.train.Checkpoint(w=w2, opt=opt2).restore(path)
+    for o, v in ((opt, w), (opt2, w2)):
+        o.apply_gradients([(kiln.constant([0.5, -1.0, 2.0]), v)])
+    np.testing.assert_allclose(w2.numpy(), w.numpy(), rtol=1e-6)
+    # Keras' default compile optimizer exists now.
+    model = kiln.Sequential([kiln.layers.Dense(1)])
+    model.compile(loss="mse")
+    assert isinstance(model.optimizer, kiln.optimizers.RMSprop)
