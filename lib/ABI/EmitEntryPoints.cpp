@@ -144,7 +144,7 @@ struct EmitEntryPointsPass
     if (entries.empty())
       for (auto func : module.getOps<LLVM::LLVMFuncOp>())
         if (!func.isExternal() && func.getLinkage() == LLVM::Linkage::External) {
-          func.emitError() << "'" << func.getName()
+          func.emitError() << "'" << publicName(func)
                            << "' is public but not described as an entry "
                               "point: run kiln-prepare-entry-points (the "
                               "tensor stage) before lowering";
@@ -153,7 +153,7 @@ struct EmitEntryPointsPass
     for (LLVM::LLVMFuncOp func : entries) {
       EntryAttr entry = entryAttr.getAttr(func);
       if (entry.getDevice() != device) {
-        func.emitError() << "entry point '" << func.getName()
+        func.emitError() << "entry point '" << publicName(func)
                          << "' is described for "
                          << stringifyDevice(entry.getDevice())
                          << " but its code was generated for "
@@ -163,7 +163,7 @@ struct EmitEntryPointsPass
       SmallVector<ArrayRef<int64_t>> shapes = parameterShapes(entry);
       if (!hasDescriptors(func, shapes) ||
           !isa<LLVM::LLVMVoidType>(func.getFunctionType().getReturnType())) {
-        func.emitError() << "entry point '" << func.getName()
+        func.emitError() << "entry point '" << publicName(func)
                          << "' was not lowered to the memref calling "
                             "convention with out-parameters";
         return signalPassFailure();
@@ -192,7 +192,7 @@ struct EmitEntryPointsPass
         count += numDynamic(shapes[param]);
       }
       auto wrapper = LLVM::LLVMFuncOp::create(
-          b, func.getLoc(), ("kiln_entry_" + func.getName()).str(),
+          b, func.getLoc(), ("kiln_entry_" + publicName(func)).str(),
           LLVM::LLVMFunctionType::get(i32, {ptr, ptr}));
       Block *block = wrapper.addEntryBlock(b);
       OpBuilder::InsertionGuard guard(b);
@@ -236,7 +236,7 @@ struct EmitEntryPointsPass
         return signalPassFailure();
       }
       auto wrapper = LLVM::LLVMFuncOp::create(
-          b, func.getLoc(), ("kiln_shape_" + name).str(),
+          b, func.getLoc(), ("kiln_shape_" + publicName(owner)).str(),
           LLVM::LLVMFunctionType::get(i32, {ptr, ptr}));
       Block *block = wrapper.addEntryBlock(b);
       OpBuilder::InsertionGuard guard(b);

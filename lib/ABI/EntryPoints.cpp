@@ -82,7 +82,7 @@ FailureOr<::kiln::runtime::Manifest> mlir::kiln::buildManifest(ModuleOp module) 
     if (!entry)
       continue;
     ::kiln::runtime::EntrySpec spec;
-    spec.name = cast<SymbolOpInterface>(op).getName().str();
+    spec.name = publicName(&op).str();
     spec.device = static_cast<kiln_device_type_t>(entry.getDevice());
     // The entry attribute's verifier guarantees Kiln tensor types.
     for (RankedTensorType type : entry.getInputTypes())
@@ -98,4 +98,11 @@ FailureOr<::kiln::runtime::Manifest> mlir::kiln::buildManifest(ModuleOp module) 
     manifest.entries.push_back(std::move(spec));
   }
   return manifest;
+}
+
+llvm::StringRef mlir::kiln::publicName(Operation *func) {
+  KilnDialect::EntryNameAttrHelper entryName(func->getContext());
+  if (StringAttr name = entryName.getAttr(func))
+    return name.getValue();
+  return cast<SymbolOpInterface>(func).getName();
 }

@@ -98,7 +98,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
   // Math without an LLVM intrinsic becomes libm calls; f16/bf16 math is
-  // computed in f32.
+  // computed in f32. The module's own functions leave the C namespace
+  // first, so a function named `erf` is not taken for libm's.
+  pm.addPass(createKilnInternalSymbolNames());
   pm.addPass(math::createMathExtendToSupportedTypes());
   pm.addPass(createConvertMathToFuncs());
   pm.addPass(createConvertMathToLLVMPass());

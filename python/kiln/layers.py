@@ -47,7 +47,7 @@ def _activation(identifier):
              "selu": nn.selu, "swish": nn.silu, "silu": nn.silu,
              "softplus": nn.softplus, "softsign": nn.softsign,
              "leaky_relu": nn.leaky_relu,
-             "gelu": lambda x: nn.gelu(x, approximate=True),
+             "gelu": nn.gelu,
              "log_softmax": nn.log_softmax, "exponential": ops.exp}
     try:
         return table[identifier]

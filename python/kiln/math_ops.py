@@ -27,6 +27,7 @@ rsqrt = _unary("rsqrt")
 floor = _unary("floor")
 ceil = _unary("ceil")
 reciprocal = _unary("reciprocal")
+erf = _unary("erf")
 
 
 def _static(x, what):

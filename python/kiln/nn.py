@@ -116,13 +116,11 @@ swish = silu
 
 
 def gelu(features, approximate=False, name=None):
-    """x * P(X <= x) for a standard normal X; approximate=True uses the tanh
-    formula. (The exact form needs erf, which Kiln does not have yet.)"""
+    """x * P(X <= x) for a standard normal X: 0.5 x (1 + erf(x / sqrt(2)));
+    approximate=True uses the tanh formula."""
     x = convert_to_tensor(features)
     if not approximate:
-        raise errors.UnimplementedError(
-            "gelu(approximate=False) needs erf, which Kiln does not have yet; "
-            "use approximate=True", errors.user_location())
+        return 0.5 * x * (1.0 + math_ops.erf(x * (1.0 / math.sqrt(2.0))))
     c = math.sqrt(2.0 / math.pi)
     return 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x)))
 

@@ -4,10 +4,10 @@
 // RUN: tensor-opt %s --kiln-cpu-codegen-pipeline="target-cpu=x86-64-v3" | FileCheck %s
 // RUN: tensor-opt %s --kiln-cpu-codegen-pipeline --dump-pass-pipeline -o /dev/null 2>&1 | FileCheck %s --check-prefix=STAGE
 
-// CHECK-LABEL: llvm.func internal @step(
+// CHECK-LABEL: llvm.func internal @kiln.fn.step(
 // CHECK-SAME: target_cpu = "x86-64-v3"
 // CHECK-LABEL: llvm.func @kiln_entry_step(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32
-// CHECK: llvm.call @step(
+// CHECK: llvm.call @kiln.fn.step(
 // CHECK: llvm.mlir.global external constant @kiln_manifest("kiln-manifest 4\0Avariable w f32 1 2\0Aentry step 2 1 1 cpu\0Ain f32 2 4 3\0Ain f32 2 3 2\0Aout f32 2 4 2\0Avar w rw f32 1 2\0Aend\0A\00")
 
 // The stage starts with the CPU's tiling (convolutions, contractions) and loop order and

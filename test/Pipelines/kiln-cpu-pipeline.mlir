@@ -20,10 +20,10 @@
 // BUF: linalg.generic {{.*}} outs(%[[OUT]] : memref<4x2xf32>)
 // BUF-NOT: memref.copy
 
-// CHECK: llvm.func internal @affine(
+// CHECK: llvm.func internal @kiln.fn.affine(
 // CHECK-LABEL: llvm.func @kiln_entry_affine(%{{.*}}: !llvm.ptr) -> i32
 // CHECK: llvm.getelementptr %{{.*}}[3] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
-// CHECK: llvm.call @affine(
+// CHECK: llvm.call @kiln.fn.affine(
 // CHECK: llvm.return %{{.*}} : i32
 // CHECK: llvm.mlir.global external constant @kiln_manifest("kiln-manifest 4\0Aentry affine 3 1 0 cpu\0Ain f32 2 4 3\0Ain f32 2 3 2\0Ain f32 1 2\0Aout f32 2 4 2\0Aend\0A\00")
 

@@ -9,6 +9,8 @@ transcendental functions, reductions and contractions accumulate rounding).
 
 import re
 
+import math
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,7 @@ UNARY = {
     "exp": (np.exp, (-5, 5)),
     "log": (np.log, (0.01, 10)),
     "log1p": (np.log1p, (-0.9, 5)),
+    "erf": (np.vectorize(math.erf), (-4, 4)),
     "sqrt": (np.sqrt, (0, 10)),
     "rsqrt": (lambda x: 1 / np.sqrt(x), (0.1, 10)),
     "tanh": (np.tanh, (-5, 5)),

@@ -33,6 +33,14 @@ std::optional<::kiln::runtime::TensorSpec> getTensorSpec(Type type);
 /// Whether `name` can become a C symbol (the runtime's identifier rule).
 bool isCIdentifier(llvm::StringRef name);
 
+/// kiln-internal-symbol-names renames functions `kiln.fn.NAME` and keeps an
+/// entry point's public NAME in its `kiln.entry_name` attribute.
+inline constexpr llvm::StringLiteral kInternalPrefix = "kiln.fn.";
+
+/// The name an entry point is known by outside the module (its
+/// `kiln.entry_name`, else its symbol name).
+llvm::StringRef publicName(Operation *func);
+
 /// The entry description of a function (func.func or llvm.func), or null.
 EntryAttr getEntry(Operation *func);
 

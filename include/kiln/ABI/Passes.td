@@ -136,6 +136,21 @@ def KilnDropVariableResults
   }];
 }
 
+def KilnInternalSymbolNames
+    : Pass<"kiln-internal-symbol-names", "::mlir::ModuleOp"> {
+  let summary = "Renames the module's functions out of the C library's namespace";
+  let description = [{
+    Renames every `func.func` the module defines (declarations keep their
+    names: the runtime or a library defines them) to `kiln.fn.NAME` before
+    math and LLVM lowering,
+    which call C library functions by name (`erf`, `exp`, ...): a function of
+    the module with such a name would be called instead. Public functions
+    keep their name in the `kiln.entry_name` attribute, which
+    `kiln-emit-entry-points` uses for the C entry points; calls and other
+    symbol uses follow the rename.
+  }];
+}
+
 def KilnEmitEntryPoints : Pass<"kiln-emit-entry-points", "::mlir::ModuleOp"> {
   let summary = "Adds Kiln's C entry points and manifest to an LLVM-dialect module";
   let description = [{

@@ -52,6 +52,9 @@ static Value scalar(ExpOp, OpBuilder &b, Location loc, ValueRange s) {
 static Value scalar(LogOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::LogOp::create(b, loc, s[0]);
 }
+static Value scalar(ErfOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::ErfOp::create(b, loc, s[0]);
+}
 static Value scalar(Log1pOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::Log1pOp::create(b, loc, s[0]);
 }
@@ -536,7 +539,8 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
   patterns
       .add<ElementwiseLowering<NegOp>, ElementwiseLowering<AbsOp>,
            ElementwiseLowering<ExpOp>, ElementwiseLowering<LogOp>,
-           ElementwiseLowering<Log1pOp>, ElementwiseLowering<SqrtOp>,
+           ElementwiseLowering<Log1pOp>, ElementwiseLowering<ErfOp>,
+           ElementwiseLowering<SqrtOp>,
            ElementwiseLowering<RsqrtOp>, ElementwiseLowering<TanhOp>,
            ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,
            ElementwiseLowering<SinOp>, ElementwiseLowering<CosOp>,

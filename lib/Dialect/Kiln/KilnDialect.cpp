@@ -106,6 +106,8 @@ LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
     return onFunctionAs(isSymbolList(value), "an array of variable symbols");
   if (name == EntryAttrHelper::getNameStr())
     return onFunctionAs(isa<EntryAttr>(value), "a #kiln.entry attribute");
+  if (name == EntryNameAttrHelper::getNameStr())
+    return onFunctionAs(isa<StringAttr>(value), "a string (the public name)");
   if (name == ShapeFunctionAttrHelper::getNameStr() ||
       name == GradientOfAttrHelper::getNameStr())
     return onFunctionAs(isa<FlatSymbolRefAttr>(value),

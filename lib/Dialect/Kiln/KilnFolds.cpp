@@ -221,6 +221,10 @@ OpFoldResult ExpOp::fold(FoldAdaptor a) {
 OpFoldResult LogOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::log(x); });
 }
+OpFoldResult ErfOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::erf(x); });
+}
+
 OpFoldResult Log1pOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::log1p(x); });
 }

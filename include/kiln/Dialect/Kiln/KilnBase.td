@@ -49,6 +49,9 @@ def Kiln_Dialect : Dialect {
     "::mlir::FlatSymbolRefAttr":$variable,
     // On an entry point: its signature for the runtime (#kiln.entry).
     "::mlir::kiln::EntryAttr":$entry,
+    // On an entry point renamed by kiln-internal-symbol-names: the name its
+    // C entry points take.
+    "::mlir::StringAttr":$entry_name,
     // On a shape function: the entry point it belongs to.
     "::mlir::FlatSymbolRefAttr":$shape_function,
     // On a generated gradient function: what it differentiates.
