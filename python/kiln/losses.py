@@ -1,89 +1,256 @@
-"""kiln.losses: Keras-style loss objects, `loss(y_true, y_pred)` -> the mean
-over the batch (a scalar tensor)."""
+"""kiln.losses: Keras' losses.
 
-from . import nn, ops
+A loss object's `call(y_true, y_pred)` gives one loss per example (the
+elementwise losses are averaged over the last axis, as Keras does);
+`loss(y_true, y_pred, sample_weight=None)` weights them and reduces them as
+`reduction` says: "sum_over_batch_size" (the default: the sum divided by the
+number of per-example losses), "sum", or "none". The functional forms
+(`kiln.losses.mean_squared_error(y_true, y_pred)`, ...) return the
+per-example losses.
+"""
+
+import math
+
+from . import math_ops, nn, ops
 from .dtypes import int64
 from .metrics import _labels, _match, _squeeze_last
 from .tensor import convert_to_tensor
 
+_EPSILON = 1e-7  # Keras' backend epsilon
+_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "auto")
+
 
 class Loss:
-    def __init__(self, name=None):
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {', '.join(_REDUCTIONS)}, "
+                             f"got {reduction!r}")
+        self.reduction = "sum_over_batch_size" if reduction == "auto" else reduction
         self.name = name or type(self).__name__
 
-    def __call__(self, y_true, y_pred):
-        return ops.reduce_mean(self.call(y_true, y_pred))
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        losses = convert_to_tensor(self.call(y_true, y_pred))
+        if sample_weight is not None:
+            losses = losses * _weights_like(sample_weight, losses)
+        if self.reduction == "none":
+            return losses
+        if self.reduction == "sum":
+            return ops.reduce_sum(losses)
+        return ops.reduce_mean(losses)
 
     def call(self, y_true, y_pred):
         raise NotImplementedError
 
 
+def _weights_like(sample_weight, losses):
+    """Per-example weights against per-example losses: a scalar, or one
+    weight per example (a trailing 1 dropped, or extra dimensions for the
+    losses' trailing ones)."""
+    w = convert_to_tensor(sample_weight, losses.dtype)
+    if len(w.shape) == len(losses.shape) + 1 and w.shape[-1] == 1:
+        w = _squeeze_last(w)
+    while 0 < len(w.shape) < len(losses.shape):
+        w = ops.reshape(w, (*w.shape, 1))
+    return w
+
+
+def _mean_last(x):
+    """The mean over the last axis (of a rank >= 1 tensor)."""
+    return ops.reduce_mean(x, axis=-1 % len(x.shape)) if x.shape else x
+
+
 def _log_probabilities(y_pred):
     """Logits whose softmax is `y_pred` (probabilities), clipped away
     from 0 as Keras does."""
-    p = ops.maximum(convert_to_tensor(y_pred), 1e-7)
+    p = ops.maximum(convert_to_tensor(y_pred), _EPSILON)
     return ops.log(p)
 
 
-class SparseCategoricalCrossentropy(Loss):
-    """Integer labels against logits (from_logits=True) or probabilities."""
+# --- per-example losses (the functional forms) ------------------------------
 
-    def __init__(self, from_logits=False, name=None):
-        super().__init__(name)
-        self.from_logits = from_logits
-
-    def call(self, y_true, y_pred):
-        logits = y_pred if self.from_logits else _log_probabilities(y_pred)
-        labels = ops.cast(_labels(y_true), int64)
-        if len(labels.shape) == len(convert_to_tensor(logits).shape) and \
-                labels.shape[-1] == 1:  # (B, 1) labels, as Keras accepts
-            labels = _squeeze_last(labels)
-        return nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
-                                                           logits=logits)
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    logits = y_pred if from_logits else _log_probabilities(y_pred)
+    labels = ops.cast(_labels(y_true), int64)
+    if len(labels.shape) == len(convert_to_tensor(logits).shape) and \
+            labels.shape[-1] == 1:  # (B, 1) labels, as Keras accepts
+        labels = _squeeze_last(labels)
+    return nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
-class CategoricalCrossentropy(Loss):
-    """One-hot (or soft) labels against logits or probabilities."""
-
-    def __init__(self, from_logits=False, name=None):
-        super().__init__(name)
-        self.from_logits = from_logits
-
-    def call(self, y_true, y_pred):
-        logits = y_pred if self.from_logits else _log_probabilities(y_pred)
-        return nn.softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    y_pred = convert_to_tensor(y_pred)
+    y_true = convert_to_tensor(y_true, y_pred.dtype)
+    if label_smoothing:
+        classes = y_pred.shape[-1]
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
+    logits = y_pred if from_logits else _log_probabilities(y_pred)
+    return nn.softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
 
 
-class MeanSquaredError(Loss):
-    def call(self, y_true, y_pred):
-        y_true, y_pred = _match(y_true, y_pred)
-        return ops.square(y_pred - y_true)
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """-(y log p + (1 - y) log(1 - p)), averaged over the last axis; from
+    logits computed stably, from probabilities clipped to [eps, 1 - eps] as
+    Keras does."""
+    y_true, y_pred = _match(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        return _mean_last(nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=y_pred))
+    p = math_ops.clip_by_value(y_pred, _EPSILON, 1.0 - _EPSILON)
+    bce = y_true * ops.log(p + _EPSILON) + (1.0 - y_true) * ops.log(1.0 - p + _EPSILON)
+    return _mean_last(-bce)
 
 
-class Huber(Loss):
+def mean_squared_error(y_true, y_pred):
+    y_true, y_pred = _match(y_true, y_pred)
+    return _mean_last(ops.square(y_pred - y_true))
+
+
+def mean_absolute_error(y_true, y_pred):
+    y_true, y_pred = _match(y_true, y_pred)
+    return _mean_last(ops.abs(y_pred - y_true))
+
+
+def huber(y_true, y_pred, delta=1.0):
     """0.5 e^2 where |e| <= delta, else delta (|e| - delta / 2)."""
+    y_true, y_pred = _match(y_true, y_pred)
+    error = ops.abs(y_pred - y_true)
+    quadratic = 0.5 * ops.square(error)
+    linear = float(delta) * (error - 0.5 * float(delta))
+    return _mean_last(ops.where(error <= float(delta), quadratic, linear))
 
-    def __init__(self, delta=1.0, name=None):
-        super().__init__(name)
+
+def _signed(y_true):
+    """0/1 labels as -1/1 (Keras' hinge losses take either)."""
+    return ops.where(ops.equal(y_true, 0.0), -1.0, y_true)
+
+
+def hinge(y_true, y_pred):
+    y_true, y_pred = _match(y_true, y_pred)
+    return _mean_last(ops.maximum(1.0 - _signed(y_true) * y_pred, 0.0))
+
+
+def squared_hinge(y_true, y_pred):
+    y_true, y_pred = _match(y_true, y_pred)
+    return _mean_last(ops.square(ops.maximum(1.0 - _signed(y_true) * y_pred, 0.0)))
+
+
+def categorical_hinge(y_true, y_pred):
+    """max(max((1 - y) p) - sum(y p) + 1, 0) over the classes."""
+    y_pred = convert_to_tensor(y_pred)
+    y_true = convert_to_tensor(y_true, y_pred.dtype)
+    axis = len(y_pred.shape) - 1
+    positive = ops.reduce_sum(y_true * y_pred, axis=axis)
+    negative = ops.reduce_max((1.0 - y_true) * y_pred, axis=axis)
+    return ops.maximum(negative - positive + 1.0, 0.0)
+
+
+def kl_divergence(y_true, y_pred):
+    """sum(y log(y / p)) over the last axis, both clipped to [eps, 1]."""
+    y_true, y_pred = _match(y_true, y_pred)
+    y = math_ops.clip_by_value(y_true, _EPSILON, 1.0)
+    p = math_ops.clip_by_value(y_pred, _EPSILON, 1.0)
+    terms = y * ops.log(y / p)
+    return ops.reduce_sum(terms, axis=len(terms.shape) - 1) if terms.shape else terms
+
+
+def log_cosh(y_true, y_pred):
+    """log(cosh(p - y)), computed as x + softplus(-2x) - log 2."""
+    y_true, y_pred = _match(y_true, y_pred)
+    x = y_pred - y_true
+    return _mean_last(x + math_ops.softplus(-2.0 * x) - math.log(2.0))
+
+
+mse = mean_squared_error
+mae = mean_absolute_error
+kld = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
+
+
+# --- loss objects ------------------------------------------------------------------
+
+class _Wrapper(Loss):
+    """A Loss computing `fn(y_true, y_pred, **options)` per example."""
+
+    fn = None
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, **options):
+        super().__init__(reduction, name)
+        self.options = options
+
+    def call(self, y_true, y_pred):
+        return type(self).fn(y_true, y_pred, **self.options)
+
+
+class SparseCategoricalCrossentropy(_Wrapper):
+    """Integer labels against logits (from_logits=True) or probabilities."""
+    fn = staticmethod(sparse_categorical_crossentropy)
+
+    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits=from_logits)
+        self.from_logits = from_logits
+
+
+class CategoricalCrossentropy(_Wrapper):
+    """One-hot (or soft) labels against logits or probabilities."""
+    fn = staticmethod(categorical_crossentropy)
+
+    def __init__(self, from_logits=False, label_smoothing=0.0,
+                 reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits=from_logits,
+                         label_smoothing=float(label_smoothing))
+        self.from_logits = from_logits
+
+
+class BinaryCrossentropy(_Wrapper):
+    """0/1 labels against logits (from_logits=True) or probabilities."""
+    fn = staticmethod(binary_crossentropy)
+
+    def __init__(self, from_logits=False, label_smoothing=0.0,
+                 reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits=from_logits,
+                         label_smoothing=float(label_smoothing))
+        self.from_logits = from_logits
+
+
+class MeanSquaredError(_Wrapper):
+    fn = staticmethod(mean_squared_error)
+
+
+class MeanAbsoluteError(_Wrapper):
+    fn = staticmethod(mean_absolute_error)
+
+
+class Huber(_Wrapper):
+    """0.5 e^2 where |e| <= delta, else delta (|e| - delta / 2)."""
+    fn = staticmethod(huber)
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, delta=float(delta))
         self.delta = float(delta)
 
-    def call(self, y_true, y_pred):
-        y_true, y_pred = _match(y_true, y_pred)
-        error = ops.abs(y_pred - y_true)
-        quadratic = 0.5 * ops.square(error)
-        linear = self.delta * (error - 0.5 * self.delta)
-        return ops.where(error <= self.delta, quadratic, linear)
+
+class Hinge(_Wrapper):
+    fn = staticmethod(hinge)
+
+
+class SquaredHinge(_Wrapper):
+    fn = staticmethod(squared_hinge)
+
+
+class CategoricalHinge(_Wrapper):
+    fn = staticmethod(categorical_hinge)
+
+
+class KLDivergence(_Wrapper):
+    fn = staticmethod(kl_divergence)
+
+
+class LogCosh(_Wrapper):
+    fn = staticmethod(log_cosh)
 
 
 MSE = MeanSquaredError
-
-
-class MeanAbsoluteError(Loss):
-    def call(self, y_true, y_pred):
-        y_true, y_pred = _match(y_true, y_pred)
-        return ops.abs(y_pred - y_true)
-
-
 MAE = MeanAbsoluteError
 
 
@@ -91,7 +258,7 @@ class _FunctionLoss(Loss):
     """A function of (y_true, y_pred) giving per-example losses."""
 
     def __init__(self, fn):
-        super().__init__(getattr(fn, "__name__", "loss"))
+        super().__init__(name=getattr(fn, "__name__", "loss"))
         self.fn = fn
 
     def call(self, y_true, y_pred):
@@ -101,9 +268,13 @@ class _FunctionLoss(Loss):
 _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
-    "huber": Huber, "huber_loss": Huber,
+    "huber": Huber, "huber_loss": Huber, "hinge": Hinge,
+    "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "kl_divergence": KLDivergence, "kld": KLDivergence,
+    "log_cosh": LogCosh, "logcosh": LogCosh,
 }
 
 

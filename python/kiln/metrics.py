@@ -157,3 +157,109 @@ class MeanSquaredError(MeanMetricWrapper):
 class MeanAbsoluteError(MeanMetricWrapper):
     def __init__(self, name="mean_absolute_error"):
         super().__init__(_absolute_error, name)
+
+
+def _equal(y_true, y_pred):
+    y_true, y_pred = _match(y_true, y_pred)
+    return ops.cast(ops.equal(y_true, y_pred), float32)
+
+
+class Accuracy(MeanMetricWrapper):
+    """How often y_pred equals y_true exactly."""
+
+    def __init__(self, name="accuracy"):
+        super().__init__(_equal, name)
+
+
+class _Confusion(Metric):
+    """Counts of true/false positives/negatives at one or more thresholds
+    (y_pred > threshold is a positive prediction), in variables, so they
+    update inside compiled steps too."""
+
+    def __init__(self, thresholds, name):
+        self.name = name
+        self.thresholds = np.asarray(thresholds, np.float64).reshape(-1)
+        n = len(self.thresholds)
+        make = lambda what: Variable(constant(np.zeros(n, np.float32)),
+                                     name=f"{name}/{what}", trainable=False)
+        self.tp, self.fp, self.tn, self.fn = (make(w) for w in ("tp", "fp", "tn", "fn"))
+
+    @property
+    def variables(self):
+        return [self.tp, self.fp, self.tn, self.fn]
+
+    def reset_state(self):
+        for v in self.variables:
+            v.assign(constant(np.zeros(len(self.thresholds), np.float32)))
+
+    reset_states = reset_state
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.cast(ops.reshape(convert_to_tensor(y_pred), (-1, 1)), float32)
+        labels = ops.cast(ops.reshape(_labels(y_true), (-1, 1)), float32)
+        positive = ops.greater(labels, 0.5)
+        predicted = ops.greater(y_pred, constant(self.thresholds.astype(np.float32)
+                                                 .reshape(1, -1)))
+        w = 1.0
+        if sample_weight is not None:
+            w = ops.reshape(ops.cast(convert_to_tensor(sample_weight), float32), (-1, 1))
+        count = lambda a, b: ops.reduce_sum(
+            ops.cast(ops.logical_and(a, b), float32) * w, axis=0)
+        negative, rejected = ops.logical_not(positive), ops.logical_not(predicted)
+        self.tp.assign_add(count(positive, predicted))
+        self.fp.assign_add(count(negative, predicted))
+        self.tn.assign_add(count(negative, rejected))
+        self.fn.assign_add(count(positive, rejected))
+
+
+def _ratio(a, b):
+    """a / b, 0 where b is 0 (Keras' divide_no_nan)."""
+    return ops.where(ops.greater(b, 0.0), a / ops.maximum(b, 1e-30), 0.0)
+
+
+class Precision(_Confusion):
+    """tp / (tp + fp) at `thresholds` (0.5 by default; a list gives one
+    value per threshold)."""
+
+    def __init__(self, thresholds=None, name="precision"):
+        super().__init__(0.5 if thresholds is None else thresholds, name)
+
+    def result(self):
+        r = _ratio(self.tp.value(), self.tp.value() + self.fp.value())
+        return ops.reshape(r, ()) if len(self.thresholds) == 1 else r
+
+
+class Recall(_Confusion):
+    """tp / (tp + fn) at `thresholds` (0.5 by default)."""
+
+    def __init__(self, thresholds=None, name="recall"):
+        super().__init__(0.5 if thresholds is None else thresholds, name)
+
+    def result(self):
+        r = _ratio(self.tp.value(), self.tp.value() + self.fn.value())
+        return ops.reshape(r, ()) if len(self.thresholds) == 1 else r
+
+
+class AUC(_Confusion):
+    """The area under the ROC curve, from confusion counts at
+    `num_thresholds` thresholds spread over [0, 1] (Keras' AUC: the
+    trapezoidal rule)."""
+
+    def __init__(self, num_thresholds=200, curve="ROC", name="auc"):
+        if curve != "ROC":
+            raise ValueError("AUC supports curve='ROC' only")
+        if num_thresholds < 2:
+            raise ValueError("AUC needs num_thresholds >= 2")
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        super().__init__([-1e-7] + inner + [1.0 + 1e-7], name)
+
+    def result(self):
+        tp, fp, tn, fn = (v.value() for v in self.variables)
+        tpr = _ratio(tp, tp + fn)
+        fpr = _ratio(fp, fp + tn)
+        n = len(self.thresholds)
+        # Thresholds ascend, so the rates descend: trapezoids between
+        # neighbours.
+        width = fpr[: n - 1] - fpr[1:]
+        height = (tpr[: n - 1] + tpr[1:]) * 0.5
+        return ops.reduce_sum(width * height)

@@ -10,7 +10,7 @@ the step counter `iterations` are kiln.Variables, so checkpoints save them.
 
 import numpy as np
 
-from . import errors, math_ops, tracing
+from . import errors, math_ops, schedules, tracing
 from .core import attributes, symbol, unit
 from .dtypes import float32, int64
 from .ops import cast
@@ -76,7 +76,10 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value):
         self._learning_rate = value
-        if not callable(value):
+        if isinstance(value, schedules.LearningRateSchedule):
+            # (Computed from the step counter inside the update.)
+            self._set_rate(value(self.iterations.read_value()))
+        elif not callable(value):
             self._set_rate(value)
 
     def _set_rate(self, value):
@@ -114,7 +117,9 @@ class Optimizer:
             grads.append(g)
             variables.append(v)
         hyper = self._hyperparameters()
-        if callable(self._learning_rate):
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            hyper["schedule"] = id(self._learning_rate)  # (part of the trace)
+        elif callable(self._learning_rate):
             # A schedule is evaluated outside the compiled code (inside a
             # trace: once, when tracing).
             from .variables import init_scope
@@ -168,7 +173,13 @@ class Optimizer:
         step = self.iterations.value()
         rates = {}
         location = errors.user_location()
-        rate = self._lr.value()
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            # Keras' rule: the schedule sees the steps applied before this one.
+            rate = cast(self._learning_rate(step - 1), float32)
+            self._lr.assign(rate)  # (what learning rate reads show)
+            self._lr_value = None
+        else:
+            rate = self._lr.value()
         for g, v in zip(grads, variables):
             if v.dtype not in rates:
                 rates[v.dtype] = rate if v.dtype == float32 else cast(rate, v.dtype)

@@ -14,7 +14,7 @@ import tempfile
 
 from . import _kiln, errors
 from .dtypes import int64
-from .optimizers import SGD
+from .optimizers import SGD, Adam
 from .tensor import Tensor, constant
 from .variables import Variable, _store
 
@@ -24,6 +24,24 @@ class GradientDescentOptimizer(SGD):
 
     def __init__(self, learning_rate, name="GradientDescent"):
         super().__init__(learning_rate, name=name)
+
+
+class MomentumOptimizer(SGD):
+    """tf.train.MomentumOptimizer(learning_rate, momentum, use_nesterov):
+    Keras' SGD with momentum (the same steps while the rate is constant)."""
+
+    def __init__(self, learning_rate, momentum, use_nesterov=False, name="Momentum"):
+        super().__init__(learning_rate, momentum=momentum, nesterov=use_nesterov,
+                         name=name)
+
+
+class AdamOptimizer(Adam):
+    """tf.train.AdamOptimizer, with TensorFlow 1's defaults (epsilon 1e-8)."""
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 name="Adam"):
+        super().__init__(learning_rate, beta_1=beta1, beta_2=beta2,
+                         epsilon=epsilon, name=name)
 
 
 def _identifier(path):

@@ -50,7 +50,7 @@ def _metric_for(identifier, loss):
     if identifier in ("accuracy", "acc"):
         if isinstance(loss, losses.SparseCategoricalCrossentropy):
             return metrics_module.SparseCategoricalAccuracy(name=identifier)
-        if isinstance(loss, losses.CategoricalCrossentropy):
+        if isinstance(loss, (losses.CategoricalCrossentropy, losses.CategoricalHinge)):
             return metrics_module.CategoricalAccuracy(name=identifier)
         return metrics_module.BinaryAccuracy(name=identifier)
     table = {
@@ -61,6 +61,9 @@ def _metric_for(identifier, loss):
         "mean_squared_error": metrics_module.MeanSquaredError,
         "mae": metrics_module.MeanAbsoluteError,
         "mean_absolute_error": metrics_module.MeanAbsoluteError,
+        "precision": metrics_module.Precision,
+        "recall": metrics_module.Recall,
+        "auc": metrics_module.AUC,
     }
     try:
         return table[identifier](name=identifier)

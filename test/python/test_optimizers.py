@@ -133,3 +133,39 @@ def test_optimizer_names_and_slots(tmp_path):
     model = kiln.Sequential([kiln.layers.Dense(1)])
     model.compile(loss="mse")
     assert isinstance(model.optimizer, kiln.optimizers.RMSprop)
+
+
+def test_schedules_reach_compiled_steps():
+    """The rate of step t (0-based) is schedule(t), read from the step
+    counter inside the compiled update: NumPy replays the SGD steps."""
+    sched = kiln.optimizers.schedules
+    cases = [
+        (sched.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5),
+         lambda t: 0.1 * 0.5 ** (t / 2)),
+        (sched.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5, staircase=True),
+         lambda t: 0.1 * 0.5 ** (t // 2)),
+        (sched.PiecewiseConstantDecay([1, 3], [0.1, 0.05, 0.01]),
+         lambda t: 0.1 if t <= 1 else 0.05 if t <= 3 else 0.01),
+        (sched.CosineDecay(0.1, decay_steps=4, alpha=0.1),
+         lambda t: 0.1 * (0.9 * 0.5 * (1 + np.cos(np.pi * min(t, 4) / 4)) + 0.1)),
+        (sched.PolynomialDecay(0.1, decay_steps=3, end_learning_rate=0.01, power=2.0),
+         lambda t: (0.1 - 0.01) * (1 - min(t, 3) / 3) ** 2 + 0.01),
+    ]
+    for schedule, rate in cases:
+        for compiled in (True, False):
+            got = _steps(kiln.optimizers.SGD(schedule), 6, compiled)
+            w = W0.copy()
+            for t, g in enumerate(got):
+                w = w - rate(t) * 2 * (w - TARGET)
+                np.testing.assert_allclose(g, w, rtol=1e-5, err_msg=f"{schedule} step {t}")
+
+
+def test_tensorflow_1_names():
+    got = _steps(kiln.train.MomentumOptimizer(0.1, 0.9), 3, True)
+    w, acc = W0.copy(), np.zeros(3)
+    for g in got:
+        acc = 0.9 * acc + 2 * (w - TARGET)     # TF1's accumulation
+        w = w - 0.1 * acc
+        np.testing.assert_allclose(g, w, rtol=1e-5)
+    opt = kiln.train.AdamOptimizer(0.01)
+    assert opt.epsilon == 1e-8 and isinstance(opt, kiln.optimizers.Adam)

@@ -1,0 +1,106 @@
+"""kiln.optimizers.schedules: learning rates as functions of the step.
+
+A schedule is called with the optimizer's step count (an int64 scalar
+tensor: the number of updates applied before this one) and computes the
+rate with Kiln ops, so inside a compiled training step the rate follows the
+step counter on every call, as Keras' schedules do in a tf.function.
+"""
+
+import math
+
+
+from . import math_ops, ops
+from .dtypes import float32
+from .tensor import constant, convert_to_tensor
+
+
+class LearningRateSchedule:
+    def __call__(self, step):
+        raise NotImplementedError
+
+    def _step(self, step):
+        return ops.cast(convert_to_tensor(step), float32)
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """initial * decay_rate ** (step / decay_steps) (the exponent floored
+    with staircase=True)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
+                 staircase=False, name=None):
+        if decay_steps <= 0:
+            raise ValueError(f"decay_steps must be positive, got {decay_steps}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps, self.decay_rate = float(decay_steps), float(decay_rate)
+        self.staircase = staircase
+
+    def __call__(self, step):
+        p = self._step(step) / self.decay_steps
+        if self.staircase:
+            p = ops.floordiv(p, 1.0)
+        return self.initial_learning_rate * ops.pow(constant(self.decay_rate), p)
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """values[0] up to boundaries[0] (inclusive), values[1] up to
+    boundaries[1], ..., values[-1] after the last boundary."""
+
+    def __init__(self, boundaries, values, name=None):
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"PiecewiseConstantDecay needs one value more than "
+                             f"boundaries, got {len(boundaries)} boundaries and "
+                             f"{len(values)} values")
+        if list(boundaries) != sorted(boundaries):
+            raise ValueError(f"boundaries must increase, got {list(boundaries)}")
+        self.boundaries = [float(b) for b in boundaries]
+        self.values = [float(v) for v in values]
+
+    def __call__(self, step):
+        s = self._step(step)
+        rate = constant(self.values[-1])
+        for boundary, value in reversed(list(zip(self.boundaries, self.values))):
+            rate = ops.where(ops.less_equal(s, boundary), value, rate)
+        return rate
+
+
+class CosineDecay(LearningRateSchedule):
+    """initial * ((1 - alpha) * 0.5 * (1 + cos(pi * min(step, decay_steps) /
+    decay_steps)) + alpha)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name=None):
+        if decay_steps <= 0:
+            raise ValueError(f"decay_steps must be positive, got {decay_steps}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps, self.alpha = float(decay_steps), float(alpha)
+
+    def __call__(self, step):
+        done = ops.minimum(self._step(step), self.decay_steps) / self.decay_steps
+        cosine = 0.5 * (1.0 + ops.cos(done * math.pi))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """(initial - end) * (1 - step / decay_steps) ** power + end, the step
+    capped at decay_steps (or, with cycle=True, decay_steps stretched to
+    the next multiple past the step)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001,
+                 power=1.0, cycle=False, name=None):
+        if decay_steps <= 0:
+            raise ValueError(f"decay_steps must be positive, got {decay_steps}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps, self.end = float(decay_steps), float(end_learning_rate)
+        self.power, self.cycle = float(power), cycle
+
+    def __call__(self, step):
+        s = self._step(step)
+        if self.cycle:
+            multiple = ops.maximum(math_ops.ceil(s / self.decay_steps), 1.0)
+            steps, done = self.decay_steps * multiple, s
+        else:
+            steps, done = constant(self.decay_steps), ops.minimum(s, self.decay_steps)
+        fraction = 1.0 - done / steps
+        return (self.initial_learning_rate - self.end) * \
+            ops.pow(fraction, constant(self.power)) + self.end
+
+

@@ -1,0 +1,142 @@
+"""Keras losses and metrics of issue 17 (item 4) against NumPy
+transcriptions of Keras' formulas; sample weights and reductions."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import losses, metrics
+
+RNG = np.random.default_rng(8)
+EPS = 1e-7
+LOGITS = RNG.normal(size=(6, 4))
+PROBS = 1 / (1 + np.exp(-LOGITS))
+BINARY = (RNG.uniform(size=(6, 4)) > 0.5).astype(np.float64)
+SOFT = np.exp(LOGITS) / np.exp(LOGITS).sum(1, keepdims=True)
+ONE_HOT = np.eye(4)[RNG.integers(0, 4, 6)]
+TARGET = RNG.normal(size=(6, 4))
+
+
+def _bce(y, p):
+    p = np.clip(p, EPS, 1 - EPS)
+    return -(y * np.log(p + EPS) + (1 - y) * np.log(1 - p + EPS)).mean(-1)
+
+
+CASES = {
+    # name: (loss object, y_true, y_pred, per-example NumPy losses)
+    "bce_probs": (losses.BinaryCrossentropy(), BINARY, PROBS, _bce(BINARY, PROBS)),
+    "bce_logits": (losses.BinaryCrossentropy(from_logits=True), BINARY, LOGITS,
+                   (np.maximum(LOGITS, 0) - LOGITS * BINARY
+                    + np.log1p(np.exp(-np.abs(LOGITS)))).mean(-1)),
+    "bce_smoothing": (losses.BinaryCrossentropy(label_smoothing=0.2), BINARY, PROBS,
+                      _bce(BINARY * 0.8 + 0.1, PROBS)),
+    "hinge": (losses.Hinge(), BINARY, LOGITS,
+              np.maximum(1 - np.where(BINARY == 0, -1, 1) * LOGITS, 0).mean(-1)),
+    "squared_hinge": (losses.SquaredHinge(), BINARY, LOGITS,
+                      (np.maximum(1 - np.where(BINARY == 0, -1, 1) * LOGITS, 0) ** 2).mean(-1)),
+    "categorical_hinge": (losses.CategoricalHinge(), ONE_HOT, LOGITS,
+                          np.maximum(((1 - ONE_HOT) * LOGITS).max(-1)
+                                     - (ONE_HOT * LOGITS).sum(-1) + 1, 0)),
+    "kld": (losses.KLDivergence(), SOFT, np.roll(SOFT, 1, axis=0),
+            (np.clip(SOFT, EPS, 1) * np.log(np.clip(SOFT, EPS, 1)
+                                            / np.clip(np.roll(SOFT, 1, axis=0), EPS, 1))).sum(-1)),
+    "log_cosh": (losses.LogCosh(), TARGET, LOGITS, np.log(np.cosh(LOGITS - TARGET)).mean(-1)),
+    "mae": (losses.MeanAbsoluteError(), TARGET, LOGITS, np.abs(LOGITS - TARGET).mean(-1)),
+    "mse": (losses.MeanSquaredError(), TARGET, LOGITS, ((LOGITS - TARGET) ** 2).mean(-1)),
+    "cce_smoothing": (losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+                      ONE_HOT, LOGITS,
+                      -((ONE_HOT * 0.9 + 0.025) * (LOGITS - np.log(np.exp(LOGITS).sum(
+                          1, keepdims=True)))).sum(-1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_loss_matches_keras_formula(name):
+    loss, y, p, per_example = CASES[name]
+    np.testing.assert_allclose(float(loss(y, p)), per_example.mean(), rtol=1e-6)
+    w = RNG.uniform(size=6)
+    np.testing.assert_allclose(float(loss(y, p, sample_weight=w)),
+                               (per_example * w).mean(), rtol=1e-6)
+    fn = type(loss).fn
+    np.testing.assert_allclose(fn(kiln.constant(y), kiln.constant(p), **loss.options).numpy(),
+                               per_example, rtol=1e-6)
+
+
+def test_reductions_and_functional_forms():
+    per = ((LOGITS - TARGET) ** 2).mean(-1)
+    none = losses.MeanSquaredError(reduction="none")(TARGET, LOGITS)
+    np.testing.assert_allclose(none.numpy(), per, rtol=1e-10)
+    np.testing.assert_allclose(float(losses.MeanSquaredError(reduction="sum")(TARGET, LOGITS)),
+                               per.sum(), rtol=1e-10)
+    np.testing.assert_allclose(losses.mse(TARGET, LOGITS).numpy(), per, rtol=1e-10)
+    np.testing.assert_allclose(losses.kld(SOFT, SOFT).numpy(), np.zeros(6), atol=1e-12)
+    with pytest.raises(ValueError, match="reduction"):
+        losses.MeanSquaredError(reduction="mean")
+    for name in ("binary_crossentropy", "hinge", "kld", "logcosh", "categorical_hinge"):
+        assert isinstance(losses.get(name), losses.Loss)
+
+
+def test_loss_gradients_match_finite_differences():
+    y = kiln.constant(BINARY)
+    for loss in (losses.BinaryCrossentropy(from_logits=True), losses.LogCosh(),
+                 losses.Hinge(), losses.KLDivergence()):
+        x0 = PROBS.copy() if isinstance(loss, losses.KLDivergence) else LOGITS.copy()
+        target = kiln.constant(SOFT) if isinstance(loss, losses.KLDivergence) else y
+        x = kiln.constant(x0)
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            value = loss(target, x)
+        g = tape.gradient(value, x).numpy()
+        fd = np.zeros_like(x0)
+        for i in range(x0.size):
+            e = np.zeros_like(x0)
+            e.flat[i] = 1e-6
+            fd.flat[i] = (float(loss(target, x0 + e)) - float(loss(target, x0 - e))) / 2e-6
+        np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-8, err_msg=loss.name)
+
+
+def test_accuracy_precision_recall():
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+    p = np.array([0.9, 0.6, 0.4, 0.8, 0.1, 0.7, 0.55, 0.2])
+    m = metrics.Accuracy()
+    m.update_state([1, 2, 3, 4], [1, 2, 0, 4])
+    assert float(m.result()) == 0.75
+    precision, recall = metrics.Precision(), metrics.Recall()
+    for metric in (precision, recall):
+        metric.update_state(y[:4], p[:4])
+        metric.update_state(y[4:], p[4:])
+    predicted = p > 0.5
+    tp = (predicted & (y == 1)).sum()
+    assert float(precision.result()) == pytest.approx(tp / predicted.sum())
+    assert float(recall.result()) == pytest.approx(tp / (y == 1).sum())
+    precision.reset_state()
+    assert float(precision.result()) == 0.0
+    assert float(metrics.Precision(thresholds=0.75)(y, p)) == pytest.approx(1.0)
+
+
+def _exact_auc(y, p):
+    """The probability that a positive scores above a negative (ties 1/2)."""
+    pos, neg = p[y == 1], p[y == 0]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return wins / (len(pos) * len(neg))
+
+
+def test_auc_approximates_the_exact_roc_area():
+    y = (RNG.uniform(size=500) > 0.4).astype(np.int64)
+    p = np.clip(0.35 * y + RNG.uniform(size=500) * 0.65, 0, 1)
+    auc = metrics.AUC()
+    for i in range(0, 500, 100):  # accumulated over batches
+        auc.update_state(y[i:i + 100], p[i:i + 100])
+    assert float(auc.result()) == pytest.approx(_exact_auc(y, p), abs=5e-3)
+
+    @kiln.function
+    def update(yt, yp):
+        compiled.update_state(yt, yp)
+    compiled = metrics.AUC(num_thresholds=50)
+    update(kiln.constant(y), kiln.constant(p))
+    assert float(compiled.result()) == pytest.approx(_exact_auc(y, p), abs=2e-2)
+    model = kiln.Sequential([kiln.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy",
+                  metrics=["accuracy", "precision", "recall", "auc"])
+    logs = model.evaluate(p[:, None].astype(np.float32), y, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "accuracy", "precision", "recall", "auc"}
