@@ -40,10 +40,10 @@ from . import config
 from .config import device
 from . import autograph
 from .printing import print  # noqa: A001 (tf.print)
-from . import callbacks
+from . import callbacks, regularizers
 from . import (aot, data, datasets, initializers, layers, losses, metrics,
                optimizers, summary, train)
-from .layers import Model, Network, Sequential
+from .layers import Input, Model, Network, Sequential
 
 __all__ = [
     "ConcreteFunction", "DType", "Function", "TensorSpec", "GradientTape", "function", "Tensor", "Variable", "gradients_function",
@@ -64,5 +64,5 @@ __all__ = [
     "repeat", "reverse", "round", "rsqrt", "shape", "size", "split", "squeeze",
     "tensordot", "tile", "unstack", "zeros_like", "math", "linalg", "einsum",
     "gather_nd", "scatter_nd", "tensor_scatter_nd_add", "tensor_scatter_nd_update",
-    "callbacks",
+    "callbacks", "regularizers", "Input",
 ]

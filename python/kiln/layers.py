@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from . import initializers, math_ops, nn, ops, training
+from . import initializers, math_ops, nn, ops, regularizers, training
 from .dtypes import as_dtype
 from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
@@ -117,14 +117,47 @@ class Layer:
         object.__setattr__(self, attr, value)
 
     def add_weight(self, name, shape, initializer="glorot_uniform",
-                   dtype=None, trainable=True):
+                   dtype=None, trainable=True, regularizer=None):
         init = initializers.get(initializer)
         with init_scope():
             value = init(tuple(int(d) for d in shape), dtype or self.dtype)
         variable = Variable(value, name=f"{self.name}/{name}",
                             trainable=trainable)
         self._weights.append((name, variable))
+        regularizer = regularizers.get(regularizer)
+        if regularizer is not None:
+            self.__dict__.setdefault("_regularized", []).append((variable, regularizer))
         return variable
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        """A call on kiln.Input tensors (the functional API): the layer runs
+        once on zeros of a batch of 1, which builds its weights and gives
+        the output's shape, and the call is recorded for Model(inputs,
+        outputs) to replay."""
+        if args:
+            raise TypeError(f"{self.name}: extra positional arguments in a "
+                            "functional-API call")
+        sample = _map_keras(inputs, {}, placeholder=True)
+        probe = {k: v for k, v in kwargs.items() if k != "training"}
+        with init_scope():
+            out = self(sample, **probe)
+        if isinstance(out, (list, tuple)):
+            raise ValueError(f"{self.name}: layers with several outputs are not "
+                             "supported by the functional API yet")
+        batch = _flatten_keras(inputs)[0].shape[0]
+        return KerasTensor((batch,) + tuple(out.shape[1:]), out.dtype, self,
+                           inputs, probe)
+
+    @property
+    def losses(self):
+        """The regularization penalties of this layer's weights and its
+        layers' (computed now: inside a compiled step, from the weights'
+        current values), which Model.fit adds to the loss."""
+        out = [reg(variable.read_value())
+               for variable, reg in self.__dict__.get("_regularized", [])]
+        for _, layer in self._layers:
+            out.extend(layer.losses)
+        return out
 
     def build(self, input_shape):
         """Creates the weights for inputs of `input_shape`."""
@@ -142,6 +175,8 @@ class Layer:
         return inputs
 
     def __call__(self, inputs, *args, **kwargs):
+        if _has_keras(inputs):
+            return self._symbolic_call(inputs, args, kwargs)
         inputs = self._cast_inputs(inputs)
         if not self.built:
             shape = getattr(inputs, "shape", None)
@@ -215,8 +250,11 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None,
                  name=None, **kwargs):
         super().__init__(name, **kwargs)
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
         self.units = int(units)
         self.activation = _activation(activation)
         self.use_bias = use_bias
@@ -228,8 +266,10 @@ class Dense(Layer):
             raise ValueError(f"{self.name}: Dense needs inputs of rank >= 2 "
                              f"(batch, features), got shape {input_shape}")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer)
-        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer)
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer)
                      if self.use_bias else None)
 
     def call(self, inputs):
@@ -251,8 +291,11 @@ class Conv2D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
                  activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None,
                  name=None, **kwargs):
         super().__init__(name, **kwargs)
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
@@ -270,8 +313,9 @@ class Conv2D(Layer):
                              f"got shape {input_shape}")
         self.kernel = self.add_weight(
             "kernel", (*self.kernel_size, input_shape[-1], self.filters),
-            self.kernel_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer)
                      if self.use_bias else None)
 
     def call(self, inputs):
@@ -336,12 +380,78 @@ class Model(Layer):
     """A layer made of layers. Subclass it, assign layers to attributes in
     `__init__` and define `call(inputs)`."""
 
-    def __init__(self, name=None, **kwargs):
+    def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
+        if isinstance(inputs, str) and name is None:  # Model("name")
+            inputs, name = None, inputs
         super().__init__(name, **kwargs)
+        if inputs is not None or outputs is not None:
+            self._init_functional(inputs, outputs)
+
+    # -- the functional API: Model(inputs, outputs) ----------------------
+    def _init_functional(self, inputs, outputs):
+        """A model that replays the layer calls leading from `inputs`
+        (kiln.Input tensors) to `outputs`."""
+        self._functional_inputs = _flatten_keras(inputs)
+        self._functional_outputs = outputs
+        order, seen = [], set()
+
+        def visit(t):
+            if id(t) in seen:
+                return
+            seen.add(id(t))
+            if t._layer is None:
+                if not any(t is i for i in self._functional_inputs):
+                    raise ValueError("Model(inputs, outputs): the outputs depend on "
+                                     "an Input that is not among the inputs")
+                return
+            for source in _flatten_keras(t._inputs):
+                visit(source)
+            order.append(t)
+        for t in _flatten_keras(outputs):
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Model outputs must come from kiln.Input through "
+                                f"layers, got {t!r}")
+            visit(t)
+        self._nodes = order
+        layers, ids = [], set()
+        for node in order:
+            if id(node._layer) not in ids:
+                ids.add(id(node._layer))
+                layers.append(node._layer)
+        self.functional_layers = layers  # (tracked: weights, checkpoints)
+        self.built = True
+
+    def _run_functional(self, inputs, training):
+        given = _flatten_keras(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(given) != len(self._functional_inputs):
+            raise ValueError(f"{self.name} takes {len(self._functional_inputs)} inputs, "
+                             f"got {len(given)}")
+        values = {id(k): v for k, v in zip(self._functional_inputs, given)}
+        for node in self._nodes:
+            args = _map_keras(node._inputs, values)
+            kwargs = dict(node._kwargs)
+            if training is not None and _takes_training(type(node._layer).call):
+                kwargs["training"] = training
+            values[id(node)] = node._layer(args, **kwargs)
+        return _map_keras(self._functional_outputs, values)
+
+    @property
+    def layers(self):
+        if "_nodes" in self.__dict__:
+            return list(self.functional_layers)
+        return [layer for _, layer in self._layers]
+
+    def call(self, inputs, training=None):
+        if "_nodes" not in self.__dict__:
+            raise NotImplementedError(f"{type(self).__name__} does not define call "
+                                      "(subclass Model, or build it from kiln.Input)")
+        return self._run_functional(inputs, training)
 
     def __call__(self, inputs, *args, **kwargs):
         # A model's layers build themselves; a subclass may also define
         # build(input_shape) for weights of its own.
+        if _has_keras(inputs):
+            return Layer.__call__(self, inputs, *args, **kwargs)
         if not self.built and type(self).build is not Layer.build:
             return super().__call__(inputs, *args, **kwargs)
         self.built = True
@@ -679,3 +789,59 @@ class UpSampling2D(Layer):
     def call(self, inputs):
         x = math_ops.repeat(inputs, self.size[0], axis=1)
         return math_ops.repeat(x, self.size[1], axis=2)
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a kiln.Input, or a layer's
+    output on such tensors. It has a shape (the batch extent None) and a
+    dtype, no value."""
+
+    def __init__(self, shape, dtype="float32", layer=None, inputs=None, kwargs=None):
+        self.shape = tuple(shape)
+        self.dtype = as_dtype(dtype)
+        self._layer, self._inputs, self._kwargs = layer, inputs, dict(kwargs or {})
+
+    def __repr__(self):
+        where = f" from {self._layer.name}" if self._layer is not None else ""
+        return f"<KerasTensor shape={self.shape} dtype={self.dtype.name}{where}>"
+
+
+def Input(shape=None, batch_size=None, dtype="float32", name=None):
+    """A functional model's input: examples of `shape` (without the batch
+    dimension)."""
+    if shape is None:
+        raise ValueError("Input needs a shape (without the batch dimension)")
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if None in shape:
+        raise ValueError(f"Input shape {shape}: only the batch extent may be "
+                         "unknown")
+    return KerasTensor((batch_size,) + shape, dtype)
+
+
+def _has_keras(value):
+    if isinstance(value, KerasTensor):
+        return True
+    return isinstance(value, (list, tuple)) and any(isinstance(v, KerasTensor)
+                                                    for v in value)
+
+
+def _flatten_keras(value):
+    if isinstance(value, (list, tuple)):
+        out = []
+        for v in value:
+            out.extend(_flatten_keras(v))
+        return out
+    return [value]
+
+
+def _map_keras(value, values, placeholder=False):
+    """`value` (a KerasTensor or a list of them) with each KerasTensor
+    replaced by its value in `values`, or by zeros of a batch of 1."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_keras(v, values, placeholder) for v in value)
+    if isinstance(value, KerasTensor):
+        if placeholder:
+            shape = tuple(1 if d is None else d for d in value.shape)
+            return convert_to_tensor(np.zeros(shape, value.dtype.as_numpy_dtype))
+        return values[id(value)]
+    return value

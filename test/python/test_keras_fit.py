@@ -131,3 +131,23 @@ def test_errors():
         model.fit(X, Y[:10], verbose=0)
     with pytest.raises(KeyError, match="val_loss"):
         model.fit(X, Y, verbose=0, callbacks=[callbacks.EarlyStopping()])
+
+
+def test_weight_regularizers_join_the_loss():
+    reg = kiln.regularizers.L2(0.1)
+    model = kiln.Sequential([layers.Dense(1, use_bias=False, kernel_initializer="ones",
+                                          kernel_regularizer=reg)])
+    model.compile(optimizer=kiln.optimizers.SGD(0.1), loss="mse")
+    model(X[:1])
+    (penalty,) = model.losses
+    assert float(penalty) == pytest.approx(0.1 * 4)  # 0.1 * sum(ones(4)^2)
+    w = np.ones(4)
+    loss = model.train_on_batch(X[:32], Y[:32])
+    err = X[:32] @ w - Y[:32]
+    assert loss == pytest.approx(float((err ** 2).mean() + 0.1 * (w ** 2).sum()), rel=1e-5)
+    grad = 2 / 32 * X[:32].T @ err + 0.2 * w
+    np.testing.assert_allclose(model.get_weights()[0][:, 0], w - 0.1 * grad, rtol=1e-5)
+    l1 = kiln.regularizers.get("l1")(kiln.constant([1.0, -2.0]))
+    assert float(l1) == pytest.approx(0.03)
+    with pytest.raises(ValueError, match="unknown regularizer"):
+        kiln.regularizers.get("l3")

@@ -149,3 +149,39 @@ def test_more_activations_and_initializers():
     w = layers.Dense(50, kernel_initializer="he_uniform")
     w(kiln.ones([1, 40]))
     assert np.abs(w.kernel.numpy()).max() <= limit
+
+
+def test_functional_api():
+    inputs = kiln.Input(shape=(4,))
+    assert inputs.shape == (None, 4)
+    hidden = layers.Dense(8, activation="relu")(inputs)
+    left, right = layers.Dense(3)(hidden), layers.Dense(3)(hidden)
+    assert left.shape == (None, 3)
+    outputs = layers.Add()([left, right])
+    model = kiln.Model(inputs, outputs, name="two_heads")
+    # The weights exist before the first call, as in Keras.
+    assert len(model.trainable_variables) == 6 and len(model.layers) == 4
+    x0 = RNG.normal(size=(5, 4)).astype(np.float32)
+    k1, b1, k2, b2, k3, b3 = (v.numpy() for v in model.trainable_variables)
+    h = np.maximum(x0 @ k1 + b1, 0)
+    np.testing.assert_allclose(model(x0).numpy(), h @ k2 + b2 + h @ k3 + b3, rtol=1e-5)
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(x0, np.ones((5, 3), np.float32), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+
+    # Two inputs, dropout that follows the training flag, reuse of a layer.
+    a, b = kiln.Input((2,)), kiln.Input((3,))
+    shared = layers.Dense(2, use_bias=False)
+    joined = layers.Concatenate()([shared(a), b, shared(a)])
+    out = layers.Dropout(0.5)(joined)
+    m2 = kiln.Model([a, b], out)
+    xa, xb = np.ones((4, 2), np.float32), np.full((4, 3), 2.0, np.float32)
+    y = m2([xa, xb]).numpy()
+    k = shared.kernel.numpy()
+    np.testing.assert_allclose(y, np.concatenate([xa @ k, xb, xa @ k], 1), rtol=1e-6)
+    assert (m2([xa, xb], training=True).numpy() == 0).any()
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "two_heads" in lines[0] and "(None, 3)" in "\n".join(lines)
+    with pytest.raises(ValueError, match="only the batch extent"):
+        kiln.Input((None, 3))
