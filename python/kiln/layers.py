@@ -325,6 +325,119 @@ class Conv2D(Layer):
         return self.activation(y) if self.activation else y
 
 
+class Conv1D(Layer):
+    """1-D convolution over [batch, steps, channels] inputs."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size if isinstance(kernel_size, int)
+                               else kernel_size[0])
+        self.strides = int(strides if isinstance(strides, int) else strides[0])
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.upper()
+        self.activation = _activation(activation)
+        self.use_bias = use_bias
+        self._inits = (kernel_initializer, bias_initializer, kernel_regularizer,
+                       bias_regularizer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: Conv1D needs inputs of rank 3 "
+                             f"(batch, steps, channels), got shape {input_shape}")
+        kinit, binit, kreg, breg = self._inits
+        self.kernel = self.add_weight("kernel", (self.kernel_size, input_shape[-1],
+                                                 self.filters), kinit, regularizer=kreg)
+        self.bias = (self.add_weight("bias", (self.filters,), binit, regularizer=breg)
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        y = nn.conv1d(inputs, self.kernel, self.strides, self.padding)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
+class Conv2DTranspose(Layer):
+    """The transpose of a 2-D convolution (NHWC): each input pixel spreads
+    the kernel over a stride-spaced output; kernel (h, w, filters, in)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.upper()
+        self.activation = _activation(activation)
+        self.use_bias = use_bias
+        self._inits = (kernel_initializer, bias_initializer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.name}: Conv2DTranspose needs NHWC inputs of "
+                             f"rank 4, got shape {input_shape}")
+        kinit, binit = self._inits
+        self.kernel = self.add_weight(
+            "kernel", (*self.kernel_size, self.filters, input_shape[-1]), kinit)
+        self.bias = (self.add_weight("bias", (self.filters,), binit)
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        extent = lambda n, k, s: n * s if self.padding == "SAME" else (n - 1) * s + k
+        out_shape = (x.shape[0], extent(x.shape[1], self.kernel_size[0], self.strides[0]),
+                     extent(x.shape[2], self.kernel_size[1], self.strides[1]), self.filters)
+        y = nn.conv2d_transpose(x, self.kernel, out_shape, list(self.strides),
+                                self.padding)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
+class DepthwiseConv2D(Layer):
+    """Each input channel convolved with its own depth_multiplier filters
+    (NHWC; kernel (h, w, channels, multiplier))."""
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.upper()
+        self.depth_multiplier = int(depth_multiplier)
+        self.activation = _activation(activation)
+        self.use_bias = use_bias
+        self._inits = (depthwise_initializer, bias_initializer)
+
+    def build(self, input_shape):
+        kinit, binit = self._inits
+        channels = input_shape[-1]
+        self.depthwise_kernel = self.add_weight(
+            "depthwise_kernel", (*self.kernel_size, channels, self.depth_multiplier),
+            kinit)
+        self.bias = (self.add_weight("bias", (channels * self.depth_multiplier,), binit)
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        y = nn.depthwise_conv2d(inputs, self.depthwise_kernel, list(self.strides),
+                                self.padding)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
 class _Pooling2D(Layer):
     _op = None
 

@@ -2,9 +2,9 @@
 
 import math
 
-from . import errors, math_ops
+from . import errors, math_ops, ops
 from . import random as _random
-from .core import attributes, bind1 as _run1, enum_case, unit
+from .core import attributes, bind1 as _run1, enum_case, tensor_type, unit
 from .ops import (abs, exp, greater, greater_equal, maximum, minimum,
                   reduce_mean, reshape, sigmoid, stop_gradient, tanh, where)
 from .tensor import convert_to_tensor
@@ -64,6 +64,68 @@ def conv2d(input, filters, strides=1, padding="VALID", dilations=1, name=None):
     x = convert_to_tensor(input)
     return _run1("conv2d", [x, convert_to_tensor(filters, x.dtype)],
                  attributes(strides=s, dilations=d, padding=_padding(padding)))
+
+
+def conv2d_transpose(input, filters, output_shape, strides=1, padding="SAME",
+                     data_format="NHWC", dilations=None, name=None):
+    """The transpose (gradient) of conv2d: `filters` is [height, width,
+    output channels, input channels], `output_shape` the NHWC result's
+    shape, as tf.nn.conv2d_transpose."""
+    if data_format != "NHWC":
+        raise errors.UnimplementedError("conv2d_transpose supports NHWC only",
+                                        errors.user_location())
+    x = convert_to_tensor(input)
+    w = convert_to_tensor(filters, x.dtype)
+    s = _window(strides, "strides")
+    d = _window(1 if dilations is None else dilations, "dilations")
+    shape = [int(v) for v in (output_shape.numpy() if hasattr(output_shape, "numpy")
+                              else output_shape)]
+    return _run1("conv2d_backprop_input", [w, x],
+                 attributes(strides=s, dilations=d, padding=_padding(padding)),
+                 [tensor_type(shape, x.dtype)])
+
+
+def conv1d(input, filters, stride=1, padding="VALID", data_format="NWC",
+           dilations=None, name=None):
+    """A 1-D convolution of [batch, width, channels] inputs with [width,
+    in channels, out channels] filters (a conv2d over a height of 1)."""
+    if data_format not in ("NWC", None):
+        raise errors.UnimplementedError("conv1d supports NWC only",
+                                        errors.user_location())
+    x = convert_to_tensor(input)
+    w = convert_to_tensor(filters, x.dtype)
+    def single(value, what):  # an int, [v] or TensorFlow's [1, v, 1]
+        if isinstance(value, int):
+            return value
+        value = [int(v) for v in value]
+        if len(value) == 3:
+            return value[1]
+        if len(value) == 1:
+            return value[0]
+        raise ValueError(f"conv1d: {what} must be an int, [v] or [1, v, 1]")
+    stride = single(stride, "stride")
+    dilation = 1 if dilations is None else single(dilations, "dilations")
+    y = conv2d(math_ops.expand_dims(x, 1), math_ops.expand_dims(w, 0),
+               strides=[1, stride], padding=padding, dilations=[1, dilation])
+    return math_ops.squeeze(y, 1)
+
+
+def depthwise_conv2d(input, filter, strides, padding, dilations=None, name=None):
+    """Each input channel convolved with its own [height, width, 1,
+    multiplier] filters (filter [h, w, channels, multiplier]); the outputs
+    of channel c are channels c * multiplier ... of the result. Computed as
+    one convolution per channel."""
+    x = convert_to_tensor(input)
+    w = convert_to_tensor(filter, x.dtype)
+    s = _window(strides, "strides")
+    if x.shape[-1] != w.shape[2]:
+        raise errors.InvalidArgumentError(
+            f"depthwise_conv2d: {x.shape[-1]} input channels but the filter has "
+            f"{w.shape[2]}", errors.user_location())
+    outs = [conv2d(x[:, :, :, c:c + 1], w[:, :, c:c + 1, :], strides=s,
+                   padding=padding, dilations=dilations or 1)
+            for c in range(x.shape[-1])]
+    return outs[0] if len(outs) == 1 else ops.concat(outs, 3)
 
 
 def _pool(op):

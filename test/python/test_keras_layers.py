@@ -185,3 +185,48 @@ def test_functional_api():
     assert "two_heads" in lines[0] and "(None, 3)" in "\n".join(lines)
     with pytest.raises(ValueError, match="only the batch extent"):
         kiln.Input((None, 3))
+
+
+def _np_conv2d(x, w, stride, pad):
+    """Cross-correlation of NHWC x with HWIO w, zero padding `pad`
+    ((top, bottom), (left, right))."""
+    x = np.pad(x, [(0, 0), pad[0], pad[1], (0, 0)])
+    kh, kw, _, co = w.shape
+    oh = (x.shape[1] - kh) // stride + 1
+    ow = (x.shape[2] - kw) // stride + 1
+    out = np.zeros((x.shape[0], oh, ow, co))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.tensordot(patch, w, axes=([1, 2, 3], [0, 1, 2]))
+    return out
+
+
+def test_conv1d_transposed_and_depthwise_convolutions():
+    x0 = RNG.normal(size=(2, 9, 3))
+    conv = layers.Conv1D(4, 3, strides=2, dtype="float64")
+    y = conv(kiln.constant(x0)).numpy()
+    w = conv.kernel.numpy()
+    want = _np_conv2d(x0[:, None], w[None], 1, ((0, 0), (0, 0)))[:, 0, ::2] + conv.bias.numpy()
+    np.testing.assert_allclose(y, want, rtol=1e-10)
+
+    # The transpose of a strided convolution is its adjoint: <T(x), y> = <x, C(y)>.
+    x = RNG.normal(size=(1, 3, 3, 2))
+    up = layers.Conv2DTranspose(5, 3, strides=2, padding="valid", use_bias=False,
+                                dtype="float64")
+    out = up(kiln.constant(x)).numpy()
+    assert out.shape == (1, 7, 7, 5)
+    k = up.kernel.numpy()                      # (3, 3, 5, 2)
+    probe = RNG.normal(size=out.shape)
+    conv_of_probe = _np_conv2d(probe, k, 2, ((0, 0), (0, 0)))   # 5 -> 2 channels
+    np.testing.assert_allclose((out * probe).sum(), (x * conv_of_probe).sum(), rtol=1e-9)
+    same = layers.Conv2DTranspose(2, 3, strides=2, padding="same")(kiln.ones([1, 4, 4, 3]))
+    assert same.shape == (1, 8, 8, 2)
+
+    dw = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", dtype="float64")
+    xd = RNG.normal(size=(1, 5, 5, 3))
+    yd = dw(kiln.constant(xd)).numpy()
+    kd = dw.depthwise_kernel.numpy()
+    for c in range(3):
+        ref = _np_conv2d(xd[..., c:c + 1], kd[:, :, c:c + 1, :], 1, ((1, 1), (1, 1)))
+        np.testing.assert_allclose(yd[..., 2 * c:2 * c + 2], ref, rtol=1e-10, atol=1e-12)

@@ -23,7 +23,31 @@ def _softplus(x):
 
 
 # name -> (kiln function of one float64 tensor, NumPy oracle, input)
+W1 = RNG.normal(size=(3, 1, 2))          # conv1d: width 3, 1 -> 2 channels
+WT = RNG.normal(size=(2, 2, 3, 1))       # conv2d_transpose: 2x2, 1 -> 3 channels
+
+
+def _np_conv1d(x):
+    x = x.reshape(12, 1)
+    return np.stack([sum(x[i + k, 0] * W1[k, 0] for k in range(3)) for i in range(10)])
+
+
+def _np_conv2d_transpose(x):
+    x = x.reshape(3, 4)
+    out = np.zeros((6, 8, 3))
+    for i in range(3):
+        for j in range(4):
+            out[2 * i:2 * i + 2, 2 * j:2 * j + 2, :] += x[i, j] * WT[:, :, :, 0]
+    return out
+
+
 UNARY = {
+    "conv1d": (lambda x: kiln.reshape(kiln.nn.conv1d(kiln.reshape(x, [1, 12, 1]),
+                                                     kiln.constant(W1), 1, "VALID"), [10, 2]),
+               _np_conv1d, X),
+    "conv2d_transpose": (lambda x: kiln.reshape(kiln.nn.conv2d_transpose(
+        kiln.reshape(x, [1, 3, 4, 1]), kiln.constant(WT), [1, 6, 8, 3], 2, "VALID"), [6, 8, 3]),
+        _np_conv2d_transpose, X),
     "log1p": (kiln.math.log1p, np.log1p, POS),
     "rsqrt": (kiln.math.rsqrt, lambda x: 1 / np.sqrt(x), POS),
     "reciprocal": (kiln.math.reciprocal, lambda x: 1 / x, POS),
