@@ -127,3 +127,29 @@ def get(identifier):
     if callable(identifier):
         return identifier
     raise TypeError(f"cannot use {identifier!r} as an initializer")
+
+
+class Orthogonal(Initializer):
+    """A (semi-)orthogonal matrix times `gain`: the Q of a QR decomposition
+    of a normal draw (signs fixed by R's diagonal), as Keras' Orthogonal."""
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain, self.seed = float(gain), seed
+
+    def __call__(self, shape, dtype=None):
+        import numpy as np
+        from .tensor import constant
+        shape = tuple(int(d) for d in shape)
+        rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+        cols = shape[-1]
+        draw = _random.normal((max(rows, cols), min(rows, cols)), dtype="float64",
+                              seed=self.seed).numpy()
+        q, r = np.linalg.qr(draw)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return constant((self.gain * q[:rows, :cols]).reshape(shape).astype(
+            dtype or "float32"))
+
+
+_BY_NAME["orthogonal"] = Orthogonal

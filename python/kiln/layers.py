@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from . import initializers, math_ops, nn, ops, regularizers, training
+from . import control_flow, initializers, math_ops, nn, ops, regularizers, training
 from .dtypes import as_dtype
 from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
@@ -958,3 +958,263 @@ def _map_keras(value, values, placeholder=False):
             return convert_to_tensor(np.zeros(shape, value.dtype.as_numpy_dtype))
         return values[id(value)]
     return value
+
+
+# --- Recurrent layers ------------------------------------------------------
+#
+# SimpleRNN, LSTM and GRU (with their cells), the generic RNN over a cell,
+# and Bidirectional. An RNN runs its cell over the time steps with
+# kiln.for_loop: a Python loop eagerly, one kiln.for inside @kiln.function
+# (a compiled step holds the cell once, however long the sequences are),
+# the outputs collected in a TensorArray when return_sequences is set.
+
+class SimpleRNNCell(Layer):
+    """h = activation(x W + h U + b)."""
+
+    def __init__(self, units, activation="tanh", use_bias=True,
+                 kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.units = int(units)
+        self.activation = _activation(activation)
+        self.use_bias = use_bias
+        self._inits = (kernel_initializer, recurrent_initializer, bias_initializer)
+
+    @property
+    def state_size(self):
+        return [self.units]
+
+    def build(self, input_shape):
+        k, r, b = self._inits
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), k)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel",
+                                                (self.units, self.units), r)
+        self.bias = self.add_weight("bias", (self.units,), b) if self.use_bias else None
+
+    def call(self, inputs, states):
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(states[0], self.recurrent_kernel)
+        if self.bias is not None:
+            z = z + self.bias
+        h = self.activation(z) if self.activation else z
+        return h, [h]
+
+
+class LSTMCell(Layer):
+    """Keras' LSTM cell: gates i, f, c, o from x W + h U + b; c' = f c + i
+    tanh-candidate; h' = o tanh(c'). unit_forget_bias starts the forget
+    gate's bias at 1."""
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.units = int(units)
+        self.activation = _activation(activation)
+        self.recurrent_activation = _activation(recurrent_activation)
+        self.use_bias, self.unit_forget_bias = use_bias, unit_forget_bias
+        self._inits = (kernel_initializer, recurrent_initializer, bias_initializer)
+
+    @property
+    def state_size(self):
+        return [self.units, self.units]
+
+    def build(self, input_shape):
+        k, r, b = self._inits
+        u = self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], 4 * u), k)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (u, 4 * u), r)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (4 * u,), b)
+            if self.unit_forget_bias:
+                value = self.bias.numpy().copy()
+                value[u:2 * u] += 1.0
+                self.bias.assign(value)
+
+    def call(self, inputs, states):
+        h, c = states
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(h, self.recurrent_kernel)
+        if self.bias is not None:
+            z = z + self.bias
+        zi, zf, zc, zo = math_ops.split(z, 4, axis=1)
+        gate = self.recurrent_activation
+        c = gate(zf) * c + gate(zi) * self.activation(zc)
+        h = gate(zo) * self.activation(c)
+        return h, [h, c]
+
+
+class GRUCell(Layer):
+    """Keras' GRU cell (reset_after=True, its default): update gate z, reset
+    gate r; candidate tanh(x W_h + b_h + r (h U_h + b'_h)); h' = z h + (1 -
+    z) candidate."""
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 reset_after=True, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if not reset_after:
+            raise ValueError("GRUCell supports reset_after=True (Keras' default) only")
+        self.units = int(units)
+        self.activation = _activation(activation)
+        self.recurrent_activation = _activation(recurrent_activation)
+        self.use_bias = use_bias
+        self._inits = (kernel_initializer, recurrent_initializer, bias_initializer)
+
+    @property
+    def state_size(self):
+        return [self.units]
+
+    def build(self, input_shape):
+        k, r, b = self._inits
+        u = self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], 3 * u), k)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (u, 3 * u), r)
+        # Row 0: the input's bias, row 1: the recurrent one.
+        self.bias = self.add_weight("bias", (2, 3 * u), b) if self.use_bias else None
+
+    def call(self, inputs, states):
+        h = states[0]
+        x = ops.matmul(inputs, self.kernel)
+        r = ops.matmul(h, self.recurrent_kernel)
+        if self.bias is not None:
+            x = x + self.bias[0]
+            r = r + self.bias[1]
+        xz, xr, xh = math_ops.split(x, 3, axis=1)
+        rz, rr, rh = math_ops.split(r, 3, axis=1)
+        gate = self.recurrent_activation
+        z = gate(xz + rz)
+        reset = gate(xr + rr)
+        candidate = self.activation(xh + reset * rh)
+        h = z * h + (1.0 - z) * candidate
+        return h, [h]
+
+
+class RNN(Layer):
+    """Runs `cell` over the time steps of [batch, time, features] inputs;
+    returns the last output (or every step's with return_sequences), and
+    the final states too with return_state."""
+
+    def __init__(self, cell, return_sequences=False, return_state=False,
+                 go_backwards=False, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.cell = cell
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.go_backwards = go_backwards
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: RNN inputs are [batch, time, features], "
+                             f"got shape {input_shape}")
+        if not self.cell.built:
+            self.cell.dtype = self.dtype  # (the cell computes in the layer's dtype)
+            self.cell.build((input_shape[0], input_shape[2]))
+            self.cell.built = True
+
+    def call(self, inputs, initial_state=None, training=None):
+        x = convert_to_tensor(inputs)
+        steps = x.shape[1]
+        if steps is None:
+            raise ValueError(f"{self.name}: the number of time steps must be known")
+        if self.go_backwards:
+            x = math_ops.reverse(x, [1])
+        xs = ops.transpose(x, [1, 0, 2])  # time first: xs[t] is step t
+        if initial_state is None:
+            # Zeros of [batch, size] (the batch may be known only at run
+            # time: a product with a zero matrix has its extent).
+            zeros = [ops.matmul(xs[0], convert_to_tensor(
+                np.zeros((x.shape[2], size), as_dtype(x.dtype).as_numpy_dtype)))
+                for size in self.cell.state_size]
+            states = zeros
+        else:
+            states = [convert_to_tensor(s) for s in
+                      (initial_state if isinstance(initial_state, (list, tuple))
+                       else [initial_state])]
+        n = len(states)
+        outputs = control_flow.TensorArray(x.dtype, size=steps)
+        last = ops.matmul(xs[0], convert_to_tensor(
+            np.zeros((x.shape[2], self.cell.units), as_dtype(x.dtype).as_numpy_dtype)))
+
+        def body(t, *carried):
+            out, new_states = self.cell(xs[t], list(carried[:n]))
+            array = carried[n + 1]
+            if self.return_sequences:
+                array = array.write(t, out)
+            return list(new_states) + [out, array]
+
+        result = control_flow.for_loop(steps, body, states + [last, outputs])
+        final_states, last, outputs = result[:n], result[n], result[n + 1]
+        y = ops.transpose(outputs.stack(), [1, 0, 2]) if self.return_sequences else last
+        return [y] + list(final_states) if self.return_state else y
+
+
+def _split_cell_arguments(kwargs):
+    """The cell's initializer arguments, taken out of a layer's kwargs."""
+    return {k: kwargs.pop(k) for k in list(kwargs) if k.endswith("_initializer")}
+
+
+class SimpleRNN(RNN):
+    def __init__(self, units, activation="tanh", use_bias=True, return_sequences=False,
+                 return_state=False, go_backwards=False, name=None, **kwargs):
+        cell = SimpleRNNCell(units, activation, use_bias, **_split_cell_arguments(kwargs))
+        super().__init__(cell, return_sequences, return_state, go_backwards, name, **kwargs)
+        self.units = int(units)
+
+
+class LSTM(RNN):
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, unit_forget_bias=True, return_sequences=False,
+                 return_state=False, go_backwards=False, name=None, **kwargs):
+        cell = LSTMCell(units, activation, recurrent_activation, use_bias,
+                        unit_forget_bias=unit_forget_bias, **_split_cell_arguments(kwargs))
+        super().__init__(cell, return_sequences, return_state, go_backwards, name, **kwargs)
+        self.units = int(units)
+
+
+class GRU(RNN):
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, return_sequences=False, return_state=False,
+                 go_backwards=False, reset_after=True, name=None, **kwargs):
+        cell = GRUCell(units, activation, recurrent_activation, use_bias,
+                       reset_after=reset_after, **_split_cell_arguments(kwargs))
+        super().__init__(cell, return_sequences, return_state, go_backwards, name, **kwargs)
+        self.units = int(units)
+
+
+class Bidirectional(Layer):
+    """An RNN run forward and (a copy, with its own weights) backward over
+    the sequence; their outputs merged ("concat", "sum", "mul", "ave"). With
+    return_sequences, the backward outputs are put back in time order."""
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, name=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
+        if not isinstance(layer, RNN):
+            raise TypeError("Bidirectional wraps an RNN layer (SimpleRNN, LSTM, GRU, RNN)")
+        if merge_mode not in ("concat", "sum", "mul", "ave"):
+            raise ValueError(f"merge_mode must be concat, sum, mul or ave, got {merge_mode!r}")
+        if layer.return_state:
+            raise ValueError("Bidirectional does not support return_state yet")
+        self.forward_layer = layer
+        if backward_layer is None:
+            cell = layer.cell
+            backward_layer = RNN(type(cell)(cell.units, name=cell.name + "_backward"),
+                                 layer.return_sequences, False, not layer.go_backwards,
+                                 dtype=layer.dtype)
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+
+    def call(self, inputs, training=None):
+        forward = self.forward_layer(inputs)
+        backward = self.backward_layer(inputs)
+        if self.forward_layer.return_sequences:
+            backward = math_ops.reverse(backward, [1])
+        if self.merge_mode == "concat":
+            return ops.concat([forward, backward], len(forward.shape) - 1)
+        if self.merge_mode == "sum":
+            return forward + backward
+        if self.merge_mode == "mul":
+            return forward * backward
+        return (forward + backward) * 0.5

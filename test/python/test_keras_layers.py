@@ -230,3 +230,83 @@ def test_conv1d_transposed_and_depthwise_convolutions():
     for c in range(3):
         ref = _np_conv2d(xd[..., c:c + 1], kd[:, :, c:c + 1, :], 1, ((1, 1), (1, 1)))
         np.testing.assert_allclose(yd[..., 2 * c:2 * c + 2], ref, rtol=1e-10, atol=1e-12)
+
+
+def _sig(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _np_rnn(kind, cell, x, backwards=False):
+    """Every step's output and the final states, in NumPy (Keras' cells)."""
+    k, u = cell.kernel.numpy(), cell.recurrent_kernel.numpy()
+    b = cell.bias.numpy()
+    n = cell.units
+    h = np.zeros((x.shape[0], n))
+    c = np.zeros_like(h)
+    outs = []
+    steps = range(x.shape[1] - 1, -1, -1) if backwards else range(x.shape[1])
+    for t in steps:
+        xt = x[:, t]
+        if kind == "simple":
+            h = np.tanh(xt @ k + h @ u + b)
+        elif kind == "lstm":
+            z = xt @ k + h @ u + b
+            i, f, g, o = (z[:, j * n:(j + 1) * n] for j in range(4))
+            c = _sig(f) * c + _sig(i) * np.tanh(g)
+            h = _sig(o) * np.tanh(c)
+        else:
+            xz, xr, xh = np.split(xt @ k + b[0], 3, axis=1)
+            rz, rr, rh = np.split(h @ u + b[1], 3, axis=1)
+            z, r = _sig(xz + rz), _sig(xr + rr)
+            h = z * h + (1 - z) * np.tanh(xh + r * rh)
+        outs.append(h)
+    return np.stack(outs, 1), h, c
+
+
+@pytest.mark.parametrize("kind", ["simple", "lstm", "gru"])
+def test_recurrent_layers_match_numpy_eagerly_and_in_one_loop(kind):
+    make = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[kind]
+    x0 = RNG.normal(size=(3, 6, 4))
+    layer = make(5, return_sequences=True, return_state=True, dtype="float64")
+    out = layer(kiln.constant(x0))
+    seq, h, c = _np_rnn(kind, layer.cell, x0)
+    np.testing.assert_allclose(out[0].numpy(), seq, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out[1].numpy(), h, rtol=1e-9, atol=1e-12)
+    if kind == "lstm":
+        np.testing.assert_allclose(out[2].numpy(), c, rtol=1e-9, atol=1e-12)
+        assert np.allclose(layer.cell.bias.numpy()[5:10], 1.0)   # unit_forget_bias
+    compiled = kiln.function(lambda v: layer(v))
+    np.testing.assert_allclose(compiled(kiln.constant(x0))[0].numpy(), seq, rtol=1e-9)
+    text = compiled.get_concrete_function(kiln.constant(x0)).mlir
+    assert text.count("kiln.for") == 1, "the time loop is one kiln.for"
+    last = make(5, go_backwards=True, dtype="float64")
+    np.testing.assert_allclose(last(kiln.constant(x0)).numpy(),
+                               _np_rnn(kind, last.cell, x0, backwards=True)[1],
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_lstm_gradient_and_training():
+    x0 = RNG.normal(size=(2, 4, 3))
+    layer = layers.LSTM(3, dtype="float64")
+    w = kiln.constant(RNG.normal(size=(2, 3)))
+    f = lambda x: kiln.reduce_sum(layer(x) * w)
+    x = kiln.constant(x0)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    g = tape.gradient(y, x).numpy()
+    fd = np.zeros_like(x0)
+    for i in range(x0.size):
+        e = np.zeros_like(x0)
+        e.flat[i] = 1e-6
+        fd.flat[i] = (float(f(kiln.constant(x0 + e))) - float(f(kiln.constant(x0 - e)))) / 2e-6
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-8)
+    # A compiled fit of a bidirectional GRU over sequences.
+    kiln.random.set_seed(7)
+    xs = RNG.normal(size=(32, 5, 2)).astype(np.float32)
+    ys = xs.sum(axis=(1, 2))[:, None].astype(np.float32)
+    model = kiln.Sequential([layers.Bidirectional(layers.GRU(4)), layers.Dense(1)])
+    model.compile(optimizer=kiln.optimizers.Adam(0.05), loss="mse")
+    history = model.fit(xs, ys, batch_size=16, epochs=15, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert model(xs[:2]).shape == (2, 1)
