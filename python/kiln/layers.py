@@ -621,6 +621,15 @@ class Model(Layer):
     def load_weights(self, filepath):
         return training.load_weights(self, filepath)
 
+    def track_layer(self, layer):
+        """tfe.Network's way to register a layer (assigning it to an
+        attribute does the same); returns the layer."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"track_layer takes a layer, got {layer!r}")
+        tracked = self.__dict__.get("tracked_layers", [])
+        self.tracked_layers = tracked + [layer]
+        return layer
+
 
 Network = Model
 
@@ -629,10 +638,17 @@ class Sequential(Model):
     """Layers applied one after the other."""
 
     def __init__(self, layers=None, name=None, **kwargs):
-        super().__init__(name, **kwargs)
+        super().__init__(name=name, **kwargs)
         self.layers_list = []
         for layer in layers or []:
             self.add(layer)
+        # As in Keras: a first layer given input_shape builds the model now,
+        # so its variables exist before the first call.
+        first = self.layers_list[0] if self.layers_list else None
+        if first is not None and first.input_shape is not None:
+            shape = tuple(first.input_shape)
+            with init_scope():
+                self(np.zeros((1,) + shape, as_dtype(first.dtype).as_numpy_dtype))
 
     def add(self, layer):
         if not isinstance(layer, Layer):

@@ -212,15 +212,11 @@ class CheckpointManager:
         self._kept = self._read_index()
 
     def _read_index(self):
-        try:
-            with open(self._index) as f:
-                kept = json.load(f)["checkpoints"]
-        except FileNotFoundError:
+        latest = latest_checkpoint(self.directory)
+        if latest is None:
             return []
-        except (ValueError, KeyError, TypeError) as e:
-            raise errors.DataLossError(f"{self._index}: not a checkpoint "
-                                       f"index ({e})", None) from None
-        return [p for p in kept if os.path.exists(p)]
+        with open(self._index) as f:
+            return [p for p in json.load(f)["checkpoints"] if os.path.exists(p)]
 
     def _write_index(self):
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".checkpoint.")
@@ -253,6 +249,22 @@ class CheckpointManager:
                 pass
         self._write_index()
         return path
+
+
+def latest_checkpoint(checkpoint_dir):
+    """The newest checkpoint a CheckpointManager keeps in `checkpoint_dir`
+    (tf.train.latest_checkpoint), or None if it has none."""
+    index = os.path.join(str(checkpoint_dir), "checkpoint.json")
+    try:
+        with open(index) as f:
+            kept = json.load(f)["checkpoints"]
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as e:
+        raise errors.DataLossError(f"{index}: not a checkpoint index ({e})",
+                                   None) from None
+    kept = [p for p in kept if os.path.exists(p)]
+    return kept[-1] if kept else None
 
 
 def freeze(function, *example_args, path=None):

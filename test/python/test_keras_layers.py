@@ -310,3 +310,28 @@ def test_lstm_gradient_and_training():
     history = model.fit(xs, ys, batch_size=16, epochs=15, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
     assert model(xs[:2]).shape == (2, 1)
+
+
+def test_input_shape_builds_and_track_layer(tmp_path):
+    model = kiln.Sequential([layers.Dense(3, input_shape=(4,)), layers.Dense(2)])
+    assert len(model.variables) == 4          # built at construction, as in Keras
+    assert model.layers[0].kernel.shape == (4, 3)
+
+    class Net(kiln.Network):
+        def __init__(self):
+            super().__init__()
+            self.dense = self.track_layer(layers.Dense(2))
+
+        def call(self, x):
+            return self.dense(x)
+    net = Net()
+    net(np.ones((1, 3), np.float32))
+    assert len(net.variables) == 2
+    with pytest.raises(TypeError, match="track_layer takes a layer"):
+        net.track_layer(3)
+
+    assert kiln.train.latest_checkpoint(tmp_path) is None
+    manager = kiln.train.CheckpointManager(kiln.train.Checkpoint(model=model), tmp_path)
+    manager.save()
+    second = manager.save()
+    assert kiln.train.latest_checkpoint(tmp_path) == second
