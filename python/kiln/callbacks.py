@@ -181,3 +181,41 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
+
+
+class TensorBoard(Callback):
+    """Writes the epoch's logged quantities as TensorBoard scalars
+    ("epoch_loss", "epoch_accuracy", ...) to event files in
+    `log_dir`/train and `log_dir`/validation (the val_ quantities), as
+    Keras' TensorBoard callback does: `tensorboard --logdir log_dir` shows
+    them."""
+
+    def __init__(self, log_dir="logs", update_freq="epoch"):
+        super().__init__()
+        if update_freq != "epoch":
+            raise ValueError("TensorBoard supports update_freq='epoch' only")
+        self.log_dir = str(log_dir)
+        self._writers = {}
+
+    def _writer(self, which):
+        from .tensorboard import EventFileWriter
+        if which not in self._writers:
+            self._writers[which] = EventFileWriter(os.path.join(self.log_dir, which))
+        return self._writers[which]
+
+    def on_epoch_end(self, epoch, logs=None):
+        train, validation = {}, {}
+        for key, value in (logs or {}).items():
+            if key.startswith("val_"):
+                validation["epoch_" + key[4:]] = value
+            else:
+                train["epoch_" + key] = value
+        if train:
+            self._writer("train").scalars(epoch, train)
+        if validation:
+            self._writer("validation").scalars(epoch, validation)
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}

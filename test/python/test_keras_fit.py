@@ -151,3 +151,76 @@ def test_weight_regularizers_join_the_loss():
     assert float(l1) == pytest.approx(0.03)
     with pytest.raises(ValueError, match="unknown regularizer"):
         kiln.regularizers.get("l3")
+
+
+def _read_events(path):
+    """The (step, {tag: value}) summaries of an event file, checking each
+    record's framing and checksums (an independent reader of the format)."""
+    import struct
+    from kiln.tensorboard import masked_crc32c
+    data = open(path, "rb").read()
+    out, versions, pos = [], [], 0
+    while pos < len(data):
+        (n,) = struct.unpack_from("<Q", data, pos)
+        assert struct.unpack_from("<I", data, pos + 8)[0] == masked_crc32c(data[pos:pos + 8])
+        body = data[pos + 12:pos + 12 + n]
+        assert struct.unpack_from("<I", data, pos + 12 + n)[0] == masked_crc32c(body)
+        pos += 16 + n
+
+        def fields(buf):
+            i = 0
+            while i < len(buf):
+                key, shift = 0, 0
+                while True:
+                    b = buf[i]; i += 1
+                    key |= (b & 0x7F) << shift; shift += 7
+                    if not b & 0x80:
+                        break
+                number, wire = key >> 3, key & 7
+                if wire == 0:
+                    v, shift = 0, 0
+                    while True:
+                        b = buf[i]; i += 1
+                        v |= (b & 0x7F) << shift; shift += 7
+                        if not b & 0x80:
+                            break
+                elif wire == 1:
+                    v = struct.unpack_from("<d", buf, i)[0]; i += 8
+                elif wire == 5:
+                    v = struct.unpack_from("<f", buf, i)[0]; i += 4
+                else:
+                    length, shift = 0, 0
+                    while True:
+                        b = buf[i]; i += 1
+                        length |= (b & 0x7F) << shift; shift += 7
+                        if not b & 0x80:
+                            break
+                    v = buf[i:i + length]; i += length
+                yield number, v
+        event = dict(fields(body))
+        if 3 in event:
+            versions.append(event[3].decode())
+        if 5 in event:
+            values = {}
+            for number, value in fields(event[5]):
+                item = dict(fields(value))
+                values[item[1].decode()] = item[2]
+            out.append((event.get(2, 0), values))
+    return versions, out
+
+
+def test_tensorboard_event_files(tmp_path):
+    from kiln.tensorboard import crc32c
+    assert crc32c(b"123456789") == 0xE3069283      # the standard CRC-32C check value
+    model = _linear(0.05)
+    board = callbacks.TensorBoard(log_dir=str(tmp_path))
+    history = model.fit(X, Y, epochs=3, verbose=0, validation_split=0.25, callbacks=[board])
+    (train_file,) = (tmp_path / "train").glob("events.out.tfevents.*")
+    versions, summaries = _read_events(train_file)
+    assert versions == ["brain.Event:2"]
+    assert [s for s, _ in summaries] == [0, 1, 2]
+    for (_, values), loss in zip(summaries, history.history["loss"]):
+        assert values["epoch_loss"] == pytest.approx(loss, rel=1e-6)
+    (val_file,) = (tmp_path / "validation").glob("events.out.tfevents.*")
+    _, summaries = _read_events(val_file)
+    assert summaries[-1][1]["epoch_loss"] == pytest.approx(history.history["val_loss"][-1], rel=1e-6)

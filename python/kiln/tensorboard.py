@@ -1,0 +1,103 @@
+"""TensorBoard event files, written with the standard library.
+
+An event file is a sequence of records (TFRecord framing): the length as a
+little-endian uint64, its masked CRC-32C, the bytes, their masked CRC-32C.
+Each record is an `Event` protocol buffer: wall time (field 1, double),
+step (field 2, int64) and either the file version (field 3, string) or a
+`Summary` (field 5) of `Value`s, each a tag (field 1) and a simple float
+value (field 2). These few fields are encoded by hand here.
+"""
+
+import os
+import socket
+import struct
+import time
+
+
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli) of `data`."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def masked_crc32c(data):
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _varint(n):
+    out = bytearray()
+    n &= (1 << 64) - 1  # (negative int64s as their two's complement)
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number, wire_type, payload):
+    return _varint((number << 3) | wire_type) + payload
+
+
+def _bytes_field(number, data):
+    return _field(number, 2, _varint(len(data)) + data)
+
+
+def event(wall_time, step=0, file_version=None, scalars=None):
+    """An Event message: the file version, or a summary of scalars."""
+    out = _field(1, 1, struct.pack("<d", wall_time)) + _field(2, 0, _varint(int(step)))
+    if file_version is not None:
+        out += _bytes_field(3, file_version.encode())
+    if scalars:
+        summary = b"".join(
+            _bytes_field(1, _bytes_field(1, tag.encode()) +
+                         _field(2, 5, struct.pack("<f", float(value))))
+            for tag, value in scalars.items())
+        out += _bytes_field(5, summary)
+    return out
+
+
+def record(data):
+    """`data` framed as one TFRecord."""
+    length = struct.pack("<Q", len(data))
+    return (length + struct.pack("<I", masked_crc32c(length)) + data +
+            struct.pack("<I", masked_crc32c(data)))
+
+
+class EventFileWriter:
+    """Appends scalar summaries to a new event file in `logdir`."""
+
+    def __init__(self, logdir):
+        os.makedirs(logdir, exist_ok=True)
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
+        self.path = os.path.join(logdir, name)
+        self._file = open(self.path, "ab")
+        self._file.write(record(event(time.time(), 0, file_version="brain.Event:2")))
+        self._file.flush()
+
+    def scalars(self, step, values):
+        self._file.write(record(event(time.time(), step, scalars=values)))
+        self._file.flush()
+
+    def close(self):
+        if self._file:
+            self._file.close()
+            self._file = None
