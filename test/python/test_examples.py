@@ -66,3 +66,15 @@ def test_main_demo_writes_plot_and_checkpoint(tmp_path, capsys):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(checkpoint) > 100_000
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_fashion_mnist_keras_demo(tmp_path, capsys):
+    """The compile/fit demo, on a slice of the data (the full run is in
+    docs/python.md): it learns, checkpoints the best epoch, logs and plots."""
+    history, accuracy = load("fashion_mnist_keras").main(
+        ["--train-limit", "1500", "--epochs", "2", "--out", str(tmp_path), "--verbose", "0"])
+    assert history.history["loss"][1] < history.history["loss"][0]
+    assert accuracy > 0.6
+    assert "test accuracy" in capsys.readouterr().out
+    for name in ("best.safetensors", "history.csv", "history.png"):
+        assert (tmp_path / name).exists(), name
