@@ -19,7 +19,7 @@ from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, trued
                   reduce_min, reduce_sum, reshape, sigmoid, sign, sin, sqrt,
                   square, stack, subtract, tanh, transpose, where)
 from .math_ops import (argmin, ceil, clip_by_global_norm, clip_by_norm,
-                       clip_by_value, einsum, expand_dims, fill, floor, gather_nd,
+                       clip_by_value, cumprod, cumsum, einsum, expand_dims, fill, floor, gather_nd,
                        identity, linspace, scatter_nd, tensor_scatter_nd_add,
                        tensor_scatter_nd_update,
                        norm, ones_like, pad, rank, reduce_all, reduce_any,
@@ -64,5 +64,5 @@ __all__ = [
     "repeat", "reverse", "round", "rsqrt", "shape", "size", "split", "squeeze",
     "tensordot", "tile", "unstack", "zeros_like", "math", "linalg", "einsum",
     "gather_nd", "scatter_nd", "tensor_scatter_nd_add", "tensor_scatter_nd_update",
-    "callbacks", "regularizers", "Input",
+    "callbacks", "regularizers", "Input", "cumsum", "cumprod",
 ]

@@ -491,6 +491,49 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):
         errors.user_location())
 
 
+# --- Scans -----------------------------------------------------------------
+
+def _scan(x, axis, exclusive, reverse_, combine, identity, what):
+    """An inclusive scan along `axis` by doubling (Hillis-Steele): log2(n)
+    rounds of x = combine(x, x shifted by 2^k, filled with `identity`), all
+    differentiable Kiln ops."""
+    x = convert_to_tensor(x)
+    a = _axis(axis, x.ndim, what)
+    n = _static(x, what)[a]
+    if reverse_:
+        x = reverse(x, [a])
+    if exclusive:
+        x = _shift(x, a, 1, identity)
+    k = 1
+    while k < n:
+        x = combine(x, _shift(x, a, k, identity))
+        k *= 2
+    return reverse(x, [a]) if reverse_ else x
+
+
+def _shift(x, axis, k, fill_value):
+    """x moved k places along `axis` (toward higher indices), the first k
+    filled with `fill_value`."""
+    n = x.shape[axis]
+    if k >= n:
+        return fill(x.shape, fill_value, x.dtype)
+    kept = _slice_axis(x, axis, 0, n - k)
+    padding = [[0, 0]] * x.ndim
+    padding[axis] = [k, 0]
+    return pad(kept, padding, constant_values=fill_value)
+
+
+def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
+    """Running sums along `axis` (exclusive: each element left out of its
+    own sum; reverse: from the end), as tf.math.cumsum."""
+    return _scan(x, axis, exclusive, reverse, lambda a, b: a + b, 0, "cumsum")
+
+
+def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
+    """Running products along `axis`, as tf.math.cumprod."""
+    return _scan(x, axis, exclusive, reverse, lambda a, b: a * b, 1, "cumprod")
+
+
 # --- N-dimensional gathers and scatters -----------------------------------------
 
 def _flat_indices(indices, shape, what):

@@ -42,6 +42,13 @@ def _np_conv2d_transpose(x):
 
 
 UNARY = {
+    "cumsum": (lambda x: kiln.cumsum(x, axis=1), lambda x: np.cumsum(x, 1), X),
+    "cumsum_exclusive_reverse": (
+        lambda x: kiln.cumsum(x, axis=0, exclusive=True, reverse=True),
+        lambda x: np.flip(np.cumsum(np.flip(x, 0), 0), 0) - x, X),
+    "cumprod": (lambda x: kiln.cumprod(x, axis=1), lambda x: np.cumprod(x, 1), X),
+    "cumprod_exclusive": (lambda x: kiln.math.cumprod(x, axis=1, exclusive=True),
+                          lambda x: np.concatenate([np.ones((3, 1)), np.cumprod(x, 1)[:, :-1]], 1), X),
     "conv1d": (lambda x: kiln.reshape(kiln.nn.conv1d(kiln.reshape(x, [1, 12, 1]),
                                                      kiln.constant(W1), 1, "VALID"), [10, 2]),
                _np_conv1d, X),
@@ -262,3 +269,18 @@ def test_einsum_errors():
     np.testing.assert_allclose(kiln.einsum("ij,jk,kl", kiln.constant(a), kiln.constant(b),
                                            kiln.constant(b.T)).numpy(),
                                np.einsum("ij,jk,kl", a, b, b.T), rtol=1e-12)
+
+
+def test_scans_over_long_axes():
+    v = RNG.uniform(0.5, 1.5, size=1000)
+    np.testing.assert_allclose(kiln.cumsum(kiln.constant(v)).numpy(), np.cumsum(v), rtol=1e-12)
+    np.testing.assert_allclose(kiln.cumprod(kiln.constant(v[:40])).numpy(),
+                               np.cumprod(v[:40]), rtol=1e-12)
+    # The gradient of a product with a zero in it needs no division.
+    x = kiln.constant([2.0, 0.0, 3.0])
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(kiln.cumprod(x))
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), [1.0, 2.0 + 6.0, 0.0])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="cumsum: axis 2"):
+        kiln.cumsum(x, axis=2)
