@@ -129,6 +129,27 @@ class Layer:
             self.__dict__.setdefault("_regularized", []).append((variable, regularizer))
         return variable
 
+    def _restore_deferred(self, inputs):
+        """Checkpoint values restored before this model had weights: one
+        eager call on zeros shaped like `inputs` (a batch of one) creates
+        the weights, then the values are assigned, before the real call
+        computes with them."""
+        def zeros_like_input(x):
+            if isinstance(x, (list, tuple)):
+                return type(x)(zeros_like_input(v) for v in x)
+            shape = tuple(1 if d is None else d for d in getattr(x, "shape", np.shape(x)))
+            dtype = getattr(x, "dtype", None)
+            dtype = as_dtype(dtype).as_numpy_dtype if dtype is not None else np.float32
+            return convert_to_tensor(np.zeros(shape, dtype))
+        deferred = self.__dict__["_deferred_restore"]
+        del self.__dict__["_deferred_restore"]
+        try:
+            with init_scope():
+                self(zeros_like_input(inputs))
+        finally:
+            self.__dict__["_deferred_restore"] = deferred
+        deferred(self)
+
     def _symbolic_call(self, inputs, args, kwargs):
         """A call on kiln.Input tensors (the functional API): the layer runs
         once on zeros of a batch of 1, which builds its weights and gives
@@ -177,6 +198,8 @@ class Layer:
     def __call__(self, inputs, *args, **kwargs):
         if _has_keras(inputs):
             return self._symbolic_call(inputs, args, kwargs)
+        if "_deferred_restore" in self.__dict__:
+            self._restore_deferred(inputs)
         inputs = self._cast_inputs(inputs)
         if not self.built:
             shape = getattr(inputs, "shape", None)
@@ -565,6 +588,8 @@ class Model(Layer):
         # build(input_shape) for weights of its own.
         if _has_keras(inputs):
             return Layer.__call__(self, inputs, *args, **kwargs)
+        if "_deferred_restore" in self.__dict__:
+            self._restore_deferred(inputs)
         if not self.built and type(self).build is not Layer.build:
             return super().__call__(inputs, *args, **kwargs)
         self.built = True

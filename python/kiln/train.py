@@ -161,9 +161,21 @@ class Checkpoint:
             if name in stored:
                 primary = by_id[vid]  # a slot has its variable's type
                 slots.append((opt, primary, slot, value_for(name, primary)))
+        # Weights of a model that is not built yet (no call so far) wait in
+        # the model and are assigned when its variables appear, as
+        # TensorFlow's deferred restoration does.
+        deferred = {}
+        for key, obj in self._objects.items():
+            if hasattr(obj, "_named_variables") and not _fully_built(obj):
+                prefix = _identifier(key) + "__"
+                values = {n: Tensor(store.get(n)) for n in stored - set(named)
+                          if n.startswith(prefix)}
+                if values:
+                    deferred[key] = (obj, values)
+        waiting = {n for _, values in deferred.values() for n in values}
         prefixes = tuple(_identifier(k) + "__" for k, o in self._objects.items()
                          if hasattr(o, "_named_variables"))
-        unused = sorted(n for n in stored - set(named) - set(pending)
+        unused = sorted(n for n in stored - set(named) - set(pending) - waiting
                         if n.startswith(prefixes))
         if unused:
             raise errors.InvalidArgumentError(
@@ -176,19 +188,58 @@ class Checkpoint:
             var.assign(value)
         for opt, primary, slot, value in slots:
             opt._slot(primary, slot).assign(value)
-        return _RestoreStatus(sorted(stored - set(named) - set(pending)), [])
+        for key, (obj, values) in deferred.items():
+            obj._deferred_restore = _DeferredRestore(key, values, str(save_path))
+        return _RestoreStatus(sorted(stored - set(named) - set(pending) - waiting), [],
+                              [obj for obj, _ in deferred.values()])
+
+
+def _fully_built(model):
+    """Whether a model (or layer) and all its layers have their weights."""
+    return model.built and all(_fully_built(layer) for layer in model.layers)
+
+
+class _DeferredRestore:
+    """Checkpoint values for a model's variables that did not exist at
+    restore time; Layer.__call__ applies them once the call made them."""
+
+    def __init__(self, key, values, path):
+        self.key, self.values, self.path = key, dict(values), path
+
+    def __call__(self, model):
+        from .variables import init_scope
+        with init_scope():  # (eagerly, also from inside a trace)
+            for path, var in model._named_variables():
+                name = _identifier(f"{self.key}/{path}")
+                value = self.values.pop(name, None)
+                if value is None:
+                    continue
+                if value.shape != var.shape or value.dtype != var.dtype:
+                    raise errors.InvalidArgumentError(
+                        f"{self.path}: variable '{name}' is {value.dtype.name}"
+                        f"{list(value.shape)} in the checkpoint but "
+                        f"{var.dtype.name}{list(var.shape)} here", None)
+                var.assign(value)
+        if not self.values:
+            del model.__dict__["_deferred_restore"]
 
 
 class _RestoreStatus:
     """What Checkpoint.restore returns (TensorFlow's load status)."""
 
-    def __init__(self, unmatched, missing):
+    def __init__(self, unmatched, missing, deferred=()):
         self.unmatched = unmatched
+        self._deferred = list(deferred)
 
     def assert_consumed(self):
         if self.unmatched:
             raise AssertionError("checkpoint values not used: "
                                  + ", ".join(self.unmatched))
+        waiting = [m for m in self._deferred if "_deferred_restore" in m.__dict__]
+        if waiting:
+            raise AssertionError(
+                "checkpoint values are waiting for variables that do not exist "
+                f"yet ({', '.join(m.name for m in waiting)}: call the model once)")
         return self
 
     def expect_partial(self):
