@@ -11,6 +11,9 @@ import json
 import os
 import re
 import tempfile
+import time
+
+import numpy as np
 
 from . import _kiln, errors
 from .dtypes import int64
@@ -251,28 +254,45 @@ class _RestoreStatus:
 
 class CheckpointManager:
     """Keeps the last `max_to_keep` checkpoints of `checkpoint` in
-    `directory`, with an index file naming them."""
+    `directory`, with an index file naming them, as
+    tf.train.CheckpointManager: with keep_checkpoint_every_n_hours, a
+    checkpoint leaving the window is kept anyway if it is at least that
+    many hours newer than the last one so kept; with step_counter (a
+    Variable) and checkpoint_interval, save() writes only when the counter
+    moved that far since the last save."""
 
     def __init__(self, checkpoint, directory, max_to_keep=5,
-                 checkpoint_name="ckpt"):
+                 keep_checkpoint_every_n_hours=None, checkpoint_name="ckpt",
+                 step_counter=None, checkpoint_interval=None):
+        if checkpoint_interval is not None and step_counter is None:
+            raise ValueError("checkpoint_interval needs a step_counter")
         self._checkpoint = checkpoint
         self.directory = str(directory)
         self.max_to_keep = max_to_keep
+        self._keep_hours = keep_checkpoint_every_n_hours
+        self._step_counter = step_counter
+        self._interval = checkpoint_interval
         self._prefix = os.path.join(self.directory, checkpoint_name)
         self._index = os.path.join(self.directory, "checkpoint.json")
-        self._kept = self._read_index()
+        self._kept, self._times, self._preserved = self._read_index()
+        self._last_step = None
 
     def _read_index(self):
-        latest = latest_checkpoint(self.directory)
-        if latest is None:
-            return []
+        if latest_checkpoint(self.directory) is None:
+            return [], {}, []
         with open(self._index) as f:
-            return [p for p in json.load(f)["checkpoints"] if os.path.exists(p)]
+            index = json.load(f)
+        kept = [p for p in index["checkpoints"] if os.path.exists(p)]
+        preserved = [p for p in index.get("preserved", []) if os.path.exists(p)]
+        times = {p: t for p, t in index.get("times", {}).items()
+                 if p in kept or p in preserved}
+        return kept, times, preserved
 
     def _write_index(self):
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".checkpoint.")
         with os.fdopen(fd, "w") as f:
-            json.dump({"checkpoints": self._kept}, f)
+            json.dump({"checkpoints": self._kept, "times": self._times,
+                       "preserved": self._preserved}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._index)
@@ -285,15 +305,30 @@ class CheckpointManager:
     def latest_checkpoint(self):
         return self._kept[-1] if self._kept else None
 
-    def save(self, checkpoint_number=None):
+    def save(self, checkpoint_number=None, check_interval=True):
+        """Writes a checkpoint and returns its path (None when the interval
+        says not yet)."""
+        if self._interval is not None and check_interval:
+            step = int(np.asarray(self._step_counter.numpy()))
+            if self._last_step is not None and step - self._last_step < self._interval:
+                return None
+            self._last_step = step
         os.makedirs(self.directory, exist_ok=True)
         if checkpoint_number is not None:
             self._checkpoint.save_counter.assign(
                 constant(int(checkpoint_number) - 1, int64))
         path = self._checkpoint.save(self._prefix)
         self._kept = [p for p in self._kept if p != path] + [path]
+        self._times[path] = time.time()
         while self.max_to_keep and len(self._kept) > self.max_to_keep:
             old = self._kept.pop(0)
+            born = self._times.get(old, 0.0)
+            last = max((self._times.get(p, 0.0) for p in self._preserved), default=None)
+            if self._keep_hours is not None and (
+                    last is None or born - last >= self._keep_hours * 3600.0):
+                self._preserved.append(old)  # (kept for good, outside the window)
+                continue
+            self._times.pop(old, None)
             try:
                 os.remove(old)
             except FileNotFoundError:

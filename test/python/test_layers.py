@@ -599,3 +599,37 @@ def test_summaries_from_compiled_code(tmp_path):
     with pytest.raises(kiln.errors.InvalidArgumentError, match="the value must be a number"):
         with writer.as_default():
             kiln.function(lambda v: kiln.summary.scalar("v", v, step=0))(kiln.ones(3))
+
+
+def test_checkpoint_manager_interval_and_hourly_keeps(tmp_path, monkeypatch):
+    from kiln import train
+    v = kiln.Variable(1.0)
+    step = kiln.Variable(kiln.constant(0, kiln.int64), trainable=False)
+    manager = train.CheckpointManager(train.Checkpoint(v=v), tmp_path / "a", max_to_keep=2,
+                                      step_counter=step, checkpoint_interval=10)
+    assert manager.save() is not None
+    step.assign(kiln.constant(5, kiln.int64))
+    assert manager.save() is None                 # only 5 steps since the last save
+    step.assign(kiln.constant(10, kiln.int64))
+    assert manager.save() is not None
+    with pytest.raises(ValueError, match="step_counter"):
+        train.CheckpointManager(train.Checkpoint(v=v), tmp_path / "b", checkpoint_interval=3)
+
+    # keep_checkpoint_every_n_hours: a checkpoint leaving the window stays if
+    # it is an hour newer than the last one kept that way (time is faked).
+    clock = [0.0]
+    monkeypatch.setattr(train.time, "time", lambda: clock[0])
+    manager = train.CheckpointManager(train.Checkpoint(v=v), tmp_path / "c", max_to_keep=1,
+                                      keep_checkpoint_every_n_hours=1)
+    paths = []
+    for minutes in (0, 30, 70, 80):
+        clock[0] = minutes * 60.0
+        paths.append(manager.save())
+    import os
+    exists = [os.path.exists(p) for p in paths]
+    # 0 min kept (first), 30 min dropped (< 1 h after it), 70 min kept
+    # (>= 1 h after 0), 80 min is the window's.
+    assert exists == [True, False, True, True]
+    reopened = train.CheckpointManager(train.Checkpoint(v=v), tmp_path / "c", max_to_keep=1,
+                                       keep_checkpoint_every_n_hours=1)
+    assert reopened.latest_checkpoint == paths[-1]
