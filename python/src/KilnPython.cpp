@@ -978,6 +978,20 @@ PYBIND11_MODULE(_kiln, m) {
         },
         py::arg("text"), py::arg("out_dir"), py::arg("name"),
         py::arg("target_cpu") = "native");
+  m.def(
+      "compile_module",
+      [](const std::string &text, const std::string &filename,
+         const std::string &device) {
+        kiln_status_t status = nullptr;
+        OwningOpRef<ModuleOp> module =
+            engine().getCompiler().parse(text, filename, &status);
+        check(status);
+        kiln_executable_t *exe = nullptr;
+        check(engine().jit(*module, Tensor::parseDevice(device), &exe));
+        return std::make_shared<Executable>(exe);
+      },
+      py::arg("text"), py::arg("filename"), py::arg("device") = "cpu",
+      "Compiles a Kiln module's text (a saved model) into an Executable.");
   m.def("run_passes", [](const std::string &text, const std::string &pipeline) {
           std::string out;
           check(engine().runPasses(text, pipeline, out));

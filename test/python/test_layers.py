@@ -633,3 +633,34 @@ def test_checkpoint_manager_interval_and_hourly_keeps(tmp_path, monkeypatch):
     reopened = train.CheckpointManager(train.Checkpoint(v=v), tmp_path / "c", max_to_keep=1,
                                        keep_checkpoint_every_n_hours=1)
     assert reopened.latest_checkpoint == paths[-1]
+
+
+def test_saved_model_round_trip(tmp_path):
+    from conftest import run_fresh_process
+    kiln.random.set_seed(3)
+    inputs = kiln.Input((4,))
+    outputs = kiln.layers.Dense(2)(kiln.layers.Dense(8, activation="relu")(inputs))
+    model = kiln.Model(inputs, outputs)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    expected = model(x).numpy()
+    kiln.saved_model.save(model, str(tmp_path / "m"))
+    loaded = kiln.saved_model.load(str(tmp_path / "m"))
+    np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(loaded(x[:2]).numpy(), expected[:2], rtol=1e-6)  # any batch
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="takes TensorSpec"):
+        loaded(np.zeros((2, 3), np.float32))
+    # Later changes to the model do not reach the saved copy.
+    model.layers[-1].kernel.assign(np.zeros((8, 2), np.float32))
+    np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-6)
+    # Another process loads it without the model's code.
+    np.save(tmp_path / "x.npy", x)
+    out = run_fresh_process(
+        "import numpy as np, kiln\n"
+        f"m = kiln.saved_model.load({str(tmp_path / 'm')!r})\n"
+        f"print(m(np.load({str(tmp_path / 'x.npy')!r})).numpy().tolist())\n",
+        tmp_path / "cache")
+    np.testing.assert_allclose(np.array(eval(out)), expected, rtol=1e-6)
+    with pytest.raises(kiln.errors.NotFoundError, match="not a Kiln saved model"):
+        kiln.saved_model.load(str(tmp_path / "nothing"))
+    with pytest.raises(ValueError, match="signatures"):
+        kiln.saved_model.save(kiln.Sequential([kiln.layers.Dense(1)]), str(tmp_path / "n"))
