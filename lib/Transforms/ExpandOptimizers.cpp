@@ -4,7 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// kiln.apply_* (gradient_descent, momentum, adam, rmsprop, adagrad, adamax)
+// kiln.apply_* (gradient_descent, momentum, adam, rmsprop, adagrad, adadelta,
+// adamax)
 // name a variable
 // and give its gradient; this pass writes the update out as reads, Kiln
 // arithmetic and assigns, declaring the optimizer's slot variables (zeros)
@@ -145,6 +146,22 @@ struct ExpandOptimizersPass
       Value denom = u.sqrt(
           u.add(total, u.scalar(adagrad.getEpsilon().convertToDouble())));
       u.assign(param, u.sub(w, u.div(u.mul(lr, grad), denom)));
+      return success();
+    }
+    if (auto adadelta = dyn_cast<ApplyAdadeltaOp>(op)) {
+      FailureOr<VariableOp> gSlot = slot(op, param, "_adadelta_g", symbols);
+      FailureOr<VariableOp> dSlot = slot(op, param, "_adadelta_d", symbols);
+      if (failed(gSlot) || failed(dSlot))
+        return failure();
+      double rho = adadelta.getRho().convertToDouble();
+      Value eps = u.scalar(adadelta.getEpsilon().convertToDouble());
+      Value g2 = u.mix(rho, u.read(*gSlot), u.mul(grad, grad));
+      Value d2 = u.read(*dSlot);
+      Value delta = u.mul(u.div(u.sqrt(u.add(d2, eps)), u.sqrt(u.add(g2, eps))),
+                          grad);
+      u.assign(*gSlot, g2);
+      u.assign(*dSlot, u.mix(rho, d2, u.mul(delta, delta)));
+      u.assign(param, u.sub(w, u.mul(lr, delta)));
       return success();
     }
     if (auto adamax = dyn_cast<ApplyAdamaxOp>(op)) {

@@ -307,6 +307,26 @@ class Adagrad(Optimizer):
             "epsilon": hyper["epsilon"], "initial_accumulator_value": hyper["initial"]}
 
 
+class Adadelta(Optimizer):
+    """Keras' Adadelta: steps scaled by the ratio of the running RMS of
+    updates to that of gradients."""
+
+    _slot_suffixes = {"accumulated_grad": "_adadelta_g",
+                      "accumulated_delta": "_adadelta_d"}
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="Adadelta",
+                 **clipping):
+        self.rho, self.epsilon = float(rho), float(epsilon)
+        super().__init__(learning_rate, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "rho": self.rho, "epsilon": self.epsilon}
+
+    def _op(self, grad, lr, step, hyper):
+        return "apply_adadelta", [grad, lr], {"rho": hyper["rho"],
+                                               "epsilon": hyper["epsilon"]}
+
+
 class Adamax(Optimizer):
     """Keras' Adamax: Adam with the infinity norm of past gradients."""
 
@@ -333,7 +353,7 @@ def get(identifier):
     if isinstance(identifier, Optimizer):
         return identifier
     table = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
-             "adagrad": Adagrad, "adamax": Adamax}
+             "adagrad": Adagrad, "adadelta": Adadelta, "adamax": Adamax}
     if isinstance(identifier, str):
         if identifier.lower() in table:
             return table[identifier.lower()]()

@@ -165,3 +165,23 @@ func.func @adamw(%g: tensor<2xf32>, %lr: tensor<f32>, %t: tensor<i64>) {
   kiln.apply_adam @w, %g, %lr, %t {weight_decay = 0.1 : f64} : tensor<2xf32>, tensor<f32>
   return
 }
+
+// -----
+
+// Adadelta: two running means (squared gradients, squared updates); the
+// update uses the old second one, the slot gets the new.
+// CHECK-DAG: kiln.variable @w_adadelta_g : tensor<2xf32> = dense<0.000000e+00>
+// CHECK-DAG: kiln.variable @w_adadelta_d : tensor<2xf32> = dense<0.000000e+00>
+// CHECK-LABEL: func.func @adadelta(
+// CHECK: kiln.read_variable @w_adadelta_g
+// CHECK: kiln.read_variable @w_adadelta_d
+// CHECK: kiln.sqrt
+// CHECK: kiln.sqrt
+// CHECK: kiln.assign_variable @w_adadelta_g,
+// CHECK: kiln.assign_variable @w_adadelta_d,
+// CHECK: kiln.assign_variable @w,
+kiln.variable @w : tensor<2xf32>
+func.func @adadelta(%g: tensor<2xf32>, %lr: tensor<f32>) {
+  kiln.apply_adadelta @w, %g, %lr {rho = 0.9 : f64} : tensor<2xf32>, tensor<f32>
+  return
+}

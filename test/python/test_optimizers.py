@@ -59,6 +59,15 @@ def adagrad(lr, initial=0.1, eps=1e-7):
     return update
 
 
+def adadelta(lr, rho=0.95, eps=1e-7):
+    def update(w, g, t, s):
+        s["g2"] = rho * s.get("g2", 0.0) + (1 - rho) * g * g
+        delta = np.sqrt(s.get("d2", 0.0) + eps) / np.sqrt(s["g2"] + eps) * g
+        s["d2"] = rho * s.get("d2", 0.0) + (1 - rho) * delta * delta
+        return w - lr * delta
+    return update
+
+
 def adamax(lr, b1=0.9, b2=0.999, eps=1e-7):
     def update(w, g, t, s):
         s["m"] = b1 * s.get("m", 0.0) + (1 - b1) * g
@@ -85,6 +94,8 @@ CASES = {
     "adagrad": (lambda: kiln.optimizers.Adagrad(0.3, initial_accumulator_value=0.2, epsilon=0.3),
                 adagrad(0.3, initial=0.2, eps=0.3)),
     "adamax": (lambda: kiln.optimizers.Adamax(0.2, epsilon=0.3), adamax(0.2, eps=0.3)),
+    "adadelta": (lambda: kiln.optimizers.Adadelta(1.0, rho=0.9, epsilon=0.01),
+                 adadelta(1.0, rho=0.9, eps=0.01)),
     "adamw": (lambda: kiln.optimizers.AdamW(0.1, weight_decay=0.05, epsilon=0.3),
               adamw(0.1, 0.05, eps=0.3)),
 }
@@ -114,7 +125,8 @@ def test_clipping():
 
 def test_optimizer_names_and_slots(tmp_path):
     for name, cls in (("rmsprop", kiln.optimizers.RMSprop), ("adagrad", kiln.optimizers.Adagrad),
-                      ("adamax", kiln.optimizers.Adamax), ("adamw", kiln.optimizers.AdamW)):
+                      ("adamax", kiln.optimizers.Adamax), ("adamw", kiln.optimizers.AdamW),
+                      ("adadelta", kiln.optimizers.Adadelta)):
         assert type(kiln.optimizers.get(name)) is cls
     with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
         kiln.optimizers.get("lion")

@@ -1130,7 +1130,7 @@ LogicalResult ApplyAdamOp::verifySymbolUses(SymbolTableCollection &tables) {
 
 bool mlir::kiln::isOptimizerUpdate(Operation *op) {
   return isa<ApplyGradientDescentOp, ApplyMomentumOp, ApplyAdamOp,
-             ApplyRmspropOp, ApplyAdagradOp, ApplyAdamaxOp>(op);
+             ApplyRmspropOp, ApplyAdagradOp, ApplyAdadeltaOp, ApplyAdamaxOp>(op);
 }
 
 static void collectInto(Operation *func, SymbolTableCollection &tables,

@@ -1357,6 +1357,25 @@ def Kiln_ApplyAdagradOp : Kiln_ApplyOp<"apply_adagrad", "Adagrad",
   }];
 }
 
+def Kiln_ApplyAdadeltaOp : Kiln_ApplyOp<"apply_adadelta", "Adadelta",
+    (ins DefaultValuedAttr<F64Attr, "0.95">:$rho,
+         DefaultValuedAttr<F64Attr, "1e-7">:$epsilon)> {
+  let description = [{
+    Keras' Adadelta, with the slots `@<variable>_adadelta_g` (the running
+    mean of squared gradients) and `@<variable>_adadelta_d` (of squared
+    updates), zeros:
+
+        g2 = rho * g2 + (1 - rho) * grad^2
+        delta = sqrt(d2 + epsilon) / sqrt(g2 + epsilon) * grad
+        d2 = rho * d2 + (1 - rho) * delta^2
+        variable -= learning_rate * delta
+
+    ```mlir
+    kiln.apply_adadelta @w, %gw, %lr : tensor<10xf32>, tensor<f32>
+    ```
+  }];
+}
+
 def Kiln_ApplyAdamaxOp : Kiln_ApplyOp<"apply_adamax", "Adamax",
     (ins DefaultValuedAttr<F64Attr, "0.9">:$beta1,
          DefaultValuedAttr<F64Attr, "0.999">:$beta2,
