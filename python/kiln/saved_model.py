@@ -43,7 +43,17 @@ def save(obj, export_dir, signatures=None):
     fn = getattr(obj, "_python_function", None) or obj
     serving = tracing.Function(lambda *args: fn(*args), name="serving_default",
                                input_signature=specs)
-    text = train.freeze(serving, *specs)
+    try:
+        text = train.freeze(serving, *specs)
+    except errors.InvalidArgumentError as e:
+        if "static shapes only" not in str(e) or all(None not in s.shape for s in specs):
+            raise
+        shapes = ", ".join(str(list(s.shape)) for s in specs)
+        raise errors.InvalidArgumentError(
+            f"saved_model.save: the model has ops compiled for static shapes only "
+            f"(such as convolutions), so inputs {shapes} with an extent left open "
+            "cannot be served; pass signatures=[kiln.TensorSpec([batch, ...])] with "
+            f"the batch size to serve ({e})", errors.user_location()) from None
     os.makedirs(export_dir, exist_ok=True)
     with open(os.path.join(export_dir, _MODULE), "w") as f:
         f.write(text)

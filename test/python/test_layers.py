@@ -664,3 +664,14 @@ def test_saved_model_round_trip(tmp_path):
         kiln.saved_model.load(str(tmp_path / "nothing"))
     with pytest.raises(ValueError, match="signatures"):
         kiln.saved_model.save(kiln.Sequential([kiln.layers.Dense(1)]), str(tmp_path / "n"))
+    # Convolutions compile for static shapes: an open batch says what to do,
+    # a fixed one serves.
+    conv = kiln.Sequential([kiln.layers.Conv2D(2, 3, input_shape=(5, 5, 1)),
+                            kiln.layers.Flatten()])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="with the batch size"):
+        kiln.saved_model.save(conv, str(tmp_path / "c"))
+    images = np.ones((1, 5, 5, 1), np.float32)
+    kiln.saved_model.save(conv, str(tmp_path / "c"),
+                          signatures=[kiln.TensorSpec([1, 5, 5, 1])])
+    np.testing.assert_allclose(kiln.saved_model.load(str(tmp_path / "c"))(images).numpy(),
+                               conv(images).numpy(), rtol=1e-6)
