@@ -90,12 +90,14 @@ class Layer:
             cls.call = _autograph_call(call)
 
     def __init__(self, name=None, trainable=True, dtype="float32",
-                 input_shape=None, **kwargs):
+                 input_shape=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword "
                             f"arguments {sorted(kwargs)}")
         object.__setattr__(self, "_layers", [])  # (attribute path, layer)
         self._weights = []                       # (weight name, Variable)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._call_losses = []  # add_loss values of the last call
         self.built = False
         self.trainable = trainable
         self.dtype = dtype
@@ -169,13 +171,20 @@ class Layer:
         return KerasTensor((batch,) + tuple(out.shape[1:]), out.dtype, self,
                            inputs, probe)
 
+    def add_loss(self, value):
+        """Adds a loss term (a scalar tensor computed in `call`, e.g. from
+        its outputs) to `losses` until the layer's next call."""
+        self._call_losses.append(value)
+
     @property
     def losses(self):
-        """The regularization penalties of this layer's weights and its
-        layers' (computed now: inside a compiled step, from the weights'
-        current values), which Model.fit adds to the loss."""
+        """The regularization penalties of this layer's weights (computed
+        now: inside a compiled step, from the weights' current values), the
+        terms its last call added (add_loss, activity_regularizer), and its
+        layers' losses; Model.fit adds them to the loss."""
         out = [reg(variable.read_value())
                for variable, reg in self.__dict__.get("_regularized", [])]
+        out.extend(self.__dict__.get("_call_losses", []))
         for _, layer in self._layers:
             out.extend(layer.losses)
         return out
@@ -210,8 +219,11 @@ class Layer:
             self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
+        self._call_losses = []
         out = self.call(inputs, *args, **kwargs)
         self._output_shape = getattr(out, "shape", None)  # (for summary())
+        if self.activity_regularizer is not None:
+            self.add_loss(self.activity_regularizer(out))
         return out
 
     @property
@@ -595,6 +607,7 @@ class Model(Layer):
         self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
+        self._call_losses = []
         out = self.call(inputs, *args, **kwargs)
         self._output_shape = getattr(out, "shape", None)
         return out

@@ -224,3 +224,26 @@ def test_tensorboard_event_files(tmp_path):
     (val_file,) = (tmp_path / "validation").glob("events.out.tfevents.*")
     _, summaries = _read_events(val_file)
     assert summaries[-1][1]["epoch_loss"] == pytest.approx(history.history["val_loss"][-1], rel=1e-6)
+
+
+def test_activity_regularizers_and_add_loss():
+    model = kiln.Sequential([layers.Dense(1, use_bias=False, kernel_initializer="ones",
+                                          activity_regularizer=kiln.regularizers.L2(0.01))])
+    model.compile(optimizer=kiln.optimizers.SGD(0.0), loss="mse")
+    out = model(X[:8]).numpy()
+    (penalty,) = model.losses
+    assert float(penalty) == pytest.approx(0.01 * float((out ** 2).sum()), rel=1e-5)
+    loss = model.train_on_batch(X[:8], Y[:8])
+    pred = X[:8].sum(1)
+    assert loss == pytest.approx(float(((pred - Y[:8]) ** 2).mean() + 0.01 * (pred ** 2).sum()),
+                                 rel=1e-5)
+
+    class Penalized(kiln.layers.Layer):
+        def call(self, x):
+            self.add_loss(kiln.reduce_mean(kiln.abs(x)))
+            return x
+    layer = Penalized()
+    layer(np.array([[-2.0, 2.0]], np.float32))
+    assert [float(t) for t in layer.losses] == [2.0]
+    layer(np.array([[1.0, 1.0]], np.float32))     # each call replaces them
+    assert [float(t) for t in layer.losses] == [1.0]
