@@ -44,6 +44,7 @@ def main():
         calls = int(sys.argv[sys.argv.index("--calls") + 1])
     rows = []
     peers.check_peers()
+    peers.print_machine_limits(threads=(1,))
     print(f"# one thread each; median of 5 rounds of {calls} calls")
 
     a = kiln.constant([1.0, 2.0, 3.0, 4.0])

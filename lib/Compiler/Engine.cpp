@@ -119,7 +119,7 @@ std::string Engine::cacheDir() {
 }
 
 size_t Engine::kernelsCompiled() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex &>(mutex));
+  std::lock_guard<std::mutex> lock(mutex);
   return static_cast<size_t>(llvm::count_if(
       kernels, [](const auto &entry) { return entry.second != nullptr; }));
 }

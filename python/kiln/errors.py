@@ -57,24 +57,13 @@ def _in_package(filename):
     return os.path.abspath(filename).startswith(_PACKAGE + os.sep)
 
 
-def _python_user_location():
-    frame = sys._getframe(1)
-    while frame is not None:
-        if not _in_package(frame.f_code.co_filename):
-            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-        frame = frame.f_back
-    return None
+from . import _kiln  # noqa: E402  (below the classes the binding maps to)
 
-
-try:
-    from . import _kiln
-    _kiln.register_location_classifier(_in_package)
-    # The file:line of the innermost frame outside the kiln package (asked
-    # for every op a gradient tape records: a native frame walk, each
-    # file classified once).
-    user_location = _kiln.user_location
-except ImportError:  # (the native module is not built: pure Python)
-    user_location = _python_user_location
+_kiln.register_location_classifier(_in_package)
+# The file:line of the innermost frame outside the kiln package (asked for
+# every op a gradient tape records: a native frame walk, each file
+# classified once).
+user_location = _kiln.user_location
 
 
 def from_native(error):

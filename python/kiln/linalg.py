@@ -1,7 +1,7 @@
 """kiln.linalg: TensorFlow's tf.linalg names for Kiln's products and norms."""
 
-from .math_ops import (_swap_last, einsum, l2_normalize, linalg_matmul as matmul,
-                       norm, tensordot)
+from .math_ops import einsum, l2_normalize, norm, tensordot
+from .ops import _swap_last, matmul
 from .tensor import convert_to_tensor
 
 

@@ -16,10 +16,11 @@ import numpy as np
 from . import errors
 from .core import attributes, bind1, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, int32, int64
-from .ops import (_axes, _like, _pair, _unary, abs, cast, concat, equal, exp,
-                  gather, greater, log, matmul, maximum, minimum, reduce_max,
-                  reduce_mean, reduce_min, reduce_sum, reshape, sqrt, square,
-                  stop_gradient, transpose, where)
+from .ops import (_axes, _check_at_run_time, _like, _pair, _unary, abs, cast,
+                  concat, equal, exp, gather, greater, greater_equal, less,
+                  less_equal, log, logical_and, matmul, maximum, minimum,
+                  reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
+                  square, stop_gradient, transpose, where)
 from .tensor import Tensor, constant, convert_to_tensor
 
 log1p = _unary("log1p")
@@ -426,24 +427,6 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
 
 # --- Products and norms ---------------------------------------------------------
 
-def _swap_last(x):
-    perm = list(range(x.ndim))
-    perm[-2], perm[-1] = perm[-1], perm[-2]
-    return transpose(x, perm)
-
-
-def linalg_matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False,
-                  adjoint_b=False, name=None):
-    """a @ b, with either operand transposed (its last two dimensions:
-    the adjoint of a real matrix is its transpose)."""
-    a, b = _pair(a, b)
-    if transpose_a or adjoint_a:
-        a = _swap_last(a)
-    if transpose_b or adjoint_b:
-        b = _swap_last(b)
-    return matmul(a, b)
-
-
 def tensordot(a, b, axes, name=None):
     """Sums a and b over `axes` (an int: a's last and b's first that many
     dimensions; or a pair of lists), as numpy.tensordot."""
@@ -549,7 +532,6 @@ def _flat_indices(indices, shape, what):
     if not indices.dtype.is_integer:
         raise TypeError(f"{what}: indices must be integers, got {indices.dtype.name}")
     bounds = constant(np.array(dims, np.int64), indices.dtype)
-    from .ops import _check_at_run_time, greater_equal, logical_and, less
     ok = logical_and(greater_equal(indices, 0), less(indices, bounds))
     _check_at_run_time(ok, f"{what}: an index is out of range for the shape {dims}")
     strides = np.cumprod([1] + dims[:0:-1])[::-1].astype(np.int64)
@@ -600,7 +582,6 @@ def tensor_scatter_nd_update(tensor, indices, updates, name=None):
     indices, updates = convert_to_tensor(indices), convert_to_tensor(updates, tensor.dtype)
     shape_ = _static(tensor, "tensor_scatter_nd_update")
     flat, rows, k = _flat_indices(indices, shape_, "tensor_scatter_nd_update")
-    from .ops import _check_at_run_time, less_equal
     counts = bind1("scatter_add", [constant(np.zeros(rows, np.int32)), cast(flat, int32),
                                    ones_like(flat, int32)], attributes(axis=0))
     _check_at_run_time(less_equal(counts, 1),

@@ -122,12 +122,23 @@ def stop_gradient(input, name=None):
     return _run1("stop_gradient", [convert_to_tensor(input)])
 
 
-def matmul(a, b, transpose_a=False, transpose_b=False, name=None):
+def _swap_last(x):
+    """x with its last two dimensions swapped."""
+    perm = list(range(x.ndim))
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    return transpose(x, perm)
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False,
+           adjoint_b=False, name=None):
+    """a @ b (batched over leading dimensions), either operand transposed on
+    its last two dimensions (the adjoint of a real matrix is its
+    transpose), as tf.linalg.matmul."""
     a, b = _pair(a, b)
-    if transpose_a:
-        a = transpose(a)
-    if transpose_b:
-        b = transpose(b)
+    if transpose_a or adjoint_a:
+        a = _swap_last(a)
+    if transpose_b or adjoint_b:
+        b = _swap_last(b)
     if a.ndim > 2 or b.ndim > 2:
         return _run1("batch_matmul", [a, b])
     return _run1("matmul", [a, b])

@@ -317,29 +317,29 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
     return values[0] if len(values) == 1 else values
 
 
-def train_on_batch(model, x, y, return_dict=False):
-    """One training step on one batch; the loss (and metrics) of that batch."""
-    _require_compiled(model, "train_on_batch")
-    if model._train_function is None:
+def _one_batch(model, x, y, return_dict, what, train):
+    """train_on_batch / test_on_batch: one step on one batch; the loss
+    (and metrics) of that batch."""
+    _require_compiled(model, what)
+    if train and model._train_function is None:
         model._train_function = _make_train_function(model)
+    if not train and model._test_function is None:
+        model._test_function = _make_test_function(model)
     _reset(model)
-    model._train_function(convert_to_tensor(_as_array(x, "train_on_batch")),
-                          convert_to_tensor(_as_array(y, "train_on_batch")))
+    step = model._train_function if train else model._test_function
+    step(convert_to_tensor(_as_array(x, what)), convert_to_tensor(_as_array(y, what)))
     logs = _logs(model)
-    return logs if return_dict else (list(logs.values()) if len(logs) > 1
-                                     else logs["loss"])
+    if return_dict:
+        return logs
+    return list(logs.values()) if len(logs) > 1 else logs["loss"]
+
+
+def train_on_batch(model, x, y, return_dict=False):
+    return _one_batch(model, x, y, return_dict, "train_on_batch", True)
 
 
 def test_on_batch(model, x, y, return_dict=False):
-    _require_compiled(model, "test_on_batch")
-    if model._test_function is None:
-        model._test_function = _make_test_function(model)
-    _reset(model)
-    model._test_function(convert_to_tensor(_as_array(x, "test_on_batch")),
-                         convert_to_tensor(_as_array(y, "test_on_batch")))
-    logs = _logs(model)
-    return logs if return_dict else (list(logs.values()) if len(logs) > 1
-                                     else logs["loss"])
+    return _one_batch(model, x, y, return_dict, "test_on_batch", False)
 
 
 def summary(model, print_fn=None):

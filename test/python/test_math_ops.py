@@ -284,3 +284,55 @@ def test_scans_over_long_axes():
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), [1.0, 2.0 + 6.0, 0.0])
     with pytest.raises(kiln.errors.InvalidArgumentError, match="cumsum: axis 2"):
         kiln.cumsum(x, axis=2)
+
+
+def test_batched_matmul_transposes_the_last_two_dimensions():
+    a, b = RNG.normal(size=(2, 4, 3)), RNG.normal(size=(2, 5, 3))
+    want = a @ np.swapaxes(b, 1, 2)
+    np.testing.assert_allclose(kiln.matmul(a, b, transpose_b=True).numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(kiln.linalg.matmul(np.swapaxes(a, 1, 2), b, adjoint_a=True,
+                                                  transpose_b=True).numpy(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("call,kind,message", [
+    (lambda: kiln.fill([2], [1.0, 2.0]), kiln.errors.InvalidArgumentError, "must be a scalar"),
+    (lambda: kiln.tile(kiln.constant(X), [2]), kiln.errors.InvalidArgumentError, "1 multiples"),
+    (lambda: kiln.split(kiln.constant(X), [1, 1], axis=1), kiln.errors.InvalidArgumentError,
+     "do not add up"),
+    (lambda: kiln.unstack(kiln.constant(X), num=5), kiln.errors.InvalidArgumentError,
+     "num=5 but dimension 0 has extent 3"),
+    (lambda: kiln.repeat(kiln.constant(X), [1, 2], axis=0), kiln.errors.InvalidArgumentError,
+     "do not fit dimension 0"),
+    (lambda: kiln.pad(kiln.constant(X), [[1, 1]]), kiln.errors.InvalidArgumentError,
+     "2 pairs of non-negative"),
+    (lambda: kiln.pad(kiln.constant(X), [[1, 1], [1, 1]], "WRAP"), kiln.errors.InvalidArgumentError,
+     "CONSTANT, REFLECT or SYMMETRIC"),
+    (lambda: kiln.norm(kiln.constant(X), ord=3), kiln.errors.InvalidArgumentError,
+     "ord must be"),
+    (lambda: kiln.norm(kiln.constant(X), ord=2, axis=[0, 1]), kiln.errors.UnimplementedError,
+     "spectral norm"),
+    (lambda: kiln.clip_by_global_norm(kiln.constant(X), 1.0), TypeError, "list of tensors"),
+    (lambda: kiln.gather_nd(kiln.constant(X), kiln.constant([[0, 1, 2]])),
+     kiln.errors.InvalidArgumentError, "indices of depth 3"),
+    (lambda: kiln.gather_nd(kiln.constant(X), kiln.constant([[0.0, 1.0]])), TypeError,
+     "indices must be integers"),
+    (lambda: kiln.gather_nd(kiln.constant(X), kiln.constant([[0, 1]]), batch_dims=1),
+     kiln.errors.UnimplementedError, "batch_dims"),
+    (lambda: kiln.nn.bias_add(kiln.constant(X), kiln.constant(X)),
+     kiln.errors.InvalidArgumentError, "the bias must be 1-D"),
+    (lambda: kiln.nn.bias_add(kiln.constant(X), [1.0, 2.0]),
+     kiln.errors.InvalidArgumentError, "a bias of 2"),
+    (lambda: kiln.nn.sigmoid_cross_entropy_with_logits(labels=kiln.constant([1.0]),
+                                                       logits=kiln.constant([1.0, 2.0])),
+     kiln.errors.InvalidArgumentError, "must have the same shape"),
+    (lambda: kiln.nn.conv1d(kiln.ones([1, 5, 1]), kiln.ones([2, 1, 1]), stride=[1, 2]),
+     ValueError, "stride must be an int"),
+    (lambda: kiln.nn.depthwise_conv2d(kiln.ones([1, 4, 4, 2]), kiln.ones([2, 2, 3, 1]), 1,
+                                      "VALID"),
+     kiln.errors.InvalidArgumentError, "2 input channels but the filter has 3"),
+    (lambda: kiln.cumsum(kiln.constant([[1.0, 2.0]]), axis=-3),
+     kiln.errors.InvalidArgumentError, "cumsum: axis -3"),
+])
+def test_more_errors_name_the_problem(call, kind, message):
+    with pytest.raises(kind, match=message):
+        call()

@@ -132,7 +132,7 @@ private:
   Compiler compiler;
   uint64_t serial = 0; // this engine's number in the process (from 1)
   std::atomic<bool> tf32{false};
-  std::mutex mutex; // the kernel map, and the compiler's context
+  mutable std::mutex mutex; // the kernel map, and the compiler's context
   std::unordered_map<std::string, kiln_executable_t *> kernels;
   std::atomic<size_t> hits{0}, loaded{0}, compiledModules{0};
 };
