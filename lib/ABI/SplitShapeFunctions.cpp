@@ -30,8 +30,10 @@
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -153,23 +155,34 @@ struct SplitShapeFunctionsPass
     shapeFn.setFunctionType(FunctionType::get(
         context, shapeFn.getArgumentTypes(), ValueRange(results).getTypes()));
 
-    // The shape function neither prints nor reports value checks (the entry
-    // does, when it runs): without those calls, what they were in dies.
+    // The shape function neither prints, sorts nor reports value checks
+    // (the entry does, when it runs): without those calls, what they were
+    // in dies.
     SmallVector<func::CallOp> effects;
     shapeFn.walk([&](func::CallOp call) {
       if (call.getCallee() == "kiln_check_failed" ||
           call.getCallee() == "kiln_summary_scalar" ||
-          call.getCallee().starts_with("kiln_print_"))
+          call.getCallee().starts_with("kiln_print_") ||
+          call.getCallee().starts_with("kiln_sort_"))
         effects.push_back(call);
     });
     for (func::CallOp call : effects)
       call.erase();
+    // Nor does it fill kiln.sort's buffers (their extents are what counts).
+    shapeFn.walk([](bufferization::MaterializeInDestinationOp copy) {
+      if (isa<BaseMemRefType>(copy.getDest().getType()))
+        copy.erase();
+    });
     // Resolve the extents through the ops that produced the outputs; what
     // only computed data dies.
     RewritePatternSet patterns(context);
     memref::populateResolveRankedShapedTypeResultDimsPatterns(patterns);
     memref::populateResolveShapedTypeResultDimsPatterns(patterns);
     tensor::DimOp::getCanonicalizationPatterns(patterns, context);
+    // Extents of a result held in a buffer of its own (kiln.sort's): the
+    // buffer's, which are the allocation's operands.
+    bufferization::ToTensorOp::getCanonicalizationPatterns(patterns, context);
+    memref::DimOp::getCanonicalizationPatterns(patterns, context);
     tensor::EmptyOp::getCanonicalizationPatterns(patterns, context);
     if (failed(applyPatternsGreedily(shapeFn, std::move(patterns)))) {
       func.emitError() << "entry point '" << func.getName()

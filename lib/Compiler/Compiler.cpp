@@ -207,6 +207,10 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
   symbols[mangle("kiln_print_tensor_i1")] = symbol(&kiln_print_tensor_i1);
   symbols[mangle("kiln_print_tensor_i32")] = symbol(&kiln_print_tensor_i32);
   symbols[mangle("kiln_print_tensor_i64")] = symbol(&kiln_print_tensor_i64);
+  symbols[mangle("kiln_sort_f32")] = symbol(&kiln_sort_f32);
+  symbols[mangle("kiln_sort_f64")] = symbol(&kiln_sort_f64);
+  symbols[mangle("kiln_sort_i32")] = symbol(&kiln_sort_i32);
+  symbols[mangle("kiln_sort_i64")] = symbol(&kiln_sort_i64);
   symbols[mangle("mgpuModuleLoad")] = symbol(&mgpuModuleLoad);
   symbols[mangle("mgpuModuleLoadJIT")] = symbol(&mgpuModuleLoadJIT);
   symbols[mangle("mgpuModuleUnload")] = symbol(&mgpuModuleUnload);

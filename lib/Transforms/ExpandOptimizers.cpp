@@ -5,8 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 // kiln.apply_* (gradient_descent, momentum, adam, rmsprop, adagrad, adadelta,
-// adamax)
-// name a variable
+// adamax, nadam, ftrl) name a variable
 // and give its gradient; this pass writes the update out as reads, Kiln
 // arithmetic and assigns, declaring the optimizer's slot variables (zeros)
 // next to the variable. The formulas are in the ops' descriptions. Being
@@ -186,6 +185,10 @@ struct ExpandOptimizersPass
       u.assign(param, u.sub(w, u.div(u.mul(lr, m), denom)));
       return success();
     }
+    if (auto nadam = dyn_cast<ApplyNadamOp>(op))
+      return expandNadam(nadam, u, param, w, grad, lr, symbols);
+    if (auto ftrl = dyn_cast<ApplyFtrlOp>(op))
+      return expandFtrl(ftrl, u, param, w, grad, lr, symbols);
     auto adam = cast<ApplyAdamOp>(op);
     FailureOr<VariableOp> mSlot = slot(op, param, "_adam_m", symbols);
     FailureOr<VariableOp> vSlot = slot(op, param, "_adam_v", symbols);
@@ -207,6 +210,75 @@ struct ExpandOptimizersPass
     Value denom =
         u.add(u.sqrt(v), u.scalar(adam.getEpsilon().convertToDouble()));
     u.assign(param, u.sub(w, u.mul(u.mul(lr, correction), u.div(m, denom))));
+    return success();
+  }
+
+  LogicalResult expandNadam(ApplyNadamOp op, Update &u, VariableOp param,
+                            Value w, Value grad, Value lr,
+                            SymbolTable &symbols) {
+    FailureOr<VariableOp> mSlot = slot(op, param, "_nadam_m", symbols);
+    FailureOr<VariableOp> vSlot = slot(op, param, "_nadam_v", symbols);
+    if (failed(mSlot) || failed(vSlot))
+      return failure();
+    double beta1 = op.getBeta1().convertToDouble();
+    double beta2 = op.getBeta2().convertToDouble();
+    Value one = u.scalar(1.0), b1 = u.scalar(beta1);
+    Value t = CastOp::create(u.b, u.loc, RankedTensorType::get({}, u.element),
+                             op.getStep());
+    // Dozat's momentum schedule at steps t and t + 1.
+    auto schedule = [&](Value step) {
+      Value decay = u.power(u.scalar(0.96), step);
+      return u.mul(b1, u.sub(one, u.mul(u.scalar(0.5), decay)));
+    };
+    Value ut = schedule(t), ut1 = schedule(u.add(t, one));
+    Value product = op.getUProduct();
+    Value m = u.mix(beta1, u.read(*mSlot), grad);
+    Value v = u.mix(beta2, u.read(*vSlot), u.mul(grad, grad));
+    u.assign(*mSlot, m);
+    u.assign(*vSlot, v);
+    Value mHat =
+        u.add(u.div(u.mul(ut1, m), u.sub(one, u.mul(product, ut1))),
+              u.div(u.mul(u.sub(one, ut), grad), u.sub(one, product)));
+    Value vHat = u.div(v, u.sub(one, u.power(u.scalar(beta2), t)));
+    Value denom =
+        u.add(u.sqrt(vHat), u.scalar(op.getEpsilon().convertToDouble()));
+    u.assign(param, u.sub(w, u.div(u.mul(lr, mHat), denom)));
+    return success();
+  }
+
+  LogicalResult expandFtrl(ApplyFtrlOp op, Update &u, VariableOp param,
+                           Value w, Value grad, Value lr,
+                           SymbolTable &symbols) {
+    FailureOr<VariableOp> accSlot =
+        slot(op, param, "_ftrl_accumulator", symbols,
+             op.getInitialAccumulatorValue().convertToDouble());
+    FailureOr<VariableOp> linSlot = slot(op, param, "_ftrl_linear", symbols);
+    if (failed(accSlot) || failed(linSlot))
+      return failure();
+    double p = -op.getLearningRatePower().convertToDouble();
+    // accumulator^p (a square root for the default power -0.5).
+    auto raised = [&](Value x) {
+      return p == 0.5 ? u.sqrt(x) : u.power(x, u.scalar(p));
+    };
+    Value shrunk = grad;
+    if (double shrinkage = op.getL2Shrinkage().convertToDouble())
+      shrunk = u.add(grad, u.mul(u.scalar(2.0 * shrinkage), w));
+    Value acc = u.read(*accSlot);
+    Value newAcc = u.add(acc, u.mul(grad, grad));
+    Value sigma = u.div(u.sub(raised(newAcc), raised(acc)), lr);
+    Value linear = u.sub(u.add(u.read(*linSlot), shrunk), u.mul(sigma, w));
+    Value l2 = u.add(u.scalar(op.getL2().convertToDouble()),
+                     u.div(u.scalar(op.getBeta().convertToDouble()),
+                           u.mul(u.scalar(2.0), lr)));
+    Value quadratic =
+        u.add(u.div(raised(newAcc), lr), u.mul(u.scalar(2.0), l2));
+    Value l1 = u.scalar(op.getL1().convertToDouble());
+    Value clipped = MinimumOp::create(
+        u.b, u.loc, MaximumOp::create(u.b, u.loc, linear, NegOp::create(u.b, u.loc, l1)),
+        l1);
+    u.assign(*linSlot, linear);
+    u.assign(*accSlot, newAcc);
+    u.assign(param, u.div(u.sub(clipped, linear), quadratic));
     return success();
   }
 

@@ -26,6 +26,9 @@ from .math_ops import (argmin, ceil, clip_by_global_norm, clip_by_norm,
                        reduce_logsumexp, reduce_prod, repeat, reverse, round,
                        rsqrt, shape, size, split, squeeze, tensordot, tile,
                        unstack, zeros_like)
+from .math_ops import argsort, boolean_mask, sort, unique
+
+newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import math, linalg
 from . import nn
 from . import random
@@ -65,4 +68,5 @@ __all__ = [
     "tensordot", "tile", "unstack", "zeros_like", "math", "linalg", "einsum",
     "gather_nd", "scatter_nd", "tensor_scatter_nd_add", "tensor_scatter_nd_update",
     "callbacks", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
+    "sort", "argsort", "unique", "boolean_mask", "range", "newaxis",
 ]

@@ -521,10 +521,9 @@ class _Loops(ast.NodeTransformer):
             out.append(_function(test_name, names, [ast.Return(value=extra)]))
         iterable = node.iter
         if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) and \
-                iterable.func.attr == "_call" and iterable.args and \
-                isinstance(iterable.args[0], ast.Name) and iterable.args[0].id == "range":
-            # range(n) of a traced tensor is a kiln.range (Python's range
-            # otherwise; decided when it runs, the name may be rebound).
+                iterable.func.attr == "_call" and iterable.args:
+            # kiln.range(...), and range(n) of a traced tensor, are loop
+            # ranges (decided when it runs: the names may be rebound).
             iterable = ast.Call(func=_control("_range"), args=iterable.args,
                                 keywords=iterable.keywords)
         test = _load(test_name) if extra is not None else ast.Constant(None)

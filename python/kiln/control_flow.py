@@ -226,7 +226,7 @@ def _for_stmt(iterable, extra_test, body, names, state):
             iterable = iterable.stack()
         if isinstance(iterable, Dataset):
             return _dataset_loop(trace, iterable, extra_test, body, names, state)
-        if isinstance(iterable, range):
+        if isinstance(iterable, _LoopRange):
             start, stop, step = iterable.start, iterable.stop, iterable.step
             items = lambda i: i
         elif isinstance(iterable, Tensor) and iterable._symbolic:
@@ -300,14 +300,18 @@ def _dataset_loop(trace, dataset, extra_test, body, names, state):
     return state
 
 
-def _range(range_function, *args):
-    """`range(...)` in a converted `for`: a kiln.range when an argument is a
-    traced tensor (one kiln loop), else what `range` names."""
+def _range(range_function, *args, **kwargs):
+    """A call in a converted `for`'s iterable. `range(...)` with a traced
+    tensor argument, and `kiln.range(...)` always, give a loop range (one
+    kiln loop, not a tensor of every index); anything else is called as it
+    is."""
     import builtins
-    if range_function is builtins.range and \
+    if range_function is range:
+        return _LoopRange(*args, **kwargs)
+    if range_function is builtins.range and not kwargs and \
             any(isinstance(a, Tensor) and a._symbolic for a in args):
-        return range(*args)
-    return _call(range_function, *args)
+        return _LoopRange(*args)
+    return _call(range_function, *args, **kwargs)
 
 
 def _call(f, *args, **kwargs):
@@ -514,10 +518,46 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
     return packed[0] if single else packed
 
 
-class range:
-    """Iterating `for i in kiln.range(n)` gives int32 scalar tensors in eager
-    mode; inside @kiln.function the loop becomes one kiln.for (the function's
-    source is rewritten so the body is traced once)."""
+def range(start, limit=None, delta=1, dtype=None, name="range"):
+    """The 1-D tensor start, start + delta, ... up to (not including)
+    `limit`, as tf.range: int32 from integer arguments, float32 when one is
+    a float, or `dtype`. `for i in kiln.range(n)` inside @kiln.function is
+    one kiln.for loop (AutoGraph); eagerly it iterates over the int32 scalar
+    tensors of the result. A bound computed in a compiled function makes the
+    length value-dependent: only a loop can use such a range."""
+    from .dtypes import as_dtype, float32, int32
+    from .tensor import constant
+    bounds = (start, limit, delta)
+    if any(isinstance(b, Tensor) and b._symbolic for b in bounds):
+        # Only meaningful as a loop; iterating it outside converted code
+        # raises a clear error.
+        return _LoopRange(start, limit, delta)
+    if limit is None:
+        start, limit = 0, start
+    values = [convert_to_tensor(b).numpy()[()] if isinstance(b, Tensor) else b
+              for b in (start, limit, delta)]
+    if dtype is None:
+        floating = any(isinstance(v, (float, np.floating)) for v in values)
+        dtype = float32 if floating else int32
+    dtype = as_dtype(dtype)
+    if values[2] == 0:
+        raise errors.InvalidArgumentError("range: delta must not be 0",
+                                          errors.user_location())
+    if (values[1] - values[0]) * values[2] < 0:
+        raise errors.InvalidArgumentError(
+            f"range: start {values[0]} and limit {values[1]} are in the wrong "
+            f"order for delta {values[2]}", errors.user_location())
+    if dtype.is_integer:
+        out = np.arange(int(values[0]), int(values[1]), int(values[2]))
+    else:
+        count = int(np.ceil((float(values[1]) - float(values[0])) / float(values[2])))
+        out = values[0] + values[2] * np.arange(_builtins.max(count, 0), dtype=np.float64)
+    return constant(out.astype(dtype.as_numpy_dtype))
+
+
+class _LoopRange:
+    """`for i in kiln.range(n)` inside @kiln.function: one kiln.for over int32
+    scalar tensors; eagerly, the int32 scalar tensors themselves."""
 
     def __init__(self, start, stop=None, step=1):
         if stop is None:

@@ -164,10 +164,18 @@ class Layer:
         probe = {k: v for k, v in kwargs.items() if k != "training"}
         with init_scope():
             out = self(sample, **probe)
-        if isinstance(out, (list, tuple)):
-            raise ValueError(f"{self.name}: layers with several outputs are not "
-                             "supported by the functional API yet")
         batch = _flatten_keras(inputs)[0].shape[0]
+        if isinstance(out, (list, tuple)):
+            # Several outputs (an RNN's return_state, ...): one KerasTensor
+            # each, sharing the one call that computes them all.
+            if any(isinstance(o, (list, tuple)) for o in out):
+                raise ValueError(f"{self.name}: nested lists of outputs are not "
+                                 "supported by the functional API")
+            call = object()
+            return type(out)(
+                KerasTensor((batch,) + tuple(o.shape[1:]), o.dtype, self, inputs,
+                            probe, call=call, index=i)
+                for i, o in enumerate(out))
         return KerasTensor((batch,) + tuple(out.shape[1:]), out.dtype, self,
                            inputs, probe)
 
@@ -576,11 +584,19 @@ class Model(Layer):
                              f"got {len(given)}")
         values = {id(k): v for k, v in zip(self._functional_inputs, given)}
         for node in self._nodes:
+            if node._index is not None and id(node._call) in values:
+                # (Another output of a call already made.)
+                values[id(node)] = values[id(node._call)][node._index]
+                continue
             args = _map_keras(node._inputs, values)
             kwargs = dict(node._kwargs)
             if training is not None and _takes_training(type(node._layer).call):
                 kwargs["training"] = training
-            values[id(node)] = node._layer(args, **kwargs)
+            out = node._layer(args, **kwargs)
+            if node._index is not None:
+                values[id(node._call)] = out
+                out = out[node._index]
+            values[id(node)] = out
         return _map_keras(self._functional_outputs, values)
 
     @property
@@ -963,10 +979,14 @@ class KerasTensor:
     output on such tensors. It has a shape (the batch extent None) and a
     dtype, no value."""
 
-    def __init__(self, shape, dtype="float32", layer=None, inputs=None, kwargs=None):
+    def __init__(self, shape, dtype="float32", layer=None, inputs=None, kwargs=None,
+                 call=None, index=None):
         self.shape = tuple(shape)
         self.dtype = as_dtype(dtype)
         self._layer, self._inputs, self._kwargs = layer, inputs, dict(kwargs or {})
+        # Output `index` of the layer call `call` (shared by the outputs of
+        # one call), or the call's only output (index None).
+        self._call, self._index = call, index
 
     def __repr__(self):
         where = f" from {self._layer.name}" if self._layer is not None else ""

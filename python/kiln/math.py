@@ -11,7 +11,7 @@ from .ops import floormod as mod  # noqa: F401
 from .math_ops import (argmin, ceil, cumprod, cumsum, erf, floor, l2_normalize, log1p, log_sigmoid,
                        reciprocal, reduce_all, reduce_any, reduce_logsumexp,
                        reduce_prod, reduce_std, reduce_variance, round, rsqrt,
-                       softplus, softsign, squared_difference)
+                       softplus, softsign, squared_difference, top_k)
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "ceil", "cos", "cumprod", "cumsum", "divide",
@@ -23,5 +23,5 @@ __all__ = [
     "reduce_any", "reduce_logsumexp", "reduce_max", "reduce_mean", "reduce_min",
     "reduce_prod", "reduce_std", "reduce_sum", "reduce_variance", "round",
     "rsqrt", "sigmoid", "sign", "sin", "softplus", "softsign", "sqrt", "square",
-    "squared_difference", "subtract", "tanh", "truediv",
+    "squared_difference", "subtract", "tanh", "top_k", "truediv",
 ]

@@ -671,3 +671,163 @@ def _contract(sa, a, sb, b, keep, sizes):
     product = matmul(a3, b3)
     letters = batch + a_free + b_free
     return "".join(letters), reshape(product, [sizes[c] for c in letters])
+
+
+# --- Sorting ----------------------------------------------------------------
+
+# kiln.sort sorts f32, f64, i32 and i64 rows; half-precision floats are
+# sorted as float32, which holds them exactly.
+_SORTED_AS = {"float16": float32, "bfloat16": float32}
+
+
+def _sort(x, axis, direction, what):
+    """(values, indices) of kiln.sort along `axis` of `x`."""
+    from .core import bind, unit
+    x = convert_to_tensor(x)
+    if direction not in ("ASCENDING", "DESCENDING"):
+        raise ValueError(f"{what}: direction must be 'ASCENDING' or "
+                         f"'DESCENDING', got {direction!r}")
+    if x.dtype == bool_ or not (x.dtype.is_floating or x.dtype.is_integer):
+        raise TypeError(f"{what}: cannot sort {x.dtype.name} values")
+    if x.ndim == 0:
+        raise errors.InvalidArgumentError(
+            f"{what}: a scalar has no axis to sort along", errors.user_location())
+    a = _axis(axis, x.ndim, what)
+    wide = _SORTED_AS.get(x.dtype.name)
+    data = cast(x, wide) if wide is not None else x
+    perm = list(builtins.range(x.ndim))
+    if a != x.ndim - 1:
+        perm[a], perm[-1] = perm[-1], perm[a]
+        data = transpose(data, perm)
+    attrs = attributes(descending=unit()) if direction == "DESCENDING" else None
+    values, indices = bind("sort", [data], attrs)
+    if a != x.ndim - 1:  # the swap is its own inverse
+        values, indices = transpose(values, perm), transpose(indices, perm)
+    if wide is not None:
+        values = cast(values, x.dtype)
+    return values, indices
+
+
+def sort(values, axis=-1, direction="ASCENDING", name=None):
+    """`values` sorted along `axis`, as tf.sort. Stable; NaN sorts after
+    every number when ascending (NumPy's order), first when descending.
+    Differentiable: the gradient goes back to where each value came from."""
+    return _sort(values, axis, direction, "sort")[0]
+
+
+def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
+    """The int32 indices that sort `values` along `axis`, as tf.argsort.
+    Always stable (equal values keep their order), whatever `stable` says."""
+    return _sort(values, axis, direction, "argsort")[1]
+
+
+class TopKV2(tuple):
+    """top_k's result: (values, indices), also by name."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def top_k(input, k=1, sorted=True, index_type=int32, name=None):
+    """The k largest entries of the last dimension and their int32 indices,
+    as tf.math.top_k: largest first; among equal values the lower index
+    comes first. (A whole-row sort: O(n log n) per row, not O(n log k).)"""
+    x = convert_to_tensor(input)
+    if isinstance(k, Tensor):
+        if k._symbolic:
+            raise errors.InvalidArgumentError(
+                "top_k: k must be known while tracing (it sets the result's "
+                "shape)", errors.user_location())
+        k = k.numpy()
+    k = int(k)
+    if x.ndim == 0:
+        raise errors.InvalidArgumentError(
+            "top_k: the input must have rank >= 1", errors.user_location())
+    n = x.shape[-1]
+    if k < 0 or (n is not None and k > n):
+        raise errors.InvalidArgumentError(
+            f"top_k: k = {k} is not in [0, {n}] (the last dimension's extent)",
+            errors.user_location())
+    values, indices = _sort(x, -1, "DESCENDING", "top_k")
+    if k != n:
+        values, indices = values[..., :k], indices[..., :k]
+    if as_dtype(index_type) != int32:
+        indices = cast(indices, index_type)
+    return TopKV2(values, indices)
+
+
+# --- Value-dependent shapes ------------------------------------------------
+
+def _host_values(t, what):
+    """t's values as a NumPy array, for an op whose result's shape depends
+    on them: available eagerly, or inside a trace for a value known while
+    tracing; a traced value has none yet (an error naming `what`)."""
+    if t._symbolic:
+        raise errors.UnimplementedError(
+            f"{what}: the result's shape depends on the values of a tensor "
+            "that is only computed when the compiled function runs (Kiln "
+            "compiles static shapes, as XLA does); call it eagerly, or keep "
+            "the shape fixed (kiln.where(cond, x, y), a multiplication by the "
+            "mask, kiln.math.top_k)", errors.user_location())
+    return t.numpy()
+
+
+def boolean_mask(tensor, mask, axis=None, name=None):
+    """The entries of `tensor` where the boolean `mask` (its shape is that
+    of `tensor`'s dimensions axis .. axis + mask.ndim) is true, as
+    tf.boolean_mask: those dimensions become one. The mask's values must be
+    known (eagerly, or constant while tracing); the gather that takes the
+    entries is differentiable."""
+    x = convert_to_tensor(tensor)
+    m = convert_to_tensor(mask)
+    if m.dtype != bool_:
+        raise TypeError(f"boolean_mask: the mask must be bool, got {m.dtype.name}")
+    k = m.ndim
+    if k == 0:
+        raise ValueError("boolean_mask: the mask cannot be a scalar")
+    a = 0 if axis is None else _axis(axis, x.ndim, "boolean_mask")
+    shape_ = list(_static(x, "boolean_mask"))
+    if list(m.shape) != shape_[a:a + k]:
+        raise errors.InvalidArgumentError(
+            f"boolean_mask: a mask of shape {list(m.shape)} for dimensions "
+            f"{a}..{a + k - 1} of a tensor of shape {shape_}",
+            errors.user_location())
+    picked = np.flatnonzero(_host_values(m, "boolean_mask")).astype(np.int32)
+    rows = int(np.prod(shape_[a:a + k], dtype=np.int64))
+    flat = reshape(x, shape_[:a] + [rows] + shape_[a + k:])
+    return gather(flat, constant(picked), axis=a)
+
+
+class Unique(tuple):
+    """unique's result: (y, idx), also by name."""
+
+    def __new__(cls, y, idx):
+        return super().__new__(cls, (y, idx))
+
+    y = property(lambda self: self[0])
+    idx = property(lambda self: self[1])
+
+
+def unique(x, out_idx=int32, name=None):
+    """The distinct values of the 1-D `x` in order of first appearance, and
+    for each element the position of its value in them, as tf.unique.
+    Needs `x`'s values (eagerly, or constant while tracing). Not
+    differentiable (as in TensorFlow)."""
+    t = convert_to_tensor(x)
+    if t.ndim != 1:
+        raise errors.InvalidArgumentError(
+            f"unique: x must be 1-D, got shape {list(t.shape)}",
+            errors.user_location())
+    values = _host_values(t, "unique")
+    # NaN != NaN: each NaN is its own value, as in TensorFlow.
+    _, first, inverse = np.unique(values, return_index=True, return_inverse=True,
+                                  equal_nan=False)
+    order = np.argsort(first, kind="stable")  # groups by first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    y = gather(t, constant(first[order].astype(np.int32)))
+    idx = constant(rank[np.ravel(inverse)].astype(as_dtype(out_idx).as_numpy_dtype))
+    return Unique(stop_gradient(y), idx)

@@ -10,6 +10,9 @@ from .ops import (abs, exp, greater, greater_equal, maximum, minimum,
 from .tensor import convert_to_tensor
 
 
+top_k = math_ops.top_k  # tf.nn.top_k, the same op
+
+
 def relu(features, name=None):
     return _run1("relu", [convert_to_tensor(features)])
 

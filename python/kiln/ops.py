@@ -209,7 +209,25 @@ def transpose(a, perm=None, name=None):
     return _run1("transpose", [x], attributes(permutation=perm))
 
 
-def where(condition, x, y, name=None):
+def where(condition, x=None, y=None, name=None):
+    """x where `condition` holds, else y (broadcast together); with neither,
+    the int64 coordinates [count, rank] of the true entries of
+    `condition`, in row-major order, as tf.where (their count depends on the
+    values: eagerly, or for a condition known while tracing)."""
+    if x is None and y is None:
+        c = convert_to_tensor(condition)
+        if c._symbolic:
+            raise errors.UnimplementedError(
+                "where(condition): the result's shape depends on the "
+                "condition's values, which a compiled function only computes "
+                "when it runs (Kiln compiles static shapes, as XLA does); call "
+                "it eagerly, or use where(condition, x, y)",
+                errors.user_location())
+        from .tensor import constant
+        found = np.argwhere(c.numpy() != 0).astype(np.int64)
+        return constant(found.reshape(-1, c.ndim))
+    if x is None or y is None:
+        raise ValueError("where: give both x and y, or neither")
     c = convert_to_tensor(condition, dtype=bool_)
     x, y = _pair(x, y)
     return _run1("select", [c, x, y])
@@ -342,10 +360,38 @@ def _getitem(x, key):
         return gather(x, key)
     if not isinstance(key, tuple):
         key = (key,)
+    # `...` stands for as many full slices as the other indices leave;
+    # None (kiln.newaxis) inserts an extent-1 dimension.
+    ellipses = builtins.sum(1 for k in key if k is Ellipsis)
+    if ellipses > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if ellipses or builtins.any(k is None for k in key):
+        used = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+        full = []
+        for k in key:
+            full.extend([builtins.slice(None)] * builtins.max(x.ndim - used, 0)
+                        if k is Ellipsis else [k])
+        core = tuple(k for k in full if k is not None)
+        out = _getitem(x, core)
+        if len(core) == len(full):
+            return out
+        shape, kept = [], iter(out.shape)
+        for k in full:
+            if k is None:
+                shape.append(1)
+            elif isinstance(k, builtins.slice):
+                shape.append(next(kept))
+        shape.extend(kept)  # dimensions after the last index
+        return reshape(out, shape)
     if len(key) > x.ndim:
         raise errors.InvalidArgumentError(
             f"too many indices ({len(key)}) for a tensor of rank {x.ndim}",
             errors.user_location())
+    if None in x.shape:
+        raise errors.UnimplementedError(
+            f"indexing a tensor of shape {list(x.shape)}: slices and indices "
+            "need every extent known while tracing (give the function a "
+            "static input_signature)", errors.user_location())
     starts, limits, strides, keep, backward = [], [], [], [], []
     for d, size in enumerate(x.shape):
         k = key[d] if d < len(key) else builtins.slice(None)

@@ -1,4 +1,5 @@
-"""kiln.optimizers: SGD (with momentum) and Adam.
+"""kiln.optimizers: Keras' optimizers (SGD with momentum, Adam, AdamW, RMSprop,
+Adagrad, Adadelta, Adamax, Nadam, Ftrl).
 
 Updates are the compiler's optimizer ops (kiln.apply_gradient_descent,
 kiln.apply_momentum, kiln.apply_adam), expanded by kiln-expand-optimizers:
@@ -90,7 +91,12 @@ class Optimizer:
 
     @property
     def variables(self):
-        return [self.iterations] + [s for _, s in self._slots.values()]
+        return list(self._state_variables().values()) + \
+            [s for _, s in self._slots.values()]
+
+    def _state_variables(self):
+        """The optimizer-wide variables (checkpoint name -> Variable)."""
+        return {"iterations": self.iterations}
 
     def _named_slots(self):
         """(primary variable, slot name, slot Variable) for checkpoints."""
@@ -180,6 +186,7 @@ class Optimizer:
             self._lr_value = None
         else:
             rate = self._lr.value()
+        self._begin_step(step)
         for g, v in zip(grads, variables):
             if v.dtype not in rates:
                 rates[v.dtype] = rate if v.dtype == float32 else cast(rate, v.dtype)
@@ -192,6 +199,10 @@ class Optimizer:
 
     def _hyperparameters(self):
         return {"clip": (self.clipnorm, self.clipvalue, self.global_clipnorm)}
+
+    def _begin_step(self, step):
+        """Optimizer-wide state of the step `step` (1-based, traced), before
+        the variables' updates; none by default."""
 
 
 class SGD(Optimizer):
@@ -347,13 +358,90 @@ class Adamax(Optimizer):
             "epsilon": hyper["epsilon"]}
 
 
+class Nadam(Optimizer):
+    """Keras' Nadam: Adam with Nesterov momentum under Dozat's momentum
+    schedule u_t = beta_1 * (1 - 0.5 * 0.96^t). The running product of the
+    schedule is optimizer-wide state (`u_product`, checkpointed with the
+    step counter)."""
+
+    _slot_suffixes = {"m": "_nadam_m", "v": "_nadam_v"}
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, name="Nadam", **clipping):
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        super().__init__(learning_rate, name, **clipping)
+        self.u_product = Variable(constant(1.0, float32), name=f"{name}/u_product",
+                                  trainable=False)
+        self._u_now = None
+
+    def _state_variables(self):
+        return {**super()._state_variables(), "u_product": self.u_product}
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    def _begin_step(self, step):
+        t = cast(step, float32)
+        u_t = self.beta_1 * (1.0 - 0.5 * (constant(0.96, float32) ** t))
+        self._u_now = self.u_product.value() * u_t
+        self.u_product.assign(self._u_now)
+
+    def _op(self, grad, lr, step, hyper):
+        u = self._u_now if grad.dtype == float32 else cast(self._u_now, grad.dtype)
+        return "apply_nadam", [grad, lr, step, u], {
+            "beta1": hyper["beta_1"], "beta2": hyper["beta_2"],
+            "epsilon": hyper["epsilon"]}
+
+
+class Ftrl(Optimizer):
+    """Keras' Ftrl (FTRL-proximal, McMahan et al. 2013), with L1, L2 and
+    L2-shrinkage regularization; l1 > 0 makes weights exactly zero."""
+
+    _slot_suffixes = {"accumulator": "_ftrl_accumulator", "linear": "_ftrl_linear"}
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
+                 initial_accumulator_value=0.1, l1_regularization_strength=0.0,
+                 l2_regularization_strength=0.0, name="Ftrl",
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **clipping):
+        values = dict(learning_rate_power=learning_rate_power,
+                      initial_accumulator_value=initial_accumulator_value,
+                      l1_regularization_strength=l1_regularization_strength,
+                      l2_regularization_strength=l2_regularization_strength,
+                      l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+                      beta=beta)
+        if learning_rate_power > 0:
+            raise ValueError(f"Ftrl: learning_rate_power must be <= 0, got "
+                             f"{learning_rate_power}")
+        for key, value in values.items():
+            if key != "learning_rate_power" and value < 0:
+                raise ValueError(f"Ftrl: {key} must be >= 0, got {value}")
+        self._ftrl = {k: float(v) for k, v in values.items()}
+        self._slot_initial = {"accumulator": float(initial_accumulator_value)}
+        super().__init__(learning_rate, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "ftrl": tuple(sorted(self._ftrl.items()))}
+
+    def _op(self, grad, lr, step, hyper):
+        f = dict(hyper["ftrl"])
+        return "apply_ftrl", [grad, lr], {
+            "learning_rate_power": f["learning_rate_power"],
+            "initial_accumulator_value": f["initial_accumulator_value"],
+            "l1": f["l1_regularization_strength"],
+            "l2": f["l2_regularization_strength"],
+            "l2_shrinkage": f["l2_shrinkage_regularization_strength"],
+            "beta": f["beta"]}
+
+
 def get(identifier):
     """An Optimizer from a Keras name ("sgd", "adam", "rmsprop", ...) or an
     Optimizer."""
     if isinstance(identifier, Optimizer):
         return identifier
     table = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
-             "adagrad": Adagrad, "adadelta": Adadelta, "adamax": Adamax}
+             "adagrad": Adagrad, "adadelta": Adadelta, "adamax": Adamax,
+             "nadam": Nadam, "ftrl": Ftrl}
     if isinstance(identifier, str):
         if identifier.lower() in table:
             return table[identifier.lower()]()

@@ -83,7 +83,8 @@ class Checkpoint:
                 raise TypeError(f"Checkpoint cannot save {key}={obj!r}: not a "
                                 "model, layer, optimizer or Variable")
         for key, opt in optimizers:
-            named[_identifier(f"{key}/iterations")] = opt.iterations
+            for state, variable in opt._state_variables().items():
+                named[_identifier(f"{key}/{state}")] = variable
             for var, slot, value in opt._named_slots():
                 where = paths.get(id(var), var.name[:-2])
                 named[_identifier(f"{key}/slots/{where}/{slot}")] = value

@@ -129,3 +129,17 @@ func.func @d_passes_other(%x: tensor<f32>, %limit: tensor<f32>) -> tensor<f32> {
   %g = kiln.grad @passes_other(%x, %limit) {wrt = array<i64: 0>} : (tensor<f32>, tensor<f32>) -> tensor<f32>
   return %g : tensor<f32>
 }
+
+// -----
+
+// Sorting rows whose extents are known only at run time: the scatter of
+// the gradient needs them.
+func.func @sorted(%x: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  // expected-error@+1 {{'kiln.sort' op differentiating kiln.sort needs static extents, not 'tensor<?x3xf32>'}}
+  %v, %i = kiln.sort %x : tensor<?x3xf32> -> tensor<?x3xf32>, tensor<?x3xi32>
+  return %v : tensor<?x3xf32>
+}
+func.func @dsorted(%x: tensor<?x3xf32>, %s: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  %g = kiln.grad @sorted(%x) seeds(%s : tensor<?x3xf32>) {wrt = array<i64: 0>} : (tensor<?x3xf32>) -> tensor<?x3xf32>
+  return %g : tensor<?x3xf32>
+}

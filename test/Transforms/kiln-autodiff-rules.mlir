@@ -199,3 +199,30 @@ func.func @dcv(%x: tensor<3xf32>) -> tensor<3xf32> {
   %g = kiln.grad @cv_loss(%x) {wrt = array<i64: 0>} : (tensor<3xf32>) -> tensor<3xf32>
   return %g : tensor<3xf32>
 }
+
+// -----
+
+// kiln.sort: each value's cotangent goes back to the position it came from,
+// one scatter into the flattened input (row r's indices offset by r * n).
+// CHECK-LABEL: func.func private @sorted_vjp_0(
+// CHECK-SAME: %{{[a-z0-9]+}}: tensor<2x3xf32>, %[[W:[a-z0-9]+]]: tensor<2x3xf32>
+// CHECK-DAG: %[[ZERO:.*]] = kiln.constant dense<0.000000e+00> : tensor<6xf32>
+// CHECK-DAG: %[[N:.*]] = kiln.constant dense<3> : tensor<2x3xi32>
+// CHECK: %[[V:.*]], %[[I:.*]] = kiln.sort %{{.*}} {descending} : tensor<2x3xf32> -> tensor<2x3xf32>, tensor<2x3xi32>
+// CHECK: %[[ROW:.*]] = kiln.iota {dimension = 0 : i64} : tensor<2x3xi32>
+// CHECK: %[[OFF:.*]] = kiln.mul %[[ROW]], %[[N]]
+// CHECK: %[[AT:.*]] = kiln.add %[[I]], %[[OFF]]
+// CHECK: %[[FLAT:.*]] = kiln.reshape %[[AT]] : tensor<2x3xi32> -> tensor<6xi32>
+// CHECK: %[[G:.*]] = kiln.reshape %[[W]] : tensor<2x3xf32> -> tensor<6xf32>
+// CHECK: %[[S:.*]] = kiln.scatter_add %[[ZERO]], %[[FLAT]], %[[G]] :
+// CHECK: kiln.reshape %[[S]] : tensor<6xf32> -> tensor<2x3xf32>
+func.func @sorted(%x: tensor<2x3xf32>, %w: tensor<2x3xf32>) -> tensor<f32> {
+  %v, %i = kiln.sort %x {descending} : tensor<2x3xf32> -> tensor<2x3xf32>, tensor<2x3xi32>
+  %p = kiln.mul %v, %w : tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32>
+  %s = kiln.reduce_sum %p {axes = array<i64: 0, 1>} : tensor<2x3xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @dsorted(%x: tensor<2x3xf32>, %w: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %g = kiln.grad @sorted(%x, %w) {wrt = array<i64: 0>} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %g : tensor<2x3xf32>
+}

@@ -185,3 +185,60 @@ func.func @adadelta(%g: tensor<2xf32>, %lr: tensor<f32>) {
   kiln.apply_adadelta @w, %g, %lr {rho = 0.9 : f64} : tensor<2xf32>, tensor<f32>
   return
 }
+
+// -----
+
+// Nadam: the schedule's running product comes in as an operand (the same
+// for every variable of the step); the schedule at t + 1 multiplies it for
+// the momentum term, the plain product divides the gradient term.
+// CHECK-DAG: kiln.variable @w_nadam_m : tensor<2xf32> = dense<0.000000e+00>
+// CHECK-DAG: kiln.variable @w_nadam_v : tensor<2xf32> = dense<0.000000e+00>
+// CHECK-LABEL: func.func @nadam(
+// CHECK-SAME: %[[G:.*]]: tensor<2xf32>, %[[LR:.*]]: tensor<f32>, %[[T:.*]]: tensor<i64>, %[[U:.*]]: tensor<f32>
+// CHECK: %[[TF:.*]] = kiln.cast %[[T]] : tensor<i64> -> tensor<f32>
+// CHECK: kiln.pow %{{.*}}, %[[TF]]
+// CHECK: %[[T1:.*]] = kiln.add %[[TF]],
+// CHECK: kiln.pow %{{.*}}, %[[T1]]
+// CHECK: kiln.assign_variable @w_nadam_m
+// CHECK: kiln.assign_variable @w_nadam_v
+// CHECK: kiln.mul %[[U]], %{{.*}}
+// CHECK: kiln.sub %{{.*}}, %[[U]]
+// CHECK: kiln.assign_variable @w,
+kiln.variable @w : tensor<2xf32>
+func.func @nadam(%g: tensor<2xf32>, %lr: tensor<f32>, %t: tensor<i64>, %u: tensor<f32>) {
+  kiln.apply_nadam @w, %g, %lr, %t, %u : tensor<2xf32>, tensor<f32>, tensor<f32>
+  return
+}
+
+// -----
+
+// Ftrl: the accumulator starts at initial_accumulator_value; the default
+// power -0.5 is a square root, another one a kiln.pow; the new weight is the
+// clipped linear term over the quadratic one.
+// CHECK-DAG: kiln.variable @w_ftrl_accumulator : tensor<2xf32> = dense<1.000000e-01>
+// CHECK-DAG: kiln.variable @w_ftrl_linear : tensor<2xf32> = dense<0.000000e+00>
+// CHECK-LABEL: func.func @ftrl(
+// CHECK: kiln.sqrt
+// CHECK: kiln.read_variable @w_ftrl_linear
+// CHECK: %[[LIN:.*]] = kiln.sub
+// CHECK: %[[HI:.*]] = kiln.maximum %[[LIN]], %{{.*}}
+// CHECK: %[[CLIP:.*]] = kiln.minimum %[[HI]], %{{.*}}
+// CHECK: kiln.assign_variable @w_ftrl_linear, %[[LIN]]
+// CHECK: kiln.assign_variable @w_ftrl_accumulator
+// CHECK: %[[NUM:.*]] = kiln.sub %[[CLIP]], %[[LIN]]
+// CHECK: %[[W:.*]] = kiln.div %[[NUM]], %{{.*}}
+// CHECK: kiln.assign_variable @w, %[[W]]
+// CHECK-LABEL: func.func @ftrl_power(
+// CHECK-NOT: kiln.sqrt
+// CHECK: kiln.constant dense<0.69{{[0-9]+}}>
+// CHECK: kiln.pow
+kiln.variable @w : tensor<2xf32>
+func.func @ftrl(%g: tensor<2xf32>, %lr: tensor<f32>) {
+  kiln.apply_ftrl @w, %g, %lr {l1 = 0.01 : f64} : tensor<2xf32>, tensor<f32>
+  return
+}
+kiln.variable @v : tensor<2xf32>
+func.func @ftrl_power(%g: tensor<2xf32>, %lr: tensor<f32>) {
+  kiln.apply_ftrl @v, %g, %lr {learning_rate_power = -0.7 : f64} : tensor<2xf32>, tensor<f32>
+  return
+}

@@ -382,3 +382,30 @@ def test_kiln_replay_trains_on_batches_and_times_calls(tmp_path):
     proc = subprocess.run([KILN_REPLAY, lib, "--entry", "mixed", "--synthetic", "--input",
                            str(tmp_path / "x.npy")], capture_output=True, text=True)
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+SORT_MODULE = """
+func.func @rank(%x: tensor<2x5xf32>) -> (tensor<2x5xf32>, tensor<2x5xi32>) {
+  %v, %i = kiln.sort %x {descending} : tensor<2x5xf32> -> tensor<2x5xf32>, tensor<2x5xi32>
+  return %v, %i : tensor<2x5xf32>, tensor<2x5xi32>
+}
+"""
+
+
+def test_library_with_a_sort_calls_the_runtime(tmp_path):
+    """kiln.sort in an AOT library: the runtime's row sort, found in
+    libkiln_runtime.so with no Python or MLIR present (NumPy's answer)."""
+    proc = compile_module(tmp_path, SORT_MODULE, "ranker")
+    assert proc.returncode == 0, proc.stderr
+    x = np.array([[0.5, 3.0, -1.0, 3.0, 2.0], [9.0, 8.0, 7.0, 6.0, 5.0]], np.float32)
+    np.save(tmp_path / "x.npy", x)
+    order = np.argsort(-x, axis=1, kind="stable")
+    expect = tmp_path / "expect"
+    expect.mkdir()
+    np.save(expect / "0.npy", np.take_along_axis(x, order, 1))
+    np.save(expect / "1.npy", order.astype(np.int32))
+    proc = subprocess.run([KILN_REPLAY, str(tmp_path / "out" / "libranker.so"), "--input",
+                           str(tmp_path / "x.npy"), "--expect", str(expect)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "output 1: ok (i32, 10 elements)" in proc.stdout, proc.stdout

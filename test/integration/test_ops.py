@@ -305,6 +305,34 @@ def test_arg_reduce(runner, name, ref):
           ref(i, axis=0).astype(np.int64))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+@pytest.mark.parametrize("shape", [(7,), (3, 1), (2, 3, 9), (4, 0), (0, 5), (2, 300)])
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort(runner, dtype, shape, descending):
+    x = rand(shape, dtype, -3, 3)  # integers in [-3, 3]: many ties
+    if np.issubdtype(dtype, np.floating) and x.size > 2:
+        x.flat[1] = np.nan
+        x.flat[2] = x.flat[0]  # a tie
+    t = tensor_type(shape, dtype)
+    i = tensor_type(shape, np.int32)
+    attr = " {descending}" if descending else ""
+    module = (f"func.func @f(%x: {t}) -> ({t}, {i}) {{\n"
+              f"  %v, %i = kiln.sort %x{attr} : {t} -> {t}, {i}\n"
+              f"  return %v, %i : {t}, {i}\n}}\n")
+    # (The GPU target refuses kiln.sort: test/Codegen/GPU.)
+    values, indices = runner.run(module, [x], cpu_only=True)
+    # The stable order (np.lexsort is stable): NaN last ascending, first
+    # descending; equal values keep their positions' order both ways.
+    f = x.astype(np.float64)
+    nan = np.isnan(f)
+    value = np.where(nan, 0.0, -f if descending else f)
+    order = np.lexsort((value, ~nan if descending else nan), axis=-1) if x.size else \
+        np.zeros(shape, np.int64)
+    np.testing.assert_array_equal(indices, order.astype(np.int32))
+    np.testing.assert_array_equal(values, np.take_along_axis(x, order, -1))
+    assert values.dtype == dtype and indices.dtype == np.int32
+
+
 def test_reshape_family(runner):
     x = rand((2, 3, 4))
     check(runner, "kiln.reshape %a0 : {T0} -> {R}", [x], x.reshape(6, 4))

@@ -157,22 +157,25 @@ def test_dynamic_rnn_example_trains():
 
 def test_unsupported_loop_forms_are_reported():
     @kiln.function
-    def f(x):
-        for i in kiln.range(3):
+    def f(x, n):
+        for i in kiln.range(n):
             y = x + 1.0
             del y  # (a `del` keeps the loop Python's)
         return x
 
     with pytest.raises(kiln.errors.UnimplementedError,
                        match="could not be rewritten into a kiln.for") as info:
-        f(kiln.constant(1.0))
+        f(kiln.constant(1.0), kiln.constant(3))
     # The file's line of the loop (not a line counted from the function).
     import inspect
     line = inspect.getsourcelines(f._python_function)[1] + 2
     assert str(info.value).startswith(f"{__file__}:{line}:"), str(info.value)
-    g = kiln.function(lambda x: [x for _ in kiln.range(2)][0])
+    g = kiln.function(lambda x, n: [x for _ in kiln.range(n)][0])
     with pytest.raises(kiln.errors.UnimplementedError, match="kiln.for_loop"):
-        g(kiln.constant(1.0))
+        g(kiln.constant(1.0), kiln.constant(2))
+    # A range of known length is a tensor: a Python loop over it unrolls.
+    h = kiln.function(lambda x: [x * kiln.cast(i, kiln.float32) for i in kiln.range(3)][2])
+    assert float(h(kiln.constant(2.0))) == 4.0
 
 
 def test_tensor_array_indices_out_of_range_raise():

@@ -187,6 +187,36 @@ def test_functional_api():
         kiln.Input((None, 3))
 
 
+def test_functional_api_with_layers_of_several_outputs():
+    """An LSTM's return_state outputs feed different layers; the model runs
+    the LSTM once per call and matches calling the layers directly."""
+    seq = kiln.Input((5, 3))
+    lstm = layers.LSTM(4, return_sequences=True, return_state=True)
+    whole, h, c = lstm(seq)
+    assert whole.shape == (None, 5, 4) and h.shape == (None, 4) and c.shape == (None, 4)
+    head = layers.Dense(2)
+    model = kiln.Model(seq, [head(h), c, layers.Flatten()(whole)])
+    x = RNG.normal(size=(3, 5, 3)).astype(np.float32)
+    calls = []
+    original = lstm.call
+    lstm.call = lambda *a, **k: calls.append(1) or original(*a, **k)
+    y, state, flat = model(x)
+    assert len(calls) == 1  # one LSTM run for its three outputs
+    lstm.call = original
+    want_whole, want_h, want_c = lstm(x)
+    np.testing.assert_allclose(y.numpy(), head(want_h).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(state.numpy(), want_c.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(flat.numpy(), want_whole.numpy().reshape(3, 20), rtol=1e-6)
+    # Compiled too, and trainable through both heads.
+    step = kiln.function(lambda v: model(v)[0])
+    np.testing.assert_allclose(step(x).numpy(), y.numpy(), rtol=1e-5)
+    with kiln.GradientTape() as tape:
+        out = model(x)
+        loss = kiln.reduce_sum(out[0]) + kiln.reduce_sum(out[1])
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert all(g is not None for g in grads)
+
+
 def _np_conv2d(x, w, stride, pad):
     """Cross-correlation of NHWC x with HWIO w, zero padding `pad`
     ((top, bottom), (left, right))."""

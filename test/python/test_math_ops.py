@@ -123,6 +123,20 @@ UNARY = {
     "einsum_contract": (lambda x: kiln.einsum("ij,kj->ik", x, kiln.constant(POS)),
                         lambda x: x @ POS.T, X),
     "einsum_trace_sum": (lambda x: kiln.einsum("ij->j", x), lambda x: x.sum(0), X),
+    # Sorting: weights make the gradient depend on where each value lands.
+    "sort": (lambda x: kiln.sort(x) * np.arange(1.0, 5.0),
+             lambda x: np.sort(x, 1) * np.arange(1.0, 5.0), X),
+    "sort_axis0_descending": (
+        lambda x: kiln.sort(x, axis=0, direction="DESCENDING") * kiln.constant(POS),
+        lambda x: -np.sort(-x, 0) * POS, X),
+    "top_k": (lambda x: kiln.math.top_k(x, 2).values * kiln.constant([1.0, 3.0], kiln.float64),
+              lambda x: -np.sort(-x, 1)[:, :2] * [1.0, 3.0], X),
+    "boolean_mask": (lambda x: kiln.boolean_mask(x, kiln.constant(POS > 1.0)) * 3.0,
+                     lambda x: x[POS > 1.0] * 3.0, X),
+    "boolean_mask_axis1": (lambda x: kiln.boolean_mask(x, [True, False, True, True], axis=1),
+                           lambda x: x[:, [0, 2, 3]], X),
+    "ellipsis_newaxis": (lambda x: x[..., kiln.newaxis, ::-1] * x[None, ..., 1:2],
+                         lambda x: x[..., None, ::-1] * x[None, ..., 1:2], X),
 }
 
 
@@ -332,7 +346,113 @@ def test_batched_matmul_transposes_the_last_two_dimensions():
      kiln.errors.InvalidArgumentError, "2 input channels but the filter has 3"),
     (lambda: kiln.cumsum(kiln.constant([[1.0, 2.0]]), axis=-3),
      kiln.errors.InvalidArgumentError, "cumsum: axis -3"),
+    (lambda: kiln.function(lambda v: kiln.math.top_k(v, 2).values,
+                           input_signature=[kiln.TensorSpec([None, 4])])(X),
+     kiln.errors.UnimplementedError, r"indexing a tensor of shape \[None, 4\]"),
 ])
 def test_more_errors_name_the_problem(call, kind, message):
     with pytest.raises(kind, match=message):
         call()
+
+
+def test_sorts_match_numpy_with_ties_nan_and_every_dtype():
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64, np.int32, np.int64, np.float16):
+        x = rng.integers(-4, 5, (3, 7, 11)).astype(dtype)  # many ties
+        for axis in (-1, 0, 1):
+            got = kiln.sort(kiln.constant(x), axis=axis)
+            assert got.dtype.as_numpy_dtype == dtype
+            np.testing.assert_array_equal(got.numpy(), np.sort(x, axis))
+            np.testing.assert_array_equal(kiln.argsort(x, axis=axis).numpy(),
+                                          np.argsort(x, axis, kind="stable"))
+            # Descending and stable: equal values keep their order.
+            np.testing.assert_array_equal(
+                kiln.argsort(x, axis=axis, direction="DESCENDING").numpy(),
+                np.argsort(-x.astype(np.float64), axis, kind="stable"))
+    nan = np.array([[3.0, np.nan, -1.0, np.inf, -np.inf, 0.0]], np.float32)
+    np.testing.assert_array_equal(kiln.sort(nan).numpy(), np.sort(nan))
+    np.testing.assert_array_equal(kiln.argsort(nan).numpy(), np.argsort(nan, kind="stable"))
+    assert np.isnan(kiln.sort(nan, direction="DESCENDING").numpy()[0, 0])
+    # Rows counted only at run time (an open batch dimension).
+    f = kiln.function(lambda v: kiln.argsort(v),
+                      input_signature=[kiln.TensorSpec([None, 11], kiln.float32)])
+    for rows in (3, 5):
+        x = rng.standard_normal((rows, 11)).astype(np.float32)
+        np.testing.assert_array_equal(f(x).numpy(), np.argsort(x, 1, kind="stable"))
+    # Long rows, and one compiled call with the same answer.
+    long = rng.standard_normal((2, 5000)).astype(np.float32)
+    f = kiln.function(lambda v: kiln.argsort(v, direction="DESCENDING"))
+    np.testing.assert_array_equal(f(long).numpy(), np.argsort(-long, 1, kind="stable"))
+
+
+def test_top_k_follows_tensorflow():
+    x = np.array([[1.0, 5.0, 5.0, 2.0], [0.0, -1.0, 7.0, 7.0]], np.float32)
+    values, indices = kiln.math.top_k(x, k=3)
+    np.testing.assert_array_equal(values.numpy(), [[5, 5, 2], [7, 7, 0]])
+    np.testing.assert_array_equal(indices.numpy(), [[1, 2, 3], [2, 3, 0]])  # lower index first
+    assert indices.dtype == kiln.int32
+    result = kiln.nn.top_k(kiln.constant(x[0]), 1, index_type=kiln.int64)
+    assert result.values.numpy().tolist() == [5.0] and result.indices.dtype == kiln.int64
+    assert kiln.math.top_k(x, 0).values.shape == (2, 0)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"k = 5 is not in \[0, 4\]"):
+        kiln.math.top_k(x, 5)
+    with pytest.raises(ValueError, match="direction must be"):
+        kiln.sort(x, direction="UP")
+    with pytest.raises(TypeError, match="cannot sort bool"):
+        kiln.sort(kiln.constant([True, False]))
+
+
+def test_where_boolean_mask_and_unique_have_value_dependent_shapes():
+    x = np.array([[0.5, -1.0, 2.0], [0.0, 3.0, -2.0]])
+    np.testing.assert_array_equal(kiln.where(x > 0).numpy(), np.argwhere(x > 0))
+    assert kiln.where(kiln.constant(x) > 0).dtype == kiln.int64
+    assert kiln.where(np.zeros((2, 3), bool)).shape == (0, 2)
+    np.testing.assert_array_equal(kiln.where([0, 4, 0, 1]).numpy(), [[1], [3]])
+    np.testing.assert_array_equal(kiln.boolean_mask(x, x > 0).numpy(), x[x > 0])
+    y, idx = kiln.unique(kiln.constant([4, 1, 4, 2, 1, 7]))
+    assert y.numpy().tolist() == [4, 1, 2, 7] and idx.numpy().tolist() == [0, 1, 0, 2, 1, 3]
+    assert kiln.unique([2.0, np.nan, np.nan]).y.shape == (3,)  # NaN != NaN
+    assert kiln.unique([3, 3], out_idx=kiln.int64).idx.dtype == kiln.int64
+    # Inside a compiled function the traced values are not known: a clear
+    # error (a mask known while tracing is fine: see boolean_mask above).
+    for body, name in ((lambda v: kiln.where(v > 0), "where"),
+                       (lambda v: kiln.boolean_mask(v, v > 0), "boolean_mask"),
+                       (lambda v: kiln.unique(kiln.reshape(v, [-1])).y, "unique")):
+        with pytest.raises(kiln.errors.UnimplementedError,
+                           match=name + r".*depends on the\s+.*values"):
+            kiln.function(body)(kiln.constant(x))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="a mask of shape"):
+        kiln.boolean_mask(x, [True, False, True])
+    with pytest.raises(ValueError, match="give both x and y"):
+        kiln.where(x > 0, x)
+
+
+def test_range_is_a_tensor_as_in_tensorflow():
+    for args, kwargs in (((5,), {}), ((2, 11, 3), {}), ((10, 2, -3), {}),
+                         ((1.0, 2.0, 0.25), {}), ((0, 1, 0.1), {}),
+                         ((3,), {"dtype": kiln.float64}), ((4, 4), {})):
+        got = kiln.range(*args, **kwargs)
+        want = np.arange(*args)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+        assert got.dtype == (kwargs.get("dtype") or
+                             (kiln.float32 if want.dtype.kind == "f" else kiln.int32))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="delta must not be 0"):
+        kiln.range(0, 5, 0)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="wrong order"):
+        kiln.range(5, 0, 1)
+    assert [int(i) for i in kiln.range(3)] == [0, 1, 2]  # eager iteration
+    assert float(kiln.reduce_sum(kiln.range(4) * 2)) == 12
+
+
+def _triangle(n):
+    total = 0
+    for i in kiln.range(n):  # one kiln.for, though kiln.range returns a tensor eagerly
+        total += i
+    return total
+
+
+def test_range_loops_compile_to_one_loop():
+    f = kiln.function(_triangle)
+    assert int(f(kiln.constant(10))) == 45
+    assert int(f(kiln.constant(4))) == 6  # the same compiled loop, another bound
+    assert len(f._concrete) == 1

@@ -85,7 +85,47 @@ def adamw(lr, wd, b1=0.9, b2=0.999, eps=1e-7):
     return update
 
 
+def nadam(lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Keras' Nadam.update_step (TF 2.11+), with its optimizer-wide running
+    product of the momentum schedule."""
+    def update(w, g, t, s):
+        u_t = b1 * (1 - 0.5 * 0.96 ** t)
+        u_t1 = b1 * (1 - 0.5 * 0.96 ** (t + 1))
+        s["u_product"] = s.get("u_product", 1.0) * u_t
+        u_product_t1 = s["u_product"] * u_t1
+        s["m"] = s.get("m", 0.0) + (g - s.get("m", 0.0)) * (1 - b1)
+        s["v"] = s.get("v", 0.0) + (g * g - s.get("v", 0.0)) * (1 - b2)
+        m_hat = u_t1 * s["m"] / (1 - u_product_t1) + (1 - u_t) * g / (1 - s["u_product"])
+        v_hat = s["v"] / (1 - b2 ** t)
+        return w - m_hat * lr / (np.sqrt(v_hat) + eps)
+    return update
+
+
+def ftrl(lr, power=-0.5, initial=0.1, l1=0.0, l2=0.0, shrinkage=0.0, beta=0.0):
+    """Keras' Ftrl.update_step."""
+    def update(w, g, t, s):
+        accum, linear = s.get("accum", initial), s.get("linear", 0.0)
+        l2_reg = l2 + beta / (2.0 * lr)
+        grad_to_use = g + 2 * shrinkage * w
+        new_accum = accum + g ** 2
+        linear = linear + grad_to_use - (new_accum ** -power - accum ** -power) / lr * w
+        quadratic = new_accum ** -power / lr + 2 * l2_reg
+        w = (np.clip(linear, -l1, l1) - linear) / quadratic
+        s["accum"], s["linear"] = new_accum, linear
+        return w
+    return update
+
+
 CASES = {
+    "nadam": (lambda: kiln.optimizers.Nadam(0.1, epsilon=0.3), nadam(0.1, eps=0.3)),
+    "ftrl": (lambda: kiln.optimizers.Ftrl(0.5), ftrl(0.5)),
+    # (l1 = 0.8 zeroes the first weight's small accumulated gradient.)
+    "ftrl_regularized": (
+        lambda: kiln.optimizers.Ftrl(0.5, learning_rate_power=-0.7, initial_accumulator_value=0.3,
+                                     l1_regularization_strength=0.8,
+                                     l2_regularization_strength=0.2,
+                                     l2_shrinkage_regularization_strength=0.1, beta=0.4),
+        ftrl(0.5, power=-0.7, initial=0.3, l1=0.8, l2=0.2, shrinkage=0.1, beta=0.4)),
     # (Large epsilons, so that where each formula adds it is checked too.)
     "rmsprop": (lambda: kiln.optimizers.RMSprop(0.1, epsilon=0.3), rmsprop(0.1, eps=0.3)),
     "rmsprop_momentum_centered": (
@@ -126,7 +166,8 @@ def test_clipping():
 def test_optimizer_names_and_slots(tmp_path):
     for name, cls in (("rmsprop", kiln.optimizers.RMSprop), ("adagrad", kiln.optimizers.Adagrad),
                       ("adamax", kiln.optimizers.Adamax), ("adamw", kiln.optimizers.AdamW),
-                      ("adadelta", kiln.optimizers.Adadelta)):
+                      ("adadelta", kiln.optimizers.Adadelta), ("nadam", kiln.optimizers.Nadam),
+                      ("ftrl", kiln.optimizers.Ftrl)):
         assert type(kiln.optimizers.get(name)) is cls
     with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
         kiln.optimizers.get("lion")
@@ -145,6 +186,29 @@ def test_optimizer_names_and_slots(tmp_path):
     model = kiln.Sequential([kiln.layers.Dense(1)])
     model.compile(loss="mse")
     assert isinstance(model.optimizer, kiln.optimizers.RMSprop)
+
+
+def test_nadam_keeps_its_schedule_product_in_checkpoints(tmp_path):
+    opt = kiln.optimizers.Nadam(0.1)
+    w = kiln.Variable(W0.astype(np.float32))
+    step = kiln.function(lambda: opt.apply_gradients([(kiln.constant([1.0, -1.0, 2.0]), w)]))
+    step()
+    step()
+    # u_1 * u_2 of Dozat's schedule
+    u = [0.9 * (1 - 0.5 * 0.96 ** t) for t in (1, 2)]
+    np.testing.assert_allclose(float(opt.u_product), u[0] * u[1], rtol=1e-6)
+    assert opt.u_product in opt.variables
+    path = kiln.train.Checkpoint(w=w, opt=opt).write(str(tmp_path / "n.safetensors"))
+    w2, opt2 = kiln.Variable(np.zeros(3, np.float32)), kiln.optimizers.Nadam(0.1)
+    kiln.train.Checkpoint(w=w2, opt=opt2).restore(path)
+    assert float(opt2.u_product) == float(opt.u_product)
+    for o, v in ((opt, w), (opt2, w2)):
+        o.apply_gradients([(kiln.constant([0.5, -1.0, 2.0]), v)])
+    np.testing.assert_allclose(w2.numpy(), w.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="learning_rate_power must be <= 0"):
+        kiln.optimizers.Ftrl(0.1, learning_rate_power=0.5)
+    with pytest.raises(ValueError, match="l1_regularization_strength must be >= 0"):
+        kiln.optimizers.Ftrl(0.1, l1_regularization_strength=-1.0)
 
 
 def test_schedules_reach_compiled_steps():

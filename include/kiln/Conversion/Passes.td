@@ -48,6 +48,7 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg"> {
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
     "::mlir::cf::ControlFlowDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::func::FuncDialect",

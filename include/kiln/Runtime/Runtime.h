@@ -352,6 +352,25 @@ KILN_RUNTIME_EXPORT void kiln_print_tensor_i32(int64_t stream, int64_t summarize
 KILN_RUNTIME_EXPORT void kiln_print_tensor_i64(int64_t stream, int64_t summarize,
                                                int64_t rank, void *descriptor);
 
+/* kiln.sort in compiled code: sorts every row (the last dimension) of
+ * `values` (an unranked memref: rank and descriptor, as for kiln.print) in
+ * place, ascending or, when `descending` is nonzero, descending, and
+ * writes into `indices` (int32, the same extents) the position in its row
+ * each sorted value came from. Stable; NaN sorts as greater than every
+ * number (NumPy's order). Called by generated code. */
+KILN_RUNTIME_EXPORT void kiln_sort_f32(int64_t descending, int64_t rank,
+                                       void *values, int64_t indices_rank,
+                                       void *indices);
+KILN_RUNTIME_EXPORT void kiln_sort_f64(int64_t descending, int64_t rank,
+                                       void *values, int64_t indices_rank,
+                                       void *indices);
+KILN_RUNTIME_EXPORT void kiln_sort_i32(int64_t descending, int64_t rank,
+                                       void *values, int64_t indices_rank,
+                                       void *indices);
+KILN_RUNTIME_EXPORT void kiln_sort_i64(int64_t descending, int64_t rank,
+                                       void *values, int64_t indices_rank,
+                                       void *indices);
+
 /** kiln.summary_scalar in compiled code: appends "step,tag,value,wall time"
  *  to the CSV file at `path` (texts given by address and length), the file
  *  kiln.summary's writers keep. Called by generated code. */

@@ -67,6 +67,10 @@ std::optional<std::string> unsupported(Operation *op) {
       return std::string("is a kiln.print of a tensor, which the GPU target "
                          "does not compile yet (print it in a function that "
                          "runs on the CPU)");
+    if (call.getCallee().starts_with("kiln_sort_"))
+      return std::string("is a kiln.sort, which the GPU target does not "
+                         "compile yet (sort in a function that runs on the "
+                         "CPU)");
     // A function of the module, compiled for the GPU like the entries; the
     // deallocation's helper, which reads pointers and flags, not the
     // buffers they point to.

@@ -10,6 +10,7 @@
 #include "kiln/Dialect/Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -109,6 +110,16 @@ void populateShapePatterns(RewritePatternSet &patterns);
 void populateNNPatterns(RewritePatternSet &patterns);
 void populateControlFlowPatterns(RewritePatternSet &patterns);
 void populatePrintPatterns(RewritePatternSet &patterns); // and custom_vjp
+void populateSortPatterns(RewritePatternSet &patterns);
+
+/// Runtime function `name` with `inputs`, declared in `module` on first
+/// use (private, no results).
+func::FuncOp declareRuntime(OpBuilder &b, Location loc, ModuleOp module,
+                            StringRef name, TypeRange inputs);
+
+/// The suffix naming `element` in the runtime's per-type functions
+/// (kiln_print_tensor_f32, kiln_sort_i64, ...), or nothing.
+std::optional<StringRef> elementSuffix(Type element);
 
 /// "file:line:col: " for the first file location in `loc` ("file:line: "
 /// without a column), else "".

@@ -340,6 +340,7 @@ void mlir::kiln::populateKilnToLinalgPatterns(MLIRContext *,
   populateNNPatterns(patterns);
   populateControlFlowPatterns(patterns);
   populatePrintPatterns(patterns);
+  populateSortPatterns(patterns);
 }
 
 void mlir::kiln::configureKilnToLinalgTarget(ConversionTarget &target) {

@@ -30,20 +30,6 @@ using namespace mlir::kiln::lowering;
 
 namespace {
 
-/// Runtime function `name` with `inputs`, declared in `module` on first
-/// use (private, no results).
-func::FuncOp declareRuntime(OpBuilder &b, Location loc, ModuleOp module,
-                            StringRef name, TypeRange inputs) {
-  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
-    return existing;
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(module.getBody());
-  auto function =
-      func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, {}));
-  function.setPrivate();
-  return function;
-}
-
 /// The printing function `name(i64..., tensor<*xelement>)`: its tensor is
 /// only read (bufferization neither copies nor orders it).
 func::FuncOp runtimeFunction(OpBuilder &b, ModuleOp module, StringRef name,
@@ -54,25 +40,6 @@ func::FuncOp runtimeFunction(OpBuilder &b, ModuleOp module, StringRef name,
       declareRuntime(b, module.getLoc(), module, name, inputs);
   function.setArgAttr(scalars, "bufferization.access", b.getStringAttr("read"));
   return function;
-}
-
-/// The suffix of the runtime function that prints `element`s.
-std::optional<StringRef> elementSuffix(Type element) {
-  if (element.isF32())
-    return StringRef("f32");
-  if (element.isF64())
-    return StringRef("f64");
-  if (element.isF16())
-    return StringRef("f16");
-  if (element.isBF16())
-    return StringRef("bf16");
-  if (element.isInteger(1))
-    return StringRef("i1");
-  if (element.isInteger(32))
-    return StringRef("i32");
-  if (element.isInteger(64))
-    return StringRef("i64");
-  return std::nullopt;
 }
 
 struct PrintLowering : OpConversionPattern<PrintOp> {
@@ -142,6 +109,37 @@ struct CustomVjpLowering : OpConversionPattern<CustomVjpOp> {
 };
 
 } // namespace
+
+std::optional<StringRef> lowering::elementSuffix(Type element) {
+  if (element.isF32())
+    return StringRef("f32");
+  if (element.isF64())
+    return StringRef("f64");
+  if (element.isF16())
+    return StringRef("f16");
+  if (element.isBF16())
+    return StringRef("bf16");
+  if (element.isInteger(1))
+    return StringRef("i1");
+  if (element.isInteger(32))
+    return StringRef("i32");
+  if (element.isInteger(64))
+    return StringRef("i64");
+  return std::nullopt;
+}
+
+func::FuncOp lowering::declareRuntime(OpBuilder &b, Location loc,
+                                      ModuleOp module, StringRef name,
+                                      TypeRange inputs) {
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  auto function =
+      func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, {}));
+  function.setPrivate();
+  return function;
+}
 
 /// The address (i64) and length (i64) of `text`, a constant global of
 /// `module` (one per distinct text), read at `b`'s insertion point.

@@ -297,6 +297,26 @@ LogicalResult ArgMinOp::inferReturnTypes(MLIRContext *context,
   return inferArgReduce(context, loc, adaptor, types);
 }
 
+LogicalResult SortOp::inferReturnTypes(MLIRContext *context,
+                                       std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> input =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(input))
+    return failure();
+  if (input->getRank() == 0)
+    return emitOptionalError(loc, "cannot sort a rank-0 tensor (it has no "
+                                  "axis to sort along)");
+  int64_t n = input->getShape().back();
+  if (!ShapedType::isDynamic(n) && n > std::numeric_limits<int32_t>::max())
+    return emitOptionalError(loc, "cannot sort rows of ", n,
+                             " elements: the indices are i32");
+  types.push_back(*input);
+  types.push_back(tensorOf(input->getShape(), IntegerType::get(context, 32)));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Shape manipulation
 //===----------------------------------------------------------------------===//
@@ -1128,9 +1148,20 @@ LogicalResult ApplyAdamOp::verifySymbolUses(SymbolTableCollection &tables) {
                                getLearningRate(), tables);
 }
 
+LogicalResult ApplyNadamOp::verify() {
+  auto product = cast<RankedTensorType>(getUProduct().getType());
+  if (product.getRank() != 0 ||
+      product.getElementType() != getGrad().getType().getElementType())
+    return emitOpError("takes u_product as a scalar of the gradient's "
+                       "element type, not ")
+           << product;
+  return success();
+}
+
 bool mlir::kiln::isOptimizerUpdate(Operation *op) {
   return isa<ApplyGradientDescentOp, ApplyMomentumOp, ApplyAdamOp,
-             ApplyRmspropOp, ApplyAdagradOp, ApplyAdadeltaOp, ApplyAdamaxOp>(op);
+             ApplyRmspropOp, ApplyAdagradOp, ApplyAdadeltaOp, ApplyAdamaxOp,
+             ApplyNadamOp, ApplyFtrlOp>(op);
 }
 
 static void collectInto(Operation *func, SymbolTableCollection &tables,

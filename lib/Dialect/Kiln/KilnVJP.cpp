@@ -496,6 +496,43 @@ LogicalResult ScatterAddOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   return success();
 }
 
+// The values' cotangent goes back to where each value came from:
+//   dinput[r, indices[r, j]] = g[r, j]
+// as one scatter into the flattened input (row r's indices offset by r * n).
+// The indices have no cotangent.
+LogicalResult SortOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                               SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getInput()))
+    return success();
+  RankedTensorType type = tensorType(getInput());
+  if (!type.hasStaticShape())
+    return emitOpError("differentiating kiln.sort needs static extents, "
+                       "not ")
+           << type;
+  Rule r{b, getLoc()};
+  int64_t n = type.getShape().back();
+  int64_t count = type.getNumElements();
+  int64_t rows = n ? count / n : 0;
+  auto i32 = b.getI32Type();
+  auto rowsType = RankedTensorType::get({rows, n}, i32);
+  auto flatType = RankedTensorType::get({count}, i32);
+  Value row = IotaOp::create(b, r.loc, rowsType, b.getI64IntegerAttr(0));
+  Value offset = r.mul(
+      row, ConstantOp::create(b, r.loc,
+                              DenseElementsAttr::get(
+                                  rowsType, b.getIntegerAttr(i32, n))));
+  Value flat = r.reshape(
+      r.add(r.reshape(getIndices(), rowsType), offset), flatType);
+  auto valuesType = RankedTensorType::get({count}, type.getElementType());
+  Value scattered =
+      ScatterAddOp::create(b, r.loc, r.constant(valuesType, 0.0), flat,
+                           r.reshape(g, valuesType), b.getI64IntegerAttr(0));
+  grads[0] = r.reshape(scattered, type);
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Linear algebra
 //===----------------------------------------------------------------------===//

@@ -129,3 +129,16 @@ func.func @printed(%x: memref<4xf32>) attributes {kiln.entry = #kiln.entry<input
   call @kiln_print_tensor_f32(%c2, %c3, %u) : (i64, i64, memref<*xf32>) -> ()
   return
 }
+
+// -----
+
+// kiln.sort is the runtime's row sort on host memory: refused for the GPU.
+func.func private @kiln_sort_f32(i64, memref<*xf32>, memref<*xi32>)
+func.func @sorted(%x: memref<4xf32>, %i: memref<4xi32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<4xf32>], outputs = [tensor<4xi32>], variables = [], checks = [], device = cuda>} {
+  %c0 = arith.constant 0 : i64
+  %u = memref.cast %x : memref<4xf32> to memref<*xf32>
+  %v = memref.cast %i : memref<4xi32> to memref<*xi32>
+  // expected-error @+1 {{'func.call' in 'sorted', compiled for the GPU, is a kiln.sort, which the GPU target does not compile yet (sort in a function that runs on the CPU)}}
+  call @kiln_sort_f32(%c0, %u, %v) : (i64, memref<*xf32>, memref<*xi32>) -> ()
+  return
+}

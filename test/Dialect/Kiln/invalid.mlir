@@ -1585,3 +1585,56 @@ func.func @adamax_no_variable(%g: tensor<2xf32>, %lr: tensor<f32>, %t: tensor<i6
   kiln.apply_adamax @v, %g, %lr, %t : tensor<2xf32>, tensor<f32>
   return
 }
+
+// -----
+
+func.func @sort_rank0(%x: tensor<f32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{cannot sort a rank-0 tensor (it has no axis to sort along)}}
+  %v, %i = kiln.sort %x : tensor<f32> -> tensor<f32>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @sort_long_rows(%x: tensor<2x4294967296xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{cannot sort rows of 4294967296 elements: the indices are i32}}
+  %v, %i = kiln.sort %x : tensor<2x4294967296xf32> -> tensor<2x4294967296xf32>, tensor<2x4294967296xi32>
+  return
+}
+
+// -----
+
+func.func @sort_bool(%x: tensor<3xi1>) {
+  // expected-error@+1 {{'kiln.sort' op operand #0 must be ranked tensor of 32-bit float or 64-bit float or 32-bit signless integer or 64-bit signless integer values}}
+  %v, %i = kiln.sort %x : tensor<3xi1> -> tensor<3xi1>, tensor<3xi32>
+  return
+}
+
+// -----
+
+func.func @sort_wrong_indices(%x: tensor<3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{'kiln.sort' op inferred type(s) 'tensor<3xf32>', 'tensor<3xi32>' are incompatible with return type(s) of operation 'tensor<3xf32>', 'tensor<4xi32>'}}
+  %v, %i = kiln.sort %x : tensor<3xf32> -> tensor<3xf32>, tensor<4xi32>
+  return
+}
+
+// -----
+
+kiln.variable @w : tensor<3xf32>
+func.func @nadam_product(%g: tensor<3xf32>, %lr: tensor<f32>, %t: tensor<i64>, %u: tensor<3xf32>) {
+  // expected-error@+1 {{'kiln.apply_nadam' op takes u_product as a scalar of the gradient's element type, not 'tensor<3xf32>'}}
+  kiln.apply_nadam @w, %g, %lr, %t, %u : tensor<3xf32>, tensor<f32>, tensor<3xf32>
+  return
+}
+
+// -----
+
+kiln.variable @w : tensor<3xf32>
+func.func @ftrl_bad_grad(%g: tensor<2xf32>, %lr: tensor<f32>) {
+  // expected-error@+1 {{'kiln.apply_ftrl' op applies a gradient of type 'tensor<2xf32>' but @w is 'tensor<3xf32>'}}
+  kiln.apply_ftrl @w, %g, %lr : tensor<2xf32>, tensor<f32>
+  return
+}

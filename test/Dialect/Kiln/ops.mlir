@@ -136,6 +136,15 @@ func.func @reductions(%x: tensor<2x3x4xf32>, %i: tensor<5x6xi32>) {
   return
 }
 
+// CHECK-LABEL: func.func @sorts
+func.func @sorts(%x: tensor<2x3x4xf32>, %i: tensor<?x6xi64>) {
+  // CHECK: kiln.sort %{{.*}} : tensor<2x3x4xf32> -> tensor<2x3x4xf32>, tensor<2x3x4xi32>
+  %0, %1 = kiln.sort %x : tensor<2x3x4xf32> -> tensor<2x3x4xf32>, tensor<2x3x4xi32>
+  // CHECK: kiln.sort %{{.*}} {descending} : tensor<?x6xi64> -> tensor<?x6xi64>, tensor<?x6xi32>
+  %2, %3 = kiln.sort %i {descending} : tensor<?x6xi64> -> tensor<?x6xi64>, tensor<?x6xi32>
+  return
+}
+
 // CHECK-LABEL: func.func @broadcast_like
 func.func @broadcast_like(%v: tensor<3xf32>, %b: tensor<?x3xf32>) -> tensor<?x3xf32> {
   // CHECK: kiln.broadcast_to %{{.*}} like %{{.*}} : tensor<3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>

@@ -361,6 +361,35 @@ class Kiln_ArgReduceOp<string mnemonic, string what>
 def Kiln_ArgMaxOp : Kiln_ArgReduceOp<"argmax", "largest element">;
 def Kiln_ArgMinOp : Kiln_ArgReduceOp<"argmin", "smallest element">;
 
+def Kiln_SortOp : Kiln_InferOp<"sort", [Kiln_Differentiable,
+                                        Kiln_OpenExtents]> {
+  let summary = "Sorts along the last axis, with the permutation";
+  let description = [{
+    Sorts every row (the last dimension) of `input`, ascending or, with
+    `descending`, descending, and returns the sorted values and, as `i32`,
+    the position in the row each value came from. The sort is stable: equal
+    values keep their order (in both directions), so the indices are
+    deterministic. NaN compares greater than every number, as in NumPy:
+    last when ascending, first when descending. `tf.sort`, `tf.argsort`
+    and `tf.math.top_k` are built on it (other axes by a transpose).
+
+    ```mlir
+    %v, %i = kiln.sort %x {descending} : tensor<4x5xf32> -> tensor<4x5xf32>, tensor<4x5xi32>
+    ```
+
+    On the CPU the rows are sorted by the runtime (`kiln_sort_*`, a merge
+    sort); the GPU target does not compile it yet (a compile error at the
+    op's location).
+  }];
+  let arguments = (ins RankedTensorOf<[F32, F64, I32, I64]>:$input,
+                       UnitAttr:$descending);
+  let results = (outs RankedTensorOf<[F32, F64, I32, I64]>:$values,
+                      RankedTensorOf<[I32]>:$indices);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($values) `,` type($indices)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Shape manipulation
 //===----------------------------------------------------------------------===//
@@ -1391,6 +1420,69 @@ def Kiln_ApplyAdamaxOp : Kiln_ApplyOp<"apply_adamax", "Adamax",
 
     ```mlir
     kiln.apply_adamax @w, %gw, %lr, %step : tensor<10xf32>, tensor<f32>
+    ```
+  }];
+}
+
+def Kiln_ApplyNadamOp : Kiln_ApplyOp<"apply_nadam", "Nadam",
+    (ins DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+         DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+         DefaultValuedAttr<F64Attr, "1e-7">:$epsilon), /*hasStep=*/1> {
+  let description = [{
+    Keras' Nadam (Adam with Nesterov momentum and Dozat's momentum
+    schedule), with the slots `@<variable>_nadam_m` and `@<variable>_nadam_v`
+    (zeros), `step` (t, the 1-based number of this step) and `u_product`,
+    the product u_1 * ... * u_t of the schedule, which is optimizer-wide
+    state the caller keeps (it is the same for every variable of a step):
+
+        u_t = beta1 * (1 - 0.5 * 0.96^t),  u_t1 = beta1 * (1 - 0.5 * 0.96^(t+1))
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad^2
+        m_hat = u_t1 * m / (1 - u_product * u_t1)
+                + (1 - u_t) * grad / (1 - u_product)
+        v_hat = v / (1 - beta2^t)
+        variable -= learning_rate * m_hat / (sqrt(v_hat) + epsilon)
+
+    ```mlir
+    kiln.apply_nadam @w, %gw, %lr, %step, %u : tensor<10xf32>, tensor<f32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$variable, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$learning_rate, Kiln_I64Scalar:$step,
+                       Kiln_FloatTensor:$u_product,
+                       DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+                       DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+                       DefaultValuedAttr<F64Attr, "1e-7">:$epsilon);
+  let assemblyFormat = [{
+    $variable `,` $grad `,` $learning_rate `,` $step `,` $u_product attr-dict
+    `:` type($grad) `,` type($learning_rate) `,` type($u_product)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_ApplyFtrlOp : Kiln_ApplyOp<"apply_ftrl", "FTRL-proximal",
+    (ins DefaultValuedAttr<F64Attr, "-0.5">:$learning_rate_power,
+         DefaultValuedAttr<F64Attr, "0.1">:$initial_accumulator_value,
+         DefaultValuedAttr<F64Attr, "0.0">:$l1,
+         DefaultValuedAttr<F64Attr, "0.0">:$l2,
+         DefaultValuedAttr<F64Attr, "0.0">:$l2_shrinkage,
+         DefaultValuedAttr<F64Attr, "0.0">:$beta)> {
+  let description = [{
+    Keras' Ftrl (McMahan et al.'s FTRL-proximal), with the slots
+    `@<variable>_ftrl_accumulator` (filled with initial_accumulator_value)
+    and `@<variable>_ftrl_linear` (zeros); p = -learning_rate_power:
+
+        shrunk = grad + 2 * l2_shrinkage * variable
+        new_accumulator = accumulator + grad^2
+        linear += shrunk - (new_accumulator^p - accumulator^p)
+                           / learning_rate * variable
+        quadratic = new_accumulator^p / learning_rate
+                    + 2 * (l2 + beta / (2 * learning_rate))
+        variable = (clip(linear, -l1, l1) - linear) / quadratic
+        accumulator = new_accumulator
+
+    ```mlir
+    kiln.apply_ftrl @w, %gw, %lr {l1 = 0.01 : f64} : tensor<10xf32>, tensor<f32>
     ```
   }];
 }
