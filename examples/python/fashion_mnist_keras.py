@@ -94,6 +94,18 @@ def main(argv=None):
     loss, accuracy = model.evaluate(xt, yt, batch_size=256, verbose=0)
     print(f"test loss {loss:.4f}, test accuracy {accuracy:.4f} (weights of the best "
           f"validation epoch, {best})")
+    # Top-2 accuracy and the classes most often taken for each other, from
+    # the logits' two largest entries (kiln.math.top_k).
+    top2 = kiln.math.top_k(model.predict(xt, batch_size=256), k=2).indices.numpy()
+    print(f"top-2 test accuracy {np.mean((top2 == yt[:, None]).any(1)):.4f}")
+    wrong = top2[:, 0] != yt
+    if wrong.any():
+        pairs, counts = np.unique(np.stack([yt[wrong], top2[wrong, 0]], 1), axis=0,
+                                  return_counts=True)
+        true, guess = pairs[np.argmax(counts)]
+        names = kiln.datasets.fashion_mnist.class_names
+        print(f"most frequent mistake: {names[true]} taken for {names[guess]} "
+              f"({counts.max()} times)")
     plot(history, os.path.join(args.out, "history.png"))
     return history, accuracy
 
