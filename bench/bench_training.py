@@ -6,7 +6,10 @@
   - the MLP 784-128-10 with Adam at batch 64 and 256 (earlier entries of
     bench/README.md use it);
   - the seed CNN (two 3x3 convolutions with 16 filters, global average
-    pooling, dense, Adam) at batch 32 on 28x28x1.
+    pooling, dense, Adam) at batch 32 on 28x28x1;
+  - a MobileNet-style block (3x3 convolution to 32 channels, 3x3 depthwise
+    convolution, 1x1 convolution, pooling, dense, Adam) at batch 32 on
+    28x28x1 (no NumPy peer).
 
 Each in Kiln compiled (@kiln.function, on 1 and on 2 threads, timed in
 alternating blocks of steps so that both see the same machine), Kiln eager
@@ -50,6 +53,13 @@ def kiln_model(kind):
         return kiln.Sequential([kiln.layers.Dense(256, activation="relu"),
                                 kiln.layers.Dense(256, activation="relu"),
                                 kiln.layers.Dense(10)])
+    if kind == "dw":
+        return kiln.Sequential([kiln.layers.Conv2D(32, 3, activation="relu"),
+                                kiln.layers.DepthwiseConv2D(3, padding="same",
+                                                            activation="relu"),
+                                kiln.layers.Conv2D(32, 1, activation="relu"),
+                                kiln.layers.GlobalAveragePooling2D(),
+                                kiln.layers.Dense(10)])
     return kiln.Sequential([kiln.layers.Conv2D(16, 3, activation="relu"),
                             kiln.layers.Conv2D(16, 3, activation="relu"),
                             kiln.layers.GlobalAveragePooling2D(),
@@ -79,6 +89,11 @@ def torch_step(kind):
     elif kind == "mlp2":
         model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256),
                               nn.ReLU(), nn.Linear(256, 10))
+    elif kind == "dw":
+        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(),
+                              nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.ReLU(),
+                              nn.Conv2d(32, 32, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                              nn.Flatten(), nn.Linear(32, 10))
     else:
         model = nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, 3),
                               nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
@@ -243,6 +258,7 @@ CASES = {
     "mlp-64": ("mlp", 64, "MLP 784-128-10 Adam, batch 64"),
     "mlp-256": ("mlp", 256, "MLP 784-128-10 Adam, batch 256"),
     "cnn-32": ("cnn", 32, "seed CNN Adam, batch 32"),
+    "dw-32": ("dw", 32, "depthwise block Adam, batch 32"),
 }
 
 
@@ -258,12 +274,13 @@ def main():
     rows = []
     for case in only:
         kind, batch, title = CASES[case]
-        shape = (batch, 28, 28, 1) if kind == "cnn" else (batch, 784)
+        image = kind in ("cnn", "dw")
+        shape = (batch, 28, 28, 1) if image else (batch, 784)
         x = rng.random(shape, dtype=np.float32)
         y = rng.integers(0, 10, batch)
         kx, ky = kiln.constant(x), kiln.constant(y)
-        reps = max(3, repeats // 3) if kind == "cnn" else repeats
-        numpy_step = (numpy_cnn_step() if kind == "cnn" else
+        reps = max(3, repeats // 3) if image else repeats
+        numpy_step = (None if kind == "dw" else numpy_cnn_step() if kind == "cnn" else
                       numpy_mlp_step((784, 256, 256, 10), sgd=True) if kind == "mlp2" else
                       numpy_mlp_step())
         compiled = kiln_step(kind, True)
@@ -279,10 +296,10 @@ def main():
         }
         row.update({
             "eager": ms_per_step(lambda s=kiln_step(kind, False): s(kx, ky), reps),
-            "numpy": ms_per_step(lambda: numpy_step(x, y), reps),
+            "numpy": ms_per_step(lambda: numpy_step(x, y), reps) if numpy_step else None,
         })
         if torch is not None:
-            tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy() if kind == "cnn" else x)
+            tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy() if image else x)
             ty = torch.from_numpy(y)
             row["torch"] = ms_per_step(lambda s=torch_step(kind): s(tx, ty), reps)
         rows.append((title, row))

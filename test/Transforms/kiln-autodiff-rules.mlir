@@ -47,11 +47,14 @@ func.func @dred(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 // -----
 
 // Shape ops: transpose back with the inverse permutation, gather's adjoint is
-// scatter_add into zeros, a slice's cotangent is padded back with gathers.
+// scatter_add into zeros, a slice's cotangent is padded back: a kiln.pad for
+// the unit-stride dimension, a gather (0 between the taken rows) for the
+// strided one.
 // CHECK-LABEL: func.func private @shp_vjp_0(
 // CHECK-DAG: kiln.scatter_add
 // CHECK-DAG: kiln.transpose %{{.*}} {permutation = array<i64: 1, 0>}
-// CHECK-DAG: kiln.gather %{{.*}}, %{{.*}} {axis = 1 : i64}
+// CHECK-DAG: %[[P:.*]] = kiln.pad %{{.*}} {high = array<i64: 0, 0>, low = array<i64: 0, 1>} : tensor<2x1xf32> -> tensor<2x2xf32>
+// CHECK-DAG: kiln.gather %[[P]], %{{.*}} : tensor<2x2xf32>, tensor<3xi64> -> tensor<3x2xf32>
 func.func @shp(%t: tensor<4x3xf32>) -> tensor<f32> {
   %ids = kiln.constant dense<[0, 2]> : tensor<2xi32>
   %0 = kiln.gather %t, %ids : tensor<4x3xf32>, tensor<2xi32> -> tensor<2x3xf32>

@@ -355,6 +355,75 @@ def test_more_errors_name_the_problem(call, kind, message):
         call()
 
 
+def _np_depthwise(x, w, stride, dilation, same):
+    """tf.nn.depthwise_conv2d from its definition, in loops."""
+    n, h, wd, c = x.shape
+    kh, kw, _, m = w.shape
+    span = ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1)
+    if same:
+        out = (-(-h // stride), -(-wd // stride))
+        pads = [max((o - 1) * stride + sp - e, 0) for o, sp, e in zip(out, span, (h, wd))]
+        x = np.pad(x, [(0, 0), (pads[0] // 2, pads[0] - pads[0] // 2),
+                       (pads[1] // 2, pads[1] - pads[1] // 2), (0, 0)])
+    else:
+        out = ((h - span[0]) // stride + 1, (wd - span[1]) // stride + 1)
+    y = np.zeros((n, out[0], out[1], c * m))
+    for oi in range(out[0]):
+        for oj in range(out[1]):
+            for ch in range(c):
+                for q in range(m):
+                    acc = 0.0
+                    for i in range(kh):
+                        for j in range(kw):
+                            acc = acc + x[:, oi * stride + i * dilation,
+                                          oj * stride + j * dilation, ch] * w[i, j, ch, q]
+                    y[:, oi, oj, ch * m + q] = acc
+    return y
+
+
+@pytest.mark.parametrize("stride,dilation,same,m,kh", [
+    (1, 1, True, 1, 3), (1, 1, True, 2, 2), (2, 1, True, 2, 3), (1, 2, False, 3, 3),
+    (2, 2, True, 1, 2), (3, 1, False, 2, 3)])
+def test_depthwise_conv2d_matches_its_definition(stride, dilation, same, m, kh):
+    x0 = RNG.normal(size=(2, 7, 6, 3))
+    w0 = RNG.normal(size=(kh, 2, 3, m))  # (odd paddings: the extra row at the bottom)
+    f = lambda x: kiln.nn.depthwise_conv2d(x, kiln.constant(w0), [1, stride, stride, 1],
+                                           "SAME" if same else "VALID",
+                                           dilations=[dilation, dilation])
+    want = _np_depthwise(x0, w0, stride, dilation, same)
+    np.testing.assert_allclose(f(kiln.constant(x0)).numpy(), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(kiln.function(f)(kiln.constant(x0)).numpy(), want,
+                               rtol=1e-10, atol=1e-12)
+    # Gradients with respect to the input and the filter (the op's own,
+    # written-out rule) against central differences of the definition.
+    weights = np.arange(want.size).reshape(want.shape) % 5.0
+    x, w = kiln.constant(x0), kiln.constant(w0)
+    loss = lambda x, w: kiln.reduce_sum(kiln.nn.depthwise_conv2d(
+        x, w, [1, stride, stride, 1], "SAME" if same else "VALID",
+        dilations=[dilation, dilation]) * kiln.constant(weights))
+    for run in (loss, kiln.function(lambda x, w: kiln.gradients_function(loss)(x, w))):
+        if run is loss:
+            with kiln.GradientTape() as tape:
+                tape.watch(x)
+                tape.watch(w)
+                y = loss(x, w)
+            gx, gw = (t.numpy() for t in tape.gradient(y, [x, w]))
+        else:
+            gx, gw = (t.numpy() for t in run(x, w))
+        h = 1e-6
+        value = lambda a, b: (_np_depthwise(a, b, stride, dilation, same) * weights).sum()
+        for idx in [(0, 0, 0, 0), (1, 3, 2, 1), (0, 6, 5, 2), (1, 4, 0, 0), (1, 6, 0, 1)]:
+            e = np.zeros_like(x0)
+            e[idx] = h
+            fd = (value(x0 + e, w0) - value(x0 - e, w0)) / (2 * h)
+            np.testing.assert_allclose(gx[idx], fd, rtol=1e-6, atol=1e-8)
+        for idx in [(0, 0, 0, 0), (kh - 1, 1, 2, m - 1), (1, 0, 1, 0)]:
+            e = np.zeros_like(w0)
+            e[idx] = h
+            fd = (value(x0, w0 + e) - value(x0, w0 - e)) / (2 * h)
+            np.testing.assert_allclose(gw[idx], fd, rtol=1e-6, atol=1e-8)
+
+
 def test_sorts_match_numpy_with_ties_nan_and_every_dtype():
     rng = np.random.default_rng(5)
     for dtype in (np.float32, np.float64, np.int32, np.int64, np.float16):

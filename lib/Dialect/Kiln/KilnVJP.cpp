@@ -427,9 +427,11 @@ LogicalResult ConcatOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   return success();
 }
 
-// A strided slice's cotangent puts each element back at its position and
-// zeros elsewhere: per dimension, a gather whose index for input position i
-// is (i - start) / stride when i is one of the sliced positions, and an
+// A slice's cotangent puts each element back at its position and zeros
+// elsewhere. Dimensions sliced with stride 1 are one kiln.pad (zeros before
+// `start` and after `limit`: copies, no index arithmetic); each strided
+// dimension is a gather whose index for input position i is
+// (i - start) / stride when i is one of the sliced positions, and an
 // out-of-range index (which reads 0) otherwise.
 LogicalResult SliceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
                                 SmallVectorImpl<Value> &grads) {
@@ -440,9 +442,20 @@ LogicalResult SliceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   RankedTensorType input = tensorType(getInput());
   ArrayRef<int64_t> start = getStart(), limit = getLimit(),
                     stride = getStride();
+  SmallVector<int64_t> low(input.getRank(), 0), high(input.getRank(), 0);
+  for (int64_t d = 0; d < input.getRank(); ++d) {
+    if (stride[d] == 1) {
+      low[d] = start[d];
+      high[d] = input.getDimSize(d) - std::max(limit[d], start[d]);
+    }
+  }
+  if (llvm::any_of(low, [](int64_t v) { return v != 0; }) ||
+      llvm::any_of(high, [](int64_t v) { return v != 0; }))
+    g = PadOp::create(b, getLoc(), g, b.getDenseI64ArrayAttr(low),
+                      b.getDenseI64ArrayAttr(high), b.getF64FloatAttr(0.0));
   for (int64_t d = 0; d < input.getRank(); ++d) {
     int64_t size = input.getDimSize(d);
-    if (start[d] == 0 && stride[d] == 1 && limit[d] == size)
+    if (stride[d] == 1)
       continue;
     SmallVector<int64_t> indices(size, -1);
     for (int64_t i = start[d]; i < limit[d]; i += stride[d])
