@@ -12,6 +12,7 @@
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
 #include "kiln/Dialect/Kiln/KilnOps.h"
+#include "kiln/Dialect/Kiln/SourceCheck.h"
 
 #include "mlir/Transforms/Passes.h"
 
@@ -76,6 +77,16 @@ Compiler::~Compiler() = default;
 OwningOpRef<ModuleOp> Compiler::parse(llvm::StringRef source,
                                       llvm::StringRef filename,
                                       kiln_status_t *status) {
+  if (auto bad = findUnparsableText(source)) {
+    auto [line, column] = lineAndColumn(source, bad->offset);
+    *status = kiln_status_create(
+        KILN_INVALID_ARGUMENT, "%s",
+        (filename + ":" + llvm::Twine(line) + ":" + llvm::Twine(column) +
+         ": " + bad->message)
+            .str()
+            .c_str());
+    return nullptr;
+  }
   DiagnosticCollector diagnostics(*context);
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(

@@ -122,8 +122,9 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None,
 
     Computed as a sum over the filter's taps of a strided view of the
     (padded) input times that tap's weights: h * w elementwise products
-    that the compiler fuses, instead of a matrix product per channel; the
-    gradient is written the same way (see _depthwise)."""
+    that the compiler fuses, instead of a matrix product per channel. Its
+    gradient (autodiff's) is a pad of the output gradient per tap for the
+    input and one reduction per tap for the filter."""
     if data_format not in (None, "NHWC"):
         raise errors.UnimplementedError("depthwise_conv2d supports NHWC only",
                                         errors.user_location())
@@ -157,99 +158,22 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None,
                 f"not fit a {height}x{width} input with VALID padding",
                 errors.user_location())
         pads = [0, 0]
-    return _depthwise(x, w, (n, height, width, channels), (kh, kw, multiplier),
-                      s, d, out, pads)
-
-
-def _taps(x, w, out, s, d, n, channels, multiplier, flip=False):
-    """sum over the filter taps (i, j) of x[:, i*d : ... : s, j*d : ... : s]
-    times w[i, j] (w[kh-1-i, kw-1-j] with `flip`): [n, out..., channels,
-    multiplier] products, 5-D when multiplier > 1 (x itself may be 5-D:
-    [n, h, w, channels, multiplier])."""
-    kh, kw = int(w.shape[0]), int(w.shape[1])
+    if any(pads):
+        x = math_ops.pad(x, [[0, 0], [pads[0] // 2, pads[0] - pads[0] // 2],
+                             [pads[1] // 2, pads[1] - pads[1] // 2], [0, 0]])
     total = None
     for i in range(kh):
         for j in range(kw):
             top, left = i * d[0], j * d[1]
             view = x[:, top:top + (out[0] - 1) * s[0] + 1:s[0],
-                     left:left + (out[1] - 1) * s[1] + 1:s[1]]
-            tap = w[kh - 1 - i, kw - 1 - j] if flip else w[i, j]  # [channels, multiplier]
-            if view.ndim == 5:  # (an output gradient per multiplier)
-                term = view * tap
-            elif multiplier == 1:
+                     left:left + (out[1] - 1) * s[1] + 1:s[1], :]
+            tap = w[i, j]                                   # [channels, multiplier]
+            if multiplier == 1:
                 term = view * ops.reshape(tap, [channels])
             else:
                 term = ops.reshape(view, [n, out[0], out[1], channels, 1]) * tap
             total = term if total is None else total + term
-    return total
-
-
-_DEPTHWISE = {}  # geometry -> its custom-gradient function (one per shape:
-# the tape caches compiled gradients per function)
-
-
-def _depthwise(x, w, input_shape, window, s, d, out, pads):
-    key = (tuple(input_shape), tuple(window), tuple(s), tuple(d), tuple(out), tuple(pads))
-    if key not in _DEPTHWISE:
-        _DEPTHWISE[key] = _depthwise_function(*key)
-    return _DEPTHWISE[key](x, w)
-
-
-def _depthwise_function(input_shape, window, s, d, out, pads):
-    """The depthwise convolution of the (unpadded) NHWC x, padded by `pads`
-    (totals, the extra row/column at the end), with its gradient written
-    out: the input's is the convolution of the stride-dilated output
-    gradient with the flipped filter (one padded tensor, h * w fused
-    products, as the forward), the filter's one reduction per tap."""
-    from .gradients import custom_gradient
-    n, height, width, channels = input_shape
-    kh, kw, multiplier = window
-    low = [pads[0] // 2, pads[1] // 2]
-    padding = [[0, 0], [low[0], pads[0] - low[0]], [low[1], pads[1] - low[1]], [0, 0]]
-    padded = [height + pads[0], width + pads[1]]
-
-    @custom_gradient
-    def depthwise(x, w):
-        xp = math_ops.pad(x, padding) if any(pads) else x
-        y = _taps(xp, w, out, s, d, n, channels, multiplier)
-
-        def grad(dy):
-            g = ops.reshape(dy, [n, out[0], out[1], channels, multiplier])
-            if multiplier == 1:
-                g = ops.reshape(g, [n, out[0], out[1], channels])
-            # The output gradient at its positions in the padded input's
-            # grid (zeros between them for strides > 1): expand, pad, fold.
-            if tuple(s) != (1, 1):
-                rest = [channels] + ([multiplier] if multiplier > 1 else [])
-                g = ops.reshape(g, [n, out[0], 1, out[1], 1] + rest)
-                g = math_ops.pad(g, [[0, 0], [0, 0], [0, s[0] - 1], [0, 0], [0, s[1] - 1]]
-                                 + [[0, 0]] * len(rest))
-                g = ops.reshape(g, [n, out[0] * s[0], out[1] * s[1]] + rest)
-                g = g[:, :(out[0] - 1) * s[0] + 1, :(out[1] - 1) * s[1] + 1]
-            spread = [(out[0] - 1) * s[0] + 1, (out[1] - 1) * s[1] + 1]
-            edge = [(kh - 1) * d[0], (kw - 1) * d[1]]
-            gp = math_ops.pad(g, [[0, 0], [edge[0], padded[0] - spread[0]],
-                                  [edge[1], padded[1] - spread[1]]]
-                              + [[0, 0]] * (g.ndim - 3))
-            dxp = _taps(gp, w, padded, [1, 1], d, n, channels, multiplier, flip=True)
-            if multiplier > 1:
-                dxp = math_ops.reduce_sum(dxp, axis=-1)
-            dx = dxp[:, low[0]:low[0] + height, low[1]:low[1] + width] if any(pads) else dxp
-            g5 = ops.reshape(dy, [n, out[0], out[1], channels, multiplier])
-            rows = []
-            for i in range(kh):
-                for j in range(kw):
-                    top, left = i * d[0], j * d[1]
-                    view = xp[:, top:top + (out[0] - 1) * s[0] + 1:s[0],
-                              left:left + (out[1] - 1) * s[1] + 1:s[1]]
-                    view = ops.reshape(view, [n, out[0], out[1], channels, 1])
-                    rows.append(math_ops.reduce_sum(view * g5, axis=[0, 1, 2]))
-            dw = ops.reshape(ops.stack(rows), [kh, kw, channels, multiplier])
-            return dx, dw
-
-        return ops.reshape(y, [n, out[0], out[1], channels * multiplier]), grad
-
-    return depthwise
+    return ops.reshape(total, [n, out[0], out[1], channels * multiplier])
 
 
 def _pool(op):

@@ -199,6 +199,14 @@ def reshape(tensor, shape, name=None):
         total = 1
         for d in x.shape:
             total *= d
+        if (known == 0 and total != 0) or (known and total % known):
+            # (TensorFlow's message: the shape as written, not with the -1
+            # replaced by a guess.)
+            raise errors.InvalidArgumentError(
+                f"reshape: cannot reshape a tensor of {total} elements (shape "
+                f"{list(x.shape)}) to {[int(d) for d in shape]}: the other "
+                f"dimensions hold {known} elements, which does not divide "
+                f"{total}", errors.user_location())
         shape[shape.index(-1)] = total // known if known else 0
     return _run1("reshape", [x], None, [tensor_type(shape, x.dtype)])
 

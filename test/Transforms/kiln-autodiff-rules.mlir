@@ -47,14 +47,15 @@ func.func @dred(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 // -----
 
 // Shape ops: transpose back with the inverse permutation, gather's adjoint is
-// scatter_add into zeros, a slice's cotangent is padded back: a kiln.pad for
-// the unit-stride dimension, a gather (0 between the taken rows) for the
-// strided one.
+// scatter_add into zeros, a slice's cotangent is spread over the strided
+// dimension (a zero after each taken row) and padded back.
 // CHECK-LABEL: func.func private @shp_vjp_0(
 // CHECK-DAG: kiln.scatter_add
 // CHECK-DAG: kiln.transpose %{{.*}} {permutation = array<i64: 1, 0>}
-// CHECK-DAG: %[[P:.*]] = kiln.pad %{{.*}} {high = array<i64: 0, 0>, low = array<i64: 0, 1>} : tensor<2x1xf32> -> tensor<2x2xf32>
-// CHECK-DAG: kiln.gather %[[P]], %{{.*}} : tensor<2x2xf32>, tensor<3xi64> -> tensor<3x2xf32>
+// CHECK-DAG: %[[S:.*]] = kiln.pad %{{.*}} {high = array<i64: 0, 1, 0>, low = array<i64: 0, 0, 0>} : tensor<2x1x1xf32> -> tensor<2x2x1xf32>
+// CHECK-DAG: %[[R:.*]] = kiln.reshape %[[S]] : tensor<2x2x1xf32> -> tensor<4x1xf32>
+// CHECK-DAG: %[[C:.*]] = kiln.slice %[[R]] {limit = array<i64: 3, 1>, start = array<i64: 0, 0>, stride = array<i64: 1, 1>}
+// CHECK-DAG: kiln.pad %[[C]] {high = array<i64: 0, 0>, low = array<i64: 0, 1>} : tensor<3x1xf32> -> tensor<3x2xf32>
 func.func @shp(%t: tensor<4x3xf32>) -> tensor<f32> {
   %ids = kiln.constant dense<[0, 2]> : tensor<2xi32>
   %0 = kiln.gather %t, %ids : tensor<4x3xf32>, tensor<2xi32> -> tensor<2x3xf32>
@@ -228,4 +229,44 @@ func.func @sorted(%x: tensor<2x3xf32>, %w: tensor<2x3xf32>) -> tensor<f32> {
 func.func @dsorted(%x: tensor<2x3xf32>, %w: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %g = kiln.grad @sorted(%x, %w) {wrt = array<i64: 0>} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
   return %g : tensor<2x3xf32>
+}
+
+// -----
+
+// A strided slice's cotangent is spread by reshapes and pads (no index
+// table as long as the input: this input has 2^32 elements).
+// CHECK-LABEL: func.func private @strided_vjp_0_seeded(
+// CHECK-NOT: kiln.gather
+// CHECK: kiln.reshape %{{.*}} : tensor<2xf32> -> tensor<2x1xf32>
+// CHECK: kiln.pad %{{.*}} {high = array<i64: 0, 1>, low = array<i64: 0, 0>} : tensor<2x1xf32> -> tensor<2x2xf32>
+// CHECK: kiln.reshape %{{.*}} : tensor<2x2xf32> -> tensor<4xf32>
+// CHECK: kiln.pad %{{.*}} {high = array<i64: 4294967292>, low = array<i64: 0>} : tensor<4xf32> -> tensor<4294967296xf32>
+// CHECK-NOT: kiln.gather
+func.func @strided(%t: tensor<4294967296xf32>) -> tensor<2xf32> {
+  %0 = kiln.slice %t {start = array<i64: 0>, limit = array<i64: 3>, stride = array<i64: 2>} : tensor<4294967296xf32> -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+func.func @dstrided(%t: tensor<4294967296xf32>, %s: tensor<2xf32>) -> tensor<4294967296xf32> {
+  %g = kiln.grad @strided(%t) seeds(%s : tensor<2xf32>) {wrt = array<i64: 0>} : (tensor<4294967296xf32>) -> tensor<4294967296xf32>
+  return %g : tensor<4294967296xf32>
+}
+
+// -----
+
+// A strided slice that ends before the input's last stride: the spread
+// cotangent is cut to what fits, then padded at both ends.
+// CHECK-LABEL: func.func private @tail_vjp_0(
+// CHECK: kiln.constant dense<1.000000e+00> : tensor<2x2x1xf32>
+// CHECK: kiln.pad %{{.*}} {high = array<i64: 0, 0, 2>, low = array<i64: 0, 0, 0>} : tensor<2x2x1xf32> -> tensor<2x2x3xf32>
+// CHECK: kiln.reshape %{{.*}} : tensor<2x2x3xf32> -> tensor<2x6xf32>
+// CHECK: kiln.slice %{{.*}} {limit = array<i64: 2, 5>, start = array<i64: 0, 0>, stride = array<i64: 1, 1>} : tensor<2x6xf32> -> tensor<2x5xf32>
+// CHECK: kiln.pad %{{.*}} {high = array<i64: 1, 0>, low = array<i64: 1, 2>} : tensor<2x5xf32> -> tensor<4x7xf32>
+func.func @tail(%t: tensor<4x7xf32>) -> tensor<f32> {
+  %0 = kiln.slice %t {start = array<i64: 1, 2>, limit = array<i64: 3, 7>, stride = array<i64: 1, 3>} : tensor<4x7xf32> -> tensor<2x2xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1>} : tensor<2x2xf32> -> tensor<f32>
+  return %1 : tensor<f32>
+}
+func.func @dtail(%t: tensor<4x7xf32>) -> tensor<4x7xf32> {
+  %g = kiln.grad @tail(%t) {wrt = array<i64: 0>} : (tensor<4x7xf32>) -> tensor<4x7xf32>
+  return %g : tensor<4x7xf32>
 }

@@ -409,3 +409,28 @@ def test_library_with_a_sort_calls_the_runtime(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "output 1: ok (i32, 10 elements)" in proc.stdout, proc.stdout
+
+
+CAST_MODULE = """
+func.func @to_int(%x: tensor<7xf32>) -> tensor<7xi32> {
+  %i = kiln.cast %x : tensor<7xf32> -> tensor<7xi32>
+  return %i : tensor<7xi32>
+}
+"""
+
+
+def test_library_casts_as_documented(tmp_path):
+    """Float-to-integer casts in an AOT library: NaN is 0, beyond the range
+    saturates (docs: kiln.cast), as in the JIT and eagerly."""
+    proc = compile_module(tmp_path, CAST_MODULE, "caster")
+    assert proc.returncode == 0, proc.stderr
+    x = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, -2.5, 7.9], np.float32)
+    np.save(tmp_path / "x.npy", x)
+    expect = tmp_path / "expect"
+    expect.mkdir()
+    np.save(expect / "0.npy", np.array([0, 2 ** 31 - 1, -2 ** 31, 2 ** 31 - 1, -2 ** 31, -2, 7],
+                                       np.int32))
+    proc = subprocess.run([KILN_REPLAY, str(tmp_path / "out" / "libcaster.so"), "--input",
+                           str(tmp_path / "x.npy"), "--expect", str(expect)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

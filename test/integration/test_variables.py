@@ -252,6 +252,23 @@ def test_checkpoint_errors_name_the_file_and_the_variable(runner, tmp_path):
     err = runner.run(LINEAR, [X, Y], entry="train_step", expect_error="variable 'w'",
                      args=["--load-variables", wrong])
     assert "wrong.safetensors" in err and "[4]" in err and "[3]" in err
+    # The same shape in another dtype is refused too (not reinterpreted).
+    other = str(tmp_path / "other.safetensors")
+    write_safetensors(other, {"w": np.ones(3, np.float32), "b": np.array(0.0)})
+    err = runner.run(LINEAR, [X, Y], entry="train_step",
+                     expect_error="variable 'w' is f32 [3] in the file but the module "
+                                  "declares f64 [3]",
+                     args=["--load-variables", other])
+    # Bytes between two tensors belong to neither.
+    gap = str(tmp_path / "gap.safetensors")
+    header = json.dumps({"w": {"dtype": "F64", "shape": [3], "data_offsets": [0, 24]},
+                         "b": {"dtype": "F64", "shape": [], "data_offsets": [32, 40]}}).encode()
+    header += b" " * ((8 - len(header) % 8) % 8)
+    with open(gap, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + np.ones(5).tobytes())
+    runner.run(LINEAR, [X, Y], entry="train_step",
+               expect_error="bytes 24 to 32 of the data belong to no tensor",
+               args=["--load-variables", gap])
     runner.run(LINEAR, [X, Y], entry="train_step", expect_error="cannot open checkpoint",
                args=["--load-variables", str(tmp_path / "absent.safetensors")])
     good = str(tmp_path / "good.safetensors")

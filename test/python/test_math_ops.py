@@ -109,6 +109,7 @@ UNARY = {
                  lambda x: x + np.arange(4.0), X),
     "moments_var": (lambda x: kiln.nn.moments(x, axes=[0])[1], lambda x: x.var(0), X),
     "negative_steps": (lambda x: x[::-1, 3:0:-2] * 2.0, lambda x: x[::-1, 3:0:-2] * 2.0, X),
+    "strided_slices": (lambda x: x[1::2, ::3] * x[:2, 1:4:2], lambda x: x[1::2, ::3] * x[:2, 1:4:2], X),
     "gather_nd": (lambda x: kiln.gather_nd(x, kiln.constant([[0, 1], [2, 3], [0, 1]])),
                   lambda x: x[[0, 2, 0], [1, 3, 1]], X),
     "gather_nd_rows": (lambda x: kiln.gather_nd(x, kiln.constant([[2], [0]])),

@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 // idx files (Idx.cpp): bytes as numbers, limits, truncated and foreign
-// files.
+// files, damaged gzip streams.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +15,10 @@
 
 #include "gtest/gtest.h"
 
+#include <zlib.h>
+
+#include <fstream>
+#include <iterator>
 #include <string>
 
 using namespace kiln::runtime::test;
@@ -46,6 +50,58 @@ TEST(Idx, ReadsBytesAsNumbers) {
             KILN_NOT_FOUND);
   m = describe(kiln_idx_read(path.c_str(), KILN_I1, -1, &b));
   EXPECT_TRUE(contains(m, "is not f32, f64, i32 or i64")) << m;
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(Idx, ChecksTheGzipStream) {
+  // Four rows of one byte, gzip-compressed by zlib.
+  std::string path = tempPath("rows-idx1-ubyte.gz");
+  std::string idx = std::string("\0\0\x08\x01\0\0\0\x04\x01\x02\x03\x04", 12);
+  gzFile g = gzopen(path.c_str(), "wb");
+  ASSERT_NE(g, nullptr);
+  ASSERT_EQ(gzwrite(g, idx.data(), static_cast<unsigned>(idx.size())), 12);
+  ASSERT_EQ(gzclose(g), Z_OK);
+  std::string gz = readFile(path);
+  kiln_buffer_t *b = nullptr;
+  ASSERT_EQ(kiln_idx_read(path.c_str(), KILN_F32, -1, &b), nullptr);
+  EXPECT_EQ(static_cast<float *>(kiln_buffer_host_data(b))[3], 4.0f);
+  kiln_buffer_release(b);
+
+  // The trailer (CRC-32, length) cut off: the data reads, the end does not.
+  writeFile(path, gz.substr(0, gz.size() - 8));
+  std::string m = describe(kiln_idx_read(path.c_str(), KILN_F32, -1, &b));
+  EXPECT_TRUE(contains(m, "the gzip stream ends early")) << m;
+  EXPECT_EQ(code(kiln_idx_read(path.c_str(), KILN_F32, -1, &b)), KILN_DATA_LOSS);
+  // A wrong checksum.
+  std::string damaged = gz;
+  damaged[damaged.size() - 8] ^= 0x5a;
+  writeFile(path, damaged);
+  m = describe(kiln_idx_read(path.c_str(), KILN_F32, -1, &b));
+  EXPECT_TRUE(contains(m, "the gzip stream is corrupted (incorrect data check)")) << m;
+  // Damage inside the compressed data is named as such, not as a short
+  // header.
+  damaged = gz;
+  for (size_t i = 10; i < damaged.size() - 8; ++i)
+    damaged[i] = static_cast<char>(0xff);
+  writeFile(path, damaged);
+  m = describe(kiln_idx_read(path.c_str(), KILN_F32, -1, &b));
+  EXPECT_TRUE(contains(m, "the gzip stream is corrupted")) << m;
+  EXPECT_FALSE(contains(m, "no 4-byte header")) << m;
+  // A header announcing 2^31 x 65286 bytes over a 4-byte file (found by
+  // scripts/fuzz.sh idx): truncated, without reserving the memory first.
+  writeFile(path, std::string("\0\0\x08\x02\x80\0\0\x03\0\0\xff\x06", 12) +
+                      "abcd");
+  m = describe(kiln_idx_read(path.c_str(), KILN_F32, -1, &b));
+  EXPECT_TRUE(contains(m, "the data is truncated (expected 140200617639186 bytes)"))
+      << m;
+  // Bytes after the data of an uncompressed file.
+  writeFile(path, idx + "x");
+  m = describe(kiln_idx_read(path.c_str(), KILN_F32, -1, &b));
+  EXPECT_TRUE(contains(m, "there are bytes after the data")) << m;
 }
 
 } // namespace

@@ -17,6 +17,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
+#include <cmath>
+
 namespace mlir::kiln {
 #define GEN_PASS_DEF_CONVERTKILNTOLINALG
 #include "kiln/Conversion/Passes.h.inc"
@@ -228,8 +230,31 @@ Value lowering::castScalar(OpBuilder &b, Location loc, Value value, Type to) {
     Value wide = arith::ExtFOp::create(b, loc, b.getF32Type(), value);
     return arith::TruncFOp::create(b, loc, to, wide);
   }
-  if (fromFloat)
-    return arith::FPToSIOp::create(b, loc, to, value);
+  if (fromFloat) {
+    // Defined for every input (LLVM's fptosi is not): NaN is 0, values at
+    // or beyond the type's range saturate to its minimum or maximum. The
+    // bounds -2^(w-1) and 2^(w-1) are exact in every float type (or
+    // infinite in f16, where every finite value fits).
+    unsigned width = to.getIntOrFloatBitWidth();
+    double bound = std::ldexp(1.0, static_cast<int>(width) - 1);
+    Value converted = arith::FPToSIOp::create(b, loc, to, value);
+    Value low = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, value,
+                                      scalarConstant(b, loc, from, -bound));
+    Value high = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
+                                       value,
+                                       scalarConstant(b, loc, from, bound));
+    Value nan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, value,
+                                      value);
+    auto intConstant = [&](const APInt &v) -> Value {
+      return arith::ConstantOp::create(b, loc, b.getIntegerAttr(to, v));
+    };
+    Value result = arith::SelectOp::create(
+        b, loc, low, intConstant(APInt::getSignedMinValue(width)), converted);
+    result = arith::SelectOp::create(
+        b, loc, high, intConstant(APInt::getSignedMaxValue(width)), result);
+    return arith::SelectOp::create(b, loc, nan, intConstant(APInt(width, 0)),
+                                   result);
+  }
   bool isBool = from.isInteger(1);
   if (toFloat)
     return isBool ? Value(arith::UIToFPOp::create(b, loc, to, value))

@@ -98,6 +98,10 @@ struct ConcatLowering : OpConversionPattern<ConcatOp> {
     int64_t offset = 0;
     for (Value input : adaptor.getInputs()) {
       auto inputType = cast<RankedTensorType>(input.getType());
+      // An input without elements adds nothing (and its offset may be the
+      // extent itself, which tensor.insert_slice refuses).
+      if (inputType.getNumElements() == 0)
+        continue;
       SmallVector<int64_t> offsets(type.getRank(), 0);
       offsets[axis] = offset;
       result = tensor::InsertSliceOp::create(
@@ -118,6 +122,12 @@ struct SliceLowering : OpConversionPattern<SliceOp> {
                   ConversionPatternRewriter &rewriter) const override {
     if (failed(requireStatic(op, rewriter)))
       return failure();
+    // Nothing taken (its start may be the extent itself, which
+    // tensor.extract_slice refuses).
+    if (op.getType().getNumElements() == 0) {
+      rewriter.replaceOp(op, emptyTensor(rewriter, op.getLoc(), op.getType()));
+      return success();
+    }
     rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
         op, op.getType(), adaptor.getInput(),
         indexAttrs(rewriter, op.getStart()),
@@ -140,6 +150,10 @@ struct PadLowering : OpConversionPattern<PadOp> {
                                  op.getValue().convertToDouble());
     Value filled = filledTensor(rewriter, loc, type, value);
     auto inputType = cast<RankedTensorType>(adaptor.getInput().getType());
+    if (inputType.getNumElements() == 0) { // only padding
+      rewriter.replaceOp(op, filled);
+      return success();
+    }
     rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
         op, adaptor.getInput(), filled, indexAttrs(rewriter, op.getLow()),
         indexAttrs(rewriter, inputType.getShape()),

@@ -514,13 +514,17 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
       unsigned width = to.getIntOrFloatBitWidth();
       if (width == 1)
         return IntegerAttr::get(to, APInt(1, !value.isZero()));
-      if (value.isNaN() || value.isInfinity())
-        return std::nullopt; // undefined in C; left for run time
+      // As the lowering: NaN is 0, values beyond the type saturate.
+      if (value.isNaN())
+        return IntegerAttr::get(to, APInt(width, 0));
       APSInt r(width, /*isUnsigned=*/false);
       bool exact = false;
-      if (value.convertToInteger(r, APFloat::rmTowardZero, &exact) &
-          APFloat::opInvalidOp)
-        return std::nullopt;
+      if (value.isInfinity() ||
+          (value.convertToInteger(r, APFloat::rmTowardZero, &exact) &
+           APFloat::opInvalidOp))
+        return IntegerAttr::get(to, value.isNegative()
+                                        ? APInt::getSignedMinValue(width)
+                                        : APInt::getSignedMaxValue(width));
       return IntegerAttr::get(to, r);
     } else {
       bool isBool = from.isInteger(1);

@@ -278,6 +278,11 @@ inferArgReduce(MLIRContext *context, std::optional<Location> loc,
       unwrap(loc, normalizeAxis(adaptor.getAxis(), type->getRank()));
   if (failed(axis))
     return failure();
+  // (NumPy raises too: no element is the largest of none.)
+  if (type->getDimSize(*axis) == 0)
+    return emitOptionalError(loc, "the index of the largest or smallest "
+                                  "element along an empty axis (axis ",
+                             *axis, " of ", *type, ") does not exist");
   types.push_back(tensorOf(reduceShape(type->getShape(), {*axis}, false),
                            IntegerType::get(context, 64)));
   return success();
@@ -295,6 +300,32 @@ LogicalResult ArgMinOp::inferReturnTypes(MLIRContext *context,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &types) {
   return inferArgReduce(context, loc, adaptor, types);
+}
+
+LogicalResult mlir::kiln::verifyBoundedExtents(Operation *op) {
+  for (Type type :
+       llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor)
+      continue;
+    Type element = tensor.getElementType();
+    int64_t bytes = element.isIntOrIndexOrFloat()
+                        ? std::max<int64_t>(
+                              1, (element.isIndex()
+                                      ? 64
+                                      : element.getIntOrFloatBitWidth()) /
+                                     8)
+                        : 1;
+    for (int64_t extent : tensor.getShape()) {
+      if (ShapedType::isDynamic(extent))
+        continue;
+      if (llvm::MulOverflow(bytes, extent, bytes))
+        return op->emitOpError()
+               << "has a tensor too large to address: " << tensor
+               << " holds more than 2^63 - 1 bytes";
+    }
+  }
+  return success();
 }
 
 LogicalResult SortOp::inferReturnTypes(MLIRContext *context,

@@ -428,44 +428,54 @@ LogicalResult ConcatOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
 }
 
 // A slice's cotangent puts each element back at its position and zeros
-// elsewhere. Dimensions sliced with stride 1 are one kiln.pad (zeros before
-// `start` and after `limit`: copies, no index arithmetic); each strided
-// dimension is a gather whose index for input position i is
-// (i - start) / stride when i is one of the sliced positions, and an
-// out-of-range index (which reads 0) otherwise.
+// elsewhere. A strided dimension first spreads the cotangent to every
+// stride-th position: reshape [k] to [k, 1], pad to [k, stride], reshape to
+// [k * stride] and keep what fits in the input. Then one kiln.pad puts
+// zeros before `start` and after the last position, in every dimension.
+// Only copies: no index tables (whose size would be the input's extent).
 LogicalResult SliceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
                                 SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);
   Value g = resultGrads[0];
   if (!g || !isFloatTensor(getInput()))
     return success();
+  Rule r{b, getLoc()};
   RankedTensorType input = tensorType(getInput());
-  ArrayRef<int64_t> start = getStart(), limit = getLimit(),
-                    stride = getStride();
-  SmallVector<int64_t> low(input.getRank(), 0), high(input.getRank(), 0);
-  for (int64_t d = 0; d < input.getRank(); ++d) {
-    if (stride[d] == 1) {
-      low[d] = start[d];
-      high[d] = input.getDimSize(d) - std::max(limit[d], start[d]);
+  Type element = input.getElementType();
+  int64_t rank = input.getRank();
+  ArrayRef<int64_t> start = getStart(), stride = getStride();
+  SmallVector<int64_t> low(rank, 0), high(rank, 0);
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t size = input.getDimSize(d);
+    SmallVector<int64_t> shape(tensorType(g).getShape());
+    int64_t taken = shape[d];
+    if (stride[d] != 1) {
+      SmallVector<int64_t> expanded(shape);
+      expanded.insert(expanded.begin() + d + 1, 1);
+      g = r.reshape(g, RankedTensorType::get(expanded, element));
+      SmallVector<int64_t> none(rank + 1, 0), gaps(rank + 1, 0);
+      gaps[d + 1] = stride[d] - 1;
+      g = PadOp::create(b, r.loc, g, b.getDenseI64ArrayAttr(none),
+                        b.getDenseI64ArrayAttr(gaps), b.getF64FloatAttr(0.0));
+      shape[d] = taken * stride[d];
+      g = r.reshape(g, RankedTensorType::get(shape, element));
+      taken = std::min(shape[d], size - start[d]);
+      if (taken < shape[d]) {
+        SmallVector<int64_t> limit(shape);
+        limit[d] = taken;
+        g = SliceOp::create(b, r.loc, g,
+                            b.getDenseI64ArrayAttr(SmallVector<int64_t>(rank, 0)),
+                            b.getDenseI64ArrayAttr(limit),
+                            b.getDenseI64ArrayAttr(SmallVector<int64_t>(rank, 1)));
+      }
     }
+    low[d] = start[d];
+    high[d] = size - start[d] - taken;
   }
   if (llvm::any_of(low, [](int64_t v) { return v != 0; }) ||
       llvm::any_of(high, [](int64_t v) { return v != 0; }))
-    g = PadOp::create(b, getLoc(), g, b.getDenseI64ArrayAttr(low),
+    g = PadOp::create(b, r.loc, g, b.getDenseI64ArrayAttr(low),
                       b.getDenseI64ArrayAttr(high), b.getF64FloatAttr(0.0));
-  for (int64_t d = 0; d < input.getRank(); ++d) {
-    int64_t size = input.getDimSize(d);
-    if (stride[d] == 1)
-      continue;
-    SmallVector<int64_t> indices(size, -1);
-    for (int64_t i = start[d]; i < limit[d]; i += stride[d])
-      indices[i] = (i - start[d]) / stride[d];
-    auto indexType = RankedTensorType::get({size}, b.getI64Type());
-    Value idx = ConstantOp::create(
-        b, getLoc(),
-        DenseElementsAttr::get(indexType, ArrayRef<int64_t>(indices)));
-    g = GatherOp::create(b, getLoc(), g, idx, b.getI64IntegerAttr(d));
-  }
   grads[0] = g;
   return success();
 }

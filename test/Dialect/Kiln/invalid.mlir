@@ -10,6 +10,17 @@ func.func @broadcast_mismatch(%a: tensor<4x3xf32>, %b: tensor<4xf32>) {
 
 // -----
 
+// The larger extent on the left (a rule accepting a >= b instead of a == b
+// would take it).
+func.func @broadcast_mismatch_left(%a: tensor<3x4xf32>, %b: tensor<2x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{shapes [3, 4] and [2, 4] are not broadcast-compatible: dimension 0 of the result would be 3 and 2}}
+  %0 = kiln.add %a, %b : tensor<3x4xf32>, tensor<2x4xf32> -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
 func.func @element_mismatch(%a: tensor<4xf32>, %b: tensor<4xf64>) {
   // expected-error@+2 {{failed to infer returned types}}
   // expected-error@+1 {{operands must have the same element type, got 'f32' and 'f64'}}
@@ -1263,7 +1274,7 @@ func.func @dilation_overflow(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2x4xf32>) {
 // -----
 
 func.func @reshape_overflow(%a: tensor<4294967296x4294967296xf32>) {
-  // expected-error@+1 {{'kiln.reshape' op has more elements than fit in a 64-bit count}}
+  // expected-error@+1 {{'kiln.reshape' op has a tensor too large to address: 'tensor<4294967296x4294967296xf32>' holds more than 2^63 - 1 bytes}}
   %0 = kiln.reshape %a : tensor<4294967296x4294967296xf32> -> tensor<0xf32>
   return
 }
@@ -1636,5 +1647,31 @@ kiln.variable @w : tensor<3xf32>
 func.func @ftrl_bad_grad(%g: tensor<2xf32>, %lr: tensor<f32>) {
   // expected-error@+1 {{'kiln.apply_ftrl' op applies a gradient of type 'tensor<2xf32>' but @w is 'tensor<3xf32>'}}
   kiln.apply_ftrl @w, %g, %lr : tensor<2xf32>, tensor<f32>
+  return
+}
+
+// -----
+
+func.func @argmax_empty_axis(%x: tensor<3x0xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{the index of the largest or smallest element along an empty axis (axis 1 of 'tensor<3x0xf32>') does not exist}}
+  %0 = kiln.argmax %x {axis = 1 : i64} : tensor<3x0xf32> -> tensor<3xi64>
+  return
+}
+
+// -----
+
+// A shape whose size in bytes overflows int64 (INT64_MAX elements).
+func.func @too_large(%x: tensor<9223372036854775807xf32>) {
+  // expected-error@+1 {{'kiln.neg' op has a tensor too large to address: 'tensor<9223372036854775807xf32>' holds more than 2^63 - 1 bytes}}
+  %0 = kiln.neg %x : tensor<9223372036854775807xf32>
+  return
+}
+
+// -----
+
+func.func @too_large_product(%x: tensor<1073741824x4294967296xf32>) {
+  // expected-error@+1 {{'kiln.abs' op has a tensor too large to address}}
+  %0 = kiln.abs %x : tensor<1073741824x4294967296xf32>
   return
 }

@@ -100,6 +100,13 @@ def Kiln_OpenExtents : NativeOpTrait<"OpenExtents"> {
   let cppNamespace = "::mlir::kiln::OpTrait";
 }
 
+// Every Kiln op: its tensor operands and results hold at most 2^63 - 1 bytes
+// (a larger static shape is refused by the verifier, before any pass
+// computes a size that overflows).
+def Kiln_BoundedExtents : NativeOpTrait<"BoundedExtents"> {
+  let cppNamespace = "::mlir::kiln::OpTrait";
+}
+
 //===----------------------------------------------------------------------===//
 // Enums
 //===----------------------------------------------------------------------===//

@@ -25,11 +25,27 @@
 
 #include "kiln/Dialect/Kiln/KilnInterfaces.h.inc"
 
+namespace mlir::kiln {
+/// Fails, naming the type, when a tensor operand or result of `op` holds
+/// more than 2^63 - 1 bytes (its size in bytes overflows int64).
+LogicalResult verifyBoundedExtents(Operation *op);
+} // namespace mlir::kiln
+
 namespace mlir::kiln::OpTrait {
 /// Marks ops whose lowering takes open (`?`) extents (see KilnBase.td).
 template <typename ConcreteType>
 class OpenExtents
     : public ::mlir::OpTrait::TraitBase<ConcreteType, OpenExtents> {};
+
+/// Every Kiln op: its tensors' sizes in bytes fit in int64 (see KilnBase.td).
+template <typename ConcreteType>
+class BoundedExtents
+    : public ::mlir::OpTrait::TraitBase<ConcreteType, BoundedExtents> {
+public:
+  static LogicalResult verifyTrait(Operation *op) {
+    return ::mlir::kiln::verifyBoundedExtents(op);
+  }
+};
 } // namespace mlir::kiln::OpTrait
 
 namespace mlir::kiln {

@@ -23,7 +23,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 //===----------------------------------------------------------------------===//
 
 class Kiln_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Kiln_Dialect, mnemonic, traits>;
+    : Op<Kiln_Dialect, mnemonic, traits # [Kiln_BoundedExtents]>;
 
 // Ops with a vector-Jacobian product rule (see KilnInterfaces.td).
 defvar Kiln_Differentiable =
@@ -225,7 +225,11 @@ def Kiln_SubOp : Kiln_BinaryOp<"sub", Kiln_NumericTensor, "x - y">;
 def Kiln_MulOp : Kiln_BinaryOp<"mul", Kiln_NumericTensor, "x * y",
                                [Commutative]>;
 def Kiln_DivOp : Kiln_BinaryOp<"div", Kiln_NumericTensor,
-                               "x / y (integers: rounded toward zero)">;
+                               "x / y (integers: rounded toward zero, "
+                               "defined for every input: x / 0 = 0 and "
+                               "INT_MIN / -1 = INT_MIN, wrapping; Python's "
+                               "integer // and % check the divisor first "
+                               "with a kiln.assert)">;
 def Kiln_PowOp : Kiln_BinaryOp<"pow", Kiln_NumericTensor, "x ^ y">;
 def Kiln_MaximumOp : Kiln_BinaryOp<"maximum", Kiln_NumericTensor,
                                    "max(x, y) (NaN if either is NaN)",
@@ -295,8 +299,11 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure, Kiln_OpenExtents, SameOperandsAndResult
   let summary = "Elementwise conversion between element types";
   let description = [{
     Converts every element to the result's element type: floats round to
-    nearest even, float to integer truncates toward zero, anything to `i1`
-    tests for nonzero, `i1` to a number gives 0 or 1.
+    nearest even, float to integer truncates toward zero and is defined for
+    every input (NaN gives 0, values beyond the integer type's range,
+    infinities included, saturate to its minimum or maximum: the same in
+    folds, eager ops, compiled code and AOT libraries), anything to `i1`
+    tests for nonzero (NaN is nonzero), `i1` to a number gives 0 or 1.
 
     ```mlir
     %i = kiln.cast %x : tensor<4xf32> -> tensor<4xi32>

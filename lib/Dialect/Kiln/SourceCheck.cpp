@@ -1,0 +1,69 @@
+//===- SourceCheck.cpp - Input the MLIR parser must not see ---------------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Dialect/Kiln/SourceCheck.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir::kiln;
+
+namespace {
+
+bool isIdentifierChar(char c) {
+  return llvm::isAlnum(c) || c == '_' || c == '$' || c == '.';
+}
+
+/// Skips spaces and tabs/newlines from `i`.
+size_t skipSpace(llvm::StringRef s, size_t i) {
+  while (i < s.size() && llvm::isSpace(s[i]))
+    ++i;
+  return i;
+}
+
+} // namespace
+
+std::optional<UnparsableText>
+mlir::kiln::findUnparsableText(llvm::StringRef source) {
+  for (size_t i = 0; i < source.size(); ++i) {
+    char c = source[i];
+    if (c == '/' && i + 1 < source.size() && source[i + 1] == '/') {
+      i = source.find('\n', i);
+      if (i == llvm::StringRef::npos)
+        break;
+      continue;
+    }
+    if (c == '"') { // a string literal, with backslash escapes
+      for (++i; i < source.size() && source[i] != '"'; ++i)
+        if (source[i] == '\\')
+          ++i;
+      continue;
+    }
+    if (c != 'a' || !source.substr(i).starts_with("array") ||
+        (i > 0 && isIdentifierChar(source[i - 1])))
+      continue;
+    size_t j = skipSpace(source, i + 5);
+    if (j >= source.size() || source[j] != '<')
+      continue;
+    j = skipSpace(source, j + 1);
+    if (!source.substr(j).starts_with("index") ||
+        (j + 5 < source.size() && isIdentifierChar(source[j + 5])))
+      continue;
+    return UnparsableText{
+        i, "a dense array of 'index' elements (array<index...>) is not "
+           "supported: MLIR's parser crashes on it; use array<i64: ...>"};
+  }
+  return std::nullopt;
+}
+
+std::pair<unsigned, unsigned> mlir::kiln::lineAndColumn(llvm::StringRef source,
+                                                        size_t offset) {
+  llvm::StringRef before = source.take_front(offset);
+  unsigned line = 1 + before.count('\n');
+  size_t start = before.rfind('\n');
+  unsigned column =
+      offset - (start == llvm::StringRef::npos ? 0 : start + 1) + 1;
+  return {line, column};
+}
