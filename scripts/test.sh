@@ -58,4 +58,25 @@ echo "== Python front end (pytest)"
 KILN_BUILD_DIR="$build_dir" LD_PRELOAD="$preload" /usr/bin/python3 -m pytest -q "$root/test/python"
 rc=$?
 [ $rc -eq 0 ] || status=1
+# Short fuzzing runs with fixed seeds (docs/testing.md): the runtime's file
+# readers under libFuzzer (ASan + UBSan), mutated .mlir through tensor-opt,
+# random eager ops from Python. KILN_FUZZ_SECONDS=0 skips them.
+fuzz_seconds="${KILN_FUZZ_SECONDS:-10}"
+if [ "$fuzz_seconds" != 0 ] && [ "${KILN_SANITIZE:-0}" != 1 ]; then
+  echo "== fuzzers (short runs, fixed seeds)"
+  mkdir -p "$root/build-fuzz"
+  for target in npy idx safetensors manifest; do
+    KILN_BUILD_DIR="$build_dir" "$root/scripts/fuzz.sh" "$target" "$fuzz_seconds" 1 \
+      > "$root/build-fuzz/$target.log" 2>&1
+    rc=$?
+    grep -h "stat::number_of_executed_units\|SUMMARY\|ERROR" "$root/build-fuzz/$target.log" \
+      | sed "s/^/$target: /"
+    [ $rc -eq 0 ] || { status=1; tail -40 "$root/build-fuzz/$target.log"; }
+    rm -f "$root/build-fuzz/$target.log"
+  done
+  for target in mlir eager; do
+    KILN_BUILD_DIR="$build_dir" "$root/scripts/fuzz.sh" "$target" $((fuzz_seconds * 3)) 1 \
+      || status=1
+  done
+fi
 exit $status
