@@ -459,8 +459,18 @@ kiln_status_t kiln_variables_load(kiln_variables_t *variables, const char *path,
     return s;
   };
   unsigned char sizeBytes[8];
-  if (fileSize < 8 || std::fread(sizeBytes, 1, 8, f) != 8)
+  // A read that fails is an I/O error (the device's message), not a
+  // damaged file.
+  auto unreadable = [&](const std::string &what) {
+    if (std::ferror(f))
+      return fail(kiln_status_create(KILN_IO_ERROR, "cannot read %s: %s", path,
+                                     std::strerror(errno)));
+    return fail(corrupt(path, what));
+  };
+  if (fileSize < 8)
     return fail(corrupt(path, "it is shorter than the 8-byte header size"));
+  if (std::fread(sizeBytes, 1, 8, f) != 8)
+    return unreadable("it is shorter than the 8-byte header size");
   uint64_t headerSize = 0;
   for (int i = 0; i < 8; ++i)
     headerSize |= static_cast<uint64_t>(sizeBytes[i]) << (8 * i);
@@ -472,7 +482,7 @@ kiln_status_t kiln_variables_load(kiln_variables_t *variables, const char *path,
                                   " bytes; truncated?)"));
   std::string text(static_cast<size_t>(headerSize), '\0');
   if (headerSize && std::fread(&text[0], 1, text.size(), f) != text.size())
-    return fail(corrupt(path, "the header is truncated"));
+    return unreadable("the header is truncated");
   uint64_t dataSize = fileSize - 8 - headerSize;
   std::vector<Record> records;
   if (kiln_status_t s = parseHeader(path, text, dataSize, records))
@@ -526,8 +536,8 @@ kiln_status_t kiln_variables_load(kiln_variables_t *variables, const char *path,
              0 ||
          std::fread(kiln_buffer_host_data(b), 1, bytes, f) != bytes)) {
       releaseLoaded();
-      return fail(corrupt(path, "cannot read the data of tensor '" + r.name +
-                                    "' (truncated?)"));
+      return unreadable("cannot read the data of tensor '" + r.name +
+                        "' (truncated?)");
     }
   }
   std::fclose(f);
