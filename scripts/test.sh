@@ -79,4 +79,13 @@ if [ "$fuzz_seconds" != 0 ] && [ "${KILN_SANITIZE:-0}" != 1 ]; then
       || status=1
   done
 fi
+# The runtime's unit tests (concurrent invokes, the thread pool, the buffer
+# pool) under ThreadSanitizer, in their own small build.
+if [ "${KILN_SANITIZE:-0}" != 1 ]; then
+  echo "== runtime tests under ThreadSanitizer"
+  mkdir -p "$root/build-fuzz"
+  "$root/scripts/tsan.sh" > "$root/build-fuzz/tsan.log" 2>&1 || {
+    status=1; tail -60 "$root/build-fuzz/tsan.log"; }
+  grep -h "PASSED\|FAILED\|WARNING: ThreadSanitizer" "$root/build-fuzz/tsan.log" || true
+fi
 exit $status
