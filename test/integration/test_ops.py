@@ -333,6 +333,32 @@ def test_sort(runner, dtype, shape, descending):
     assert values.dtype == dtype and indices.dtype == np.int32
 
 
+def _to_bf16(a):
+    """f32 values rounded to bfloat16 (the top 16 bits, nearest even)."""
+    bits = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return rounded.astype(np.uint32).view(np.float32)
+
+
+def test_bfloat16_arithmetic_rounds_to_nearest_even(runner):
+    """bf16 compiled and run: every op's result is rounded to bf16, as the
+    emulation in NumPy rounds it (bf16 was never executed by a test)."""
+    a = np.array([1.0, 3.14159, -2.71828, 1000.5, 1e-3, 65504.0, 3.0e38, -0.0], np.float32)
+    b = np.array([0.333, 7.0, 0.1, -3.0, 1e-3, 2.0, 10.0, 5.0], np.float32)
+    t, h = "tensor<8xf32>", "tensor<8xbf16>"
+    module = (f"func.func @f(%a: {t}, %b: {t}) -> {t} {{\n"
+              f"  %x = kiln.cast %a : {t} -> {h}\n"
+              f"  %y = kiln.cast %b : {t} -> {h}\n"
+              f"  %p = kiln.mul %x, %y : {h}, {h} -> {h}\n"
+              f"  %s = kiln.add %p, %x : {h}, {h} -> {h}\n"
+              f"  %r = kiln.cast %s : {h} -> {t}\n"
+              f"  return %r : {t}\n}}\n")
+    (out,) = runner.run(module, [a, b])
+    with np.errstate(over="ignore"):
+        want = _to_bf16(_to_bf16(_to_bf16(a) * _to_bf16(b)) + _to_bf16(a))
+    np.testing.assert_array_equal(out, want)
+
+
 def test_reshape_family(runner):
     x = rand((2, 3, 4))
     check(runner, "kiln.reshape %a0 : {T0} -> {R}", [x], x.reshape(6, 4))

@@ -153,3 +153,27 @@ def test_glorot_uniform_uses_the_full_limit():
     assert np.abs(w).max() <= limit
     assert np.abs(w).max() > 0.99 * limit  # (60,000 draws reach the edges)
     assert abs(w.std() - limit / np.sqrt(3)) < 0.01 * limit
+
+
+def test_cast_gradients_cross_precisions():
+    """The cast's cotangent is cast back (f64 -> f32 here): the gradient of
+    sum(float64(x * x) * w) is 2 x w, in x's dtype; through an integer cast
+    there is none."""
+    x0 = np.array([0.5, -1.25, 3.0], np.float32)
+    w = np.array([2.0, -1.0, 0.25])
+    x = kiln.constant(x0)
+    for run in (lambda f: f(), lambda f: kiln.function(f)()):
+        def step():
+            with kiln.GradientTape() as tape:
+                tape.watch(x)
+                y = kiln.reduce_sum(kiln.cast(x * x, kiln.float64) * kiln.constant(w))
+            return tape.gradient(y, x)
+        g = run(step)
+        assert g.dtype == kiln.float32
+        np.testing.assert_allclose(g.numpy(), (2 * x0 * w).astype(np.float32), rtol=1e-6)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(kiln.cast(kiln.cast(x, kiln.int32), kiln.float32))
+    g = tape.gradient(y, x)
+    assert g is None or not np.any(g.numpy())
+

@@ -17,9 +17,13 @@ func.func @conv(%x: tensor<2x8x8x3xf32>, %w: tensor<3x3x3x16xf32>) -> tensor<2x6
 
 // A reduction whose last parallel loop is not the output's innermost
 // dimension is left alone.
+// CHECK-DAG: #[[ROWS:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[COLS:.*]] = affine_map<(d0, d1) -> (d1)>
 // CHECK-LABEL: func.func @column_sums
-// CHECK: iterator_types = ["reduction", "parallel"]
-// CHECK-NOT: iterator_types = ["parallel", "reduction"]
+// CHECK-NOT: linalg.generic
+// CHECK: linalg.generic {indexing_maps = [#[[ROWS]], #[[COLS]]], iterator_types = ["reduction", "parallel"]}
+// CHECK-NOT: linalg.generic
+// CHECK: return
 func.func @column_sums(%x: tensor<4x6xf32>) -> tensor<6xf32> {
   %0 = kiln.reduce_sum %x {axes = array<i64: 0>} : tensor<4x6xf32> -> tensor<6xf32>
   return %0 : tensor<6xf32>

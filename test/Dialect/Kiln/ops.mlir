@@ -29,45 +29,45 @@ func.func @unary(%x: tensor<2x3xf32>, %i: tensor<4xi32>, %b: tensor<i1>) {
   %0 = kiln.neg %x : tensor<2x3xf32>
   // CHECK: kiln.neg %[[I]] : tensor<4xi32>
   %1 = kiln.neg %i : tensor<4xi32>
-  // CHECK: kiln.abs %[[X]]
+  // CHECK: kiln.abs %[[X]] : tensor<2x3xf32>
   %2 = kiln.abs %x : tensor<2x3xf32>
-  // CHECK: kiln.abs %[[I]]
+  // CHECK: kiln.abs %[[I]] : tensor<4xi32>
   %3 = kiln.abs %i : tensor<4xi32>
-  // CHECK: kiln.exp
+  // CHECK: kiln.exp %[[X]] : tensor<2x3xf32>
   %4 = kiln.exp %x : tensor<2x3xf32>
-  // CHECK: kiln.log
+  // CHECK: kiln.log %[[X]] : tensor<2x3xf32>
   %5 = kiln.log %x : tensor<2x3xf32>
-  // CHECK: kiln.log1p
+  // CHECK: kiln.log1p %[[X]] : tensor<2x3xf32>
   %6 = kiln.log1p %x : tensor<2x3xf32>
-  // CHECK: kiln.sqrt
+  // CHECK: kiln.sqrt %[[X]] : tensor<2x3xf32>
   %7 = kiln.sqrt %x : tensor<2x3xf32>
-  // CHECK: kiln.rsqrt
+  // CHECK: kiln.rsqrt %[[X]] : tensor<2x3xf32>
   %8 = kiln.rsqrt %x : tensor<2x3xf32>
-  // CHECK: kiln.tanh
+  // CHECK: kiln.tanh %[[X]] : tensor<2x3xf32>
   %9 = kiln.tanh %x : tensor<2x3xf32>
-  // CHECK: kiln.sigmoid
+  // CHECK: kiln.sigmoid %[[X]] : tensor<2x3xf32>
   %10 = kiln.sigmoid %x : tensor<2x3xf32>
-  // CHECK: kiln.relu %[[X]]
+  // CHECK: kiln.relu %[[X]] : tensor<2x3xf32>
   %11 = kiln.relu %x : tensor<2x3xf32>
-  // CHECK: kiln.relu %[[I]]
+  // CHECK: kiln.relu %[[I]] : tensor<4xi32>
   %12 = kiln.relu %i : tensor<4xi32>
-  // CHECK: kiln.sin
+  // CHECK: kiln.sin %[[X]] : tensor<2x3xf32>
   %13 = kiln.sin %x : tensor<2x3xf32>
-  // CHECK: kiln.cos
+  // CHECK: kiln.cos %[[X]] : tensor<2x3xf32>
   %14 = kiln.cos %x : tensor<2x3xf32>
-  // CHECK: kiln.sign %[[X]]
+  // CHECK: kiln.sign %[[X]] : tensor<2x3xf32>
   %15 = kiln.sign %x : tensor<2x3xf32>
-  // CHECK: kiln.sign %[[I]]
+  // CHECK: kiln.sign %[[I]] : tensor<4xi32>
   %16 = kiln.sign %i : tensor<4xi32>
-  // CHECK: kiln.floor
+  // CHECK: kiln.floor %[[X]] : tensor<2x3xf32>
   %17 = kiln.floor %x : tensor<2x3xf32>
-  // CHECK: kiln.ceil
+  // CHECK: kiln.ceil %[[X]] : tensor<2x3xf32>
   %18 = kiln.ceil %x : tensor<2x3xf32>
-  // CHECK: kiln.square %[[X]]
+  // CHECK: kiln.square %[[X]] : tensor<2x3xf32>
   %19 = kiln.square %x : tensor<2x3xf32>
-  // CHECK: kiln.square %[[I]]
+  // CHECK: kiln.square %[[I]] : tensor<4xi32>
   %20 = kiln.square %i : tensor<4xi32>
-  // CHECK: kiln.reciprocal
+  // CHECK: kiln.reciprocal %[[X]] : tensor<2x3xf32>
   %21 = kiln.reciprocal %x : tensor<2x3xf32>
   // CHECK: kiln.logical_not %[[B]] : tensor<i1>
   %22 = kiln.logical_not %b : tensor<i1>
@@ -84,17 +84,17 @@ func.func @binary(%x: tensor<4x3xf32>, %y: tensor<3xf32>, %s: tensor<f32>,
   %1 = kiln.sub %s, %x : tensor<f32>, tensor<4x3xf32> -> tensor<4x3xf32>
   // CHECK: kiln.mul %{{.*}}, %{{.*}} : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
   %2 = kiln.mul %i, %j : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
-  // CHECK: kiln.div
+  // CHECK: kiln.div %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>
   %3 = kiln.div %x, %s : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>
-  // CHECK: kiln.pow
+  // CHECK: kiln.pow %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xf32>
   %4 = kiln.pow %x, %y : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xf32>
-  // CHECK: kiln.maximum
+  // CHECK: kiln.maximum %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>
   %5 = kiln.maximum %x, %s : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>
-  // CHECK: kiln.minimum
+  // CHECK: kiln.minimum %{{.*}}, %{{.*}} : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
   %6 = kiln.minimum %i, %j : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
   // CHECK: kiln.logical_and %{{.*}}, %{{.*}} : tensor<4xi1>, tensor<i1> -> tensor<4xi1>
   %7 = kiln.logical_and %p, %q : tensor<4xi1>, tensor<i1> -> tensor<4xi1>
-  // CHECK: kiln.logical_or
+  // CHECK: kiln.logical_or %{{.*}}, %{{.*}} : tensor<4xi1>, tensor<4xi1> -> tensor<4xi1>
   %8 = kiln.logical_or %p, %p : tensor<4xi1>, tensor<4xi1> -> tensor<4xi1>
   // CHECK: kiln.compare eq, %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xi1>
   %9 = kiln.compare eq, %x, %y : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xi1>
