@@ -130,6 +130,16 @@ MUTATIONS = {
         "    if (std::string damaged = streamError(f); !damaged.empty())",
         "    if (std::string damaged; !damaged.empty())",
         ctest("Idx")),
+    "atomic_off": (
+        "lib/ABI/EntryPoints.cpp",
+        "    spec.atomic = checked && spec.device == KILN_DEVICE_CPU &&",
+        "    spec.atomic = false && spec.device == KILN_DEVICE_CPU &&",
+        pytest("test/python/test_edge_cases.py", "-k", "run_time_check")),
+    "restore_skipped": (
+        "lib/Runtime/Executable.cpp",
+        "    if (status)\n      restoreAssigned(call, saved);",
+        "    if (false)\n      restoreAssigned(call, saved);",
+        pytest("test/python/test_edge_cases.py", "-k", "run_time_check")),
     "concat_empty_offset": (
         "lib/Conversion/KilnToLinalg/ShapeOps.cpp",
         "      offset += inputType.getDimSize(axis);",

@@ -77,6 +77,12 @@ FailureOr<::kiln::runtime::Manifest> mlir::kiln::buildManifest(ModuleOp module) 
     }
   if (!ok)
     return failure();
+  // Value checks at run time (kiln_check_failed: gathers' bounds, integer
+  // division by zero) in a CPU entry that assigns variables make it atomic:
+  // the runtime undoes its variable updates when a check fails. (Checked
+  // per module, not per entry: conservative, and the copies are only made
+  // for entries that assign variables.)
+  bool checked = module.lookupSymbol("kiln_check_failed") != nullptr;
   for (Operation &op : *module.getBody()) {
     EntryAttr entry = getEntry(&op);
     if (!entry)
@@ -95,6 +101,9 @@ FailureOr<::kiln::runtime::Manifest> mlir::kiln::buildManifest(ModuleOp module) 
                                 *getTensorSpec(binding.getType())});
     for (StringRef check : entry.getCheckMessages())
       spec.checks.push_back(check.str());
+    spec.atomic = checked && spec.device == KILN_DEVICE_CPU &&
+                  llvm::any_of(spec.variables,
+                               [](const auto &v) { return v.writes; });
     manifest.entries.push_back(std::move(spec));
   }
   return manifest;

@@ -485,6 +485,38 @@ static kiln_status_t allocateOutputs(Call &call) {
   return nullptr;
 }
 
+/// Copies of the variables `call` assigns (host entries: atomic entries
+/// run on the CPU), in the order of its bindings (null for read-only ones).
+static kiln_status_t saveAssigned(const Call &call,
+                                  InlineVector<kiln_buffer_t *, 8> &saved) {
+  const std::vector<BindingSpec> &variables = call.entry->spec.variables;
+  for (size_t k = 0; k < call.bound.size(); ++k) {
+    kiln_buffer_t *copy = nullptr;
+    if (variables[k].writes) {
+      kiln_buffer_t *b = call.bound[k];
+      if (kiln_status_t s = kiln_buffer_create(
+              kiln_buffer_device(b), kiln_buffer_dtype(b), kiln_buffer_rank(b),
+              kiln_buffer_shape(b), &copy))
+        return kiln_status_annotate(s, "entry '%s': saving variable '%s'",
+                                    call.name(), variables[k].name.c_str());
+      std::memcpy(kiln_buffer_host_data(copy), kiln_buffer_host_data(b),
+                  kiln_buffer_byte_size(b));
+    }
+    saved.push_back(copy);
+  }
+  return nullptr;
+}
+
+/// Puts the variables saved by saveAssigned back.
+static void restoreAssigned(const Call &call,
+                            const InlineVector<kiln_buffer_t *, 8> &saved) {
+  for (size_t k = 0; k < saved.size(); ++k)
+    if (saved[k])
+      std::memcpy(kiln_buffer_host_data(call.bound[k]),
+                  kiln_buffer_host_data(saved[k]),
+                  kiln_buffer_byte_size(call.bound[k]));
+}
+
 /// Calls the compiled code with the ABI's pointer array -- the
 /// kiln_buffer_data of the inputs, the outputs and the variables, in the
 /// memory of the entry's device -- and the open extents; a nonzero result
@@ -778,8 +810,20 @@ kiln_status_t kiln_executable_invoke_with_variables(
     status = bindVariables(call);
   if (!status)
     status = allocateOutputs(call);
-  if (!status)
+  // An atomic entry (its code checks values at run time) updates its
+  // variables all or not at all: the ones it assigns are copied first and
+  // put back if the call fails.
+  InlineVector<kiln_buffer_t *, 8> saved;
+  if (!status && call.entry->spec.atomic)
+    status = saveAssigned(call, saved);
+  if (!status) {
     status = callEntry(call);
+    if (status)
+      restoreAssigned(call, saved);
+  }
+  for (kiln_buffer_t *copy : saved)
+    if (copy)
+      kiln_buffer_release(copy);
   if (status)
     call.releaseAllocated();
   return status;

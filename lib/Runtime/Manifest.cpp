@@ -4,19 +4,22 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The manifest (version 4) is line-based, words separated by one space:
+// The manifest (version 5) is line-based, words separated by one space:
 //
-//   kiln-manifest 4
+//   kiln-manifest 5
 //   variable NAME DTYPE RANK D0 D1 ...   (the module's variables)
 //   entry NAME NUM_INPUTS NUM_OUTPUTS NUM_VARIABLES DEVICE
 //   in DTYPE RANK D0 D1 ...      (NUM_INPUTS of these; an extent may be ?)
 //   out DTYPE RANK D0 D1 ...     (then NUM_OUTPUTS of these; likewise)
 //   var NAME r|rw DTYPE RANK D0 D1 ...  (then NUM_VARIABLES of these)
+//   atomic                       (optional: undo the variable updates when
+//                                 a run-time check fails)
 //   check MESSAGE                (any number: the shape function's checks)
 //   end
 //
 // with any number of entries; DEVICE is a device type name (cpu, cuda).
-// Older versions are read too: version 3 has no DEVICE (the entry is cpu),
+// Older versions are read too: version 4 has no 'atomic' (and is what a
+// manifest without one is written as), version 3 no DEVICE (the entry is cpu),
 // version 2 no '?' and no 'check' either, and version 1 no variables (no
 // 'variable' or 'var' lines, and 'entry NAME NUM_INPUTS NUM_OUTPUTS').
 // Parsing is strict -- unknown keywords, extra words or spaces, blank lines
@@ -120,6 +123,9 @@ private:
   kiln_status_t parseArgument();
   /// `var NAME r|rw DTYPE RANK D0 ...`: a variable the open entry binds.
   kiln_status_t parseBinding();
+  /// `atomic`: the open entry's variable updates are undone on a failed
+  /// run-time check.
+  kiln_status_t parseAtomic();
   /// `check MESSAGE`: a shape check of the open entry.
   kiln_status_t parseCheck();
   /// `end`: closes the open entry once all its arguments are there.
@@ -159,6 +165,7 @@ Parser::Handler Parser::handlerOf(const std::string &keyword) const {
       {"in", 1, &Parser::parseArgument},
       {"out", 1, &Parser::parseArgument},
       {"var", 2, &Parser::parseBinding},
+      {"atomic", 5, &Parser::parseAtomic},
       {"check", 3, &Parser::parseCheck},
       {"end", 1, &Parser::parseEnd},
   };
@@ -320,6 +327,21 @@ kiln_status_t Parser::parseBinding() {
   return nullptr;
 }
 
+kiln_status_t Parser::parseAtomic() {
+  if (!current)
+    return bad("'atomic' outside an entry");
+  if (inputsLeft || outputsLeft || variablesLeft)
+    return bad("'atomic' before all inputs, outputs and variables");
+  if (words.size() != 1)
+    return bad("extra words after 'atomic'");
+  if (current->atomic)
+    return bad("a second 'atomic' line");
+  if (!current->checks.empty())
+    return bad("'atomic' after a 'check' line");
+  current->atomic = true;
+  return nullptr;
+}
+
 kiln_status_t Parser::parseCheck() {
   if (!current)
     return bad("'check' outside an entry");
@@ -419,7 +441,10 @@ kiln_status_t kiln::runtime::parseManifest(const char *text, Manifest &out) {
 }
 
 std::string kiln::runtime::printManifest(const Manifest &manifest) {
-  std::string text = "kiln-manifest " + std::to_string(kManifestVersion) + "\n";
+  bool atomic = false;
+  for (const EntrySpec &entry : manifest.entries)
+    atomic |= entry.atomic;
+  std::string text = std::string("kiln-manifest ") + (atomic ? "5" : "4") + "\n";
   for (const VariableSpec &variable : manifest.variables) {
     text += "variable " + variable.name;
     printSpec(text, variable.spec);
@@ -445,6 +470,8 @@ std::string kiln::runtime::printManifest(const Manifest &manifest) {
       printSpec(text, binding.spec);
       text += '\n';
     }
+    if (entry.atomic)
+      text += "atomic\n";
     for (const std::string &check : entry.checks)
       text += "check " + oneLine(check) + '\n';
     text += "end\n";

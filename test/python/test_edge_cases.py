@@ -177,3 +177,31 @@ def test_cast_gradients_cross_precisions():
     g = tape.gradient(y, x)
     assert g is None or not np.any(g.numpy())
 
+
+
+def test_a_failed_run_time_check_leaves_every_variable_unchanged():
+    """A compiled step whose index check fails after it assigned variables
+    (and ran an optimizer update) raises, and every variable keeps the value
+    it had before the call: no half-applied step."""
+    w = kiln.Variable(np.array([1.0, 2.0, 3.0], np.float32))
+    v = kiln.Variable(np.array([10.0, 20.0], np.float32))
+    opt = kiln.optimizers.SGD(0.5)
+
+    @kiln.function
+    def step(i):
+        w.assign_add(kiln.constant([1.0, 1.0, 1.0]))
+        opt.apply_gradients([(kiln.constant([1.0, -1.0]), v)])
+        return kiln.gather(w, i) * 2.0
+
+    assert float(step(kiln.constant(1))) == 6.0
+    np.testing.assert_array_equal(w.numpy(), [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(v.numpy(), [9.5, 20.5])
+    iterations = int(opt.iterations.numpy())
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="out of range"):
+        step(kiln.constant(7))
+    np.testing.assert_array_equal(w.numpy(), [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(v.numpy(), [9.5, 20.5])
+    assert int(opt.iterations.numpy()) == iterations
+    # The next good call goes on from there.
+    assert float(step(kiln.constant(0))) == 6.0
+    np.testing.assert_array_equal(w.numpy(), [3.0, 4.0, 5.0])

@@ -28,9 +28,22 @@ kiln::runtime::test::malformedManifests() {
       {"kiln-manifest\n", KILN_DATA_LOSS,
        "line 1 ('kiln-manifest'): expected the header 'kiln-manifest N'"},
       {"kiln manifest 1\n", KILN_DATA_LOSS, "expected the header"},
-      {"kiln-manifest 5\n", KILN_UNIMPLEMENTED,
-       "kiln manifest version 5 is not supported: this runtime reads "
-       "versions 1 to 4"},
+      {"kiln-manifest 6\n", KILN_UNIMPLEMENTED,
+       "kiln manifest version 6 is not supported: this runtime reads "
+       "versions 1 to 5"},
+      // Version 5: atomic entries.
+      {"kiln-manifest 4\nentry f 0 0 0 cpu\natomic\nend\n", KILN_DATA_LOSS,
+       "line 3 ('atomic'): unknown keyword"},
+      {"kiln-manifest 5\natomic\n", KILN_DATA_LOSS,
+       "'atomic' outside an entry"},
+      {"kiln-manifest 5\nentry f 1 0 0 cpu\natomic\nin f32 0\nend\n",
+       KILN_DATA_LOSS, "'atomic' before all inputs, outputs and variables"},
+      {"kiln-manifest 5\nentry f 0 0 0 cpu\natomic\natomic\nend\n",
+       KILN_DATA_LOSS, "a second 'atomic' line"},
+      {"kiln-manifest 5\nentry f 0 0 0 cpu\natomic now\nend\n",
+       KILN_DATA_LOSS, "extra words after 'atomic'"},
+      {"kiln-manifest 5\nentry f 0 0 0 cpu\ncheck c\natomic\nend\n",
+       KILN_DATA_LOSS, "'atomic' after a 'check' line"},
       {"kiln-manifest 0\n", KILN_UNIMPLEMENTED,
        "kiln manifest version 0 is not supported"},
       // Version 4: the device of each entry.
@@ -185,6 +198,7 @@ void expectSame(const Manifest &a, const Manifest &b,
     const EntrySpec &x = a.entries[i], &y = b.entries[i];
     EXPECT_EQ(x.name, y.name);
     EXPECT_EQ(x.device, y.device) << x.name;
+    EXPECT_EQ(x.atomic, y.atomic) << x.name;
     ASSERT_EQ(x.inputs.size(), y.inputs.size()) << x.name;
     for (size_t k = 0; k < x.inputs.size(); ++k)
       expectSame(x.inputs[k], y.inputs[k], x.name + " input");
@@ -248,13 +262,26 @@ TEST(Manifest, RoundTrip) {
                   "entry _nothing2 0 0 0 cpu\n"
                   "end\n");
   Manifest back = parse(text);
-  EXPECT_EQ(back.version, kManifestVersion);
+  EXPECT_EQ(back.version, 4u); // (no atomic entry: the oldest that holds it)
   expectSame(m, back);
   // Printing what was parsed gives the same text again.
   EXPECT_EQ(printManifest(back), text);
   // An empty manifest is a header.
   EXPECT_EQ(printManifest(Manifest()), "kiln-manifest 4\n");
   expectSame(parse(printManifest(Manifest())), Manifest());
+  // An atomic entry makes it version 5, with its line after the bindings.
+  m.entries[0].atomic = true;
+  text = printManifest(m);
+  EXPECT_EQ(text.rfind("kiln-manifest 5\n", 0), 0u) << text;
+  EXPECT_NE(text.find("var step rw i64 0\natomic\ncheck model.mlir"),
+            std::string::npos)
+      << text;
+  back = parse(text);
+  EXPECT_EQ(back.version, 5u);
+  EXPECT_TRUE(back.entries[0].atomic);
+  EXPECT_FALSE(back.entries[1].atomic);
+  expectSame(m, back);
+  EXPECT_EQ(printManifest(back), text);
 }
 
 TEST(Manifest, CheckMessagesArePrintedOnOneLine) {

@@ -29,9 +29,10 @@
 
 namespace kiln::runtime {
 
-/// The newest manifest version: the one printManifest writes. parseManifest
-/// reads versions 1 to this one.
-constexpr uint32_t kManifestVersion = 4;
+/// The newest manifest version. parseManifest reads versions 1 to this one;
+/// printManifest writes the oldest version that holds the manifest (4, or
+/// 5 when an entry is atomic), so older runtimes load what they can run.
+constexpr uint32_t kManifestVersion = 5;
 
 /// How an open extent (`?` in the text: any size at call time) is stored in
 /// TensorSpec::shape, and shown by kiln_entry_arg.
@@ -68,6 +69,10 @@ struct EntrySpec {
   /// The messages of the shape function's checks: its result k > 0 means
   /// that check k - 1 failed.
   std::vector<std::string> checks;
+  /// Version 5 (an `atomic` line): the entry assigns variables and its code
+  /// checks values at run time; when a check fails, the runtime puts the
+  /// variables it assigns back as they were before the call.
+  bool atomic = false;
 };
 
 /// A whole manifest.
@@ -87,7 +92,7 @@ struct Manifest {
 /// line. Ownership: `text` is borrowed; the caller owns the status.
 kiln_status_t parseManifest(const char *text, Manifest &out);
 
-/// Writes `manifest` as text of version kManifestVersion, one line per
+/// Writes `manifest` as text (version 4, or 5 if an entry is atomic), one line per
 /// declaration, ending in a newline. A check message is written on one
 /// line: newlines, tabs and other control characters become spaces, runs of
 /// spaces collapse to one, leading and trailing spaces go, and an empty
