@@ -10,12 +10,15 @@
 #                                    pipeline); needs build/
 #   eager                            random Kiln ops with random shapes,
 #                                    dtypes and axes from Python; needs build/
+#   programs                         random well-typed Kiln programs run by
+#                                    tensor-run against a NumPy interpreter,
+#                                    failures reduced and saved; needs build/
 # Seeds: test/fuzz/corpus/<target> (committed); what libFuzzer adds goes
 # to build-fuzz/corpus/<target>. A crash is saved under
 # build-fuzz/crashes/<target>/ and the script exits 1.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-target="${1:?usage: scripts/fuzz.sh <npy|idx|safetensors|manifest|mlir|eager> <seconds> [seed]}"
+target="${1:?usage: scripts/fuzz.sh <npy|idx|safetensors|manifest|mlir|eager|programs> <seconds> [seed]}"
 seconds="${2:?seconds}"
 seed="${3:-1}"
 out="$root/build-fuzz"
@@ -54,8 +57,13 @@ mlir|eager)
     "$root/test/fuzz/fuzz_$target.py" --seconds "$seconds" --seed "$seed" \
     --crashes "$out/crashes/$target"
   ;;
+programs)
+  KILN_BUILD_DIR="${KILN_BUILD_DIR:-$root/build}" /usr/bin/python3 \
+    "$root/test/fuzz/progen.py" --seconds "$seconds" --seed "$seed" \
+    --crashes "$out/crashes/$target"
+  ;;
 *)
-  echo "unknown target '$target' (npy, idx, safetensors, manifest, mlir, eager)" >&2
+  echo "unknown target '$target' (npy, idx, safetensors, manifest, mlir, eager, programs)" >&2
   exit 2
   ;;
 esac

@@ -74,7 +74,7 @@ if [ "$fuzz_seconds" != 0 ] && [ "${KILN_SANITIZE:-0}" != 1 ]; then
     [ $rc -eq 0 ] || { status=1; tail -40 "$root/build-fuzz/$target.log"; }
     rm -f "$root/build-fuzz/$target.log"
   done
-  for target in mlir eager; do
+  for target in mlir eager programs; do
     KILN_BUILD_DIR="$build_dir" "$root/scripts/fuzz.sh" "$target" $((fuzz_seconds * 3)) 1 \
       || status=1
   done

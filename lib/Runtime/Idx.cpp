@@ -116,12 +116,13 @@ extern "C" kiln_status_t kiln_idx_read(const char *path, kiln_dtype_t dtype,
   if (kiln_status_t s = kiln::runtime::checkShape(rank, shape.data(), 1,
                                                   &elements, &bytes))
     return fail(kiln_status_annotate(s, "%s", path));
-  // Read in chunks, growing the vector as data arrives: a header that
-  // announces more than the file holds fails as truncated instead of
-  // reserving memory for it first.
+  // Read in chunks that double (64 KiB first), growing the vector as data
+  // arrives: a header that announces more than the file holds fails as
+  // truncated after reading at most twice what the file has, instead of
+  // reserving memory for the announced size first.
   std::vector<unsigned char> raw;
   for (size_t have = 0, want = static_cast<size_t>(elements); have < want;) {
-    size_t chunk = std::min<size_t>(want - have, size_t{16} << 20);
+    size_t chunk = std::min<size_t>(want - have, std::max<size_t>(have, 64 << 10));
     raw.resize(have + chunk);
     if (!readAll(f, raw.data() + have, chunk, &error))
       return missing("the data is truncated (expected " +

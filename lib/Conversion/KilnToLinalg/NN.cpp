@@ -59,6 +59,37 @@ AffineExpr dim(MLIRContext *context, unsigned d) {
   return getAffineDimExpr(d, context);
 }
 
+/// A contraction with nothing to add up or nothing to produce (a zero
+/// extent in an operand or the result): the result is zeros, or empty. The
+/// CPU and GPU tilers are never given loops without iterations.
+template <typename OpTy>
+struct EmptyContractionLowering : OpConversionPattern<OpTy> {
+  EmptyContractionLowering(MLIRContext *context)
+      : OpConversionPattern<OpTy>(context, /*benefit=*/2) {}
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+    if (!type || !type.hasStaticShape())
+      return failure();
+    auto empty = [](Type t) {
+      auto tensor = dyn_cast<RankedTensorType>(t);
+      return tensor && llvm::is_contained(tensor.getShape(), 0);
+    };
+    if (!llvm::any_of(op->getOperandTypes(), empty) && !empty(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value result =
+        type.getNumElements() == 0
+            ? emptyTensor(rewriter, loc, type)
+            : filledTensor(rewriter, loc, type,
+                           scalarConstant(rewriter, loc, type.getElementType(),
+                                          0));
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct MatmulLowering : OpConversionPattern<MatmulOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -865,6 +896,12 @@ struct SparseSoftmaxCrossEntropyLowering
 } // namespace
 
 void lowering::populateNNPatterns(RewritePatternSet &patterns) {
+  patterns.add<EmptyContractionLowering<MatmulOp>,
+               EmptyContractionLowering<BatchMatmulOp>,
+               EmptyContractionLowering<Conv2DOp>,
+               EmptyContractionLowering<Conv2DBackpropInputOp>,
+               EmptyContractionLowering<Conv2DBackpropFilterOp>>(
+      patterns.getContext());
   patterns.add<MatmulLowering, BatchMatmulLowering, Conv2DLowering,
                Conv2DBackpropInputLowering, Conv2DBackpropFilterLowering,
                PoolLowering<MaxPool2DOp, true>,
