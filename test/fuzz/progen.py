@@ -43,6 +43,7 @@ class Program:
         self.values = []   # (shape, dtype)
         self.ops = []      # (result, operands, mlir(names) -> text, numpy(*arrays))
         self.args = []
+        self.lossy = False
 
     def new_arg(self, shape):
         self.values.append((tuple(shape), self.dtype))
@@ -116,6 +117,12 @@ def grow(prog, rng, v):
                                                         "softmax", "select", "cast"])
     if kind == "unary":
         name = rng.choice(sorted(UNARY))
+        if name in ("exp", "sin", "cos"):
+            # Bounded arguments: exp or sin of a large value amplifies the
+            # rounding of what computed it past any fixed tolerance (an
+            # ill-conditioned oracle, not a bug).
+            v = prog.add(shape, dtype, [v], lambda n, s:
+                         f"kiln.tanh {n[0]} : {ttype(*s[0])}", np.tanh)
         return prog.add(shape, dtype, [v], lambda n, s, name=name:
                         f"kiln.{name} {n[0]} : {ttype(*s[0])}", UNARY[name])
     if kind == "binary":
@@ -198,6 +205,7 @@ def grow(prog, rng, v):
             f"{ttype(*s[2])} -> {ttype(out, dtype)}"), np.where)
     if kind == "cast":
         other = np.float64 if dtype == np.float32 else np.float32
+        prog.lossy = True  # (f32 rounding: no finite-difference oracle)
         mid = prog.add(shape, other, [v], lambda n, s, other=other: (
             f"kiln.cast {n[0]} : {ttype(*s[0])} -> {ttype(s[0][0], other)}"),
             lambda x, other=other: x.astype(other))
@@ -259,6 +267,77 @@ def run(prog, outputs, inputs, workdir):
     return None
 
 
+def dense(array):
+    """An MLIR dense literal of a float64 array."""
+    if array.ndim == 0:
+        return f"dense<{float(array):.17e}>"
+    if array.size == 0:
+        return "dense<>" if False else "dense<0.0>"
+
+    def rec(a):
+        if a.ndim == 1:
+            return "[" + ", ".join(f"{float(v):.17e}" for v in a) + "]"
+        return "[" + ", ".join(rec(x) for x in a) + "]"
+    return f"dense<{rec(array)}>"
+
+
+def check_gradient(prog, output, inputs, workdir, rng):
+    """kiln.grad of sum(output * w) with respect to the first argument
+    against central differences of the NumPy interpreter (float64 programs
+    only); None when they agree."""
+    shape, _ = prog.values[output]
+    weights = np.asarray(np.random.default_rng(rng.randrange(1 << 30))
+                         .uniform(0.5, 1.5, size=shape))
+    body = prog.text([output]).split("\n")
+    # The function's lines without its return: the ops.
+    ops = [l for l in body[1:] if l.startswith("  %v")]
+    names = {v: f"%a{k}" for k, v in enumerate(prog.args)}
+    result = f"%v{output}" if output not in names else names[output]
+    out_t = ttype(shape, np.float64)
+    params = ", ".join(f"{names[a]}: {ttype(*prog.values[a])}" for a in prog.args)
+    axes = attr_array(list(range(len(shape))))
+    types = ", ".join(ttype(*prog.values[a]) for a in prog.args)
+    grad_t = ttype(*prog.values[prog.args[0]])
+    text = (f"func.func @f({params}) -> tensor<f64> {{\n" + "\n".join(ops) +
+            f"\n  %w = kiln.constant {dense(weights)} : {out_t}\n"
+            f"  %p = kiln.mul {result}, %w : {out_t}, {out_t} -> {out_t}\n"
+            f"  %s = kiln.reduce_sum %p {{axes = {axes}}} : {out_t} -> tensor<f64>\n"
+            f"  return %s : tensor<f64>\n}}\n"
+            f"func.func @g({params}) -> {grad_t} {{\n"
+            f"  %g = kiln.grad @f({', '.join(names[a] for a in prog.args)}) "
+            f"{{wrt = array<i64: 0>}} : ({types}) -> {grad_t}\n"
+            f"  return %g : {grad_t}\n}}\n")
+    path = os.path.join(workdir, "g.mlir")
+    with open(path, "w") as f:
+        f.write(text)
+    cmd = [TENSOR_RUN, path, "--entry", "g", "--output-dir", os.path.join(workdir, "gout")]
+    for i, x in enumerate(inputs):
+        cmd += ["--input", os.path.join(workdir, f"in{i}.npy")]
+    shutil.rmtree(os.path.join(workdir, "gout"), ignore_errors=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, KILN_CACHE_DIR="off"))
+    if proc.returncode != 0:
+        return f"gradient: tensor-run failed ({proc.returncode}): {proc.stderr[-1500:]}"
+    got = np.load(os.path.join(workdir, "gout", "0.npy"))
+
+    def value(x0):
+        out = prog.evaluate([x0] + list(inputs[1:]), [output])[0]
+        return float(np.sum(out * weights))
+    x = inputs[0]
+    h = 1e-6
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[j] = h
+        with np.errstate(all="ignore"):
+            fd = (value(x + e) - value(x - e)) / (2 * h)
+        if not np.isfinite(fd) or not np.isfinite(value(x)):
+            continue
+        if not np.isclose(got.flat[j], fd, rtol=1e-4, atol=1e-6):
+            return (f"gradient element {j}: kiln.grad {got.flat[j]!r}, central "
+                    f"differences {fd!r}\n{text}")
+    return None
+
+
 def needed(prog, outputs):
     keep, stack = set(), list(outputs)
     producers = {r: ops for r, ops, _, _ in prog.ops}
@@ -301,18 +380,26 @@ def main():
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--count", type=int, default=0, help="stop after N programs")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--gradients", type=int, default=1,
+                        help="also check kiln.grad against finite differences")
     parser.add_argument("--crashes", default=os.path.join(ROOT, "build-fuzz", "crashes",
                                                           "programs"))
     args = parser.parse_args()
     os.makedirs(args.crashes, exist_ok=True)
     rng = random.Random(args.seed)
     deadline = time.monotonic() + args.seconds
-    done = failures = ops = 0
+    done = failures = ops = gradients = 0
     with tempfile.TemporaryDirectory(prefix="kiln-progen-") as workdir:
         while time.monotonic() < deadline and (not args.count or done < args.count):
             prog, outputs = generate(rng)
             inputs = inputs_for(prog, rng)
             problem = run(prog, outputs, inputs, workdir)
+            x = inputs[0]
+            if not problem and args.gradients and prog.dtype == np.float64 and \
+                    not prog.lossy and \
+                    0 < x.size <= 12 and prog.values[outputs[0]][1] == np.float64:
+                problem = check_gradient(prog, outputs[0], inputs, workdir, rng)
+                gradients += 1
             done += 1
             ops += len(prog.ops)
             if problem:
@@ -326,8 +413,8 @@ def main():
                 print(f"FAILURE {name}.mlir ({len(prog.ops)} ops reduced to "
                       f"{len(small.ops)}):\n{problem[:1200]}\n{small.text(outs)}",
                       file=sys.stderr)
-    print(f"random programs: {done} programs ({ops} ops) in "
-          f"{min(args.seconds, time.monotonic() - deadline + args.seconds):.0f} s, "
+    print(f"random programs: {done} programs ({ops} ops, {gradients} gradients "
+          f"checked) in {min(args.seconds, time.monotonic() - deadline + args.seconds):.0f} s, "
           f"{failures} disagreed with NumPy or failed")
     return 1 if failures else 0
 
