@@ -61,10 +61,19 @@ def test_gradients_through_traced_control_flow_match_eager():
             l = loss(x)
         return tape.gradient(l, x)
 
+    def numpy_loss(x):  # the same program in NumPy: the independent oracle
+        y = x.copy()
+        while y.sum() < 10.0:
+            y = y * 2.0 + np.sin(y)
+        return (y * y).sum() if y.max() > 8.0 else np.exp(y).sum()
+
     traced = kiln.function(grad)
     for v in ([0.5, 0.25], [1.5, 2.0], [0.1, 0.1]):
         x = kiln.constant(np.array(v))
         np.testing.assert_allclose(traced(x).numpy(), grad(x).numpy(), rtol=1e-12)
+        fd = np.array([(numpy_loss(np.array(v) + e) - numpy_loss(np.array(v) - e)) / 2e-7
+                       for e in np.eye(2) * 1e-7])
+        np.testing.assert_allclose(traced(x).numpy(), fd, rtol=1e-5)
 
 
 def test_huber_regression_eager_and_compiled_reach_the_same_weights():
@@ -101,6 +110,15 @@ def test_huber_regression_eager_and_compiled_reach_the_same_weights():
     np.testing.assert_allclose(float(wc), float(we), rtol=1e-5)
     np.testing.assert_allclose(float(bc), float(be), rtol=1e-5, atol=1e-6)
     assert abs(float(wc) - 3.0) < 0.5
+    # NumPy's SGD on the Huber loss, derivative by hand: the same weights.
+    w = b = np.float32(0.0)
+    for _ in range(3):
+        for x, y in zip(xs, ys):
+            err = y - (w * x + b)
+            d = err if abs(err) <= 1.0 else np.sign(err)  # dloss/derr
+            w, b = w - np.float32(0.1) * (-d * x), b - np.float32(0.1) * (-d)
+    np.testing.assert_allclose(float(wc), w, rtol=1e-4)
+    np.testing.assert_allclose(float(bc), b, rtol=1e-4, atol=1e-5)
 
 
 def test_kiln_range_and_tensor_array_eager_and_traced():
@@ -137,6 +155,30 @@ def test_kiln_range_and_tensor_array_eager_and_traced():
     g_traced = kiln.function(grads)(xs, w, u, kiln.constant(4))
     for a, b in zip(g_traced, g_eager):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10)
+
+    # Against NumPy: the outputs, and the gradients by central differences.
+    def numpy_rnn(xv, wv, uv, steps):
+        h, outs = np.zeros((2, 3)), np.zeros((4, 2, 3))
+        for t in range(steps):
+            h = np.tanh(xv[t] @ wv + h @ uv)
+            outs[t] = h
+        return outs, h
+
+    def numpy_loss(wv, uv):
+        outs, h = numpy_rnn(xs.numpy(), wv, uv, 4)
+        return (outs * outs).sum() + h.sum()
+    outs, h = numpy_rnn(xs.numpy(), w.numpy(), u.numpy(), 2)
+    np.testing.assert_allclose(traced(xs, w, u, kiln.constant(2))[0].numpy(), outs, rtol=1e-12)
+    for k, (g, base) in enumerate(zip(g_traced, (w.numpy(), u.numpy()))):
+        fd = np.zeros_like(base)
+        for i in range(base.size):
+            e = np.zeros_like(base)
+            e.flat[i] = 1e-6
+            args = [w.numpy(), u.numpy()]
+            plus, minus = list(args), list(args)
+            plus[k], minus[k] = base + e, base - e
+            fd.flat[i] = (numpy_loss(*plus) - numpy_loss(*minus)) / 2e-6
+        np.testing.assert_allclose(g.numpy(), fd, rtol=1e-6, atol=1e-8)
 
 
 def test_dynamic_rnn_example_trains():

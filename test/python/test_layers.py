@@ -51,9 +51,12 @@ def test_conv_pooling_flatten_shapes_and_values():
     conv = kiln.layers.Conv2D(5, 3, activation="relu")
     y = conv(x)
     assert y.shape == (2, 6, 6, 5)
-    expected = np.maximum(kiln.nn.conv2d(x, conv.kernel.numpy(), 1, "VALID").numpy()
+    # NumPy's correlation (patches times the kernel), not kiln.nn.conv2d.
+    k = conv.kernel.numpy().astype(np.float64)
+    patches = np.stack([x[:, i:i + 6, j:j + 6, :] for i in range(3) for j in range(3)], 3)
+    expected = np.maximum(np.einsum("nhwpc,pcf->nhwf", patches, k.reshape(9, 3, 5))
                           + conv.bias.numpy(), 0)
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-6)
     assert kiln.layers.Conv2D(4, (3, 3), strides=2, padding="same")(x).shape == (2, 4, 4, 4)
     pooled = kiln.layers.MaxPooling2D()(x)
     np.testing.assert_allclose(pooled.numpy(),
