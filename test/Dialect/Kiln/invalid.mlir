@@ -1675,3 +1675,238 @@ func.func @too_large_product(%x: tensor<1073741824x4294967296xf32>) {
   %0 = kiln.abs %x : tensor<1073741824x4294967296xf32>
   return
 }
+
+// -----
+
+// Each op's own diagnostic (ops that shared another op's case before).
+func.func @ceil_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.ceil' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.ceil %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @cos_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.cos' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.cos %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @erf_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.erf' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.erf %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @floor_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.floor' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.floor %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @log_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.log' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.log %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @log1p_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.log1p' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.log1p %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @reciprocal_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.reciprocal' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.reciprocal %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @rsqrt_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.rsqrt' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.rsqrt %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @sigmoid_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.sigmoid' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.sigmoid %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @sin_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.sin' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.sin %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @sqrt_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.sqrt' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.sqrt %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @tanh_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.tanh' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.tanh %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @relu_bool(%x: tensor<4xi1>) {
+  // expected-error@+1 {{'kiln.relu' op operand #0 must be ranked tensor of floating-point or 32/64-bit integer values, but got 'tensor<4xi1>'}}
+  %0 = kiln.relu %x : tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @sign_bool(%x: tensor<4xi1>) {
+  // expected-error@+1 {{'kiln.sign' op operand #0 must be ranked tensor of floating-point or 32/64-bit integer values, but got 'tensor<4xi1>'}}
+  %0 = kiln.sign %x : tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @square_bool(%x: tensor<4xi1>) {
+  // expected-error@+1 {{'kiln.square' op operand #0 must be ranked tensor of floating-point or 32/64-bit integer values, but got 'tensor<4xi1>'}}
+  %0 = kiln.square %x : tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @logical_not_float(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.logical_not' op operand #0 must be ranked tensor of 1-bit signless integer values, but got 'tensor<4xf32>'}}
+  %0 = kiln.logical_not %x : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @stop_gradient_type(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.stop_gradient' op all non-scalar operands/results must have the same shape and base type}}
+  %0 = "kiln.stop_gradient"(%x) : (tensor<4xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @sub_mismatch(%a: tensor<3xf32>, %b: tensor<4xf32>) {
+  // expected-error@+2 {{shapes [3] and [4] are not broadcast-compatible: dimension 0 of the result would be 3 and 4}}
+  // expected-error@+1 {{'kiln.sub' op failed to infer returned types}}
+  %0 = kiln.sub %a, %b : tensor<3xf32>, tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @div_mismatch(%a: tensor<3xf32>, %b: tensor<4xf32>) {
+  // expected-error@+2 {{shapes [3] and [4] are not broadcast-compatible: dimension 0 of the result would be 3 and 4}}
+  // expected-error@+1 {{'kiln.div' op failed to infer returned types}}
+  %0 = kiln.div %a, %b : tensor<3xf32>, tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @pow_mismatch(%a: tensor<3xf32>, %b: tensor<4xf32>) {
+  // expected-error@+2 {{shapes [3] and [4] are not broadcast-compatible: dimension 0 of the result would be 3 and 4}}
+  // expected-error@+1 {{'kiln.pow' op failed to infer returned types}}
+  %0 = kiln.pow %a, %b : tensor<3xf32>, tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @maximum_mismatch(%a: tensor<3xf32>, %b: tensor<4xf32>) {
+  // expected-error@+2 {{shapes [3] and [4] are not broadcast-compatible: dimension 0 of the result would be 3 and 4}}
+  // expected-error@+1 {{'kiln.maximum' op failed to infer returned types}}
+  %0 = kiln.maximum %a, %b : tensor<3xf32>, tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @minimum_mismatch(%a: tensor<3xf32>, %b: tensor<4xf32>) {
+  // expected-error@+2 {{shapes [3] and [4] are not broadcast-compatible: dimension 0 of the result would be 3 and 4}}
+  // expected-error@+1 {{'kiln.minimum' op failed to infer returned types}}
+  %0 = kiln.minimum %a, %b : tensor<3xf32>, tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @logical_or_float(%a: tensor<3xf32>, %b: tensor<3xf32>) {
+  // expected-error@+1 {{'kiln.logical_or' op operand #0 must be ranked tensor of 1-bit signless integer values, but got 'tensor<3xf32>'}}
+  %0 = kiln.logical_or %a, %b : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @argmin_axis(%x: tensor<2x3xf32>) {
+  // expected-error@+2 {{axis 2 is out of range for rank 2 (expected -2 <= axis < 2)}}
+  // expected-error@+1 {{'kiln.argmin' op failed to infer returned types}}
+  %0 = kiln.argmin %x {axis = 2 : i64} : tensor<2x3xf32> -> tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @reduce_min_axis(%x: tensor<2x3xf32>) {
+  // expected-error@+2 {{axis 3 is out of range for rank 2 (expected -2 <= axis < 2)}}
+  // expected-error@+1 {{'kiln.reduce_min' op failed to infer returned types}}
+  %0 = kiln.reduce_min %x {axes = array<i64: 3>} : tensor<2x3xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_prod_axis(%x: tensor<2x3xf32>) {
+  // expected-error@+2 {{axis 3 is out of range for rank 2 (expected -2 <= axis < 2)}}
+  // expected-error@+1 {{'kiln.reduce_prod' op failed to infer returned types}}
+  %0 = kiln.reduce_prod %x {axes = array<i64: 3>} : tensor<2x3xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @log_softmax_axis(%x: tensor<2x3xf32>) {
+  // expected-error@+2 {{axis 5 is out of range for rank 2 (expected -2 <= axis < 2)}}
+  // expected-error@+1 {{'kiln.log_softmax' op failed to infer returned types}}
+  %0 = kiln.log_softmax %x {axis = 5 : i64} : tensor<2x3xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+kiln.variable @w : tensor<3xf32>
+func.func @adadelta_bad_grad(%g: tensor<2xf32>, %lr: tensor<f32>) {
+  // expected-error@+1 {{'kiln.apply_adadelta' op applies a gradient of type 'tensor<2xf32>' but @w is 'tensor<3xf32>'}}
+  kiln.apply_adadelta @w, %g, %lr : tensor<2xf32>, tensor<f32>
+  return
+}
