@@ -41,8 +41,44 @@ mlir::kiln::findUnparsableText(llvm::StringRef source) {
           ++i;
       continue;
     }
-    if (c != 'a' || !source.substr(i).starts_with("array") ||
-        (i > 0 && isIdentifierChar(source[i - 1])))
+    if (i > 0 && isIdentifierChar(source[i - 1]))
+      continue;
+    // `dimensions = ...` / `permutation = ...` of linalg.reduce, broadcast
+    // and transpose in their custom syntax: anything but a list there makes
+    // the parser use an attribute it never built.
+    for (llvm::StringRef keyword : {"dimensions", "permutation"}) {
+      if (!source.substr(i).starts_with(keyword) ||
+          (i + keyword.size() < source.size() &&
+           isIdentifierChar(source[i + keyword.size()])))
+        continue;
+      size_t j = skipSpace(source, i + keyword.size());
+      if (j >= source.size() || source[j] != '=')
+        continue;
+      j = skipSpace(source, j + 1);
+      size_t lineStart = source.rfind('\n', i);
+      lineStart = lineStart == llvm::StringRef::npos ? 0 : lineStart + 1;
+      llvm::StringRef line = source.slice(lineStart, i);
+      bool customSyntax = line.contains("linalg.reduce") ||
+                          line.contains("linalg.broadcast") ||
+                          line.contains("linalg.transpose");
+      if (!customSyntax)
+        continue;
+      // A list of integers: `[`, digits, signs, commas and spaces, `]`.
+      bool list = j < source.size() && source[j] == '[';
+      size_t k = j + 1;
+      while (list && k < source.size() && source[k] != ']') {
+        char e = source[k++];
+        list = llvm::isDigit(e) || e == '-' || e == '+' || e == ',' ||
+               llvm::isSpace(e);
+      }
+      if (!list || k >= source.size())
+        return UnparsableText{
+            i, ("'" + keyword + " =' of linalg.reduce/broadcast/transpose "
+                "must be followed by a list of integers ([...]): MLIR's "
+                "parser crashes on anything else")
+                   .str()};
+    }
+    if (c != 'a' || !source.substr(i).starts_with("array"))
       continue;
     size_t j = skipSpace(source, i + 5);
     if (j >= source.size() || source[j] != '<')

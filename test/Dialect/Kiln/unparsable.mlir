@@ -16,3 +16,4 @@ func.func @f(%x: tensor<1x3xf32>) -> tensor<3xf32> attributes {note = "array<ind
   %0 = kiln.squeeze %x {axes = array < index>} : tensor<1x3xf32> -> tensor<3xf32>
   return %0 : tensor<3xf32>
 }
+

@@ -29,9 +29,12 @@ struct UnparsableText {
 };
 
 /// The first construct in `source` (.mlir text) that upstream MLIR's parser
-/// crashes on, outside comments and string literals, or nothing. Today:
-/// a dense array of `index` (`array<index>`, `array<index: ...>`), which
-/// makes Parser::parseDenseArrayAttr dereference a null pointer (LLVM 22).
+/// crashes on, outside comments and string literals, or nothing. Today
+/// (LLVM 22): a dense array of `index` (`array<index>`, `array<index:
+/// ...>`), which makes Parser::parseDenseArrayAttr dereference a null
+/// pointer; and `dimensions =`/`permutation =` not followed by `[` in
+/// linalg.reduce, linalg.broadcast or linalg.transpose (their parsers store
+/// the attribute they failed to parse: NamedAttrList::set on null).
 std::optional<UnparsableText> findUnparsableText(llvm::StringRef source);
 
 /// "line:column" (1-based) of byte `offset` in `source`.
