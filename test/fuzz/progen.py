@@ -69,13 +69,13 @@ class Program:
         return (f"func.func @f({params}) -> ({rtypes}) {{\n" + "\n".join(lines) +
                 f"\n  return {rets} : {rtypes}\n}}\n")
 
-    def evaluate(self, inputs, outputs):
+    def evaluate(self, inputs, outputs, everything=False):
         env = dict(zip(self.args, inputs))
         with np.errstate(all="ignore"):
             for result, operands, _, numpy in self.ops:
                 env[result] = np.asarray(numpy(*[env[o] for o in operands]),
                                          dtype=self.values[result][1])
-        return [env[o] for o in outputs]
+        return env if everything else [env[o] for o in outputs]
 
 
 UNARY = {
@@ -323,6 +323,14 @@ def check_gradient(prog, output, inputs, workdir, rng):
     def value(x0):
         out = prog.evaluate([x0] + list(inputs[1:]), [output])[0]
         return float(np.sum(out * weights))
+    # A NaN or an infinity anywhere in the forward pass (sqrt of a negative,
+    # an overflow) makes the gradient NaN where the output does not depend
+    # on it (zero cotangent times an infinite local derivative: TensorFlow
+    # and JAX give NaN there too); central differences say 0. No oracle.
+    values = prog.evaluate(inputs, None, everything=True)
+    if any(np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v))
+           for v in values.values()):
+        return None
     x = inputs[0]
     h = 1e-6
     for j in range(x.size):
