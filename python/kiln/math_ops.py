@@ -10,13 +10,14 @@ gradient through the branch not taken.
 """
 
 import builtins
+import collections
 
 import numpy as np
 
 from . import errors
 from .core import attributes, bind1, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, int32, int64
-from .ops import (_axes, _check_at_run_time, _like, _pair, _unary, abs, cast,
+from .ops import (_axes, _check_at_run_time, _known_values, _like, _pair, _unary, abs, cast,
                   concat, equal, exp, gather, greater, greater_equal, less,
                   less_equal, log, logical_and, matmul, maximum, minimum,
                   reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
@@ -721,14 +722,8 @@ def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
     return _sort(values, axis, direction, "argsort")[1]
 
 
-class TopKV2(tuple):
-    """top_k's result: (values, indices), also by name."""
-
-    def __new__(cls, values, indices):
-        return super().__new__(cls, (values, indices))
-
-    values = property(lambda self: self[0])
-    indices = property(lambda self: self[1])
+# top_k's result, as tf.math.top_k's: (values, indices), also by name.
+TopKV2 = collections.namedtuple("TopKV2", ["values", "indices"])
 
 
 def top_k(input, k=1, sorted=True, index_type=int32, name=None):
@@ -761,20 +756,6 @@ def top_k(input, k=1, sorted=True, index_type=int32, name=None):
 
 # --- Value-dependent shapes ------------------------------------------------
 
-def _host_values(t, what):
-    """t's values as a NumPy array, for an op whose result's shape depends
-    on them: available eagerly, or inside a trace for a value known while
-    tracing; a traced value has none yet (an error naming `what`)."""
-    if t._symbolic:
-        raise errors.UnimplementedError(
-            f"{what}: the result's shape depends on the values of a tensor "
-            "that is only computed when the compiled function runs (Kiln "
-            "compiles static shapes, as XLA does); call it eagerly, or keep "
-            "the shape fixed (kiln.where(cond, x, y), a multiplication by the "
-            "mask, kiln.math.top_k)", errors.user_location())
-    return t.numpy()
-
-
 def boolean_mask(tensor, mask, axis=None, name=None):
     """The entries of `tensor` where the boolean `mask` (its shape is that
     of `tensor`'s dimensions axis .. axis + mask.ndim) is true, as
@@ -795,20 +776,14 @@ def boolean_mask(tensor, mask, axis=None, name=None):
             f"boolean_mask: a mask of shape {list(m.shape)} for dimensions "
             f"{a}..{a + k - 1} of a tensor of shape {shape_}",
             errors.user_location())
-    picked = np.flatnonzero(_host_values(m, "boolean_mask")).astype(np.int32)
+    picked = np.flatnonzero(_known_values(m, "boolean_mask")).astype(np.int32)
     rows = int(np.prod(shape_[a:a + k], dtype=np.int64))
     flat = reshape(x, shape_[:a] + [rows] + shape_[a + k:])
     return gather(flat, constant(picked), axis=a)
 
 
-class Unique(tuple):
-    """unique's result: (y, idx), also by name."""
-
-    def __new__(cls, y, idx):
-        return super().__new__(cls, (y, idx))
-
-    y = property(lambda self: self[0])
-    idx = property(lambda self: self[1])
+# unique's result, as tf.unique's: (y, idx), also by name.
+Unique = collections.namedtuple("Unique", ["y", "idx"])
 
 
 def unique(x, out_idx=int32, name=None):
@@ -821,7 +796,7 @@ def unique(x, out_idx=int32, name=None):
         raise errors.InvalidArgumentError(
             f"unique: x must be 1-D, got shape {list(t.shape)}",
             errors.user_location())
-    values = _host_values(t, "unique")
+    values = _known_values(t, "unique")
     # NaN != NaN: each NaN is its own value, as in TensorFlow.
     _, first, inverse = np.unique(values, return_index=True, return_inverse=True,
                                   equal_nan=False)

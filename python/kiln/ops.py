@@ -224,15 +224,8 @@ def where(condition, x=None, y=None, name=None):
     values: eagerly, or for a condition known while tracing)."""
     if x is None and y is None:
         c = convert_to_tensor(condition)
-        if c._symbolic:
-            raise errors.UnimplementedError(
-                "where(condition): the result's shape depends on the "
-                "condition's values, which a compiled function only computes "
-                "when it runs (Kiln compiles static shapes, as XLA does); call "
-                "it eagerly, or use where(condition, x, y)",
-                errors.user_location())
         from .tensor import constant
-        found = np.argwhere(c.numpy() != 0).astype(np.int64)
+        found = np.argwhere(_known_values(c, "where(condition)") != 0).astype(np.int64)
         return constant(found.reshape(-1, c.ndim))
     if x is None or y is None:
         raise ValueError("where: give both x and y, or neither")
@@ -463,6 +456,21 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None,
                  attributes(depth=int(depth), axis=int(axis),
                             on_value=float(on_value), off_value=float(off_value)),
                  [tensor_type(shape, dtype)])
+
+
+def _known_values(t, what):
+    """t's values as a NumPy array, for an op whose result's shape depends
+    on them (where(condition), boolean_mask, unique): available eagerly, or
+    inside a trace for a value known while tracing; a traced value has none
+    yet (an UnimplementedError naming `what` and the line)."""
+    if t._symbolic:
+        raise errors.UnimplementedError(
+            f"{what}: the result's shape depends on the values of a tensor "
+            "that is only computed when the compiled function runs (Kiln "
+            "compiles static shapes, as XLA does); call it eagerly, or keep "
+            "the shape fixed (kiln.where(cond, x, y), a multiplication by the "
+            "mask, kiln.math.top_k)", errors.user_location())
+    return t.numpy()
 
 
 def _concrete(t):

@@ -12,6 +12,8 @@
 #ifndef KILN_TEST_FUZZ_FUZZFILES_H
 #define KILN_TEST_FUZZ_FUZZFILES_H
 
+#include "kiln/Runtime/Runtime.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -35,6 +37,16 @@ inline const char *asFile(const uint8_t *data, size_t size,
     std::abort();
   std::fclose(f);
   return path.c_str();
+}
+
+/// Reads every byte of a host buffer, so that ASan reports a buffer whose
+/// memory is shorter than its byte size says.
+inline void readEvery(kiln_buffer_t *buffer) {
+  volatile unsigned char sum = 0;
+  const auto *p =
+      static_cast<const unsigned char *>(kiln_buffer_host_data(buffer));
+  for (size_t i = 0; i < kiln_buffer_byte_size(buffer); ++i)
+    sum += p[i];
 }
 
 } // namespace kiln::fuzz

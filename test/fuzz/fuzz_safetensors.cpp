@@ -44,11 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       std::abort();
   } else {
     for (int32_t i = 0; i < kiln_variables_count(store); ++i) {
-      kiln_buffer_t *b = kiln_variables_find(store, kiln_variables_name(store, i));
-      volatile unsigned char sum = 0;
-      const auto *p = static_cast<const unsigned char *>(kiln_buffer_host_data(b));
-      for (size_t k = 0; k < kiln_buffer_byte_size(b); ++k)
-        sum += p[k];
+      kiln::fuzz::readEvery(
+          kiln_variables_find(store, kiln_variables_name(store, i)));
     }
   }
   kiln_variables_destroy(store);
