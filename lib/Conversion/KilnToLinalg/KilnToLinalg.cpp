@@ -293,6 +293,24 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
   else if (source.getRank() > 1)
     flat = tensor::CollapseShapeOp::create(b, loc, flatType, value,
                                            allDims(source.getRank()));
+  std::string shown;
+  llvm::raw_string_ostream(shown) << type;
+  if (type.hasStaticShape() && !source.hasStaticShape()) {
+    // An open input to a fixed result: its element count is checked at run
+    // time (a view of the wrong size would read out of bounds).
+    int64_t count = type.getNumElements();
+    checkSameExtent(b, loc, tensor::DimOp::create(b, loc, flat, 0).getResult(),
+                    b.getIndexAttr(count),
+                    "kiln.reshape: the input does not have the " +
+                        Twine(count) + " elements of " + shown);
+    flat = tensor::CastOp::create(
+        b, loc, RankedTensorType::get({count}, type.getElementType()), flat);
+  }
+  if (!type.hasStaticShape() && source.hasStaticShape())
+    flat = tensor::CastOp::create(
+        b, loc,
+        RankedTensorType::get({ShapedType::kDynamic}, type.getElementType()),
+        flat);
   if (type.getRank() == 1)
     return flat;
   if (type.getRank() == 0)
@@ -300,15 +318,23 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
   if (type.hasStaticShape())
     return tensor::ExpandShapeOp::create(b, loc, type, flat,
                                          allDims(type.getRank()));
-  // The one dynamic extent is the element count over the static ones.
+  // The one dynamic extent is the element count over the static ones, which
+  // must divide it.
   assert(type.getNumDynamicDims() == 1 && "one dynamic extent at most");
   int64_t known = 1;
   for (int64_t d : type.getShape())
     if (!ShapedType::isDynamic(d))
       known *= d;
   Value count = tensor::DimOp::create(b, loc, flat, 0);
-  Value missing = arith::DivUIOp::create(
-      b, loc, count, arith::ConstantIndexOp::create(b, loc, known));
+  Value knownValue = arith::ConstantIndexOp::create(b, loc, known);
+  if (!source.hasStaticShape() && known != 1)
+    checkSameExtent(b, loc,
+                    arith::RemUIOp::create(b, loc, count, knownValue).getResult(),
+                    b.getIndexAttr(0),
+                    "kiln.reshape: the input's element count is not a "
+                    "multiple of " +
+                        Twine(known) + ", as " + shown + " needs");
+  Value missing = arith::DivUIOp::create(b, loc, count, knownValue);
   SmallVector<OpFoldResult> extents =
       getAsIndexOpFoldResult(b.getContext(), type.getShape());
   for (auto [i, d] : llvm::enumerate(type.getShape()))

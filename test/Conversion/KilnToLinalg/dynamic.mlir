@@ -127,6 +127,51 @@ func.func @expand(%x: tensor<?xf32>) -> tensor<?x1xf32> {
 
 // -----
 
+// An open input reshaped to fixed extents: its element count is checked at
+// run time, then the view is cast to the fixed size (without the check a
+// wrong count would read past the buffer).
+// CHECK-LABEL: func.func @to_fixed
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{.*}} into tensor<?xf32>
+// CHECK: %[[N:.*]] = tensor.dim %[[FLAT]], %c0
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[N]], %c6
+// CHECK: cf.assert %[[OK]], "{{.*}}dynamic.mlir:{{[0-9]+}}:{{[0-9]+}}: kiln.reshape: the input does not have the 6 elements of tensor<2x3xf32>"
+// CHECK: %[[FIXED:.*]] = tensor.cast %[[FLAT]] : tensor<?xf32> to tensor<6xf32>
+// CHECK: tensor.expand_shape %[[FIXED]] {{.*}} : tensor<6xf32> into tensor<2x3xf32>
+func.func @to_fixed(%x: tensor<?x3xf32>) -> tensor<2x3xf32> {
+  %0 = kiln.reshape %x : tensor<?x3xf32> -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+// An open input reshaped to another open extent: the static extents must
+// divide the element count.
+// CHECK-LABEL: func.func @regroup
+// CHECK: %[[N:.*]] = tensor.dim %{{.*}}, %c0 : tensor<?xf32>
+// CHECK: %[[R:.*]] = arith.remui %[[N]], %c2
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[R]], %c0
+// CHECK: cf.assert %[[OK]], "{{.*}}kiln.reshape: the input's element count is not a multiple of 2, as tensor<?x2xf32> needs"
+// CHECK: arith.divui %[[N]], %c2
+func.func @regroup(%x: tensor<?x3xf32>) -> tensor<?x2xf32> {
+  %0 = kiln.reshape %x : tensor<?x3xf32> -> tensor<?x2xf32>
+  return %0 : tensor<?x2xf32>
+}
+
+// -----
+
+// A fixed input to an open result: no check (canonicalization then folds
+// the open view back to the fixed one).
+// CHECK-LABEL: func.func @to_open
+// CHECK-NOT: cf.assert
+// CHECK: tensor.expand_shape {{.*}} : tensor<6xf32> into tensor<3x2xf32>
+// CHECK: tensor.cast %{{.*}} : tensor<3x2xf32> to tensor<?x2xf32>
+func.func @to_open(%x: tensor<2x3xf32>) -> tensor<?x2xf32> {
+  %0 = kiln.reshape %x : tensor<2x3xf32> -> tensor<?x2xf32>
+  return %0 : tensor<?x2xf32>
+}
+
+// -----
+
 // Two open extents in a reshape's result are refused with the usual error.
 func.func @two_open(%x: tensor<?x?xf32>) -> tensor<?x?x1xf32> {
   // expected-error@+1 {{cannot lower 'kiln.expand_dims' with dynamic shape}}
