@@ -1,12 +1,33 @@
 """Random well-typed Kiln programs against a NumPy reference interpreter
-(scripts/fuzz.sh programs): straight-line functions over f32 or f64 inputs
-of random rank (0-3) and extents (0, 1, odd), built from elementwise ops
-with broadcasting, reductions (axes, keepdims), transposes, reshapes,
-strided slices, concatenations, matrix products, softmax, comparisons and
-selects, and casts; compiled and run by tensor-run, and compared with the
-same program evaluated by NumPy. A mismatch or a failure is reduced
-automatically (ops the result does not need, then single ops, are dropped
-while it still fails) and saved as a regression case."""
+(scripts/fuzz.sh programs).
+
+Each program is a function over f32, f64, i32 or i64 inputs of random rank
+(0-3) and extents (0, 1, odd), built from elementwise ops with
+broadcasting, reductions (axes, keepdims), transposes, reshapes, strided
+slices, concatenations, matrix products, softmax, comparisons and selects,
+casts, and the control-flow ops kiln.for, kiln.while (a counter and, at
+times, a data-dependent test) and kiln.cond (a data-dependent predicate),
+nested up to two deep. Some float programs take open (`?`) extents; some
+f64 programs are training steps: the first input becomes a kiln.variable,
+the step takes kiln.value_and_grad of a weighted sum of the output and
+applies gradient descent, momentum (Nesterov or not) or Adam for a few
+calls.
+
+What is checked, against an independent oracle each time:
+- tensor-run's outputs (the JIT) equal the NumPy interpreter's;
+- for every --aot-every-th program with fixed extents, the same module
+  compiled by tensor-compile into a shared library and run by kiln-replay
+  (the AOT path) equals NumPy too;
+- for every --eager-every-th straight-line program, the same ops run
+  eagerly from Python, and traced by @kiln.function, equal NumPy;
+- f64 programs: kiln.grad of a weighted sum of the output equals central
+  differences of the interpreter, and training steps end with the
+  variable NumPy's optimizer formulas give with central-difference
+  gradients.
+
+A mismatch or a failure is reduced automatically (ops the failure does not
+need are dropped while it still fails) and saved as a .mlir case with its
+inputs."""
 
 import argparse
 import os
@@ -22,257 +43,193 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build"))
 TENSOR_RUN = os.path.join(BUILD, "bin", "tensor-run")
-MLIR = {np.float32: "f32", np.float64: "f64", np.bool_: "i1"}
+TENSOR_COMPILE = os.path.join(BUILD, "bin", "tensor-compile")
+KILN_REPLAY = os.path.join(BUILD, "bin", "kiln-replay")
+MLIR = {np.float32: "f32", np.float64: "f64", np.bool_: "i1", np.int32: "i32",
+        np.int64: "i64"}
+FLOATS = (np.float32, np.float64)
 EXTENTS = [0, 1, 1, 2, 3, 3, 5]
+ENV = dict(os.environ, KILN_CACHE_DIR="off")
 
 
-def ttype(shape, dtype):
-    return "tensor<" + "".join(f"{d}x" for d in shape) + MLIR[dtype] + ">"
+def ttype(shape, dtype, dyn=None):
+    dyn = dyn or (False,) * len(shape)
+    return "tensor<" + "".join("?x" if o else f"{d}x" for d, o in zip(shape, dyn)) + \
+        MLIR[dtype] + ">"
 
 
 def attr_array(values):
     return "array<i64" + (": " + ", ".join(map(str, values)) if values else "") + ">"
 
 
-class Program:
-    """Values: (shape, dtype); ops: (result id, mlir text builder, numpy fn,
-    operand ids). Arguments are values without an op."""
+class Value:
+    __slots__ = ("shape", "dtype", "dyn", "scope")
 
+    def __init__(self, shape, dtype, dyn, scope):
+        self.shape, self.dtype, self.scope = tuple(shape), dtype, scope
+        self.dyn = tuple(dyn) if dyn else (False,) * len(self.shape)
+
+
+class Op:
+    """One op: its result (a value id), operands, MLIR text builder
+    mlir(names, types, result type), NumPy function of the operand arrays
+    and, when it has one, the same op through Kiln's Python API. Region
+    ops (control flow) instead evaluate with numpy(env) and render with
+    mlir(names, types, result type, render); `captures` are the outer
+    values their regions use."""
+    __slots__ = ("result", "operands", "mlir", "numpy", "py", "region", "captures",
+                 "nresults")
+
+    def __init__(self, result, operands, mlir, numpy, py=None, region=False, captures=(),
+                 nresults=1):
+        self.result, self.operands, self.mlir, self.numpy = result, list(operands), mlir, numpy
+        self.py, self.region, self.captures, self.nresults = py, region, list(captures), nresults
+
+
+class Program:
     def __init__(self, dtype):
         self.dtype = dtype
-        self.values = []   # (shape, dtype)
-        self.ops = []      # (result, operands, mlir(names) -> text, numpy(*arrays))
+        self.values = []
+        self.ops = []
         self.args = []
-        self.lossy = False
+        self.lossy = False      # a cast through f32: no finite-difference oracle
+        self.dynamic = False    # may take open extents
+        self.train = None       # the optimizer of a training step
+        self.lr = 0.0
+        self.steps = 1
+        self.weights = None     # the loss's weights (training steps)
+        self.multi = set()      # results of ops with several results
+        self.scopes = [0]       # the regions being built (0: the function)
+        self.lists = [self.ops]
+        self.next_scope = 1
 
-    def new_arg(self, shape):
-        self.values.append((tuple(shape), self.dtype))
+    # --- building ---
+    def value(self, shape, dtype, dyn=None):
+        self.values.append(Value(shape, dtype, dyn, self.scopes[-1]))
+        return len(self.values) - 1
+
+    def new_arg(self, shape, dtype=None, dyn=None):
+        self.values.append(Value(shape, dtype or self.dtype, dyn, 0))
         self.args.append(len(self.values) - 1)
         return len(self.values) - 1
 
-    def add(self, shape, dtype, operands, mlir, numpy):
-        self.values.append((tuple(shape), dtype))
-        self.ops.append((len(self.values) - 1, list(operands), mlir, numpy))
-        return len(self.values) - 1
+    def add(self, shape, dtype, operands, mlir, numpy, py=None, dyn=None, **kw):
+        result = self.value(shape, dtype, dyn)
+        self.lists[-1].append(Op(result, operands, mlir, numpy, py, **kw))
+        return result
 
-    def text(self, outputs, args=None):
-        args = self.args if args is None else args
-        names = {v: f"%a{k}" for k, v in enumerate(args)}
+    def push(self):
+        self.scopes.append(self.next_scope)
+        self.next_scope += 1
+        self.lists.append([])
+
+    def pop(self):
+        self.scopes.pop()
+        return self.lists.pop()
+
+    def visible(self, v):
+        return self.values[v].scope in self.scopes
+
+    def static(self, v):
+        return not any(self.values[v].dyn)
+
+    # --- text ---
+    def name(self, v):
+        return f"%v{v}#0" if v in self.multi else f"%v{v}"
+
+    def type(self, v):
+        x = self.values[v]
+        return ttype(x.shape, x.dtype, x.dyn)
+
+    def render(self, ops, indent="  "):
         lines = []
-        for result, operands, mlir, _ in self.ops:
-            names[result] = f"%v{result}"
-            lines.append(f"  %v{result} = " + mlir([names[o] for o in operands],
-                                                   [self.values[o] for o in operands]))
-        params = ", ".join(f"{names[a]}: {ttype(*self.values[a])}" for a in args)
-        rtypes = ", ".join(ttype(*self.values[o]) for o in outputs)
-        rets = ", ".join(names[o] for o in outputs)
-        return (f"func.func @f({params}) -> ({rtypes}) {{\n" + "\n".join(lines) +
-                f"\n  return {rets} : {rtypes}\n}}\n")
+        for op in ops:
+            lhs = f"%v{op.result}" + (f":{op.nresults}" if op.nresults > 1 else "")
+            n = [self.name(o) for o in op.operands]
+            t = [self.type(o) for o in op.operands]
+            if op.region:
+                text = op.mlir(n, t, self.type(op.result),
+                               lambda body: self.render(body, indent + "    "), indent)
+            else:
+                text = op.mlir(n, t, self.type(op.result))
+            lines.append(f"{indent}{lhs} = {text}")
+        return lines
+
+    def params(self, args):
+        return ", ".join(f"%v{a}: {self.type(a)}" for a in args)
+
+    def text(self, outputs):
+        if self.train:
+            return self.train_text(outputs[0])
+        rtypes = ", ".join(self.type(o) for o in outputs)
+        rets = ", ".join(self.name(o) for o in outputs)
+        return (f"func.func @f({self.params(self.args)}) -> ({rtypes}) {{\n" +
+                "\n".join(self.render(self.ops)) + f"\n  return {rets} : {rtypes}\n}}\n")
+
+    def loss_lines(self, output):
+        """The ops, then the weighted sum of `output` as %loss."""
+        x = self.values[output]
+        out_t, fixed_t = self.type(output), ttype(x.shape, np.float64)
+        axes = attr_array(list(range(len(x.shape))))
+        return self.render(self.ops) + [
+            f"  %w = kiln.constant {dense(self.weights)} : {fixed_t}",
+            f"  %p = kiln.mul {self.name(output)}, %w : {out_t}, {fixed_t} -> {out_t}",
+            f"  %loss = kiln.reduce_sum %p {{axes = {axes}}} : {out_t} -> tensor<f64>"]
+
+    def train_text(self, output):
+        w, rest = self.args[0], self.args[1:]
+        wt = self.type(w)
+        types = ", ".join(self.type(a) for a in rest)
+        names = ", ".join(f"%v{a}" for a in rest)
+        update = {
+            "sgd": f"kiln.apply_gradient_descent @w, %g, %lr : {wt}, tensor<f64>",
+            "momentum": f"kiln.apply_momentum @w, %g, %lr {{momentum = 0.8 : f64}} : "
+                        f"{wt}, tensor<f64>",
+            "nesterov": f"kiln.apply_momentum @w, %g, %lr {{momentum = 0.8 : f64, nesterov}}"
+                        f" : {wt}, tensor<f64>",
+            "adam": f"kiln.apply_adam @w, %g, %lr, %t1 : {wt}, tensor<f64>",
+        }[self.train]
+        return (f"kiln.variable @w : {wt} = {dense(self.initial)}\n"
+                "kiln.variable @t : tensor<i64> = dense<0>\n"
+                f"func.func private @loss({self.params(rest)}) -> tensor<f64> {{\n"
+                f"  %v{w} = kiln.read_variable @w : {wt}\n" +
+                "\n".join(self.loss_lines(output)) +
+                "\n  return %loss : tensor<f64>\n}\n"
+                f"func.func @step({self.params(rest)}) -> (tensor<f64>, {wt}) {{\n"
+                f"  %l, %g = kiln.value_and_grad @loss({names}) {{wrt_variables = [@w]}} : "
+                f"({types}) -> (tensor<f64>, {wt})\n"
+                f"  %lr = kiln.constant dense<{self.lr!r}> : tensor<f64>\n"
+                "  %t = kiln.read_variable @t : tensor<i64>\n"
+                "  %one = kiln.constant dense<1> : tensor<i64>\n"
+                "  %t1 = kiln.add %t, %one : tensor<i64>, tensor<i64> -> tensor<i64>\n"
+                "  kiln.assign_variable @t, %t1 : tensor<i64>\n"
+                f"  {update}\n"
+                f"  %w1 = kiln.read_variable @w : {wt}\n"
+                f"  return %l, %w1 : tensor<f64>, {wt}\n}}\n")
+
+    # --- the NumPy interpreter ---
+    def run_ops(self, ops, env):
+        for op in ops:
+            if op.region:
+                value = op.numpy(env)
+            else:
+                value = op.numpy(*[env[o] for o in op.operands])
+            env[op.result] = np.asarray(value).astype(self.values[op.result].dtype)
 
     def evaluate(self, inputs, outputs, everything=False):
         env = dict(zip(self.args, inputs))
         with np.errstate(all="ignore"):
-            for result, operands, _, numpy in self.ops:
-                env[result] = np.asarray(numpy(*[env[o] for o in operands]),
-                                         dtype=self.values[result][1])
+            self.run_ops(self.ops, env)
         return env if everything else [env[o] for o in outputs]
-
-
-UNARY = {
-    "neg": np.negative, "abs": np.abs, "exp": np.exp, "tanh": np.tanh,
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "relu": lambda x: np.maximum(x, 0),
-    "square": np.square, "sin": np.sin, "cos": np.cos, "floor": np.floor,
-    "ceil": np.ceil, "sign": np.sign, "sqrt": np.sqrt,
-}
-BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-          "maximum": np.maximum, "minimum": np.minimum}
-
-
-def broadcast_partner(prog, rng, shape):
-    """A value (existing or a new argument) whose shape broadcasts with
-    `shape`."""
-    fitting = [v for v, (s, d) in enumerate(prog.values)
-               if d == prog.dtype and _broadcasts(s, shape)]
-    if fitting and rng.random() < 0.7:
-        return rng.choice(fitting)
-    other = list(shape[rng.randint(0, len(shape)):]) if shape else []
-    other = [1 if rng.random() < 0.3 else d for d in other]
-    return prog.new_arg(other)
-
-
-def _broadcasts(a, b):
-    for x, y in zip(reversed(a), reversed(b)):
-        if x != y and x != 1 and y != 1:
-            return False
-    return True
-
-
-def grow(prog, rng, v):
-    """Adds one random op on value `v`; returns the result."""
-    shape, dtype = prog.values[v]
-    rank = len(shape)
-    t = MLIR[dtype]
-    kind = rng.choice(["unary"] * 3 + ["binary"] * 3 + ["reduce", "transpose", "reshape",
-                                                        "slice", "concat", "matmul",
-                                                        "softmax", "select", "cast"])
-    if kind == "unary":
-        name = rng.choice(sorted(UNARY))
-        if name in ("exp", "sin", "cos"):
-            # Bounded arguments: exp or sin of a large value amplifies the
-            # rounding of what computed it past any fixed tolerance (an
-            # ill-conditioned oracle, not a bug).
-            v = prog.add(shape, dtype, [v], lambda n, s:
-                         f"kiln.tanh {n[0]} : {ttype(*s[0])}", np.tanh)
-        return prog.add(shape, dtype, [v], lambda n, s, name=name:
-                        f"kiln.{name} {n[0]} : {ttype(*s[0])}", UNARY[name])
-    if kind == "binary":
-        w = broadcast_partner(prog, rng, shape)
-        name = rng.choice(sorted(BINARY))
-        out = np.broadcast_shapes(shape, prog.values[w][0])
-        return prog.add(out, dtype, [v, w], lambda n, s, name=name, out=out:
-                        f"kiln.{name} {n[0]}, {n[1]} : {ttype(*s[0])}, {ttype(*s[1])} -> "
-                        f"{ttype(out, s[0][1])}", BINARY[name])
-    if kind == "reduce" and rank:
-        axes = sorted(rng.sample(range(rank), rng.randint(1, rank)))
-        name = rng.choice(["reduce_sum", "reduce_mean", "reduce_max", "reduce_min"])
-        if name != "reduce_sum" and any(shape[a] == 0 for a in axes):
-            name = "reduce_sum"  # (NumPy has no max or mean of nothing)
-        keep = rng.random() < 0.3
-        out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keep else \
-            tuple(d for i, d in enumerate(shape) if i not in axes)
-        fn = {"reduce_sum": np.sum, "reduce_mean": np.mean, "reduce_max": np.max,
-              "reduce_min": np.min}[name]
-        keepattr = ", keepdims = true" if keep else ""
-        return prog.add(out, dtype, [v], lambda n, s: (
-            f"kiln.{name} {n[0]} {{axes = {attr_array(axes)}{keepattr}}} : "
-            f"{ttype(*s[0])} -> {ttype(out, dtype)}"),
-            lambda x: fn(x, axis=tuple(axes), keepdims=keep))
-    if kind == "transpose" and rank >= 2:
-        perm = list(range(rank))
-        rng.shuffle(perm)
-        out = tuple(shape[p] for p in perm)
-        return prog.add(out, dtype, [v], lambda n, s: (
-            f"kiln.transpose {n[0]} {{permutation = {attr_array(perm)}}} : "
-            f"{ttype(*s[0])} -> {ttype(out, dtype)}"), lambda x: np.transpose(x, perm))
-    if kind == "reshape":
-        size = int(np.prod(shape, dtype=np.int64))
-        choices = [(size,)] + [(a, size // a) for a in (1, 2, 3, 5) if size and size % a == 0]
-        out = rng.choice(choices)
-        return prog.add(out, dtype, [v], lambda n, s: (
-            f"kiln.reshape {n[0]} : {ttype(*s[0])} -> {ttype(out, dtype)}"),
-            lambda x: np.reshape(x, out))
-    if kind == "slice" and rank:
-        start, limit, stride = [], [], []
-        for d in shape:
-            a = rng.randint(0, d)
-            b = rng.randint(a, d)
-            start.append(a), limit.append(b), stride.append(rng.choice([1, 1, 2, 3]))
-        out = tuple(len(range(a, b, c)) for a, b, c in zip(start, limit, stride))
-        index = tuple(slice(a, b, c) for a, b, c in zip(start, limit, stride))
-        return prog.add(out, dtype, [v], lambda n, s: (
-            f"kiln.slice {n[0]} {{start = {attr_array(start)}, limit = {attr_array(limit)}, "
-            f"stride = {attr_array(stride)}}} : {ttype(*s[0])} -> {ttype(out, dtype)}"),
-            lambda x: x[index])
-    if kind == "concat" and rank:
-        axis = rng.randrange(rank)
-        out = tuple(d * 2 if i == axis else d for i, d in enumerate(shape))
-        return prog.add(out, dtype, [v, v], lambda n, s: (
-            f"kiln.concat {n[0]}, {n[1]} {{axis = {axis} : i64}} : ({ttype(*s[0])}, "
-            f"{ttype(*s[1])}) -> {ttype(out, dtype)}"),
-            lambda x, y: np.concatenate([x, y], axis))
-    if kind == "matmul" and rank == 2:
-        k = shape[1]
-        w = prog.new_arg((k, rng.choice(EXTENTS)))
-        out = (shape[0], prog.values[w][0][1])
-        return prog.add(out, dtype, [v, w], lambda n, s: (
-            f"kiln.matmul {n[0]}, {n[1]} : {ttype(*s[0])}, {ttype(*s[1])} -> "
-            f"{ttype(out, dtype)}"), np.matmul)
-    if kind == "softmax" and rank:
-        def softmax(x):
-            e = np.exp(x - np.max(x, axis=-1, keepdims=True)) if x.size else x
-            return e / np.sum(e, axis=-1, keepdims=True) if x.size else x
-        return prog.add(shape, dtype, [v], lambda n, s: (
-            f"kiln.softmax {n[0]} {{axis = -1 : i64}} : {ttype(*s[0])} -> "
-            f"{ttype(*s[0])}"), softmax)
-    if kind == "select":
-        w = broadcast_partner(prog, rng, shape)
-        out = np.broadcast_shapes(shape, prog.values[w][0])
-        cond = prog.add(out, np.bool_, [v, w], lambda n, s, out=out: (
-            f"kiln.compare gt, {n[0]}, {n[1]} : {ttype(*s[0])}, {ttype(*s[1])} -> "
-            f"{ttype(out, np.bool_)}"), np.greater)
-        return prog.add(out, dtype, [cond, v, w], lambda n, s, out=out: (
-            f"kiln.select {n[0]}, {n[1]}, {n[2]} : {ttype(*s[0])}, {ttype(*s[1])}, "
-            f"{ttype(*s[2])} -> {ttype(out, dtype)}"), np.where)
-    if kind == "cast":
-        other = np.float64 if dtype == np.float32 else np.float32
-        prog.lossy = True  # (f32 rounding: no finite-difference oracle)
-        mid = prog.add(shape, other, [v], lambda n, s, other=other: (
-            f"kiln.cast {n[0]} : {ttype(*s[0])} -> {ttype(s[0][0], other)}"),
-            lambda x, other=other: x.astype(other))
-        return prog.add(shape, dtype, [mid], lambda n, s: (
-            f"kiln.cast {n[0]} : {ttype(*s[0])} -> {ttype(s[0][0], dtype)}"),
-            lambda x: x.astype(dtype))
-    return v  # (the op did not fit this value)
-
-
-def generate(rng):
-    dtype = rng.choice([np.float32, np.float64])
-    prog = Program(dtype)
-    v = prog.new_arg([rng.choice(EXTENTS) for _ in range(rng.randint(0, 3))])
-    for _ in range(rng.randint(1, 8)):
-        candidates = [u for u, (s, d) in enumerate(prog.values) if d == dtype]
-        v = grow(prog, rng, rng.choice(candidates[-3:]))
-    return prog, [v]
-
-
-def inputs_for(prog, rng):
-    out = []
-    for a in prog.args:
-        shape, dtype = prog.values[a]
-        x = np.asarray(np.random.default_rng(rng.randrange(1 << 30)).normal(size=shape) * 2,
-                       dtype=dtype)
-        out.append(x)
-    return out
-
-
-def run(prog, outputs, inputs, workdir):
-    """None if tensor-run agrees with NumPy, else what went wrong."""
-    text = prog.text(outputs)
-    path = os.path.join(workdir, "p.mlir")
-    with open(path, "w") as f:
-        f.write(text)
-    cmd = [TENSOR_RUN, path, "--output-dir", os.path.join(workdir, "out")]
-    for i, x in enumerate(inputs):
-        np.save(os.path.join(workdir, f"in{i}.npy"), x)
-        cmd += ["--input", os.path.join(workdir, f"in{i}.npy")]
-    shutil.rmtree(os.path.join(workdir, "out"), ignore_errors=True)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                              env=dict(os.environ, KILN_CACHE_DIR="off"))
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    if proc.returncode != 0:
-        return f"tensor-run failed ({proc.returncode}): {proc.stderr[-1500:]}"
-    want = prog.evaluate(inputs, outputs)
-    for i, w in enumerate(want):
-        got = np.load(os.path.join(workdir, "out", f"{i}.npy"))
-        if got.shape != w.shape:
-            return f"output {i}: shape {got.shape}, NumPy {w.shape}"
-        tol = dict(rtol=2e-4, atol=1e-5) if prog.dtype == np.float32 else \
-            dict(rtol=1e-9, atol=1e-12)
-        try:
-            np.testing.assert_allclose(got, w, equal_nan=True, **tol)
-        except AssertionError as e:
-            return f"output {i} differs from NumPy:{str(e)[:800]}"
-    return None
 
 
 def dense(array):
     """An MLIR dense literal of a float64 array."""
+    array = np.asarray(array, np.float64)
     if array.ndim == 0:
         return f"dense<{float(array):.17e}>"
     if array.size == 0:
-        return "dense<>" if False else "dense<0.0>"
+        return "dense<0.0>"
 
     def rec(a):
         if a.ndim == 1:
@@ -281,43 +238,699 @@ def dense(array):
     return f"dense<{rec(array)}>"
 
 
+def trunc_div(a, b):
+    """C's integer division (toward zero), wrapped to the dtype."""
+    a, b = np.broadcast_arrays(a, b)
+    q = [(-1 if (x < 0) != (y < 0) else 1) * (abs(int(x)) // abs(int(y)))
+         for x, y in zip(np.ravel(a), np.ravel(b))]
+    info = np.iinfo(a.dtype)
+    q = [((v - info.min) % (1 << info.bits)) + info.min for v in q]
+    return np.array(q, dtype=np.int64).astype(a.dtype).reshape(np.shape(a))
+
+
+def cast_np(a, to):
+    """Kiln's casts: float to integer truncates, saturates, and maps NaN
+    to 0 (docs/dialect.md); NumPy leaves those cases undefined."""
+    to = np.dtype(to)
+    if not (np.issubdtype(a.dtype, np.floating) and np.issubdtype(to, np.integer)):
+        return a.astype(to)
+    info = np.iinfo(to)
+    with np.errstate(all="ignore"):
+        t = np.nan_to_num(np.trunc(a.astype(np.float64)), nan=0.0, posinf=np.inf,
+                          neginf=-np.inf)
+        high, low = t >= float(info.max), t <= float(info.min)
+        out = np.where(high | low, 0, t).astype(to)
+    out[high], out[low] = info.max, info.min
+    return out
+
+
+def softmax_np(x):
+    if not x.size:
+        return x
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+UNARY = {
+    "neg": (np.negative, "negative"), "abs": (np.abs, "abs"), "exp": (np.exp, "exp"),
+    "tanh": (np.tanh, "tanh"), "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), "sigmoid"),
+    "relu": (lambda x: np.maximum(x, 0), None), "square": (np.square, "square"),
+    "sin": (np.sin, "sin"), "cos": (np.cos, "cos"), "floor": (np.floor, "floor"),
+    "ceil": (np.ceil, "ceil"), "sign": (np.sign, "sign"), "sqrt": (np.sqrt, "sqrt"),
+}
+INT_UNARY = ["neg", "abs", "square", "sign", "relu"]
+BINARY = {"add": (np.add, "add"), "sub": (np.subtract, "subtract"),
+          "mul": (np.multiply, "multiply"), "div": (np.divide, "divide"),
+          "maximum": (np.maximum, "maximum"), "minimum": (np.minimum, "minimum")}
+
+
+def py_unary(name):
+    fn = UNARY[name][1]
+    if fn is None:
+        return lambda k, x: k.nn.relu(x)
+    return lambda k, x: getattr(k.math, fn)(x)
+
+
+def fits(prog, a, b, same):
+    """Whether values a and b broadcast as Kiln allows (an open extent meets
+    its own size or a fixed 1, never broadcasts itself), and, when `same`,
+    to a's shape."""
+    x, y = prog.values[a], prog.values[b]
+    for i in range(1, min(len(x.shape), len(y.shape)) + 1):
+        p, q = x.shape[-i], y.shape[-i]
+        po, qo = x.dyn[-i], y.dyn[-i]
+        if p != q and p != 1 and q != 1:
+            return False
+        if p != q and ((po and not (q == 1 and not qo)) or (qo and not (p == 1 and not po))):
+            return False
+    if same:
+        return len(y.shape) <= len(x.shape) and \
+            np.broadcast_shapes(x.shape, y.shape) == x.shape and \
+            all(not (y.dyn[-i] and not x.dyn[-i]) for i in range(1, len(y.shape) + 1))
+    return True
+
+
+def broadcast_partner(prog, rng, v, same=False):
+    """A value (visible, or a new argument) that broadcasts with v (to v's
+    own shape when `same`)."""
+    dtype = prog.values[v].dtype
+    fitting = [u for u, x in enumerate(prog.values)
+               if x.dtype == dtype and prog.visible(u) and fits(prog, v, u, same)]
+    if fitting and rng.random() < 0.7:
+        return rng.choice(fitting)
+    x = prog.values[v]
+    k = rng.randint(0, len(x.shape))
+    shape, dyn = [], []
+    for d, o in zip(x.shape[k:], x.dyn[k:]):
+        if rng.random() < 0.3:
+            shape.append(1), dyn.append(False)
+        else:
+            shape.append(d), dyn.append(o and rng.random() < 0.7)
+    return prog.new_arg(shape, dtype, dyn)
+
+
+def broadcast_dyn(prog, a, b):
+    x, y = prog.values[a], prog.values[b]
+    rank = max(len(x.shape), len(y.shape))
+    out = []
+    for i in range(rank, 0, -1):
+        o = (i <= len(x.shape) and x.dyn[-i]) or (i <= len(y.shape) and y.dyn[-i])
+        out.append(bool(o))
+    return out
+
+
+def constant(prog, value, dtype):
+    text = repr(float(value)) if dtype in FLOATS else str(int(value))
+    return prog.add((), dtype, [], lambda n, t, r, text=text: f"kiln.constant dense<{text}> : {r}",
+                    lambda value=value, dtype=dtype: np.asarray(value, dtype),
+                    lambda k, value=value, dtype=dtype: k.constant(value, dtype=dtype))
+
+
+def unary(prog, rng, v):
+    x = prog.values[v]
+    integer = x.dtype not in FLOATS
+    name = rng.choice(INT_UNARY if integer else sorted(UNARY))
+    if name in ("exp", "sin", "cos"):
+        # Bounded arguments: exp or sin of a large value amplifies the
+        # rounding of what computed it past any fixed tolerance (an
+        # ill-conditioned oracle, not a bug).
+        v = prog.add(x.shape, x.dtype, [v], lambda n, t, r: f"kiln.tanh {n[0]} : {t[0]}",
+                     np.tanh, py_unary("tanh"), x.dyn)
+    return prog.add(x.shape, x.dtype, [v], lambda n, t, r, name=name:
+                    f"kiln.{name} {n[0]} : {t[0]}", UNARY[name][0], py_unary(name), x.dyn)
+
+
+def binary(prog, rng, v, same=False):
+    x = prog.values[v]
+    w = broadcast_partner(prog, rng, v, same)
+    name = rng.choice(sorted(BINARY))
+    fn, pyname = BINARY[name]
+    py = lambda k, a, b, pyname=pyname: getattr(k.math, pyname)(a, b)
+    if name == "div" and x.dtype not in FLOATS:
+        # A divisor that is never 0: |w| + 1.
+        a = prog.add(prog.values[w].shape, x.dtype, [w], lambda n, t, r:
+                     f"kiln.abs {n[0]} : {t[0]}", np.abs, None, prog.values[w].dyn)
+        one = constant(prog, 1, x.dtype)
+        w = prog.add(prog.values[w].shape, x.dtype, [a, one], lambda n, t, r:
+                     f"kiln.add {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.add, None,
+                     prog.values[w].dyn)
+        fn, py = trunc_div, None
+    out = np.broadcast_shapes(x.shape, prog.values[w].shape)
+    return prog.add(out, x.dtype, [v, w], lambda n, t, r, name=name:
+                    f"kiln.{name} {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", fn, py,
+                    broadcast_dyn(prog, v, w))
+
+
+def select(prog, rng, v, same=False):
+    x = prog.values[v]
+    w = broadcast_partner(prog, rng, v, same)
+    out = np.broadcast_shapes(x.shape, prog.values[w].shape)
+    dyn = broadcast_dyn(prog, v, w)
+    cond = prog.add(out, np.bool_, [v, w], lambda n, t, r:
+                    f"kiln.compare gt, {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.greater,
+                    lambda k, a, b: k.math.greater(a, b), dyn)
+    return prog.add(out, x.dtype, [cond, v, w], lambda n, t, r:
+                    f"kiln.select {n[0]}, {n[1]}, {n[2]} : {t[0]}, {t[1]}, {t[2]} -> {r}",
+                    np.where, lambda k, c, a, b: k.where(c, a, b), dyn)
+
+
+def softmax(prog, rng, v):
+    x = prog.values[v]
+    return prog.add(x.shape, x.dtype, [v], lambda n, t, r:
+                    f"kiln.softmax {n[0]} {{axis = -1 : i64}} : {t[0]} -> {r}", softmax_np,
+                    lambda k, a: k.nn.softmax(a, axis=-1), x.dyn)
+
+
+def cast(prog, rng, v):
+    """A round trip through another type (exact for integers)."""
+    x = prog.values[v]
+    if x.dtype in FLOATS:
+        other = np.float64 if x.dtype == np.float32 else np.float32
+        prog.lossy = True  # (f32 rounding: no finite-difference oracle)
+    else:
+        other = rng.choice([np.float64, np.int64 if x.dtype == np.int32 else np.int32])
+        if other == np.int32:
+            return v  # (i64 to i32 and back is not a round trip)
+    for to in (other, x.dtype):
+        v = prog.add(x.shape, to, [v], lambda n, t, r: f"kiln.cast {n[0]} : {t[0]} -> {r}",
+                     lambda a, to=to: cast_np(a, to),
+                     lambda k, a, to=to: k.cast(a, np.dtype(to).name), x.dyn)
+    return v
+
+
+def grow(prog, rng, v):
+    """Adds one random op on value `v`; returns the result."""
+    x = prog.values[v]
+    shape, dtype, rank = x.shape, x.dtype, len(x.shape)
+    static = prog.static(v)
+    integer = dtype not in FLOATS
+    kinds = ["unary"] * 3 + ["binary"] * 3 + ["reduce", "reshape", "matmul", "select", "cast"]
+    if dtype in FLOATS:
+        kinds.append("softmax")
+    if static:
+        kinds += ["transpose", "slice", "concat"]
+        if not prog.dynamic and len(prog.scopes) < 3:
+            kinds += ["for", "while", "cond"]
+    kind = rng.choice(kinds)
+    builders = {"unary": unary, "binary": binary, "select": select, "for": loop_for,
+                "while": loop_while, "cond": branch}
+    if kind in builders:
+        return builders[kind](prog, rng, v)
+    if kind == "softmax" and rank:
+        return softmax(prog, rng, v)
+    if kind == "cast":
+        return cast(prog, rng, v)
+    if kind == "reduce" and rank:
+        axes = sorted(rng.sample(range(rank), rng.randint(1, rank)))
+        name = rng.choice(["reduce_sum", "reduce_max", "reduce_min"] +
+                          ([] if integer else ["reduce_mean"]))
+        if name != "reduce_sum" and any(shape[a] == 0 for a in axes):
+            name = "reduce_sum"  # (NumPy has no max or mean of nothing)
+        keep = rng.random() < 0.3
+        out = [1 if i in axes else d for i, d in enumerate(shape)] if keep else \
+            [d for i, d in enumerate(shape) if i not in axes]
+        dyn = [False if i in axes else o for i, o in enumerate(x.dyn)] if keep else \
+            [o for i, o in enumerate(x.dyn) if i not in axes]
+        fn = {"reduce_sum": np.sum, "reduce_mean": np.mean, "reduce_max": np.max,
+              "reduce_min": np.min}[name]
+        keepattr = ", keepdims = true" if keep else ""
+        return prog.add(out, dtype, [v], lambda n, t, r: (
+            f"kiln.{name} {n[0]} {{axes = {attr_array(axes)}{keepattr}}} : {t[0]} -> {r}"),
+            lambda a: fn(a, axis=tuple(axes), keepdims=keep),
+            lambda k, a: getattr(k, name)(a, axis=axes, keepdims=keep), dyn)
+    if kind == "transpose" and rank >= 2:
+        perm = list(range(rank))
+        rng.shuffle(perm)
+        out = tuple(shape[p] for p in perm)
+        return prog.add(out, dtype, [v], lambda n, t, r: (
+            f"kiln.transpose {n[0]} {{permutation = {attr_array(perm)}}} : {t[0]} -> {r}"),
+            lambda a: np.transpose(a, perm), lambda k, a: k.transpose(a, perm))
+    if kind == "reshape":
+        size = int(np.prod(shape, dtype=np.int64))
+        choices = [(size,)] + [(a, size // a) for a in (1, 2, 3, 5) if size and size % a == 0]
+        out = rng.choice(choices)
+        dyn = [False] * len(out)
+        # An open extent in the result: the element count over the others
+        # (never over a 0).
+        if not static and rng.random() < 0.5 and int(np.prod(out[1:], dtype=np.int64)) > 0:
+            dyn[0] = True
+        return prog.add(out, dtype, [v], lambda n, t, r: f"kiln.reshape {n[0]} : {t[0]} -> {r}",
+                        lambda a: np.reshape(a, out), lambda k, a: k.reshape(a, out), dyn)
+    if kind == "slice" and rank:
+        start, limit, stride = [], [], []
+        for d in shape:
+            a = rng.randint(0, d)
+            b = rng.randint(a, d)
+            start.append(a), limit.append(b), stride.append(rng.choice([1, 1, 2, 3]))
+        out = tuple(len(range(a, b, c)) for a, b, c in zip(start, limit, stride))
+        index = tuple(slice(a, b, c) for a, b, c in zip(start, limit, stride))
+        return prog.add(out, dtype, [v], lambda n, t, r: (
+            f"kiln.slice {n[0]} {{start = {attr_array(start)}, limit = {attr_array(limit)}, "
+            f"stride = {attr_array(stride)}}} : {t[0]} -> {r}"),
+            lambda a: a[index], lambda k, a: a[index])
+    if kind == "concat" and rank:
+        axis = rng.randrange(rank)
+        out = tuple(d * 2 if i == axis else d for i, d in enumerate(shape))
+        return prog.add(out, dtype, [v, v], lambda n, t, r: (
+            f"kiln.concat {n[0]}, {n[1]} {{axis = {axis} : i64}} : ({t[0]}, {t[1]}) -> {r}"),
+            lambda a, b: np.concatenate([a, b], axis), lambda k, a, b: k.concat([a, b], axis))
+    if kind == "matmul" and rank == 2:
+        w = prog.new_arg((shape[1], rng.choice(EXTENTS)), dtype,
+                         (False, not static and rng.random() < 0.5))
+        out = (shape[0], prog.values[w].shape[1])
+        dyn = (x.dyn[0], prog.values[w].dyn[1])
+        return prog.add(out, dtype, [v, w], lambda n, t, r: (
+            f"kiln.matmul {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}"), np.matmul,
+            lambda k, a, b: k.matmul(a, b), dyn)
+    return v  # (the op did not fit this value)
+
+
+def grow_same(prog, rng, v):
+    """One op that keeps v's type (a loop's body, a branch)."""
+    kind = rng.choice(["unary", "unary", "binary", "binary", "select", "softmax", "nested"])
+    if kind == "unary":
+        return unary(prog, rng, v)
+    if kind == "binary":
+        return binary(prog, rng, v, same=True)
+    if kind == "select":
+        return select(prog, rng, v, same=True)
+    if kind == "softmax" and prog.values[v].shape and prog.values[v].dtype in FLOATS:
+        return softmax(prog, rng, v)
+    if kind == "nested" and len(prog.scopes) < 3:
+        return rng.choice([loop_for, loop_while, branch])(prog, rng, v)
+    return v
+
+
+def chain(prog, rng, v, most=3):
+    for _ in range(rng.randint(1, most)):
+        v = grow_same(prog, rng, v)
+    return v
+
+
+def captures(prog, ops, defined):
+    """Outer values the ops use (for liveness)."""
+    inner = set(defined) | {op.result for op in ops}
+    used = []
+    for op in ops:
+        for o in op.operands + op.captures:
+            if o not in inner and o not in used:
+                used.append(o)
+    return used
+
+
+def loop_for(prog, rng, v):
+    x = prog.values[v]
+    lb, st = rng.choice([0, 1]), rng.choice([1, 1, 2])
+    ub = lb + rng.randint(0, 5)
+    bounds = [constant(prog, b, np.int64) for b in (lb, ub, st)]
+    prog.push()
+    i, c = prog.value((), np.int64), prog.value(x.shape, x.dtype, x.dyn)
+    y = c
+    if rng.random() < 0.5:
+        f = prog.add((), x.dtype, [i], lambda n, t, r: f"kiln.cast {n[0]} : {t[0]} -> {r}",
+                     lambda a: cast_np(a, x.dtype))
+        y = prog.add(x.shape, x.dtype, [y, f], lambda n, t, r:
+                     f"kiln.mul {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.multiply, None, x.dyn)
+    y = chain(prog, rng, y)
+    body = prog.pop()
+
+    def mlir(n, t, r, render, indent):
+        return (f"kiln.for {n[0]} to {n[1]} step {n[2]} iter_args({n[3]} : {t[3]}) do {{\n"
+                f"{indent}^bb0(%v{i}: tensor<i64>, %v{c}: {t[3]}):\n" +
+                "".join(line + "\n" for line in render(body)) +
+                f"{indent}    kiln.yield {prog.name(y)} : {t[3]}\n{indent}}}")
+
+    def numpy(env):
+        value = env[v]
+        for k in range(lb, ub, st):
+            env[i], env[c] = np.asarray(k, np.int64), value
+            prog.run_ops(body, env)
+            value = env[y]
+        return value
+    return prog.add(x.shape, x.dtype, bounds + [v], mlir, numpy, None, x.dyn, region=True,
+                    captures=captures(prog, body, [i, c]))
+
+
+def loop_while(prog, rng, v):
+    """A counter below a limit and, at times, a data-dependent test: the
+    sum of the carried value below a threshold."""
+    x = prog.values[v]
+    zero = constant(prog, 0, np.int64)
+    limit = constant(prog, rng.randint(0, 4), np.int64)
+    prog.push()
+    c1, k1 = prog.value(x.shape, x.dtype, x.dyn), prog.value((), np.int64)
+    p = prog.add((), np.bool_, [k1, limit], lambda n, t, r:
+                 f"kiln.compare lt, {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.less)
+    if rng.random() < 0.5:
+        axes = attr_array(list(range(len(x.shape))))
+        s = prog.add((), x.dtype, [c1], lambda n, t, r:
+                     f"kiln.reduce_sum {n[0]} {{axes = {axes}}} : {t[0]} -> {r}", np.sum)
+        bound = constant(prog, rng.choice([-1, 0, 2, 10]) + 0.5 * (x.dtype in FLOATS),
+                         x.dtype)
+        q = prog.add((), np.bool_, [s, bound], lambda n, t, r:
+                     f"kiln.compare lt, {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.less)
+        p = prog.add((), np.bool_, [p, q], lambda n, t, r:
+                     f"kiln.logical_and {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.logical_and)
+    test = prog.pop()
+    prog.push()
+    c2, k2 = prog.value(x.shape, x.dtype, x.dyn), prog.value((), np.int64)
+    y = chain(prog, rng, c2)
+    one = constant(prog, 1, np.int64)
+    k3 = prog.add((), np.int64, [k2, one], lambda n, t, r:
+                  f"kiln.add {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.add)
+    body = prog.pop()
+
+    def mlir(n, t, r, render, indent):
+        carried = f"{t[1]}, tensor<i64>"
+        return (f"kiln.while ({n[1]}, {n[0]} : {carried}) cond {{\n"
+                f"{indent}^bb0(%v{c1}: {t[1]}, %v{k1}: tensor<i64>):\n" +
+                "".join(line + "\n" for line in render(test)) +
+                f"{indent}    kiln.condition({prog.name(p)}) %v{c1}, %v{k1} : {carried}\n"
+                f"{indent}}} do {{\n"
+                f"{indent}^bb0(%v{c2}: {t[1]}, %v{k2}: tensor<i64>):\n" +
+                "".join(line + "\n" for line in render(body)) +
+                f"{indent}    kiln.yield {prog.name(y)}, {prog.name(k3)} : {carried}\n"
+                f"{indent}}}")
+
+    def numpy(env):
+        value, count = env[v], env[zero]
+        while True:
+            env[c1], env[k1] = value, count
+            prog.run_ops(test, env)
+            if not env[p]:
+                return value
+            env[c2], env[k2] = value, count
+            prog.run_ops(body, env)
+            value, count = env[y], env[k3]
+    result = prog.add(x.shape, x.dtype, [zero, v], mlir, numpy, None, x.dyn, region=True,
+                      captures=captures(prog, test + body, [c1, k1, c2, k2]), nresults=2)
+    prog.multi.add(result)
+    return result
+
+
+def branch(prog, rng, v):
+    """kiln.cond on the sign of the value's sum, each branch its own chain."""
+    x = prog.values[v]
+    axes = attr_array(list(range(len(x.shape))))
+    s = prog.add((), x.dtype, [v], lambda n, t, r:
+                 f"kiln.reduce_sum {n[0]} {{axes = {axes}}} : {t[0]} -> {r}", np.sum)
+    zero = constant(prog, 0, x.dtype)
+    p = prog.add((), np.bool_, [s, zero], lambda n, t, r:
+                 f"kiln.compare gt, {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.greater)
+    branches = []
+    for _ in range(2):
+        prog.push()
+        y = chain(prog, rng, v, most=2) if rng.random() < 0.8 else v
+        branches.append((prog.pop(), y))
+
+    def mlir(n, t, r, render, indent):
+        def block(ops, y):
+            return "".join(line + "\n" for line in render(ops)) + \
+                f"{indent}    kiln.yield {prog.name(y)} : {r}\n"
+        return (f"kiln.cond {n[0]} -> ({r}) {{\n" + block(*branches[0]) +
+                f"{indent}}} else {{\n" + block(*branches[1]) + f"{indent}}}")
+
+    def numpy(env):
+        ops, y = branches[0] if env[p] else branches[1]
+        prog.run_ops(ops, env)
+        return env[y]
+    used = captures(prog, branches[0][0] + branches[1][0], [])
+    used += [y for _, y in branches if y not in used]
+    return prog.add(x.shape, x.dtype, [p], mlir, numpy, None, x.dyn, region=True,
+                    captures=used)
+
+
+def generate(rng, train_share=0.4, open_share=0.2):
+    dtype = rng.choice([np.float32, np.float64, np.float64, np.int32, np.int64])
+    prog = Program(dtype)
+    if dtype in FLOATS and rng.random() < open_share:
+        prog.dynamic = True
+    rank = rng.randint(0, 3)
+    dyn = [prog.dynamic and rng.random() < 0.5 for _ in range(rank)]
+    v = prog.new_arg([rng.choice(EXTENTS) for _ in range(rank)], dtype, dyn)
+    for _ in range(rng.randint(1, 8)):
+        candidates = [u for u, x in enumerate(prog.values)
+                      if x.dtype == dtype and prog.visible(u)]
+        v = grow(prog, rng, rng.choice(candidates[-3:]))
+    size = int(np.prod(prog.values[prog.args[0]].shape, dtype=np.int64))
+    if dtype == np.float64 and not prog.dynamic and not prog.lossy and \
+            rng.random() < train_share and 0 < size <= 12 and \
+            prog.values[v].dtype == np.float64:
+        prog.train = rng.choice(["sgd", "momentum", "nesterov", "adam"])
+        prog.lr = rng.choice([0.01, 0.05, 0.1])
+        prog.steps = rng.randint(1, 3)
+    return prog, [v]
+
+
+def inputs_for(prog, rng):
+    out = []
+    gen = np.random.default_rng(rng.randrange(1 << 30))
+    for a in prog.args:
+        x = prog.values[a]
+        if x.dtype in FLOATS:
+            out.append(np.asarray(gen.normal(size=x.shape) * 2, dtype=x.dtype))
+        else:
+            out.append(gen.integers(-9, 10, size=x.shape).astype(x.dtype))
+    prog.initial = out[0]
+    return out
+
+
+def tolerance(dtype):
+    if dtype == np.float32:
+        return dict(rtol=2e-4, atol=1e-5)
+    if dtype == np.float64:
+        return dict(rtol=1e-9, atol=1e-12)
+    return dict(rtol=0, atol=0)
+
+
+def compare(got, want, what):
+    for i, (g, w) in enumerate(zip(got, want)):
+        g = np.asarray(g)
+        if g.shape != w.shape:
+            return f"{what}: output {i} has shape {g.shape}, NumPy {w.shape}"
+        try:
+            np.testing.assert_allclose(g, w, equal_nan=True, **tolerance(w.dtype.type))
+        except AssertionError as e:
+            return f"{what}: output {i} differs from NumPy:{str(e)[:800]}"
+    return None
+
+
+# --- training steps: NumPy's optimizers with central-difference gradients ---
+
+def central_gradient(f, w):
+    g = np.zeros_like(w)
+    h = 1e-6
+    for j in range(w.size):
+        e = np.zeros_like(w)
+        e.flat[j] = h
+        g.flat[j] = (f(w + e) - f(w - e)) / (2 * h)
+    return g
+
+
+def train_reference(prog, output, inputs):
+    """The last step's loss and the variable after prog.steps steps; None
+    when the program has no finite-difference oracle (a NaN or an infinity
+    on the way)."""
+    def loss(w):
+        return float(np.sum(prog.evaluate([w] + list(inputs[1:]), [output])[0] * prog.weights))
+    w = np.array(inputs[0], np.float64)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t in range(1, prog.steps + 1):
+        values = prog.evaluate([w] + list(inputs[1:]), None, everything=True)
+        if any(np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x))
+               for x in values.values()):
+            return None
+        with np.errstate(all="ignore"):
+            l, g = loss(w), central_gradient(loss, w)
+        if not np.all(np.isfinite(g)) or np.max(np.abs(g), initial=0) > 1e6:
+            return None
+        lr = prog.lr
+        if prog.train == "sgd":
+            w = w - lr * g
+        elif prog.train in ("momentum", "nesterov"):
+            m = 0.8 * m - lr * g
+            w = w + (0.8 * m - lr * g if prog.train == "nesterov" else m)
+        else:
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            w = w - lr * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t) * m / (np.sqrt(v) + 1e-7)
+    return [np.asarray(l), w]
+
+
+def expected(prog, outputs, inputs):
+    """What NumPy says the entry returns; None when there is no oracle."""
+    if prog.train:
+        return train_reference(prog, outputs[0], inputs)
+    return prog.evaluate(inputs, outputs)
+
+
+def train_tolerance(prog):
+    # Central differences are good to about 1e-8 here; Adam divides by the
+    # root of the squared gradient, which makes a gradient of 0 that
+    # central differences see as 1e-10 a step of lr * 1e-3.
+    return dict(rtol=1e-5, atol=1e-4 * prog.lr if prog.train == "adam" else 1e-7)
+
+
+def compare_train(got, want, what, prog):
+    for i, (g, w) in enumerate(zip(got, want)):
+        if np.shape(g) != np.shape(w):
+            return f"{what}: output {i} has shape {np.shape(g)}, NumPy {np.shape(w)}"
+        try:
+            np.testing.assert_allclose(g, w, **train_tolerance(prog))
+        except AssertionError as e:
+            return f"{what}: {'loss' if i == 0 else 'variable'} differs from NumPy's " \
+                   f"{prog.train} with central differences:{str(e)[:800]}"
+    return None
+
+
+def write_inputs(inputs, workdir):
+    paths = []
+    for i, x in enumerate(inputs):
+        paths.append(os.path.join(workdir, f"in{i}.npy"))
+        np.save(paths[-1], x)
+    return paths
+
+
+def tool(cmd, name):
+    """None if the command succeeds, else what went wrong."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV)
+    except subprocess.TimeoutExpired:
+        return f"{name} timed out"
+    if proc.returncode != 0:
+        return f"{name} failed ({proc.returncode}): {proc.stdout[-500:]}{proc.stderr[-1500:]}"
+    return None
+
+
+def write_module(prog, outputs, workdir):
+    path = os.path.join(workdir, "p.mlir")
+    with open(path, "w") as f:
+        f.write(prog.text(outputs))
+    return path
+
+
+def execute(cmd, name, prog, outputs, inputs, workdir, out):
+    """Runs `cmd` with the program's inputs, its outputs going to `out`;
+    the outputs (the loss and the variable for training steps), or what
+    went wrong (a string)."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    cmd = cmd + ["--output-dir", out, "--repeat", str(prog.steps)]
+    for p in write_inputs(inputs[1:] if prog.train else inputs, workdir):
+        cmd += ["--input", p]
+    problem = tool(cmd, name)
+    if problem:
+        return problem
+    count = 2 if prog.train else len(outputs)
+    return [np.load(os.path.join(out, f"{i}.npy")) for i in range(count)]
+
+
+def run_jit(prog, outputs, inputs, workdir):
+    """tensor-run's outputs, or what went wrong (a string)."""
+    path = write_module(prog, outputs, workdir)
+    return execute([TENSOR_RUN, path, "--entry", "step" if prog.train else "f"], "tensor-run",
+                   prog, outputs, inputs, workdir, os.path.join(workdir, "out"))
+
+
+def run_aot(prog, outputs, inputs, workdir):
+    """The same module through tensor-compile and kiln-replay."""
+    path = write_module(prog, outputs, workdir)
+    lib = os.path.join(workdir, "lib")
+    shutil.rmtree(lib, ignore_errors=True)
+    problem = tool([TENSOR_COMPILE, path, "-o", os.path.join(lib, "p")], "tensor-compile")
+    if problem:
+        return problem
+    return execute([KILN_REPLAY, os.path.join(lib, "libp.so"), "--entry",
+                    "step" if prog.train else "f"], "kiln-replay", prog, outputs, inputs,
+                   workdir, os.path.join(workdir, "aot"))
+
+
+KILN = None
+
+
+def kiln_module():
+    global KILN
+    if KILN is None:
+        sys.path.insert(0, os.path.join(BUILD, "python_packages"))
+        import kiln
+        KILN = kiln
+    return KILN
+
+
+def run_python(prog, outputs, inputs, traced):
+    """The ops through Kiln's Python API, eagerly or in a @kiln.function."""
+    k = kiln_module()
+
+    def program(*args):
+        env = dict(zip(prog.args, args))
+        for op in prog.ops:
+            env[op.result] = op.py(k, *[env[o] for o in op.operands])
+        return [env[o] for o in outputs]
+    fn = k.function(program) if traced else program
+    try:
+        return [np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+                for t in fn(*[k.constant(x) for x in inputs])]
+    except Exception as e:  # noqa: BLE001 - any error is a finding
+        return f"Python ({'@kiln.function' if traced else 'eager'}) raised " \
+               f"{type(e).__name__}: {str(e)[:1200]}"
+
+
+def check(prog, outputs, inputs, workdir, modes):
+    """None if every execution in `modes` ("jit", "aot", "eager", "traced")
+    agrees with NumPy, else what went wrong."""
+    want = expected(prog, outputs, inputs)
+    for mode in modes:
+        if mode == "jit":
+            got = run_jit(prog, outputs, inputs, workdir)
+        elif mode == "aot":
+            got = run_aot(prog, outputs, inputs, workdir)
+        else:
+            got = run_python(prog, outputs, inputs, mode == "traced")
+        if isinstance(got, str):
+            return f"{mode}: {got}"
+        if want is None:
+            continue
+        problem = compare_train(got, want, mode, prog) if prog.train else \
+            compare(got, want, mode)
+        if problem:
+            return problem
+    return None
+
+
+def gradient_module(prog, output, weights):
+    """@f: the weighted sum of `output`; @g: its kiln.grad with respect to
+    the first argument."""
+    saved, prog.weights = prog.weights, weights
+    params = prog.params(prog.args)
+    names = ", ".join(f"%v{a}" for a in prog.args)
+    types = ", ".join(prog.type(a) for a in prog.args)
+    grad_t = prog.type(prog.args[0])
+    text = (f"func.func @f({params}) -> tensor<f64> {{\n" +
+            "\n".join(prog.loss_lines(output)) + "\n  return %loss : tensor<f64>\n}\n"
+            f"func.func @g({params}) -> {grad_t} {{\n"
+            f"  %g = kiln.grad @f({names}) {{wrt = array<i64: 0>}} : ({types}) -> {grad_t}\n"
+            f"  return %g : {grad_t}\n}}\n")
+    prog.weights = saved
+    return text
+
+
 def check_gradient(prog, output, inputs, workdir, rng):
     """kiln.grad of sum(output * w) with respect to the first argument
     against central differences of the NumPy interpreter (float64 programs
     only); None when they agree."""
-    shape, _ = prog.values[output]
     weights = np.asarray(np.random.default_rng(rng.randrange(1 << 30))
-                         .uniform(0.5, 1.5, size=shape))
-    body = prog.text([output]).split("\n")
-    # The function's lines without its return: the ops.
-    ops = [l for l in body[1:] if l.startswith("  %v")]
-    names = {v: f"%a{k}" for k, v in enumerate(prog.args)}
-    result = f"%v{output}" if output not in names else names[output]
-    out_t = ttype(shape, np.float64)
-    params = ", ".join(f"{names[a]}: {ttype(*prog.values[a])}" for a in prog.args)
-    axes = attr_array(list(range(len(shape))))
-    types = ", ".join(ttype(*prog.values[a]) for a in prog.args)
-    grad_t = ttype(*prog.values[prog.args[0]])
-    text = (f"func.func @f({params}) -> tensor<f64> {{\n" + "\n".join(ops) +
-            f"\n  %w = kiln.constant {dense(weights)} : {out_t}\n"
-            f"  %p = kiln.mul {result}, %w : {out_t}, {out_t} -> {out_t}\n"
-            f"  %s = kiln.reduce_sum %p {{axes = {axes}}} : {out_t} -> tensor<f64>\n"
-            f"  return %s : tensor<f64>\n}}\n"
-            f"func.func @g({params}) -> {grad_t} {{\n"
-            f"  %g = kiln.grad @f({', '.join(names[a] for a in prog.args)}) "
-            f"{{wrt = array<i64: 0>}} : ({types}) -> {grad_t}\n"
-            f"  return %g : {grad_t}\n}}\n")
+                         .uniform(0.5, 1.5, size=prog.values[output].shape))
+    text = gradient_module(prog, output, weights)
     path = os.path.join(workdir, "g.mlir")
     with open(path, "w") as f:
         f.write(text)
     cmd = [TENSOR_RUN, path, "--entry", "g", "--output-dir", os.path.join(workdir, "gout")]
-    for i, x in enumerate(inputs):
-        cmd += ["--input", os.path.join(workdir, f"in{i}.npy")]
+    for p in write_inputs(inputs, workdir):
+        cmd += ["--input", p]
     shutil.rmtree(os.path.join(workdir, "gout"), ignore_errors=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, KILN_CACHE_DIR="off"))
-    if proc.returncode != 0:
-        return f"gradient: tensor-run failed ({proc.returncode}): {proc.stderr[-1500:]}"
+    problem = tool(cmd, "tensor-run")
+    if problem:
+        return f"gradient: {problem}"
     got = np.load(os.path.join(workdir, "gout", "0.npy"))
 
     def value(x0):
@@ -348,7 +961,7 @@ def check_gradient(prog, output, inputs, workdir, rng):
 
 def needed(prog, outputs):
     keep, stack = set(), list(outputs)
-    producers = {r: ops for r, ops, _, _ in prog.ops}
+    producers = {op.result: op.operands + op.captures for op in prog.ops}
     while stack:
         v = stack.pop()
         if v in keep:
@@ -358,28 +971,38 @@ def needed(prog, outputs):
     return keep
 
 
-def reduce(prog, outputs, inputs, workdir):
-    """Drops ops (and arguments) the failure does not need."""
+def reduce(prog, outputs, inputs, workdir, fails, keep_first=False):
+    """Drops ops (and arguments) the failure does not need: while `fails`
+    still says so, ends the program at an earlier value."""
     def pruned(keep_ops, outs):
         p = Program(prog.dtype)
-        p.values, p.ops = prog.values, [op for op in prog.ops if op[0] in keep_ops]
+        for attr in ("values", "multi", "train", "lr", "steps", "lossy", "dynamic"):
+            setattr(p, attr, getattr(prog, attr))
+        p.initial, p.weights = getattr(prog, "initial", None), prog.weights
+        p.ops = [op for op in prog.ops if op.result in keep_ops]
         live = needed(p, outs)
-        p.ops = [op for op in p.ops if op[0] in live]
-        p.args = [a for a in prog.args if a in live]
+        p.ops = [op for op in p.ops if op.result in live]
+        p.args = [a for a in prog.args
+                  if a in live or ((prog.train or keep_first) and a == prog.args[0])]
         return p, [inputs[prog.args.index(a)] for a in p.args]
 
-    current = {op[0] for op in prog.ops}
+    current = {op.result for op in prog.ops}
     outs = outputs
     changed = True
     while changed:
         changed = False
-        # Try ending the program earlier (an intermediate value as output).
         for r in sorted(current):
             p, ins = pruned(current, [r])
-            if len(p.ops) < len(needed(prog, outs) & current) and run(p, [r], ins, workdir):
-                outs, current, changed = [r], {op[0] for op in p.ops}, True
+            if p.values[r].dtype != prog.values[outputs[0]].dtype:
+                continue
+            if p.train:
+                p.weights = np.ones(p.values[r].shape)
+            if len(p.ops) < len(needed(prog, outs) & current) and fails(p, [r], ins):
+                outs, current, changed = [r], {op.result for op in p.ops}, True
                 break
     p, ins = pruned(current, outs)
+    if p.train and outs != outputs:
+        p.weights = np.ones(p.values[outs[0]].shape)
     return p, outs, ins
 
 
@@ -390,40 +1013,80 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--gradients", type=int, default=1,
                         help="also check kiln.grad against finite differences")
+    parser.add_argument("--aot-every", type=int, default=5,
+                        help="every N-th program with fixed extents also runs as an AOT "
+                             "library (0: never)")
+    parser.add_argument("--eager-every", type=int, default=4,
+                        help="every N-th straight-line program also runs eagerly and in a "
+                             "@kiln.function from Python (0: never)")
     parser.add_argument("--crashes", default=os.path.join(ROOT, "build-fuzz", "crashes",
                                                           "programs"))
     args = parser.parse_args()
     os.makedirs(args.crashes, exist_ok=True)
     rng = random.Random(args.seed)
     deadline = time.monotonic() + args.seconds
+    start = time.monotonic()
     done = failures = ops = gradients = 0
+    counts = dict(int=0, open=0, control=0, train=0, aot=0, eager=0)
     with tempfile.TemporaryDirectory(prefix="kiln-progen-") as workdir:
         while time.monotonic() < deadline and (not args.count or done < args.count):
             prog, outputs = generate(rng)
             inputs = inputs_for(prog, rng)
-            problem = run(prog, outputs, inputs, workdir)
-            x = inputs[0]
-            if not problem and args.gradients and prog.dtype == np.float64 and \
-                    not prog.lossy and \
-                    0 < x.size <= 12 and prog.values[outputs[0]][1] == np.float64:
-                problem = check_gradient(prog, outputs[0], inputs, workdir, rng)
-                gradients += 1
+            if prog.train:
+                prog.weights = np.asarray(np.random.default_rng(rng.randrange(1 << 30))
+                                          .uniform(0.5, 1.5, size=prog.values[outputs[0]].shape))
             done += 1
             ops += len(prog.ops)
+            modes = ["jit"]
+            if args.aot_every and done % args.aot_every == 0 and not prog.dynamic:
+                modes.append("aot")
+            straight = not any(op.region for op in prog.ops) and \
+                all(op.py for op in prog.ops)
+            if args.eager_every and done % args.eager_every == 0 and straight and \
+                    not prog.train:
+                modes += ["eager", "traced"]
+            counts["int"] += prog.dtype not in FLOATS
+            counts["open"] += prog.dynamic
+            counts["control"] += any(op.region for op in prog.ops)
+            counts["train"] += bool(prog.train)
+            counts["aot"] += "aot" in modes
+            counts["eager"] += "eager" in modes
+            problem = check(prog, outputs, inputs, workdir, modes)
+            x = inputs[0]
+            if not problem and args.gradients and prog.dtype == np.float64 and \
+                    not prog.train and not prog.lossy and 0 < x.size <= 12 and \
+                    prog.values[outputs[0]].dtype == np.float64:
+                problem = check_gradient(prog, outputs[0], inputs, workdir, rng)
+                gradients += 1
             if problem:
                 failures += 1
-                small, outs, ins = reduce(prog, outputs, inputs, workdir)
+                gradient = problem.startswith("gradient")
+                if gradient:
+                    def fails(p, o, i):
+                        return check_gradient(p, o[0], i, workdir, random.Random(0))
+                else:
+                    def fails(p, o, i):
+                        return check(p, o, i, workdir, modes)
+                small, outs, ins = reduce(prog, outputs, inputs, workdir, fails, gradient)
                 name = os.path.join(args.crashes, f"case-{args.seed}-{done}")
                 with open(name + ".mlir", "w") as f:
-                    f.write(f"// {problem.splitlines()[0][:300]}\n" + small.text(outs))
+                    f.write(f"// {problem.splitlines()[0][:300]}\n// modes: {' '.join(modes)}\n" +
+                            small.text(outs))
+                if gradient:
+                    with open(name + ".grad.mlir", "w") as f:
+                        f.write(gradient_module(small, outs[0], np.ones(
+                            small.values[outs[0]].shape)))
                 for i, x in enumerate(ins):
                     np.save(f"{name}.in{i}.npy", x)
                 print(f"FAILURE {name}.mlir ({len(prog.ops)} ops reduced to "
                       f"{len(small.ops)}):\n{problem[:1200]}\n{small.text(outs)}",
                       file=sys.stderr)
-    print(f"random programs: {done} programs ({ops} ops, {gradients} gradients "
-          f"checked) in {min(args.seconds, time.monotonic() - deadline + args.seconds):.0f} s, "
-          f"{failures} disagreed with NumPy or failed")
+    print(f"random programs: {done} programs ({ops} ops; {counts['int']} integer, "
+          f"{counts['open']} with open extents, {counts['control']} with control flow, "
+          f"{counts['train']} training steps; {counts['aot']} also as AOT libraries, "
+          f"{counts['eager']} also eagerly and traced from Python; {gradients} gradients "
+          f"checked) in {time.monotonic() - start:.0f} s, {failures} disagreed with NumPy "
+          f"or failed")
     return 1 if failures else 0
 
 

@@ -178,6 +178,66 @@ def test_reshape_of_open_extents(tmp_path):
             "not a multiple of 2, as tensor<?x2xf64> needs") in proc.stderr, proc.stderr
 
 
+RESHAPE_GRADIENT = """func.func @f(%x: tensor<2x?x?xf64>) -> tensor<f64> {
+  %r = kiln.reshape %x : tensor<2x?x?xf64> -> tensor<?xf64>
+  %t = kiln.tanh %r : tensor<?xf64>
+  %s = kiln.reduce_sum %t {axes = array<i64: 0>} : tensor<?xf64> -> tensor<f64>
+  return %s : tensor<f64>
+}
+func.func @g(%x: tensor<2x?x?xf64>) -> tensor<2x?x?xf64> {
+  %g = kiln.grad @f(%x) {wrt = array<i64: 0>} : (tensor<2x?x?xf64>) -> tensor<2x?x?xf64>
+  return %g : tensor<2x?x?xf64>
+}
+func.func @h(%x: tensor<?xf64>, %l: tensor<2x?x?xf64>) -> tensor<2x?x?xf64> {
+  %r = kiln.reshape %x like %l : tensor<?xf64>, tensor<2x?x?xf64> -> tensor<2x?x?xf64>
+  return %r : tensor<2x?x?xf64>
+}
+"""
+
+
+def test_gradient_of_a_reshape_with_two_open_extents(tmp_path):
+    # The gradient reshapes back to the input's shape, whose two open
+    # extents come from the input itself (kiln.reshape ... like); it used
+    # to be refused ("lowered with static shapes only").
+    x = np.linspace(-1, 1, 24).reshape(2, 3, 4)
+    out = tmp_path / "out"
+    proc = run(tmp_path, RESHAPE_GRADIENT, "--entry", "g", "--input",
+               save(tmp_path, "x.npy", x), "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(np.load(out / "0.npy"), 1 - np.tanh(x) ** 2, rtol=1e-12)
+    proc = run(tmp_path, RESHAPE_GRADIENT, "--entry", "h", "--input",
+               save(tmp_path, "f.npy", np.arange(25.0)), "--input", tmp_path / "x.npy")
+    assert (f"{tmp_path / 'm.mlir'}:12:8: kiln.reshape: the input's element count differs "
+            "from that of 'like' in the shape tensor<2x?x?xf64>") in proc.stderr, proc.stderr
+
+
+UNBROADCAST_OPEN = """func.func @f(%x: tensor<3x?x?xf64>, %w: tensor<3x1x2xf64>) -> tensor<f64> {
+  %s = kiln.mul %x, %x : tensor<3x?x?xf64>, tensor<3x?x?xf64> -> tensor<3x?x?xf64>
+  %p = kiln.mul %s, %w : tensor<3x?x?xf64>, tensor<3x1x2xf64> -> tensor<3x?x?xf64>
+  %l = kiln.reduce_sum %p {axes = array<i64: 0, 1, 2>} : tensor<3x?x?xf64> -> tensor<f64>
+  return %l : tensor<f64>
+}
+func.func @g(%x: tensor<3x?x?xf64>, %w: tensor<3x1x2xf64>) -> (tensor<3x?x?xf64>, tensor<3x1x2xf64>) {
+  %gx, %gw = kiln.grad @f(%x, %w) {wrt = array<i64: 0, 1>} : (tensor<3x?x?xf64>, tensor<3x1x2xf64>) -> (tensor<3x?x?xf64>, tensor<3x1x2xf64>)
+  return %gx, %gw : tensor<3x?x?xf64>, tensor<3x1x2xf64>
+}
+"""
+
+
+def test_gradient_of_a_broadcast_with_two_open_extents(tmp_path):
+    # Summing a gradient back to an operand with two open extents reshapes
+    # to the operand's shape (found by the random programs: it was refused).
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((3, 1, 2)), rng.standard_normal((3, 1, 2))
+    out = tmp_path / "out"
+    proc = run(tmp_path, UNBROADCAST_OPEN, "--entry", "g", "--input",
+               save(tmp_path, "x.npy", x), "--input", save(tmp_path, "w.npy", w),
+               "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(np.load(out / "0.npy"), 2 * x * w, rtol=1e-12)
+    np.testing.assert_allclose(np.load(out / "1.npy"), x * x, rtol=1e-12)
+
+
 def test_unranked_entry_is_rejected(tmp_path):
     proc = run(tmp_path, "func.func @f(%x: tensor<*xf32>) -> tensor<*xf32> {\n"
                          "  return %x : tensor<*xf32>\n}\n")

@@ -93,9 +93,11 @@ Value extractScalar(OpBuilder &b, Location loc, Value tensor);
 
 /// Reshapes `value` (same elements, row-major) to `type` with
 /// tensor.collapse_shape / tensor.expand_shape. `type` may have one dynamic
-/// extent: the element count divided by the static ones.
+/// extent: the element count divided by the static ones; or any number,
+/// taken from the same dimensions of `like`. Counts known only at run time
+/// are checked then.
 Value reshapeTensor(OpBuilder &b, Location loc, Value value,
-                    RankedTensorType type);
+                    RankedTensorType type, Value like = {});
 
 /// Pads a rank-4 NHWC tensor spatially with `value`.
 Value padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> low,

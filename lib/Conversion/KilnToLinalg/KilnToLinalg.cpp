@@ -272,7 +272,7 @@ Value lowering::extractScalar(OpBuilder &b, Location loc, Value tensor) {
 }
 
 Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
-                              RankedTensorType type) {
+                              RankedTensorType type, Value like) {
   auto source = cast<RankedTensorType>(value.getType());
   if (source == type)
     return value;
@@ -311,6 +311,40 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
         b, loc,
         RankedTensorType::get({ShapedType::kDynamic}, type.getElementType()),
         flat);
+  // The product of the result's fixed extents.
+  int64_t known = 1;
+  for (int64_t d : type.getShape())
+    if (!ShapedType::isDynamic(d))
+      known *= d;
+  if (like && !type.hasStaticShape()) {
+    // The open extents are like's; their product with the fixed ones must
+    // be the element count.
+    SmallVector<OpFoldResult> extents =
+        getAsIndexOpFoldResult(b.getContext(), type.getShape());
+    Value product = arith::ConstantIndexOp::create(b, loc, known);
+    for (auto [i, d] : llvm::enumerate(type.getShape())) {
+      if (!ShapedType::isDynamic(d))
+        continue;
+      Value extent = tensor::DimOp::create(b, loc, like, i);
+      extents[i] = extent;
+      product = arith::MulIOp::create(b, loc, product, extent);
+    }
+    checkSameExtent(b, loc, tensor::DimOp::create(b, loc, flat, 0).getResult(),
+                    product,
+                    "kiln.reshape: the input's element count differs from "
+                    "that of 'like' in the shape " +
+                        shown);
+    if (type.getRank() == 1)
+      return flat;
+    // (tensor.reshape with the extents as a shape operand: upstream's
+    // lowering of an expand_shape with several open extents in one group
+    // crashes.)
+    SmallVector<Value> shapeValues;
+    for (OpFoldResult extent : extents)
+      shapeValues.push_back(getValueOrCreateConstantIndexOp(b, loc, extent));
+    Value shape = tensor::FromElementsOp::create(b, loc, shapeValues);
+    return tensor::ReshapeOp::create(b, loc, type, flat, shape);
+  }
   if (type.getRank() == 1)
     return flat;
   if (type.getRank() == 0)
@@ -321,10 +355,6 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
   // The one dynamic extent is the element count over the static ones, which
   // must divide it.
   assert(type.getNumDynamicDims() == 1 && "one dynamic extent at most");
-  int64_t known = 1;
-  for (int64_t d : type.getShape())
-    if (!ShapedType::isDynamic(d))
-      known *= d;
   Value count = tensor::DimOp::create(b, loc, flat, 0);
   Value knownValue = arith::ConstantIndexOp::create(b, loc, known);
   if (!source.hasStaticShape() && known != 1)
@@ -419,6 +449,9 @@ struct ConvertKilnToLinalgPass
         return WalkResult::advance();
       if (auto broadcast = dyn_cast<BroadcastToOp>(op);
           broadcast && broadcast.getLike())
+        return WalkResult::advance();
+      if (auto reshape = dyn_cast<ReshapeOp>(op);
+          reshape && reshape.getLike())
         return WalkResult::advance();
       if (isa<ReshapeOp, ExpandDimsOp, SqueezeOp>(op) &&
           cast<RankedTensorType>(op->getResult(0).getType())

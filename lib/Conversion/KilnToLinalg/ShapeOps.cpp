@@ -30,19 +30,22 @@ struct ReshapeLikeLowering : OpConversionPattern<OpTy> {
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     // One dynamic extent at most in the result: it is the element count
-    // over the static extents (which must then not be 0).
+    // over the static extents (which must then not be 0). More come from
+    // `like`.
     auto type = cast<RankedTensorType>(op.getType());
+    Value like;
+    if constexpr (std::is_same_v<OpTy, ReshapeOp>)
+      like = adaptor.getLike();
     int64_t known = 1;
     for (int64_t d : type.getShape())
       if (!ShapedType::isDynamic(d))
         known *= d;
-    if (type.getNumDynamicDims() > 1 ||
-        (type.getNumDynamicDims() == 1 && known == 0))
+    if (!like && (type.getNumDynamicDims() > 1 ||
+                  (type.getNumDynamicDims() == 1 && known == 0)))
       return rewriter.notifyMatchFailure(
           op, "a reshape to more than one dynamic extent");
-    rewriter.replaceOp(op,
-                       reshapeTensor(rewriter, op.getLoc(), adaptor.getInput(),
-                                     cast<RankedTensorType>(op.getType())));
+    rewriter.replaceOp(op, reshapeTensor(rewriter, op.getLoc(),
+                                         adaptor.getInput(), type, like));
     return success();
   }
 };

@@ -587,8 +587,10 @@ OpFoldResult ReduceProdOp::fold(FoldAdaptor) { return foldReduce(*this); }
 OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
   if (getInput().getType() == getType())
     return getInput();
-  // reshape(reshape(x)) -> reshape(x): only the final shape matters.
-  if (auto inner = getInput().getDefiningOp<ReshapeOp>()) {
+  // reshape(reshape(x)) -> reshape(x): only the final shape matters, unless
+  // the inner one checks a count at run time (an open input, or `like`).
+  if (auto inner = getInput().getDefiningOp<ReshapeOp>();
+      inner && !inner.getLike() && inner.getInput().getType().hasStaticShape()) {
     getInputMutable().assign(inner.getInput());
     return getResult();
   }

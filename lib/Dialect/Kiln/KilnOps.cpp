@@ -352,6 +352,22 @@ LogicalResult SortOp::inferReturnTypes(MLIRContext *context,
 // Shape manipulation
 //===----------------------------------------------------------------------===//
 
+/// `like` of reshape and broadcast_to: a tensor of the result's rank whose
+/// fixed extents agree with the result's.
+static LogicalResult verifyLike(Operation *op, RankedTensorType likeType,
+                                RankedTensorType out) {
+  if (likeType.getRank() != out.getRank())
+    return op->emitOpError() << "'like' has rank " << likeType.getRank()
+                             << " but the result has rank " << out.getRank();
+  for (int64_t d = 0; d < out.getRank(); ++d)
+    if (!likeType.isDynamicDim(d) && !out.isDynamicDim(d) &&
+        likeType.getDimSize(d) != out.getDimSize(d))
+      return op->emitOpError()
+             << "dimension " << d << " of 'like' is " << likeType.getDimSize(d)
+             << " but the result's is " << out.getDimSize(d);
+  return success();
+}
+
 void ReshapeOp::build(OpBuilder &builder, OperationState &state, Value input,
                       ArrayRef<int64_t> shape) {
   auto type = cast<RankedTensorType>(input.getType());
@@ -370,6 +386,8 @@ LogicalResult ReshapeOp::verify() {
                          << " (" << a << " elements) to "
                          << formatShape(out.getShape()) << " (" << b
                          << " elements)";
+  if (Value like = getLike())
+    return verifyLike(*this, cast<RankedTensorType>(like.getType()), out);
   return success();
 }
 
@@ -400,18 +418,9 @@ LogicalResult BroadcastToOp::verify() {
   RankedTensorType in = getInput().getType(), out = getType();
   if (failed(sameElement(getLoc(), in, out, "input and result")))
     return failure();
-  if (Value like = getLike()) {
-    auto likeType = cast<RankedTensorType>(like.getType());
-    if (likeType.getRank() != out.getRank())
-      return emitOpError() << "'like' has rank " << likeType.getRank()
-                           << " but the result has rank " << out.getRank();
-    for (int64_t d = 0; d < out.getRank(); ++d)
-      if (!likeType.isDynamicDim(d) && !out.isDynamicDim(d) &&
-          likeType.getDimSize(d) != out.getDimSize(d))
-        return emitOpError() << "dimension " << d << " of 'like' is "
-                             << likeType.getDimSize(d) << " but the result's is "
-                             << out.getDimSize(d);
-  }
+  if (Value like = getLike())
+    if (failed(verifyLike(*this, cast<RankedTensorType>(like.getType()), out)))
+      return failure();
   return report(getLoc(), checkBroadcastableTo(in.getShape(), out.getShape()));
 }
 

@@ -71,10 +71,13 @@ struct Rule {
   Value select(Value c, Value x, Value y) {
     return SelectOp::create(b, loc, c, x, y);
   }
-  Value reshape(Value x, RankedTensorType type) {
+  /// `x` reshaped to `type`; `like` (a value of that shape) gives the
+  /// extents when more than one is known only at run time.
+  Value reshape(Value x, RankedTensorType type, Value like = {}) {
     if (x.getType() == type)
       return x;
-    return ReshapeOp::create(b, loc, type, x);
+    return ReshapeOp::create(b, loc, type, x,
+                             type.getNumDynamicDims() > 1 ? like : Value());
   }
   Value sum(Value x, ArrayRef<int64_t> axes, bool keepDims) {
     return ReduceSumOp::create(b, loc, x, b.getDenseI64ArrayAttr(axes),
@@ -89,9 +92,10 @@ struct Rule {
                                  type.hasStaticShape() ? Value() : like);
   }
 
-  /// Sums `g` (of the broadcast result's shape) down to `target`'s shape.
-  Value unbroadcast(Value g, Type target) {
-    auto type = cast<RankedTensorType>(target);
+  /// Sums `g` (of the broadcast result's shape) down to the shape of
+  /// `operand` (which gives the extents known only at run time).
+  Value unbroadcast(Value g, Value operand) {
+    auto type = tensorType(operand);
     auto gType = tensorType(g);
     if (gType == type)
       return g;
@@ -102,7 +106,7 @@ struct Rule {
           (type.getDimSize(d - offset) == 1 && gType.getDimSize(d) != 1))
         axes.push_back(d);
     Value reduced = axes.empty() ? g : sum(g, axes, /*keepDims=*/true);
-    return reshape(reduced, type);
+    return reshape(reduced, type, operand);
   }
 
   /// Brings a reduced value (reduction of `input` over `axes`, with or
@@ -113,7 +117,7 @@ struct Rule {
         reduceShape(inputType.getShape(), axes, /*keepDims=*/true),
         tensorType(reduced).getElementType());
     return broadcastTo(
-        reshape(reduced, keptType),
+        reshape(reduced, keptType, input),
         RankedTensorType::get(inputType.getShape(), keptType.getElementType()),
         input);
   }
@@ -197,8 +201,8 @@ UNARY_VJP(LogicalNotOp, Value())
     Rule r{b, getLoc()};                                                       \
     Value x = getLhs(), y = getRhs(), z = getResult();                         \
     (void)z;                                                                   \
-    grads[0] = r.unbroadcast((DX), x.getType());                               \
-    grads[1] = r.unbroadcast((DY), y.getType());                               \
+    grads[0] = r.unbroadcast((DX), x);                                         \
+    grads[1] = r.unbroadcast((DY), y);                                         \
     return success();                                                          \
   }
 
@@ -242,9 +246,9 @@ LogicalResult SelectOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
     return success();
   Rule r{b, getLoc()};
   Value zero = r.zerosLike(g);
-  grads[1] = r.unbroadcast(r.select(getCond(), g, zero), getOnTrue().getType());
+  grads[1] = r.unbroadcast(r.select(getCond(), g, zero), getOnTrue());
   grads[2] =
-      r.unbroadcast(r.select(getCond(), zero, g), getOnFalse().getType());
+      r.unbroadcast(r.select(getCond(), zero, g), getOnFalse());
   return success();
 }
 
@@ -369,7 +373,7 @@ LogicalResult ReduceProdOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
     if (!resultGrads[0] || !isFloatTensor(getInput()))                         \
       return success();                                                        \
     Rule r{b, getLoc()};                                                       \
-    grads[0] = r.reshape(resultGrads[0], tensorType(getInput()));              \
+    grads[0] = r.reshape(resultGrads[0], tensorType(getInput()), getInput());  \
     return success();                                                          \
   }
 
@@ -399,7 +403,7 @@ LogicalResult BroadcastToOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   if (!resultGrads[0] || !isFloatTensor(getInput()))
     return success();
   Rule r{b, getLoc()};
-  grads[0] = r.unbroadcast(resultGrads[0], getInput().getType());
+  grads[0] = r.unbroadcast(resultGrads[0], getInput());
   return success();
 }
 
@@ -613,8 +617,8 @@ LogicalResult BatchMatmulOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
       BatchMatmulOp::create(b, r.loc, g, transposeLast2(b, r.loc, getRhs()));
   Value db =
       BatchMatmulOp::create(b, r.loc, transposeLast2(b, r.loc, getLhs()), g);
-  grads[0] = r.unbroadcast(da, getLhs().getType());
-  grads[1] = r.unbroadcast(db, getRhs().getType());
+  grads[0] = r.unbroadcast(da, getLhs());
+  grads[1] = r.unbroadcast(db, getRhs());
   return success();
 }
 

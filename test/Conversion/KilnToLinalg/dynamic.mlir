@@ -172,6 +172,23 @@ func.func @to_open(%x: tensor<2x3xf32>) -> tensor<?x2xf32> {
 
 // -----
 
+// Several open extents come from `like` (what the gradient of a reshape of
+// such a tensor builds); the count is checked against their product.
+// CHECK-LABEL: func.func @like
+// CHECK-DAG: %[[D1:.*]] = tensor.dim %arg1, %c1
+// CHECK-DAG: %[[D2:.*]] = tensor.dim %arg1, %c2
+// CHECK: %[[Q:.*]] = arith.muli %{{.*}}, %[[D2]]
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %{{.*}}, %[[Q]]
+// CHECK: cf.assert %[[OK]], "{{.*}}kiln.reshape: the input's element count differs from that of 'like' in the shape tensor<2x?x?xf32>"
+// CHECK: %[[SHAPE:.*]] = tensor.from_elements %c2, %[[D1]], %[[D2]]
+// CHECK: tensor.reshape %arg0(%[[SHAPE]]) : (tensor<?xf32>, tensor<3xindex>) -> tensor<2x?x?xf32>
+func.func @like(%g: tensor<?xf32>, %x: tensor<2x?x?xf32>) -> tensor<2x?x?xf32> {
+  %0 = kiln.reshape %g like %x : tensor<?xf32>, tensor<2x?x?xf32> -> tensor<2x?x?xf32>
+  return %0 : tensor<2x?x?xf32>
+}
+
+// -----
+
 // Two open extents in a reshape's result are refused with the usual error.
 func.func @two_open(%x: tensor<?x?xf32>) -> tensor<?x?x1xf32> {
   // expected-error@+1 {{cannot lower 'kiln.expand_dims' with dynamic shape}}

@@ -140,6 +140,22 @@ func.func @reshape_count(%a: tensor<2x3xf32>) {
 
 // -----
 
+func.func @reshape_like_rank(%a: tensor<?xf32>, %l: tensor<?xf32>) {
+  // expected-error@+1 {{'kiln.reshape' op 'like' has rank 1 but the result has rank 2}}
+  %0 = kiln.reshape %a like %l : tensor<?xf32>, tensor<?xf32> -> tensor<?x?xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_like_extent(%a: tensor<?xf32>, %l: tensor<2x?xf32>) {
+  // expected-error@+1 {{'kiln.reshape' op dimension 0 of 'like' is 2 but the result's is 3}}
+  %0 = kiln.reshape %a like %l : tensor<?xf32>, tensor<2x?xf32> -> tensor<3x?xf32>
+  return
+}
+
+// -----
+
 func.func @reshape_element(%a: tensor<2x3xf32>) {
   // expected-error@+1 {{input and result must have the same element type, got 'f32' and 'f64'}}
   %0 = kiln.reshape %a : tensor<2x3xf32> -> tensor<6xf64>

@@ -158,6 +158,8 @@ func.func @shapes(%x: tensor<2x3xf32>, %y: tensor<1x3xf32>, %v: tensor<3xf32>,
                   %l: tensor<32xi64>) {
   // CHECK: kiln.reshape %{{.*}} : tensor<2x3xf32> -> tensor<6xf32>
   %0 = kiln.reshape %x : tensor<2x3xf32> -> tensor<6xf32>
+  // CHECK: kiln.reshape %{{.*}} like %{{.*}} : tensor<6xf32>, tensor<3x4xf32> -> tensor<?x?xf32>
+  %like = kiln.reshape %0 like %r : tensor<6xf32>, tensor<3x4xf32> -> tensor<?x?xf32>
   // CHECK: kiln.transpose %{{.*}} {permutation = array<i64: 1, 0>} : tensor<2x3xf32> -> tensor<3x2xf32>
   %1 = kiln.transpose %x {permutation = array<i64: 1, 0>} : tensor<2x3xf32> -> tensor<3x2xf32>
   // CHECK: kiln.broadcast_to %{{.*}} : tensor<3xf32> -> tensor<4x3xf32>

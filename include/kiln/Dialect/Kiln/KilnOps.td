@@ -405,17 +405,26 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable]> {
   let summary = "Same elements, row-major, in a new shape";
   let description = [{
     Reinterprets the elements (in row-major order) with the result's shape;
-    the number of elements must not change.
+    the number of elements must not change. One open (`?`) extent of the
+    result is the element count over its other extents; a result with more
+    takes them from `like`, a tensor of the result's rank (only its extents
+    are read): what the gradient of a reshape of a tensor with several open
+    extents uses. Counts known only at run time are checked then.
 
     ```mlir
     %r = kiln.reshape %x : tensor<2x3xf32> -> tensor<6xf32>
+    %b = kiln.reshape %g like %x : tensor<?xf32>, tensor<2x?x?xf32> -> tensor<2x?x?xf32>
     ```
   }];
-  let arguments = (ins Kiln_Tensor:$input);
+  let arguments = (ins Kiln_Tensor:$input, Optional<Kiln_Tensor>:$like);
   let results = (outs Kiln_Tensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let assemblyFormat = [{
+    $input (`like` $like^)? attr-dict `:` type($input) (`,` type($like)^)? `->` type($result)
+  }];
   let builders = [OpBuilder<(ins "::mlir::Value":$input,
-                                 "::llvm::ArrayRef<int64_t>":$shape)>];
+                                 "::llvm::ArrayRef<int64_t>":$shape)>,
+                  OpBuilder<(ins "::mlir::Type":$type, "::mlir::Value":$input),
+                  [{ build($_builder, $_state, type, input, ::mlir::Value()); }]>];
   let hasVerifier = 1;
   let hasFolder = 1;
 }
