@@ -117,7 +117,7 @@ UNARY = {
 def test_unary(runner, name):
     lo, hi = UNARY[name]
     x = r64((2, 3), lo, hi)
-    if name in ("abs", "relu"):
+    if name in ("abs", "relu", "sign"):
         x *= np.where(RNG.random((2, 3)) < 0.5, -1, 1)
     check_gradient(runner, f"kiln.{name} %a0 : {{T0}}", [x], (2, 3))
 
@@ -135,8 +135,35 @@ def test_select_and_cast(runner):
     c = RNG.random((2, 3)) < 0.5
     check_gradient(runner, "kiln.select %a0, %a1, %a2 : {T0}, {T1}, {T2} -> {R}",
                    [c, r64((2, 3)), r64((3,))], (2, 3))
-    mlir_cast = "kiln.cast %a0 : {T0} -> {R}"
-    check_gradient(runner, mlir_cast, [r64((4,))], (4,))
+
+
+CAST_THROUGH_F32 = """
+func.func @f(%x: tensor<4xf64>, %w: tensor<4xf64>) -> tensor<f64> {
+  %a = kiln.cast %x : tensor<4xf64> -> tensor<4xf32>
+  %s = kiln.mul %a, %a : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>
+  %b = kiln.cast %s : tensor<4xf32> -> tensor<4xf64>
+  %p = kiln.mul %b, %w : tensor<4xf64>, tensor<4xf64> -> tensor<4xf64>
+  %l = kiln.reduce_sum %p {axes = array<i64: 0>} : tensor<4xf64> -> tensor<f64>
+  return %l : tensor<f64>
+}
+func.func @g(%x: tensor<4xf64>, %w: tensor<4xf64>) -> tensor<4xf64> {
+  %g = kiln.grad @f(%x, %w) {wrt = array<i64: 0>} : (tensor<4xf64>, tensor<4xf64>) -> tensor<4xf64>
+  return %g : tensor<4xf64>
+}
+"""
+
+
+def test_cast_gradient_through_f32(runner):
+    # TensorFlow's Cast gradient: the cotangent cast back to the input's
+    # type, so d/dx sum(w * f64(f32(x)^2)) is f64(f32(w) * 2 f32(x)), the
+    # product taken in f32. (Finite differences cannot see through f32
+    # rounding; the old check here cast f64 to f64, an identity.)
+    x, w = r64((4,)), r64((4,), 0.5, 1.5)
+    (g,) = runner.run(CAST_THROUGH_F32, [x, w], entry="g")
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    want = (w32 * (x32 + x32)).astype(np.float64)
+    np.testing.assert_allclose(g, want, rtol=1e-6)
+    assert not np.allclose(g, 2 * x * w, rtol=1e-12, atol=0)  # it did go through f32
 
 
 @pytest.mark.parametrize("name", ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
