@@ -140,6 +140,21 @@ MUTATIONS = {
         "    if (status)\n      restoreAssigned(call, saved);",
         "    if (false)\n      restoreAssigned(call, saved);",
         pytest("test/python/test_edge_cases.py", "-k", "run_time_check")),
+    "reshape_count_unchecked": (
+        "lib/Conversion/KilnToLinalg/KilnToLinalg.cpp",
+        "                    b.getIndexAttr(count),",
+        "                    tensor::DimOp::create(b, loc, flat, 0).getResult(),",
+        pytest("test/integration/test_tensor_run.py", "-k", "reshape_of_open")),
+    "reshape_like_wrong_extent": (
+        "lib/Conversion/KilnToLinalg/KilnToLinalg.cpp",
+        "      Value extent = tensor::DimOp::create(b, loc, like, i);",
+        "      Value extent = tensor::DimOp::create(b, loc, like, i ? i - 1 : 0);",
+        pytest("test/integration/test_tensor_run.py", "-k", "two_open")),
+    "unbroadcast_without_like": (
+        "lib/Dialect/Kiln/KilnVJP.cpp",
+        "    return reshape(reduced, type, operand);",
+        "    return reshape(reduced, type);",
+        pytest("test/integration/test_tensor_run.py", "-k", "broadcast_with_two_open")),
     "concat_empty_offset": (
         "lib/Conversion/KilnToLinalg/ShapeOps.cpp",
         "      offset += inputType.getDimSize(axis);",

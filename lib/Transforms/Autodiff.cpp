@@ -751,14 +751,23 @@ private:
     // The backward pass may have replaced forward ops (loops get a taped
     // version): read the returned values again.
     values = llvm::to_vector(newRet.getOperands());
-    for (int64_t i : wrt) {
-      Value g = diff.adjoint(block->getArgument(i));
-      values.push_back(g ? g : zerosOf(b, loc, block->getArgument(i)));
-    }
-    for (unsigned k = 0; k < numVariables; ++k) {
-      Value g = diff.adjoint(block->getArgument(numArgs + k));
-      values.push_back(g ? g : zerosOf(b, loc, block->getArgument(numArgs + k)));
-    }
+    // A gradient has its argument's type: one inferred with more (or fewer)
+    // fixed extents, e.g. a matmul's with its inner extent known from the
+    // other operand, is reshaped to it (a view; run-time checked).
+    auto gradientOf = [&](Value arg) -> Value {
+      Value g = diff.adjoint(arg);
+      if (!g)
+        return zerosOf(b, loc, arg);
+      auto type = cast<RankedTensorType>(arg.getType());
+      if (g.getType() == type)
+        return g;
+      return ReshapeOp::create(b, loc, type, g,
+                               type.getNumDynamicDims() > 1 ? arg : Value());
+    };
+    for (int64_t i : wrt)
+      values.push_back(gradientOf(block->getArgument(i)));
+    for (unsigned k = 0; k < numVariables; ++k)
+      values.push_back(gradientOf(block->getArgument(numArgs + k)));
     func::ReturnOp::create(b, loc, values);
     newRet.erase();
     return grad;

@@ -18,7 +18,7 @@ from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, trued
                   multiply, negative, one_hot, pow, reduce_max, reduce_mean,
                   reduce_min, reduce_sum, reshape, sigmoid, sign, sin, sqrt,
                   square, stack, subtract, tanh, transpose, where)
-from .math_ops import (argmin, ceil, clip_by_global_norm, clip_by_norm,
+from .math_ops import (argmin, broadcast_to, ceil, clip_by_global_norm, clip_by_norm,
                        clip_by_value, cumprod, cumsum, einsum, expand_dims, fill, floor, gather_nd,
                        identity, linspace, scatter_nd, tensor_scatter_nd_add,
                        tensor_scatter_nd_update,

@@ -140,6 +140,23 @@ def linspace(start, stop, num, name=None, axis=0):
     return constant(np.linspace(start, stop, num), dtype)
 
 
+def broadcast_to(input, shape, name=None):
+    """`input` broadcast to `shape` by NumPy's rules (tf.broadcast_to):
+    extents of 1 stretch, leading dimensions are added."""
+    x = convert_to_tensor(input)
+    _static(x, "broadcast_to")
+    target = tuple(int(d) for d in (shape.numpy() if isinstance(shape, Tensor) else shape))
+    fits = len(target) >= x.ndim and all(
+        a in (1, b) for a, b in zip(reversed(x.shape), reversed(target)))
+    if not fits or any(d < 0 for d in target):
+        raise errors.InvalidArgumentError(
+            f"broadcast_to: cannot broadcast shape {list(x.shape)} to {list(target)}",
+            errors.user_location())
+    if target == tuple(x.shape):
+        return x
+    return bind1("broadcast_to", [x], None, [tensor_type(target, x.dtype)])
+
+
 def tile(input, multiples, name=None):
     """`input` repeated `multiples[i]` times along dimension i."""
     x = convert_to_tensor(input)

@@ -418,6 +418,273 @@ def cast(prog, rng, v):
     return v
 
 
+# --- more op families (fixed extents) ---
+
+def guarded(prog, rng, v):
+    """log, log1p, sqrt, rsqrt, reciprocal, pow, log_softmax and erf on
+    arguments inside their domains (|x| + 0.5, bounded by tanh where they
+    would amplify rounding)."""
+    x = prog.values[v]
+    name = rng.choice(["log", "log1p", "rsqrt", "reciprocal", "pow", "log_softmax", "erf"])
+    if name == "erf":
+        return prog.add(x.shape, x.dtype, [v], lambda n, t, r: f"kiln.erf {n[0]} : {t[0]}",
+                        np.vectorize(__import__("math").erf, otypes=[x.dtype]), None, x.dyn)
+    if name == "log_softmax":
+        if not x.shape:
+            return v
+        def log_softmax(a):
+            if not a.size:
+                return a
+            m = np.max(a, axis=-1, keepdims=True)
+            return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
+        return prog.add(x.shape, x.dtype, [v], lambda n, t, r:
+                        f"kiln.log_softmax {n[0]} {{axis = -1 : i64}} : {t[0]} -> {r}",
+                        log_softmax, lambda k, a: k.nn.log_softmax(a, axis=-1), x.dyn)
+    a = prog.add(x.shape, x.dtype, [v], lambda n, t, r: f"kiln.abs {n[0]} : {t[0]}", np.abs,
+                 py_unary("abs"), x.dyn)
+    half = constant(prog, 0.5, x.dtype)
+    a = prog.add(x.shape, x.dtype, [a, half], lambda n, t, r:
+                 f"kiln.add {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.add,
+                 lambda k, p, q: k.math.add(p, q), x.dyn)
+    if name == "pow":
+        e = prog.add(x.shape, x.dtype, [v], lambda n, t, r: f"kiln.tanh {n[0]} : {t[0]}",
+                     np.tanh, py_unary("tanh"), x.dyn)
+        return prog.add(x.shape, x.dtype, [a, e], lambda n, t, r:
+                        f"kiln.pow {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.power,
+                        lambda k, p, q: k.math.pow(p, q), x.dyn)
+    fn = {"log": np.log, "log1p": np.log1p, "rsqrt": lambda b: 1 / np.sqrt(b),
+          "reciprocal": lambda b: 1 / b}[name]
+    return prog.add(x.shape, x.dtype, [a], lambda n, t, r: f"kiln.{name} {n[0]} : {t[0]}", fn,
+                    None, x.dyn)
+
+
+def pad(prog, rng, v):
+    x = prog.values[v]
+    if not x.shape:
+        return v
+    low = [rng.randint(0, 2) for _ in x.shape]
+    high = [rng.randint(0, 2) for _ in x.shape]
+    value = rng.choice([0.0, -1.0, 2.5]) if x.dtype in FLOATS else rng.choice([0, 3])
+    out = tuple(d + a + b for d, a, b in zip(x.shape, low, high))
+    return prog.add(out, x.dtype, [v], lambda n, t, r: (
+        f"kiln.pad {n[0]} {{low = {attr_array(low)}, high = {attr_array(high)}, "
+        f"value = {float(value)!r} : f64}} : {t[0]} -> {r}"),
+        lambda a: np.pad(a, list(zip(low, high)), constant_values=value))
+
+
+def expand_squeeze(prog, rng, v):
+    x = prog.values[v]
+    ones = [i for i, d in enumerate(x.shape) if d == 1]
+    if ones and rng.random() < 0.5:
+        axes = sorted(rng.sample(ones, rng.randint(1, len(ones))))
+        out = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        return prog.add(out, x.dtype, [v], lambda n, t, r: (
+            f"kiln.squeeze {n[0]} {{axes = {attr_array(axes)}}} : {t[0]} -> {r}"),
+            lambda a: np.squeeze(a, tuple(axes)), lambda k, a: k.squeeze(a, axes))
+    axis = rng.randint(-len(x.shape) - 1, len(x.shape))
+    out = np.expand_dims(np.zeros(x.shape), axis).shape
+    return prog.add(out, x.dtype, [v], lambda n, t, r: (
+        f"kiln.expand_dims {n[0]} {{axis = {axis} : i64}} : {t[0]} -> {r}"),
+        lambda a: np.expand_dims(a, axis), lambda k, a: k.expand_dims(a, axis))
+
+
+def broadcast_to(prog, rng, v):
+    x = prog.values[v]
+    out = tuple(rng.choice([0, 2, 3]) if d == 1 else d for d in x.shape)
+    if rng.random() < 0.5 and len(out) < 4:
+        out = (rng.choice([1, 2]),) + out
+    return prog.add(out, x.dtype, [v], lambda n, t, r: f"kiln.broadcast_to {n[0]} : {t[0]} -> {r}",
+                    lambda a: np.broadcast_to(a, out), lambda k, a: k.broadcast_to(a, out))
+
+
+def int_constant(prog, values, dtype):
+    values = np.asarray(values, dtype)
+    text = "[" + ", ".join(str(int(i)) for i in values) + "]" if values.ndim else str(int(values))
+    return prog.add(values.shape, dtype, [], lambda n, t, r: f"kiln.constant dense<{text}> : {r}",
+                    lambda: values, lambda k: k.constant(values))
+
+
+def nonempty_axis(prog, rng, v):
+    """A random axis of v with a nonzero extent, or None."""
+    axes = [i for i, d in enumerate(prog.values[v].shape) if d > 0]
+    return rng.choice(axes) if axes else None
+
+
+def gather(prog, rng, v):
+    x = prog.values[v]
+    axis = nonempty_axis(prog, rng, v)
+    if axis is None:
+        return v
+    ids = int_constant(prog, [rng.randrange(x.shape[axis]) for _ in range(rng.randint(1, 4))],
+                       rng.choice([np.int32, np.int64]))
+    count = prog.values[ids].shape[0]
+    out = x.shape[:axis] + (count,) + x.shape[axis + 1:]
+    return prog.add(out, x.dtype, [v, ids], lambda n, t, r: (
+        f"kiln.gather {n[0]}, {n[1]} {{axis = {axis} : i64}} : {t[0]}, {t[1]} -> {r}"),
+        lambda a, i: np.take(a, i, axis=axis), lambda k, a, i: k.gather(a, i, axis=axis))
+
+
+def argmax(prog, rng, v):
+    """argmax or argmin (first of ties, as NumPy), cast back to the type."""
+    x = prog.values[v]
+    axis = nonempty_axis(prog, rng, v)
+    if axis is None:
+        return v
+    name = rng.choice(["argmax", "argmin"])
+    out = x.shape[:axis] + x.shape[axis + 1:]
+    fn = np.argmax if name == "argmax" else np.argmin
+    i = prog.add(out, np.int64, [v], lambda n, t, r: (
+        f"kiln.{name} {n[0]} {{axis = {axis} : i64}} : {t[0]} -> {r}"),
+        lambda a: fn(a, axis=axis), lambda k, a: getattr(k.math, name)(a, axis=axis))
+    return prog.add(out, x.dtype, [i], lambda n, t, r: f"kiln.cast {n[0]} : {t[0]} -> {r}",
+                    lambda a: a.astype(x.dtype), lambda k, a: k.cast(a, np.dtype(x.dtype).name))
+
+
+def batch_matmul(prog, rng, v):
+    x = prog.values[v]
+    if len(x.shape) != 3:
+        return v
+    w = prog.new_arg((x.shape[2], rng.choice(EXTENTS)), x.dtype)
+    out = x.shape[:2] + (prog.values[w].shape[1],)
+    return prog.add(out, x.dtype, [v, w], lambda n, t, r: (
+        f"kiln.batch_matmul {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}"), np.matmul,
+        lambda k, a, b: k.matmul(a, b))
+
+
+def to_image(prog, v):
+    """v (rank 2 or 3, no empty extent) as a batch of one NHWC image."""
+    x = prog.values[v]
+    if len(x.shape) not in (2, 3) or 0 in x.shape:
+        return None
+    out = (1,) + x.shape + ((1,) if len(x.shape) == 2 else ())
+    return prog.add(out, x.dtype, [v], lambda n, t, r: f"kiln.reshape {n[0]} : {t[0]} -> {r}",
+                    lambda a: a.reshape(out), lambda k, a: k.reshape(a, out))
+
+
+def window_pads(size, k, stride, same):
+    if same:
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        return out, total // 2, total - total // 2
+    return (size - k) // stride + 1, 0, 0
+
+
+def conv_np(x, w, strides, same):
+    n, h, wd, c = x.shape
+    kh, kw, _, f = w.shape
+    oh, pt, pb = window_pads(h, kh, strides[0], same)
+    ow, pl, pr = window_pads(wd, kw, strides[1], same)
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    y = np.zeros((n, oh, ow, f), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, i:i + (oh - 1) * strides[0] + 1:strides[0],
+                       j:j + (ow - 1) * strides[1] + 1:strides[1], :]
+            y += patch @ w[i, j]
+    return y
+
+
+def conv2d(prog, rng, v):
+    img = to_image(prog, v)
+    if img is None:
+        return v
+    _, h, wd, c = prog.values[img].shape
+    same = rng.random() < 0.5
+    kh, kw = rng.randint(1, 3 if same else min(h, 3)), rng.randint(1, 3 if same else min(wd, 3))
+    strides = [rng.choice([1, 1, 2]), rng.choice([1, 2])]
+    w = prog.new_arg((kh, kw, c, rng.choice([1, 2, 3])), prog.values[v].dtype)
+    out = (1, window_pads(h, kh, strides[0], same)[0], window_pads(wd, kw, strides[1], same)[0],
+           prog.values[w].shape[3])
+    padding = "SAME" if same else "VALID"
+    return prog.add(out, prog.values[v].dtype, [img, w], lambda n, t, r: (
+        f"kiln.conv2d {n[0]}, {n[1]} {{padding = #kiln.padding<{padding}>, strides = "
+        f"{attr_array(strides)}}} : {t[0]}, {t[1]} -> {r}"),
+        lambda a, b: conv_np(a, b, strides, same))
+
+
+def pool_np(x, window, strides, same, kind):
+    n, h, wd, c = x.shape
+    oh, pt, pb = window_pads(h, window[0], strides[0], same)
+    ow, pl, pr = window_pads(wd, window[1], strides[1], same)
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
+    ones = np.pad(np.ones_like(x), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    y = np.full((n, oh, ow, c), fill, x.dtype)
+    count = np.zeros((n, oh, ow, c), x.dtype)
+    for i in range(window[0]):
+        for j in range(window[1]):
+            idx = (slice(None), slice(i, i + (oh - 1) * strides[0] + 1, strides[0]),
+                   slice(j, j + (ow - 1) * strides[1] + 1, strides[1]))
+            if kind == "max":
+                y = np.maximum(y, xp[idx])
+            else:
+                y = y + xp[idx]
+                count = count + ones[idx]
+    return y if kind == "max" else y / count
+
+
+def pool(prog, rng, v):
+    """Max or average pooling (averages over the window's elements inside
+    the image, as TensorFlow's SAME padding does)."""
+    img = to_image(prog, v)
+    if img is None:
+        return v
+    _, h, wd, c = prog.values[img].shape
+    same = rng.random() < 0.5
+    kind = rng.choice(["max", "avg"])
+    window = [rng.randint(1, 2 if same else min(h, 2)), rng.randint(1, 2 if same else min(wd, 2))]
+    strides = [rng.choice([1, 2]), rng.choice([1, 2])]
+    out = (1, window_pads(h, window[0], strides[0], same)[0],
+           window_pads(wd, window[1], strides[1], same)[0], c)
+    padding = "SAME" if same else "VALID"
+    return prog.add(out, prog.values[v].dtype, [img], lambda n, t, r: (
+        f"kiln.{kind}_pool2d {n[0]} {{window = {attr_array(window)}, strides = "
+        f"{attr_array(strides)}, padding = #kiln.padding<{padding}>}} : {t[0]} -> {r}"),
+        lambda a: pool_np(a, window, strides, same, kind))
+
+
+def cross_entropy(prog, rng, v):
+    """Softmax cross-entropy of logits v (rank 2) with soft labels (an
+    argument, made a distribution by softmax) or class ids."""
+    x = prog.values[v]
+    if len(x.shape) != 2 or 0 in x.shape:
+        return v
+
+    def log_softmax(a):
+        m = np.max(a, axis=-1, keepdims=True)
+        return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
+    if rng.random() < 0.5:
+        ids = int_constant(prog, [rng.randrange(x.shape[1]) for _ in range(x.shape[0])],
+                           rng.choice([np.int32, np.int64]))
+        return prog.add((x.shape[0],), x.dtype, [v, ids], lambda n, t, r: (
+            f"kiln.sparse_softmax_cross_entropy {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}"),
+            lambda a, i: -np.take_along_axis(log_softmax(a), i[:, None].astype(np.int64),
+                                             1)[:, 0])
+    raw = prog.new_arg(x.shape, x.dtype)
+    labels = softmax(prog, rng, raw)
+    return prog.add((x.shape[0],), x.dtype, [v, labels], lambda n, t, r: (
+        f"kiln.softmax_cross_entropy {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}"),
+        lambda a, y: -np.sum(y * log_softmax(a), axis=-1))
+
+
+def one_hot(prog, rng, v):
+    """v times a one-hot encoding of constant ids (depth = v's last extent)."""
+    x = prog.values[v]
+    if not x.shape or x.shape[-1] == 0:
+        return v
+    depth = x.shape[-1]
+    ids = int_constant(prog, [rng.randrange(-1, depth) for _ in range(x.shape[-2] if
+                                                                 len(x.shape) > 1 else 1)],
+                       np.int64)
+    count = prog.values[ids].shape[0]
+    oh = prog.add((count, depth), x.dtype, [ids], lambda n, t, r: (
+        f"kiln.one_hot {n[0]} {{depth = {depth} : i64}} : {t[0]} -> {r}"),
+        lambda i: (i[:, None] == np.arange(depth)[None, :]).astype(x.dtype))
+    out = np.broadcast_shapes(x.shape, (count, depth))
+    return prog.add(out, x.dtype, [v, oh], lambda n, t, r:
+                    f"kiln.mul {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}", np.multiply)
+
+
 def grow(prog, rng, v):
     """Adds one random op on value `v`; returns the result."""
     x = prog.values[v]
@@ -426,14 +693,21 @@ def grow(prog, rng, v):
     integer = dtype not in FLOATS
     kinds = ["unary"] * 3 + ["binary"] * 3 + ["reduce", "reshape", "matmul", "select", "cast"]
     if dtype in FLOATS:
-        kinds.append("softmax")
+        kinds += ["softmax", "guarded"]
     if static:
-        kinds += ["transpose", "slice", "concat"]
+        kinds += ["transpose", "slice", "concat", "pad", "expand_squeeze", "broadcast_to",
+                  "gather", "argmax", "batch_matmul"]
+        if dtype in FLOATS:
+            kinds += ["conv2d", "pool", "cross_entropy", "one_hot"]
         if not prog.dynamic and len(prog.scopes) < 3:
             kinds += ["for", "while", "cond"]
     kind = rng.choice(kinds)
     builders = {"unary": unary, "binary": binary, "select": select, "for": loop_for,
-                "while": loop_while, "cond": branch}
+                "while": loop_while, "cond": branch, "guarded": guarded, "pad": pad,
+                "expand_squeeze": expand_squeeze, "broadcast_to": broadcast_to,
+                "gather": gather, "argmax": argmax, "batch_matmul": batch_matmul,
+                "conv2d": conv2d, "pool": pool, "cross_entropy": cross_entropy,
+                "one_hot": one_hot}
     if kind in builders:
         return builders[kind](prog, rng, v)
     if kind == "softmax" and rank:

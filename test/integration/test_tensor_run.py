@@ -238,6 +238,43 @@ def test_gradient_of_a_broadcast_with_two_open_extents(tmp_path):
     np.testing.assert_allclose(np.load(out / "1.npy"), x * x, rtol=1e-12)
 
 
+MATMUL_OPEN_K = """func.func @f(%a: tensor<?x?xf64>, %b: tensor<2x?xf64>) -> tensor<f64> {
+  %m = kiln.matmul %a, %b : tensor<?x?xf64>, tensor<2x?xf64> -> tensor<?x?xf64>
+  %t = kiln.tanh %m : tensor<?x?xf64>
+  %s = kiln.reduce_sum %t {axes = array<i64: 0, 1>} : tensor<?x?xf64> -> tensor<f64>
+  return %s : tensor<f64>
+}
+func.func @g(%a: tensor<?x?xf64>, %b: tensor<2x?xf64>) -> tensor<?x?xf64> {
+  %g = kiln.grad @f(%a, %b) {wrt = array<i64: 0>} : (tensor<?x?xf64>, tensor<2x?xf64>) -> tensor<?x?xf64>
+  return %g : tensor<?x?xf64>
+}
+func.func @empty(%x: tensor<?x0x2xf64>) -> (tensor<0xf64>, tensor<?x3xf64>) {
+  %a = kiln.reshape %x : tensor<?x0x2xf64> -> tensor<0xf64>
+  %b = kiln.reshape %x : tensor<?x0x2xf64> -> tensor<?x3xf64>
+  return %a, %b : tensor<0xf64>, tensor<?x3xf64>
+}
+"""
+
+
+def test_gradient_with_an_inferred_extent_and_empty_reshapes(tmp_path):
+    # The gradient for %a is inferred as ?x2 (the inner extent from %b);
+    # it is returned as the argument's ?x? (it was a type error). And a
+    # reshape of an input with a fixed 0 and an open extent (refused by
+    # memref.collapse_shape before). Both found by the random programs.
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((3, 2)), rng.standard_normal((2, 4))
+    out = tmp_path / "out"
+    proc = run(tmp_path, MATMUL_OPEN_K, "--entry", "g", "--input", save(tmp_path, "a.npy", a),
+               "--input", save(tmp_path, "b.npy", b), "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(np.load(out / "0.npy"), (1 - np.tanh(a @ b) ** 2) @ b.T,
+                               rtol=1e-12)
+    proc = run(tmp_path, MATMUL_OPEN_K, "--entry", "empty", "--input",
+               save(tmp_path, "x.npy", np.zeros((4, 0, 2))), "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(out / "0.npy").shape == (0,) and np.load(out / "1.npy").shape == (0, 3)
+
+
 def test_unranked_entry_is_rejected(tmp_path):
     proc = run(tmp_path, "func.func @f(%x: tensor<*xf32>) -> tensor<*xf32> {\n"
                          "  return %x : tensor<*xf32>\n}\n")

@@ -42,6 +42,8 @@ def _np_conv2d_transpose(x):
 
 
 UNARY = {
+    "broadcast_to": (lambda x: kiln.broadcast_to(x[:1], (2, 3, 4)),
+                     lambda x: np.broadcast_to(x[:1], (2, 3, 4)), X),
     "cumsum": (lambda x: kiln.cumsum(x, axis=1), lambda x: np.cumsum(x, 1), X),
     "cumsum_exclusive_reverse": (
         lambda x: kiln.cumsum(x, axis=0, exclusive=True, reverse=True),
@@ -162,13 +164,32 @@ def _fd(f, x, h=1e-6):
 
 @pytest.mark.parametrize("name", sorted(UNARY))
 def test_gradient_matches_finite_differences(name):
-    f, _, x0 = UNARY[name]
+    f, oracle, x0 = UNARY[name]
     x = kiln.constant(x0)
     with kiln.GradientTape() as tape:
         tape.watch(x)
         y = kiln.reduce_sum(f(x))
     g = tape.gradient(y, x)
     np.testing.assert_allclose(g.numpy(), _fd(f, x0), rtol=1e-5, atol=1e-7)
+    # Central differences of the NumPy oracle: independent of Kiln's forward pass.
+    numeric = np.zeros_like(x0)
+    for i in range(x0.size):
+        e = np.zeros_like(x0)
+        e.flat[i] = 1e-6
+        numeric.flat[i] = (np.sum(oracle(x0 + e)) - np.sum(oracle(x0 - e))) / 2e-6
+    np.testing.assert_allclose(g.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_broadcast_to():
+    x = kiln.constant(np.arange(3.0).reshape(3, 1))
+    np.testing.assert_array_equal(kiln.broadcast_to(x, [2, 3, 4]).numpy(),
+                                  np.broadcast_to(np.arange(3.0).reshape(3, 1), (2, 3, 4)))
+    assert kiln.broadcast_to(x, (3, 0)).shape == (3, 0)
+    compiled = kiln.function(lambda t: kiln.broadcast_to(t, (3, 2)) * 2)
+    np.testing.assert_array_equal(compiled(x).numpy(), np.repeat(np.arange(3.0)[:, None], 2, 1) * 2)
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_math_ops.py:\d+: broadcast_to: cannot broadcast shape \[3, 1\] to \[2, 4\]"):
+        kiln.broadcast_to(x, (2, 4))
 
 
 def test_shape_ops():

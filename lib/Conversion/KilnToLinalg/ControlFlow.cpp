@@ -128,6 +128,12 @@ struct ForLowering : OpConversionPattern<ForOp> {
 };
 
 
+/// Whether a tape's rows have no elements (a fixed extent of 0 after the
+/// row dimension).
+bool hasNoElements(RankedTensorType tape) {
+  return llvm::is_contained(tape.getShape().drop_front(), 0);
+}
+
 /// Offsets/sizes/strides selecting row `row` of `tape` (rank-reducing).
 void rowSlice(OpBuilder &b, RankedTensorType tape, Value row,
               SmallVectorImpl<OpFoldResult> &offsets,
@@ -170,6 +176,12 @@ struct TapeWriteLowering : OpConversionPattern<TapeWriteOp> {
     Location loc = op.getLoc();
     auto type = cast<RankedTensorType>(op.getType());
     Value tape = adaptor.getTape();
+    // Rows without elements are not written (a slice at any offset of an
+    // empty dimension is out of bounds for the tensor dialect).
+    if (hasNoElements(type)) {
+      rewriter.replaceOp(op, tape);
+      return success();
+    }
     Value row = indexOf(rewriter, loc, adaptor.getIndex());
     Value rows = tensor::DimOp::create(rewriter, loc, tape, 0);
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
@@ -202,6 +214,12 @@ struct TapeReadLowering : OpConversionPattern<TapeReadOp> {
     Location loc = op.getLoc();
     Value tape = adaptor.getTape();
     auto tapeType = cast<RankedTensorType>(tape.getType());
+    if (hasNoElements(tapeType)) {
+      rewriter.replaceOpWithNewOp<tensor::EmptyOp>(
+          op, cast<RankedTensorType>(op.getType()).getShape(),
+          tapeType.getElementType());
+      return success();
+    }
     Value row = indexOf(rewriter, loc, adaptor.getIndex());
     Value last = arith::SubIOp::create(
         rewriter, loc, tensor::DimOp::create(rewriter, loc, tape, 0),

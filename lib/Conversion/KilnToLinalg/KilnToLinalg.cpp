@@ -276,6 +276,22 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
   auto source = cast<RankedTensorType>(value.getType());
   if (source == type)
     return value;
+  if (llvm::is_contained(source.getShape(), 0)) {
+    // No elements, whatever the open extents: an empty tensor, whose open
+    // extents are like's or 0. (Views of it would mix open and empty
+    // extents in one group, which memref.collapse_shape refuses.)
+    SmallVector<OpFoldResult> extents =
+        getAsIndexOpFoldResult(b.getContext(), type.getShape());
+    for (auto [i, d] : llvm::enumerate(type.getShape()))
+      if (ShapedType::isDynamic(d))
+        extents[i] = like ? OpFoldResult(tensor::DimOp::create(b, loc, like, i)
+                                             .getResult())
+                          : OpFoldResult(b.getIndexAttr(0));
+    Value empty = emptyTensor(b, loc, extents, type.getElementType());
+    if (empty.getType() != type)
+      empty = tensor::CastOp::create(b, loc, type, empty);
+    return empty;
+  }
   // Go through a rank-1 view: every reshape of a contiguous tensor is a
   // collapse and an expand, and bufferization turns both into views.
   auto flatType = RankedTensorType::get(

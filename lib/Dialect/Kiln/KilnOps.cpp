@@ -378,7 +378,12 @@ LogicalResult ReshapeOp::verify() {
   RankedTensorType in = getInput().getType(), out = getType();
   if (failed(sameElement(getLoc(), in, out, "input and result")))
     return failure();
-  int64_t a = numElements(in.getShape()), b = numElements(out.getShape());
+  // (A fixed extent of 0 makes the count 0 whatever the open extents.)
+  auto count = [](ArrayRef<int64_t> shape) {
+    int64_t n = numElements(shape);
+    return n != kOverflow && llvm::is_contained(shape, 0) ? 0 : n;
+  };
+  int64_t a = count(in.getShape()), b = count(out.getShape());
   if (a == kOverflow || b == kOverflow)
     return emitOpError() << "has more elements than fit in a 64-bit count";
   if (isStatic(a) && isStatic(b) && a != b)

@@ -140,6 +140,14 @@ func.func @reshape_count(%a: tensor<2x3xf32>) {
 
 // -----
 
+func.func @reshape_empty_open(%a: tensor<?x0x2xf32>) {
+  // expected-error@+1 {{'kiln.reshape' op cannot reshape [?, 0, 2] (0 elements) to [2, 3] (6 elements)}}
+  %0 = kiln.reshape %a : tensor<?x0x2xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
 func.func @reshape_like_rank(%a: tensor<?xf32>, %l: tensor<?xf32>) {
   // expected-error@+1 {{'kiln.reshape' op 'like' has rank 1 but the result has rank 2}}
   %0 = kiln.reshape %a like %l : tensor<?xf32>, tensor<?xf32> -> tensor<?x?xf32>
