@@ -97,6 +97,10 @@ def test_exported_training_step_continues_where_python_left_off(tmp_path):
     logits = np.zeros((8, 3), np.float32)
     library.check(library.call("predict", x, logits))
     np.testing.assert_allclose(logits, predict(x).numpy(), rtol=1e-5, atol=1e-6)
+    # NumPy's forward pass with the weights the checkpoint holds.
+    k0, b0, k1, b1 = (v.numpy().astype(np.float64) for v in model.trainable_variables)
+    np.testing.assert_allclose(logits, np.maximum(x @ k0 + b0, 0) @ k1 + b1,
+                               rtol=1e-5, atol=1e-6)
     # Three more steps in C and in Python: the same losses and weights.
     for bx, by in batches[1:]:
         loss = np.zeros((), np.float32)

@@ -27,11 +27,21 @@ def test_cond_and_while_loop_eager_and_traced():
     for v in ([1.0, 2.0], [-1.0, -2.0]):
         np.testing.assert_array_equal(traced(kiln.constant(v)).numpy(),
                                       f(kiln.constant(v)).numpy())
+        a = np.array(v, np.float32)  # NumPy's answer
+        np.testing.assert_array_equal(traced(kiln.constant(v)).numpy(),
+                                      a * 2.0 if a.sum() > 0 else -a)
     assert traced.trace_count == 1  # one trace serves both branches
     assert "kiln.cond" in traced.get_concrete_function(kiln.constant([1.0, 2.0])).mlir
     steps = kiln.function(collatz_steps)
+    def python_collatz(n):  # the oracle: Python's integers
+        count = 0
+        while n > 1:
+            n, count = (3 * n + 1 if n % 2 else n // 2), count + 1
+        return count
+
     for n in (6, 7, 27):
         assert int(steps(kiln.constant(n))) == int(collatz_steps(kiln.constant(n)))
+        assert int(steps(kiln.constant(n))) == python_collatz(n)
     assert int(steps(kiln.constant(27))) == 111
     assert "kiln.while" in steps.get_concrete_function(kiln.constant(6)).mlir
 

@@ -29,17 +29,49 @@ def test_gradients(capsys):
 
 
 def test_huber():
-    results = load("huber").main(epochs=2)
+    module = load("huber")
+    results = module.main(epochs=2)
     np.testing.assert_allclose(results["compiled"], results["eager"], rtol=1e-5, atol=1e-6)
     assert abs(results["compiled"][0] - 3.0) < 0.6
+    # NumPy's per-sample SGD on the Huber loss, its derivative by hand.
+    w = b = np.float32(0.0)
+    xs, ys = module.data()
+    for _ in range(2):
+        for x, y in zip(xs, ys):
+            err = y - (w * x + b)
+            d = err if abs(err) <= 1.0 else np.sign(err)  # dloss/derr
+            w, b = w - np.float32(0.1) * (-d * x), b - np.float32(0.1) * (-d)
+    np.testing.assert_allclose(results["compiled"], (w, b), rtol=1e-4, atol=1e-5)
+
+
+def _np_conv_relu(x, k, b):
+    """A VALID 3x3 convolution (NumPy's correlation of patches) + bias, relu."""
+    oh, ow = x.shape[1] - 2, x.shape[2] - 2
+    patches = np.stack([x[:, i:i + oh, j:j + ow, :] for i in range(3) for j in range(3)], 3)
+    return np.maximum(np.einsum("nhwpc,pcf->nhwf", patches,
+                                k.reshape(9, k.shape[2], k.shape[3])) + b, 0)
 
 
 def test_seed_model_eager_and_compiled_agree_and_learn():
-    eager, compiled, models = load("seed_model").main(steps=30)
+    import kiln
+    module = load("seed_model")
+    eager, compiled, models = module.main(steps=30)
     np.testing.assert_allclose(compiled, eager, rtol=1e-4, atol=1e-5)
     for a, b in zip(models[0].variables, models[1].variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
     assert np.mean(eager[-5:]) < np.mean(eager[:5]) - 0.02
+    # The first step's loss against NumPy's forward pass from the same
+    # initial weights (the seed main() used) on the same first batch.
+    kiln.random.set_seed(1234)
+    model = module.make_model()
+    images, labels = (t.numpy() for t in module.batches(1)[0])
+    model(images)
+    k1, b1, k2, b2, kd, bd = (v.numpy().astype(np.float64) for v in model.trainable_variables)
+    h = _np_conv_relu(_np_conv_relu(images.astype(np.float64), k1, b1), k2, b2)
+    logits = h.mean((1, 2)) @ kd + bd
+    z = logits - logits.max(1, keepdims=True)
+    loss = (np.log(np.exp(z).sum(1)) - z[np.arange(len(labels)), labels]).mean()
+    np.testing.assert_allclose([eager[0], compiled[0]], loss, rtol=1e-5)
 
 
 def test_mlp_reaches_085_and_restores_from_its_checkpoint(tmp_path):

@@ -16,6 +16,9 @@ def test_compiled_agrees_with_eager_and_caches_by_signature():
     w = np.random.default_rng(1).uniform(-1, 1, (3, 2)).astype(np.float32)
     np.testing.assert_allclose(g(x, w, 2.0).numpy(), f(kiln.constant(x), kiln.constant(w),
                                                        2.0).numpy(), rtol=1e-6)
+    # NumPy's answer (float64), independent of Kiln.
+    want = np.maximum(x.astype(np.float64) @ w, 0) * 2.0 + x.astype(np.float64).mean()
+    np.testing.assert_allclose(g(x, w, 2.0).numpy(), want, rtol=1e-5, atol=1e-6)
     assert g.trace_count == 1 and g.retrace_reason == "first call"
     g(x, w, 2.0)
     assert g.trace_count == 1
@@ -114,12 +117,23 @@ def test_training_step_updates_variables_in_place():
 
     compiled = kiln.function(step)
     before = w.value()
+    losses = []
     for _ in range(60):
         eager_loss = step(w_eager, b_eager, kiln.constant(xs), kiln.constant(ys))
         loss = compiled(w, b, xs, ys)
         np.testing.assert_allclose(float(loss), float(eager_loss), rtol=1e-5)
+        losses.append(float(loss))
     assert compiled.trace_count == 1
     np.testing.assert_allclose(w.numpy(), w_eager.numpy(), rtol=1e-5)
+    # NumPy's gradient descent on the mean squared error: the same weights.
+    wn, bn, numpy_losses = np.zeros(3), 0.0, []
+    for _ in range(60):
+        err = xs @ wn + bn - ys
+        numpy_losses.append((err ** 2).mean())
+        wn, bn = wn - 0.5 * 2 * xs.T @ err / len(err), bn - 0.5 * 2 * err.mean()
+    np.testing.assert_allclose(losses, numpy_losses, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(w.numpy(), wn, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(float(b), bn, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(w.numpy(), [1.0, -2.0, 0.5], atol=0.1)
     # A tensor read before the compiled updates kept its value.
     np.testing.assert_array_equal(before.numpy(), [0, 0, 0])

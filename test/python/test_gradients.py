@@ -28,6 +28,32 @@ def finite_difference(f, x, h=1e-6):
     return g
 
 
+def numpy_finite_difference(f, x, h=1e-6):
+    """Central differences of a NumPy function: an oracle independent of
+    Kiln's forward pass."""
+    x = np.asarray(x, np.float64)
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[i] = h
+        g.flat[i] = (np.sum(f(x + e)) - np.sum(f(x - e))) / (2 * h)
+    return g
+
+
+def _np_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+NUMPY_FUNCTIONS = {  # the same functions in NumPy
+    "tanh_x": lambda x: np.sum(np.tanh(x) * x),
+    "softmax": lambda x: np.sum(_np_softmax(x) * np.arange(12.0).reshape(3, 4)),
+    "matmul_chain": lambda x: np.mean(np.square(x @ x.T - 1.0)),
+    "broadcast_max": lambda x: np.sum(np.maximum(x, 0.3) / (1.0 + np.exp(-x))),
+    "slices": lambda x: np.sum(x[1:, ::2] * x[0, 0]),
+}
+
+
 FUNCTIONS = {
     "tanh_x": lambda x: kiln.reduce_sum(kiln.tanh(x) * x),
     "softmax": lambda x: kiln.reduce_sum(kiln.nn.softmax(x) * kiln.constant(
@@ -50,6 +76,8 @@ def test_tape_gradients_match_finite_differences(name):
     g = tape.gradient(y, x)
     assert g.shape == x.shape and g.dtype == kiln.float64
     np.testing.assert_allclose(g.numpy(), finite_difference(f, x0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g.numpy(), numpy_finite_difference(NUMPY_FUNCTIONS[name], x0),
+                               rtol=1e-6, atol=1e-8)
 
 
 def test_gradient_of_several_targets_is_the_sum():
@@ -64,6 +92,8 @@ def test_gradient_of_several_targets_is_the_sum():
         z = kiln.reduce_sum(kiln.square(x))
     g = tape.gradient([y, z], x)
     np.testing.assert_allclose(g.numpy(), finite_difference(f, x0), rtol=1e-6, atol=1e-8)
+    numeric = numpy_finite_difference(lambda a: np.sum(np.tanh(a) * a) + np.sum(a * a), x0)
+    np.testing.assert_allclose(g.numpy(), numeric, rtol=1e-6, atol=1e-8)
     seeded = tape.gradient((y, z), [x], output_gradients=[kiln.ones((3, 4), kiln.float64) * 2.0,
                                                           kiln.constant(3.0, kiln.float64)])
     np.testing.assert_allclose(
@@ -81,6 +111,7 @@ def test_gradient_of_several_targets_is_the_sum():
         return t.gradient([p, q], a)
     np.testing.assert_allclose(compiled(x).numpy(), finite_difference(f, x0), rtol=1e-6,
                                atol=1e-8)
+    np.testing.assert_allclose(compiled(x).numpy(), numeric, rtol=1e-6, atol=1e-8)
 
 
 def test_stop_gradient_blocks_the_gradient():
@@ -125,6 +156,8 @@ def test_jacobian_and_batch_jacobian():
     for i in np.ndindex(2, 3):
         want = finite_difference(lambda v: f(v)[i[0]][i[1]], x0)
         np.testing.assert_allclose(jac.numpy()[i], want, rtol=1e-6, atol=1e-8)
+        numeric = numpy_finite_difference(lambda v: (np.tanh(v) * v.sum())[i], x0)
+        np.testing.assert_allclose(jac.numpy()[i], numeric, rtol=1e-6, atol=1e-8)
     assert tape.jacobian(unrelated, x) is None
 
     w0 = np.random.default_rng(5).normal(size=(3, 4))

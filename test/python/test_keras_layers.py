@@ -87,6 +87,22 @@ def test_batch_normalization_gradient_matches_finite_differences():
         fd.flat[i] = (float(f(kiln.constant(x0 + e))) - float(f(kiln.constant(x0 - e)))) / (2 * h)
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
 
+    # Central differences of the same function in NumPy (the moving
+    # statistics, gamma and beta as built; tf.nn.moments' population variance).
+    mm, mv = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    gamma, beta, w0 = bn.gamma.numpy(), bn.beta.numpy(), w.numpy()
+
+    def numpy_f(a):
+        inference = (a - mm) / np.sqrt(mv + bn.epsilon) * gamma + beta
+        batch = (a - a.mean(0)) / np.sqrt(a.var(0) + 1e-3)
+        return (inference * w0).sum() + (batch * w0).sum()
+    numeric = np.zeros_like(x0)
+    for i in range(x0.size):
+        e = np.zeros_like(x0)
+        e.flat[i] = h
+        numeric.flat[i] = (numpy_f(x0 + e) - numpy_f(x0 - e)) / (2 * h)
+    np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-7)
+
 
 def test_layer_normalization():
     x0 = RNG.normal(size=(4, 6)).astype(np.float32)
@@ -207,6 +223,12 @@ def test_functional_api_with_layers_of_several_outputs():
     np.testing.assert_allclose(y.numpy(), head(want_h).numpy(), rtol=1e-6)
     np.testing.assert_allclose(state.numpy(), want_c.numpy(), rtol=1e-6)
     np.testing.assert_allclose(flat.numpy(), want_whole.numpy().reshape(3, 20), rtol=1e-6)
+    # NumPy's LSTM (Keras' cell) and dense head with the same weights.
+    np_whole, np_h, np_c = _np_rnn("lstm", lstm.cell, x.astype(np.float64))
+    np.testing.assert_allclose(y.numpy(), np_h @ head.kernel.numpy() + head.bias.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(state.numpy(), np_c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(flat.numpy(), np_whole.reshape(3, 20), rtol=1e-5, atol=1e-6)
     # Compiled too, and trainable through both heads.
     step = kiln.function(lambda v: model(v)[0])
     np.testing.assert_allclose(step(x).numpy(), y.numpy(), rtol=1e-5)
@@ -331,6 +353,14 @@ def test_lstm_gradient_and_training():
         e.flat[i] = 1e-6
         fd.flat[i] = (float(f(kiln.constant(x0 + e))) - float(f(kiln.constant(x0 - e)))) / 2e-6
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-8)
+    # Central differences of NumPy's LSTM (Keras' cell) with the same weights.
+    numpy_f = lambda a: (_np_rnn("lstm", layer.cell, a)[1] * w.numpy()).sum()
+    numeric = np.zeros_like(x0)
+    for i in range(x0.size):
+        e = np.zeros_like(x0)
+        e.flat[i] = 1e-6
+        numeric.flat[i] = (numpy_f(x0 + e) - numpy_f(x0 - e)) / 2e-6
+    np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8)
     # A compiled fit of a bidirectional GRU over sequences.
     kiln.random.set_seed(7)
     xs = RNG.normal(size=(32, 5, 2)).astype(np.float32)

@@ -435,6 +435,10 @@ def test_freeze_exports_an_inference_module(tmp_path):
                     str(tmp_path / "x.npy"), "--output-dir", str(out)], check=True,
                    capture_output=True)
     np.testing.assert_allclose(np.load(out / "0.npy"), model(x).numpy(), rtol=1e-5)
+    # NumPy's forward pass with the trained weights.
+    k0, b0, k1, b1 = (v.numpy().astype(np.float64) for v in model.trainable_variables)
+    np.testing.assert_allclose(np.load(out / "0.npy"), np.maximum(x @ k0 + b0, 0) @ k1 + b1,
+                               rtol=1e-5, atol=1e-6)
 
 
 # -- devices, metrics, summaries -----------------------------------------
@@ -646,9 +650,13 @@ def test_saved_model_round_trip(tmp_path):
     model = kiln.Model(inputs, outputs)
     x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     expected = model(x).numpy()
+    k0, b0, k1, b1 = (v.numpy().astype(np.float64) for v in model.trainable_variables)
+    numpy_expected = np.maximum(x @ k0 + b0, 0) @ k1 + b1  # NumPy's forward pass
+    np.testing.assert_allclose(expected, numpy_expected, rtol=1e-5, atol=1e-6)
     kiln.saved_model.save(model, str(tmp_path / "m"))
     loaded = kiln.saved_model.load(str(tmp_path / "m"))
     np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(loaded(x).numpy(), numpy_expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loaded(x[:2]).numpy(), expected[:2], rtol=1e-6)  # any batch
     with pytest.raises(kiln.errors.InvalidArgumentError, match="takes TensorSpec"):
         loaded(np.zeros((2, 3), np.float32))
@@ -678,3 +686,8 @@ def test_saved_model_round_trip(tmp_path):
                           signatures=[kiln.TensorSpec([1, 5, 5, 1])])
     np.testing.assert_allclose(kiln.saved_model.load(str(tmp_path / "c"))(images).numpy(),
                                conv(images).numpy(), rtol=1e-6)
+    # NumPy: on ones, each output pixel is the kernel's sum per filter plus the bias.
+    k, bias = conv.layers[0].kernel.numpy(), conv.layers[0].bias.numpy()
+    np.testing.assert_allclose(kiln.saved_model.load(str(tmp_path / "c"))(images).numpy(),
+                               np.tile(k.astype(np.float64).sum((0, 1, 2)) + bias, 9)[None],
+                               rtol=1e-5, atol=1e-6)

@@ -76,6 +76,19 @@ def test_reductions_and_functional_forms():
         assert isinstance(losses.get(name), losses.Loss)
 
 
+def _clip(p):
+    return np.clip(p, EPS, 1)
+
+
+NUMPY_LOSSES = {  # the same losses in NumPy (Keras' formulas), batch means
+    "BinaryCrossentropy": lambda y, x: (np.maximum(x, 0) - x * y
+                                        + np.log1p(np.exp(-np.abs(x)))).mean(),
+    "LogCosh": lambda y, x: np.log(np.cosh(x - y)).mean(),
+    "Hinge": lambda y, x: np.maximum(1 - np.where(y == 0, -1, 1) * x, 0).mean(),
+    "KLDivergence": lambda y, x: (_clip(y) * np.log(_clip(y) / _clip(x))).sum(-1).mean(),
+}
+
+
 def test_loss_gradients_match_finite_differences():
     y = kiln.constant(BINARY)
     for loss in (losses.BinaryCrossentropy(from_logits=True), losses.LogCosh(),
@@ -93,6 +106,15 @@ def test_loss_gradients_match_finite_differences():
             e.flat[i] = 1e-6
             fd.flat[i] = (float(loss(target, x0 + e)) - float(loss(target, x0 - e))) / 2e-6
         np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-8, err_msg=loss.name)
+        # Central differences of NumPy's formula: independent of Kiln's forward pass.
+        numpy_loss = NUMPY_LOSSES[type(loss).__name__]
+        y_np = SOFT if isinstance(loss, losses.KLDivergence) else BINARY
+        numeric = np.zeros_like(x0)
+        for i in range(x0.size):
+            e = np.zeros_like(x0)
+            e.flat[i] = 1e-6
+            numeric.flat[i] = (numpy_loss(y_np, x0 + e) - numpy_loss(y_np, x0 - e)) / 2e-6
+        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8, err_msg=loss.name)
 
 
 def test_accuracy_precision_recall():

@@ -182,6 +182,11 @@ def test_optimizer_names_and_slots(tmp_path):
     for o, v in ((opt, w), (opt2, w2)):
         o.apply_gradients([(kiln.constant([0.5, -1.0, 2.0]), v)])
     np.testing.assert_allclose(w2.numpy(), w.numpy(), rtol=1e-6)
+    # Both against Keras' RMSprop formula in NumPy, over the same two gradients.
+    update, state, want = rmsprop(0.1, momentum=0.9), {}, W0.copy()
+    for t, g in enumerate(([1.0, 1.0, 1.0], [0.5, -1.0, 2.0]), start=1):
+        want = update(want, np.array(g), t, state)
+    np.testing.assert_allclose(w2.numpy(), want, rtol=1e-5, atol=1e-6)
     # Keras' default compile optimizer exists now.
     model = kiln.Sequential([kiln.layers.Dense(1)])
     model.compile(loss="mse")
@@ -205,6 +210,11 @@ def test_nadam_keeps_its_schedule_product_in_checkpoints(tmp_path):
     for o, v in ((opt, w), (opt2, w2)):
         o.apply_gradients([(kiln.constant([0.5, -1.0, 2.0]), v)])
     np.testing.assert_allclose(w2.numpy(), w.numpy(), rtol=1e-6)
+    # Both against Keras' Nadam formula in NumPy, over the same three gradients.
+    update, state, want = nadam(0.1), {}, W0.copy()
+    for t, g in enumerate(([1.0, -1.0, 2.0], [1.0, -1.0, 2.0], [0.5, -1.0, 2.0]), start=1):
+        want = update(want, np.array(g), t, state)
+    np.testing.assert_allclose(w2.numpy(), want, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="learning_rate_power must be <= 0"):
         kiln.optimizers.Ftrl(0.1, learning_rate_power=0.5)
     with pytest.raises(ValueError, match="l1_regularization_strength must be >= 0"):
