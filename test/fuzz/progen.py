@@ -31,6 +31,7 @@ inputs."""
 
 import argparse
 import os
+import pickle
 import random
 import shutil
 import subprocess
@@ -1149,17 +1150,46 @@ def run_python(prog, outputs, inputs, traced):
                f"{type(e).__name__}: {str(e)[:1200]}"
 
 
+def run_python_isolated(prog, outputs, inputs, modes):
+    """run_python for each of `modes` in a forked child, so that a crash of
+    Kiln's Python module is a finding, not the end of the run: {mode:
+    outputs or what went wrong}."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: Kiln is imported here, never in the parent
+        os.close(read)
+        results = {}
+        for mode in modes:
+            try:
+                results[mode] = run_python(prog, outputs, inputs, mode == "traced")
+            except BaseException as e:  # noqa: BLE001
+                results[mode] = f"Python raised {type(e).__name__}: {str(e)[:1200]}"
+        with os.fdopen(write, "wb") as f:
+            pickle.dump(results, f)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) or not data:
+        why = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else "no result"
+        return {mode: f"Python ({', '.join(modes)}) crashed ({why})" for mode in modes}
+    return pickle.loads(data)
+
+
 def check(prog, outputs, inputs, workdir, modes):
     """None if every execution in `modes` ("jit", "aot", "eager", "traced")
     agrees with NumPy, else what went wrong."""
     want = expected(prog, outputs, inputs)
+    python = [m for m in modes if m in ("eager", "traced")]
+    from_python = run_python_isolated(prog, outputs, inputs, python) if python else {}
     for mode in modes:
         if mode == "jit":
             got = run_jit(prog, outputs, inputs, workdir)
         elif mode == "aot":
             got = run_aot(prog, outputs, inputs, workdir)
         else:
-            got = run_python(prog, outputs, inputs, mode == "traced")
+            got = from_python[mode]
         if isinstance(got, str):
             return f"{mode}: {got}"
         if want is None:

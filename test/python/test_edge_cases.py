@@ -94,6 +94,20 @@ def _grads(f, *values):
     return [g.numpy() for g in tape.gradient(y, xs)]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(2, 0, 3), (0, 4, 3), (2, 3, 0), (1, 0, 1)])
+def test_matmul_with_an_empty_extent(dtype, m, k, n):
+    # Eager kernels open the leading extents (2x0 times 0x3 compiles as ?x0
+    # times ?x3): with nothing to add up the product is zeros. It crashed
+    # the CPU tiler (found by the random programs' eager mode).
+    a, b = np.ones((m, k), dtype), np.ones((k, n), dtype)
+    eager = kiln.matmul(kiln.constant(a), kiln.constant(b))
+    traced = kiln.function(kiln.matmul)(kiln.constant(a), kiln.constant(b))
+    for got in (eager, traced):
+        assert got.dtype == kiln.as_dtype(dtype) and got.shape == (m, n)
+        np.testing.assert_array_equal(got.numpy(), a @ b)
+
+
 def test_gradient_ties_follow_the_documented_rules():
     a, b = [1.0, 5.0, 2.0], [1.0, 4.0, 2.0]  # ties at positions 0 and 2
     ga, gb = _grads(kiln.maximum, a, b)

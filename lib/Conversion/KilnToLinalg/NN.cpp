@@ -59,9 +59,25 @@ AffineExpr dim(MLIRContext *context, unsigned d) {
   return getAffineDimExpr(d, context);
 }
 
+/// The result extents of a matmul, {m, n}, after checking at run time
+/// that the contraction extents of its operands agree.
+SmallVector<OpFoldResult> matmulExtents(OpBuilder &b, Location loc,
+                                        MatmulOp op, Value lhsValue,
+                                        Value rhsValue) {
+  // op(lhs) is m x k, op(rhs) is k x n.
+  SmallVector<OpFoldResult> lhs = extentsOf(b, loc, lhsValue);
+  SmallVector<OpFoldResult> rhs = extentsOf(b, loc, rhsValue);
+  bool tl = op.getTransposeLhs(), tr = op.getTransposeRhs();
+  checkSameExtent(b, loc, lhs[tl ? 0 : 1], rhs[tr ? 1 : 0],
+                  "the contraction dimensions of 'kiln.matmul' differ");
+  return {lhs[tl ? 1 : 0], rhs[tr ? 0 : 1]};
+}
+
 /// A contraction with nothing to add up or nothing to produce (a zero
 /// extent in an operand or the result): the result is zeros, or empty. The
-/// CPU and GPU tilers are never given loops without iterations.
+/// CPU and GPU tilers are never given loops without iterations. (A matmul
+/// may have open extents too: an eager kernel's is open in the leading
+/// ones, e.g. 2x0 times 0x3 is compiled as ?x0 times ?x3.)
 template <typename OpTy>
 struct EmptyContractionLowering : OpConversionPattern<OpTy> {
   EmptyContractionLowering(MLIRContext *context)
@@ -70,7 +86,7 @@ struct EmptyContractionLowering : OpConversionPattern<OpTy> {
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     auto type = dyn_cast<RankedTensorType>(op->getResult(0).getType());
-    if (!type || !type.hasStaticShape())
+    if (!type)
       return failure();
     auto empty = [](Type t) {
       auto tensor = dyn_cast<RankedTensorType>(t);
@@ -79,12 +95,22 @@ struct EmptyContractionLowering : OpConversionPattern<OpTy> {
     if (!llvm::any_of(op->getOperandTypes(), empty) && !empty(type))
       return failure();
     Location loc = op.getLoc();
+    SmallVector<OpFoldResult> extents =
+        getAsIndexOpFoldResult(rewriter.getContext(), type.getShape());
+    if (!type.hasStaticShape()) {
+      if constexpr (std::is_same_v<OpTy, MatmulOp>)
+        extents = matmulExtents(rewriter, loc, op, adaptor.getLhs(),
+                                adaptor.getRhs());
+      else
+        return failure();
+    }
     Value result =
-        type.getNumElements() == 0
-            ? emptyTensor(rewriter, loc, type)
-            : filledTensor(rewriter, loc, type,
-                           scalarConstant(rewriter, loc, type.getElementType(),
-                                          0));
+        empty(type) ? emptyTensor(rewriter, loc, extents, type.getElementType())
+                    : filledTensor(rewriter, loc, extents,
+                                   scalarConstant(rewriter, loc,
+                                                  type.getElementType(), 0));
+    if (result.getType() != type)
+      result = tensor::CastOp::create(rewriter, loc, type, result);
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -97,13 +123,9 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
-    // Extents: op(lhs) is m x k, op(rhs) is k x n.
-    SmallVector<OpFoldResult> lhs = extentsOf(rewriter, loc, adaptor.getLhs());
-    SmallVector<OpFoldResult> rhs = extentsOf(rewriter, loc, adaptor.getRhs());
     bool tl = op.getTransposeLhs(), tr = op.getTransposeRhs();
-    checkSameExtent(rewriter, loc, lhs[tl ? 0 : 1], rhs[tr ? 1 : 0],
-                    "the contraction dimensions of 'kiln.matmul' differ");
-    SmallVector<OpFoldResult> extents = {lhs[tl ? 1 : 0], rhs[tr ? 0 : 1]};
+    SmallVector<OpFoldResult> extents = matmulExtents(
+        rewriter, loc, op, adaptor.getLhs(), adaptor.getRhs());
     Value init = zeroFilled(rewriter, loc, extents, type.getElementType());
     if (!tl && !tr) {
       rewriter.replaceOp(op, linalg::MatmulOp::create(
