@@ -561,6 +561,33 @@ def test_dense_layer_fused(runner):
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("transpose", ["", "transpose_lhs", "transpose_rhs"])
+@pytest.mark.parametrize("m,k,n", [(1, 2, 3), (4, 2, 3), (40, 33, 70)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_of_elementwise_operands(runner, transpose, m, k, n, dtype):
+    # Elementwise producers (a negation, an exponential) are fused into the
+    # product's body; the CPU code generator used to rename such a body
+    # linalg.matmul and drop them: -(a) b came out as a b (found by the
+    # random programs through the gradient of -(x W)).
+    a = rand((k, m) if transpose == "transpose_lhs" else (m, k), dtype)
+    b = rand((n, k) if transpose == "transpose_rhs" else (k, n), dtype, -1, 1)
+    t = "f32" if dtype == np.float32 else "f64"
+    ta, tb = tensor_type(a.shape, dtype), tensor_type(b.shape, dtype)
+    attr = f" {{{transpose} = true}}" if transpose else ""
+    mlir = f"""func.func @f(%a: {ta}, %b: {tb}) -> tensor<{m}x{n}x{t}> {{
+  %na = kiln.neg %a : {ta}
+  %eb = kiln.exp %b : {tb}
+  %r = kiln.matmul %na, %eb{attr} : {ta}, {tb} -> tensor<{m}x{n}x{t}>
+  return %r : tensor<{m}x{n}x{t}>
+}}
+"""
+    (out,) = runner.run(mlir, [a, b])
+    a64, b64 = -a.astype(np.float64), np.exp(b.astype(np.float64))
+    want = (a64.T if transpose == "transpose_lhs" else a64) @ \
+        (b64.T if transpose == "transpose_rhs" else b64)
+    np.testing.assert_allclose(out, want, **SUM_TOL[dtype])
+
+
 @pytest.mark.parametrize("rows", [1, 7, 8, 64, 100])
 def test_matmul_open_rows(runner, rows):
     # One compiled entry with an open batch extent serves every size: full

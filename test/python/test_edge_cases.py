@@ -108,6 +108,19 @@ def test_matmul_with_an_empty_extent(dtype, m, k, n):
         np.testing.assert_array_equal(got.numpy(), a @ b)
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.float32])
+def test_keepdims_reduction_of_an_empty_tensor(dtype):
+    # Eager kernels open the leading extent (3x0x3 compiles as ?x0x3): the
+    # kept extents come from the input, not from the element count (0),
+    # which gave shape (0, 0, 1) (found by the random programs).
+    x = kiln.constant(np.zeros((3, 0, 3), dtype))
+    for reduce in (kiln.reduce_sum, kiln.reduce_max):
+        got = reduce(x, axis=2, keepdims=True)
+        assert got.shape == (3, 0, 1)
+        assert got.numpy().shape == (3, 0, 1)
+    assert kiln.reduce_sum(x, axis=[0, 2], keepdims=True).numpy().shape == (1, 0, 1)
+
+
 def test_gradient_ties_follow_the_documented_rules():
     a, b = [1.0, 5.0, 2.0], [1.0, 4.0, 2.0]  # ties at positions 0 and 2
     ga, gb = _grads(kiln.maximum, a, b)

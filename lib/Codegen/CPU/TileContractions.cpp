@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Codegen/CPU/Passes.h"
+#include "kiln/Codegen/MultiplyAdd.h"
 
 #include "Simplify.h"
 #include "Tiling.h"
@@ -198,8 +199,11 @@ std::optional<SmallVector<Role>> contractionRoles(linalg::LinalgOp op) {
 /// same indexing maps: the vectorizer turns named contractions, not
 /// generics, into vector.contract. Leaves other ops alone.
 void nameMatmul(RewriterBase &rewriter, linalg::GenericOp op) {
+  // (Only a body that is exactly acc + a * b: a fused negation or other
+  // unary op on an operand, which isaContractionOpInterface accepts, would
+  // be lost in the named op.)
   if (op.getNumLoops() != 3 || op.getNumDpsInputs() != 2 ||
-      op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
+      op.getNumDpsInits() != 1 || !kiln::matchMultiplyAdd(op))
     return;
   FailureOr<linalg::ContractionDimensions> dims =
       linalg::inferContractionDims(op);

@@ -17,6 +17,7 @@
 #include "Wgmma.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
+#include "kiln/Codegen/MultiplyAdd.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -74,38 +75,6 @@ struct Contraction {
   Operation *multiply, *add;
 };
 
-/// The multiply and add of a body `yield acc + a * b` (either order, float
-/// or integer, one element type), or nullopt.
-std::optional<std::pair<Operation *, Operation *>>
-multiplyAdd(linalg::LinalgOp op) {
-  Block *body = op.getBlock();
-  if (body->getNumArguments() != 3 ||
-      !llvm::all_equal(body->getArgumentTypes()))
-    return std::nullopt;
-  auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  Operation *add = yield.getOperand(0).getDefiningOp();
-  if (!add || !isa<arith::AddFOp, arith::AddIOp>(add) ||
-      add->getBlock() != body)
-    return std::nullopt;
-  Value acc = body->getArgument(2);
-  Value product = add->getOperand(0) == acc   ? add->getOperand(1)
-                  : add->getOperand(1) == acc ? add->getOperand(0)
-                                              : Value();
-  Operation *multiply = product ? product.getDefiningOp() : nullptr;
-  if (!multiply || multiply->getBlock() != body ||
-      !(isa<arith::AddFOp>(add) ? isa<arith::MulFOp>(multiply)
-                                : isa<arith::MulIOp>(multiply)))
-    return std::nullopt;
-  Value a = body->getArgument(0), b = body->getArgument(1);
-  bool operands = (multiply->getOperand(0) == a &&
-                   multiply->getOperand(1) == b) ||
-                  (multiply->getOperand(0) == b && multiply->getOperand(1) == a);
-  // Nothing else in the body: `mul`, `add`, `yield`.
-  if (!operands || body->getOperations().size() != 3)
-    return std::nullopt;
-  return std::make_pair(multiply, add);
-}
-
 std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
       !op.hasPureBufferSemantics())
@@ -122,7 +91,7 @@ std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
       dims->k.size() != 1 || dims->batch.size() > 1 ||
       op.getNumLoops() != 3 + dims->batch.size())
     return std::nullopt;
-  std::optional<std::pair<Operation *, Operation *>> body = multiplyAdd(op);
+  std::optional<std::pair<Operation *, Operation *>> body = kiln::matchMultiplyAdd(op);
   if (!body)
     return std::nullopt;
   Contraction c{op, dims->m.front(), dims->n.front(), dims->k.front(),

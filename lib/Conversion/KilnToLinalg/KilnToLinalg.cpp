@@ -278,8 +278,9 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
     return value;
   if (llvm::is_contained(source.getShape(), 0)) {
     // No elements, whatever the open extents: an empty tensor, whose open
-    // extents are like's or 0. (Views of it would mix open and empty
-    // extents in one group, which memref.collapse_shape refuses.)
+    // extents are like's, or 0 (the count over the fixed extents). (Views
+    // of it would mix open and empty extents in one group, which
+    // memref.collapse_shape refuses.)
     SmallVector<OpFoldResult> extents =
         getAsIndexOpFoldResult(b.getContext(), type.getShape());
     for (auto [i, d] : llvm::enumerate(type.getShape()))
@@ -332,7 +333,8 @@ Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
   for (int64_t d : type.getShape())
     if (!ShapedType::isDynamic(d))
       known *= d;
-  if (like && !type.hasStaticShape()) {
+  if (like && !type.hasStaticShape() &&
+      (type.getNumDynamicDims() > 1 || known == 0)) {
     // The open extents are like's; their product with the fixed ones must
     // be the element count.
     SmallVector<OpFoldResult> extents =

@@ -153,8 +153,13 @@ struct ReduceLowering : OpConversionPattern<OpTy> {
                              return arith::DivFOp::create(b, l, s[0], divisor);
                            });
     }
-    rewriter.replaceOp(op, reshapeTensor(rewriter, loc, result,
-                                         cast<RankedTensorType>(op.getType())));
+    // keepdims: the input gives the open extents (which an element count
+    // of 0 could not).
+    auto resultType = cast<RankedTensorType>(op.getType());
+    Value like =
+        type.getRank() == resultType.getRank() ? adaptor.getInput() : Value();
+    rewriter.replaceOp(op,
+                       reshapeTensor(rewriter, loc, result, resultType, like));
     return success();
   }
 };

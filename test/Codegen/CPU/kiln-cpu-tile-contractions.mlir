@@ -302,3 +302,31 @@ func.func @transposed_b_few_rows(%a: tensor<4x300xf32>, %b: tensor<129x300xf32>)
       ins(%a, %b : tensor<4x300xf32>, tensor<129x300xf32>) outs(%f : tensor<4x129xf32>) -> tensor<4x129xf32>
   return %m : tensor<4x129xf32>
 }
+
+// -----
+
+// A contraction generic whose body does more than acc + a * b (here a
+// negation fused into the first operand, as the gradient of -(x W) has it)
+// is not renamed linalg.matmul, which would drop the negation: the body
+// survives into the tiles.
+// CHECK-LABEL: func.func @negated_operand
+// CHECK-NOT: linalg.matmul
+// CHECK: arith.negf
+// CHECK: return
+#na = affine_map<(m, n, k) -> (m, k)>
+#nb = affine_map<(m, n, k) -> (n, k)>
+#nc = affine_map<(m, n, k) -> (m, n)>
+func.func @negated_operand(%a: tensor<4x2xf64>, %b: tensor<3x2xf64>) -> tensor<4x3xf64> {
+  %zero = arith.constant 0.0 : f64
+  %e = tensor.empty() : tensor<4x3xf64>
+  %f = linalg.fill ins(%zero : f64) outs(%e : tensor<4x3xf64>) -> tensor<4x3xf64>
+  %m = linalg.generic {indexing_maps = [#na, #nb, #nc], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : tensor<4x2xf64>, tensor<3x2xf64>) outs(%f : tensor<4x3xf64>) {
+  ^bb0(%x: f64, %y: f64, %acc: f64):
+    %n = arith.negf %x : f64
+    %p = arith.mulf %n, %y : f64
+    %s = arith.addf %acc, %p : f64
+    linalg.yield %s : f64
+  } -> tensor<4x3xf64>
+  return %m : tensor<4x3xf64>
+}
