@@ -47,4 +47,6 @@ if [ ! -f "$build_dir/build.ninja" ]; then
     -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
     "${extra[@]}"
 fi
-ninja -C "$build_dir" -j "${KILN_JOBS:-2}"
+# KILN_TARGETS: only these (scripts/test.sh's sanitizer phase builds no
+# Python module).
+ninja -C "$build_dir" -j "${KILN_JOBS:-2}" ${KILN_TARGETS:-}

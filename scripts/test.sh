@@ -74,10 +74,52 @@ if [ "$fuzz_seconds" != 0 ] && [ "${KILN_SANITIZE:-0}" != 1 ]; then
     [ $rc -eq 0 ] || { status=1; tail -40 "$root/build-fuzz/$target.log"; }
     rm -f "$root/build-fuzz/$target.log"
   done
-  for target in mlir eager programs; do
+  for target in mlir eager; do
     KILN_BUILD_DIR="$build_dir" "$root/scripts/fuzz.sh" "$target" $((fuzz_seconds * 3)) 1 \
       || status=1
   done
+  # A few hundred random programs (every op family, control flow, training
+  # steps, AOT libraries, eager and traced Python).
+  KILN_BUILD_DIR="$build_dir" "$root/scripts/fuzz.sh" programs $((fuzz_seconds * 10)) 1 \
+    || status=1
+fi
+# ASan + UBSan: the compiler, the tools and the runtime rebuilt instrumented
+# in build-asan/ (about 22 CPU-minutes from scratch; the Python module is
+# not built), then the lit tests, the unit tests and an integration subset
+# run under them (docs/testing.md). KILN_CI_SANITIZERS=0 skips the phase;
+# KILN_SANITIZE=1 runs the whole suite sanitized instead.
+if [ "${KILN_CI_SANITIZERS:-1}" != 0 ] && [ "${KILN_SANITIZE:-0}" != 1 ]; then
+  echo "== ASan + UBSan build: lit, unit tests, integration subset"
+  started=$SECONDS
+  mkdir -p "$root/build-fuzz"
+  asan_dir="$root/build-asan"
+  targets="bin/tensor-opt bin/tensor-run bin/tensor-compile bin/kiln-replay"
+  targets="$targets test/unit/kiln-unittests test/unit/kiln-runtime-tests"
+  targets="$targets test/unit/kiln-cuda-tests test/unit/kiln-manifest-link-check"
+  targets="$targets test/unit/libkiln_fake_cuda.so test/unit/libkiln_fake_module.so"
+  targets="$targets test/unit/libkiln_fake_module_broken.so"
+  targets="$targets test/unit/libkiln_fault_injection.so"
+  if KILN_SANITIZE=1 KILN_TARGETS="$targets" "$root/scripts/setup.sh" \
+      > "$root/build-fuzz/asan-build.log" 2>&1; then
+    (
+      export ASAN_OPTIONS="allow_user_poisoning=0:detect_leaks=0:verify_asan_link_order=0"
+      export UBSAN_OPTIONS="print_stacktrace=1"
+      rc=0
+      /usr/lib/llvm-22/bin/lit -s "$asan_dir/test" || rc=1
+      (cd "$asan_dir" && ctest --output-on-failure | tail -3) || rc=1
+      KILN_IT_GPU_COMPILE= KILN_BUILD_DIR="$asan_dir" /usr/bin/python3 -m pytest -q \
+        "$root/test/integration/test_tensor_run.py" \
+        "$root/test/integration/test_variables.py" \
+        "$root/test/integration/test_faults.py" \
+        "$root/test/integration/test_ops.py" \
+        -k "not test_ops or matmul or conv or softmax or gather or slice or pool" || rc=1
+      exit $rc
+    ) || status=1
+  else
+    status=1
+    tail -40 "$root/build-fuzz/asan-build.log"
+  fi
+  echo "(sanitizer phase: $((SECONDS - started)) s)"
 fi
 # The runtime's unit tests (concurrent invokes, the thread pool, the buffer
 # pool) under ThreadSanitizer, in their own small build.

@@ -1218,12 +1218,15 @@ def gradient_module(prog, output, weights):
     return text
 
 
+def gradient_weights(rng, shape):
+    return np.asarray(np.random.default_rng(rng.randrange(1 << 30)).uniform(0.5, 1.5, size=shape))
+
+
 def check_gradient(prog, output, inputs, workdir, rng):
     """kiln.grad of sum(output * w) with respect to the first argument
     against central differences of the NumPy interpreter (float64 programs
     only); None when they agree."""
-    weights = np.asarray(np.random.default_rng(rng.randrange(1 << 30))
-                         .uniform(0.5, 1.5, size=prog.values[output].shape))
+    weights = gradient_weights(rng, prog.values[output].shape)
     text = gradient_module(prog, output, weights)
     path = os.path.join(workdir, "g.mlir")
     with open(path, "w") as f:
@@ -1307,6 +1310,8 @@ def reduce(prog, outputs, inputs, workdir, fails, keep_first=False):
     p, ins = pruned(current, outs)
     if p.train and outs != outputs:
         p.weights = np.ones(p.values[outs[0]].shape)
+    if outs == outputs and not fails(p, outs, ins):
+        return prog, outputs, inputs  # (dropping the dead ops hid it)
     return p, outs, ins
 
 
@@ -1341,6 +1346,9 @@ def main():
                                           .uniform(0.5, 1.5, size=prog.values[outputs[0]].shape))
             done += 1
             ops += len(prog.ops)
+            if done % 1000 == 0:
+                print(f"{done} programs, {failures} failures, "
+                      f"{time.monotonic() - start:.0f} s", flush=True)
             modes = ["jit"]
             if args.aot_every and done % args.aot_every == 0 and not prog.dynamic:
                 modes.append("aot")
@@ -1376,10 +1384,10 @@ def main():
                 with open(name + ".mlir", "w") as f:
                     f.write(f"// {problem.splitlines()[0][:300]}\n// modes: {' '.join(modes)}\n" +
                             small.text(outs))
-                if gradient:
+                if gradient:  # (with the weights the reduction's check used)
                     with open(name + ".grad.mlir", "w") as f:
-                        f.write(gradient_module(small, outs[0], np.ones(
-                            small.values[outs[0]].shape)))
+                        f.write(gradient_module(small, outs[0], gradient_weights(
+                            random.Random(0), small.values[outs[0]].shape)))
                 for i, x in enumerate(ins):
                     np.save(f"{name}.in{i}.npy", x)
                 print(f"FAILURE {name}.mlir ({len(prog.ops)} ops reduced to "

@@ -275,6 +275,34 @@ def test_gradient_with_an_inferred_extent_and_empty_reshapes(tmp_path):
     assert np.load(out / "0.npy").shape == (0,) and np.load(out / "1.npy").shape == (0, 3)
 
 
+SOFTMAX_OPEN = """func.func @f(%x: tensor<?x?x4xf64>, %w: tensor<4xf64>) -> tensor<f64> {
+  %s = kiln.softmax %x {axis = -1 : i64} : tensor<?x?x4xf64> -> tensor<?x?x4xf64>
+  %p = kiln.mul %s, %w : tensor<?x?x4xf64>, tensor<4xf64> -> tensor<?x?x4xf64>
+  %l = kiln.reduce_sum %p {axes = array<i64: 0, 1, 2>} : tensor<?x?x4xf64> -> tensor<f64>
+  return %l : tensor<f64>
+}
+func.func @g(%x: tensor<?x?x4xf64>, %w: tensor<4xf64>) -> tensor<?x?x4xf64> {
+  %g = kiln.grad @f(%x, %w) {wrt = array<i64: 0>} : (tensor<?x?x4xf64>, tensor<4xf64>) -> tensor<?x?x4xf64>
+  return %g : tensor<?x?x4xf64>
+}
+"""
+
+
+def test_softmax_gradient_with_two_open_extents(tmp_path):
+    # The softmax gradient's keepdims sum is reshaped back to two open
+    # extents (it crashed the compiler, found by the random programs).
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((2, 3, 4)), rng.standard_normal(4)
+    out = tmp_path / "out"
+    proc = run(tmp_path, SOFTMAX_OPEN, "--entry", "g", "--input", save(tmp_path, "x.npy", x),
+               "--input", save(tmp_path, "w.npy", w), "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    e = np.exp(x - x.max(-1, keepdims=True))
+    s = e / e.sum(-1, keepdims=True)
+    want = s * (w - (s * w).sum(-1, keepdims=True))
+    np.testing.assert_allclose(np.load(out / "0.npy"), want, rtol=1e-12, atol=1e-15)
+
+
 def test_unranked_entry_is_rejected(tmp_path):
     proc = run(tmp_path, "func.func @f(%x: tensor<*xf32>) -> tensor<*xf32> {\n"
                          "  return %x : tensor<*xf32>\n}\n")
