@@ -106,7 +106,7 @@ if [ "${KILN_CI_SANITIZERS:-1}" != 0 ] && [ "${KILN_SANITIZE:-0}" != 1 ]; then
       export UBSAN_OPTIONS="print_stacktrace=1"
       rc=0
       /usr/lib/llvm-22/bin/lit -s "$asan_dir/test" || rc=1
-      (cd "$asan_dir" && ctest --output-on-failure | tail -3) || rc=1
+      (cd "$asan_dir" && ctest --output-on-failure | grep -E "tests passed|tests failed|\*\*\*Failed") || rc=1
       KILN_IT_GPU_COMPILE= KILN_BUILD_DIR="$asan_dir" /usr/bin/python3 -m pytest -q \
         "$root/test/integration/test_tensor_run.py" \
         "$root/test/integration/test_variables.py" \
