@@ -303,6 +303,26 @@ def test_softmax_gradient_with_two_open_extents(tmp_path):
     np.testing.assert_allclose(np.load(out / "0.npy"), want, rtol=1e-12, atol=1e-15)
 
 
+EMPTY_MEETS_OPEN = """func.func @f(%a: tensor<3x?xf64>, %b: tensor<3x0xf64>) -> tensor<3x?xf32> {
+  %m = kiln.maximum %a, %b : tensor<3x?xf64>, tensor<3x0xf64> -> tensor<3x?xf64>
+  %c = kiln.cast %m : tensor<3x?xf64> -> tensor<3x?xf32>
+  return %c : tensor<3x?xf32>
+}
+"""
+
+
+def test_fixed_zero_extent_meeting_an_open_one(tmp_path):
+    # After shape refinement the cast's input is 3x0 and its result 3x?:
+    # the result extent is the operand's 0, not max(1, 0) (which made a
+    # 3x1 output, refused by linalg; found by the 10,000-program run).
+    out = tmp_path / "out"
+    z = save(tmp_path, "z.npy", np.zeros((3, 0)))
+    proc = run(tmp_path, EMPTY_MEETS_OPEN, "--input", z, "--input", z, "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    got = np.load(out / "0.npy")
+    assert got.shape == (3, 0) and got.dtype == np.float32
+
+
 def test_unranked_entry_is_rejected(tmp_path):
     proc = run(tmp_path, "func.func @f(%x: tensor<*xf32>) -> tensor<*xf32> {\n"
                          "  return %x : tensor<*xf32>\n}\n")

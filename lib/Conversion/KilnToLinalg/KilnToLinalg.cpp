@@ -176,7 +176,9 @@ Value lowering::buildElementwise(OpBuilder &b, Location loc,
         found = true;
         break;
       }
-      known = std::max(known, type.getDimSize(j));
+      // (Not a max: a fixed 0 is the extent, not the 1 it meets.)
+      if (type.getDimSize(j) != 1)
+        known = type.getDimSize(j);
     }
     if (!found)
       extents[i] = b.getIndexAttr(known);
