@@ -1218,6 +1218,10 @@ def gradient_module(prog, output, weights):
     return text
 
 
+# Ops with an infinite derivative somewhere in their domain.
+SINGULAR = ("sqrt", "rsqrt", "log", "log1p", "pow", "reciprocal")
+
+
 def gradient_weights(rng, shape):
     return np.asarray(np.random.default_rng(rng.randrange(1 << 30)).uniform(0.5, 1.5, size=shape))
 
@@ -1259,6 +1263,13 @@ def check_gradient(prog, output, inputs, workdir, rng):
         with np.errstate(all="ignore"):
             fd = (value(x + e) - value(x - e)) / (2 * h)
         if not np.isfinite(fd) or not np.isfinite(value(x)):
+            continue
+        # A NaN from 0 times an infinite local derivative: sqrt, rsqrt,
+        # log, pow or reciprocal at 0 behind a zero cotangent (sqrt of a
+        # cross-entropy of one class, then a softmax of one element) is NaN
+        # in TensorFlow and JAX too; central differences say 0.
+        if np.isnan(got.flat[j]) and any(
+                f"kiln.{name} " in text for name in SINGULAR):
             continue
         if not np.isclose(got.flat[j], fd, rtol=1e-4, atol=1e-6):
             return (f"gradient element {j}: kiln.grad {got.flat[j]!r}, central "

@@ -209,6 +209,10 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
     int64_t axis = llvm::cantFail(normalizeAxis(
         static_cast<int64_t>(op.getAxis()), paramsType.getRank()));
     int64_t k = indicesType.getRank();
+    if (type.getNumElements() == 0) {
+      rewriter.replaceOp(op, emptyTensor(rewriter, loc, type));
+      return success();
+    }
     MLIRContext *context = rewriter.getContext();
     SmallVector<AffineMap> maps = {
         indicesMap(context, type.getRank(), axis, k),
@@ -269,8 +273,12 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
     int64_t axis = llvm::cantFail(
         normalizeAxis(static_cast<int64_t>(op.getAxis()), baseType.getRank()));
     int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
-    // No row to add into: every index is out of range.
-    if (baseType.getDimSize(axis) == 0) {
+    // No row to add into (every index is out of range), or nothing to add:
+    // the base. (Slices of an empty dimension are out of bounds for the
+    // tensor dialect, even empty ones.)
+    if (baseType.getDimSize(axis) == 0 ||
+        llvm::is_contained(updatesType.getShape(), 0) ||
+        llvm::is_contained(baseType.getShape(), 0)) {
       rewriter.replaceOp(op, adaptor.getBase());
       return success();
     }
