@@ -6,6 +6,9 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh" || exit 1
 build_dir="$root/build"
+# AddressSanitizer's options wherever instrumented code runs (see below and
+# test/lit.cfg.py, which keeps what this exports).
+asan_options="allow_user_poisoning=0:detect_leaks=0:verify_asan_link_order=0"
 if [ "${KILN_SANITIZE:-0}" = 1 ]; then
   build_dir="$root/build-asan"
   # Sanitized Kiln libraries run inside python3 and inside the AOT tests'
@@ -17,7 +20,7 @@ if [ "${KILN_SANITIZE:-0}" = 1 ]; then
   #    every other ASan check stays on.
   #  - detect_leaks=0: the Python interpreter keeps objects until exit.
   asan_runtime="$(clang-22 -print-file-name=libclang_rt.asan-x86_64.so)"
-  export ASAN_OPTIONS="allow_user_poisoning=0:detect_leaks=0:verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  export ASAN_OPTIONS="$asan_options${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
   preload="$asan_runtime"
 else
@@ -93,20 +96,21 @@ if [ "${KILN_CI_SANITIZERS:-1}" != 0 ] && [ "${KILN_SANITIZE:-0}" != 1 ]; then
   started=$SECONDS
   mkdir -p "$root/build-fuzz"
   asan_dir="$root/build-asan"
-  targets="bin/tensor-opt bin/tensor-run bin/tensor-compile bin/kiln-replay"
-  targets="$targets test/unit/kiln-unittests test/unit/kiln-runtime-tests"
-  targets="$targets test/unit/kiln-cuda-tests test/unit/kiln-manifest-link-check"
-  targets="$targets test/unit/libkiln_fake_cuda.so test/unit/libkiln_fake_module.so"
-  targets="$targets test/unit/libkiln_fake_module_broken.so"
-  targets="$targets test/unit/libkiln_fault_injection.so"
-  if KILN_SANITIZE=1 KILN_TARGETS="$targets" "$root/scripts/setup.sh" \
+  if KILN_SANITIZE=1 KILN_TARGETS=kiln-native-tests "$root/scripts/setup.sh" \
       > "$root/build-fuzz/asan-build.log" 2>&1; then
     (
-      export ASAN_OPTIONS="allow_user_poisoning=0:detect_leaks=0:verify_asan_link_order=0"
+      export ASAN_OPTIONS="$asan_options"
       export UBSAN_OPTIONS="print_stacktrace=1"
       rc=0
       /usr/lib/llvm-22/bin/lit -s "$asan_dir/test" || rc=1
-      (cd "$asan_dir" && ctest --output-on-failure | grep -E "tests passed|tests failed|\*\*\*Failed") || rc=1
+      # (The summary here; the whole output, sanitizer reports included,
+      # when a test fails.)
+      if (cd "$asan_dir" && ctest --output-on-failure) > "$root/build-fuzz/asan-ctest.log" 2>&1; then
+        grep -E "tests passed" "$root/build-fuzz/asan-ctest.log"
+      else
+        rc=1
+        cat "$root/build-fuzz/asan-ctest.log"
+      fi
       KILN_IT_GPU_COMPILE= KILN_BUILD_DIR="$asan_dir" /usr/bin/python3 -m pytest -q \
         "$root/test/integration/test_tensor_run.py" \
         "$root/test/integration/test_variables.py" \

@@ -27,7 +27,8 @@ if config.sanitizers in ("ON", "1", "TRUE"):
     # copy of its inline code but not in Debian's libMLIR, which shares the
     # slabs: explicit poisoning would report false use-after-poison errors
     # (every other check stays on; scripts/test.sh sets the same).
-    config.environment["ASAN_OPTIONS"] = "detect_leaks=0:allow_user_poisoning=0"
+    config.environment["ASAN_OPTIONS"] = os.environ.get(
+        "ASAN_OPTIONS", "detect_leaks=0:allow_user_poisoning=0")
     config.available_features.add("asan")
 
 # The CUDA toolkit found at configure time: GPU kernels can be assembled by

@@ -756,13 +756,9 @@ private:
     // other operand, is reshaped to it (a view; run-time checked).
     auto gradientOf = [&](Value arg) -> Value {
       Value g = diff.adjoint(arg);
-      if (!g)
-        return zerosOf(b, loc, arg);
-      auto type = cast<RankedTensorType>(arg.getType());
-      if (g.getType() == type)
-        return g;
-      return ReshapeOp::create(b, loc, type, g,
-                               type.getNumDynamicDims() > 1 ? arg : Value());
+      return g ? reshapeTo(b, loc, g, cast<RankedTensorType>(arg.getType()),
+                           arg)
+               : zerosOf(b, loc, arg);
     };
     for (int64_t i : wrt)
       values.push_back(gradientOf(block->getArgument(i)));

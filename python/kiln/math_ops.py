@@ -160,7 +160,7 @@ def broadcast_to(input, shape, name=None):
 def tile(input, multiples, name=None):
     """`input` repeated `multiples[i]` times along dimension i."""
     x = convert_to_tensor(input)
-    shape_ = _static(x, "tile")
+    _static(x, "tile")
     multiples = [int(m) for m in (multiples.numpy() if isinstance(multiples, Tensor)
                                   else multiples)]
     if len(multiples) != x.ndim:

@@ -1,7 +1,6 @@
 """tensor-run's behaviour on bad input: every failure is a message that names
 the problem and where it is, with exit code 1 (never a crash)."""
 
-import os
 import subprocess
 
 import numpy as np

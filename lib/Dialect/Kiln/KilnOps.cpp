@@ -374,6 +374,14 @@ void ReshapeOp::build(OpBuilder &builder, OperationState &state, Value input,
   build(builder, state, tensorOf(shape, type.getElementType()), input);
 }
 
+Value mlir::kiln::reshapeTo(OpBuilder &b, Location loc, Value x,
+                           RankedTensorType type, Value like) {
+  if (x.getType() == type)
+    return x;
+  return ReshapeOp::create(b, loc, type, x,
+                           type.getNumDynamicDims() > 1 ? like : Value());
+}
+
 LogicalResult ReshapeOp::verify() {
   RankedTensorType in = getInput().getType(), out = getType();
   if (failed(sameElement(getLoc(), in, out, "input and result")))

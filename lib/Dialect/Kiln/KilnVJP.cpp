@@ -74,10 +74,7 @@ struct Rule {
   /// `x` reshaped to `type`; `like` (a value of that shape) gives the
   /// extents when more than one is known only at run time.
   Value reshape(Value x, RankedTensorType type, Value like = {}) {
-    if (x.getType() == type)
-      return x;
-    return ReshapeOp::create(b, loc, type, x,
-                             type.getNumDynamicDims() > 1 ? like : Value());
+    return reshapeTo(b, loc, x, type, like);
   }
   Value sum(Value x, ArrayRef<int64_t> axes, bool keepDims) {
     return ReduceSumOp::create(b, loc, x, b.getDenseI64ArrayAttr(axes),

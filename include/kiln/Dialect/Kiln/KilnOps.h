@@ -101,6 +101,17 @@ LogicalResult verifyOptimizerUpdate(Operation *op, FlatSymbolRefAttr name,
 
 namespace mlir::kiln {
 
+/// `x` as a value of `type` (the same elements): `x` itself, or a
+/// kiln.reshape; `like`, a value of `type`'s shape, gives the extents when
+/// more than one is known only at run time. What gradients use to come
+/// back to an operand's or an argument's type.
+Value reshapeTo(OpBuilder &b, Location loc, Value x, RankedTensorType type,
+                Value like);
+
+} // namespace mlir::kiln
+
+namespace mlir::kiln {
+
 /// The variables whose gradients a kiln.grad / kiln.value_and_grad requests,
 /// in result order: `wrt_variables`, or with `wrt_all_variables` every
 /// floating-point variable the callee reads (directly or through calls), in
