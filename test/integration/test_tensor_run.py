@@ -322,6 +322,28 @@ def test_fixed_zero_extent_meeting_an_open_one(tmp_path):
     assert got.shape == (3, 0) and got.dtype == np.float32
 
 
+EMPTY_PRODUCT_MEETS_OPEN = """func.func @f(%x: tensor<?x?xf64>, %a: tensor<1x?xf64>, %b: tensor<0x0xf64>) -> tensor<?x?xf64> {
+  %p = kiln.matmul %a, %b : tensor<1x?xf64>, tensor<0x0xf64> -> tensor<1x0xf64>
+  %r = kiln.mul %x, %p : tensor<?x?xf64>, tensor<1x0xf64> -> tensor<?x?xf64>
+  return %r : tensor<?x?xf64>
+}
+"""
+
+
+def test_fixed_zero_extent_broadcast_against_open_ones(tmp_path):
+    # An elementwise op with a 1x0 operand and an open ?x? output: the CPU
+    # code generator split it into chunks whose slices of the 0 extent
+    # failed to compile (found by the 10,000-program run). NumPy gives a
+    # 5x0 result.
+    out = tmp_path / "out"
+    x, a, b = np.zeros((5, 0)), np.zeros((1, 0)), np.zeros((0, 0))
+    proc = run(tmp_path, EMPTY_PRODUCT_MEETS_OPEN, "--input", save(tmp_path, "x.npy", x),
+               "--input", save(tmp_path, "a.npy", a), "--input", save(tmp_path, "b.npy", b),
+               "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(out / "0.npy").shape == (x * (a @ b)).shape
+
+
 def test_unranked_entry_is_rejected(tmp_path):
     proc = run(tmp_path, "func.func @f(%x: tensor<*xf32>) -> tensor<*xf32> {\n"
                          "  return %x : tensor<*xf32>\n}\n")

@@ -67,6 +67,15 @@ constexpr int64_t kOpenExtent = 1 << 10;
 
 /// The loop of `op` to split and its chunk size, or nothing.
 std::optional<std::pair<unsigned, int64_t>> chooseSplit(linalg::LinalgOp op) {
+  // An operand with a fixed 0 extent means a loop of no iterations (an
+  // extent of 0 never broadcasts), whatever the other operands' open
+  // extents say: nothing to split. (Its slices would also break upstream's
+  // rule that an offset lies inside a static dimension, even 0 of 0.)
+  if (llvm::any_of(op->getOperands(), [](Value operand) {
+        auto type = dyn_cast<ShapedType>(operand.getType());
+        return type && type.hasRank() && llvm::is_contained(type.getShape(), 0);
+      }))
+    return std::nullopt;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   int64_t iterations = 1;
   for (int64_t range : ranges)

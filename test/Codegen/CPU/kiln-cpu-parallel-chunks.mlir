@@ -227,3 +227,26 @@ func.func @transpose(%x: tensor<784x256xf32>) -> tensor<256x784xf32> {
   %t = linalg.transpose ins(%x : tensor<784x256xf32>) outs(%e : tensor<256x784xf32>) permutation = [1, 0]
   return %t : tensor<256x784xf32>
 }
+
+// -----
+
+// A fixed 0 extent meeting open ones (a 1x0 operand broadcast against an
+// open ?x? output): the op has no iterations whatever the open extents
+// are, so it stays whole. (Its chunks' slices at offset 0 of the 0 extent
+// were refused: "offset 1 is out-of-bounds: 0 >= 0"; found by the random
+// programs.)
+// CHECK-LABEL: func.func @empty_meets_open
+// CHECK-NOT: scf.forall
+// CHECK: linalg.generic
+// CHECK-NOT: scf.forall
+#row = affine_map<(d0, d1) -> (0, d1)>
+#all = affine_map<(d0, d1) -> (d0, d1)>
+func.func @empty_meets_open(%x: tensor<?x?xf64>, %e: tensor<1x0xf64>) -> tensor<?x?xf64> {
+  %r = linalg.generic {indexing_maps = [#all, #row, #all], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %e : tensor<?x?xf64>, tensor<1x0xf64>) outs(%x : tensor<?x?xf64>) {
+  ^bb0(%a: f64, %b: f64, %o: f64):
+    %m = arith.mulf %a, %b : f64
+    linalg.yield %m : f64
+  } -> tensor<?x?xf64>
+  return %r : tensor<?x?xf64>
+}
