@@ -270,3 +270,61 @@ func.func @dtail(%t: tensor<4x7xf32>) -> tensor<4x7xf32> {
   %g = kiln.grad @tail(%t) {wrt = array<i64: 0>} : (tensor<4x7xf32>) -> tensor<4x7xf32>
   return %g : tensor<4x7xf32>
 }
+
+// -----
+
+// Collectives: each rule is itself a collective of the same group, since
+// process q's gradient needs every process's cotangent. reduce_scatter
+// gathers (min: to the processes holding the minimum, split among ties;
+// mean: over the group's size); all_gather reduce-scatters; broadcast_from
+// sums to the root; all_reduce max like reduce_max across processes; mean
+// averages.
+// CHECK-LABEL: func.func private @coll_vjp_0(
+// CHECK-SAME: %[[X:[a-z0-9]+]]: tensor<4x3xf32>, %[[W:[a-z0-9]+]]: tensor<8x3xf32>
+// CHECK-DAG: %[[ONES:.*]] = kiln.constant dense<1.000000e+00> : tensor<4x1xf32>
+// CHECK-DAG: %[[ROOT:.*]] = kiln.constant dense<1> : tensor<i64>
+// CHECK: %[[MEAN:.*]] = kiln.all_reduce mean, %[[X]]
+// CHECK: %[[MAX:.*]] = kiln.all_reduce max, %[[MEAN]]
+// CHECK: %[[RS:.*]] = kiln.reduce_scatter mean,
+// CHECK: %[[MIN:.*]] = kiln.reduce_scatter min, %[[RS]] {axis = 1 : i64}
+// CHECK: %[[G1:.*]] = kiln.all_gather %[[ONES]] {axis = 1 : i64} : tensor<4x1xf32> -> tensor<4x3xf32>
+// CHECK: %[[AT:.*]] = kiln.all_gather %[[MIN]] {axis = 1 : i64}
+// CHECK: %[[EQ:.*]] = kiln.compare eq, %[[RS]], %[[AT]]
+// CHECK: %[[HOLDS:.*]] = kiln.cast %[[EQ]]
+// CHECK: %[[TIES:.*]] = kiln.all_reduce sum, %[[HOLDS]]
+// CHECK: %[[M1:.*]] = kiln.mul %[[G1]], %[[HOLDS]]
+// CHECK: %[[G2:.*]] = kiln.div %[[M1]], %[[TIES]]
+// CHECK: %[[G3:.*]] = kiln.all_gather %[[G2]] : tensor<4x3xf32> -> tensor<8x3xf32>
+// CHECK: %[[N:.*]] = kiln.group_size : tensor<i64>
+// CHECK: %[[NF:.*]] = kiln.cast %[[N]] : tensor<i64> -> tensor<f32>
+// CHECK: %[[G4:.*]] = kiln.div %[[G3]], %[[NF]]
+// CHECK: %[[G5:.*]] = kiln.mul %[[G4]], %[[W]]
+// CHECK: %[[G6:.*]] = kiln.reduce_scatter sum, %[[G5]] : tensor<8x3xf32> -> tensor<4x3xf32>
+// CHECK: %[[R:.*]] = kiln.group_rank : tensor<i64>
+// CHECK: %[[ISROOT:.*]] = kiln.compare eq, %[[R]], %[[ROOT]]
+// CHECK: %[[ISROOTF:.*]] = kiln.cast %[[ISROOT]] : tensor<i1> -> tensor<f32>
+// CHECK: %[[TOTAL:.*]] = kiln.all_reduce sum, %[[G6]]
+// CHECK: %[[G7:.*]] = kiln.mul %[[TOTAL]], %[[ISROOTF]]
+// CHECK: %[[EQ2:.*]] = kiln.compare eq, %[[MEAN]], %[[MAX]]
+// CHECK: %[[HOLDS2:.*]] = kiln.cast %[[EQ2]]
+// CHECK: %[[TIES2:.*]] = kiln.all_reduce sum, %[[HOLDS2]]
+// CHECK: %[[TOTAL2:.*]] = kiln.all_reduce sum, %[[G7]]
+// CHECK: %[[M2:.*]] = kiln.mul %[[TOTAL2]], %[[HOLDS2]]
+// CHECK: %[[G8:.*]] = kiln.div %[[M2]], %[[TIES2]]
+// CHECK: %[[G9:.*]] = kiln.all_reduce mean, %[[G8]]
+// CHECK: return %{{.*}}, %[[G9]]
+func.func @coll(%x: tensor<4x3xf32>, %w: tensor<8x3xf32>) -> tensor<f32> {
+  %0 = kiln.all_reduce mean, %x : tensor<4x3xf32>
+  %1 = kiln.all_reduce max, %0 : tensor<4x3xf32>
+  %2 = kiln.broadcast_from %1 {root = 1 : i64} : tensor<4x3xf32>
+  %3 = kiln.all_gather %2 : tensor<4x3xf32> -> tensor<8x3xf32>
+  %4 = kiln.mul %3, %w : tensor<8x3xf32>, tensor<8x3xf32> -> tensor<8x3xf32>
+  %5 = kiln.reduce_scatter mean, %4 : tensor<8x3xf32> -> tensor<4x3xf32>
+  %6 = kiln.reduce_scatter min, %5 {axis = 1 : i64} : tensor<4x3xf32> -> tensor<4x1xf32>
+  %s = kiln.reduce_sum %6 {axes = array<i64: 0, 1>} : tensor<4x1xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @dcoll(%x: tensor<4x3xf32>, %w: tensor<8x3xf32>) -> tensor<4x3xf32> {
+  %g = kiln.grad @coll(%x, %w) {wrt = array<i64: 0>} : (tensor<4x3xf32>, tensor<8x3xf32>) -> tensor<4x3xf32>
+  return %g : tensor<4x3xf32>
+}

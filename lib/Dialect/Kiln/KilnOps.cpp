@@ -1170,6 +1170,133 @@ AssignVariableOp::verifySymbolUses(SymbolTableCollection &tables) {
                         tables, "assigns a");
 }
 
+//===----------------------------------------------------------------------===//
+// Collectives
+//===----------------------------------------------------------------------===//
+
+/// The group a collective names: not empty, no NUL (the runtime takes it
+/// as a C string).
+static LogicalResult verifyGroup(std::optional<Location> loc,
+                                 StringRef group) {
+  if (group.empty() || group.contains('\0'))
+    return emitOptionalError(loc, "a collective's group must be a non-empty "
+                                  "name without NUL characters, got \"",
+                             group, "\"");
+  return success();
+}
+
+/// all_reduce and reduce_scatter: a mean of integers has no exact value.
+static LogicalResult verifyReduction(std::optional<Location> loc,
+                                     CollectiveReduction reduction,
+                                     RankedTensorType input) {
+  if (reduction == CollectiveReduction::mean &&
+      !isa<FloatType>(input.getElementType()))
+    return emitOptionalError(loc, "a mean across processes needs "
+                                  "floating-point values, not ",
+                             input.getElementType(),
+                             " (reduce with sum and divide)");
+  return success();
+}
+
+/// The group of a collective being parsed or built: defaulted attributes
+/// are not filled in yet when the parser infers the result type.
+static StringRef groupOf(StringAttr group) {
+  return group ? group.getValue() : StringRef("world");
+}
+
+LogicalResult AllReduceOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> input =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(input) ||
+      failed(verifyGroup(loc, groupOf(adaptor.getGroupAttr()))) ||
+      failed(verifyReduction(loc, adaptor.getReduction(), *input)))
+    return failure();
+  types.push_back(*input);
+  return success();
+}
+
+LogicalResult BroadcastFromOp::inferReturnTypes(MLIRContext *,
+                                                std::optional<Location> loc,
+                                                Adaptor adaptor,
+                                                SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> input =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(input) ||
+      failed(verifyGroup(loc, groupOf(adaptor.getGroupAttr()))))
+    return failure();
+  if (IntegerAttr root = adaptor.getRootAttr();
+      root && (root.getInt() < 0 || root.getInt() > INT32_MAX))
+    return emitOptionalError(loc, "root ", root.getInt(),
+                             " is not a process rank");
+  types.push_back(*input);
+  return success();
+}
+
+/// all_gather and reduce_scatter: `part` is one process's share of `whole`
+/// along `axis` (whole = group size x part there, equal elsewhere).
+static LogicalResult verifyParts(Operation *op, int64_t &axis,
+                                 RankedTensorType part,
+                                 RankedTensorType whole, StringRef partName,
+                                 StringRef wholeName) {
+  if (part.getElementType() != whole.getElementType())
+    return op->emitOpError() << "the result's element type "
+                             << cast<RankedTensorType>(
+                                    op->getResult(0).getType())
+                                    .getElementType()
+                             << " differs from the input's";
+  if (part.getRank() != whole.getRank() || part.getRank() == 0)
+    return op->emitOpError()
+           << "needs an input and a result of the same rank, at least 1; got "
+           << op->getOperand(0).getType() << " and "
+           << op->getResult(0).getType();
+  llvm::Expected<int64_t> normalized = normalizeAxis(axis, part.getRank());
+  if (!normalized)
+    return op->emitOpError() << llvm::toString(normalized.takeError());
+  axis = *normalized;
+  for (int64_t d = 0; d < part.getRank(); ++d) {
+    int64_t p = part.getDimSize(d), w = whole.getDimSize(d);
+    if (ShapedType::isDynamic(p) || ShapedType::isDynamic(w))
+      continue;
+    if (d != axis && p != w)
+      return op->emitOpError()
+             << "the input and the result differ in extent " << d
+             << " (not the axis, " << axis << "): " << op->getOperand(0).getType()
+             << " and " << op->getResult(0).getType();
+    if (d == axis && (p == 0 ? w != 0 : w % p != 0))
+      return op->emitOpError()
+             << "the " << wholeName << "'s extent " << w << " along axis "
+             << axis << " is not a multiple of the " << partName << "'s, "
+             << p;
+  }
+  return success();
+}
+
+LogicalResult AllGatherOp::verify() {
+  if (failed(verifyGroup(getLoc(), getGroup())))
+    return failure();
+  int64_t axis = getAxis();
+  return verifyParts(*this, axis, cast<RankedTensorType>(getInput().getType()),
+                     cast<RankedTensorType>(getResult().getType()), "input",
+                     "result");
+}
+
+LogicalResult ReduceScatterOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  if (failed(verifyGroup(getLoc(), getGroup())) ||
+      failed(verifyReduction(getLoc(), getReduction(), input)))
+    return failure();
+  int64_t axis = getAxis();
+  return verifyParts(*this, axis, cast<RankedTensorType>(getResult().getType()),
+                     input, "result", "input");
+}
+
+LogicalResult GroupRankOp::verify() { return verifyGroup(getLoc(), getGroup()); }
+
+LogicalResult GroupSizeOp::verify() { return verifyGroup(getLoc(), getGroup()); }
+
 LogicalResult mlir::kiln::verifyOptimizerUpdate(Operation *op,
                                                 FlatSymbolRefAttr name,
                                                 Value grad, Value learningRate,

@@ -558,6 +558,131 @@ LogicalResult SortOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
 }
 
 //===----------------------------------------------------------------------===//
+// Collectives
+//===----------------------------------------------------------------------===//
+//
+// Each process holds its own x_p and its own cotangent g_p of the result;
+// the gradient of sum_p <g_p, y_p> with respect to x_q needs the cotangents
+// of every process, so each rule is itself a collective of the same group.
+
+namespace {
+
+Value allReduce(Rule &r, CollectiveReduction reduction, Value x,
+                StringAttr group) {
+  return AllReduceOp::create(r.b, r.loc, reduction, x, group);
+}
+
+/// 1 where `x` equals the extremum `y` (of `x`'s shape), else 0, as `x`'s
+/// element type.
+Value holdsExtremum(Rule &r, Value x, Value y) {
+  return CastOp::create(r.b, r.loc, tensorType(x),
+                        r.cmp(CompareDirection::eq, x, y));
+}
+
+/// A scalar (a group's size, a predicate) as a scalar of `like`'s element
+/// type.
+Value scalarAs(Rule &r, Value scalar, Value like) {
+  return CastOp::create(
+      r.b, r.loc,
+      RankedTensorType::get({}, tensorType(like).getElementType()), scalar);
+}
+
+bool isExtremum(CollectiveReduction reduction) {
+  return reduction == CollectiveReduction::max ||
+         reduction == CollectiveReduction::min;
+}
+
+} // namespace
+
+// sum: dx_q = sum_p g_p; mean: that over the group's size, which is the
+// mean of the g_p; max/min: sum_p g_p to the processes holding the extremum,
+// split evenly among ties (as reduce_max does among elements).
+LogicalResult AllReduceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getInput()))
+    return success();
+  Rule r{b, getLoc()};
+  if (!isExtremum(getReduction())) {
+    grads[0] = allReduce(r, getReduction(), g, getGroupAttr());
+    return success();
+  }
+  Value holds = holdsExtremum(r, getInput(), getResult());
+  Value ties = allReduce(r, CollectiveReduction::sum, holds, getGroupAttr());
+  Value total = allReduce(r, CollectiveReduction::sum, g, getGroupAttr());
+  grads[0] = r.div(r.mul(total, holds), ties);
+  return success();
+}
+
+// dx_q = sum_p g_p on the root, 0 elsewhere.
+LogicalResult BroadcastFromOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                        SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getInput()))
+    return success();
+  Rule r{b, getLoc()};
+  Value rank = GroupRankOp::create(b, r.loc, getGroupAttr());
+  Value root = ConstantOp::create(
+      b, r.loc,
+      DenseElementsAttr::get(RankedTensorType::get({}, b.getI64Type()),
+                             b.getI64IntegerAttr(getRoot())));
+  Value isRoot = scalarAs(r, r.cmp(CompareDirection::eq, rank, root), g);
+  grads[0] = r.mul(allReduce(r, CollectiveReduction::sum, g, getGroupAttr()),
+                   isRoot);
+  return success();
+}
+
+// Process q's part of every g_p, summed: a reduce_scatter of the cotangents.
+LogicalResult AllGatherOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getInput()))
+    return success();
+  grads[0] = ReduceScatterOp::create(b, getLoc(), getInput().getType(),
+                                     CollectiveReduction::sum, g, getAxis(),
+                                     getGroup());
+  return success();
+}
+
+// sum: every process's part of the cotangent, gathered; mean: that over the
+// group's size; max/min: the gathered cotangent to the processes holding
+// the extremum, split evenly among ties.
+LogicalResult ReduceScatterOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                        SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getInput()))
+    return success();
+  Rule r{b, getLoc()};
+  Type whole = getInput().getType();
+  auto gather = [&](Value part) -> Value {
+    return AllGatherOp::create(b, r.loc, whole, part, getAxis(), getGroup());
+  };
+  Value gathered = gather(g);
+  switch (getReduction()) {
+  case CollectiveReduction::sum:
+    grads[0] = gathered;
+    break;
+  case CollectiveReduction::mean:
+    grads[0] = r.div(gathered,
+                     scalarAs(r, GroupSizeOp::create(b, r.loc, getGroupAttr()),
+                              g));
+    break;
+  case CollectiveReduction::max:
+  case CollectiveReduction::min: {
+    Value holds = holdsExtremum(r, getInput(), gather(getResult()));
+    Value ties = allReduce(r, CollectiveReduction::sum, holds, getGroupAttr());
+    grads[0] = r.div(r.mul(gathered, holds), ties);
+    break;
+  }
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Linear algebra
 //===----------------------------------------------------------------------===//
 

@@ -1934,3 +1934,101 @@ func.func @adadelta_bad_grad(%g: tensor<2xf32>, %lr: tensor<f32>) {
   kiln.apply_adadelta @w, %g, %lr : tensor<2xf32>, tensor<f32>
   return
 }
+
+// -----
+
+func.func @all_reduce_mean_of_integers(%x: tensor<4xi32>) {
+  // expected-error@+1 {{a mean across processes needs floating-point values, not 'i32' (reduce with sum and divide)}}
+  %0 = kiln.all_reduce mean, %x : tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @all_reduce_empty_group(%x: tensor<4xf32>) {
+  // expected-error@+2 {{a collective's group must be a non-empty name without NUL characters, got ""}}
+  // expected-error@+1 {{'kiln.all_reduce' op failed to infer returned types}}
+  %0 = kiln.all_reduce sum, %x {group = ""} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @all_reduce_bool(%x: tensor<4xi1>) {
+  // expected-error@+1 {{'kiln.all_reduce' op operand #0 must be ranked tensor of 32-bit float or 64-bit float or 32-bit signless integer or 64-bit signless integer values}}
+  %0 = kiln.all_reduce sum, %x : tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @broadcast_from_negative_root(%x: tensor<4xf32>) {
+  // expected-error@+2 {{root -1 is not a process rank}}
+  // expected-error@+1 {{'kiln.broadcast_from' op failed to infer returned types}}
+  %0 = kiln.broadcast_from %x {root = -1 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @all_gather_not_a_multiple(%x: tensor<4x3xf32>) {
+  // expected-error@+1 {{'kiln.all_gather' op the result's extent 6 along axis 0 is not a multiple of the input's, 4}}
+  %0 = kiln.all_gather %x : tensor<4x3xf32> -> tensor<6x3xf32>
+  return
+}
+
+// -----
+
+func.func @all_gather_other_extent(%x: tensor<4x3xf32>) {
+  // expected-error@+1 {{'kiln.all_gather' op the input and the result differ in extent 1 (not the axis, 0): 'tensor<4x3xf32>' and 'tensor<8x5xf32>'}}
+  %0 = kiln.all_gather %x : tensor<4x3xf32> -> tensor<8x5xf32>
+  return
+}
+
+// -----
+
+func.func @all_gather_scalar(%x: tensor<f32>) {
+  // expected-error@+1 {{'kiln.all_gather' op needs an input and a result of the same rank, at least 1; got 'tensor<f32>' and 'tensor<f32>'}}
+  %0 = kiln.all_gather %x : tensor<f32> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @all_gather_element_type(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.all_gather' op the result's element type 'f64' differs from the input's}}
+  %0 = kiln.all_gather %x : tensor<4xf32> -> tensor<8xf64>
+  return
+}
+
+// -----
+
+func.func @all_gather_axis(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.all_gather' op axis 2 is out of range for rank 1 (expected -1 <= axis < 1)}}
+  %0 = kiln.all_gather %x {axis = 2 : i64} : tensor<4xf32> -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_scatter_not_a_multiple(%x: tensor<6x3xf32>) {
+  // expected-error@+1 {{'kiln.reduce_scatter' op the input's extent 6 along axis 0 is not a multiple of the result's, 4}}
+  %0 = kiln.reduce_scatter sum, %x : tensor<6x3xf32> -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_scatter_mean_of_integers(%x: tensor<6xi64>) {
+  // expected-error@+1 {{a mean across processes needs floating-point values, not 'i64' (reduce with sum and divide)}}
+  %0 = kiln.reduce_scatter mean, %x : tensor<6xi64> -> tensor<?xi64>
+  return
+}
+
+// -----
+
+func.func @group_rank_type() {
+  // expected-error@+1 {{'kiln.group_rank' op result #0 must be}}
+  %0 = kiln.group_rank : tensor<i32>
+  return
+}

@@ -393,3 +393,24 @@ func.func @asserts(%ok: tensor<i1>) {
   kiln.assert %ok, "integer division by zero" : tensor<i1>
   return
 }
+
+// CHECK-LABEL: func.func @collectives
+// CHECK: kiln.all_reduce mean, %{{.*}} : tensor<4x3xf32>
+// CHECK: kiln.all_reduce max, %{{.*}} {group = "rows"} : tensor<2xi64>
+// CHECK: kiln.broadcast_from %{{.*}} {root = 1 : i64} : tensor<4x3xf32>
+// CHECK: kiln.all_gather %{{.*}} {axis = 1 : i64} : tensor<4x3xf32> -> tensor<4x?xf32>
+// CHECK: kiln.all_gather %{{.*}} : tensor<4x3xf32> -> tensor<8x3xf32>
+// CHECK: kiln.reduce_scatter sum, %{{.*}} : tensor<4x3xf32> -> tensor<?x3xf32>
+// CHECK: kiln.group_rank : tensor<i64>
+// CHECK: kiln.group_size {group = "rows"} : tensor<i64>
+func.func @collectives(%x: tensor<4x3xf32>, %i: tensor<2xi64>) {
+  %0 = kiln.all_reduce mean, %x : tensor<4x3xf32>
+  %1 = kiln.all_reduce max, %i {group = "rows"} : tensor<2xi64>
+  %2 = kiln.broadcast_from %x {root = 1 : i64} : tensor<4x3xf32>
+  %3 = kiln.all_gather %x {axis = 1 : i64} : tensor<4x3xf32> -> tensor<4x?xf32>
+  %4 = kiln.all_gather %x {group = "world"} : tensor<4x3xf32> -> tensor<8x3xf32>
+  %5 = kiln.reduce_scatter sum, %x : tensor<4x3xf32> -> tensor<?x3xf32>
+  %6 = kiln.group_rank : tensor<i64>
+  %7 = kiln.group_size {group = "rows"} : tensor<i64>
+  return
+}

@@ -119,6 +119,13 @@ def Kiln_CompareDirection : I32EnumAttr<"CompareDirection",
   let cppNamespace = "::mlir::kiln";
 }
 
+def Kiln_CollectiveReduction : I32EnumAttr<"CollectiveReduction",
+    "how a collective combines the processes' tensors, elementwise", [
+      I32EnumAttrCase<"sum", 0>, I32EnumAttrCase<"mean", 1>,
+      I32EnumAttrCase<"max", 2>, I32EnumAttrCase<"min", 3>]> {
+  let cppNamespace = "::mlir::kiln";
+}
+
 def Kiln_PaddingKind : I32Enum<"Padding",
     "implicit padding of a sliding-window op (TensorFlow's rules)", [
       I32EnumCase<"VALID", 0>, I32EnumCase<"SAME", 1>]> {

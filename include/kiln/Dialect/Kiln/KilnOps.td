@@ -1244,6 +1244,155 @@ def Kiln_PrintOp : Kiln_Op<"print", [MemoryEffects<[MemWrite]>, Kiln_OpenExtents
 }
 
 //===----------------------------------------------------------------------===//
+// Collectives (data parallelism over processes)
+//===----------------------------------------------------------------------===//
+
+def Kiln_CollectiveTensor : RankedTensorOf<[F32, F64, I32, I64]>;
+
+// A collective is not Pure: every process of its group must run the same
+// collectives in the same order, so none may be removed, merged or moved
+// past another (unknown memory effects keep them in place).
+class Kiln_CollectiveOp<string mnemonic, list<Trait> traits = []>
+    : Kiln_Op<mnemonic, traits # [Kiln_OpenExtents]> {
+  code collectiveDescription = [{
+
+    Collectives run over a named group of processes: `"world"` (the
+    default) is every process of the job (`mpirun -np N`); other groups are
+    defined at run time (`kiln_group_define`, `kiln.distribute.new_group`).
+    Every process of the group must run the same collectives, in the same
+    order, on tensors of the same type; a mismatch is an error on every
+    process, not a hang, and so is a process that never arrives (after
+    `KILN_COLLECTIVE_TIMEOUT` seconds). In a single process (no MPI job)
+    the group is that process alone. The runtime carries them out with
+    MPI, loaded when the first one runs.
+  }];
+}
+
+def Kiln_AllReduceOp : Kiln_CollectiveOp<"all_reduce", [Kiln_Differentiable,
+    InferTypeOpAdaptorWithIsCompatible]> {
+  let summary = "Combines a tensor across the processes of a group";
+  let description = [{
+    Every process of the group gets the elementwise sum, mean, maximum or
+    minimum of the group's `input`s (a mean of integers is refused). For a
+    fixed number of processes the result is the same from run to run.
+
+    ```mlir
+    %g = kiln.all_reduce mean, %grad : tensor<784x128xf32>
+    %m = kiln.all_reduce max, %x {group = "rows"} : tensor<4xi64>
+    ```
+  }] # collectiveDescription;
+  let arguments = (ins Kiln_CollectiveReduction:$reduction,
+                       Kiln_CollectiveTensor:$input,
+                       DefaultValuedStrAttr<StrAttr, "world">:$group);
+  let results = (outs Kiln_CollectiveTensor:$result);
+  let assemblyFormat = [{
+    $reduction `,` $input attr-dict `:` type($input)
+  }];
+  let extraClassDefinition = Kiln_CompatibleReturnTypes;
+}
+
+def Kiln_BroadcastFromOp : Kiln_CollectiveOp<"broadcast_from", [
+    Kiln_Differentiable, InferTypeOpAdaptorWithIsCompatible]> {
+  let summary = "Every process gets one process's tensor";
+  let description = [{
+    Every process of the group gets the `input` of the process whose rank
+    in the group is `root` (what `broadcast_variables` uses so that every
+    process starts from the same weights).
+
+    ```mlir
+    %w0 = kiln.broadcast_from %w {root = 0 : i64} : tensor<128xf32>
+    ```
+  }] # collectiveDescription;
+  let arguments = (ins Kiln_CollectiveTensor:$input,
+                       DefaultValuedAttr<I64Attr, "0">:$root,
+                       DefaultValuedStrAttr<StrAttr, "world">:$group);
+  let results = (outs Kiln_CollectiveTensor:$result);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input)
+  }];
+  let extraClassDefinition = Kiln_CompatibleReturnTypes;
+}
+
+def Kiln_AllGatherOp : Kiln_CollectiveOp<"all_gather", [Kiln_Differentiable]> {
+  let summary = "The group's tensors, joined along an axis, on every process";
+  let description = [{
+    Every process gets the `input`s of the group, in rank order, joined
+    along `axis`: the result's extent there is the group's size times the
+    input's. It is written open (`?`) or, when the group's size is known,
+    fixed (checked when the op runs).
+
+    ```mlir
+    %all = kiln.all_gather %x {axis = 0 : i64} : tensor<8x3xf32> -> tensor<?x3xf32>
+    ```
+  }] # collectiveDescription;
+  let arguments = (ins Kiln_CollectiveTensor:$input,
+                       DefaultValuedAttr<I64Attr, "0">:$axis,
+                       DefaultValuedStrAttr<StrAttr, "world">:$group);
+  let results = (outs Kiln_CollectiveTensor:$result);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_ReduceScatterOp : Kiln_CollectiveOp<"reduce_scatter", [
+    Kiln_Differentiable]> {
+  let summary = "Combines across the group; each process keeps one part";
+  let description = [{
+    The elementwise sum, mean, maximum or minimum of the group's `input`s,
+    split along `axis` into as many equal parts as the group has
+    processes: the process of rank `r` gets part `r`. The input's extent
+    there must be a multiple of the group's size (checked when the op
+    runs); the result's is written open (`?`) or fixed.
+
+    ```mlir
+    %part = kiln.reduce_scatter sum, %g {axis = 0 : i64} : tensor<8x3xf32> -> tensor<?x3xf32>
+    ```
+  }] # collectiveDescription;
+  let arguments = (ins Kiln_CollectiveReduction:$reduction,
+                       Kiln_CollectiveTensor:$input,
+                       DefaultValuedAttr<I64Attr, "0">:$axis,
+                       DefaultValuedStrAttr<StrAttr, "world">:$group);
+  let results = (outs Kiln_CollectiveTensor:$result);
+  let assemblyFormat = [{
+    $reduction `,` $input attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_GroupRankOp : Kiln_CollectiveOp<"group_rank"> {
+  let summary = "This process's rank in a group";
+  let description = [{
+    The rank (0 to size - 1) of this process in the group, as an `i64`
+    scalar: `hvd.rank()`, `jax.lax.axis_index`.
+
+    ```mlir
+    %r = kiln.group_rank : tensor<i64>
+    ```
+  }] # collectiveDescription;
+  let arguments = (ins DefaultValuedStrAttr<StrAttr, "world">:$group);
+  let results = (outs Kiln_I64Scalar:$result);
+  let assemblyFormat = [{ attr-dict `:` type($result) }];
+  let hasVerifier = 1;
+}
+
+def Kiln_GroupSizeOp : Kiln_CollectiveOp<"group_size"> {
+  let summary = "The number of processes in a group";
+  let description = [{
+    The number of processes in the group, as an `i64` scalar: `hvd.size()`,
+    `num_replicas_in_sync`.
+
+    ```mlir
+    %n = kiln.group_size : tensor<i64>
+    ```
+  }] # collectiveDescription;
+  let arguments = (ins DefaultValuedStrAttr<StrAttr, "world">:$group);
+  let results = (outs Kiln_I64Scalar:$result);
+  let assemblyFormat = [{ attr-dict `:` type($result) }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Optimizer updates
 //===----------------------------------------------------------------------===//
 
