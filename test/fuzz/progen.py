@@ -651,21 +651,23 @@ def cross_entropy(prog, rng, v):
     if len(x.shape) != 2 or 0 in x.shape:
         return v
 
-    def log_softmax(a):
-        m = np.max(a, axis=-1, keepdims=True)
-        return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
+    # TensorFlow's formulas (log-sum-exp of the shifted logits minus the
+    # shifted logit), not -log_softmax: they differ in the sign of an exact
+    # zero loss (one class), which a later division turns into +-inf.
+    def nll(a):
+        shifted = a - np.max(a, axis=-1, keepdims=True)
+        return np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True)) - shifted
     if rng.random() < 0.5:
         ids = int_constant(prog, [rng.randrange(x.shape[1]) for _ in range(x.shape[0])],
                            rng.choice([np.int32, np.int64]))
         return prog.add((x.shape[0],), x.dtype, [v, ids], lambda n, t, r: (
             f"kiln.sparse_softmax_cross_entropy {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}"),
-            lambda a, i: -np.take_along_axis(log_softmax(a), i[:, None].astype(np.int64),
-                                             1)[:, 0])
+            lambda a, i: np.take_along_axis(nll(a), i[:, None].astype(np.int64), 1)[:, 0])
     raw = prog.new_arg(x.shape, x.dtype)
     labels = softmax(prog, rng, raw)
     return prog.add((x.shape[0],), x.dtype, [v, labels], lambda n, t, r: (
         f"kiln.softmax_cross_entropy {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}"),
-        lambda a, y: -np.sum(y * log_softmax(a), axis=-1))
+        lambda a, y: np.sum(y * nll(a), axis=-1))
 
 
 def one_hot(prog, rng, v):

@@ -344,6 +344,31 @@ def test_fixed_zero_extent_broadcast_against_open_ones(tmp_path):
     assert np.load(out / "0.npy").shape == (x * (a @ b)).shape
 
 
+MASKED_PRODUCT = """
+func.func @f(%x: tensor<1x3xf64>, %w: tensor<3x5xf64>) -> tensor<1x5xf64> {
+  %p = kiln.matmul %x, %w : tensor<1x3xf64>, tensor<3x5xf64> -> tensor<1x5xf64>
+  %c = kiln.constant dense<[3]> : tensor<1xi64>
+  %h = kiln.one_hot %c {depth = 5 : i64} : tensor<1xi64> -> tensor<1x5xf64>
+  %m = kiln.mul %p, %h : tensor<1x5xf64>, tensor<1x5xf64> -> tensor<1x5xf64>
+  return %m : tensor<1x5xf64>
+}
+"""
+
+
+def test_one_hot_mask_of_a_product(tmp_path):
+    # The mask is applied in place to the product's buffer; the CPU
+    # vectorizer took the multiplication for a reduction and the module
+    # failed to compile (found by the 10,000-program run).
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((1, 3)), rng.standard_normal((3, 5))
+    out = tmp_path / "out"
+    proc = run(tmp_path, MASKED_PRODUCT, "--input", save(tmp_path, "x.npy", x),
+               "--input", save(tmp_path, "w.npy", w), "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(np.load(out / "0.npy"), (x @ w) * np.eye(5)[[3]],
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_unranked_entry_is_rejected(tmp_path):
     proc = run(tmp_path, "func.func @f(%x: tensor<*xf32>) -> tensor<*xf32> {\n"
                          "  return %x : tensor<*xf32>\n}\n")

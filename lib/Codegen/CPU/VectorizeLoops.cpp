@@ -49,6 +49,35 @@ namespace {
 /// Marks the tiles this pass made until they are vectorized.
 constexpr llvm::StringLiteral kTileMarker = "kiln.vector_tile";
 
+/// Upstream's vectorizer (LLVM 22) takes an op whose body combines its
+/// output's old value (add, mul, ...) with a value computed from
+/// linalg.index for a reduction even when every loop is parallel: the index
+/// vector has only the innermost dimension, the shapes differ, and it builds
+/// a vector.multi_reduction over no dimensions that does not verify. An
+/// all-parallel op on buffers reads each output element at the iteration
+/// that writes it, so the old value is read through an input on the same
+/// buffer instead (a one-hot mask applied in place to a product's result
+/// came out like this).
+void readOutputThroughInput(RewriterBase &rewriter, linalg::GenericOp op) {
+  if (op.getNumReductionLoops() != 0 || op.getNumDpsInits() != 1 ||
+      op.getBody()->getOps<linalg::IndexOp>().empty())
+    return;
+  OpOperand *init = op.getDpsInitOperand(0);
+  BlockArgument old = op.getMatchingBlockArgument(init);
+  if (old.use_empty())
+    return;
+  unsigned position = op.getNumDpsInputs();
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  maps.insert(maps.begin() + position, op.getMatchingIndexingMap(init));
+  rewriter.modifyOpInPlace(op, [&] {
+    op.getInputsMutable().append(init->get());
+    op.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
+    BlockArgument input = op.getBody()->insertArgument(
+        position, old.getType(), old.getLoc());
+    old.replaceAllUsesWith(input);
+  });
+}
+
 /// The vector width in elements of `op`'s output, or 0 if `op` is not a
 /// candidate: buffers, one output, every operand of int or float elements
 /// of at least 8 bits (a vector of i1 in memory is packed bits, not bytes),
@@ -241,6 +270,8 @@ struct CPUVectorizeLoopsPass
       tiles.push_back({op, open ? bounds : SmallVector<int64_t>()});
     });
     for (auto &[op, vectorSizes] : tiles) {
+      if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation()))
+        readOutputThroughInput(rewriter, generic);
       if (failed(linalg::vectorizeOpPrecondition(op, vectorSizes)))
         continue;
       rewriter.setInsertionPoint(op);

@@ -242,3 +242,43 @@ func.func @narrow_transpose(%x: memref<12x64xf32>, %out: memref<64x12xf32>) {
   linalg.transpose ins(%x : memref<12x64xf32>) outs(%out : memref<64x12xf32>) permutation = [1, 0]
   return
 }
+
+// -----
+
+// A one-hot mask applied in place to a buffer (the product's result is both
+// read and written): the old value is read through an input on the same
+// buffer, so the vectorizer does not take the multiplication by a value of
+// linalg.index for a reduction (upstream built a vector.multi_reduction over
+// no dimensions that did not verify).
+// CHECK-LABEL: func.func @one_hot_in_place
+// CHECK: scf.for
+// CHECK: %[[OLD:.*]] = vector.transfer_read %{{.*}} : memref<1x6xf64, strided<[6, 1], offset: ?>>, vector<6xf64>
+// CHECK: %[[STEP:.*]] = vector.step : vector<6xindex>
+// CHECK: %[[I:.*]] = arith.index_cast %[[STEP]]
+// CHECK: %[[HOT:.*]] = arith.cmpi eq, %[[I]]
+// CHECK: %[[MASK:.*]] = arith.select %[[HOT]]
+// CHECK: %[[NEW:.*]] = arith.mulf %[[OLD]], %[[MASK]] : vector<6xf64>
+// CHECK: vector.transfer_write %[[NEW]]
+// CHECK-NOT: vector.multi_reduction
+// CHECK-NOT: linalg.generic
+// AVX2-LABEL: func.func @one_hot_in_place
+// AVX2: arith.mulf %{{.*}}, %{{.*}} : vector<4xf64>
+// AVX2: arith.mulf %{{.*}}, %{{.*}} : vector<2xf64>
+// AVX2-NOT: linalg.generic
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @one_hot_in_place(%buf: memref<2x6xf64>) {
+  %c3 = arith.constant 3 : i64
+  %one = arith.constant 1.0 : f64
+  %zero = arith.constant 0.0 : f64
+  linalg.generic {indexing_maps = [#id], iterator_types = ["parallel", "parallel"]}
+      outs(%buf : memref<2x6xf64>) {
+  ^bb0(%o: f64):
+    %i = linalg.index 1 : index
+    %j = arith.index_cast %i : index to i64
+    %hot = arith.cmpi eq, %j, %c3 : i64
+    %mask = arith.select %hot, %one, %zero : f64
+    %m = arith.mulf %o, %mask : f64
+    linalg.yield %m : f64
+  }
+  return
+}
