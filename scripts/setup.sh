@@ -16,6 +16,7 @@ packages=(
   python3-numpy python3-pybind11 python3-pytest python3-dev
   python3-tqdm python3-matplotlib
   zlib1g-dev dataset-fashion-mnist
+  openmpi-bin libopenmpi3 python3-mpi4py
 )
 
 missing=()

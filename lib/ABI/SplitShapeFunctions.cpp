@@ -27,6 +27,7 @@
 
 #include "kiln/ABI/EntryPoints.h"
 #include "kiln/ABI/Passes.h"
+#include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -51,12 +52,6 @@ namespace mlir::kiln {
 using namespace mlir;
 using namespace mlir::kiln;
 
-
-/// Whether `type` is a tensor with a dynamic extent.
-static bool isDynamicTensor(Type type) {
-  auto tensor = dyn_cast<RankedTensorType>(type);
-  return tensor && !tensor.hasStaticShape();
-}
 
 namespace {
 
@@ -155,15 +150,17 @@ struct SplitShapeFunctionsPass
     shapeFn.setFunctionType(FunctionType::get(
         context, shapeFn.getArgumentTypes(), ValueRange(results).getTypes()));
 
-    // The shape function neither prints, sorts nor reports value checks
-    // (the entry does, when it runs): without those calls, what they were
-    // in dies.
+    // The shape function neither prints, sorts, communicates nor reports
+    // value checks (the entry does, when it runs): without those calls,
+    // what they were in dies. It may ask for a group's size (the extent of
+    // an all_gather's result).
     SmallVector<func::CallOp> effects;
     shapeFn.walk([&](func::CallOp call) {
       if (call.getCallee() == "kiln_check_failed" ||
           call.getCallee() == "kiln_summary_scalar" ||
           call.getCallee().starts_with("kiln_print_") ||
-          call.getCallee().starts_with("kiln_sort_"))
+          call.getCallee().starts_with("kiln_sort_") ||
+          isCollectiveRuntimeCall(call.getCallee()))
         effects.push_back(call);
     });
     for (func::CallOp call : effects)
@@ -200,6 +197,14 @@ struct SplitShapeFunctionsPass
       if (auto dim = dyn_cast<tensor::DimOp>(op))
         if (isa<BlockArgument>(dim.getSource()))
           return WalkResult::advance();
+      // A group's size or rank, and the constant texts naming the group.
+      if (auto call = dyn_cast<func::CallOp>(op);
+          call && (call.getCallee() == "kiln_group_size" ||
+                   call.getCallee() == "kiln_group_rank"))
+        return WalkResult::advance();
+      if (isa<memref::GetGlobalOp, memref::ExtractAlignedPointerAsIndexOp>(
+              op))
+        return WalkResult::advance();
       func.emitError() << "entry point '" << func.getName()
                        << "': the shapes of its outputs cannot be computed "
                           "from the shapes of its inputs alone (they depend "

@@ -222,6 +222,22 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
   symbols[mangle("kiln_sort_f64")] = symbol(&kiln_sort_f64);
   symbols[mangle("kiln_sort_i32")] = symbol(&kiln_sort_i32);
   symbols[mangle("kiln_sort_i64")] = symbol(&kiln_sort_i64);
+#define KILN_COLLECTIVE_SYMBOLS(suffix)                                        \
+  symbols[mangle("kiln_all_reduce_" #suffix)] =                                \
+      symbol(&kiln_all_reduce_##suffix);                                       \
+  symbols[mangle("kiln_broadcast_from_" #suffix)] =                            \
+      symbol(&kiln_broadcast_from_##suffix);                                   \
+  symbols[mangle("kiln_all_gather_" #suffix)] =                                \
+      symbol(&kiln_all_gather_##suffix);                                       \
+  symbols[mangle("kiln_reduce_scatter_" #suffix)] =                            \
+      symbol(&kiln_reduce_scatter_##suffix);
+  KILN_COLLECTIVE_SYMBOLS(f32)
+  KILN_COLLECTIVE_SYMBOLS(f64)
+  KILN_COLLECTIVE_SYMBOLS(i32)
+  KILN_COLLECTIVE_SYMBOLS(i64)
+#undef KILN_COLLECTIVE_SYMBOLS
+  symbols[mangle("kiln_group_rank")] = symbol(&kiln_group_rank);
+  symbols[mangle("kiln_group_size")] = symbol(&kiln_group_size);
   symbols[mangle("mgpuModuleLoad")] = symbol(&mgpuModuleLoad);
   symbols[mangle("mgpuModuleLoadJIT")] = symbol(&mgpuModuleLoadJIT);
   symbols[mangle("mgpuModuleUnload")] = symbol(&mgpuModuleUnload);

@@ -561,8 +561,7 @@ static kiln_status_t callEntry(const Call &call) {
       return kiln_status_annotate(s, "entry '%s'", call.name());
   }
   if (checks.failed.load(std::memory_order_acquire))
-    return kiln_status_create(KILN_INVALID_ARGUMENT, "%s",
-                              checks.message.c_str());
+    return kiln_status_create(checks.code, "%s", checks.message.c_str());
   if (rc != 0)
     return kiln_status_create(KILN_INTERNAL, "entry '%s' failed with code %d",
                               call.name(), rc);

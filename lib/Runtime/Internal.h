@@ -64,12 +64,19 @@ kiln_status_t writeFileAtomically(const char *path,
 /// hands it to the workers running that call's loops.
 struct CheckSlot {
   std::atomic<bool> failed{false};
-  std::string message; // written once, by the thread that set `failed`
+  // Written once, by the thread that set `failed`.
+  kiln_status_code_t code = KILN_INVALID_ARGUMENT;
+  std::string message;
 };
 
 /// The slot of the call running on this thread (null outside a call).
 CheckSlot *currentChecks();
 void setCurrentChecks(CheckSlot *slot);
+
+/// Records a failure of compiled code (a run-time check, a collective) in
+/// the current call's slot (the first one wins), or writes it to standard
+/// error outside a call the runtime made.
+void reportFailure(kiln_status_code_t code, std::string message);
 
 } // namespace kiln::runtime
 

@@ -303,6 +303,22 @@ kiln::runtime::CheckSlot *kiln::runtime::currentChecks() { return checks; }
 
 void kiln::runtime::setCurrentChecks(CheckSlot *slot) { checks = slot; }
 
+void kiln::runtime::reportFailure(kiln_status_code_t code,
+                                  std::string message) {
+  CheckSlot *slot = checks;
+  if (!slot) {
+    // Not inside a call the runtime made (a hand-written caller of the
+    // compiled function): say it, do not stop the process.
+    std::fprintf(stderr, "kiln: compiled code failed: %s\n",
+                 message.c_str());
+    return;
+  }
+  if (!slot->failed.exchange(true, std::memory_order_acq_rel)) {
+    slot->code = code;
+    slot->message = std::move(message);
+  }
+}
+
 extern "C" {
 
 KILN_RUNTIME_EXPORT void kiln_parallel_for(void (*body)(void *, int64_t,
@@ -320,15 +336,7 @@ KILN_RUNTIME_EXPORT void kiln_check_failed(int64_t message, int64_t length,
   if (bound >= 0)
     text += " (" + std::to_string(value) + " is not in [0, " +
             std::to_string(bound) + "))";
-  kiln::runtime::CheckSlot *slot = checks;
-  if (!slot) {
-    // Not inside a call the runtime made (a hand-written caller of the
-    // compiled function): say it, do not stop the process.
-    std::fprintf(stderr, "kiln: run-time check failed: %s\n", text.c_str());
-    return;
-  }
-  if (!slot->failed.exchange(true, std::memory_order_acq_rel))
-    slot->message = std::move(text);
+  kiln::runtime::reportFailure(KILN_INVALID_ARGUMENT, std::move(text));
 }
 
 KILN_RUNTIME_EXPORT kiln_status_t kiln_set_num_threads(int32_t count) {

@@ -371,6 +371,79 @@ KILN_RUNTIME_EXPORT void kiln_sort_i64(int64_t descending, int64_t rank,
                                        void *values, int64_t indices_rank,
                                        void *indices);
 
+/*===----------------------------------------------------------------------===
+ * Collectives (data parallelism over processes)
+ *
+ * A process launched by Open MPI's mpirun (OMPI_COMM_WORLD_SIZE set) loads
+ * libmpi.so.40 (or the library KILN_MPI_LIBRARY names) with dlopen the
+ * first time a collective or one of these functions runs, and initializes
+ * MPI unless the program already did (mpi4py); any other process is a
+ * world of one process and never loads MPI. Groups are named: "world" is
+ * every process. KILN_COLLECTIVE_TIMEOUT (seconds, 600 by default) bounds
+ * how long a collective waits for the other processes before the job is
+ * aborted with a message; KILN_COLLECTIVE_CHECKS=0 skips the comparison of
+ * each collective's type and shape across processes.
+ *===----------------------------------------------------------------------===*/
+
+/** Sets up the collectives (loads and initializes MPI under mpirun).
+ *  KILN_UNAVAILABLE naming the library when MPI cannot be loaded. The
+ *  collectives call it themselves; call it to see the error early. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_collectives_init(void);
+
+/** This process's rank in group `name` (-1 when it is not a member) and
+ *  the group's size. KILN_NOT_FOUND for an unknown group. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_group_info(const char *name,
+                                                  int32_t *rank,
+                                                  int32_t *size);
+
+/** Defines group `name` as the world's processes `ranks[0..count)` (the
+ *  group's rank i is ranks[i]). Every process of the world must call it,
+ *  with the same arguments (MPI splits the world's communicator); a
+ *  process outside the group gets rank -1 in it. KILN_INVALID_ARGUMENT for
+ *  an empty or duplicate list, a rank outside the world or a name already
+ *  defined. */
+KILN_RUNTIME_EXPORT kiln_status_t kiln_group_define(const char *name,
+                                                    const int32_t *ranks,
+                                                    int32_t count);
+
+/* The collectives of compiled code, one per element type (f32, f64, i32,
+ * i64). Texts come as address and length: the group's name and where the
+ * op is ("file:line:col: kiln.all_reduce"). Buffers are unranked memrefs
+ * (rank, descriptor) of contiguous row-major data. A failure (processes
+ * that disagree, an unknown group, MPI unavailable) is returned by the
+ * running call (KILN_INVALID_ARGUMENT or KILN_UNAVAILABLE) naming the op.
+ * `reduction`: 0 sum, 1 mean, 2 max, 3 min. Called by generated code. */
+#define KILN_DECLARE_COLLECTIVES(suffix)                                       \
+  KILN_RUNTIME_EXPORT void kiln_all_reduce_##suffix(                           \
+      int64_t reduction, int64_t group, int64_t group_length, int64_t where,   \
+      int64_t where_length, int64_t rank, void *data);                         \
+  KILN_RUNTIME_EXPORT void kiln_broadcast_from_##suffix(                       \
+      int64_t root, int64_t group, int64_t group_length, int64_t where,        \
+      int64_t where_length, int64_t rank, void *data);                         \
+  KILN_RUNTIME_EXPORT void kiln_all_gather_##suffix(                           \
+      int64_t axis, int64_t group, int64_t group_length, int64_t where,        \
+      int64_t where_length, int64_t input_rank, void *input,                   \
+      int64_t output_rank, void *output);                                      \
+  KILN_RUNTIME_EXPORT void kiln_reduce_scatter_##suffix(                       \
+      int64_t reduction, int64_t axis, int64_t group, int64_t group_length,    \
+      int64_t where, int64_t where_length, int64_t input_rank, void *input,    \
+      int64_t output_rank, void *output);
+KILN_DECLARE_COLLECTIVES(f32)
+KILN_DECLARE_COLLECTIVES(f64)
+KILN_DECLARE_COLLECTIVES(i32)
+KILN_DECLARE_COLLECTIVES(i64)
+#undef KILN_DECLARE_COLLECTIVES
+
+/** kiln.group_rank / kiln.group_size in compiled code. */
+KILN_RUNTIME_EXPORT int64_t kiln_group_rank(int64_t group,
+                                            int64_t group_length,
+                                            int64_t where,
+                                            int64_t where_length);
+KILN_RUNTIME_EXPORT int64_t kiln_group_size(int64_t group,
+                                            int64_t group_length,
+                                            int64_t where,
+                                            int64_t where_length);
+
 /** kiln.summary_scalar in compiled code: appends "step,tag,value,wall time"
  *  to the CSV file at `path` (texts given by address and length), the file
  *  kiln.summary's writers keep. Called by generated code. */

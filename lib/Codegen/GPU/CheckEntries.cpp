@@ -14,6 +14,7 @@
 #include "GpuMemory.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
+#include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
 
@@ -67,6 +68,12 @@ std::optional<std::string> unsupported(Operation *op) {
       return std::string("is a kiln.print of a tensor, which the GPU target "
                          "does not compile yet (print it in a function that "
                          "runs on the CPU)");
+    StringRef name = call.getCallee();
+    if (kiln::isCollectiveRuntimeCall(name))
+      return std::string("is a collective (kiln.") +
+             name.drop_front(5).rsplit('_').first.str() +
+             "), which the GPU target does not compile yet (NCCL is the "
+             "plan, docs/distributed.md; run the step on the CPU)";
     if (call.getCallee().starts_with("kiln_sort_"))
       return std::string("is a kiln.sort, which the GPU target does not "
                          "compile yet (sort in a function that runs on the "

@@ -113,6 +113,7 @@ void populateNNPatterns(RewritePatternSet &patterns);
 void populateControlFlowPatterns(RewritePatternSet &patterns);
 void populatePrintPatterns(RewritePatternSet &patterns); // and custom_vjp
 void populateSortPatterns(RewritePatternSet &patterns);
+void populateCollectivePatterns(RewritePatternSet &patterns);
 
 /// Runtime function `name` with `inputs`, declared in `module` on first
 /// use (private, no results).
@@ -122,6 +123,11 @@ func::FuncOp declareRuntime(OpBuilder &b, Location loc, ModuleOp module,
 /// The suffix naming `element` in the runtime's per-type functions
 /// (kiln_print_tensor_f32, kiln_sort_i64, ...), or nothing.
 std::optional<StringRef> elementSuffix(Type element);
+
+/// The address (i64) and length (i64) of `text`, a constant global of
+/// `module` (one per distinct text), read at `b`'s insertion point.
+std::pair<Value, Value> constantText(OpBuilder &b, Location loc,
+                                     ModuleOp module, StringRef text);
 
 /// "file:line:col: " for the first file location in `loc` ("file:line: "
 /// without a column), else "".

@@ -442,6 +442,7 @@ void mlir::kiln::populateKilnToLinalgPatterns(MLIRContext *,
   populateControlFlowPatterns(patterns);
   populatePrintPatterns(patterns);
   populateSortPatterns(patterns);
+  populateCollectivePatterns(patterns);
 }
 
 void mlir::kiln::configureKilnToLinalgTarget(ConversionTarget &target) {

@@ -141,10 +141,9 @@ func::FuncOp lowering::declareRuntime(OpBuilder &b, Location loc,
   return function;
 }
 
-/// The address (i64) and length (i64) of `text`, a constant global of
-/// `module` (one per distinct text), read at `b`'s insertion point.
-static std::pair<Value, Value> constantText(OpBuilder &b, Location loc,
-                                            ModuleOp module, StringRef text) {
+std::pair<Value, Value> lowering::constantText(OpBuilder &b, Location loc,
+                                               ModuleOp module,
+                                               StringRef text) {
   std::string name =
       "kiln_text_" + std::to_string(llvm::hash_value(text) & 0xffffffffffff);
   auto bytesType =

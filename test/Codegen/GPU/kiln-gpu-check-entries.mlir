@@ -142,3 +142,17 @@ func.func @sorted(%x: memref<4xf32>, %i: memref<4xi32>) attributes {kiln.entry =
   call @kiln_sort_f32(%c0, %u, %v) : (i64, memref<*xf32>, memref<*xi32>) -> ()
   return
 }
+
+// -----
+
+// A collective is the runtime's MPI layer on host memory: refused for the
+// GPU, naming the op.
+func.func private @kiln_reduce_scatter_f32(i64, i64, i64, i64, i64, i64, memref<*xf32>, memref<*xf32>)
+func.func @scattered(%x: memref<4xf32>, %y: memref<2xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<4xf32>], outputs = [tensor<2xf32>], variables = [], checks = [], device = cuda>} {
+  %c0 = arith.constant 0 : i64
+  %u = memref.cast %x : memref<4xf32> to memref<*xf32>
+  %v = memref.cast %y : memref<2xf32> to memref<*xf32>
+  // expected-error @+1 {{'func.call' in 'scattered', compiled for the GPU, is a collective (kiln.reduce_scatter), which the GPU target does not compile yet (NCCL is the plan, docs/distributed.md; run the step on the CPU)}}
+  call @kiln_reduce_scatter_f32(%c0, %c0, %c0, %c0, %c0, %c0, %u, %v) : (i64, i64, i64, i64, i64, i64, memref<*xf32>, memref<*xf32>) -> ()
+  return
+}

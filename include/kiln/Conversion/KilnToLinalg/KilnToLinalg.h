@@ -7,6 +7,8 @@
 #ifndef KILN_CONVERSION_KILNTOLINALG_KILNTOLINALG_H
 #define KILN_CONVERSION_KILNTOLINALG_KILNTOLINALG_H
 
+#include "llvm/ADT/StringRef.h"
+
 namespace mlir {
 class ConversionTarget;
 class MLIRContext;
@@ -21,6 +23,16 @@ void populateKilnToLinalgPatterns(MLIRContext *context,
 
 /// Marks the Kiln dialect illegal and the dialects it lowers to legal.
 void configureKilnToLinalgTarget(ConversionTarget &target);
+
+/// Whether `callee` is one of the runtime's collectives that the lowering
+/// calls (kiln_all_reduce_f32, ...): a call that communicates, which a
+/// shape function must not make and the GPU target does not compile.
+inline bool isCollectiveRuntimeCall(llvm::StringRef callee) {
+  return callee.starts_with("kiln_all_reduce_") ||
+         callee.starts_with("kiln_broadcast_from_") ||
+         callee.starts_with("kiln_all_gather_") ||
+         callee.starts_with("kiln_reduce_scatter_");
+}
 
 } // namespace kiln
 } // namespace mlir
