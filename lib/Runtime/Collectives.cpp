@@ -189,7 +189,7 @@ kiln_status_t setUp() {
     return fail(kiln_status_create(
         KILN_UNAVAILABLE,
         "collectives need MPI: cannot load %s (%s); install Open MPI "
-        "(apt-get install libopenmpi-dev openmpi-bin) or name the library "
+        "(apt-get install openmpi-bin) or name the library "
         "in KILN_MPI_LIBRARY",
         path, dlerror()));
   Mpi &m = s.api;

@@ -44,8 +44,8 @@ from .config import device
 from . import autograph
 from .printing import print  # noqa: A001 (tf.print)
 from . import callbacks, regularizers, saved_model
-from . import (aot, data, datasets, initializers, layers, losses, metrics,
-               optimizers, summary, train)
+from . import (aot, data, datasets, distribute, initializers, layers, losses,
+               metrics, optimizers, summary, train)
 from .layers import Input, Model, Network, Sequential
 
 __all__ = [
@@ -59,7 +59,7 @@ __all__ = [
     "ones", "pow", "random", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",
     "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",
     "transpose", "where", "zeros", "config", "device", "data", "datasets",
-    "initializers", "layers", "losses", "metrics", "optimizers", "summary",
+    "distribute", "initializers", "layers", "losses", "metrics", "optimizers", "summary",
     "train", "Model", "Network", "Sequential", "aot", "autograph", "print",
     "argmin", "ceil", "clip_by_global_norm", "clip_by_norm", "clip_by_value",
     "expand_dims", "fill", "floor", "identity", "linspace", "norm", "ones_like",

@@ -193,6 +193,32 @@ class Dataset:
                 yield _map(out, lambda t: np.asarray(t))
         return Dataset(make, self._length)
 
+    def shard(self, num_shards, index):
+        """Every `num_shards`-th element starting at `index` (tf.data's
+        shard: worker `index` of `num_shards` reads its own part; with
+        kiln.distribute, `shard(size(), rank())`). Shard before shuffling
+        and batching so that the workers' parts do not overlap."""
+        num_shards, index = int(num_shards), int(index)
+        if num_shards < 1 or not 0 <= index < num_shards:
+            raise ValueError(f"shard({num_shards}, {index}): needs num_shards >= 1 "
+                             "and 0 <= index < num_shards")
+        if self._arrays is not None and self._length is not None:
+            # Slices stay slices (shuffle and batch keep their fast path).
+            order = self._order
+            count = len(range(index, self._length, num_shards))
+            return Dataset._slices(
+                self._arrays, count,
+                lambda: (i for k, i in enumerate(order()) if k % num_shards == index))
+        source = self
+
+        def make():
+            for k, element in enumerate(source._raw()):
+                if k % num_shards == index:
+                    yield element
+        length = None if self._length is None else \
+            len(range(index, self._length, num_shards))
+        return Dataset(make, length)
+
     def take(self, count):
         """The first `count` elements (all of them if count is -1)."""
         if count < 0:

@@ -43,10 +43,15 @@ class IOError_(OpError):
     """A read or write failed."""
 
 
+class UnavailableError(OpError):
+    """Something the op needs is not there: a GPU, the MPI library."""
+
+
 # kiln_status_code_t values (include/kiln/Runtime/Runtime.h).
 _BY_CODE = {
     1: InvalidArgumentError, 2: NotFoundError, 3: ResourceExhaustedError,
     4: IOError_, 5: DataLossError, 6: UnimplementedError, 7: InternalError,
+    8: UnavailableError,
 }
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))

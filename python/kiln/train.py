@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from . import _kiln, errors
+from . import _kiln, distribute, errors
 from .dtypes import int64
 from .optimizers import SGD, Adam
 from .tensor import Tensor, constant
@@ -106,7 +106,11 @@ class Checkpoint:
         return path
 
     def write(self, path):
+        """Writes the checkpoint to `path` (after kiln.distribute.init(),
+        on rank 0 only: the other processes hold the same values)."""
         named, _ = self._named()
+        if not distribute.is_chief():
+            return path
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         store = _kiln.VariableStore()
@@ -290,6 +294,8 @@ class CheckpointManager:
         return kept, times, preserved
 
     def _write_index(self):
+        if not distribute.is_chief():
+            return
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".checkpoint.")
         with os.fdopen(fd, "w") as f:
             json.dump({"checkpoints": self._kept, "times": self._times,
@@ -330,6 +336,8 @@ class CheckpointManager:
                 self._preserved.append(old)  # (kept for good, outside the window)
                 continue
             self._times.pop(old, None)
+            if not distribute.is_chief():
+                continue
             try:
                 os.remove(old)
             except FileNotFoundError:

@@ -911,7 +911,7 @@ PYBIND11_MODULE(_kiln, m) {
         return static_cast<py::ssize_t>(std::hash<std::string>()(a.key()));
       });
   m.def("enum_case", &AttrValue::enumCase, py::arg("enum"), py::arg("case"),
-        "A case of a Kiln enum attribute (compare_direction, padding).");
+        "A case of a Kiln enum attribute (compare_direction, collective_reduction, padding).");
 
   m.def(
       "run_op",
@@ -1068,6 +1068,24 @@ PYBIND11_MODULE(_kiln, m) {
       throw py::value_error(message);
     }
   });
+  // Collectives over MPI (kiln_collectives_init, kiln_group_info,
+  // kiln_group_define): kiln.distribute.
+  m.def("collectives_init", [] { check(kiln_collectives_init()); });
+  m.def(
+      "group_info",
+      [](const std::string &name) {
+        int32_t rank = 0, size = 0;
+        check(kiln_group_info(name.c_str(), &rank, &size));
+        return py::make_tuple(rank, size);
+      },
+      py::arg("name"));
+  m.def(
+      "group_define",
+      [](const std::string &name, const std::vector<int32_t> &ranks) {
+        check(kiln_group_define(name.c_str(), ranks.data(),
+                                static_cast<int32_t>(ranks.size())));
+      },
+      py::arg("name"), py::arg("ranks"));
   // The counters of a device's buffer pool (kiln_device_memory_stats).
   m.def("pool_stats", [](const std::string &device) {
     kiln_pool_stats_t stats;
