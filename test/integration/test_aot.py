@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import BUILD, ROOT
-from test_variables import write_safetensors
+from test_variables import read_safetensors, write_safetensors
 
 TENSOR_COMPILE = os.path.join(BUILD, "bin", "tensor-compile")
 EXAMPLE = os.path.join(ROOT, "examples", "aot")
@@ -434,3 +434,153 @@ def test_library_casts_as_documented(tmp_path):
                            str(tmp_path / "x.npy"), "--expect", str(expect)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# A data-parallel training step as an AOT library: each process computes
+# the gradients of its rows of the global batch, kiln.all_reduce averages
+# them inside the step, and SGD updates the weights; `sync` broadcasts rank
+# 0's initial weights. BATCH is the rows per process.
+DATA_PARALLEL_MODULE = """
+kiln.variable @w1 : tensor<784x32xf32>
+kiln.variable @b1 : tensor<32xf32> = dense<0.0>
+kiln.variable @w2 : tensor<32x10xf32>
+kiln.variable @b2 : tensor<10xf32> = dense<0.0>
+func.func @initialize() {
+  %w1 = kiln.random_uniform {static_seed = 1 : i64, minval = -0.08 : f64, maxval = 0.08 : f64} : tensor<784x32xf32>
+  kiln.assign_variable @w1, %w1 : tensor<784x32xf32>
+  %w2 = kiln.random_uniform {static_seed = 2 : i64, minval = -0.3 : f64, maxval = 0.3 : f64} : tensor<32x10xf32>
+  kiln.assign_variable @w2, %w2 : tensor<32x10xf32>
+  return
+}
+func.func @sync() {
+  %w1 = kiln.read_variable @w1 : tensor<784x32xf32>
+  %w2 = kiln.read_variable @w2 : tensor<32x10xf32>
+  %s1 = kiln.broadcast_from %w1 : tensor<784x32xf32>
+  %s2 = kiln.broadcast_from %w2 : tensor<32x10xf32>
+  kiln.assign_variable @w1, %s1 : tensor<784x32xf32>
+  kiln.assign_variable @w2, %s2 : tensor<32x10xf32>
+  return
+}
+func.func private @loss(%x: tensor<BATCHx784xf32>, %y: tensor<BATCHxi32>) -> tensor<f32> {
+  %w1 = kiln.read_variable @w1 : tensor<784x32xf32>
+  %b1 = kiln.read_variable @b1 : tensor<32xf32>
+  %w2 = kiln.read_variable @w2 : tensor<32x10xf32>
+  %b2 = kiln.read_variable @b2 : tensor<10xf32>
+  %h0 = kiln.matmul %x, %w1 : tensor<BATCHx784xf32>, tensor<784x32xf32> -> tensor<BATCHx32xf32>
+  %h1 = kiln.add %h0, %b1 : tensor<BATCHx32xf32>, tensor<32xf32> -> tensor<BATCHx32xf32>
+  %h = kiln.relu %h1 : tensor<BATCHx32xf32>
+  %o0 = kiln.matmul %h, %w2 : tensor<BATCHx32xf32>, tensor<32x10xf32> -> tensor<BATCHx10xf32>
+  %o = kiln.add %o0, %b2 : tensor<BATCHx10xf32>, tensor<10xf32> -> tensor<BATCHx10xf32>
+  %l = kiln.sparse_softmax_cross_entropy %o, %y : tensor<BATCHx10xf32>, tensor<BATCHxi32> -> tensor<BATCHxf32>
+  %m = kiln.reduce_mean %l {axes = array<i64: 0>} : tensor<BATCHxf32> -> tensor<f32>
+  return %m : tensor<f32>
+}
+func.func @train_step(%images: tensor<BATCHx784xf32>, %labels: tensor<BATCHxi32>) -> tensor<f32> {
+  %scale = kiln.constant dense<0.00392156886> : tensor<f32>
+  %x = kiln.mul %images, %scale : tensor<BATCHx784xf32>, tensor<f32> -> tensor<BATCHx784xf32>
+  %l, %gw1, %gb1, %gw2, %gb2 = kiln.value_and_grad @loss(%x, %labels) {wrt_variables = [@w1, @b1, @w2, @b2]}
+      : (tensor<BATCHx784xf32>, tensor<BATCHxi32>) -> (tensor<f32>, tensor<784x32xf32>, tensor<32xf32>, tensor<32x10xf32>, tensor<10xf32>)
+  %aw1 = kiln.all_reduce mean, %gw1 : tensor<784x32xf32>
+  %ab1 = kiln.all_reduce mean, %gb1 : tensor<32xf32>
+  %aw2 = kiln.all_reduce mean, %gw2 : tensor<32x10xf32>
+  %ab2 = kiln.all_reduce mean, %gb2 : tensor<10xf32>
+  %loss = kiln.all_reduce mean, %l : tensor<f32>
+  %lr = kiln.constant dense<0.1> : tensor<f32>
+  kiln.apply_gradient_descent @w1, %aw1, %lr : tensor<784x32xf32>, tensor<f32>
+  kiln.apply_gradient_descent @b1, %ab1, %lr : tensor<32xf32>, tensor<f32>
+  kiln.apply_gradient_descent @w2, %aw2, %lr : tensor<32x10xf32>, tensor<f32>
+  kiln.apply_gradient_descent @b2, %ab2, %lr : tensor<10xf32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+"""
+
+# Trains on the first 512 Fashion-MNIST images, global batches of 64: this
+# process's rows of each are [rank * BATCH, (rank + 1) * BATCH). Rank 0
+# saves the checkpoint and prints the losses.
+DATA_PARALLEL_DRIVER = r"""
+#include "dp.h"
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  int32_t rank = 0, size = 0;
+  kiln_status_t s = kiln_group_info("world", &rank, &size);
+  if (s) { fprintf(stderr, "%s\n", kiln_status_message(s)); return 1; }
+  if (size * BATCH != 64) { fprintf(stderr, "%d processes of %d rows\n", size, BATCH); return 1; }
+  kiln_buffer_t *images = NULL, *labels = NULL;
+  if (kiln_idx_read(DATA "/train-images-idx3-ubyte.gz", KILN_F32, 512, &images) ||
+      kiln_idx_read(DATA "/train-labels-idx1-ubyte.gz", KILN_I32, 512, &labels))
+    return 1;
+  const float *x = kiln_buffer_host_data(images);
+  const int32_t *y = kiln_buffer_host_data(labels);
+  char error[512];
+  dp_t *m = dp_create(error, sizeof error);
+  if (!m || dp_init_variables(m) || dp_initialize(m) || dp_sync(m)) {
+    fprintf(stderr, "setup: %s\n", m ? dp_error(m) : error);
+    return 1;
+  }
+  for (int epoch = 0; epoch < 2; ++epoch)
+    for (int step = 0; step < 512 / 64; ++step) {
+      int64_t first = (int64_t)step * 64 + (int64_t)rank * BATCH;
+      float loss;
+      if (dp_train_step(m, x + first * 784, y + first, &loss)) {
+        fprintf(stderr, "step: %s\n", dp_error(m));
+        return 1;
+      }
+      if (rank == 0)
+        printf("loss %.6f\n", loss);
+    }
+  if (rank == 0 && dp_save_checkpoint(m, argv[1])) {
+    fprintf(stderr, "save: %s\n", dp_error(m));
+    return 1;
+  }
+  dp_destroy(m);
+  return 0;
+}
+"""
+
+
+def build_data_parallel(tmp_path, batch):
+    proc = compile_module(tmp_path, DATA_PARALLEL_MODULE.replace("BATCH", str(batch)), "dp")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    (tmp_path / "main.c").write_text(DATA_PARALLEL_DRIVER)
+    subprocess.run([CC, "-std=c99", "-Wall", "-Werror", f"-DBATCH={batch}",
+                    '-DDATA="/usr/share/datasets/fashion-mnist"', str(tmp_path / "main.c"),
+                    "-I", str(out), "-L", str(out), "-ldp", "-lkiln_runtime",
+                    f"-Wl,-rpath,{out}", "-o", str(tmp_path / "main")], check=True)
+    return tmp_path / "main"
+
+
+def test_data_parallel_library_under_mpirun_trains_like_one_process(tmp_path):
+    """A library compiled with collectives trains from a C program launched
+    by mpirun, to the weights one process reaches on the whole batches."""
+    mpirun = shutil.which("mpirun")
+    if not mpirun or not CC:
+        pytest.skip("Open MPI's mpirun or a C compiler is not installed")
+    if not os.path.exists("/usr/share/datasets/fashion-mnist"):
+        pytest.skip("dataset-fashion-mnist is not installed")
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    alone = build_data_parallel(one, 64)
+    split = build_data_parallel(two, 32)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_")}
+    proc = subprocess.run([str(alone), str(one / "w.safetensors")], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    losses_alone = [float(v) for v in re.findall(r"loss (\S+)", proc.stdout)]
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               KILN_NUM_THREADS="1")
+    proc = subprocess.run([mpirun, "-np", "2", "--oversubscribe", "--bind-to", "none",
+                           str(split), str(two / "w.safetensors")], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    losses_split = [float(v) for v in re.findall(r"loss (\S+)", proc.stdout)]
+    assert len(losses_split) == len(losses_alone) == 16
+    np.testing.assert_allclose(losses_split, losses_alone, rtol=1e-4)
+    assert losses_alone[-1] < losses_alone[0]
+    a = read_safetensors(one / "w.safetensors")
+    b = read_safetensors(two / "w.safetensors")
+    assert sorted(a) == sorted(b) == ["b1", "b2", "w1", "w2"]
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5)
