@@ -47,6 +47,8 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   autodiff.inlineGradients = true;
   pm.addPass(createKilnAutodiff(autodiff));
   pm.addPass(createCSEPass());
+  // One all-reduce per bucket of gradients (data-parallel steps).
+  pm.addPass(createKilnBucketCollectives());
   // Variables become arguments bound to the runtime's store; the new values
   // of assigned ones extra results.
   pm.addPass(createKilnExternalizeVariables());

@@ -28,6 +28,7 @@
 // STAGE-NEXT: kiln-expand-optimizers,
 // STAGE-NEXT: kiln-autodiff{inline=true loops=tape},
 // STAGE-NEXT: cse,
+// STAGE-NEXT: kiln-bucket-collectives{bucket-bytes=33554432},
 // STAGE-NEXT: kiln-externalize-variables,
 // STAGE-NEXT: kiln-refine-shapes,
 // STAGE-NEXT: kiln-prepare-entry-points{device=cpu},

@@ -61,8 +61,9 @@ struct AttrValue {
   static AttrValue i32Array(std::vector<int64_t> v);
   static AttrValue stringArray(std::vector<std::string> v);
   /// A case of a Kiln enum attribute by name: "compare_direction" ("eq",
-  /// "lt", ...) or "padding" ("SAME", "VALID"). Unknown names fail when the
-  /// attributes are built.
+  /// "lt", ...), "collective_reduction" ("sum", "mean", "max", "min") or
+  /// "padding" ("SAME", "VALID"). Unknown names fail when the attributes
+  /// are built.
   static AttrValue enumCase(std::string enumName, std::string caseName);
 };
 

@@ -155,4 +155,25 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
                            "::mlir::affine::AffineDialect"];
 }
 
+def KilnBucketCollectives : Pass<"kiln-bucket-collectives"> {
+  let summary = "Merges consecutive all-reduces into one per bucket";
+  let description = [{
+    Consecutive `kiln.all_reduce` ops of a block with the same reduction,
+    group and element type and fixed shapes (the gradients a data-parallel
+    step averages) become one all-reduce of their flattened inputs joined
+    together, sliced back into the results: one collective per bucket of
+    up to `bucket-bytes` bytes instead of one per tensor, as Horovod's
+    tensor fusion and PyTorch DDP's buckets do. The all-reduce is
+    elementwise, so the results are the same. A bucket ends at another
+    collective, at an op with regions, at the first use of one of its
+    results, and when full; the merged op takes the place of the bucket's
+    last all-reduce, so the order of the collectives is the same on every
+    process.
+  }];
+  let options = [
+    Option<"bucketBytes", "bucket-bytes", "int64_t", /*default=*/"33554432",
+           "The largest bucket in bytes (0: no merging)">
+  ];
+}
+
 #endif // KILN_TRANSFORMS_PASSES_TD
