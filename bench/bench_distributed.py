@@ -3,7 +3,8 @@
 
   - the all-reduce of a 4 MB gradient bucket (2^20 f32) between 2
     processes: Kiln's compiled kiln.all_reduce, Kiln eager, and MPI's own
-    (mpi4py's Allreduce on a NumPy buffer, in place) in the same processes;
+    (mpi4py's Allreduce on a NumPy buffer, in place) in the same processes,
+    and the latency (one float);
   - the MLP 784-256-256-10 SGD step at a global batch of 256: one process
     on the whole batch, then 2 processes on 128 rows each with the
     gradients averaged inside the compiled step (DistributedOptimizer), and
@@ -65,8 +66,18 @@ def worker_allreduce(repeats):
             median_ms(lambda: distribute.all_reduce(x, "sum"), repeats))
     for k, v in samples.items():
         out[k] = statistics.median(v)
+    # The latency: one float.
+    one = np.ones(1, np.float32)
+    small = kiln.constant(one)
+    latency = {"mpi": [], "kiln compiled": []}
+    for _ in range(5):
+        latency["mpi"].append(median_ms(
+            lambda: comm.Allreduce(MPI.IN_PLACE, one, op=MPI.SUM), repeats * 10))
+        latency["kiln compiled"].append(median_ms(lambda: compiled(small), repeats * 10))
+    latency = {k: statistics.median(v) * 1e3 for k, v in latency.items()}
     if comm.rank == 0:
-        print(json.dumps({"allreduce": out, "bytes": 4 * n, "size": comm.size}))
+        print(json.dumps({"allreduce": out, "latency_us": latency, "bytes": 4 * n,
+                          "size": comm.size}))
 
 
 def worker_mlp(repeats, global_batch, reduce):
@@ -144,6 +155,9 @@ def main():
     for name, ms in ar["allreduce"].items():
         print(f"  {name:14s} {ms:8.3f} ms  {size / ms / 1e6:6.2f} GB/s  "
               f"x{ms / base:.2f} of MPI's")
+
+    print("all-reduce of one f32 (median microseconds): " + ", ".join(
+        f"{name} {us:.1f}" for name, us in ar["latency_us"].items()))
 
     one = launch(["mlp-local", "--repeats", str(repeats)])
     two = launch(["mlp", "--repeats", str(repeats)], np_=2)

@@ -364,3 +364,25 @@ func.func @f(%x: tensor<3xf32>) -> tensor<3xf32> {
     assert proc.returncode != 0
     assert (f"{path}:3:8: error: 'func.call' in 'f', compiled for the GPU, is a collective "
             "(kiln.all_reduce), which the GPU target does not compile yet") in proc.stderr
+
+
+@needs_mpi
+def test_a_process_that_dies_ends_the_job(tmp_path):
+    # Rank 1 dies before the collective; mpirun ends the job, rank 0 does
+    # not wait for the timeout (600 s by default).
+    module = """
+func.func @f(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %0 = kiln.all_reduce sum, %x : tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+"""
+    path = tmp_path / "module.mlir"
+    path.write_text(module)
+    np.save(tmp_path / "x.npy", np.ones(3, np.float32))
+    script = (f"[ $OMPI_COMM_WORLD_RANK = 1 ] && kill -9 $$; "
+              f"exec {TENSOR_RUN} {path} --input {tmp_path}/x.npy")
+    env = {k: v for k, v in MPI_ENV.items() if k != "KILN_COLLECTIVE_TIMEOUT"}
+    proc = subprocess.run([MPIRUN, "-np", "2", "--oversubscribe", "sh", "-c", script],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode != 0
+    assert "signal 9" in proc.stderr or "Killed" in proc.stderr, proc.stderr
