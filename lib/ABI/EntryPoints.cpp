@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/ABI/EntryPoints.h"
+#include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
 
 #include "mlir/Interfaces/FunctionInterfaces.h"
 
@@ -82,7 +83,12 @@ FailureOr<::kiln::runtime::Manifest> mlir::kiln::buildManifest(ModuleOp module) 
   // the runtime undoes its variable updates when a check fails. (Checked
   // per module, not per entry: conservative, and the copies are only made
   // for entries that assign variables.)
-  bool checked = module.lookupSymbol("kiln_check_failed") != nullptr;
+  // So do collectives, which fail when the processes disagree.
+  bool checked = module.lookupSymbol("kiln_check_failed") != nullptr ||
+                 llvm::any_of(module.getOps<SymbolOpInterface>(),
+                              [](SymbolOpInterface f) {
+                                return isCollectiveRuntimeCall(f.getName());
+                              });
   for (Operation &op : *module.getBody()) {
     EntryAttr entry = getEntry(&op);
     if (!entry)

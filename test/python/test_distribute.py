@@ -219,3 +219,34 @@ def test_dataset_shard():
     assert batches == [[0, 2], [4, 6], [8]]
     with pytest.raises(ValueError, match="needs num_shards >= 1"):
         data.shard(2, 2)
+
+
+@needs_mpi
+def test_a_failed_collective_updates_no_variable(tmp_path):
+    # The processes disagree (3 against 4 elements): the step fails on both,
+    # and the variable it assigns keeps its value.
+    script = """
+    import numpy as np, kiln
+    from kiln import distribute as d
+    d.init()
+    r = d.rank()
+    v = kiln.Variable(np.ones(3, np.float32))
+
+    @kiln.function
+    def step(x):
+        v.assign_sub(d.all_reduce(x, "sum")[:3])
+        return v.value()
+
+    try:
+        step(np.ones(3 + r, np.float32))
+        outcome = "ran"
+    except kiln.errors.InvalidArgumentError as e:
+        outcome = "disagree" if "disagree" in str(e) else str(e)
+    np.save(f"{OUT}/v{r}.npy", v.numpy())
+    with open(f"{OUT}/outcome{r}.txt", "w") as f:
+        f.write(outcome)
+    """
+    run_script(tmp_path, script, np_=2)
+    for r in range(2):
+        assert (tmp_path / f"outcome{r}.txt").read_text() == "disagree"
+        np.testing.assert_array_equal(np.load(tmp_path / f"v{r}.npy"), np.ones(3))
