@@ -31,6 +31,7 @@ default) and abort the job.
 """
 
 from . import _kiln, errors
+from .callbacks import Callback
 from .core import attributes, bind1, enum_case, tensor_type
 from .optimizers import Optimizer
 from .tensor import convert_to_tensor
@@ -169,6 +170,12 @@ class DistributedOptimizer:
         self._op = op
         self._group = group
 
+    @property
+    def wrapped_optimizer(self):
+        """The optimizer that applies the averaged gradients (what
+        model.compile and checkpoints see through this wrapper)."""
+        return self._optimizer
+
     def apply_gradients(self, grads_and_vars):
         pairs = [(g, v) for g, v in grads_and_vars]
         reduced = [(None if g is None else all_reduce(g, self._op, self._group), v)
@@ -180,6 +187,31 @@ class DistributedOptimizer:
 
     def __getattr__(self, name):
         return getattr(self._optimizer, name)
+
+
+class BroadcastVariablesCallback(Callback):
+    """For model.fit: broadcasts process `root`'s weights (Horovod's
+    BroadcastGlobalVariablesCallback) when training begins, or, for a model
+    that fit builds on its first batch, after that batch; from then on every
+    process holds the same model."""
+
+    def __init__(self, root=0, group=WORLD):
+        super().__init__()
+        self.root = root
+        self.group = group
+        self._done = False
+
+    def _broadcast(self):
+        variables = self.model.variables
+        if variables and not self._done:
+            broadcast_variables(variables, self.root, self.group)
+            self._done = True
+
+    def on_train_begin(self, logs=None):
+        self._broadcast()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._broadcast()
 
 
 def reduce_metric(metric, group=WORLD):
@@ -198,4 +230,5 @@ def reduce_metric(metric, group=WORLD):
 
 __all__ = ["WORLD", "init", "is_initialized", "rank", "size", "local_rank", "is_chief",
            "new_group", "all_reduce", "broadcast", "all_gather", "reduce_scatter",
-           "broadcast_variables", "DistributedOptimizer", "reduce_metric"]
+           "broadcast_variables", "BroadcastVariablesCallback", "DistributedOptimizer",
+           "reduce_metric"]

@@ -435,9 +435,10 @@ class Ftrl(Optimizer):
 
 
 def get(identifier):
-    """An Optimizer from a Keras name ("sgd", "adam", "rmsprop", ...) or an
-    Optimizer."""
-    if isinstance(identifier, Optimizer):
+    """An Optimizer from a Keras name ("sgd", "adam", "rmsprop", ...), an
+    Optimizer, or a wrapper of one (kiln.distribute.DistributedOptimizer)."""
+    if isinstance(identifier, Optimizer) or \
+            isinstance(getattr(identifier, "wrapped_optimizer", None), Optimizer):
         return identifier
     table = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
              "adagrad": Adagrad, "adadelta": Adadelta, "adamax": Adamax,
