@@ -9,7 +9,9 @@
     on the whole batch, then 2 processes on 128 rows each with the
     gradients averaged inside the compiled step (DistributedOptimizer), and
     2 processes without the all-reduce (what the step costs without
-    communication); each process on one thread. The scaling efficiency
+    communication), and with the all-reduces not overlapped with the
+    backward pass (KILN_COLLECTIVE_OVERLAP=0: each bucket's all-reduce runs
+    where it starts); each process on one compute thread. The scaling efficiency
     (speedup / 2) is printed next to the machine's own 1 -> 2 core FMA
     scaling.
 
@@ -112,9 +114,9 @@ def worker_mlp(repeats, global_batch, reduce):
         print(json.dumps({"mlp": ms, "size": n, "reduce": reduce}))
 
 
-def launch(args, np_=None):
+def launch(args, np_=None, **extra):
     env = dict(os.environ, KILN_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
-               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", **extra)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", *args]
     if np_ is None:
         env = {k: v for k, v in env.items() if not k.startswith("OMPI_")}
@@ -161,6 +163,7 @@ def main():
 
     one = launch(["mlp-local", "--repeats", str(repeats)])
     two = launch(["mlp", "--repeats", str(repeats)], np_=2)
+    serial = launch(["mlp", "--repeats", str(repeats)], np_=2, KILN_COLLECTIVE_OVERLAP="0")
     local = launch(["mlp-local", "--repeats", str(repeats)], np_=2)
     print("\nMLP 784-256-256-10 SGD step, global batch 256, one thread per process "
           "(median ms per step)")
@@ -168,6 +171,8 @@ def main():
     print(f"  2 processes, 128 each, all-reduced grads  {two['mlp']:8.3f}  "
           f"speedup {one['mlp'] / two['mlp']:.2f}, efficiency "
           f"{one['mlp'] / two['mlp'] / 2:.0%}")
+    print(f"  the same, all-reduces not overlapped      {serial['mlp']:8.3f}  "
+          f"speedup {one['mlp'] / serial['mlp']:.2f}")
     print(f"  2 processes, 128 each, no all-reduce      {local['mlp']:8.3f}  "
           f"speedup {one['mlp'] / local['mlp']:.2f}")
     print(f"  machine: 2-core FMA scaling {peaks[2] / peaks[1]:.2f}x "

@@ -225,6 +225,10 @@ static llvm::orc::SymbolMap runtimeSymbols(llvm::orc::MangleAndInterner mangle) 
 #define KILN_COLLECTIVE_SYMBOLS(suffix)                                        \
   symbols[mangle("kiln_all_reduce_" #suffix)] =                                \
       symbol(&kiln_all_reduce_##suffix);                                       \
+  symbols[mangle("kiln_all_reduce_start_" #suffix)] =                          \
+      symbol(&kiln_all_reduce_start_##suffix);                                 \
+  symbols[mangle("kiln_all_reduce_done_" #suffix)] =                           \
+      symbol(&kiln_all_reduce_done_##suffix);                                  \
   symbols[mangle("kiln_broadcast_from_" #suffix)] =                            \
       symbol(&kiln_broadcast_from_##suffix);                                   \
   symbols[mangle("kiln_all_gather_" #suffix)] =                                \

@@ -47,8 +47,13 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   autodiff.inlineGradients = true;
   pm.addPass(createKilnAutodiff(autodiff));
   pm.addPass(createCSEPass());
-  // One all-reduce per bucket of gradients (data-parallel steps).
+  // Data-parallel steps: each gradient's all-reduce where the backward pass
+  // produces it, one all-reduce per bucket of them, each started there and
+  // waited for where its result is needed (the runtime communicates while
+  // the rest of the backward pass computes).
+  pm.addPass(createKilnScheduleCollectives());
   pm.addPass(createKilnBucketCollectives());
+  pm.addPass(createKilnOverlapCollectives());
   // Variables become arguments bound to the runtime's store; the new values
   // of assigned ones extra results.
   pm.addPass(createKilnExternalizeVariables());

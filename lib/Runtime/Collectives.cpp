@@ -37,6 +37,16 @@
 // Collectives are serialized by a mutex (MPI runs one at a time per
 // communicator, in the same order on every process).
 //
+// kiln.all_reduce_start / kiln.all_reduce_done (kiln-overlap-collectives)
+// overlap all-reduces with computation: a start hands its all-reduce to one
+// communication thread and returns; the thread runs the started ones in
+// the order they were started, reporting failures into the starting call's
+// check slot; a done waits for the one on its buffer. Every other
+// collective first waits until the started ones have finished, so the
+// collectives run in program order on every process.
+// KILN_COLLECTIVE_OVERLAP=0 runs each started all-reduce at its start
+// instead (no thread).
+//
 //===----------------------------------------------------------------------===//
 
 #include "Internal.h"
@@ -46,9 +56,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -519,11 +532,9 @@ bool countFits(int64_t count, Call &call) {
   return false;
 }
 
-void allReduce(Element e, int64_t reduction, int64_t groupText,
-               int64_t groupLength, int64_t whereText, int64_t whereLength,
-               int64_t rank, void *descriptor) {
-  Call call(groupText, groupLength, whereText, whereLength);
-  Buffer b = view(rank, descriptor, e);
+/// The all-reduce of `b` in place (a mean is a sum divided by the size).
+void allReduceBuffer(Call &call, Element e, int64_t reduction,
+                     const Buffer &b) {
   auto r = static_cast<Reduction>(reduction);
   std::lock_guard<std::mutex> lock(state().mutex);
   if (!call.begin() ||
@@ -534,7 +545,6 @@ void allReduce(Element e, int64_t reduction, int64_t groupText,
     return;
   if (!countFits(b.count, call))
     return;
-  // MPI's all-reduce, in place (a mean is a sum divided by the size).
   State &s = state();
   if (call.run([&] {
         return s.api.Allreduce(kInPlace, b.data, static_cast<int>(b.count),
@@ -544,11 +554,140 @@ void allReduce(Element e, int64_t reduction, int64_t groupText,
     divideBySize(b.data, b.count, call.g.size, e);
 }
 
+/// The communication thread of started all-reduces (see the top).
+class Progress {
+public:
+  /// Runs `work` on the thread after the all-reduces started before it;
+  /// `key` (the buffer) names it for finish(). Runs it now when overlap
+  /// is off.
+  void start(char *key, std::function<void()> work) {
+    auto request = std::make_shared<Request>();
+    request->work = std::move(work);
+    std::unique_lock<std::mutex> lock(mutex);
+    if (!overlap()) {
+      lock.unlock();
+      request->work();
+      lock.lock();
+      request->done = true;
+      pending[key] = request;
+      return;
+    }
+    if (!thread) {
+      std::thread([this] { serve(); }).detach();
+      thread = true;
+    }
+    pending[key] = request;
+    queue.push_back(request);
+    wake.notify_one();
+  }
+
+  /// Waits for the all-reduce started on `key`; false when none was.
+  bool finish(char *key) {
+    std::unique_lock<std::mutex> lock(mutex);
+    auto it = pending.find(key);
+    if (it == pending.end())
+      return false;
+    std::shared_ptr<Request> request = it->second;
+    pending.erase(it);
+    finished.wait(lock, [&] { return request->done; });
+    return true;
+  }
+
+  /// Waits until every started all-reduce has run (before any other
+  /// collective: the program's order).
+  void drain() {
+    std::unique_lock<std::mutex> lock(mutex);
+    finished.wait(lock, [&] { return queue.empty() && !busy; });
+  }
+
+private:
+  struct Request {
+    std::function<void()> work;
+    bool done = false; // under the mutex
+  };
+
+  bool overlap() {
+    if (setting < 0) {
+      const char *o = std::getenv("KILN_COLLECTIVE_OVERLAP");
+      setting = o && std::strcmp(o, "0") == 0 ? 0 : 1;
+    }
+    return setting == 1;
+  }
+
+  void serve() {
+    std::unique_lock<std::mutex> lock(mutex);
+    for (;;) {
+      wake.wait(lock, [&] { return !queue.empty(); });
+      std::shared_ptr<Request> request = queue.front();
+      queue.pop_front();
+      busy = true;
+      lock.unlock();
+      request->work();
+      lock.lock();
+      busy = false;
+      request->done = true;
+      finished.notify_all();
+    }
+  }
+
+  std::mutex mutex;
+  std::condition_variable wake, finished;
+  std::deque<std::shared_ptr<Request>> queue;
+  std::map<char *, std::shared_ptr<Request>> pending;
+  bool busy = false;   // the thread is running a request
+  bool thread = false; // started
+  int setting = -1;    // KILN_COLLECTIVE_OVERLAP, read once
+};
+
+Progress &progress() {
+  static Progress *p = new Progress(); // never destroyed: its thread runs on
+  return *p;
+}
+
+void allReduce(Element e, int64_t reduction, int64_t groupText,
+               int64_t groupLength, int64_t whereText, int64_t whereLength,
+               int64_t rank, void *descriptor) {
+  Call call(groupText, groupLength, whereText, whereLength);
+  Buffer b = view(rank, descriptor, e);
+  progress().drain();
+  allReduceBuffer(call, e, reduction, b);
+}
+
+/// kiln.all_reduce_start: the buffer and texts are read now (the
+/// descriptor is the caller's, the texts are constants of the loaded
+/// code); failures go to the starting call's check slot.
+void allReduceStart(Element e, int64_t reduction, int64_t groupText,
+                    int64_t groupLength, int64_t whereText,
+                    int64_t whereLength, int64_t rank, void *descriptor) {
+  auto call = std::make_shared<Call>(groupText, groupLength, whereText,
+                                     whereLength);
+  Buffer b = view(rank, descriptor, e);
+  kiln::runtime::CheckSlot *slot = kiln::runtime::currentChecks();
+  progress().start(b.data, [call, e, reduction, b, slot] {
+    kiln::runtime::CheckSlot *before = kiln::runtime::currentChecks();
+    kiln::runtime::setCurrentChecks(slot);
+    allReduceBuffer(*call, e, reduction, b);
+    kiln::runtime::setCurrentChecks(before);
+  });
+}
+
+void allReduceDone(Element e, int64_t groupText, int64_t groupLength,
+                   int64_t whereText, int64_t whereLength, int64_t rank,
+                   void *descriptor) {
+  Buffer b = view(rank, descriptor, e);
+  if (!progress().finish(b.data))
+    Call(groupText, groupLength, whereText, whereLength)
+        .fail(KILN_INTERNAL,
+              "no all-reduce was started on this buffer (the compiled "
+              "code's kiln.all_reduce_start and done do not match)");
+}
+
 void broadcastFrom(Element e, int64_t root, int64_t groupText,
                    int64_t groupLength, int64_t whereText,
                    int64_t whereLength, int64_t rank, void *descriptor) {
   Call call(groupText, groupLength, whereText, whereLength);
   Buffer b = view(rank, descriptor, e);
+  progress().drain();
   std::lock_guard<std::mutex> lock(state().mutex);
   if (!call.begin() ||
       !call.agree(signatureOf("broadcast_from", e, b.shape, {root}), b.count,
@@ -611,6 +750,7 @@ void allGather(Element e, int64_t axis, int64_t groupText,
   Call call(groupText, groupLength, whereText, whereLength);
   Buffer in = view(inRank, inDescriptor, e);
   Buffer out = view(outRank, outDescriptor, e);
+  progress().drain();
   std::lock_guard<std::mutex> lock(state().mutex);
   if (!call.begin() ||
       !call.agree(signatureOf("all_gather", e, in.shape, {axis}), in.count,
@@ -654,6 +794,7 @@ void reduceScatter(Element e, int64_t reduction, int64_t axis,
   Buffer in = view(inRank, inDescriptor, e);
   Buffer out = view(outRank, outDescriptor, e);
   auto r = static_cast<Reduction>(reduction);
+  progress().drain();
   std::lock_guard<std::mutex> lock(state().mutex);
   if (!call.begin() ||
       !call.agree(signatureOf("reduce_scatter", e, in.shape,
@@ -710,6 +851,18 @@ extern "C" {
       int64_t where_length, int64_t rank, void *data) {                        \
     allReduce(element, reduction, group, group_length, where, where_length,    \
               rank, data);                                                     \
+  }                                                                            \
+  KILN_RUNTIME_EXPORT void kiln_all_reduce_start_##suffix(                     \
+      int64_t reduction, int64_t group, int64_t group_length, int64_t where,   \
+      int64_t where_length, int64_t rank, void *data) {                        \
+    allReduceStart(element, reduction, group, group_length, where,             \
+                   where_length, rank, data);                                  \
+  }                                                                            \
+  KILN_RUNTIME_EXPORT void kiln_all_reduce_done_##suffix(                      \
+      int64_t group, int64_t group_length, int64_t where,                      \
+      int64_t where_length, int64_t rank, void *data) {                        \
+    allReduceDone(element, group, group_length, where, where_length, rank,     \
+                  data);                                                       \
   }                                                                            \
   KILN_RUNTIME_EXPORT void kiln_broadcast_from_##suffix(                       \
       int64_t root, int64_t group, int64_t group_length, int64_t where,        \

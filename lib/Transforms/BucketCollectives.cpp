@@ -14,7 +14,10 @@
 //   %all    = kiln.all_reduce <reduction>, %joined {group}
 //   %r_i    = kiln.reshape (kiln.slice %all [o_i, o_i + n_i)) -> x_i's type
 //
-// at the place of the bucket's last all-reduce.
+// at the place of the bucket's last all-reduce. A block's first bucket is
+// smaller (first-bucket-bytes, 1 MiB): after kiln-schedule-collectives it
+// holds the gradients the backward pass computes first, and a small one
+// can start communicating while the rest are computed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -119,7 +122,9 @@ struct BucketCollectivesPass
 
   void bucketBlock(Block &block) {
     Bucket bucket;
+    int64_t buckets = 0; // of this block, so far
     auto flush = [&] {
+      buckets += !bucket.members.empty();
       merge(bucket);
       bucket = Bucket();
     };
@@ -134,8 +139,10 @@ struct BucketCollectivesPass
                        [&](Value v) { return bucket.produced(v); }))
         flush();
       if (mergeable) {
-        if (!bucket.accepts(reduce) ||
-            bucket.bytes + bytesOf(type) > bucketBytes)
+        int64_t limit = buckets == 0
+                            ? std::min<int64_t>(firstBucketBytes, bucketBytes)
+                            : bucketBytes;
+        if (!bucket.accepts(reduce) || bucket.bytes + bytesOf(type) > limit)
           flush();
         bucket.members.push_back(reduce);
         bucket.bytes += bytesOf(type);

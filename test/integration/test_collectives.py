@@ -128,6 +128,59 @@ def test_every_collective_against_numpy(tmp_path, n):
         assert outputs[r][4].tobytes() == outputs[0][4].tobytes()
 
 
+# All-reduces that the pipeline splits into a start and a done
+# (kiln-overlap-collectives) with computation, blocking collectives and
+# other started all-reduces between them: the product waits for two (the
+# second started just before it), the broadcast for the third. Large enough (64K elements) that the
+# communication thread is still busy when the next collective comes.
+OVERLAPPED = """
+func.func @f(%x: tensor<256x256xf32>, %d: tensor<3x2xf64>, %i: tensor<5xi64>)
+    -> (tensor<256x256xf32>, tensor<5xi64>, tensor<3x2xf64>, tensor<3x2xf64>,
+        tensor<?x256xf32>, tensor<256x256xf32>) {
+  %e = kiln.exp %x : tensor<256x256xf32>
+  %0 = kiln.all_reduce sum, %e : tensor<256x256xf32>
+  %t = kiln.tanh %x : tensor<256x256xf32>
+  %1 = kiln.all_reduce mean, %t : tensor<256x256xf32>
+  %2 = kiln.all_reduce max, %i : tensor<5xi64>
+  %m = kiln.mul %0, %1 : tensor<256x256xf32>, tensor<256x256xf32> -> tensor<256x256xf32>
+  %b = kiln.broadcast_from %d {root = 1 : i64} : tensor<3x2xf64>
+  %3 = kiln.all_reduce sum, %d : tensor<3x2xf64>
+  %g = kiln.all_gather %m : tensor<256x256xf32> -> tensor<?x256xf32>
+  %4 = kiln.all_reduce sum, %m : tensor<256x256xf32>
+  return %m, %2, %b, %3, %g, %4 : tensor<256x256xf32>, tensor<5xi64>, tensor<3x2xf64>,
+      tensor<3x2xf64>, tensor<?x256xf32>, tensor<256x256xf32>
+}
+"""
+
+
+@needs_mpi
+@pytest.mark.parametrize("n,overlap", [(2, "1"), (3, "1"), (2, "0")])
+def test_overlapped_all_reduces_against_numpy(tmp_path, n, overlap):
+    inputs = []
+    for r in range(n):
+        rng = np.random.default_rng(40 + r)
+        inputs.append([rng.uniform(-1, 1, (256, 256)).astype(np.float32),
+                       rng.standard_normal((3, 2)),
+                       rng.integers(-100, 100, size=5).astype(np.int64)])
+    proc, outputs = mpi_run(tmp_path, OVERLAPPED, inputs, np_=n,
+                            env={"KILN_COLLECTIVE_OVERLAP": overlap})
+    assert proc.returncode == 0, proc.stderr
+    xs = np.stack([i[0] for i in inputs]).astype(np.float64)
+    ds = np.stack([i[1] for i in inputs])
+    m = np.exp(xs).sum(0) * np.tanh(xs).mean(0)
+    for r in range(n):
+        out = outputs[r]
+        assert len(out) == 6
+        np.testing.assert_allclose(out[0], m, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(out[1], np.stack([i[2] for i in inputs]).max(0))
+        np.testing.assert_array_equal(out[2], ds[1])
+        np.testing.assert_allclose(out[3], ds.sum(0), rtol=1e-14)
+        np.testing.assert_allclose(out[4], np.concatenate([m] * n, axis=0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out[5], n * m, rtol=1e-5, atol=1e-5 * n)
+        for k in (0, 3, 5):
+            assert out[k].tobytes() == outputs[0][k].tobytes()
+
+
 @needs_mpi
 def test_sums_are_deterministic(tmp_path):
     # A fixed process count gives the same bits from run to run.

@@ -412,10 +412,21 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_group_define(const char *name,
  * (rank, descriptor) of contiguous row-major data. A failure (processes
  * that disagree, an unknown group, MPI unavailable) is returned by the
  * running call (KILN_INVALID_ARGUMENT or KILN_UNAVAILABLE) naming the op.
- * `reduction`: 0 sum, 1 mean, 2 max, 3 min. Called by generated code. */
+ * `reduction`: 0 sum, 1 mean, 2 max, 3 min. Called by generated code.
+ * kiln_all_reduce_start_* hands the all-reduce of `data` (in place) to the
+ * runtime's communication thread and returns; kiln_all_reduce_done_* waits
+ * for the one started on the same buffer. The other collectives first wait
+ * for every started one (KILN_COLLECTIVE_OVERLAP=0: a start runs its
+ * all-reduce at once). */
 #define KILN_DECLARE_COLLECTIVES(suffix)                                       \
   KILN_RUNTIME_EXPORT void kiln_all_reduce_##suffix(                           \
       int64_t reduction, int64_t group, int64_t group_length, int64_t where,   \
+      int64_t where_length, int64_t rank, void *data);                         \
+  KILN_RUNTIME_EXPORT void kiln_all_reduce_start_##suffix(                     \
+      int64_t reduction, int64_t group, int64_t group_length, int64_t where,   \
+      int64_t where_length, int64_t rank, void *data);                         \
+  KILN_RUNTIME_EXPORT void kiln_all_reduce_done_##suffix(                      \
+      int64_t group, int64_t group_length, int64_t where,                      \
       int64_t where_length, int64_t rank, void *data);                         \
   KILN_RUNTIME_EXPORT void kiln_broadcast_from_##suffix(                       \
       int64_t root, int64_t group, int64_t group_length, int64_t where,        \

@@ -155,6 +155,35 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
                            "::mlir::affine::AffineDialect"];
 }
 
+def KilnScheduleCollectives : Pass<"kiln-schedule-collectives"> {
+  let summary = "Moves each all-reduce up to where its input is computed";
+  let description = [{
+    Each `kiln.all_reduce` moves to just after the op that computes its
+    input (to the start of its block when the input comes from outside
+    it). A data-parallel step asks for its gradients' all-reduces after the
+    whole backward pass; moved up, they appear in the order the backward
+    pass produces the gradients (the last layer's first), so that
+    `kiln-bucket-collectives` fills buckets in that order and
+    `kiln-overlap-collectives` can start each one while the rest of the
+    backward pass runs. Every process compiles the same module with the
+    same passes, so the collectives keep one order on every process.
+  }];
+}
+
+def KilnOverlapCollectives : Pass<"kiln-overlap-collectives"> {
+  let summary = "Splits all-reduces into a start and a wait placed apart";
+  let description = [{
+    Each `kiln.all_reduce` becomes a `kiln.all_reduce_start` at its place
+    and a `kiln.all_reduce_done` just before the first op of its block
+    that uses the result (or the block's terminator): the runtime carries
+    out the all-reduce on its communication thread while the ops between
+    the two compute. Other collectives keep their place; the runtime runs
+    them after every all-reduce started before them, so the order of
+    collectives stays the program's on every process. An all-reduce whose
+    result the next op needs stays as it is.
+  }];
+}
+
 def KilnBucketCollectives : Pass<"kiln-bucket-collectives"> {
   let summary = "Merges consecutive all-reduces into one per bucket";
   let description = [{
@@ -168,11 +197,17 @@ def KilnBucketCollectives : Pass<"kiln-bucket-collectives"> {
     collective, at an op with regions, at the first use of one of its
     results, and when full; the merged op takes the place of the bucket's
     last all-reduce, so the order of the collectives is the same on every
-    process.
+    process. The first bucket of a block holds at most `first-bucket-bytes`
+    (the gradients computed first, after `kiln-schedule-collectives`), so
+    that communication can start early in the backward pass.
   }];
   let options = [
     Option<"bucketBytes", "bucket-bytes", "int64_t", /*default=*/"33554432",
-           "The largest bucket in bytes (0: no merging)">
+           "The largest bucket in bytes (0: no merging)">,
+    Option<"firstBucketBytes", "first-bucket-bytes", "int64_t",
+           /*default=*/"1048576",
+           "The largest first bucket of a block in bytes: a small first "
+           "bucket starts communicating early (as PyTorch DDP's)">
   ];
 }
 

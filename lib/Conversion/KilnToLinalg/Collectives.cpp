@@ -10,6 +10,10 @@
 //   kiln.all_reduce      %buf = memref.alloc, a copy of the input
 //                        kiln_all_reduce_<T>(reduction, group, where, %buf)
 //                        result: bufferization.to_tensor %buf
+//   kiln.all_reduce_start  the same with kiln_all_reduce_start_<T>, which
+//                        returns at once; the buffer is the pending value
+//   kiln.all_reduce_done kiln_all_reduce_done_<T>(group, where, %buf) waits;
+//                        result: another bufferization.to_tensor %buf
 //   kiln.broadcast_from  the same with kiln_broadcast_from_<T>(root, ...)
 //   kiln.all_gather      %in = a copy of the input, %out = memref.alloc
 //                        kiln_all_gather_<T>(axis, group, where, %in, %out)
@@ -43,8 +47,11 @@ SmallVector<Value> texts(OpBuilder &b, Operation *op, StringRef group) {
   auto module = op->getParentOfType<ModuleOp>();
   auto [groupText, groupLength] =
       constantText(b, op->getLoc(), module, group);
-  std::string where =
-      locationPrefix(op->getLoc()) + op->getName().getStringRef().str();
+  // A split all-reduce is named as the user wrote it.
+  std::string name = isa<AllReduceStartOp, AllReduceDoneOp>(op)
+                         ? AllReduceOp::getOperationName().str()
+                         : op->getName().getStringRef().str();
+  std::string where = locationPrefix(op->getLoc()) + name;
   auto [whereText, whereLength] =
       constantText(b, op->getLoc(), module, where);
   return {groupText, groupLength, whereText, whereLength};
@@ -148,13 +155,42 @@ LogicalResult lowerInPlace(OpTy op, Value input,
   return success();
 }
 
-struct AllReduceLowering : OpConversionPattern<AllReduceOp> {
+/// kiln.all_reduce (kiln_all_reduce_<T>) and kiln.all_reduce_start
+/// (kiln_all_reduce_start_<T>, which returns at once: the buffer is the
+/// pending value).
+template <typename OpTy>
+struct AllReduceLowering : OpConversionPattern<OpTy> {
+  AllReduceLowering(MLIRContext *context, StringRef prefix)
+      : OpConversionPattern<OpTy>(context), prefix(prefix) {}
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    return lowerInPlace(op, adaptor.getInput(), rewriter, prefix,
+                        reductionCode(op.getReduction()));
+  }
+  std::string prefix;
+};
+
+/// kiln.all_reduce_done: waits for the all-reduce on its start's buffer,
+/// which then is the result.
+struct AllReduceDoneLowering : OpConversionPattern<AllReduceDoneOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
-  matchAndRewrite(AllReduceOp op, OpAdaptor adaptor,
+  matchAndRewrite(AllReduceDoneOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    return lowerInPlace(op, adaptor.getInput(), rewriter, "kiln_all_reduce_",
-                        reductionCode(op.getReduction()));
+    auto pending =
+        adaptor.getPending().getDefiningOp<bufferization::ToTensorOp>();
+    auto start = op.getPending().getDefiningOp<AllReduceStartOp>();
+    if (!pending || !start)
+      return rewriter.notifyMatchFailure(op, "its start is not lowered");
+    auto type = cast<RankedTensorType>(op.getType());
+    Value buffer = pending.getBuffer();
+    if (failed(callRuntime(rewriter, op, "kiln_all_reduce_done_",
+                           type.getElementType(), start.getGroup(), {},
+                           {buffer})))
+      return failure();
+    rewriter.replaceOp(op, asTensor(rewriter, op.getLoc(), type, buffer));
+    return success();
   }
 };
 
@@ -258,8 +294,11 @@ struct GroupQueryLowering : OpConversionPattern<OpTy> {
 
 void lowering::populateCollectivePatterns(RewritePatternSet &patterns) {
   MLIRContext *context = patterns.getContext();
-  patterns.add<AllReduceLowering, BroadcastFromLowering, AllGatherLowering,
-               ReduceScatterLowering>(context);
+  patterns.add<AllReduceDoneLowering, BroadcastFromLowering,
+               AllGatherLowering, ReduceScatterLowering>(context);
+  patterns.add<AllReduceLowering<AllReduceOp>>(context, "kiln_all_reduce_");
+  patterns.add<AllReduceLowering<AllReduceStartOp>>(context,
+                                                    "kiln_all_reduce_start_");
   patterns.add<GroupQueryLowering<GroupRankOp>>(context, "kiln_group_rank");
   patterns.add<GroupQueryLowering<GroupSizeOp>>(context, "kiln_group_size");
 }

@@ -1204,10 +1204,11 @@ static StringRef groupOf(StringAttr group) {
   return group ? group.getValue() : StringRef("world");
 }
 
-LogicalResult AllReduceOp::inferReturnTypes(MLIRContext *,
-                                            std::optional<Location> loc,
-                                            Adaptor adaptor,
-                                            SmallVectorImpl<Type> &types) {
+/// all_reduce and all_reduce_start: the input's type.
+template <typename Adaptor>
+static LogicalResult inferAllReduce(std::optional<Location> loc,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &types) {
   FailureOr<RankedTensorType> input =
       ranked(loc, adaptor.getInput().getType(), "input");
   if (failed(input) ||
@@ -1215,6 +1216,42 @@ LogicalResult AllReduceOp::inferReturnTypes(MLIRContext *,
       failed(verifyReduction(loc, adaptor.getReduction(), *input)))
     return failure();
   types.push_back(*input);
+  return success();
+}
+
+LogicalResult AllReduceOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  return inferAllReduce(loc, adaptor, types);
+}
+
+LogicalResult AllReduceStartOp::inferReturnTypes(MLIRContext *,
+                                                 std::optional<Location> loc,
+                                                 Adaptor adaptor,
+                                                 SmallVectorImpl<Type> &types) {
+  return inferAllReduce(loc, adaptor, types);
+}
+
+// A started all-reduce's buffer is complete only after its done: the
+// pending value has exactly one user, a done after it in its block.
+LogicalResult AllReduceStartOp::verify() {
+  Value pending = getPending();
+  if (!pending.hasOneUse() || !isa<AllReduceDoneOp>(*pending.user_begin()))
+    return emitOpError() << "needs exactly one user, its "
+                            "kiln.all_reduce_done (the pending value is not "
+                            "the result until then)";
+  return success();
+}
+
+LogicalResult AllReduceDoneOp::verify() {
+  auto start = getPending().getDefiningOp<AllReduceStartOp>();
+  if (!start)
+    return emitOpError() << "waits for a value that no kiln.all_reduce_start "
+                            "produced";
+  if (start->getBlock() != (*this)->getBlock())
+    return emitOpError() << "must be in the block of its "
+                            "kiln.all_reduce_start";
   return success();
 }
 

@@ -52,10 +52,39 @@ func.func @gather_open(%x: tensor<4x3xf32>) -> tensor<?x3xf32> {
 // CHECK: %[[RANK:.*]] = call @kiln_group_rank(
 // CHECK: %[[T:.*]] = tensor.from_elements %[[RANK]] : tensor<i64>
 // CHECK: return %[[R]], %[[T]]
-// LLVM: llvm.call @kiln_all_reduce_f64
+// In the whole pipeline, the group's rank is asked between the start and
+// the wait of the all-reduce (kiln-overlap-collectives).
+// LLVM: llvm.call @kiln_all_reduce_start_f64
 // LLVM: llvm.call @kiln_group_rank
+// LLVM: llvm.call @kiln_all_reduce_done_f64
 func.func @reduce(%x: tensor<4x3xf64>) -> (tensor<4x3xf64>, tensor<i64>) {
   %0 = kiln.all_reduce mean, %x {group = "rows"} : tensor<4x3xf64>
   %1 = kiln.group_rank : tensor<i64>
   return %0, %1 : tensor<4x3xf64>, tensor<i64>
+}
+
+// -----
+
+// A started all-reduce: the runtime starts it on a copy of the input and
+// returns; the done waits on the same buffer, which is then the result.
+// CHECK-DAG: func.func private @kiln_all_reduce_start_f32(i64, i64, i64, i64, i64, memref<*xf32>)
+// CHECK-DAG: func.func private @kiln_all_reduce_done_f32(i64, i64, i64, i64, memref<*xf32>)
+// CHECK-LABEL: func.func @overlapped
+// CHECK: %[[BUF:.*]] = memref.alloc() : memref<8xf32>
+// CHECK: bufferization.materialize_in_destination %{{.*}} in restrict writable %[[BUF]]
+// CHECK: %[[U:.*]] = memref.cast %[[BUF]] : memref<8xf32> to memref<*xf32>
+// CHECK: call @kiln_all_reduce_start_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[U]])
+// CHECK: %[[E:.*]] = linalg.generic
+// CHECK: %[[V:.*]] = memref.cast %[[BUF]] : memref<8xf32> to memref<*xf32>
+// CHECK: call @kiln_all_reduce_done_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[V]])
+// CHECK: %[[R:.*]] = bufferization.to_tensor %[[BUF]] restrict writable
+// CHECK: linalg.generic {{.*}} ins(%[[R]], %[[E]]
+// LLVM: llvm.call @kiln_all_reduce_start_f32
+// LLVM: llvm.call @kiln_all_reduce_done_f32
+func.func @overlapped(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %p = kiln.all_reduce_start sum, %x : tensor<8xf32>
+  %e = kiln.exp %x : tensor<8xf32>
+  %r = kiln.all_reduce_done %p : tensor<8xf32>
+  %y = kiln.add %r, %e : tensor<8xf32>, tensor<8xf32> -> tensor<8xf32>
+  return %y : tensor<8xf32>
 }

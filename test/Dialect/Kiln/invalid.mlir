@@ -1962,6 +1962,38 @@ func.func @all_reduce_bool(%x: tensor<4xi1>) {
 
 // -----
 
+func.func @all_reduce_start_read_early(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error@+1 {{'kiln.all_reduce_start' op needs exactly one user, its kiln.all_reduce_done (the pending value is not the result until then)}}
+  %p = kiln.all_reduce_start sum, %x : tensor<4xf32>
+  %y = kiln.neg %p : tensor<4xf32>
+  %r = kiln.all_reduce_done %p : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @all_reduce_done_of_no_start(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error@+1 {{'kiln.all_reduce_done' op waits for a value that no kiln.all_reduce_start produced}}
+  %r = kiln.all_reduce_done %x : tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+
+// -----
+
+func.func @all_reduce_done_in_another_block(%p: tensor<i1>, %x: tensor<4xf32>) -> tensor<4xf32> {
+  %s = kiln.all_reduce_start sum, %x : tensor<4xf32>
+  %y = kiln.cond %p -> (tensor<4xf32>) {
+    // expected-error@+1 {{'kiln.all_reduce_done' op must be in the block of its kiln.all_reduce_start}}
+    %r = kiln.all_reduce_done %s : tensor<4xf32>
+    kiln.yield %r : tensor<4xf32>
+  } else {
+    kiln.yield %x : tensor<4xf32>
+  }
+  return %y : tensor<4xf32>
+}
+
+// -----
+
 func.func @broadcast_from_negative_root(%x: tensor<4xf32>) {
   // expected-error@+2 {{root -1 is not a process rank}}
   // expected-error@+1 {{'kiln.broadcast_from' op failed to infer returned types}}

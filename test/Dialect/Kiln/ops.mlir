@@ -403,6 +403,8 @@ func.func @asserts(%ok: tensor<i1>) {
 // CHECK: kiln.reduce_scatter sum, %{{.*}} : tensor<4x3xf32> -> tensor<?x3xf32>
 // CHECK: kiln.group_rank : tensor<i64>
 // CHECK: kiln.group_size {group = "rows"} : tensor<i64>
+// CHECK: %[[P:.*]] = kiln.all_reduce_start sum, %{{.*}} {group = "rows"} : tensor<2xi64>
+// CHECK: kiln.all_reduce_done %[[P]] : tensor<2xi64>
 func.func @collectives(%x: tensor<4x3xf32>, %i: tensor<2xi64>) {
   %0 = kiln.all_reduce mean, %x : tensor<4x3xf32>
   %1 = kiln.all_reduce max, %i {group = "rows"} : tensor<2xi64>
@@ -412,5 +414,7 @@ func.func @collectives(%x: tensor<4x3xf32>, %i: tensor<2xi64>) {
   %5 = kiln.reduce_scatter sum, %x : tensor<4x3xf32> -> tensor<?x3xf32>
   %6 = kiln.group_rank : tensor<i64>
   %7 = kiln.group_size {group = "rows"} : tensor<i64>
+  %8 = kiln.all_reduce_start sum, %i {group = "rows"} : tensor<2xi64>
+  %9 = kiln.all_reduce_done %8 : tensor<2xi64>
   return
 }

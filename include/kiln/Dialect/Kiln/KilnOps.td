@@ -1291,6 +1291,53 @@ def Kiln_AllReduceOp : Kiln_CollectiveOp<"all_reduce", [Kiln_Differentiable,
   let extraClassDefinition = Kiln_CompatibleReturnTypes;
 }
 
+def Kiln_AllReduceStartOp : Kiln_CollectiveOp<"all_reduce_start", [
+    InferTypeOpAdaptorWithIsCompatible]> {
+  let summary = "Starts an all-reduce that runs while the step goes on";
+  let description = [{
+    The first half of a `kiln.all_reduce` split in two by
+    `kiln-overlap-collectives`: the all-reduce starts here and runs on the
+    runtime's communication thread while the code after this op computes
+    (the rest of the backward pass, as Horovod and PyTorch DDP overlap
+    gradient all-reduces with it). `pending` holds the result only once
+    its one user, the matching `kiln.all_reduce_done`, has run; nothing
+    else may read it.
+
+    ```mlir
+    %p = kiln.all_reduce_start mean, %grad : tensor<784x128xf32>
+    // ... more of the backward pass ...
+    %g = kiln.all_reduce_done %p : tensor<784x128xf32>
+    ```
+  }] # collectiveDescription;
+  let arguments = (ins Kiln_CollectiveReduction:$reduction,
+                       Kiln_CollectiveTensor:$input,
+                       DefaultValuedStrAttr<StrAttr, "world">:$group);
+  let results = (outs Kiln_CollectiveTensor:$pending);
+  let assemblyFormat = [{
+    $reduction `,` $input attr-dict `:` type($input)
+  }];
+  let extraClassDefinition = Kiln_CompatibleReturnTypes;
+  let hasVerifier = 1;
+}
+
+def Kiln_AllReduceDoneOp : Kiln_CollectiveOp<"all_reduce_done", [
+    AllTypesMatch<["pending", "result"]>]> {
+  let summary = "Waits for an all-reduce started by kiln.all_reduce_start";
+  let description = [{
+    Waits until the all-reduce that `pending`'s `kiln.all_reduce_start`
+    began has finished, and gives its result. It is in the same block as
+    its start, after it, and is the start's only user.
+
+    ```mlir
+    %g = kiln.all_reduce_done %p : tensor<784x128xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_CollectiveTensor:$pending);
+  let results = (outs Kiln_CollectiveTensor:$result);
+  let assemblyFormat = [{ $pending attr-dict `:` type($pending) }];
+  let hasVerifier = 1;
+}
+
 def Kiln_BroadcastFromOp : Kiln_CollectiveOp<"broadcast_from", [
     Kiln_Differentiable, InferTypeOpAdaptorWithIsCompatible]> {
   let summary = "Every process gets one process's tensor";
