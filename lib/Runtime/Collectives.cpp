@@ -44,14 +44,17 @@
 // check slot; a done waits for the one on its buffer. Every other
 // collective first waits until the started ones have finished, so the
 // collectives run in program order on every process.
-// KILN_COLLECTIVE_OVERLAP=0 runs each started all-reduce at its start
-// instead (no thread).
+// The thread is used when the process has a CPU to spare beyond its
+// compute threads; otherwise (and with KILN_COLLECTIVE_OVERLAP=0) each
+// started all-reduce runs at its start. KILN_COLLECTIVE_OVERLAP=1 forces
+// the thread.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Internal.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -609,9 +612,23 @@ private:
   bool overlap() {
     if (setting < 0) {
       const char *o = std::getenv("KILN_COLLECTIVE_OVERLAP");
-      setting = o && std::strcmp(o, "0") == 0 ? 0 : 1;
+      setting = o ? std::strcmp(o, "0") != 0 : coreToSpare();
     }
     return setting == 1;
+  }
+
+  /// Whether this process has a CPU its compute threads leave free for the
+  /// communication thread: Open MPI's blocking all-reduce polls, so on a
+  /// CPU the step computes on, the thread slows the step more than overlap
+  /// gains (measured, docs/distributed.md). A process whose affinity is
+  /// the whole machine shares it with the other processes on the node.
+  static bool coreToSpare() {
+    int cpus = kiln::runtime::availableCpus();
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (const char *local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE"))
+      if (online > 0 && cpus >= online)
+        cpus /= std::max(1, std::atoi(local));
+    return cpus > kiln_num_threads();
   }
 
   void serve() {

@@ -73,6 +73,9 @@ struct CheckSlot {
 CheckSlot *currentChecks();
 void setCurrentChecks(CheckSlot *slot);
 
+/// CPUs this process may run on (its affinity mask), at least 1.
+int availableCpus();
+
 /// Records a failure of compiled code (a run-time check, a collective) in
 /// the current call's slot (the first one wins), or writes it to standard
 /// error outside a call the runtime made.

@@ -42,8 +42,9 @@ namespace {
 
 using Body = void (*)(void *, int64_t, int64_t);
 
-/// CPUs this process may run on (its affinity mask), at least 1.
-int availableCpus() {
+} // namespace
+
+int kiln::runtime::availableCpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
     int count = CPU_COUNT(&set);
@@ -54,6 +55,8 @@ int availableCpus() {
   return hardware ? static_cast<int>(hardware) : 1;
 }
 
+namespace {
+
 /// The thread count from KILN_NUM_THREADS, else the available CPUs.
 int initialThreads() {
   if (const char *text = std::getenv("KILN_NUM_THREADS")) {
@@ -62,7 +65,7 @@ int initialThreads() {
     if (end != text && *end == '\0' && value >= 1 && value <= 1024)
       return static_cast<int>(value);
   }
-  return availableCpus();
+  return kiln::runtime::availableCpus();
 }
 
 thread_local bool insideLoop = false;
