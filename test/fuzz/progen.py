@@ -20,6 +20,12 @@ What is checked, against an independent oracle each time:
   (the AOT path) equals NumPy too;
 - for every --eager-every-th straight-line program, the same ops run
   eagerly from Python, and traced by @kiln.function, equal NumPy;
+- for every --gpu-every-th program, the module through the GPU target:
+  compiled to a cubin for sm_90 (ptxas checks the PTX), and run with the
+  GPU kernels emulated on the host (`tensor-run --emulate-gpu-kernels`:
+  the tiled, warp and block kernels' own index arithmetic as host loops)
+  against NumPy -- the GPU's code against the same oracle as the CPU's,
+  without a GPU;
 - f64 programs: kiln.grad of a weighted sum of the output equals central
   differences of the interpreter, and training steps end with the
   variable NumPy's optimizer formulas give with central-difference
@@ -46,6 +52,7 @@ BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build"))
 TENSOR_RUN = os.path.join(BUILD, "bin", "tensor-run")
 TENSOR_COMPILE = os.path.join(BUILD, "bin", "tensor-compile")
 KILN_REPLAY = os.path.join(BUILD, "bin", "kiln-replay")
+TENSOR_OPT = os.path.join(BUILD, "bin", "tensor-opt")
 MLIR = {np.float32: "f32", np.float64: "f64", np.bool_: "i1", np.int32: "i32",
         np.int64: "i64"}
 FLOATS = (np.float32, np.float64)
@@ -99,6 +106,7 @@ class Program:
         self.lr = 0.0
         self.steps = 1
         self.weights = None     # the loss's weights (training steps)
+        self.control_weight = 1  # how likely control flow is (grow)
         self.multi = set()      # results of ops with several results
         self.scopes = [0]       # the regions being built (0: the function)
         self.lists = [self.ops]
@@ -703,7 +711,7 @@ def grow(prog, rng, v):
         if dtype in FLOATS:
             kinds += ["conv2d", "pool", "cross_entropy", "one_hot"]
         if not prog.dynamic and len(prog.scopes) < 3:
-            kinds += ["for", "while", "cond"]
+            kinds += ["for", "while", "cond"] * prog.control_weight
     kind = rng.choice(kinds)
     builders = {"unary": unary, "binary": binary, "select": select, "for": loop_for,
                 "while": loop_while, "cond": branch, "guarded": guarded, "pad": pad,
@@ -937,10 +945,22 @@ def branch(prog, rng, v):
                     captures=used)
 
 
-def generate(rng, train_share=0.4, open_share=0.2):
-    dtype = rng.choice([np.float32, np.float64, np.float64, np.int32, np.int64])
+def generate(rng, focus="all", train_share=0.4, open_share=0.2):
+    """A random program and its outputs. focus "train-control": training
+    steps only (drawn until one is), control flow three times as likely."""
+    while True:
+        prog, outputs = generate_one(rng, focus == "train-control", train_share,
+                                     open_share)
+        if focus == "all" or prog.train:
+            return prog, outputs
+
+
+def generate_one(rng, train_control, train_share, open_share):
+    dtype = np.float64 if train_control else \
+        rng.choice([np.float32, np.float64, np.float64, np.int32, np.int64])
     prog = Program(dtype)
-    if dtype in FLOATS and rng.random() < open_share:
+    prog.control_weight = 3 if train_control else 1
+    if dtype in FLOATS and not train_control and rng.random() < open_share:
         prog.dynamic = True
     rank = rng.randint(0, 3)
     dyn = [prog.dynamic and rng.random() < 0.5 for _ in range(rank)]
@@ -951,7 +971,7 @@ def generate(rng, train_share=0.4, open_share=0.2):
         v = grow(prog, rng, rng.choice(candidates[-3:]))
     size = int(np.prod(prog.values[prog.args[0]].shape, dtype=np.int64))
     if dtype == np.float64 and not prog.dynamic and not prog.lossy and \
-            rng.random() < train_share and 0 < size <= 12 and \
+            (train_control or rng.random() < train_share) and 0 < size <= 12 and \
             prog.values[v].dtype == np.float64:
         prog.train = rng.choice(["sgd", "momentum", "nesterov", "adam"])
         prog.lr = rng.choice([0.01, 0.05, 0.1])
@@ -1114,6 +1134,19 @@ def run_jit(prog, outputs, inputs, workdir):
                    prog, outputs, inputs, workdir, os.path.join(workdir, "out"))
 
 
+def run_emulated(prog, outputs, inputs, workdir):
+    """The module compiled for the GPU (a cubin for sm_90: ptxas accepts
+    its PTX), then run with the GPU kernels emulated on the host."""
+    path = write_module(prog, outputs, workdir)
+    problem = tool([TENSOR_OPT, path, "--kiln-gpu-pipeline=chip=sm_90 format=bin",
+                    "-o", os.devnull], "the GPU pipeline (sm_90)")
+    if problem:
+        return problem
+    return execute([TENSOR_RUN, path, "--emulate-gpu-kernels", "--entry",
+                    "step" if prog.train else "f"], "tensor-run --emulate-gpu-kernels",
+                   prog, outputs, inputs, workdir, os.path.join(workdir, "emulated"))
+
+
 def run_aot(prog, outputs, inputs, workdir):
     """The same module through tensor-compile and kiln-replay."""
     path = write_module(prog, outputs, workdir)
@@ -1185,7 +1218,7 @@ def run_python_isolated(prog, outputs, inputs, modes):
 
 
 def check(prog, outputs, inputs, workdir, modes):
-    """None if every execution in `modes` ("jit", "aot", "eager", "traced")
+    """None if every execution in `modes` ("jit", "aot", "gpu", "eager", "traced")
     agrees with NumPy, else what went wrong."""
     want = expected(prog, outputs, inputs)
     python = [m for m in modes if m in ("eager", "traced")]
@@ -1195,6 +1228,8 @@ def check(prog, outputs, inputs, workdir, modes):
             got = run_jit(prog, outputs, inputs, workdir)
         elif mode == "aot":
             got = run_aot(prog, outputs, inputs, workdir)
+        elif mode == "gpu":
+            got = run_emulated(prog, outputs, inputs, workdir)
         else:
             got = from_python[mode]
         if isinstance(got, str):
@@ -1350,6 +1385,12 @@ def main():
     parser.add_argument("--eager-every", type=int, default=4,
                         help="every N-th straight-line program also runs eagerly and in a "
                              "@kiln.function from Python (0: never)")
+    parser.add_argument("--gpu-every", type=int, default=3,
+                        help="every N-th program also goes through the GPU target: a cubin "
+                             "for sm_90 and a run with emulated GPU kernels (0: never)")
+    parser.add_argument("--focus", choices=["all", "train-control"], default="all",
+                        help="train-control: only training steps, with control flow "
+                             "three times as likely")
     parser.add_argument("--crashes", default=os.path.join(ROOT, "build-fuzz", "crashes",
                                                           "programs"))
     args = parser.parse_args()
@@ -1358,10 +1399,10 @@ def main():
     deadline = time.monotonic() + args.seconds
     start = time.monotonic()
     done = failures = ops = gradients = 0
-    counts = dict(int=0, open=0, control=0, train=0, aot=0, eager=0)
+    counts = dict(int=0, open=0, control=0, train=0, aot=0, gpu=0, eager=0)
     with tempfile.TemporaryDirectory(prefix="kiln-progen-") as workdir:
         while time.monotonic() < deadline and (not args.count or done < args.count):
-            prog, outputs = generate(rng)
+            prog, outputs = generate(rng, args.focus)
             inputs = inputs_for(prog, rng)
             if prog.train:
                 prog.weights = np.asarray(np.random.default_rng(rng.randrange(1 << 30))
@@ -1376,6 +1417,8 @@ def main():
                 modes.append("aot")
             straight = not any(op.region for op in prog.ops) and \
                 all(op.py for op in prog.ops)
+            if args.gpu_every and done % args.gpu_every == 0:
+                modes.append("gpu")
             if args.eager_every and done % args.eager_every == 0 and straight and \
                     not prog.train:
                 modes += ["eager", "traced"]
@@ -1384,6 +1427,7 @@ def main():
             counts["control"] += any(op.region for op in prog.ops)
             counts["train"] += bool(prog.train)
             counts["aot"] += "aot" in modes
+            counts["gpu"] += "gpu" in modes
             counts["eager"] += "eager" in modes
             problem = check(prog, outputs, inputs, workdir, modes)
             x = inputs[0]
@@ -1418,6 +1462,7 @@ def main():
     print(f"random programs: {done} programs ({ops} ops; {counts['int']} integer, "
           f"{counts['open']} with open extents, {counts['control']} with control flow, "
           f"{counts['train']} training steps; {counts['aot']} also as AOT libraries, "
+          f"{counts['gpu']} also through the GPU target, "
           f"{counts['eager']} also eagerly and traced from Python; {gradients} gradients "
           f"checked) in {time.monotonic() - start:.0f} s, {failures} disagreed with NumPy "
           f"or failed")
