@@ -3,7 +3,8 @@
 # no MLIR) and its tests built with clang-22 -fsanitize=thread into
 # build-tsan-runtime/ (a couple of minutes), then run. They include
 # concurrent invokes of one executable, the thread pool's parallel loops
-# and nested/contended loops, and the buffer pool shared by threads.
+# and nested/contended loops, the buffer pool shared by threads, and
+# all-reduces started from several threads on the collectives' thread.
 #   scripts/tsan.sh [gtest filter]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +23,7 @@ wait
 "$cc" "${flags[@]}" -shared "$root/test/unit/fake_module.c" -o "$out/libkiln_fake_module.so"
 "$cc" "${flags[@]}" -shared -DKILN_FAKE_MODULE_BROKEN "$root/test/unit/fake_module.c" \
   -o "$out/libkiln_fake_module_broken.so"
-tests=(BufferTest DeviceTest ExecutableTest IdxTest InstanceTest ManifestTest NpyTest
+tests=(BufferTest CollectivesTest DeviceTest ExecutableTest IdxTest InstanceTest ManifestTest NpyTest
        ParallelTest RuntimeTestUtils StatusTest VariablesTest)
 for t in "${tests[@]}"; do
   src="$root/test/unit/$t.cpp"
