@@ -18,6 +18,7 @@
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -105,7 +106,9 @@ std::optional<std::string> unsupported(Operation *op) {
           memref::ExtractAlignedPointerAsIndexOp, func::ReturnOp>(op) ||
       op->hasTrait<OpTrait::ConstantLike>())
     return std::nullopt;
-  if (isa<arith::ArithDialect>(op->getDialect()))
+  if (isa<arith::ArithDialect>(op->getDialect()) ||
+      isa<affine::AffineApplyOp, affine::AffineMinOp, affine::AffineMaxOp>(
+          op))
     return std::nullopt; // index arithmetic, host scalars
   return std::string("would run on the host and touch GPU memory");
 }
