@@ -34,14 +34,17 @@ struct ScheduleCollectivesPass
   void runOnOperation() override {
     SmallVector<AllReduceOp> reduces;
     getOperation()->walk([&](AllReduceOp op) { reduces.push_back(op); });
-    // In program order: two all-reduces of one input keep their order.
-    for (AllReduceOp op : reduces) {
+    // Last first: two all-reduces of one input, each moved just after it,
+    // keep their order.
+    for (AllReduceOp op : llvm::reverse(reduces)) {
       Block *block = op->getBlock();
       Operation *def = op.getInput().getDefiningOp();
-      if (def && def->getBlock() == block)
-        op->moveAfter(def);
-      else
+      if (def && def->getBlock() == block) {
+        if (def->getNextNode() != op)
+          op->moveAfter(def);
+      } else if (&block->front() != op.getOperation()) {
         op->moveBefore(&block->front());
+      }
     }
   }
 };

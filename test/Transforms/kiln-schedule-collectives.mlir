@@ -59,3 +59,22 @@ func.func @loop(%x: tensor<3xf32>, %n: tensor<i64>) -> tensor<3xf32> {
   }
   return %r : tensor<3xf32>
 }
+
+// -----
+
+// Two all-reduces of one value, and two of an argument, keep their order.
+// CHECK-LABEL: func.func @same_input
+// CHECK-NEXT: kiln.all_reduce min, %arg1
+// CHECK-NEXT: kiln.all_reduce max, %arg1
+// CHECK-NEXT: kiln.exp
+// CHECK-NEXT: kiln.all_reduce sum
+// CHECK-NEXT: kiln.all_reduce max
+func.func @same_input(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %e = kiln.exp %a : tensor<4xf32>
+  %n = kiln.neg %a : tensor<4xf32>
+  %0 = kiln.all_reduce sum, %e : tensor<4xf32>
+  %1 = kiln.all_reduce min, %b : tensor<4xf32>
+  %2 = kiln.all_reduce max, %e : tensor<4xf32>
+  %3 = kiln.all_reduce max, %b : tensor<4xf32>
+  return %0, %1, %2, %3 : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}
