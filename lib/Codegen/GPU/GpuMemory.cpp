@@ -38,6 +38,13 @@ bool mlir::kiln::isHostScratch(Operation *allocation) {
       }
       if (kiln::inKernelCode(user))
         return false;
+      // The extents of a reshape (tensor.reshape of an open shape), read on
+      // the host to build the result's descriptor.
+      if (auto reshape = dyn_cast<memref::ReshapeOp>(user)) {
+        if (reshape.getShape() != value)
+          return false;
+        continue;
+      }
       if (!isa<memref::LoadOp, memref::StoreOp, memref::DeallocOp,
                func::CallOp, gpu::MemcpyOp>(user))
         return false;
