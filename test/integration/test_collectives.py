@@ -417,6 +417,22 @@ func.func @f(%x: tensor<3xf32>) -> tensor<3xf32> {
     assert proc.returncode != 0
     assert (f"{path}:3:8: error: 'func.call' in 'f', compiled for the GPU, is a collective "
             "(kiln.all_reduce), which the GPU target does not compile yet") in proc.stderr
+    # Split into a start and a done (an op between them): still named as written.
+    path.write_text("""
+func.func @f(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %0 = kiln.all_reduce sum, %x : tensor<3xf32>
+  %e = kiln.exp %x : tensor<3xf32>
+  %1 = kiln.add %0, %e : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  return %1 : tensor<3xf32>
+}
+""")
+    proc = subprocess.run([TENSOR_OPT, str(path), "--kiln-gpu-pipeline"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "(kiln.all_reduce_start)" not in proc.stderr
+    assert "(kiln.all_reduce_done)" not in proc.stderr
+    assert (f"{path}:3:8: error: 'func.call' in 'f', compiled for the GPU, is a collective "
+            "(kiln.all_reduce), which the GPU target does not compile yet") in proc.stderr
 
 
 @needs_mpi
