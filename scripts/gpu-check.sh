@@ -5,6 +5,12 @@
 #   scripts/gpu-check.sh prepare RECDIR cpu      the same for the CPU, to
 #                                                check the harness here
 #   scripts/gpu-check.sh run [DIR]               there: runs every case
+#   scripts/gpu-check.sh diagnose [DIR]          there, after run: sanitizer
+#                                                and profiler reports
+#   scripts/gpu-check.sh one CASE [DIR]          there: runs one case again
+#                                                (KILN_GPU_CHECK_WRAP=cmd runs
+#                                                kiln-replay under cmd, e.g.
+#                                                compute-sanitizer)
 #
 # Carry .gpu-check.tar.gz (or the .gpu-check folder) to the GPU machine;
 # run unpacks the first when the second is not there.
@@ -133,50 +139,119 @@ PY
   cp "$here/perf.py" "$out/"
 }
 
+# One case on the GPU: kiln-replay with its inputs and arguments, the
+# outputs compared with the CPU's. Prints "== NAME (rc N)" and the replay's
+# output; exits with its status. (Called by run through xargs.)
+run_case() {
+  local dir="$1" name="$2" case="$1/cases/$2"
+  local replay="$dir/bin/kiln-replay" entry args=() inputs=() i=0
+  entry="$(sed -n 's/^entry //p' "$case/case.txt")"
+  while [ -f "$case/in$i.npy" ]; do inputs+=(--input "in$i.npy"); i=$((i + 1)); done
+  read -r -a extra <<< "$(sed -n 's/^args//p' "$case/case.txt")"
+  # tensor-run's options that kiln-replay shares; printing and saving are
+  # not checked here.
+  local k=0
+  while [ $k -lt ${#extra[@]} ]; do
+    case "${extra[$k]}" in
+      --repeat|--load-variables) args+=("${extra[$k]}" "${extra[$((k + 1))]}"); k=$((k + 2)) ;;
+      --save-variables) k=$((k + 2)) ;;
+      *) k=$((k + 1)) ;;
+    esac
+  done
+  [ -n "$entry" ] && args+=(--entry "$entry")
+  local result rc
+  result="$(cd "$case" && timeout "${KILN_GPU_CHECK_TIMEOUT:-30}" ${KILN_GPU_CHECK_WRAP:-} "$replay" ./libcase.so \
+      "${inputs[@]}" "${args[@]}" --expect out 2>&1)"
+  rc=$?
+  printf '== %s (rc %d)\n%s\n' "$name" "$rc" "$result"
+  return $rc
+}
+
 run() {
   local dir="${1:-$root/.gpu-check}"
   if [ ! -d "$dir" ] && [ -z "${1:-}" ] && [ -f "$root/.gpu-check.tar.gz" ]; then
     tar -C "$root" -xzf "$root/.gpu-check.tar.gz" || return 1
   fi
-  local log="${OUT:-$dir}/gpu-check.log"
-  local replay="$dir/bin/kiln-replay" pass=0 fail=0 skipped=0
+  local logdir="${OUT:-$dir}" log
+  log="$logdir/gpu-check.log"
   : > "$log"
   export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # The cases run 8 at a time (the GPU is shared; most of a case's time is
+  # the process's start and the driver's context), each into its own log.
+  local results="$dir/results"
+  rm -rf "$results"; mkdir -p "$results"
+  local skipped=0 name
   while read -r name; do
-    local case="$dir/cases/$name"
-    if [ ! -f "$case/libcase.so" ]; then skipped=$((skipped + 1)); continue; fi
-    local entry args=() inputs=() i=0
-    entry="$(sed -n 's/^entry //p' "$case/case.txt")"
-    while [ -f "$case/in$i.npy" ]; do inputs+=(--input "in$i.npy"); i=$((i + 1)); done
-    read -r -a extra <<< "$(sed -n 's/^args//p' "$case/case.txt")"
-    # tensor-run's options that kiln-replay shares; printing and saving are
-    # not checked here.
-    local k=0
-    while [ $k -lt ${#extra[@]} ]; do
-      case "${extra[$k]}" in
-        --repeat|--load-variables) args+=("${extra[$k]}" "${extra[$((k + 1))]}"); k=$((k + 2)) ;;
-        --save-variables) k=$((k + 2)) ;;
-        *) k=$((k + 1)) ;;
-      esac
-    done
-    [ -n "$entry" ] && args+=(--entry "$entry")
-    local result
-    result="$(cd "$case" && timeout 120 "$replay" ./libcase.so "${inputs[@]}" "${args[@]}" --expect out 2>&1)"
-    local rc=$?
-    { echo "== $name (rc $rc)"; echo "$result"; } >> "$log"
-    if [ $rc -eq 0 ]; then pass=$((pass + 1)); else
-      fail=$((fail + 1)); echo "FAIL $name: $(echo "$result" | grep -v ': ok' | head -2 | tr '\n' ' ')"
+    [ -f "$dir/cases/$name/libcase.so" ] || skipped=$((skipped + 1))
+  done < "$dir/cases.txt"
+  export -f run_case; export dir results
+  local started=$SECONDS
+  while read -r name; do
+    [ -f "$dir/cases/$name/libcase.so" ] && echo "$name"
+  done < "$dir/cases.txt" | xargs -P "${KILN_GPU_CHECK_JOBS:-8}" -I{} bash -c \
+    'run_case "$dir" {} > "$results/{}.log" 2>&1; echo $? > "$results/{}.rc"'
+  local pass=0 fail=0
+  : > "$logdir/failed.txt"
+  while read -r name; do
+    [ -f "$results/$name.rc" ] || continue
+    cat "$results/$name.log" >> "$log"
+    if [ "$(cat "$results/$name.rc")" = 0 ]; then pass=$((pass + 1)); else
+      fail=$((fail + 1)); echo "$name" >> "$logdir/failed.txt"
+      echo "FAIL $name: $(grep -v ': ok' "$results/$name.log" | sed -n 2,3p | tr '\n' ' ' | cut -c1-300)"
     fi
   done < "$dir/cases.txt"
-  echo "gpu-check: $pass passed, $fail failed, $skipped not compiled (log: $log)"
+  echo "gpu-check: $pass passed, $fail failed, $skipped not compiled" \
+       "in $((SECONDS - started)) s (log: $log)"
   local perf=0
-  python3 "$dir/perf.py" "$dir" --out "$(dirname "$log")" 2>&1 | tee -a "$log"
+  python3 "$dir/perf.py" "$dir" --out "$logdir" 2>&1 | tee -a "$log"
   perf=${PIPESTATUS[0]}
   [ $fail -eq 0 ] && [ $perf -eq 0 ]
+}
+
+# After run, on the GPU machine: the first failing cases (failed.txt) again
+# under compute-sanitizer's memcheck, and Nsight Compute's summary of the
+# speed kernels and one training step (clocks left alone), into
+# $OUT/diagnose.txt. Tools that are missing are skipped.
+diagnose() {
+  local dir="${1:-$root/.gpu-check}" logdir="${OUT:-${1:-$root/.gpu-check}}"
+  local report="$logdir/diagnose.txt" name tool
+  export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  : > "$report"
+  tool="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)"
+  if [ -n "$tool" ] && [ -s "$logdir/failed.txt" ]; then
+    head -n "${KILN_GPU_CHECK_SANITIZE:-3}" "$logdir/failed.txt" | while read -r name; do
+      KILN_GPU_CHECK_TIMEOUT=90 KILN_GPU_CHECK_WRAP="$tool --tool memcheck" \
+        run_case "$dir" "$name" 2>&1 | tail -40
+    done >> "$report"
+  fi
+  tool="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)"
+  if [ -n "$tool" ]; then
+    local speed="$dir/speed" kernel
+    for kernel in chain sgemm sgemm_tf32 bf16gemm bf16gemm_sm90a; do
+      [ -f "$speed/lib$kernel.so" ] || continue
+      echo "== ncu: $kernel" >> "$report"
+      (cd "$speed" && timeout 120 "$tool" --clock-control none --launch-skip 1 \
+         --launch-count 1 --section SpeedOfLight --section LaunchStats \
+         --section Occupancy "$dir/bin/kiln-replay" "./lib$kernel.so" \
+         --synthetic --repeat 2) 2>&1 | grep -v '^==PROF==' | tail -60 >> "$report"
+    done
+    local model="$dir/train/mlp"
+    if [ -f "$model/gpu/libmlp.so" ]; then
+      echo "== ncu: one MLP training step (every kernel)" >> "$report"
+      (cd "$model" && timeout 120 "$tool" --clock-control none --print-summary per-kernel \
+         --section SpeedOfLight "$dir/bin/kiln-replay" gpu/libmlp.so --input x.npy \
+         --input y.npy --load-variables mlp.safetensors --entry train_step \
+         --repeat 1) 2>&1 | grep -v '^==PROF==' | tail -150 >> "$report"
+    fi
+  fi
+  echo "diagnose: $(wc -l < "$report") lines in $report"
 }
 
 case "$mode" in
   prepare) shift; prepare "$@" ;;
   run) shift; run "$@" ;;
-  *) echo "usage: $0 prepare RECDIR [CHIP] | run [DIR]"; exit 2 ;;
+  diagnose) shift; diagnose "$@" ;;
+  one) shift; export LD_LIBRARY_PATH="${2:-$root/.gpu-check}/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    run_case "${2:-$root/.gpu-check}" "$1" ;;
+  *) echo "usage: $0 prepare RECDIR [CHIP] | run [DIR] | diagnose [DIR] | one CASE [DIR]"; exit 2 ;;
 esac
