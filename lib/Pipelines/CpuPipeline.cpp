@@ -64,6 +64,8 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
     contractions.emulate = true;
     contractions.tensorCores = true;
     contractions.allowTf32 = options.allowTf32;
+    // The tiles the GPU pipeline picks for its default chip (sm_90).
+    contractions.multiprocessors = gpuMultiprocessors("sm_90");
     pm.addPass(createKilnGPUTileContractions(contractions));
     KilnGPURowKernelsOptions rows;
     rows.emulate = true;

@@ -51,6 +51,25 @@ static int getSmVersion(llvm::StringRef chip) {
   return chip.getAsInteger(10, version) ? 0 : static_cast<int>(version);
 }
 
+int64_t mlir::kiln::gpuMultiprocessors(llvm::StringRef chip) {
+  switch (getSmVersion(chip)) {
+  case 70:
+    return 80; // V100
+  case 75:
+    return 40; // T4
+  case 80:
+    return 108; // A100
+  case 86:
+    return 84; // A40 (RTX 3090: 82)
+  case 89:
+    return 142; // L40S (RTX 4090: 128)
+  case 100:
+    return 148; // B200
+  default:
+    return 132; // H100 / H200 SXM
+  }
+}
+
 void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
                                          const GpuCodegenOptions &options) {
   // The functions the entries call work on GPU memory too.
@@ -74,6 +93,7 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
     // TMA and wgmma: the architecture-specific sm_90a only.
     contractions.wgmma = llvm::StringRef(options.chip) == "sm_90a";
     contractions.allowTf32 = options.allowTf32;
+    contractions.multiprocessors = gpuMultiprocessors(options.chip);
     pm.addPass(createKilnGPUTileContractions(contractions));
   }
   // Softmax-like runs of row-wise ops: one kernel, a warp per row.

@@ -41,8 +41,15 @@ def product(runner, a, b, transpose_a=False, transpose_b=False, open_rows=False,
     return runner.run(mlir, [a, b], args=EMULATE + list(args))[0]
 
 
-@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (64, 16, 64), (100, 30, 70), (130, 33, 129),
+@pytest.mark.parametrize("m,k,n", [# Sized for sm_90's 132 multiprocessors (the
+                                   # wave model of kiln-gpu-tile-contractions):
+                                   # small products, 16 x 16 tiles, one output per thread
+                                   (1, 1, 1), (64, 16, 64), (100, 30, 70), (130, 33, 129),
                                    (7, 64, 3), (65, 17, 200),
+                                   # 32 x 32 tiles, 2 x 2 per thread (partial tiles)
+                                   (300, 20, 300),
+                                   # 64 x 64 tiles, 4 x 4 per thread
+                                   (600, 20, 600),
                                    # 2^22 outputs or more: 128 x 128 tiles, 8 x 8
                                    # per thread, K steps of 8 (two whole, one partial)
                                    (2050, 20, 2100)])

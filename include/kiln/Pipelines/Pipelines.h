@@ -130,6 +130,11 @@ void buildGpuCodegenPipeline(OpPassManager &pm,
 
 void buildGpuPipeline(OpPassManager &pm, const GpuPipelineOptions &options);
 
+/// The multiprocessors of the usual data-centre part of a GPU architecture
+/// ("sm_90": 132, the H100 and H200 SXM; "sm_80": 108, the A100), which
+/// kiln-gpu-tile-contractions sizes its grids for; 132 for one not listed.
+int64_t gpuMultiprocessors(llvm::StringRef chip);
+
 /// Adds the CPU codegen stage: from linalg on tensors (the tensor stage's
 /// output) to the LLVM dialect with Kiln's C entry points and manifest.
 void buildCpuCodegenPipeline(OpPassManager &pm,

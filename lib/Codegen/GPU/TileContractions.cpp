@@ -42,9 +42,10 @@ namespace {
 // The tiling: a block of 16 x 16 threads computes a square tile of the
 // output, p x p elements per thread (rows ty + 16 i, columns tx + 16 j, so
 // that a half-warp stores 16 consecutive elements), walking K through two
-// shared tiles: 64 x 64 outputs with p = 4 and K steps of 16, or for large
-// products 128 x 128 with p = 8 and K steps of 8 (twice the multiply-adds
-// per value read from shared memory, fewer blocks).
+// shared tiles: 16 p x 16 p outputs, K steps of 16 for p = 1, 2, 4 and of 8
+// for p = 8. A larger p reads fewer values from shared memory per
+// multiply-add (2 / p) but makes fewer blocks; see tilingFor for the
+// choice.
 constexpr int64_t kThreads = 16; // per block, in x and in y
 constexpr int64_t kPad = 1;      // shared rows padded: no bank conflicts
 
@@ -55,6 +56,9 @@ struct Tiling {
 };
 constexpr Tiling kSmallTiles = {4, 16, 64};
 constexpr Tiling kLargeTiles = {8, 8, 128};
+// For products too small to fill the GPU with 64 x 64 tiles.
+constexpr Tiling kFmaTiles[] = {{1, 16, 16}, {2, 16, 32}, kSmallTiles,
+                                kLargeTiles};
 
 /// What computes the products: the threads' FMA units, or the tensor cores
 /// through `mma.sync` (sm_80 and later): m16n8k16 on f16 or bf16 operands,
@@ -821,27 +825,56 @@ struct GPUTileContractionsPass
           GPUTileContractionsPass> {
   using Base::Base;
 
-  /// Large tiles for a product of at least `largeTilesFrom` outputs (the
-  /// batch counted), known at compile time: enough blocks of 128 x 128 to
-  /// fill a large GPU twice over; small tiles otherwise.
+  /// The tiling of a product. With tensor cores: 128 x 128 tiles for a
+  /// product of at least `largeTilesFrom` outputs (the batch counted),
+  /// known at compile time, 64 x 64 otherwise. With the FMA units and
+  /// `multiprocessors` > 0, for extents known at compile time, the p of
+  /// {1, 2, 4, 8} (8 only from `largeTilesFrom`) with the least time in a
+  /// simple model: a block's time grows as p (its 16 p x 16 p tile over K
+  /// at a rate of 16 p multiply-adds per cycle, what an SM's one
+  /// warp-wide shared load per cycle feeds), and the blocks run in
+  /// ceil(blocks / multiprocessors) waves; ties go to the larger p. So a
+  /// small product gets many small tiles (a 256 x 128 one 128 blocks of
+  /// 16 x 16, not 8 of 64 x 64) and a large one keeps the large tiles.
+  /// Open extents, or `multiprocessors` = 0: 64 x 64, 128 x 128 from
+  /// `largeTilesFrom`.
   Tiling tilingFor(Contraction &c, Unit unit) {
     SmallVector<int64_t> sizes = c.op.getStaticLoopRanges();
     int64_t outputs = 1;
-    bool large = true;
+    bool known = true;
     for (unsigned dim : {c.m, c.n}) {
       if (ShapedType::isDynamic(sizes[dim]))
-        large = false;
+        known = false;
       else
         outputs *= sizes[dim];
     }
+    int64_t batch = 1;
     if (c.batch && !ShapedType::isDynamic(sizes[*c.batch]))
-      outputs *= sizes[*c.batch];
-    large = large && outputs >= largeTilesFrom;
-    if (unit == Unit::Fma)
+      batch = std::max<int64_t>(sizes[*c.batch], 1);
+    outputs *= batch;
+    bool large = known && outputs >= largeTilesFrom;
+    if (unit != Unit::Fma) {
+      // Tensor cores: two mma K steps per shared tile.
+      int64_t tileK = unit == Unit::TF32 ? 16 : 32;
+      return Tiling{0, tileK, large ? int64_t(128) : int64_t(64)};
+    }
+    if (!known || multiprocessors <= 0)
       return large ? kLargeTiles : kSmallTiles;
-    // Tensor cores: two mma K steps per shared tile.
-    int64_t tileK = unit == Unit::TF32 ? 16 : 32;
-    return Tiling{0, tileK, large ? int64_t(128) : int64_t(64)};
+    Tiling best = kSmallTiles;
+    int64_t bestCost = -1;
+    for (const Tiling &t : kFmaTiles) {
+      if (t.perThread == kLargeTiles.perThread && !large)
+        continue;
+      int64_t blocks = llvm::divideCeil(std::max<int64_t>(sizes[c.m], 1), t.tile) *
+                       llvm::divideCeil(std::max<int64_t>(sizes[c.n], 1), t.tile) *
+                       batch;
+      int64_t cost = llvm::divideCeil(blocks, multiprocessors) * t.perThread;
+      if (bestCost < 0 || cost <= bestCost) {
+        best = t;
+        bestCost = cost;
+      }
+    }
+    return best;
   }
 
   /// Tensor cores for f16 and bf16 products, and for f32 ones when TF32

@@ -206,6 +206,16 @@ def KilnGPUTileContractions
       time (default 2^22, e.g. 2048 x 2048) gets 128 x 128 tiles, 8 x 8
       per thread, K steps of 8: twice the multiply-adds per value read
       from shared memory;
+    - with `multiprocessors` > 0 (the pipelines give the chip's count) and
+      extents known at compile time, the outputs per thread p x p are
+      chosen from p = 1, 2, 4, 8 (tiles of 16 p x 16 p; p = 8 only from
+      `large-tiles-from`) by a model: a block's time grows as p (16 p x
+      16 p outputs at 16 p multiply-adds per cycle, what one warp-wide
+      shared load per cycle feeds), the blocks run in
+      ceil(blocks / multiprocessors) waves; the least time wins, ties the
+      larger p. A small product thus gets many small blocks (256 x 128:
+      128 blocks of 16 x 16 outputs on 132 multiprocessors instead of 8
+      of 64 x 64), a large one keeps the large tiles;
     - K is walked in steps of 16: the block copies the A tile (64 x 16) and
       the B tile (16 x 64) into shared memory (workgroup attributions,
       depth-major, rows padded by one element so that neither the copies
@@ -272,6 +282,11 @@ def KilnGPUTileContractions
            /*default=*/"4194304",
            "Outputs (known at compile time) from which a product gets "
            "128 x 128 tiles">,
+    Option<"multiprocessors", "multiprocessors", "int64_t",
+           /*default=*/"0",
+           "The GPU's multiprocessors: FMA products known at compile time "
+           "get the outputs per thread that fill them best (0: 64 x 64 "
+           "tiles, 128 x 128 from large-tiles-from)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

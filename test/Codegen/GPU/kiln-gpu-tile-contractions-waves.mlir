@@ -1,0 +1,83 @@
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions=multiprocessors=132 | FileCheck %s
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions=multiprocessors=8 | FileCheck %s --check-prefix=FEW
+
+// The outputs per thread (p x p, tiles of 16 p) come from the wave model:
+// a block costs p, the blocks run in ceil(blocks / multiprocessors) waves.
+// A dense layer's 256 x 128 product on 132 multiprocessors: 128 blocks of
+// 16 x 16 (p = 1: one wave, cost 1) rather than 32 of 32 x 32 (cost 2) or
+// 8 of 64 x 64 (cost 4). On 8 multiprocessors the 64 x 64 tiles fill them
+// (8 blocks, cost 4; p = 1 would take 16 waves).
+// CHECK-LABEL: func.func @layer
+// CHECK: gpu.launch
+// CHECK-SAME: workgroup(%{{[a-z0-9_]+}} : memref<16x17xf32, #gpu.address_space<workgroup>>, %{{[a-z0-9_]+}} : memref<16x17xf32, #gpu.address_space<workgroup>>)
+// CHECK-COUNT-1: memref.load %arg2
+// CHECK-NOT: memref.load %arg2
+// CHECK: scf.for
+// CHECK-COUNT-1: memref.store {{.*}} : memref<16x17xf32
+// CHECK-COUNT-1: memref.store {{.*}} : memref<16x17xf32
+// CHECK: gpu.barrier
+// CHECK: scf.if
+// CHECK-COUNT-16: arith.addf
+// CHECK-NOT: arith.addf
+// CHECK: } else {
+// FEW-LABEL: func.func @layer
+// FEW: memref<16x65xf32, #gpu.address_space<workgroup>>
+func.func @layer(%a: memref<256x784xf32>, %b: memref<784x128xf32>, %c: memref<256x128xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<256x784xf32>, tensor<784x128xf32>], outputs = [tensor<256x128xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.matmul ins(%a, %b : memref<256x784xf32>, memref<784x128xf32>) outs(%c : memref<256x128xf32>)
+  return
+}
+
+// -----
+
+// Its weight gradient, 784 x 128: 32 x 32 tiles (100 blocks, one wave,
+// cost 2) beat 16 x 16 (392 blocks, three waves, cost 3); each thread
+// keeps 2 x 2 outputs and loads two elements of each 16 x 32 tile.
+// CHECK-LABEL: func.func @weight_gradient
+// CHECK: %[[C32:.*]] = arith.constant 32 : index
+// CHECK: %[[GX:.*]] = arith.ceildivui %{{.*}}, %[[C32]]
+// CHECK: gpu.launch
+// CHECK-SAME: workgroup(%{{[a-z0-9_]+}} : memref<16x33xf32, #gpu.address_space<workgroup>>, %{{[a-z0-9_]+}} : memref<16x33xf32, #gpu.address_space<workgroup>>)
+// CHECK-COUNT-4: memref.load %arg2
+// CHECK-NOT: memref.load %arg2
+// CHECK: scf.for
+// CHECK-COUNT-2: memref.store {{.*}} : memref<16x33xf32
+// CHECK-COUNT-2: memref.store {{.*}} : memref<16x33xf32
+// CHECK: gpu.barrier
+#at = affine_map<(m, n, k) -> (k, m)>
+#b = affine_map<(m, n, k) -> (k, n)>
+#c = affine_map<(m, n, k) -> (m, n)>
+func.func @weight_gradient(%x: memref<256x784xf32>, %g: memref<256x128xf32>, %w: memref<784x128xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<256x784xf32>, tensor<256x128xf32>], outputs = [tensor<784x128xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.generic {indexing_maps = [#at, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %g : memref<256x784xf32>, memref<256x128xf32>) outs(%w : memref<784x128xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// 600 x 600: 64 x 64 tiles (100 blocks, cost 4) beat 32 x 32 (361 blocks,
+// three waves, cost 6). 2050 x 2100 (from large-tiles-from): 128 x 128
+// (289 blocks, three waves of cost 8: 24) beat 64 x 64 (1089 blocks, nine
+// waves: 36). Open extents keep 64 x 64, whatever the size.
+// CHECK-LABEL: func.func @medium
+// CHECK: memref<16x65xf32, #gpu.address_space<workgroup>>
+// CHECK-LABEL: func.func @large
+// CHECK: memref<8x129xf32, #gpu.address_space<workgroup>>
+// CHECK-LABEL: func.func @open
+// CHECK: memref<16x65xf32, #gpu.address_space<workgroup>>
+func.func @medium(%a: memref<600x20xf32>, %b: memref<20x600xf32>, %c: memref<600x600xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<600x20xf32>, tensor<20x600xf32>], outputs = [tensor<600x600xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.matmul ins(%a, %b : memref<600x20xf32>, memref<20x600xf32>) outs(%c : memref<600x600xf32>)
+  return
+}
+func.func @large(%a: memref<2050x20xf32>, %b: memref<20x2100xf32>, %c: memref<2050x2100xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<2050x20xf32>, tensor<20x2100xf32>], outputs = [tensor<2050x2100xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.matmul ins(%a, %b : memref<2050x20xf32>, memref<20x2100xf32>) outs(%c : memref<2050x2100xf32>)
+  return
+}
+func.func @open(%a: memref<?x20xf32>, %b: memref<20x10xf32>, %c: memref<?x10xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<?x20xf32>, tensor<20x10xf32>], outputs = [tensor<?x10xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.matmul ins(%a, %b : memref<?x20xf32>, memref<20x10xf32>) outs(%c : memref<?x10xf32>)
+  return
+}
