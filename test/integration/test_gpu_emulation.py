@@ -94,6 +94,33 @@ def test_tiled_batch_matmul(runner):
     np.testing.assert_allclose(got, a @ b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("m,k,n", [# A filter gradient's shape: one 16 x 16 block
+                                   # of outputs, depth split 129 ways (a partial
+                                   # last chunk)
+                                   (9, 43265, 16),
+                                   # 9 x 2 blocks of 16 x 16, split 7 ways
+                                   (144, 20000, 20)])
+def test_tiled_matmul_split_depth(runner, m, k, n, dtype):
+    """Few output tiles over a long depth (x^T g of a convolution's
+    patches): the depth is split over blocks into a workspace, a second
+    kernel adds the parts to the output."""
+    rng = np.random.default_rng(m + k + n)
+    if dtype == np.int32:
+        x = rng.integers(-3, 4, (k, m)).astype(dtype)
+        g = rng.integers(-3, 4, (k, n)).astype(dtype)
+    else:
+        x = rng.standard_normal((k, m)).astype(dtype)
+        g = rng.standard_normal((k, n)).astype(dtype)
+    got = product(runner, x, g, transpose_a=True)
+    want = x.T.astype(np.float64) @ g.astype(np.float64)
+    if dtype == np.int32:
+        np.testing.assert_array_equal(got, want.astype(np.int64))
+    else:
+        tol = 1e-4 if dtype == np.float32 else 1e-11
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(k))
+
+
 def test_tiled_matmul_gradients(runner):
     """A dense layer's gradients: x^T g and g W^T are products with a
     transposed operand."""

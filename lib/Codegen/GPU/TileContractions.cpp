@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEntries.h"
+#include "GpuMemory.h"
 #include "Wgmma.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
@@ -53,6 +54,9 @@ struct Tiling {
   int64_t perThread; // rows (and columns) of outputs per thread
   int64_t tileK;     // K per step
   int64_t tile;      // rows (and columns) of outputs per block
+  // Split K: `splits` blocks per output tile, each `chunk` of the depth
+  // into its own slice of a workspace, which a second kernel adds up.
+  int64_t splits = 1, chunk = 0;
 };
 constexpr Tiling kSmallTiles = {4, 16, 64};
 constexpr Tiling kLargeTiles = {8, 8, 128};
@@ -112,7 +116,7 @@ public:
               Unit unit)
       : rewriter(rewriter), c(c), loc(c.op.getLoc()), unit(unit),
         perThread(tiling.perThread), tileK(tiling.tileK), tileM(tiling.tile),
-        tileN(tiling.tile),
+        tileN(tiling.tile), splits(tiling.splits), chunk(tiling.chunk),
         element(cast<MemRefType>(c.op.getDpsInitOperand(0)->get().getType())
                     .getElementType()),
         accumulator(unit == Unit::Fma ? element
@@ -139,7 +143,8 @@ public:
           getValueOrCreateConstantIndexOp(rewriter, loc, range.size));
     sizeM = sizes[c.m];
     sizeN = sizes[c.n];
-    sizeK = sizes[c.k];
+    sizeK = totalK = sizes[c.k];
+    kBegin = index(0);
     Value one = index(1);
     // At least one block, so that an empty output still launches.
     auto blocks = [&](Value size, int64_t tile) {
@@ -151,10 +156,20 @@ public:
                                                    sizes[*c.batch], one)
                                 .getResult()
                           : one;
-    if (emulate)
-      buildEmulation(gridX, gridY, gridZ);
-    else
-      buildLaunch(gridX, gridY, gridZ);
+    if (splits > 1) {
+      gridZ = index(splits);
+      allocateWorkspace(emulate);
+    }
+    {
+      // (Back before the contraction, after the kernel, when done.)
+      OpBuilder::InsertionGuard guard(rewriter);
+      if (emulate)
+        buildEmulation(gridX, gridY, gridZ);
+      else
+        buildLaunch(gridX, gridY, gridZ);
+    }
+    if (splits > 1)
+      addSplits(emulate);
     rewriter.eraseOp(c.op);
   }
 
@@ -194,6 +209,98 @@ private:
     colBase = arith::MulIOp::create(rewriter, loc, x, index(tileN));
     if (c.batch)
       batchIndex = z;
+    if (splits > 1) {
+      // The block's part of the depth: [z chunk, min(K, (z + 1) chunk)).
+      split = z;
+      kBegin = arith::MulIOp::create(rewriter, loc, z, index(chunk));
+      sizeK = arith::MinUIOp::create(
+          rewriter, loc, totalK,
+          arith::AddIOp::create(rewriter, loc, kBegin, index(chunk)));
+    }
+  }
+
+  //===--------------------------------------------------------------===//
+  // Split K
+  //===--------------------------------------------------------------===//
+
+  /// The partial products, [splits, M, N] (static: splits are chosen only
+  /// for extents known at compile time); GPU memory on a GPU.
+  void allocateWorkspace(bool emulate) {
+    auto type = MemRefType::get(
+        {splits, *getConstantIntValue(sizeM), *getConstantIntValue(sizeN)},
+        accumulator);
+    if (emulate) {
+      workspace = memref::AllocOp::create(rewriter, loc, type);
+      return;
+    }
+    auto tokenType = gpu::AsyncTokenType::get(rewriter.getContext());
+    workspace =
+        kiln::createWaitedFor(rewriter, loc, [&](Value start) {
+          return gpu::AllocOp::create(rewriter, loc, type, tokenType,
+                                      ValueRange{start}, ValueRange{},
+                                      ValueRange{}, /*hostShared=*/false)
+              .getOperation();
+        })->getResult(0);
+  }
+
+  /// The second kernel: each output is its initial value plus the splits'
+  /// partial sums, in split order (one thread per output, 256 per block);
+  /// then the workspace is freed.
+  void addSplits(bool emulate) {
+    int64_t rows = *getConstantIntValue(sizeM);
+    int64_t cols = *getConstantIntValue(sizeN);
+    OpOperand *out = c.op.getDpsInitOperand(0);
+    auto body = [&](Value r, Value q) {
+      SmallVector<Value> at = indices(out, loopValues(r, q, index(0)));
+      Value sum = memref::LoadOp::create(rewriter, loc, out->get(), at);
+      for (int64_t z = 0; z < splits; ++z) {
+        Value part = memref::LoadOp::create(rewriter, loc, workspace,
+                                            ValueRange{index(z), r, q});
+        IRMapping mapping;
+        mapping.map(c.op.getBlock()->getArgument(2), sum);
+        mapping.map(c.multiply->getResult(0), part);
+        sum = rewriter.clone(*c.add, mapping)->getResult(0);
+      }
+      memref::StoreOp::create(rewriter, loc, sum, out->get(), at);
+    };
+    if (emulate) {
+      loop(index(0), index(rows), index(1), [&](Value r) {
+        loop(index(0), index(cols), index(1), [&](Value q) { body(r, q); });
+      });
+      memref::DeallocOp::create(rewriter, loc, workspace);
+      return;
+    }
+    constexpr int64_t kBlock = 256;
+    auto launch = gpu::LaunchOp::create(
+        rewriter, loc, index(llvm::divideCeil(rows * cols, kBlock)), index(1),
+        index(1), index(kBlock), index(1), index(1));
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToEnd(&launch.getBody().front());
+      auto terminator = gpu::TerminatorOp::create(rewriter, loc);
+      rewriter.setInsertionPoint(terminator);
+      Value i = arith::AddIOp::create(
+          rewriter, loc,
+          arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x,
+                                index(kBlock)),
+          launch.getThreadIds().x);
+      scf::IfOp::create(
+          rewriter, loc, inRange(i, index(rows * cols)),
+          [&](OpBuilder &b, Location l) {
+            OpBuilder::InsertionGuard inner(rewriter);
+            rewriter.setInsertionPoint(b.getInsertionBlock(),
+                                       b.getInsertionPoint());
+            body(arith::DivUIOp::create(rewriter, loc, i, index(cols)),
+                 arith::RemUIOp::create(rewriter, loc, i, index(cols)));
+            scf::YieldOp::create(rewriter, loc);
+          });
+    }
+    auto tokenType = gpu::AsyncTokenType::get(rewriter.getContext());
+    kiln::createWaitedFor(rewriter, loc, [&](Value start) {
+      return gpu::DeallocOp::create(rewriter, loc, tokenType,
+                                    ValueRange{start}, workspace)
+          .getOperation();
+    });
   }
 
   void buildLaunch(Value gridX, Value gridY, Value gridZ) {
@@ -220,7 +327,7 @@ private:
     sharedB = launch.getWorkgroupAttributions()[1];
     SmallVector<Value> acc = loadOutputs();
     auto kLoop = scf::ForOp::create(
-        rewriter, loc, index(0), sizeK, index(tileK), acc,
+        rewriter, loc, kBegin, sizeK, index(tileK), acc,
         [&](OpBuilder &b, Location, Value k0, ValueRange carried) {
           OpBuilder::InsertionGuard guard(rewriter);
           rewriter.setInsertionPoint(b.getInsertionBlock(),
@@ -293,7 +400,7 @@ private:
         loop(zero, gridX, one, [&](Value x) {
           setBlock(x, y, z);
           eachThread([&] { save(loadOutputs()); });
-          loop(index(0), sizeK, index(tileK), [&](Value k0) {
+          loop(kBegin, sizeK, index(tileK), [&](Value k0) {
             eachThread([&] {
               loadTile(/*operandA=*/true, k0);
               loadTile(/*operandA=*/false, k0);
@@ -382,6 +489,10 @@ private:
       return loadMmaOutputs();
     OpOperand *out = c.op.getDpsInitOperand(0);
     SmallVector<Value> acc;
+    // A split's partial sum starts from zero (the output's value is added
+    // once, by addSplits).
+    if (splits > 1)
+      return SmallVector<Value>(perThread * perThread, zeroElement());
     for (int64_t i = 0; i < perThread; ++i)
       for (int64_t j = 0; j < perThread; ++j) {
         Value r = row(i), q = col(j);
@@ -404,8 +515,12 @@ private:
                                              inRange(q, sizeN));
         Value value = acc[i * perThread + j];
         scf::IfOp::create(rewriter, loc, inside, [&](OpBuilder &b, Location l) {
-          memref::StoreOp::create(b, l, value, out->get(),
-                                  indices(out, loopValues(r, q, index(0))));
+          if (splits > 1)
+            memref::StoreOp::create(b, l, value, workspace,
+                                    ValueRange{split, r, q});
+          else
+            memref::StoreOp::create(b, l, value, out->get(),
+                                    indices(out, loopValues(r, q, index(0))));
           scf::YieldOp::create(b, l);
         });
       }
@@ -808,13 +923,15 @@ private:
   Contraction c;
   Location loc;
   Unit unit;
-  int64_t perThread, tileK, tileM, tileN;
+  int64_t perThread, tileK, tileM, tileN, splits, chunk;
   Type element, accumulator;
   // With tensor cores: elements per 32-bit register, K of one mma, the
   // warp's part of the tile and its mma tiles.
   int64_t perElement = 0, mmaK = 0, warpTileM = 0, warpTileN = 0,
           mTiles = 0, nTiles = 0;
-  Value sizeM, sizeN, sizeK;
+  // sizeK: where the block's depth ends (totalK, or its split's end).
+  Value sizeM, sizeN, sizeK, totalK, kBegin;
+  Value split, workspace; // (split K)
   Value tx, ty, tid, rowBase, colBase, batchIndex, sharedA, sharedB;
   Value warpRow, warpCol, group, quad;
   Value registers, fragmentsA, fragmentsB; // (emulation)
@@ -860,6 +977,10 @@ struct GPUTileContractionsPass
     }
     if (!known || multiprocessors <= 0)
       return large ? kLargeTiles : kSmallTiles;
+    // Costs in units of a block's time per unit of depth.
+    int64_t depth = ShapedType::isDynamic(sizes[c.k])
+                        ? 0
+                        : std::max<int64_t>(sizes[c.k], 1);
     Tiling best = kSmallTiles;
     int64_t bestCost = -1;
     for (const Tiling &t : kFmaTiles) {
@@ -868,13 +989,47 @@ struct GPUTileContractionsPass
       int64_t blocks = llvm::divideCeil(std::max<int64_t>(sizes[c.m], 1), t.tile) *
                        llvm::divideCeil(std::max<int64_t>(sizes[c.n], 1), t.tile) *
                        batch;
-      int64_t cost = llvm::divideCeil(blocks, multiprocessors) * t.perThread;
+      int64_t cost = llvm::divideCeil(blocks, multiprocessors) * t.perThread *
+                     std::max<int64_t>(depth, 1);
+      Tiling choice = t;
+      if (depth && !c.batch)
+        chooseSplits(choice, blocks, outputs, depth, cost);
       if (bestCost < 0 || cost <= bestCost) {
-        best = t;
+        best = choice;
         bestCost = cost;
       }
     }
     return best;
+  }
+
+  /// Split K (for depths known at compile time, no batch): `splits`
+  /// blocks per output tile, each a `chunk` of the depth (a multiple of
+  /// the K step, at least `minimumChunk`), cost waves x p x chunk plus the
+  /// second kernel's launch, worth about `kSplitOverhead` units of a
+  /// block's time per unit of depth (a unit is about 16 cycles: 512, some
+  /// 4 us); kept when it is at least 10% below `cost` (updated).
+  /// The workspace is bounded (2^24 partial sums).
+  static constexpr int64_t kSplitOverhead = 512, kMinimumChunk = 64,
+                           kMaximumPartials = int64_t(1) << 24;
+  void chooseSplits(Tiling &t, int64_t blocks, int64_t outputs, int64_t depth,
+                    int64_t &cost) {
+    for (int64_t want = 2; want <= 4 * multiprocessors; ++want) {
+      int64_t chunk = llvm::alignTo(llvm::divideCeil(depth, want), t.tileK);
+      if (chunk < kMinimumChunk)
+        break;
+      int64_t splits = llvm::divideCeil(depth, chunk);
+      if (splits < 2 || splits * outputs > kMaximumPartials)
+        continue;
+      int64_t split = llvm::divideCeil(blocks * splits, multiprocessors) *
+                          t.perThread * chunk +
+                      kSplitOverhead;
+      // (Only a clear gain: the model is rough.)
+      if (10 * split < 9 * cost) {
+        cost = split;
+        t.splits = splits;
+        t.chunk = chunk;
+      }
+    }
   }
 
   /// Tensor cores for f16 and bf16 products, and for f32 ones when TF32

@@ -81,3 +81,40 @@ func.func @open(%a: memref<?x20xf32>, %b: memref<20x10xf32>, %c: memref<?x10xf32
   linalg.matmul ins(%a, %b : memref<?x20xf32>, memref<20x10xf32>) outs(%c : memref<?x10xf32>)
   return
 }
+
+// -----
+
+// A filter gradient, 9 x 16 outputs over a depth of 43264: one block of
+// outputs would walk the whole depth alone. Split K: 129 blocks (one wave)
+// each take a chunk of 336 (a multiple of the K step of 16) into their
+// slice of a GPU workspace, starting from zero; a second kernel (a thread
+// per output) adds the 129 parts, in order, to the output's value; the
+// workspace is freed. On 8 multiprocessors: 8 splits (chunks of 5408).
+// CHECK-LABEL: func.func @filter_gradient
+// CHECK: %[[W:[a-z0-9_]+]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<129x9x16xf32>
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}}, %{{[a-z0-9_]+}} = %[[Z:[a-z0-9_]+]])
+// CHECK: %[[BEGIN:.*]] = arith.muli %{{.*}}, %c336
+// CHECK: %[[END:.*]] = arith.minui %{{.*}}, %{{.*}}
+// CHECK: scf.for %{{.*}} = %[[BEGIN]] to %[[END]] step %c16
+// CHECK: memref.store %{{.*}}, %[[W]][
+// CHECK: gpu.terminator
+// CHECK: gpu.launch blocks({{.*}}) in (%{{[a-z0-9_]+}} = %c1{{.*}}) threads({{.*}}) in (%{{[a-z0-9_]+}} = %c256
+// CHECK: memref.load %arg2
+// CHECK-COUNT-129: memref.load %[[W]]
+// CHECK: memref.store %{{.*}}, %arg2
+// CHECK: gpu.dealloc async [%{{.*}}] %[[W]]
+// FEW-LABEL: func.func @filter_gradient
+// FEW: gpu.alloc async [%{{.*}}] () : memref<8x9x16xf32>
+#ft = affine_map<(m, n, k) -> (k, m)>
+#fg = affine_map<(m, n, k) -> (k, n)>
+#fo = affine_map<(m, n, k) -> (m, n)>
+func.func @filter_gradient(%x: memref<43264x9xf32>, %g: memref<43264x16xf32>, %w: memref<9x16xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<43264x9xf32>, tensor<43264x16xf32>], outputs = [tensor<9x16xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.generic {indexing_maps = [#ft, #fg, #fo], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %g : memref<43264x9xf32>, memref<43264x16xf32>) outs(%w : memref<9x16xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}

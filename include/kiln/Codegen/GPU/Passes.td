@@ -216,6 +216,17 @@ def KilnGPUTileContractions
       larger p. A small product thus gets many small blocks (256 x 128:
       128 blocks of 16 x 16 outputs on 132 multiprocessors instead of 8
       of 64 x 64), a large one keeps the large tiles;
+    - in the same model, a product with few output tiles over a depth
+      known at compile time (a convolution's filter gradient: 9 x 16
+      outputs over 43264) splits K (no batch loop): `splits` blocks per
+      output tile, each a chunk of the depth (a multiple of the K step, at
+      least 64) summed from zero into its slice of a workspace
+      [splits, M, N] (`gpu.alloc`), then a second kernel, one thread per
+      output, adds the parts in split order to the output's value, and the
+      workspace is freed. Its cost counts the second kernel as 512 units
+      (about 4 us); a split is taken only when it is at least 10% cheaper.
+      The sums are then not in the untiled order (a different rounding, as
+      with the tensor cores; exact for integers);
     - K is walked in steps of 16: the block copies the A tile (64 x 16) and
       the B tile (16 x 64) into shared memory (workgroup attributions,
       depth-major, rows padded by one element so that neither the copies
