@@ -118,3 +118,32 @@ func.func @filter_gradient(%x: memref<43264x9xf32>, %g: memref<43264x16xf32>, %w
   }
   return
 }
+
+// -----
+
+// Split K with a folded fill: the adding kernel starts from the fill's
+// value instead of loading the output.
+// CHECK-LABEL: func.func @filled_split
+// CHECK-NOT: linalg.fill
+// CHECK: gpu.launch
+// CHECK: gpu.terminator
+// CHECK: gpu.launch
+// CHECK-NOT: memref.load %arg2
+// CHECK: %[[P:.*]] = memref.load %{{.*}}[%c0
+// CHECK: arith.addf %cst{{.*}}, %[[P]]
+// CHECK: memref.store %{{.*}}, %arg2
+#gt = affine_map<(m, n, k) -> (k, m)>
+#gg = affine_map<(m, n, k) -> (k, n)>
+#go = affine_map<(m, n, k) -> (m, n)>
+func.func @filled_split(%x: memref<43264x9xf32>, %g: memref<43264x16xf32>, %w: memref<9x16xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<43264x9xf32>, tensor<43264x16xf32>], outputs = [tensor<9x16xf32>], variables = [], checks = [], device = cuda>} {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%w : memref<9x16xf32>)
+  linalg.generic {indexing_maps = [#gt, #gg, #go], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %g : memref<43264x9xf32>, memref<43264x16xf32>) outs(%w : memref<9x16xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}

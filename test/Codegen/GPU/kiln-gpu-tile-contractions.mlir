@@ -113,3 +113,32 @@ func.func @on_the_cpu(%a: memref<4x5xf32>, %b: memref<5x6xf32>, %c: memref<4x6xf
 // LARGE: } else {
 // LARGE-LABEL: func.func @batch_transposed
 // LARGE: memref<16x65xf64, #gpu.address_space<workgroup>>
+
+// -----
+
+// A fill of the output just before the product (how kiln.matmul zeroes its
+// accumulator) is folded: the accumulators start at the fill's value and
+// the output is not loaded, one kernel fewer. A fill of another buffer,
+// or one not right before the product, stays.
+// CHECK-LABEL: func.func @filled
+// CHECK-NOT: linalg.fill
+// CHECK: gpu.launch
+// CHECK-NOT: memref.load %arg2
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[INIT:[a-z0-9_]+]], %{{.*}} = %[[INIT]],
+// CHECK: memref.store %{{.*}}, %arg2
+// CHECK-LABEL: func.func @not_filled
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%arg3 : memref<100x70xf32>)
+// CHECK: gpu.launch
+// CHECK: memref.load %arg2
+func.func @filled(%a: memref<100x30xf32>, %b: memref<30x70xf32>, %c: memref<100x70xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<100x30xf32>, tensor<30x70xf32>], outputs = [tensor<100x70xf32>], variables = [], checks = [], device = cuda>} {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<100x70xf32>)
+  linalg.matmul ins(%a, %b : memref<100x30xf32>, memref<30x70xf32>) outs(%c : memref<100x70xf32>)
+  return
+}
+func.func @not_filled(%a: memref<100x30xf32>, %b: memref<30x70xf32>, %c: memref<100x70xf32>, %d: memref<100x70xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<100x30xf32>, tensor<30x70xf32>], outputs = [tensor<100x70xf32>, tensor<100x70xf32>], variables = [], checks = [], device = cuda>} {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%d : memref<100x70xf32>)
+  linalg.matmul ins(%a, %b : memref<100x30xf32>, memref<30x70xf32>) outs(%c : memref<100x70xf32>)
+  return
+}

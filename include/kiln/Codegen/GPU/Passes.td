@@ -234,6 +234,9 @@ def KilnGPUTileContractions
       consecutive elements of each operand's innermost index; a barrier;
       16 steps of the 4 x 4 outer product from shared memory, unrolled;
       a barrier;
+    - a `linalg.fill` of the output right before the product is folded
+      into the FMA kernel: the accumulators start at its value, the output
+      is not loaded (the tensor cores' kernels keep the fill);
     - elements outside the operands are loaded as zero, and the last,
       partial K step runs a loop over the depth that is left, so every
       output is its initial value plus exactly the untiled product's terms
