@@ -56,6 +56,11 @@ if [ "${KILN_SANITIZE:-0}" != 1 ]; then
     /usr/bin/python3 -m pytest -q "$root/test/integration/test_ops.py" \
     -k "matmul or conv or reduce or mean or sum or norm or softmax or entropy or dense"
   [ $? -eq 0 ] || status=1
+  # Training steps' in-place updates, fused by kiln-gpu-fuse-adjacent as on
+  # the GPU, against the optimizers' formulas in NumPy.
+  KILN_IT_TENSOR_RUN_ARGS=--emulate-gpu-kernels KILN_BUILD_DIR="$build_dir" \
+    /usr/bin/python3 -m pytest -q "$root/test/integration/test_variables.py"
+  [ $? -eq 0 ] || status=1
 fi
 echo "== Python front end (pytest)"
 KILN_BUILD_DIR="$build_dir" LD_PRELOAD="$preload" /usr/bin/python3 -m pytest -q "$root/test/python"

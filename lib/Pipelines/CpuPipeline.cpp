@@ -73,6 +73,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
     KilnGPUWarpReductionsOptions reductions;
     reductions.emulate = true;
     pm.addPass(createKilnGPUWarpReductions(reductions));
+    KilnGPUFuseAdjacentOptions fuse;
+    fuse.everywhere = true;
+    pm.addPass(createKilnGPUFuseAdjacent(fuse));
   }
   // Copies that bufferization made (a padded or sliced tensor written in
   // place) become linalg.copy, then, like elementwise and reduction loops,

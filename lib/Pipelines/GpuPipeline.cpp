@@ -99,6 +99,8 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   // Softmax-like runs of row-wise ops: one kernel, a warp per row.
   pm.addPass(createKilnGPURowKernels());
   pm.addPass(createKilnGPUWarpReductions());
+  // Neighbouring elementwise loops over the same points: one kernel.
+  pm.addPass(createKilnGPUFuseAdjacent());
   pm.addPass(createKilnGPUScheduleLinalg());
   // Every linalg op a grid of blocks of threads.
   OpPassManager &functions = pm.nest<func::FuncOp>();

@@ -416,6 +416,47 @@ def KilnGPUWarpReductions
                            "::mlir::scf::SCFDialect"];
 }
 
+def KilnGPUFuseAdjacent
+    : Pass<"kiln-gpu-fuse-adjacent", "::mlir::ModuleOp"> {
+  let summary = "Fuses neighbouring elementwise loops on buffers into one "
+                "op (one kernel)";
+  let description = [{
+    Runs on buffers, after the passes that make their own kernels (tiled
+    products, row kernels, warp reductions) and before
+    `kiln-gpu-schedule-linalg`, at the top level of the entry points
+    compiled for a GPU (of every function with `everywhere`, for the
+    emulation). Tensor-level fusion joins a producer with its consumer only
+    when the consumer is its one use; a training step keeps many separate
+    loops over the same points after bufferization: a layer's bias add and
+    its relu (the pre-activation is read again by the gradient), Adam's
+    in-place updates of the first and second moments and of the weight.
+    Each becomes a kernel of its own. This pass joins two such
+    `linalg.generic` ops when:
+
+    - both have only parallel loops with the same static extents, and
+      every operand of each is indexed by that op's point map (the same
+      permutation for both), except inputs read as broadcasts;
+    - they write different buffers, and each reads the other's outputs
+      only at the loop point, through the same value (not a broadcast or
+      another view);
+    - every op between them is a linalg op or has no memory effects, and
+      neither writes what the first reads nor touches what it writes (the
+      first moves down to the second).
+
+    The fused op runs the first body then the second at each point; the
+    second reads the first's new values directly. Buffers are told apart by
+    their roots (through views): distinct allocations and distinct entry
+    arguments do not alias (Kiln's entry ABI passes separate buffers);
+    anything else is assumed to. In Adam's step three kernels per weight
+    become one (two where the learning-rate scalar is computed between).
+  }];
+  let options = [
+    Option<"everywhere", "everywhere", "bool", /*default=*/"false",
+           "Fuse in every function, not only GPU entries (the emulation)">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def KilnGPUScheduleLinalg
     : Pass<"kiln-gpu-schedule-linalg", "::mlir::ModuleOp"> {
   let summary = "Orders each linalg op's loops for the GPU; serial kernels "

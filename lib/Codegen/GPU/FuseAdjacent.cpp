@@ -1,0 +1,296 @@
+//===- FuseAdjacent.cpp - One kernel for neighbouring elementwise loops ---===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// kiln-gpu-fuse-adjacent: on buffers, two elementwise linalg.generic ops of
+// the same loops whose every access is at the loop point (or a read-only
+// broadcast) become one op with the outputs of both, so one kernel instead
+// of two (see the pass description).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuEntries.h"
+
+#include "kiln/Codegen/GPU/Passes.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+namespace mlir::kiln {
+#define GEN_PASS_DEF_KILNGPUFUSEADJACENT
+#include "kiln/Codegen/GPU/Passes.h.inc"
+} // namespace mlir::kiln
+
+using namespace mlir;
+
+namespace {
+
+/// The buffer a memref value views: through view-like ops (subviews,
+/// reshapes, casts) to an allocation or a block argument.
+Value rootOf(Value memref) {
+  while (Operation *def = memref.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      break;
+    memref = view.getViewSource();
+  }
+  return memref;
+}
+
+/// Whether two roots may be the same memory. Distinct allocations are
+/// distinct; so are distinct arguments of an entry (inputs, outputs and
+/// variables are separate buffers in Kiln's entry ABI); anything else
+/// (a buffer from a call, a global) may alias what it is compared with.
+bool mayAlias(Value a, Value b) {
+  if (a == b)
+    return true;
+  auto isAllocation = [](Value v) {
+    Operation *def = v.getDefiningOp();
+    return def && hasSingleEffect<MemoryEffects::Allocate>(def, v);
+  };
+  auto isArgument = [](Value v) { return isa<BlockArgument>(v); };
+  if ((isAllocation(a) || isArgument(a)) && (isAllocation(b) || isArgument(b)))
+    return false;
+  return true;
+}
+
+/// An op this pass fuses: a linalg.generic on buffers with only parallel
+/// loops, of static extents, whose operands are each indexed either by the
+/// op's one point map (`pointMap`, a permutation) or, for inputs only, by
+/// another projection (a broadcast read).
+struct Elementwise {
+  linalg::GenericOp op;
+  AffineMap pointMap;
+};
+
+std::optional<Elementwise> matchElementwise(Operation *candidate) {
+  auto op = dyn_cast_or_null<linalg::GenericOp>(candidate);
+  if (!op || !op.hasPureBufferSemantics() ||
+      op.getNumLoops() != op.getNumParallelLoops() || op.getNumLoops() == 0 ||
+      op.hasDynamicShape() || op.hasIndexSemantics())
+    return std::nullopt;
+  std::optional<AffineMap> point;
+  for (OpOperand &operand : op->getOpOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    if (!map.isProjectedPermutation())
+      return std::nullopt;
+    if (map.getNumResults() != op.getNumLoops()) {
+      if (op.isDpsInit(&operand))
+        return std::nullopt; // a broadcast output
+      continue;
+    }
+    if (point && *point != map)
+      return std::nullopt;
+    point = map;
+  }
+  if (!point)
+    return std::nullopt;
+  return Elementwise{op, *point};
+}
+
+/// The roots an op reads and writes, for ops whose accesses are known:
+/// linalg ops on buffers, and ops without memory effects (false otherwise).
+bool accesses(Operation *op, SmallVectorImpl<Value> &reads,
+              SmallVectorImpl<Value> &writes) {
+  if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op)) {
+    if (!linalgOp.hasPureBufferSemantics())
+      return false;
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (!isa<MemRefType>(operand.get().getType()))
+        continue;
+      reads.push_back(rootOf(operand.get()));
+      if (linalgOp.isDpsInit(&operand))
+        writes.push_back(rootOf(operand.get()));
+    }
+    return true;
+  }
+  return isMemoryEffectFree(op);
+}
+
+bool anyAlias(ArrayRef<Value> a, ArrayRef<Value> b) {
+  for (Value x : a)
+    for (Value y : b)
+      if (mayAlias(x, y))
+        return true;
+  return false;
+}
+
+/// Whether `first` may run right before `second` instead of where it is:
+/// every op between touches nothing `first` writes and writes nothing it
+/// reads, and defines nothing `second` or `first` uses.
+bool canSink(linalg::GenericOp first, Operation *second) {
+  SmallVector<Value> reads, writes;
+  accesses(first, reads, writes);
+  for (Operation *op = first->getNextNode(); op != second;
+       op = op->getNextNode()) {
+    SmallVector<Value> theirReads, theirWrites;
+    if (!accesses(op, theirReads, theirWrites))
+      return false;
+    if (anyAlias(theirReads, writes) || anyAlias(theirWrites, reads))
+      return false;
+    for (Value result : op->getResults())
+      for (Operation *user : result.getUsers())
+        if (user == first.getOperation())
+          return false;
+  }
+  return true;
+}
+
+/// Whether `second` may be computed in the same loop nest as `first`, just
+/// after it at each point: both read and write each other's outputs only
+/// at the loop point, through the same value, and write different buffers.
+bool fusable(Elementwise first, Elementwise second) {
+  linalg::GenericOp a = first.op, b = second.op;
+  if (first.pointMap != second.pointMap ||
+      a.getStaticLoopRanges() != b.getStaticLoopRanges())
+    return false;
+  auto onlyAtThePoint = [](Elementwise reader,
+                           Elementwise writer) {
+    for (OpOperand &written : writer.op.getDpsInitsMutable()) {
+      Value root = rootOf(written.get());
+      for (OpOperand &operand : reader.op->getOpOperands()) {
+        if (!isa<MemRefType>(operand.get().getType()) ||
+            !mayAlias(rootOf(operand.get()), root))
+          continue;
+        if (operand.get() != written.get() ||
+            reader.op.getMatchingIndexingMap(&operand) != reader.pointMap)
+          return false;
+      }
+    }
+    return true;
+  };
+  for (OpOperand &x : a.getDpsInitsMutable())
+    for (OpOperand &y : b.getDpsInitsMutable())
+      if (mayAlias(rootOf(x.get()), rootOf(y.get())))
+        return false;
+  // (b's outputs read by a: a reads the old value before b writes it, at
+  // the same point, as when the ops run one after the other.)
+  return onlyAtThePoint(second, first) && onlyAtThePoint(first, second);
+}
+
+/// One generic computing `a`'s body, then `b`'s, at each point: its inputs
+/// are both ops' inputs, except `b`'s reads of `a`'s outputs, which take
+/// `a`'s new values; its outputs are both ops' outputs. Built at `b`.
+linalg::GenericOp fuse(RewriterBase &rewriter, linalg::GenericOp a,
+                       linalg::GenericOp b) {
+  SmallVector<Value> inputs, outputs;
+  SmallVector<AffineMap> inputMaps, outputMaps;
+  for (OpOperand *operand : a.getDpsInputOperands()) {
+    inputs.push_back(operand->get());
+    inputMaps.push_back(a.getMatchingIndexingMap(operand));
+  }
+  auto fromA = [&](Value v) -> std::optional<unsigned> {
+    for (OpOperand &init : a.getDpsInitsMutable())
+      if (init.get() == v)
+        return init.getOperandNumber() - a.getNumDpsInputs();
+    return std::nullopt;
+  };
+  for (OpOperand *operand : b.getDpsInputOperands()) {
+    if (fromA(operand->get()))
+      continue;
+    inputs.push_back(operand->get());
+    inputMaps.push_back(b.getMatchingIndexingMap(operand));
+  }
+  for (linalg::GenericOp op : {a, b})
+    for (OpOperand &init : op.getDpsInitsMutable()) {
+      outputs.push_back(init.get());
+      outputMaps.push_back(op.getMatchingIndexingMap(&init));
+    }
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.append(outputMaps);
+  rewriter.setInsertionPoint(b);
+  auto fused = linalg::GenericOp::create(
+      rewriter, b.getLoc(), TypeRange{}, inputs, outputs, maps,
+      a.getIteratorTypesArray());
+  SmallVector<Type> argTypes;
+  SmallVector<Location> argLocs;
+  for (Value v : llvm::concat<Value>(inputs, outputs)) {
+    argTypes.push_back(cast<MemRefType>(v.getType()).getElementType());
+    argLocs.push_back(v.getLoc());
+  }
+  Block *body = rewriter.createBlock(&fused.getRegion(), {}, argTypes, argLocs);
+  unsigned numInputs = inputs.size();
+  unsigned aInputs = a.getNumDpsInputs(), aOutputs = a.getNumDpsInits();
+  // a's body.
+  IRMapping mapA;
+  Block *blockA = a.getBlock();
+  for (unsigned i = 0; i < aInputs; ++i)
+    mapA.map(blockA->getArgument(i), body->getArgument(i));
+  for (unsigned i = 0; i < aOutputs; ++i)
+    mapA.map(blockA->getArgument(aInputs + i),
+             body->getArgument(numInputs + i));
+  for (Operation &op : blockA->without_terminator())
+    rewriter.clone(op, mapA);
+  SmallVector<Value> yields;
+  for (Value v : blockA->getTerminator()->getOperands())
+    yields.push_back(mapA.lookupOrDefault(v));
+  // b's body, reading a's new values where it reads a's outputs.
+  IRMapping mapB;
+  Block *blockB = b.getBlock();
+  unsigned next = aInputs;
+  for (OpOperand *operand : b.getDpsInputOperands()) {
+    Value arg = blockB->getArgument(operand->getOperandNumber());
+    if (std::optional<unsigned> k = fromA(operand->get()))
+      mapB.map(arg, yields[*k]);
+    else
+      mapB.map(arg, body->getArgument(next++));
+  }
+  for (unsigned i = 0; i < b.getNumDpsInits(); ++i)
+    mapB.map(blockB->getArgument(b.getNumDpsInputs() + i),
+             body->getArgument(numInputs + aOutputs + i));
+  for (Operation &op : blockB->without_terminator())
+    rewriter.clone(op, mapB);
+  for (Value v : blockB->getTerminator()->getOperands())
+    yields.push_back(mapB.lookupOrDefault(v));
+  linalg::YieldOp::create(rewriter, b.getLoc(), yields);
+  rewriter.eraseOp(b);
+  rewriter.eraseOp(a);
+  return fused;
+}
+
+struct GPUFuseAdjacentPass
+    : public mlir::kiln::impl::KilnGPUFuseAdjacentBase<GPUFuseAdjacentPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    IRRewriter rewriter(&getContext());
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      if (func.isExternal() || (!everywhere && !kiln::isGpuFunction(func)))
+        continue;
+      // The top level only (kernels are made of it); each fused op tried
+      // again with what follows.
+      Block &block = func.getBody().front();
+      for (Operation *op = &block.front(); op;) {
+        std::optional<Elementwise> first = matchElementwise(op);
+        Operation *next = op->getNextNode();
+        if (!first) {
+          op = next;
+          continue;
+        }
+        // The next elementwise op that the first can move down to.
+        Operation *second = next;
+        while (second && !matchElementwise(second)) {
+          SmallVector<Value> reads, writes;
+          if (!accesses(second, reads, writes))
+            break;
+          second = second->getNextNode();
+        }
+        std::optional<Elementwise> other =
+            second ? matchElementwise(second) : std::nullopt;
+        if (other && fusable(*first, *other) && canSink(first->op, second)) {
+          op = fuse(rewriter, first->op, other->op);
+          continue;
+        }
+        op = next;
+      }
+    }
+  }
+};
+
+} // namespace
