@@ -44,8 +44,9 @@ Value rootOf(Value memref) {
 }
 
 /// Whether two roots may be the same memory. Distinct allocations are
-/// distinct; so are distinct arguments of an entry (inputs, outputs and
-/// variables are separate buffers in Kiln's entry ABI); anything else
+/// distinct; so are distinct arguments of an entry point (inputs, outputs
+/// and variables are separate buffers in Kiln's entry ABI), but not those
+/// of other functions (a caller may pass one buffer twice); anything else
 /// (a buffer from a call, a global) may alias what it is compared with.
 bool mayAlias(Value a, Value b) {
   if (a == b)
@@ -54,8 +55,15 @@ bool mayAlias(Value a, Value b) {
     Operation *def = v.getDefiningOp();
     return def && hasSingleEffect<MemoryEffects::Allocate>(def, v);
   };
-  auto isArgument = [](Value v) { return isa<BlockArgument>(v); };
-  if ((isAllocation(a) || isArgument(a)) && (isAllocation(b) || isArgument(b)))
+  auto isEntryArgument = [](Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    if (!arg)
+      return false;
+    auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+    return func && func->hasAttr("kiln.entry");
+  };
+  if ((isAllocation(a) || isEntryArgument(a)) &&
+      (isAllocation(b) || isEntryArgument(b)))
     return false;
   return true;
 }
@@ -77,6 +85,8 @@ std::optional<Elementwise> matchElementwise(Operation *candidate) {
     return std::nullopt;
   std::optional<AffineMap> point;
   for (OpOperand &operand : op->getOpOperands()) {
+    if (!isa<MemRefType>(operand.get().getType()))
+      return std::nullopt; // (a scalar operand)
     AffineMap map = op.getMatchingIndexingMap(&operand);
     if (!map.isProjectedPermutation())
       return std::nullopt;
@@ -145,10 +155,15 @@ bool canSink(linalg::GenericOp first, Operation *second) {
 /// Whether `second` may be computed in the same loop nest as `first`, just
 /// after it at each point: both read and write each other's outputs only
 /// at the loop point, through the same value, and write different buffers.
+/// Operands of a fused op at most: a kernel's parameters stay well inside
+/// PTX's limits, and its registers in reach.
+constexpr unsigned kMaximumOperands = 32;
+
 bool fusable(Elementwise first, Elementwise second) {
   linalg::GenericOp a = first.op, b = second.op;
   if (first.pointMap != second.pointMap ||
-      a.getStaticLoopRanges() != b.getStaticLoopRanges())
+      a.getStaticLoopRanges() != b.getStaticLoopRanges() ||
+      a->getNumOperands() + b->getNumOperands() > kMaximumOperands)
     return false;
   auto onlyAtThePoint = [](Elementwise reader,
                            Elementwise writer) {

@@ -63,6 +63,7 @@ constexpr Tiling kLargeTiles = {8, 8, 128};
 // For products too small to fill the GPU with 64 x 64 tiles.
 constexpr Tiling kFmaTiles[] = {{1, 16, 16}, {2, 16, 32}, kSmallTiles,
                                 kLargeTiles};
+constexpr int64_t kMaximumGridY = 65535;
 
 /// What computes the products: the threads' FMA units, or the tensor cores
 /// through `mma.sync` (sm_80 and later): m16n8k16 on f16 or bf16 operands,
@@ -140,9 +141,14 @@ public:
     // A fill of the output just before the product (a zeroed accumulator)
     // becomes the accumulators' starting value: one kernel fewer. (FMA
     // units only: the tensor cores' fragments load the output.)
+    // (Not when the product also reads the filled buffer.)
     auto fill = dyn_cast_or_null<linalg::FillOp>(c.op->getPrevNode());
+    Value output = c.op.getDpsInitOperand(0)->get();
     if (unit == Unit::Fma && fill && fill.hasPureBufferSemantics() &&
-        fill.getDpsInitOperand(0)->get() == c.op.getDpsInitOperand(0)->get())
+        fill.getDpsInitOperand(0)->get() == output &&
+        fill.getDpsInputOperand(0)->get().getType() == element &&
+        c.op.getDpsInputOperand(0)->get() != output &&
+        c.op.getDpsInputOperand(1)->get() != output)
       initial = fill.getDpsInputOperand(0)->get();
     else
       fill = nullptr;
@@ -997,10 +1003,13 @@ struct GPUTileContractionsPass
     int64_t depth = ShapedType::isDynamic(sizes[c.k])
                         ? 0
                         : std::max<int64_t>(sizes[c.k], 1);
-    Tiling best = kSmallTiles;
+    Tiling best = large ? kLargeTiles : kSmallTiles;
     int64_t bestCost = -1;
     for (const Tiling &t : kFmaTiles) {
       if (t.perThread == kLargeTiles.perThread && !large)
+        continue;
+      // M tiles are the grid's y, at most 65535 blocks (CUDA's limit).
+      if (llvm::divideCeil(sizes[c.m], t.tile) > kMaximumGridY)
         continue;
       int64_t blocks = llvm::divideCeil(std::max<int64_t>(sizes[c.m], 1), t.tile) *
                        llvm::divideCeil(std::max<int64_t>(sizes[c.n], 1), t.tile) *
@@ -1008,7 +1017,7 @@ struct GPUTileContractionsPass
       int64_t cost = llvm::divideCeil(blocks, multiprocessors) * t.perThread *
                      std::max<int64_t>(depth, 1);
       Tiling choice = t;
-      if (depth && !c.batch)
+      if (depth && !c.batch && outputs > 0)
         chooseSplits(choice, blocks, outputs, depth, cost);
       if (bestCost < 0 || cost <= bestCost) {
         best = choice;

@@ -147,3 +147,25 @@ func.func @filled_split(%x: memref<43264x9xf32>, %g: memref<43264x16xf32>, %w: m
   }
   return
 }
+
+// -----
+
+// CUDA's grid y (M tiles) stops at 65535 blocks: 64 x 224 x 224 rows of
+// 16 outputs (a stride-1 convolution as a product) cannot take 16 x 16 or
+// 32 x 32 tiles (200704 and 100352 rows of blocks), the cheapest of what
+// fits is 64 x 64. An empty output is not split (nothing to add).
+// CHECK-LABEL: func.func @tall
+// CHECK: memref<16x65xf32, #gpu.address_space<workgroup>>
+// CHECK-LABEL: func.func @empty
+// CHECK-NOT: gpu.alloc
+// CHECK: gpu.launch
+// CHECK-NOT: gpu.launch
+// CHECK: return
+func.func @tall(%a: memref<3211264x9xf32>, %b: memref<9x16xf32>, %c: memref<3211264x16xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<3211264x9xf32>, tensor<9x16xf32>], outputs = [tensor<3211264x16xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.matmul ins(%a, %b : memref<3211264x9xf32>, memref<9x16xf32>) outs(%c : memref<3211264x16xf32>)
+  return
+}
+func.func @empty(%a: memref<0x4096xf32>, %b: memref<4096x16xf32>, %c: memref<0x16xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<0x4096xf32>, tensor<4096x16xf32>], outputs = [tensor<0x16xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.matmul ins(%a, %b : memref<0x4096xf32>, memref<4096x16xf32>) outs(%c : memref<0x16xf32>)
+  return
+}

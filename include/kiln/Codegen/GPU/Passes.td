@@ -215,7 +215,8 @@ def KilnGPUTileContractions
       ceil(blocks / multiprocessors) waves; the least time wins, ties the
       larger p. A small product thus gets many small blocks (256 x 128:
       128 blocks of 16 x 16 outputs on 132 multiprocessors instead of 8
-      of 64 x 64), a large one keeps the large tiles;
+      of 64 x 64), a large one keeps the large tiles; tiles that would
+      need more than 65535 rows of blocks (CUDA's grid y) are skipped;
     - in the same model, a product with few output tiles over a depth
       known at compile time (a convolution's filter gradient: 9 x 16
       outputs over 43264) splits K (no batch loop): `splits` blocks per
@@ -224,7 +225,8 @@ def KilnGPUTileContractions
       [splits, M, N] (`gpu.alloc`), then a second kernel, one thread per
       output, adds the parts in split order to the output's value, and the
       workspace is freed. Its cost counts the second kernel as 512 units
-      (about 4 us); a split is taken only when it is at least 10% cheaper.
+      (about 4 us); a split is taken only when it is at least 10% cheaper,
+      never for an empty output.
       The sums are then not in the untiled order (a different rounding, as
       with the tensor cores; exact for integers);
     - K is walked in steps of 16: the block copies the A tile (64 x 16) and
@@ -234,9 +236,11 @@ def KilnGPUTileContractions
       consecutive elements of each operand's innermost index; a barrier;
       16 steps of the 4 x 4 outer product from shared memory, unrolled;
       a barrier;
-    - a `linalg.fill` of the output right before the product is folded
-      into the FMA kernel: the accumulators start at its value, the output
-      is not loaded (the tensor cores' kernels keep the fill);
+    - a `linalg.fill` of the output right before the product (of the
+      output's element type, the product not reading that buffer as an
+      operand) is folded into the FMA kernel: the accumulators start at
+      its value, the output is not loaded (the tensor cores' kernels keep
+      the fill);
     - elements outside the operands are loaded as zero, and the last,
       partial K step runs a loop over the depth that is left, so every
       output is its initial value plus exactly the untiled product's terms
@@ -445,9 +449,12 @@ def KilnGPUFuseAdjacent
 
     The fused op runs the first body then the second at each point; the
     second reads the first's new values directly. Buffers are told apart by
-    their roots (through views): distinct allocations and distinct entry
-    arguments do not alias (Kiln's entry ABI passes separate buffers);
-    anything else is assumed to. In Adam's step three kernels per weight
+    their roots (through views): distinct allocations and distinct
+    arguments of an entry point do not alias (Kiln's entry ABI passes
+    separate buffers); arguments of other functions (a caller may pass one
+    buffer twice) and anything else are assumed to. Ops with scalar
+    operands are left alone, and a fused op has at most 32 operands (its
+    kernel's parameters and registers). In Adam's step three kernels per weight
     become one (two where the learning-rate scalar is computed between).
   }];
   let options = [
