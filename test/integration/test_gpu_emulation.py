@@ -96,10 +96,10 @@ def test_tiled_batch_matmul(runner):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
 @pytest.mark.parametrize("m,k,n", [# A filter gradient's shape: one 16 x 16 block
-                                   # of outputs, depth split 129 ways (a partial
+                                   # of outputs, its depth split (a partial
                                    # last chunk)
                                    (9, 43265, 16),
-                                   # 9 x 2 blocks of 16 x 16, split 7 ways
+                                   # 9 x 2 blocks of 16 x 16, split
                                    (144, 20000, 20)])
 def test_tiled_matmul_split_depth(runner, m, k, n, dtype):
     """Few output tiles over a long depth (x^T g of a convolution's

@@ -133,7 +133,8 @@ bool anyAlias(ArrayRef<Value> a, ArrayRef<Value> b) {
 
 /// Whether `first` may run right before `second` instead of where it is:
 /// every op between touches nothing `first` writes and writes nothing it
-/// reads, and defines nothing `second` or `first` uses.
+/// reads. (None of them defines a value `first` uses: `first` comes before
+/// them.)
 bool canSink(linalg::GenericOp first, Operation *second) {
   SmallVector<Value> reads, writes;
   accesses(first, reads, writes);
@@ -144,20 +145,17 @@ bool canSink(linalg::GenericOp first, Operation *second) {
       return false;
     if (anyAlias(theirReads, writes) || anyAlias(theirWrites, reads))
       return false;
-    for (Value result : op->getResults())
-      for (Operation *user : result.getUsers())
-        if (user == first.getOperation())
-          return false;
   }
   return true;
 }
 
-/// Whether `second` may be computed in the same loop nest as `first`, just
-/// after it at each point: both read and write each other's outputs only
-/// at the loop point, through the same value, and write different buffers.
 /// Operands of a fused op at most: a kernel's parameters stay well inside
 /// PTX's limits, and its registers in reach.
 constexpr unsigned kMaximumOperands = 32;
+
+/// Whether `second` may be computed in the same loop nest as `first`, just
+/// after it at each point: both read and write each other's outputs only
+/// at the loop point, through the same value, and write different buffers.
 
 bool fusable(Elementwise first, Elementwise second) {
   linalg::GenericOp a = first.op, b = second.op;

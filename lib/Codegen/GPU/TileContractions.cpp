@@ -1003,8 +1003,8 @@ struct GPUTileContractionsPass
     int64_t depth = ShapedType::isDynamic(sizes[c.k])
                         ? 0
                         : std::max<int64_t>(sizes[c.k], 1);
-    Tiling best = large ? kLargeTiles : kSmallTiles;
-    int64_t bestCost = -1;
+    Tiling best = large ? kLargeTiles : kSmallTiles, bestSplit = best;
+    int64_t bestCost = -1, splitCost = -1;
     for (const Tiling &t : kFmaTiles) {
       if (t.perThread == kLargeTiles.perThread && !large)
         continue;
@@ -1016,28 +1016,38 @@ struct GPUTileContractionsPass
                        batch;
       int64_t cost = llvm::divideCeil(blocks, multiprocessors) * t.perThread *
                      std::max<int64_t>(depth, 1);
-      Tiling choice = t;
-      if (depth && !c.batch && outputs > 0)
-        chooseSplits(choice, blocks, outputs, depth, cost);
       if (bestCost < 0 || cost <= bestCost) {
-        best = choice;
+        best = t;
         bestCost = cost;
       }
+      Tiling split = t;
+      if (depth && !c.batch && outputs > 0) {
+        int64_t splitTime = chooseSplits(split, blocks, outputs, depth);
+        if (splitTime >= 0 && (splitCost < 0 || splitTime < splitCost)) {
+          bestSplit = split;
+          splitCost = splitTime;
+        }
+      }
     }
+    // Split K only for a clear gain over the best unsplit tiling: the model
+    // is rough.
+    if (splitCost >= 0 && 10 * splitCost < 9 * bestCost)
+      return bestSplit;
     return best;
   }
 
-  /// Split K (for depths known at compile time, no batch): `splits`
-  /// blocks per output tile, each a `chunk` of the depth (a multiple of
-  /// the K step, at least `minimumChunk`), cost waves x p x chunk plus the
-  /// second kernel's launch, worth about `kSplitOverhead` units of a
-  /// block's time per unit of depth (a unit is about 16 cycles: 512, some
-  /// 4 us); kept when it is at least 10% below `cost` (updated).
-  /// The workspace is bounded (2^24 partial sums).
+  /// Split K (for depths known at compile time, no batch): the cheapest
+  /// `splits` blocks per output tile of `t`, each a `chunk` of the depth
+  /// (a multiple of the K step, at least `kMinimumChunk`), set in `t`; its
+  /// cost (waves x p x chunk plus the second kernel's launch, worth about
+  /// `kSplitOverhead` units of a block's time per unit of depth: a unit is
+  /// about 16 cycles, so some 4 us), or -1 when no split fits. The
+  /// workspace is bounded (2^24 partial sums).
   static constexpr int64_t kSplitOverhead = 512, kMinimumChunk = 64,
                            kMaximumPartials = int64_t(1) << 24;
-  void chooseSplits(Tiling &t, int64_t blocks, int64_t outputs, int64_t depth,
-                    int64_t &cost) {
+  int64_t chooseSplits(Tiling &t, int64_t blocks, int64_t outputs,
+                       int64_t depth) {
+    int64_t cost = -1;
     for (int64_t want = 2; want <= 4 * multiprocessors; ++want) {
       int64_t chunk = llvm::alignTo(llvm::divideCeil(depth, want), t.tileK);
       if (chunk < kMinimumChunk)
@@ -1048,13 +1058,13 @@ struct GPUTileContractionsPass
       int64_t split = llvm::divideCeil(blocks * splits, multiprocessors) *
                           t.perThread * chunk +
                       kSplitOverhead;
-      // (Only a clear gain: the model is rough.)
-      if (10 * split < 9 * cost) {
+      if (cost < 0 || split < cost) {
         cost = split;
         t.splits = splits;
         t.chunk = chunk;
       }
     }
+    return cost;
   }
 
   /// Tensor cores for f16 and bf16 products, and for f32 ones when TF32

@@ -225,7 +225,8 @@ def KilnGPUTileContractions
       [splits, M, N] (`gpu.alloc`), then a second kernel, one thread per
       output, adds the parts in split order to the output's value, and the
       workspace is freed. Its cost counts the second kernel as 512 units
-      (about 4 us); a split is taken only when it is at least 10% cheaper,
+      (about 4 us); the cheapest split (of any tile size) is taken only
+      when it is at least 10% cheaper than the cheapest unsplit tiling,
       never for an empty output.
       The sums are then not in the untiled order (a different rounding, as
       with the tensor cores; exact for integers);
