@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks Kiln's GPU code on a machine with an NVIDIA GPU but no compiler.
 #
-#   scripts/gpu-check.sh prepare RECDIR [CHIP]   here: makes .gpu-check/
+#   scripts/gpu-check.sh prepare RECDIR [CHIP [OUT]]
+#                                                here: makes .gpu-check/ (or
+#                                                OUT) and its .tar.gz
 #   scripts/gpu-check.sh prepare RECDIR cpu      the same for the CPU, to
 #                                                check the harness here
 #   scripts/gpu-check.sh run [DIR]               there: runs every case
@@ -39,10 +41,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mode="${1:-}"
 
 prepare() {
-  local rec="$1" chip="${2:-sm_90}" out="$root/.gpu-check"
+  local rec="$1" chip="${2:-sm_90}" out="${3:-$root/.gpu-check}"
   local compile="$root/build/bin/tensor-compile" replay="$root/build/bin/kiln-replay"
   [ -d "$rec" ] || { echo "no recording at $rec (run the integration tests with KILN_IT_RECORD=$rec)"; return 1; }
   [ -x "$compile" ] && [ -x "$replay" ] || { echo "build first (scripts/setup.sh)"; return 1; }
+  # (OUT is replaced: only when it is empty or an earlier bundle.)
+  if [ -e "$out" ] && [ ! -f "$out/cases.txt" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then
+    echo "$out exists and is not a gpu-check bundle: not replacing it"; return 1
+  fi
   rm -rf "$out"; mkdir -p "$out/bin" "$out/lib" "$out/cases"
   cp "$replay" "$out/bin/"; cp "$root/build/lib/libkiln_runtime.so" "$out/lib/"
   # One case per test (the first), inputs and outputs under 1 MB.
@@ -69,16 +75,16 @@ prepare() {
     rm -f "$out/cases/{}/compile.err" "$out/cases/{}/libkiln_runtime.so" &&
     rm -rf "$out/cases/{}/kiln" && strip "$out/cases/{}/libcase.so" ||
     echo "compile failed: {}"' < "$out/cases.txt"
-  prepare_perf "$chip" || return 1
+  prepare_perf "$chip" "$out" || return 1
   # What travels to the GPU machine: one compressed file (the cases'
   # libraries and arrays pack to about a third).
-  tar -C "$root" -czf "$root/.gpu-check.tar.gz" .gpu-check
-  du -sh "$out" "$root/.gpu-check.tar.gz"
+  tar -C "$(dirname "$out")" -czf "$out.tar.gz" "$(basename "$out")"
+  du -sh "$out" "$out.tar.gz"
 }
 
 # The training curves and speed kernels (see the header).
 prepare_perf() {
-  local chip="$1" out="$root/.gpu-check" here="$root/scripts/gpu-check"
+  local chip="$1" out="$2" here="$root/scripts/gpu-check"
   local compile="$root/build/bin/tensor-compile" replay="$root/build/bin/kiln-replay"
   local target="--target=cuda --chip=$chip --gpu-format=fatbin"
   [ "$chip" = cpu ] && target="--target=cpu --target-cpu=x86-64-v3"
