@@ -113,6 +113,12 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   KilnGPUCheckEntriesOptions mapped;
   mapped.afterMapping = true;
   pm.addPass(createKilnGPUCheckEntries(mapped));
+  // Neighbouring independent kernels of small grids: one launch.
+  if (options.mergeLaunches) {
+    KilnGPUMergeLaunchesOptions merge;
+    merge.multiprocessors = gpuMultiprocessors(options.chip);
+    pm.addPass(createKilnGPUMergeLaunches(merge));
+  }
   // Kernels outlined into a gpu.module, with the index arithmetic (not
   // its constants as arguments) and the constant buffers inside; the
   // host's copies of those buffers go.

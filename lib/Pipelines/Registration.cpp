@@ -135,7 +135,11 @@ struct GpuCodegenStageOptions {
         allowTf32(owner, "allow-tf32",
                   llvm::cl::desc("f32 products on the tensor cores with "
                                  "operands rounded to TF32"),
-                  llvm::cl::init(false)) {}
+                  llvm::cl::init(false)),
+        mergeLaunches(owner, "merge-launches",
+                      llvm::cl::desc("Merge neighbouring independent small "
+                                     "kernels into one launch"),
+                      llvm::cl::init(true)) {}
 
   GpuCodegenOptions get() const {
     GpuCodegenOptions options;
@@ -147,6 +151,7 @@ struct GpuCodegenStageOptions {
     options.tileContractions = tileContractions;
     options.tensorCores = tensorCores;
     options.allowTf32 = allowTf32;
+    options.mergeLaunches = mergeLaunches;
     return options;
   }
 
@@ -158,6 +163,7 @@ struct GpuCodegenStageOptions {
   mlir::detail::PassOptions::Option<bool> tileContractions;
   mlir::detail::PassOptions::Option<bool> tensorCores;
   mlir::detail::PassOptions::Option<bool> allowTf32;
+  mlir::detail::PassOptions::Option<bool> mergeLaunches;
 };
 
 struct GpuCodegenPipelineCLOptions

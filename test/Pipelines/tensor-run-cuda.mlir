@@ -51,7 +51,10 @@ func.func @softmax(%x: tensor<16x64xf32>) -> tensor<16x64xf32> {
 // RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --device cuda --chip sm_90a %s --entry hopper --print 2>&1 | FileCheck %s --check-prefix=HOPPER
 // HOPPER: fake-cuda: load .target sm_90a
 // HOPPER: fake-cuda: module uses wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
-// HOPPER: fake-cuda: launch hopper_kernel_2 1x2x1 128x1x1 66560 on device 0
+// (The kernels that make the two operands and the one that zeroes the
+// product are independent: one launch of 50 + 32 + 100 blocks before it.)
+// HOPPER: fake-cuda: launch hopper_kernel 182x1x1 256x1x1 0 on device 0
+// HOPPER: fake-cuda: launch hopper_kernel_0 1x2x1 128x1x1 66560 on device 0
 // HOPPER: output 0:
 func.func @hopper() -> tensor<200x128xf32> {
   %i = kiln.iota {dimension = 1 : i64} : tensor<200x64xf32>

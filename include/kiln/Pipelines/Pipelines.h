@@ -112,6 +112,9 @@ struct GpuCodegenOptions {
   /// f32 products on the tensor cores too, operands rounded to TF32 (like
   /// torch.backends.cuda.matmul.allow_tf32); off by default.
   bool allowTf32 = false;
+  /// Neighbouring independent kernels of small grids as one launch
+  /// (kiln-gpu-merge-launches).
+  bool mergeLaunches = true;
 };
 
 struct GpuPipelineOptions {

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEntries.h"
+#include "GpuMemory.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
 
@@ -28,45 +29,11 @@ namespace mlir::kiln {
 } // namespace mlir::kiln
 
 using namespace mlir;
+using mlir::kiln::anyAlias;
+using mlir::kiln::mayAlias;
+using mlir::kiln::rootOf;
 
 namespace {
-
-/// The buffer a memref value views: through view-like ops (subviews,
-/// reshapes, casts) to an allocation or a block argument.
-Value rootOf(Value memref) {
-  while (Operation *def = memref.getDefiningOp()) {
-    auto view = dyn_cast<ViewLikeOpInterface>(def);
-    if (!view)
-      break;
-    memref = view.getViewSource();
-  }
-  return memref;
-}
-
-/// Whether two roots may be the same memory. Distinct allocations are
-/// distinct; so are distinct arguments of an entry point (inputs, outputs
-/// and variables are separate buffers in Kiln's entry ABI), but not those
-/// of other functions (a caller may pass one buffer twice); anything else
-/// (a buffer from a call, a global) may alias what it is compared with.
-bool mayAlias(Value a, Value b) {
-  if (a == b)
-    return true;
-  auto isAllocation = [](Value v) {
-    Operation *def = v.getDefiningOp();
-    return def && hasSingleEffect<MemoryEffects::Allocate>(def, v);
-  };
-  auto isEntryArgument = [](Value v) {
-    auto arg = dyn_cast<BlockArgument>(v);
-    if (!arg)
-      return false;
-    auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
-    return func && func->hasAttr("kiln.entry");
-  };
-  if ((isAllocation(a) || isEntryArgument(a)) &&
-      (isAllocation(b) || isEntryArgument(b)))
-    return false;
-  return true;
-}
 
 /// An op this pass fuses: a linalg.generic on buffers with only parallel
 /// loops, of static extents, whose operands are each indexed either by the
@@ -121,14 +88,6 @@ bool accesses(Operation *op, SmallVectorImpl<Value> &reads,
     return true;
   }
   return isMemoryEffectFree(op);
-}
-
-bool anyAlias(ArrayRef<Value> a, ArrayRef<Value> b) {
-  for (Value x : a)
-    for (Value y : b)
-      if (mayAlias(x, y))
-        return true;
-  return false;
 }
 
 /// Whether `first` may run right before `second` instead of where it is:

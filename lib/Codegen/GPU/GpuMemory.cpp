@@ -13,6 +13,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
@@ -154,4 +155,48 @@ void mlir::kiln::runInOneThread(RewriterBase &rewriter, Operation *op) {
   rewriter.setInsertionPoint(op);
   gpu::LaunchOp launch = createOneThreadLaunch(rewriter, op->getLoc());
   rewriter.moveOpBefore(op, launch.getBody().front().getTerminator());
+}
+
+Value mlir::kiln::rootOf(Value memref) {
+  while (Operation *def = memref.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      break;
+    memref = view.getViewSource();
+  }
+  return memref;
+}
+
+bool mlir::kiln::mayAlias(Value a, Value b) {
+  if (a == b)
+    return true;
+  auto global = [](Value v) {
+    auto get = v.getDefiningOp<memref::GetGlobalOp>();
+    return get ? get.getNameAttr() : FlatSymbolRefAttr();
+  };
+  auto isAllocation = [](Value v) {
+    Operation *def = v.getDefiningOp();
+    return def && hasSingleEffect<MemoryEffects::Allocate>(def, v);
+  };
+  auto isEntryArgument = [](Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    if (!arg)
+      return false;
+    auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+    return func && func->hasAttr("kiln.entry");
+  };
+  auto known = [&](Value v) {
+    return global(v) || isAllocation(v) || isEntryArgument(v);
+  };
+  if (global(a) && global(b))
+    return global(a) == global(b);
+  return !(known(a) && known(b));
+}
+
+bool mlir::kiln::anyAlias(ArrayRef<Value> a, ArrayRef<Value> b) {
+  for (Value x : a)
+    for (Value y : b)
+      if (mayAlias(x, y))
+        return true;
+  return false;
 }

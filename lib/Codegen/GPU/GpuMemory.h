@@ -38,6 +38,21 @@ bool isHostScratch(Operation *allocation);
 /// its own copy, and kernels get theirs (kiln-gpu-sink-into-kernels).
 bool holdsGpuMemory(Value memref);
 
+/// The buffer a memref value views: through view-like ops (subviews,
+/// reshapes, casts) to an allocation, a global or a block argument.
+Value rootOf(Value memref);
+
+/// Whether two roots (rootOf) may be the same memory. Distinct allocations
+/// are distinct; so are distinct arguments of an entry point (inputs,
+/// outputs and variables are separate buffers in Kiln's entry ABI), but not
+/// those of other functions (a caller may pass one buffer twice); a global
+/// (memref.get_global) is only its own symbol's memory; anything else (a
+/// buffer from a call) may alias what it is compared with.
+bool mayAlias(Value a, Value b);
+
+/// Whether a root of `a` may alias a root of `b`.
+bool anyAlias(ArrayRef<Value> a, ArrayRef<Value> b);
+
 /// Creates `make(start)`, an async GPU op that depends on `start`, a new
 /// stream, and waits for its token (its last result): the op is complete
 /// when the host code goes on. Returns the op.

@@ -452,8 +452,9 @@ def KilnGPUFuseAdjacent
     second reads the first's new values directly. Buffers are told apart by
     their roots (through views): distinct allocations and distinct
     arguments of an entry point do not alias (Kiln's entry ABI passes
-    separate buffers); arguments of other functions (a caller may pass one
-    buffer twice) and anything else are assumed to. Ops with scalar
+    separate buffers), nor do distinct globals; arguments of other
+    functions (a caller may pass one buffer twice) and anything else are
+    assumed to. Ops with scalar
     operands are left alone, and a fused op has at most 32 operands (its
     kernel's parameters and registers). In Adam's step three kernels per weight
     become one (two where the learning-rate scalar is computed between).
@@ -463,6 +464,54 @@ def KilnGPUFuseAdjacent
            "Fuse in every function, not only GPU entries (the emulation)">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def KilnGPUMergeLaunches
+    : Pass<"kiln-gpu-merge-launches", "::mlir::ModuleOp"> {
+  let summary = "Merges neighbouring independent kernel launches of small "
+                "grids into one launch (horizontal fusion)";
+  let description = [{
+    Runs on `gpu.launch` ops in host code, after the loops are mapped to
+    blocks and threads and before outlining. A training step launches many
+    kernels of a few blocks each (Adam's update of every weight and bias,
+    fills, a bias gradient next to a relu gradient); each launch costs the
+    host a few microseconds and the GPU a gap between kernels, more than
+    such a kernel runs. Neighbouring launches become one when:
+
+    - each has constant grid and block extents, at most
+      `blocks-per-multiprocessor` x `multiprocessors` blocks, one block of
+      body, no async tokens, clusters or dynamic shared memory, and takes
+      only buffers and scalars from the host;
+    - no buffer written by one is read or written by another (buffers told
+      apart by their roots, as in `kiln-gpu-fuse-adjacent`; a use inside a
+      body whose effect is not known counts as a write);
+    - every op between them is free of memory effects, a `gpu.alloc` or a
+      `gpu.wait` (the earlier launches move down to the last);
+    - their blocks have the same number of threads, or none of them uses
+      barriers, warp-level ops or shared memory (the merged block has the
+      most threads; the others' extra threads skip their body);
+    - their static shared memory adds up to at most 48 KiB, and there are
+      at most `max-kernels` of them.
+
+    The merged launch has a 1-d grid, the sum of the blocks: the first
+    body's blocks come first, then the second's, each body finding its own
+    3-d block and thread ids from the linear ones (x fastest, as CUDA orders
+    them, so warps hold the same threads as before) and its own grid and
+    block extents as constants. Blocks of different bodies run in any
+    order, which independence allows.
+  }];
+  let options = [
+    Option<"multiprocessors", "multiprocessors", "int64_t",
+           /*default=*/"132",
+           "The GPU's multiprocessors (the pipelines give the chip's count)">,
+    Option<"blocksPerMultiprocessor", "blocks-per-multiprocessor", "int64_t",
+           /*default=*/"4",
+           "Grids of at most this many blocks per multiprocessor are merged">,
+    Option<"maxKernels", "max-kernels", "int64_t", /*default=*/"8",
+           "Kernels merged into one launch at most">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect"];
 }
 
 def KilnGPUScheduleLinalg
