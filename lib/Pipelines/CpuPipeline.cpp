@@ -76,6 +76,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
     KilnGPUFuseAdjacentOptions fuse;
     fuse.everywhere = true;
     pm.addPass(createKilnGPUFuseAdjacent(fuse));
+    KilnGPUVectorizeElementwiseOptions vectorize;
+    vectorize.everywhere = true;
+    pm.addPass(createKilnGPUVectorizeElementwise(vectorize));
   }
   // Copies that bufferization made (a padded or sliced tensor written in
   // place) become linalg.copy, then, like elementwise and reduction loops,

@@ -101,6 +101,8 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createKilnGPUWarpReductions());
   // Neighbouring elementwise loops over the same points: one kernel.
   pm.addPass(createKilnGPUFuseAdjacent());
+  // Their elements four at a time per thread (16-byte accesses).
+  pm.addPass(createKilnGPUVectorizeElementwise());
   pm.addPass(createKilnGPUScheduleLinalg());
   // Every linalg op a grid of blocks of threads.
   OpPassManager &functions = pm.nest<func::FuncOp>();

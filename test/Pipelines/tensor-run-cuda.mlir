@@ -16,7 +16,7 @@
 // RUN: not tensor-run --device cpu:1 %s --entry affine 2>&1 | FileCheck %s --check-prefix=CPU1
 // RUN: not tensor-run --device tpu %s --entry affine 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not tensor-run --device cuda --target cpu %s --entry affine 2>&1 | FileCheck %s --check-prefix=CONTRADICTS
-// SECOND: fake-cuda: launch affine_kernel 4x1x1 256x1x1 0 on device 1
+// SECOND: fake-cuda: launch affine_kernel 1x1x1 256x1x1 0 on device 1
 // SECOND: output 0: {{\[\[}}
 // ORDINAL: device cuda:2 is not available: there are 2 cuda devices
 // CPU1: tensor-run: --device cpu:1: there is one CPU device, cpu:0
@@ -24,7 +24,8 @@
 // CONTRADICTS: tensor-run: --device cuda contradicts --target
 
 // CHECK: fake-cuda: load .target sm_90
-// CHECK: fake-cuda: launch affine_kernel 4x1x1 256x1x1 0 on device 0
+// (16 x 64 elements, four per thread: one block of 256 threads.)
+// CHECK: fake-cuda: launch affine_kernel 1x1x1 256x1x1 0 on device 0
 // CHECK: output 0: {{\[\[}}
 // NODRIVER: tensor-run: device cuda:0 is not available: no CUDA driver: cannot load /nonexistent/libcuda.so.1
 func.func @affine(%x: tensor<16x64xf32>, %b: tensor<64xf32>) -> tensor<16x64xf32> {
@@ -52,8 +53,9 @@ func.func @softmax(%x: tensor<16x64xf32>) -> tensor<16x64xf32> {
 // HOPPER: fake-cuda: load .target sm_90a
 // HOPPER: fake-cuda: module uses wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
 // (The kernels that make the two operands and the one that zeroes the
-// product are independent: one launch of 50 + 32 + 100 blocks before it.)
-// HOPPER: fake-cuda: launch hopper_kernel 182x1x1 256x1x1 0 on device 0
+// product, eight halves per thread, are independent: one launch of 50 + 32
+// + 13 blocks before it.)
+// HOPPER: fake-cuda: launch hopper_kernel 95x1x1 256x1x1 0 on device 0
 // HOPPER: fake-cuda: launch hopper_kernel_0 1x2x1 128x1x1 66560 on device 0
 // HOPPER: output 0:
 func.func @hopper() -> tensor<200x128xf32> {

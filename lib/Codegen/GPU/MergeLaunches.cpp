@@ -147,8 +147,8 @@ std::optional<Kernel> describe(gpu::LaunchOp launch, int64_t maxBlocks) {
   getUsedValuesDefinedAbove(launch.getBody(), captured);
   for (Value value : captured) {
     Type type = value.getType();
-    if (type.isIntOrIndexOrFloat())
-      continue;
+    if (type.isIntOrIndexOrFloat() || isa<VectorType>(type))
+      continue; // (a value, e.g. a constant the body uses)
     if (!isa<MemRefType>(type))
       return std::nullopt; // (a descriptor, a pointer: unknown accesses)
     bool read = false, written = false;
@@ -299,18 +299,15 @@ public:
           gridValues[d] = index(k.grid[d]);
           blockValues[d] = index(k.block[d]);
         }
-        mapping.map(fromBlocks.x, ids[0]);
-        mapping.map(fromBlocks.y, ids[1]);
-        mapping.map(fromBlocks.z, ids[2]);
-        mapping.map(fromThreads.x, tids[0]);
-        mapping.map(fromThreads.y, tids[1]);
-        mapping.map(fromThreads.z, tids[2]);
-        mapping.map(fromGrid.x, gridValues[0]);
-        mapping.map(fromGrid.y, gridValues[1]);
-        mapping.map(fromGrid.z, gridValues[2]);
-        mapping.map(fromBlock.x, blockValues[0]);
-        mapping.map(fromBlock.y, blockValues[1]);
-        mapping.map(fromBlock.z, blockValues[2]);
+        auto mapDims = [&](gpu::KernelDim3 from, Value to[3]) {
+          mapping.map(from.x, to[0]);
+          mapping.map(from.y, to[1]);
+          mapping.map(from.z, to[2]);
+        };
+        mapDims(fromBlocks, ids);
+        mapDims(fromThreads, tids);
+        mapDims(fromGrid, gridValues);
+        mapDims(fromBlock, blockValues);
         for (BlockArgument a : from.getWorkgroupAttributions())
           mapping.map(a, merged.getWorkgroupAttributions()[sharedAt++]);
         for (BlockArgument a : from.getPrivateAttributions())

@@ -466,6 +466,51 @@ def KilnGPUFuseAdjacent
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def KilnGPUVectorizeElementwise
+    : Pass<"kiln-gpu-vectorize-elementwise", "::mlir::ModuleOp"> {
+  let summary = "Elementwise loops on buffers: several consecutive elements "
+                "per thread, each operand accessed as one vector";
+  let description = [{
+    Runs on buffers, after `kiln-gpu-fuse-adjacent` and before
+    `kiln-gpu-schedule-linalg`, on the functions compiled for a GPU (every
+    function with `everywhere`, for the emulation). One element per thread
+    leaves each thread one 4-byte load in flight per operand, too few bytes
+    to cover the latency of a GPU's memory at its full bandwidth; 16-byte
+    loads and stores carry four times as much per instruction (what CUDA
+    libraries do with `float4`). A `linalg.generic` becomes an
+    `scf.parallel` over its loop points whose innermost index steps by a
+    width w, the body cloned once per lane, when:
+
+    - its loops are all parallel, of static extents, without `linalg.index`;
+    - each buffer operand has the identity layout and is either contiguous
+      along the innermost loop (its map ends with that loop: w consecutive
+      elements, one `vector.load` / `vector.store`) or does not use it (an
+      input broadcast along it: one `memref.load` for the group); outputs
+      use every loop; scalar inputs are used as they are;
+    - the contiguous operands have 8-, 16-, 32- or 64-bit elements, and, on
+      the GPU, start where their allocation does (an entry's argument or an
+      allocation, through reshapes and casts): the accesses then claim an
+      alignment of min(16, w x element size) bytes, which lets the NVPTX
+      backend emit `ld.global.v4` / `st.global.v4`.
+
+    w is 16 bytes over the widest contiguous element (4 for f32), halved
+    until it divides the innermost extent; below 2 the op is left alone.
+    The lanes of a group run in order in one thread, each lane reading its
+    inputs before the group's stores, so an output updated in place (Adam's
+    moments) reads its old values as the loop did. With `everywhere` (the
+    emulation) no alignment is claimed, and the host's buffers need none.
+  }];
+  let options = [
+    Option<"everywhere", "everywhere", "bool", /*default=*/"false",
+           "Vectorize in every function, without alignment claims (the "
+           "emulation)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def KilnGPUMergeLaunches
     : Pass<"kiln-gpu-merge-launches", "::mlir::ModuleOp"> {
   let summary = "Merges neighbouring independent kernel launches of small "
