@@ -9,7 +9,7 @@
 // SM90-NOT: gpu.alloc
 // SM90: workgroup(%{{[a-z0-9_]+}} : memref<16x17xf32, #gpu.address_space<workgroup>>
 // SM80: gpu.alloc async [%{{.*}}] () : memref<13x256x128xf32>
-// SM80: workgroup(%{{[a-z0-9_]+}} : memref<16x65xf32, #gpu.address_space<workgroup>>
+// SM80: workgroup(%{{[a-z0-9_]+}} : memref<16x68xf32, #gpu.address_space<workgroup>>
 func.func @layer(%x: tensor<256x784xf32>, %w: tensor<784x128xf32>) -> tensor<256x128xf32> {
   %y = kiln.matmul %x, %w : tensor<256x784xf32>, tensor<784x128xf32> -> tensor<256x128xf32>
   return %y : tensor<256x128xf32>

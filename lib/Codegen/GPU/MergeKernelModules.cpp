@@ -13,6 +13,7 @@
 #include "kiln/Codegen/GPU/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/SymbolTable.h"
 
 namespace mlir::kiln {
@@ -53,6 +54,12 @@ struct GPUMergeKernelModulesPass
           continue;
         if (auto kernel = dyn_cast<gpu::GPUFuncOp>(op);
             kernel && kernel.isKernel()) {
+          // Shared buffers start 16-byte aligned, so that the kernels'
+          // vector accesses to them (the FMA tiles' loads) may claim it.
+          for (unsigned i = 0; i < kernel.getNumWorkgroupAttributions(); ++i)
+            kernel.setWorkgroupAttributionAttr(
+                i, LLVM::LLVMDialect::getAlignAttrName(),
+                builder.getI64IntegerAttr(16));
           // Each kernel is named after its old module (unique), and its
           // launches follow it.
           StringAttr oldName = kernel.getNameAttr();

@@ -4,7 +4,9 @@
 // ceil(N / 64) x ceil(M / 64) blocks of 16 x 16 threads, two padded shared
 // tiles, the output loaded into 16 accumulators, K walked in steps of 16
 // with two barriers per step, the whole step unrolled (16 x 16 multiply-
-// adds) and the partial last step a loop; guarded stores.
+// adds, each thread's four rows and four columns one 16-byte vector load
+// from each shared tile per depth step: rows 4 ty .. 4 ty + 3) and the
+// partial last step a loop; guarded stores.
 // CHECK-LABEL: func.func @matmul
 // CHECK-DAG: %[[C100:.*]] = arith.constant 100 : index
 // CHECK-DAG: %[[C70:.*]] = arith.constant 70 : index
@@ -12,13 +14,17 @@
 // CHECK: %[[GX:.*]] = arith.ceildivui %[[C70]], %[[C64]]
 // CHECK: %[[GY:.*]] = arith.ceildivui %[[C100]], %c64
 // CHECK: %[[C16:.*]] = arith.constant 16 : index
-// CHECK: gpu.launch blocks({{.*}}) in (%{{[a-z0-9_]+}} = %[[GXM:[a-z0-9_]+]], {{.*}}) threads({{.*}}) in (%{{[a-z0-9_]+}} = %[[C16]], %{{[a-z0-9_]+}} = %[[C16]], %{{[a-z0-9_]+}} = %{{[a-z0-9_]+}}) workgroup(%[[A:[a-z0-9_]+]] : memref<16x65xf32, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<16x65xf32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch blocks({{.*}}) in (%{{[a-z0-9_]+}} = %[[GXM:[a-z0-9_]+]], {{.*}}) threads({{.*}}) in (%{{[a-z0-9_]+}} = %[[C16]], %{{[a-z0-9_]+}} = %[[C16]], %{{[a-z0-9_]+}} = %{{[a-z0-9_]+}}) workgroup(%[[A:[a-z0-9_]+]] : memref<16x68xf32, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<16x68xf32, #gpu.address_space<workgroup>>)
 // CHECK-COUNT-16: memref.load %arg2
 // CHECK: scf.for %[[K0:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(
 // CHECK-COUNT-4: memref.store {{.*}}, %[[A]]
 // CHECK-COUNT-4: memref.store {{.*}}, %[[B]]
 // CHECK: gpu.barrier
 // CHECK: scf.if
+// CHECK: arith.muli %[[TY:[a-z0-9_]+]], %c4
+// CHECK: vector.load %[[A]][%c0{{.*}}, %{{[0-9]+}}] {alignment = 16 : i64} : memref<16x68xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: arith.muli %[[TX:[a-z0-9_]+]], %c4
+// CHECK: vector.load %[[B]][%c0{{.*}}, %{{[0-9]+}}] {alignment = 16 : i64} : memref<16x68xf32, #gpu.address_space<workgroup>>, vector<4xf32>
 // CHECK-COUNT-256: arith.addf
 // CHECK: } else {
 // CHECK: scf.for
@@ -106,13 +112,13 @@ func.func @on_the_cpu(%a: memref<4x5xf32>, %b: memref<5x6xf32>, %c: memref<4x6xf
 // outputs per thread (64 accumulators), K steps of 8 (8 x 64 multiply-adds
 // unrolled); smaller ones keep 64 x 64.
 // LARGE-LABEL: func.func @matmul
-// LARGE: workgroup(%{{[a-z0-9_]+}} : memref<8x129xf32, #gpu.address_space<workgroup>>, %{{[a-z0-9_]+}} : memref<8x129xf32, #gpu.address_space<workgroup>>)
+// LARGE: workgroup(%{{[a-z0-9_]+}} : memref<8x132xf32, #gpu.address_space<workgroup>>, %{{[a-z0-9_]+}} : memref<8x132xf32, #gpu.address_space<workgroup>>)
 // LARGE-COUNT-64: memref.load %arg2
 // LARGE: scf.if
 // LARGE-COUNT-512: arith.addf
 // LARGE: } else {
 // LARGE-LABEL: func.func @batch_transposed
-// LARGE: memref<16x65xf64, #gpu.address_space<workgroup>>
+// LARGE: memref<16x68xf64, #gpu.address_space<workgroup>>
 
 // -----
 

@@ -178,6 +178,9 @@ def KilnGPUMergeKernelModules
     once. A module of a few hundred kernels (a finite-difference check
     inlines its function for each perturbation) is then one `ptxas` run
     and one module load at run time instead of hundreds.
+    Each kernel's shared buffers (workgroup attributions) get
+    `llvm.align = 16`, so that vector loads from them may claim 16-byte
+    alignment (`kiln-gpu-tile-contractions`' FMA tiles).
   }];
   let options = [
     Option<"moduleName", "module-name", "std::string",
@@ -200,8 +203,10 @@ def KilnGPUTileContractions
 
     - a block of 16 x 16 threads computes a 64 x 64 tile of the output
       (grid: N tiles in x, M tiles in y, the batch in z), each thread a
-      4 x 4 block of it in registers: rows `ty + 16 i`, columns
-      `tx + 16 j`, so that each half-warp stores 16 consecutive outputs;
+      4 x 4 block of it in registers: rows `4 ty + 64 (i / 4) + i % 4`,
+      columns likewise with `tx`, so that each depth step reads a group of
+      four rows (columns) from a shared tile as one 16-byte vector (with
+      1 or 2 per thread: rows `ty + 16 i`, scalar loads);
       a product with at least `large-tiles-from` outputs known at compile
       time (default 2^22, e.g. 2048 x 2048) gets 128 x 128 tiles, 8 x 8
       per thread, K steps of 8: twice the multiply-adds per value read
@@ -232,8 +237,9 @@ def KilnGPUTileContractions
       with the tensor cores; exact for integers);
     - K is walked in steps of 16: the block copies the A tile (64 x 16) and
       the B tile (16 x 64) into shared memory (workgroup attributions,
-      depth-major, rows padded by one element so that neither the copies
-      nor the reads conflict on banks), consecutive threads taking
+      depth-major, rows padded by four elements (one with 1 or 2 outputs
+      per thread) so that rows stay 16-byte aligned and the copies
+      conflict on banks at most two ways), consecutive threads taking
       consecutive elements of each operand's innermost index; a barrier;
       16 steps of the 4 x 4 outer product from shared memory, unrolled;
       a barrier;
@@ -313,7 +319,8 @@ def KilnGPUTileContractions
                            "::mlir::memref::MemRefDialect",
                            "::mlir::NVVM::NVVMDialect",
                            "::mlir::nvgpu::NVGPUDialect",
-                           "::mlir::scf::SCFDialect"];
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 def KilnGPURowKernels : Pass<"kiln-gpu-row-kernels", "::mlir::ModuleOp"> {
