@@ -183,14 +183,24 @@ bool mlir::kiln::mayAlias(Value a, Value b) {
     if (!arg)
       return false;
     auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
-    return func && func->hasAttr("kiln.entry");
+    return func && func->hasAttr("kiln.entry") &&
+           arg.getOwner() == &func.getBody().front();
   };
   auto known = [&](Value v) {
     return global(v) || isAllocation(v) || isEntryArgument(v);
   };
   if (global(a) && global(b))
     return global(a) == global(b);
-  return !(known(a) && known(b));
+  if (known(a) && known(b))
+    return false;
+  // An allocation is new memory: no argument of its function holds it.
+  auto isFunctionArgument = [](Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && isa<func::FuncOp>(arg.getOwner()->getParentOp()) &&
+           arg.getOwner()->isEntryBlock();
+  };
+  return !((isAllocation(a) && isFunctionArgument(b)) ||
+           (isAllocation(b) && isFunctionArgument(a)));
 }
 
 bool mlir::kiln::anyAlias(ArrayRef<Value> a, ArrayRef<Value> b) {

@@ -45,9 +45,11 @@ Value rootOf(Value memref);
 /// Whether two roots (rootOf) may be the same memory. Distinct allocations
 /// are distinct; so are distinct arguments of an entry point (inputs,
 /// outputs and variables are separate buffers in Kiln's entry ABI), but not
-/// those of other functions (a caller may pass one buffer twice); a global
+/// those of other functions (a caller may pass one buffer twice), though
+/// none of them is an allocation the function makes; a global
 /// (memref.get_global) is only its own symbol's memory; anything else (a
-/// buffer from a call) may alias what it is compared with.
+/// buffer from a call, a loop's argument) may alias what it is compared
+/// with.
 bool mayAlias(Value a, Value b);
 
 /// Whether a root of `a` may alias a root of `b`.

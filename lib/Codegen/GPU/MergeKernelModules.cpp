@@ -56,10 +56,15 @@ struct GPUMergeKernelModulesPass
             kernel && kernel.isKernel()) {
           // Shared buffers start 16-byte aligned, so that the kernels'
           // vector accesses to them (the FMA tiles' loads) may claim it.
-          for (unsigned i = 0; i < kernel.getNumWorkgroupAttributions(); ++i)
-            kernel.setWorkgroupAttributionAttr(
-                i, LLVM::LLVMDialect::getAlignAttrName(),
-                builder.getI64IntegerAttr(16));
+          for (unsigned i = 0; i < kernel.getNumWorkgroupAttributions(); ++i) {
+            StringRef alignName = LLVM::LLVMDialect::getAlignAttrName();
+            int64_t align = 16;
+            if (auto given = dyn_cast_or_null<IntegerAttr>(
+                    kernel.getWorkgroupAttributionAttr(i, alignName)))
+              align = std::max<int64_t>(align, given.getInt());
+            kernel.setWorkgroupAttributionAttr(i, alignName,
+                                               builder.getI64IntegerAttr(align));
+          }
           // Each kernel is named after its old module (unique), and its
           // launches follow it.
           StringAttr oldName = kernel.getNameAttr();

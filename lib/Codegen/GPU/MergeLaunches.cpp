@@ -21,6 +21,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/CallInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -120,33 +121,54 @@ std::optional<Kernel> describe(gpu::LaunchOp launch, int64_t maxBlocks) {
     auto type = cast<MemRefType>(shared.getType());
     if (!type.hasStaticShape() || !type.getElementType().isIntOrFloat())
       return std::nullopt;
-    k.sharedBytes += type.getNumElements() *
-                     ((type.getElementTypeBitWidth() + 7) / 8);
+    // (each buffer 16-byte aligned: see kiln-gpu-merge-kernel-modules)
+    k.sharedBytes += llvm::alignTo(
+        type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8), 16);
     k.threadSensitive = true;
   }
   for (BlockArgument local : launch.getPrivateAttributions())
     if (!cast<MemRefType>(local.getType()).hasStaticShape())
       return std::nullopt;
-  bool unknownIds = false;
+  // Ids this pass cannot rebuild, and memory it cannot see: a call, a
+  // global, an access through a pointer rather than a captured buffer.
+  bool unknown = false;
   launch.getBody().walk([&](Operation *op) {
     if (isa<gpu::GlobalIdOp, gpu::ClusterIdOp, gpu::ClusterDimOp,
-            gpu::ClusterBlockIdOp, gpu::ClusterDimBlocksOp>(op))
-      unknownIds = true;
+            gpu::ClusterBlockIdOp, gpu::ClusterDimBlocksOp, CallOpInterface,
+            memref::GetGlobalOp>(op) ||
+        op->getName().getStringRef().starts_with("nvvm.read.ptx.sreg."))
+      unknown = true;
     Dialect *dialect = op->getDialect();
     StringRef name = dialect ? dialect->getNamespace() : StringRef();
+    if (auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+        effects && name != "gpu") {
+      // (gpu's barriers and shuffles touch no buffer of the program.)
+      SmallVector<MemoryEffects::EffectInstance> instances;
+      effects.getEffects(instances);
+      for (const MemoryEffects::EffectInstance &instance : instances) {
+        if (isa<MemoryEffects::Allocate, MemoryEffects::Free>(
+                instance.getEffect()))
+          continue;
+        Value on = instance.getValue();
+        if (!on || !isa<BaseMemRefType>(on.getType()))
+          unknown = true;
+      }
+    }
     if ((name == "gpu" && !isa<gpu::TerminatorOp, gpu::BlockIdOp,
                                gpu::ThreadIdOp, gpu::BlockDimOp,
                                gpu::GridDimOp>(op)) ||
         name == "nvvm" || name == "nvgpu" || name == "llvm")
       k.threadSensitive = true;
   });
-  if (unknownIds)
+  if (unknown)
     return std::nullopt;
   // The buffers it touches, through the views its body makes of them.
   SetVector<Value> captured;
   getUsedValuesDefinedAbove(launch.getBody(), captured);
   for (Value value : captured) {
     Type type = value.getType();
+    if (value.getDefiningOp<memref::ExtractAlignedPointerAsIndexOp>())
+      return std::nullopt; // (an address: unknown accesses)
     if (type.isIntOrIndexOrFloat() || isa<VectorType>(type))
       continue; // (a value, e.g. a constant the body uses)
     if (!isa<MemRefType>(type))

@@ -42,8 +42,10 @@ using namespace mlir;
 namespace {
 
 // The tiling: a block of 16 x 16 threads computes a square tile of the
-// output, p x p elements per thread (rows ty + 16 i, columns tx + 16 j, so
-// that a half-warp stores 16 consecutive elements), walking K through two
+// output, p x p elements per thread (rows and columns: see sharedIndex;
+// groups of four per thread from p = 4, for vector loads from shared
+// memory, whose buffers kiln-gpu-merge-kernel-modules aligns to 16 bytes;
+// ty + 16 i for p = 1, 2), walking K through two
 // shared tiles: 16 p x 16 p outputs, K steps of 16 for p = 1, 2, 4 and of 8
 // for p = 8. A larger p reads fewer values from shared memory per
 // multiply-add (2 / p) but makes fewer blocks; see tilingFor for the
@@ -130,7 +132,9 @@ public:
                      element.isIntOrFloat() &&
                      llvm::is_contained({16u, 32u, 64u},
                                         element.getIntOrFloatBitWidth());
-      pad = vectorShared ? 4 : kPad;
+      // Rows padded to keep them 16-byte aligned: 16 bytes (4 f32, 2 f64,
+      // 8 f16), which also spreads a depth-major copy over the banks.
+      pad = vectorShared ? 128 / element.getIntOrFloatBitWidth() : kPad;
       return;
     }
     perElement = unit == Unit::TF32 ? 1 : 2;

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEntries.h"
+#include "GpuMemory.h"
 
 #include "kiln/Codegen/GPU/Passes.h"
 
@@ -104,9 +105,12 @@ int64_t widthFor(linalg::GenericOp op, bool aligned,
     if (!last || last.getPosition() != innermost)
       return 0; // transposed: the lanes are not neighbours
     Type element = type.getElementType();
-    if (!isa<FloatType, IntegerType>(element) ||
-        element.getIntOrFloatBitWidth() < 8 ||
-        element.getIntOrFloatBitWidth() % 8 != 0)
+    // Whole bytes, a power of two of them (a vector of i24 would be
+    // packed, unlike the buffer's elements).
+    unsigned bits = isa<FloatType, IntegerType>(element)
+                        ? element.getIntOrFloatBitWidth()
+                        : 0;
+    if (bits < 8 || bits > 64 || !llvm::isPowerOf2_32(bits))
       return 0;
     // Consecutive elements along the innermost loop: unit stride. On the
     // GPU, whole buffers only (their groups start aligned).
@@ -120,6 +124,20 @@ int64_t widthFor(linalg::GenericOp op, bool aligned,
       return 0;
     widest = std::max<int64_t>(widest, element.getIntOrFloatBitWidth() / 8);
     accesses.push_back(Access::Contiguous);
+  }
+  // An input in a buffer an output may share is read at the output's own
+  // elements only (the same value and map), or a lane could read what an
+  // earlier lane of the group wrote.
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    if (!isa<MemRefType>(input->get().getType()))
+      continue;
+    for (OpOperand &output : op.getDpsInitsMutable())
+      if (kiln::mayAlias(kiln::rootOf(input->get()),
+                         kiln::rootOf(output.get())) &&
+          (input->get() != output.get() ||
+           op.getMatchingIndexingMap(input) !=
+               op.getMatchingIndexingMap(&output)))
+        return 0;
   }
   int64_t extent = op.getStaticLoopRanges()[innermost];
   int64_t width = kVectorBytes / widest;

@@ -299,3 +299,42 @@ func.func @left_alone(%x: memref<64xf32>, %y: memref<64xf32>, %n: index, %a: mem
   }
   return
 }
+
+// -----
+
+// Memory the pass cannot follow keeps a kernel alone: a global taken inside
+// the body, a call, the hardware's thread id read directly (it would be the
+// merged block's). Two plain kernels after them still merge.
+// CHECK-LABEL: func.func @unseen
+// CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c1,
+// CHECK: memref.get_global
+// CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c1,
+// CHECK: nvvm.read.ptx.sreg.tid.x
+// CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c2
+// CHECK-NOT: gpu.launch
+memref.global "private" @table : memref<64xf32> = dense<0.0>
+func.func @unseen(%x: memref<64xf32>, %y: memref<64xf32>, %z: memref<64xf32>) attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [], checks = [], device = cuda>} {
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %f = arith.constant 1.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c64, %sy = %c1, %sz = %c1) {
+    %g = memref.get_global @table : memref<64xf32>
+    memref.store %f, %g[%tx] : memref<64xf32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c64, %sy = %c1, %sz = %c1) {
+    %t = nvvm.read.ptx.sreg.tid.x : i32
+    %i = arith.index_cast %t : i32 to index
+    memref.store %f, %x[%i] : memref<64xf32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c64, %sy = %c1, %sz = %c1) {
+    memref.store %f, %y[%tx] : memref<64xf32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c64, %sy = %c1, %sz = %c1) {
+    memref.store %f, %z[%tx] : memref<64xf32>
+    gpu.terminator
+  }
+  return
+}

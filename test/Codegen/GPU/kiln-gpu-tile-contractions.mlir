@@ -118,7 +118,7 @@ func.func @on_the_cpu(%a: memref<4x5xf32>, %b: memref<5x6xf32>, %c: memref<4x6xf
 // LARGE-COUNT-512: arith.addf
 // LARGE: } else {
 // LARGE-LABEL: func.func @batch_transposed
-// LARGE: memref<16x68xf64, #gpu.address_space<workgroup>>
+// LARGE: memref<16x66xf64, #gpu.address_space<workgroup>>
 
 // -----
 

@@ -237,9 +237,10 @@ def KilnGPUTileContractions
       with the tensor cores; exact for integers);
     - K is walked in steps of 16: the block copies the A tile (64 x 16) and
       the B tile (16 x 64) into shared memory (workgroup attributions,
-      depth-major, rows padded by four elements (one with 1 or 2 outputs
-      per thread) so that rows stay 16-byte aligned and the copies
-      conflict on banks at most two ways), consecutive threads taking
+      depth-major, rows padded by 16 bytes (one element with 1 or 2
+      outputs per thread) so that rows stay 16-byte aligned and the copies
+      conflict on banks at most two ways; the vector loads rely on
+      `kiln-gpu-merge-kernel-modules` aligning the buffers to 16 bytes), consecutive threads taking
       consecutive elements of each operand's innermost index; a barrier;
       16 steps of the 4 x 4 outer product from shared memory, unrolled;
       a barrier;
@@ -532,8 +533,11 @@ def KilnGPUMergeLaunches
 
     - each has constant grid and block extents, at most
       `blocks-per-multiprocessor` x `multiprocessors` blocks, one block of
-      body, no async tokens, clusters or dynamic shared memory, and takes
-      only buffers and scalars from the host;
+      body, no async tokens, clusters or dynamic shared memory, takes only
+      buffers and scalars from the host (no address taken from a buffer),
+      and reaches memory only through those buffers (no call, no global,
+      no access through a pointer) and its ids only through the launch's
+      (no `nvvm.read.ptx.sreg.*`);
     - no buffer written by one is read or written by another (buffers told
       apart by their roots, as in `kiln-gpu-fuse-adjacent`; a use inside a
       body whose effect is not known counts as a write);
