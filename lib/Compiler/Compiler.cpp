@@ -140,6 +140,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     pipeline.codegen.format = options.gpuFormat;
     pipeline.codegen.tileContractions = options.tileContractions;
     pipeline.codegen.allowTf32 = options.allowTf32;
+    pipeline.codegen.mergeLaunches = options.mergeLaunches;
     buildGpuPipeline(pm, pipeline);
     break;
   }
@@ -294,7 +295,8 @@ static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
   material += "|" + stringifyTarget(options.target).str() + "|" +
               options.targetCpu;
   if (options.target == Target::CUDA)
-    material += "|" + options.gpuChip + "|" + options.gpuFormat;
+    material += "|" + options.gpuChip + "|" + options.gpuFormat +
+                (options.mergeLaunches ? "" : "|nomerge");
   // This build of the compiler: the file holding this code (a tool or the
   // Python module), identified by its path, size and modification time.
   Dl_info info;

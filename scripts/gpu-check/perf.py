@@ -158,6 +158,24 @@ def train(bundle, model, report):
     report[f"train_{model}"] = {"ok": ok, "worst_relative": worst, "gpu_ms": gpu_ms,
                                 "cpu_ms": cpu_ms, "gpu_loss": gpu_curve,
                                 "cpu_loss": cpu_curve}
+    # The same step compiled with one launch per kernel (prepare builds it
+    # for a GPU): its curve tells a merged kernel's fault from its parts',
+    # its time what merging the launches saved.
+    unmerged = os.path.join(directory, "gpu-unmerged", f"lib{model}.so")
+    if os.path.exists(unmerged):
+        try:
+            text = replay(bundle, unmerged,
+                          data + ["--repeat", str(steps), "--print-scalars", "--time"],
+                          cwd=directory)
+            curve = losses(text)
+            apart = max(abs(g - c) / max(abs(c), 1e-6)
+                        for g, c in zip(curve, cpu_curve)) if curve else float("inf")
+            ms = median_ms(text)
+            print(f"  unmerged launches: worst relative difference {apart:.2e}, "
+                  f"step {ms:.3f} ms (merged: {gpu_ms:.3f} ms)")
+            report[f"train_{model}"]["unmerged"] = {"worst_relative": apart, "gpu_ms": ms}
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            print(f"  unmerged launches: did not run: {str(e).splitlines()[0]}")
     return ok
 
 

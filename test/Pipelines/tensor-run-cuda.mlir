@@ -50,6 +50,13 @@ func.func @softmax(%x: tensor<16x64xf32>) -> tensor<16x64xf32> {
 // runtime raises the kernel's limit first), the driver encoding the two TMA
 // descriptors before it.
 // RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --device cuda --chip sm_90a %s --entry hopper --print 2>&1 | FileCheck %s --check-prefix=HOPPER
+// With --merge-launches=false, one launch per kernel (the three before the
+// product apart):
+// RUN: KILN_CACHE_DIR=off KILN_CUDA_DRIVER=%fake_cuda FAKE_CUDA_TRACE=1 tensor-run --device cuda --chip sm_90a --merge-launches=false %s --entry hopper 2>&1 | FileCheck %s --check-prefix=UNMERGED
+// UNMERGED: fake-cuda: launch hopper_kernel 50x1x1 256x1x1
+// UNMERGED-NEXT: fake-cuda: launch hopper_kernel_0 32x1x1 256x1x1
+// UNMERGED-NEXT: fake-cuda: launch hopper_kernel_1 13x1x1 256x1x1
+// UNMERGED-NEXT: fake-cuda: launch hopper_kernel_2 1x2x1 128x1x1 66560
 // HOPPER: fake-cuda: load .target sm_90a
 // HOPPER: fake-cuda: module uses wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
 // (The kernels that make the two operands and the one that zeroes the

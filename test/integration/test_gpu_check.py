@@ -150,6 +150,26 @@ def test_run_fails_on_a_wrong_loss_curve(bundle, tmp_path):
     assert not json.loads((tmp_path / "perf.json").read_text())["train_mlp"]["ok"]
 
 
+def test_run_compares_the_unmerged_step(bundle, tmp_path):
+    """For a GPU, prepare also builds each step with one launch per kernel;
+    run trains it too and prints how far its curve is from the CPU's. (A
+    CPU bundle has none: the CPU library stands in for it here.)"""
+    import shutil
+    _, out, _ = bundle
+    unmerged = out / "train" / "mlp" / "gpu-unmerged"
+    unmerged.mkdir()
+    shutil.copy(out / "train" / "mlp" / "gpu" / "libmlp.so", unmerged / "libmlp.so")
+    try:
+        result = script("run", str(out), env={"OUT": str(tmp_path)})
+    finally:
+        shutil.rmtree(unmerged)
+    assert result.returncode == 1  # (the planted wrong case still fails)
+    assert "unmerged launches: worst relative difference 0.00e+00" in result.stdout
+    report = json.loads((tmp_path / "perf.json").read_text())
+    assert report["train_mlp"]["unmerged"]["worst_relative"] == 0.0
+    assert "unmerged" not in report["train_cnn"]
+
+
 def test_one_case_and_wrapper(bundle, tmp_path):
     _, out, _ = bundle
     good = script("one", "test_matmul-0", str(out))

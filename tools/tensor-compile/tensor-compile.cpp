@@ -49,6 +49,11 @@ static cl::opt<std::string> gpuFormat(
     cl::desc("With --target=cuda: fatbin (a cubin for --chip plus PTX for "
              "newer GPUs; default), bin (the cubin only) or isa (PTX only)"),
     cl::init("fatbin"));
+static cl::opt<bool> mergeLaunches(
+    "merge-launches",
+    cl::desc("With the GPU: run neighbouring independent small kernels as "
+             "one launch (default; =false keeps one launch per kernel)"),
+    cl::init(true));
 static cl::opt<bool> allowTf32(
     "allow-tf32",
     cl::desc("With --target=cuda: f32 matrix products on the tensor cores "
@@ -98,6 +103,7 @@ int main(int argc, char **argv) {
   options.gpuChip = chip;
   options.gpuFormat = gpuFormat;
   options.allowTf32 = allowTf32;
+  options.mergeLaunches = mergeLaunches;
   options.optLevel = optLevel;
   options.sourceName = sys::path::filename(inputFile).str();
   std::string dir = sys::path::parent_path(output).str();

@@ -63,6 +63,11 @@ static cl::opt<std::string>
          cl::desc("With --device cuda: the GPU architecture the kernels are "
                   "compiled for (default sm_90; sm_90a for TMA and wgmma)"),
          cl::init("sm_90"));
+static cl::opt<bool> mergeLaunches(
+    "merge-launches",
+    cl::desc("With the GPU: run neighbouring independent small kernels as "
+             "one launch (default; =false keeps one launch per kernel)"),
+    cl::init(true));
 static cl::opt<bool> allowTf32(
     "allow-tf32",
     cl::desc("f32 matrix products on the GPU's tensor cores with operands "
@@ -268,6 +273,7 @@ static int compile(Run &run) {
   options.tileContractions = tileContractions;
   options.emulateGpuKernels = emulateGpuKernels;
   options.allowTf32 = allowTf32;
+  options.mergeLaunches = mergeLaunches;
   options.gpuChip = chip;
   options.threads = parallelLoops;
   options.optLevel = optLevel;

@@ -53,6 +53,10 @@ struct CompileOptions {
   /// TF32 (sm_80 and later; with emulateGpuKernels, as they compute it).
   /// Off by default: f32 keeps f32 precision.
   bool allowTf32 = false;
+  /// For Target::CUDA: neighbouring independent kernels of small grids as
+  /// one launch (kiln-gpu-merge-launches); off to tell a merged kernel's
+  /// fault from its parts'.
+  bool mergeLaunches = true;
   /// For Target::CUDA: the GPU architecture the kernels are compiled for
   /// (sm_80, sm_90, sm_90a, ...) and their form: "isa" (PTX, which the
   /// driver compiles for the GPU it runs on), "bin" (a cubin for `gpuChip`
