@@ -50,13 +50,11 @@ rc=$?
 # The GPU kernels' index arithmetic on the CPU: the integration suite's
 # ops built as the GPU's kernels build them (tiled products and
 # convolutions, warp reductions, elementwise loops four elements per
-# thread), run as host loops, against NumPy (docs/gpu.md). (Not the test of
-# the CPU's own vector math functions: emulated loops are scalar per lane.)
+# thread), run as host loops, against NumPy (docs/gpu.md).
 if [ "${KILN_SANITIZE:-0}" != 1 ]; then
   echo "== GPU kernels emulated on the CPU (integration subset)"
   KILN_IT_TENSOR_RUN_ARGS=--emulate-gpu-kernels KILN_BUILD_DIR="$build_dir" \
-    /usr/bin/python3 -m pytest -q "$root/test/integration/test_ops.py" \
-    -k "not vectorized_math_over_its_whole_range"
+    /usr/bin/python3 -m pytest -q "$root/test/integration/test_ops.py"
   [ $? -eq 0 ] || status=1
   # Training steps' in-place updates, fused by kiln-gpu-fuse-adjacent as on
   # the GPU, against the optimizers' formulas in NumPy.

@@ -111,7 +111,11 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createKilnInternalSymbolNames());
   pm.addPass(math::createMathExtendToSupportedTypes());
   pm.addPass(createConvertMathToFuncs());
-  pm.addPass(createConvertMathToLLVMPass());
+  // (log1p is not lowered as log(1 + x), which loses every digit for
+  // |x| near the float epsilon: libm's log1pf keeps them.)
+  ConvertMathToLLVMPassOptions mathToLLVM;
+  mathToLLVM.approximateLog1p = false;
+  pm.addPass(createConvertMathToLLVMPass(mathToLLVM));
   pm.addPass(createConvertMathToLibmPass());
   // Temporaries come from the runtime's pool (MLIR's generic allocation
   // functions, which the runtime defines), not from malloc: a step run again
