@@ -157,6 +157,14 @@ void mlir::kiln::runInOneThread(RewriterBase &rewriter, Operation *op) {
   rewriter.moveOpBefore(op, launch.getBody().front().getTerminator());
 }
 
+bool mlir::kiln::isEntryArgument(Value value) {
+  auto arg = dyn_cast<BlockArgument>(value);
+  if (!arg)
+    return false;
+  auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+  return func && func->hasAttr("kiln.entry") && arg.getOwner()->isEntryBlock();
+}
+
 Value mlir::kiln::rootOf(Value memref) {
   while (Operation *def = memref.getDefiningOp()) {
     auto view = dyn_cast<ViewLikeOpInterface>(def);
@@ -178,16 +186,8 @@ bool mlir::kiln::mayAlias(Value a, Value b) {
     Operation *def = v.getDefiningOp();
     return def && hasSingleEffect<MemoryEffects::Allocate>(def, v);
   };
-  auto isEntryArgument = [](Value v) {
-    auto arg = dyn_cast<BlockArgument>(v);
-    if (!arg)
-      return false;
-    auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
-    return func && func->hasAttr("kiln.entry") &&
-           arg.getOwner() == &func.getBody().front();
-  };
   auto known = [&](Value v) {
-    return global(v) || isAllocation(v) || isEntryArgument(v);
+    return global(v) || isAllocation(v) || kiln::isEntryArgument(v);
   };
   if (global(a) && global(b))
     return global(a) == global(b);

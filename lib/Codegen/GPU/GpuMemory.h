@@ -38,6 +38,10 @@ bool isHostScratch(Operation *allocation);
 /// its own copy, and kernels get theirs (kiln-gpu-sink-into-kernels).
 bool holdsGpuMemory(Value memref);
 
+/// Whether `value` is an argument of an entry point (a buffer of its own in
+/// Kiln's entry ABI: an input, an output or a variable).
+bool isEntryArgument(Value value);
+
 /// The buffer a memref value views: through view-like ops (subviews,
 /// reshapes, casts) to an allocation, a global or a block argument.
 Value rootOf(Value memref);

@@ -62,10 +62,7 @@ bool startsAligned(Value memref) {
     else
       return false;
   }
-  auto arg = cast<BlockArgument>(memref);
-  auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
-  return func && func->hasAttr("kiln.entry") &&
-         arg.getOwner() == &func.getBody().front();
+  return kiln::isEntryArgument(memref);
 }
 
 /// Elements of the innermost loop handled per thread, or 0 when `op` is

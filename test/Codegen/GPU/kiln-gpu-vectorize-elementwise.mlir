@@ -81,6 +81,31 @@ func.func @widths(%x: memref<4x6xf64>, %acc: memref<4x6xf64>, %h: memref<64xf16>
 
 // -----
 
+// A reshape of an entry's buffer starts where the buffer does: vectorized
+// with the alignment claim. A subview of it (columns 4 .. 7) may start
+// anywhere: left alone on the GPU.
+// CHECK-LABEL: func.func @reshaped
+// CHECK: %[[FLAT:.*]] = memref.collapse_shape %arg0
+// CHECK: vector.load %[[FLAT]][%{{.*}}] {alignment = 16 : i64} : memref<32xf32>, vector<4xf32>
+// CHECK: linalg.generic
+func.func @reshaped(%x: memref<4x8xf32>, %y: memref<32xf32>, %z: memref<4x4xf32>) attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [], checks = [], device = cuda>} {
+  %flat = memref.collapse_shape %x [[0, 1]] : memref<4x8xf32> into memref<32xf32>
+  linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>], iterator_types = ["parallel"]}
+      ins(%flat : memref<32xf32>) outs(%y : memref<32xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  }
+  %sub = memref.subview %x[0, 4] [4, 4] [1, 1] : memref<4x8xf32> to memref<4x4xf32, strided<[8, 1], offset: 4>>
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]}
+      ins(%sub : memref<4x4xf32, strided<[8, 1], offset: 4>>) outs(%z : memref<4x4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  }
+  return
+}
+
+// -----
+
 // Fills and copies too (generalized first): a gradient's zeros, four per
 // thread; a copy. A 0-d fill and one of an odd innermost extent stay fills.
 // CHECK-LABEL: func.func @fill_copy
