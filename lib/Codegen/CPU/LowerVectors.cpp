@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <cmath>
 #include <limits>
 
 namespace mlir::kiln {
@@ -52,9 +53,14 @@ struct CPULowerVectorsPass
     // The approximations flush subnormals: log treats subnormal inputs as
     // the smallest normal number (scaled by 2^24 first, they are normal),
     // exp returns 0 below -87 where libm returns subnormals (computed as
-    // exp(x + 24 ln 2) * 2^-24 instead).
+    // exp(x + 16.5) * e^-16.5 instead). The shift is 16.5, not a multiple
+    // of ln 2, because x + 16.5 is exact for x below -87 (both multiples
+    // of 2^-17, the sum in the same binade) while x + 24 ln 2 would round
+    // the argument by up to 2^-18, 32 ulp of the result; e^-16.5 rounded
+    // to f32 costs half an ulp.
     constexpr float kScale = 16777216.0f; // 2^24
     constexpr float kLogScale = 24.0f * 0.69314718055994530942f;
+    constexpr double kExpShift = 16.5;
     IRRewriter rewriter(&getContext());
     for (Operation *&op : ops) {
       if (auto log = dyn_cast<math::LogOp>(op))
@@ -63,7 +69,8 @@ struct CPULowerVectorsPass
             kLogScale);
       else if (auto exp = dyn_cast<math::ExpOp>(op))
         op = rescaleTail<math::ExpOp, arith::AddFOp, arith::MulFOp>(
-            rewriter, exp, -87.0f, kLogScale, 1.0f / kScale);
+            rewriter, exp, -87.0f, static_cast<float>(kExpShift),
+            static_cast<float>(std::exp(-kExpShift)));
     }
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);

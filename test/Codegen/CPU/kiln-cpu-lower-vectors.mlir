@@ -27,14 +27,17 @@ func.func @step(%A: memref<8x1xf32>, %B: memref<1x32xf32>, %C: memref<8x32xf32>)
 
 // exp and tanh on f32 vectors become polynomial approximations (vector
 // arithmetic, no libm call per lane); log also scales subnormal inputs
-// (2^24) and subtracts 24 ln 2 for them. Scalars and f64 keep math ops
-// (libm).
+// (2^24) and subtracts 24 ln 2 for them; exp below -87 adds 16.5 (exact
+// there) and multiplies by e^-16.5. Scalars and f64 keep math ops (libm).
 // CHECK-LABEL: func.func @vector_math
 // CHECK-NOT: math.exp {{.*}} : vector<16xf32>
 // CHECK-NOT: math.tanh {{.*}} : vector<16xf32>
 // CHECK-NOT: math.log {{.*}} : vector<16xf32>
 // CHECK-DAG: arith.constant dense<1.17549435E-38> : vector<16xf32>
 // CHECK-DAG: arith.constant dense<0x4B800000> : vector<16xf32>
+// CHECK-DAG: arith.constant dense<-8.700000e+01> : vector<16xf32>
+// CHECK-DAG: arith.constant dense<1.650000e+01> : vector<16xf32>
+// CHECK-DAG: arith.constant dense<6.82560354E-8> : vector<16xf32>
 // CHECK: math.exp %{{.*}} : f32
 // CHECK: math.exp %{{.*}} : vector<8xf64>
 func.func @vector_math(%v: vector<16xf32>, %s: f32, %d: vector<8xf64>)

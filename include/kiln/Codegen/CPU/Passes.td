@@ -364,7 +364,8 @@ def KilnCPULowerVectors : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp">
     approximation of `log` treats subnormal inputs as the smallest normal
     number, so they are scaled by 2^24 first (and 24 ln 2 subtracted); that
     of `exp` returns 0 where the result is subnormal, so below -87 it
-    computes exp(x + 24 ln 2) * 2^-24. Scalars and f64 keep libm.
+    computes exp(x + 16.5) * e^-16.5 (the sum is exact there, so the
+    result stays within 2 ulp). Scalars and f64 keep libm.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
