@@ -111,11 +111,10 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createKilnInternalSymbolNames());
   pm.addPass(math::createMathExtendToSupportedTypes());
   pm.addPass(createConvertMathToFuncs());
-  // (log1p is not lowered as log(1 + x), which loses every digit for
-  // |x| near the float epsilon: libm's log1pf keeps them.)
-  ConvertMathToLLVMPassOptions mathToLLVM;
-  mathToLLVM.approximateLog1p = false;
-  pm.addPass(createConvertMathToLLVMPass(mathToLLVM));
+  // expm1 and log1p call libm: convert-math-to-llvm would compute them as
+  // exp(x) - 1 and log(1 + x), losing every digit near 0.
+  pm.addPass(createKilnCPUPreciseMath());
+  pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   // Temporaries come from the runtime's pool (MLIR's generic allocation
   // functions, which the runtime defines), not from malloc: a step run again

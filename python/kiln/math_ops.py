@@ -25,6 +25,7 @@ from .ops import (_axes, _check_at_run_time, _known_values, _like, _pair, _unary
 from .tensor import Tensor, constant, convert_to_tensor
 
 log1p = _unary("log1p")
+expm1 = _unary("expm1")
 rsqrt = _unary("rsqrt")
 floor = _unary("floor")
 ceil = _unary("ceil")
@@ -376,9 +377,14 @@ def round(x, name=None):
 
 
 def softplus(features, name=None):
-    """log(1 + exp(x)), without overflow for large x."""
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): no overflow for large
+    x, no cut-off (x + log1p(e^-x) keeps every digit in float64 too), and
+    the gradient is sigmoid(x) everywhere, 0.5 at 0 (the where()s route it;
+    -|x| as abs() would give 0 at 0)."""
     x = convert_to_tensor(features)
-    return where(greater(x, 20.0), x, log1p(exp(minimum(x, 20.0))))
+    positive = greater(x, 0.0)
+    tail = log1p(exp(where(positive, -x, x)))
+    return where(positive, x + tail, tail)
 
 
 def softsign(features, name=None):

@@ -203,7 +203,7 @@ def leaky_relu(features, alpha=0.2, name=None):
 
 def elu(features, name=None):
     x = convert_to_tensor(features)
-    return where(greater(x, 0.0), x, exp(minimum(x, 0.0)) - 1.0)
+    return where(greater(x, 0.0), x, math_ops.expm1(minimum(x, 0.0)))
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -213,7 +213,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 def selu(features, name=None):
     x = convert_to_tensor(features)
     return _SELU_SCALE * where(greater(x, 0.0), x,
-                               _SELU_ALPHA * (exp(minimum(x, 0.0)) - 1.0))
+                               _SELU_ALPHA * math_ops.expm1(minimum(x, 0.0)))
 
 
 def silu(features, beta=1.0, name=None):

@@ -63,6 +63,7 @@ UNARY = {
     "exp": (np.exp, (-5, 5)),
     "log": (np.log, (0.01, 10)),
     "log1p": (np.log1p, (-0.9, 5)),
+    "expm1": (np.expm1, (-3, 3)),
     "erf": (np.vectorize(math.erf), (-4, 4)),
     "sqrt": (np.sqrt, (0, 10)),
     "rsqrt": (lambda x: 1 / np.sqrt(x), (0.1, 10)),
@@ -106,6 +107,7 @@ WIDE = {
     "exp": (np.exp, (-87.0, 88.0)),
     "log": (np.log, (1e-30, 1e30)),
     "log1p": (np.log1p, (-0.999, 1e6)),
+    "expm1": (np.expm1, (-100.0, 88.0)),
     "tanh": (np.tanh, (-20.0, 20.0)),
     "sigmoid": (lambda v: 1 / (1 + np.exp(-v)), (-80.0, 80.0)),
 }
@@ -148,17 +150,20 @@ def test_unary_special_values(runner):
           np.array([0.0, 1.0], np.float32))
 
 
+@pytest.mark.parametrize("name,ref", [("log1p", np.log1p), ("expm1", np.expm1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(), (3,), (2, 5)])
-def test_log1p_keeps_tiny_arguments(runner, dtype, shape):
-    # log1p(x) is about x for |x| much below 1; computed as log(1 + x) it
-    # would be off by up to 20% near the float epsilon. Small shapes run
-    # the scalar code (the vector code has its own approximation, checked
-    # over its whole range above).
-    tiny = np.array([1e-7, -3e-8, 1.1920929e-07, 2e-12, 1e-3, -0.5, 3.0, 0.0, -1e-9, 5e-5])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 5), (4096,)])
+def test_log1p_expm1_keep_tiny_arguments(runner, name, ref, dtype, shape):
+    # log1p(x) and expm1(x) are about x for |x| much below 1; computed as
+    # log(1 + x) or exp(x) - 1 they would be off by up to 20% near the
+    # float epsilon. Small shapes run the scalar code (libm), 4096 elements
+    # the vector code (f32: its own approximation, also checked over its
+    # whole range above).
+    tiny = np.array([1e-7, -3e-8, 1.1920929e-07, 2e-12, 1e-3, -0.5, 3.0, 0.0, -1e-9, 5e-5,
+                     -1e-30, 7e-20])
     x = np.resize(tiny, shape).astype(dtype)
-    check(runner, "kiln.log1p %a0 : {T0}", [x], np.log1p(x), rtol=2e-7 if dtype == np.float32 else 1e-15,
-          atol=0)
+    check(runner, f"kiln.{name} %a0 : {{T0}}", [x], ref(x.astype(np.float64)).astype(dtype),
+          rtol=3e-7 if dtype == np.float32 else 1e-15, atol=0)
 
 
 def test_logical_not(runner):

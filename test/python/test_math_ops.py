@@ -58,6 +58,7 @@ UNARY = {
         kiln.reshape(x, [1, 3, 4, 1]), kiln.constant(WT), [1, 6, 8, 3], 2, "VALID"), [6, 8, 3]),
         _np_conv2d_transpose, X),
     "log1p": (kiln.math.log1p, np.log1p, POS),
+    "expm1": (kiln.math.expm1, np.expm1, X),
     "rsqrt": (kiln.math.rsqrt, lambda x: 1 / np.sqrt(x), POS),
     "reciprocal": (kiln.math.reciprocal, lambda x: 1 / x, POS),
     "softplus": (kiln.math.softplus, _softplus, X * 10),
@@ -178,6 +179,40 @@ def test_gradient_matches_finite_differences(name):
         e.flat[i] = 1e-6
         numeric.flat[i] = (np.sum(oracle(x0 + e)) - np.sum(oracle(x0 - e))) / 2e-6
     np.testing.assert_allclose(g.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
+# Activations far from 1 in magnitude, where a formula that cancels or cuts
+# off loses digits: elu and selu near 0 (exp(x) - 1 gave 0 for
+# |x| < 3e-8 in f32), softplus and log_sigmoid past a fixed cut-off (20:
+# 5e5 ulp off in f64), expm1 near 0. NumPy's f64 functions are the oracle;
+# float64 rounding is within 1e-15, float32 within a few ulp.
+EXTREMES = {
+    "expm1": (kiln.math.expm1, np.expm1),
+    "elu": (kiln.nn.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))),
+    "selu": (kiln.nn.selu, lambda x: 1.0507009873554805 * np.where(
+        x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))),
+    "softplus": (kiln.math.softplus, lambda x: np.logaddexp(0, x)),
+    "log_sigmoid": (kiln.math.log_sigmoid, lambda x: -np.logaddexp(0, -x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTREMES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [3, 1024])  # scalar code and vector code
+def test_activations_keep_their_digits_at_extreme_arguments(name, dtype, size):
+    fn, ref = EXTREMES[name]
+    mags = np.array([1e-30, 3e-9, 1e-7, 1e-4, 0.3, 5.0, 15.0, 21.0, 33.0, 40.0, 80.0])
+    x = np.resize(np.concatenate([mags, -mags, [0.0]]), max(size, 24)).astype(dtype)
+    with np.errstate(over="ignore"):
+        expected = ref(x.astype(np.float64))
+    rtol = 6e-7 if dtype == np.float32 else 4e-16
+    compiled = kiln.function(lambda t: fn(t))
+    for call in (fn, compiled):
+        got = np.concatenate([call(kiln.constant(x[i:i + size])).numpy()
+                              for i in range(0, len(x), size)])
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=rtol,
+                                   atol=np.finfo(dtype).tiny, err_msg=name)
 
 
 def test_broadcast_to():

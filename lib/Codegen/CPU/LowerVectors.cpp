@@ -27,7 +27,7 @@ using namespace mlir;
 namespace {
 struct CPULowerVectorsPass
     : public mlir::kiln::impl::KilnCPULowerVectorsBase<CPULowerVectorsPass> {
-  /// exp, log, log1p and tanh on vectors of f32 become polynomial
+  /// exp, log, log1p, expm1 and tanh on vectors of f32 become polynomial
   /// approximations built from vector arithmetic (upstream's, within a few
   /// ulp of libm), instead of one libm call per lane. Scalars keep libm.
   LogicalResult approximateVectorMath() {
@@ -36,6 +36,7 @@ struct CPULowerVectorsPass
       return llvm::is_contained(
           {math::ExpOp::getOperationName(), math::LogOp::getOperationName(),
            math::Log1pOp::getOperationName(),
+           math::ExpM1Op::getOperationName(),
            math::TanhOp::getOperationName()},
           name);
     });

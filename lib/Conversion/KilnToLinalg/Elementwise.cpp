@@ -58,6 +58,9 @@ static Value scalar(ErfOp, OpBuilder &b, Location loc, ValueRange s) {
 static Value scalar(Log1pOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::Log1pOp::create(b, loc, s[0]);
 }
+static Value scalar(Expm1Op, OpBuilder &b, Location loc, ValueRange s) {
+  return math::ExpM1Op::create(b, loc, s[0]);
+}
 static Value scalar(SqrtOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::SqrtOp::create(b, loc, s[0]);
 }
@@ -539,7 +542,8 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
   patterns
       .add<ElementwiseLowering<NegOp>, ElementwiseLowering<AbsOp>,
            ElementwiseLowering<ExpOp>, ElementwiseLowering<LogOp>,
-           ElementwiseLowering<Log1pOp>, ElementwiseLowering<ErfOp>,
+           ElementwiseLowering<Log1pOp>, ElementwiseLowering<Expm1Op>,
+           ElementwiseLowering<ErfOp>,
            ElementwiseLowering<SqrtOp>,
            ElementwiseLowering<RsqrtOp>, ElementwiseLowering<TanhOp>,
            ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,

@@ -228,6 +228,9 @@ OpFoldResult ErfOp::fold(FoldAdaptor a) {
 OpFoldResult Log1pOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::log1p(x); });
 }
+OpFoldResult Expm1Op::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::expm1(x); });
+}
 OpFoldResult SqrtOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::sqrt(x); });
 }

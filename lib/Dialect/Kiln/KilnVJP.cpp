@@ -161,6 +161,8 @@ UNARY_VJP(AbsOp, r.mul(g, SignOp::create(b, r.loc, x)))
 UNARY_VJP(ExpOp, r.mul(g, y))
 UNARY_VJP(LogOp, r.div(g, x))
 UNARY_VJP(Log1pOp, r.div(g, r.add(x, r.scalar(x, 1.0))))
+// d expm1(x)/dx = e^x = expm1(x) + 1
+UNARY_VJP(Expm1Op, r.mul(g, r.add(y, r.scalar(x, 1.0))))
 // d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)
 UNARY_VJP(ErfOp, r.mul(g, r.mul(r.scalar(x, 1.1283791670955126),
                                 ExpOp::create(b, r.loc, r.neg(r.mul(x, x))))))

@@ -146,3 +146,16 @@ func.func @random(%seed: tensor<i64>) -> (tensor<8xf32>, tensor<8xf32>) {
   %1 = kiln.random_normal %seed : tensor<8xf32>
   return %0, %1 : tensor<8xf32>, tensor<8xf32>
 }
+
+// -----
+
+// expm1 stays expm1 (accurate near 0; each target lowers it to libm or
+// libdevice), not exp(x) - 1.
+// CHECK-LABEL: func.func @expm1
+// CHECK: linalg.generic
+// CHECK: math.expm1 %{{.*}} : f64
+// CHECK-NOT: math.exp
+func.func @expm1(%x: tensor<5xf64>) -> tensor<5xf64> {
+  %0 = kiln.expm1 %x : tensor<5xf64>
+  return %0 : tensor<5xf64>
+}

@@ -55,7 +55,7 @@ func.func @more_unary_constants() -> (tensor<3xf64>, tensor<3xf64>, tensor<3xf64
 // -----
 
 // CHECK-LABEL: func.func @integer_unary
-func.func @integer_unary() -> (tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>) {
+func.func @integer_unary() -> (tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>, tensor<1xf32>) {
   %c = kiln.constant dense<[-3, 0, 5]> : tensor<3xi32>
   %b = kiln.constant dense<[true, false]> : tensor<2xi1>
   %p = kiln.constant dense<0.5> : tensor<1xf32>
@@ -73,7 +73,10 @@ func.func @integer_unary() -> (tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tens
   %5 = kiln.logical_not %b : tensor<2xi1>
   // CHECK-DAG: kiln.constant dense<0.405465096> : tensor<1xf32>
   %6 = kiln.log1p %p : tensor<1xf32>
-  return %0, %1, %2, %3, %4, %5, %6 : tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>
+  // expm1(0.5) = 0.6487212707
+  // CHECK-DAG: kiln.constant dense<0.648721277> : tensor<1xf32>
+  %7 = kiln.expm1 %p : tensor<1xf32>
+  return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>, tensor<1xf32>
 }
 
 // -----

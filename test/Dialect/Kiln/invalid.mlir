@@ -1743,6 +1743,14 @@ func.func @log_int(%x: tensor<4xi32>) {
 
 // -----
 
+func.func @expm1_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.expm1' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.expm1 %x : tensor<4xi32>
+  return
+}
+
+// -----
+
 func.func @log1p_int(%x: tensor<4xi32>) {
   // expected-error@+1 {{'kiln.log1p' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
   %0 = kiln.log1p %x : tensor<4xi32>

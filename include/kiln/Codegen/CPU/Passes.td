@@ -342,6 +342,23 @@ def KilnCPUParallelLoops
                            "::mlir::scf::SCFDialect"];
 }
 
+def KilnCPUPreciseMath : Pass<"kiln-cpu-precise-math", "::mlir::ModuleOp"> {
+  let summary = "Calls libm for the math ops that LLVM's lowering computes imprecisely";
+  let description = [{
+    `math.expm1` and `math.log1p` become calls of libm's `expm1f`/`expm1`
+    and `log1pf`/`log1p` (one call per lane for vectors), declared in the
+    module. Upstream's `convert-math-to-llvm` computes them as `exp(x) - 1`
+    and `log(1 + x)`, which lose every digit for |x| near the float
+    epsilon: expm1(1e-7) would be 1.19e-7 in f32, 19% off. Runs after
+    `kiln-cpu-lower-vectors` (f32 vectors were approximated there, with
+    the same care); f16 and bf16 are computed in f32; other math ops are
+    left to `convert-math-to-llvm`. A type libm has no function for (f80,
+    f128) is an error.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def KilnCPULowerVectors : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp"> {
   let summary = "Lowers vector contractions and transfers to FMAs on vector registers";
   let description = [{
@@ -356,7 +373,7 @@ def KilnCPULowerVectors : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp">
     unpack and 128-bit lane permutation sequence); other transposes, one
     element at a time.
 
-    First, `math.exp`, `math.log`, `math.log1p` and `math.tanh` on vectors
+    First, `math.exp`, `math.log`, `math.log1p`, `math.expm1` and `math.tanh` on vectors
     of f32 (from vectorized elementwise loops: softmax, cross-entropy,
     sigmoid) become upstream's polynomial approximations, vector
     arithmetic within a few ulp of libm with libm's results at infinities,

@@ -167,6 +167,8 @@ def Kiln_AbsOp : Kiln_UnaryOp<"abs", Kiln_NumericTensor, "|x|">;
 def Kiln_ExpOp : Kiln_UnaryOp<"exp", Kiln_FloatTensor, "e^x">;
 def Kiln_LogOp : Kiln_UnaryOp<"log", Kiln_FloatTensor, "ln(x)">;
 def Kiln_Log1pOp : Kiln_UnaryOp<"log1p", Kiln_FloatTensor, "ln(1 + x)">;
+def Kiln_Expm1Op : Kiln_UnaryOp<"expm1", Kiln_FloatTensor,
+                               "e^x - 1, accurate for x near 0">;
 def Kiln_ErfOp : Kiln_UnaryOp<"erf", Kiln_FloatTensor,
                               "erf(x) = 2/sqrt(pi) * integral of exp(-t^2) over [0, x]">;
 def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", Kiln_FloatTensor, "sqrt(x)">;
