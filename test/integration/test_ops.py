@@ -921,6 +921,27 @@ def test_cross_entropy(runner):
           [logits, ids], sparse.astype(np.float32), **SUM_TOL[np.float32])
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_cross_entropy_of_large_logits_keeps_its_digits(runner, dtype):
+    # Logits far from 0 (1000 + a few units): the loss, a few units, must
+    # not carry the rounding of 1000 + logsum (one ulp of 1000 is 6e-5 in
+    # f32, 30 times the loss's own ulp). The oracle shifts by the maximum
+    # first, in f64.
+    x = (1000.0 + rand((5, 7), np.float64, -3, 3)).astype(dtype)
+    x[1] = 50.0  # equal logits: log 7
+    x64 = x.astype(np.float64)
+    shifted = x64 - x64.max(-1, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(-1))
+    ids = np.array([0, 3, 6, 2, 5], np.int32)
+    tol = dict(rtol=3e-7, atol=0) if dtype == np.float32 else dict(rtol=1e-14, atol=0)
+    check(runner, "kiln.sparse_softmax_cross_entropy %a0, %a1 : {T0}, {T1} -> {R}",
+          [x, ids], (lse - shifted[np.arange(5), ids]).astype(dtype), **tol)
+    labels = softmax_np(rand((5, 7), np.float64), -1).astype(dtype)
+    check(runner, "kiln.softmax_cross_entropy %a0, %a1 : {T0}, {T1} -> {R}",
+          [x, labels], (labels * (lse[:, None] - shifted)).sum(-1).astype(dtype),
+          rtol=2e-6 if dtype == np.float32 else 1e-14, atol=0)
+
+
 def test_mean_sparse_cross_entropy_over_a_long_batch(runner):
     # The per-row losses and their sum over the batch fuse into one
     # reduction whose body picks each row's label logit by its index: a

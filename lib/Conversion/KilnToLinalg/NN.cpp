@@ -833,7 +833,10 @@ struct SoftmaxLowering : OpConversionPattern<OpTy> {
   }
 };
 
-// loss[b] = sum_c labels[b, c] * (max[b] + logsum[b] - logits[b, c])
+// loss[b] = sum_c labels[b, c] * (logsum[b] - (logits[b, c] - max[b])):
+// the logit's distance from the row's maximum first, as TensorFlow does, so
+// that large logits do not round the loss (max + logsum - logit loses the
+// digits of logsum below max's ulp).
 struct SoftmaxCrossEntropyLowering
     : OpConversionPattern<SoftmaxCrossEntropyOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -850,8 +853,8 @@ struct SoftmaxCrossEntropyLowering
         {max, logSum}, true,
         scalarConstant(rewriter, loc, type.getElementType(), 0),
         [](OpBuilder &nb, Location nl, ValueRange a) {
-          Value lse = arith::AddFOp::create(nb, nl, a[2], a[3]);
-          Value nll = arith::SubFOp::create(nb, nl, lse, a[0]);
+          Value shifted = arith::SubFOp::create(nb, nl, a[0], a[2]);
+          Value nll = arith::SubFOp::create(nb, nl, a[3], shifted);
           return arith::AddFOp::create(nb, nl, a[4],
                                        arith::MulFOp::create(nb, nl, a[1], nll))
               .getResult();
@@ -861,7 +864,8 @@ struct SoftmaxCrossEntropyLowering
   }
 };
 
-// loss[b] = 0 <= label[b] < C ? max[b] + logsum[b] - logits[b, label[b]] : NaN
+// loss[b] = 0 <= label[b] < C ? logsum[b] - (logits[b, label[b]] - max[b])
+//                              : NaN
 struct SparseSoftmaxCrossEntropyLowering
     : OpConversionPattern<SparseSoftmaxCrossEntropyOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -901,7 +905,7 @@ struct SparseSoftmaxCrossEntropyLowering
           at.push_back(safe);
           Value picked = tensor::ExtractOp::create(b, l, logits, at);
           Value lossValue = arith::SubFOp::create(
-              b, l, arith::AddFOp::create(b, l, s[1], s[2]), picked);
+              b, l, s[2], arith::SubFOp::create(b, l, picked, s[1]));
           Value nan = arith::ConstantOp::create(
               b, l,
               b.getFloatAttr(
