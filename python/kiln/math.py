@@ -8,6 +8,7 @@ from .ops import (abs, add, argmax, cos, divide, equal, exp, floordiv, floormod,
                   reduce_min, reduce_sum, sigmoid, sign, sin, sqrt, square,
                   subtract, tanh, truediv)
 from .ops import floormod as mod  # noqa: F401
+from .ops import truncatemod
 from .math_ops import (argmin, ceil, cumprod, cumsum, erf, expm1, floor, l2_normalize, log1p, log_sigmoid,
                        reciprocal, reduce_all, reduce_any, reduce_logsumexp,
                        reduce_prod, reduce_std, reduce_variance, round, rsqrt,
@@ -23,5 +24,5 @@ __all__ = [
     "reduce_any", "reduce_logsumexp", "reduce_max", "reduce_mean", "reduce_min",
     "reduce_prod", "reduce_std", "reduce_sum", "reduce_variance", "round",
     "rsqrt", "sigmoid", "sign", "sin", "softplus", "softsign", "sqrt", "square",
-    "squared_difference", "subtract", "tanh", "top_k", "truediv",
+    "squared_difference", "subtract", "tanh", "top_k", "truediv", "truncatemod",
 ]

@@ -320,12 +320,27 @@ def floordiv(x, y, name=None):
 
 def floormod(x, y, name=None):
     """`x % y`: the remainder of floor division (its sign is the divisor's),
-    as tf.math.floormod; x - floordiv(x, y) * y for floats, differentiable
-    in both."""
+    as tf.math.floormod. Floats: the exact remainder fmod(x, y), moved by y
+    where its sign differs from y's (TensorFlow's formula: exact for any
+    quotient, x % inf is x or inf as in NumPy), differentiable in both."""
     x, y = _division_operands(x, y, "%")
     if x.dtype.is_integer:
         return _floor_quotient(x, y)[1]
-    return subtract(x, multiply(_run1("floor", [_run1("div", [x, y])]), y))
+    r = _run1("rem", [x, y])
+    zero = convert_to_tensor(0, dtype=r.dtype)
+    adjust = logical_and(not_equal(r, zero), not_equal(less(r, zero), less(y, zero)))
+    return where(adjust, add(r, y), r)
+
+
+def truncatemod(x, y, name=None):
+    """The remainder of division rounded toward zero (its sign is x's), as
+    tf.truncatemod: C's fmod for floats (exact; NaN for y = 0), `%` of C for
+    integers (a zero divisor is TensorFlow's "Integer division by zero")."""
+    x, y = _division_operands(x, y, "truncatemod")
+    if x.dtype.is_integer:
+        _check_at_run_time(not_equal(y, convert_to_tensor(0, dtype=y.dtype)),
+                           "Integer division by zero")
+    return _run1("rem", [x, y])
 
 
 mod = floormod

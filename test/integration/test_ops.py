@@ -176,7 +176,7 @@ BROADCAST_PAIRS = [((3, 4), (4,)), ((3, 1), (1, 4)), ((), (2, 3)), ((2, 3), (2, 
 
 BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-    "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
+    "pow": np.power, "maximum": np.maximum, "minimum": np.minimum, "rem": np.fmod,
 }
 
 
@@ -186,6 +186,8 @@ BINARY = {
 def test_binary_float(runner, name, dtype, shapes):
     lo = 0.1 if name in ("pow", "div") else -2.0
     a, b = rand(shapes[0], dtype, lo, 2), rand(shapes[1], dtype, lo, 2)
+    if name == "rem":  # divisors away from 0, either sign
+        b = np.where(np.abs(b) < 0.1, 0.5, b).astype(dtype)
     expected = BINARY[name](a, b).astype(dtype)
     check(runner, f"kiln.{name} %a0, %a1 : {{T0}}, {{T1}} -> {{R}}", [a, b], expected,
           **SUM_TOL[dtype] if name == "pow" else F_TOL[dtype])
@@ -197,11 +199,17 @@ def trunc_div(a, b):
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def trunc_rem(a, b):  # a - trunc(a / b) * b, with x rem 0 = x
+    return (a - trunc_div(a, b) * b).astype(a.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
 def test_binary_int(runner, dtype):
     a, b = rand((3, 4), dtype, -20, 20), rand((4,), dtype, -5, 5)
     b[0] = 0  # division by zero is defined as 0
     for name, ref in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
-                      ("maximum", np.maximum), ("minimum", np.minimum), ("div", trunc_div)]:
+                      ("maximum", np.maximum), ("minimum", np.minimum), ("div", trunc_div),
+                      ("rem", trunc_rem)]:
         check(runner, f"kiln.{name} %a0, %a1 : {{T0}}, {{T1}} -> {{R}}", [a, b],
               ref(a, b).astype(dtype))
     base, exponent = rand((6,), dtype, -3, 3), rand((6,), dtype, 0, 5)
@@ -214,6 +222,23 @@ def test_int_division_overflow(runner):
     b = np.array([-1, -1], np.int32)
     check(runner, "kiln.div %a0, %a1 : {T0}, {T1} -> {R}", [a, b],
           np.array([np.iinfo(np.int32).min, -7], np.int32))
+    check(runner, "kiln.rem %a0, %a1 : {T0}, {T1} -> {R}", [a, b], np.array([0, 0], np.int32))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("size", [3, 1024])
+def test_float_remainder_is_exact(runner, dtype, size):
+    # fmod is exact whatever the quotient: x - trunc(x / y) * y would round
+    # the quotient past 2^24 (f32) and give 0 for 1e10 rem 3. Zero and
+    # infinite divisors, infinite and NaN dividends as C's fmod.
+    x = np.array([1e10, -1e10, 16777215.0, 12345678.9, 5.3, -5.3, 1.0, -1.0, 3.0,
+                  np.inf, np.nan, -0.0, 7.0, 1e30], dtype)
+    y = np.array([3.0, 3.0, 3.0, 0.7, -2.0, 2.0, np.inf, -np.inf, 0.0,
+                  2.0, 1.0, 2.0, np.nan, 1e-30], dtype)
+    x, y = np.resize(x, size), np.resize(y, size)
+    with np.errstate(invalid="ignore"):
+        expected = np.fmod(x, y)
+    check(runner, "kiln.rem %a0, %a1 : {T0}, {T1} -> {R}", [x, y], expected, rtol=0, atol=0)
 
 
 def test_maximum_propagates_nan(runner):

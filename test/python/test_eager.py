@@ -433,6 +433,21 @@ def test_floor_division_and_modulo_follow_python_and_tensorflow():
              for e in np.eye(2)]
     np.testing.assert_allclose(gx.numpy(), num_x, atol=1e-5)
     np.testing.assert_allclose(gy.numpy(), num_y, atol=1e-5)
+    # Exact whatever the quotient (NumPy's mod as the oracle, f32 and f64):
+    # floor(x / y) rounds past 2^24 in f32 and gave 0 for 1e10 % 3. An
+    # infinite divisor leaves x, or moves it to the divisor's sign (inf).
+    big = np.array([1e10, -1e10, 12345678.9, 1.0, -1.0, 1.0, 5.3], np.float32)
+    div = np.array([3.0, 3.0, 0.7, np.inf, np.inf, -np.inf, -2.0], np.float32)
+    for dt in (np.float32, np.float64):
+        got = kiln.constant(big.astype(dt)) % kiln.constant(div.astype(dt))
+        np.testing.assert_array_equal(got.numpy(), np.mod(big.astype(dt), div.astype(dt)))
+        # tf.truncatemod: the remainder with the dividend's sign (C's fmod).
+        np.testing.assert_array_equal(
+            kiln.truncatemod(big.astype(dt), div.astype(dt)).numpy(),
+            np.fmod(big.astype(dt), div.astype(dt)))
+    np.testing.assert_array_equal(kiln.math.truncatemod(x, y).numpy(), np.fmod(a, b))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="Integer division by zero"):
+        kiln.truncatemod(x, 0)
     # Bool tensors: ~ & | ^ are the logical ops.
     p, q = kiln.constant([True, True, False, False]), kiln.constant([True, False, True, False])
     assert (~p).numpy().tolist() == [False, False, True, True]

@@ -143,24 +143,44 @@ static Value scalar(MulOp, OpBuilder &b, Location loc, ValueRange s) {
     return arith::MulFOp::create(b, loc, s[0], s[1]);
   return arith::MulIOp::create(b, loc, s[0], s[1]);
 }
+/// Integer division and remainder trap on x86 for a zero divisor and for
+/// INT_MIN / -1: Kiln's define those two cases themselves and divide by the
+/// divisor only where it is safe (1 elsewhere).
+struct IntDivisor {
+  Value zero, isZero, isMinusOne, safe;
+  IntDivisor(OpBuilder &b, Location loc, Value y) {
+    zero = cst(b, loc, y, 0);
+    isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, zero);
+    isMinusOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y,
+                                       cst(b, loc, y, -1));
+    Value unsafe = arith::OrIOp::create(b, loc, isZero, isMinusOne);
+    safe = arith::SelectOp::create(b, loc, unsafe, cst(b, loc, y, 1), y);
+  }
+};
+
 static Value scalar(DivOp, OpBuilder &b, Location loc, ValueRange s) {
   if (isFloat(s[0]))
     return arith::DivFOp::create(b, loc, s[0], s[1]);
-  // Integer division traps on x86 for a zero divisor and for INT_MIN / -1.
-  // Kiln defines x / 0 = 0 and x / -1 = -x (wrapping), and divides by a
-  // safe divisor otherwise.
-  Value x = s[0], y = s[1];
-  Value zero = cst(b, loc, y, 0), one = cst(b, loc, y, 1);
-  Value isZero =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, zero);
-  Value isMinusOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y,
-                                           cst(b, loc, y, -1));
-  Value unsafe = arith::OrIOp::create(b, loc, isZero, isMinusOne);
-  Value safe = arith::SelectOp::create(b, loc, unsafe, one, y);
-  Value q = arith::DivSIOp::create(b, loc, x, safe);
-  Value negated = arith::SubIOp::create(b, loc, zero, x);
-  q = arith::SelectOp::create(b, loc, isMinusOne, negated, q);
-  return arith::SelectOp::create(b, loc, isZero, zero, q);
+  // x / 0 = 0 and x / -1 = -x (wrapping).
+  Value x = s[0];
+  IntDivisor d(b, loc, s[1]);
+  Value q = arith::DivSIOp::create(b, loc, x, d.safe);
+  Value negated = arith::SubIOp::create(b, loc, d.zero, x);
+  q = arith::SelectOp::create(b, loc, d.isMinusOne, negated, q);
+  return arith::SelectOp::create(b, loc, d.isZero, d.zero, q);
+}
+static Value scalar(RemOp, OpBuilder &b, Location loc, ValueRange s) {
+  // arith.remf is fmod: exact (LLVM calls fmodf on the CPU, libdevice's
+  // __nv_fmodf on the GPU), unlike x - trunc(x / y) * y, whose quotient
+  // rounds once |x / y| passes 2^24 in f32.
+  if (isFloat(s[0]))
+    return arith::RemFOp::create(b, loc, s[0], s[1]);
+  // x rem 0 = x and x rem -1 = 0, so that x = (x / y) y + x rem y.
+  Value x = s[0];
+  IntDivisor d(b, loc, s[1]);
+  Value r = arith::RemSIOp::create(b, loc, x, d.safe);
+  r = arith::SelectOp::create(b, loc, d.isMinusOne, d.zero, r);
+  return arith::SelectOp::create(b, loc, d.isZero, x, r);
 }
 static Value scalar(PowOp, OpBuilder &b, Location loc, ValueRange s) {
   if (isFloat(s[0]))
@@ -554,6 +574,7 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
            ElementwiseLowering<ReciprocalOp>, ElementwiseLowering<LogicalNotOp>,
            ElementwiseLowering<AddOp>, ElementwiseLowering<SubOp>,
            ElementwiseLowering<MulOp>, ElementwiseLowering<DivOp>,
+           ElementwiseLowering<RemOp>,
            ElementwiseLowering<PowOp>, ElementwiseLowering<MaximumOp>,
            ElementwiseLowering<MinimumOp>, ElementwiseLowering<LogicalAndOp>,
            ElementwiseLowering<LogicalOrOp>, ElementwiseLowering<SelectOp>,

@@ -373,6 +373,23 @@ OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
       });
 }
 
+OpFoldResult RemOp::fold(FoldAdaptor adaptor) {
+  return foldBinary(
+      adaptor.getLhs(), adaptor.getRhs(), getType(),
+      [](const APFloat &a, const APFloat &b) -> std::optional<APFloat> {
+        APFloat r = a;
+        r.mod(b); // fmod: exact
+        return r;
+      },
+      [](const APInt &a, const APInt &b) -> std::optional<APInt> {
+        if (b.isZero())
+          return a;
+        if (b.isAllOnes())
+          return APInt::getZero(a.getBitWidth());
+        return a.srem(b);
+      });
+}
+
 OpFoldResult PowOp::fold(FoldAdaptor adaptor) {
   if (isSplatOf(adaptor.getRhs(), 1))
     if (OpFoldResult r = ifSameType(getLhs(), getType()))

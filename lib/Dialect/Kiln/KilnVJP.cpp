@@ -209,6 +209,8 @@ BINARY_VJP(AddOp, g, g)
 BINARY_VJP(SubOp, g, r.neg(g))
 BINARY_VJP(MulOp, r.mul(g, y), r.mul(g, x))
 BINARY_VJP(DivOp, r.div(g, y), r.neg(r.div(r.mul(g, z), y)))
+// rem = x - trunc(x / y) y: d/dx = 1, d/dy = -trunc(x / y) = (rem - x) / y.
+BINARY_VJP(RemOp, g, r.div(r.mul(g, r.sub(z, x)), y))
 // d/dx x^y = y x^(y-1); d/dy x^y = x^y log(x), taken as 0 where x <= 0.
 BINARY_VJP(
     PowOp,

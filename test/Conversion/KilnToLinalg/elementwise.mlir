@@ -159,3 +159,21 @@ func.func @expm1(%x: tensor<5xf64>) -> tensor<5xf64> {
   %0 = kiln.expm1 %x : tensor<5xf64>
   return %0 : tensor<5xf64>
 }
+
+// -----
+
+// Float remainder is arith.remf (fmod, exact); the integer one guards its
+// divisor as kiln.div does: x rem 0 = x, x rem -1 = 0.
+// CHECK-LABEL: func.func @rem
+// CHECK: arith.remf %{{.*}}, %{{.*}} : f32
+// CHECK: %[[Z:.*]] = arith.cmpi eq, %[[Y:.*]], %c0
+// CHECK: %[[M:.*]] = arith.cmpi eq, %[[Y]], %c-1
+// CHECK: %[[SAFE:.*]] = arith.select %{{.*}}, %c1{{.*}}, %[[Y]]
+// CHECK: %[[R:.*]] = arith.remsi %[[X:.*]], %[[SAFE]]
+// CHECK: %[[R1:.*]] = arith.select %[[M]], %c0{{.*}}, %[[R]]
+// CHECK: arith.select %[[Z]], %[[X]], %[[R1]]
+func.func @rem(%x: tensor<4xf32>, %y: tensor<4xf32>, %a: tensor<4xi32>, %b: tensor<4xi32>) -> (tensor<4xf32>, tensor<4xi32>) {
+  %0 = kiln.rem %x, %y : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>
+  %1 = kiln.rem %a, %b : tensor<4xi32>, tensor<4xi32> -> tensor<4xi32>
+  return %0, %1 : tensor<4xf32>, tensor<4xi32>
+}

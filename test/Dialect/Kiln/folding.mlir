@@ -175,7 +175,7 @@ func.func @binary_constants() -> (tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf
 // -----
 
 // CHECK-LABEL: func.func @integer_binary_constants
-func.func @integer_binary_constants() -> (tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi1>, tensor<3xi1>) {
+func.func @integer_binary_constants() -> (tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi1>, tensor<3xi1>, tensor<3xi64>, tensor<3xi64>, tensor<2xf64>) {
   %a = kiln.constant dense<[7, -7, 2]> : tensor<3xi64>
   %b = kiln.constant dense<[2, 2, 10]> : tensor<3xi64>
   %z = kiln.constant dense<[0, 1, 0]> : tensor<3xi64>
@@ -196,7 +196,17 @@ func.func @integer_binary_constants() -> (tensor<3xi64>, tensor<3xi64>, tensor<3
   %5 = kiln.logical_and %t, %f : tensor<3xi1>, tensor<3xi1> -> tensor<3xi1>
   // CHECK-DAG: kiln.constant dense<[true, true, false]> : tensor<3xi1>
   %6 = kiln.logical_or %t, %f : tensor<3xi1>, tensor<3xi1> -> tensor<3xi1>
-  return %0, %1, %2, %3, %4, %5, %6 : tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi1>, tensor<3xi1>
+  // Remainders: truncated (the dividend's sign); x rem 0 = x, as at run time.
+  // CHECK-DAG: kiln.constant dense<[1, -1, 2]> : tensor<3xi64>
+  %7 = kiln.rem %a, %b : tensor<3xi64>, tensor<3xi64> -> tensor<3xi64>
+  // CHECK-DAG: kiln.constant dense<[7, 0, 2]> : tensor<3xi64>
+  %8 = kiln.rem %a, %z : tensor<3xi64>, tensor<3xi64> -> tensor<3xi64>
+  // fmod, exact: 1e10 rem 3 = 1 (f64), -7.5 rem 2 = -1.5.
+  // CHECK-DAG: kiln.constant dense<[1.000000e+00, -1.500000e+00]> : tensor<2xf64>
+  %fx = kiln.constant dense<[1.0e10, -7.5]> : tensor<2xf64>
+  %fy = kiln.constant dense<[3.0, 2.0]> : tensor<2xf64>
+  %9 = kiln.rem %fx, %fy : tensor<2xf64>, tensor<2xf64> -> tensor<2xf64>
+  return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9 : tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<3xi1>, tensor<3xi1>, tensor<3xi64>, tensor<3xi64>, tensor<2xf64>
 }
 
 // -----

@@ -88,6 +88,8 @@ func.func @binary(%x: tensor<4x3xf32>, %y: tensor<3xf32>, %s: tensor<f32>,
   %2 = kiln.mul %i, %j : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
   // CHECK: kiln.div %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>
   %3 = kiln.div %x, %s : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>
+  // CHECK: kiln.rem %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>
+  %r = kiln.rem %x, %s : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>
   // CHECK: kiln.pow %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xf32>
   %4 = kiln.pow %x, %y : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xf32>
   // CHECK: kiln.maximum %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<f32> -> tensor<4x3xf32>

@@ -232,6 +232,13 @@ def Kiln_DivOp : Kiln_BinaryOp<"div", Kiln_NumericTensor,
                                "INT_MIN / -1 = INT_MIN, wrapping; Python's "
                                "integer // and % check the divisor first "
                                "with a kiln.assert)">;
+def Kiln_RemOp : Kiln_BinaryOp<"rem", Kiln_NumericTensor,
+                               "x - trunc(x / y) * y, the remainder of "
+                               "kiln.div (floats: exact, C's fmod, NaN for "
+                               "y = 0, x for infinite y; integers: defined "
+                               "for every input, x rem 0 = x and INT_MIN "
+                               "rem -1 = 0, so x = (x / y) * y + x rem y "
+                               "always holds)">;
 def Kiln_PowOp : Kiln_BinaryOp<"pow", Kiln_NumericTensor, "x ^ y">;
 def Kiln_MaximumOp : Kiln_BinaryOp<"maximum", Kiln_NumericTensor,
                                    "max(x, y) (NaN if either is NaN)",
