@@ -163,7 +163,29 @@ def _reduce(op):
 
 
 reduce_sum = _reduce("reduce_sum")
-reduce_mean = _reduce("reduce_mean")
+_reduce_mean = _reduce("reduce_mean")
+
+
+def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
+    """The mean over `axis` (all axes for None). Integer tensors give the
+    sum divided by the count rounded toward zero, in their own type, as
+    tf.reduce_mean does ([1, 2] -> 1)."""
+    x = convert_to_tensor(input_tensor)
+    if not x.dtype.is_integer:
+        return _reduce_mean(x, axis, keepdims)
+    axes = [a % x.ndim for a in _axes(x, axis)] if x.ndim else []
+    count = 1
+    for a in axes:
+        if x.shape[a] is None:
+            count = None
+            break
+        count *= x.shape[a]
+    if count is None:  # an extent known only at run time: count ones
+        count = reduce_sum(_run1("cast", [equal(x, x)], None,
+                                 [tensor_type(x.shape, x.dtype)]), axis, keepdims)
+    else:
+        count = _like(count, x.dtype)
+    return _run1("div", [reduce_sum(x, axis, keepdims), count])
 reduce_max = _reduce("reduce_max")
 reduce_min = _reduce("reduce_min")
 

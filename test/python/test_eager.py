@@ -456,6 +456,23 @@ def test_floor_division_and_modulo_follow_python_and_tensorflow():
     assert (p ^ q).numpy().tolist() == [False, True, True, False]
 
 
+def test_reduce_mean_of_integers_rounds_toward_zero_like_tensorflow():
+    """tf.reduce_mean on integers: the sum divided by the count in the
+    tensor's type, rounded toward zero (C division; NumPy's mean truncated
+    is the oracle), eagerly, traced, and with an extent known only when the
+    function runs."""
+    a = np.array([[1, 2, 4], [-7, 0, 3], [5, 5, -1]], np.int32)
+    trunc = lambda v: np.trunc(v).astype(np.int32)
+    for axis, keep in [(None, False), (1, False), (0, True), (-1, False), ([0, 1], True)]:
+        got = kiln.reduce_mean(a, axis=axis, keepdims=keep)
+        assert got.dtype == kiln.int32
+        np.testing.assert_array_equal(got.numpy(), trunc(a.mean(axis=None if axis is None else tuple(np.atleast_1d(axis)), keepdims=keep)))
+    f = kiln.function(lambda t: kiln.reduce_mean(t, axis=0),
+                      input_signature=[kiln.TensorSpec([None, 3], kiln.int64)])
+    np.testing.assert_array_equal(f(a[:2].astype(np.int64)).numpy(), np.trunc(a[:2].mean(0)))
+    np.testing.assert_array_equal(f(a.astype(np.int64)).numpy(), np.trunc(a.mean(0)))
+
+
 def test_integer_division_by_zero_is_an_error():
     """TensorFlow's "Integer division by zero", eagerly and from compiled
     code (a kiln.assert the code checks when it runs)."""
