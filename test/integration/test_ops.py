@@ -407,6 +407,54 @@ def test_bfloat16_arithmetic_rounds_to_nearest_even(runner):
     np.testing.assert_array_equal(out, want)
 
 
+HALF_ACCUMULATED = {
+    # op text over %h (a half tensor of 2 x 3000, or a 3000-long row) ->
+    # NumPy in f32 on the half values, rounded to half once at the end.
+    "reduce_sum": ("kiln.reduce_sum %h {axes = array<i64: 1>} : {H} -> {HR}",
+                   lambda v: v.sum(1)),
+    "reduce_mean_all": ("kiln.reduce_mean %h {axes = array<i64: 0, 1>} : {H} -> tensor<{E}>",
+                        lambda v: np.float32(v.mean())),
+    "reduce_prod": ("kiln.reduce_prod %h {axes = array<i64: 1>} : {H} -> {HR}",
+                    lambda v: np.prod(v, 1)),
+    "softmax": ("kiln.softmax %h {axis = 1 : i64} : {H} -> {H}",
+                lambda v: np.exp(v - v.max(1, keepdims=True))
+                / np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True)),
+    "log_softmax": ("kiln.log_softmax %h {axis = 1 : i64} : {H} -> {H}",
+                    lambda v: (v - v.max(1, keepdims=True))
+                    - np.log(np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HALF_ACCUMULATED))
+@pytest.mark.parametrize("half", ["f16", "bf16"])
+def test_half_precision_sums_accumulate_in_f32(runner, name, half):
+    """f16 and bf16 sums, means, products and softmax sums accumulate in
+    f32, as TensorFlow and PyTorch do: in f16 a sum of 3000 values near 1
+    stops growing at 2048 (256 in bf16). Inputs are half values; the oracle
+    computes in f32 and rounds once."""
+    op, ref = HALF_ACCUMULATED[name]
+    x = RNG.uniform(0.5, 1.5, (2, 3000)).astype(np.float32)
+    if name == "reduce_prod":  # values near 1: the product stays in range
+        x = RNG.uniform(0.99, 1.01, (2, 3000)).astype(np.float32)
+    rnd = _to_bf16 if half == "bf16" else (lambda a: np.asarray(a, np.float16).astype(np.float32))
+    x = rnd(x)
+    h, hr = f"tensor<2x3000x{half}>", f"tensor<2x{half}>"
+    text = op.replace("{H}", h).replace("{HR}", hr).replace("{E}", half)
+    rtype = text.rsplit("-> ", 1)[1]
+    out_t = rtype.replace(half, "f32")
+    module = (f"func.func @f(%a: tensor<2x3000xf32>) -> {out_t} {{\n"
+              f"  %h = kiln.cast %a : tensor<2x3000xf32> -> {h}\n"
+              f"  %r = {text}\n"
+              f"  %o = kiln.cast %r : {rtype} -> {out_t}\n"
+              f"  return %o : {out_t}\n}}\n")
+    (out,) = runner.run(module, [x])
+    want = rnd(np.atleast_1d(np.asarray(ref(x.astype(np.float64)), np.float32))).reshape(out.shape)
+    # One rounding to half at the end (plus f32 rounding inside): within
+    # one half ulp of the f32 result.
+    eps = 2.0 ** -10 if half == "f16" else 2.0 ** -7
+    np.testing.assert_allclose(out, want, rtol=eps, atol=1e-7)
+
+
 def test_reshape_family(runner):
     x = rand((2, 3, 4))
     check(runner, "kiln.reshape %a0 : {T0} -> {R}", [x], x.reshape(6, 4))

@@ -57,6 +57,15 @@ void checkSameExtent(OpBuilder &b, Location loc, OpFoldResult lhs,
 /// `value`; for integers `value` is truncated toward zero.
 Value scalarConstant(OpBuilder &b, Location loc, Type type, double value);
 
+/// The type sums and products of `element` accumulate in: f32 for f16 and
+/// bf16 (as TensorFlow and PyTorch reduce them: in f16 a sum of ones stops
+/// at 2048, in bf16 at 256), `element` otherwise.
+Type accumulatorType(Type element);
+
+/// `value` (of the accumulator type) converted to `element` where they
+/// differ, elementwise.
+Value toElementType(OpBuilder &b, Location loc, Value value, Type element);
+
 /// The smallest / largest value of `type` (-inf / +inf for floats): the
 /// identity of max / min reductions.
 Value lowestValue(OpBuilder &b, Location loc, Type type);

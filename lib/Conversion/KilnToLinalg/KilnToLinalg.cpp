@@ -90,6 +90,23 @@ Value lowering::filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
   return filledTensor(b, loc, getAsIndexOpFoldResult(b.getContext(), type.getShape()), value);
 }
 
+Type lowering::accumulatorType(Type element) {
+  if (element.isF16() || element.isBF16())
+    return Float32Type::get(element.getContext());
+  return element;
+}
+
+Value lowering::toElementType(OpBuilder &b, Location loc, Value value,
+                              Type element) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getElementType() == element)
+    return value;
+  return buildElementwise(b, loc, type.clone(element), ValueRange{value},
+                          [&](OpBuilder &nb, Location nl, ValueRange s) {
+                            return castScalar(nb, nl, s[0], element);
+                          });
+}
+
 Value lowering::scalarConstant(OpBuilder &b, Location loc, Type type,
                                double value) {
   if (auto floatType = dyn_cast<FloatType>(type))

@@ -782,21 +782,33 @@ Value axisGeneric(OpBuilder &b, Location loc, RankedTensorType fullType,
       .getResult(0);
 }
 
-/// max over `axis` and log(sum(exp(x - max))) over `axis`.
+/// `value` as a scalar of `type` (extended; the same value if it is one).
+Value widen(OpBuilder &b, Location loc, Value value, Type type) {
+  if (value.getType() == type)
+    return value;
+  return arith::ExtFOp::create(b, loc, type, value);
+}
+
+/// max over `axis` and log(sum(exp(x - max))) over `axis`; the sum and the
+/// log in the accumulator type (f32 for f16 and bf16 logits).
 std::pair<Value, Value> maxAndLogSumExp(OpBuilder &b, Location loc, Value x,
                                         int64_t axis) {
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
+  Type acc = accumulatorType(element);
   Value max = axisGeneric(
       b, loc, type, axis, {x}, {}, true, lowestValue(b, loc, element),
       [](OpBuilder &nb, Location nl, ValueRange a) {
         return arith::MaximumFOp::create(nb, nl, a[1], a[0]).getResult();
       });
   Value sum = axisGeneric(
-      b, loc, type, axis, {x}, {max}, true, scalarConstant(b, loc, element, 0),
-      [](OpBuilder &nb, Location nl, ValueRange a) {
+      b, loc, type.clone(acc), axis, {x}, {max}, true,
+      scalarConstant(b, loc, acc, 0),
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
         Value e = math::ExpOp::create(
-            nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]));
+            nb, nl,
+            arith::SubFOp::create(nb, nl, widen(nb, nl, a[0], acc),
+                                  widen(nb, nl, a[1], acc)));
         return arith::AddFOp::create(nb, nl, a[2], e).getResult();
       });
   auto reducedType = cast<RankedTensorType>(sum.getType());
@@ -819,14 +831,21 @@ struct SoftmaxLowering : OpConversionPattern<OpTy> {
         normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
     auto [max, logSum] =
         maxAndLogSumExp(rewriter, loc, adaptor.getInput(), axis);
-    // log_softmax = x - max - log(sum); softmax = exp(that).
+    Type element = type.getElementType();
+    Type acc = accumulatorType(element);
+    // log_softmax = x - max - log(sum); softmax = exp(that); in the
+    // accumulator type, rounded to the element type once.
     Value result = axisGeneric(
         rewriter, loc, type, axis, {adaptor.getInput()}, {max, logSum}, false,
-        Value(), [](OpBuilder &nb, Location nl, ValueRange a) {
+        Value(), [&](OpBuilder &nb, Location nl, ValueRange a) {
           Value shifted = arith::SubFOp::create(
-              nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]), a[2]);
-          return Log ? shifted
-                     : math::ExpOp::create(nb, nl, shifted).getResult();
+              nb, nl,
+              arith::SubFOp::create(nb, nl, widen(nb, nl, a[0], acc),
+                                    widen(nb, nl, a[1], acc)),
+              a[2]);
+          Value value =
+              Log ? shifted : math::ExpOp::create(nb, nl, shifted).getResult();
+          return castScalar(nb, nl, value, element);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -848,18 +867,24 @@ struct SoftmaxCrossEntropyLowering
     int64_t axis = type.getRank() - 1;
     auto [max, logSum] =
         maxAndLogSumExp(rewriter, loc, adaptor.getLogits(), axis);
+    Type element = type.getElementType();
+    Type acc = accumulatorType(element);
     Value loss = axisGeneric(
-        rewriter, loc, type, axis, {adaptor.getLogits(), adaptor.getLabels()},
-        {max, logSum}, true,
-        scalarConstant(rewriter, loc, type.getElementType(), 0),
-        [](OpBuilder &nb, Location nl, ValueRange a) {
-          Value shifted = arith::SubFOp::create(nb, nl, a[0], a[2]);
+        rewriter, loc, type.clone(acc), axis,
+        {adaptor.getLogits(), adaptor.getLabels()}, {max, logSum}, true,
+        scalarConstant(rewriter, loc, acc, 0),
+        [&](OpBuilder &nb, Location nl, ValueRange a) {
+          Value shifted =
+              arith::SubFOp::create(nb, nl, widen(nb, nl, a[0], acc),
+                                    widen(nb, nl, a[2], acc));
           Value nll = arith::SubFOp::create(nb, nl, a[3], shifted);
-          return arith::AddFOp::create(nb, nl, a[4],
-                                       arith::MulFOp::create(nb, nl, a[1], nll))
+          return arith::AddFOp::create(
+                     nb, nl, a[4],
+                     arith::MulFOp::create(nb, nl, widen(nb, nl, a[1], acc),
+                                           nll))
               .getResult();
         });
-    rewriter.replaceOp(op, loss);
+    rewriter.replaceOp(op, toElementType(rewriter, loc, loss, element));
     return success();
   }
 };
@@ -880,6 +905,7 @@ struct SparseSoftmaxCrossEntropyLowering
     auto [max, logSum] = maxAndLogSumExp(rewriter, loc, logits, axis);
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
+    Type acc = accumulatorType(element);
     auto module = op->getParentOfType<ModuleOp>();
     Value loss = buildElementwise(
         rewriter, loc, type, {adaptor.getLabels(), max, logSum},
@@ -905,14 +931,17 @@ struct SparseSoftmaxCrossEntropyLowering
           at.push_back(safe);
           Value picked = tensor::ExtractOp::create(b, l, logits, at);
           Value lossValue = arith::SubFOp::create(
-              b, l, s[2], arith::SubFOp::create(b, l, picked, s[1]));
+              b, l, s[2],
+              arith::SubFOp::create(b, l, widen(b, l, picked, acc),
+                                    widen(b, l, s[1], acc)));
           Value nan = arith::ConstantOp::create(
               b, l,
               b.getFloatAttr(
-                  element, APFloat::getNaN(
-                               cast<FloatType>(element).getFloatSemantics())));
-          return arith::SelectOp::create(b, l, inRange, lossValue, nan)
-              .getResult();
+                  acc, APFloat::getNaN(
+                           cast<FloatType>(acc).getFloatSemantics())));
+          return castScalar(
+              b, l, arith::SelectOp::create(b, l, inRange, lossValue, nan),
+              element);
         });
     rewriter.replaceOp(op, loss);
     return success();

@@ -89,11 +89,17 @@ SmallVector<OpFoldResult> keptExtents(OpBuilder &b, Location loc, Value input,
 }
 
 /// Reduces `input` over normalized `axes`, returning the keepdims=false
-/// result.
+/// result; sums and products of f16 and bf16 come back in f32 (see
+/// accumulatorType).
 Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
              Combiner kind) {
   auto type = cast<RankedTensorType>(input.getType());
   Type element = type.getElementType();
+  bool widened = false;
+  if (kind == Combiner::Sum || kind == Combiner::Prod) {
+    widened = accumulatorType(element) != element;
+    element = accumulatorType(element);
+  }
   auto resultType =
       RankedTensorType::get(reduceShape(type.getShape(), axes, false), element);
   Value init = filledTensor(b, loc, keptExtents(b, loc, input, axes),
@@ -105,9 +111,12 @@ Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
              b, loc, TypeRange{resultType}, ValueRange{input}, ValueRange{init},
              maps, iterators,
              [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+               Value x = args[0];
+               if (widened)
+                 x = arith::ExtFOp::create(nested, nestedLoc, element, x);
                linalg::YieldOp::create(
                    nested, nestedLoc,
-                   combine(nested, nestedLoc, kind, args[1], args[0]));
+                   combine(nested, nestedLoc, kind, args[1], x));
              })
       .getResult(0);
 }
@@ -124,7 +133,9 @@ struct ReduceLowering : OpConversionPattern<OpTy> {
     Value result = reduce(rewriter, loc, adaptor.getInput(), axes, Kind);
     if (Mean) {
       // The element count: a constant unless a reduced extent is dynamic.
-      Type element = type.getElementType();
+      // The division is in the accumulator's type (f32 for f16: a mean of
+      // 10^5 ones is 1, though their sum is no f16).
+      Type element = accumulatorType(type.getElementType());
       int64_t known = 1;
       Value count;
       for (int64_t axis : axes) {
@@ -153,6 +164,7 @@ struct ReduceLowering : OpConversionPattern<OpTy> {
                              return arith::DivFOp::create(b, l, s[0], divisor);
                            });
     }
+    result = toElementType(rewriter, loc, result, type.getElementType());
     // keepdims: the input gives the open extents (which an element count
     // of 0 could not).
     auto resultType = cast<RankedTensorType>(op.getType());
