@@ -134,6 +134,9 @@ void mlir::kiln::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
   TensorPipelineOptions tensor = options.tensor;
   tensor.device = Device::cpu;
+  // The emulated GPU kernels take half products as the GPU does.
+  if (options.codegen.emulateGpuKernels)
+    tensor.widenHalfProducts = false;
   buildTensorPipeline(pm, tensor);
   buildCpuCodegenPipeline(pm, options.codegen);
 }

@@ -67,6 +67,8 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   // Run-time checks call the runtime: CPU code only.
   ConvertKilnToLinalgOptions lowering;
   lowering.runtimeChecks = options.device == Device::cpu;
+  lowering.widenHalfProducts =
+      options.widenHalfProducts && options.device == Device::cpu;
   pm.addPass(createConvertKilnToLinalg(lowering));
   pm.addPass(createCanonicalizerPass());
   // Entries with open extents get shape functions (output extents and the
@@ -75,5 +77,11 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   // One loop nest per elementwise chain, no temporaries between its ops.
   if (options.fuseElementwise)
     pm.addPass(createKilnFuseElementwise());
+  // What fusion made of f16/bf16 reductions accumulates in f32 (the GPU's
+  // tiled products, and their emulation, do that themselves).
+  KilnWidenHalfAccumulatorsOptions half;
+  half.keepPlainContractions =
+      options.device == Device::cuda || !options.widenHalfProducts;
+  pm.addPass(createKilnWidenHalfAccumulators(half));
   pm.addPass(createCSEPass());
 }

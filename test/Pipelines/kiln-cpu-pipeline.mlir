@@ -33,6 +33,7 @@
 // STAGES: builtin.module(
 // STAGES-NEXT: kiln-expand-optimizers,
 // STAGES: kiln-split-shape-functions,
+// STAGES-NEXT: kiln-widen-half-accumulators{keep-plain-contractions=false},
 // STAGES-NEXT: cse,
 // STAGES-NEXT: func.func(
 // STAGES-NEXT: kiln-cpu-tile-convolutions{vector-bits=512},

@@ -34,10 +34,11 @@
 // STAGE-NEXT: kiln-externalize-variables,
 // STAGE-NEXT: kiln-refine-shapes,
 // STAGE-NEXT: kiln-prepare-entry-points{device=cpu},
-// STAGE-NEXT: convert-kiln-to-linalg{runtime-checks=true},
+// STAGE-NEXT: convert-kiln-to-linalg{runtime-checks=true widen-half-products=true},
 // STAGE-NEXT: canonicalize
 // STAGE-NEXT: kiln-split-shape-functions,
 // STAGE-NEXT: kiln-fuse-elementwise,
+// STAGE-NEXT: kiln-widen-half-accumulators{keep-plain-contractions=false},
 // STAGE-NEXT: cse
 // STAGE-NEXT: )
 func.func @affine(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {

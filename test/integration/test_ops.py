@@ -455,6 +455,49 @@ def test_half_precision_sums_accumulate_in_f32(runner, name, half):
     np.testing.assert_allclose(out, want, rtol=eps, atol=1e-7)
 
 
+def _conv_nhwc_valid(x, w):
+    n, h, wd, c = x.shape
+    kh, kw, _, f = w.shape
+    out = np.zeros((n, h - kh + 1, wd - kw + 1, f))
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("nhwc,cf->nhwf", x[:, i:i + out.shape[1], j:j + out.shape[2]], w[i, j])
+    return out
+
+
+@pytest.mark.parametrize("half", ["f16", "bf16"])
+@pytest.mark.parametrize("case", ["matmul", "matmul_small", "batch_matmul", "conv2d"])
+def test_half_precision_products_accumulate_in_f32(runner, half, case):
+    """f16 and bf16 matrix products and convolutions with long sums (3000
+    or 2700 terms near 1): accumulated in f32 and rounded once, as cuBLAS
+    and PyTorch do (in f16 they stopped at 2048). On the GPU (and its
+    emulation) tensor cores and FMA tiles accumulate in f32; the CPU
+    computes them in f32."""
+    rnd = _to_bf16 if half == "bf16" else (lambda a: np.asarray(a, np.float16).astype(np.float32))
+    if case == "conv2d":
+        a, b = (rnd(RNG.uniform(0.5, 1.5, s).astype(np.float32)) for s in [(1, 5, 5, 300), (3, 3, 300, 2)])
+        op = "kiln.conv2d %x, %y " + conv_attrs((1, 1), (1, 1), False)
+        want = _conv_nhwc_valid(a.astype(np.float64), b.astype(np.float64))
+    else:
+        m, k, n = (64, 3000, 48) if case == "matmul" else (2, 3000, 3)
+        shapes = [(m, k), (k, n)] if case != "batch_matmul" else [(2, 5, k), (2, k, 3)]
+        a, b = (rnd(RNG.uniform(0.5, 1.5, s).astype(np.float32)) for s in shapes)
+        op = "kiln.batch_matmul %x, %y" if case == "batch_matmul" else "kiln.matmul %x, %y"
+        want = a.astype(np.float64) @ b.astype(np.float64)
+    want = rnd(want.astype(np.float32))
+    def t(shape, e):
+        return "tensor<" + "x".join(map(str, shape)) + "x" + e + ">"
+    module = (f"func.func @f(%a: {t(a.shape, 'f32')}, %b: {t(b.shape, 'f32')}) -> {t(want.shape, 'f32')} {{\n"
+              f"  %x = kiln.cast %a : {t(a.shape, 'f32')} -> {t(a.shape, half)}\n"
+              f"  %y = kiln.cast %b : {t(b.shape, 'f32')} -> {t(b.shape, half)}\n"
+              f"  %r = {op} : {t(a.shape, half)}, {t(b.shape, half)} -> {t(want.shape, half)}\n"
+              f"  %o = kiln.cast %r : {t(want.shape, half)} -> {t(want.shape, 'f32')}\n"
+              f"  return %o : {t(want.shape, 'f32')}\n}}\n")
+    (out,) = runner.run(module, [a, b])
+    eps = 2.0 ** -10 if half == "f16" else 2.0 ** -7
+    np.testing.assert_allclose(out, want, rtol=eps, atol=0)
+
+
 def test_reshape_family(runner):
     x = rand((2, 3, 4))
     check(runner, "kiln.reshape %a0 : {T0} -> {R}", [x], x.reshape(6, 4))

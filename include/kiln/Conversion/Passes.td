@@ -45,6 +45,14 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg"> {
            "division, sparse labels) call kiln_check_failed, which makes "
            "the call return InvalidArgumentError; off for GPU code (kernels "
            "cannot call the runtime)">,
+    Option<"widenHalfProducts", "widen-half-products", "bool",
+           /*default=*/"true",
+           "Matrix products and convolutions of f16 or bf16 are computed in "
+           "f32 (operands cast up, the result cast back once), so their "
+           "sums accumulate in f32 as TensorFlow's and PyTorch's do (in "
+           "f16 a sum of 3000 products near 1 stops at 2048); off for GPU "
+           "code, whose tiled products accumulate f16 and bf16 in f32 "
+           "themselves (tensor cores)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

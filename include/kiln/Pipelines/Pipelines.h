@@ -57,6 +57,10 @@ struct TensorPipelineOptions {
   /// The device the entry points are compiled for (recorded in their
   /// descriptions); each codegen pipeline sets its own.
   Device device = Device::cpu;
+  /// f16/bf16 matrix products and convolutions computed in f32 (the CPU's;
+  /// the GPU's tiled kernels accumulate in f32 themselves, and so does
+  /// their emulation on the CPU).
+  bool widenHalfProducts = true;
 };
 
 /// Options of the CPU codegen stage.

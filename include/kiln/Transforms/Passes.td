@@ -155,6 +155,33 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
                            "::mlir::affine::AffineDialect"];
 }
 
+def KilnWidenHalfAccumulators : Pass<"kiln-widen-half-accumulators"> {
+  let summary = "Makes reductions of f16 and bf16 accumulate in f32";
+  let description = [{
+    A `linalg.generic` on tensors with reduction loops and f16 or bf16
+    outputs (a batch matmul with its producers fused into it, a sum of a
+    fused product) becomes the same loop nest accumulating in f32: its
+    inits are extended, its body computes in f32 from the first value that
+    depends on a widened one (a cast to half inside it still rounds there),
+    and each result is rounded to half once, as TensorFlow and PyTorch
+    reduce half types (in f16 a sum of 3000 values near 1 stops at 2048).
+    Bodies with an op that cannot take an f32 operand in place of a half
+    one stay as they are. With `keep-plain-contractions`, bodies that are
+    exactly `acc + a * b` are left to the GPU's tiled products, which
+    accumulate in f32 themselves. The Kiln lowering already accumulates
+    sums, means, products and softmax sums in f32; this pass runs after
+    elementwise fusion.
+  }];
+  let options = [
+    Option<"keepPlainContractions", "keep-plain-contractions", "bool",
+           /*default=*/"false",
+           "Leave `acc + a * b` bodies alone (the GPU tiles them)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def KilnScheduleCollectives : Pass<"kiln-schedule-collectives"> {
   let summary = "Moves each all-reduce up to where its input is computed";
   let description = [{

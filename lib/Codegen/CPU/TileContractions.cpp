@@ -13,7 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Codegen/CPU/Passes.h"
-#include "kiln/Codegen/MultiplyAdd.h"
+#include "kiln/Transforms/MultiplyAdd.h"
 
 #include "Simplify.h"
 #include "Tiling.h"

@@ -521,6 +521,8 @@ struct ConvertKilnToLinalgPass
           [](SparseSoftmaxCrossEntropyOp op) { op.removeBoundsCheckAttr(); });
       getOperation()->walk([](AssertOp op) { op.erase(); });
     }
+    if (widenHalfProducts)
+      widenHalfProductsToF32();
     ConversionTarget target(*context);
     configureKilnToLinalgTarget(target);
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
@@ -530,6 +532,48 @@ struct ConvertKilnToLinalgPass
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();
+  }
+
+  /// Products and convolutions with f16 or bf16 results: the same op on
+  /// f32 operands (kiln.cast up), its result cast back.
+  void widenHalfProductsToF32() {
+    SmallVector<Operation *> ops;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<MatmulOp, BatchMatmulOp, Conv2DOp, Conv2DBackpropInputOp,
+              Conv2DBackpropFilterOp>(op) &&
+          op->getNumResults() == 1 &&
+          accumulatorType(getElementTypeOrSelf(op->getResult(0).getType())) !=
+              getElementTypeOrSelf(op->getResult(0).getType()))
+        ops.push_back(op);
+    });
+    OpBuilder b(&getContext());
+    for (Operation *op : ops) {
+      b.setInsertionPoint(op);
+      Location loc = op->getLoc();
+      auto widen = [&](Type type) -> Type {
+        auto tensor = dyn_cast<RankedTensorType>(type);
+        if (!tensor ||
+            accumulatorType(tensor.getElementType()) == tensor.getElementType())
+          return type;
+        return tensor.clone(accumulatorType(tensor.getElementType()));
+      };
+      SmallVector<Value> operands;
+      for (Value operand : op->getOperands()) {
+        Type wide = widen(operand.getType());
+        operands.push_back(wide == operand.getType()
+                               ? operand
+                               : CastOp::create(b, loc, wide, operand)
+                                     .getResult());
+      }
+      OperationState state(loc, op->getName(), operands,
+                           {widen(op->getResult(0).getType())},
+                           op->getAttrs());
+      Operation *wide = b.create(state);
+      Value narrow = CastOp::create(b, loc, op->getResult(0).getType(),
+                                    wide->getResult(0));
+      op->getResult(0).replaceAllUsesWith(narrow);
+      op->erase();
+    }
   }
 };
 } // namespace

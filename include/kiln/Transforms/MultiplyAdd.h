@@ -4,17 +4,18 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Shared by the CPU and GPU code generators: which linalg contractions are
-// plain `acc + a * b`, so that their operands can be handed to a matmul
-// kernel (or renamed linalg.matmul) without the body. Upstream's
+// Shared by the CPU and GPU code generators (and by kiln-widen-half-
+// accumulators, which leaves such bodies to the GPU's kernels): which
+// linalg contractions are plain `acc + a * b`, so that their operands can
+// be handed to a matmul kernel (or renamed linalg.matmul) without the body. Upstream's
 // isaContractionOpInterface is not enough for that: it also accepts chains
 // of unary ops on the operands (a negation fused into the product, say),
 // which such a kernel would drop.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef KILN_CODEGEN_MULTIPLYADD_H
-#define KILN_CODEGEN_MULTIPLYADD_H
+#ifndef KILN_TRANSFORMS_MULTIPLYADD_H
+#define KILN_TRANSFORMS_MULTIPLYADD_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -57,4 +58,4 @@ matchMultiplyAdd(linalg::LinalgOp op) {
 
 } // namespace mlir::kiln
 
-#endif // KILN_CODEGEN_MULTIPLYADD_H
+#endif // KILN_TRANSFORMS_MULTIPLYADD_H
