@@ -197,9 +197,11 @@ struct WidenHalfAccumulatorsPass
           return isHalf(getElementTypeOrSelf(init.getType()));
         }))
       return false;
-    // The GPU's tiled products take plain `acc + a * b` bodies and
-    // accumulate in f32 themselves (tensor cores).
-    if (keepPlainContractions && kiln::matchMultiplyAdd(op))
+    // The GPU's tiled products take plain `acc + a * b` bodies over
+    // matmul-shaped loops and accumulate in f32 themselves (tensor cores);
+    // other contractions run as plain loops there and are widened.
+    if (keepPlainContractions && kiln::matchMultiplyAdd(op) &&
+        succeeded(kiln::matmulShapedLoops(op)))
       return false;
     return true;
   }

@@ -79,3 +79,25 @@ func.func @bitcast(%a: tensor<8xf16>, %c: tensor<f16>) -> tensor<f16> {
   } -> tensor<f16>
   return %0 : tensor<f16>
 }
+
+// -----
+
+#lhs = affine_map<(b, c, m, n, k) -> (b, c, m, k)>
+#rhs = affine_map<(b, c, m, n, k) -> (b, c, k, n)>
+#out = affine_map<(b, c, m, n, k) -> (b, c, m, n)>
+
+// Two batch loops: not a product the GPU tiles (it runs as plain loops),
+// so it is widened even with keep-plain-contractions.
+// KEEP-LABEL: func.func @two_batches
+// KEEP: ^bb0(%{{.*}}: f16, %{{.*}}: f16, %{{.*}}: f32):
+// KEEP: arith.addf %{{.*}}, %{{.*}} : f32
+func.func @two_batches(%a: tensor<2x2x5x7xf16>, %b: tensor<2x2x7x3xf16>, %c: tensor<2x2x5x3xf16>) -> tensor<2x2x5x3xf16> {
+  %0 = linalg.generic {indexing_maps = [#lhs, #rhs, #out], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : tensor<2x2x5x7xf16>, tensor<2x2x7x3xf16>) outs(%c : tensor<2x2x5x3xf16>) {
+  ^bb0(%x: f16, %y: f16, %acc: f16):
+    %p = arith.mulf %x, %y : f16
+    %s = arith.addf %acc, %p : f16
+    linalg.yield %s : f16
+  } -> tensor<2x2x5x3xf16>
+  return %0 : tensor<2x2x5x3xf16>
+}

@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 
 #include <optional>
 #include <utility>
@@ -54,6 +55,24 @@ matchMultiplyAdd(linalg::LinalgOp op) {
         (multiply->getOperand(0) == b && multiply->getOperand(1) == a)))
     return std::nullopt;
   return std::make_pair(multiply, add);
+}
+
+/// The loops of a matrix product, possibly batched, that the GPU's tiled
+/// kernels take: one M, one N and one K loop, at most one batch loop and
+/// no other, every operand read through a projected permutation.
+inline FailureOr<linalg::ContractionDimensions>
+matmulShapedLoops(linalg::LinalgOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !llvm::all_of(op.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isProjectedPermutation(); }))
+    return failure();
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
+      dims->k.size() != 1 || dims->batch.size() > 1 ||
+      op.getNumLoops() != 3 + dims->batch.size())
+    return failure();
+  return dims;
 }
 
 } // namespace mlir::kiln

@@ -167,8 +167,9 @@ def KilnWidenHalfAccumulators : Pass<"kiln-widen-half-accumulators"> {
     reduce half types (in f16 a sum of 3000 values near 1 stops at 2048).
     Bodies with an op that cannot take an f32 operand in place of a half
     one stay as they are. With `keep-plain-contractions`, bodies that are
-    exactly `acc + a * b` are left to the GPU's tiled products, which
-    accumulate in f32 themselves. The Kiln lowering already accumulates
+    exactly `acc + a * b` over matmul-shaped loops (M, N, K, at most one
+    batch loop) are left to the GPU's tiled products, which accumulate in
+    f32 themselves. The Kiln lowering already accumulates
     sums, means, products and softmax sums in f32; this pass runs after
     elementwise fusion.
   }];

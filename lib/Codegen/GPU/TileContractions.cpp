@@ -88,20 +88,13 @@ struct Contraction {
 };
 
 std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
-  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-      !op.hasPureBufferSemantics())
+  if (!op.hasPureBufferSemantics())
     return std::nullopt;
   for (OpOperand &operand : op->getOpOperands())
     if (!isa<MemRefType>(operand.get().getType()))
       return std::nullopt;
-  if (!llvm::all_of(op.getIndexingMapsArray(),
-                    [](AffineMap map) { return map.isProjectedPermutation(); }))
-    return std::nullopt;
-  FailureOr<linalg::ContractionDimensions> dims =
-      linalg::inferContractionDims(op);
-  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
-      dims->k.size() != 1 || dims->batch.size() > 1 ||
-      op.getNumLoops() != 3 + dims->batch.size())
+  FailureOr<linalg::ContractionDimensions> dims = kiln::matmulShapedLoops(op);
+  if (failed(dims))
     return std::nullopt;
   std::optional<std::pair<Operation *, Operation *>> body = kiln::matchMultiplyAdd(op);
   if (!body)
