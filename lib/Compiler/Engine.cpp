@@ -118,6 +118,33 @@ std::string Engine::cacheDir() {
   return std::string();
 }
 
+/// Whether `op` reduces (or sorts, or normalizes) along a long leading
+/// dimension of its input: `axes` holding it, or `axis` naming it, and at
+/// least kLongLeadingExtent elements there. Its generic kernel would loop
+/// over that open extent one element at a time (reductions are split into
+/// vector accumulators along static extents only): a sum over 10^7 values
+/// took 6 ms instead of 0.7, and drifted by 4.7e-6 instead of 1.1e-7.
+/// Shorter ones (a mean over a batch) keep one kernel for every batch size.
+static constexpr int64_t kLongLeadingExtent = 16384;
+static bool actsAlongLongLeadingAxis(llvm::StringRef op,
+                                     const OpAttributes &attributes,
+                                     llvm::ArrayRef<kiln_buffer_t *> inputs) {
+  if (inputs.empty() || kiln_buffer_rank(inputs.front()) == 0 ||
+      kiln_buffer_shape(inputs.front())[0] < kLongLeadingExtent ||
+      !(op.starts_with("reduce_") || op == "argmax" || op == "argmin" ||
+        op == "softmax" || op == "log_softmax" || op == "sort"))
+    return false;
+  int64_t rank = kiln_buffer_rank(inputs.front());
+  auto leading = [&](int64_t axis) { return axis == 0 || axis == -rank; };
+  for (const auto &[name, value] : attributes.list()) {
+    if (name == "axes" && llvm::any_of(value.integers, leading))
+      return true;
+    if (name == "axis" && leading(value.integer))
+      return true;
+  }
+  return false;
+}
+
 size_t Engine::kernelsCompiled() const {
   std::lock_guard<std::mutex> lock(mutex);
   return static_cast<size_t>(llvm::count_if(
@@ -146,9 +173,14 @@ kiln_status_t Engine::run(llvm::StringRef op,
   };
   // Ops with given result types keep them exact; so do inputs whose leading
   // extents are all 1 (the exact kernel is the generic one).
-  bool open = results.empty() && llvm::any_of(in, [](kiln_buffer_t *b) {
-                return kiln_buffer_rank(b) > 0 && kiln_buffer_shape(b)[0] != 1;
-              });
+  // So do ops along a long leading dimension (a sum over a large tensor).
+  bool open = results.empty() &&
+              llvm::any_of(in,
+                           [](kiln_buffer_t *b) {
+                             return kiln_buffer_rank(b) > 0 &&
+                                    kiln_buffer_shape(b)[0] != 1;
+                           }) &&
+              !actsAlongLongLeadingAxis(op, attributes, in);
   if (open) {
     kiln_executable_t *exe = nullptr;
     if (kiln_status_t s = kernel(op, in, attributes, results, device,

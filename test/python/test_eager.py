@@ -211,6 +211,25 @@ def test_a_new_batch_size_does_not_recompile():
     assert kiln._kiln.kernels_compiled() > compiled
 
 
+def test_large_eager_reductions_along_the_leading_axis_are_exact_kernels():
+    """A sum over a long leading axis gets a kernel for its exact shape
+    (vector accumulators; the shape-generic kernel summed one element at a
+    time and drifted by 4.7e-6 over 10^7 values); the f64 sum of the same
+    values is the oracle."""
+    rng = np.random.default_rng(3)
+    y = rng.uniform(0, 1, 10_000_000).astype(np.float32)
+    ref = y.astype(np.float64).sum()
+    got = kiln.reduce_sum(y).numpy()
+    assert abs(got - ref) / ref < 5e-7
+    np.testing.assert_allclose(kiln.reduce_mean(y).numpy(), ref / y.size, rtol=5e-7)
+    # Column sums add each column's 20000 values in order (vectorized
+    # across the columns): about 4e-6, as in compiled code (bench/README.md).
+    z = rng.uniform(0, 1, (20000, 8)).astype(np.float32)
+    np.testing.assert_allclose(kiln.reduce_sum(z, axis=0).numpy(),
+                               z.astype(np.float64).sum(0), rtol=2e-5)
+    np.testing.assert_array_equal(kiln.argmax(z, axis=0).numpy(), z.argmax(0))
+
+
 def test_mismatched_batches_name_the_users_line():
     a = kiln.ones((5, 2))
     kiln.add(a, a)  # the shape-generic kernel for (?x2, ?x2) now exists
