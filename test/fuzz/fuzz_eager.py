@@ -26,7 +26,7 @@ UNARY = ["abs", "negative", "exp", "log", "sqrt", "square", "tanh", "sigmoid", "
          "math.rsqrt", "math.erf", "math.softplus", "nn.relu", "nn.relu6", "nn.elu",
          "nn.gelu", "nn.silu", "logical_not", "identity", "zeros_like", "ones_like"]
 BINARY = ["add", "subtract", "multiply", "divide", "maximum", "minimum", "pow",
-          "equal", "less", "greater_equal", "logical_and", "floordiv", "floormod",
+          "equal", "less", "greater_equal", "logical_and", "floordiv", "floormod", "truncatemod",
           "math.squared_difference"]
 AXIS_OPS = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod",
             "reduce_any", "reduce_all", "reduce_logsumexp", "argmax", "argmin", "cumsum",
@@ -34,9 +34,11 @@ AXIS_OPS = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_pro
             "expand_dims", "squeeze", "unstack", "math.l2_normalize", "math.reduce_std"]
 NUMPY_UNARY = {"abs": "abs", "negative": "negative", "exp": "exp", "sqrt": "sqrt",
                "square": "square", "tanh": "tanh", "sin": "sin", "cos": "cos",
-               "sign": "sign", "math.floor": "floor", "math.ceil": "ceil"}
+               "sign": "sign", "math.floor": "floor", "math.ceil": "ceil",
+               "math.expm1": "expm1", "math.log1p": "log1p"}
 NUMPY_BINARY = {"add": "add", "subtract": "subtract", "multiply": "multiply",
-                "maximum": "maximum", "minimum": "minimum"}
+                "maximum": "maximum", "minimum": "minimum", "floormod": "mod",
+                "truncatemod": "fmod"}
 
 
 def resolve(kiln, name):
