@@ -118,8 +118,8 @@ std::string Engine::cacheDir() {
   return std::string();
 }
 
-/// Whether `op` reduces (or sorts, or normalizes) along a long leading
-/// dimension of its input: `axes` holding it, or `axis` naming it, and at
+/// Whether `op` reduces along a long leading dimension of its input:
+/// `axes` holding it, or `axis` naming it (argmax, argmin), and at
 /// least kLongLeadingExtent elements there. Its generic kernel would loop
 /// over that open extent one element at a time (reductions are split into
 /// vector accumulators along static extents only): a sum over 10^7 values
@@ -131,8 +131,7 @@ static bool actsAlongLongLeadingAxis(llvm::StringRef op,
                                      llvm::ArrayRef<kiln_buffer_t *> inputs) {
   if (inputs.empty() || kiln_buffer_rank(inputs.front()) == 0 ||
       kiln_buffer_shape(inputs.front())[0] < kLongLeadingExtent ||
-      !(op.starts_with("reduce_") || op == "argmax" || op == "argmin" ||
-        op == "softmax" || op == "log_softmax" || op == "sort"))
+      !(op.starts_with("reduce_") || op == "argmax" || op == "argmin"))
     return false;
   int64_t rank = kiln_buffer_rank(inputs.front());
   auto leading = [&](int64_t axis) { return axis == 0 || axis == -rank; };

@@ -83,6 +83,18 @@ bool widenBody(linalg::GenericOp op, Block *block, OpBuilder &b) {
     bool widenedOperand = llvm::any_of(inner.getOperands(), [&](Value v) {
       return wide.contains(map.lookupOrDefault(v));
     });
+    // An op with regions that reads a widened value inside them would need
+    // its regions widened too: such bodies stay as they are.
+    if (inner.getNumRegions() != 0) {
+      WalkResult nested = inner.walk([&](Operation *op) {
+        for (Value v : op->getOperands())
+          if (wide.contains(map.lookupOrDefault(v)))
+            return WalkResult::interrupt();
+        return WalkResult::advance();
+      });
+      if (nested.wasInterrupted() || widenedOperand)
+        return false;
+    }
     if (!widenedOperand) {
       // Unchanged; a half result is used in f32 from here on.
       Operation *copy = b.clone(inner, map);
@@ -119,27 +131,28 @@ bool widenBody(linalg::GenericOp op, Block *block, OpBuilder &b) {
       map.map(trunc.getResult(), rounded);
       continue;
     }
-    if (retypes(&inner)) {
+    bool retyped = retypes(&inner);
+    if (retyped || takesWideOperands(&inner)) {
+      // Every half operand in f32: one next to widened ones (a hoisted
+      // constant from outside the body, a select's other branch) joins
+      // them. Arithmetic then computes in f32; a comparison or conversion
+      // keeps its result type.
       OperationState state(loc, inner.getName());
       for (Value operand : inner.getOperands()) {
         Value v = map.lookupOrDefault(operand);
-        // A half operand next to widened ones (a select's condition is
-        // i1, not half) joins them in f32.
         if (isHalf(v.getType()))
           v = arith::ExtFOp::create(b, loc, widened(v.getType()), v);
         state.addOperands(v);
       }
       state.addAttributes(inner.getAttrs());
-      state.addTypes(widened(result));
+      if (retyped)
+        state.addTypes(widened(result));
+      else
+        state.addTypes(inner.getResultTypes());
       Operation *copy = b.create(state);
-      map.map(inner.getResult(0), copy->getResult(0));
-      if (isHalf(result))
-        wide.insert(copy->getResult(0));
-      continue;
-    }
-    if (takesWideOperands(&inner)) {
-      Operation *copy = b.clone(inner, map);
       map.map(inner.getResults(), copy->getResults());
+      if (retyped && isHalf(result))
+        wide.insert(copy->getResult(0));
       continue;
     }
     return false;
@@ -197,11 +210,26 @@ struct WidenHalfAccumulatorsPass
           return isHalf(getElementTypeOrSelf(init.getType()));
         }))
       return false;
+    // Maxima and minima are exact in any width: only sums and products
+    // (the accumulator's new value an add, subtract, multiply or divide)
+    // are widened.
+    Block *body = op.getBody();
+    for (auto [index, yielded] :
+         llvm::enumerate(body->getTerminator()->getOperands())) {
+      Operation *def = yielded.getDefiningOp();
+      if (!def || def->getBlock() != body ||
+          !isa<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp>(def))
+        return false;
+    }
     // The GPU's tiled products take plain `acc + a * b` bodies over
-    // matmul-shaped loops and accumulate in f32 themselves (tensor cores);
-    // other contractions run as plain loops there and are widened.
+    // matmul-shaped loops and accumulate in f32 themselves (tensor cores),
+    // and plain bodies with several reduction loops (a filter gradient)
+    // become a patch gather and such a product there
+    // (kiln-cpu-convolutions-to-gemm). Other contractions (two batch
+    // loops) run as plain loops on the GPU and are widened.
     if (keepPlainContractions && kiln::matchMultiplyAdd(op) &&
-        succeeded(kiln::matmulShapedLoops(op)))
+        (succeeded(kiln::matmulShapedLoops(op)) ||
+         op.getNumReductionLoops() > 1))
       return false;
     return true;
   }

@@ -101,3 +101,63 @@ func.func @two_batches(%a: tensor<2x2x5x7xf16>, %b: tensor<2x2x7x3xf16>, %c: ten
   } -> tensor<2x2x5x3xf16>
   return %0 : tensor<2x2x5x3xf16>
 }
+
+// -----
+
+// A comparison with a half value from outside the body (a hoisted
+// constant) takes it extended; a maximum is exact in f16 and is left alone.
+// CHECK-LABEL: func.func @captured
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction"]
+// CHECK-NEXT: ^bb0(%[[X:.*]]: f16, %[[ACC:.*]]: f32):
+// CHECK: %[[XW:[0-9]+]] = arith.extf %[[X]] : f16 to f32
+// CHECK-NEXT: %[[CW:[0-9]+]] = arith.extf %{{.*}} : f16 to f32
+// CHECK-NEXT: arith.cmpf ogt, %[[XW]], %[[CW]] : f32
+// CHECK: arith.addf %[[ACC]], %{{.*}} : f32
+// CHECK-LABEL: func.func @maximum
+// CHECK-NOT: f32
+// CHECK: arith.maximumf %{{.*}}, %{{.*}} : f16
+func.func @captured(%a: tensor<8xf16>, %c: tensor<f16>) -> tensor<f16> {
+  %zero = arith.constant 0.0 : f16
+  %0 = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> ()>], iterator_types = ["reduction"]}
+      ins(%a : tensor<8xf16>) outs(%c : tensor<f16>) {
+  ^bb0(%x: f16, %acc: f16):
+    %p = arith.cmpf ogt, %x, %zero : f16
+    %s = arith.select %p, %x, %zero : f16
+    %r = arith.addf %acc, %s : f16
+    linalg.yield %r : f16
+  } -> tensor<f16>
+  return %0 : tensor<f16>
+}
+func.func @maximum(%a: tensor<8xf16>, %c: tensor<f16>) -> tensor<f16> {
+  %0 = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> ()>], iterator_types = ["reduction"]}
+      ins(%a : tensor<8xf16>) outs(%c : tensor<f16>) {
+  ^bb0(%x: f16, %acc: f16):
+    %r = arith.maximumf %acc, %x : f16
+    linalg.yield %r : f16
+  } -> tensor<f16>
+  return %0 : tensor<f16>
+}
+
+// -----
+
+// A plain product over several reduction loops (a filter gradient): the
+// GPU stage rewrites it as a patch gather and a tiled product, so with
+// keep-plain-contractions it stays; the CPU widens it.
+// CHECK-LABEL: func.func @filter_gradient
+// CHECK: arith.addf %{{.*}}, %{{.*}} : f32
+// KEEP-LABEL: func.func @filter_gradient
+// KEEP-NOT: f32
+// KEEP: arith.addf %{{.*}}, %{{.*}} : f16
+func.func @filter_gradient(%x: tensor<2x6x6x3xf16>, %dy: tensor<2x4x4x5xf16>, %c: tensor<3x3x3x5xf16>) -> tensor<3x3x3x5xf16> {
+  %0 = linalg.generic {indexing_maps = [affine_map<(kh, kw, ci, co, n, h, w) -> (n, h + kh, w + kw, ci)>,
+                                        affine_map<(kh, kw, ci, co, n, h, w) -> (n, h, w, co)>,
+                                        affine_map<(kh, kw, ci, co, n, h, w) -> (kh, kw, ci, co)>],
+                       iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+      ins(%x, %dy : tensor<2x6x6x3xf16>, tensor<2x4x4x5xf16>) outs(%c : tensor<3x3x3x5xf16>) {
+  ^bb0(%a: f16, %b: f16, %acc: f16):
+    %p = arith.mulf %a, %b : f16
+    %s = arith.addf %acc, %p : f16
+    linalg.yield %s : f16
+  } -> tensor<3x3x3x5xf16>
+  return %0 : tensor<3x3x3x5xf16>
+}

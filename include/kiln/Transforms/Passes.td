@@ -159,17 +159,21 @@ def KilnWidenHalfAccumulators : Pass<"kiln-widen-half-accumulators"> {
   let summary = "Makes reductions of f16 and bf16 accumulate in f32";
   let description = [{
     A `linalg.generic` on tensors with reduction loops and f16 or bf16
-    outputs (a batch matmul with its producers fused into it, a sum of a
-    fused product) becomes the same loop nest accumulating in f32: its
+    outputs that sums or multiplies (the accumulator's new value an add,
+    subtract, multiply or divide; maxima are exact in any width), such as
+    a batch matmul with its producers fused into it, becomes the same loop
+    nest accumulating in f32: its
     inits are extended, its body computes in f32 from the first value that
     depends on a widened one (a cast to half inside it still rounds there),
     and each result is rounded to half once, as TensorFlow and PyTorch
     reduce half types (in f16 a sum of 3000 values near 1 stops at 2048).
     Bodies with an op that cannot take an f32 operand in place of a half
-    one stay as they are. With `keep-plain-contractions`, bodies that are
-    exactly `acc + a * b` over matmul-shaped loops (M, N, K, at most one
-    batch loop) are left to the GPU's tiled products, which accumulate in
-    f32 themselves. The Kiln lowering already accumulates
+    one (or with regions that read a widened value) stay as they are.
+    With `keep-plain-contractions`, bodies that are exactly `acc + a * b`
+    over matmul-shaped loops (M, N, K, at most one batch loop), or over
+    several reduction loops (a filter gradient, which the GPU stage turns
+    into a patch gather and a product), are left to the GPU's tiled
+    products, whose tensor cores accumulate in f32. The Kiln lowering already accumulates
     sums, means, products and softmax sums in f32; this pass runs after
     elementwise fusion.
   }];

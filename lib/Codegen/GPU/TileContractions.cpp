@@ -116,12 +116,8 @@ public:
         tileN(tiling.tile), splits(tiling.splits), chunk(tiling.chunk),
         element(cast<MemRefType>(c.op.getDpsInitOperand(0)->get().getType())
                     .getElementType()),
-        // Tensor cores accumulate in f32, and so do FMA tiles of f16 or
-        // bf16 (in those a sum of 3000 products near 1 would stop at
-        // 2048), as cuBLAS does by default.
-        accumulator(unit == Unit::Fma && !element.isF16() && !element.isBF16()
-                        ? element
-                        : Float32Type::get(c.op.getContext())) {
+        accumulator(unit == Unit::Fma ? element
+                                      : Float32Type::get(c.op.getContext())) {
     if (unit == Unit::Fma) {
       // From 4 x 4 outputs per thread, each reads its operands' values
       // for a depth step as 16-byte vectors (see sharedIndex).
