@@ -170,10 +170,9 @@ bool widenBody(linalg::GenericOp op, Block *block, OpBuilder &b) {
 }
 
 /// `value` (a tensor) with its elements extended or truncated to
-/// `element`: an elementwise linalg.generic and its tensor.empty, appended
-/// to `created`.
-Value convertElements(OpBuilder &b, Location loc, Value value, Type element,
-                      SmallVectorImpl<Operation *> &created) {
+/// `element`: an elementwise linalg.generic into a tensor.empty.
+linalg::GenericOp convertElements(OpBuilder &b, Location loc, Value value,
+                                  Type element) {
   auto type = cast<RankedTensorType>(value.getType());
   auto result = type.clone(element);
   Value empty = tensor::EmptyOp::create(
@@ -192,9 +191,7 @@ Value convertElements(OpBuilder &b, Location loc, Value value, Type element,
                                .getResult();
         linalg::YieldOp::create(nb, nl, v);
       });
-  created.push_back(empty.getDefiningOp());
-  created.push_back(generic);
-  return generic.getResult(0);
+  return generic;
 }
 
 struct WidenHalfAccumulatorsPass
@@ -247,10 +244,13 @@ struct WidenHalfAccumulatorsPass
       // The inits in f32 (elementwise extensions, fused later).
       SmallVector<Operation *> created;
       SmallVector<Value> inits;
-      for (Value init : op.getDpsInits())
-        inits.push_back(convertElements(
-            b, loc, init, widened(getElementTypeOrSelf(init.getType())),
-            created));
+      for (Value init : op.getDpsInits()) {
+        linalg::GenericOp extend = convertElements(
+            b, loc, init, widened(getElementTypeOrSelf(init.getType())));
+        created.push_back(extend.getDpsInits()[0].getDefiningOp());
+        created.push_back(extend);
+        inits.push_back(extend.getResult(0));
+      }
       SmallVector<Type> resultTypes;
       for (Value init : inits)
         resultTypes.push_back(init.getType());
@@ -274,12 +274,12 @@ struct WidenHalfAccumulatorsPass
       }
       // Rounded back to half once.
       b.setInsertionPointAfter(wide);
-      SmallVector<Operation *> rounding;
       for (auto [result, wideResult] :
            llvm::zip(op.getResults(), wide.getResults()))
-        result.replaceAllUsesWith(convertElements(
-            b, loc, wideResult, getElementTypeOrSelf(result.getType()),
-            rounding));
+        result.replaceAllUsesWith(
+            convertElements(b, loc, wideResult,
+                            getElementTypeOrSelf(result.getType()))
+                .getResult(0));
       op.erase();
     }
   }
