@@ -64,10 +64,12 @@ prepare() {
   local target="--target=cuda --chip=$chip --gpu-format=fatbin"
   [ "$chip" = cpu ] && target="--target=cpu"
   export compile target rec out
-  # (Cases recorded with TF32 allowed are compiled with it: their CPU
-  # outputs are the emulated TF32 kernel's.)
+  # (Cases recorded with TF32 allowed, or with the tensor cores off, are
+  # compiled so: their CPU outputs are the emulation of that kernel.)
   xargs -P "$(nproc)" -I{} bash -c '
     tf32=""; grep -q "^args.*--allow-tf32" "$rec/{}/case.txt" && tf32=--allow-tf32
+    grep -q "^args.*--tensor-cores=false" "$rec/{}/case.txt" &&
+      tf32="$tf32 --tensor-cores=false"
     mkdir -p "$out/cases/{}" &&
     cp -r "$rec/{}/." "$out/cases/{}/" && rm -f "$out/cases/{}/module.mlir" &&
     KILN_CACHE_DIR=off "$compile" "$rec/{}/module.mlir" -o "$out/cases/{}/case" \

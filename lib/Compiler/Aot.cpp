@@ -143,6 +143,7 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
   lowering.optLevel = options.optLevel;
   lowering.gpuChip = options.gpuChip;
   lowering.allowTf32 = options.allowTf32;
+  lowering.tensorCores = options.tensorCores;
   lowering.mergeLaunches = options.mergeLaunches;
   lowering.gpuFormat = options.gpuFormat;
   lowering.targetCpu =

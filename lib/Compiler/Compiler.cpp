@@ -115,6 +115,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     pipeline.codegen.threads = options.threads;
     pipeline.codegen.emulateGpuKernels = options.emulateGpuKernels;
     pipeline.codegen.allowTf32 = options.allowTf32;
+    pipeline.codegen.tensorCores = options.tensorCores;
     buildCpuPipeline(pm, pipeline);
     break;
   }
@@ -140,6 +141,7 @@ kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
     pipeline.codegen.format = options.gpuFormat;
     pipeline.codegen.tileContractions = options.tileContractions;
     pipeline.codegen.allowTf32 = options.allowTf32;
+    pipeline.codegen.tensorCores = options.tensorCores;
     pipeline.codegen.mergeLaunches = options.mergeLaunches;
     buildGpuPipeline(pm, pipeline);
     break;

@@ -62,7 +62,7 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   if (options.emulateGpuKernels) {
     KilnGPUTileContractionsOptions contractions;
     contractions.emulate = true;
-    contractions.tensorCores = true;
+    contractions.tensorCores = options.tensorCores;
     contractions.allowTf32 = options.allowTf32;
     // The tiles the GPU pipeline picks for its default chip (sm_90).
     contractions.multiprocessors = gpuMultiprocessors("sm_90");

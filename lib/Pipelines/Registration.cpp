@@ -85,7 +85,12 @@ struct CpuCodegenStageOptions {
                   llvm::cl::desc("With emulate-gpu-kernels: f32 products as "
                                  "the GPU's tensor cores compute them with "
                                  "TF32 operands"),
-                  llvm::cl::init(false)) {}
+                  llvm::cl::init(false)),
+        tensorCores(owner, "tensor-cores",
+                    llvm::cl::desc("With emulate-gpu-kernels: f16 and bf16 "
+                                   "products as the tensor cores compute "
+                                   "them (false: as the FMA units do)"),
+                    llvm::cl::init(true)) {}
 
   CpuCodegenOptions get() const {
     CpuCodegenOptions options;
@@ -94,6 +99,7 @@ struct CpuCodegenStageOptions {
     options.threads = threads;
     options.emulateGpuKernels = emulateGpuKernels;
     options.allowTf32 = allowTf32;
+    options.tensorCores = tensorCores;
     return options;
   }
 
@@ -102,6 +108,7 @@ struct CpuCodegenStageOptions {
   mlir::detail::PassOptions::Option<bool> threads;
   mlir::detail::PassOptions::Option<bool> emulateGpuKernels;
   mlir::detail::PassOptions::Option<bool> allowTf32;
+  mlir::detail::PassOptions::Option<bool> tensorCores;
 };
 
 /// The GPU codegen stage's options.

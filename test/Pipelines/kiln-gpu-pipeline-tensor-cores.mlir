@@ -8,12 +8,21 @@
 // Before sm_80, or with tensor-cores=false, the FMA kernel:
 // RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_75 features=+ptx80 format=isa" | FileCheck %s --check-prefix=NONE
 // RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_90 format=isa tensor-cores=false allow-tf32=true" | FileCheck %s --check-prefix=NONE
+// which sums f16 and bf16 products in f32 too (operands converted, FMAs
+// on f32, each result rounded once), assembled by ptxas:
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_90 format=isa tensor-cores=false" | FileCheck %s --check-prefix=WIDE --implicit-check-not=fma.rn.f16 --implicit-check-not=fma.rn.bf16 --implicit-check-not=add.rn.f16 --implicit-check-not=add.rn.bf16
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_75 features=+ptx80 format=bin" | FileCheck %s --check-prefix=BIN
 
 // CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // TF32-DAG: mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
 // BIN: gpu.binary @kiln_kernels [#gpu.object<{{.*}}properties = {ISAToBinaryTimeInMs
 // NONE-NOT: mma.sync
+// WIDE-DAG: cvt.f32.f16
+// WIDE-DAG: cvt.f32.bf16
+// WIDE-DAG: fma.rn.f32
+// WIDE-DAG: cvt.rn.f16.f32
+// WIDE-DAG: cvt.rn.bf16.f32
 func.func @half(%a: tensor<70x40xf16>, %b: tensor<40x33xf16>) -> tensor<70x33xf16> {
   %0 = kiln.matmul %a, %b : tensor<70x40xf16>, tensor<40x33xf16> -> tensor<70x33xf16>
   return %0 : tensor<70x33xf16>

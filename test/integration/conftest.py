@@ -88,7 +88,7 @@ class Runner:
         if RECORD_DIR and not cpu_only:
             self._record(case, entry, args)
         if GPU_CHIP and not cpu_only:
-            GPU_COMPILES.submit(mlir)
+            GPU_COMPILES.submit(mlir, args)
         return outputs
 
     def _record(self, case, entry, args):
@@ -119,24 +119,31 @@ class GpuCompiles:
         self.seen = set()
         self.jobs = []  # (test id, module text, future)
 
-    def submit(self, mlir):
-        key = hashlib.sha256(mlir.encode()).hexdigest()
+    def submit(self, mlir, args=()):
+        # The kernels a case asked for (TF32, or no tensor cores) are the
+        # ones compiled for the GPU.
+        options = ""
+        if "--allow-tf32" in args:
+            options += " allow-tf32=true"
+        if "--tensor-cores=false" in args:
+            options += " tensor-cores=false"
+        key = hashlib.sha256((mlir + options).encode()).hexdigest()
         if key in self.seen:
             return
         self.seen.add(key)
         if self.pool is None:
             self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         test = os.environ.get("PYTEST_CURRENT_TEST", "case").split(" ")[0]
-        self.jobs.append((test, mlir, self.pool.submit(self._compile, mlir)))
+        self.jobs.append((test, mlir, self.pool.submit(self._compile, mlir, options)))
 
-    def _compile(self, mlir):
+    def _compile(self, mlir, options=""):
         for chip in self.chip.split(","):
             # sm_90a differs from sm_90 in the TMA + wgmma kernel of 16-bit
             # products only: other modules are not compiled for it again.
             if chip == "sm_90a" and "f16>" not in mlir:
                 continue
             proc = subprocess.run(
-                [TENSOR_OPT, "-", f"--kiln-gpu-pipeline=chip={chip} format=bin",
+                [TENSOR_OPT, "-", f"--kiln-gpu-pipeline=chip={chip} format=bin{options}",
                  "-o", os.devnull], input=mlir, capture_output=True, text=True,
                 env=dict(os.environ, KILN_CACHE_DIR="off"))
             if proc.returncode != 0:

@@ -207,12 +207,10 @@ def bf16(x):
     return bits.astype(np.uint32).view(np.float32)
 
 
-@pytest.mark.parametrize("m,k,n", [(16, 16, 8), (70, 40, 33), (130, 47, 129)])
-def test_tensor_core_bf16(runner, m, k, n):
-    """bfloat16 has no NumPy type: f32 in and out, cast around the product."""
-    rng = np.random.default_rng(m * k + n)
-    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
-    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+def bf16_product(runner, a, b, args):
+    """a @ b (f32) with both operands cast to bfloat16, which has no NumPy
+    type, and the bfloat16 product cast back to f32."""
+    (m, k), n = a.shape, b.shape[1]
     ta, tb, tc = (tensor_type(s, np.float32) for s in ((m, k), (k, n), (m, n)))
     ha, hb, hc = (t.replace("f32>", "bf16>") for t in (ta, tb, tc))
     mlir = f"""func.func @f(%a: {ta}, %b: {tb}) -> {tc} {{
@@ -223,10 +221,66 @@ def test_tensor_core_bf16(runner, m, k, n):
   return %r : {tc}
 }}
 """
-    got = runner.run(mlir, [a, b], args=EMULATE)[0]
+    return runner.run(mlir, [a, b], args=args)[0]
+
+
+@pytest.mark.parametrize("m,k,n", [(16, 16, 8), (70, 40, 33), (130, 47, 129)])
+def test_tensor_core_bf16(runner, m, k, n):
+    """bfloat16 has no NumPy type: f32 in and out, cast around the product."""
+    rng = np.random.default_rng(m * k + n)
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    got = bf16_product(runner, a, b, EMULATE)
     exact = bf16(a).astype(np.float64) @ bf16(b).astype(np.float64)
     # One bf16 rounding of an f32 sum: half a bf16 spacing (2^-8 relative).
     np.testing.assert_allclose(got, exact, rtol=2.0 ** -8, atol=1e-6)
+
+
+# Without tensor cores (before sm_80, or --tensor-cores=false) f16 and bf16
+# products take the FMA kernel, which sums them in f32 as well: operands
+# extended from the shared tiles, f32 accumulators and split-K partial
+# sums, one rounding per output.
+NO_TENSOR_CORES = ["--tensor-cores=false"]
+FMA_HALF_SHAPES = [(70, 40, 33),     # 16 x 16 tiles, one output per thread
+                   (300, 20, 300),   # 32 x 32 tiles, 2 x 2 per thread
+                   (600, 37, 600),   # 64 x 64 tiles, vector loads of four
+                   (9, 4000, 16)]    # split K: f32 partial sums
+
+
+@pytest.mark.parametrize("m,k,n", FMA_HALF_SHAPES)
+def test_fma_tiles_f16_sum_in_f32(runner, m, k, n):
+    rng = np.random.default_rng(m + 3 * k + 5 * n)
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float16)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float16)
+    got = product(runner, a, b, args=NO_TENSOR_CORES)
+    assert_f16_product(got, a, b, a.astype(np.float64) @ b.astype(np.float64))
+
+
+def test_fma_tiles_f16_deep_batch(runner):
+    """3000 products of ones per output, a batch (never split): exactly
+    3000 (an f16 accumulator stops at 2048, where 1 is half its spacing)."""
+    a = np.ones((2, 20, 3000), np.float16)
+    b = np.ones((2, 3000, 24), np.float16)
+    t = [tensor_type(x.shape, x.dtype) for x in (a, b)] + [tensor_type((2, 20, 24), np.float16)]
+    mlir = (f"func.func @f(%a: {t[0]}, %b: {t[1]}) -> {t[2]} {{\n"
+            f"  %c = kiln.batch_matmul %a, %b : {t[0]}, {t[1]} -> {t[2]}\n"
+            f"  return %c : {t[2]}\n}}\n")
+    got = runner.run(mlir, [a, b], args=EMULATE + NO_TENSOR_CORES)[0]
+    np.testing.assert_array_equal(got, np.full((2, 20, 24), 3000, np.float16))
+
+
+@pytest.mark.parametrize("m,k,n", [(600, 37, 600), (9, 4000, 16)])
+def test_fma_tiles_bf16_sum_in_f32(runner, m, k, n):
+    rng = np.random.default_rng(m * k + n)
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    got = bf16_product(runner, a, b, EMULATE + NO_TENSOR_CORES)
+    exact = bf16(a).astype(np.float64) @ bf16(b).astype(np.float64)
+    # One bf16 rounding of an f32 sum (a bf16 sum of 4000 terms is off by
+    # many spacings).
+    f32_error = k * 2.0 ** -23 * (np.abs(a).astype(np.float64) @ np.abs(b))
+    excess = np.abs(got - exact) - 2.0 ** -8 * np.abs(exact) - f32_error
+    assert excess.max() <= 0, f"off by {excess.max()}"
 
 
 @pytest.mark.parametrize("m,k,n", [(16, 8, 8), (70, 40, 33), (130, 47, 129)])

@@ -59,6 +59,12 @@ static cl::opt<bool> allowTf32(
     cl::desc("With --target=cuda: f32 matrix products on the tensor cores "
              "with operands rounded to TF32 (sm_80 and later)"),
     cl::init(false));
+static cl::opt<bool> tensorCores(
+    "tensor-cores",
+    cl::desc("With --target=cuda: f16 and bf16 matrix products on the "
+             "tensor cores (sm_80 and later; default); false: on the FMA "
+             "units"),
+    cl::init(true));
 static cl::opt<std::string>
     targetCpu("target-cpu",
               cl::desc("CPU to generate code for: native (default) or an "
@@ -103,6 +109,7 @@ int main(int argc, char **argv) {
   options.gpuChip = chip;
   options.gpuFormat = gpuFormat;
   options.allowTf32 = allowTf32;
+  options.tensorCores = tensorCores;
   options.mergeLaunches = mergeLaunches;
   options.optLevel = optLevel;
   options.sourceName = sys::path::filename(inputFile).str();

@@ -74,6 +74,12 @@ static cl::opt<bool> allowTf32(
              "rounded to TF32 (with --device cuda, or as the GPU computes "
              "them with --emulate-gpu-kernels)"),
     cl::init(false));
+static cl::opt<bool> tensorCores(
+    "tensor-cores",
+    cl::desc("f16 and bf16 matrix products on the GPU's tensor cores (sm_80 "
+             "and later; default); false: on the FMA units (with --device "
+             "cuda, or as the GPU computes them with --emulate-gpu-kernels)"),
+    cl::init(true));
 static cl::opt<bool> parallelLoops(
     "parallel",
     cl::desc("Run parallel loops on the runtime's thread pool (default "
@@ -273,6 +279,7 @@ static int compile(Run &run) {
   options.tileContractions = tileContractions;
   options.emulateGpuKernels = emulateGpuKernels;
   options.allowTf32 = allowTf32;
+  options.tensorCores = tensorCores;
   options.mergeLaunches = mergeLaunches;
   options.gpuChip = chip;
   options.threads = parallelLoops;

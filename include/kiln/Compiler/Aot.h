@@ -46,6 +46,8 @@ struct AotOptions {
   std::string gpuFormat = "fatbin";
   /// For Target::CUDA: f32 products on the tensor cores with TF32 operands.
   bool allowTf32 = false;
+  /// For Target::CUDA: f16 and bf16 products on the tensor cores (sm_80+).
+  bool tensorCores = true;
   /// For Target::CUDA: merge neighbouring small kernels (see CompileOptions).
   bool mergeLaunches = true;
   /// The source, for the header's comment.

@@ -53,6 +53,10 @@ struct CompileOptions {
   /// TF32 (sm_80 and later; with emulateGpuKernels, as they compute it).
   /// Off by default: f32 keeps f32 precision.
   bool allowTf32 = false;
+  /// f16 and bf16 matrix products on the GPU's tensor cores where the chip
+  /// has them (sm_80 and later); off: on the FMA units, summed in f32 all
+  /// the same (with emulateGpuKernels, as either computes them).
+  bool tensorCores = true;
   /// For Target::CUDA: neighbouring independent kernels of small grids as
   /// one launch (kiln-gpu-merge-launches); off to tell a merged kernel's
   /// fault from its parts'.

@@ -79,8 +79,11 @@ struct CpuCodegenOptions {
   /// `emulate`), instead of being compiled for the CPU.
   bool emulateGpuKernels = false;
   /// With emulateGpuKernels: f32 products as the GPU computes them with
-  /// TF32 allowed (f16 and bf16 ones always as on the tensor cores).
+  /// TF32 allowed.
   bool allowTf32 = false;
+  /// With emulateGpuKernels: f16 and bf16 products as the tensor cores
+  /// compute them (on: sm_80 and later) or as the FMA units do (off).
+  bool tensorCores = true;
 };
 
 /// Options of the whole CPU pipeline.

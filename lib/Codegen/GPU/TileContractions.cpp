@@ -71,9 +71,10 @@ constexpr int64_t kMaximumGridY = 65535;
 /// What computes the products: the threads' FMA units, or the tensor cores
 /// through `mma.sync` (sm_80 and later): m16n8k16 on f16 or bf16 operands,
 /// m16n8k8 on f32 operands rounded to TF32 (opt-in), both accumulating in
-/// f32. With tensor cores the block's 8 warps form a 4 x 2 grid over the
-/// output tile (64 x 64 or 128 x 128), each warp a 16 x 32 or 32 x 64 part
-/// of it in 16 x 8 mma tiles, and K steps of 32 (halves) or 16 (TF32).
+/// f32 (the FMA units sum f16 and bf16 in f32 too). With tensor cores
+/// the block's 8 warps form a 4 x 2 grid over the output tile (64 x 64 or
+/// 128 x 128), each warp a 16 x 32 or 32 x 64 part of it in 16 x 8 mma
+/// tiles, and K steps of 32 (halves) or 16 (TF32).
 enum class Unit { Fma, F16, BF16, TF32 };
 constexpr int64_t kWarpsM = 4, kWarpsN = 2;
 constexpr int64_t kMmaM = 16, kMmaN = 8;
@@ -116,8 +117,9 @@ public:
         tileN(tiling.tile), splits(tiling.splits), chunk(tiling.chunk),
         element(cast<MemRefType>(c.op.getDpsInitOperand(0)->get().getType())
                     .getElementType()),
-        accumulator(unit == Unit::Fma ? element
-                                      : Float32Type::get(c.op.getContext())) {
+        accumulator(unit == Unit::Fma && !isa<Float16Type, BFloat16Type>(element)
+                        ? element
+                        : Float32Type::get(c.op.getContext())) {
     if (unit == Unit::Fma) {
       // From 4 x 4 outputs per thread, each reads its operands' values
       // for a depth step as 16-byte vectors (see sharedIndex).
@@ -276,18 +278,19 @@ private:
     OpOperand *out = c.op.getDpsInitOperand(0);
     auto body = [&](Value r, Value q) {
       SmallVector<Value> at = indices(out, loopValues(r, q, index(0)));
-      Value sum = initial ? initial
-                          : memref::LoadOp::create(rewriter, loc, out->get(), at)
-                                .getResult();
+      Value sum = widen(
+          initial ? initial
+                  : memref::LoadOp::create(rewriter, loc, out->get(), at)
+                        .getResult());
       for (int64_t z = 0; z < splits; ++z) {
         Value part = memref::LoadOp::create(rewriter, loc, workspace,
                                             ValueRange{index(z), r, q});
         IRMapping mapping;
         mapping.map(c.op.getBlock()->getArgument(2), sum);
         mapping.map(c.multiply->getResult(0), part);
-        sum = rewriter.clone(*c.add, mapping)->getResult(0);
+        sum = cloneInAccumulator(rewriter, *c.add, mapping);
       }
-      memref::StoreOp::create(rewriter, loc, sum, out->get(), at);
+      memref::StoreOp::create(rewriter, loc, narrow(sum), out->get(), at);
     };
     if (emulate) {
       loop(index(0), index(rows), index(1), [&](Value r) {
@@ -468,9 +471,35 @@ private:
     return ivs;
   }
 
-  Value zeroElement() {
+  Value zeroAccumulator() {
     return arith::ConstantOp::create(rewriter, loc,
-                                     rewriter.getZeroAttr(element));
+                                     rewriter.getZeroAttr(accumulator));
+  }
+
+  /// An element (or a vector of them) in the accumulator's type, and back:
+  /// f16 and bf16 are added up in f32 (the FMA tiles as the tensor cores),
+  /// rounded once when stored.
+  Value widen(OpBuilder &b, Location l, Value value) {
+    if (element == accumulator)
+      return value;
+    Type type = accumulator;
+    if (auto vector = dyn_cast<VectorType>(value.getType()))
+      type = vector.clone(accumulator);
+    return arith::ExtFOp::create(b, l, type, value);
+  }
+  Value widen(Value value) { return widen(rewriter, loc, value); }
+  Value narrow(Value value) {
+    if (element == accumulator)
+      return value;
+    return arith::TruncFOp::create(rewriter, loc, element, value);
+  }
+
+  /// A clone of the body's multiply or add (its fastmath flags kept) on
+  /// the accumulator's type.
+  Value cloneInAccumulator(OpBuilder &b, Operation &op, IRMapping &mapping) {
+    Operation *clone = b.clone(op, mapping);
+    clone->getResult(0).setType(accumulator);
+    return clone->getResult(0);
   }
 
   Value inRange(Value i, Value size) {
@@ -532,16 +561,16 @@ private:
     // A split's partial sum starts from zero (the output's value is added
     // once, by addSplits); a folded fill's value needs no load.
     if (splits > 1)
-      return SmallVector<Value>(perThread * perThread, zeroElement());
+      return SmallVector<Value>(perThread * perThread, zeroAccumulator());
     if (initial)
-      return SmallVector<Value>(perThread * perThread, initial);
+      return SmallVector<Value>(perThread * perThread, widen(initial));
     for (int64_t i = 0; i < perThread; ++i)
       for (int64_t j = 0; j < perThread; ++j) {
         Value r = row(i), q = col(j);
         Value inside = arith::AndIOp::create(rewriter, loc, inRange(r, sizeM),
                                              inRange(q, sizeN));
-        acc.push_back(guardedLoad(inside, out->get(),
-                                  indices(out, loopValues(r, q, index(0)))));
+        acc.push_back(widen(guardedLoad(
+            inside, out->get(), indices(out, loopValues(r, q, index(0))))));
       }
     return acc;
   }
@@ -555,7 +584,10 @@ private:
         Value r = row(i), q = col(j);
         Value inside = arith::AndIOp::create(rewriter, loc, inRange(r, sizeM),
                                              inRange(q, sizeN));
+        // (A split's partial sum stays in the accumulator's type.)
         Value value = acc[i * perThread + j];
+        if (splits == 1)
+          value = narrow(value);
         scf::IfOp::create(rewriter, loc, inside, [&](OpBuilder &b, Location l) {
           if (splits > 1)
             memref::StoreOp::create(b, l, value, workspace,
@@ -615,15 +647,16 @@ private:
     }
   }
 
-  /// acc + a * b with the contraction's own multiply and add.
+  /// acc + a * b with the contraction's own multiply and add, on the
+  /// accumulator's type (x and y widened already).
   Value multiplyAdd(OpBuilder &b, Value acc, Value x, Value y) {
     Block *body = c.op.getBlock();
     IRMapping mapping;
     mapping.map(body->getArgument(0), x);
     mapping.map(body->getArgument(1), y);
     mapping.map(body->getArgument(2), acc);
-    b.clone(*c.multiply, mapping);
-    return b.clone(*c.add, mapping)->getResult(0);
+    cloneInAccumulator(b, *c.multiply, mapping);
+    return cloneInAccumulator(b, *c.add, mapping);
   }
 
   /// One depth step `kk` of the thread's outer product.
@@ -639,10 +672,11 @@ private:
             std::min<int64_t>(16, 4 * element.getIntOrFloatBitWidth() / 8));
       auto loadGroups = [&](Value shared, Value t, SmallVector<Value> &out) {
         for (int64_t g = 0; g < perThread; g += 4) {
-          Value v = vector::LoadOp::create(
-              b, l, vectorType, shared,
-              ValueRange{kk, sharedIndex(b, l, t, g)},
-              /*nontemporal=*/false, alignment);
+          Value v = widen(b, l,
+                          vector::LoadOp::create(
+                              b, l, vectorType, shared,
+                              ValueRange{kk, sharedIndex(b, l, t, g)},
+                              /*nontemporal=*/false, alignment));
           for (int64_t q = 0; q < 4; ++q)
             out.push_back(vector::ExtractOp::create(b, l, v, q));
         }
@@ -651,10 +685,10 @@ private:
       loadGroups(sharedB, tx, bs);
     } else {
       for (int64_t i = 0; i < perThread; ++i) {
-        a.push_back(memref::LoadOp::create(
-            b, l, sharedA, ValueRange{kk, sharedIndex(b, l, ty, i)}));
-        bs.push_back(memref::LoadOp::create(
-            b, l, sharedB, ValueRange{kk, sharedIndex(b, l, tx, i)}));
+        a.push_back(widen(b, l, memref::LoadOp::create(
+            b, l, sharedA, ValueRange{kk, sharedIndex(b, l, ty, i)})));
+        bs.push_back(widen(b, l, memref::LoadOp::create(
+            b, l, sharedB, ValueRange{kk, sharedIndex(b, l, tx, i)})));
       }
     }
     SmallVector<Value> next;
@@ -751,10 +785,7 @@ private:
     Value out = c.op.getDpsInitOperand(0)->get();
     SmallVector<Value> acc;
     eachMmaOutput([&](int64_t, Value inside, ValueRange at) {
-      Value value = guardedLoad(inside, out, at);
-      if (element != accumulator)
-        value = arith::ExtFOp::create(rewriter, loc, accumulator, value);
-      acc.push_back(value);
+      acc.push_back(widen(guardedLoad(inside, out, at)));
     });
     return acc;
   }
@@ -762,9 +793,7 @@ private:
   void storeMmaOutputs(ValueRange acc) {
     Value out = c.op.getDpsInitOperand(0)->get();
     eachMmaOutput([&](int64_t slot, Value inside, ValueRange at) {
-      Value value = acc[slot];
-      if (element != accumulator)
-        value = arith::TruncFOp::create(rewriter, loc, element, value);
+      Value value = narrow(acc[slot]);
       scf::IfOp::create(rewriter, loc, inside, [&](OpBuilder &b, Location l) {
         memref::StoreOp::create(b, l, value, out, at);
         scf::YieldOp::create(b, l);
@@ -961,10 +990,8 @@ private:
                           rewriter, loc, fragmentsB,
                           ValueRange{add(firstLane, laneB),
                                      add(slotB, ni * sizeB)});
-                      if (element != accumulator) {
-                        a = arith::ExtFOp::create(rewriter, loc, accumulator, a);
-                        b = arith::ExtFOp::create(rewriter, loc, accumulator, b);
-                      }
+                      a = widen(a);
+                      b = widen(b);
                       Value product = arith::MulFOp::create(rewriter, loc, a, b);
                       scf::YieldOp::create(
                           rewriter, loc,

@@ -150,6 +150,40 @@ func.func @filled_split(%x: memref<43264x9xf32>, %g: memref<43264x16xf32>, %w: m
 
 // -----
 
+// A bf16 filter gradient split along K: the partial sums stay f32 in the
+// workspace (no rounding per split), the adding kernel extends the
+// output's value, adds the 129 parts in f32 and rounds once.
+// CHECK-LABEL: func.func @bf16_split
+// CHECK: %[[W:[a-z0-9_]+]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<129x9x16xf32>
+// CHECK: gpu.launch
+// CHECK: arith.mulf %{{.*}} : f32
+// CHECK-NOT: arith.truncf
+// CHECK: memref.store %{{.*}}, %[[W]][{{.*}}] : memref<129x9x16xf32>
+// CHECK: gpu.terminator
+// CHECK: gpu.launch
+// CHECK: %[[OLD:.*]] = memref.load %arg2{{.*}} : memref<9x16xbf16>
+// CHECK: %[[SUM:.*]] = arith.extf %[[OLD]] : bf16 to f32
+// CHECK: %[[P:.*]] = memref.load %[[W]]
+// CHECK: arith.addf %[[SUM]], %[[P]] : f32
+// CHECK-COUNT-128: arith.addf %{{.*}} : f32
+// CHECK-NEXT: %[[OUT:.*]] = arith.truncf %{{.*}} : f32 to bf16
+// CHECK-NEXT: memref.store %[[OUT]], %arg2
+#bt = affine_map<(m, n, k) -> (k, m)>
+#bg = affine_map<(m, n, k) -> (k, n)>
+#bo = affine_map<(m, n, k) -> (m, n)>
+func.func @bf16_split(%x: memref<43264x9xbf16>, %g: memref<43264x16xbf16>, %w: memref<9x16xbf16>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<43264x9xbf16>, tensor<43264x16xbf16>], outputs = [tensor<9x16xbf16>], variables = [], checks = [], device = cuda>} {
+  linalg.generic {indexing_maps = [#bt, #bg, #bo], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %g : memref<43264x9xbf16>, memref<43264x16xbf16>) outs(%w : memref<9x16xbf16>) {
+  ^bb0(%p: bf16, %q: bf16, %acc: bf16):
+    %m = arith.mulf %p, %q : bf16
+    %s = arith.addf %acc, %m : bf16
+    linalg.yield %s : bf16
+  }
+  return
+}
+
+// -----
+
 // CUDA's grid y (M tiles) stops at 65535 blocks: 64 x 224 x 224 rows of
 // 16 outputs (a stride-1 convolution as a product) cannot take 16 x 16 or
 // 32 x 32 tiles (200704 and 100352 rows of blocks), the cheapest of what

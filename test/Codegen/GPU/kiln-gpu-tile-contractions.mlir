@@ -63,6 +63,33 @@ func.func @batch_transposed(%a: memref<3x?x?xf64>, %b: memref<3x8x?xf64>, %c: me
 
 // -----
 
+// f16 products are summed in f32, as on the tensor cores: the folded fill's
+// value extended once, the shared tiles' vectors of four f16 extended as
+// they are loaded, multiply-adds in f32, each output rounded to f16 once,
+// when stored.
+// CHECK-LABEL: func.func @half_summed_in_f32
+// CHECK: gpu.launch {{.*}} workgroup(%[[A:[a-z0-9_]+]] : memref<16x72xf16, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<16x72xf16, #gpu.address_space<workgroup>>)
+// CHECK: %[[START:.*]] = arith.extf %{{.*}} : f16 to f32
+// CHECK: scf.for {{.*}} iter_args(%{{[a-z0-9_]+}} = %[[START]],
+// CHECK: %[[VA:.*]] = vector.load %[[A]]{{.*}} vector<4xf16>
+// CHECK-NEXT: arith.extf %[[VA]] : vector<4xf16> to vector<4xf32>
+// CHECK: %[[VB:.*]] = vector.load %[[B]]{{.*}} vector<4xf16>
+// CHECK-NEXT: arith.extf %[[VB]] : vector<4xf16> to vector<4xf32>
+// CHECK: arith.mulf %{{.*}} : f32
+// CHECK-NEXT: arith.addf %{{.*}} : f32
+// CHECK-NOT: arith.addf %{{.*}} : f16
+// CHECK: %[[OUT:.*]] = arith.truncf %{{.*}} : f32 to f16
+// CHECK: memref.store %[[OUT]], %arg2
+// CHECK-NOT: linalg.fill
+func.func @half_summed_in_f32(%a: memref<100x30xf16>, %b: memref<30x70xf16>, %c: memref<100x70xf16>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<100x30xf16>, tensor<30x70xf16>], outputs = [tensor<100x70xf16>], variables = [], checks = [], device = cuda>} {
+  %zero = arith.constant 0.0 : f16
+  linalg.fill ins(%zero : f16) outs(%c : memref<100x70xf16>)
+  linalg.matmul ins(%a, %b : memref<100x30xf16>, memref<30x70xf16>) outs(%c : memref<100x70xf16>)
+  return
+}
+
+// -----
+
 // Not this pass's: a body that is not acc + a * b (a max-plus product), a
 // contraction with two reduction loops, and a product outside GPU code.
 // CHECK-LABEL: func.func @max_plus
