@@ -9,14 +9,14 @@ from .ops import (abs, add, argmax, cos, divide, equal, exp, floordiv, floormod,
                   subtract, tanh, truediv)
 from .ops import floormod as mod  # noqa: F401
 from .ops import truncatemod
-from .math_ops import (argmin, ceil, cumprod, cumsum, erf, expm1, floor, l2_normalize, log1p, log_sigmoid,
+from .math_ops import (argmin, ceil, cumprod, cumsum, erf, erfc, expm1, floor, l2_normalize, log1p, log_sigmoid,
                        reciprocal, reduce_all, reduce_any, reduce_logsumexp,
                        reduce_prod, reduce_std, reduce_variance, round, rsqrt,
                        softplus, softsign, squared_difference, top_k)
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "ceil", "cos", "cumprod", "cumsum", "divide",
-    "equal", "erf", "exp", "expm1",
+    "equal", "erf", "erfc", "exp", "expm1",
     "floor", "floordiv", "floormod", "greater", "greater_equal", "l2_normalize",
     "less", "less_equal", "log", "log1p", "log_sigmoid", "logical_and",
     "logical_not", "logical_or", "logical_xor", "maximum", "minimum", "mod",

@@ -31,6 +31,7 @@ floor = _unary("floor")
 ceil = _unary("ceil")
 reciprocal = _unary("reciprocal")
 erf = _unary("erf")
+erfc = _unary("erfc")
 
 
 def _static(x, what):

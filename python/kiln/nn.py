@@ -226,11 +226,13 @@ swish = silu
 
 
 def gelu(features, approximate=False, name=None):
-    """x * P(X <= x) for a standard normal X: 0.5 x (1 + erf(x / sqrt(2)));
-    approximate=True uses the tanh formula."""
+    """x * P(X <= x) for a standard normal X: 0.5 x erfc(-x / sqrt(2)), the
+    same as 0.5 x (1 + erf(x / sqrt(2))) but without its cancellation for
+    x below -5 (gelu(-10) is -7.6e-23, not 0); approximate=True uses the
+    tanh formula."""
     x = convert_to_tensor(features)
     if not approximate:
-        return 0.5 * x * (1.0 + math_ops.erf(x * (1.0 / math.sqrt(2.0))))
+        return 0.5 * x * math_ops.erfc(x * (-1.0 / math.sqrt(2.0)))
     c = math.sqrt(2.0 / math.pi)
     return 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x)))
 

@@ -1,8 +1,16 @@
 // REQUIRES: ptxas
 // Kernels assembled by the CUDA toolkit's ptxas (format=bin): the PTX that
 // the GPU pipeline writes is valid for sm_90, and the math functions
-// (exp, tanh) are resolved from libdevice (unresolved, ptxas would fail).
+// (exp, tanh, expm1, log1p, erfc) are resolved from libdevice (unresolved,
+// ptxas would fail).
 // RUN: tensor-opt %s --kiln-gpu-pipeline=format=bin | FileCheck %s
+// expm1, log1p and erfc are libdevice's own functions, not exp(x) - 1,
+// log(1 + x) or 1 - erf(x), which lose every digit near 0 (or, for erfc,
+// in the tail):
+// RUN: tensor-opt %s --kiln-gpu-pipeline=format=isa --mlir-print-ir-after=convert-gpu-to-nvvm 2>&1 | FileCheck %s --check-prefix=LIBDEVICE
+// LIBDEVICE-DAG: llvm.call @__nv_expm1f(
+// LIBDEVICE-DAG: llvm.call @__nv_log1pf(
+// LIBDEVICE-DAG: llvm.call @__nv_erfcf(
 // As a fat binary (cubin for sm_90 and PTX for newer GPUs):
 // RUN: tensor-opt %s --kiln-gpu-pipeline=format=fatbin | FileCheck %s --check-prefix=FAT
 
@@ -26,5 +34,8 @@ func.func @matmul(%a: tensor<64x100xf32>, %b: tensor<100x30xf32>) -> tensor<64x3
 func.func @math(%x: tensor<1000xf32>) -> tensor<1000xf32> {
   %0 = kiln.exp %x : tensor<1000xf32>
   %1 = kiln.tanh %0 : tensor<1000xf32>
-  return %1 : tensor<1000xf32>
+  %2 = kiln.expm1 %1 : tensor<1000xf32>
+  %3 = kiln.log1p %2 : tensor<1000xf32>
+  %4 = kiln.erfc %3 : tensor<1000xf32>
+  return %4 : tensor<1000xf32>
 }

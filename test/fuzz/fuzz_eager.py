@@ -23,7 +23,7 @@ EXTENTS = [0, 1, 1, 2, 3, 5, 7, 16]
 # name -> (arity, call(kiln, args, rng_values), NumPy oracle or None)
 UNARY = ["abs", "negative", "exp", "log", "sqrt", "square", "tanh", "sigmoid", "sin",
          "cos", "sign", "math.floor", "math.ceil", "math.round", "math.log1p", "math.expm1",
-         "math.rsqrt", "math.erf", "math.softplus", "nn.relu", "nn.relu6", "nn.elu",
+         "math.rsqrt", "math.erf", "math.erfc", "math.softplus", "nn.relu", "nn.relu6", "nn.elu",
          "nn.gelu", "nn.silu", "logical_not", "identity", "zeros_like", "ones_like"]
 BINARY = ["add", "subtract", "multiply", "divide", "maximum", "minimum", "pow",
           "equal", "less", "greater_equal", "logical_and", "floordiv", "floormod", "truncatemod",

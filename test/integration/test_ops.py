@@ -65,6 +65,7 @@ UNARY = {
     "log1p": (np.log1p, (-0.9, 5)),
     "expm1": (np.expm1, (-3, 3)),
     "erf": (np.vectorize(math.erf), (-4, 4)),
+    "erfc": (np.vectorize(math.erfc), (-4, 9)),
     "sqrt": (np.sqrt, (0, 10)),
     "rsqrt": (lambda x: 1 / np.sqrt(x), (0.1, 10)),
     "tanh": (np.tanh, (-5, 5)),

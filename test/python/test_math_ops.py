@@ -71,6 +71,7 @@ UNARY = {
         x > 0, x, 1.6732632423543772 * np.expm1(x)), X),
     "silu": (kiln.nn.silu, lambda x: x * _sigmoid(x), X),
     "erf": (kiln.math.erf, np.vectorize(math.erf), X),
+    "erfc": (kiln.math.erfc, np.vectorize(math.erfc), X),
     "gelu": (kiln.nn.gelu, lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))), X),
     "gelu_tanh": (lambda x: kiln.nn.gelu(x, approximate=True),
                   lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))), X),
@@ -193,6 +194,7 @@ EXTREMES = {
         x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))),
     "softplus": (kiln.math.softplus, lambda x: np.logaddexp(0, x)),
     "log_sigmoid": (kiln.math.log_sigmoid, lambda x: -np.logaddexp(0, -x)),
+    "erfc": (kiln.math.erfc, np.vectorize(math.erfc)),
 }
 
 
@@ -213,6 +215,25 @@ def test_activations_keep_their_digits_at_extreme_arguments(name, dtype, size):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, expected, rtol=rtol,
                                    atol=np.finfo(dtype).tiny, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_keeps_its_lower_tail(dtype):
+    """gelu(x) = 0.5 x erfc(-x / sqrt 2): 0.5 x (1 + erf(x / sqrt 2))
+    cancels below x = -5 (0 from about -6 in f32, -9 in f64). erfc's
+    argument is rounded to the type first, an error that erfc's slope
+    multiplies by 2 z^2 (z = -x / sqrt 2): the tolerance allows for it."""
+    x = -np.array([0.5, 2.0, 5.0, 6.0, 7.5, 9.0, 12.0, 20.0, 30.0]).astype(dtype)
+    z = -x.astype(np.float64) / math.sqrt(2.0)
+    want = 0.5 * x.astype(np.float64) * np.vectorize(math.erfc)(z)
+    eps = np.finfo(dtype).eps
+    compiled = kiln.function(lambda t: kiln.nn.gelu(t))
+    for call in (kiln.nn.gelu, compiled):
+        got = call(kiln.constant(x)).numpy()
+        assert got.dtype == dtype
+        bound = eps * (4 + 2 * z ** 2) * np.abs(want) + np.finfo(dtype).tiny
+        assert np.all(np.abs(got - want) <= bound), (got, want)
+        assert got[-4] < 0  # x = -9: -1.0e-18, representable in f32 too
 
 
 def test_broadcast_to():

@@ -55,6 +55,9 @@ static Value scalar(LogOp, OpBuilder &b, Location loc, ValueRange s) {
 static Value scalar(ErfOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::ErfOp::create(b, loc, s[0]);
 }
+static Value scalar(ErfcOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::ErfcOp::create(b, loc, s[0]);
+}
 static Value scalar(Log1pOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::Log1pOp::create(b, loc, s[0]);
 }
@@ -563,7 +566,7 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
       .add<ElementwiseLowering<NegOp>, ElementwiseLowering<AbsOp>,
            ElementwiseLowering<ExpOp>, ElementwiseLowering<LogOp>,
            ElementwiseLowering<Log1pOp>, ElementwiseLowering<Expm1Op>,
-           ElementwiseLowering<ErfOp>,
+           ElementwiseLowering<ErfOp>, ElementwiseLowering<ErfcOp>,
            ElementwiseLowering<SqrtOp>,
            ElementwiseLowering<RsqrtOp>, ElementwiseLowering<TanhOp>,
            ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,

@@ -225,6 +225,9 @@ OpFoldResult ErfOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::erf(x); });
 }
 
+OpFoldResult ErfcOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::erfc(x); });
+}
 OpFoldResult Log1pOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::log1p(x); });
 }

@@ -166,6 +166,9 @@ UNARY_VJP(Expm1Op, r.mul(g, r.add(y, r.scalar(x, 1.0))))
 // d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)
 UNARY_VJP(ErfOp, r.mul(g, r.mul(r.scalar(x, 1.1283791670955126),
                                 ExpOp::create(b, r.loc, r.neg(r.mul(x, x))))))
+// d erfc(x)/dx = -2/sqrt(pi) * exp(-x^2)
+UNARY_VJP(ErfcOp, r.mul(g, r.mul(r.scalar(x, -1.1283791670955126),
+                                 ExpOp::create(b, r.loc, r.neg(r.mul(x, x))))))
 UNARY_VJP(SqrtOp, r.div(r.mul(g, r.scalar(x, 0.5)), y))
 UNARY_VJP(RsqrtOp, r.mul(r.mul(g, r.scalar(x, -0.5)), r.mul(y, r.mul(y, y))))
 UNARY_VJP(TanhOp, r.mul(g, r.sub(r.scalar(x, 1.0), r.mul(y, y))))

@@ -162,6 +162,18 @@ func.func @expm1(%x: tensor<5xf64>) -> tensor<5xf64> {
 
 // -----
 
+// erfc stays erfc (1 - erf(x) would lose its tail above x = 4 in f32).
+// CHECK-LABEL: func.func @erfc
+// CHECK: linalg.generic
+// CHECK: math.erfc %{{.*}} : f32
+// CHECK-NOT: math.erf %
+func.func @erfc(%x: tensor<5xf32>) -> tensor<5xf32> {
+  %0 = kiln.erfc %x : tensor<5xf32>
+  return %0 : tensor<5xf32>
+}
+
+// -----
+
 // Float remainder is arith.remf (fmod, exact); the integer one guards its
 // divisor as kiln.div does: x rem 0 = x, x rem -1 = 0.
 // CHECK-LABEL: func.func @rem

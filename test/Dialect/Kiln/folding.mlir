@@ -55,7 +55,7 @@ func.func @more_unary_constants() -> (tensor<3xf64>, tensor<3xf64>, tensor<3xf64
 // -----
 
 // CHECK-LABEL: func.func @integer_unary
-func.func @integer_unary() -> (tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>, tensor<1xf32>) {
+func.func @integer_unary() -> (tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>) {
   %c = kiln.constant dense<[-3, 0, 5]> : tensor<3xi32>
   %b = kiln.constant dense<[true, false]> : tensor<2xi1>
   %p = kiln.constant dense<0.5> : tensor<1xf32>
@@ -76,7 +76,10 @@ func.func @integer_unary() -> (tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tens
   // expm1(0.5) = 0.6487212707
   // CHECK-DAG: kiln.constant dense<0.648721277> : tensor<1xf32>
   %7 = kiln.expm1 %p : tensor<1xf32>
-  return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>, tensor<1xf32>
+  // erfc(0.5) = 0.4795001222
+  // CHECK-DAG: kiln.constant dense<0.479500115> : tensor<1xf32>
+  %8 = kiln.erfc %p : tensor<1xf32>
+  return %0, %1, %2, %3, %4, %5, %6, %7, %8 : tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>
 }
 
 // -----

@@ -41,6 +41,8 @@ func.func @unary(%x: tensor<2x3xf32>, %i: tensor<4xi32>, %b: tensor<i1>) {
   %6 = kiln.log1p %x : tensor<2x3xf32>
   // CHECK: kiln.expm1 %[[X]] : tensor<2x3xf32>
   %e1 = kiln.expm1 %x : tensor<2x3xf32>
+  // CHECK: kiln.erfc %[[X]] : tensor<2x3xf32>
+  %e2 = kiln.erfc %x : tensor<2x3xf32>
   // CHECK: kiln.sqrt %[[X]] : tensor<2x3xf32>
   %7 = kiln.sqrt %x : tensor<2x3xf32>
   // CHECK: kiln.rsqrt %[[X]] : tensor<2x3xf32>

@@ -171,6 +171,9 @@ def Kiln_Expm1Op : Kiln_UnaryOp<"expm1", Kiln_FloatTensor,
                                "e^x - 1, accurate for x near 0">;
 def Kiln_ErfOp : Kiln_UnaryOp<"erf", Kiln_FloatTensor,
                               "erf(x) = 2/sqrt(pi) * integral of exp(-t^2) over [0, x]">;
+def Kiln_ErfcOp : Kiln_UnaryOp<"erfc", Kiln_FloatTensor,
+                               "erfc(x) = 1 - erf(x), accurate where erf(x) is "
+                               "near 1">;
 def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", Kiln_FloatTensor, "sqrt(x)">;
 def Kiln_RsqrtOp : Kiln_UnaryOp<"rsqrt", Kiln_FloatTensor, "1 / sqrt(x)">;
 def Kiln_TanhOp : Kiln_UnaryOp<"tanh", Kiln_FloatTensor, "tanh(x)">;
