@@ -160,6 +160,7 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createKilnGPUContractFma());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createKilnGPUPreciseSqrt());
   kernels.addPass(createKilnGPUExternDynamicShared());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());

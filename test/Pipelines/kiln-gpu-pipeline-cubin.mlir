@@ -11,6 +11,10 @@
 // LIBDEVICE-DAG: llvm.call @__nv_expm1f(
 // LIBDEVICE-DAG: llvm.call @__nv_log1pf(
 // LIBDEVICE-DAG: llvm.call @__nv_erfcf(
+// Square roots are correctly rounded (sqrt.rn.f32, as nvcc's default), not
+// libdevice's __nv_sqrtf, which NVVMReflect turns into sqrt.approx.f32:
+// RUN: tensor-opt %s --kiln-gpu-pipeline=format=isa | FileCheck %s --check-prefix=SQRT --implicit-check-not=sqrt.approx
+// SQRT: sqrt.rn.f32
 // As a fat binary (cubin for sm_90 and PTX for newer GPUs):
 // RUN: tensor-opt %s --kiln-gpu-pipeline=format=fatbin | FileCheck %s --check-prefix=FAT
 
@@ -37,5 +41,6 @@ func.func @math(%x: tensor<1000xf32>) -> tensor<1000xf32> {
   %2 = kiln.expm1 %1 : tensor<1000xf32>
   %3 = kiln.log1p %2 : tensor<1000xf32>
   %4 = kiln.erfc %3 : tensor<1000xf32>
-  return %4 : tensor<1000xf32>
+  %5 = kiln.sqrt %4 : tensor<1000xf32>
+  return %5 : tensor<1000xf32>
 }

@@ -496,3 +496,21 @@ def test_grid_reductions_to_a_scalar(runner, op, numpy_op, shape, dtype):
         scale = np.abs(x.astype(np.float64)).sum() / x.size if op != "reduce_sum" else \
             np.abs(x.astype(np.float64)).sum()
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * scale + 1e-12)
+
+
+@pytest.mark.parametrize("shape,indices", [((1, 1), [0]), ((6, 5), [4, 0, 0, 3, 1])])
+def test_gather_of_a_product_stays_its_own_kernel(runner, shape, indices):
+    """A gather from the output of the loop before it, over the same points:
+    kiln-gpu-fuse-adjacent once made them one loop, so the gather read its
+    table before the first loop had written it (found by the program
+    fuzzer: a pointer-like garbage value)."""
+    x = np.arange(np.prod(shape), dtype=np.int64).reshape(shape) - 7
+    t, ti = tensor_type(shape, np.int64), tensor_type((len(indices),), np.int64)
+    mlir = f"""func.func @f(%x: {t}, %i: {ti}) -> {t} {{
+  %p = kiln.mul %x, %x : {t}, {t} -> {t}
+  %g = kiln.gather %p, %i {{axis = 1 : i64}} : {t}, {ti} -> {t}
+  return %g : {t}
+}}
+"""
+    got = runner.run(mlir, [x, np.array(indices, np.int64)], args=EMULATE)[0]
+    np.testing.assert_array_equal(got, (x * x)[:, indices])

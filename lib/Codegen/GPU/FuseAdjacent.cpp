@@ -22,6 +22,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNGPUFUSEADJACENT
@@ -44,11 +45,38 @@ struct Elementwise {
   AffineMap pointMap;
 };
 
+/// The roots of the buffers that `op`'s body reads by itself, through
+/// values from above (a gather's `memref.load` of its table at computed
+/// indices); false when the body does anything else with such a buffer or
+/// has other memory effects (unknown accesses).
+bool bodyReads(linalg::LinalgOp op, SmallVectorImpl<Value> &reads) {
+  Region &region = op->getRegion(0);
+  SetVector<Value> captured;
+  getUsedValuesDefinedAbove(region, captured);
+  for (Value value : captured) {
+    if (!isa<BaseMemRefType>(value.getType()))
+      continue;
+    for (OpOperand &use : value.getUses())
+      if (region.isAncestor(use.getOwner()->getParentRegion()) &&
+          !isa<memref::LoadOp, memref::DimOp>(use.getOwner()))
+        return false;
+    reads.push_back(rootOf(value));
+  }
+  WalkResult effects = region.walk([](Operation *inner) {
+    if (isa<memref::LoadOp, memref::DimOp, linalg::YieldOp>(inner) ||
+        isMemoryEffectFree(inner))
+      return WalkResult::advance();
+    return WalkResult::interrupt();
+  });
+  return !effects.wasInterrupted();
+}
+
 std::optional<Elementwise> matchElementwise(Operation *candidate) {
   auto op = dyn_cast_or_null<linalg::GenericOp>(candidate);
+  SmallVector<Value> reads;
   if (!op || !op.hasPureBufferSemantics() ||
       op.getNumLoops() != op.getNumParallelLoops() || op.getNumLoops() == 0 ||
-      op.hasDynamicShape() || op.hasIndexSemantics())
+      op.hasDynamicShape() || op.hasIndexSemantics() || !bodyReads(op, reads))
     return std::nullopt;
   std::optional<AffineMap> point;
   for (OpOperand &operand : op->getOpOperands()) {
@@ -72,11 +100,12 @@ std::optional<Elementwise> matchElementwise(Operation *candidate) {
 }
 
 /// The roots an op reads and writes, for ops whose accesses are known:
-/// linalg ops on buffers, and ops without memory effects (false otherwise).
+/// linalg ops on buffers (their operands, and what their bodies load), and
+/// ops without memory effects (false otherwise).
 bool accesses(Operation *op, SmallVectorImpl<Value> &reads,
               SmallVectorImpl<Value> &writes) {
   if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op)) {
-    if (!linalgOp.hasPureBufferSemantics())
+    if (!linalgOp.hasPureBufferSemantics() || !bodyReads(linalgOp, reads))
       return false;
     for (OpOperand &operand : op->getOpOperands()) {
       if (!isa<MemRefType>(operand.get().getType()))
@@ -141,6 +170,18 @@ bool fusable(Elementwise first, Elementwise second) {
     for (OpOperand &y : b.getDpsInitsMutable())
       if (mayAlias(rootOf(x.get()), rootOf(y.get())))
         return false;
+  // A body that loads elements of the other's outputs (a gather) reads
+  // them at other points than its own: in one loop it would see some of
+  // them before they are written (or after).
+  SmallVector<Value> readsA, readsB, writesA, writesB;
+  for (OpOperand &x : a.getDpsInitsMutable())
+    writesA.push_back(rootOf(x.get()));
+  for (OpOperand &y : b.getDpsInitsMutable())
+    writesB.push_back(rootOf(y.get()));
+  bodyReads(a, readsA);
+  bodyReads(b, readsB);
+  if (anyAlias(readsB, writesA) || anyAlias(readsA, writesB))
+    return false;
   // (b's outputs read by a: a reads the old value before b writes it, at
   // the same point, as when the ops run one after the other.)
   return onlyAtThePoint(second, first) && onlyAtThePoint(first, second);

@@ -246,3 +246,89 @@ func.func @scalar_operand(%x: memref<8x4xf32>, %y: memref<8x4xf32>, %w: memref<8
   }
   return
 }
+
+// -----
+
+#id = affine_map<(i, j) -> (i, j)>
+
+// Gathers: a body that loads the other op's output at computed indices
+// reads it at other points than its own, so the two stay apart whichever
+// comes first (fused, the gather of element [0, 0] by every point would see
+// it before the first loop wrote it, once it did); a gather from a table
+// neither writes joins. A body that stores is not this pass's.
+// CHECK-LABEL: func.func @gather_of_the_first
+// CHECK-COUNT-2: linalg.generic
+// CHECK-LABEL: func.func @gather_before_its_writer
+// CHECK-COUNT-2: linalg.generic
+// CHECK-LABEL: func.func @gather_of_a_table
+// CHECK: linalg.generic
+// CHECK-SAME: outs(%{{.*}}, %{{.*}} : memref<4x4xi64>, memref<4x4xi64>)
+// CHECK: arith.muli
+// CHECK: memref.load %arg2
+// CHECK-NOT: linalg.generic
+// CHECK-LABEL: func.func @body_store
+// CHECK-COUNT-2: linalg.generic
+func.func @gather_of_the_first(%x: memref<4x4xi64>, %y: memref<4x4xi64>, %z: memref<4x4xi64>) attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [], checks = [], device = cpu>} {
+  %c0 = arith.constant 0 : index
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<4x4xi64>) outs(%y : memref<4x4xi64>) {
+  ^bb0(%a: i64, %o: i64):
+    %m = arith.muli %a, %a : i64
+    linalg.yield %m : i64
+  }
+  linalg.generic {indexing_maps = [#id], iterator_types = ["parallel", "parallel"]}
+      outs(%z : memref<4x4xi64>) {
+  ^bb0(%o: i64):
+    %g = memref.load %y[%c0, %c0] : memref<4x4xi64>
+    linalg.yield %g : i64
+  }
+  return
+}
+func.func @gather_before_its_writer(%x: memref<4x4xi64>, %y: memref<4x4xi64>, %z: memref<4x4xi64>) attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [], checks = [], device = cpu>} {
+  %c3 = arith.constant 3 : index
+  linalg.generic {indexing_maps = [#id], iterator_types = ["parallel", "parallel"]}
+      outs(%z : memref<4x4xi64>) {
+  ^bb0(%o: i64):
+    %g = memref.load %y[%c3, %c3] : memref<4x4xi64>
+    linalg.yield %g : i64
+  }
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<4x4xi64>) outs(%y : memref<4x4xi64>) {
+  ^bb0(%a: i64, %o: i64):
+    %m = arith.muli %a, %a : i64
+    linalg.yield %m : i64
+  }
+  return
+}
+func.func @gather_of_a_table(%x: memref<4x4xi64>, %y: memref<4x4xi64>, %t: memref<4x4xi64>, %z: memref<4x4xi64>) attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [], checks = [], device = cpu>} {
+  %c0 = arith.constant 0 : index
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<4x4xi64>) outs(%y : memref<4x4xi64>) {
+  ^bb0(%a: i64, %o: i64):
+    %m = arith.muli %a, %a : i64
+    linalg.yield %m : i64
+  }
+  linalg.generic {indexing_maps = [#id], iterator_types = ["parallel", "parallel"]}
+      outs(%z : memref<4x4xi64>) {
+  ^bb0(%o: i64):
+    %g = memref.load %t[%c0, %c0] : memref<4x4xi64>
+    linalg.yield %g : i64
+  }
+  return
+}
+func.func @body_store(%x: memref<4x4xi64>, %y: memref<4x4xi64>, %t: memref<4x4xi64>, %z: memref<4x4xi64>) attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [], checks = [], device = cpu>} {
+  %c0 = arith.constant 0 : index
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<4x4xi64>) outs(%y : memref<4x4xi64>) {
+  ^bb0(%a: i64, %o: i64):
+    %m = arith.muli %a, %a : i64
+    linalg.yield %m : i64
+  }
+  linalg.generic {indexing_maps = [#id], iterator_types = ["parallel", "parallel"]}
+      outs(%z : memref<4x4xi64>) {
+  ^bb0(%o: i64):
+    memref.store %o, %t[%c0, %c0] : memref<4x4xi64>
+    linalg.yield %o : i64
+  }
+  return
+}

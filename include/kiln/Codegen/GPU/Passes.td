@@ -96,6 +96,26 @@ def KilnGPUContractFma
   }];
 }
 
+def KilnGPUPreciseSqrt
+    : Pass<"kiln-gpu-precise-sqrt", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Correctly rounded square roots in the kernels, as nvcc's default";
+  let description = [{
+    Runs on the outlined kernels (`gpu.module`), after
+    `convert-gpu-to-nvvm`. Each call of libdevice's `__nv_sqrtf` (what
+    that conversion makes of `math.sqrt` on `f32`, and on `f16`/`bf16`
+    extended to `f32`) becomes `llvm.intr.sqrt`, which the NVPTX backend
+    emits as `sqrt.rn.f32`: the correctly rounded root, as the CPU computes
+    it and as nvcc does by default (`-prec-sqrt=true`); for halves, one more
+    rounding of it is their correctly rounded root. `__nv_sqrtf` chooses
+    between that and `sqrt.approx.f32` by
+    `__nvvm_reflect("__CUDA_PREC_SQRT")`, which LLVM's NVVMReflect answers
+    with 0 (it knows only `__CUDA_FTZ` and `__CUDA_ARCH`), so the
+    approximation was taken: sqrt(x * x) need not be x. (Before the
+    conversion would not do: it marks `llvm.intr.sqrt` illegal.) `f64`
+    keeps libdevice's `__nv_sqrt`, which is always `sqrt.rn.f64`.
+  }];
+}
+
 def KilnGPUMapLoops : Pass<"kiln-gpu-map-loops", "::mlir::func::FuncOp"> {
   let summary = "Maps each parallel loop nest to a grid of thread blocks";
   let description = [{
@@ -456,10 +476,14 @@ def KilnGPUFuseAdjacent
       permutation for both), except inputs read as broadcasts;
     - they write different buffers, and each reads the other's outputs
       only at the loop point, through the same value (not a broadcast or
-      another view);
-    - every op between them is a linalg op or has no memory effects, and
-      neither writes what the first reads nor touches what it writes (the
-      first moves down to the second).
+      another view), and not at all by a `memref.load` in its body (a
+      gather reads its table at computed points, which one loop would
+      reach before or after the other op writes them); a body with other
+      memory effects is not fused;
+    - every op between them is a linalg op (whose accesses include what
+      its body loads) or has no memory effects, and neither writes what
+      the first reads nor touches what it writes (the first moves down to
+      the second).
 
     The fused op runs the first body then the second at each point; the
     second reads the first's new values directly. Buffers are told apart by
