@@ -294,6 +294,8 @@ static std::string cachePath(llvm::StringRef dir, llvm::StringRef key,
     material += "|emulate-gpu-kernels";
   if (options.allowTf32)
     material += "|tf32";
+  if (!options.tensorCores)
+    material += "|no-tensor-cores";
   material += "|" + stringifyTarget(options.target).str() + "|" +
               options.targetCpu;
   if (options.target == Target::CUDA)

@@ -182,6 +182,7 @@ void mlir::kiln::buildGpuPipeline(OpPassManager &pm,
                                   const GpuPipelineOptions &options) {
   TensorPipelineOptions tensor = options.tensor;
   tensor.device = Device::cuda;
+  tensor.tiledProducts = options.codegen.tileContractions;
   buildTensorPipeline(pm, tensor);
   buildGpuCodegenPipeline(pm, options.codegen);
 }

@@ -68,7 +68,8 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   ConvertKilnToLinalgOptions lowering;
   lowering.runtimeChecks = options.device == Device::cpu;
   lowering.widenHalfProducts =
-      options.widenHalfProducts && options.device == Device::cpu;
+      options.widenHalfProducts &&
+      (options.device == Device::cpu || !options.tiledProducts);
   pm.addPass(createConvertKilnToLinalg(lowering));
   pm.addPass(createCanonicalizerPass());
   // Entries with open extents get shape functions (output extents and the
@@ -81,7 +82,8 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   // tiled products, and their emulation, do that themselves).
   KilnWidenHalfAccumulatorsOptions half;
   half.keepPlainContractions =
-      options.device == Device::cuda || !options.widenHalfProducts;
+      options.tiledProducts &&
+      (options.device == Device::cuda || !options.widenHalfProducts);
   pm.addPass(createKilnWidenHalfAccumulators(half));
   pm.addPass(createCSEPass());
 }

@@ -12,6 +12,9 @@
 // on f32, each result rounded once), assembled by ptxas:
 // RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_90 format=isa tensor-cores=false" | FileCheck %s --check-prefix=WIDE --implicit-check-not=fma.rn.f16 --implicit-check-not=fma.rn.bf16 --implicit-check-not=add.rn.f16 --implicit-check-not=add.rn.bf16
 // RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_75 features=+ptx80 format=bin" | FileCheck %s --check-prefix=BIN
+// Without tiled products (one thread per output), half products are
+// computed on f32 operands by the tensor-level lowering instead:
+// RUN: tensor-opt %s --kiln-gpu-pipeline="chip=sm_90 format=isa tile-contractions=false" | FileCheck %s --check-prefix=WIDE --implicit-check-not=fma.rn.f16 --implicit-check-not=fma.rn.bf16 --implicit-check-not=add.rn.f16 --implicit-check-not=add.rn.bf16
 
 // CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32

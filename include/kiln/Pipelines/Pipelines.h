@@ -61,6 +61,11 @@ struct TensorPipelineOptions {
   /// the GPU's tiled kernels accumulate in f32 themselves, and so does
   /// their emulation on the CPU).
   bool widenHalfProducts = true;
+  /// Whether the codegen stage tiles plain matrix products into kernels of
+  /// its own (the GPU's kiln-gpu-tile-contractions, which sum halves in
+  /// f32); without them (GPU tile-contractions=false), half products are
+  /// widened here as on the CPU.
+  bool tiledProducts = true;
 };
 
 /// Options of the CPU codegen stage.

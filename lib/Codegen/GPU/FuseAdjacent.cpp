@@ -62,8 +62,13 @@ bool bodyReads(linalg::LinalgOp op, SmallVectorImpl<Value> &reads) {
         return false;
     reads.push_back(rootOf(value));
   }
-  WalkResult effects = region.walk([](Operation *inner) {
-    if (isa<memref::LoadOp, memref::DimOp, linalg::YieldOp>(inner) ||
+  // (A load of a buffer the body makes itself, a memref.get_global, say,
+  // is not one of those: unknown.)
+  WalkResult effects = region.walk([&](Operation *inner) {
+    if (auto load = dyn_cast<memref::LoadOp>(inner))
+      return captured.contains(load.getMemRef()) ? WalkResult::advance()
+                                                 : WalkResult::interrupt();
+    if (isa<memref::DimOp, linalg::YieldOp>(inner) ||
         isMemoryEffectFree(inner))
       return WalkResult::advance();
     return WalkResult::interrupt();

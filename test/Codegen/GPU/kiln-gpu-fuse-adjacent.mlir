@@ -332,3 +332,31 @@ func.func @body_store(%x: memref<4x4xi64>, %y: memref<4x4xi64>, %t: memref<4x4xi
   }
   return
 }
+
+// -----
+
+#id = affine_map<(i, j) -> (i, j)>
+
+// A body that loads a buffer it names itself (a global): its accesses are
+// not known from the values it captures, so it is not fused.
+// CHECK-LABEL: func.func @global_in_body
+// CHECK-COUNT-2: linalg.generic
+memref.global "private" @table : memref<4x4xi64> = dense<0>
+func.func @global_in_body(%x: memref<4x4xi64>, %z: memref<4x4xi64>) attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [], checks = [], device = cpu>} {
+  %c3 = arith.constant 3 : index
+  %y = memref.get_global @table : memref<4x4xi64>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<4x4xi64>) outs(%y : memref<4x4xi64>) {
+  ^bb0(%a: i64, %o: i64):
+    %m = arith.muli %a, %a : i64
+    linalg.yield %m : i64
+  }
+  linalg.generic {indexing_maps = [#id], iterator_types = ["parallel", "parallel"]}
+      outs(%z : memref<4x4xi64>) {
+  ^bb0(%o: i64):
+    %t = memref.get_global @table : memref<4x4xi64>
+    %g = memref.load %t[%c3, %c3] : memref<4x4xi64>
+    linalg.yield %g : i64
+  }
+  return
+}
