@@ -514,3 +514,34 @@ def test_gather_of_a_product_stays_its_own_kernel(runner, shape, indices):
 """
     got = runner.run(mlir, [x, np.array(indices, np.int64)], args=EMULATE)[0]
     np.testing.assert_array_equal(got, (x * x)[:, indices])
+
+
+def test_momentum_step_through_a_pooled_maximum(runner):
+    """The other program the fuzzer reduced for the same fusion bug: a
+    training step whose loss is max(avg_pool(w), mean(avg_pool(w))) over one
+    element; emulated, the weight never moved. Its gradient is 1 (the tie
+    goes to the first operand), so momentum 0.8 with rate 0.1 moves w by
+    0.1, 0.18 and 0.244 in three calls; the third returns the loss before
+    its update."""
+    w0 = -1.38238420301831022
+    mlir = f"""kiln.variable @w : tensor<1x1x1xf64> = dense<[[[{w0!r}]]]>
+func.func private @loss() -> tensor<f64> {{
+  %v0 = kiln.read_variable @w : tensor<1x1x1xf64>
+  %v1 = kiln.reshape %v0 : tensor<1x1x1xf64> -> tensor<1x1x1x1xf64>
+  %v2 = kiln.avg_pool2d %v1 {{window = array<i64: 1, 1>, strides = array<i64: 2, 2>, padding = #kiln.padding<VALID>}} : tensor<1x1x1x1xf64> -> tensor<1x1x1x1xf64>
+  %v3 = kiln.reduce_mean %v2 {{axes = array<i64: 0>, keepdims = true}} : tensor<1x1x1x1xf64> -> tensor<1x1x1x1xf64>
+  %v4 = kiln.maximum %v2, %v3 : tensor<1x1x1x1xf64>, tensor<1x1x1x1xf64> -> tensor<1x1x1x1xf64>
+  %loss = kiln.reduce_sum %v4 {{axes = array<i64: 0, 1, 2, 3>}} : tensor<1x1x1x1xf64> -> tensor<f64>
+  return %loss : tensor<f64>
+}}
+func.func @step() -> (tensor<f64>, tensor<1x1x1xf64>) {{
+  %l, %g = kiln.value_and_grad @loss() {{wrt_variables = [@w]}} : () -> (tensor<f64>, tensor<1x1x1xf64>)
+  %lr = kiln.constant dense<0.1> : tensor<f64>
+  kiln.apply_momentum @w, %g, %lr {{momentum = 0.8 : f64}} : tensor<1x1x1xf64>, tensor<f64>
+  %w1 = kiln.read_variable @w : tensor<1x1x1xf64>
+  return %l, %w1 : tensor<f64>, tensor<1x1x1xf64>
+}}
+"""
+    loss, w = runner.run(mlir, [], entry="step", args=EMULATE + ["--repeat", "3"])
+    np.testing.assert_allclose(loss, w0 - 0.1 - 0.18, rtol=1e-14)
+    np.testing.assert_allclose(w.reshape(()), w0 - 0.1 - 0.18 - 0.244, rtol=1e-14)
