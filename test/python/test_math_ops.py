@@ -217,6 +217,25 @@ def test_activations_keep_their_digits_at_extreme_arguments(name, dtype, size):
                                    atol=np.finfo(dtype).tiny, err_msg=name)
 
 
+@pytest.mark.parametrize("size", [3, 1024])  # scalar code and vector code
+def test_sigmoid_keeps_its_subnormal_tail(size):
+    """sigmoid(x) for x in [-104, -87] is below float32's smallest normal
+    (sigmoid(-95) = 5.5e-42): e^x / (1 + e^x) there, as NumPy's exp gives
+    it, not 0 (1 / (1 + e^-x) overflowed e^-x first). Within two
+    subnormal spacings, plus the normal range's relative rounding."""
+    x = np.resize(np.concatenate([np.linspace(-104.0, -87.0, 35), [-80.0, -30.0, 0.0, 30.0]]),
+                  max(size, 39)).astype(np.float32)
+    x64 = x.astype(np.float64)
+    want = np.exp(np.minimum(x64, 0)) / (1 + np.exp(-np.abs(x64)))
+    compiled = kiln.function(lambda t: kiln.sigmoid(t))
+    for call in (kiln.sigmoid, compiled):
+        got = np.concatenate([call(kiln.constant(x[i:i + size])).numpy()
+                              for i in range(0, len(x), size)])
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=4e-7, atol=2 * 2.0 ** -149)
+        assert np.all(got[x > -103] > 0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gelu_keeps_its_lower_tail(dtype):
     """gelu(x) = 0.5 x erfc(-x / sqrt 2): 0.5 x (1 + erf(x / sqrt 2))

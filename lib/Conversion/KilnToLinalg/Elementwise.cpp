@@ -74,12 +74,20 @@ static Value scalar(TanhOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::TanhOp::create(b, loc, s[0]);
 }
 static Value scalar(SigmoidOp, OpBuilder &b, Location loc, ValueRange s) {
-  // 1 / (1 + e^-x): for very negative x, e^-x overflows to inf and the
-  // result is 0, as it should be.
-  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, s[0]));
-  Value one = cst(b, loc, s[0], 1);
-  return arith::DivFOp::create(b, loc, one,
-                               arith::AddFOp::create(b, loc, one, e));
+  // With e = e^-|x| (never overflows) and t = 1 / (1 + e): t for x >= 0,
+  // e t for x < 0. (1 / (1 + e^-x) flushed the results below the type's
+  // smallest normal to 0, where e^-x overflowed first: sigmoid(-95) is
+  // 5.5e-42 in f32.) NaN takes the second branch and stays NaN.
+  Value x = s[0];
+  Value e = math::ExpOp::create(
+      b, loc, arith::NegFOp::create(b, loc, math::AbsFOp::create(b, loc, x)));
+  Value one = cst(b, loc, x, 1);
+  Value t = arith::DivFOp::create(b, loc, one,
+                                  arith::AddFOp::create(b, loc, one, e));
+  Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, x,
+                                         cst(b, loc, x, 0));
+  return arith::SelectOp::create(b, loc, positive, t,
+                                 arith::MulFOp::create(b, loc, e, t));
 }
 static Value scalar(ReluOp, OpBuilder &b, Location loc, ValueRange s) {
   Value zero = cst(b, loc, s[0], 0);

@@ -50,11 +50,16 @@ func.func @div_int(%a: tensor<4xi32>, %b: tensor<4xi32>) -> tensor<4xi32> {
 // CHECK: math.log1p
 // CHECK: math.rsqrt
 // CHECK: math.tanh
-// sigmoid = 1 / (1 + exp(-x))
-// CHECK: arith.negf
-// CHECK-NEXT: math.exp
-// CHECK: arith.addf
-// CHECK-NEXT: arith.divf
+// sigmoid: e = exp(-|x|), t = 1 / (1 + e), t for x >= 0 and e t below
+// (no overflow of exp(-x) flushing the subnormal results to 0)
+// CHECK: %[[ABS:.*]] = math.absf %[[X:[a-z0-9_]+]]
+// CHECK-NEXT: %[[NEG:.*]] = arith.negf %[[ABS]]
+// CHECK-NEXT: %[[E:.*]] = math.exp %[[NEG]]
+// CHECK: %[[SUM:.*]] = arith.addf %{{.*}}, %[[E]]
+// CHECK-NEXT: %[[T:.*]] = arith.divf %{{.*}}, %[[SUM]]
+// CHECK: %[[POS:.*]] = arith.cmpf oge, %[[X]]
+// CHECK-NEXT: %[[ET:.*]] = arith.mulf %[[E]], %[[T]]
+// CHECK-NEXT: arith.select %[[POS]], %[[T]], %[[ET]]
 // relu keeps NaN (maximumf propagates it)
 // CHECK: arith.maximumf
 // CHECK: math.absi
