@@ -67,13 +67,13 @@ prepare() {
   # (Cases recorded with TF32 allowed, or with the tensor cores off, are
   # compiled so: their CPU outputs are the emulation of that kernel.)
   xargs -P "$(nproc)" -I{} bash -c '
-    tf32=""; grep -q "^args.*--allow-tf32" "$rec/{}/case.txt" && tf32=--allow-tf32
+    flags=""; grep -q "^args.*--allow-tf32" "$rec/{}/case.txt" && flags=--allow-tf32
     grep -q "^args.*--tensor-cores=false" "$rec/{}/case.txt" &&
-      tf32="$tf32 --tensor-cores=false"
+      flags="$flags --tensor-cores=false"
     mkdir -p "$out/cases/{}" &&
     cp -r "$rec/{}/." "$out/cases/{}/" && rm -f "$out/cases/{}/module.mlir" &&
     KILN_CACHE_DIR=off "$compile" "$rec/{}/module.mlir" -o "$out/cases/{}/case" \
-      $target $tf32 > /dev/null 2> "$out/cases/{}/compile.err" &&
+      $target $flags > /dev/null 2> "$out/cases/{}/compile.err" &&
     rm -f "$out/cases/{}/compile.err" "$out/cases/{}/libkiln_runtime.so" &&
     rm -rf "$out/cases/{}/kiln" && strip "$out/cases/{}/libcase.so" ||
     echo "compile failed: {}"' < "$out/cases.txt"

@@ -78,12 +78,12 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   // One loop nest per elementwise chain, no temporaries between its ops.
   if (options.fuseElementwise)
     pm.addPass(createKilnFuseElementwise());
-  // What fusion made of f16/bf16 reductions accumulates in f32 (the GPU's
-  // tiled products, and their emulation, do that themselves).
+  // What fusion made of f16/bf16 reductions accumulates in f32; plain
+  // half products that the lowering left in half are the tiled kernels'
+  // (the GPU's, or their emulation), which sum in f32 themselves.
   KilnWidenHalfAccumulatorsOptions half;
   half.keepPlainContractions =
-      options.tiledProducts &&
-      (options.device == Device::cuda || !options.widenHalfProducts);
+      options.tiledProducts && !lowering.widenHalfProducts;
   pm.addPass(createKilnWidenHalfAccumulators(half));
   pm.addPass(createCSEPass());
 }

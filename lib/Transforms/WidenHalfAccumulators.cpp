@@ -219,7 +219,7 @@ struct WidenHalfAccumulatorsPass
         return false;
     }
     // The GPU's tiled products take plain `acc + a * b` bodies over
-    // matmul-shaped loops and accumulate in f32 themselves (tensor cores),
+    // matmul-shaped loops and accumulate in f32 themselves,
     // and plain bodies with several reduction loops (a filter gradient)
     // become a patch gather and such a product there
     // (kiln-cpu-convolutions-to-gemm). Other contractions (two batch

@@ -250,6 +250,26 @@ def test_cuda_library_without_a_driver_says_so(tmp_path):
     assert "no CUDA driver: cannot load /nonexistent/libcuda.so.1" in proc.stdout, proc.stdout
 
 
+def test_cuda_library_tensor_cores_option(tmp_path):
+    """--tensor-cores=false puts f16 products on the FMA kernel (f32 FMAs),
+    by default on mma.sync: read in the PTX that the library embeds."""
+    module = """
+func.func @f(%a: tensor<70x40xf16>, %b: tensor<40x33xf16>) -> tensor<70x33xf16> {
+  %0 = kiln.matmul %a, %b : tensor<70x40xf16>, tensor<40x33xf16> -> tensor<70x33xf16>
+  return %0 : tensor<70x33xf16>
+}
+"""
+    ptx = {}
+    for name, extra in (("cores", []), ("fma", ["--tensor-cores=false"])):
+        proc = compile_module(tmp_path, module, name, "--target=cuda", "--chip=sm_80",
+                              "--gpu-format=isa", *extra)
+        assert proc.returncode == 0, proc.stderr
+        ptx[name] = (tmp_path / "out" / f"lib{name}.so").read_bytes()
+    assert b"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in ptx["cores"]
+    assert b"mma.sync" not in ptx["fma"]
+    assert b"fma.rn.f32" in ptx["fma"] and b"fma.rn.f16" not in ptx["fma"]
+
+
 def test_cuda_target_options_are_checked(tmp_path):
     proc = compile_module(tmp_path, CUDA_MODULE, "bad", "--target=cuda", "--chip=gfx90a")
     assert proc.returncode == 1

@@ -173,7 +173,8 @@ def KilnWidenHalfAccumulators : Pass<"kiln-widen-half-accumulators"> {
     over matmul-shaped loops (M, N, K, at most one batch loop), or over
     several reduction loops (a filter gradient, which the GPU stage turns
     into a patch gather and a product), are left to the GPU's tiled
-    products, whose tensor cores accumulate in f32. The Kiln lowering already accumulates
+    products, which accumulate in f32 (on the tensor cores or the FMA
+    units). The Kiln lowering already accumulates
     sums, means, products and softmax sums in f32; this pass runs after
     elementwise fusion.
   }];

@@ -22,7 +22,6 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
-#include "mlir/Transforms/RegionUtils.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNGPUFUSEADJACENT
@@ -43,45 +42,37 @@ namespace {
 struct Elementwise {
   linalg::GenericOp op;
   AffineMap pointMap;
+  SmallVector<Value> bodyLoads; // (see bodyReads)
 };
 
-/// The roots of the buffers that `op`'s body reads by itself, through
-/// values from above (a gather's `memref.load` of its table at computed
-/// indices); false when the body does anything else with such a buffer or
-/// has other memory effects (unknown accesses).
+/// The roots of the buffers that `op`'s body loads from by itself (a
+/// gather's `memref.load` of its table at computed indices), appended to
+/// `reads`; false when the body has other memory effects, or loads from a
+/// buffer it makes itself (a view, a `memref.get_global`): unknown
+/// accesses.
 bool bodyReads(linalg::LinalgOp op, SmallVectorImpl<Value> &reads) {
   Region &region = op->getRegion(0);
-  SetVector<Value> captured;
-  getUsedValuesDefinedAbove(region, captured);
-  for (Value value : captured) {
-    if (!isa<BaseMemRefType>(value.getType()))
-      continue;
-    for (OpOperand &use : value.getUses())
-      if (region.isAncestor(use.getOwner()->getParentRegion()) &&
-          !isa<memref::LoadOp, memref::DimOp>(use.getOwner()))
-        return false;
-    reads.push_back(rootOf(value));
-  }
-  // (A load of a buffer the body makes itself, a memref.get_global, say,
-  // is not one of those: unknown.)
   WalkResult effects = region.walk([&](Operation *inner) {
-    if (auto load = dyn_cast<memref::LoadOp>(inner))
-      return captured.contains(load.getMemRef()) ? WalkResult::advance()
-                                                 : WalkResult::interrupt();
-    if (isa<memref::DimOp, linalg::YieldOp>(inner) ||
-        isMemoryEffectFree(inner))
+    if (auto load = dyn_cast<memref::LoadOp>(inner)) {
+      Value memref = load.getMemRef();
+      if (region.isAncestor(memref.getParentRegion()))
+        return WalkResult::interrupt();
+      reads.push_back(rootOf(memref));
       return WalkResult::advance();
-    return WalkResult::interrupt();
+    }
+    return isa<linalg::YieldOp>(inner) || isMemoryEffectFree(inner)
+               ? WalkResult::advance()
+               : WalkResult::interrupt();
   });
   return !effects.wasInterrupted();
 }
 
 std::optional<Elementwise> matchElementwise(Operation *candidate) {
   auto op = dyn_cast_or_null<linalg::GenericOp>(candidate);
-  SmallVector<Value> reads;
+  SmallVector<Value> loads;
   if (!op || !op.hasPureBufferSemantics() ||
       op.getNumLoops() != op.getNumParallelLoops() || op.getNumLoops() == 0 ||
-      op.hasDynamicShape() || op.hasIndexSemantics() || !bodyReads(op, reads))
+      op.hasDynamicShape() || op.hasIndexSemantics() || !bodyReads(op, loads))
     return std::nullopt;
   std::optional<AffineMap> point;
   for (OpOperand &operand : op->getOpOperands()) {
@@ -101,7 +92,7 @@ std::optional<Elementwise> matchElementwise(Operation *candidate) {
   }
   if (!point)
     return std::nullopt;
-  return Elementwise{op, *point};
+  return Elementwise{op, *point, std::move(loads)};
 }
 
 /// The roots an op reads and writes, for ops whose accesses are known:
@@ -150,46 +141,42 @@ constexpr unsigned kMaximumOperands = 32;
 /// after it at each point: both read and write each other's outputs only
 /// at the loop point, through the same value, and write different buffers.
 
-bool fusable(Elementwise first, Elementwise second) {
+bool fusable(const Elementwise &first, const Elementwise &second) {
   linalg::GenericOp a = first.op, b = second.op;
   if (first.pointMap != second.pointMap ||
       a.getStaticLoopRanges() != b.getStaticLoopRanges() ||
       a->getNumOperands() + b->getNumOperands() > kMaximumOperands)
     return false;
-  auto onlyAtThePoint = [](Elementwise reader,
-                           Elementwise writer) {
-    for (OpOperand &written : writer.op.getDpsInitsMutable()) {
+  auto onlyAtThePoint = [](linalg::GenericOp reader, AffineMap readerPoint,
+                           linalg::GenericOp writer) {
+    for (OpOperand &written : writer.getDpsInitsMutable()) {
       Value root = rootOf(written.get());
-      for (OpOperand &operand : reader.op->getOpOperands()) {
+      for (OpOperand &operand : reader->getOpOperands()) {
         if (!isa<MemRefType>(operand.get().getType()) ||
             !mayAlias(rootOf(operand.get()), root))
           continue;
         if (operand.get() != written.get() ||
-            reader.op.getMatchingIndexingMap(&operand) != reader.pointMap)
+            reader.getMatchingIndexingMap(&operand) != readerPoint)
           return false;
       }
     }
     return true;
   };
-  for (OpOperand &x : a.getDpsInitsMutable())
-    for (OpOperand &y : b.getDpsInitsMutable())
-      if (mayAlias(rootOf(x.get()), rootOf(y.get())))
-        return false;
-  // A body that loads elements of the other's outputs (a gather) reads
-  // them at other points than its own: in one loop it would see some of
-  // them before they are written (or after).
-  SmallVector<Value> readsA, readsB, writesA, writesB;
+  SmallVector<Value> writesA, writesB;
   for (OpOperand &x : a.getDpsInitsMutable())
     writesA.push_back(rootOf(x.get()));
   for (OpOperand &y : b.getDpsInitsMutable())
     writesB.push_back(rootOf(y.get()));
-  bodyReads(a, readsA);
-  bodyReads(b, readsB);
-  if (anyAlias(readsB, writesA) || anyAlias(readsA, writesB))
+  // Different outputs; and a body that loads elements of the other's
+  // outputs (a gather) reads them at other points than its own: in one
+  // loop it would see some of them before they are written (or after).
+  if (anyAlias(writesA, writesB) || anyAlias(second.bodyLoads, writesA) ||
+      anyAlias(first.bodyLoads, writesB))
     return false;
   // (b's outputs read by a: a reads the old value before b writes it, at
   // the same point, as when the ops run one after the other.)
-  return onlyAtThePoint(second, first) && onlyAtThePoint(first, second);
+  return onlyAtThePoint(b, second.pointMap, a) &&
+         onlyAtThePoint(a, first.pointMap, b);
 }
 
 /// One generic computing `a`'s body, then `b`'s, at each point: its inputs
