@@ -110,6 +110,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   // first, so a function named `erf` is not taken for libm's.
   pm.addPass(createKilnInternalSymbolNames());
   pm.addPass(math::createMathExtendToSupportedTypes());
+  // Each half op's result is rounded to its type (the casts just added
+  // must not fold away); f64 to bf16 needs no libgcc function.
+  pm.addPass(createKilnCPUFloatCasts());
   pm.addPass(createConvertMathToFuncs());
   // expm1 and log1p call libm: convert-math-to-llvm would compute them as
   // exp(x) - 1 and log(1 + x), losing every digit near 0.

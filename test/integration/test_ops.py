@@ -408,6 +408,47 @@ def test_bfloat16_arithmetic_rounds_to_nearest_even(runner):
     np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("half", ["f16", "bf16"])
+def test_half_math_rounds_each_result(runner, half):
+    """A half op's result is rounded to its type before the next op reads
+    it: erf(3) is 0.99998 in f32 and 1 in f16 and bf16, so floor of it is
+    1. (The casts math-extend-to-supported-types adds folded away, and the
+    floor read the unrounded value: 0.)"""
+    x = np.array([3.0, 4.0, 2.5, -3.0, 0.5, 1.0, -0.2, 6.0], np.float32)
+    t, h = "tensor<8xf32>", f"tensor<8x{half}>"
+    module = (f"func.func @f(%a: {t}) -> {t} {{\n"
+              f"  %x = kiln.cast %a : {t} -> {h}\n"
+              f"  %e = kiln.erf %x : {h}\n"
+              f"  %f = kiln.floor %e : {h}\n"
+              f"  %r = kiln.cast %f : {h} -> {t}\n"
+              f"  return %r : {t}\n}}\n")
+    (out,) = runner.run(module, [x])
+    erf = np.array([math.erf(v) for v in x], np.float32)
+    rounded = _to_bf16(erf) if half == "bf16" else erf.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(out, np.floor(rounded))
+    # erf(2.5) = 0.99959 is below 1 in f16 (whose spacing there is 2^-11)
+    # and 1 in bf16 (2^-8).
+    assert out[2] == (1.0 if half == "bf16" else 0.0) and out[0] == 1.0
+
+
+def test_f64_to_bfloat16_rounds_once(runner):
+    """f64 to bf16 is rounded once, to nearest even: through f32 rounded to
+    nearest first, 1 + 2^-8 + 2^-40 would become the tie 1 + 2^-8 and then
+    1. (On x86 LLVM called __truncdfbf2, which Debian's libgcc lacks.)"""
+    x = np.array([1 + 2**-8 + 2**-40, 1 + 2**-8, 1 + 3 * 2**-8, -(1 + 2**-8 + 2**-40),
+                  np.nan, 1e300, -1e-300, 2.5], np.float64)
+    want = np.array([1 + 2**-7, 1.0, 1 + 2**-6, -(1 + 2**-7), np.nan, np.inf, -0.0, 2.5],
+                    np.float32)
+    t, h, r = "tensor<8xf64>", "tensor<8xbf16>", "tensor<8xf32>"
+    module = (f"func.func @f(%a: {t}) -> {r} {{\n"
+              f"  %x = kiln.cast %a : {t} -> {h}\n"
+              f"  %r = kiln.cast %x : {h} -> {r}\n"
+              f"  return %r : {r}\n}}\n")
+    (out,) = runner.run(module, [x])
+    np.testing.assert_array_equal(out, want)
+    assert np.signbit(out[6])
+
+
 HALF_ACCUMULATED = {
     # op text over %h (a half tensor of 2 x 3000, or a 3000-long row) ->
     # NumPy in f32 on the half values, rounded to half once at the end.

@@ -26,6 +26,10 @@ struct GPUContractFmaPass
     : public mlir::kiln::impl::KilnGPUContractFmaBase<GPUContractFmaPass> {
   void runOnOperation() override {
     getOperation().walk([](arith::ArithFastMathInterface op) {
+      // Not casts: arith.extf folds away an arith.truncf it reads when both
+      // may contract, and a value rounded to f16 would come back unrounded.
+      if (isa<arith::ExtFOp, arith::TruncFOp>(op))
+        return;
       arith::FastMathFlagsAttr flags = op.getFastMathFlagsAttr();
       arith::FastMathFlags value =
           flags ? flags.getValue() : arith::FastMathFlags::none;

@@ -7,6 +7,9 @@
 // CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<nnan,contract> : f32
 // CHECK: arith.maximumf %{{.*}}, %{{.*}} fastmath<contract> : f32
 // CHECK: arith.addi %{{.*}}, %{{.*}} : i32
+// Casts do not contract: extf(truncf(x)) would fold to x, losing the rounding.
+// CHECK: %[[H:.*]] = arith.truncf %{{.*}} : f32 to f16
+// CHECK: arith.extf %[[H]] : f16 to f32
 // Host code is not a kernel: untouched.
 // CHECK-LABEL: func.func @host
 // CHECK: arith.mulf %{{.*}}, %{{.*}} : f32
@@ -17,6 +20,8 @@ module attributes {gpu.container_module} {
       %s = arith.addf %m, %c fastmath<nnan> : f32
       %r = arith.maximumf %s, %a : f32
       %j = arith.addi %i, %i : i32
+      %h = arith.truncf %a : f32 to f16
+      %w = arith.extf %h : f16 to f32
       gpu.return
     }
   }

@@ -342,6 +342,29 @@ def KilnCPUParallelLoops
                            "::mlir::scf::SCFDialect"];
 }
 
+def KilnCPUFloatCasts : Pass<"kiln-cpu-float-casts", "::mlir::ModuleOp"> {
+  let summary = "Casts between float types round once, as their types say";
+  let description = [{
+    Runs after `math-extend-to-supported-types`, which computes f16 and
+    bf16 math in f32 and marks the casts it adds `contract`: with that flag
+    on both, `arith.extf` of an `arith.truncf` folds to the unrounded f32
+    value, so a chain of half-precision ops would skip the rounding of each
+    result (`floor(erf(3))` in f16 was 0: erf's 0.99998 was never rounded
+    to 1). Kiln's half ops round each result to its type, as NumPy and
+    TensorFlow do, so this pass drops `contract` from every `arith.extf`
+    and `arith.truncf`.
+
+    It also rounds `arith.truncf` from f64 to bf16 in two steps LLVM can
+    compile on x86 (which would otherwise call `__truncdfbf2`, a function
+    Debian 12's libgcc lacks): to f32 rounding to odd (toward zero, the
+    last bit set when anything was dropped), then to bf16 to nearest even,
+    which is the correctly rounded result (f32 keeps more than two bits
+    beyond bf16's). NaN stays NaN. Vectors are rewritten lane-wise.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 def KilnCPUPreciseMath : Pass<"kiln-cpu-precise-math", "::mlir::ModuleOp"> {
   let summary = "Calls libm for the math ops that LLVM's lowering computes imprecisely";
   let description = [{

@@ -91,8 +91,11 @@ def KilnGPUContractFma
     fuses a multiply and the add that consumes it into one `fma.rn`
     instruction, as nvcc does by default (`--fmad=true`): one rounding
     instead of two, and twice the arithmetic per instruction. Other flags
-    are kept; without `contract`, LLVM keeps them separate. The CPU's code
-    is not affected.
+    are kept; without `contract`, LLVM keeps them separate. Casts
+    (`arith.extf`, `arith.truncf`) are left alone: with `contract` on both,
+    `arith.extf` of an `arith.truncf` folds to the unrounded value, and a
+    cast to f16 and back (or an f16 op's result read as f32) would skip the
+    rounding its type asks for. The CPU's code is not affected.
   }];
 }
 

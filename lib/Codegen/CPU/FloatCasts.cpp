@@ -1,0 +1,91 @@
+//===- FloatCasts.cpp - Casts between float types round as typed ---------===//
+//
+// Part of the Kiln project.
+//
+//===----------------------------------------------------------------------===//
+//
+// kiln-cpu-float-casts: no `contract` on float casts (so that extf(truncf)
+// never folds away a rounding), and f64 -> bf16 through f32 rounded to odd
+// (see the pass description).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Codegen/CPU/Passes.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+
+namespace mlir::kiln {
+#define GEN_PASS_DEF_KILNCPUFLOATCASTS
+#include "kiln/Codegen/CPU/Passes.h.inc"
+} // namespace mlir::kiln
+
+using namespace mlir;
+
+namespace {
+
+/// x (f64 or a vector of f64) rounded to `resultType` (bf16 elements):
+/// first to f32 rounding to odd, then to nearest even. Rounding to odd
+/// keeps a sticky last bit for what the first step dropped, so the second
+/// step rounds as if from x itself.
+Value roundF64ToBF16(OpBuilder &b, Location loc, Value x, Type resultType) {
+  auto vector = dyn_cast<VectorType>(x.getType());
+  auto like = [&](Type element) -> Type {
+    return vector ? Type(vector.clone(element)) : element;
+  };
+  Type f32 = like(b.getF32Type());
+  Type i32 = like(b.getI32Type());
+  TypedAttr oneAttr = b.getI32IntegerAttr(1);
+  if (vector)
+    oneAttr = DenseElementsAttr::get(cast<ShapedType>(i32), oneAttr);
+  Value one = arith::ConstantOp::create(b, loc, oneAttr);
+  Value nearest = arith::TruncFOp::create(b, loc, f32, x);
+  Value back = arith::ExtFOp::create(b, loc, x.getType(), nearest);
+  // Ordered: false for NaN, which keeps the NaN of the first step.
+  Value inexact = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE,
+                                        back, x);
+  Value away = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::OGT, math::AbsFOp::create(b, loc, back),
+      math::AbsFOp::create(b, loc, x));
+  // Toward zero: one step down in magnitude where rounding went away from
+  // it (the bits of a float order its magnitude); then the sticky bit.
+  Value bits = arith::BitcastOp::create(b, loc, i32, nearest);
+  Value towardZero = arith::SelectOp::create(
+      b, loc, away, arith::SubIOp::create(b, loc, bits, one), bits);
+  Value odd = arith::BitcastOp::create(
+      b, loc, f32, arith::OrIOp::create(b, loc, towardZero, one));
+  Value rounded = arith::SelectOp::create(b, loc, inexact, odd, nearest);
+  return arith::TruncFOp::create(b, loc, resultType, rounded);
+}
+
+struct CPUFloatCastsPass
+    : public mlir::kiln::impl::KilnCPUFloatCastsBase<CPUFloatCastsPass> {
+  void runOnOperation() override {
+    SmallVector<arith::TruncFOp> toBF16;
+    getOperation().walk([&](Operation *op) {
+      if (!isa<arith::ExtFOp, arith::TruncFOp>(op))
+        return;
+      auto flags = cast<arith::ArithFastMathInterface>(op);
+      if (arith::FastMathFlagsAttr attr = flags.getFastMathFlagsAttr()) {
+        arith::FastMathFlags kept = arith::bitEnumClear(
+            attr.getValue(), arith::FastMathFlags::contract);
+        if (kept == arith::FastMathFlags::none)
+          op->removeAttr(flags.getFastMathAttrName());
+        else
+          op->setAttr(flags.getFastMathAttrName(),
+                      arith::FastMathFlagsAttr::get(op->getContext(), kept));
+      }
+      auto trunc = dyn_cast<arith::TruncFOp>(op);
+      if (trunc && getElementTypeOrSelf(trunc.getIn().getType()).isF64() &&
+          getElementTypeOrSelf(trunc.getType()).isBF16())
+        toBF16.push_back(trunc);
+    });
+    for (arith::TruncFOp trunc : toBF16) {
+      OpBuilder b(trunc);
+      trunc.replaceAllUsesWith(
+          roundF64ToBF16(b, trunc.getLoc(), trunc.getIn(), trunc.getType()));
+      trunc.erase();
+    }
+  }
+};
+
+} // namespace

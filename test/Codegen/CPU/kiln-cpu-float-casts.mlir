@@ -1,0 +1,67 @@
+// RUN: tensor-opt %s --kiln-cpu-float-casts --split-input-file | FileCheck %s
+// RUN: tensor-opt %s --split-input-file --math-extend-to-supported-types \
+// RUN:   --kiln-cpu-float-casts --canonicalize | FileCheck %s --check-prefix=CHAIN
+
+// Casts lose `contract` (other flags stay); other ops keep theirs.
+// CHECK-LABEL: func.func @flags
+// CHECK: %[[H:.*]] = arith.truncf %{{.*}} : f32 to f16
+// CHECK: arith.extf %[[H]] fastmath<nnan> : f16 to f32
+// CHECK: arith.mulf %{{.*}}, %{{.*}} fastmath<contract> : f32
+func.func @flags(%x: f32) -> f32 {
+  %h = arith.truncf %x fastmath<contract> : f32 to f16
+  %w = arith.extf %h fastmath<nnan,contract> : f16 to f32
+  %m = arith.mulf %w, %x fastmath<contract> : f32
+  return %m : f32
+}
+
+// f16 math is computed in f32 and each result rounded: floor reads erf's
+// result rounded to f16, not erf's f32 value (the casts used to fold).
+// CHAIN-LABEL: func.func @chain
+// CHAIN: %[[E:.*]] = math.erf %{{.*}} : f32
+// CHAIN: %[[R:.*]] = arith.truncf %[[E]] : f32 to f16
+// CHAIN: %[[W:.*]] = arith.extf %[[R]] : f16 to f32
+// CHAIN: math.floor %[[W]] : f32
+func.func @chain(%x: f16) -> f16 {
+  %e = math.erf %x : f16
+  %f = math.floor %e : f16
+  return %f : f16
+}
+
+// -----
+
+// f64 to bf16: to f32 rounded to odd (toward zero, then the last bit set
+// when the first step was inexact), then to nearest even.
+// CHECK-LABEL: func.func @to_bf16
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i32
+// CHECK: %[[N:.*]] = arith.truncf %[[X:.*]] : f64 to f32
+// CHECK: %[[B:.*]] = arith.extf %[[N]] : f32 to f64
+// CHECK: %[[IN:.*]] = arith.cmpf one, %[[B]], %[[X]] : f64
+// CHECK: %[[AB:.*]] = math.absf %[[B]] : f64
+// CHECK: %[[AX:.*]] = math.absf %[[X]] : f64
+// CHECK: %[[AWAY:.*]] = arith.cmpf ogt, %[[AB]], %[[AX]] : f64
+// CHECK: %[[BITS:.*]] = arith.bitcast %[[N]] : f32 to i32
+// CHECK: %[[DOWN:.*]] = arith.subi %[[BITS]], %[[ONE]] : i32
+// CHECK: %[[TZ:.*]] = arith.select %[[AWAY]], %[[DOWN]], %[[BITS]] : i32
+// CHECK: %[[ODD:.*]] = arith.ori %[[TZ]], %[[ONE]] : i32
+// CHECK: %[[F:.*]] = arith.bitcast %[[ODD]] : i32 to f32
+// CHECK: %[[R:.*]] = arith.select %[[IN]], %[[F]], %[[N]] : f32
+// CHECK: arith.truncf %[[R]] : f32 to bf16
+// CHECK-NOT: f64 to bf16
+func.func @to_bf16(%x: f64) -> bf16 {
+  %b = arith.truncf %x : f64 to bf16
+  return %b : bf16
+}
+
+// Vectors lane by lane; f32 to bf16 and f64 to f16 are left to LLVM.
+// CHECK-LABEL: func.func @vector_to_bf16
+// CHECK: arith.constant dense<1> : vector<4xi32>
+// CHECK: arith.truncf %{{.*}} : vector<4xf64> to vector<4xf32>
+// CHECK: arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: arith.truncf %{{.*}} : f64 to f16
+func.func @vector_to_bf16(%v: vector<4xf64>, %s: f32, %d: f64) -> (vector<4xbf16>, bf16, f16) {
+  %b = arith.truncf %v : vector<4xf64> to vector<4xbf16>
+  %c = arith.truncf %s : f32 to bf16
+  %h = arith.truncf %d : f64 to f16
+  return %b, %c, %h : vector<4xbf16>, bf16, f16
+}
