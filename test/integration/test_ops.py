@@ -280,7 +280,8 @@ def test_select(runner):
 @pytest.mark.parametrize("src,dst", [
     (np.float32, np.int32), (np.int32, np.float32), (np.float32, np.bool_),
     (np.bool_, np.float32), (np.float32, np.float64), (np.float64, np.float32),
-    (np.float32, np.float16), (np.float16, np.float32), (np.int64, np.int32),
+    (np.float32, np.float16), (np.float16, np.float32), (np.float64, np.float16),
+    (np.float16, np.float64), (np.int64, np.int32),
     (np.int32, np.int64), (np.bool_, np.int32), (np.int32, np.bool_)])
 def test_cast(runner, src, dst):
     x = rand((4, 3), src, -100, 100)

@@ -42,6 +42,22 @@ def test_float_to_int_casts_are_defined_everywhere(src, dst):
     np.testing.assert_array_equal(folded().numpy(), want)
 
 
+def test_float64_to_float16_rounds_once():
+    """float64 to float16, eagerly and compiled, rounds once to nearest even,
+    as NumPy: 1 + 2^-11 + 2^-40 is above the tie 1 + 2^-11 (rounded to f32
+    first it would be the tie, then 1). The JIT once called libgcc's
+    __truncdfhf2 for it, which it does not find inside Python."""
+    x = np.array([1 + 2**-11 + 2**-40, 1 + 2**-11, 1 + 3 * 2**-11, 65519.99, 65520.0,
+                  -2.0**-25 - 2.0**-40, np.nan, 1e300], np.float64)
+    with np.errstate(over="ignore"):  # (65520 and 1e300 are inf in float16)
+        want = x.astype(np.float16)
+        twice = want * np.float16(2)
+    assert want[0] == 1 + 2**-10 and want[1] == 1.0 and want[4] == np.inf
+    np.testing.assert_array_equal(kiln.cast(kiln.constant(x), kiln.float16).numpy(), want)
+    compiled = kiln.function(lambda v: kiln.cast(v, kiln.float16) * 2)
+    np.testing.assert_array_equal(compiled(kiln.constant(x)).numpy(), twice)
+
+
 def test_argmax_of_an_empty_axis_is_an_error():
     empty = kiln.constant(np.zeros((3, 0), np.float32))
     with pytest.raises(kiln.errors.InvalidArgumentError, match="along an empty axis"):

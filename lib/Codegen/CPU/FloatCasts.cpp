@@ -5,8 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // kiln-cpu-float-casts: no `contract` on float casts (so that extf(truncf)
-// never folds away a rounding), and f64 -> bf16 through f32 rounded to odd
-// (see the pass description).
+// never folds away a rounding), and f64 -> f16/bf16 through f32 rounded to
+// odd (see the pass description).
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,11 +23,12 @@ using namespace mlir;
 
 namespace {
 
-/// x (f64 or a vector of f64) rounded to `resultType` (bf16 elements):
-/// first to f32 rounding to odd, then to nearest even. Rounding to odd
-/// keeps a sticky last bit for what the first step dropped, so the second
-/// step rounds as if from x itself.
-Value roundF64ToBF16(OpBuilder &b, Location loc, Value x, Type resultType) {
+/// x (f64 or a vector of f64) rounded to `resultType` (f16 or bf16
+/// elements): first to f32 rounding to odd, then to nearest even. Rounding
+/// to odd keeps a sticky last bit for what the first step dropped, so the
+/// second step rounds as if from x itself (f32 keeps at least two bits
+/// more than either half type, subnormals included).
+Value roundF64ToHalf(OpBuilder &b, Location loc, Value x, Type resultType) {
   auto vector = dyn_cast<VectorType>(x.getType());
   auto like = [&](Type element) -> Type {
     return vector ? Type(vector.clone(element)) : element;
@@ -60,7 +61,7 @@ Value roundF64ToBF16(OpBuilder &b, Location loc, Value x, Type resultType) {
 struct CPUFloatCastsPass
     : public mlir::kiln::impl::KilnCPUFloatCastsBase<CPUFloatCastsPass> {
   void runOnOperation() override {
-    SmallVector<arith::TruncFOp> toBF16;
+    SmallVector<arith::TruncFOp> toHalf;
     getOperation().walk([&](Operation *op) {
       if (!isa<arith::ExtFOp, arith::TruncFOp>(op))
         return;
@@ -76,13 +77,13 @@ struct CPUFloatCastsPass
       }
       auto trunc = dyn_cast<arith::TruncFOp>(op);
       if (trunc && getElementTypeOrSelf(trunc.getIn().getType()).isF64() &&
-          getElementTypeOrSelf(trunc.getType()).isBF16())
-        toBF16.push_back(trunc);
+          isa<Float16Type, BFloat16Type>(getElementTypeOrSelf(trunc.getType())))
+        toHalf.push_back(trunc);
     });
-    for (arith::TruncFOp trunc : toBF16) {
+    for (arith::TruncFOp trunc : toHalf) {
       OpBuilder b(trunc);
       trunc.replaceAllUsesWith(
-          roundF64ToBF16(b, trunc.getLoc(), trunc.getIn(), trunc.getType()));
+          roundF64ToHalf(b, trunc.getLoc(), trunc.getIn(), trunc.getType()));
       trunc.erase();
     }
   }

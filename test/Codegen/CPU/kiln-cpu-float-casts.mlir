@@ -52,16 +52,22 @@ func.func @to_bf16(%x: f64) -> bf16 {
   return %b : bf16
 }
 
-// Vectors lane by lane; f32 to bf16 and f64 to f16 are left to LLVM.
+// Vectors lane by lane; f64 to f16 likewise; f32 to bf16 and f64 to f32
+// are left to LLVM.
 // CHECK-LABEL: func.func @vector_to_bf16
 // CHECK: arith.constant dense<1> : vector<4xi32>
 // CHECK: arith.truncf %{{.*}} : vector<4xf64> to vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
-// CHECK: arith.truncf %{{.*}} : f64 to f16
-func.func @vector_to_bf16(%v: vector<4xf64>, %s: f32, %d: f64) -> (vector<4xbf16>, bf16, f16) {
+// CHECK: arith.truncf %{{.*}} : f64 to f32
+// CHECK: arith.ori
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: arith.truncf %{{.*}} : f64 to f32
+// CHECK-NOT: arith.truncf
+func.func @vector_to_bf16(%v: vector<4xf64>, %s: f32, %d: f64) -> (vector<4xbf16>, bf16, f16, f32) {
   %b = arith.truncf %v : vector<4xf64> to vector<4xbf16>
   %c = arith.truncf %s : f32 to bf16
   %h = arith.truncf %d : f64 to f16
-  return %b, %c, %h : vector<4xbf16>, bf16, f16
+  %f = arith.truncf %d : f64 to f32
+  return %b, %c, %h, %f : vector<4xbf16>, bf16, f16, f32
 }

@@ -354,12 +354,14 @@ def KilnCPUFloatCasts : Pass<"kiln-cpu-float-casts", "::mlir::ModuleOp"> {
     TensorFlow do, so this pass drops `contract` from every `arith.extf`
     and `arith.truncf`.
 
-    It also rounds `arith.truncf` from f64 to bf16 in two steps LLVM can
-    compile on x86 (which would otherwise call `__truncdfbf2`, a function
-    Debian 12's libgcc lacks): to f32 rounding to odd (toward zero, the
-    last bit set when anything was dropped), then to bf16 to nearest even,
-    which is the correctly rounded result (f32 keeps more than two bits
-    beyond bf16's). NaN stays NaN. Vectors are rewritten lane-wise.
+    It also rounds `arith.truncf` from f64 to f16 or bf16 in two steps that
+    x86 has instructions for (LLVM would otherwise call `__truncdfbf2`,
+    which Debian 12's libgcc lacks, or `__truncdfhf2`, which a JIT inside
+    Python does not find): to f32 rounding to odd (toward zero, the last
+    bit set when anything was dropped), then to the half type to nearest
+    even, which is the correctly rounded result (f32 keeps more than two
+    bits beyond either half type's). NaN stays NaN. Vectors are rewritten
+    lane-wise.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect"];
