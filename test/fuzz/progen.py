@@ -53,9 +53,17 @@ TENSOR_RUN = os.path.join(BUILD, "bin", "tensor-run")
 TENSOR_COMPILE = os.path.join(BUILD, "bin", "tensor-compile")
 KILN_REPLAY = os.path.join(BUILD, "bin", "kiln-replay")
 TENSOR_OPT = os.path.join(BUILD, "bin", "tensor-opt")
+
+
+class BF16:
+    """bfloat16 in the interpreter: NumPy has no such type, so its values
+    are float32 arrays holding bfloat16 numbers (see to_dtype)."""
+
+
 MLIR = {np.float32: "f32", np.float64: "f64", np.bool_: "i1", np.int32: "i32",
-        np.int64: "i64"}
-FLOATS = (np.float32, np.float64)
+        np.int64: "i64", np.float16: "f16", BF16: "bf16"}
+HALVES = (np.float16, BF16)
+FLOATS = (np.float32, np.float64) + HALVES
 EXTENTS = [0, 1, 1, 2, 3, 3, 5]
 ENV = dict(os.environ, KILN_CACHE_DIR="off")
 
@@ -101,6 +109,7 @@ class Program:
         self.ops = []
         self.args = []
         self.lossy = False      # a cast through f32: no finite-difference oracle
+        self.half = False       # has float16 or bfloat16 ops (looser tolerance)
         self.dynamic = False    # may take open extents
         self.train = None       # the optimizer of a training step
         self.lr = 0.0
@@ -118,9 +127,14 @@ class Program:
         return len(self.values) - 1
 
     def new_arg(self, shape, dtype=None, dyn=None):
-        self.values.append(Value(shape, dtype or self.dtype, dyn, 0))
+        """A new argument of the function; a bfloat16 one (.npy has no
+        such type) is a float32 argument cast to bfloat16 where it is used."""
+        dtype = dtype or self.dtype
+        self.values.append(Value(shape, np.float32 if dtype is BF16 else dtype, dyn, 0))
         self.args.append(len(self.values) - 1)
-        return len(self.values) - 1
+        if dtype is BF16:
+            return cast_to(self, self.args[-1], BF16)
+        return self.args[-1]
 
     def add(self, shape, dtype, operands, mlir, numpy, py=None, dyn=None, **kw):
         result = self.value(shape, dtype, dyn)
@@ -218,18 +232,43 @@ class Program:
 
     # --- the NumPy interpreter ---
     def run_ops(self, ops, env):
+        """Half-precision operands are computed on in float64 and each
+        result rounded once to its type, as Kiln's half ops compute in
+        float32 and round (its sums and products accumulate in float32)."""
         for op in ops:
             if op.region:
                 value = op.numpy(env)
             else:
-                value = op.numpy(*[env[o] for o in op.operands])
-            env[op.result] = np.asarray(value).astype(self.values[op.result].dtype)
+                value = op.numpy(*[env[o].astype(np.float64) if self.values[o].dtype in HALVES
+                                   else env[o] for o in op.operands])
+            env[op.result] = to_dtype(value, self.values[op.result].dtype)
 
     def evaluate(self, inputs, outputs, everything=False):
         env = dict(zip(self.args, inputs))
         with np.errstate(all="ignore"):
             self.run_ops(self.ops, env)
         return env if everything else [env[o] for o in outputs]
+
+
+def to_dtype(value, dtype):
+    """value rounded to dtype (to nearest, ties to even); bfloat16 values
+    are kept in float32 arrays."""
+    value = np.asarray(value)
+    if dtype is not BF16:
+        return value.astype(dtype)
+    bits = value.astype(np.float64).view(np.uint64)
+    # Keep 7 of float64's 52 fraction bits, rounding the 45 dropped.
+    dropped = np.uint64(45)
+    bias = ((bits >> dropped) & np.uint64(1)) + np.uint64((1 << 44) - 1)
+    kept = (bits + bias) & ~np.uint64((1 << 45) - 1)
+    with np.errstate(over="ignore"):
+        rounded = kept.view(np.float64).astype(np.float32)
+    return np.where(np.isnan(value), np.float32(np.nan), rounded).astype(np.float32)
+
+
+def storage(dtype):
+    """The NumPy type that holds values of dtype."""
+    return np.float32 if dtype is BF16 else dtype
 
 
 def dense(array):
@@ -351,8 +390,9 @@ def broadcast_dyn(prog, a, b):
 def constant(prog, value, dtype):
     text = repr(float(value)) if dtype in FLOATS else str(int(value))
     return prog.add((), dtype, [], lambda n, t, r, text=text: f"kiln.constant dense<{text}> : {r}",
-                    lambda value=value, dtype=dtype: np.asarray(value, dtype),
-                    lambda k, value=value, dtype=dtype: k.constant(value, dtype=dtype))
+                    lambda value=value, dtype=dtype: np.asarray(value, storage(dtype)),
+                    py_for(dtype, lambda k, value=value, dtype=dtype:
+                           k.constant(value, dtype=dtype)))
 
 
 def unary(prog, rng, v):
@@ -410,6 +450,29 @@ def softmax(prog, rng, v):
                     lambda k, a: k.nn.softmax(a, axis=-1), x.dyn)
 
 
+def py_for(dtype, fn):
+    """fn, the op through Kiln's Python API, unless it is on bfloat16
+    (which Kiln's Python API does not have)."""
+    return None if dtype is BF16 else fn
+
+
+def cast_to(prog, v, to):
+    x = prog.values[v]
+    return prog.add(x.shape, to, [v], lambda n, t, r: f"kiln.cast {n[0]} : {t[0]} -> {r}",
+                    lambda a: a, py_for(to, lambda k, a: k.cast(a, np.dtype(to).name)), x.dyn)
+
+
+def island(prog, rng, v):
+    """A few ops in float16 or bfloat16 between casts from and back to v's
+    type (mixed precision, as Keras' mixed_float16 policy computes)."""
+    x = prog.values[v]
+    prog.lossy = prog.half = True
+    h = cast_to(prog, v, rng.choice(HALVES))
+    for _ in range(rng.randint(1, 4)):
+        h = grow(prog, rng, h)
+    return cast_to(prog, h, x.dtype)
+
+
 def cast(prog, rng, v):
     """A round trip through another type (exact for integers)."""
     x = prog.values[v]
@@ -437,7 +500,8 @@ def guarded(prog, rng, v):
     name = rng.choice(["log", "log1p", "rsqrt", "reciprocal", "pow", "log_softmax", "erf"])
     if name == "erf":
         return prog.add(x.shape, x.dtype, [v], lambda n, t, r: f"kiln.erf {n[0]} : {t[0]}",
-                        np.vectorize(__import__("math").erf, otypes=[x.dtype]), None, x.dyn)
+                        np.vectorize(__import__("math").erf, otypes=[np.float64]), None,
+                        x.dyn)
     if name == "log_softmax":
         if not x.shape:
             return v
@@ -712,13 +776,18 @@ def grow(prog, rng, v):
             kinds += ["conv2d", "pool", "cross_entropy", "one_hot"]
         if not prog.dynamic and len(prog.scopes) < 3:
             kinds += ["for", "while", "cond"] * prog.control_weight
+    if dtype in HALVES:  # (an island: no casts, control flow or one-hot inside)
+        kinds = [k for k in kinds if k not in ("cast", "argmax", "one_hot", "for", "while",
+                                               "cond")]
+    elif dtype in FLOATS:
+        kinds.append("half")
     kind = rng.choice(kinds)
     builders = {"unary": unary, "binary": binary, "select": select, "for": loop_for,
                 "while": loop_while, "cond": branch, "guarded": guarded, "pad": pad,
                 "expand_squeeze": expand_squeeze, "broadcast_to": broadcast_to,
                 "gather": gather, "argmax": argmax, "batch_matmul": batch_matmul,
                 "conv2d": conv2d, "pool": pool, "cross_entropy": cross_entropy,
-                "one_hot": one_hot}
+                "one_hot": one_hot, "half": island}
     if kind in builders:
         return builders[kind](prog, rng, v)
     if kind == "softmax" and rank:
@@ -1000,13 +1069,24 @@ def tolerance(dtype):
     return dict(rtol=0, atol=0)
 
 
-def compare(got, want, what):
+def half_tolerance(want):
+    """A program with half-precision ops: a few units in their last place
+    (2^-11 for float16, 2^-8 for bfloat16) of the largest output, grown by
+    the ops after them. What this finds is wrong indices, fusions, casts
+    and accumulators, not last-place rounding."""
+    finite = np.abs(want[np.isfinite(want)]) if want.size else want
+    scale = max(1.0, float(np.max(finite, initial=0)))
+    return dict(rtol=1e-2, atol=1e-2 * scale)
+
+
+def compare(got, want, what, half=False):
     for i, (g, w) in enumerate(zip(got, want)):
         g = np.asarray(g)
         if g.shape != w.shape:
             return f"{what}: output {i} has shape {g.shape}, NumPy {w.shape}"
         try:
-            np.testing.assert_allclose(g, w, equal_nan=True, **tolerance(w.dtype.type))
+            np.testing.assert_allclose(g, w, equal_nan=True, **(
+                half_tolerance(w) if half and w.dtype.kind == "f" else tolerance(w.dtype.type)))
         except AssertionError as e:
             return f"{what}: output {i} differs from NumPy:{str(e)[:800]}"
     return None
@@ -1237,7 +1317,7 @@ def check(prog, outputs, inputs, workdir, modes):
         if want is None:
             continue
         problem = compare_train(got, want, mode, prog, outputs) if prog.train else \
-            compare(got, want, mode)
+            compare(got, want, mode, prog.half)
         if problem:
             return problem
     return None
@@ -1340,7 +1420,7 @@ def reduce(prog, outputs, inputs, workdir, fails, keep_first=False):
     still says so, ends the program at an earlier value."""
     def pruned(keep_ops, outs):
         p = Program(prog.dtype)
-        for attr in ("values", "multi", "train", "lr", "steps", "lossy", "dynamic"):
+        for attr in ("values", "multi", "train", "lr", "steps", "lossy", "dynamic", "half"):
             setattr(p, attr, getattr(prog, attr))
         p.initial, p.weights = getattr(prog, "initial", None), prog.weights
         p.ops = [op for op in prog.ops if op.result in keep_ops]
@@ -1399,7 +1479,7 @@ def main():
     deadline = time.monotonic() + args.seconds
     start = time.monotonic()
     done = failures = ops = gradients = 0
-    counts = dict(int=0, open=0, control=0, train=0, aot=0, gpu=0, eager=0)
+    counts = dict(int=0, open=0, control=0, train=0, half=0, aot=0, gpu=0, eager=0)
     with tempfile.TemporaryDirectory(prefix="kiln-progen-") as workdir:
         while time.monotonic() < deadline and (not args.count or done < args.count):
             prog, outputs = generate(rng, args.focus)
@@ -1423,6 +1503,7 @@ def main():
                     not prog.train:
                 modes += ["eager", "traced"]
             counts["int"] += prog.dtype not in FLOATS
+            counts["half"] += prog.half
             counts["open"] += prog.dynamic
             counts["control"] += any(op.region for op in prog.ops)
             counts["train"] += bool(prog.train)
@@ -1446,10 +1527,13 @@ def main():
                     def fails(p, o, i):
                         return check(p, o, i, workdir, modes)
                 small, outs, ins = reduce(prog, outputs, inputs, workdir, fails, gradient)
+                # What the reduced case shows (it may fail otherwise than
+                # the whole program did).
+                shown = fails(small, outs, ins) or problem
                 name = os.path.join(args.crashes, f"case-{args.seed}-{done}")
                 with open(name + ".mlir", "w") as f:
-                    f.write(f"// {problem.splitlines()[0][:300]}\n// modes: {' '.join(modes)}\n" +
-                            small.text(outs))
+                    f.write("".join(f"// {line}\n" for line in shown.splitlines()[:12]) +
+                            f"// modes: {' '.join(modes)}\n" + small.text(outs))
                 if gradient:  # (with the weights the reduction's check used)
                     with open(name + ".grad.mlir", "w") as f:
                         f.write(gradient_module(small, outs[0], gradient_weights(
@@ -1457,11 +1541,13 @@ def main():
                 for i, x in enumerate(ins):
                     np.save(f"{name}.in{i}.npy", x)
                 print(f"FAILURE {name}.mlir ({len(prog.ops)} ops reduced to "
-                      f"{len(small.ops)}):\n{problem[:1200]}\n{small.text(outs)}",
+                      f"{len(small.ops)}):\n{problem[:1200]}\nreduced: {shown[:1200]}\n"
+                      f"{small.text(outs)}",
                       file=sys.stderr)
     print(f"random programs: {done} programs ({ops} ops; {counts['int']} integer, "
           f"{counts['open']} with open extents, {counts['control']} with control flow, "
-          f"{counts['train']} training steps; {counts['aot']} also as AOT libraries, "
+          f"{counts['train']} training steps, {counts['half']} with float16 or bfloat16 "
+          f"ops; {counts['aot']} also as AOT libraries, "
           f"{counts['gpu']} also through the GPU target, "
           f"{counts['eager']} also eagerly and traced from Python; {gradients} gradients "
           f"checked) in {time.monotonic() - start:.0f} s, {failures} disagreed with NumPy "
