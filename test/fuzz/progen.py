@@ -3,9 +3,11 @@
 
 Each program is a function over f32, f64, i32 or i64 inputs of random rank
 (0-3) and extents (0, 1, odd), built from elementwise ops with
-broadcasting, reductions (axes, keepdims), transposes, reshapes, strided
-slices, concatenations, matrix products, softmax, comparisons and selects,
-casts, and the control-flow ops kiln.for, kiln.while (a counter and, at
+broadcasting, islands of float16 or bfloat16 ops between casts (mixed
+precision: the interpreter computes them in float64 and rounds each
+result to its type), reductions (axes, keepdims), transposes, reshapes,
+strided slices, concatenations, matrix products, softmax, comparisons and
+selects, casts, and the control-flow ops kiln.for, kiln.while (a counter and, at
 times, a data-dependent test) and kiln.cond (a data-dependent predicate),
 nested up to two deep. Some float programs take open (`?`) extents; some
 f64 programs are training steps: the first input becomes a kiln.variable,
@@ -1016,11 +1018,12 @@ def branch(prog, rng, v):
 
 def generate(rng, focus="all", train_share=0.4, open_share=0.2):
     """A random program and its outputs. focus "train-control": training
-    steps only (drawn until one is), control flow three times as likely."""
+    steps only (drawn until one is), control flow three times as likely;
+    "half": programs with float16 or bfloat16 ops only."""
     while True:
         prog, outputs = generate_one(rng, focus == "train-control", train_share,
                                      open_share)
-        if focus == "all" or prog.train:
+        if focus == "all" or (prog.train if focus == "train-control" else prog.half):
             return prog, outputs
 
 
@@ -1468,9 +1471,10 @@ def main():
     parser.add_argument("--gpu-every", type=int, default=3,
                         help="every N-th program also goes through the GPU target: a cubin "
                              "for sm_90 and a run with emulated GPU kernels (0: never)")
-    parser.add_argument("--focus", choices=["all", "train-control"], default="all",
+    parser.add_argument("--focus", choices=["all", "train-control", "half"], default="all",
                         help="train-control: only training steps, with control flow "
-                             "three times as likely")
+                             "three times as likely; half: only programs with float16 or "
+                             "bfloat16 ops")
     parser.add_argument("--crashes", default=os.path.join(ROOT, "build-fuzz", "crashes",
                                                           "programs"))
     args = parser.parse_args()
