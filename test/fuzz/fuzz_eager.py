@@ -192,6 +192,10 @@ def main():
         proc = subprocess.run([sys.executable, __file__, "--child", "--seed", str(batch),
                                "--count", str(args.count), "--log", log],
                               capture_output=True, text=True)
+        if not os.path.exists(log):  # (it failed before its first case: importing Kiln)
+            print(f"the child failed to start (exit {proc.returncode}):\n{proc.stderr[-2000:]}",
+                  file=sys.stderr)
+            return 1
         with open(log) as f:
             cases = f.read().splitlines()
         runs += len(cases)

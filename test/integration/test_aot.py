@@ -109,6 +109,68 @@ func.func @scale(%x: tensor<8xf32>) -> tensor<8xf32> {
     assert "unknown target CPU 'pentium-9000'" in proc.stderr
 
 
+HALF_MODULE = """
+func.func @f(%a: tensor<4x8xf32>, %b: tensor<8x3xf32>, %d: tensor<6xf64>)
+    -> (tensor<4x3xf32>, tensor<4xf32>, tensor<6xf32>, tensor<4x8xf32>) {
+  %ah = kiln.cast %a : tensor<4x8xf32> -> tensor<4x8xbf16>
+  %bh = kiln.cast %b : tensor<8x3xf32> -> tensor<8x3xbf16>
+  %p = kiln.matmul %ah, %bh : tensor<4x8xbf16>, tensor<8x3xbf16> -> tensor<4x3xbf16>
+  %q = kiln.mul %p, %p : tensor<4x3xbf16>, tensor<4x3xbf16> -> tensor<4x3xbf16>
+  %e = kiln.exp %ah : tensor<4x8xbf16>
+  %s = kiln.reduce_sum %e {axes = array<i64: 1>} : tensor<4x8xbf16> -> tensor<4xbf16>
+  %dh = kiln.cast %d : tensor<6xf64> -> tensor<6xbf16>
+  %ha = kiln.cast %a : tensor<4x8xf32> -> tensor<4x8xf16>
+  %hs = kiln.add %ha, %ha : tensor<4x8xf16>, tensor<4x8xf16> -> tensor<4x8xf16>
+  %r0 = kiln.cast %q : tensor<4x3xbf16> -> tensor<4x3xf32>
+  %r1 = kiln.cast %s : tensor<4xbf16> -> tensor<4xf32>
+  %r2 = kiln.cast %dh : tensor<6xbf16> -> tensor<6xf32>
+  %r3 = kiln.cast %hs : tensor<4x8xf16> -> tensor<4x8xf32>
+  return %r0, %r1, %r2, %r3 : tensor<4x3xf32>, tensor<4xf32>, tensor<6xf32>, tensor<4x8xf32>
+}
+"""
+
+
+def test_portable_library_with_half_precision_needs_no_libgcc(tmp_path):
+    """bf16 and f16 code for a CPU without AVX512-BF16 (x86-64-v3): LLVM
+    rounds f32 to bf16 there by calling __truncsfbf2, which Debian 12's
+    libgcc lacks (the library would not load; the JIT failed the same way
+    on such hosts). Kiln rounds in integer operations instead: the library
+    needs nothing but libc and libm, and it runs and matches NumPy."""
+    from test_ops import _to_bf16
+    proc = compile_module(tmp_path, HALF_MODULE, "half", "--target-cpu=x86-64-v3")
+    assert proc.returncode == 0, proc.stderr
+    lib = tmp_path / "out" / "libhalf.so"
+    if shutil.which("nm"):
+        undefined = subprocess.run(["nm", "-D", "--undefined-only", str(lib)],
+                                   capture_output=True, text=True).stdout
+        assert "__trunc" not in undefined and "__extend" not in undefined, undefined
+    rng = np.random.default_rng(5)
+    a = rng.uniform(-2, 2, (4, 8)).astype(np.float32)
+    b = rng.uniform(-2, 2, (8, 3)).astype(np.float32)
+    d = np.array([1 + 2**-8 + 2**-40, 1 + 2**-8, np.nan, 1e300, -3.0, 0.1], np.float64)
+    for i, x in enumerate((a, b, d)):
+        np.save(tmp_path / f"in{i}.npy", x)
+    ah, bh = _to_bf16(a).astype(np.float64), _to_bf16(b).astype(np.float64)
+    p = _to_bf16(ah @ bh)
+    want = [_to_bf16(p.astype(np.float64) ** 2),
+            _to_bf16(_to_bf16(np.exp(ah)).astype(np.float64).sum(1)),
+            np.array([1 + 2**-7, 1.0, np.nan, np.inf, -3.0, 0.10009765625], np.float32),
+            (a.astype(np.float16) * np.float16(2)).astype(np.float32)]
+    run = [KILN_REPLAY, str(lib)] + [x for i in range(3)
+                                     for x in ("--input", str(tmp_path / f"in{i}.npy"))]
+    (tmp_path / "got").mkdir()
+    proc = subprocess.run(run + ["--output-dir", str(tmp_path / "got")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = [np.load(tmp_path / "got" / f"{i}.npy") for i in range(4)]
+    # Products and sums may round differently in the last bf16 place (f32
+    # against f64 sums); casts and f16 sums are exact.
+    np.testing.assert_allclose(got[0], want[0], rtol=8e-3)
+    np.testing.assert_allclose(got[1], want[1], rtol=8e-3)
+    np.testing.assert_array_equal(got[2], want[2])
+    np.testing.assert_array_equal(got[3], want[3])
+
+
 def test_library_names_that_would_break_the_header(tmp_path):
     """The header defines NAME_t and NAME_create, ...: a name whose type the
     C library defines (dev_t) or that takes the runtime's prefix is refused

@@ -12,7 +12,10 @@
 
 #include "kiln/Codegen/CPU/Passes.h"
 
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNCPUFLOATCASTS
@@ -58,23 +61,45 @@ Value roundF64ToHalf(OpBuilder &b, Location loc, Value x, Type resultType) {
   return arith::TruncFOp::create(b, loc, resultType, rounded);
 }
 
+/// `contract` removed from a cast's fast-math flags.
+void dropContract(Operation *op) {
+  auto flags = cast<arith::ArithFastMathInterface>(op);
+  arith::FastMathFlagsAttr attr = flags.getFastMathFlagsAttr();
+  if (!attr)
+    return;
+  arith::FastMathFlags kept =
+      arith::bitEnumClear(attr.getValue(), arith::FastMathFlags::contract);
+  if (kept == arith::FastMathFlags::none)
+    op->removeAttr(flags.getFastMathAttrName());
+  else
+    op->setAttr(flags.getFastMathAttrName(),
+                arith::FastMathFlagsAttr::get(op->getContext(), kept));
+}
+
+bool isBF16(Type type) { return getElementTypeOrSelf(type).isBF16(); }
+
 struct CPUFloatCastsPass
     : public mlir::kiln::impl::KilnCPUFloatCastsBase<CPUFloatCastsPass> {
   void runOnOperation() override {
+    MLIRContext *context = &getContext();
+    // bf16 arithmetic in f32, each result rounded (LLVM would promote it
+    // the same way, calling __truncsfbf2 for the rounding).
+    TypeConverter converter;
+    arith::populateEmulateUnsupportedFloatsConversions(
+        converter, {BFloat16Type::get(context)}, Float32Type::get(context));
+    ConversionTarget target(*context);
+    arith::populateEmulateUnsupportedFloatsLegality(target, converter);
+    RewritePatternSet emulate(context);
+    arith::populateEmulateUnsupportedFloatsPatterns(emulate, converter);
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(emulate))))
+      return signalPassFailure();
+
     SmallVector<arith::TruncFOp> toHalf;
     getOperation().walk([&](Operation *op) {
       if (!isa<arith::ExtFOp, arith::TruncFOp>(op))
         return;
-      auto flags = cast<arith::ArithFastMathInterface>(op);
-      if (arith::FastMathFlagsAttr attr = flags.getFastMathFlagsAttr()) {
-        arith::FastMathFlags kept = arith::bitEnumClear(
-            attr.getValue(), arith::FastMathFlags::contract);
-        if (kept == arith::FastMathFlags::none)
-          op->removeAttr(flags.getFastMathAttrName());
-        else
-          op->setAttr(flags.getFastMathAttrName(),
-                      arith::FastMathFlagsAttr::get(op->getContext(), kept));
-      }
+      dropContract(op);
       auto trunc = dyn_cast<arith::TruncFOp>(op);
       if (trunc && getElementTypeOrSelf(trunc.getIn().getType()).isF64() &&
           isa<Float16Type, BFloat16Type>(getElementTypeOrSelf(trunc.getType())))
@@ -86,6 +111,25 @@ struct CPUFloatCastsPass
           roundF64ToHalf(b, trunc.getLoc(), trunc.getIn(), trunc.getType()));
       trunc.erase();
     }
+
+    // f32 <-> bf16 as integer operations: x86 has an instruction for the
+    // rounding only with AVX512-BF16; elsewhere LLVM calls __truncsfbf2,
+    // which Debian 12's libgcc lacks (a JIT that fails to load, a library
+    // with an undefined symbol).
+    SmallVector<Operation *> bf16Casts;
+    getOperation().walk([&](Operation *op) {
+      if ((isa<arith::TruncFOp>(op) && isBF16(op->getResult(0).getType())) ||
+          (isa<arith::ExtFOp>(op) && isBF16(op->getOperand(0).getType())))
+        bf16Casts.push_back(op);
+    });
+    if (bf16Casts.empty())
+      return;
+    RewritePatternSet expand(context);
+    arith::populateExpandBFloat16Patterns(expand);
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+    if (failed(applyOpPatternsGreedily(bf16Casts, std::move(expand), config)))
+      return signalPassFailure();
   }
 };
 

@@ -30,7 +30,8 @@ func.func @chain(%x: f16) -> f16 {
 // -----
 
 // f64 to bf16: to f32 rounded to odd (toward zero, then the last bit set
-// when the first step was inexact), then to nearest even.
+// when the first step was inexact), then to nearest even, in integer
+// operations (a NaN becomes bf16's quiet NaN).
 // CHECK-LABEL: func.func @to_bf16
 // CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i32
 // CHECK: %[[N:.*]] = arith.truncf %[[X:.*]] : f64 to f32
@@ -45,29 +46,56 @@ func.func @chain(%x: f16) -> f16 {
 // CHECK: %[[ODD:.*]] = arith.ori %[[TZ]], %[[ONE]] : i32
 // CHECK: %[[F:.*]] = arith.bitcast %[[ODD]] : i32 to f32
 // CHECK: %[[R:.*]] = arith.select %[[IN]], %[[F]], %[[N]] : f32
-// CHECK: arith.truncf %[[R]] : f32 to bf16
-// CHECK-NOT: f64 to bf16
+// CHECK: %[[NAN:.*]] = arith.cmpf une, %[[R]], %[[R]] : f32
+// CHECK-DAG: %[[BIAS:.*]] = arith.constant 32767 : i32
+// CHECK-DAG: %[[QNAN:.*]] = arith.constant 32704 : i16
+// CHECK: %[[RB:.*]] = arith.bitcast %[[R]] : f32 to i32
+// CHECK: arith.addi %{{.*}}, %[[BIAS]] : i32
+// CHECK: %[[T:.*]] = arith.trunci %{{.*}} : i32 to i16
+// CHECK: %[[S:.*]] = arith.select %[[NAN]], %[[QNAN]], %[[T]] : i16
+// CHECK: arith.bitcast %[[S]] : i16 to bf16
+// CHECK-NOT: arith.truncf
 func.func @to_bf16(%x: f64) -> bf16 {
   %b = arith.truncf %x : f64 to bf16
   return %b : bf16
 }
 
-// Vectors lane by lane; f64 to f16 likewise; f32 to bf16 and f64 to f32
-// are left to LLVM.
-// CHECK-LABEL: func.func @vector_to_bf16
+// Vectors lane by lane; f64 to f16 likewise (its last step left to LLVM,
+// which has F16C or inline code for it); f64 to f32 is LLVM's.
+// CHECK-LABEL: func.func @others
 // CHECK: arith.constant dense<1> : vector<4xi32>
 // CHECK: arith.truncf %{{.*}} : vector<4xf64> to vector<4xf32>
-// CHECK: arith.truncf %{{.*}} : vector<4xf32> to vector<4xbf16>
-// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: arith.bitcast %{{.*}} : vector<4xi16> to vector<4xbf16>
+// CHECK: arith.bitcast %{{.*}} : i16 to bf16
 // CHECK: arith.truncf %{{.*}} : f64 to f32
 // CHECK: arith.ori
 // CHECK: arith.truncf %{{.*}} : f32 to f16
 // CHECK: arith.truncf %{{.*}} : f64 to f32
 // CHECK-NOT: arith.truncf
-func.func @vector_to_bf16(%v: vector<4xf64>, %s: f32, %d: f64) -> (vector<4xbf16>, bf16, f16, f32) {
+func.func @others(%v: vector<4xf64>, %s: f32, %d: f64) -> (vector<4xbf16>, bf16, f16, f32) {
   %b = arith.truncf %v : vector<4xf64> to vector<4xbf16>
   %c = arith.truncf %s : f32 to bf16
   %h = arith.truncf %d : f64 to f16
   %f = arith.truncf %d : f64 to f32
   return %b, %c, %h, %f : vector<4xbf16>, bf16, f16, f32
+}
+
+// bf16 arithmetic is computed in f32, each result rounded (in integer
+// operations) before the next op reads it; widening is a shift.
+// CHECK-LABEL: func.func @bf16_arithmetic
+// CHECK: arith.shli
+// CHECK: arith.shli
+// CHECK: %[[S:.*]] = arith.addf %{{.*}}, %{{.*}} : vector<4xf32>
+// CHECK: arith.bitcast %[[S]] : vector<4xf32> to vector<4xi32>
+// CHECK: %[[H:.*]] = arith.bitcast %{{.*}} : vector<4xi16> to vector<4xbf16>
+// CHECK: %[[HI:.*]] = arith.bitcast %[[H]] : vector<4xbf16> to vector<4xi16>
+// CHECK: %[[W:.*]] = arith.extui %[[HI]]
+// CHECK: %[[WS:.*]] = arith.shli %[[W]]
+// CHECK: %[[WF:.*]] = arith.bitcast %[[WS]] : vector<4xi32> to vector<4xf32>
+// CHECK: arith.maximumf %[[WF]], %{{.*}} : vector<4xf32>
+// CHECK-NOT: arith.addf {{.*}}bf16
+func.func @bf16_arithmetic(%a: vector<4xbf16>, %b: vector<4xbf16>) -> vector<4xbf16> {
+  %s = arith.addf %a, %b : vector<4xbf16>
+  %m = arith.maximumf %s, %a : vector<4xbf16>
+  return %m : vector<4xbf16>
 }

@@ -343,7 +343,7 @@ def KilnCPUParallelLoops
 }
 
 def KilnCPUFloatCasts : Pass<"kiln-cpu-float-casts", "::mlir::ModuleOp"> {
-  let summary = "Casts between float types round once, as their types say";
+  let summary = "Half-precision code rounds as its types say, with no libgcc helper";
   let description = [{
     Runs after `math-extend-to-supported-types`, which computes f16 and
     bf16 math in f32 and marks the casts it adds `contract`: with that flag
@@ -351,17 +351,28 @@ def KilnCPUFloatCasts : Pass<"kiln-cpu-float-casts", "::mlir::ModuleOp"> {
     value, so a chain of half-precision ops would skip the rounding of each
     result (`floor(erf(3))` in f16 was 0: erf's 0.99998 was never rounded
     to 1). Kiln's half ops round each result to its type, as NumPy and
-    TensorFlow do, so this pass drops `contract` from every `arith.extf`
-    and `arith.truncf`.
+    TensorFlow do. The pass:
 
-    It also rounds `arith.truncf` from f64 to f16 or bf16 in two steps that
-    x86 has instructions for (LLVM would otherwise call `__truncdfbf2`,
-    which Debian 12's libgcc lacks, or `__truncdfhf2`, which a JIT inside
-    Python does not find): to f32 rounding to odd (toward zero, the last
-    bit set when anything was dropped), then to the half type to nearest
-    even, which is the correctly rounded result (f32 keeps more than two
-    bits beyond either half type's). NaN stays NaN. Vectors are rewritten
-    lane-wise.
+    1. computes bf16 arithmetic (`arith.addf`, `arith.maximumf`, ...) in
+       f32, each result rounded to bf16 (upstream's
+       `arith-emulate-unsupported-floats`; LLVM would do the same, calling
+       a helper for the rounding);
+    2. drops `contract` from every `arith.extf` and `arith.truncf`;
+    3. rounds `arith.truncf` from f64 to f16 or bf16 in two steps: to f32
+       rounding to odd (toward zero, the last bit set when anything was
+       dropped), then to the half type to nearest even, which is the
+       correctly rounded result (f32 keeps more than two bits beyond
+       either half type's);
+    4. turns casts between f32 and bf16 into integer operations (a shift;
+       a rounding bias added to the bits, NaN made bf16's quiet NaN).
+
+    x86 rounds f32 to bf16 in one instruction only with AVX512-BF16, and
+    has none for f64 to a half type: LLVM calls `__truncsfbf2`,
+    `__truncdfbf2` or `__truncdfhf2`. Debian 12's libgcc has neither bf16
+    helper (a JIT that fails to load on such hosts, an AOT library for
+    `--target-cpu=x86-64-v3` with an undefined symbol), and a JIT inside
+    Python does not find libgcc's `__truncdfhf2`. f32/f16 conversions stay
+    LLVM's (F16C, or inline code). Vectors are rewritten lane-wise.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect"];
