@@ -127,6 +127,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefs));
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
+  // bf16 loads, stores and phis as i16 (no helper call on x86 without
+  // AVX512-BF16).
+  pm.addPass(createKilnCPUBF16Bits());
   KilnCPUTargetOptions target;
   target.cpu = options.targetCpu;
   pm.addPass(createKilnCPUTarget(target));

@@ -265,6 +265,11 @@ def to_dtype(value, dtype):
     kept = (bits + bias) & ~np.uint64((1 << 45) - 1)
     with np.errstate(over="ignore"):
         rounded = kept.view(np.float64).astype(np.float32)
+    # Below 2^-126 bfloat16 is subnormal: multiples of 2^-133.
+    tiny = np.abs(value.astype(np.float64)) < 2.0 ** -126
+    if np.any(tiny):
+        small = np.rint(value.astype(np.float64) * 2.0 ** 133) * 2.0 ** -133
+        rounded = np.where(tiny, small.astype(np.float32), rounded)
     return np.where(np.isnan(value), np.float32(np.nan), rounded).astype(np.float32)
 
 

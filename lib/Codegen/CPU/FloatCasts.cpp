@@ -78,10 +78,37 @@ void dropContract(Operation *op) {
 
 bool isBF16(Type type) { return getElementTypeOrSelf(type).isBF16(); }
 
+/// math.fma on f16 or bf16 as one f32 fma of the widened operands, rounded
+/// once (math-extend-to-supported-types leaves math.fma alone; LLVM would
+/// widen an f16 one to f64 and call __truncdfhf2).
+void widenHalfFmas(Operation *root) {
+  SmallVector<math::FmaOp> fmas;
+  root->walk([&](math::FmaOp fma) {
+    if (isa<Float16Type, BFloat16Type>(getElementTypeOrSelf(fma.getType())))
+      fmas.push_back(fma);
+  });
+  for (math::FmaOp fma : fmas) {
+    OpBuilder b(fma);
+    Type f32 = b.getF32Type();
+    if (auto vector = dyn_cast<VectorType>(fma.getType()))
+      f32 = vector.clone(f32);
+    SmallVector<Value, 3> wide;
+    for (Value operand : fma->getOperands())
+      wide.push_back(arith::ExtFOp::create(b, fma.getLoc(), f32, operand));
+    Value product = math::FmaOp::create(b, fma.getLoc(), wide[0], wide[1],
+                                        wide[2], fma.getFastmathAttr());
+    fma.replaceAllUsesWith(
+        arith::TruncFOp::create(b, fma.getLoc(), fma.getType(), product)
+            .getResult());
+    fma.erase();
+  }
+}
+
 struct CPUFloatCastsPass
     : public mlir::kiln::impl::KilnCPUFloatCastsBase<CPUFloatCastsPass> {
   void runOnOperation() override {
     MLIRContext *context = &getContext();
+    widenHalfFmas(getOperation());
     // bf16 arithmetic in f32, each result rounded (LLVM would promote it
     // the same way, calling __truncsfbf2 for the rounding).
     TypeConverter converter;
@@ -122,14 +149,15 @@ struct CPUFloatCastsPass
           (isa<arith::ExtFOp>(op) && isBF16(op->getOperand(0).getType())))
         bf16Casts.push_back(op);
     });
-    if (bf16Casts.empty())
-      return;
-    RewritePatternSet expand(context);
-    arith::populateExpandBFloat16Patterns(expand);
-    GreedyRewriteConfig config;
-    config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
-    if (failed(applyOpPatternsGreedily(bf16Casts, std::move(expand), config)))
-      return signalPassFailure();
+    if (!bf16Casts.empty()) {
+      RewritePatternSet expand(context);
+      arith::populateExpandBFloat16Patterns(expand);
+      GreedyRewriteConfig config;
+      config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+      if (failed(applyOpPatternsGreedily(bf16Casts, std::move(expand),
+                                         config)))
+        return signalPassFailure();
+    }
   }
 };
 

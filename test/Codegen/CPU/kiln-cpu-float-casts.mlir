@@ -99,3 +99,16 @@ func.func @bf16_arithmetic(%a: vector<4xbf16>, %b: vector<4xbf16>) -> vector<4xb
   %m = arith.maximumf %s, %a : vector<4xbf16>
   return %m : vector<4xbf16>
 }
+
+// -----
+
+// math.fma on half types: one f32 fma, rounded once.
+// CHECK-LABEL: func.func @half_fma
+// CHECK-COUNT-3: arith.extf %{{.*}} : f16 to f32
+// CHECK: %[[F:.*]] = math.fma %{{.*}}, %{{.*}}, %{{.*}} : f32
+// CHECK: arith.truncf %[[F]] : f32 to f16
+// CHECK-NOT: math.fma {{.*}}f16
+func.func @half_fma(%a: f16, %b: f16, %c: f16) -> f16 {
+  %f = math.fma %a, %b, %c : f16
+  return %f : f16
+}

@@ -364,7 +364,8 @@ def KilnCPUFloatCasts : Pass<"kiln-cpu-float-casts", "::mlir::ModuleOp"> {
        correctly rounded result (f32 keeps more than two bits beyond
        either half type's);
     4. turns casts between f32 and bf16 into integer operations (a shift;
-       a rounding bias added to the bits, NaN made bf16's quiet NaN).
+       a rounding bias added to the bits, NaN made bf16's quiet NaN);
+    5. computes `math.fma` on f16 or bf16 as one f32 fma, rounded once.
 
     x86 rounds f32 to bf16 in one instruction only with AVX512-BF16, and
     has none for f64 to a half type: LLVM calls `__truncsfbf2`,
@@ -372,10 +373,28 @@ def KilnCPUFloatCasts : Pass<"kiln-cpu-float-casts", "::mlir::ModuleOp"> {
     helper (a JIT that fails to load on such hosts, an AOT library for
     `--target-cpu=x86-64-v3` with an undefined symbol), and a JIT inside
     Python does not find libgcc's `__truncdfhf2`. f32/f16 conversions stay
-    LLVM's (F16C, or inline code). Vectors are rewritten lane-wise.
+    LLVM's (F16C instructions; for older targets libgcc's `__extendhfsf2`
+    and `__truncsfhf2`, which tensor-compile links into the library).
+    Vectors are rewritten lane-wise.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect"];
+}
+
+def KilnCPUBF16Bits : Pass<"kiln-cpu-bf16-bits", "::mlir::ModuleOp"> {
+  let summary = "bf16 values in memory and between blocks travel as i16 bits";
+  let description = [{
+    Runs on the LLVM dialect, after the conversion. Loads and stores of
+    bf16 (and vectors of it; masked ones too) load and store i16, and block
+    arguments of those types become i16, with `llvm.bitcast` where a bf16
+    value is made or used (LLVM folds the casts away). After
+    `kiln-cpu-float-casts` no bf16 arithmetic or rounding is left, but on x86
+    without AVX512-BF16 LLVM still keeps a bf16 value that goes from a load
+    through a phi to a store in f32 and rounds it back with
+    `__truncsfbf2`, which Debian 12's libgcc lacks: bounds-checked loads of
+    the emulated tensor-core kernels did, and such modules failed to load.
+    As bits, the value is only copied.
+  }];
 }
 
 def KilnCPUPreciseMath : Pass<"kiln-cpu-precise-math", "::mlir::ModuleOp"> {
