@@ -12,6 +12,7 @@
 #include "kiln/Codegen/CPU/Passes.h"
 
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNCPUBF16BITS
@@ -107,19 +108,14 @@ struct CPUBF16BitsPass
         produceBits(argument, b);
       }
     }
-    // A cast of a cast back to the first type is the first value (LLVM
-    // would fold it too, but not at -O0, where the bf16 in between would
-    // still be rounded through a helper).
-    SmallVector<LLVM::BitcastOp> casts;
+    // A cast of a cast back to the first type folds to the first value
+    // (llvm.bitcast's folder; LLVM would fold it too, but not at -O0,
+    // where the bf16 in between would still be rounded through a helper).
+    SmallVector<Operation *> casts;
     getOperation().walk([&](LLVM::BitcastOp cast) { casts.push_back(cast); });
-    for (LLVM::BitcastOp cast : casts) {
-      auto inner = cast.getArg().getDefiningOp<LLVM::BitcastOp>();
-      if (inner && inner.getArg().getType() == cast.getType())
-        cast.replaceAllUsesWith(inner.getArg());
-    }
-    for (LLVM::BitcastOp cast : llvm::reverse(casts))
-      if (cast->use_empty())
-        cast.erase();
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingOps);
+    (void)applyOpPatternsGreedily(casts, FrozenRewritePatternSet(), config);
   }
 };
 

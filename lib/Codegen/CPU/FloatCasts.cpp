@@ -26,21 +26,24 @@ using namespace mlir;
 
 namespace {
 
+/// `element`, or a vector of it shaped like `like` when that is a vector.
+Type shapedLike(Type like, Type element) {
+  if (auto vector = dyn_cast<VectorType>(like))
+    return vector.clone(element);
+  return element;
+}
+
 /// x (f64 or a vector of f64) rounded to `resultType` (f16 or bf16
 /// elements): first to f32 rounding to odd, then to nearest even. Rounding
 /// to odd keeps a sticky last bit for what the first step dropped, so the
 /// second step rounds as if from x itself (f32 keeps at least two bits
 /// more than either half type, subnormals included).
 Value roundF64ToHalf(OpBuilder &b, Location loc, Value x, Type resultType) {
-  auto vector = dyn_cast<VectorType>(x.getType());
-  auto like = [&](Type element) -> Type {
-    return vector ? Type(vector.clone(element)) : element;
-  };
-  Type f32 = like(b.getF32Type());
-  Type i32 = like(b.getI32Type());
+  Type f32 = shapedLike(x.getType(), b.getF32Type());
+  Type i32 = shapedLike(x.getType(), b.getI32Type());
   TypedAttr oneAttr = b.getI32IntegerAttr(1);
-  if (vector)
-    oneAttr = DenseElementsAttr::get(cast<ShapedType>(i32), oneAttr);
+  if (auto vector = dyn_cast<VectorType>(i32))
+    oneAttr = DenseElementsAttr::get(vector, oneAttr);
   Value one = arith::ConstantOp::create(b, loc, oneAttr);
   Value nearest = arith::TruncFOp::create(b, loc, f32, x);
   Value back = arith::ExtFOp::create(b, loc, x.getType(), nearest);
@@ -89,9 +92,7 @@ void widenHalfFmas(Operation *root) {
   });
   for (math::FmaOp fma : fmas) {
     OpBuilder b(fma);
-    Type f32 = b.getF32Type();
-    if (auto vector = dyn_cast<VectorType>(fma.getType()))
-      f32 = vector.clone(f32);
+    Type f32 = shapedLike(fma.getType(), b.getF32Type());
     SmallVector<Value, 3> wide;
     for (Value operand : fma->getOperands())
       wide.push_back(arith::ExtFOp::create(b, fma.getLoc(), f32, operand));
