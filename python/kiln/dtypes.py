@@ -36,17 +36,22 @@ class DType:
 
 
 float16 = DType("float16", "f16", np.float16)
+# NumPy has no bfloat16 (TensorFlow and JAX register their own type; Debian
+# has neither): bfloat16 values go in and come out as float32 arrays, which
+# hold them exactly. kiln.constant(x, kiln.bfloat16) rounds to the nearest
+# bfloat16, ties to even; .numpy() of a bfloat16 tensor is a float32 copy.
+bfloat16 = DType("bfloat16", "bf16", np.float32)
 float32 = DType("float32", "f32", np.float32)
 float64 = DType("float64", "f64", np.float64)
 int32 = DType("int32", "i32", np.int32)
 int64 = DType("int64", "i64", np.int64)
 bool = DType("bool", "i1", np.bool_)
 
-_ALL = (float16, float32, float64, int32, int64, bool)
+_ALL = (float16, float32, float64, int32, int64, bool, bfloat16)
 _BY_NAME = {d.name: d for d in _ALL}
 # The runtime's dtype names (kiln_dtype_name).
 _BY_NAME.update({"f16": float16, "f32": float32, "f64": float64,
-                 "i32": int32, "i64": int64, "i1": bool})
+                 "i32": int32, "i64": int64, "i1": bool, "bf16": bfloat16})
 
 
 def as_dtype(value):
@@ -66,10 +71,16 @@ def as_dtype(value):
     except TypeError:
         raise TypeError(f"cannot convert {value!r} to a kiln dtype") from None
     for d in _ALL:
-        if np.dtype(d.as_numpy_dtype) == np_dtype:
+        if d is not bfloat16 and np.dtype(d.as_numpy_dtype) == np_dtype:
             return d
     raise TypeError(f"NumPy dtype {np_dtype} has no kiln equivalent "
                     "(float16/32/64, int32, int64, bool)")
+
+
+def native_conversion(dtype):
+    """What the native layer converts a NumPy array to, besides the array's
+    own dtype: "bf16" for bfloat16 (given as float values), else ""."""
+    return "bf16" if dtype is bfloat16 else ""
 
 
 def widen_unsigned(array):

@@ -178,7 +178,8 @@ class GradientTape:
             seed = np.zeros(count, target.dtype.as_numpy_dtype)
             seed[i] = 1
             grads = self._gradient(target, flat_sources,
-                                   convert_to_tensor(seed.reshape(target.shape)))
+                                   convert_to_tensor(seed.reshape(target.shape),
+                                                     target.dtype))
             for row, g in zip(rows, grads):
                 row.append(g)
         out = []
@@ -217,7 +218,8 @@ class GradientTape:
             seed = np.zeros((batch, count), target.dtype.as_numpy_dtype)
             seed[:, j] = 1
             (g,) = self._gradient(target, [source],
-                                  convert_to_tensor(seed.reshape(target.shape)))
+                                  convert_to_tensor(seed.reshape(target.shape),
+                                                    target.dtype))
             columns.append(_zeros(source.shape, source.dtype) if g is None else g)
         stacked = ops.stack(columns, axis=1) if columns else \
             _zeros((batch, 0) + tuple(source.shape[1:]), source.dtype)

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from . import control_flow, initializers, math_ops, nn, ops, regularizers, training
-from .dtypes import as_dtype
+from .dtypes import as_dtype, float32
 from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
 
@@ -141,8 +141,8 @@ class Layer:
                 return type(x)(zeros_like_input(v) for v in x)
             shape = tuple(1 if d is None else d for d in getattr(x, "shape", np.shape(x)))
             dtype = getattr(x, "dtype", None)
-            dtype = as_dtype(dtype).as_numpy_dtype if dtype is not None else np.float32
-            return convert_to_tensor(np.zeros(shape, dtype))
+            dtype = as_dtype(dtype) if dtype is not None else float32
+            return convert_to_tensor(np.zeros(shape, dtype.as_numpy_dtype), dtype)
         deferred = self.__dict__["_deferred_restore"]
         del self.__dict__["_deferred_restore"]
         try:
@@ -702,7 +702,9 @@ class Sequential(Model):
         if first is not None and first.input_shape is not None:
             shape = tuple(first.input_shape)
             with init_scope():
-                self(np.zeros((1,) + shape, as_dtype(first.dtype).as_numpy_dtype))
+                dtype = as_dtype(first.dtype)
+                self(convert_to_tensor(np.zeros((1,) + shape, dtype.as_numpy_dtype),
+                                       dtype))
 
     def add(self, layer):
         if not isinstance(layer, Layer):
@@ -1029,7 +1031,8 @@ def _map_keras(value, values, placeholder=False):
     if isinstance(value, KerasTensor):
         if placeholder:
             shape = tuple(1 if d is None else d for d in value.shape)
-            return convert_to_tensor(np.zeros(shape, value.dtype.as_numpy_dtype))
+            return convert_to_tensor(np.zeros(shape, value.dtype.as_numpy_dtype),
+                                     value.dtype)
         return values[id(value)]
     return value
 
@@ -1199,7 +1202,8 @@ class RNN(Layer):
             # Zeros of [batch, size] (the batch may be known only at run
             # time: a product with a zero matrix has its extent).
             zeros = [ops.matmul(xs[0], convert_to_tensor(
-                np.zeros((x.shape[2], size), as_dtype(x.dtype).as_numpy_dtype)))
+                np.zeros((x.shape[2], size), as_dtype(x.dtype).as_numpy_dtype),
+                x.dtype))
                 for size in self.cell.state_size]
             states = zeros
         else:
@@ -1209,7 +1213,8 @@ class RNN(Layer):
         n = len(states)
         outputs = control_flow.TensorArray(x.dtype, size=steps)
         last = ops.matmul(xs[0], convert_to_tensor(
-            np.zeros((x.shape[2], self.cell.units), as_dtype(x.dtype).as_numpy_dtype)))
+            np.zeros((x.shape[2], self.cell.units), as_dtype(x.dtype).as_numpy_dtype),
+            x.dtype))
 
         def body(t, *carried):
             out, new_states = self.cell(xs[t], list(carried[:n]))

@@ -64,7 +64,7 @@ def _full_like(input, value, dtype):
     """`value` in `input`'s shape (extents known only at run time too)."""
     x = convert_to_tensor(input)
     dtype = as_dtype(dtype or x.dtype)
-    scalar = convert_to_tensor(np.asarray(value, dtype.as_numpy_dtype))
+    scalar = convert_to_tensor(np.asarray(value, dtype.as_numpy_dtype), dtype)
     return bind1("broadcast_to", [scalar, x], None, [tensor_type(x.shape, dtype)])
 
 
@@ -90,7 +90,8 @@ def fill(dims, value, dtype=None, name=None):
         raise errors.InvalidArgumentError(
             f"fill: the value must be a scalar, got shape {scalar.shape}",
             errors.user_location())
-    return constant(np.full(dims, scalar.numpy(), scalar.dtype.as_numpy_dtype))
+    return constant(np.full(dims, scalar.numpy(), scalar.dtype.as_numpy_dtype),
+                    scalar.dtype)
 
 
 def rank(input, name=None):
@@ -179,7 +180,7 @@ def tile(input, multiples, name=None):
 def _empty_along(x, axis):
     shape_ = list(x.shape)
     shape_[axis] = 0
-    return constant(np.zeros(shape_, x.dtype.as_numpy_dtype))
+    return constant(np.zeros(shape_, x.dtype.as_numpy_dtype), x.dtype)
 
 
 def _slice_axis(x, axis, start, stop):
@@ -584,7 +585,7 @@ def scatter_nd(indices, updates, shape, name=None):
     indices add up), as tf.scatter_nd."""
     updates, indices = convert_to_tensor(updates), convert_to_tensor(indices)
     shape_ = [int(d) for d in (shape.numpy() if isinstance(shape, Tensor) else shape)]
-    base = constant(np.zeros(shape_, updates.dtype.as_numpy_dtype))
+    base = constant(np.zeros(shape_, updates.dtype.as_numpy_dtype), updates.dtype)
     return tensor_scatter_nd_add(base, indices, updates)
 
 

@@ -54,7 +54,8 @@ class Optimizer:
             value = zeros(variable.shape, variable.dtype)
             if self._slot_initial.get(slot):  # (eagerly: maybe inside a trace)
                 value = constant(np.full(variable.shape, self._slot_initial[slot],
-                                         variable.dtype.as_numpy_dtype))
+                                         variable.dtype.as_numpy_dtype),
+                                 variable.dtype)
             suffix = self._slot_suffixes[slot]
             slot_variable = Variable(
                 value, name=f"{variable.name[:-2]}/{slot}", trainable=False,

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _kiln, config, errors
 from ._state import local
-from .dtypes import as_dtype, float32, int32, widen_unsigned
+from .dtypes import as_dtype, float32, int32, native_conversion, widen_unsigned
 
 
 class Tensor:
@@ -146,7 +146,10 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
                             f"{value.dtype.name}")
         return value
     if dtype is not None:
-        np_dtype = as_dtype(dtype).as_numpy_dtype
+        # bfloat16 values are rounded from float64 by the native layer (one
+        # rounding; through float32 would be two).
+        np_dtype = np.float64 if native_conversion(as_dtype(dtype)) else \
+            as_dtype(dtype).as_numpy_dtype
         # As in TensorFlow, a float never becomes an integer or a bool
         # silently (`int_tensor * 1.5` would compute with 1).
         if as_dtype(dtype).mlir in ("i1", "i32", "i64") and \
@@ -183,9 +186,10 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
                             "equivalent")
         array = widen_unsigned(array)
     as_dtype(array.dtype)  # a TypeError for dtypes Kiln lacks
+    native = native_conversion(as_dtype(dtype)) if dtype is not None else ""
     try:
         return Tensor(_kiln.Tensor.from_numpy(np.ascontiguousarray(array)
-                                              if array.ndim else array))
+                                              if array.ndim else array, native))
     except _kiln.NativeError as e:
         raise errors.from_native(e) from None
 
@@ -220,12 +224,12 @@ def _shape_tuple(shape):
 
 def zeros(shape, dtype=float32, name=None):
     return _placed(convert_to_tensor(
-        np.zeros(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype)))
+        np.zeros(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype), dtype))
 
 
 def ones(shape, dtype=float32, name=None):
     return _placed(convert_to_tensor(
-        np.ones(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype)))
+        np.ones(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype), dtype))
 
 
 class TensorSpec:

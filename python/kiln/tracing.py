@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _kiln, config, errors
 from .core import attributes, symbol
-from .dtypes import as_dtype
+from .dtypes import as_dtype, native_conversion
 from .tensor import Tensor, TensorSpec, convert_to_tensor
 from . import variables as _variables
 from .variables import Variable, _store, init_scope
@@ -85,7 +85,7 @@ class _Trace:
             return impl.id
         if id(t) in self.constants:
             return self.constants[id(t)][1]
-        vid = self.m.constant(self.f, t.numpy())
+        vid = self.m.constant(self.f, t.numpy(), native_conversion(t.dtype))
         self.constants[id(t)] = (t, vid)  # keep t alive: ids stay unique
         return vid
 

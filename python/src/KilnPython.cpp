@@ -8,7 +8,8 @@
 // values and the compiler's and runtime's, nothing more. It holds
 //
 //  - Tensor: an immutable runtime buffer, shown to NumPy without a copy
-//    (read-only view) and made from NumPy arrays by one copy;
+//    (read-only view; bfloat16 as float32) and made from NumPy arrays by
+//    one copy;
 //  - run_op: eager execution of one op through the compiler's Engine
 //    (lib/Compiler: kernel cache, cache policy, module merging);
 //  - ModuleBuilder: the compiler's IR builder for traces;
@@ -33,6 +34,7 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -102,10 +104,81 @@ py::dtype numpyDtype(kiln_dtype_t t) {
   case KILN_I64:
     return py::dtype("int64");
   case KILN_BF16:
-    break;
+    // NumPy has no bfloat16 (TensorFlow and JAX register their own): a
+    // bfloat16 value is shown as the float32 that holds it exactly.
+    return py::dtype("float32");
   }
-  throw KilnError(KILN_UNIMPLEMENTED, "bfloat16 has no NumPy dtype");
+  throw KilnError(KILN_INTERNAL, "unknown Kiln dtype");
 }
+
+/// `d` rounded to the nearest bfloat16, ties to even, as the bits of the
+/// result: through float32 rounded to odd, which makes the two roundings
+/// one. NaN stays a (quiet) NaN.
+uint16_t roundToBF16(double d) {
+  float f = static_cast<float>(d);
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if (std::isnan(d))
+    return static_cast<uint16_t>((u >> 16) | 0x40u);
+  if (static_cast<double>(f) != d) {
+    // Toward zero, then the last bit set: round to odd.
+    if (std::fabs(static_cast<double>(f)) > std::fabs(d))
+      --u;
+    u |= 1u;
+  }
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/// The Kiln dtype for NumPy data: `requested` ("bf16", or empty for the
+/// array's own dtype) and the array itself, converted to the C-ordered
+/// array whose bytes the runtime takes. bfloat16 is given as numbers (any
+/// float, integer or bool dtype, read as float64) and each is rounded once
+/// to the nearest bfloat16, ties to even, as TensorFlow's cast does.
+std::pair<kiln_dtype_t, py::array> hostData(const py::array &input,
+                                            const std::string &requested) {
+  if (requested.empty()) {
+    py::array array = py::array::ensure(
+        input, py::array::c_style | py::array::forcecast);
+    if (!array)
+      throw KilnError(KILN_INVALID_ARGUMENT, "cannot read the value as an "
+                                             "array");
+    return {dtypeOf(array.dtype()), array};
+  }
+  if (requested != "bf16")
+    throw KilnError(KILN_INVALID_ARGUMENT,
+                    "a NumPy array becomes a tensor of its own dtype or "
+                    "bfloat16, not " + requested);
+  auto numbers = py::array_t<double, py::array::c_style |
+                                         py::array::forcecast>::ensure(input);
+  if (!numbers)
+    throw KilnError(KILN_INVALID_ARGUMENT,
+                    "cannot read the value as numbers for bfloat16");
+  py::array_t<uint16_t> bits(std::vector<py::ssize_t>(
+      numbers.shape(), numbers.shape() + numbers.ndim()));
+  const double *from = numbers.data();
+  uint16_t *to = bits.mutable_data();
+  for (py::ssize_t i = 0, e = numbers.size(); i < e; ++i)
+    to[i] = roundToBF16(from[i]);
+  return {KILN_BF16, bits};
+}
+
+/// A host bfloat16 buffer's values as a new read-only float32 array.
+py::array widenBF16(kiln_buffer_t *host,
+                    const std::vector<py::ssize_t> &shape) {
+  py::array_t<float> out(shape);
+  const auto *from =
+      static_cast<const uint16_t *>(kiln_buffer_host_data(host));
+  float *to = out.mutable_data();
+  for (py::ssize_t i = 0, e = out.size(); i < e; ++i) {
+    uint32_t u = static_cast<uint32_t>(from[i]) << 16;
+    std::memcpy(&to[i], &u, sizeof u);
+  }
+  py::detail::array_proxy(out.ptr())->flags &=
+      ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return out;
+}
+
+
 
 /// An immutable tensor: one reference to a runtime buffer.
 class Tensor {
@@ -118,13 +191,9 @@ public:
   Tensor(const Tensor &) = delete;
   Tensor &operator=(const Tensor &) = delete;
 
-  static std::shared_ptr<Tensor> fromNumpy(const py::array &input) {
-    py::array array = py::array::ensure(
-        input, py::array::c_style | py::array::forcecast);
-    if (!array)
-      throw KilnError(KILN_INVALID_ARGUMENT, "cannot read the value as an "
-                                             "array");
-    kiln_dtype_t dtype = dtypeOf(array.dtype());
+  static std::shared_ptr<Tensor> fromNumpy(const py::array &input,
+                                           const std::string &dtypeName) {
+    auto [dtype, array] = hostData(input, dtypeName);
     std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
     kiln_buffer_t *b = nullptr;
     check(kiln_buffer_create({KILN_DEVICE_CPU, 0}, dtype,
@@ -137,7 +206,8 @@ public:
 
   /// A read-only NumPy view of the buffer, keeping it alive. A buffer in
   /// a GPU's memory is copied to the host once (the tensor is immutable, so
-  /// the copy stays valid) and the view shows the copy.
+  /// the copy stays valid) and the view shows the copy. bfloat16 values,
+  /// which NumPy lacks, come as a new float32 array instead of a view.
   py::array numpy() const {
     kiln_buffer_t *host = buffer;
     if (kiln_buffer_device(buffer).type != KILN_DEVICE_CPU) {
@@ -158,6 +228,8 @@ public:
       }
       host = hostCopy;
     }
+    if (kiln_buffer_dtype(host) == KILN_BF16)
+      return widenBF16(host, this->shape());
     kiln_buffer_retain(host);
     py::capsule owner(host, [](void *p) {
       kiln_buffer_release(static_cast<kiln_buffer_t *>(p));
@@ -518,11 +590,11 @@ public:
                           typeSpecs(resultTypes), file, line, outermost,
                           error));
   }
-  size_t constant(size_t function, const py::array &input) {
-    py::array array = py::array::ensure(
-        input, py::array::c_style | py::array::forcecast);
+  size_t constant(size_t function, const py::array &input,
+                  const std::string &dtypeName) {
+    auto [dtype, array] = hostData(input, dtypeName);
     mlir::kiln::TensorTypeSpec spec;
-    spec.dtype = dtypeOf(array.dtype());
+    spec.dtype = dtype;
     spec.shape.assign(array.shape(), array.shape() + array.ndim());
     llvm::ArrayRef<char> bytes(static_cast<const char *>(array.data()),
                                static_cast<size_t>(array.nbytes()));
@@ -867,7 +939,8 @@ PYBIND11_MODULE(_kiln, m) {
   py::class_<Tensor, std::shared_ptr<Tensor>> tensorClass(m, "Tensor");
   nativeTensorType = reinterpret_cast<PyTypeObject *>(tensorClass.ptr());
   tensorClass
-      .def_static("from_numpy", &Tensor::fromNumpy)
+      .def_static("from_numpy", &Tensor::fromNumpy, py::arg("array"),
+                  py::arg("dtype") = "")
       .def("numpy", &Tensor::numpy)
       .def_property_readonly("shape",
                              [](const Tensor &t) {
@@ -1012,7 +1085,8 @@ PYBIND11_MODULE(_kiln, m) {
            py::arg("operands"), py::arg("attributes") = py::none(),
            py::arg("result_types") = py::tuple(), py::arg("file") = "",
            py::arg("line") = 0, py::arg("outermost") = false)
-      .def("constant", &ModuleBuilder::constant)
+      .def("constant", &ModuleBuilder::constant, py::arg("function"),
+           py::arg("array"), py::arg("dtype") = "")
       .def("declare_variable", &ModuleBuilder::declareVariable)
       .def("push_block", &ModuleBuilder::pushBlock)
       .def("discard_block", &ModuleBuilder::discardBlock)

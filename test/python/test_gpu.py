@@ -187,6 +187,11 @@ with kiln.device("/gpu:0"):
     kiln.matmul(a, b)
     mark("f16")
     kiln.matmul(a.astype(np.float16), b.astype(np.float16))
+    mark("bf16")
+    a16 = kiln.constant(a * 1.00390625, dtype=kiln.bfloat16)  # a tie: 1.0
+    kiln.matmul(a16, kiln.constant(b, dtype=kiln.bfloat16))
+    report["bf16"] = [a16.device, a16.dtype.name, float(a16.numpy()[0, 0]),
+                      str(a16.numpy().dtype)]
     kiln.config.experimental.enable_tensor_float_32_execution(True)
     report["enabled"] = kiln.config.experimental.tensor_float_32_execution_enabled()
     mark("tf32")
@@ -208,7 +213,7 @@ print(json.dumps(report))
 
 
 def test_tensor_cores_and_tf32_from_python(tmp_path):
-    """f16 products compile to the tensor cores' mma.sync; f32 ones only
+    """f16 and bf16 products compile to the tensor cores' mma.sync; f32 ones only
     once TF32 is enabled (TensorFlow's switch, off by default here), which
     recompiles eager kernels and retraces functions on the GPU only."""
     report, steps, _ = run(tmp_path, TENSOR_CORES)
@@ -216,6 +221,10 @@ def test_tensor_cores_and_tf32_from_python(tmp_path):
     text = {name: "\n".join(lines) for name, lines in steps.items()}
     assert "mma.sync" not in text["f32"] and "launch" in text["f32"]
     assert "module uses mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in text["f16"]
+    assert "module uses mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in text["bf16"]
+    # A bfloat16 tensor lives on the GPU and comes back as float32 values.
+    assert report["bf16"] == ["/job:localhost/replica:0/task:0/device:GPU:0",
+                              "bfloat16", 1.0, "float32"]
     assert "module uses mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32" in text["tf32"]
     assert "tf32" in text["function-tf32"]
     assert report["traces"] == [1, "first call"]
