@@ -43,7 +43,7 @@ from . import config
 from .config import device
 from . import autograph
 from .printing import print  # noqa: A001 (tf.print)
-from . import callbacks, regularizers, saved_model
+from . import callbacks, mixed_precision, regularizers, saved_model
 from . import (aot, data, datasets, distribute, initializers, layers, losses,
                metrics, optimizers, summary, train)
 from .layers import Input, Model, Network, Sequential
@@ -67,6 +67,6 @@ __all__ = [
     "repeat", "reverse", "round", "rsqrt", "shape", "size", "split", "squeeze",
     "tensordot", "tile", "unstack", "zeros_like", "math", "linalg", "einsum",
     "gather_nd", "scatter_nd", "tensor_scatter_nd_add", "tensor_scatter_nd_update",
-    "callbacks", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
+    "callbacks", "mixed_precision", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
     "sort", "argsort", "unique", "boolean_mask", "range", "newaxis",
 ]

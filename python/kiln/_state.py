@@ -13,6 +13,9 @@ class _State(threading.local):
         self.tapes = []
         self.devices = []
         self.runtime_device = "cpu"
+        # Inside a layer's call under a mixed dtype policy: the dtype that
+        # the layer's float32 variables read as (kiln.mixed_precision).
+        self.autocast = None
 
 
 local = _State()

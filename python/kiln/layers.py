@@ -15,7 +15,8 @@ import re
 
 import numpy as np
 
-from . import control_flow, initializers, math_ops, nn, ops, regularizers, training
+from . import (control_flow, initializers, math_ops, mixed_precision, nn, ops,
+               regularizers, training)
 from .dtypes import as_dtype, float32
 from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
@@ -89,7 +90,7 @@ class Layer:
         if inspect.isfunction(call) and not getattr(call, "_kiln_autograph", False):
             cls.call = _autograph_call(call)
 
-    def __init__(self, name=None, trainable=True, dtype="float32",
+    def __init__(self, name=None, trainable=True, dtype=None,
                  input_shape=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword "
@@ -100,6 +101,8 @@ class Layer:
         self._call_losses = []  # add_loss values of the last call
         self.built = False
         self.trainable = trainable
+        # A dtype, a dtype policy or its name ("mixed_float16"); None: the
+        # global policy (kiln.mixed_precision.set_global_policy).
         self.dtype = dtype
         self.input_shape = input_shape  # accepted as in Keras; not needed
         self.name = name or _default_name(type(self))
@@ -118,13 +121,40 @@ class Layer:
             object.__setattr__(self, "_layers", layers)
         object.__setattr__(self, attr, value)
 
+    @property
+    def dtype(self):
+        """The dtype of the layer's variables (Keras' `dtype`): the policy's
+        variable dtype."""
+        return self._dtype_policy.variable_dtype
+
+    @dtype.setter
+    def dtype(self, value):
+        self._dtype_policy = mixed_precision.policy_of(value)
+
+    @property
+    def dtype_policy(self):
+        return self._dtype_policy
+
+    @property
+    def compute_dtype(self):
+        """What the layer computes in: its inputs are cast to it and, under
+        a mixed policy, its floating variables read as it in `call`."""
+        return self._dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self._dtype_policy.variable_dtype
+
     def add_weight(self, name, shape, initializer="glorot_uniform",
-                   dtype=None, trainable=True, regularizer=None):
+                   dtype=None, trainable=True, regularizer=None, autocast=True):
         init = initializers.get(initializer)
         with init_scope():
-            value = init(tuple(int(d) for d in shape), dtype or self.dtype)
+            value = init(tuple(int(d) for d in shape), dtype or self.variable_dtype)
         variable = Variable(value, name=f"{self.name}/{name}",
                             trainable=trainable)
+        # Keras' AutoCastVariable: read as the compute dtype in call.
+        variable._autocast = bool(autocast) and variable.dtype.is_floating and \
+            self.compute_dtype != self.variable_dtype
         self._weights.append((name, variable))
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
@@ -204,12 +234,13 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} does not define call")
 
     def _cast_inputs(self, inputs):
-        """Floating inputs take the layer's dtype (float64 NumPy arrays
-        become float32), as Keras does."""
+        """Floating inputs take the layer's compute dtype (float64 NumPy
+        arrays become float32), as Keras does."""
         if isinstance(inputs, (Tensor, np.ndarray)) and \
                 np.dtype(getattr(inputs.dtype, "as_numpy_dtype", inputs.dtype)).kind == "f":
             t = convert_to_tensor(inputs)
-            return t if t.dtype == as_dtype(self.dtype) else ops.cast(t, self.dtype)
+            dtype = as_dtype(self.compute_dtype)
+            return t if t.dtype == dtype else ops.cast(t, dtype)
         return inputs
 
     def __call__(self, inputs, *args, **kwargs):
@@ -228,7 +259,8 @@ class Layer:
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
         self._call_losses = []
-        out = self.call(inputs, *args, **kwargs)
+        with mixed_precision.autocast_scope(self.compute_dtype):
+            out = self.call(inputs, *args, **kwargs)
         self._output_shape = getattr(out, "shape", None)  # (for summary())
         if self.activity_regularizer is not None:
             self.add_loss(self.activity_regularizer(out))
@@ -624,7 +656,8 @@ class Model(Layer):
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
         self._call_losses = []
-        out = self.call(inputs, *args, **kwargs)
+        with mixed_precision.autocast_scope(self.compute_dtype):
+            out = self.call(inputs, *args, **kwargs)
         self._output_shape = getattr(out, "shape", None)
         return out
 
@@ -774,18 +807,20 @@ class BatchNormalization(Layer):
             raise ValueError(f"{self.name}: the normalized axis needs a known "
                              f"extent, got input shape {input_shape}")
         beta, gamma, mean, variance = self._inits
-        self.gamma = self.add_weight("gamma", shape, gamma) if self.scale else None
-        self.beta = self.add_weight("beta", shape, beta) if self.center else None
-        self.moving_mean = self.add_weight("moving_mean", shape, mean, trainable=False)
-        self.moving_variance = self.add_weight("moving_variance", shape, variance,
-                                               trainable=False)
+        weight = functools.partial(self.add_weight, shape=shape,
+                                   dtype=_normalization_dtype(self), autocast=False)
+        self.gamma = weight("gamma", initializer=gamma) if self.scale else None
+        self.beta = weight("beta", initializer=beta) if self.center else None
+        self.moving_mean = weight("moving_mean", initializer=mean, trainable=False)
+        self.moving_variance = weight("moving_variance", initializer=variance,
+                                      trainable=False)
         # The statistics broadcast against inputs of this rank.
         self._stat_shape = [input_shape[a] if a in self._axes else 1
                             for a in range(rank)]
         self._reduce = [a for a in range(rank) if a not in self._axes]
 
     def call(self, inputs, training=None):
-        x = convert_to_tensor(inputs)
+        x = _normalization_input(self, inputs)
         shaped = lambda v: None if v is None else ops.reshape(v, self._stat_shape)
         if training:
             mean, variance = nn.moments(x, self._reduce, keepdims=True)
@@ -797,8 +832,21 @@ class BatchNormalization(Layer):
         else:
             mean = shaped(self.moving_mean.read_value())
             variance = shaped(self.moving_variance.read_value())
-        return nn.batch_normalization(x, mean, variance, shaped(self.beta),
-                                      shaped(self.gamma), self.epsilon)
+        return ops.cast(nn.batch_normalization(x, mean, variance, shaped(self.beta),
+                                               shaped(self.gamma), self.epsilon),
+                        self.compute_dtype)
+
+
+def _normalization_dtype(layer):
+    """Normalization layers compute in float32 when their policy computes in
+    float16 or bfloat16 (as Keras' do: a variance in 16 bits loses too
+    much), so their weights are float32 then."""
+    return "float32" if layer.compute_dtype in ("float16", "bfloat16") \
+        else layer.variable_dtype
+
+
+def _normalization_input(layer, inputs):
+    return ops.cast(convert_to_tensor(inputs), _normalization_dtype(layer))
 
 
 class LayerNormalization(Layer):
@@ -818,17 +866,20 @@ class LayerNormalization(Layer):
         self._axes = _normalized_axes(self.axis, rank, self.name)
         shape = tuple(input_shape[a] for a in self._axes)
         beta, gamma = self._inits
-        self.gamma = self.add_weight("gamma", shape, gamma) if self.scale else None
-        self.beta = self.add_weight("beta", shape, beta) if self.center else None
+        weight = functools.partial(self.add_weight, shape=shape,
+                                   dtype=_normalization_dtype(self), autocast=False)
+        self.gamma = weight("gamma", initializer=gamma) if self.scale else None
+        self.beta = weight("beta", initializer=beta) if self.center else None
         self._param_shape = [input_shape[a] if a in self._axes else 1
                              for a in range(rank)]
 
     def call(self, inputs):
-        x = convert_to_tensor(inputs)
+        x = _normalization_input(self, inputs)
         mean, variance = nn.moments(x, self._axes, keepdims=True)
         shaped = lambda v: None if v is None else ops.reshape(v, self._param_shape)
-        return nn.batch_normalization(x, mean, variance, shaped(self.beta),
-                                      shaped(self.gamma), self.epsilon)
+        return ops.cast(nn.batch_normalization(x, mean, variance, shaped(self.beta),
+                                               shaped(self.gamma), self.epsilon),
+                        self.compute_dtype)
 
 
 class Embedding(Layer):
@@ -1186,7 +1237,7 @@ class RNN(Layer):
             raise ValueError(f"{self.name}: RNN inputs are [batch, time, features], "
                              f"got shape {input_shape}")
         if not self.cell.built:
-            self.cell.dtype = self.dtype  # (the cell computes in the layer's dtype)
+            self.cell.dtype = self.dtype_policy  # (the cell computes as the layer does)
             self.cell.build((input_shape[0], input_shape[2]))
             self.cell.built = True
 
@@ -1281,7 +1332,7 @@ class Bidirectional(Layer):
             cell = layer.cell
             backward_layer = RNN(type(cell)(cell.units, name=cell.name + "_backward"),
                                  layer.return_sequences, False, not layer.go_backwards,
-                                 dtype=layer.dtype)
+                                 dtype=layer.dtype_policy)
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
 

@@ -9,7 +9,8 @@ from .ops import (abs, add, argmax, cos, divide, equal, exp, floordiv, floormod,
                   subtract, tanh, truediv)
 from .ops import floormod as mod  # noqa: F401
 from .ops import truncatemod
-from .math_ops import (argmin, ceil, cumprod, cumsum, erf, erfc, expm1, floor, l2_normalize, log1p, log_sigmoid,
+from .math_ops import (argmin, ceil, cumprod, cumsum, erf, erfc, expm1, floor, is_finite,
+                       is_inf, is_nan, l2_normalize, log1p, log_sigmoid,
                        reciprocal, reduce_all, reduce_any, reduce_logsumexp,
                        reduce_prod, reduce_std, reduce_variance, round, rsqrt,
                        softplus, softsign, squared_difference, top_k)
@@ -17,7 +18,8 @@ from .math_ops import (argmin, ceil, cumprod, cumsum, erf, erfc, expm1, floor, l
 __all__ = [
     "abs", "add", "argmax", "argmin", "ceil", "cos", "cumprod", "cumsum", "divide",
     "equal", "erf", "erfc", "exp", "expm1",
-    "floor", "floordiv", "floormod", "greater", "greater_equal", "l2_normalize",
+    "floor", "floordiv", "floormod", "greater", "greater_equal", "is_finite",
+    "is_inf", "is_nan", "l2_normalize",
     "less", "less_equal", "log", "log1p", "log_sigmoid", "logical_and",
     "logical_not", "logical_or", "logical_xor", "maximum", "minimum", "mod",
     "multiply", "negative", "not_equal", "pow", "reciprocal", "reduce_all",

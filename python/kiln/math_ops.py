@@ -19,7 +19,7 @@ from .core import attributes, bind1, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, int32, int64
 from .ops import (_axes, _check_at_run_time, _known_values, _like, _pair, _unary, abs, cast,
                   concat, equal, exp, gather, greater, greater_equal, less,
-                  less_equal, log, logical_and, matmul, maximum, minimum,
+                  less_equal, log, logical_and, matmul, maximum, minimum, not_equal,
                   reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
 from .tensor import Tensor, constant, convert_to_tensor
@@ -30,6 +30,25 @@ rsqrt = _unary("rsqrt")
 floor = _unary("floor")
 ceil = _unary("ceil")
 reciprocal = _unary("reciprocal")
+
+
+def _float_test(name, test):
+    def fn(x, name=None):
+        x = convert_to_tensor(x)
+        if not x.dtype.is_floating:
+            raise errors.InvalidArgumentError(
+                f"{fn.__name__}: takes a floating-point tensor, got "
+                f"{x.dtype.name}", errors.user_location())
+        return test(x)
+    fn.__name__ = name
+    fn.__doc__ = f"tf.math.{name}: elementwise, a bool tensor."
+    return fn
+
+
+# NaN compares unequal to itself and fails every ordered comparison.
+is_nan = _float_test("is_nan", lambda x: not_equal(x, x))
+is_inf = _float_test("is_inf", lambda x: equal(abs(x), float("inf")))
+is_finite = _float_test("is_finite", lambda x: less(abs(x), float("inf")))
 erf = _unary("erf")
 erfc = _unary("erfc")
 

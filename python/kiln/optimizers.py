@@ -152,13 +152,21 @@ class Optimizer:
                 for v in var_list:
                     tape.watch(v)
             value = loss()
+            target = self._scale_loss(value)
         if callable(var_list):
             var_list = var_list()
         variables = list(var_list) if var_list is not None else \
             [v for v in tape.watched_variables() if v.trainable]
-        grads = tape.gradient(value, variables)
+        grads = self._unscale_gradients(tape.gradient(target, variables))
         self.apply_gradients(zip(grads, variables))
         return value
+
+    # Loss scaling (kiln.mixed_precision.LossScaleOptimizer): none here.
+    def _scale_loss(self, loss):
+        return loss
+
+    def _unscale_gradients(self, grads):
+        return grads
 
     def _clip(self, grads):
         """Keras' gradient clipping: each gradient to norm `clipnorm`, each

@@ -15,7 +15,9 @@ import time
 import numpy as np
 
 from . import callbacks as callbacks_module
-from . import errors, losses, metrics as metrics_module, optimizers, random
+from . import errors, losses, metrics as metrics_module, mixed_precision, optimizers, random
+from .dtypes import bfloat16, float16, float32
+from .ops import cast
 from .data import Dataset
 from .gradients import GradientTape
 from .tensor import Tensor, convert_to_tensor
@@ -77,6 +79,11 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
     if loss is None:
         raise ValueError("compile needs a loss (a name, a Loss or a function)")
     model.optimizer = optimizers.get(optimizer)
+    if mixed_precision.policy_of(getattr(model, "_dtype_policy", None)).name == \
+            "mixed_float16" and not isinstance(model.optimizer,
+                                               mixed_precision.LossScaleOptimizer):
+        # Keras does the same: float16 gradients need loss scaling.
+        model.optimizer = mixed_precision.LossScaleOptimizer(model.optimizer)
     model.loss = losses.get(loss)
     model.compiled_metrics = [_metric_for(m, model.loss) for m in (metrics or [])]
     model._loss_tracker = metrics_module.Mean(name="loss")
@@ -106,12 +113,16 @@ def _track_loss(model, loss, x):
 
 def _make_train_function(model):
     def step(x, y):
+        optimizer = model.optimizer
         with GradientTape() as tape:
             pred = model(x, training=True)
             loss = _total_loss(model, y, pred)
+            if loss.dtype in (float16, bfloat16):
+                loss = cast(loss, float32)  # (reported, and scaled, in float32)
+            scaled = optimizer._scale_loss(loss)
         variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        model.optimizer.apply_gradients(
+        grads = optimizer._unscale_gradients(tape.gradient(scaled, variables))
+        optimizer.apply_gradients(
             [(g, v) for g, v in zip(grads, variables) if g is not None])
         _track_loss(model, loss, x)
         for m in model.compiled_metrics:

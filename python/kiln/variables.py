@@ -74,6 +74,8 @@ class Variable:
                 "create the variable outside the function (or pass a callable "
                 "or a NumPy value)", errors.user_location())
         self._store_key = _store_key
+        # Set by Layer.add_weight for floating variables of mixed policies.
+        self._autocast = False
         self._name = _unique(name)
         self._trainable = trainable
         self._dtype = value.dtype
@@ -128,6 +130,11 @@ class Variable:
         value = trace.read_variable(self) if trace is not None else self._value
         for tape in local.tapes:
             tape._note_variable_read(self, value)
+        autocast = local.autocast
+        if autocast is not None and self._autocast and autocast != self._dtype:
+            # A layer's variable in its call under a mixed dtype policy
+            # (Keras' AutoCastVariable): read as the compute dtype.
+            value = ops.cast(value, autocast)
         return value
 
     read_value = value

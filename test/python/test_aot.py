@@ -4,7 +4,10 @@ program would through the header), continues training exactly where
 Python left off."""
 
 import ctypes
+import json
 import os
+import re
+import struct
 
 import numpy as np
 import pytest
@@ -130,3 +133,63 @@ def test_export_errors(tmp_path):
                         str(tmp_path / "lib"))
     with pytest.raises(kiln.errors.InvalidArgumentError, match="collide"):
         kiln.aot.export({"create": f}, (np.ones(2, np.float32),), str(tmp_path / "lib"))
+
+
+def test_exported_mixed_precision_step_scales_its_loss(tmp_path):
+    """A mixed_float16 training step with dynamic loss scaling (its skip
+    or apply is a branch in the compiled step) exported to C: the library
+    and Python take the same steps, and the loss scale is a variable the
+    checkpoint holds."""
+    kiln.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        kiln.random.set_seed(1)
+        model = kiln.Sequential([kiln.layers.Dense(8, activation="relu", name="hidden"),
+                                 kiln.layers.Dense(3, name="logits", dtype="float32")])
+    finally:
+        kiln.mixed_precision.set_global_policy(None)
+    optimizer = kiln.mixed_precision.LossScaleOptimizer(
+        kiln.optimizers.SGD(0.1), initial_scale=2.0 ** 17, dynamic_growth_steps=2)
+    loss_fn = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @kiln.function
+    def train_step(x, y):
+        with kiln.GradientTape() as tape:
+            loss = loss_fn(y, model(x))
+            scaled = optimizer.get_scaled_loss(loss)
+        grads = optimizer.get_unscaled_gradients(
+            tape.gradient(scaled, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(2)
+    batches = [(rng.random((8, 5), dtype=np.float32) * 40,
+                rng.integers(0, 3, 8).astype(np.int32)) for _ in range(6)]
+    train_step(*batches[0])
+    paths = kiln.aot.export({"train_step": train_step}, batches[0],
+                            str(tmp_path / "mixed"))
+    header = open(paths["header"]).read()
+    # (Names get a suffix when an earlier test took them.)
+    assert re.search(r"hidden\w*_kernel\w*: f32 \[5, 8\]", header), header
+    assert re.search(r"loss_scale\w*: f32 \[\]", header), header
+    library = Library(paths, "mixed")
+    library.load(paths["checkpoint"])
+    scales = []
+    for bx, by in batches[1:]:
+        loss = np.zeros((), np.float32)
+        library.check(library.call("train_step", bx, by, loss))
+        np.testing.assert_allclose(loss, float(train_step(bx, by)), rtol=1e-3)
+        scales.append(float(optimizer.loss_scale))
+    # 2**17 overflows float16's backward pass: the scale halves (steps are
+    # skipped) until the gradients are finite, in C as in Python.
+    assert scales[0] < 2.0 ** 17 and len(set(scales)) > 1, scales
+    saved = str(tmp_path / "after.safetensors")
+    library.check(library.rt.kiln_instance_save(library.instance, saved.encode()))
+    with open(saved, "rb") as f:
+        data = f.read()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + size])
+    names = [n for n in header if "loss_scale" in n]
+    assert len(names) == 1, sorted(header)
+    start, end = header[names[0]]["data_offsets"]
+    c_scale = np.frombuffer(data[8 + size + start:8 + size + end], np.float32)
+    assert c_scale.tolist() == [scales[-1]]

@@ -192,6 +192,11 @@ with kiln.device("/gpu:0"):
     kiln.matmul(a16, kiln.constant(b, dtype=kiln.bfloat16))
     report["bf16"] = [a16.device, a16.dtype.name, float(a16.numpy()[0, 0]),
                       str(a16.numpy().dtype)]
+    mark("mixed")
+    kiln.mixed_precision.set_global_policy("mixed_bfloat16")
+    dense = kiln.layers.Dense(8)
+    report["mixed"] = [dense(a).dtype.name, dense.kernel.dtype.name]
+    kiln.mixed_precision.set_global_policy(None)
     kiln.config.experimental.enable_tensor_float_32_execution(True)
     report["enabled"] = kiln.config.experimental.tensor_float_32_execution_enabled()
     mark("tf32")
@@ -222,6 +227,9 @@ def test_tensor_cores_and_tf32_from_python(tmp_path):
     assert "mma.sync" not in text["f32"] and "launch" in text["f32"]
     assert "module uses mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in text["f16"]
     assert "module uses mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in text["bf16"]
+    # Under mixed_bfloat16 a Dense layer's product runs on the tensor cores.
+    assert report["mixed"] == ["bfloat16", "float32"]
+    assert "module uses mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in text["mixed"]
     # A bfloat16 tensor lives on the GPU and comes back as float32 values.
     assert report["bf16"] == ["/job:localhost/replica:0/task:0/device:GPU:0",
                               "bfloat16", 1.0, "float32"]
