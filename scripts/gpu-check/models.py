@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The training part of scripts/gpu-check.sh: writes, for the MLP of the
-Fashion-MNIST demo and for the seed CNN, a whole Adam training step as a Kiln
-module and its starting point, ready for tensor-compile and kiln-replay.
+Fashion-MNIST demo (in float32, and in Keras' mixed_bfloat16 policy: bf16
+products on the tensor cores, float32 weights and logits) and for the seed
+CNN, a whole Adam training step as a Kiln module and its starting point,
+ready for tensor-compile and kiln-replay.
 
     models.py OUTDIR [--images N]
 
@@ -30,14 +32,24 @@ import kiln  # noqa: E402
 from seed_model import trainer  # noqa: E402
 from train_fashion_mnist import make_model  # noqa: E402
 
-# model: (batch size, Adam learning rate as the demo uses it, steps)
-MODELS = {"mlp": (256, 1e-3, 60), "cnn": (64, 1e-2, 30)}
+# model: (batch size, Adam learning rate as the demo uses it, steps, dtype
+# policy)
+MODELS = {"mlp": (256, 1e-3, 60, None), "cnn": (64, 1e-2, 30, None),
+          "mlp_mixed": (256, 1e-3, 60, "mixed_bfloat16")}
 
 
 def export(kind, x, y, out):
-    batch, learning_rate, steps = MODELS[kind]
+    batch, learning_rate, steps, policy = MODELS[kind]
     kiln.random.set_seed(0)
-    model = make_model(kind)
+    kiln.mixed_precision.set_global_policy(policy)
+    try:
+        model = make_model(kind.split("_")[0])
+    finally:
+        kiln.mixed_precision.set_global_policy(None)
+    if policy:
+        # The logits in float32 for the loss, as Keras' guide advises.
+        model = kiln.Sequential([model, kiln.layers.Activation("linear",
+                                                               dtype="float32")])
     model(x[:batch])  # the weights exist before the trace
     train_step = kiln.function(trainer(model, learning_rate))  # Adam
 
@@ -59,7 +71,7 @@ def main():
                         help="batches of data per model (cycled)")
     args = parser.parse_args()
     (x, y), _ = kiln.datasets.fashion_mnist.load_data()
-    for kind, (batch, _, _) in MODELS.items():
+    for kind, (batch, _, _, _) in MODELS.items():
         n = batch * args.batches
         images = (x[:n, :, :, None] / 255.0).astype(np.float32)
         export(kind, images, y[:n].astype(np.int64), args.out)

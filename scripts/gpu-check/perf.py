@@ -30,6 +30,10 @@ import sys
 import time
 
 TOLERANCE = 1e-2  # relative, per step, between the two loss curves
+# For bfloat16 compute (mlp_mixed): the tensor cores and the CPU sum a
+# product's terms in different orders, and a different float32 sum may
+# round to a neighbouring bfloat16 (2**-8 apart); Adam carries that on.
+TOLERANCE_BF16 = 5e-2
 
 
 def replay(bundle, library, args, cwd=None, timeout=600):
@@ -145,9 +149,10 @@ def train(bundle, model, report):
         cpu_ms = None
     gpu_ms = median_ms(gpu)
     worst = max(abs(g - c) / max(abs(c), 1e-6) for g, c in zip(gpu_curve, cpu_curve))
-    ok = len(gpu_curve) == len(cpu_curve) == steps and worst <= TOLERANCE
+    limit = TOLERANCE_BF16 if model.endswith("_mixed") else TOLERANCE
+    ok = len(gpu_curve) == len(cpu_curve) == steps and worst <= limit
     print(f"training {model}: {steps} steps, loss GPU vs CPU (worst relative "
-          f"difference {worst:.2e}, limit {TOLERANCE:g}): {'ok' if ok else 'FAIL'}")
+          f"difference {worst:.2e}, limit {limit:g}): {'ok' if ok else 'FAIL'}")
     for i in range(0, steps, max(1, steps // 10)):
         print(f"  step {i + 1:4d}  gpu {gpu_curve[i]:.6f}  cpu {cpu_curve[i]:.6f}")
     print(f"  step {steps:4d}  gpu {gpu_curve[-1]:.6f}  cpu {cpu_curve[-1]:.6f}")

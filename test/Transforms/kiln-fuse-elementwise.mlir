@@ -34,3 +34,27 @@ func.func @elementwise(%x: tensor<4x6xf32>) -> tensor<24xf32> {
   %2 = kiln.neg %1 : tensor<24xf32>
   return %2 : tensor<24xf32>
 }
+
+// A weight gradient x^T dy whose operands come from elementwise ops used
+// once (here casts; the CPU pipeline widens bf16 products to f32 this way)
+// stays a plain multiply-add contraction: the casts stay loops of their own
+// and the product's body is exactly acc + a * b, which the code generators
+// hand to their matmul kernels.
+// CHECK-LABEL: func.func @transposed_product_of_casts
+// CHECK: %[[X:.*]] = linalg.generic
+// CHECK: arith.extf
+// CHECK: %[[D:.*]] = linalg.generic
+// CHECK: arith.extf
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK-SAME: ins(%[[X]], %[[D]] : tensor<256x784xf32>, tensor<256x128xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: linalg.yield
+func.func @transposed_product_of_casts(%x: tensor<256x784xbf16>, %dy: tensor<256x128xbf16>) -> tensor<784x128xf32> {
+  %0 = kiln.cast %x : tensor<256x784xbf16> -> tensor<256x784xf32>
+  %1 = kiln.cast %dy : tensor<256x128xbf16> -> tensor<256x128xf32>
+  %2 = kiln.matmul %0, %1 {transpose_lhs = true} : tensor<256x784xf32>, tensor<256x128xf32> -> tensor<784x128xf32>
+  return %2 : tensor<784x128xf32>
+}

@@ -98,7 +98,7 @@ def test_prepare_selects_and_packs(bundle):
         assert (out / "cases" / name / "libcase.so").exists()
         assert not (out / "cases" / name / "module.mlir").exists()
     assert (tmp / "bundle.tar.gz").stat().st_size > 0
-    for model in ("mlp", "cnn"):
+    for model in ("mlp", "cnn", "mlp_mixed"):
         curve = (out / "train" / model / "cpu-loss.txt").read_text().split()
         steps = int((out / "train" / model / "steps.txt").read_text())
         assert len(curve) == steps and all(np.isfinite(float(x)) for x in curve)
@@ -131,7 +131,9 @@ def test_run_reports_the_planted_failure(bundle):
     # The training curves and speed figures still ran, and agree.
     report = json.loads((logs / "perf.json").read_text())
     assert report["train_mlp"]["ok"] and report["train_cnn"]["ok"]
+    assert report["train_mlp_mixed"]["ok"]
     assert "training mlp: 60 steps" in text and "SGEMM 4096^2 f32" in text
+    assert "training mlp_mixed: 60 steps" in text and "limit 0.05" in text
 
 
 def test_run_fails_on_a_wrong_loss_curve(bundle, tmp_path):

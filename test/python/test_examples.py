@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+import kiln
+
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python")
 
 
@@ -113,3 +115,14 @@ def test_fashion_mnist_keras_demo(tmp_path, capsys):
     assert accuracy <= top2 <= 1.0
     for name in ("best.safetensors", "history.csv", "history.png"):
         assert (tmp_path / name).exists(), name
+
+
+def test_fashion_mnist_keras_demo_in_mixed_precision(tmp_path, capsys):
+    """--mixed-precision mixed_float16: 16-bit layers with float32 weights
+    and a loss-scaled Adam learn as the float32 run does."""
+    history, accuracy = load("fashion_mnist_keras").main(
+        ["--train-limit", "800", "--epochs", "2", "--out", str(tmp_path),
+         "--verbose", "0", "--mixed-precision", "mixed_float16"])
+    assert history.history["loss"][1] < history.history["loss"][0]
+    assert accuracy > 0.6
+    assert kiln.mixed_precision.global_policy().name == "float32"

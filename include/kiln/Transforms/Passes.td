@@ -140,7 +140,7 @@ def KilnFreezeVariables : Pass<"kiln-freeze-variables", "::mlir::ModuleOp"> {
 }
 
 def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
-  let summary = "Fuses elementwise linalg ops; reshapes fold only into elementwise ops";
+  let summary = "Fuses elementwise linalg ops; reshapes fold only into elementwise ops, nothing into contractions";
   let description = [{
     Upstream's `linalg-fuse-elementwise-ops` (producers with one use fuse
     into their consumers; reshapes fold by expanding iteration spaces;
@@ -148,7 +148,10 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
     op with reduction loops: a flattened input stays a plain 2-D operand of
     the matmul that follows instead of becoming a contraction over the
     unflattened dimensions with a one-iteration inner loop, which defeats
-    vectorization.
+    vectorization. And no producer fuses into a contraction: the code
+    generators give only bodies that are exactly `acc + a * b` to their
+    matmul kernels, so a fused operand cast (the CPU's widening of bf16
+    and f16 products) or negation would leave the product as scalar loops.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
