@@ -552,7 +552,7 @@ def range(start, limit=None, delta=1, dtype=None, name="range"):
     else:
         count = int(np.ceil((float(values[1]) - float(values[0])) / float(values[2])))
         out = values[0] + values[2] * np.arange(_builtins.max(count, 0), dtype=np.float64)
-    return constant(out.astype(dtype.as_numpy_dtype), dtype)
+    return constant(out, dtype)  # (float64 values rounded once to dtype)
 
 
 class _LoopRange:

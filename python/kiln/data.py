@@ -10,8 +10,32 @@ shuffling, stacking NumPy arrays); it computes nothing.
 
 import numpy as np
 
-from .dtypes import widen_unsigned
+from .dtypes import bfloat16, widen_unsigned
 from .tensor import Tensor, convert_to_tensor
+
+
+class _BFloat16Values(np.ndarray):
+    """The float32 values of bfloat16 elements while they are inside a
+    pipeline (NumPy has no bfloat16): slicing and fancy indexing keep the
+    mark, and the elements come out as bfloat16 tensors again."""
+
+
+def _host(value):
+    """`value` as the NumPy array the pipeline moves."""
+    if getattr(value, "dtype", None) is bfloat16:  # a Tensor or a Variable
+        return np.asarray(value.numpy()).view(_BFloat16Values)
+    if isinstance(value, _BFloat16Values):
+        return value
+    return widen_unsigned(np.asarray(value))
+
+
+def _tensor(value):
+    """An element's leaf as the tensor the pipeline yields."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, _BFloat16Values):
+        return convert_to_tensor(value.view(np.ndarray), bfloat16)
+    return convert_to_tensor(widen_unsigned(np.asarray(value)))
 
 
 def _to_arrays(structure):
@@ -19,7 +43,7 @@ def _to_arrays(structure):
         return tuple(_to_arrays(s) for s in structure)
     if isinstance(structure, dict):
         return {k: _to_arrays(v) for k, v in structure.items()}
-    return widen_unsigned(np.asarray(structure))
+    return _host(structure)
 
 
 def _leaves(structure):
@@ -79,8 +103,7 @@ class Dataset:
 
     def __iter__(self):
         for element in self._make():
-            yield _map(element, lambda a: a if isinstance(a, Tensor)
-                       else convert_to_tensor(widen_unsigned(np.asarray(a))))
+            yield _map(element, _tensor)
 
     def __len__(self):
         if self._length is None:
@@ -152,7 +175,9 @@ class Dataset:
                 return tuple(stack([g[i] for g in group]) for i in range(len(first)))
             if isinstance(first, dict):
                 return {k: stack([g[k] for g in group]) for k in first}
-            return np.stack([np.asarray(g) for g in group])
+            stacked = np.stack([_host(g) for g in group])
+            return stacked.view(_BFloat16Values) \
+                if isinstance(group[0], _BFloat16Values) else stacked
 
         def make():
             group = []
@@ -188,9 +213,9 @@ class Dataset:
 
         def make():
             for element in source._raw():
-                args = _map(element, convert_to_tensor)
+                args = _map(element, _tensor)
                 out = fn(*args) if isinstance(args, tuple) else fn(args)
-                yield _map(out, lambda t: np.asarray(t))
+                yield _map(out, _host)
         return Dataset(make, self._length)
 
     def shard(self, num_shards, index):

@@ -177,10 +177,13 @@ class DistributedOptimizer:
         return self._optimizer
 
     def apply_gradients(self, grads_and_vars):
-        pairs = [(g, v) for g, v in grads_and_vars]
-        reduced = [(None if g is None else all_reduce(g, self._op, self._group), v)
-                   for g, v in pairs]
-        return self._optimizer.apply_gradients(reduced)
+        return self._optimizer.apply_gradients(self._reduce_gradients(grads_and_vars))
+
+    def _reduce_gradients(self, grads_and_vars):
+        """The pairs with each gradient all-reduced (a LossScaleOptimizer
+        around this one reduces before it checks them)."""
+        return [(None if g is None else all_reduce(g, self._op, self._group), v)
+                for g, v in grads_and_vars]
 
     # The wrapped optimizer's, applying through the all-reduce above.
     minimize = Optimizer.minimize

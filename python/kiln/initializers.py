@@ -148,8 +148,8 @@ class Orthogonal(Initializer):
         q = q * np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        return constant((self.gain * q[:rows, :cols]).reshape(shape).astype(
-            dtype or "float32"))
+        return constant((self.gain * q[:rows, :cols]).reshape(shape),
+                        dtype or "float32")
 
 
 _BY_NAME["orthogonal"] = Orthogonal

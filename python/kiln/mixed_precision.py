@@ -128,9 +128,9 @@ class LossScaleOptimizer:
 
     def __init__(self, inner_optimizer, dynamic=True, initial_scale=None,
                  dynamic_growth_steps=None):
-        from .optimizers import get
+        from .optimizers import get, wraps
         inner = get(inner_optimizer)
-        if isinstance(inner, LossScaleOptimizer):
+        if wraps(inner, LossScaleOptimizer):
             raise ValueError("LossScaleOptimizer: the optimizer already "
                              "scales its loss")
         if not dynamic and dynamic_growth_steps is not None:
@@ -209,27 +209,41 @@ class LossScaleOptimizer:
                              "variable (do the variables affect the loss?)")
         if not self._dynamic:
             return self._optimizer.apply_gradients(pairs)
+        optimizer = self._optimizer
+        reduce = getattr(optimizer, "_reduce_gradients", None)
+        if reduce is not None:
+            # kiln.distribute.DistributedOptimizer inside: all-reduce first,
+            # so that every process decides on the same gradients (and so
+            # takes the same branch: no collective is left waiting).
+            pairs = reduce(pairs)
+            optimizer = optimizer.wrapped_optimizer
         finite = math_ops.reduce_all(ops.stack(
             [math_ops.reduce_all(math_ops.is_finite(convert_to_tensor(g)))
              for g, _ in pairs]))
         growth = self._growth_steps
 
         def apply():
-            self._optimizer.apply_gradients(pairs)
+            optimizer.apply_gradients(pairs)
             count = self._good_steps.value() + 1
             grow = count >= growth
-            self._scale.assign(ops.where(grow, self._scale.value() * 2.0,
-                                         self._scale.value()))
+            scale = self._scale.value()
+            doubled = scale * 2.0
+            # (A scale that would overflow stays: Keras' rule.)
+            self._scale.assign(ops.where(
+                ops.logical_and(grow, math_ops.is_finite(doubled)),
+                doubled, scale))
             self._good_steps.assign(ops.where(grow, constant(0, int64), count))
             return constant(True)
 
         def skip():
             self._scale.assign(ops.maximum(self._scale.value() * 0.5, 1.0))
             self._good_steps.assign(constant(0, int64))
+            # A skipped step still counts, as in Keras (schedules go on).
+            optimizer.iterations.assign_add(constant(1, int64))
             return constant(False)
 
         control_flow.cond(finite, apply, skip)
-        return self._optimizer.iterations
+        return optimizer.iterations
 
     def minimize(self, loss, var_list=None):
         from .optimizers import Optimizer

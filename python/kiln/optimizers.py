@@ -443,11 +443,28 @@ class Ftrl(Optimizer):
             "beta": f["beta"]}
 
 
+def _innermost(optimizer):
+    """The optimizer inside wrappers (DistributedOptimizer,
+    LossScaleOptimizer, in any order)."""
+    while hasattr(optimizer, "wrapped_optimizer"):
+        optimizer = optimizer.wrapped_optimizer
+    return optimizer
+
+
+def wraps(optimizer, kind):
+    """Whether `optimizer` is a `kind`, or wraps one."""
+    while True:
+        if isinstance(optimizer, kind):
+            return True
+        if not hasattr(optimizer, "wrapped_optimizer"):
+            return False
+        optimizer = optimizer.wrapped_optimizer
+
+
 def get(identifier):
     """An Optimizer from a Keras name ("sgd", "adam", "rmsprop", ...), an
     Optimizer, or a wrapper of one (kiln.distribute.DistributedOptimizer)."""
-    if isinstance(identifier, Optimizer) or \
-            isinstance(getattr(identifier, "wrapped_optimizer", None), Optimizer):
+    if isinstance(_innermost(identifier), Optimizer):
         return identifier
     table = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
              "adagrad": Adagrad, "adadelta": Adadelta, "adamax": Adamax,

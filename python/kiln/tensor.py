@@ -167,7 +167,8 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
         if from_numpy:
             np_dtype = array.dtype
         elif dtype_hint is not None and array.dtype.kind in "iuf":
-            np_dtype = as_dtype(dtype_hint).as_numpy_dtype
+            dtype = as_dtype(dtype_hint)  # (bfloat16: rounded natively)
+            np_dtype = np.float64 if native_conversion(dtype) else dtype.as_numpy_dtype
         elif array.dtype == np.float64:
             np_dtype = np.float32
         elif array.dtype == np.int64:

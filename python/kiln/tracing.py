@@ -212,11 +212,14 @@ class _DatasetFeed:
         self.dataset, self.position, self.location = dataset, position, location
         self.structure, full, remainder = self._batches(dataset)
         self.batches = len(full[0]) if full else 0
+        # (Each leaf's dtype: bfloat16 values travel as float32 arrays.)
+        dtypes = [t.dtype for t in _flatten(self.structure)]
         with init_scope():
-            self.full = [Variable(a, trainable=False, name=f"dataset{index}_batches")
-                         for a in full]
-            self.remainder = [Variable(a, trainable=False, name=f"dataset{index}_last")
-                              for a in (remainder or [])]
+            self.full = [Variable(a, trainable=False, name=f"dataset{index}_batches",
+                                  dtype=d) for a, d in zip(full, dtypes)]
+            self.remainder = [Variable(a, trainable=False, name=f"dataset{index}_last",
+                                       dtype=d)
+                              for a, d in zip(remainder or [], dtypes)]
         self._fresh = True  # (the first call uses what the trace read)
 
     def _batches(self, dataset):

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import callbacks as callbacks_module
 from . import errors, losses, metrics as metrics_module, mixed_precision, optimizers, random
-from .dtypes import bfloat16, float16, float32
+from .dtypes import float32, float64
 from .ops import cast
 from .data import Dataset
 from .gradients import GradientTape
@@ -80,8 +80,8 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
         raise ValueError("compile needs a loss (a name, a Loss or a function)")
     model.optimizer = optimizers.get(optimizer)
     if mixed_precision.policy_of(getattr(model, "_dtype_policy", None)).name == \
-            "mixed_float16" and not isinstance(model.optimizer,
-                                               mixed_precision.LossScaleOptimizer):
+            "mixed_float16" and not optimizers.wraps(
+                model.optimizer, mixed_precision.LossScaleOptimizer):
         # Keras does the same: float16 gradients need loss scaling.
         model.optimizer = mixed_precision.LossScaleOptimizer(model.optimizer)
     model.loss = losses.get(loss)
@@ -98,10 +98,18 @@ def _require_compiled(model, what):
 
 
 def _total_loss(model, y, pred):
-    loss = model.loss(y, pred)
-    extra = list(getattr(model, "losses", []) or [])
-    for term in extra:
-        loss = loss + term
+    """The compiled loss plus the model's losses (regularizers, add_loss),
+    in float32 (float64 if a term is): under a mixed policy the terms come
+    in several dtypes, and a 16-bit loss would be scaled and reported
+    with 16-bit precision."""
+    terms = [convert_to_tensor(t) for t in
+             [model.loss(y, pred), *(getattr(model, "losses", []) or [])]]
+    wide = float64 if any(t.dtype == float64 for t in terms) else float32
+    loss = None
+    for term in terms:
+        if term.dtype.is_floating and term.dtype != wide:
+            term = cast(term, wide)
+        loss = term if loss is None else loss + term
     return loss
 
 
@@ -117,8 +125,6 @@ def _make_train_function(model):
         with GradientTape() as tape:
             pred = model(x, training=True)
             loss = _total_loss(model, y, pred)
-            if loss.dtype in (float16, bfloat16):
-                loss = cast(loss, float32)  # (reported, and scaled, in float32)
             scaled = optimizer._scale_loss(loss)
         variables = model.trainable_variables
         grads = optimizer._unscale_gradients(tape.gradient(scaled, variables))

@@ -163,10 +163,11 @@ def test_exported_mixed_precision_step_scales_its_loss(tmp_path):
 
     rng = np.random.default_rng(2)
     batches = [(rng.random((8, 5), dtype=np.float32) * 40,
-                rng.integers(0, 3, 8).astype(np.int32)) for _ in range(6)]
+                rng.integers(0, 3, 8).astype(np.int32)) for _ in range(10)]
     train_step(*batches[0])
     paths = kiln.aot.export({"train_step": train_step}, batches[0],
                             str(tmp_path / "mixed"))
+    paths_weights = {"hidden": model.layers[0].kernel.numpy().copy()}
     header = open(paths["header"]).read()
     # (Names get a suffix when an earlier test took them.)
     assert re.search(r"hidden\w*_kernel\w*: f32 \[5, 8\]", header), header
@@ -182,14 +183,23 @@ def test_exported_mixed_precision_step_scales_its_loss(tmp_path):
     # 2**17 overflows float16's backward pass: the scale halves (steps are
     # skipped) until the gradients are finite, in C as in Python.
     assert scales[0] < 2.0 ** 17 and len(set(scales)) > 1, scales
+    assert scales[-1] > min(scales), scales  # grown again: steps applied
     saved = str(tmp_path / "after.safetensors")
     library.check(library.rt.kiln_instance_save(library.instance, saved.encode()))
     with open(saved, "rb") as f:
         data = f.read()
     (size,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8:8 + size])
-    names = [n for n in header if "loss_scale" in n]
-    assert len(names) == 1, sorted(header)
-    start, end = header[names[0]]["data_offsets"]
-    c_scale = np.frombuffer(data[8 + size + start:8 + size + end], np.float32)
-    assert c_scale.tolist() == [scales[-1]]
+
+    def saved_value(pick):
+        names = [n for n in header if pick(n)]
+        assert len(names) == 1, sorted(header)
+        start, end = header[names[0]]["data_offsets"]
+        return np.frombuffer(data[8 + size + start:8 + size + end], np.float32)
+    assert saved_value(lambda n: "loss_scale" in n).tolist() == [scales[-1]]
+    # The weights the applied steps changed, in C as in Python.
+    kernel = model.layers[0].kernel
+    assert np.abs(kernel.numpy() - paths_weights["hidden"]).max() > 0
+    np.testing.assert_allclose(
+        saved_value(lambda n: re.fullmatch(r"hidden\w*_kernel(_\d+)?", n) is not None)
+        .reshape(kernel.shape), kernel.numpy(), rtol=1e-5, atol=1e-6)

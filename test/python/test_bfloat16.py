@@ -207,3 +207,51 @@ def test_bad_conversions_say_what_is_wrong():
         kiln.constant(kiln.constant([1.0], dtype=kiln.bfloat16), dtype=kiln.int32)
     with pytest.raises(TypeError):
         kiln.constant(["a"], dtype=kiln.bfloat16)
+
+
+def test_recurrent_layers_in_bfloat16():
+    """Orthogonal recurrent kernels made for a bfloat16 layer."""
+    x = np.random.default_rng(2).standard_normal((3, 5, 4)).astype(np.float32)
+    for layer in (kiln.layers.SimpleRNN(4, dtype="bfloat16"),
+                  kiln.layers.LSTM(4, dtype="bfloat16"),
+                  kiln.layers.GRU(4, dtype="bfloat16")):
+        y = layer(x)
+        assert y.dtype == kiln.bfloat16 and y.shape == (3, 4)
+        assert all(v.dtype == kiln.bfloat16 for v in layer.variables)
+        assert np.isfinite(y.numpy()).all()
+
+
+def test_datasets_keep_bfloat16():
+    values = bf16(np.arange(12).reshape(6, 2) / 7)
+    x = kiln.constant(values, dtype=kiln.bfloat16)
+    y = np.arange(6)
+    ds = kiln.data.Dataset.from_tensor_slices((x, y)).shuffle(6, seed=1).batch(4)
+    seen = []
+    for xb, yb in ds:
+        assert xb.dtype == kiln.bfloat16 and yb.dtype == kiln.int64
+        same(xb.numpy(), values[yb.numpy()])
+        seen.extend(yb.numpy().tolist())
+    assert sorted(seen) == list(range(6))
+    doubled = kiln.data.Dataset.from_tensor_slices(x).map(lambda v: v * 3.0).batch(6)
+    (out,) = list(doubled)
+    assert out.dtype == kiln.bfloat16
+    same(out.numpy(), bf16(values * 3))
+
+    @kiln.function
+    def total(dataset):
+        s = kiln.zeros([2], kiln.bfloat16)
+        for xb, _ in dataset:
+            s = s + kiln.reduce_sum(xb, axis=0)
+        return s
+    got = total(kiln.data.Dataset.from_tensor_slices((x, y)).batch(3))
+    assert got.dtype == kiln.bfloat16
+    np.testing.assert_allclose(got.numpy(), values.sum(0), rtol=2.0**-7)
+
+
+def test_hints_and_ranges_round_once():
+    tie_plus = 1 + 2.0**-8 + 2.0**-30  # through float32 first: 1.0
+    t = kiln.convert_to_tensor(tie_plus, dtype_hint=kiln.bfloat16)
+    assert t.dtype == kiln.bfloat16
+    same(t.numpy(), round_bf16(tie_plus))
+    r = kiln.range(0, 2, tie_plus, dtype=kiln.bfloat16)
+    same(r.numpy(), [0.0, round_bf16(tie_plus)])

@@ -282,3 +282,41 @@ def test_keras_fit_with_a_distributed_optimizer(tmp_path):
         assert a[k].tobytes() == b[k].tobytes()
     loss = np.load(tmp_path / "loss0.npy")
     assert loss[-1] < loss[0]
+
+
+MIXED_SCRIPT = """
+import numpy as np, kiln
+from kiln import distribute
+distribute.init()
+r = distribute.rank()
+kiln.mixed_precision.set_global_policy("mixed_float16")
+kiln.random.set_seed(3)
+model = kiln.Sequential([kiln.layers.Dense(4), kiln.layers.Dense(1, dtype="float32")])
+model.compile(optimizer=distribute.DistributedOptimizer(kiln.optimizers.SGD(0.01)),
+              loss="mse")
+# Rank 0's batches overflow float16 in the backward pass at first, rank
+# 1's do not: the loss scale must still move the same way in both.
+x = np.full((8, 3), 3e2 if r == 0 else 1.0, np.float32)
+y = np.zeros((8, 1), np.float32)
+scales = []
+for i in range(6):
+    model.fit(x, y, epochs=1, verbose=0)
+    scales.append(float(model.optimizer.loss_scale))
+np.save(f"{OUT}/scales{r}.npy", np.array(scales))
+np.savez(f"{OUT}/mixed{r}.npz", *[v.numpy() for v in model.variables])
+"""
+
+
+@needs_mpi
+def test_loss_scaling_decides_alike_in_every_process(tmp_path):
+    """compile wraps a DistributedOptimizer in a LossScaleOptimizer under
+    mixed_float16; the gradients are all-reduced before they are checked,
+    so when one process's overflow and another's does not, both skip the
+    step (no collective is left waiting) and stay identical."""
+    run_script(tmp_path, MIXED_SCRIPT, np_=2, timeout=240)
+    s0, s1 = np.load(tmp_path / "scales0.npy"), np.load(tmp_path / "scales1.npy")
+    np.testing.assert_array_equal(s0, s1)
+    assert s0[0] < 2.0 ** 15  # the first steps were skipped (overflow)
+    a, b = np.load(tmp_path / "mixed0.npz"), np.load(tmp_path / "mixed1.npz")
+    for k in a.files:
+        assert a[k].tobytes() == b[k].tobytes()

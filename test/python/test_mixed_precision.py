@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import kiln
+from test_bfloat16 import bf16
 
 mp = kiln.mixed_precision
 
@@ -40,9 +41,8 @@ def test_policies():
     assert layer.compute_dtype == "bfloat16"  # made earlier: keeps its policy
 
 
-@pytest.mark.parametrize("policy,half", [("mixed_float16", np.float16),
-                                         ("mixed_bfloat16", None)])
-def test_dense_computes_in_the_half_type_with_float32_variables(policy, half):
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_dense_computes_in_the_half_type_with_float32_variables(policy):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((6, 5)).astype(np.float32)
     layer = kiln.layers.Dense(4, activation="relu", dtype=policy,
@@ -55,7 +55,10 @@ def test_dense_computes_in_the_half_type_with_float32_variables(policy, half):
     assert kiln.convert_to_tensor(layer.kernel).dtype == kiln.float32
 
     def rounded(v):
-        return kiln.cast(kiln.constant(v), compute).numpy().astype(np.float64)
+        # NumPy's float16, or bfloat16 from the format's definition.
+        if compute == kiln.float16:
+            return np.asarray(v).astype(np.float16).astype(np.float64)
+        return bf16(v)
     k = rounded(layer.kernel.numpy())
     want = np.maximum(rounded(x) @ k + 1.0, 0)
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-2, atol=1e-2)
@@ -110,13 +113,16 @@ def test_is_finite_is_nan_is_inf(dtype):
 
 
 def keras_rule(scale, good, finite, growth):
-    """Keras' dynamic loss scale after one step: (scale, good steps,
-    applied)."""
+    """Keras' dynamic loss scale after one step (tf.keras' DynamicLossScale):
+    (scale, good steps, applied). The scale doubles only to a finite
+    float32."""
     if not finite:
         return max(scale / 2, 1.0), 0, False
     good += 1
     if good == growth:
-        return scale * 2, 0, True
+        with np.errstate(over="ignore"):
+            doubled = np.float32(scale) * np.float32(2)
+        return (float(doubled) if np.isfinite(doubled) else scale), 0, True
     return scale, good, True
 
 
@@ -133,18 +139,34 @@ def test_loss_scale_optimizer_follows_keras_rule(compiled):
         step = kiln.function(step)
     grads = [[1.0, 1.0], [np.inf, 0.0], [0.5, 0.5], [1.0, 2.0], [np.nan, 1.0],
              [np.nan, 1.0], [np.nan, 1.0], [2.0, 0.0]]
-    scale, good, want, steps = 4.0, 0, np.array([1.0, -2.0]), 0
-    for g in grads:
+    scale, good, want = 4.0, 0, np.array([1.0, -2.0])
+    for steps, g in enumerate(grads, 1):
         step(kiln.constant(g))
         finite = bool(np.isfinite(g).all())
         scale, good, applied = keras_rule(scale, good, finite, 2)
         if applied:
             want = want - 0.5 * np.array(g, np.float32)
-            steps += 1
         np.testing.assert_array_equal(w.numpy(), want.astype(np.float32))
         assert float(opt.loss_scale) == scale
         assert int(opt.dynamic_counter) == good
-        assert int(opt.iterations.numpy()) == steps  # skipped steps do not count
+        # As in tf.keras, a skipped step counts (schedules go on).
+        assert int(opt.iterations.numpy()) == steps
+
+
+def test_loss_scale_never_doubles_to_infinity():
+    """2**127 doubled is float32's infinity: the scale stays (else every
+    later scaled gradient would be infinite and every step skipped)."""
+    w = kiln.Variable([1.0])
+    opt = mp.LossScaleOptimizer(kiln.optimizers.SGD(1.0), initial_scale=2.0 ** 126,
+                                dynamic_growth_steps=1)
+    scale, good = 2.0 ** 126, 0
+    for _ in range(3):
+        opt.apply_gradients([(kiln.constant([0.0]), w)])
+        scale, good, _ = keras_rule(scale, good, True, 1)
+        assert float(opt.loss_scale) == scale
+    assert scale == 2.0 ** 127
+    opt.apply_gradients([(kiln.constant([0.5]), w)])
+    np.testing.assert_array_equal(w.numpy(), [0.5])
 
 
 def test_scaled_loss_and_unscaled_gradients():
@@ -189,6 +211,25 @@ def test_loss_scaling_keeps_tiny_float16_gradients():
     want = np.full((3, 1), 4 * 0.5 * 2e-9)
     np.testing.assert_array_equal(plain, np.zeros((3, 1)))
     np.testing.assert_allclose(scaled, want, rtol=2e-3)
+
+
+def test_fit_with_regularizers_and_a_16_bit_output():
+    """The compiled loss and the regularizers' terms come in float16 and
+    float32; fit adds them in float32 (Keras casts losses to a common
+    dtype) and reports that."""
+    mp.set_global_policy("mixed_float16")
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((32, 4)).astype(np.float32)
+    y = rng.standard_normal((32, 2)).astype(np.float32)
+    model = kiln.Sequential([
+        kiln.layers.Dense(8, activation="relu", activity_regularizer="l2",
+                          kernel_regularizer="l2"),
+        kiln.layers.Dense(2)])  # float16 output
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+    assert model(x).dtype == kiln.float16
+    assert np.isfinite(model.evaluate(x, y, verbose=0))
 
 
 def test_minimize_scales_the_loss():
