@@ -58,3 +58,24 @@ func.func @transposed_product_of_casts(%x: tensor<256x784xbf16>, %dy: tensor<256
   %2 = kiln.matmul %0, %1 {transpose_lhs = true} : tensor<256x784xf32>, tensor<256x128xf32> -> tensor<784x128xf32>
   return %2 : tensor<784x128xf32>
 }
+
+// The same for a convolution's filter gradient (a contraction over the
+// images and pixels): the casts stay out, the body stays out + x * dy,
+// which the CPU's direct convolution tiles take.
+// CHECK-LABEL: func.func @filter_gradient_of_casts
+// CHECK: %[[X:.*]] = linalg.generic
+// CHECK: arith.extf
+// CHECK: %[[D:.*]] = linalg.generic
+// CHECK: arith.extf
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%[[X]], %[[D]] : tensor<8x12x12x4xf32>, tensor<8x10x10x16xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: linalg.yield
+func.func @filter_gradient_of_casts(%x: tensor<8x12x12x4xf16>, %dy: tensor<8x10x10x16xf16>) -> tensor<3x3x4x16xf32> {
+  %0 = kiln.cast %x : tensor<8x12x12x4xf16> -> tensor<8x12x12x4xf32>
+  %1 = kiln.cast %dy : tensor<8x10x10x16xf16> -> tensor<8x10x10x16xf32>
+  %2 = kiln.conv2d_backprop_filter %0, %1 : tensor<8x12x12x4xf32>, tensor<8x10x10x16xf32> -> tensor<3x3x4x16xf32>
+  return %2 : tensor<3x3x4x16xf32>
+}

@@ -148,10 +148,11 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
     op with reduction loops: a flattened input stays a plain 2-D operand of
     the matmul that follows instead of becoming a contraction over the
     unflattened dimensions with a one-iteration inner loop, which defeats
-    vectorization. And no producer fuses into a contraction: the code
-    generators give only bodies that are exactly `acc + a * b` to their
-    matmul kernels, so a fused operand cast (the CPU's widening of bf16
-    and f16 products) or negation would leave the product as scalar loops.
+    vectorization. And no producer fuses into a contraction (a matrix
+    product, a convolution or its gradients): the code generators give only
+    bodies that are exactly `acc + a * b` to their matmul and convolution
+    kernels, so a fused operand cast (the CPU's widening of bf16 and f16
+    products) or negation would leave the product as plain loops.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
