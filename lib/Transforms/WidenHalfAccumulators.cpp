@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 // kiln-widen-half-accumulators: a linalg.generic with reduction loops and
-// f16 or bf16 outputs (a fused batch matmul, a sum whose elementwise
+// f16 or bf16 outputs (a half-typed product, a sum whose elementwise
 // producers were fused into it) accumulates in f32: its init is extended,
 // its body computes in f32 from the first value that depends on a widened
 // one, and its result is rounded back once. The Kiln lowering already

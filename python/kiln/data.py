@@ -17,7 +17,13 @@ from .tensor import Tensor, convert_to_tensor
 class _BFloat16Values(np.ndarray):
     """The float32 values of bfloat16 elements while they are inside a
     pipeline (NumPy has no bfloat16): slicing and fancy indexing keep the
-    mark, and the elements come out as bfloat16 tensors again."""
+    mark (an element of a 1-D array too), and the elements come out as
+    bfloat16 tensors again."""
+
+    def __getitem__(self, key):
+        out = super().__getitem__(key)
+        return out if isinstance(out, np.ndarray) else \
+            np.asarray(out).view(_BFloat16Values)
 
 
 def _host(value):

@@ -166,7 +166,12 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
         array = np.asarray(value)
         if from_numpy:
             np_dtype = array.dtype
-        elif dtype_hint is not None and array.dtype.kind in "iuf":
+        elif dtype_hint is not None and (
+                as_dtype(dtype_hint).is_floating and array.dtype.kind in "iuf"
+                or as_dtype(dtype_hint).is_integer and array.dtype.kind in "iu"):
+            # A hint is taken where it loses no kind (as TensorFlow: a float
+            # never becomes an integer by a hint; an unusable hint is
+            # ignored).
             dtype = as_dtype(dtype_hint)  # (bfloat16: rounded natively)
             np_dtype = np.float64 if native_conversion(dtype) else dtype.as_numpy_dtype
         elif array.dtype == np.float64:

@@ -79,3 +79,32 @@ func.func @filter_gradient_of_casts(%x: tensor<8x12x12x4xf16>, %dy: tensor<8x10x
   %2 = kiln.conv2d_backprop_filter %0, %1 : tensor<8x12x12x4xf32>, tensor<8x10x10x16xf32> -> tensor<3x3x4x16xf32>
   return %2 : tensor<3x3x4x16xf32>
 }
+
+// A copy along a batch loop still fuses into a batched product: the batches
+// read the one matrix (no 256 x 512 x 512 copy), and the body stays a
+// multiply-add.
+// CHECK-LABEL: func.func @broadcast_along_batches
+// CHECK-NOT: linalg.generic
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%arg0, %arg1 : tensor<256x1x512xf32>, tensor<512x512xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+func.func @broadcast_along_batches(%x: tensor<256x1x512xf32>, %w: tensor<512x512xf32>) -> tensor<256x1x512xf32> {
+  %wb = kiln.broadcast_to %w : tensor<512x512xf32> -> tensor<256x512x512xf32>
+  %0 = kiln.batch_matmul %x, %wb : tensor<256x1x512xf32>, tensor<256x512x512xf32> -> tensor<256x1x512xf32>
+  return %0 : tensor<256x1x512xf32>
+}
+
+// A broadcast along a matrix dimension (a row repeated into a matrix)
+// stays a loop of its own: the product keeps whole-matrix operands.
+// CHECK-LABEL: func.func @broadcast_along_rows
+// CHECK: %[[B:.*]] = linalg.generic
+// CHECK-SAME: ins(%arg1 : tensor<32xf32>)
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%arg0, %[[B]] : tensor<64x32xf32>, tensor<16x32xf32>)
+func.func @broadcast_along_rows(%x: tensor<64x32xf32>, %v: tensor<32xf32>) -> tensor<64x16xf32> {
+  %b = kiln.broadcast_to %v : tensor<32xf32> -> tensor<16x32xf32>
+  %0 = kiln.matmul %x, %b {transpose_rhs = true} : tensor<64x32xf32>, tensor<16x32xf32> -> tensor<64x16xf32>
+  return %0 : tensor<64x16xf32>
+}

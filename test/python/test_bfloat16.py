@@ -236,6 +236,14 @@ def test_datasets_keep_bfloat16():
     (out,) = list(doubled)
     assert out.dtype == kiln.bfloat16
     same(out.numpy(), bf16(values * 3))
+    # Elements of a 1-D tensor are scalars: still bfloat16.
+    column = kiln.constant(values[:, 0], dtype=kiln.bfloat16)
+    scalars = list(kiln.data.Dataset.from_tensor_slices(column))
+    assert all(t.dtype == kiln.bfloat16 and t.shape == () for t in scalars)
+    same([float(t) for t in scalars], values[:, 0])
+    mapped = kiln.data.Dataset.from_tensor_slices((column, y)).map(
+        lambda a, b: a * 2.0).batch(4)
+    assert [t.dtype for t in mapped] == [kiln.bfloat16, kiln.bfloat16]
 
     @kiln.function
     def total(dataset):
@@ -253,5 +261,9 @@ def test_hints_and_ranges_round_once():
     t = kiln.convert_to_tensor(tie_plus, dtype_hint=kiln.bfloat16)
     assert t.dtype == kiln.bfloat16
     same(t.numpy(), round_bf16(tie_plus))
+    # A hint that would change a value's kind is ignored, as in TensorFlow.
+    assert kiln.convert_to_tensor(1.5, dtype_hint=kiln.int32).dtype == kiln.float32
+    assert kiln.convert_to_tensor([0, 2], dtype_hint=kiln.bool).numpy().tolist() == [0, 2]
+    assert kiln.convert_to_tensor([0, 2], dtype_hint=kiln.int64).dtype == kiln.int64
     r = kiln.range(0, 2, tie_plus, dtype=kiln.bfloat16)
     same(r.numpy(), [0.0, round_bf16(tie_plus)])

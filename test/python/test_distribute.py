@@ -296,14 +296,17 @@ model.compile(optimizer=distribute.DistributedOptimizer(kiln.optimizers.SGD(0.01
               loss="mse")
 # Rank 0's batches overflow float16 in the backward pass at first, rank
 # 1's do not: the loss scale must still move the same way in both.
-x = np.full((8, 3), 3e2 if r == 0 else 1.0, np.float32)
+x = np.full((8, 3), 3.0 if r == 0 else 1.0, np.float32)
 y = np.zeros((8, 1), np.float32)
+model(x[:1])  # the weights exist (the same in both: the same seed)
+start = [v.numpy().copy() for v in model.variables]
 scales = []
 for i in range(6):
     model.fit(x, y, epochs=1, verbose=0)
     scales.append(float(model.optimizer.loss_scale))
 np.save(f"{OUT}/scales{r}.npy", np.array(scales))
 np.savez(f"{OUT}/mixed{r}.npz", *[v.numpy() for v in model.variables])
+np.savez(f"{OUT}/start{r}.npz", *start)
 """
 
 
@@ -318,5 +321,8 @@ def test_loss_scaling_decides_alike_in_every_process(tmp_path):
     np.testing.assert_array_equal(s0, s1)
     assert s0[0] < 2.0 ** 15  # the first steps were skipped (overflow)
     a, b = np.load(tmp_path / "mixed0.npz"), np.load(tmp_path / "mixed1.npz")
+    start = np.load(tmp_path / "start0.npz")
     for k in a.files:
         assert a[k].tobytes() == b[k].tobytes()
+    # ... and the later steps were applied, with the averaged gradients.
+    assert any(not np.array_equal(a[k], start[k]) for k in a.files)

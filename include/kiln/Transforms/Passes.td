@@ -152,7 +152,9 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise"> {
     product, a convolution or its gradients): the code generators give only
     bodies that are exactly `acc + a * b` to their matmul and convolution
     kernels, so a fused operand cast (the CPU's widening of bf16 and f16
-    products) or negation would leave the product as plain loops.
+    products) or negation would leave the product as plain loops. Only a
+    copy along the product's batch loops still fuses (a matrix broadcast to
+    every batch of a batch_matmul is then read in place, not copied).
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
@@ -165,7 +167,7 @@ def KilnWidenHalfAccumulators : Pass<"kiln-widen-half-accumulators"> {
     A `linalg.generic` on tensors with reduction loops and f16 or bf16
     outputs that sums or multiplies (the accumulator's new value an add,
     subtract, multiply or divide; maxima are exact in any width), such as
-    a batch matmul with its producers fused into it, becomes the same loop
+    a half-typed product or a sum with its producers fused into it, becomes the same loop
     nest accumulating in f32: its
     inits are extended, its body computes in f32 from the first value that
     depends on a widened one (a cast to half inside it still rounds there),
