@@ -92,6 +92,12 @@ def global_policy():
     return _global[0]
 
 
+# Keras 3's names for the same.
+DTypePolicy = Policy
+set_dtype_policy = set_global_policy
+dtype_policy = global_policy
+
+
 def policy_of(dtype):
     """The policy a layer's `dtype` argument names (None: the global
     policy)."""
@@ -198,6 +204,9 @@ class LossScaleOptimizer:
         return [None if g is None else g * ops.cast(inverse, g.dtype)
                 for g in grads]
 
+    # Keras 3's name.
+    scale_loss = get_scaled_loss
+
     # The hooks Optimizer.minimize and Model.fit's step call.
     _scale_loss = get_scaled_loss
     _unscale_gradients = get_unscaled_gradients
@@ -274,4 +283,5 @@ class LossScaleOptimizer:
         return f"<LossScaleOptimizer of {self._optimizer!r}>"
 
 
-__all__ = ["LossScaleOptimizer", "Policy", "global_policy", "set_global_policy"]
+__all__ = ["DTypePolicy", "LossScaleOptimizer", "Policy", "dtype_policy",
+           "global_policy", "set_dtype_policy", "set_global_policy"]

@@ -39,6 +39,10 @@ def test_policies():
     mp.set_global_policy(None)
     assert kiln.layers.Dense(2).dtype_policy.name == "float32"
     assert layer.compute_dtype == "bfloat16"  # made earlier: keeps its policy
+    # Keras 3's names.
+    mp.set_dtype_policy(mp.DTypePolicy("mixed_float16"))
+    assert mp.dtype_policy().name == "mixed_float16"
+    assert kiln.layers.Dense(2).compute_dtype == "float16"
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
@@ -174,6 +178,7 @@ def test_scaled_loss_and_unscaled_gradients():
                                 initial_scale=1024)
     assert opt.dynamic is False and opt.dynamic_growth_steps is None
     np.testing.assert_allclose(opt.get_scaled_loss(kiln.constant(0.5)).numpy(), 512.0)
+    np.testing.assert_allclose(opt.scale_loss(kiln.constant(0.25)).numpy(), 256.0)
     half = kiln.constant([2048.0], dtype=kiln.float16)
     assert opt.get_scaled_loss(half).dtype == kiln.float16
     g, none = opt.get_unscaled_gradients([kiln.constant([2048.0, 1.0]), None])
