@@ -9,7 +9,10 @@
     pooling, dense, Adam) at batch 32 on 28x28x1;
   - a MobileNet-style block (3x3 convolution to 32 channels, 3x3 depthwise
     convolution, 1x1 convolution, pooling, dense, Adam) at batch 32 on
-    28x28x1 (no NumPy peer).
+    28x28x1 (no NumPy peer);
+  - the MLP 784-128-10 and the seed CNN in mixed precision: Kiln under
+    Keras' mixed_bfloat16 policy, PyTorch under torch.autocast("cpu",
+    bfloat16) (no NumPy peer).
 
 Each in Kiln compiled (@kiln.function, on 1 and on 2 threads, timed in
 alternating blocks of steps so that both see the same machine), Kiln eager
@@ -66,8 +69,12 @@ def kiln_model(kind):
                             kiln.layers.Dense(10)])
 
 
-def kiln_step(kind, compiled):
-    model = kiln_model(kind)
+def kiln_step(kind, compiled, policy=None):
+    kiln.mixed_precision.set_global_policy(policy)
+    try:
+        model = kiln_model(kind)
+    finally:
+        kiln.mixed_precision.set_global_policy(None)
     opt = kiln.optimizers.SGD(0.01) if kind == "mlp2" else kiln.optimizers.Adam(1e-3)
     loss_fn = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -82,7 +89,7 @@ def kiln_step(kind, compiled):
 
 # -- PyTorch ------------------------------------------------------------------
 
-def torch_step(kind):
+def torch_step(kind, autocast=False):
     nn = torch.nn
     if kind == "mlp":
         model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
@@ -104,7 +111,11 @@ def torch_step(kind):
 
     def step(x, y):
         opt.zero_grad()
-        loss = loss_fn(model(x), y)
+        if autocast:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = loss_fn(model(x), y)
+        else:
+            loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -259,6 +270,8 @@ CASES = {
     "mlp-256": ("mlp", 256, "MLP 784-128-10 Adam, batch 256"),
     "cnn-32": ("cnn", 32, "seed CNN Adam, batch 32"),
     "dw-32": ("dw", 32, "depthwise block Adam, batch 32"),
+    "mlp-256-bf16": ("mlp", 256, "MLP 784-128-10 Adam, 256, mixed bf16"),
+    "cnn-32-bf16": ("cnn", 32, "seed CNN Adam, 32, mixed bf16"),
 }
 
 
@@ -274,16 +287,19 @@ def main():
     rows = []
     for case in only:
         kind, batch, title = CASES[case]
+        mixed = case.endswith("-bf16")
         image = kind in ("cnn", "dw")
         shape = (batch, 28, 28, 1) if image else (batch, 784)
         x = rng.random(shape, dtype=np.float32)
         y = rng.integers(0, 10, batch)
         kx, ky = kiln.constant(x), kiln.constant(y)
         reps = max(3, repeats // 3) if image else repeats
-        numpy_step = (None if kind == "dw" else numpy_cnn_step() if kind == "cnn" else
+        numpy_step = (None if kind == "dw" or mixed else
+                      numpy_cnn_step() if kind == "cnn" else
                       numpy_mlp_step((784, 256, 256, 10), sgd=True) if kind == "mlp2" else
                       numpy_mlp_step())
-        compiled = kiln_step(kind, True)
+        policy = "mixed_bfloat16" if mixed else None
+        compiled = kiln_step(kind, True, policy)
         compiled(kx, ky)
         compiled(kx, ky)  # compile, warm caches
         # The compiled step on 1 and on 2 threads (the results are
@@ -295,13 +311,13 @@ def main():
             "allocs": allocations_per_step(lambda: compiled(kx, ky).numpy()),
         }
         row.update({
-            "eager": ms_per_step(lambda s=kiln_step(kind, False): s(kx, ky), reps),
+            "eager": ms_per_step(lambda s=kiln_step(kind, False, policy): s(kx, ky), reps),
             "numpy": ms_per_step(lambda: numpy_step(x, y), reps) if numpy_step else None,
         })
         if torch is not None:
             tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy() if image else x)
             ty = torch.from_numpy(y)
-            row["torch"] = ms_per_step(lambda s=torch_step(kind): s(tx, ty), reps)
+            row["torch"] = ms_per_step(lambda s=torch_step(kind, mixed): s(tx, ty), reps)
         rows.append((title, row))
 
     print(f"{'training step':35} {'compiled':>9} {'comp 2t':>9} {'eager':>9} "
