@@ -55,15 +55,18 @@ def _flatten(structure):
 
 def _pack(structure, flat):
     """`flat` shaped like `structure`."""
-    it = iter(flat)
+    return _pack_from(structure, iter(flat))
 
-    def rec(s):
-        if isinstance(s, (list, tuple)):
-            return type(s)(rec(x) for x in s)
-        if isinstance(s, dict):
-            return {k: rec(s[k]) for k in sorted(s)}
-        return next(it)
-    return rec(structure)
+
+def _pack_from(structure, it):
+    # (Not a closure that calls itself: that is a reference cycle, and the
+    # gradients it holds would wait for Python's cyclic collector: an eager
+    # training step then took fresh memory, page faults and all, each step.)
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_pack_from(x, it) for x in structure)
+    if isinstance(structure, dict):
+        return {k: _pack_from(structure[k], it) for k in sorted(structure)}
+    return next(it)
 
 
 class GradientTape:

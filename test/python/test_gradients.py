@@ -334,3 +334,39 @@ def test_custom_gradient_several_inputs_outputs_and_errors():
 
     with pytest.raises(kiln.errors.UnimplementedError, match="reads variables"):
         kiln.function(lambda x: reads_variable(x))(a)
+
+
+def test_eager_training_steps_free_their_tensors_at_once():
+    """An eager step (forward under a tape, gradient, update) leaves no
+    reference cycles: its tensors go back to the runtime's pool when the
+    step ends, as PyTorch's do, not when Python's cyclic collector runs
+    (meanwhile every step took fresh memory: a 256 x 784 MLP step ran 2x
+    slower on page faults)."""
+    import gc
+    model = kiln.Sequential([kiln.layers.Dense(16, activation="relu"),
+                             kiln.layers.Dense(3)])
+    optimizer = kiln.optimizers.Adam(1e-3)
+    loss_fn = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+    x = kiln.constant(np.random.default_rng(0).random((32, 8), dtype=np.float32))
+    y = kiln.constant(np.arange(32) % 3)
+
+    def step():
+        with kiln.GradientTape() as tape:
+            loss = loss_fn(y, model(x))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    for _ in range(3):
+        step()
+    gc.collect()
+    gc.disable()
+    try:
+        info = kiln.config.experimental.get_memory_info
+        step()
+        held = info()["current"]
+        for _ in range(5):
+            step()
+        assert info()["current"] == held
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
