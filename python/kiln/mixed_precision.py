@@ -25,6 +25,7 @@ Keras does; bfloat16 has float32's range and needs none.
 from . import control_flow, math_ops, ops
 from ._state import local
 from .dtypes import as_dtype, float32, int64
+from .optimizers import Optimizer, get, given_gradients, wraps
 from .tensor import constant, convert_to_tensor
 from .variables import Variable
 
@@ -134,7 +135,6 @@ class LossScaleOptimizer:
 
     def __init__(self, inner_optimizer, dynamic=True, initial_scale=None,
                  dynamic_growth_steps=None):
-        from .optimizers import get, wraps
         inner = get(inner_optimizer)
         if wraps(inner, LossScaleOptimizer):
             raise ValueError("LossScaleOptimizer: the optimizer already "
@@ -212,10 +212,7 @@ class LossScaleOptimizer:
     _unscale_gradients = get_unscaled_gradients
 
     def apply_gradients(self, grads_and_vars):
-        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
-        if not pairs:
-            raise ValueError("apply_gradients: no gradient is given for any "
-                             "variable (do the variables affect the loss?)")
+        pairs = given_gradients(grads_and_vars)
         if not self._dynamic:
             return self._optimizer.apply_gradients(pairs)
         optimizer = self._optimizer
@@ -254,9 +251,8 @@ class LossScaleOptimizer:
         control_flow.cond(finite, apply, skip)
         return optimizer.iterations
 
-    def minimize(self, loss, var_list=None):
-        from .optimizers import Optimizer
-        return Optimizer.minimize(self, loss, var_list)
+    # The wrapped optimizer's, scaling through the hooks above.
+    minimize = Optimizer.minimize
 
     @property
     def variables(self):

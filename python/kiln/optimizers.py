@@ -20,6 +20,16 @@ from .tensor import constant, convert_to_tensor, zeros
 from .variables import Variable
 
 
+def given_gradients(grads_and_vars):
+    """The (gradient, variable) pairs that have a gradient; an error if
+    none has."""
+    pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+    if not pairs:
+        raise ValueError("apply_gradients: no gradient is given for any "
+                         "variable (do the variables affect the loss?)")
+    return pairs
+
+
 class Optimizer:
     # slot name -> store-key suffix, as kiln-expand-optimizers names them
     _slot_suffixes = {}
@@ -106,10 +116,7 @@ class Optimizer:
 
     # -- updates ---------------------------------------------------------
     def apply_gradients(self, grads_and_vars):
-        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
-        if not pairs:
-            raise ValueError("apply_gradients: no gradient is given for any "
-                             "variable (do the variables affect the loss?)")
+        pairs = given_gradients(grads_and_vars)
         grads, variables = [], []
         for g, v in pairs:
             if not isinstance(v, Variable):
