@@ -274,6 +274,7 @@ class GradientTape:
         renumber = {old: new for new, old in enumerate(order)}
         reached = set()
         structure = []
+        consumed = set()  # (op, position) of the results later ops read
         for op, inputs, attrs, results, outputs, _ in ops:
             refs = []
             for t in inputs:
@@ -285,6 +286,7 @@ class GradientTape:
                 elif tid in produced:
                     where = produced[tid]
                     ref = ("op", renumber[where[0]], where[1])
+                    consumed.add(ref[1:])
                 else:
                     ref = arg_ids[tid] = len(args)
                     args.append(t)
@@ -296,17 +298,33 @@ class GradientTape:
             reached.add(id(target))
         if not reached:
             return [None] * len(sources)
+        # The results later ops read are already in memory: they go in as
+        # known values (kiln.known_value), so the gradient function takes
+        # the forward values it needs instead of computing them again, as
+        # TensorFlow's tape keeps them. (They depend only on the structure.)
+        seed = []
         if output_gradients is not None:
             output_gradients = convert_to_tensor(output_gradients, target.dtype)
-            args.append(output_gradients)
+            seed = [output_gradients]
         tid = id(target)
         where = arg_ids[tid] if tid in arg_ids else \
             ("op", renumber[produced[tid][0]], produced[tid][1])
         key = (tuple(structure),
-               tuple(source_types) + tuple(t._impl.type for t in args[len(sources):]),
+               tuple(source_types) + tuple(t._impl.type for t in args[len(sources):] + seed),
                where, output_gradients is not None, len(sources))
+        # (Outer tapes record this one: a gradient of the gradient
+        # differentiates its forward ops, so they take no known values,
+        # which would also make the inner tape's intermediates look like
+        # inputs the gradient depends on.)
+        plain = _Recorded(ops, args + seed, arg_ids, target, len(sources),
+                          output_gradients is not None, key)
+        known = {}
+        for where in sorted(consumed):
+            known[where] = len(args)
+            args.append(ops[where[0]][4][where[1]])
+        args += seed
         recorded = _Recorded(ops, args, arg_ids, target, len(sources),
-                             output_gradients is not None, key)
+                             output_gradients is not None, key + ("known",), known)
         # The gradient runs where the target was computed.
         device = target._impl.device
         exe = _cache.get((device, recorded.key))
@@ -325,7 +343,7 @@ class GradientTape:
         if outer:
             location = errors.user_location()
             for tape in outer:
-                tape._ops.append(("__grad__", list(args), recorded,
+                tape._ops.append(("__grad__", list(plain.args), plain,
                                   source_types, grads, location))
         return grads
 
@@ -368,10 +386,13 @@ class _Recorded:
     """Recorded ops that make one differentiable function: how it is built
     into a module, and a hashable key of its structure for the cache."""
 
-    def __init__(self, ops, args, arg_ids, target, num_sources, seeded, key):
+    def __init__(self, ops, args, arg_ids, target, num_sources, seeded, key,
+                 known=None):
         self.ops, self.args, self.arg_ids = ops, args, arg_ids
         self.target, self.num_sources, self.seeded = target, num_sources, seeded
         self.key = key  # (see GradientTape._gradient)
+        # (op index, result position) -> the argument holding that result
+        self.known = known or {}
 
     def __eq__(self, other):
         return isinstance(other, _Recorded) and self.key == other.key
@@ -385,7 +406,8 @@ class _Recorded:
         types = [t._impl.type for t in self.args]
         f = m.function(name, types)
         values = {tid: m.argument(f, i) for tid, i in self.arg_ids.items()}
-        for op, inputs, attrs, results, outputs, location in self.ops:
+        for index, (op, inputs, attrs, results, outputs, location) in \
+                enumerate(self.ops):
             file, _, line = (location or ":0").rpartition(":")
             operands = [values[id(t)] for t in inputs]
             if op == "__custom__":
@@ -401,9 +423,16 @@ class _Recorded:
                                results, file, int(line or 0))
             else:
                 ids = m.op(f, op, operands, attrs, results, file, int(line or 0))
-            for t, v in zip(outputs, ids):
-                if t is not None:
-                    values[id(t)] = v
+            for position, (t, v) in enumerate(zip(outputs, ids)):
+                # (A result that is a source stays the argument: one result
+                # of a multi-result op whose other result is needed.)
+                if t is None or id(t) in self.arg_ids:
+                    continue
+                arg = self.known.get((index, position))
+                if arg is not None:
+                    (v,) = m.op(f, "known_value", [v, m.argument(f, arg)],
+                                None, [], file, int(line or 0))
+                values[id(t)] = v
         loss = values[id(self.target)]
         if self.seeded:
             (loss,) = m.op(f, "mul", [loss, m.argument(f, len(self.args) - 1)])
@@ -412,20 +441,23 @@ class _Recorded:
                            attributes(axes=list(range(len(self.target.shape)))))
         m.finish_function(f, [loss])
 
-    def compile(self, device="cpu"):
-        """A module with @recorded and @gradient = kiln.grad @recorded,
-        compiled for `device` ("cpu" or "cuda:N")."""
+    def build(self):
+        """A module with @recorded and @gradient = kiln.grad @recorded."""
+        import itertools
         m = _kiln.ModuleBuilder()
+        self.emit(m, "recorded", itertools.count())
+        types = [t._impl.type for t in self.args]
+        g = m.function("gradient", types)
+        g_args = [m.argument(g, i) for i in range(len(self.args))]
+        grads = _grad_op(m, g, "recorded", g_args, self.num_sources,
+                         [t._impl.type for t in self.args[:self.num_sources]])
+        m.finish_function(g, grads)
+        return m
+
+    def compile(self, device="cpu"):
+        """build(), compiled for `device` ("cpu" or "cuda:N")."""
         try:
-            import itertools
-            self.emit(m, "recorded", itertools.count())
-            types = [t._impl.type for t in self.args]
-            g = m.function("gradient", types)
-            g_args = [m.argument(g, i) for i in range(len(self.args))]
-            grads = _grad_op(m, g, "recorded", g_args, self.num_sources,
-                             [t._impl.type for t in self.args[:self.num_sources]])
-            m.finish_function(g, grads)
-            return m.compile(device)
+            return self.build().compile(device)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
 

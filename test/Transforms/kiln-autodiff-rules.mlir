@@ -158,6 +158,33 @@ func.func @dstopped(%x: tensor<3xf32>) -> tensor<3xf32> {
 
 // -----
 
+// known_value: the cotangent goes to the computed operand (through square's
+// rule, 2x), none to the known one (zeros), and the rules after it read the
+// known value: tanh's derivative 1 - t^2 is of t = tanh(known_value).
+// CHECK-LABEL: func.func private @known_vjp_0_1(
+// CHECK-SAME: %[[X:[a-zA-Z0-9_]+]]: tensor<3xf32>, %[[K:[a-zA-Z0-9_]+]]: tensor<3xf32>
+// CHECK-DAG: %[[ZERO:.*]] = kiln.constant dense<0.000000e+00> : tensor<3xf32>
+// CHECK-DAG: %[[S:.*]] = kiln.square %[[X]]
+// CHECK: %[[V:.*]] = kiln.known_value %[[S]], %[[K]] : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+// CHECK: %[[T:.*]] = kiln.tanh %[[V]]
+// CHECK: kiln.mul %[[T]], %[[T]]
+// CHECK: %[[TWOX:.*]] = kiln.mul %[[X]], %{{.*}}
+// CHECK: %[[DX:.*]] = kiln.mul %{{.*}}, %[[TWOX]]
+// CHECK: return %{{.*}}, %[[DX]], %[[ZERO]] : tensor<f32>, tensor<3xf32>, tensor<3xf32>
+func.func @known(%x: tensor<3xf32>, %k: tensor<3xf32>) -> tensor<f32> {
+  %s = kiln.square %x : tensor<3xf32>
+  %v = kiln.known_value %s, %k : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  %t = kiln.tanh %v : tensor<3xf32>
+  %r = kiln.reduce_sum %t {axes = array<i64: 0>} : tensor<3xf32> -> tensor<f32>
+  return %r : tensor<f32>
+}
+func.func @dknown(%x: tensor<3xf32>, %k: tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>) {
+  %g:2 = kiln.grad @known(%x, %k) {wrt = array<i64: 0, 1>} : (tensor<3xf32>, tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>)
+  return %g#0, %g#1 : tensor<3xf32>, tensor<3xf32>
+}
+
+// -----
+
 // Over an open batch extent: the mean's count is known at run time only
 // (a sum of ones like the input), and every broadcast back to the input's
 // shape reads its extents from the input (`like`).

@@ -29,7 +29,8 @@ What is checked, against an independent oracle each time:
   against NumPy -- the GPU's code against the same oracle as the CPU's,
   without a GPU;
 - f64 programs: kiln.grad of a weighted sum of the output equals central
-  differences of the interpreter, and training steps end with the
+  differences of the interpreter (and so does the eager GradientTape's
+  gradient of straight-line ones), and training steps end with the
   variable NumPy's optimizer formulas give with central-difference
   gradients.
 
@@ -1280,22 +1281,20 @@ def run_python(prog, outputs, inputs, traced):
                f"{type(e).__name__}: {str(e)[:1200]}"
 
 
-def run_python_isolated(prog, outputs, inputs, modes):
-    """run_python for each of `modes` in a forked child, so that a crash of
-    Kiln's Python module is a finding, not the end of the run: {mode:
-    outputs or what went wrong}."""
+def in_child(work, what):
+    """work() in a forked child, so that a crash of Kiln's Python module is a
+    finding, not the end of the run: its result, or (a string) what went
+    wrong."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: Kiln is imported here, never in the parent
         os.close(read)
-        results = {}
-        for mode in modes:
-            try:
-                results[mode] = run_python(prog, outputs, inputs, mode == "traced")
-            except BaseException as e:  # noqa: BLE001
-                results[mode] = f"Python raised {type(e).__name__}: {str(e)[:1200]}"
+        try:
+            result = work()
+        except BaseException as e:  # noqa: BLE001
+            result = f"Python raised {type(e).__name__}: {str(e)[:1200]}"
         with os.fdopen(write, "wb") as f:
-            pickle.dump(results, f)
+            pickle.dump(result, f)
         os._exit(0)
     os.close(write)
     with os.fdopen(read, "rb") as f:
@@ -1303,8 +1302,44 @@ def run_python_isolated(prog, outputs, inputs, modes):
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status) or not data:
         why = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else "no result"
-        return {mode: f"Python ({', '.join(modes)}) crashed ({why})" for mode in modes}
+        return f"Python ({what}) crashed ({why})"
     return pickle.loads(data)
+
+
+def run_python_isolated(prog, outputs, inputs, modes):
+    """run_python for each of `modes`, in a child: {mode: outputs or what
+    went wrong}."""
+    def work():
+        results = {}
+        for mode in modes:
+            try:
+                results[mode] = run_python(prog, outputs, inputs, mode == "traced")
+            except BaseException as e:  # noqa: BLE001
+                results[mode] = f"Python raised {type(e).__name__}: {str(e)[:1200]}"
+        return results
+    results = in_child(work, ", ".join(modes))
+    return {mode: results for mode in modes} if isinstance(results, str) else results
+
+
+TAPED = [0]  # gradients also taken by a GradientTape
+
+
+def tape_gradient(prog, output, inputs, weights):
+    """The eager GradientTape's gradient of sum(output * weights) with
+    respect to the first argument (the ops run eagerly under the tape), in
+    a child: an array, or what went wrong."""
+    def work():
+        k = kiln_module()
+        args = [k.constant(x) for x in inputs]
+        with k.GradientTape() as tape:
+            tape.watch(args[0])
+            env = dict(zip(prog.args, args))
+            for op in prog.ops:
+                env[op.result] = op.py(k, *[env[o] for o in op.operands])
+            loss = k.reduce_sum(env[output] * k.constant(weights))
+        g = tape.gradient(loss, args[0])
+        return np.zeros_like(inputs[0]) if g is None else np.asarray(g.numpy())
+    return in_child(work, "GradientTape")
 
 
 def check(prog, outputs, inputs, workdir, modes):
@@ -1379,7 +1414,16 @@ def check_gradient(prog, output, inputs, workdir, rng):
     problem = tool(cmd, "tensor-run")
     if problem:
         return f"gradient: {problem}"
-    got = np.load(os.path.join(workdir, "gout", "0.npy"))
+    got = {"kiln.grad": np.load(os.path.join(workdir, "gout", "0.npy"))}
+    # Straight-line programs: the eager tape's gradient too (its recorded
+    # ops with their forward values, kiln.known_value, through the same
+    # autodiff pass).
+    if not any(op.region for op in prog.ops) and all(op.py for op in prog.ops):
+        taped = tape_gradient(prog, output, inputs, weights)
+        if isinstance(taped, str):
+            return f"gradient (GradientTape): {taped}\n{text}"
+        got["GradientTape"] = taped
+        TAPED[0] += 1
 
     def value(x0):
         out = prog.evaluate([x0] + list(inputs[1:]), [output])[0]
@@ -1405,11 +1449,12 @@ def check_gradient(prog, output, inputs, workdir, rng):
         # log, pow or reciprocal at 0 behind a zero cotangent (sqrt of a
         # cross-entropy of one class, then a softmax of one element) is NaN
         # in TensorFlow and JAX too; central differences say 0.
-        if np.isnan(got.flat[j]) and has_singular_ops(text):
-            continue
-        if not np.isclose(got.flat[j], fd, rtol=1e-4, atol=1e-6):
-            return (f"gradient element {j}: kiln.grad {got.flat[j]!r}, central "
-                    f"differences {fd!r}\n{text}")
+        for how, g in got.items():
+            if np.isnan(g.flat[j]) and has_singular_ops(text):
+                continue
+            if not np.isclose(g.flat[j], fd, rtol=1e-4, atol=1e-6):
+                return (f"gradient element {j}: {how} {g.flat[j]!r}, central "
+                        f"differences {fd!r}\n{text}")
     return None
 
 
@@ -1561,7 +1606,7 @@ def main():
           f"ops; {counts['aot']} also as AOT libraries, "
           f"{counts['gpu']} also through the GPU target, "
           f"{counts['eager']} also eagerly and traced from Python; {gradients} gradients "
-          f"checked) in {time.monotonic() - start:.0f} s, {failures} disagreed with NumPy "
+          f"checked, {TAPED[0]} also through a GradientTape) in {time.monotonic() - start:.0f} s, {failures} disagreed with NumPy "
           f"or failed")
     return 1 if failures else 0
 

@@ -684,6 +684,36 @@ func.func @g(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
     np.testing.assert_allclose(grad, x, rtol=1e-6)
 
 
+def test_known_value(runner):
+    """known_value %c, %k is k; its derivative is c's. With k != c (a broken
+    promise, to tell the operands apart): the value of sum(tanh(kv(x^2, k)))
+    is sum(tanh(k)), its gradient (1 - tanh(k)^2) 2x (tanh's rule reads the
+    known value, square's the input), and nothing flows to k."""
+    x = rand((4, 3), np.float32, -2, 2)
+    k = rand((4, 3), np.float32, -2, 2)
+    check(runner, "kiln.known_value %a0, %a1 : {T0}, {T1} -> {R}", [x, k], k)
+    i, j = rand((5,), np.int32, -9, 9), rand((5,), np.int32, -9, 9)
+    check(runner, "kiln.known_value %a0, %a1 : {T0}, {T1} -> {R}", [i, j], j)
+    mlir = """
+func.func @f(%x: tensor<4x3xf32>, %k: tensor<4x3xf32>) -> tensor<f32> {
+  %s = kiln.square %x : tensor<4x3xf32>
+  %v = kiln.known_value %s, %k : tensor<4x3xf32>, tensor<4x3xf32> -> tensor<4x3xf32>
+  %t = kiln.tanh %v : tensor<4x3xf32>
+  %r = kiln.reduce_sum %t {axes = array<i64: 0, 1>} : tensor<4x3xf32> -> tensor<f32>
+  return %r : tensor<f32>
+}
+func.func @g(%x: tensor<4x3xf32>, %k: tensor<4x3xf32>) -> (tensor<f32>, tensor<4x3xf32>, tensor<4x3xf32>) {
+  %r:3 = kiln.value_and_grad @f(%x, %k) {wrt = array<i64: 0, 1>} : (tensor<4x3xf32>, tensor<4x3xf32>) -> (tensor<f32>, tensor<4x3xf32>, tensor<4x3xf32>)
+  return %r#0, %r#1, %r#2 : tensor<f32>, tensor<4x3xf32>, tensor<4x3xf32>
+}
+"""
+    value, dx, dk = runner.run(mlir, [x, k], entry="g")
+    x64, k64 = x.astype(np.float64), k.astype(np.float64)
+    np.testing.assert_allclose(value, np.tanh(k64).sum(), rtol=1e-5)
+    np.testing.assert_allclose(dx, (1 - np.tanh(k64) ** 2) * 2 * x64, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(dk, np.zeros_like(k))
+
+
 def test_iota(runner):
     mlir = ("func.func @f() -> tensor<3x4xf32> {\n"
             "  %r = kiln.iota {dimension = 1 : i64} : tensor<3x4xf32>\n"

@@ -235,6 +235,86 @@ def test_gradient_of_a_training_loop_compiles_once():
     assert losses[-1] < 0.1 * losses[0], losses
 
 
+def test_tape_gradients_reuse_the_forward_values(monkeypatch):
+    """The gradient function takes the tensors the eager ops computed (as
+    kiln.known_value operands) instead of computing the forward pass again:
+    once lowered, nothing in it multiplies the input by the first layer's
+    weight, which it did when the tape passed only the inputs."""
+    from kiln import _kiln, gradients
+    built = []
+    original = gradients._Recorded.compile
+
+    def spy(self, device="cpu"):
+        built.append(self)
+        return original(self, device)
+    monkeypatch.setattr(gradients._Recorded, "compile", spy)
+    monkeypatch.setattr(gradients, "_cache", {})
+    rng = np.random.default_rng(3)
+    x = kiln.constant(rng.normal(size=(7, 13)).astype(np.float32))
+    w1 = kiln.Variable(rng.normal(size=(13, 11)).astype(np.float32))
+    w2 = kiln.Variable(rng.normal(size=(11, 5)).astype(np.float32))
+    with kiln.GradientTape() as tape:
+        h = kiln.nn.relu(kiln.matmul(x, w1))
+        loss = kiln.reduce_sum(kiln.tanh(kiln.matmul(h, w2)))
+    g1, g2 = tape.gradient(loss, [w1, w2])
+    # (NumPy's gradient, as an oracle for the numbers.)
+    xn, w1n, w2n = x.numpy().astype(np.float64), w1.numpy(), w2.numpy()
+    pre = xn @ w1n
+    hn = np.maximum(pre, 0)
+    dz = 1 - np.tanh(hn @ w2n) ** 2
+    np.testing.assert_allclose(g2.numpy(), hn.T @ dz, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(g1.numpy(), xn.T @ ((dz @ w2n.T) * (pre > 0)),
+                               rtol=1e-4, atol=1e-4)
+    (recorded,) = built
+
+    def gradient_ir(r):
+        text = _kiln.run_passes(r.build().text(), "kiln-autodiff,inline,"
+                                "convert-kiln-to-linalg,canonicalize,cse")
+        return text[text.index("func.func @gradient"):]
+    forward_product = "tensor<7x13xf32>, tensor<13x11xf32>)"
+    assert "kiln.known_value" in recorded.build().text()
+    assert forward_product not in gradient_ir(recorded)
+    recorded.known = {}  # as the tape built it before
+    assert forward_product in gradient_ir(recorded)
+
+
+def test_tape_sources_among_recorded_results():
+    """A source that is one result of a multi-result op whose other result
+    the target needs stays the source (it was overwritten by the op's
+    result: a zero gradient); an inner tape's intermediate is no input of
+    the inner gradient recorded on an outer tape (None, never zeros from
+    the known value it is passed as)."""
+    x = kiln.constant(np.array([0.3, -1.2, 2.0]))
+    c = kiln.constant(np.array([1.0, 2.0, 3.0]))
+
+    @kiln.custom_gradient
+    def f(a, b):
+        def grad(dy, dz):
+            return dy * b + dz, dy * a + dz
+        return (a * b, a + b), grad
+    with kiln.GradientTape(persistent=True) as t:
+        t.watch(x)
+        y, z = f(x, c)
+        loss = kiln.reduce_sum(y * z)
+    np.testing.assert_allclose(t.gradient(loss, y).numpy(), z.numpy(), rtol=1e-12)
+    # d/dx sum((x c) (x + c)) = c (x + c) + x c, through grad.
+    x0, c0 = x.numpy(), c.numpy()
+    np.testing.assert_allclose(t.gradient(loss, x).numpy(),
+                               (x0 + c0) * c0 + x0 * c0, rtol=1e-12)
+    with kiln.GradientTape(persistent=True) as outer:
+        outer.watch(x)
+        with kiln.GradientTape() as inner:
+            inner.watch(x)
+            h = kiln.sin(x)
+            y = kiln.reduce_sum(h * h * x)
+        g1 = inner.gradient(y, x)
+        total = kiln.reduce_sum(g1)
+    assert outer.gradient(total, h) is None
+    # d/dx of g1 = 2 sin cos x + sin^2: 2 cos(2x) x + 2 sin(2x).
+    np.testing.assert_allclose(outer.gradient(total, x).numpy(),
+                               2 * np.cos(2 * x0) * x0 + 2 * np.sin(2 * x0), rtol=1e-10)
+
+
 def test_nested_tapes_give_higher_order_gradients():
     x0 = np.array([0.3, -1.2, 2.0])
     x = kiln.constant(x0)

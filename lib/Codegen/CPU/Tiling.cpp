@@ -6,6 +6,7 @@
 
 #include "Tiling.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Interfaces/ValueBoundsOpInterface.h"
 
@@ -37,9 +38,11 @@ linalg::GenericOp epilogueOf(linalg::LinalgOp op) {
   return user;
 }
 
-/// Whether `value` may hold a variable's old value: a block argument (an
-/// entry argument, a loop's carried value), or a view of one. A value that
-/// an op computes has its own buffer, or is the variable's new value.
+/// Whether `value` may hold a variable's old value: a variable's argument
+/// (`kiln.variable`), a loop's carried value, or a view of one. A value
+/// that an op computes has its own buffer, or is the variable's new value;
+/// a function's other arguments are inputs, which nothing writes (the
+/// eager tape's known forward values among them).
 bool mayBeVariable(Value value) {
   while (Operation *producer = value.getDefiningOp()) {
     if (!isa<tensor::CastOp, tensor::ExpandShapeOp, tensor::CollapseShapeOp,
@@ -47,7 +50,10 @@ bool mayBeVariable(Value value) {
       return false;
     value = producer->getOperand(0);
   }
-  return true;
+  auto argument = cast<BlockArgument>(value);
+  auto func = dyn_cast<func::FuncOp>(argument.getOwner()->getParentOp());
+  return !func || argument.getOwner() != &func.getBody().front() ||
+         func.getArgAttr(argument.getArgNumber(), "kiln.variable");
 }
 
 /// Whether `user` reads, besides `op`'s result, an operand of the result's

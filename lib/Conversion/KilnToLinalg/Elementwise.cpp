@@ -313,6 +313,22 @@ struct ElementwiseLowering : OpConversionPattern<OpTy> {
   }
 };
 
+/// The known value itself: what computed the other operand is then dead.
+struct KnownValueLowering : OpConversionPattern<KnownValueOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(KnownValueOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value known = adaptor.getKnown();
+    // (Compatible types: a `?` where the result has a size, or the other
+    // way round.)
+    if (known.getType() != op.getType())
+      known = tensor::CastOp::create(rewriter, op.getLoc(), op.getType(), known);
+    rewriter.replaceOp(op, known);
+    return success();
+  }
+};
+
 struct CastLowering : OpConversionPattern<CastOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -589,7 +605,8 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
            ElementwiseLowering<PowOp>, ElementwiseLowering<MaximumOp>,
            ElementwiseLowering<MinimumOp>, ElementwiseLowering<LogicalAndOp>,
            ElementwiseLowering<LogicalOrOp>, ElementwiseLowering<SelectOp>,
-           ElementwiseLowering<CompareOp>, CastLowering, ConstantLowering,
+           ElementwiseLowering<CompareOp>, KnownValueLowering, CastLowering,
+           ConstantLowering,
            IotaLowering, RandomUniformLowering,
            NormalLowering<RandomNormalOp, false>,
            NormalLowering<TruncatedNormalOp, true>>(context);

@@ -255,6 +255,10 @@ OpFoldResult CosOp::fold(FoldAdaptor a) {
 }
 // Not folded: autodiff must still see it (the lowering makes it a copy).
 OpFoldResult StopGradientOp::fold(FoldAdaptor) { return {}; }
+// Only the trivial promise folds (autodiff must still see the others).
+OpFoldResult KnownValueOp::fold(FoldAdaptor) {
+  return getComputed() == getKnown() ? getKnown() : Value();
+}
 OpFoldResult FloorOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::floor(x); });
 }

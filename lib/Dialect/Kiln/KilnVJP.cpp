@@ -187,6 +187,15 @@ UNARY_VJP(LogicalNotOp, Value())
 
 #undef UNARY_VJP
 
+// The cotangent goes to the computation the known value stands for.
+LogicalResult KnownValueOp::buildVJP(OpBuilder &, ValueRange resultGrads,
+                                     SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (isFloatTensor(getComputed()))
+    grads[0] = resultGrads[0];
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise binary
 //===----------------------------------------------------------------------===//

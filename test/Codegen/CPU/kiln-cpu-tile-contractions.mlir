@@ -193,7 +193,7 @@ func.func @few_tiles(%a: tensor<64x784xf32>, %b: tensor<784x256xf32>) -> tensor<
 // accumulates into its own tile and the step writes the weight's tile;
 // the product does not accumulate into the weight's buffer.
 // CHECK-LABEL: func.func @weight_update
-// CHECK-SAME: (%[[X:.*]]: tensor<64x784xf32>, %[[DY:.*]]: tensor<64x256xf32>, %[[W:.*]]: tensor<784x256xf32>, %{{.*}}: tensor<f32>)
+// CHECK-SAME: (%[[X:.*]]: tensor<64x784xf32>, %[[DY:.*]]: tensor<64x256xf32>, %[[W:.*]]: tensor<784x256xf32> {kiln.variable = @w}, %{{.*}}: tensor<f32>)
 // CHECK: scf.forall (%[[M:.*]]) = {{.*}} shared_outs(%[[OUT:.*]] =
 // CHECK: %[[OLD:.*]] = tensor.extract_slice %[[W]][%[[M]], 0]
 // CHECK: %[[TILE:.*]] = linalg.fill {{.*}} outs(%{{.*}} : tensor<56x256xf32>)
@@ -205,7 +205,7 @@ func.func @few_tiles(%a: tensor<64x784xf32>, %b: tensor<784x256xf32>) -> tensor<
 #out = affine_map<(d0, d1, d2) -> (d0, d1)>
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #scalar = affine_map<(d0, d1) -> ()>
-func.func @weight_update(%x: tensor<64x784xf32>, %dy: tensor<64x256xf32>, %w: tensor<784x256xf32>, %lr: tensor<f32>) -> tensor<784x256xf32> {
+func.func @weight_update(%x: tensor<64x784xf32>, %dy: tensor<64x256xf32>, %w: tensor<784x256xf32> {kiln.variable = @w}, %lr: tensor<f32>) -> tensor<784x256xf32> {
   %zero = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<784x256xf32>
   %f = linalg.fill ins(%zero : f32) outs(%e : tensor<784x256xf32>) -> tensor<784x256xf32>
@@ -252,6 +252,41 @@ func.func @computed_operand(%x: tensor<64x784xf32>, %dy: tensor<64x256xf32>, %h:
   } -> tensor<784x256xf32>
   %e2 = tensor.empty() : tensor<784x256xf32>
   %r = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%act, %g : tensor<784x256xf32>, tensor<784x256xf32>) outs(%e2 : tensor<784x256xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %z = arith.constant 0.0 : f32
+    %c = arith.cmpf ogt, %a, %z : f32
+    %s = arith.select %c, %b, %z : f32
+    linalg.yield %s : f32
+  } -> tensor<784x256xf32>
+  return %r : tensor<784x256xf32>
+}
+
+// -----
+
+// The same epilogue reading a function argument that is not a variable (an
+// input, which nothing writes: the eager tape passes the forward
+// activation so): the product accumulates into the result's tile and the
+// epilogue rewrites it in place, as for a computed operand.
+// CHECK-LABEL: func.func @input_operand
+// CHECK-SAME: (%{{.*}}: tensor<64x784xf32>, %{{.*}}: tensor<64x256xf32>, %[[ACT:.*]]: tensor<784x256xf32>)
+// CHECK: scf.forall (%[[M:.*]]) = {{.*}} shared_outs(%[[OUT:.*]] =
+// CHECK: %[[A:.*]] = tensor.extract_slice %[[ACT]][%[[M]], 0]
+// CHECK: %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%[[M]], 0]
+// CHECK: linalg.fill {{.*}} outs(%[[TILE]] : tensor<56x256xf32>)
+// CHECK: vector.contract
+// CHECK: linalg.generic {{.*}} ins(%[[A]] : tensor<56x256xf32>) outs(%{{.*}} : tensor<56x256xf32>)
+#xt3 = affine_map<(d0, d1, d2) -> (d2, d0)>
+#dy3 = affine_map<(d0, d1, d2) -> (d2, d1)>
+#out3 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#id3 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @input_operand(%x: tensor<64x784xf32>, %dy: tensor<64x256xf32>, %act: tensor<784x256xf32>) -> tensor<784x256xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<784x256xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<784x256xf32>) -> tensor<784x256xf32>
+  %g = linalg.matmul indexing_maps = [#xt3, #dy3, #out3] ins(%x, %dy : tensor<64x784xf32>, tensor<64x256xf32>) outs(%f : tensor<784x256xf32>) -> tensor<784x256xf32>
+  %e2 = tensor.empty() : tensor<784x256xf32>
+  %r = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel"]}
       ins(%act, %g : tensor<784x256xf32>, tensor<784x256xf32>) outs(%e2 : tensor<784x256xf32>) {
   ^bb0(%a: f32, %b: f32, %o: f32):
     %z = arith.constant 0.0 : f32

@@ -194,3 +194,30 @@ func.func @rem(%x: tensor<4xf32>, %y: tensor<4xf32>, %a: tensor<4xi32>, %b: tens
   %1 = kiln.rem %a, %b : tensor<4xi32>, tensor<4xi32> -> tensor<4xi32>
   return %0, %1 : tensor<4xf32>, tensor<4xi32>
 }
+
+// -----
+
+// known_value is its known operand; what computed the other is left dead
+// (removed by the canonicalizer that follows in every pipeline).
+// CHECK-LABEL: func.func @known_value
+// CHECK-SAME: (%{{.*}}: tensor<4xf32>, %[[K:[a-zA-Z0-9_]+]]: tensor<4xf32>)
+// CHECK-NOT: kiln.known_value
+// CHECK: return %[[K]] : tensor<4xf32>
+func.func @known_value(%x: tensor<4xf32>, %k: tensor<4xf32>) -> tensor<4xf32> {
+  %e = kiln.exp %x : tensor<4xf32>
+  %0 = kiln.known_value %e, %k : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// Compatible types (shape refinement gave the result a size the known
+// value's type leaves open): a cast to the result's type.
+// CHECK-LABEL: func.func @known_value_open
+// CHECK-SAME: (%{{.*}}: tensor<4x3xf32>, %[[K:[a-zA-Z0-9_]+]]: tensor<?x3xf32>)
+// CHECK: %[[C:.*]] = tensor.cast %[[K]] : tensor<?x3xf32> to tensor<4x3xf32>
+// CHECK: return %[[C]] : tensor<4x3xf32>
+func.func @known_value_open(%x: tensor<4x3xf32>, %k: tensor<?x3xf32>) -> tensor<4x3xf32> {
+  %0 = kiln.known_value %x, %k : tensor<4x3xf32>, tensor<?x3xf32> -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}

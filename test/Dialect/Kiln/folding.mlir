@@ -355,3 +355,17 @@ func.func @fold_limit(%x: tensor<2048xf32>) -> tensor<2048xf32> {
   %1 = kiln.add %0, %c : tensor<2048xf32>, tensor<2048xf32> -> tensor<2048xf32>
   return %1 : tensor<2048xf32>
 }
+
+// -----
+
+// known_value folds only when the promise is trivial (the same value); any
+// other stays for kiln-autodiff.
+// CHECK-LABEL: func.func @known_value
+// CHECK-SAME: (%[[X:[a-zA-Z0-9_]+]]: tensor<3xf32>, %[[K:[a-zA-Z0-9_]+]]: tensor<3xf32>)
+// CHECK: %[[R:.*]] = kiln.known_value %[[X]], %[[K]] : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+// CHECK: return %[[X]], %[[R]]
+func.func @known_value(%x: tensor<3xf32>, %k: tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>) {
+  %0 = kiln.known_value %x, %x : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  %1 = kiln.known_value %x, %k : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  return %0, %1 : tensor<3xf32>, tensor<3xf32>
+}

@@ -1847,6 +1847,22 @@ func.func @stop_gradient_type(%x: tensor<4xf32>) {
 
 // -----
 
+func.func @known_value_shape(%x: tensor<4xf32>, %k: tensor<3xf32>) {
+  // expected-error@+1 {{'kiln.known_value' op requires the same type for all operands and results}}
+  %0 = "kiln.known_value"(%x, %k) : (tensor<4xf32>, tensor<3xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @known_value_dtype(%x: tensor<4xf32>, %k: tensor<4xf64>) {
+  // expected-error@+1 {{'kiln.known_value' op requires the same type for all operands and results}}
+  %0 = "kiln.known_value"(%x, %k) : (tensor<4xf32>, tensor<4xf64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
 func.func @sub_mismatch(%a: tensor<3xf32>, %b: tensor<4xf32>) {
   // expected-error@+2 {{shapes [3] and [4] are not broadcast-compatible: dimension 0 of the result would be 3 and 4}}
   // expected-error@+1 {{'kiln.sub' op failed to infer returned types}}

@@ -23,8 +23,8 @@ func.func @generators(%seed: tensor<i64>) {
 }
 
 // CHECK-LABEL: func.func @unary
-// CHECK-SAME: (%[[X:[a-zA-Z0-9_]+]]: tensor<2x3xf32>, %[[I:[a-zA-Z0-9_]+]]: tensor<4xi32>, %[[B:[a-zA-Z0-9_]+]]: tensor<i1>)
-func.func @unary(%x: tensor<2x3xf32>, %i: tensor<4xi32>, %b: tensor<i1>) {
+// CHECK-SAME: (%[[X:[a-zA-Z0-9_]+]]: tensor<2x3xf32>, %[[I:[a-zA-Z0-9_]+]]: tensor<4xi32>, %[[B:[a-zA-Z0-9_]+]]: tensor<i1>, %{{.*}}: tensor<?x3xf32>)
+func.func @unary(%x: tensor<2x3xf32>, %i: tensor<4xi32>, %b: tensor<i1>, %open: tensor<?x3xf32>) {
   // CHECK: kiln.neg %[[X]] : tensor<2x3xf32>
   %0 = kiln.neg %x : tensor<2x3xf32>
   // CHECK: kiln.neg %[[I]] : tensor<4xi32>
@@ -75,6 +75,10 @@ func.func @unary(%x: tensor<2x3xf32>, %i: tensor<4xi32>, %b: tensor<i1>) {
   %21 = kiln.reciprocal %x : tensor<2x3xf32>
   // CHECK: kiln.logical_not %[[B]] : tensor<i1>
   %22 = kiln.logical_not %b : tensor<i1>
+  // CHECK: kiln.known_value %[[X]], %{{.*}} : tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32>
+  %23 = kiln.known_value %x, %21 : tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32>
+  // CHECK: kiln.known_value %[[X]], %{{.*}} : tensor<2x3xf32>, tensor<?x3xf32> -> tensor<2x3xf32>
+  %24 = kiln.known_value %x, %open : tensor<2x3xf32>, tensor<?x3xf32> -> tensor<2x3xf32>
   return
 }
 

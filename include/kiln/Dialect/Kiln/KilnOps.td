@@ -194,6 +194,44 @@ def Kiln_StopGradientOp
                    "x, whose gradient is zero (TF's tf.stop_gradient; it is "
                    "never folded away before kiln-autodiff)">;
 
+def Kiln_KnownValueOp : Kiln_Op<"known_value",
+    [Pure, SameOperandsAndResultType, InferTypeOpInterface,
+     Kiln_Differentiable, Kiln_OpenExtents]> {
+  let summary = "A value already computed, standing in for its computation";
+  let description = [{
+    `%r = kiln.known_value %computed, %known` is `%known`, which whoever wrote
+    the op promises equals `%computed`; gradients go to `%computed`, as if `%r`
+    were `%computed`, and none to `%known`. `kiln-autodiff` differentiates it
+    like that; the lowering takes `%known`, so once the gradient is built the
+    ops that computed `%computed` have no other use and are removed (except
+    an op whose own rule reads its result, as `tanh` does): the gradient
+    function reads the forward values it needs instead of recomputing them.
+
+    The eager `GradientTape` passes the tensors its recorded ops computed as
+    `%known` (their results are already in memory), which spares every eager
+    gradient the second forward pass. If the promise is broken, the results
+    use `%known`'s values and the derivatives of `%computed`'s ops.
+
+    ```mlir
+    %h = kiln.matmul %x, %w : tensor<256x784xf32>, tensor<784x128xf32>
+        -> tensor<256x128xf32>
+    %r = kiln.known_value %h, %h_saved : tensor<256x128xf32>,
+        tensor<256x128xf32> -> tensor<256x128xf32>
+    ```
+
+    The three types have the same element type and compatible shapes (a
+    `?` may stand where another has a size, as shape refinement leaves
+    them).
+  }];
+  let arguments = (ins Kiln_Tensor:$computed, Kiln_Tensor:$known);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $computed `,` $known attr-dict `:` type($computed) `,` type($known) `->`
+    type($result)
+  }];
+  let hasFolder = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise binary ops with NumPy broadcasting
 //===----------------------------------------------------------------------===//
