@@ -135,6 +135,10 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
   pm.addPass(createConvertNVGPUToNVVMPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createKilnGPUMergeKernelModules());
+  // Barriers and warp collectives only where every thread that must meet
+  // there arrives (a fault of the passes above otherwise, which only a GPU
+  // would show).
+  pm.addNestedPass<gpu::GPUModuleOp>(createKilnGPUCheckUniformity());
   pm.addPass(createSymbolDCEPass());
   std::string toolkit =
       options.toolkit.empty() ? KILN_CUDA_TOOLKIT : options.toolkit;

@@ -42,6 +42,33 @@ def KilnGPUCheckEntries : Pass<"kiln-gpu-check-entries", "::mlir::ModuleOp"> {
   ];
 }
 
+def KilnGPUCheckUniformity
+    : Pass<"kiln-gpu-check-uniformity", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Refuses collective operations under divergent control flow";
+  let description = [{
+    Runs on the outlined kernels (structured control flow still in place).
+    A barrier (`gpu.barrier`; a warpgroup's `nvvm.wgmma.*`) must be reached
+    by every thread of the block, and a warp's collective ops (`gpu.shuffle`,
+    `nvvm.mma.sync`, `nvvm.ldmatrix`) by every lane of the warp; otherwise
+    the GPU deadlocks or computes garbage, and nothing short of a GPU shows
+    it (the emulation runs each phase for every thread in turn). Such an op
+    under an `scf.if`, `scf.for`, `scf.while` or `scf.index_switch` whose
+    condition or bounds may differ between the threads (or lanes) that must
+    meet there is an error naming the op, the kernel and the condition's
+    location: a fault of the code generator, reported at compile time.
+
+    Which values differ between threads is a forward analysis over three
+    levels: the same in the whole block (kernel arguments, constants, block
+    ids and dimensions, and what is computed from them only), the same in
+    each warp (a thread id `x` divided by a multiple of 32 when warps are
+    whole rows of `x`, per the kernel's `known_block_size`; `y` and `z`
+    when `x`'s extent is a multiple of 32), and per thread (thread and lane
+    ids, shuffled values, atomics, values loaded from per-thread
+    addresses). Results of a loop or a branch take the level of their
+    condition or bounds too.
+  }];
+}
+
 def KilnGPUAllocateTemporaries
     : Pass<"kiln-gpu-allocate-temporaries", "::mlir::ModuleOp"> {
   let summary = "Puts the temporaries of GPU entries in GPU memory";
