@@ -843,8 +843,26 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
           return signalPassFailure();
       }
     }
+    useKnownValues(module);
     if (inlineGradients && failed(inlineGenerated(module, symbols)))
       signalPassFailure();
+  }
+
+  /// Every use of a kiln.known_value's computed operand that the known
+  /// value dominates reads the known value instead: the same value (by the
+  /// op's promise) and the same derivative (it flows back to the computed
+  /// operand). A rule that reads its op's own result (tanh's, exp's) then
+  /// reads the known value, and the op itself dies with the lowering.
+  static void useKnownValues(ModuleOp module) {
+    module.walk([](KnownValueOp known) {
+      Value computed = known.getComputed();
+      Block *block = known->getBlock();
+      computed.replaceUsesWithIf(known.getResult(), [&](OpOperand &use) {
+        Operation *user = block->findAncestorOpInBlock(*use.getOwner());
+        return user && user != known.getOperation() &&
+               known->isBeforeInBlock(user);
+      });
+    });
   }
 
   /// Inlines each generated function called from one place into its

@@ -203,9 +203,11 @@ def Kiln_KnownValueOp : Kiln_Op<"known_value",
     the op promises equals `%computed`; gradients go to `%computed`, as if `%r`
     were `%computed`, and none to `%known`. `kiln-autodiff` differentiates it
     like that; the lowering takes `%known`, so once the gradient is built the
-    ops that computed `%computed` have no other use and are removed (except
-    an op whose own rule reads its result, as `tanh` does): the gradient
-    function reads the forward values it needs instead of recomputing them.
+    ops that computed `%computed` have no other use and are removed (the
+    pass also points the other uses of `%computed` that the op dominates,
+    such as a `tanh` rule reading its op's result, at the known value): the
+    gradient function reads the forward values it needs instead of
+    recomputing them.
 
     The eager `GradientTape` passes the tensors its recorded ops computed as
     `%known` (their results are already in memory), which spares every eager
