@@ -312,12 +312,7 @@ class GradientTape:
         key = (tuple(structure),
                tuple(source_types) + tuple(t._impl.type for t in args[len(sources):] + seed),
                where, output_gradients is not None, len(sources))
-        # (Outer tapes record this one: a gradient of the gradient
-        # differentiates its forward ops, so they take no known values,
-        # which would also make the inner tape's intermediates look like
-        # inputs the gradient depends on.)
-        plain = _Recorded(ops, args + seed, arg_ids, target, len(sources),
-                          output_gradients is not None, key)
+        plain_args = args + seed
         known = {}
         for where in sorted(consumed):
             known[where] = len(args)
@@ -341,9 +336,15 @@ class GradientTape:
         # of gradients.
         outer = [t for t in _active_tapes() if t is not self]
         if outer:
+            # (They record the function without known values: a gradient of
+            # the gradient differentiates its forward ops, and known values
+            # would make the inner tape's intermediates look like inputs
+            # the gradient depends on.)
+            plain = _Recorded(ops, plain_args, arg_ids, target, len(sources),
+                              output_gradients is not None, key)
             location = errors.user_location()
             for tape in outer:
-                tape._ops.append(("__grad__", list(plain.args), plain,
+                tape._ops.append(("__grad__", list(plain_args), plain,
                                   source_types, grads, location))
         return grads
 

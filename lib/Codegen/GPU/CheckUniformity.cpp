@@ -149,12 +149,8 @@ private:
       // it defines at the level of everything it takes and yields.
       Level level = operandsLevel(op);
       for (Region &region : op->getRegions())
-        region.walk([&](Operation *inner) {
-          if (inner->getParentRegion() == &region ||
-              inner->getParentOp()->getParentRegion() == &region)
-            if (inner->hasTrait<OpTrait::IsTerminator>())
-              level = join(level, operandsLevel(inner));
-        });
+        for (Block &block : region)
+          level = join(level, operandsLevel(block.getTerminator()));
       all(op->getResults(), level);
       for (Region &region : op->getRegions())
         for (Block &block : region)
