@@ -165,6 +165,22 @@ bool mlir::kiln::isEntryArgument(Value value) {
   return func && func->hasAttr("kiln.entry") && arg.getOwner()->isEntryBlock();
 }
 
+bool mlir::kiln::startsAligned(Value memref) {
+  while (Operation *def = memref.getDefiningOp()) {
+    if (isa<gpu::AllocOp, memref::AllocOp>(def))
+      return true;
+    if (auto collapse = dyn_cast<memref::CollapseShapeOp>(def))
+      memref = collapse.getSrc();
+    else if (auto expand = dyn_cast<memref::ExpandShapeOp>(def))
+      memref = expand.getSrc();
+    else if (auto cast = dyn_cast<memref::CastOp>(def))
+      memref = cast.getSource();
+    else
+      return false;
+  }
+  return isEntryArgument(memref);
+}
+
 Value mlir::kiln::rootOf(Value memref) {
   while (Operation *def = memref.getDefiningOp()) {
     auto view = dyn_cast<ViewLikeOpInterface>(def);

@@ -42,6 +42,11 @@ bool holdsGpuMemory(Value memref);
 /// Kiln's entry ABI: an input, an output or a variable).
 bool isEntryArgument(Value value);
 
+/// Whether the buffer `memref` starts at an address its allocation aligned
+/// (16 bytes or more): an entry point's argument or an allocation, through
+/// reshapes and casts only (a subview may start anywhere).
+bool startsAligned(Value memref);
+
 /// The buffer a memref value views: through view-like ops (subviews,
 /// reshapes, casts) to an allocation, a global or a block argument.
 Value rootOf(Value memref);

@@ -27,6 +27,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -138,6 +139,23 @@ public:
     warpTileN = tileN / kWarpsN;
     mTiles = warpTileM / kMmaM;
     nTiles = warpTileN / kMmaN;
+    if (unit == Unit::TF32)
+      return;
+    // Halves: the fragments come from shared memory through ldmatrix,
+    // whose row addresses must be 16-byte aligned: rows padded by 8 halves
+    // (16 bytes), which also puts the 8 rows of each 8 x 8 matrix on
+    // distinct banks. An operand whose innermost index is K keeps its tile
+    // K-contiguous ([m][k] or [n][k]), so that the copy's consecutive
+    // threads write consecutive addresses and ldmatrix reads the rows
+    // untransposed; the others stay depth-major and ldmatrix transposes.
+    ldmatrix = true;
+    pad = 128 / element.getIntOrFloatBitWidth();
+    for (bool operandA : {true, false}) {
+      OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
+      AffineMap map = c.op.getMatchingIndexingMap(operand);
+      depthInner[operandA ? 0 : 1] =
+          cast<AffineDimExpr>(map.getResults().back()).getPosition() == c.k;
+    }
   }
 
   /// Replaces the contraction by its kernel; with `emulate`, by loops on
@@ -200,9 +218,15 @@ public:
   }
 
 private:
-  MemRefType sharedType(int64_t extent, Attribute memorySpace) {
-    return MemRefType::get({tileK, extent + pad}, element,
-                           MemRefLayoutAttrInterface(), memorySpace);
+  /// An operand's shared tile: [k][m] ([k][n] for B), or K-contiguous
+  /// [m][k] ([n][k]) where `depthInner` says so; rows padded by `pad`.
+  MemRefType sharedType(bool operandA, Attribute memorySpace) {
+    int64_t extent = operandA ? tileM : tileN;
+    SmallVector<int64_t, 2> shape = {tileK, extent + pad};
+    if (depthInner[operandA ? 0 : 1])
+      shape = {extent, tileK + pad};
+    return MemRefType::get(shape, element, MemRefLayoutAttrInterface(),
+                           memorySpace);
   }
 
   /// Sets the thread's ids from `tid` = tx + 16 ty.
@@ -217,7 +241,7 @@ private:
     // Warps are formed from consecutive linear ids; in PTX's terms a lane
     // is thread `quad` of group `group` (lane = 4 group + quad).
     Value warp = arith::DivUIOp::create(rewriter, loc, tid, index(32));
-    Value lane = arith::RemUIOp::create(rewriter, loc, tid, index(32));
+    lane = arith::RemUIOp::create(rewriter, loc, tid, index(32));
     warpRow = arith::MulIOp::create(
         rewriter, loc,
         arith::DivUIOp::create(rewriter, loc, warp, index(kWarpsN)),
@@ -341,8 +365,8 @@ private:
         /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
         /*asyncDependencies=*/ValueRange{},
         /*workgroupAttributions=*/
-        TypeRange{sharedType(tileM, workgroup),
-                  sharedType(tileN, workgroup)});
+        TypeRange{sharedType(/*operandA=*/true, workgroup),
+                  sharedType(/*operandA=*/false, workgroup)});
     Block &body = launch.getBody().front();
     rewriter.setInsertionPointToEnd(&body);
     auto terminator = gpu::TerminatorOp::create(rewriter, loc);
@@ -392,9 +416,9 @@ private:
 
   void buildEmulation(Value gridX, Value gridY, Value gridZ) {
     sharedA = memref::AllocaOp::create(rewriter, loc,
-                                       sharedType(tileM, Attribute()));
+                                       sharedType(true, Attribute()));
     sharedB = memref::AllocaOp::create(rewriter, loc,
-                                       sharedType(tileN, Attribute()));
+                                       sharedType(false, Attribute()));
     // The threads' registers: accumulators by thread (and with tensor
     // cores, the operand fragments by thread).
     int64_t count = accumulators();
@@ -410,6 +434,11 @@ private:
           rewriter, loc,
           MemRefType::get({kThreads * kThreads, nTiles * 2 * perElement},
                           element));
+      if (ldmatrix) // (each thread's row addresses, by load)
+        addresses = memref::AllocaOp::create(
+            rewriter, loc,
+            MemRefType::get({kThreads * kThreads, mTiles + nTiles / 2, 2},
+                            rewriter.getIndexType()));
     }
     auto save = [&](ValueRange acc) {
       for (int64_t q = 0; q < count; ++q)
@@ -600,13 +629,47 @@ private:
       }
   }
 
+  /// Elements per copy of the operand's tile from global memory: a
+  /// 16-byte vector (8 halves, 4 f32, 2 f64) when the copy's fast index
+  /// (the operand's innermost) walks contiguous memory whose rows are a
+  /// whole number of vectors, so every vector of the tile starts aligned
+  /// (tile origins are multiples of the vector) and lies wholly inside or
+  /// wholly outside the operand; the buffer must start aligned (an entry's
+  /// argument or an allocation, no view with an offset), and the tile
+  /// must split into the block's threads by vectors. 1 otherwise.
+  int64_t copyWidth(bool operandA) {
+    OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
+    auto type = dyn_cast<MemRefType>(operand->get().getType());
+    AffineMap map = c.op.getMatchingIndexingMap(operand);
+    unsigned outer = operandA ? c.m : c.n;
+    auto last = dyn_cast<AffineDimExpr>(map.getResults().back());
+    if (!type || !last ||
+        (last.getPosition() != c.k && last.getPosition() != outer))
+      return 1;
+    unsigned bits = element.isIntOrFloat() ? element.getIntOrFloatBitWidth() : 0;
+    if (!llvm::is_contained({8u, 16u, 32u, 64u}, bits))
+      return 1;
+    int64_t width = 128 / bits;
+    int64_t row = type.getShape().back();
+    int64_t fastExtent = last.getPosition() == c.k ? tileK : tileM;
+    if (!type.getLayout().isIdentity() || ShapedType::isDynamic(row) ||
+        row % width != 0 || fastExtent % width != 0 ||
+        (tileK * tileM) % (kThreads * kThreads * width) != 0 ||
+        !kiln::startsAligned(operand->get()))
+      return 1;
+    return width;
+  }
+
   /// Copies the operand's tile at depth `k0` into shared memory, zero
   /// outside the operand: A[rowBase : +tileM, k0 : +tileK] into
   /// sharedA[k][m], B[k0 : +tileK, colBase : +tileN] into sharedB[k][n]
-  /// (4 elements per thread with either tiling). Consecutive threads
-  /// take consecutive elements of the operand's innermost index (coalesced
-  /// loads); the padded shared rows keep their stores free of bank
-  /// conflicts either way.
+  /// (sharedA[m][k], sharedB[n][k] where `depthInner`; several elements
+  /// per thread). Consecutive threads take consecutive elements (vectors,
+  /// see copyWidth) of the operand's innermost index (coalesced loads); the
+  /// padded shared rows keep their stores free of bank conflicts either
+  /// way. A vector goes to shared memory as one store where the shared
+  /// rows run along the same index (and are 16-byte aligned), else element
+  /// by element.
   void loadTile(bool operandA, Value k0) {
     OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
     unsigned outer = operandA ? c.m : c.n; // the tile's M or N dimension
@@ -615,18 +678,26 @@ private:
     unsigned innermost =
         cast<AffineDimExpr>(map.getResults().back()).getPosition();
     bool depthFastest = innermost == c.k;
+    bool inner = depthInner[operandA ? 0 : 1];
     Value base = operandA ? rowBase : colBase;
     Value size = operandA ? sizeM : sizeN;
     Value shared = operandA ? sharedA : sharedB;
-    int64_t loads = tileK * tileM / (kThreads * kThreads);
+    int64_t width = copyWidth(operandA);
+    int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+    int64_t sharedRow = inner ? tileK + pad : extent + pad;
+    bool vectorStore = width > 1 && inner == depthFastest &&
+                       (sharedRow * bytes) % 16 == 0;
+    int64_t fastExtent = depthFastest ? tileK : extent;
+    int64_t loads = tileK * tileM / (kThreads * kThreads * width);
+    auto vectorType = VectorType::get({width}, element);
+    llvm::MaybeAlign alignment;
+    if (!emulating) // (global vectors and shared rows are 16-byte aligned)
+      alignment = llvm::Align(16);
     for (int64_t r = 0; r < loads; ++r) {
       Value linear = arith::AddIOp::create(rewriter, loc, tid,
                                            index(r * kThreads * kThreads));
-      int64_t fastExtent = depthFastest ? tileK : extent;
-      Value fast = arith::RemUIOp::create(rewriter, loc, linear,
-                                          index(fastExtent));
-      Value slow = arith::DivUIOp::create(rewriter, loc, linear,
-                                          index(fastExtent));
+      Value fast = mul(rem(linear, fastExtent / width), width);
+      Value slow = div(linear, fastExtent / width);
       Value depth = depthFastest ? fast : slow; // 0 .. tileK
       Value across = depthFastest ? slow : fast; // 0 .. extent
       Value globalDepth = arith::AddIOp::create(rewriter, loc, k0, depth);
@@ -639,11 +710,49 @@ private:
       ivs[c.k] = globalDepth;
       if (c.batch)
         ivs[*c.batch] = batchIndex;
-      Value value = guardedLoad(inside, operand->get(), indices(operand, ivs));
-      if (unit == Unit::TF32)
-        value = roundToTf32(value);
-      memref::StoreOp::create(rewriter, loc, value, shared,
-                              ValueRange{depth, across});
+      SmallVector<Value> at = indices(operand, ivs);
+      auto sharedAt = [&](Value d, Value a) {
+        return inner ? SmallVector<Value>{a, d} : SmallVector<Value>{d, a};
+      };
+      if (width == 1) {
+        Value value = guardedLoad(inside, operand->get(), at);
+        if (unit == Unit::TF32)
+          value = roundToTf32(value);
+        memref::StoreOp::create(rewriter, loc, value, shared,
+                                sharedAt(depth, across));
+        continue;
+      }
+      auto guard = scf::IfOp::create(
+          rewriter, loc, inside,
+          [&](OpBuilder &b, Location l) {
+            scf::YieldOp::create(
+                b, l,
+                vector::LoadOp::create(b, l, vectorType, operand->get(), at,
+                                       /*nontemporal=*/false, alignment)
+                    .getResult());
+          },
+          [&](OpBuilder &b, Location l) {
+            scf::YieldOp::create(
+                b, l,
+                arith::ConstantOp::create(b, l, b.getZeroAttr(vectorType))
+                    .getResult());
+          });
+      Value loaded = guard.getResult(0);
+      if (vectorStore && unit != Unit::TF32) {
+        vector::StoreOp::create(rewriter, loc, loaded, shared,
+                                sharedAt(depth, across),
+                                /*nontemporal=*/false, alignment);
+        continue;
+      }
+      for (int64_t q = 0; q < width; ++q) {
+        Value value = vector::ExtractOp::create(rewriter, loc, loaded, q);
+        if (unit == Unit::TF32)
+          value = roundToTf32(value);
+        memref::StoreOp::create(
+            rewriter, loc, value, shared,
+            sharedAt(depthFastest ? add(depth, q) : depth,
+                     depthFastest ? across : add(across, q)));
+      }
     }
   }
 
@@ -745,6 +854,9 @@ private:
     return arith::AddIOp::create(rewriter, loc, a, b);
   }
   Value add(Value a, int64_t b) { return add(a, index(b)); }
+  Value sub(Value a, Value b) {
+    return arith::SubIOp::create(rewriter, loc, a, b);
+  }
   Value mul(Value a, int64_t b) {
     return arith::MulIOp::create(rewriter, loc, a, index(b));
   }
@@ -827,6 +939,8 @@ private:
   /// `ks`, in register order (register `reg`, element `j` of it): PTX's
   /// layout for row-major A, row group + 8 (reg % 2), column
   /// E quad + j + 4 E (reg / 2) with E elements per 32-bit register.
+  /// (TF32 only: halves take theirs with ldmatrix, from tiles that may be
+  /// K-contiguous; these read the depth-major [k][m] and [k][n].)
   SmallVector<Value> fragmentA(int64_t mi, int64_t ks) {
     SmallVector<Value> values;
     for (int64_t reg = 0; reg < 4; ++reg)
@@ -853,6 +967,119 @@ private:
             memref::LoadOp::create(rewriter, loc, sharedB, ValueRange{k, n}));
       }
     return values;
+  }
+
+  //===--------------------------------------------------------------===//
+  // ldmatrix
+  //===--------------------------------------------------------------===//
+  //
+  // With halves, each K step of mmaK (16) reads the fragments with
+  // `ldmatrix.x4`: four 8 x 8 matrices of 16-bit elements, lane l giving
+  // the address of row l % 8 of matrix l / 8 (8 contiguous elements, 16
+  // bytes), register i of lane t receiving two elements of matrix i: row
+  // t / 4, columns 2 (t % 4) and 2 (t % 4) + 1; with `.trans`, column
+  // t / 4 of rows 2 (t % 4) and 2 (t % 4) + 1. One load gives an mma
+  // tile's A fragment (matrices: rows 0-7 and 8-15 of the tile at depth
+  // 0-7, then both at depth 8-15: registers a0 .. a3), or the B fragments
+  // of two neighbouring mma tiles (tile 2p at depth 0-7 and 8-15, then
+  // tile 2p + 1: b0, b1 of each). A K-contiguous tile holds the matrices'
+  // rows as they are (row = m or n, 8 depths along it); a depth-major
+  // one holds them transposed, and ldmatrix transposes them back.
+
+  /// Where lane `laneId`'s row of load `t` (A: mma tile row t; B: the
+  /// pair of mma tile columns 2t, 2t + 1) at K step `ks` begins in the
+  /// operand's shared tile: its indices (row, column).
+  std::pair<Value, Value> matrixRow(bool operandA, int64_t t, int64_t ks,
+                                    Value laneId) {
+    Value matrix = div(laneId, 8), row = rem(laneId, 8);
+    Value across, depth;
+    if (operandA) {
+      across = add(warpRow, add(mul(rem(matrix, 2), 8), t * kMmaM));
+      depth = add(mul(div(matrix, 2), 8), ks * mmaK);
+    } else {
+      across = add(warpCol, add(mul(div(matrix, 2), kMmaN), 2 * t * kMmaN));
+      depth = add(mul(rem(matrix, 2), 8), ks * mmaK);
+    }
+    if (depthInner[operandA ? 0 : 1])
+      return {add(across, row), depth};
+    return {add(depth, row), across};
+  }
+
+  /// One ldmatrix.x4 (see matrixRow): the four registers, as mma.sync
+  /// takes them (vector<2xf16>, or i32 for bf16).
+  SmallVector<Value> loadMatrices(bool operandA, int64_t t, int64_t ks) {
+    auto [row, col] = matrixRow(operandA, t, ks, lane);
+    Value loaded = nvgpu::LdMatrixOp::create(
+        rewriter, loc, VectorType::get({4, 2}, element),
+        operandA ? sharedA : sharedB, ValueRange{row, col},
+        /*transpose=*/!depthInner[operandA ? 0 : 1], /*numTiles=*/4);
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i) {
+      Value reg = vector::ExtractOp::create(rewriter, loc, loaded, i);
+      if (unit == Unit::BF16)
+        reg = LLVM::BitcastOp::create(rewriter, loc, rewriter.getI32Type(),
+                                      reg);
+      regs.push_back(reg);
+    }
+    return regs;
+  }
+
+  /// The emulation of a K step's ldmatrix loads: every thread stores the
+  /// row addresses it gives (matrixRow), then every thread takes its
+  /// registers' elements from the rows its warp's lanes gave, by PTX's
+  /// definition of ldmatrix above (not by the mma fragment layouts, which
+  /// the emulated mma applies in the other direction), into the slots
+  /// where the scalar fragment loads would put them.
+  void emulateLdmatrix(int64_t ks) {
+    int64_t sizeA = 4 * perElement, sizeB = 2 * perElement;
+    int64_t loads = mTiles + nTiles / 2;
+    auto eachLoad = [&](auto &&body) {
+      for (int64_t q = 0; q < loads; ++q) {
+        bool operandA = q < mTiles;
+        body(q, operandA, operandA ? q : q - mTiles);
+      }
+    };
+    eachThread([&] {
+      eachLoad([&](int64_t q, bool operandA, int64_t t) {
+        auto [row, col] = matrixRow(operandA, t, ks, lane);
+        memref::StoreOp::create(rewriter, loc, row, addresses,
+                                ValueRange{tid, index(q), index(0)});
+        memref::StoreOp::create(rewriter, loc, col, addresses,
+                                ValueRange{tid, index(q), index(1)});
+      });
+    });
+    eachThread([&] {
+      Value firstLane = sub(tid, lane);
+      eachLoad([&](int64_t q, bool operandA, int64_t t) {
+        bool transpose = !depthInner[operandA ? 0 : 1];
+        for (int64_t i = 0; i < 4; ++i)
+          for (int64_t j = 0; j < 2; ++j) {
+            // Row 2 (t % 4) + j, column t / 4 with .trans; row t / 4,
+            // column 2 (t % 4) + j without.
+            Value row = transpose ? add(mul(quad, 2), j) : group;
+            Value column = transpose ? group : add(mul(quad, 2), j);
+            Value source = add(firstLane, add(row, 8 * i));
+            Value r = memref::LoadOp::create(
+                rewriter, loc, addresses,
+                ValueRange{source, index(q), index(0)});
+            Value c0 = memref::LoadOp::create(
+                rewriter, loc, addresses,
+                ValueRange{source, index(q), index(1)});
+            Value value = memref::LoadOp::create(
+                rewriter, loc, operandA ? sharedA : sharedB,
+                ValueRange{r, add(c0, column)});
+            if (operandA)
+              memref::StoreOp::create(
+                  rewriter, loc, value, fragmentsA,
+                  ValueRange{tid, index(t * sizeA + i * perElement + j)});
+            else
+              memref::StoreOp::create(
+                  rewriter, loc, value, fragmentsB,
+                  ValueRange{tid, index((2 * t + i / 2) * sizeB +
+                                        (i % 2) * perElement + j)});
+          }
+      });
+    });
   }
 
   /// A fragment's elements as the 32-bit registers mma.sync takes: two
@@ -914,10 +1141,20 @@ private:
     SmallVector<Value> acc(carried.begin(), carried.end());
     for (int64_t ks = 0; ks < tileK / mmaK; ++ks) {
       SmallVector<SmallVector<Value>> a, b;
-      for (int64_t mi = 0; mi < mTiles; ++mi)
-        a.push_back(registersOf(fragmentA(mi, ks)));
-      for (int64_t ni = 0; ni < nTiles; ++ni)
-        b.push_back(registersOf(fragmentB(ni, ks)));
+      if (ldmatrix) {
+        for (int64_t mi = 0; mi < mTiles; ++mi)
+          a.push_back(loadMatrices(/*operandA=*/true, mi, ks));
+        for (int64_t pair = 0; pair < nTiles / 2; ++pair) {
+          SmallVector<Value> regs = loadMatrices(/*operandA=*/false, pair, ks);
+          b.push_back({regs[0], regs[1]});
+          b.push_back({regs[2], regs[3]});
+        }
+      } else {
+        for (int64_t mi = 0; mi < mTiles; ++mi)
+          a.push_back(registersOf(fragmentA(mi, ks)));
+        for (int64_t ni = 0; ni < nTiles; ++ni)
+          b.push_back(registersOf(fragmentB(ni, ks)));
+      }
       for (int64_t mi = 0; mi < mTiles; ++mi)
         for (int64_t ni = 0; ni < nTiles; ++ni) {
           int64_t first = (mi * nTiles + ni) * 4;
@@ -938,18 +1175,22 @@ private:
   void emulateMmaTile() {
     int64_t sizeA = 4 * perElement, sizeB = 2 * perElement;
     for (int64_t ks = 0; ks < tileK / mmaK; ++ks) {
-      eachThread([&] {
-        for (int64_t mi = 0; mi < mTiles; ++mi)
-          for (auto [slot, value] : llvm::enumerate(fragmentA(mi, ks)))
-            memref::StoreOp::create(
-                rewriter, loc, value, fragmentsA,
-                ValueRange{tid, index(mi * sizeA + slot)});
-        for (int64_t ni = 0; ni < nTiles; ++ni)
-          for (auto [slot, value] : llvm::enumerate(fragmentB(ni, ks)))
-            memref::StoreOp::create(
-                rewriter, loc, value, fragmentsB,
-                ValueRange{tid, index(ni * sizeB + slot)});
-      });
+      if (ldmatrix) {
+        emulateLdmatrix(ks);
+      } else {
+        eachThread([&] {
+          for (int64_t mi = 0; mi < mTiles; ++mi)
+            for (auto [slot, value] : llvm::enumerate(fragmentA(mi, ks)))
+              memref::StoreOp::create(
+                  rewriter, loc, value, fragmentsA,
+                  ValueRange{tid, index(mi * sizeA + slot)});
+          for (int64_t ni = 0; ni < nTiles; ++ni)
+            for (auto [slot, value] : llvm::enumerate(fragmentB(ni, ks)))
+              memref::StoreOp::create(
+                  rewriter, loc, value, fragmentsB,
+                  ValueRange{tid, index(ni * sizeB + slot)});
+        });
+      }
       int64_t e = perElement;
       loop(index(0), index(kThreads * kThreads / 32), index(1), [&](Value w) {
         Value firstLane = mul(w, 32);
@@ -1027,8 +1268,12 @@ private:
   Value split, workspace; // (split K)
   Value initial;          // the folded fill's value, if any
   Value tx, ty, tid, rowBase, colBase, batchIndex, sharedA, sharedB;
-  Value warpRow, warpCol, group, quad;
-  Value registers, fragmentsA, fragmentsB; // (emulation)
+  Value warpRow, warpCol, lane, group, quad;
+  // ldmatrix (halves on the tensor cores); whether each operand's tile
+  // (A, B) is K-contiguous in shared memory.
+  bool ldmatrix = false;
+  bool depthInner[2] = {false, false};
+  Value registers, fragmentsA, fragmentsB, addresses; // (emulation)
 };
 
 struct GPUTileContractionsPass

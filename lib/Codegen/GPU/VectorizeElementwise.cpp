@@ -46,25 +46,6 @@ enum class Access {
   Value       // not a buffer: the value itself
 };
 
-/// Whether the buffer `memref` starts at an address its allocation aligned
-/// (16 bytes or more): an entry point's argument or an allocation, through
-/// reshapes and casts only (a subview may start anywhere).
-bool startsAligned(Value memref) {
-  while (Operation *def = memref.getDefiningOp()) {
-    if (isa<gpu::AllocOp, memref::AllocOp>(def))
-      return true;
-    if (auto collapse = dyn_cast<memref::CollapseShapeOp>(def))
-      memref = collapse.getSrc();
-    else if (auto expand = dyn_cast<memref::ExpandShapeOp>(def))
-      memref = expand.getSrc();
-    else if (auto cast = dyn_cast<memref::CastOp>(def))
-      memref = cast.getSource();
-    else
-      return false;
-  }
-  return kiln::isEntryArgument(memref);
-}
-
 /// Elements of the innermost loop handled per thread, or 0 when `op` is
 /// not vectorized: only parallel loops of static extents, every operand a
 /// buffer whose map keeps the innermost loop last, at unit stride
@@ -117,7 +98,7 @@ int64_t widthFor(linalg::GenericOp op, bool aligned,
         strides.back() != 1)
       return 0;
     if (aligned &&
-        (!type.getLayout().isIdentity() || !startsAligned(operand.get())))
+        (!type.getLayout().isIdentity() || !kiln::startsAligned(operand.get())))
       return 0;
     widest = std::max<int64_t>(widest, element.getIntOrFloatBitWidth() / 8);
     accesses.push_back(Access::Contiguous);

@@ -175,3 +175,33 @@ func.func @not_filled(%a: memref<100x30xf32>, %b: memref<30x70xf32>, %c: memref<
   linalg.matmul ins(%a, %b : memref<100x30xf32>, memref<30x70xf32>) outs(%c : memref<100x70xf32>)
   return
 }
+
+// -----
+
+// 16-byte tile copies: operands whose innermost index runs along rows of a
+// whole number of vectors, in buffers that start aligned (an entry's
+// arguments). A (K innermost) is loaded as vectors of four and stored
+// element by element into its depth-major tile; B (N innermost) is stored
+// as the vector it was loaded as. A view with an offset (it may start
+// anywhere) keeps element copies.
+// CHECK-LABEL: func.func @vector_copies
+// CHECK: gpu.launch {{.*}} workgroup(%[[A:[a-z0-9_]+]] : memref<16x68xf32, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<16x68xf32, #gpu.address_space<workgroup>>)
+// CHECK: scf.for
+// CHECK: vector.load %arg0[{{.*}}] {alignment = 16 : i64} : memref<128x64xf32>, vector<4xf32>
+// CHECK-COUNT-4: memref.store {{.*}}, %[[A]]
+// CHECK: vector.load %arg1[{{.*}}] {alignment = 16 : i64} : memref<64x96xf32>, vector<4xf32>
+// CHECK: vector.store {{.*}}, %[[B]][{{.*}}] {alignment = 16 : i64} : memref<16x68xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: gpu.barrier
+// CHECK-LABEL: func.func @view_copies
+// CHECK-NOT: vector.load %{{.*}} : memref<128x64xf32, strided
+// CHECK: vector.load %arg1
+// CHECK: return
+func.func @vector_copies(%a: memref<128x64xf32>, %b: memref<64x96xf32>, %c: memref<128x96xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<128x64xf32>, tensor<64x96xf32>], outputs = [tensor<128x96xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.matmul ins(%a, %b : memref<128x64xf32>, memref<64x96xf32>) outs(%c : memref<128x96xf32>)
+  return
+}
+func.func @view_copies(%x: memref<129x64xf32>, %b: memref<64x96xf32>, %c: memref<128x96xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<129x64xf32>, tensor<64x96xf32>], outputs = [tensor<128x96xf32>], variables = [], checks = [], device = cuda>} {
+  %a = memref.subview %x[1, 0] [128, 64] [1, 1] : memref<129x64xf32> to memref<128x64xf32, strided<[64, 1], offset: 64>>
+  linalg.matmul ins(%a, %b : memref<128x64xf32, strided<[64, 1], offset: 64>>, memref<64x96xf32>) outs(%c : memref<128x96xf32>)
+  return
+}

@@ -291,7 +291,11 @@ def KilnGPUTileContractions
       outputs per thread) so that rows stay 16-byte aligned and the copies
       conflict on banks at most two ways; the vector loads rely on
       `kiln-gpu-merge-kernel-modules` aligning the buffers to 16 bytes), consecutive threads taking
-      consecutive elements of each operand's innermost index; a barrier;
+      consecutive elements of each operand's innermost index -- 16-byte
+      vectors where that index runs along contiguous rows of a whole
+      number of vectors in a buffer that starts aligned (an entry's
+      argument or an allocation), stored as vectors where the shared rows
+      run along the same index; a barrier;
       16 steps of the 4 x 4 outer product from shared memory, unrolled;
       a barrier;
     - a `linalg.fill` of the output right before the product (of the
@@ -317,8 +321,14 @@ def KilnGPUTileContractions
     4 x 2 grid over the block's tile (64 x 64, or 128 x 128 from
     `large-tiles-from`), each warp 16 x 32 (or 32 x 64) outputs in 16 x 8
     mma tiles, K steps of 32 (halves) or 16 (TF32) through the same shared
-    tiles, from which each lane reads its fragments in PTX's register
-    layout. TF32 operands are rounded to nearest (ties away) as they enter
+    tiles. On halves the fragments come from shared memory through
+    `nvgpu.ldmatrix` (x4: one per mma tile row of A, one per pair of mma
+    tile columns of B); an operand whose innermost index is K then keeps
+    a K-contiguous tile ([m][k], [n][k]) read as it is, the others a
+    depth-major one read transposed; rows padded by 8 halves (16-byte
+    aligned row addresses, the 8 rows of a matrix on distinct banks). On
+    TF32 each lane reads its fragments element by element in PTX's
+    register layout. TF32 operands are rounded to nearest (ties away) as they enter
     shared memory, as `cvt.rna.tf32.f32` would. Sums are not in the
     untiled order (the tensor cores add in their own order): results
     differ from the FMA kernel within the type's rounding.
@@ -346,7 +356,9 @@ def KilnGPUTileContractions
     tiling against NumPy on a machine without a GPU. An emulated mma.sync
     takes each element of A, B and C from the lane and register where
     PTX's fragment layouts put it, a mapping written in the opposite
-    direction from the kernel's loads.
+    direction from the kernel's loads; an emulated ldmatrix gives each
+    lane the elements of the rows its warp's lanes address, by the
+    instruction's definition.
   }];
   let options = [
     Option<"emulate", "emulate", "bool", /*default=*/"false",
