@@ -64,7 +64,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
     contractions.emulate = true;
     contractions.tensorCores = options.tensorCores;
     contractions.allowTf32 = options.allowTf32;
-    // The tiles the GPU pipeline picks for its default chip (sm_90).
+    // The tiles (and double buffers) the GPU pipeline picks for its
+    // default chip (sm_90).
+    contractions.asyncCopies = true;
     contractions.multiprocessors = gpuMultiprocessors("sm_90");
     pm.addPass(createKilnGPUTileContractions(contractions));
     KilnGPURowKernelsOptions rows;

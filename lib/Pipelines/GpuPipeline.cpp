@@ -93,6 +93,8 @@ void mlir::kiln::buildGpuCodegenPipeline(OpPassManager &pm,
     // TMA and wgmma: the architecture-specific sm_90a only.
     contractions.wgmma = llvm::StringRef(options.chip) == "sm_90a";
     contractions.allowTf32 = options.allowTf32;
+    // cp.async (double-buffered tiles): sm_80 and later.
+    contractions.asyncCopies = getSmVersion(options.chip) >= 80;
     contractions.multiprocessors = gpuMultiprocessors(options.chip);
     pm.addPass(createKilnGPUTileContractions(contractions));
   }

@@ -112,8 +112,9 @@ std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
 class TiledKernel {
 public:
   TiledKernel(RewriterBase &rewriter, Contraction c, Tiling tiling,
-              Unit unit)
+              Unit unit, bool asyncCopies)
       : rewriter(rewriter), c(c), loc(c.op.getLoc()), unit(unit),
+        asyncCopies(asyncCopies),
         perThread(tiling.perThread), tileK(tiling.tileK), tileM(tiling.tile),
         tileN(tiling.tile), splits(tiling.splits), chunk(tiling.chunk),
         element(cast<MemRefType>(c.op.getDpsInitOperand(0)->get().getType())
@@ -201,6 +202,9 @@ public:
       gridZ = index(splits);
       allocateWorkspace(emulate);
     }
+    // Double-buffered tiles where both operands' copies can be cp.async
+    // (sm_80 and later).
+    stages = asyncCopies && copiesAsync(true) && copiesAsync(false) ? 2 : 1;
     {
       // (Back before the contraction, after the kernel, when done.)
       OpBuilder::InsertionGuard guard(rewriter);
@@ -222,11 +226,28 @@ private:
   /// [m][k] ([n][k]) where `depthInner` says so; rows padded by `pad`.
   MemRefType sharedType(bool operandA, Attribute memorySpace) {
     int64_t extent = operandA ? tileM : tileN;
-    SmallVector<int64_t, 2> shape = {tileK, extent + pad};
+    SmallVector<int64_t, 3> shape = {tileK, extent + pad};
     if (depthInner[operandA ? 0 : 1])
       shape = {extent, tileK + pad};
+    if (stages > 1)
+      shape.insert(shape.begin(), stages);
     return MemRefType::get(shape, element, MemRefLayoutAttrInterface(),
                            memorySpace);
+  }
+
+  /// Stage `stage` of a double-buffered shared tile (a 2-d view).
+  Value stageOf(Value buffer, Value stage) {
+    auto type = cast<MemRefType>(buffer.getType());
+    SmallVector<OpFoldResult> offsets = {stage, rewriter.getIndexAttr(0),
+                                         rewriter.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {rewriter.getIndexAttr(1),
+                                       rewriter.getIndexAttr(type.getDimSize(1)),
+                                       rewriter.getIndexAttr(type.getDimSize(2))};
+    SmallVector<OpFoldResult> strides(3, rewriter.getIndexAttr(1));
+    auto viewType = memref::SubViewOp::inferRankReducedResultType(
+        type.getShape().drop_front(), type, offsets, sizes, strides);
+    return memref::SubViewOp::create(rewriter, loc, cast<MemRefType>(viewType),
+                                     buffer, offsets, sizes, strides);
   }
 
   /// Sets the thread's ids from `tid` = tx + 16 ty.
@@ -379,20 +400,77 @@ private:
     sharedA = launch.getWorkgroupAttributions()[0];
     sharedB = launch.getWorkgroupAttributions()[1];
     SmallVector<Value> acc = loadOutputs();
-    auto kLoop = scf::ForOp::create(
+    if (stages > 1) {
+      storeOutputs(pipelinedLoop(acc));
+      return;
+    }
+    storeOutputs(kLoop(acc, [&](Value k0, ValueRange carried) {
+      loadTile(/*operandA=*/true, k0, sharedA);
+      loadTile(/*operandA=*/false, k0, sharedB);
+      gpu::BarrierOp::create(rewriter, loc);
+      SmallVector<Value> next = computeTile(k0, carried);
+      gpu::BarrierOp::create(rewriter, loc);
+      return next;
+    }));
+  }
+
+  /// The kernel's K loop, from kBegin to sizeK by tileK, carrying the
+  /// accumulators: `body(k0, carried)` builds a step with the rewriter
+  /// and returns the next accumulators.
+  template <typename Body> ValueRange kLoop(ValueRange acc, Body &&body) {
+    auto loop = scf::ForOp::create(
         rewriter, loc, kBegin, sizeK, index(tileK), acc,
         [&](OpBuilder &b, Location, Value k0, ValueRange carried) {
           OpBuilder::InsertionGuard guard(rewriter);
           rewriter.setInsertionPoint(b.getInsertionBlock(),
                                      b.getInsertionPoint());
-          loadTile(/*operandA=*/true, k0);
-          loadTile(/*operandA=*/false, k0);
-          gpu::BarrierOp::create(rewriter, loc);
-          SmallVector<Value> next = computeTile(k0, carried);
-          gpu::BarrierOp::create(rewriter, loc);
+          SmallVector<Value> next = body(k0, carried);
           scf::YieldOp::create(rewriter, loc, next);
         });
-    storeOutputs(kLoop.getResults());
+    return loop.getResults();
+  }
+
+  /// The stage the K step at depth `k0` multiplies, and the other one
+  /// (which the next step's copies fill meanwhile).
+  std::pair<Value, Value> stagesAt(Value k0) {
+    Value stage = rem(div(sub(k0, kBegin), tileK), 2);
+    return {stage, sub(index(1), stage)};
+  }
+
+  /// The K loop with double-buffered tiles: the copy of the next K step's
+  /// tiles (cp.async, into the other stage) runs while this step's tiles
+  /// are multiplied. Before the loop, step 0's copy; in step i, the copy
+  /// of step i + 1 (zeros past the depth: no special last step), a wait
+  /// for all but that newest group of copies (step i's tiles are in this
+  /// thread's part), a barrier (and in every thread's), the products on
+  /// stage i % 2, a barrier (no thread starts step i + 1's copy, into the
+  /// stage just read, before all are done with it).
+  ValueRange pipelinedLoop(ValueRange acc) {
+    Value buffers[2] = {sharedA, sharedB};
+    auto copyStage = [&](Value stage, Value k0) {
+      SmallVector<Value> tokens;
+      for (bool operandA : {true, false})
+        loadTile(operandA, k0, stageOf(buffers[operandA ? 0 : 1], stage),
+                 &tokens);
+      return nvgpu::DeviceAsyncCreateGroupOp::create(
+                 rewriter, loc,
+                 nvgpu::DeviceAsyncTokenType::get(rewriter.getContext()),
+                 tokens)
+          .getResult();
+    };
+    copyStage(index(0), kBegin);
+    return kLoop(acc, [&](Value k0, ValueRange carried) {
+      auto [stage, other] = stagesAt(k0);
+      Value group = copyStage(other, add(k0, tileK));
+      nvgpu::DeviceAsyncWaitOp::create(rewriter, loc, group,
+                                       rewriter.getI32IntegerAttr(1));
+      gpu::BarrierOp::create(rewriter, loc);
+      sharedA = stageOf(buffers[0], stage);
+      sharedB = stageOf(buffers[1], stage);
+      SmallVector<Value> next = computeTile(k0, carried);
+      gpu::BarrierOp::create(rewriter, loc);
+      return next;
+    });
   }
 
   /// An scf.for from `lower` to `upper` by `step` whose body `body(iv)`
@@ -419,6 +497,7 @@ private:
                                        sharedType(true, Attribute()));
     sharedB = memref::AllocaOp::create(rewriter, loc,
                                        sharedType(false, Attribute()));
+    Value buffers[2] = {sharedA, sharedB};
     // The threads' registers: accumulators by thread (and with tensor
     // cores, the operand fragments by thread).
     int64_t count = accumulators();
@@ -458,11 +537,30 @@ private:
         loop(zero, gridX, one, [&](Value x) {
           setBlock(x, y, z);
           eachThread([&] { save(loadOutputs()); });
-          loop(kBegin, sizeK, index(tileK), [&](Value k0) {
+          // (Double-buffered: step 0's tiles into stage 0, then in step i
+          // step i + 1's into the other stage before step i's products.)
+          if (stages > 1)
             eachThread([&] {
-              loadTile(/*operandA=*/true, k0);
-              loadTile(/*operandA=*/false, k0);
+              for (bool operandA : {true, false})
+                loadTile(operandA, kBegin,
+                         stageOf(buffers[operandA ? 0 : 1], index(0)));
             });
+          loop(kBegin, sizeK, index(tileK), [&](Value k0) {
+            if (stages > 1) {
+              auto [stage, other] = stagesAt(k0);
+              eachThread([&] {
+                for (bool operandA : {true, false})
+                  loadTile(operandA, add(k0, tileK),
+                           stageOf(buffers[operandA ? 0 : 1], other));
+              });
+              sharedA = stageOf(buffers[0], stage);
+              sharedB = stageOf(buffers[1], stage);
+            } else {
+              eachThread([&] {
+                loadTile(/*operandA=*/true, k0, sharedA);
+                loadTile(/*operandA=*/false, k0, sharedB);
+              });
+            }
             // (barrier)
             if (unit == Unit::Fma)
               eachThread([&] { save(computeTile(k0, restore())); });
@@ -660,6 +758,31 @@ private:
     return width;
   }
 
+  /// Whether the operand's copies store whole 16-byte vectors into the
+  /// shared tile: vector copies (copyWidth) along the index the shared
+  /// rows run along, rows 16-byte aligned.
+  bool storesVectors(bool operandA) {
+    OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
+    AffineMap map = c.op.getMatchingIndexingMap(operand);
+    bool depthFastest =
+        cast<AffineDimExpr>(map.getResults().back()).getPosition() == c.k;
+    bool inner = depthInner[operandA ? 0 : 1];
+    int64_t sharedRow = inner ? tileK + pad : (operandA ? tileM : tileN) + pad;
+    return copyWidth(operandA) > 1 && inner == depthFastest &&
+           (sharedRow * element.getIntOrFloatBitWidth() / 8) % 16 == 0;
+  }
+
+  /// Whether the operand's tile can be copied with cp.async, which moves
+  /// 4, 8 or 16 bytes from global to shared memory without the thread
+  /// waiting: 16-byte vectors stored as they are, or elements of 4 or 8
+  /// bytes (not TF32, rounded on the way in).
+  bool copiesAsync(bool operandA) {
+    if (unit == Unit::TF32 || !element.isIntOrFloat())
+      return false;
+    unsigned bits = element.getIntOrFloatBitWidth();
+    return storesVectors(operandA) || bits == 32 || bits == 64;
+  }
+
   /// Copies the operand's tile at depth `k0` into shared memory, zero
   /// outside the operand: A[rowBase : +tileM, k0 : +tileK] into
   /// sharedA[k][m], B[k0 : +tileK, colBase : +tileN] into sharedB[k][n]
@@ -669,8 +792,11 @@ private:
   /// padded shared rows keep their stores free of bank conflicts either
   /// way. A vector goes to shared memory as one store where the shared
   /// rows run along the same index (and are 16-byte aligned), else element
-  /// by element.
-  void loadTile(bool operandA, Value k0) {
+  /// by element. With `tokens`, by cp.async instead (copiesAsync; out of
+  /// the operand: no bytes read, zeros written, from a clamped address),
+  /// the copies' tokens added to `tokens`.
+  void loadTile(bool operandA, Value k0, Value shared,
+                SmallVectorImpl<Value> *tokens = nullptr) {
     OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
     unsigned outer = operandA ? c.m : c.n; // the tile's M or N dimension
     int64_t extent = operandA ? tileM : tileN;
@@ -681,12 +807,9 @@ private:
     bool inner = depthInner[operandA ? 0 : 1];
     Value base = operandA ? rowBase : colBase;
     Value size = operandA ? sizeM : sizeN;
-    Value shared = operandA ? sharedA : sharedB;
     int64_t width = copyWidth(operandA);
-    int64_t bytes = element.getIntOrFloatBitWidth() / 8;
-    int64_t sharedRow = inner ? tileK + pad : extent + pad;
-    bool vectorStore = width > 1 && inner == depthFastest &&
-                       (sharedRow * bytes) % 16 == 0;
+    bool vectorStore = storesVectors(operandA);
+    bool async = tokens && !emulating;
     int64_t fastExtent = depthFastest ? tileK : extent;
     int64_t loads = tileK * tileM / (kThreads * kThreads * width);
     auto vectorType = VectorType::get({width}, element);
@@ -714,6 +837,44 @@ private:
       auto sharedAt = [&](Value d, Value a) {
         return inner ? SmallVector<Value>{a, d} : SmallVector<Value>{d, a};
       };
+      if (async) {
+        // Whole vectors, or element by element; outside the operand no
+        // byte is read (the source elements count is 0) and the address
+        // is the operand's first element.
+        Value zero = index(0);
+        auto copy = [&](ValueRange from, ValueRange to, int64_t count) {
+          SmallVector<Value> clamped;
+          for (Value i : from)
+            clamped.push_back(
+                arith::SelectOp::create(rewriter, loc, inside, i, zero));
+          Value read = arith::SelectOp::create(rewriter, loc, inside,
+                                               index(count), zero);
+          tokens->push_back(nvgpu::DeviceAsyncCopyOp::create(
+              rewriter, loc,
+              nvgpu::DeviceAsyncTokenType::get(rewriter.getContext()),
+              shared, to, operand->get(), clamped,
+              rewriter.getIndexAttr(count), read,
+              /*bypassL1=*/count * element.getIntOrFloatBitWidth() == 128
+                  ? rewriter.getUnitAttr()
+                  : UnitAttr()));
+        };
+        if (vectorStore) {
+          copy(at, sharedAt(depth, across), width);
+          continue;
+        }
+        for (int64_t q = 0; q < width; ++q) {
+          SmallVector<Value> element = ivs;
+          if (q > 0) {
+            unsigned fastDim = depthFastest ? c.k : outer;
+            element[fastDim] = add(element[fastDim], q);
+          }
+          copy(indices(operand, element),
+               sharedAt(depthFastest ? add(depth, q) : depth,
+                        depthFastest ? across : add(across, q)),
+               1);
+        }
+        continue;
+      }
       if (width == 1) {
         Value value = guardedLoad(inside, operand->get(), at);
         if (unit == Unit::TF32)
@@ -1252,6 +1413,7 @@ private:
   Contraction c;
   Location loc;
   Unit unit;
+  bool asyncCopies; // (cp.async exists: sm_80 and later)
   int64_t perThread, tileK, tileM, tileN, splits, chunk;
   Type element, accumulator;
   // FMA tiles of 4 x 4 or more outputs per thread: shared loads as vectors
@@ -1259,6 +1421,8 @@ private:
   bool vectorShared = false;
   int64_t pad = kPad;
   bool emulating = false; // (no alignment claims on host buffers)
+  // Shared tiles per operand: 2 when double-buffered (pipelinedLoop).
+  int64_t stages = 1;
   // With tensor cores: elements per 32-bit register, K of one mma, the
   // warp's part of the tile and its mma tiles.
   int64_t perElement = 0, mmaK = 0, warpTileM = 0, warpTileN = 0,
@@ -1419,7 +1583,8 @@ struct GPUTileContractionsPass
           continue;
         }
         Unit unit = unitFor(c);
-        TiledKernel(rewriter, c, tilingFor(c, unit), unit).build(emulate);
+        TiledKernel(rewriter, c, tilingFor(c, unit), unit, asyncCopies)
+            .build(emulate);
       }
     }
   }

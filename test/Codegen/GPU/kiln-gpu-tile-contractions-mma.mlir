@@ -3,6 +3,7 @@
 // RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions="tensor-cores=true large-tiles-from=1" | FileCheck %s --check-prefix=LARGE
 // RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions | FileCheck %s --check-prefix=FMA
 // RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions="tensor-cores=true emulate=true" | FileCheck %s --check-prefix=EMU
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions="tensor-cores=true async-copies=true allow-tf32=true" | FileCheck %s --check-prefix=ASYNC
 
 // An f16 product on the tensor cores: blocks of 16 x 16 threads (8 warps)
 // over 64 x 64 tiles, shared tiles 32 deep, the output widened into f32
@@ -95,6 +96,11 @@ func.func @transposed(%a: memref<40x70xf16>, %b: memref<33x40xf16>, %c: memref<7
 // CHECK-LABEL: func.func @f32
 // CHECK-NOT: nvvm.mma.sync
 // CHECK: return
+// (TF32 rounds the operands on their way into shared memory: no cp.async.)
+// ASYNC-LABEL: func.func @f32
+// ASYNC: workgroup(%{{.*}} : memref<16x65xf32, #gpu.address_space<workgroup>>
+// ASYNC-NOT: nvgpu.device_async
+// ASYNC: return
 // TF32-LABEL: func.func @f32
 // TF32: workgroup(%{{.*}} : memref<16x65xf32, #gpu.address_space<workgroup>>
 // TF32: %[[ROUNDED:.*]] = arith.addi %{{.*}}, %c4096_i32
@@ -126,6 +132,17 @@ func.func @others(%a: memref<7x4xf64>, %b: memref<4x5xf64>, %c: memref<7x5xf64>,
 // vectors of eight halves, stored whole into both tiles (A's K-contiguous,
 // B's depth-major: each tile's rows run along its operand's innermost
 // index), one per operand and K step (two with 128 x 128 tiles).
+// With cp.async: two stages of both tiles, each vector one 16-byte
+// cp.async, ldmatrix reading this step's stage.
+// ASYNC-LABEL: func.func @vector_copies
+// ASYNC: workgroup(%[[A:[a-z0-9_]+]] : memref<2x64x40xbf16, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<2x32x72xbf16, #gpu.address_space<workgroup>>)
+// ASYNC: nvgpu.device_async_copy %arg0[{{.*}}], %{{.*}}[{{.*}}], 8, %{{[0-9]+}} {bypassL1}
+// ASYNC: nvgpu.device_async_copy %arg1[{{.*}}], %{{.*}}[{{.*}}], 8, %{{[0-9]+}} {bypassL1}
+// ASYNC: scf.for
+// ASYNC: nvgpu.device_async_wait
+// ASYNC: gpu.barrier
+// ASYNC: %[[CA:.*]] = memref.subview %[[A]]
+// ASYNC: nvgpu.ldmatrix %[[CA]]
 // CHECK-LABEL: func.func @vector_copies
 // CHECK: gpu.launch {{.*}} workgroup(%[[A:[a-z0-9_]+]] : memref<64x40xbf16, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<32x72xbf16, #gpu.address_space<workgroup>>)
 // CHECK: scf.for

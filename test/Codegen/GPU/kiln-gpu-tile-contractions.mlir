@@ -1,4 +1,5 @@
 // RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions | FileCheck %s
+// RUN: tensor-opt %s --split-input-file --kiln-gpu-tile-contractions=async-copies=true | FileCheck %s --check-prefix=ASYNC
 
 // A matmul with sizes that are not multiples of the tiles: a grid of
 // ceil(N / 64) x ceil(M / 64) blocks of 16 x 16 threads, two padded shared
@@ -67,6 +68,12 @@ func.func @batch_transposed(%a: memref<3x?x?xf64>, %b: memref<3x8x?xf64>, %c: me
 // value extended once, the shared tiles' vectors of four f16 extended as
 // they are loaded, multiply-adds in f32, each output rounded to f16 once,
 // when stored.
+// (Halves from a K-innermost A go into the depth-major tile two bytes at a
+// time, which cp.async cannot: one stage.)
+// ASYNC-LABEL: func.func @half_summed_in_f32
+// ASYNC: workgroup(%{{.*}} : memref<16x72xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<16x72xf16, #gpu.address_space<workgroup>>)
+// ASYNC-NOT: nvgpu.
+// ASYNC: return
 // CHECK-LABEL: func.func @half_summed_in_f32
 // CHECK: gpu.launch {{.*}} workgroup(%[[A:[a-z0-9_]+]] : memref<16x72xf16, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<16x72xf16, #gpu.address_space<workgroup>>)
 // CHECK: %[[START:.*]] = arith.extf %{{.*}} : f16 to f32
@@ -192,6 +199,37 @@ func.func @not_filled(%a: memref<100x30xf32>, %b: memref<30x70xf32>, %c: memref<
 // CHECK: vector.load %arg1[{{.*}}] {alignment = 16 : i64} : memref<64x96xf32>, vector<4xf32>
 // CHECK: vector.store {{.*}}, %[[B]][{{.*}}] {alignment = 16 : i64} : memref<16x68xf32, #gpu.address_space<workgroup>>, vector<4xf32>
 // CHECK: gpu.barrier
+// With cp.async (sm_80 and later) the tiles are double-buffered: step 0's
+// copies before the K loop into stage 0; in each step the next step's
+// copies into the other stage (A's four elements one cp.async each, B's
+// vector as one 16-byte cp.async that bypasses L1), a wait for all but
+// that newest group, a barrier, the products on this step's stage, a
+// barrier.
+// ASYNC-LABEL: func.func @vector_copies
+// ASYNC: workgroup(%[[A:[a-z0-9_]+]] : memref<2x16x68xf32, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<2x16x68xf32, #gpu.address_space<workgroup>>)
+// ASYNC: %[[A0:.*]] = memref.subview %[[A]][%c0{{.*}}, 0, 0] [1, 16, 68] [1, 1, 1]
+// ASYNC-COUNT-4: nvgpu.device_async_copy %arg0[{{.*}}], %[[A0]][{{.*}}], 1, %{{[0-9]+}} : memref<128x64xf32>
+// ASYNC: %[[B0:.*]] = memref.subview %[[B]][%c0
+// ASYNC: nvgpu.device_async_copy %arg1[{{.*}}], %[[B0]][{{.*}}], 4, %{{[0-9]+}} {bypassL1} : memref<64x96xf32>
+// ASYNC: nvgpu.device_async_create_group
+// ASYNC: scf.for %[[K:[a-z0-9_]+]] = %c0{{.*}} to %c64 step %[[STEP:[a-z0-9_]+]]
+// ASYNC: %[[I:.*]] = arith.divui
+// ASYNC: %[[STAGE:.*]] = arith.remui %[[I]], %c2
+// ASYNC: %[[OTHER:.*]] = arith.subi %c1{{.*}}, %[[STAGE]]
+// ASYNC: arith.addi %[[K]], %c16
+// ASYNC: memref.subview %[[A]][%[[OTHER]], 0, 0]
+// ASYNC-COUNT-4: nvgpu.device_async_copy %arg0
+// ASYNC: memref.subview %[[B]][%[[OTHER]], 0, 0]
+// ASYNC: nvgpu.device_async_copy %arg1
+// ASYNC: %[[G:.*]] = nvgpu.device_async_create_group
+// ASYNC-NEXT: nvgpu.device_async_wait %[[G]] {numGroups = 1 : i32}
+// ASYNC-NEXT: gpu.barrier
+// ASYNC-NEXT: %[[CA:.*]] = memref.subview %[[A]][%[[STAGE]], 0, 0]
+// ASYNC-NEXT: %[[CB:.*]] = memref.subview %[[B]][%[[STAGE]], 0, 0]
+// ASYNC: vector.load %[[CA]]
+// ASYNC: vector.load %[[CB]]
+// ASYNC: gpu.barrier
+// ASYNC-NEXT: scf.yield
 // CHECK-LABEL: func.func @view_copies
 // CHECK-NOT: vector.load %{{.*}} : memref<128x64xf32, strided
 // CHECK: vector.load %arg1

@@ -298,6 +298,15 @@ def KilnGPUTileContractions
       run along the same index; a barrier;
       16 steps of the 4 x 4 outer product from shared memory, unrolled;
       a barrier;
+    - with `async-copies` (sm_80 and later), when both operands' copies
+      can be `cp.async` (16-byte vectors stored whole, or elements of 4 or
+      8 bytes; not TF32, which rounds on the way in), the shared tiles are
+      double-buffered: step 0's copy before the K loop; in step i, the
+      copy of step i + 1 into the other stage (`nvgpu.device_async_copy`,
+      zero-filled past the operands: no bytes read, a clamped address),
+      a wait for all but that newest group, a barrier, the products on
+      stage i % 2, a barrier. The global loads of the next step so overlap
+      this step's multiply-adds;
     - a `linalg.fill` of the output right before the product (of the
       output's element type, the product not reading that buffer as an
       operand) is folded into the FMA kernel: the accumulators start at
@@ -368,6 +377,9 @@ def KilnGPUTileContractions
            "cores (sm_80 and later)">,
     Option<"allowTf32", "allow-tf32", "bool", /*default=*/"false",
            "With tensor-cores: f32 products with operands rounded to TF32">,
+    Option<"asyncCopies", "async-copies", "bool", /*default=*/"false",
+           "Double-buffered shared tiles filled by cp.async where both "
+           "operands' copies allow it (sm_80 and later)">,
     Option<"wgmma", "wgmma", "bool", /*default=*/"false",
            "With tensor-cores: f16 and bf16 products on sm_90a's TMA and "
            "warpgroup MMA where they fit">,
