@@ -10,7 +10,10 @@
 // swizzling limits a box to 128 bytes across) into shared memory, counted
 // by an mbarrier; the warpgroup waits on it, multiplies the tiles into its
 // f32 accumulators with wgmma (B is N-major: transposed), waits for the
-// wgmma and for every warp before the next copy overwrites the tiles.
+// wgmma and for every warp before a later copy overwrites the tiles. The
+// tiles have two stages, each with its own mbarrier: step i + 1's copies
+// are issued (into the other stage) before step i waits for its own, so
+// they run while step i multiplies.
 // TMA fills what lies outside the operands with zeros. At the end the
 // accumulators go to shared memory, and each thread adds a column of them
 // to the output, rounded to its type, inside the result only.
@@ -34,6 +37,10 @@ constexpr int64_t kTile = 128;           // outputs per block, each way
 constexpr int64_t kStep = 64;            // K per step (128 bytes of halves)
 constexpr int64_t kAlign = 1024;         // the 128-byte swizzle's period
 constexpr int64_t kTileBytes = 128 * 64 * 2; // an operand tile of halves
+constexpr int64_t kStages = 2;           // tiles in flight
+constexpr int64_t kStageBytes = 2 * kTileBytes; // A's and B's tiles
+static_assert(kStages * kStageBytes <= kTile * kTile * 4,
+              "the stages share the accumulators' staging bytes");
 
 /// The indexing map's results as loop dims, or empty.
 SmallVector<unsigned> dims(AffineMap map) {
@@ -117,7 +124,8 @@ void mlir::kiln::buildWgmmaKernel(RewriterBase &rewriter,
       ValueRange{index(kStep), index(kStep)});
 
   // The launch: N tiles in x, M tiles in y; 64 KiB of f32 accumulators
-  // staged at the end (the operand tiles, 32 KiB, fit in the same bytes),
+  // staged at the end (the operand tiles, two stages of 32 KiB, fit in the
+  // same bytes),
   // plus room to align the start to 1024 bytes.
   int64_t sharedBytes = kTile * kTile * 4 + kAlign;
   Value one = index(1);
@@ -138,18 +146,22 @@ void mlir::kiln::buildWgmmaKernel(RewriterBase &rewriter,
   Value first = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
                                       tid, zero);
 
-  // One mbarrier, initialized by thread 0 before anyone waits on it.
+  // An mbarrier per stage, initialized by thread 0 before anyone waits.
   Attribute workgroup =
       gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto barrierType = nvgpu::MBarrierGroupType::get(ctx, workgroup);
+  auto barrierType =
+      nvgpu::MBarrierGroupType::get(ctx, workgroup, kStages);
   Value barrier = nvgpu::MBarrierCreateOp::create(rewriter, loc, barrierType);
-  nvgpu::MBarrierInitOp::create(rewriter, loc, barrier, one, zero, first);
+  for (int64_t stage = 0; stage < kStages; ++stage)
+    nvgpu::MBarrierInitOp::create(rewriter, loc, barrier, one, index(stage),
+                                  first);
   nvgpu::TmaPrefetchOp::create(rewriter, loc, tmaA, first);
   nvgpu::TmaPrefetchOp::create(rewriter, loc, tmaB, first);
   gpu::BarrierOp::create(rewriter, loc);
 
   // Shared memory from a 1024-byte boundary (the swizzle's period, which
-  // the wgmma descriptors assume): A at 0, B's two boxes at 16 and 24 KiB.
+  // the wgmma descriptors assume): stage s at 32 s KiB, its A tile first,
+  // B's two boxes 16 and 24 KiB in.
   auto bytesType = MemRefType::get({ShapedType::kDynamic},
                                    rewriter.getI8Type(),
                                    MemRefLayoutAttrInterface(), workgroup);
@@ -162,8 +174,8 @@ void mlir::kiln::buildWgmmaKernel(RewriterBase &rewriter,
           rewriter, loc, index(kAlign),
           arith::RemUIOp::create(rewriter, loc, base, index(kAlign))),
       index(kAlign));
-  auto view = [&](int64_t offset, ArrayRef<int64_t> shape, Type type) {
-    Value at = arith::AddIOp::create(rewriter, loc, shift, index(offset));
+  auto view = [&](Value offset, ArrayRef<int64_t> shape, Type type) {
+    Value at = arith::AddIOp::create(rewriter, loc, shift, offset);
     return memref::ViewOp::create(
                rewriter, loc,
                MemRefType::get(shape, type, MemRefLayoutAttrInterface(),
@@ -171,38 +183,71 @@ void mlir::kiln::buildWgmmaKernel(RewriterBase &rewriter,
                dynamic, at, ValueRange{})
         .getResult();
   };
-  Value tileA = view(0, {kTile, kStep}, element);
-  Value tileB = view(kTileBytes, {kStep, kTile}, element);
-  Value boxB1 = view(kTileBytes, {kStep, kStep}, element);
-  Value boxB2 = view(kTileBytes + kTileBytes / 2, {kStep, kStep}, element);
+  // A stage's tiles (its bytes start at `stage` x 32 KiB).
+  struct Tiles {
+    Value a, b, boxB1, boxB2;
+  };
+  auto tilesOf = [&](Value stage) {
+    Value start = arith::MulIOp::create(rewriter, loc, stage,
+                                        index(kStageBytes));
+    auto at = [&](int64_t offset) {
+      return arith::AddIOp::create(rewriter, loc, start, index(offset))
+          .getResult();
+    };
+    return Tiles{view(at(0), {kTile, kStep}, element),
+                 view(at(kTileBytes), {kStep, kTile}, element),
+                 view(at(kTileBytes), {kStep, kStep}, element),
+                 view(at(kTileBytes + kTileBytes / 2), {kStep, kStep},
+                      element)};
+  };
+  // Thread 0 has TMA copy K step `k0`'s tiles into `stage` (when `copy`),
+  // counted by the stage's mbarrier.
+  auto copyStep = [&](Value stage, Value k0, Value copy) {
+    Tiles tiles = tilesOf(stage);
+    nvgpu::MBarrierArriveExpectTxOp::create(
+        rewriter, loc, barrier, index(2 * kTileBytes), stage, copy);
+    // Coordinates innermost first.
+    nvgpu::TmaAsyncLoadOp::create(rewriter, loc, tiles.a, barrier, tmaA,
+                                  ValueRange{k0, row0}, stage, Value(), copy);
+    nvgpu::TmaAsyncLoadOp::create(rewriter, loc, tiles.boxB1, barrier, tmaB,
+                                  ValueRange{col0, k0}, stage, Value(), copy);
+    nvgpu::TmaAsyncLoadOp::create(rewriter, loc, tiles.boxB2, barrier, tmaB,
+                                  ValueRange{col1, k0}, stage, Value(), copy);
+  };
 
   auto accType = nvgpu::WarpgroupAccumulatorType::get(
       ctx, VectorType::get({kTile, kTile}, rewriter.getF32Type()));
   Value initial = nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc,
                                                                accType);
-  Value parity = arith::ConstantIntOp::create(rewriter, loc, 0, 1);
+  // Step 0's copies; then in step i (stage i % 2, whose mbarrier
+  // completes for the (i / 2)-th time: parity (i / 2) % 2), step i + 1's
+  // copies into the other stage, whose tiles step i - 1 read (it waited
+  // for its wgmma and every warp), then the wait for this step's tiles.
+  copyStep(zero, zero, first);
   auto loop = scf::ForOp::create(
-      rewriter, loc, zero, index(sizeK), index(kStep),
-      ValueRange{initial, parity},
+      rewriter, loc, zero, index(sizeK), index(kStep), ValueRange{initial},
       [&](OpBuilder &builder, Location l, Value k0, ValueRange carried) {
         OpBuilder::InsertionGuard guard(rewriter);
         rewriter.setInsertionPoint(builder.getInsertionBlock(),
                                    builder.getInsertionPoint());
-        nvgpu::MBarrierArriveExpectTxOp::create(
-            rewriter, l, barrier, index(2 * kTileBytes), zero, first);
-        // Coordinates innermost first.
-        nvgpu::TmaAsyncLoadOp::create(rewriter, l, tileA, barrier, tmaA,
-                                      ValueRange{k0, row0}, zero, Value(),
-                                      first);
-        nvgpu::TmaAsyncLoadOp::create(rewriter, l, boxB1, barrier, tmaB,
-                                      ValueRange{col0, k0}, zero, Value(),
-                                      first);
-        nvgpu::TmaAsyncLoadOp::create(rewriter, l, boxB2, barrier, tmaB,
-                                      ValueRange{col1, k0}, zero, Value(),
-                                      first);
-        nvgpu::MBarrierTryWaitParityOp::create(rewriter, l, barrier,
-                                               carried[1], index(10000000),
-                                               zero);
+        Value step = arith::DivUIOp::create(rewriter, l, k0, index(kStep));
+        Value stage = arith::RemUIOp::create(rewriter, l, step, index(2));
+        Value other = arith::SubIOp::create(rewriter, l, one, stage);
+        Value next = arith::AddIOp::create(rewriter, l, k0, index(kStep));
+        Value more = arith::CmpIOp::create(
+            rewriter, l, arith::CmpIPredicate::ult, next, index(sizeK));
+        // (With a single K step there is no next one; a predicate that
+        // folds to false would reach the PTX as "@0", which ptxas refuses.)
+        if (sizeK > kStep)
+          copyStep(other, next,
+                   arith::AndIOp::create(rewriter, l, first, more));
+        Value use = arith::DivUIOp::create(rewriter, l, step, index(2));
+        Value parity = arith::CmpIOp::create(
+            rewriter, l, arith::CmpIPredicate::ne,
+            arith::RemUIOp::create(rewriter, l, use, index(2)), zero);
+        nvgpu::MBarrierTryWaitParityOp::create(rewriter, l, barrier, parity,
+                                               index(10000000), stage);
+        Tiles tiles = tilesOf(stage);
         auto descriptor = [&](Value tile, Value map) {
           return nvgpu::WarpgroupGenerateDescriptorOp::create(
                      rewriter, l,
@@ -212,22 +257,19 @@ void mlir::kiln::buildWgmmaKernel(RewriterBase &rewriter,
               .getResult();
         };
         Value product = nvgpu::WarpgroupMmaOp::create(
-            rewriter, l, accType, descriptor(tileA, tmaA),
-            descriptor(tileB, tmaB), IntegerAttr(), UnitAttr(),
+            rewriter, l, accType, descriptor(tiles.a, tmaA),
+            descriptor(tiles.b, tmaB), IntegerAttr(), UnitAttr(),
             rewriter.getUnitAttr(), carried[0]);
-        // The tiles are read before the next copy replaces them.
+        // The tiles are read before a later copy replaces them.
         NVVM::WgmmaWaitGroupSyncOp::create(rewriter, l,
                                            rewriter.getI64IntegerAttr(0));
         gpu::BarrierOp::create(rewriter, l);
-        Value flipped = arith::XOrIOp::create(
-            rewriter, l, carried[1],
-            arith::ConstantIntOp::create(rewriter, l, 1, 1));
-        scf::YieldOp::create(rewriter, l, ValueRange{product, flipped});
+        scf::YieldOp::create(rewriter, l, ValueRange{product});
       });
 
   // The accumulators through shared memory; each thread a column of the
   // tile, added to the output where the output is.
-  Value staged = view(0, {kTile, kTile}, rewriter.getF32Type());
+  Value staged = view(zero, {kTile, kTile}, rewriter.getF32Type());
   nvgpu::WarpgroupMmaStoreOp::create(rewriter, loc, loop.getResult(0), staged);
   gpu::BarrierOp::create(rewriter, loc);
   Value col = arith::AddIOp::create(rewriter, loc, col0, tid);

@@ -4,9 +4,12 @@
 // sm_90a: TMA descriptors made on the host (A in boxes of 128 x 64, B in
 // boxes of 64 x 64, 128-byte swizzle, zeros outside), a grid of 128 x 128
 // tiles (3 x 2 here) of one warpgroup with 65 KiB of dynamic shared memory;
-// thread 0 initializes the mbarrier and issues each K step's three TMA
-// copies (32 KiB expected); the warpgroup waits on the barrier's phase,
-// multiplies with wgmma (B N-major), and waits before the next copy; the
+// two stages of tiles, each with an mbarrier that thread 0 initializes.
+// Thread 0 issues K step 0's three TMA copies (32 KiB expected) into stage
+// 0 before the loop; step i issues step i + 1's into the other stage (none
+// after the last step), waits on its own stage's mbarrier with parity
+// (i / 2) % 2, multiplies that stage's tiles with wgmma (B N-major), and
+// waits for the wgmma and every warp before a later copy reuses them; the
 // f32 accumulators go through shared memory and are added to the output
 // inside the result.
 // CHECK-LABEL: func.func @f16
@@ -14,20 +17,35 @@
 // CHECK: %[[TB:.*]] = nvgpu.tma.create.descriptor %{{.*}} box[%c64{{.*}}, %c64{{.*}}] : memref<*xf16> -> <tensor = memref<64x64xf16, 3>
 // CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c3, %{{.*}} = %c2, %{{.*}} = %c1) threads({{.*}}) in (%{{.*}} = %c128{{.*}}, %{{.*}} = %c1, %{{.*}} = %c1) dynamic_shared_memory_size %c66560_i32
 // CHECK: %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c0
-// CHECK: %[[BAR:.*]] = nvgpu.mbarrier.create
-// CHECK: nvgpu.mbarrier.init %[[BAR]][%c0], %c1, predicate = %[[FIRST]]
+// CHECK: %[[BAR:.*]] = nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 2>
+// CHECK: nvgpu.mbarrier.init %[[BAR]][%c0{{.*}}], %c1, predicate = %[[FIRST]]
+// CHECK: nvgpu.mbarrier.init %[[BAR]][%c1{{.*}}], %c1, predicate = %[[FIRST]]
 // CHECK: gpu.barrier
 // CHECK: gpu.dynamic_shared_memory
 // CHECK: memref.extract_aligned_pointer_as_index
-// CHECK: scf.for %[[K:.*]] = %c0 to %c1000 step %c64{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}, %[[PHASE:.*]] = %false)
-// CHECK: nvgpu.mbarrier.arrive.expect_tx %[[BAR]][%c0], %c32768, predicate = %[[FIRST]]
-// CHECK: nvgpu.tma.async.load %[[TA]][%[[K]], %{{.*}}], %[[BAR]][%c0] to %{{.*}}, predicate = %[[FIRST]]
-// CHECK-COUNT-2: nvgpu.tma.async.load %[[TB]][%{{.*}}, %[[K]]], %[[BAR]][%c0]
-// CHECK: nvgpu.mbarrier.try_wait.parity %[[BAR]][%c0], %[[PHASE]]
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %[[BAR]][%c0], %c32768{{.*}}, predicate = %[[FIRST]]
+// CHECK: nvgpu.tma.async.load %[[TA]][%c0, %{{.*}}], %[[BAR]][%c0] to %{{.*}}, predicate = %[[FIRST]]
+// CHECK-COUNT-2: nvgpu.tma.async.load %[[TB]][%{{.*}}, %c0], %[[BAR]][%c0]
+// CHECK: scf.for %[[K:.*]] = %c0 to %c1000 step %c64{{.*}} iter_args(%[[ACC:.*]] = %{{.*}})
+// CHECK: %[[STEP:.*]] = arith.divui %[[K]], %c64{{.*}}
+// CHECK: %[[STAGE:.*]] = arith.remui %[[STEP]], %c2{{.*}}
+// CHECK: %[[OTHER:.*]] = arith.subi %c1{{.*}}, %[[STAGE]]
+// CHECK: %[[NEXT:.*]] = arith.addi %[[K]], %c64{{.*}}
+// CHECK: %[[MORE:.*]] = arith.cmpi ult, %[[NEXT]], %c1000{{.*}}
+// CHECK: %[[COPY:.*]] = arith.andi %[[FIRST]], %[[MORE]]
+// CHECK: arith.muli %[[OTHER]], %c32768
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %[[BAR]][%[[OTHER]]], %c32768{{.*}}, predicate = %[[COPY]]
+// CHECK: nvgpu.tma.async.load %[[TA]][%[[NEXT]], %{{.*}}], %[[BAR]][%[[OTHER]]] to %{{.*}}, predicate = %[[COPY]]
+// CHECK-COUNT-2: nvgpu.tma.async.load %[[TB]][%{{.*}}, %[[NEXT]]], %[[BAR]][%[[OTHER]]]
+// CHECK: %[[USE:.*]] = arith.divui %[[STEP]], %c2
+// CHECK: %[[PARITY:.*]] = arith.remui %[[USE]], %c2
+// CHECK: %[[BIT:.*]] = arith.cmpi ne, %[[PARITY]], %c0
+// CHECK: nvgpu.mbarrier.try_wait.parity %[[BAR]][%[[STAGE]]], %[[BIT]]
+// CHECK: arith.muli %[[STAGE]], %c32768
 // CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[ACC]] {transposeB}
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: gpu.barrier
-// CHECK: arith.xori %[[PHASE]], %true
+// CHECK-NEXT: scf.yield
 // CHECK: nvgpu.warpgroup.mma.store {{.*}} to memref<128x128xf32, #gpu.address_space<workgroup>>
 // CHECK: gpu.barrier
 // CHECK: arith.cmpi ult, %{{.*}}, %c304
