@@ -444,7 +444,9 @@ private:
   /// for all but that newest group of copies (step i's tiles are in this
   /// thread's part), a barrier (and in every thread's), the products on
   /// stage i % 2, a barrier (no thread starts step i + 1's copy, into the
-  /// stage just read, before all are done with it).
+  /// stage just read, before all are done with it). After the loop, a
+  /// wait for every copy: the last step's (zeros past the depth) are still
+  /// in flight, and with an empty depth step 0's.
   ValueRange pipelinedLoop(ValueRange acc) {
     Value buffers[2] = {sharedA, sharedB};
     auto copyStage = [&](Value stage, Value k0) {
@@ -458,8 +460,8 @@ private:
                  tokens)
           .getResult();
     };
-    copyStage(index(0), kBegin);
-    return kLoop(acc, [&](Value k0, ValueRange carried) {
+    Value first = copyStage(index(0), kBegin);
+    ValueRange results = kLoop(acc, [&](Value k0, ValueRange carried) {
       auto [stage, other] = stagesAt(k0);
       Value group = copyStage(other, add(k0, tileK));
       nvgpu::DeviceAsyncWaitOp::create(rewriter, loc, group,
@@ -471,6 +473,11 @@ private:
       gpu::BarrierOp::create(rewriter, loc);
       return next;
     });
+    // No copy outlives the kernel (the last step's group, or step 0's when
+    // the depth is empty, was never waited for).
+    nvgpu::DeviceAsyncWaitOp::create(rewriter, loc, first,
+                                     rewriter.getI32IntegerAttr(0));
+    return results;
   }
 
   /// An scf.for from `lower` to `upper` by `step` whose body `body(iv)`

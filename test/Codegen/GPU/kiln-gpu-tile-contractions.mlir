@@ -204,7 +204,7 @@ func.func @not_filled(%a: memref<100x30xf32>, %b: memref<30x70xf32>, %c: memref<
 // copies into the other stage (A's four elements one cp.async each, B's
 // vector as one 16-byte cp.async that bypasses L1), a wait for all but
 // that newest group, a barrier, the products on this step's stage, a
-// barrier.
+// barrier; after the loop a wait for every copy (the last step's zeros).
 // ASYNC-LABEL: func.func @vector_copies
 // ASYNC: workgroup(%[[A:[a-z0-9_]+]] : memref<2x16x68xf32, #gpu.address_space<workgroup>>, %[[B:[a-z0-9_]+]] : memref<2x16x68xf32, #gpu.address_space<workgroup>>)
 // ASYNC: %[[A0:.*]] = memref.subview %[[A]][%c0{{.*}}, 0, 0] [1, 16, 68] [1, 1, 1]
@@ -230,6 +230,7 @@ func.func @not_filled(%a: memref<100x30xf32>, %b: memref<30x70xf32>, %c: memref<
 // ASYNC: vector.load %[[CB]]
 // ASYNC: gpu.barrier
 // ASYNC-NEXT: scf.yield
+// ASYNC: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
 // CHECK-LABEL: func.func @view_copies
 // CHECK-NOT: vector.load %{{.*}} : memref<128x64xf32, strided
 // CHECK: vector.load %arg1

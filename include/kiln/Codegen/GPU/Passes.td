@@ -294,7 +294,8 @@ def KilnGPUTileContractions
       consecutive elements of each operand's innermost index -- 16-byte
       vectors where that index runs along contiguous rows of a whole
       number of vectors in a buffer that starts aligned (an entry's
-      argument or an allocation), stored as vectors where the shared rows
+      argument or an allocation) and the tile splits into whole vectors
+      for each of the 256 threads, stored as vectors where the shared rows
       run along the same index; a barrier;
       16 steps of the 4 x 4 outer product from shared memory, unrolled;
       a barrier;
@@ -305,8 +306,8 @@ def KilnGPUTileContractions
       copy of step i + 1 into the other stage (`nvgpu.device_async_copy`,
       zero-filled past the operands: no bytes read, a clamped address),
       a wait for all but that newest group, a barrier, the products on
-      stage i % 2, a barrier. The global loads of the next step so overlap
-      this step's multiply-adds;
+      stage i % 2, a barrier; after the loop a wait for every copy. The
+      global loads of the next step so overlap this step's multiply-adds;
     - a `linalg.fill` of the output right before the product (of the
       output's element type, the product not reading that buffer as an
       operand) is folded into the FMA kernel: the accumulators start at
