@@ -34,6 +34,11 @@ TOLERANCE = 1e-2  # relative, per step, between the two loss curves
 # product's terms in different orders, and a different float32 sum may
 # round to a neighbouring bfloat16 (2**-8 apart); Adam carries that on.
 TOLERANCE_BF16 = 5e-2
+# Seconds for the sm_90a product check and for each tensor-core speed
+# kernel: a kernel that hangs (an mbarrier never completing) fails its own
+# line instead of the whole run.
+HOPPER_TIMEOUT = 60
+KERNEL_TIMEOUT = 120
 
 
 def replay(bundle, library, args, cwd=None, timeout=600):
@@ -219,12 +224,10 @@ def speed(bundle, report, peaks, peers):
         if kernel.endswith("sm90a") and report.get("hopper_check") is False:
             print(f"{title}: not timed (the sm_90a product check failed)")
             continue
-        # (Each kernel on its own, within two minutes: a kernel that hangs
-        # -- an mbarrier never completing -- costs no more than that.)
         try:
             ms = median_ms(replay(bundle, os.path.join(directory, f"lib{kernel}.so"),
                                   ["--synthetic", "--repeat", repeat[1], "--time"],
-                                  timeout=120))
+                                  timeout=KERNEL_TIMEOUT))
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             print(f"{title}: FAIL\n{str(e)[-2000:]}")
             report[f"{kernel}_ms"] = None
@@ -251,7 +254,7 @@ def hopper_check(bundle, report):
         text = replay(bundle, library,
                       ["--input", "hopper_a.npy", "--input", "hopper_b.npy",
                        "--expect", "hopper_expect", "--rtol", "2e-3", "--atol", "2e-2"],
-                      timeout=60)
+                      timeout=HOPPER_TIMEOUT)
         ok = "MISMATCH" not in text
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         text, ok = str(e), False

@@ -210,3 +210,48 @@ def test_diagnose_runs_the_tools_it_finds(bundle, tmp_path):
     assert "== ncu: chain" in report and "== ncu: sgemm" in report
     assert "== ncu: one MLP training step" in report
     assert "ncu sees: --clock-control none" in report
+
+
+def _perf_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "gpu_check_perf", os.path.join(ROOT, "scripts", "gpu-check", "perf.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_speed_bundle(tmp_path):
+    """A bundle whose kiln-replay stand-in times every speed kernel at 2 ms
+    except sm_90a's GEMM, which hangs (as a kernel waiting on an mbarrier
+    that never completes would)."""
+    (tmp_path / "bin").mkdir()
+    replay = tmp_path / "bin" / "kiln-replay"
+    replay.write_text('#!/bin/sh\ncase "$1" in *sm90a*) sleep 30;; esac\n'
+                      'echo "time: median 2.0 ms, fastest 1.9 ms"\n')
+    replay.chmod(replay.stat().st_mode | stat.S_IEXEC)
+    speed = tmp_path / "speed"
+    speed.mkdir()
+    (speed / "repeat.txt").write_text("3 3\n")
+    for kernel in ("chain", "sgemm", "sgemm_tf32", "bf16gemm", "bf16gemm_sm90a"):
+        (speed / f"lib{kernel}.so").write_bytes(b"")
+    return str(tmp_path)
+
+
+def test_speed_kernel_that_hangs_fails_its_line_only(tmp_path, monkeypatch, capsys):
+    perf = _perf_module()
+    monkeypatch.setattr(perf, "KERNEL_TIMEOUT", 1)
+    bundle = _fake_speed_bundle(tmp_path)
+    report = {}
+    perf.speed(bundle, report, {}, {})
+    out = capsys.readouterr().out
+    assert "GEMM 4096^2 bf16 on sm_90a (TMA + wgmma): FAIL" in out
+    assert report["bf16gemm_sm90a_ms"] is None
+    # The kernels before it were timed, each on its own.
+    assert report["sgemm_tf32_ms"] == 2.0 and report["bf16gemm_ms"] == 2.0
+    # After a failed sm_90a product check the sm_90a GEMM is not run at all.
+    report = {"hopper_check": False}
+    perf.speed(bundle, report, {}, {})
+    out = capsys.readouterr().out
+    assert "not timed (the sm_90a product check failed)" in out
+    assert "bf16gemm_sm90a_ms" not in report

@@ -151,12 +151,6 @@ public:
     // untransposed; the others stay depth-major and ldmatrix transposes.
     ldmatrix = true;
     pad = 128 / element.getIntOrFloatBitWidth();
-    for (bool operandA : {true, false}) {
-      OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
-      AffineMap map = c.op.getMatchingIndexingMap(operand);
-      depthInner[operandA ? 0 : 1] =
-          cast<AffineDimExpr>(map.getResults().back()).getPosition() == c.k;
-    }
   }
 
   /// Replaces the contraction by its kernel; with `emulate`, by loops on
@@ -222,12 +216,26 @@ public:
   }
 
 private:
-  /// An operand's shared tile: [k][m] ([k][n] for B), or K-contiguous
-  /// [m][k] ([n][k]) where `depthInner` says so; rows padded by `pad`.
+  /// The loop that indexes the operand's innermost dimension.
+  unsigned innermostLoop(bool operandA) {
+    AffineMap map =
+        c.op.getMatchingIndexingMap(c.op.getDpsInputOperand(operandA ? 0 : 1));
+    return cast<AffineDimExpr>(map.getResults().back()).getPosition();
+  }
+
+  /// Whether the operand's shared tile is K-contiguous ([m][k], [n][k]):
+  /// with ldmatrix, for an operand whose innermost index is K (see the
+  /// constructor); depth-major ([k][m], [k][n]) otherwise.
+  bool kContiguous(bool operandA) {
+    return ldmatrix && innermostLoop(operandA) == c.k;
+  }
+
+  /// An operand's shared tile: [k][m] ([k][n] for B), or [m][k] ([n][k])
+  /// where kContiguous; rows padded by `pad`.
   MemRefType sharedType(bool operandA, Attribute memorySpace) {
     int64_t extent = operandA ? tileM : tileN;
     SmallVector<int64_t, 3> shape = {tileK, extent + pad};
-    if (depthInner[operandA ? 0 : 1])
+    if (kContiguous(operandA))
       shape = {extent, tileK + pad};
     if (stages > 1)
       shape.insert(shape.begin(), stages);
@@ -554,7 +562,8 @@ private:
             });
           loop(kBegin, sizeK, index(tileK), [&](Value k0) {
             if (stages > 1) {
-              auto [stage, other] = stagesAt(k0);
+              Value stage, other;
+              std::tie(stage, other) = stagesAt(k0);
               eachThread([&] {
                 for (bool operandA : {true, false})
                   loadTile(operandA, add(k0, tileK),
@@ -641,20 +650,25 @@ private:
                                  size);
   }
 
-  /// `value` if `condition`, else zero, loaded only if `condition`.
-  Value guardedLoad(Value condition, Value memref, ValueRange at) {
+  /// `memref[at]` if `condition`, else zero, loaded only if `condition`;
+  /// with `vector`, a vector of elements from `at` (claiming `alignment`).
+  Value guardedLoad(Value condition, Value memref, ValueRange at,
+                    VectorType vector = {}, llvm::MaybeAlign alignment = {}) {
     auto guard = scf::IfOp::create(
         rewriter, loc, condition,
         [&](OpBuilder &b, Location l) {
-          scf::YieldOp::create(b, l,
-                               memref::LoadOp::create(b, l, memref, at)
-                                   .getResult());
+          Value loaded =
+              vector ? vector::LoadOp::create(b, l, vector, memref, at,
+                                              /*nontemporal=*/false, alignment)
+                           .getResult()
+                     : memref::LoadOp::create(b, l, memref, at).getResult();
+          scf::YieldOp::create(b, l, loaded);
         },
         [&](OpBuilder &b, Location l) {
+          Type type = vector ? Type(vector) : element;
           scf::YieldOp::create(
               b, l,
-              arith::ConstantOp::create(b, l, b.getZeroAttr(element))
-                  .getResult());
+              arith::ConstantOp::create(b, l, b.getZeroAttr(type)).getResult());
         });
     return guard.getResult(0);
   }
@@ -744,19 +758,16 @@ private:
   /// must split into the block's threads by vectors. 1 otherwise.
   int64_t copyWidth(bool operandA) {
     OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
-    auto type = dyn_cast<MemRefType>(operand->get().getType());
-    AffineMap map = c.op.getMatchingIndexingMap(operand);
-    unsigned outer = operandA ? c.m : c.n;
-    auto last = dyn_cast<AffineDimExpr>(map.getResults().back());
-    if (!type || !last ||
-        (last.getPosition() != c.k && last.getPosition() != outer))
+    auto type = cast<MemRefType>(operand->get().getType());
+    unsigned innermost = innermostLoop(operandA);
+    if (innermost != c.k && innermost != (operandA ? c.m : c.n))
       return 1;
     unsigned bits = element.isIntOrFloat() ? element.getIntOrFloatBitWidth() : 0;
     if (!llvm::is_contained({8u, 16u, 32u, 64u}, bits))
       return 1;
     int64_t width = 128 / bits;
     int64_t row = type.getShape().back();
-    int64_t fastExtent = last.getPosition() == c.k ? tileK : tileM;
+    int64_t fastExtent = innermost == c.k ? tileK : tileM;
     if (!type.getLayout().isIdentity() || ShapedType::isDynamic(row) ||
         row % width != 0 || fastExtent % width != 0 ||
         (tileK * tileM) % (kThreads * kThreads * width) != 0 ||
@@ -769,11 +780,8 @@ private:
   /// shared tile: vector copies (copyWidth) along the index the shared
   /// rows run along, rows 16-byte aligned.
   bool storesVectors(bool operandA) {
-    OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
-    AffineMap map = c.op.getMatchingIndexingMap(operand);
-    bool depthFastest =
-        cast<AffineDimExpr>(map.getResults().back()).getPosition() == c.k;
-    bool inner = depthInner[operandA ? 0 : 1];
+    bool depthFastest = innermostLoop(operandA) == c.k;
+    bool inner = kContiguous(operandA);
     int64_t sharedRow = inner ? tileK + pad : (operandA ? tileM : tileN) + pad;
     return copyWidth(operandA) > 1 && inner == depthFastest &&
            (sharedRow * element.getIntOrFloatBitWidth() / 8) % 16 == 0;
@@ -793,7 +801,7 @@ private:
   /// Copies the operand's tile at depth `k0` into shared memory, zero
   /// outside the operand: A[rowBase : +tileM, k0 : +tileK] into
   /// sharedA[k][m], B[k0 : +tileK, colBase : +tileN] into sharedB[k][n]
-  /// (sharedA[m][k], sharedB[n][k] where `depthInner`; several elements
+  /// (sharedA[m][k], sharedB[n][k] where kContiguous; several elements
   /// per thread). Consecutive threads take consecutive elements (vectors,
   /// see copyWidth) of the operand's innermost index (coalesced loads); the
   /// padded shared rows keep their stores free of bank conflicts either
@@ -807,11 +815,8 @@ private:
     OpOperand *operand = c.op.getDpsInputOperand(operandA ? 0 : 1);
     unsigned outer = operandA ? c.m : c.n; // the tile's M or N dimension
     int64_t extent = operandA ? tileM : tileN;
-    AffineMap map = c.op.getMatchingIndexingMap(operand);
-    unsigned innermost =
-        cast<AffineDimExpr>(map.getResults().back()).getPosition();
-    bool depthFastest = innermost == c.k;
-    bool inner = depthInner[operandA ? 0 : 1];
+    bool depthFastest = innermostLoop(operandA) == c.k;
+    bool inner = kContiguous(operandA);
     Value base = operandA ? rowBase : colBase;
     Value size = operandA ? sizeM : sizeN;
     int64_t width = copyWidth(operandA);
@@ -844,6 +849,11 @@ private:
       auto sharedAt = [&](Value d, Value a) {
         return inner ? SmallVector<Value>{a, d} : SmallVector<Value>{d, a};
       };
+      // Where element q of the thread's vector goes in the shared tile.
+      auto sharedElement = [&](int64_t q) {
+        return depthFastest ? sharedAt(add(depth, q), across)
+                            : sharedAt(depth, add(across, q));
+      };
       if (async) {
         // Whole vectors, or element by element; outside the operand no
         // byte is read (the source elements count is 0) and the address
@@ -870,15 +880,11 @@ private:
           continue;
         }
         for (int64_t q = 0; q < width; ++q) {
-          SmallVector<Value> element = ivs;
-          if (q > 0) {
-            unsigned fastDim = depthFastest ? c.k : outer;
-            element[fastDim] = add(element[fastDim], q);
-          }
-          copy(indices(operand, element),
-               sharedAt(depthFastest ? add(depth, q) : depth,
-                        depthFastest ? across : add(across, q)),
-               1);
+          SmallVector<Value> point = ivs;
+          unsigned fastDim = depthFastest ? c.k : outer;
+          if (q > 0)
+            point[fastDim] = add(point[fastDim], q);
+          copy(indices(operand, point), sharedElement(q), 1);
         }
         continue;
       }
@@ -890,22 +896,8 @@ private:
                                 sharedAt(depth, across));
         continue;
       }
-      auto guard = scf::IfOp::create(
-          rewriter, loc, inside,
-          [&](OpBuilder &b, Location l) {
-            scf::YieldOp::create(
-                b, l,
-                vector::LoadOp::create(b, l, vectorType, operand->get(), at,
-                                       /*nontemporal=*/false, alignment)
-                    .getResult());
-          },
-          [&](OpBuilder &b, Location l) {
-            scf::YieldOp::create(
-                b, l,
-                arith::ConstantOp::create(b, l, b.getZeroAttr(vectorType))
-                    .getResult());
-          });
-      Value loaded = guard.getResult(0);
+      Value loaded =
+          guardedLoad(inside, operand->get(), at, vectorType, alignment);
       if (vectorStore && unit != Unit::TF32) {
         vector::StoreOp::create(rewriter, loc, loaded, shared,
                                 sharedAt(depth, across),
@@ -916,10 +908,8 @@ private:
         Value value = vector::ExtractOp::create(rewriter, loc, loaded, q);
         if (unit == Unit::TF32)
           value = roundToTf32(value);
-        memref::StoreOp::create(
-            rewriter, loc, value, shared,
-            sharedAt(depthFastest ? add(depth, q) : depth,
-                     depthFastest ? across : add(across, q)));
+        memref::StoreOp::create(rewriter, loc, value, shared,
+                                sharedElement(q));
       }
     }
   }
@@ -1168,7 +1158,7 @@ private:
       across = add(warpCol, add(mul(div(matrix, 2), kMmaN), 2 * t * kMmaN));
       depth = add(mul(rem(matrix, 2), 8), ks * mmaK);
     }
-    if (depthInner[operandA ? 0 : 1])
+    if (kContiguous(operandA))
       return {add(across, row), depth};
     return {add(depth, row), across};
   }
@@ -1180,7 +1170,7 @@ private:
     Value loaded = nvgpu::LdMatrixOp::create(
         rewriter, loc, VectorType::get({4, 2}, element),
         operandA ? sharedA : sharedB, ValueRange{row, col},
-        /*transpose=*/!depthInner[operandA ? 0 : 1], /*numTiles=*/4);
+        /*transpose=*/!kContiguous(operandA), /*numTiles=*/4);
     SmallVector<Value> regs;
     for (int64_t i = 0; i < 4; ++i) {
       Value reg = vector::ExtractOp::create(rewriter, loc, loaded, i);
@@ -1219,7 +1209,7 @@ private:
     eachThread([&] {
       Value firstLane = sub(tid, lane);
       eachLoad([&](int64_t q, bool operandA, int64_t t) {
-        bool transpose = !depthInner[operandA ? 0 : 1];
+        bool transpose = !kContiguous(operandA);
         for (int64_t i = 0; i < 4; ++i)
           for (int64_t j = 0; j < 2; ++j) {
             // Row 2 (t % 4) + j, column t / 4 with .trans; row t / 4,
@@ -1440,10 +1430,7 @@ private:
   Value initial;          // the folded fill's value, if any
   Value tx, ty, tid, rowBase, colBase, batchIndex, sharedA, sharedB;
   Value warpRow, warpCol, lane, group, quad;
-  // ldmatrix (halves on the tensor cores); whether each operand's tile
-  // (A, B) is K-contiguous in shared memory.
-  bool ldmatrix = false;
-  bool depthInner[2] = {false, false};
+  bool ldmatrix = false; // (halves on the tensor cores)
   Value registers, fragmentsA, fragmentsB, addresses; // (emulation)
 };
 

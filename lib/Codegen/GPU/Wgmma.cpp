@@ -236,11 +236,15 @@ void mlir::kiln::buildWgmmaKernel(RewriterBase &rewriter,
         Value next = arith::AddIOp::create(rewriter, l, k0, index(kStep));
         Value more = arith::CmpIOp::create(
             rewriter, l, arith::CmpIPredicate::ult, next, index(sizeK));
-        // (With a single K step there is no next one; a predicate that
-        // folds to false would reach the PTX as "@0", which ptxas refuses.)
-        if (sizeK > kStep)
-          copyStep(other, next,
-                   arith::AndIOp::create(rewriter, l, first, more));
+        // (A branch, not a predicate: the last step's copies are dropped
+        // whole, and a predicate folded to false would reach the PTX as
+        // "@0", which ptxas refuses.)
+        auto ifMore = scf::IfOp::create(rewriter, l, more);
+        {
+          OpBuilder::InsertionGuard inner(rewriter);
+          rewriter.setInsertionPoint(ifMore.thenBlock()->getTerminator());
+          copyStep(other, next, first);
+        }
         Value use = arith::DivUIOp::create(rewriter, l, step, index(2));
         Value parity = arith::CmpIOp::create(
             rewriter, l, arith::CmpIPredicate::ne,

@@ -32,11 +32,12 @@
 // CHECK: %[[OTHER:.*]] = arith.subi %c1{{.*}}, %[[STAGE]]
 // CHECK: %[[NEXT:.*]] = arith.addi %[[K]], %c64{{.*}}
 // CHECK: %[[MORE:.*]] = arith.cmpi ult, %[[NEXT]], %c1000{{.*}}
-// CHECK: %[[COPY:.*]] = arith.andi %[[FIRST]], %[[MORE]]
+// CHECK: scf.if %[[MORE]] {
 // CHECK: arith.muli %[[OTHER]], %c32768
-// CHECK: nvgpu.mbarrier.arrive.expect_tx %[[BAR]][%[[OTHER]]], %c32768{{.*}}, predicate = %[[COPY]]
-// CHECK: nvgpu.tma.async.load %[[TA]][%[[NEXT]], %{{.*}}], %[[BAR]][%[[OTHER]]] to %{{.*}}, predicate = %[[COPY]]
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %[[BAR]][%[[OTHER]]], %c32768{{.*}}, predicate = %[[FIRST]]
+// CHECK: nvgpu.tma.async.load %[[TA]][%[[NEXT]], %{{.*}}], %[[BAR]][%[[OTHER]]] to %{{.*}}, predicate = %[[FIRST]]
 // CHECK-COUNT-2: nvgpu.tma.async.load %[[TB]][%{{.*}}, %[[NEXT]]], %[[BAR]][%[[OTHER]]]
+// CHECK: }
 // CHECK: %[[USE:.*]] = arith.divui %[[STEP]], %c2
 // CHECK: %[[PARITY:.*]] = arith.remui %[[USE]], %c2
 // CHECK: %[[BIT:.*]] = arith.cmpi ne, %[[PARITY]], %c0
