@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Compiler/FunctionBuilder.h"
+#include "kiln/Dialect/Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -267,7 +268,7 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
                                        StringRef name,
                                        SmallVectorImpl<Value> &captures,
                                        SmallVectorImpl<bool> &reached,
-                                       std::string &error) {
+                                       std::string &error, bool knownValues) {
   DenseMap<Value, unsigned> sourceIndex;
   for (auto [i, s] : llvm::enumerate(sources))
     sourceIndex.try_emplace(s, i);
@@ -319,6 +320,26 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
     return a->isBeforeInBlock(b);
   });
   captures.assign(outside.begin(), outside.end());
+  // The known values: results of the copied ops that other copied ops read
+  // as operands (not from inside their regions), and the target.
+  SetVector<Value> known;
+  if (knownValues) {
+    auto isFloatTensor = [](Value v) {
+      auto type = dyn_cast<RankedTensorType>(v.getType());
+      return type && isa<FloatType>(type.getElementType());
+    };
+    for (Operation *op : ordered)
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp();
+            def && ops.contains(def) && isFloatTensor(operand))
+          known.insert(operand);
+    if (ops.contains(target.getDefiningOp()) && isFloatTensor(target))
+      known.insert(target);
+  }
+  DenseMap<Value, unsigned> knownArgument;
+  for (Value v : known)
+    knownArgument[v] = sources.size() + captures.size() + knownArgument.size();
+  captures.append(known.begin(), known.end());
 
   SmallVector<Type> types;
   for (Value v : sources)
@@ -338,8 +359,19 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
   for (auto [i, v] : llvm::enumerate(captures))
     map.map(v, entry->getArgument(sources.size() + i));
   b.setInsertionPointToStart(entry);
-  for (Operation *op : ordered)
-    b.clone(*op, map);
+  for (Operation *op : ordered) {
+    Operation *copy = b.clone(*op, map);
+    for (auto [result, copied] :
+         llvm::zip(op->getResults(), copy->getResults())) {
+      auto it = knownArgument.find(result);
+      if (it == knownArgument.end())
+        continue;
+      Value saved = entry->getArgument(it->second);
+      map.map(result, kiln::KnownValueOp::create(b, copy->getLoc(), copied,
+                                                 saved)
+                          .getResult());
+    }
+  }
   func::ReturnOp::create(b, loc, map.lookupOrDefault(target));
   return success();
 }

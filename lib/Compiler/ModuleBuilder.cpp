@@ -284,7 +284,7 @@ ModuleBuilder::regionOp(size_t function, llvm::StringRef name,
 FailureOr<std::pair<std::vector<size_t>, std::vector<bool>>>
 ModuleBuilder::outline(size_t function, size_t target,
                        llvm::ArrayRef<size_t> sources, llvm::StringRef name,
-                       std::string &error) {
+                       bool knownValues, std::string &error) {
   FunctionBuilder *f = at(function, error);
   if (!f)
     return failure();
@@ -296,7 +296,8 @@ ModuleBuilder::outline(size_t function, size_t target,
     return failure();
   SmallVector<Value> captures;
   SmallVector<bool> reached;
-  if (failed(f->outline(*t, *srcs, name, captures, reached, error)))
+  if (failed(f->outline(*t, *srcs, name, captures, reached, error,
+                        knownValues)))
     return failure();
   return std::make_pair(addAll(captures),
                         std::vector<bool>(reached.begin(), reached.end()));

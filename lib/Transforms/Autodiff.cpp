@@ -524,6 +524,17 @@ private:
   DenseMap<Value, Value> adjoints;
 };
 
+/// The uses of `known`'s computed operand that `known` dominates (other
+/// than `known` itself) read `value` instead.
+static void readInstead(KnownValueOp known, Value value) {
+  Block *block = known->getBlock();
+  known.getComputed().replaceUsesWithIf(value, [&](OpOperand &use) {
+    Operation *user = block->findAncestorOpInBlock(*use.getOwner());
+    return user && user != known.getOperation() &&
+           user != value.getDefiningOp() && known->isBeforeInBlock(user);
+  });
+}
+
 /// Builds (or finds) the gradient function of one request signature.
 class GradientBuilder {
 public:
@@ -534,19 +545,22 @@ public:
   /// (seeded: taking one cotangent per result), built on first use. It takes
   /// the callee's arguments, then the values of `variables` (which replace
   /// their reads), then the seeds; it returns the callee's results, then
-  /// the gradients of `wrt`, then those of `variables`.
+  /// the gradients of `wrt`, then those of `variables`. With `knownInputs`,
+  /// its known values are their known operands once it is built (see
+  /// kiln.grad's `known_inputs`).
   FailureOr<func::FuncOp> get(Operation *request, func::FuncOp callee,
                               ArrayRef<int64_t> wrt,
                               ArrayRef<FlatSymbolRefAttr> variables,
-                              bool seeded) {
-    return get(request, callee, wrt, variables, seeded, loops);
+                              bool seeded, bool knownInputs) {
+    return get(request, callee, wrt, variables, seeded, knownInputs, loops);
   }
 
 private:
   FailureOr<func::FuncOp> get(Operation *request, func::FuncOp callee,
                               ArrayRef<int64_t> wrt,
                               ArrayRef<FlatSymbolRefAttr> variables,
-                              bool seeded, LoopStrategy strategy) {
+                              bool seeded, bool knownInputs,
+                              LoopStrategy strategy) {
     std::string name = (callee.getName() + "_vjp").str();
     for (int64_t i : wrt)
       name += "_" + std::to_string(i);
@@ -554,13 +568,40 @@ private:
       name += "_" + v.getValue().str();
     if (seeded)
       name += "_seeded";
+    if (knownInputs)
+      name += "_known_inputs";
     if (strategy == LoopStrategy::Recompute)
       name += "_recompute";
     if (auto existing = symbols.lookup<func::FuncOp>(name))
       if (KilnDialect::GradientOfAttrHelper(existing.getContext())
               .isAttrPresent(existing))
         return existing;
-    return build(request, callee, wrt, variables, seeded, strategy, name);
+    FailureOr<func::FuncOp> grad =
+        build(request, callee, wrt, variables, seeded, strategy, name);
+    if (succeeded(grad) && knownInputs)
+      takeKnownOperands(*grad);
+    return grad;
+  }
+
+  /// Each kiln.known_value in `grad` (built) becomes its known operand,
+  /// the other uses of its computed operand that it dominates too: a
+  /// gradient of `grad` then flows into the known values, and what computed
+  /// them is dead.
+  static void takeKnownOperands(func::FuncOp grad) {
+    MLIRContext *context = grad.getContext();
+    KilnDialect::GradientKnownInputsAttrHelper(context).setAttr(
+        grad, UnitAttr::get(context));
+    SmallVector<KnownValueOp> knowns;
+    grad.walk([&](KnownValueOp known) { knowns.push_back(known); });
+    for (KnownValueOp known : knowns) {
+      OpBuilder b(known);
+      // (The types may differ in which extents are fixed.)
+      Value value = reshapeTo(b, known.getLoc(), known.getKnown(),
+                              known.getType(), known.getComputed());
+      readInstead(known, value);
+      known.replaceAllUsesWith(value);
+      known.erase();
+    }
   }
 
   /// The function a call inlined for differentiation runs. A generated
@@ -596,6 +637,8 @@ private:
     return get(call, original, wrt.asArrayRef(), variables,
                KilnDialect::GradientSeededAttrHelper(context).isAttrPresent(
                    callee),
+               KilnDialect::GradientKnownInputsAttrHelper(context)
+                   .isAttrPresent(callee),
                LoopStrategy::Recompute);
   }
 
@@ -854,15 +897,7 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
   /// operand). A rule that reads its op's own result (tanh's, exp's) then
   /// reads the known value, and the op itself dies with the lowering.
   static void useKnownValues(ModuleOp module) {
-    module.walk([](KnownValueOp known) {
-      Value computed = known.getComputed();
-      Block *block = known->getBlock();
-      computed.replaceUsesWithIf(known.getResult(), [&](OpOperand &use) {
-        Operation *user = block->findAncestorOpInBlock(*use.getOwner());
-        return user && user != known.getOperation() &&
-               known->isBeforeInBlock(user);
-      });
-    });
+    module.walk([](KnownValueOp known) { readInstead(known, known); });
   }
 
   /// Inlines each generated function called from one place into its
@@ -937,7 +972,8 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
     SmallVector<FlatSymbolRefAttr> names = llvm::map_to_vector(
         *variables, [](VariableOp v) { return FlatSymbolRefAttr::get(v); });
     FailureOr<func::FuncOp> grad =
-        builder.get(op, callee, wrt, names, !seeds.empty());
+        builder.get(op, callee, wrt, names, !seeds.empty(),
+                    op->hasAttr("known_inputs"));
     if (failed(grad))
       return failure();
     OpBuilder b(op);

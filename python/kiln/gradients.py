@@ -14,7 +14,7 @@ structure of the recorded ops, so a training loop compiles it once.
 import numpy as np
 
 from . import _kiln, errors
-from .core import attributes, i32_array, symbol
+from .core import attributes, i32_array, symbol, unit
 from .tensor import Tensor, convert_to_tensor, zeros as _zeros
 
 from ._state import local as _local
@@ -28,11 +28,17 @@ def _active_tapes():
 _FLOATING = frozenset(("f16", "bf16", "f32", "f64"))
 
 
-def _grad_op(m, f, callee, operands, num_sources, result_types, file="", line=0):
+def _grad_op(m, f, callee, operands, num_sources, result_types, file="", line=0,
+             known_inputs=False):
     """Adds `kiln.grad @callee(operands)` with respect to the first
-    `num_sources` operands (no seeds: the callee returns a scalar)."""
-    attrs = attributes(callee=symbol(callee), wrt=list(range(num_sources)),
-                       operandSegmentSizes=i32_array([len(operands), 0]))
+    `num_sources` operands (no seeds: the callee returns a scalar);
+    `known_inputs`: a gradient of it differentiates through the callee's
+    known values (see kiln.grad)."""
+    attrs = dict(callee=symbol(callee), wrt=list(range(num_sources)),
+                 operandSegmentSizes=i32_array([len(operands), 0]))
+    if known_inputs:
+        attrs["known_inputs"] = unit()
+    attrs = attributes(**attrs)
     return m.op(f, "grad", operands, attrs, result_types, file, line)
 
 
@@ -298,10 +304,14 @@ class GradientTape:
             reached.add(id(target))
         if not reached:
             return [None] * len(sources)
-        # The results later ops read are already in memory: they go in as
-        # known values (kiln.known_value), so the gradient function takes
-        # the forward values it needs instead of computing them again, as
-        # TensorFlow's tape keeps them. (They depend only on the structure.)
+        # The results later ops read, and the target, are already in
+        # memory: they go in as known values (kiln.known_value), so the
+        # gradient function takes the forward values it needs instead of
+        # computing them again, as TensorFlow's tape keeps them. (They
+        # depend only on the structure.)
+        if id(target) not in arg_ids:
+            consumed.add((renumber[produced[id(target)][0]],
+                          produced[id(target)][1]))
         seed = []
         if output_gradients is not None:
             output_gradients = convert_to_tensor(output_gradients, target.dtype)
@@ -312,14 +322,13 @@ class GradientTape:
         key = (tuple(structure),
                tuple(source_types) + tuple(t._impl.type for t in args[len(sources):] + seed),
                where, output_gradients is not None, len(sources))
-        plain_args = args + seed
         known = {}
         for where in sorted(consumed):
             known[where] = len(args)
             args.append(ops[where[0]][4][where[1]])
         args += seed
         recorded = _Recorded(ops, args, arg_ids, target, len(sources),
-                             output_gradients is not None, key + ("known",), known)
+                             output_gradients is not None, key, known)
         # The gradient runs where the target was computed.
         device = target._impl.device
         exe = _cache.get((device, recorded.key))
@@ -331,20 +340,19 @@ class GradientTape:
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
         grads = [o if id(s) in reached else None for s, o in zip(sources, outs)]
-        # Tapes still recording see this gradient as one op (a kiln.grad of
-        # the recorded function): that is how nested tapes give gradients
-        # of gradients.
+        # Tapes still recording see this gradient as one op: a kiln.grad of
+        # the recorded function, reading the sources, the other inputs and
+        # the known forward values (`known_inputs`). As TensorFlow's
+        # backward ops read the saved forward tensors, a tape around this
+        # one differentiates the gradient through those values, and through
+        # the ops it recorded that computed them: that gives gradients of
+        # gradients, and partial derivatives with respect to the inner
+        # tape's intermediates.
         outer = [t for t in _active_tapes() if t is not self]
         if outer:
-            # (They record the function without known values: a gradient of
-            # the gradient differentiates its forward ops, and known values
-            # would make the inner tape's intermediates look like inputs
-            # the gradient depends on.)
-            plain = _Recorded(ops, plain_args, arg_ids, target, len(sources),
-                              output_gradients is not None, key)
             location = errors.user_location()
             for tape in outer:
-                tape._ops.append(("__grad__", list(plain_args), plain,
+                tape._ops.append(("__grad__", list(args), recorded,
                                   source_types, grads, location))
         return grads
 
@@ -366,13 +374,17 @@ def _traced_gradient_impl(tape, trace, target, sources, source_ids,
     src = [trace.value_of(s) for s in watched]
     callee = f"gradient_{trace.counter}"
     trace.counter += 1
+    # Inside another tape, the gradient reads the traced forward values as
+    # known values, which that tape differentiates through (as eagerly).
+    nested = any(t is not tape for t in _active_tapes())
     try:
         captures, reached = trace.m.outline(trace.f, trace.value_of(loss), src,
-                                            callee)
+                                            callee, nested)
         operands = src + list(captures)
         file, _, line = (errors.user_location() or ":0").rpartition(":")
         ids = _grad_op(trace.m, trace.f, callee, operands, len(src),
-                       [s._impl.type for s in watched], file, int(line or 0))
+                       [s._impl.type for s in watched], file, int(line or 0),
+                       known_inputs=nested)
     except _kiln.NativeError as e:
         raise errors.from_native(e) from None
     by_source = {id(s): (i, r) for s, i, r in zip(watched, ids, reached)}
@@ -421,7 +433,7 @@ class _Recorded:
                 callee = f"recorded_{next(counter)}"
                 attrs.emit(m, callee, counter)
                 ids = _grad_op(m, f, callee, operands, attrs.num_sources,
-                               results, file, int(line or 0))
+                               results, file, int(line or 0), known_inputs=True)
             else:
                 ids = m.op(f, op, operands, attrs, results, file, int(line or 0))
             for position, (t, v) in enumerate(zip(outputs, ids)):

@@ -627,8 +627,9 @@ public:
   }
   std::pair<std::vector<size_t>, std::vector<bool>>
   outline(size_t function, size_t target, const std::vector<size_t> &sources,
-          const std::string &name) {
-    return get(builder.outline(function, target, sources, name, error));
+          const std::string &name, bool knownValues) {
+    return get(builder.outline(function, target, sources, name, knownValues,
+                               error));
   }
   py::tuple type(size_t id) { return pythonType(get(builder.type(id, error))); }
   void finishFunction(size_t function, const std::vector<size_t> &results) {
@@ -1090,7 +1091,9 @@ PYBIND11_MODULE(_kiln, m) {
       .def("declare_variable", &ModuleBuilder::declareVariable)
       .def("push_block", &ModuleBuilder::pushBlock)
       .def("discard_block", &ModuleBuilder::discardBlock)
-      .def("outline", &ModuleBuilder::outline)
+      .def("outline", &ModuleBuilder::outline, py::arg("function"),
+           py::arg("target"), py::arg("sources"), py::arg("name"),
+           py::arg("known_values") = false)
       .def("pop_block", &ModuleBuilder::popBlock, py::arg("function"),
            py::arg("values"), py::arg("terminator") = "yield")
       .def("region_op", &ModuleBuilder::regionOp, py::arg("function"),

@@ -190,6 +190,47 @@ func.func @dknown(%x: tensor<3xf32>, %k: tensor<3xf32>, %kt: tensor<3xf32>) -> (
 
 // -----
 
+// known_inputs: the gradient function built for the request reads the known
+// operand itself (sin and cos of %k, no kiln.known_value left), so the
+// gradient of that gradient holds %k fixed for d/dx (2 cos k, not the
+// derivative through square) and gives d/dk = -2x sin k (TF's partial
+// through the saved forward value).
+// CHECK-LABEL: func.func private @saved_vjp_0_known_inputs(
+// CHECK-SAME: %[[X:[a-zA-Z0-9_]+]]: tensor<3xf32>, %[[K:[a-zA-Z0-9_]+]]: tensor<3xf32>
+// CHECK-SAME: kiln.gradient_known_inputs
+// CHECK-NOT: kiln.known_value
+// CHECK-NOT: kiln.square
+// CHECK: kiln.cos %[[K]]
+// CHECK: return
+// CHECK-LABEL: func.func private @dsaved_vjp_0_1(
+// CHECK-SAME: %[[X:[a-zA-Z0-9_]+]]: tensor<3xf32>, %[[K:[a-zA-Z0-9_]+]]: tensor<3xf32>
+// CHECK-DAG: %[[TWO:.*]] = kiln.constant dense<2.000000e+00>
+// CHECK-DAG: %[[COS:.*]] = kiln.cos %[[K]]
+// CHECK-DAG: %[[TWOX:.*]] = kiln.mul %[[X]], %[[TWO]]
+// CHECK-DAG: %[[DX:.*]] = kiln.mul %[[COS]], %[[TWO]]
+// CHECK-DAG: %[[SIN:.*]] = kiln.sin %[[K]]
+// CHECK-DAG: %[[P:.*]] = kiln.mul %[[TWOX]], %[[SIN]]
+// CHECK-DAG: %[[DK:.*]] = kiln.neg %[[P]]
+// CHECK: return %{{.*}}, %[[DX]], %[[DK]] :
+func.func private @saved(%x: tensor<3xf32>, %k: tensor<3xf32>) -> tensor<f32> {
+  %s = kiln.square %x : tensor<3xf32>
+  %v = kiln.known_value %s, %k : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  %t = kiln.sin %v : tensor<3xf32>
+  %r = kiln.reduce_sum %t {axes = array<i64: 0>} : tensor<3xf32> -> tensor<f32>
+  return %r : tensor<f32>
+}
+func.func private @dsaved(%x: tensor<3xf32>, %k: tensor<3xf32>) -> tensor<f32> {
+  %d = kiln.grad @saved(%x, %k) {wrt = array<i64: 0>, known_inputs} : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  %r = kiln.reduce_sum %d {axes = array<i64: 0>} : tensor<3xf32> -> tensor<f32>
+  return %r : tensor<f32>
+}
+func.func @ddsaved(%x: tensor<3xf32>, %k: tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>) {
+  %d:2 = kiln.grad @dsaved(%x, %k) {wrt = array<i64: 0, 1>} : (tensor<3xf32>, tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>)
+  return %d#0, %d#1 : tensor<3xf32>, tensor<3xf32>
+}
+
+// -----
+
 // Over an open batch extent: the mean's count is known at run time only
 // (a sum of ones like the input), and every broadcast back to the input's
 // shape reads its extents from the input (`like`).

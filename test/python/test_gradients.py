@@ -285,9 +285,9 @@ def test_tape_gradients_reuse_the_forward_values(monkeypatch):
 def test_tape_sources_among_recorded_results():
     """A source that is one result of a multi-result op whose other result
     the target needs stays the source (it was overwritten by the op's
-    result: a zero gradient); an inner tape's intermediate is no input of
-    the inner gradient recorded on an outer tape (None, never zeros from
-    the known value it is passed as)."""
+    result: a zero gradient); an outer tape differentiates an inner
+    gradient with respect to an inner intermediate through the forward
+    values the backward ops read, as TensorFlow does."""
     x = kiln.constant(np.array([0.3, -1.2, 2.0]))
     c = kiln.constant(np.array([1.0, 2.0, 3.0]))
 
@@ -313,7 +313,10 @@ def test_tape_sources_among_recorded_results():
             y = kiln.reduce_sum(h * h * x)
         g1 = inner.gradient(y, x)
         total = kiln.reduce_sum(g1)
-    assert outer.gradient(total, h) is None
+    # g1 = hh + 2 x h cos x, its backward reading hh = h h, h and x: with
+    # respect to h, 2 x cos x directly and 2 h through hh (TF's value).
+    np.testing.assert_allclose(outer.gradient(total, h).numpy(),
+                               2 * np.sin(x0) + 2 * x0 * np.cos(x0), rtol=1e-12)
     # d/dx of g1 = 2 sin cos x + sin^2: 2 cos(2x) x + 2 sin(2x).
     np.testing.assert_allclose(outer.gradient(total, x).numpy(),
                                2 * np.cos(2 * x0) * x0 + 2 * np.sin(2 * x0), rtol=1e-10)
@@ -345,6 +348,52 @@ def test_nested_tapes_give_higher_order_gradients():
     g3 = t3.gradient(g2, x)
     t = np.tanh(x0)
     np.testing.assert_allclose(g3.numpy(), -2 * (1 - t * t) * (1 - 3 * t * t), rtol=1e-10)
+
+
+def test_outer_tape_differentiates_through_the_inner_tapes_saved_values():
+    """As in TensorFlow, an inner gradient recorded on an outer tape reads
+    the forward values its backward ops need: with respect to one of them
+    the outer gradient is the partial derivative through those reads (TF's
+    formulas); with respect to the source it is the full second derivative
+    (central differences of the first); a tape opened after the forward
+    ops sees the saved values as constants (TF's partial again)."""
+    x0 = np.array([0.5, -1.5, 1.1])
+    x = kiln.constant(x0)
+
+    def second(v):
+        with kiln.GradientTape(persistent=True) as outer:
+            outer.watch(v)
+            with kiln.GradientTape() as inner:
+                inner.watch(v)
+                y = v * v
+                z = kiln.reduce_sum(kiln.sin(y))
+            g = inner.gradient(z, v)  # 2 v cos(y), reading v and y
+        return g, outer.gradient(g, y), outer.gradient(g, v)
+    first = lambda v: 2 * v * np.cos(v * v)
+    h = 1e-6
+    # Eagerly, and traced (the inner gradient reads the traced values).
+    for run in (second, kiln.function(second)):
+        g, by_y, by_x = run(x)
+        np.testing.assert_allclose(g.numpy(), first(x0), rtol=1e-12)
+        np.testing.assert_allclose(by_y.numpy(), -2 * x0 * np.sin(x0 * x0), rtol=1e-12)
+        np.testing.assert_allclose(by_x.numpy(), (first(x0 + h) - first(x0 - h)) / (2 * h),
+                                   rtol=1e-7)
+    # The target's own value is saved too: tanh's gradient reads it.
+    with kiln.GradientTape() as outer:
+        with kiln.GradientTape() as inner:
+            inner.watch(x)
+            t = kiln.tanh(x)
+        g = inner.gradient(t, x)  # 1 - t^2
+    np.testing.assert_allclose(outer.gradient(g, t).numpy(), -2 * np.tanh(x0), rtol=1e-12)
+    # Opened after the forward ops: y is a constant to the outer tape.
+    with kiln.GradientTape() as inner:
+        inner.watch(x)
+        y = x * x
+        z = kiln.reduce_sum(kiln.sin(y))
+    with kiln.GradientTape() as outer:
+        outer.watch(x)
+        g = inner.gradient(z, x)
+    np.testing.assert_allclose(outer.gradient(g, x).numpy(), 2 * np.cos(x0 * x0), rtol=1e-12)
 
 
 def test_custom_gradient_replaces_the_derived_gradient():

@@ -72,10 +72,15 @@ public:
   /// sources; other values they use (computed before, or arguments) become
   /// the trailing arguments, returned in `captures`. `reached[i]` says
   /// whether the target depends on source i. This is how a gradient tape
-  /// inside a traced function becomes a kiln.grad request.
+  /// inside a traced function becomes a kiln.grad request. With
+  /// `knownValues`, each floating-point result of a copied op that another
+  /// copied op reads, and the target, is also captured, as the known
+  /// operand of a kiln.known_value after the copy (what a request with
+  /// `known_inputs` differentiates through: a tape inside another one).
   LogicalResult outline(Value target, llvm::ArrayRef<Value> sources,
                         llvm::StringRef name, SmallVectorImpl<Value> &captures,
-                        SmallVectorImpl<bool> &reached, std::string &error);
+                        SmallVectorImpl<bool> &reached, std::string &error,
+                        bool knownValues = false);
 
   /// Ends this function with `results` (no verification yet).
   void finishFunction(llvm::ArrayRef<Value> results);

@@ -77,7 +77,7 @@ public:
   /// See FunctionBuilder::outline: the captures' ids and reached flags.
   FailureOr<std::pair<std::vector<size_t>, std::vector<bool>>>
   outline(size_t function, size_t target, llvm::ArrayRef<size_t> sources,
-          llvm::StringRef name, std::string &error);
+          llvm::StringRef name, bool knownValues, std::string &error);
 
   /// The type of value `id`.
   FailureOr<TensorTypeSpec> type(size_t id, std::string &error);

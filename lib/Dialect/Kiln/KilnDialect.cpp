@@ -116,6 +116,7 @@ LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
     return onFunctionAs(isa<DenseI64ArrayAttr>(value),
                         "an array<i64> of argument indices");
   if (name == GradientSeededAttrHelper::getNameStr() ||
+      name == GradientKnownInputsAttrHelper::getNameStr() ||
       name == GpuFunctionAttrHelper::getNameStr())
     return onFunctionAs(isa<UnitAttr>(value), "a unit attribute");
   if (name == VariableAttrHelper::getNameStr())

@@ -59,6 +59,8 @@ def Kiln_Dialect : Dialect {
     "::mlir::DenseI64ArrayAttr":$gradient_wrt,
     "::mlir::ArrayAttr":$gradient_variables,
     "::mlir::UnitAttr":$gradient_seeded,
+    // (Built for a request with `known_inputs`.)
+    "::mlir::UnitAttr":$gradient_known_inputs,
     // On a function of a module compiled for a GPU that is not an entry
     // (one its entries call): its buffers are GPU memory
     // (kiln-gpu-mark-functions).

@@ -1827,7 +1827,7 @@ class Kiln_GradRequestOp<string mnemonic> : Kiln_Op<mnemonic, [
                        Variadic<Kiln_FloatTensor>:$seeds,
                        DefaultValuedAttr<DenseI64ArrayAttr, "{}">:$wrt,
                        OptionalAttr<FlatSymbolRefArrayAttr>:$wrt_variables,
-                       UnitAttr:$wrt_all_variables);
+                       UnitAttr:$wrt_all_variables, UnitAttr:$known_inputs);
   let assemblyFormat = [{
     $callee `(` $args `)` (`seeds` `(` $seeds^ `:` type($seeds) `)`)?
     attr-dict `:` functional-type($args, $results)
@@ -1849,6 +1849,16 @@ def Kiln_GradOp : Kiln_GradRequestOp<"grad"> {
     arguments can be differentiated. `kiln-autodiff` replaces the request by
     a call of a generated gradient function; requests inside generated
     functions give higher-order gradients.
+
+    With `known_inputs`, the generated gradient function takes each
+    `kiln.known_value` of the callee as its known operand once the gradient
+    is built: a gradient of that gradient goes to the known operand (a
+    forward value saved by whoever called), not back through the ops that
+    computed it. That is how the eager tape records a gradient on the tapes
+    around it: TensorFlow's backward ops read the saved forward tensors, so
+    an outer tape differentiates through them, and gives a partial
+    derivative with respect to one of them. Without it, a gradient of the
+    gradient recomputes the known values from the callee's arguments.
 
     ```mlir
     %gx, %gy = kiln.grad @f(%x, %y) {wrt = array<i64: 0, 1>}
