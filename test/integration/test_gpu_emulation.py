@@ -343,6 +343,50 @@ def test_warp_row_reductions_f64_and_integers(runner):
     np.testing.assert_array_equal(got, xi.max(1))
 
 
+@pytest.mark.parametrize("op,numpy_op", [("reduce_sum", np.sum), ("reduce_max", np.max),
+                                         ("reduce_mean", np.mean)])
+@pytest.mark.parametrize("shape,axes", [
+    ((256, 128), (0,)),           # a bias gradient: one split, 4 groups of 32
+    ((300, 100), (0,)),           # two splits, a partial group of outputs
+    ((64, 24, 24, 16), (0, 1, 2)),  # a conv bias gradient: 64 splits, 16 outputs
+    ((33, 5, 7), (0,)),           # 35 outputs, a reduction of 33 (not a multiple of 8)
+    ((6, 700, 3), (0, 1)),        # 3 outputs, 4200 rows: 17 splits
+])
+def test_column_reductions(runner, op, numpy_op, shape, axes):
+    """Reductions over outer axes (blocks of 32 outputs x 8 slices on the
+    GPU, split over blocks and combined by a second kernel when long):
+    one and several splits, partial groups, reductions not a multiple of
+    the slices, over three axes."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    out_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
+    got = runner.run(reduce_module(op, shape, axes, np.float32, out_shape), [x],
+                     args=EMULATE)[0]
+    want = numpy_op(x.astype(np.float64), axis=axes)
+    scale = np.abs(x.astype(np.float64)).sum(axis=axes) / (1 if op == "reduce_sum" else
+                                                          np.prod([shape[a] for a in axes]))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * scale.max() + 1e-7)
+
+
+def test_column_reductions_f64_integers_and_open_extents(runner):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5000, 40))
+    got = runner.run(reduce_module("reduce_sum", x.shape, (0,), np.float64, (40,)), [x],
+                     args=EMULATE)[0]
+    np.testing.assert_allclose(got, x.sum(0), rtol=1e-12, atol=1e-12)
+    xi = rng.integers(-1000, 1000, (1000, 70)).astype(np.int32)
+    got = runner.run(reduce_module("reduce_min", xi.shape, (0,), np.int32, (70,)), [xi],
+                     args=EMULATE)[0]
+    np.testing.assert_array_equal(got, xi.min(0))
+    # An open batch: the splits are computed when the code runs.
+    x = rng.standard_normal((3000, 50)).astype(np.float32)
+    mlir = reduce_module("reduce_sum", x.shape, (0,), np.float32, (50,)).replace(
+        "tensor<3000x50xf32>", "tensor<?x50xf32>")
+    got = runner.run(mlir, [x], args=EMULATE)[0]
+    np.testing.assert_allclose(got, x.astype(np.float64).sum(0), rtol=0,
+                               atol=1e-6 * np.abs(x).sum(0).max())
+
+
 def test_warp_softmax_and_cross_entropy(runner):
     """A softmax and a sparse cross-entropy with its gradient: row maxima and
     row sums of exponentials, as a training step computes them."""

@@ -151,6 +151,22 @@ gpu::LaunchOp mlir::kiln::createOneThreadLaunch(RewriterBase &rewriter,
   return launch;
 }
 
+Value mlir::kiln::createFlatLaunch(RewriterBase &rewriter, Location loc,
+                                   Value count, int64_t threads) {
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value size = arith::ConstantIndexOp::create(rewriter, loc, threads);
+  auto launch = gpu::LaunchOp::create(
+      rewriter, loc, rewriter.createOrFold<arith::CeilDivUIOp>(loc, count, size),
+      one, one, size, one, one);
+  rewriter.setInsertionPointToEnd(&launch.getBody().front());
+  auto terminator = gpu::TerminatorOp::create(rewriter, loc);
+  rewriter.setInsertionPoint(terminator);
+  return arith::AddIOp::create(
+      rewriter, loc,
+      arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, size),
+      launch.getThreadIds().x);
+}
+
 void mlir::kiln::runInOneThread(RewriterBase &rewriter, Operation *op) {
   rewriter.setInsertionPoint(op);
   gpu::LaunchOp launch = createOneThreadLaunch(rewriter, op->getLoc());

@@ -82,6 +82,13 @@ Operation *createWaitedFor(OpBuilder &builder, Location loc, MakeFn make) {
 /// and sets the insertion point into its body, before the terminator.
 gpu::LaunchOp createOneThreadLaunch(RewriterBase &rewriter, Location loc);
 
+/// Creates a `gpu.launch` of ceil(`count` / `threads`) blocks of `threads`
+/// threads at the insertion point, sets the insertion point into its body,
+/// before the terminator, and returns the thread's flat index (block x
+/// threads + thread; it may reach past `count`).
+Value createFlatLaunch(RewriterBase &rewriter, Location loc, Value count,
+                       int64_t threads);
+
 /// Moves `op` into a new launch of one thread, in its place.
 void runInOneThread(RewriterBase &rewriter, Operation *op);
 

@@ -352,20 +352,9 @@ private:
       memref::DeallocOp::create(rewriter, loc, workspace);
       return;
     }
-    constexpr int64_t kBlock = 256;
-    auto launch = gpu::LaunchOp::create(
-        rewriter, loc, index(llvm::divideCeil(rows * cols, kBlock)), index(1),
-        index(1), index(kBlock), index(1), index(1));
     {
       OpBuilder::InsertionGuard guard(rewriter);
-      rewriter.setInsertionPointToEnd(&launch.getBody().front());
-      auto terminator = gpu::TerminatorOp::create(rewriter, loc);
-      rewriter.setInsertionPoint(terminator);
-      Value i = arith::AddIOp::create(
-          rewriter, loc,
-          arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x,
-                                index(kBlock)),
-          launch.getThreadIds().x);
+      Value i = kiln::createFlatLaunch(rewriter, loc, index(rows * cols), 256);
       scf::IfOp::create(
           rewriter, loc, inRange(i, index(rows * cols)),
           [&](OpBuilder &b, Location l) {

@@ -45,6 +45,14 @@ constexpr int64_t kMinReduction = 32; // shorter rows keep a thread each
 constexpr int64_t kGridFrom = 16384;  // smaller scalar reductions: one block
 constexpr int64_t kMaxBlocks = 1024;  // of a whole-tensor reduction
 constexpr int64_t kPerThread = 16;    // elements per thread before more blocks
+// A reduction along outer loops (a column sum): a block takes 32 outputs,
+// 8 threads each (slices of the reduction), and the reduction is split
+// over blocks until the chip has work.
+constexpr int64_t kColumns = 32;
+constexpr int64_t kSlices = 8;
+constexpr int64_t kColumnPerThread = 32; // elements per thread before splits
+constexpr int64_t kColumnBlocks = 512;   // blocks the splits aim at
+constexpr int64_t kMaxSplits = 64;       // partial results per output
 
 /// A row reduction this pass rewrites, with its combiner and the
 /// combiner's neutral element.
@@ -83,27 +91,32 @@ std::optional<RowReduction> matchWholeReduction(linalg::GenericOp op) {
   return RowReduction{op, combiner->first, combiner->second};
 }
 
-std::optional<RowReduction> matchRowReduction(linalg::GenericOp op) {
+/// Along which loops a reduction's inputs are contiguous.
+enum class Along { Rows, Columns };
+
+/// A reduction with parallel loops whose every input array is indexed
+/// innermost by a reduction loop (`Rows`: the lanes of a warp read
+/// neighbouring elements of one row) or by a parallel one (`Columns`:
+/// neighbouring outputs read neighbouring elements).
+std::optional<RowReduction> matchReduction(linalg::GenericOp op,
+                                           Along along) {
   if (op.getNumDpsInits() != 1 || !op.hasPureBufferSemantics() ||
       op.getNumParallelLoops() == 0 || op.getNumReductionLoops() == 0)
     return std::nullopt;
-  // A row: every input array's innermost index is a reduction loop, so
-  // the lanes read neighbouring elements. (In a column reduction it is a
-  // parallel loop: a thread per output reads neighbours of its neighbours'
-  // elements already.)
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
-  bool row = false;
+  bool any = false;
   for (OpOperand *input : op.getDpsInputOperands()) {
     auto type = dyn_cast<MemRefType>(input->get().getType());
     if (!type || type.getRank() == 0)
       continue;
     auto last = dyn_cast<AffineDimExpr>(
         op.getMatchingIndexingMap(input).getResults().back());
-    if (!last || !linalg::isReductionIterator(iterators[last.getPosition()]))
+    if (!last || linalg::isReductionIterator(iterators[last.getPosition()]) !=
+                     (along == Along::Rows))
       return std::nullopt;
-    row = true;
+    any = true;
   }
-  if (!row)
+  if (!any)
     return std::nullopt;
   auto out = dyn_cast<MemRefType>(op.getDpsInitOperand(0)->get().getType());
   Type element = out ? out.getElementType() : Type();
@@ -112,7 +125,7 @@ std::optional<RowReduction> matchRowReduction(linalg::GenericOp op) {
   if (!op.getMatchingIndexingMap(op.getDpsInitOperand(0))
            .isProjectedPermutation())
     return std::nullopt;
-  // Short static rows keep a thread per output.
+  // Short static reductions keep a thread per output.
   int64_t length = 1;
   for (auto [iterator, size] :
        llvm::zip(iterators, op.getStaticLoopRanges()))
@@ -129,15 +142,16 @@ std::optional<RowReduction> matchRowReduction(linalg::GenericOp op) {
   return RowReduction{op, combiner->first, combiner->second};
 }
 
-class WarpKernel {
+class ReductionKernel {
 public:
-  WarpKernel(RewriterBase &rewriter, RowReduction r)
+  ReductionKernel(RewriterBase &rewriter, RowReduction r)
       : rewriter(rewriter), r(r), loc(r.op.getLoc()) {}
 
-  /// Replaces the reduction by its kernel; with `emulate`, by host loops
-  /// that run each warp's lanes in turn and the shuffles as exchanges
+  /// Replaces the reduction by its kernel (`columns`: a reduction along
+  /// outer loops); with `emulate`, by host loops that run each warp's
+  /// lanes (or each block's threads) in turn and the shuffles as exchanges
   /// through a buffer (a test of the kernel's indexing on the CPU).
-  void build(bool emulate) {
+  void build(bool emulate, bool columns = false) {
     rewriter.setInsertionPoint(r.op);
     SmallVector<utils::IteratorType> iterators = r.op.getIteratorTypesArray();
     auto ranges = cast<linalg::LinalgOp>(r.op.getOperation())
@@ -148,15 +162,17 @@ public:
       sizes.push_back(size);
       if (linalg::isParallelIterator(iterators[i])) {
         parallel.push_back(i);
-        outputs = arith::MulIOp::create(rewriter, loc, outputs, size);
+        outputs = rewriter.createOrFold<arith::MulIOp>(loc, outputs, size);
       } else {
         reduction.push_back(i);
-        length = arith::MulIOp::create(rewriter, loc, length, size);
+        length = rewriter.createOrFold<arith::MulIOp>(loc, length, size);
       }
     }
     total = outputs;
     rowLength = length;
-    if (parallel.empty())
+    if (columns)
+      buildColumns(emulate);
+    else if (parallel.empty())
       buildGrid(emulate);
     else if (emulate)
       buildEmulation();
@@ -194,25 +210,33 @@ private:
     return share(output, lane, index(kWarp));
   }
 
+  /// A loop over i = lower, lower + stride, ... < upper carrying a value
+  /// from the neutral element: `next(value, i)` (built at the rewriter's
+  /// insertion point) gives the next one. Returns the last.
+  template <typename Next>
+  Value accumulate(Value lower, Value upper, Value stride, Next &&next) {
+    Value start = arith::ConstantOp::create(rewriter, loc, r.neutral);
+    auto loop = scf::ForOp::create(
+        rewriter, loc, lower, upper, stride, ValueRange{start},
+        [&](OpBuilder &b, Location l, Value i, ValueRange acc) {
+          OpBuilder::InsertionGuard guard(rewriter);
+          rewriter.setInsertionPoint(b.getInsertionBlock(),
+                                     b.getInsertionPoint());
+          scf::YieldOp::create(rewriter, l, next(acc.front(), i));
+        });
+    return loop.getResult(0);
+  }
+
   /// Elements first, first + step, ... of output `output`'s row, combined
   /// from the neutral element.
   Value share(Value output, Value first, Value step) {
     SmallVector<Value> outer(r.op.getNumLoops());
     delinearize(output, parallel, outer);
-    Value start = arith::ConstantOp::create(rewriter, loc, r.neutral);
-    auto loop = scf::ForOp::create(
-        rewriter, loc, first, rowLength, step, ValueRange{start},
-        [&](OpBuilder &b, Location l, Value flat, ValueRange acc) {
-          OpBuilder::InsertionGuard guard(rewriter);
-          rewriter.setInsertionPoint(b.getInsertionBlock(),
-                                     b.getInsertionPoint());
-          SmallVector<Value> ivs = outer;
-          delinearize(flat, reduction, ivs);
-          scf::YieldOp::create(
-              rewriter, l,
-              kiln::inlineBody(rewriter, l, r.op, ivs, acc.front()));
-        });
-    return loop.getResult(0);
+    return accumulate(first, rowLength, step, [&](Value acc, Value flat) {
+      SmallVector<Value> ivs = outer;
+      delinearize(flat, reduction, ivs);
+      return kiln::inlineBody(rewriter, loc, r.op, ivs, acc);
+    });
   }
 
   /// Combines `value` with the output element of `output` and stores it.
@@ -270,18 +294,9 @@ private:
     };
     // ... and in the second: the partials lane, lane + 32, ...
     auto secondShare = [&](Value partials, Value lane) {
-      Value start = arith::ConstantOp::create(rewriter, loc, r.neutral);
-      auto forOp = scf::ForOp::create(
-          rewriter, loc, lane, warps, index(kWarp), ValueRange{start},
-          [&](OpBuilder &b, Location l, Value i, ValueRange acc) {
-            OpBuilder::InsertionGuard guard(rewriter);
-            rewriter.setInsertionPoint(b.getInsertionBlock(),
-                                       b.getInsertionPoint());
-            Value partial = memref::LoadOp::create(rewriter, l, partials, i);
-            scf::YieldOp::create(rewriter, l,
-                                 combine(acc.front(), partial));
-          });
-      return forOp.getResult(0);
+      return accumulate(lane, warps, index(kWarp), [&](Value acc, Value i) {
+        return combine(acc, memref::LoadOp::create(rewriter, loc, partials, i));
+      });
     };
     if (emulate) {
       Value partials = memref::AllocOp::create(rewriter, loc, partialsType,
@@ -345,6 +360,196 @@ private:
       auto store = scf::IfOp::create(rewriter, loc, first);
       rewriter.setInsertionPoint(store.thenBlock()->getTerminator());
       storeOutput(index(0), total);
+    }
+    kiln::createWaitedFor(rewriter, loc, [&](Value start) {
+      return gpu::DeallocOp::create(rewriter, loc, tokenType,
+                                    ValueRange{start}, partials)
+          .getOperation();
+    });
+  }
+
+  /// A reduction along outer loops (the inputs contiguous along the
+  /// outputs: a bias gradient's sum over the batch). Block (g, s) of a
+  /// grid of ceil(outputs / 32) x S blocks of 256 threads takes outputs
+  /// 32 g to 32 g + 31, thread t output 32 g + t % 32 and slice t / 32:
+  /// elements 8 s + slice, then every 8 S further, of its output's
+  /// reduction (so a warp reads 32 neighbouring elements); the 8 slices
+  /// meet in shared memory and slice 0 combines them in order. With one
+  /// split it combines the total with the output; with S splits it writes
+  /// partials[s][output], and a second kernel (a thread per output)
+  /// combines the S partials in order with the output.
+  void buildColumns(bool emulate) {
+    Value zero = index(0), one = index(1);
+    auto folded = [&](auto op, Value a, Value b) -> Value {
+      return rewriter.createOrFold<decltype(op)>(loc, a, b);
+    };
+    Value groups = folded(arith::CeilDivUIOp(), total, index(kColumns));
+    // S = clamp(min(length / (8 x 32), 512 / groups), 1, 64), rounded up.
+    Value splits = folded(
+        arith::MaxUIOp(),
+        folded(arith::MinUIOp(),
+             folded(arith::MinUIOp(),
+                  folded(arith::CeilDivUIOp(), rowLength,
+                       index(kSlices * kColumnPerThread)),
+                  folded(arith::CeilDivUIOp(), index(kColumnBlocks), groups)),
+             index(kMaxSplits)),
+        one);
+    std::optional<int64_t> constantSplits = getConstantIntValue(splits);
+    bool oneSplit = constantSplits && *constantSplits == 1;
+    Value step = folded(arith::MulIOp(), splits, index(kSlices));
+    Type element = r.neutral.getType();
+    auto partialsType = MemRefType::get({ShapedType::kDynamic}, element);
+    Value partialCount = folded(arith::MulIOp(), splits, total);
+
+    // Thread (column, slice) of block (group, split): its share, or the
+    // neutral element past the last output.
+    auto output = [&](Value group, Value column) -> Value {
+      return arith::AddIOp::create(
+          rewriter, loc,
+          arith::MulIOp::create(rewriter, loc, group, index(kColumns)),
+          column);
+    };
+    auto inside = [&](Value out) -> Value {
+      return arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult,
+                                   out, total);
+    };
+    auto threadShare = [&](Value out, Value split, Value slice) -> Value {
+      auto branch = scf::IfOp::create(rewriter, loc, TypeRange{element},
+                                      inside(out), /*withElse=*/true);
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(branch.thenBlock());
+      Value first = arith::AddIOp::create(
+          rewriter, loc,
+          arith::MulIOp::create(rewriter, loc, split, index(kSlices)), slice);
+      scf::YieldOp::create(rewriter, loc, share(out, first, step));
+      rewriter.setInsertionPointToStart(branch.elseBlock());
+      scf::YieldOp::create(
+          rewriter, loc,
+          Value(arith::ConstantOp::create(rewriter, loc, r.neutral)));
+      return branch.getResult(0);
+    };
+    auto sharedSlot = [&](Value slice, Value column) -> Value {
+      return arith::AddIOp::create(
+          rewriter, loc,
+          arith::MulIOp::create(rewriter, loc, slice, index(kColumns)),
+          column);
+    };
+    // Slice 0 of a column with an output: the slices' values in order,
+    // then the output (one split) or the partial.
+    auto finishColumn = [&](Value shared, Value out, Value split,
+                            Value column, Value partials) {
+      Value acc = memref::LoadOp::create(rewriter, loc, shared,
+                                         sharedSlot(zero, column));
+      for (int64_t slice = 1; slice < kSlices; ++slice)
+        acc = combine(acc,
+                      memref::LoadOp::create(rewriter, loc, shared,
+                                             sharedSlot(index(slice), column)));
+      if (oneSplit) {
+        storeOutput(out, acc);
+        return;
+      }
+      Value at = arith::AddIOp::create(
+          rewriter, loc, arith::MulIOp::create(rewriter, loc, split, total),
+          out);
+      memref::StoreOp::create(rewriter, loc, acc, partials, at);
+    };
+    // The second kernel's thread for output `out`: the partials in order.
+    auto finishOutput = [&](Value partials, Value out) {
+      storeOutput(out, accumulate(zero, splits, one, [&](Value acc, Value s) {
+        Value at = arith::AddIOp::create(
+            rewriter, loc, arith::MulIOp::create(rewriter, loc, s, total),
+            out);
+        return combine(acc,
+                       memref::LoadOp::create(rewriter, loc, partials, at));
+      }));
+    };
+    auto ifThen = [&](Value condition, auto &&body) {
+      auto branch = scf::IfOp::create(rewriter, loc, condition);
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPoint(branch.thenBlock()->getTerminator());
+      body();
+    };
+
+    if (emulate) {
+      Value partials;
+      if (!oneSplit)
+        partials = memref::AllocOp::create(rewriter, loc, partialsType,
+                                           ValueRange{partialCount});
+      Value shared = memref::AllocaOp::create(
+          rewriter, loc, MemRefType::get({kSlices * kColumns}, element));
+      loop(zero, splits, [&](Value split) {
+        loop(zero, groups, [&](Value group) {
+          loop(zero, index(kSlices), [&](Value slice) {
+            loop(zero, index(kColumns), [&](Value column) {
+              Value value = threadShare(output(group, column), split, slice);
+              memref::StoreOp::create(rewriter, loc, value, shared,
+                                      sharedSlot(slice, column));
+            });
+          });
+          loop(zero, index(kColumns), [&](Value column) {
+            Value out = output(group, column);
+            ifThen(inside(out), [&] {
+              finishColumn(shared, out, split, column, partials);
+            });
+          });
+        });
+      });
+      if (!oneSplit) {
+        loop(zero, total, [&](Value out) { finishOutput(partials, out); });
+        memref::DeallocOp::create(rewriter, loc, partials);
+      }
+      return;
+    }
+    auto tokenType = gpu::AsyncTokenType::get(rewriter.getContext());
+    Value partials;
+    if (!oneSplit)
+      partials = kiln::createWaitedFor(rewriter, loc, [&](Value start) {
+                   return gpu::AllocOp::create(
+                              rewriter, loc, partialsType, tokenType,
+                              ValueRange{start}, ValueRange{partialCount},
+                              ValueRange{}, /*hostShared=*/false)
+                       .getOperation();
+                 })->getResult(0);
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      auto sharedType = MemRefType::get(
+          {kSlices * kColumns}, element, MemRefLayoutAttrInterface(),
+          gpu::AddressSpaceAttr::get(rewriter.getContext(),
+                                     gpu::AddressSpace::Workgroup));
+      auto launch = gpu::LaunchOp::create(
+          rewriter, loc, groups, splits, one, index(kSlices * kColumns), one,
+          one, /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+          /*asyncDependencies=*/ValueRange{},
+          /*workgroupAttributions=*/TypeRange{sharedType});
+      rewriter.setInsertionPointToEnd(&launch.getBody().front());
+      auto terminator = gpu::TerminatorOp::create(rewriter, loc);
+      rewriter.setInsertionPoint(terminator);
+      Value shared = launch.getWorkgroupAttributions().front();
+      Value tid = launch.getThreadIds().x;
+      Value column = arith::RemUIOp::create(rewriter, loc, tid,
+                                            index(kColumns));
+      Value slice = arith::DivUIOp::create(rewriter, loc, tid,
+                                           index(kColumns));
+      Value split = launch.getBlockIds().y;
+      Value out = output(launch.getBlockIds().x, column);
+      memref::StoreOp::create(rewriter, loc, threadShare(out, split, slice),
+                              shared, tid);
+      gpu::BarrierOp::create(rewriter, loc);
+      Value first = arith::AndIOp::create(
+          rewriter, loc,
+          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
+                                slice, zero),
+          inside(out));
+      ifThen(first,
+             [&] { finishColumn(shared, out, split, column, partials); });
+    }
+    if (oneSplit)
+      return;
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      Value out = kiln::createFlatLaunch(rewriter, loc, total,
+                                         kSlices * kColumns);
+      ifThen(inside(out), [&] { finishOutput(partials, out); });
     }
     kiln::createWaitedFor(rewriter, loc, [&](Value start) {
       return gpu::DeallocOp::create(rewriter, loc, tokenType,
@@ -451,11 +656,12 @@ struct GPUWarpReductionsPass
             continue;
           generic = *general;
         }
-        if (std::optional<RowReduction> row = matchRowReduction(generic))
-          WarpKernel(rewriter, *row).build(emulate);
-        else if (std::optional<RowReduction> whole =
-                     matchWholeReduction(generic))
-          WarpKernel(rewriter, *whole).build(emulate);
+        if (auto row = matchReduction(generic, Along::Rows))
+          ReductionKernel(rewriter, *row).build(emulate);
+        else if (auto column = matchReduction(generic, Along::Columns))
+          ReductionKernel(rewriter, *column).build(emulate, /*columns=*/true);
+        else if (auto whole = matchWholeReduction(generic))
+          ReductionKernel(rewriter, *whole).build(emulate);
       }
     }
   }

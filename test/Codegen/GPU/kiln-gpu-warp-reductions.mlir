@@ -62,26 +62,11 @@ func.func @named_max(%x: memref<6x64xf32>, %out: memref<6xf32>) attributes {kiln
 
 // -----
 
-// Left alone: a column sum (the input's innermost index is a parallel loop,
-// even with the reduction loop innermost), a short row (16 elements) and
-// an f16 row.
-// CHECK-LABEL: func.func @column_sums
-// CHECK-NOT: gpu.launch
+// Left alone: a short row (16 elements) and an f16 row.
 // CHECK-LABEL: func.func @short_rows
 // CHECK-NOT: gpu.launch
 // CHECK-LABEL: func.func @half_rows
 // CHECK-NOT: gpu.launch
-#colin = affine_map<(j, i) -> (i, j)>
-#col = affine_map<(j, i) -> (j)>
-func.func @column_sums(%x: memref<300x100xf32>, %out: memref<100xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<300x100xf32>], outputs = [tensor<100xf32>], variables = [], checks = [], device = cuda>} {
-  linalg.generic {indexing_maps = [#colin, #col], iterator_types = ["parallel", "reduction"]}
-      ins(%x : memref<300x100xf32>) outs(%out : memref<100xf32>) {
-  ^bb0(%a: f32, %acc: f32):
-    %s = arith.addf %a, %acc : f32
-    linalg.yield %s : f32
-  }
-  return
-}
 func.func @short_rows(%x: memref<100x16xf32>, %out: memref<100xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<100x16xf32>], outputs = [tensor<100xf32>], variables = [], checks = [], device = cuda>} {
   linalg.reduce ins(%x : memref<100x16xf32>) outs(%out : memref<100xf32>) dimensions = [1]
     (%a: f32, %m: f32) {
@@ -139,5 +124,69 @@ func.func @small_sum(%x: memref<1000xf32>, %out: memref<f32>) attributes {kiln.e
     %s = arith.addf %a, %acc : f32
     linalg.yield %s : f32
   }
+  return
+}
+
+// -----
+
+// A column sum (the input's innermost index is a parallel loop, even with
+// the reduction loop innermost), 300 x 100: ceil(100 / 32) = 4 groups of 32
+// outputs times 2 splits of the 300 rows (ceil(300 / 256)), 256 threads a
+// block: column t % 32, slice t / 32 starting at row 8 s + slice and
+// striding by 16, into shared memory; after the barrier slice 0 combines
+// the 8 slices and writes partials[s][output] (200 of them); a second
+// kernel, a thread per output, adds the 2 partials in order to the output.
+// CHECK-LABEL: func.func @column_sums
+// CHECK: %[[PARTIALS:[a-z0-9_]+]], %{{.*}} = gpu.alloc async [%{{.*}}] (%c200) : memref<?xf32>
+// CHECK: gpu.launch blocks(%[[GROUP:[a-z0-9_]+]], %[[SPLIT:[a-z0-9_]+]], %{{.*}}) in (%{{[a-z0-9_]+}} = %c4, %{{[a-z0-9_]+}} = %c2, {{.*}}) threads(%[[TID:[a-z0-9_]+]], {{.*}}) in (%{{[a-z0-9_]+}} = %c256, {{.*}}) workgroup(%[[SHARED:[a-z0-9_]+]] : memref<256xf32, #gpu.address_space<workgroup>>)
+// CHECK-DAG: %[[COLUMN:.*]] = arith.remui %[[TID]], %c32
+// CHECK-DAG: %[[SLICE:.*]] = arith.divui %[[TID]], %c32
+// CHECK: scf.if
+// CHECK: %[[FIRST:.*]] = arith.addi %{{.*}}, %[[SLICE]]
+// CHECK: scf.for %[[ROW:.*]] = %[[FIRST]] to %c300 step %c16
+// CHECK: memref.load %arg0[%[[ROW]], %{{.*}}]
+// CHECK: memref.store %{{.*}}, %[[SHARED]][%[[TID]]]
+// CHECK-NEXT: gpu.barrier
+// CHECK: scf.if
+// CHECK-COUNT-8: memref.load %[[SHARED]]
+// CHECK: memref.store %{{.*}}, %[[PARTIALS]]
+// CHECK: gpu.launch blocks({{.*}}) in (%{{[a-z0-9_]+}} = %c1, {{.*}}) threads({{.*}}) in (%{{[a-z0-9_]+}} = %c256,
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1
+// CHECK: memref.load %[[PARTIALS]]
+// CHECK: memref.load %arg1
+// CHECK: arith.addf
+// CHECK: memref.store %{{.*}}, %arg1
+// CHECK: gpu.dealloc async [%{{.*}}] %[[PARTIALS]]
+#colin = affine_map<(j, i) -> (i, j)>
+#col = affine_map<(j, i) -> (j)>
+func.func @column_sums(%x: memref<300x100xf32>, %out: memref<100xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<300x100xf32>], outputs = [tensor<100xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.generic {indexing_maps = [#colin, #col], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<300x100xf32>) outs(%out : memref<100xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %a, %acc : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A bias gradient, 256 x 128: ceil(256 / 256) = 1 split, so one kernel of
+// 4 blocks, slice 0 adding its column's total to the output (no partials).
+// CHECK-LABEL: func.func @bias_gradient
+// CHECK-NOT: gpu.alloc
+// CHECK: gpu.launch blocks({{.*}}) in (%{{[a-z0-9_]+}} = %c4, %{{[a-z0-9_]+}} = %c1, {{.*}}) threads({{.*}}) in (%{{[a-z0-9_]+}} = %c256,
+// CHECK: scf.for %{{.*}} step %c8
+// CHECK: gpu.barrier
+// CHECK-COUNT-8: memref.load %{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.load %arg1
+// CHECK: memref.store %{{.*}}, %arg1
+// CHECK-NOT: gpu.launch
+func.func @bias_gradient(%x: memref<256x128xf32>, %out: memref<128xf32>) attributes {kiln.entry = #kiln.entry<inputs = [tensor<256x128xf32>], outputs = [tensor<128xf32>], variables = [], checks = [], device = cuda>} {
+  linalg.reduce ins(%x : memref<256x128xf32>) outs(%out : memref<128xf32>) dimensions = [0]
+    (%a: f32, %m: f32) {
+      %r = arith.addf %a, %m : f32
+      linalg.yield %r : f32
+    }
   return
 }

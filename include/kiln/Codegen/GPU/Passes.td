@@ -465,8 +465,8 @@ def KilnGPURowKernels : Pass<"kiln-gpu-row-kernels", "::mlir::ModuleOp"> {
 
 def KilnGPUWarpReductions
     : Pass<"kiln-gpu-warp-reductions", "::mlir::ModuleOp"> {
-  let summary = "A warp per output element of a reduction along the "
-                "innermost loops";
+  let summary = "Reductions spread over warps and blocks: a warp per row, "
+                "blocks of columns, a grid for a whole tensor";
   let description = [{
     Runs on buffers, before `kiln-gpu-schedule-linalg`, on the entry points
     compiled for a GPU. A linalg op with one output, parallel and reduction
@@ -482,8 +482,25 @@ def KilnGPUWarpReductions
     body), five `gpu.shuffle xor` steps give every lane the row's total,
     and lane 0 combines it with the output element. The whole warp takes
     the same output, so the bounds check keeps its lanes together.
-    Reductions along an outer axis (a column sum, a bias gradient) keep a
-    thread per output, whose neighbours read neighbouring elements.
+
+    A reduction along outer loops (every input array indexed innermost by
+    a parallel loop: a column sum, a bias gradient's sum over the batch),
+    of at least 32 elements per output (or of open length), with the same
+    combiners and types, becomes a grid of `ceil(outputs / 32)` x `S`
+    blocks of 256 threads: thread `t` of block `(g, s)` takes output
+    `32 g + t % 32` and slice `t / 32`, combining elements `8 s + slice`,
+    then every `8 S` further, of that output's reduction (row-major over
+    the reduction loops, from the neutral element, through the op's body),
+    so each warp reads 32 neighbouring elements; the 8 slices meet in
+    shared memory and, after a barrier, slice 0 combines them in order.
+    `S = clamp(min(ceil(length / 256), ceil(512 / groups)), 1, 64)`: with
+    one split slice 0 combines the total with the output element; with
+    more it writes `partials[s][output]` (a `gpu.alloc`ed buffer) and a
+    second kernel, a thread per output, combines the `S` partials in order
+    with the output. (A thread per output walking the whole reduction,
+    which these replace, stored its running value after every element and
+    waited a memory latency per element: tens of thousands of them for a
+    convolution's bias gradient.)
 
     A whole tensor reduced to a scalar (a loss's sum, a global norm) of at
     least 16384 elements, or of open size, becomes two kernels instead of
@@ -495,8 +512,10 @@ def KilnGPUWarpReductions
 
     With `emulate`, the kernel is built as host loops in every function:
     output by output, each lane's share in turn, then each shuffle step as
-    an exchange through a buffer of 32 values (a test of the kernel's
-    indexing on the CPU).
+    an exchange through a buffer of 32 values; a column reduction block by
+    block, its 256 threads' shares into a buffer standing for shared
+    memory, then slice 0's combination (a test of the kernel's indexing on
+    the CPU).
   }];
   let options = [
     Option<"emulate", "emulate", "bool", /*default=*/"false",
