@@ -7,8 +7,9 @@
 // kiln-gpu-merge-launches: neighbouring gpu.launch ops of small grids that
 // touch no buffer one writes and the other reads or writes become one
 // launch whose blocks are split between the bodies: blocks 0 .. n1 - 1 run
-// the first body, the next n2 the second, and so on (horizontal fusion; see
-// the pass description).
+// the first body, the next n2 the second, and so on (horizontal fusion);
+// neighbouring kernels of one thread each become one thread running their
+// bodies in order, dependent or not (see the pass description).
 //
 //===----------------------------------------------------------------------===//
 
@@ -190,6 +191,9 @@ std::optional<Kernel> describe(gpu::LaunchOp launch, int64_t maxBlocks) {
   return k;
 }
 
+/// Whether the kernel is one thread of one block.
+bool oneThread(const Kernel &k) { return k.blocks == 1 && k.threads == 1; }
+
 /// Whether `b` may run at the same time as `a`: neither writes what the
 /// other reads or writes.
 bool independent(const Kernel &a, const Kernel &b) {
@@ -218,6 +222,18 @@ public:
       return false;
     int64_t shared = next.sharedBytes, threads = next.threads;
     bool sensitive = next.threadSensitive;
+    if (serial()) {
+      // One thread runs the bodies in order: dependences are kept. (Once
+      // two are merged so, they may depend on each other, and another
+      // kind of kernel would split them between blocks.)
+      if (oneThread(next)) {
+        for (const Kernel &k : group)
+          shared += k.sharedBytes;
+        return shared <= kSharedLimit;
+      }
+      if (group.size() > 1)
+        return false;
+    }
     for (const Kernel &k : group) {
       if (!independent(k, next))
         return false;
@@ -235,6 +251,10 @@ public:
 
   SmallVector<Kernel> group;
 
+  /// Whether every kernel of the group is one thread: they merge into one
+  /// thread running the bodies in order.
+  bool serial() const { return llvm::all_of(group, oneThread); }
+
   /// Replaces the group by one launch at its last member's place.
   void merge(RewriterBase &rewriter) {
     if (group.size() < 2) {
@@ -244,10 +264,11 @@ public:
     gpu::LaunchOp last = group.back().launch;
     Location loc = last.getLoc();
     rewriter.setInsertionPoint(last);
+    bool inOrder = serial();
     int64_t blocks = 0, threads = 0;
     SmallVector<Type> shared, local;
     for (Kernel &k : group) {
-      blocks += k.blocks;
+      blocks = inOrder ? 1 : blocks + k.blocks;
       threads = std::max(threads, k.threads);
       for (BlockArgument a : k.launch.getWorkgroupAttributions())
         shared.push_back(a.getType());
@@ -279,13 +300,14 @@ public:
       }
       return c;
     };
-    // A chain of ifs on the block id: body i for blocks [start, start + n).
+    // A chain of ifs on the block id: body i for blocks [start, start + n);
+    // for one-thread kernels, the bodies one after the other.
     int64_t start = 0;
     unsigned sharedAt = 0, localAt = 0;
     OpBuilder b = rewriter;
     for (size_t i = 0; i < group.size(); ++i) {
       Kernel &k = group[i];
-      bool lastOne = i + 1 == group.size();
+      bool lastOne = inOrder || i + 1 == group.size();
       scf::IfOp choice;
       if (!lastOne) {
         Value inside = arith::CmpIOp::create(
@@ -356,7 +378,8 @@ public:
       }
       if (!lastOne)
         b.setInsertionPointToStart(choice.elseBlock());
-      start += k.blocks;
+      if (!inOrder)
+        start += k.blocks;
     }
     for (const Kernel &k : group)
       rewriter.eraseOp(k.launch);

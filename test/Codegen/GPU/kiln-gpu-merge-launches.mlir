@@ -338,3 +338,56 @@ func.func @unseen(%x: memref<64xf32>, %y: memref<64xf32>, %z: memref<64xf32>) at
   }
   return
 }
+
+// -----
+
+// Kernels of one thread merge although each reads what the one before
+// wrote (a loss's mean, then Adam's step count and its step size): one
+// thread runs the bodies in order. A kernel of more threads after them
+// does not join them (it would run beside them in another block), even
+// though it is independent; it starts a group of its own.
+// CHECK-LABEL: func.func @scalar_chain
+// CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}}, %{{.*}}) threads(%{{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}}, %{{.*}})
+// CHECK-NOT: scf.if
+// CHECK: %[[SUM:.*]] = memref.load %arg0[]
+// CHECK: %[[MEAN:.*]] = arith.divf %[[SUM]]
+// CHECK: memref.store %[[MEAN]], %arg1[]
+// CHECK: %[[COUNT:.*]] = memref.load %arg2[]
+// CHECK: %[[NEXT:.*]] = arith.addi %[[COUNT]]
+// CHECK: memref.store %[[NEXT]], %arg2[]
+// CHECK: %[[READ:.*]] = memref.load %arg2[]
+// CHECK: arith.sitofp %[[READ]]
+// CHECK: memref.store %{{.*}}, %arg3[]
+// CHECK: gpu.terminator
+// CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}}, %{{.*}}) threads(%{{.*}}) in (%{{.*}} = %c64
+// CHECK-NOT: gpu.launch
+func.func @scalar_chain(%sum: memref<f32>, %loss: memref<f32>, %step: memref<i64>, %lr: memref<f32>, %w: memref<64xf32>) attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [], checks = [], device = cuda>} {
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %n = arith.constant 256.0 : f32
+  %one = arith.constant 1 : i64
+  %f = arith.constant 1.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    %s = memref.load %sum[] : memref<f32>
+    %m = arith.divf %s, %n : f32
+    memref.store %m, %loss[] : memref<f32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    %k = memref.load %step[] : memref<i64>
+    %k1 = arith.addi %k, %one : i64
+    memref.store %k1, %step[] : memref<i64>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    %k = memref.load %step[] : memref<i64>
+    %kf = arith.sitofp %k : i64 to f32
+    memref.store %kf, %lr[] : memref<f32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c64, %sy = %c1, %sz = %c1) {
+    memref.store %f, %w[%tx] : memref<64xf32>
+    gpu.terminator
+  }
+  return
+}

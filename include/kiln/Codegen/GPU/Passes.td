@@ -658,6 +658,13 @@ def KilnGPUMergeLaunches
     them, so warps hold the same threads as before) and its own grid and
     block extents as constants. Blocks of different bodies run in any
     order, which independence allows.
+
+    Neighbouring kernels of one block of one thread each (a training
+    step's scalar work: a loss's mean, Adam's step count and step size)
+    merge whether or not they depend on each other: the merged launch is
+    one thread running their bodies in program order, which keeps every
+    dependence (the other conditions above still apply, the buffers
+    aside).
   }];
   let options = [
     Option<"multiprocessors", "multiprocessors", "int64_t",
