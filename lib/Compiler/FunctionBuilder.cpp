@@ -320,19 +320,24 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
     return a->isBeforeInBlock(b);
   });
   captures.assign(outside.begin(), outside.end());
-  // The known values: results of the copied ops that other copied ops read
-  // as operands (not from inside their regions), and the target.
+  // The known values: results of the copied ops that other copied ops
+  // read (as operands or from inside their regions), and the target.
   SetVector<Value> known;
   if (knownValues) {
     auto isFloatTensor = [](Value v) {
       auto type = dyn_cast<RankedTensorType>(v.getType());
       return type && isa<FloatType>(type.getElementType());
     };
-    for (Operation *op : ordered)
-      for (Value operand : op->getOperands())
-        if (Operation *def = operand.getDefiningOp();
-            def && ops.contains(def) && isFloatTensor(operand))
-          known.insert(operand);
+    for (Operation *op : ordered) {
+      SetVector<Value> read(op->getOperands().begin(),
+                            op->getOperands().end());
+      for (Region &region : op->getRegions())
+        getUsedValuesDefinedAbove(region, read);
+      for (Value value : read)
+        if (Operation *def = value.getDefiningOp();
+            def && ops.contains(def) && isFloatTensor(value))
+          known.insert(value);
+    }
     if (ops.contains(target.getDefiningOp()) && isFloatTensor(target))
       known.insert(target);
   }

@@ -378,8 +378,22 @@ def test_outer_tape_differentiates_through_the_inner_tapes_saved_values():
         np.testing.assert_allclose(by_y.numpy(), -2 * x0 * np.sin(x0 * x0), rtol=1e-12)
         np.testing.assert_allclose(by_x.numpy(), (first(x0 + h) - first(x0 - h)) / (2 * h),
                                    rtol=1e-7)
+    # Inside a kiln.cond (traced: the region reads y from above).
+    @kiln.function
+    def in_cond(v):
+        with kiln.GradientTape() as outer:
+            outer.watch(v)
+            with kiln.GradientTape() as inner:
+                inner.watch(v)
+                y = v * v
+                z = kiln.cond(kiln.reduce_sum(v) > 0, lambda: kiln.reduce_sum(kiln.sin(y)),
+                              lambda: kiln.reduce_sum(y))
+            g = inner.gradient(z, v)
+        return outer.gradient(g, y)
+    np.testing.assert_allclose(in_cond(x).numpy(), -2 * x0 * np.sin(x0 * x0), rtol=1e-12)
     # The target's own value is saved too: tanh's gradient reads it.
     with kiln.GradientTape() as outer:
+        outer.watch(x)
         with kiln.GradientTape() as inner:
             inner.watch(x)
             t = kiln.tanh(x)

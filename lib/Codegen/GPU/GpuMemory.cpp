@@ -155,9 +155,11 @@ Value mlir::kiln::createFlatLaunch(RewriterBase &rewriter, Location loc,
                                    Value count, int64_t threads) {
   Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
   Value size = arith::ConstantIndexOp::create(rewriter, loc, threads);
-  auto launch = gpu::LaunchOp::create(
-      rewriter, loc, rewriter.createOrFold<arith::CeilDivUIOp>(loc, count, size),
-      one, one, size, one, one);
+  // (At least one block: a grid of none is no launch.)
+  Value blocks = rewriter.createOrFold<arith::MaxUIOp>(
+      loc, rewriter.createOrFold<arith::CeilDivUIOp>(loc, count, size), one);
+  auto launch =
+      gpu::LaunchOp::create(rewriter, loc, blocks, one, one, size, one, one);
   rewriter.setInsertionPointToEnd(&launch.getBody().front());
   auto terminator = gpu::TerminatorOp::create(rewriter, loc);
   rewriter.setInsertionPoint(terminator);

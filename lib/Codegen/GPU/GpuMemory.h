@@ -85,7 +85,8 @@ gpu::LaunchOp createOneThreadLaunch(RewriterBase &rewriter, Location loc);
 /// Creates a `gpu.launch` of ceil(`count` / `threads`) blocks of `threads`
 /// threads at the insertion point, sets the insertion point into its body,
 /// before the terminator, and returns the thread's flat index (block x
-/// threads + thread; it may reach past `count`).
+/// threads + thread; it may reach past `count`). At least one block, even
+/// for a `count` of 0.
 Value createFlatLaunch(RewriterBase &rewriter, Location loc, Value count,
                        int64_t threads);
 

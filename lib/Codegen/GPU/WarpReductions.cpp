@@ -383,7 +383,12 @@ private:
     auto folded = [&](auto op, Value a, Value b) -> Value {
       return rewriter.createOrFold<decltype(op)>(loc, a, b);
     };
-    Value groups = folded(arith::CeilDivUIOp(), total, index(kColumns));
+    // (At least one group, and one partial per split, when the outputs
+    // are none at run time: a grid has blocks, and 512 / groups is
+    // defined.)
+    Value groups = folded(arith::MaxUIOp(),
+                          folded(arith::CeilDivUIOp(), total, index(kColumns)),
+                          one);
     // S = clamp(min(length / (8 x 32), 512 / groups), 1, 64), rounded up.
     Value splits = folded(
         arith::MaxUIOp(),
@@ -399,7 +404,8 @@ private:
     Value step = folded(arith::MulIOp(), splits, index(kSlices));
     Type element = r.neutral.getType();
     auto partialsType = MemRefType::get({ShapedType::kDynamic}, element);
-    Value partialCount = folded(arith::MulIOp(), splits, total);
+    Value partialCount = folded(arith::MulIOp(), splits,
+                                folded(arith::MaxUIOp(), total, one));
 
     // Thread (column, slice) of block (group, split): its share, or the
     // neutral element past the last output.
