@@ -572,15 +572,40 @@ private:
       name += "_known_inputs";
     if (strategy == LoopStrategy::Recompute)
       name += "_recompute";
+    // (The name alone is not proof: a variable may be called `seeded`.
+    // Another function by that name makes build() pick a fresh one.)
     if (auto existing = symbols.lookup<func::FuncOp>(name))
-      if (KilnDialect::GradientOfAttrHelper(existing.getContext())
-              .isAttrPresent(existing))
+      if (isGradientOf(existing, callee, wrt, variables, seeded, knownInputs))
         return existing;
     FailureOr<func::FuncOp> grad =
         build(request, callee, wrt, variables, seeded, strategy, name);
     if (succeeded(grad) && knownInputs)
       takeKnownOperands(*grad);
     return grad;
+  }
+
+  /// Whether `func` is the gradient function of `callee` for this
+  /// signature, by the attributes build() gives it.
+  static bool isGradientOf(func::FuncOp func, func::FuncOp callee,
+                           ArrayRef<int64_t> wrt,
+                           ArrayRef<FlatSymbolRefAttr> variables, bool seeded,
+                           bool knownInputs) {
+    MLIRContext *context = func.getContext();
+    FlatSymbolRefAttr of =
+        KilnDialect::GradientOfAttrHelper(context).getAttr(func);
+    DenseI64ArrayAttr funcWrt =
+        KilnDialect::GradientWrtAttrHelper(context).getAttr(func);
+    ArrayAttr funcVariables =
+        KilnDialect::GradientVariablesAttrHelper(context).getAttr(func);
+    SmallVector<Attribute> expected(variables.begin(), variables.end());
+    return of && of.getValue() == callee.getName() && funcWrt &&
+           funcWrt.asArrayRef() == wrt &&
+           (funcVariables ? funcVariables.getValue()
+                          : ArrayRef<Attribute>()) == ArrayRef(expected) &&
+           KilnDialect::GradientSeededAttrHelper(context).isAttrPresent(
+               func) == seeded &&
+           KilnDialect::GradientKnownInputsAttrHelper(context).isAttrPresent(
+               func) == knownInputs;
   }
 
   /// Each kiln.known_value in `grad` (built) becomes its known operand,

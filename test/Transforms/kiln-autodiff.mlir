@@ -235,3 +235,29 @@ func.func @dvloss(%x: tensor<3xf32>) -> (tensor<f32>, tensor<3xf32>, tensor<f32>
   %v, %gw, %gb = kiln.value_and_grad @vloss(%x) {wrt_all_variables} : (tensor<3xf32>) -> (tensor<f32>, tensor<3xf32>, tensor<f32>)
   return %v, %gw, %gb : tensor<f32>, tensor<3xf32>, tensor<f32>
 }
+
+// -----
+
+// A variable called @seeded gives the same generated name as a seeded
+// request without variables: the second request gets a gradient function
+// of its own (the first's attributes do not match), not the first one.
+// (Each is inserted after the callee, so the later one comes first.)
+// CHECK-LABEL: func.func private @sloss_vjp_0_seeded_0(
+// CHECK-SAME: kiln.gradient_seeded
+// CHECK-NOT: kiln.gradient_variables
+// CHECK-LABEL: func.func private @sloss_vjp_0_seeded(
+// CHECK-SAME: kiln.gradient_variables = [@seeded]
+// CHECK-LABEL: func.func @two_requests(
+// CHECK: call @sloss_vjp_0_seeded(
+// CHECK: call @sloss_vjp_0_seeded_0(
+kiln.variable @seeded : tensor<f32>
+func.func private @sloss(%x: tensor<f32>) -> tensor<f32> {
+  %v = kiln.read_variable @seeded : tensor<f32>
+  %y = kiln.mul %x, %v : tensor<f32>, tensor<f32> -> tensor<f32>
+  return %y : tensor<f32>
+}
+func.func @two_requests(%x: tensor<f32>, %dy: tensor<f32>) -> (tensor<f32>, tensor<f32>, tensor<f32>) {
+  %gx, %gv = kiln.grad @sloss(%x) {wrt = array<i64: 0>, wrt_variables = [@seeded]} : (tensor<f32>) -> (tensor<f32>, tensor<f32>)
+  %sx = kiln.grad @sloss(%x) seeds(%dy : tensor<f32>) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  return %gx, %gv, %sx : tensor<f32>, tensor<f32>, tensor<f32>
+}
