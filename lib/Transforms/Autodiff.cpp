@@ -531,7 +531,7 @@ static void readInstead(KnownValueOp known, Value value) {
   known.getComputed().replaceUsesWithIf(value, [&](OpOperand &use) {
     Operation *user = block->findAncestorOpInBlock(*use.getOwner());
     return user && user != known.getOperation() &&
-           user != value.getDefiningOp() && known->isBeforeInBlock(user);
+           known->isBeforeInBlock(user);
   });
 }
 

@@ -24,8 +24,15 @@ module attributes {kiln.variables = {w = tensor<3xf32>}} {
 // -----
 
 // CHECK-LABEL: func.func @gradient
-// CHECK-SAME: kiln.gradient_of = @f, kiln.gradient_seeded, kiln.gradient_variables = [@w], kiln.gradient_wrt = array<i64: 0>
-func.func @gradient() attributes {kiln.gradient_of = @f, kiln.gradient_wrt = array<i64: 0>, kiln.gradient_variables = [@w], kiln.gradient_seeded} {
+// CHECK-SAME: kiln.gradient_known_inputs, kiln.gradient_of = @f, kiln.gradient_seeded, kiln.gradient_variables = [@w], kiln.gradient_wrt = array<i64: 0>
+func.func @gradient() attributes {kiln.gradient_of = @f, kiln.gradient_wrt = array<i64: 0>, kiln.gradient_variables = [@w], kiln.gradient_seeded, kiln.gradient_known_inputs} {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{'kiln.gradient_known_inputs' must be a unit attribute}}
+func.func @known_inputs_value() attributes {kiln.gradient_known_inputs = 1 : i64} {
   return
 }
 
