@@ -43,11 +43,6 @@ namespace mlir::kiln {
 using namespace mlir;
 using namespace mlir::kiln;
 
-static bool isFloatTensor(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t && isa<FloatType>(t.getElementType());
-}
-
 /// A tensor of `like`'s type filled with `value`: a constant, or for
 /// extents known only at run time a scalar broadcast like `like`.
 static Value filledLike(OpBuilder &b, Location loc, Value like, double value) {

@@ -374,6 +374,11 @@ void ReshapeOp::build(OpBuilder &builder, OperationState &state, Value input,
   build(builder, state, tensorOf(shape, type.getElementType()), input);
 }
 
+bool mlir::kiln::isFloatTensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && isa<FloatType>(t.getElementType());
+}
+
 Value mlir::kiln::reshapeTo(OpBuilder &b, Location loc, Value x,
                            RankedTensorType type, Value like) {
   if (x.getType() == type)

@@ -108,6 +108,9 @@ namespace mlir::kiln {
 Value reshapeTo(OpBuilder &b, Location loc, Value x, RankedTensorType type,
                 Value like);
 
+/// Whether `v` is a ranked tensor of floats: what carries a gradient.
+bool isFloatTensor(Value v);
+
 } // namespace mlir::kiln
 
 namespace mlir::kiln {
