@@ -268,7 +268,8 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
                                        StringRef name,
                                        SmallVectorImpl<Value> &captures,
                                        SmallVectorImpl<bool> &reached,
-                                       std::string &error, bool knownValues) {
+                                       std::string &error, bool knownValues,
+                                       function_ref<bool(Value)> unrecorded) {
   DenseMap<Value, unsigned> sourceIndex;
   for (auto [i, s] : llvm::enumerate(sources))
     sourceIndex.try_emplace(s, i);
@@ -287,7 +288,7 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
       continue;
     }
     Operation *def = v.getDefiningOp();
-    if (!def) {
+    if (!def || (unrecorded && unrecorded(v))) {
       outside.insert(v);
       continue;
     }
@@ -324,10 +325,6 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
   // read (as operands or from inside their regions), and the target.
   SetVector<Value> known;
   if (knownValues) {
-    auto isFloatTensor = [](Value v) {
-      auto type = dyn_cast<RankedTensorType>(v.getType());
-      return type && isa<FloatType>(type.getElementType());
-    };
     for (Operation *op : ordered) {
       SetVector<Value> read(op->getOperands().begin(),
                             op->getOperands().end());

@@ -58,7 +58,23 @@ ModuleBuilder::types(llvm::ArrayRef<TensorTypeSpec> specs,
 
 size_t ModuleBuilder::add(Value v) {
   ids.push_back(v);
+  firstId.try_emplace(v, ids.size() - 1);
   return ids.size() - 1;
+}
+
+void ModuleBuilder::collectDefined(Block *block, SmallVectorImpl<Value> &out) {
+  llvm::append_range(out, block->getArguments());
+  for (Operation &op : *block) {
+    llvm::append_range(out, op.getResults());
+    for (Region &region : op.getRegions())
+      for (Block &inner : region)
+        collectDefined(&inner, out);
+  }
+}
+
+void ModuleBuilder::forget(llvm::ArrayRef<Value> erased) {
+  for (Value v : erased)
+    firstId.erase(v);
 }
 
 std::vector<size_t> ModuleBuilder::addAll(ValueRange values) {
@@ -244,7 +260,10 @@ LogicalResult ModuleBuilder::discardBlock(size_t function, size_t handle,
     error = "no block " + std::to_string(handle) + " to discard";
     return failure();
   }
+  SmallVector<Value> erased;
+  collectDefined(blocks[handle], erased);
   f->discardBlock(blocks[handle]);
+  forget(erased);
   blocks[handle] = nullptr;
   return success();
 }
@@ -273,9 +292,15 @@ ModuleBuilder::regionOp(size_t function, llvm::StringRef name,
   FailureOr<SmallVector<Type>> resultTypes = types(results, error);
   if (failed(resultTypes))
     return failure();
+  // A failed op takes its blocks with it: what they defined is forgotten.
+  SmallVector<Value> inside;
+  for (Block *block : regionBlocks)
+    collectDefined(block, inside);
   FailureOr<SmallVector<Value>> made =
       f->addRegionOp(name, *args, DictionaryAttr(), regionBlocks,
                      *resultTypes, locationOf(file, line), error);
+  if (failed(made))
+    forget(inside);
   if (failed(made))
     return failure();
   return addAll(*made);
@@ -284,7 +309,9 @@ ModuleBuilder::regionOp(size_t function, llvm::StringRef name,
 FailureOr<std::pair<std::vector<size_t>, std::vector<bool>>>
 ModuleBuilder::outline(size_t function, size_t target,
                        llvm::ArrayRef<size_t> sources, llvm::StringRef name,
-                       bool knownValues, std::string &error) {
+                       bool knownValues,
+                       llvm::ArrayRef<std::pair<size_t, size_t>> recorded,
+                       std::string &error) {
   FunctionBuilder *f = at(function, error);
   if (!f)
     return failure();
@@ -296,8 +323,21 @@ ModuleBuilder::outline(size_t function, size_t target,
     return failure();
   SmallVector<Value> captures;
   SmallVector<bool> reached;
+  // Made while the tape did not record: an op result that got its first id
+  // outside every recorded range (values the builder did not hand out, and
+  // block arguments, are never cut).
+  auto unrecorded = [&](Value v) {
+    if (recorded.empty() || !v.getDefiningOp())
+      return false;
+    auto it = firstId.find(v);
+    if (it == firstId.end())
+      return false;
+    return llvm::none_of(recorded, [&](const std::pair<size_t, size_t> &r) {
+      return r.first <= it->second && it->second < r.second;
+    });
+  };
   if (failed(f->outline(*t, *srcs, name, captures, reached, error,
-                        knownValues)))
+                        knownValues, unrecorded)))
     return failure();
   return std::make_pair(addAll(captures),
                         std::vector<bool>(reached.begin(), reached.end()));

@@ -11,6 +11,8 @@ structure of the recorded ops, so a training loop compiles it once.
 """
 
 
+import contextlib
+
 import numpy as np
 
 from . import _kiln, errors
@@ -85,6 +87,13 @@ class GradientTape:
         self._watched = {}
         self._variables = {}  # id -> (variable, value read)
         self._used = False
+        self._recording = False
+        # Inside @kiln.function: the trace the tape opened in, and the
+        # ranges of its value ids made while the tape recorded ([start,
+        # end), end None while it records): what else the target depends
+        # on is a constant to the tape, as eagerly.
+        self._trace = None
+        self._spans = []
 
     def _traced_gradient(self, trace, target, sources, source_ids,
                          output_gradients):
@@ -120,13 +129,54 @@ class GradientTape:
             self._variables[id(variable)] = (variable, value)
             self._watched[id(value)] = value
 
-    def __enter__(self):
+    def _start(self):
         _active_tapes().append(self)
+        self._recording = True
+        trace = _local.trace
+        if trace is not None:
+            if self._trace is not trace:
+                self._trace, self._spans = trace, []
+            self._spans.append([trace.m.mark(), None])
+
+    def _stop(self):
+        _active_tapes().remove(self)
+        self._recording = False
+        if self._trace is not None and self._spans and \
+                self._spans[-1][1] is None:
+            self._spans[-1][1] = self._trace.m.mark()
+
+    def __enter__(self):
+        self._start()
         return self
 
     def __exit__(self, *exc):
-        _active_tapes().remove(self)
+        self._stop()
         return False
+
+    @contextlib.contextmanager
+    def stop_recording(self):
+        """Ops inside run without being recorded (constants to the tape),
+        as tf.GradientTape.stop_recording."""
+        if not self._recording:
+            raise RuntimeError("stop_recording: the tape is not recording "
+                               "(use it inside the tape's `with` block)")
+        self._stop()
+        try:
+            yield
+        finally:
+            self._start()
+
+    def reset(self):
+        """Forgets everything recorded and watched, as if the tape's `with`
+        block were left and a new tape entered (tf.GradientTape.reset)."""
+        self._ops = []
+        self._watched = {}
+        self._variables = {}
+        self._used = False
+        if self._trace is not None:
+            self._spans = []
+            if self._recording and _local.trace is self._trace:
+                self._spans.append([self._trace.m.mark(), None])
 
     def watch(self, tensor):
         if type(tensor) is Tensor:  # (the common case)
@@ -363,6 +413,8 @@ def _traced_gradient_impl(tape, trace, target, sources, source_ids,
     sources is copied out of the trace into a function, and a kiln.grad of
     it joins the trace (control flow included)."""
     from . import ops
+    # The loss ops made here count as recorded.
+    start = trace.m.mark()
     loss = target
     if output_gradients is not None:
         loss = ops.multiply(loss, convert_to_tensor(output_gradients, target.dtype))
@@ -377,9 +429,16 @@ def _traced_gradient_impl(tape, trace, target, sources, source_ids,
     # Inside another tape, the gradient reads the traced forward values as
     # known values, which that tape differentiates through (as eagerly).
     nested = any(t is not tape for t in _active_tapes())
+    # What the tape recorded: its spans in this trace (a tape opened outside
+    # the trace recorded all of it), and the loss ops just made.
+    recorded = []
+    if tape._trace is trace:
+        end = 2 ** 63
+        recorded = [(a, end if b is None else b) for a, b in tape._spans]
+        recorded.append((start, end))
     try:
         captures, reached = trace.m.outline(trace.f, trace.value_of(loss), src,
-                                            callee, nested)
+                                            callee, nested, recorded)
         operands = src + list(captures)
         file, _, line = (errors.user_location() or ":0").rpartition(":")
         ids = _grad_op(trace.m, trace.f, callee, operands, len(src),

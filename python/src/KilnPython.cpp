@@ -627,10 +627,12 @@ public:
   }
   std::pair<std::vector<size_t>, std::vector<bool>>
   outline(size_t function, size_t target, const std::vector<size_t> &sources,
-          const std::string &name, bool knownValues) {
+          const std::string &name, bool knownValues,
+          const std::vector<std::pair<size_t, size_t>> &recorded) {
     return get(builder.outline(function, target, sources, name, knownValues,
-                               error));
+                               recorded, error));
   }
+  size_t mark() const { return builder.mark(); }
   py::tuple type(size_t id) { return pythonType(get(builder.type(id, error))); }
   void finishFunction(size_t function, const std::vector<size_t> &results) {
     if (failed(builder.finishFunction(function, results, error)))
@@ -1093,7 +1095,9 @@ PYBIND11_MODULE(_kiln, m) {
       .def("discard_block", &ModuleBuilder::discardBlock)
       .def("outline", &ModuleBuilder::outline, py::arg("function"),
            py::arg("target"), py::arg("sources"), py::arg("name"),
-           py::arg("known_values") = false)
+           py::arg("known_values") = false,
+           py::arg("recorded") = std::vector<std::pair<size_t, size_t>>())
+      .def("mark", &ModuleBuilder::mark)
       .def("pop_block", &ModuleBuilder::popBlock, py::arg("function"),
            py::arg("values"), py::arg("terminator") = "yield")
       .def("region_op", &ModuleBuilder::regionOp, py::arg("function"),

@@ -410,6 +410,87 @@ def test_outer_tape_differentiates_through_the_inner_tapes_saved_values():
     np.testing.assert_allclose(outer.gradient(g, x).numpy(), 2 * np.cos(x0 * x0), rtol=1e-12)
 
 
+def test_tapes_differentiate_only_what_they_recorded():
+    """TensorFlow's rule, eagerly and inside @kiln.function: ops that ran
+    before a tape opened, while it was stopped (stop_recording) or before a
+    reset are constants to it. Oracles: the derivative with the unrecorded
+    value held fixed, written out with NumPy."""
+    x0 = np.array([0.5, -1.5, 1.1])
+    x = kiln.constant(x0)
+
+    def before(v):
+        y = v * v                      # before the tape: a constant
+        with kiln.GradientTape() as tape:
+            tape.watch(v)
+            z = kiln.reduce_sum(kiln.sin(y) * v)
+        return tape.gradient(z, v)
+
+    def stopped(v):
+        with kiln.GradientTape() as tape:
+            tape.watch(v)
+            with tape.stop_recording():
+                c = kiln.exp(v)        # not recorded
+            d = v * v                  # recorded again
+            z = kiln.reduce_sum(c * d)
+        return tape.gradient(z, v)
+
+    def after_reset(v):
+        with kiln.GradientTape() as tape:
+            tape.watch(v)
+            a = kiln.tanh(v)
+            tape.reset()               # a is a constant now; v unwatched
+            tape.watch(v)
+            z = kiln.reduce_sum(a * v)
+        return tape.gradient(z, v)
+
+    def target_before(v):
+        z = kiln.reduce_sum(v * v)
+        with kiln.GradientTape(persistent=True) as tape:
+            tape.watch(v)
+            w = v * 3.0
+        return tape.gradient(z, v), tape.gradient(w, v)
+
+    expected = {before: np.sin(x0 * x0), stopped: 2 * x0 * np.exp(x0),
+                after_reset: np.tanh(x0)}
+    for f, want in expected.items():
+        for run in (f, kiln.function(f)):
+            np.testing.assert_allclose(run(x).numpy(), want, rtol=1e-12)
+    # A target computed before the tape opened has no gradient (None).
+    for run in (target_before, kiln.function(target_before)):
+        none, three = run(x)
+        assert none is None
+        np.testing.assert_allclose(three.numpy(), [3.0, 3.0, 3.0])
+    # A variable read before the tape: the tape watches that read, and the
+    # product computed from it before the tape is a constant.
+    w = kiln.Variable(x0)
+
+    def with_variable():
+        y = w * 2.0
+        with kiln.GradientTape() as tape:
+            z = kiln.reduce_sum(y * w)
+        return tape.gradient(z, w)
+    for run in (with_variable, kiln.function(with_variable)):
+        np.testing.assert_allclose(run().numpy(), 2 * x0, rtol=1e-12)
+    # A nested tape opened after the forward ops, traced as eagerly: the
+    # saved y = x * x is a constant to it (TF's partial 2 cos(y)).
+    @kiln.function
+    def opened_after(v):
+        with kiln.GradientTape() as inner:
+            inner.watch(v)
+            y = v * v
+            z = kiln.reduce_sum(kiln.sin(y))
+        with kiln.GradientTape() as outer:
+            outer.watch(v)
+            g = inner.gradient(z, v)
+        return outer.gradient(g, v)
+    np.testing.assert_allclose(opened_after(x).numpy(), 2 * np.cos(x0 * x0), rtol=1e-12)
+    # stop_recording outside the tape's context is an error, as in TF.
+    tape = kiln.GradientTape()
+    with pytest.raises(RuntimeError, match="not recording"):
+        with tape.stop_recording():
+            pass
+
+
 def test_custom_gradient_replaces_the_derived_gradient():
     """tf.custom_gradient's example: log(1 + e^x) with a gradient that stays
     finite where the derived one is inf/inf. The oracle is NumPy's

@@ -351,4 +351,51 @@ TEST_F(EngineTest, ModuleBuilderBooleanConstantsAndBlocks) {
   EXPECT_NE(text.find("dense<[true, false, true]>"), std::string::npos) << text;
 }
 
+TEST_F(EngineTest, ModuleBuilderOutlineTakesUnrecordedValuesAsArguments) {
+  Engine engine;
+  ModuleBuilder m(engine.getContext());
+  std::string error;
+  TensorTypeSpec vec3{KILN_F32, {3}};
+  size_t f = *m.function("f", {vec3}, false, error);
+  size_t x = *m.argument(f, 0, error);
+  // y before the tape; a block built and discarded inside it (its values'
+  // ids are forgotten); z recorded.
+  size_t y = m.op(f, "mul", {x, x}, {}, {}, "", 0, false, error)->front();
+  size_t start = m.mark();
+  auto block = m.pushBlock(f, {vec3}, error);
+  ASSERT_TRUE(succeeded(block)) << error;
+  size_t inner = block->second.front();
+  ASSERT_TRUE(succeeded(m.op(f, "exp", {inner}, {}, {}, "", 0, false, error)));
+  ASSERT_TRUE(succeeded(m.popBlock(f, {inner}, "yield", error))) << error;
+  ASSERT_TRUE(succeeded(m.discardBlock(f, block->first, error))) << error;
+  size_t s = m.op(f, "sin", {y}, {}, {}, "", 0, false, error)->front();
+  size_t z = m.op(f, "mul", {s, x}, {}, {}, "", 0, false, error)->front();
+  std::vector<std::pair<size_t, size_t>> recorded = {{start, m.mark()}};
+  auto cut = m.outline(f, z, {x}, "g", false, recorded, error);
+  ASSERT_TRUE(succeeded(cut)) << error;
+  // y is the one capture; sin(y) and the product are copied.
+  ASSERT_EQ(cut->first.size(), 1u);
+  EXPECT_EQ(m.type(cut->first[0], error)->shape, vec3.shape);
+  EXPECT_EQ(cut->second, std::vector<bool>{true});
+  // Without spans everything z depends on is copied: no captures.
+  auto all = m.outline(f, z, {x}, "h", false, {}, error);
+  ASSERT_TRUE(succeeded(all)) << error;
+  EXPECT_TRUE(all->first.empty());
+  // The capture is y itself: outlining y with nothing recorded after it
+  // reaches no source.
+  auto none = m.outline(f, y, {x}, "k", false, {{m.mark(), m.mark() + 1}},
+                        error);
+  ASSERT_TRUE(succeeded(none)) << error;
+  EXPECT_EQ(none->second, std::vector<bool>{false});
+  ASSERT_TRUE(succeeded(m.finishFunction(f, {z}, error)));
+  std::string text = m.text();
+  EXPECT_NE(text.find("func.func private @g(%arg0: tensor<3xf32>, %arg1: "
+                      "tensor<3xf32>)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("func.func private @h(%arg0: tensor<3xf32>) "),
+            std::string::npos)
+      << text;
+}
+
 } // namespace

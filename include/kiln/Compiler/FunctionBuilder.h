@@ -77,10 +77,13 @@ public:
   /// copied op reads, and the target, is also captured, as the known
   /// operand of a kiln.known_value after the copy (what a request with
   /// `known_inputs` differentiates through: a tape inside another one).
+  /// Values for which `unrecorded` holds are captured as they are instead
+  /// of copied (what a tape did not record is a constant to it).
   LogicalResult outline(Value target, llvm::ArrayRef<Value> sources,
                         llvm::StringRef name, SmallVectorImpl<Value> &captures,
                         SmallVectorImpl<bool> &reached, std::string &error,
-                        bool knownValues = false);
+                        bool knownValues = false,
+                        llvm::function_ref<bool(Value)> unrecorded = nullptr);
 
   /// Ends this function with `results` (no verification yet).
   void finishFunction(llvm::ArrayRef<Value> results);

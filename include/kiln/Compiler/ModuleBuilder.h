@@ -17,6 +17,7 @@
 
 #include "kiln/Compiler/FunctionBuilder.h"
 #include "kiln/Compiler/OpAttributes.h"
+#include "llvm/ADT/DenseMap.h"
 
 #include <memory>
 #include <string>
@@ -75,9 +76,18 @@ public:
            unsigned line, std::string &error);
 
   /// See FunctionBuilder::outline: the captures' ids and reached flags.
+  /// `recorded`, when not empty: the half-open ranges of ids (marks) during
+  /// which a tape recorded; a value that first got its id outside them was
+  /// computed while the tape was not recording, and is captured as it is.
   FailureOr<std::pair<std::vector<size_t>, std::vector<bool>>>
   outline(size_t function, size_t target, llvm::ArrayRef<size_t> sources,
-          llvm::StringRef name, bool knownValues, std::string &error);
+          llvm::StringRef name, bool knownValues,
+          llvm::ArrayRef<std::pair<size_t, size_t>> recorded,
+          std::string &error);
+
+  /// The id the next value will get: a position in the order in which
+  /// values were made (what tapes note when they start and stop recording).
+  size_t mark() const { return ids.size(); }
 
   /// The type of value `id`.
   FailureOr<TensorTypeSpec> type(size_t id, std::string &error);
@@ -100,11 +110,17 @@ private:
                                      std::string &error);
   size_t add(Value v);
   std::vector<size_t> addAll(ValueRange values);
+  /// Values defined in `block` (arguments and results, nested ones too).
+  static void collectDefined(Block *block, SmallVectorImpl<Value> &out);
+  /// Drops erased values from `firstId` (their storage may be reused).
+  void forget(llvm::ArrayRef<Value> erased);
   Location locationOf(llvm::StringRef file, unsigned line);
 
   MLIRContext &context;
   std::vector<std::unique_ptr<FunctionBuilder>> functions;
   std::vector<Value> ids;
+  /// The first id each live value got (a value may get several).
+  llvm::DenseMap<Value, size_t> firstId;
   std::vector<Block *> blocks;
 };
 
