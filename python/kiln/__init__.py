@@ -32,7 +32,7 @@ newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import math, linalg
 from . import nn
 from . import random
-from .gradients import (GradientTape, custom_gradient, gradients_function,
+from .gradients import (GradientTape, UnconnectedGradients, custom_gradient, gradients_function,
                         implicit_gradients,
                         implicit_value_and_gradients,
                         value_and_gradients_function)
@@ -49,7 +49,7 @@ from . import (aot, data, datasets, distribute, initializers, layers, losses,
 from .layers import Input, Model, Network, Sequential
 
 __all__ = [
-    "ConcreteFunction", "DType", "Function", "TensorSpec", "GradientTape", "function", "Tensor", "Variable", "gradients_function",
+    "ConcreteFunction", "DType", "Function", "TensorSpec", "GradientTape", "UnconnectedGradients", "function", "Tensor", "Variable", "gradients_function",
     "custom_gradient", "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",

@@ -12,6 +12,7 @@ structure of the recorded ops, so a training loop compiles it once.
 
 
 import contextlib
+import enum
 
 import numpy as np
 
@@ -20,6 +21,30 @@ from .core import attributes, i32_array, symbol, unit
 from .tensor import Tensor, convert_to_tensor, zeros as _zeros
 
 from ._state import local as _local
+
+
+class UnconnectedGradients(enum.Enum):
+    """What a gradient is for a source the target does not depend on
+    (tf.UnconnectedGradients): None, or zeros of the source's shape."""
+    NONE = "none"
+    ZERO = "zero"
+
+
+def _unconnected(value):
+    try:
+        return UnconnectedGradients(value)
+    except ValueError:
+        raise ValueError(f"unconnected_gradients must be "
+                         f"kiln.UnconnectedGradients.NONE or .ZERO (or 'none', "
+                         f"'zero'), got {value!r}") from None
+
+
+def _fill_unconnected(grads, sources, unconnected):
+    """Zeros like the source for each None when asked for them."""
+    if unconnected is UnconnectedGradients.NONE:
+        return grads
+    from .math_ops import zeros_like
+    return [zeros_like(s) if g is None else g for g, s in zip(grads, sources)]
 
 
 def _active_tapes():
@@ -191,14 +216,18 @@ class GradientTape:
                 t = convert_to_tensor(t)
             self._watched[id(t)] = t
 
-    def gradient(self, target, sources, output_gradients=None):
+    def gradient(self, target, sources, output_gradients=None,
+                 unconnected_gradients=UnconnectedGradients.NONE):
+        unconnected = _unconnected(unconnected_gradients)
         if self._used and not self._persistent:
             raise RuntimeError("a non-persistent GradientTape can compute one "
                                "gradient; use GradientTape(persistent=True)")
         self._used = True
         if type(sources) is Tensor and type(target) is Tensor:
             # (The common case: one tensor with respect to another.)
-            return self._gradient(target, [sources], output_gradients)[0]
+            return _fill_unconnected(
+                self._gradient(target, [sources], output_gradients), [sources],
+                unconnected)[0]
         flat_sources = [self._source(s) for s in _flatten(sources)]
         if isinstance(target, (list, tuple, dict)):
             # Several targets: the sum of their gradients, as TensorFlow
@@ -214,17 +243,24 @@ class GradientTape:
             for t, seed in zip(targets, seeds):
                 grads = [a if b is None else b if a is None else a + b
                          for a, b in zip(grads, self._gradient(t, flat_sources, seed))]
-            return _pack(sources, grads)
-        target = convert_to_tensor(target)
-        grads = self._gradient(target, flat_sources, output_gradients)
-        return _pack(sources, grads)
+        else:
+            target = convert_to_tensor(target)
+            grads = self._gradient(target, flat_sources, output_gradients)
+        return _pack(sources,
+                     _fill_unconnected(grads, flat_sources, unconnected))
 
-    def jacobian(self, target, sources):
+    def jacobian(self, target, sources,
+                 unconnected_gradients=UnconnectedGradients.NONE,
+                 parallel_iterations=None, experimental_use_pfor=True):
         """d target / d sources (tf.GradientTape.jacobian): for each source,
         a tensor of shape target.shape + source.shape (None where the
-        target does not depend on it). One gradient per element of the
-        target, seeded with that element's one-hot."""
+        target does not depend on it, or zeros with
+        unconnected_gradients=ZERO). One gradient per element of the
+        target, seeded with that element's one-hot (TF's
+        parallel_iterations and experimental_use_pfor choose how TF runs
+        those; they change no result and are accepted as such)."""
         from . import ops
+        unconnected = _unconnected(unconnected_gradients)
         if self._used and not self._persistent:
             raise RuntimeError("a non-persistent GradientTape can compute one "
                                "gradient; use GradientTape(persistent=True)")
@@ -243,7 +279,8 @@ class GradientTape:
                 row.append(g)
         out = []
         for s, row in zip(flat_sources, rows):
-            if count and all(g is None for g in row):
+            if count and all(g is None for g in row) and \
+                    unconnected is UnconnectedGradients.NONE:
                 out.append(None)
                 continue
             row = [_zeros(s.shape, s.dtype) if g is None else g for g in row]
@@ -251,7 +288,9 @@ class GradientTape:
             out.append(ops.reshape(stacked, tuple(target.shape) + tuple(s.shape)))
         return _pack(sources, out)
 
-    def batch_jacobian(self, target, source):
+    def batch_jacobian(self, target, source,
+                       unconnected_gradients=UnconnectedGradients.NONE,
+                       parallel_iterations=None, experimental_use_pfor=True):
         """d target[b] / d source[b] for each batch row b
         (tf.GradientTape.batch_jacobian): target [B, ...] and source [B, ...]
         give [B] + target.shape[1:] + source.shape[1:]. Rows are assumed
@@ -261,6 +300,7 @@ class GradientTape:
         if self._used and not self._persistent:
             raise RuntimeError("a non-persistent GradientTape can compute one "
                                "gradient; use GradientTape(persistent=True)")
+        unconnected = _unconnected(unconnected_gradients)
         self._used = True
         source = self._source(source)
         target = convert_to_tensor(target)
@@ -279,7 +319,12 @@ class GradientTape:
             (g,) = self._gradient(target, [source],
                                   convert_to_tensor(seed.reshape(target.shape),
                                                     target.dtype))
-            columns.append(_zeros(source.shape, source.dtype) if g is None else g)
+            columns.append(g)
+        if count and all(g is None for g in columns) and \
+                unconnected is UnconnectedGradients.NONE:
+            return None
+        columns = [_zeros(source.shape, source.dtype) if g is None else g
+                   for g in columns]
         stacked = ops.stack(columns, axis=1) if columns else \
             _zeros((batch, 0) + tuple(source.shape[1:]), source.dtype)
         return ops.reshape(stacked, (batch,) + inner + tuple(source.shape[1:]))

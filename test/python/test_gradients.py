@@ -491,6 +491,55 @@ def test_tapes_differentiate_only_what_they_recorded():
             pass
 
 
+def test_unconnected_gradients_none_or_zero():
+    """tf.UnconnectedGradients: a source the target does not depend on gets
+    None, or zeros of its shape and dtype with ZERO ('zero'), from
+    gradient, jacobian and batch_jacobian, eagerly and compiled (open
+    extents included); a bad value is a ValueError naming it."""
+    a = kiln.constant(np.arange(6.0).reshape(2, 3))
+    b = kiln.constant(np.ones((2, 5), np.float32))
+    w = kiln.Variable(np.ones(4, np.float32))
+
+    def grads(x, y, mode):
+        with kiln.GradientTape(persistent=True) as tape:
+            tape.watch([x, y])
+            z = kiln.reduce_sum(x * x)
+            row = x * 2.0
+        return (tape.gradient(z, {"x": x, "y": y, "w": w}, unconnected_gradients=mode),
+                tape.gradient(z, y, unconnected_gradients=mode),
+                tape.jacobian(row, y, unconnected_gradients=mode),
+                tape.batch_jacobian(row, y, unconnected_gradients=mode))
+    for run in (grads, kiln.function(grads)):
+        named, single, jac, bjac = run(a, b, kiln.UnconnectedGradients.NONE)
+        np.testing.assert_allclose(named["x"].numpy(), 2 * a.numpy())
+        assert named["y"] is None and named["w"] is None
+        assert single is None and jac is None and bjac is None
+        named, single, jac, bjac = run(a, b, "zero")
+        np.testing.assert_allclose(named["x"].numpy(), 2 * a.numpy())
+        for g, shape, dtype in ((named["y"], (2, 5), np.float32),
+                                (named["w"], (4,), np.float32),
+                                (single, (2, 5), np.float32),
+                                (jac, (2, 3, 2, 5), np.float32),
+                                (bjac, (2, 3, 5), np.float32)):
+            assert g.shape == shape and g.numpy().dtype == dtype
+            assert not g.numpy().any()
+    # Open extents: the zeros take the source's run-time shape.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float64),
+                                    kiln.TensorSpec((None, 5), kiln.float32)])
+    def open_batch(x, y):
+        with kiln.GradientTape() as tape:
+            tape.watch([x, y])
+            z = kiln.reduce_sum(x)
+        return tape.gradient(z, [x, y], unconnected_gradients=kiln.UnconnectedGradients.ZERO)
+    gx, gy = open_batch(a, b)
+    np.testing.assert_array_equal(gx.numpy(), np.ones((2, 3)))
+    np.testing.assert_array_equal(gy.numpy(), np.zeros((2, 5), np.float32))
+    with kiln.GradientTape() as tape:
+        tape.watch(a)
+    with pytest.raises(ValueError, match="unconnected_gradients.*'zeros'"):
+        tape.gradient(a, a, unconnected_gradients="zeros")
+
+
 def test_custom_gradient_replaces_the_derived_gradient():
     """tf.custom_gradient's example: log(1 + e^x) with a gradient that stays
     finite where the derived one is inf/inf. The oracle is NumPy's
