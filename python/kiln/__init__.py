@@ -37,6 +37,7 @@ from .gradients import (GradientTape, UnconnectedGradients, custom_gradient, gra
                         implicit_value_and_gradients,
                         value_and_gradients_function)
 from .variables import Variable
+from .module import Module, name_scope
 from .tracing import ConcreteFunction, Function, function
 from .control_flow import TensorArray, cond, for_loop, range, while_loop
 from . import config
@@ -49,7 +50,7 @@ from . import (aot, data, datasets, distribute, initializers, layers, losses,
 from .layers import Input, Model, Network, Sequential
 
 __all__ = [
-    "ConcreteFunction", "DType", "Function", "TensorSpec", "GradientTape", "UnconnectedGradients", "function", "Tensor", "Variable", "gradients_function",
+    "ConcreteFunction", "DType", "Function", "TensorSpec", "GradientTape", "Module", "name_scope", "UnconnectedGradients", "function", "Tensor", "Variable", "gradients_function",
     "custom_gradient", "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",

@@ -16,6 +16,8 @@ class _State(threading.local):
         # Inside a layer's call under a mixed dtype policy: the dtype that
         # the layer's float32 variables read as (kiln.mixed_precision).
         self.autocast = None
+        # kiln.name_scope: "" or "outer/inner/" (a prefix of Variable names).
+        self.name_scope = ""
 
 
 local = _State()

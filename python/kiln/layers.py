@@ -18,6 +18,7 @@ import numpy as np
 from . import (control_flow, initializers, math_ops, mixed_precision, nn, ops,
                regularizers, training)
 from .dtypes import as_dtype, float32
+from .module import Module, _leaves, _walking, current_name_scope
 from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
 
@@ -81,8 +82,10 @@ def _autograph_call(call):
     return call_with_autograph
 
 
-class Layer:
-    """Base class: weights made by `add_weight` in `build`, math in `call`."""
+class Layer(Module):
+    """Base class: weights made by `add_weight` in `build`, math in `call`.
+    Variables and Modules assigned to attributes (also in lists, tuples and
+    dicts) are tracked too, as Keras tracks them."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -96,6 +99,8 @@ class Layer:
             raise TypeError(f"{type(self).__name__}: unexpected keyword "
                             f"arguments {sorted(kwargs)}")
         object.__setattr__(self, "_layers", [])  # (attribute path, layer)
+        # (attribute path, Variable or non-layer Module)
+        object.__setattr__(self, "_tracked", [])
         self._weights = []                       # (weight name, Variable)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._call_losses = []  # add_loss values of the last call
@@ -106,19 +111,29 @@ class Layer:
         self.dtype = dtype
         self.input_shape = input_shape  # accepted as in Keras; not needed
         self.name = name or _default_name(type(self))
+        # (Not validated as a Module's name is: Keras takes any string.)
+        self._scope_name = f"{current_name_scope()}{self.name}/"
 
-    # Layers assigned to attributes (or in lists of them) are tracked, so a
-    # model's variables are its layers' variables.
+    @property
+    def name(self):
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        object.__setattr__(self, "_name", value)
+
+    # Layers, Variables and Modules assigned to attributes (or inside lists,
+    # tuples and dicts there) are tracked, so a model's variables are its
+    # layers' variables and those it holds itself.
     def __setattr__(self, attr, value):
         if "_layers" in self.__dict__:
-            layers = [l for l in self._layers
-                      if l[0] != attr and not l[0].startswith(attr + "/")]
-            if isinstance(value, Layer):
-                layers.append((attr, value))
-            elif isinstance(value, (list, tuple)):
-                layers.extend((f"{attr}/{i}", v) for i, v in enumerate(value)
-                              if isinstance(v, Layer))
+            stale = lambda entry: entry[0] == attr or entry[0].startswith(attr + "/")
+            layers = [l for l in self._layers if not stale(l)]
+            tracked = [t for t in self._tracked if not stale(t)]
+            for path, leaf in _leaves(value, attr):
+                (layers if isinstance(leaf, Layer) else tracked).append((path, leaf))
             object.__setattr__(self, "_layers", layers)
+            object.__setattr__(self, "_tracked", tracked)
         object.__setattr__(self, attr, value)
 
     @property
@@ -270,13 +285,24 @@ class Layer:
     def layers(self):
         return [layer for _, layer in self._layers]
 
-    def _named_variables(self, prefix=""):
-        """(path, Variable) for every weight of this layer and its layers:
-        the names checkpoints use."""
-        for name, variable in self._weights:
-            yield prefix + name, variable
-        for attr, layer in self._layers:
-            yield from layer._named_variables(f"{prefix}{attr}/")
+    def _named_variables(self, prefix="", _visiting=None):
+        """(path, Variable) for every weight of this layer, the variables
+        and modules it holds and its layers: the names checkpoints use."""
+        with _walking(self, _visiting) as visiting:
+            if visiting is None:
+                return
+            weights = set()
+            for name, variable in self._weights:
+                weights.add(id(variable))
+                yield prefix + name, variable
+            for path, leaf in self._tracked:
+                if isinstance(leaf, Variable):
+                    if id(leaf) not in weights:
+                        yield prefix + path, leaf
+                else:
+                    yield from leaf._named_variables(f"{prefix}{path}/", visiting)
+            for attr, layer in self._layers:
+                yield from layer._named_variables(f"{prefix}{attr}/", visiting)
 
     @property
     def variables(self):
@@ -297,6 +323,12 @@ class Layer:
         for _, variable in self._weights:
             if variable.trainable:
                 yield variable
+        for _, leaf in self._tracked:
+            if isinstance(leaf, Variable):
+                if leaf.trainable:
+                    yield leaf
+            else:
+                yield from leaf.trainable_variables
         for _, layer in self._layers:
             yield from layer._trainable_named()
 

@@ -81,7 +81,7 @@ class Checkpoint:
                 optimizers.append((key, obj))
             else:
                 raise TypeError(f"Checkpoint cannot save {key}={obj!r}: not a "
-                                "model, layer, optimizer or Variable")
+                                "model, layer, kiln.Module, optimizer or Variable")
         for key, opt in optimizers:
             for state, variable in opt._state_variables().items():
                 named[_identifier(f"{key}/{state}")] = variable
@@ -204,7 +204,8 @@ class Checkpoint:
 
 def _fully_built(model):
     """Whether a model (or layer) and all its layers have their weights."""
-    return model.built and all(_fully_built(layer) for layer in model.layers)
+    return getattr(model, "built", True) and all(
+        _fully_built(layer) for layer in getattr(model, "layers", ()))
 
 
 class _DeferredRestore:

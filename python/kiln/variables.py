@@ -27,7 +27,7 @@ _taken = set()
 
 
 def _unique(name):
-    base = name or "Variable"
+    base = local.name_scope + (name or "Variable")
     with _lock:
         candidate = base
         while candidate in _taken:
