@@ -44,9 +44,10 @@ from . import config
 from .config import device
 from . import autograph
 from .printing import print  # noqa: A001 (tf.print)
-from . import callbacks, mixed_precision, regularizers, saved_model
+from . import activations, callbacks, mixed_precision, regularizers, saved_model
 from . import (aot, data, datasets, distribute, initializers, layers, losses,
                metrics, optimizers, summary, train)
+from . import keras
 from .layers import Input, Model, Network, Sequential
 
 __all__ = [

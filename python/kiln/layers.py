@@ -15,8 +15,8 @@ import re
 
 import numpy as np
 
-from . import (control_flow, initializers, math_ops, mixed_precision, nn, ops,
-               regularizers, training)
+from . import (activations, control_flow, initializers, math_ops,
+               mixed_precision, nn, ops, regularizers, training)
 from .dtypes import as_dtype, float32
 from .module import Module, _leaves, _walking, current_name_scope
 from .tensor import Tensor, convert_to_tensor
@@ -42,20 +42,11 @@ def _takes_training(call):
 
 
 def _activation(identifier):
-    if identifier is None or callable(identifier):
-        return identifier
-    table = {"relu": nn.relu, "softmax": nn.softmax, "sigmoid": ops.sigmoid,
-             "tanh": ops.tanh, "linear": None, "relu6": nn.relu6, "elu": nn.elu,
-             "selu": nn.selu, "swish": nn.silu, "silu": nn.silu,
-             "softplus": nn.softplus, "softsign": nn.softsign,
-             "leaky_relu": nn.leaky_relu,
-             "gelu": nn.gelu,
-             "log_softmax": nn.log_softmax, "exponential": ops.exp}
-    try:
-        return table[identifier]
-    except KeyError:
-        raise ValueError(f"unknown activation {identifier!r}; known: "
-                         f"{', '.join(sorted(table))}") from None
+    """A layer's activation: None for none ("linear" too), else the function
+    (kiln.activations.get)."""
+    if identifier == "linear":
+        return None
+    return activations.get(identifier)
 
 
 def _pair(value, what):

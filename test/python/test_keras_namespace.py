@@ -1,0 +1,97 @@
+"""kiln.keras (tf.keras's spellings) and kiln.activations: the names are
+Kiln's own objects; activations against Keras' formulas in NumPy, their
+gradients against central differences; to_categorical against NumPy."""
+
+import numpy as np
+import pytest
+
+import kiln
+
+
+def test_keras_names_are_kilns_objects():
+    import kiln.keras.layers as keras_layers
+    from kiln.keras.optimizers import Adam
+    keras = kiln.keras
+    assert keras_layers is kiln.layers and Adam is kiln.optimizers.Adam
+    assert keras.Sequential is kiln.Sequential and keras.models.Model is kiln.Model
+    assert keras.optimizers.schedules.ExponentialDecay is kiln.schedules.ExponentialDecay
+    assert keras.datasets.fashion_mnist is kiln.datasets.fashion_mnist
+    assert keras.activations.get("relu") is kiln.activations.relu
+    # A model written the tf.keras way trains (the loss falls on a
+    # separable problem) and names its layers from scratch after
+    # clear_session.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.Adam(0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, epochs=5, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0]
+    assert model.layers[0].name == "dense"
+    keras.backend.clear_session()
+    assert keras.layers.Dense(1).name == "dense"
+    assert keras.backend.floatx() == "float32"
+
+
+def keras_relu(x, alpha=0.0, max_value=None, threshold=0.0):
+    out = np.where(x >= threshold, x, alpha * (x - threshold))
+    return out if max_value is None else np.minimum(out, max_value)
+
+
+@pytest.mark.parametrize("options", [{}, {"alpha": 0.1}, {"max_value": 1.5},
+                                     {"threshold": 0.5, "alpha": 0.2, "max_value": 2.0}])
+def test_relu_options_match_keras(options):
+    x0 = np.array([-2.0, -0.25, 0.3, 0.75, 1.9, 3.0])
+    x = kiln.constant(x0)
+    np.testing.assert_allclose(kiln.activations.relu(x, **options).numpy(),
+                               keras_relu(x0, **options), rtol=1e-12)
+    compiled = kiln.function(lambda v: kiln.activations.relu(v, **options))
+    np.testing.assert_allclose(compiled(x).numpy(), keras_relu(x0, **options), rtol=1e-12)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(kiln.activations.relu(x, **options))
+    h = 1e-6
+    numeric = (keras_relu(x0 + h, **options) - keras_relu(x0 - h, **options)) / (2 * h)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_activations_by_name():
+    x0 = np.linspace(-3, 3, 7)
+    x = kiln.constant(x0)
+    sig = 1 / (1 + np.exp(-x0))
+    expect = {"sigmoid": sig, "tanh": np.tanh(x0), "linear": x0,
+              "softplus": np.log1p(np.exp(x0)), "softsign": x0 / (1 + np.abs(x0)),
+              "exponential": np.exp(x0), "swish": x0 * sig, "relu6": np.clip(x0, 0, 6),
+              "elu": np.where(x0 > 0, x0, np.expm1(x0)),
+              "leaky_relu": np.where(x0 > 0, x0, 0.2 * x0),
+              "softmax": np.exp(x0) / np.exp(x0).sum()}
+    for name, want in expect.items():
+        f = kiln.activations.get(name)
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-12, err_msg=name)
+        assert kiln.activations.serialize(f) in (name, "silu")
+    assert kiln.activations.get(None) is None
+    assert kiln.activations.get(np.abs) is np.abs
+    with pytest.raises(ValueError, match="unknown activation 'rleu'.*relu"):
+        kiln.activations.get("rleu")
+    with pytest.raises(ValueError, match="unknown activation 'rleu'"):
+        kiln.layers.Dense(3, activation="rleu")
+
+
+def test_to_categorical_matches_numpy():
+    to_categorical = kiln.keras.utils.to_categorical
+    labels = np.array([2, 0, 1, 2])
+    np.testing.assert_array_equal(to_categorical(labels), np.eye(3, dtype=np.float32)[labels])
+    assert to_categorical(labels).dtype == np.float32
+    column = to_categorical(labels.reshape(4, 1), num_classes=5)
+    np.testing.assert_array_equal(column, np.eye(5)[labels])
+    grid = to_categorical(np.array([[0, 1], [1, 0]]), dtype="int32")
+    assert grid.shape == (2, 2, 2) and grid.dtype == np.int32
+    np.testing.assert_array_equal(grid.argmax(-1), [[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match=r"in \[0, 2\)"):
+        to_categorical([0, 2], num_classes=2)
+    with pytest.raises(ValueError, match="integers"):
+        to_categorical([0.5])
