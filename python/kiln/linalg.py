@@ -1,6 +1,6 @@
 """kiln.linalg: TensorFlow's tf.linalg names for Kiln's products and norms."""
 
-from .math_ops import einsum, l2_normalize, norm, tensordot
+from .math_ops import einsum, eye, l2_normalize, norm, tensordot
 from .ops import _swap_last, matmul
 from .tensor import convert_to_tensor
 
@@ -10,5 +10,5 @@ def matrix_transpose(a, name=None):
     return _swap_last(convert_to_tensor(a))
 
 
-__all__ = ["einsum", "l2_normalize", "matmul", "matrix_transpose", "norm",
+__all__ = ["einsum", "eye", "l2_normalize", "matmul", "matrix_transpose", "norm",
            "tensordot"]

@@ -636,6 +636,175 @@ def tensor_scatter_nd_update(tensor, indices, updates, name=None):
     return reshape(bind1("scatter_add", [table, flat, delta], attributes(axis=0)), shape_)
 
 
+# --- Segments ------------------------------------------------------------------------
+
+def _segment_layout(data, segment_ids, what):
+    """(data as [n] + rest, ids as [n], rest) for ids whose shape is a
+    prefix of data's (TF's rule), every extent of `rest` known."""
+    data, ids = convert_to_tensor(data), convert_to_tensor(segment_ids)
+    if not ids.dtype.is_integer:
+        raise TypeError(f"{what}: segment_ids must be integers, got {ids.dtype.name}")
+    r = ids.ndim
+    if r == 0 or len(data.shape) < r or any(
+            a is not None and b is not None and a != b
+            for a, b in zip(ids.shape, data.shape[:r])):
+        raise errors.InvalidArgumentError(
+            f"{what}: segment_ids of shape {list(ids.shape)} must be a prefix "
+            f"of data's shape {list(data.shape)}", errors.user_location())
+    rest = list(data.shape[r:])
+    if None in rest:
+        _static(data, what)
+    return reshape(data, [-1] + rest), reshape(ids, [-1]), rest
+
+
+def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
+    """out[s] = sum of data[i] over the i with segment_ids[i] == s
+    (tf.math.unsorted_segment_sum): out is [num_segments] +
+    data.shape[segment_ids.ndim:]; a negative id drops its row, an id of
+    num_segments or more is an InvalidArgumentError (now, or when the
+    compiled code runs); empty segments are 0."""
+    what = "unsorted_segment_sum"
+    rows, ids, rest = _segment_layout(data, segment_ids, what)
+    n = int(num_segments.numpy() if isinstance(num_segments, Tensor) else num_segments)
+    if n < 0:
+        raise errors.InvalidArgumentError(f"{what}: num_segments is {n}",
+                                          errors.user_location())
+    _check_at_run_time(less(ids, constant(n, ids.dtype)),
+                       f"{what}: a segment id is not below num_segments = {n}")
+    keep = greater_equal(ids, constant(0, ids.dtype))
+    safe = where(keep, ids, zeros_like(ids))
+    kept = where(reshape(keep, [-1] + [1] * len(rest)), rows, zeros_like(rows))
+    base = constant(np.zeros([n] + rest, rows.dtype.as_numpy_dtype), rows.dtype)
+    return bind1("scatter_add", [base, safe, kept], attributes(axis=0))
+
+
+def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
+    """The mean of each segment's rows (tf.math.unsorted_segment_mean);
+    0 for an empty segment."""
+    data = convert_to_tensor(data)
+    if not data.dtype.is_floating:
+        raise TypeError("unsorted_segment_mean: data must be floating point, "
+                        f"got {data.dtype.name}")
+    ids = convert_to_tensor(segment_ids)
+    sums = unsorted_segment_sum(data, ids, num_segments)
+    counts = unsorted_segment_sum(ones_like(ids, data.dtype), ids, num_segments)
+    counts = reshape(maximum(counts, constant(1, data.dtype)),
+                     [-1] + [1] * (sums.ndim - 1))
+    return sums / counts
+
+
+def segment_sum(data, segment_ids, name=None):
+    """unsorted_segment_sum for sorted ids (tf.math.segment_sum): the
+    result has max(segment_ids) + 1 rows, so the ids must be known when
+    traced; unsorted or negative ids are an InvalidArgumentError."""
+    ids = convert_to_tensor(segment_ids)
+    values = _known_values(ids, "segment_sum").reshape(-1)
+    if values.size and ((values < 0).any() or (np.diff(values) < 0).any()):
+        raise errors.InvalidArgumentError(
+            "segment_sum: segment_ids must be sorted and non-negative "
+            "(unsorted_segment_sum takes any order)", errors.user_location())
+    n = int(values.max()) + 1 if values.size else 0
+    return unsorted_segment_sum(data, ids, n)
+
+
+def segment_mean(data, segment_ids, name=None):
+    """unsorted_segment_mean for sorted ids (tf.math.segment_mean)."""
+    ids = convert_to_tensor(segment_ids)
+    values = _known_values(ids, "segment_mean").reshape(-1)
+    if values.size and ((values < 0).any() or (np.diff(values) < 0).any()):
+        raise errors.InvalidArgumentError(
+            "segment_mean: segment_ids must be sorted and non-negative",
+            errors.user_location())
+    return unsorted_segment_mean(data, ids, int(values.max()) + 1 if values.size else 0)
+
+
+# --- Grids, masks, shifts -----------------------------------------------------------
+
+def eye(num_rows, num_columns=None, batch_shape=None, dtype=float32, name=None):
+    """The identity matrix [num_rows, num_columns] (tf.eye), repeated over
+    `batch_shape`."""
+    rows = int(num_rows)
+    cols = rows if num_columns is None else int(num_columns)
+    dtype = as_dtype(dtype)
+    value = np.eye(rows, cols, dtype=dtype.as_numpy_dtype)
+    if batch_shape is not None:
+        value = np.broadcast_to(value, tuple(int(d) for d in batch_shape) + value.shape)
+    return constant(np.ascontiguousarray(value), dtype)
+
+
+def meshgrid(*args, indexing="xy", name=None):
+    """Coordinate grids from 1-D tensors (tf.meshgrid): with N inputs of
+    lengths n1..nN, N tensors of shape (n2, n1, n3, ...) for "xy"
+    (Cartesian) or (n1, n2, ...) for "ij" (matrix) indexing."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    xs = [convert_to_tensor(a) for a in args]
+    for x in xs:
+        if x.ndim != 1:
+            raise errors.InvalidArgumentError(
+                f"meshgrid takes 1-D tensors, got shape {list(x.shape)}",
+                errors.user_location())
+    lengths = [_static(x, "meshgrid")[0] for x in xs]
+    order = list(builtins.range(len(xs)))
+    if indexing == "xy" and len(xs) >= 2:
+        order[0], order[1] = 1, 0
+    shape_ = [lengths[i] for i in order]
+    out = []
+    for i, x in enumerate(xs):
+        where_i = order.index(i)
+        view = [1] * len(xs)
+        view[where_i] = lengths[i]
+        out.append(broadcast_to(reshape(x, view), shape_))
+    return out
+
+
+def roll(input, shift, axis, name=None):
+    """Elements shifted along axes, those pushed off one end coming back at
+    the other (tf.roll, numpy.roll); `shift` and `axis` ints or matching
+    lists (shifts along a repeated axis add up)."""
+    x = convert_to_tensor(input)
+    shifts = np.atleast_1d(_known_values(shift, "roll") if isinstance(shift, Tensor)
+                           else np.asarray(shift)).astype(np.int64)
+    axes = np.atleast_1d(_known_values(axis, "roll") if isinstance(axis, Tensor)
+                         else np.asarray(axis)).astype(np.int64)
+    if shifts.shape != axes.shape or shifts.ndim != 1:
+        raise errors.InvalidArgumentError(
+            f"roll: shift {shifts.tolist()} and axis {axes.tolist()} must have "
+            "the same length", errors.user_location())
+    total = collections.OrderedDict()
+    for s, a in zip(shifts.tolist(), axes.tolist()):
+        a = _axis(a, x.ndim, "roll")
+        total[a] = total.get(a, 0) + s
+    extents = _static(x, "roll")
+    for a, s in total.items():
+        n = extents[a]
+        if n and s % n:
+            perm = (np.arange(n) - s) % n
+            x = gather(x, constant(perm.astype(np.int32)), axis=a)
+    return x
+
+
+def sequence_mask(lengths, maxlen=None, dtype=bool_, name=None):
+    """mask[..., j] = j < lengths[...] (tf.sequence_mask): shape
+    lengths.shape + (maxlen,); maxlen defaults to max(lengths), which must
+    then be known when traced."""
+    lengths = convert_to_tensor(lengths)
+    if not lengths.dtype.is_integer:
+        raise TypeError(f"sequence_mask: lengths must be integers, got {lengths.dtype.name}")
+    if maxlen is None:
+        values = _known_values(lengths, "sequence_mask without maxlen")
+        maxlen = int(values.max()) if values.size else 0
+    else:
+        maxlen = int(maxlen.numpy() if isinstance(maxlen, Tensor) else maxlen)
+    if maxlen < 0:
+        raise errors.InvalidArgumentError(f"sequence_mask: maxlen is {maxlen}",
+                                          errors.user_location())
+    positions = constant(np.arange(maxlen, dtype=np.int64), lengths.dtype)
+    mask = less(positions, expand_dims(lengths, -1))
+    dtype = as_dtype(dtype)
+    return mask if dtype == bool_ else cast(mask, dtype)
+
+
 # --- einsum --------------------------------------------------------------------------
 
 def einsum(equation, *inputs, name=None):

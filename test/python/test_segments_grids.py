@@ -1,0 +1,144 @@
+"""Segment sums and means, eye, meshgrid, roll and sequence_mask against
+NumPy (np.add.at, np.roll, np.meshgrid, np.eye), eagerly and compiled;
+gradients against central differences of the NumPy formulas; errors."""
+
+import numpy as np
+import pytest
+
+import kiln
+
+
+def numpy_segment_sum(data, ids, n):
+    out = np.zeros((n,) + data.shape[ids.ndim:], data.dtype)
+    keep = ids >= 0
+    np.add.at(out, ids[keep], data[keep])
+    return out
+
+
+def central(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def test_unsorted_segment_sum_and_mean():
+    rng = np.random.default_rng(1)
+    data0 = rng.normal(size=(6, 2, 3))
+    ids0 = np.array([3, 0, -1, 3, 1, 0])           # -1: dropped; 2: empty
+    want = numpy_segment_sum(data0, ids0, 4)
+    counts = np.maximum(numpy_segment_sum(np.ones(6), ids0, 4), 1)
+    mean = want / counts[:, None, None]
+    data, ids = kiln.constant(data0), kiln.constant(ids0)
+    f = lambda d, i: (kiln.math.unsorted_segment_sum(d, i, 4),
+                      kiln.math.unsorted_segment_mean(d, i, 4))
+    for run in (f, kiln.function(f)):
+        s, m = run(data, ids)
+        np.testing.assert_allclose(s.numpy(), want, rtol=1e-12)
+        np.testing.assert_allclose(m.numpy(), mean, rtol=1e-12)
+    # Ids of rank 2 over data [2, 3, 4]; an open leading extent.
+    d2 = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    i2 = np.array([[0, 1, 1], [2, 0, 1]], np.int64)
+    np.testing.assert_allclose(kiln.math.unsorted_segment_sum(d2, i2, 3).numpy(),
+                               numpy_segment_sum(d2, i2, 3), rtol=1e-6)
+    open_rows = kiln.function(lambda d, i: kiln.math.unsorted_segment_sum(d, i, 4),
+                              input_signature=[kiln.TensorSpec((None, 2, 3), kiln.float64),
+                                               kiln.TensorSpec((None,), kiln.int64)])
+    # (scatter_add lowers with static shapes only: a clear error, the line.)
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_segments_grids.py:\d+.*kiln.scatter_add.*static shapes"):
+        open_rows(data, ids)
+    # Gradients with respect to the data (the dropped row gets zeros).
+    w = rng.normal(size=(4, 2, 3))
+    loss = lambda v: float((numpy_segment_sum(v, ids0, 4) * w).sum())
+    mean_loss = lambda v: float(((numpy_segment_sum(v, ids0, 4) / counts[:, None, None]) * w).sum())
+    with kiln.GradientTape(persistent=True) as tape:
+        tape.watch(data)
+        a = kiln.reduce_sum(kiln.math.unsorted_segment_sum(data, ids, 4) * w)
+        b = kiln.reduce_sum(kiln.math.unsorted_segment_mean(data, ids, 4) * w)
+    np.testing.assert_allclose(tape.gradient(a, data).numpy(), central(loss, data0), atol=1e-8)
+    np.testing.assert_allclose(tape.gradient(b, data).numpy(), central(mean_loss, data0), atol=1e-8)
+    # Sorted ids: segment_sum / segment_mean take max + 1 segments.
+    sorted_ids = np.array([0, 0, 1, 3, 3, 3])
+    np.testing.assert_allclose(kiln.math.segment_sum(data0, sorted_ids).numpy(),
+                               numpy_segment_sum(data0, sorted_ids, 4), rtol=1e-12)
+    np.testing.assert_allclose(kiln.math.segment_mean(data0[:, 0, 0], sorted_ids).numpy(),
+                               [np.mean(data0[s, 0, 0]) if len(s) else 0.0
+                                for s in (np.flatnonzero(sorted_ids == k) for k in range(4))],
+                               rtol=1e-12)
+
+
+def test_segment_errors():
+    data = kiln.constant(np.ones((3, 2)))
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_segments_grids.py:\d+: unsorted_segment_sum: a segment id is not below num_segments = 2"):
+        kiln.math.unsorted_segment_sum(data, [0, 2, 1], 2)
+    compiled = kiln.function(lambda d, i: kiln.math.unsorted_segment_sum(d, i, 2))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="not below num_segments"):
+        compiled(data, kiln.constant([0, 5, 1]))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="prefix of data's shape"):
+        kiln.math.unsorted_segment_sum(data, [0, 1], 2)
+    with pytest.raises(TypeError, match="integers"):
+        kiln.math.unsorted_segment_sum(data, [0.0, 1.0, 1.0], 2)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="sorted"):
+        kiln.math.segment_sum(data, [1, 0, 1])
+    traced = kiln.function(lambda d, i: kiln.math.segment_sum(d, i))
+    with pytest.raises(kiln.errors.UnimplementedError, match="segment_sum"):
+        traced(data, kiln.constant([0, 0, 1]))
+
+
+def test_eye_meshgrid_roll_sequence_mask():
+    np.testing.assert_array_equal(kiln.eye(3).numpy(), np.eye(3, dtype=np.float32))
+    e = kiln.linalg.eye(2, 4, batch_shape=[3], dtype=kiln.int32)
+    assert e.shape == (3, 2, 4) and e.dtype == kiln.int32
+    np.testing.assert_array_equal(e.numpy(), np.broadcast_to(np.eye(2, 4), (3, 2, 4)))
+
+    x0, y0, z0 = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0]), np.array([6.0, 7.0, 8.0, 9.0])
+    for indexing in ("xy", "ij"):
+        f = lambda a, b, c: kiln.meshgrid(a, b, c, indexing=indexing)
+        for run in (f, kiln.function(f)):
+            got = run(kiln.constant(x0), kiln.constant(y0), kiln.constant(z0))
+            for g, w in zip(got, np.meshgrid(x0, y0, z0, indexing=indexing)):
+                np.testing.assert_array_equal(g.numpy(), w)
+    # meshgrid's gradient: each input gets its grid's weights summed.
+    w = np.random.default_rng(2).normal(size=(2, 3))
+    xv = kiln.constant(x0)
+    with kiln.GradientTape() as tape:
+        tape.watch(xv)
+        gx, _ = kiln.meshgrid(xv, kiln.constant(y0))
+        loss = kiln.reduce_sum(gx * w)
+    np.testing.assert_allclose(tape.gradient(loss, xv).numpy(),
+                               central(lambda v: (np.meshgrid(v, y0)[0] * w).sum(), x0),
+                               rtol=1e-7)
+    with pytest.raises(ValueError, match="indexing"):
+        kiln.meshgrid(xv, indexing="yx")
+
+    a0 = np.arange(24.0).reshape(2, 3, 4)
+    for shift, axis in ((1, 0), (-5, 2), ([1, 2], [1, 2]), ([2, -1], [2, 2]), (7, -1)):
+        f = lambda t: kiln.roll(t, shift, axis)
+        for run in (f, kiln.function(f)):
+            np.testing.assert_array_equal(run(kiln.constant(a0)).numpy(),
+                                          np.roll(a0, shift, axis))
+    w = np.random.default_rng(3).normal(size=a0.shape)
+    av = kiln.constant(a0)
+    with kiln.GradientTape() as tape:
+        tape.watch(av)
+        loss = kiln.reduce_sum(kiln.roll(av, [1, 2], [0, 2]) * w)
+    np.testing.assert_allclose(tape.gradient(loss, av).numpy(),
+                               np.roll(w, [-1, -2], [0, 2]), rtol=1e-12)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="same length"):
+        kiln.roll(av, [1, 2], 0)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="out of range"):
+        kiln.roll(av, 1, 3)
+
+    lengths = np.array([[1, 4], [0, 2]])
+    want = np.arange(5) < lengths[..., None]
+    np.testing.assert_array_equal(kiln.sequence_mask(lengths, 5).numpy(), want)
+    np.testing.assert_array_equal(kiln.sequence_mask(lengths).numpy(), want[..., :4])
+    as_float = kiln.function(lambda l: kiln.sequence_mask(l, 5, dtype=kiln.float32))
+    np.testing.assert_array_equal(as_float(kiln.constant(lengths)).numpy(), want.astype(np.float32))
+    open_max = kiln.function(lambda l: kiln.sequence_mask(l))
+    with pytest.raises(kiln.errors.UnimplementedError, match="sequence_mask without maxlen"):
+        open_max(kiln.constant(lengths))
