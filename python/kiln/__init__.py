@@ -40,7 +40,9 @@ from .gradients import (GradientTape, UnconnectedGradients, custom_gradient, gra
 from .variables import Variable
 from .module import Module, name_scope
 from .tracing import ConcreteFunction, Function, function
-from .control_flow import TensorArray, cond, for_loop, range, while_loop
+from .control_flow import (TensorArray, cond, for_loop, map_fn, range,
+                           vectorized_map, while_loop)
+from . import nest
 from . import config
 from .config import device
 from . import autograph
@@ -73,4 +75,5 @@ __all__ = [
     "callbacks", "mixed_precision", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
     "sort", "argsort", "unique", "boolean_mask", "range", "newaxis",
     "eye", "meshgrid", "roll", "sequence_mask", "activations", "keras",
+    "map_fn", "vectorized_map", "nest",
 ]

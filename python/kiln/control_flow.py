@@ -9,6 +9,7 @@ import numpy as np
 from . import errors
 from .core import attributes
 from .tensor import Tensor, convert_to_tensor
+from .nest import sequence_like
 from .tracing import _flatten, _pack, current_trace
 
 
@@ -384,7 +385,7 @@ def while_loop(cond, body, loop_vars, name=None):
         while bool(convert_to_tensor(cond(*current))):
             result = body(*current)
             current = [result] if single else list(result)
-        return current[0] if single else type(loop_vars)(current)
+        return current[0] if single else sequence_like(loop_vars, current)
     location = errors.user_location()
 
     def build(blocks):
@@ -415,7 +416,7 @@ def while_loop(cond, body, loop_vars, name=None):
     inits, blocks = _loop_blocks(trace, build)
     outs = trace.region_op("while", inits, blocks, [], location)
     packed = _pack(structure, iter(outs))
-    return packed[0] if single else type(loop_vars)(packed)
+    return packed[0] if single else sequence_like(loop_vars, packed)
 
 
 class _Retrace(Exception):
@@ -490,7 +491,7 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
                                  int(convert_to_tensor(step))):
             result = body(convert_to_tensor(i), *current)
             current = [result] if single else list(result if result is not None else [])
-        return current[0] if single else type(structure)(current)
+        return current[0] if single else sequence_like(structure, current)
     from .dtypes import int64, int32
     location = errors.user_location()
     bounds = [ops.cast(convert_to_tensor(b), int64) for b in (start, n, step)]
@@ -798,3 +799,111 @@ class TensorArray:
 def _i64():
     from .dtypes import int64
     return int64
+
+
+def _check_map_signature(signature, dtypes):
+    """fn_output_signature (dtypes or TensorSpecs, nested like fn's result)
+    against the dtypes of what fn returned."""
+    from . import nest
+    from .dtypes import as_dtype
+    if signature is None:
+        return
+    specs = nest.flatten(signature)
+    if len(specs) != len(dtypes):
+        raise ValueError(f"map_fn: fn returned {len(dtypes)} tensors but "
+                         f"fn_output_signature describes {len(specs)}")
+    for spec, got in zip(specs, dtypes):
+        want = as_dtype(spec.dtype if hasattr(spec, "dtype") else spec)
+        if want != got:
+            raise TypeError(f"map_fn: fn returned a {got.name} tensor where "
+                            f"fn_output_signature says {want.name}")
+
+
+def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
+           swap_memory=False, infer_shape=True, name=None,
+           fn_output_signature=None):
+    """fn applied to each slice of `elems` along its first dimension, the
+    results stacked (tf.map_fn). `elems` may be a nested structure of
+    tensors with the same first extent (fn gets the same structure of
+    slices); fn may return a structure too. Eagerly a Python loop; inside
+    @kiln.function one kiln.for writing TensorArrays, so the compiled code
+    does not grow with the number of elements. `dtype` is the old name of
+    `fn_output_signature` (dtypes or TensorSpecs, checked against fn's
+    results); parallel_iterations, back_prop and swap_memory choose how TF
+    runs the loop and are accepted as such."""
+    from . import math_ops, nest, ops
+    from .tensor import constant, zeros
+    signature = fn_output_signature if fn_output_signature is not None else dtype
+    leaves = [convert_to_tensor(e) for e in nest.flatten(elems)]
+    if not leaves:
+        raise ValueError("map_fn: elems holds no tensors")
+    extents = {t.shape[0] if t.shape else "scalar" for t in leaves}
+    if "scalar" in extents or len(extents) != 1:
+        raise errors.InvalidArgumentError(
+            "map_fn: every tensor of elems needs the same first dimension, got "
+            f"shapes {[list(t.shape) for t in leaves]}", errors.user_location())
+    (n,) = extents
+    if n is None:
+        raise errors.UnimplementedError(
+            "map_fn: the first dimension of elems must be known while tracing "
+            "(the loop writes a TensorArray of that size)", errors.user_location())
+    if n == 0:
+        if signature is None:
+            return nest.pack_sequence_as(
+                elems, [zeros((0,) + tuple(t.shape[1:]), t.dtype) for t in leaves])
+        specs = nest.flatten(signature)
+        if not all(hasattr(s, "shape") and None not in tuple(s.shape) for s in specs):
+            raise errors.InvalidArgumentError(
+                "map_fn over 0 elements: fn_output_signature needs TensorSpecs "
+                "with shapes to say what the empty result is", errors.user_location())
+        return nest.pack_sequence_as(
+            signature, [zeros((0,) + tuple(s.shape), s.dtype) for s in specs])
+    trace = current_trace()
+    if trace is None:
+        slices = [math_ops.unstack(t) for t in leaves]
+        results = [fn(nest.pack_sequence_as(elems, [s[i] for s in slices]))
+                   for i in _builtins.range(n)]
+        for r in results[1:]:
+            nest.assert_same_structure(results[0], r)
+        flats = [[convert_to_tensor(x) for x in nest.flatten(r)] for r in results]
+        for flat in flats[1:]:
+            if [(t.shape, t.dtype) for t in flat] != \
+                    [(t.shape, t.dtype) for t in flats[0]]:
+                raise errors.InvalidArgumentError(
+                    f"map_fn: fn returned ({_describe(flat)}) for one element "
+                    f"and ({_describe(flats[0])}) for the first",
+                    errors.user_location())
+        stacked = [ops.stack(list(column)) for column in zip(*flats)]
+        _check_map_signature(signature, [t.dtype for t in stacked])
+        return nest.pack_sequence_as(results[0], stacked)
+
+    def element(i):
+        return nest.pack_sequence_as(elems, [ops.gather(t, i) for t in leaves])
+
+    # What fn returns (structure, shapes, dtypes): traced once into a
+    # dropped block, then the loop.
+    handle, _ = trace.push_block([])
+    try:
+        sample = fn(element(constant(0)))
+        specs = [(t.shape, t.dtype) for t in
+                 (convert_to_tensor(x) for x in nest.flatten(sample))]
+    finally:
+        trace.pop_block([], discard=handle)
+    _check_map_signature(signature, [d for _, d in specs])
+    if any(None in shape for shape, _ in specs):
+        raise errors.UnimplementedError(
+            "map_fn: fn's results need every extent known while tracing, got "
+            f"{[list(s) for s, _ in specs]}", errors.user_location())
+    arrays = [TensorArray(d, size=n, element_shape=s) for s, d in specs]
+
+    def body(i, *arrays):
+        out = [convert_to_tensor(x) for x in nest.flatten(fn(element(i)))]
+        return [a.write(i, x) for a, x in zip(arrays, out)]
+    arrays = for_loop(n, body, arrays)
+    return nest.pack_sequence_as(sample, [a.stack() for a in arrays])
+
+
+def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
+    """tf.vectorized_map's results, computed as map_fn does (one loop over
+    the elements, not a vectorized rewrite of fn)."""
+    return map_fn(fn, elems)

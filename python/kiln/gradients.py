@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _kiln, errors
 from .core import attributes, i32_array, symbol, unit
+from .nest import sequence_like
 from .tensor import Tensor, convert_to_tensor, zeros as _zeros
 
 from ._state import local as _local
@@ -96,7 +97,7 @@ def _pack_from(structure, it):
     # gradients it holds would wait for Python's cyclic collector: an eager
     # training step then took fresh memory, page faults and all, each step.)
     if isinstance(structure, (list, tuple)):
-        return type(structure)(_pack_from(x, it) for x in structure)
+        return sequence_like(structure, [_pack_from(x, it) for x in structure])
     if isinstance(structure, dict):
         return {k: _pack_from(structure[k], it) for k in sorted(structure)}
     return next(it)

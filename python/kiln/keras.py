@@ -51,8 +51,12 @@ utils = _submodule("utils", "tf.keras.utils: helpers.",
 
 def clear_session():
     """Starts default layer names over ("dense", "dense_1", ... again), as
-    tf.keras.backend.clear_session does; Kiln keeps no graph to clear."""
+    tf.keras.backend.clear_session does, and lets new variables take names
+    existing ones have (their weights "dense/kernel:0" again); Kiln keeps
+    no graph to clear."""
+    from .variables import _forget_names
     layers._counters.clear()
+    _forget_names()
 
 
 backend = _submodule("backend", "tf.keras.backend: session helpers.",

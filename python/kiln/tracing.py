@@ -276,8 +276,9 @@ def _flatten(structure):
 
 
 def _pack(structure, it):
+    from .nest import sequence_like
     if isinstance(structure, (list, tuple)):
-        return type(structure)(_pack(s, it) for s in structure)
+        return sequence_like(structure, [_pack(s, it) for s in structure])
     if isinstance(structure, dict):
         return {k: _pack(structure[k], it) for k in sorted(structure)}
     if hasattr(structure, "_kiln_flatten"):

@@ -36,6 +36,13 @@ def _unique(name):
         return candidate
 
 
+def _forget_names():
+    """New variables may take the names of existing ones again (what
+    kiln.keras.backend.clear_session does; the names are only labels)."""
+    with _lock:
+        _taken.clear()
+
+
 def moved():
     """A variable's buffer may be on another device now."""
     global generation

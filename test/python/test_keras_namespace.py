@@ -33,7 +33,9 @@ def test_keras_names_are_kilns_objects():
     assert losses[-1] < 0.7 * losses[0]
     assert model.layers[0].name == "dense"
     keras.backend.clear_session()
-    assert keras.layers.Dense(1).name == "dense"
+    again = keras.layers.Dense(1)
+    again(x)
+    assert again.name == "dense" and again.kernel.name == "dense/kernel:0"
     assert keras.backend.floatx() == "float32"
 
 
