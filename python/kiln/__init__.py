@@ -43,6 +43,8 @@ from .tracing import ConcreteFunction, Function, function
 from .control_flow import (TensorArray, cond, for_loop, map_fn, range,
                            vectorized_map, while_loop)
 from . import nest
+from . import debugging
+from .debugging import assert_equal, assert_greater, assert_less, assert_rank
 from . import config
 from .config import device
 from . import autograph
@@ -75,5 +77,6 @@ __all__ = [
     "callbacks", "mixed_precision", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
     "sort", "argsort", "unique", "boolean_mask", "range", "newaxis",
     "eye", "meshgrid", "roll", "sequence_mask", "activations", "keras",
-    "map_fn", "vectorized_map", "nest",
+    "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
+    "assert_greater", "assert_less", "assert_rank",
 ]
