@@ -117,14 +117,34 @@ def rank(input, name=None):
     return constant(convert_to_tensor(input).ndim, int32)
 
 
+def _extents(x):
+    """x's extents as int64 scalars: constants where known, kiln.dim (read
+    when the compiled code runs) where open."""
+    return [constant(d, int64) if d is not None else
+            bind1("dim", [x], attributes(axis=i), [tensor_type((), int64)])
+            for i, d in enumerate(x.shape)]
+
+
 def size(input, out_type=int32, name=None):
+    """The number of elements (tf.size); computed when the code runs for
+    open extents."""
     x = convert_to_tensor(input)
-    return constant(int(np.prod(_static(x, "size"), dtype=np.int64)), out_type)
+    if None not in x.shape:
+        return constant(int(np.prod(x.shape, dtype=np.int64)), out_type)
+    total = constant(1, int64)
+    for extent in _extents(x):
+        total = total * extent
+    return cast(total, out_type)
 
 
 def shape(input, out_type=int32, name=None):
+    """The extents as a 1-D tensor (tf.shape): constants where known, read
+    when the compiled code runs where open (an input_signature's None), so
+    `kiln.shape(x)[0]` is the batch size of each call."""
     x = convert_to_tensor(input)
-    return constant(np.array(_static(x, "shape"), np.int64), out_type)
+    if None not in x.shape:
+        return constant(np.array(x.shape, np.int64), out_type)
+    return cast(concat([reshape(e, [1]) for e in _extents(x)], 0), out_type)
 
 
 def expand_dims(input, axis, name=None):

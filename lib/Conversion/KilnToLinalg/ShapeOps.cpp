@@ -66,6 +66,23 @@ struct TransposeLowering : OpConversionPattern<TransposeOp> {
   }
 };
 
+/// kiln.dim: tensor.dim of the converted input, as an i64 0-d tensor.
+struct DimLowering : OpConversionPattern<DimOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(DimOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value extent = tensor::DimOp::create(rewriter, loc, adaptor.getInput(),
+                                         op.getAxis());
+    Value value = arith::IndexCastOp::create(rewriter, loc,
+                                             rewriter.getI64Type(), extent);
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, op.getType(),
+                                                        ValueRange{value});
+    return success();
+  }
+};
+
 struct BroadcastToLowering : OpConversionPattern<BroadcastToOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -422,7 +439,7 @@ void lowering::populateShapePatterns(RewritePatternSet &patterns) {
   patterns
       .add<ReshapeLikeLowering<ReshapeOp>, ReshapeLikeLowering<ExpandDimsOp>,
            ReshapeLikeLowering<SqueezeOp>, TransposeLowering,
-           BroadcastToLowering, ConcatLowering, SliceLowering, PadLowering,
+           BroadcastToLowering, DimLowering, ConcatLowering, SliceLowering, PadLowering,
            GatherLowering, ScatterAddLowering, OneHotLowering>(
           patterns.getContext());
 }

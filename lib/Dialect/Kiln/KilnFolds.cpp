@@ -655,6 +655,15 @@ OpFoldResult BroadcastToOp::fold(FoldAdaptor adaptor) {
   return {};
 }
 
+OpFoldResult DimOp::fold(FoldAdaptor) {
+  auto type = cast<RankedTensorType>(getInput().getType());
+  int64_t axis = static_cast<int64_t>(getAxis());
+  if (axis < 0 || axis >= type.getRank() || type.isDynamicDim(axis))
+    return {};
+  return DenseElementsAttr::get(cast<ShapedType>(getType()),
+                                APInt(64, type.getDimSize(axis)));
+}
+
 OpFoldResult ConcatOp::fold(FoldAdaptor) {
   if (getInputs().size() == 1)
     return ifSameType(getInputs().front(), getType());

@@ -195,3 +195,15 @@ func.func @two_open(%x: tensor<?x?xf32>) -> tensor<?x?x1xf32> {
   %0 = kiln.expand_dims %x {axis = 2 : i64} : tensor<?x?xf32> -> tensor<?x?x1xf32>
   return %0 : tensor<?x?x1xf32>
 }
+
+// -----
+
+// kiln.dim reads the open extent, never the elements.
+// CHECK-LABEL: func.func @dim
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c1 : tensor<2x?xf32>
+// CHECK: %[[I:.*]] = arith.index_cast %[[N]] : index to i64
+// CHECK: tensor.from_elements %[[I]] : tensor<i64>
+func.func @dim(%x: tensor<2x?xf32>) -> tensor<i64> {
+  %0 = kiln.dim %x {axis = 1 : i64} : tensor<2x?xf32> -> tensor<i64>
+  return %0 : tensor<i64>
+}

@@ -369,3 +369,16 @@ func.func @known_value(%x: tensor<3xf32>, %k: tensor<3xf32>) -> (tensor<3xf32>, 
   %1 = kiln.known_value %x, %k : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
   return %0, %1 : tensor<3xf32>, tensor<3xf32>
 }
+
+// -----
+
+// A static extent folds to a constant; an open one stays.
+// CHECK-LABEL: func.func @dim
+// CHECK-DAG: %[[C:.*]] = kiln.constant dense<3> : tensor<i64>
+// CHECK-DAG: %[[D:.*]] = kiln.dim %arg0 {axis = 0 : i64}
+// CHECK: return %[[D]], %[[C]]
+func.func @dim(%x: tensor<?x3xf32>) -> (tensor<i64>, tensor<i64>) {
+  %0 = kiln.dim %x {axis = 0 : i64} : tensor<?x3xf32> -> tensor<i64>
+  %1 = kiln.dim %x {axis = 1 : i64} : tensor<?x3xf32> -> tensor<i64>
+  return %0, %1 : tensor<i64>, tensor<i64>
+}

@@ -2088,3 +2088,27 @@ func.func @group_rank_type() {
   %0 = kiln.group_rank : tensor<i32>
   return
 }
+
+// -----
+
+func.func @dim_axis(%x: tensor<?x3xf32>) {
+  // expected-error@+1 {{'kiln.dim' op axis 2 is out of range for a tensor of rank 2}}
+  %0 = kiln.dim %x {axis = 2 : i64} : tensor<?x3xf32> -> tensor<i64>
+  return
+}
+
+// -----
+
+func.func @dim_negative_axis(%x: tensor<?x3xf32>) {
+  // expected-error@+1 {{'kiln.dim' op axis -1 is out of range for a tensor of rank 2}}
+  %0 = kiln.dim %x {axis = -1 : i64} : tensor<?x3xf32> -> tensor<i64>
+  return
+}
+
+// -----
+
+func.func @dim_type(%x: tensor<?x3xf32>) {
+  // expected-error@+1 {{'kiln.dim' op result #0 must be}}
+  %0 = kiln.dim %x {axis = 0 : i64} : tensor<?x3xf32> -> tensor<i32>
+  return
+}

@@ -176,6 +176,8 @@ func.func @shapes(%x: tensor<2x3xf32>, %y: tensor<1x3xf32>, %v: tensor<3xf32>,
   %2 = kiln.broadcast_to %v : tensor<3xf32> -> tensor<4x3xf32>
   // CHECK: kiln.expand_dims %{{.*}} {axis = -1 : i64} : tensor<3xf32> -> tensor<3x1xf32>
   %3 = kiln.expand_dims %v {axis = -1 : i64} : tensor<3xf32> -> tensor<3x1xf32>
+  // CHECK: kiln.dim %{{.*}} {axis = 1 : i64} : tensor<1x3xf32> -> tensor<i64>
+  %dim = kiln.dim %y {axis = 1 : i64} : tensor<1x3xf32> -> tensor<i64>
   // CHECK: kiln.squeeze %{{.*}} {axes = array<i64: 0>} : tensor<1x3xf32> -> tensor<3xf32>
   %4 = kiln.squeeze %y {axes = array<i64: 0>} : tensor<1x3xf32> -> tensor<3xf32>
   // CHECK: kiln.squeeze %{{.*}} {axes = array<i64>} : tensor<1x3xf32> -> tensor<3xf32>

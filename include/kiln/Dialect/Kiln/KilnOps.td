@@ -554,6 +554,26 @@ def Kiln_SqueezeOp : Kiln_InferOp<"squeeze", [Kiln_Differentiable]> {
   let hasCanonicalizer = 1;
 }
 
+def Kiln_DimOp : Kiln_Op<"dim", [Pure, Kiln_OpenExtents]> {
+  let summary = "One extent of a tensor, as an i64 scalar (tf.shape(x)[axis])";
+  let description = [{
+    The extent of dimension `axis` (`0 <= axis < rank`) of `input`, whether
+    it is known at compile time or only at run time: what `tf.shape(x)[i]`
+    gives inside a function whose arguments have open extents. Only the
+    extents are read, never the elements. A static extent folds to a
+    constant.
+
+    ```mlir
+    %n = kiln.dim %x {axis = 0 : i64} : tensor<?x784xf32> -> tensor<i64>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, I64Attr:$axis);
+  let results = (outs Kiln_I64Scalar:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Differentiable]> {
   let summary = "Joins tensors along an existing axis";
   let description = [{

@@ -1,0 +1,52 @@
+"""kiln.shape and kiln.size of extents known only at run time (an
+input_signature's None): one trace serves every batch size, and the values
+are each call's own, against NumPy; gradients through a loss normalized by
+the batch size against NumPy's formula."""
+
+import numpy as np
+import pytest
+
+import kiln
+
+
+def test_shape_and_size_are_read_when_the_code_runs():
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3, None), kiln.float32)])
+    def f(x):
+        n = kiln.shape(x)[0]
+        mean = kiln.reduce_sum(x) / kiln.cast(n, kiln.float32)
+        return mean, kiln.shape(x), kiln.size(x, out_type=kiln.int64), kiln.shape(x, kiln.int64)[2]
+
+    for shape in ((4, 3, 2), (7, 3, 5), (1, 3, 1)):
+        x = np.random.default_rng(sum(shape)).normal(size=shape).astype(np.float32)
+        mean, s, size, last = f(kiln.constant(x))
+        np.testing.assert_allclose(mean.numpy(), x.sum() / shape[0], rtol=1e-5)
+        np.testing.assert_array_equal(s.numpy(), shape)
+        assert s.dtype == kiln.int32 and size.dtype == kiln.int64
+        assert int(size.numpy()) == x.size and int(last.numpy()) == shape[2]
+    assert f.trace_count == 1
+    # Known extents stay constants (no kiln.dim in the IR).
+    known = kiln.function(lambda x: kiln.shape(x))
+    np.testing.assert_array_equal(known(kiln.ones((2, 5))).numpy(), [2, 5])
+    assert "kiln.dim" not in known.get_concrete_function(kiln.ones((2, 5))).mlir
+    assert "kiln.dim" in f.get_concrete_function(kiln.TensorSpec((None, 3, None))).mlir
+
+
+def test_gradient_of_a_loss_divided_by_the_batch_size():
+    w = kiln.Variable(np.array([0.5, -1.0, 2.0], np.float32))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32),
+                                    kiln.TensorSpec((None,), kiln.float32)])
+    def step(x, y):
+        with kiln.GradientTape() as tape:
+            err = kiln.reduce_sum(x * w, axis=1) - y
+            loss = kiln.reduce_sum(err * err) / kiln.cast(kiln.shape(x)[0], kiln.float32)
+        return loss, tape.gradient(loss, w)
+
+    rng = np.random.default_rng(3)
+    for batch in (5, 9):
+        x = rng.normal(size=(batch, 3)).astype(np.float32)
+        y = rng.normal(size=batch).astype(np.float32)
+        loss, grad = step(kiln.constant(x), kiln.constant(y))
+        err = x @ w.numpy() - y
+        np.testing.assert_allclose(loss.numpy(), (err ** 2).sum() / batch, rtol=1e-5)
+        np.testing.assert_allclose(grad.numpy(), 2 * x.T @ err / batch, rtol=1e-5)
