@@ -35,6 +35,9 @@ def _trace_body(trace, arg_types, inits, run, location, mismatch):
         nexts = _tensors(run(args), inits)
     except BaseException:
         trace.pop_block([], discard=handle)
+        # (A retrace follows a _Retrace: a variable this try read before
+        # the loop and assigned must be read in the body next time.)
+        trace.hoisted_stale()
         raise
     if [t._impl.type for t in nexts] != [t._impl.type for t in inits]:
         trace.pop_block([], discard=handle)
@@ -889,6 +892,9 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
                  (convert_to_tensor(x) for x in nest.flatten(sample))]
     finally:
         trace.pop_block([], discard=handle)
+        # A variable fn reads and assigns was read once before the loop by
+        # this dropped trace: the loop body must read it itself.
+        trace.hoisted_stale()
     _check_map_signature(signature, [d for _, d in specs])
     if any(None in shape for shape, _ in specs):
         raise errors.UnimplementedError(

@@ -128,3 +128,36 @@ def test_namedtuples_come_back_from_functions_and_loops():
         out = run(kiln.constant(3.0))
         assert isinstance(out, Point)
         assert float(out.x.numpy()) == 192.0 and int(out.y.numpy()) == 6
+
+
+def test_map_fn_reading_and_assigning_a_variable_each_element():
+    """fn that reads and assigns a variable (assign_add) sees each
+    element's update, compiled as eagerly (a read hoisted out of the
+    dropped shape trace must not serve the loop)."""
+    for compiled in (False, True):
+        total = kiln.Variable(0.0)
+
+        def running(xs):
+            return kiln.map_fn(lambda v: total.assign_add(v) * 1.0, xs)
+        run = kiln.function(running) if compiled else running
+        out = run(kiln.constant([1.0, 2.0, 3.0]))
+        assert float(total.numpy()) == 6.0
+        np.testing.assert_allclose(out.numpy(), [1.0, 3.0, 6.0])
+
+
+def test_loop_learning_an_array_shape_while_assigning_a_variable():
+    """A kiln.range loop whose TensorArray learns its element shape on the
+    first try (so the loop is traced again) and whose body reads and
+    assigns a variable: the second trace reads it in the body too."""
+    total = kiln.Variable(0.0)
+
+    @kiln.function
+    def running(xs):
+        ta = kiln.TensorArray(kiln.float32, size=3)
+        for i in kiln.range(3):
+            total.assign_add(xs[i])
+            ta = ta.write(i, total.value() * 1.0)
+        return ta.stack()
+    out = running(kiln.constant([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(out.numpy(), [1.0, 3.0, 6.0])
+    assert float(total.numpy()) == 6.0
