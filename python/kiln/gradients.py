@@ -179,22 +179,39 @@ class GradientTape:
         self._stop()
         return False
 
-    @contextlib.contextmanager
     def stop_recording(self):
-        """Ops inside run without being recorded (constants to the tape),
-        as tf.GradientTape.stop_recording."""
+        """Ops inside `with tape.stop_recording():` run without being
+        recorded (constants to the tape), as tf.GradientTape's."""
         if not self._recording:
             raise RuntimeError("stop_recording: the tape is not recording "
                                "(use it inside the tape's `with` block)")
+        self._refuse_inside_blocks("stop_recording")
+        return self._stopped()
+
+    @contextlib.contextmanager
+    def _stopped(self):
         self._stop()
         try:
             yield
         finally:
             self._start()
 
+    def _refuse_inside_blocks(self, what):
+        """Traced tapes copy a loop or a kiln.cond whole, so a span that
+        starts or ends inside one cannot be told apart at run time (and a
+        reset in a branch would happen whichever branch runs)."""
+        trace = _local.trace
+        if trace is not None and trace.saved:
+            raise errors.UnimplementedError(
+                f"GradientTape.{what} inside a loop or a branch of a "
+                "@kiln.function (a tensor-dependent `if`, kiln.cond, a loop "
+                "over kiln.range): call it outside the control flow",
+                errors.user_location())
+
     def reset(self):
         """Forgets everything recorded and watched, as if the tape's `with`
         block were left and a new tape entered (tf.GradientTape.reset)."""
+        self._refuse_inside_blocks("reset")
         self._ops = []
         self._watched = {}
         self._variables = {}
@@ -268,6 +285,11 @@ class GradientTape:
         self._used = True
         flat_sources = [self._source(s) for s in _flatten(sources)]
         target = convert_to_tensor(target)
+        if None in target.shape:
+            raise errors.UnimplementedError(
+                "jacobian: the target's extents must be known while tracing "
+                f"(one gradient per element), got {list(target.shape)}",
+                errors.user_location())
         count = int(np.prod(target.shape, dtype=np.int64))
         rows = [[] for _ in flat_sources]
         for i in range(count):
@@ -305,6 +327,11 @@ class GradientTape:
         self._used = True
         source = self._source(source)
         target = convert_to_tensor(target)
+        if None in target.shape or None in source.shape:
+            raise errors.UnimplementedError(
+                "batch_jacobian: the extents of the target and the source must "
+                f"be known while tracing, got {list(target.shape)} and "
+                f"{list(source.shape)}", errors.user_location())
         if not target.shape or not source.shape or target.shape[0] != source.shape[0]:
             raise errors.InvalidArgumentError(
                 "batch_jacobian: the target and the source need the same first "
@@ -321,9 +348,11 @@ class GradientTape:
                                   convert_to_tensor(seed.reshape(target.shape),
                                                     target.dtype))
             columns.append(g)
-        if count and all(g is None for g in columns) and \
-                unconnected is UnconnectedGradients.NONE:
-            return None
+        if all(g is None for g in columns):
+            # TF's batch_jacobian gives zeros of the target's dtype for an
+            # unconnected source whatever unconnected_gradients says (kept
+            # for compatibility there).
+            return _zeros((batch,) + inner + tuple(source.shape[1:]), target.dtype)
         columns = [_zeros(source.shape, source.dtype) if g is None else g
                    for g in columns]
         stacked = ops.stack(columns, axis=1) if columns else \

@@ -484,6 +484,31 @@ def test_tapes_differentiate_only_what_they_recorded():
             g = inner.gradient(z, v)
         return outer.gradient(g, v)
     np.testing.assert_allclose(opened_after(x).numpy(), 2 * np.cos(x0 * x0), rtol=1e-12)
+    # Inside compiled control flow, stop_recording and reset are refused
+    # (the traced tape copies a loop or branch whole).
+    @kiln.function
+    def stopped_in_loop(v):
+        with kiln.GradientTape() as tape:
+            tape.watch(v)
+            acc = v
+            for _ in kiln.range(2):
+                with tape.stop_recording():
+                    acc = acc * v
+        return tape.gradient(acc, v)
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"test_gradients.py:\d+: GradientTape.stop_recording inside a loop"):
+        stopped_in_loop(x)
+
+    @kiln.function
+    def reset_in_branch(v):
+        with kiln.GradientTape() as tape:
+            tape.watch(v)
+            if kiln.reduce_sum(v) > 0:
+                tape.reset()
+            y = kiln.reduce_sum(v * v)
+        return tape.gradient(y, v)
+    with pytest.raises(kiln.errors.UnimplementedError, match="GradientTape.reset inside"):
+        reset_in_branch(x)
     # stop_recording outside the tape's context is an error, as in TF.
     tape = kiln.GradientTape()
     with pytest.raises(RuntimeError, match="not recording"):
@@ -513,14 +538,17 @@ def test_unconnected_gradients_none_or_zero():
         named, single, jac, bjac = run(a, b, kiln.UnconnectedGradients.NONE)
         np.testing.assert_allclose(named["x"].numpy(), 2 * a.numpy())
         assert named["y"] is None and named["w"] is None
-        assert single is None and jac is None and bjac is None
+        assert single is None and jac is None
+        # batch_jacobian: zeros of the target's dtype in either mode (TF).
+        assert bjac.shape == (2, 3, 5) and bjac.numpy().dtype == np.float64
+        assert not bjac.numpy().any()
         named, single, jac, bjac = run(a, b, "zero")
         np.testing.assert_allclose(named["x"].numpy(), 2 * a.numpy())
         for g, shape, dtype in ((named["y"], (2, 5), np.float32),
                                 (named["w"], (4,), np.float32),
                                 (single, (2, 5), np.float32),
                                 (jac, (2, 3, 2, 5), np.float32),
-                                (bjac, (2, 3, 5), np.float32)):
+                                (bjac, (2, 3, 5), np.float64)):
             assert g.shape == shape and g.numpy().dtype == dtype
             assert not g.numpy().any()
     # Open extents: the zeros take the source's run-time shape.
@@ -534,6 +562,15 @@ def test_unconnected_gradients_none_or_zero():
     gx, gy = open_batch(a, b)
     np.testing.assert_array_equal(gx.numpy(), np.ones((2, 3)))
     np.testing.assert_array_equal(gy.numpy(), np.zeros((2, 5), np.float32))
+    # Jacobians need known extents: a clear error, not a TypeError.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float64)])
+    def open_jacobian(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = x * 2.0
+        return tape.batch_jacobian(y, x)
+    with pytest.raises(kiln.errors.UnimplementedError, match="batch_jacobian: the extents"):
+        open_jacobian(a)
     with kiln.GradientTape() as tape:
         tape.watch(a)
     with pytest.raises(ValueError, match="unconnected_gradients.*'zeros'"):
