@@ -204,6 +204,12 @@ void FunctionBuilder::popBlock(llvm::ArrayRef<Value> values,
   blockStack.pop_back();
 }
 
+bool FunctionBuilder::holdsBlock(Block *block) const {
+  return llvm::any_of(detached, [&](const std::unique_ptr<Region> &r) {
+    return &r->front() == block;
+  });
+}
+
 void FunctionBuilder::discardBlock(Block *block) {
   auto it = llvm::find_if(detached, [&](const std::unique_ptr<Region> &r) {
     return &r->front() == block;

@@ -260,10 +260,13 @@ LogicalResult ModuleBuilder::discardBlock(size_t function, size_t handle,
     error = "no block " + std::to_string(handle) + " to discard";
     return failure();
   }
-  SmallVector<Value> erased;
-  collectDefined(blocks[handle], erased);
-  f->discardBlock(blocks[handle]);
-  forget(erased);
+  // (A block an op took, or that a failed op destroyed, is not walked.)
+  if (f->holdsBlock(blocks[handle])) {
+    SmallVector<Value> erased;
+    collectDefined(blocks[handle], erased);
+    f->discardBlock(blocks[handle]);
+    forget(erased);
+  }
   blocks[handle] = nullptr;
   return success();
 }
@@ -292,15 +295,24 @@ ModuleBuilder::regionOp(size_t function, llvm::StringRef name,
   FailureOr<SmallVector<Type>> resultTypes = types(results, error);
   if (failed(resultTypes))
     return failure();
-  // A failed op takes its blocks with it: what they defined is forgotten.
-  SmallVector<Value> inside;
-  for (Block *block : regionBlocks)
-    collectDefined(block, inside);
+  // A failed op destroys the blocks it took: what they defined is
+  // forgotten (those it did not take stay, with their ids). Blocks another
+  // op took are not walked.
+  SmallVector<SmallVector<Value>> inside(regionBlocks.size());
+  for (auto [block, values] : llvm::zip(regionBlocks, inside))
+    if (f->holdsBlock(block))
+      collectDefined(block, values);
   FailureOr<SmallVector<Value>> made =
       f->addRegionOp(name, *args, DictionaryAttr(), regionBlocks,
                      *resultTypes, locationOf(file, line), error);
   if (failed(made))
-    forget(inside);
+    for (auto [block, values] : llvm::zip(regionBlocks, inside))
+      if (!f->holdsBlock(block))
+        forget(values);
+  // Handles of blocks the op took (or destroyed) are spent.
+  for (size_t h : handles)
+    if (!f->holdsBlock(blocks[h]))
+      blocks[h] = nullptr;
   if (failed(made))
     return failure();
   return addAll(*made);

@@ -358,22 +358,31 @@ TEST_F(EngineTest, ModuleBuilderOutlineTakesUnrecordedValuesAsArguments) {
   TensorTypeSpec vec3{KILN_F32, {3}};
   size_t f = *m.function("f", {vec3}, false, error);
   size_t x = *m.argument(f, 0, error);
-  // y before the tape; a block built and discarded inside it (its values'
-  // ids are forgotten); z recorded.
+  // y and a block discarded before the tape (its values' ids are
+  // forgotten: their storage is likely reused by the next ops of the same
+  // kind, which must count as recorded); z recorded.
   size_t y = m.op(f, "mul", {x, x}, {}, {}, "", 0, false, error)->front();
-  size_t start = m.mark();
   auto block = m.pushBlock(f, {vec3}, error);
   ASSERT_TRUE(succeeded(block)) << error;
   size_t inner = block->second.front();
-  ASSERT_TRUE(succeeded(m.op(f, "exp", {inner}, {}, {}, "", 0, false, error)));
+  for (int i = 0; i < 32; ++i)
+    inner = m.op(f, "sin", {inner}, {}, {}, "", 0, false, error)->front();
   ASSERT_TRUE(succeeded(m.popBlock(f, {inner}, "yield", error))) << error;
+  size_t live = m.liveValueCount();
   ASSERT_TRUE(succeeded(m.discardBlock(f, block->first, error))) << error;
-  size_t s = m.op(f, "sin", {y}, {}, {}, "", 0, false, error)->front();
+  // The block's argument and its 32 results are forgotten.
+  EXPECT_EQ(m.liveValueCount(), live - 33);
+  // A handle is discarded once.
+  EXPECT_TRUE(failed(m.discardBlock(f, block->first, error)));
+  size_t start = m.mark();
+  size_t s = y;
+  for (int i = 0; i < 32; ++i)
+    s = m.op(f, "sin", {s}, {}, {}, "", 0, false, error)->front();
   size_t z = m.op(f, "mul", {s, x}, {}, {}, "", 0, false, error)->front();
   std::vector<std::pair<size_t, size_t>> recorded = {{start, m.mark()}};
   auto cut = m.outline(f, z, {x}, "g", false, recorded, error);
   ASSERT_TRUE(succeeded(cut)) << error;
-  // y is the one capture; sin(y) and the product are copied.
+  // y is the one capture; the sines of y and the product are copied.
   ASSERT_EQ(cut->first.size(), 1u);
   EXPECT_EQ(m.type(cut->first[0], error)->shape, vec3.shape);
   EXPECT_EQ(cut->second, std::vector<bool>{true});
@@ -387,6 +396,17 @@ TEST_F(EngineTest, ModuleBuilderOutlineTakesUnrecordedValuesAsArguments) {
                         error);
   ASSERT_TRUE(succeeded(none)) << error;
   EXPECT_EQ(none->second, std::vector<bool>{false});
+  // A region op that fails destroys its blocks: their handles are spent
+  // (an error, not a walk of freed memory).
+  auto body = m.pushBlock(f, {}, error);
+  ASSERT_TRUE(succeeded(body)) << error;
+  size_t e = m.op(f, "exp", {x}, {}, {}, "", 0, false, error)->front();
+  ASSERT_TRUE(succeeded(m.popBlock(f, {e}, "yield", error))) << error;
+  live = m.liveValueCount();
+  EXPECT_TRUE(failed(m.regionOp(f, "cond", {x}, {body->first}, {vec3}, "", 0,
+                                error)));
+  EXPECT_EQ(m.liveValueCount(), live - 1);  // (the exp went with it)
+  EXPECT_TRUE(failed(m.discardBlock(f, body->first, error)));
   ASSERT_TRUE(succeeded(m.finishFunction(f, {z}, error)));
   std::string text = m.text();
   EXPECT_NE(text.find("func.func private @g(%arg0: tensor<3xf32>, %arg1: "

@@ -52,6 +52,10 @@ public:
   /// learn its types, or one whose tracing failed): its ops are erased now.
   void discardBlock(Block *block);
 
+  /// Whether `block` is a popped block no op has taken yet (compares the
+  /// pointer only: safe for a block that no longer exists).
+  bool holdsBlock(Block *block) const;
+
   /// While `outermost` is set, ops go to the function body (where the
   /// outermost pushed block's op will be), e.g. a variable read hoisted out
   /// of a loop body so that a gradient can be taken with respect to it.

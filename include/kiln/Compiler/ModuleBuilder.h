@@ -89,6 +89,10 @@ public:
   /// values were made (what tapes note when they start and stop recording).
   size_t mark() const { return ids.size(); }
 
+  /// How many live values have ids (values erased with a block are
+  /// forgotten): what tests check the bookkeeping with.
+  size_t liveValueCount() const { return firstId.size(); }
+
   /// The type of value `id`.
   FailureOr<TensorTypeSpec> type(size_t id, std::string &error);
 
