@@ -6,18 +6,21 @@ from .tensor import convert_to_tensor
 
 
 def relu(x, alpha=0.0, max_value=None, threshold=0.0):
-    """max(x, 0); with Keras' options: `alpha * (x - threshold)` below
-    `threshold`, x above it, capped at `max_value`."""
+    """max(x, 0); with Keras' options, Keras' formula: x where x >
+    threshold (else 0), clipped to [0, max_value] when max_value is given,
+    minus alpha * max(threshold - x, 0)."""
     x = convert_to_tensor(x)
     if alpha == 0.0 and max_value is None and threshold == 0.0:
         return nn.relu(x)
     dtype = x.dtype
+    zero = convert_to_tensor(0.0, dtype)
     t = convert_to_tensor(threshold, dtype)
-    below = ops.multiply(convert_to_tensor(alpha, dtype), ops.subtract(x, t)) \
-        if alpha != 0.0 else ops.multiply(x, convert_to_tensor(0.0, dtype))
-    out = ops.where(ops.greater_equal(x, t), x, below)
+    out = ops.where(ops.greater(x, t), x, zero) if threshold != 0.0 else nn.relu(x)
     if max_value is not None:
-        out = ops.minimum(out, convert_to_tensor(max_value, dtype))
+        out = ops.minimum(ops.maximum(out, zero), convert_to_tensor(max_value, dtype))
+    if alpha != 0.0:
+        out = ops.subtract(out, ops.multiply(convert_to_tensor(alpha, dtype),
+                                             nn.relu(ops.subtract(t, x))))
     return out
 
 
@@ -56,9 +59,11 @@ _BY_NAME = {"relu": relu, "softmax": softmax, "sigmoid": sigmoid,
 
 
 def get(identifier):
-    """The function for a name ("relu"), a callable itself, or None
-    (linear) for None; an unknown name is a ValueError listing the known."""
-    if identifier is None or callable(identifier):
+    """The function for a name ("relu"), a callable itself, or `linear` for
+    None (as Keras); an unknown name is a ValueError listing the known."""
+    if identifier is None:
+        return linear
+    if callable(identifier):
         return identifier
     try:
         return _BY_NAME[identifier]

@@ -23,6 +23,8 @@ from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
 
 _counters = {}
+# When each layer's variables came (add_weight or an attribute): their order.
+_sequence = itertools.count(1)
 
 
 def _default_name(cls):
@@ -44,7 +46,7 @@ def _takes_training(call):
 def _activation(identifier):
     """A layer's activation: None for none ("linear" too), else the function
     (kiln.activations.get)."""
-    if identifier == "linear":
+    if identifier is None or identifier == "linear":
         return None
     return activations.get(identifier)
 
@@ -123,6 +125,9 @@ class Layer(Module):
             tracked = [t for t in self._tracked if not stale(t)]
             for path, leaf in _leaves(value, attr):
                 (layers if isinstance(leaf, Layer) else tracked).append((path, leaf))
+                if isinstance(leaf, Variable):
+                    self.__dict__.setdefault("_order", {}).setdefault(
+                        id(leaf), next(_sequence))
             object.__setattr__(self, "_layers", layers)
             object.__setattr__(self, "_tracked", tracked)
         object.__setattr__(self, attr, value)
@@ -162,6 +167,7 @@ class Layer(Module):
         variable._autocast = bool(autocast) and variable.dtype.is_floating and \
             self.compute_dtype != self.variable_dtype
         self._weights.append((name, variable))
+        self.__dict__.setdefault("_order", {}).setdefault(id(variable), next(_sequence))
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             self.__dict__.setdefault("_regularized", []).append((variable, regularizer))
@@ -282,18 +288,27 @@ class Layer(Module):
         with _walking(self, _visiting) as visiting:
             if visiting is None:
                 return
-            weights = set()
-            for name, variable in self._weights:
-                weights.add(id(variable))
+            for name, variable in self._own_variables():
                 yield prefix + name, variable
             for path, leaf in self._tracked:
-                if isinstance(leaf, Variable):
-                    if id(leaf) not in weights:
-                        yield prefix + path, leaf
-                else:
+                if not isinstance(leaf, Variable):
                     yield from leaf._named_variables(f"{prefix}{path}/", visiting)
             for attr, layer in self._layers:
                 yield from layer._named_variables(f"{prefix}{attr}/", visiting)
+
+    def _own_variables(self):
+        """(name, Variable) of the weights add_weight made and the variables
+        assigned to attributes, each once, in the order they came (Keras'
+        order: a variable assigned in __init__ comes before the weights
+        build makes)."""
+        own = {}
+        for name, variable in self._weights:
+            own.setdefault(id(variable), (name, variable))
+        for path, leaf in self._tracked:
+            if isinstance(leaf, Variable):
+                own.setdefault(id(leaf), (path, leaf))
+        order = self.__dict__.get("_order", {})
+        return sorted(own.values(), key=lambda e: order.get(id(e[1]), 0))
 
     @property
     def variables(self):
@@ -306,22 +321,24 @@ class Layer(Module):
 
     weights = variables
 
-    def _trainable_named(self):
+    def _trainable_named(self, _visiting=None):
         """The trainable weights, given this layer's and its parents'
-        current `trainable` flags."""
+        current `trainable` flags (a layer that refers back to one being
+        walked is not walked again)."""
         if not self.trainable:
             return
-        for _, variable in self._weights:
-            if variable.trainable:
-                yield variable
-        for _, leaf in self._tracked:
-            if isinstance(leaf, Variable):
-                if leaf.trainable:
-                    yield leaf
-            else:
-                yield from leaf.trainable_variables
-        for _, layer in self._layers:
-            yield from layer._trainable_named()
+        with _walking(self, _visiting) as visiting:
+            if visiting is None:
+                return
+            for _, variable in self._own_variables():
+                if variable.trainable:
+                    yield variable
+            for _, leaf in self._tracked:
+                if not isinstance(leaf, Variable):
+                    yield from (v for _, v in leaf._named_variables("", visiting)
+                                if v.trainable)
+            for _, layer in self._layers:
+                yield from layer._trainable_named(visiting)
 
     @property
     def trainable_variables(self):

@@ -685,7 +685,8 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     compiled code runs); empty segments are 0."""
     what = "unsorted_segment_sum"
     rows, ids, rest = _segment_layout(data, segment_ids, what)
-    n = int(num_segments.numpy() if isinstance(num_segments, Tensor) else num_segments)
+    n = int(_known_values(num_segments, f"{what}'s num_segments")
+            if isinstance(num_segments, Tensor) else num_segments)
     if n < 0:
         raise errors.InvalidArgumentError(f"{what}: num_segments is {n}",
                                           errors.user_location())
@@ -795,7 +796,7 @@ def roll(input, shift, axis, name=None):
     for s, a in zip(shifts.tolist(), axes.tolist()):
         a = _axis(a, x.ndim, "roll")
         total[a] = total.get(a, 0) + s
-    extents = _static(x, "roll")
+    extents = _static(x, "roll")  # (a gather, which lowers with static shapes)
     for a, s in total.items():
         n = extents[a]
         if n and s % n:
@@ -815,7 +816,8 @@ def sequence_mask(lengths, maxlen=None, dtype=bool_, name=None):
         values = _known_values(lengths, "sequence_mask without maxlen")
         maxlen = int(values.max()) if values.size else 0
     else:
-        maxlen = int(maxlen.numpy() if isinstance(maxlen, Tensor) else maxlen)
+        maxlen = int(_known_values(maxlen, "sequence_mask's maxlen")
+                     if isinstance(maxlen, Tensor) else maxlen)
     if maxlen < 0:
         raise errors.InvalidArgumentError(f"sequence_mask: maxlen is {maxlen}",
                                           errors.user_location())

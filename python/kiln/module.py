@@ -171,16 +171,20 @@ class Module:
     @property
     def submodules(self):
         """Every module reachable from this one's attributes (not itself),
-        breadth first, once each."""
+        once each, in tf.Module's order: a module's direct children (by
+        attribute name), then each child's own, child by child."""
         seen, out = {id(self)}, []
-        queue = [self]
-        while queue:
-            module = queue.pop(0)
+
+        def walk(module):
+            children = []
             for _, leaf in Module._tracked_attributes(module):
                 if isinstance(leaf, Module) and id(leaf) not in seen:
                     seen.add(id(leaf))
                     out.append(leaf)
-                    queue.append(leaf)
+                    children.append(leaf)
+            for child in children:
+                walk(child)
+        walk(self)
         return tuple(out)
 
     def __repr__(self):

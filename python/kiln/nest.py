@@ -94,8 +94,9 @@ def assert_same_structure(nest1, nest2, check_types=True,
                           expand_composites=False):
     """A ValueError unless both have the same nesting (and the same number
     of leaves); with check_types, a TypeError where the kinds of sequence
-    differ (a list against a tuple, one namedtuple class against another).
-    Dicts must have the same keys."""
+    differ (a list against a tuple, namedtuples of other names or fields;
+    two classes of one name and fields count as one, as in TF). Dicts must
+    have the same keys."""
     _same(nest1, nest2, check_types, "")
 
 
@@ -107,7 +108,9 @@ def _same(a, b, check_types, path):
     if not is_nested(a):
         return
     if check_types and type(a) is not type(b) and not (
-            isinstance(a, _abc.Mapping) and isinstance(b, _abc.Mapping)):
+            isinstance(a, _abc.Mapping) and isinstance(b, _abc.Mapping)) and not (
+            _is_namedtuple(a) and _is_namedtuple(b) and
+            type(a).__name__ == type(b).__name__ and a._fields == b._fields):
         raise TypeError(f"nest: the structures differ{where}: "
                         f"{type(a).__name__} against {type(b).__name__}")
     if isinstance(a, _abc.Mapping) != isinstance(b, _abc.Mapping):

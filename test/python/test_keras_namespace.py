@@ -40,14 +40,20 @@ def test_keras_names_are_kilns_objects():
 
 
 def keras_relu(x, alpha=0.0, max_value=None, threshold=0.0):
-    out = np.where(x >= threshold, x, alpha * (x - threshold))
-    return out if max_value is None else np.minimum(out, max_value)
+    """Keras 2's backend.relu, step by step in NumPy."""
+    negative_part = np.maximum(threshold - x, 0.0)
+    out = x * (x > threshold) if threshold != 0 else np.maximum(x, 0.0)
+    if max_value is not None:
+        out = np.clip(out, 0.0, max_value)
+    return out - alpha * negative_part
 
 
 @pytest.mark.parametrize("options", [{}, {"alpha": 0.1}, {"max_value": 1.5},
-                                     {"threshold": 0.5, "alpha": 0.2, "max_value": 2.0}])
+                                     {"threshold": 0.5, "alpha": 0.2, "max_value": 2.0},
+                                     {"threshold": -1.0}, {"threshold": -1.0, "max_value": 2.0}])
 def test_relu_options_match_keras(options):
-    x0 = np.array([-2.0, -0.25, 0.3, 0.75, 1.9, 3.0])
+    # (Points on both sides of each threshold, none at a kink.)
+    x0 = np.array([-2.0, -0.6, -0.25, 0.3, 0.75, 1.9, 3.0])
     x = kiln.constant(x0)
     np.testing.assert_allclose(kiln.activations.relu(x, **options).numpy(),
                                keras_relu(x0, **options), rtol=1e-12)
@@ -75,7 +81,11 @@ def test_activations_by_name():
         f = kiln.activations.get(name)
         np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-12, err_msg=name)
         assert kiln.activations.serialize(f) in (name, "silu")
-    assert kiln.activations.get(None) is None
+    assert kiln.activations.get(None) is kiln.activations.linear
+    # At the threshold itself Keras gives 0 (x > threshold, strictly).
+    np.testing.assert_array_equal(
+        kiln.activations.relu(kiln.constant([0.5, 0.5001]), threshold=0.5).numpy(),
+        np.array([0.0, 0.5001], np.float32))
     assert kiln.activations.get(np.abs) is np.abs
     with pytest.raises(ValueError, match="unknown activation 'rleu'.*relu"):
         kiln.activations.get("rleu")

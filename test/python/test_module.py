@@ -70,6 +70,12 @@ def test_names_scopes_and_what_a_module_finds():
     shared.child.v = kiln.Variable(1.0, name="child_v")
     assert [v for v in shared.variables] == [d.w, shared.child.v]
     assert shared.submodules == (shared.child,)
+    # tf.Module's order: direct children first, then each child's own.
+    root = kiln.Module(name="root")
+    root.b, root.c = kiln.Module(name="b"), kiln.Module(name="c")
+    root.b.d, root.c.e = kiln.Module(name="d"), kiln.Module(name="e")
+    root.b.d.f = kiln.Module(name="f")
+    assert [m.name for m in root.submodules] == ["b", "c", "d", "f", "e"]
 
 
 def test_name_scope():
@@ -166,7 +172,8 @@ def test_layers_track_the_variables_and_modules_they_hold():
     x = kiln.constant(np.ones((1, 2), np.float32))
     layer(x)
     found = layer.trainable_variables
-    assert len(found) == 4 and found[0] is layer.kernel and found[1] is layer.scale
+    # Keras' order: scale (assigned in __init__) before kernel (build).
+    assert len(found) == 4 and found[0] is layer.scale and found[1] is layer.kernel
     assert layer.submodules == (layer.parts["inner"],)
     with kiln.GradientTape() as tape:
         y = kiln.reduce_sum(layer(x))
@@ -174,9 +181,14 @@ def test_layers_track_the_variables_and_modules_they_hold():
     assert all(g is not None for g in grads)
     # d/dscale of sum(inner(x @ kernel)): the inner output before scaling.
     inner = np.ones((1, 2)) @ np.ones((2, 2)) @ np.full((2, 2), 0.5)
-    np.testing.assert_allclose(grads[1].numpy(), inner.sum(), rtol=1e-6)
+    np.testing.assert_allclose(grads[0].numpy(), inner.sum(), rtol=1e-6)
     layer.trainable = False
     assert layer.trainable_variables == []
     layer.trainable = True
     layer.scale = 2.0  # no longer a variable: no longer tracked
     assert len(layer.trainable_variables) == 3
+    # Layers that refer to each other are walked once.
+    a, b = kiln.layers.Dense(1), kiln.layers.Dense(1)
+    a.partner, b.partner = b, a
+    a(x), b(x)
+    assert len(a.trainable_variables) == 4 and len(a.variables) == 4

@@ -34,6 +34,11 @@ def test_nest_flatten_pack_map_and_structure_checks():
         kiln.nest.assert_same_structure({"a": 1}, {"b": 1})
     with pytest.raises(ValueError, match="at '1': a leaf against a list"):
         kiln.nest.assert_same_structure([1, 2], [1, [2]])
+    # Namedtuple classes of one name and fields count as one type (TF).
+    Again = collections.namedtuple("Point", ["x", "y"])
+    kiln.nest.assert_same_structure(Point(1, 2), Again(3, 4))
+    with pytest.raises(TypeError, match="Point against Other"):
+        kiln.nest.assert_same_structure(Point(1, 2), collections.namedtuple("Other", "x y")(1, 2))
     with pytest.raises(ValueError, match="3 leaves but flat_sequence has 2"):
         kiln.nest.pack_sequence_as([1, [2, 3]], [1, 2])
 

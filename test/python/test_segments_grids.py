@@ -84,6 +84,9 @@ def test_segment_errors():
         kiln.math.unsorted_segment_sum(data, [0.0, 1.0, 1.0], 2)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="sorted"):
         kiln.math.segment_sum(data, [1, 0, 1])
+    counted = kiln.function(lambda d, i, n: kiln.math.unsorted_segment_sum(d, i, n))
+    with pytest.raises(kiln.errors.UnimplementedError, match="num_segments"):
+        counted(data, kiln.constant([0, 1, 1]), kiln.constant(2))
     traced = kiln.function(lambda d, i: kiln.math.segment_sum(d, i))
     with pytest.raises(kiln.errors.UnimplementedError, match="segment_sum"):
         traced(data, kiln.constant([0, 0, 1]))
@@ -130,6 +133,12 @@ def test_eye_meshgrid_roll_sequence_mask():
                                np.roll(w, [-1, -2], [0, 2]), rtol=1e-12)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="same length"):
         kiln.roll(av, [1, 2], 0)
+    # Open extents: a clear error (roll is a gather, lowered with static
+    # shapes).
+    open_rows = kiln.function(lambda t: kiln.roll(t, 1, 2), input_signature=[
+        kiln.TensorSpec((None, 3, 4), kiln.float64)])
+    with pytest.raises(kiln.errors.UnimplementedError, match="roll needs every extent"):
+        open_rows(av)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="out of range"):
         kiln.roll(av, 1, 3)
 
@@ -139,6 +148,9 @@ def test_eye_meshgrid_roll_sequence_mask():
     np.testing.assert_array_equal(kiln.sequence_mask(lengths).numpy(), want[..., :4])
     as_float = kiln.function(lambda l: kiln.sequence_mask(l, 5, dtype=kiln.float32))
     np.testing.assert_array_equal(as_float(kiln.constant(lengths)).numpy(), want.astype(np.float32))
+    traced_max = kiln.function(lambda l, m: kiln.sequence_mask(l, m))
+    with pytest.raises(kiln.errors.UnimplementedError, match="maxlen"):
+        traced_max(kiln.constant(lengths), kiln.constant(5))
     open_max = kiln.function(lambda l: kiln.sequence_mask(l))
     with pytest.raises(kiln.errors.UnimplementedError, match="sequence_mask without maxlen"):
         open_max(kiln.constant(lengths))
