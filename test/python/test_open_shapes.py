@@ -50,3 +50,29 @@ def test_gradient_of_a_loss_divided_by_the_batch_size():
         err = x @ w.numpy() - y
         np.testing.assert_allclose(loss.numpy(), (err ** 2).sum() / batch, rtol=1e-5)
         np.testing.assert_allclose(grad.numpy(), 2 * x.T @ err / batch, rtol=1e-5)
+
+
+def test_embedding_lookup_and_its_gradient_with_an_open_batch():
+    """A gather from a static table with ids of open extents (an Embedding
+    layer under input_signature), and its gradient (a scatter_add over the
+    open batch), against NumPy's indexing and np.add.at."""
+    layer = kiln.layers.Embedding(6, 3)
+    layer(kiln.constant(np.zeros((1, 2), np.int64)))
+    table = layer.embeddings.numpy()
+    weights = np.random.default_rng(5).normal(size=3).astype(np.float32)
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 2), kiln.int64)])
+    def step(ids):
+        with kiln.GradientTape() as tape:
+            out = layer(ids)
+            loss = kiln.reduce_sum(out * weights)
+        return out, tape.gradient(loss, layer.embeddings)
+
+    for batch in ([[1, 5], [1, 0]], [[2, 2], [3, 4], [5, 5]]):
+        ids = np.array(batch, np.int64)
+        out, grad = step(kiln.constant(ids))
+        np.testing.assert_allclose(out.numpy(), table[ids], rtol=1e-6)
+        want = np.zeros_like(table)
+        np.add.at(want, ids.reshape(-1), np.broadcast_to(weights, (ids.size, 3)))
+        np.testing.assert_allclose(grad.numpy(), want, rtol=1e-6)
+    assert step.trace_count == 1

@@ -115,6 +115,10 @@ Value padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> low,
 /// Reports that an op cannot be lowered because a shape is dynamic.
 LogicalResult requireStatic(Operation *op, ConversionPatternRewriter &rewriter);
 
+/// Whether a scatter_add lowers with the open extents it has: a static base
+/// and static slices, open extents only in the loops over the updates.
+bool scatterTakesOpenExtents(ScatterAddOp op);
+
 void populateElementwisePatterns(RewritePatternSet &patterns);
 void populateReductionPatterns(RewritePatternSet &patterns);
 void populateShapePatterns(RewritePatternSet &patterns);

@@ -198,6 +198,23 @@ std::pair<Value, Value> clampIndex(OpBuilder &b, Location loc, Value index,
   return {clamped, inRange};
 }
 
+} // namespace
+
+bool lowering::scatterTakesOpenExtents(ScatterAddOp op) {
+  auto baseType = cast<RankedTensorType>(op.getBase().getType());
+  auto updatesType = cast<RankedTensorType>(op.getUpdates().getType());
+  if (!baseType.hasStaticShape())
+    return false;
+  int64_t axis = static_cast<int64_t>(op.getAxis());
+  if (axis < 0)
+    axis += baseType.getRank();
+  int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
+  return !llvm::any_of(updatesType.getShape().drop_front(axis + k),
+                       ShapedType::isDynamic);
+}
+
+namespace {
+
 /// The indexing map that reads `indices` (rank k) at result dims
 /// [axis, axis + k) of a rank-`rank` iteration space, skipping dimension
 /// `skip` of that space when it is not -1.
@@ -217,19 +234,28 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
   LogicalResult
   matchAndRewrite(GatherOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     auto paramsType = cast<RankedTensorType>(op.getParams().getType());
     auto indicesType = cast<RankedTensorType>(op.getIndices().getType());
+    // Open extents may come from the indices (a batch of ids); the table
+    // is static.
+    if (!paramsType.hasStaticShape() && failed(requireStatic(op, rewriter)))
+      return failure();
     int64_t axis = llvm::cantFail(normalizeAxis(
         static_cast<int64_t>(op.getAxis()), paramsType.getRank()));
     int64_t k = indicesType.getRank();
-    if (type.getNumElements() == 0) {
+    if (type.hasStaticShape() && type.getNumElements() == 0) {
       rewriter.replaceOp(op, emptyTensor(rewriter, loc, type));
       return success();
     }
+    SmallVector<OpFoldResult> extents;
+    SmallVector<OpFoldResult> indexExtents =
+        extentsOf(rewriter, loc, adaptor.getIndices());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      extents.push_back(d >= axis && d < axis + k
+                            ? indexExtents[d - axis]
+                            : rewriter.getIndexAttr(type.getDimSize(d)));
     MLIRContext *context = rewriter.getContext();
     SmallVector<AffineMap> maps = {
         indicesMap(context, type.getRank(), axis, k),
@@ -240,7 +266,8 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
     auto module = op->getParentOfType<ModuleOp>();
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{type}, ValueRange{adaptor.getIndices()},
-        ValueRange{emptyTensor(rewriter, loc, type)}, maps, iterators,
+        ValueRange{emptyTensor(rewriter, loc, extents, type.getElementType())},
+        maps, iterators,
         [&](OpBuilder &b, Location l, ValueRange args) {
           auto [j, inRange] =
               clampIndex(b, l, args[0], paramsType.getDimSize(axis));
@@ -282,14 +309,16 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
   LogicalResult
   matchAndRewrite(ScatterAddOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     auto baseType = cast<RankedTensorType>(op.getBase().getType());
     auto updatesType = cast<RankedTensorType>(op.getUpdates().getType());
     int64_t axis = llvm::cantFail(
         normalizeAxis(static_cast<int64_t>(op.getAxis()), baseType.getRank()));
     int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
+    // Open extents may be the loops' (a batch of updates); the base and the
+    // slice each update adds are static.
+    if (!scatterTakesOpenExtents(op) && failed(requireStatic(op, rewriter)))
+      return failure();
     // No row to add into (every index is out of range), or nothing to add:
     // the base. (Slices of an empty dimension are out of bounds for the
     // tensor dialect, even empty ones.)
@@ -306,8 +335,13 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
     SmallVector<Value> lbs(outer, zero);
     SmallVector<Value> steps(outer, one);
     SmallVector<Value> ubs;
-    for (int64_t d : updatesType.getShape().take_front(outer))
-      ubs.push_back(arith::ConstantIndexOp::create(rewriter, loc, d));
+    for (auto [d, extent] :
+         llvm::enumerate(updatesType.getShape().take_front(outer)))
+      ubs.push_back(ShapedType::isDynamic(extent)
+                        ? Value(tensor::DimOp::create(rewriter, loc,
+                                                      adaptor.getUpdates(), d))
+                        : Value(arith::ConstantIndexOp::create(rewriter, loc,
+                                                               extent)));
     Value indices = adaptor.getIndices(), updates = adaptor.getUpdates();
     Type element = baseType.getElementType();
     auto add = [&](OpBuilder &b, Location l, Value x, Value y) -> Value {

@@ -207,3 +207,27 @@ func.func @dim(%x: tensor<2x?xf32>) -> tensor<i64> {
   %0 = kiln.dim %x {axis = 1 : i64} : tensor<2x?xf32> -> tensor<i64>
   return %0 : tensor<i64>
 }
+
+// -----
+
+// A gather from a static table takes its open extents from the ids; a
+// scatter_add of static rows into a static base loops over the open batch.
+// CHECK-LABEL: func.func @gather_scatter
+// CHECK-DAG: %[[N:.*]] = tensor.dim %arg1, %c0 : tensor<?xi32>
+// CHECK: tensor.empty(%[[N]]) : tensor<?x3xf32>
+// CHECK: linalg.generic
+// CHECK: scf.for %{{.*}} = %c0 to %[[N]] step %c1
+func.func @gather_scatter(%t: tensor<5x3xf32>, %ids: tensor<?xi32>) -> (tensor<?x3xf32>, tensor<5x3xf32>) {
+  %g = kiln.gather %t, %ids : tensor<5x3xf32>, tensor<?xi32> -> tensor<?x3xf32>
+  %s = kiln.scatter_add %t, %ids, %g {axis = 0 : i64} : tensor<5x3xf32>, tensor<?xi32>, tensor<?x3xf32> -> tensor<5x3xf32>
+  return %g, %s : tensor<?x3xf32>, tensor<5x3xf32>
+}
+
+// -----
+
+// A table with open extents is still refused, by name.
+func.func @open_table(%t: tensor<?x3xf32>, %ids: tensor<2xi32>) -> tensor<2x3xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.gather' with dynamic shape}}
+  %g = kiln.gather %t, %ids : tensor<?x3xf32>, tensor<2xi32> -> tensor<2x3xf32>
+  return %g : tensor<2x3xf32>
+}
