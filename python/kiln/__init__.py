@@ -27,7 +27,7 @@ from .math_ops import (argmin, broadcast_to, ceil, clip_by_global_norm, clip_by_
                        rsqrt, shape, size, split, squeeze, tensordot, tile,
                        unstack, zeros_like)
 from .math_ops import argsort, boolean_mask, sort, unique
-from .math_ops import eye, meshgrid, roll, sequence_mask
+from .math_ops import ensure_shape, eye, meshgrid, roll, sequence_mask
 
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import math, linalg
@@ -76,7 +76,7 @@ __all__ = [
     "gather_nd", "scatter_nd", "tensor_scatter_nd_add", "tensor_scatter_nd_update",
     "callbacks", "mixed_precision", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
     "sort", "argsort", "unique", "boolean_mask", "range", "newaxis",
-    "eye", "meshgrid", "roll", "sequence_mask", "activations", "keras",
+    "ensure_shape", "eye", "meshgrid", "roll", "sequence_mask", "activations", "keras",
     "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
     "assert_greater", "assert_less", "assert_rank",
 ]

@@ -147,6 +147,37 @@ def shape(input, out_type=int32, name=None):
     return cast(concat([reshape(e, [1]) for e in _extents(x)], 0), out_type)
 
 
+def ensure_shape(x, shape, name=None):
+    """x, after checking its shape against `shape` (None entries, or None
+    for the whole shape, match anything), as tf.ensure_shape: extents known
+    while tracing are checked at once, open ones when the code runs; an
+    open extent that `shape` fixes becomes known to the ops after (when
+    all of them are)."""
+    x = convert_to_tensor(x)
+    if shape is None:
+        return x
+    want = [None if d is None else int(d) for d in
+            (shape.numpy().tolist() if isinstance(shape, Tensor) else shape)]
+    text = (f"Shape of tensor {name or 'x'} {list(x.shape)} is not compatible "
+            f"with expected shape {want}")
+    if len(want) != x.ndim:
+        raise errors.InvalidArgumentError(text, errors.user_location())
+    for i, (have, w) in enumerate(zip(x.shape, want)):
+        if w is None:
+            continue
+        if have is not None:
+            if have != w:
+                raise errors.InvalidArgumentError(text, errors.user_location())
+        else:
+            extent = bind1("dim", [x], attributes(axis=i), [tensor_type((), int64)])
+            _check_at_run_time(equal(extent, constant(w, int64)),
+                               f"{text}: dimension {i} differs")
+    refined = [h if w is None else w for h, w in zip(x.shape, want)]
+    if None in x.shape and None not in refined:
+        x = reshape(x, refined)
+    return x
+
+
 def expand_dims(input, axis, name=None):
     """Inserts an extent-1 dimension at `axis` (in [-rank - 1, rank])."""
     x = convert_to_tensor(input)

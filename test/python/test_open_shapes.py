@@ -76,3 +76,36 @@ def test_embedding_lookup_and_its_gradient_with_an_open_batch():
         np.add.at(want, ids.reshape(-1), np.broadcast_to(weights, (ids.size, 3)))
         np.testing.assert_allclose(grad.numpy(), want, rtol=1e-6)
     assert step.trace_count == 1
+
+
+def test_ensure_shape_checks_now_or_when_the_code_runs():
+    x = kiln.constant(np.ones((2, 3), np.float32))
+    assert kiln.ensure_shape(x, [2, None]) is x
+    assert kiln.ensure_shape(x, None) is x
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_open_shapes.py:\d+: Shape of tensor x \[2, 3\] is not "
+                             r"compatible with expected shape \[2, 4\]"):
+        kiln.ensure_shape(x, [2, 4])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="expected shape"):
+        kiln.ensure_shape(x, [2, 3, 1])
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def f(v):
+        fixed = kiln.ensure_shape(v, [2, 3])
+        assert fixed.shape == (2, 3)  # known to the ops after it
+        return kiln.transpose(fixed)  # (a transpose needs static extents)
+    np.testing.assert_array_equal(f(x).numpy(), np.ones((3, 2), np.float32))
+    # (The refining reshape's run-time check, which names the same line,
+    # runs before the function's own.)
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_open_shapes.py:\d+: kiln.reshape: the input does not have "
+                             r"the 6 elements"):
+        f(kiln.constant(np.ones((5, 3), np.float32)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None), kiln.float32)])
+    def g(v):
+        return kiln.ensure_shape(v, [None, 3]) * 2.0
+    np.testing.assert_array_equal(g(x).numpy(), 2 * np.ones((2, 3), np.float32))
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"expected shape \[None, 3\]: dimension 1 differs"):
+        g(kiln.constant(np.ones((3, 2), np.float32)))
