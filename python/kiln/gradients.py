@@ -162,6 +162,9 @@ class GradientTape:
         if trace is not None:
             if self._trace is not trace:
                 self._trace, self._spans = trace, []
+                # (The block depth the tape opened at: a span may start and
+                # end in that block, not inside control flow below it.)
+                self._depth = len(trace.saved)
             self._spans.append([trace.m.mark(), None])
 
     def _stop(self):
@@ -201,7 +204,7 @@ class GradientTape:
         starts or ends inside one cannot be told apart at run time (and a
         reset in a branch would happen whichever branch runs)."""
         trace = _local.trace
-        if trace is not None and trace.saved:
+        if trace is not None and len(trace.saved) != getattr(self, "_depth", 0):
             raise errors.UnimplementedError(
                 f"GradientTape.{what} inside a loop or a branch of a "
                 "@kiln.function (a tensor-dependent `if`, kiln.cond, a loop "

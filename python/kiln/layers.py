@@ -23,8 +23,14 @@ from .tensor import Tensor, convert_to_tensor
 from .variables import Variable, init_scope
 
 _counters = {}
-# When each layer's variables came (add_weight or an attribute): their order.
+# When each variable first came to a layer (add_weight or an attribute):
+# the order a layer lists its own variables in.
 _sequence = itertools.count(1)
+
+
+def _number(variable):
+    if not hasattr(variable, "_kiln_sequence"):
+        variable._kiln_sequence = next(_sequence)
 
 
 def _default_name(cls):
@@ -126,8 +132,7 @@ class Layer(Module):
             for path, leaf in _leaves(value, attr):
                 (layers if isinstance(leaf, Layer) else tracked).append((path, leaf))
                 if isinstance(leaf, Variable):
-                    self.__dict__.setdefault("_order", {}).setdefault(
-                        id(leaf), next(_sequence))
+                    _number(leaf)
             object.__setattr__(self, "_layers", layers)
             object.__setattr__(self, "_tracked", tracked)
         object.__setattr__(self, attr, value)
@@ -167,7 +172,7 @@ class Layer(Module):
         variable._autocast = bool(autocast) and variable.dtype.is_floating and \
             self.compute_dtype != self.variable_dtype
         self._weights.append((name, variable))
-        self.__dict__.setdefault("_order", {}).setdefault(id(variable), next(_sequence))
+        _number(variable)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             self.__dict__.setdefault("_regularized", []).append((variable, regularizer))
@@ -307,15 +312,18 @@ class Layer(Module):
         for path, leaf in self._tracked:
             if isinstance(leaf, Variable):
                 own.setdefault(id(leaf), (path, leaf))
-        order = self.__dict__.get("_order", {})
-        return sorted(own.values(), key=lambda e: order.get(id(e[1]), 0))
+        return sorted(own.values(), key=lambda e: getattr(e[1], "_kiln_sequence", 0))
 
     @property
     def variables(self):
-        seen, out = set(), []
+        """Keras' order: the trainable weights, then the others (so
+        get_weights / set_weights lists line up with Keras')."""
+        trainable = self.trainable_variables
+        taken = {id(v) for v in trainable}
+        out = list(trainable)
         for _, v in self._named_variables():
-            if id(v) not in seen:
-                seen.add(id(v))
+            if id(v) not in taken:
+                taken.add(id(v))
                 out.append(v)
         return out
 

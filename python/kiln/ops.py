@@ -206,8 +206,9 @@ def cast(x, dtype, name=None):
 
 def reshape(tensor, shape, name=None):
     x = convert_to_tensor(tensor)
+    from .tensor import _static_extents
     # None: an extent known only at run time (an input_signature's).
-    shape = [None if d is None else int(d) for d in shape]
+    shape = [None if d is None else int(d) for d in _static_extents(shape, "reshape")]
     if shape.count(-1) > 1:
         raise errors.InvalidArgumentError("reshape: only one dimension can be -1",
                                           errors.user_location())

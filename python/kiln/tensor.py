@@ -219,10 +219,27 @@ def constant(value, dtype=None, shape=None):
     return _placed(t)
 
 
+def _static_extents(shape, what):
+    """A shape given as a tensor, or a sequence holding tensors, as Python
+    ints: an UnimplementedError naming `what` for one computed only when
+    the compiled code runs (kiln.shape of an open extent)."""
+    parts = [shape] if isinstance(shape, Tensor) else \
+        [d for d in shape if isinstance(d, Tensor)] if isinstance(shape, (list, tuple)) else []
+    if any(p._symbolic for p in parts):
+        raise errors.UnimplementedError(
+            f"{what}: the shape is computed when the compiled code runs (from "
+            "kiln.shape of an open extent); Kiln compiles static shapes here: "
+            "use -1 in a reshape, kiln.zeros_like / ones_like, or a fixed "
+            "shape", errors.user_location())
+    if isinstance(shape, Tensor):
+        return shape.numpy().tolist()
+    return shape
+
+
 def _shape_tuple(shape):
     """A shape given as an int, a sequence, or a 1-D integer tensor."""
-    if isinstance(shape, Tensor):
-        shape = shape.numpy().tolist()
+    if isinstance(shape, (Tensor, list, tuple)):
+        shape = _static_extents(shape, "a shape")
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
     return tuple(int(d) for d in shape)

@@ -684,3 +684,22 @@ def test_eager_training_steps_free_their_tensors_at_once():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_tape_inside_a_loop_body_may_stop_recording_there():
+    """A tape opened inside a compiled loop's body records spans in that
+    body: stop_recording there is honoured (the product computed while
+    stopped is a constant), as eagerly."""
+    def body_tapes(v):
+        total = kiln.zeros_like(v)
+        for _ in kiln.range(2):
+            with kiln.GradientTape() as tape:
+                tape.watch(v)
+                with tape.stop_recording():
+                    c = kiln.exp(v)
+                y = kiln.reduce_sum(c * v)
+            total = total + tape.gradient(y, v)
+        return total
+    x0 = np.array([0.5, -1.0])
+    for run in (body_tapes, kiln.function(body_tapes)):
+        np.testing.assert_allclose(run(kiln.constant(x0)).numpy(), 2 * np.exp(x0), rtol=1e-12)

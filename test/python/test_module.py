@@ -192,3 +192,20 @@ def test_layers_track_the_variables_and_modules_they_hold():
     a.partner, b.partner = b, a
     a(x), b(x)
     assert len(a.trainable_variables) == 4 and len(a.variables) == 4
+
+
+def test_weights_list_trainable_first_as_keras():
+    """Keras: layer.weights == trainable_weights + non_trainable_weights,
+    across nested layers, so get_weights lists line up with Keras'."""
+    model = kiln.Sequential([kiln.layers.Dense(4), kiln.layers.BatchNormalization(),
+                             kiln.layers.Dense(2)])
+    model(kiln.constant(np.ones((3, 5), np.float32)))
+    dense1, bn, dense2 = model.layers
+    want = [dense1.kernel, dense1.bias, bn.gamma, bn.beta, dense2.kernel, dense2.bias,
+            bn.moving_mean, bn.moving_variance]
+    assert [v.name for v in model.variables] == [v.name for v in want]
+    assert len(model.get_weights()) == 8
+    bn.trainable = False
+    assert [v.name for v in model.variables] == [
+        v.name for v in (dense1.kernel, dense1.bias, dense2.kernel, dense2.bias,
+                         bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance)]

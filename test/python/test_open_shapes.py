@@ -109,3 +109,36 @@ def test_ensure_shape_checks_now_or_when_the_code_runs():
     with pytest.raises(kiln.errors.InvalidArgumentError,
                        match=r"expected shape \[None, 3\]: dimension 1 differs"):
         g(kiln.constant(np.ones((3, 2), np.float32)))
+
+
+def test_open_extent_errors_name_the_problem():
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def shaped(x):
+        return kiln.reshape(x, [kiln.shape(x)[0], 3])
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"test_open_shapes.py:\d+: reshape: the shape is computed when"):
+        shaped(kiln.ones((2, 3)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def zeros_of(x):
+        return kiln.zeros(kiln.shape(x))
+    with pytest.raises(kiln.errors.UnimplementedError, match="a shape: the shape is computed"):
+        zeros_of(kiln.ones((2, 3)))
+
+    # Updates and indices of open extents that disagree: an error when the
+    # code runs, not a read past the indices.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 1), kiln.int32),
+                                    kiln.TensorSpec((None, 3), kiln.float32)])
+    def scatter(i, u):
+        return kiln.tensor_scatter_nd_add(kiln.zeros((5, 3)), i, u)
+    np.testing.assert_array_equal(
+        scatter(kiln.constant([[0], [0]]), kiln.ones((2, 3))).numpy()[0], [2, 2, 2])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="does not match the indices"):
+        scatter(kiln.constant([[0], [1]]), kiln.ones((4, 3)))
+
+    # A gather from an empty table: every index is out of range.
+    @kiln.function
+    def from_empty(ids):
+        return kiln.gather(kiln.zeros((0, 3)), ids)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="out of range"):
+        from_empty(kiln.constant([0]))

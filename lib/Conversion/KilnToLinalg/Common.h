@@ -119,6 +119,10 @@ LogicalResult requireStatic(Operation *op, ConversionPatternRewriter &rewriter);
 /// and static slices, open extents only in the loops over the updates.
 bool scatterTakesOpenExtents(ScatterAddOp op);
 
+/// Whether a gather lowers with the open extents it has: a static table,
+/// open extents only from the indices, the result type the operands give.
+bool gatherTakesOpenExtents(GatherOp op);
+
 void populateElementwisePatterns(RewritePatternSet &patterns);
 void populateReductionPatterns(RewritePatternSet &patterns);
 void populateShapePatterns(RewritePatternSet &patterns);

@@ -494,8 +494,7 @@ struct ConvertKilnToLinalgPass
       // A gather from a static table, and a scatter_add into a static base
       // of static slices, take open extents from their indices.
       if (auto gather = dyn_cast<GatherOp>(op);
-          gather && cast<RankedTensorType>(gather.getParams().getType())
-                        .hasStaticShape())
+          gather && lowering::gatherTakesOpenExtents(gather))
         return WalkResult::advance();
       if (auto scatter = dyn_cast<ScatterAddOp>(op);
           scatter && lowering::scatterTakesOpenExtents(scatter))

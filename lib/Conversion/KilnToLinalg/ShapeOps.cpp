@@ -190,9 +190,15 @@ std::pair<Value, Value> clampIndex(OpBuilder &b, Location loc, Value index,
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value last =
       arith::ConstantIndexOp::create(b, loc, std::max<int64_t>(size - 1, 0));
-  Value inRange = arith::AndIOp::create(
-      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, i, last));
+  Value inRange =
+      size == 0
+          ? Value(arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0))
+          : Value(arith::AndIOp::create(
+                b, loc,
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i,
+                                      zero),
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, i,
+                                      last)));
   Value clamped = arith::MinSIOp::create(
       b, loc, arith::MaxSIOp::create(b, loc, i, zero), last);
   return {clamped, inRange};
@@ -203,14 +209,32 @@ std::pair<Value, Value> clampIndex(OpBuilder &b, Location loc, Value index,
 bool lowering::scatterTakesOpenExtents(ScatterAddOp op) {
   auto baseType = cast<RankedTensorType>(op.getBase().getType());
   auto updatesType = cast<RankedTensorType>(op.getUpdates().getType());
-  if (!baseType.hasStaticShape())
+  if (!baseType.hasStaticShape() || op.getType() != baseType)
     return false;
   int64_t axis = static_cast<int64_t>(op.getAxis());
   if (axis < 0)
     axis += baseType.getRank();
   int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
-  return !llvm::any_of(updatesType.getShape().drop_front(axis + k),
-                       ShapedType::isDynamic);
+  // Open extents only where the loops run over the indices.
+  ArrayRef<int64_t> shape = updatesType.getShape();
+  return !llvm::any_of(shape.take_front(axis), ShapedType::isDynamic) &&
+         !llvm::any_of(shape.drop_front(axis + k), ShapedType::isDynamic);
+}
+
+bool lowering::gatherTakesOpenExtents(GatherOp op) {
+  auto paramsType = cast<RankedTensorType>(op.getParams().getType());
+  auto indicesType = cast<RankedTensorType>(op.getIndices().getType());
+  if (!paramsType.hasStaticShape())
+    return false;
+  int64_t axis = static_cast<int64_t>(op.getAxis());
+  if (axis < 0)
+    axis += paramsType.getRank();
+  // The result type must be exactly what the operands give (no `?` where
+  // the table is static, the indices' own extents where they are open).
+  SmallVector<int64_t> shape(paramsType.getShape().take_front(axis));
+  llvm::append_range(shape, indicesType.getShape());
+  llvm::append_range(shape, paramsType.getShape().drop_front(axis + 1));
+  return op.getType().getShape() == ArrayRef<int64_t>(shape);
 }
 
 namespace {
@@ -240,7 +264,7 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
     auto indicesType = cast<RankedTensorType>(op.getIndices().getType());
     // Open extents may come from the indices (a batch of ids); the table
     // is static.
-    if (!paramsType.hasStaticShape() && failed(requireStatic(op, rewriter)))
+    if (!gatherTakesOpenExtents(op) && failed(requireStatic(op, rewriter)))
       return failure();
     int64_t axis = llvm::cantFail(normalizeAxis(
         static_cast<int64_t>(op.getAxis()), paramsType.getRank()));
@@ -256,6 +280,8 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
       extents.push_back(d >= axis && d < axis + k
                             ? indexExtents[d - axis]
                             : rewriter.getIndexAttr(type.getDimSize(d)));
+    // An empty table: every index is out of range (no element to read).
+    bool emptyAxis = paramsType.getDimSize(axis) == 0;
     MLIRContext *context = rewriter.getContext();
     SmallVector<AffineMap> maps = {
         indicesMap(context, type.getRank(), axis, k),
@@ -275,6 +301,11 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
             checkAtRunTime(b, l, module, inRange,
                            "gather: an index is out of range", args[0],
                            paramsType.getDimSize(axis));
+          if (emptyAxis) {
+            linalg::YieldOp::create(
+                b, l, scalarConstant(b, l, type.getElementType(), 0));
+            return;
+          }
           SmallVector<Value> at;
           for (int64_t d = 0; d < axis; ++d)
             at.push_back(linalg::IndexOp::create(b, l, d));
@@ -330,6 +361,15 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
     }
     int64_t outer = axis + k;
     ArrayRef<int64_t> slice = updatesType.getShape().drop_front(outer);
+    // The loops run over the updates; the indices must have as many.
+    {
+      SmallVector<OpFoldResult> u = extentsOf(rewriter, loc, adaptor.getUpdates());
+      SmallVector<OpFoldResult> i = extentsOf(rewriter, loc, adaptor.getIndices());
+      for (int64_t d = 0; d < k; ++d)
+        checkSameExtent(rewriter, loc, u[axis + d], i[d],
+                        "scatter_add: dimension " + Twine(axis + d) +
+                            " of the updates does not match the indices");
+    }
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
     SmallVector<Value> lbs(outer, zero);

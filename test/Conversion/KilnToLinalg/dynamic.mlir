@@ -231,3 +231,33 @@ func.func @open_table(%t: tensor<?x3xf32>, %ids: tensor<2xi32>) -> tensor<2x3xf3
   %g = kiln.gather %t, %ids : tensor<?x3xf32>, tensor<2xi32> -> tensor<2x3xf32>
   return %g : tensor<2x3xf32>
 }
+
+// -----
+
+// Updates and indices of open extents must agree when the code runs.
+// CHECK-LABEL: func.func @scatter_counts
+// CHECK-DAG: %[[U:.*]] = tensor.dim %arg2, %c0 : tensor<?x3xf32>
+// CHECK-DAG: %[[I:.*]] = tensor.dim %arg1, %c0 : tensor<?xi32>
+// CHECK: %[[SAME:.*]] = arith.cmpi eq, %[[U]], %[[I]] : index
+// CHECK: cf.assert %[[SAME]], "{{.*}}dynamic.mlir:{{[0-9]+}}:8: scatter_add: dimension 0 of the updates does not match the indices"
+func.func @scatter_counts(%b: tensor<5x3xf32>, %ids: tensor<?xi32>, %u: tensor<?x3xf32>) -> tensor<5x3xf32> {
+  %s = kiln.scatter_add %b, %ids, %u {axis = 0 : i64} : tensor<5x3xf32>, tensor<?xi32>, tensor<?x3xf32> -> tensor<5x3xf32>
+  return %s : tensor<5x3xf32>
+}
+
+// -----
+
+// A result type less refined than the operands give is refused by name.
+func.func @loose_gather(%t: tensor<5x3xf32>, %ids: tensor<?xi32>) -> tensor<?x?xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.gather' with dynamic shape}}
+  %g = kiln.gather %t, %ids : tensor<5x3xf32>, tensor<?xi32> -> tensor<?x?xf32>
+  return %g : tensor<?x?xf32>
+}
+
+// -----
+
+func.func @loose_scatter(%b: tensor<5x3xf32>, %ids: tensor<?xi32>, %u: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.scatter_add' with dynamic shape}}
+  %s = kiln.scatter_add %b, %ids, %u {axis = 0 : i64} : tensor<5x3xf32>, tensor<?xi32>, tensor<?x3xf32> -> tensor<?x3xf32>
+  return %s : tensor<?x3xf32>
+}
