@@ -63,13 +63,17 @@ def _pair(x, y, what):
     return x, y
 
 
+def _holds(compare, symbol, name, x, y, summarize, message, shown):
+    """compare(x, y) everywhere, else "<name>: x <symbol> did not hold"."""
+    _check(compare(x, y), f"{_prefix(message)}{name}: x {symbol} did not hold",
+           shown, summarize)
+
+
 def _comparison(compare, symbol, name):
     def check(x, y, data=None, summarize=None, message=None, name=None):
-        x, y = _pair(x, y, name_)
-        _check(compare(x, y),
-               f"{_prefix(message)}{name_}: x {symbol} y did not hold",
-               [("x", x), ("y", y)], summarize)
-    name_ = name
+        x, y = _pair(x, y, check.__name__)
+        _holds(compare, f"{symbol} y", check.__name__, x, y, summarize, message,
+               [("x", x), ("y", y)])
     check.__name__ = name
     check.__doc__ = f"x {symbol} y everywhere (tf.debugging.{name})."
     return check
@@ -83,22 +87,20 @@ assert_greater = _comparison(ops.greater, ">", "assert_greater")
 assert_greater_equal = _comparison(ops.greater_equal, ">=", "assert_greater_equal")
 
 
-def _sign(compare, text, name):
+def _sign(compare, symbol, name):
     def check(x, data=None, summarize=None, message=None, name=None):
         x = convert_to_tensor(x)
-        _check(compare(x, convert_to_tensor(0, x.dtype)),
-               f"{_prefix(message)}{name_}: x {text} did not hold",
-               [("x", x)], summarize)
-    name_ = name
+        _holds(compare, f"{symbol} 0", check.__name__, x,
+               convert_to_tensor(0, x.dtype), summarize, message, [("x", x)])
     check.__name__ = name
-    check.__doc__ = f"x {text} everywhere (tf.debugging.{name})."
+    check.__doc__ = f"x {symbol} 0 everywhere (tf.debugging.{name})."
     return check
 
 
-assert_positive = _sign(ops.greater, "> 0", "assert_positive")
-assert_negative = _sign(ops.less, "< 0", "assert_negative")
-assert_non_negative = _sign(ops.greater_equal, ">= 0", "assert_non_negative")
-assert_non_positive = _sign(ops.less_equal, "<= 0", "assert_non_positive")
+assert_positive = _sign(ops.greater, ">", "assert_positive")
+assert_negative = _sign(ops.less, "<", "assert_negative")
+assert_non_negative = _sign(ops.greater_equal, ">=", "assert_non_negative")
+assert_non_positive = _sign(ops.less_equal, "<=", "assert_non_positive")
 
 
 def assert_near(x, y, rtol=None, atol=None, data=None, summarize=None,

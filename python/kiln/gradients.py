@@ -18,7 +18,8 @@ import numpy as np
 
 from . import _kiln, errors
 from .core import attributes, i32_array, symbol, unit
-from .nest import sequence_like
+from . import nest as _nest
+from .nest import flatten as _flatten
 from .tensor import Tensor, convert_to_tensor, zeros as _zeros
 
 from ._state import local as _local
@@ -73,34 +74,9 @@ def _grad_op(m, f, callee, operands, num_sources, result_types, file="", line=0,
 _cache = {}
 
 
-def _flatten(structure):
-    if isinstance(structure, (list, tuple)):
-        out = []
-        for s in structure:
-            out.extend(_flatten(s))
-        return out
-    if isinstance(structure, dict):
-        out = []
-        for k in sorted(structure):
-            out.extend(_flatten(structure[k]))
-        return out
-    return [structure]
-
-
 def _pack(structure, flat):
-    """`flat` shaped like `structure`."""
-    return _pack_from(structure, iter(flat))
-
-
-def _pack_from(structure, it):
-    # (Not a closure that calls itself: that is a reference cycle, and the
-    # gradients it holds would wait for Python's cyclic collector: an eager
-    # training step then took fresh memory, page faults and all, each step.)
-    if isinstance(structure, (list, tuple)):
-        return sequence_like(structure, [_pack_from(x, it) for x in structure])
-    if isinstance(structure, dict):
-        return {k: _pack_from(structure[k], it) for k in sorted(structure)}
-    return next(it)
+    """`flat` shaped like `structure` (kiln.nest's rules)."""
+    return _nest.pack_sequence_as(structure, list(flat))
 
 
 class GradientTape:

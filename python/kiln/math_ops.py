@@ -117,12 +117,17 @@ def rank(input, name=None):
     return constant(convert_to_tensor(input).ndim, int32)
 
 
+def _extent(x, i):
+    """Extent i of x as an int64 scalar: a constant where known, kiln.dim
+    (read when the compiled code runs) where open."""
+    d = x.shape[i]
+    if d is not None:
+        return constant(d, int64)
+    return bind1("dim", [x], attributes(axis=i), [tensor_type((), int64)])
+
+
 def _extents(x):
-    """x's extents as int64 scalars: constants where known, kiln.dim (read
-    when the compiled code runs) where open."""
-    return [constant(d, int64) if d is not None else
-            bind1("dim", [x], attributes(axis=i), [tensor_type((), int64)])
-            for i, d in enumerate(x.shape)]
+    return [_extent(x, i) for i in builtins.range(x.ndim)]
 
 
 def size(input, out_type=int32, name=None):
@@ -169,8 +174,7 @@ def ensure_shape(x, shape, name=None):
             if have != w:
                 raise errors.InvalidArgumentError(text, errors.user_location())
         else:
-            extent = bind1("dim", [x], attributes(axis=i), [tensor_type((), int64)])
-            _check_at_run_time(equal(extent, constant(w, int64)),
+            _check_at_run_time(equal(_extent(x, i), constant(w, int64)),
                                f"{text}: dimension {i} differs")
     refined = [h if w is None else w for h, w in zip(x.shape, want)]
     if None in x.shape and None not in refined:

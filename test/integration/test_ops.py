@@ -830,6 +830,29 @@ def test_matmul_packed_b(runner):
                                rtol=1e-4, atol=1e-4 * np.sqrt(2100))
 
 
+@pytest.mark.parametrize("rows", [1, 4, 9])
+def test_open_ids_gather_scatter_and_dim(runner, rows):
+    # Ids of an open batch: a gather from a fixed table, a scatter_add of
+    # the rows back into it (the gather's gradient), and kiln.dim of the
+    # batch; one compiled entry for every size, checked against NumPy.
+    table = rand((6, 3), np.float32, -1, 1)
+    ids = np.random.default_rng(rows).integers(0, 6, rows).astype(np.int32)
+    mlir = """func.func @f(%t: tensor<6x3xf32>, %ids: tensor<?xi32>)
+    -> (tensor<?x3xf32>, tensor<6x3xf32>, tensor<i64>) {
+  %g = kiln.gather %t, %ids : tensor<6x3xf32>, tensor<?xi32> -> tensor<?x3xf32>
+  %s = kiln.scatter_add %t, %ids, %g {axis = 0 : i64} : tensor<6x3xf32>, tensor<?xi32>, tensor<?x3xf32> -> tensor<6x3xf32>
+  %n = kiln.dim %ids {axis = 0 : i64} : tensor<?xi32> -> tensor<i64>
+  return %g, %s, %n : tensor<?x3xf32>, tensor<6x3xf32>, tensor<i64>
+}
+"""
+    g, s, n = runner.run(mlir, [table, ids])
+    np.testing.assert_array_equal(g, table[ids])
+    want = table.astype(np.float64).copy()
+    np.add.at(want, ids, table[ids])
+    np.testing.assert_allclose(s, want, rtol=1e-6)
+    assert int(n) == rows
+
+
 @pytest.mark.parametrize("cols", [1, 5, 15, 16, 17, 100])
 def test_elementwise_open_extents(runner, cols):
     # An open innermost extent: whole vectors, then a masked one for floats
