@@ -140,12 +140,16 @@ static Attribute buildOne(Builder &b, const std::string &name,
       if (std::optional<CollectiveReduction> r =
               symbolizeCollectiveReduction(v.text))
         return b.getI32IntegerAttr(static_cast<int32_t>(*r));
+    } else if (v.enumName == "scatter_reduction") {
+      if (std::optional<ScatterReduction> r = symbolizeScatterReduction(v.text))
+        return b.getI32IntegerAttr(static_cast<int32_t>(*r));
     } else if (v.enumName == "padding") {
       if (std::optional<Padding> p = symbolizePadding(v.text))
         return PaddingAttr::get(b.getContext(), *p);
     } else {
       error = "attribute '" + name + "': no Kiln enum '" + v.enumName +
-              "' (compare_direction, collective_reduction, padding)";
+              "' (compare_direction, collective_reduction, scatter_reduction, "
+              "padding)";
       return {};
     }
     error = "attribute '" + name + "': '" + v.text + "' is not a " +

@@ -22,6 +22,25 @@ class DType:
     def is_integer(self):
         return self.mlir in ("i32", "i64")
 
+    @property
+    def min(self):
+        """The lowest finite value (tf.DType.min)."""
+        return self._limits()[0]
+
+    @property
+    def max(self):
+        """The largest finite value (tf.DType.max)."""
+        return self._limits()[1]
+
+    def _limits(self):
+        if self.mlir == "i1":
+            return False, True
+        if self.mlir == "bf16":  # 0x7f7f: float32's exponent, 7 mantissa bits
+            return -3.3895313892515355e38, 3.3895313892515355e38
+        info = (np.finfo if self.is_floating else np.iinfo)(self.as_numpy_dtype)
+        kind = float if self.is_floating else int
+        return kind(info.min), kind(info.max)
+
     def __repr__(self):
         return f"kiln.{self.name}"
 

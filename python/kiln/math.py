@@ -14,8 +14,9 @@ from .math_ops import (argmin, ceil, cumprod, cumsum, erf, erfc, expm1, floor, i
                        reciprocal, reduce_all, reduce_any, reduce_logsumexp,
                        reduce_prod, reduce_std, reduce_variance, round, rsqrt,
                        softplus, softsign, squared_difference, top_k)
-from .math_ops import (segment_mean, segment_sum, unsorted_segment_mean,
-                       unsorted_segment_sum)
+from .math_ops import (segment_max, segment_mean, segment_min, segment_prod, segment_sum,
+                       unsorted_segment_max, unsorted_segment_mean, unsorted_segment_min,
+                       unsorted_segment_prod, unsorted_segment_sqrt_n, unsorted_segment_sum)
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "ceil", "cos", "cumprod", "cumsum", "divide",
@@ -29,5 +30,7 @@ __all__ = [
     "reduce_prod", "reduce_std", "reduce_sum", "reduce_variance", "round",
     "rsqrt", "sigmoid", "sign", "sin", "softplus", "softsign", "sqrt", "square",
     "squared_difference", "subtract", "tanh", "top_k", "truediv", "truncatemod",
-    "segment_mean", "segment_sum", "unsorted_segment_mean", "unsorted_segment_sum",
+    "segment_max", "segment_mean", "segment_min", "segment_prod", "segment_sum",
+    "unsorted_segment_max", "unsorted_segment_mean", "unsorted_segment_min",
+    "unsorted_segment_prod", "unsorted_segment_sqrt_n", "unsorted_segment_sum",
 ]

@@ -15,7 +15,7 @@ import collections
 import numpy as np
 
 from . import errors
-from .core import attributes, bind1, tensor_type
+from .core import attributes, bind1, enum_case, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, int32, int64
 from .ops import (_axes, _check_at_run_time, _known_values, _like, _pair, _unary, abs, cast,
                   concat, equal, exp, gather, greater, greater_equal, less,
@@ -663,15 +663,47 @@ def scatter_nd(indices, updates, shape, name=None):
     return tensor_scatter_nd_add(base, indices, updates)
 
 
-def tensor_scatter_nd_add(tensor, indices, updates, name=None):
-    """`tensor` with `updates` added at `indices` (repeated indices add up)."""
+def _tensor_scatter_nd(what, tensor, indices, updates, reduction=None):
+    """`tensor` with `updates` combined in at `indices`: added, or by
+    kiln.scatter_reduce's `reduction`."""
     tensor = convert_to_tensor(tensor)
     indices, updates = convert_to_tensor(indices), convert_to_tensor(updates, tensor.dtype)
-    shape_ = _static(tensor, "tensor_scatter_nd_add")
-    flat, rows, k = _flat_indices(indices, shape_, "tensor_scatter_nd_add")
+    if reduction and tensor.dtype == bool_:
+        raise TypeError(f"{what}: the tensor must be numeric, got bool")
+    shape_ = _static(tensor, what)
+    flat, rows, k = _flat_indices(indices, shape_, what)
     table = reshape(tensor, [rows] + list(shape_[k:]))
-    added = bind1("scatter_add", [table, flat, updates], attributes(axis=0))
-    return reshape(added, shape_)
+    if reduction is None:
+        out = bind1("scatter_add", [table, flat, updates], attributes(axis=0))
+    else:
+        out = bind1("scatter_reduce", [table, flat, updates],
+                    attributes(reduction=enum_case("scatter_reduction", reduction), axis=0))
+    return reshape(out, shape_)
+
+
+def tensor_scatter_nd_add(tensor, indices, updates, name=None):
+    """`tensor` with `updates` added at `indices` (repeated indices add up)."""
+    return _tensor_scatter_nd("tensor_scatter_nd_add", tensor, indices, updates)
+
+
+def tensor_scatter_nd_sub(tensor, indices, updates, name=None):
+    """`tensor` with `updates` subtracted at `indices`
+    (tf.tensor_scatter_nd_sub)."""
+    tensor = convert_to_tensor(tensor)
+    return _tensor_scatter_nd("tensor_scatter_nd_sub", tensor, indices,
+                              -convert_to_tensor(updates, tensor.dtype))
+
+
+def tensor_scatter_nd_max(tensor, indices, updates, name=None):
+    """`tensor` with each position at `indices` the maximum of what it
+    holds and its updates (tf.tensor_scatter_nd_max)."""
+    return _tensor_scatter_nd("tensor_scatter_nd_max", tensor, indices, updates, "max")
+
+
+def tensor_scatter_nd_min(tensor, indices, updates, name=None):
+    """`tensor` with each position at `indices` the minimum of what it
+    holds and its updates (tf.tensor_scatter_nd_min)."""
+    return _tensor_scatter_nd("tensor_scatter_nd_min", tensor, indices, updates, "min")
 
 
 def tensor_scatter_nd_update(tensor, indices, updates, name=None):
@@ -712,6 +744,19 @@ def _segment_layout(data, segment_ids, what):
     return reshape(data, [-1] + rest), reshape(ids, [-1]), rest
 
 
+def _num_segments(num_segments, ids, what):
+    """num_segments as an int (known when traced); ids of num_segments or
+    more are an InvalidArgumentError when the code runs."""
+    n = int(_known_values(num_segments, f"{what}'s num_segments")
+            if isinstance(num_segments, Tensor) else num_segments)
+    if n < 0:
+        raise errors.InvalidArgumentError(f"{what}: num_segments is {n}",
+                                          errors.user_location())
+    _check_at_run_time(less(ids, constant(n, ids.dtype)),
+                       f"{what}: a segment id is not below num_segments = {n}")
+    return n
+
+
 def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     """out[s] = sum of data[i] over the i with segment_ids[i] == s
     (tf.math.unsorted_segment_sum): out is [num_segments] +
@@ -720,13 +765,7 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     compiled code runs); empty segments are 0."""
     what = "unsorted_segment_sum"
     rows, ids, rest = _segment_layout(data, segment_ids, what)
-    n = int(_known_values(num_segments, f"{what}'s num_segments")
-            if isinstance(num_segments, Tensor) else num_segments)
-    if n < 0:
-        raise errors.InvalidArgumentError(f"{what}: num_segments is {n}",
-                                          errors.user_location())
-    _check_at_run_time(less(ids, constant(n, ids.dtype)),
-                       f"{what}: a segment id is not below num_segments = {n}")
+    n = _num_segments(num_segments, ids, what)
     keep = greater_equal(ids, constant(0, ids.dtype))
     safe = where(keep, ids, zeros_like(ids))
     kept = where(reshape(keep, [-1] + [1] * len(rest)), rows, zeros_like(rows))
@@ -734,44 +773,134 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     return bind1("scatter_add", [base, safe, kept], attributes(axis=0))
 
 
+_SEGMENT_REDUCTIONS = {
+    # name: (kiln.scatter_reduce's reduction, what an empty segment holds)
+    "max": ("max", lambda dtype: dtype.min),
+    "min": ("min", lambda dtype: dtype.max),
+    "prod": ("prod", lambda dtype: 1),
+}
+
+
+def _unsorted_segment_reduce(kind, data, segment_ids, num_segments):
+    what = f"unsorted_segment_{kind}"
+    rows, ids, rest = _segment_layout(data, segment_ids, what)
+    if rows.dtype == bool_:
+        raise TypeError(f"{what}: data must be numeric, got bool")
+    n = _num_segments(num_segments, ids, what)
+    reduction, empty = _SEGMENT_REDUCTIONS[kind]
+    base = fill([n] + rest, empty(rows.dtype), rows.dtype)
+    # (Negative ids are out of range for the scatter, which drops them.)
+    return bind1("scatter_reduce", [base, ids, rows],
+                 attributes(reduction=enum_case("scatter_reduction", reduction), axis=0))
+
+
+def unsorted_segment_max(data, segment_ids, num_segments, name=None):
+    """The elementwise maximum of each segment's rows
+    (tf.math.unsorted_segment_max); an empty segment holds the dtype's
+    lowest value, NaN propagates. The gradient goes to the rows equal to
+    their segment's maximum, split evenly among ties."""
+    return _unsorted_segment_reduce("max", data, segment_ids, num_segments)
+
+
+def unsorted_segment_min(data, segment_ids, num_segments, name=None):
+    """The elementwise minimum of each segment's rows
+    (tf.math.unsorted_segment_min); an empty segment holds the dtype's
+    largest value."""
+    return _unsorted_segment_reduce("min", data, segment_ids, num_segments)
+
+
+def unsorted_segment_prod(data, segment_ids, num_segments, name=None):
+    """The elementwise product of each segment's rows
+    (tf.math.unsorted_segment_prod); an empty segment holds 1. The
+    gradient is exact where a segment holds zeros."""
+    return _unsorted_segment_reduce("prod", data, segment_ids, num_segments)
+
+
+def _segment_counts(ids, num_segments, dtype):
+    """How many ids fall in each of the num_segments segments, as `dtype`."""
+    return unsorted_segment_sum(ones_like(ids, dtype), ids, num_segments)
+
+
+def _per_segment(values, like):
+    """[n] values reshaped to broadcast over `like`'s rows."""
+    return reshape(values, [-1] + [1] * (like.ndim - 1))
+
+
+def _normalized_segment_sum(what, data, segment_ids, num_segments, scale):
+    """Each segment's sum divided by scale(its size, at least 1); 0 for an
+    empty segment."""
+    data = convert_to_tensor(data)
+    if not data.dtype.is_floating:
+        raise TypeError(f"{what}: data must be floating point, got {data.dtype.name}")
+    ids = convert_to_tensor(segment_ids)
+    sums = unsorted_segment_sum(data, ids, num_segments)
+    counts = _segment_counts(ids, num_segments, data.dtype)
+    return sums / _per_segment(scale(maximum(counts, constant(1, data.dtype))), sums)
+
+
 def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
     """The mean of each segment's rows (tf.math.unsorted_segment_mean);
     0 for an empty segment."""
-    data = convert_to_tensor(data)
-    if not data.dtype.is_floating:
-        raise TypeError("unsorted_segment_mean: data must be floating point, "
-                        f"got {data.dtype.name}")
+    return _normalized_segment_sum("unsorted_segment_mean", data, segment_ids,
+                                   num_segments, lambda n: n)
+
+
+def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
+    """Each segment's sum over the square root of its size
+    (tf.math.unsorted_segment_sqrt_n); 0 for an empty segment."""
+    return _normalized_segment_sum("unsorted_segment_sqrt_n", data, segment_ids,
+                                   num_segments, sqrt)
+
+
+def _sorted_segments(segment_ids, what):
+    """(ids, number of segments) for tf.math.segment_*: the ids must be
+    known when traced, sorted and non-negative; max(ids) + 1 segments."""
     ids = convert_to_tensor(segment_ids)
-    sums = unsorted_segment_sum(data, ids, num_segments)
-    counts = unsorted_segment_sum(ones_like(ids, data.dtype), ids, num_segments)
-    counts = reshape(maximum(counts, constant(1, data.dtype)),
-                     [-1] + [1] * (sums.ndim - 1))
-    return sums / counts
+    values = _known_values(ids, what).reshape(-1)
+    if values.size and ((values < 0).any() or (np.diff(values) < 0).any()):
+        raise errors.InvalidArgumentError(
+            f"{what}: segment_ids must be sorted and non-negative "
+            f"(unsorted_{what} takes any order)", errors.user_location())
+    return ids, int(values.max()) + 1 if values.size else 0
 
 
 def segment_sum(data, segment_ids, name=None):
     """unsorted_segment_sum for sorted ids (tf.math.segment_sum): the
     result has max(segment_ids) + 1 rows, so the ids must be known when
     traced; unsorted or negative ids are an InvalidArgumentError."""
-    ids = convert_to_tensor(segment_ids)
-    values = _known_values(ids, "segment_sum").reshape(-1)
-    if values.size and ((values < 0).any() or (np.diff(values) < 0).any()):
-        raise errors.InvalidArgumentError(
-            "segment_sum: segment_ids must be sorted and non-negative "
-            "(unsorted_segment_sum takes any order)", errors.user_location())
-    n = int(values.max()) + 1 if values.size else 0
-    return unsorted_segment_sum(data, ids, n)
+    return unsorted_segment_sum(data, *_sorted_segments(segment_ids, "segment_sum"))
 
 
 def segment_mean(data, segment_ids, name=None):
     """unsorted_segment_mean for sorted ids (tf.math.segment_mean)."""
-    ids = convert_to_tensor(segment_ids)
-    values = _known_values(ids, "segment_mean").reshape(-1)
-    if values.size and ((values < 0).any() or (np.diff(values) < 0).any()):
-        raise errors.InvalidArgumentError(
-            "segment_mean: segment_ids must be sorted and non-negative",
-            errors.user_location())
-    return unsorted_segment_mean(data, ids, int(values.max()) + 1 if values.size else 0)
+    return unsorted_segment_mean(data, *_sorted_segments(segment_ids, "segment_mean"))
+
+
+def segment_prod(data, segment_ids, name=None):
+    """unsorted_segment_prod for sorted ids (tf.math.segment_prod); an
+    empty segment holds 1."""
+    return unsorted_segment_prod(data, *_sorted_segments(segment_ids, "segment_prod"))
+
+
+def _sorted_extremum(kind, data, segment_ids):
+    # TF's sorted segment max/min leave an empty segment 0, not the
+    # dtype's lowest/largest value as the unsorted ones do.
+    ids, n = _sorted_segments(segment_ids, f"segment_{kind}")
+    out = _unsorted_segment_reduce(kind, data, ids, n)
+    filled = greater(_segment_counts(ids, n, int32), constant(0, int32))
+    return where(_per_segment(filled, out), out, zeros_like(out))
+
+
+def segment_max(data, segment_ids, name=None):
+    """The maximum of each segment's rows for sorted ids
+    (tf.math.segment_max); an empty segment holds 0."""
+    return _sorted_extremum("max", data, segment_ids)
+
+
+def segment_min(data, segment_ids, name=None):
+    """The minimum of each segment's rows for sorted ids
+    (tf.math.segment_min); an empty segment holds 0."""
+    return _sorted_extremum("min", data, segment_ids)
 
 
 # --- Grids, masks, shifts -----------------------------------------------------------

@@ -987,7 +987,8 @@ PYBIND11_MODULE(_kiln, m) {
         return static_cast<py::ssize_t>(std::hash<std::string>()(a.key()));
       });
   m.def("enum_case", &AttrValue::enumCase, py::arg("enum"), py::arg("case"),
-        "A case of a Kiln enum attribute (compare_direction, collective_reduction, padding).");
+        "A case of a Kiln enum attribute (compare_direction, collective_reduction, "
+        "scatter_reduction, padding).");
 
   m.def(
       "run_op",

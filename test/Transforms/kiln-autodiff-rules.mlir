@@ -401,3 +401,61 @@ func.func @dcoll(%x: tensor<4x3xf32>, %w: tensor<8x3xf32>) -> tensor<4x3xf32> {
   %g = kiln.grad @coll(%x, %w) {wrt = array<i64: 0>} : (tensor<4x3xf32>, tensor<8x3xf32>) -> tensor<4x3xf32>
   return %g : tensor<4x3xf32>
 }
+
+// -----
+
+// kiln.scatter_reduce max: the cotangent of each position goes to the base
+// element and the updates equal to its result, divided by how many there
+// are (ties counted by a scatter_add of the hits).
+// CHECK-LABEL: func.func private @segmax_vjp_0_2(
+// CHECK-SAME: %[[B:[a-z0-9]+]]: tensor<4x2xf32>, %[[I:[a-z0-9]+]]: tensor<3xi32>, %[[U:[a-z0-9]+]]: tensor<3x2xf32>
+// CHECK: %[[Y:.*]] = kiln.scatter_reduce max, %[[B]], %[[I]], %[[U]]
+// CHECK: %[[HB:.*]] = kiln.compare eq, %[[B]], %[[Y]]
+// CHECK: %[[YU:.*]] = kiln.gather %[[Y]], %[[I]]
+// CHECK: %[[HU:.*]] = kiln.compare eq, %[[U]], %[[YU]]
+// CHECK: %[[FB:.*]] = kiln.cast %[[HB]]
+// CHECK: %[[FU:.*]] = kiln.cast %[[HU]]
+// CHECK: %[[TIES:.*]] = kiln.scatter_add %[[FB]], %[[I]], %[[FU]]
+// CHECK: %[[SHARE:.*]] = kiln.div %{{.*}}, %[[TIES]]
+// CHECK: %[[DB:.*]] = kiln.mul %[[SHARE]], %[[FB]]
+// CHECK: %[[SU:.*]] = kiln.gather %[[SHARE]], %[[I]]
+// CHECK: %[[DU:.*]] = kiln.mul %[[SU]], %[[FU]]
+// CHECK: return %{{.*}}, %[[DB]], %[[DU]]
+func.func @segmax(%b: tensor<4x2xf32>, %i: tensor<3xi32>, %u: tensor<3x2xf32>) -> tensor<f32> {
+  %m = kiln.scatter_reduce max, %b, %i, %u : tensor<4x2xf32>, tensor<3xi32>, tensor<3x2xf32> -> tensor<4x2xf32>
+  %s = kiln.reduce_sum %m {axes = array<i64: 0, 1>} : tensor<4x2xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @dsegmax(%b: tensor<4x2xf32>, %i: tensor<3xi32>, %u: tensor<3x2xf32>) -> (tensor<4x2xf32>, tensor<3x2xf32>) {
+  %g:2 = kiln.grad @segmax(%b, %i, %u) {wrt = array<i64: 0, 2>} : (tensor<4x2xf32>, tensor<3xi32>, tensor<3x2xf32>) -> (tensor<4x2xf32>, tensor<3x2xf32>)
+  return %g#0, %g#1 : tensor<4x2xf32>, tensor<3x2xf32>
+}
+
+// -----
+
+// kiln.scatter_reduce prod: y / x where a position has no zero factor; the
+// product of the other factors (a prod scatter with zeros read as ones) for
+// the one zero of a position with one zero; 0 otherwise.
+// CHECK-LABEL: func.func private @segprod_vjp_2(
+// CHECK-SAME: %[[B:[a-z0-9]+]]: tensor<4xf32>, %[[I:[a-z0-9]+]]: tensor<3xi32>, %[[U:[a-z0-9]+]]: tensor<3xf32>
+// CHECK: %[[Y:.*]] = kiln.scatter_reduce prod, %[[B]], %[[I]], %[[U]]
+// CHECK: %[[ZU:.*]] = kiln.compare eq, %[[U]]
+// CHECK: %[[SB:.*]] = kiln.select %{{.*}}, %{{.*}}, %[[B]]
+// CHECK: %[[SU:.*]] = kiln.select %[[ZU]], %{{.*}}, %[[U]]
+// CHECK: %[[ZEROS:.*]] = kiln.scatter_add
+// CHECK: %[[OTHERS:.*]] = kiln.scatter_reduce prod, %[[SB]], %[[I]], %[[SU]]
+// CHECK-DAG: %[[ZAT:.*]] = kiln.gather %[[ZEROS]], %[[I]]
+// CHECK-DAG: %[[YAT:.*]] = kiln.gather %[[Y]], %[[I]]
+// CHECK-DAG: %[[OAT:.*]] = kiln.gather %[[OTHERS]], %[[I]]
+// CHECK: %[[RATIO:.*]] = kiln.div %[[YAT]], %[[SU]]
+// CHECK: %[[ONLY:.*]] = kiln.select %[[ZU]], %[[OAT]]
+// CHECK: kiln.select %[[NONE:.*]], %[[RATIO]]
+func.func @segprod(%b: tensor<4xf32>, %i: tensor<3xi32>, %u: tensor<3xf32>) -> tensor<f32> {
+  %m = kiln.scatter_reduce prod, %b, %i, %u : tensor<4xf32>, tensor<3xi32>, tensor<3xf32> -> tensor<4xf32>
+  %s = kiln.reduce_sum %m {axes = array<i64: 0>} : tensor<4xf32> -> tensor<f32>
+  return %s : tensor<f32>
+}
+func.func @dsegprod(%b: tensor<4xf32>, %i: tensor<3xi32>, %u: tensor<3xf32>) -> tensor<3xf32> {
+  %g = kiln.grad @segprod(%b, %i, %u) {wrt = array<i64: 2>} : (tensor<4xf32>, tensor<3xi32>, tensor<3xf32>) -> tensor<3xf32>
+  return %g : tensor<3xf32>
+}

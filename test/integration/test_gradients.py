@@ -211,6 +211,50 @@ def test_gather_scatter(runner):
                    [table, ids, r64((4, 3))], (4, 3))
 
 
+@pytest.mark.parametrize("reduction", ["max", "min", "prod"])
+def test_scatter_reduce(runner, reduction):
+    # Distinct values (no ties) and repeated, out-of-range ids; a product is
+    # multilinear, so central differences are exact up to rounding even at
+    # the zeros: one zero in a position, two zeros in another.
+    base = r64((4, 3), 0.5, 2.0) * np.where(RNG.random((4, 3)) < 0.5, -1, 1)
+    ids = np.array([1, 3, 1, 9, 0, 1], np.int32)
+    upd = r64((6, 3), 0.5, 2.0) * np.where(RNG.random((6, 3)) < 0.5, -1, 1)
+    if reduction == "prod":
+        upd[0, 0] = 0.0               # position (1, 0): one zero
+        upd[0, 1] = upd[2, 1] = 0.0   # position (1, 1): two zeros
+        base[3, 2] = 0.0              # position (3, 2): the base is the zero
+    check_gradient(runner, f"kiln.scatter_reduce {reduction}, %a0, %a1, %a2 : "
+                   "{T0}, {T1}, {T2} -> {R}", [base, ids, upd], (4, 3))
+
+
+TIES = """
+func.func @f(%b: tensor<3xf64>, %i: tensor<6xi32>, %u: tensor<6xf64>, %w: tensor<3xf64>) -> tensor<f64> {
+  %m = kiln.scatter_reduce max, %b, %i, %u : tensor<3xf64>, tensor<6xi32>, tensor<6xf64> -> tensor<3xf64>
+  %p = kiln.mul %m, %w : tensor<3xf64>, tensor<3xf64> -> tensor<3xf64>
+  %s = kiln.reduce_sum %p {axes = array<i64: 0>} : tensor<3xf64> -> tensor<f64>
+  return %s : tensor<f64>
+}
+func.func @g(%b: tensor<3xf64>, %i: tensor<6xi32>, %u: tensor<6xf64>, %w: tensor<3xf64>) -> (tensor<3xf64>, tensor<6xf64>) {
+  %g:2 = kiln.grad @f(%b, %i, %u, %w) {wrt = array<i64: 0, 2>} : (tensor<3xf64>, tensor<6xi32>, tensor<6xf64>, tensor<3xf64>) -> (tensor<3xf64>, tensor<6xf64>)
+  return %g#0, %g#1 : tensor<3xf64>, tensor<6xf64>
+}
+"""
+
+
+def test_scatter_reduce_ties(runner):
+    # Tied maxima share the cotangent evenly (TF's rule for segment max):
+    # position 0 holds 2 in the base and in two updates, a third of w[0]
+    # each; position 1's maximum is one update's; position 2 keeps its base;
+    # the out-of-range update (id 7) gets nothing.
+    base = np.array([2.0, -5.0, 4.0])
+    ids = np.array([0, 0, 1, 1, 0, 7], np.int32)
+    upd = np.array([2.0, 1.0, 3.0, -1.0, 2.0, 9.0])
+    w = np.array([3.0, 5.0, 7.0])
+    gb, gu = runner.run(TIES, [base, ids, upd, w], entry="g")
+    np.testing.assert_allclose(gb, [1.0, 0.0, 7.0])
+    np.testing.assert_allclose(gu, [1.0, 0.0, 5.0, 0.0, 1.0, 0.0])
+
+
 def test_matmuls(runner):
     a, b = r64((3, 4)), r64((4, 2))
     check_gradient(runner, "kiln.matmul %a0, %a1 : {T0}, {T1} -> {R}", [a, b], (3, 2))

@@ -602,14 +602,17 @@ def test_concat_slice_pad(runner):
           np.pad(x, ((1, 2), (0, 3)), constant_values=-1.5))
 
 
-def scatter_add_np(base, ids, upd, axis):
-    out = base.astype(np.float64 if base.dtype.kind == "f" else np.int64).copy()
+def scatter_np(base, ids, upd, axis, combine=np.add):
+    """kiln.scatter_add (or scatter_reduce with `combine`): one update at
+    a time, out-of-range ids dropped."""
+    wide = base.dtype.kind == "f" and combine is np.add
+    out = base.astype(np.float64 if wide else base.dtype).copy()
     moved = np.moveaxis(out, axis, 0)
     upd_moved = upd.reshape(upd.shape[:axis] + (-1,) + upd.shape[axis + ids.ndim:])
     upd_moved = np.moveaxis(upd_moved, axis, 0)
     for n, j in enumerate(ids.reshape(-1)):
         if 0 <= j < moved.shape[0]:
-            moved[j] += upd_moved[n]
+            moved[j] = combine(moved[j], upd_moved[n])
     return out.astype(base.dtype)
 
 
@@ -629,10 +632,42 @@ def test_scatter_add_shapes(runner, base_shape, ids_shape, axis, dtype):
     ids.reshape(-1)[:3] = [1, 1, 1]  # repeated (out of range when n <= 1)
     upd_shape = base_shape[:axis] + ids_shape + base_shape[axis + 1:]
     upd = rand(upd_shape, dtype, -3, 3)
-    expected = scatter_add_np(base, ids, upd, axis)
+    expected = scatter_np(base, ids, upd, axis)
     tol = {} if dtype == np.int32 else SUM_TOL[dtype]
     check(runner, f"kiln.scatter_add %a0, %a1, %a2 {{axis = {axis} : i64}} : "
           "{T0}, {T1}, {T2} -> {R}", [base, ids, upd], expected, **tol)
+
+
+@pytest.mark.parametrize("reduction,combine", [
+    ("max", np.maximum), ("min", np.minimum), ("prod", np.multiply)])
+@pytest.mark.parametrize("base_shape,ids_shape,axis,dtype", [
+    ((5, 3), (7,), 0, np.float32),
+    ((4, 6), (2, 3), 1, np.float64),
+    ((6,), (9,), 0, np.int32),
+    ((3, 4, 2), (5,), 1, np.int64)])
+def test_scatter_reduce(runner, reduction, combine, base_shape, ids_shape, axis, dtype):
+    # Repeated and out-of-range ids, against NumPy's own combination one
+    # update at a time (products of values near 1 stay in range).
+    n = base_shape[axis]
+    lo, hi = (0.5, 1.5) if reduction == "prod" and dtype in FLOATS else (-3, 3)
+    base = rand(base_shape, dtype, lo, hi)
+    ids = RNG.integers(-2, n + 2, size=ids_shape).astype(np.int32)
+    ids.reshape(-1)[:3] = [1, 1, 1]
+    upd = rand(base_shape[:axis] + ids_shape + base_shape[axis + 1:], dtype, lo, hi)
+    expected = scatter_np(base, ids, upd, axis, combine)
+    tol = {"rtol": 1e-6} if dtype in FLOATS else {}
+    check(runner, f"kiln.scatter_reduce {reduction}, %a0, %a1, %a2 {{axis = {axis} : i64}} "
+          ": {T0}, {T1}, {T2} -> {R}", [base, ids, upd], expected, **tol)
+
+
+def test_scatter_reduce_nan(runner):
+    # max and min propagate NaN (from the base or from an update).
+    base = np.array([np.nan, 1.0, 2.0, 0.0], np.float32)
+    ids = np.array([0, 1, 2, 2], np.int32)
+    upd = np.array([5.0, np.nan, -1.0, 7.0], np.float32)
+    for reduction, combine in (("max", np.maximum), ("min", np.minimum)):
+        check(runner, f"kiln.scatter_reduce {reduction}, %a0, %a1, %a2 : {{T0}}, {{T1}}, {{T2}} -> {{R}}",
+              [base, ids, upd], scatter_np(base, ids, upd, 0, combine))
 
 
 def test_gather_scatter_one_hot(runner):

@@ -14,6 +14,14 @@ X = RNG.uniform(-2, 2, (3, 4))            # no exact ties or zeros
 POS = RNG.uniform(0.5, 2.0, (3, 4))
 
 
+def _at(ufunc, x, index, values):
+    """x with `values` combined in at `index` by ufunc.at (NumPy's
+    unbuffered scatter)."""
+    y = x.copy()
+    ufunc.at(y, index, values)
+    return y
+
+
 def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
@@ -121,6 +129,17 @@ UNARY = {
     "scatter_nd_add": (lambda x: kiln.tensor_scatter_nd_add(x, kiln.constant([[1, 1], [1, 1]]),
                                                             kiln.constant([5.0, 7.0], kiln.float64)),
                        lambda x: x + np.pad([[12.0]], [[1, 1], [1, 2]]), X),
+    # max/min: one update wins, one loses, a repeated position takes both.
+    "scatter_nd_max": (lambda x: kiln.tensor_scatter_nd_max(
+        x, kiln.constant([[1, 1], [2, 3], [0, 0], [0, 0]]),
+        kiln.constant([5.0, -7.0, 4.0, 6.0], kiln.float64)),
+        lambda x: _at(np.maximum, x, ([1, 2, 0, 0], [1, 3, 0, 0]), [5.0, -7.0, 4.0, 6.0]), X),
+    "scatter_nd_min": (lambda x: kiln.tensor_scatter_nd_min(
+        x, kiln.constant([[1], [1]]), kiln.constant([[-5.0, 9.0, 0.25, -6.0]] * 2, kiln.float64)),
+        lambda x: _at(np.minimum, x, ([1, 1],), [[-5.0, 9.0, 0.25, -6.0]] * 2), X),
+    "scatter_nd_sub": (lambda x: kiln.tensor_scatter_nd_sub(x, kiln.constant([[2, 0], [2, 0]]),
+                                                            x[0, :2] * 3.0),
+                       lambda x: _at(np.subtract, x, ([2, 2], [0, 0]), x[0, :2] * 3.0), X),
     "scatter_nd_update": (lambda x: kiln.tensor_scatter_nd_update(x, kiln.constant([[0], [2]]),
                                                                   x[1:3] * x[1:3]),
                           lambda x: np.stack([x[1] ** 2, x[1], x[2] ** 2]), X),

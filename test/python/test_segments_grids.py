@@ -1,4 +1,4 @@
-"""Segment sums and means, eye, meshgrid, roll and sequence_mask against
+"""Segment sums, means, maxima, minima and products, eye, meshgrid, roll and sequence_mask against
 NumPy (np.add.at, np.roll, np.meshgrid, np.eye), eagerly and compiled;
 gradients against central differences of the NumPy formulas; errors."""
 
@@ -70,6 +70,87 @@ def test_unsorted_segment_sum_and_mean():
                                rtol=1e-12)
 
 
+def numpy_segment_reduce(ufunc, data, ids, n, empty):
+    out = np.full((n,) + data.shape[ids.ndim:], empty, data.dtype)
+    keep = ids >= 0
+    ufunc.at(out, ids[keep], data[keep])
+    return out
+
+
+@pytest.mark.parametrize("kind,ufunc", [("max", np.maximum), ("min", np.minimum),
+                                        ("prod", np.multiply)])
+def test_unsorted_segment_max_min_prod(kind, ufunc):
+    rng = np.random.default_rng(2)
+    data0 = rng.uniform(0.5, 1.5, size=(7, 3)) * rng.choice([-1, 1], size=(7, 3))
+    ids0 = np.array([3, 0, -1, 3, 1, 0, 3])        # -1: dropped; 2: empty
+    empty = {"max": kiln.float64.min, "min": kiln.float64.max, "prod": 1.0}[kind]
+    want = numpy_segment_reduce(ufunc, data0, ids0, 4, empty)
+    op = getattr(kiln.math, f"unsorted_segment_{kind}")
+    data, ids = kiln.constant(data0), kiln.constant(ids0)
+    for run in (lambda d, i: op(d, i, 4), kiln.function(lambda d, i: op(d, i, 4))):
+        np.testing.assert_allclose(run(data, ids).numpy(), want, rtol=1e-12)
+    # Integers (TF's empty values are the dtype's limits), rank-2 ids.
+    d32 = rng.integers(-9, 9, size=(2, 3, 2)).astype(np.int32)
+    i32 = np.array([[0, 2, 2], [1, 0, 2]])
+    iempty = {"max": np.iinfo(np.int32).min, "min": np.iinfo(np.int32).max, "prod": 1}[kind]
+    np.testing.assert_array_equal(op(d32, i32, 4).numpy(),
+                                  numpy_segment_reduce(ufunc, d32, i32, 4, iempty))
+    # An open number of rows: one trace.
+    open_rows = kiln.function(lambda d, i: op(d, i, 4),
+                              input_signature=[kiln.TensorSpec((None, 3), kiln.float64),
+                                               kiln.TensorSpec((None,), kiln.int64)])
+    np.testing.assert_allclose(open_rows(data[:5], ids[:5]).numpy(),
+                               numpy_segment_reduce(ufunc, data0[:5], ids0[:5], 4, empty))
+    assert open_rows.trace_count == 1
+    # Gradients against central differences of the NumPy formula (distinct
+    # values: no ties); for prod also with one and two zeros in a segment.
+    w = rng.normal(size=(4, 3))
+    w[2] = 0.0  # (the empty segment's value is no function of the data)
+    points = [data0]
+    if kind == "prod":
+        zeros = data0.copy()
+        zeros[0, 0] = 0.0                  # segment 3, column 0: one zero
+        zeros[0, 1] = zeros[3, 1] = 0.0    # segment 3, column 1: two zeros
+        points.append(zeros)
+    for x0 in points:
+        x = kiln.constant(x0)
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = kiln.reduce_sum(op(x, ids, 4) * w)
+        loss = lambda v: float((numpy_segment_reduce(ufunc, v, ids0, 4, empty) * w).sum())
+        np.testing.assert_allclose(tape.gradient(y, x).numpy(), central(loss, x0), atol=1e-8)
+
+
+def test_segment_extremum_ties_and_sorted_segments():
+    # Ties split the gradient evenly (TF's _UnsortedSegmentMinOrMaxGrad).
+    data = kiln.constant([[1.0, 5.0], [3.0, 5.0], [3.0, 2.0], [0.0, 7.0]])
+    ids = kiln.constant([0, 0, 0, 1])
+    with kiln.GradientTape() as tape:
+        tape.watch(data)
+        m = kiln.math.unsorted_segment_max(data, ids, 2)
+    np.testing.assert_array_equal(m.numpy(), [[3.0, 5.0], [0.0, 7.0]])
+    np.testing.assert_allclose(tape.gradient(m, data).numpy(),
+                               [[0, 0.5], [0.5, 0.5], [0.5, 0], [1, 1]])
+    # Sorted ids: max + 1 segments; an empty one holds 0 for max/min (TF),
+    # 1 for prod.
+    d0 = np.array([[2.0, -1.0], [4.0, 3.0], [-6.0, 0.5], [1.5, 2.0]])
+    sids = np.array([0, 0, 2, 2])
+    got = [kiln.math.segment_max(d0, sids), kiln.math.segment_min(d0, sids),
+           kiln.math.segment_prod(d0, sids)]
+    np.testing.assert_array_equal(got[0].numpy(), [[4, 3], [0, 0], [1.5, 2]])
+    np.testing.assert_array_equal(got[1].numpy(), [[2, -1], [0, 0], [-6, 0.5]])
+    np.testing.assert_array_equal(got[2].numpy(), [[8, -3], [1, 1], [-9, 1]])
+    compiled = kiln.function(lambda d: kiln.math.segment_max(d, sids))
+    np.testing.assert_array_equal(compiled(kiln.constant(d0)).numpy(), got[0].numpy())
+    # sqrt_n: the sum over the square root of the segment's size.
+    np.testing.assert_allclose(
+        kiln.math.unsorted_segment_sqrt_n(d0, [1, 1, 1, -1], 3).numpy(),
+        [[0, 0], d0[:3].sum(0) / np.sqrt(3), [0, 0]], rtol=1e-12)
+    # NaN propagates through max and min.
+    nan = kiln.math.unsorted_segment_min(kiln.constant([1.0, np.nan, 2.0]), [0, 0, 1], 2)
+    assert np.isnan(nan.numpy()[0]) and nan.numpy()[1] == 2.0
+
+
 def test_segment_errors():
     data = kiln.constant(np.ones((3, 2)))
     with pytest.raises(kiln.errors.InvalidArgumentError,
@@ -78,6 +159,15 @@ def test_segment_errors():
     compiled = kiln.function(lambda d, i: kiln.math.unsorted_segment_sum(d, i, 2))
     with pytest.raises(kiln.errors.InvalidArgumentError, match="not below num_segments"):
         compiled(data, kiln.constant([0, 5, 1]))
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_segments_grids.py:\d+: unsorted_segment_max: a segment id is not below num_segments = 2"):
+        kiln.math.unsorted_segment_max(data, [0, 2, 1], 2)
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_segments_grids.py:\d+: segment_prod: segment_ids must be sorted"):
+        kiln.math.segment_prod(data, [1, 0, 1])
+    with pytest.raises(TypeError, match="unsorted_segment_min: data must be numeric, got bool"):
+        kiln.math.unsorted_segment_min(kiln.constant([True, False]), [0, 1], 2)
+
     with pytest.raises(kiln.errors.InvalidArgumentError, match="prefix of data's shape"):
         kiln.math.unsorted_segment_sum(data, [0, 1], 2)
     with pytest.raises(TypeError, match="integers"):

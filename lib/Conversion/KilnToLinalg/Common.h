@@ -115,9 +115,10 @@ Value padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> low,
 /// Reports that an op cannot be lowered because a shape is dynamic.
 LogicalResult requireStatic(Operation *op, ConversionPatternRewriter &rewriter);
 
-/// Whether a scatter_add lowers with the open extents it has: a static base
-/// and static slices, open extents only in the loops over the updates.
-bool scatterTakesOpenExtents(ScatterAddOp op);
+/// Whether a scatter (kiln.scatter_add, kiln.scatter_reduce; false for
+/// any other op) lowers with the open extents it has: a static base and
+/// static slices, open extents only in the loops over the updates.
+bool scatterTakesOpenExtents(Operation *op);
 
 /// Whether a gather lowers with the open extents it has: a static table,
 /// open extents only from the indices, the result type the operands give.

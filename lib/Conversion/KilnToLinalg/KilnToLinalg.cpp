@@ -491,13 +491,12 @@ struct ConvertKilnToLinalgPass
       if (auto reshape = dyn_cast<ReshapeOp>(op);
           reshape && reshape.getLike())
         return WalkResult::advance();
-      // A gather from a static table, and a scatter_add into a static base
-      // of static slices, take open extents from their indices.
+      // A gather from a static table, and a scatter into a static base of
+      // static slices, take open extents from their indices.
       if (auto gather = dyn_cast<GatherOp>(op);
           gather && lowering::gatherTakesOpenExtents(gather))
         return WalkResult::advance();
-      if (auto scatter = dyn_cast<ScatterAddOp>(op);
-          scatter && lowering::scatterTakesOpenExtents(scatter))
+      if (lowering::scatterTakesOpenExtents(op))
         return WalkResult::advance();
       if (isa<ReshapeOp, ExpandDimsOp, SqueezeOp>(op) &&
           cast<RankedTensorType>(op->getResult(0).getType())

@@ -206,15 +206,38 @@ std::pair<Value, Value> clampIndex(OpBuilder &b, Location loc, Value index,
 
 } // namespace
 
-bool lowering::scatterTakesOpenExtents(ScatterAddOp op) {
-  auto baseType = cast<RankedTensorType>(op.getBase().getType());
-  auto updatesType = cast<RankedTensorType>(op.getUpdates().getType());
-  if (!baseType.hasStaticShape() || op.getType() != baseType)
+namespace {
+
+/// What the two scatters (kiln.scatter_add, kiln.scatter_reduce) share.
+struct Scatter {
+  Value base, indices, updates, result;
+  int64_t axis;
+};
+
+std::optional<Scatter> asScatter(Operation *op) {
+  if (auto add = dyn_cast<ScatterAddOp>(op))
+    return Scatter{add.getBase(), add.getIndices(), add.getUpdates(),
+                   add.getResult(), static_cast<int64_t>(add.getAxis())};
+  if (auto reduce = dyn_cast<ScatterReduceOp>(op))
+    return Scatter{reduce.getBase(), reduce.getIndices(), reduce.getUpdates(),
+                   reduce.getResult(), static_cast<int64_t>(reduce.getAxis())};
+  return std::nullopt;
+}
+
+} // namespace
+
+bool lowering::scatterTakesOpenExtents(Operation *op) {
+  std::optional<Scatter> scatter = asScatter(op);
+  if (!scatter)
     return false;
-  int64_t axis = static_cast<int64_t>(op.getAxis());
+  auto baseType = cast<RankedTensorType>(scatter->base.getType());
+  auto updatesType = cast<RankedTensorType>(scatter->updates.getType());
+  if (!baseType.hasStaticShape() || scatter->result.getType() != baseType)
+    return false;
+  int64_t axis = scatter->axis;
   if (axis < 0)
     axis += baseType.getRank();
-  int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
+  int64_t k = cast<RankedTensorType>(scatter->indices.getType()).getRank();
   // Open extents only where the loops run over the indices.
   ArrayRef<int64_t> shape = updatesType.getShape();
   return !llvm::any_of(shape.take_front(axis), ShapedType::isDynamic) &&
@@ -334,12 +357,38 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
 //     j = indices[i...]
 //     if 0 <= j < n: result[a..., j, :] += updates[a..., i..., :]
 //
-// Without trailing dimensions the body adds one element.
-struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
-  using OpConversionPattern::OpConversionPattern;
+// Without trailing dimensions the body adds one element. kiln.scatter_reduce
+// is the same nest combining by max, min or product instead of +.
+template <typename OpTy>
+struct ScatterLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+
+  /// How the update `y` combines with what the position holds, `x`.
+  static Value combine(OpTy op, OpBuilder &b, Location l, Value x, Value y) {
+    bool isFloat = isa<FloatType>(x.getType());
+    if constexpr (std::is_same_v<OpTy, ScatterReduceOp>) {
+      switch (op.getReduction()) {
+      case ScatterReduction::max:
+        return isFloat ? Value(arith::MaximumFOp::create(b, l, x, y))
+                       : Value(arith::MaxSIOp::create(b, l, x, y));
+      case ScatterReduction::min:
+        return isFloat ? Value(arith::MinimumFOp::create(b, l, x, y))
+                       : Value(arith::MinSIOp::create(b, l, x, y));
+      case ScatterReduction::prod:
+        return isFloat ? Value(arith::MulFOp::create(b, l, x, y))
+                       : Value(arith::MulIOp::create(b, l, x, y));
+      }
+      llvm_unreachable("unknown scatter reduction");
+    }
+    return isFloat ? Value(arith::AddFOp::create(b, l, x, y))
+                   : Value(arith::AddIOp::create(b, l, x, y));
+  }
+
   LogicalResult
-  matchAndRewrite(ScatterAddOp op, OpAdaptor adaptor,
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
+    StringRef name = op->getName().stripDialect();
     Location loc = op.getLoc();
     auto baseType = cast<RankedTensorType>(op.getBase().getType());
     auto updatesType = cast<RankedTensorType>(op.getUpdates().getType());
@@ -367,7 +416,7 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
       SmallVector<OpFoldResult> i = extentsOf(rewriter, loc, adaptor.getIndices());
       for (int64_t d = 0; d < k; ++d)
         checkSameExtent(rewriter, loc, u[axis + d], i[d],
-                        "scatter_add: dimension " + Twine(axis + d) +
+                        name + ": dimension " + Twine(axis + d) +
                             " of the updates does not match the indices");
     }
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
@@ -384,10 +433,6 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
                                                                extent)));
     Value indices = adaptor.getIndices(), updates = adaptor.getUpdates();
     Type element = baseType.getElementType();
-    auto add = [&](OpBuilder &b, Location l, Value x, Value y) -> Value {
-      return isa<FloatType>(element) ? Value(arith::AddFOp::create(b, l, x, y))
-                                     : Value(arith::AddIOp::create(b, l, x, y));
-    };
     // The update at the position `ivs` (one loop per outer dimension).
     auto body = [&](OpBuilder &b, Location l, ValueRange ivs,
                     Value acc) -> Value {
@@ -425,7 +470,7 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
                                                utils::IteratorType::parallel),
               [&](OpBuilder &g, Location gl, ValueRange args) {
                 linalg::YieldOp::create(g, gl,
-                                        add(g, gl, args[1], args[0]));
+                                        combine(op, g, gl, args[1], args[0]));
               })
               .getResult(0);
       Value updated = tensor::InsertSliceOp::create(inside, l, sum, acc, at,
@@ -514,6 +559,7 @@ void lowering::populateShapePatterns(RewritePatternSet &patterns) {
       .add<ReshapeLikeLowering<ReshapeOp>, ReshapeLikeLowering<ExpandDimsOp>,
            ReshapeLikeLowering<SqueezeOp>, TransposeLowering,
            BroadcastToLowering, DimLowering, ConcatLowering, SliceLowering, PadLowering,
-           GatherLowering, ScatterAddLowering, OneHotLowering>(
+           GatherLowering, ScatterLowering<ScatterAddOp>,
+           ScatterLowering<ScatterReduceOp>, OneHotLowering>(
           patterns.getContext());
 }

@@ -596,10 +596,13 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
-LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
-                                             std::optional<Location> loc,
-                                             Adaptor adaptor,
-                                             SmallVectorImpl<Type> &types) {
+/// The result type of a scatter (kiln.scatter_add, kiln.scatter_reduce):
+/// the base's, once the updates have the shape a gather of the base with
+/// these indices would have.
+template <typename Adaptor>
+static LogicalResult inferScatterType(std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &types) {
   FailureOr<RankedTensorType> base =
       ranked(loc, adaptor.getBase().getType(), "base");
   FailureOr<RankedTensorType> indices =
@@ -622,6 +625,20 @@ LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
         " but base and indices imply ", formatShape(expected));
   types.push_back(*base);
   return success();
+}
+
+LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &types) {
+  return inferScatterType(loc, adaptor, types);
+}
+
+LogicalResult ScatterReduceOp::inferReturnTypes(MLIRContext *,
+                                                std::optional<Location> loc,
+                                                Adaptor adaptor,
+                                                SmallVectorImpl<Type> &types) {
+  return inferScatterType(loc, adaptor, types);
 }
 
 LogicalResult OneHotOp::verify() {

@@ -531,6 +531,68 @@ LogicalResult ScatterAddOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   return success();
 }
 
+// Every base element and every in-range update is a factor of one result
+// position p (the base's own position, indices[i] for an update); with
+// g, y and the other per-position values read at p:
+//   max/min: dx = g * (x == y) / ties, ties counting the factors equal to y;
+//   prod:    dx = g * y / x when p has no zero factor, g times the product of
+//            p's other factors for the one zero of a position with one zero,
+//            0 when p has two zeros or more.
+// Out-of-range updates read 0 through the gathers, so they get 0.
+LogicalResult ScatterReduceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                        SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g || !isFloatTensor(getBase()))
+    return success();
+  Rule r{b, getLoc()};
+  Value base = getBase(), updates = getUpdates(), indices = getIndices();
+  IntegerAttr axis = getAxisAttr();
+  auto atUpdates = [&](Value perPosition) -> Value {
+    return GatherOp::create(b, r.loc, perPosition, indices, axis);
+  };
+  auto asFloat = [&](Value predicate, Value like) -> Value {
+    return CastOp::create(b, r.loc, tensorType(like), predicate);
+  };
+  // Per position: how many of its factors satisfy `test` (base, updates).
+  auto count = [&](Value inBase, Value inUpdates) -> Value {
+    return ScatterAddOp::create(b, r.loc, asFloat(inBase, base), indices,
+                                asFloat(inUpdates, updates), axis);
+  };
+  Value y = getResult();
+  if (getReduction() != ScatterReduction::prod) {
+    Value hitBase = r.cmp(CompareDirection::eq, base, y);
+    Value hitUpdates = r.cmp(CompareDirection::eq, updates, atUpdates(y));
+    Value share = r.div(g, count(hitBase, hitUpdates));
+    grads[0] = r.mul(share, asFloat(hitBase, base));
+    grads[2] = r.mul(atUpdates(share), asFloat(hitUpdates, updates));
+    return success();
+  }
+  Value zeroBase = r.cmp(CompareDirection::eq, base, r.zerosLike(base));
+  Value zeroUpdates =
+      r.cmp(CompareDirection::eq, updates, r.zerosLike(updates));
+  Value oneBase = r.filledLike(base, 1.0), oneUpdates = r.filledLike(updates, 1.0);
+  Value safeBase = r.select(zeroBase, oneBase, base);
+  Value safeUpdates = r.select(zeroUpdates, oneUpdates, updates);
+  Value zeros = count(zeroBase, zeroUpdates);
+  Value othersProduct =
+      ScatterReduceOp::create(b, r.loc, ScatterReduction::prod, safeBase,
+                              indices, safeUpdates, getAxis());
+  auto factor = [&](Value x, Value isZero, Value safe, Value zerosAt,
+                    Value yAt, Value othersAt) -> Value {
+    Value none = r.cmp(CompareDirection::eq, zerosAt, r.zerosLike(zerosAt));
+    Value one = r.cmp(CompareDirection::eq, zerosAt, r.filledLike(zerosAt, 1.0));
+    Value zero = r.zerosLike(x);
+    return r.select(none, r.div(yAt, safe),
+                    r.select(one, r.select(isZero, othersAt, zero), zero));
+  };
+  grads[0] = r.mul(g, factor(base, zeroBase, safeBase, zeros, y, othersProduct));
+  grads[2] = r.mul(atUpdates(g),
+                   factor(updates, zeroUpdates, safeUpdates, atUpdates(zeros),
+                          atUpdates(y), atUpdates(othersProduct)));
+  return success();
+}
+
 // The values' cotangent goes back to where each value came from:
 //   dinput[r, indices[r, j]] = g[r, j]
 // as one scatter into the flattened input (row r's indices offset by r * n).

@@ -75,6 +75,28 @@ func.func @scatter_add(%t: tensor<10x4xf32>, %ids: tensor<3xi32>, %r: tensor<3x4
 
 // -----
 
+// scatter_reduce is scatter_add's loop with another combination: NaN-
+// propagating max and min for floats, signed for integers, products.
+// CHECK-LABEL: func.func @scatter_reduce
+// CHECK: scf.for
+// CHECK: scf.if
+// CHECK: linalg.generic
+// CHECK: arith.maximumf
+// CHECK: scf.for
+// CHECK: linalg.generic
+// CHECK: arith.minsi
+// CHECK: scf.for
+// CHECK: linalg.generic
+// CHECK: arith.mulf
+func.func @scatter_reduce(%t: tensor<10x4xf32>, %ids: tensor<3xi32>, %r: tensor<3x4xf32>, %n: tensor<5xi64>, %v: tensor<3xi64>) -> (tensor<10x4xf32>, tensor<5xi64>, tensor<10x4xf32>) {
+  %0 = kiln.scatter_reduce max, %t, %ids, %r : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
+  %1 = kiln.scatter_reduce min, %n, %ids, %v : tensor<5xi64>, tensor<3xi32>, tensor<3xi64> -> tensor<5xi64>
+  %2 = kiln.scatter_reduce prod, %t, %ids, %r : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
+  return %0, %1, %2 : tensor<10x4xf32>, tensor<5xi64>, tensor<10x4xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @one_hot
 // CHECK: linalg.generic
 // CHECK: %[[POS:.*]] = linalg.index 1

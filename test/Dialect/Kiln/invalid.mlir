@@ -401,6 +401,31 @@ func.func @scatter_elements(%b: tensor<4xf32>, %i: tensor<3xi32>, %u: tensor<3xf
 
 // -----
 
+func.func @scatter_reduce_updates(%b: tensor<10x4xf32>, %i: tensor<3xi32>, %u: tensor<4x4xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{updates have shape [4, 4] but base and indices imply [3, 4]}}
+  %0 = kiln.scatter_reduce min, %b, %i, %u : tensor<10x4xf32>, tensor<3xi32>, tensor<4x4xf32> -> tensor<10x4xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_reduce_kind(%b: tensor<10x4xf32>, %i: tensor<3xi32>, %u: tensor<3x4xf32>) {
+  // expected-error@+1 {{expected string or keyword containing one of the following enum values for attribute 'reduction' [max, min, prod]}}
+  %0 = kiln.scatter_reduce sum, %b, %i, %u : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_reduce_bool(%b: tensor<4xi1>, %i: tensor<3xi32>, %u: tensor<3xi1>) {
+  // expected-error@+1 {{operand #0 must be ranked tensor of}}
+  %0 = kiln.scatter_reduce max, %b, %i, %u : tensor<4xi1>, tensor<3xi32>, tensor<3xi1> -> tensor<4xi1>
+  return
+}
+
+// -----
+
 func.func @one_hot_shape(%l: tensor<5xi32>) {
   // expected-error@+1 {{'kiln.one_hot' op result has shape [5, 3] but the other operands imply [5, 4]}}
   %0 = kiln.one_hot %l {depth = 4 : i64} : tensor<5xi32> -> tensor<5x3xf32>

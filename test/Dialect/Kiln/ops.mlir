@@ -194,6 +194,10 @@ func.func @shapes(%x: tensor<2x3xf32>, %y: tensor<1x3xf32>, %v: tensor<3xf32>,
   %10 = kiln.gather %t, %ids {axis = 1 : i64} : tensor<10x4xf32>, tensor<3xi32> -> tensor<10x3xf32>
   // CHECK: kiln.scatter_add %{{.*}}, %{{.*}}, %{{.*}} : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
   %11 = kiln.scatter_add %t, %ids, %r : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
+  // CHECK: kiln.scatter_reduce max, %{{.*}}, %{{.*}}, %{{.*}} : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
+  %m = kiln.scatter_reduce max, %t, %ids, %r : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
+  // CHECK: kiln.scatter_reduce prod, %{{.*}}, %{{.*}}, %{{.*}} {axis = 1 : i64} : tensor<10x4xf32>, tensor<3xi32>, tensor<10x3xf32> -> tensor<10x4xf32>
+  %p = kiln.scatter_reduce prod, %t, %ids, %10 {axis = 1 : i64} : tensor<10x4xf32>, tensor<3xi32>, tensor<10x3xf32> -> tensor<10x4xf32>
   // CHECK: kiln.one_hot %{{.*}} {depth = 10 : i64} : tensor<32xi64> -> tensor<32x10xf32>
   %12 = kiln.one_hot %l {depth = 10 : i64} : tensor<32xi64> -> tensor<32x10xf32>
   // CHECK: kiln.one_hot %{{.*}} {axis = 0 : i64, depth = 3 : i64, off_value = -1.000000e+00 : f64} : tensor<32xi64> -> tensor<3x32xi32>

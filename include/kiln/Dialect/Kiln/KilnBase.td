@@ -128,6 +128,13 @@ def Kiln_CollectiveReduction : I32EnumAttr<"CollectiveReduction",
   let cppNamespace = "::mlir::kiln";
 }
 
+def Kiln_ScatterReduction : I32EnumAttr<"ScatterReduction",
+    "how kiln.scatter_reduce combines an update with what a position holds", [
+      I32EnumAttrCase<"max", 0>, I32EnumAttrCase<"min", 1>,
+      I32EnumAttrCase<"prod", 2>]> {
+  let cppNamespace = "::mlir::kiln";
+}
+
 def Kiln_PaddingKind : I32Enum<"Padding",
     "implicit padding of a sliding-window op (TensorFlow's rules)", [
       I32EnumCase<"VALID", 0>, I32EnumCase<"SAME", 1>]> {

@@ -683,6 +683,39 @@ def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add", [Kiln_Differentiable]> {
   }];
 }
 
+def Kiln_ScatterReduceOp : Kiln_InferOp<"scatter_reduce",
+    [Kiln_Differentiable]> {
+  let summary = "Combines slices into a tensor at integer indices by max, min or product";
+  let description = [{
+    `kiln.scatter_add` with another combination: starts from `base` and, for
+    every index position `i...`, sets `result[a..., indices[i...], b...]` to
+    the maximum, minimum or product of what it holds and
+    `updates[a..., i..., b...]`; out-of-range indices are dropped. Floating
+    point max and min propagate NaN. The segment reductions
+    (`tf.math.unsorted_segment_max/min/prod`) start from a base filled with
+    the reduction's identity.
+
+    The gradient of max and min goes to the base and updates that equal the
+    result, split evenly among ties (as `kiln.reduce_max` does); that of
+    prod is the product of the position's other factors (exact when one of
+    them is zero).
+
+    ```mlir
+    %m = kiln.scatter_reduce max, %lowest, %ids, %rows {axis = 0 : i64}
+        : tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32> -> tensor<10x4xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_ScatterReduction:$reduction,
+                       Kiln_NumericTensor:$base, Kiln_IntTensor:$indices,
+                       Kiln_NumericTensor:$updates,
+                       DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Kiln_NumericTensor:$result);
+  let assemblyFormat = [{
+    $reduction `,` $base `,` $indices `,` $updates attr-dict `:` type($base)
+    `,` type($indices) `,` type($updates) `->` type($result)
+  }];
+}
+
 def Kiln_OneHotOp : Kiln_Op<"one_hot", [Pure, Kiln_OpenExtents]> {
   let summary = "One-hot encoding of integer indices";
   let description = [{
