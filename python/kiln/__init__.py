@@ -9,7 +9,7 @@ pipelines, metrics and checkpoints on top.
 from . import errors
 from .dtypes import (DType, as_dtype, bfloat16, bool as bool, float16, float32, float64,
                      int32, int64)
-from .tensor import Tensor, TensorSpec, constant, convert_to_tensor, ones, zeros
+from .tensor import Tensor, TensorSpec, constant, convert_to_tensor
 from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, truediv,
                   stop_gradient,
                   floordiv, floormod, truncatemod, gather, greater, greater_equal, less, less_equal,
@@ -26,7 +26,7 @@ from .math_ops import (argmin, broadcast_to, ceil, clip_by_global_norm, clip_by_
                        norm, ones_like, pad, rank, reduce_all, reduce_any,
                        reduce_logsumexp, reduce_prod, repeat, reverse, round,
                        rsqrt, shape, size, split, squeeze, tensordot, tile,
-                       unstack, zeros_like)
+                       unstack, zeros, zeros_like, ones)
 from .math_ops import argsort, boolean_mask, sort, unique
 from .math_ops import ensure_shape, eye, meshgrid, roll, sequence_mask
 

@@ -81,6 +81,11 @@ def _bind(op, inputs, attrs, results):
             outputs = _eager(op, inputs, attrs, results, state.runtime_device)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
+    elif op in _FOLDED and _known_integers(inputs):
+        try:  # (no tape records it: integers carry no gradient)
+            return _eager(op, inputs, attrs, results, "cpu")
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
     else:
         try:
             outputs = trace.op(op, inputs, attrs, results,
@@ -91,6 +96,29 @@ def _bind(op, inputs, attrs, results):
     for tape in state.tapes:
         tape._record(op, inputs, attrs, results, outputs, location)
     return outputs
+
+
+# Shape arithmetic on values known while tracing (kiln.shape(x)[1] *
+# kiln.shape(x)[2] for known extents) runs at once, as TensorFlow's constant
+# folding gives such values to the shape functions: its results are
+# constants of the trace that the ops taking shapes can read.
+_FOLDED = frozenset({"add", "sub", "mul", "div", "rem", "maximum", "minimum", "neg",
+                     "abs", "compare", "cast", "reshape", "concat", "slice",
+                     "select", "expand_dims", "squeeze"})
+
+
+def _known_integers(inputs):
+    """Whether every input is a small integer or bool tensor with a value."""
+    for t in inputs:
+        impl = t._impl
+        if type(impl).__name__ == "_TracedImpl" or impl.dtype not in ("i32", "i64", "i1"):
+            return False
+        n = 1
+        for d in impl.shape:
+            n *= d
+        if n > 64:
+            return False
+    return True
 
 
 def current_trace():

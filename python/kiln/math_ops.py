@@ -17,12 +17,13 @@ import numpy as np
 from . import errors
 from .core import attributes, bind1, enum_case, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, int32, int64
-from .ops import (_axes, _check_at_run_time, _known_values, _like, _pair, _unary, abs, cast,
-                  concat, equal, exp, gather, greater, greater_equal, less,
+from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pair, _unary,
+                  abs, cast, concat, equal, exp, gather, greater, greater_equal, less,
                   less_equal, log, logical_and, matmul, maximum, minimum, not_equal,
                   reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
-from .tensor import Tensor, constant, convert_to_tensor
+from .tensor import (Tensor, _OpenExtent, _record_extents, _shape_holder, _static_extents,
+                     constant, convert_to_tensor, ones as _ones, zeros as _zeros)
 
 log1p = _unary("log1p")
 expm1 = _unary("expm1")
@@ -87,6 +88,30 @@ def _full_like(input, value, dtype):
     return bind1("broadcast_to", [scalar, x], None, [tensor_type(x.shape, dtype)])
 
 
+def _filled(shape, value, dtype, what):
+    """`value` in `shape`; a shape with extents open at run time is taken
+    from the tensor that has it (kiln.zeros(kiln.shape(x)))."""
+    if isinstance(shape, (Tensor, list, tuple)):
+        entries = _static_extents(shape, what, open_extents=True)
+        holder = _shape_holder(entries, what)
+        if holder is not None:
+            return _full_like(holder, value, dtype)
+        shape = entries
+    return (_zeros if value == 0 else _ones)(shape, dtype)
+
+
+def zeros(shape, dtype=float32, name=None):
+    """A tensor of zeros (tf.zeros); `shape` may be kiln.shape(x) of a
+    tensor with open extents."""
+    return _filled(shape, 0, dtype, "zeros")
+
+
+def ones(shape, dtype=float32, name=None):
+    """A tensor of ones (tf.ones); `shape` may be kiln.shape(x) of a tensor
+    with open extents."""
+    return _filled(shape, 1, dtype, "ones")
+
+
 def zeros_like(input, dtype=None, name=None):
     return _full_like(input, 0, dtype)
 
@@ -98,32 +123,28 @@ def ones_like(input, dtype=None, name=None):
 def fill(dims, value, dtype=None, name=None):
     """A tensor of shape `dims` holding `value` (dtype from the value, or
     `dtype`)."""
-    if isinstance(dims, Tensor):
-        dims = dims.numpy().tolist()
-    dims = tuple(int(d) for d in dims)
+    entries = _static_extents(dims, "fill", open_extents=True) \
+        if isinstance(dims, (Tensor, list, tuple)) else [dims]
     if isinstance(value, Tensor):
         dtype = dtype or value.dtype
-        value = value.numpy()
     scalar = convert_to_tensor(value, dtype)
     if scalar.shape:
         raise errors.InvalidArgumentError(
             f"fill: the value must be a scalar, got shape {scalar.shape}",
             errors.user_location())
+    holder = _shape_holder(entries, "fill")
+    if holder is not None:  # (open extents: the holder's, when the code runs)
+        return bind1("broadcast_to", [scalar, holder], None,
+                     [tensor_type(holder.shape, scalar.dtype)])
+    dims = tuple(int(d) for d in entries)
+    if scalar._symbolic:
+        return bind1("broadcast_to", [scalar], None, [tensor_type(dims, scalar.dtype)])
     return constant(np.full(dims, scalar.numpy(), scalar.dtype.as_numpy_dtype),
                     scalar.dtype)
 
 
 def rank(input, name=None):
     return constant(convert_to_tensor(input).ndim, int32)
-
-
-def _extent(x, i):
-    """Extent i of x as an int64 scalar: a constant where known, kiln.dim
-    (read when the compiled code runs) where open."""
-    d = x.shape[i]
-    if d is not None:
-        return constant(d, int64)
-    return bind1("dim", [x], attributes(axis=i), [tensor_type((), int64)])
 
 
 def _extents(x):
@@ -149,7 +170,9 @@ def shape(input, out_type=int32, name=None):
     x = convert_to_tensor(input)
     if None not in x.shape:
         return constant(np.array(x.shape, np.int64), out_type)
-    return cast(concat([reshape(e, [1]) for e in _extents(x)], 0), out_type)
+    out = cast(concat([reshape(e, [1]) for e in _extents(x)], 0), out_type)
+    return _record_extents(out, [_OpenExtent(x._impl, i) if d is None else d
+                                 for i, d in enumerate(x.shape)])
 
 
 def ensure_shape(x, shape, name=None):
@@ -222,16 +245,20 @@ def broadcast_to(input, shape, name=None):
     extents of 1 stretch, leading dimensions are added."""
     x = convert_to_tensor(input)
     _static(x, "broadcast_to")
-    target = tuple(int(d) for d in (shape.numpy() if isinstance(shape, Tensor) else shape))
+    entries = _static_extents(shape, "broadcast_to", open_extents=True)
+    # (Open extents: those of the tensor that has the target shape.)
+    holder = _shape_holder(entries, "broadcast_to")
+    target = tuple(None if isinstance(d, _OpenExtent) else int(d) for d in entries)
     fits = len(target) >= x.ndim and all(
-        a in (1, b) for a, b in zip(reversed(x.shape), reversed(target)))
-    if not fits or any(d < 0 for d in target):
+        a == 1 or a == b for a, b in zip(reversed(x.shape), reversed(target)))
+    if not fits or any(d is not None and d < 0 for d in target):
         raise errors.InvalidArgumentError(
             f"broadcast_to: cannot broadcast shape {list(x.shape)} to {list(target)}",
             errors.user_location())
     if target == tuple(x.shape):
         return x
-    return bind1("broadcast_to", [x], None, [tensor_type(target, x.dtype)])
+    operands = [x] if holder is None else [x, holder]
+    return bind1("broadcast_to", operands, None, [tensor_type(target, x.dtype)])
 
 
 def tile(input, multiples, name=None):

@@ -204,14 +204,64 @@ def cast(x, dtype, name=None):
     return _run1("cast", [x], None, [tensor_type(x.shape, dtype)])
 
 
+def _extent(x, i):
+    """Extent i of x as an int64 scalar: a constant where known, kiln.dim
+    (read when the compiled code runs) where open."""
+    d = x.shape[i]
+    if d is not None:
+        from .tensor import constant
+        return constant(d, int64)
+    return _run1("dim", [x], attributes(axis=i), [tensor_type((), int64)])
+
+
+def _open_reshape(x, shape):
+    """The target `shape` of a reshape of `x` with extents from kiln.shape
+    that are open (_OpenExtents) as None, once each is matched with one of
+    x's open extents: its own, or one checked equal to it when the code
+    runs. A -1 then stands for what the known extents leave."""
+    from .tensor import _OpenExtent
+    wanted = [i for i, d in enumerate(shape) if isinstance(d, _OpenExtent)]
+    if not wanted:
+        return shape
+    have = [i for i, d in enumerate(x.shape) if d is None]
+    if len(wanted) != 1 or len(have) != 1:
+        raise errors.UnimplementedError(
+            f"reshape: a target shape with {len(wanted)} extents known only when "
+            f"the code runs, for a tensor of shape {list(x.shape)}: Kiln reshapes "
+            "one open extent to one (give the function a more static "
+            "input_signature)", errors.user_location())
+    extent, axis = shape[wanted[0]], have[0]
+    if not extent.of(x, axis):
+        # (Another tensor's extent: the same one, or the reshape is wrong.)
+        _check_at_run_time(
+            _compare("eq", _extent(extent.tensor(), extent.axis), _extent(x, axis)),
+            f"reshape: the target shape's open extent (dimension {extent.axis} of "
+            f"a tensor of shape {list(extent.tensor().shape)}) differs from dimension "
+            f"{axis} of the tensor reshaped, of shape {list(x.shape)}")
+    known = [int(d) for i, d in enumerate(shape) if i != wanted[0] and d != -1]
+    rest = [int(d) for i, d in enumerate(x.shape) if i != axis]
+    need, got = int(np.prod(rest, dtype=np.int64)), int(np.prod(known, dtype=np.int64))
+    out = [None if i == wanted[0] else int(d) for i, d in enumerate(shape)]
+    if -1 in out and got and need % got == 0:
+        out[out.index(-1)] = need // got
+    elif need != got or -1 in out:
+        raise errors.InvalidArgumentError(
+            f"reshape: cannot reshape a tensor of shape {list(x.shape)} to "
+            f"{out}: beside the open "
+            f"extent, it holds {need} elements and the target {got}",
+            errors.user_location())
+    return out
+
+
 def reshape(tensor, shape, name=None):
     x = convert_to_tensor(tensor)
     from .tensor import _static_extents
-    # None: an extent known only at run time (an input_signature's).
-    shape = [None if d is None else int(d) for d in _static_extents(shape, "reshape")]
-    if shape.count(-1) > 1:
+    shape = _static_extents(shape, "reshape", open_extents=True)
+    if [d for d in shape if isinstance(d, (int, np.integer))].count(-1) > 1:
         raise errors.InvalidArgumentError("reshape: only one dimension can be -1",
                                           errors.user_location())
+    # None: an extent known only at run time (an input_signature's).
+    shape = [None if d is None else int(d) for d in _open_reshape(x, shape)]
     if -1 in shape and None in x.shape:
         shape[shape.index(-1)] = None  # computed when the code runs
     elif -1 in shape:
@@ -309,7 +359,7 @@ def _check_at_run_time(ok, message):
     @kiln.function (a kiln.assert naming this line)."""
     ok = equal(reduce_min(cast(ok, "int32")), 1) if ok.shape else ok
     trace = current_trace()
-    if trace is None:
+    if trace is None or not ok._symbolic:  # (a value now: checked now)
         if not bool(ok.numpy()):
             raise errors.InvalidArgumentError(message, errors.user_location())
         return
@@ -381,7 +431,28 @@ def _index(x, i):
 
 def _getitem(x, key):
     """Basic indexing (integers and slices with steps) through kiln.slice
-    and kiln.reshape."""
+    and kiln.reshape. Indexing a shape tensor with open extents
+    (kiln.shape(x)[1:]) keeps what is known: a constant where every picked
+    extent is, a record of the open ones otherwise."""
+    from .tensor import _partial_extents, _record_extents
+    partial = _partial_extents(x)
+    if partial is None or x.ndim != 1 or isinstance(key, (bool, np.bool_)) or \
+            not isinstance(key, (int, np.integer, builtins.slice)):
+        return _index_values(x, key)
+    if isinstance(key, builtins.slice):
+        picked = partial[key]
+    elif -len(partial) <= key < len(partial):
+        picked = (partial[key],)
+    else:
+        return _index_values(x, key)  # (its error)
+    if builtins.all(isinstance(d, (int, np.integer)) for d in picked):
+        from .tensor import constant
+        values = np.array(picked, x.dtype.as_numpy_dtype)
+        return constant(values if isinstance(key, builtins.slice) else values[0], x.dtype)
+    return _record_extents(_index_values(x, key), picked)
+
+
+def _index_values(x, key):
     if isinstance(key, Tensor):
         # A tensor index (e.g. a loop counter inside @kiln.function).
         if key.shape or not key.dtype.is_integer:
@@ -465,13 +536,30 @@ def _getitem(x, key):
     return out
 
 
+def _joined_extents(tensors, out):
+    """`out`, the 1-D concatenation of `tensors` (1-D, or scalars stacked),
+    with a record of its values when some are open extents and the others
+    known (a shape built from kiln.shape's pieces)."""
+    from .tensor import _partial_extents, _record_extents
+    if not out._symbolic or out.ndim != 1:
+        return out
+    entries = []
+    for t in tensors:
+        partial = _partial_extents(t)
+        if partial is None and t._symbolic:
+            return out
+        entries.extend(partial if partial is not None
+                       else np.asarray(t.numpy()).reshape(-1).tolist())
+    return _record_extents(out, entries)
+
+
 def concat(values, axis, name=None):
     tensors = [convert_to_tensor(v) for v in values]
     if len(tensors) > 1:
         dtype = tensors[0].dtype
         tensors = [tensors[0]] + [convert_to_tensor(v, dtype) for v in values[1:]]
     # kiln.concat infers its result type (and reports bad shapes).
-    return _run1("concat", tensors, attributes(axis=int(axis)))
+    return _joined_extents(tensors, _run1("concat", tensors, attributes(axis=int(axis))))
 
 
 def stack(values, axis=0, name=None):
@@ -479,7 +567,8 @@ def stack(values, axis=0, name=None):
     rank = tensors[0].ndim + 1
     a = int(axis) % rank
     expanded = [reshape(t, t.shape[:a] + (1,) + t.shape[a:]) for t in tensors]
-    return concat(expanded, a)
+    out = concat(expanded, a)
+    return _joined_extents(tensors, out) if rank == 1 else out
 
 
 def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=None,

@@ -219,40 +219,113 @@ def constant(value, dtype=None, shape=None):
     return _placed(t)
 
 
-def _static_extents(shape, what):
+class _OpenExtent:
+    """An extent known only when the compiled code runs: axis `axis` of the
+    traced value `source` (an input_signature's None), as kiln.shape
+    reports it. Shape tensors carry these next to their known extents, so
+    `reshape(x, [kiln.shape(x)[0], -1])` and `kiln.zeros(kiln.shape(x))`
+    keep the extents known while tracing (TensorFlow's constant_value of a
+    partial shape)."""
+
+    __slots__ = ("source", "axis")
+
+    def __init__(self, source, axis):
+        self.source = source  # a _TracedImpl
+        self.axis = axis
+
+    def of(self, tensor, axis):
+        """Whether this is extent `axis` of `tensor`."""
+        return self.source is tensor._impl and self.axis == axis
+
+    def tensor(self):
+        return Tensor(self.source)
+
+    def __repr__(self):
+        return "None"
+
+
+def _partial_extents(t):
+    """The entries of a traced shape tensor (1-D, or a scalar as a 1-tuple)
+    as ints and _OpenExtents, or None when the trace has no such record."""
+    return getattr(t._impl, "extents", None) if t._symbolic else None
+
+
+def _record_extents(t, entries):
+    """Notes on traced tensor `t` what its values are (ints and
+    _OpenExtents); returns t."""
+    t._impl.extents = tuple(entries)
+    return t
+
+
+def _static_extents(shape, what, open_extents=False):
     """A shape given as a tensor, or a sequence holding tensors, as Python
-    ints: an UnimplementedError naming `what` for one computed only when
-    the compiled code runs (kiln.shape of an open extent)."""
-    parts = [shape] if isinstance(shape, Tensor) else \
-        [d for d in shape if isinstance(d, Tensor)] if isinstance(shape, (list, tuple)) else []
-    if any(p._symbolic for p in parts):
+    ints; with `open_extents`, extents that kiln.shape reported open stay
+    _OpenExtents. Any other value computed only when the compiled code runs
+    is an UnimplementedError naming `what`."""
+    def refuse():
         raise errors.UnimplementedError(
             f"{what}: the shape is computed when the compiled code runs (from "
-            "kiln.shape of an open extent); Kiln compiles static shapes here: "
-            "use -1 in a reshape, kiln.zeros_like / ones_like, or a fixed "
-            "shape", errors.user_location())
+            "kiln.shape of an open extent); Kiln compiles static shapes: open "
+            "extents work as a whole tensor's shape (kiln.zeros(kiln.shape(x))) "
+            "and in reshape targets ([kiln.shape(x)[0], -1]); otherwise use "
+            "kiln.zeros_like / ones_like or a fixed shape", errors.user_location())
+
+    def entries(t):
+        partial = _partial_extents(t)
+        if partial is not None:
+            return list(partial)
+        if t._symbolic:
+            refuse()
+        return np.asarray(t.numpy()).reshape(-1).tolist()
+
     if isinstance(shape, Tensor):
-        return shape.numpy().tolist()
-    return shape
+        out = entries(shape)
+    elif isinstance(shape, (list, tuple)):
+        out = []
+        for d in shape:
+            out.extend(entries(d) if isinstance(d, Tensor) else [d])
+    else:
+        return shape
+    if not open_extents and any(isinstance(d, _OpenExtent) for d in out):
+        refuse()
+    return out
 
 
-def _shape_tuple(shape):
+def _shape_holder(entries, what):
+    """For a shape (ints and _OpenExtents) with open extents: a traced
+    tensor of that shape, to take them from when the code runs (None for a
+    static shape). Open extents of tensors of other shapes are an
+    UnimplementedError naming `what`."""
+    sources = {id(d.source): d for d in entries if isinstance(d, _OpenExtent)}
+    if not sources:
+        return None
+    holder = next(iter(sources.values())).tensor()
+    if len(sources) > 1 or len(holder.shape) != len(entries) or any(
+            not (d.of(holder, i) if isinstance(d, _OpenExtent) else d == holder.shape[i])
+            for i, d in enumerate(entries)):
+        _static_extents(entries, what)  # (its error)
+    return holder
+
+
+def _shape_tuple(shape, what="a shape"):
     """A shape given as an int, a sequence, or a 1-D integer tensor."""
     if isinstance(shape, (Tensor, list, tuple)):
-        shape = _static_extents(shape, "a shape")
+        shape = _static_extents(shape, what)
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
     return tuple(int(d) for d in shape)
 
 
 def zeros(shape, dtype=float32, name=None):
+    """Zeros of a static shape (kiln.zeros, in math_ops, also takes open
+    extents)."""
     return _placed(convert_to_tensor(
-        np.zeros(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype), dtype))
+        np.zeros(_shape_tuple(shape, "zeros"), as_dtype(dtype).as_numpy_dtype), dtype))
 
 
 def ones(shape, dtype=float32, name=None):
     return _placed(convert_to_tensor(
-        np.ones(_shape_tuple(shape), as_dtype(dtype).as_numpy_dtype), dtype))
+        np.ones(_shape_tuple(shape, "ones"), as_dtype(dtype).as_numpy_dtype), dtype))
 
 
 class TensorSpec:

@@ -33,7 +33,7 @@ def current_trace():
 class _TracedImpl:
     """Stands in for a native tensor inside a trace: a value of the module."""
 
-    __slots__ = ("trace", "id", "type", "shape", "dtype")
+    __slots__ = ("trace", "id", "type", "shape", "dtype", "extents")
 
     def __init__(self, trace, value_id):
         self.trace = trace
@@ -42,6 +42,9 @@ class _TracedImpl:
         # input_signature's None) is None.
         self.type = trace.m.type(value_id)
         self.shape, self.dtype = self.type
+        # For a shape tensor (kiln.shape of open extents): its values, ints
+        # and tensor._OpenExtents.
+        self.extents = None
 
     def numpy(self):
         raise TypeError(

@@ -111,18 +111,65 @@ def test_ensure_shape_checks_now_or_when_the_code_runs():
         g(kiln.constant(np.ones((3, 2), np.float32)))
 
 
+def test_shapes_built_from_open_extents_keep_what_is_known():
+    # TF's constant_value of a partial shape: kiln.shape(x)[1:] of x
+    # [None, 4, 3] is the constant [4, 3]; [kiln.shape(x)[0], -1] reshapes to
+    # [None, 12]; zeros / fill / broadcast_to of x's own shape take the open
+    # extent from x. One trace serves every batch size; NumPy is the oracle.
+    seen = {}
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 4, 3), kiln.float32),
+                                    kiln.TensorSpec((None, 2), kiln.float32)])
+    def f(x, y):
+        s = kiln.shape(x)
+        rows, cols = s[1], s[2]            # known: constants, not run-time values
+        # (Integer arithmetic on known values is folded while tracing.)
+        seen["known"] = (int(rows), int(cols), s[1:].numpy().tolist(), int(rows * cols - 1))
+        flat = kiln.reshape(x, [s[0], -1])
+        stacked = kiln.reshape(x, kiln.stack([s[0], rows * cols]))
+        joined = kiln.reshape(x, kiln.concat([s[:1], [-1]], 0))
+        seen["shapes"] = (flat.shape, stacked.shape, joined.shape)
+        other = kiln.reshape(y, [s[0], 2, 1])  # x's batch: checked equal to y's
+        z = kiln.zeros(kiln.shape(x)) + kiln.fill(s, 2.0)
+        b = kiln.broadcast_to(kiln.constant([1.0, 2.0, 3.0]), s)
+        return flat + stacked + joined, other, z + b
+
+    for n in (1, 3):
+        x = np.arange(n * 12, dtype=np.float32).reshape(n, 4, 3)
+        y = np.ones((n, 2), np.float32)
+        flat, other, zb = f(x, y)
+        np.testing.assert_array_equal(flat.numpy(), 3 * x.reshape(n, 12))
+        np.testing.assert_array_equal(other.numpy(), y.reshape(n, 2, 1))
+        np.testing.assert_array_equal(zb.numpy(), 2 + np.broadcast_to([1.0, 2.0, 3.0], (n, 4, 3)))
+    assert f.trace_count == 1
+    assert seen["known"] == (4, 3, [4, 3], 11)
+    assert seen["shapes"] == ((None, 12),) * 3
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_open_shapes.py:\d+: reshape: the target shape's open extent "
+                             r"\(dimension 0 of a tensor of shape \[None, 4, 3\]\) differs"):
+        f(np.zeros((3, 4, 3), np.float32), np.zeros((5, 2), np.float32))
+
+
 def test_open_extent_errors_name_the_problem():
     @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
     def shaped(x):
-        return kiln.reshape(x, [kiln.shape(x)[0], 3])
-    with pytest.raises(kiln.errors.UnimplementedError,
-                       match=r"test_open_shapes.py:\d+: reshape: the shape is computed when"):
+        return kiln.reshape(x, [kiln.shape(x)[0], 4])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_open_shapes.py:\d+: reshape: cannot reshape a tensor of shape "
+                             r"\[None, 3\] to \[None, 4\]"):
         shaped(kiln.ones((2, 3)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None), kiln.float32)])
+    def two_open(x):
+        return kiln.reshape(x, [kiln.shape(x)[1], kiln.shape(x)[0]])
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"reshape: a target shape with 2 extents known only when the code runs"):
+        two_open(kiln.ones((2, 3)))
 
     @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
     def zeros_of(x):
-        return kiln.zeros(kiln.shape(x))
-    with pytest.raises(kiln.errors.UnimplementedError, match="a shape: the shape is computed"):
+        return kiln.zeros([kiln.shape(x)[0], 7])  # (no tensor has this shape)
+    with pytest.raises(kiln.errors.UnimplementedError, match="zeros: the shape is computed"):
         zeros_of(kiln.ones((2, 3)))
 
     # Updates and indices of open extents that disagree: an error when the
