@@ -555,8 +555,12 @@ class _IfStatements(ast.NodeTransformer):
         if returns and not both_return:
             return node
         k = next(self.counter)
+        # A name a branch assigns is state when it is read after the `if`,
+        # or read in a branch before that branch assigns it (its value from
+        # before: `m = f(m)` inside the branch).
+        exposed = _exposed(node.body)[0] | _exposed(node.orelse)[0]
         names = [] if both_return else \
-            sorted(_stores(node.body + node.orelse) & _read_outside(self.root, node))
+            sorted(_stores(node.body + node.orelse) & (_read_outside(self.root, node) | exposed))
         result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())
 
         def branch(name, statements):

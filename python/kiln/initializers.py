@@ -153,3 +153,73 @@ class Orthogonal(Initializer):
 
 
 _BY_NAME["orthogonal"] = Orthogonal
+
+
+class Constant(Initializer):
+    """Every element `value`."""
+
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        import numpy as np
+        from .dtypes import as_dtype
+        from .tensor import constant
+        dtype = as_dtype(dtype or "float32")
+        return constant(np.full(tuple(int(d) for d in shape), self.value,
+                                dtype.as_numpy_dtype), dtype)
+
+
+class TruncatedNormal(Initializer):
+    """Normal draws, redrawn beyond two standard deviations."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def __call__(self, shape, dtype=None):
+        return _random.truncated_normal(shape, self.mean, self.stddev, dtype or "float32",
+                                        seed=self.seed)
+
+
+class VarianceScaling(Initializer):
+    """Keras' VarianceScaling: variance scale / n, n the fan in, fan out or
+    their mean (`mode`), drawn from a truncated normal (its stddev
+    corrected for the truncation), a normal or a uniform distribution."""
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal",
+                 seed=None):
+        if scale <= 0.0:
+            raise ValueError(f"VarianceScaling: scale must be positive, got {scale}")
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(f"VarianceScaling: mode {mode!r} is not fan_in, fan_out "
+                             "or fan_avg")
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+            raise ValueError(f"VarianceScaling: distribution {distribution!r} is not "
+                             "truncated_normal, untruncated_normal or uniform")
+        self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = _fans(tuple(shape))
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        variance = self.scale / max(1.0, n)
+        dtype = dtype or "float32"
+        if self.distribution == "truncated_normal":
+            return _random.truncated_normal(shape, 0.0, math.sqrt(variance) / 0.87962566103423978,
+                                            dtype, seed=self.seed)
+        if self.distribution == "untruncated_normal":
+            return _random.normal(shape, 0.0, math.sqrt(variance), dtype, seed=self.seed)
+        limit = math.sqrt(3.0 * variance)
+        return _random.uniform(shape, -limit, limit, dtype, seed=self.seed)
+
+
+def LecunNormal(seed=None):
+    return VarianceScaling(1.0, "fan_in", "truncated_normal", seed)
+
+
+def LecunUniform(seed=None):
+    return VarianceScaling(1.0, "fan_in", "uniform", seed)
+
+
+_BY_NAME.update({"constant": Constant, "truncated_normal": TruncatedNormal,
+                 "variance_scaling": VarianceScaling, "lecun_normal": LecunNormal,
+                 "lecun_uniform": LecunUniform})

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from . import (activations, control_flow, initializers, math_ops,
-               mixed_precision, nn, ops, regularizers, training)
+               mixed_precision, nn, ops, random, regularizers, training)
 from .dtypes import as_dtype, float32
 from .module import Module, _leaves, _walking, current_name_scope
 from .tensor import Tensor, convert_to_tensor
@@ -204,13 +204,13 @@ class Layer(Module):
         once on zeros of a batch of 1, which builds its weights and gives
         the output's shape, and the call is recorded for Model(inputs,
         outputs) to replay."""
-        if args:
-            raise TypeError(f"{self.name}: extra positional arguments in a "
-                            "functional-API call")
+        # (Positional and keyword arguments may be KerasTensors too, as in
+        # MultiHeadAttention()(query, value, attention_mask=mask).)
         sample = _map_keras(inputs, {}, placeholder=True)
         probe = {k: v for k, v in kwargs.items() if k != "training"}
         with init_scope():
-            out = self(sample, **probe)
+            out = self(sample, *_map_keras(list(args), {}, placeholder=True),
+                       **{k: _map_keras(v, {}, placeholder=True) for k, v in probe.items()})
         batch = _flatten_keras(inputs)[0].shape[0]
         if isinstance(out, (list, tuple)):
             # Several outputs (an RNN's return_state, ...): one KerasTensor
@@ -221,10 +221,10 @@ class Layer(Module):
             call = object()
             return type(out)(
                 KerasTensor((batch,) + tuple(o.shape[1:]), o.dtype, self, inputs,
-                            probe, call=call, index=i)
+                            probe, call=call, index=i, args=args)
                 for i, o in enumerate(out))
         return KerasTensor((batch,) + tuple(out.shape[1:]), out.dtype, self,
-                           inputs, probe)
+                           inputs, probe, args=args)
 
     def add_loss(self, value):
         """Adds a loss term (a scalar tensor computed in `call`, e.g. from
@@ -640,7 +640,7 @@ class Model(Layer):
                     raise ValueError("Model(inputs, outputs): the outputs depend on "
                                      "an Input that is not among the inputs")
                 return
-            for source in _flatten_keras(t._inputs):
+            for source in t._sources():
                 visit(source)
             order.append(t)
         for t in _flatten_keras(outputs):
@@ -669,10 +669,11 @@ class Model(Layer):
                 values[id(node)] = values[id(node._call)][node._index]
                 continue
             args = _map_keras(node._inputs, values)
-            kwargs = dict(node._kwargs)
+            extra = _map_keras(list(node._args), values)
+            kwargs = {k: _map_keras(v, values) for k, v in node._kwargs.items()}
             if training is not None and _takes_training(type(node._layer).call):
                 kwargs["training"] = training
-            out = node._layer(args, **kwargs)
+            out = node._layer(args, *extra, **kwargs)
             if node._index is not None:
                 values[id(node._call)] = out
                 out = out[node._index]
@@ -1042,17 +1043,27 @@ class Lambda(Layer):
         return self.function(inputs)
 
 
+def _edges(value, what):
+    """((top, bottom), (left, right)) from an int, a pair (symmetric height,
+    width) or the pairs themselves."""
+    if isinstance(value, int):
+        value = ((value, value), (value, value))
+    elif all(isinstance(p, int) for p in value):
+        value = ((value[0], value[0]), (value[1], value[1]))
+    out = tuple(tuple(int(v) for v in p) for p in value)
+    if len(out) != 2 or any(len(p) != 2 or min(p) < 0 for p in out):
+        raise ValueError(f"{what} must be an int, a pair or two pairs of "
+                         f"non-negative ints, got {value!r}")
+    return out
+
+
 class ZeroPadding2D(Layer):
     """Zeros around the height and width of NHWC inputs: an int, a pair
     (symmetric height, width) or ((top, bottom), (left, right))."""
 
     def __init__(self, padding=(1, 1), name=None, **kwargs):
         super().__init__(name, **kwargs)
-        if isinstance(padding, int):
-            padding = ((padding, padding), (padding, padding))
-        elif all(isinstance(p, int) for p in padding):
-            padding = ((padding[0], padding[0]), (padding[1], padding[1]))
-        self.padding = tuple(tuple(int(v) for v in p) for p in padding)
+        self.padding = _edges(padding, "padding")
 
     def call(self, inputs):
         (t, b), (l, r) = self.padding
@@ -1075,19 +1086,505 @@ class UpSampling2D(Layer):
         return math_ops.repeat(x, self.size[1], axis=2)
 
 
+class Cropping1D(Layer):
+    """Drops steps from the start and end of [batch, steps, features]
+    inputs: an int or (start, end)."""
+
+    def __init__(self, cropping=(1, 1), name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.cropping = _pair(cropping, "cropping")
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        a, b = self.cropping
+        return x[:, a:x.shape[1] - b]
+
+
+class Cropping2D(Layer):
+    """Drops rows and columns at the edges of NHWC inputs: an int, a pair
+    (symmetric height, width) or ((top, bottom), (left, right))."""
+
+    def __init__(self, cropping=((0, 0), (0, 0)), name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.cropping = _edges(cropping, "cropping")
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        (t, b), (l, r) = self.cropping
+        return x[:, t:x.shape[1] - b, l:x.shape[2] - r]
+
+
+class UpSampling1D(Layer):
+    """Each step of [batch, steps, features] inputs repeated `size` times."""
+
+    def __init__(self, size=2, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.size = int(size)
+
+    def call(self, inputs):
+        return math_ops.repeat(inputs, self.size, axis=1)
+
+
+class RepeatVector(Layer):
+    """[batch, features] -> [batch, n, features]."""
+
+    def __init__(self, n, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.n = int(n)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        if x.ndim != 2:
+            raise ValueError(f"{self.name}: RepeatVector takes [batch, features], "
+                             f"got shape {x.shape}")
+        return math_ops.repeat(math_ops.expand_dims(x, 1), self.n, axis=1)
+
+
+class _Pooling1D(Layer):
+    _op = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.pool_size = int(pool_size)
+        self.strides = int(strides) if strides else self.pool_size
+        self.padding = padding.upper()
+
+    def call(self, inputs):
+        return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
+
+
+class MaxPooling1D(_Pooling1D):
+    _op = staticmethod(nn.max_pool1d)
+
+
+class AveragePooling1D(_Pooling1D):
+    _op = staticmethod(nn.avg_pool1d)
+
+
+class _GlobalPooling(Layer):
+    """A reduction over the steps (1-D) or height and width (2-D) of
+    channels-last inputs."""
+    _reduce, _axes = None, None
+
+    def __init__(self, keepdims=False, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.keepdims = bool(keepdims)
+
+    def call(self, inputs):
+        return type(self)._reduce(inputs, axis=list(self._axes), keepdims=self.keepdims)
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    _reduce, _axes = staticmethod(ops.reduce_max), (1, 2)
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    _reduce, _axes = staticmethod(ops.reduce_mean), (1,)
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    _reduce, _axes = staticmethod(ops.reduce_max), (1,)
+
+
+class Softmax(Layer):
+    """softmax over `axis`; where a `mask` is False the input first gets a
+    large negative value added (-1e9, the dtype's lowest for float16), as
+    Keras does."""
+
+    def __init__(self, axis=-1, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.axis = axis
+
+    def call(self, inputs, mask=None):
+        x = convert_to_tensor(inputs)
+        if mask is not None:
+            x = x + (1.0 - ops.cast(mask, x.dtype)) * _large_negative(x.dtype)
+        return nn.softmax(x, axis=self.axis)
+
+
+def _large_negative(dtype):
+    return dtype.min if dtype == "float16" else -1e9
+
+
+class ReLU(Layer):
+    """Keras' ReLU: relu(x, negative_slope, max_value, threshold)."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
+        if max_value is not None and max_value < 0 or negative_slope < 0:
+            raise ValueError(f"ReLU: max_value ({max_value}) and negative_slope "
+                             f"({negative_slope}) must be non-negative")
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+
+    def call(self, inputs):
+        return activations.relu(inputs, alpha=self.negative_slope,
+                                max_value=self.max_value, threshold=self.threshold)
+
+
+class LeakyReLU(Layer):
+    """x for x >= 0, alpha * x below (Keras 2's default alpha is 0.3)."""
+
+    def __init__(self, alpha=0.3, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, inputs):
+        return nn.leaky_relu(inputs, alpha=self.alpha)
+
+
+class ELU(Layer):
+    def __init__(self, alpha=1.0, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        return ops.where(ops.greater(x, 0.0), x, self.alpha * math_ops.expm1(ops.minimum(x, 0.0)))
+
+
+class PReLU(Layer):
+    """max(x, 0) + alpha * min(x, 0) with a learned alpha per element of an
+    example (shared along `shared_axes`, counted with the batch as 0)."""
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None,
+                 shared_axes=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.alpha_initializer = alpha_initializer
+        self.alpha_regularizer = alpha_regularizer
+        self.shared_axes = [] if shared_axes is None else \
+            [int(a) for a in (shared_axes if isinstance(shared_axes, (list, tuple))
+                              else [shared_axes])]
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for a in self.shared_axes:
+            shape[a - 1] = 1
+        self.alpha = self.add_weight("alpha", shape, self.alpha_initializer,
+                                     regularizer=self.alpha_regularizer)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        return nn.relu(x) - self.alpha * nn.relu(-x)
+
+
+class Rescaling(Layer):
+    """inputs * scale + offset."""
+
+    def __init__(self, scale, offset=0.0, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.scale, self.offset = scale, offset
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        return x * convert_to_tensor(self.scale, x.dtype) + convert_to_tensor(self.offset, x.dtype)
+
+
+class GaussianNoise(Layer):
+    """Adds N(0, stddev^2) noise when training; the identity otherwise."""
+
+    def __init__(self, stddev, seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.stddev, self.seed = float(stddev), seed
+
+    def call(self, inputs, training=None):
+        x = convert_to_tensor(inputs)
+        if not training:
+            return x
+        return x + random.normal(x.shape, stddev=self.stddev, dtype=x.dtype, seed=self.seed)
+
+
+class Subtract(_Merge):
+    """inputs[0] - inputs[1] (two inputs)."""
+
+    def call(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(f"{self.name}: Subtract takes exactly two inputs, "
+                             f"got {len(inputs)}")
+        return convert_to_tensor(inputs[0]) - inputs[1]
+
+
+class _Fold(_Merge):
+    _combine = None
+
+    def call(self, inputs):
+        out = convert_to_tensor(inputs[0])
+        for x in inputs[1:]:
+            out = type(self)._combine(out, x)
+        return out
+
+
+class Maximum(_Fold):
+    _combine = staticmethod(ops.maximum)
+
+
+class Minimum(_Fold):
+    _combine = staticmethod(ops.minimum)
+
+
+class Average(_Fold):
+    _combine = staticmethod(ops.add)
+
+    def call(self, inputs):
+        return super().call(inputs) / float(len(inputs))
+
+
+class TimeDistributed(Layer):
+    """Applies `layer` to every step of [batch, steps, ...] inputs (the
+    steps folded into the batch)."""
+
+    def __init__(self, layer, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed wraps a layer, got {layer!r}")
+        self.layer = layer
+
+    def call(self, inputs, training=None):
+        x = convert_to_tensor(inputs)
+        if x.ndim < 3:
+            raise ValueError(f"{self.name}: TimeDistributed takes [batch, steps, ...], "
+                             f"got shape {x.shape}")
+        kwargs = {"training": training} if _takes_training(type(self.layer).call) else {}
+        y = self.layer(ops.reshape(x, (-1,) + tuple(x.shape[2:])), **kwargs)
+        return ops.reshape(y, (-1, x.shape[1]) + tuple(y.shape[1:]))
+
+
+# --- Attention -----------------------------------------------------------------
+
+class EinsumDense(Layer):
+    """kiln.einsum(equation, inputs, kernel) + bias (Keras' EinsumDense):
+    the equation names the input's, kernel's and output's dimensions
+    ("abc,cde->abde"); `output_shape` gives the output's extents after the
+    batch (None: the input's extent of that letter); `bias_axes` the output
+    letters the bias spans."""
+
+    def __init__(self, equation, output_shape, activation=None, bias_axes=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        match = re.fullmatch(r"([a-z]+),([a-z]+)->([a-z]+)", equation.replace(" ", ""))
+        if match is None:
+            raise ValueError(f"EinsumDense: equation {equation!r} must read "
+                             "'<input>,<kernel>-><output>' in letters (no '...')")
+        self.equation = equation
+        self._specs = match.groups()
+        self.partial_output_shape = [output_shape] if isinstance(output_shape, int) \
+            else list(output_shape)
+        self.activation = _activation(activation)
+        self.bias_axes = bias_axes
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+
+    def build(self, input_shape):
+        given, kernel, out = self._specs
+        if len(given) != len(input_shape):
+            raise ValueError(f"{self.name}: the equation's input {given!r} has rank "
+                             f"{len(given)}, the input shape {input_shape}")
+        shape = list(self.partial_output_shape)
+        if len(shape) == len(out) - 1:
+            shape = [input_shape[0]] + shape
+        if len(shape) != len(out):
+            raise ValueError(f"{self.name}: output_shape {self.partial_output_shape} "
+                             f"does not fit the output {out!r}")
+        sizes = dict(zip(given, input_shape))
+        for letter, d in zip(out, shape):
+            if d is None and letter in sizes:
+                d = sizes[letter]
+            sizes.setdefault(letter, d)
+        missing = [c for c in kernel if sizes.get(c) is None]
+        if missing:
+            raise ValueError(f"{self.name}: the kernel's dimension {missing[0]!r} is "
+                             "neither the input's nor a given output extent")
+        self.full_output_shape = tuple(sizes[c] if c in sizes else d for c, d in zip(out, shape))
+        self.kernel = self.add_weight("kernel", [sizes[c] for c in kernel],
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = None
+        if self.bias_axes:
+            unknown = [c for c in self.bias_axes if c not in out]
+            if unknown:
+                raise ValueError(f"{self.name}: bias axis {unknown[0]!r} is not an "
+                                 f"output dimension of {out!r}")
+            first = min(out.index(c) for c in self.bias_axes)
+            bias_shape = [sizes[c] if c in self.bias_axes else 1 for c in out[first:]]
+            self.bias = self.add_weight("bias", bias_shape, self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
+
+    def call(self, inputs):
+        y = math_ops.einsum(self.equation, inputs, self.kernel)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
+def _attention_mask(mask, causal, steps):
+    """The bool mask [.., T, S] of the positions attended: `mask` and, with
+    `causal`, position t seeing only s <= t (steps = (T, S))."""
+    if causal:
+        t, s = steps
+        lower = convert_to_tensor(np.tril(np.ones((t, s), bool)))
+        mask = lower if mask is None else ops.logical_and(ops.cast(mask, "bool"), lower)
+    return mask
+
+
+class MultiHeadAttention(Layer):
+    """Keras' MultiHeadAttention: query, key and value projected to
+    `num_heads` heads (EinsumDense layers "query", "key", "value"), scaled
+    dot-product attention per head (softmax over the keys, masked positions
+    get -1e9 first, dropout on the probabilities when training), the heads
+    projected back ("attention_output") to the query's features or
+    `output_shape`. `call(query, value, key=None, attention_mask=None,
+    return_attention_scores=False, training=None, use_causal_mask=False)`
+    on [batch, steps, features] tensors."""
+
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
+                 output_shape=None, attention_axes=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if attention_axes is not None:
+            raise ValueError("MultiHeadAttention: attention_axes other than the "
+                             "steps (None) are not supported")
+        self.num_heads, self.key_dim = int(num_heads), int(key_dim)
+        self.value_dim = int(value_dim) if value_dim else self.key_dim
+        self.dropout, self.use_bias = float(dropout), use_bias
+        self._output_shape_arg = output_shape
+        self._dense = dict(kernel_initializer=kernel_initializer,
+                           bias_initializer=bias_initializer,
+                           kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer)
+        self._built_from = None
+
+    def _projections(self, query_shape, key_shape, value_shape):
+        """The four EinsumDense layers, built in this layer's name scope
+        (weights "<mha>/query/kernel", ... as in Keras)."""
+        out = self._output_shape_arg or query_shape[-1]
+        out = [out] if isinstance(out, int) else list(out)
+        if len(out) != 1:
+            raise ValueError("MultiHeadAttention: output_shape must be one extent")
+
+        def dense(equation, shape, bias_axes, name, input_shape):
+            layer = EinsumDense(equation, shape, name=name,
+                                bias_axes=bias_axes if self.use_bias else None,
+                                **self._dense)
+            layer.build(input_shape)
+            layer.built = True
+            return layer
+        with self.name_scope:
+            self._query_dense = dense("abc,cde->abde", [None, self.num_heads, self.key_dim],
+                                      "de", "query", query_shape)
+            self._key_dense = dense("abc,cde->abde", [None, self.num_heads, self.key_dim],
+                                    "de", "key", key_shape)
+            self._value_dense = dense("abc,cde->abde", [None, self.num_heads, self.value_dim],
+                                      "de", "value", value_shape)
+            self._output_dense = dense(
+                "abcd,cde->abe", [None, out[0]], "e", "attention_output",
+                tuple(query_shape[:2]) + (self.num_heads, self.value_dim))
+
+    def call(self, query, value, key=None, attention_mask=None,
+             return_attention_scores=False, training=None, use_causal_mask=False):
+        query = convert_to_tensor(query)
+        value = self._cast_inputs(convert_to_tensor(value))
+        key = value if key is None else self._cast_inputs(convert_to_tensor(key))
+        for what, t in (("query", query), ("value", value), ("key", key)):
+            if t.ndim != 3:
+                raise ValueError(f"{self.name}: the {what} must be [batch, steps, "
+                                 f"features], got shape {t.shape}")
+        if self._built_from is None:
+            self._projections(query.shape, key.shape, value.shape)
+            self._built_from = (query.shape[-1], key.shape[-1], value.shape[-1])
+        elif self._built_from != (query.shape[-1], key.shape[-1], value.shape[-1]):
+            raise ValueError(f"{self.name}: built for query, key and value features "
+                             f"{self._built_from}, called with {(query.shape[-1], key.shape[-1], value.shape[-1])}")
+        q = self._query_dense(query) * (1.0 / float(np.sqrt(self.key_dim)))
+        k = self._key_dense(key)
+        v = self._value_dense(value)
+        scores = math_ops.einsum("aecd,abcd->acbe", k, q)        # [B, N, T, S]
+        mask = _attention_mask(attention_mask, use_causal_mask,
+                               (query.shape[1], value.shape[1]))
+        if mask is not None:
+            mask = math_ops.expand_dims(convert_to_tensor(mask), -3)  # over the heads
+            scores = scores + (1.0 - ops.cast(mask, scores.dtype)) * \
+                _large_negative(scores.dtype)
+        probs = nn.softmax(scores, axis=-1)
+        dropped = nn.dropout(probs, self.dropout) if training and self.dropout else probs
+        out = self._output_dense(math_ops.einsum("acbe,aecd->abcd", dropped, v))
+        return (out, probs) if return_attention_scores else out
+
+
+class Attention(Layer):
+    """Keras' dot-product Attention: `call([query, value])` or `[query,
+    value, key]`: softmax(query key^T (times a learned scale with
+    `use_scale`)) value; masks (`mask=[query_mask, value_mask]`) drop value
+    steps (-1e9 before the softmax) and zero masked query steps."""
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, name=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
+        if score_mode != "dot":
+            raise ValueError(f"Attention: score_mode {score_mode!r} is not supported "
+                             "(only 'dot')")
+        self.use_scale, self.dropout = use_scale, float(dropout)
+
+    def __call__(self, inputs, *args, **kwargs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+            raise ValueError(f"{self.name}: Attention takes [query, value] or "
+                             "[query, value, key]")
+        if not self.built:  # (the weight does not depend on the shapes)
+            self.build(None)
+            self.built = True
+        return super().__call__(list(inputs), *args, **kwargs)
+
+    def _cast_inputs(self, inputs):
+        return [Layer._cast_inputs(self, x) for x in inputs]
+
+    def build(self, input_shape):
+        self.scale = self.add_weight("scale", (), "ones") if self.use_scale else None
+
+    def call(self, inputs, mask=None, training=None, return_attention_scores=False,
+             use_causal_mask=False):
+        query, value = convert_to_tensor(inputs[0]), convert_to_tensor(inputs[1])
+        key = convert_to_tensor(inputs[2]) if len(inputs) == 3 else value
+        scores = ops.matmul(query, key, transpose_b=True)
+        if self.scale is not None:
+            scores = scores * self.scale
+        query_mask, value_mask = (mask if mask is not None else (None, None))
+        if value_mask is not None:
+            value_mask = math_ops.expand_dims(convert_to_tensor(value_mask), -2)
+        keep = _attention_mask(value_mask, use_causal_mask,
+                               (query.shape[1], value.shape[1]))
+        if keep is not None:
+            scores = scores - (1.0 - ops.cast(keep, scores.dtype)) * \
+                (65000.0 if scores.dtype == "float16" else 1e9)
+        weights = nn.softmax(scores, axis=-1)
+        dropped = nn.dropout(weights, self.dropout) if training and self.dropout else weights
+        out = ops.matmul(dropped, value)
+        if query_mask is not None:
+            out = out * math_ops.expand_dims(ops.cast(query_mask, out.dtype), -1)
+        return (out, weights) if return_attention_scores else out
+
+
 class KerasTensor:
     """A symbolic tensor of the functional API: a kiln.Input, or a layer's
     output on such tensors. It has a shape (the batch extent None) and a
     dtype, no value."""
 
     def __init__(self, shape, dtype="float32", layer=None, inputs=None, kwargs=None,
-                 call=None, index=None):
+                 call=None, index=None, args=()):
         self.shape = tuple(shape)
         self.dtype = as_dtype(dtype)
         self._layer, self._inputs, self._kwargs = layer, inputs, dict(kwargs or {})
+        self._args = tuple(args)  # the call's other positional arguments
         # Output `index` of the layer call `call` (shared by the outputs of
         # one call), or the call's only output (index None).
         self._call, self._index = call, index
+
+    def _sources(self):
+        """The KerasTensors the call that made this one took."""
+        given = _flatten_keras(self._inputs) + _flatten_keras(list(self._args))
+        for v in self._kwargs.values():
+            given.extend(_flatten_keras(v))
+        return [t for t in given if isinstance(t, KerasTensor)]
 
     def __repr__(self):
         where = f" from {self._layer.name}" if self._layer is not None else ""

@@ -189,6 +189,58 @@ max_pool2d = _pool("max_pool2d")
 avg_pool2d = _pool("avg_pool2d")
 
 
+def _pool1d(pool2d, what):
+    def apply(input, ksize, strides, padding="VALID", data_format="NWC", name=None):
+        """A 1-D pooling over NWC inputs (tf.nn.%s): the 2-D pooling of
+        the rows as images of height 1.""" % what
+        if data_format != "NWC":
+            raise errors.UnimplementedError(
+                f"{what}: data_format {data_format!r} (Kiln pools NWC inputs)",
+                errors.user_location())
+        x = convert_to_tensor(input)
+        if x.ndim != 3:
+            raise errors.InvalidArgumentError(
+                f"{what}: the input must be [batch, width, channels], got "
+                f"{list(x.shape)}", errors.user_location())
+        k = _window(ksize, "ksize")[0] if not isinstance(ksize, int) else ksize
+        s = _window(strides, "strides")[0] if not isinstance(strides, int) else strides
+        y = pool2d(math_ops.expand_dims(x, 1), [1, k], [1, s], padding)
+        return math_ops.squeeze(y, 1)
+    apply.__name__ = what
+    return apply
+
+
+max_pool1d = _pool1d(max_pool2d, "max_pool1d")
+avg_pool1d = _pool1d(avg_pool2d, "avg_pool1d")
+
+
+def max_pool(input, ksize, strides, padding, data_format=None, name=None):
+    """tf.nn.max_pool: 1-D or 2-D by the input's rank."""
+    return (max_pool1d if convert_to_tensor(input).ndim == 3 else max_pool2d)(
+        input, ksize, strides, padding)
+
+
+def avg_pool(input, ksize, strides, padding, data_format=None, name=None):
+    """tf.nn.avg_pool: 1-D or 2-D by the input's rank."""
+    return (avg_pool1d if convert_to_tensor(input).ndim == 3 else avg_pool2d)(
+        input, ksize, strides, padding)
+
+
+def embedding_lookup(params, ids, max_norm=None, name=None):
+    """Rows of `params` at `ids` (tf.nn.embedding_lookup: a gather; ids
+    out of range are an InvalidArgumentError)."""
+    if isinstance(params, (list, tuple)):
+        if len(params) != 1:
+            raise errors.UnimplementedError(
+                "embedding_lookup: a table split in several shards",
+                errors.user_location())
+        params = params[0]
+    rows = ops.gather(params, ids)
+    if max_norm is not None:
+        rows = math_ops.clip_by_norm(rows, max_norm, axes=[-1])
+    return rows
+
+
 # --- Activations, losses and normalization (composites of Kiln ops) ---------
 
 def relu6(features, name=None):
@@ -249,6 +301,40 @@ def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
             f"logits {list(x.shape)} must have the same shape",
             errors.user_location())
     return maximum(x, 0.0) - x * z + math_ops.log1p(exp(-abs(x)))
+
+
+def weighted_cross_entropy_with_logits(labels, logits, pos_weight, name=None):
+    """sigmoid_cross_entropy_with_logits with the positive term weighted by
+    `pos_weight` (tf.nn.weighted_cross_entropy_with_logits), computed as
+    TensorFlow does: (1 - z) x + (1 + (q - 1) z) (log(1 + exp(-|x|)) +
+    max(-x, 0))."""
+    x = convert_to_tensor(logits)
+    z = convert_to_tensor(labels, x.dtype)
+    q = convert_to_tensor(pos_weight, x.dtype)
+    log_weight = 1.0 + (q - 1.0) * z
+    return (1.0 - z) * x + log_weight * (math_ops.log1p(exp(-abs(x))) + maximum(-x, 0.0))
+
+
+def l2_loss(t, name=None):
+    """sum(t ** 2) / 2 (tf.nn.l2_loss)."""
+    t = convert_to_tensor(t)
+    return ops.reduce_sum(t * t) / 2.0
+
+
+def compute_average_loss(per_example_loss, sample_weight=None, global_batch_size=None):
+    """The sum of the (weighted) per-example losses over the global batch
+    size (tf.nn.compute_average_loss). Without `global_batch_size`, this
+    process's batch: Kiln's data parallelism averages gradients over the
+    processes (kiln.distribute.DistributedOptimizer), as TensorFlow with
+    one replica per process."""
+    loss = convert_to_tensor(per_example_loss)
+    if sample_weight is not None:
+        loss = loss * convert_to_tensor(sample_weight, loss.dtype)
+    if global_batch_size is None:
+        n = loss.shape[0] if loss.ndim else 1
+        global_batch_size = n if n is not None else \
+            ops.cast(math_ops.shape(loss)[0], loss.dtype)
+    return ops.reduce_sum(loss) / global_batch_size
 
 
 def moments(x, axes, shift=None, keepdims=False, name=None):

@@ -421,6 +421,29 @@ def test_python_if_on_a_tensor_becomes_cond():
         assert float(grad(kiln.constant(e))) == (e if abs(e) <= 1 else np.sign(e))
 
 
+def test_a_branch_that_updates_a_value_read_only_in_the_if():
+    # `m` is read by the test and by the branch before the branch assigns
+    # it, and nowhere after the if: the branch takes the value from before
+    # (it was an UnboundLocalError inside the converted branch, found by
+    # MultiHeadAttention's mask).
+    def shifted(x, a):
+        m = a * 2.0
+        if x > 0:
+            m = m + 1.0
+            x = x + m
+        return x
+
+    def masked(x, mask):
+        mask = mask * 1.0
+        if mask is not None:  # (a Python condition: still a converted if)
+            mask = mask + 1.0
+            x = x * mask
+        return x
+    f, g = kiln.function(shifted), kiln.function(masked)
+    assert [float(f(kiln.constant(v), kiln.constant(2.0))) for v in (1.0, -1.0)] == [6.0, -1.0]
+    assert float(g(kiln.constant(3.0), kiln.constant(1.0))) == 6.0
+
+
 def test_if_on_a_tensor_needs_values_in_both_branches():
     @kiln.function
     def half(x):

@@ -1,0 +1,241 @@
+"""Attention layers (MultiHeadAttention, Attention, EinsumDense) and the
+smaller Keras layers and tf.nn functions around them, against NumPy
+formulas written out here (per head, per step), eagerly and compiled;
+gradients against central differences."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import layers
+
+RNG = np.random.default_rng(11)
+
+
+def softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def weights_of(layer):
+    """{"query/kernel": array, ...}; zero biases where the layer has none."""
+    w = {x.name.split("/", 1)[1].split(":")[0]: x.numpy().astype(np.float64)
+         for x in layer.weights}
+    for part in ("query", "key", "value"):
+        w.setdefault(f"{part}/bias", np.zeros(w[f"{part}/kernel"].shape[1:]))
+    w.setdefault("attention_output/bias", np.zeros(w["attention_output/kernel"].shape[-1]))
+    return w
+
+
+def mha_numpy(layer, q, v, k=None, mask=None, causal=False):
+    """Keras' MultiHeadAttention one head and one example at a time."""
+    k = v if k is None else k
+    w = weights_of(layer)
+    batch, t, _ = q.shape
+    s = v.shape[1]
+    heads = w["query/kernel"].shape[1]
+    out = np.zeros((batch, t, w["attention_output/kernel"].shape[-1]))
+    probs = np.zeros((batch, heads, t, s))
+    keep = np.ones((batch, t, s), bool) if mask is None else mask.astype(bool)
+    if causal:
+        keep = keep & np.tril(np.ones((t, s), bool))
+    for b in range(batch):
+        for h in range(heads):
+            qh = q[b] @ w["query/kernel"][:, h] + w["query/bias"][h]
+            kh = k[b] @ w["key/kernel"][:, h] + w["key/bias"][h]
+            vh = v[b] @ w["value/kernel"][:, h] + w["value/bias"][h]
+            scores = qh @ kh.T / np.sqrt(qh.shape[-1])
+            scores = np.where(keep[b], scores, scores - 1e9)
+            p = softmax(scores)
+            probs[b, h] = p
+            out[b] += (p @ vh) @ w["attention_output/kernel"][h]
+    return out + w["attention_output/bias"], probs
+
+
+def test_multi_head_attention_matches_numpy_eagerly_and_compiled():
+    q = RNG.normal(size=(2, 5, 8)).astype(np.float32)
+    v = RNG.normal(size=(2, 6, 4)).astype(np.float32)
+    k = RNG.normal(size=(2, 6, 3)).astype(np.float32)
+    mask = RNG.random((2, 5, 6)) < 0.7
+    mask[:, :, 0] = True  # (every query sees a key)
+    mha = layers.MultiHeadAttention(num_heads=3, key_dim=4, value_dim=2)
+    out, probs = mha(q, v, key=k, attention_mask=mask, return_attention_scores=True)
+    want, want_probs = mha_numpy(mha, q, v, k, mask)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(probs.numpy(), want_probs, rtol=1e-4, atol=1e-6)
+    assert [w.name for w in mha.weights][:2] == ["multi_head_attention/query/kernel:0",
+                                                 "multi_head_attention/query/bias:0"]
+    assert [tuple(w.shape) for w in mha.weights] == [
+        (8, 3, 4), (3, 4), (3, 3, 4), (3, 4), (4, 3, 2), (3, 2), (3, 2, 8), (8,)]
+    # Self-attention with a causal mask, compiled.
+    step = kiln.function(lambda x: mha2(x, x, use_causal_mask=True))
+    mha2 = layers.MultiHeadAttention(num_heads=2, key_dim=3, use_bias=False)
+    x = RNG.normal(size=(3, 4, 6)).astype(np.float32)
+    got = step(kiln.constant(x)).numpy()
+    np.testing.assert_allclose(got, mha_numpy(mha2, x, x, causal=True)[0], rtol=1e-4, atol=1e-5)
+    assert len(mha2.weights) == 4
+    with pytest.raises(ValueError, match="called with"):
+        mha2(x[..., :5], x[..., :5])
+
+
+def test_multi_head_attention_gradient_and_functional_training():
+    q0 = RNG.normal(size=(1, 3, 4))
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=2, dtype="float64")
+    w = RNG.normal(size=(1, 3, 4))
+    q = kiln.constant(q0)
+    with kiln.GradientTape() as tape:
+        tape.watch(q)
+        y = kiln.reduce_sum(mha(q, q) * w)
+    g = tape.gradient(y, q).numpy()
+    numeric = np.zeros_like(q0)
+    for i in np.ndindex(q0.shape):
+        e = np.zeros_like(q0)
+        e[i] = 1e-6
+        numeric[i] = ((mha_numpy(mha, q0 + e, q0 + e)[0] * w).sum()
+                      - (mha_numpy(mha, q0 - e, q0 - e)[0] * w).sum()) / 2e-6
+    np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-7)
+
+    # A small transformer block in the functional API (two positional
+    # KerasTensors into the attention layer), trained by fit: the loss falls.
+    kiln.random.set_seed(3)
+    inputs = kiln.Input((6, 8))
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=4)(inputs, inputs)
+    x = layers.LayerNormalization()(layers.Add()([inputs, attended]))
+    x = layers.GlobalAveragePooling1D()(x)
+    outputs = layers.Dense(2)(x)
+    model = kiln.Model(inputs, outputs)
+    data = RNG.normal(size=(64, 6, 8)).astype(np.float32)
+    labels = (data[:, :, 0].mean(1) > 0).astype(np.int32)
+    model.compile(optimizer=kiln.optimizers.Adam(0.01),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(data, labels, batch_size=16, epochs=8, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0]
+    assert len(model.trainable_variables) == 8 + 2 + 2
+
+
+def test_attention_layer_and_einsum_dense():
+    q = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    v = RNG.normal(size=(2, 5, 4)).astype(np.float32)
+    value_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    query_mask = np.array([[1, 1, 0], [1, 1, 1]], bool)
+    att = layers.Attention(use_scale=True)
+    out, weights = att([q, v], mask=[query_mask, value_mask], return_attention_scores=True)
+    scores = np.einsum("btd,bsd->bts", q, v) * 1.0
+    scores = np.where(value_mask[:, None, :], scores, scores - 1e9)
+    want_w = softmax(scores)
+    np.testing.assert_allclose(weights.numpy(), want_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.numpy(), (want_w @ v) * query_mask[..., None],
+                               rtol=1e-5, atol=1e-6)
+    assert [w.name for w in att.weights] == ["attention/scale:0"]
+    causal = layers.Attention()([q, v[:, :3]], use_causal_mask=True).numpy()
+    s = np.einsum("btd,bsd->bts", q, v[:, :3])
+    s = np.where(np.tril(np.ones((3, 3), bool)), s, s - 1e9)
+    np.testing.assert_allclose(causal, softmax(s) @ v[:, :3], rtol=1e-5, atol=1e-6)
+
+    dense = layers.EinsumDense("abc,cd->abd", output_shape=(None, 7), bias_axes="d",
+                               activation="relu")
+    x = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    got = dense(x).numpy()
+    want = np.maximum(np.einsum("abc,cd->abd", x, dense.kernel.numpy()) + dense.bias.numpy(), 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert dense.kernel.shape == (4, 7) and dense.bias.shape == (7,)
+    with pytest.raises(ValueError, match="equation"):
+        layers.EinsumDense("...b,bc->...c", 3)
+    with pytest.raises(ValueError, match="bias axis 'z'"):
+        layers.EinsumDense("ab,bc->ac", 3, bias_axes="z")(x[0])
+
+
+def test_small_layers_match_numpy():
+    x = RNG.normal(size=(2, 6, 3)).astype(np.float32)
+    img = RNG.normal(size=(2, 5, 4, 3)).astype(np.float32)
+    cases = [
+        (layers.MaxPooling1D(2), x, x.reshape(2, 3, 2, 3).max(2)),
+        (layers.AveragePooling1D(3, strides=1), x,
+         np.stack([x[:, i:i + 3].mean(1) for i in range(4)], 1)),
+        (layers.GlobalMaxPooling1D(), x, x.max(1)),
+        (layers.GlobalAveragePooling1D(keepdims=True), x, x.mean(1, keepdims=True)),
+        (layers.GlobalMaxPooling2D(), img, img.max((1, 2))),
+        (layers.ReLU(max_value=0.5, negative_slope=0.1), x,
+         np.where(x > 0, np.minimum(x, 0.5), 0.1 * x)),
+        (layers.LeakyReLU(), x, np.where(x >= 0, x, 0.3 * x)),
+        (layers.ELU(0.5), x, np.where(x > 0, x, 0.5 * np.expm1(np.minimum(x, 0)))),
+        (layers.Rescaling(1 / 255.0, offset=-1.0), x, x / 255.0 - 1.0),
+        (layers.RepeatVector(3), x[:, 0], np.repeat(x[:, None, 0], 3, axis=1)),
+        (layers.Cropping1D((1, 2)), x, x[:, 1:4]),
+        (layers.Cropping2D(((1, 0), (1, 2))), img, img[:, 1:, 1:2]),
+        (layers.UpSampling1D(2), x, np.repeat(x, 2, axis=1)),
+        (layers.GaussianNoise(0.5), x, x),  # (inference: the identity)
+        (layers.Softmax(), x, softmax(x)),
+    ]
+    for layer, given, want in cases:
+        np.testing.assert_allclose(layer(given).numpy(), want, rtol=1e-5, atol=1e-6,
+                                   err_msg=type(layer).__name__)
+    mask = np.array([True, False, True])
+    np.testing.assert_allclose(layers.Softmax()(x, mask=mask).numpy(),
+                               softmax(np.where(mask, x, x - 1e9)), rtol=1e-5, atol=1e-7)
+    a, b, c = (RNG.normal(size=(2, 3)).astype(np.float32) for _ in range(3))
+    for layer, want in ((layers.Subtract(), a - b), (layers.Maximum(), np.maximum(a, b)),
+                        (layers.Minimum(), np.minimum(a, b))):
+        np.testing.assert_allclose(layer([a, b]).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(layers.Average()([a, b, c]).numpy(), (a + b + c) / 3, rtol=1e-6)
+    with pytest.raises(ValueError, match="exactly two"):
+        layers.Subtract()([a, b, c])
+    prelu = layers.PReLU(alpha_initializer=kiln.initializers.Constant(0.25), shared_axes=[1])
+    np.testing.assert_allclose(prelu(x).numpy(), np.where(x > 0, x, 0.25 * x), rtol=1e-6)
+    assert prelu.alpha.shape == (1, 3)
+    noisy = layers.GaussianNoise(0.5)(kiln.zeros((200, 50)), training=True).numpy()
+    assert abs(noisy.std() - 0.5) < 0.02 and abs(noisy.mean()) < 0.02
+    td = layers.TimeDistributed(layers.Dense(5))
+    got = td(x).numpy()
+    inner = td.layer
+    np.testing.assert_allclose(got, x @ inner.kernel.numpy() + inner.bias.numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_nn_pooling_embedding_and_losses():
+    x = RNG.normal(size=(2, 7, 3)).astype(np.float32)
+    np.testing.assert_allclose(kiln.nn.max_pool1d(x, 3, 2, "VALID").numpy(),
+                               np.stack([x[:, i:i + 3].max(1) for i in (0, 2, 4)], 1))
+    same = kiln.nn.avg_pool1d(x, 2, 2, "SAME").numpy()  # (the last window holds one step)
+    np.testing.assert_allclose(same[:, -1], x[:, 6], rtol=1e-6)
+    np.testing.assert_allclose(kiln.nn.max_pool(x, 2, 1, "VALID").numpy(),
+                               np.maximum(x[:, :-1], x[:, 1:]))
+    table = RNG.normal(size=(5, 4)).astype(np.float32)
+    ids = np.array([[4, 0], [2, 2]])
+    np.testing.assert_array_equal(kiln.nn.embedding_lookup(table, ids).numpy(), table[ids])
+    clipped = kiln.nn.embedding_lookup(table * 10, ids, max_norm=1.0).numpy()
+    np.testing.assert_allclose(np.linalg.norm(clipped, axis=-1), 1.0, rtol=1e-5)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="not in"):
+        kiln.nn.embedding_lookup(table, [7])
+    z = (RNG.random((3, 4)) < 0.5).astype(np.float64)
+    logits = RNG.normal(size=(3, 4))
+    sig = 1 / (1 + np.exp(-logits))
+    want = -(2.5 * z * np.log(sig) + (1 - z) * np.log(1 - sig))  # TF's documented formula
+    np.testing.assert_allclose(
+        kiln.nn.weighted_cross_entropy_with_logits(z, logits, 2.5).numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(kiln.nn.l2_loss(logits).numpy(), (logits ** 2).sum() / 2)
+    per_example = RNG.random(8)
+    np.testing.assert_allclose(kiln.nn.compute_average_loss(per_example).numpy(),
+                               per_example.mean(), rtol=1e-12)
+    np.testing.assert_allclose(
+        kiln.nn.compute_average_loss(per_example, sample_weight=2.0, global_batch_size=32).numpy(),
+        2 * per_example.sum() / 32, rtol=1e-12)
+
+
+def test_constant_truncated_normal_and_variance_scaling_initializers():
+    init = kiln.initializers
+    np.testing.assert_array_equal(init.Constant(0.25)((2, 3)).numpy(), np.full((2, 3), 0.25))
+    assert init.get("constant")((2,), "int32").numpy().tolist() == [0, 0]
+    kiln.random.set_seed(1)
+    # Statistics of large draws against the formulas: variance scale / fan.
+    for distribution in ("truncated_normal", "untruncated_normal", "uniform"):
+        w = init.VarianceScaling(2.0, "fan_avg", distribution)((300, 500)).numpy()
+        assert abs(w.var() - 2.0 / 400) < 0.03 * 2.0 / 400, distribution
+        assert abs(w.mean()) < 1e-3
+    uniform = init.get("lecun_uniform")((400, 100)).numpy()
+    assert np.abs(uniform).max() <= np.sqrt(3.0 / 400) + 1e-7
+    normal = init.TruncatedNormal(1.0, 0.5)((200, 200)).numpy()
+    assert np.abs(normal - 1.0).max() <= 1.0 + 1e-6 and abs(normal.mean() - 1.0) < 0.01
+    with pytest.raises(ValueError, match="mode"):
+        init.VarianceScaling(mode="fan")
