@@ -60,6 +60,19 @@ def _leaves(structure):
     return [structure]
 
 
+def _pack(structure, leaves):
+    """`leaves` (in _leaves' order) nested as `structure`."""
+    it = iter(leaves)
+
+    def build(s):
+        if isinstance(s, tuple):
+            return tuple(build(x) for x in s)
+        if isinstance(s, dict):
+            return {k: build(s[k]) for k in sorted(s)}
+        return next(it)
+    return build(structure)
+
+
 def _map(structure, fn):
     if isinstance(structure, tuple):
         return tuple(_map(s, fn) for s in structure)
@@ -185,16 +198,6 @@ class Dataset:
             return stacked.view(_BFloat16Values) \
                 if isinstance(group[0], _BFloat16Values) else stacked
 
-        def make():
-            group = []
-            for element in source._raw():
-                group.append(element)
-                if len(group) == batch_size:
-                    yield stack(group)
-                    group = []
-            if group and not drop_remainder:
-                yield stack(group)
-
         def gather():  # slices of arrays: one fancy-indexing per batch
             group = []
             for i in source._order():
@@ -206,15 +209,36 @@ class Dataset:
             if group and not drop_remainder:
                 index = np.asarray(group)
                 yield _map(source._arrays, lambda a: a[index])
-        length = None
-        if self._length is not None:
-            length = (self._length // batch_size if drop_remainder
-                      else -(-self._length // batch_size))
-        return Dataset(gather if self._arrays is not None else make, length)
+        if self._arrays is None:
+            return self._grouped(batch_size, drop_remainder, stack)
+        return Dataset(gather, self._batched_length(batch_size, drop_remainder))
 
-    def map(self, fn):
+    def _batched_length(self, batch_size, drop_remainder):
+        if self._length is None:
+            return None
+        return (self._length // batch_size if drop_remainder
+                else -(-self._length // batch_size))
+
+    def _grouped(self, batch_size, drop_remainder, stack):
+        """Groups of `batch_size` consecutive elements, each made one by
+        `stack` (the last one smaller unless drop_remainder)."""
+        source = self
+
+        def make():
+            group = []
+            for element in source._raw():
+                group.append(element)
+                if len(group) == batch_size:
+                    yield stack(group)
+                    group = []
+            if group and not drop_remainder:
+                yield stack(group)
+        return Dataset(make, self._batched_length(batch_size, drop_remainder))
+
+    def map(self, fn, num_parallel_calls=None, deterministic=None, name=None):
         """Applies `fn` to every element (tuples are unpacked into
-        arguments). `fn` may use kiln ops."""
+        arguments). `fn` may use kiln ops. (`num_parallel_calls` is
+        accepted; elements are mapped in order, one at a time.)"""
         source = self
 
         def make():
@@ -286,3 +310,244 @@ class Dataset:
     def prefetch(self, buffer_size=None):
         """Accepted for compatibility; elements are produced on demand."""
         return self
+
+    @staticmethod
+    def from_tensors(tensors):
+        """One element: `tensors` whole."""
+        arrays = _to_arrays(tensors)
+        return Dataset(lambda: iter([arrays]), 1)
+
+    @staticmethod
+    def from_generator(generator, output_types=None, output_shapes=None, args=None,
+                       output_signature=None):
+        """The elements a fresh call of `generator(*args)` yields, each time
+        the dataset is iterated; `output_signature` (TensorSpecs, nested as
+        the elements) or `output_types` set the dtypes and check shapes."""
+        from .dtypes import as_dtype
+        args = tuple(args or ())
+        if output_signature is None and output_types is None:
+            raise TypeError("from_generator needs output_signature (or output_types)")
+
+        # Each leaf of the signature: a dtype and a shape (None: any).
+        if output_signature is not None:
+            spec = _map(output_signature, lambda s: _Signature(s.dtype, s.shape))
+        else:
+            shapes = output_shapes if output_shapes is not None else \
+                _map(output_types, lambda _: None)
+            spec = _zip_structure(shapes, output_types, lambda s, t: _Signature(
+                as_dtype(t), None if s is None else tuple(s)))
+
+        def conform(value, leaf, where):
+            dtype, shape = leaf.dtype, leaf.shape
+            a = np.asarray(value, np.float32 if dtype is bfloat16 else dtype.as_numpy_dtype)
+            if shape is not None and (len(a.shape) != len(shape) or any(
+                    d is not None and d != e for d, e in zip(shape, a.shape))):
+                raise ValueError(f"from_generator: element {where} has shape "
+                                 f"{list(a.shape)}, not {list(shape)}")
+            return a.view(_BFloat16Values) if dtype is bfloat16 else _host(a)
+
+        def make():
+            for k, element in enumerate(generator(*args)):
+                yield _zip_structure(element, spec, lambda v, s: conform(v, s, k))
+        return Dataset(make)
+
+    def as_numpy_iterator(self):
+        """The elements as NumPy arrays (nested as the elements)."""
+        for element in self:
+            yield _map(element, lambda t: t.numpy())
+
+    def skip(self, count):
+        """All but the first `count` elements (none if count is -1)."""
+        count = int(count)
+        source = self
+
+        def make():
+            for i, element in enumerate(source._raw()):
+                if count >= 0 and i >= count:
+                    yield element
+        length = None if self._length is None else \
+            (0 if count < 0 else max(self._length - count, 0))
+        out = Dataset(make, length)
+        out._infinite = getattr(self, "_infinite", False) and count >= 0
+        return out
+
+    def filter(self, predicate):
+        """The elements for which `predicate` (tuples unpacked into
+        arguments) is true: a Python bool or a scalar bool tensor."""
+        source = self
+
+        def make():
+            for element in source._raw():
+                args = _map(element, _tensor)
+                keep = predicate(*args) if isinstance(args, tuple) else predicate(args)
+                if isinstance(keep, Tensor):
+                    if keep.shape != () or keep.dtype != "bool":
+                        raise ValueError("filter: the predicate must give a scalar "
+                                         f"bool, got {keep.dtype.name} of shape "
+                                         f"{list(keep.shape)}")
+                    keep = bool(keep.numpy())
+                if keep:
+                    yield element
+        return Dataset(make)
+
+    @staticmethod
+    def zip(datasets):
+        """Elements of several datasets side by side (a tuple or dict of
+        datasets, nested); as long as the shortest."""
+        parts = _leaves(datasets)
+        if not parts or not all(isinstance(d, Dataset) for d in parts):
+            raise TypeError("Dataset.zip takes a tuple (or dict) of datasets")
+
+        def make():
+            iterators = [d._raw() for d in parts]
+            for elements in zip(*iterators):
+                yield _pack(datasets, elements)
+        lengths = [d._length for d in parts]
+        known = [n for n in lengths if n is not None]
+        length = min(known) if len(known) == len(lengths) else None
+        return Dataset(make, length)
+
+    def concatenate(self, dataset):
+        """This dataset's elements, then `dataset`'s."""
+        first, second = self, dataset
+
+        def make():
+            yield from first._raw()
+            yield from second._raw()
+        length = None if self._length is None or dataset._length is None \
+            else self._length + dataset._length
+        return Dataset(make, length)
+
+    def enumerate(self, start=0):
+        """(index, element) pairs, the index an int64 counting from `start`."""
+        source = self
+
+        def make():
+            for i, element in enumerate(source._raw(), int(start)):
+                yield (np.int64(i), element)
+        return Dataset(make, self._length)
+
+    def cache(self, filename=""):
+        """Keeps the elements of the first complete iteration in memory and
+        replays them (the input's map functions run once). A file name
+        is not supported."""
+        if filename:
+            raise NotImplementedError("Dataset.cache(filename): only the in-memory "
+                                      "cache is supported")
+        source, store = self, []
+
+        def make():
+            if store and store[0] is not None:
+                yield from store[0]
+                return
+            seen = []
+            for element in source._raw():
+                seen.append(element)
+                yield element
+            store[:] = [seen]
+        return Dataset(make, self._length)
+
+    def unbatch(self):
+        """Splits each element along its first dimension."""
+        source = self
+
+        def make():
+            for element in source._raw():
+                leaves = _leaves(element)
+                n = len(leaves[0]) if leaves and leaves[0].ndim else None
+                if n is None or any(a.ndim == 0 or len(a) != n for a in leaves):
+                    raise ValueError("unbatch: every component needs the same "
+                                     "first dimension")
+                for i in range(n):
+                    yield _map(element, lambda a: a[i])
+        return Dataset(make)
+
+    def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
+                     drop_remainder=False):
+        """batch for elements of different shapes: each component padded at
+        the end of every dimension to `padded_shapes` (None or -1 entries,
+        or no padded_shapes: the batch's largest extent) with
+        `padding_values` (default 0)."""
+        if batch_size < 1:
+            raise ValueError(f"padded_batch: batch_size must be >= 1, got {batch_size}")
+
+        def pad(group, shape, value):
+            arrays = [_host(g) for g in group]
+            rank = arrays[0].ndim
+            if any(a.ndim != rank for a in arrays):
+                raise ValueError("padded_batch: the elements' ranks differ")
+            wanted = [None] * rank if shape is None else \
+                [None if d is None or d == -1 else int(d) for d in shape]
+            if len(wanted) != rank:
+                raise ValueError(f"padded_batch: padded shape {list(shape)} for "
+                                 f"components of rank {rank}")
+            largest = [max(a.shape[d] for a in arrays) for d in range(rank)]
+            target = [l if w is None else w for w, l in zip(wanted, largest)]
+            for a in arrays:
+                if any(e > t for e, t in zip(a.shape, target)):
+                    raise ValueError(f"padded_batch: a component of shape "
+                                     f"{list(a.shape)} exceeds the padded shape {target}")
+            fill = 0 if value is None else np.asarray(_host(value)).item()
+            out = np.full([len(arrays)] + target, fill, arrays[0].dtype)
+            for k, a in enumerate(arrays):
+                out[(k,) + tuple(slice(0, e) for e in a.shape)] = a
+            return out.view(_BFloat16Values) if isinstance(group[0], _BFloat16Values) else out
+
+        def stack(group):
+            first = group[0]
+            n = len(_leaves(first))
+            columns = [[_leaves(g)[k] for g in group] for k in range(n)]
+            shape_leaves = [None] * n if padded_shapes is None else \
+                _shape_leaves(padded_shapes)
+            value_leaves = [None] * n if padding_values is None else _leaves(padding_values)
+            if len(shape_leaves) != n or len(value_leaves) != n:
+                raise ValueError("padded_batch: padded_shapes and padding_values must "
+                                 "be nested as the elements")
+            return _pack(first, [pad(c, s, v) for c, s, v in
+                                 zip(columns, shape_leaves, value_leaves)])
+
+        return self._grouped(batch_size, drop_remainder, stack)
+
+    def reduce(self, initial_state, reduce_func):
+        """reduce_func(state, element) over the elements, from
+        `initial_state` (tensors)."""
+        state = _map(initial_state, _tensor) if not isinstance(initial_state, Tensor) \
+            else initial_state
+        for element in self:
+            state = reduce_func(state, element)
+        return state
+
+
+AUTOTUNE = -1
+
+
+class _Signature:
+    """A leaf of from_generator's signature."""
+
+    def __init__(self, dtype, shape):
+        self.dtype, self.shape = dtype, shape
+
+
+def _shape_leaves(shapes):
+    """The shapes (lists or tuples of extents, or None) of a structure of
+    padded shapes, in _leaves' order."""
+    if shapes is None or isinstance(shapes, list) or (
+            isinstance(shapes, tuple) and all(d is None or isinstance(d, (int, np.integer))
+                                              for d in shapes)):
+        return [shapes]
+    if isinstance(shapes, dict):
+        return [l for k in sorted(shapes) for l in _shape_leaves(shapes[k])]
+    return [l for s in shapes for l in _shape_leaves(s)]
+
+
+def _zip_structure(values, structure, fn):
+    """fn(value, spec) over `values` nested as `structure` (tuples, dicts,
+    leaves)."""
+    if isinstance(structure, tuple):
+        if not isinstance(values, (tuple, list)) or len(values) != len(structure):
+            raise ValueError(f"from_generator: an element {values!r} does not match "
+                             "the structure of the signature")
+        return tuple(_zip_structure(v, s, fn) for v, s in zip(values, structure))
+    if isinstance(structure, dict):
+        return {k: _zip_structure(values[k], s, fn) for k, s in structure.items()}
+    return fn(values, structure)

@@ -727,14 +727,17 @@ class Model(Layer):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, validation_split=0.0, validation_data=None,
-            shuffle=True, initial_epoch=0, validation_batch_size=None):
+            shuffle=True, initial_epoch=0, steps_per_epoch=None,
+            validation_steps=None, validation_batch_size=None):
         return training.fit(self, x, y, batch_size, epochs, verbose, callbacks,
                             validation_split, validation_data, shuffle,
-                            initial_epoch, validation_batch_size)
+                            initial_epoch, validation_batch_size, steps_per_epoch,
+                            validation_steps)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
-                 return_dict=False, callbacks=None):
-        return training.evaluate(self, x, y, batch_size, verbose, return_dict)
+                 return_dict=False, callbacks=None, steps=None):
+        return training.evaluate(self, x, y, batch_size, verbose, return_dict,
+                                 steps=steps)
 
     def train_on_batch(self, x, y, return_dict=False):
         return training.train_on_batch(self, x, y, return_dict)

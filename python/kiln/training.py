@@ -11,6 +11,7 @@ and the last one).
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -174,13 +175,24 @@ class _Batches:
     """Batches of (x, y) NumPy arrays (shuffled each epoch if asked), or of
     a Dataset that yields (x, y) batches."""
 
-    def __init__(self, x, y, batch_size, shuffle, what):
+    def __init__(self, x, y, batch_size, shuffle, what, steps=None):
         self.dataset = x if isinstance(x, Dataset) else None
+        # Batches per epoch: all (None while a dataset's count is unknown),
+        # or `steps` taken from one iterator that goes on across epochs
+        # (Keras' steps_per_epoch, needed for a repeated dataset).
+        self.limit = None if steps is None else int(steps)
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"{what}: steps must be >= 1, got {steps}")
+        self._running = None
         if self.dataset is not None:
             if y is not None:
                 raise ValueError(f"{what}: y must be None when x is a Dataset "
                                  "(it yields (x, y) batches)")
-            self.steps = len(self.dataset)
+            count = self.dataset.cardinality()
+            if count == Dataset.INFINITE and self.limit is None:
+                raise ValueError(f"{what}: the dataset repeats forever; pass "
+                                 f"{'steps_per_epoch' if what == 'fit' else 'steps'}")
+            self.steps = self.limit or (count if count >= 0 else None)
             return
         if y is None:
             raise ValueError(f"{what}: y is missing")
@@ -190,15 +202,40 @@ class _Batches:
                              f"{len(self.y)}")
         self.batch_size = int(batch_size or 32)
         self.shuffle = shuffle
-        self.steps = math.ceil(len(self.x) / self.batch_size)
+        self.steps = self.limit or math.ceil(len(self.x) / self.batch_size)
 
     def __iter__(self):
+        """One epoch's batches; with a step limit, the next `limit` of one
+        iteration that goes on across epochs (a new one starts with an
+        epoch when the last ran out; running out inside an epoch ends that
+        epoch early, with a warning, as Keras does)."""
+        if self.limit is None:
+            yield from self._epoch()
+            return
+        for k in range(self.limit):
+            batch = next(self._running, None) if self._running is not None else None
+            if batch is None and k == 0:
+                self._running = self._epoch()
+                batch = next(self._running, None)
+            if batch is None:
+                warnings.warn(f"the input ran out of data after {k} of the "
+                              f"{self.limit} steps of this epoch; make the "
+                              "dataset longer (repeat()) or pass fewer steps",
+                              stacklevel=3)
+                return
+            yield batch
+
+    def _epoch(self):
         if self.dataset is not None:
+            count = 0
             for batch in self.dataset:
                 if not isinstance(batch, (list, tuple)) or len(batch) != 2:
                     raise ValueError("a Dataset given to fit/evaluate must yield "
                                      "(x, y) pairs")
+                count += 1
                 yield batch
+            if self.steps is None:
+                self.steps = count  # (known after the first epoch, as in Keras)
             return
         n = len(self.x)
         order = np.arange(n)
@@ -223,6 +260,7 @@ class _Progress:
             self.stream.isatty()
         self.start = time.perf_counter()
         self.last_draw = 0.0
+        self.done = 0  # steps run so far (for a dataset of unknown length)
 
     @staticmethod
     def _format_logs(logs):
@@ -230,6 +268,9 @@ class _Progress:
 
     def _line(self, step, logs, final):
         elapsed = time.perf_counter() - self.start
+        if self.steps is None:  # (a dataset of unknown length: no bar yet)
+            timing = f" - {elapsed:.0f}s {elapsed / max(step, 1) * 1e3:.0f}ms/step"
+            return f"{step}/Unknown{timing}{self._format_logs(logs)}"
         width = 30
         done = int(width * step / max(self.steps, 1))
         bar = "=" * done if done == width else "=" * done + ">" + "." * (width - done - 1)
@@ -248,11 +289,13 @@ class _Progress:
     def finish(self, logs):
         if not self.verbose:
             return
+        steps = self.steps if self.steps is not None else self.done
+        self.steps = steps
         if self.verbose == 2:
             elapsed = time.perf_counter() - self.start
-            line = f"{self.steps}/{self.steps} - {elapsed:.0f}s{self._format_logs(logs)}"
+            line = f"{steps}/{steps} - {elapsed:.0f}s{self._format_logs(logs)}"
         else:
-            line = self._line(self.steps, logs, True)
+            line = self._line(steps, logs, True)
         self.stream.write(("\r" if self.dynamic else "") + line + "\n")
         self.stream.flush()
 
@@ -272,12 +315,13 @@ def _split_validation(x, y, validation_split, what):
 
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         callbacks=None, validation_split=0.0, validation_data=None,
-        shuffle=True, initial_epoch=0, validation_batch_size=None):
+        shuffle=True, initial_epoch=0, validation_batch_size=None,
+        steps_per_epoch=None, validation_steps=None):
     _require_compiled(model, "fit")
     verbose = 1 if verbose == "auto" else int(verbose)
     if validation_split:
         x, y, validation_data = _split_validation(x, y, validation_split, "fit")
-    batches = _Batches(x, y, batch_size, shuffle, "fit")
+    batches = _Batches(x, y, batch_size, shuffle, "fit", steps_per_epoch)
     if model._train_function is None:
         model._train_function = _make_train_function(model)
     history = History()
@@ -292,6 +336,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         _reset(model)
         progress = _Progress(batches.steps, verbose)
         for step, (bx, by) in enumerate(batches, 1):
+            progress.done = step
             cbs.on_train_batch_begin(step - 1)
             model._train_function(convert_to_tensor(bx), convert_to_tensor(by))
             if progress.dynamic or cbs.wants_batch_end:
@@ -303,7 +348,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             vx, vy = (validation_data[0], validation_data[1]) \
                 if isinstance(validation_data, (list, tuple)) else (validation_data, None)
             val = evaluate(model, vx, vy, batch_size=validation_batch_size or batch_size,
-                           verbose=0, return_dict=True)
+                           verbose=0, return_dict=True, steps=validation_steps)
             logs.update({"val_" + k: v for k, v in val.items()})
         progress.finish(logs)
         cbs.on_epoch_end(epoch, logs)
@@ -314,15 +359,16 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
 
 
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
-             return_dict=False, callbacks=None):
+             return_dict=False, callbacks=None, steps=None):
     _require_compiled(model, "evaluate")
     verbose = 1 if verbose == "auto" else int(verbose)
-    batches = _Batches(x, y, batch_size, False, "evaluate")
+    batches = _Batches(x, y, batch_size, False, "evaluate", steps)
     if model._test_function is None:
         model._test_function = _make_test_function(model)
     _reset(model)
     progress = _Progress(batches.steps, verbose)
     for step, (bx, by) in enumerate(batches, 1):
+        progress.done = step
         model._test_function(convert_to_tensor(bx), convert_to_tensor(by))
         if progress.dynamic:
             progress.update(step, _logs(model))

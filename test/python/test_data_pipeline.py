@@ -1,0 +1,122 @@
+"""kiln.data beyond slices/shuffle/batch: tf.data's skip, filter, zip,
+concatenate, enumerate, from_generator, from_tensors, padded_batch,
+unbatch, cache and reduce, against the same pipelines written in plain
+Python; and a model trained by fit from a zipped generator dataset."""
+
+import numpy as np
+import pytest
+
+import kiln
+
+D = kiln.data.Dataset
+
+
+def values(ds):
+    return [kiln.nest.map_structure(lambda a: a.tolist(), e) for e in ds.as_numpy_iterator()]
+
+
+def test_selection_and_combination_match_python():
+    xs = list(range(10))
+    assert values(D.range(10).skip(7)) == xs[7:]
+    assert values(D.range(10).skip(-1)) == []
+    assert values(D.range(10).filter(lambda x: x % 3 == 0)) == [x for x in xs if x % 3 == 0]
+    assert values(D.range(10).filter(lambda x: kiln.equal(x % 2, 1))) == xs[1::2]
+    labels = np.array([5.0, 6.0, 7.0, 8.0])
+    zipped = D.zip((D.range(3), D.from_tensor_slices(labels)))
+    assert values(zipped) == list(zip(xs[:3], labels.tolist()))
+    assert len(zipped) == 3
+    named = D.zip({"b": D.range(2), "a": D.range(5, 7)})
+    assert values(named) == [{"a": 5, "b": 0}, {"a": 6, "b": 1}]
+    assert values(D.range(2).concatenate(D.range(3))) == [0, 1, 0, 1, 2]
+    assert len(D.range(2).concatenate(D.range(3))) == 5
+    assert values(D.range(3).enumerate(start=5)) == [(5, 0), (6, 1), (7, 2)]
+    assert values(D.from_tensors(np.ones((2, 2)))) == [[[1.0, 1.0], [1.0, 1.0]]]
+    assert int(D.range(5).reduce(kiln.constant(0, kiln.int64), lambda s, x: s + x)) == 10
+    # skip on an infinite dataset stays infinite; take makes it finite.
+    assert D.range(3).repeat().skip(2).cardinality() == D.INFINITE
+    assert values(D.range(3).repeat().skip(2).take(4)) == [2, 0, 1, 2]
+    with pytest.raises(ValueError, match="scalar bool"):
+        values(D.range(3).filter(lambda x: kiln.stack([x > 0, x > 1])))
+    with pytest.raises(TypeError, match="tuple"):
+        D.zip([1, 2])
+
+
+def test_generators_padded_batches_unbatch_and_cache():
+    def ragged():
+        for n in range(1, 5):
+            yield np.arange(n), n * 10
+
+    signature = (kiln.TensorSpec([None], kiln.int32), kiln.TensorSpec([], kiln.int64))
+    ds = D.from_generator(ragged, output_signature=signature)
+    got = [(a.numpy().tolist(), a.dtype, b.numpy().tolist(), b.dtype)
+           for a, b in ds.padded_batch(3, padding_values=(-1, 0))]
+    assert got == [([[0, -1, -1], [0, 1, -1], [0, 1, 2]], kiln.int32, [10, 20, 30], kiln.int64),
+                   ([[0, 1, 2, 3]], kiln.int32, [40], kiln.int64)]
+    fixed = D.from_generator(ragged, output_types=(kiln.float32, kiln.int32),
+                             output_shapes=([None], []))
+    first = next(iter(fixed.padded_batch(2, padded_shapes=([5], []))))
+    np.testing.assert_array_equal(first[0].numpy(), [[0, 0, 0, 0, 0], [0, 1, 0, 0, 0]])
+    assert first[0].dtype == kiln.float32
+    with pytest.raises(ValueError, match="exceeds the padded shape"):
+        list(fixed.padded_batch(4, padded_shapes=([2], [])))
+    with pytest.raises(ValueError, match=r"element 0 has shape \[1\], not \[2\]"):
+        list(D.from_generator(ragged, output_signature=(
+            kiln.TensorSpec([2], kiln.int32), kiln.TensorSpec([], kiln.int64))))
+    with pytest.raises(TypeError, match="output_signature"):
+        D.from_generator(ragged)
+    # A generator runs afresh on every iteration.
+    assert values(ds.map(lambda a, b: b)) == values(ds.map(lambda a, b: b)) == [10, 20, 30, 40]
+
+    rows = np.arange(10).reshape(5, 2)
+    assert values(D.from_tensor_slices(rows).batch(2).unbatch()) == rows.tolist()
+    calls = []
+    cached = D.range(4).map(lambda x: (calls.append(1), x * 2)[1]).cache()
+    assert values(cached) == values(cached) == [0, 2, 4, 6]
+    assert len(calls) == 4   # the map ran in the first iteration only
+
+
+def test_fit_from_a_zipped_generator_dataset():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(96, 3)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5], np.float32))[:, None]
+
+    def rows():
+        yield from x
+
+    features = D.from_generator(rows, output_signature=kiln.TensorSpec([3], kiln.float32))
+    ds = D.zip((features, D.from_tensor_slices(y))).batch(16)
+    kiln.random.set_seed(2)
+    model = kiln.Sequential([kiln.layers.Dense(1)])
+    model.compile(optimizer=kiln.optimizers.SGD(0.1), loss="mse")
+    history = model.fit(ds, epochs=20, verbose=0)
+    assert history.history["loss"][-1] < 0.01 * history.history["loss"][0]
+
+
+def test_fit_steps_per_epoch_and_datasets_of_unknown_length(capsys):
+    seen = []
+
+    def batch(i):
+        seen.append(int(i))
+        return kiln.fill([4, 3], kiln.cast(i, kiln.float32)), kiln.zeros([4, 1])
+
+    model = kiln.Sequential([kiln.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    six = D.range(6).map(batch)
+    with pytest.raises(ValueError, match="repeats forever; pass steps_per_epoch"):
+        model.fit(six.repeat(), epochs=1, verbose=0)
+    # One iterator across epochs (Keras): 0-3, then 4, 5 and out of data
+    # (the epoch ends early, with a warning), then a new pass.
+    with pytest.warns(UserWarning, match="ran out of data after 2 of the 4 steps"):
+        history = model.fit(six, epochs=3, steps_per_epoch=4, verbose=0)
+    assert seen == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
+    assert history.params["steps"] == 4
+    seen.clear()
+    model.fit(six.repeat(), epochs=2, steps_per_epoch=5, verbose=0)
+    assert seen == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
+    # A generator's length is unknown until an epoch ends.
+    gen = D.from_generator(lambda: iter(range(3)), output_signature=kiln.TensorSpec([], kiln.int64))
+    capsys.readouterr()
+    model.fit(gen.map(batch), epochs=2, verbose=2)
+    out = capsys.readouterr().out
+    assert out.count("3/3 - ") == 2, out
+    assert model.evaluate(six.repeat(), steps=2, verbose=0) >= 0.0
