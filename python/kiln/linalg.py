@@ -1,8 +1,16 @@
-"""kiln.linalg: TensorFlow's tf.linalg names for Kiln's products and norms."""
+"""kiln.linalg: TensorFlow's tf.linalg names for Kiln's products and norms,
+band and diagonal matrices, and the Cholesky factorization and triangular
+solves (composites of Kiln ops unrolled over the rows, so they run eagerly,
+compile and differentiate like any op; meant for the small matrices of
+covariances and the like, their cost grows with n)."""
 
-from .math_ops import einsum, eye, l2_normalize, norm, tensordot
-from .ops import _swap_last, matmul
-from .tensor import convert_to_tensor
+import numpy as np
+
+from . import errors
+from .math_ops import (_static, einsum, expand_dims, eye, l2_normalize, norm, squeeze,
+                       tensordot, zeros_like)
+from .ops import _swap_last, matmul, reduce_sum, sqrt, stack, stop_gradient, where
+from .tensor import constant, convert_to_tensor
 
 
 def matrix_transpose(a, name=None):
@@ -10,5 +18,183 @@ def matrix_transpose(a, name=None):
     return _swap_last(convert_to_tensor(a))
 
 
-__all__ = ["einsum", "eye", "l2_normalize", "matmul", "matrix_transpose", "norm",
-           "tensordot"]
+adjoint = matrix_transpose  # (Kiln's tensors are real)
+
+
+def _matrices(x, what):
+    """x as a tensor of (a batch of) matrices with static extents: (x, m, n)."""
+    x = convert_to_tensor(x)
+    if x.ndim < 2:
+        raise errors.InvalidArgumentError(
+            f"{what}: needs a matrix (rank >= 2), got shape {list(x.shape)}",
+            errors.user_location())
+    shape = _static(x, what)
+    return x, shape[-2], shape[-1]
+
+
+def band_part(input, num_lower, num_upper, name=None):
+    """The band of each matrix: entries (i, j) with i - j <= num_lower and
+    j - i <= num_upper kept (a negative count keeps that whole triangle),
+    the rest 0; band_part(x, -1, 0) is the lower triangle."""
+    x, m, n = _matrices(input, "band_part")
+    lower, upper = int(num_lower), int(num_upper)
+    i, j = np.arange(m)[:, None], np.arange(n)[None, :]
+    keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))
+    return where(constant(keep), x, zeros_like(x))
+
+
+def diag(diagonal, name=None, k=0):
+    """Square matrices with `diagonal` ([..., n]) on the main diagonal."""
+    if k != 0:
+        raise errors.UnimplementedError("diag: only the main diagonal (k=0)",
+                                        errors.user_location())
+    d = convert_to_tensor(diagonal)
+    if d.ndim < 1:
+        raise errors.InvalidArgumentError("diag: the diagonal must have rank >= 1",
+                                          errors.user_location())
+    n = _static(d, "diag")[-1]
+    return expand_dims(d, -1) * eye(n, dtype=d.dtype)
+
+
+def diag_part(input, name=None, k=0):
+    """The main diagonal of each matrix ([..., min(m, n)])."""
+    if k != 0:
+        raise errors.UnimplementedError("diag_part: only the main diagonal (k=0)",
+                                        errors.user_location())
+    x, m, n = _matrices(input, "diag_part")
+    return reduce_sum(x * eye(m, n, dtype=x.dtype), axis=-1 if m <= n else -2)
+
+
+def set_diag(input, diagonal, name=None, k=0):
+    """Each matrix with its main diagonal replaced by `diagonal`."""
+    if k != 0:
+        raise errors.UnimplementedError("set_diag: only the main diagonal (k=0)",
+                                        errors.user_location())
+    x, m, n = _matrices(input, "set_diag")
+    d = convert_to_tensor(diagonal, x.dtype)
+    if d.shape[-1:] != (min(m, n),):
+        raise errors.InvalidArgumentError(
+            f"set_diag: a diagonal of shape {list(d.shape)} for matrices {m}x{n}",
+            errors.user_location())
+    mask = eye(m, n, dtype=x.dtype)
+    placed = expand_dims(d, -1) if m <= n else expand_dims(d, -2)
+    return x * (1.0 - mask) + placed * mask
+
+
+def trace(x, name=None):
+    """The sum of each matrix's diagonal."""
+    return reduce_sum(diag_part(x), axis=-1)
+
+
+def matvec(a, b, transpose_a=False, adjoint_a=False, name=None):
+    """a @ b for a (batch of) matrices a and vectors b ([..., n])."""
+    product = matmul(a, expand_dims(convert_to_tensor(b), -1),
+                     transpose_a=transpose_a or adjoint_a)
+    return squeeze(product, -1)
+
+
+def cross(a, b, name=None):
+    """The cross product of 3-vectors (the last dimension)."""
+    a, b = convert_to_tensor(a), convert_to_tensor(b)
+    if a.shape[-1:] != (3,) or b.shape[-1:] != (3,):
+        raise errors.InvalidArgumentError(
+            f"cross: needs 3-vectors, got shapes {list(a.shape)} and {list(b.shape)}",
+            errors.user_location())
+    x1, y1, z1 = (a[..., i] for i in range(3))
+    x2, y2, z2 = (b[..., i] for i in range(3))
+    return stack([y1 * z2 - z1 * y2, z1 * x2 - x1 * z2, x1 * y2 - y1 * x2], axis=-1)
+
+
+def global_norm(t_list, name=None):
+    """sqrt of the sum of squares of every element of every tensor (None
+    entries skipped)."""
+    total = None
+    for t in t_list:
+        if t is None:
+            continue
+        t = convert_to_tensor(t)
+        term = reduce_sum(t * t)
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("global_norm: no tensors")
+    return sqrt(total)
+
+
+def normalize(tensor, ord="euclidean", axis=None, name=None):
+    """(tensor / its norm, the norm) along `axis`."""
+    t = convert_to_tensor(tensor)
+    n = norm(t, ord=ord, axis=axis, keepdims=True)
+    return t / n, norm(t, ord=ord, axis=axis)
+
+
+def _square(x, what):
+    x, m, n = _matrices(x, what)
+    if m != n:
+        raise errors.InvalidArgumentError(
+            f"{what}: needs square matrices, got {m}x{n}", errors.user_location())
+    if not x.dtype.is_floating:
+        raise TypeError(f"{what}: needs floating-point matrices, got {x.dtype.name}")
+    return x, n
+
+
+def cholesky(input, name=None):
+    """The lower-triangular L with L L^T = input, for symmetric positive
+    definite matrices (read from the lower triangle, as TensorFlow); a
+    matrix that is not positive definite gives NaN. The gradient is
+    TensorFlow's: symmetric, (G + G^T) / 2 for the gradient G of the
+    lower triangle read."""
+    a, n = _square(input, "cholesky")
+    # The value of `a`, the derivative of its symmetric part.
+    sym = (a + _swap_last(a)) * 0.5
+    a = stop_gradient(a) + sym - stop_gradient(sym)
+    columns = []
+    for j in range(n):
+        # Column j: (a[:, j] - L[:, :j] L[j, :j]^T) / sqrt(pivot), 0 above j.
+        if columns:
+            done = stack(columns, axis=-1)                 # [..., n, j]
+            row = done[..., j, :]                          # L[j, :j]
+            rest = a[..., :, j] - matvec(done, row)
+            pivot = a[..., j, j] - reduce_sum(row * row, axis=-1)
+        else:
+            rest, pivot = a[..., :, j], a[..., j, j]
+        column = rest / expand_dims(sqrt(pivot), -1)
+        below = constant(np.arange(n) >= j)
+        columns.append(where(below, column, zeros_like(column)))
+    return stack(columns, axis=-1)
+
+
+def triangular_solve(matrix, rhs, lower=True, adjoint=False, name=None):
+    """x with matrix @ x = rhs (or matrix^T @ x = rhs with `adjoint`) for
+    triangular matrices ([..., n, n], the other triangle ignored) and
+    right-hand sides [..., n, k], by substitution."""
+    a, n = _square(matrix, "triangular_solve")
+    b = convert_to_tensor(rhs, a.dtype)
+    if b.ndim < 2 or b.shape[-2] != n:
+        raise errors.InvalidArgumentError(
+            f"triangular_solve: right-hand sides of shape {list(b.shape)} for "
+            f"{n}x{n} matrices", errors.user_location())
+    if adjoint:
+        a, lower = _swap_last(a), not lower
+    order = range(n) if lower else range(n - 1, -1, -1)
+    rows = {}
+    for i in order:
+        known = sorted(rows)          # the rows already solved
+        value = b[..., i, :]
+        if known:
+            coefficients = stack([a[..., i, k] for k in known], axis=-1)   # [..., len]
+            solved = stack([rows[k] for k in known], axis=-2)              # [..., len, k]
+            value = value - matvec(_swap_last(solved), coefficients)
+        rows[i] = value / expand_dims(a[..., i, i], -1)
+    return stack([rows[i] for i in range(n)], axis=-2)
+
+
+def cholesky_solve(chol, rhs, name=None):
+    """x with (L L^T) x = rhs for the Cholesky factor L."""
+    y = triangular_solve(chol, rhs, lower=True)
+    return triangular_solve(chol, y, lower=True, adjoint=True)
+
+
+__all__ = ["adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "diag",
+           "diag_part", "einsum", "eye", "global_norm", "l2_normalize", "matmul",
+           "matrix_transpose", "matvec", "norm", "normalize", "set_diag", "tensordot",
+           "trace", "triangular_solve"]

@@ -1,0 +1,112 @@
+"""kiln.linalg's band and diagonal matrices, Cholesky factorization and
+triangular solves against NumPy (np.linalg.cholesky, np.linalg.solve,
+np.tril, np.diagonal), eagerly and compiled; gradients against central
+differences, Cholesky's in TensorFlow's symmetric form."""
+
+import numpy as np
+import pytest
+
+import kiln
+
+RNG = np.random.default_rng(8)
+la = kiln.linalg
+
+
+def central(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def spd(batch, n):
+    a = RNG.normal(size=batch + (n, n))
+    return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+
+
+def test_band_and_diagonal_matrices():
+    x = RNG.normal(size=(2, 4, 5))
+    for lower, upper in ((-1, 0), (0, -1), (1, 2), (0, 0), (-1, -1)):
+        i, j = np.arange(4)[:, None], np.arange(5)[None, :]
+        keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))
+        np.testing.assert_array_equal(la.band_part(x, lower, upper).numpy(), x * keep)
+    np.testing.assert_array_equal(la.diag_part(x).numpy(), np.diagonal(x, axis1=-2, axis2=-1))
+    np.testing.assert_array_equal(la.diag_part(np.swapaxes(x, -1, -2)).numpy(),
+                                  np.diagonal(x, axis1=-2, axis2=-1))
+    np.testing.assert_allclose(la.trace(x).numpy(), np.trace(x, axis1=-2, axis2=-1))
+    d = RNG.normal(size=(2, 3))
+    np.testing.assert_array_equal(la.diag(d).numpy(), d[..., None] * np.eye(3))
+    for shape in ((2, 3, 5), (2, 5, 3)):
+        y = RNG.normal(size=shape)
+        want = y.copy()
+        for b in range(2):
+            np.fill_diagonal(want[b], d[b])
+        np.testing.assert_array_equal(la.set_diag(y, d).numpy(), want)
+    m, v = RNG.normal(size=(2, 3, 4)), RNG.normal(size=(2, 4))
+    np.testing.assert_allclose(la.matvec(m, v).numpy(), np.einsum("bij,bj->bi", m, v))
+    a, b = RNG.normal(size=(5, 3)), RNG.normal(size=(5, 3))
+    np.testing.assert_allclose(la.cross(a, b).numpy(), np.cross(a, b), rtol=1e-12)
+    np.testing.assert_allclose(la.global_norm([a, None, b]).numpy(),
+                               np.sqrt((a ** 2).sum() + (b ** 2).sum()))
+    unit, n = la.normalize(a, axis=-1)
+    np.testing.assert_allclose(n.numpy(), np.linalg.norm(a, axis=-1))
+    np.testing.assert_allclose(unit.numpy(), a / np.linalg.norm(a, axis=-1, keepdims=True))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="diagonal of shape"):
+        la.set_diag(x, d)
+
+
+def test_cholesky_and_triangular_solves_match_numpy():
+    s = spd((2,), 5)
+    junk_above = np.tril(s[0]) + np.triu(RNG.normal(size=(5, 5)), 1)  # (upper ignored)
+    chol = kiln.function(la.cholesky)
+    for run in (la.cholesky, chol):
+        np.testing.assert_allclose(run(kiln.constant(s)).numpy(), np.linalg.cholesky(s),
+                                   rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(la.cholesky(junk_above).numpy(), np.linalg.cholesky(s[0]),
+                               rtol=1e-10, atol=1e-12)
+    L = np.linalg.cholesky(s)
+    b = RNG.normal(size=(2, 5, 3))
+    np.testing.assert_allclose(la.triangular_solve(L, b).numpy(), np.linalg.solve(L, b),
+                               rtol=1e-9)
+    upper = np.swapaxes(L, -1, -2)
+    np.testing.assert_allclose(la.triangular_solve(upper, b, lower=False).numpy(),
+                               np.linalg.solve(upper, b), rtol=1e-9)
+    np.testing.assert_allclose(la.triangular_solve(L, b, adjoint=True).numpy(),
+                               np.linalg.solve(upper, b), rtol=1e-9)
+    np.testing.assert_allclose(la.cholesky_solve(la.cholesky(s), b).numpy(),
+                               np.linalg.solve(s, b), rtol=1e-9)
+    assert np.isnan(la.cholesky(-np.eye(3)).numpy()).any()  # not positive definite
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="square"):
+        la.cholesky(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="floating"):
+        la.cholesky(np.eye(3, dtype=np.int32))
+
+
+def test_cholesky_and_solve_gradients():
+    s0 = spd((), 4)
+    w = RNG.normal(size=(4, 4))
+    s = kiln.constant(s0)
+    with kiln.GradientTape() as tape:
+        tape.watch(s)
+        y = kiln.reduce_sum(la.cholesky(s) * w)
+    got = tape.gradient(y, s).numpy()
+    # NumPy's Cholesky reads the lower triangle: differences there, then
+    # TensorFlow's symmetric form.
+    lower = central(lambda v: (np.linalg.cholesky(v) * w).sum(), s0)
+    np.testing.assert_allclose(got, (lower + lower.T) / 2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got, got.T)
+
+    L0 = np.linalg.cholesky(s0)
+    b0 = RNG.normal(size=(4, 2))
+    w2 = RNG.normal(size=(4, 2))
+    L, b = kiln.constant(L0), kiln.constant(b0)
+    with kiln.GradientTape(persistent=True) as tape:
+        tape.watch([L, b])
+        y = kiln.reduce_sum(la.triangular_solve(L, b) * w2)
+    gl, gb = tape.gradient(y, [L, b])
+    f = lambda m: (np.linalg.solve(np.tril(m), b0) * w2).sum()
+    np.testing.assert_allclose(gl.numpy(), central(f, L0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(gb.numpy(), central(lambda v: (np.linalg.solve(L0, v) * w2).sum(), b0),
+                               rtol=1e-5, atol=1e-7)
