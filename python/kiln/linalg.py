@@ -9,7 +9,10 @@ import numpy as np
 from . import errors
 from .math_ops import (_static, einsum, expand_dims, eye, l2_normalize, norm, squeeze,
                        tensordot, zeros_like)
-from .ops import _swap_last, matmul, reduce_sum, sqrt, stack, stop_gradient, where
+from .math_ops import ones_like, reduce_all, reduce_prod
+from .ops import (_check_at_run_time, _swap_last, abs, argmax, equal, greater, greater_equal,
+                  less, log, matmul, not_equal, one_hot, reduce_sum, sqrt, stack, stop_gradient,
+                  where)
 from .tensor import constant, convert_to_tensor
 
 
@@ -188,13 +191,101 @@ def triangular_solve(matrix, rhs, lower=True, adjoint=False, name=None):
     return stack([rows[i] for i in range(n)], axis=-2)
 
 
+def _outer(u, v):
+    """u v^T for (batches of) vectors."""
+    return expand_dims(u, -1) * expand_dims(v, -2)
+
+
+def _lu(a, n):
+    """(P, L, U, sign) with P a = L U: partial pivoting (the largest
+    remaining entry of each column), L unit lower triangular, sign the
+    permutation's. A column with no nonzero pivot eliminates nothing (its
+    U diagonal entry is 0)."""
+    rows = constant(np.arange(n))
+    identity = eye(n, dtype=a.dtype)
+    perm, lower, upper = identity, zeros_like(a), a
+    sign = reduce_sum(zeros_like(a), axis=[-2, -1]) + 1.0
+    for k in range(n):
+        column = upper[..., :, k]
+        score = where(greater_equal(rows, k), abs(column), -ones_like(column))
+        pivot_row = argmax(score, axis=-1)
+        e_p = one_hot(pivot_row, n, dtype=a.dtype)
+        e_k = constant(np.eye(n)[k], a.dtype)
+        swap = identity - _outer(e_k, e_k) - _outer(e_p, e_p) + _outer(e_k, e_p) + \
+            _outer(e_p, e_k)
+        upper, lower, perm = (matmul(swap, m) for m in (upper, lower, perm))
+        sign = sign * where(equal(pivot_row, k), ones_like(sign), -ones_like(sign))
+        pivot = upper[..., k, k]
+        safe = where(equal(pivot, 0.0), ones_like(pivot), pivot)
+        factors = where(greater(rows, k), upper[..., :, k] / expand_dims(safe, -1),
+                        zeros_like(upper[..., :, k]))
+        upper = upper - _outer(factors, upper[..., k, :])
+        lower = lower + _outer(factors, e_k)
+    return perm, lower + identity, upper, sign
+
+
+def _invertible(upper, what):
+    """An InvalidArgumentError (now, or when the code runs) unless every
+    pivot is nonzero."""
+    _check_at_run_time(reduce_all(not_equal(diag_part(upper), 0.0)),
+                       f"{what}: Input is not invertible.")
+
+
+def det(input, name=None):
+    """The determinant of each square matrix (LU with partial pivoting)."""
+    a, n = _square(input, "det")
+    _, _, upper, sign = _lu(a, n)
+    return sign * reduce_prod(diag_part(upper), axis=-1)
+
+
+def slogdet(input, name=None):
+    """(sign, log |determinant|) of each square matrix."""
+    a, n = _square(input, "slogdet")
+    _, _, upper, sign = _lu(a, n)
+    d = diag_part(upper)
+    signs = where(less(d, 0.0), -ones_like(d), where(equal(d, 0.0), zeros_like(d), ones_like(d)))
+    return sign * reduce_prod(signs, axis=-1), reduce_sum(log(abs(d)), axis=-1)
+
+
+def logdet(matrix, name=None):
+    """log det of symmetric positive definite matrices (via Cholesky)."""
+    return 2.0 * reduce_sum(log(diag_part(cholesky(matrix))), axis=-1)
+
+
+def solve(matrix, rhs, adjoint=False, name=None):
+    """x with matrix @ x = rhs ([..., n, n] and [..., n, k]); a singular
+    matrix is TensorFlow's InvalidArgumentError "Input is not invertible."."""
+    a, n = _square(matrix, "solve")
+    b = convert_to_tensor(rhs, a.dtype)
+    if b.ndim < 2 or b.shape[-2] != n:
+        raise errors.InvalidArgumentError(
+            f"solve: right-hand sides of shape {list(b.shape)} for {n}x{n} matrices",
+            errors.user_location())
+    return _solve(_swap_last(a) if adjoint else a, n, b, "solve")
+
+
+def _solve(a, n, b, what):
+    perm, lower, upper, _ = _lu(a, n)
+    _invertible(upper, what)
+    y = triangular_solve(lower, matmul(perm, b), lower=True)
+    return triangular_solve(upper, y, lower=False)
+
+
+def inv(input, adjoint=False, name=None):
+    """The inverse of each square matrix (an InvalidArgumentError for a
+    singular one)."""
+    a, n = _square(input, "inv")
+    return _solve(_swap_last(a) if adjoint else a, n, eye(n, dtype=a.dtype) + zeros_like(a),
+                  "inv")
+
+
 def cholesky_solve(chol, rhs, name=None):
     """x with (L L^T) x = rhs for the Cholesky factor L."""
     y = triangular_solve(chol, rhs, lower=True)
     return triangular_solve(chol, y, lower=True, adjoint=True)
 
 
-__all__ = ["adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "diag",
-           "diag_part", "einsum", "eye", "global_norm", "l2_normalize", "matmul",
-           "matrix_transpose", "matvec", "norm", "normalize", "set_diag", "tensordot",
-           "trace", "triangular_solve"]
+__all__ = ["adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "det", "diag",
+           "diag_part", "einsum", "eye", "global_norm", "inv", "l2_normalize", "logdet",
+           "matmul", "matrix_transpose", "matvec", "norm", "normalize", "set_diag",
+           "slogdet", "solve", "tensordot", "trace", "triangular_solve"]

@@ -110,3 +110,46 @@ def test_cholesky_and_solve_gradients():
     np.testing.assert_allclose(gl.numpy(), central(f, L0), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(gb.numpy(), central(lambda v: (np.linalg.solve(L0, v) * w2).sum(), b0),
                                rtol=1e-5, atol=1e-7)
+
+
+def test_lu_based_det_solve_inv_match_numpy_with_gradients():
+    a0 = RNG.normal(size=(3, 4, 4))
+    a0[0, 0, 0] = 0.0   # (a zero where a pivot would be without pivoting)
+    b0 = RNG.normal(size=(3, 4, 2))
+    np.testing.assert_allclose(la.det(a0).numpy(), np.linalg.det(a0), rtol=1e-10)
+    sign, logabs = la.slogdet(a0)
+    want_sign, want_log = np.linalg.slogdet(a0)
+    np.testing.assert_array_equal(sign.numpy(), want_sign)
+    np.testing.assert_allclose(logabs.numpy(), want_log, rtol=1e-10)
+    np.testing.assert_allclose(la.solve(a0, b0).numpy(), np.linalg.solve(a0, b0), rtol=1e-9)
+    np.testing.assert_allclose(la.solve(a0, b0, adjoint=True).numpy(),
+                               np.linalg.solve(np.swapaxes(a0, -1, -2), b0), rtol=1e-9)
+    np.testing.assert_allclose(kiln.function(la.inv)(kiln.constant(a0)).numpy(),
+                               np.linalg.inv(a0), rtol=1e-9)
+    s = spd((), 4)
+    np.testing.assert_allclose(la.logdet(s).numpy(), np.linalg.slogdet(s)[1], rtol=1e-12)
+    singular = np.array([[1.0, 2.0], [2.0, 4.0]])
+    assert la.det(singular).numpy() == 0.0
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_linalg.py:\d+: inv: Input is not invertible"):
+        la.inv(singular)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="solve: Input is not invertible"):
+        kiln.function(la.solve)(kiln.constant(singular), kiln.constant(np.ones((2, 1))))
+
+    # Gradients of det, solve and inv against central differences.
+    m0 = a0[1]
+    w = RNG.normal(size=(4, 4))
+    m = kiln.constant(m0)
+    with kiln.GradientTape(persistent=True) as tape:
+        tape.watch(m)
+        d = la.det(m)
+        x = kiln.reduce_sum(la.solve(m, b0[1]) * w[:, :2])
+        i = kiln.reduce_sum(la.inv(m) * w)
+    np.testing.assert_allclose(tape.gradient(d, m).numpy(), central(np.linalg.det, m0),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        tape.gradient(x, m).numpy(),
+        central(lambda v: (np.linalg.solve(v, b0[1]) * w[:, :2]).sum(), m0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(tape.gradient(i, m).numpy(),
+                               central(lambda v: (np.linalg.inv(v) * w).sum(), m0),
+                               rtol=1e-5, atol=1e-7)
