@@ -471,6 +471,27 @@ def _read_outside(root, node):
     return out
 
 
+def _bound_outside(root, node):
+    """Names the function `root` binds outside `node`: its parameters and
+    what its other statements assign."""
+    args = root.args
+    out = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    out |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    inside = {id(n) for n in ast.walk(node)}
+    outside = [n for n in root.body if id(n) not in inside]
+    stack = list(outside)
+    while stack:
+        n = stack.pop()
+        if id(n) in inside or isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                             ast.ClassDef, ast.Lambda, ast.ListComp,
+                                             ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            out.add(n.id)
+        stack.extend(ast.iter_child_nodes(n))
+    return out
+
+
 class _Loops(ast.NodeTransformer):
     """`while` and `for` -> functions and a _while_stmt / _for_stmt call.
     Loops holding what the rewrite cannot carry stay Python loops."""
@@ -556,9 +577,11 @@ class _IfStatements(ast.NodeTransformer):
             return node
         k = next(self.counter)
         # A name a branch assigns is state when it is read after the `if`,
-        # or read in a branch before that branch assigns it (its value from
-        # before: `m = f(m)` inside the branch).
-        exposed = _exposed(node.body)[0] | _exposed(node.orelse)[0]
+        # or when a branch reads it before assigning it and it has a value
+        # from outside the `if` (`m = f(m)` inside the branch); names bound
+        # only inside the `if` (an inner if's temporaries) stay local.
+        exposed = (_exposed(node.body)[0] | _exposed(node.orelse)[0]) & \
+            _bound_outside(self.root, node)
         names = [] if both_return else \
             sorted(_stores(node.body + node.orelse) & (_read_outside(self.root, node) | exposed))
         result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())

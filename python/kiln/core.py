@@ -81,7 +81,7 @@ def _bind(op, inputs, attrs, results):
             outputs = _eager(op, inputs, attrs, results, state.runtime_device)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
-    elif op in _FOLDED and _known_integers(inputs):
+    elif op in _FOLDED and _known_integers(op, inputs):
         try:  # (no tape records it: integers carry no gradient)
             return _eager(op, inputs, attrs, results, "cpu")
         except _kiln.NativeError as e:
@@ -104,11 +104,15 @@ def _bind(op, inputs, attrs, results):
 # constants of the trace that the ops taking shapes can read.
 _FOLDED = frozenset({"add", "sub", "mul", "div", "rem", "maximum", "minimum", "neg",
                      "abs", "compare", "cast", "reshape", "concat", "slice",
-                     "select", "expand_dims", "squeeze"})
+                     "select", "expand_dims", "squeeze", "logical_and", "logical_or",
+                     "logical_not", "reduce_sum", "reduce_prod", "reduce_max",
+                     "reduce_min"})
 
 
-def _known_integers(inputs):
-    """Whether every input is a small integer or bool tensor with a value."""
+def _known_integers(op, inputs):
+    """Whether every input is a small integer or bool tensor with a value
+    (and, for a division, no zero divisor: that stays for the compiled
+    code's check, which only a branch that runs reaches)."""
     for t in inputs:
         impl = t._impl
         if type(impl).__name__ == "_TracedImpl" or impl.dtype not in ("i32", "i64", "i1"):
@@ -118,7 +122,7 @@ def _known_integers(inputs):
             n *= d
         if n > 64:
             return False
-    return True
+    return not (op in ("div", "rem") and not impl.numpy().all())
 
 
 def current_trace():

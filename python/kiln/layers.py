@@ -1017,20 +1017,23 @@ class Concatenate(_Merge):
         return ops.concat(tensors, self.axis % tensors[0].ndim)
 
 
-class Add(_Merge):
+class _Fold(_Merge):
+    """inputs[0] combined with each of the others in turn."""
+    _combine = None
+
     def call(self, inputs):
         out = convert_to_tensor(inputs[0])
         for x in inputs[1:]:
-            out = out + x
+            out = type(self)._combine(out, x)
         return out
 
 
-class Multiply(_Merge):
-    def call(self, inputs):
-        out = convert_to_tensor(inputs[0])
-        for x in inputs[1:]:
-            out = out * x
-        return out
+class Add(_Fold):
+    _combine = staticmethod(ops.add)
+
+
+class Multiply(_Fold):
+    _combine = staticmethod(ops.multiply)
 
 
 class Lambda(Layer):
@@ -1049,14 +1052,18 @@ class Lambda(Layer):
 def _edges(value, what):
     """((top, bottom), (left, right)) from an int, a pair (symmetric height,
     width) or the pairs themselves."""
-    if isinstance(value, int):
-        value = ((value, value), (value, value))
-    elif all(isinstance(p, int) for p in value):
-        value = ((value[0], value[0]), (value[1], value[1]))
-    out = tuple(tuple(int(v) for v in p) for p in value)
+    given = value
+    try:
+        if isinstance(value, int):
+            value = ((value, value), (value, value))
+        elif len(value) == 2 and all(isinstance(p, int) for p in value):
+            value = ((value[0], value[0]), (value[1], value[1]))
+        out = tuple(tuple(int(v) for v in p) for p in value)
+    except TypeError:
+        out = ()
     if len(out) != 2 or any(len(p) != 2 or min(p) < 0 for p in out):
         raise ValueError(f"{what} must be an int, a pair or two pairs of "
-                         f"non-negative ints, got {value!r}")
+                         f"non-negative ints, got {given!r}")
     return out
 
 
@@ -1096,10 +1103,13 @@ class Cropping1D(Layer):
     def __init__(self, cropping=(1, 1), name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.cropping = _pair(cropping, "cropping")
+        if min(self.cropping) < 0:
+            raise ValueError(f"Cropping1D: negative cropping {self.cropping}")
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
         a, b = self.cropping
+        _check_crop(self, x, [(1, a, b)])
         return x[:, a:x.shape[1] - b]
 
 
@@ -1114,7 +1124,21 @@ class Cropping2D(Layer):
     def call(self, inputs):
         x = convert_to_tensor(inputs)
         (t, b), (l, r) = self.cropping
+        _check_crop(self, x, [(1, t, b), (2, l, r)])
         return x[:, t:x.shape[1] - b, l:x.shape[2] - r]
+
+
+def _check_crop(layer, x, cuts):
+    """A ValueError unless each (axis, start, end) crop leaves something
+    of a known extent."""
+    for axis, start, end in cuts:
+        extent = x.shape[axis] if x.ndim > axis else None
+        if extent is None:
+            raise ValueError(f"{layer.name}: cropping needs dimension {axis} known, "
+                             f"got an input of shape {x.shape}")
+        if start + end >= extent:
+            raise ValueError(f"{layer.name}: cropping {start} + {end} from dimension "
+                             f"{axis} of an input of shape {x.shape} leaves nothing")
 
 
 class UpSampling1D(Layer):
@@ -1148,8 +1172,12 @@ class _Pooling1D(Layer):
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **kwargs):
         super().__init__(name, **kwargs)
-        self.pool_size = int(pool_size)
-        self.strides = int(strides) if strides else self.pool_size
+        one = lambda v: int(v[0]) if isinstance(v, (list, tuple)) and len(v) == 1 else int(v)
+        self.pool_size = one(pool_size)
+        self.strides = self.pool_size if strides is None else one(strides)
+        if self.pool_size < 1 or self.strides < 1:
+            raise ValueError(f"{type(self).__name__}: pool_size and strides must be "
+                             f">= 1, got {pool_size} and {strides}")
         self.padding = padding.upper()
 
     def call(self, inputs):
@@ -1206,6 +1234,8 @@ class Softmax(Layer):
 
 
 def _large_negative(dtype):
+    """What masked attention scores get added (Keras' rule): float16's
+    lowest value, -1e9 for wider types."""
     return dtype.min if dtype == "float16" else -1e9
 
 
@@ -1279,7 +1309,8 @@ class Rescaling(Layer):
         self.scale, self.offset = scale, offset
 
     def call(self, inputs):
-        x = convert_to_tensor(inputs)
+        # (Integer images are cast to the compute dtype first, as Keras does.)
+        x = ops.cast(convert_to_tensor(inputs), self.compute_dtype)
         return x * convert_to_tensor(self.scale, x.dtype) + convert_to_tensor(self.offset, x.dtype)
 
 
@@ -1305,16 +1336,6 @@ class Subtract(_Merge):
             raise ValueError(f"{self.name}: Subtract takes exactly two inputs, "
                              f"got {len(inputs)}")
         return convert_to_tensor(inputs[0]) - inputs[1]
-
-
-class _Fold(_Merge):
-    _combine = None
-
-    def call(self, inputs):
-        out = convert_to_tensor(inputs[0])
-        for x in inputs[1:]:
-            out = type(self)._combine(out, x)
-        return out
 
 
 class Maximum(_Fold):
@@ -1365,7 +1386,7 @@ class EinsumDense(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
-        match = re.fullmatch(r"([a-z]+),([a-z]+)->([a-z]+)", equation.replace(" ", ""))
+        match = re.fullmatch(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)", equation.replace(" ", ""))
         if match is None:
             raise ValueError(f"EinsumDense: equation {equation!r} must read "
                              "'<input>,<kernel>-><output>' in letters (no '...')")
@@ -1391,8 +1412,9 @@ class EinsumDense(Layer):
                              f"does not fit the output {out!r}")
         sizes = dict(zip(given, input_shape))
         for letter, d in zip(out, shape):
-            if d is None and letter in sizes:
-                d = sizes[letter]
+            if d is not None and sizes.get(letter) not in (None, d):
+                raise ValueError(f"{self.name}: output_shape gives {letter!r} extent {d}, "
+                                 f"the input {sizes[letter]}")
             sizes.setdefault(letter, d)
         missing = [c for c in kernel if sizes.get(c) is None]
         if missing:
@@ -1484,6 +1506,12 @@ class MultiHeadAttention(Layer):
                 "abcd,cde->abe", [None, out[0]], "e", "attention_output",
                 tuple(query_shape[:2]) + (self.num_heads, self.value_dim))
 
+    def __call__(self, query=None, value=None, *args, **kwargs):
+        # (Keras' keyword form, mha(query=q, value=v, key=k), too.)
+        if query is None or value is None:
+            raise TypeError(f"{self.name}: MultiHeadAttention needs a query and a value")
+        return super().__call__(query, value, *args, **kwargs)
+
     def call(self, query, value, key=None, attention_mask=None,
              return_attention_scores=False, training=None, use_causal_mask=False):
         query = convert_to_tensor(query)
@@ -1557,11 +1585,12 @@ class Attention(Layer):
         keep = _attention_mask(value_mask, use_causal_mask,
                                (query.shape[1], value.shape[1]))
         if keep is not None:
-            scores = scores - (1.0 - ops.cast(keep, scores.dtype)) * \
-                (65000.0 if scores.dtype == "float16" else 1e9)
+            scores = scores + (1.0 - ops.cast(keep, scores.dtype)) * \
+                _large_negative(scores.dtype)
         weights = nn.softmax(scores, axis=-1)
-        dropped = nn.dropout(weights, self.dropout) if training and self.dropout else weights
-        out = ops.matmul(dropped, value)
+        if training and self.dropout:
+            weights = nn.dropout(weights, self.dropout)  # (returned so, as Keras')
+        out = ops.matmul(weights, value)
         if query_mask is not None:
             out = out * math_ops.expand_dims(ops.cast(query_mask, out.dtype), -1)
         return (out, weights) if return_attention_scores else out

@@ -126,8 +126,10 @@ def fill(dims, value, dtype=None, name=None):
     entries = _static_extents(dims, "fill", open_extents=True) \
         if isinstance(dims, (Tensor, list, tuple)) else [dims]
     if isinstance(value, Tensor):
-        dtype = dtype or value.dtype
-    scalar = convert_to_tensor(value, dtype)
+        # (A tensor of another dtype is cast, as TensorFlow's fill does.)
+        scalar = value if dtype is None else cast(value, dtype)
+    else:
+        scalar = convert_to_tensor(value, dtype)
     if scalar.shape:
         raise errors.InvalidArgumentError(
             f"fill: the value must be a scalar, got shape {scalar.shape}",
@@ -808,17 +810,31 @@ _SEGMENT_REDUCTIONS = {
 }
 
 
-def _unsorted_segment_reduce(kind, data, segment_ids, num_segments):
-    what = f"unsorted_segment_{kind}"
+def _unsorted_segment_reduce(kind, data, segment_ids, num_segments, what=None,
+                             empty_value=None):
+    """One kiln.scatter_reduce of the rows; an empty segment holds
+    `empty_value` (default: TensorFlow's for unsorted segments)."""
+    what = what or f"unsorted_segment_{kind}"
     rows, ids, rest = _segment_layout(data, segment_ids, what)
     if rows.dtype == bool_:
         raise TypeError(f"{what}: data must be numeric, got bool")
     n = _num_segments(num_segments, ids, what)
-    reduction, empty = _SEGMENT_REDUCTIONS[kind]
-    base = fill([n] + rest, empty(rows.dtype), rows.dtype)
+    reduction, identity = _SEGMENT_REDUCTIONS[kind]
+    empty_value = identity(rows.dtype) if empty_value is None else empty_value
+    # A floating max/min starts from -inf/+inf, which no row ties with
+    # unless it is infinite itself (the gradient goes to the rows alone,
+    # as TensorFlow's), and fills the empty segments afterwards.
+    floating_extremum = kind != "prod" and rows.dtype.is_floating
+    start = {"max": -np.inf, "min": np.inf}[kind] if floating_extremum \
+        else identity(rows.dtype)
+    base = fill([n] + rest, start, rows.dtype)
     # (Negative ids are out of range for the scatter, which drops them.)
-    return bind1("scatter_reduce", [base, ids, rows],
-                 attributes(reduction=enum_case("scatter_reduction", reduction), axis=0))
+    out = bind1("scatter_reduce", [base, ids, rows],
+                attributes(reduction=enum_case("scatter_reduction", reduction), axis=0))
+    if start == empty_value:
+        return out
+    filled = greater(_segment_counts(ids, n, int32), constant(0, int32))
+    return where(_per_segment(filled, out), out, fill([n] + rest, empty_value, rows.dtype))
 
 
 def unsorted_segment_max(data, segment_ids, num_segments, name=None):
@@ -843,9 +859,12 @@ def unsorted_segment_prod(data, segment_ids, num_segments, name=None):
     return _unsorted_segment_reduce("prod", data, segment_ids, num_segments)
 
 
-def _segment_counts(ids, num_segments, dtype):
-    """How many ids fall in each of the num_segments segments, as `dtype`."""
-    return unsorted_segment_sum(ones_like(ids, dtype), ids, num_segments)
+def _segment_counts(ids, n, dtype):
+    """How many ids fall in each of the n segments (negative ids in
+    none), as `dtype`."""
+    flat = reshape(convert_to_tensor(ids), [-1])
+    return bind1("scatter_add", [constant(np.zeros(n, as_dtype(dtype).as_numpy_dtype), dtype),
+                                 flat, ones_like(flat, dtype)], attributes(axis=0))
 
 
 def _per_segment(values, like):
@@ -861,7 +880,7 @@ def _normalized_segment_sum(what, data, segment_ids, num_segments, scale):
         raise TypeError(f"{what}: data must be floating point, got {data.dtype.name}")
     ids = convert_to_tensor(segment_ids)
     sums = unsorted_segment_sum(data, ids, num_segments)
-    counts = _segment_counts(ids, num_segments, data.dtype)
+    counts = _segment_counts(ids, sums.shape[0], data.dtype)
     return sums / _per_segment(scale(maximum(counts, constant(1, data.dtype))), sums)
 
 
@@ -913,9 +932,7 @@ def _sorted_extremum(kind, data, segment_ids):
     # TF's sorted segment max/min leave an empty segment 0, not the
     # dtype's lowest/largest value as the unsorted ones do.
     ids, n = _sorted_segments(segment_ids, f"segment_{kind}")
-    out = _unsorted_segment_reduce(kind, data, ids, n)
-    filled = greater(_segment_counts(ids, n, int32), constant(0, int32))
-    return where(_per_segment(filled, out), out, zeros_like(out))
+    return _unsorted_segment_reduce(kind, data, ids, n, f"segment_{kind}", 0)
 
 
 def segment_max(data, segment_ids, name=None):

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from . import errors, math_ops, ops
 from . import random as _random
 from .core import attributes, bind1 as _run1, enum_case, tensor_type, unit
@@ -97,17 +99,8 @@ def conv1d(input, filters, stride=1, padding="VALID", data_format="NWC",
                                         errors.user_location())
     x = convert_to_tensor(input)
     w = convert_to_tensor(filters, x.dtype)
-    def single(value, what):  # an int, [v] or TensorFlow's [1, v, 1]
-        if isinstance(value, int):
-            return value
-        value = [int(v) for v in value]
-        if len(value) == 3:
-            return value[1]
-        if len(value) == 1:
-            return value[0]
-        raise ValueError(f"conv1d: {what} must be an int, [v] or [1, v, 1]")
-    stride = single(stride, "stride")
-    dilation = 1 if dilations is None else single(dilations, "dilations")
+    stride = _single(stride, "conv1d", "stride")
+    dilation = 1 if dilations is None else _single(dilations, "conv1d", "dilations")
     y = conv2d(math_ops.expand_dims(x, 1), math_ops.expand_dims(w, 0),
                strides=[1, stride], padding=padding, dilations=[1, dilation])
     return math_ops.squeeze(y, 1)
@@ -189,24 +182,39 @@ max_pool2d = _pool("max_pool2d")
 avg_pool2d = _pool("avg_pool2d")
 
 
+def _single(value, what, name):
+    """A 1-D window or stride: an int, [v] or TensorFlow's [1, v, 1]."""
+    if isinstance(value, int):
+        return value
+    value = [int(v) for v in value]
+    if len(value) == 3 and value[0] == value[2] == 1:
+        return value[1]
+    if len(value) == 1:
+        return value[0]
+    raise ValueError(f"{what}: {name} must be an int, [v] or [1, v, 1], got {value}")
+
+
+def _channels_last(data_format, what, accepted):
+    if data_format not in (None,) + accepted:
+        raise errors.UnimplementedError(
+            f"{what}: data_format {data_format!r} (Kiln pools channels-last "
+            f"inputs: {' or '.join(accepted)})", errors.user_location())
+
+
 def _pool1d(pool2d, what):
     def apply(input, ksize, strides, padding="VALID", data_format="NWC", name=None):
-        """A 1-D pooling over NWC inputs (tf.nn.%s): the 2-D pooling of
-        the rows as images of height 1.""" % what
-        if data_format != "NWC":
-            raise errors.UnimplementedError(
-                f"{what}: data_format {data_format!r} (Kiln pools NWC inputs)",
-                errors.user_location())
+        _channels_last(data_format, what, ("NWC",))
         x = convert_to_tensor(input)
         if x.ndim != 3:
             raise errors.InvalidArgumentError(
                 f"{what}: the input must be [batch, width, channels], got "
                 f"{list(x.shape)}", errors.user_location())
-        k = _window(ksize, "ksize")[0] if not isinstance(ksize, int) else ksize
-        s = _window(strides, "strides")[0] if not isinstance(strides, int) else strides
+        k, s = _single(ksize, what, "ksize"), _single(strides, what, "strides")
         y = pool2d(math_ops.expand_dims(x, 1), [1, k], [1, s], padding)
         return math_ops.squeeze(y, 1)
     apply.__name__ = what
+    apply.__doc__ = (f"tf.nn.{what} over [batch, width, channels] inputs: the 2-D "
+                     "pooling of the rows as images of height 1.")
     return apply
 
 
@@ -214,16 +222,22 @@ max_pool1d = _pool1d(max_pool2d, "max_pool1d")
 avg_pool1d = _pool1d(avg_pool2d, "avg_pool1d")
 
 
-def max_pool(input, ksize, strides, padding, data_format=None, name=None):
-    """tf.nn.max_pool: 1-D or 2-D by the input's rank."""
-    return (max_pool1d if convert_to_tensor(input).ndim == 3 else max_pool2d)(
-        input, ksize, strides, padding)
+def _pool_by_rank(pool1d, pool2d, what):
+    def apply(input, ksize, strides, padding, data_format=None, name=None):
+        _channels_last(data_format, what, ("NWC", "NHWC"))
+        rank = convert_to_tensor(input).ndim
+        if rank not in (3, 4):
+            raise errors.UnimplementedError(
+                f"{what}: inputs of rank {rank} (Kiln pools rank 3 and 4)",
+                errors.user_location())
+        return (pool1d if rank == 3 else pool2d)(input, ksize, strides, padding)
+    apply.__name__ = what
+    apply.__doc__ = f"tf.nn.{what}: 1-D or 2-D pooling by the input's rank."
+    return apply
 
 
-def avg_pool(input, ksize, strides, padding, data_format=None, name=None):
-    """tf.nn.avg_pool: 1-D or 2-D by the input's rank."""
-    return (avg_pool1d if convert_to_tensor(input).ndim == 3 else avg_pool2d)(
-        input, ksize, strides, padding)
+max_pool = _pool_by_rank(max_pool1d, max_pool2d, "max_pool")
+avg_pool = _pool_by_rank(avg_pool1d, avg_pool2d, "avg_pool")
 
 
 def embedding_lookup(params, ids, max_norm=None, name=None):
@@ -328,6 +342,15 @@ def compute_average_loss(per_example_loss, sample_weight=None, global_batch_size
     processes (kiln.distribute.DistributedOptimizer), as TensorFlow with
     one replica per process."""
     loss = convert_to_tensor(per_example_loss)
+    if loss.ndim < 1:
+        raise errors.InvalidArgumentError(
+            "compute_average_loss: per_example_loss must have rank >= 1 (one "
+            "loss per example), got a scalar", errors.user_location())
+    if global_batch_size is not None and (
+            not isinstance(global_batch_size, (int, np.integer)) or global_batch_size <= 0):
+        raise errors.InvalidArgumentError(
+            "compute_average_loss: global_batch_size must be a positive int, got "
+            f"{global_batch_size!r}", errors.user_location())
     if sample_weight is not None:
         loss = loss * convert_to_tensor(sample_weight, loss.dtype)
     if global_batch_size is None:

@@ -359,7 +359,7 @@ def _check_at_run_time(ok, message):
     @kiln.function (a kiln.assert naming this line)."""
     ok = equal(reduce_min(cast(ok, "int32")), 1) if ok.shape else ok
     trace = current_trace()
-    if trace is None or not ok._symbolic:  # (a value now: checked now)
+    if trace is None:
         if not bool(ok.numpy()):
             raise errors.InvalidArgumentError(message, errors.user_location())
         return
@@ -541,7 +541,8 @@ def _joined_extents(tensors, out):
     with a record of its values when some are open extents and the others
     known (a shape built from kiln.shape's pieces)."""
     from .tensor import _partial_extents, _record_extents
-    if not out._symbolic or out.ndim != 1:
+    if not out._symbolic or out.ndim != 1 or not out.dtype.is_integer or \
+            out.shape[0] is None or out.shape[0] > 32:
         return out
     entries = []
     for t in tensors:

@@ -246,8 +246,11 @@ class _OpenExtent:
 
 def _partial_extents(t):
     """The entries of a traced shape tensor (1-D, or a scalar as a 1-tuple)
-    as ints and _OpenExtents, or None when the trace has no such record."""
-    return getattr(t._impl, "extents", None) if t._symbolic else None
+    as ints and _OpenExtents, or None when the trace being built has no
+    such record (a tensor of another trace has none here)."""
+    if not t._symbolic or t._impl.trace is not local.trace:
+        return None
+    return t._impl.extents
 
 
 def _record_extents(t, entries):

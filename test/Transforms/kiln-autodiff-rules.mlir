@@ -406,7 +406,8 @@ func.func @dcoll(%x: tensor<4x3xf32>, %w: tensor<8x3xf32>) -> tensor<4x3xf32> {
 
 // kiln.scatter_reduce max: the cotangent of each position goes to the base
 // element and the updates equal to its result, divided by how many there
-// are (ties counted by a scatter_add of the hits).
+// are (ties counted by a scatter_add of the hits), selected (not multiplied)
+// so that a NaN share reaches no other factor.
 // CHECK-LABEL: func.func private @segmax_vjp_0_2(
 // CHECK-SAME: %[[B:[a-z0-9]+]]: tensor<4x2xf32>, %[[I:[a-z0-9]+]]: tensor<3xi32>, %[[U:[a-z0-9]+]]: tensor<3x2xf32>
 // CHECK: %[[Y:.*]] = kiln.scatter_reduce max, %[[B]], %[[I]], %[[U]]
@@ -417,9 +418,9 @@ func.func @dcoll(%x: tensor<4x3xf32>, %w: tensor<8x3xf32>) -> tensor<4x3xf32> {
 // CHECK: %[[FU:.*]] = kiln.cast %[[HU]]
 // CHECK: %[[TIES:.*]] = kiln.scatter_add %[[FB]], %[[I]], %[[FU]]
 // CHECK: %[[SHARE:.*]] = kiln.div %{{.*}}, %[[TIES]]
-// CHECK: %[[DB:.*]] = kiln.mul %[[SHARE]], %[[FB]]
+// CHECK: %[[DB:.*]] = kiln.select %[[HB]], %[[SHARE]], %{{.*}}
 // CHECK: %[[SU:.*]] = kiln.gather %[[SHARE]], %[[I]]
-// CHECK: %[[DU:.*]] = kiln.mul %[[SU]], %[[FU]]
+// CHECK: %[[DU:.*]] = kiln.select %[[HU]], %[[SU]], %{{.*}}
 // CHECK: return %{{.*}}, %[[DB]], %[[DU]]
 func.func @segmax(%b: tensor<4x2xf32>, %i: tensor<3xi32>, %u: tensor<3x2xf32>) -> tensor<f32> {
   %m = kiln.scatter_reduce max, %b, %i, %u : tensor<4x2xf32>, tensor<3xi32>, tensor<3x2xf32> -> tensor<4x2xf32>

@@ -439,9 +439,23 @@ def test_a_branch_that_updates_a_value_read_only_in_the_if():
             mask = mask + 1.0
             x = x * mask
         return x
-    f, g = kiln.function(shifted), kiln.function(masked)
+    # Names bound only inside the if (an inner cond's temporaries, a
+    # comprehension's variable) stay local to the branch.
+    def nested(x):
+        if kiln.reduce_sum(x) > 0:
+            if x[0] > 1.0:
+                scale = 2.0
+            else:
+                scale = 3.0
+            ys = [x * k for k in (1.0, 2.0)]
+            k = scale
+            x = ys[1] * k
+        return x
+    f, g, h = kiln.function(shifted), kiln.function(masked), kiln.function(nested)
     assert [float(f(kiln.constant(v), kiln.constant(2.0))) for v in (1.0, -1.0)] == [6.0, -1.0]
     assert float(g(kiln.constant(3.0), kiln.constant(1.0))) == 6.0
+    assert [float(h(kiln.constant([v]))[0]) for v in (2.0, 0.5, -1.0)] == [8.0, 3.0, -1.0]
+    assert h.trace_count == 1
 
 
 def test_if_on_a_tensor_needs_values_in_both_branches():

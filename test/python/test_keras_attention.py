@@ -76,6 +76,11 @@ def test_multi_head_attention_matches_numpy_eagerly_and_compiled():
     assert len(mha2.weights) == 4
     with pytest.raises(ValueError, match="called with"):
         mha2(x[..., :5], x[..., :5])
+    # Keras' keyword form; dropout only when training.
+    np.testing.assert_allclose(mha2(query=x, value=x, use_causal_mask=True).numpy(), got,
+                               rtol=1e-5, atol=1e-6)
+    dropping = layers.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.5)
+    assert not np.allclose(dropping(x, x, training=True).numpy(), dropping(x, x).numpy())
 
 
 def test_multi_head_attention_gradient_and_functional_training():
@@ -120,14 +125,23 @@ def test_attention_layer_and_einsum_dense():
     value_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
     query_mask = np.array([[1, 1, 0], [1, 1, 1]], bool)
     att = layers.Attention(use_scale=True)
+    att([q, v])  # (builds the scale)
+    att.scale.assign(0.5)  # (a scale of 1 would hide a missing or inverted one)
     out, weights = att([q, v], mask=[query_mask, value_mask], return_attention_scores=True)
-    scores = np.einsum("btd,bsd->bts", q, v) * 1.0
+    scores = np.einsum("btd,bsd->bts", q, v) * 0.5
     scores = np.where(value_mask[:, None, :], scores, scores - 1e9)
     want_w = softmax(scores)
     np.testing.assert_allclose(weights.numpy(), want_w, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out.numpy(), (want_w @ v) * query_mask[..., None],
                                rtol=1e-5, atol=1e-6)
     assert [w.name for w in att.weights] == ["attention/scale:0"]
+    # Dropout when training: the weights returned are the dropped ones
+    # (Keras' Attention), which the output uses.
+    dropping = layers.Attention(dropout=0.5)
+    out, weights = dropping([q, v], training=True, return_attention_scores=True)
+    w = weights.numpy()
+    assert (w == 0).any()
+    np.testing.assert_allclose(out.numpy(), w @ v, rtol=1e-5, atol=1e-6)
     causal = layers.Attention()([q, v[:, :3]], use_causal_mask=True).numpy()
     s = np.einsum("btd,bsd->bts", q, v[:, :3])
     s = np.where(np.tril(np.ones((3, 3), bool)), s, s - 1e9)
@@ -144,6 +158,8 @@ def test_attention_layer_and_einsum_dense():
         layers.EinsumDense("...b,bc->...c", 3)
     with pytest.raises(ValueError, match="bias axis 'z'"):
         layers.EinsumDense("ab,bc->ac", 3, bias_axes="z")(x[0])
+    with pytest.raises(ValueError, match="output_shape gives 'b' extent 9, the input 3"):
+        layers.EinsumDense("abc,cd->abd", (9, 7))(x)
 
 
 def test_small_layers_match_numpy():
@@ -184,6 +200,13 @@ def test_small_layers_match_numpy():
     prelu = layers.PReLU(alpha_initializer=kiln.initializers.Constant(0.25), shared_axes=[1])
     np.testing.assert_allclose(prelu(x).numpy(), np.where(x > 0, x, 0.25 * x), rtol=1e-6)
     assert prelu.alpha.shape == (1, 3)
+    images = np.arange(12, dtype=np.uint8).reshape(1, 2, 2, 3)  # integers: cast first
+    np.testing.assert_allclose(layers.Rescaling(1 / 255.0)(images).numpy(), images / 255.0,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="leaves nothing"):
+        layers.Cropping1D((0, 6))(x)
+    with pytest.raises(ValueError, match="non-negative"):
+        layers.Cropping2D((1, 2, 3))
     noisy = layers.GaussianNoise(0.5)(kiln.zeros((200, 50)), training=True).numpy()
     assert abs(noisy.std() - 0.5) < 0.02 and abs(noisy.mean()) < 0.02
     td = layers.TimeDistributed(layers.Dense(5))
@@ -201,6 +224,14 @@ def test_nn_pooling_embedding_and_losses():
     np.testing.assert_allclose(same[:, -1], x[:, 6], rtol=1e-6)
     np.testing.assert_allclose(kiln.nn.max_pool(x, 2, 1, "VALID").numpy(),
                                np.maximum(x[:, :-1], x[:, 1:]))
+    np.testing.assert_allclose(kiln.nn.avg_pool1d(x, [1, 7, 1], [7], "VALID").numpy(),
+                               x.mean(1, keepdims=True), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"ksize must be an int, \[v\] or \[1, v, 1\]"):
+        kiln.nn.max_pool1d(x, [2, 2], 1, "VALID")
+    with pytest.raises(kiln.errors.UnimplementedError, match="data_format 'NCHW'"):
+        kiln.nn.max_pool(np.ones((1, 3, 4, 4)), 2, 2, "VALID", data_format="NCHW")
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="rank >= 1"):
+        kiln.nn.compute_average_loss(1.0)
     table = RNG.normal(size=(5, 4)).astype(np.float32)
     ids = np.array([[4, 0], [2, 2]])
     np.testing.assert_array_equal(kiln.nn.embedding_lookup(table, ids).numpy(), table[ids])

@@ -150,6 +150,43 @@ def test_shapes_built_from_open_extents_keep_what_is_known():
         f(np.zeros((3, 4, 3), np.float32), np.zeros((5, 2), np.float32))
 
 
+def test_folding_covers_shape_idioms_and_leaves_checks_to_run_time():
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 4, 6), kiln.float32)])
+    def halves(x):
+        s = kiln.shape(x)
+        return kiln.reshape(x, [s[0], s[2] // 2, kiln.reduce_prod(s[1:]) // 3])
+    x = np.arange(48, dtype=np.float32).reshape(2, 4, 6)
+    np.testing.assert_array_equal(halves(x).numpy(), x.reshape(2, 3, 8))
+    # (fill casts a tensor value to the dtype asked for, as TensorFlow.)
+    assert kiln.fill([2], kiln.constant(1), kiln.float32).numpy().tolist() == [1.0, 1.0]
+
+    # A division by a known zero is not folded: the compiled check fails
+    # only if its branch runs.
+    @kiln.function
+    def guarded(flag):
+        if flag:
+            return kiln.constant(7) // kiln.constant(0)
+        return kiln.constant(1)
+    assert int(guarded(kiln.constant(False))) == 1
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="Integer division by zero"):
+        guarded(kiln.constant(True))
+
+    # A shape tensor kept from another trace has no record there.
+    kept = {}
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def first(x):
+        kept["shape"] = kiln.shape(x)
+        return x
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def second(x):
+        return kiln.reshape(x, kept["shape"][1:])
+    first(np.ones((2, 3), np.float32))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="another @kiln.function trace"):
+        second(np.ones((2, 3), np.float32))
+
+
 def test_open_extent_errors_name_the_problem():
     @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
     def shaped(x):

@@ -146,9 +146,26 @@ def test_segment_extremum_ties_and_sorted_segments():
     np.testing.assert_allclose(
         kiln.math.unsorted_segment_sqrt_n(d0, [1, 1, 1, -1], 3).numpy(),
         [[0, 0], d0[:3].sum(0) / np.sqrt(3), [0, 0]], rtol=1e-12)
-    # NaN propagates through max and min.
-    nan = kiln.math.unsorted_segment_min(kiln.constant([1.0, np.nan, 2.0]), [0, 0, 1], 2)
-    assert np.isnan(nan.numpy()[0]) and nan.numpy()[1] == 2.0
+    # NaN propagates through max and min; its segment's gradient is 0 (the
+    # NaN equals nothing: TF's rule), the other segments' unaffected.
+    nan_data = kiln.constant([[1.0], [np.nan], [3.0]])
+    with kiln.GradientTape() as tape:
+        tape.watch(nan_data)
+        nan = kiln.math.unsorted_segment_max(nan_data, [0, 0, 1], 3)
+    assert np.isnan(nan.numpy()[0, 0]) and nan.numpy()[1, 0] == 3.0
+    np.testing.assert_array_equal(tape.gradient(nan, nan_data).numpy(), [[0.0], [0.0], [1.0]])
+    # Rows at the dtype's lowest value share their segment's gradient among
+    # themselves only (the empty-segment value is no tie).
+    low = kiln.constant([kiln.float32.min, kiln.float32.min], kiln.float32)
+    with kiln.GradientTape() as tape:
+        tape.watch(low)
+        m = kiln.math.unsorted_segment_max(low, [0, 0], 2)
+    np.testing.assert_array_equal(m.numpy(), [kiln.float32.min] * 2)
+    np.testing.assert_array_equal(tape.gradient(m, low).numpy(), [0.5, 0.5])
+    # Sorted integer segments below zero: the empty one is 0, the others
+    # their maxima (no 0 from the start value).
+    np.testing.assert_array_equal(
+        kiln.math.segment_max(kiln.constant([-5, -3, -9]), [0, 0, 2]).numpy(), [-3, 0, -9])
 
 
 def test_segment_errors():

@@ -534,7 +534,9 @@ LogicalResult ScatterAddOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
 // Every base element and every in-range update is a factor of one result
 // position p (the base's own position, indices[i] for an update); with
 // g, y and the other per-position values read at p:
-//   max/min: dx = g * (x == y) / ties, ties counting the factors equal to y;
+//   max/min: dx = x == y ? g / ties : 0, ties counting the factors equal to
+//            y (a select, so a NaN result or an infinite g reaches no
+//            factor that is not the extremum, as in TensorFlow);
 //   prod:    dx = g * y / x when p has no zero factor, g times the product of
 //            p's other factors for the one zero of a position with one zero,
 //            0 when p has two zeros or more.
@@ -564,8 +566,8 @@ LogicalResult ScatterReduceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
     Value hitBase = r.cmp(CompareDirection::eq, base, y);
     Value hitUpdates = r.cmp(CompareDirection::eq, updates, atUpdates(y));
     Value share = r.div(g, count(hitBase, hitUpdates));
-    grads[0] = r.mul(share, asFloat(hitBase, base));
-    grads[2] = r.mul(atUpdates(share), asFloat(hitUpdates, updates));
+    grads[0] = r.select(hitBase, share, r.zerosLike(base));
+    grads[2] = r.select(hitUpdates, atUpdates(share), r.zerosLike(updates));
     return success();
   }
   Value zeroBase = r.cmp(CompareDirection::eq, base, r.zerosLike(base));
