@@ -13,7 +13,7 @@ import math
 
 from . import math_ops, nn, ops
 from .dtypes import int64
-from .metrics import _labels, _match, _squeeze_last
+from ._targets import _labels, _match, _squeeze_last
 from .tensor import convert_to_tensor
 
 _EPSILON = 1e-7  # Keras' backend epsilon
@@ -161,8 +161,39 @@ def log_cosh(y_true, y_pred):
     return _mean_last(x + math_ops.softplus(-2.0 * x) - math.log(2.0))
 
 
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """(log(p + 1) - log(y + 1))^2, both clipped at eps first."""
+    y_true, y_pred = _match(y_true, y_pred)
+    first = ops.log(ops.maximum(y_pred, _EPSILON) + 1.0)
+    second = ops.log(ops.maximum(y_true, _EPSILON) + 1.0)
+    return _mean_last(ops.square(first - second))
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """100 |y - p| / max(|y|, eps)."""
+    y_true, y_pred = _match(y_true, y_pred)
+    return 100.0 * _mean_last(ops.abs(y_true - y_pred) / ops.maximum(ops.abs(y_true), _EPSILON))
+
+
+def poisson(y_true, y_pred):
+    """p - y log(p + eps)."""
+    y_true, y_pred = _match(y_true, y_pred)
+    return _mean_last(y_pred - y_true * ops.log(y_pred + _EPSILON))
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """-cos(angle) between the rows (Keras' loss form: -1 for aligned
+    vectors; a zero vector gives 0)."""
+    y_true, y_pred = _match(y_true, y_pred)
+    a = math_ops.l2_normalize(y_true, axis=axis)
+    b = math_ops.l2_normalize(y_pred, axis=axis)
+    return -ops.reduce_sum(a * b, axis=axis % len(a.shape))
+
+
 mse = mean_squared_error
 mae = mean_absolute_error
+msle = mean_squared_logarithmic_error
+mape = mean_absolute_percentage_error
 kld = kullback_leibler_divergence = kl_divergence
 logcosh = log_cosh
 
@@ -250,8 +281,29 @@ class LogCosh(_Wrapper):
     fn = staticmethod(log_cosh)
 
 
+class MeanSquaredLogarithmicError(_Wrapper):
+    fn = staticmethod(mean_squared_logarithmic_error)
+
+
+class MeanAbsolutePercentageError(_Wrapper):
+    fn = staticmethod(mean_absolute_percentage_error)
+
+
+class Poisson(_Wrapper):
+    fn = staticmethod(poisson)
+
+
+class CosineSimilarity(_Wrapper):
+    fn = staticmethod(cosine_similarity)
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, axis=int(axis))
+
+
 MSE = MeanSquaredError
 MAE = MeanAbsoluteError
+MSLE = MeanSquaredLogarithmicError
+MAPE = MeanAbsolutePercentageError
 
 
 class _FunctionLoss(Loss):
@@ -275,6 +327,11 @@ _BY_NAME = {
     "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "kl_divergence": KLDivergence, "kld": KLDivergence,
     "log_cosh": LogCosh, "logcosh": LogCosh,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "poisson": Poisson, "cosine_similarity": CosineSimilarity,
 }
 
 

@@ -13,7 +13,7 @@ from .math_ops import (argmin, ceil, cumprod, cumsum, erf, erfc, expm1, floor, i
                        is_inf, is_nan, l2_normalize, log1p, log_sigmoid,
                        reciprocal, reduce_all, reduce_any, reduce_logsumexp,
                        reduce_prod, reduce_std, reduce_variance, round, rsqrt,
-                       softplus, softsign, squared_difference, top_k)
+                       softplus, softsign, squared_difference, top_k, in_top_k)
 from .math_ops import (segment_max, segment_mean, segment_min, segment_prod, segment_sum,
                        unsorted_segment_max, unsorted_segment_mean, unsorted_segment_min,
                        unsorted_segment_prod, unsorted_segment_sqrt_n, unsorted_segment_sum)
@@ -29,7 +29,7 @@ __all__ = [
     "reduce_any", "reduce_logsumexp", "reduce_max", "reduce_mean", "reduce_min",
     "reduce_prod", "reduce_std", "reduce_sum", "reduce_variance", "round",
     "rsqrt", "sigmoid", "sign", "sin", "softplus", "softsign", "sqrt", "square",
-    "squared_difference", "subtract", "tanh", "top_k", "truediv", "truncatemod",
+    "squared_difference", "subtract", "tanh", "top_k", "in_top_k", "truediv", "truncatemod",
     "segment_max", "segment_mean", "segment_min", "segment_prod", "segment_sum",
     "unsorted_segment_max", "unsorted_segment_mean", "unsorted_segment_min",
     "unsorted_segment_prod", "unsorted_segment_sqrt_n", "unsorted_segment_sum",

@@ -15,12 +15,13 @@ import collections
 import numpy as np
 
 from . import errors
+from ._targets import _labels
 from .core import attributes, bind1, enum_case, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, int32, int64
 from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pair, _unary,
                   abs, cast, concat, equal, exp, gather, greater, greater_equal, less,
                   less_equal, log, logical_and, matmul, maximum, minimum, not_equal,
-                  reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
+                  one_hot, reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
 from .tensor import (Tensor, _OpenExtent, _record_extents, _shape_holder, _static_extents,
                      constant, convert_to_tensor, ones as _ones, zeros as _zeros)
@@ -1163,6 +1164,22 @@ def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
     """The int32 indices that sort `values` along `axis`, as tf.argsort.
     Always stable (equal values keep their order), whatever `stable` says."""
     return _sort(values, axis, direction, "argsort")[1]
+
+
+def in_top_k(targets, predictions, k):
+    """Whether each example's target class is among the k largest
+    predictions (tf.math.in_top_k: classes tied at the boundary count as
+    in)."""
+    predictions = convert_to_tensor(predictions)
+    labels = reshape(_labels(targets), (-1,))
+    if not labels.dtype.is_integer:
+        raise TypeError(f"in_top_k: targets must be integers, got {labels.dtype.name}")
+    scores = reshape(predictions, (-1, predictions.shape[-1]))
+    target = reduce_sum(scores * one_hot(labels, scores.shape[-1], dtype=scores.dtype),
+                        axis=1, keepdims=True)
+    above = reduce_sum(cast(greater(scores, target), int32), axis=1)
+    return less(above, constant(int(k), int32))
+
 
 
 # top_k's result, as tf.math.top_k's: (values, indices), also by name.

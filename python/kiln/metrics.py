@@ -4,32 +4,11 @@ kiln.Variables, so a metric can be updated eagerly or inside
 
 import numpy as np
 
-from . import ops
-from .dtypes import float32, int64, widen_unsigned
+from . import losses, math_ops, ops
+from ._targets import _labels, _match, _squeeze_last
+from .dtypes import float32, int64
 from .tensor import constant, convert_to_tensor
 from .variables import Variable
-
-
-def _labels(y):
-    """Integer labels as a tensor (NumPy's unsigned types widened)."""
-    return convert_to_tensor(widen_unsigned(y) if isinstance(y, np.ndarray) else y)
-
-
-def _squeeze_last(x):
-    return ops.reshape(x, x.shape[:-1])
-
-
-def _match(y_true, y_pred):
-    """Keras' rule: predictions (B, 1) against targets (B,) (or the other
-    way round) drop the trailing 1 instead of broadcasting to (B, B)."""
-    y_true, y_pred = convert_to_tensor(y_true), convert_to_tensor(y_pred)
-    if y_true.dtype != y_pred.dtype:
-        y_true = ops.cast(y_true, y_pred.dtype)
-    if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:
-        y_pred = _squeeze_last(y_pred)
-    elif len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:
-        y_true = _squeeze_last(y_true)
-    return y_true, y_pred
 
 
 def _count(t):
@@ -169,6 +148,90 @@ class Accuracy(MeanMetricWrapper):
 
     def __init__(self, name="accuracy"):
         super().__init__(_equal, name)
+
+
+class Sum(Metric):
+    """The (weighted) sum of every value passed to update_state."""
+
+    def update_state(self, values, sample_weight=None):
+        values = ops.cast(convert_to_tensor(values), float32)
+        if sample_weight is not None:
+            values = values * ops.cast(convert_to_tensor(sample_weight), float32)
+        self._add(ops.reduce_sum(values), constant(0.0))
+
+    def result(self):
+        return self.total.value()
+
+
+class RootMeanSquaredError(MeanMetricWrapper):
+    """sqrt of the mean squared error over every example so far."""
+
+    def __init__(self, name="root_mean_squared_error"):
+        super().__init__(_squared_error, name)
+
+    def result(self):
+        return ops.sqrt(super().result())
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the integer label is among the k largest predictions."""
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy"):
+        # (Float labels are cast to integers, as Keras does.)
+        super().__init__(lambda t, p: ops.cast(math_ops.in_top_k(
+            ops.cast(_labels(t), int64), p, k), float32), name)
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot label's class is among the k largest
+    predictions."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy"):
+        super().__init__(lambda t, p: ops.cast(math_ops.in_top_k(
+            ops.argmax(convert_to_tensor(t), axis=-1 % len(convert_to_tensor(p).shape)),
+            p, k), float32), name)
+
+
+def _loss_metric(fn, default_name, doc):
+    """A MeanMetricWrapper class over the per-example loss `fn`."""
+    class LossMetric(MeanMetricWrapper):
+        def __init__(self, name=default_name, **options):
+            super().__init__(lambda t, p: fn(t, p, **options), name)
+    LossMetric.__name__ = LossMetric.__qualname__ = "".join(
+        w.capitalize() for w in default_name.split("_"))
+    LossMetric.__doc__ = doc
+    return LossMetric
+
+
+BinaryCrossentropy = _loss_metric(losses.binary_crossentropy, "binary_crossentropy",
+                                  "The mean binary cross-entropy (from_logits=...).")
+CategoricalCrossentropy = _loss_metric(losses.categorical_crossentropy,
+                                       "categorical_crossentropy",
+                                       "The mean categorical cross-entropy.")
+SparseCategoricalCrossentropy = _loss_metric(losses.sparse_categorical_crossentropy,
+                                             "sparse_categorical_crossentropy",
+                                             "The mean sparse categorical cross-entropy.")
+KLDivergence = _loss_metric(losses.kl_divergence, "kl_divergence", "The mean KL divergence.")
+Poisson = _loss_metric(losses.poisson, "poisson", "The mean Poisson loss.")
+LogCoshError = _loss_metric(losses.log_cosh, "logcosh", "The mean log-cosh error.")
+Hinge = _loss_metric(losses.hinge, "hinge", "The mean hinge loss.")
+SquaredHinge = _loss_metric(losses.squared_hinge, "squared_hinge", "The mean squared hinge.")
+CategoricalHinge = _loss_metric(losses.categorical_hinge, "categorical_hinge",
+                                "The mean categorical hinge.")
+MeanAbsolutePercentageError = _loss_metric(losses.mean_absolute_percentage_error,
+                                           "mean_absolute_percentage_error",
+                                           "The mean absolute percentage error.")
+MeanSquaredLogarithmicError = _loss_metric(losses.mean_squared_logarithmic_error,
+                                           "mean_squared_logarithmic_error",
+                                           "The mean squared logarithmic error.")
+
+
+class CosineSimilarity(MeanMetricWrapper):
+    """The mean cosine of the angle between targets and predictions (the
+    metric is +1 for aligned vectors, the loss -1)."""
+
+    def __init__(self, name="cosine_similarity", axis=-1):
+        super().__init__(lambda t, p: -losses.cosine_similarity(t, p, axis=axis), name)
 
 
 class _Confusion(Metric):

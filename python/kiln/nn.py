@@ -13,6 +13,7 @@ from .tensor import convert_to_tensor
 
 
 top_k = math_ops.top_k  # tf.nn.top_k, the same op
+in_top_k = math_ops.in_top_k
 
 
 def relu(features, name=None):

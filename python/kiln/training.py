@@ -67,6 +67,23 @@ def _metric_for(identifier, loss):
         "precision": metrics_module.Precision,
         "recall": metrics_module.Recall,
         "auc": metrics_module.AUC,
+        "root_mean_squared_error": metrics_module.RootMeanSquaredError,
+        "top_k_categorical_accuracy": metrics_module.TopKCategoricalAccuracy,
+        "sparse_top_k_categorical_accuracy": metrics_module.SparseTopKCategoricalAccuracy,
+        "binary_crossentropy": metrics_module.BinaryCrossentropy,
+        "categorical_crossentropy": metrics_module.CategoricalCrossentropy,
+        "sparse_categorical_crossentropy": metrics_module.SparseCategoricalCrossentropy,
+        "kl_divergence": metrics_module.KLDivergence,
+        "poisson": metrics_module.Poisson,
+        "logcosh": metrics_module.LogCoshError,
+        "hinge": metrics_module.Hinge,
+        "squared_hinge": metrics_module.SquaredHinge,
+        "categorical_hinge": metrics_module.CategoricalHinge,
+        "mape": metrics_module.MeanAbsolutePercentageError,
+        "mean_absolute_percentage_error": metrics_module.MeanAbsolutePercentageError,
+        "msle": metrics_module.MeanSquaredLogarithmicError,
+        "mean_squared_logarithmic_error": metrics_module.MeanSquaredLogarithmicError,
+        "cosine_similarity": metrics_module.CosineSimilarity,
     }
     try:
         return table[identifier](name=identifier)

@@ -43,6 +43,15 @@ CASES = {
     "log_cosh": (losses.LogCosh(), TARGET, LOGITS, np.log(np.cosh(LOGITS - TARGET)).mean(-1)),
     "mae": (losses.MeanAbsoluteError(), TARGET, LOGITS, np.abs(LOGITS - TARGET).mean(-1)),
     "mse": (losses.MeanSquaredError(), TARGET, LOGITS, ((LOGITS - TARGET) ** 2).mean(-1)),
+    "msle": (losses.MeanSquaredLogarithmicError(), np.abs(TARGET), PROBS,
+             ((np.log(np.maximum(PROBS, EPS) + 1) - np.log(np.abs(TARGET) + 1)) ** 2).mean(-1)),
+    "mape": (losses.MeanAbsolutePercentageError(), TARGET, LOGITS,
+             100 * (np.abs(TARGET - LOGITS) / np.abs(TARGET)).mean(-1)),
+    "poisson": (losses.Poisson(), np.abs(TARGET), PROBS,
+                (PROBS - np.abs(TARGET) * np.log(PROBS + EPS)).mean(-1)),
+    "cosine": (losses.CosineSimilarity(), TARGET, LOGITS,
+               -(TARGET * LOGITS).sum(-1) / np.linalg.norm(TARGET, axis=-1)
+               / np.linalg.norm(LOGITS, axis=-1)),
     "cce_smoothing": (losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
                       ONE_HOT, LOGITS,
                       -((ONE_HOT * 0.9 + 0.025) * (LOGITS - np.log(np.exp(LOGITS).sum(
@@ -162,3 +171,46 @@ def test_auc_approximates_the_exact_roc_area():
                   metrics=["accuracy", "precision", "recall", "auc"])
     logs = model.evaluate(p[:, None].astype(np.float32), y, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "accuracy", "precision", "recall", "auc"}
+
+
+def test_more_metrics_against_numpy():
+    scores = RNG.normal(size=(8, 5))
+    labels = RNG.integers(0, 5, 8)
+    scores[0, labels[0]] = scores[0].max()          # (in the top 1)
+    scores[1, :] = 0.5                              # all tied: in any top k
+    rank = (scores > scores[np.arange(8), labels][:, None]).sum(1)
+    for k in (1, 2, 3):
+        m = metrics.SparseTopKCategoricalAccuracy(k=k)
+        m.update_state(labels, scores)
+        np.testing.assert_allclose(float(m.result()), (rank < k).mean(), rtol=1e-6)
+        one_hot = metrics.TopKCategoricalAccuracy(k=k)
+        one_hot.update_state(np.eye(5)[labels], scores)
+        np.testing.assert_allclose(float(one_hot.result()), (rank < k).mean(), rtol=1e-6)
+    np.testing.assert_array_equal(kiln.math.in_top_k(labels, scores, 2).numpy(), rank < 2)
+    rmse = metrics.RootMeanSquaredError()
+    rmse.update_state(TARGET[:3], LOGITS[:3])
+    rmse.update_state(TARGET[3:], LOGITS[3:])
+    np.testing.assert_allclose(float(rmse.result()), np.sqrt(((TARGET - LOGITS) ** 2).mean()),
+                               rtol=1e-6)
+    total = metrics.Sum()
+    total.update_state([1.0, 2.0])
+    total.update_state([3.0], sample_weight=[2.0])
+    assert float(total.result()) == 9.0
+    cos = metrics.CosineSimilarity()
+    cos.update_state(TARGET, LOGITS)
+    np.testing.assert_allclose(float(cos.result()), -CASES["cosine"][3].mean(), rtol=1e-6)
+    bce = metrics.BinaryCrossentropy(from_logits=True)
+    bce.update_state(BINARY, LOGITS)
+    np.testing.assert_allclose(float(bce.result()), CASES["bce_logits"][3].mean(), rtol=1e-6)
+    # By name in compile.
+    x = scores.astype(np.float32)
+    model = kiln.Sequential([kiln.layers.Dense(5)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["root_mean_squared_error", "mape"])
+    history = model.fit(x, x, epochs=1, verbose=0)
+    assert {"root_mean_squared_error", "mape"} <= set(history.history)
+    model.compile(optimizer="sgd", loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["sparse_top_k_categorical_accuracy"])
+    history = model.fit(x, labels, epochs=1, verbose=0)
+    assert 0.0 <= history.history["sparse_top_k_categorical_accuracy"][0] <= 1.0
+    with pytest.raises(TypeError, match="targets must be integers"):
+        kiln.math.in_top_k(np.zeros(2, np.float32), scores[:2], 1)
