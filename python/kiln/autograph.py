@@ -472,23 +472,24 @@ def _read_outside(root, node):
 
 
 def _bound_outside(root, node):
-    """Names the function `root` binds outside `node`: its parameters and
-    what its other statements assign."""
-    args = root.args
-    out = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-    out |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    """Names bound anywhere in the function `root` outside `node`: the
+    parameters of it and of the functions inside it (the loop bodies the
+    rewrite made, nested definitions), what any statement outside `node`
+    assigns, and global/nonlocal names. What only `node` binds (an inner
+    if's temporaries, a comprehension's variable there) is not among them."""
     inside = {id(n) for n in ast.walk(node)}
-    outside = [n for n in root.body if id(n) not in inside]
-    stack = list(outside)
-    while stack:
-        n = stack.pop()
-        if id(n) in inside or isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                             ast.ClassDef, ast.Lambda, ast.ListComp,
-                                             ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+    out = set()
+    for n in ast.walk(root):
+        if id(n) in inside:
             continue
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = n.args
+            out |= {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+            out |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            out |= set(n.names)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             out.add(n.id)
-        stack.extend(ast.iter_child_nodes(n))
     return out
 
 
@@ -669,7 +670,9 @@ def convert(function):
     fn.args.defaults = [ast.Constant(None) for _ in fn.args.defaults]
     fn.args.kw_defaults = [d if d is None else ast.Constant(None)
                            for d in fn.args.kw_defaults]
-    free = list(function.__code__.co_freevars)
+    # (A function defined inside converted code, converted again from its
+    # source when called, already closes over the control module.)
+    free = [n for n in function.__code__.co_freevars if n != _CONTROL]
     # Lines of the file, not of the function's source, in errors and in the
     # converted code's locations.
     ast.increment_lineno(tree, first_line - 1)

@@ -122,7 +122,7 @@ def _known_integers(op, inputs):
             n *= d
         if n > 64:
             return False
-    return not (op in ("div", "rem") and not impl.numpy().all())
+    return not (op in ("div", "rem") and not inputs[1]._impl.numpy().all())
 
 
 def current_trace():

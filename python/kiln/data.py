@@ -10,6 +10,7 @@ shuffling, stacking NumPy arrays); it computes nothing.
 
 import numpy as np
 
+from . import errors
 from .dtypes import bfloat16, widen_unsigned
 from .tensor import Tensor, convert_to_tensor
 
@@ -32,6 +33,12 @@ def _host(value):
         return np.asarray(value.numpy()).view(_BFloat16Values)
     if isinstance(value, _BFloat16Values):
         return value
+    if not isinstance(value, (np.ndarray, np.generic)) and not hasattr(value, "numpy"):
+        # Python numbers and lists take TensorFlow's dtypes (float32, int32).
+        try:
+            value = convert_to_tensor(value).numpy()
+        except (TypeError, ValueError, errors.InvalidArgumentError):
+            pass
     return widen_unsigned(np.asarray(value))
 
 
@@ -84,9 +91,13 @@ def _map(structure, fn):
 class Dataset:
     """A re-iterable sequence of elements (tensors or tuples/dicts of them)."""
 
-    def __init__(self, make_iterator, length=None, arrays=None, order=None):
+    def __init__(self, make_iterator, length=None, arrays=None, order=None,
+                 infinite=False):
         self._make = make_iterator
         self._length = length
+        # Whether the elements never end (a repeat() without a count, and
+        # what is made from it): cardinality INFINITE.
+        self._infinite = bool(infinite)
         # Slices of `arrays` in the order `order()` gives (an iterator of
         # indices): shuffle permutes indices, batch gathers many at once.
         self._arrays = arrays
@@ -135,7 +146,7 @@ class Dataset:
     def cardinality(self):
         """The number of elements, INFINITE (-1) or UNKNOWN (-2)."""
         if self._length is None:
-            return getattr(self, "_infinite", False) and -1 or -2
+            return -1 if self._infinite else -2
         return self._length
 
     def _raw(self):
@@ -179,7 +190,8 @@ class Dataset:
             order = self._order
             return Dataset._slices(self._arrays, self._length,
                                    lambda: shuffled(order()))
-        return Dataset(lambda: shuffled(source._raw()), self._length)
+        return Dataset(lambda: shuffled(source._raw()), self._length,
+                       infinite=self._infinite)
 
     def batch(self, batch_size, drop_remainder=False):
         """Stacks `batch_size` consecutive elements (the last batch may be
@@ -233,7 +245,8 @@ class Dataset:
                     group = []
             if group and not drop_remainder:
                 yield stack(group)
-        return Dataset(make, self._batched_length(batch_size, drop_remainder))
+        return Dataset(make, self._batched_length(batch_size, drop_remainder),
+                       infinite=self._infinite)
 
     def map(self, fn, num_parallel_calls=None, deterministic=None, name=None):
         """Applies `fn` to every element (tuples are unpacked into
@@ -246,7 +259,7 @@ class Dataset:
                 args = _map(element, _tensor)
                 out = fn(*args) if isinstance(args, tuple) else fn(args)
                 yield _map(out, _host)
-        return Dataset(make, self._length)
+        return Dataset(make, self._length, infinite=self._infinite)
 
     def shard(self, num_shards, index):
         """Every `num_shards`-th element starting at `index` (tf.data's
@@ -272,7 +285,7 @@ class Dataset:
                     yield element
         length = None if self._length is None else \
             len(range(index, self._length, num_shards))
-        return Dataset(make, length)
+        return Dataset(make, length, infinite=self._infinite)
 
     def take(self, count):
         """The first `count` elements (all of them if count is -1)."""
@@ -287,7 +300,7 @@ class Dataset:
                 yield element
                 if i + 1 >= count:
                     return
-        length = count if self._length is None and getattr(self, "_infinite", False) \
+        length = count if self._length is None and self._infinite \
             else (None if self._length is None else min(count, self._length))
         return Dataset(make, length)
 
@@ -299,13 +312,16 @@ class Dataset:
         def make():
             i = 0
             while forever or i < count:
-                yield from source._raw()
+                empty = True
+                for element in source._raw():
+                    empty = False
+                    yield element
+                if empty:
+                    return  # (a pass without elements: so are all the others)
                 i += 1
         length = None if forever or self._length is None \
             else self._length * count
-        out = Dataset(make, length)
-        out._infinite = forever and self._length != 0
-        return out
+        return Dataset(make, length, infinite=forever and self._length != 0)
 
     def prefetch(self, buffer_size=None):
         """Accepted for compatibility; elements are produced on demand."""
@@ -367,9 +383,7 @@ class Dataset:
                     yield element
         length = None if self._length is None else \
             (0 if count < 0 else max(self._length - count, 0))
-        out = Dataset(make, length)
-        out._infinite = getattr(self, "_infinite", False) and count >= 0
-        return out
+        return Dataset(make, length, infinite=self._infinite and count >= 0)
 
     def filter(self, predicate):
         """The elements for which `predicate` (tuples unpacked into
@@ -388,7 +402,7 @@ class Dataset:
                     keep = bool(keep.numpy())
                 if keep:
                     yield element
-        return Dataset(make)
+        return Dataset(make, infinite=self._infinite)
 
     @staticmethod
     def zip(datasets):
@@ -402,10 +416,11 @@ class Dataset:
             iterators = [d._raw() for d in parts]
             for elements in zip(*iterators):
                 yield _pack(datasets, elements)
-        lengths = [d._length for d in parts]
-        known = [n for n in lengths if n is not None]
-        length = min(known) if len(known) == len(lengths) else None
-        return Dataset(make, length)
+        # As long as the shortest: endless only when every part is.
+        finite = [d for d in parts if not d._infinite]
+        known = [d._length for d in finite if d._length is not None]
+        length = min(known) if finite and len(known) == len(finite) else None
+        return Dataset(make, length, infinite=not finite)
 
     def concatenate(self, dataset):
         """This dataset's elements, then `dataset`'s."""
@@ -416,7 +431,7 @@ class Dataset:
             yield from second._raw()
         length = None if self._length is None or dataset._length is None \
             else self._length + dataset._length
-        return Dataset(make, length)
+        return Dataset(make, length, infinite=self._infinite or dataset._infinite)
 
     def enumerate(self, start=0):
         """(index, element) pairs, the index an int64 counting from `start`."""
@@ -425,7 +440,7 @@ class Dataset:
         def make():
             for i, element in enumerate(source._raw(), int(start)):
                 yield (np.int64(i), element)
-        return Dataset(make, self._length)
+        return Dataset(make, self._length, infinite=self._infinite)
 
     def cache(self, filename=""):
         """Keeps the elements of the first complete iteration in memory and
@@ -445,7 +460,7 @@ class Dataset:
                 seen.append(element)
                 yield element
             store[:] = [seen]
-        return Dataset(make, self._length)
+        return Dataset(make, self._length, infinite=self._infinite)
 
     def unbatch(self):
         """Splits each element along its first dimension."""
@@ -460,7 +475,7 @@ class Dataset:
                                      "first dimension")
                 for i in range(n):
                     yield _map(element, lambda a: a[i])
-        return Dataset(make)
+        return Dataset(make, infinite=self._infinite)
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
                      drop_remainder=False):
@@ -511,8 +526,8 @@ class Dataset:
     def reduce(self, initial_state, reduce_func):
         """reduce_func(state, element) over the elements, from
         `initial_state` (tensors)."""
-        state = _map(initial_state, _tensor) if not isinstance(initial_state, Tensor) \
-            else initial_state
+        state = _map(initial_state, lambda v: v if isinstance(v, Tensor) else
+                     convert_to_tensor(v))
         for element in self:
             state = reduce_func(state, element)
         return state

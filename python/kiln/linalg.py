@@ -7,8 +7,8 @@ covariances and the like, their cost grows with n)."""
 import numpy as np
 
 from . import errors
-from .math_ops import (_static, einsum, expand_dims, eye, l2_normalize, norm, squeeze,
-                       tensordot, zeros_like)
+from .math_ops import (_static, broadcast_to, einsum, expand_dims, eye, is_finite,
+                       l2_normalize, norm, squeeze, tensordot, zeros_like)
 from .math_ops import ones_like, reduce_all, reduce_prod
 from .ops import (_check_at_run_time, _swap_last, abs, argmax, equal, greater, greater_equal,
                   less, log, matmul, not_equal, one_hot, reduce_sum, sqrt, stack, stop_gradient,
@@ -55,8 +55,15 @@ def diag(diagonal, name=None, k=0):
     if d.ndim < 1:
         raise errors.InvalidArgumentError("diag: the diagonal must have rank >= 1",
                                           errors.user_location())
-    n = _static(d, "diag")[-1]
-    return expand_dims(d, -1) * eye(n, dtype=d.dtype)
+    shape = tuple(_static(d, "diag")) + (d.shape[-1],)
+    values = broadcast_to(expand_dims(d, -1), shape)
+    return where(_diagonal(d.shape[-1], d.shape[-1]), values, zeros_like(values))
+
+
+def _diagonal(m, n):
+    """The m x n bool mask of the main diagonal (selects, so that an
+    infinite entry elsewhere never turns into NaN)."""
+    return constant(np.eye(m, n, dtype=bool))
 
 
 def diag_part(input, name=None, k=0):
@@ -65,7 +72,7 @@ def diag_part(input, name=None, k=0):
         raise errors.UnimplementedError("diag_part: only the main diagonal (k=0)",
                                         errors.user_location())
     x, m, n = _matrices(input, "diag_part")
-    return reduce_sum(x * eye(m, n, dtype=x.dtype), axis=-1 if m <= n else -2)
+    return reduce_sum(where(_diagonal(m, n), x, zeros_like(x)), axis=-1 if m <= n else -2)
 
 
 def set_diag(input, diagonal, name=None, k=0):
@@ -75,13 +82,13 @@ def set_diag(input, diagonal, name=None, k=0):
                                         errors.user_location())
     x, m, n = _matrices(input, "set_diag")
     d = convert_to_tensor(diagonal, x.dtype)
-    if d.shape[-1:] != (min(m, n),):
+    if tuple(d.shape) != tuple(x.shape[:-2]) + (min(m, n),):
         raise errors.InvalidArgumentError(
-            f"set_diag: a diagonal of shape {list(d.shape)} for matrices {m}x{n}",
+            f"set_diag: a diagonal of shape {list(d.shape)} for matrices of shape "
+            f"{list(x.shape)} (it must be {list(x.shape[:-2]) + [min(m, n)]})",
             errors.user_location())
-    mask = eye(m, n, dtype=x.dtype)
-    placed = expand_dims(d, -1) if m <= n else expand_dims(d, -2)
-    return x * (1.0 - mask) + placed * mask
+    placed = broadcast_to(expand_dims(d, -1) if m <= n else expand_dims(d, -2), x.shape)
+    return where(_diagonal(m, n), placed, x)
 
 
 def trace(x, name=None):
@@ -124,10 +131,11 @@ def global_norm(t_list, name=None):
 
 
 def normalize(tensor, ord="euclidean", axis=None, name=None):
-    """(tensor / its norm, the norm) along `axis`."""
+    """(tensor / its norm, the norm) along `axis`; the norm keeps the
+    reduced dimensions with extent 1, as TensorFlow's."""
     t = convert_to_tensor(tensor)
     n = norm(t, ord=ord, axis=axis, keepdims=True)
-    return t / n, norm(t, ord=ord, axis=axis)
+    return t / n, n
 
 
 def _square(x, what):
@@ -143,14 +151,17 @@ def _square(x, what):
 def cholesky(input, name=None):
     """The lower-triangular L with L L^T = input, for symmetric positive
     definite matrices (read from the lower triangle, as TensorFlow); a
-    matrix that is not positive definite gives NaN. The gradient is
+    matrix that is not positive definite is TensorFlow's
+    InvalidArgumentError (now, or when the code runs). The gradient is
     TensorFlow's: symmetric, (G + G^T) / 2 for the gradient G of the
     lower triangle read."""
     a, n = _square(input, "cholesky")
-    # The value of `a`, the derivative of its symmetric part.
-    sym = (a + _swap_last(a)) * 0.5
-    a = stop_gradient(a) + sym - stop_gradient(sym)
-    columns = []
+    # The lower triangle's values (the upper one is never read, even when
+    # it holds inf or NaN), with the derivative of the symmetric part.
+    finite = where(is_finite(a), a, zeros_like(a))
+    sym = (finite + _swap_last(finite)) * 0.5
+    a = stop_gradient(band_part(a, -1, 0)) + (sym - stop_gradient(sym))
+    columns, pivots = [], []
     for j in range(n):
         # Column j: (a[:, j] - L[:, :j] L[j, :j]^T) / sqrt(pivot), 0 above j.
         if columns:
@@ -160,9 +171,13 @@ def cholesky(input, name=None):
             pivot = a[..., j, j] - reduce_sum(row * row, axis=-1)
         else:
             rest, pivot = a[..., :, j], a[..., j, j]
+        pivots.append(pivot)
         column = rest / expand_dims(sqrt(pivot), -1)
         below = constant(np.arange(n) >= j)
         columns.append(where(below, column, zeros_like(column)))
+    _check_at_run_time(reduce_all(greater(stack(pivots, axis=-1), 0.0)),
+                       "cholesky: Cholesky decomposition was not successful. The input "
+                       "might not be valid (it is not positive definite).")
     return stack(columns, axis=-1)
 
 

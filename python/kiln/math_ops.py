@@ -1166,19 +1166,30 @@ def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
     return _sort(values, axis, direction, "argsort")[1]
 
 
-def in_top_k(targets, predictions, k):
+def in_top_k(targets, predictions, k, name=None):
     """Whether each example's target class is among the k largest
-    predictions (tf.math.in_top_k: classes tied at the boundary count as
-    in)."""
+    predictions ([batch] ids, [batch, classes] scores), as tf.math.in_top_k:
+    classes tied at the boundary count as in; a target out of range, or a
+    row holding a non-finite score, is False."""
     predictions = convert_to_tensor(predictions)
-    labels = reshape(_labels(targets), (-1,))
+    labels = _labels(targets)
     if not labels.dtype.is_integer:
         raise TypeError(f"in_top_k: targets must be integers, got {labels.dtype.name}")
-    scores = reshape(predictions, (-1, predictions.shape[-1]))
-    target = reduce_sum(scores * one_hot(labels, scores.shape[-1], dtype=scores.dtype),
-                        axis=1, keepdims=True)
-    above = reduce_sum(cast(greater(scores, target), int32), axis=1)
-    return less(above, constant(int(k), int32))
+    if predictions.ndim != 2 or labels.ndim != 1 or None not in (
+            predictions.shape[0], labels.shape[0]) and predictions.shape[0] != labels.shape[0]:
+        raise errors.InvalidArgumentError(
+            f"in_top_k: needs targets [batch] and predictions [batch, classes], got "
+            f"{list(labels.shape)} and {list(predictions.shape)}", errors.user_location())
+    n = _static(predictions, "in_top_k")[1]
+    valid = logical_and(greater_equal(labels, 0), less(labels, constant(n, labels.dtype)))
+    safe = where(valid, labels, zeros_like(labels))
+    # The target's own score, read (not summed through a one-hot, which a
+    # non-finite score elsewhere would spoil).
+    target = reduce_sum(where(equal(one_hot(safe, n, dtype=int32), 1), predictions,
+                              zeros_like(predictions)), axis=1, keepdims=True)
+    above = reduce_sum(cast(greater(predictions, target), int32), axis=1)
+    finite = reduce_all(is_finite(predictions), axis=1)
+    return logical_and(logical_and(valid, finite), less(above, constant(int(k), int32)))
 
 
 

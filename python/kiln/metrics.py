@@ -49,21 +49,28 @@ class Metric:
         return self.result()
 
 
+def _weighted(values, sample_weight):
+    """(values, weights) as float32, a weight per sample of (batch, ...)
+    values broadcast along their trailing dimensions, as Keras does; the
+    weights are ones without sample_weight."""
+    values = ops.cast(convert_to_tensor(values), float32)
+    if sample_weight is None:
+        return values, None
+    w = ops.cast(convert_to_tensor(sample_weight), float32)
+    while len(w.shape) < len(values.shape):
+        w = ops.reshape(w, (*w.shape, 1))
+    return values, w + values * 0.0
+
+
 class Mean(Metric):
     """The (weighted) mean of every value passed to update_state."""
 
     def update_state(self, values, sample_weight=None):
-        values = ops.cast(convert_to_tensor(values), float32)
-        if sample_weight is None:
+        values, w = _weighted(values, sample_weight)
+        if w is None:
             self._add(ops.reduce_sum(values), constant(float(_count(values))))
-            return
-        w = ops.cast(convert_to_tensor(sample_weight), float32)
-        # A weight per sample of (batch, ...) values: broadcast it along the
-        # trailing dimensions, as Keras does.
-        while len(w.shape) < len(values.shape):
-            w = ops.reshape(w, (*w.shape, 1))
-        w = w + values * 0.0
-        self._add(ops.reduce_sum(values * w), ops.reduce_sum(w))
+        else:
+            self._add(ops.reduce_sum(values * w), ops.reduce_sum(w))
 
 
 class SparseCategoricalAccuracy(Metric):
@@ -154,10 +161,8 @@ class Sum(Metric):
     """The (weighted) sum of every value passed to update_state."""
 
     def update_state(self, values, sample_weight=None):
-        values = ops.cast(convert_to_tensor(values), float32)
-        if sample_weight is not None:
-            values = values * ops.cast(convert_to_tensor(sample_weight), float32)
-        self._add(ops.reduce_sum(values), constant(0.0))
+        values, w = _weighted(values, sample_weight)
+        self._add(ops.reduce_sum(values if w is None else values * w), constant(0.0))
 
     def result(self):
         return self.total.value()
@@ -173,13 +178,20 @@ class RootMeanSquaredError(MeanMetricWrapper):
         return ops.sqrt(super().result())
 
 
+def _top_k_hits(labels, y_pred, k):
+    """in_top_k of integer labels against predictions, flattened to [n]
+    and [n, classes] as Keras does (float labels cast to integers)."""
+    y_pred = convert_to_tensor(y_pred)
+    labels = ops.reshape(ops.cast(_labels(labels), int64), (-1,))
+    scores = ops.reshape(y_pred, (-1, y_pred.shape[-1]))
+    return ops.cast(math_ops.in_top_k(labels, scores, k), float32)
+
+
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the integer label is among the k largest predictions."""
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy"):
-        # (Float labels are cast to integers, as Keras does.)
-        super().__init__(lambda t, p: ops.cast(math_ops.in_top_k(
-            ops.cast(_labels(t), int64), p, k), float32), name)
+        super().__init__(lambda t, p: _top_k_hits(t, p, k), name)
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
@@ -187,43 +199,60 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
     predictions."""
 
     def __init__(self, k=5, name="top_k_categorical_accuracy"):
-        super().__init__(lambda t, p: ops.cast(math_ops.in_top_k(
-            ops.argmax(convert_to_tensor(t), axis=-1 % len(convert_to_tensor(p).shape)),
-            p, k), float32), name)
+        super().__init__(lambda t, p: _top_k_hits(
+            ops.argmax(convert_to_tensor(t), axis=-1 % len(convert_to_tensor(t).shape)), p, k),
+            name)
 
 
-def _loss_metric(fn, default_name, doc):
-    """A MeanMetricWrapper class over the per-example loss `fn`."""
-    class LossMetric(MeanMetricWrapper):
-        def __init__(self, name=default_name, **options):
-            super().__init__(lambda t, p: fn(t, p, **options), name)
-    LossMetric.__name__ = LossMetric.__qualname__ = "".join(
-        w.capitalize() for w in default_name.split("_"))
-    LossMetric.__doc__ = doc
-    return LossMetric
+def _loss_metric(class_name, fn, default_name, doc, options=()):
+    """A MeanMetricWrapper class over the per-example loss `fn`, taking
+    the keyword `options` fn takes (from_logits, ...)."""
+    def __init__(self, name=default_name, **given):
+        unknown = sorted(set(given) - set(options))
+        if unknown:
+            raise TypeError(f"{class_name}: unexpected keyword arguments {unknown}")
+        MeanMetricWrapper.__init__(self, lambda t, p: fn(t, p, **given), name)
+    return type(class_name, (MeanMetricWrapper,), {"__init__": __init__, "__doc__": doc})
 
 
-BinaryCrossentropy = _loss_metric(losses.binary_crossentropy, "binary_crossentropy",
-                                  "The mean binary cross-entropy (from_logits=...).")
-CategoricalCrossentropy = _loss_metric(losses.categorical_crossentropy,
-                                       "categorical_crossentropy",
-                                       "The mean categorical cross-entropy.")
-SparseCategoricalCrossentropy = _loss_metric(losses.sparse_categorical_crossentropy,
-                                             "sparse_categorical_crossentropy",
-                                             "The mean sparse categorical cross-entropy.")
-KLDivergence = _loss_metric(losses.kl_divergence, "kl_divergence", "The mean KL divergence.")
-Poisson = _loss_metric(losses.poisson, "poisson", "The mean Poisson loss.")
-LogCoshError = _loss_metric(losses.log_cosh, "logcosh", "The mean log-cosh error.")
-Hinge = _loss_metric(losses.hinge, "hinge", "The mean hinge loss.")
-SquaredHinge = _loss_metric(losses.squared_hinge, "squared_hinge", "The mean squared hinge.")
-CategoricalHinge = _loss_metric(losses.categorical_hinge, "categorical_hinge",
-                                "The mean categorical hinge.")
-MeanAbsolutePercentageError = _loss_metric(losses.mean_absolute_percentage_error,
-                                           "mean_absolute_percentage_error",
-                                           "The mean absolute percentage error.")
-MeanSquaredLogarithmicError = _loss_metric(losses.mean_squared_logarithmic_error,
-                                           "mean_squared_logarithmic_error",
-                                           "The mean squared logarithmic error.")
+BinaryCrossentropy = _loss_metric(
+    "BinaryCrossentropy", losses.binary_crossentropy, "binary_crossentropy",
+    "The mean binary cross-entropy (from_logits, label_smoothing).",
+    ("from_logits", "label_smoothing"))
+CategoricalCrossentropy = _loss_metric(
+    "CategoricalCrossentropy", losses.categorical_crossentropy, "categorical_crossentropy",
+    "The mean categorical cross-entropy (from_logits, label_smoothing).",
+    ("from_logits", "label_smoothing"))
+SparseCategoricalCrossentropy = _loss_metric(
+    "SparseCategoricalCrossentropy", losses.sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy",
+    "The mean sparse categorical cross-entropy (from_logits).", ("from_logits",))
+KLDivergence = _loss_metric(
+    "KLDivergence", losses.kl_divergence, "kl_divergence",
+    "The mean KL divergence.", ())
+Poisson = _loss_metric(
+    "Poisson", losses.poisson, "poisson",
+    "The mean Poisson loss.", ())
+LogCoshError = _loss_metric(
+    "LogCoshError", losses.log_cosh, "logcosh",
+    "The mean log-cosh error.", ())
+Hinge = _loss_metric(
+    "Hinge", losses.hinge, "hinge",
+    "The mean hinge loss.", ())
+SquaredHinge = _loss_metric(
+    "SquaredHinge", losses.squared_hinge, "squared_hinge",
+    "The mean squared hinge loss.", ())
+CategoricalHinge = _loss_metric(
+    "CategoricalHinge", losses.categorical_hinge, "categorical_hinge",
+    "The mean categorical hinge loss.", ())
+MeanAbsolutePercentageError = _loss_metric(
+    "MeanAbsolutePercentageError", losses.mean_absolute_percentage_error,
+    "mean_absolute_percentage_error",
+    "The mean absolute percentage error.", ())
+MeanSquaredLogarithmicError = _loss_metric(
+    "MeanSquaredLogarithmicError", losses.mean_squared_logarithmic_error,
+    "mean_squared_logarithmic_error",
+    "The mean squared logarithmic error.", ())
 
 
 class CosineSimilarity(MeanMetricWrapper):

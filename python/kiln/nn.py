@@ -9,7 +9,7 @@ from . import random as _random
 from .core import attributes, bind1 as _run1, enum_case, tensor_type, unit
 from .ops import (abs, exp, greater, greater_equal, maximum, minimum,
                   reduce_mean, reshape, sigmoid, stop_gradient, tanh, where)
-from .tensor import convert_to_tensor
+from .tensor import Tensor, convert_to_tensor
 
 
 top_k = math_ops.top_k  # tf.nn.top_k, the same op
@@ -347,17 +347,17 @@ def compute_average_loss(per_example_loss, sample_weight=None, global_batch_size
         raise errors.InvalidArgumentError(
             "compute_average_loss: per_example_loss must have rank >= 1 (one "
             "loss per example), got a scalar", errors.user_location())
-    if global_batch_size is not None and (
-            not isinstance(global_batch_size, (int, np.integer)) or global_batch_size <= 0):
-        raise errors.InvalidArgumentError(
-            "compute_average_loss: global_batch_size must be a positive int, got "
-            f"{global_batch_size!r}", errors.user_location())
+    if isinstance(global_batch_size, (float, bool)) or (
+            isinstance(global_batch_size, (int, np.integer)) and global_batch_size <= 0):
+        raise ValueError("compute_average_loss: global_batch_size must be a positive "
+                         f"integer, got {global_batch_size!r}")
     if sample_weight is not None:
         loss = loss * convert_to_tensor(sample_weight, loss.dtype)
     if global_batch_size is None:
-        n = loss.shape[0] if loss.ndim else 1
-        global_batch_size = n if n is not None else \
-            ops.cast(math_ops.shape(loss)[0], loss.dtype)
+        n = loss.shape[0]
+        global_batch_size = n if n is not None else math_ops.shape(loss)[0]
+    if isinstance(global_batch_size, Tensor):  # (TensorFlow takes a tensor too)
+        global_batch_size = ops.cast(global_batch_size, loss.dtype)
     return ops.reduce_sum(loss) / global_batch_size
 
 

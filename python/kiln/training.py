@@ -74,8 +74,10 @@ def _metric_for(identifier, loss):
         "categorical_crossentropy": metrics_module.CategoricalCrossentropy,
         "sparse_categorical_crossentropy": metrics_module.SparseCategoricalCrossentropy,
         "kl_divergence": metrics_module.KLDivergence,
+        "kld": metrics_module.KLDivergence,
         "poisson": metrics_module.Poisson,
         "logcosh": metrics_module.LogCoshError,
+        "log_cosh": metrics_module.LogCoshError,
         "hinge": metrics_module.Hinge,
         "squared_hinge": metrics_module.SquaredHinge,
         "categorical_hinge": metrics_module.CategoricalHinge,
@@ -192,23 +194,25 @@ class _Batches:
     """Batches of (x, y) NumPy arrays (shuffled each epoch if asked), or of
     a Dataset that yields (x, y) batches."""
 
-    def __init__(self, x, y, batch_size, shuffle, what, steps=None):
+    def __init__(self, x, y, batch_size, shuffle, what, steps=None, steps_name="steps"):
         self.dataset = x if isinstance(x, Dataset) else None
         # Batches per epoch: all (None while a dataset's count is unknown),
-        # or `steps` taken from one iterator that goes on across epochs
-        # (Keras' steps_per_epoch, needed for a repeated dataset).
+        # or `steps` (Keras' steps_per_epoch): a new pass each epoch when
+        # the data holds exactly that many batches, else one pass that goes
+        # on across epochs (needed for a repeated dataset).
         self.limit = None if steps is None else int(steps)
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"{what}: steps must be >= 1, got {steps}")
+            raise ValueError(f"{what}: {steps_name} must be >= 1, got {steps}")
         self._running = None
+        self.exhausted = False  # (ran out of data with a step limit)
         if self.dataset is not None:
             if y is not None:
                 raise ValueError(f"{what}: y must be None when x is a Dataset "
                                  "(it yields (x, y) batches)")
             count = self.dataset.cardinality()
             if count == Dataset.INFINITE and self.limit is None:
-                raise ValueError(f"{what}: the dataset repeats forever; pass "
-                                 f"{'steps_per_epoch' if what == 'fit' else 'steps'}")
+                raise ValueError(f"{what}: the dataset repeats forever; pass {steps_name}")
+            self._fresh_passes = self.limit is not None and count == self.limit
             self.steps = self.limit or (count if count >= 0 else None)
             return
         if y is None:
@@ -217,28 +221,33 @@ class _Batches:
         if len(self.x) != len(self.y):
             raise ValueError(f"{what}: x has {len(self.x)} samples but y has "
                              f"{len(self.y)}")
-        self.batch_size = int(batch_size or 32)
+        # (With steps and no batch_size, an epoch covers the data in that
+        # many batches, as Keras does.)
+        self.batch_size = int(batch_size or (math.ceil(len(self.x) / self.limit)
+                                             if self.limit else 32))
         self.shuffle = shuffle
-        self.steps = self.limit or math.ceil(len(self.x) / self.batch_size)
+        batches = math.ceil(len(self.x) / self.batch_size)
+        self._fresh_passes = self.limit == batches
+        self.steps = self.limit or batches
 
     def __iter__(self):
-        """One epoch's batches; with a step limit, the next `limit` of one
-        iteration that goes on across epochs (a new one starts with an
-        epoch when the last ran out; running out inside an epoch ends that
-        epoch early, with a warning, as Keras does)."""
+        """One epoch's batches. With a step limit: the next `limit` of one
+        pass that goes on across epochs; running out of data ends the
+        epoch and, as in Keras, the training (`exhausted`, with a
+        warning)."""
         if self.limit is None:
             yield from self._epoch()
             return
+        if self._running is None or self._fresh_passes:
+            self._running = self._epoch()
         for k in range(self.limit):
-            batch = next(self._running, None) if self._running is not None else None
-            if batch is None and k == 0:
-                self._running = self._epoch()
-                batch = next(self._running, None)
+            batch = next(self._running, None)
             if batch is None:
+                self.exhausted = True
                 warnings.warn(f"the input ran out of data after {k} of the "
-                              f"{self.limit} steps of this epoch; make the "
-                              "dataset longer (repeat()) or pass fewer steps",
-                              stacklevel=3)
+                              f"{self.limit} steps of this epoch; interrupting "
+                              "training: make the dataset longer (repeat()) or "
+                              "pass fewer steps", stacklevel=3)
                 return
             yield batch
 
@@ -306,7 +315,8 @@ class _Progress:
     def finish(self, logs):
         if not self.verbose:
             return
-        steps = self.steps if self.steps is not None else self.done
+        # (The steps that ran: fewer than planned when the data ran out.)
+        steps = self.done if self.done or self.steps is None else self.steps
         self.steps = steps
         if self.verbose == 2:
             elapsed = time.perf_counter() - self.start
@@ -338,7 +348,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     verbose = 1 if verbose == "auto" else int(verbose)
     if validation_split:
         x, y, validation_data = _split_validation(x, y, validation_split, "fit")
-    batches = _Batches(x, y, batch_size, shuffle, "fit", steps_per_epoch)
+    batches = _Batches(x, y, batch_size, shuffle, "fit", steps_per_epoch, "steps_per_epoch")
+    if isinstance(validation_data, Dataset) and validation_steps is None and \
+            validation_data.cardinality() == Dataset.INFINITE:
+        raise ValueError("fit: the validation dataset repeats forever; pass validation_steps")
     if model._train_function is None:
         model._train_function = _make_train_function(model)
     history = History()
@@ -369,7 +382,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             logs.update({"val_" + k: v for k, v in val.items()})
         progress.finish(logs)
         cbs.on_epoch_end(epoch, logs)
-        if model.stop_training:
+        if model.stop_training or batches.exhausted:
             break
     cbs.on_train_end()
     return history

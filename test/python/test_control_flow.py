@@ -421,6 +421,16 @@ def test_python_if_on_a_tensor_becomes_cond():
         assert float(grad(kiln.constant(e))) == (e if abs(e) <= 1 else np.sign(e))
 
 
+_CALLS = 0
+
+
+def _count_calls(x, log=True):
+    global _CALLS
+    if log:
+        _CALLS += 1
+    return x
+
+
 def test_a_branch_that_updates_a_value_read_only_in_the_if():
     # `m` is read by the test and by the branch before the branch assigns
     # it, and nowhere after the if: the branch takes the value from before
@@ -456,6 +466,32 @@ def test_a_branch_that_updates_a_value_read_only_in_the_if():
     assert float(g(kiln.constant(3.0), kiln.constant(1.0))) == 6.0
     assert [float(h(kiln.constant([v]))[0]) for v in (2.0, 0.5, -1.0)] == [8.0, 3.0, -1.0]
     assert h.trace_count == 1
+
+    # ... and names bound in an enclosing loop body, a nested function's
+    # parameters and global names are state of the branches that update
+    # them.
+    def in_loop(x):
+        total = x * 0.0
+        for i in range(3):
+            v = x + float(i)
+            if v > 2.0:
+                v = v * 2.0
+                total = total + v
+        return total
+
+    def nested_def(x):
+        def inner(a):
+            if a > 0:
+                a = a + 1.0
+                y = a
+            else:
+                y = a
+            return y
+        return inner(x)
+    assert float(kiln.function(in_loop)(kiln.constant(1.5))) == 12.0
+    assert float(kiln.function(nested_def)(kiln.constant(1.0))) == 2.0
+    assert float(kiln.function(_count_calls)(kiln.constant(1.0))) == 1.0
+    assert _CALLS == 1
 
 
 def test_if_on_a_tensor_needs_values_in_both_branches():

@@ -32,6 +32,20 @@ def test_selection_and_combination_match_python():
     assert values(D.range(3).enumerate(start=5)) == [(5, 0), (6, 1), (7, 2)]
     assert values(D.from_tensors(np.ones((2, 2)))) == [[[1.0, 1.0], [1.0, 1.0]]]
     assert int(D.range(5).reduce(kiln.constant(0, kiln.int64), lambda s, x: s + x)) == 10
+    # Python numbers and lists take TensorFlow's dtypes (float32, int32).
+    total = D.from_tensor_slices(np.ones(3, np.float32)).reduce(0.0, lambda s, x: s + x)
+    assert total.dtype == kiln.float32 and float(total) == 3.0
+    assert next(iter(D.from_tensors(1.0))).dtype == kiln.float32
+    assert next(iter(D.from_tensor_slices([1, 2]))).dtype == kiln.int32
+    # Endless stays endless through transformations (TF's INFINITE); an
+    # empty pass repeated is empty, not a hang.
+    endless = D.range(4).repeat()
+    for ds in (endless.batch(2), endless.map(lambda x: x), endless.shuffle(3),
+               endless.filter(lambda x: True), endless.enumerate(), endless.cache(),
+               D.zip((endless, endless)), D.range(2).concatenate(endless)):
+        assert ds.cardinality() == D.INFINITE
+    assert D.zip((D.range(3), endless)).cardinality() == 3
+    assert values(D.range(3).filter(lambda x: False).repeat().take(2)) == []
     # skip on an infinite dataset stays infinite; take makes it finite.
     assert D.range(3).repeat().skip(2).cardinality() == D.INFINITE
     assert values(D.range(3).repeat().skip(2).take(4)) == [2, 0, 1, 2]
@@ -104,19 +118,47 @@ def test_fit_steps_per_epoch_and_datasets_of_unknown_length(capsys):
     six = D.range(6).map(batch)
     with pytest.raises(ValueError, match="repeats forever; pass steps_per_epoch"):
         model.fit(six.repeat(), epochs=1, verbose=0)
-    # One iterator across epochs (Keras): 0-3, then 4, 5 and out of data
-    # (the epoch ends early, with a warning), then a new pass.
+    # One iterator across epochs (Keras): 0-3, then 4, 5 and out of data,
+    # which ends that epoch and the training, with a warning.
     with pytest.warns(UserWarning, match="ran out of data after 2 of the 4 steps"):
         history = model.fit(six, epochs=3, steps_per_epoch=4, verbose=0)
-    assert seen == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
-    assert history.params["steps"] == 4
+    assert seen == [0, 1, 2, 3, 4, 5]
+    assert history.params["steps"] == 4 and len(history.history["loss"]) == 2
     seen.clear()
     model.fit(six.repeat(), epochs=2, steps_per_epoch=5, verbose=0)
     assert seen == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
+    seen.clear()
+    model.fit(six, epochs=2, steps_per_epoch=6, verbose=0)  # (exactly one pass: anew)
+    assert seen == [0, 1, 2, 3, 4, 5] * 2
+    # Endless through later transformations too.
+    with pytest.raises(ValueError, match="repeats forever"):
+        model.fit(D.range(6).repeat().map(batch).batch(1).unbatch(), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="fit: the validation dataset repeats forever; "
+                                         "pass validation_steps"):
+        model.fit(six, validation_data=six.repeat(), verbose=0)
+    # Arrays with steps_per_epoch and no batch_size: the data in that many
+    # batches per epoch.
+    x, y = np.ones((10, 3), np.float32), np.zeros((10, 1), np.float32)
+    sizes = []
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, epochs=1, steps_per_epoch=5, verbose=0,
+              callbacks=[_BatchSizes(sizes)])
+    assert len(sizes) == 5
     # A generator's length is unknown until an epoch ends.
     gen = D.from_generator(lambda: iter(range(3)), output_signature=kiln.TensorSpec([], kiln.int64))
     capsys.readouterr()
     model.fit(gen.map(batch), epochs=2, verbose=2)
     out = capsys.readouterr().out
     assert out.count("3/3 - ") == 2, out
-    assert model.evaluate(six.repeat(), steps=2, verbose=0) >= 0.0
+    seen.clear()
+    model.evaluate(six.repeat(), steps=2, verbose=0)
+    assert seen == [0, 1]
+
+
+class _BatchSizes(kiln.callbacks.Callback):
+    def __init__(self, sizes):
+        super().__init__()
+        self.sizes = sizes
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.sizes.append(batch)

@@ -252,6 +252,11 @@ def test_nn_pooling_embedding_and_losses():
     np.testing.assert_allclose(
         kiln.nn.compute_average_loss(per_example, sample_weight=2.0, global_batch_size=32).numpy(),
         2 * per_example.sum() / 32, rtol=1e-12)
+    with pytest.raises(ValueError, match="positive integer"):
+        kiln.nn.compute_average_loss(per_example, global_batch_size=0)
+    np.testing.assert_allclose(
+        kiln.nn.compute_average_loss(per_example, global_batch_size=kiln.constant(16)).numpy(),
+        per_example.sum() / 16, rtol=1e-12)
 
 
 def test_constant_truncated_normal_and_variance_scaling_initializers():

@@ -51,10 +51,21 @@ def test_band_and_diagonal_matrices():
     np.testing.assert_allclose(la.global_norm([a, None, b]).numpy(),
                                np.sqrt((a ** 2).sum() + (b ** 2).sum()))
     unit, n = la.normalize(a, axis=-1)
-    np.testing.assert_allclose(n.numpy(), np.linalg.norm(a, axis=-1))
+    np.testing.assert_allclose(n.numpy(), np.linalg.norm(a, axis=-1, keepdims=True))
     np.testing.assert_allclose(unit.numpy(), a / np.linalg.norm(a, axis=-1, keepdims=True))
     with pytest.raises(kiln.errors.InvalidArgumentError, match="diagonal of shape"):
         la.set_diag(x, d)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="it must be"):
+        la.set_diag(np.zeros((2, 3, 3)), np.ones((3, 3)))   # (batch extents differ)
+    # Selected, not multiplied: infinities stay where they are, integers work.
+    inf = np.inf
+    np.testing.assert_array_equal(la.diag([inf, 1.0]).numpy(), [[inf, 0.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(la.diag_part([[1.0, -inf], [0.0, 2.0]]).numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(la.set_diag([[inf, 1.0], [1.0, inf]], [0.0, 0.0]).numpy(),
+                                  [[0.0, 1.0], [1.0, 0.0]])
+    ints = la.set_diag(np.arange(4, dtype=np.int32).reshape(2, 2), np.array([7, 8], np.int32))
+    np.testing.assert_array_equal(ints.numpy(), [[7, 1], [2, 8]])
+    assert int(la.trace(np.arange(9, dtype=np.int32).reshape(3, 3))) == 12
 
 
 def test_cholesky_and_triangular_solves_match_numpy():
@@ -66,6 +77,13 @@ def test_cholesky_and_triangular_solves_match_numpy():
                                    rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(la.cholesky(junk_above).numpy(), np.linalg.cholesky(s[0]),
                                rtol=1e-10, atol=1e-12)
+    # The upper triangle is never read: not even an inf there, nor a large
+    # value costs precision in float32.
+    s32 = s[0].astype(np.float32)
+    for junk in (np.inf, np.nan, 1e10):
+        dirty = np.tril(s32) + np.triu(np.full((5, 5), junk, np.float32), 1)
+        np.testing.assert_allclose(la.cholesky(dirty).numpy(), np.linalg.cholesky(s[0]),
+                                   rtol=1e-5, atol=1e-5)
     L = np.linalg.cholesky(s)
     b = RNG.normal(size=(2, 5, 3))
     np.testing.assert_allclose(la.triangular_solve(L, b).numpy(), np.linalg.solve(L, b),
@@ -77,7 +95,10 @@ def test_cholesky_and_triangular_solves_match_numpy():
                                np.linalg.solve(upper, b), rtol=1e-9)
     np.testing.assert_allclose(la.cholesky_solve(la.cholesky(s), b).numpy(),
                                np.linalg.solve(s, b), rtol=1e-9)
-    assert np.isnan(la.cholesky(-np.eye(3)).numpy()).any()  # not positive definite
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="not positive definite"):
+        la.cholesky(-np.eye(3))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="not positive definite"):
+        kiln.function(la.cholesky)(kiln.constant(np.diag([1.0, -1.0])))
     with pytest.raises(kiln.errors.InvalidArgumentError, match="square"):
         la.cholesky(np.ones((2, 3)))
     with pytest.raises(TypeError, match="floating"):

@@ -187,6 +187,14 @@ def test_more_metrics_against_numpy():
         one_hot.update_state(np.eye(5)[labels], scores)
         np.testing.assert_allclose(float(one_hot.result()), (rank < k).mean(), rtol=1e-6)
     np.testing.assert_array_equal(kiln.math.in_top_k(labels, scores, 2).numpy(), rank < 2)
+    # TensorFlow's rule: a target out of range, or a row with a non-finite
+    # score, is not in the top k.
+    np.testing.assert_array_equal(
+        kiln.math.in_top_k([0, 7, -1, 1], [[1.0, -np.inf, 2.0], [3.0, 2.0, 1.0],
+                                           [3.0, 2.0, 1.0], [np.nan, 5.0, 1.0]], 2).numpy(),
+        [False, False, False, False])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="needs targets"):
+        kiln.math.in_top_k([0, 1], [1.0, 2.0], 1)
     rmse = metrics.RootMeanSquaredError()
     rmse.update_state(TARGET[:3], LOGITS[:3])
     rmse.update_state(TARGET[3:], LOGITS[3:])
@@ -196,6 +204,12 @@ def test_more_metrics_against_numpy():
     total.update_state([1.0, 2.0])
     total.update_state([3.0], sample_weight=[2.0])
     assert float(total.result()) == 9.0
+    rows = metrics.Sum()  # a weight per sample, along the trailing dimensions
+    rows.update_state([[1.0, 1.0], [2.0, 2.0]], sample_weight=[1.0, 0.0])
+    assert float(rows.result()) == 2.0
+    with pytest.raises(TypeError, match="Poisson: unexpected keyword"):
+        metrics.Poisson(from_logits=True)
+    assert type(metrics.KLDivergence()).__name__ == "KLDivergence"
     cos = metrics.CosineSimilarity()
     cos.update_state(TARGET, LOGITS)
     np.testing.assert_allclose(float(cos.result()), -CASES["cosine"][3].mean(), rtol=1e-6)
@@ -205,9 +219,10 @@ def test_more_metrics_against_numpy():
     # By name in compile.
     x = scores.astype(np.float32)
     model = kiln.Sequential([kiln.layers.Dense(5)])
-    model.compile(optimizer="sgd", loss="mse", metrics=["root_mean_squared_error", "mape"])
+    model.compile(optimizer="sgd", loss="mse",
+                  metrics=["root_mean_squared_error", "mape", "kld", "log_cosh"])
     history = model.fit(x, x, epochs=1, verbose=0)
-    assert {"root_mean_squared_error", "mape"} <= set(history.history)
+    assert {"root_mean_squared_error", "mape", "kld", "log_cosh"} <= set(history.history)
     model.compile(optimizer="sgd", loss=losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["sparse_top_k_categorical_accuracy"])
     history = model.fit(x, labels, epochs=1, verbose=0)
