@@ -803,11 +803,11 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     return bind1("scatter_add", [base, safe, kept], attributes(axis=0))
 
 
-_SEGMENT_REDUCTIONS = {
-    # name: (kiln.scatter_reduce's reduction, what an empty segment holds)
-    "max": ("max", lambda dtype: dtype.min),
-    "min": ("min", lambda dtype: dtype.max),
-    "prod": ("prod", lambda dtype: 1),
+# kiln.scatter_reduce's reduction: what an empty segment holds (TF's rule).
+_SEGMENT_IDENTITY = {
+    "max": lambda dtype: dtype.min,
+    "min": lambda dtype: dtype.max,
+    "prod": lambda dtype: 1,
 }
 
 
@@ -820,7 +820,7 @@ def _unsorted_segment_reduce(kind, data, segment_ids, num_segments, what=None,
     if rows.dtype == bool_:
         raise TypeError(f"{what}: data must be numeric, got bool")
     n = _num_segments(num_segments, ids, what)
-    reduction, identity = _SEGMENT_REDUCTIONS[kind]
+    identity = _SEGMENT_IDENTITY[kind]
     empty_value = identity(rows.dtype) if empty_value is None else empty_value
     # A floating max/min starts from -inf/+inf, which no row ties with
     # unless it is infinite itself (the gradient goes to the rows alone,
@@ -831,7 +831,7 @@ def _unsorted_segment_reduce(kind, data, segment_ids, num_segments, what=None,
     base = fill([n] + rest, start, rows.dtype)
     # (Negative ids are out of range for the scatter, which drops them.)
     out = bind1("scatter_reduce", [base, ids, rows],
-                attributes(reduction=enum_case("scatter_reduction", reduction), axis=0))
+                attributes(reduction=enum_case("scatter_reduction", kind), axis=0))
     if start == empty_value:
         return out
     filled = greater(_segment_counts(ids, n, int32), constant(0, int32))

@@ -25,3 +25,15 @@ def run_fresh_process(script, cache_dir, extra_env=None):
     env.update(extra_env or {})
     return subprocess.run([sys.executable, "-c", script], env=env, check=True,
                           capture_output=True, text=True).stdout
+
+
+def central(f, x, h=1e-6):
+    """Central differences of the scalar function f at every element of the
+    float64 array x: the oracle for gradients."""
+    import numpy as np
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g

@@ -7,18 +7,10 @@ import numpy as np
 import pytest
 
 import kiln
+from conftest import central
 
 RNG = np.random.default_rng(8)
 la = kiln.linalg
-
-
-def central(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
 
 
 def spd(batch, n):

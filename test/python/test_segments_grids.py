@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import kiln
+from conftest import central
 
 
 def numpy_segment_sum(data, ids, n):
@@ -13,15 +14,6 @@ def numpy_segment_sum(data, ids, n):
     keep = ids >= 0
     np.add.at(out, ids[keep], data[keep])
     return out
-
-
-def central(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
 
 
 def test_unsorted_segment_sum_and_mean():
