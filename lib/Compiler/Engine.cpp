@@ -317,10 +317,15 @@ kiln_status_t Engine::compileKernel(llvm::StringRef op,
     operands.push_back(builder.argument(i));
   FailureOr<SmallVector<Value>> values = builder.addOp(
       op, operands, *attrs, resultTypes, UnknownLoc::get(&context), message);
-  // Only ops whose kernels take open extents have generic kernels.
+  // Only ops whose kernels take open extents have generic kernels; moves
+  // of data (transposes, slices, padding) keep exact ones, whose static
+  // shapes vectorize, and batched products, whose static batch the tiler
+  // splits among threads.
   if (generic && (failed(values) || values->empty() ||
                   !values->front().getDefiningOp()->hasTrait<
-                      OpTrait::OpenExtents>()))
+                      OpTrait::OpenExtents>() ||
+                  isa<TransposeOp, SliceOp, PadOp, BatchMatmulOp>(
+                      values->front().getDefiningOp())))
     return nullptr;
   if (failed(values))
     return error(KILN_INVALID_ARGUMENT, message);

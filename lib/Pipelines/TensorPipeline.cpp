@@ -9,6 +9,7 @@
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Transforms/Passes.h"
 
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
@@ -71,6 +72,10 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
       options.widenHalfProducts &&
       (options.device == Device::cpu || !options.tiledProducts);
   pm.addPass(createConvertKilnToLinalg(lowering));
+  // Extents read from a tensor (`tensor.dim`, e.g. of the `like` of a
+  // broadcast or random op) are taken from the ops' operands, so code that
+  // only supplies extents dies instead of being computed.
+  pm.addPass(memref::createResolveRankedShapeTypeResultDimsPass());
   pm.addPass(createCanonicalizerPass());
   // Entries with open extents get shape functions (output extents and the
   // run-time shape checks, run by the runtime before each call).

@@ -99,6 +99,31 @@ static bool copiesAlongBatches(OpOperand *operand) {
   return true;
 }
 
+/// Whether a reshape (tensor.collapse_shape or expand_shape; false for any
+/// other op) has two open extents in one group of its expanded type.
+/// Folding it by expansion reshapes the consumer's other operands the same
+/// way, and upstream's lowering of such a memref.expand_shape
+/// (expand-strided-metadata, LLVM 22) crashes; found by the random
+/// programs: (x: ?x?) compared with reshape(expand_dims(x, 1), [-1]).
+static bool groupsOpenExtents(Operation *op) {
+  RankedTensorType expanded;
+  SmallVector<ReassociationIndices> groups;
+  if (auto collapse = dyn_cast_if_present<tensor::CollapseShapeOp>(op)) {
+    expanded = collapse.getSrcType();
+    groups = collapse.getReassociationIndices();
+  } else if (auto expand = dyn_cast_if_present<tensor::ExpandShapeOp>(op)) {
+    expanded = expand.getResultType();
+    groups = expand.getReassociationIndices();
+  } else {
+    return false;
+  }
+  return llvm::any_of(groups, [&](const ReassociationIndices &group) {
+    return llvm::count_if(group, [&](int64_t d) {
+             return expanded.isDynamicDim(d);
+           }) > 1;
+  });
+}
+
 namespace {
 struct FuseElementwisePass
     : public kiln::impl::KilnFuseElementwiseBase<FuseElementwisePass> {
@@ -115,7 +140,8 @@ struct FuseElementwisePass
     linalg::ControlFusionFn foldReshape = [](OpOperand *operand) {
       Operation *producer = operand->get().getDefiningOp();
       return producer && producer->hasOneUse() && !reduces(producer) &&
-             !reduces(operand->getOwner());
+             !reduces(operand->getOwner()) && !groupsOpenExtents(producer) &&
+             !groupsOpenExtents(operand->getOwner());
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, fuseSingleUse);
     linalg::populateFoldReshapeOpsByExpansionPatterns(patterns, foldReshape);

@@ -19,7 +19,7 @@ from . import (activations, control_flow, initializers, math_ops,
                mixed_precision, nn, ops, random, regularizers, training)
 from .dtypes import as_dtype, float32
 from .module import Module, _leaves, _walking, current_name_scope
-from .tensor import Tensor, convert_to_tensor
+from .tensor import Tensor, _open_entries, convert_to_tensor
 from .variables import Variable, init_scope
 
 _counters = {}
@@ -1325,7 +1325,8 @@ class GaussianNoise(Layer):
         x = convert_to_tensor(inputs)
         if not training:
             return x
-        return x + random.normal(x.shape, stddev=self.stddev, dtype=x.dtype, seed=self.seed)
+        return x + random.normal(_open_entries(x), stddev=self.stddev, dtype=x.dtype,
+                                 seed=self.seed)
 
 
 class Subtract(_Merge):
@@ -1489,9 +1490,10 @@ class MultiHeadAttention(Layer):
             raise ValueError("MultiHeadAttention: output_shape must be one extent")
 
         def dense(equation, shape, bias_axes, name, input_shape):
+            # (In this layer's dtype policy, as Keras passes it on.)
             layer = EinsumDense(equation, shape, name=name,
                                 bias_axes=bias_axes if self.use_bias else None,
-                                **self._dense)
+                                dtype=self._dtype_policy, **self._dense)
             layer.build(input_shape)
             layer.built = True
             return layer

@@ -23,7 +23,7 @@ from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pai
                   less_equal, log, logical_and, matmul, maximum, minimum, not_equal,
                   one_hot, reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
-from .tensor import (Tensor, _OpenExtent, _record_extents, _shape_holder, _static_extents,
+from .tensor import (Tensor, _OpenExtent, _open_entries, _record_extents, _static_extents,
                      constant, convert_to_tensor, ones as _ones, zeros as _zeros)
 
 log1p = _unary("log1p")
@@ -64,6 +64,17 @@ def _static(x, what):
     return x.shape
 
 
+def _known_extent(x, axis, what):
+    """Extent `axis` of x, which must be known while tracing (others may
+    be open: an UnimplementedError naming `what` otherwise)."""
+    if x.shape[axis] is None:
+        raise errors.UnimplementedError(
+            f"{what} along dimension {axis} of a tensor of shape {list(x.shape)}: "
+            "that extent is known only when the code runs; Kiln needs it "
+            "while tracing", errors.user_location())
+    return x.shape[axis]
+
+
 def _axis(axis, rank, what):
     """A single axis in [-rank, rank) as a non-negative index."""
     axis = int(axis)
@@ -87,6 +98,43 @@ def _full_like(input, value, dtype):
     dtype = as_dtype(dtype or x.dtype)
     scalar = convert_to_tensor(np.asarray(value, dtype.as_numpy_dtype), dtype)
     return bind1("broadcast_to", [scalar, x], None, [tensor_type(x.shape, dtype)])
+
+
+def _shape_holder(entries, what):
+    """For a shape (ints and _OpenExtents) with open extents: a traced
+    tensor of that shape, to take them from when the code runs (None for a
+    static shape). The tensor whose extents these are when one has exactly
+    this shape; otherwise one built from the sources' extents (a reduction
+    of each to the extent it gives, reshaped into place, added to the
+    others), which only has its extents read, so the code computing it dies
+    in the compiled program (`zeros([kiln.shape(x)[0], 7])`)."""
+    opens = [(i, d) for i, d in enumerate(entries) if isinstance(d, _OpenExtent)]
+    if not opens:
+        return None
+    first = opens[0][1].tensor()
+    if len(first.shape) == len(entries) and all(
+            d.of(first, i) if isinstance(d, _OpenExtent) else d == first.shape[i]
+            for i, d in enumerate(entries)):
+        return first
+    if any(int(d) < 0 for d in entries if not isinstance(d, _OpenExtent)):
+        raise errors.InvalidArgumentError(
+            f"{what}: negative extent in shape {list(entries)}", errors.user_location())
+    rank = len(entries)
+    holder = None
+    for i, d in opens:
+        source = d.tensor()
+        column = _full_like(source, 0, int32)
+        others = [a for a in builtins.range(source.ndim) if a != d.axis]
+        if others:
+            column = bind1("reduce_sum", [column], attributes(axes=others))
+        place = [1] * rank
+        place[i] = None
+        column = bind1("reshape", [column], None, [tensor_type(place, int32)])
+        holder = column if holder is None else holder + column
+    fixed = [1 if isinstance(d, _OpenExtent) else int(d) for d in entries]
+    if any(d != 1 for d in fixed):
+        holder = holder + constant(np.zeros(fixed, np.int32))
+    return holder
 
 
 def _filled(shape, value, dtype, what):
@@ -174,8 +222,7 @@ def shape(input, out_type=int32, name=None):
     if None not in x.shape:
         return constant(np.array(x.shape, np.int64), out_type)
     out = cast(concat([reshape(e, [1]) for e in _extents(x)], 0), out_type)
-    return _record_extents(out, [_OpenExtent(x._impl, i) if d is None else d
-                                 for i, d in enumerate(x.shape)])
+    return _record_extents(out, _open_entries(x))
 
 
 def ensure_shape(x, shape, name=None):
@@ -298,7 +345,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
     ones of the given sizes (one of them may be -1: the rest)."""
     x = convert_to_tensor(value)
     a = _axis(axis, x.ndim, "split")
-    extent = _static(x, "split")[a]
+    extent = _known_extent(x, a, "split")
     if isinstance(num_or_size_splits, (int, np.integer)):
         n = int(num_or_size_splits)
         if n <= 0 or extent % n:
@@ -330,7 +377,7 @@ def unstack(value, num=None, axis=0, name=None):
     """The slices of `value` along `axis`, that dimension removed."""
     x = convert_to_tensor(value)
     a = _axis(axis, x.ndim, "unstack")
-    n = _static(x, "unstack")[a]
+    n = _known_extent(x, a, "unstack")
     if num is not None and int(num) != n:
         raise errors.InvalidArgumentError(
             f"unstack: num={num} but dimension {a} has extent {n}",
@@ -392,7 +439,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     for a, (before, after) in enumerate(paddings.tolist()):
         if not before and not after:
             continue
-        n = _static(x, "pad")[a]
+        n = _known_extent(x, a, "pad")
         if before > n - edge or after > n - edge:
             raise errors.InvalidArgumentError(
                 f"pad: {mode} padding of {[before, after]} along dimension {a} "
@@ -1067,8 +1114,13 @@ def einsum(equation, *inputs, name=None):
                 f"einsum: operand {spec!r} does not fit a tensor of shape "
                 f"{list(t.shape)} (one distinct letter per dimension)",
                 errors.user_location())
-        for c, d in zip(spec, _static(t, "einsum")):
-            if sizes.setdefault(c, d) != d:
+        for c, d in zip(spec, t.shape):
+            # (An extent known only when the code runs, None, meets any:
+            # the products check it then.)
+            seen = sizes.setdefault(c, d)
+            if seen is None:
+                sizes[c] = d
+            elif d is not None and seen != d:
                 raise errors.InvalidArgumentError(
                     f"einsum: letter {c!r} has extents {sizes[c]} and {d}",
                     errors.user_location())
@@ -1108,7 +1160,9 @@ def _contract(sa, a, sb, b, keep, sizes):
     contracted = [c for c in sa if c in sb and c not in keep]
     a_free = [c for c in sa if c not in sb]
     b_free = [c for c in sb if c not in sa]
-    size = lambda letters: int(np.prod([sizes[c] for c in letters], dtype=np.int64))
+    def size(letters):  # (None where an extent is open)
+        extents = [sizes[c] for c in letters]
+        return None if None in extents else int(np.prod(extents, dtype=np.int64))
     a3 = reshape(transpose(a, [sa.index(c) for c in batch + a_free + contracted]),
                  [size(batch), size(a_free), size(contracted)])
     b3 = reshape(transpose(b, [sb.index(c) for c in batch + contracted + b_free]),

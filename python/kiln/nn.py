@@ -9,7 +9,7 @@ from . import random as _random
 from .core import attributes, bind1 as _run1, enum_case, tensor_type, unit
 from .ops import (abs, exp, greater, greater_equal, maximum, minimum,
                   reduce_mean, reshape, sigmoid, stop_gradient, tanh, where)
-from .tensor import Tensor, convert_to_tensor
+from .tensor import Tensor, _open_entries, convert_to_tensor
 
 
 top_k = math_ops.top_k  # tf.nn.top_k, the same op
@@ -419,9 +419,15 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
             f"dropout: rate must be in [0, 1), got {rate}", errors.user_location())
     if rate == 0.0:
         return x
-    shape = tuple(x.shape if noise_shape is None else
-                  [x.shape[i] if d is None else int(d) for i, d in enumerate(noise_shape)])
-    keep = greater_equal(_random.uniform(shape, dtype=x.dtype, seed=seed), rate)
+    entries = _open_entries(x)
+    if noise_shape is not None:
+        noise_shape = list(noise_shape)
+        if len(noise_shape) != x.ndim:
+            raise errors.InvalidArgumentError(
+                f"dropout: noise_shape {noise_shape} does not have the rank of x, "
+                f"{list(x.shape)}", errors.user_location())
+        entries = [e if d is None else int(d) for e, d in zip(entries, noise_shape)]
+    keep = greater_equal(_random.uniform(entries, dtype=x.dtype, seed=seed), rate)
     return where(keep, x * (1.0 / (1.0 - rate)), 0.0)
 
 

@@ -485,6 +485,15 @@ def _index_values(x, key):
         out = _getitem(x, core)
         if len(core) == len(full):
             return out
+        if None in out.shape:
+            # (Open extents: one expand_dims per new axis, which keeps them.)
+            position = 0
+            for k in full:
+                if k is None:
+                    out = _run1("expand_dims", [out], attributes(axis=position))
+                if k is None or isinstance(k, builtins.slice):
+                    position += 1
+            return out
         shape, kept = [], iter(out.shape)
         for k in full:
             if k is None:
@@ -497,14 +506,20 @@ def _index_values(x, key):
         raise errors.InvalidArgumentError(
             f"too many indices ({len(key)}) for a tensor of rank {x.ndim}",
             errors.user_location())
-    if None in x.shape:
-        raise errors.UnimplementedError(
-            f"indexing a tensor of shape {list(x.shape)}: slices and indices "
-            "need every extent known while tracing (give the function a "
-            "static input_signature)", errors.user_location())
     starts, limits, strides, keep, backward = [], [], [], [], []
     for d, size in enumerate(x.shape):
         k = key[d] if d < len(key) else builtins.slice(None)
+        if size is None:
+            # An extent known only when the code runs: taken whole.
+            if not (isinstance(k, builtins.slice) and _whole(k)):
+                raise errors.UnimplementedError(
+                    f"indexing dimension {d} of a tensor of shape {list(x.shape)} "
+                    f"with {k!r}: that extent is known only when the code runs, "
+                    "and Kiln takes such a dimension whole (':'); index the "
+                    "dimensions of known extent, or give the function a more "
+                    "static input_signature", errors.user_location())
+            starts.append(0); limits.append(-1); strides.append(1); keep.append(None)
+            continue
         if isinstance(k, builtins.slice):
             start, stop, step = k.indices(size)
             if step < 0:
@@ -525,15 +540,28 @@ def _index_values(x, key):
                     errors.user_location())
             i %= size
             starts.append(i); limits.append(i + 1); strides.append(1)
-    sliced_shape = [len(range(s, l, st)) for s, l, st in zip(starts, limits, strides)]
+    sliced_shape = [None if l == -1 else len(range(s, l, st))
+                     for s, l, st in zip(starts, limits, strides)]
     out = x if sliced_shape == list(x.shape) else \
         _run1("slice", [x], attributes(start=starts, limit=limits, stride=strides))
     for d, positions in backward:  # negative steps (a[::-1])
         out = gather(out, convert_to_tensor(np.array(positions, np.int32)), axis=d)
         sliced_shape[d] = len(positions)
     if sliced_shape != keep:
+        if None in keep:  # (the indexed dimensions, each now of extent 1)
+            dropped = [d for d in builtins.range(x.ndim)
+                       if d < len(key) and not isinstance(key[d], builtins.slice)]
+            return _run1("squeeze", [out], attributes(axes=dropped))
         out = reshape(out, keep)
     return out
+
+
+def _whole(k):
+    """Whether slice `k` takes every element, in order, of any extent."""
+    def known(v, *values):
+        return isinstance(v, (int, np.integer)) and int(v) in values
+    return (k.start is None or known(k.start, 0)) and k.stop is None and \
+        (k.step is None or known(k.step, 1))
 
 
 def _joined_extents(tensors, out):
@@ -567,7 +595,8 @@ def stack(values, axis=0, name=None):
     tensors = [convert_to_tensor(v) for v in values]
     rank = tensors[0].ndim + 1
     a = int(axis) % rank
-    expanded = [reshape(t, t.shape[:a] + (1,) + t.shape[a:]) for t in tensors]
+    expanded = [reshape(t, t.shape[:a] + (1,) + t.shape[a:]) if None not in t.shape
+                else _run1("expand_dims", [t], attributes(axis=a)) for t in tensors]
     out = concat(expanded, a)
     return _joined_extents(tensors, out) if rank == 1 else out
 

@@ -12,8 +12,9 @@ import threading
 
 from ._state import local as _state
 from .dtypes import as_dtype, float32, int64
-from .core import attributes, bind1 as _run1, tensor_type
-from .tensor import convert_to_tensor
+from . import errors
+from .core import attributes, bind1 as _run1, i32_array, tensor_type
+from .tensor import Tensor, _OpenExtent, _static_extents, convert_to_tensor
 
 _lock = threading.Lock()
 _global_seed = None
@@ -41,13 +42,28 @@ def _op_seed(seed):
 
 def _random(op, shape, dtype, seed, params):
     # The seed is an operand, not an attribute: one kernel per shape and
-    # distribution serves every seed.
+    # distribution serves every seed. Extents known only when the compiled
+    # code runs (kiln.shape(x) of an open batch) come from a tensor that
+    # has them.
+    from .math_ops import _shape_holder
     dtype = as_dtype(dtype)
-    attrs = attributes(**{k: float(v) for k, v in params.items()})
+    what = f"random.{op.replace('random_', '')}"
+    entries = _static_extents(shape, what, open_extents=True) \
+        if isinstance(shape, (Tensor, list, tuple)) else [shape]
+    if any(d is None for d in entries):
+        raise errors.InvalidArgumentError(
+            f"{what}: the shape {list(entries)} has unknown extents (None); pass "
+            "kiln.shape(x) to take them from a tensor when the code runs",
+            errors.user_location())
+    holder = _shape_holder(entries, what)
+    target = [None if isinstance(d, _OpenExtent) else int(d) for d in entries]
     seed_tensor = convert_to_tensor(_op_seed(seed), int64)
     if _state.trace is not None:
         seed_tensor = seed_tensor + _call_count()
-    return _run1(op, [seed_tensor], attrs, [tensor_type(list(shape), dtype)])
+    operands = [seed_tensor] + ([] if holder is None else [holder])
+    attrs = attributes(operandSegmentSizes=i32_array([1, len(operands) - 1]),
+                       **{k: float(v) for k, v in params.items()})
+    return _run1(op, operands, attrs, [tensor_type(target, dtype)])
 
 
 _calls = None  # kiln.Variable: counts random ops run by compiled code

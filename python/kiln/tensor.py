@@ -269,9 +269,11 @@ def _static_extents(shape, what, open_extents=False):
         raise errors.UnimplementedError(
             f"{what}: the shape is computed when the compiled code runs (from "
             "kiln.shape of an open extent); Kiln compiles static shapes: open "
-            "extents work as a whole tensor's shape (kiln.zeros(kiln.shape(x))) "
-            "and in reshape targets ([kiln.shape(x)[0], -1]); otherwise use "
-            "kiln.zeros_like / ones_like or a fixed shape", errors.user_location())
+            "extents work as kiln.shape gives them (kiln.zeros(kiln.shape(x)), "
+            "kiln.zeros([kiln.shape(x)[0], 7]), reshape targets such as "
+            "[kiln.shape(x)[0], -1]), not computed from (kiln.shape(x)[0] * 2); "
+            "otherwise give the function a more static input_signature",
+            errors.user_location())
 
     def entries(t):
         partial = _partial_extents(t)
@@ -294,20 +296,10 @@ def _static_extents(shape, what, open_extents=False):
     return out
 
 
-def _shape_holder(entries, what):
-    """For a shape (ints and _OpenExtents) with open extents: a traced
-    tensor of that shape, to take them from when the code runs (None for a
-    static shape). Open extents of tensors of other shapes are an
-    UnimplementedError naming `what`."""
-    sources = {id(d.source): d for d in entries if isinstance(d, _OpenExtent)}
-    if not sources:
-        return None
-    holder = next(iter(sources.values())).tensor()
-    if len(sources) > 1 or len(holder.shape) != len(entries) or any(
-            not (d.of(holder, i) if isinstance(d, _OpenExtent) else d == holder.shape[i])
-            for i, d in enumerate(entries)):
-        _static_extents(entries, what)  # (its error)
-    return holder
+def _open_entries(x):
+    """x's shape as kiln.shape records it: ints, and _OpenExtents for the
+    extents known only when the compiled code runs."""
+    return [_OpenExtent(x._impl, i) if d is None else d for i, d in enumerate(x.shape)]
 
 
 def _shape_tuple(shape, what="a shape"):

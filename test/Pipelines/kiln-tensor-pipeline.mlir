@@ -35,6 +35,7 @@
 // STAGE-NEXT: kiln-refine-shapes,
 // STAGE-NEXT: kiln-prepare-entry-points{device=cpu},
 // STAGE-NEXT: convert-kiln-to-linalg{runtime-checks=true widen-half-products=true},
+// STAGE-NEXT: resolve-ranked-shaped-type-result-dims
 // STAGE-NEXT: canonicalize
 // STAGE-NEXT: kiln-split-shape-functions,
 // STAGE-NEXT: kiln-fuse-elementwise,
@@ -70,4 +71,25 @@ func.func private @loss_of(%w: tensor<4x3xf32>, %x: tensor<8x4xf32>) -> tensor<f
   %r = kiln.relu %y : tensor<8x3xf32>
   %loss = kiln.reduce_sum %r {axes = array<i64: 0, 1>} : tensor<8x3xf32> -> tensor<f32>
   return %loss : tensor<f32>
+}
+
+// A tensor that only supplies open extents (here a reduction of %x, the
+// `like` of a broadcast and of a random op) is never computed: its extents
+// are taken from %x, and the reduction dies.
+// CHECK-LABEL: func.func @extents_only
+// CHECK-SAME: (%[[X:.*]]: tensor<?x3xf32>
+// CHECK: %[[N:.*]] = tensor.dim %[[X]]
+// CHECK-NOT: "reduction"
+// CHECK: tensor.empty(%[[N]]) : tensor<?x7xf32>
+// CHECK-NOT: "reduction"
+// CHECK: return
+func.func @extents_only(%x: tensor<?x3xf32>) -> (tensor<?x7xf32>, tensor<?x7xf32>) {
+  %r = kiln.reduce_sum %x {axes = array<i64: 1>} : tensor<?x3xf32> -> tensor<?xf32>
+  %c = kiln.reshape %r : tensor<?xf32> -> tensor<?x1xf32>
+  %z = kiln.constant dense<0.0> : tensor<1x7xf32>
+  %like = kiln.add %c, %z : tensor<?x1xf32>, tensor<1x7xf32> -> tensor<?x7xf32>
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %b = kiln.broadcast_to %one like %like : tensor<f32>, tensor<?x7xf32> -> tensor<?x7xf32>
+  %u = kiln.random_uniform like %like {static_seed = 3 : i64} : tensor<?x7xf32>, tensor<?x7xf32>
+  return %b, %u : tensor<?x7xf32>, tensor<?x7xf32>
 }

@@ -460,3 +460,40 @@ func.func @dsegprod(%b: tensor<4xf32>, %i: tensor<3xi32>, %u: tensor<3xf32>) -> 
   %g = kiln.grad @segprod(%b, %i, %u) {wrt = array<i64: 2>} : (tensor<4xf32>, tensor<3xi32>, tensor<3xf32>) -> tensor<3xf32>
   return %g : tensor<3xf32>
 }
+
+// -----
+
+// Open extents: a slice's cotangent is padded back in its static dimensions
+// only (open ones are taken whole); a concatenation's cotangent is sliced
+// along the axis and taken whole in the open dimension; a transpose's is
+// transposed back.
+// CHECK-LABEL: func.func private @open_moves_vjp_0_1_seeded(
+// CHECK-DAG: kiln.pad %{{.*}} {high = array<i64: 0, 1>, low = array<i64: 0, 1>} : tensor<?x1xf32> -> tensor<?x3xf32>
+// CHECK-DAG: kiln.slice %{{.*}} {limit = array<i64: -1, 3>, start = array<i64: 0, 0>, stride = array<i64: 1, 1>} : tensor<?x5xf32> -> tensor<?x3xf32>
+// CHECK-DAG: kiln.slice %{{.*}} {limit = array<i64: -1, 5>, start = array<i64: 0, 3>, stride = array<i64: 1, 1>} : tensor<?x5xf32> -> tensor<?x2xf32>
+func.func @open_moves(%x: tensor<?x3xf32>, %y: tensor<?x2xf32>) -> tensor<?x6xf32> {
+  %s = kiln.slice %x {start = array<i64: 0, 1>, limit = array<i64: -1, 2>, stride = array<i64: 1, 1>} : tensor<?x3xf32> -> tensor<?x1xf32>
+  %c = kiln.concat %x, %y {axis = 1 : i64} : (tensor<?x3xf32>, tensor<?x2xf32>) -> tensor<?x5xf32>
+  %j = kiln.concat %s, %c {axis = 1 : i64} : (tensor<?x1xf32>, tensor<?x5xf32>) -> tensor<?x6xf32>
+  return %j : tensor<?x6xf32>
+}
+func.func @dopen_moves(%x: tensor<?x3xf32>, %y: tensor<?x2xf32>, %g: tensor<?x6xf32>) -> (tensor<?x3xf32>, tensor<?x2xf32>) {
+  %dx, %dy = kiln.grad @open_moves(%x, %y) seeds(%g : tensor<?x6xf32>) {wrt = array<i64: 0, 1>} : (tensor<?x3xf32>, tensor<?x2xf32>) -> (tensor<?x3xf32>, tensor<?x2xf32>)
+  return %dx, %dy : tensor<?x3xf32>, tensor<?x2xf32>
+}
+
+// -----
+
+// A strided slice of a fixed dimension beside an open one: the spread
+// cotangent is cut in the fixed dimension and taken whole in the open one
+// (found by the random programs: the cut had a static limit there).
+// CHECK-LABEL: func.func private @strided_open_vjp_0_seeded(
+// CHECK: kiln.slice %{{.*}} {limit = array<i64: 1, -1>, start = array<i64: 0, 0>, stride = array<i64: 1, 1>} : tensor<2x?xf64> -> tensor<1x?xf64>
+func.func @strided_open(%x: tensor<1x?xf64>) -> tensor<1x?xf64> {
+  %s = kiln.slice %x {start = array<i64: 0, 0>, limit = array<i64: 1, -1>, stride = array<i64: 2, 1>} : tensor<1x?xf64> -> tensor<1x?xf64>
+  return %s : tensor<1x?xf64>
+}
+func.func @dstrided_open(%x: tensor<1x?xf64>, %g: tensor<1x?xf64>) -> tensor<1x?xf64> {
+  %d = kiln.grad @strided_open(%x) seeds(%g : tensor<1x?xf64>) {wrt = array<i64: 0>} : (tensor<1x?xf64>) -> tensor<1x?xf64>
+  return %d : tensor<1x?xf64>
+}

@@ -108,3 +108,17 @@ func.func @broadcast_along_rows(%x: tensor<64x32xf32>, %v: tensor<32xf32>) -> te
   %0 = kiln.matmul %x, %b {transpose_rhs = true} : tensor<64x32xf32>, tensor<16x32xf32> -> tensor<64x16xf32>
   return %0 : tensor<64x16xf32>
 }
+
+// A reshape whose group holds two open extents is not folded into its
+// consumer: the expansion would reshape %x the same way, into a
+// memref.expand_shape that upstream's lowering cannot take.
+// CHECK-LABEL: func.func @open_group
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[}}[0, 1]] : tensor<?x?xf32> into tensor<?xf32>
+// CHECK-NOT: tensor.expand_shape
+// CHECK: linalg.generic {{.*}} ins(%[[FLAT]], %arg0 : tensor<?xf32>, tensor<?x?xf32>)
+func.func @open_group(%x: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  %e = kiln.expand_dims %x {axis = 1 : i64} : tensor<?x?xf32> -> tensor<?x1x?xf32>
+  %f = kiln.reshape %e : tensor<?x1x?xf32> -> tensor<?xf32>
+  %m = kiln.maximum %f, %x : tensor<?xf32>, tensor<?x?xf32> -> tensor<?x?xf32>
+  return %m : tensor<?x?xf32>
+}

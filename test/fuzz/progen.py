@@ -544,30 +544,33 @@ def pad(prog, rng, v):
     x = prog.values[v]
     if not x.shape:
         return v
-    low = [rng.randint(0, 2) for _ in x.shape]
-    high = [rng.randint(0, 2) for _ in x.shape]
+    low = [0 if o else rng.randint(0, 2) for o in x.dyn]
+    high = [0 if o else rng.randint(0, 2) for o in x.dyn]
     value = rng.choice([0.0, -1.0, 2.5]) if x.dtype in FLOATS else rng.choice([0, 3])
     out = tuple(d + a + b for d, a, b in zip(x.shape, low, high))
     return prog.add(out, x.dtype, [v], lambda n, t, r: (
         f"kiln.pad {n[0]} {{low = {attr_array(low)}, high = {attr_array(high)}, "
         f"value = {float(value)!r} : f64}} : {t[0]} -> {r}"),
-        lambda a: np.pad(a, list(zip(low, high)), constant_values=value))
+        lambda a: np.pad(a, list(zip(low, high)), constant_values=value), None, x.dyn)
 
 
 def expand_squeeze(prog, rng, v):
     x = prog.values[v]
-    ones = [i for i, d in enumerate(x.shape) if d == 1]
+    ones = [i for i, d in enumerate(x.shape) if d == 1 and not x.dyn[i]]
     if ones and rng.random() < 0.5:
         axes = sorted(rng.sample(ones, rng.randint(1, len(ones))))
         out = tuple(d for i, d in enumerate(x.shape) if i not in axes)
         return prog.add(out, x.dtype, [v], lambda n, t, r: (
             f"kiln.squeeze {n[0]} {{axes = {attr_array(axes)}}} : {t[0]} -> {r}"),
-            lambda a: np.squeeze(a, tuple(axes)), lambda k, a: k.squeeze(a, axes))
+            lambda a: np.squeeze(a, tuple(axes)), lambda k, a: k.squeeze(a, axes),
+            [o for i, o in enumerate(x.dyn) if i not in axes])
     axis = rng.randint(-len(x.shape) - 1, len(x.shape))
     out = np.expand_dims(np.zeros(x.shape), axis).shape
+    dyn = list(x.dyn)
+    dyn.insert(axis % (len(x.shape) + 1), False)
     return prog.add(out, x.dtype, [v], lambda n, t, r: (
         f"kiln.expand_dims {n[0]} {{axis = {axis} : i64}} : {t[0]} -> {r}"),
-        lambda a: np.expand_dims(a, axis), lambda k, a: k.expand_dims(a, axis))
+        lambda a: np.expand_dims(a, axis), lambda k, a: k.expand_dims(a, axis), dyn)
 
 
 def broadcast_to(prog, rng, v):
@@ -626,11 +629,14 @@ def batch_matmul(prog, rng, v):
     x = prog.values[v]
     if len(x.shape) != 3:
         return v
-    w = prog.new_arg((x.shape[2], rng.choice(EXTENTS)), x.dtype)
+    # (Open extents: the weight's depth is open where x's is, and may be
+    # open in its columns too.)
+    w = prog.new_arg((x.shape[2], rng.choice(EXTENTS)), x.dtype,
+                     (x.dyn[2], x.dyn[2] and rng.random() < 0.5) if any(x.dyn) else None)
     out = x.shape[:2] + (prog.values[w].shape[1],)
     return prog.add(out, x.dtype, [v, w], lambda n, t, r: (
         f"kiln.batch_matmul {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}"), np.matmul,
-        lambda k, a, b: k.matmul(a, b))
+        lambda k, a, b: k.matmul(a, b), x.dyn[:2] + (prog.values[w].dyn[1],))
 
 
 def to_image(prog, v):
@@ -785,6 +791,8 @@ def grow(prog, rng, v):
             kinds += ["conv2d", "pool", "cross_entropy", "one_hot"]
         if not prog.dynamic and len(prog.scopes) < 3:
             kinds += ["for", "while", "cond"] * prog.control_weight
+    else:  # (moves of data that keep open extents: taken whole, never padded)
+        kinds += ["transpose", "slice", "concat", "pad", "expand_squeeze", "batch_matmul"]
     if dtype in HALVES:  # (an island: no casts, control flow or one-hot inside)
         kinds = [k for k in kinds if k not in ("cast", "argmax", "one_hot", "for", "while",
                                                "cond")]
@@ -827,7 +835,8 @@ def grow(prog, rng, v):
         out = tuple(shape[p] for p in perm)
         return prog.add(out, dtype, [v], lambda n, t, r: (
             f"kiln.transpose {n[0]} {{permutation = {attr_array(perm)}}} : {t[0]} -> {r}"),
-            lambda a: np.transpose(a, perm), lambda k, a: k.transpose(a, perm))
+            lambda a: np.transpose(a, perm), lambda k, a: k.transpose(a, perm),
+            [x.dyn[p] for p in perm])
     if kind == "reshape":
         size = int(np.prod(shape, dtype=np.int64))
         choices = [(size,)] + [(a, size // a) for a in (1, 2, 3, 5) if size and size % a == 0]
@@ -840,23 +849,31 @@ def grow(prog, rng, v):
         return prog.add(out, dtype, [v], lambda n, t, r: f"kiln.reshape {n[0]} : {t[0]} -> {r}",
                         lambda a: np.reshape(a, out), lambda k, a: k.reshape(a, out), dyn)
     if kind == "slice" and rank:
-        start, limit, stride = [], [], []
-        for d in shape:
+        start, limit, stride, index = [], [], [], []
+        for d, open_ in zip(shape, x.dyn):
+            if open_:  # (taken whole: limit -1)
+                start.append(0), limit.append(-1), stride.append(1)
+                index.append(slice(None))
+                continue
             a = rng.randint(0, d)
             b = rng.randint(a, d)
             start.append(a), limit.append(b), stride.append(rng.choice([1, 1, 2, 3]))
-        out = tuple(len(range(a, b, c)) for a, b, c in zip(start, limit, stride))
-        index = tuple(slice(a, b, c) for a, b, c in zip(start, limit, stride))
+            index.append(slice(a, b, stride[-1]))
+        out = tuple(d if c == -1 else len(range(a, c, b))
+                    for d, a, c, b in zip(shape, start, limit, stride))
+        index = tuple(index)
         return prog.add(out, dtype, [v], lambda n, t, r: (
             f"kiln.slice {n[0]} {{start = {attr_array(start)}, limit = {attr_array(limit)}, "
             f"stride = {attr_array(stride)}}} : {t[0]} -> {r}"),
-            lambda a: a[index], lambda k, a: a[index])
-    if kind == "concat" and rank:
-        axis = rng.randrange(rank)
+            lambda a: a[index], lambda k, a: a[index], x.dyn)
+    fixed = [i for i in range(rank) if not x.dyn[i]]
+    if kind == "concat" and fixed:  # (along a fixed axis)
+        axis = rng.choice(fixed)
         out = tuple(d * 2 if i == axis else d for i, d in enumerate(shape))
         return prog.add(out, dtype, [v, v], lambda n, t, r: (
             f"kiln.concat {n[0]}, {n[1]} {{axis = {axis} : i64}} : ({t[0]}, {t[1]}) -> {r}"),
-            lambda a, b: np.concatenate([a, b], axis), lambda k, a, b: k.concat([a, b], axis))
+            lambda a, b: np.concatenate([a, b], axis), lambda k, a, b: k.concat([a, b], axis),
+            x.dyn)
     if kind == "matmul" and rank == 2:
         w = prog.new_arg((shape[1], rng.choice(EXTENTS)), dtype,
                          (False, not static and rng.random() < 0.5))
@@ -1026,11 +1043,16 @@ def branch(prog, rng, v):
 def generate(rng, focus="all", train_share=0.4, open_share=0.2):
     """A random program and its outputs. focus "train-control": training
     steps only (drawn until one is), control flow three times as likely;
-    "half": programs with float16 or bfloat16 ops only."""
+    "half": programs with float16 or bfloat16 ops only; "open": programs
+    with open extents only."""
+    if focus == "open":
+        open_share = 1.0
     while True:
         prog, outputs = generate_one(rng, focus == "train-control", train_share,
                                      open_share)
-        if focus == "all" or (prog.train if focus == "train-control" else prog.half):
+        wanted = {"all": True, "train-control": prog.train, "half": prog.half,
+                  "open": prog.dynamic}[focus]
+        if wanted:
             return prog, outputs
 
 
@@ -1523,10 +1545,11 @@ def main():
     parser.add_argument("--gpu-every", type=int, default=3,
                         help="every N-th program also goes through the GPU target: a cubin "
                              "for sm_90 and a run with emulated GPU kernels (0: never)")
-    parser.add_argument("--focus", choices=["all", "train-control", "half"], default="all",
+    parser.add_argument("--focus", choices=["all", "train-control", "half", "open"],
+                        default="all",
                         help="train-control: only training steps, with control flow "
                              "three times as likely; half: only programs with float16 or "
-                             "bfloat16 ops")
+                             "bfloat16 ops; open: only programs with open extents")
     parser.add_argument("--crashes", default=os.path.join(ROOT, "build-fuzz", "crashes",
                                                           "programs"))
     args = parser.parse_args()

@@ -271,3 +271,43 @@ def test_constant_truncated_normal_and_variance_scaling_initializers():
     assert np.abs(normal - 1.0).max() <= 1.0 + 1e-6 and abs(normal.mean() - 1.0) < 0.01
     with pytest.raises(ValueError, match="mode"):
         init.VarianceScaling(mode="fan")
+
+
+def test_attention_over_an_open_batch():
+    # A transformer step with an input_signature's None batch: einsum
+    # projections and batched products with an open batch, a causal mask,
+    # layer norm and pooling; one trace for every batch size, NumPy the
+    # oracle; the gradient of a loss through it against central differences.
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=3, dtype="float64")
+    x0 = RNG.normal(size=(2, 4, 6))
+    mha(x0, x0)
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 4, 6), kiln.float64)])
+    def attend(x):
+        return mha(x, x, use_causal_mask=True)
+
+    for n in (3, 1, 5):
+        x = RNG.normal(size=(n, 4, 6))
+        np.testing.assert_allclose(attend(x).numpy(), mha_numpy(mha, x, x, causal=True)[0],
+                                   rtol=1e-10, atol=1e-12)
+    assert attend.trace_count == 1
+    scores = kiln.function(lambda a, b: kiln.einsum("bqd,bkd->bqk", a, b),
+                           input_signature=[kiln.TensorSpec((None, 4, 6), kiln.float64),
+                                            kiln.TensorSpec((None, 5, 6), kiln.float64)])
+    a, b = RNG.normal(size=(3, 4, 6)), RNG.normal(size=(3, 5, 6))
+    np.testing.assert_allclose(scores(a, b).numpy(), np.einsum("bqd,bkd->bqk", a, b),
+                               rtol=1e-12)
+
+    w = RNG.normal(size=(3, 4, 6))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 4, 6), kiln.float64)])
+    def gradient(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            loss = kiln.reduce_sum(mha(x, x) * w)
+        return tape.gradient(loss, x)
+
+    x = RNG.normal(size=(3, 4, 6))
+    np.testing.assert_allclose(gradient(x).numpy(),
+                               central(lambda v: (mha_numpy(mha, v, v)[0] * w).sum(), x),
+                               rtol=1e-5, atol=1e-7)

@@ -205,9 +205,17 @@ def test_open_extent_errors_name_the_problem():
 
     @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
     def zeros_of(x):
-        return kiln.zeros([kiln.shape(x)[0], 7])  # (no tensor has this shape)
+        return kiln.zeros([kiln.shape(x)[0] * 2, 7])  # (arithmetic on an open extent)
     with pytest.raises(kiln.errors.UnimplementedError, match="zeros: the shape is computed"):
         zeros_of(kiln.ones((2, 3)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def partly_known(x):
+        return kiln.random.uniform(x.shape)  # (TensorFlow refuses it too)
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_open_shapes.py:\d+: random.uniform: the shape \[None, 3\] "
+                             r"has unknown extents \(None\); pass kiln.shape\(x\)"):
+        partly_known(kiln.ones((2, 3)))
 
     # Updates and indices of open extents that disagree: an error when the
     # code runs, not a read past the indices.
@@ -226,3 +234,163 @@ def test_open_extent_errors_name_the_problem():
         return kiln.gather(kiln.zeros((0, 3)), ids)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="out of range"):
         from_empty(kiln.constant([0]))
+
+
+def test_shapes_mixing_open_and_fixed_extents_of_several_tensors():
+    # Shapes no input has: [batch, 7], [2, n, m] from two tensors, a
+    # transposed pair; each extent is read when the code runs, so one trace
+    # serves every call. NumPy is the oracle.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32),
+                                    kiln.TensorSpec((2, None), kiln.float32)])
+    def f(x, y):
+        n, m = kiln.shape(x)[0], kiln.shape(y)[1]
+        z = kiln.zeros([n, 7]) + kiln.cast(kiln.ones([n, 1], kiln.int32), kiln.float32)
+        g = kiln.fill(kiln.stack([2, n, m]), 3.0)
+        b = kiln.broadcast_to(kiln.constant([[1.0], [2.0]]), [m, 2, n])
+        return z, g, b, kiln.zeros([m, n], kiln.int32)
+
+    for n, m in ((1, 4), (5, 2), (3, 3)):
+        z, g, b, t = f(np.zeros((n, 3), np.float32), np.zeros((2, m), np.float32))
+        np.testing.assert_array_equal(z.numpy(), np.ones((n, 7)))
+        np.testing.assert_array_equal(g.numpy(), np.full((2, n, m), 3.0))
+        np.testing.assert_array_equal(b.numpy(), np.broadcast_to([[1.0], [2.0]], (m, 2, n)))
+        assert t.numpy().shape == (m, n) and t.dtype == kiln.int32 and not t.numpy().any()
+    assert f.trace_count == 1
+
+
+def test_random_numbers_and_dropout_over_an_open_batch():
+    # tf.random.uniform(tf.shape(x)) and dropout in a function whose batch
+    # is open: the numbers fill each call's shape, differ from call to call,
+    # and follow their distribution; a noise shape broadcasts over the rows.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 500), kiln.float32)])
+    def f(x):
+        u = kiln.random.uniform(kiln.shape(x), minval=-1.0, maxval=1.0)
+        n = kiln.random.normal([kiln.shape(x)[0], 2, 250], seed=4)
+        d = kiln.nn.dropout(x, 0.25)
+        rows = kiln.nn.dropout(x, 0.5, noise_shape=[None, 1])
+        return u, n, d, rows
+
+    x = np.ones((8, 500), np.float32)
+    u, n, d, rows = f(x)
+    assert u.shape == (8, 500) and n.shape == (8, 2, 250)
+    assert -1 <= u.numpy().min() and u.numpy().max() < 1 and abs(u.numpy().mean()) < 0.03
+    assert abs(n.numpy().mean()) < 0.03 and abs(n.numpy().std() - 1) < 0.03
+    kept = d.numpy() != 0
+    np.testing.assert_allclose(d.numpy()[kept], 1 / 0.75, rtol=1e-6)
+    assert abs(kept.mean() - 0.75) < 0.03
+    r = rows.numpy()
+    assert all(len(set(row)) == 1 for row in r) and set(r[:, 0]) <= {0.0, 2.0}
+    u2, _, _, _ = f(np.ones((3, 500), np.float32))
+    assert u2.shape == (3, 500) and not np.array_equal(u2.numpy(), u.numpy()[:3])
+    assert f.trace_count == 1
+
+    # Keras: Dropout and GaussianNoise in a model called with an open batch.
+    model = kiln.keras.Sequential([kiln.keras.layers.Dense(64),
+                                   kiln.keras.layers.Dropout(0.5),
+                                   kiln.keras.layers.GaussianNoise(0.1)])
+    step = kiln.function(lambda x: model(x, training=True),
+                         input_signature=[kiln.TensorSpec((None, 16), kiln.float32)])
+    for batch in (2, 9):
+        out = step(np.ones((batch, 16), np.float32)).numpy()
+        assert out.shape == (batch, 64) and np.isfinite(out).all()
+    assert step.trace_count == 1
+
+
+def test_slices_joins_and_transposes_over_an_open_batch():
+    # What models write with an input_signature's None batch: x[:, 0],
+    # x[..., 1:], a new axis, concat / split / stack / unstack along known
+    # dimensions, transposes, padding of known dimensions. One trace serves
+    # every batch size; NumPy is the oracle.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 4, 3), kiln.float32),
+                                    kiln.TensorSpec((None, 4, 2), kiln.float32)])
+    def f(x, y):
+        joined = kiln.concat([x, y], axis=2)
+        first, rest = kiln.split(joined, [3, 2], axis=2)
+        return (x[:, 0], x[..., 1:], x[:, :, None, 2], x[:, ::2, -1], joined,
+                kiln.transpose(joined, [1, 0, 2]), kiln.pad(x, [[0, 0], [1, 0], [0, 2]]),
+                first, rest, kiln.stack([x[:, 0, :1], y[:, 1, 0:1]], axis=1),
+                kiln.unstack(x, axis=1)[3], x[:, 1, 2])
+
+    def numpy_f(x, y):
+        joined = np.concatenate([x, y], 2)
+        return (x[:, 0], x[..., 1:], x[:, :, None, 2], x[:, ::2, -1], joined,
+                joined.transpose(1, 0, 2), np.pad(x, [[0, 0], [1, 0], [0, 2]]),
+                joined[..., :3], joined[..., 3:],
+                np.stack([x[:, 0, :1], y[:, 1, 0:1]], 1), x[:, 3], x[:, 1, 2])
+
+    rng = np.random.default_rng(3)
+    for n in (5, 1, 2):
+        x = rng.normal(size=(n, 4, 3)).astype(np.float32)
+        y = rng.normal(size=(n, 4, 2)).astype(np.float32)
+        for got, want in zip(f(x, y), numpy_f(x, y)):
+            np.testing.assert_array_equal(got.numpy(), want)
+    assert f.trace_count == 1
+    # (top_k sorts rows, then slices the last dimension.)
+    top = kiln.function(lambda v: kiln.math.top_k(v, 2).values,
+                        input_signature=[kiln.TensorSpec([None, 4])])
+    for n in (3, 1):
+        v = rng.normal(size=(n, 4)).astype(np.float32)
+        np.testing.assert_array_equal(top(v).numpy(), -np.sort(-v, axis=1)[:, :2])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"kiln.concat: operand 1 differs from the others in dimension 0"):
+        f(np.zeros((3, 4, 3), np.float32), np.zeros((2, 4, 2), np.float32))
+
+
+def test_gradients_through_slices_and_joins_over_an_open_batch():
+    # The cotangents of slices (padded back in known dimensions), concats
+    # (sliced), transposes and stacks, against central differences.
+    from conftest import central
+
+    w = kiln.Variable(np.random.default_rng(4).normal(size=(3, 2)).astype(np.float64))
+
+    def loss(x):
+        h = kiln.concat([x[:, 1:], x[:, :1] * 2.0], axis=1)        # [N, 3]
+        t = kiln.transpose(kiln.stack([h, kiln.tanh(h)], axis=2), [0, 2, 1])  # [N, 2, 3]
+        return kiln.reduce_sum(kiln.square(kiln.matmul(t[:, 1], w))) + \
+            kiln.reduce_sum(kiln.pad(x, [[0, 0], [0, 1]]) ** 3)
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float64)])
+    def grads(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            value = loss(x)
+        return tape.gradient(value, [x, w])
+
+    x = np.random.default_rng(5).normal(size=(4, 3))
+    dx, dw = grads(x)
+    np.testing.assert_allclose(dx.numpy(), central(lambda v: float(loss(kiln.constant(v))), x),
+                               rtol=1e-6, atol=1e-8)
+    w0 = w.numpy()
+
+    def loss_of_w(v):
+        w.assign(v)
+        return float(loss(kiln.constant(x)))
+    np.testing.assert_allclose(dw.numpy(), central(loss_of_w, w0), rtol=1e-6, atol=1e-8)
+    w.assign(w0)
+    grads(np.ones((2, 3)))
+    assert grads.trace_count == 1
+
+
+def test_open_dimensions_are_taken_whole():
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def head(x):
+        return x[:2]
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"test_open_shapes.py:\d+: indexing dimension 0 of a tensor of shape "
+                             r"\[None, 3\] with slice\(None, 2, None\): that extent is known only"):
+        head(kiln.ones((4, 3)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def padded(x):
+        return kiln.pad(x, [[1, 0], [0, 0]])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_open_shapes.py:\d+: .*dimension 0 has an open extent and "
+                             r"cannot be padded"):
+        padded(kiln.ones((4, 3)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def halves(x):
+        return kiln.split(x, 2, axis=0)
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"split along dimension 0 of a tensor of shape \[None, 3\]"):
+        halves(kiln.ones((4, 3)))

@@ -89,10 +89,12 @@ Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
 /// Builds a linalg.generic with no inputs that computes each element of
 /// `type` from its indices (the body reads what it needs with
 /// tensor.extract): every element is independent, so the CPU stage splits
-/// it for threads like any elementwise op.
+/// it for threads like any elementwise op. `extents`, when given, size the
+/// result (open extents of `type` included).
 Value buildFromIndices(
     OpBuilder &b, Location loc, RankedTensorType type,
-    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body);
+    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body,
+    ArrayRef<OpFoldResult> extents = {});
 
 /// Converts a scalar between element types with Kiln's cast semantics.
 Value castScalar(OpBuilder &b, Location loc, Value value, Type to);
@@ -114,6 +116,10 @@ Value padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> low,
 
 /// Reports that an op cannot be lowered because a shape is dynamic.
 LogicalResult requireStatic(Operation *op, ConversionPatternRewriter &rewriter);
+
+/// Whether a concatenation lowers with the open extents it has: static
+/// extents along its axis, open ones elsewhere.
+bool concatTakesOpenExtents(ConcatOp op);
 
 /// Whether a scatter (kiln.scatter_add, kiln.scatter_reduce; false for
 /// any other op) lowers with the open extents it has: a static base and

@@ -275,7 +275,8 @@ static Value scalar(CompareOp op, OpBuilder &b, Location loc, ValueRange s) {
 /// `type` from its indices.
 Value mlir::kiln::lowering::buildFromIndices(
     OpBuilder &b, Location loc, RankedTensorType type,
-    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body) {
+    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body,
+    ArrayRef<OpFoldResult> extents) {
   MLIRContext *context = b.getContext();
   SmallVector<AffineMap> maps = {
       AffineMap::getMultiDimIdentityMap(type.getRank(), context)};
@@ -283,7 +284,10 @@ Value mlir::kiln::lowering::buildFromIndices(
                                              utils::IteratorType::parallel);
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{type}, ValueRange{},
-      ValueRange{emptyTensor(b, loc, type)}, maps, iterators,
+      ValueRange{extents.empty()
+                     ? emptyTensor(b, loc, type)
+                     : emptyTensor(b, loc, extents, type.getElementType())},
+      maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange) {
         SmallVector<Value> indices;
         for (int64_t d = 0; d < type.getRank(); ++d)
@@ -453,16 +457,34 @@ static Value randomKey(OpTy op, Value seedOperand, OpBuilder &b, Location loc) {
       arith::XOrIOp::create(b, loc, seed, i64c(b, loc, 0x6A09E667F3BCC909ULL)));
 }
 
+/// The extents of a random op's result: the static ones, and the open ones
+/// read from `like` (null when every extent is static).
+static SmallVector<OpFoldResult> randomExtents(OpBuilder &b, Location loc,
+                                               RankedTensorType type,
+                                               Value like) {
+  SmallVector<OpFoldResult> extents;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    extents.push_back(
+        type.isDynamicDim(d)
+            ? OpFoldResult(tensor::DimOp::create(b, loc, like, d).getResult())
+            : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
+  return extents;
+}
+
 /// The row-major linear index of the current element, as i64.
-static Value linearIndex(OpBuilder &b, Location loc, RankedTensorType type,
+static Value linearIndex(OpBuilder &b, Location loc,
+                         ArrayRef<OpFoldResult> extents,
                          ArrayRef<Value> indices) {
   Value linear = i64c(b, loc, 0);
-  for (auto [d, index] : llvm::enumerate(indices)) {
+  for (auto [extent, index] : llvm::zip_equal(extents, indices)) {
     Value i = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+    std::optional<int64_t> fixed = getConstantIntValue(extent);
+    Value size = fixed ? i64c(b, loc, static_cast<uint64_t>(*fixed))
+                       : arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                                    cast<Value>(extent))
+                             .getResult();
     linear = arith::AddIOp::create(
-        b, loc,
-        arith::MulIOp::create(b, loc, linear, i64c(b, loc, type.getDimSize(d))),
-        i);
+        b, loc, arith::MulIOp::create(b, loc, linear, size), i);
   }
   return linear;
 }
@@ -479,9 +501,13 @@ struct RandomUniformLowering : OpConversionPattern<RandomUniformOp> {
   LogicalResult
   matchAndRewrite(RandomUniformOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    // Open extents come from `like`.
+    Value like = adaptor.getLike();
+    if (!like && failed(requireStatic(op, rewriter)))
       return failure();
     RankedTensorType type = op.getType();
+    SmallVector<OpFoldResult> extents =
+        randomExtents(rewriter, op.getLoc(), type, like);
     auto element = cast<FloatType>(type.getElementType());
     double lo = op.getMinval().convertToDouble();
     double hi = op.getMaxval().convertToDouble();
@@ -499,7 +525,7 @@ struct RandomUniformLowering : OpConversionPattern<RandomUniformOp> {
                 [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
                   Value key = randomKey(op, seed, b, loc);
                   Value u =
-                      uniform01(b, loc, key, linearIndex(b, loc, type, idx));
+                      uniform01(b, loc, key, linearIndex(b, loc, extents, idx));
                   Type f64 = b.getF64Type();
                   Value v = arith::AddFOp::create(
                       b, loc, scalarConstant(b, loc, f64, lo),
@@ -514,7 +540,8 @@ struct RandomUniformLowering : OpConversionPattern<RandomUniformOp> {
                       b, loc, arith::CmpFPredicate::OGE, v, topV);
                   return arith::SelectOp::create(b, loc, tooBig, belowV, v)
                       .getResult();
-                }));
+                },
+                extents));
     return success();
   }
 };
@@ -526,9 +553,12 @@ struct NormalLowering : OpConversionPattern<OpTy> {
   LogicalResult
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    Value like = adaptor.getLike();
+    if (!like && failed(requireStatic(op, rewriter)))
       return failure();
     RankedTensorType type = op.getType();
+    SmallVector<OpFoldResult> extents =
+        randomExtents(rewriter, op.getLoc(), type, like);
     Type element = type.getElementType();
     double mean = op.getMean().convertToDouble();
     double stddev = op.getStddev().convertToDouble();
@@ -540,7 +570,7 @@ struct NormalLowering : OpConversionPattern<OpTy> {
             [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
               Type f64 = b.getF64Type();
               Value key = randomKey(op, seed, b, loc);
-              Value i = linearIndex(b, loc, type, idx);
+              Value i = linearIndex(b, loc, extents, idx);
               Value z;
               if (!Truncated) {
                 Value c = arith::MulIOp::create(b, loc, i, i64c(b, loc, 2));
@@ -577,7 +607,8 @@ struct NormalLowering : OpConversionPattern<OpTy> {
                   arith::MulFOp::create(
                       b, loc, scalarConstant(b, loc, f64, stddev), z));
               return toElement(b, loc, v, element);
-            }));
+            },
+            extents));
     return success();
   }
 };

@@ -12,6 +12,7 @@
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
 
+#include "llvm/ADT/TypeSwitch.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -470,6 +471,14 @@ void mlir::kiln::configureKilnToLinalgTarget(ConversionTarget &target) {
                          tensor::TensorDialect, func::FuncDialect>();
 }
 
+/// Whether `op` is a random op that reads its open extents from `like`.
+static bool randomTakesOpenExtents(Operation *op) {
+  return TypeSwitch<Operation *, bool>(op)
+      .Case<RandomUniformOp, RandomNormalOp, TruncatedNormalOp>(
+          [](auto random) { return static_cast<bool>(random.getLike()); })
+      .Default([](Operation *) { return false; });
+}
+
 namespace {
 struct ConvertKilnToLinalgPass
     : public kiln::impl::ConvertKilnToLinalgBase<ConvertKilnToLinalgPass> {
@@ -482,7 +491,7 @@ struct ConvertKilnToLinalgPass
       if (!isa<KilnDialect>(op->getDialect()))
         return WalkResult::advance();
       // Ops with the OpenExtents trait lower with any extents; a broadcast
-      // with `like` and a reshape to one open extent too.
+      // or a random op with `like` and a reshape to one open extent too.
       if (op->hasTrait<kiln::OpTrait::OpenExtents>())
         return WalkResult::advance();
       if (auto broadcast = dyn_cast<BroadcastToOp>(op);
@@ -491,6 +500,8 @@ struct ConvertKilnToLinalgPass
       if (auto reshape = dyn_cast<ReshapeOp>(op);
           reshape && reshape.getLike())
         return WalkResult::advance();
+      if (randomTakesOpenExtents(op))
+        return WalkResult::advance();
       // A gather from a static table, and a scatter into a static base of
       // static slices, take open extents from their indices.
       if (auto gather = dyn_cast<GatherOp>(op);
@@ -498,7 +509,13 @@ struct ConvertKilnToLinalgPass
         return WalkResult::advance();
       if (lowering::scatterTakesOpenExtents(op))
         return WalkResult::advance();
-      if (isa<ReshapeOp, ExpandDimsOp, SqueezeOp>(op) &&
+      if (auto concat = dyn_cast<ConcatOp>(op);
+          concat && lowering::concatTakesOpenExtents(concat))
+        return WalkResult::advance();
+      // expand_dims and squeeze only add or drop extents of 1.
+      if (isa<ExpandDimsOp, SqueezeOp>(op))
+        return WalkResult::advance();
+      if (isa<ReshapeOp>(op) &&
           cast<RankedTensorType>(op->getResult(0).getType())
                   .getNumDynamicDims() <= 1)
         return WalkResult::advance();

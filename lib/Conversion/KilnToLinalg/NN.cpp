@@ -73,6 +73,56 @@ SmallVector<OpFoldResult> matmulExtents(OpBuilder &b, Location loc,
   return {lhs[tl ? 1 : 0], rhs[tr ? 0 : 1]};
 }
 
+/// The result extents of a batch_matmul: static ones; an open batch
+/// extent from an operand open there (a static 1 broadcasts, anything else
+/// must agree, checked when the code runs); m from lhs, n from rhs, and
+/// lhs's k checked against rhs's.
+SmallVector<OpFoldResult> batchMatmulExtents(OpBuilder &b, Location loc,
+                                             BatchMatmulOp op, Value lhsValue,
+                                             Value rhsValue) {
+  RankedTensorType type = op.getType();
+  int64_t rank = type.getRank(), batch = rank - 2;
+  SmallVector<OpFoldResult> lhs = extentsOf(b, loc, lhsValue);
+  SmallVector<OpFoldResult> rhs = extentsOf(b, loc, rhsValue);
+  SmallVector<OpFoldResult> extents =
+      getAsIndexOpFoldResult(b.getContext(), type.getShape());
+  // An operand's extent along batch dimension i of the result (1 where it
+  // has fewer batch dimensions).
+  auto operandBatch = [&](Value v, ArrayRef<OpFoldResult> own,
+                          int64_t i) -> std::pair<int64_t, OpFoldResult> {
+    auto t = cast<RankedTensorType>(v.getType());
+    int64_t j = i - (batch - (t.getRank() - 2));
+    if (j < 0)
+      return {1, b.getIndexAttr(1)};
+    return {t.getDimSize(j), own[j]};
+  };
+  for (int64_t i = 0; i < batch; ++i) {
+    if (!type.isDynamicDim(i))
+      continue;
+    auto [l, lv] = operandBatch(lhsValue, lhs, i);
+    extents[i] =
+        ShapedType::isDynamic(l) ? lv : operandBatch(rhsValue, rhs, i).second;
+  }
+  for (int64_t i = 0; i < batch; ++i)
+    for (auto [which, v, own] :
+         {std::make_tuple("lhs", lhsValue, ArrayRef<OpFoldResult>(lhs)),
+          std::make_tuple("rhs", rhsValue, ArrayRef<OpFoldResult>(rhs))}) {
+      auto [d, dv] = operandBatch(v, own, i);
+      if (d == 1 && type.getDimSize(i) != 1)
+        continue; // broadcast
+      checkSameExtent(b, loc, dv, extents[i],
+                      "batch dimension " + Twine(i) + " of the " + which +
+                          " of 'kiln.batch_matmul' does not match");
+    }
+  if (type.isDynamicDim(batch))
+    extents[batch] = lhs[lhs.size() - 2];
+  if (type.isDynamicDim(batch + 1))
+    extents[batch + 1] = rhs.back();
+  checkSameExtent(b, loc, lhs.back(), rhs[rhs.size() - 2],
+                  "the contraction dimensions of 'kiln.batch_matmul' differ");
+  return extents;
+}
+
 /// A contraction with nothing to add up or nothing to produce (a zero
 /// extent in an operand or the result): the result is zeros, or empty. The
 /// CPU and GPU tilers are never given loops without iterations. (A matmul
@@ -101,6 +151,9 @@ struct EmptyContractionLowering : OpConversionPattern<OpTy> {
       if constexpr (std::is_same_v<OpTy, MatmulOp>)
         extents = matmulExtents(rewriter, loc, op, adaptor.getLhs(),
                                 adaptor.getRhs());
+      else if constexpr (std::is_same_v<OpTy, BatchMatmulOp>)
+        extents = batchMatmulExtents(rewriter, loc, op, adaptor.getLhs(),
+                                     adaptor.getRhs());
       else
         return failure();
     }
@@ -165,9 +218,8 @@ struct BatchMatmulLowering : OpConversionPattern<BatchMatmulOp> {
   LogicalResult
   matchAndRewrite(BatchMatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
     MLIRContext *c = rewriter.getContext();
+    Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     int64_t rank = type.getRank(), batch = rank - 2, loops = rank + 1;
     ArrayRef<int64_t> batchShape = type.getShape().take_front(batch);
@@ -189,9 +241,13 @@ struct BatchMatmulLowering : OpConversionPattern<BatchMatmulOp> {
     SmallVector<utils::IteratorType> iterators(rank,
                                                utils::IteratorType::parallel);
     iterators.push_back(utils::IteratorType::reduction);
-    rewriter.replaceOp(op, contraction(rewriter, op.getLoc(), type,
-                                       adaptor.getLhs(), adaptor.getRhs(), maps,
-                                       iterators));
+    Value init = zeroFilled(
+        rewriter, loc,
+        batchMatmulExtents(rewriter, loc, op, adaptor.getLhs(), adaptor.getRhs()),
+        type.getElementType());
+    rewriter.replaceOp(op, contraction(rewriter, loc, type, adaptor.getLhs(),
+                                       adaptor.getRhs(), maps, iterators,
+                                       init));
     return success();
   }
 };

@@ -23,6 +23,49 @@ SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> values) {
 }
 
 /// reshape, expand_dims and squeeze all keep the row-major element order.
+/// kiln.expand_dims / kiln.squeeze with several open extents, as
+/// tensor.expand_shape / collapse_shape: each dimension of the smaller
+/// shape forms a group with the extents of 1 added or dropped beside it
+/// (one open extent per group, which upstream's reshapes take). The two
+/// shapes differ only by those 1s, so matching equal extents in order finds
+/// them (where a kept extent is 1 too, either choice is the same reshape).
+template <typename OpTy>
+static Value reshapeUnitExtents(OpBuilder &b, OpTy op, Value input) {
+  constexpr bool expand = std::is_same_v<OpTy, ExpandDimsOp>;
+  Location loc = op.getLoc();
+  RankedTensorType type = op.getType();
+  auto inputType = cast<RankedTensorType>(input.getType());
+  ArrayRef<int64_t> larger = (expand ? type : inputType).getShape();
+  ArrayRef<int64_t> smaller = (expand ? inputType : type).getShape();
+  SmallVector<bool> unit(larger.size(), true);
+  for (size_t d = 0, k = 0; d < larger.size(); ++d)
+    if (k < smaller.size() && larger[d] == smaller[k]) {
+      unit[d] = false;
+      ++k;
+    }
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices group;
+  bool kept = false;
+  for (int64_t d = 0; d < static_cast<int64_t>(larger.size()); ++d) {
+    if (!unit[d] && kept) {
+      groups.push_back(group);
+      group.clear();
+      kept = false;
+    }
+    group.push_back(d);
+    kept |= !unit[d];
+  }
+  groups.push_back(group);
+  if constexpr (expand) {
+    SmallVector<OpFoldResult> in = extentsOf(b, loc, input), out;
+    for (size_t d = 0, k = 0; d < larger.size(); ++d)
+      out.push_back(unit[d] ? OpFoldResult(b.getIndexAttr(1)) : in[k++]);
+    return tensor::ExpandShapeOp::create(b, loc, type, input, groups, out);
+  } else {
+    return tensor::CollapseShapeOp::create(b, loc, type, input, groups);
+  }
+}
+
 template <typename OpTy>
 struct ReshapeLikeLowering : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
@@ -40,6 +83,12 @@ struct ReshapeLikeLowering : OpConversionPattern<OpTy> {
     for (int64_t d : type.getShape())
       if (!ShapedType::isDynamic(d))
         known *= d;
+    if constexpr (!std::is_same_v<OpTy, ReshapeOp>) {
+      if (!type.hasStaticShape()) {
+        rewriter.replaceOp(op, reshapeUnitExtents(rewriter, op, adaptor.getInput()));
+        return success();
+      }
+    }
     if (!like && (type.getNumDynamicDims() > 1 ||
                   (type.getNumDynamicDims() == 1 && known == 0)))
       return rewriter.notifyMatchFailure(
@@ -55,9 +104,14 @@ struct TransposeLowering : OpConversionPattern<TransposeOp> {
   LogicalResult
   matchAndRewrite(TransposeOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
-    Value init = emptyTensor(rewriter, op.getLoc(), op.getType());
+    // Open extents move with their dimensions.
+    SmallVector<OpFoldResult> in =
+        extentsOf(rewriter, op.getLoc(), adaptor.getInput());
+    SmallVector<OpFoldResult> extents;
+    for (int64_t p : op.getPermutation())
+      extents.push_back(in[p]);
+    Value init = emptyTensor(rewriter, op.getLoc(), extents,
+                             op.getType().getElementType());
     rewriter.replaceOp(op, linalg::TransposeOp::create(rewriter, op.getLoc(),
                                                        adaptor.getInput(), init,
                                                        op.getPermutation())
@@ -103,30 +157,65 @@ struct BroadcastToLowering : OpConversionPattern<BroadcastToOp> {
   }
 };
 
+} // namespace
+
+/// The axis of a concatenation, in [0, rank).
+static int64_t concatAxis(ConcatOp op) {
+  return llvm::cantFail(normalizeAxis(static_cast<int64_t>(op.getAxis()),
+                                      op.getType().getRank()));
+}
+
+bool lowering::concatTakesOpenExtents(ConcatOp op) {
+  int64_t axis = concatAxis(op);
+  return llvm::all_of(op.getInputs(), [&](Value input) {
+    return !cast<RankedTensorType>(input.getType()).isDynamicDim(axis);
+  });
+}
+
+namespace {
+
 struct ConcatLowering : OpConversionPattern<ConcatOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(ConcatOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    if (!concatTakesOpenExtents(op) && failed(requireStatic(op, rewriter)))
       return failure();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
-    int64_t axis = llvm::cantFail(
-        normalizeAxis(static_cast<int64_t>(op.getAxis()), type.getRank()));
-    Value result = emptyTensor(rewriter, loc, type);
+    int64_t axis = concatAxis(op);
+    // The result's extents: static ones, and open ones (every input has
+    // them open there) from the first input. Each input's other extents
+    // must agree with them when the code runs.
+    ValueRange inputs = adaptor.getInputs();
+    SmallVector<OpFoldResult> extents =
+        extentsOf(rewriter, loc, inputs.front());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (!type.isDynamicDim(d))
+        extents[d] = rewriter.getIndexAttr(type.getDimSize(d));
+    for (auto [i, input] : llvm::enumerate(inputs)) {
+      SmallVector<OpFoldResult> own = extentsOf(rewriter, loc, input);
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        if (d != axis && !(i == 0 && type.isDynamicDim(d)))
+          checkSameExtent(rewriter, loc, own[d], extents[d],
+                          "kiln.concat: operand " + Twine(i) +
+                              " differs from the others in dimension " +
+                              Twine(d));
+    }
+    Value result = emptyTensor(rewriter, loc, extents, type.getElementType());
     int64_t offset = 0;
-    for (Value input : adaptor.getInputs()) {
+    for (Value input : inputs) {
       auto inputType = cast<RankedTensorType>(input.getType());
       // An input without elements adds nothing (and its offset may be the
       // extent itself, which tensor.insert_slice refuses).
-      if (inputType.getNumElements() == 0)
+      if (llvm::is_contained(inputType.getShape(), 0))
         continue;
-      SmallVector<int64_t> offsets(type.getRank(), 0);
-      offsets[axis] = offset;
+      SmallVector<OpFoldResult> offsets(type.getRank(),
+                                        rewriter.getIndexAttr(0));
+      offsets[axis] = rewriter.getIndexAttr(offset);
       result = tensor::InsertSliceOp::create(
-          rewriter, loc, input, result, indexAttrs(rewriter, offsets),
-          indexAttrs(rewriter, inputType.getShape()),
+          rewriter, loc, input, result, offsets,
+          extentsOf(rewriter, loc, input),
           indexAttrs(rewriter, SmallVector<int64_t>(type.getRank(), 1)));
       offset += inputType.getDimSize(axis);
     }
@@ -140,19 +229,24 @@ struct SliceLowering : OpConversionPattern<SliceOp> {
   LogicalResult
   matchAndRewrite(SliceOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
+    // Dimensions of open extent are taken whole (the verifier's rule).
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    SmallVector<OpFoldResult> sizes =
+        extentsOf(rewriter, loc, adaptor.getInput());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (!type.isDynamicDim(d))
+        sizes[d] = rewriter.getIndexAttr(type.getDimSize(d));
     // Nothing taken (its start may be the extent itself, which
     // tensor.extract_slice refuses).
-    if (op.getType().getNumElements() == 0) {
-      rewriter.replaceOp(op, emptyTensor(rewriter, op.getLoc(), op.getType()));
+    if (llvm::is_contained(type.getShape(), 0)) {
+      rewriter.replaceOp(
+          op, emptyTensor(rewriter, loc, sizes, type.getElementType()));
       return success();
     }
     rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
-        op, op.getType(), adaptor.getInput(),
-        indexAttrs(rewriter, op.getStart()),
-        indexAttrs(rewriter, op.getType().getShape()),
-        indexAttrs(rewriter, op.getStride()));
+        op, type, adaptor.getInput(), indexAttrs(rewriter, op.getStart()),
+        sizes, indexAttrs(rewriter, op.getStride()));
     return success();
   }
 };
@@ -162,21 +256,25 @@ struct PadLowering : OpConversionPattern<PadOp> {
   LogicalResult
   matchAndRewrite(PadOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
-      return failure();
+    // Dimensions of open extent are not padded (the verifier's rule): the
+    // result has the input's extent there.
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     Value value = scalarConstant(rewriter, loc, type.getElementType(),
                                  op.getValue().convertToDouble());
-    Value filled = filledTensor(rewriter, loc, type, value);
+    SmallVector<OpFoldResult> in = extentsOf(rewriter, loc, adaptor.getInput());
+    SmallVector<OpFoldResult> extents(in);
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (!type.isDynamicDim(d))
+        extents[d] = rewriter.getIndexAttr(type.getDimSize(d));
+    Value filled = filledTensor(rewriter, loc, extents, value);
     auto inputType = cast<RankedTensorType>(adaptor.getInput().getType());
-    if (inputType.getNumElements() == 0) { // only padding
+    if (llvm::is_contained(inputType.getShape(), 0)) { // only padding
       rewriter.replaceOp(op, filled);
       return success();
     }
     rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
-        op, adaptor.getInput(), filled, indexAttrs(rewriter, op.getLow()),
-        indexAttrs(rewriter, inputType.getShape()),
+        op, adaptor.getInput(), filled, indexAttrs(rewriter, op.getLow()), in,
         indexAttrs(rewriter, SmallVector<int64_t>(type.getRank(), 1)));
     return success();
   }

@@ -671,8 +671,14 @@ OpFoldResult ConcatOp::fold(FoldAdaptor) {
 }
 
 OpFoldResult SliceOp::fold(FoldAdaptor adaptor) {
-  if (getInput().getType() == getType() && getType().hasStaticShape() &&
-      llvm::all_of(getStride(), [](int64_t s) { return s == 1; }))
+  // Everything taken: the whole of every dimension, or a static extent
+  // from 0 in steps of 1.
+  ArrayRef<int64_t> shape = getInput().getType().getShape();
+  if (getInput().getType() == getType() &&
+      llvm::all_of(llvm::seq<size_t>(0, shape.size()), [&](size_t d) {
+        return getStart()[d] == 0 && getStride()[d] == 1 &&
+               (getLimit()[d] == -1 || getLimit()[d] == shape[d]);
+      }))
     return getInput();
   if (auto attr = dyn_cast_if_present<DenseElementsAttr>(adaptor.getInput()))
     if (attr.isSplat() && getType().hasStaticShape())

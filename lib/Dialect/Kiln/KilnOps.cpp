@@ -204,12 +204,18 @@ LogicalResult IotaOp::verify() {
   return success();
 }
 
-/// Checks the seed of a random op: an operand or an attribute, not both.
+static LogicalResult verifyLike(Operation *op, RankedTensorType likeType,
+                                RankedTensorType out);
+
+/// Checks the seed of a random op (an operand or an attribute, not both)
+/// and its `like` tensor.
 template <typename OpTy>
 static LogicalResult verifySeed(OpTy op) {
   if (static_cast<bool>(op.getSeed()) == op.getStaticSeed().has_value())
     return op.emitOpError(
         "needs exactly one seed: a 'static_seed' attribute or a seed operand");
+  if (Value like = op.getLike())
+    return verifyLike(op, cast<RankedTensorType>(like.getType()), op.getType());
   return success();
 }
 

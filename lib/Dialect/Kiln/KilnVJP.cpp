@@ -424,10 +424,19 @@ LogicalResult ConcatOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   RankedTensorType type = getType();
   int64_t axis = llvm::cantFail(
       normalizeAxis(static_cast<int64_t>(getAxis()), type.getRank()));
+  // Other dimensions are taken whole; the offsets along the axis are
+  // static (a concatenation along an open extent is not lowered).
+  for (Value input : getInputs())
+    if (tensorType(input).isDynamicDim(axis))
+      return emitOpError("differentiating kiln.concat needs static extents "
+                         "along the concatenation axis, not ")
+             << input.getType();
   int64_t offset = 0;
   for (auto [i, input] : llvm::enumerate(getInputs())) {
     RankedTensorType inputType = tensorType(input);
-    SmallVector<int64_t> start(type.getRank(), 0), limit(type.getShape());
+    SmallVector<int64_t> start(type.getRank(), 0), limit;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      limit.push_back(type.isDynamicDim(d) ? -1 : type.getDimSize(d));
     SmallVector<int64_t> stride(type.getRank(), 1);
     start[axis] = offset;
     limit[axis] = offset + inputType.getDimSize(axis);
@@ -458,6 +467,8 @@ LogicalResult SliceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   ArrayRef<int64_t> start = getStart(), stride = getStride();
   SmallVector<int64_t> low(rank, 0), high(rank, 0);
   for (int64_t d = 0; d < rank; ++d) {
+    if (getLimit()[d] == -1)
+      continue; // the whole dimension (perhaps of open extent): no padding
     int64_t size = input.getDimSize(d);
     SmallVector<int64_t> shape(tensorType(g).getShape());
     int64_t taken = shape[d];
@@ -473,7 +484,10 @@ LogicalResult SliceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
       g = r.reshape(g, RankedTensorType::get(shape, element));
       taken = std::min(shape[d], size - start[d]);
       if (taken < shape[d]) {
-        SmallVector<int64_t> limit(shape);
+        // (Other dimensions whole: -1 where their extent is open.)
+        SmallVector<int64_t> limit;
+        for (int64_t e : shape)
+          limit.push_back(ShapedType::isDynamic(e) ? -1 : e);
         limit[d] = taken;
         g = SliceOp::create(b, r.loc, g,
                             b.getDenseI64ArrayAttr(SmallVector<int64_t>(rank, 0)),
@@ -500,7 +514,8 @@ LogicalResult PadOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   RankedTensorType input = tensorType(getInput());
   SmallVector<int64_t> limit;
   for (int64_t d = 0; d < input.getRank(); ++d)
-    limit.push_back(getLow()[d] + input.getDimSize(d));
+    limit.push_back(input.isDynamicDim(d) ? -1 // (not padded: whole)
+                                          : getLow()[d] + input.getDimSize(d));
   grads[0] = SliceOp::create(
       b, getLoc(), resultGrads[0], b.getDenseI64ArrayAttr(getLow()),
       b.getDenseI64ArrayAttr(limit),

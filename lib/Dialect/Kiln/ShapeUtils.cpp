@@ -195,6 +195,17 @@ llvm::Expected<Shape> mlir::kiln::sliceShape(ArrayRef<int64_t> shape,
     if (stride[i] < 1)
       return error("stride " + std::to_string(stride[i]) + where +
                    " must be positive");
+    if (limit[i] == -1) { // the whole dimension, whatever its extent
+      if (start[i] != 0 || stride[i] != 1)
+        return error("a limit of -1" + where +
+                     " (the whole dimension) needs start 0 and stride 1");
+      result.push_back(shape[i]);
+      continue;
+    }
+    if (!isStatic(shape[i]))
+      return error("dimension " + std::to_string(i) +
+                   " has an open extent: a slice takes it whole (start 0, "
+                   "limit -1, stride 1)");
     if (start[i] < 0 || start[i] > limit[i])
       return error("slice [" + std::to_string(start[i]) + ", " +
                    std::to_string(limit[i]) + ")" + where +
@@ -222,6 +233,9 @@ llvm::Expected<Shape> mlir::kiln::padShape(ArrayRef<int64_t> shape,
     if (low[i] < 0 || high[i] < 0)
       return error("padding in dimension " + std::to_string(i) +
                    " must be non-negative (use slice to crop)");
+    if (!isStatic(shape[i]) && (low[i] || high[i]))
+      return error("dimension " + std::to_string(i) +
+                   " has an open extent and cannot be padded");
     int64_t size = 0;
     if (isStatic(shape[i]) &&
         (__builtin_add_overflow(shape[i], low[i], &size) ||

@@ -189,11 +189,51 @@ func.func @like(%g: tensor<?xf32>, %x: tensor<2x?x?xf32>) -> tensor<2x?x?xf32> {
 
 // -----
 
-// Two open extents in a reshape's result are refused with the usual error.
-func.func @two_open(%x: tensor<?x?xf32>) -> tensor<?x?x1xf32> {
-  // expected-error@+1 {{cannot lower 'kiln.expand_dims' with dynamic shape}}
-  %0 = kiln.expand_dims %x {axis = 2 : i64} : tensor<?x?xf32> -> tensor<?x?x1xf32>
-  return %0 : tensor<?x?x1xf32>
+// expand_dims and squeeze with several open extents: each open extent
+// groups with the 1s beside it, the extents read from the input.
+// CHECK-LABEL: func.func @two_open
+// CHECK-DAG: %[[D0:.*]] = tensor.dim %arg0, %c0
+// CHECK-DAG: %[[D1:.*]] = tensor.dim %arg0, %c1
+// CHECK: tensor.expand_shape %arg0 {{\[}}[0, 1], [2]] output_shape [%[[D0]], 1, %[[D1]]] : tensor<?x?xf32> into tensor<?x1x?xf32>
+// CHECK: tensor.collapse_shape %arg1 {{\[}}[0], [1, 2, 3]] : tensor<?x?x1x1xf32> into tensor<?x?xf32>
+func.func @two_open(%x: tensor<?x?xf32>, %y: tensor<?x?x1x1xf32>) -> (tensor<?x1x?xf32>, tensor<?x?xf32>) {
+  %0 = kiln.expand_dims %x {axis = 1 : i64} : tensor<?x?xf32> -> tensor<?x1x?xf32>
+  %1 = kiln.squeeze %y {axes = array<i64: 2, 3>} : tensor<?x?x1x1xf32> -> tensor<?x?xf32>
+  return %0, %1 : tensor<?x1x?xf32>, tensor<?x?xf32>
+}
+
+// -----
+
+// Data movement with open extents: a transpose moves them with their
+// dimensions; a slice takes open dimensions whole (limit -1); padding
+// leaves them alone; a concatenation along a static axis checks that the
+// open extents of its operands agree.
+// CHECK-LABEL: func.func @moves
+// CHECK-SAME: (%[[X:.*]]: tensor<?x3xf32>, %[[Y:.*]]: tensor<?x2xf32>)
+// CHECK: %[[N:.*]] = tensor.dim %[[X]], %c0
+// CHECK: %[[T0:.*]] = tensor.empty(%[[N]]) : tensor<3x?xf32>
+// CHECK: linalg.transpose ins(%[[X]] : tensor<?x3xf32>) outs(%[[T0]] : tensor<3x?xf32>) permutation = [1, 0]
+// CHECK: %[[N1:.*]] = tensor.dim %[[X]], %c0
+// CHECK: tensor.extract_slice %[[X]][0, 1] [%[[N1]], 2] [1, 1] : tensor<?x3xf32> to tensor<?x2xf32>
+// CHECK: %[[N2:.*]] = tensor.dim %[[X]], %c0
+// CHECK: %[[P:.*]] = linalg.fill {{.*}} -> tensor<?x5xf32>
+// CHECK: tensor.insert_slice %[[X]] into %[[P]][0, 2] [%[[N2]], 3] [1, 1]
+// CHECK: %[[N3:.*]] = tensor.dim %[[X]], %c0
+// CHECK-NOT: cf.assert
+// CHECK: %[[M:.*]] = tensor.dim %[[Y]], %c0
+// CHECK: %[[SAME:.*]] = arith.cmpi eq, %[[M]], %[[N3]]
+// CHECK: cf.assert %[[SAME]], "{{.*}}kiln.concat: operand 1 differs from the others in dimension 0"
+// CHECK: %[[C:.*]] = tensor.empty(%[[N3]]) : tensor<?x5xf32>
+// CHECK: tensor.insert_slice %[[X]] into %[[C]][0, 0] [%{{.*}}, 3] [1, 1]
+// CHECK: %[[M1:.*]] = tensor.dim %[[Y]], %c0
+// CHECK: tensor.insert_slice %[[Y]] into %{{.*}}[0, 3] [%[[M1]], 2] [1, 1]
+func.func @moves(%x: tensor<?x3xf32>, %y: tensor<?x2xf32>)
+    -> (tensor<3x?xf32>, tensor<?x2xf32>, tensor<?x5xf32>, tensor<?x5xf32>) {
+  %t = kiln.transpose %x {permutation = array<i64: 1, 0>} : tensor<?x3xf32> -> tensor<3x?xf32>
+  %s = kiln.slice %x {start = array<i64: 0, 1>, limit = array<i64: -1, 3>, stride = array<i64: 1, 1>} : tensor<?x3xf32> -> tensor<?x2xf32>
+  %p = kiln.pad %x {low = array<i64: 0, 2>, high = array<i64: 0, 0>} : tensor<?x3xf32> -> tensor<?x5xf32>
+  %c = kiln.concat %x, %y {axis = 1 : i64} : (tensor<?x3xf32>, tensor<?x2xf32>) -> tensor<?x5xf32>
+  return %t, %s, %p, %c : tensor<3x?xf32>, tensor<?x2xf32>, tensor<?x5xf32>, tensor<?x5xf32>
 }
 
 // -----

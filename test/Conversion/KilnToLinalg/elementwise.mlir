@@ -154,6 +154,24 @@ func.func @random(%seed: tensor<i64>) -> (tensor<8xf32>, tensor<8xf32>) {
 
 // -----
 
+// Open extents of a random tensor come from `like`; the linear index
+// multiplies by the extents read at run time.
+// CHECK-LABEL: func.func @random_open
+// CHECK-SAME: (%[[SEED:.*]]: tensor<i64>, %[[X:.*]]: tensor<?x?xf32>)
+// CHECK: %[[C1:.*]] = arith.constant 1 : index
+// CHECK: %[[D1:.*]] = tensor.dim %[[X]], %[[C1]]
+// CHECK: %[[E:.*]] = tensor.empty(%[[D1]]) : tensor<5x?xf32>
+// CHECK: linalg.generic {{.*}} outs(%[[E]] : tensor<5x?xf32>)
+// CHECK: %[[J:.*]] = arith.index_cast %[[D1]] : index to i64
+// CHECK: arith.muli %{{.*}}, %[[J]] : i64
+// CHECK: math.log
+func.func @random_open(%seed: tensor<i64>, %x: tensor<?x?xf32>) -> tensor<5x?xf32> {
+  %0 = kiln.random_normal %seed like %x : tensor<5x?xf32>, tensor<?x?xf32>
+  return %0 : tensor<5x?xf32>
+}
+
+// -----
+
 // expm1 stays expm1 (accurate near 0; each target lowers it to libm or
 // libdevice), not exp(x) - 1.
 // CHECK-LABEL: func.func @expm1

@@ -1,8 +1,27 @@
 // RUN: tensor-opt %s --convert-kiln-to-linalg --split-input-file -verify-diagnostics
 
 // Ops lowered with static shapes only: a clear error, not a crash.
-func.func @dynamic(%x: tensor<?x3xf32>) -> tensor<3x?xf32> {
-  // expected-error@+1 {{cannot lower 'kiln.transpose' with dynamic shape 'tensor<?x3xf32>': this op is lowered with static shapes only}}
-  %0 = kiln.transpose %x {permutation = array<i64: 1, 0>} : tensor<?x3xf32> -> tensor<3x?xf32>
-  return %0 : tensor<3x?xf32>
+func.func @dynamic(%x: tensor<?x8x8x1xf32>, %w: tensor<3x3x1x4xf32>) -> tensor<?x6x6x4xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.conv2d' with dynamic shape 'tensor<?x8x8x1xf32>': this op is lowered with static shapes only}}
+  %0 = kiln.conv2d %x, %w : tensor<?x8x8x1xf32>, tensor<3x3x1x4xf32> -> tensor<?x6x6x4xf32>
+  return %0 : tensor<?x6x6x4xf32>
+}
+
+// -----
+
+// A concatenation along an open extent (its offsets would be known only
+// at run time, and so would its gradient's slices).
+func.func @concat_open_axis(%a: tensor<?x3xf32>, %b: tensor<2x3xf32>) -> tensor<?x3xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.concat' with dynamic shape 'tensor<?x3xf32>'}}
+  %0 = kiln.concat %a, %b {axis = 0 : i64} : (tensor<?x3xf32>, tensor<2x3xf32>) -> tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
+
+// -----
+
+// A random tensor with open extents needs a tensor to take them from.
+func.func @random_open_no_like(%seed: tensor<i64>) -> tensor<?xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.random_uniform' with dynamic shape 'tensor<?xf32>'}}
+  %0 = kiln.random_uniform %seed : tensor<?xf32>
+  return %0 : tensor<?xf32>
 }

@@ -474,6 +474,22 @@ func.func @random_two_seeds(%s: tensor<i64>) {
 
 // -----
 
+func.func @random_like_rank(%s: tensor<i64>, %x: tensor<?xf32>) {
+  // expected-error@+1 {{'kiln.random_uniform' op 'like' has rank 1 but the result has rank 2}}
+  %0 = kiln.random_uniform %s like %x : tensor<?x4xf32>, tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @random_like_extent(%x: tensor<?x3xf32>) {
+  // expected-error@+1 {{'kiln.truncated_normal' op dimension 1 of 'like' is 3 but the result's is 4}}
+  %0 = kiln.truncated_normal like %x {static_seed = 1 : i64} : tensor<?x4xf32>, tensor<?x3xf32>
+  return
+}
+
+// -----
+
 func.func @random_range() {
   // expected-error@+1 {{'kiln.random_uniform' op needs minval < maxval, got [1.000000e+00, 1.000000e+00)}}
   %0 = kiln.random_uniform {static_seed = 1 : i64, minval = 1.0 : f64, maxval = 1.0 : f64} : tensor<4xf32>
@@ -2135,5 +2151,32 @@ func.func @dim_negative_axis(%x: tensor<?x3xf32>) {
 func.func @dim_type(%x: tensor<?x3xf32>) {
   // expected-error@+1 {{'kiln.dim' op result #0 must be}}
   %0 = kiln.dim %x {axis = 0 : i64} : tensor<?x3xf32> -> tensor<i32>
+  return
+}
+
+// -----
+
+func.func @slice_open_part(%x: tensor<?x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{dimension 0 has an open extent: a slice takes it whole (start 0, limit -1, stride 1)}}
+  %0 = kiln.slice %x {start = array<i64: 0, 0>, limit = array<i64: 2, 3>, stride = array<i64: 1, 1>} : tensor<?x3xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @slice_whole_from_one(%x: tensor<4x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{a limit of -1 in dimension 0 (the whole dimension) needs start 0 and stride 1}}
+  %0 = kiln.slice %x {start = array<i64: 1, 0>, limit = array<i64: -1, 3>, stride = array<i64: 1, 1>} : tensor<4x3xf32> -> tensor<3x3xf32>
+  return
+}
+
+// -----
+
+func.func @pad_open(%x: tensor<?x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{dimension 0 has an open extent and cannot be padded}}
+  %0 = kiln.pad %x {low = array<i64: 1, 0>, high = array<i64: 0, 0>} : tensor<?x3xf32> -> tensor<?x3xf32>
   return
 }

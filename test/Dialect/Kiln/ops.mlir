@@ -4,7 +4,7 @@
 // RUN: tensor-opt %s --mlir-print-op-generic | tensor-opt | FileCheck %s
 
 // CHECK-LABEL: func.func @generators
-func.func @generators(%seed: tensor<i64>) {
+func.func @generators(%seed: tensor<i64>, %open: tensor<?x3xf32>) {
   // CHECK: kiln.constant dense<{{\[}}[1.000000e+00, 2.000000e+00]]> : tensor<1x2xf32>
   %c = kiln.constant dense<[[1.0, 2.0]]> : tensor<1x2xf32>
   // CHECK: kiln.constant dense<true> : tensor<2xi1>
@@ -19,6 +19,10 @@ func.func @generators(%seed: tensor<i64>) {
   %n = kiln.random_normal {static_seed = 1 : i64, stddev = 0.1 : f64} : tensor<16xbf16>
   // CHECK: kiln.truncated_normal %{{.*}} {mean = 5.000000e-01 : f64} : tensor<5x5xf16>
   %t = kiln.truncated_normal %seed {mean = 0.5 : f64} : tensor<5x5xf16>
+  // CHECK: kiln.random_uniform %{{.*}} like %[[OPEN:.*]] : tensor<?x3xf32>, tensor<?x3xf32>
+  %l = kiln.random_uniform %seed like %open : tensor<?x3xf32>, tensor<?x3xf32>
+  // CHECK: kiln.random_normal like %[[OPEN]] {static_seed = 2 : i64} : tensor<?x3xf16>, tensor<?x3xf32>
+  %l2 = kiln.random_normal like %open {static_seed = 2 : i64} : tensor<?x3xf16>, tensor<?x3xf32>
   return
 }
 

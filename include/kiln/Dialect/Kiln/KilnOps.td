@@ -87,12 +87,15 @@ def Kiln_IotaOp : Kiln_Op<"iota", [Pure]> {
 }
 
 class Kiln_RandomOp<string mnemonic, string what, dag params>
-    : Kiln_Op<mnemonic, [Pure]> {
+    : Kiln_Op<mnemonic, [Pure, AttrSizedOperandSegments]> {
   let summary = "Stateless random " # what;
   let arguments = !con((ins Optional<Kiln_I64Scalar>:$seed,
+                            Optional<Kiln_Tensor>:$like,
                             OptionalAttr<I64Attr>:$static_seed), params);
   let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = "($seed^)? attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    ($seed^)? (`like` $like^)? attr-dict `:` type($result) (`,` type($like)^)?
+  }];
   let hasVerifier = 1;
 }
 
@@ -105,11 +108,16 @@ def Kiln_RandomUniformOp : Kiln_RandomOp<"random_uniform",
     only, so the same seed gives the same numbers on every run and every
     backend. The seed is either the `static_seed` attribute or a rank-0 `i64`
     operand (for a seed that changes from step to step); exactly one is given.
+    A result with extents known only at run time takes them from `like`, a
+    tensor of the result's rank (only its extents are read; what
+    `tf.random.uniform(tf.shape(x))` and dropout over an open batch build).
+    Element `i` is the same whatever the extents: a row-major index.
 
     ```mlir
     %u = kiln.random_uniform {static_seed = 7 : i64, minval = -1.0 : f64}
         : tensor<3x4xf32>
     %v = kiln.random_uniform %seed : tensor<3x4xf32>
+    %w = kiln.random_uniform %seed like %x : tensor<?x4xf32>, tensor<?x4xf32>
     ```
   }];
 }
@@ -481,7 +489,8 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable]> {
   let hasFolder = 1;
 }
 
-def Kiln_TransposeOp : Kiln_InferOp<"transpose", [Kiln_Differentiable]> {
+def Kiln_TransposeOp : Kiln_InferOp<"transpose", [Kiln_Differentiable,
+                                                 Kiln_OpenExtents]> {
   let summary = "Permutes the dimensions";
   let description = [{
     `result.shape[i] = input.shape[permutation[i]]`.
@@ -578,7 +587,8 @@ def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Differentiable]> {
   let summary = "Joins tensors along an existing axis";
   let description = [{
     All operands have the same rank and element type and agree in every
-    dimension except `axis`.
+    dimension except `axis`. Other dimensions may have open extents (checked
+    equal when the code runs); lowering needs static extents along `axis`.
 
     ```mlir
     %c = kiln.concat %a, %b {axis = 0 : i64}
@@ -593,17 +603,23 @@ def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Differentiable]> {
   let hasFolder = 1;
 }
 
-def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Differentiable]> {
+def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Differentiable, Kiln_OpenExtents]> {
   let summary = "A strided rectangular part of a tensor";
   let description = [{
     Takes, in every dimension `d`, the elements `start[d], start[d] +
     stride[d], ...` below `limit[d]` (`0 <= start <= limit <= size`,
-    `stride >= 1`).
+    `stride >= 1`). A limit of -1 takes the whole dimension (with start 0
+    and stride 1): the only way a dimension of open extent is sliced, so
+    `x[:, 0]` of a batch known only at run time is
+    `limit = array<i64: -1, 1>`.
 
     ```mlir
     %s = kiln.slice %x {start = array<i64: 0, 1>, limit = array<i64: 2, 3>,
                         stride = array<i64: 1, 1>}
         : tensor<4x3xf32> -> tensor<2x2xf32>
+    %c = kiln.slice %y {start = array<i64: 0, 2>, limit = array<i64: -1, 3>,
+                        stride = array<i64: 1, 1>}
+        : tensor<?x3xf32> -> tensor<?x1xf32>
     ```
   }];
   let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$start,
@@ -613,11 +629,12 @@ def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Differentiable]> {
   let hasFolder = 1;
 }
 
-def Kiln_PadOp : Kiln_InferOp<"pad", [Kiln_Differentiable]> {
+def Kiln_PadOp : Kiln_InferOp<"pad", [Kiln_Differentiable, Kiln_OpenExtents]> {
   let summary = "Pads with a constant value";
   let description = [{
     Adds `low[d]` elements before and `high[d]` after dimension `d`, filled
-    with `value` (converted to the element type).
+    with `value` (converted to the element type). A dimension of open extent
+    is not padded.
 
     ```mlir
     %p = kiln.pad %x {low = array<i64: 1, 0>, high = array<i64: 0, 2>}
@@ -763,11 +780,13 @@ def Kiln_MatmulOp : Kiln_InferOp<"matmul", [Kiln_Differentiable,
   }];
 }
 
-def Kiln_BatchMatmulOp : Kiln_InferOp<"batch_matmul", [Kiln_Differentiable]> {
+def Kiln_BatchMatmulOp : Kiln_InferOp<"batch_matmul", [Kiln_Differentiable,
+                                                        Kiln_OpenExtents]> {
   let summary = "Batched matrix product with broadcast batch dimensions";
   let description = [{
     As `numpy.matmul` for operands of rank >= 2: the last two dimensions
-    multiply as matrices, the leading (batch) dimensions broadcast.
+    multiply as matrices, the leading (batch) dimensions broadcast (a
+    static 1 does; open extents must agree, checked when the code runs).
 
     ```mlir
     %c = kiln.batch_matmul %a, %b

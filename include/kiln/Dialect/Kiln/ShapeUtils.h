@@ -79,13 +79,16 @@ Shape permuteShape(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<int64_t> perm);
 bool areCompatibleShapes(llvm::ArrayRef<int64_t> lhs,
                          llvm::ArrayRef<int64_t> rhs);
 
-/// Result shape of a strided slice [start, limit) with positive strides.
+/// Result shape of a strided slice [start, limit) with positive strides. A
+/// limit of -1 takes the whole dimension (start 0, stride 1): the only way
+/// a dimension of open extent is sliced.
 llvm::Expected<Shape> sliceShape(llvm::ArrayRef<int64_t> shape,
                                  llvm::ArrayRef<int64_t> start,
                                  llvm::ArrayRef<int64_t> limit,
                                  llvm::ArrayRef<int64_t> stride);
 
-/// Result shape of padding with non-negative `low`/`high` amounts.
+/// Result shape of padding with non-negative `low`/`high` amounts (none in
+/// a dimension of open extent).
 llvm::Expected<Shape> padShape(llvm::ArrayRef<int64_t> shape,
                                llvm::ArrayRef<int64_t> low,
                                llvm::ArrayRef<int64_t> high);
