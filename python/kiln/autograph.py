@@ -642,6 +642,28 @@ def to_code(function):
     return source
 
 
+def _explicit_super(fn, function):
+    """Zero-argument super() in method `fn` becomes super(__class__, self):
+    converted branches and loop bodies are functions of their own, in which
+    super() would find no arguments."""
+    args = fn.args.posonlyargs + fn.args.args
+    if not args or "__class__" not in function.__code__.co_freevars:
+        return
+
+    def visit(node):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                  ast.ClassDef)):
+                continue  # (their own super())
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and \
+                    child.func.id == "super" and not child.args and not child.keywords:
+                child.args = [ast.Name(id="__class__", ctx=ast.Load()),
+                              ast.Name(id=args[0].arg, ctx=ast.Load())]
+            visit(child)
+    for statement in fn.body:
+        visit(statement)
+
+
 def convert(function):
     """`function` with its control flow rewritten (see the module's
     docstring), or itself when its source is not available or it is a
@@ -676,6 +698,7 @@ def convert(function):
     # Lines of the file, not of the function's source, in errors and in the
     # converted code's locations.
     ast.increment_lineno(tree, first_line - 1)
+    _explicit_super(fn, function)
     _Calls().visit(fn)
     if _returns_in_loops(fn.body):
         fn.body = _lower_returns(fn.body)

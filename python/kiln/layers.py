@@ -40,6 +40,37 @@ def _default_name(cls):
     return base if n == 0 else f"{base}_{n}"
 
 
+def _takes_mask(call):
+    """Whether a layer's call takes `mask` by name."""
+    try:
+        return "mask" in inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _mask_of(value):
+    """The Keras mask attached to a tensor (the first of a list), or None."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return getattr(value, "_keras_mask", None) if isinstance(value, Tensor) else None
+
+
+def _attach_mask(outputs, mask):
+    """Attaches `mask` (one, or one per output) to the output tensors."""
+    if isinstance(outputs, Tensor):
+        outputs = [outputs]
+        mask = [mask]
+    elif isinstance(outputs, (list, tuple)):
+        mask = list(mask) if isinstance(mask, (list, tuple)) else \
+            [mask] + [None] * (len(outputs) - 1)
+    else:
+        return
+    for out, m in zip(outputs, mask):
+        if isinstance(out, Tensor):
+            if m is not None:
+                out._keras_mask = m
+
+
 def _takes_training(call):
     try:
         return "training" in inspect.signature(call).parameters or any(
@@ -260,12 +291,26 @@ class Layer(Module):
             return t if t.dtype == dtype else ops.cast(t, dtype)
         return inputs
 
+    # Keras masking: a layer with supports_masking passes the mask of its
+    # input on unchanged; compute_mask says otherwise (Embedding with
+    # mask_zero makes one, an RNN without return_sequences drops it). A
+    # call that takes `mask` gets the input's.
+    supports_masking = False
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.supports_masking else None
+
     def __call__(self, inputs, *args, **kwargs):
         if _has_keras(inputs):
             return self._symbolic_call(inputs, args, kwargs)
         if "_deferred_restore" in self.__dict__:
             self._restore_deferred(inputs)
+        mask = kwargs["mask"] if "mask" in kwargs else _mask_of(inputs)
+        if mask is not None and "mask" not in kwargs and _takes_mask(type(self).call):
+            kwargs["mask"] = mask
         inputs = self._cast_inputs(inputs)
+        if mask is not None and isinstance(inputs, Tensor) and _mask_of(inputs) is None:
+            inputs._keras_mask = mask  # (a cast copy keeps it)
         if not self.built:
             shape = getattr(inputs, "shape", None)
             if shape is None:
@@ -281,6 +326,7 @@ class Layer(Module):
         self._output_shape = getattr(out, "shape", None)  # (for summary())
         if self.activity_regularizer is not None:
             self.add_loss(self.activity_regularizer(out))
+        _attach_mask(out, self.compute_mask(inputs, mask))
         return out
 
     @property
@@ -370,6 +416,8 @@ class Layer(Module):
 
 class Dense(Layer):
     """outputs = activation(inputs @ kernel + bias)."""
+    supports_masking = True
+
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -604,6 +652,8 @@ class Flatten(Layer):
 
 
 class Activation(Layer):
+    supports_masking = True
+
     def __init__(self, activation, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.activation = _activation(activation)
@@ -811,6 +861,8 @@ class Dropout(Layer):
     """Drops inputs with probability `rate` while training (scaling the rest
     by 1 / (1 - rate)); the identity otherwise. `training` comes from the
     call (a Model passes its own along), as in Keras."""
+    supports_masking = True
+
 
     def __init__(self, rate, noise_shape=None, seed=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -840,6 +892,8 @@ class BatchNormalization(Layer):
     `moving_mean`/`moving_variance`, non-trainable variables, toward them
     by 1 - momentum), with the moving statistics otherwise; then scales by
     gamma and shifts by beta, as Keras' BatchNormalization."""
+    supports_masking = True
+
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True,
                  scale=True, beta_initializer="zeros", gamma_initializer="ones",
@@ -904,6 +958,8 @@ def _normalization_input(layer, inputs):
 class LayerNormalization(Layer):
     """Normalizes each example over `axis` (the last by default) with its own
     mean and variance, then scales by gamma and shifts by beta."""
+    supports_masking = True
+
 
     def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", name=None,
@@ -936,13 +992,21 @@ class LayerNormalization(Layer):
 
 class Embedding(Layer):
     """Rows of an [input_dim, output_dim] table looked up by integer ids
-    (an id outside the table is an InvalidArgumentError)."""
+    (an id outside the table is an InvalidArgumentError). With mask_zero,
+    id 0 is padding: the output carries the mask `ids != 0`, which the
+    layers after it (RNNs, average pooling) honour."""
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 name=None, **kwargs):
+                 mask_zero=False, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = embeddings_initializer
+        self.mask_zero = bool(mask_zero)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return ops.not_equal(convert_to_tensor(inputs), 0)
 
     def _cast_inputs(self, inputs):
         return inputs  # (ids stay integers)
@@ -956,6 +1020,25 @@ class Embedding(Layer):
         if not ids.dtype.is_integer:
             ids = ops.cast(ids, "int32")
         return ops.gather(self.embeddings, ids)
+
+
+class Masking(Layer):
+    """Masks the time steps whose features all equal `mask_value` (Keras'
+    Masking): they become zeros, and the output carries the mask
+    [batch, time] for the layers after it."""
+
+    def __init__(self, mask_value=0.0, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.mask_value = float(mask_value)
+
+    def compute_mask(self, inputs, mask=None):
+        x = convert_to_tensor(inputs)
+        return math_ops.reduce_any(ops.not_equal(x, ops.cast(self.mask_value, x.dtype)), axis=-1)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        keep = self.compute_mask(x)
+        return x * ops.cast(math_ops.expand_dims(keep, -1), x.dtype)
 
 
 class Reshape(Layer):
@@ -1210,7 +1293,21 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
+    """The mean over the steps; with a mask (Embedding(mask_zero=True)),
+    over the unmasked steps only, as Keras'."""
     _reduce, _axes = staticmethod(ops.reduce_mean), (1,)
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        x = convert_to_tensor(inputs)
+        weight = math_ops.expand_dims(ops.cast(convert_to_tensor(mask), x.dtype), -1)
+        total = ops.reduce_sum(x * weight, axis=1, keepdims=self.keepdims)
+        return total / ops.reduce_sum(weight, axis=1, keepdims=self.keepdims)
 
 
 class GlobalMaxPooling1D(_GlobalPooling):
@@ -1241,6 +1338,8 @@ def _large_negative(dtype):
 
 class ReLU(Layer):
     """Keras' ReLU: relu(x, negative_slope, max_value, threshold)."""
+    supports_masking = True
+
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None,
                  **kwargs):
@@ -1257,6 +1356,8 @@ class ReLU(Layer):
 
 class LeakyReLU(Layer):
     """x for x >= 0, alpha * x below (Keras 2's default alpha is 0.3)."""
+    supports_masking = True
+
 
     def __init__(self, alpha=0.3, name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -1267,6 +1368,8 @@ class LeakyReLU(Layer):
 
 
 class ELU(Layer):
+    supports_masking = True
+
     def __init__(self, alpha=1.0, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.alpha = float(alpha)
@@ -1279,6 +1382,8 @@ class ELU(Layer):
 class PReLU(Layer):
     """max(x, 0) + alpha * min(x, 0) with a learned alpha per element of an
     example (shared along `shared_axes`, counted with the batch as 0)."""
+    supports_masking = True
+
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None,
                  shared_axes=None, name=None, **kwargs):
@@ -1316,6 +1421,8 @@ class Rescaling(Layer):
 
 class GaussianNoise(Layer):
     """Adds N(0, stddev^2) noise when training; the identity otherwise."""
+    supports_masking = True
+
 
     def __init__(self, stddev, seed=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -1357,6 +1464,8 @@ class Average(_Fold):
 class TimeDistributed(Layer):
     """Applies `layer` to every step of [batch, steps, ...] inputs (the
     steps folded into the batch)."""
+    supports_masking = True
+
 
     def __init__(self, layer, name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -1514,8 +1623,17 @@ class MultiHeadAttention(Layer):
             raise TypeError(f"{self.name}: MultiHeadAttention needs a query and a value")
         return super().__call__(query, value, *args, **kwargs)
 
+    supports_masking = True  # (the output has the query's mask)
+
     def call(self, query, value, key=None, attention_mask=None,
-             return_attention_scores=False, training=None, use_causal_mask=False):
+             return_attention_scores=False, training=None, use_causal_mask=False,
+             query_mask=None, value_mask=None, key_mask=None):
+        # Keras masks of the inputs (Embedding(mask_zero=True)): a query
+        # step attends only to unmasked value (and key) steps.
+        query_mask = _mask_of(query) if query_mask is None else query_mask
+        value_mask = _mask_of(value) if value_mask is None else value_mask
+        key_mask = (_mask_of(key) if key is not None else None) if key_mask is None \
+            else key_mask
         query = convert_to_tensor(query)
         value = self._cast_inputs(convert_to_tensor(value))
         key = value if key is None else self._cast_inputs(convert_to_tensor(key))
@@ -1535,6 +1653,10 @@ class MultiHeadAttention(Layer):
         scores = math_ops.einsum("aecd,abcd->acbe", k, q)        # [B, N, T, S]
         mask = _attention_mask(attention_mask, use_causal_mask,
                                (query.shape[1], value.shape[1]))
+        for part, axis in ((query_mask, -1), (value_mask, -2), (key_mask, -2)):
+            if part is not None:
+                part = math_ops.expand_dims(ops.cast(convert_to_tensor(part), "bool"), axis)
+                mask = part if mask is None else ops.logical_and(ops.cast(mask, "bool"), part)
         if mask is not None:
             mask = math_ops.expand_dims(convert_to_tensor(mask), -3)  # over the heads
             scores = scores + (1.0 - ops.cast(mask, scores.dtype)) * \
@@ -1804,12 +1926,21 @@ class RNN(Layer):
     returns the last output (or every step's with return_sequences), and
     the final states too with return_state."""
 
+    supports_masking = True
+
     def __init__(self, cell, return_sequences=False, return_state=False,
-                 go_backwards=False, name=None, **kwargs):
+                 go_backwards=False, name=None, zero_output_for_mask=False, **kwargs):
         super().__init__(name, **kwargs)
         self.cell = cell
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards = go_backwards
+        # Masked steps keep the states; their output is the last unmasked
+        # step's (zeros with zero_output_for_mask), as Keras'.
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences else None
+        return [out] + [None] * len(self.cell.state_size) if self.return_state else out
 
     def build(self, input_shape):
         if len(input_shape) != 3:
@@ -1820,11 +1951,20 @@ class RNN(Layer):
             self.cell.build((input_shape[0], input_shape[2]))
             self.cell.built = True
 
-    def call(self, inputs, initial_state=None, training=None):
+    def call(self, inputs, initial_state=None, training=None, mask=None):
         x = convert_to_tensor(inputs)
         steps = x.shape[1]
         if steps is None:
             raise ValueError(f"{self.name}: the number of time steps must be known")
+        if mask is not None:
+            mask = convert_to_tensor(mask)
+            if mask.ndim != 2 or mask.shape[1] != steps:
+                raise ValueError(f"{self.name}: the mask must be [batch, time] with "
+                                 f"{steps} steps, got shape {mask.shape}")
+            # (time first, [time, batch, 1]: each step's rows)
+            mask = math_ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), [1, 0]), -1)
+            if self.go_backwards:
+                mask = math_ops.reverse(mask, [0])
         if self.go_backwards:
             x = math_ops.reverse(x, [1])
         xs = ops.transpose(x, [1, 0, 2])  # time first: xs[t] is step t
@@ -1848,6 +1988,12 @@ class RNN(Layer):
 
         def body(t, *carried):
             out, new_states = self.cell(xs[t], list(carried[:n]))
+            if mask is not None:
+                keep = mask[t]
+                new_states = [ops.where(keep, new, old)
+                              for new, old in zip(new_states, carried[:n])]
+                out = ops.where(keep, out, math_ops.zeros_like(out) if self.zero_output_for_mask
+                                else carried[n])
             array = carried[n + 1]
             if self.return_sequences:
                 array = array.write(t, out)
@@ -1911,13 +2057,19 @@ class Bidirectional(Layer):
             cell = layer.cell
             backward_layer = RNN(type(cell)(cell.units, name=cell.name + "_backward"),
                                  layer.return_sequences, False, not layer.go_backwards,
+                                 zero_output_for_mask=layer.zero_output_for_mask,
                                  dtype=layer.dtype_policy)
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
 
-    def call(self, inputs, training=None):
-        forward = self.forward_layer(inputs)
-        backward = self.backward_layer(inputs)
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.forward_layer.return_sequences else None
+
+    def call(self, inputs, training=None, mask=None):
+        forward = self.forward_layer(inputs, mask=mask)
+        backward = self.backward_layer(inputs, mask=mask)
         if self.forward_layer.return_sequences:
             backward = math_ops.reverse(backward, [1])
         if self.merge_mode == "concat":

@@ -14,7 +14,7 @@ import math
 from . import math_ops, nn, ops
 from .dtypes import int64
 from ._targets import _labels, _match, _squeeze_last
-from .tensor import convert_to_tensor
+from .tensor import Tensor, convert_to_tensor
 
 _EPSILON = 1e-7  # Keras' backend epsilon
 _REDUCTIONS = ("sum_over_batch_size", "sum", "none", "auto")
@@ -29,7 +29,18 @@ class Loss:
         self.name = name or type(self).__name__
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        mask = getattr(y_pred, "_keras_mask", None) if isinstance(y_pred, Tensor) else None
         losses = convert_to_tensor(self.call(y_true, y_pred))
+        if mask is not None and tuple(mask.shape) == tuple(losses.shape):
+            # Keras: the entries a layer masked (padding steps of a
+            # sequence output) weigh 0; with the mean, the others weigh
+            # total / kept, so the mean is over the kept entries.
+            weight = ops.cast(mask, losses.dtype)
+            if self.reduction == "sum_over_batch_size":
+                total = ops.cast(math_ops.size(losses), losses.dtype)
+                weight = weight * (total / (ops.reduce_sum(weight) + _EPSILON))
+            sample_weight = weight if sample_weight is None else \
+                _weights_like(sample_weight, losses) * weight
         if sample_weight is not None:
             losses = losses * _weights_like(sample_weight, losses)
         if self.reduction == "none":

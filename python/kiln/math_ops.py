@@ -108,6 +108,11 @@ def _shape_holder(entries, what):
     of each to the extent it gives, reshaped into place, added to the
     others), which only has its extents read, so the code computing it dies
     in the compiled program (`zeros([kiln.shape(x)[0], 7])`)."""
+    if any(d is None for d in entries):
+        raise errors.InvalidArgumentError(
+            f"{what}: the shape {list(entries)} has unknown extents (None); pass "
+            "kiln.shape(x) to take them from a tensor when the code runs",
+            errors.user_location())
     opens = [(i, d) for i, d in enumerate(entries) if isinstance(d, _OpenExtent)]
     if not opens:
         return None
@@ -1124,6 +1129,12 @@ def einsum(equation, *inputs, name=None):
                 raise errors.InvalidArgumentError(
                     f"einsum: letter {c!r} has extents {sizes[c]} and {d}",
                     errors.user_location())
+    opened = sorted({c for c, d in sizes.items() if d is None})
+    if len(opened) > 1:
+        raise errors.UnimplementedError(
+            f"einsum {equation!r}: letters {opened} all have extents known only "
+            "when the code runs; Kiln's einsum takes one such letter (give the "
+            "function a more static input_signature)", errors.user_location())
     if any(c not in sizes for c in out) or len(set(out)) != len(out):
         raise errors.InvalidArgumentError(
             f"einsum: output {out!r} names a letter no operand has (or twice)",

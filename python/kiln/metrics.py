@@ -79,12 +79,19 @@ class SparseCategoricalAccuracy(Metric):
     def __init__(self, name="sparse_categorical_accuracy"):
         super().__init__(name)
 
-    def update_state(self, y_true, y_pred):
+    def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = convert_to_tensor(y_pred)
-        labels = ops.cast(ops.reshape(_labels(y_true), (-1,)), int64)
+        labels = _labels(y_true)
+        flat = ops.cast(ops.reshape(labels, (-1,)), int64)
         predicted = ops.argmax(ops.reshape(y_pred, (-1, y_pred.shape[-1])), axis=1)
-        hits = ops.cast(ops.equal(predicted, labels), float32)
-        self._add(ops.reduce_sum(hits), constant(float(_count(labels))))
+        hits = ops.cast(ops.equal(predicted, flat), float32)
+        if sample_weight is None:
+            self._add(ops.reduce_sum(hits), constant(float(_count(flat))))
+            return
+        # (A weight per label: per example, or per entry as a Keras mask.)
+        hits = ops.reshape(hits, labels.shape)
+        hits, w = _weighted(hits, sample_weight)
+        self._add(ops.reduce_sum(hits * w), ops.reduce_sum(w))
 
 
 class MeanMetricWrapper(Mean):

@@ -214,6 +214,18 @@ def _extent(x, i):
     return _run1("dim", [x], attributes(axis=i), [tensor_type((), int64)])
 
 
+def _same_open_extent(extent, x, axis):
+    """Checks when the code runs that open `extent` (of a reshape target)
+    is extent `axis` of x, unless it is that very extent (another tensor's:
+    the same one, or the reshape is wrong)."""
+    if not extent.of(x, axis):
+        _check_at_run_time(
+            _compare("eq", _extent(extent.tensor(), extent.axis), _extent(x, axis)),
+            f"reshape: the target shape's open extent (dimension {extent.axis} of "
+            f"a tensor of shape {list(extent.tensor().shape)}) differs from dimension "
+            f"{axis} of the tensor reshaped, of shape {list(x.shape)}")
+
+
 def _open_reshape(x, shape):
     """The target `shape` of a reshape of `x` with extents from kiln.shape
     that are open (_OpenExtents) as None, once each is matched with one of
@@ -224,20 +236,39 @@ def _open_reshape(x, shape):
     if not wanted:
         return shape
     have = [i for i, d in enumerate(x.shape) if d is None]
+    if len(wanted) > 1 and len(wanted) == len(have) and not builtins.any(
+            shape[w].source is x._impl and shape[w].axis != h
+            for w, h in zip(wanted, have)):
+        # One open extent for each of x's, in order: each keeps its value
+        # (another tensor's is checked equal to x's when the code runs); a
+        # -1 is what the known extents leave (the lowering groups the rest).
+        for w, h in zip(wanted, have):
+            _same_open_extent(shape[w], x, h)
+        out = [None if isinstance(d, _OpenExtent) else int(d) for d in shape]
+        need = int(np.prod([d for d in x.shape if d is not None], dtype=np.int64))
+        got = int(np.prod([d for d in out if d is not None and d != -1], dtype=np.int64))
+        if -1 in out:
+            if not got or need % got:
+                raise errors.InvalidArgumentError(
+                    f"reshape: cannot reshape a tensor of shape {list(x.shape)} to "
+                    f"{out}: the known extents do not divide {need}",
+                    errors.user_location())
+            out[out.index(-1)] = need // got
+        elif need != got:
+            raise errors.InvalidArgumentError(
+                f"reshape: cannot reshape a tensor of shape {list(x.shape)} to "
+                f"{out}: beside the open extents, it holds {need} elements and "
+                f"the target {got}", errors.user_location())
+        return out
     if len(wanted) != 1 or len(have) != 1:
         raise errors.UnimplementedError(
             f"reshape: a target shape with {len(wanted)} extents known only when "
             f"the code runs, for a tensor of shape {list(x.shape)}: Kiln reshapes "
-            "one open extent to one (give the function a more static "
-            "input_signature)", errors.user_location())
+            "one open extent to one, or several to as many, in order (give the "
+            "function a more static input_signature)",
+            errors.user_location())
     extent, axis = shape[wanted[0]], have[0]
-    if not extent.of(x, axis):
-        # (Another tensor's extent: the same one, or the reshape is wrong.)
-        _check_at_run_time(
-            _compare("eq", _extent(extent.tensor(), extent.axis), _extent(x, axis)),
-            f"reshape: the target shape's open extent (dimension {extent.axis} of "
-            f"a tensor of shape {list(extent.tensor().shape)}) differs from dimension "
-            f"{axis} of the tensor reshaped, of shape {list(x.shape)}")
+    _same_open_extent(extent, x, axis)
     known = [int(d) for i, d in enumerate(shape) if i != wanted[0] and d != -1]
     rest = [int(d) for i, d in enumerate(x.shape) if i != axis]
     need, got = int(np.prod(rest, dtype=np.int64)), int(np.prod(known, dtype=np.int64))
@@ -544,6 +575,12 @@ def _index_values(x, key):
                      for s, l, st in zip(starts, limits, strides)]
     out = x if sliced_shape == list(x.shape) else \
         _run1("slice", [x], attributes(start=starts, limit=limits, stride=strides))
+    if backward and None in x.shape:
+        raise errors.UnimplementedError(
+            f"indexing a tensor of shape {list(x.shape)} with a negative step: "
+            "Kiln reverses by a gather, which needs every extent known while "
+            "tracing (give the function a more static input_signature)",
+            errors.user_location())
     for d, positions in backward:  # negative steps (a[::-1])
         out = gather(out, convert_to_tensor(np.array(positions, np.int32)), axis=d)
         sliced_shape[d] = len(positions)

@@ -10,9 +10,10 @@ import itertools
 import os
 import threading
 
+import numpy as np
+
 from ._state import local as _state
 from .dtypes import as_dtype, float32, int64
-from . import errors
 from .core import attributes, bind1 as _run1, i32_array, tensor_type
 from .tensor import Tensor, _OpenExtent, _static_extents, convert_to_tensor
 
@@ -48,14 +49,11 @@ def _random(op, shape, dtype, seed, params):
     from .math_ops import _shape_holder
     dtype = as_dtype(dtype)
     what = f"random.{op.replace('random_', '')}"
+    if isinstance(shape, np.ndarray):
+        shape = shape.tolist()
     entries = _static_extents(shape, what, open_extents=True) \
         if isinstance(shape, (Tensor, list, tuple)) else [shape]
-    if any(d is None for d in entries):
-        raise errors.InvalidArgumentError(
-            f"{what}: the shape {list(entries)} has unknown extents (None); pass "
-            "kiln.shape(x) to take them from a tensor when the code runs",
-            errors.user_location())
-    holder = _shape_holder(entries, what)
+    holder = _shape_holder(entries, what)  # (None entries: its error)
     target = [None if isinstance(d, _OpenExtent) else int(d) for d in entries]
     seed_tensor = convert_to_tensor(_op_seed(seed), int64)
     if _state.trace is not None:

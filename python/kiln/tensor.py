@@ -13,7 +13,9 @@ class Tensor:
     """An eager tensor: its value is computed; ``numpy()`` shows it without
     copying (read-only). Python operators run Kiln ops."""
 
-    __slots__ = ("_impl",)
+    # _keras_mask: the [batch, time] bool mask a Keras layer attached
+    # (Embedding(mask_zero=True), Masking), read by the layers after it.
+    __slots__ = ("_impl", "_keras_mask")
     __array_priority__ = 100  # NumPy defers to our operators
 
     def __init__(self, impl):

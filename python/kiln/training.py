@@ -139,6 +139,19 @@ def _track_loss(model, loss, x):
     model._loss_tracker.update_state(loss, sample_weight=float(x.shape[0]))
 
 
+def _update_metrics(model, y, pred):
+    """The compiled metrics; a Keras mask on the output (a padded
+    sequence's) weighs the entries of the metrics that take weights, as
+    Keras does."""
+    mask = getattr(pred, "_keras_mask", None) if isinstance(pred, Tensor) else None
+    for m in model.compiled_metrics:
+        if mask is not None and isinstance(m, (metrics_module.MeanMetricWrapper,
+                                               metrics_module.SparseCategoricalAccuracy)):
+            m.update_state(y, pred, sample_weight=mask)
+        else:
+            m.update_state(y, pred)
+
+
 def _make_train_function(model):
     def step(x, y):
         optimizer = model.optimizer
@@ -151,8 +164,7 @@ def _make_train_function(model):
         optimizer.apply_gradients(
             [(g, v) for g, v in zip(grads, variables) if g is not None])
         _track_loss(model, loss, x)
-        for m in model.compiled_metrics:
-            m.update_state(y, pred)
+        _update_metrics(model, y, pred)
         return loss
     return step if model.run_eagerly else function(step, autograph=False)
 
@@ -161,8 +173,7 @@ def _make_test_function(model):
     def step(x, y):
         pred = model(x, training=False)
         _track_loss(model, _total_loss(model, y, pred), x)
-        for m in model.compiled_metrics:
-            m.update_state(y, pred)
+        _update_metrics(model, y, pred)
         return pred
     return step if model.run_eagerly else function(step, autograph=False)
 

@@ -497,3 +497,20 @@ func.func @dstrided_open(%x: tensor<1x?xf64>, %g: tensor<1x?xf64>) -> tensor<1x?
   %d = kiln.grad @strided_open(%x) seeds(%g : tensor<1x?xf64>) {wrt = array<i64: 0>} : (tensor<1x?xf64>) -> tensor<1x?xf64>
   return %d : tensor<1x?xf64>
 }
+
+// -----
+
+// A slice that takes nothing has zeros for a cotangent (found by the
+// random programs: spreading the empty cotangent beside an open extent
+// reshaped a tensor without elements to an open extent).
+// CHECK-LABEL: func.func private @empty_slice_vjp_0_seeded(
+// CHECK-NOT: kiln.pad
+// CHECK: kiln.broadcast_to %{{.*}} like %arg0 : tensor<f64>, tensor<?x3xf64> -> tensor<?x3xf64>
+func.func @empty_slice(%x: tensor<?x3xf64>) -> tensor<?x0xf64> {
+  %s = kiln.slice %x {start = array<i64: 0, 3>, limit = array<i64: -1, 3>, stride = array<i64: 1, 3>} : tensor<?x3xf64> -> tensor<?x0xf64>
+  return %s : tensor<?x0xf64>
+}
+func.func @dempty_slice(%x: tensor<?x3xf64>, %g: tensor<?x0xf64>) -> tensor<?x3xf64> {
+  %d = kiln.grad @empty_slice(%x) seeds(%g : tensor<?x0xf64>) {wrt = array<i64: 0>} : (tensor<?x3xf64>) -> tensor<?x3xf64>
+  return %d : tensor<?x3xf64>
+}

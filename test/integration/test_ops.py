@@ -924,6 +924,22 @@ def test_moves_of_open_extents(runner, rows, cols):
                    expect_error="kiln.concat: operand 1 differs from the others in dimension 0")
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 4, 2), (1, 1, 4, 2), (5, 2, 4, 2)])
+def test_reshape_keeping_several_open_extents(runner, shape):
+    # Heads merged and split with batch and time open: each open extent
+    # keeps its value (no `like`), checked against NumPy.
+    x = rand(shape, np.float32)
+    mlir = """func.func @f(%x: tensor<?x?x4x2xf32>) -> (tensor<?x?x8xf32>, tensor<?x2x?x1x4xf32>) {
+  %m = kiln.reshape %x : tensor<?x?x4x2xf32> -> tensor<?x?x8xf32>
+  %t = kiln.reshape %m : tensor<?x?x8xf32> -> tensor<?x2x?x1x4xf32>
+  return %m, %t : tensor<?x?x8xf32>, tensor<?x2x?x1x4xf32>
+}
+"""
+    m, t = runner.run(mlir, [x])
+    np.testing.assert_array_equal(m, x.reshape(shape[0], shape[1], 8))
+    np.testing.assert_array_equal(t, x.reshape(shape[0], 2, shape[1], 1, 4))
+
+
 def test_open_extents_found_by_random_programs(runner):
     # Three programs the random-program generator reduced: a flattened
     # expand_dims compared with its input (its reshape, folded into the

@@ -301,6 +301,21 @@ def step_twice(x):
     return tf.reduce_sum(twice(x))
 
 
+class Gated(Recurrent):
+    def call(self, x):
+        if tf.reduce_sum(x) > 1e9:  # (a tensor: both branches become functions)
+            return super().call(x) * 0.0
+        return super().call(x) * 3.0
+
+
+gated = Gated()
+
+
+@tf.function
+def step_gated(x):
+    return tf.reduce_sum(gated(x))
+
+
 SCALE = 1.0
 
 
@@ -335,6 +350,9 @@ def test_kiln_range_however_imported_and_inside_model_call(tmp_path):
                                rtol=1e-5)
     assert "kiln.for" in module.step.get_concrete_function(kiln.constant(x)).mlir
     np.testing.assert_allclose(float(module.step_twice(kiln.constant(x))), 4 * h.sum(),
+                               rtol=1e-5)
+    # super() inside converted branches (functions of their own).
+    np.testing.assert_allclose(float(module.step_gated(kiln.constant(x))), 3 * h.sum(),
                                rtol=1e-5)
     # The converted function reads the module's globals as they are when it
     # traces (not a copy taken at its first conversion).

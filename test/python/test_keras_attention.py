@@ -311,3 +311,25 @@ def test_attention_over_an_open_batch():
     np.testing.assert_allclose(gradient(x).numpy(),
                                central(lambda v: (mha_numpy(mha, v, v)[0] * w).sum(), x),
                                rtol=1e-5, atol=1e-7)
+
+
+def test_attention_honours_keras_masks():
+    # Embedding(mask_zero=True) in front of self-attention: a query step
+    # attends only to unmasked steps (Keras' automatic mask: query mask
+    # [B, T, 1] and value mask [B, 1, S]); the output keeps the query's mask.
+    ids = np.array([[4, 2, 0, 0], [1, 3, 5, 0]], np.int32)
+    keep = ids != 0
+    emb = layers.Embedding(6, 6, mask_zero=True, dtype="float64")
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=3, dtype="float64")
+    vectors = emb(kiln.constant(ids))
+    out = mha(vectors, vectors)
+    auto = keep[:, :, None] & keep[:, None, :]
+    np.testing.assert_allclose(out.numpy(), mha_numpy(mha, vectors.numpy(), vectors.numpy(),
+                                                      mask=auto)[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(out._keras_mask.numpy(), keep)
+    # An explicit attention_mask is combined with the automatic one.
+    extra = RNG.random((2, 4, 4)) < 0.8
+    both = mha(vectors, vectors, attention_mask=extra)
+    np.testing.assert_allclose(both.numpy(), mha_numpy(mha, vectors.numpy(), vectors.numpy(),
+                                                       mask=auto & extra)[0],
+                               rtol=1e-10, atol=1e-12)

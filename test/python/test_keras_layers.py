@@ -288,8 +288,10 @@ def _sig(z):
     return 1 / (1 + np.exp(-z))
 
 
-def _np_rnn(kind, cell, x, backwards=False):
-    """Every step's output and the final states, in NumPy (Keras' cells)."""
+def _np_rnn(kind, cell, x, backwards=False, mask=None, zero_output=False):
+    """Every step's output and the final states, in NumPy (Keras' cells).
+    A [batch, time] `mask` skips steps: the states stay, the output is the
+    last kept step's (zeros with zero_output), as Keras' rnn does."""
     k, u = cell.kernel.numpy(), cell.recurrent_kernel.numpy()
     b = cell.bias.numpy()
     n = cell.units
@@ -297,7 +299,9 @@ def _np_rnn(kind, cell, x, backwards=False):
     c = np.zeros_like(h)
     outs = []
     steps = range(x.shape[1] - 1, -1, -1) if backwards else range(x.shape[1])
+    last = np.zeros_like(h)
     for t in steps:
+        h0, c0 = h, c
         xt = x[:, t]
         if kind == "simple":
             h = np.tanh(xt @ k + h @ u + b)
@@ -311,7 +315,13 @@ def _np_rnn(kind, cell, x, backwards=False):
             rz, rr, rh = np.split(h @ u + b[1], 3, axis=1)
             z, r = _sig(xz + rz), _sig(xr + rr)
             h = z * h + (1 - z) * np.tanh(xh + r * rh)
-        outs.append(h)
+        if mask is None:
+            outs.append(h)
+            continue
+        keep = mask[:, t][:, None]
+        h, c = np.where(keep, h, h0), np.where(keep, c, c0)
+        last = np.where(keep, h, 0 if zero_output else last)
+        outs.append(last)
     return np.stack(outs, 1), h, c
 
 
@@ -395,3 +405,106 @@ def test_input_shape_builds_and_track_layer(tmp_path):
     manager.save()
     second = manager.save()
     assert kiln.train.latest_checkpoint(tmp_path) == second
+
+
+def test_masking_through_embeddings_recurrent_layers_and_pooling():
+    # Keras masking: Embedding(mask_zero=True) marks id 0 as padding; the
+    # RNNs skip those steps (states kept, the output the last kept step's,
+    # or zeros), Bidirectional passes the mask to both directions, average
+    # pooling averages the kept steps, Masking masks all-zero steps, and
+    # Dense / Dropout pass the mask on. NumPy (Keras' rnn) is the oracle.
+    ids = np.array([[3, 1, 4, 0, 0], [2, 0, 5, 6, 0], [0, 0, 0, 0, 0]], np.int32)
+    keep = ids != 0
+    emb = layers.Embedding(8, 4, mask_zero=True, dtype="float64")
+    vectors = emb(kiln.constant(ids))
+    np.testing.assert_array_equal(vectors._keras_mask.numpy(), keep)
+    x = vectors.numpy()
+    for kind, make in (("simple", layers.SimpleRNN), ("lstm", layers.LSTM),
+                       ("gru", layers.GRU)):
+        for zero in (False, True):
+            rnn = make(3, return_sequences=True, return_state=True,
+                       zero_output_for_mask=zero, dtype="float64")
+            seq, h = rnn(vectors)[:2]
+            want_seq, want_h, _ = _np_rnn(kind, rnn.cell, x, mask=keep, zero_output=zero)
+            np.testing.assert_allclose(seq.numpy(), want_seq, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(h.numpy(), want_h, rtol=1e-9, atol=1e-12)
+            np.testing.assert_array_equal(seq._keras_mask.numpy(), keep)
+    back = layers.GRU(3, go_backwards=True, dtype="float64")
+    np.testing.assert_allclose(back(vectors).numpy(),
+                               _np_rnn("gru", back.cell, x, backwards=True, mask=keep)[1],
+                               rtol=1e-9, atol=1e-12)
+
+    # A model: mask from the embedding through Dense and Dropout into the
+    # LSTM and the pooling; eagerly and compiled, NumPy the oracle.
+    lstm = layers.LSTM(3, return_sequences=True, dtype="float64")
+    dense = layers.Dense(4, dtype="float64")
+    model = kiln.Sequential([emb, dense, layers.Dropout(0.5, dtype="float64"), lstm,
+                             layers.GlobalAveragePooling1D(dtype="float64")])
+    got = model(kiln.constant(ids)).numpy()
+    seq = _np_rnn("lstm", lstm.cell, x @ dense.kernel.numpy() + dense.bias.numpy(),
+                  mask=keep)[0]
+    counts = keep.sum(1, keepdims=True)
+    want = (seq * keep[..., None]).sum(1) / np.where(counts, counts, np.nan)
+    np.testing.assert_allclose(got[:2], want[:2], rtol=1e-9, atol=1e-12)
+    assert np.isnan(got[2]).all()  # (no kept step: 0 / 0, as in Keras)
+    compiled = kiln.function(lambda v: model(v))
+    np.testing.assert_allclose(compiled(kiln.constant(ids)).numpy()[:2], want[:2], rtol=1e-9)
+
+    # Bidirectional over a mask; Masking of all-zero steps.
+    bi = layers.Bidirectional(layers.SimpleRNN(2, dtype="float64"), merge_mode="concat",
+                              dtype="float64")
+    out = bi(vectors).numpy()
+    fwd = _np_rnn("simple", bi.forward_layer.cell, x, mask=keep)[1]
+    bwd = _np_rnn("simple", bi.backward_layer.cell, x, backwards=True, mask=keep)[1]
+    np.testing.assert_allclose(out, np.concatenate([fwd, bwd], 1), rtol=1e-9, atol=1e-12)
+    raw = x * keep[..., None]
+    raw[0, 1] = 0.0  # (an all-zero step the embedding did not mask)
+    masked = layers.Masking(0.0, dtype="float64")(kiln.constant(raw))
+    np.testing.assert_array_equal(masked._keras_mask.numpy(), np.any(raw != 0, -1))
+    np.testing.assert_array_equal(masked.numpy(), raw)
+    assert getattr(layers.Embedding(8, 4)(kiln.constant(ids)), "_keras_mask", None) is None
+
+    # The functional API: the mask travels with the tensors between calls.
+    inputs = kiln.Input((5,), dtype="int32")
+    hidden = layers.LSTM(3, dtype="float64")(emb(inputs))
+    functional = kiln.Model(inputs, layers.Dense(2, dtype="float64")(hidden))
+    got = functional(kiln.constant(ids[:2])).numpy()
+    lstm2, head = functional.layers[-2], functional.layers[-1]
+    h = _np_rnn("lstm", lstm2.cell, x[:2], mask=keep[:2])[1]
+    np.testing.assert_allclose(got, h @ head.kernel.numpy() + head.bias.numpy(),
+                               rtol=1e-9, atol=1e-12)
+
+    # A loss of a masked sequence output is the mean over the kept steps
+    # (Keras: masked entries weigh 0, the others total / kept).
+    tagger = kiln.Sequential([emb, layers.Dense(3, dtype="float64")])
+    logits = tagger(kiln.constant(ids[:2]))
+    labels = RNG.integers(0, 3, size=(2, 5))
+    loss = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+    z = logits.numpy()
+    nll = np.log(np.exp(z).sum(-1)) - np.take_along_axis(z, labels[..., None], -1)[..., 0]
+    kept = keep[:2]
+    np.testing.assert_allclose(float(loss(labels, logits)), nll[kept].mean(), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(kiln.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")(
+            labels, logits)), nll[kept].sum(), rtol=1e-9)
+
+    # fit / evaluate: the loss and the accuracy leave the padding out.
+    rng = np.random.default_rng(7)
+    tokens = rng.integers(1, 8, (48, 6)).astype(np.int32)
+    for row, n in zip(tokens, rng.integers(1, 7, 48)):
+        row[n:] = 0
+    tags = (tokens > 4).astype(np.int32)
+    kiln.random.set_seed(5)
+    net = kiln.Sequential([layers.Embedding(8, 6, mask_zero=True),
+                           layers.LSTM(6, return_sequences=True), layers.Dense(2)])
+    net.compile(optimizer=kiln.optimizers.Adam(0.05), metrics=["accuracy"],
+                loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+    net.fit(tokens, tags, epochs=3, batch_size=16, verbose=0)
+    logs = net.evaluate(tokens, tags, batch_size=48, verbose=0, return_dict=True)
+    scores = net.predict(tokens, batch_size=48)
+    real = tokens != 0
+    z = scores.astype(np.float64)
+    nll = np.log(np.exp(z).sum(-1)) - np.take_along_axis(z, tags[..., None], -1)[..., 0]
+    np.testing.assert_allclose(logs["loss"], nll[real].mean(), rtol=1e-4)
+    np.testing.assert_allclose(logs["accuracy"], (z.argmax(-1) == tags)[real].mean(),
+                               rtol=1e-6)

@@ -389,8 +389,72 @@ def test_open_dimensions_are_taken_whole():
         padded(kiln.ones((4, 3)))
 
     @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def backwards(x):
+        return x[:, ::-1]
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"test_open_shapes.py:\d+: indexing a tensor of shape \[None, 3\] "
+                             r"with a negative step"):
+        backwards(kiln.ones((4, 3)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 3), kiln.float32)])
+    def two_letters(x):
+        return kiln.einsum("btd,bsd->bts", x, x)
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"einsum 'btd,bsd->bts': letters \['b', 's', 't'\] all have "
+                             r"extents known only when the code runs"):
+        two_letters(kiln.ones((2, 4, 3)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
+    def unknown(x):
+        return kiln.zeros([kiln.shape(x)[0], None])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"zeros: the shape \[None, None\] has unknown extents"):
+        unknown(kiln.ones((4, 3)))
+    assert kiln.random.uniform(np.array([2, 3])).shape == (2, 3)
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
     def halves(x):
         return kiln.split(x, 2, axis=0)
     with pytest.raises(kiln.errors.UnimplementedError,
                        match=r"split along dimension 0 of a tensor of shape \[None, 3\]"):
         halves(kiln.ones((4, 3)))
+
+
+def test_reshapes_that_keep_several_open_extents():
+    # [batch, time, heads, depth] with batch and time open: heads merged
+    # and split again (what attention layers do), and a strided slice
+    # beside two open extents with its gradient (its cotangent is spread
+    # by such reshapes). NumPy and central differences are the oracles.
+    from conftest import central
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 4, 2), kiln.float64)])
+    def merge(x):
+        s = kiln.shape(x)
+        flat = kiln.reshape(x, [s[0], s[1], -1])
+        back = kiln.reshape(flat * 2.0, [s[0], s[1], 4, 2])
+        return flat, back
+
+    for shape in ((2, 3, 4, 2), (1, 5, 4, 2)):
+        x = np.random.default_rng(sum(shape)).normal(size=shape)
+        flat, back = merge(x)
+        assert flat.shape == shape[:2] + (8,)
+        np.testing.assert_array_equal(flat.numpy(), x.reshape(*shape[:2], 8))
+        np.testing.assert_array_equal(back.numpy(), 2 * x)
+    assert merge.trace_count == 1
+
+    w = np.random.default_rng(9).normal(size=(2, 3, 4))
+
+    def loss(x):
+        return kiln.reduce_sum(kiln.tanh(x[:, :, ::2]) * w)
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 8), kiln.float64)])
+    def grad(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            value = loss(x)
+        return tape.gradient(value, x)
+
+    x = np.random.default_rng(3).normal(size=(2, 3, 8))
+    np.testing.assert_allclose(grad(x).numpy(),
+                               central(lambda v: float(loss(kiln.constant(v))), x),
+                               rtol=1e-6, atol=1e-9)

@@ -110,6 +110,17 @@ Value extractScalar(OpBuilder &b, Location loc, Value tensor);
 Value reshapeTensor(OpBuilder &b, Location loc, Value value,
                     RankedTensorType type, Value like = {});
 
+/// For a reshape with several open extents and no `like`: the groups of
+/// `from`'s and `to`'s dimensions (as many of each) where each group holds
+/// at most one open extent on each side, on both sides or neither, and
+/// static extents of the same product (no 0), extents of 1 joining a
+/// neighbour. Each open extent then keeps its value: [?, ?, 4, 2] to
+/// [?, ?, 8], what a slice's cotangent builds. None if the shapes do not
+/// split so.
+std::optional<std::pair<SmallVector<ReassociationIndices>,
+                        SmallVector<ReassociationIndices>>>
+openReshapeGroups(ArrayRef<int64_t> from, ArrayRef<int64_t> to);
+
 /// Pads a rank-4 NHWC tensor spatially with `value`.
 Value padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> low,
                  ArrayRef<int64_t> high, Value value);

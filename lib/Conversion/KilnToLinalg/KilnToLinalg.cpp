@@ -291,11 +291,91 @@ Value lowering::extractScalar(OpBuilder &b, Location loc, Value tensor) {
   return tensor::ExtractOp::create(b, loc, tensor, ValueRange{});
 }
 
+std::optional<std::pair<SmallVector<ReassociationIndices>,
+                        SmallVector<ReassociationIndices>>>
+lowering::openReshapeGroups(ArrayRef<int64_t> from, ArrayRef<int64_t> to) {
+  if (llvm::is_contained(from, 0) || llvm::is_contained(to, 0))
+    return std::nullopt;
+  SmallVector<ReassociationIndices> fromGroups, toGroups;
+  size_t i = 0, j = 0;
+  while (i < from.size() || j < to.size()) {
+    ReassociationIndices f, t;
+    int64_t fp = 1, tp = 1;
+    int fd = 0, td = 0;
+    auto take = [](ArrayRef<int64_t> shape, size_t &k, ReassociationIndices &group,
+                   int64_t &product, int &open) {
+      group.push_back(static_cast<int64_t>(k));
+      if (ShapedType::isDynamic(shape[k]))
+        ++open;
+      else
+        product *= shape[k];
+      ++k;
+    };
+    // Take dimensions from the side behind until both sides hold the same
+    // open extents and static product, with at least one dimension each.
+    while (f.empty() || t.empty() || fd != td || fp != tp) {
+      bool fromSide = f.empty() || (!t.empty() && (fd < td || (fd == td && fp < tp)));
+      if (fromSide ? i >= from.size() : j >= to.size())
+        return std::nullopt;
+      if (fromSide)
+        take(from, i, f, fp, fd);
+      else
+        take(to, j, t, tp, td);
+      if (fd > 1 || td > 1)
+        return std::nullopt;
+    }
+    // Extents of 1 after the group join it (trailing ones end the shape).
+    while (i < from.size() && from[i] == 1 &&
+           (j >= to.size() || to[j] != 1))
+      take(from, i, f, fp, fd);
+    while (j < to.size() && to[j] == 1 && (i >= from.size() || from[i] != 1))
+      take(to, j, t, tp, td);
+    fromGroups.push_back(f);
+    toGroups.push_back(t);
+  }
+  return std::make_pair(fromGroups, toGroups);
+}
+
 Value lowering::reshapeTensor(OpBuilder &b, Location loc, Value value,
                               RankedTensorType type, Value like) {
   auto source = cast<RankedTensorType>(value.getType());
   if (source == type)
     return value;
+  if (!like && type.getNumDynamicDims() > 1)
+    if (auto groups = openReshapeGroups(source.getShape(), type.getShape())) {
+      // Collapse each group to one dimension, then expand it to the
+      // target's; an open extent of the target is its source's.
+      SmallVector<int64_t> middle;
+      SmallVector<OpFoldResult> extents;
+      for (auto [f, t] : llvm::zip_equal(groups->first, groups->second)) {
+        std::optional<int64_t> open;
+        int64_t product = 1;
+        for (int64_t d : f) {
+          if (source.isDynamicDim(d))
+            open = d;
+          else
+            product *= source.getDimSize(d);
+        }
+        middle.push_back(open ? ShapedType::kDynamic : product);
+        for (int64_t d : t)
+          extents.push_back(
+              type.isDynamicDim(d)
+                  ? OpFoldResult(tensor::DimOp::create(b, loc, value, *open)
+                                     .getResult())
+                  : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
+      }
+      auto middleType = RankedTensorType::get(middle, type.getElementType());
+      Value collapsed =
+          middleType == source
+              ? value
+              : tensor::CollapseShapeOp::create(b, loc, middleType, value,
+                                                groups->first)
+                    .getResult();
+      if (middleType == type)
+        return collapsed;
+      return tensor::ExpandShapeOp::create(b, loc, type, collapsed,
+                                           groups->second, extents);
+    }
   if (llvm::is_contained(source.getShape(), 0)) {
     // No elements, whatever the open extents: an empty tensor, whose open
     // extents are like's, or 0 (the count over the fixed extents). (Views
@@ -515,10 +595,15 @@ struct ConvertKilnToLinalgPass
       // expand_dims and squeeze only add or drop extents of 1.
       if (isa<ExpandDimsOp, SqueezeOp>(op))
         return WalkResult::advance();
-      if (isa<ReshapeOp>(op) &&
-          cast<RankedTensorType>(op->getResult(0).getType())
-                  .getNumDynamicDims() <= 1)
-        return WalkResult::advance();
+      // A reshape to one open extent, or to several that each keep their
+      // value (openReshapeGroups).
+      if (isa<ReshapeOp>(op)) {
+        auto from = cast<RankedTensorType>(op->getOperand(0).getType());
+        auto to = cast<RankedTensorType>(op->getResult(0).getType());
+        if (to.getNumDynamicDims() <= 1 ||
+            lowering::openReshapeGroups(from.getShape(), to.getShape()))
+          return WalkResult::advance();
+      }
       for (Type type :
            llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
         auto tensor = dyn_cast<RankedTensorType>(type);

@@ -89,8 +89,11 @@ struct ReshapeLikeLowering : OpConversionPattern<OpTy> {
         return success();
       }
     }
-    if (!like && (type.getNumDynamicDims() > 1 ||
-                  (type.getNumDynamicDims() == 1 && known == 0)))
+    auto source = cast<RankedTensorType>(adaptor.getInput().getType());
+    if (!like &&
+        ((type.getNumDynamicDims() > 1 &&
+          !openReshapeGroups(source.getShape(), type.getShape())) ||
+         (type.getNumDynamicDims() == 1 && known == 0)))
       return rewriter.notifyMatchFailure(
           op, "a reshape to more than one dynamic extent");
     rewriter.replaceOp(op, reshapeTensor(rewriter, op.getLoc(),

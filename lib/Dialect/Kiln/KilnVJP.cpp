@@ -461,6 +461,12 @@ LogicalResult SliceOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   if (!g || !isFloatTensor(getInput()))
     return success();
   Rule r{b, getLoc()};
+  // Nothing taken: zeros (spreading an empty cotangent beside an open
+  // extent would reshape a tensor without elements to an open one).
+  if (llvm::is_contained(getType().getShape(), 0)) {
+    grads[0] = r.zerosLike(getInput());
+    return success();
+  }
   RankedTensorType input = tensorType(getInput());
   Type element = input.getElementType();
   int64_t rank = input.getRank();

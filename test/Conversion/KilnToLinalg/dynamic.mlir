@@ -301,3 +301,18 @@ func.func @loose_scatter(%b: tensor<5x3xf32>, %ids: tensor<?xi32>, %u: tensor<?x
   %s = kiln.scatter_add %b, %ids, %u {axis = 0 : i64} : tensor<5x3xf32>, tensor<?xi32>, tensor<?x3xf32> -> tensor<?x3xf32>
   return %s : tensor<?x3xf32>
 }
+
+// -----
+
+// A reshape to several open extents without `like`, where each open
+// extent stands in a group of its own: collapsed and expanded group by
+// group, the open extents read from the input.
+// CHECK-LABEL: func.func @grouped
+// CHECK-DAG: %[[D0:.*]] = tensor.dim %arg0, %c0
+// CHECK-DAG: %[[D1:.*]] = tensor.dim %arg0, %c1
+// CHECK: %[[C:.*]] = tensor.collapse_shape %arg0 {{\[}}[0], [1], [2, 3]] : tensor<?x?x4x2xf32> into tensor<?x?x8xf32>
+// CHECK: tensor.expand_shape %[[C]] {{\[}}[0], [1], [2, 3]] output_shape [%[[D0]], %[[D1]], 2, 4] : tensor<?x?x8xf32> into tensor<?x?x2x4xf32>
+func.func @grouped(%x: tensor<?x?x4x2xf32>) -> tensor<?x?x2x4xf32> {
+  %0 = kiln.reshape %x : tensor<?x?x4x2xf32> -> tensor<?x?x2x4xf32>
+  return %0 : tensor<?x?x2x4xf32>
+}

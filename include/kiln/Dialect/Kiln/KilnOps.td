@@ -469,10 +469,15 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable]> {
     result is the element count over its other extents; a result with more
     takes them from `like`, a tensor of the result's rank (only its extents
     are read): what the gradient of a reshape of a tensor with several open
-    extents uses. Counts known only at run time are checked then.
+    extents uses. Without `like`, several open extents keep their values
+    where the shapes split into groups that each hold one open extent on
+    both sides (or none) and static extents of the same product:
+    `tensor<?x?x4x2xf32>` to `tensor<?x?x8xf32>`. Counts known only at run
+    time are checked then.
 
     ```mlir
     %r = kiln.reshape %x : tensor<2x3xf32> -> tensor<6xf32>
+    %m = kiln.reshape %y : tensor<?x?x4x2xf32> -> tensor<?x?x8xf32>
     %b = kiln.reshape %g like %x : tensor<?xf32>, tensor<2x?x?xf32> -> tensor<2x?x?xf32>
     ```
   }];
