@@ -442,6 +442,24 @@ def test_reshapes_that_keep_several_open_extents():
         np.testing.assert_array_equal(back.numpy(), 2 * x)
     assert merge.trace_count == 1
 
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 4, 2), kiln.float64)])
+    def uneven(x):
+        s = kiln.shape(x)
+        return kiln.reshape(x, [s[0], s[1], 3, -1])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"test_open_shapes.py:\d+: reshape: cannot reshape a tensor of "
+                             r"shape \[None, None, 4, 2\] to \[None, None, 3, -1\]: the known "
+                             r"extents do not divide 8"):
+        uneven(np.zeros((1, 1, 4, 2)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 4, 2), kiln.float64)])
+    def too_many(x):
+        s = kiln.shape(x)
+        return kiln.reshape(x, [s[0], s[1], 16])
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"beside the open extents, it holds 8 elements and the target 16"):
+        too_many(np.zeros((1, 1, 4, 2)))
+
     w = np.random.default_rng(9).normal(size=(2, 3, 4))
 
     def loss(x):

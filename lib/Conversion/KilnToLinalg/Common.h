@@ -40,6 +40,12 @@ Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
 /// dynamic.
 SmallVector<OpFoldResult> extentsOf(OpBuilder &b, Location loc, Value tensor);
 
+/// The extents of `type`: its static ones, and its open ones read from the
+/// same dimensions of `like` (a tensor of its rank; unused, and may be null,
+/// when `type` is static).
+SmallVector<OpFoldResult> extentsLike(OpBuilder &b, Location loc,
+                                      RankedTensorType type, Value like);
+
 /// An uninitialized tensor with `extents` and `element` type.
 Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> extents,
                   Type element);

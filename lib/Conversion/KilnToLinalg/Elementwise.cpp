@@ -457,20 +457,6 @@ static Value randomKey(OpTy op, Value seedOperand, OpBuilder &b, Location loc) {
       arith::XOrIOp::create(b, loc, seed, i64c(b, loc, 0x6A09E667F3BCC909ULL)));
 }
 
-/// The extents of a random op's result: the static ones, and the open ones
-/// read from `like` (null when every extent is static).
-static SmallVector<OpFoldResult> randomExtents(OpBuilder &b, Location loc,
-                                               RankedTensorType type,
-                                               Value like) {
-  SmallVector<OpFoldResult> extents;
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    extents.push_back(
-        type.isDynamicDim(d)
-            ? OpFoldResult(tensor::DimOp::create(b, loc, like, d).getResult())
-            : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
-  return extents;
-}
-
 /// The row-major linear index of the current element, as i64.
 static Value linearIndex(OpBuilder &b, Location loc,
                          ArrayRef<OpFoldResult> extents,
@@ -507,7 +493,7 @@ struct RandomUniformLowering : OpConversionPattern<RandomUniformOp> {
       return failure();
     RankedTensorType type = op.getType();
     SmallVector<OpFoldResult> extents =
-        randomExtents(rewriter, op.getLoc(), type, like);
+        extentsLike(rewriter, op.getLoc(), type, like);
     auto element = cast<FloatType>(type.getElementType());
     double lo = op.getMinval().convertToDouble();
     double hi = op.getMaxval().convertToDouble();
@@ -558,7 +544,7 @@ struct NormalLowering : OpConversionPattern<OpTy> {
       return failure();
     RankedTensorType type = op.getType();
     SmallVector<OpFoldResult> extents =
-        randomExtents(rewriter, op.getLoc(), type, like);
+        extentsLike(rewriter, op.getLoc(), type, like);
     Type element = type.getElementType();
     double mean = op.getMean().convertToDouble();
     double stddev = op.getStddev().convertToDouble();

@@ -44,6 +44,18 @@ SmallVector<OpFoldResult> lowering::extentsOf(OpBuilder &b, Location loc,
   return tensor::getMixedSizes(b, loc, tensor);
 }
 
+SmallVector<OpFoldResult> lowering::extentsLike(OpBuilder &b, Location loc,
+                                                RankedTensorType type,
+                                                Value like) {
+  SmallVector<OpFoldResult> extents;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    extents.push_back(
+        type.isDynamicDim(d)
+            ? OpFoldResult(tensor::DimOp::create(b, loc, like, d).getResult())
+            : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
+  return extents;
+}
+
 Value lowering::emptyTensor(OpBuilder &b, Location loc,
                             ArrayRef<OpFoldResult> extents, Type element) {
   return tensor::EmptyOp::create(b, loc, extents, element);

@@ -192,10 +192,7 @@ struct ConcatLowering : OpConversionPattern<ConcatOp> {
     // must agree with them when the code runs.
     ValueRange inputs = adaptor.getInputs();
     SmallVector<OpFoldResult> extents =
-        extentsOf(rewriter, loc, inputs.front());
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      if (!type.isDynamicDim(d))
-        extents[d] = rewriter.getIndexAttr(type.getDimSize(d));
+        extentsLike(rewriter, loc, type, inputs.front());
     for (auto [i, input] : llvm::enumerate(inputs)) {
       SmallVector<OpFoldResult> own = extentsOf(rewriter, loc, input);
       for (int64_t d = 0; d < type.getRank(); ++d)
@@ -236,10 +233,7 @@ struct SliceLowering : OpConversionPattern<SliceOp> {
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     SmallVector<OpFoldResult> sizes =
-        extentsOf(rewriter, loc, adaptor.getInput());
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      if (!type.isDynamicDim(d))
-        sizes[d] = rewriter.getIndexAttr(type.getDimSize(d));
+        extentsLike(rewriter, loc, type, adaptor.getInput());
     // Nothing taken (its start may be the extent itself, which
     // tensor.extract_slice refuses).
     if (llvm::is_contained(type.getShape(), 0)) {
@@ -266,10 +260,8 @@ struct PadLowering : OpConversionPattern<PadOp> {
     Value value = scalarConstant(rewriter, loc, type.getElementType(),
                                  op.getValue().convertToDouble());
     SmallVector<OpFoldResult> in = extentsOf(rewriter, loc, adaptor.getInput());
-    SmallVector<OpFoldResult> extents(in);
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      if (!type.isDynamicDim(d))
-        extents[d] = rewriter.getIndexAttr(type.getDimSize(d));
+    SmallVector<OpFoldResult> extents =
+        extentsLike(rewriter, loc, type, adaptor.getInput());
     Value filled = filledTensor(rewriter, loc, extents, value);
     auto inputType = cast<RankedTensorType>(adaptor.getInput().getType());
     if (llvm::is_contained(inputType.getShape(), 0)) { // only padding
