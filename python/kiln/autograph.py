@@ -583,7 +583,9 @@ class _IfStatements(ast.NodeTransformer):
         # only inside the `if` (an inner if's temporaries) stay local.
         exposed = (_exposed(node.body)[0] | _exposed(node.orelse)[0]) & \
             _bound_outside(self.root, node)
-        names = [] if both_return else \
+        # (Both branches returning: the names they assign that have values
+        # from outside are their parameters, and nothing is carried out.)
+        names = sorted(_stores(node.body + node.orelse) & exposed) if both_return else \
             sorted(_stores(node.body + node.orelse) & (_read_outside(self.root, node) | exposed))
         result = ast.Tuple(elts=[_load(n) for n in names], ctx=ast.Load())
 
@@ -595,6 +597,8 @@ class _IfStatements(ast.NodeTransformer):
 
         true_name, false_name = f"_kiln_if_true_{k}", f"_kiln_if_false_{k}"
         call = _dispatch("_if_stmt", [node.test, _load(true_name), _load(false_name)], names)
+        if both_return:
+            call.keywords.append(ast.keyword(arg="returns", value=ast.Constant(True)))
         stmt = ast.Return(value=call) if both_return else _bind(names, call)
         return _placed([branch(true_name, node.body), branch(false_name, node.orelse), stmt],
                        node)

@@ -130,18 +130,22 @@ def _value_or_undefined(get):
         return _UNDEFINED
 
 
-def _if_stmt(test, true_fn, false_fn, names, state):
+def _if_stmt(test, true_fn, false_fn, names, state, returns=False):
     """A Python `if` that AutoGraph rewrote: kiln.cond when the test is a
     tensor being traced, Python's `if` otherwise. The branches take and
-    return the values of `names` (the names either branch assigns)."""
+    return the values of `names` (the names either branch assigns); with
+    `returns` (both branches end in `return`) they take those values and
+    return the function's result."""
     if not (isinstance(test, Tensor) and test._symbolic):
         return true_fn(*state) if test else false_fn(*state)
     location = errors.user_location()
+    if returns:
+        return cond(test, lambda: true_fn(*state), lambda: false_fn(*state))
     placeholders = _return_placeholders(true_fn, false_fn, names, state)
 
     def branch(fn):
         def run():
-            out = fn(*state)  # (both branches returning: the value)
+            out = fn(*state)
             if placeholders:
                 out = list(out)
                 for k, value in enumerate(out):

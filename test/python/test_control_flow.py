@@ -924,3 +924,38 @@ def test_installed_library_code_is_not_converted():
     assert not kiln.autograph._convertible(json.dumps)
     assert not kiln.autograph._convertible(os.path.join)
     assert not kiln.autograph._convertible(np.linalg.norm)
+
+
+def doubled_unless_positive(x, n):
+    if kiln.reduce_sum(x) > 0:
+        return x
+    for _ in kiln.range(n):
+        x = x * 2.0
+    return x
+
+
+def shifted_unless_positive(x):
+    if kiln.reduce_sum(x) > 0:
+        return x
+    x = x - 1.0  # (a parameter the else-branch assigns from its own value)
+    return x * 3.0
+
+
+def test_early_return_branches_assign_parameters():
+    """An `if` whose branch returns early makes the rest of the function its
+    else-branch; that branch may assign the function's parameters (in a
+    loop on a tensor or plainly), reading their values first."""
+    f = kiln.function(doubled_unless_positive)
+    for values, n in (([1.0, 2.0], 3), ([-1.0, -2.0], 3), ([-1.0, 0.5], 0)):
+        x = np.array(values, np.float32)
+        expect = x if x.sum() > 0 else x * 2.0 ** n
+        np.testing.assert_array_equal(f(kiln.constant(x), kiln.constant(n)).numpy(), expect)
+    assert f.trace_count == 1
+    g = kiln.function(shifted_unless_positive)
+    for values in ([1.0, 2.0], [-4.0, 1.0]):
+        x = np.array(values, np.float32)
+        expect = x if x.sum() > 0 else (x - 1.0) * 3.0
+        np.testing.assert_array_equal(g(kiln.constant(x)).numpy(), expect)
+    assert g.trace_count == 1
+    # Python values keep Python's meaning.
+    assert shifted_unless_positive(np.array([-4.0])).tolist() == [-15.0]
