@@ -36,8 +36,10 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
@@ -55,28 +57,109 @@ using namespace mlir::kiln;
 
 namespace {
 
+/// The initial value whose extents loop value `v` has: a loop variable
+/// keeps its extents (the lowering checks each iteration's against the
+/// previous one's where they could differ, see ControlFlow.cpp), so the
+/// results of an scf.for / scf.while and their region arguments have their
+/// initial values' extents. Null when `v` is none of those.
+Value initialValueOf(Value v) {
+  if (auto result = dyn_cast<OpResult>(v)) {
+    if (auto loop = dyn_cast<scf::ForOp>(result.getOwner()))
+      return loop.getInitArgs()[result.getResultNumber()];
+    if (auto loop = dyn_cast<scf::WhileOp>(result.getOwner()))
+      return loop.getInits()[result.getResultNumber()];
+    return {};
+  }
+  auto arg = cast<BlockArgument>(v);
+  Operation *owner = arg.getOwner()->getParentOp();
+  if (auto loop = dyn_cast_or_null<scf::ForOp>(owner)) {
+    if (arg.getArgNumber() == 0)
+      return {};
+    return loop.getInitArgs()[arg.getArgNumber() - 1];
+  }
+  if (auto loop = dyn_cast_or_null<scf::WhileOp>(owner))
+    return loop.getInits()[arg.getArgNumber()];
+  return {};
+}
+
+/// tensor.dim of a loop value -> tensor.dim of its initial value.
+struct DimOfLoopValue : OpRewritePattern<tensor::DimOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(tensor::DimOp dim,
+                                PatternRewriter &rewriter) const override {
+    Value init = initialValueOf(dim.getSource());
+    if (!init || init.getType() != dim.getSource().getType())
+      return failure();
+    rewriter.modifyOpInPlace(
+        dim, [&] { dim.getSourceMutable().assign(init); });
+    return success();
+  }
+};
+
+/// The value outside `region` whose extents `v` (defined in it) has, when
+/// `v` is made by writing into it: an insert_slice's destination, a
+/// destination-style op's init. Null otherwise.
+Value writtenInto(Value v, Region &region) {
+  while (v && region.isAncestor(v.getParentRegion())) {
+    Operation *op = v.getDefiningOp();
+    if (auto insert = dyn_cast_or_null<tensor::InsertSliceOp>(op))
+      v = insert.getDest();
+    else if (auto dps = dyn_cast_or_null<DestinationStyleOpInterface>(op))
+      v = dps.getTiedOpOperand(cast<OpResult>(v))->get();
+    else
+      return {};
+  }
+  return v;
+}
+
+/// tensor.dim of an scf.if result that both branches make by writing into
+/// the same value from outside (a scatter's update of an in-range index)
+/// -> tensor.dim of that value.
+struct DimOfIfResult : OpRewritePattern<tensor::DimOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(tensor::DimOp dim,
+                                PatternRewriter &rewriter) const override {
+    auto result = dyn_cast<OpResult>(dim.getSource());
+    auto ifOp = result ? dyn_cast<scf::IfOp>(result.getOwner()) : scf::IfOp();
+    if (!ifOp || ifOp.getElseRegion().empty())
+      return failure();
+    unsigned k = result.getResultNumber();
+    Value a = writtenInto(ifOp.thenYield().getOperand(k), ifOp.getThenRegion());
+    Value b = writtenInto(ifOp.elseYield().getOperand(k), ifOp.getElseRegion());
+    if (!a || a != b || a.getType() != result.getType())
+      return failure();
+    rewriter.modifyOpInPlace(dim, [&] { dim.getSourceMutable().assign(a); });
+    return success();
+  }
+};
+
 struct SplitShapeFunctionsPass
     : public mlir::kiln::impl::KilnSplitShapeFunctionsBase<SplitShapeFunctionsPass> {
+  using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
     bool ok = true;
 
     // Checks can only be run ahead of the call from the top level of an
-    // entry point.
+    // entry point. Those inside loops and branches (the extents of values a
+    // loop carries, an open batch through a recurrent layer) are checked
+    // where they are, when the code runs (GPU code has no run-time checks:
+    // they are dropped there, as the lowering drops the others).
+    SmallVector<cf::AssertOp> nested;
     module.walk([&](cf::AssertOp check) {
       auto func = dyn_cast<func::FuncOp>(check->getParentOp());
-      if (!func || !getEntry(func)) {
-        check.emitError()
-            << "a run-time shape check ('" << check.getMsg()
-            << "') inside a loop, a branch or a function that is not an "
-               "entry point is not supported: give these values static "
-               "shapes";
-        ok = false;
-      }
+      if (!func || !getEntry(func))
+        nested.push_back(check);
     });
-    if (!ok)
-      return signalPassFailure();
+    for (cf::AssertOp check : nested) {
+      if (runtimeChecks) {
+        OpBuilder b(check);
+        emitRunTimeCheck(b, check.getLoc(), module, check.getArg(),
+                         check.getMsg());
+      }
+      check.erase();
+    }
 
     for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
       EntryAttr entry = getEntry(func);
@@ -181,6 +264,7 @@ struct SplitShapeFunctionsPass
     bufferization::ToTensorOp::getCanonicalizationPatterns(patterns, context);
     memref::DimOp::getCanonicalizationPatterns(patterns, context);
     tensor::EmptyOp::getCanonicalizationPatterns(patterns, context);
+    patterns.add<DimOfLoopValue, DimOfIfResult>(context);
     if (failed(applyPatternsGreedily(shapeFn, std::move(patterns)))) {
       func.emitError() << "entry point '" << func.getName()
                        << "': its shape function did not converge";

@@ -308,9 +308,13 @@ private:
     SmallVector<Value> tapes;
     if (strategy == LoopStrategy::Tape) {
       // The forward loop with tapes; for a kiln.for it replaces the loop.
+      // (Rows with open extents, an open batch, take them from the
+      // initial value: the carried values keep their type.)
       for (Value init : inits)
-        tapes.push_back(
-            TapeNewOp::create(fb, loc, tapeTypeOf(init.getType()), trips));
+        tapes.push_back(TapeNewOp::create(
+            fb, loc, tapeTypeOf(init.getType()), trips,
+            cast<RankedTensorType>(init.getType()).hasStaticShape() ? Value()
+                                                                    : init));
       SmallVector<Value> forwardInits(inits);
       llvm::append_range(forwardInits, tapes);
       auto taped = ForOp::create(fb, loc, i64Constant(fb, loc, 0), trips,

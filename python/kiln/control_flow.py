@@ -438,6 +438,9 @@ def _learn_shapes(structure, result):
     _Retrace when any did (what TensorFlow infers from the first
     write)."""
     learned = []
+    # (Before any array learns its shape: a loop variable that gives an
+    # array with open extents its own.)
+    outer = [t for t in _flatten(structure) if isinstance(t, Tensor)]
 
     def walk(a, b):
         if isinstance(a, (list, dict)) and isinstance(b, (list, tuple, dict)):
@@ -455,6 +458,11 @@ def _learn_shapes(structure, result):
             if a._buffer is None and a._element_shape is None and \
                     isinstance(b, TensorArray) and b._element_shape is not None:
                 a._element_shape = b._element_shape
+                if None in a._element_shape:
+                    # Open extents: from a loop variable of the same shape
+                    # (a recurrent layer's initial state, for its outputs).
+                    a._like = next((t for t in outer
+                                    if tuple(t.shape) == a._element_shape), None)
                 learned.append(a)
         elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and \
                 len(a) == len(b):
@@ -620,9 +628,12 @@ class TensorArray:
         self._size = int(size)
         if self._size < 0:
             raise ValueError(f"TensorArray size must be >= 0, got {self._size}")
-        self._element_shape = tuple(int(d) for d in element_shape) \
+        self._element_shape = tuple(None if d is None else int(d) for d in element_shape) \
             if element_shape is not None else None
         self._buffer = _buffer
+        # A tensor outside the loops with the elements' shape, for elements
+        # with open extents (an open batch): the buffer takes them from it.
+        self._like = None
 
     @property
     def element_shape(self):
@@ -634,14 +645,17 @@ class TensorArray:
         return convert_to_tensor(self._size, int32)
 
     def _with(self, buffer, size=None):
-        return TensorArray(self.dtype, self._size if size is None else size,
-                           dynamic_size=self.dynamic_size,
-                           element_shape=self._element_shape, _buffer=buffer)
+        array = TensorArray(self.dtype, self._size if size is None else size,
+                            dynamic_size=self.dynamic_size,
+                            element_shape=self._element_shape, _buffer=buffer)
+        array._like = self._like
+        return array
 
-    def _storage(self, shape=None):
+    def _storage(self, shape=None, like=None):
         """The buffer (zeros of [size] + element_shape when nothing was
         written yet); `shape`, an element's shape, fixes the element shape
-        on the first write."""
+        on the first write. Open extents of the elements are taken from
+        `like`, the element written, or the array's own `_like`."""
         from .tensor import zeros
         if shape is not None:
             shape = tuple(shape)
@@ -657,8 +671,26 @@ class TensorArray:
                 raise errors.InvalidArgumentError(
                     "this TensorArray has no element shape yet: write to it "
                     "first, or give element_shape=", errors.user_location())
-            self._buffer = zeros((self._size,) + self._element_shape, self.dtype)
+            if None in self._element_shape:
+                self._buffer = self._open_buffer(like)
+            else:
+                self._buffer = zeros((self._size,) + self._element_shape, self.dtype)
         return self._buffer
+
+    def _open_buffer(self, like):
+        """Zeros of [size] + an element shape with open extents, taken from
+        `like` (or `_like`), a tensor of that shape."""
+        from . import math_ops
+        from .tensor import _open_entries
+        like = like if like is not None else self._like
+        if like is None or tuple(like.shape) != self._element_shape:
+            raise errors.UnimplementedError(
+                f"TensorArray: elements of shape {list(self._element_shape)} have "
+                "extents known only when the code runs, and no tensor before the "
+                "loop has that shape to take them from: write an element before "
+                "the loop, or carry a tensor of the element's shape (an initial "
+                "state) in the loop too", errors.user_location())
+        return math_ops.zeros([self._size] + _open_entries(like), self.dtype)
 
     def _known(self, index):
         """The index as a Python int when it has a value now, else None."""
@@ -707,10 +739,11 @@ class TensorArray:
             self._storage(value.shape)
             array = self._grown(index)
         array._check_index(index, "write")
-        buffer = array._storage(value.shape)
+        buffer = array._storage(value.shape, like=value)
         i = ops.reshape(ops.cast(convert_to_tensor(index), _i64()), [1])
         old = ops.gather(buffer, i)
-        delta = ops.subtract(ops.reshape(value, (1,) + value.shape), old)
+        from .math_ops import expand_dims
+        delta = ops.subtract(expand_dims(value, 0), old)
         updated = ops._run1("scatter_add", [buffer, i, delta], attributes(axis=0))
         return array._with(updated)
 

@@ -1050,7 +1050,8 @@ class Reshape(Layer):
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        if -1 in self.target_shape and None not in x.shape:
+        # (The examples' extents decide -1; an open batch stays the input's.)
+        if -1 in self.target_shape and None not in x.shape[1:]:
             known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
             rest = int(np.prod(x.shape[1:], dtype=np.int64))
             if known == 0 or rest % known:
@@ -1059,7 +1060,7 @@ class Reshape(Layer):
             target = tuple(rest // known if d == -1 else d for d in self.target_shape)
         else:
             target = self.target_shape
-        return ops.reshape(x, (x.shape[0],) + target)
+        return ops.reshape(x, [_open_entries(x)[0]] + list(target))
 
 
 class Permute(Layer):
@@ -2079,3 +2080,10 @@ class Bidirectional(Layer):
         if self.merge_mode == "mul":
             return forward * backward
         return (forward + backward) * 0.5
+
+
+# Keras's shorter names for the pooling layers (the same classes).
+MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
+AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D

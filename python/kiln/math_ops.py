@@ -398,7 +398,7 @@ def repeat(input, repeats, axis=None, name=None):
         x = reshape(x, [-1])
         axis = 0
     a = _axis(axis, x.ndim, "repeat")
-    extent = _static(x, "repeat")[a]
+    extent = _known_extent(x, a, "repeat")  # (the other extents may be open)
     counts = np.asarray(repeats.numpy() if isinstance(repeats, Tensor) else repeats)
     counts = np.broadcast_to(counts, (extent,)) if counts.ndim == 0 else counts
     if counts.shape != (extent,) or (counts < 0).any():
@@ -413,7 +413,7 @@ def reverse(tensor, axis, name=None):
     """`tensor` with the order of the given dimensions reversed."""
     x = convert_to_tensor(tensor)
     for a in sorted({_axis(a, x.ndim, "reverse") for a in axis}):
-        extent = _static(x, "reverse")[a]
+        extent = _known_extent(x, a, "reverse")
         x = gather(x, constant(np.arange(extent - 1, -1, -1, dtype=np.int32)), axis=a)
     return x
 

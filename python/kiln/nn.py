@@ -9,7 +9,8 @@ from . import random as _random
 from .core import attributes, bind1 as _run1, enum_case, tensor_type, unit
 from .ops import (abs, exp, greater, greater_equal, maximum, minimum,
                   reduce_mean, reshape, sigmoid, stop_gradient, tanh, where)
-from .tensor import Tensor, _open_entries, convert_to_tensor
+from .tensor import (Tensor, _OpenExtent, _open_entries, _static_extents,
+                     convert_to_tensor)
 
 
 top_k = math_ops.top_k  # tf.nn.top_k, the same op
@@ -84,8 +85,23 @@ def conv2d_transpose(input, filters, output_shape, strides=1, padding="SAME",
     w = convert_to_tensor(filters, x.dtype)
     s = _window(strides, "strides")
     d = _window(1 if dilations is None else dilations, "dilations")
-    shape = [int(v) for v in (output_shape.numpy() if hasattr(output_shape, "numpy")
-                              else output_shape)]
+    entries = _static_extents(output_shape, "conv2d_transpose", open_extents=True)
+    if len(entries) != 4:
+        raise errors.InvalidArgumentError(
+            f"conv2d_transpose: output_shape {list(entries)} must be NHWC (4 "
+            "extents)", errors.user_location())
+    # An open batch (None, or kiln.shape(x)[0] of an open one) is the
+    # input's; the other extents are known while tracing.
+    shape = [None if (i == 0 and (d is None or isinstance(d, _OpenExtent)))
+             else d for i, d in enumerate(entries)]
+    if any(isinstance(d, _OpenExtent) or d is None for d in shape[1:]):
+        raise errors.UnimplementedError(
+            f"conv2d_transpose: output_shape {list(entries)} has open spatial or "
+            "channel extents; only the batch may be known just when the code "
+            "runs", errors.user_location())
+    shape = [d if d is None else int(d) for d in shape]
+    if shape[0] is None and x.shape[0] is not None:
+        shape[0] = x.shape[0]
     return _run1("conv2d_backprop_input", [w, x],
                  attributes(strides=s, dilations=d, padding=_padding(padding)),
                  [tensor_type(shape, x.dtype)])
@@ -137,7 +153,9 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None,
             f"{w.shape[2]}", errors.user_location())
     _padding(padding)  # (a ValueError for anything but SAME and VALID)
     mode = padding.upper()
-    n, height, width, channels = math_ops._static(x, "depthwise_conv2d")
+    # (An open batch stays open: the taps are slices and products of it.)
+    height, width, channels = (math_ops._known_extent(x, a, "depthwise_conv2d")
+                               for a in (1, 2, 3))
     kh, kw, _, multiplier = (int(v) for v in w.shape)
     span = [(kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1]  # the dilated window
     if mode == "SAME":
@@ -165,9 +183,9 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None,
             if multiplier == 1:
                 term = view * ops.reshape(tap, [channels])
             else:
-                term = ops.reshape(view, [n, out[0], out[1], channels, 1]) * tap
+                term = ops.reshape(view, [-1, out[0], out[1], channels, 1]) * tap
             total = term if total is None else total + term
-    return ops.reshape(total, [n, out[0], out[1], channels * multiplier])
+    return ops.reshape(total, [-1, out[0], out[1], channels * multiplier])
 
 
 def _pool(op):

@@ -51,7 +51,7 @@ def save(obj, export_dir, signatures=None):
         shapes = ", ".join(str(list(s.shape)) for s in specs)
         raise errors.InvalidArgumentError(
             f"saved_model.save: the model has ops compiled for static shapes only "
-            f"(such as convolutions), so inputs {shapes} with an extent left open "
+            f"(such as a concatenation along an open dimension), so inputs {shapes} with an extent left open "
             "cannot be served; pass signatures=[kiln.TensorSpec([batch, ...])] with "
             f"the batch size to serve ({e})", errors.user_location()) from None
     os.makedirs(export_dir, exist_ok=True)

@@ -59,15 +59,35 @@ func.func @data(%n: tensor<i64>) -> tensor<?xf32> {
 
 // -----
 
-// Checks can only run ahead of the call at an entry's top level.
-func.func private @helper(%x: tensor<?xf32>, %y: tensor<?xf32>) -> tensor<?xf32> {
-  // expected-error@+1 {{a run-time shape check}}
-  %0 = kiln.add %x, %y : tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
-  return %0 : tensor<?xf32>
-}
-func.func @calls(%x: tensor<?xf32>, %y: tensor<?xf32>) -> tensor<?xf32> {
-  %0 = func.call @helper(%x, %y) : (tensor<?xf32>, tensor<?xf32>) -> tensor<?xf32>
-  return %0 : tensor<?xf32>
+// Checks run ahead of the call at an entry's top level only; inside a loop
+// they run where they are (a kiln_check_failed call), as does the check
+// that a loop variable keeps its extents. The loop's result has its
+// initial value's extents, so the shape function reads them from %h.
+// Without run-time checks (GPU code) the checks inside loops are dropped.
+// RUN: tensor-opt %s --kiln-prepare-entry-points --convert-kiln-to-linalg --canonicalize --kiln-split-shape-functions=runtime-checks=false --split-input-file -verify-diagnostics | FileCheck %s --check-prefix=NOCHECK
+// NOCHECK-LABEL: func.func @loop(
+// NOCHECK-NOT: kiln_check_failed
+// NOCHECK: return
+// CHECK-LABEL: func.func @loop(
+// CHECK: scf.for
+// CHECK: scf.if
+// CHECK: func.call @kiln_check_failed
+// CHECK: scf.if
+// CHECK: func.call @kiln_check_failed
+// CHECK-LABEL: func.func @loop_kiln_shape(
+// CHECK-SAME: %[[H:[^:]*]]: tensor<?x3xf32>
+// CHECK-NOT: scf.for
+// CHECK: %[[N:.*]] = tensor.dim %[[H]], %c0
+// CHECK: return %{{.*}}, %[[N]]
+func.func @loop(%h: tensor<?x3xf32>, %x: tensor<?x3xf32>, %n: tensor<i64>) -> tensor<?x3xf32> {
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r = kiln.for %zero to %n step %one iter_args(%h : tensor<?x3xf32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<?x3xf32>):
+    %next = kiln.add %acc, %x : tensor<?x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+    kiln.yield %next : tensor<?x3xf32>
+  }
+  return %r : tensor<?x3xf32>
 }
 
 // -----
@@ -86,4 +106,18 @@ func.func @checked(%l: tensor<?x10xf32>, %ids: tensor<?xi64>) -> tensor<?xf32> {
   %0 = kiln.sparse_softmax_cross_entropy %l, %ids {bounds_check} : tensor<?x10xf32>, tensor<?xi64> -> tensor<?xf32>
   kiln.print ["", "\0A"] %ids : tensor<?xi64>
   return %0 : tensor<?xf32>
+}
+
+// -----
+
+// A scatter into an open base: its result (an scf.if that writes the
+// update, or not, into the base) has the base's extents.
+// CHECK-LABEL: func.func @scatter_kiln_shape(
+// CHECK-SAME: %[[BASE:[^:]*]]: tensor<5x?x3xf32>
+// CHECK-NOT: scf.if
+// CHECK: %[[N:.*]] = tensor.dim %[[BASE]], %c1
+// CHECK: return %{{.*}}, %[[N]]
+func.func @scatter(%base: tensor<5x?x3xf32>, %t: tensor<i32>, %u: tensor<?x3xf32>) -> tensor<5x?x3xf32> {
+  %0 = kiln.scatter_add %base, %t, %u {axis = 0 : i64} : tensor<5x?x3xf32>, tensor<i32>, tensor<?x3xf32> -> tensor<5x?x3xf32>
+  return %0 : tensor<5x?x3xf32>
 }

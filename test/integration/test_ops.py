@@ -1477,3 +1477,127 @@ func.func @f(%a: tensor<3x4xf32>, %b: tensor<4x5xf32>) -> tensor<3x5xf32> {
     a, b = rand((3, 4)), rand((4, 5))
     (out,) = runner.run(mlir, [a, b])
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 0])
+@pytest.mark.parametrize("channels", [2, 16])
+def test_windows_over_an_open_batch(runner, batch, channels):
+    # Convolutions, pooling and their gradients with the batch open (one
+    # compiled entry for every size; 16 channels take the CPU's direct and
+    # vectorized paths where they apply), against the loop references.
+    x = rand((batch, 7, 6, channels))
+    w = rand((3, 3, channels, 4))
+    dy = rand((batch, 4, 3, 4))
+    dp = rand((batch, 4, 3, channels))
+    src = rand((batch, 7, 6, channels))
+    c = channels
+    conv = "{padding = #kiln.padding<SAME>, strides = array<i64: 2, 2>}"
+    pool = "{window = array<i64: 3, 2>, strides = array<i64: 2, 2>, padding = #kiln.padding<SAME>}"
+    mlir = f"""func.func @f(%x: tensor<?x7x6x{c}xf32>, %w: tensor<3x3x{c}x4xf32>,
+    %dy: tensor<?x4x3x4xf32>, %dp: tensor<?x4x3x{c}xf32>, %src: tensor<?x7x6x{c}xf32>)
+    -> (tensor<?x4x3x4xf32>, tensor<?x7x6x{c}xf32>, tensor<3x3x{c}x4xf32>, tensor<?x4x3x{c}xf32>,
+        tensor<?x4x3x{c}xf32>, tensor<?x7x6x{c}xf32>, tensor<?x7x6x{c}xf32>, tensor<?x4x3x{c}xf32>) {{
+  %y = kiln.conv2d %x, %w {conv} : tensor<?x7x6x{c}xf32>, tensor<3x3x{c}x4xf32> -> tensor<?x4x3x4xf32>
+  %dx = kiln.conv2d_backprop_input %w, %dy {conv} : tensor<3x3x{c}x4xf32>, tensor<?x4x3x4xf32> -> tensor<?x7x6x{c}xf32>
+  %dw = kiln.conv2d_backprop_filter %x, %dy {conv} : tensor<?x7x6x{c}xf32>, tensor<?x4x3x4xf32> -> tensor<3x3x{c}x4xf32>
+  %mp = kiln.max_pool2d %x {pool} : tensor<?x7x6x{c}xf32> -> tensor<?x4x3x{c}xf32>
+  %ap = kiln.avg_pool2d %x {pool} : tensor<?x7x6x{c}xf32> -> tensor<?x4x3x{c}xf32>
+  %mg = kiln.max_pool2d_grad %x, %dp {pool} : tensor<?x7x6x{c}xf32>, tensor<?x4x3x{c}xf32> -> tensor<?x7x6x{c}xf32>
+  %ag = kiln.avg_pool2d_grad %dp {pool} : tensor<?x4x3x{c}xf32> -> tensor<?x7x6x{c}xf32>
+  %ms = kiln.max_pool2d_select %x, %src {pool} : tensor<?x7x6x{c}xf32>, tensor<?x7x6x{c}xf32> -> tensor<?x4x3x{c}xf32>
+  return %y, %dx, %dw, %mp, %ap, %mg, %ag, %ms : tensor<?x4x3x4xf32>, tensor<?x7x6x{c}xf32>,
+      tensor<3x3x{c}x4xf32>, tensor<?x4x3x{c}xf32>, tensor<?x4x3x{c}xf32>, tensor<?x7x6x{c}xf32>,
+      tensor<?x7x6x{c}xf32>, tensor<?x4x3x{c}xf32>
+}}
+"""
+    y, dx, dw, mp, ap, mg, ag, ms = runner.run(mlir, [x, w, dy, dp, src])
+    x64, w64, dy64, dp64 = (a.astype(np.float64) for a in (x, w, dy, dp))
+    tol = dict(rtol=1e-4, atol=1e-4 * np.sqrt(9 * max(channels, 4) * max(batch, 1) * 12))
+    np.testing.assert_allclose(y, conv_ref(x64, w64, (2, 2), (1, 1), True), **tol)
+    want_dx, want_dw = conv_grads(x64, w64, dy64, (2, 2), (1, 1), True)
+    np.testing.assert_allclose(dx, want_dx, **tol)
+    np.testing.assert_allclose(dw, want_dw, **tol)
+    for kind, pooled, grad in (("max", mp, mg), ("avg", ap, ag)):
+        want, routes = pool_ref(x64, (3, 2), (2, 2), True, kind)
+        np.testing.assert_allclose(pooled, want, rtol=1e-6, atol=1e-6)
+        want_grad = pool_grad_ref(x64, dp64, routes, kind) if batch else np.zeros(x.shape)
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-5)
+    want_ms = np.zeros(mp.shape)
+    for yy, xx, hs, ws in routes:
+        patch = x64[:, hs.start:hs.stop, ws.start:ws.stop, :]
+        first = patch.reshape(patch.shape[0], -1, patch.shape[3]).argmax(axis=1) \
+            if batch else np.zeros((0, channels), int)
+        for b in range(batch):
+            for ch in range(channels):
+                i, j = divmod(first[b, ch], len(ws))
+                want_ms[b, yy, xx, ch] = src[b, hs.start + i, ws.start + j, ch]
+    np.testing.assert_array_equal(ms, want_ms.astype(np.float32))
+    if batch:
+        runner.run(mlir, [x, w, dy[:batch - 1], dp, src],
+                   expect_error="the batch extents of input and out_backprop of "
+                                "'kiln.conv2d_backprop_filter' differ")
+
+
+@pytest.mark.parametrize("batch", [1, 4, 0])
+def test_gather_and_scatter_rows_of_open_tables(runner, batch):
+    # A time-major sequence [T, N, F] with the batch open: the step t a
+    # recurrent loop reads (a gather along the fixed time axis, the table
+    # open elsewhere) and its gradient (a scatter_add of an open slice into
+    # a base of the same extents); a gather along a fixed middle axis with
+    # open extents before and after it. NumPy is the oracle.
+    seq = rand((5, batch, 3))
+    step = rand((batch, 3))
+    ids = np.array([[4, 0], [2, 2]], np.int32)
+    t = np.array(3, np.int32)
+    mlir = """func.func @f(%seq: tensor<5x?x3xf32>, %t: tensor<i32>, %step: tensor<?x3xf32>,
+    %ids: tensor<2x2xi32>, %m: tensor<?x5x?xf32>)
+    -> (tensor<?x3xf32>, tensor<5x?x3xf32>, tensor<?x2x2x?xf32>, tensor<?x5x?xf32>) {
+  %row = kiln.gather %seq, %t : tensor<5x?x3xf32>, tensor<i32> -> tensor<?x3xf32>
+  %back = kiln.scatter_add %seq, %t, %step {axis = 0 : i64} : tensor<5x?x3xf32>, tensor<i32>, tensor<?x3xf32> -> tensor<5x?x3xf32>
+  %g = kiln.gather %m, %ids {axis = 1 : i64} : tensor<?x5x?xf32>, tensor<2x2xi32> -> tensor<?x2x2x?xf32>
+  %s = kiln.scatter_add %m, %ids, %g {axis = 1 : i64} : tensor<?x5x?xf32>, tensor<2x2xi32>, tensor<?x2x2x?xf32> -> tensor<?x5x?xf32>
+  return %row, %back, %g, %s : tensor<?x3xf32>, tensor<5x?x3xf32>, tensor<?x2x2x?xf32>, tensor<?x5x?xf32>
+}
+"""
+    m = rand((batch, 5, 2))
+    row, back, g, s = runner.run(mlir, [seq, t, step, ids, m])
+    np.testing.assert_array_equal(row, seq[3])
+    want = seq.astype(np.float64).copy()
+    want[3] += step
+    np.testing.assert_allclose(back, want, rtol=1e-6)
+    np.testing.assert_array_equal(g, m[:, ids])
+    want_s = m.astype(np.float64).copy()
+    for i in np.ndindex(ids.shape):
+        want_s[:, ids[i]] += m[:, ids[i]]
+    np.testing.assert_allclose(s, want_s, rtol=1e-6)
+    if batch:
+        runner.run(mlir, [seq, t, step[:batch - 1], ids, m],
+                   expect_error="scatter_add: dimension 0 of the updates does not match the base")
+
+
+def test_loop_variables_keep_their_open_extents(runner):
+    # A loop over rows of an open batch (each step adds x): one compiled
+    # entry for every batch; a shape mismatch inside the loop is reported
+    # when the code runs, naming the line, and a loop variable whose
+    # extent would change is an error rather than a wrong output size.
+    x = rand((3, 2))
+    mlir = """func.func @f(%h: tensor<?x2xf32>, %x: tensor<?x2xf32>, %y: tensor<?x2xf32>, %n: tensor<i64>)
+    -> (tensor<?x2xf32>, tensor<?x2xf32>) {
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r:2 = kiln.for %zero to %n step %one iter_args(%h, %h : tensor<?x2xf32>, tensor<?x2xf32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<?x2xf32>, %other: tensor<?x2xf32>):
+    %next = kiln.add %acc, %x : tensor<?x2xf32>, tensor<?x2xf32> -> tensor<?x2xf32>
+    kiln.yield %next, %y : tensor<?x2xf32>, tensor<?x2xf32>
+  }
+  return %r#0, %r#1 : tensor<?x2xf32>, tensor<?x2xf32>
+}
+"""
+    n = np.array(4, np.int64)
+    out, other = runner.run(mlir, [x, x, x * 2, n])
+    np.testing.assert_allclose(out, x * 5, rtol=1e-6)
+    np.testing.assert_array_equal(other, x * 2)
+    runner.run(mlir, [x, x[:2], x, n], cpu_only=True,
+               expect_error="dimension 0 of operand #1 does not match the other operands")
+    runner.run(mlir, [x, x, x[:1], n], cpu_only=True,
+               expect_error="kiln.for: loop variable #1 changes its extent in dimension 0")

@@ -508,3 +508,34 @@ def test_masking_through_embeddings_recurrent_layers_and_pooling():
     np.testing.assert_allclose(logs["loss"], nll[real].mean(), rtol=1e-4)
     np.testing.assert_allclose(logs["accuracy"], (z.argmax(-1) == tags)[real].mean(),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["simple", "lstm", "gru"])
+def test_recurrent_layers_over_an_open_batch(kind):
+    """One compiled loop for every batch size (input_signature's None): the
+    time steps are rows of a time-major sequence with the batch open, and
+    their gradient puts each step's back in place. NumPy's recurrence and
+    central differences of it are the oracles."""
+    from conftest import central
+
+    make = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[kind]
+    layer = make(3, return_sequences=True, dtype="float64")
+    layer(kiln.constant(np.zeros((1, 4, 2))))
+    w = RNG.normal(size=(4, 3))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 4, 2), kiln.float64)])
+    def run(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            seq = layer(x)
+            loss = kiln.reduce_sum(seq * w)
+        return seq, tape.gradient(loss, x)
+
+    for batch in (3, 1):
+        x0 = RNG.normal(size=(batch, 4, 2))
+        seq, dx = run(kiln.constant(x0))
+        np.testing.assert_allclose(seq.numpy(), _np_rnn(kind, layer.cell, x0)[0],
+                                   rtol=1e-9, atol=1e-12)
+        numeric = central(lambda a: float((_np_rnn(kind, layer.cell, a)[0] * w).sum()), x0)
+        np.testing.assert_allclose(dx.numpy(), numeric, rtol=1e-6, atol=1e-8)
+    assert run.trace_count == 1

@@ -675,19 +675,26 @@ def test_saved_model_round_trip(tmp_path):
         kiln.saved_model.load(str(tmp_path / "nothing"))
     with pytest.raises(ValueError, match="signatures"):
         kiln.saved_model.save(kiln.Sequential([kiln.layers.Dense(1)]), str(tmp_path / "n"))
-    # Convolutions compile for static shapes: an open batch says what to do,
-    # a fixed one serves.
+    # A convolutional model serves any batch size too.
     conv = kiln.Sequential([kiln.layers.Conv2D(2, 3, input_shape=(5, 5, 1)),
                             kiln.layers.Flatten()])
-    with pytest.raises(kiln.errors.InvalidArgumentError, match="with the batch size"):
-        kiln.saved_model.save(conv, str(tmp_path / "c"))
-    images = np.ones((1, 5, 5, 1), np.float32)
-    kiln.saved_model.save(conv, str(tmp_path / "c"),
-                          signatures=[kiln.TensorSpec([1, 5, 5, 1])])
-    np.testing.assert_allclose(kiln.saved_model.load(str(tmp_path / "c"))(images).numpy(),
-                               conv(images).numpy(), rtol=1e-6)
+    kiln.saved_model.save(conv, str(tmp_path / "c"))
     # NumPy: on ones, each output pixel is the kernel's sum per filter plus the bias.
     k, bias = conv.layers[0].kernel.numpy(), conv.layers[0].bias.numpy()
-    np.testing.assert_allclose(kiln.saved_model.load(str(tmp_path / "c"))(images).numpy(),
-                               np.tile(k.astype(np.float64).sum((0, 1, 2)) + bias, 9)[None],
-                               rtol=1e-5, atol=1e-6)
+    for batch in (1, 3):
+        images = np.ones((batch, 5, 5, 1), np.float32)
+        np.testing.assert_allclose(
+            kiln.saved_model.load(str(tmp_path / "c"))(images).numpy(),
+            np.tile(k.astype(np.float64).sum((0, 1, 2)) + bias, (batch, 9)),
+            rtol=1e-5, atol=1e-6)
+    # An op compiled for static shapes only (a concatenation along the open
+    # batch) says what to do; a fixed batch serves.
+    doubled = kiln.Sequential([kiln.layers.Lambda(lambda x: kiln.concat([x, x], 0),
+                                                  input_shape=(3,))])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="with the batch size"):
+        kiln.saved_model.save(doubled, str(tmp_path / "d"))
+    kiln.saved_model.save(doubled, str(tmp_path / "d"),
+                          signatures=[kiln.TensorSpec([2, 3])])
+    rows = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(kiln.saved_model.load(str(tmp_path / "d"))(rows).numpy(),
+                                  np.concatenate([rows, rows]))

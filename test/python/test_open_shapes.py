@@ -476,3 +476,121 @@ def test_reshapes_that_keep_several_open_extents():
     np.testing.assert_allclose(grad(x).numpy(),
                                central(lambda v: float(loss(kiln.constant(v))), x),
                                rtol=1e-6, atol=1e-9)
+
+
+def _conv_np(x, w, stride, same):
+    """NumPy's 2-D convolution (NHWC, HWIO) with TensorFlow's padding."""
+    n, h, wd, _ = x.shape
+    kh, kw, _, o = w.shape
+    if same:
+        oh, ow = -(-h // stride), -(-wd // stride)
+        ph = max((oh - 1) * stride + kh - h, 0)
+        pw = max((ow - 1) * stride + kw - wd, 0)
+        x = np.pad(x, [[0, 0], [ph // 2, ph - ph // 2], [pw // 2, pw - pw // 2], [0, 0]])
+    else:
+        oh, ow = (h - kh) // stride + 1, (wd - kw) // stride + 1
+    y = np.zeros((n, oh, ow, o))
+    for i in range(kh):
+        for j in range(kw):
+            y += x[:, i:i + (oh - 1) * stride + 1:stride,
+                   j:j + (ow - 1) * stride + 1:stride] @ w[i, j]
+    return y
+
+
+def test_convolutions_and_pooling_over_an_open_batch():
+    """One trace of a convolutional network serves every batch size: its
+    outputs against NumPy's convolution and pooling, its gradients against
+    central differences."""
+    from conftest import central
+
+    rng = np.random.default_rng(11)
+    w1 = rng.normal(size=(3, 3, 2, 4))
+    w2 = rng.normal(size=(2, 2, 3, 4)) * 0.5  # (height, width, out, in)
+    depthwise = rng.normal(size=(3, 3, 2, 1))
+
+    def net(x):
+        h = kiln.tanh(kiln.nn.conv2d(x, w1, strides=2, padding="SAME"))        # [N, 4, 3, 4]
+        m = kiln.nn.max_pool2d(h, 2, 1, "VALID")                                # [N, 3, 2, 4]
+        a = kiln.nn.avg_pool2d(h, 3, 2, "SAME")                                 # [N, 2, 2, 4]
+        d = kiln.nn.depthwise_conv2d(x, depthwise, [1, 1, 1, 1], "SAME")       # [N, 7, 5, 2]
+        up = kiln.nn.conv2d_transpose(a, w2, [kiln.shape(a)[0], 4, 4, 3], 2, "SAME")
+        return m, a, d, up
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 7, 5, 2), kiln.float64)])
+    def forward(x):
+        return net(x)
+
+    for batch in (1, 3):
+        x = rng.normal(size=(batch, 7, 5, 2))
+        m, a, d, up = forward(x)
+        h = np.tanh(_conv_np(x, w1, 2, True))
+        want_m = np.max([h[:, i:i + 3, j:j + 2] for i in range(2) for j in range(2)], axis=0)
+        np.testing.assert_allclose(m.numpy(), want_m, rtol=1e-12)
+        hp = np.pad(h, [[0, 0], [0, 1], [1, 1], [0, 0]])  # (SAME: 1 row, 2 columns)
+        count = np.pad(np.ones(h.shape), [[0, 0], [0, 1], [1, 1], [0, 0]])
+        win = lambda t: sum(t[:, i:i + 3:2, j:j + 3:2] for i in range(3) for j in range(3))
+        np.testing.assert_allclose(a.numpy(), win(hp) / win(count), rtol=1e-12)
+        want_d = _conv_np(x[..., :1], depthwise[:, :, :1], 1, True)
+        want_d = np.concatenate([want_d, _conv_np(x[..., 1:], depthwise[:, :, 1:], 1, True)], -1)
+        np.testing.assert_allclose(d.numpy(), want_d, rtol=1e-10, atol=1e-12)
+        # Each input pixel spreads the kernel over its own 2 x 2 block.
+        want_up = np.einsum("nijc,aboc->niajbo", a.numpy(), w2).reshape(batch, 4, 4, 3)
+        np.testing.assert_allclose(up.numpy(), want_up, rtol=1e-10, atol=1e-12)
+    assert forward.trace_count == 1
+
+    def loss(x):
+        return sum(kiln.reduce_sum(t * t) for t in net(x))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 7, 5, 2), kiln.float64)])
+    def grad(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            value = loss(x)
+        return tape.gradient(value, x)
+
+    x = rng.normal(size=(2, 7, 5, 2))
+    np.testing.assert_allclose(grad(x).numpy(),
+                               central(lambda v: float(loss(kiln.constant(v))), x),
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_keras_convolutional_layers_over_an_open_batch():
+    # A Keras model with every windowed layer, compiled once with the batch
+    # open and trained a step: its loss and gradients match the same step
+    # with the batch fixed (as TensorFlow traces a model for an
+    # input_signature of None).
+    L = kiln.layers
+
+    def model():
+        kiln.random.set_seed(4)
+        m = kiln.keras.Sequential([
+            L.Conv2D(4, 3, padding="same", activation="relu"), L.MaxPool2D(2),
+            L.DepthwiseConv2D(3, padding="same"), L.Conv2DTranspose(3, 2, strides=2),
+            L.UpSampling2D(2), L.AvgPool2D(2), L.Reshape((-1, 3)),
+            L.Conv1D(2, 3), L.MaxPool1D(2), L.Flatten(), L.Dense(5)])
+        m(kiln.zeros((1, 8, 8, 1)))
+        return m
+
+    x = np.random.default_rng(0).normal(size=(6, 8, 8, 1)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 5, 6).astype(np.int32)
+    results = []
+    for batch in (6, None):
+        m = model()
+
+        @kiln.function(input_signature=[kiln.TensorSpec((batch, 8, 8, 1), kiln.float32),
+                                        kiln.TensorSpec((batch,), kiln.int32)])
+        def step(x, y):
+            with kiln.GradientTape() as tape:
+                loss = kiln.reduce_mean(
+                    kiln.nn.sparse_softmax_cross_entropy_with_logits(y, m(x)))
+            return loss, tape.gradient(loss, m.trainable_variables)
+
+        loss, grads = step(x, y)
+        results.append((float(loss), [g.numpy() for g in grads]))
+        if batch is None:
+            step(x[:2], y[:2])
+            assert step.trace_count == 1
+    (fixed, fixed_grads), (open_, open_grads) = results
+    assert abs(fixed - open_) < 1e-5
+    for a, b in zip(fixed_grads, open_grads):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)

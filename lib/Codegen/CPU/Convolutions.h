@@ -34,13 +34,20 @@ AffineMap inputReadMap(MLIRContext *context, unsigned numDims,
 
 /// A tensor of `type` whose element at each index is the element of `input`
 /// that `read` maps the index to (a copy of the image's windows: im2col and
-/// its window-major variant).
+/// its window-major variant). An open extent of `type` (the first, the
+/// images) is `input`'s first.
 Value copyWindows(RewriterBase &rewriter, Location loc, Value input,
                   RankedTensorType type, AffineMap read);
 
 /// Whether every operand of `op` has a static shape and floating-point
 /// elements.
 bool hasStaticFloatOperands(Operation *op);
+
+/// Whether the operands of a convolution or filter gradient `op` have
+/// floating-point elements and static shapes but for an open batch (the
+/// first extent of the images, the output and its gradient): everything but
+/// the filter, operand `filterOperand`, which is static.
+bool hasFloatOperandsOpenInBatch(Operation *op, unsigned filterOperand);
 
 } // namespace mlir::kiln::cpu
 

@@ -52,8 +52,11 @@ Value mlir::kiln::cpu::copyWindows(RewriterBase &rewriter, Location loc,
                                    Value input, RankedTensorType type,
                                    AffineMap read) {
   unsigned rank = type.getRank();
+  SmallVector<Value> open;
+  if (type.isDynamicDim(0))
+    open.push_back(tensor::DimOp::create(rewriter, loc, input, 0));
   Value empty = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                        type.getElementType());
+                                        type.getElementType(), open);
   return linalg::GenericOp::create(
              rewriter, loc, TypeRange{type}, ValueRange{input},
              ValueRange{empty},
@@ -96,7 +99,8 @@ static Value rows(RewriterBase &rewriter, Location loc, Value value) {
       rewriter, loc, value, ArrayRef<ReassociationIndices>{{0, 1, 2}, {3}});
 }
 
-/// Rewrites `conv` (static shapes) as a patch copy and a matmul.
+/// Rewrites `conv` (static shapes but for an open batch) as a patch copy
+/// and a matmul.
 static void rewriteConvolution(RewriterBase &rewriter,
                                linalg::Conv2DNhwcHwcfOp conv) {
   Location loc = conv.getLoc();
@@ -212,6 +216,22 @@ bool mlir::kiln::cpu::hasStaticFloatOperands(Operation *op) {
   });
 }
 
+bool mlir::kiln::cpu::hasFloatOperandsOpenInBatch(Operation *op,
+                                                  unsigned filterOperand) {
+  for (auto [i, t] : llvm::enumerate(op->getOperandTypes())) {
+    auto shaped = dyn_cast<RankedTensorType>(t);
+    if (!shaped || shaped.getRank() != 4 ||
+        !isa<FloatType>(shaped.getElementType()))
+      return false;
+    ArrayRef<int64_t> shape = shaped.getShape();
+    if (i == filterOperand ? !shaped.hasStaticShape()
+                           : llvm::any_of(shape.drop_front(),
+                                          ShapedType::isDynamic))
+      return false;
+  }
+  return true;
+}
+
 namespace {
 struct CPUConvolutionsToGemmPass
     : public mlir::kiln::impl::KilnCPUConvolutionsToGemmBase<
@@ -221,10 +241,12 @@ struct CPUConvolutionsToGemmPass
     SmallVector<linalg::GenericOp> gradients;
     getOperation().walk([&](Operation *op) {
       if (auto conv = dyn_cast<linalg::Conv2DNhwcHwcfOp>(op)) {
-        if (conv.hasPureTensorSemantics() && kiln::cpu::hasStaticFloatOperands(conv))
+        if (conv.hasPureTensorSemantics() &&
+            kiln::cpu::hasFloatOperandsOpenInBatch(conv, 1))
           convolutions.push_back(conv);
       } else if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
-        if (kiln::cpu::hasStaticFloatOperands(generic) && kiln::cpu::matchFilterGradient(generic))
+        if (kiln::cpu::hasFloatOperandsOpenInBatch(generic, 2) &&
+            kiln::cpu::matchFilterGradient(generic))
           gradients.push_back(generic);
       }
     });

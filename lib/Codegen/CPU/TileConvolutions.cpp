@@ -204,10 +204,14 @@ Value addInOrder(RewriterBase &rewriter, Location loc, Value partials,
 }
 
 /// `value` (images first) as `groups` groups of images: S x N/S x ....
+/// (An open batch is one group.)
 Value groupedImages(RewriterBase &rewriter, Location loc, Value value,
                     int64_t groups) {
   auto type = cast<RankedTensorType>(value.getType());
-  SmallVector<int64_t> shape = {groups, type.getDimSize(0) / groups};
+  assert((!type.isDynamicDim(0) || groups == 1) && "an open batch is one group");
+  SmallVector<int64_t> shape = {groups, type.isDynamicDim(0)
+                                            ? ShapedType::kDynamic
+                                            : type.getDimSize(0) / groups};
   llvm::append_range(shape, type.getShape().drop_front());
   SmallVector<ReassociationIndices> reassociation = {{0, 1}};
   for (int64_t dim = 2; dim <= type.getRank(); ++dim)
@@ -219,9 +223,12 @@ Value groupedImages(RewriterBase &rewriter, Location loc, Value value,
 
 /// The number of image groups a filter gradient sums separately: at most
 /// 8, a divisor of the batch, each group at least kGroupPixels output
-/// pixels (fewer would cost more to merge and start than they save).
+/// pixels (fewer would cost more to merge and start than they save). An
+/// open batch is one group (the groups are fixed when the code is made).
 int64_t imageGroups(int64_t images, int64_t pixelsPerImage) {
   constexpr int64_t kMaxGroups = 8, kGroupPixels = 2048;
+  if (ShapedType::isDynamic(images))
+    return 1;
   int64_t groups = std::min<int64_t>(
       {kMaxGroups, images, images * pixelsPerImage / kGroupPixels});
   while (groups > 1 && images % groups != 0)
@@ -400,7 +407,8 @@ public:
     Location loc = op.getLoc();
     Type element = resultType.getElementType();
     rewriter.setInsertionPoint(op);
-    // P[n, oh, kh, kw, c, ow] = X[n, oh*sh + kh*dh, ow*sw + kw*dw, c].
+    // P[n, oh, kh, kw, c, ow] = X[n, oh*sh + kh*dh, ow*sw + kw*dw, c]
+    // (an open n: the images').
     auto patchType = RankedTensorType::get({n, oh, kh, kw, c, ow}, element);
     Value patches = kiln::cpu::copyWindows(
         rewriter, loc, input, patchType,
@@ -485,17 +493,22 @@ struct CPUTileConvolutionsPass
                            SmallVector<int64_t>>>
         gradients;
     getOperation().walk([&](Operation *op) {
-      // Static, floating-point and not empty (an empty output would give
-      // the tiles' image slices negative sizes; im2col handles it).
-      if (!kiln::cpu::hasStaticFloatOperands(op) ||
-          llvm::any_of(op->getOperandTypes(), [](Type type) {
-            return llvm::is_contained(cast<ShapedType>(type).getShape(), 0);
+      // Static but for an open batch (each tile is static: the loops
+      // around it take one image at a time), floating-point and not empty
+      // (an empty output would give the tiles' image slices negative sizes;
+      // im2col handles it; an open batch of 0 runs no loop).
+      if (llvm::any_of(op->getOperandTypes(), [](Type type) {
+            auto shaped = dyn_cast<ShapedType>(type);
+            return !shaped || llvm::is_contained(shaped.getShape(), 0);
           }))
         return;
       if (auto conv = dyn_cast<linalg::Conv2DNhwcHwcfOp>(op)) {
-        if (conv.hasPureTensorSemantics())
+        if (conv.hasPureTensorSemantics() &&
+            kiln::cpu::hasFloatOperandsOpenInBatch(conv, 1))
           convolutions.push_back(conv);
       } else if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+        if (!kiln::cpu::hasFloatOperandsOpenInBatch(generic, 2))
+          return;
         if (auto geometry = kiln::cpu::matchFilterGradient(generic))
           gradients.push_back(
               {generic, geometry->first, geometry->second});

@@ -134,17 +134,24 @@ Value padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> low,
 /// Reports that an op cannot be lowered because a shape is dynamic.
 LogicalResult requireStatic(Operation *op, ConversionPatternRewriter &rewriter);
 
+/// Whether a convolution or pooling op (or one of their gradients) lowers
+/// with the open extents it has: an open batch, everything else static.
+bool windowTakesOpenBatch(Operation *op);
+
 /// Whether a concatenation lowers with the open extents it has: static
 /// extents along its axis, open ones elsewhere.
 bool concatTakesOpenExtents(ConcatOp op);
 
-/// Whether a scatter (kiln.scatter_add, kiln.scatter_reduce; false for
-/// any other op) lowers with the open extents it has: a static base and
-/// static slices, open extents only in the loops over the updates.
+/// Whether a kiln.scatter_add / kiln.scatter_reduce (false for any other
+/// op) lowers with the open extents it has: every extent but the base's
+/// along the axis may be open (the loops run over the updates, the slices
+/// take the updates' extents, the base's are checked against them).
 bool scatterTakesOpenExtents(Operation *op);
 
-/// Whether a gather lowers with the open extents it has: a static table,
-/// open extents only from the indices, the result type the operands give.
+/// Whether a gather lowers with the open extents it has: the table static
+/// along the axis (the indices are checked against it), open extents
+/// elsewhere from the table and the indices, the result type the operands
+/// give.
 bool gatherTakesOpenExtents(GatherOp op);
 
 void populateElementwisePatterns(RewritePatternSet &patterns);

@@ -37,6 +37,32 @@ void replaceYield(ConversionPatternRewriter &rewriter, Block &block) {
   rewriter.replaceOpWithNewOp<scf::YieldOp>(yield, yield.getValues());
 }
 
+/// Requires each value the kiln.yield ending `block` carries to the next
+/// iteration to keep the open extents of `carried` (the iteration's own):
+/// a loop variable keeps its extents, so the extents of the loop's results
+/// are those of its initial values (kiln-split-shape-functions relies on
+/// it). Checked when the code runs, where they are not the same value.
+void checkCarriedExtents(ConversionPatternRewriter &rewriter, Block &block,
+                         ValueRange carried, StringRef loop) {
+  auto yield = cast<YieldOp>(block.getTerminator());
+  rewriter.setInsertionPoint(yield);
+  for (auto [k, next, current] :
+       llvm::enumerate(yield.getValues(), carried)) {
+    auto type = dyn_cast<RankedTensorType>(current.getType());
+    if (!type || type.hasStaticShape() || next == current)
+      continue;
+    Location loc = yield.getLoc();
+    SmallVector<OpFoldResult> got = extentsOf(rewriter, loc, next);
+    SmallVector<OpFoldResult> had = extentsOf(rewriter, loc, current);
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        checkSameExtent(rewriter, loc, got[d], had[d],
+                        loop + ": loop variable #" + Twine(k) +
+                            " changes its extent in dimension " + Twine(d) +
+                            " (a loop variable keeps its shape)");
+  }
+}
+
 /// The i64 value of a rank-0 tensor<i64>, as an index.
 Value indexOf(OpBuilder &b, Location loc, Value scalar) {
   return arith::IndexCastOp::create(b, loc, b.getIndexType(),
@@ -83,6 +109,9 @@ struct WhileLowering : OpConversionPattern<WhileOp> {
     Value pred = extractScalar(rewriter, loc, condition.getPred());
     rewriter.replaceOpWithNewOp<scf::ConditionOp>(condition, pred,
                                                   condition.getArgs());
+    checkCarriedExtents(rewriter, whileOp.getAfter().front(),
+                        whileOp.getAfter().front().getArguments(),
+                        "kiln.while");
     replaceYield(rewriter, whileOp.getAfter().front());
     rewriter.replaceOp(op, whileOp.getResults());
     return success();
@@ -120,6 +149,9 @@ struct ForLowering : OpConversionPattern<ForOp> {
             rewriter, loc, rewriter.getI64Type(), forOp.getInductionVar())});
     SmallVector<Value> replacements = {counter};
     llvm::append_range(replacements, forOp.getRegionIterArgs());
+    // (Before the merge: the yield still names the body's own arguments.)
+    checkCarriedExtents(rewriter, body, body.getArguments().drop_front(),
+                        "kiln.for");
     rewriter.mergeBlocks(&body, newBody, replacements);
     replaceYield(rewriter, *newBody);
     rewriter.replaceOp(op, forOp.getResults());
@@ -134,16 +166,19 @@ bool hasNoElements(RankedTensorType tape) {
   return llvm::is_contained(tape.getShape().drop_front(), 0);
 }
 
-/// Offsets/sizes/strides selecting row `row` of `tape` (rank-reducing).
-void rowSlice(OpBuilder &b, RankedTensorType tape, Value row,
+/// Offsets/sizes/strides selecting row `row` of a tape with extents
+/// `rowExtents` (its own, the first one unused: open row extents as
+/// tensor.dim of the tape; rank-reducing).
+void rowSlice(OpBuilder &b, RankedTensorType tape,
+              ArrayRef<OpFoldResult> rowExtents, Value row,
               SmallVectorImpl<OpFoldResult> &offsets,
               SmallVectorImpl<OpFoldResult> &sizes,
               SmallVectorImpl<OpFoldResult> &strides) {
   offsets.push_back(row);
   sizes.push_back(b.getIndexAttr(1));
-  for (int64_t d : tape.getShape().drop_front()) {
+  for (OpFoldResult extent : ArrayRef<OpFoldResult>(rowExtents).drop_front()) {
     offsets.push_back(b.getIndexAttr(0));
-    sizes.push_back(b.getIndexAttr(d));
+    sizes.push_back(extent);
   }
   strides.assign(tape.getRank(), b.getIndexAttr(1));
 }
@@ -158,9 +193,15 @@ struct TapeNewLowering : OpConversionPattern<TapeNewOp> {
     Value rows = arith::MaxSIOp::create(
         rewriter, loc, indexOf(rewriter, loc, adaptor.getSize()),
         arith::ConstantIndexOp::create(rewriter, loc, 1));
-    Value empty = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                          type.getElementType(),
-                                          ValueRange{rows});
+    // Open row extents are those of `like` (the verifier requires it).
+    SmallVector<OpFoldResult> extents = {rows};
+    if (adaptor.getLike())
+      llvm::append_range(extents, extentsOf(rewriter, loc, adaptor.getLike()));
+    else
+      for (int64_t d : type.getShape().drop_front())
+        extents.push_back(rewriter.getIndexAttr(d));
+    Value empty =
+        tensor::EmptyOp::create(rewriter, loc, extents, type.getElementType());
     Value zero = scalarConstant(rewriter, loc, type.getElementType(), 0);
     rewriter.replaceOp(
         op, linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0));
@@ -195,7 +236,8 @@ struct TapeWriteLowering : OpConversionPattern<TapeWriteOp> {
         rewriter, loc, inRange,
         [&](OpBuilder &b, Location l) {
           SmallVector<OpFoldResult> offsets, sizes, strides;
-          rowSlice(b, type, row, offsets, sizes, strides);
+          rowSlice(b, type, extentsOf(b, l, tape), row, offsets, sizes,
+                   strides);
           Value written = tensor::InsertSliceOp::create(
               b, l, adaptor.getValue(), tape, offsets, sizes, strides);
           scf::YieldOp::create(b, l, written);
@@ -215,8 +257,9 @@ struct TapeReadLowering : OpConversionPattern<TapeReadOp> {
     Value tape = adaptor.getTape();
     auto tapeType = cast<RankedTensorType>(tape.getType());
     if (hasNoElements(tapeType)) {
+      SmallVector<OpFoldResult> extents = extentsOf(rewriter, loc, tape);
       rewriter.replaceOpWithNewOp<tensor::EmptyOp>(
-          op, cast<RankedTensorType>(op.getType()).getShape(),
+          op, ArrayRef<OpFoldResult>(extents).drop_front(),
           tapeType.getElementType());
       return success();
     }
@@ -229,7 +272,8 @@ struct TapeReadLowering : OpConversionPattern<TapeReadOp> {
         arith::MinSIOp::create(rewriter, loc, row, last),
         arith::ConstantIndexOp::create(rewriter, loc, 0));
     SmallVector<OpFoldResult> offsets, sizes, strides;
-    rowSlice(rewriter, tapeType, row, offsets, sizes, strides);
+    rowSlice(rewriter, tapeType, extentsOf(rewriter, loc, tape), row, offsets,
+             sizes, strides);
     rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
         op, cast<RankedTensorType>(op.getType()), tape, offsets, sizes,
         strides);

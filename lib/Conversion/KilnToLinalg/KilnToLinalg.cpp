@@ -511,17 +511,17 @@ Value lowering::padSpatial(OpBuilder &b, Location loc, Value input,
       llvm::all_of(high, [](int64_t v) { return v == 0; }))
     return input;
   auto type = cast<RankedTensorType>(input.getType());
-  SmallVector<int64_t> shape(type.getShape());
-  shape[1] += low[0] + high[0];
-  shape[2] += low[1] + high[1];
-  auto paddedType = RankedTensorType::get(shape, type.getElementType());
-  Value filled = filledTensor(b, loc, paddedType, value);
+  assert(!type.isDynamicDim(1) && !type.isDynamicDim(2) &&
+         "spatial extents are static");
+  // (An open batch or channel extent stays what the input's is.)
+  SmallVector<OpFoldResult> sizes = extentsOf(b, loc, input);
+  SmallVector<OpFoldResult> padded(sizes);
+  padded[1] = b.getIndexAttr(type.getDimSize(1) + low[0] + high[0]);
+  padded[2] = b.getIndexAttr(type.getDimSize(2) + low[1] + high[1]);
+  Value filled = filledTensor(b, loc, padded, value);
   SmallVector<OpFoldResult> offsets = {
       b.getIndexAttr(0), b.getIndexAttr(low[0]), b.getIndexAttr(low[1]),
       b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes;
-  for (int64_t d : type.getShape())
-    sizes.push_back(b.getIndexAttr(d));
   SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
   return tensor::InsertSliceOp::create(b, loc, input, filled, offsets, sizes,
                                        strides);
@@ -594,8 +594,8 @@ struct ConvertKilnToLinalgPass
         return WalkResult::advance();
       if (randomTakesOpenExtents(op))
         return WalkResult::advance();
-      // A gather from a static table, and a scatter into a static base of
-      // static slices, take open extents from their indices.
+      // A gather, and a scatter, static along their axis take open extents
+      // from their indices, table, base and updates.
       if (auto gather = dyn_cast<GatherOp>(op);
           gather && lowering::gatherTakesOpenExtents(gather))
         return WalkResult::advance();
@@ -603,6 +603,8 @@ struct ConvertKilnToLinalgPass
         return WalkResult::advance();
       if (auto concat = dyn_cast<ConcatOp>(op);
           concat && lowering::concatTakesOpenExtents(concat))
+        return WalkResult::advance();
+      if (lowering::windowTakesOpenBatch(op))
         return WalkResult::advance();
       // expand_dims and squeeze only add or drop extents of 1.
       if (isa<ExpandDimsOp, SqueezeOp>(op))
@@ -626,7 +628,8 @@ struct ConvertKilnToLinalgPass
                              "(run --kiln-refine-shapes, or give the entry "
                              "point static argument shapes; elementwise ops, "
                              "reductions, matmul and softmax take dynamic "
-                             "extents)";
+                             "extents; convolutions and pooling an open "
+                             "batch)";
           return WalkResult::interrupt();
         }
       }

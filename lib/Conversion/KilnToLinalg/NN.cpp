@@ -283,6 +283,39 @@ Value idx(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
+/// The extents of a window op's result of `type` (rank 4, NHWC or a
+/// filter): its static ones, an open batch read from `like` (NHWC too). A
+/// static batch of `type` that `like` has open is checked at run time.
+SmallVector<OpFoldResult> batchExtents(OpBuilder &b, Location loc,
+                                       RankedTensorType type, Value like,
+                                       StringRef op) {
+  SmallVector<OpFoldResult> extents = extentsLike(b, loc, type, like);
+  if (!type.isDynamicDim(0) &&
+      cast<RankedTensorType>(like.getType()).isDynamicDim(0))
+    checkSameExtent(b, loc, extentsOf(b, loc, like)[0], extents[0],
+                    "the batch extent of the result of '" + op +
+                        "' differs from its operand's");
+  return extents;
+}
+
+/// Requires two NHWC operands of a window op to have the same batch extent
+/// (at run time where one is open).
+void checkSameBatch(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                    StringRef op, StringRef lhsName, StringRef rhsName) {
+  checkSameExtent(b, loc, extentsOf(b, loc, lhs)[0], extentsOf(b, loc, rhs)[0],
+                  "the batch extents of " + lhsName + " and " + rhsName +
+                      " of '" + op + "' differ");
+}
+
+/// Fails the conversion of a window op unless its shapes are static but
+/// for an open batch (windowTakesOpenBatch); the pass has said why first.
+LogicalResult requireWindowShapes(Operation *op,
+                                  ConversionPatternRewriter &rewriter) {
+  if (windowTakesOpenBatch(op))
+    return success();
+  return requireStatic(op, rewriter);
+}
+
 /// The number of real (unpadded) input positions in the window that starts
 /// at `y*stride - low` and spans `size` elements of an input of `limit`.
 Value realWindowExtent(OpBuilder &b, Location l, Value y, int64_t stride,
@@ -296,16 +329,19 @@ Value realWindowExtent(OpBuilder &b, Location l, Value y, int64_t stride,
   return arith::SubIOp::create(b, l, end, start);
 }
 
-/// conv_2d_nhwc_hwcf(input, filter) with the given strides and dilations.
+/// conv_2d_nhwc_hwcf(input, filter) with the given strides and dilations
+/// (an open batch of `type` is the input's).
 Value convNhwcHwcf(OpBuilder &b, Location loc, RankedTensorType type,
                    Value input, Value filter, ArrayRef<int64_t> strides,
                    ArrayRef<int64_t> dilations) {
   SmallVector<NamedAttribute> attrs = {
       b.getNamedAttr("strides", i64Vector(b, strides)),
       b.getNamedAttr("dilations", i64Vector(b, dilations))};
-  return linalg::Conv2DNhwcHwcfOp::create(
-             b, loc, TypeRange{type}, ValueRange{input, filter},
-             ValueRange{zeroFilled(b, loc, type)}, attrs)
+  Value init = zeroFilled(b, loc, extentsLike(b, loc, type, input),
+                          type.getElementType());
+  return linalg::Conv2DNhwcHwcfOp::create(b, loc, TypeRange{type},
+                                          ValueRange{input, filter},
+                                          ValueRange{init}, attrs)
       .getResult(0);
 }
 
@@ -314,7 +350,7 @@ struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
   LogicalResult
   matchAndRewrite(Conv2DOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    if (failed(requireWindowShapes(op, rewriter)))
       return failure();
     Location loc = op.getLoc();
     auto inputType = cast<RankedTensorType>(op.getInput().getType());
@@ -326,6 +362,7 @@ struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
     Value zero = scalarConstant(rewriter, loc, inputType.getElementType(), 0);
     Value input =
         padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high, zero);
+    batchExtents(rewriter, loc, op.getType(), input, "kiln.conv2d");
     rewriter.replaceOp(op, convNhwcHwcf(rewriter, loc, op.getType(), input,
                                         adaptor.getFilter(), op.getStrides(),
                                         op.getDilations()));
@@ -346,7 +383,7 @@ struct Conv2DBackpropInputLowering
   LogicalResult
   matchAndRewrite(Conv2DBackpropInputOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    if (failed(requireWindowShapes(op, rewriter)))
       return failure();
     Location loc = op.getLoc();
     MLIRContext *c = rewriter.getContext();
@@ -367,14 +404,13 @@ struct Conv2DBackpropInputLowering
     auto dilatedType = RankedTensorType::get(dilatedShape, element);
     if (dilatedType != dyType) {
       SmallVector<OpFoldResult> offsets(4, rewriter.getIndexAttr(0));
-      SmallVector<OpFoldResult> sizes, steps;
-      for (int64_t d : dyType.getShape())
-        sizes.push_back(rewriter.getIndexAttr(d));
+      SmallVector<OpFoldResult> sizes = extentsOf(rewriter, loc, dy), steps;
       steps = {rewriter.getIndexAttr(1), rewriter.getIndexAttr(strides[0]),
                rewriter.getIndexAttr(strides[1]), rewriter.getIndexAttr(1)};
-      dy = tensor::InsertSliceOp::create(rewriter, loc, dy,
-                                         zeroFilled(rewriter, loc, dilatedType),
-                                         offsets, sizes, steps);
+      Value zeros = zeroFilled(
+          rewriter, loc, extentsLike(rewriter, loc, dilatedType, dy), element);
+      dy = tensor::InsertSliceOp::create(rewriter, loc, dy, zeros, offsets,
+                                         sizes, steps);
     }
     // Pad so that a VALID stride-1 convolution yields at least H x W.
     SmallVector<int64_t> low, high;
@@ -413,14 +449,15 @@ struct Conv2DBackpropInputLowering
             })
             .getResult(0);
 
+    convShape[0] = dyType.getDimSize(0);
     auto convType = RankedTensorType::get(convShape, element);
     Value dx =
         convNhwcHwcf(rewriter, loc, convType, dy, flipped, {1, 1}, dilations);
+    SmallVector<OpFoldResult> sizes =
+        batchExtents(rewriter, loc, type, dx, "kiln.conv2d_backprop_input");
     if (convType != type) {
       SmallVector<OpFoldResult> offsets(4, rewriter.getIndexAttr(0));
-      SmallVector<OpFoldResult> sizes, steps(4, rewriter.getIndexAttr(1));
-      for (int64_t d : type.getShape())
-        sizes.push_back(rewriter.getIndexAttr(d));
+      SmallVector<OpFoldResult> steps(4, rewriter.getIndexAttr(1));
       dx = tensor::ExtractSliceOp::create(rewriter, loc, type, dx, offsets,
                                           sizes, steps);
     }
@@ -438,7 +475,7 @@ struct Conv2DBackpropFilterLowering
   LogicalResult
   matchAndRewrite(Conv2DBackpropFilterOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    if (failed(requireWindowShapes(op, rewriter)))
       return failure();
     Location loc = op.getLoc();
     MLIRContext *c = rewriter.getContext();
@@ -448,6 +485,8 @@ struct Conv2DBackpropFilterLowering
     Padding2D p =
         windowPadding(inputType.getShape(), type.getShape().take_front(2),
                       strides, dilations, op.getPadding());
+    checkSameBatch(rewriter, loc, adaptor.getInput(), adaptor.getOutBackprop(),
+                   "kiln.conv2d_backprop_filter", "input", "out_backprop");
     Value input =
         padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high,
                    scalarConstant(rewriter, loc, type.getElementType(), 0));
@@ -480,7 +519,7 @@ struct PoolLowering : OpConversionPattern<OpTy> {
   LogicalResult
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    if (failed(requireWindowShapes(op, rewriter)))
       return failure();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
@@ -493,7 +532,10 @@ struct PoolLowering : OpConversionPattern<OpTy> {
                          : scalarConstant(rewriter, loc, element, 0);
     Value input =
         padSpatial(rewriter, loc, adaptor.getInput(), p.low, p.high, padValue);
-    Value init = filledTensor(rewriter, loc, type, padValue);
+    Value init = filledTensor(
+        rewriter, loc,
+        batchExtents(rewriter, loc, type, input, op->getName().getStringRef()),
+        padValue);
     Value windowTensor =
         tensor::EmptyOp::create(rewriter, loc, window, element);
     SmallVector<NamedAttribute> attrs = {
@@ -639,7 +681,7 @@ struct MaxPool2DSelectLowering : OpConversionPattern<MaxPool2DSelectOp> {
   LogicalResult
   matchAndRewrite(MaxPool2DSelectOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    if (failed(requireWindowShapes(op, rewriter)))
       return failure();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
@@ -649,14 +691,20 @@ struct MaxPool2DSelectLowering : OpConversionPattern<MaxPool2DSelectOp> {
                                 op.getPadding());
     int64_t height = inputType.getDimSize(1), width = inputType.getDimSize(2);
     Value input = adaptor.getInput(), source = adaptor.getSource();
+    checkSameBatch(rewriter, loc, input, source, "kiln.max_pool2d_select",
+                   "input", "source");
+    SmallVector<OpFoldResult> extents =
+        batchExtents(rewriter, loc, type, input, "kiln.max_pool2d_select");
     Value result = buildFromIndices(
-        rewriter, loc, type, [&](OpBuilder &b, Location l, ArrayRef<Value> ivs) {
+        rewriter, loc, type,
+        [&](OpBuilder &b, Location l, ArrayRef<Value> ivs) {
           auto [h, w] = firstMaxPosition(b, l, input, ivs, window, strides, p,
                                          height, width);
           return tensor::ExtractOp::create(b, l, source,
                                            ValueRange{ivs[0], h, w, ivs[3]})
               .getResult();
-        });
+        },
+        extents);
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -673,14 +721,14 @@ struct PoolGeometry {
 /// The gradient `dx` of a pooling op in gather form: dx[n, h, w, c] sums,
 /// over the windows (y, x) that contain (h, w), in increasing (y, x),
 /// `term(n, y, x, c)` where `term` says it applies. `term` returns the value
-/// and whether it applies (null: always).
+/// and whether it applies (null: always). An open batch is `like`'s.
 template <typename OpTy>
 LogicalResult lowerPoolGradient(
-    OpTy op, ConversionPatternRewriter &rewriter,
+    OpTy op, ConversionPatternRewriter &rewriter, Value like,
     function_ref<std::pair<Value, Value>(OpBuilder &, Location, ValueRange,
                                          Value, Value, const PoolGeometry &)>
         term) {
-  if (failed(requireStatic(op, rewriter)))
+  if (failed(requireWindowShapes(op, rewriter)))
     return failure();
   RankedTensorType type = op.getType();
   Type element = type.getElementType();
@@ -693,6 +741,9 @@ LogicalResult lowerPoolGradient(
                  type.getDimSize(2),
                  dyType.getDimSize(1),
                  dyType.getDimSize(2)};
+  SmallVector<OpFoldResult> extents =
+      batchExtents(rewriter, op.getLoc(), type, like,
+                   op->getName().getStringRef());
   Value result = buildFromIndices(
       rewriter, op.getLoc(), type,
       [&](OpBuilder &b, Location l, ArrayRef<Value> ivs) {
@@ -713,7 +764,8 @@ LogicalResult lowerPoolGradient(
                 b, l, real, arith::AddFOp::create(b, l, sum, value), sum);
           }
         return sum;
-      });
+      },
+      extents);
   rewriter.replaceOp(op, result);
   return success();
 }
@@ -726,8 +778,11 @@ struct MaxPool2DGradLowering : OpConversionPattern<MaxPool2DGradOp> {
   matchAndRewrite(MaxPool2DGradOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Value input = adaptor.getInput(), dy = adaptor.getOutBackprop();
+    if (windowTakesOpenBatch(op))
+      checkSameBatch(rewriter, op.getLoc(), input, dy, "kiln.max_pool2d_grad",
+                     "input", "out_backprop");
     return lowerPoolGradient(
-        op, rewriter,
+        op, rewriter, input,
         [&](OpBuilder &b, Location l, ValueRange at, Value h, Value w,
             const PoolGeometry &g) -> std::pair<Value, Value> {
           auto [bestH, bestW] = firstMaxPosition(
@@ -751,7 +806,7 @@ struct AvgPool2DGradLowering : OpConversionPattern<AvgPool2DGradOp> {
     Value dy = adaptor.getOutBackprop();
     Type element = op.getType().getElementType();
     return lowerPoolGradient(
-        op, rewriter,
+        op, rewriter, dy,
         [&](OpBuilder &b, Location l, ValueRange at, Value, Value,
             const PoolGeometry &g) -> std::pair<Value, Value> {
           Value count = arith::MulIOp::create(
@@ -1005,6 +1060,31 @@ struct SparseSoftmaxCrossEntropyLowering
 };
 
 } // namespace
+
+bool lowering::windowTakesOpenBatch(Operation *op) {
+  // The filter (an operand, or the result of the filter gradient) is
+  // static; NHWC tensors may be open in their batch only.
+  Value filter;
+  if (auto conv = dyn_cast<Conv2DOp>(op))
+    filter = conv.getFilter();
+  else if (auto conv = dyn_cast<Conv2DBackpropInputOp>(op))
+    filter = conv.getFilter();
+  else if (auto conv = dyn_cast<Conv2DBackpropFilterOp>(op))
+    filter = conv.getResult();
+  else if (!isa<MaxPool2DOp, AvgPool2DOp, MaxPool2DGradOp, MaxPool2DSelectOp,
+                AvgPool2DGradOp>(op))
+    return false;
+  for (Value v : llvm::concat<Value>(op->getOperands(), op->getResults())) {
+    auto type = dyn_cast<RankedTensorType>(v.getType());
+    if (!type || type.getRank() != 4)
+      return false;
+    ArrayRef<int64_t> shape = type.getShape();
+    if (v == filter ? !type.hasStaticShape()
+                    : llvm::any_of(shape.drop_front(), ShapedType::isDynamic))
+      return false;
+  }
+  return true;
+}
 
 void lowering::populateNNPatterns(RewritePatternSet &patterns) {
   patterns.add<EmptyContractionLowering<MatmulOp>,

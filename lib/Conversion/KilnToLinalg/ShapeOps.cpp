@@ -324,27 +324,28 @@ bool lowering::scatterTakesOpenExtents(Operation *op) {
   if (!scatter)
     return false;
   auto baseType = cast<RankedTensorType>(scatter->base.getType());
-  auto updatesType = cast<RankedTensorType>(scatter->updates.getType());
-  if (!baseType.hasStaticShape() || scatter->result.getType() != baseType)
+  if (scatter->result.getType() != baseType)
     return false;
   int64_t axis = scatter->axis;
   if (axis < 0)
     axis += baseType.getRank();
-  int64_t k = cast<RankedTensorType>(scatter->indices.getType()).getRank();
-  // Open extents only where the loops run over the indices.
-  ArrayRef<int64_t> shape = updatesType.getShape();
-  return !llvm::any_of(shape.take_front(axis), ShapedType::isDynamic) &&
-         !llvm::any_of(shape.drop_front(axis + k), ShapedType::isDynamic);
+  // The positions along the axis are checked against its (static) extent;
+  // every other extent may be open: the loops run over the updates', the
+  // slices take theirs, and the base's are checked against them.
+  return axis >= 0 && axis < baseType.getRank() &&
+         !baseType.isDynamicDim(axis);
 }
 
 bool lowering::gatherTakesOpenExtents(GatherOp op) {
   auto paramsType = cast<RankedTensorType>(op.getParams().getType());
   auto indicesType = cast<RankedTensorType>(op.getIndices().getType());
-  if (!paramsType.hasStaticShape())
-    return false;
   int64_t axis = static_cast<int64_t>(op.getAxis());
   if (axis < 0)
     axis += paramsType.getRank();
+  // The indices are checked against the axis's (static) extent; the
+  // table's other extents may be open (the result takes them).
+  if (axis < 0 || axis >= paramsType.getRank() || paramsType.isDynamicDim(axis))
+    return false;
   // The result type must be exactly what the operands give (no `?` where
   // the table is static, the indices' own extents where they are open).
   SmallVector<int64_t> shape(paramsType.getShape().take_front(axis));
@@ -392,10 +393,12 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
     SmallVector<OpFoldResult> extents;
     SmallVector<OpFoldResult> indexExtents =
         extentsOf(rewriter, loc, adaptor.getIndices());
+    SmallVector<OpFoldResult> tableExtents =
+        extentsOf(rewriter, loc, adaptor.getParams());
     for (int64_t d = 0; d < type.getRank(); ++d)
-      extents.push_back(d >= axis && d < axis + k
-                            ? indexExtents[d - axis]
-                            : rewriter.getIndexAttr(type.getDimSize(d)));
+      extents.push_back(d < axis       ? tableExtents[d]
+                        : d < axis + k ? indexExtents[d - axis]
+                                       : tableExtents[d - k + 1]);
     // An empty table: every index is out of range (no element to read).
     bool emptyAxis = paramsType.getDimSize(axis) == 0;
     MLIRContext *context = rewriter.getContext();
@@ -503,15 +506,23 @@ struct ScatterLowering : OpConversionPattern<OpTy> {
     }
     int64_t outer = axis + k;
     ArrayRef<int64_t> slice = updatesType.getShape().drop_front(outer);
-    // The loops run over the updates; the indices must have as many.
+    // The loops run over the updates; the indices must have as many, and
+    // the base as many before the axis and the slices' extents after it.
+    SmallVector<OpFoldResult> u = extentsOf(rewriter, loc, adaptor.getUpdates());
     {
-      SmallVector<OpFoldResult> u = extentsOf(rewriter, loc, adaptor.getUpdates());
       SmallVector<OpFoldResult> i = extentsOf(rewriter, loc, adaptor.getIndices());
+      SmallVector<OpFoldResult> base = extentsOf(rewriter, loc, adaptor.getBase());
       for (int64_t d = 0; d < k; ++d)
         checkSameExtent(rewriter, loc, u[axis + d], i[d],
                         name + ": dimension " + Twine(axis + d) +
                             " of the updates does not match the indices");
+      for (int64_t d = 0; d < baseType.getRank(); ++d)
+        if (d != axis)
+          checkSameExtent(rewriter, loc, u[d < axis ? d : d - 1 + k], base[d],
+                          name + ": dimension " + Twine(d < axis ? d : d - 1 + k) +
+                              " of the updates does not match the base");
     }
+    SmallVector<OpFoldResult> sliceExtents(u.begin() + outer, u.end());
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
     SmallVector<Value> lbs(outer, zero);
@@ -540,11 +551,11 @@ struct ScatterLowering : OpConversionPattern<OpTy> {
       auto index = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
       SmallVector<OpFoldResult> sizes(outer - k + 1, index(1));
       SmallVector<OpFoldResult> fromSizes(outer, index(1));
-      for (int64_t d : slice) {
+      for (OpFoldResult extent : sliceExtents) {
         at.push_back(index(0));
         from.push_back(index(0));
-        sizes.push_back(index(d));
-        fromSizes.push_back(index(d));
+        sizes.push_back(extent);
+        fromSizes.push_back(extent);
       }
       SmallVector<OpFoldResult> ones(at.size(), index(1));
       SmallVector<OpFoldResult> fromOnes(from.size(), index(1));

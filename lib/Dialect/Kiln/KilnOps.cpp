@@ -1501,22 +1501,32 @@ mlir::kiln::getRequestedVariables(Operation *request,
 // Tapes
 //===----------------------------------------------------------------------===//
 
-/// Checks that `tape` is a tape type (a `?` leading dimension, then static
+/// Checks that `tape` is a tape type (a `?` leading dimension, then the
 /// row dimensions) and returns its row type.
 static FailureOr<RankedTensorType> tapeRowType(Operation *op, Type type) {
   auto tape = cast<RankedTensorType>(type);
-  if (tape.getRank() < 1 || !tape.isDynamicDim(0) ||
-      llvm::any_of(tape.getShape().drop_front(), ShapedType::isDynamic))
+  if (tape.getRank() < 1 || !tape.isDynamicDim(0))
     return op->emitOpError()
-           << "a tape has a dynamic leading dimension (the rows) and a static "
-              "row shape, like tensor<?x3xf32>; got "
+           << "a tape has a dynamic leading dimension (the rows), like "
+              "tensor<?x3xf32>; got "
            << type;
   return RankedTensorType::get(tape.getShape().drop_front(),
                                tape.getElementType());
 }
 
 LogicalResult TapeNewOp::verify() {
-  return tapeRowType(*this, getType());
+  FailureOr<RankedTensorType> row = tapeRowType(*this, getType());
+  if (failed(row))
+    return failure();
+  if (getLike() && getLike().getType() != *row)
+    return emitOpError() << "takes the open extents of its rows from a "
+                         << getLike().getType() << ", not of the row type "
+                         << *row;
+  if (!getLike() && !row->hasStaticShape())
+    return emitOpError() << "rows " << *row
+                         << " with open extents need `like`, a tensor of "
+                            "the row type to take them from";
+  return success();
 }
 
 LogicalResult TapeWriteOp::verify() {

@@ -35,3 +35,22 @@ func.func @filter_gradient(%x: tensor<2x9x9x3xf32>, %dy: tensor<2x4x4x8xf32>) ->
   %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 2, 2>} : tensor<2x9x9x3xf32>, tensor<2x4x4x8xf32> -> tensor<3x3x3x8xf32>
   return %dw : tensor<3x3x3x8xf32>
 }
+
+// -----
+
+// An open batch: the patches take the images' extent, the product has an
+// open row count (n * oh * ow), and the result is a view of it.
+// CHECK-LABEL: func.func @open_batch
+// CHECK-SAME: (%[[X:.*]]: tensor<?x9x9x3xf32>, %[[W:.*]]: tensor<3x3x3x8xf32>, %{{.*}}: tensor<?x4x4x8xf32>)
+// CHECK: %[[N:.*]] = tensor.dim %[[X]], %c0
+// CHECK: tensor.empty(%{{.*}}) : tensor<?x4x4x3x3x3xf32>
+// CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1, 2], [3, 4, 5]] : tensor<?x4x4x3x3x3xf32> into tensor<?x27xf32>
+// CHECK: %[[M:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<?x27xf32>, tensor<27x8xf32>)
+// CHECK: tensor.expand_shape %[[M]] {{\[\[}}0, 1, 2], [3]] output_shape [%{{.*}}, 4, 4, 8] : tensor<?x8xf32> into tensor<?x4x4x8xf32>
+// CHECK: linalg.matmul {{.*}} ins(%{{.*}}, %{{.*}} : tensor<?x27xf32>, tensor<?x8xf32>) outs(%{{.*}} : tensor<27x8xf32>)
+// CHECK-NOT: linalg.conv_2d
+func.func @open_batch(%x: tensor<?x9x9x3xf32>, %w: tensor<3x3x3x8xf32>, %dy: tensor<?x4x4x8xf32>) -> (tensor<?x4x4x8xf32>, tensor<3x3x3x8xf32>) {
+  %y = kiln.conv2d %x, %w {padding = #kiln.padding<VALID>, strides = array<i64: 2, 2>} : tensor<?x9x9x3xf32>, tensor<3x3x3x8xf32> -> tensor<?x4x4x8xf32>
+  %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 2, 2>} : tensor<?x9x9x3xf32>, tensor<?x4x4x8xf32> -> tensor<3x3x3x8xf32>
+  return %y, %dw : tensor<?x4x4x8xf32>, tensor<3x3x3x8xf32>
+}

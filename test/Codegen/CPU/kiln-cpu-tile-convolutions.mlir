@@ -152,3 +152,41 @@ func.func @grouped_wide_filter_gradient(%x: tensor<6x34x34x16xf32>, %dy: tensor<
   %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<6x34x34x16xf32>, tensor<6x32x32x16xf32> -> tensor<3x3x16x16xf32>
   return %dw : tensor<3x3x16x16xf32>
 }
+
+// -----
+
+// An open batch: the parallel tiles over (n, oh) take one image at a time,
+// so the register tiles inside are the static ones of a fixed batch.
+// CHECK-LABEL: func.func @open_batch_forward
+// CHECK-SAME: (%[[X:.*]]: tensor<?x9x9x16xf32>
+// CHECK: %[[N:.*]] = tensor.dim %[[X]], %c0
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, 4)
+// CHECK: linalg.matmul {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<4x16xf32>, tensor<16x32xf32>) outs(%{{.*}} : tensor<4x32xf32>)
+// CHECK-NOT: linalg.conv_2d
+func.func @open_batch_forward(%x: tensor<?x9x9x16xf32>, %w: tensor<3x3x16x32xf32>) -> tensor<?x4x4x32xf32> {
+  %y = kiln.conv2d %x, %w {padding = #kiln.padding<VALID>, strides = array<i64: 2, 2>} : tensor<?x9x9x16xf32>, tensor<3x3x16x32xf32> -> tensor<?x4x4x32xf32>
+  return %y : tensor<?x4x4x32xf32>
+}
+
+// -----
+
+// Filter gradients over an open batch: one group of images (the groups
+// are fixed when the code is made), the loops over the output rows run to
+// the batch's extent; the window-major copy of one-channel images takes it
+// too.
+// CHECK-LABEL: func.func @open_batch_filter_gradients
+// CHECK-SAME: (%[[X:.*]]: tensor<?x34x34x16xf32>, %[[DY:.*]]: tensor<?x32x32x16xf32>, %[[X1:.*]]: tensor<?x34x34x1xf32>)
+// CHECK: scf.forall {{.*}} to (3, 3, 16, 16) step (1, 1, 16, 16)
+// CHECK: scf.for {{.*}} to %{{.*}} step %c1
+// CHECK: linalg.matmul {{.*}} {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<32x16xf32>, tensor<32x16xf32>) outs(%{{.*}} : tensor<16x16xf32>)
+// CHECK: %[[N1:.*]] = tensor.dim %[[X1]], %c0
+// CHECK: tensor.empty(%{{.*}}) : tensor<?x32x3x3x1x32xf32>
+// CHECK: tensor.expand_shape {{.*}} into tensor<1x?x32x9x32xf32>
+// CHECK: scf.forall {{.*}} to (1, 9, 16) step (1, 9, 16)
+// CHECK: linalg.matmul {kiln_register_tile} ins(%{{.*}}, %{{.*}} : tensor<9x32xf32>, tensor<32x16xf32>) outs(%{{.*}} : tensor<9x16xf32>)
+// CHECK: linalg.reduce { arith.addf } ins(%{{.*}} : tensor<1x9x16xf32>)
+func.func @open_batch_filter_gradients(%x: tensor<?x34x34x16xf32>, %dy: tensor<?x32x32x16xf32>, %x1: tensor<?x34x34x1xf32>) -> (tensor<3x3x16x16xf32>, tensor<3x3x1x16xf32>) {
+  %dw = kiln.conv2d_backprop_filter %x, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<?x34x34x16xf32>, tensor<?x32x32x16xf32> -> tensor<3x3x16x16xf32>
+  %dw1 = kiln.conv2d_backprop_filter %x1, %dy {padding = #kiln.padding<VALID>, strides = array<i64: 1, 1>} : tensor<?x34x34x1xf32>, tensor<?x32x32x16xf32> -> tensor<3x3x1x16xf32>
+  return %dw, %dw1 : tensor<3x3x16x16xf32>, tensor<3x3x1x16xf32>
+}

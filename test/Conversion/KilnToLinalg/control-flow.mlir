@@ -96,3 +96,44 @@ func.func @tapes(%n: tensor<i64>, %i: tensor<i64>, %v: tensor<3xf32>) -> tensor<
   %r = kiln.tape_read %w[%i] : tensor<?x3xf32> -> tensor<3xf32>
   return %r : tensor<3xf32>
 }
+
+// -----
+
+// Rows with an open extent (a loop carrying an open batch): the tape takes
+// it from `like`, and the row slices from the tape.
+// CHECK-LABEL: func.func @open_rows
+// CHECK-SAME: (%[[N:.*]]: tensor<i64>, %[[I:.*]]: tensor<i64>, %[[H:.*]]: tensor<?x3xf32>)
+// CHECK: %[[B:.*]] = tensor.dim %[[H]], %c0
+// CHECK: %[[T:.*]] = tensor.empty(%{{.*}}, %[[B]]) : tensor<?x?x3xf32>
+// CHECK: %[[TB:.*]] = tensor.dim %{{.*}}, %c1
+// CHECK: tensor.insert_slice %[[H]] into %{{.*}}[%{{.*}}, 0, 0] [1, %[[TB]], 3] [1, 1, 1] : tensor<?x3xf32> into tensor<?x?x3xf32>
+// CHECK: tensor.extract_slice %{{.*}}[%{{.*}}, 0, 0] [1, %{{.*}}, 3] [1, 1, 1] : tensor<?x?x3xf32> to tensor<?x3xf32>
+func.func @open_rows(%n: tensor<i64>, %i: tensor<i64>, %h: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  %t = kiln.tape_new %n like %h : tensor<?x?x3xf32>, tensor<?x3xf32>
+  %w = kiln.tape_write %t[%i], %h : tensor<?x?x3xf32>, tensor<?x3xf32>
+  %r = kiln.tape_read %w[%i] : tensor<?x?x3xf32> -> tensor<?x3xf32>
+  return %r : tensor<?x3xf32>
+}
+
+// -----
+
+// A loop variable with an open extent keeps it: each iteration's next value
+// is checked against the current one where they are not the same value.
+// CHECK-LABEL: func.func @carried_extents
+// CHECK-SAME: (%[[X:.*]]: tensor<?xf32>, %[[Y:.*]]: tensor<?xf32>
+// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %[[X]], %[[SAME:.*]] = %[[X]])
+// CHECK-DAG: %[[GOT:.*]] = tensor.dim %[[Y]], %c0
+// CHECK-DAG: %[[HAD:.*]] = tensor.dim %[[ACC]], %c0
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[GOT]], %[[HAD]]
+// CHECK: cf.assert %[[OK]], "{{.*}}control-flow.mlir:{{[0-9]+}}:{{[0-9]+}}: kiln.for: loop variable #0 changes its extent in dimension 0 (a loop variable keeps its shape)"
+// CHECK-NOT: cf.assert
+// CHECK: scf.yield
+func.func @carried_extents(%x: tensor<?xf32>, %y: tensor<?xf32>, %n: tensor<i64>) -> (tensor<?xf32>, tensor<?xf32>) {
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r:2 = kiln.for %zero to %n step %one iter_args(%x, %x : tensor<?xf32>, tensor<?xf32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<?xf32>, %same: tensor<?xf32>):
+    kiln.yield %y, %same : tensor<?xf32>, tensor<?xf32>
+  }
+  return %r#0, %r#1 : tensor<?xf32>, tensor<?xf32>
+}

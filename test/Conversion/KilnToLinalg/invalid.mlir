@@ -1,10 +1,19 @@
 // RUN: tensor-opt %s --convert-kiln-to-linalg --split-input-file -verify-diagnostics
 
-// Ops lowered with static shapes only: a clear error, not a crash.
-func.func @dynamic(%x: tensor<?x8x8x1xf32>, %w: tensor<3x3x1x4xf32>) -> tensor<?x6x6x4xf32> {
-  // expected-error@+1 {{cannot lower 'kiln.conv2d' with dynamic shape 'tensor<?x8x8x1xf32>': this op is lowered with static shapes only}}
-  %0 = kiln.conv2d %x, %w : tensor<?x8x8x1xf32>, tensor<3x3x1x4xf32> -> tensor<?x6x6x4xf32>
-  return %0 : tensor<?x6x6x4xf32>
+// Convolutions take an open batch only: a clear error, not a crash.
+func.func @dynamic(%x: tensor<1x?x8x1xf32>, %w: tensor<3x3x1x4xf32>) -> tensor<1x?x6x4xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.conv2d' with dynamic shape 'tensor<1x?x8x1xf32>': this op is lowered with static shapes only}}
+  %0 = kiln.conv2d %x, %w : tensor<1x?x8x1xf32>, tensor<3x3x1x4xf32> -> tensor<1x?x6x4xf32>
+  return %0 : tensor<1x?x6x4xf32>
+}
+
+// -----
+
+// Pooling over open channels.
+func.func @pool_open_channels(%x: tensor<2x4x4x?xf32>) -> tensor<2x2x2x?xf32> {
+  // expected-error@+1 {{cannot lower 'kiln.max_pool2d' with dynamic shape 'tensor<2x4x4x?xf32>'}}
+  %0 = kiln.max_pool2d %x {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<2x4x4x?xf32> -> tensor<2x2x2x?xf32>
+  return %0 : tensor<2x2x2x?xf32>
 }
 
 // -----

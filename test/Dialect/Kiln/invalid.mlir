@@ -1356,7 +1356,7 @@ func.func @squeeze_unknown_axis(%a: tensor<?x1xf32>) {
 // -----
 
 func.func @tape_static_rows(%n: tensor<i64>) {
-  // expected-error@+1 {{'kiln.tape_new' op a tape has a dynamic leading dimension (the rows) and a static row shape, like tensor<?x3xf32>; got 'tensor<4x3xf32>'}}
+  // expected-error@+1 {{'kiln.tape_new' op a tape has a dynamic leading dimension (the rows), like tensor<?x3xf32>; got 'tensor<4x3xf32>'}}
   %0 = kiln.tape_new %n : tensor<4x3xf32>
   return
 }
@@ -1364,15 +1364,23 @@ func.func @tape_static_rows(%n: tensor<i64>) {
 // -----
 
 func.func @tape_dynamic_row(%n: tensor<i64>) {
-  // expected-error@+1 {{'kiln.tape_new' op a tape has a dynamic leading dimension (the rows) and a static row shape, like tensor<?x3xf32>; got 'tensor<?x?xf32>'}}
+  // expected-error@+1 {{'kiln.tape_new' op rows 'tensor<?xf32>' with open extents need `like`, a tensor of the row type to take them from}}
   %0 = kiln.tape_new %n : tensor<?x?xf32>
   return
 }
 
 // -----
 
+func.func @tape_like_type(%n: tensor<i64>, %h: tensor<?x4xf32>) {
+  // expected-error@+1 {{'kiln.tape_new' op takes the open extents of its rows from a 'tensor<?x4xf32>', not of the row type 'tensor<?x3xf32>'}}
+  %0 = kiln.tape_new %n like %h : tensor<?x?x3xf32>, tensor<?x4xf32>
+  return
+}
+
+// -----
+
 func.func @tape_scalar(%n: tensor<i64>) {
-  // expected-error@+1 {{'kiln.tape_new' op a tape has a dynamic leading dimension (the rows) and a static row shape, like tensor<?x3xf32>; got 'tensor<f32>'}}
+  // expected-error@+1 {{'kiln.tape_new' op a tape has a dynamic leading dimension (the rows), like tensor<?x3xf32>; got 'tensor<f32>'}}
   %0 = kiln.tape_new %n : tensor<f32>
   return
 }

@@ -1841,15 +1841,20 @@ def Kiln_TapeNewOp : Kiln_Op<"tape_new", [Pure, Kiln_OpenExtents]> {
     row count is a run-time value because a `kiln.while` or a `kiln.for` with
     computed bounds only knows its trip count when it runs. The tape always
     has at least one row (a `size` below 1 gives one), so a read is never out
-    of bounds. Every row starts as zeros.
+    of bounds. Every row starts as zeros. Rows with open extents (a loop
+    carrying a batch known only at run time) take them from `like`, a
+    tensor of the row type (the loop's initial value).
 
     ```mlir
     %t = kiln.tape_new %n : tensor<?x3xf32>
+    %b = kiln.tape_new %n like %h0 : tensor<?x?x3xf32>, tensor<?x3xf32>
     ```
   }];
-  let arguments = (ins Kiln_I64Scalar:$size);
+  let arguments = (ins Kiln_I64Scalar:$size, Optional<Kiln_Tensor>:$like);
   let results = (outs Kiln_Tensor:$tape);
-  let assemblyFormat = "$size attr-dict `:` type($tape)";
+  let assemblyFormat = [{
+    $size (`like` $like^)? attr-dict `:` type($tape) (`,` type($like)^)?
+  }];
   let hasVerifier = 1;
 }
 
