@@ -640,8 +640,23 @@ def batch_matmul(prog, rng, v):
 
 
 def to_image(prog, v):
-    """v (rank 2 or 3, no empty extent) as a batch of one NHWC image."""
+    """v (rank 2 or 3, no empty extent) as a batch of one NHWC image; v
+    open in its first extent only (rank 3 or 4) as a batch of that many."""
     x = prog.values[v]
+    if any(x.dyn):
+        if len(x.shape) not in (2, 3, 4) or not x.dyn[0] or any(x.dyn[1:]) or \
+                0 in x.shape[1:]:
+            return None
+        if len(x.shape) == 4:
+            return v
+        if len(x.shape) == 2:  # (rows as images of one column)
+            v = prog.add(x.shape + (1,), x.dtype, [v], lambda n, t, r: (
+                f"kiln.expand_dims {n[0]} {{axis = 2 : i64}} : {t[0]} -> {r}"),
+                lambda a: a[..., None], lambda k, a: k.expand_dims(a, 2), x.dyn + (False,))
+            x = prog.values[v]
+        return prog.add(x.shape + (1,), x.dtype, [v], lambda n, t, r: (
+            f"kiln.expand_dims {n[0]} {{axis = 3 : i64}} : {t[0]} -> {r}"),
+            lambda a: a[..., None], lambda k, a: k.expand_dims(a, 3), x.dyn + (False,))
     if len(x.shape) not in (2, 3) or 0 in x.shape:
         return None
     out = (1,) + x.shape + ((1,) if len(x.shape) == 2 else ())
@@ -681,13 +696,14 @@ def conv2d(prog, rng, v):
     kh, kw = rng.randint(1, 3 if same else min(h, 3)), rng.randint(1, 3 if same else min(wd, 3))
     strides = [rng.choice([1, 1, 2]), rng.choice([1, 2])]
     w = prog.new_arg((kh, kw, c, rng.choice([1, 2, 3])), prog.values[v].dtype)
-    out = (1, window_pads(h, kh, strides[0], same)[0], window_pads(wd, kw, strides[1], same)[0],
-           prog.values[w].shape[3])
+    batch = prog.values[img].shape[0]  # (open: the batch of an open image)
+    out = (batch, window_pads(h, kh, strides[0], same)[0],
+           window_pads(wd, kw, strides[1], same)[0], prog.values[w].shape[3])
     padding = "SAME" if same else "VALID"
     return prog.add(out, prog.values[v].dtype, [img, w], lambda n, t, r: (
         f"kiln.conv2d {n[0]}, {n[1]} {{padding = #kiln.padding<{padding}>, strides = "
         f"{attr_array(strides)}}} : {t[0]}, {t[1]} -> {r}"),
-        lambda a, b: conv_np(a, b, strides, same))
+        lambda a, b: conv_np(a, b, strides, same), dyn=prog.values[img].dyn)
 
 
 def pool_np(x, window, strides, same, kind):
@@ -722,13 +738,13 @@ def pool(prog, rng, v):
     kind = rng.choice(["max", "avg"])
     window = [rng.randint(1, 2 if same else min(h, 2)), rng.randint(1, 2 if same else min(wd, 2))]
     strides = [rng.choice([1, 2]), rng.choice([1, 2])]
-    out = (1, window_pads(h, window[0], strides[0], same)[0],
+    out = (prog.values[img].shape[0], window_pads(h, window[0], strides[0], same)[0],
            window_pads(wd, window[1], strides[1], same)[0], c)
     padding = "SAME" if same else "VALID"
     return prog.add(out, prog.values[v].dtype, [img], lambda n, t, r: (
         f"kiln.{kind}_pool2d {n[0]} {{window = {attr_array(window)}, strides = "
         f"{attr_array(strides)}, padding = #kiln.padding<{padding}>}} : {t[0]} -> {r}"),
-        lambda a: pool_np(a, window, strides, same, kind))
+        lambda a: pool_np(a, window, strides, same, kind), dyn=prog.values[img].dyn)
 
 
 def cross_entropy(prog, rng, v):
@@ -793,6 +809,8 @@ def grow(prog, rng, v):
             kinds += ["for", "while", "cond"] * prog.control_weight
     else:  # (moves of data that keep open extents: taken whole, never padded)
         kinds += ["transpose", "slice", "concat", "pad", "expand_squeeze", "batch_matmul"]
+        if dtype in FLOATS and x.dyn[0] and not any(x.dyn[1:]) and rank in (2, 3, 4):
+            kinds += ["conv2d", "pool"] * 2  # (over an open batch)
     if dtype in HALVES:  # (an island: no casts, control flow or one-hot inside)
         kinds = [k for k in kinds if k not in ("cast", "argmax", "one_hot", "for", "while",
                                                "cond")]

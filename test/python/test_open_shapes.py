@@ -594,3 +594,23 @@ def test_keras_convolutional_layers_over_an_open_batch():
     assert abs(fixed - open_) < 1e-5
     for a, b in zip(fixed_grads, open_grads):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_gradient_of_an_empty_result_beside_an_open_extent():
+    # Found by the random programs: expand_dims of a [?, 0] product; its
+    # cotangent's reshape back to [?, 0] has no element count to divide, so
+    # it takes the open extent from the input (it failed to compile).
+    w = kiln.constant(np.zeros((1, 0)))
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, None], kiln.float64)])
+    def grad(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = kiln.expand_dims(kiln.matmul(x, w), -1)
+            loss = kiln.reduce_sum(y * y) + kiln.reduce_sum(x)
+        return y, tape.gradient(loss, x)
+
+    for rows in (3, 1):
+        y, dx = grad(np.ones((rows, 1)))
+        assert y.shape == (rows, 0, 1)
+        np.testing.assert_array_equal(dx.numpy(), np.ones((rows, 1)))

@@ -389,8 +389,12 @@ Value mlir::kiln::reshapeTo(OpBuilder &b, Location loc, Value x,
                            RankedTensorType type, Value like) {
   if (x.getType() == type)
     return x;
-  return ReshapeOp::create(b, loc, type, x,
-                           type.getNumDynamicDims() > 1 ? like : Value());
+  // Several open extents, or one beside a fixed 0 (no count to divide),
+  // are taken from `like`.
+  bool ambiguous = type.getNumDynamicDims() > 1 ||
+                   (type.getNumDynamicDims() == 1 &&
+                    llvm::is_contained(type.getShape(), 0));
+  return ReshapeOp::create(b, loc, type, x, ambiguous ? like : Value());
 }
 
 LogicalResult ReshapeOp::verify() {
