@@ -439,8 +439,19 @@ def _learn_shapes(structure, result):
     write)."""
     learned = []
     # (Before any array learns its shape: a loop variable that gives an
-    # array with open extents its own.)
-    outer = [t for t in _flatten(structure) if isinstance(t, Tensor)]
+    # array with open extents its own, or else the one argument of the
+    # traced function of the element's shape. Extents that then differ from
+    # the elements' are an error when the code runs: each write checks them.)
+    carried = [t for t in _flatten(structure) if isinstance(t, Tensor)]
+    trace = current_trace()
+    arguments = getattr(trace, "argument_tensors", []) if trace is not None else []
+
+    def like(shape):
+        found = [t for t in carried if tuple(t.shape) == shape]
+        if found:
+            return found[0]
+        found = [t for t in arguments if tuple(t.shape) == shape]
+        return found[0] if len(found) == 1 else None
 
     def walk(a, b):
         if isinstance(a, (list, dict)) and isinstance(b, (list, tuple, dict)):
@@ -461,8 +472,7 @@ def _learn_shapes(structure, result):
                 if None in a._element_shape:
                     # Open extents: from a loop variable of the same shape
                     # (a recurrent layer's initial state, for its outputs).
-                    a._like = next((t for t in outer
-                                    if tuple(t.shape) == a._element_shape), None)
+                    a._like = like(a._element_shape)
                 learned.append(a)
         elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and \
                 len(a) == len(b):
@@ -686,10 +696,11 @@ class TensorArray:
         if like is None or tuple(like.shape) != self._element_shape:
             raise errors.UnimplementedError(
                 f"TensorArray: elements of shape {list(self._element_shape)} have "
-                "extents known only when the code runs, and no tensor before the "
-                "loop has that shape to take them from: write an element before "
-                "the loop, or carry a tensor of the element's shape (an initial "
-                "state) in the loop too", errors.user_location())
+                "extents known only when the code runs, and neither a loop "
+                "variable nor exactly one argument of the function has that shape "
+                "to take them from: write an element before the loop, or carry a tensor "
+                "of the element's shape (an initial state) in the loop too",
+                errors.user_location())
         return math_ops.zeros([self._size] + _open_entries(like), self.dtype)
 
     def _known(self, index):

@@ -625,6 +625,9 @@ class Function:
                     trace.argument_datasets[id(a)] = position
                 flat.append(a)
         traced_args = _pack(list(args), iter(flat))
+        # (Tensors with open extents to take them from: a TensorArray's
+        # elements written in a loop, control_flow._learn_shapes.)
+        trace.argument_tensors = [a for a in flat if isinstance(a, Tensor)]
         if not hasattr(self, "_converted"):
             from . import autograph
             self._converted = autograph.converted(self._python_function) \

@@ -959,3 +959,46 @@ def test_early_return_branches_assign_parameters():
     assert g.trace_count == 1
     # Python values keep Python's meaning.
     assert shifted_unless_positive(np.array([-4.0])).tolist() == [-15.0]
+
+
+def test_tensor_array_elements_with_an_open_batch():
+    """A TensorArray written in a loop with elements of an open batch: the
+    buffer takes the batch from the argument of the element's shape (or a
+    loop variable, or an element written before the loop); with none, an
+    error that says what to do. NumPy is the oracle."""
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 3], kiln.float32)])
+    def scaled(x):
+        ta = kiln.TensorArray(kiln.float32, size=3)
+        for i in kiln.range(3):
+            ta = ta.write(i, x * kiln.cast(i, kiln.float32))
+        return ta.stack()
+
+    for rows in (2, 5):
+        x = np.arange(rows * 3, dtype=np.float32).reshape(rows, 3)
+        np.testing.assert_array_equal(scaled(x).numpy(), np.stack([x * i for i in range(3)]))
+    assert scaled.trace_count == 1
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 3], kiln.float32)])
+    def widened(x):
+        ta = kiln.TensorArray(kiln.float32, size=3)
+        for i in kiln.range(3):
+            ta = ta.write(i, kiln.concat([x, x], 1))
+        return ta.stack()
+
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"test_control_flow.py:\d+: TensorArray: elements of shape "
+                             r"\[None, 6\] .* write an element before the loop"):
+        widened(np.ones((2, 3), np.float32))
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 3], kiln.float32)])
+    def written_first(x):
+        wide = kiln.concat([x, x], 1)
+        ta = kiln.TensorArray(kiln.float32, size=3).write(0, wide)
+        for i in kiln.range(1, 3):
+            ta = ta.write(i, wide * kiln.cast(i, kiln.float32))
+        return ta.stack()
+
+    x = np.ones((2, 3), np.float32)
+    wide = np.concatenate([x, x], 1)
+    np.testing.assert_array_equal(written_first(x).numpy(), np.stack([wide * i if i else wide
+                                                                      for i in range(3)]))
