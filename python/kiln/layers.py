@@ -17,7 +17,7 @@ import numpy as np
 
 from . import (activations, control_flow, initializers, math_ops,
                mixed_precision, nn, ops, random, regularizers, training)
-from .dtypes import as_dtype, float32
+from .dtypes import as_dtype, bool as bool_, float32
 from .module import Module, _leaves, _walking, current_name_scope
 from .tensor import Tensor, _open_entries, convert_to_tensor
 from .variables import Variable, init_scope
@@ -49,9 +49,12 @@ def _takes_mask(call):
 
 
 def _mask_of(value):
-    """The Keras mask attached to a tensor (the first of a list), or None."""
+    """The Keras mask attached to a tensor, or None; for a list of inputs
+    (a merge, attention's [query, value]), the list of their masks (None
+    where one has none), or None when none has one."""
     if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
+        masks = [_mask_of(v) if isinstance(v, Tensor) else None for v in value]
+        return masks if any(m is not None for m in masks) else None
     return getattr(value, "_keras_mask", None) if isinstance(value, Tensor) else None
 
 
@@ -66,9 +69,10 @@ def _attach_mask(outputs, mask):
     else:
         return
     for out, m in zip(outputs, mask):
-        if isinstance(out, Tensor):
-            if m is not None:
-                out._keras_mask = m
+        # (A list of masks is its inputs', which a layer passing its mask on
+        # leaves to no single output.)
+        if isinstance(out, Tensor) and isinstance(m, Tensor):
+            out._keras_mask = m
 
 
 def _takes_training(call):
@@ -1079,7 +1083,19 @@ class Permute(Layer):
 
 
 class _Merge(Layer):
-    """A layer over a list of inputs."""
+    """A layer over a list of inputs. Masked inputs (Keras 3's rule): an
+    output step is kept where every input's is."""
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None or all(m is None for m in mask):
+            return None
+        kept = None
+        for m in mask:
+            if m is not None:
+                m = ops.cast(convert_to_tensor(m), bool_)
+                kept = m if kept is None else ops.logical_and(kept, m)
+        return kept
 
     def __call__(self, inputs, *args, **kwargs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
@@ -1099,6 +1115,25 @@ class Concatenate(_Merge):
     def call(self, inputs):
         tensors = [convert_to_tensor(x) for x in inputs]
         return ops.concat(tensors, self.axis % tensors[0].ndim)
+
+    def compute_mask(self, inputs, mask=None):
+        # Keras 3: each input's mask (all kept where it has none) spread over
+        # its features, joined along the axis, kept where any entry is.
+        if mask is None or all(m is None for m in mask):
+            return None
+        tensors = [convert_to_tensor(x) for x in inputs]
+        parts = []
+        for x, m in zip(tensors, mask):
+            if m is None:
+                parts.append(math_ops.ones_like(x, dtype=bool_))
+                continue
+            m = ops.cast(convert_to_tensor(m), bool_)
+            if m.ndim < x.ndim:
+                m = ops.logical_or(math_ops.expand_dims(m, -1),
+                                        math_ops.zeros_like(x, dtype=bool_))
+            parts.append(m)
+        joined = ops.concat(parts, self.axis % tensors[0].ndim)
+        return math_ops.reduce_any(joined, axis=-1)
 
 
 class _Fold(_Merge):
@@ -1697,6 +1732,12 @@ class Attention(Layer):
     def build(self, input_shape):
         self.scale = self.add_weight("scale", (), "ones") if self.use_scale else None
 
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        # The output has the query's steps: the query's mask.
+        return mask[0] if mask is not None else None
+
     def call(self, inputs, mask=None, training=None, return_attention_scores=False,
              use_causal_mask=False):
         query, value = convert_to_tensor(inputs[0]), convert_to_tensor(inputs[1])
@@ -1704,7 +1745,9 @@ class Attention(Layer):
         scores = ops.matmul(query, key, transpose_b=True)
         if self.scale is not None:
             scores = scores * self.scale
-        query_mask, value_mask = (mask if mask is not None else (None, None))
+        # (mask: [query_mask, value_mask(, key_mask)], the inputs' masks.)
+        query_mask, value_mask = (list(mask) + [None, None])[:2] if mask is not None \
+            else (None, None)
         if value_mask is not None:
             value_mask = math_ops.expand_dims(convert_to_tensor(value_mask), -2)
         keep = _attention_mask(value_mask, use_causal_mask,

@@ -333,3 +333,41 @@ def test_attention_honours_keras_masks():
     np.testing.assert_allclose(both.numpy(), mha_numpy(mha, vectors.numpy(), vectors.numpy(),
                                                        mask=auto & extra)[0],
                                rtol=1e-10, atol=1e-12)
+
+
+def test_merges_and_attention_take_their_inputs_masks():
+    """Keras 3's mask rules for layers over lists of inputs: Concatenate keeps
+    a step where any of its inputs' (feature-spread) masks does, the other
+    merges where every masked input does; Attention gets [query_mask,
+    value_mask] and drops masked value steps, zeroing masked query steps.
+    NumPy is the oracle."""
+    ids_a = np.array([[4, 2, 0, 0], [1, 3, 5, 0]], np.int32)
+    ids_b = np.array([[0, 2, 3, 0], [1, 0, 5, 2]], np.int32)
+    keep_a, keep_b = ids_a != 0, ids_b != 0
+    emb = layers.Embedding(6, 3, mask_zero=True, dtype="float64")
+    a, b = emb(kiln.constant(ids_a)), emb(kiln.constant(ids_b))
+    plain = kiln.constant(RNG.normal(size=(2, 4, 3)))
+    np.testing.assert_array_equal(layers.Add()([a, b])._keras_mask.numpy(), keep_a & keep_b)
+    np.testing.assert_array_equal(layers.Multiply()([a, plain])._keras_mask.numpy(), keep_a)
+    assert getattr(layers.Add()([plain, plain]), "_keras_mask", None) is None
+    # Along the features, every input's mask is spread over its features
+    # and the step is kept where any is; along the steps, the masks join.
+    np.testing.assert_array_equal(layers.Concatenate()([a, b])._keras_mask.numpy(),
+                                  keep_a | keep_b)
+    np.testing.assert_array_equal(layers.Concatenate()([a, plain])._keras_mask.numpy(),
+                                  np.ones((2, 4), bool))
+    joined = layers.Concatenate(axis=1)([a, b])
+    assert joined.shape == (2, 8, 3)
+    np.testing.assert_array_equal(joined._keras_mask.numpy(),
+                                  np.concatenate([keep_a, keep_b], 1))
+    # Attention: query a (mask keep_a), value b (mask keep_b).
+    att = layers.Attention(dtype="float64")
+    out = att([a, b])
+    q, v = a.numpy(), b.numpy()
+    scores = q @ v.transpose(0, 2, 1)
+    scores = np.where(keep_b[:, None, :], scores, -1e9)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    want = (weights @ v) * keep_a[:, :, None]
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(out._keras_mask.numpy(), keep_a)
