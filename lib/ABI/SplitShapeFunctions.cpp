@@ -29,6 +29,7 @@
 #include "kiln/ABI/Passes.h"
 #include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
 
+#include "mlir/Analysis/TopologicalSortUtils.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -39,6 +40,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/PatternMatch.h"
@@ -63,11 +65,23 @@ namespace {
 /// results of an scf.for / scf.while and their region arguments have their
 /// initial values' extents. Null when `v` is none of those.
 Value initialValueOf(Value v) {
+  // What an scf.while's condition passes on (its results, the after
+  // block's arguments): a before-block argument (its initial value), or a
+  // value from above the loop (itself).
+  auto passedOn = [](scf::WhileOp loop, unsigned k) -> Value {
+    Value passed = loop.getConditionOp().getArgs()[k];
+    if (auto arg = dyn_cast<BlockArgument>(passed);
+        arg && arg.getOwner() == loop.getBeforeBody())
+      return loop.getInits()[arg.getArgNumber()];
+    if (!loop->isAncestor(passed.getParentRegion()->getParentOp()))
+      return passed;
+    return {};
+  };
   if (auto result = dyn_cast<OpResult>(v)) {
     if (auto loop = dyn_cast<scf::ForOp>(result.getOwner()))
       return loop.getInitArgs()[result.getResultNumber()];
     if (auto loop = dyn_cast<scf::WhileOp>(result.getOwner()))
-      return loop.getInits()[result.getResultNumber()];
+      return passedOn(loop, result.getResultNumber());
     return {};
   }
   auto arg = cast<BlockArgument>(v);
@@ -77,8 +91,11 @@ Value initialValueOf(Value v) {
       return {};
     return loop.getInitArgs()[arg.getArgNumber() - 1];
   }
-  if (auto loop = dyn_cast_or_null<scf::WhileOp>(owner))
-    return loop.getInits()[arg.getArgNumber()];
+  if (auto loop = dyn_cast_or_null<scf::WhileOp>(owner)) {
+    if (arg.getOwner() == loop.getBeforeBody())
+      return loop.getInits()[arg.getArgNumber()];
+    return passedOn(loop, arg.getArgNumber());
+  }
   return {};
 }
 
@@ -98,12 +115,14 @@ struct DimOfLoopValue : OpRewritePattern<tensor::DimOp> {
 
 /// The value outside `region` whose extents `v` (defined in it) has, when
 /// `v` is made by writing into it: an insert_slice's destination, a
-/// destination-style op's init. Null otherwise.
+/// destination-style op's init, a cast's source. Null otherwise.
 Value writtenInto(Value v, Region &region) {
   while (v && region.isAncestor(v.getParentRegion())) {
     Operation *op = v.getDefiningOp();
     if (auto insert = dyn_cast_or_null<tensor::InsertSliceOp>(op))
       v = insert.getDest();
+    else if (auto castOp = dyn_cast_or_null<tensor::CastOp>(op))
+      v = castOp.getSource();
     else if (auto dps = dyn_cast_or_null<DestinationStyleOpInterface>(op))
       v = dps.getTiedOpOperand(cast<OpResult>(v))->get();
     else
@@ -112,9 +131,10 @@ Value writtenInto(Value v, Region &region) {
   return v;
 }
 
-/// tensor.dim of an scf.if result that both branches make by writing into
-/// the same value from outside (a scatter's update of an in-range index)
-/// -> tensor.dim of that value.
+/// tensor.dim of an scf.if result whose branches both make it by writing
+/// into values from outside (a scatter's update of an in-range index, a
+/// tape's write) -> that value's tensor.dim, or the one the condition picks
+/// (which folds when both are the same extent).
 struct DimOfIfResult : OpRewritePattern<tensor::DimOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(tensor::DimOp dim,
@@ -126,16 +146,23 @@ struct DimOfIfResult : OpRewritePattern<tensor::DimOp> {
     unsigned k = result.getResultNumber();
     Value a = writtenInto(ifOp.thenYield().getOperand(k), ifOp.getThenRegion());
     Value b = writtenInto(ifOp.elseYield().getOperand(k), ifOp.getElseRegion());
-    if (!a || a != b || a.getType() != result.getType())
+    if (!a || !b)
       return failure();
-    rewriter.modifyOpInPlace(dim, [&] { dim.getSourceMutable().assign(a); });
+    if (a == b) {
+      rewriter.modifyOpInPlace(dim, [&] { dim.getSourceMutable().assign(a); });
+      return success();
+    }
+    Location loc = dim.getLoc();
+    Value da = tensor::DimOp::create(rewriter, loc, a, dim.getIndex());
+    Value db = tensor::DimOp::create(rewriter, loc, b, dim.getIndex());
+    rewriter.replaceOpWithNewOp<arith::SelectOp>(dim, ifOp.getCondition(), da,
+                                                 db);
     return success();
   }
 };
 
 struct SplitShapeFunctionsPass
     : public mlir::kiln::impl::KilnSplitShapeFunctionsBase<SplitShapeFunctionsPass> {
-  using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
@@ -143,23 +170,25 @@ struct SplitShapeFunctionsPass
 
     // Checks can only be run ahead of the call from the top level of an
     // entry point. Those inside loops and branches (the extents of values a
-    // loop carries, an open batch through a recurrent layer) are checked
-    // where they are, when the code runs (GPU code has no run-time checks:
-    // they are dropped there, as the lowering drops the others).
-    SmallVector<cf::AssertOp> nested;
+    // loop carries, an open batch through a recurrent layer) move there
+    // when their conditions read only extents known before the op that
+    // holds them.
+    for (auto func : llvm::to_vector(module.getOps<func::FuncOp>()))
+      if (getEntry(func) && !func.isExternal() && failed(hoistChecks(func)))
+        return signalPassFailure();
     module.walk([&](cf::AssertOp check) {
       auto func = dyn_cast<func::FuncOp>(check->getParentOp());
-      if (!func || !getEntry(func))
-        nested.push_back(check);
-    });
-    for (cf::AssertOp check : nested) {
-      if (runtimeChecks) {
-        OpBuilder b(check);
-        emitRunTimeCheck(b, check.getLoc(), module, check.getArg(),
-                         check.getMsg());
+      if (!func || !getEntry(func)) {
+        check.emitError()
+            << "a run-time shape check ('" << check.getMsg()
+            << "') inside a loop, a branch or a function that is not an "
+               "entry point, on extents known only there, is not "
+               "supported: give these values static shapes";
+        ok = false;
       }
-      check.erase();
-    }
+    });
+    if (!ok)
+      return signalPassFailure();
 
     for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
       EntryAttr entry = getEntry(func);
@@ -177,6 +206,79 @@ struct SplitShapeFunctionsPass
     }
     if (!ok)
       signalPassFailure();
+  }
+
+  /// Moves the checks inside loops and branches of entry `func` to its top
+  /// level, before the op that holds each, where their conditions read only
+  /// values defined there (through arith/affine ops and tensor.dim): the extents
+  /// of loop values are first read from their initial values, and those of
+  /// results from their operands.
+  LogicalResult hoistChecks(func::FuncOp func) {
+    bool nested = false;
+    func.walk([&](cf::AssertOp check) {
+      nested |= check->getParentOp() != func.getOperation();
+    });
+    if (!nested)
+      return success();
+    MLIRContext *context = &getContext();
+    RewritePatternSet patterns(context);
+    memref::populateResolveRankedShapedTypeResultDimsPatterns(patterns);
+    memref::populateResolveShapedTypeResultDimsPatterns(patterns);
+    tensor::DimOp::getCanonicalizationPatterns(patterns, context);
+    cf::AssertOp::getCanonicalizationPatterns(patterns, context);
+    patterns.add<DimOfLoopValue, DimOfIfResult>(context);
+    FrozenRewritePatternSet frozen(std::move(patterns));
+    // Twice, with common subexpressions merged between: a check of an
+    // extent against itself (a tape's rows, computed twice) then folds away.
+    for (int round = 0; round < 2; ++round) {
+      if (failed(applyPatternsGreedily(func, frozen)))
+        return func.emitError() << "entry point '" << func.getName()
+                                << "': its checks did not converge";
+      IRRewriter rewriter(context);
+      DominanceInfo dominance(func);
+      eliminateCommonSubExpressions(rewriter, dominance, func);
+    }
+    SmallVector<cf::AssertOp> checks;
+    func.walk([&](cf::AssertOp check) {
+      if (check->getParentOp() != func.getOperation())
+        checks.push_back(check);
+    });
+    Block &top = func.getBody().front();
+    for (cf::AssertOp check : checks) {
+      Operation *holder = check;
+      while (holder->getBlock() != &top)
+        holder = holder->getParentOp();
+      // The ops inside `holder` the condition needs: region-free arith and
+      // affine ops, and tensor.dims of values from before it.
+      SetVector<Operation *> slice;
+      SmallVector<Value> work = {check.getArg()};
+      bool movable = true;
+      while (movable && !work.empty()) {
+        Value v = work.pop_back_val();
+        if (v.getParentBlock() == &top)
+          continue;
+        Operation *op = v.getDefiningOp();
+        if (!op || op->getNumRegions() ||
+            !(isa<arith::ArithDialect, affine::AffineDialect>(
+                  op->getDialect()) ||
+              isa<tensor::DimOp>(op))) {
+          movable = false;
+          break;
+        }
+        if (slice.insert(op))
+          llvm::append_range(work, op->getOperands());
+      }
+      if (!movable)
+        continue; // (reported below: it stays where it is)
+      OpBuilder b(holder);
+      IRMapping map;
+      for (Operation *op : topologicalSort(slice))
+        b.clone(*op, map);
+      cf::AssertOp::create(b, check.getLoc(), map.lookupOrDefault(check.getArg()),
+                           check.getMsg());
+      check.erase();
+    }
+    return success();
   }
 
   /// Adds the shape function of `func` and records its checks on the

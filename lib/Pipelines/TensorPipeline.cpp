@@ -79,9 +79,7 @@ void mlir::kiln::buildTensorPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   // Entries with open extents get shape functions (output extents and the
   // run-time shape checks, run by the runtime before each call).
-  KilnSplitShapeFunctionsOptions shapes;
-  shapes.runtimeChecks = lowering.runtimeChecks;
-  pm.addPass(createKilnSplitShapeFunctions(shapes));
+  pm.addPass(createKilnSplitShapeFunctions());
   // One loop nest per elementwise chain, no temporaries between its ops.
   if (options.fuseElementwise)
     pm.addPass(createKilnFuseElementwise());

@@ -447,11 +447,12 @@ def _learn_shapes(structure, result):
     arguments = getattr(trace, "argument_tensors", []) if trace is not None else []
 
     def like(shape):
-        found = [t for t in carried if tuple(t.shape) == shape]
-        if found:
-            return found[0]
-        found = [t for t in arguments if tuple(t.shape) == shape]
-        return found[0] if len(found) == 1 else None
+        # (One of that shape: two could hold different open extents.)
+        for candidates in (carried, arguments):
+            found = {id(t._impl): t for t in candidates if tuple(t.shape) == shape}
+            if found:
+                return next(iter(found.values())) if len(found) == 1 else None
+        return None
 
     def walk(a, b):
         if isinstance(a, (list, dict)) and isinstance(b, (list, tuple, dict)):
@@ -666,7 +667,6 @@ class TensorArray:
         written yet); `shape`, an element's shape, fixes the element shape
         on the first write. Open extents of the elements are taken from
         `like`, the element written, or the array's own `_like`."""
-        from .tensor import zeros
         if shape is not None:
             shape = tuple(shape)
             if self._element_shape is None:
@@ -681,17 +681,16 @@ class TensorArray:
                 raise errors.InvalidArgumentError(
                     "this TensorArray has no element shape yet: write to it "
                     "first, or give element_shape=", errors.user_location())
-            if None in self._element_shape:
-                self._buffer = self._open_buffer(like)
-            else:
-                self._buffer = zeros((self._size,) + self._element_shape, self.dtype)
+            self._buffer = self._rows(self._size, like)
         return self._buffer
 
-    def _open_buffer(self, like):
-        """Zeros of [size] + an element shape with open extents, taken from
-        `like` (or `_like`), a tensor of that shape."""
+    def _rows(self, count, like=None):
+        """Zeros of [count] + the element shape; open extents of the
+        elements are taken from `like` (or `_like`), a tensor of that shape."""
         from . import math_ops
-        from .tensor import _open_entries
+        from .tensor import _open_entries, zeros
+        if None not in self._element_shape:
+            return zeros((count,) + self._element_shape, self.dtype)
         like = like if like is not None else self._like
         if like is None or tuple(like.shape) != self._element_shape:
             raise errors.UnimplementedError(
@@ -701,7 +700,7 @@ class TensorArray:
                 "to take them from: write an element before the loop, or carry a tensor "
                 "of the element's shape (an initial state) in the loop too",
                 errors.user_location())
-        return math_ops.zeros([self._size] + _open_entries(like), self.dtype)
+        return math_ops.zeros([count] + _open_entries(like), self.dtype)
 
     def _known(self, index):
         """The index as a Python int when it has a value now, else None."""
@@ -723,10 +722,10 @@ class TensorArray:
                 f"TensorArray.{what}: tried to {what} index {known} but the "
                 f"array's size is {self._size}", errors.user_location())
 
-    def _grown(self, index):
-        """For a dynamic_size array: itself grown to hold `index`."""
+    def _grown(self, index, like=None):
+        """For a dynamic_size array: itself grown to hold `index` (open
+        extents of the elements taken from `like`)."""
         from . import ops
-        from .tensor import zeros
         known = self._known(index)
         if known is None:
             if self._size == 0:
@@ -738,7 +737,7 @@ class TensorArray:
             return self
         if known < self._size or known < 0:
             return self
-        extra = zeros((known + 1 - self._size,) + self._element_shape, self.dtype)
+        extra = self._rows(known + 1 - self._size, like)
         buffer = ops.concat([self._storage(), extra], 0) if self._size else extra
         return self._with(buffer, known + 1)
 
@@ -747,8 +746,8 @@ class TensorArray:
         value = convert_to_tensor(value, self.dtype)
         array = self
         if self.dynamic_size:
-            self._storage(value.shape)
-            array = self._grown(index)
+            self._storage(value.shape, like=value)
+            array = self._grown(index, like=value)
         array._check_index(index, "write")
         buffer = array._storage(value.shape, like=value)
         i = ops.reshape(ops.cast(convert_to_tensor(index), _i64()), [1])

@@ -92,6 +92,12 @@ def conv2d_transpose(input, filters, output_shape, strides=1, padding="SAME",
             "extents)", errors.user_location())
     # An open batch (None, or kiln.shape(x)[0] of an open one) is the
     # input's; the other extents are known while tracing.
+    batch = entries[0]
+    if isinstance(batch, _OpenExtent) and not batch.of(x, 0):
+        raise errors.UnimplementedError(
+            "conv2d_transpose: the batch of output_shape is an open extent of "
+            "another tensor than the input; it must be the input's "
+            "(kiln.shape(input)[0]) or None", errors.user_location())
     shape = [None if (i == 0 and (d is None or isinstance(d, _OpenExtent)))
              else d for i, d in enumerate(entries)]
     if any(isinstance(d, _OpenExtent) or d is None for d in shape[1:]):

@@ -59,25 +59,20 @@ func.func @data(%n: tensor<i64>) -> tensor<?xf32> {
 
 // -----
 
-// Checks run ahead of the call at an entry's top level only; inside a loop
-// they run where they are (a kiln_check_failed call), as does the check
-// that a loop variable keeps its extents. The loop's result has its
+// Checks inside a loop move before it when they read only extents known
+// there (a loop variable keeps its extents, so %acc's are %h's): they join
+// the entry's checks, run before the call; the check that %acc + %x keeps
+// %acc's extents is then %h's against themselves, and folds away. The loop's result has its
 // initial value's extents, so the shape function reads them from %h.
-// Without run-time checks (GPU code) the checks inside loops are dropped.
-// RUN: tensor-opt %s --kiln-prepare-entry-points --convert-kiln-to-linalg --canonicalize --kiln-split-shape-functions=runtime-checks=false --split-input-file -verify-diagnostics | FileCheck %s --check-prefix=NOCHECK
-// NOCHECK-LABEL: func.func @loop(
-// NOCHECK-NOT: kiln_check_failed
-// NOCHECK: return
 // CHECK-LABEL: func.func @loop(
+// CHECK-SAME: checks = ["{{.*}}: dimension 0 of operand #1 does not match the other operands"]
+// CHECK-NOT: cf.assert
 // CHECK: scf.for
-// CHECK: scf.if
-// CHECK: func.call @kiln_check_failed
-// CHECK: scf.if
-// CHECK: func.call @kiln_check_failed
 // CHECK-LABEL: func.func @loop_kiln_shape(
-// CHECK-SAME: %[[H:[^:]*]]: tensor<?x3xf32>
+// CHECK-SAME: %[[H:[^:]*]]: tensor<?x3xf32>, %[[X:[^:]*]]: tensor<?x3xf32>
 // CHECK-NOT: scf.for
-// CHECK: %[[N:.*]] = tensor.dim %[[H]], %c0
+// CHECK-DAG: %[[N:.*]] = tensor.dim %[[H]], %c0
+// CHECK-DAG: tensor.dim %[[X]], %c0
 // CHECK: return %{{.*}}, %[[N]]
 func.func @loop(%h: tensor<?x3xf32>, %x: tensor<?x3xf32>, %n: tensor<i64>) -> tensor<?x3xf32> {
   %zero = kiln.constant dense<0> : tensor<i64>
@@ -120,4 +115,50 @@ func.func @checked(%l: tensor<?x10xf32>, %ids: tensor<?xi64>) -> tensor<?xf32> {
 func.func @scatter(%base: tensor<5x?x3xf32>, %t: tensor<i32>, %u: tensor<?x3xf32>) -> tensor<5x?x3xf32> {
   %0 = kiln.scatter_add %base, %t, %u {axis = 0 : i64} : tensor<5x?x3xf32>, tensor<i32>, tensor<?x3xf32> -> tensor<5x?x3xf32>
   return %0 : tensor<5x?x3xf32>
+}
+
+// -----
+
+// A check on extents only known inside the loop (a value one branch or the
+// other makes) cannot run before the call: an error, as is a check in a
+// private function.
+func.func @branchy(%h: tensor<?xf32>, %a: tensor<?xf32>, %b: tensor<?xf32>, %p: tensor<i1>, %n: tensor<i64>) -> tensor<?xf32> {
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r = kiln.for %zero to %n step %one iter_args(%h : tensor<?xf32>) do {
+  ^bb0(%i: tensor<i64>, %acc: tensor<?xf32>):
+    %c = kiln.cond %p -> (tensor<?xf32>) {
+      kiln.yield %a : tensor<?xf32>
+    } else {
+      kiln.yield %b : tensor<?xf32>
+    }
+    // expected-error@+1 {{a run-time shape check}}
+    %next = kiln.add %acc, %c : tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
+    kiln.yield %next : tensor<?xf32>
+  }
+  return %r : tensor<?xf32>
+}
+
+// -----
+
+// A while loop whose first result goes unused (canonicalization drops it
+// from the scf.while, not from its initial values): each remaining result
+// takes the extents of the value its condition passes on, here the
+// second carried value's initial %b, not %a.
+// CHECK-LABEL: func.func @while_kiln_shape(
+// CHECK-SAME: %[[A:[^:]*]]: tensor<?xf32>, %[[B:[^:]*]]: tensor<?x2xf32>
+// CHECK: %[[N:.*]] = tensor.dim %[[B]], %c0
+// CHECK: return %{{.*}}, %[[N]]
+func.func @while(%a: tensor<?xf32>, %b: tensor<?x2xf32>, %limit: tensor<f32>) -> tensor<?x2xf32> {
+  %w:2 = kiln.while (%a, %b : tensor<?xf32>, tensor<?x2xf32>) cond {
+  ^bb0(%u: tensor<?xf32>, %v: tensor<?x2xf32>):
+    %s = kiln.reduce_sum %v {axes = array<i64: 0, 1>} : tensor<?x2xf32> -> tensor<f32>
+    %c = kiln.compare lt, %s, %limit : tensor<f32>, tensor<f32> -> tensor<i1>
+    kiln.condition(%c) %u, %v : tensor<?xf32>, tensor<?x2xf32>
+  } do {
+  ^bb0(%u: tensor<?xf32>, %v: tensor<?x2xf32>):
+    %d = kiln.add %v, %v : tensor<?x2xf32>, tensor<?x2xf32> -> tensor<?x2xf32>
+    kiln.yield %u, %d : tensor<?xf32>, tensor<?x2xf32>
+  }
+  return %w#1 : tensor<?x2xf32>
 }

@@ -32,7 +32,7 @@
 // RUN: tensor-opt %s --kiln-cpu-pipeline="fuse-elementwise=false target-cpu=x86-64-v4" --dump-pass-pipeline -o /dev/null 2>&1 | FileCheck %s --check-prefix=STAGES
 // STAGES: builtin.module(
 // STAGES-NEXT: kiln-expand-optimizers,
-// STAGES: kiln-split-shape-functions{runtime-checks=true},
+// STAGES: kiln-split-shape-functions,
 // STAGES-NEXT: kiln-widen-half-accumulators{keep-plain-contractions=false},
 // STAGES-NEXT: cse,
 // STAGES-NEXT: func.func(

@@ -37,7 +37,7 @@
 // STAGE-NEXT: convert-kiln-to-linalg{runtime-checks=true widen-half-products=true},
 // STAGE-NEXT: resolve-ranked-shaped-type-result-dims
 // STAGE-NEXT: canonicalize
-// STAGE-NEXT: kiln-split-shape-functions{runtime-checks=true},
+// STAGE-NEXT: kiln-split-shape-functions,
 // STAGE-NEXT: kiln-fuse-elementwise,
 // STAGE-NEXT: kiln-widen-half-accumulators{keep-plain-contractions=false},
 // STAGE-NEXT: cse

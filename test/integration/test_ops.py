@@ -1572,7 +1572,8 @@ def test_gather_and_scatter_rows_of_open_tables(runner, batch):
     np.testing.assert_allclose(s, want_s, rtol=1e-6)
     if batch:
         runner.run(mlir, [seq, t, step[:batch - 1], ids, m],
-                   expect_error="scatter_add: dimension 0 of the updates does not match the base")
+                   expect_error="scatter_add: dimension 0 of the updates does not match "
+                                "dimension 1 of the base")
 
 
 def test_loop_variables_keep_their_open_extents(runner):

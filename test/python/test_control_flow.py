@@ -1002,3 +1002,19 @@ def test_tensor_array_elements_with_an_open_batch():
     wide = np.concatenate([x, x], 1)
     np.testing.assert_array_equal(written_first(x).numpy(), np.stack([wide * i if i else wide
                                                                       for i in range(3)]))
+
+
+def test_dynamic_tensor_array_with_an_open_batch():
+    # A dynamic_size array grown at indices known while tracing, elements
+    # of an open batch; NumPy is the oracle.
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 2], kiln.float32)])
+    def grown(x):
+        ta = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
+        for i in range(3):  # (a Python loop: indices known while tracing)
+            ta = ta.write(i, x + float(i))
+        return ta.stack()
+
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    np.testing.assert_array_equal(grown(x).numpy(), np.stack([x + i for i in range(3)]))
+    np.testing.assert_array_equal(grown(x[:1]).numpy(), np.stack([x[:1] + i for i in range(3)]))
+    assert grown.trace_count == 1

@@ -59,20 +59,16 @@ def KilnSplitShapeFunctions
     entry's `#kiln.entry` checks (a `check` line of the manifest). The shape
     function carries `kiln.shape_function = @NAME`. The runtime calls the
     shape function before every call, to check the inputs and to size the
-    outputs. A check anywhere else (a loop, a branch, a private function:
-    extents a loop carries) runs where it is when the code runs, a call of
-    the runtime's `kiln_check_failed` under an `scf.if` (an InvalidArgument
-    status of the call); without `runtime-checks` (GPU code) it is dropped.
+    outputs. A check inside a loop or a branch (extents a loop carries, an
+    RNN over an open batch) moves to the entry's top level before the op
+    that holds it when its condition reads only extents known there, once
+    the extents of loop results and region arguments are read from their
+    initial values (a loop variable keeps its extents, which the lowering
+    checks); it then runs before the call whether or not the loop body
+    runs. A check that cannot move, or one in a private function, is an
+    error.
   }];
-  let options = [
-    Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
-           "Check the extents of values inside loops and branches when the "
-           "code runs (CPU code); false drops those checks">,
-  ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
-                           "::mlir::func::FuncDialect",
-                           "::mlir::memref::MemRefDialect",
-                           "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 

@@ -34,7 +34,8 @@ Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
 // Dynamic shapes. A `?` extent is never broadcast (only a static 1 is), so
 // extents that must agree but are only known at run time are checked then:
 // checkSameExtent emits a cf.assert, which kiln-split-shape-functions moves
-// into the entry point's shape function (see docs/pipeline.md).
+// into the entry point's shape function (from inside a loop or a branch
+// too, when it reads only extents known before them; see docs/pipeline.md).
 
 /// The extents of a ranked tensor: attributes where static, tensor.dim where
 /// dynamic.

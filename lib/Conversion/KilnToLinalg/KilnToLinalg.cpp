@@ -606,6 +606,21 @@ struct ConvertKilnToLinalgPass
         return WalkResult::advance();
       if (lowering::windowTakesOpenBatch(op))
         return WalkResult::advance();
+      if (isa<Conv2DOp, Conv2DBackpropInputOp, Conv2DBackpropFilterOp,
+              MaxPool2DOp, AvgPool2DOp, MaxPool2DGradOp, MaxPool2DSelectOp,
+              AvgPool2DGradOp>(op) &&
+          llvm::any_of(llvm::concat<Type>(op->getOperandTypes(),
+                                          op->getResultTypes()),
+                       [](Type t) {
+                         return !cast<RankedTensorType>(t).hasStaticShape();
+                       })) {
+        op->emitError() << "cannot lower '" << op->getName()
+                        << "' with open extents other than the batch: "
+                           "convolutions and pooling take an open batch "
+                           "(the first extent of the images), their other "
+                           "extents and the filter's must be known";
+        return WalkResult::interrupt();
+      }
       // expand_dims and squeeze only add or drop extents of 1.
       if (isa<ExpandDimsOp, SqueezeOp>(op))
         return WalkResult::advance();

@@ -21,8 +21,6 @@
 
 #include "Common.h"
 
-#include "kiln/Conversion/KilnToLinalg/KilnToLinalg.h"
-
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
@@ -170,9 +168,10 @@ std::pair<Value, Value> lowering::constantText(OpBuilder &b, Location loc,
   return {address, length};
 }
 
-/// checkAtRunTime with the whole message.
-static void emitCheck(OpBuilder &b, Location loc, ModuleOp module, Value ok,
-                      StringRef message, Value value, int64_t bound) {
+void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
+                              Value ok, StringRef what, Value value,
+                              int64_t bound) {
+  std::string message = (locationPrefix(loc) + what).str();
   auto i64 = b.getI64Type();
   declareRuntime(b, loc, module, "kiln_check_failed", {i64, i64, i64, i64});
   Value failed = arith::XOrIOp::create(
@@ -186,18 +185,6 @@ static void emitCheck(OpBuilder &b, Location loc, ModuleOp module, Value ok,
   Value limit = arith::ConstantIntOp::create(inside, loc, i64, bound);
   func::CallOp::create(inside, loc, "kiln_check_failed", TypeRange{},
                        ValueRange{address, length, shown, limit});
-}
-
-void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
-                              Value ok, StringRef what, Value value,
-                              int64_t bound) {
-  emitCheck(b, loc, module, ok, (locationPrefix(loc) + what).str(), value,
-            bound);
-}
-
-void mlir::kiln::emitRunTimeCheck(OpBuilder &b, Location loc, ModuleOp module,
-                                  Value ok, StringRef message) {
-  emitCheck(b, loc, module, ok, message, Value(), -1);
 }
 
 namespace {

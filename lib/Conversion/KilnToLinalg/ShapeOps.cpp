@@ -491,8 +491,8 @@ struct ScatterLowering : OpConversionPattern<OpTy> {
     int64_t axis = llvm::cantFail(
         normalizeAxis(static_cast<int64_t>(op.getAxis()), baseType.getRank()));
     int64_t k = cast<RankedTensorType>(op.getIndices().getType()).getRank();
-    // Open extents may be the loops' (a batch of updates); the base and the
-    // slice each update adds are static.
+    // Open extents may be the loops' (a batch of updates) and the slices'
+    // (taken whole); the base's along the axis is static.
     if (!scatterTakesOpenExtents(op) && failed(requireStatic(op, rewriter)))
       return failure();
     // No row to add into (every index is out of range), or nothing to add:
@@ -520,7 +520,8 @@ struct ScatterLowering : OpConversionPattern<OpTy> {
         if (d != axis)
           checkSameExtent(rewriter, loc, u[d < axis ? d : d - 1 + k], base[d],
                           name + ": dimension " + Twine(d < axis ? d : d - 1 + k) +
-                              " of the updates does not match the base");
+                              " of the updates does not match dimension " +
+                              Twine(d) + " of the base");
     }
     SmallVector<OpFoldResult> sliceExtents(u.begin() + outer, u.end());
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);

@@ -11,13 +11,9 @@
 
 namespace mlir {
 class ConversionTarget;
-class Location;
 class MLIRContext;
-class ModuleOp;
-class OpBuilder;
 class Operation;
 class RewritePatternSet;
-class Value;
 
 namespace kiln {
 
@@ -27,12 +23,6 @@ void populateKilnToLinalgPatterns(MLIRContext *context,
 
 /// Marks the Kiln dialect illegal and the dialects it lowers to legal.
 void configureKilnToLinalgTarget(ConversionTarget &target);
-
-/// Checks the i1 `ok` when the code runs: when it is false the runtime's
-/// kiln_check_failed reports `message` (an InvalidArgument status of the
-/// call), declared in `module` if needed. CPU code only.
-void emitRunTimeCheck(OpBuilder &b, Location loc, ModuleOp module, Value ok,
-                      llvm::StringRef message);
 
 /// Whether `callee` is one of the runtime's collectives that the lowering
 /// calls (kiln_all_reduce_f32, ...): a call that communicates, which a
