@@ -42,6 +42,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
@@ -209,10 +210,11 @@ struct SplitShapeFunctionsPass
   }
 
   /// Moves the checks inside loops and branches of entry `func` to its top
-  /// level, before the op that holds each, where their conditions read only
-  /// values defined there (through arith/affine ops and tensor.dim): the extents
-  /// of loop values are first read from their initial values, and those of
-  /// results from their operands.
+  /// level, before the op that holds each, where their conditions (and
+  /// those of the branches they are in, which guard them) read only values
+  /// defined there through pure, speculatable arith/affine ops and
+  /// tensor.dim: the extents of loop values are first read from their
+  /// initial values, and those of results from their operands.
   LogicalResult hoistChecks(func::FuncOp func) {
     bool nested = false;
     func.walk([&](cf::AssertOp check) {
@@ -244,38 +246,64 @@ struct SplitShapeFunctionsPass
         checks.push_back(check);
     });
     Block &top = func.getBody().front();
-    for (cf::AssertOp check : checks) {
-      Operation *holder = check;
-      while (holder->getBlock() != &top)
-        holder = holder->getParentOp();
-      // The ops inside `holder` the condition needs: region-free arith and
-      // affine ops, and tensor.dims of values from before it.
-      SetVector<Operation *> slice;
-      SmallVector<Value> work = {check.getArg()};
-      bool movable = true;
-      while (movable && !work.empty()) {
+    // Whether `v` can be computed before the top-level op holding it: a
+    // value of the top block, or one of pure, speculatable ops (no
+    // division by a value that may be 0) over such values; the ops
+    // needed are added to `slice`.
+    auto movable = [&](Value root, SetVector<Operation *> &slice) {
+      SmallVector<Value> work = {root};
+      while (!work.empty()) {
         Value v = work.pop_back_val();
         if (v.getParentBlock() == &top)
           continue;
         Operation *op = v.getDefiningOp();
-        if (!op || op->getNumRegions() ||
-            !(isa<arith::ArithDialect, affine::AffineDialect>(
-                  op->getDialect()) ||
-              isa<tensor::DimOp>(op))) {
-          movable = false;
-          break;
-        }
+        bool allowed =
+            op && !op->getNumRegions() &&
+            (isa<tensor::DimOp, affine::AffineApplyOp, affine::AffineMinOp,
+                 affine::AffineMaxOp>(op) ||
+             (isa<arith::ArithDialect>(op->getDialect()) && isPure(op) &&
+              isSpeculatable(op)));
+        if (!allowed)
+          return false;
         if (slice.insert(op))
           llvm::append_range(work, op->getOperands());
       }
-      if (!movable)
-        continue; // (reported below: it stays where it is)
+      return true;
+    };
+    for (cf::AssertOp check : checks) {
+      // The op at the top level that holds the check, and the branches on
+      // the way: a check inside a branch holds only when it is taken.
+      Operation *holder = check;
+      SmallVector<std::pair<scf::IfOp, bool>> branches;
+      while (holder->getBlock() != &top) {
+        Region *region = holder->getParentRegion();
+        holder = holder->getParentOp();
+        if (auto ifOp = dyn_cast<scf::IfOp>(holder))
+          branches.push_back({ifOp, region == &ifOp.getThenRegion()});
+      }
+      SetVector<Operation *> slice;
+      bool ok = movable(check.getArg(), slice);
+      for (auto [ifOp, then] : branches)
+        ok = ok && movable(ifOp.getCondition(), slice);
+      if (!ok)
+        continue; // (reported by the caller: it stays where it is)
       OpBuilder b(holder);
       IRMapping map;
       for (Operation *op : topologicalSort(slice))
         b.clone(*op, map);
-      cf::AssertOp::create(b, check.getLoc(), map.lookupOrDefault(check.getArg()),
-                           check.getMsg());
+      Location loc = check.getLoc();
+      Value holds = map.lookupOrDefault(check.getArg());
+      for (auto [ifOp, then] : branches) {
+        // (ok, or the branch is not taken)
+        Value taken = map.lookupOrDefault(ifOp.getCondition());
+        if (!then)
+          taken = arith::XOrIOp::create(
+              b, loc, taken, arith::ConstantIntOp::create(b, loc, 1, 1));
+        Value notTaken = arith::XOrIOp::create(
+            b, loc, taken, arith::ConstantIntOp::create(b, loc, 1, 1));
+        holds = arith::OrIOp::create(b, loc, holds, notTaken);
+      }
+      cf::AssertOp::create(b, loc, holds, check.getMsg());
       check.erase();
     }
     return success();

@@ -470,7 +470,7 @@ def _learn_shapes(structure, result):
             if a._buffer is None and a._element_shape is None and \
                     isinstance(b, TensorArray) and b._element_shape is not None:
                 a._element_shape = b._element_shape
-                if None in a._element_shape:
+                if None in a._element_shape and a._like is None:
                     # Open extents: from a loop variable of the same shape
                     # (a recurrent layer's initial state, for its outputs).
                     a._like = like(a._element_shape)

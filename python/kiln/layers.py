@@ -2029,6 +2029,7 @@ class RNN(Layer):
         last = ops.matmul(xs[0], convert_to_tensor(
             np.zeros((x.shape[2], self.cell.units), as_dtype(x.dtype).as_numpy_dtype),
             x.dtype))
+        outputs._like = last  # (an open batch of the outputs is the input's)
 
         def body(t, *carried):
             out, new_states = self.cell(xs[t], list(carried[:n]))

@@ -162,3 +162,21 @@ func.func @while(%a: tensor<?xf32>, %b: tensor<?x2xf32>, %limit: tensor<f32>) ->
   }
   return %w#1 : tensor<?x2xf32>
 }
+
+// -----
+
+// A condition that passes its values on swapped: each is checked against
+// the carried value it stands for (here %a's extent against %b's, before
+// the call), so the results' extents are still their initial values'.
+// CHECK-LABEL: func.func @swapped(
+// CHECK-SAME: checks = ["{{.*}}: kiln.while: loop variable #0 changes its extent in dimension 0{{.*}}"
+func.func @swapped(%a: tensor<?xf32>, %b: tensor<?xf32>, %p: tensor<i1>) -> tensor<?xf32> {
+  %w:2 = kiln.while (%a, %b : tensor<?xf32>, tensor<?xf32>) cond {
+  ^bb0(%u: tensor<?xf32>, %v: tensor<?xf32>):
+    kiln.condition(%p) %v, %u : tensor<?xf32>, tensor<?xf32>
+  } do {
+  ^bb0(%u: tensor<?xf32>, %v: tensor<?xf32>):
+    kiln.yield %u, %v : tensor<?xf32>, tensor<?xf32>
+  }
+  return %w#0 : tensor<?xf32>
+}

@@ -65,8 +65,9 @@ def KilnSplitShapeFunctions
     the extents of loop results and region arguments are read from their
     initial values (a loop variable keeps its extents, which the lowering
     checks); it then runs before the call whether or not the loop body
-    runs. A check that cannot move, or one in a private function, is an
-    error.
+    runs. A check inside a branch holds only where the branch is taken, so
+    the branch's condition must be known there too. A check that cannot
+    move, or one in a private function, is an error.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];

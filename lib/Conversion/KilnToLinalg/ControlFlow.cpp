@@ -37,21 +37,21 @@ void replaceYield(ConversionPatternRewriter &rewriter, Block &block) {
   rewriter.replaceOpWithNewOp<scf::YieldOp>(yield, yield.getValues());
 }
 
-/// Requires each value the kiln.yield ending `block` carries to the next
-/// iteration to keep the open extents of `carried` (the iteration's own):
+/// Requires each value `terminator` passes on (`nextValues`: a body's
+/// yield, a while condition's values) to keep the open extents of the
+/// corresponding one of `carried` (the block's arguments):
 /// a loop variable keeps its extents, so the extents of the loop's results
 /// are those of its initial values (kiln-split-shape-functions relies on
 /// it). Checked when the code runs, where they are not the same value.
-void checkCarriedExtents(ConversionPatternRewriter &rewriter, Block &block,
+void checkCarriedExtents(ConversionPatternRewriter &rewriter,
+                         Operation *terminator, ValueRange nextValues,
                          ValueRange carried, StringRef loop) {
-  auto yield = cast<YieldOp>(block.getTerminator());
-  rewriter.setInsertionPoint(yield);
-  for (auto [k, next, current] :
-       llvm::enumerate(yield.getValues(), carried)) {
+  rewriter.setInsertionPoint(terminator);
+  for (auto [k, next, current] : llvm::enumerate(nextValues, carried)) {
     auto type = dyn_cast<RankedTensorType>(current.getType());
     if (!type || type.hasStaticShape() || next == current)
       continue;
-    Location loc = yield.getLoc();
+    Location loc = terminator->getLoc();
     SmallVector<OpFoldResult> got = extentsOf(rewriter, loc, next);
     SmallVector<OpFoldResult> had = extentsOf(rewriter, loc, current);
     for (int64_t d = 0; d < type.getRank(); ++d)
@@ -102,16 +102,20 @@ struct WhileLowering : OpConversionPattern<WhileOp> {
                                 whileOp.getBefore().end());
     rewriter.inlineRegionBefore(op.getBodyRegion(), whileOp.getAfter(),
                                 whileOp.getAfter().end());
-    // The condition passes the carried values on unchanged.
+    // The condition passes the carried values on (with their extents:
+    // checked where it passes something else), and so does the body.
     Block &before = whileOp.getBefore().front();
     auto condition = cast<ConditionOp>(before.getTerminator());
+    checkCarriedExtents(rewriter, condition, condition.getArgs(),
+                        before.getArguments(), "kiln.while");
     rewriter.setInsertionPoint(condition);
     Value pred = extractScalar(rewriter, loc, condition.getPred());
     rewriter.replaceOpWithNewOp<scf::ConditionOp>(condition, pred,
                                                   condition.getArgs());
-    checkCarriedExtents(rewriter, whileOp.getAfter().front(),
-                        whileOp.getAfter().front().getArguments(),
-                        "kiln.while");
+    Block &after = whileOp.getAfter().front();
+    checkCarriedExtents(rewriter, after.getTerminator(),
+                        cast<YieldOp>(after.getTerminator()).getValues(),
+                        after.getArguments(), "kiln.while");
     replaceYield(rewriter, whileOp.getAfter().front());
     rewriter.replaceOp(op, whileOp.getResults());
     return success();
@@ -150,8 +154,9 @@ struct ForLowering : OpConversionPattern<ForOp> {
     SmallVector<Value> replacements = {counter};
     llvm::append_range(replacements, forOp.getRegionIterArgs());
     // (Before the merge: the yield still names the body's own arguments.)
-    checkCarriedExtents(rewriter, body, body.getArguments().drop_front(),
-                        "kiln.for");
+    checkCarriedExtents(rewriter, body.getTerminator(),
+                        cast<YieldOp>(body.getTerminator()).getValues(),
+                        body.getArguments().drop_front(), "kiln.for");
     rewriter.mergeBlocks(&body, newBody, replacements);
     replaceYield(rewriter, *newBody);
     rewriter.replaceOp(op, forOp.getResults());
