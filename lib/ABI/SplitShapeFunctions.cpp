@@ -162,6 +162,18 @@ struct DimOfIfResult : OpRewritePattern<tensor::DimOp> {
   }
 };
 
+/// The patterns that read an extent from where it comes from: an op's
+/// operands (reification), a loop value's initial value, what an scf.if's
+/// branches write into. Shared by the shape functions and the checks moved
+/// out of loops.
+void populateExtentPatterns(RewritePatternSet &patterns) {
+  MLIRContext *context = patterns.getContext();
+  memref::populateResolveRankedShapedTypeResultDimsPatterns(patterns);
+  memref::populateResolveShapedTypeResultDimsPatterns(patterns);
+  tensor::DimOp::getCanonicalizationPatterns(patterns, context);
+  patterns.add<DimOfLoopValue, DimOfIfResult>(context);
+}
+
 struct SplitShapeFunctionsPass
     : public mlir::kiln::impl::KilnSplitShapeFunctionsBase<SplitShapeFunctionsPass> {
   void runOnOperation() override {
@@ -224,11 +236,8 @@ struct SplitShapeFunctionsPass
       return success();
     MLIRContext *context = &getContext();
     RewritePatternSet patterns(context);
-    memref::populateResolveRankedShapedTypeResultDimsPatterns(patterns);
-    memref::populateResolveShapedTypeResultDimsPatterns(patterns);
-    tensor::DimOp::getCanonicalizationPatterns(patterns, context);
+    populateExtentPatterns(patterns);
     cf::AssertOp::getCanonicalizationPatterns(patterns, context);
-    patterns.add<DimOfLoopValue, DimOfIfResult>(context);
     FrozenRewritePatternSet frozen(std::move(patterns));
     // Twice, with common subexpressions merged between: a check of an
     // extent against itself (a tape's rows, computed twice) then folds away.
@@ -386,15 +395,12 @@ struct SplitShapeFunctionsPass
     // Resolve the extents through the ops that produced the outputs; what
     // only computed data dies.
     RewritePatternSet patterns(context);
-    memref::populateResolveRankedShapedTypeResultDimsPatterns(patterns);
-    memref::populateResolveShapedTypeResultDimsPatterns(patterns);
-    tensor::DimOp::getCanonicalizationPatterns(patterns, context);
+    populateExtentPatterns(patterns);
     // Extents of a result held in a buffer of its own (kiln.sort's): the
     // buffer's, which are the allocation's operands.
     bufferization::ToTensorOp::getCanonicalizationPatterns(patterns, context);
     memref::DimOp::getCanonicalizationPatterns(patterns, context);
     tensor::EmptyOp::getCanonicalizationPatterns(patterns, context);
-    patterns.add<DimOfLoopValue, DimOfIfResult>(context);
     if (failed(applyPatternsGreedily(shapeFn, std::move(patterns)))) {
       func.emitError() << "entry point '" << func.getName()
                        << "': its shape function did not converge";

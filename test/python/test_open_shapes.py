@@ -614,3 +614,32 @@ def test_gradient_of_an_empty_result_beside_an_open_extent():
         y, dx = grad(np.ones((rows, 1)))
         assert y.shape == (rows, 0, 1)
         np.testing.assert_array_equal(dx.numpy(), np.ones((rows, 1)))
+
+
+def test_window_helpers_over_an_open_batch_and_their_errors():
+    # reverse along a known axis of an open-batch tensor (NumPy's flip); a
+    # conv2d_transpose whose output batch is another tensor's open extent
+    # is refused at the line; Keras' short pooling names are the classes.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32),
+                                    kiln.TensorSpec((None, 2, 2, 1), kiln.float32)])
+    def f(x, img):
+        return kiln.reverse(x, [1])
+
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(f(x, np.zeros((1, 2, 2, 1), np.float32)).numpy(), x[:, ::-1])
+
+    w = kiln.constant(np.ones((2, 2, 1, 1), np.float32))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32),
+                                    kiln.TensorSpec((None, 2, 2, 1), kiln.float32)])
+    def g(x, img):
+        return kiln.nn.conv2d_transpose(img, w, [kiln.shape(x)[0], 4, 4, 1], 2, "SAME")
+
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match=r"test_open_shapes.py:\d+: conv2d_transpose: the batch of "
+                             r"output_shape is an open extent of another tensor"):
+        g(x, np.zeros((2, 2, 2, 1), np.float32))
+    L = kiln.layers
+    assert L.MaxPool2D is L.MaxPooling2D and L.AvgPool1D is L.AveragePooling1D
+    assert L.GlobalAvgPool2D is L.GlobalAveragePooling2D and \
+        L.GlobalMaxPool1D is L.GlobalMaxPooling1D

@@ -85,3 +85,17 @@ func.func @pool_gradients(%x: tensor<?x4x4x3xf32>, %dy: tensor<?x2x2x3xf32>, %s:
   %2 = kiln.max_pool2d_select %x, %s {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<?x4x4x3xf32>, tensor<4x4x4x3xf32> -> tensor<?x2x2x3xf32>
   return %0, %1, %2 : tensor<?x4x4x3xf32>, tensor<?x4x4x3xf32>, tensor<?x2x2x3xf32>
 }
+
+// -----
+
+// A static result batch with an open operand: the operand's batch is
+// checked against it.
+// CHECK-LABEL: func.func @static_result_batch
+// CHECK-SAME: (%[[DY:.*]]: tensor<?x2x2x3xf32>)
+// CHECK: %[[N:.*]] = tensor.dim %[[DY]], %c0
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[N]], %c2
+// CHECK: cf.assert %[[OK]], "{{.*}}the batch extent of the result of 'kiln.avg_pool2d_grad' differs from its operand's"
+func.func @static_result_batch(%dy: tensor<?x2x2x3xf32>) -> tensor<2x4x4x3xf32> {
+  %0 = kiln.avg_pool2d_grad %dy {window = array<i64: 2, 2>, strides = array<i64: 2, 2>} : tensor<?x2x2x3xf32> -> tensor<2x4x4x3xf32>
+  return %0 : tensor<2x4x4x3xf32>
+}
