@@ -324,7 +324,8 @@ kiln_status_t Engine::compileKernel(llvm::StringRef op,
   if (generic && (failed(values) || values->empty() ||
                   !values->front().getDefiningOp()->hasTrait<
                       OpTrait::OpenExtents>() ||
-                  isa<TransposeOp, SliceOp, PadOp, BatchMatmulOp>(
+                  isa<TransposeOp, SliceOp, PadOp, ConcatOp, SplitOp,
+                      BatchMatmulOp>(
                       values->front().getDefiningOp())))
     return nullptr;
   if (failed(values))

@@ -1526,16 +1526,28 @@ class EinsumDense(Layer):
     the equation names the input's, kernel's and output's dimensions
     ("abc,cde->abde"); `output_shape` gives the output's extents after the
     batch (None: the input's extent of that letter); `bias_axes` the output
-    letters the bias spans."""
+    letters the bias spans. A "..." before the input's and output's letters
+    ("...b,bc->...c") or after them ("ab...,bc->ac...") stands for the
+    input's other dimensions, which output_shape leaves out."""
 
     def __init__(self, equation, output_shape, activation=None, bias_axes=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
-        match = re.fullmatch(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)", equation.replace(" ", ""))
+        compact = equation.replace(" ", "")
+        self._elided = None
+        for elided, pattern in (
+                (None, r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"),
+                ("left", r"\.\.\.([a-zA-Z]+),([a-zA-Z]+)->\.\.\.([a-zA-Z]+)"),
+                ("right", r"([a-zA-Z]+)\.\.\.,([a-zA-Z]+)->([a-zA-Z]+)\.\.\.")):
+            match = re.fullmatch(pattern, compact)
+            if match is not None:
+                self._elided = elided
+                break
         if match is None:
             raise ValueError(f"EinsumDense: equation {equation!r} must read "
-                             "'<input>,<kernel>-><output>' in letters (no '...')")
+                             "'<input>,<kernel>-><output>' in letters, with '...' "
+                             "before (or after) both the input's and the output's")
         self.equation = equation
         self._specs = match.groups()
         self.partial_output_shape = [output_shape] if isinstance(output_shape, int) \
@@ -1547,10 +1559,29 @@ class EinsumDense(Layer):
 
     def build(self, input_shape):
         given, kernel, out = self._specs
+        shape = list(self.partial_output_shape)
+        if self._elided is not None:
+            # The "..." becomes letters of its own for the input's other
+            # dimensions; their output extents are the input's (Keras').
+            n = len(input_shape) - len(given)
+            if n < 0:
+                raise ValueError(f"{self.name}: the equation's input {given!r} names more "
+                                 f"dimensions than the input shape {input_shape} has")
+            free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in self.equation]
+            dots = "".join(free[:n])
+            if self._elided == "left":
+                given, out = dots + given, dots + out
+                shape = list(input_shape[:n]) + shape
+            else:
+                given, out = given + dots, out + dots
+                if len(shape) == len(out) - n - 1:
+                    shape = [input_shape[0]] + shape
+                shape = shape + list(input_shape[len(input_shape) - n:])
+            self._specs = (given, kernel, out)
+            self._equation = f"{given},{kernel}->{out}"
         if len(given) != len(input_shape):
             raise ValueError(f"{self.name}: the equation's input {given!r} has rank "
                              f"{len(given)}, the input shape {input_shape}")
-        shape = list(self.partial_output_shape)
         if len(shape) == len(out) - 1:
             shape = [input_shape[0]] + shape
         if len(shape) != len(out):
@@ -1582,7 +1613,7 @@ class EinsumDense(Layer):
                                         regularizer=self.bias_regularizer)
 
     def call(self, inputs):
-        y = math_ops.einsum(self.equation, inputs, self.kernel)
+        y = math_ops.einsum(getattr(self, "_equation", self.equation), inputs, self.kernel)
         if self.bias is not None:
             y = y + self.bias
         return self.activation(y) if self.activation else y

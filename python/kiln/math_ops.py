@@ -350,6 +350,9 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
     ones of the given sizes (one of them may be -1: the rest)."""
     x = convert_to_tensor(value)
     a = _axis(axis, x.ndim, "split")
+    if x.shape[a] is None and isinstance(num_or_size_splits, (int, np.integer)) \
+            and x.shape.count(None) == 1:
+        return _split_open(x, a, int(num_or_size_splits))
     extent = _known_extent(x, a, "split")
     if isinstance(num_or_size_splits, (int, np.integer)):
         n = int(num_or_size_splits)
@@ -376,6 +379,18 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
         out.append(_slice_axis(x, a, start, start + s))
         start += s
     return out
+
+
+def _split_open(x, a, n):
+    """split(x, n, axis=a) where that extent, x's only open one, is known
+    only when the code runs: x reshaped to [.., n, extent / n, ..] (the
+    reshape checks that n divides it), then the n slices."""
+    if n <= 0:
+        raise errors.InvalidArgumentError(
+            f"split: cannot split into {n} pieces", errors.user_location())
+    shape = list(x.shape)
+    parts = reshape(x, shape[:a] + [n, -1] + shape[a + 1:])
+    return [squeeze(_slice_axis(parts, a, i, i + 1), [a]) for i in range(n)]
 
 
 def unstack(value, num=None, axis=0, name=None):
@@ -1090,28 +1105,61 @@ def sequence_mask(lengths, maxlen=None, dtype=bool_, name=None):
 
 # --- einsum --------------------------------------------------------------------------
 
+def _einsum_ellipses(equation, tensors):
+    """`equation` with each "..." replaced by letters of its own (upper
+    case ones the equation does not use), aligned from the right as NumPy
+    broadcasts them: (operand specs, output spec or None for implicit, the
+    ellipsis letters)."""
+    if "->" in equation:
+        lhs, out = equation.split("->", 1)
+    else:
+        lhs, out = equation, None
+    specs = lhs.split(",")
+    if len(specs) != len(tensors):
+        raise errors.InvalidArgumentError(
+            f"einsum: {equation!r} names {len(specs)} operands, got {len(tensors)}",
+            errors.user_location())
+    if "..." not in equation:
+        return specs, out, ""
+    if builtins.any(spec.count("...") > 1 for spec in specs + [out or ""]) or \
+            "." in equation.replace("...", ""):
+        raise errors.InvalidArgumentError(
+            f"einsum: {equation!r} has a stray '.' or more than one '...' in an operand",
+            errors.user_location())
+    ranks = [t.ndim - (len(spec) - 3) for spec, t in zip(specs, tensors) if "..." in spec]
+    if builtins.any(r < 0 for r in ranks):
+        raise errors.InvalidArgumentError(
+            f"einsum: {equation!r} names more dimensions than an operand has",
+            errors.user_location())
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+            if c not in equation]
+    rank = builtins.max(ranks, default=0)
+    if rank > len(free):
+        raise errors.UnimplementedError(
+            f"einsum: {equation!r} leaves too few letters for its '...'",
+            errors.user_location())
+    dots = "".join(free[:rank])
+    specs = [spec.replace("...", dots[rank - (t.ndim - (len(spec) - 3)):])
+             if "..." in spec else spec for spec, t in zip(specs, tensors)]
+    if out is not None:
+        out = out.replace("...", dots)
+    return specs, out, dots
+
+
 def einsum(equation, *inputs, name=None):
     """Einstein summation over one or more operands ("ij,jk->ik",
-    "bij,bjk->bik", "ii->" is not supported: each letter at most once per
-    operand; no ellipsis). Two operands at a time become a (batch) matrix
-    product: summed letters contracted, shared output letters batched."""
+    "bij,bjk->bik", "...ij,jk->...ik"; each letter at most once per
+    operand, so no "ii->i"). A "..." stands for the dimensions no letter
+    names, broadcast as NumPy does. Two operands at a time become a (batch)
+    matrix product: summed letters contracted, shared output letters
+    batched."""
     equation = equation.replace(" ", "")
-    if "..." in equation:
-        raise errors.UnimplementedError("einsum: ellipses are not supported yet",
-                                        errors.user_location())
-    if "->" in equation:
-        lhs, out = equation.split("->")
-    else:  # (implicit output: letters seen once, in alphabetical order)
-        lhs = equation
-        letters = lhs.replace(",", "")
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    specs = lhs.split(",")
-    if len(specs) != len(inputs):
-        raise errors.InvalidArgumentError(
-            f"einsum: {equation!r} names {len(specs)} operands, got {len(inputs)}",
-            errors.user_location())
     tensors = [convert_to_tensor(t) for t in inputs]
-    sizes = {}
+    specs, out, dots = _einsum_ellipses(equation, tensors)
+    if out is None:  # (implicit output: "..." then letters seen once, sorted)
+        letters = "".join(specs)
+        out = dots + "".join(sorted(c for c in set(letters)
+                                    if letters.count(c) == 1 and c not in dots))
     for spec, t in zip(specs, tensors):
         if len(spec) != t.ndim or len(set(spec)) != len(spec) or not spec.isalpha() \
                 and spec:
@@ -1119,6 +1167,17 @@ def einsum(equation, *inputs, name=None):
                 f"einsum: operand {spec!r} does not fit a tensor of shape "
                 f"{list(t.shape)} (one distinct letter per dimension)",
                 errors.user_location())
+    # A "..." dimension of extent 1 broadcasts against the others': it is
+    # dropped from its operand.
+    for c in dots:
+        extents = {t.shape[spec.index(c)] for spec, t in zip(specs, tensors) if c in spec}
+        if 1 in extents and len(extents) > 1:
+            for i, (spec, t) in enumerate(zip(specs, tensors)):
+                if c in spec and t.shape[spec.index(c)] == 1:
+                    tensors[i] = squeeze(t, [spec.index(c)])
+                    specs[i] = spec.replace(c, "")
+    sizes = {}
+    for spec, t in zip(specs, tensors):
         for c, d in zip(spec, t.shape):
             # (An extent known only when the code runs, None, meets any:
             # the products check it then.)
@@ -1126,15 +1185,10 @@ def einsum(equation, *inputs, name=None):
             if seen is None:
                 sizes[c] = d
             elif d is not None and seen != d:
+                what = "a '...' dimension" if c in dots else f"letter {c!r}"
                 raise errors.InvalidArgumentError(
-                    f"einsum: letter {c!r} has extents {sizes[c]} and {d}",
+                    f"einsum: {what} has extents {sizes[c]} and {d}",
                     errors.user_location())
-    opened = sorted({c for c, d in sizes.items() if d is None})
-    if len(opened) > 1:
-        raise errors.UnimplementedError(
-            f"einsum {equation!r}: letters {opened} all have extents known only "
-            "when the code runs; Kiln's einsum takes one such letter (give the "
-            "function a more static input_signature)", errors.user_location())
     if any(c not in sizes for c in out) or len(set(out)) != len(out):
         raise errors.InvalidArgumentError(
             f"einsum: output {out!r} names a letter no operand has (or twice)",
@@ -1171,6 +1225,12 @@ def _contract(sa, a, sb, b, keep, sizes):
     contracted = [c for c in sa if c in sb and c not in keep]
     a_free = [c for c in sa if c not in sb]
     b_free = [c for c in sb if c not in sa]
+    groups = (batch, a_free, contracted, b_free)
+    opened = [c for c in sa + sb if sizes[c] is None]
+    if len(set(opened)) > 1 and builtins.any(
+            len(g) > 1 and builtins.any(sizes[c] is None for c in g) for g in groups):
+        return _contract_broadcast(sa, a, sb, b, batch, a_free, contracted, b_free, sizes)
+
     def size(letters):  # (None where an extent is open)
         extents = [sizes[c] for c in letters]
         return None if None in extents else int(np.prod(extents, dtype=np.int64))
@@ -1181,6 +1241,64 @@ def _contract(sa, a, sb, b, keep, sizes):
     product = matmul(a3, b3)
     letters = batch + a_free + b_free
     return "".join(letters), reshape(product, [sizes[c] for c in letters])
+
+
+def _contract_broadcast(sa, a, sb, b, batch, a_free, contracted, b_free, sizes):
+    """_contract where merging letters would join extents known only at
+    run time: a batched product that keeps the letters apart instead. Each
+    side's free letters but its last become batch dimensions that the
+    other side has as 1s (batch_matmul broadcasts them); contracted letters
+    are merged only when all their extents are known, else all but the last
+    become batch dimensions, summed after the product."""
+    if not a_free and not b_free:
+        # Nothing free on either side: elementwise products, summed.
+        order = batch + contracted
+        a = transpose(a, [sa.index(c) for c in order])
+        b = transpose(b, [sb.index(c) for c in order])
+        product = a * b
+        if contracted:
+            product = reduce_sum(product, list(builtins.range(len(batch), len(order))))
+        return "".join(batch), product
+    if builtins.all(sizes[c] is not None for c in contracted):
+        extra, inner = [], contracted
+    else:
+        extra, inner = contracted[:-1], contracted[-1:]
+
+    def merged(spec, t):
+        """t with the `inner` letters joined into one, "#" (known extents,
+        so the reshape keeps every open one)."""
+        if len(inner) <= 1:
+            return spec.replace(inner[0], "#") if inner else spec, t
+        rest = [c for c in spec if c not in inner]
+        t = transpose(t, [spec.index(c) for c in rest + inner])
+        known = int(np.prod([sizes[c] for c in inner], dtype=np.int64))
+        return "".join(rest) + "#", reshape(t, [sizes[c] for c in rest] + [known])
+
+    def arranged(spec, t, dims):
+        """t's letters in the order `dims`, None a new extent of 1."""
+        t = transpose(t, [spec.index(c) for c in dims if c is not None])
+        for position, c in enumerate(dims):
+            if c is None:
+                t = expand_dims(t, position)
+        return t
+
+    sa, a = merged(sa, a)
+    sb, b = merged(sb, b)
+    k = ["#"] if inner else [None]
+    a_outer, a_last = a_free[:-1], a_free[-1:] or [None]
+    b_outer, b_last = b_free[:-1], b_free[-1:] or [None]
+    lhs = arranged(sa, a, batch + extra + a_outer + [None] * len(b_outer) + a_last + k)
+    rhs = arranged(sb, b, batch + extra + [None] * len(a_outer) + b_outer + k + b_last)
+    product = matmul(lhs, rhs)
+    letters = batch + extra + a_outer + b_outer + a_last + b_last
+    # Sum the extra contracted letters; drop the 1s that stand for no letter.
+    if extra:
+        product = reduce_sum(product, [letters.index(c) for c in extra])
+        letters = [c for c in letters if c not in extra]
+    if None in letters:
+        product = squeeze(product, [i for i, c in enumerate(letters) if c is None])
+        letters = [c for c in letters if c is not None]
+    return "".join(letters), product
 
 
 # --- Sorting ----------------------------------------------------------------

@@ -143,17 +143,3 @@ func.func @dsorted(%x: tensor<?x3xf32>, %s: tensor<?x3xf32>) -> tensor<?x3xf32> 
   %g = kiln.grad @sorted(%x) seeds(%s : tensor<?x3xf32>) {wrt = array<i64: 0>} : (tensor<?x3xf32>) -> tensor<?x3xf32>
   return %g : tensor<?x3xf32>
 }
-
-// -----
-
-// A concatenation along an open extent: the gradient's slices would start
-// at offsets known only at run time.
-func.func @joined(%x: tensor<?x3xf32>, %y: tensor<2x3xf32>) -> tensor<?x3xf32> {
-  // expected-error@+1 {{'kiln.concat' op differentiating kiln.concat needs static extents along the concatenation axis, not 'tensor<?x3xf32>'}}
-  %c = kiln.concat %x, %y {axis = 0 : i64} : (tensor<?x3xf32>, tensor<2x3xf32>) -> tensor<?x3xf32>
-  return %c : tensor<?x3xf32>
-}
-func.func @djoined(%x: tensor<?x3xf32>, %y: tensor<2x3xf32>, %s: tensor<?x3xf32>) -> tensor<?x3xf32> {
-  %g = kiln.grad @joined(%x, %y) seeds(%s : tensor<?x3xf32>) {wrt = array<i64: 0>} : (tensor<?x3xf32>, tensor<2x3xf32>) -> tensor<?x3xf32>
-  return %g : tensor<?x3xf32>
-}

@@ -484,6 +484,41 @@ func.func @dopen_moves(%x: tensor<?x3xf32>, %y: tensor<?x2xf32>, %g: tensor<?x6x
 
 // -----
 
+// A concatenation along an open axis: its cotangent is cut by kiln.split
+// into pieces as long as the operands (offsets known at run time).
+// CHECK-LABEL: func.func private @open_axis_vjp_0_1_seeded(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<?x3xf32>, %[[Y:[^:]*]]: tensor<2x3xf32>, %[[G:[^:]*]]: tensor<?x3xf32>
+// CHECK: %[[DX:.*]]:2 = kiln.split %[[G]] like %[[X]], %[[Y]] {axis = 0 : i64} : tensor<?x3xf32> like tensor<?x3xf32>, tensor<2x3xf32> -> tensor<?x3xf32>, tensor<2x3xf32>
+// CHECK: return %{{.*}}, %[[DX]]#0, %[[DX]]#1
+func.func @open_axis(%x: tensor<?x3xf32>, %y: tensor<2x3xf32>) -> tensor<?x3xf32> {
+  %c = kiln.concat %x, %y {axis = 0 : i64} : (tensor<?x3xf32>, tensor<2x3xf32>) -> tensor<?x3xf32>
+  return %c : tensor<?x3xf32>
+}
+func.func @dopen_axis(%x: tensor<?x3xf32>, %y: tensor<2x3xf32>, %g: tensor<?x3xf32>) -> (tensor<?x3xf32>, tensor<2x3xf32>) {
+  %dx, %dy = kiln.grad @open_axis(%x, %y) seeds(%g : tensor<?x3xf32>) {wrt = array<i64: 0, 1>} : (tensor<?x3xf32>, tensor<2x3xf32>) -> (tensor<?x3xf32>, tensor<2x3xf32>)
+  return %dx, %dy : tensor<?x3xf32>, tensor<2x3xf32>
+}
+
+// -----
+
+// A split's cotangent joins the pieces' back, zeros for a piece without
+// one (its open extent read from that piece).
+// CHECK-LABEL: func.func private @halves_vjp_0_seeded(
+// CHECK: %[[P:.*]]:2 = kiln.split
+// CHECK: %[[Z:.*]] = kiln.broadcast_to %{{.*}} like %[[P]]#1
+// CHECK: kiln.concat %{{.*}}, %[[Z]] {axis = 0 : i64} : (tensor<?x3xf32>, tensor<?x3xf32>) -> tensor<?x3xf32>
+func.func @halves(%x: tensor<?x3xf32>, %a: tensor<?x3xf32>, %b: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  %p:2 = kiln.split %x like %a, %b {axis = 0 : i64} : tensor<?x3xf32> like tensor<?x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>, tensor<?x3xf32>
+  %e = kiln.exp %p#0 : tensor<?x3xf32>
+  return %e : tensor<?x3xf32>
+}
+func.func @dhalves(%x: tensor<?x3xf32>, %a: tensor<?x3xf32>, %b: tensor<?x3xf32>, %g: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  %d = kiln.grad @halves(%x, %a, %b) seeds(%g : tensor<?x3xf32>) {wrt = array<i64: 0>} : (tensor<?x3xf32>, tensor<?x3xf32>, tensor<?x3xf32>) -> tensor<?x3xf32>
+  return %d : tensor<?x3xf32>
+}
+
+// -----
+
 // A strided slice of a fixed dimension beside an open one: the spread
 // cotangent is cut in the fixed dimension and taken whole in the open one
 // (found by the random programs: the cut had a static limit there).

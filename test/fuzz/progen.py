@@ -885,8 +885,8 @@ def grow(prog, rng, v):
             f"stride = {attr_array(stride)}}} : {t[0]} -> {r}"),
             lambda a: a[index], lambda k, a: a[index], x.dyn)
     fixed = [i for i in range(rank) if not x.dyn[i]]
-    if kind == "concat" and fixed:  # (along a fixed axis)
-        axis = rng.choice(fixed)
+    if kind == "concat" and rank:  # (along a fixed axis, or an open one)
+        axis = rng.choice(fixed) if fixed and rng.random() < 0.6 else rng.randrange(rank)
         out = tuple(d * 2 if i == axis else d for i, d in enumerate(shape))
         return prog.add(out, dtype, [v, v], lambda n, t, r: (
             f"kiln.concat {n[0]}, {n[1]} {{axis = {axis} : i64}} : ({t[0]}, {t[1]}) -> {r}"),

@@ -924,6 +924,43 @@ def test_moves_of_open_extents(runner, rows, cols):
                    expect_error="kiln.concat: operand 1 differs from the others in dimension 0")
 
 
+@pytest.mark.parametrize("rows,more", [(3, 4), (1, 0), (0, 2), (6, 1)])
+def test_concat_and_split_along_open_axes(runner, rows, more):
+    # Two batches known only at run time joined along the batch (with a
+    # fixed piece between), and one cut back into pieces as long as other
+    # tensors: offsets computed when the code runs, against NumPy.
+    x = rand((rows, 3), np.float32, -1, 1)
+    y = rand((more, 3), np.float32, -1, 1)
+    z = rand((2, 3), np.float32, -1, 1)
+    mlir = """func.func @f(%x: tensor<?x3xf32>, %y: tensor<?x3xf32>, %z: tensor<2x3xf32>)
+    -> (tensor<?x3xf32>, tensor<?x3xf32>, tensor<2x3xf32>, tensor<?x3xf32>) {
+  %c = kiln.concat %x, %z, %y {axis = 0 : i64} : (tensor<?x3xf32>, tensor<2x3xf32>, tensor<?x3xf32>) -> tensor<?x3xf32>
+  %p:3 = kiln.split %c like %y, %z, %x {axis = 0 : i64} : tensor<?x3xf32> like tensor<?x3xf32>, tensor<2x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>, tensor<2x3xf32>, tensor<?x3xf32>
+  return %c, %p#0, %p#1, %p#2 : tensor<?x3xf32>, tensor<?x3xf32>, tensor<2x3xf32>, tensor<?x3xf32>
+}
+"""
+    c, p0, p1, p2 = runner.run(mlir, [x, y, z])
+    joined = np.concatenate([x, z, y], 0)
+    np.testing.assert_array_equal(c, joined)
+    np.testing.assert_array_equal(p0, joined[:more])
+    np.testing.assert_array_equal(p1, joined[more:more + 2])
+    np.testing.assert_array_equal(p2, joined[more + 2:])
+    cut = """func.func @f(%x: tensor<?x3xf32>, %a: tensor<?x1xf32>, %b: tensor<?x2xf32>)
+    -> (tensor<?x3xf32>, tensor<?x3xf32>) {
+  %p:2 = kiln.split %x like %a, %b {axis = 0 : i64} : tensor<?x3xf32> like tensor<?x1xf32>, tensor<?x2xf32> -> tensor<?x3xf32>, tensor<?x3xf32>
+  return %p#0, %p#1 : tensor<?x3xf32>, tensor<?x3xf32>
+}
+"""
+    a = np.zeros((rows, 1), np.float32)
+    b = np.zeros((more, 2), np.float32)
+    both = np.concatenate([x, y], 0)
+    p0, p1 = runner.run(cut, [both, a, b])
+    np.testing.assert_array_equal(p0, both[:rows])
+    np.testing.assert_array_equal(p1, both[rows:])
+    runner.run(cut, [both, a, np.zeros((more + 1, 2), np.float32)],
+               expect_error="kiln.split: the pieces' extents along axis 0 do not add up to the input's")
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 4, 2), (1, 1, 4, 2), (5, 2, 4, 2)])
 def test_reshape_keeping_several_open_extents(runner, shape):
     # Heads merged and split with batch and time open: each open extent

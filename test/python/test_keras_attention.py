@@ -151,7 +151,18 @@ def test_attention_layer_and_einsum_dense():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert dense.kernel.shape == (4, 7) and dense.bias.shape == (7,)
     with pytest.raises(ValueError, match="equation"):
-        layers.EinsumDense("...b,bc->...c", 3)
+        layers.EinsumDense("a...b,bc->a...c", 3)
+    # A "..." for the input's other dimensions, before or after the named
+    # ones: output_shape gives only the named output extents (Keras').
+    seq = layers.EinsumDense("...b,bc->...c", output_shape=5, bias_axes="c")
+    np.testing.assert_allclose(seq(x).numpy(), x @ seq.kernel.numpy() + seq.bias.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert seq.kernel.shape == (4, 5) and seq.full_output_shape == (2, 3, 5)
+    tail = layers.EinsumDense("ab...,bc->ac...", output_shape=6)
+    got = tail(x.transpose(0, 2, 1)).numpy()           # [2, 4, 3] -> [2, 6, 3]
+    np.testing.assert_allclose(got, np.einsum("abx,bc->acx", x.transpose(0, 2, 1),
+                                              tail.kernel.numpy()), rtol=1e-5, atol=1e-6)
+    assert tail.full_output_shape == (2, 6, 3)
     with pytest.raises(ValueError, match="bias axis 'z'"):
         layers.EinsumDense("ab,bc->ac", 3, bias_axes="z")(x[0])
     with pytest.raises(ValueError, match="output_shape gives 'b' extent 9, the input 3"):
@@ -311,6 +322,82 @@ def test_attention_over_an_open_batch():
     np.testing.assert_allclose(gradient(x).numpy(),
                                central(lambda v: (mha_numpy(mha, v, v)[0] * w).sum(), x),
                                rtol=1e-5, atol=1e-7)
+
+
+def test_attention_over_open_batch_and_sequence_length():
+    # Token sequences of any batch size and length (TensorSpec([None,
+    # None, D])): the heads' einsums join letters whose extents are all
+    # known only when the code runs. One trace; NumPy the oracle; the input
+    # gradient against central differences.
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=3, dtype="float64")
+    x0 = RNG.normal(size=(2, 4, 6))
+    mha(x0, x0)
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 6), kiln.float64),
+                                    kiln.TensorSpec((None, None, 6), kiln.float64)])
+    def attend(q, v):
+        return mha(q, v)
+
+    for n, t, s in ((3, 5, 2), (1, 1, 4), (2, 4, 4)):
+        q, v = RNG.normal(size=(n, t, 6)), RNG.normal(size=(n, s, 6))
+        np.testing.assert_allclose(attend(q, v).numpy(), mha_numpy(mha, q, v)[0],
+                                   rtol=1e-10, atol=1e-12)
+    assert attend.trace_count == 1
+
+    w = RNG.normal(size=(2, 3, 6))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 6), kiln.float64)])
+    def gradient(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            loss = kiln.reduce_sum(mha(x, x) * w)
+        return tape.gradient(loss, x)
+
+    x = RNG.normal(size=(2, 3, 6))
+    np.testing.assert_allclose(gradient(x).numpy(),
+                               central(lambda v: (mha_numpy(mha, v, v)[0] * w).sum(), x),
+                               rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("equation,shapes,open_axes", [
+    ("bqd,bkd->bqk", [(2, 3, 4), (2, 5, 4)], [(0, 1), (0, 1)]),
+    ("abcd,cde->abe", [(2, 3, 4, 5), (4, 5, 6)], [(0, 1), ()]),     # EinsumDense's output
+    ("abc,cde->abde", [(2, 3, 4), (4, 2, 5)], [(0, 1), ()]),        # and its heads
+    ("bqhd,bkhd->bhqk", [(2, 3, 2, 4), (2, 5, 2, 4)], [(0, 1), (0, 1)]),
+    ("btd,btd->b", [(2, 3, 4), (2, 3, 4)], [(0, 1), (0, 1)]),       # open letters summed
+    ("btd,btd->bd", [(2, 3, 4), (2, 3, 4)], [(0, 1), (0, 1)]),
+    ("bt,bs->bts", [(2, 3), (2, 4)], [(0, 1), (0, 1)]),             # nothing summed
+    ("...d,de->...e", [(2, 3, 4), (4, 5)], [(0, 1), ()]),
+])
+def test_einsum_with_several_open_letters(equation, shapes, open_axes):
+    # Values against NumPy for two sets of sizes from one trace, and the
+    # first operand's gradient against NumPy's einsum of the cotangent.
+    specs = [kiln.TensorSpec([None if d in axes else n for d, n in enumerate(shape)],
+                             kiln.float64) for shape, axes in zip(shapes, open_axes)]
+
+    @kiln.function(input_signature=specs)
+    def f(a, b):
+        with kiln.GradientTape() as tape:
+            tape.watch(a)
+            y = kiln.einsum(equation, a, b)
+            loss = kiln.reduce_sum(y * y)
+        return y, tape.gradient(loss, a)
+
+    for grow in (0, 1):
+        sized = [tuple(n + grow * (d in axes) for d, n in enumerate(shape))
+                 for shape, axes in zip(shapes, open_axes)]
+        a, b = [RNG.normal(size=s) for s in sized]
+        want = np.einsum(equation, a, b)
+        y, da = f(a, b)
+        np.testing.assert_allclose(y.numpy(), want, rtol=1e-10, atol=1e-12)
+        # d/da sum(y^2) = 2 * einsum(y, b) back to a's letters.
+        lhs, out = equation.split("->")
+        sa, sb = lhs.split(",")
+        if "..." in sa:
+            sa, sb, out = sa.replace("...", "xy"), sb.replace("...", "xy"), out.replace("...", "xy")
+        np.testing.assert_allclose(da.numpy(), np.einsum(f"{out},{sb}->{sa}", 2 * want, b),
+                                   rtol=1e-9, atol=1e-10)
+    assert f.trace_count == 1
 
 
 def test_attention_honours_keras_masks():

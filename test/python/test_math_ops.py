@@ -392,13 +392,31 @@ def test_einsum_errors():
         kiln.einsum("ij,jk->ik", x)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="one distinct letter"):
         kiln.einsum("ii->i", kiln.constant(np.eye(3)))
-    with pytest.raises(kiln.errors.UnimplementedError, match="ellipses"):
-        kiln.einsum("...ij->...ji", x)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="more dimensions than"):
+        kiln.einsum("...ijk->...", x)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="a '...' dimension has extents 2 and 3"):
+        kiln.einsum("...i,...i->...", kiln.ones((2, 4)), kiln.ones((3, 4)))
     # Three operands, and the implicit output.
     a, b = RNG.normal(size=(2, 3)), RNG.normal(size=(3, 5))
     np.testing.assert_allclose(kiln.einsum("ij,jk,kl", kiln.constant(a), kiln.constant(b),
                                            kiln.constant(b.T)).numpy(),
                                np.einsum("ij,jk,kl", a, b, b.T), rtol=1e-12)
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("...ij,...jk->...ik", [(2, 3, 4, 5), (5, 6)]),        # batch dims of one side
+    ("...ij,...jk->...ik", [(1, 3, 4, 5), (2, 1, 5, 6)]),  # extents of 1 broadcast
+    ("...ij->...ji", [(2, 3, 4)]),
+    ("i...->...", [(3, 2, 4)]),                            # summed, rest kept
+    ("...ij,jk", [(2, 4, 5), (5, 3)]),                     # implicit output
+    ("b...d,b...d->b...", [(2, 3, 4, 5), (2, 3, 4, 5)]),
+    ("...,...->...", [(3, 4), (4,)]),
+    ("ij...,jk...->ik...", [(2, 3, 4), (3, 5, 1)]),
+])
+def test_einsum_ellipses_match_numpy(equation, shapes):
+    operands = [RNG.normal(size=s) for s in shapes]
+    got = kiln.einsum(equation, *[kiln.constant(o) for o in operands]).numpy()
+    np.testing.assert_allclose(got, np.einsum(equation, *operands), rtol=1e-12, atol=1e-12)
 
 
 def test_scans_over_long_axes():

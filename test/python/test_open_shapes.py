@@ -371,6 +371,115 @@ def test_gradients_through_slices_and_joins_over_an_open_batch():
     assert grads.trace_count == 1
 
 
+def test_concatenation_along_an_open_axis():
+    # tf.concat([real, fake], 0) of two batches known only at run time (a
+    # GAN's discriminator input), with a fixed piece between them: the
+    # result is as long as all three, whatever each call's batches are.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32),
+                                    kiln.TensorSpec((None, 3), kiln.float32)])
+    def join(a, b):
+        c = kiln.concat([a, kiln.ones((2, 3)), b], axis=0)
+        return c, kiln.shape(c)[0], kiln.concat([a, a], axis=1)
+
+    rng = np.random.default_rng(11)
+    for n, m in ((3, 5), (1, 1), (4, 0), (0, 2)):
+        a = rng.normal(size=(n, 3)).astype(np.float32)
+        b = rng.normal(size=(m, 3)).astype(np.float32)
+        c, rows, wide = join(a, b)
+        np.testing.assert_array_equal(c.numpy(), np.concatenate([a, np.ones((2, 3)), b], 0))
+        assert int(rows.numpy()) == n + m + 2
+        np.testing.assert_array_equal(wide.numpy(), np.concatenate([a, a], 1))
+    assert join.trace_count == 1
+    # Extents beside the axis must agree: known ones when tracing, open ones
+    # when the code runs.
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"differs from"):
+        kiln.function(lambda a, b: kiln.concat([a, b], 0),
+                      input_signature=[kiln.TensorSpec((None, 3)),
+                                       kiln.TensorSpec((None, 4))])(
+            np.zeros((1, 3), np.float32), np.zeros((1, 4), np.float32))
+    loose = kiln.function(lambda a, b: kiln.concat([a, b], 0),
+                          input_signature=[kiln.TensorSpec((None, None)),
+                                           kiln.TensorSpec((None, None))])
+    np.testing.assert_array_equal(loose(np.ones((1, 2), np.float32),
+                                        np.zeros((3, 2), np.float32)).numpy(),
+                                  np.concatenate([np.ones((1, 2)), np.zeros((3, 2))]))
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match=r"kiln.concat: operand 1 differs from the others in dimension 1"):
+        loose(np.zeros((1, 2), np.float32), np.zeros((1, 3), np.float32))
+
+
+def test_even_split_of_an_open_batch():
+    # z1, z2 = tf.split(z, 2, 0): two views of each example in one batch
+    # (contrastive learning). The batch must split evenly when the code
+    # runs; the pieces' gradients go back to their rows.
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float64)])
+    def halves(z):
+        with kiln.GradientTape() as tape:
+            tape.watch(z)
+            z1, z2 = kiln.split(z, 2, axis=0)
+            loss = kiln.reduce_sum(z1 * z2 * z2)
+        return z1, z2, tape.gradient(loss, z)
+
+    rng = np.random.default_rng(13)
+    for n in (4, 2, 10):
+        z = rng.normal(size=(n, 3))
+        z1, z2, dz = halves(z)
+        np.testing.assert_array_equal(z1.numpy(), z[:n // 2])
+        np.testing.assert_array_equal(z2.numpy(), z[n // 2:])
+        a, b = z[:n // 2], z[n // 2:]
+        np.testing.assert_allclose(dz.numpy(), np.concatenate([b * b, 2 * a * b]), rtol=1e-12)
+    assert halves.trace_count == 1
+    with pytest.raises(kiln.errors.InvalidArgumentError):
+        halves(np.zeros((3, 3)))
+
+
+def test_gradients_through_a_concatenation_along_an_open_axis():
+    # A discriminator scores real and generated samples in one batch: the
+    # loss's gradients with respect to the weights, the real samples and
+    # the generator's input (through the cut pieces of the cotangent),
+    # against central differences, for batches of different sizes.
+    from conftest import central
+
+    rng = np.random.default_rng(12)
+    d = kiln.Variable(rng.normal(size=(3, 1)))
+    g = kiln.Variable(rng.normal(size=(2, 3)))
+
+    def loss(real, z):
+        fake = kiln.tanh(kiln.matmul(z, g))
+        both = kiln.concat([real, fake], axis=0)
+        logits = kiln.matmul(both, d)
+        labels = kiln.concat([kiln.ones_like(real[:, :1]), kiln.zeros_like(fake[:, :1])], 0)
+        return kiln.reduce_mean(kiln.nn.sigmoid_cross_entropy_with_logits(labels, logits))
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float64),
+                                    kiln.TensorSpec((None, 2), kiln.float64)])
+    def grads(real, z):
+        with kiln.GradientTape() as tape:
+            tape.watch([real, z])
+            value = loss(real, z)
+        return tape.gradient(value, [real, z, d, g])
+
+    for n, m in ((4, 2), (1, 3)):
+        real, z = rng.normal(size=(n, 3)), rng.normal(size=(m, 2))
+        dreal, dz, dd, dg = grads(real, z)
+        np.testing.assert_allclose(
+            dreal.numpy(), central(lambda v: float(loss(kiln.constant(v), kiln.constant(z))), real),
+            rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(
+            dz.numpy(), central(lambda v: float(loss(kiln.constant(real), kiln.constant(v))), z),
+            rtol=1e-6, atol=1e-9)
+        for var, grad in ((d, dd), (g, dg)):
+            start = var.numpy()
+
+            def of(v, var=var):
+                var.assign(v)
+                return float(loss(kiln.constant(real), kiln.constant(z)))
+            want = central(of, start)
+            var.assign(start)
+            np.testing.assert_allclose(grad.numpy(), want, rtol=1e-6, atol=1e-9)
+    assert grads.trace_count == 1
+
+
 def test_open_dimensions_are_taken_whole():
     @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
     def head(x):

@@ -139,10 +139,6 @@ LogicalResult requireStatic(Operation *op, ConversionPatternRewriter &rewriter);
 /// with the open extents it has: an open batch, everything else static.
 bool windowTakesOpenBatch(Operation *op);
 
-/// Whether a concatenation lowers with the open extents it has: static
-/// extents along its axis, open ones elsewhere.
-bool concatTakesOpenExtents(ConcatOp op);
-
 /// Whether a kiln.scatter_add / kiln.scatter_reduce (false for any other
 /// op) lowers with the open extents it has: every extent but the base's
 /// along the axis may be open (the loops run over the updates, the slices

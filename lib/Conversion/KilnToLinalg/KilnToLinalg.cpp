@@ -601,9 +601,6 @@ struct ConvertKilnToLinalgPass
         return WalkResult::advance();
       if (lowering::scatterTakesOpenExtents(op))
         return WalkResult::advance();
-      if (auto concat = dyn_cast<ConcatOp>(op);
-          concat && lowering::concatTakesOpenExtents(concat))
-        return WalkResult::advance();
       if (lowering::windowTakesOpenBatch(op))
         return WalkResult::advance();
       if (isa<Conv2DOp, Conv2DBackpropInputOp, Conv2DBackpropFilterOp,

@@ -168,11 +168,30 @@ static int64_t concatAxis(ConcatOp op) {
                                       op.getType().getRank()));
 }
 
-bool lowering::concatTakesOpenExtents(ConcatOp op) {
-  int64_t axis = concatAxis(op);
-  return llvm::all_of(op.getInputs(), [&](Value input) {
-    return !cast<RankedTensorType>(input.getType()).isDynamicDim(axis);
-  });
+/// a + b, folded when both are known.
+static OpFoldResult addExtents(OpBuilder &b, Location loc, OpFoldResult lhs,
+                               OpFoldResult rhs) {
+  std::optional<int64_t> l = getConstantIntValue(lhs);
+  std::optional<int64_t> r = getConstantIntValue(rhs);
+  if (l && r)
+    return b.getIndexAttr(*l + *r);
+  if (r && *r == 0)
+    return lhs;
+  if (l && *l == 0)
+    return rhs;
+  return arith::AddIOp::create(b, loc,
+                               getValueOrCreateConstantIndexOp(b, loc, lhs),
+                               getValueOrCreateConstantIndexOp(b, loc, rhs))
+      .getResult();
+}
+
+/// An extent as the type wants it: a value where the type's extent is open
+/// (a static sum in a less refined type included).
+static OpFoldResult asTypeExtent(OpBuilder &b, Location loc,
+                                 OpFoldResult extent, bool open) {
+  if (open)
+    return getValueOrCreateConstantIndexOp(b, loc, extent);
+  return extent;
 }
 
 namespace {
@@ -182,17 +201,18 @@ struct ConcatLowering : OpConversionPattern<ConcatOp> {
   LogicalResult
   matchAndRewrite(ConcatOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (!concatTakesOpenExtents(op) && failed(requireStatic(op, rewriter)))
-      return failure();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     int64_t axis = concatAxis(op);
     // The result's extents: static ones, and open ones (every input has
-    // them open there) from the first input. Each input's other extents
-    // must agree with them when the code runs.
+    // them open there) from the first input; along the axis, the sum of
+    // the inputs' extents. Each input's other extents must agree with them
+    // when the code runs.
     ValueRange inputs = adaptor.getInputs();
     SmallVector<OpFoldResult> extents =
         extentsLike(rewriter, loc, type, inputs.front());
+    SmallVector<OpFoldResult> offsets;
+    OpFoldResult total = rewriter.getIndexAttr(0);
     for (auto [i, input] : llvm::enumerate(inputs)) {
       SmallVector<OpFoldResult> own = extentsOf(rewriter, loc, input);
       for (int64_t d = 0; d < type.getRank(); ++d)
@@ -201,25 +221,69 @@ struct ConcatLowering : OpConversionPattern<ConcatOp> {
                           "kiln.concat: operand " + Twine(i) +
                               " differs from the others in dimension " +
                               Twine(d));
+      offsets.push_back(total);
+      total = addExtents(rewriter, loc, total, own[axis]);
     }
+    extents[axis] =
+        asTypeExtent(rewriter, loc, total, type.isDynamicDim(axis));
     Value result = emptyTensor(rewriter, loc, extents, type.getElementType());
-    int64_t offset = 0;
-    for (Value input : inputs) {
+    for (auto [input, offset] : llvm::zip(inputs, offsets)) {
       auto inputType = cast<RankedTensorType>(input.getType());
       // An input without elements adds nothing (and its offset may be the
       // extent itself, which tensor.insert_slice refuses).
       if (llvm::is_contained(inputType.getShape(), 0))
         continue;
-      SmallVector<OpFoldResult> offsets(type.getRank(),
-                                        rewriter.getIndexAttr(0));
-      offsets[axis] = rewriter.getIndexAttr(offset);
+      SmallVector<OpFoldResult> at(type.getRank(), rewriter.getIndexAttr(0));
+      at[axis] = offset;
       result = tensor::InsertSliceOp::create(
-          rewriter, loc, input, result, offsets,
-          extentsOf(rewriter, loc, input),
+          rewriter, loc, input, result, at, extentsOf(rewriter, loc, input),
           indexAttrs(rewriter, SmallVector<int64_t>(type.getRank(), 1)));
-      offset += inputType.getDimSize(axis);
     }
     rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// kiln.split: consecutive extract_slices along the axis, each as long as
+/// its `like` operand there; the lengths must add up to the input's.
+struct SplitLowering : OpConversionPattern<SplitOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(SplitOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    auto inputType = cast<RankedTensorType>(input.getType());
+    int64_t rank = inputType.getRank();
+    int64_t axis = llvm::cantFail(
+        normalizeAxis(static_cast<int64_t>(op.getAxis()), rank));
+    SmallVector<OpFoldResult> inputExtents = extentsOf(rewriter, loc, input);
+    SmallVector<Value> results;
+    OpFoldResult offset = rewriter.getIndexAttr(0);
+    for (auto [like, result] : llvm::zip(adaptor.getLike(), op.getResults())) {
+      auto type = cast<RankedTensorType>(result.getType());
+      SmallVector<OpFoldResult> sizes = inputExtents;
+      sizes[axis] = extentsOf(rewriter, loc, like)[axis];
+      // The type's open extents as values (a static extent in a less
+      // refined result type included).
+      for (int64_t d = 0; d < rank; ++d)
+        sizes[d] = asTypeExtent(rewriter, loc, sizes[d], type.isDynamicDim(d));
+      if (llvm::is_contained(type.getShape(), 0)) {
+        results.push_back(
+            emptyTensor(rewriter, loc, sizes, type.getElementType()));
+      } else {
+        SmallVector<OpFoldResult> at(rank, rewriter.getIndexAttr(0));
+        at[axis] = offset;
+        results.push_back(tensor::ExtractSliceOp::create(
+            rewriter, loc, type, input, at, sizes,
+            indexAttrs(rewriter, SmallVector<int64_t>(rank, 1))));
+      }
+      offset = addExtents(rewriter, loc, offset, sizes[axis]);
+    }
+    checkSameExtent(rewriter, loc, offset, inputExtents[axis],
+                    "kiln.split: the pieces' extents along axis " +
+                        Twine(axis) + " do not add up to the input's");
+    rewriter.replaceOp(op, results);
     return success();
   }
 };
@@ -663,7 +727,7 @@ void lowering::populateShapePatterns(RewritePatternSet &patterns) {
   patterns
       .add<ReshapeLikeLowering<ReshapeOp>, ReshapeLikeLowering<ExpandDimsOp>,
            ReshapeLikeLowering<SqueezeOp>, TransposeLowering,
-           BroadcastToLowering, DimLowering, ConcatLowering, SliceLowering, PadLowering,
+           BroadcastToLowering, DimLowering, ConcatLowering, SplitLowering, SliceLowering, PadLowering,
            GatherLowering, ScatterLowering<ScatterAddOp>,
            ScatterLowering<ScatterReduceOp>, OneHotLowering>(
           patterns.getContext());

@@ -551,6 +551,48 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult SplitOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> input =
+      ranked(loc, adaptor.getInput().getType(), "input");
+  if (failed(input))
+    return failure();
+  if (input->getRank() == 0)
+    return emitOptionalError(loc, "cannot split a rank-0 tensor");
+  if (adaptor.getLike().empty())
+    return emitOptionalError(loc, "needs at least one 'like' operand");
+  FailureOr<int64_t> axis =
+      unwrap(loc, normalizeAxis(adaptor.getAxis(), input->getRank()));
+  if (failed(axis))
+    return failure();
+  int64_t total = 0;
+  bool known = true;
+  for (auto [i, like] : llvm::enumerate(adaptor.getLike())) {
+    FailureOr<RankedTensorType> type =
+        ranked(loc, like.getType(), "'like' operand");
+    if (failed(type))
+      return failure();
+    if (type->getRank() != input->getRank())
+      return emitOptionalError(loc, "'like' operand ", i, " has rank ",
+                               type->getRank(), " but the input has rank ",
+                               input->getRank());
+    Shape shape(input->getShape());
+    shape[*axis] = type->getDimSize(*axis);
+    if (ShapedType::isDynamic(shape[*axis]))
+      known = false;
+    else if (__builtin_add_overflow(total, shape[*axis], &total))
+      return emitOptionalError(loc, "the pieces' extents overflow");
+    types.push_back(tensorOf(shape, input->getElementType()));
+  }
+  if (known && !input->isDynamicDim(*axis) && total != input->getDimSize(*axis))
+    return emitOptionalError(loc, "the pieces' extents along axis ", *axis,
+                             " add up to ", total, ", not the input's ",
+                             input->getDimSize(*axis));
+  return success();
+}
+
 LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
                                         std::optional<Location> loc,
                                         Adaptor adaptor,

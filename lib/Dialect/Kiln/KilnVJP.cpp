@@ -424,13 +424,18 @@ LogicalResult ConcatOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   RankedTensorType type = getType();
   int64_t axis = llvm::cantFail(
       normalizeAxis(static_cast<int64_t>(getAxis()), type.getRank()));
-  // Other dimensions are taken whole; the offsets along the axis are
-  // static (a concatenation along an open extent is not lowered).
-  for (Value input : getInputs())
-    if (tensorType(input).isDynamicDim(axis))
-      return emitOpError("differentiating kiln.concat needs static extents "
-                         "along the concatenation axis, not ")
-             << input.getType();
+  // Along an open axis the pieces' offsets are known only at run time:
+  // kiln.split cuts them as long as the inputs.
+  if (llvm::any_of(getInputs(), [&](Value input) {
+        return tensorType(input).isDynamicDim(axis);
+      })) {
+    auto split = SplitOp::create(b, getLoc(), g, getInputs(), getAxis());
+    for (auto [i, input] : llvm::enumerate(getInputs()))
+      if (isFloatTensor(input))
+        grads[i] = split.getResult(i);
+    return success();
+  }
+  // Static offsets along the axis: slices (other dimensions whole).
   int64_t offset = 0;
   for (auto [i, input] : llvm::enumerate(getInputs())) {
     RankedTensorType inputType = tensorType(input);
@@ -445,6 +450,22 @@ LogicalResult ConcatOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
                                b.getDenseI64ArrayAttr(limit),
                                b.getDenseI64ArrayAttr(stride));
   }
+  return success();
+}
+
+// The pieces' cotangents joined back; a piece without one is zeros. The
+// `like` operands only give extents.
+LogicalResult SplitOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (!isFloatTensor(getInput()) ||
+      llvm::all_of(resultGrads, [](Value g) { return !g; }))
+    return success();
+  Rule r{b, getLoc()};
+  SmallVector<Value> pieces;
+  for (auto [g, result] : llvm::zip(resultGrads, getResults()))
+    pieces.push_back(g ? g : r.zerosLike(result));
+  grads[0] = ConcatOp::create(b, getLoc(), pieces, getAxis());
   return success();
 }
 

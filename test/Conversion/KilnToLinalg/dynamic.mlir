@@ -238,6 +238,44 @@ func.func @moves(%x: tensor<?x3xf32>, %y: tensor<?x2xf32>)
 
 // -----
 
+// A concatenation along an open axis: each operand goes at the sum of the
+// extents before it, the result is as long as all of them.
+// CHECK-LABEL: func.func @concat_open_axis
+// CHECK-SAME: (%[[X:.*]]: tensor<?x3xf32>, %[[Y:.*]]: tensor<2x3xf32>, %[[Z:.*]]: tensor<?x3xf32>)
+// CHECK: %[[N:.*]] = tensor.dim %[[X]], %c0
+// CHECK: %[[NY:.*]] = arith.addi %[[N]], %c2
+// CHECK: %[[M:.*]] = tensor.dim %[[Z]], %c0
+// CHECK: %[[T:.*]] = arith.addi %[[NY]], %[[M]]
+// CHECK: %[[E:.*]] = tensor.empty(%[[T]]) : tensor<?x3xf32>
+// CHECK: %[[A:.*]] = tensor.insert_slice %[[X]] into %[[E]][0, 0] [%{{.*}}, 3] [1, 1]
+// CHECK: %[[B:.*]] = tensor.insert_slice %[[Y]] into %[[A]][%[[N]], 0] [2, 3] [1, 1]
+// CHECK: tensor.insert_slice %[[Z]] into %[[B]][%[[NY]], 0] [%{{.*}}, 3] [1, 1]
+func.func @concat_open_axis(%x: tensor<?x3xf32>, %y: tensor<2x3xf32>, %z: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  %c = kiln.concat %x, %y, %z {axis = 0 : i64} : (tensor<?x3xf32>, tensor<2x3xf32>, tensor<?x3xf32>) -> tensor<?x3xf32>
+  return %c : tensor<?x3xf32>
+}
+
+// -----
+
+// kiln.split cuts consecutive pieces as long as its `like` operands along
+// the axis and checks that they cover the input.
+// CHECK-LABEL: func.func @split
+// CHECK-SAME: (%[[X:.*]]: tensor<?x3xf32>, %[[A:.*]]: tensor<?x3xf32>, %[[B:.*]]: tensor<2x3xf32>)
+// CHECK: %[[N:.*]] = tensor.dim %[[X]], %c0
+// CHECK: %[[NA:.*]] = tensor.dim %[[A]], %c0
+// CHECK: %[[P:.*]] = tensor.extract_slice %[[X]][0, 0] [%[[NA]], 3] [1, 1] : tensor<?x3xf32> to tensor<?x3xf32>
+// CHECK: %[[Q:.*]] = tensor.extract_slice %[[X]][%[[NA]], 0] [2, 3] [1, 1] : tensor<?x3xf32> to tensor<2x3xf32>
+// CHECK: %[[S:.*]] = arith.addi %[[NA]], %c2
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[S]], %[[N]]
+// CHECK: cf.assert %[[OK]], "{{.*}}kiln.split: the pieces' extents along axis 0 do not add up to the input's"
+// CHECK: return %[[P]], %[[Q]]
+func.func @split(%x: tensor<?x3xf32>, %a: tensor<?x3xf32>, %b: tensor<2x3xf32>) -> (tensor<?x3xf32>, tensor<2x3xf32>) {
+  %p:2 = kiln.split %x like %a, %b {axis = 0 : i64} : tensor<?x3xf32> like tensor<?x3xf32>, tensor<2x3xf32> -> tensor<?x3xf32>, tensor<2x3xf32>
+  return %p#0, %p#1 : tensor<?x3xf32>, tensor<2x3xf32>
+}
+
+// -----
+
 // kiln.dim reads the open extent, never the elements.
 // CHECK-LABEL: func.func @dim
 // CHECK: %[[N:.*]] = tensor.dim %arg0, %c1 : tensor<2x?xf32>

@@ -18,16 +18,6 @@ func.func @pool_open_channels(%x: tensor<2x4x4x?xf32>) -> tensor<2x2x2x?xf32> {
 
 // -----
 
-// A concatenation along an open extent (its offsets would be known only
-// at run time, and so would its gradient's slices).
-func.func @concat_open_axis(%a: tensor<?x3xf32>, %b: tensor<2x3xf32>) -> tensor<?x3xf32> {
-  // expected-error@+1 {{cannot lower 'kiln.concat' with dynamic shape 'tensor<?x3xf32>'}}
-  %0 = kiln.concat %a, %b {axis = 0 : i64} : (tensor<?x3xf32>, tensor<2x3xf32>) -> tensor<?x3xf32>
-  return %0 : tensor<?x3xf32>
-}
-
-// -----
-
 // A random tensor with open extents needs a tensor to take them from.
 func.func @random_open_no_like(%seed: tensor<i64>) -> tensor<?xf32> {
   // expected-error@+1 {{cannot lower 'kiln.random_uniform' with dynamic shape 'tensor<?xf32>'}}

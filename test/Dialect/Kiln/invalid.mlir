@@ -267,6 +267,33 @@ func.func @concat_rank0(%a: tensor<f32>) {
 
 // -----
 
+func.func @split_sum(%x: tensor<5x3xf32>, %a: tensor<2x3xf32>, %b: tensor<2x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{the pieces' extents along axis 0 add up to 4, not the input's 5}}
+  %0:2 = kiln.split %x like %a, %b {axis = 0 : i64} : tensor<5x3xf32> like tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32>, tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @split_rank(%x: tensor<5x3xf32>, %a: tensor<5xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{'like' operand 0 has rank 1 but the input has rank 2}}
+  %0 = kiln.split %x like %a {axis = 0 : i64} : tensor<5x3xf32> like tensor<5xf32> -> tensor<5x3xf32>
+  return
+}
+
+// -----
+
+func.func @split_result(%x: tensor<?x3xf32>, %a: tensor<?x3xf32>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{'kiln.split' op inferred type(s) 'tensor<?x3xf32>' are incompatible with return type(s) of operation 'tensor<?x4xf32>'}}
+  %0 = kiln.split %x like %a {axis = 0 : i64} : tensor<?x3xf32> like tensor<?x3xf32> -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
 func.func @concat_rank(%a: tensor<2x3xf32>, %b: tensor<3xf32>) {
   // expected-error@+2 {{failed to infer returned types}}
   // expected-error@+1 {{operand 1 has rank 1 but operand 0 has rank 2}}

@@ -188,6 +188,8 @@ func.func @shapes(%x: tensor<2x3xf32>, %y: tensor<1x3xf32>, %v: tensor<3xf32>,
   %5 = kiln.squeeze %y {axes = array<i64>} : tensor<1x3xf32> -> tensor<3xf32>
   // CHECK: kiln.concat %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<2x3xf32>, tensor<1x3xf32>) -> tensor<3x3xf32>
   %6 = kiln.concat %x, %y {axis = 0 : i64} : (tensor<2x3xf32>, tensor<1x3xf32>) -> tensor<3x3xf32>
+  // CHECK: kiln.split %{{.*}} like %{{.*}}, %{{.*}} {axis = 0 : i64} : tensor<3x3xf32> like tensor<2x3xf32>, tensor<1x3xf32> -> tensor<2x3xf32>, tensor<1x3xf32>
+  %split:2 = kiln.split %6 like %x, %y {axis = 0 : i64} : tensor<3x3xf32> like tensor<2x3xf32>, tensor<1x3xf32> -> tensor<2x3xf32>, tensor<1x3xf32>
   // CHECK: kiln.slice %{{.*}} {limit = array<i64: 9, 4>, start = array<i64: 1, 0>, stride = array<i64: 2, 3>} : tensor<10x4xf32> -> tensor<4x2xf32>
   %7 = kiln.slice %t {start = array<i64: 1, 0>, limit = array<i64: 9, 4>, stride = array<i64: 2, 3>} : tensor<10x4xf32> -> tensor<4x2xf32>
   // CHECK: kiln.pad %{{.*}} {high = array<i64: 0, 2>, low = array<i64: 1, 0>, value = -1.000000e+00 : f64} : tensor<2x3xf32> -> tensor<3x5xf32>

@@ -588,12 +588,15 @@ def Kiln_DimOp : Kiln_Op<"dim", [Pure, Kiln_OpenExtents]> {
   let hasFolder = 1;
 }
 
-def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Differentiable]> {
+def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Differentiable,
+    Kiln_OpenExtents]> {
   let summary = "Joins tensors along an existing axis";
   let description = [{
     All operands have the same rank and element type and agree in every
-    dimension except `axis`. Other dimensions may have open extents (checked
-    equal when the code runs); lowering needs static extents along `axis`.
+    dimension except `axis`. Any dimension may have open extents: the
+    others are checked equal when the code runs, and along `axis` the
+    result's extent is the operands' sum (`tf.concat([real, fake], 0)` of
+    two batches known only at run time).
 
     ```mlir
     %c = kiln.concat %a, %b {axis = 0 : i64}
@@ -606,6 +609,35 @@ def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Differentiable]> {
     $inputs attr-dict `:` functional-type($inputs, $result)
   }];
   let hasFolder = 1;
+}
+
+def Kiln_SplitOp : Kiln_InferOp<"split", [Kiln_Differentiable,
+    Kiln_OpenExtents]> {
+  let summary = "Cuts a tensor along an axis into pieces as long as others";
+  let description = [{
+    The inverse of `kiln.concat` where extents along `axis` may be known
+    only at run time: result `i` holds the next `dim(like[i], axis)`
+    elements of `input` along `axis` (and all of its other dimensions),
+    starting where result `i - 1` ended. Result `i` has the input's type
+    with the extent of `like[i]` along `axis`; only that extent of each
+    `like` operand is read, never its elements. The pieces must cover the
+    input exactly: the verifier checks static extents, the compiled code
+    open ones. `kiln-autodiff` uses it for the cotangent of a concatenation
+    along an open axis.
+
+    ```mlir
+    %a, %b = kiln.split %g like %x, %y {axis = 0 : i64}
+        : tensor<?x4xf32> like tensor<?x4xf32>, tensor<2x4xf32>
+        -> tensor<?x4xf32>, tensor<2x4xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, Variadic<Kiln_Tensor>:$like,
+                       I64Attr:$axis);
+  let results = (outs Variadic<Kiln_Tensor>:$results);
+  let assemblyFormat = [{
+    $input `like` $like attr-dict `:` type($input) `like` type($like) `->`
+    type($results)
+  }];
 }
 
 def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Differentiable, Kiln_OpenExtents]> {
