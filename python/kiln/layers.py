@@ -1619,12 +1619,19 @@ class EinsumDense(Layer):
         return self.activation(y) if self.activation else y
 
 
-def _attention_mask(mask, causal, steps):
+def _attention_mask(mask, causal, query, value):
     """The bool mask [.., T, S] of the positions attended: `mask` and, with
-    `causal`, position t seeing only s <= t (steps = (T, S))."""
+    `causal`, position t seeing only s <= t (T, S: the query's and the
+    value's steps, which may be known only when the code runs)."""
     if causal:
-        t, s = steps
-        lower = convert_to_tensor(np.tril(np.ones((t, s), bool)))
+        t, s = query.shape[1], value.shape[1]
+        if t is not None and s is not None:
+            lower = convert_to_tensor(np.tril(np.ones((t, s), bool)))
+        else:
+            steps = math_ops._shape_holder(
+                [_open_entries(query)[1], _open_entries(value)[1]], "causal mask")
+            lower = ops.greater_equal(math_ops._positions(steps, 0),
+                                      math_ops._positions(steps, 1))
         mask = lower if mask is None else ops.logical_and(ops.cast(mask, "bool"), lower)
     return mask
 
@@ -1718,8 +1725,7 @@ class MultiHeadAttention(Layer):
         k = self._key_dense(key)
         v = self._value_dense(value)
         scores = math_ops.einsum("aecd,abcd->acbe", k, q)        # [B, N, T, S]
-        mask = _attention_mask(attention_mask, use_causal_mask,
-                               (query.shape[1], value.shape[1]))
+        mask = _attention_mask(attention_mask, use_causal_mask, query, value)
         for part, axis in ((query_mask, -1), (value_mask, -2), (key_mask, -2)):
             if part is not None:
                 part = math_ops.expand_dims(ops.cast(convert_to_tensor(part), "bool"), axis)
@@ -1781,8 +1787,7 @@ class Attention(Layer):
             else (None, None)
         if value_mask is not None:
             value_mask = math_ops.expand_dims(convert_to_tensor(value_mask), -2)
-        keep = _attention_mask(value_mask, use_causal_mask,
-                               (query.shape[1], value.shape[1]))
+        keep = _attention_mask(value_mask, use_causal_mask, query, value)
         if keep is not None:
             scores = scores + (1.0 - ops.cast(keep, scores.dtype)) * \
                 _large_negative(scores.dtype)

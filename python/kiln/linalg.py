@@ -7,12 +7,12 @@ covariances and the like, their cost grows with n)."""
 import numpy as np
 
 from . import errors
-from .math_ops import (_static, broadcast_to, einsum, expand_dims, eye, is_finite,
+from .math_ops import (_positions, _static, broadcast_to, einsum, expand_dims, eye, is_finite,
                        l2_normalize, norm, squeeze, tensordot, zeros_like)
 from .math_ops import ones_like, reduce_all, reduce_prod
 from .ops import (_check_at_run_time, _swap_last, abs, argmax, equal, greater, greater_equal,
-                  less, log, matmul, not_equal, one_hot, reduce_sum, sqrt, stack, stop_gradient,
-                  where)
+                  less, less_equal, log, logical_and, matmul, not_equal, one_hot, reduce_sum,
+                  sqrt, stack, stop_gradient, where)
 from .tensor import constant, convert_to_tensor
 
 
@@ -38,8 +38,20 @@ def _matrices(x, what):
 def band_part(input, num_lower, num_upper, name=None):
     """The band of each matrix: entries (i, j) with i - j <= num_lower and
     j - i <= num_upper kept (a negative count keeps that whole triangle),
-    the rest 0; band_part(x, -1, 0) is the lower triangle."""
-    x, m, n = _matrices(input, "band_part")
+    the rest 0; band_part(x, -1, 0) is the lower triangle. Open extents
+    (a sequence length known only when the code runs) are fine."""
+    x = convert_to_tensor(input)
+    if None in x.shape[-2:] and x.ndim >= 2:
+        lower, upper = int(num_lower), int(num_upper)
+        i, j = _positions(x, x.ndim - 2), _positions(x, x.ndim - 1)
+        keep = None
+        if lower >= 0:
+            keep = less_equal(i - j, lower)
+        if upper >= 0:
+            above = less_equal(j - i, upper)
+            keep = above if keep is None else logical_and(keep, above)
+        return x if keep is None else where(keep, x, zeros_like(x))
+    x, m, n = _matrices(x, "band_part")
     lower, upper = int(num_lower), int(num_upper)
     i, j = np.arange(m)[:, None], np.arange(n)[None, :]
     keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))

@@ -23,7 +23,8 @@ from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pai
                   less_equal, log, logical_and, matmul, maximum, minimum, not_equal,
                   one_hot, reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
-from .tensor import (Tensor, _OpenExtent, _open_entries, _record_extents, _static_extents,
+from .tensor import (Tensor, _OpenExtent, _open_entries, _partial_extents, _record_extents,
+                     _static_extents,
                      constant, convert_to_tensor, ones as _ones, zeros as _zeros)
 
 log1p = _unary("log1p")
@@ -1081,6 +1082,19 @@ def roll(input, shift, axis, name=None):
     return x
 
 
+def _positions(like, axis, dtype=int32):
+    """Each element's index along `axis` in a tensor shaped like `like`
+    (kiln.iota): constants for a known shape, otherwise computed when the
+    code runs with the open extents read from `like` (never its elements)."""
+    like = convert_to_tensor(like)
+    if None not in like.shape:
+        view = [-1 if i == axis else 1 for i in builtins.range(like.ndim)]
+        index = np.broadcast_to(np.arange(like.shape[axis]).reshape(view), like.shape)
+        return constant(np.ascontiguousarray(index), dtype)
+    return bind1("iota", [like], attributes(dimension=axis),
+                 [tensor_type(like.shape, dtype)])
+
+
 def sequence_mask(lengths, maxlen=None, dtype=bool_, name=None):
     """mask[..., j] = j < lengths[...] (tf.sequence_mask): shape
     lengths.shape + (maxlen,); maxlen defaults to max(lengths), which must
@@ -1091,13 +1105,21 @@ def sequence_mask(lengths, maxlen=None, dtype=bool_, name=None):
     if maxlen is None:
         values = _known_values(lengths, "sequence_mask without maxlen")
         maxlen = int(values.max()) if values.size else 0
+    elif isinstance(maxlen, Tensor) and maxlen._symbolic and \
+            _partial_extents(maxlen) is not None:
+        # An open extent (kiln.shape(x)[1]): positions as long as it when
+        # the code runs.
+        (maxlen,) = _static_extents(maxlen, "sequence_mask's maxlen", open_extents=True)
     else:
         maxlen = int(_known_values(maxlen, "sequence_mask's maxlen")
                      if isinstance(maxlen, Tensor) else maxlen)
-    if maxlen < 0:
+    if isinstance(maxlen, _OpenExtent):
+        positions = _positions(_shape_holder([maxlen], "sequence_mask"), 0, lengths.dtype)
+    elif maxlen < 0:
         raise errors.InvalidArgumentError(f"sequence_mask: maxlen is {maxlen}",
                                           errors.user_location())
-    positions = constant(np.arange(maxlen, dtype=np.int64), lengths.dtype)
+    else:
+        positions = constant(np.arange(maxlen, dtype=np.int64), lengths.dtype)
     mask = less(positions, expand_dims(lengths, -1))
     dtype = as_dtype(dtype)
     return mask if dtype == bool_ else cast(mask, dtype)

@@ -758,6 +758,18 @@ def test_iota(runner):
             "  return %r : tensor<3x4xf32>\n}\n")
     (out,) = runner.run(mlir, [])
     np.testing.assert_array_equal(out, np.broadcast_to(np.arange(4, dtype=np.float32), (3, 4)))
+    # Open extents from `like`: a causal mask over a length known only at
+    # run time.
+    mlir = """func.func @f(%x: tensor<?x?xf32>) -> tensor<?x?xi1> {
+  %i = kiln.iota like %x {dimension = 0 : i64} : tensor<?x?xi32>, tensor<?x?xf32>
+  %j = kiln.iota like %x {dimension = 1 : i64} : tensor<?x?xi32>, tensor<?x?xf32>
+  %m = kiln.compare ge, %i, %j : tensor<?x?xi32>, tensor<?x?xi32> -> tensor<?x?xi1>
+  return %m : tensor<?x?xi1>
+}
+"""
+    for shape in ((5, 5), (2, 7), (1, 1)):
+        (out,) = runner.run(mlir, [rand(shape)])
+        np.testing.assert_array_equal(out, np.tril(np.ones(shape, bool)))
 
 
 @pytest.mark.parametrize("dtype", FLOATS + [np.int32])

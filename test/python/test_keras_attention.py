@@ -359,6 +359,41 @@ def test_attention_over_open_batch_and_sequence_length():
                                rtol=1e-5, atol=1e-7)
 
 
+def test_causal_masks_over_open_sequence_lengths():
+    # A decoder's self-attention over sequences whose length is known only
+    # when the code runs: the causal mask comes from positions (kiln.iota
+    # like the scores), not from a NumPy triangle; also Attention's, a
+    # band_part lower triangle, and sequence_mask(lengths, kiln.shape(x)[1]).
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=3, dtype="float64")
+    attention = layers.Attention(dtype="float64")
+    x0 = RNG.normal(size=(2, 4, 6))
+    mha(x0, x0)
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 6), kiln.float64),
+                                    kiln.TensorSpec((None,), kiln.int32)])
+    def decode(x, lengths):
+        mask = kiln.sequence_mask(lengths, kiln.shape(x)[1])
+        return (mha(x, x, use_causal_mask=True),
+                attention([x, x], use_causal_mask=True),
+                kiln.linalg.band_part(x[..., :4] @ kiln.transpose(x[..., :4], [0, 2, 1]), -1, 0),
+                kiln.linalg.band_part(x, 1, 2), mask)
+
+    for n, t in ((2, 5), (1, 1), (3, 3)):
+        x = RNG.normal(size=(n, t, 6))
+        lengths = RNG.integers(0, t + 1, size=n).astype(np.int32)
+        out, att, lower, band, mask = decode(x, lengths)
+        np.testing.assert_allclose(out.numpy(), mha_numpy(mha, x, x, causal=True)[0],
+                                   rtol=1e-10, atol=1e-12)
+        s = x @ x.transpose(0, 2, 1)
+        s = np.where(np.tril(np.ones((t, t), bool)), s, s - 1e9)
+        np.testing.assert_allclose(att.numpy(), softmax(s) @ x, rtol=1e-10, atol=1e-12)
+        gram = x[..., :4] @ x[..., :4].transpose(0, 2, 1)
+        np.testing.assert_allclose(lower.numpy(), np.tril(gram), rtol=1e-12)
+        np.testing.assert_array_equal(band.numpy(), np.triu(np.tril(x, 2), -1))
+        np.testing.assert_array_equal(mask.numpy(), np.arange(t)[None, :] < lengths[:, None])
+    assert decode.trace_count == 1
+
+
 @pytest.mark.parametrize("equation,shapes,open_axes", [
     ("bqd,bkd->bqk", [(2, 3, 4), (2, 5, 4)], [(0, 1), (0, 1)]),
     ("abcd,cde->abe", [(2, 3, 4, 5), (4, 5, 6)], [(0, 1), ()]),     # EinsumDense's output

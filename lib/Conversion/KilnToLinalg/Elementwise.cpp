@@ -363,20 +363,24 @@ struct ConstantLowering : OpConversionPattern<ConstantOp> {
 struct IotaLowering : OpConversionPattern<IotaOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
-  matchAndRewrite(IotaOp op, OpAdaptor,
+  matchAndRewrite(IotaOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (failed(requireStatic(op, rewriter)))
+    // Open extents come from `like`.
+    Value like = adaptor.getLike();
+    if (!like && failed(requireStatic(op, rewriter)))
       return failure();
     int64_t dim = static_cast<int64_t>(op.getDimension());
     Type element = op.getType().getElementType();
     rewriter.replaceOp(
         op,
-        buildFromIndices(rewriter, op.getLoc(), op.getType(),
-                         [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
-                           Value i = arith::IndexCastOp::create(
-                               b, loc, b.getI64Type(), idx[dim]);
-                           return castScalar(b, loc, i, element);
-                         }));
+        buildFromIndices(
+            rewriter, op.getLoc(), op.getType(),
+            [&](OpBuilder &b, Location loc, ArrayRef<Value> idx) {
+              Value i =
+                  arith::IndexCastOp::create(b, loc, b.getI64Type(), idx[dim]);
+              return castScalar(b, loc, i, element);
+            },
+            extentsLike(rewriter, op.getLoc(), op.getType(), like)));
     return success();
   }
 };

@@ -563,10 +563,11 @@ void mlir::kiln::configureKilnToLinalgTarget(ConversionTarget &target) {
                          tensor::TensorDialect, func::FuncDialect>();
 }
 
-/// Whether `op` is a random op that reads its open extents from `like`.
-static bool randomTakesOpenExtents(Operation *op) {
+/// Whether `op` is a random op or an iota that reads its open extents
+/// from `like`.
+static bool generatorTakesOpenExtents(Operation *op) {
   return TypeSwitch<Operation *, bool>(op)
-      .Case<RandomUniformOp, RandomNormalOp, TruncatedNormalOp>(
+      .Case<RandomUniformOp, RandomNormalOp, TruncatedNormalOp, IotaOp>(
           [](auto random) { return static_cast<bool>(random.getLike()); })
       .Default([](Operation *) { return false; });
 }
@@ -592,7 +593,7 @@ struct ConvertKilnToLinalgPass
       if (auto reshape = dyn_cast<ReshapeOp>(op);
           reshape && reshape.getLike())
         return WalkResult::advance();
-      if (randomTakesOpenExtents(op))
+      if (generatorTakesOpenExtents(op))
         return WalkResult::advance();
       // A gather, and a scatter, static along their axis take open extents
       // from their indices, table, base and updates.

@@ -195,17 +195,19 @@ LogicalResult ConstantOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+static LogicalResult verifyLike(Operation *op, RankedTensorType likeType,
+                                RankedTensorType out);
+
 LogicalResult IotaOp::verify() {
   int64_t rank = getType().getRank();
   int64_t dimension = static_cast<int64_t>(getDimension());
   if (dimension < 0 || dimension >= rank)
     return emitOpError() << "dimension " << dimension
                          << " is out of range for a result of rank " << rank;
+  if (Value like = getLike())
+    return verifyLike(*this, cast<RankedTensorType>(like.getType()), getType());
   return success();
 }
-
-static LogicalResult verifyLike(Operation *op, RankedTensorType likeType,
-                                RankedTensorType out);
 
 /// Checks the seed of a random op (an operand or an attribute, not both)
 /// and its `like` tensor.

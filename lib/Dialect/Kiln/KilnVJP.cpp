@@ -659,7 +659,8 @@ LogicalResult SortOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
   auto i32 = b.getI32Type();
   auto rowsType = RankedTensorType::get({rows, n}, i32);
   auto flatType = RankedTensorType::get({count}, i32);
-  Value row = IotaOp::create(b, r.loc, rowsType, b.getI64IntegerAttr(0));
+  Value row =
+      IotaOp::create(b, r.loc, rowsType, Value(), b.getI64IntegerAttr(0));
   Value offset = r.mul(
       row, ConstantOp::create(b, r.loc,
                               DenseElementsAttr::get(

@@ -276,6 +276,22 @@ func.func @split(%x: tensor<?x3xf32>, %a: tensor<?x3xf32>, %b: tensor<2x3xf32>) 
 
 // -----
 
+// An iota takes its open extents from `like` (never its elements).
+// CHECK-LABEL: func.func @iota_like
+// CHECK-SAME: (%[[X:.*]]: tensor<?x?xf32>)
+// CHECK-DAG: %[[M:.*]] = tensor.dim %[[X]], %c0
+// CHECK-DAG: %[[N:.*]] = tensor.dim %[[X]], %c1
+// CHECK: %[[E:.*]] = tensor.empty(%[[M]], %[[N]]) : tensor<?x?xi64>
+// CHECK: linalg.generic {{.*}} outs(%[[E]] : tensor<?x?xi64>)
+// CHECK: %[[I:.*]] = linalg.index 1 : index
+// CHECK: arith.index_cast %[[I]] : index to i64
+func.func @iota_like(%x: tensor<?x?xf32>) -> tensor<?x?xi64> {
+  %i = kiln.iota like %x {dimension = 1 : i64} : tensor<?x?xi64>, tensor<?x?xf32>
+  return %i : tensor<?x?xi64>
+}
+
+// -----
+
 // kiln.dim reads the open extent, never the elements.
 // CHECK-LABEL: func.func @dim
 // CHECK: %[[N:.*]] = tensor.dim %arg0, %c1 : tensor<2x?xf32>

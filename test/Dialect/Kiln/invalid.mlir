@@ -485,6 +485,14 @@ func.func @iota_dimension() {
 
 // -----
 
+func.func @iota_like(%x: tensor<?x4xf32>) {
+  // expected-error@+1 {{'kiln.iota' op dimension 1 of 'like' is 4 but the result's is 3}}
+  %0 = kiln.iota like %x {dimension = 0 : i64} : tensor<?x3xi32>, tensor<?x4xf32>
+  return
+}
+
+// -----
+
 func.func @random_no_seed() {
   // expected-error@+1 {{'kiln.random_uniform' op needs exactly one seed: a 'static_seed' attribute or a seed operand}}
   %0 = kiln.random_uniform : tensor<4xf32>

@@ -21,6 +21,8 @@ func.func @generators(%seed: tensor<i64>, %open: tensor<?x3xf32>) {
   %t = kiln.truncated_normal %seed {mean = 0.5 : f64} : tensor<5x5xf16>
   // CHECK: kiln.random_uniform %{{.*}} like %[[OPEN:.*]] : tensor<?x3xf32>, tensor<?x3xf32>
   %l = kiln.random_uniform %seed like %open : tensor<?x3xf32>, tensor<?x3xf32>
+  // CHECK: kiln.iota like %[[OPEN]] {dimension = 1 : i64} : tensor<?x3xi32>, tensor<?x3xf32>
+  %iota = kiln.iota like %open {dimension = 1 : i64} : tensor<?x3xi32>, tensor<?x3xf32>
   // CHECK: kiln.random_normal like %[[OPEN]] {static_seed = 2 : i64} : tensor<?x3xf16>, tensor<?x3xf32>
   %l2 = kiln.random_normal like %open {static_seed = 2 : i64} : tensor<?x3xf16>, tensor<?x3xf32>
   return

@@ -74,15 +74,21 @@ def Kiln_IotaOp : Kiln_Op<"iota", [Pure]> {
   let summary = "Indices along one dimension";
   let description = [{
     Fills the result with the index of each element along `dimension`
-    (0, 1, 2, ... repeated over the other dimensions).
+    (0, 1, 2, ... repeated over the other dimensions). Open extents of the
+    result are read from `like`, a tensor of the same rank whose elements
+    are never read (a causal mask over sequences whose length is known only
+    at run time).
 
     ```mlir
     %i = kiln.iota {dimension = 1 : i64} : tensor<2x3xi32>  // [[0,1,2],[0,1,2]]
+    %j = kiln.iota like %x {dimension = 0 : i64} : tensor<?x?xi32>, tensor<?x?xf32>
     ```
   }];
-  let arguments = (ins I64Attr:$dimension);
+  let arguments = (ins Optional<Kiln_Tensor>:$like, I64Attr:$dimension);
   let results = (outs Kiln_NumericTensor:$result);
-  let assemblyFormat = "attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    (`like` $like^)? attr-dict `:` type($result) (`,` type($like)^)?
+  }];
   let hasVerifier = 1;
 }
 
