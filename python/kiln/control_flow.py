@@ -556,8 +556,13 @@ def range(start, limit=None, delta=1, dtype=None, name="range"):
     from .tensor import constant
     bounds = (start, limit, delta)
     if any(isinstance(b, Tensor) and b._symbolic for b in bounds):
-        # Only meaningful as a loop; iterating it outside converted code
-        # raises a clear error.
+        # kiln.range(kiln.shape(x)[1]), an open extent: the positions, as
+        # long as it when the code runs (a position embedding's input).
+        positions = _open_range(start, limit, delta, dtype)
+        if positions is not None:
+            return positions
+        # Otherwise only meaningful as a loop; iterating it outside
+        # converted code raises a clear error.
         return _LoopRange(start, limit, delta)
     if limit is None:
         start, limit = 0, start
@@ -582,6 +587,24 @@ def range(start, limit=None, delta=1, dtype=None, name="range"):
     return constant(out, dtype)  # (float64 values rounded once to dtype)
 
 
+def _open_range(start, limit, delta, dtype):
+    """range(n) (start 0, step 1) of an open extent n that kiln.shape gave:
+    kiln.iota over a tensor as long as n; None for any other bounds."""
+    from . import math_ops
+    from .dtypes import as_dtype, int32
+    from .tensor import _OpenExtent, _partial_extents
+    if limit is None:
+        start, limit = 0, start
+    if isinstance(start, Tensor) or isinstance(delta, Tensor) or start != 0 or delta != 1 \
+            or not isinstance(limit, Tensor) or limit.shape:
+        return None
+    entries = _partial_extents(limit)
+    if entries is None or len(entries) != 1 or not isinstance(entries[0], _OpenExtent):
+        return None
+    holder = math_ops._shape_holder(list(entries), "range")
+    return math_ops._positions(holder, 0, int32 if dtype is None else as_dtype(dtype))
+
+
 class _LoopRange:
     """`for i in kiln.range(n)` inside @kiln.function: one kiln.for over int32
     scalar tensors; eagerly, the int32 scalar tensors themselves."""
@@ -590,6 +613,14 @@ class _LoopRange:
         if stop is None:
             start, stop = 0, start
         self.start, self.stop, self.step = start, stop, step
+
+    def __array__(self, *args, **kwargs):
+        # (convert_to_tensor: a loop range used as a tensor)
+        raise errors.UnimplementedError(
+            "kiln.range with a bound computed when the code runs is a loop range "
+            "(`for i in kiln.range(...)`), not a tensor; as a tensor Kiln takes "
+            "kiln.range(n) of an extent from kiln.shape (start 0, step 1)",
+            errors.user_location())
 
     def __iter__(self):
         if current_trace() is not None:

@@ -394,6 +394,35 @@ def test_causal_masks_over_open_sequence_lengths():
     assert decode.trace_count == 1
 
 
+def test_token_and_position_embedding_over_open_lengths():
+    # Keras' TokenAndPositionEmbedding: positions = kiln.range(start=0,
+    # limit=kiln.shape(x)[-1], delta=1) of token ids [None, None], as long
+    # as each call's sequences; a causal block on top; NumPy the oracle.
+    tokens = layers.Embedding(20, 6, dtype="float64")
+    places = layers.Embedding(16, 6, dtype="float64")
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=3, dtype="float64")
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None), kiln.int32)])
+    def block(ids):
+        positions = kiln.range(start=0, limit=kiln.shape(ids)[-1], delta=1)
+        x = tokens(ids) + places(positions)
+        return x + mha(x, x, use_causal_mask=True), positions
+
+    for n, t in ((2, 5), (3, 1), (1, 9)):
+        ids = RNG.integers(0, 20, size=(n, t)).astype(np.int32)
+        out, positions = block(ids)
+        x = tokens.embeddings.numpy()[ids] + places.embeddings.numpy()[:t]
+        np.testing.assert_array_equal(positions.numpy(), np.arange(t))
+        np.testing.assert_allclose(out.numpy(), x + mha_numpy(mha, x, x, causal=True)[0],
+                                   rtol=1e-10, atol=1e-12)
+    assert block.trace_count == 1
+    # Other bounds over an open extent stay loop ranges (AutoGraph's
+    # `for i in kiln.range(...)`), which are no tensors.
+    with pytest.raises(kiln.errors.UnimplementedError, match="is a loop range"):
+        kiln.function(lambda ids: kiln.reduce_sum(kiln.range(1, kiln.shape(ids)[-1])),
+                      input_signature=[kiln.TensorSpec((None, None), kiln.int32)])(ids)
+
+
 @pytest.mark.parametrize("equation,shapes,open_axes", [
     ("bqd,bkd->bqk", [(2, 3, 4), (2, 5, 4)], [(0, 1), (0, 1)]),
     ("abcd,cde->abe", [(2, 3, 4, 5), (4, 5, 6)], [(0, 1), ()]),     # EinsumDense's output
