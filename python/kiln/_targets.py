@@ -13,7 +13,8 @@ def _labels(y):
 
 
 def _squeeze_last(x):
-    return ops.reshape(x, x.shape[:-1])
+    from .math_ops import squeeze  # (math_ops imports this module)
+    return squeeze(x, [x.ndim - 1])
 
 
 def _match(y_true, y_pred):

@@ -449,7 +449,11 @@ class Dense(Layer):
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        if len(x.shape) > 2:  # dense over the last axis
+        if len(x.shape) > 2 and list(x.shape[:-1]).count(None) > 1:
+            # (several open extents, batch and steps: a batched product
+            # keeps them apart, where a reshape would join them)
+            y = ops.matmul(x, self.kernel)
+        elif len(x.shape) > 2:  # dense over the last axis
             lead = x.shape[:-1]
             y = ops.matmul(ops.reshape(x, (-1, x.shape[-1])), self.kernel)
             y = ops.reshape(y, (*lead, self.units))

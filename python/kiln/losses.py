@@ -61,7 +61,7 @@ def _weights_like(sample_weight, losses):
     if len(w.shape) == len(losses.shape) + 1 and w.shape[-1] == 1:
         w = _squeeze_last(w)
     while 0 < len(w.shape) < len(losses.shape):
-        w = ops.reshape(w, (*w.shape, 1))
+        w = math_ops.expand_dims(w, -1)
     return w
 
 

@@ -58,7 +58,7 @@ def _weighted(values, sample_weight):
         return values, None
     w = ops.cast(convert_to_tensor(sample_weight), float32)
     while len(w.shape) < len(values.shape):
-        w = ops.reshape(w, (*w.shape, 1))
+        w = math_ops.expand_dims(w, -1)
     return values, w + values * 0.0
 
 

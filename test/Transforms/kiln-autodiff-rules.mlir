@@ -484,6 +484,25 @@ func.func @dopen_moves(%x: tensor<?x3xf32>, %y: tensor<?x2xf32>, %g: tensor<?x6x
 
 // -----
 
+// A reduction over the last axis of a tensor with two open extents: the
+// cotangent gets its 1 back with expand_dims (a reshape could not take
+// its extents from the input, whose last extent is 5, not 1), then is
+// broadcast like the input.
+// CHECK-LABEL: func.func private @rows_vjp_0_seeded(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<?x?x5xf32>, %[[G:[^:]*]]: tensor<?x?xf32>
+// CHECK: %[[E:.*]] = kiln.expand_dims %[[G]] {axis = 2 : i64} : tensor<?x?xf32> -> tensor<?x?x1xf32>
+// CHECK: kiln.broadcast_to %[[E]] like %[[X]] : tensor<?x?x1xf32>, tensor<?x?x5xf32> -> tensor<?x?x5xf32>
+func.func @rows(%x: tensor<?x?x5xf32>) -> tensor<?x?xf32> {
+  %s = kiln.reduce_sum %x {axes = array<i64: 2>} : tensor<?x?x5xf32> -> tensor<?x?xf32>
+  return %s : tensor<?x?xf32>
+}
+func.func @drows(%x: tensor<?x?x5xf32>, %g: tensor<?x?xf32>) -> tensor<?x?x5xf32> {
+  %d = kiln.grad @rows(%x) seeds(%g : tensor<?x?xf32>) {wrt = array<i64: 0>} : (tensor<?x?x5xf32>) -> tensor<?x?x5xf32>
+  return %d : tensor<?x?x5xf32>
+}
+
+// -----
+
 // A concatenation along an open axis: its cotangent is cut by kiln.split
 // into pieces as long as the operands (offsets known at run time).
 // CHECK-LABEL: func.func private @open_axis_vjp_0_1_seeded(

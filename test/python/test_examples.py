@@ -126,3 +126,14 @@ def test_fashion_mnist_keras_demo_in_mixed_precision(tmp_path, capsys):
     assert history.history["loss"][1] < history.history["loss"][0]
     assert accuracy > 0.6
     assert kiln.mixed_precision.global_policy().name == "float32"
+
+
+def test_tiny_decoder_learns_over_open_batch_and_length(capsys):
+    # One compiled step for sequences of every batch size and length; the
+    # causal look-back task is learned (the mean loss of the last 20 steps
+    # well below the first steps', about log(12) = 2.5 at chance).
+    losses, traces = load("tiny_decoder").main(steps=200)
+    assert traces == 1
+    assert np.mean(losses[:5]) > 2.3
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:5])
+    assert "1 trace(s)" in capsys.readouterr().out

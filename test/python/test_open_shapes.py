@@ -480,6 +480,56 @@ def test_gradients_through_a_concatenation_along_an_open_axis():
     assert grads.trace_count == 1
 
 
+def test_token_classifier_over_open_batch_and_length():
+    # Per-token logits of sequences [None, None, F]: Dense over the last
+    # axis (a batched product: its reshape would join the two open
+    # extents), a masked Keras loss (sample_weight [None, None]), and
+    # reductions over the last axis, whose cotangents put the 1s back with
+    # expand_dims. Value against NumPy; the kernel's gradient against
+    # central differences; one trace for every batch and length.
+    from conftest import central
+
+    dense = kiln.layers.Dense(5, dtype="float64")
+    dense.build((None, None, 4))
+    loss_fn = kiln.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def loss_of(x, labels, weights):
+        logits = dense(x)
+        spread = kiln.reduce_sum(kiln.square(logits), axis=2)     # [N, T]
+        return loss_fn(labels, logits, sample_weight=weights) + \
+            1e-3 * kiln.reduce_sum(spread * weights)
+
+    @kiln.function(input_signature=[kiln.TensorSpec((None, None, 4), kiln.float64),
+                                    kiln.TensorSpec((None, None), kiln.int32),
+                                    kiln.TensorSpec((None, None), kiln.float64)])
+    def step(x, labels, weights):
+        with kiln.GradientTape() as tape:
+            loss = loss_of(x, labels, weights)
+        return loss, tape.gradient(loss, dense.kernel)
+
+    rng = np.random.default_rng(14)
+    for n, t in ((2, 3), (1, 5)):
+        x = rng.normal(size=(n, t, 4))
+        labels = rng.integers(0, 5, size=(n, t)).astype(np.int32)
+        weights = (rng.random((n, t)) < 0.7).astype(np.float64)
+        loss, grad = step(x, labels, weights)
+        logits = x @ dense.kernel.numpy() + dense.bias.numpy()
+        log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        picked = -np.take_along_axis(log_p, labels[..., None], -1)[..., 0]
+        want = (picked * weights).sum() / weights.size + \
+            1e-3 * ((logits ** 2).sum(-1) * weights).sum()
+        np.testing.assert_allclose(float(loss.numpy()), want, rtol=1e-10)
+        start = dense.kernel.numpy()
+
+        def of(v):
+            dense.kernel.assign(v)
+            return float(loss_of(kiln.constant(x), kiln.constant(labels),
+                                 kiln.constant(weights)))
+        np.testing.assert_allclose(grad.numpy(), central(of, start), rtol=1e-6, atol=1e-9)
+        dense.kernel.assign(start)
+    assert step.trace_count == 1
+
+
 def test_open_dimensions_are_taken_whole():
     @kiln.function(input_signature=[kiln.TensorSpec((None, 3), kiln.float32)])
     def head(x):

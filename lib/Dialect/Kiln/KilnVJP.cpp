@@ -108,8 +108,21 @@ struct Rule {
     auto keptType = RankedTensorType::get(
         reduceShape(inputType.getShape(), axes, /*keepDims=*/true),
         tensorType(reduced).getElementType());
+    Value kept = reduced;
+    if (keptType.getNumDynamicDims() > 1 &&
+        tensorType(reduced).getRank() < keptType.getRank()) {
+      // Several open extents: the 1s go back in with expand_dims (`input`
+      // has the reduced extents, not 1s, so it cannot be a reshape's
+      // `like`).
+      SmallVector<int64_t> sorted(axes);
+      llvm::sort(sorted);
+      for (int64_t axis : sorted)
+        kept = ExpandDimsOp::create(b, loc, kept, b.getI64IntegerAttr(axis));
+    } else {
+      kept = reshape(kept, keptType, input);
+    }
     return broadcastTo(
-        reshape(reduced, keptType, input),
+        kept,
         RankedTensorType::get(inputType.getShape(), keptType.getElementType()),
         input);
   }
