@@ -22,14 +22,16 @@ VOCAB, WIDTH = 12, 16
 class Decoder(kiln.Module):
     def __init__(self):
         super().__init__()
-        self.tokens = layers.Embedding(VOCAB, WIDTH)
-        self.places = layers.Embedding(64, WIDTH)
-        self.attention = layers.MultiHeadAttention(num_heads=2, key_dim=8)
-        self.norm1 = layers.LayerNormalization()
-        self.norm2 = layers.LayerNormalization()
-        self.hidden = layers.Dense(32, activation="gelu")
-        self.back = layers.Dense(WIDTH)
-        self.head = layers.Dense(VOCAB)
+        # (Named layers: their weights keep these names in checkpoints.)
+        self.tokens = layers.Embedding(VOCAB, WIDTH, name="tokens")
+        self.places = layers.Embedding(64, WIDTH, name="places")
+        self.attention = layers.MultiHeadAttention(num_heads=2, key_dim=8,
+                                                   name="attention")
+        self.norm1 = layers.LayerNormalization(name="norm1")
+        self.norm2 = layers.LayerNormalization(name="norm2")
+        self.hidden = layers.Dense(32, activation="gelu", name="hidden")
+        self.back = layers.Dense(WIDTH, name="back")
+        self.head = layers.Dense(VOCAB, name="head")
 
     def __call__(self, ids):
         x = self.tokens(ids) + self.places(kiln.range(kiln.shape(ids)[-1]))
