@@ -33,6 +33,7 @@ from .math_ops import ensure_shape, eye, meshgrid, roll, sequence_mask
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import math, linalg
 from . import nn
+from . import image
 from . import random
 from .gradients import (GradientTape, UnconnectedGradients, custom_gradient, gradients_function,
                         implicit_gradients,
@@ -63,7 +64,7 @@ __all__ = [
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",
     "while_loop", "gather", "one_hot", "stack", "cos", "divide", "truediv", "stop_gradient", "equal", "errors", "exp",
     "bfloat16", "float16", "float32", "float64", "greater", "int32", "int64", "less",
-    "floordiv", "floormod", "truncatemod", "greater_equal", "less_equal", "mod", "not_equal", "log", "logical_and", "logical_not", "logical_or", "logical_xor", "matmul", "maximum", "minimum", "multiply", "negative", "nn",
+    "floordiv", "floormod", "truncatemod", "greater_equal", "less_equal", "mod", "not_equal", "log", "logical_and", "logical_not", "logical_or", "logical_xor", "matmul", "maximum", "minimum", "multiply", "negative", "nn", "image",
     "ones", "pow", "random", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",
     "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",
     "transpose", "where", "zeros", "config", "device", "data", "datasets",

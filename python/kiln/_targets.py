@@ -3,6 +3,7 @@
 import numpy as np
 
 from . import ops
+from .core import attributes, bind1
 from .dtypes import widen_unsigned
 from .tensor import convert_to_tensor
 
@@ -13,8 +14,9 @@ def _labels(y):
 
 
 def _squeeze_last(x):
-    from .math_ops import squeeze  # (math_ops imports this module)
-    return squeeze(x, [x.ndim - 1])
+    """x without its last dimension, of extent 1 (other extents may be
+    open: no reshape)."""
+    return bind1("squeeze", [x], attributes(axes=[x.ndim - 1]))
 
 
 def _match(y_true, y_pred):

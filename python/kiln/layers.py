@@ -8,6 +8,7 @@ of `kiln.Model` (alias `kiln.Network`) that assigns layers to attributes
 and defines `call`.
 """
 
+import builtins
 import functools
 import inspect
 import itertools
@@ -15,7 +16,7 @@ import re
 
 import numpy as np
 
-from . import (activations, control_flow, initializers, math_ops,
+from . import (activations, control_flow, image, initializers, math_ops,
                mixed_precision, nn, ops, random, regularizers, training)
 from .dtypes import as_dtype, bool as bool_, float32
 from .module import Module, _leaves, _walking, current_name_scope
@@ -617,6 +618,47 @@ class DepthwiseConv2D(Layer):
         return self.activation(y) if self.activation else y
 
 
+class SeparableConv2D(Layer):
+    """A depthwise convolution (each channel with its own depth_multiplier
+    filters) followed by a 1x1 convolution to `filters` channels, as Keras'
+    SeparableConv2D (NHWC; weights depthwise_kernel (h, w, channels,
+    multiplier) and pointwise_kernel (1, 1, channels * multiplier,
+    filters))."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.upper()
+        self.depth_multiplier = int(depth_multiplier)
+        self.activation = _activation(activation)
+        self.use_bias = use_bias
+        self._inits = (depthwise_initializer, pointwise_initializer, bias_initializer)
+
+    def build(self, input_shape):
+        dinit, pinit, binit = self._inits
+        channels = input_shape[-1]
+        self.depthwise_kernel = self.add_weight(
+            "depthwise_kernel", (*self.kernel_size, channels, self.depth_multiplier), dinit)
+        self.pointwise_kernel = self.add_weight(
+            "pointwise_kernel", (1, 1, channels * self.depth_multiplier, self.filters), pinit)
+        self.bias = self.add_weight("bias", (self.filters,), binit) if self.use_bias else None
+
+    def call(self, inputs):
+        y = nn.depthwise_conv2d(inputs, self.depthwise_kernel, list(self.strides),
+                                self.padding)
+        y = nn.conv2d(y, self.pointwise_kernel, 1, "VALID")
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
 class _Pooling2D(Layer):
     _op = None
 
@@ -884,6 +926,28 @@ class Dropout(Layer):
         return nn.dropout(inputs, self.rate, self.noise_shape, self.seed)
 
 
+class SpatialDropout1D(Dropout):
+    """Dropout of whole feature maps: while training, each channel of each
+    example ([batch, steps, channels]) kept or zeroed for every step."""
+
+    def call(self, inputs, training=None):
+        x = convert_to_tensor(inputs)
+        if not training or self.rate == 0.0:
+            return x
+        return nn.dropout(x, self.rate, [None, 1, x.shape[-1]], self.seed)
+
+
+class SpatialDropout2D(Dropout):
+    """Dropout of whole feature maps: while training, each channel of each
+    example ([batch, height, width, channels]) kept or zeroed everywhere."""
+
+    def call(self, inputs, training=None):
+        x = convert_to_tensor(inputs)
+        if not training or self.rate == 0.0:
+            return x
+        return nn.dropout(x, self.rate, [None, 1, 1, x.shape[-1]], self.seed)
+
+
 def _normalized_axes(axis, rank, what):
     axes = axis if isinstance(axis, (list, tuple)) else [axis]
     out = []
@@ -996,6 +1060,59 @@ class LayerNormalization(Layer):
         return ops.cast(nn.batch_normalization(x, mean, variance, shaped(self.beta),
                                                shaped(self.gamma), self.epsilon),
                         self.compute_dtype)
+
+
+class GroupNormalization(Layer):
+    """Keras' GroupNormalization: the channels (`axis`, the last by
+    default) split into `groups` groups; each example normalized per group
+    over the group's channels and every other non-batch dimension, then
+    scaled by gamma and shifted by beta per channel. groups=-1 is instance
+    normalization, groups=1 layer normalization over all but the batch."""
+    supports_masking = True
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.groups, self.axis, self.epsilon = int(groups), int(axis), float(epsilon)
+        self.center, self.scale = center, scale
+        self._inits = (beta_initializer, gamma_initializer)
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        (self._channel_axis,) = _normalized_axes(self.axis, rank, self.name)
+        if self._channel_axis == 0:
+            raise ValueError(f"{self.name}: axis {self.axis} is the batch")
+        channels = input_shape[self._channel_axis]
+        groups = channels if self.groups == -1 else self.groups
+        if channels is None or groups <= 0 or channels % groups:
+            raise ValueError(f"{self.name}: {channels} channels do not split into "
+                             f"{self.groups} groups")
+        self._groups = groups
+        beta, gamma = self._inits
+        weight = functools.partial(self.add_weight, shape=(channels,),
+                                   dtype=_normalization_dtype(self), autocast=False)
+        self.gamma = weight("gamma", initializer=gamma) if self.scale else None
+        self.beta = weight("beta", initializer=beta) if self.center else None
+
+    def call(self, inputs):
+        x = _normalization_input(self, inputs)
+        rank, c = x.ndim, self._channel_axis
+        channels = x.shape[c]
+        # [.., channels, ..] -> [.., groups, channels / groups, ..]: the
+        # statistics over everything but the batch and the group.
+        grouped = math_ops.reshape(
+            x, [math_ops.shape(x)[0]] + [d for d in x.shape[1:c]] +
+            [self._groups, channels // self._groups] + list(x.shape[c + 1:]))
+        axes = [a for a in range(1, rank + 1) if a != c]
+        mean, variance = nn.moments(grouped, axes, keepdims=True)
+        scaled = (grouped - mean) * math_ops.rsqrt(variance + self.epsilon)
+        normalized = math_ops.reshape(scaled, math_ops.shape(x))
+        shape = [channels if a == c else 1 for a in range(rank)]
+        if self.gamma is not None:
+            normalized = normalized * ops.reshape(self.gamma, shape)
+        if self.beta is not None:
+            normalized = normalized + ops.reshape(self.beta, shape)
+        return ops.cast(normalized, self.compute_dtype)
 
 
 class Embedding(Layer):
@@ -1457,6 +1574,171 @@ class Rescaling(Layer):
         # (Integer images are cast to the compute dtype first, as Keras does.)
         x = ops.cast(convert_to_tensor(inputs), self.compute_dtype)
         return x * convert_to_tensor(self.scale, x.dtype) + convert_to_tensor(self.offset, x.dtype)
+
+
+def _crop_to_aspect(x, height, width):
+    """The largest centred window of x's images ([batch, h, w, c]) with
+    the aspect ratio of height:width (Keras' smart_resize crop)."""
+    h, w = x.shape[1], x.shape[2]
+    crop_h = builtins.min(h, int(w * height / width))
+    crop_w = builtins.min(w, int(h * width / height))
+    top, left = int((h - crop_h) / 2), int((w - crop_w) / 2)
+    return x[:, top:top + crop_h, left:left + crop_w, :]
+
+
+def _smart_resize(x, height, width):
+    """The centred window of the target's aspect ratio, resized to
+    (height, width) bilinearly (Keras' smart_resize)."""
+    if (x.shape[1], x.shape[2]) == (height, width):
+        return x
+    return image.resize(_crop_to_aspect(x, height, width), [height, width])
+
+
+def _images4(inputs, what):
+    """(NHWC images, whether the input had a batch dimension)."""
+    x = convert_to_tensor(inputs)
+    if x.ndim == 3:
+        return math_ops.expand_dims(x, 0), False
+    if x.ndim != 4:
+        raise ValueError(f"{what}: images are [batch, height, width, channels] (or one "
+                         f"[height, width, channels]), got shape {x.shape}")
+    return x, True
+
+
+class _ImageLayer(Layer):
+    """Keras' image preprocessing layers: NHWC images (or one image), the
+    result in the layer's compute dtype."""
+
+    def call(self, inputs, training=None):
+        x, batched = _images4(inputs, self.name)
+        y = ops.cast(self._transform(x, bool(training)), self.compute_dtype)
+        return y if batched else math_ops.squeeze(y, [0])
+
+
+class Resizing(_ImageLayer):
+    """Images resized to (height, width) (kiln.image.resize:
+    `interpolation` "bilinear" or "nearest"); with crop_to_aspect_ratio the
+    largest centred window of the target's aspect ratio is resized, so
+    nothing is stretched."""
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.height, self.width = int(height), int(width)
+        self.interpolation, self.crop_to_aspect_ratio = interpolation, crop_to_aspect_ratio
+
+    def _transform(self, x, training):
+        if self.crop_to_aspect_ratio:
+            x = _crop_to_aspect(x, self.height, self.width)
+        return image.resize(x, [self.height, self.width], method=self.interpolation)
+
+
+class CenterCrop(_ImageLayer):
+    """The centred (height, width) window of each image; images smaller
+    than that are cropped to its aspect ratio and resized (Keras 3)."""
+
+    def __init__(self, height, width, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.height, self.width = int(height), int(width)
+
+    def _transform(self, x, training):
+        h, w = x.shape[1], x.shape[2]
+        if h < self.height or w < self.width:
+            return _smart_resize(x, self.height, self.width)
+        top, left = (h - self.height) // 2, (w - self.width) // 2
+        return x[:, top:top + self.height, left:left + self.width, :]
+
+
+class RandomFlip(_ImageLayer):
+    """While training, each image mirrored with probability 1/2 along
+    `mode`: "horizontal" (left-right), "vertical" (up-down) or
+    "horizontal_and_vertical" (each independently); the identity
+    otherwise."""
+
+    def __init__(self, mode="horizontal_and_vertical", seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if mode not in ("horizontal", "vertical", "horizontal_and_vertical"):
+            raise ValueError(f"RandomFlip: mode must be 'horizontal', 'vertical' or "
+                             f"'horizontal_and_vertical', got {mode!r}")
+        self.mode, self.seed = mode, seed
+
+    def _transform(self, x, training):
+        if not training:
+            return x
+        if self.mode != "vertical":
+            x = image.random_flip_left_right(x, self.seed)
+        if self.mode != "horizontal":
+            x = image.random_flip_up_down(x, self.seed)
+        return x
+
+
+class RandomCrop(_ImageLayer):
+    """While training, a (height, width) window at a random offset (one per
+    batch, drawn when the code runs); otherwise, and for images smaller
+    than that, Keras' smart resize (the centred window of the target's
+    aspect ratio, resized)."""
+
+    def __init__(self, height, width, seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.height, self.width, self.seed = int(height), int(width), seed
+
+    def _transform(self, x, training):
+        h, w = x.shape[1], x.shape[2]
+        if training and h >= self.height and w >= self.width:
+            return image.random_crop(
+                x, [math_ops.shape(x)[0], self.height, self.width, x.shape[3]], self.seed)
+        return _smart_resize(x, self.height, self.width)
+
+
+def _factor_range(factor, what):
+    low, high = (factor if isinstance(factor, (list, tuple)) else (factor, factor))
+    low, high = float(low), float(high)
+    if low < 0 or high < 0:
+        raise ValueError(f"{what}: factor must be >= 0 (or a pair of them), got {factor}")
+    return low, high
+
+
+class RandomContrast(_ImageLayer):
+    """While training, each image's contrast scaled by a factor drawn from
+    [1 - lower, 1 + upper] (`factor`: a number for both, or (lower,
+    upper)), per channel around its mean, then clipped to [0, 255] (Keras'
+    layer assumes 0-255 images); the identity otherwise."""
+
+    def __init__(self, factor, seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.lower, self.upper = _factor_range(factor, "RandomContrast")
+        self.seed = seed
+
+    def _transform(self, x, training):
+        if not training:
+            return x
+        x = ops.cast(x, self.compute_dtype)
+        scale = random.uniform([math_ops.shape(x)[0], 1, 1, 1], 1.0 - self.lower,
+                               1.0 + self.upper, dtype=x.dtype, seed=self.seed)
+        mean = ops.reduce_mean(x, axis=[1, 2], keepdims=True)
+        return math_ops.clip_by_value((x - mean) * scale + mean, 0.0, 255.0)
+
+
+class RandomBrightness(_ImageLayer):
+    """While training, each image shifted by a delta drawn from
+    [-lower, upper] times the width of `value_range` (`factor`: a number
+    for both, or (lower, upper)), then clipped to `value_range`; the
+    identity otherwise."""
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.lower, self.upper = _factor_range(factor, "RandomBrightness")
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+        self.seed = seed
+
+    def _transform(self, x, training):
+        if not training:
+            return x
+        x = ops.cast(x, self.compute_dtype)
+        low, high = self.value_range
+        delta = random.uniform([math_ops.shape(x)[0], 1, 1, 1], -self.lower, self.upper,
+                               dtype=x.dtype, seed=self.seed) * (high - low)
+        return math_ops.clip_by_value(x + delta, low, high)
 
 
 class GaussianNoise(Layer):

@@ -45,15 +45,20 @@ def save(obj, export_dir, signatures=None):
                                input_signature=specs)
     try:
         text = train.freeze(serving, *specs)
-    except errors.InvalidArgumentError as e:
-        if "static shapes only" not in str(e) or all(None not in s.shape for s in specs):
+    except (errors.InvalidArgumentError, errors.UnimplementedError) as e:
+        # An op that needs an extent the signature leaves open: say how to
+        # serve a fixed batch instead.
+        if all(None not in s.shape for s in specs) or (
+                isinstance(e, errors.InvalidArgumentError) and
+                "static shapes only" not in str(e)):
             raise
         shapes = ", ".join(str(list(s.shape)) for s in specs)
-        raise errors.InvalidArgumentError(
-            f"saved_model.save: the model has ops compiled for static shapes only "
-            f"(such as a concatenation along an open dimension), so inputs {shapes} with an extent left open "
-            "cannot be served; pass signatures=[kiln.TensorSpec([batch, ...])] with "
-            f"the batch size to serve ({e})", errors.user_location()) from None
+        raise type(e)(
+            f"saved_model.save: the model has ops that need extents known while "
+            f"compiling (such as a cumulative sum along the batch), so inputs {shapes} "
+            "with an extent left open cannot be served; pass "
+            "signatures=[kiln.TensorSpec([batch, ...])] with the batch size to serve "
+            f"({e})", errors.user_location()) from None
     os.makedirs(export_dir, exist_ok=True)
     with open(os.path.join(export_dir, _MODULE), "w") as f:
         f.write(text)

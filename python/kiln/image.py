@@ -1,0 +1,373 @@
+"""Image ops (tf.image): resizing, flips and rotations, crops and pads,
+colour adjustments and their random forms for data augmentation.
+
+Images are [height, width, channels] tensors or batches [batch, height,
+width, channels] (NHWC); the batch may be open (an input_signature's
+None), the other extents must be known while tracing. Every op is built
+from differentiable Kiln ops (gathers, reverses, slices, pads, elementwise
+arithmetic), so gradients flow through them and they compile inside
+@kiln.function.
+"""
+
+import builtins
+
+import numpy as np
+
+from . import errors, random as _random
+from .dtypes import as_dtype, float32, int32
+from .math_ops import expand_dims, pad, reverse, squeeze, tile
+from .ops import (cast, gather, greater_equal, less, maximum, minimum, reduce_mean,
+                  reduce_sum, sqrt, transpose as _transpose, where)
+from .tensor import _OpenExtent, _static_extents, constant, convert_to_tensor
+
+__all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop",
+           "convert_image_dtype", "crop_to_bounding_box", "flip_left_right", "flip_up_down",
+           "grayscale_to_rgb", "pad_to_bounding_box", "per_image_standardization",
+           "random_brightness", "random_contrast", "random_crop", "random_flip_left_right",
+           "random_flip_up_down", "resize", "resize_with_crop_or_pad", "rgb_to_grayscale",
+           "rot90", "transpose"]
+
+
+class ResizeMethod:
+    """The interpolations `resize` takes (tf.image.ResizeMethod's names)."""
+    BILINEAR = "bilinear"
+    NEAREST_NEIGHBOR = "nearest"
+    BICUBIC = "bicubic"
+    AREA = "area"
+    LANCZOS3 = "lanczos3"
+    LANCZOS5 = "lanczos5"
+    GAUSSIAN = "gaussian"
+    MITCHELLCUBIC = "mitchellcubic"
+
+
+def _batched(image, what):
+    """(a [batch, height, width, channels] tensor, whether `image` had a
+    batch); height, width and channels must be known."""
+    x = convert_to_tensor(image)
+    if x.ndim not in (3, 4):
+        raise errors.InvalidArgumentError(
+            f"{what}: images are [height, width, channels] or [batch, height, width, "
+            f"channels], got shape {list(x.shape)}", errors.user_location())
+    if None in x.shape[-3:]:
+        raise errors.UnimplementedError(
+            f"{what}: the height, width and channels of images of shape {list(x.shape)} "
+            "must be known while tracing (only the batch may be open)",
+            errors.user_location())
+    return (x, True) if x.ndim == 4 else (expand_dims(x, 0), False)
+
+
+def _unbatched(x, batched):
+    return x if batched else squeeze(x, [0])
+
+
+def _size(size, what):
+    values = [int(s) for s in (size.numpy() if hasattr(size, "numpy") else size)]
+    if len(values) != 2 or builtins.min(values) <= 0:
+        raise errors.InvalidArgumentError(
+            f"{what}: size must be two positive extents [height, width], got {values}",
+            errors.user_location())
+    return values
+
+
+def _linear_taps(in_size, out_size):
+    """For each output position (half-pixel centres, as TensorFlow 2): the
+    two input positions it lies between and the weight of the second."""
+    source = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+    low = np.floor(source)
+    frac = (source - low).astype(np.float32)
+    first = np.clip(low, 0, in_size - 1).astype(np.int32)
+    second = np.clip(low + 1, 0, in_size - 1).astype(np.int32)
+    return first, second, frac
+
+
+def _nearest_taps(in_size, out_size):
+    source = np.floor((np.arange(out_size) + 0.5) * (in_size / out_size))
+    return np.clip(source, 0, in_size - 1).astype(np.int32)
+
+
+def resize(images, size, method=ResizeMethod.BILINEAR, preserve_aspect_ratio=False,
+           antialias=False, name=None):
+    """`images` resized to `size` ([height, width]) as tf.image.resize: pixel
+    centres at half-integer positions; "bilinear" (the result float32) or
+    "nearest" (the images' dtype). With `preserve_aspect_ratio` the result
+    fits inside `size` with the images' aspect ratio. Antialiasing only
+    matters when shrinking, which Kiln does not filter (an
+    UnimplementedError); other methods are UnimplementedErrors too."""
+    x, batched = _batched(images, "resize")
+    height, width = _size(size, "resize")
+    method = str(method).lower()
+    if method not in (ResizeMethod.BILINEAR, ResizeMethod.NEAREST_NEIGHBOR):
+        raise errors.UnimplementedError(
+            f"resize: method {method!r} is not supported (Kiln resizes with "
+            "'bilinear' or 'nearest')", errors.user_location())
+    in_h, in_w = x.shape[1], x.shape[2]
+    if preserve_aspect_ratio:
+        scale = builtins.min(height / in_h, width / in_w)
+        height = builtins.max(int(round(in_h * scale)), 1)
+        width = builtins.max(int(round(in_w * scale)), 1)
+    if antialias and method == ResizeMethod.BILINEAR and (height < in_h or width < in_w):
+        raise errors.UnimplementedError(
+            f"resize: antialiased shrinking ({in_h}x{in_w} to {height}x{width}) is not "
+            "supported; resize without antialias", errors.user_location())
+    if method == ResizeMethod.NEAREST_NEIGHBOR:
+        if height != in_h:
+            x = gather(x, constant(_nearest_taps(in_h, height)), axis=1)
+        if width != in_w:
+            x = gather(x, constant(_nearest_taps(in_w, width)), axis=2)
+        return _unbatched(x, batched)
+    x = cast(x, float32) if x.dtype != float32 else x
+    for axis, (n, m) in ((1, (in_h, height)), (2, (in_w, width))):
+        if n == m:
+            continue
+        first, second, frac = _linear_taps(n, m)
+        a = gather(x, constant(first), axis=axis)
+        b = gather(x, constant(second), axis=axis)
+        shape = [1, 1, 1, 1]
+        shape[axis] = m
+        x = a + (b - a) * constant(frac.reshape(shape))
+    return _unbatched(x, batched)
+
+
+def flip_left_right(image, name=None):
+    """The images mirrored left to right (the width reversed)."""
+    x, batched = _batched(image, "flip_left_right")
+    return _unbatched(reverse(x, [2]), batched)
+
+
+def flip_up_down(image, name=None):
+    """The images mirrored top to bottom (the height reversed)."""
+    x, batched = _batched(image, "flip_up_down")
+    return _unbatched(reverse(x, [1]), batched)
+
+
+def transpose(image, name=None):
+    """Height and width swapped."""
+    x, batched = _batched(image, "transpose")
+    return _unbatched(_transpose(x, [0, 2, 1, 3]), batched)
+
+
+def rot90(image, k=1, name=None):
+    """The images rotated counter-clockwise by k quarter turns (np.rot90)."""
+    x, batched = _batched(image, "rot90")
+    k = int(k) % 4
+    if k == 1:
+        x = _transpose(reverse(x, [2]), [0, 2, 1, 3])
+    elif k == 2:
+        x = reverse(x, [1, 2])
+    elif k == 3:
+        x = reverse(_transpose(x, [0, 2, 1, 3]), [2])
+    return _unbatched(x, batched)
+
+
+def _random_flip(image, axis, seed, what):
+    x, batched = _batched(image, what)
+    # One coin per image: [batch, 1, 1, 1], the batch possibly open.
+    from .math_ops import shape as _shape
+    coins = _random.uniform([_shape(x)[0], 1, 1, 1], seed=seed)
+    flipped = where(less(coins, 0.5), reverse(x, [axis]), x)
+    return _unbatched(flipped, batched)
+
+
+def random_flip_left_right(image, seed=None):
+    """Each image mirrored left to right with probability 1/2."""
+    return _random_flip(image, 2, seed, "random_flip_left_right")
+
+
+def random_flip_up_down(image, seed=None):
+    """Each image mirrored top to bottom with probability 1/2."""
+    return _random_flip(image, 1, seed, "random_flip_up_down")
+
+
+def crop_to_bounding_box(image, offset_height, offset_width, target_height, target_width):
+    """The [target_height, target_width] window whose top-left corner is at
+    (offset_height, offset_width)."""
+    x, batched = _batched(image, "crop_to_bounding_box")
+    oh, ow, th, tw = (int(v) for v in (offset_height, offset_width, target_height,
+                                       target_width))
+    if oh < 0 or ow < 0 or th <= 0 or tw <= 0 or oh + th > x.shape[1] or \
+            ow + tw > x.shape[2]:
+        raise errors.InvalidArgumentError(
+            f"crop_to_bounding_box: the window at ({oh}, {ow}) of {th}x{tw} does not lie "
+            f"inside images of {x.shape[1]}x{x.shape[2]}", errors.user_location())
+    return _unbatched(x[:, oh:oh + th, ow:ow + tw, :], batched)
+
+
+def pad_to_bounding_box(image, offset_height, offset_width, target_height, target_width):
+    """The images placed at (offset_height, offset_width) in zeros of
+    [target_height, target_width]."""
+    x, batched = _batched(image, "pad_to_bounding_box")
+    oh, ow, th, tw = (int(v) for v in (offset_height, offset_width, target_height,
+                                       target_width))
+    below, right = th - oh - x.shape[1], tw - ow - x.shape[2]
+    if builtins.min(oh, ow, below, right) < 0:
+        raise errors.InvalidArgumentError(
+            f"pad_to_bounding_box: images of {x.shape[1]}x{x.shape[2]} at ({oh}, {ow}) do "
+            f"not fit in {th}x{tw}", errors.user_location())
+    return _unbatched(pad(x, [[0, 0], [oh, below], [ow, right], [0, 0]]), batched)
+
+
+def resize_with_crop_or_pad(image, target_height, target_width):
+    """The centre [target_height, target_width] of the images, cropped
+    where they are larger and padded with zeros where smaller (each side
+    gets half, the extra row or column going to the bottom/right)."""
+    x, batched = _batched(image, "resize_with_crop_or_pad")
+    th, tw = int(target_height), int(target_width)
+    if th <= 0 or tw <= 0:
+        raise errors.InvalidArgumentError(
+            f"resize_with_crop_or_pad: target {th}x{tw} must be positive",
+            errors.user_location())
+    h, w = x.shape[1], x.shape[2]
+    crop_h, crop_w = builtins.max((h - th) // 2, 0), builtins.max((w - tw) // 2, 0)
+    x = x[:, crop_h:crop_h + builtins.min(h, th), crop_w:crop_w + builtins.min(w, tw), :]
+    pad_h, pad_w = builtins.max((th - h) // 2, 0), builtins.max((tw - w) // 2, 0)
+    x = pad(x, [[0, 0], [pad_h, th - x.shape[1] - pad_h], [pad_w, tw - x.shape[2] - pad_w],
+                [0, 0]])
+    return _unbatched(x, batched)
+
+
+def central_crop(image, central_fraction):
+    """The central `central_fraction` (in (0, 1]) of each image's height
+    and width (tf.image.central_crop's rounding)."""
+    x, batched = _batched(image, "central_crop")
+    fraction = float(central_fraction)
+    if not 0.0 < fraction <= 1.0:
+        raise errors.InvalidArgumentError(
+            f"central_crop: central_fraction must be in (0, 1], got {fraction}",
+            errors.user_location())
+    if fraction == 1.0:
+        return _unbatched(x, batched)
+    h, w = x.shape[1], x.shape[2]
+    top = int((h - h * fraction) / 2)
+    left = int((w - w * fraction) / 2)
+    return _unbatched(x[:, top:h - top, left:w - left, :], batched)
+
+
+def random_crop(value, size, seed=None, name=None):
+    """A window of shape `size` at an offset drawn uniformly (one for the
+    whole tensor, as tf.image.random_crop; each dimension may be cropped).
+    Compiled, the offset is drawn when the code runs."""
+    x = convert_to_tensor(value)
+    size = _static_extents(size, "random_crop", open_extents=True)
+    if len(size) != x.ndim:
+        raise errors.InvalidArgumentError(
+            f"random_crop: size {size} does not have the rank of the value, "
+            f"{list(x.shape)}", errors.user_location())
+    for axis, (n, m) in enumerate(zip(x.shape, size)):
+        if isinstance(m, _OpenExtent) and m.of(x, axis):
+            continue  # (kiln.shape(x)[axis]: the whole open dimension)
+        if n is None or isinstance(m, _OpenExtent):
+            raise errors.UnimplementedError(
+                f"random_crop: dimension {axis} of a value of shape {list(x.shape)} is "
+                "known only when the code runs; Kiln crops known extents",
+                errors.user_location())
+        m = int(m)
+        if m == n:
+            continue
+        if not 0 < m <= n:
+            raise errors.InvalidArgumentError(
+                f"random_crop: cannot take {m} of dimension {axis}'s {n} elements",
+                errors.user_location())
+        # offset = floor(u * (n - m + 1)), u uniform in [0, 1)
+        u = _random.uniform([], seed=seed)
+        offset = cast(minimum(u * float(n - m + 1), float(n - m)), int32)
+        x = gather(x, offset + constant(np.arange(m, dtype=np.int32)), axis=axis)
+    return x
+
+
+def convert_image_dtype(image, dtype, saturate=False, name=None):
+    """Pixel values converted between types, as tf.image.convert_image_dtype:
+    integers span [0, max] and floats [0, 1], so converting scales; float to
+    float only casts."""
+    x = convert_to_tensor(image)
+    dtype = as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    if x.dtype.is_floating and dtype.is_floating:
+        return cast(x, dtype)
+    top = lambda d: float(np.iinfo(d.as_numpy_dtype).max)
+    if x.dtype.is_integer and dtype.is_floating:
+        return cast(x, dtype) * (1.0 / top(x.dtype))
+    if x.dtype.is_floating and dtype.is_integer:
+        scaled = x * (top(dtype) + 0.5)
+        if saturate:
+            scaled = minimum(maximum(scaled, 0.0), top(dtype))
+        return cast(scaled, dtype)
+    raise errors.UnimplementedError(
+        f"convert_image_dtype: {x.dtype.name} to {dtype.name} is not supported "
+        "(integer to float, float to integer, float to float)", errors.user_location())
+
+
+def _as_float(image, what):
+    x = convert_to_tensor(image)
+    return (x, None) if x.dtype.is_floating else (convert_image_dtype(x, float32), x.dtype)
+
+
+def adjust_brightness(image, delta):
+    """`delta` added to every pixel (integer images scaled to [0, 1] first
+    and back after)."""
+    x, original = _as_float(image, "adjust_brightness")
+    out = x + convert_to_tensor(delta, x.dtype)
+    return out if original is None else convert_image_dtype(out, original, saturate=True)
+
+
+def adjust_contrast(images, contrast_factor):
+    """Each channel of each image moved away from (or toward) its mean by
+    `contrast_factor`: (x - mean) * factor + mean."""
+    x, original = _as_float(images, "adjust_contrast")
+    mean = reduce_mean(x, axis=[-3, -2], keepdims=True)
+    out = (x - mean) * convert_to_tensor(contrast_factor, x.dtype) + mean
+    return out if original is None else convert_image_dtype(out, original, saturate=True)
+
+
+def random_brightness(image, max_delta, seed=None):
+    """adjust_brightness by a delta drawn uniformly from [-max_delta,
+    max_delta) (one for the whole tensor)."""
+    if float(max_delta) < 0:
+        raise errors.InvalidArgumentError("random_brightness: max_delta must be >= 0",
+                                          errors.user_location())
+    delta = _random.uniform([], -float(max_delta), float(max_delta), seed=seed)
+    return adjust_brightness(image, delta)
+
+
+def random_contrast(image, lower, upper, seed=None):
+    """adjust_contrast by a factor drawn uniformly from [lower, upper)."""
+    if not 0 <= float(lower) < float(upper):
+        raise errors.InvalidArgumentError(
+            f"random_contrast: needs 0 <= lower < upper, got {lower} and {upper}",
+            errors.user_location())
+    factor = _random.uniform([], float(lower), float(upper), seed=seed)
+    return adjust_contrast(image, factor)
+
+
+def per_image_standardization(image):
+    """Each image scaled to mean 0 and variance 1 over its pixels and
+    channels: (x - mean) / max(stddev, 1 / sqrt(pixels * channels))."""
+    x, batched = _batched(image, "per_image_standardization")
+    x = x if x.dtype.is_floating else cast(x, float32)
+    count = x.shape[1] * x.shape[2] * x.shape[3]
+    mean = reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    variance = reduce_mean((x - mean) * (x - mean), axis=[1, 2, 3], keepdims=True)
+    scale = maximum(sqrt(variance), 1.0 / float(np.sqrt(count)))
+    return _unbatched((x - mean) / scale, batched)
+
+
+def rgb_to_grayscale(images, name=None):
+    """The luma of RGB images, [..., 1] (ITU-R 601 weights, as TensorFlow)."""
+    x, original = _as_float(images, "rgb_to_grayscale")
+    if x.shape[-1] != 3:
+        raise errors.InvalidArgumentError(
+            f"rgb_to_grayscale: needs 3 channels, got shape {list(x.shape)}",
+            errors.user_location())
+    weights = constant(np.array([0.2989, 0.5870, 0.1140]), x.dtype)
+    gray = reduce_sum(x * weights, axis=-1, keepdims=True)
+    return gray if original is None else convert_image_dtype(gray, original, saturate=True)
+
+
+def grayscale_to_rgb(images, name=None):
+    """One channel repeated as three."""
+    x = convert_to_tensor(images)
+    if x.shape[-1] != 1:
+        raise errors.InvalidArgumentError(
+            f"grayscale_to_rgb: needs 1 channel, got shape {list(x.shape)}",
+            errors.user_location())
+    return tile(x, [1] * (x.ndim - 1) + [3])

@@ -1,0 +1,287 @@
+"""kiln.image against NumPy: resizing against interpolation matrices built
+from TensorFlow's definition (and block means, repeats), flips and
+rotations against np.flip/np.rot90, crops and pads against slicing, colour
+adjustments against their formulas; gradients through a resize against
+the matrices' transposes; random augmentations by what each output must
+be; compiled with an open batch."""
+
+import numpy as np
+import pytest
+
+import kiln
+
+RNG = np.random.default_rng(21)
+
+
+@pytest.fixture
+def seeded():
+    """A global seed for the test, cleared after it (other tests' random
+    initial weights must not depend on which tests ran before)."""
+    kiln.random.set_seed(5)
+    yield
+    kiln.random.set_seed(None)
+
+
+def bilinear_matrix(n, m):
+    """[m, n]: output row i mixes input rows as TensorFlow 2's half-pixel
+    bilinear kernel does (lower = max(floor(s), 0), upper = min(ceil(s),
+    n - 1), weight of upper = s - floor(s), s = (i + 0.5) n / m - 0.5)."""
+    w = np.zeros((m, n))
+    for i in range(m):
+        s = (i + 0.5) * n / m - 0.5
+        lower, upper = max(int(np.floor(s)), 0), min(int(np.ceil(s)), n - 1)
+        frac = s - np.floor(s)
+        w[i, lower] += 1 - frac
+        w[i, upper] += frac
+    return w
+
+
+@pytest.mark.parametrize("size,new", [((5, 7), (9, 4)), ((4, 4), (2, 2)), ((3, 6), (3, 13)),
+                                      ((1, 1), (3, 2))])
+def test_bilinear_resize_matches_the_interpolation_matrices(size, new):
+    x = RNG.normal(size=(2,) + size + (3,)).astype(np.float32)
+    got = kiln.image.resize(x, new).numpy()
+    wh, ww = bilinear_matrix(size[0], new[0]), bilinear_matrix(size[1], new[1])
+    want = np.einsum("oh,bhwc,pw->bopc", wh, x.astype(np.float64), ww)
+    assert got.dtype == np.float32 and got.shape == (2,) + tuple(new) + (3,)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # One image without a batch dimension; an integer image becomes float32.
+    np.testing.assert_allclose(kiln.image.resize(x[0], new).numpy(), want[0], rtol=1e-5,
+                               atol=1e-6)
+    ints = RNG.integers(0, 255, size=size + (1,)).astype(np.int32)
+    assert kiln.image.resize(ints, new).dtype == kiln.float32
+
+
+def test_resize_special_cases():
+    x = RNG.normal(size=(1, 4, 6, 2)).astype(np.float32)
+    # Halving with half-pixel centres averages 2x2 blocks.
+    blocks = x.reshape(1, 2, 2, 3, 2, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(kiln.image.resize(x, [2, 3]).numpy(), blocks, rtol=1e-6,
+                               atol=1e-6)
+    # Nearest: doubling repeats each pixel, halving keeps the odd ones.
+    near = kiln.image.resize(x, [8, 12], method="nearest").numpy()
+    np.testing.assert_array_equal(near, x.repeat(2, axis=1).repeat(2, axis=2))
+    half = kiln.image.resize(x, [2, 3], method=kiln.image.ResizeMethod.NEAREST_NEIGHBOR)
+    np.testing.assert_array_equal(half.numpy(), x[:, 1::2, 1::2])
+    # The same size is the identity; the aspect ratio can be kept.
+    np.testing.assert_array_equal(kiln.image.resize(x, [4, 6]).numpy(), x)
+    assert kiln.image.resize(x, [8, 8], preserve_aspect_ratio=True).shape == (1, 5, 8, 2)
+    with pytest.raises(kiln.errors.UnimplementedError, match="'bicubic'"):
+        kiln.image.resize(x, [8, 8], method="bicubic")
+    with pytest.raises(kiln.errors.UnimplementedError, match="antialiased shrinking"):
+        kiln.image.resize(x, [2, 3], antialias=True)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="two positive extents"):
+        kiln.image.resize(x, [0, 3])
+
+
+def test_resize_gradient_and_open_batch():
+    # The cotangent of a resize goes back through the transposed matrices.
+    wh, ww = bilinear_matrix(5, 8), bilinear_matrix(4, 3)
+    weights = RNG.normal(size=(8, 3, 2)).astype(np.float32)
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 5, 4, 2])])
+    def step(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = kiln.image.resize(x, [8, 3])
+            loss = kiln.reduce_sum(y * weights)
+        return y, tape.gradient(loss, x)
+
+    for n in (3, 1):
+        x = RNG.normal(size=(n, 5, 4, 2)).astype(np.float32)
+        y, dx = step(x)
+        np.testing.assert_allclose(y.numpy(), np.einsum("oh,bhwc,pw->bopc", wh, x, ww),
+                                   rtol=1e-5, atol=1e-6)
+        want = np.einsum("oh,opc,pw->hwc", wh, weights, ww)
+        np.testing.assert_allclose(dx.numpy(), np.broadcast_to(want, x.shape), rtol=1e-5,
+                                   atol=1e-6)
+    assert step.trace_count == 1
+
+
+def test_flips_rotations_crops_and_pads():
+    x = RNG.normal(size=(2, 5, 4, 3)).astype(np.float32)
+    img = kiln.image
+    np.testing.assert_array_equal(img.flip_left_right(x).numpy(), x[:, :, ::-1])
+    np.testing.assert_array_equal(img.flip_up_down(x[0]).numpy(), x[0, ::-1])
+    np.testing.assert_array_equal(img.transpose(x).numpy(), x.transpose(0, 2, 1, 3))
+    for k in range(-1, 5):
+        np.testing.assert_array_equal(img.rot90(x, k).numpy(), np.rot90(x, k, axes=(1, 2)))
+        np.testing.assert_array_equal(img.rot90(x[1], k).numpy(), np.rot90(x[1], k))
+    np.testing.assert_array_equal(img.crop_to_bounding_box(x, 1, 2, 3, 2).numpy(),
+                                  x[:, 1:4, 2:4])
+    padded = img.pad_to_bounding_box(x[0], 2, 1, 8, 6).numpy()
+    want = np.zeros((8, 6, 3), np.float32)
+    want[2:7, 1:5] = x[0]
+    np.testing.assert_array_equal(padded, want)
+    # Cropped where larger (height 5 -> 3: rows 1..3), padded where smaller
+    # (width 4 -> 7: 1 column before, 2 after).
+    both = img.resize_with_crop_or_pad(x, 3, 7).numpy()
+    want = np.zeros((2, 3, 7, 3), np.float32)
+    want[:, :, 1:5] = x[:, 1:4]
+    np.testing.assert_array_equal(both, want)
+    big = RNG.normal(size=(10, 8, 1)).astype(np.float32)
+    np.testing.assert_array_equal(img.central_crop(big, 0.5).numpy(), big[2:8, 2:6])
+    np.testing.assert_array_equal(img.central_crop(big, 1.0).numpy(), big)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="does not lie inside"):
+        img.crop_to_bounding_box(x, 3, 0, 3, 2)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="do not fit"):
+        img.pad_to_bounding_box(x, 0, 0, 4, 4)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="images are"):
+        img.flip_left_right(x[0, 0])
+
+
+def test_colour_adjustments():
+    x = RNG.uniform(0, 1, size=(2, 4, 5, 3)).astype(np.float32)
+    img = kiln.image
+    np.testing.assert_allclose(img.adjust_brightness(x, 0.25).numpy(), x + 0.25, rtol=1e-6)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(img.adjust_contrast(x, 1.7).numpy(), (x - mean) * 1.7 + mean,
+                               rtol=1e-5, atol=1e-6)
+    std = x.reshape(2, -1).std(axis=1).reshape(2, 1, 1, 1)
+    mu = x.reshape(2, -1).mean(axis=1).reshape(2, 1, 1, 1)
+    np.testing.assert_allclose(img.per_image_standardization(x).numpy(), (x - mu) / std,
+                               rtol=1e-4, atol=1e-5)
+    flat = np.full((3, 3, 2), 7.0, np.float32)  # stddev 0: divided by 1/sqrt(18)
+    np.testing.assert_allclose(img.per_image_standardization(flat).numpy(), 0.0)
+    gray = img.rgb_to_grayscale(x).numpy()
+    np.testing.assert_allclose(gray, (x * [0.2989, 0.5870, 0.1140]).sum(-1, keepdims=True),
+                               rtol=1e-5)
+    np.testing.assert_array_equal(img.grayscale_to_rgb(gray).numpy(), np.repeat(gray, 3, -1))
+    ints = np.array([[[0], [2 ** 31 - 1]]], np.int32)
+    as_float = img.convert_image_dtype(ints, kiln.float32).numpy()
+    np.testing.assert_allclose(as_float, [[[0.0], [1.0]]])
+    back = img.convert_image_dtype(np.array([0.0, 0.5, 1.2], np.float32), kiln.int32,
+                                   saturate=True).numpy()
+    assert back[0] == 0 and abs(back[1] - 2 ** 30) < 256 and back[2] == 2 ** 31 - 1
+
+
+def test_random_augmentations_compiled_over_an_open_batch(seeded):
+    # Each image is itself or its mirror, both happen across a batch, and
+    # a random crop is some window of the input; compiled with an open
+    # batch, one trace, fresh draws every call.
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 6, 5, 1])])
+    def augment(x):
+        return (kiln.image.random_flip_left_right(x), kiln.image.random_flip_up_down(x),
+                kiln.image.random_crop(x, [kiln.shape(x)[0], 4, 3, 1]),
+                kiln.image.random_brightness(x, 0.2))
+
+    x = RNG.normal(size=(64, 6, 5, 1)).astype(np.float32)
+    offsets = set()
+    for _ in range(6):
+        lr, ud, crop, bright = (t.numpy() for t in augment(x))
+        same = np.all(lr == x, axis=(1, 2, 3))
+        mirrored = np.all(lr == x[:, :, ::-1], axis=(1, 2, 3))
+        assert np.all(same | mirrored) and same.any() and mirrored.any()
+        same = np.all(ud == x, axis=(1, 2, 3))
+        assert np.all(same | np.all(ud == x[:, ::-1], axis=(1, 2, 3))) and same.any()
+        found = [(i, j) for i in range(3) for j in range(3)
+                 if np.array_equal(crop, x[:, i:i + 4, j:j + 3])]
+        assert len(found) == 1
+        offsets.add(found[0])
+        delta = bright - x
+        assert abs(delta.max() - delta.min()) < 1e-5 and abs(delta.flat[0]) <= 0.2
+    assert len(offsets) > 1  # (fresh offsets: 9 windows, 6 draws)
+    assert augment.trace_count == 1
+
+
+def test_keras_preprocessing_layers(seeded):
+    layers = kiln.layers
+    x = RNG.uniform(0, 255, size=(2, 6, 8, 3)).astype(np.float32)
+    wh, ww = bilinear_matrix(6, 3), bilinear_matrix(8, 4)
+    np.testing.assert_allclose(layers.Resizing(3, 4)(x).numpy(),
+                               np.einsum("oh,bhwc,pw->bopc", wh, x, ww), rtol=1e-5, atol=1e-4)
+    # crop_to_aspect_ratio: a 1:1 target takes the centred 6x6 window first.
+    square = layers.Resizing(3, 3, crop_to_aspect_ratio=True)(x).numpy()
+    w3 = bilinear_matrix(6, 3)
+    np.testing.assert_allclose(square, np.einsum("oh,bhwc,pw->bopc", w3, x[:, :, 1:7], w3),
+                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(layers.CenterCrop(4, 4)(x).numpy(), x[:, 1:5, 2:6])
+    # Inference: RandomFlip/RandomContrast/RandomBrightness are identities,
+    # RandomCrop the smart resize (here a centre 6x6 window to 3x3).
+    for layer in (layers.RandomFlip(), layers.RandomContrast(0.5), layers.RandomBrightness(0.2)):
+        np.testing.assert_array_equal(layer(x).numpy(), x)
+    np.testing.assert_allclose(layers.RandomCrop(3, 3)(x).numpy(), square, rtol=1e-5,
+                               atol=1e-4)
+    # Training, compiled with an open batch: what each image must become.
+    flip = layers.RandomFlip("horizontal")
+    crop = layers.RandomCrop(4, 5)
+    contrast = layers.RandomContrast((0.2, 0.4))
+    bright = layers.RandomBrightness(0.1)
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 6, 8, 3])])
+    def augment(images):
+        return (flip(images, training=True), crop(images, training=True),
+                contrast(images, training=True), bright(images, training=True))
+
+    many = RNG.uniform(0, 255, size=(32, 6, 8, 3)).astype(np.float32)
+    f, c, k, b = (t.numpy() for t in augment(many))
+    same = np.all(f == many, axis=(1, 2, 3))
+    assert np.all(same | np.all(f == many[:, :, ::-1], axis=(1, 2, 3))) and 0 < same.sum() < 32
+    assert sum(np.array_equal(c, many[:, i:i + 4, j:j + 5])
+               for i in range(3) for j in range(4)) == 1
+    # Contrast: one factor per image in [0.8, 1.4] around each channel's
+    # mean (pixels clipped to [0, 255] or near the mean left out).
+    mean = many.mean(axis=(1, 2), keepdims=True)
+    ratio = (k - mean) / (many - mean)
+    usable = (k > 0) & (k < 255) & (np.abs(many - mean) > 1.0)
+    factors = []
+    for i in range(32):
+        r = ratio[i][usable[i]]
+        assert np.ptp(r) < 1e-3
+        factors.append(r.mean())
+    assert min(factors) > 0.8 - 1e-3 and max(factors) < 1.4 + 1e-3 and np.ptp(factors) > 0.05
+    delta = b - many
+    unclipped = (b > 0) & (b < 255)
+    per_image = [np.ptp(delta[i][unclipped[i]]) for i in range(32)]
+    assert max(per_image) < 1e-3 and np.all(np.abs(delta[unclipped]) <= 25.5 + 1e-3)
+    assert augment.trace_count == 1
+
+
+def test_separable_conv_group_norm_and_spatial_dropout():
+    from conftest import central
+    layers = kiln.layers
+    x = RNG.normal(size=(2, 5, 5, 4))
+    sep = layers.SeparableConv2D(3, 3, padding="same", depth_multiplier=2, dtype="float64")
+    y = sep(x).numpy()
+    dk, pk, bias = (w.numpy() for w in (sep.depthwise_kernel, sep.pointwise_kernel, sep.bias))
+    assert dk.shape == (3, 3, 4, 2) and pk.shape == (1, 1, 8, 3)
+    padded = np.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    depth = np.zeros((2, 5, 5, 4, 2))
+    for i in range(5):
+        for j in range(5):
+            depth[:, i, j] = np.einsum("bhwc,hwcm->bcm", padded[:, i:i + 3, j:j + 3], dk)
+    np.testing.assert_allclose(y, depth.reshape(2, 5, 5, 8) @ pk[0, 0] + bias, rtol=1e-10)
+
+    norm = layers.GroupNormalization(groups=2, dtype="float64")
+    out = norm(x).numpy()
+    g = x.reshape(2, 5, 5, 2, 2)
+    mean = g.mean(axis=(1, 2, 4), keepdims=True)
+    var = g.var(axis=(1, 2, 4), keepdims=True)
+    np.testing.assert_allclose(out, ((g - mean) / np.sqrt(var + 1e-3)).reshape(x.shape),
+                               rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="do not split into 3 groups"):
+        layers.GroupNormalization(groups=3)(x)
+    # Its gradient with respect to the input, compiled over an open batch.
+    w = RNG.normal(size=(5, 5, 4))
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 5, 5, 4], kiln.float64)])
+    def grad(v):
+        with kiln.GradientTape() as tape:
+            tape.watch(v)
+            loss = kiln.reduce_sum(norm(v) * w)
+        return tape.gradient(loss, v)
+
+    small = x[:1]
+    np.testing.assert_allclose(grad(small).numpy(),
+                               central(lambda v: float(kiln.reduce_sum(norm(v) * w)), small),
+                               rtol=1e-5, atol=1e-7)
+
+    drop = layers.SpatialDropout2D(0.5)
+    ones = np.ones((8, 3, 3, 16), np.float32)
+    kept = drop(ones, training=True).numpy()
+    per_map = kept.reshape(8, 9, 16)
+    assert np.all(per_map.min(axis=1) == per_map.max(axis=1))   # whole maps
+    assert set(np.unique(kept)) <= {0.0, 2.0} and 0 < (kept == 0).mean() < 1
+    np.testing.assert_array_equal(drop(ones).numpy(), ones)
+    seq = layers.SpatialDropout1D(0.5)(np.ones((4, 6, 10), np.float32), training=True).numpy()
+    assert np.all(seq.min(axis=1) == seq.max(axis=1))
