@@ -465,6 +465,18 @@ class Dense(Layer):
         return self.activation(y) if self.activation else y
 
 
+def _convolution_options(layer, kernel_size, strides, padding, activation, use_bias):
+    """The options every 2-D convolution layer shares, checked and set on
+    `layer`."""
+    layer.kernel_size = _pair(kernel_size, "kernel_size")
+    layer.strides = _pair(strides, "strides")
+    if padding.lower() not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    layer.padding = padding.upper()
+    layer.activation = _activation(activation)
+    layer.use_bias = use_bias
+
+
 class Conv2D(Layer):
     """2-D convolution over NHWC inputs with an HWIO kernel."""
 
@@ -477,13 +489,7 @@ class Conv2D(Layer):
         self.kernel_regularizer = kernel_regularizer
         self.bias_regularizer = bias_regularizer
         self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        if padding.lower() not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding.upper()
-        self.activation = _activation(activation)
-        self.use_bias = use_bias
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
 
@@ -551,13 +557,7 @@ class Conv2DTranspose(Layer):
                  bias_initializer="zeros", name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        if padding.lower() not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding.upper()
-        self.activation = _activation(activation)
-        self.use_bias = use_bias
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
         self._inits = (kernel_initializer, bias_initializer)
 
     def build(self, input_shape):
@@ -591,14 +591,8 @@ class DepthwiseConv2D(Layer):
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
                  name=None, **kwargs):
         super().__init__(name, **kwargs)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        if padding.lower() not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding.upper()
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
         self.depth_multiplier = int(depth_multiplier)
-        self.activation = _activation(activation)
-        self.use_bias = use_bias
         self._inits = (depthwise_initializer, bias_initializer)
 
     def build(self, input_shape):
@@ -631,14 +625,8 @@ class SeparableConv2D(Layer):
                  name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        if padding.lower() not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding.upper()
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
         self.depth_multiplier = int(depth_multiplier)
-        self.activation = _activation(activation)
-        self.use_bias = use_bias
         self._inits = (depthwise_initializer, pointwise_initializer, bias_initializer)
 
     def build(self, input_shape):
