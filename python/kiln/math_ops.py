@@ -1168,11 +1168,29 @@ def _einsum_ellipses(equation, tensors):
     return specs, out, dots
 
 
+def _einsum_diagonal(spec, t):
+    """An operand whose letters repeat ("ii", "bii"): its diagonal along
+    each repeated pair (the elements where the positions agree, summed
+    over the second of the pair), so each letter appears once."""
+    while len(set(spec)) != len(spec):
+        c = next(c for c in spec if spec.count(c) > 1)
+        p = spec.index(c)
+        q = spec.index(c, p + 1)
+        if t.shape[p] is not None and t.shape[q] is not None and t.shape[p] != t.shape[q]:
+            raise errors.InvalidArgumentError(
+                f"einsum: letter {c!r} has extents {t.shape[p]} and {t.shape[q]}",
+                errors.user_location())
+        on_diagonal = equal(_positions(t, p), _positions(t, q))
+        t = reduce_sum(where(on_diagonal, t, zeros_like(t)), q)
+        spec = spec[:q] + spec[q + 1:]
+    return spec, t
+
+
 def einsum(equation, *inputs, name=None):
     """Einstein summation over one or more operands ("ij,jk->ik",
-    "bij,bjk->bik", "...ij,jk->...ik"; each letter at most once per
-    operand, so no "ii->i"). A "..." stands for the dimensions no letter
-    names, broadcast as NumPy does. Two operands at a time become a (batch)
+    "bij,bjk->bik", "...ij,jk->...ik", "ii->i" for a diagonal, "ii" a
+    trace). A "..." stands for the dimensions no letter names, broadcast as
+    NumPy does. Two operands at a time become a (batch)
     matrix product: summed letters contracted, shared output letters
     batched."""
     equation = equation.replace(" ", "")
@@ -1182,13 +1200,14 @@ def einsum(equation, *inputs, name=None):
         letters = "".join(specs)
         out = dots + "".join(sorted(c for c in set(letters)
                                     if letters.count(c) == 1 and c not in dots))
-    for spec, t in zip(specs, tensors):
-        if len(spec) != t.ndim or len(set(spec)) != len(spec) or not spec.isalpha() \
-                and spec:
+    for i, (spec, t) in enumerate(zip(specs, tensors)):
+        if len(spec) != t.ndim or not spec.isalpha() and spec:
             raise errors.InvalidArgumentError(
                 f"einsum: operand {spec!r} does not fit a tensor of shape "
-                f"{list(t.shape)} (one distinct letter per dimension)",
+                f"{list(t.shape)} (one letter per dimension)",
                 errors.user_location())
+        if len(set(spec)) != len(spec):  # ("ii->i": a diagonal)
+            specs[i], tensors[i] = _einsum_diagonal(spec, t)
     # A "..." dimension of extent 1 broadcasts against the others': it is
     # dropped from its operand.
     for c in dots:

@@ -579,7 +579,7 @@ class Function:
         return concrete, tensors, datasets
 
     def __call__(self, *args, **kwargs):
-        if not kwargs and self._fast and _local.trace is None:
+        if not kwargs and self._fast and _local.trace is None and not _local.tapes:
             types = tuple(map(_eager_type, args))
             hit = self._fast.get((_fast_device(), types))
             if hit is not None:
@@ -591,6 +591,14 @@ class Function:
             if self.input_signature is not None:
                 self._signature(args)  # (the same checks as a call)
             return self._python_function(*args)  # inlined into the caller
+        if _local.tapes:
+            # A gradient tape is recording: the Python runs eagerly, op by
+            # op, so the tape records what the function computes (TensorFlow
+            # records the call as one op; the gradients are the same, the
+            # compiled speed is not there while a tape watches).
+            if self.input_signature is not None:
+                self._signature(args)
+            return self._python_function(*args)
         concrete, tensors, datasets = self._concrete_for(args)
         # The same arguments next time take the fast path: eager tensors
         # only, passed as they are (no defaults, conversions or datasets).

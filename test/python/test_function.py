@@ -612,3 +612,41 @@ def test_gradients_over_an_open_batch_extent_match_finite_differences():
             numeric[index] = (f(a + e) - f(a - e)) / 2e-6
         np.testing.assert_allclose(grad(a).numpy(), numeric, rtol=1e-6, atol=1e-6)
     assert grad.trace_count == 1
+
+
+def test_a_tape_outside_a_compiled_function_differentiates_through_it():
+    # TensorFlow records a tf.function call on the tapes around it; Kiln
+    # runs the Python eagerly while a tape records, so the gradients are
+    # there (they were None). NumPy's formulas are the oracle.
+    rng = np.random.default_rng(31)
+    w = kiln.Variable(rng.normal(size=(3, 2)))
+    wn = w.numpy()
+
+    @kiln.function
+    def model(x):
+        h = kiln.tanh(kiln.matmul(x, w))
+        if kiln.reduce_sum(h) > 0:      # (a tensor-dependent branch)
+            h = h * 2.0
+        return h
+
+    x = rng.normal(size=(4, 3))
+    with kiln.GradientTape() as tape:
+        xt = kiln.constant(x)
+        tape.watch(xt)
+        y = kiln.reduce_sum(model(xt) ** 2)
+    dw, dx = tape.gradient(y, [w, xt])
+    h = np.tanh(x @ wn)
+    scale = 2.0 if h.sum() > 0 else 1.0
+    g = 2 * (scale * h) * scale * (1 - h ** 2)          # dy/d(x @ w)
+    np.testing.assert_allclose(dw.numpy(), x.T @ g, rtol=1e-10)
+    np.testing.assert_allclose(dx.numpy(), g @ wn.T, rtol=1e-10)
+    np.testing.assert_allclose(float(y), ((scale * h) ** 2).sum(), rtol=1e-12)
+    # Without a tape the call is compiled, with the same value.
+    np.testing.assert_allclose(model(x).numpy(), scale * h, rtol=1e-12)
+    assert model.trace_count == 1
+    # A signature is still checked.
+    typed = kiln.function(lambda v: v * w[0, 0],
+                          input_signature=[kiln.TensorSpec([None, 3], kiln.float64)])
+    with kiln.GradientTape():
+        with pytest.raises(ValueError, match="not compatible with input_signature"):
+            typed(kiln.ones((2, 4), kiln.float64))

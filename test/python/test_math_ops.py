@@ -390,8 +390,10 @@ def test_einsum_errors():
         kiln.einsum("ij,jk->ik", x, x)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="names 2 operands, got 1"):
         kiln.einsum("ij,jk->ik", x)
-    with pytest.raises(kiln.errors.InvalidArgumentError, match="one distinct letter"):
-        kiln.einsum("ii->i", kiln.constant(np.eye(3)))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="one letter per dimension"):
+        kiln.einsum("ij->i", kiln.constant(np.ones((2, 3, 4))))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="letter 'i' has extents 2 and 3"):
+        kiln.einsum("ii", kiln.ones((2, 3)))
     with pytest.raises(kiln.errors.InvalidArgumentError, match="more dimensions than"):
         kiln.einsum("...ijk->...", x)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="a '...' dimension has extents 2 and 3"):
@@ -412,11 +414,33 @@ def test_einsum_errors():
     ("b...d,b...d->b...", [(2, 3, 4, 5), (2, 3, 4, 5)]),
     ("...,...->...", [(3, 4), (4,)]),
     ("ij...,jk...->ik...", [(2, 3, 4), (3, 5, 1)]),
+    ("ii->i", [(4, 4)]),                                   # repeated letters: diagonals
+    ("ii", [(4, 4)]),
+    ("bii->bi", [(2, 3, 3)]),
+    ("ij,jj->i", [(2, 3), (3, 3)]),
+    ("iij,kj->ik", [(3, 3, 4), (5, 4)]),
 ])
 def test_einsum_ellipses_match_numpy(equation, shapes):
     operands = [RNG.normal(size=s) for s in shapes]
     got = kiln.einsum(equation, *[kiln.constant(o) for o in operands]).numpy()
     np.testing.assert_allclose(got, np.einsum(equation, *operands), rtol=1e-12, atol=1e-12)
+
+
+def test_einsum_diagonal_gradients():
+    # d trace(A)/dA = I; d sum(diag(A) * w)/dA = diag(w), compiled too.
+    a = RNG.normal(size=(4, 4))
+    w = RNG.normal(size=4)
+    for f in (lambda x: kiln.einsum("ii", x), kiln.function(lambda x: kiln.einsum("ii", x))):
+        x = kiln.constant(a)
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = f(x)
+        np.testing.assert_allclose(tape.gradient(y, x).numpy(), np.eye(4))
+    x = kiln.constant(a)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(kiln.einsum("ii->i", x) * w)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), np.diag(w))
 
 
 def test_scans_over_long_axes():
