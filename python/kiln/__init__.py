@@ -29,6 +29,7 @@ from .math_ops import (argmin, broadcast_to, ceil, clip_by_global_norm, clip_by_
                        unstack, zeros, zeros_like, ones)
 from .math_ops import argsort, boolean_mask, sort, unique
 from .math_ops import ensure_shape, eye, meshgrid, roll, sequence_mask
+from .math_ops import histogram_fixed_width, searchsorted
 
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import math, linalg
@@ -79,7 +80,8 @@ __all__ = [
     "tensor_scatter_nd_min", "tensor_scatter_nd_sub", "tensor_scatter_nd_update",
     "callbacks", "mixed_precision", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
     "sort", "argsort", "unique", "boolean_mask", "range", "newaxis",
-    "ensure_shape", "eye", "meshgrid", "roll", "sequence_mask", "activations", "keras",
+    "ensure_shape", "eye", "meshgrid", "roll", "sequence_mask", "histogram_fixed_width",
+    "searchsorted", "activations", "keras",
     "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
     "assert_greater", "assert_less", "assert_rank",
 ]

@@ -14,12 +14,13 @@ from .math_ops import (argmin, ceil, cumprod, cumsum, erf, erfc, expm1, floor, i
                        reciprocal, reduce_all, reduce_any, reduce_logsumexp,
                        reduce_prod, reduce_std, reduce_variance, round, rsqrt,
                        softplus, softsign, squared_difference, top_k, in_top_k)
+from .math_ops import bincount
 from .math_ops import (segment_max, segment_mean, segment_min, segment_prod, segment_sum,
                        unsorted_segment_max, unsorted_segment_mean, unsorted_segment_min,
                        unsorted_segment_prod, unsorted_segment_sqrt_n, unsorted_segment_sum)
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "ceil", "cos", "cumprod", "cumsum", "divide",
+    "abs", "add", "argmax", "argmin", "bincount", "ceil", "cos", "cumprod", "cumsum", "divide",
     "equal", "erf", "erfc", "exp", "expm1",
     "floor", "floordiv", "floormod", "greater", "greater_equal", "is_finite",
     "is_inf", "is_nan", "l2_normalize",

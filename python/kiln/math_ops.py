@@ -871,6 +871,85 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     return bind1("scatter_add", [base, safe, kept], attributes(axis=0))
 
 
+def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=int32, axis=None,
+             name=None):
+    """How often each value 0, 1, ... appears in the non-negative integers
+    `arr` (tf.math.bincount), or the sum of their `weights`: [length] with
+    length = max(arr) + 1 (at least minlength, at most maxlength, values
+    from maxlength up not counted). Without both bounds equal the length
+    depends on the values, which must then be known (eagerly, or constants
+    while tracing); with minlength == maxlength it is fixed."""
+    if axis is not None:
+        raise errors.UnimplementedError("bincount: axis is not supported",
+                                        errors.user_location())
+    values = convert_to_tensor(arr)
+    if not values.dtype.is_integer:
+        raise TypeError(f"bincount: arr must be integers, got {values.dtype.name}")
+    if minlength is not None and maxlength is not None and int(minlength) == int(maxlength):
+        length = int(minlength)
+    else:
+        known = _known_values(values, "bincount without minlength == maxlength")
+        if known.size and known.min() < 0:
+            raise errors.InvalidArgumentError(
+                "bincount: arr holds a negative value", errors.user_location())
+        length = int(known.max()) + 1 if known.size else 0
+        if minlength is not None:
+            length = builtins.max(length, int(minlength))
+        if maxlength is not None:
+            length = builtins.min(length, int(maxlength))
+    flat = reshape(values, [-1])
+    _check_at_run_time(greater_equal(flat, constant(0, flat.dtype)),
+                       "bincount: arr holds a negative value")
+    if weights is None:
+        counts = cast(ones_like(flat), dtype)
+    else:
+        counts = reshape(convert_to_tensor(weights), [-1])
+        if counts.shape[0] is not None and flat.shape[0] is not None and \
+                counts.shape[0] != flat.shape[0]:
+            raise errors.InvalidArgumentError(
+                f"bincount: {counts.shape[0]} weights for {flat.shape[0]} values",
+                errors.user_location())
+    # Values of `length` or more are not counted (ids outside the table).
+    inside = less(flat, constant(length, flat.dtype))
+    ids = where(inside, flat, constant(-1, flat.dtype))
+    return unsorted_segment_sum(counts, ids, length)
+
+
+def searchsorted(sorted_sequence, values, side="left", out_type=int32, name=None):
+    """Where each of `values` would go in the ascending rows of
+    `sorted_sequence` (tf.searchsorted): the count of entries below it
+    ('left') or not above it ('right'); the leading dimensions match. A
+    comparison of every value with every entry (n * m), which suits the
+    bucket boundaries and short rows it is used with."""
+    seq, vals = convert_to_tensor(sorted_sequence), convert_to_tensor(values)
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+    if seq.ndim != vals.ndim or seq.ndim == 0:
+        raise errors.InvalidArgumentError(
+            f"searchsorted: sorted_sequence {list(seq.shape)} and values "
+            f"{list(vals.shape)} need the same rank (at least 1)", errors.user_location())
+    vals = cast(vals, seq.dtype) if vals.dtype != seq.dtype else vals
+    before = (less if side == "left" else less_equal)(
+        expand_dims(seq, -2), expand_dims(vals, -1))   # [..., m, n]
+    return reduce_sum(cast(before, as_dtype(out_type)), axis=-1)
+
+
+def histogram_fixed_width(values, value_range, nbins=100, dtype=int32, name=None):
+    """Counts of `values` in `nbins` equal bins spanning value_range = [lo,
+    hi] (tf.histogram_fixed_width): values below lo count in the first bin,
+    values from hi up in the last."""
+    x = reshape(convert_to_tensor(values), [-1])
+    bounds = convert_to_tensor(value_range, x.dtype)
+    nbins = int(nbins)
+    if nbins <= 0:
+        raise errors.InvalidArgumentError(f"histogram_fixed_width: nbins is {nbins}",
+                                          errors.user_location())
+    lo, hi = bounds[0], bounds[1]
+    scaled = (x - lo) / (hi - lo) * float(nbins)
+    bins = cast(clip_by_value(floor(scaled), 0.0, float(nbins - 1)), int32)
+    return unsorted_segment_sum(cast(ones_like(bins), as_dtype(dtype)), bins, nbins)
+
+
 # kiln.scatter_reduce's reduction: what an empty segment holds (TF's rule).
 _SEGMENT_IDENTITY = {
     "max": lambda dtype: dtype.min,

@@ -253,3 +253,34 @@ def test_eye_meshgrid_roll_sequence_mask():
     open_max = kiln.function(lambda l: kiln.sequence_mask(l))
     with pytest.raises(kiln.errors.UnimplementedError, match="sequence_mask without maxlen"):
         open_max(kiln.constant(lengths))
+
+
+def test_bincount_searchsorted_and_histograms():
+    arr = np.array([1, 3, 3, 0, 7, 3], np.int32)
+    np.testing.assert_array_equal(kiln.math.bincount(arr).numpy(), np.bincount(arr))
+    w = np.array([0.5, 1.0, 2.0, 0.25, 4.0, 1.5], np.float32)
+    np.testing.assert_allclose(kiln.math.bincount(arr, weights=w).numpy(),
+                               np.bincount(arr, weights=w), rtol=1e-6)
+    np.testing.assert_array_equal(kiln.math.bincount(arr, minlength=10).numpy(),
+                                  np.bincount(arr, minlength=10))
+    # maxlength drops the larger values; a fixed length compiles with traced values.
+    np.testing.assert_array_equal(kiln.math.bincount(arr, maxlength=4).numpy(),
+                                  np.bincount(arr)[:4])
+    fixed = kiln.function(lambda a: kiln.math.bincount(a, minlength=5, maxlength=5))
+    np.testing.assert_array_equal(fixed(arr).numpy(), np.bincount(arr[arr < 5], minlength=5))
+    with pytest.raises(kiln.errors.UnimplementedError, match="bincount without minlength"):
+        kiln.function(lambda a: kiln.math.bincount(a))(arr)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="negative"):
+        kiln.math.bincount(np.array([1, -2], np.int32))
+
+    seq = np.array([[0.0, 1.0, 1.0, 3.0], [-2.0, 0.5, 2.0, 9.0]], np.float32)
+    vals = np.array([[1.0, -1.0, 5.0], [0.5, 9.0, 3.0]], np.float32)
+    for side in ("left", "right"):
+        want = np.stack([np.searchsorted(s, v, side=side) for s, v in zip(seq, vals)])
+        np.testing.assert_array_equal(kiln.searchsorted(seq, vals, side=side).numpy(), want)
+    x = np.array([-1.0, 0.0, 0.3, 1.9, 2.0, 5.0, 4.99], np.float32)
+    # NumPy's histogram drops values outside the range; TensorFlow's (and
+    # Kiln's) counts them in the first and last bins: clip first.
+    want, _ = np.histogram(np.clip(x, 0.0, 4.999), bins=5, range=(0.0, 5.0))
+    np.testing.assert_array_equal(
+        kiln.histogram_fixed_width(x, [0.0, 5.0], nbins=5).numpy(), want)
