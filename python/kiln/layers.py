@@ -478,9 +478,13 @@ def _convolution_options(layer, kernel_size, strides, padding, activation, use_b
 
 
 class Conv2D(Layer):
-    """2-D convolution over NHWC inputs with an HWIO kernel."""
+    """2-D convolution over NHWC inputs with an HWIO kernel (Keras'
+    Conv2D): `dilation_rate`, `groups` (the channels split into groups
+    convolved apart; kernel (h, w, channels / groups, filters)) and
+    data_format="channels_first" (NCHW inputs and outputs) too."""
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, groups=1,
                  activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None,
@@ -490,32 +494,65 @@ class Conv2D(Layer):
         self.bias_regularizer = bias_regularizer
         self.filters = int(filters)
         _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.groups = int(groups)
+        self.data_format = _data_format(data_format)
+        if self.groups < 1 or self.filters % self.groups:
+            raise ValueError(f"{self.name}: {self.filters} filters do not split into "
+                             f"{groups} groups")
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
 
     def build(self, input_shape):
         if len(input_shape) != 4:
-            raise ValueError(f"{self.name}: Conv2D needs NHWC inputs of rank 4, "
+            raise ValueError(f"{self.name}: Conv2D needs inputs of rank 4, "
                              f"got shape {input_shape}")
+        channels = input_shape[1] if self.data_format == "channels_first" else input_shape[-1]
+        if channels % self.groups:
+            raise ValueError(f"{self.name}: {channels} input channels do not split into "
+                             f"{self.groups} groups")
         self.kernel = self.add_weight(
-            "kernel", (*self.kernel_size, input_shape[-1], self.filters),
+            "kernel", (*self.kernel_size, channels // self.groups, self.filters),
             self.kernel_initializer, regularizer=self.kernel_regularizer)
         self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
                                      regularizer=self.bias_regularizer)
                      if self.use_bias else None)
 
     def call(self, inputs):
-        y = nn.conv2d(inputs, self.kernel, list(self.strides), self.padding)
+        x = convert_to_tensor(inputs)
+        if self.data_format == "channels_first":
+            x = ops.transpose(x, [0, 2, 3, 1])
+        convolve = lambda v, k: nn.conv2d(v, k, list(self.strides), self.padding,
+                                          dilations=list(self.dilation_rate))
+        if self.groups == 1:
+            y = convolve(x, self.kernel)
+        else:
+            pieces = zip(math_ops.split(x, self.groups, axis=3),
+                         math_ops.split(self.kernel, self.groups, axis=3))
+            y = ops.concat([convolve(v, k) for v, k in pieces], 3)
         if self.bias is not None:
             y = y + self.bias
-        return self.activation(y) if self.activation else y
+        y = self.activation(y) if self.activation else y
+        return ops.transpose(y, [0, 3, 1, 2]) if self.data_format == "channels_first" else y
+
+
+def _data_format(data_format):
+    """Keras' data_format: None is channels_last."""
+    value = data_format or "channels_last"
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', "
+                         f"got {data_format!r}")
+    return value
 
 
 class Conv1D(Layer):
-    """1-D convolution over [batch, steps, channels] inputs."""
+    """1-D convolution over [batch, steps, channels] inputs: `dilation_rate`,
+    and padding="causal" (zeros before the first step, so step t sees only
+    steps up to t: WaveNet's, a temporal convolutional network's)."""
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
-                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -523,8 +560,10 @@ class Conv1D(Layer):
         self.kernel_size = int(kernel_size if isinstance(kernel_size, int)
                                else kernel_size[0])
         self.strides = int(strides if isinstance(strides, int) else strides[0])
-        if padding.lower() not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.dilation_rate = int(dilation_rate if isinstance(dilation_rate, int)
+                                 else dilation_rate[0])
+        if padding.lower() not in ("valid", "same", "causal"):
+            raise ValueError(f"padding must be 'valid', 'same' or 'causal', got {padding!r}")
         self.padding = padding.upper()
         self.activation = _activation(activation)
         self.use_bias = use_bias
@@ -542,7 +581,12 @@ class Conv1D(Layer):
                      if self.use_bias else None)
 
     def call(self, inputs):
-        y = nn.conv1d(inputs, self.kernel, self.strides, self.padding)
+        x, padding = convert_to_tensor(inputs), self.padding
+        if padding == "CAUSAL":
+            x = math_ops.pad(x, [[0, 0], [(self.kernel_size - 1) * self.dilation_rate, 0],
+                                 [0, 0]])
+            padding = "VALID"
+        y = nn.conv1d(x, self.kernel, self.strides, padding, dilations=self.dilation_rate)
         if self.bias is not None:
             y = y + self.bias
         return self.activation(y) if self.activation else y
@@ -1110,9 +1154,11 @@ class Embedding(Layer):
     layers after it (RNNs, average pooling) honour."""
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 mask_zero=False, name=None, **kwargs):
+                 mask_zero=False, input_length=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        # (Keras 2's sequence length: the ids' last extent when given.)
+        self.input_length = input_length
         self.embeddings_initializer = embeddings_initializer
         self.mask_zero = bool(mask_zero)
 
@@ -1125,6 +1171,10 @@ class Embedding(Layer):
         return inputs  # (ids stay integers)
 
     def build(self, input_shape):
+        if self.input_length is not None and input_shape and \
+                input_shape[-1] not in (None, int(self.input_length)):
+            raise ValueError(f"{self.name}: input_length is {self.input_length} but the "
+                             f"ids have shape {input_shape}")
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           self.embeddings_initializer)
 
@@ -1264,6 +1314,78 @@ class Multiply(_Fold):
     _combine = staticmethod(ops.multiply)
 
 
+class Dot(_Merge):
+    """The dot products of two inputs' samples along `axes` (an int or one
+    per input, not the batch), Keras' Dot; with `normalize` the samples
+    are L2-normalized along those axes first (cosine similarities)."""
+
+    def __init__(self, axes, normalize=False, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.axes, self.normalize = axes, bool(normalize)
+
+    def call(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(f"{self.name} takes exactly two inputs")
+        a, b = (convert_to_tensor(x) for x in inputs)
+        axes = self.axes if isinstance(self.axes, (list, tuple)) else [self.axes] * 2
+        axes = [int(axis) % t.ndim for axis, t in zip(axes, (a, b))]
+        if 0 in axes:
+            raise ValueError(f"{self.name}: axes {self.axes} include the batch")
+        if self.normalize:
+            a, b = math_ops.l2_normalize(a, axes[0]), math_ops.l2_normalize(b, axes[1])
+        # batch letter "z", then a's and b's other dimensions; the summed
+        # dimension shares a letter.
+        letters = iter("abcdefghijklmnopqrstuvwxy")
+        sa = ["z"] + [next(letters) for _ in range(a.ndim - 1)]
+        sb = ["z"] + [next(letters) for _ in range(b.ndim - 1)]
+        sb[axes[1]] = sa[axes[0]]
+        out = [c for c in sa if c != sa[axes[0]]] + \
+            [c for c in sb[1:] if c != sa[axes[0]]]
+        y = math_ops.einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+        return math_ops.expand_dims(y, -1) if y.ndim == 1 else y
+
+
+class Identity(Layer):
+    """Its input, unchanged (a placeholder in a model)."""
+    supports_masking = True
+
+    def call(self, inputs):
+        return convert_to_tensor(inputs)
+
+
+class ActivityRegularization(Layer):
+    """Its input, unchanged, with l1 * sum|x| + l2 * sum x^2 added to the
+    losses (Keras' ActivityRegularization)."""
+    supports_masking = True
+
+    def __init__(self, l1=0.0, l2=0.0, name=None, **kwargs):
+        super().__init__(name, activity_regularizer=regularizers.L1L2(l1=l1, l2=l2),
+                         **kwargs)
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def call(self, inputs):
+        return convert_to_tensor(inputs)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps a SELU network's mean and variance (Keras'
+    AlphaDropout): while training, dropped units take SELU's negative
+    saturation value and the result is scaled and shifted back; the
+    identity otherwise."""
+
+    def call(self, inputs, training=None):
+        x = convert_to_tensor(inputs)
+        if not training or self.rate == 0.0:
+            return x
+        alpha_p = -1.6732632423543772 * 1.0507009873554805
+        keep = 1.0 - self.rate
+        a = (keep + alpha_p ** 2 * keep * self.rate) ** -0.5
+        b = -a * alpha_p * self.rate
+        kept = ops.greater_equal(random.uniform(math_ops.shape(x), dtype=x.dtype,
+                                                seed=self.seed), self.rate)
+        return ops.where(kept, x, alpha_p) * a + b
+
+
 class Lambda(Layer):
     """Wraps a function of the inputs as a layer (no weights)."""
 
@@ -1309,17 +1431,22 @@ class ZeroPadding2D(Layer):
 
 
 class UpSampling2D(Layer):
-    """Each pixel of NHWC inputs repeated size[0] x size[1] times (nearest
-    neighbour)."""
+    """NHWC inputs enlarged size[0] x size[1] times: each pixel repeated
+    (interpolation="nearest") or bilinearly interpolated
+    ("bilinear", kiln.image.resize's half-pixel centres, as Keras)."""
 
     def __init__(self, size=(2, 2), interpolation="nearest", name=None, **kwargs):
         super().__init__(name, **kwargs)
-        if interpolation != "nearest":
-            raise ValueError("UpSampling2D supports interpolation='nearest' only "
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError("UpSampling2D takes interpolation='nearest' or 'bilinear' "
                              f"(got {interpolation!r})")
-        self.size = _pair(size, "size")
+        self.size, self.interpolation = _pair(size, "size"), interpolation
 
     def call(self, inputs):
+        if self.interpolation == "bilinear":
+            x = convert_to_tensor(inputs)
+            y = image.resize(x, [x.shape[1] * self.size[0], x.shape[2] * self.size[1]])
+            return ops.cast(y, x.dtype) if x.dtype.is_floating else y
         x = math_ops.repeat(inputs, self.size[0], axis=1)
         return math_ops.repeat(x, self.size[1], axis=2)
 
@@ -1562,6 +1689,173 @@ class Rescaling(Layer):
         # (Integer images are cast to the compute dtype first, as Keras does.)
         x = ops.cast(convert_to_tensor(inputs), self.compute_dtype)
         return x * convert_to_tensor(self.scale, x.dtype) + convert_to_tensor(self.offset, x.dtype)
+
+
+def _adapt_batches(data):
+    """NumPy arrays of `data` (an array, a tensor or a kiln.data.Dataset of
+    them) for a preprocessing layer's adapt, batch by batch."""
+    from .data import Dataset
+    if isinstance(data, Dataset):
+        for batch in data:
+            batch = batch[0] if isinstance(batch, (tuple, list)) else batch
+            yield np.asarray(convert_to_tensor(batch).numpy())
+    else:
+        yield np.asarray(data.numpy() if isinstance(data, Tensor) else data)
+
+
+class Normalization(Layer):
+    """(x - mean) / sqrt(variance) per feature along `axis` (Keras'
+    Normalization; invert=True undoes it): the statistics given, or
+    computed by adapt(data) over every other axis (arrays, tensors or a
+    Dataset), held in non-trainable variables `mean`, `variance` and
+    `count`, so checkpoints keep them."""
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.axis = [axis] if isinstance(axis, int) else list(axis or [])
+        self.invert = bool(invert)
+        if (mean is None) != (variance is None):
+            raise ValueError(f"{self.name}: give both mean and variance, or neither")
+        self._given = None if mean is None else (np.asarray(mean, np.float64),
+                                                 np.asarray(variance, np.float64))
+
+    def _stat_shape(self, shape):
+        rank = len(shape)
+        axes = [a % rank for a in self.axis]
+        if 0 in axes:
+            raise ValueError(f"{self.name}: axis {self.axis} includes the batch")
+        return [shape[a] if a in axes else 1 for a in range(rank)]
+
+    def build(self, input_shape):
+        shape = self._stat_shape(input_shape)
+        if None in shape:
+            raise ValueError(f"{self.name}: the features along axis {self.axis} must be "
+                             f"known, got shape {input_shape}")
+        self.mean = self.add_weight("mean", shape, "zeros", trainable=False)
+        self.variance = self.add_weight("variance", shape, "ones", trainable=False)
+        self.count = self.add_weight("count", (), "zeros", dtype="int64", trainable=False)
+        if self._given is not None:
+            mean, variance = (np.broadcast_to(v, shape) for v in self._given)
+            self.mean.assign(mean.astype(self.mean.dtype.as_numpy_dtype))
+            self.variance.assign(variance.astype(self.variance.dtype.as_numpy_dtype))
+
+    def adapt(self, data):
+        """The mean and variance of `data` over every axis but `axis`
+        (summed batch by batch in float64)."""
+        total = squares = None
+        count = 0
+        for batch in _adapt_batches(data):
+            batch = batch.astype(np.float64)
+            if not self.built:
+                self.build(batch.shape)
+                self.built = True
+            shape = self._stat_shape(batch.shape)
+            axes = tuple(a for a, d in enumerate(shape) if d == 1)
+            part, part_squares = batch.sum(axes), (batch * batch).sum(axes)
+            total = part if total is None else total + part
+            squares = part_squares if squares is None else squares + part_squares
+            count += batch.size // int(np.prod([d for d in shape if d != 1] or [1]))
+        if not count:
+            raise ValueError(f"{self.name}: adapt got no data")
+        mean = total / count
+        variance = np.maximum(squares / count - mean * mean, 0.0)
+        shape = [int(d) for d in self.mean.shape]
+        self.mean.assign(mean.reshape(shape).astype(self.mean.dtype.as_numpy_dtype))
+        self.variance.assign(variance.reshape(shape).astype(
+            self.variance.dtype.as_numpy_dtype))
+        self.count.assign(np.int64(count))
+
+    def call(self, inputs):
+        x = ops.cast(convert_to_tensor(inputs), self.compute_dtype)
+        mean = ops.cast(self.mean.value(), x.dtype)
+        scale = ops.maximum(ops.sqrt(ops.cast(self.variance.value(), x.dtype)), 1e-7)
+        return x * scale + mean if self.invert else (x - mean) / scale
+
+
+class Discretization(Layer):
+    """The bucket of each value (Keras' Discretization): how many of
+    `bin_boundaries` are at or below it, as int64; or, with num_bins and
+    adapt(data), boundaries at the data's quantiles. output_mode
+    "one_hot", "multi_hot" and "count" encode the buckets as
+    CategoryEncoding does."""
+
+    def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01,
+                 output_mode="int", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if (bin_boundaries is None) == (num_bins is None):
+            raise ValueError(f"{self.name}: give bin_boundaries or num_bins")
+        self.bin_boundaries = None if bin_boundaries is None else \
+            [float(b) for b in bin_boundaries]
+        self.num_bins, self.output_mode = num_bins, output_mode
+        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
+            raise ValueError(f"{self.name}: output_mode {output_mode!r} is not one of "
+                             "'int', 'one_hot', 'multi_hot', 'count'")
+
+    def adapt(self, data):
+        values = np.concatenate([b.reshape(-1) for b in _adapt_batches(data)])
+        quantiles = np.linspace(0.0, 1.0, int(self.num_bins) + 1)[1:-1]
+        self.bin_boundaries = np.quantile(values.astype(np.float64), quantiles).tolist()
+
+    def call(self, inputs):
+        if self.bin_boundaries is None:
+            raise ValueError(f"{self.name}: call adapt(data) first (or give "
+                             "bin_boundaries)")
+        x = convert_to_tensor(inputs)
+        boundaries = convert_to_tensor(np.array(self.bin_boundaries), x.dtype
+                                       if x.dtype.is_floating else float32)
+        x = x if x.dtype.is_floating else ops.cast(x, float32)
+        flat = ops.reshape(x, [1, -1])
+        buckets = math_ops.searchsorted(ops.reshape(boundaries, [1, -1]), flat,
+                                        side="right", out_type="int64")
+        buckets = math_ops.reshape(buckets, math_ops.shape(x))
+        if self.output_mode == "int":
+            return buckets
+        return _encode_categories(buckets, len(self.bin_boundaries) + 1,
+                                  self.output_mode, self.compute_dtype)
+
+
+def _encode_categories(ids, num_tokens, mode, dtype):
+    """Integer ids [batch] or [batch, k] as [batch, num_tokens]: one_hot (one id
+    per sample), multi_hot (1 where present) or count; ids outside
+    [0, num_tokens) are an InvalidArgumentError where the values are."""
+    ids = convert_to_tensor(ids)
+    if ids.ndim == 1 or mode == "one_hot":
+        if mode == "one_hot" and ids.ndim == 2 and ids.shape[1] != 1:
+            raise ValueError(f"one_hot encoding takes one id per sample, got shape "
+                             f"{ids.shape}")
+        ids = ops.reshape(ids, [-1, 1]) if ids.ndim == 1 else ids
+    ops._check_at_run_time(
+        ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, num_tokens)),
+        f"CategoryEncoding: an id is outside [0, {num_tokens})")
+    hot = ops.one_hot(ids, num_tokens, dtype=dtype)        # [batch, k, tokens]
+    if mode == "count":
+        return ops.reduce_sum(hot, axis=1)
+    return ops.reduce_max(hot, axis=1)
+
+
+class CategoryEncoding(Layer):
+    """Integer category ids as vectors of `num_tokens` (Keras'
+    CategoryEncoding): "one_hot" (one id per sample), "multi_hot" (1 for
+    each id a sample has; [batch, k] ids) or "count"."""
+
+    def __init__(self, num_tokens, output_mode="multi_hot", sparse=False, name=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
+        if sparse:
+            raise ValueError(f"{self.name}: sparse outputs are not supported")
+        if output_mode not in ("one_hot", "multi_hot", "count"):
+            raise ValueError(f"{self.name}: output_mode {output_mode!r} is not one of "
+                             "'one_hot', 'multi_hot', 'count'")
+        self.num_tokens, self.output_mode = int(num_tokens), output_mode
+
+    def _cast_inputs(self, inputs):
+        return inputs  # (ids stay integers)
+
+    def call(self, inputs):
+        ids = convert_to_tensor(inputs)
+        if not ids.dtype.is_integer:
+            ids = ops.cast(ids, "int32")
+        return _encode_categories(ids, self.num_tokens, self.output_mode, self.compute_dtype)
 
 
 def _crop_to_aspect(x, height, width):

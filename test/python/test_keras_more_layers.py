@@ -1,0 +1,140 @@
+"""More Keras layers against NumPy: dilated, causal, grouped and
+channels-first convolutions, bilinear upsampling, Dot, the activity
+regularizer and alpha dropout, and the preprocessing layers
+Normalization, Discretization and CategoryEncoding."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import layers
+
+RNG = np.random.default_rng(41)
+
+
+def conv2d_numpy(x, k, stride=1, dilation=1):
+    """VALID NHWC convolution, one output pixel at a time."""
+    kh, kw = k.shape[:2]
+    eh, ew = (kh - 1) * dilation + 1, (kw - 1) * dilation + 1
+    oh, ow = (x.shape[1] - eh) // stride + 1, (x.shape[2] - ew) // stride + 1
+    out = np.zeros((x.shape[0], oh, ow, k.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + eh:dilation, j * stride:j * stride + ew:dilation]
+            out[:, i, j] = np.einsum("bhwc,hwcf->bf", patch, k)
+    return out
+
+
+def test_dilated_grouped_and_channels_first_convolutions():
+    x = RNG.normal(size=(2, 9, 8, 4))
+    conv = layers.Conv2D(6, 3, dilation_rate=2, dtype="float64")
+    y = conv(x).numpy()
+    k, b = conv.kernel.numpy(), conv.bias.numpy()
+    np.testing.assert_allclose(y, conv2d_numpy(x, k, dilation=2) + b, rtol=1e-10, atol=1e-12)
+    grouped = layers.Conv2D(6, 3, groups=2, use_bias=False, dtype="float64")
+    y = grouped(x).numpy()
+    k = grouped.kernel.numpy()
+    assert k.shape == (3, 3, 2, 6)
+    want = np.concatenate([conv2d_numpy(x[..., :2], k[..., :3]),
+                           conv2d_numpy(x[..., 2:], k[..., 3:])], -1)
+    np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="do not split into 4 groups"):
+        layers.Conv2D(6, 3, groups=4)
+    first = layers.Conv2D(5, 2, data_format="channels_first", dtype="float64")
+    nchw = x.transpose(0, 3, 1, 2)
+    y = first(nchw).numpy()
+    want = conv2d_numpy(x, first.kernel.numpy()) + first.bias.numpy()
+    np.testing.assert_allclose(y, want.transpose(0, 3, 1, 2), rtol=1e-10, atol=1e-12)
+
+
+def test_causal_and_dilated_conv1d():
+    x = RNG.normal(size=(2, 10, 3))
+    conv = layers.Conv1D(4, 3, padding="causal", dilation_rate=2, dtype="float64")
+    y = conv(x).numpy()
+    k, b = conv.kernel.numpy(), conv.bias.numpy()
+    padded = np.concatenate([np.zeros((2, 4, 3)), x], 1)
+    want = np.stack([np.einsum("bkc,kcf->bf", padded[:, t:t + 5:2], k) for t in range(10)], 1)
+    np.testing.assert_allclose(y, want + b, rtol=1e-10, atol=1e-12)
+    # Step t never sees a later step: changing the last step changes only
+    # the last output.
+    later = x.copy()
+    later[:, -1] += 1.0
+    moved = conv(later).numpy() - y
+    assert np.all(moved[:, :-1] == 0) and np.any(moved[:, -1] != 0)
+
+
+def test_bilinear_upsampling_and_embedding_input_length():
+    x = RNG.normal(size=(1, 3, 4, 2)).astype(np.float32)
+    up = layers.UpSampling2D(size=(2, 3), interpolation="bilinear")(x).numpy()
+    np.testing.assert_allclose(up, kiln.image.resize(x, [6, 12]).numpy(), rtol=1e-6)
+    # (TF's half-pixel bilinear of [a, b] doubled: a, .75a+.25b, .25a+.75b, b)
+    row = layers.UpSampling2D(size=(1, 2), interpolation="bilinear")(
+        np.array([[[[1.0], [3.0]]]], np.float32)).numpy()
+    np.testing.assert_allclose(row.reshape(-1), [1.0, 1.5, 2.5, 3.0])
+    emb = layers.Embedding(10, 3, input_length=4)
+    assert emb(np.zeros((2, 4), np.int32)).shape == (2, 4, 3)
+    with pytest.raises(ValueError, match="input_length is 5"):
+        layers.Embedding(10, 3, input_length=5)(np.zeros((2, 4), np.int32))
+
+
+def test_dot_identity_activity_regularization_and_alpha_dropout():
+    a, b = RNG.normal(size=(4, 5)), RNG.normal(size=(4, 5))
+    np.testing.assert_allclose(layers.Dot(axes=1)([a, b]).numpy(),
+                               (a * b).sum(1, keepdims=True), rtol=1e-6)
+    cos = layers.Dot(axes=1, normalize=True)([a, b]).numpy()
+    want = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    np.testing.assert_allclose(cos[:, 0], want, rtol=1e-5)
+    m, n = RNG.normal(size=(2, 3, 4)), RNG.normal(size=(2, 5, 4))
+    np.testing.assert_allclose(layers.Dot(axes=(2, 2))([m, n]).numpy(),
+                               np.einsum("bik,bjk->bij", m, n), rtol=1e-5)
+    np.testing.assert_array_equal(layers.Identity()(a).numpy(), a.astype(np.float32))
+    reg = layers.ActivityRegularization(l1=0.1, l2=0.01)
+    out = reg(a.astype(np.float32))
+    np.testing.assert_array_equal(out.numpy(), a.astype(np.float32))
+    np.testing.assert_allclose(float(sum(reg.losses)),
+                               0.1 * np.abs(a).sum() + 0.01 * (a ** 2).sum(), rtol=1e-5)
+    drop = layers.AlphaDropout(0.2)
+    ones = np.ones((200, 50), np.float32)
+    np.testing.assert_array_equal(drop(ones).numpy(), ones)
+    got = drop(ones, training=True).numpy()
+    alpha_p = -1.6732632423543772 * 1.0507009873554805
+    scale = ((1 - 0.2) * (1 + 0.2 * alpha_p ** 2)) ** -0.5
+    shift = -scale * alpha_p * 0.2
+    np.testing.assert_allclose(np.unique(got), sorted([scale + shift, alpha_p * scale + shift]),
+                               rtol=1e-6)
+    assert 0.15 < np.mean(np.isclose(got, alpha_p * scale + shift)) < 0.25
+
+
+def test_normalization_discretization_and_category_encoding():
+    data = RNG.normal(loc=[1.0, -2.0, 5.0], scale=[0.5, 2.0, 3.0], size=(200, 3))
+    norm = layers.Normalization()
+    norm.adapt(kiln.data.Dataset.from_tensor_slices(data.astype(np.float32)).batch(64))
+    np.testing.assert_allclose(norm.mean.numpy()[0], data.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(norm.variance.numpy()[0], data.var(0), rtol=1e-4)
+    assert int(norm.count.numpy()) == 200
+    x = data[:5].astype(np.float32)
+    np.testing.assert_allclose(norm(x).numpy(), (x - data.mean(0)) / data.std(0), rtol=1e-4,
+                               atol=1e-5)
+    given = layers.Normalization(mean=[1.0, 2.0], variance=[4.0, 1.0])
+    np.testing.assert_allclose(given(np.array([[3.0, 2.0]], np.float32)).numpy(), [[1.0, 0.0]])
+    back = layers.Normalization(mean=[1.0, 2.0], variance=[4.0, 1.0], invert=True)
+    np.testing.assert_allclose(back(np.array([[1.0, 0.0]], np.float32)).numpy(), [[3.0, 2.0]])
+
+    values = np.array([[-1.5, 0.0, 0.2], [1.0, 2.5, 7.0]], np.float32)
+    disc = layers.Discretization(bin_boundaries=[0.0, 1.0, 2.0])
+    buckets = disc(values).numpy()
+    np.testing.assert_array_equal(buckets, np.digitize(values, [0.0, 1.0, 2.0]))
+    assert buckets.dtype == np.int64
+    learned = layers.Discretization(num_bins=4)
+    learned.adapt(np.arange(100, dtype=np.float32))
+    np.testing.assert_allclose(learned.bin_boundaries, np.quantile(np.arange(100.0),
+                                                                   [0.25, 0.5, 0.75]))
+    enc = layers.CategoryEncoding(num_tokens=5, output_mode="multi_hot")
+    np.testing.assert_array_equal(enc(np.array([[0, 3, 3], [4, 1, 0]])).numpy(),
+                                  [[1, 0, 0, 1, 0], [1, 1, 0, 0, 1]])
+    counts = layers.CategoryEncoding(5, output_mode="count")(np.array([[0, 3, 3], [4, 1, 0]]))
+    np.testing.assert_array_equal(counts.numpy(), [[1, 0, 0, 2, 0], [1, 1, 0, 0, 1]])
+    hot = layers.CategoryEncoding(4, output_mode="one_hot")(np.array([2, 0, 3]))
+    np.testing.assert_array_equal(hot.numpy(), np.eye(4)[[2, 0, 3]])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"outside \[0, 5\)"):
+        enc(np.array([[0, 5]]))
