@@ -2569,6 +2569,62 @@ class GRUCell(Layer):
         return h, [h]
 
 
+def _state_sizes(cell):
+    """A cell's state sizes as a list (Keras cells may give one int)."""
+    size = cell.state_size
+    return [int(size)] if isinstance(size, (int, np.integer)) else [int(s) for s in size]
+
+
+def _output_size(cell):
+    """The width of a cell's output: output_size, units, or the first
+    state's size (Keras' rule for custom cells)."""
+    for name in ("output_size", "units"):
+        value = getattr(cell, name, None)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+    return _state_sizes(cell)[0]
+
+
+class StackedRNNCells(Layer):
+    """Cells run one after the other within a time step, each reading the
+    previous one's output (Keras' StackedRNNCells, what RNN([cell, cell])
+    builds); the states are the cells' states in order."""
+
+    def __init__(self, cells, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.cells = list(cells)
+        if not self.cells:
+            raise ValueError("StackedRNNCells needs at least one cell")
+
+    @property
+    def state_size(self):
+        return [size for cell in self.cells for size in _state_sizes(cell)]
+
+    @property
+    def output_size(self):
+        return _output_size(self.cells[-1])
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        for cell in self.cells:
+            if not cell.built:
+                cell.dtype = self.dtype_policy
+                cell.build((input_shape[0], width))
+                cell.built = True
+            width = _output_size(cell)
+
+    def call(self, inputs, states):
+        new_states, at = [], 0
+        for cell in self.cells:
+            n = len(_state_sizes(cell))
+            inputs, cell_states = cell(inputs, list(states[at:at + n]))
+            cell_states = cell_states if isinstance(cell_states, (list, tuple)) \
+                else [cell_states]
+            new_states.extend(cell_states)
+            at += n
+        return inputs, new_states
+
+
 class RNN(Layer):
     """Runs `cell` over the time steps of [batch, time, features] inputs;
     returns the last output (or every step's with return_sequences), and
@@ -2579,7 +2635,7 @@ class RNN(Layer):
     def __init__(self, cell, return_sequences=False, return_state=False,
                  go_backwards=False, name=None, zero_output_for_mask=False, **kwargs):
         super().__init__(name, **kwargs)
-        self.cell = cell
+        self.cell = StackedRNNCells(cell) if isinstance(cell, (list, tuple)) else cell
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards = go_backwards
         # Masked steps keep the states; their output is the last unmasked
@@ -2588,7 +2644,7 @@ class RNN(Layer):
 
     def compute_mask(self, inputs, mask=None):
         out = mask if self.return_sequences else None
-        return [out] + [None] * len(self.cell.state_size) if self.return_state else out
+        return [out] + [None] * len(_state_sizes(self.cell)) if self.return_state else out
 
     def build(self, input_shape):
         if len(input_shape) != 3:
@@ -2622,7 +2678,7 @@ class RNN(Layer):
             zeros = [ops.matmul(xs[0], convert_to_tensor(
                 np.zeros((x.shape[2], size), as_dtype(x.dtype).as_numpy_dtype),
                 x.dtype))
-                for size in self.cell.state_size]
+                for size in _state_sizes(self.cell)]
             states = zeros
         else:
             states = [convert_to_tensor(s) for s in
@@ -2631,12 +2687,14 @@ class RNN(Layer):
         n = len(states)
         outputs = control_flow.TensorArray(x.dtype, size=steps)
         last = ops.matmul(xs[0], convert_to_tensor(
-            np.zeros((x.shape[2], self.cell.units), as_dtype(x.dtype).as_numpy_dtype),
+            np.zeros((x.shape[2], _output_size(self.cell)), as_dtype(x.dtype).as_numpy_dtype),
             x.dtype))
         outputs._like = last  # (an open batch of the outputs is the input's)
 
         def body(t, *carried):
             out, new_states = self.cell(xs[t], list(carried[:n]))
+            if not isinstance(new_states, (list, tuple)):
+                new_states = [new_states]
             if mask is not None:
                 keep = mask[t]
                 new_states = [ops.where(keep, new, old)

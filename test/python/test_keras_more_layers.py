@@ -138,3 +138,42 @@ def test_normalization_discretization_and_category_encoding():
     np.testing.assert_array_equal(hot.numpy(), np.eye(4)[[2, 0, 3]])
     with pytest.raises(kiln.errors.InvalidArgumentError, match=r"outside \[0, 5\)"):
         enc(np.array([[0, 5]]))
+
+
+def test_stacked_and_custom_rnn_cells():
+    # RNN([cell, cell]) runs the cells in turn within each step; a custom
+    # cell with an int state_size works as in Keras. NumPy's recurrence
+    # is the oracle.
+    x = RNG.normal(size=(2, 5, 3))
+    first, second = layers.SimpleRNNCell(4, dtype="float64"), layers.SimpleRNNCell(2,
+                                                                               dtype="float64")
+    rnn = layers.RNN([first, second], return_sequences=True, return_state=True,
+                     dtype="float64")
+    seq, h1, h2 = (t.numpy() for t in rnn(x))
+    w = [(c.kernel.numpy(), c.recurrent_kernel.numpy(), c.bias.numpy()) for c in (first, second)]
+    a, b = np.zeros((2, 4)), np.zeros((2, 2))
+    outs = []
+    for t in range(5):
+        a = np.tanh(x[:, t] @ w[0][0] + a @ w[0][1] + w[0][2])
+        b = np.tanh(a @ w[1][0] + b @ w[1][1] + w[1][2])
+        outs.append(b)
+    np.testing.assert_allclose(seq, np.stack(outs, 1), rtol=1e-10)
+    np.testing.assert_allclose(h1, a, rtol=1e-10)
+    np.testing.assert_allclose(h2, b, rtol=1e-10)
+
+    class Leaky(layers.Layer):
+        state_size = 3
+
+        def build(self, input_shape):
+            self.w = self.add_weight("w", (input_shape[-1], 3), dtype="float64")
+
+        def call(self, inputs, states):
+            h = 0.5 * states[0] + kiln.matmul(inputs, self.w)
+            return h, h
+
+    leaky = Leaky(dtype="float64")
+    last = layers.RNN(leaky, dtype="float64")(x).numpy()
+    h = np.zeros((2, 3))
+    for t in range(5):
+        h = 0.5 * h + x[:, t] @ leaky.w.numpy()
+    np.testing.assert_allclose(last, h, rtol=1e-10)
