@@ -69,10 +69,18 @@ def _size(size, what):
     return values
 
 
+def _source_positions(in_size, out_size):
+    """(i + 0.5) * in / out for each output position i, in float32 as
+    TensorFlow's kernels compute it (a float64 product can land on the
+    other side of an integer)."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    return (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale
+
+
 def _linear_taps(in_size, out_size):
     """For each output position (half-pixel centres, as TensorFlow 2): the
     two input positions it lies between and the weight of the second."""
-    source = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+    source = _source_positions(in_size, out_size) - np.float32(0.5)
     low = np.floor(source)
     frac = (source - low).astype(np.float32)
     first = np.clip(low, 0, in_size - 1).astype(np.int32)
@@ -81,7 +89,7 @@ def _linear_taps(in_size, out_size):
 
 
 def _nearest_taps(in_size, out_size):
-    source = np.floor((np.arange(out_size) + 0.5) * (in_size / out_size))
+    source = np.floor(_source_positions(in_size, out_size))
     return np.clip(source, 0, in_size - 1).astype(np.int32)
 
 
@@ -252,6 +260,7 @@ def random_crop(value, size, seed=None, name=None):
         raise errors.InvalidArgumentError(
             f"random_crop: size {size} does not have the rank of the value, "
             f"{list(x.shape)}", errors.user_location())
+    crops = []
     for axis, (n, m) in enumerate(zip(x.shape, size)):
         if isinstance(m, _OpenExtent) and m.of(x, axis):
             continue  # (kiln.shape(x)[axis]: the whole open dimension)
@@ -261,15 +270,19 @@ def random_crop(value, size, seed=None, name=None):
                 "known only when the code runs; Kiln crops known extents",
                 errors.user_location())
         m = int(m)
-        if m == n:
-            continue
         if not 0 < m <= n:
             raise errors.InvalidArgumentError(
                 f"random_crop: cannot take {m} of dimension {axis}'s {n} elements",
                 errors.user_location())
-        # offset = floor(u * (n - m + 1)), u uniform in [0, 1)
-        u = _random.uniform([], seed=seed)
-        offset = cast(minimum(u * float(n - m + 1), float(n - m)), int32)
+        if m != n:
+            crops.append((axis, n, m))
+    if not crops:
+        return x
+    # One draw for every cropped dimension (independent offsets):
+    # offset = floor(u * (n - m + 1)), u uniform in [0, 1).
+    draws = _random.uniform([len(crops)], seed=seed)
+    for k, (axis, n, m) in enumerate(crops):
+        offset = cast(minimum(draws[k] * float(n - m + 1), float(n - m)), int32)
         x = gather(x, offset + constant(np.arange(m, dtype=np.int32)), axis=axis)
     return x
 
@@ -289,8 +302,9 @@ def convert_image_dtype(image, dtype, saturate=False, name=None):
         return cast(x, dtype) * (1.0 / top(x.dtype))
     if x.dtype.is_floating and dtype.is_integer:
         scaled = x * (top(dtype) + 0.5)
-        if saturate:
-            scaled = minimum(maximum(scaled, 0.0), top(dtype))
+        if saturate:  # (to the integer type's range, TensorFlow's saturate_cast)
+            low = float(np.iinfo(dtype.as_numpy_dtype).min)
+            scaled = minimum(maximum(scaled, low), top(dtype))
         return cast(scaled, dtype)
     raise errors.UnimplementedError(
         f"convert_image_dtype: {x.dtype.name} to {dtype.name} is not supported "
@@ -302,11 +316,20 @@ def _as_float(image, what):
     return (x, None) if x.dtype.is_floating else (convert_image_dtype(x, float32), x.dtype)
 
 
+def _scalar_like(value, x):
+    """A number or scalar tensor in x's dtype (a float32 draw for a
+    float64 image included)."""
+    t = convert_to_tensor(value) if not isinstance(value, (int, float)) else None
+    if t is None:
+        return convert_to_tensor(value, x.dtype)
+    return t if t.dtype == x.dtype else cast(t, x.dtype)
+
+
 def adjust_brightness(image, delta):
     """`delta` added to every pixel (integer images scaled to [0, 1] first
     and back after)."""
     x, original = _as_float(image, "adjust_brightness")
-    out = x + convert_to_tensor(delta, x.dtype)
+    out = x + _scalar_like(delta, x)
     return out if original is None else convert_image_dtype(out, original, saturate=True)
 
 
@@ -315,8 +338,15 @@ def adjust_contrast(images, contrast_factor):
     `contrast_factor`: (x - mean) * factor + mean."""
     x, original = _as_float(images, "adjust_contrast")
     mean = reduce_mean(x, axis=[-3, -2], keepdims=True)
-    out = (x - mean) * convert_to_tensor(contrast_factor, x.dtype) + mean
+    out = (x - mean) * _scalar_like(contrast_factor, x) + mean
     return out if original is None else convert_image_dtype(out, original, saturate=True)
+
+
+def _uniform_scalar(low, high, seed):
+    """A number drawn from [low, high), or `low` when the range is empty."""
+    if low == high:
+        return low
+    return _random.uniform([], low, high, seed=seed)
 
 
 def random_brightness(image, max_delta, seed=None):
@@ -325,8 +355,8 @@ def random_brightness(image, max_delta, seed=None):
     if float(max_delta) < 0:
         raise errors.InvalidArgumentError("random_brightness: max_delta must be >= 0",
                                           errors.user_location())
-    delta = _random.uniform([], -float(max_delta), float(max_delta), seed=seed)
-    return adjust_brightness(image, delta)
+    return adjust_brightness(image, _uniform_scalar(-float(max_delta), float(max_delta),
+                                                    seed))
 
 
 def random_contrast(image, lower, upper, seed=None):
@@ -335,8 +365,7 @@ def random_contrast(image, lower, upper, seed=None):
         raise errors.InvalidArgumentError(
             f"random_contrast: needs 0 <= lower < upper, got {lower} and {upper}",
             errors.user_location())
-    factor = _random.uniform([], float(lower), float(upper), seed=seed)
-    return adjust_contrast(image, factor)
+    return adjust_contrast(image, _uniform_scalar(float(lower), float(upper), seed))
 
 
 def per_image_standardization(image):

@@ -1132,9 +1132,10 @@ class GroupNormalization(Layer):
         channels = x.shape[c]
         # [.., channels, ..] -> [.., groups, channels / groups, ..]: the
         # statistics over everything but the batch and the group.
+        extents = math_ops.shape(x)   # (open ones read when the code runs)
         grouped = math_ops.reshape(
-            x, [math_ops.shape(x)[0]] + [d for d in x.shape[1:c]] +
-            [self._groups, channels // self._groups] + list(x.shape[c + 1:]))
+            x, [extents[d] for d in range(c)] + [self._groups, channels // self._groups] +
+            [extents[d] for d in range(c + 1, rank)])
         axes = [a for a in range(1, rank + 1) if a != c]
         mean, variance = nn.moments(grouped, axes, keepdims=True)
         scaled = (grouped - mean) * math_ops.rsqrt(variance + self.epsilon)
@@ -1862,8 +1863,8 @@ def _crop_to_aspect(x, height, width):
     """The largest centred window of x's images ([batch, h, w, c]) with
     the aspect ratio of height:width (Keras' smart_resize crop)."""
     h, w = x.shape[1], x.shape[2]
-    crop_h = builtins.min(h, int(w * height / width))
-    crop_w = builtins.min(w, int(h * width / height))
+    crop_h = builtins.max(builtins.min(h, int(w * height / width)), 1)
+    crop_w = builtins.max(builtins.min(w, int(h * width / height)), 1)
     top, left = int((h - crop_h) / 2), int((w - crop_w) / 2)
     return x[:, top:top + crop_h, left:left + crop_w, :]
 
@@ -1890,6 +1891,16 @@ def _images4(inputs, what):
 class _ImageLayer(Layer):
     """Keras' image preprocessing layers: NHWC images (or one image), the
     result in the layer's compute dtype."""
+    seed = None
+
+    def _next_seed(self):
+        """A seed for one draw: None without the layer's `seed`, else a new
+        one each draw, so two draws in a call (or two eager calls) differ, as
+        Keras' seed generator does."""
+        if self.seed is None:
+            return None
+        self._draws = self.__dict__.get("_draws", 0) + 1
+        return (int(self.seed) * 1000003 + self._draws) % (1 << 31)
 
     def call(self, inputs, training=None):
         x, batched = _images4(inputs, self.name)
@@ -1948,9 +1959,9 @@ class RandomFlip(_ImageLayer):
         if not training:
             return x
         if self.mode != "vertical":
-            x = image.random_flip_left_right(x, self.seed)
+            x = image.random_flip_left_right(x, self._next_seed())
         if self.mode != "horizontal":
-            x = image.random_flip_up_down(x, self.seed)
+            x = image.random_flip_up_down(x, self._next_seed())
         return x
 
 
@@ -1968,48 +1979,59 @@ class RandomCrop(_ImageLayer):
         h, w = x.shape[1], x.shape[2]
         if training and h >= self.height and w >= self.width:
             return image.random_crop(
-                x, [math_ops.shape(x)[0], self.height, self.width, x.shape[3]], self.seed)
+                x, [math_ops.shape(x)[0], self.height, self.width, x.shape[3]],
+                self._next_seed())
         return _smart_resize(x, self.height, self.width)
 
 
-def _factor_range(factor, what):
-    low, high = (factor if isinstance(factor, (list, tuple)) else (factor, factor))
-    low, high = float(low), float(high)
-    if low < 0 or high < 0:
-        raise ValueError(f"{what}: factor must be >= 0 (or a pair of them), got {factor}")
-    return low, high
+def _per_image_uniform(x, low, high, seed):
+    """One number per image of x ([batch, 1, 1, 1]) from [low, high), or
+    `low` for an empty range (nothing to draw)."""
+    if low == high:
+        return low
+    return random.uniform([math_ops.shape(x)[0], 1, 1, 1], low, high, dtype=x.dtype,
+                          seed=seed)
 
 
 class RandomContrast(_ImageLayer):
     """While training, each image's contrast scaled by a factor drawn from
     [1 - lower, 1 + upper] (`factor`: a number for both, or (lower,
-    upper)), per channel around its mean, then clipped to [0, 255] (Keras'
-    layer assumes 0-255 images); the identity otherwise."""
+    upper); lower in [0, 1]), per channel around its mean, then clipped to
+    [0, 255] (Keras' layer assumes 0-255 images); the identity otherwise."""
 
     def __init__(self, factor, seed=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
-        self.lower, self.upper = _factor_range(factor, "RandomContrast")
+        lower, upper = factor if isinstance(factor, (list, tuple)) else (factor, factor)
+        self.lower, self.upper = float(lower), float(upper)
+        if not (0.0 <= self.lower <= 1.0 and self.upper >= 0.0):
+            raise ValueError(f"RandomContrast: factor must be in [0, 1] (or a pair: lower "
+                             f"in [0, 1], upper >= 0), got {factor}")
         self.seed = seed
 
     def _transform(self, x, training):
         if not training:
             return x
         x = ops.cast(x, self.compute_dtype)
-        scale = random.uniform([math_ops.shape(x)[0], 1, 1, 1], 1.0 - self.lower,
-                               1.0 + self.upper, dtype=x.dtype, seed=self.seed)
+        scale = _per_image_uniform(x, 1.0 - self.lower, 1.0 + self.upper, self._next_seed())
         mean = ops.reduce_mean(x, axis=[1, 2], keepdims=True)
         return math_ops.clip_by_value((x - mean) * scale + mean, 0.0, 255.0)
 
 
 class RandomBrightness(_ImageLayer):
-    """While training, each image shifted by a delta drawn from
-    [-lower, upper] times the width of `value_range` (`factor`: a number
-    for both, or (lower, upper)), then clipped to `value_range`; the
-    identity otherwise."""
+    """While training, each image shifted by a delta drawn from a range
+    times the width of `value_range`, then clipped to `value_range`;
+    `factor` f is the range (-f, f), a pair (lower, upper) the signed range
+    itself, each in [-1, 1] (Keras'); the identity otherwise."""
 
     def __init__(self, factor, value_range=(0, 255), seed=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
-        self.lower, self.upper = _factor_range(factor, "RandomBrightness")
+        if isinstance(factor, (list, tuple)):
+            lower, upper = sorted(float(f) for f in factor)
+        else:
+            lower, upper = -abs(float(factor)), abs(float(factor))
+        if lower < -1.0 or upper > 1.0:
+            raise ValueError(f"RandomBrightness: factor must lie in [-1, 1], got {factor}")
+        self.lower, self.upper = lower, upper
         self.value_range = (float(value_range[0]), float(value_range[1]))
         self.seed = seed
 
@@ -2018,8 +2040,8 @@ class RandomBrightness(_ImageLayer):
             return x
         x = ops.cast(x, self.compute_dtype)
         low, high = self.value_range
-        delta = random.uniform([math_ops.shape(x)[0], 1, 1, 1], -self.lower, self.upper,
-                               dtype=x.dtype, seed=self.seed) * (high - low)
+        delta = _per_image_uniform(x, self.lower, self.upper, self._next_seed()) * \
+            (high - low)
         return math_ops.clip_by_value(x + delta, low, high)
 
 

@@ -48,9 +48,10 @@ def save(obj, export_dir, signatures=None):
     except (errors.InvalidArgumentError, errors.UnimplementedError) as e:
         # An op that needs an extent the signature leaves open: say how to
         # serve a fixed batch instead.
-        if all(None not in s.shape for s in specs) or (
-                isinstance(e, errors.InvalidArgumentError) and
-                "static shapes only" not in str(e)):
+        about_extents = any(phrase in str(e) for phrase in (
+            "static shapes only", "known only when the code runs", "known while tracing",
+            "open extent"))
+        if all(None not in s.shape for s in specs) or not about_extents:
             raise
         shapes = ", ".join(str(list(s.shape)) for s in specs)
         raise type(e)(

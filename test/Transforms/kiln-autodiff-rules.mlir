@@ -503,6 +503,21 @@ func.func @drows(%x: tensor<?x?x5xf32>, %g: tensor<?x?xf32>) -> tensor<?x?x5xf32
 
 // -----
 
+// (One open extent beside a fixed 0: a reshape has no count to divide
+// either, so expand_dims too.)
+// CHECK-LABEL: func.func private @empty_rows_vjp_0_seeded(
+// CHECK: kiln.expand_dims %{{.*}} {axis = 2 : i64} : tensor<?x0xf32> -> tensor<?x0x1xf32>
+func.func @empty_rows(%x: tensor<?x0x3xf32>) -> tensor<?x0xf32> {
+  %s = kiln.reduce_sum %x {axes = array<i64: 2>} : tensor<?x0x3xf32> -> tensor<?x0xf32>
+  return %s : tensor<?x0xf32>
+}
+func.func @dempty_rows(%x: tensor<?x0x3xf32>, %g: tensor<?x0xf32>) -> tensor<?x0x3xf32> {
+  %d = kiln.grad @empty_rows(%x) seeds(%g : tensor<?x0xf32>) {wrt = array<i64: 0>} : (tensor<?x0x3xf32>) -> tensor<?x0x3xf32>
+  return %d : tensor<?x0x3xf32>
+}
+
+// -----
+
 // A concatenation along an open axis: its cotangent is cut by kiln.split
 // into pieces as long as the operands (offsets known at run time).
 // CHECK-LABEL: func.func private @open_axis_vjp_0_1_seeded(

@@ -285,3 +285,68 @@ def test_separable_conv_group_norm_and_spatial_dropout():
     np.testing.assert_array_equal(drop(ones).numpy(), ones)
     seq = layers.SpatialDropout1D(0.5)(np.ones((4, 6, 10), np.float32), training=True).numpy()
     assert np.all(seq.min(axis=1) == seq.max(axis=1))
+
+
+def test_review_cases_seeds_ranges_dtypes_and_taps():
+    img, layers = kiln.image, kiln.layers
+    # Nearest taps in float32 as TensorFlow: 26 -> 11, output row 5 reads
+    # row 12 (5.5 * 26/11 is 12.9999995 in float32; 13 in float64).
+    column = np.arange(26, dtype=np.float32).reshape(26, 1, 1)
+    rows = img.resize(column, [11, 1], method="nearest").numpy().reshape(-1)
+    assert rows[5] == 12.0
+    # Float64 images, and empty ranges (nothing drawn).
+    x64 = RNG.uniform(0, 1, size=(3, 4, 4, 2))
+    out = img.random_brightness(x64, 0.1).numpy()
+    assert out.dtype == np.float64 and np.ptp(out - x64) < 1e-12
+    np.testing.assert_array_equal(img.random_brightness(x64, 0.0).numpy(), x64)
+    np.testing.assert_allclose(img.adjust_contrast(x64, kiln.constant(2.0)).numpy(),
+                               (x64 - x64.mean((1, 2), keepdims=True)) * 2
+                               + x64.mean((1, 2), keepdims=True), rtol=1e-12)
+    pixels = RNG.uniform(0, 255, size=(8, 4, 4, 3)).astype(np.float32)
+    for layer in (layers.RandomBrightness(0.0), layers.RandomContrast(0.0)):
+        np.testing.assert_allclose(layer(pixels, training=True).numpy(), pixels, rtol=1e-6,
+                                   atol=1e-4)
+    # Keras' signed brightness range: (0.1, 0.3) only brightens.
+    bright = layers.RandomBrightness((0.1, 0.3), value_range=(0, 1000))
+    delta = (bright(pixels, training=True).numpy() - pixels)[:, 0, 0, 0]
+    assert np.all(delta >= 100 - 1e-3) and np.all(delta <= 300 + 1e-3)
+    layers.RandomBrightness((-0.2, 0.5))      # (accepted, as Keras)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        layers.RandomBrightness(1.5)
+    # With a seed, a layer's two flips are independent, and crops' offsets
+    # are drawn per dimension.
+    flip = layers.RandomFlip(seed=3)
+    many = RNG.normal(size=(64, 5, 5, 1)).astype(np.float32)
+    got = flip(many, training=True).numpy()
+    kinds = set()
+    for g, m in zip(got, many):
+        kinds.add((bool(np.array_equal(g, m[:, ::-1]) or np.array_equal(g, m[::-1, ::-1])),
+                   bool(np.array_equal(g, m[::-1]) or np.array_equal(g, m[::-1, ::-1]))))
+    assert len(kinds) == 4
+    square = np.arange(100, dtype=np.float32).reshape(10, 10, 1)
+    offsets = set()
+    for seed in range(12):
+        window = img.random_crop(square, [4, 4, 1], seed=seed).numpy()
+        offsets.add((int(window[0, 0, 0]) // 10, int(window[0, 0, 0]) % 10))
+    assert any(i != j for i, j in offsets)
+    # Saturating float -> int keeps negative values (TensorFlow's saturate_cast).
+    low = img.convert_image_dtype(np.array([-2.0], np.float32), kiln.int32, saturate=True)
+    assert low.numpy()[0] == np.iinfo(np.int32).min
+
+
+def test_group_normalization_over_open_lengths_with_weights():
+    norm = kiln.layers.GroupNormalization(groups=2, dtype="float64")
+    norm.build((None, None, 4))
+    norm.built = True
+    gamma, beta = RNG.normal(size=4), RNG.normal(size=4)
+    norm.gamma.assign(gamma)
+    norm.beta.assign(beta)
+    f = kiln.function(norm, input_signature=[kiln.TensorSpec([None, None, 4], kiln.float64)])
+    for shape in ((2, 5, 4), (1, 3, 4)):
+        x = RNG.normal(size=shape)
+        g = x.reshape(shape[0], shape[1], 2, 2)
+        mean = g.mean(axis=(1, 3), keepdims=True)
+        var = g.var(axis=(1, 3), keepdims=True)
+        want = ((g - mean) / np.sqrt(var + 1e-3)).reshape(shape) * gamma + beta
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-10, atol=1e-12)
+    assert f.trace_count == 1

@@ -185,13 +185,20 @@ static OpFoldResult addExtents(OpBuilder &b, Location loc, OpFoldResult lhs,
       .getResult();
 }
 
-/// An extent as the type wants it: a value where the type's extent is open
-/// (a static sum in a less refined type included).
+/// An extent as `type` wants it in dimension `d`: a value where the type's
+/// extent is open (a static sum in a less refined type included), the
+/// type's own where it is static (a more refined result type than the
+/// operands give: checked equal when the code runs).
 static OpFoldResult asTypeExtent(OpBuilder &b, Location loc,
-                                 OpFoldResult extent, bool open) {
-  if (open)
+                                 OpFoldResult extent, RankedTensorType type,
+                                 int64_t d, const Twine &what) {
+  if (type.isDynamicDim(d))
     return getValueOrCreateConstantIndexOp(b, loc, extent);
-  return extent;
+  OpFoldResult fixed = b.getIndexAttr(type.getDimSize(d));
+  checkSameExtent(b, loc, extent, fixed,
+                  what + ": dimension " + Twine(d) + " is not the result's " +
+                      Twine(type.getDimSize(d)));
+  return fixed;
 }
 
 namespace {
@@ -225,7 +232,7 @@ struct ConcatLowering : OpConversionPattern<ConcatOp> {
       total = addExtents(rewriter, loc, total, own[axis]);
     }
     extents[axis] =
-        asTypeExtent(rewriter, loc, total, type.isDynamicDim(axis));
+        asTypeExtent(rewriter, loc, total, type, axis, "kiln.concat");
     Value result = emptyTensor(rewriter, loc, extents, type.getElementType());
     for (auto [input, offset] : llvm::zip(inputs, offsets)) {
       auto inputType = cast<RankedTensorType>(input.getType());
@@ -267,7 +274,7 @@ struct SplitLowering : OpConversionPattern<SplitOp> {
       // The type's open extents as values (a static extent in a less
       // refined result type included).
       for (int64_t d = 0; d < rank; ++d)
-        sizes[d] = asTypeExtent(rewriter, loc, sizes[d], type.isDynamicDim(d));
+        sizes[d] = asTypeExtent(rewriter, loc, sizes[d], type, d, "kiln.split");
       if (llvm::is_contained(type.getShape(), 0)) {
         results.push_back(
             emptyTensor(rewriter, loc, sizes, type.getElementType()));

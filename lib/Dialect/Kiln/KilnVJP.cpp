@@ -109,11 +109,13 @@ struct Rule {
         reduceShape(inputType.getShape(), axes, /*keepDims=*/true),
         tensorType(reduced).getElementType());
     Value kept = reduced;
-    if (keptType.getNumDynamicDims() > 1 &&
-        tensorType(reduced).getRank() < keptType.getRank()) {
-      // Several open extents: the 1s go back in with expand_dims (`input`
-      // has the reduced extents, not 1s, so it cannot be a reshape's
-      // `like`).
+    bool ambiguous = keptType.getNumDynamicDims() > 1 ||
+                     (keptType.getNumDynamicDims() == 1 &&
+                      llvm::is_contained(keptType.getShape(), 0));
+    if (ambiguous && tensorType(reduced).getRank() < keptType.getRank()) {
+      // Open extents a reshape could not recompute (several, or one beside
+      // a fixed 0): the 1s go back in with expand_dims (`input` has the
+      // reduced extents, not 1s, so it cannot be a reshape's `like`).
       SmallVector<int64_t> sorted(axes);
       llvm::sort(sorted);
       for (int64_t axis : sorted)

@@ -276,6 +276,20 @@ func.func @split(%x: tensor<?x3xf32>, %a: tensor<?x3xf32>, %b: tensor<2x3xf32>) 
 
 // -----
 
+// A result type more refined than the operands give (hand-written IR may
+// say so): the static extent is used and checked when the code runs.
+// CHECK-LABEL: func.func @split_refined
+// CHECK: %[[N:.*]] = tensor.dim %arg1, %c0
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[N]], %c2
+// CHECK: cf.assert %[[OK]], "{{.*}}kiln.split: dimension 0 is not the result's 2"
+// CHECK: tensor.extract_slice %arg0[0, 0] [2, 3] [1, 1] : tensor<?x3xf32> to tensor<2x3xf32>
+func.func @split_refined(%x: tensor<?x3xf32>, %a: tensor<?x3xf32>) -> tensor<2x3xf32> {
+  %p = kiln.split %x like %a {axis = 0 : i64} : tensor<?x3xf32> like tensor<?x3xf32> -> tensor<2x3xf32>
+  return %p : tensor<2x3xf32>
+}
+
+// -----
+
 // An iota takes its open extents from `like` (never its elements).
 // CHECK-LABEL: func.func @iota_like
 // CHECK-SAME: (%[[X:.*]]: tensor<?x?xf32>)
