@@ -30,6 +30,8 @@ from .math_ops import (argmin, broadcast_to, ceil, clip_by_global_norm, clip_by_
 from .math_ops import argsort, boolean_mask, sort, unique
 from .math_ops import ensure_shape, eye, meshgrid, roll, sequence_mask
 from .math_ops import histogram_fixed_width, searchsorted
+from .math_ops import (acos, acosh, add_n, asin, asinh, atan, atan2, atanh, cosh,
+                       invert_permutation, sinh, tan, unravel_index)
 
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import math, linalg
@@ -43,7 +45,7 @@ from .gradients import (GradientTape, UnconnectedGradients, custom_gradient, gra
 from .variables import Variable
 from .module import Module, name_scope
 from .tracing import ConcreteFunction, Function, function
-from .control_flow import (TensorArray, cond, for_loop, map_fn, range,
+from .control_flow import (TensorArray, cond, foldl, foldr, for_loop, map_fn, range, scan,
                            vectorized_map, while_loop)
 from . import nest
 from . import debugging
@@ -81,7 +83,9 @@ __all__ = [
     "callbacks", "mixed_precision", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
     "sort", "argsort", "unique", "boolean_mask", "range", "newaxis",
     "ensure_shape", "eye", "meshgrid", "roll", "sequence_mask", "histogram_fixed_width",
-    "searchsorted", "activations", "keras",
+    "searchsorted", "acos", "acosh", "add_n", "asin", "asinh", "atan", "atan2", "atanh",
+    "cosh", "invert_permutation", "sinh", "tan", "unravel_index", "scan", "foldl", "foldr",
+    "activations", "keras",
     "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
     "assert_greater", "assert_less", "assert_rank",
 ]

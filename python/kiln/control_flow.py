@@ -987,6 +987,118 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     return nest.pack_sequence_as(sample, [a.stack() for a in arrays])
 
 
+def _fold_elements(elems, what):
+    """(leaves of elems, their common first extent, element(i))."""
+    from . import nest, ops
+    leaves = [convert_to_tensor(e) for e in nest.flatten(elems)]
+    extents = {t.shape[0] if t.shape else "scalar" for t in leaves}
+    if not leaves or "scalar" in extents or len(extents) != 1:
+        raise errors.InvalidArgumentError(
+            f"{what}: elems needs tensors with the same first dimension, got shapes "
+            f"{[list(t.shape) for t in leaves]}", errors.user_location())
+    (n,) = extents
+    if n is None:
+        raise errors.UnimplementedError(
+            f"{what}: the first dimension of elems must be known while tracing",
+            errors.user_location())
+
+    def element(i):
+        from .dtypes import int64
+        index = i if isinstance(i, Tensor) else convert_to_tensor(i, int64)
+        return nest.pack_sequence_as(elems, [ops.gather(t, index) for t in leaves])
+    return n, element
+
+
+def scan(fn, elems, initializer=None, parallel_iterations=None, back_prop=True,
+         swap_memory=False, infer_shape=True, reverse=False, name=None):
+    """The running results of acc = fn(acc, element) over the first
+    dimension of `elems`, stacked (tf.scan): acc starts as `initializer`
+    (or the first element, which is then the first result); `reverse`
+    goes from the end. Structures of tensors work as in map_fn. Eagerly a
+    Python loop; compiled, one kiln.for writing TensorArrays."""
+    from . import nest, ops
+    n, element = _fold_elements(elems, "scan")
+    order = list(_builtins.range(n))[::-1] if reverse else list(_builtins.range(n))
+    if initializer is None:
+        if n == 0:
+            raise errors.InvalidArgumentError(
+                "scan: elems is empty and there is no initializer", errors.user_location())
+        acc, first, rest = element(order[0]), [element(order[0])], order[1:]
+    else:
+        acc, first, rest = initializer, [], order
+    if current_trace() is None or not rest:
+        results = list(first)
+        for i in rest:
+            acc = fn(acc, element(i))
+            results.append(acc)
+        if reverse:
+            results.reverse()
+        if not results:
+            raise errors.InvalidArgumentError("scan: elems is empty",
+                                              errors.user_location())
+        columns = zip(*[[convert_to_tensor(x) for x in nest.flatten(r)] for r in results])
+        return nest.pack_sequence_as(results[0], [ops.stack(list(c)) for c in columns])
+    start = [convert_to_tensor(x) for x in nest.flatten(acc)]
+    arrays = [TensorArray(t.dtype, size=n, element_shape=t.shape) for t in start]
+    offset = len(first)
+    if first:
+        arrays = [a.write(order[0], t) for a, t in zip(arrays, start)]
+
+    def body(k, *state):
+        from .dtypes import int64
+        carried, arrays = list(state[:len(start)]), list(state[len(start):])
+        step = ops.cast(k, int64) + offset
+        i = (n - 1) - step if reverse else step
+        new = [convert_to_tensor(x) for x in nest.flatten(
+            fn(nest.pack_sequence_as(acc, carried), element(i)))]
+        return new + [a.write(i, x) for a, x in zip(arrays, new)]
+    state = for_loop(len(rest), body, start + arrays)
+    return nest.pack_sequence_as(acc, [a.stack() for a in state[len(start):]])
+
+
+def foldl(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
+          swap_memory=False, name=None):
+    """acc = fn(acc, element) over the first dimension of `elems`, from the
+    first element (tf.foldl); the final acc."""
+    return _fold(fn, elems, initializer, False, "foldl")
+
+
+def foldr(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
+          swap_memory=False, name=None):
+    """foldl from the last element to the first (tf.foldr)."""
+    return _fold(fn, elems, initializer, True, "foldr")
+
+
+def _fold(fn, elems, initializer, reverse, what):
+    from . import nest
+    n, element = _fold_elements(elems, what)
+    order = list(_builtins.range(n))[::-1] if reverse else list(_builtins.range(n))
+    if initializer is None:
+        if n == 0:
+            raise errors.InvalidArgumentError(
+                f"{what}: elems is empty and there is no initializer",
+                errors.user_location())
+        acc, rest = element(order[0]), order[1:]
+    else:
+        acc, rest = initializer, order
+    if current_trace() is None or not rest:
+        for i in rest:
+            acc = fn(acc, element(i))
+        return acc
+    start = [convert_to_tensor(x) for x in nest.flatten(acc)]
+    skip = n - len(rest)
+
+    def body(k, *carried):
+        from . import ops
+        from .dtypes import int64
+        step = ops.cast(k, int64) + skip
+        i = (n - 1) - step if reverse else step
+        return [convert_to_tensor(x) for x in nest.flatten(
+            fn(nest.pack_sequence_as(acc, list(carried)), element(i)))]
+    out = for_loop(len(rest), body, start)
+    return nest.pack_sequence_as(acc, out if isinstance(out, (list, tuple)) else [out])
+
+
 def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
     """tf.vectorized_map's results, computed as map_fn does (one loop over
     the elements, not a vectorized rewrite of fn)."""

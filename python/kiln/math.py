@@ -14,13 +14,24 @@ from .math_ops import (argmin, ceil, cumprod, cumsum, erf, erfc, expm1, floor, i
                        reciprocal, reduce_all, reduce_any, reduce_logsumexp,
                        reduce_prod, reduce_std, reduce_variance, round, rsqrt,
                        softplus, softsign, squared_difference, top_k, in_top_k)
-from .math_ops import bincount
+from .math_ops import (acos, acosh, add_n, asin, asinh, atan, atan2, atanh, bincount,
+                       confusion_matrix, cosh, count_nonzero, cumulative_logsumexp,
+                       divide_no_nan, invert_permutation, is_non_decreasing,
+                       is_strictly_increasing, multiply_no_nan, polyval, reciprocal_no_nan,
+                       reduce_euclidean_norm, rint, sinh, tan, xdivy, xlog1py, xlogy,
+                       zero_fraction)
+from .nn import log_softmax, softmax
 from .math_ops import (segment_max, segment_mean, segment_min, segment_prod, segment_sum,
                        unsorted_segment_max, unsorted_segment_mean, unsorted_segment_min,
                        unsorted_segment_prod, unsorted_segment_sqrt_n, unsorted_segment_sum)
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "bincount", "ceil", "cos", "cumprod", "cumsum", "divide",
+    "abs", "acos", "acosh", "add", "add_n", "argmax", "argmin", "asin", "asinh", "atan",
+    "atan2", "atanh", "bincount", "ceil", "confusion_matrix", "cosh", "count_nonzero",
+    "cumulative_logsumexp", "divide_no_nan", "invert_permutation", "is_non_decreasing",
+    "is_strictly_increasing", "log_softmax", "multiply_no_nan", "polyval",
+    "reciprocal_no_nan", "reduce_euclidean_norm", "rint", "sinh", "softmax", "tan",
+    "xdivy", "xlog1py", "xlogy", "zero_fraction", "cos", "cumprod", "cumsum", "divide",
     "equal", "erf", "erfc", "exp", "expm1",
     "floor", "floordiv", "floormod", "greater", "greater_equal", "is_finite",
     "is_inf", "is_nan", "l2_normalize",

@@ -19,7 +19,8 @@ from ._targets import _labels
 from .core import attributes, bind1, enum_case, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, int32, int64
 from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pair, _unary,
-                  abs, cast, concat, equal, exp, gather, greater, greater_equal, less,
+                  abs, cast, concat, equal, exp, floordiv, floormod, gather, greater,
+                  greater_equal, less, stack,
                   less_equal, log, logical_and, matmul, maximum, minimum, not_equal,
                   one_hot, reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
@@ -54,6 +55,22 @@ is_inf = _float_test("is_inf", lambda x: equal(abs(x), float("inf")))
 is_finite = _float_test("is_finite", lambda x: less(abs(x), float("inf")))
 erf = _unary("erf")
 erfc = _unary("erfc")
+tan = _unary("tan")
+asin = _unary("asin")
+acos = _unary("acos")
+atan = _unary("atan")
+sinh = _unary("sinh")
+cosh = _unary("cosh")
+asinh = _unary("asinh")
+acosh = _unary("acosh")
+atanh = _unary("atanh")
+
+
+def atan2(y, x, name=None):
+    """The angle of the point (x, y) in [-pi, pi], elementwise with
+    broadcasting (tf.math.atan2: y first)."""
+    y, x = _pair(y, x)
+    return bind1("atan2", [y, x])
 
 
 def _static(x, what):
@@ -568,6 +585,171 @@ def softsign(features, name=None):
 
 def log_sigmoid(x, name=None):
     return -softplus(-convert_to_tensor(x))
+
+
+def add_n(inputs, name=None):
+    """The elementwise sum of a list of tensors of one shape (tf.add_n)."""
+    tensors = [convert_to_tensor(t) for t in inputs]
+    if not tensors:
+        raise errors.InvalidArgumentError("add_n: needs at least one tensor",
+                                          errors.user_location())
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1 and not builtins.all(None in s for s in shapes):
+        raise errors.InvalidArgumentError(
+            f"add_n: the tensors have different shapes {sorted(map(list, shapes))}",
+            errors.user_location())
+    total = tensors[0]
+    for t in tensors[1:]:
+        total = total + t
+    return total
+
+
+def divide_no_nan(x, y, name=None):
+    """x / y, 0 where y is 0 (even for x 0 or infinite)."""
+    x, y = _pair(x, y)
+    zero = equal(y, 0)
+    return where(zero, zeros_like(x / y), x / where(zero, ones_like(y), y))
+
+
+def multiply_no_nan(x, y, name=None):
+    """x * y, 0 where y is 0 (even for x infinite or NaN)."""
+    x, y = _pair(x, y)
+    product = x * y
+    return where(equal(y, 0), zeros_like(product), product)
+
+
+def reciprocal_no_nan(x, name=None):
+    """1 / x, 0 where x is 0."""
+    x = convert_to_tensor(x)
+    return divide_no_nan(ones_like(x), x)
+
+
+def xlogy(x, y, name=None):
+    """x * log(y), 0 where x is 0 (the convention of entropies)."""
+    x, y = _pair(x, y)
+    product = x * log(where(equal(x, 0), ones_like(y), y))
+    return where(equal(x, 0), zeros_like(product), product)
+
+
+def xlog1py(x, y, name=None):
+    """x * log1p(y), 0 where x is 0."""
+    x, y = _pair(x, y)
+    product = x * log1p(where(equal(x, 0), zeros_like(y), y))
+    return where(equal(x, 0), zeros_like(product), product)
+
+
+def xdivy(x, y, name=None):
+    """x / y, 0 where x is 0."""
+    x, y = _pair(x, y)
+    quotient = x / where(equal(x, 0), ones_like(y), y)
+    return where(equal(x, 0), zeros_like(quotient), quotient)
+
+
+def count_nonzero(input, axis=None, keepdims=False, dtype=int64, name=None):
+    """How many entries are not 0 (False, ""), over `axis` (all for None)."""
+    x = convert_to_tensor(input)
+    return reduce_sum(cast(not_equal(x, zeros_like(x)), as_dtype(dtype)), axis=axis,
+                      keepdims=keepdims)
+
+
+def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):
+    """sqrt of the sum of squares over `axis` (all for None)."""
+    x = convert_to_tensor(input_tensor)
+    return sqrt(reduce_sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def rint(x, name=None):
+    """The nearest integer, halves to even (as round)."""
+    return round(x)
+
+
+def zero_fraction(value, name=None):
+    """The fraction of entries that are 0, as float32."""
+    x = convert_to_tensor(value)
+    return reduce_mean(cast(equal(x, zeros_like(x)), float32))
+
+
+def cumulative_logsumexp(x, axis=0, exclusive=False, reverse=False, name=None):
+    """log(cumsum(exp(x))) along `axis`, without overflowing: shifted by the
+    maximum along the axis first."""
+    x = convert_to_tensor(x)
+    a = _axis(axis, x.ndim, "cumulative_logsumexp")
+    top = stop_gradient(reduce_max(x, axis=a, keepdims=True))
+    top = where(is_finite(top), top, zeros_like(top))
+    return log(cumsum(exp(x - top), axis=a, exclusive=exclusive, reverse=reverse)) + top
+
+
+def polyval(coeffs, x, name=None):
+    """coeffs[0] x^(n-1) + ... + coeffs[n-1] by Horner's rule (a list of
+    tensors or numbers)."""
+    x = convert_to_tensor(x)
+    if not len(coeffs):
+        return zeros_like(x)
+    out = convert_to_tensor(coeffs[0], x.dtype) if not isinstance(coeffs[0], Tensor) \
+        else coeffs[0]
+    for c in coeffs[1:]:
+        out = out * x + (c if isinstance(c, Tensor) else convert_to_tensor(c, x.dtype))
+    return out
+
+
+def is_non_decreasing(x, name=None):
+    """Whether x's elements in row-major order never decrease."""
+    flat = reshape(convert_to_tensor(x), [-1])
+    if flat.shape[0] is not None and flat.shape[0] < 2:
+        return constant(True)
+    return reduce_all(less_equal(flat[:-1], flat[1:]))
+
+
+def is_strictly_increasing(x, name=None):
+    """Whether x's elements in row-major order always increase."""
+    flat = reshape(convert_to_tensor(x), [-1])
+    if flat.shape[0] is not None and flat.shape[0] < 2:
+        return constant(True)
+    return reduce_all(less(flat[:-1], flat[1:]))
+
+
+def invert_permutation(x, name=None):
+    """y with y[x[i]] = i for a permutation x of 0..n-1 (known values, or
+    compiled: a scatter)."""
+    p = convert_to_tensor(x)
+    n = _static(p, "invert_permutation")[0]
+    positions = constant(np.arange(n), p.dtype)
+    return bind1("scatter_add", [zeros_like(p), p, positions], attributes(axis=0))
+
+
+def unravel_index(indices, dims, name=None):
+    """The coordinates of flat `indices` in an array of shape `dims`
+    ([len(dims)] + indices.shape), as np.unravel_index stacked."""
+    flat = convert_to_tensor(indices)
+    dims = [int(d) for d in (dims.numpy() if isinstance(dims, Tensor) else dims)]
+    coords, rest = [], flat
+    for d in reversed(dims):
+        coords.append(floormod(rest, constant(d, flat.dtype)))
+        rest = floordiv(rest, constant(d, flat.dtype))
+    return stack(list(reversed(coords)), axis=0)
+
+
+def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype=int32,
+                     name=None):
+    """counts[i, j]: how often label i was predicted as j (weighted by
+    `weights`), as tf.math.confusion_matrix; num_classes defaults to the
+    largest label or prediction plus one (then the values must be known)."""
+    labels = reshape(convert_to_tensor(labels), [-1])
+    predictions = reshape(convert_to_tensor(predictions), [-1])
+    if num_classes is None:
+        known = np.concatenate([_known_values(labels, "confusion_matrix without num_classes"),
+                                _known_values(predictions,
+                                              "confusion_matrix without num_classes")])
+        num_classes = int(known.max()) + 1 if known.size else 0
+    n = int(num_classes)
+    labels, predictions = cast(labels, int32), cast(predictions, int32)
+    ok = logical_and(logical_and(greater_equal(labels, 0), less(labels, n)),
+                     logical_and(greater_equal(predictions, 0), less(predictions, n)))
+    _check_at_run_time(ok, f"confusion_matrix: a label or prediction is outside [0, {n})")
+    cells = labels * n + predictions
+    counts = cast(ones_like(cells), as_dtype(dtype)) if weights is None else \
+        cast(reshape(convert_to_tensor(weights), [-1]), as_dtype(dtype))
+    return reshape(unsorted_segment_sum(counts, cells, n * n), [n, n])
 
 
 def squared_difference(x, y, name=None):

@@ -129,6 +129,82 @@ def conv1d(input, filters, stride=1, padding="VALID", data_format="NWC",
     return math_ops.squeeze(y, 1)
 
 
+def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding,
+                     data_format=None, dilations=None, name=None):
+    """depthwise_conv2d, then a 1x1 conv2d with pointwise_filter [1, 1,
+    channels * multiplier, out] (tf.nn.separable_conv2d, NHWC)."""
+    y = depthwise_conv2d(input, depthwise_filter, strides, padding, data_format, dilations)
+    return conv2d(y, pointwise_filter, 1, "VALID")
+
+
+def space_to_depth(input, block_size, data_format="NHWC", name=None):
+    """Each block_size x block_size block of pixels moved into the channels
+    ([b, h, w, c] -> [b, h/bs, w/bs, bs*bs*c], TensorFlow's order)."""
+    if data_format != "NHWC":
+        raise errors.UnimplementedError("space_to_depth supports NHWC only",
+                                        errors.user_location())
+    x, n = convert_to_tensor(input), int(block_size)
+    b, h, w, c = x.shape
+    if h is None or w is None or c is None or h % n or w % n:
+        raise errors.InvalidArgumentError(
+            f"space_to_depth: height and width of {list(x.shape)} must be known multiples "
+            f"of {n}", errors.user_location())
+    batch = math_ops.shape(x)[0]
+    y = reshape(x, [batch, h // n, n, w // n, n, c])
+    y = ops.transpose(y, [0, 1, 3, 2, 4, 5])
+    return reshape(y, [batch, h // n, w // n, n * n * c])
+
+
+def depth_to_space(input, block_size, data_format="NHWC", name=None):
+    """The inverse of space_to_depth: channels spread into block_size x
+    block_size blocks of pixels (pixel shuffle)."""
+    if data_format != "NHWC":
+        raise errors.UnimplementedError("depth_to_space supports NHWC only",
+                                        errors.user_location())
+    x, n = convert_to_tensor(input), int(block_size)
+    b, h, w, c = x.shape
+    if h is None or w is None or c is None or c % (n * n):
+        raise errors.InvalidArgumentError(
+            f"depth_to_space: the channels of {list(x.shape)} must be a known multiple "
+            f"of {n * n}", errors.user_location())
+    batch = math_ops.shape(x)[0]
+    y = reshape(x, [batch, h, w, n, n, c // (n * n)])
+    y = ops.transpose(y, [0, 1, 3, 2, 4, 5])
+    return reshape(y, [batch, h * n, w * n, c // (n * n)])
+
+
+def crelu(features, axis=-1, name=None):
+    """relu of [x, -x] joined along `axis` (twice the channels)."""
+    x = convert_to_tensor(features)
+    return relu(ops.concat([x, -x], int(axis) % x.ndim))
+
+
+def log_poisson_loss(targets, log_input, compute_full_loss=False, name=None):
+    """exp(log_input) - log_input * targets, plus Stirling's approximation
+    of log(targets!) for targets > 1 with compute_full_loss."""
+    log_input = convert_to_tensor(log_input)
+    targets = convert_to_tensor(targets, log_input.dtype)
+    loss = exp(log_input) - log_input * targets
+    if compute_full_loss:
+        safe = where(greater(targets, 1.0), targets, math_ops.ones_like(targets))
+        stirling = safe * ops.log(safe) - safe + 0.5 * ops.log(2.0 * math.pi * safe)
+        loss = loss + where(greater(targets, 1.0), stirling, math_ops.zeros_like(targets))
+    return loss
+
+
+def local_response_normalization(input, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5,
+                                 name=None):
+    """x / (bias + alpha * sum of x^2 over the channels within depth_radius)
+    ^ beta, as tf.nn.local_response_normalization (NHWC)."""
+    x = convert_to_tensor(input)
+    r, c = int(depth_radius), x.shape[-1]
+    squares = math_ops.pad(x * x, [[0, 0]] * (x.ndim - 1) + [[r, r]])
+    window = squares[..., 0:c]
+    for k in range(1, 2 * r + 1):
+        window = window + squares[..., k:k + c]
+    return x / ops.pow(float(bias) + float(alpha) * window, float(beta))
+
+
 def depthwise_conv2d(input, filter, strides, padding, data_format=None,
                      dilations=None, name=None):
     """Each input channel convolved with its own [height, width, 1,
@@ -392,6 +468,43 @@ def moments(x, axes, shift=None, keepdims=False, name=None):
     mean = reduce_mean(x, axes, keepdims=True)
     variance = reduce_mean(math_ops.squared_difference(x, stop_gradient(mean)),
                            axes, keepdims=True)
+    if not keepdims:
+        mean = math_ops._drop_axes(mean, x, axes)
+        variance = math_ops._drop_axes(variance, x, axes)
+    return mean, variance
+
+
+def normalize_moments(counts, mean_ss, variance_ss, shift, name=None):
+    """(mean, variance) from sufficient statistics: counts, the sum and the
+    sum of squares (of x - shift when shift is not None)."""
+    divisor = 1.0 / convert_to_tensor(counts)
+    shifted_mean = mean_ss * divisor
+    mean = shifted_mean if shift is None else shifted_mean + shift
+    variance = variance_ss * divisor - shifted_mean * shifted_mean
+    return mean, variance
+
+
+def sufficient_statistics(x, axes, shift=None, keep_dims=False, name=None):
+    """(count, sum, sum of squares, shift) of x over `axes` (of x - shift
+    when shift is given), as tf.nn.sufficient_statistics."""
+    x = convert_to_tensor(x)
+    axes = [int(a) % x.ndim for a in axes]
+    count = float(np.prod([x.shape[a] for a in axes]))
+    y = x if shift is None else x - shift
+    return (convert_to_tensor(count, x.dtype),
+            ops.reduce_sum(y, axes, keepdims=keep_dims),
+            ops.reduce_sum(y * y, axes, keepdims=keep_dims), shift)
+
+
+def weighted_moments(x, axes, frequency_weights, keepdims=False, name=None):
+    """(mean, variance) of x over `axes`, each element counted with its
+    weight (broadcast to x), as tf.nn.weighted_moments."""
+    x = convert_to_tensor(x)
+    w = convert_to_tensor(frequency_weights, x.dtype) * math_ops.ones_like(x)
+    total = ops.reduce_sum(w, axes, keepdims=True)
+    mean = ops.reduce_sum(w * x, axes, keepdims=True) / total
+    variance = ops.reduce_sum(w * math_ops.squared_difference(x, mean), axes,
+                              keepdims=True) / total
     if not keepdims:
         mean = math_ops._drop_axes(mean, x, axes)
         variance = math_ops._drop_axes(variance, x, axes)

@@ -109,7 +109,9 @@ UNARY = {
     "log1p": (-0.5, 2), "expm1": (-2, 2), "erf": (-2, 2), "erfc": (-2, 2), "sqrt": (0.2, 3), "rsqrt": (0.2, 3), "tanh": (-2, 2),
     "sigmoid": (-3, 3), "relu": (0.1, 2), "sin": (-3, 3), "cos": (-3, 3),
     "square": (-2, 2), "reciprocal": (0.3, 2), "sign": (0.2, 2), "floor": (0.2, 0.8),
-    "ceil": (0.2, 0.8),
+    "ceil": (0.2, 0.8), "tan": (-1.2, 1.2), "asin": (-0.9, 0.9), "acos": (-0.9, 0.9),
+    "atan": (-3, 3), "sinh": (-2, 2), "cosh": (-2, 2), "asinh": (-3, 3), "acosh": (1.1, 3),
+    "atanh": (-0.9, 0.9),
 }
 
 
@@ -122,7 +124,8 @@ def test_unary(runner, name):
     check_gradient(runner, f"kiln.{name} %a0 : {{T0}}", [x], (2, 3))
 
 
-@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "rem"])
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "rem",
+                                  "atan2"])
 @pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2))])
 def test_binary(runner, name, shapes):
     lo = 0.5 if name in ("pow", "div") else -2

@@ -78,6 +78,15 @@ UNARY = {
     "ceil": (np.ceil, (-3, 3)),
     "square": (np.square, (-3, 3)),
     "reciprocal": (np.reciprocal, (0.5, 4)),
+    "tan": (np.tan, (-1.3, 1.3)),
+    "asin": (np.arcsin, (-0.99, 0.99)),
+    "acos": (np.arccos, (-0.99, 0.99)),
+    "atan": (np.arctan, (-8, 8)),
+    "sinh": (np.sinh, (-5, 5)),
+    "cosh": (np.cosh, (-5, 5)),
+    "asinh": (np.arcsinh, (-8, 8)),
+    "acosh": (np.arccosh, (1.01, 8)),
+    "atanh": (np.arctanh, (-0.99, 0.99)),
 }
 
 
@@ -178,6 +187,7 @@ BROADCAST_PAIRS = [((3, 4), (4,)), ((3, 1), (1, 4)), ((), (2, 3)), ((2, 3), (2, 
 BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
     "pow": np.power, "maximum": np.maximum, "minimum": np.minimum, "rem": np.fmod,
+    "atan2": np.arctan2,
 }
 
 

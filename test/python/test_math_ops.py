@@ -682,3 +682,153 @@ def test_range_loops_compile_to_one_loop():
     assert int(f(kiln.constant(10))) == 45
     assert int(f(kiln.constant(4))) == 6  # the same compiled loop, another bound
     assert len(f._concrete) == 1
+
+
+TRIG = [("tan", np.tan, (-1.2, 1.2)), ("asin", np.arcsin, (-0.95, 0.95)),
+        ("acos", np.arccos, (-0.95, 0.95)), ("atan", np.arctan, (-4.0, 4.0)),
+        ("sinh", np.sinh, (-3.0, 3.0)), ("cosh", np.cosh, (-3.0, 3.0)),
+        ("asinh", np.arcsinh, (-4.0, 4.0)), ("acosh", np.arccosh, (1.05, 5.0)),
+        ("atanh", np.arctanh, (-0.95, 0.95))]
+
+
+@pytest.mark.parametrize("name,ref,domain", TRIG, ids=[t[0] for t in TRIG])
+def test_trigonometric_and_hyperbolic_ops(name, ref, domain):
+    # Values against NumPy (float32 and float64, eager and compiled) and
+    # the float64 gradient against central differences.
+    from conftest import central
+    f = getattr(kiln.math, name)
+    x = RNG.uniform(*domain, size=(3, 5))
+    np.testing.assert_allclose(f(kiln.constant(x)).numpy(), ref(x), rtol=1e-13, atol=1e-14)
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(kiln.function(f)(kiln.constant(x32)).numpy(), ref(x32),
+                               rtol=2e-6, atol=1e-6)
+    assert getattr(kiln, name) is f
+    xt = kiln.constant(x)
+    with kiln.GradientTape() as tape:
+        tape.watch(xt)
+        y = kiln.reduce_sum(f(xt))
+    np.testing.assert_allclose(tape.gradient(y, xt).numpy(),
+                               central(lambda v: ref(v).sum(), x), rtol=1e-6, atol=1e-8)
+
+
+def test_atan2_and_safe_arithmetic():
+    from conftest import central
+    y, x = RNG.normal(size=(4, 3)), RNG.normal(size=(3,))
+    np.testing.assert_allclose(kiln.math.atan2(y, x).numpy(), np.arctan2(y, x), rtol=1e-13)
+    # (quadrants and the axes)
+    pts = np.array([1.0, -1.0, 0.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0, -1.0, -1.0])
+    np.testing.assert_allclose(kiln.atan2(*pts).numpy(), np.arctan2(*pts), rtol=1e-15)
+    yt, xt = kiln.constant(y), kiln.constant(x)
+    with kiln.GradientTape() as tape:
+        tape.watch([yt, xt])
+        out = kiln.reduce_sum(kiln.math.atan2(yt, xt))
+    dy, dx = tape.gradient(out, [yt, xt])
+    np.testing.assert_allclose(dy.numpy(), central(lambda v: np.arctan2(v, x).sum(), y),
+                               rtol=1e-6)
+    np.testing.assert_allclose(dx.numpy(), central(lambda v: np.arctan2(y, v).sum(), x),
+                               rtol=1e-6)
+    a = np.array([1.0, 0.0, -2.0, np.inf])
+    b = np.array([0.0, 0.0, 4.0, 0.0])
+    np.testing.assert_array_equal(kiln.math.divide_no_nan(a, b).numpy(), [0, 0, -0.5, 0])
+    np.testing.assert_array_equal(kiln.math.multiply_no_nan(a, b).numpy(), [0, 0, -8, 0])
+    np.testing.assert_array_equal(kiln.math.reciprocal_no_nan(b).numpy(), [0, 0, 0.25, 0])
+    p = np.array([0.0, 0.5, 2.0])
+    q = np.array([0.0, 0.25, 3.0])
+    np.testing.assert_allclose(kiln.math.xlogy(p, q).numpy(), [0, 0.5 * np.log(0.25),
+                                                              2 * np.log(3)])
+    np.testing.assert_allclose(kiln.math.xlog1py(p, q).numpy(), [0, 0.5 * np.log1p(0.25),
+                                                                2 * np.log1p(3)])
+    np.testing.assert_allclose(kiln.math.xdivy(p, q).numpy(), [0, 2.0, 2 / 3])
+    parts = [RNG.normal(size=(2, 3)) for _ in range(3)]
+    np.testing.assert_allclose(kiln.add_n(parts).numpy(), sum(parts), rtol=1e-15)
+
+
+def test_counting_and_order_utilities():
+    m = np.array([[0, 1, 0], [2, 0, 3]], np.int32)
+    np.testing.assert_array_equal(kiln.math.count_nonzero(m).numpy(), 3)
+    np.testing.assert_array_equal(kiln.math.count_nonzero(m, axis=1).numpy(), [1, 2])
+    v = RNG.normal(size=(3, 4))
+    np.testing.assert_allclose(kiln.math.reduce_euclidean_norm(v, axis=1).numpy(),
+                               np.linalg.norm(v, axis=1), rtol=1e-14)
+    np.testing.assert_allclose(float(kiln.math.zero_fraction(m)), 0.5)
+    np.testing.assert_array_equal(kiln.math.rint(np.array([0.5, 1.5, -2.5, 2.6])).numpy(),
+                                  np.rint([0.5, 1.5, -2.5, 2.6]))
+    assert bool(kiln.math.is_non_decreasing([1, 1, 2]))
+    assert not bool(kiln.math.is_strictly_increasing([1, 1, 2]))
+    assert bool(kiln.math.is_strictly_increasing([1, 3, 7]))
+    perm = np.array([2, 0, 3, 1], np.int32)
+    np.testing.assert_array_equal(kiln.invert_permutation(perm).numpy(), np.argsort(perm))
+    flat = np.array([0, 5, 11, 7], np.int32)
+    np.testing.assert_array_equal(kiln.unravel_index(flat, [3, 4]).numpy(),
+                                  np.stack(np.unravel_index(flat, (3, 4))))
+    np.testing.assert_allclose(kiln.math.polyval([2.0, -1.0, 3.0], np.array([0.0, 2.0])).numpy(),
+                               np.polyval([2.0, -1.0, 3.0], [0.0, 2.0]))
+    x = RNG.normal(size=(2, 6))
+    np.testing.assert_allclose(kiln.math.cumulative_logsumexp(x, axis=1).numpy(),
+                               np.logaddexp.accumulate(x, axis=1), rtol=1e-12)
+    labels = np.array([0, 1, 2, 2, 1], np.int32)
+    preds = np.array([0, 2, 2, 1, 1], np.int32)
+    want = np.zeros((3, 3), np.int32)
+    np.add.at(want, (labels, preds), 1)
+    np.testing.assert_array_equal(kiln.math.confusion_matrix(labels, preds).numpy(), want)
+    weighted = kiln.math.confusion_matrix(labels, preds, num_classes=4,
+                                          weights=np.arange(5.0), dtype=kiln.float32)
+    want_w = np.zeros((4, 4))
+    np.add.at(want_w, (labels, preds), np.arange(5.0))
+    np.testing.assert_array_equal(weighted.numpy(), want_w)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="outside"):
+        kiln.math.confusion_matrix(labels, preds, num_classes=2)
+
+
+def test_scan_and_folds():
+    x = RNG.normal(size=(5, 3))
+    np.testing.assert_allclose(kiln.scan(lambda a, e: a + e, x).numpy(), np.cumsum(x, 0),
+                               rtol=1e-14)
+    np.testing.assert_allclose(
+        kiln.scan(lambda a, e: a * 0.5 + e, x, initializer=np.zeros(3), reverse=True).numpy(),
+        np.stack([sum(x[j] * 0.5 ** (j - i) for j in range(i, 5)) for i in range(5)]),
+        rtol=1e-13)
+    compiled = kiln.function(lambda v: (kiln.scan(lambda a, e: a * e, v),
+                                        kiln.foldl(lambda a, e: a - e, v),
+                                        kiln.foldr(lambda a, e: a - e, v, initializer=v[0])))
+    prods, left, right = compiled(x)
+    np.testing.assert_allclose(prods.numpy(), np.cumprod(x, 0), rtol=1e-13)
+    np.testing.assert_allclose(left.numpy(), x[0] - x[1:].sum(0), rtol=1e-13)
+    np.testing.assert_allclose(right.numpy(), x[0] - x.sum(0), rtol=1e-13)
+    assert float(kiln.foldl(lambda a, e: a + e, np.arange(5.0))) == 10.0
+
+
+def test_nn_extras():
+    x = RNG.normal(size=(2, 4, 6, 8))
+    s2d = kiln.nn.space_to_depth(x, 2).numpy()
+    want = x.reshape(2, 2, 2, 3, 2, 8).transpose(0, 1, 3, 2, 4, 5).reshape(2, 2, 3, 32)
+    np.testing.assert_array_equal(s2d, want)
+    np.testing.assert_array_equal(kiln.nn.depth_to_space(s2d, 2).numpy(), x)
+    np.testing.assert_array_equal(kiln.nn.crelu(x).numpy(),
+                                  np.maximum(np.concatenate([x, -x], -1), 0))
+    counts, total, squares, _ = kiln.nn.sufficient_statistics(x, [0, 1, 2])
+    mean, var = kiln.nn.normalize_moments(counts, total, squares, None)
+    np.testing.assert_allclose(mean.numpy(), x.mean((0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(var.numpy(), x.var((0, 1, 2)), rtol=1e-10)
+    w = RNG.uniform(0.5, 2.0, size=(2, 4, 6, 1))
+    wm, wv = kiln.nn.weighted_moments(x, [0, 1, 2], w)
+    wb = np.broadcast_to(w, x.shape)
+    mu = (wb * x).sum((0, 1, 2)) / wb.sum((0, 1, 2))
+    np.testing.assert_allclose(wm.numpy(), mu, rtol=1e-12)
+    np.testing.assert_allclose(wv.numpy(), (wb * (x - mu) ** 2).sum((0, 1, 2)) /
+                               wb.sum((0, 1, 2)), rtol=1e-12)
+    t, li = RNG.uniform(0, 5, size=6).round(), RNG.normal(size=6)
+    full = kiln.nn.log_poisson_loss(t, li, compute_full_loss=True).numpy()
+    stirling = np.where(t > 1, t * np.log(np.maximum(t, 1)) - t +
+                        0.5 * np.log(2 * np.pi * np.maximum(t, 1)), 0)
+    np.testing.assert_allclose(full, np.exp(li) - li * t + stirling, rtol=1e-12)
+    lrn = kiln.nn.local_response_normalization(x, depth_radius=2, bias=1.0, alpha=0.5,
+                                               beta=0.75).numpy()
+    sq = np.pad(x * x, [[0, 0]] * 3 + [[2, 2]])
+    window = sum(sq[..., k:k + 8] for k in range(5))
+    np.testing.assert_allclose(lrn, x / (1.0 + 0.5 * window) ** 0.75, rtol=1e-12)
+    dk, pk = RNG.normal(size=(3, 3, 8, 1)), RNG.normal(size=(1, 1, 8, 5))
+    sep = kiln.nn.separable_conv2d(x, dk, pk, [1, 1, 1, 1], "SAME").numpy()
+    depth = kiln.nn.depthwise_conv2d(x, dk, [1, 1, 1, 1], "SAME").numpy()
+    np.testing.assert_allclose(sep, depth @ pk[0, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(kiln.math.softmax(x).numpy(), kiln.nn.softmax(x).numpy())

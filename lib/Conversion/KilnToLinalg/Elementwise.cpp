@@ -98,6 +98,36 @@ static Value scalar(ReluOp, OpBuilder &b, Location loc, ValueRange s) {
 static Value scalar(SinOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::SinOp::create(b, loc, s[0]);
 }
+static Value scalar(TanOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::TanOp::create(b, loc, s[0]);
+}
+static Value scalar(AsinOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::AsinOp::create(b, loc, s[0]);
+}
+static Value scalar(AcosOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::AcosOp::create(b, loc, s[0]);
+}
+static Value scalar(AtanOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::AtanOp::create(b, loc, s[0]);
+}
+static Value scalar(SinhOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::SinhOp::create(b, loc, s[0]);
+}
+static Value scalar(CoshOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::CoshOp::create(b, loc, s[0]);
+}
+static Value scalar(AsinhOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::AsinhOp::create(b, loc, s[0]);
+}
+static Value scalar(AcoshOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::AcoshOp::create(b, loc, s[0]);
+}
+static Value scalar(AtanhOp, OpBuilder &b, Location loc, ValueRange s) {
+  return math::AtanhOp::create(b, loc, s[0]);
+}
+static Value scalar(Atan2Op, OpBuilder &b, Location loc, ValueRange s) {
+  return math::Atan2Op::create(b, loc, s[0], s[1]);
+}
 static Value scalar(CosOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::CosOp::create(b, loc, s[0]);
 }
@@ -616,6 +646,11 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
            ElementwiseLowering<RsqrtOp>, ElementwiseLowering<TanhOp>,
            ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,
            ElementwiseLowering<SinOp>, ElementwiseLowering<CosOp>,
+           ElementwiseLowering<TanOp>, ElementwiseLowering<AsinOp>,
+           ElementwiseLowering<AcosOp>, ElementwiseLowering<AtanOp>,
+           ElementwiseLowering<SinhOp>, ElementwiseLowering<CoshOp>,
+           ElementwiseLowering<AsinhOp>, ElementwiseLowering<AcoshOp>,
+           ElementwiseLowering<AtanhOp>, ElementwiseLowering<Atan2Op>,
            ElementwiseLowering<SignOp>, ElementwiseLowering<FloorOp>,
            ElementwiseLowering<StopGradientOp>,
            ElementwiseLowering<CeilOp>, ElementwiseLowering<SquareOp>,

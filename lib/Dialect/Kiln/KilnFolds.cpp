@@ -221,6 +221,33 @@ OpFoldResult ExpOp::fold(FoldAdaptor a) {
 OpFoldResult LogOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::log(x); });
 }
+OpFoldResult TanOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::tan(x); });
+}
+OpFoldResult AsinOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::asin(x); });
+}
+OpFoldResult AcosOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::acos(x); });
+}
+OpFoldResult AtanOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::atan(x); });
+}
+OpFoldResult SinhOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::sinh(x); });
+}
+OpFoldResult CoshOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::cosh(x); });
+}
+OpFoldResult AsinhOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::asinh(x); });
+}
+OpFoldResult AcoshOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::acosh(x); });
+}
+OpFoldResult AtanhOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::atanh(x); });
+}
 OpFoldResult ErfOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::erf(x); });
 }
@@ -397,6 +424,15 @@ OpFoldResult RemOp::fold(FoldAdaptor adaptor) {
       });
 }
 
+/// fn of two floats computed in double, rounded to the operands' type.
+static APFloat inDouble(const APFloat &a, const APFloat &b,
+                        double (*fn)(double, double)) {
+  APFloat r(fn(a.convertToDouble(), b.convertToDouble()));
+  bool losesInfo = false;
+  r.convert(a.getSemantics(), APFloat::rmNearestTiesToEven, &losesInfo);
+  return r;
+}
+
 OpFoldResult PowOp::fold(FoldAdaptor adaptor) {
   if (isSplatOf(adaptor.getRhs(), 1))
     if (OpFoldResult r = ifSameType(getLhs(), getType()))
@@ -404,10 +440,7 @@ OpFoldResult PowOp::fold(FoldAdaptor adaptor) {
   return foldBinary(
       adaptor.getLhs(), adaptor.getRhs(), getType(),
       [](const APFloat &a, const APFloat &b) -> std::optional<APFloat> {
-        APFloat r(std::pow(a.convertToDouble(), b.convertToDouble()));
-        bool losesInfo = false;
-        r.convert(a.getSemantics(), APFloat::rmNearestTiesToEven, &losesInfo);
-        return r;
+        return inDouble(a, b, [](double x, double y) { return std::pow(x, y); });
       },
       [](const APInt &a, const APInt &b) -> std::optional<APInt> {
         if (b.isNegative())
@@ -418,6 +451,15 @@ OpFoldResult PowOp::fold(FoldAdaptor adaptor) {
             result *= base;
         return result;
       });
+}
+
+OpFoldResult Atan2Op::fold(FoldAdaptor adaptor) {
+  return foldBinary(
+      adaptor.getLhs(), adaptor.getRhs(), getType(),
+      [](const APFloat &a, const APFloat &b) -> std::optional<APFloat> {
+        return inDouble(a, b, [](double x, double y) { return std::atan2(x, y); });
+      },
+      nullptr);
 }
 
 OpFoldResult MaximumOp::fold(FoldAdaptor adaptor) {

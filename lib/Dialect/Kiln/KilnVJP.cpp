@@ -187,6 +187,24 @@ UNARY_VJP(ReluOp, r.select(r.cmp(CompareDirection::gt, x, r.scalar(x, 0.0)), g,
                            r.zerosLike(g)))
 UNARY_VJP(SinOp, r.mul(g, CosOp::create(b, r.loc, x)))
 UNARY_VJP(CosOp, r.neg(r.mul(g, SinOp::create(b, r.loc, x))))
+// tan' = 1 + tan^2; asin' = 1 / sqrt(1 - x^2) = -acos'; atan' = 1 / (1 +
+// x^2); sinh' = cosh, cosh' = sinh; asinh' = 1 / sqrt(x^2 + 1); acosh' =
+// 1 / sqrt((x - 1)(x + 1)); atanh' = 1 / (1 - x^2).
+UNARY_VJP(TanOp, r.mul(g, r.add(r.scalar(x, 1.0), r.mul(y, y))))
+UNARY_VJP(AsinOp, r.div(g, SqrtOp::create(b, r.loc,
+                                          r.sub(r.scalar(x, 1.0), r.mul(x, x)))))
+UNARY_VJP(AcosOp, r.neg(r.div(g, SqrtOp::create(
+                                     b, r.loc, r.sub(r.scalar(x, 1.0), r.mul(x, x))))))
+UNARY_VJP(AtanOp, r.div(g, r.add(r.scalar(x, 1.0), r.mul(x, x))))
+UNARY_VJP(SinhOp, r.mul(g, CoshOp::create(b, r.loc, x)))
+UNARY_VJP(CoshOp, r.mul(g, SinhOp::create(b, r.loc, x)))
+UNARY_VJP(AsinhOp, r.div(g, SqrtOp::create(b, r.loc,
+                                           r.add(r.mul(x, x), r.scalar(x, 1.0)))))
+UNARY_VJP(AcoshOp,
+          r.div(g, SqrtOp::create(b, r.loc,
+                                  r.mul(r.sub(x, r.scalar(x, 1.0)),
+                                        r.add(x, r.scalar(x, 1.0))))))
+UNARY_VJP(AtanhOp, r.div(g, r.sub(r.scalar(x, 1.0), r.mul(x, x))))
 UNARY_VJP(SignOp, r.zerosLike(g))
 UNARY_VJP(FloorOp, r.zerosLike(g))
 UNARY_VJP(StopGradientOp, r.zerosLike(g))
@@ -239,6 +257,10 @@ BINARY_VJP(
     r.mul(g, r.mul(y, PowOp::create(b, r.loc, x, r.sub(y, r.scalar(y, 1.0))))),
     r.mul(g, r.mul(z, r.select(r.cmp(CompareDirection::gt, x, r.scalar(x, 0.0)),
                                LogOp::create(b, r.loc, x), r.zerosLike(x)))))
+// atan2(x, y) (x the y coordinate): d/dx = y / (x^2 + y^2), d/dy = -x /
+// (x^2 + y^2).
+BINARY_VJP(Atan2Op, r.div(r.mul(g, y), r.add(r.mul(x, x), r.mul(y, y))),
+           r.neg(r.div(r.mul(g, x), r.add(r.mul(x, x), r.mul(y, y)))))
 // Ties go to the left operand.
 BINARY_VJP(MaximumOp,
            r.select(r.cmp(CompareDirection::ge, x, y), g, r.zerosLike(g)),

@@ -382,3 +382,24 @@ func.func @dim(%x: tensor<?x3xf32>) -> (tensor<i64>, tensor<i64>) {
   %1 = kiln.dim %x {axis = 1 : i64} : tensor<?x3xf32> -> tensor<i64>
   return %0, %1 : tensor<i64>, tensor<i64>
 }
+
+// -----
+
+// Trigonometric ops of constants fold, in double rounded to the type
+// (atan2's first operand is the y coordinate).
+// CHECK-LABEL: func.func @fold_trigonometry
+// CHECK-DAG: kiln.constant dense<[0.463647604, -0.321750551]> : tensor<2xf32>
+// CHECK-DAG: kiln.constant dense<[0.78539816339744828, -0.78539816339744828]> : tensor<2xf64>
+// CHECK-DAG: kiln.constant dense<1.1752011936438014> : tensor<f64>
+// CHECK-NOT: kiln.atan
+// CHECK-NOT: kiln.sinh
+func.func @fold_trigonometry() -> (tensor<2xf32>, tensor<2xf64>, tensor<f64>) {
+  %a = kiln.constant dense<[1.0, -1.0]> : tensor<2xf32>
+  %b = kiln.constant dense<[2.0, 3.0]> : tensor<2xf32>
+  %c = kiln.atan2 %a, %b : tensor<2xf32>, tensor<2xf32> -> tensor<2xf32>
+  %d = kiln.constant dense<[1.0, -1.0]> : tensor<2xf64>
+  %e = kiln.atan %d : tensor<2xf64>
+  %one = kiln.constant dense<1.0> : tensor<f64>
+  %s = kiln.sinh %one : tensor<f64>
+  return %c, %e, %s : tensor<2xf32>, tensor<2xf64>, tensor<f64>
+}

@@ -196,6 +196,19 @@ def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", Kiln_FloatTensor,
 def Kiln_ReluOp : Kiln_UnaryOp<"relu", Kiln_NumericTensor, "max(x, 0)">;
 def Kiln_SinOp : Kiln_UnaryOp<"sin", Kiln_FloatTensor, "sin(x)">;
 def Kiln_CosOp : Kiln_UnaryOp<"cos", Kiln_FloatTensor, "cos(x)">;
+def Kiln_TanOp : Kiln_UnaryOp<"tan", Kiln_FloatTensor, "tan(x)">;
+def Kiln_AsinOp : Kiln_UnaryOp<"asin", Kiln_FloatTensor,
+                               "asin(x) in [-pi/2, pi/2] (NaN outside [-1, 1])">;
+def Kiln_AcosOp : Kiln_UnaryOp<"acos", Kiln_FloatTensor,
+                               "acos(x) in [0, pi] (NaN outside [-1, 1])">;
+def Kiln_AtanOp : Kiln_UnaryOp<"atan", Kiln_FloatTensor, "atan(x) in (-pi/2, pi/2)">;
+def Kiln_SinhOp : Kiln_UnaryOp<"sinh", Kiln_FloatTensor, "sinh(x)">;
+def Kiln_CoshOp : Kiln_UnaryOp<"cosh", Kiln_FloatTensor, "cosh(x)">;
+def Kiln_AsinhOp : Kiln_UnaryOp<"asinh", Kiln_FloatTensor, "asinh(x)">;
+def Kiln_AcoshOp : Kiln_UnaryOp<"acosh", Kiln_FloatTensor,
+                                "acosh(x) (NaN below 1)">;
+def Kiln_AtanhOp : Kiln_UnaryOp<"atanh", Kiln_FloatTensor,
+                                "atanh(x) (NaN outside [-1, 1], infinite at +-1)">;
 def Kiln_SignOp : Kiln_UnaryOp<"sign", Kiln_NumericTensor,
                                "sign(x) (-1, 0 or 1; NaN stays NaN)">;
 def Kiln_FloorOp : Kiln_UnaryOp<"floor", Kiln_FloatTensor, "floor(x)">;
@@ -297,6 +310,10 @@ def Kiln_RemOp : Kiln_BinaryOp<"rem", Kiln_NumericTensor,
                                "rem -1 = 0, so x = (x / y) * y + x rem y "
                                "always holds)">;
 def Kiln_PowOp : Kiln_BinaryOp<"pow", Kiln_NumericTensor, "x ^ y">;
+def Kiln_Atan2Op : Kiln_BinaryOp<"atan2", Kiln_FloatTensor,
+                                "atan2(x, y): the angle of the point (y, x) in "
+                                "[-pi, pi] (tf.math.atan2(y, x): the first "
+                                "operand is the y coordinate)">;
 def Kiln_MaximumOp : Kiln_BinaryOp<"maximum", Kiln_NumericTensor,
                                    "max(x, y) (NaN if either is NaN)",
                                    [Commutative]>;
