@@ -32,6 +32,12 @@ from .math_ops import ensure_shape, eye, meshgrid, roll, sequence_mask
 from .math_ops import histogram_fixed_width, searchsorted
 from .math_ops import (acos, acosh, add_n, asin, asinh, atan, atan2, atanh, cosh,
                        invert_permutation, sinh, tan, unravel_index)
+from .math_ops import (broadcast_dynamic_shape, broadcast_static_shape, get_static_value,
+                       group, identity_n, is_tensor, no_op, numpy_function, py_function,
+                       realdiv, reverse_sequence, saturate_cast, scalar_mul, shape_n,
+                       strided_slice, truncatediv, unique_with_counts)
+from .math_ops import slice_ as slice, tuple_ as tuple  # noqa: A001 (TensorFlow's names)
+from .control_flow import case, switch_case
 
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import math, linalg
@@ -85,6 +91,10 @@ __all__ = [
     "ensure_shape", "eye", "meshgrid", "roll", "sequence_mask", "histogram_fixed_width",
     "searchsorted", "acos", "acosh", "add_n", "asin", "asinh", "atan", "atan2", "atanh",
     "cosh", "invert_permutation", "sinh", "tan", "unravel_index", "scan", "foldl", "foldr",
+    "broadcast_dynamic_shape", "broadcast_static_shape", "get_static_value", "group",
+    "identity_n", "is_tensor", "no_op", "numpy_function", "py_function", "realdiv",
+    "reverse_sequence", "saturate_cast", "scalar_mul", "shape_n", "strided_slice",
+    "truncatediv", "unique_with_counts", "case", "switch_case",
     "activations", "keras",
     "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
     "assert_greater", "assert_less", "assert_rank",

@@ -987,6 +987,54 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     return nest.pack_sequence_as(sample, [a.stack() for a in arrays])
 
 
+def switch_case(branch_index, branch_fns, default=None, name=None):
+    """branch_fns[branch_index]() (a list, or a dict of int keys), default()
+    (the last branch without one) for an index outside them, as
+    tf.switch_case; compiled, nested kiln.conds on the index."""
+    from . import ops
+    pairs = sorted(branch_fns.items()) if isinstance(branch_fns, dict) else \
+        list(enumerate(branch_fns))
+    if not pairs:
+        raise ValueError("switch_case: needs at least one branch")
+    if default is None:
+        default = pairs[-1][1]
+    index = convert_to_tensor(branch_index)
+    if current_trace() is None:
+        chosen = dict(pairs).get(int(index), default)
+        return chosen()
+    result = default
+    for key, fn in reversed(pairs):
+        result = (lambda key, fn, otherwise: lambda: cond(
+            ops.equal(index, ops.cast(convert_to_tensor(key), index.dtype)), fn,
+            otherwise))(key, fn, result)
+    return result()
+
+
+def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name=None):
+    """The fn of the first pair whose predicate holds, default() when none
+    does (tf.case; with `exclusive`, more than one true predicate is an
+    InvalidArgumentError where the values are)."""
+    from . import ops
+    pairs = list(pred_fn_pairs.items()) if isinstance(pred_fn_pairs, dict) \
+        else list(pred_fn_pairs)
+    if not pairs:
+        raise ValueError("case: needs at least one (predicate, fn) pair")
+    if default is None:
+        pairs, default = pairs[:-1], pairs[-1][1]
+    if exclusive and pairs:
+        count = None
+        for pred, _ in pairs:
+            one = ops.cast(convert_to_tensor(pred), "int32")
+            count = one if count is None else count + one
+        ops._check_at_run_time(ops.less_equal(count, 1),
+                               "case: more than one predicate is true (exclusive=True)")
+    result = default
+    for pred, fn in reversed(pairs):
+        result = (lambda pred, fn, otherwise: lambda: cond(pred, fn, otherwise))(
+            pred, fn, result)
+    return result()
+
+
 def _fold_elements(elems, what):
     """(leaves of elems, their common first extent, element(i))."""
     from . import nest, ops

@@ -587,6 +587,226 @@ def log_sigmoid(x, name=None):
     return -softplus(-convert_to_tensor(x))
 
 
+def group(*inputs, name=None):
+    """tf.group: Kiln runs ops when they are called (eagerly) or in program
+    order (compiled), so there is nothing to group: None."""
+    return None
+
+
+def no_op(name=None):
+    """tf.no_op: nothing to do; None."""
+    return None
+
+
+def tuple_(tensors, name=None, control_inputs=None):
+    """The tensors, as a list (tf.tuple's grouping is implicit in Kiln)."""
+    return [None if t is None else identity(t) for t in tensors]
+
+
+def numpy_function(func, inp, Tout, stateful=True, name=None):
+    """func applied to the NumPy values of `inp` (tf.numpy_function):
+    eagerly only; inside @kiln.function an UnimplementedError naming the
+    line (compiled code cannot call back into Python)."""
+    tensors = [convert_to_tensor(t) for t in inp]
+    if builtins.any(t._symbolic for t in tensors):
+        raise errors.UnimplementedError(
+            "numpy_function/py_function: compiled code cannot call Python; call it "
+            "outside @kiln.function", errors.user_location())
+    out = func(*[t.numpy() for t in tensors])
+    if isinstance(Tout, (list, builtins.tuple)):
+        return [convert_to_tensor(np.asarray(v), dtype) for v, dtype in zip(out, Tout)]
+    return convert_to_tensor(np.asarray(out), Tout)
+
+
+def py_function(func, inp, Tout, name=None):
+    """func applied to the eager tensors `inp` (tf.py_function), eagerly
+    only, as numpy_function."""
+    tensors = [convert_to_tensor(t) for t in inp]
+    if builtins.any(t._symbolic for t in tensors):
+        raise errors.UnimplementedError(
+            "numpy_function/py_function: compiled code cannot call Python; call it "
+            "outside @kiln.function", errors.user_location())
+    out = func(*tensors)
+    if isinstance(Tout, (list, builtins.tuple)):
+        return [convert_to_tensor(v, dtype) for v, dtype in zip(out, Tout)]
+    return convert_to_tensor(out, Tout)
+
+
+def is_tensor(x):
+    """Whether x is a Kiln tensor (or variable)."""
+    from . import variables
+    return isinstance(x, (Tensor, variables.Variable))
+
+
+def get_static_value(tensor, partial=False):
+    """The value as a NumPy array when it is known now (an eager tensor, or
+    a constant while tracing), else None (tf.get_static_value)."""
+    if not isinstance(tensor, Tensor):
+        return np.asarray(tensor)
+    if not tensor._symbolic:
+        return tensor.numpy()
+    try:
+        return _known_values(tensor, "get_static_value")
+    except errors.UnimplementedError:
+        return None
+
+
+def identity_n(input, name=None):
+    """Each tensor of the list, unchanged."""
+    return [identity(t) for t in input]
+
+
+def shape_n(input, out_type=int32, name=None):
+    """kiln.shape of each tensor of the list."""
+    return [shape(t, out_type) for t in input]
+
+
+def broadcast_static_shape(shape_x, shape_y):
+    """The shape two shapes broadcast to (NumPy's rule; None for an open
+    extent), as a tuple."""
+    x, y = list(shape_x), list(shape_y)
+    out = []
+    for i in builtins.range(1, builtins.max(len(x), len(y)) + 1):
+        a = x[-i] if i <= len(x) else 1
+        b = y[-i] if i <= len(y) else 1
+        if a == 1 or a == b:
+            out.append(b)
+        elif b == 1:
+            out.append(a)
+        elif a is None or b is None:
+            out.append(a if b is None else b)
+        else:
+            raise ValueError(f"broadcast_static_shape: {list(shape_x)} and {list(shape_y)} "
+                             "do not broadcast")
+    return tuple(reversed(out))
+
+
+def broadcast_dynamic_shape(shape_x, shape_y):
+    """The broadcast of two shape vectors, as a tensor (their values must
+    be known)."""
+    x = _known_values(convert_to_tensor(shape_x), "broadcast_dynamic_shape")
+    y = _known_values(convert_to_tensor(shape_y), "broadcast_dynamic_shape")
+    return constant(np.array(broadcast_static_shape(x.tolist(), y.tolist()),
+                             x.dtype if x.size else np.int32))
+
+
+def slice_(input_, begin, size, name=None):
+    """The block of `size` elements from `begin` in each dimension (a size
+    of -1: the rest), as tf.slice."""
+    x = convert_to_tensor(input_)
+    begin = [int(b) for b in _static_extents(begin, "slice")]
+    size = [int(n) for n in _static_extents(size, "slice")]
+    if len(begin) != x.ndim or len(size) != x.ndim:
+        raise errors.InvalidArgumentError(
+            f"slice: begin {begin} and size {size} need one entry per dimension of "
+            f"{list(x.shape)}", errors.user_location())
+    key = []
+    for d, (b, n) in enumerate(zip(begin, size)):
+        extent = x.shape[d]
+        end = extent if n == -1 else b + n
+        if b < 0 or n < -1 or (extent is not None and end > extent):
+            raise errors.InvalidArgumentError(
+                f"slice: begin {begin} and size {size} do not fit a tensor of shape "
+                f"{list(x.shape)}", errors.user_location())
+        key.append(builtins.slice(b, None if n == -1 else end))
+    return x[tuple(key)]
+
+
+def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0,
+                  ellipsis_mask=0, new_axis_mask=0, shrink_axis_mask=0, name=None):
+    """x[begin:end:strides] per dimension, as tf.strided_slice: a set bit i
+    of begin_mask / end_mask ignores begin[i] / end[i], of shrink_axis_mask
+    takes the single element begin[i] (dropping the dimension), of
+    new_axis_mask inserts a dimension of 1, of ellipsis_mask stands for the
+    dimensions not named."""
+    x = convert_to_tensor(input_)
+    begin = [int(b) for b in _static_extents(begin, "strided_slice")]
+    end = [int(e) for e in _static_extents(end, "strided_slice")]
+    strides = [1] * len(begin) if strides is None else \
+        [int(v) for v in _static_extents(strides, "strided_slice")]
+    key = []
+    for i, (b, e, s) in enumerate(zip(begin, end, strides)):
+        bit = 1 << i
+        if ellipsis_mask & bit:
+            key.append(Ellipsis)
+        elif new_axis_mask & bit:
+            key.append(None)
+        elif shrink_axis_mask & bit:
+            key.append(b)
+        else:
+            key.append(builtins.slice(None if begin_mask & bit else b,
+                                      None if end_mask & bit else e, s))
+    return x[tuple(key)]
+
+
+def saturate_cast(value, dtype, name=None):
+    """value cast to `dtype`, clamped first to the range dtype holds."""
+    x = convert_to_tensor(value)
+    dtype = as_dtype(dtype)
+    if dtype.is_integer and (x.dtype.is_floating or x.dtype.size > dtype.size):
+        info = np.iinfo(dtype.as_numpy_dtype)
+        low, high = (float(info.min), float(info.max)) if x.dtype.is_floating else \
+            (info.min, info.max)
+        x = minimum(maximum(x, constant(low, x.dtype)), constant(high, x.dtype))
+    return cast(x, dtype)
+
+
+def truncatediv(x, y, name=None):
+    """x / y rounded toward zero (integers; floats are divided then
+    truncated)."""
+    x, y = _pair(x, y)
+    if x.dtype.is_integer:
+        return bind1("div", [x, y])  # (kiln.div of integers truncates)
+    q = x / y
+    return where(less(q, zeros_like(q)), ceil(q), floor(q))
+
+
+def realdiv(x, y, name=None):
+    """x / y of floating-point tensors."""
+    x, y = _pair(x, y)
+    if not x.dtype.is_floating:
+        raise TypeError(f"realdiv takes floating-point tensors, got {x.dtype.name}")
+    return x / y
+
+
+def scalar_mul(scalar, x, name=None):
+    """scalar * x."""
+    x = convert_to_tensor(x)
+    return convert_to_tensor(scalar, x.dtype) * x
+
+
+def reverse_sequence(input, seq_lengths, seq_axis=None, batch_axis=0, name=None):
+    """For each example along batch_axis, its first seq_lengths[i] entries
+    along seq_axis reversed, the rest left as they are (tf.reverse_sequence):
+    a gather by positions computed from the lengths."""
+    x = convert_to_tensor(input)
+    if seq_axis is None:
+        raise ValueError("reverse_sequence needs seq_axis")
+    s, b = int(seq_axis) % x.ndim, int(batch_axis) % x.ndim
+    steps = _static(x, "reverse_sequence")[s]
+    lengths = cast(convert_to_tensor(seq_lengths), int32)
+    t = constant(np.arange(steps, dtype=np.int32))
+    # source position of step t for example i: len - 1 - t where t < len
+    lens = expand_dims(lengths, 1)                            # [batch, 1]
+    source = where(less(t, lens), lens - 1 - t, t + zeros_like(lens))  # [batch, steps]
+    # Move batch and seq axes to the front, gather per example, move back.
+    perm = [b, s] + [a for a in builtins.range(x.ndim) if a not in (b, s)]
+    moved = transpose(x, perm)
+    rows = _gather_rows(moved, source)
+    inverse = [perm.index(a) for a in builtins.range(x.ndim)]
+    return transpose(rows, inverse)
+
+
+def _gather_rows(x, positions):
+    """out[i, t] = x[i, positions[i, t]] for x [batch, steps, ...]: one
+    gather over the flattened (batch, steps) rows."""
+    batch, steps = x.shape[0], x.shape[1]
+    flat = reshape(x, [-1] + list(x.shape[2:]))
+    offsets = expand_dims(constant(np.arange(batch, dtype=np.int32) * steps), 1)
+    return reshape(gather(flat, reshape(positions + offsets, [-1])),
+                   [batch, steps] + list(x.shape[2:]))
+
+
 def add_n(inputs, name=None):
     """The elementwise sum of a list of tensors of one shape (tf.add_n)."""
     tensors = [convert_to_tensor(t) for t in inputs]
@@ -1740,6 +1960,16 @@ def boolean_mask(tensor, mask, axis=None, name=None):
 
 # unique's result, as tf.unique's: (y, idx), also by name.
 Unique = collections.namedtuple("Unique", ["y", "idx"])
+
+
+UniqueWithCounts = collections.namedtuple("UniqueWithCounts", ["y", "idx", "count"])
+
+
+def unique_with_counts(x, out_idx=int32, name=None):
+    """unique's (y, idx) and how often each value of y appears."""
+    y, idx = unique(x, out_idx)
+    counts = np.bincount(idx.numpy(), minlength=y.shape[0])
+    return UniqueWithCounts(y, idx, constant(counts.astype(as_dtype(out_idx).as_numpy_dtype)))
 
 
 def unique(x, out_idx=int32, name=None):

@@ -832,3 +832,56 @@ def test_nn_extras():
     depth = kiln.nn.depthwise_conv2d(x, dk, [1, 1, 1, 1], "SAME").numpy()
     np.testing.assert_allclose(sep, depth @ pk[0, 0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(kiln.math.softmax(x).numpy(), kiln.nn.softmax(x).numpy())
+
+
+def test_tensorflow_utilities():
+    x = RNG.normal(size=(4, 5, 3))
+    np.testing.assert_array_equal(kiln.slice(x, [1, 0, 1], [2, -1, 2]).numpy(), x[1:3, :, 1:3])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="do not fit"):
+        kiln.slice(x, [3, 0, 0], [2, 1, 1])
+    np.testing.assert_array_equal(
+        kiln.strided_slice(x, [0, 1, 0], [4, 5, 3], [2, 2, 1]).numpy(), x[0:4:2, 1:5:2, 0:3])
+    np.testing.assert_array_equal(
+        kiln.strided_slice(x, [1, 0, 2], [0, 3, 0], [1, 1, 1], begin_mask=0, end_mask=1,
+                           shrink_axis_mask=4).numpy(), x[1:, 0:3, 2])
+    assert kiln.is_tensor(kiln.constant(1.0)) and not kiln.is_tensor(1.0)
+    np.testing.assert_array_equal(kiln.get_static_value(kiln.constant([1, 2])), [1, 2])
+    seen = []
+    kiln.function(lambda v: seen.append(kiln.get_static_value(v)) or v)(kiln.ones(2))
+    assert seen == [None]
+    big = np.array([-3e9, 1.5, 3e9])
+    np.testing.assert_array_equal(kiln.saturate_cast(big, kiln.int32).numpy(),
+                                  [np.iinfo(np.int32).min, 1, np.iinfo(np.int32).max])
+    np.testing.assert_array_equal(kiln.truncatediv(np.array([7, -7], np.int32),
+                                                   np.array([2, 2], np.int32)).numpy(), [3, -3])
+    np.testing.assert_array_equal(kiln.truncatediv(kiln.constant([7.5, -7.5]), 2.0).numpy(),
+                                  [3.0, -3.0])
+    y, idx, count = kiln.unique_with_counts(np.array([4, 1, 4, 4, 2], np.int32))
+    np.testing.assert_array_equal(y.numpy(), [4, 1, 2])
+    np.testing.assert_array_equal(count.numpy(), [3, 1, 1])
+    seqs = RNG.normal(size=(3, 5, 2))
+    lengths = np.array([2, 5, 0], np.int32)
+    got = kiln.reverse_sequence(seqs, lengths, seq_axis=1, batch_axis=0).numpy()
+    want = seqs.copy()
+    for i, n in enumerate(lengths):
+        want[i, :n] = seqs[i, :n][::-1]
+    np.testing.assert_array_equal(got, want)
+    assert kiln.broadcast_static_shape((3, 1, 5), (4, 1)) == (3, 4, 5)
+    np.testing.assert_array_equal(kiln.broadcast_dynamic_shape([2, 1], [3]).numpy(), [2, 3])
+    assert kiln.shape_n([x, x[0]])[1].numpy().tolist() == [5, 3]
+    assert kiln.group(x) is None and kiln.no_op() is None
+    np.testing.assert_array_equal(kiln.numpy_function(lambda a: a * 2, [x], kiln.float64)
+                                  .numpy(), x * 2)
+    with pytest.raises(kiln.errors.UnimplementedError, match="cannot call Python"):
+        kiln.function(lambda v: kiln.py_function(lambda a: a, [v], kiln.float32))(kiln.ones(2))
+    # switch_case and case, eagerly and compiled (nested conds on the index).
+    branches = [lambda: kiln.constant(10.0), lambda: kiln.constant(20.0),
+                lambda: kiln.constant(30.0)]
+    pick = kiln.function(lambda i: kiln.switch_case(i, branches))
+    for i, want in [(0, 10.0), (2, 30.0), (7, 30.0)]:
+        assert float(kiln.switch_case(kiln.constant(i), branches)) == want
+        assert float(pick(kiln.constant(i))) == want
+    choose = kiln.function(lambda v: kiln.case(
+        [(v < 0, lambda: v * -1.0), (v > 10, lambda: v - 10.0)], default=lambda: v))
+    for v, want in [(-3.0, 3.0), (15.0, 5.0), (4.0, 4.0)]:
+        assert float(choose(kiln.constant(v))) == want
