@@ -15,9 +15,10 @@ import numpy as np
 
 from . import errors, random as _random
 from .dtypes import as_dtype, float32, int32
-from .math_ops import expand_dims, pad, reverse, squeeze, tile
-from .ops import (cast, gather, greater_equal, less, maximum, minimum, reduce_mean,
-                  reduce_sum, sqrt, transpose as _transpose, where)
+from .math_ops import _positions, expand_dims, floor, pad, reverse, squeeze, tile
+from .ops import (cast, gather, greater, greater_equal, less, less_equal, logical_and,
+                  maximum, minimum, reduce_mean, reduce_sum, reshape, sqrt,
+                  transpose as _transpose, where)
 from .tensor import _OpenExtent, _static_extents, constant, convert_to_tensor
 
 __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop",
@@ -25,7 +26,7 @@ __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop
            "grayscale_to_rgb", "pad_to_bounding_box", "per_image_standardization",
            "random_brightness", "random_contrast", "random_crop", "random_flip_left_right",
            "random_flip_up_down", "resize", "resize_with_crop_or_pad", "rgb_to_grayscale",
-           "rot90", "transpose"]
+           "rot90", "transform", "transpose"]
 
 
 class ResizeMethod:
@@ -400,3 +401,116 @@ def grayscale_to_rgb(images, name=None):
             f"grayscale_to_rgb: needs 1 channel, got shape {list(x.shape)}",
             errors.user_location())
     return tile(x, [1] * (x.ndim - 1) + [3])
+
+
+# --- Geometric transforms (Keras' RandomRotation, RandomZoom,
+# RandomTranslation) --------------------------------------------------------
+
+_FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+
+
+def _map_coordinate(coord, size, fill_mode):
+    """A continuous input coordinate outside [0, size - 1] mapped back in
+    as TensorFlow's ImageProjectiveTransform does (reflect: d c b a | a b c
+    d | d c b a; wrap: periodic, TensorFlow's formula; nearest: clamped);
+    "constant" keeps it (its samples outside read the fill value)."""
+    n = float(size)
+    if fill_mode == "constant":
+        return coord
+    if size == 1:
+        return coord * 0.0
+    if fill_mode == "reflect":
+        period = 2.0 * n
+        folded = coord - floor(coord / period) * period       # in [0, 2n)
+        reflected = where(greater_equal(folded, n), period - folded - 1.0, folded)
+        inside = logical_and(greater_equal(coord, 0.0), less_equal(coord, n - 1.0))
+        coord = where(inside, coord, reflected)
+    elif fill_mode == "wrap":
+        span = n - 1.0
+        below = coord + n * (floor(-coord / span) + 1.0)
+        above = coord - n * floor(coord / span)
+        coord = where(less(coord, 0.0), below,
+                      where(greater(coord, n - 1.0), above, coord))
+    return minimum(maximum(coord, 0.0), n - 1.0)
+
+
+def _sample(x, ys, xs, fill_mode, fill_value, interpolation):
+    """Images x [b, h, w, c] read at the continuous positions (ys, xs)
+    ([b, h', w'], input pixel coordinates): bilinear or nearest, positions
+    outside mapped by `fill_mode` (constant: fill_value)."""
+    b, h, w, c = x.shape
+    ys = _map_coordinate(ys, h, fill_mode)
+    xs = _map_coordinate(xs, w, fill_mode)
+    flat = reshape(x, [-1, c])                              # [b*h*w, c]
+    base = expand_dims(expand_dims(cast(_positions_of_batch(x), "int32") * (h * w), 1), 2)
+
+    def read(yi, xi):
+        """x at integer positions (float tensors), fill_value outside."""
+        inside = logical_and(logical_and(greater_equal(yi, 0.0), less_equal(yi, h - 1.0)),
+                             logical_and(greater_equal(xi, 0.0), less_equal(xi, w - 1.0)))
+        yc = cast(minimum(maximum(yi, 0.0), h - 1.0), "int32")
+        xc = cast(minimum(maximum(xi, 0.0), w - 1.0), "int32")
+        values = gather(flat, base + yc * w + xc)           # [b, h', w', c]
+        if fill_mode != "constant":
+            return values
+        return where(expand_dims(inside, -1), values,
+                     constant(float(fill_value), values.dtype))
+
+    if interpolation == "nearest":  # (halves away from 0, std::round)
+        near = lambda v: where(less(v, 0.0), -floor(0.5 - v), floor(v + 0.5))
+        return read(near(ys), near(xs))
+    y0, x0 = floor(ys), floor(xs)
+    wy, wx = expand_dims(ys - y0, -1), expand_dims(xs - x0, -1)
+    top = read(y0, x0) * (1.0 - wx) + read(y0, x0 + 1.0) * wx
+    bottom = read(y0 + 1.0, x0) * (1.0 - wx) + read(y0 + 1.0, x0 + 1.0) * wx
+    return top * (1.0 - wy) + bottom * wy
+
+
+def _positions_of_batch(x):
+    """0, 1, ... along x's (possibly open) batch: [batch]."""
+    return _positions(reduce_sum(x, axis=[1, 2, 3]), 0, int32)
+
+
+def transform(images, transforms, interpolation="bilinear", fill_mode="constant",
+              fill_value=0.0, output_shape=None):
+    """Images [b, h, w, c] under projective transforms (one [8] row per
+    image, or one for all): output pixel (x, y) reads the input at
+    ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1
+    (tf.raw_ops.ImageProjectiveTransformV3); `fill_mode` reflect, wrap,
+    constant (fill_value) or nearest; bilinear or nearest interpolation."""
+    x, batched = _batched(images, "transform")
+    if x.shape[0] is None:
+        raise errors.UnimplementedError(
+            "transform (and Keras' RandomRotation, RandomZoom, RandomTranslation): the "
+            "batch must be known while tracing (each image's pixels are gathered from "
+            "the whole batch's); give the function a static batch size",
+            errors.user_location())
+    if fill_mode not in _FILL_MODES:
+        raise errors.InvalidArgumentError(
+            f"transform: fill_mode {fill_mode!r} is not one of {_FILL_MODES}",
+            errors.user_location())
+    if interpolation not in ("bilinear", "nearest"):
+        raise errors.InvalidArgumentError(
+            f"transform: interpolation {interpolation!r} is not 'bilinear' or 'nearest'",
+            errors.user_location())
+    x = x if x.dtype.is_floating else cast(x, float32)
+    h, w = (x.shape[1], x.shape[2]) if output_shape is None else \
+        (int(output_shape[0]), int(output_shape[1]))
+    t = convert_to_tensor(transforms, x.dtype)
+    if t.ndim == 1:
+        t = expand_dims(t, 0)
+    if t.shape[-1] != 8:
+        raise errors.InvalidArgumentError(
+            f"transform: transforms are rows of 8, got shape {list(t.shape)}",
+            errors.user_location())
+    col = lambda k: expand_dims(expand_dims(t[:, k], 1), 2)   # [b or 1, 1, 1]
+    gy = constant(np.broadcast_to(np.arange(h, dtype=np.float64)[:, None], (h, w)), x.dtype)
+    gx = constant(np.broadcast_to(np.arange(w, dtype=np.float64)[None, :], (h, w)), x.dtype)
+    k = col(6) * gx + col(7) * gy + 1.0
+    xs = (col(0) * gx + col(1) * gy + col(2)) / k
+    ys = (col(3) * gx + col(4) * gy + col(5)) / k
+    # (one transform for every image: spread over the batch)
+    zeros_b = expand_dims(expand_dims(_positions_of_batch(x), 1), 2)
+    zeros_b = cast(zeros_b, x.dtype) * 0.0
+    out = _sample(x, ys + zeros_b, xs + zeros_b, fill_mode, fill_value, interpolation)
+    return _unbatched(out, batched)

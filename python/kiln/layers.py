@@ -2045,6 +2045,107 @@ class RandomBrightness(_ImageLayer):
         return math_ops.clip_by_value(x + delta, low, high)
 
 
+def _signed_range(factor, what):
+    """Keras' factor: f is (-f, f), a pair (lower, upper) itself."""
+    if isinstance(factor, (list, tuple)):
+        lower, upper = (float(f) for f in factor)
+    else:
+        lower, upper = -abs(float(factor)), abs(float(factor))
+    if lower > upper:
+        raise ValueError(f"{what}: factor {factor} has lower > upper")
+    return lower, upper
+
+
+class _GeometricLayer(_ImageLayer):
+    """Keras' random geometric augmentations: while training, each image
+    under its own affine transform (kiln.image.transform, bilinear or
+    nearest, fill_mode reflect / wrap / constant / nearest); the identity
+    otherwise."""
+
+    def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if fill_mode not in ("reflect", "wrap", "constant", "nearest"):
+            raise ValueError(f"{self.name}: fill_mode {fill_mode!r} is not one of "
+                             "'reflect', 'wrap', 'constant', 'nearest'")
+        if interpolation not in ("bilinear", "nearest"):
+            raise ValueError(f"{self.name}: interpolation {interpolation!r} is not "
+                             "'bilinear' or 'nearest'")
+        self.fill_mode, self.interpolation = fill_mode, interpolation
+        self.seed, self.fill_value = seed, float(fill_value)
+
+    def _uniform(self, x, low, high):
+        """One number per image ([batch]) from [low, high)."""
+        if low == high:
+            return ops.cast(math_ops.zeros([math_ops.shape(x)[0]]), x.dtype) + low
+        return random.uniform([math_ops.shape(x)[0]], low, high, dtype=x.dtype,
+                              seed=self._next_seed())
+
+    def _transform(self, x, training):
+        if not training:
+            return x
+        x = ops.cast(x, self.compute_dtype)
+        rows = self._matrix(x, float(x.shape[1]), float(x.shape[2]))
+        zero = rows[0] * 0.0
+        transforms = ops.stack(list(rows) + [zero, zero], axis=1)      # [batch, 8]
+        return image.transform(x, transforms, self.interpolation, self.fill_mode,
+                               self.fill_value)
+
+
+class RandomRotation(_GeometricLayer):
+    """Each image rotated by an angle drawn from factor * 2 pi (a number f:
+    [-f, f]; a pair: [lower, upper]) about its centre (Keras')."""
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, name=None, **kwargs):
+        super().__init__(fill_mode, interpolation, seed, fill_value, name, **kwargs)
+        self.lower, self.upper = _signed_range(factor, "RandomRotation")
+
+    def _matrix(self, x, h, w):
+        angles = self._uniform(x, self.lower * 2 * np.pi, self.upper * 2 * np.pi)
+        cos, sin = ops.cos(angles), ops.sin(angles)
+        x_offset = ((w - 1) - (cos * (w - 1) - sin * (h - 1))) / 2.0
+        y_offset = ((h - 1) - (sin * (w - 1) + cos * (h - 1))) / 2.0
+        return cos, -sin, x_offset, sin, cos, y_offset
+
+
+class RandomZoom(_GeometricLayer):
+    """Each image zoomed by 1 + a number drawn from height_factor (a
+    number f: [-f, f]; positive zooms out) about its centre; width_factor
+    its own range, or None for the same zoom in both directions
+    (Keras')."""
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, name=None, **kwargs):
+        super().__init__(fill_mode, interpolation, seed, fill_value, name, **kwargs)
+        self.height = _signed_range(height_factor, "RandomZoom")
+        self.width = None if width_factor is None else _signed_range(width_factor,
+                                                                     "RandomZoom")
+
+    def _matrix(self, x, h, w):
+        zy = 1.0 + self._uniform(x, *self.height)
+        zx = zy if self.width is None else 1.0 + self._uniform(x, *self.width)
+        zero = zy * 0.0
+        return (zx, zero, (w - 1) / 2.0 * (1.0 - zx), zero, zy, (h - 1) / 2.0 * (1.0 - zy))
+
+
+class RandomTranslation(_GeometricLayer):
+    """Each image shifted by height_factor * height rows and width_factor *
+    width columns, drawn per image (a number f: [-f, f]) (Keras')."""
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, name=None, **kwargs):
+        super().__init__(fill_mode, interpolation, seed, fill_value, name, **kwargs)
+        self.height = _signed_range(height_factor, "RandomTranslation")
+        self.width = _signed_range(width_factor, "RandomTranslation")
+
+    def _matrix(self, x, h, w):
+        dy = self._uniform(x, *self.height) * h
+        dx = self._uniform(x, *self.width) * w
+        one, zero = dy * 0.0 + 1.0, dy * 0.0
+        return one, zero, -dx, zero, one, -dy
+
+
 class GaussianNoise(Layer):
     """Adds N(0, stddev^2) noise when training; the identity otherwise."""
     supports_masking = True

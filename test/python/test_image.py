@@ -350,3 +350,104 @@ def test_group_normalization_over_open_lengths_with_weights():
         want = ((g - mean) / np.sqrt(var + 1e-3)).reshape(shape) * gamma + beta
         np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-10, atol=1e-12)
     assert f.trace_count == 1
+
+
+def tf_map_coordinate(c, n, mode):
+    """TensorFlow's ImageProjectiveTransform map_coordinate, as its C++
+    kernel reads (truncating casts)."""
+    if mode == "constant":
+        return c
+    if mode == "reflect":
+        if c < 0:
+            if n <= 1:
+                c = 0.0
+            else:
+                sz2 = 2 * n
+                if c < -sz2:
+                    c = sz2 * int(-c / sz2) + c
+                c = c + sz2 if c < -n else -c - 1
+        elif c > n - 1:
+            if n <= 1:
+                c = 0.0
+            else:
+                sz2 = 2 * n
+                c -= sz2 * int(c / sz2)
+                if c >= n:
+                    c = sz2 - c - 1
+    elif mode == "wrap":
+        if c < 0:
+            c = 0.0 if n <= 1 else c + n * (int(-c / (n - 1)) + 1)
+        elif c > n - 1:
+            c = 0.0 if n <= 1 else c - n * int(c / (n - 1))
+    return min(max(c, 0.0), n - 1.0)
+
+
+def tf_transform(images, t, mode, interpolation, fill=0.0):
+    """ImageProjectiveTransformV3 one output pixel at a time."""
+    b, h, w, c = images.shape
+    out = np.zeros(images.shape)
+
+    def read(i, y, x):
+        if 0 <= y <= h - 1 and 0 <= x <= w - 1:
+            return images[i, int(y), int(x)]
+        return np.full(c, fill)
+    for i in range(b):
+        a = t[i] if t.ndim == 2 else t
+        for y in range(h):
+            for x in range(w):
+                k = a[6] * x + a[7] * y + 1.0
+                xi = tf_map_coordinate((a[0] * x + a[1] * y + a[2]) / k, w, mode)
+                yi = tf_map_coordinate((a[3] * x + a[4] * y + a[5]) / k, h, mode)
+                if interpolation == "nearest":  # (std::round: halves away from 0)
+                    away = lambda v: np.floor(v + 0.5) if v >= 0 else -np.floor(0.5 - v)
+                    out[i, y, x] = read(i, away(yi), away(xi))
+                    continue
+                y0, x0 = np.floor(yi), np.floor(xi)
+                top = (x0 + 1 - xi) * read(i, y0, x0) + (xi - x0) * read(i, y0, x0 + 1)
+                bottom = (x0 + 1 - xi) * read(i, y0 + 1, x0) + \
+                    (xi - x0) * read(i, y0 + 1, x0 + 1)
+                out[i, y, x] = (y0 + 1 - yi) * top + (yi - y0) * bottom
+    return out
+
+
+@pytest.mark.parametrize("mode", ["reflect", "wrap", "constant", "nearest"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_projective_transform_matches_tensorflows_kernel(mode, interpolation):
+    x = RNG.normal(size=(2, 7, 6, 2))
+    th = 0.7
+    rotate = np.array([np.cos(th), -np.sin(th), 2.0, np.sin(th), np.cos(th), -1.5, 0, 0])
+    shift = np.array([1.0, 0.0, -9.3, 0.0, 1.0, 11.6, 0.0, 0.0])   # far outside: folds
+    both = np.stack([rotate, shift])
+    got = kiln.image.transform(x, both, interpolation, mode, fill_value=0.5).numpy()
+    np.testing.assert_allclose(got, tf_transform(x, both, mode, interpolation, 0.5),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_geometric_augmentation_layers(seeded):
+    layers = kiln.layers
+    square = RNG.normal(size=(3, 6, 6, 2)).astype(np.float32)
+    # A fixed quarter turn is np.rot90 (counter-clockwise), a zoom of 0 the
+    # identity, a fixed shift by whole pixels the reflected shift.
+    quarter = layers.RandomRotation((0.25, 0.25))(square, training=True).numpy()
+    np.testing.assert_allclose(quarter, np.rot90(square, 1, axes=(1, 2)), atol=1e-5)
+    np.testing.assert_array_equal(layers.RandomRotation(0.3)(square).numpy(), square)
+    still = layers.RandomZoom(0.0)(square, training=True).numpy()
+    np.testing.assert_allclose(still, square, atol=1e-6)
+    moved = layers.RandomTranslation((0.5, 0.5), (0.0, 0.0))(square, training=True).numpy()
+    rows = [(-r - 1) if r < 0 else r for r in np.arange(6) - 3]   # reflected: 2 1 0 0 1 2
+    np.testing.assert_allclose(moved, square[:, rows], atol=1e-6)
+    # Random draws, compiled: each image is rotated by its own angle (the
+    # centre pixel of an odd image stays). An open batch is refused.
+    rotate = layers.RandomRotation(0.5, fill_mode="constant")
+    zoom = layers.RandomZoom((-0.3, 0.3), fill_mode="nearest")
+    with pytest.raises(kiln.errors.UnimplementedError, match="batch must be known"):
+        kiln.function(lambda v: rotate(v, training=True),
+                      input_signature=[kiln.TensorSpec([None, 5, 5, 1])])(
+            np.zeros((2, 5, 5, 1), np.float32))
+    f = kiln.function(lambda v: (rotate(v, training=True), zoom(v, training=True)))
+    imgs = RNG.normal(size=(16, 5, 5, 1)).astype(np.float32)
+    r, z = (t.numpy() for t in f(imgs))
+    np.testing.assert_allclose(r[:, 2, 2], imgs[:, 2, 2], atol=1e-5)
+    np.testing.assert_allclose(z[:, 2, 2], imgs[:, 2, 2], atol=1e-5)
+    assert len({np.round(v, 4).tobytes() for v in r}) == 16       # different angles
+    assert f.trace_count == 1
