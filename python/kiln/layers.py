@@ -714,6 +714,90 @@ class AveragePooling2D(_Pooling2D):
     _op = staticmethod(nn.avg_pool2d)
 
 
+def _triple(value, what):
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * 3
+    value = tuple(int(v) for v in value)
+    if len(value) != 3:
+        raise ValueError(f"{what} must be an int or 3 ints, got {value}")
+    return value
+
+
+class Conv3D(Layer):
+    """3-D convolution over [batch, depth, height, width, channels] inputs
+    with a (d, h, w, in, out) kernel (Keras' Conv3D; kiln.nn.conv3d)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _triple(kernel_size, "kernel_size")
+        self.strides = _triple(strides, "strides")
+        self.dilation_rate = _triple(dilation_rate, "dilation_rate")
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.upper()
+        self.activation = _activation(activation)
+        self.use_bias = use_bias
+        self._inits = (kernel_initializer, bias_initializer, kernel_regularizer,
+                       bias_regularizer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 5:
+            raise ValueError(f"{self.name}: Conv3D needs inputs of rank 5 (batch, depth, "
+                             f"height, width, channels), got shape {input_shape}")
+        kinit, binit, kreg, breg = self._inits
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, input_shape[-1],
+                                                 self.filters), kinit, regularizer=kreg)
+        self.bias = (self.add_weight("bias", (self.filters,), binit, regularizer=breg)
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        y = nn.conv3d(inputs, self.kernel, list(self.strides), self.padding,
+                      dilations=list(self.dilation_rate))
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
+class _Pooling3D(Layer):
+    _op = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.pool_size = _triple(pool_size, "pool_size")
+        self.strides = _triple(strides, "strides") if strides else self.pool_size
+        self.padding = padding.upper()
+
+    def call(self, inputs):
+        return type(self)._op(inputs, list(self.pool_size), list(self.strides),
+                              self.padding)
+
+
+class MaxPooling3D(_Pooling3D):
+    _op = staticmethod(nn.max_pool3d)
+
+
+class AveragePooling3D(_Pooling3D):
+    _op = staticmethod(nn.avg_pool3d)
+
+
+class UpSampling3D(Layer):
+    """Each voxel repeated size[0] x size[1] x size[2] times."""
+
+    def __init__(self, size=(2, 2, 2), name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.size = _triple(size, "size")
+
+    def call(self, inputs):
+        x = inputs
+        for axis, n in zip((1, 2, 3), self.size):
+            x = math_ops.repeat(x, n, axis=axis)
+        return x
+
+
 class GlobalAveragePooling2D(Layer):
     """Mean over height and width: NHWC -> NC."""
 
@@ -1563,6 +1647,14 @@ class _GlobalPooling(Layer):
 
 class GlobalMaxPooling2D(_GlobalPooling):
     _reduce, _axes = staticmethod(ops.reduce_max), (1, 2)
+
+
+class GlobalMaxPooling3D(_GlobalPooling):
+    _reduce, _axes = staticmethod(ops.reduce_max), (1, 2, 3)
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    _reduce, _axes = staticmethod(ops.reduce_mean), (1, 2, 3)
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
@@ -2916,3 +3008,5 @@ MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
 AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
+GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D

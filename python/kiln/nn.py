@@ -341,6 +341,132 @@ max_pool = _pool_by_rank(max_pool1d, max_pool2d, "max_pool")
 avg_pool = _pool_by_rank(avg_pool1d, avg_pool2d, "avg_pool")
 
 
+def _triple(value, what, name):
+    """A 3-D window, stride or dilation: an int, [d, h, w] or TensorFlow's
+    [1, d, h, w, 1]."""
+    if isinstance(value, (int, np.integer)):
+        return [int(value)] * 3
+    value = [int(v) for v in value]
+    if len(value) == 5 and value[0] == value[4] == 1:
+        return value[1:4]
+    if len(value) == 3:
+        return value
+    raise ValueError(f"{what}: {name} must be an int, [d, h, w] or [1, d, h, w, 1], "
+                     f"got {value}")
+
+
+def _depth_slabs(x, window, stride, dilation, padding, fill, what):
+    """The depth positions a 3-D window reads, as `window` slabs of x
+    [batch, depth, h, w, c]: slab i holds, for each output depth o, the
+    input depth o * stride + i * dilation (the depth padded with `fill`
+    for SAME, TensorFlow's split of the padding); and the output depth."""
+    depth = x.shape[1]
+    if depth is None or None in x.shape[2:]:
+        raise errors.UnimplementedError(
+            f"{what}: the depth, height, width and channels of {list(x.shape)} must be "
+            "known while tracing", errors.user_location())
+    span = (window - 1) * dilation + 1
+    if padding == "SAME":
+        out = -(-depth // stride)
+        total = max((out - 1) * stride + span - depth, 0)
+        before = total // 2
+        if total:
+            x = math_ops.pad(x, [[0, 0], [before, total - before], [0, 0], [0, 0], [0, 0]],
+                             constant_values=fill)
+    else:
+        out = (depth - span) // stride + 1
+        before = 0
+        if out <= 0:
+            raise errors.InvalidArgumentError(
+                f"{what}: a window of depth {span} does not fit an input of depth {depth}",
+                errors.user_location())
+    slabs = [x[:, i * dilation:i * dilation + (out - 1) * stride + 1:stride]
+             for i in range(window)]
+    return slabs, out, before
+
+
+def _fold_depth(slab):
+    """[b, d, h, w, c] as [b * d, h, w, c]."""
+    return reshape(slab, [-1] + list(slab.shape[2:]))
+
+
+def _unfold_depth(y, depth):
+    """[b * d, h, w, c] back to [b, d, h, w, c]."""
+    return reshape(y, [-1, depth] + list(y.shape[1:]))
+
+
+def conv3d(input, filters, strides, padding, data_format="NDHWC", dilations=None,
+           name=None):
+    """A 3-D convolution of [batch, depth, height, width, channels] inputs
+    with [d, h, w, in, out] filters (tf.nn.conv3d, NDHWC): a sum over the
+    filter's depth taps of 2-D convolutions of the depth slabs they read
+    (the slabs folded into the batch), so it is differentiable and compiles
+    with an open batch."""
+    if data_format not in ("NDHWC", None):
+        raise errors.UnimplementedError("conv3d supports NDHWC only",
+                                        errors.user_location())
+    x = convert_to_tensor(input)
+    w = convert_to_tensor(filters, x.dtype)
+    if x.ndim != 5 or w.ndim != 5:
+        raise errors.InvalidArgumentError(
+            f"conv3d: needs [b, d, h, w, c] inputs and [d, h, w, in, out] filters, got "
+            f"{list(x.shape)} and {list(w.shape)}", errors.user_location())
+    s = _triple(strides, "conv3d", "strides")
+    d = _triple(1 if dilations is None else dilations, "conv3d", "dilations")
+    _padding(padding)  # (SAME or VALID)
+    padding = padding.upper()
+    slabs, depth, _ = _depth_slabs(x, w.shape[0], s[0], d[0], padding, 0.0, "conv3d")
+    total = None
+    for i, slab in enumerate(slabs):
+        y = conv2d(_fold_depth(slab), w[i], s[1:], padding, dilations=d[1:])
+        total = y if total is None else total + y
+    return _unfold_depth(total, depth)
+
+
+def _pool3d(what, pool2d, combine, fill):
+    def apply(input, ksize, strides, padding="VALID", data_format="NDHWC", name=None):
+        if data_format not in ("NDHWC", None):
+            raise errors.UnimplementedError(f"{what} supports NDHWC only",
+                                            errors.user_location())
+        x = convert_to_tensor(input)
+        if x.ndim != 5:
+            raise errors.InvalidArgumentError(
+                f"{what}: the input must be [batch, depth, height, width, channels], got "
+                f"{list(x.shape)}", errors.user_location())
+        k, st = _triple(ksize, what, "ksize"), _triple(strides, what, "strides")
+        pad = padding.upper()
+        _padding(padding)
+        slabs, depth, before = _depth_slabs(x, k[0], st[0], 1, pad, fill, what)
+        pooled = [_unfold_depth(pool2d(_fold_depth(slab), k[1:], st[1:], pad), depth)
+                  for slab in slabs]
+        return combine(pooled, x.shape[1], k[0], st[0], before, depth)
+    apply.__name__ = what
+    return apply
+
+
+def _max_of(pooled, *unused):
+    out = pooled[0]
+    for p in pooled[1:]:
+        out = maximum(out, p)
+    return out
+
+
+def _mean_of(pooled, depth, window, stride, before, out_depth):
+    """The mean over the depth taps that lie inside the input (TensorFlow's
+    average pooling leaves padding out of the count)."""
+    total = pooled[0]
+    for p in pooled[1:]:
+        total = total + p
+    starts = np.arange(out_depth) * stride - before
+    counts = np.minimum(starts + window, depth) - np.maximum(starts, 0)
+    scale = (1.0 / counts).reshape(1, -1, 1, 1, 1)
+    return total * convert_to_tensor(scale, total.dtype)
+
+
+max_pool3d = _pool3d("max_pool3d", max_pool2d, _max_of, float("-inf"))
+avg_pool3d = _pool3d("avg_pool3d", avg_pool2d, _mean_of, 0.0)
+
+
 def embedding_lookup(params, ids, max_norm=None, name=None):
     """Rows of `params` at `ids` (tf.nn.embedding_lookup: a gather; ids
     out of range are an InvalidArgumentError)."""

@@ -177,3 +177,70 @@ def test_stacked_and_custom_rnn_cells():
     for t in range(5):
         h = 0.5 * h + x[:, t] @ leaky.w.numpy()
     np.testing.assert_allclose(last, h, rtol=1e-10)
+
+
+def conv3d_numpy(x, k, stride=(1, 1, 1), pad=((0, 0),) * 3):
+    x = np.pad(x, [[0, 0]] + [list(p) for p in pad] + [[0, 0]])
+    kd, kh, kw = k.shape[:3]
+    out_shape = [(x.shape[i + 1] - k.shape[i]) // stride[i] + 1 for i in range(3)]
+    out = np.zeros([x.shape[0]] + out_shape + [k.shape[4]])
+    for a in range(out_shape[0]):
+        for b in range(out_shape[1]):
+            for c in range(out_shape[2]):
+                patch = x[:, a * stride[0]:a * stride[0] + kd, b * stride[1]:b * stride[1] + kh,
+                          c * stride[2]:c * stride[2] + kw]
+                out[:, a, b, c] = np.einsum("bdhwc,dhwcf->bf", patch, k)
+    return out
+
+
+def test_three_dimensional_convolution_and_pooling():
+    from conftest import central
+    x = RNG.normal(size=(2, 5, 6, 4, 3))
+    k = RNG.normal(size=(3, 2, 3, 3, 4))
+    np.testing.assert_allclose(kiln.nn.conv3d(x, k, [1, 1, 1, 1, 1], "VALID").numpy(),
+                               conv3d_numpy(x, k), rtol=1e-10, atol=1e-12)
+    # SAME with strides: TensorFlow's padding split (more after than before).
+    got = kiln.nn.conv3d(x, k, [1, 2, 2, 1, 1], "SAME").numpy()
+    pads = []
+    for n, w, s in zip(x.shape[1:4], k.shape[:3], (2, 2, 1)):
+        out = -(-n // s)
+        total = max((out - 1) * s + w - n, 0)
+        pads.append((total // 2, total - total // 2))
+    np.testing.assert_allclose(got, conv3d_numpy(x, k, (2, 2, 1), pads), rtol=1e-10,
+                               atol=1e-12)
+    conv = layers.Conv3D(2, 2, padding="same", activation="relu", dtype="float64")
+    y = conv(x).numpy()
+    kk = conv.kernel.numpy()
+    np.testing.assert_allclose(y, np.maximum(conv3d_numpy(x, kk, pad=((0, 1),) * 3) +
+                                             conv.bias.numpy(), 0), rtol=1e-10, atol=1e-12)
+    # Its gradient (central differences), compiled over an open batch.
+    w = RNG.normal(size=(3, 5, 2, 4))     # (the output's shape after the batch)
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 5, 6, 4, 3], kiln.float64)])
+    def grad(v):
+        with kiln.GradientTape() as tape:
+            tape.watch(v)
+            loss = kiln.reduce_sum(kiln.nn.conv3d(v, k, 1, "VALID") ** 2 * w)
+        return tape.gradient(loss, v)
+
+    small = x[:1]
+    loss_np = lambda v: float((conv3d_numpy(v, k) ** 2 * w).sum())
+    np.testing.assert_allclose(grad(small).numpy(), central(loss_np, small), rtol=1e-5,
+                               atol=1e-6)
+    # Pooling: max and average (SAME leaves the padding out of the average).
+    v = RNG.normal(size=(2, 5, 4, 4, 2))
+    mx = kiln.nn.max_pool3d(v, 2, 2, "VALID").numpy()
+    np.testing.assert_allclose(mx, v[:, :4].reshape(2, 2, 2, 2, 2, 2, 2, 2).max((2, 4, 6)))
+    av = kiln.nn.avg_pool3d(v, [3, 2, 2], [2, 2, 2], "SAME").numpy()
+    want = np.zeros((2, 3, 2, 2, 2))
+    for a in range(3):
+        lo, hi = max(a * 2 - 1, 0), min(a * 2 + 2, 5)   # (depth padding: 1 before)
+        for b in range(2):
+            for c in range(2):
+                want[:, a, b, c] = v[:, lo:hi, b * 2:b * 2 + 2, c * 2:c * 2 + 2].mean((1, 2, 3))
+    np.testing.assert_allclose(av, want, rtol=1e-12)
+    assert layers.MaxPooling3D()(v).shape == (2, 2, 2, 2, 2)
+    np.testing.assert_allclose(layers.GlobalAveragePooling3D()(v).numpy(), v.mean((1, 2, 3)),
+                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(layers.UpSampling3D((1, 2, 1))(v.astype(np.float32)).numpy(),
+                                  v.astype(np.float32).repeat(2, axis=2))
