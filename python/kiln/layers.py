@@ -692,13 +692,15 @@ class SeparableConv2D(Layer):
 
 
 class _Pooling2D(Layer):
+    """Pooling of 2-D (or, with _window = _triple, 3-D) windows."""
     _op = None
+    _window = staticmethod(lambda value, what: _pair(value, what))
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None,
                  **kwargs):
         super().__init__(name, **kwargs)
-        self.pool_size = _pair(pool_size, "pool_size")
-        self.strides = _pair(strides, "strides") if strides else self.pool_size
+        self.pool_size = type(self)._window(pool_size, "pool_size")
+        self.strides = type(self)._window(strides, "strides") if strides else self.pool_size
         self.padding = padding.upper()
 
     def call(self, inputs):
@@ -762,18 +764,8 @@ class Conv3D(Layer):
         return self.activation(y) if self.activation else y
 
 
-class _Pooling3D(Layer):
-    _op = None
-
-    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **kwargs):
-        super().__init__(name, **kwargs)
-        self.pool_size = _triple(pool_size, "pool_size")
-        self.strides = _triple(strides, "strides") if strides else self.pool_size
-        self.padding = padding.upper()
-
-    def call(self, inputs):
-        return type(self)._op(inputs, list(self.pool_size), list(self.strides),
-                              self.padding)
+class _Pooling3D(_Pooling2D):
+    _window = staticmethod(lambda value, what: _triple(value, what))
 
 
 class MaxPooling3D(_Pooling3D):
