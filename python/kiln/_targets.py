@@ -20,13 +20,22 @@ def _squeeze_last(x):
 
 
 def _match(y_true, y_pred):
-    """Keras' rule: predictions (B, 1) against targets (B,) (or the other
-    way round) drop the trailing 1 instead of broadcasting to (B, B)."""
+    """Keras' rule for ranks that differ by a trailing 1: predictions (B, 1)
+    against targets (B,) (or the other way round) compare as (B, 1), not
+    broadcast to (B, B); higher ranks drop the trailing 1."""
     y_true, y_pred = convert_to_tensor(y_true), convert_to_tensor(y_pred)
     if y_true.dtype != y_pred.dtype:
         y_true = ops.cast(y_true, y_pred.dtype)
+    # (Keras 3's squeeze_or_expand_to_same_rank: a rank-1 side gains the 1
+    # instead, so per-example losses stay one per example, [B, 1] -> [B].)
     if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:
-        y_pred = _squeeze_last(y_pred)
+        if len(y_true.shape) == 1:
+            y_true = bind1("expand_dims", [y_true], attributes(axis=1))
+        else:
+            y_pred = _squeeze_last(y_pred)
     elif len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:
-        y_true = _squeeze_last(y_true)
+        if len(y_pred.shape) == 1:
+            y_pred = bind1("expand_dims", [y_pred], attributes(axis=1))
+        else:
+            y_true = _squeeze_last(y_true)
     return y_true, y_pred

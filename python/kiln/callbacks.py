@@ -183,6 +183,49 @@ class LearningRateScheduler(Callback):
             logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
 
 
+class ReduceLROnPlateau(Callback):
+    """Multiplies the optimizer's learning rate by `factor` when `monitor`
+    has not improved by more than `min_delta` for `patience` epochs, then
+    waits `cooldown` epochs; never below `min_lr` (Keras')."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        if float(factor) >= 1.0:
+            raise ValueError("ReduceLROnPlateau does not support a factor >= 1.0")
+        self.monitor, self.factor = monitor, float(factor)
+        self.patience, self.verbose = int(patience), verbose
+        self.min_delta, self.cooldown = abs(float(min_delta)), int(cooldown)
+        self.min_lr = float(min_lr)
+        self.better, self._initial = _better(mode, monitor)
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter, self.best = 0, 0, self._initial
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        lr = float(np.asarray(self.model.optimizer.learning_rate))
+        logs["lr"] = lr
+        current = logs.get(self.monitor)
+        if current is None:
+            raise KeyError(f"ReduceLROnPlateau monitors {self.monitor!r}, which the logs "
+                           f"lack (they have {sorted(logs)})")
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.better(current, self.best, self.min_delta):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience and lr > self.min_lr:
+                new = max(lr * self.factor, self.min_lr)
+                self.model.optimizer.learning_rate = new
+                if self.verbose:
+                    print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                          f"to {new}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+
 class TensorBoard(Callback):
     """Writes the epoch's logged quantities as TensorBoard scalars
     ("epoch_loss", "epoch_accuracy", ...) to event files in

@@ -935,23 +935,28 @@ class Model(Layer):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, validation_split=0.0, validation_data=None,
-            shuffle=True, initial_epoch=0, steps_per_epoch=None,
-            validation_steps=None, validation_batch_size=None):
+            shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None):
         return training.fit(self, x, y, batch_size, epochs, verbose, callbacks,
                             validation_split, validation_data, shuffle,
                             initial_epoch, validation_batch_size, steps_per_epoch,
-                            validation_steps)
+                            validation_steps, sample_weight, class_weight)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
-                 return_dict=False, callbacks=None, steps=None):
+                 sample_weight=None, steps=None, callbacks=None, return_dict=False):
         return training.evaluate(self, x, y, batch_size, verbose, return_dict,
-                                 steps=steps)
+                                 steps=steps, sample_weight=sample_weight)
 
-    def train_on_batch(self, x, y, return_dict=False):
-        return training.train_on_batch(self, x, y, return_dict)
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        return training.train_on_batch(self, x, y, return_dict, sample_weight, class_weight)
 
-    def test_on_batch(self, x, y, return_dict=False):
-        return training.test_on_batch(self, x, y, return_dict)
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        return training.test_on_batch(self, x, y, return_dict, sample_weight)
+
+    def predict_on_batch(self, x):
+        """The model's outputs for one batch, as NumPy (no batching)."""
+        return np.asarray(self(convert_to_tensor(x)))
 
     def summary(self, print_fn=None):
         training.summary(self, print_fn)

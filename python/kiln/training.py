@@ -117,13 +117,16 @@ def _require_compiled(model, what):
         raise RuntimeError(f"call model.compile(optimizer, loss) before model.{what}")
 
 
-def _total_loss(model, y, pred):
-    """The compiled loss plus the model's losses (regularizers, add_loss),
-    in float32 (float64 if a term is): under a mixed policy the terms come
-    in several dtypes, and a 16-bit loss would be scaled and reported
-    with 16-bit precision."""
+def _total_loss(model, y, pred, weights=None):
+    """The compiled loss (each example's weighted by `weights`, fit's
+    sample_weight and class_weight) plus the model's losses (regularizers,
+    add_loss), in float32 (float64 if a term is): under a mixed policy the
+    terms come in several dtypes, and a 16-bit loss would be scaled and
+    reported with 16-bit precision."""
+    compiled = model.loss(y, pred) if weights is None else \
+        model.loss(y, pred, sample_weight=weights)
     terms = [convert_to_tensor(t) for t in
-             [model.loss(y, pred), *(getattr(model, "losses", []) or [])]]
+             [compiled, *(getattr(model, "losses", []) or [])]]
     wide = float64 if any(t.dtype == float64 for t in terms) else float32
     loss = None
     for term in terms:
@@ -153,11 +156,11 @@ def _update_metrics(model, y, pred):
 
 
 def _make_train_function(model):
-    def step(x, y):
+    def step(x, y, weights=None):
         optimizer = model.optimizer
         with GradientTape() as tape:
             pred = model(x, training=True)
-            loss = _total_loss(model, y, pred)
+            loss = _total_loss(model, y, pred, weights)
             scaled = optimizer._scale_loss(loss)
         variables = model.trainable_variables
         grads = optimizer._unscale_gradients(tape.gradient(scaled, variables))
@@ -170,9 +173,9 @@ def _make_train_function(model):
 
 
 def _make_test_function(model):
-    def step(x, y):
+    def step(x, y, weights=None):
         pred = model(x, training=False)
-        _track_loss(model, _total_loss(model, y, pred), x)
+        _track_loss(model, _total_loss(model, y, pred, weights), x)
         _update_metrics(model, y, pred)
         return pred
     return step if model.run_eagerly else function(step, autograph=False)
@@ -201,12 +204,23 @@ def _as_array(value, what):
     return np.asarray(value)
 
 
+def _class_weights(class_weight, what):
+    """{class index: weight} as Keras takes it, or None."""
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"{what}: class_weight must be a dict {{class: weight}}")
+    return {int(k): float(v) for k, v in class_weight.items()}
+
+
 class _Batches:
     """Batches of (x, y) NumPy arrays (shuffled each epoch if asked), or of
     a Dataset that yields (x, y) batches."""
 
-    def __init__(self, x, y, batch_size, shuffle, what, steps=None, steps_name="steps"):
+    def __init__(self, x, y, batch_size, shuffle, what, steps=None, steps_name="steps",
+                 sample_weight=None, class_weight=None):
         self.dataset = x if isinstance(x, Dataset) else None
+        self.class_weight = _class_weights(class_weight, what)
         # Batches per epoch: all (None while a dataset's count is unknown),
         # or `steps` (Keras' steps_per_epoch): a new pass each epoch when
         # the data holds exactly that many batches, else one pass that goes
@@ -217,9 +231,10 @@ class _Batches:
         self._running = None
         self.exhausted = False  # (ran out of data with a step limit)
         if self.dataset is not None:
-            if y is not None:
-                raise ValueError(f"{what}: y must be None when x is a Dataset "
-                                 "(it yields (x, y) batches)")
+            if y is not None or sample_weight is not None:
+                raise ValueError(f"{what}: y and sample_weight must be None when x is a "
+                                 "Dataset (it yields (x, y) or (x, y, weight) batches)")
+            self.w = None
             count = self.dataset.cardinality()
             if count == Dataset.INFINITE and self.limit is None:
                 raise ValueError(f"{what}: the dataset repeats forever; pass {steps_name}")
@@ -232,6 +247,11 @@ class _Batches:
         if len(self.x) != len(self.y):
             raise ValueError(f"{what}: x has {len(self.x)} samples but y has "
                              f"{len(self.y)}")
+        self.w = None if sample_weight is None else \
+            np.asarray(_as_array(sample_weight, what), np.float32)
+        if self.w is not None and (self.w.ndim != 1 or len(self.w) != len(self.x)):
+            raise ValueError(f"{what}: sample_weight must hold one weight per sample "
+                             f"({len(self.x)}), got shape {self.w.shape}")
         # (With steps and no batch_size, an epoch covers the data in that
         # many batches, as Keras does.)
         self.batch_size = int(batch_size or (math.ceil(len(self.x) / self.limit)
@@ -266,11 +286,11 @@ class _Batches:
         if self.dataset is not None:
             count = 0
             for batch in self.dataset:
-                if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+                if not isinstance(batch, (list, tuple)) or len(batch) not in (2, 3):
                     raise ValueError("a Dataset given to fit/evaluate must yield "
-                                     "(x, y) pairs")
+                                     "(x, y) pairs or (x, y, sample_weight) triples")
                 count += 1
-                yield batch
+                yield self._weighted(*batch)
             if self.steps is None:
                 self.steps = count  # (known after the first epoch, as in Keras)
             return
@@ -281,7 +301,25 @@ class _Batches:
             np.random.default_rng(random._op_seed(None)).shuffle(order)
         for start in range(0, n, self.batch_size):
             index = order[start:start + self.batch_size]
-            yield self.x[index], self.y[index]
+            yield self._weighted(self.x[index], self.y[index],
+                                 None if self.w is None else self.w[index])
+
+    def _weighted(self, x, y, w=None):
+        """(x, y, weights or None): the sample weights times the class
+        weights of the labels (integer labels, or one-hot rows)."""
+        if self.class_weight is not None:
+            labels = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
+            if labels.ndim > 1 and labels.shape[-1] > 1:
+                labels = labels.argmax(-1)
+            labels = labels.reshape(len(labels), -1)[:, 0].astype(np.int64)
+            unknown = set(np.unique(labels).tolist()) - set(self.class_weight)
+            if unknown:
+                raise ValueError(f"class_weight has no weight for the classes "
+                                 f"{sorted(unknown)}")
+            cw = np.array([self.class_weight[c] for c in labels], np.float32)
+            w = cw if w is None else np.asarray(
+                w.numpy() if isinstance(w, Tensor) else w, np.float32) * cw
+        return x, y, w
 
 
 class _Progress:
@@ -354,12 +392,16 @@ def _split_validation(x, y, validation_split, what):
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         callbacks=None, validation_split=0.0, validation_data=None,
         shuffle=True, initial_epoch=0, validation_batch_size=None,
-        steps_per_epoch=None, validation_steps=None):
+        steps_per_epoch=None, validation_steps=None, sample_weight=None, class_weight=None):
     _require_compiled(model, "fit")
     verbose = 1 if verbose == "auto" else int(verbose)
     if validation_split:
+        if sample_weight is not None:
+            cut = int(len(_as_array(x, "fit")) * (1.0 - validation_split))
+            sample_weight = _as_array(sample_weight, "fit")[:cut]
         x, y, validation_data = _split_validation(x, y, validation_split, "fit")
-    batches = _Batches(x, y, batch_size, shuffle, "fit", steps_per_epoch, "steps_per_epoch")
+    batches = _Batches(x, y, batch_size, shuffle, "fit", steps_per_epoch, "steps_per_epoch",
+                       sample_weight, class_weight)
     if isinstance(validation_data, Dataset) and validation_steps is None and \
             validation_data.cardinality() == Dataset.INFINITE:
         raise ValueError("fit: the validation dataset repeats forever; pass validation_steps")
@@ -376,10 +418,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         cbs.on_epoch_begin(epoch)
         _reset(model)
         progress = _Progress(batches.steps, verbose)
-        for step, (bx, by) in enumerate(batches, 1):
+        for step, (bx, by, bw) in enumerate(batches, 1):
             progress.done = step
             cbs.on_train_batch_begin(step - 1)
-            model._train_function(convert_to_tensor(bx), convert_to_tensor(by))
+            model._train_function(*_step_arguments(bx, by, bw))
             if progress.dynamic or cbs.wants_batch_end:
                 logs = _logs(model)
                 progress.update(step, logs)
@@ -399,18 +441,27 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     return history
 
 
+def _step_arguments(x, y, w):
+    """A step's tensors: (x, y), and the weights when there are some."""
+    args = [convert_to_tensor(x), convert_to_tensor(y)]
+    if w is not None:
+        args.append(convert_to_tensor(w))
+    return args
+
+
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
-             return_dict=False, callbacks=None, steps=None):
+             return_dict=False, callbacks=None, steps=None, sample_weight=None):
     _require_compiled(model, "evaluate")
     verbose = 1 if verbose == "auto" else int(verbose)
-    batches = _Batches(x, y, batch_size, False, "evaluate", steps)
+    batches = _Batches(x, y, batch_size, False, "evaluate", steps,
+                       sample_weight=sample_weight)
     if model._test_function is None:
         model._test_function = _make_test_function(model)
     _reset(model)
     progress = _Progress(batches.steps, verbose)
-    for step, (bx, by) in enumerate(batches, 1):
+    for step, (bx, by, bw) in enumerate(batches, 1):
         progress.done = step
-        model._test_function(convert_to_tensor(bx), convert_to_tensor(by))
+        model._test_function(*_step_arguments(bx, by, bw))
         if progress.dynamic:
             progress.update(step, _logs(model))
     logs = _logs(model)
@@ -421,7 +472,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
     return values[0] if len(values) == 1 else values
 
 
-def _one_batch(model, x, y, return_dict, what, train):
+def _one_batch(model, x, y, return_dict, what, train, sample_weight=None,
+               class_weight=None):
     """train_on_batch / test_on_batch: one step on one batch; the loss
     (and metrics) of that batch."""
     _require_compiled(model, what)
@@ -431,19 +483,25 @@ def _one_batch(model, x, y, return_dict, what, train):
         model._test_function = _make_test_function(model)
     _reset(model)
     step = model._train_function if train else model._test_function
-    step(convert_to_tensor(_as_array(x, what)), convert_to_tensor(_as_array(y, what)))
+    x, y = _as_array(x, what), _as_array(y, what)
+    w = None if sample_weight is None else np.asarray(_as_array(sample_weight, what), np.float32)
+    if class_weight is not None:
+        x, y, w = _Batches(x, y, len(x), False, what, sample_weight=w,
+                           class_weight=class_weight)._weighted(x, y, w)
+    step(*_step_arguments(x, y, w))
     logs = _logs(model)
     if return_dict:
         return logs
     return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
 
-def train_on_batch(model, x, y, return_dict=False):
-    return _one_batch(model, x, y, return_dict, "train_on_batch", True)
+def train_on_batch(model, x, y, return_dict=False, sample_weight=None, class_weight=None):
+    return _one_batch(model, x, y, return_dict, "train_on_batch", True, sample_weight,
+                      class_weight)
 
 
-def test_on_batch(model, x, y, return_dict=False):
-    return _one_batch(model, x, y, return_dict, "test_on_batch", False)
+def test_on_batch(model, x, y, return_dict=False, sample_weight=None):
+    return _one_batch(model, x, y, return_dict, "test_on_batch", False, sample_weight)
 
 
 def summary(model, print_fn=None):

@@ -250,3 +250,68 @@ def test_activity_regularizers_and_add_loss():
     assert [float(t) for t in layer.losses] == [2.0]
     layer(np.array([[1.0, 1.0]], np.float32))     # each call replaces them
     assert [float(t) for t in layer.losses] == [1.0]
+
+
+def test_sample_and_class_weights():
+    # One SGD step on a weighted MSE: the loss is the mean of w * error^2
+    # (Keras' sum over the batch size), its gradient NumPy's.
+    w = RNG.uniform(0.0, 2.0, size=32).astype(np.float32)
+    model = _linear(0.1)
+    loss = model.train_on_batch(X[:32], Y[:32], sample_weight=w)
+    assert loss == pytest.approx(float((w * Y[:32] ** 2).mean()), rel=1e-5)
+    grad = -2.0 / 32 * X[:32].T @ (w * Y[:32])
+    np.testing.assert_allclose(model.get_weights()[0][:, 0], -0.1 * grad, rtol=1e-5)
+    # fit with sample_weight (one batch, no shuffling) is the same step.
+    fitted = _linear(0.1)
+    fitted.fit(X[:32], Y[:32], batch_size=32, epochs=1, shuffle=False, verbose=0,
+               sample_weight=w)
+    np.testing.assert_allclose(fitted.get_weights()[0], model.get_weights()[0], rtol=1e-6)
+    assert fitted.evaluate(X[:32], Y[:32], sample_weight=w, verbose=0) == pytest.approx(
+        float((w * (X[:32] @ (-0.1 * grad) - Y[:32]) ** 2).mean()), rel=1e-5)
+    # class_weight is the sample weight of each label's class (integer
+    # labels or one-hot rows).
+    labels = (X[:, 0] > 0).astype(np.int32)
+
+    def classifier():
+        m = kiln.Sequential([layers.Dense(2, kernel_initializer="zeros")])
+        m.compile(optimizer=kiln.optimizers.SGD(0.5),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return m
+    by_class, by_sample = classifier(), classifier()
+    by_class.fit(X, labels, batch_size=96, shuffle=False, verbose=0,
+                 class_weight={0: 1.0, 1: 3.0})
+    by_sample.fit(X, labels, batch_size=96, shuffle=False, verbose=0,
+                  sample_weight=np.where(labels == 1, 3.0, 1.0))
+    for a, b in zip(by_class.get_weights(), by_sample.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    one_hot = classifier()
+    one_hot.compile(optimizer=kiln.optimizers.SGD(0.5),
+                    loss=kiln.losses.CategoricalCrossentropy(from_logits=True))
+    one_hot.fit(X, np.eye(2, dtype=np.float32)[labels], batch_size=96, shuffle=False,
+                verbose=0, class_weight={0: 1.0, 1: 3.0})
+    for a, b in zip(one_hot.get_weights(), by_class.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="no weight for the classes"):
+        classifier().fit(X, labels, verbose=0, class_weight={0: 1.0})
+    with pytest.raises(ValueError, match="one weight per sample"):
+        _linear(0.1).fit(X, Y, verbose=0, sample_weight=np.ones(5))
+    np.testing.assert_allclose(model.predict_on_batch(X[:3]), X[:3] @ model.get_weights()[0],
+                               rtol=1e-6)
+
+
+def test_reduce_lr_on_plateau():
+    # A loss that never improves: the rate drops by `factor` after
+    # `patience` epochs, then waits `cooldown` epochs, never below min_lr.
+    model = _linear(1.0)
+    plateau = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2,
+                                          cooldown=1, min_lr=0.2)
+    # (zero inputs: zero gradients, the same loss every epoch)
+    history = model.fit(np.zeros_like(X), Y, epochs=8, verbose=0, callbacks=[plateau])
+    # The rate each epoch ended with (logged before a change, as Keras):
+    # best; wait 1; wait 2 -> 0.5 (cooldown 1); cooldown; wait 1;... 0.25;
+    # ... then 0.125 clipped to min_lr 0.2.
+    assert history.history["lr"] == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25,
+                                                   0.2])
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="factor >= 1.0"):
+        callbacks.ReduceLROnPlateau(factor=1.5)
