@@ -1020,7 +1020,14 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name=None):
     if not pairs:
         raise ValueError("case: needs at least one (predicate, fn) pair")
     if default is None:
-        pairs, default = pairs[:-1], pairs[-1][1]
+        # (TensorFlow: the last fn is the default, reached only when its
+        # own predicate holds; none holding is an error.)
+        (last_pred, last_fn), pairs = pairs[-1], pairs[:-1]
+
+        def default():
+            ops._check_at_run_time(convert_to_tensor(last_pred),
+                                   "case: none of the conditions holds")
+            return last_fn()
     if exclusive and pairs:
         count = None
         for pred, _ in pairs:

@@ -14,7 +14,7 @@ import builtins
 import numpy as np
 
 from . import errors, random as _random
-from .dtypes import as_dtype, float32, int32
+from .dtypes import as_dtype, float32, float64, int32
 from .math_ops import _positions, expand_dims, floor, pad, reverse, squeeze, tile
 from .ops import (cast, gather, greater, greater_equal, less, less_equal, logical_and,
                   maximum, minimum, reduce_mean, reduce_sum, reshape, sqrt,
@@ -493,7 +493,11 @@ def transform(images, transforms, interpolation="bilinear", fill_mode="constant"
         raise errors.InvalidArgumentError(
             f"transform: interpolation {interpolation!r} is not 'bilinear' or 'nearest'",
             errors.user_location())
-    x = x if x.dtype.is_floating else cast(x, float32)
+    # (Coordinates and weights in float32 at least, as TensorFlow's kernel
+    # computes them: a 16-bit grid cannot hold the pixel positions of a
+    # wide image; the result goes back to the images' type.)
+    original = x.dtype
+    x = x if x.dtype in (float32, float64) else cast(x, float32)
     h, w = (x.shape[1], x.shape[2]) if output_shape is None else \
         (int(output_shape[0]), int(output_shape[1]))
     t = convert_to_tensor(transforms, x.dtype)
@@ -513,4 +517,6 @@ def transform(images, transforms, interpolation="bilinear", fill_mode="constant"
     zeros_b = expand_dims(expand_dims(_positions_of_batch(x), 1), 2)
     zeros_b = cast(zeros_b, x.dtype) * 0.0
     out = _sample(x, ys + zeros_b, xs + zeros_b, fill_mode, fill_value, interpolation)
+    if original.is_floating and original != out.dtype:
+        out = cast(out, original)
     return _unbatched(out, batched)

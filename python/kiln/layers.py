@@ -1527,6 +1527,9 @@ class UpSampling2D(Layer):
     def call(self, inputs):
         if self.interpolation == "bilinear":
             x = convert_to_tensor(inputs)
+            if None in x.shape[1:3]:
+                raise ValueError(f"{self.name}: bilinear upsampling needs the height and "
+                                 f"width known while tracing, got shape {x.shape}")
             y = image.resize(x, [x.shape[1] * self.size[0], x.shape[2] * self.size[1]])
             return ops.cast(y, x.dtype) if x.dtype.is_floating else y
         x = math_ops.repeat(inputs, self.size[0], axis=1)
@@ -1825,7 +1828,10 @@ class Normalization(Layer):
         self.variance = self.add_weight("variance", shape, "ones", trainable=False)
         self.count = self.add_weight("count", (), "zeros", dtype="int64", trainable=False)
         if self._given is not None:
-            mean, variance = (np.broadcast_to(v, shape) for v in self._given)
+            # (one value per feature of `axis`, or a scalar, placed as the
+            # statistics' shape: Keras' broadcast)
+            kept = [d for d in shape if d != 1] or [1]
+            mean, variance = (np.reshape(v * np.ones(kept), shape) for v in self._given)
             self.mean.assign(mean.astype(self.mean.dtype.as_numpy_dtype))
             self.variance.assign(variance.astype(self.variance.dtype.as_numpy_dtype))
 
@@ -1865,7 +1871,9 @@ class Normalization(Layer):
 class Discretization(Layer):
     """The bucket of each value (Keras' Discretization): how many of
     `bin_boundaries` are at or below it, as int64; or, with num_bins and
-    adapt(data), boundaries at the data's quantiles. output_mode
+    adapt(data), boundaries at the data's exact quantiles (np.quantile;
+    Keras' approximate summary can place them a little differently, and
+    `epsilon` is not used). output_mode
     "one_hot", "multi_hot" and "count" encode the buckets as
     CategoryEncoding does."""
 

@@ -17,7 +17,7 @@ import numpy as np
 from . import errors
 from ._targets import _labels
 from .core import attributes, bind1, enum_case, tensor_type
-from .dtypes import as_dtype, bool as bool_, float32, int32, int64
+from .dtypes import as_dtype, bool as bool_, float32, float64, int32, int64
 from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pair, _unary,
                   abs, cast, concat, equal, exp, floordiv, floormod, gather, greater,
                   greater_equal, less, stack,
@@ -743,11 +743,17 @@ def saturate_cast(value, dtype, name=None):
     """value cast to `dtype`, clamped first to the range dtype holds."""
     x = convert_to_tensor(value)
     dtype = as_dtype(dtype)
-    if dtype.is_integer and (x.dtype.is_floating or x.dtype.size > dtype.size):
+    bits = {"bool": 1, "float16": 16, "bfloat16": 16, "float32": 32, "float64": 64,
+            "int32": 32, "int64": 64}
+    if dtype.is_integer and (x.dtype.is_floating or bits[x.dtype.name] > bits[dtype.name]):
         info = np.iinfo(dtype.as_numpy_dtype)
         low, high = (float(info.min), float(info.max)) if x.dtype.is_floating else \
             (info.min, info.max)
         x = minimum(maximum(x, constant(low, x.dtype)), constant(high, x.dtype))
+    elif dtype.is_floating and x.dtype.is_floating and bits[x.dtype.name] > bits[dtype.name]:
+        top = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
+               "float32": float(np.finfo(np.float32).max)}[dtype.name]
+        x = minimum(maximum(x, constant(-top, x.dtype)), constant(top, x.dtype))
     return cast(x, dtype)
 
 
@@ -783,8 +789,17 @@ def reverse_sequence(input, seq_lengths, seq_axis=None, batch_axis=0, name=None)
     if seq_axis is None:
         raise ValueError("reverse_sequence needs seq_axis")
     s, b = int(seq_axis) % x.ndim, int(batch_axis) % x.ndim
+    if s == b:
+        raise errors.InvalidArgumentError(
+            "reverse_sequence: seq_axis and batch_axis must differ", errors.user_location())
     steps = _static(x, "reverse_sequence")[s]
     lengths = cast(convert_to_tensor(seq_lengths), int32)
+    if lengths.shape != (x.shape[b],):
+        raise errors.InvalidArgumentError(
+            f"reverse_sequence: seq_lengths has shape {list(lengths.shape)}, not "
+            f"[{x.shape[b]}] (one length per example)", errors.user_location())
+    _check_at_run_time(logical_and(greater_equal(lengths, 0), less_equal(lengths, steps)),
+                       f"reverse_sequence: a length is outside [0, {steps}]")
     t = constant(np.arange(steps, dtype=np.int32))
     # source position of step t for example i: len - 1 - t where t < len
     lens = expand_dims(lengths, 1)                            # [batch, 1]
@@ -889,14 +904,20 @@ def zero_fraction(value, name=None):
     return reduce_mean(cast(equal(x, zeros_like(x)), float32))
 
 
+def _logaddexp(a, b):
+    """log(exp(a) + exp(b)) without overflow or underflow: the larger plus
+    log1p of the smaller's exp relative to it (-inf with -inf stays)."""
+    high, low = maximum(a, b), minimum(a, b)
+    gap = where(equal(high, low), zeros_like(high), low - high)   # (<= 0; -inf - -inf)
+    return high + log1p(exp(gap))
+
+
 def cumulative_logsumexp(x, axis=0, exclusive=False, reverse=False, name=None):
-    """log(cumsum(exp(x))) along `axis`, without overflowing: shifted by the
-    maximum along the axis first."""
-    x = convert_to_tensor(x)
-    a = _axis(axis, x.ndim, "cumulative_logsumexp")
-    top = stop_gradient(reduce_max(x, axis=a, keepdims=True))
-    top = where(is_finite(top), top, zeros_like(top))
-    return log(cumsum(exp(x - top), axis=a, exclusive=exclusive, reverse=reverse)) + top
+    """log(cumsum(exp(x))) along `axis` as a scan of log-add-exp (every
+    prefix keeps its own scale: no underflow to -inf however far its
+    values lie below the rest)."""
+    return _scan(x, axis, exclusive, reverse, _logaddexp, float("-inf"),
+                 "cumulative_logsumexp")
 
 
 def polyval(coeffs, x, name=None):
@@ -933,6 +954,11 @@ def invert_permutation(x, name=None):
     compiled: a scatter)."""
     p = convert_to_tensor(x)
     n = _static(p, "invert_permutation")[0]
+    inside = logical_and(greater_equal(p, 0), less(p, n))
+    hits = bind1("scatter_add", [zeros_like(p), where(inside, p, zeros_like(p) - 1),
+                                 ones_like(p)], attributes(axis=0))
+    _check_at_run_time(equal(hits, ones_like(hits)),
+                       f"invert_permutation: x is not a permutation of 0..{n - 1}")
     positions = constant(np.arange(n), p.dtype)
     return bind1("scatter_add", [zeros_like(p), p, positions], attributes(axis=0))
 
@@ -1338,17 +1364,22 @@ def searchsorted(sorted_sequence, values, side="left", out_type=int32, name=None
 
 def histogram_fixed_width(values, value_range, nbins=100, dtype=int32, name=None):
     """Counts of `values` in `nbins` equal bins spanning value_range = [lo,
-    hi] (tf.histogram_fixed_width): values below lo count in the first bin,
-    values from hi up in the last."""
-    x = reshape(convert_to_tensor(values), [-1])
-    bounds = convert_to_tensor(value_range, x.dtype)
+    hi] (tf.histogram_fixed_width): the bin computed in double as
+    TensorFlow's kernel does, values below lo in the first bin and from hi
+    up in the last; lo >= hi, or a NaN value, is an InvalidArgumentError
+    where the values are."""
+    x = cast(reshape(convert_to_tensor(values), [-1]), float64)
+    bounds = cast(convert_to_tensor(value_range), float64)
     nbins = int(nbins)
     if nbins <= 0:
         raise errors.InvalidArgumentError(f"histogram_fixed_width: nbins is {nbins}",
                                           errors.user_location())
     lo, hi = bounds[0], bounds[1]
-    scaled = (x - lo) / (hi - lo) * float(nbins)
-    bins = cast(clip_by_value(floor(scaled), 0.0, float(nbins - 1)), int32)
+    _check_at_run_time(less(lo, hi), "histogram_fixed_width: value_range needs lo < hi")
+    _check_at_run_time(reduce_all(equal(x, x)), "histogram_fixed_width: a value is NaN")
+    step = (hi - lo) / float(nbins)
+    scaled = floor((maximum(x, lo) - lo) / step)
+    bins = cast(minimum(scaled, float(nbins - 1)), int32)
     return unsorted_segment_sum(cast(ones_like(bins), as_dtype(dtype)), bins, nbins)
 
 
@@ -1661,6 +1692,9 @@ def _einsum_diagonal(spec, t):
             raise errors.InvalidArgumentError(
                 f"einsum: letter {c!r} has extents {t.shape[p]} and {t.shape[q]}",
                 errors.user_location())
+        if t.shape[p] is None or t.shape[q] is None:
+            _check_at_run_time(equal(_extent(t, p), _extent(t, q)),
+                               f"einsum: the two extents of letter {c!r} differ")
         on_diagonal = equal(_positions(t, p), _positions(t, q))
         t = reduce_sum(where(on_diagonal, t, zeros_like(t)), q)
         spec = spec[:q] + spec[q + 1:]
@@ -1968,7 +2002,7 @@ UniqueWithCounts = collections.namedtuple("UniqueWithCounts", ["y", "idx", "coun
 def unique_with_counts(x, out_idx=int32, name=None):
     """unique's (y, idx) and how often each value of y appears."""
     y, idx = unique(x, out_idx)
-    counts = np.bincount(idx.numpy(), minlength=y.shape[0])
+    counts = np.bincount(_known_values(idx, "unique_with_counts"), minlength=y.shape[0])
     return UniqueWithCounts(y, idx, constant(counts.astype(as_dtype(out_idx).as_numpy_dtype)))
 
 

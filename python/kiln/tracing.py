@@ -597,7 +597,7 @@ class Function:
             # records the call as one op; the gradients are the same, the
             # compiled speed is not there while a tape watches).
             if self.input_signature is not None:
-                self._signature(args)
+                args = self._signature(args)[2]  # (converted as a call would)
             return self._python_function(*args)
         concrete, tensors, datasets = self._concrete_for(args)
         # The same arguments next time take the fast path: eager tensors

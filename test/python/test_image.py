@@ -451,3 +451,22 @@ def test_geometric_augmentation_layers(seeded):
     np.testing.assert_allclose(z[:, 2, 2], imgs[:, 2, 2], atol=1e-5)
     assert len({np.round(v, 4).tobytes() for v in r}) == 16       # different angles
     assert f.trace_count == 1
+
+
+def test_transform_of_16_bit_images_and_given_normalization_statistics():
+    # Coordinates in float32 even for 16-bit images: a zoom of 0 of a wide
+    # image is the identity (bfloat16 coordinates duplicated column 256).
+    wide = RNG.uniform(0, 1, size=(1, 2, 300, 1)).astype(np.float32)
+    out = kiln.image.transform(kiln.cast(kiln.constant(wide), kiln.bfloat16),
+                               [1, 0, 0, 0, 1, 0, 0, 0])
+    assert out.dtype == kiln.bfloat16
+    np.testing.assert_array_equal(kiln.cast(out, kiln.float32).numpy(),
+                                  kiln.cast(kiln.cast(kiln.constant(wide), kiln.bfloat16),
+                                            kiln.float32).numpy())
+    norm = kiln.layers.Normalization(axis=1, mean=[1.0, 2.0], variance=[4.0, 1.0])
+    x = np.array([[[3.0, 1.0], [2.0, 4.0]]], np.float32)     # [1, 2 features, 2 steps]
+    np.testing.assert_allclose(norm(x).numpy(), [[[1.0, 0.0], [0.0, 2.0]]])
+    with pytest.raises(ValueError, match="height and width known"):
+        kiln.function(lambda v: kiln.layers.UpSampling2D(interpolation="bilinear")(v),
+                      input_signature=[kiln.TensorSpec([1, None, None, 1])])(
+            np.zeros((1, 2, 2, 1), np.float32))

@@ -885,3 +885,63 @@ def test_tensorflow_utilities():
         [(v < 0, lambda: v * -1.0), (v > 10, lambda: v - 10.0)], default=lambda: v))
     for v, want in [(-3.0, 3.0), (15.0, 5.0), (4.0, 4.0)]:
         assert float(choose(kiln.constant(v))) == want
+
+
+def test_second_review_cases():
+    # cumulative_logsumexp keeps prefixes far below the maximum (the
+    # shifted formula gave -inf); its gradient is a softmax of the prefix.
+    x = np.array([-1000.0, -999.0, 0.0])
+    want = np.logaddexp.accumulate(x)
+    np.testing.assert_allclose(kiln.math.cumulative_logsumexp(x).numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(
+        kiln.math.cumulative_logsumexp(np.array([-200.0, 0.0], np.float32)).numpy(),
+        [-200.0, 0.0], rtol=1e-6)
+    xt = kiln.constant(x)
+    with kiln.GradientTape() as tape:
+        tape.watch(xt)
+        top = kiln.math.cumulative_logsumexp(xt)[1]
+    np.testing.assert_allclose(tape.gradient(top, xt).numpy(),
+                               [np.exp(-1000 - want[1]), np.exp(-999 - want[1]), 0.0],
+                               rtol=1e-12)
+    # reverse_sequence checks its lengths.
+    seqs = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"outside \[0, 3\]"):
+        kiln.reverse_sequence(seqs, np.array([4, 1], np.int32), seq_axis=1)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="one length per example"):
+        kiln.reverse_sequence(seqs, np.array([1], np.int32), seq_axis=1)
+    # case without a default: none holding is an error (TensorFlow's).
+    f = kiln.function(lambda v: kiln.case([(v < 0, lambda: -v), (v > 10, lambda: v - 10)]))
+    assert float(f(kiln.constant(12.0))) == 2.0
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="none of the conditions"):
+        f(kiln.constant(5.0))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="none of the conditions"):
+        kiln.case([(kiln.constant(False), lambda: 1.0)])
+    # histogram_fixed_width bins in double like TensorFlow's kernel: 0.7 of
+    # [0, 1) with 10 bins is bin 6 ((0.7 - 0) / 0.1 = 6.999... in double).
+    assert kiln.histogram_fixed_width(np.array([0.7], np.float32), [0.0, 1.0],
+                                      nbins=10).numpy()[6] == 1
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="lo < hi"):
+        kiln.histogram_fixed_width(np.array([0.5]), [1.0, 1.0], nbins=3)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="NaN"):
+        kiln.histogram_fixed_width(np.array([np.nan]), [0.0, 1.0], nbins=3)
+    # saturate_cast to a narrower float clamps; invert_permutation checks.
+    np.testing.assert_array_equal(kiln.saturate_cast(np.array([1e300, -1e300]),
+                                                     kiln.float32).numpy(),
+                                  [np.finfo(np.float32).max, -np.finfo(np.float32).max])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="not a permutation"):
+        kiln.invert_permutation(np.array([0, 0, 1], np.int32))
+    y, idx, count = kiln.function(
+        lambda: kiln.unique_with_counts(kiln.constant([3, 3, 1], kiln.int32)))()
+    np.testing.assert_array_equal(count.numpy(), [2, 1])
+    # einsum's diagonal of an open extent is checked when the code runs.
+    diag = kiln.function(lambda m: kiln.einsum("ii->i", m),
+                         input_signature=[kiln.TensorSpec([None, 3], kiln.float64)])
+    np.testing.assert_array_equal(diag(np.diag([1.0, 2.0, 3.0])).numpy(), [1, 2, 3])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="extents of letter 'i' differ"):
+        diag(np.ones((4, 3)))
+    # A tape around a function with a signature computes with the
+    # signature's dtype (the arguments converted as a call would).
+    typed = kiln.function(lambda v: v * kiln.constant(2.0, kiln.float32),
+                          input_signature=[kiln.TensorSpec([2], kiln.float32)])
+    with kiln.GradientTape():
+        assert typed(np.ones(2)).dtype == kiln.float32

@@ -273,11 +273,15 @@ def test_random_numbers_and_dropout_over_an_open_batch():
     x = np.ones((8, 500), np.float32)
     u, n, d, rows = f(x)
     assert u.shape == (8, 500) and n.shape == (8, 2, 250)
-    assert -1 <= u.numpy().min() and u.numpy().max() < 1 and abs(u.numpy().mean()) < 0.03
-    assert abs(n.numpy().mean()) < 0.03 and abs(n.numpy().std() - 1) < 0.03
+    # (4000 draws each: bounds at about 4.5 standard deviations of the
+    # sample statistics, so a correct generator fails once in ~10^5 runs;
+    # the call counter mixed into the seeds makes the draws depend on
+    # what ran before.)
+    assert -1 <= u.numpy().min() and u.numpy().max() < 1 and abs(u.numpy().mean()) < 0.04
+    assert abs(n.numpy().mean()) < 0.07 and abs(n.numpy().std() - 1) < 0.05
     kept = d.numpy() != 0
     np.testing.assert_allclose(d.numpy()[kept], 1 / 0.75, rtol=1e-6)
-    assert abs(kept.mean() - 0.75) < 0.03
+    assert abs(kept.mean() - 0.75) < 0.04
     r = rows.numpy()
     assert all(len(set(row)) == 1 for row in r) and set(r[:, 0]) <= {0.0, 2.0}
     u2, _, _, _ = f(np.ones((3, 500), np.float32))
