@@ -992,8 +992,13 @@ def switch_case(branch_index, branch_fns, default=None, name=None):
     (the last branch without one) for an index outside them, as
     tf.switch_case; compiled, nested kiln.conds on the index."""
     from . import ops
-    pairs = sorted(branch_fns.items()) if isinstance(branch_fns, dict) else \
-        list(enumerate(branch_fns))
+    if isinstance(branch_fns, dict):
+        pairs = sorted(branch_fns.items())
+    elif branch_fns and all(isinstance(b, (tuple, list)) for b in branch_fns):
+        # ((index, fn), ...): a repeated index keeps its last fn
+        pairs = sorted({int(k): fn for k, fn in branch_fns}.items())
+    else:
+        pairs = list(enumerate(branch_fns))
     if not pairs:
         raise ValueError("switch_case: needs at least one branch")
     if default is None:
@@ -1088,9 +1093,11 @@ def scan(fn, elems, initializer=None, parallel_iterations=None, back_prop=True,
             results.append(acc)
         if reverse:
             results.reverse()
-        if not results:
-            raise errors.InvalidArgumentError("scan: elems is empty",
-                                              errors.user_location())
+        if not results:  # (no elements: an empty stack of the initializer's shape)
+            from .tensor import zeros
+            return nest.pack_sequence_as(acc, [
+                zeros((0,) + tuple(t.shape), t.dtype)
+                for t in (convert_to_tensor(v) for v in nest.flatten(acc))])
         columns = zip(*[[convert_to_tensor(x) for x in nest.flatten(r)] for r in results])
         return nest.pack_sequence_as(results[0], [ops.stack(list(c)) for c in columns])
     start = [convert_to_tensor(x) for x in nest.flatten(acc)]

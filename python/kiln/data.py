@@ -8,6 +8,8 @@ Elements are kiln.Tensors. The pipeline itself moves data (slicing,
 shuffling, stacking NumPy arrays); it computes nothing.
 """
 
+import warnings
+
 import numpy as np
 
 from . import errors
@@ -259,7 +261,9 @@ class Dataset:
                 args = _map(element, _tensor)
                 out = fn(*args) if isinstance(args, tuple) else fn(args)
                 yield _map(out, _host)
-        return Dataset(make, self._length, infinite=self._infinite)
+        mapped = Dataset(make, self._length, infinite=self._infinite)
+        mapped._mapped = (source, fn)  # (for ignore_errors: element by element)
+        return mapped
 
     def shard(self, num_shards, index):
         """Every `num_shards`-th element starting at `index` (tf.data's
@@ -523,6 +527,294 @@ class Dataset:
 
         return self._grouped(batch_size, drop_remainder, stack)
 
+    def _call(self, fn, element):
+        """fn of an element's tensors (tuples unpacked into arguments; a
+        window's Dataset as it is)."""
+        if isinstance(element, Dataset):
+            return fn(element)
+        if isinstance(element, tuple) and element and isinstance(element[0], Dataset):
+            return fn(*element)
+        if isinstance(element, dict) and element and \
+                isinstance(next(iter(element.values())), Dataset):
+            return fn(element)
+        args = _map(element, _tensor)
+        return fn(*args) if isinstance(args, tuple) else fn(args)
+
+    def flat_map(self, map_func):
+        """The elements of the datasets map_func makes of each element, one
+        dataset after the other."""
+        source = self
+
+        def make():
+            for element in source._raw():
+                inner = source._call(map_func, element)
+                if not isinstance(inner, Dataset):
+                    raise TypeError("flat_map: map_func must return a Dataset")
+                yield from inner._raw()
+        return Dataset(make, infinite=self._infinite)
+
+    def interleave(self, map_func, cycle_length=None, block_length=None,
+                   num_parallel_calls=None, deterministic=None, name=None):
+        """The datasets map_func makes of the elements, `cycle_length` open
+        at a time (the CPU count for None or AUTOTUNE), `block_length`
+        elements (1 for None) read from each in turn; a dataset that runs
+        out gives its slot to the next element's, as tf.data's interleave
+        (in order: num_parallel_calls is accepted)."""
+        import os
+        source = self
+        width = int(cycle_length) if cycle_length not in (None, AUTOTUNE) else \
+            (os.cpu_count() or 1)
+        block = 1 if block_length is None else int(block_length)
+        if width < 1 or block < 1:
+            raise ValueError("interleave: cycle_length and block_length must be >= 1")
+
+        def make():
+            # TensorFlow's InterleaveDatasetOp: visit slot k; an open
+            # dataset gives its next element (block_length per visit), an
+            # exhausted one is closed and the cycle moves on, an empty slot
+            # takes the next input element when the cycle reaches it.
+            outer = iter(source._raw())
+            slots = [None] * width
+            k = taken = opened = 0
+            ended = False
+            while not ended or opened:
+                if slots[k] is not None:
+                    value = next(slots[k], None)
+                    if value is not None:
+                        yield value
+                        taken += 1
+                        if taken == block:
+                            taken, k = 0, (k + 1) % width
+                        continue
+                    slots[k], opened = None, opened - 1
+                    taken, k = 0, (k + 1) % width
+                elif not ended:
+                    element = next(outer, None)
+                    if element is None:
+                        ended = True
+                    else:
+                        slots[k] = iter(source._call(map_func, element)._raw())
+                        opened += 1
+                else:
+                    taken, k = 0, (k + 1) % width
+        return Dataset(make, infinite=self._infinite)
+
+    def apply(self, transformation_func):
+        """transformation_func(self)."""
+        return transformation_func(self)
+
+    def take_while(self, predicate):
+        """The elements up to the first for which `predicate` is false."""
+        source = self
+
+        def make():
+            for element in source._raw():
+                keep = source._call(predicate, element)
+                if not bool(keep.numpy() if isinstance(keep, Tensor) else keep):
+                    return
+                yield element
+        return Dataset(make)
+
+    def scan(self, initial_state, scan_func):
+        """The outputs of (state, output) = scan_func(state, element) over
+        the elements, the state carried along."""
+        source = self
+
+        def make():
+            state = _map(initial_state, _tensor)
+            for element in source._raw():
+                # (the element whole, as tf.data's scan and reduce pass it)
+                state, out = scan_func(state, _map(element, _tensor))
+                yield _map(out, _host)
+        return Dataset(make, self._length, infinite=self._infinite)
+
+    def unique(self):
+        """Each distinct (scalar) element once, in order of first appearance."""
+        source = self
+
+        def make():
+            seen = set()
+            for element in source._raw():
+                value = np.asarray(element)
+                if value.ndim:
+                    raise ValueError("unique: the elements must be scalars")
+                key = value.item()
+                if key not in seen:
+                    seen.add(key)
+                    yield element
+        return Dataset(make)
+
+    def window(self, size, shift=None, stride=1, drop_remainder=False):
+        """Windows of `size` elements (every `stride`-th) starting every
+        `shift` (size by default): each a Dataset, or for tuple/dict
+        elements a tuple/dict of per-component Datasets, as tf.data's; the
+        last windows are shorter unless drop_remainder. Usually followed by
+        flat_map(lambda w: w.batch(size)). Reads the input as it goes."""
+        size = int(size)
+        shift = size if shift is None else int(shift)
+        stride = int(stride)
+        if min(size, shift, stride) < 1:
+            raise ValueError("window: size, shift and stride must be >= 1")
+        source = self
+        span = (size - 1) * stride + 1
+
+        def as_datasets(picked):
+            first = picked[0]
+            def column(get):
+                values = [get(p) for p in picked]
+                return Dataset(lambda values=values: iter(values), len(values))
+            if isinstance(first, tuple):
+                return tuple(column(lambda p, i=i: p[i]) for i in range(len(first)))
+            if isinstance(first, dict):
+                return {k: column(lambda p, k=k: p[k]) for k in first}
+            return column(lambda p: p)
+
+        def make():
+            buffer, start = [], 0          # buffer[0] is element `start`
+            it = iter(source._raw())
+            done = False
+            while True:
+                while not done and len(buffer) < span:
+                    element = next(it, None)
+                    if element is None:
+                        done = True
+                    else:
+                        buffer.append(element)
+                picked = buffer[:span:stride]
+                if not picked or (drop_remainder and len(picked) < size):
+                    return
+                yield as_datasets(picked)
+                # next window: drop `shift` elements (reading past the buffer)
+                drop = shift
+                while drop > len(buffer) and not done:
+                    if next(it, None) is None:
+                        done = True
+                    drop -= 1
+                buffer = buffer[drop:] if drop <= len(buffer) else []
+                if done and not buffer:
+                    return
+        return _DatasetOfDatasets(make, infinite=self._infinite)
+
+    def get_single_element(self):
+        """The one element of a dataset that holds exactly one."""
+        elements = iter(self)
+        first = next(elements, None)
+        if first is None or next(elements, None) is not None:
+            raise errors.InvalidArgumentError(
+                "get_single_element: the dataset does not hold exactly one element",
+                errors.user_location())
+        return first
+
+    @property
+    def element_spec(self):
+        """TensorSpecs of an element (its structure), from the first one."""
+        from .tensor import TensorSpec
+        first = next(iter(self._raw()), None)
+        if first is None:
+            raise ValueError("element_spec: the dataset is empty")
+        return _map(first, lambda v: TensorSpec(_tensor(v).shape, _tensor(v).dtype))
+
+    def ignore_errors(self, log_warning=False):
+        """The elements whose making raised no error: a map whose fn raises
+        on some elements skips them (other stages end at their first
+        error, a Python generator cannot go on after raising)."""
+        mapped = getattr(self, "_mapped", None)
+
+        def make():
+            if mapped is None:
+                it = iter(self._raw())
+                while True:
+                    try:
+                        yield next(it)
+                    except StopIteration:
+                        return
+                    except (errors.OpError, ValueError, TypeError) as e:
+                        warnings.warn(f"ignore_errors: an error before this stage ({e}) "
+                                      "ends the data (Kiln skips failing elements of a "
+                                      "map just before ignore_errors)")
+                        return
+            source, fn = mapped
+            for element in source._raw():
+                try:
+                    out = source._call(fn, element)
+                except (errors.OpError, ValueError, TypeError, ArithmeticError) as e:
+                    if log_warning:
+                        warnings.warn(f"ignore_errors: skipped an element ({e})")
+                    continue
+                yield _map(out, _host)
+        return Dataset(make, infinite=self._infinite)
+
+    def rebatch(self, batch_size, drop_remainder=False):
+        """The elements unbatched and batched again by `batch_size`."""
+        return self.unbatch().batch(batch_size, drop_remainder)
+
+    def with_options(self, options, name=None):
+        """The same dataset (Kiln's pipeline has no options to set)."""
+        return self
+
+    def options(self):
+        return Options()
+
+    @staticmethod
+    def random(seed=None, name=None):
+        """Random int64 values forever (a NumPy generator seeded by `seed`)."""
+        def make():
+            rng = np.random.default_rng(seed)
+            while True:
+                yield np.int64(rng.integers(0, 2 ** 62))
+        return Dataset(make, infinite=True)
+
+    @staticmethod
+    def sample_from_datasets(datasets, weights=None, seed=None,
+                             stop_on_empty_dataset=False):
+        """Elements drawn from `datasets` at random with `weights` (equal by
+        default); an exhausted dataset leaves the draw (or, with
+        stop_on_empty_dataset, ends it)."""
+        weights = np.ones(len(datasets)) if weights is None else \
+            np.asarray(weights, np.float64)
+        if len(weights) != len(datasets) or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError("sample_from_datasets: needs one non-negative weight per "
+                             "dataset, not all zero")
+
+        def make():
+            rng = np.random.default_rng(seed)
+            its = [iter(d._raw()) for d in datasets]
+            w = weights.copy()
+            while w.sum() > 0:
+                k = int(rng.choice(len(its), p=w / w.sum()))
+                value = next(its[k], None)
+                if value is None:
+                    if stop_on_empty_dataset:
+                        return
+                    w[k] = 0.0
+                    continue
+                yield value
+        # (endless while an endless input keeps a weight)
+        endless = any(d._infinite and w > 0 for d, w in zip(datasets, weights)) and \
+            not stop_on_empty_dataset
+        return Dataset(make, infinite=endless)
+
+    @staticmethod
+    def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True):
+        """The next element of datasets[i] for each i of choice_dataset."""
+        def make():
+            its = [iter(d._raw()) for d in datasets]
+            for choice in choice_dataset._raw():
+                k = int(np.asarray(choice))
+                if not 0 <= k < len(its):
+                    raise errors.InvalidArgumentError(
+                        f"choose_from_datasets: choice {k} outside [0, {len(its)})",
+                        errors.user_location())
+                value = next(its[k], None)
+                if value is None:
+                    if stop_on_empty_dataset:
+                        return
+                    continue
+                yield value
+        # (endless while the choices are and the chosen datasets are)
+        return Dataset(make, infinite=choice_dataset._infinite and
+                       all(d._infinite for d in datasets))
+
     def reduce(self, initial_state, reduce_func):
         """reduce_func(state, element) over the elements, from
         `initial_state` (tensors)."""
@@ -531,6 +823,25 @@ class Dataset:
         for element in self:
             state = reduce_func(state, element)
         return state
+
+
+class _DatasetOfDatasets(Dataset):
+    """What window() gives: its elements are Datasets (not converted to
+    tensors when iterated)."""
+
+    def __init__(self, make, infinite=False):
+        super().__init__(make, infinite=infinite)
+
+    def __iter__(self):
+        return iter(self._make())
+
+
+class Options:
+    """tf.data.Options: accepted; Kiln's pipeline runs in order on the host."""
+
+    def __init__(self):
+        self.experimental_deterministic = True
+        self.deterministic = True
 
 
 AUTOTUNE = -1

@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 
-from . import (activations, callbacks, datasets, initializers, layers, losses,
+from . import (activations, callbacks, datasets, initializers, layers, losses, saving,
                metrics, mixed_precision, optimizers, regularizers)
 from .layers import Input, Model, Sequential
 
@@ -20,8 +20,8 @@ def _submodule(name, doc, **members):
     return module
 
 
-models = _submodule("models", "tf.keras.models: the model classes.",
-                    Model=Model, Sequential=Sequential)
+models = _submodule("models", "tf.keras.models: the model classes, load_model.",
+                    Model=Model, Sequential=Sequential, load_model=saving.load_model)
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

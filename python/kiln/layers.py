@@ -117,6 +117,38 @@ def _autograph_call(call):
     return call_with_autograph
 
 
+# kiln.saving's save_model (it registers itself: saving builds on layers,
+# not the other way round).
+_model_writer = [None]
+
+
+def _recording_init(init):
+    """`init` that first notes the arguments a layer was made with (the
+    outermost constructor's: what model.save writes and load_model passes
+    again)."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def recording(self, *args, **kwargs):
+        if "_init_arguments" not in self.__dict__:
+            try:
+                bound = signature.bind(self, *args, **kwargs)
+            except TypeError:
+                bound = None  # (init itself reports the mistake)
+            if bound is not None:
+                arguments = dict(bound.arguments)
+                arguments.pop(next(iter(signature.parameters)))  # (self)
+                for name, parameter in signature.parameters.items():
+                    if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                        arguments.update(arguments.pop(name, {}))
+                    elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+                        arguments["*args"] = list(arguments.pop(name, ()))
+                object.__setattr__(self, "_init_arguments", arguments)
+        return init(self, *args, **kwargs)
+    recording._kiln_records = True
+    return recording
+
+
 class Layer(Module):
     """Base class: weights made by `add_weight` in `build`, math in `call`.
     Variables and Modules assigned to attributes (also in lists, tuples and
@@ -127,6 +159,9 @@ class Layer(Module):
         call = cls.__dict__.get("call")
         if inspect.isfunction(call) and not getattr(call, "_kiln_autograph", False):
             cls.call = _autograph_call(call)
+        init = cls.__dict__.get("__init__")
+        if inspect.isfunction(init) and not getattr(init, "_kiln_records", False):
+            cls.__init__ = _recording_init(init)
 
     def __init__(self, name=None, trainable=True, dtype=None,
                  input_shape=None, activity_regularizer=None, **kwargs):
@@ -323,6 +358,7 @@ class Layer(Module):
                 shape = inputs.shape
             self.build(tuple(shape))
             self.built = True
+            self._build_input_shape = tuple(shape)  # (model.save)
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
         self._call_losses = []
@@ -820,6 +856,10 @@ class Activation(Layer):
         return self.activation(inputs) if self.activation else inputs
 
 
+# (Layers without a constructor of their own record the base one's.)
+Layer.__init__ = _recording_init(Layer.__init__)
+
+
 class Model(Layer):
     """A layer made of layers. Subclass it, assign layers to attributes in
     `__init__` and define `call(inputs)`."""
@@ -909,6 +949,10 @@ class Model(Layer):
             self._restore_deferred(inputs)
         if not self.built and type(self).build is not Layer.build:
             return super().__call__(inputs, *args, **kwargs)
+        if "_build_input_shape" not in self.__dict__:  # (model.save)
+            shape = getattr(inputs, "shape", None)
+            if shape is not None:
+                self._build_input_shape = tuple(shape)
         self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
@@ -966,6 +1010,11 @@ class Model(Layer):
 
     def set_weights(self, weights):
         training.set_weights(self, weights)
+
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """The model in Keras' single-file form (a zip of the architecture
+        as JSON and the weights): kiln.keras.models.load_model reads it."""
+        _model_writer[0](self, filepath, overwrite)
 
     def save_weights(self, filepath):
         return training.save_weights(self, filepath)
@@ -1463,8 +1512,11 @@ class AlphaDropout(Dropout):
         keep = 1.0 - self.rate
         a = (keep + alpha_p ** 2 * keep * self.rate) ** -0.5
         b = -a * alpha_p * self.rate
-        kept = ops.greater_equal(random.uniform(math_ops.shape(x), dtype=x.dtype,
-                                                seed=self.seed), self.rate)
+        shape = math_ops.shape(x) if self.noise_shape is None else \
+            [math_ops.shape(x)[i] if d is None else int(d)
+             for i, d in enumerate(self.noise_shape)]
+        kept = ops.greater_equal(random.uniform(shape, dtype=x.dtype, seed=self.seed),
+                                 self.rate)
         return ops.where(kept, x, alpha_p) * a + b
 
 
@@ -2142,14 +2194,18 @@ class RandomBrightness(_ImageLayer):
         return math_ops.clip_by_value(x + delta, low, high)
 
 
-def _signed_range(factor, what):
-    """Keras' factor: f is (-f, f), a pair (lower, upper) itself."""
+def _signed_range(factor, what, bound=None):
+    """Keras' factor: f is (-|f|, |f|), a pair (lower, upper) itself;
+    with `bound`, every value within [-bound, bound] (Keras' check for
+    zoom and translation factors)."""
     if isinstance(factor, (list, tuple)):
         lower, upper = (float(f) for f in factor)
     else:
-        lower, upper = -abs(float(factor)), abs(float(factor))
+        lower, upper = -abs(float(factor)), abs(float(factor))   # (Keras 3: |f|)
     if lower > upper:
         raise ValueError(f"{what}: factor {factor} has lower > upper")
+    if bound is not None and (lower < -bound or upper > bound):
+        raise ValueError(f"{what}: factor {factor} must lie in [-{bound}, {bound}]")
     return lower, upper
 
 
@@ -2215,9 +2271,9 @@ class RandomZoom(_GeometricLayer):
     def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0, name=None, **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, name, **kwargs)
-        self.height = _signed_range(height_factor, "RandomZoom")
+        self.height = _signed_range(height_factor, "RandomZoom", 1.0)
         self.width = None if width_factor is None else _signed_range(width_factor,
-                                                                     "RandomZoom")
+                                                                     "RandomZoom", 1.0)
 
     def _matrix(self, x, h, w):
         zy = 1.0 + self._uniform(x, *self.height)
@@ -2233,8 +2289,8 @@ class RandomTranslation(_GeometricLayer):
     def __init__(self, height_factor, width_factor, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0, name=None, **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, name, **kwargs)
-        self.height = _signed_range(height_factor, "RandomTranslation")
-        self.width = _signed_range(width_factor, "RandomTranslation")
+        self.height = _signed_range(height_factor, "RandomTranslation", 1.0)
+        self.width = _signed_range(width_factor, "RandomTranslation", 1.0)
 
     def _matrix(self, x, h, w):
         dy = self._uniform(x, *self.height) * h

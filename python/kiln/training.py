@@ -98,6 +98,8 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
             run_eagerly=False):
     if loss is None:
         raise ValueError("compile needs a loss (a name, a Loss or a function)")
+    # (what model.save writes when it can: names, Loss objects' settings)
+    model._compile_arguments = (optimizer, loss, list(metrics or []))
     model.optimizer = optimizers.get(optimizer)
     if mixed_precision.policy_of(getattr(model, "_dtype_policy", None)).name == \
             "mixed_float16" and not optimizers.wraps(

@@ -162,3 +162,62 @@ class _BatchSizes(kiln.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.sizes.append(batch)
+
+
+def test_more_dataset_transformations():
+    D = kiln.data.Dataset
+    values = lambda ds: [np.asarray(v).tolist() for v in ds.as_numpy_iterator()]
+    r = D.range(5)
+    assert values(r.flat_map(lambda x: D.from_tensor_slices(np.arange(3) * 0 + x).take(2))) \
+        == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    # interleave two at a time, blocks of 2 (tf.data's order: the docs'
+    # example), and an exhausted dataset's slot taken by the next one.
+    assert values(D.range(1, 6).interleave(
+        lambda x: D.from_tensor_slices(np.full(6, x)).take(x * 0 + 6), cycle_length=2,
+        block_length=4)) == [1] * 4 + [2] * 4 + [1] * 2 + [2] * 2 + [3] * 4 + [4] * 4 + \
+        [3] * 2 + [4] * 2 + [5] * 4 + [5] * 2
+    lengths = {1: 1, 2: 3, 3: 3}
+    uneven = D.from_tensor_slices(np.array([1, 2, 3])).interleave(
+        lambda x: D.from_tensor_slices(np.full(lengths[int(x)], x) * 10 +
+                                       np.arange(lengths[int(x)])), cycle_length=2)
+    assert values(uneven) == [10, 20, 21, 30, 22, 31, 32]
+    assert values(r.take_while(lambda x: x < 3)) == [0, 1, 2]
+    assert values(r.scan(kiln.constant(0, kiln.int64),
+                         lambda s, x: (s + x, s + x))) == [0, 1, 3, 6, 10]
+    pairs = D.zip((D.range(3), D.range(10, 13)))
+    assert values(pairs.scan(kiln.constant(0, kiln.int64),
+                             lambda s, e: (s + e[0] * e[1], s))) == [0, 0, 11]
+    zipped = pairs.window(2, drop_remainder=True).flat_map(
+        lambda a, b: D.zip((a.batch(2), b.batch(2))))
+    assert [(a.tolist(), b.tolist()) for a, b in zipped.as_numpy_iterator()] == \
+        [([0, 1], [10, 11])]
+    assert D.range(3).repeat().window(2).take(2).cardinality() != 0
+    assert values(D.from_tensor_slices(np.array([3, 1, 3, 2, 1]))).count(3) == 2
+    assert values(D.from_tensor_slices(np.array([3, 1, 3, 2, 1])).unique()) == [3, 1, 2]
+    windows = D.range(7).window(3, shift=2, drop_remainder=True).flat_map(
+        lambda w: w.batch(3))
+    assert values(windows) == [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
+    assert values(D.range(5).window(2, stride=2).flat_map(lambda w: w.batch(2))) == \
+        [[0, 2], [2, 4], [4]]
+    assert int(D.range(1).map(lambda x: x + 41).get_single_element()) == 41
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="exactly one"):
+        r.get_single_element()
+    spec = D.from_tensor_slices((np.zeros((4, 3), np.float32), np.arange(4))).element_spec
+    assert spec[0].shape == (3,) and spec[0].dtype == kiln.float32 and spec[1].shape == ()
+    assert values(D.range(4).batch(3).rebatch(2)) == [[0, 1], [2, 3]]
+    assert values(r.apply(lambda ds: ds.skip(3))) == [3, 4]
+
+    def risky(x):
+        if int(x) == 2:
+            raise ValueError("bad element")
+        return x
+    assert values(r.map(risky).ignore_errors()) == [0, 1, 3, 4]
+    mixed = values(D.sample_from_datasets([D.from_tensor_slices(np.zeros(50, np.int64)),
+                                           D.from_tensor_slices(np.ones(50, np.int64))],
+                                          weights=[0.5, 0.5], seed=3))
+    assert len(mixed) == 100 and 0 < sum(mixed) == 50 and mixed != sorted(mixed)
+    picked = values(D.choose_from_datasets([D.range(10), D.range(100, 110)],
+                                           D.from_tensor_slices(np.array([0, 1, 1, 0]))))
+    assert picked == [0, 100, 101, 1]
+    assert len(values(D.random(seed=1).take(3))) == 3
+    assert r.with_options(kiln.data.Options()) is r

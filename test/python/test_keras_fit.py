@@ -315,3 +315,113 @@ def test_reduce_lr_on_plateau():
     assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="factor >= 1.0"):
         callbacks.ReduceLROnPlateau(factor=1.5)
+
+
+def test_model_save_and_load_model(tmp_path):
+    # Keras' single-file save: the architecture rebuilt from each layer's
+    # arguments, the weights, and the compile settings; the loaded model
+    # predicts the same and trains on from there.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(32, 6, 6, 1)).astype(np.float32)
+    y = rng.integers(0, 3, size=32).astype(np.int32)
+    model = kiln.Sequential([
+        layers.Conv2D(4, 3, activation="relu", input_shape=(6, 6, 1),
+                      kernel_initializer=kiln.initializers.HeNormal()),
+        layers.MaxPooling2D(), layers.Flatten(), layers.Dropout(0.2),
+        layers.Dense(3, kernel_regularizer=kiln.regularizers.L2(0.01))])
+    model.compile(optimizer=kiln.optimizers.Adam(0.01),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=1, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = kiln.keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    assert [type(l).__name__ for l in loaded.layers] == \
+        [type(l).__name__ for l in model.layers]
+    assert float(np.asarray(loaded.optimizer.learning_rate)) == pytest.approx(0.01)
+    loaded.fit(x, y, epochs=1, verbose=0)   # (compiled again: trains on)
+    # A functional model with two inputs and a shared layer.
+    a, b = kiln.Input(shape=(4,)), kiln.Input(shape=(4,))
+    shared = layers.Dense(5, activation="tanh")
+    out = layers.Dense(1)(layers.Concatenate()([shared(a), shared(b)]))
+    two = kiln.Model([a, b], out)
+    u, v = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3, 4)).astype(np.float32)
+    two.save(tmp_path / "two.keras")
+    again = kiln.keras.models.load_model(tmp_path / "two.keras")
+    np.testing.assert_allclose(again([u, v]).numpy(), two([u, v]).numpy(), rtol=1e-6)
+    assert len(again.get_weights()) == 4      # (the shared layer once)
+    # What cannot be written says why.
+    lam = kiln.Sequential([layers.Lambda(lambda t: t * 2, input_shape=(3,))])
+    with pytest.raises(ValueError, match="argument 'function' of layer"):
+        lam.save(tmp_path / "lam.keras")
+
+    class Own(kiln.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = layers.Dense(1)
+
+        def call(self, t):
+            return self.d(t)
+    own = Own()
+    own(np.zeros((1, 2), np.float32))
+    with pytest.raises(ValueError, match="subclassed model"):
+        own.save(tmp_path / "own.keras")
+    with pytest.raises(ValueError, match="end in .keras"):
+        model.save(tmp_path / "m.h5")
+
+
+def test_saving_frozen_nested_and_typed_models(tmp_path):
+    # A frozen first layer keeps its own weights (get_weights lists frozen
+    # ones last: the file is written layer by layer); a Sequential grown
+    # with add() inside another, a functional base inside a Sequential,
+    # activations given as functions, a float64 layer and an SGD with
+    # momentum all come back as they were.
+    rng = np.random.default_rng(6)
+    base_in = kiln.Input(shape=(4,))
+    base = kiln.Model(base_in, layers.Dense(4, activation=kiln.activations.sigmoid)(base_in))
+    head = kiln.Sequential()
+    head.add(layers.Dense(4, activation=kiln.activations.tanh))
+    head.add(layers.Dense(2, dtype="float64"))
+    model = kiln.Sequential([layers.Dense(4, input_shape=(4,)), base, head])
+    model.layers[0].trainable = False
+    model.compile(optimizer=kiln.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+                  loss="mse")
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    model.save(tmp_path / "nested.keras")
+    loaded = kiln.keras.models.load_model(tmp_path / "nested.keras")
+    np.testing.assert_allclose(np.asarray(loaded(x).numpy(), np.float64),
+                               np.asarray(model(x).numpy(), np.float64), rtol=1e-6)
+    assert not loaded.layers[0].trainable and len(loaded.layers[2].layers) == 2
+    assert loaded.layers[2].layers[1].kernel.dtype == kiln.float64
+    assert loaded.optimizer.momentum == 0.9 and loaded.optimizer.nesterov
+    # Only Kiln's classes (or custom_objects) are built from a file.
+    import json
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "nested.keras") as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(parts["config.json"])
+    config["model"]["layers"][0]["class"] = "os:makedirs"
+    with zipfile.ZipFile(tmp_path / "evil.keras", "w") as z:
+        for n, data in parts.items():
+            z.writestr(n, json.dumps(config) if n == "config.json" else data)
+    with pytest.raises(ValueError, match="not one of Kiln's"):
+        kiln.keras.models.load_model(tmp_path / "evil.keras")
+
+
+    class Scale(layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, t):
+            return t * self.factor
+
+    custom = kiln.Sequential([Scale(3.0, input_shape=(2,))])
+    custom.save(tmp_path / "custom.keras")
+    with pytest.raises(ValueError, match="custom_objects"):
+        kiln.keras.models.load_model(tmp_path / "custom.keras")
+    back = kiln.keras.models.load_model(tmp_path / "custom.keras",
+                                        custom_objects={"Scale": Scale})
+    np.testing.assert_allclose(back(np.ones((1, 2), np.float32)).numpy(), [[3.0, 3.0]])

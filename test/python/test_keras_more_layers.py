@@ -244,3 +244,20 @@ def test_three_dimensional_convolution_and_pooling():
                                rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(layers.UpSampling3D((1, 2, 1))(v.astype(np.float32)).numpy(),
                                   v.astype(np.float32).repeat(2, axis=2))
+
+
+def test_third_review_cases():
+    # switch_case takes TF's list of (index, fn) pairs; scan over no
+    # elements with an initializer is an empty stack; AlphaDropout takes a
+    # noise shape; zoom and translation factors are checked as Keras'.
+    assert float(kiln.switch_case(kiln.constant(3), [(3, lambda: kiln.constant(1.0)),
+                                                     (0, lambda: kiln.constant(2.0))])) == 1.0
+    empty = kiln.scan(lambda a, e: a + e, np.zeros((0, 2)), initializer=np.ones(2))
+    assert empty.shape == (0, 2)
+    drop = layers.AlphaDropout(0.5, noise_shape=[None, 1])
+    out = drop(np.ones((50, 6), np.float32), training=True).numpy()
+    assert np.all(out.min(axis=1) == out.max(axis=1))            # whole rows
+    for bad in (lambda: layers.RandomZoom(1.5), lambda: layers.RandomTranslation(0.1, -1.2),
+                lambda: layers.RandomZoom((-2.0, 0.5))):
+        with pytest.raises(ValueError):
+            bad()

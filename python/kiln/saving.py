@@ -1,0 +1,383 @@
+"""model.save and keras.models.load_model: a model in one file.
+
+The file is a zip, as Keras' ".keras" format is: `config.json` holds the
+architecture (each layer's class and the arguments it was made with, and
+for a functional model the calls from the inputs to the outputs),
+`model.weights.npz` the weights in the order `get_weights` gives, and
+`metadata.json` the format. Layers are rebuilt by calling their classes
+with those arguments again, so a layer whose arguments are Python
+functions (a Lambda, a custom activation) cannot be written: the error
+names the layer and the argument. Custom layer classes are found through
+`custom_objects` at load time, as in Keras. Subclassed models (a `call`
+method of your own) have no architecture to write: save_weights or
+kiln.saved_model serve them.
+"""
+
+import importlib
+import inspect
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from . import activations, errors
+
+_FORMAT = "kiln-keras-1"
+
+
+# --- Values ---------------------------------------------------------------
+
+def _encode(value, where, _active=None):
+    """A layer argument as JSON: numbers, strings, lists, dicts, dtypes,
+    tensors (as arrays), layers and models, known activations, and
+    objects whose attributes are such values (initializers, regularizers,
+    learning-rate schedules, dtype policies)."""
+    from .dtypes import DType
+    from .layers import Layer
+    from .tensor import Tensor
+    from .variables import Variable
+    active = set() if _active is None else _active
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, DType):
+        return {"__dtype__": value.name}
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return {"__dtype__": np.dtype(value).name}
+    if isinstance(value, np.dtype):
+        return {"__dtype__": value.name}
+    if isinstance(value, (Tensor, Variable)):
+        value = np.asarray(value.numpy())
+    if isinstance(value, np.ndarray):
+        return {"__array__": value.tolist(), "dtype": str(value.dtype)}
+    if id(value) in active:
+        raise ValueError(f"model.save: {where} refers to itself (a cycle)")
+    active.add(id(value))
+    try:
+        if isinstance(value, tuple):
+            return {"__tuple__": [_encode(v, where, active) for v in value]}
+        if isinstance(value, list):
+            return [_encode(v, where, active) for v in value]
+        if isinstance(value, dict):
+            return {"__dict__": [[_encode(k, where, active), _encode(v, where, active)]
+                                 for k, v in value.items()]}
+        if isinstance(value, Layer):
+            return {"__layer__": _layer_config(value)}
+        if callable(value):
+            try:
+                return {"__activation__": activations.serialize(value)}
+            except ValueError:
+                pass
+        if hasattr(value, "__dict__") and not isinstance(value, type) and \
+                not inspect.isfunction(value) and not inspect.ismethod(value) and \
+                type(value).__module__.startswith("kiln."):
+            cls = type(value)
+            state = {k: _encode(v, where, active) for k, v in vars(value).items()}
+            return {"__object__": f"{cls.__module__}:{cls.__qualname__}", "state": state}
+    except (TypeError, RecursionError):
+        pass
+    finally:
+        active.discard(id(value))
+    raise ValueError(f"model.save: {where} is {value!r}, which cannot be written "
+                     "(a Python function or an object of its own); save_weights or "
+                     "kiln.saved_model keep such models")
+
+
+def _decode(value, custom):
+    if isinstance(value, list):
+        return [_decode(v, custom) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(_decode(v, custom) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {_decode(k, custom): _decode(v, custom) for k, v in value["__dict__"]}
+    if "__array__" in value:
+        return np.array(value["__array__"], value["dtype"])
+    if "__dtype__" in value:
+        from .dtypes import as_dtype
+        return as_dtype(value["__dtype__"])
+    if "__layer__" in value:
+        return _make_layer(value["__layer__"], custom)
+    if "__activation__" in value:
+        return activations.get(value["__activation__"])
+    if "__object__" in value:
+        cls = _find_class(value["__object__"], custom)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            raise ValueError(f"load_model: {value['__object__']} is not a value class")
+        obj = cls.__new__(cls)
+        obj.__dict__.update({k: _decode(v, custom) for k, v in value["state"].items()})
+        return obj
+    return {k: _decode(v, custom) for k, v in value.items()}
+
+
+def _find_class(path, custom):
+    """The class a file names: one of Kiln's, or one of `custom_objects`
+    (by its name; a class defined in a function by its last name). Other
+    modules are not imported (a file must not make load_model run code of
+    its choosing)."""
+    module, _, name = path.partition(":")
+    short = name.rsplit(".", 1)[-1]
+    for key in (name, short):
+        if key in custom:
+            return custom[key]
+    if module == "kiln" or module.startswith("kiln."):
+        try:
+            found = importlib.import_module(module)
+            for part in name.split("."):
+                found = getattr(found, part)
+            if isinstance(found, type):
+                return found
+        except (ImportError, AttributeError):
+            pass
+    raise ValueError(f"load_model: the class {short!r} (module {module}) is not one of "
+                     "Kiln's; pass it in custom_objects={...}")
+
+
+# --- Layers -----------------------------------------------------------------
+
+def _layer_config(layer):
+    from .layers import Model
+    if isinstance(layer, Model):  # (a model inside a model: its own layers)
+        return {"model": _model_config(layer), "trainable": bool(layer.trainable)}
+    arguments = layer.__dict__.get("_init_arguments")
+    if arguments is None:
+        raise ValueError(f"model.save: layer {layer.name} ({type(layer).__name__}) has "
+                         "no recorded arguments to rebuild it from")
+    config = {k: _encode(v, f"argument {k!r} of layer {layer.name}")
+              for k, v in arguments.items() if k != "name"}
+    if config.get("dtype") is None and _takes(type(layer), "dtype"):
+        # (the policy it was built with: a global one may differ at load time)
+        config["dtype"] = layer.dtype_policy.name
+    cls = type(layer)
+    return {"class": f"{cls.__module__}:{cls.__qualname__}", "name": layer.name,
+            "config": config, "trainable": bool(layer.trainable)}
+
+
+def _takes(cls, argument):
+    """Whether cls(...) accepts `argument` (by name or through **kwargs)."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+    return argument in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def _make_layer(config, custom):
+    from .layers import Layer
+    if "model" in config:
+        model = _build_model(config["model"], custom)
+        model.trainable = config.get("trainable", True)
+        return model
+    cls = _find_class(config["class"], custom)
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise ValueError(f"load_model: {config['class']} is not a layer class")
+    arguments = {k: _decode(v, custom) for k, v in config["config"].items()}
+    positional = arguments.pop("*args", [])
+    if positional:
+        names = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+                 if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD][1:]
+        positional = [arguments.pop(n) for n in names if n in arguments] + positional
+    kwargs = {"name": config["name"]} if _takes(cls, "name") else {}
+    layer = cls(*positional, **kwargs, **arguments)
+    layer.trainable = config.get("trainable", True)
+    return layer
+
+
+# --- Models -------------------------------------------------------------------
+
+def _model_config(model):
+    from .layers import KerasTensor, Model, Sequential
+    functional = type(model) is Model and getattr(model, "_functional_inputs", None) \
+        is not None
+    if type(model) is not Sequential and not functional:
+        raise ValueError(f"model.save: {model.name} is a subclassed model (a class of "
+                         "its own): there is no architecture to write; use save_weights "
+                         "or kiln.saved_model")
+    if isinstance(model, Sequential):
+        shape = model.__dict__.get("_build_input_shape")
+        if shape is None:
+            raise ValueError("model.save: build the model first (call it, fit it, or give "
+                             "its first layer input_shape)")
+        return {"kind": "sequential", "name": model.name,
+                "input_shape": [None if d is None else int(d) for d in shape[1:]],
+                "layers": [_layer_config(layer) for layer in model.layers]}
+    layers = model.functional_layers
+    index = {id(layer): i for i, layer in enumerate(layers)}
+    inputs = model._functional_inputs
+    refs = {id(t): ["input", i] for i, t in enumerate(inputs)}
+    calls, seen = [], {}
+
+    def ref(value, where):
+        if isinstance(value, KerasTensor):
+            return {"__ref__": refs[id(value)]}
+        if isinstance(value, (list, tuple)):
+            return [ref(v, where) for v in value]
+        return _encode(value, where)
+
+    for node in model._nodes:
+        key = id(node._call) if node._call is not None else id(node)
+        if key not in seen:
+            where = f"an argument of the call of layer {node._layer.name}"
+            seen[key] = len(calls)
+            calls.append({"layer": index[id(node._layer)],
+                          "inputs": ref(node._inputs, where),
+                          "args": [ref(a, where) for a in node._args],
+                          "kwargs": {k: ref(v, where) for k, v in node._kwargs.items()}})
+        refs[id(node)] = ["call", seen[key], node._index]
+    outputs = model._functional_outputs
+    return {"kind": "functional", "name": model.name,
+            "inputs": [{"shape": [None if d is None else int(d) for d in t.shape[1:]],
+                        "dtype": t.dtype.name} for t in inputs],
+            "layers": [_layer_config(layer) for layer in layers],
+            "calls": calls,
+            "outputs": ref(outputs, "the outputs"),
+            "outputs_list": isinstance(outputs, (list, tuple))}
+
+
+def _build_model(spec, custom):
+    from .layers import Input, Model, Sequential
+    layers = [_make_layer(c, custom) for c in spec["layers"]]
+    if spec["kind"] == "sequential":
+        model = Sequential(layers, name=spec["name"])
+        shape = tuple(1 if d is None else d for d in spec["input_shape"])
+        model(np.zeros((1,) + shape, np.float32))   # (builds the weights)
+        return model
+    inputs = [Input(shape=tuple(i["shape"]), dtype=i["dtype"]) for i in spec["inputs"]]
+    results = []
+
+    def resolve(value):
+        if isinstance(value, dict) and "__ref__" in value:
+            kind, k, *index = value["__ref__"]
+            if kind == "input":
+                return inputs[k]
+            out = results[k]
+            return out if not index or index[0] is None else out[index[0]]
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return _decode(value, custom)
+    for call in spec["calls"]:
+        layer = layers[call["layer"]]
+        results.append(layer(resolve(call["inputs"]), *[resolve(a) for a in call["args"]],
+                             **{k: resolve(v) for k, v in call["kwargs"].items()}))
+    outputs = resolve(spec["outputs"])
+    return Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=spec["name"])
+
+
+def _weights_by_layer(model):
+    """Each layer's variables, layer by layer (nested models' layers in
+    turn): an order that does not change when a layer is frozen."""
+    from .layers import Model
+    out = []
+    layers = model.functional_layers if getattr(model, "_functional_inputs", None) \
+        is not None else model.layers
+    for layer in layers:
+        out.extend(_weights_by_layer(layer) if isinstance(layer, Model) else layer.variables)
+    own = {id(v) for v in out}
+    out.extend(v for v in model.variables if id(v) not in own)  # (the model's own)
+    return out
+
+
+def _compile_config(model):
+    import warnings
+    from . import optimizers
+    arguments = getattr(model, "_compile_arguments", None)
+    if arguments is None:
+        return None
+    _, loss, metrics = arguments
+    inner = optimizers._innermost(model.optimizer)
+    settings = {}
+    for name in inspect.signature(type(inner).__init__).parameters:
+        if name in ("self", "name") or not hasattr(inner, name):
+            continue
+        value = getattr(inner, name)
+        if hasattr(value, "numpy"):
+            value = float(np.asarray(value.numpy()))
+        try:
+            settings[name] = _encode(value, f"the optimizer's {name}")
+        except ValueError:
+            warnings.warn(f"model.save: the optimizer's {name} is not written")
+    try:
+        encoded_loss = _encode(loss, "the loss")
+    except ValueError:
+        warnings.warn("model.save: the loss is a function of its own: the loaded model "
+                      "is not compiled")
+        return None
+    encoded_metrics = []
+    for m in metrics:
+        if isinstance(m, str):  # (metric objects hold state variables)
+            encoded_metrics.append(m)
+        else:
+            warnings.warn(f"model.save: the metric {m!r} is not written (only metrics "
+                          "given by name are); compile the loaded model to add it")
+    cls = type(inner)
+    return {"optimizer": f"{cls.__module__}:{cls.__qualname__}", "settings": settings,
+            "loss": encoded_loss, "metrics": encoded_metrics}
+
+
+def save_model(model, filepath, overwrite=True):
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".keras"):
+        raise ValueError(f"model.save: the file name must end in .keras, got {filepath!r} "
+                         "(save_weights writes checkpoints)")
+    if os.path.exists(filepath) and not overwrite:
+        raise FileExistsError(filepath)
+    config = {"model": _model_config(model), "compile": _compile_config(model)}
+    weights = io.BytesIO()
+    np.savez(weights, *[np.asarray(v.numpy()) for v in _weights_by_layer(model)])
+    with zipfile.ZipFile(filepath, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", json.dumps({"format": _FORMAT}))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.npz", weights.getvalue())
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """A model written by model.save: the architecture rebuilt from its
+    layers' arguments (only Kiln's classes and those in custom_objects),
+    the weights set layer by layer, and compiled again."""
+    custom = dict(custom_objects or {})
+    try:
+        archive = zipfile.ZipFile(os.fspath(filepath))
+    except (OSError, zipfile.BadZipFile) as e:
+        raise errors.NotFoundError(f"load_model: {filepath} is not a saved model ({e})",
+                                   errors.user_location()) from None
+    with archive:
+        meta = json.loads(archive.read("metadata.json"))
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"load_model: unknown format {meta.get('format')!r}")
+        config = json.loads(archive.read("config.json"))
+        with archive.open("model.weights.npz") as f:
+            stored = np.load(io.BytesIO(f.read()))
+            weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    model = _build_model(config["model"], custom)
+    variables = _weights_by_layer(model)
+    if len(variables) != len(weights):
+        raise ValueError(f"load_model: the file holds {len(weights)} weights, the rebuilt "
+                         f"model {len(variables)}")
+    for v, w in zip(variables, weights):
+        if tuple(v.shape) != tuple(w.shape):
+            raise ValueError(f"load_model: {v.name} has shape {tuple(v.shape)}, the file "
+                             f"{w.shape}")
+        v.assign(w.astype(v.dtype.as_numpy_dtype))
+    settings = config.get("compile")
+    if compile and settings is not None:
+        from .optimizers import Optimizer
+        cls = _find_class(settings["optimizer"], custom)
+        if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+            raise ValueError(f"load_model: {settings['optimizer']} is not an optimizer")
+        optimizer = cls(**{k: _decode(v, custom) for k, v in settings["settings"].items()})
+        model.compile(optimizer=optimizer, loss=_decode(settings["loss"], custom),
+                      metrics=[_decode(m, custom) for m in settings["metrics"]])
+    return model
+
+
+def _register():
+    from . import layers
+    layers._model_writer[0] = save_model
+
+
+_register()
