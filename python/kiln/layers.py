@@ -1969,11 +1969,14 @@ def _encode_categories(ids, num_tokens, mode, dtype):
     per sample), multi_hot (1 where present) or count; ids outside
     [0, num_tokens) are an InvalidArgumentError where the values are."""
     ids = convert_to_tensor(ids)
-    if ids.ndim == 1 or mode == "one_hot":
-        if mode == "one_hot" and ids.ndim == 2 and ids.shape[1] != 1:
-            raise ValueError(f"one_hot encoding takes one id per sample, got shape "
-                             f"{ids.shape}")
-        ids = ops.reshape(ids, [-1, 1]) if ids.ndim == 1 else ids
+    if mode == "one_hot" and not (ids.ndim == 2 and ids.shape[1] == 1) and ids.ndim >= 1:
+        # (Keras: each id gets its own one-hot row, a dimension appended)
+        ops._check_at_run_time(
+            ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, num_tokens)),
+            f"CategoryEncoding: an id is outside [0, {num_tokens})")
+        return ops.one_hot(ids, num_tokens, dtype=dtype)
+    if ids.ndim == 1:
+        ids = ops.reshape(ids, [-1, 1])
     ops._check_at_run_time(
         ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, num_tokens)),
         f"CategoryEncoding: an id is outside [0, {num_tokens})")

@@ -186,9 +186,12 @@ def log_poisson_loss(targets, log_input, compute_full_loss=False, name=None):
     targets = convert_to_tensor(targets, log_input.dtype)
     loss = exp(log_input) - log_input * targets
     if compute_full_loss:
-        safe = where(greater(targets, 1.0), targets, math_ops.ones_like(targets))
+        # (TensorFlow's rule: the approximation wherever not 0 <= t <= 1)
+        outside = ops.logical_not(ops.logical_and(greater_equal(targets, 0.0),
+                                                  ops.less_equal(targets, 1.0)))
+        safe = where(outside, targets, math_ops.ones_like(targets))
         stirling = safe * ops.log(safe) - safe + 0.5 * ops.log(2.0 * math.pi * safe)
-        loss = loss + where(greater(targets, 1.0), stirling, math_ops.zeros_like(targets))
+        loss = loss + where(outside, stirling, math_ops.zeros_like(targets))
     return loss
 
 
@@ -610,16 +613,24 @@ def normalize_moments(counts, mean_ss, variance_ss, shift, name=None):
     return mean, variance
 
 
-def sufficient_statistics(x, axes, shift=None, keep_dims=False, name=None):
+def sufficient_statistics(x, axes, shift=None, keepdims=None, name=None, keep_dims=None):
     """(count, sum, sum of squares, shift) of x over `axes` (of x - shift
-    when shift is given), as tf.nn.sufficient_statistics."""
+    when shift is given), as tf.nn.sufficient_statistics (`keepdims`, or
+    TF1's `keep_dims`); the count is read when the code runs for open
+    extents."""
     x = convert_to_tensor(x)
+    keep = bool(keepdims if keepdims is not None else keep_dims)
     axes = [int(a) % x.ndim for a in axes]
-    count = float(np.prod([x.shape[a] for a in axes]))
+    if any(x.shape[a] is None for a in axes):
+        count = None
+        for a in axes:
+            extent = ops.cast(math_ops.shape(x)[a], x.dtype)
+            count = extent if count is None else count * extent
+    else:
+        count = convert_to_tensor(float(np.prod([x.shape[a] for a in axes])), x.dtype)
     y = x if shift is None else x - shift
-    return (convert_to_tensor(count, x.dtype),
-            ops.reduce_sum(y, axes, keepdims=keep_dims),
-            ops.reduce_sum(y * y, axes, keepdims=keep_dims), shift)
+    return (count, ops.reduce_sum(y, axes, keepdims=keep),
+            ops.reduce_sum(y * y, axes, keepdims=keep), shift)
 
 
 def weighted_moments(x, axes, frequency_weights, keepdims=False, name=None):

@@ -261,3 +261,25 @@ def test_third_review_cases():
                 lambda: layers.RandomZoom((-2.0, 0.5))):
         with pytest.raises(ValueError):
             bad()
+
+
+def test_fourth_review_cases():
+    # one_hot of [batch, k] ids appends a dimension (Keras); the Poisson
+    # loss's Stirling term applies outside [0, 1] (negative targets too);
+    # sufficient_statistics over an open extent counts when the code runs.
+    hot = layers.CategoryEncoding(4, output_mode="one_hot")(np.array([[0, 3], [2, 2]]))
+    np.testing.assert_array_equal(hot.numpy(), np.eye(4)[[[0, 3], [2, 2]]])
+    t, li = np.array([-2.0, 0.5, 3.0]), np.array([0.1, 0.2, 0.3])
+    full = kiln.nn.log_poisson_loss(t, li, compute_full_loss=True).numpy()
+    outside = (t < 0) | (t > 1)
+    safe = np.where(outside, t, 1.0)
+    stirling = np.where(outside, safe * np.log(np.abs(safe)) - safe +
+                        0.5 * np.log(2 * np.pi * np.abs(safe)), 0.0)
+    np.testing.assert_allclose(full[1:], (np.exp(li) - li * t + stirling)[1:], rtol=1e-12)
+    assert np.isnan(full[0])        # (log of a negative target, as TensorFlow's)
+    f = kiln.function(lambda v: kiln.nn.sufficient_statistics(v, [0], keepdims=True)[:3],
+                      input_signature=[kiln.TensorSpec([None, 3], kiln.float64)])
+    x = RNG.normal(size=(5, 3))
+    count, total, squares = f(x)
+    assert float(count) == 5.0 and total.shape == (1, 3)
+    np.testing.assert_allclose(squares.numpy()[0], (x * x).sum(0), rtol=1e-12)
