@@ -117,8 +117,8 @@ def _autograph_call(call):
     return call_with_autograph
 
 
-# kiln.saving's save_model (it registers itself: saving builds on layers,
-# not the other way round).
+# kiln.saving's save_model and model_to_json (it registers them: saving
+# builds on layers, not the other way round).
 _model_writer = [None]
 
 
@@ -1015,6 +1015,10 @@ class Model(Layer):
         """The model in Keras' single-file form (a zip of the architecture
         as JSON and the weights): kiln.keras.models.load_model reads it."""
         _model_writer[0](self, filepath, overwrite)
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON (kiln.keras.models.model_from_json)."""
+        return _model_writer[1](self)
 
     def save_weights(self, filepath):
         return training.save_weights(self, filepath)

@@ -375,9 +375,33 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     return model
 
 
+def clone_model(model, input_tensors=None, clone_function=None, custom_objects=None):
+    """A new model of the same architecture with new weights (initialized
+    afresh, as Keras' clone_model), rebuilt from the layers' arguments."""
+    if input_tensors is not None or clone_function is not None:
+        raise errors.UnimplementedError(
+            "clone_model: input_tensors and clone_function are not supported",
+            errors.user_location())
+    return _build_model(_model_config(model), dict(custom_objects or {}))
+
+
+def model_to_json(model):
+    """The architecture as a JSON string (model.to_json)."""
+    return json.dumps({"format": _FORMAT, "model": _model_config(model)})
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A model of the architecture model.to_json wrote, with new weights."""
+    config = json.loads(json_string)
+    if config.get("format") != _FORMAT:
+        raise ValueError(f"model_from_json: unknown format {config.get('format')!r}")
+    return _build_model(config["model"], dict(custom_objects or {}))
+
+
 def _register():
     from . import layers
     layers._model_writer[0] = save_model
+    layers._model_writer.append(model_to_json)
 
 
 _register()

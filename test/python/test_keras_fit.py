@@ -425,3 +425,22 @@ def test_saving_frozen_nested_and_typed_models(tmp_path):
     back = kiln.keras.models.load_model(tmp_path / "custom.keras",
                                         custom_objects={"Scale": Scale})
     np.testing.assert_allclose(back(np.ones((1, 2), np.float32)).numpy(), [[3.0, 3.0]])
+
+
+def test_clone_model_and_json(tmp_path):
+    # clone_model: the same architecture with new weights; to_json and
+    # model_from_json: the architecture only. Both predict like the
+    # original once given its weights.
+    model = kiln.Sequential([layers.Dense(3, activation="relu", input_shape=(4,)),
+                             layers.Dense(2)])
+    x = np.random.default_rng(8).normal(size=(5, 4)).astype(np.float32)
+    clone = kiln.keras.models.clone_model(model)
+    assert [v.shape for v in clone.variables] == [v.shape for v in model.variables]
+    assert not np.allclose(clone.get_weights()[0], model.get_weights()[0])
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone(x).numpy(), model(x).numpy(), rtol=1e-6)
+    again = kiln.keras.models.model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown format"):
+        kiln.keras.models.model_from_json('{"format": "other"}')
