@@ -15,7 +15,7 @@ import numpy as np
 
 from . import errors, random as _random
 from .dtypes import as_dtype, float32, float64, int32
-from .math_ops import _positions, expand_dims, floor, pad, reverse, squeeze, tile
+from .math_ops import broadcast_to, expand_dims, floor, pad, reverse, squeeze, tile
 from .ops import (cast, gather, greater, greater_equal, less, less_equal, logical_and,
                   maximum, minimum, reduce_mean, reduce_sum, reshape, sqrt,
                   transpose as _transpose, where)
@@ -320,9 +320,9 @@ def _as_float(image, what):
 def _scalar_like(value, x):
     """A number or scalar tensor in x's dtype (a float32 draw for a
     float64 image included)."""
-    t = convert_to_tensor(value) if not isinstance(value, (int, float)) else None
-    if t is None:
+    if isinstance(value, (int, float)):
         return convert_to_tensor(value, x.dtype)
+    t = convert_to_tensor(value)
     return t if t.dtype == x.dtype else cast(t, x.dtype)
 
 
@@ -442,7 +442,8 @@ def _sample(x, ys, xs, fill_mode, fill_value, interpolation):
     ys = _map_coordinate(ys, h, fill_mode)
     xs = _map_coordinate(xs, w, fill_mode)
     flat = reshape(x, [-1, c])                              # [b*h*w, c]
-    base = expand_dims(expand_dims(cast(_positions_of_batch(x), "int32") * (h * w), 1), 2)
+    # (each image's first row in `flat`; the batch is known: transform)
+    base = constant(np.arange(b, dtype=np.int32).reshape(b, 1, 1) * (h * w))
 
     def read(yi, xi):
         """x at integer positions (float tensors), fill_value outside."""
@@ -464,11 +465,6 @@ def _sample(x, ys, xs, fill_mode, fill_value, interpolation):
     top = read(y0, x0) * (1.0 - wx) + read(y0, x0 + 1.0) * wx
     bottom = read(y0 + 1.0, x0) * (1.0 - wx) + read(y0 + 1.0, x0 + 1.0) * wx
     return top * (1.0 - wy) + bottom * wy
-
-
-def _positions_of_batch(x):
-    """0, 1, ... along x's (possibly open) batch: [batch]."""
-    return _positions(reduce_sum(x, axis=[1, 2, 3]), 0, int32)
 
 
 def transform(images, transforms, interpolation="bilinear", fill_mode="constant",
@@ -514,9 +510,9 @@ def transform(images, transforms, interpolation="bilinear", fill_mode="constant"
     xs = (col(0) * gx + col(1) * gy + col(2)) / k
     ys = (col(3) * gx + col(4) * gy + col(5)) / k
     # (one transform for every image: spread over the batch)
-    zeros_b = expand_dims(expand_dims(_positions_of_batch(x), 1), 2)
-    zeros_b = cast(zeros_b, x.dtype) * 0.0
-    out = _sample(x, ys + zeros_b, xs + zeros_b, fill_mode, fill_value, interpolation)
+    grid = [x.shape[0], h, w]
+    out = _sample(x, broadcast_to(ys, grid), broadcast_to(xs, grid), fill_mode, fill_value,
+                  interpolation)
     if original.is_floating and original != out.dtype:
         out = cast(out, original)
     return _unbatched(out, batched)

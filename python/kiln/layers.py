@@ -501,11 +501,13 @@ class Dense(Layer):
         return self.activation(y) if self.activation else y
 
 
-def _convolution_options(layer, kernel_size, strides, padding, activation, use_bias):
-    """The options every 2-D convolution layer shares, checked and set on
-    `layer`."""
-    layer.kernel_size = _pair(kernel_size, "kernel_size")
-    layer.strides = _pair(strides, "strides")
+def _convolution_options(layer, kernel_size, strides, padding, activation, use_bias,
+                         window=None):
+    """The options every 2-D (or, with window=_triple, 3-D) convolution
+    layer shares, checked and set on `layer`."""
+    window = window or _pair
+    layer.kernel_size = window(kernel_size, "kernel_size")
+    layer.strides = window(strides, "strides")
     if padding.lower() not in ("valid", "same"):
         raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
     layer.padding = padding.upper()
@@ -771,14 +773,9 @@ class Conv3D(Layer):
                  name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.filters = int(filters)
-        self.kernel_size = _triple(kernel_size, "kernel_size")
-        self.strides = _triple(strides, "strides")
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias,
+                             window=_triple)
         self.dilation_rate = _triple(dilation_rate, "dilation_rate")
-        if padding.lower() not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding.upper()
-        self.activation = _activation(activation)
-        self.use_bias = use_bias
         self._inits = (kernel_initializer, bias_initializer, kernel_regularizer,
                        bias_regularizer)
 
@@ -2033,17 +2030,6 @@ def _smart_resize(x, height, width):
     return image.resize(_crop_to_aspect(x, height, width), [height, width])
 
 
-def _images4(inputs, what):
-    """(NHWC images, whether the input had a batch dimension)."""
-    x = convert_to_tensor(inputs)
-    if x.ndim == 3:
-        return math_ops.expand_dims(x, 0), False
-    if x.ndim != 4:
-        raise ValueError(f"{what}: images are [batch, height, width, channels] (or one "
-                         f"[height, width, channels]), got shape {x.shape}")
-    return x, True
-
-
 class _ImageLayer(Layer):
     """Keras' image preprocessing layers: NHWC images (or one image), the
     result in the layer's compute dtype."""
@@ -2059,9 +2045,9 @@ class _ImageLayer(Layer):
         return (int(self.seed) * 1000003 + self._draws) % (1 << 31)
 
     def call(self, inputs, training=None):
-        x, batched = _images4(inputs, self.name)
+        x, batched = image._batched(inputs, self.name)
         y = ops.cast(self._transform(x, bool(training)), self.compute_dtype)
-        return y if batched else math_ops.squeeze(y, [0])
+        return image._unbatched(y, batched)
 
 
 class Resizing(_ImageLayer):
@@ -2237,7 +2223,7 @@ class _GeometricLayer(_ImageLayer):
     def _uniform(self, x, low, high):
         """One number per image ([batch]) from [low, high)."""
         if low == high:
-            return ops.cast(math_ops.zeros([math_ops.shape(x)[0]]), x.dtype) + low
+            return math_ops.fill([math_ops.shape(x)[0]], low, x.dtype)
         return random.uniform([math_ops.shape(x)[0]], low, high, dtype=x.dtype,
                               seed=self._next_seed())
 

@@ -428,9 +428,7 @@ def conv3d(input, filters, strides, padding, data_format="NDHWC", dilations=None
 
 def _pool3d(what, pool2d, combine, fill):
     def apply(input, ksize, strides, padding="VALID", data_format="NDHWC", name=None):
-        if data_format not in ("NDHWC", None):
-            raise errors.UnimplementedError(f"{what} supports NDHWC only",
-                                            errors.user_location())
+        _channels_last(data_format, what, ("NDHWC",))
         x = convert_to_tensor(input)
         if x.ndim != 5:
             raise errors.InvalidArgumentError(

@@ -106,8 +106,6 @@ def _decode(value, custom):
         return activations.get(value["__activation__"])
     if "__object__" in value:
         cls = _find_class(value["__object__"], custom)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            raise ValueError(f"load_model: {value['__object__']} is not a value class")
         obj = cls.__new__(cls)
         obj.__dict__.update({k: _decode(v, custom) for k, v in value["state"].items()})
         return obj

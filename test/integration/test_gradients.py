@@ -124,6 +124,22 @@ def test_unary(runner, name):
     check_gradient(runner, f"kiln.{name} %a0 : {{T0}}", [x], (2, 3))
 
 
+@pytest.mark.parametrize("used", ["first", "both"])
+def test_split(runner, used):
+    # kiln.split's cotangent joins the pieces' back, zeros for a piece the
+    # function does not use.
+    x, a, b = r64((5, 3)), r64((2, 3)), r64((3, 3))
+    split = ("  %pieces:2 = kiln.split %a0 like %a1, %a2 {axis = 0 : i64} : tensor<5x3xf64> like "
+             "tensor<2x3xf64>, tensor<3x3xf64> -> tensor<2x3xf64>, tensor<3x3xf64>\n")
+    if used == "first":
+        check_gradient(runner, "kiln.mul %pieces#0, %pieces#0 : tensor<2x3xf64>, tensor<2x3xf64> -> {R}",
+                       [x, a, b], (2, 3), wrt=[0], prefix_lines=split + "  %y = ")
+    else:
+        check_gradient(runner, "kiln.concat %pieces#1, %q {axis = 0 : i64} : (tensor<3x3xf64>, "
+                       "tensor<2x3xf64>) -> {R}", [x, a, b], (5, 3), wrt=[0],
+                       prefix_lines=split + "  %q = kiln.exp %pieces#0 : tensor<2x3xf64>\n  %y = ")
+
+
 @pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "rem",
                                   "atan2"])
 @pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2))])

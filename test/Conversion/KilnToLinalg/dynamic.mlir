@@ -290,6 +290,20 @@ func.func @split_refined(%x: tensor<?x3xf32>, %a: tensor<?x3xf32>) -> tensor<2x3
 
 // -----
 
+// (The same for a concatenation: its sum checked against the type's 5.)
+// CHECK-LABEL: func.func @concat_refined
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[S:.*]] = arith.addi %[[N]], %c2
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[S]], %c5
+// CHECK: cf.assert %[[OK]], "{{.*}}kiln.concat: dimension 0 is not the result's 5"
+// CHECK: tensor.empty() : tensor<5x3xf32>
+func.func @concat_refined(%x: tensor<?x3xf32>, %y: tensor<2x3xf32>) -> tensor<5x3xf32> {
+  %c = kiln.concat %x, %y {axis = 0 : i64} : (tensor<?x3xf32>, tensor<2x3xf32>) -> tensor<5x3xf32>
+  return %c : tensor<5x3xf32>
+}
+
+// -----
+
 // An iota takes its open extents from `like` (never its elements).
 // CHECK-LABEL: func.func @iota_like
 // CHECK-SAME: (%[[X:.*]]: tensor<?x?xf32>)
