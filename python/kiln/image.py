@@ -15,7 +15,7 @@ import numpy as np
 
 from . import errors, random as _random
 from .dtypes import as_dtype, float32, float64, int32
-from .math_ops import broadcast_to, expand_dims, floor, pad, reverse, squeeze, tile
+from .math_ops import _positions, broadcast_to, expand_dims, floor, pad, reverse, squeeze, tile
 from .ops import (cast, gather, greater, greater_equal, less, less_equal, logical_and,
                   maximum, minimum, reduce_mean, reduce_sum, reshape, sqrt,
                   transpose as _transpose, where)
@@ -434,16 +434,24 @@ def _map_coordinate(coord, size, fill_mode):
     return minimum(maximum(coord, 0.0), n - 1.0)
 
 
+def _image_numbers(x):
+    """Each image's position in the batch x [b, h, w, c], as [b, 1, 1]
+    int32 (constants for a known batch; read when the code runs for an
+    open one, from x's extent only)."""
+    return reshape(_positions(x[:, :1, :1, :1], 0), [-1, 1, 1])
+
+
 def _sample(x, ys, xs, fill_mode, fill_value, interpolation):
     """Images x [b, h, w, c] read at the continuous positions (ys, xs)
     ([b, h', w'], input pixel coordinates): bilinear or nearest, positions
     outside mapped by `fill_mode` (constant: fill_value)."""
-    b, h, w, c = x.shape
+    _, h, w, c = x.shape
     ys = _map_coordinate(ys, h, fill_mode)
     xs = _map_coordinate(xs, w, fill_mode)
     flat = reshape(x, [-1, c])                              # [b*h*w, c]
-    # (each image's first row in `flat`; the batch is known: transform)
-    base = constant(np.arange(b, dtype=np.int32).reshape(b, 1, 1) * (h * w))
+    # (each image's first row in `flat`; an open batch makes the gather's
+    # table open along its axis)
+    base = _image_numbers(x) * (h * w)
 
     def read(yi, xi):
         """x at integer positions (float tensors), fill_value outside."""
@@ -475,12 +483,6 @@ def transform(images, transforms, interpolation="bilinear", fill_mode="constant"
     (tf.raw_ops.ImageProjectiveTransformV3); `fill_mode` reflect, wrap,
     constant (fill_value) or nearest; bilinear or nearest interpolation."""
     x, batched = _batched(images, "transform")
-    if x.shape[0] is None:
-        raise errors.UnimplementedError(
-            "transform (and Keras' RandomRotation, RandomZoom, RandomTranslation): the "
-            "batch must be known while tracing (each image's pixels are gathered from "
-            "the whole batch's); give the function a static batch size",
-            errors.user_location())
     if fill_mode not in _FILL_MODES:
         raise errors.InvalidArgumentError(
             f"transform: fill_mode {fill_mode!r} is not one of {_FILL_MODES}",
@@ -509,10 +511,15 @@ def transform(images, transforms, interpolation="bilinear", fill_mode="constant"
     k = col(6) * gx + col(7) * gy + 1.0
     xs = (col(0) * gx + col(1) * gy + col(2)) / k
     ys = (col(3) * gx + col(4) * gy + col(5)) / k
-    # (one transform for every image: spread over the batch)
-    grid = [x.shape[0], h, w]
-    out = _sample(x, broadcast_to(ys, grid), broadcast_to(xs, grid), fill_mode, fill_value,
-                  interpolation)
+    # (one transform for every image: spread over the batch; an open batch
+    # through zeros shaped [b, 1, 1])
+    if x.shape[0] is None:
+        spread = cast(_image_numbers(x), x.dtype) * 0.0
+        ys, xs = ys + spread, xs + spread
+    else:
+        grid = [x.shape[0], h, w]
+        ys, xs = broadcast_to(ys, grid), broadcast_to(xs, grid)
+    out = _sample(x, ys, xs, fill_mode, fill_value, interpolation)
     if original.is_floating and original != out.dtype:
         out = cast(out, original)
     return _unbatched(out, batched)

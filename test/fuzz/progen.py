@@ -604,9 +604,12 @@ def gather(prog, rng, v):
                        rng.choice([np.int32, np.int64]))
     count = prog.values[ids].shape[0]
     out = x.shape[:axis] + (count,) + x.shape[axis + 1:]
+    # (a table open along the axis too: the ids are within this run's extent)
+    dyn = x.dyn[:axis] + (False,) + x.dyn[axis + 1:]
     return prog.add(out, x.dtype, [v, ids], lambda n, t, r: (
         f"kiln.gather {n[0]}, {n[1]} {{axis = {axis} : i64}} : {t[0]}, {t[1]} -> {r}"),
-        lambda a, i: np.take(a, i, axis=axis), lambda k, a, i: k.gather(a, i, axis=axis))
+        lambda a, i: np.take(a, i, axis=axis), lambda k, a, i: k.gather(a, i, axis=axis),
+        dyn)
 
 
 def argmax(prog, rng, v):
@@ -808,7 +811,8 @@ def grow(prog, rng, v):
         if not prog.dynamic and len(prog.scopes) < 3:
             kinds += ["for", "while", "cond"] * prog.control_weight
     else:  # (moves of data that keep open extents: taken whole, never padded)
-        kinds += ["transpose", "slice", "concat", "pad", "expand_squeeze", "batch_matmul"]
+        kinds += ["transpose", "slice", "concat", "pad", "expand_squeeze", "batch_matmul",
+                  "gather"]
         if dtype in FLOATS and x.dyn[0] and not any(x.dyn[1:]) and rank in (2, 3, 4):
             kinds += ["conv2d", "pool"] * 2  # (over an open batch)
     if dtype in HALVES:  # (an island: no casts, control flow or one-hot inside)

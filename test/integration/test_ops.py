@@ -913,6 +913,45 @@ def test_open_ids_gather_scatter_and_dim(runner, rows):
     assert int(n) == rows
 
 
+@pytest.mark.parametrize("rows", [0, 1, 4, 7])
+def test_gather_and_scatter_along_open_axes(runner, rows):
+    # The indexed axis itself is open (a table whose length is known at run
+    # time only: a batch of images gathered by pixel position); ids out of
+    # the table's range read 0 and add nothing, and every id is out of
+    # range of an empty table. A second gather along an open axis 1 with
+    # open ids.
+    table = rand((rows, 3), np.float32, -1, 1)
+    ids = np.array([0, 3, -1, 6, 2], np.int32)
+    upd = rand((5, 3), np.float32, -1, 1)
+    wide = rand((2, rows), np.float32, -1, 1)
+    cols = np.random.default_rng(rows).integers(-1, rows + 1, 3).astype(np.int32)
+    mlir = """func.func @f(%t: tensor<?x3xf32>, %ids: tensor<5xi32>, %u: tensor<5x3xf32>,
+             %w: tensor<2x?xf32>, %c: tensor<?xi32>)
+    -> (tensor<5x3xf32>, tensor<?x3xf32>, tensor<?x3xf32>, tensor<2x?xf32>) {
+  %g = kiln.gather %t, %ids : tensor<?x3xf32>, tensor<5xi32> -> tensor<5x3xf32>
+  %s = kiln.scatter_add %t, %ids, %u {axis = 0 : i64} : tensor<?x3xf32>, tensor<5xi32>, tensor<5x3xf32> -> tensor<?x3xf32>
+  %m = kiln.scatter_reduce max, %t, %ids, %u : tensor<?x3xf32>, tensor<5xi32>, tensor<5x3xf32> -> tensor<?x3xf32>
+  %h = kiln.gather %w, %c {axis = 1 : i64} : tensor<2x?xf32>, tensor<?xi32> -> tensor<2x?xf32>
+  return %g, %s, %m, %h : tensor<5x3xf32>, tensor<?x3xf32>, tensor<?x3xf32>, tensor<2x?xf32>
+}
+"""
+    g, s, m, h = runner.run(mlir, [table, ids, upd, wide, cols])
+    inside = (ids >= 0) & (ids < rows)
+    want_g = np.zeros((5, 3), np.float32)
+    want_g[inside] = table[ids[inside]]
+    np.testing.assert_array_equal(g, want_g)
+    want_s = table.astype(np.float64).copy()
+    np.add.at(want_s, ids[inside], upd[inside])
+    np.testing.assert_allclose(s, want_s, rtol=1e-6, atol=1e-7)
+    want_m = table.copy()
+    np.maximum.at(want_m, ids[inside], upd[inside])
+    np.testing.assert_array_equal(m, want_m)
+    ok = (cols >= 0) & (cols < rows)
+    want_h = np.zeros((2, 3), np.float32)
+    want_h[:, ok] = wide[:, cols[ok]]
+    np.testing.assert_array_equal(h, want_h)
+
+
 @pytest.mark.parametrize("rows,cols", [(1, 1), (4, 3), (9, 17), (0, 2)])
 def test_moves_of_open_extents(runner, rows, cols):
     # Transposes, whole-dimension slices, padding of fixed dimensions,

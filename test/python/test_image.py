@@ -437,20 +437,65 @@ def test_geometric_augmentation_layers(seeded):
     rows = [(-r - 1) if r < 0 else r for r in np.arange(6) - 3]   # reflected: 2 1 0 0 1 2
     np.testing.assert_allclose(moved, square[:, rows], atol=1e-6)
     # Random draws, compiled: each image is rotated by its own angle (the
-    # centre pixel of an odd image stays). An open batch is refused.
+    # centre pixel of an odd image stays), over a batch known while tracing
+    # and over an open one (one trace for every batch size).
     rotate = layers.RandomRotation(0.5, fill_mode="constant")
     zoom = layers.RandomZoom((-0.3, 0.3), fill_mode="nearest")
-    with pytest.raises(kiln.errors.UnimplementedError, match="batch must be known"):
-        kiln.function(lambda v: rotate(v, training=True),
-                      input_signature=[kiln.TensorSpec([None, 5, 5, 1])])(
-            np.zeros((2, 5, 5, 1), np.float32))
     f = kiln.function(lambda v: (rotate(v, training=True), zoom(v, training=True)))
-    imgs = RNG.normal(size=(16, 5, 5, 1)).astype(np.float32)
-    r, z = (t.numpy() for t in f(imgs))
-    np.testing.assert_allclose(r[:, 2, 2], imgs[:, 2, 2], atol=1e-5)
-    np.testing.assert_allclose(z[:, 2, 2], imgs[:, 2, 2], atol=1e-5)
-    assert len({np.round(v, 4).tobytes() for v in r}) == 16       # different angles
-    assert f.trace_count == 1
+    g = kiln.function(lambda v: (rotate(v, training=True), zoom(v, training=True)),
+                      input_signature=[kiln.TensorSpec([None, 5, 5, 1])])
+    for fn, sizes in ((f, [16]), (g, [16, 3, 1])):
+        for n in sizes:
+            imgs = RNG.normal(size=(n, 5, 5, 1)).astype(np.float32)
+            r, z = (t.numpy() for t in fn(imgs))
+            assert r.shape == z.shape == imgs.shape
+            np.testing.assert_allclose(r[:, 2, 2], imgs[:, 2, 2], atol=1e-5)
+            np.testing.assert_allclose(z[:, 2, 2], imgs[:, 2, 2], atol=1e-5)
+            assert len({np.round(v, 4).tobytes() for v in r}) == n    # different angles
+        assert fn.trace_count == 1
+
+
+@pytest.mark.parametrize("mode,interpolation", [("reflect", "bilinear"),
+                                                ("constant", "nearest"),
+                                                ("wrap", "bilinear")])
+def test_transform_over_an_open_batch(mode, interpolation):
+    # One compiled function for every batch size: each image gathered from
+    # a table whose length is the open batch times its pixels; transforms
+    # one per image or one for all; the gradient with respect to the images
+    # (the map is linear: <dL/dx, v> = sum(w * T(v)) for any v, T written
+    # out by TensorFlow's kernel rules).
+    th = 0.4
+    rotate = np.array([np.cos(th), -np.sin(th), 1.0, np.sin(th), np.cos(th), -0.5, 0, 0])
+    shift = np.array([1.0, 0.0, -2.3, 0.0, 1.0, 3.6, 0.0, 0.0])
+    spec = kiln.TensorSpec([None, 7, 6, 2], kiln.float64)
+
+    @kiln.function(input_signature=[spec, kiln.TensorSpec([None, 8], kiln.float64), spec])
+    def each(x, t, w):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = kiln.image.transform(x, t, interpolation, mode, fill_value=0.5)
+            loss = kiln.reduce_sum(y * w)
+        return y, tape.gradient(loss, x)
+
+    @kiln.function(input_signature=[spec])
+    def one(x):
+        return kiln.image.transform(x, rotate, interpolation, mode, fill_value=0.5)
+
+    for n in (2, 3, 1):
+        x = RNG.normal(size=(n, 7, 6, 2))
+        t = np.stack([rotate, shift, rotate * 0.9][:n])
+        w, v = RNG.normal(size=x.shape), RNG.normal(size=x.shape)
+        y, dx = (a.numpy() for a in each(x, t, w))
+        np.testing.assert_allclose(y, tf_transform(x, t, mode, interpolation, 0.5),
+                                   rtol=1e-10, atol=1e-12)
+        # (the fill value is a constant: T(v) without it is T(v) - T(0))
+        linear = tf_transform(v, t, mode, interpolation, 0.5) - \
+            tf_transform(0 * v, t, mode, interpolation, 0.5)
+        np.testing.assert_allclose(np.sum(dx * v), np.sum(w * linear), rtol=1e-9)
+        np.testing.assert_allclose(one(x).numpy(),
+                                   tf_transform(x, rotate, mode, interpolation, 0.5),
+                                   rtol=1e-10, atol=1e-12)
+    assert each.trace_count == 1 and one.trace_count == 1
 
 
 def test_transform_of_16_bit_images_and_given_normalization_statistics():

@@ -185,6 +185,10 @@ std::string locationPrefix(Location loc);
 /// the runtime function are declared in `module`. CPU code only.
 void checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module, Value ok,
                     StringRef what, Value value, int64_t bound);
+/// The same with the bound known at run time only (an index or integer
+/// value: an open extent).
+void checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module, Value ok,
+                    StringRef what, Value value, Value bound);
 
 } // namespace mlir::kiln::lowering
 

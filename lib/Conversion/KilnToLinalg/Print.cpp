@@ -168,9 +168,13 @@ std::pair<Value, Value> lowering::constantText(OpBuilder &b, Location loc,
   return {address, length};
 }
 
-void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
-                              Value ok, StringRef what, Value value,
-                              int64_t bound) {
+namespace {
+
+/// checkAtRunTime's body; `limit` makes the bound (an i64) inside the
+/// branch taken on failure.
+void checkAtRunTimeWith(OpBuilder &b, Location loc, ModuleOp module, Value ok,
+                        StringRef what, Value value,
+                        llvm::function_ref<Value(OpBuilder &)> limit) {
   std::string message = (locationPrefix(loc) + what).str();
   auto i64 = b.getI64Type();
   declareRuntime(b, loc, module, "kiln_check_failed", {i64, i64, i64, i64});
@@ -182,9 +186,29 @@ void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
   auto [address, length] = constantText(inside, loc, module, message);
   Value shown = value ? castScalar(inside, loc, value, i64)
                       : arith::ConstantIntOp::create(inside, loc, i64, 0);
-  Value limit = arith::ConstantIntOp::create(inside, loc, i64, bound);
   func::CallOp::create(inside, loc, "kiln_check_failed", TypeRange{},
-                       ValueRange{address, length, shown, limit});
+                       ValueRange{address, length, shown, limit(inside)});
+}
+
+} // namespace
+
+void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
+                              Value ok, StringRef what, Value value,
+                              int64_t bound) {
+  checkAtRunTimeWith(b, loc, module, ok, what, value, [&](OpBuilder &in) {
+    return Value(arith::ConstantIntOp::create(in, loc, in.getI64Type(), bound));
+  });
+}
+
+void lowering::checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module,
+                              Value ok, StringRef what, Value value,
+                              Value bound) {
+  checkAtRunTimeWith(b, loc, module, ok, what, value, [&](OpBuilder &in) {
+    Type i64 = in.getI64Type();
+    return bound.getType().isIndex()
+               ? Value(arith::IndexCastOp::create(in, loc, i64, bound))
+               : castScalar(in, loc, bound, i64);
+  });
 }
 
 namespace {

@@ -368,6 +368,24 @@ std::pair<Value, Value> clampIndex(OpBuilder &b, Location loc, Value index,
   return {clamped, inRange};
 }
 
+/// The same for an extent known at run time only (`size`, an index): the
+/// clamped index is 0 when the extent is 0 (where nothing may be read: the
+/// callers read under `inRange` only).
+std::pair<Value, Value> clampIndex(OpBuilder &b, Location loc, Value index,
+                                   Value size) {
+  Value i = arith::IndexCastOp::create(b, loc, b.getIndexType(), index);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value inRange = arith::AndIOp::create(
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i, size));
+  Value last = arith::MaxSIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, size, one), zero);
+  Value clamped = arith::MinSIOp::create(
+      b, loc, arith::MaxSIOp::create(b, loc, i, zero), last);
+  return {clamped, inRange};
+}
+
 } // namespace
 
 namespace {
@@ -400,11 +418,11 @@ bool lowering::scatterTakesOpenExtents(Operation *op) {
   int64_t axis = scatter->axis;
   if (axis < 0)
     axis += baseType.getRank();
-  // The positions along the axis are checked against its (static) extent;
-  // every other extent may be open: the loops run over the updates', the
-  // slices take theirs, and the base's are checked against them.
-  return axis >= 0 && axis < baseType.getRank() &&
-         !baseType.isDynamicDim(axis);
+  // The positions along the axis are checked against its extent (read at
+  // run time where it is open); every other extent may be open: the loops
+  // run over the updates', the slices take theirs, and the base's are
+  // checked against them.
+  return axis >= 0 && axis < baseType.getRank();
 }
 
 bool lowering::gatherTakesOpenExtents(GatherOp op) {
@@ -413,9 +431,10 @@ bool lowering::gatherTakesOpenExtents(GatherOp op) {
   int64_t axis = static_cast<int64_t>(op.getAxis());
   if (axis < 0)
     axis += paramsType.getRank();
-  // The indices are checked against the axis's (static) extent; the
-  // table's other extents may be open (the result takes them).
-  if (axis < 0 || axis >= paramsType.getRank() || paramsType.isDynamicDim(axis))
+  // The indices are checked against the axis's extent (read at run time
+  // where it is open); the table's other extents may be open (the result
+  // takes them).
+  if (axis < 0 || axis >= paramsType.getRank())
     return false;
   // The result type must be exactly what the operands give (no `?` where
   // the table is static, the indices' own extents where they are open).
@@ -472,6 +491,11 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
                                        : tableExtents[d - k + 1]);
     // An empty table: every index is out of range (no element to read).
     bool emptyAxis = paramsType.getDimSize(axis) == 0;
+    // An open axis: its extent at run time, and every read under a branch
+    // (the table may be empty there).
+    bool openAxis = paramsType.isDynamicDim(axis);
+    Value axisExtent =
+        openAxis ? cast<Value>(tableExtents[axis]) : Value();
     MLIRContext *context = rewriter.getContext();
     SmallVector<AffineMap> maps = {
         indicesMap(context, type.getRank(), axis, k),
@@ -485,28 +509,50 @@ struct GatherLowering : OpConversionPattern<GatherOp> {
         ValueRange{emptyTensor(rewriter, loc, extents, type.getElementType())},
         maps, iterators,
         [&](OpBuilder &b, Location l, ValueRange args) {
-          auto [j, inRange] =
-              clampIndex(b, l, args[0], paramsType.getDimSize(axis));
-          if (op.getBoundsCheck())
-            checkAtRunTime(b, l, module, inRange,
-                           "gather: an index is out of range", args[0],
-                           paramsType.getDimSize(axis));
+          Value j, inRange;
+          std::tie(j, inRange) =
+              openAxis ? clampIndex(b, l, args[0], axisExtent)
+                       : clampIndex(b, l, args[0], paramsType.getDimSize(axis));
+          if (op.getBoundsCheck()) {
+            if (openAxis)
+              checkAtRunTime(b, l, module, inRange,
+                             "gather: an index is out of range", args[0],
+                             axisExtent);
+            else
+              checkAtRunTime(b, l, module, inRange,
+                             "gather: an index is out of range", args[0],
+                             paramsType.getDimSize(axis));
+          }
+          Value zero = scalarConstant(b, l, type.getElementType(), 0);
           if (emptyAxis) {
-            linalg::YieldOp::create(
-                b, l, scalarConstant(b, l, type.getElementType(), 0));
+            linalg::YieldOp::create(b, l, zero);
             return;
           }
+          // (The positions are read in the generic's body: linalg.index
+          // has to be its direct child.)
           SmallVector<Value> at;
           for (int64_t d = 0; d < axis; ++d)
             at.push_back(linalg::IndexOp::create(b, l, d));
           at.push_back(j);
           for (int64_t d = axis + k; d < type.getRank(); ++d)
             at.push_back(linalg::IndexOp::create(b, l, d));
-          Value v = tensor::ExtractOp::create(b, l, params, at);
-          Value zero = scalarConstant(b, l, type.getElementType(), 0);
-          linalg::YieldOp::create(
-              b, l,
-              ValueRange{arith::SelectOp::create(b, l, inRange, v, zero)});
+          auto read = [&](OpBuilder &r) -> Value {
+            return tensor::ExtractOp::create(r, l, params, at);
+          };
+          if (!openAxis) {
+            linalg::YieldOp::create(
+                b, l,
+                ValueRange{arith::SelectOp::create(b, l, inRange, read(b),
+                                                   zero)});
+            return;
+          }
+          auto ifOp = scf::IfOp::create(b, l, TypeRange{zero.getType()},
+                                        inRange, /*withElseRegion=*/true);
+          OpBuilder then = ifOp.getThenBodyBuilder();
+          scf::YieldOp::create(then, l, read(then));
+          OpBuilder otherwise = ifOp.getElseBodyBuilder();
+          scf::YieldOp::create(otherwise, l, zero);
+          linalg::YieldOp::create(b, l, ifOp.getResult(0));
         });
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
@@ -613,7 +659,11 @@ struct ScatterLowering : OpConversionPattern<OpTy> {
     auto body = [&](OpBuilder &b, Location l, ValueRange ivs,
                     Value acc) -> Value {
       Value j = tensor::ExtractOp::create(b, l, indices, ivs.slice(axis, k));
-      auto [clamped, inRange] = clampIndex(b, l, j, baseType.getDimSize(axis));
+      auto [clamped, inRange] =
+          baseType.isDynamicDim(axis)
+              ? clampIndex(b, l, j,
+                           Value(tensor::DimOp::create(b, l, acc, axis)))
+              : clampIndex(b, l, j, baseType.getDimSize(axis));
       auto ifOp = scf::IfOp::create(
           b, l, TypeRange{acc.getType()}, inRange, /*withElseRegion=*/true);
       OpBuilder inside = ifOp.getThenBodyBuilder();

@@ -26,6 +26,21 @@ func.func @gather(%t: tensor<10x4xf32>, %ids: tensor<3xi32>) -> tensor<3x4xf32> 
 
 // -----
 
+// A table open along the axis: the report gives its extent read at run
+// time.
+// CHECK-LABEL: func.func @open_gather
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c0 : tensor<?x4xf32>
+// CHECK: linalg.generic
+// CHECK: scf.if %{{.*}} {
+// CHECK:   %[[SIZE:.*]] = arith.index_cast %[[N]] : index to i64
+// CHECK:   func.call @kiln_check_failed(%{{.*}}, %{{.*}}, %{{.*}}, %[[SIZE]])
+func.func @open_gather(%t: tensor<?x4xf32>, %ids: tensor<3xi32>) -> tensor<3x4xf32> {
+  %0 = kiln.gather %t, %ids {bounds_check} : tensor<?x4xf32>, tensor<3xi32> -> tensor<3x4xf32>
+  return %0 : tensor<3x4xf32>
+}
+
+// -----
+
 // Without bounds_check (a slice's gradient reads zeros out of range on
 // purpose) nothing is reported.
 // CHECK-LABEL: func.func @unchecked
