@@ -18,6 +18,7 @@ import numpy as np
 
 from . import (activations, control_flow, image, initializers, math_ops,
                mixed_precision, nn, ops, random, regularizers, training)
+from ._recording import record_subclass, recording_init
 from .dtypes import as_dtype, bool as bool_, float32
 from .module import Module, _leaves, _walking, current_name_scope
 from .tensor import Tensor, _open_entries, convert_to_tensor
@@ -122,33 +123,6 @@ def _autograph_call(call):
 _model_writer = [None]
 
 
-def _recording_init(init):
-    """`init` that first notes the arguments a layer was made with (the
-    outermost constructor's: what model.save writes and load_model passes
-    again)."""
-    signature = inspect.signature(init)
-
-    @functools.wraps(init)
-    def recording(self, *args, **kwargs):
-        if "_init_arguments" not in self.__dict__:
-            try:
-                bound = signature.bind(self, *args, **kwargs)
-            except TypeError:
-                bound = None  # (init itself reports the mistake)
-            if bound is not None:
-                arguments = dict(bound.arguments)
-                arguments.pop(next(iter(signature.parameters)))  # (self)
-                for name, parameter in signature.parameters.items():
-                    if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-                        arguments.update(arguments.pop(name, {}))
-                    elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-                        arguments["*args"] = list(arguments.pop(name, ()))
-                object.__setattr__(self, "_init_arguments", arguments)
-        return init(self, *args, **kwargs)
-    recording._kiln_records = True
-    return recording
-
-
 class Layer(Module):
     """Base class: weights made by `add_weight` in `build`, math in `call`.
     Variables and Modules assigned to attributes (also in lists, tuples and
@@ -159,9 +133,7 @@ class Layer(Module):
         call = cls.__dict__.get("call")
         if inspect.isfunction(call) and not getattr(call, "_kiln_autograph", False):
             cls.call = _autograph_call(call)
-        init = cls.__dict__.get("__init__")
-        if inspect.isfunction(init) and not getattr(init, "_kiln_records", False):
-            cls.__init__ = _recording_init(init)
+        record_subclass(cls)
 
     def __init__(self, name=None, trainable=True, dtype=None,
                  input_shape=None, activity_regularizer=None, **kwargs):
@@ -854,7 +826,7 @@ class Activation(Layer):
 
 
 # (Layers without a constructor of their own record the base one's.)
-Layer.__init__ = _recording_init(Layer.__init__)
+Layer.__init__ = recording_init(Layer.__init__)
 
 
 class Model(Layer):

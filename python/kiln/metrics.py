@@ -5,6 +5,7 @@ kiln.Variables, so a metric can be updated eagerly or inside
 import numpy as np
 
 from . import losses, math_ops, ops
+from ._recording import record_subclass, recording_init
 from ._targets import _labels, _match, _squeeze_last
 from .dtypes import float32, int64
 from .tensor import constant, convert_to_tensor
@@ -19,6 +20,14 @@ def _count(t):
 
 
 class Metric:
+    """Base class: a running value kept in variables (update_state,
+    result, reset_state). The arguments a metric is made with are noted,
+    so a compiled model's metrics are written by model.save."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        record_subclass(cls)
+
     def __init__(self, name=None):
         self.name = name or type(self).__name__
         self.total = Variable(constant(0.0, float32), name=f"{self.name}/total",
@@ -362,3 +371,6 @@ class AUC(_Confusion):
         width = fpr[: n - 1] - fpr[1:]
         height = (tpr[: n - 1] + tpr[1:]) * 0.5
         return ops.reduce_sum(width * height)
+
+
+Metric.__init__ = recording_init(Metric.__init__)

@@ -3,7 +3,9 @@
 The file is a zip, as Keras' ".keras" format is: `config.json` holds the
 architecture (each layer's class and the arguments it was made with, and
 for a functional model the calls from the inputs to the outputs),
-`model.weights.npz` the weights in the order `get_weights` gives, and
+`model.weights.npz` the weights layer by layer, `optimizer.weights.npz`
+the compiled optimizer's state once it has stepped (its step counter and
+the slots of each weight, so training goes on where it stopped), and
 `metadata.json` the format. Layers are rebuilt by calling their classes
 with those arguments again, so a layer whose arguments are Python
 functions (a Lambda, a custom activation) cannot be written: the error
@@ -174,16 +176,47 @@ def _make_layer(config, custom):
     cls = _find_class(config["class"], custom)
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         raise ValueError(f"load_model: {config['class']} is not a layer class")
-    arguments = {k: _decode(v, custom) for k, v in config["config"].items()}
+    kwargs = {"name": config["name"]} if _takes(cls, "name") else {}
+    layer = _construct(cls, config["config"], custom, kwargs)
+    layer.trainable = config.get("trainable", True)
+    return layer
+
+
+def _construct(cls, config, custom, extra):
+    """cls called with the arguments a config recorded (and `extra`)."""
+    arguments = {k: _decode(v, custom) for k, v in config.items()}
     positional = arguments.pop("*args", [])
     if positional:
         names = [n for n, p in inspect.signature(cls.__init__).parameters.items()
                  if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD][1:]
         positional = [arguments.pop(n) for n in names if n in arguments] + positional
-    kwargs = {"name": config["name"]} if _takes(cls, "name") else {}
-    layer = cls(*positional, **kwargs, **arguments)
-    layer.trainable = config.get("trainable", True)
-    return layer
+    return cls(*positional, **extra, **arguments)
+
+
+def _metric_config(metric):
+    """A compiled metric: its name, or its class and the arguments it was
+    made with (its running totals are not written: fit resets them)."""
+    if isinstance(metric, str):
+        return metric
+    arguments = getattr(metric, "__dict__", {}).get("_init_arguments")
+    if arguments is None:
+        raise ValueError(f"model.save: the metric {metric!r} is not a metric object or "
+                         "name that can be written")
+    cls = type(metric)
+    name = getattr(metric, "name", cls.__name__)
+    return {"__metric__": f"{cls.__module__}:{cls.__qualname__}",
+            "config": {k: _encode(v, f"argument {k!r} of the metric {name}")
+                       for k, v in arguments.items()}}
+
+
+def _make_metric(config, custom):
+    from .metrics import Metric
+    if not isinstance(config, dict) or "__metric__" not in config:
+        return _decode(config, custom)
+    cls = _find_class(config["__metric__"], custom)
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise ValueError(f"load_model: {config['__metric__']} is not a metric class")
+    return _construct(cls, config["config"], custom, {})
 
 
 # --- Models -------------------------------------------------------------------
@@ -307,11 +340,10 @@ def _compile_config(model):
         return None
     encoded_metrics = []
     for m in metrics:
-        if isinstance(m, str):  # (metric objects hold state variables)
-            encoded_metrics.append(m)
-        else:
-            warnings.warn(f"model.save: the metric {m!r} is not written (only metrics "
-                          "given by name are); compile the loaded model to add it")
+        try:
+            encoded_metrics.append(_metric_config(m))
+        except ValueError as e:
+            warnings.warn(f"{e}; compile the loaded model to add it")
     cls = type(inner)
     return {"optimizer": f"{cls.__module__}:{cls.__qualname__}", "settings": settings,
             "loss": encoded_loss, "metrics": encoded_metrics}
@@ -325,12 +357,57 @@ def save_model(model, filepath, overwrite=True):
     if os.path.exists(filepath) and not overwrite:
         raise FileExistsError(filepath)
     config = {"model": _model_config(model), "compile": _compile_config(model)}
+    variables = _weights_by_layer(model)
     weights = io.BytesIO()
-    np.savez(weights, *[np.asarray(v.numpy()) for v in _weights_by_layer(model)])
+    np.savez(weights, *[np.asarray(v.numpy()) for v in variables])
+    state = _optimizer_state(model, variables) if config["compile"] is not None else None
     with zipfile.ZipFile(filepath, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("metadata.json", json.dumps({"format": _FORMAT}))
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.npz", weights.getvalue())
+        if state:
+            archive.writestr("optimizer.weights.npz", state)
+
+
+def _optimizer_state(model, variables):
+    """The optimizer's variables as an .npz (bytes; None before it has
+    any): its own by name (`iterations`, ...) and each slot as
+    `slot.<weight's position in the file>.<slot name>`, so training goes
+    on where it stopped (Keras' saved optimizer variables)."""
+    from . import optimizers
+    inner = optimizers._innermost(model.optimizer)
+    position = {id(v): i for i, v in enumerate(variables)}
+    arrays = {name: np.asarray(v.numpy()) for name, v in inner._state_variables().items()}
+    for variable, slot, value in inner._named_slots():
+        if id(variable) in position:  # (slots of variables outside the model: not its)
+            arrays[f"slot.{position[id(variable)]}.{slot}"] = np.asarray(value.numpy())
+    if not any(k.startswith("slot.") for k in arrays) and \
+            not np.any(arrays.get("iterations", 0)):
+        return None   # (never stepped)
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def _restore_optimizer(optimizer, state, variables):
+    """Sets the compiled optimizer's variables from _optimizer_state's."""
+    own = optimizer._state_variables()
+    for key, value in state.items():
+        if key.startswith("slot."):
+            _, index, slot = key.split(".", 2)
+            index = int(index)
+            if index >= len(variables) or slot not in optimizer.get_slot_names():
+                raise ValueError(f"load_model: the optimizer state {key!r} does not fit "
+                                 "the model or optimizer")
+            target = optimizer.get_slot(variables[index], slot)
+        elif key in own:
+            target = own[key]
+        else:
+            raise ValueError(f"load_model: unknown optimizer state {key!r}")
+        if tuple(target.shape) != tuple(value.shape):
+            raise ValueError(f"load_model: the optimizer state {key!r} has shape "
+                             f"{value.shape}, the model's {tuple(target.shape)}")
+        target.assign(value.astype(target.dtype.as_numpy_dtype))
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
@@ -351,6 +428,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         with archive.open("model.weights.npz") as f:
             stored = np.load(io.BytesIO(f.read()))
             weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+        state = None
+        if "optimizer.weights.npz" in archive.namelist():
+            with archive.open("optimizer.weights.npz") as f:
+                stored = np.load(io.BytesIO(f.read()))
+                state = {k: stored[k] for k in stored.files}
     model = _build_model(config["model"], custom)
     variables = _weights_by_layer(model)
     if len(variables) != len(weights):
@@ -369,7 +451,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             raise ValueError(f"load_model: {settings['optimizer']} is not an optimizer")
         optimizer = cls(**{k: _decode(v, custom) for k, v in settings["settings"].items()})
         model.compile(optimizer=optimizer, loss=_decode(settings["loss"], custom),
-                      metrics=[_decode(m, custom) for m in settings["metrics"]])
+                      metrics=[_make_metric(m, custom) for m in settings["metrics"]])
+        if state is not None:
+            _restore_optimizer(optimizer, state, variables)
     return model
 
 

@@ -372,6 +372,52 @@ def test_model_save_and_load_model(tmp_path):
         model.save(tmp_path / "m.h5")
 
 
+@pytest.mark.parametrize("make", [
+    lambda: kiln.optimizers.Adam(0.02),
+    lambda: kiln.optimizers.Nadam(0.02),
+    lambda: kiln.optimizers.SGD(0.05, momentum=0.9),
+    lambda: kiln.optimizers.Adagrad(0.1, initial_accumulator_value=0.3)],
+    ids=["adam", "nadam", "momentum", "adagrad"])
+def test_saved_model_trains_on_where_it_stopped(tmp_path, make):
+    # The optimizer's state is in the file (Keras' saved optimizer
+    # variables): the step counter, Nadam's running product, every slot
+    # of every trainable weight (a frozen layer's first: the file's order
+    # is layer by layer). The loaded model's next epoch is the original's,
+    # step for step; compiled metrics given as objects come back with their
+    # arguments.
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(48, 5)).astype(np.float32)
+    y = rng.integers(0, 4, size=48).astype(np.int32)
+    model = kiln.Sequential([layers.Dense(6, input_shape=(5,)),
+                             layers.Dense(8, activation="tanh"), layers.Dense(4)])
+    model.layers[0].trainable = False
+    model.compile(optimizer=make(),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[kiln.metrics.SparseCategoricalAccuracy(name="acc"),
+                           kiln.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")])
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = kiln.keras.models.load_model(tmp_path / "m.keras")
+    assert int(loaded.optimizer.iterations.numpy()) == 6
+    a = model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0).history
+    b = loaded.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0).history
+    assert sorted(a) == sorted(b) == ["acc", "loss", "top2"]
+    for w, v in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_allclose(v, w, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-6)
+    # An optimizer that never stepped writes no state; compile=False skips it.
+    fresh = kiln.Sequential([layers.Dense(2, input_shape=(3,))])
+    fresh.compile(optimizer=make(), loss="mse")
+    fresh.save(tmp_path / "fresh.keras")
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "fresh.keras") as z:
+        assert "optimizer.weights.npz" not in z.namelist()
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        assert "optimizer.weights.npz" in z.namelist()
+    plain = kiln.keras.models.load_model(tmp_path / "m.keras", compile=False)
+    assert getattr(plain, "optimizer", None) is None
+
+
 def test_saving_frozen_nested_and_typed_models(tmp_path):
     # A frozen first layer keeps its own weights (get_weights lists frozen
     # ones last: the file is written layer by layer); a Sequential grown
