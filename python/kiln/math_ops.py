@@ -64,6 +64,49 @@ cosh = _unary("cosh")
 asinh = _unary("asinh")
 acosh = _unary("acosh")
 atanh = _unary("atanh")
+lgamma = _unary("lgamma")
+digamma = _unary("digamma")
+erfinv = _unary("erfinv")
+lgamma.__doc__ = "ln|Gamma(x)| elementwise (tf.math.lgamma); +inf at 0, -1, -2, ..."
+digamma.__doc__ = ("psi(x), the derivative of lgamma, elementwise (tf.math.digamma); "
+                   "NaN at 0, -1, -2, ...")
+erfinv.__doc__ = ("The inverse of erf elementwise (tf.math.erfinv): +-inf at +-1, NaN "
+                  "outside [-1, 1].")
+
+
+def polygamma(a, x, name=None):
+    """psi^(a)(x), the a-th derivative of digamma, elementwise with
+    broadcasting (tf.math.polygamma). The orders must be known while
+    tracing (one compiled function per distinct order); an order that is
+    not a whole number in [0, 100] gives NaN (TensorFlow: NaN for orders
+    that are not whole numbers or are negative)."""
+    x = convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"polygamma: takes a floating-point x, got {x.dtype.name}",
+            errors.user_location())
+    if isinstance(a, Tensor):
+        if a._symbolic:
+            raise errors.UnimplementedError(
+                "polygamma: the order `a` must be known while tracing (each order "
+                "is its own compiled expansion); pass a number or a NumPy array",
+                errors.user_location())
+        a = a.numpy()
+    orders = np.asarray(a, np.float64)
+    valid = (orders == np.floor(orders)) & (orders >= 0) & (orders <= 100)
+    if orders.ndim == 0:
+        if not valid:
+            return x * float("nan")
+        return bind1("polygamma", [x], attributes(order=int(orders)))
+    # (Per-element orders: each distinct one computed over the broadcast
+    # shape, picked by where; invalid ones NaN.)
+    shape = np.broadcast_shapes(orders.shape, tuple(1 if d is None else d for d in x.shape))
+    picked = constant(np.broadcast_to(orders, shape).astype(x.dtype.as_numpy_dtype))
+    result = picked * float("nan") + x * 0.0
+    for n in np.unique(orders[valid]):
+        result = where(equal(picked, float(n)),
+                       bind1("polygamma", [x], attributes(order=int(n))), result)
+    return result
 
 
 def atan2(y, x, name=None):

@@ -143,3 +143,16 @@ func.func @dsorted(%x: tensor<?x3xf32>, %s: tensor<?x3xf32>) -> tensor<?x3xf32> 
   %g = kiln.grad @sorted(%x) seeds(%s : tensor<?x3xf32>) {wrt = array<i64: 0>} : (tensor<?x3xf32>) -> tensor<?x3xf32>
   return %g : tensor<?x3xf32>
 }
+
+// -----
+
+// The gradient of polygamma is polygamma of the next order: none beyond 100.
+func.func @deep(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error@+1 {{'kiln.polygamma' op the gradient of order 100 would need order 101, beyond the largest (100)}}
+  %y = kiln.polygamma %x {order = 100 : i64} : tensor<f32>
+  return %y : tensor<f32>
+}
+func.func @deep_grad(%x: tensor<f32>) -> tensor<f32> {
+  %g = kiln.grad @deep(%x) {wrt = array<i64: 0>} : (tensor<f32>) -> tensor<f32>
+  return %g : tensor<f32>
+}

@@ -111,8 +111,20 @@ UNARY = {
     "square": (-2, 2), "reciprocal": (0.3, 2), "sign": (0.2, 2), "floor": (0.2, 0.8),
     "ceil": (0.2, 0.8), "tan": (-1.2, 1.2), "asin": (-0.9, 0.9), "acos": (-0.9, 0.9),
     "atan": (-3, 3), "sinh": (-2, 2), "cosh": (-2, 2), "asinh": (-3, 3), "acosh": (1.1, 3),
-    "atanh": (-0.9, 0.9),
+    "atanh": (-0.9, 0.9), "lgamma": (0.3, 6), "digamma": (0.3, 6), "erfinv": (-0.95, 0.95),
 }
+
+
+@pytest.mark.parametrize("op,lo,hi", [
+    ("kiln.lgamma %a0 : {T0}", -3.9, -3.1),        # (reflected: between two poles)
+    ("kiln.digamma %a0 : {T0}", -1.8, -1.2),
+    ("kiln.polygamma %a0 {order = 1 : i64} : {T0}", 0.3, 6),
+    ("kiln.polygamma %a0 {order = 2 : i64} : {T0}", -2.8, -2.2),
+    ("kiln.polygamma %a0 {order = 0 : i64} : {T0}", 0.5, 4)])
+def test_special_function_gradients(runner, op, lo, hi):
+    # lgamma' = digamma, digamma' = polygamma(1), polygamma(n)' = polygamma(n+1):
+    # each against central differences of the function itself.
+    check_gradient(runner, op, [r64((2, 3), lo, hi)], (2, 3))
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.special
 
 from conftest import tensor_type
 
@@ -97,6 +98,51 @@ def test_unary_float(runner, name, dtype, shape):
     ref, (lo, hi) = UNARY[name]
     x = rand(shape, dtype, lo, hi)
     check(runner, f"kiln.{name} %a0 : {{T0}}", [x], ref(x).astype(dtype), **F_TOL[dtype])
+
+
+# The special functions are expanded into arithmetic by the lowering (no
+# libm function exists for most): compared with SciPy over wide ranges,
+# negative arguments (reflection formulas) and their edge values. Errors
+# relative to max(|expected|, 1): near the zeros of lgamma and digamma the
+# error is absolute.
+SPECIAL = {
+    "lgamma": ("kiln.lgamma %a0 : {T0}", scipy.special.gammaln, (-7.5, 14.0),
+               [0.0, -1.0, -3.0, 1.0, 2.0, 0.5, 1e-6, 1e5, np.inf, -np.inf, np.nan]),
+    "digamma": ("kiln.digamma %a0 : {T0}", scipy.special.digamma, (-7.5, 14.0),
+                [0.0, -2.0, 1.4616321449683622, 1e-6, -0.999, 3e4, np.inf, np.nan]),
+    "trigamma": ("kiln.polygamma %a0 {order = 1 : i64} : {T0}",
+                 lambda x: scipy.special.polygamma(1, x), (-7.5, 14.0),
+                 [0.0, -4.0, 1e-3, 5e3, np.inf, np.nan]),
+    "polygamma3": ("kiln.polygamma %a0 {order = 3 : i64} : {T0}",
+                   lambda x: scipy.special.polygamma(3, x), (-4.5, 14.0),
+                   [0.0, -1.0, 0.5, 40.0, np.inf]),
+    "erfinv": ("kiln.erfinv %a0 : {T0}", scipy.special.erfinv, (-1.0, 1.0),
+               [0.0, -0.0, 1.0, -1.0, 1.5, 0.5, 1 - 2.0 ** -20, -(1 - 2.0 ** -20), np.nan]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECIAL))
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_special_functions(runner, name, dtype):
+    op, ref, (lo, hi), edges = SPECIAL[name]
+    x = np.concatenate([rand((61,), dtype, lo, hi), np.array(edges, dtype)])
+    if name == "erfinv" and dtype == np.float64:  # (the far tail: 1 - |x| to 1e-16)
+        x = np.concatenate([x, 1 - np.logspace(-16, -1, 12), -1 + np.logspace(-15, -2, 5)])
+    expected = ref(x.astype(np.float64))
+    (out,) = runner.run(func(op, [x], (x.shape, x.dtype)), [x])
+    assert out.dtype == dtype
+    # TensorFlow's rules where SciPy's differ: lgamma(-inf) = +inf, digamma
+    # NaN at every pole (SciPy: -inf at 0, the right-hand limit).
+    if name == "lgamma":
+        expected[x == -np.inf] = np.inf
+    if name == "digamma":
+        expected[(x <= 0) & (x == np.floor(x))] = np.nan
+    # (poles and limits: where the reference is inf, -inf or NaN, so is Kiln)
+    special = ~np.isfinite(expected.astype(dtype))
+    np.testing.assert_array_equal(out[special], expected.astype(dtype)[special])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    err = np.abs(out[~special] - expected[~special]) / np.maximum(np.abs(expected[~special]), 1)
+    assert err.max() <= tol, (x[~special][np.argmax(err)], err.max())
 
 
 @pytest.mark.parametrize("name,ref", [

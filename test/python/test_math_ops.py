@@ -945,3 +945,64 @@ def test_second_review_cases():
                           input_signature=[kiln.TensorSpec([2], kiln.float32)])
     with kiln.GradientTape():
         assert typed(np.ones(2)).dtype == kiln.float32
+
+
+def test_special_functions_eager_compiled_and_their_gradients():
+    # lgamma, digamma, polygamma and erfinv against SciPy, eagerly and in a
+    # compiled function (one expansion serves both), bfloat16 computed in
+    # f32; gradients through a tape against SciPy's derivatives
+    # (lgamma' = digamma, digamma' = polygamma(1), erfinv' =
+    # sqrt(pi)/2 exp(erfinv^2)).
+    sp = pytest.importorskip("scipy.special")
+    x = np.concatenate([RNG.uniform(-4.5, 9, 40), [0.25, 1.0, 2.0, 7.5]])
+    p = RNG.uniform(-0.99, 0.99, 44)
+    cases = [(kiln.math.lgamma, sp.gammaln, x), (kiln.math.digamma, sp.digamma, x),
+             (lambda t: kiln.math.polygamma(2, t), lambda t: sp.polygamma(2, t), x),
+             (kiln.math.erfinv, sp.erfinv, p)]
+
+    @kiln.function
+    def compiled(t, q):
+        return [kiln.math.lgamma(t), kiln.math.digamma(t), kiln.math.polygamma(2, t),
+                kiln.math.erfinv(q)]
+    outs = compiled(x, p)
+    for (fn, ref, v), out in zip(cases, outs):
+        want = ref(v)
+        scale = np.maximum(np.abs(want), 1)
+        assert np.max(np.abs(fn(v).numpy() - want) / scale) < 1e-12
+        assert np.max(np.abs(out.numpy() - want) / scale) < 1e-12
+        got32 = fn(v.astype(np.float32)).numpy()
+        assert got32.dtype == np.float32
+        assert np.max(np.abs(got32 - want) / scale) < 2e-5
+        # (bfloat16: against the function at the rounded inputs, to the
+        # output's 8 bits)
+        h = kiln.cast(kiln.constant(v.astype(np.float32)), kiln.bfloat16)
+        half = fn(h)
+        assert half.dtype == kiln.bfloat16
+        at = ref(kiln.cast(h, kiln.float64).numpy())
+        assert np.max(np.abs(kiln.cast(half, kiln.float64).numpy() - at) /
+                      np.maximum(np.abs(at), 1)) < 1e-2
+    # Per-element orders (each distinct order one expansion); an order that
+    # is not a whole number in [0, 100] is NaN, as in TensorFlow.
+    orders = np.array([0.0, 1.0, 3.0, 1.5, -1.0])
+    got = kiln.math.polygamma(orders, np.full(5, 2.5)).numpy()
+    np.testing.assert_allclose(got[:3], [sp.digamma(2.5), sp.polygamma(1, 2.5),
+                                         sp.polygamma(3, 2.5)], rtol=1e-13)
+    assert np.isnan(got[3:]).all()
+    with pytest.raises(kiln.errors.UnimplementedError, match="order `a` must be known"):
+        kiln.function(lambda a, t: kiln.math.polygamma(a, t),
+                      input_signature=[kiln.TensorSpec([], kiln.float64),
+                                       kiln.TensorSpec([44], kiln.float64)])(1.0, x)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="floating-point"):
+        kiln.math.polygamma(1, np.arange(3))
+    # Gradients.
+    t = kiln.constant(x[x > 0.1])
+    q = kiln.constant(p)
+    with kiln.GradientTape(persistent=True) as tape:
+        tape.watch([t, q])
+        a, b, c = kiln.math.lgamma(t), kiln.math.digamma(t), kiln.math.erfinv(q)
+    np.testing.assert_allclose(tape.gradient(a, t).numpy(), sp.digamma(t.numpy()),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tape.gradient(b, t).numpy(), sp.polygamma(1, t.numpy()),
+                               rtol=1e-12)
+    np.testing.assert_allclose(tape.gradient(c, q).numpy(),
+                               np.sqrt(np.pi) / 2 * np.exp(sp.erfinv(p) ** 2), rtol=1e-12)

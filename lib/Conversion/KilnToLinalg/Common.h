@@ -190,6 +190,13 @@ void checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module, Value ok,
 void checkAtRunTime(OpBuilder &b, Location loc, ModuleOp module, Value ok,
                     StringRef what, Value value, Value bound);
 
+/// The special functions on one element (Special.cpp): arith and math ops
+/// only, so the same body runs on every target.
+Value lgammaOf(OpBuilder &b, Location loc, Value x);
+Value digammaOf(OpBuilder &b, Location loc, Value x);
+Value polygammaOf(OpBuilder &b, Location loc, Value x, int64_t order);
+Value erfinvOf(OpBuilder &b, Location loc, Value x);
+
 } // namespace mlir::kiln::lowering
 
 #endif // KILN_LIB_CONVERSION_KILNTOLINALG_COMMON_H

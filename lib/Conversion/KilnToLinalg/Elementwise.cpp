@@ -58,6 +58,18 @@ static Value scalar(ErfOp, OpBuilder &b, Location loc, ValueRange s) {
 static Value scalar(ErfcOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::ErfcOp::create(b, loc, s[0]);
 }
+static Value scalar(LgammaOp, OpBuilder &b, Location loc, ValueRange s) {
+  return lgammaOf(b, loc, s[0]);
+}
+static Value scalar(DigammaOp, OpBuilder &b, Location loc, ValueRange s) {
+  return digammaOf(b, loc, s[0]);
+}
+static Value scalar(PolygammaOp op, OpBuilder &b, Location loc, ValueRange s) {
+  return polygammaOf(b, loc, s[0], static_cast<int64_t>(op.getOrder()));
+}
+static Value scalar(ErfinvOp, OpBuilder &b, Location loc, ValueRange s) {
+  return erfinvOf(b, loc, s[0]);
+}
 static Value scalar(Log1pOp, OpBuilder &b, Location loc, ValueRange s) {
   return math::Log1pOp::create(b, loc, s[0]);
 }
@@ -642,6 +654,8 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
            ElementwiseLowering<ExpOp>, ElementwiseLowering<LogOp>,
            ElementwiseLowering<Log1pOp>, ElementwiseLowering<Expm1Op>,
            ElementwiseLowering<ErfOp>, ElementwiseLowering<ErfcOp>,
+           ElementwiseLowering<LgammaOp>, ElementwiseLowering<DigammaOp>,
+           ElementwiseLowering<PolygammaOp>, ElementwiseLowering<ErfinvOp>,
            ElementwiseLowering<SqrtOp>,
            ElementwiseLowering<RsqrtOp>, ElementwiseLowering<TanhOp>,
            ElementwiseLowering<SigmoidOp>, ElementwiseLowering<ReluOp>,

@@ -252,6 +252,14 @@ OpFoldResult ErfOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::erf(x); });
 }
 
+OpFoldResult LgammaOp::fold(FoldAdaptor a) {
+  return foldMath(a.getOperand(), [](double x) { return std::lgamma(x); });
+}
+// digamma and erfinv have no C++ library function: constants go through
+// the lowering's expansion like every other value (one algorithm).
+OpFoldResult DigammaOp::fold(FoldAdaptor) { return {}; }
+OpFoldResult ErfinvOp::fold(FoldAdaptor) { return {}; }
+
 OpFoldResult ErfcOp::fold(FoldAdaptor a) {
   return foldMath(a.getOperand(), [](double x) { return std::erfc(x); });
 }

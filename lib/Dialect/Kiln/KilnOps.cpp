@@ -209,6 +209,15 @@ LogicalResult IotaOp::verify() {
   return success();
 }
 
+LogicalResult PolygammaOp::verify() {
+  // (The lowering unrolls about 10 + order steps of the recurrence; n! of
+  // a larger order overflows f64 anyway beyond 170.)
+  int64_t order = static_cast<int64_t>(getOrder());
+  if (order < 0 || order > 100)
+    return emitOpError() << "order " << order << " is not in [0, 100]";
+  return success();
+}
+
 /// Checks the seed of a random op (an operand or an attribute, not both)
 /// and its `like` tensor.
 template <typename OpTy>

@@ -179,6 +179,26 @@ UNARY_VJP(ErfOp, r.mul(g, r.mul(r.scalar(x, 1.1283791670955126),
 // d erfc(x)/dx = -2/sqrt(pi) * exp(-x^2)
 UNARY_VJP(ErfcOp, r.mul(g, r.mul(r.scalar(x, -1.1283791670955126),
                                  ExpOp::create(b, r.loc, r.neg(r.mul(x, x))))))
+// lgamma' = digamma, digamma' = polygamma(1), polygamma(n)' =
+// polygamma(n + 1); erfinv'(x) = sqrt(pi)/2 * exp(erfinv(x)^2).
+UNARY_VJP(LgammaOp, r.mul(g, DigammaOp::create(b, r.loc, x)))
+UNARY_VJP(DigammaOp, r.mul(g, PolygammaOp::create(b, r.loc, x, 1)))
+LogicalResult PolygammaOp::buildVJP(OpBuilder &b, ValueRange resultGrads,
+                                    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value g = resultGrads[0];
+  if (!g)
+    return success();
+  if (getOrder() >= 100)
+    return emitOpError() << "the gradient of order " << getOrder()
+                         << " would need order " << getOrder() + 1
+                         << ", beyond the largest (100)";
+  Rule r{b, getLoc()};
+  grads[0] = r.mul(g, PolygammaOp::create(b, r.loc, getOperand(), getOrder() + 1));
+  return success();
+}
+UNARY_VJP(ErfinvOp, r.mul(g, r.mul(r.scalar(x, 0.88622692545275801),
+                                   ExpOp::create(b, r.loc, r.mul(y, y)))))
 UNARY_VJP(SqrtOp, r.div(r.mul(g, r.scalar(x, 0.5)), y))
 UNARY_VJP(RsqrtOp, r.mul(r.mul(g, r.scalar(x, -0.5)), r.mul(y, r.mul(y, y))))
 UNARY_VJP(TanhOp, r.mul(g, r.sub(r.scalar(x, 1.0), r.mul(y, y))))

@@ -17,6 +17,32 @@ func.func @add_broadcast(%a: tensor<4x3xf32>, %b: tensor<3xf32>) -> tensor<4x3xf
 
 // -----
 
+// The special functions are arithmetic in the loop body (no library call,
+// so the same body serves every target): lgamma's Lanczos sum and
+// reflection; erfinv in f64 refined by Newton steps on erf and erfc; a
+// 16-bit polygamma computed in f32.
+// CHECK-LABEL: func.func @special
+// CHECK: linalg.generic
+// CHECK: math.log1p
+// CHECK: math.sin
+// CHECK: linalg.generic
+// CHECK-COUNT-2: math.erf {{.*}} : f64
+// CHECK-COUNT-4: math.erfc {{.*}} : f64
+// CHECK: math.copysign
+// CHECK: linalg.generic
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: math.cos {{.*}} : f32
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK-NOT: call
+func.func @special(%a: tensor<4xf32>, %b: tensor<4xf64>, %c: tensor<4xbf16>) -> (tensor<4xf32>, tensor<4xf64>, tensor<4xbf16>) {
+  %0 = kiln.lgamma %a : tensor<4xf32>
+  %1 = kiln.erfinv %b : tensor<4xf64>
+  %2 = kiln.polygamma %c {order = 1 : i64} : tensor<4xbf16>
+  return %0, %1, %2 : tensor<4xf32>, tensor<4xf64>, tensor<4xbf16>
+}
+
+// -----
+
 // An extent of 1 that stretches reads index 0.
 // CHECK-DAG: #[[COL:.*]] = affine_map<(d0, d1) -> (d0, 0)>
 // CHECK-DAG: #[[ROW:.*]] = affine_map<(d0, d1) -> (0, d1)>

@@ -54,6 +54,23 @@ func.func @more_unary_constants() -> (tensor<3xf64>, tensor<3xf64>, tensor<3xf64
 
 // -----
 
+// lgamma folds through the C library (|Gamma(-2.5)| = 0.9453, a pole at 0,
+// Gamma(1/2) = sqrt(pi)); digamma and erfinv are left to the lowering's
+// expansion.
+// CHECK-LABEL: func.func @special_functions
+// CHECK-DAG: kiln.constant dense<[-0.05624371649767{{[0-9]*}}, 0x7FF0000000000000, 0.57236494292470{{[0-9]*}}]>
+// CHECK-DAG: kiln.digamma
+// CHECK-DAG: kiln.erfinv
+func.func @special_functions() -> (tensor<3xf64>, tensor<3xf64>, tensor<3xf64>) {
+  %c = kiln.constant dense<[-2.5, 0.0, 0.5]> : tensor<3xf64>
+  %0 = kiln.lgamma %c : tensor<3xf64>
+  %1 = kiln.digamma %c : tensor<3xf64>
+  %2 = kiln.erfinv %c : tensor<3xf64>
+  return %0, %1, %2 : tensor<3xf64>, tensor<3xf64>, tensor<3xf64>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @integer_unary
 func.func @integer_unary() -> (tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<2xi1>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>) {
   %c = kiln.constant dense<[-3, 0, 5]> : tensor<3xi32>

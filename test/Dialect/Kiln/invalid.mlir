@@ -1883,6 +1883,22 @@ func.func @sqrt_int(%x: tensor<4xi32>) {
 
 // -----
 
+func.func @polygamma_order(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.polygamma' op order 101 is not in [0, 100]}}
+  %0 = kiln.polygamma %x {order = 101 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @polygamma_int(%x: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.polygamma' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
+  %0 = kiln.polygamma %x {order = 1 : i64} : tensor<4xi32>
+  return
+}
+
+// -----
+
 func.func @tanh_int(%x: tensor<4xi32>) {
   // expected-error@+1 {{'kiln.tanh' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4xi32>'}}
   %0 = kiln.tanh %x : tensor<4xi32>

@@ -75,6 +75,14 @@ func.func @unary(%x: tensor<2x3xf32>, %i: tensor<4xi32>, %b: tensor<i1>, %open: 
   %18 = kiln.ceil %x : tensor<2x3xf32>
   // CHECK: kiln.square %[[X]] : tensor<2x3xf32>
   %19 = kiln.square %x : tensor<2x3xf32>
+  // CHECK: kiln.lgamma %[[X]] : tensor<2x3xf32>
+  %sp0 = kiln.lgamma %x : tensor<2x3xf32>
+  // CHECK: kiln.digamma %[[X]] : tensor<2x3xf32>
+  %sp1 = kiln.digamma %x : tensor<2x3xf32>
+  // CHECK: kiln.polygamma %[[X]] {order = 2 : i64} : tensor<2x3xf32>
+  %sp2 = kiln.polygamma %x {order = 2 : i64} : tensor<2x3xf32>
+  // CHECK: kiln.erfinv %[[X]] : tensor<2x3xf32>
+  %sp3 = kiln.erfinv %x : tensor<2x3xf32>
   // CHECK: kiln.square %[[I]] : tensor<4xi32>
   %20 = kiln.square %i : tensor<4xi32>
   // CHECK: kiln.reciprocal %[[X]] : tensor<2x3xf32>

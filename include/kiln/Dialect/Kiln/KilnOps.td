@@ -209,6 +209,38 @@ def Kiln_AcoshOp : Kiln_UnaryOp<"acosh", Kiln_FloatTensor,
                                 "acosh(x) (NaN below 1)">;
 def Kiln_AtanhOp : Kiln_UnaryOp<"atanh", Kiln_FloatTensor,
                                 "atanh(x) (NaN outside [-1, 1], infinite at +-1)">;
+def Kiln_LgammaOp : Kiln_UnaryOp<"lgamma", Kiln_FloatTensor,
+                                 "ln|Gamma(x)| (+inf at the poles 0, -1, -2, ... and "
+                                 "at +-inf)">;
+def Kiln_DigammaOp : Kiln_UnaryOp<"digamma", Kiln_FloatTensor,
+                                  "psi(x), the derivative of ln|Gamma(x)| (NaN at the "
+                                  "poles 0, -1, -2, ...)">;
+def Kiln_ErfinvOp : Kiln_UnaryOp<"erfinv", Kiln_FloatTensor,
+                                 "the inverse of erf on (-1, 1) (+-inf at +-1, NaN "
+                                 "outside [-1, 1])">;
+
+def Kiln_PolygammaOp
+    : Kiln_Op<"polygamma", [Pure, Elementwise, SameOperandsAndResultType,
+                            InferTypeOpInterface, Kiln_Differentiable,
+                            Kiln_OpenExtents]> {
+  let summary = "Elementwise polygamma function of a given order";
+  let description = [{
+    The `order`-th derivative of the digamma function, psi^(n)(x) =
+    (-1)^(n+1) n! zeta(n + 1, x) (tf.math.polygamma with a known order;
+    order 0 is digamma). Negative `x` are reflected through the derivatives
+    of pi cot(pi x); at the poles 0, -1, -2, ... the result is +inf for odd
+    orders and NaN for even ones (the two sides' limits differ).
+
+    ```mlir
+    %y = kiln.polygamma %x {order = 1 : i64} : tensor<4xf32>  // trigamma
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$operand, I64Attr:$order);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 def Kiln_SignOp : Kiln_UnaryOp<"sign", Kiln_NumericTensor,
                                "sign(x) (-1, 0 or 1; NaN stays NaN)">;
 def Kiln_FloorOp : Kiln_UnaryOp<"floor", Kiln_FloatTensor, "floor(x)">;
