@@ -61,9 +61,12 @@ def clear_session():
     _forget_names()
 
 
-backend = _submodule("backend", "tf.keras.backend: session helpers.",
+from .ctc import ctc_batch_cost, ctc_decode  # noqa: E402
+
+backend = _submodule("backend", "tf.keras.backend: session helpers and CTC.",
                      clear_session=clear_session,
-                     floatx=lambda: "float32")
+                     floatx=lambda: "float32",
+                     ctc_batch_cost=ctc_batch_cost, ctc_decode=ctc_decode)
 
 for _name in ("activations", "backend", "callbacks", "datasets",
               "initializers", "layers", "losses", "metrics",

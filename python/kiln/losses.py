@@ -317,6 +317,26 @@ MSLE = MeanSquaredLogarithmicError
 MAPE = MeanAbsolutePercentageError
 
 
+def ctc(y_true, y_pred):
+    """Keras 3's CTC loss per sequence: labels [batch, max_label] padded
+    with 0 (the blank; each length is the count of the others), logits
+    [batch, frames, classes], every frame used."""
+    from .ctc import ctc_loss
+    y_true, y_pred = convert_to_tensor(y_true), convert_to_tensor(y_pred)
+    if y_true.ndim != 2 or y_pred.ndim != 3:
+        raise ValueError(f"CTC: labels [batch, length] and logits [batch, frames, "
+                         f"classes] expected, got {list(y_true.shape)} and "
+                         f"{list(y_pred.shape)}")
+    lengths = ops.reduce_sum(ops.cast(ops.not_equal(y_true, 0), "int32"), axis=-1)
+    frames = lengths * 0 + y_pred.shape[1]
+    return ctc_loss(y_true, y_pred, lengths, frames, logits_time_major=False, blank_index=0)
+
+
+class CTC(_Wrapper):
+    """Connectionist temporal classification (Keras 3's CTC)."""
+    fn = staticmethod(ctc)
+
+
 class _FunctionLoss(Loss):
     """A function of (y_true, y_pred) giving per-example losses."""
 

@@ -13,6 +13,8 @@ from .tensor import (Tensor, _OpenExtent, _open_entries, _static_extents,
                      convert_to_tensor)
 
 
+from .ctc import ctc_loss  # noqa: E402,F401  (tf.nn.ctc_loss)
+
 top_k = math_ops.top_k  # tf.nn.top_k, the same op
 in_top_k = math_ops.in_top_k
 
