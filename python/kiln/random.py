@@ -12,8 +12,10 @@ import threading
 
 import numpy as np
 
+from . import errors, math_ops, ops
 from ._state import local as _state
-from .dtypes import as_dtype, float32, int64
+from .module import Module
+from .dtypes import as_dtype, float32, float64, int32, int64
 from .core import attributes, bind1 as _run1, i32_array, tensor_type
 from .tensor import Tensor, _OpenExtent, _static_extents, convert_to_tensor
 
@@ -41,7 +43,7 @@ def _op_seed(seed):
         return (base * 0x9E3779B97F4A7C15 + op * 0xBF58476D1CE4E5B9) % (1 << 63)
 
 
-def _random(op, shape, dtype, seed, params):
+def _random(op, shape, dtype, seed, params, seed_tensor=None):
     # The seed is an operand, not an attribute: one kernel per shape and
     # distribution serves every seed. Extents known only when the compiled
     # code runs (kiln.shape(x) of an open batch) come from a tensor that
@@ -55,9 +57,10 @@ def _random(op, shape, dtype, seed, params):
         if isinstance(shape, (Tensor, list, tuple)) else [shape]
     holder = _shape_holder(entries, what)  # (None entries: its error)
     target = [None if isinstance(d, _OpenExtent) else int(d) for d in entries]
-    seed_tensor = convert_to_tensor(_op_seed(seed), int64)
-    if _state.trace is not None:
-        seed_tensor = seed_tensor + _call_count()
+    if seed_tensor is None:  # (stateless ops and generators bring their own)
+        seed_tensor = convert_to_tensor(_op_seed(seed), int64)
+        if _state.trace is not None:
+            seed_tensor = seed_tensor + _call_count()
     operands = [seed_tensor] + ([] if holder is None else [holder])
     attrs = attributes(operandSegmentSizes=i32_array([1, len(operands) - 1]),
                        **{k: float(v) for k, v in params.items()})
@@ -85,9 +88,33 @@ def _call_count():
     return count * convert_to_tensor(0x2545F4914F6CDD1D, int64)
 
 
-def uniform(shape, minval=0.0, maxval=1.0, dtype=float32, seed=None, name=None):
+def uniform(shape, minval=0, maxval=None, dtype=float32, seed=None, name=None):
+    """Numbers uniform in [minval, maxval) (maxval 1 for floats by default;
+    integer dtypes need maxval, as in TensorFlow)."""
+    return _uniform(shape, minval, maxval, dtype, seed, None)
+
+
+def _uniform(shape, minval, maxval, dtype, seed, seed_tensor):
+    dtype = as_dtype(dtype)
+    if dtype.is_integer:
+        if maxval is None:
+            raise errors.InvalidArgumentError(
+                f"random.uniform: an integer dtype ({dtype.name}) needs maxval",
+                errors.user_location())
+        if int(maxval) <= int(minval):
+            raise errors.InvalidArgumentError(
+                f"random.uniform: need minval < maxval, got [{minval}, {maxval})",
+                errors.user_location())
+        # floor(u * span) from a float64 uniform, kept below the span (u
+        # close to 1 rounds up); the bias is below 2^-53 per value.
+        span = float(int(maxval) - int(minval))
+        u = _random("random_uniform", shape, float64, seed, {"minval": 0.0, "maxval": 1.0},
+                    seed_tensor)
+        k = ops.minimum(math_ops.floor(u * span), span - 1.0)
+        return ops.cast(k + float(minval), dtype)
     return _random("random_uniform", shape, dtype, seed,
-                   {"minval": minval, "maxval": maxval})
+                   {"minval": minval, "maxval": 1.0 if maxval is None else maxval},
+                   seed_tensor)
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=float32, seed=None, name=None):
@@ -99,3 +126,245 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=float32, seed=None,
                      name=None):
     return _random("truncated_normal", shape, dtype, seed,
                    {"mean": mean, "stddev": stddev})
+
+
+# --- Derived distributions ---------------------------------------------------
+
+def _derived_seed(seed, k):
+    """The k-th seed of an op that draws several streams from one `seed`
+    (None stays None: each draw takes the next op seed)."""
+    if seed is None:
+        return None
+    return (int(seed) * 0x9E3779B1 + 0x7F4A7C15 * (k + 1)) % (1 << 31)
+
+
+def categorical(logits, num_samples, dtype=int64, seed=None, name=None):
+    """num_samples class indices per row of logits [batch, classes], class
+    c drawn with probability softmax(logits)[c] (tf.random.categorical):
+    the largest of logits plus Gumbel noise, one draw per sample."""
+    return _categorical(logits, num_samples, dtype, seed, None)
+
+
+def _categorical(logits, num_samples, dtype, seed, seed_tensor):
+    logits = convert_to_tensor(logits)
+    if logits.ndim != 2 or not logits.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"random.categorical: logits must be a float matrix [batch, classes], got "
+            f"{logits.dtype.name} {list(logits.shape)}", errors.user_location())
+    batch = math_ops.shape(logits)[0] if logits.shape[0] is None else logits.shape[0]
+    draw = logits.dtype if logits.dtype in (float32, float64) else float32
+    u = _random("random_uniform", [batch, int(num_samples), logits.shape[1]], draw, seed,
+                {"minval": 0.0, "maxval": 1.0}, seed_tensor)
+    gumbel = -ops.log(-ops.log(u))
+    scores = math_ops.expand_dims(ops.cast(logits, draw), 1) + gumbel
+    return ops.cast(ops.argmax(scores, axis=-1), dtype)
+
+
+def shuffle(value, seed=None, name=None):
+    """value with its first dimension in a random order
+    (tf.random.shuffle)."""
+    value = convert_to_tensor(value)
+    if value.ndim == 0:
+        raise errors.InvalidArgumentError("random.shuffle: takes a tensor of rank >= 1",
+                                          errors.user_location())
+    n = math_ops.shape(value)[0] if value.shape[0] is None else value.shape[0]
+    keys = _random("random_uniform", [n], float64, seed, {"minval": 0.0, "maxval": 1.0})
+    return ops.gather(value, math_ops.argsort(keys))
+
+
+def _params(shape, what, *params):
+    """The output shape (shape + the parameters' broadcast shape) and the
+    parameters broadcast to it."""
+    params = [convert_to_tensor(p) for p in params]
+    if isinstance(shape, Tensor):
+        shape = shape.numpy().tolist()
+    shape = [int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape])]
+    batch = np.broadcast_shapes(*[tuple(p.shape) for p in params])
+    if None in batch:
+        raise errors.UnimplementedError(
+            f"{what}: the parameters' shape must be known while tracing",
+            errors.user_location())
+    full = shape + list(batch)
+    return full, [math_ops.broadcast_to(p, full) for p in params]
+
+
+_ROUNDS = 16   # rejection rounds: each accepts with probability > 0.9
+
+
+def gamma(shape, alpha, beta=None, dtype=float32, seed=None, name=None):
+    """Gamma(alpha, rate beta) samples of shape `shape` + the parameters'
+    broadcast shape (tf.random.gamma): Marsaglia and Tsang's method,
+    alpha < 1 through alpha + 1 times U^(1/alpha). The rejection runs a
+    fixed 16 rounds at once (each accepts with probability above 0.95;
+    all 16 failing has probability below 1e-20). No gradient flows to
+    alpha or beta (TensorFlow's implicit reparameterization is not
+    implemented)."""
+    dtype = as_dtype(dtype)
+    work = dtype if dtype == float64 else float32
+    full, (a, b) = _params(shape, "random.gamma",
+                           ops.cast(convert_to_tensor(alpha), work),
+                           ops.cast(convert_to_tensor(1.0 if beta is None else beta), work))
+    a, b = ops.stop_gradient(a), ops.stop_gradient(b)
+    boosted = ops.less(a, 1.0)
+    a1 = ops.where(boosted, a + 1.0, a)
+    d = a1 - 1.0 / 3.0
+    c = 1.0 / ops.sqrt(9.0 * d)
+    x = _random("random_normal", [_ROUNDS] + full, work, _derived_seed(seed, 0),
+                {"mean": 0.0, "stddev": 1.0})
+    u = _random("random_uniform", [_ROUNDS] + full, work, _derived_seed(seed, 1),
+                {"minval": 0.0, "maxval": 1.0})
+    v = (1.0 + c * x) ** 3
+    positive = ops.greater(v, 0.0)
+    safe_v = ops.where(positive, v, v * 0.0 + 1.0)
+    accept = ops.logical_and(positive, ops.less(
+        ops.log(u), 0.5 * x * x + d - d * safe_v + d * ops.log(safe_v)))
+    sample, done = d * safe_v[0], accept[0]
+    for r in range(1, _ROUNDS):
+        sample = ops.where(ops.logical_and(accept[r], ops.logical_not(done)), d * safe_v[r],
+                           sample)
+        done = ops.logical_or(done, accept[r])
+    boost = _random("random_uniform", full, work, _derived_seed(seed, 2),
+                    {"minval": 0.0, "maxval": 1.0})
+    sample = ops.where(boosted, sample * boost ** (1.0 / a), sample)
+    # alpha <= 0 or NaN, beta <= 0: NaN, as TensorFlow gives.
+    valid = ops.logical_and(ops.greater(a, 0.0), ops.greater(b, 0.0))
+    return ops.cast(ops.where(valid, sample / b, sample * float("nan")), dtype)
+
+
+def poisson(shape, lam, dtype=float32, seed=None, name=None):
+    """Poisson(lam) samples of shape `shape` + lam's shape
+    (tf.random.poisson; float or integer dtype): below a rate of 12 by
+    inversion over the first 50 values of the distribution (what lies
+    beyond has probability below 1e-15), above it Hoermann's transformed
+    rejection (PTRS) run a fixed 16 rounds (each accepts with probability
+    above 0.85)."""
+    dtype = as_dtype(dtype)
+    full, (rate,) = _params(shape, "random.poisson",
+                            ops.cast(convert_to_tensor(lam), float64))
+    rate = ops.stop_gradient(rate)
+    small = ops.less(rate, 12.0)
+    # Inversion: the number of CDF steps below u.
+    u = _random("random_uniform", full, float64, _derived_seed(seed, 0),
+                {"minval": 0.0, "maxval": 1.0})
+    low = ops.where(small, rate, rate * 0.0 + 1.0)
+    term = ops.exp(-low)
+    cdf, count = term, u * 0.0
+    for k in range(1, 50):
+        count = count + ops.cast(ops.greater(u, cdf), float64)
+        term = term * low / float(k)
+        cdf = cdf + term
+    # PTRS for the large rates.
+    high = ops.where(small, rate * 0.0 + 12.0, rate)
+    s = ops.sqrt(high)
+    log_rate = ops.log(high)
+    b = 0.931 + 2.53 * s
+    a = -0.059 + 0.02483 * b
+    inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+    vr = 0.9277 - 3.6224 / (b - 2.0)
+    uu = _random("random_uniform", [_ROUNDS] + full, float64, _derived_seed(seed, 1),
+                 {"minval": 0.0, "maxval": 1.0}) - 0.5
+    vv = _random("random_uniform", [_ROUNDS] + full, float64, _derived_seed(seed, 2),
+                 {"minval": 0.0, "maxval": 1.0})
+    us = 0.5 - ops.abs(uu)
+    k = math_ops.floor((2.0 * a / us + b) * uu + high + 0.43)
+    quick = ops.logical_and(ops.greater_equal(us, 0.07), ops.less_equal(vv, vr))
+    rejected = ops.logical_or(ops.less(k, 0.0),
+                              ops.logical_and(ops.less(us, 0.013), ops.greater(vv, us)))
+    safe_k = ops.maximum(k, 0.0)
+    bound = ops.log(vv) + ops.log(inv_alpha) - ops.log(a / (us * us) + b)
+    exact = ops.less_equal(bound, -high + safe_k * log_rate - math_ops.lgamma(safe_k + 1.0))
+    accept = ops.logical_or(quick, ops.logical_and(ops.logical_not(rejected), exact))
+    big, done = safe_k[0], accept[0]
+    for r in range(1, _ROUNDS):
+        big = ops.where(ops.logical_and(accept[r], ops.logical_not(done)), safe_k[r], big)
+        done = ops.logical_or(done, accept[r])
+    sample = ops.where(small, count, big)
+    sample = ops.where(ops.greater_equal(rate, 0.0), sample, sample * float("nan"))
+    return ops.cast(sample, dtype)
+
+
+# --- Stateless ops: the numbers are a function of `seed` alone ------------
+
+def _stateless_seed(seed, what):
+    """A shape [2] integer seed as the generators' int64 seed operand."""
+    seed = convert_to_tensor(seed)
+    if tuple(seed.shape) != (2,) or not seed.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            f"{what}: seed must be a shape [2] integer tensor, got {seed.dtype.name} "
+            f"{list(seed.shape)}", errors.user_location())
+    seed = ops.cast(seed, int64)
+    return seed[0] * 0x5851F42D4C957F2D + seed[1] * 0x14057B7EF767814F + 0x2545F491
+
+
+def stateless_uniform(shape, seed, minval=0, maxval=None, dtype=float32, name=None):
+    return _uniform(shape, minval, maxval, dtype, None,
+                    _stateless_seed(seed, "random.stateless_uniform"))
+
+
+def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype=float32, name=None):
+    return _random("random_normal", shape, dtype, None, {"mean": mean, "stddev": stddev},
+                   _stateless_seed(seed, "random.stateless_normal"))
+
+
+def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=float32,
+                               name=None):
+    return _random("truncated_normal", shape, dtype, None, {"mean": mean, "stddev": stddev},
+                   _stateless_seed(seed, "random.stateless_truncated_normal"))
+
+
+def stateless_categorical(logits, num_samples, seed, dtype=int64, name=None):
+    return _categorical(logits, num_samples, dtype, None,
+                        _stateless_seed(seed, "random.stateless_categorical"))
+
+
+# --- Generators ---------------------------------------------------------------
+
+class Generator(Module):
+    """tf.random.Generator: a random stream with its own state (a
+    kiln.Variable counter advanced by every draw, eagerly and in compiled
+    code; a Module, so a checkpoint of an object holding it saves the
+    state and a restored generator goes on where it stopped)."""
+
+    def __init__(self, seed=None, name=None):
+        from .variables import Variable, init_scope
+        super().__init__(name=name)
+        key = int.from_bytes(os.urandom(7), "little") if seed is None else int(seed)
+        self._key = (key * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % (1 << 62)
+        with init_scope(), self.name_scope:
+            self.state = Variable(convert_to_tensor(0, int64), name="state",
+                                  trainable=False)
+
+    @classmethod
+    def from_seed(cls, seed, alg=None):
+        return cls(seed)
+
+    @classmethod
+    def from_non_deterministic_state(cls, alg=None):
+        return cls(None)
+
+    def _next(self):
+        count = self.state.read_value()
+        self.state.assign_add(convert_to_tensor(1, int64))
+        return convert_to_tensor(self._key, int64) + count * convert_to_tensor(
+            0x2545F4914F6CDD1D, int64)
+
+    def uniform(self, shape, minval=0, maxval=None, dtype=float32, name=None):
+        return _uniform(shape, minval, maxval, dtype, None, self._next())
+
+    def normal(self, shape, mean=0.0, stddev=1.0, dtype=float32, name=None):
+        return _random("random_normal", shape, dtype, None,
+                       {"mean": mean, "stddev": stddev}, self._next())
+
+    def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=float32, name=None):
+        return _random("truncated_normal", shape, dtype, None,
+                       {"mean": mean, "stddev": stddev}, self._next())
+
+    def make_seeds(self, count=1):
+        """[2, count] int64 seeds for the stateless ops."""
+        return _uniform([2, int(count)], 0, 1 << 31, int64, None, self._next())
+
+    def split(self, count=1):
+        """count new generators, each seeded from this one's stream."""
+        seeds = self.make_seeds(count).numpy()
+        return [Generator(int(seeds[0, i]) * (1 << 31) + int(seeds[1, i]))
+                for i in range(int(count))]
