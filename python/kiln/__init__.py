@@ -27,7 +27,7 @@ from .math_ops import (argmin, broadcast_to, ceil, clip_by_global_norm, clip_by_
                        reduce_logsumexp, reduce_prod, repeat, reverse, round,
                        rsqrt, shape, size, split, squeeze, tensordot, tile,
                        unstack, zeros, zeros_like, ones)
-from .math_ops import argsort, boolean_mask, sort, unique
+from .math_ops import argsort, boolean_mask, dynamic_partition, dynamic_stitch, sort, unique
 from .math_ops import ensure_shape, eye, meshgrid, roll, sequence_mask
 from .math_ops import histogram_fixed_width, searchsorted
 from .math_ops import (acos, acosh, add_n, asin, asinh, atan, atan2, atanh, cosh,
@@ -87,7 +87,8 @@ __all__ = [
     "gather_nd", "scatter_nd", "tensor_scatter_nd_add", "tensor_scatter_nd_max",
     "tensor_scatter_nd_min", "tensor_scatter_nd_sub", "tensor_scatter_nd_update",
     "callbacks", "mixed_precision", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
-    "sort", "argsort", "unique", "boolean_mask", "range", "newaxis",
+    "sort", "argsort", "unique", "boolean_mask", "dynamic_partition", "dynamic_stitch",
+    "range", "newaxis",
     "ensure_shape", "eye", "meshgrid", "roll", "sequence_mask", "histogram_fixed_width",
     "searchsorted", "acos", "acosh", "add_n", "asin", "asinh", "atan", "atan2", "atanh",
     "cosh", "invert_permutation", "sinh", "tan", "unravel_index", "scan", "foldl", "foldr",

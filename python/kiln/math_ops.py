@@ -2035,6 +2035,79 @@ def boolean_mask(tensor, mask, axis=None, name=None):
     return gather(flat, constant(picked), axis=a)
 
 
+def dynamic_partition(data, partitions, num_partitions, name=None):
+    """data's slices split by `partitions` (ints in [0, num_partitions),
+    shaped like data's leading dimensions): output i holds, in order, the
+    slices whose partition is i (tf.dynamic_partition). The partitions'
+    values must be known (eagerly, or constant while tracing): they set
+    the outputs' shapes. Each output is a gather, so gradients flow back to
+    data."""
+    x = convert_to_tensor(data)
+    p = convert_to_tensor(partitions)
+    if not p.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            f"dynamic_partition: partitions must be integers, got {p.dtype.name}",
+            errors.user_location())
+    k = p.ndim
+    shape_ = list(_static(x, "dynamic_partition"))
+    if list(p.shape) != shape_[:k]:
+        raise errors.InvalidArgumentError(
+            f"dynamic_partition: partitions of shape {list(p.shape)} do not match the "
+            f"leading dimensions of data {shape_}", errors.user_location())
+    ids = np.asarray(_known_values(p, "dynamic_partition")).reshape(-1)
+    n = int(num_partitions)
+    bad = ids[(ids < 0) | (ids >= n)]
+    if bad.size:
+        raise errors.InvalidArgumentError(
+            f"dynamic_partition: partition {int(bad[0])} is not in [0, {n})",
+            errors.user_location())
+    flat = reshape(x, [int(np.prod(shape_[:k], dtype=np.int64))] + shape_[k:])
+    return [gather(flat, constant(np.flatnonzero(ids == i).astype(np.int32)))
+            for i in builtins.range(n)]
+
+
+def dynamic_stitch(indices, data, name=None):
+    """merged[indices[m][i...]] = data[m][i...] (tf.dynamic_stitch): the
+    result has max(indices) + 1 rows, a later (m, i) winning over an
+    earlier one at the same index, rows no index names 0. The indices'
+    values must be known (eagerly, or constant while tracing); the result
+    is one gather from the data, so gradients flow back to it."""
+    if len(indices) != len(data) or not indices:
+        raise errors.InvalidArgumentError(
+            f"dynamic_stitch: {len(indices)} index tensors for {len(data)} data tensors",
+            errors.user_location())
+    ids = [np.asarray(_known_values(convert_to_tensor(i), "dynamic_stitch"))
+           for i in indices]
+    values = [convert_to_tensor(d) for d in data]
+    dtype = values[0].dtype
+    inner = None
+    rows = []
+    for i, v in zip(ids, values):
+        if not np.issubdtype(i.dtype, np.integer):
+            raise errors.InvalidArgumentError("dynamic_stitch: indices must be integers",
+                                              errors.user_location())
+        vs = list(_static(v, "dynamic_stitch"))
+        if vs[:i.ndim] != list(i.shape) or (inner is not None and vs[i.ndim:] != inner):
+            raise errors.InvalidArgumentError(
+                f"dynamic_stitch: data of shape {vs} does not fit indices of shape "
+                f"{list(i.shape)}", errors.user_location())
+        inner = vs[i.ndim:]
+        rows.append(reshape(cast(v, dtype), [-1] + inner))
+    flat_ids = np.concatenate([i.reshape(-1) for i in ids]).astype(np.int64)
+    if flat_ids.size and flat_ids.min() < 0:
+        raise errors.InvalidArgumentError(
+            f"dynamic_stitch: index {int(flat_ids.min())} is negative",
+            errors.user_location())
+    size = int(flat_ids.max()) + 1 if flat_ids.size else 0
+    # Which row of the concatenated data each output row takes (the last
+    # writer); rows nobody writes read an appended row of zeros.
+    source = np.full(size, -1, np.int64)
+    np.maximum.at(source, flat_ids, np.arange(flat_ids.size))     # (the last wins)
+    source[source < 0] = flat_ids.size
+    table = concat(rows + [_zeros([1] + inner, dtype)], axis=0)
+    return gather(table, constant(source.astype(np.int32)))
+
+
 # unique's result, as tf.unique's: (y, idx), also by name.
 Unique = collections.namedtuple("Unique", ["y", "idx"])
 
