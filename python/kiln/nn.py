@@ -14,6 +14,9 @@ from .tensor import (Tensor, _OpenExtent, _open_entries, _static_extents,
 
 
 from .ctc import ctc_loss  # noqa: E402,F401  (tf.nn.ctc_loss)
+from .random import log_uniform_candidate_sampler, uniform_candidate_sampler  # noqa: F401
+from .sampled_losses import (compute_accidental_hits, nce_loss,  # noqa: F401
+                             sampled_softmax_loss)
 
 top_k = math_ops.top_k  # tf.nn.top_k, the same op
 in_top_k = math_ops.in_top_k

@@ -6,6 +6,8 @@ reproducible run to run; an explicit `seed` fixes the op's numbers too.
 Without any seed the numbers differ from run to run.
 """
 
+import collections
+import functools
 import itertools
 import os
 import threading
@@ -368,3 +370,121 @@ class Generator(Module):
         seeds = self.make_seeds(count).numpy()
         return [Generator(int(seeds[0, i]) * (1 << 31) + int(seeds[1, i]))
                 for i in range(int(count))]
+
+
+# --- Candidate samplers (sampled softmax, NCE) ------------------------------
+
+_Candidates = collections.namedtuple(
+    "CandidateSamples", ["sampled_candidates", "true_expected_count",
+                         "sampled_expected_count"])
+
+
+def _log_uniform_probability(k, range_max):
+    """P(k) = ln((k + 2) / (k + 1)) / ln(range_max + 1) (float64 tensor or
+    array k)."""
+    scale = 1.0 / np.log(range_max + 1.0)
+    if isinstance(k, Tensor):
+        kf = ops.cast(k, float64)
+        return (math_ops.log1p(1.0 / (kf + 1.0))) * scale
+    return np.log1p(1.0 / (np.asarray(k, np.float64) + 1.0)) * scale
+
+
+@functools.lru_cache(maxsize=64)
+def _pool_size(distribution, num_sampled, range_max):
+    """How many draws to make at once for `num_sampled` distinct classes:
+    twice the number after which num_sampled distinct ones are expected,
+    plus 64 (the count of distinct classes after n draws is concentrated
+    within a few sqrt(n) of its mean)."""
+    if distribution == "uniform":
+        p = np.full(range_max, 1.0 / range_max)
+    else:
+        p = _log_uniform_probability(np.arange(range_max), range_max)
+    lo, hi = num_sampled, max(num_sampled, 1)
+    distinct = lambda n: float(np.sum(-np.expm1(n * np.log1p(-np.minimum(p, 1 - 1e-16)))))
+    while distinct(hi) < num_sampled:
+        hi *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if distinct(mid) < num_sampled:
+            lo = mid + 1
+        else:
+            hi = mid
+    return 2 * lo + 64
+
+
+def _candidate_sampler(distribution, true_classes, num_true, num_sampled, unique,
+                       range_max, seed, what):
+    true_classes = convert_to_tensor(true_classes)
+    if not true_classes.dtype.is_integer or true_classes.ndim != 2 or \
+            true_classes.shape[1] != int(num_true):
+        raise errors.InvalidArgumentError(
+            f"{what}: true_classes must be integers [batch, num_true={num_true}], got "
+            f"{true_classes.dtype.name} {list(true_classes.shape)}", errors.user_location())
+    num_sampled, range_max = int(num_sampled), int(range_max)
+    if unique and num_sampled > range_max:
+        raise errors.InvalidArgumentError(
+            f"{what}: cannot draw {num_sampled} distinct classes out of {range_max}",
+            errors.user_location())
+    draws = _pool_size(distribution, num_sampled, range_max) if unique else num_sampled
+    u = _random("random_uniform", [draws], float64, seed, {"minval": 0.0, "maxval": 1.0})
+    if distribution == "uniform":
+        k = math_ops.floor(u * float(range_max))
+    else:   # (inverse CDF of the log-uniform distribution)
+        k = math_ops.floor(ops.exp(u * float(np.log(range_max + 1.0)))) - 1.0
+    k = ops.cast(ops.minimum(ops.maximum(k, 0.0), float(range_max - 1)), int64)
+
+    def probability(c):
+        if distribution == "uniform":
+            return ops.cast(c, float64) * 0.0 + 1.0 / range_max
+        return _log_uniform_probability(c, range_max)
+    if not unique:
+        sampled = k
+        expected = lambda c: probability(c) * float(num_sampled)
+    else:
+        # The first num_sampled distinct draws in order; the number of
+        # draws that took (TensorFlow's num_tries) sets the expected counts.
+        earlier = ops.less(math_ops._positions(np.zeros((draws, draws)), 1),
+                           math_ops._positions(np.zeros((draws, draws)), 0))
+        repeat = math_ops.reduce_any(ops.logical_and(
+            ops.equal(math_ops.expand_dims(k, 1), math_ops.expand_dims(k, 0)), earlier),
+            axis=1)
+        first = ops.logical_not(repeat)
+        rank = math_ops.cumsum(ops.cast(first, int32)) - 1          # [draws]
+        ops._check_at_run_time(
+            ops.greater(rank[-1], num_sampled - 2),
+            f"{what}: {draws} draws gave fewer than {num_sampled} distinct classes "
+            "(the distribution is too concentrated for this many samples)")
+        slot = ops.where(first, rank, rank * 0 - 1)                  # [draws]
+        pick = ops.cast(ops.equal(math_ops.expand_dims(slot, 0),
+                                  math_ops.expand_dims(math_ops._positions(
+                                      np.zeros(num_sampled), 0), 1)), int64)
+        sampled = ops.reduce_sum(pick * math_ops.expand_dims(k, 0), axis=1)
+        # num_tries: the position of the num_sampled-th distinct draw, + 1.
+        done = ops.logical_and(first, ops.equal(rank, num_sampled - 1))
+        tries = ops.reduce_sum(ops.cast(done, float64) *
+                               ops.cast(math_ops._positions(k, 0) + 1, float64))
+        expected = lambda c: -math_ops.expm1(tries * math_ops.log1p(-probability(c)))
+    true_classes = ops.cast(true_classes, int64)
+    return _Candidates(ops.stop_gradient(sampled),
+                       ops.stop_gradient(ops.cast(expected(true_classes), float32)),
+                       ops.stop_gradient(ops.cast(expected(sampled), float32)))
+
+
+def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
+                                  seed=None, name=None):
+    """num_sampled classes from the log-uniform (Zipfian) distribution over
+    [0, range_max), P(k) = ln((k+2)/(k+1)) / ln(range_max+1) — classes
+    sorted by falling frequency — and the expected number of times each
+    true and each sampled class is drawn (tf.random.log_uniform_candidate_
+    sampler). With `unique`, the first num_sampled distinct draws, the
+    expected counts 1 - (1 - P)^tries for the tries that took."""
+    return _candidate_sampler("log_uniform", true_classes, num_true, num_sampled, unique,
+                              range_max, seed, "log_uniform_candidate_sampler")
+
+
+def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
+                              seed=None, name=None):
+    """As log_uniform_candidate_sampler with every class equally likely
+    (tf.random.uniform_candidate_sampler)."""
+    return _candidate_sampler("uniform", true_classes, num_true, num_sampled, unique,
+                              range_max, seed, "uniform_candidate_sampler")
