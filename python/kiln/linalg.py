@@ -10,9 +10,11 @@ from . import errors
 from .math_ops import (_positions, _static, broadcast_to, einsum, expand_dims, eye, is_finite,
                        l2_normalize, norm, squeeze, tensordot, zeros_like)
 from .math_ops import ones_like, reduce_all, reduce_prod
-from .ops import (_check_at_run_time, _swap_last, abs, argmax, equal, greater, greater_equal,
-                  less, less_equal, log, logical_and, matmul, not_equal, one_hot, reduce_sum,
-                  sqrt, stack, stop_gradient, where)
+from .math_ops import argsort
+from .ops import (_check_at_run_time, _swap_last, abs, argmax, concat, equal, greater,
+                  greater_equal, less, less_equal, log, logical_and, logical_not, matmul,
+                  not_equal, one_hot, reduce_sum, sqrt, stack, stop_gradient, where)
+from .dtypes import float64
 from .tensor import constant, convert_to_tensor
 
 
@@ -312,7 +314,221 @@ def cholesky_solve(chol, rhs, name=None):
     return triangular_solve(chol, y, lower=True, adjoint=True)
 
 
+def qr(input, full_matrices=False, name=None):
+    """(q, r) with input = q r, q's columns orthonormal and r upper
+    triangular (tf.linalg.qr): Householder reflections, LAPACK's signs
+    (r's diagonal is minus the sign of the column's leading entry times
+    its norm, as NumPy's and TensorFlow's). [..., m, n] gives q [..., m,
+    k] and r [..., k, n] with k = min(m, n), or q [..., m, m] and r
+    [..., m, n] with full_matrices. Differentiable (through the
+    reflections)."""
+    a, m, n = _matrices(input, "qr")
+    if not a.dtype.is_floating:
+        raise TypeError(f"qr: needs floating-point matrices, got {a.dtype.name}")
+    rows = constant(np.arange(m))
+    r = a
+    q = eye(m, dtype=a.dtype) + zeros_like(a[..., :, :1] * a[..., :1, :1])   # [..., m, m]
+    for k in range(min(m, n)):
+        # The reflection H = I - tau v v^T with v[k] = 1 that maps column
+        # k's entries from row k down onto beta e_k (LAPACK's dlarfg).
+        column = where(greater_equal(rows, k), r[..., :, k], zeros_like(r[..., :, k]))
+        alpha = r[..., k, k]
+        below = where(greater(rows, k), column, zeros_like(column))
+        rest = sqrt(reduce_sum(below * below, axis=-1))             # ||x[1:]||
+        trivial = equal(rest, 0.0)
+        norm_x = sqrt(alpha * alpha + rest * rest)
+        beta = where(less(alpha, 0.0), norm_x, -norm_x)
+        safe_beta = where(trivial, ones_like(beta), beta)
+        scale = where(trivial, ones_like(alpha), alpha - beta)
+        tau = where(trivial, zeros_like(alpha), (beta - alpha) / safe_beta)
+        e_k = constant(np.arange(m) == k)
+        v = where(e_k, ones_like(column), below / expand_dims(scale, -1))
+        tv = expand_dims(tau, -1) * v
+        r = r - _outer(tv, matvec(r, v, transpose_a=True))
+        q = q - _outer(matvec(q, v), tv)
+    if full_matrices or m <= n:
+        return q, r
+    return q[..., :, :n], r[..., :n, :]
+
+
+def lstsq(matrix, rhs, l2_regularizer=0.0, fast=True, name=None):
+    """The least-squares solutions x of matrix x = rhs ([..., m, n] and
+    [..., m, k]; tf.linalg.lstsq), minimizing |matrix x - rhs|^2 + l2 |x|^2.
+    fast (TensorFlow's default): the normal equations by Cholesky, (A^T A
+    + l2 I) x = A^T b, or for m < n the minimum-norm x = A^T (A A^T + l2
+    I)^-1 b; otherwise through QR (better conditioned, no regularizer)."""
+    a, m, n = _matrices(matrix, "lstsq")
+    b = convert_to_tensor(rhs, a.dtype)
+    if b.ndim < 2 or b.shape[-2] != m:
+        raise errors.InvalidArgumentError(
+            f"lstsq: right-hand sides of shape {list(b.shape)} for {m}x{n} matrices",
+            errors.user_location())
+    lam = float(l2_regularizer)
+    if fast:
+        if m >= n:
+            gram = matmul(a, a, transpose_a=True) + lam * eye(n, dtype=a.dtype)
+            return cholesky_solve(cholesky(gram), matmul(a, b, transpose_a=True))
+        gram = matmul(a, a, transpose_b=True) + lam * eye(m, dtype=a.dtype)
+        return matmul(a, cholesky_solve(cholesky(gram), b), transpose_a=True)
+    if lam != 0.0:
+        raise errors.InvalidArgumentError(
+            "lstsq: l2_regularizer needs fast=True (TensorFlow's rule)",
+            errors.user_location())
+    if m >= n:
+        q, r = qr(a)
+        return triangular_solve(r, matmul(q, b, transpose_a=True), lower=False)
+    q, r = qr(_swap_last(a))                      # A^T = Q R: x = Q R^-T b
+    return matmul(q, triangular_solve(r, b, lower=False, adjoint=True))
+
+
+def _jacobi_rounds(n):
+    """The rounds of a cyclic Jacobi sweep: n - 1 (n even) rounds of
+    disjoint pairs (p, q) covering every pair once (the round-robin
+    tournament), as constant masks: for each round, C [pairs, n, n] with
+    e_p e_p^T + e_q e_q^T, S with e_p e_q^T - e_q e_p^T, P (e_p e_p^T),
+    Q (e_q e_q^T), O (e_p e_q^T), and the identity on an index left out."""
+    players = list(range(n)) + ([None] if n % 2 else [])
+    count = len(players)
+    rounds = []
+    for _ in range(count - 1):
+        pairs = [(players[i], players[count - 1 - i]) for i in range(count // 2)]
+        pairs = [(min(p, q), max(p, q)) for p, q in pairs if p is not None and q is not None]
+        masks = {key: np.zeros((len(pairs), n, n)) for key in "CSPQO"}
+        for k, (p, q) in enumerate(pairs):
+            masks["C"][k, p, p] = masks["C"][k, q, q] = 1
+            masks["S"][k, p, q], masks["S"][k, q, p] = 1, -1
+            masks["P"][k, p, p] = masks["Q"][k, q, q] = masks["O"][k, p, q] = 1
+        covered = masks["C"].sum(axis=0).diagonal()
+        rounds.append((masks, np.diag(1.0 - covered)))
+        players = [players[0]] + [players[-1]] + players[1:-1]
+    return rounds
+
+
+def _jacobi_eigh(a, n):
+    """(eigenvalues, eigenvectors) of symmetric matrices by cyclic Jacobi:
+    every round zeroes n/2 disjoint off-diagonal pairs at once (one
+    orthogonal matrix J, A <- J^T A J, V <- V J); 8 + log2(n) sweeps
+    (the convergence is quadratic once the off-diagonal part is small),
+    run as one compiled loop."""
+    from .control_flow import foldl
+    rounds = [({k: constant(v, a.dtype) for k, v in masks.items()}, constant(rest, a.dtype))
+              for masks, rest in _jacobi_rounds(n)]
+    limit = 1e150 if a.dtype == float64 else 1e18
+    pick = lambda x, mask: einsum("...ij,kij->...k", x, mask)
+    place = lambda values, mask: einsum("...k,kij->...ij", values, mask)
+
+    def sweep(state, _):
+        x, vectors = state
+        for masks, rest in rounds:
+            app, aqq, apq = pick(x, masks["P"]), pick(x, masks["Q"]), pick(x, masks["O"])
+            zero = equal(apq, 0.0)
+            theta = (aqq - app) / (2.0 * where(zero, ones_like(apq), apq))
+            sign = where(less(theta, 0.0), -ones_like(theta), ones_like(theta))
+            big = greater(abs(theta), limit)      # (theta^2 would overflow: t ~ 1/(2 theta))
+            safe = where(big, zeros_like(theta), theta)
+            t = where(big, 0.5 / where(big, theta, ones_like(theta)),
+                      sign / (abs(safe) + sqrt(safe * safe + 1.0)))
+            t = where(zero, zeros_like(t), t)
+            c = 1.0 / sqrt(t * t + 1.0)
+            j = place(c, masks["C"]) + place(t * c, masks["S"]) + rest
+            x = matmul(matmul(j, x, transpose_a=True), j)
+            vectors = matmul(vectors, j)
+        return x, vectors
+    sweeps = 8 + int(np.ceil(np.log2(max(n, 2))))
+    identity = eye(n, dtype=a.dtype) + zeros_like(a)
+    x, vectors = foldl(sweep, constant(np.arange(sweeps)), initializer=(a, identity))
+    values = diag_part(x)
+    order = argsort(stop_gradient(values), axis=-1)
+    return _take_last(values, order), _take_columns(vectors, order)
+
+
+def _take_last(x, order):
+    """x[..., order[...]] along the last axis (one_hot: batches work)."""
+    n = x.shape[-1]
+    return einsum("...ij,...j->...i", one_hot(order, n, dtype=x.dtype), x)
+
+
+def _take_columns(x, order):
+    """The columns of x in `order` (per batch)."""
+    n = x.shape[-1]
+    return einsum("...ij,...kj->...ik", x, one_hot(order, n, dtype=x.dtype))
+
+
+def _symmetric_from_lower(a):
+    """The symmetric matrix whose lower triangle is a's (TensorFlow's eigh
+    reads only that triangle)."""
+    lower = band_part(a, -1, 0)
+    return lower + _swap_last(lower) - set_diag(zeros_like(a), diag_part(a))
+
+
+def eigh(tensor, name=None):
+    """(eigenvalues ascending, eigenvectors as columns) of symmetric
+    matrices ([..., n, n], the lower triangle read; tf.linalg.eigh), by
+    cyclic Jacobi rotations: accurate to a few ulp of the largest
+    eigenvalue, meant for small matrices (n up to a few dozen: each sweep
+    costs n matrix products). Each eigenvector's sign is arbitrary, as
+    TensorFlow's. The gradient is TensorFlow's (it needs distinct
+    eigenvalues where the eigenvectors are differentiated)."""
+    from .gradients import custom_gradient
+    a, n = _square(tensor, "eigh")
+
+    @custom_gradient
+    def decompose(x):
+        values, vectors = _jacobi_eigh(_symmetric_from_lower(x), n)
+
+        def grad(d_values, d_vectors):
+            d_values = zeros_like(values) if d_values is None else d_values
+            d_vectors = zeros_like(vectors) if d_vectors is None else d_vectors
+            gap = expand_dims(values, -2) - expand_dims(values, -1)    # [i, j] = e_j - e_i
+            off = logical_not(_diagonal(n, n))
+            f = where(off, 1.0 / where(off, gap, ones_like(gap)), zeros_like(gap))
+            inner = diag(d_values) + f * matmul(vectors, d_vectors, transpose_a=True)
+            g = matmul(vectors, matmul(inner, vectors, transpose_b=True))
+            g = band_part(g + _swap_last(g), -1, 0)
+            return set_diag(g, 0.5 * diag_part(g))
+        return (values, vectors), grad
+    return decompose(a)
+
+
+def eigvalsh(tensor, name=None):
+    """The eigenvalues of symmetric matrices, ascending (eigh's first
+    result)."""
+    return eigh(tensor)[0]
+
+
+def svd(tensor, full_matrices=False, compute_uv=True, name=None):
+    """(s, u, v) with tensor = u diag(s) v^T, s descending
+    (tf.linalg.svd; s alone without compute_uv): from the eigenvectors of
+    the symmetric [[0, A], [A^T, 0]] (eigenvalues +-s, so s is as accurate
+    as A, not A^T A). Singular vectors need nonzero singular values: a
+    rank-deficient matrix with compute_uv is an InvalidArgumentError (now,
+    or when the code runs); full_matrices is not supported. Gradients
+    through eigh's."""
+    a, m, n = _matrices(tensor, "svd")
+    if not a.dtype.is_floating:
+        raise TypeError(f"svd: needs floating-point matrices, got {a.dtype.name}")
+    if full_matrices and m != n and compute_uv:
+        raise errors.UnimplementedError(
+            "svd: full_matrices=True for non-square matrices is not supported",
+            errors.user_location())
+    k = min(m, n)
+    batch_zero = zeros_like(a[..., :1, :1])
+    top = concat([batch_zero + constant(np.zeros((m, m)), a.dtype), a], axis=-1)
+    bottom = concat([_swap_last(a), batch_zero + constant(np.zeros((n, n)), a.dtype)],
+                    axis=-1)
+    values, vectors = eigh(concat([top, bottom], axis=-2))
+    s = values[..., m + n - k:][..., ::-1]
+    if not compute_uv:
+        return s
+    _check_at_run_time(reduce_all(greater(s, 0.0)),
+                       "svd: the matrix is rank-deficient (a zero singular value); its "
+                       "singular vectors are not computed (compute_uv=False gives s)")
+    picked = vectors[..., :, m + n - k:][..., ::-1]
+    return s, picked[..., :m, :] * np.sqrt(2.0), picked[..., m:, :] * np.sqrt(2.0)
+
+
 __all__ = ["adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "det", "diag",
-           "diag_part", "einsum", "eye", "global_norm", "inv", "l2_normalize", "logdet",
-           "matmul", "matrix_transpose", "matvec", "norm", "normalize", "set_diag",
-           "slogdet", "solve", "tensordot", "trace", "triangular_solve"]
+           "diag_part", "eigh", "eigvalsh", "einsum", "eye", "global_norm", "inv",
+           "l2_normalize", "logdet", "lstsq", "matmul", "matrix_transpose", "matvec", "norm",
+           "normalize", "qr", "set_diag", "slogdet", "solve", "svd", "tensordot", "trace",
+           "triangular_solve"]

@@ -166,3 +166,113 @@ def test_lu_based_det_solve_inv_match_numpy_with_gradients():
     np.testing.assert_allclose(tape.gradient(i, m).numpy(),
                                central(lambda v: (np.linalg.inv(v) * w).sum(), m0),
                                rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (2, 6, 4)])
+def test_qr_matches_numpy_with_gradients(shape):
+    # LAPACK's signs, so NumPy's factors exactly; f32 too; the gradient of
+    # a function of both factors against central differences.
+    a = RNG.normal(size=shape)
+    q, r = kiln.linalg.qr(a)
+    qn, rn = np.linalg.qr(a)
+    np.testing.assert_allclose(q.numpy(), qn, atol=1e-13)
+    np.testing.assert_allclose(r.numpy(), rn, atol=1e-13)
+    qf, rf = kiln.linalg.qr(a, full_matrices=True)
+    qnf, rnf = np.linalg.qr(a, mode="complete")
+    np.testing.assert_allclose(qf.numpy(), qnf, atol=1e-13)
+    np.testing.assert_allclose(rf.numpy(), rnf, atol=1e-13)
+    q32, r32 = kiln.linalg.qr(a.astype(np.float32))
+    np.testing.assert_allclose(q32.numpy(), qn, atol=2e-5)
+    wq, wr = RNG.normal(size=qn.shape), RNG.normal(size=rn.shape)
+    f = lambda x: kiln.reduce_sum(kiln.linalg.qr(x)[0] * wq) + \
+        kiln.reduce_sum(kiln.linalg.qr(x)[1] * wr)
+    x = kiln.constant(a)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(),
+                               central(lambda v: float(f(v).numpy()), a), rtol=1e-6, atol=1e-8)
+
+
+def test_lstsq_matches_numpy():
+    a, b = RNG.normal(size=(7, 3)), RNG.normal(size=(7, 2))
+    want = np.linalg.lstsq(a, b, rcond=None)[0]
+    np.testing.assert_allclose(kiln.linalg.lstsq(a, b).numpy(), want, atol=1e-12)
+    np.testing.assert_allclose(kiln.linalg.lstsq(a, b, fast=False).numpy(), want, atol=1e-12)
+    ridge = np.linalg.solve(a.T @ a + 0.5 * np.eye(3), a.T @ b)
+    np.testing.assert_allclose(kiln.linalg.lstsq(a, b, l2_regularizer=0.5).numpy(), ridge,
+                               atol=1e-12)
+    wide, rhs = RNG.normal(size=(2, 5)), RNG.normal(size=(2, 1))    # (the minimum norm)
+    want = np.linalg.lstsq(wide, rhs, rcond=None)[0]
+    np.testing.assert_allclose(kiln.linalg.lstsq(wide, rhs).numpy(), want, atol=1e-12)
+    np.testing.assert_allclose(kiln.linalg.lstsq(wide, rhs, fast=False).numpy(), want,
+                               atol=1e-12)
+    compiled = kiln.function(lambda m, v: kiln.linalg.lstsq(m, v))
+    np.testing.assert_allclose(compiled(a, b).numpy(), np.linalg.lstsq(a, b, rcond=None)[0],
+                               atol=1e-12)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="right-hand sides"):
+        kiln.linalg.lstsq(a, b[:3])
+
+
+@pytest.mark.parametrize("n", [1, 5, 8])
+def test_eigh_matches_numpy_with_gradients(n):
+    # Eigenvalues ascending, eigenvectors up to their signs; only the
+    # lower triangle is read; batches, compiled; the gradients of the
+    # eigenvalues and of a sign-free function of the eigenvectors against
+    # central differences.
+    s = RNG.normal(size=(2, n, n))
+    s = s + np.swapaxes(s, 1, 2)
+    garbage = s + np.triu(RNG.normal(size=(n, n)) * 100, 1)        # (upper triangle ignored)
+    e, v = kiln.linalg.eigh(garbage)
+    en, vn = np.linalg.eigh(s)
+    np.testing.assert_allclose(e.numpy(), en, atol=1e-12)
+    overlap = np.abs(np.einsum("bij,bik->bjk", v.numpy(), vn))
+    np.testing.assert_allclose(overlap, np.broadcast_to(np.eye(n), overlap.shape), atol=1e-10)
+    compiled = kiln.function(kiln.linalg.eigvalsh)
+    np.testing.assert_allclose(compiled(s).numpy(), en, atol=1e-12)
+    e32 = kiln.linalg.eigvalsh(s.astype(np.float32)).numpy()
+    np.testing.assert_allclose(e32, en, atol=2e-5 * np.abs(en).max())
+    if n > 5:
+        return
+    w = RNG.normal(size=n)
+    m = RNG.normal(size=(n, n))
+
+    def f(x):
+        values, vectors = kiln.linalg.eigh(x)
+        top = vectors[:, -1:]
+        return kiln.reduce_sum(values * w) + kiln.reduce_sum(kiln.matmul(top, top,
+                                                                         transpose_b=True) * m)
+    x0 = s[0]
+    x = kiln.constant(x0)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(),
+                               central(lambda v: float(f(v).numpy()), x0), rtol=1e-5, atol=1e-7)
+
+
+def test_svd_matches_numpy():
+    for shape in [(5, 3), (3, 5), (4, 4)]:
+        a = RNG.normal(size=shape)
+        s, u, v = kiln.linalg.svd(a)
+        np.testing.assert_allclose(s.numpy(), np.linalg.svd(a, compute_uv=False), atol=1e-12)
+        np.testing.assert_allclose(u.numpy() @ np.diag(s.numpy()) @ v.numpy().T, a, atol=1e-12)
+        k = min(shape)
+        np.testing.assert_allclose(u.numpy().T @ u.numpy(), np.eye(k), atol=1e-12)
+        np.testing.assert_allclose(v.numpy().T @ v.numpy(), np.eye(k), atol=1e-12)
+    # Singular values of a rank-deficient matrix, their gradient; its
+    # vectors are refused.
+    low = RNG.normal(size=(4, 2)) @ RNG.normal(size=(2, 3))
+    np.testing.assert_allclose(kiln.linalg.svd(low, compute_uv=False).numpy(),
+                               np.linalg.svd(low, compute_uv=False), atol=1e-12)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="rank-deficient"):
+        kiln.linalg.svd(low)
+    a = RNG.normal(size=(4, 3))
+    w = np.array([1.0, -2.0, 0.5])
+    f = lambda x: kiln.reduce_sum(kiln.linalg.svd(x, compute_uv=False) * w)
+    x = kiln.constant(a)
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(),
+                               central(lambda v: float(f(v).numpy()), a), rtol=1e-6, atol=1e-8)
