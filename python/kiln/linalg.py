@@ -520,7 +520,10 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
     s = values[..., m + n - k:][..., ::-1]
     if not compute_uv:
         return s
-    _check_at_run_time(reduce_all(greater(s, 0.0)),
+    # (a zero singular value comes out as rounding noise: below a few
+    # n ulp of the largest it counts as zero)
+    eps = float(np.finfo(a.dtype.as_numpy_dtype).eps)
+    _check_at_run_time(reduce_all(greater(s[..., -1], 10.0 * max(m, n) * eps * s[..., 0])),
                        "svd: the matrix is rank-deficient (a zero singular value); its "
                        "singular vectors are not computed (compute_uv=False gives s)")
     picked = vectors[..., :, m + n - k:][..., ::-1]
