@@ -16,8 +16,8 @@ import numpy as np
 from . import errors, random as _random
 from .dtypes import as_dtype, float32, float64, int32
 from .math_ops import _positions, broadcast_to, expand_dims, floor, pad, reverse, squeeze, tile
-from .ops import (cast, gather, greater, greater_equal, less, less_equal, logical_and,
-                  maximum, minimum, reduce_mean, reduce_sum, reshape, sqrt,
+from .ops import (abs, cast, equal, gather, greater, greater_equal, less, less_equal, log,
+                  logical_and, maximum, minimum, reduce_mean, reduce_sum, reshape, sqrt, stack,
                   transpose as _transpose, where)
 from .tensor import _OpenExtent, _static_extents, constant, convert_to_tensor
 
@@ -26,7 +26,10 @@ __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop
            "grayscale_to_rgb", "pad_to_bounding_box", "per_image_standardization",
            "random_brightness", "random_contrast", "random_crop", "random_flip_left_right",
            "random_flip_up_down", "resize", "resize_with_crop_or_pad", "rgb_to_grayscale",
-           "rot90", "transform", "transpose"]
+           "rot90", "transform", "transpose", "adjust_gamma", "adjust_hue",
+           "adjust_saturation", "hsv_to_rgb", "image_gradients", "psnr", "random_hue",
+           "random_saturation", "resize_with_pad", "rgb_to_hsv", "rgb_to_yiq", "rgb_to_yuv",
+           "sobel_edges", "ssim", "total_variation", "yiq_to_rgb", "yuv_to_rgb"]
 
 
 class ResizeMethod:
@@ -523,3 +526,271 @@ def transform(images, transforms, interpolation="bilinear", fill_mode="constant"
     if original.is_floating and original != out.dtype:
         out = cast(out, original)
     return _unbatched(out, batched)
+
+
+# --- Colour spaces ------------------------------------------------------------
+
+def _rgb(images, what):
+    x, original = _as_float(images, what)
+    if x.shape[-1] != 3:
+        raise errors.InvalidArgumentError(
+            f"{what}: needs 3 channels, got shape {list(x.shape)}", errors.user_location())
+    return x, original
+
+
+def _linear_colour(images, matrix, what):
+    """Each pixel's 3 channels times `matrix` (pixel row vector @ matrix)."""
+    x, _ = _rgb(images, what)
+    m = constant(np.asarray(matrix, np.float64), x.dtype)
+    return reduce_sum(expand_dims(x, -1) * m, axis=-2)
+
+
+_YUV = [[0.299, -0.14714119, 0.61497538], [0.587, -0.28886916, -0.51496512],
+        [0.114, 0.43601035, -0.10001026]]
+_YIQ = [[0.299, 0.59590059, 0.2115], [0.587, -0.27455667, -0.52273617],
+        [0.114, -0.32134392, 0.31119955]]
+
+
+def rgb_to_yuv(images):
+    """RGB in [0, 1] to YUV (Y in [0, 1], U and V about [-0.5, 0.5]),
+    TensorFlow's matrix."""
+    return _linear_colour(images, _YUV, "rgb_to_yuv")
+
+
+def yuv_to_rgb(images):
+    return _linear_colour(images, np.linalg.inv(_YUV), "yuv_to_rgb")
+
+
+def rgb_to_yiq(images):
+    """RGB in [0, 1] to YIQ, TensorFlow's matrix."""
+    return _linear_colour(images, _YIQ, "rgb_to_yiq")
+
+
+def yiq_to_rgb(images):
+    return _linear_colour(images, np.linalg.inv(_YIQ), "yiq_to_rgb")
+
+
+def rgb_to_hsv(images, name=None):
+    """RGB in [0, 1] to hue, saturation, value, each in [0, 1] (hue 0 for
+    greys, saturation 0 for black), as tf.image.rgb_to_hsv."""
+    x, _ = _rgb(images, "rgb_to_hsv")
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    value = maximum(maximum(r, g), b)
+    chroma = value - minimum(minimum(r, g), b)
+    grey = less_equal(chroma, 0.0)
+    safe = where(grey, chroma * 0.0 + 1.0, chroma)
+    saturation = where(greater(value, 0.0), chroma / where(greater(value, 0.0), value,
+                                                           value * 0.0 + 1.0), value * 0.0)
+    hue = where(equal(value, r), (g - b) / safe,
+                where(equal(value, g), 2.0 + (b - r) / safe, 4.0 + (r - g) / safe)) / 6.0
+    hue = hue - floor(hue)                    # (into [0, 1))
+    hue = where(grey, hue * 0.0, hue)
+    return stack([hue, saturation, value], axis=-1)
+
+
+def hsv_to_rgb(images, name=None):
+    """The inverse of rgb_to_hsv."""
+    x = convert_to_tensor(images)
+    if x.shape[-1] != 3 or not x.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"hsv_to_rgb: needs float images with 3 channels, got {x.dtype.name} "
+            f"{list(x.shape)}", errors.user_location())
+    h, s, v = x[..., 0], x[..., 1], x[..., 2]
+    # Each channel: v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6 h) mod 6
+    # for n = 5 (red), 3 (green), 1 (blue).
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = n + 6.0 * h
+        k = k - 6.0 * floor(k / 6.0)
+        channels.append(v - v * s * maximum(minimum(minimum(k, 4.0 - k), 1.0), 0.0))
+    return stack(channels, axis=-1)
+
+
+def _from_hsv_back(hsv, original):
+    rgb = hsv_to_rgb(hsv)
+    return rgb if original is None else convert_image_dtype(rgb, original, saturate=True)
+
+
+def adjust_hue(image, delta, name=None):
+    """The hue turned by `delta` (in [-1, 1], a fraction of the circle)."""
+    if isinstance(delta, (int, float)) and not -1.0 <= float(delta) <= 1.0:
+        raise errors.InvalidArgumentError(f"adjust_hue: delta {delta} is not in [-1, 1]",
+                                          errors.user_location())
+    x, original = _rgb(image, "adjust_hue")
+    hsv = rgb_to_hsv(x)
+    hue = hsv[..., 0] + _scalar_like(delta, x)
+    hue = hue - floor(hue)
+    return _from_hsv_back(stack([hue, hsv[..., 1], hsv[..., 2]], axis=-1), original)
+
+
+def adjust_saturation(image, saturation_factor, name=None):
+    """The saturation times `saturation_factor`, clipped to [0, 1]."""
+    x, original = _rgb(image, "adjust_saturation")
+    hsv = rgb_to_hsv(x)
+    s = minimum(maximum(hsv[..., 1] * _scalar_like(saturation_factor, x), 0.0), 1.0)
+    return _from_hsv_back(stack([hsv[..., 0], s, hsv[..., 2]], axis=-1), original)
+
+
+def adjust_gamma(image, gamma=1, gain=1):
+    """gain * image ** gamma (integer images scaled to [0, 1] first and
+    back after); gamma must be >= 0."""
+    if float(gamma) < 0:
+        raise errors.InvalidArgumentError("adjust_gamma: gamma must be >= 0",
+                                          errors.user_location())
+    x, original = _as_float(image, "adjust_gamma")
+    out = (x ** float(gamma)) * float(gain)
+    return out if original is None else convert_image_dtype(out, original, saturate=True)
+
+
+def random_hue(image, max_delta, seed=None):
+    """adjust_hue by a delta drawn from [-max_delta, max_delta]
+    (max_delta in [0, 0.5])."""
+    if not 0.0 <= float(max_delta) <= 0.5:
+        raise errors.InvalidArgumentError("random_hue: max_delta must be in [0, 0.5]",
+                                          errors.user_location())
+    return adjust_hue(image, _uniform_scalar(-float(max_delta), float(max_delta), seed))
+
+
+def random_saturation(image, lower, upper, seed=None):
+    """adjust_saturation by a factor drawn from [lower, upper)."""
+    if not 0 <= float(lower) < float(upper):
+        raise errors.InvalidArgumentError(
+            f"random_saturation: needs 0 <= lower < upper, got {lower} and {upper}",
+            errors.user_location())
+    return adjust_saturation(image, _uniform_scalar(float(lower), float(upper), seed))
+
+
+# --- Sizes ------------------------------------------------------------------------
+
+def resize_with_pad(image, target_height, target_width, method=ResizeMethod.BILINEAR,
+                    antialias=False):
+    """Resized to fit [target_height, target_width] with the aspect ratio
+    kept, then padded with zeros around (tf.image.resize_with_pad's
+    rounding)."""
+    x, batched = _batched(image, "resize_with_pad")
+    th, tw = int(target_height), int(target_width)
+    if th <= 0 or tw <= 0:
+        raise errors.InvalidArgumentError(
+            f"resize_with_pad: target {th}x{tw} must be positive", errors.user_location())
+    h, w = x.shape[1], x.shape[2]
+    ratio = builtins.max(w / tw, h / th)
+    rh, rw = int(np.floor(h / ratio)), int(np.floor(w / ratio))
+    top = builtins.max(0, int(np.floor((th - h / ratio) / 2)))
+    left = builtins.max(0, int(np.floor((tw - w / ratio) / 2)))
+    resized = resize(x, [rh, rw], method=method, antialias=antialias)
+    return _unbatched(pad_to_bounding_box(resized, top, left, th, tw), batched)
+
+
+# --- Gradients and quality measures ----------------------------------------------------
+
+def image_gradients(image):
+    """(dy, dx): each pixel's difference to the next row's and the next
+    column's, 0 in the last row / column; [batch, h, w, c] images."""
+    x = convert_to_tensor(image)
+    if x.ndim != 4:
+        raise errors.InvalidArgumentError(
+            f"image_gradients: needs [batch, height, width, channels], got "
+            f"{list(x.shape)}", errors.user_location())
+    dy = pad(x[:, 1:] - x[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]])
+    dx = pad(x[:, :, 1:] - x[:, :, :-1], [[0, 0], [0, 0], [0, 1], [0, 0]])
+    return dy, dx
+
+
+def sobel_edges(image):
+    """The Sobel responses [batch, h, w, c, 2] (vertical then horizontal
+    derivative), the images extended by reflection (tf.image.sobel_edges)."""
+    x, _ = _batched(image, "sobel_edges")
+    x = x if x.dtype.is_floating else cast(x, float32)
+    h, w = x.shape[1], x.shape[2]
+    p = pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+    kernels = (np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], np.float64),
+               np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float64))
+    out = []
+    for k in kernels:
+        total = None
+        for i in range(3):
+            for j in range(3):
+                if k[i, j]:
+                    term = p[:, i:i + h, j:j + w, :] * float(k[i, j])
+                    total = term if total is None else total + term
+        out.append(total)
+    return stack(out, axis=-1)
+
+
+def total_variation(images, name=None):
+    """The sum of the absolute differences between neighbouring pixels,
+    per image ([batch]; a scalar for one image)."""
+    x = convert_to_tensor(images)
+    if x.ndim not in (3, 4):
+        raise errors.InvalidArgumentError(
+            f"total_variation: images are rank 3 or 4, got {list(x.shape)}",
+            errors.user_location())
+    axes = [-3, -2, -1]
+    dy = x[..., 1:, :, :] - x[..., :-1, :, :]
+    dx = x[..., :, 1:, :] - x[..., :, :-1, :]
+    return reduce_sum(abs(dy), axis=axes) + reduce_sum(abs(dx), axis=axes)
+
+
+def _quality_inputs(a, b, max_val, what):
+    a, b = convert_to_tensor(a), convert_to_tensor(b)
+    if tuple(a.shape) != tuple(b.shape) or a.ndim < 3:
+        raise errors.InvalidArgumentError(
+            f"{what}: two images of one shape [..., h, w, c] needed, got {list(a.shape)} "
+            f"and {list(b.shape)}", errors.user_location())
+    if a.dtype.is_integer:   # (TensorFlow: to float32 in [0, 1], max_val too)
+        max_val = float(max_val) / float(np.iinfo(a.dtype.as_numpy_dtype).max)
+    a, b = convert_image_dtype(a, float32), convert_image_dtype(b, float32)
+    return a, b, float(max_val)
+
+
+def psnr(a, b, max_val, name=None):
+    """The peak signal-to-noise ratio in dB per image: 20 log10(max_val) -
+    10 log10(mean squared difference) (float32; integer images scaled as
+    TensorFlow does)."""
+    a, b, max_val = _quality_inputs(a, b, max_val, "psnr")
+    mse = reduce_mean((a - b) * (a - b), axis=[-3, -2, -1])
+    return 20.0 * float(np.log10(max_val)) - (10.0 / float(np.log(10.0))) * log(mse)
+
+
+def _gaussian_blur_valid(x, size, sigma):
+    """x [..., h, w, c] filtered by the normalized size x size Gaussian
+    (separable), 'VALID': [..., h - size + 1, w - size + 1, c]."""
+    g = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2.0) / sigma) ** 2)
+    g = g / g.sum()
+    h, w = x.shape[-3], x.shape[-2]
+    rows = None
+    for i in range(size):
+        term = x[..., i:i + h - size + 1, :, :] * float(g[i])
+        rows = term if rows is None else rows + term
+    out = None
+    for j in range(size):
+        term = rows[..., :, j:j + w - size + 1, :] * float(g[j])
+        out = term if out is None else out + term
+    return out
+
+
+def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
+         return_index_map=False):
+    """The structural similarity of two images (batches) per image, the
+    mean over channels of the mean over the Gaussian windows of luminance
+    times contrast-structure (tf.image.ssim; Wang et al. 2004): images
+    [..., h, w, c] at least filter_size in height and width."""
+    a, b, max_val = _quality_inputs(img1, img2, max_val, "ssim")
+    size = int(filter_size)
+    if a.shape[-3] < size or a.shape[-2] < size:
+        raise errors.InvalidArgumentError(
+            f"ssim: images of {a.shape[-3]}x{a.shape[-2]} are smaller than the "
+            f"{size}x{size} filter", errors.user_location())
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    blur = lambda t: _gaussian_blur_valid(t, size, float(filter_sigma))
+    mean_a, mean_b = blur(a), blur(b)
+    num0 = mean_a * mean_b * 2.0 + c1
+    den0 = mean_a * mean_a + mean_b * mean_b + c1
+    luminance = num0 / den0
+    num1 = blur(a * b) * 2.0
+    den1 = blur(a * a + b * b)
+    cs = (num1 - num0 + c2) / (den1 - den0 + c2)
+    index_map = luminance * cs
+    if return_index_map:
+        return reduce_mean(index_map, axis=-1)
+    return reduce_mean(index_map, axis=[-3, -2, -1])

@@ -515,3 +515,123 @@ def test_transform_of_16_bit_images_and_given_normalization_statistics():
         kiln.function(lambda v: kiln.layers.UpSampling2D(interpolation="bilinear")(v),
                       input_signature=[kiln.TensorSpec([1, None, None, 1])])(
             np.zeros((1, 2, 2, 1), np.float32))
+
+
+def test_colour_spaces_against_colorsys_and_the_definitions():
+    import colorsys
+    rgb = RNG.uniform(0, 1, size=(2, 3, 4, 3))
+    rgb[0, 0, 0] = [0.5, 0.5, 0.5]            # a grey: hue 0
+    rgb[0, 0, 1] = [0.0, 0.0, 0.0]            # black: saturation 0
+    hsv = kiln.image.rgb_to_hsv(rgb).numpy()
+    want = np.apply_along_axis(lambda p: colorsys.rgb_to_hsv(*p), -1, rgb)
+    np.testing.assert_allclose(hsv, want, atol=1e-12)
+    np.testing.assert_allclose(kiln.image.hsv_to_rgb(want).numpy(), rgb, atol=1e-12)
+    yuv = kiln.image.rgb_to_yuv(rgb).numpy()
+    np.testing.assert_allclose(yuv[..., 0], rgb @ [0.299, 0.587, 0.114], atol=1e-12)
+    np.testing.assert_allclose(kiln.image.yuv_to_rgb(yuv).numpy(), rgb, atol=1e-7)
+    yiq = kiln.image.rgb_to_yiq(rgb).numpy()
+    np.testing.assert_allclose(yiq[..., 0], rgb @ [0.299, 0.587, 0.114], atol=1e-12)
+    np.testing.assert_allclose(kiln.image.yiq_to_rgb(yiq).numpy(), rgb, atol=1e-7)
+    # Hue and saturation adjustments through colorsys.
+    turned = kiln.image.adjust_hue(rgb, 0.3).numpy()
+    want = np.apply_along_axis(lambda p: colorsys.hsv_to_rgb(
+        (colorsys.rgb_to_hsv(*p)[0] + 0.3) % 1.0, *colorsys.rgb_to_hsv(*p)[1:]), -1, rgb)
+    np.testing.assert_allclose(turned, want, atol=1e-12)
+    paler = kiln.image.adjust_saturation(rgb, 0.4).numpy()
+    want = np.apply_along_axis(lambda p: colorsys.hsv_to_rgb(
+        colorsys.rgb_to_hsv(*p)[0], colorsys.rgb_to_hsv(*p)[1] * 0.4,
+        colorsys.rgb_to_hsv(*p)[2]), -1, rgb)
+    np.testing.assert_allclose(paler, want, atol=1e-12)
+    np.testing.assert_allclose(kiln.image.adjust_gamma(rgb, 2.0, 0.5).numpy(),
+                               0.5 * rgb ** 2, atol=1e-15)
+    eight = (rgb * 255).astype(np.uint8)
+    # (8-bit images: Kiln holds them as int32, converted to floats and back)
+    np.testing.assert_allclose(kiln.image.adjust_hue(eight, 0.1).numpy(),
+                               kiln.image.adjust_hue(eight / 255.0, 0.1).numpy() * 255, atol=1)
+    r = kiln.image.random_hue(rgb, 0.2, seed=3).numpy()
+    assert r.shape == rgb.shape and not np.allclose(r, rgb)
+    s = kiln.image.random_saturation(rgb, 0.5, 1.5, seed=4).numpy()
+    np.testing.assert_allclose(kiln.image.rgb_to_hsv(s).numpy()[..., 2], hsv[..., 2],
+                               atol=1e-12)    # (the value channel stays)
+
+
+def test_gradients_sobel_and_total_variation_match_numpy():
+    x = RNG.normal(size=(2, 5, 6, 3))
+    dy, dx = kiln.image.image_gradients(x)
+    want_dy = np.zeros_like(x)
+    want_dy[:, :-1] = x[:, 1:] - x[:, :-1]
+    want_dx = np.zeros_like(x)
+    want_dx[:, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
+    np.testing.assert_allclose(dy.numpy(), want_dy)
+    np.testing.assert_allclose(dx.numpy(), want_dx)
+    tv = kiln.image.total_variation(x).numpy()
+    np.testing.assert_allclose(tv, np.abs(want_dy).sum(axis=(1, 2, 3)) +
+                               np.abs(want_dx).sum(axis=(1, 2, 3)), rtol=1e-12)
+    assert kiln.image.total_variation(x[0]).shape == ()
+    edges = kiln.image.sobel_edges(x).numpy()
+    p = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="reflect")
+    ky = np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]])
+    want = np.zeros(x.shape + (2,))
+    for k, kernel in enumerate([ky, ky.T]):
+        for i in range(3):
+            for j in range(3):
+                want[..., k] += kernel[i, j] * p[:, i:i + 5, j:j + 6, :]
+    np.testing.assert_allclose(edges, want, atol=1e-12)
+
+
+def _numpy_ssim(a, b, max_val, size=11, sigma=1.5, k1=0.01, k2=0.03):
+    """Wang et al.'s SSIM with a size x size Gaussian window, window by
+    window (no separable filter), mean over windows and channels."""
+    g = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
+    window = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    h, w = a.shape[-3] - size + 1, a.shape[-2] - size + 1
+    out = np.zeros(a.shape[:-3])
+    for idx in np.ndindex(*a.shape[:-3]):
+        values = []
+        for i in range(h):
+            for j in range(w):
+                pa = a[idx][i:i + size, j:j + size]           # [size, size, c]
+                pb = b[idx][i:i + size, j:j + size]
+                wsum = lambda t: np.einsum("ij,ijc->c", window, t)
+                ma, mb = wsum(pa), wsum(pb)
+                va, vb = wsum(pa * pa) - ma ** 2, wsum(pb * pb) - mb ** 2
+                cov = wsum(pa * pb) - ma * mb
+                values.append(((2 * ma * mb + c1) * (2 * cov + c2)) /
+                              ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2)))
+        out[idx] = np.mean(values)
+    return out
+
+
+def test_psnr_and_ssim_match_their_formulas():
+    a = RNG.uniform(0, 1, size=(2, 14, 13, 3))
+    b = np.clip(a + RNG.normal(scale=0.1, size=a.shape), 0, 1)
+    mse = ((a.astype(np.float32) - b.astype(np.float32)) ** 2).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(kiln.image.psnr(a, b, 1.0).numpy(),
+                               20 * np.log10(1.0) - 10 * np.log10(mse), rtol=1e-5)
+    got = kiln.image.ssim(a, b, 1.0).numpy()
+    np.testing.assert_allclose(got, _numpy_ssim(a.astype(np.float32), b.astype(np.float32),
+                                                1.0), rtol=1e-4)
+    np.testing.assert_allclose(kiln.image.ssim(a, a, 1.0).numpy(), [1.0, 1.0], rtol=1e-6)
+    spec = kiln.TensorSpec([None, 14, 13, 3], kiln.float32)      # (compiled, open batch)
+    compiled = kiln.function(lambda p, q: kiln.image.ssim(p, q, 1.0),
+                             input_signature=[spec, spec])
+    np.testing.assert_allclose(compiled(a.astype(np.float32), b.astype(np.float32)).numpy(),
+                               got, rtol=1e-5)
+    # uint8 images: scaled to [0, 1] with max_val, as TensorFlow does.
+    a8, b8 = (a * 255).astype(np.uint8), (b * 255).astype(np.uint8)
+    np.testing.assert_allclose(kiln.image.psnr(a8, b8, 255).numpy(),
+                               kiln.image.psnr(a8 / 255.0, b8 / 255.0, 1.0).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(kiln.image.ssim(a8, b8, 255).numpy(),
+                               kiln.image.ssim(a8 / 255.0, b8 / 255.0, 1.0).numpy(), rtol=1e-4)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="smaller than"):
+        kiln.image.ssim(a[:, :8], b[:, :8], 1.0)
+
+
+def test_resize_with_pad_keeps_the_aspect_ratio():
+    x = RNG.uniform(0, 1, size=(1, 4, 8, 1))
+    out = kiln.image.resize_with_pad(x, 6, 6).numpy()
+    assert out.shape == (1, 6, 6, 1)
+    inner = kiln.image.resize(x, [3, 6]).numpy()          # (8 wide -> 6: ratio 4/3)
+    np.testing.assert_allclose(out[:, 1:4], inner, rtol=1e-6)
+    assert not out[:, 0].any() and not out[:, 4:].any()
