@@ -28,6 +28,7 @@ from .math_ops import (argmin, broadcast_to, ceil, clip_by_global_norm, clip_by_
                        rsqrt, shape, size, split, squeeze, tensordot, tile,
                        unstack, zeros, zeros_like, ones)
 from .math_ops import argsort, boolean_mask, dynamic_partition, dynamic_stitch, sort, unique
+from .variables import init_scope
 from .math_ops import ensure_shape, eye, meshgrid, roll, sequence_mask
 from .math_ops import histogram_fixed_width, searchsorted
 from .math_ops import (acos, acosh, add_n, asin, asinh, atan, atan2, atanh, cosh,
@@ -88,6 +89,7 @@ __all__ = [
     "tensor_scatter_nd_min", "tensor_scatter_nd_sub", "tensor_scatter_nd_update",
     "callbacks", "mixed_precision", "regularizers", "Input", "cumsum", "cumprod", "saved_model",
     "sort", "argsort", "unique", "boolean_mask", "dynamic_partition", "dynamic_stitch",
+    "init_scope",
     "range", "newaxis",
     "ensure_shape", "eye", "meshgrid", "roll", "sequence_mask", "histogram_fixed_width",
     "searchsorted", "acos", "acosh", "add_n", "asin", "asinh", "atan", "atan2", "atanh",

@@ -2142,3 +2142,86 @@ def unique(x, out_idx=int32, name=None):
     y = gather(t, constant(first[order].astype(np.int32)))
     idx = constant(rank[np.ravel(inverse)].astype(as_dtype(out_idx).as_numpy_dtype))
     return Unique(stop_gradient(y), idx)
+
+
+def lbeta(x, name=None):
+    """ln|B(x)| over the last axis: sum(lgamma(x)) - lgamma(sum(x))
+    (tf.math.lbeta, the same formula)."""
+    x = convert_to_tensor(x)
+    if x.ndim == 0:
+        raise errors.InvalidArgumentError("lbeta: needs a tensor of rank >= 1",
+                                          errors.user_location())
+    return reduce_sum(lgamma(x), axis=-1) - lgamma(reduce_sum(x, axis=-1))
+
+
+# Acklam's rational approximation of the normal quantile (relative error
+# 1.2e-9), refined by one Halley step on erfc.
+_ACKLAM_A = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
+_ACKLAM_B = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+             6.680131188771972e+01, -1.328068155288572e+01]
+_ACKLAM_C = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+             -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
+_ACKLAM_D = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+             3.754408661907416e+00]
+
+
+def _horner(coefficients, x):
+    acc = x * 0.0 + coefficients[0]
+    for c in coefficients[1:]:
+        acc = acc * x + c
+    return acc
+
+
+def ndtri(x, name=None):
+    """The standard normal quantile Phi^-1(x) (tf.math.ndtri): -inf at 0,
+    +inf at 1, NaN outside [0, 1]; accurate in the tails (the smaller of x
+    and 1 - x is used, 1 - x being exact above 1/2)."""
+    p = convert_to_tensor(x)
+    if not p.dtype.is_floating:
+        raise errors.InvalidArgumentError(f"ndtri: takes floats, got {p.dtype.name}",
+                                          errors.user_location())
+    work = p if p.dtype == float64 else cast(p, float64)   # (exp(z^2/2) overflows f32)
+    upper = greater(work, 0.5)
+    q = where(upper, 1.0 - work, work)                  # in [0, 1/2]
+    inside = logical_and(greater(q, 0.0), less_equal(q, 0.5))
+    safe = where(inside, q, q * 0.0 + 0.25)
+    # Acklam: the lower tail below 0.02425, the central region above.
+    t = sqrt(-2.0 * log(safe))
+    tail = _horner(_ACKLAM_C, t) / (_horner(_ACKLAM_D, t) * t + 1.0)
+    r = (safe - 0.5) * (safe - 0.5)
+    central = (safe - 0.5) * _horner(_ACKLAM_A, r) / (_horner(_ACKLAM_B, r) * r + 1.0)
+    z = where(less(safe, 0.02425), tail, central)      # (z <= 0)
+    # Halley: e = Phi(z) - q with Phi(z) = erfc(-z / sqrt 2) / 2.
+    e = 0.5 * erfc(-z * float(1 / np.sqrt(2))) - safe
+    u = e * float(np.sqrt(2 * np.pi)) * exp(0.5 * z * z)
+    z = z - u / (1.0 + 0.5 * z * u)
+    z = where(upper, -z, z)
+    # (the edge values as constants: no gradient path through them)
+    zero = zeros_like(work)
+    z = where(inside, z, where(equal(work, 0.0), zero - np.inf,
+                               where(equal(work, 1.0), zero + np.inf, zero + float("nan"))))
+    return z if z.dtype == p.dtype else cast(z, p.dtype)
+
+
+def log_ndtr(x, name=None):
+    """ln Phi(x), accurate far into both tails (tf.math.log_ndtr): log1p of
+    -Phi(-x) above 0, the log of erfc below, and the asymptotic series
+    below -20 where erfc underflows."""
+    x = convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise errors.InvalidArgumentError(f"log_ndtr: takes floats, got {x.dtype.name}",
+                                          errors.user_location())
+    w = x if x.dtype in (float32, float64) else cast(x, float32)
+    s = float(1 / np.sqrt(2))
+    # (each branch on its own clamped input: no branch meets an infinity,
+    # whose zero cotangent would make a NaN)
+    high = log1p(-0.5 * erfc(maximum(w, 0.0) * s))
+    mid_x = minimum(maximum(w, -20.0), 0.0)
+    mid = log(0.5 * erfc(-mid_x * s))
+    low_x = minimum(w, -20.0)
+    z2 = 1.0 / (low_x * low_x)
+    series = 1.0 - z2 + 3.0 * z2 * z2 - 15.0 * z2 * z2 * z2 + 105.0 * z2 * z2 * z2 * z2
+    low = -0.5 * low_x * low_x - log(-low_x) - float(0.5 * np.log(2 * np.pi)) + log(series)
+    out = where(greater(w, 0.0), high, where(less(w, -20.0), low, mid))
+    return out if out.dtype == x.dtype else cast(out, x.dtype)

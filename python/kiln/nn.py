@@ -712,3 +712,55 @@ l2_normalize = math_ops.l2_normalize
 softplus = math_ops.softplus
 softsign = math_ops.softsign
 log_sigmoid = math_ops.log_sigmoid
+
+
+def atrous_conv2d(value, filters, rate, padding, name=None):
+    """conv2d with holes: the filter taps `rate` pixels apart
+    (tf.nn.atrous_conv2d; conv2d with dilations=rate)."""
+    return conv2d(value, filters, strides=1, padding=padding, dilations=int(rate))
+
+
+def convolution(input, filters, strides=None, padding="VALID", data_format=None,
+                dilations=None, name=None):
+    """tf.nn.convolution: conv1d, conv2d or conv3d by the input's rank
+    (channels last)."""
+    x = convert_to_tensor(input)
+    if data_format not in (None, "NWC", "NHWC", "NDHWC"):
+        raise errors.UnimplementedError(
+            f"convolution: only channels-last layouts, got {data_format}",
+            errors.user_location())
+    strides = 1 if strides is None else strides
+    dilations = 1 if dilations is None else dilations
+    if x.ndim == 3:
+        return conv1d(x, filters, stride=strides, padding=padding, dilations=dilations)
+    if x.ndim == 4:
+        return conv2d(x, filters, strides=strides, padding=padding, dilations=dilations)
+    if x.ndim == 5:
+        return conv3d(x, filters, strides=strides, padding=padding, dilations=dilations)
+    raise errors.InvalidArgumentError(
+        f"convolution: inputs of rank 3, 4 or 5, got shape {list(x.shape)}",
+        errors.user_location())
+
+
+def conv1d_transpose(input, filters, output_shape, strides, padding="SAME",
+                     data_format="NWC", dilations=None, name=None):
+    """The transpose (gradient) of conv1d (tf.nn.conv1d_transpose):
+    filters [width, output channels, input channels], output_shape [batch,
+    width, channels]; conv2d_transpose over a height of 1."""
+    if data_format not in ("NWC", None):
+        raise errors.UnimplementedError("conv1d_transpose supports NWC only",
+                                        errors.user_location())
+    x = convert_to_tensor(input)
+    entries = _static_extents(output_shape, "conv1d_transpose", open_extents=True)
+    if len(entries) != 3:
+        raise errors.InvalidArgumentError(
+            f"conv1d_transpose: output_shape {list(entries)} must be [batch, width, "
+            "channels]", errors.user_location())
+    stride = _single(strides, "conv1d_transpose", "strides")
+    dilation = 1 if dilations is None else _single(dilations, "conv1d_transpose",
+                                                   "dilations")
+    y = conv2d_transpose(math_ops.expand_dims(x, 1),
+                         math_ops.expand_dims(convert_to_tensor(filters, x.dtype), 0),
+                         [entries[0], 1, entries[1], entries[2]], strides=[1, stride],
+                         padding=padding, dilations=[1, dilation])
+    return math_ops.squeeze(y, [1])

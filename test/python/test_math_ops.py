@@ -1048,3 +1048,52 @@ def test_dynamic_partition_and_stitch():
         kiln.dynamic_partition(data, [0, 3, 0, 0, 0, 0], 2)
     with pytest.raises(kiln.errors.UnimplementedError, match="dynamic_partition"):
         kiln.function(lambda d, p: kiln.dynamic_partition(d, p, 2))(data, order)
+
+
+def test_normal_quantile_log_cdf_and_lbeta():
+    sp = pytest.importorskip("scipy.special")
+    p = np.concatenate([np.logspace(-300, -1, 40), np.linspace(0.01, 0.99, 60),
+                        1 - np.logspace(-16, -2, 12)])
+    np.testing.assert_allclose(kiln.math.ndtri(p).numpy(), sp.ndtri(p), rtol=1e-13)
+    edges = kiln.math.ndtri(np.array([0.0, 1.0, -0.5, 1.5, 0.5])).numpy()
+    assert edges[0] == -np.inf and edges[1] == np.inf and np.isnan(edges[2:4]).all()
+    assert edges[4] == 0.0
+    p32 = np.concatenate([np.logspace(-44, -1, 30), np.linspace(0.05, 0.95, 19)]).astype(
+        np.float32)
+    got = kiln.math.ndtri(p32).numpy()
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, sp.ndtri(p32.astype(np.float64)), rtol=2e-7)
+    x = np.concatenate([np.linspace(-60, 12, 150), [-1e4, 0.0, 40.0]])
+    np.testing.assert_allclose(kiln.math.log_ndtr(x).numpy(), sp.log_ndtr(x), rtol=1e-11)
+    a = RNG.uniform(0.1, 4, (3, 5))
+    np.testing.assert_allclose(kiln.math.lbeta(a).numpy(),
+                               sp.gammaln(a).sum(-1) - sp.gammaln(a.sum(-1)), rtol=1e-12)
+    # Gradients: ndtri' = 1 / phi(ndtri), log_ndtr' = phi / Phi.
+    t = kiln.constant(np.array([0.01, 0.3, 0.8]))
+    u = kiln.constant(np.array([-30.0, -2.0, 1.5]))
+    with kiln.GradientTape(persistent=True) as tape:
+        tape.watch([t, u])
+        q, l = kiln.math.ndtri(t), kiln.math.log_ndtr(u)
+    z = sp.ndtri(t.numpy())
+    np.testing.assert_allclose(tape.gradient(q, t).numpy(),
+                               np.sqrt(2 * np.pi) * np.exp(z * z / 2), rtol=1e-8)
+    phi = np.exp(-u.numpy() ** 2 / 2) / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(tape.gradient(l, u).numpy(),
+                               phi / np.exp(sp.log_ndtr(u.numpy())), rtol=1e-6)
+
+
+def test_convolution_aliases():
+    x = RNG.normal(size=(2, 9, 9, 3))
+    w = RNG.normal(size=(3, 3, 3, 4))
+    np.testing.assert_allclose(kiln.nn.atrous_conv2d(x, w, 2, "SAME").numpy(),
+                               kiln.nn.conv2d(x, w, 1, "SAME", dilations=2).numpy())
+    np.testing.assert_allclose(kiln.nn.convolution(x, w, padding="VALID").numpy(),
+                               kiln.nn.conv2d(x, w, 1, "VALID").numpy())
+    # conv1d_transpose is conv1d's gradient with respect to its input:
+    # <conv1d(u, f), v> = <u, conv1d_transpose(v, f)>.
+    u, f = RNG.normal(size=(2, 8, 3)), RNG.normal(size=(3, 3, 5))
+    y = kiln.nn.conv1d(u, f, stride=2, padding="SAME").numpy()
+    v = RNG.normal(size=y.shape)
+    back = kiln.nn.conv1d_transpose(v, f, [2, 8, 3], strides=2, padding="SAME").numpy()
+    np.testing.assert_allclose(np.sum(y * v), np.sum(u * back), rtol=1e-10)
+    np.testing.assert_allclose(kiln.nn.convolution(u, f, strides=2, padding="SAME").numpy(), y)
