@@ -29,7 +29,8 @@ __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop
            "rot90", "transform", "transpose", "adjust_gamma", "adjust_hue",
            "adjust_saturation", "hsv_to_rgb", "image_gradients", "psnr", "random_hue",
            "random_saturation", "resize_with_pad", "rgb_to_hsv", "rgb_to_yiq", "rgb_to_yuv",
-           "sobel_edges", "ssim", "total_variation", "yiq_to_rgb", "yuv_to_rgb"]
+           "sobel_edges", "ssim", "total_variation", "yiq_to_rgb", "yuv_to_rgb",
+           "extract_patches", "non_max_suppression", "non_max_suppression_padded"]
 
 
 class ResizeMethod:
@@ -794,3 +795,131 @@ def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03
     if return_index_map:
         return reduce_mean(index_map, axis=-1)
     return reduce_mean(index_map, axis=[-3, -2, -1])
+
+
+# --- Patches and boxes ----------------------------------------------------------
+
+def _four(values, what, name):
+    v = [int(s) for s in values]
+    if len(v) != 4 or v[0] != 1 or v[3] != 1 or builtins.min(v) <= 0:
+        raise errors.InvalidArgumentError(
+            f"{what}: {name} must be [1, rows, cols, 1] with positive entries, got {v}",
+            errors.user_location())
+    return v[1], v[2]
+
+
+def extract_patches(images, sizes, strides, rates, padding, name=None):
+    """Every sizes[1] x sizes[2] patch (taps `rates` apart, windows
+    `strides` apart) flattened into the depth: [batch, out rows, out cols,
+    kh * kw * channels] in (row, col, channel) order
+    (tf.image.extract_patches; VALID or SAME padding with zeros)."""
+    x = convert_to_tensor(images)
+    if x.ndim != 4 or None in x.shape[1:]:
+        raise errors.InvalidArgumentError(
+            f"extract_patches: needs [batch, height, width, channels] with known height, "
+            f"width and channels, got {list(x.shape)}", errors.user_location())
+    kh, kw = _four(sizes, "extract_patches", "sizes")
+    sh, sw = _four(strides, "extract_patches", "strides")
+    rh, rw = _four(rates, "extract_patches", "rates")
+    h, w = x.shape[1], x.shape[2]
+    eh, ew = (kh - 1) * rh + 1, (kw - 1) * rw + 1          # (the patch's span)
+    padding = padding.upper() if isinstance(padding, str) else padding
+    if padding == "VALID":
+        oh, ow = (h - eh) // sh + 1, (w - ew) // sw + 1
+    elif padding == "SAME":
+        oh, ow = -(-h // sh), -(-w // sw)
+        ph = builtins.max((oh - 1) * sh + eh - h, 0)
+        pw = builtins.max((ow - 1) * sw + ew - w, 0)
+        x = pad(x, [[0, 0], [ph // 2, ph - ph // 2], [pw // 2, pw - pw // 2], [0, 0]])
+    else:
+        raise errors.InvalidArgumentError(
+            f"extract_patches: padding must be 'VALID' or 'SAME', got {padding!r}",
+            errors.user_location())
+    if oh <= 0 or ow <= 0:
+        raise errors.InvalidArgumentError(
+            f"extract_patches: {kh}x{kw} patches at rates {rh}x{rw} do not fit in {h}x{w}",
+            errors.user_location())
+    taps = [x[:, i * rh:i * rh + (oh - 1) * sh + 1:sh, j * rw:j * rw + (ow - 1) * sw + 1:sw, :]
+            for i in range(kh) for j in range(kw)]
+    return reshape(stack(taps, axis=3), [-1, oh, ow, kh * kw * x.shape[3]])
+
+
+def _box_iou(boxes):
+    """The IoU of every pair of boxes [n, 4] (y1, x1, y2, x2 in either
+    order per axis, as TensorFlow accepts): [n, n]."""
+    y1 = minimum(boxes[:, 0], boxes[:, 2])
+    y2 = maximum(boxes[:, 0], boxes[:, 2])
+    x1 = minimum(boxes[:, 1], boxes[:, 3])
+    x2 = maximum(boxes[:, 1], boxes[:, 3])
+    area = (y2 - y1) * (x2 - x1)
+    col = lambda t: expand_dims(t, 1)
+    row = lambda t: expand_dims(t, 0)
+    ih = maximum(minimum(col(y2), row(y2)) - maximum(col(y1), row(y1)), 0.0)
+    iw = maximum(minimum(col(x2), row(x2)) - maximum(col(x1), row(x1)), 0.0)
+    inter = ih * iw
+    union = col(area) + row(area) - inter
+    return where(greater(union, 0.0), inter / where(greater(union, 0.0), union,
+                                                    union * 0.0 + 1.0), union * 0.0)
+
+
+def _greedy_nms(boxes, scores, max_output_size, iou_threshold, score_threshold, what):
+    """(selected [max_output_size] int32 indices padded with 0, how many
+    are valid): the highest-scoring box, then the highest of those whose
+    IoU with every chosen one is at most iou_threshold, ... (ties to the
+    lower index); a fixed loop, so it compiles."""
+    from .math_ops import reduce_any
+    from .ops import argmax, logical_not
+    b = cast(convert_to_tensor(boxes), float32)
+    s = cast(convert_to_tensor(scores), float32)
+    if b.ndim != 2 or b.shape[1] != 4 or s.ndim != 1 or b.shape[0] != s.shape[0] or \
+            None in b.shape:
+        raise errors.InvalidArgumentError(
+            f"{what}: boxes [n, 4] and scores [n] with a known n, got {list(b.shape)} and "
+            f"{list(s.shape)}", errors.user_location())
+    n, k = b.shape[0], int(max_output_size)
+    overlap = greater(_box_iou(b), float(iou_threshold))
+    alive = greater(s, float(score_threshold))
+    lowest = constant(-np.inf, float32)
+    picked, valid = [], []
+    for _ in range(k):
+        if n == 0:
+            break
+        masked = where(alive, s, s * 0.0 + lowest)
+        best = argmax(masked, axis=0)
+        ok = reduce_any(alive)
+        picked.append(cast(best, int32))
+        valid.append(cast(ok, int32))
+        chosen = cast(equal(constant(np.arange(n), int32), cast(best, int32)), float32)
+        suppressed = greater(reduce_sum(cast(overlap, float32) * expand_dims(chosen, 1),
+                                        axis=0), 0.0)
+        alive = logical_and(logical_and(alive, logical_not(suppressed)),
+                            logical_not(greater(chosen, 0.0)))
+    if not picked:
+        return constant(np.zeros(k, np.int32)), constant(0, int32)
+    indices = stack(picked) * stack(valid)
+    padded = pad(indices, [[0, k - len(picked)]])
+    return padded, reduce_sum(stack(valid))
+
+
+def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold=0.5,
+                               score_threshold=float("-inf"), pad_to_max_output_size=True,
+                               name=None):
+    """(selected indices [max_output_size] padded with 0, the number
+    valid): greedy non-maximum suppression with static shapes
+    (tf.image.non_max_suppression_padded for one set of boxes)."""
+    return _greedy_nms(boxes, scores, max_output_size, iou_threshold, score_threshold,
+                       "non_max_suppression_padded")
+
+
+def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.5,
+                        score_threshold=float("-inf"), name=None):
+    """The indices of the boxes greedy non-maximum suppression keeps, best
+    first (tf.image.non_max_suppression). Their number depends on the
+    values, so they must be known (eagerly, or constant while tracing);
+    in a compiled function use non_max_suppression_padded."""
+    from .ops import _known_values
+    indices, count = _greedy_nms(boxes, scores, max_output_size, iou_threshold,
+                                 score_threshold, "non_max_suppression")
+    valid = int(_known_values(count, "non_max_suppression (use "
+                                     "non_max_suppression_padded)"))
+    return indices[:valid]

@@ -635,3 +635,79 @@ def test_resize_with_pad_keeps_the_aspect_ratio():
     inner = kiln.image.resize(x, [3, 6]).numpy()          # (8 wide -> 6: ratio 4/3)
     np.testing.assert_allclose(out[:, 1:4], inner, rtol=1e-6)
     assert not out[:, 0].any() and not out[:, 4:].any()
+
+
+def _numpy_patches(x, k, s, r, padding):
+    """tf.image.extract_patches pixel by pixel: zeros outside, SAME's
+    padding split with the extra row/column after."""
+    b, h, w, c = x.shape
+    eh, ew = (k[0] - 1) * r[0] + 1, (k[1] - 1) * r[1] + 1
+    if padding == "VALID":
+        oh, ow, top, left = (h - eh) // s[0] + 1, (w - ew) // s[1] + 1, 0, 0
+    else:
+        oh, ow = -(-h // s[0]), -(-w // s[1])
+        top = max((oh - 1) * s[0] + eh - h, 0) // 2
+        left = max((ow - 1) * s[1] + ew - w, 0) // 2
+    out = np.zeros((b, oh, ow, k[0] * k[1] * c))
+    for i in range(oh):
+        for j in range(ow):
+            values = []
+            for u in range(k[0]):
+                for v in range(k[1]):
+                    y, z = i * s[0] + u * r[0] - top, j * s[1] + v * r[1] - left
+                    inside = 0 <= y < h and 0 <= z < w
+                    values.append(x[:, y, z, :] if inside else np.zeros((b, c)))
+            out[:, i, j] = np.concatenate(values, axis=-1)
+    return out
+
+
+@pytest.mark.parametrize("k,s,r,padding", [((2, 3), (2, 1), (1, 1), "VALID"),
+                                           ((3, 3), (2, 2), (1, 1), "SAME"),
+                                           ((2, 2), (1, 3), (2, 1), "SAME"),
+                                           ((1, 1), (1, 1), (1, 1), "VALID")])
+def test_extract_patches_matches_numpy(k, s, r, padding):
+    x = RNG.normal(size=(2, 7, 8, 3))
+    got = kiln.image.extract_patches(x, [1, *k, 1], [1, *s, 1], [1, *r, 1], padding)
+    np.testing.assert_array_equal(got.numpy(), _numpy_patches(x, k, s, r, padding))
+    f = kiln.function(lambda t: kiln.image.extract_patches(t, [1, *k, 1], [1, *s, 1],
+                                                           [1, *r, 1], padding),
+                      input_signature=[kiln.TensorSpec([None, 7, 8, 3], kiln.float64)])
+    np.testing.assert_array_equal(f(x[:1]).numpy(), _numpy_patches(x[:1], k, s, r, padding))
+
+
+def _numpy_nms(boxes, scores, k, iou_threshold, score_threshold):
+    def iou(a, b):
+        ay1, ay2 = sorted([a[0], a[2]])
+        ax1, ax2 = sorted([a[1], a[3]])
+        by1, by2 = sorted([b[0], b[2]])
+        bx1, bx2 = sorted([b[1], b[3]])
+        inter = max(min(ay2, by2) - max(ay1, by1), 0) * max(min(ax2, bx2) - max(ax1, bx1), 0)
+        union = (ay2 - ay1) * (ax2 - ax1) + (by2 - by1) * (bx2 - bx1) - inter
+        return inter / union if union > 0 else 0.0
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    kept = []
+    for i in order:
+        if len(kept) == k or scores[i] <= score_threshold:
+            break
+        if all(iou(boxes[i], boxes[j]) <= iou_threshold for j in kept):
+            kept.append(i)
+    return kept
+
+
+def test_non_max_suppression_matches_a_greedy_loop():
+    for trial in range(4):
+        corners = RNG.uniform(0, 10, size=(30, 2))
+        sizes = RNG.uniform(1, 4, size=(30, 2))
+        boxes = np.concatenate([corners, corners + sizes], axis=1).astype(np.float32)
+        boxes[::3] = boxes[::3][:, [2, 3, 0, 1]]                 # (corners either way round)
+        scores = RNG.uniform(0, 1, 30).astype(np.float32)
+        want = _numpy_nms(boxes, scores, 12, 0.4, 0.2)
+        got = kiln.image.non_max_suppression(boxes, scores, 12, 0.4, 0.2).numpy()
+        assert got.tolist() == want
+        padded, count = kiln.function(
+            lambda b, s: kiln.image.non_max_suppression_padded(b, s, 12, 0.4, 0.2))(boxes,
+                                                                                   scores)
+        assert int(count.numpy()) == len(want)
+        assert padded.numpy().tolist() == want + [0] * (12 - len(want))
+    with pytest.raises(kiln.errors.UnimplementedError, match="non_max_suppression_padded"):
+        kiln.function(lambda b, s: kiln.image.non_max_suppression(b, s, 3))(boxes, scores)
