@@ -19,7 +19,8 @@ from .control_flow import foldl
 from .core import attributes, bind1
 from .dtypes import float32, float64, int32
 from .math_ops import _positions, cumsum, einsum, expand_dims, pad, reduce_max
-from .ops import (argmax, cast, concat, equal, exp, greater, less, log, logical_and,
+from .ops import (_check_at_run_time, argmax, cast, concat, equal, exp, greater, less, log,
+                  logical_and,
                   logical_not, maximum, not_equal, one_hot, reduce_sum, reshape, stack,
                   stop_gradient, transpose, where)
 from .tensor import constant, convert_to_tensor
@@ -90,11 +91,19 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
             errors.user_location())
     label_length = cast(convert_to_tensor(label_length), int32)
     logit_length = cast(convert_to_tensor(logit_length), int32)
+    _check_at_run_time(
+        logical_and(less(label_length, labels.shape[1] + 1), less(label_length * 0 - 1,
+                                                                  label_length)),
+        f"ctc_loss: a label_length is outside [0, {labels.shape[1]}] (the labels' width)")
     dtype = logits.dtype
     # The extended sequence: blank, l1, blank, l2, ..., lL, blank.
-    blanks = labels * 0 + blank
-    extended = reshape(stack([blanks, labels], axis=-1), [-1, 2 * labels.shape[1]])
-    extended = concat([extended, blanks[:, :1]], axis=1)               # [b, s]
+    final_blank = expand_dims(label_length * 0 + blank, -1)             # [b, 1]
+    if labels.shape[1]:
+        blanks = labels * 0 + blank
+        extended = reshape(stack([blanks, labels], axis=-1), [-1, 2 * labels.shape[1]])
+        extended = concat([extended, final_blank], axis=1)             # [b, s]
+    else:
+        extended = final_blank
     states = extended.shape[1]
     log_probs = bind1("log_softmax", [logits], attributes(axis=-1))    # [t, b, c]
     emissions = einsum("tbc,bsc->tbs", log_probs, one_hot(extended, classes, dtype=dtype))

@@ -30,7 +30,8 @@ __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop
            "adjust_saturation", "hsv_to_rgb", "image_gradients", "psnr", "random_hue",
            "random_saturation", "resize_with_pad", "rgb_to_hsv", "rgb_to_yiq", "rgb_to_yuv",
            "sobel_edges", "ssim", "total_variation", "yiq_to_rgb", "yuv_to_rgb",
-           "extract_patches", "non_max_suppression", "non_max_suppression_padded"]
+           "crop_and_resize", "extract_patches", "non_max_suppression",
+           "non_max_suppression_padded"]
 
 
 class ResizeMethod:
@@ -923,3 +924,49 @@ def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.5,
     valid = int(_known_values(count, "non_max_suppression (use "
                                      "non_max_suppression_padded)"))
     return indices[:valid]
+
+
+def crop_and_resize(image, boxes, box_indices, crop_size, method="bilinear",
+                    extrapolation_value=0.0, name=None):
+    """Crops of the images resized to crop_size (tf.image.crop_and_resize):
+    boxes [n, 4] of normalized (y1, x1, y2, x2) (y1 > y2 flips the crop),
+    box_indices [n] the image of each; positions outside an image read
+    extrapolation_value; bilinear or nearest. Returns float32 [n, crop_h,
+    crop_w, channels]; differentiable with respect to the images."""
+    x = convert_to_tensor(image)
+    if x.ndim != 4 or None in x.shape[1:]:
+        raise errors.InvalidArgumentError(
+            f"crop_and_resize: images [batch, height, width, channels] with known height, "
+            f"width and channels, got {list(x.shape)}", errors.user_location())
+    if method not in ("bilinear", "nearest"):
+        raise errors.InvalidArgumentError(
+            f"crop_and_resize: method {method!r} is not 'bilinear' or 'nearest'",
+            errors.user_location())
+    x = cast(x, float32)
+    b = cast(convert_to_tensor(boxes), float32)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise errors.InvalidArgumentError(
+            f"crop_and_resize: boxes must be [n, 4], got {list(b.shape)}",
+            errors.user_location())
+    ch, cw = _size(crop_size, "crop_and_resize")
+    h, w = x.shape[1], x.shape[2]
+    crops = gather(x, cast(convert_to_tensor(box_indices), int32))     # [n, h, w, c]
+
+    def positions(lo, hi, size, extent):
+        steps = constant(np.arange(size, dtype=np.float32), float32)
+        if size > 1:
+            at = expand_dims(lo, 1) * (extent - 1) + expand_dims(
+                (hi - lo) * (extent - 1) / (size - 1), 1) * steps
+        else:
+            at = expand_dims(0.5 * (lo + hi) * (extent - 1), 1) + steps * 0.0
+        return at                                                    # [n, size]
+    ys = positions(b[:, 0], b[:, 2], ch, h)
+    xs = positions(b[:, 1], b[:, 3], cw, w)
+    inside = logical_and(
+        expand_dims(logical_and(greater_equal(ys, 0.0), less_equal(ys, h - 1.0)), 2),
+        expand_dims(logical_and(greater_equal(xs, 0.0), less_equal(xs, w - 1.0)), 1))
+    grid_y = expand_dims(ys, 2) + expand_dims(xs, 1) * 0.0           # [n, ch, cw]
+    grid_x = expand_dims(xs, 1) + expand_dims(ys, 2) * 0.0
+    sampled = _sample(crops, grid_y, grid_x, "nearest", 0.0, method)
+    fill = constant(float(extrapolation_value), float32)
+    return where(expand_dims(inside, -1), sampled, sampled * 0.0 + fill)

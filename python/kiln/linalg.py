@@ -11,7 +11,7 @@ from .math_ops import (_positions, _static, broadcast_to, einsum, expand_dims, e
                        l2_normalize, norm, squeeze, tensordot, zeros_like)
 from .math_ops import ones_like, reduce_all, reduce_prod
 from .math_ops import argsort
-from .ops import (_check_at_run_time, _swap_last, abs, argmax, concat, equal, greater,
+from .ops import (_check_at_run_time, _swap_last, abs, argmax, cast, concat, equal, greater,
                   greater_equal, less, less_equal, log, logical_and, logical_not, matmul,
                   not_equal, one_hot, reduce_sum, sqrt, stack, stop_gradient, where)
 from .dtypes import float64
@@ -320,11 +320,52 @@ def qr(input, full_matrices=False, name=None):
     (r's diagonal is minus the sign of the column's leading entry times
     its norm, as NumPy's and TensorFlow's). [..., m, n] gives q [..., m,
     k] and r [..., k, n] with k = min(m, n), or q [..., m, m] and r
-    [..., m, n] with full_matrices. Differentiable (through the
-    reflections)."""
+    [..., m, n] with full_matrices. The gradient is TensorFlow's formula
+    (exact at any full-rank matrix, also where a column needs no
+    reflection; not for full_matrices with m > n, as in TensorFlow)."""
+    from .gradients import custom_gradient
     a, m, n = _matrices(input, "qr")
     if not a.dtype.is_floating:
         raise TypeError(f"qr: needs floating-point matrices, got {a.dtype.name}")
+
+    @custom_gradient
+    def factor(x):
+        q, r = _householder_qr(x, m, n, full_matrices)
+
+        def grad(dq, dr):
+            if full_matrices and m > n:
+                raise errors.UnimplementedError(
+                    "qr: no gradient for full_matrices=True with more rows than columns "
+                    "(as in TensorFlow)", errors.user_location())
+            dq = zeros_like(q) if dq is None else dq
+            dr = zeros_like(r) if dr is None else dr
+            return _qr_grad(x, q, r, dq, dr, m, n)
+        return (q, r), grad
+    return factor(a)
+
+
+def _qr_grad(a, q, r, dq, dr, m, n):
+    """TensorFlow's QR gradient: for m >= n from q, r and their
+    cotangents; a wide matrix [x, y] through its square part x."""
+    def solve_right(x, upper):           # x R^-T (R upper triangular)
+        return _swap_last(triangular_solve(upper, _swap_last(x), lower=False))
+
+    def square_or_deep(q, r, dq, dr):
+        qdq = matmul(q, dq, transpose_a=True)
+        qdq_ = qdq - _swap_last(qdq)
+        rdr = matmul(r, dr, transpose_b=True)
+        rdr_ = rdr - _swap_last(rdr)
+        tril = band_part(qdq_ + rdr_, -1, 0)
+        return matmul(q, dr + solve_right(tril, r)) + solve_right(dq - matmul(q, qdq), r)
+    if m >= n:
+        return square_or_deep(q, r, dq, dr)
+    y, u = a[..., :, m:], r[..., :, :m]
+    dv, du = dr[..., :, m:], dr[..., :, :m]
+    dx = square_or_deep(q, u, dq + matmul(y, dv, transpose_b=True), du)
+    return concat([dx, matmul(q, dv)], axis=-1)
+
+
+def _householder_qr(a, m, n, full_matrices):
     rows = constant(np.arange(m))
     r = a
     q = eye(m, dtype=a.dtype) + zeros_like(a[..., :, :1] * a[..., :1, :1])   # [..., m, m]
@@ -334,9 +375,11 @@ def qr(input, full_matrices=False, name=None):
         column = where(greater_equal(rows, k), r[..., :, k], zeros_like(r[..., :, k]))
         alpha = r[..., k, k]
         below = where(greater(rows, k), column, zeros_like(column))
-        rest = sqrt(reduce_sum(below * below, axis=-1))             # ||x[1:]||
-        trivial = equal(rest, 0.0)
-        norm_x = sqrt(alpha * alpha + rest * rest)
+        rest_squared = reduce_sum(below * below, axis=-1)           # ||x[1:]||^2
+        trivial = equal(rest_squared, 0.0)
+        # (square roots of 1 where the column is done: the derivative of a
+        # square root at 0 would turn the masked zeros into NaN)
+        norm_x = sqrt(where(trivial, ones_like(alpha), alpha * alpha + rest_squared))
         beta = where(less(alpha, 0.0), norm_x, -norm_x)
         safe_beta = where(trivial, ones_like(beta), beta)
         scale = where(trivial, ones_like(alpha), alpha - beta)
@@ -346,6 +389,7 @@ def qr(input, full_matrices=False, name=None):
         tv = expand_dims(tau, -1) * v
         r = r - _outer(tv, matvec(r, v, transpose_a=True))
         q = q - _outer(matvec(q, v), tv)
+    r = band_part(r, 0, -1)       # (exact zeros below the diagonal, as LAPACK's)
     if full_matrices or m <= n:
         return q, r
     return q[..., :, :n], r[..., :n, :]
@@ -478,11 +522,15 @@ def eigh(tensor, name=None):
 
         def grad(d_values, d_vectors):
             d_values = zeros_like(values) if d_values is None else d_values
-            d_vectors = zeros_like(vectors) if d_vectors is None else d_vectors
-            gap = expand_dims(values, -2) - expand_dims(values, -1)    # [i, j] = e_j - e_i
-            off = logical_not(_diagonal(n, n))
-            f = where(off, 1.0 / where(off, gap, ones_like(gap)), zeros_like(gap))
-            inner = diag(d_values) + f * matmul(vectors, d_vectors, transpose_a=True)
+            inner = diag(d_values)
+            if d_vectors is not None:
+                # TensorFlow's safe reciprocal of the gaps: x / (x^2 + 1e-20),
+                # 0 for equal eigenvalues (their eigenvectors' gradient is
+                # not defined; an inf would turn the zeros around it into NaN).
+                gap = expand_dims(values, -2) - expand_dims(values, -1)  # [i, j] = e_j - e_i
+                f = where(logical_not(_diagonal(n, n)), gap / (gap * gap + 1e-20),
+                          zeros_like(gap))
+                inner = inner + f * matmul(vectors, d_vectors, transpose_a=True)
             g = matmul(vectors, matmul(inner, vectors, transpose_b=True))
             g = band_part(g + _swap_last(g), -1, 0)
             return set_diag(g, 0.5 * diag_part(g))
@@ -511,6 +559,11 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
         raise errors.UnimplementedError(
             "svd: full_matrices=True for non-square matrices is not supported",
             errors.user_location())
+    # (f32 and narrower in f64: the vectors need the smallest singular value
+    # well above the eigensolver's rounding, a few n ulp of the largest)
+    original = a.dtype
+    if a.dtype != float64:
+        a = cast(a, float64)
     k = min(m, n)
     batch_zero = zeros_like(a[..., :1, :1])
     top = concat([batch_zero + constant(np.zeros((m, m)), a.dtype), a], axis=-1)
@@ -519,15 +572,16 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
     values, vectors = eigh(concat([top, bottom], axis=-2))
     s = values[..., m + n - k:][..., ::-1]
     if not compute_uv:
-        return s
+        return cast(s, original)
     # (a zero singular value comes out as rounding noise: below a few
     # n ulp of the largest it counts as zero)
-    eps = float(np.finfo(a.dtype.as_numpy_dtype).eps)
+    eps = float(np.finfo(np.float64).eps)
     _check_at_run_time(reduce_all(greater(s[..., -1], 10.0 * max(m, n) * eps * s[..., 0])),
                        "svd: the matrix is rank-deficient (a zero singular value); its "
                        "singular vectors are not computed (compute_uv=False gives s)")
     picked = vectors[..., :, m + n - k:][..., ::-1]
-    return s, picked[..., :m, :] * np.sqrt(2.0), picked[..., m:, :] * np.sqrt(2.0)
+    return (cast(s, original), cast(picked[..., :m, :] * np.sqrt(2.0), original),
+            cast(picked[..., m:, :] * np.sqrt(2.0), original))
 
 
 __all__ = ["adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "det", "diag",

@@ -78,8 +78,9 @@ def polygamma(a, x, name=None):
     """psi^(a)(x), the a-th derivative of digamma, elementwise with
     broadcasting (tf.math.polygamma). The orders must be known while
     tracing (one compiled function per distinct order); an order that is
-    not a whole number in [0, 100] gives NaN (TensorFlow: NaN for orders
-    that are not whole numbers or are negative)."""
+    not a whole number or is negative gives NaN, as in TensorFlow; orders
+    above 100 are an UnimplementedError (in float32, n! overflows from
+    order 35 on, so large orders give inf there)."""
     x = convert_to_tensor(x)
     if not x.dtype.is_floating:
         raise errors.InvalidArgumentError(
@@ -93,7 +94,11 @@ def polygamma(a, x, name=None):
                 errors.user_location())
         a = a.numpy()
     orders = np.asarray(a, np.float64)
-    valid = (orders == np.floor(orders)) & (orders >= 0) & (orders <= 100)
+    if np.any((orders == np.floor(orders)) & (orders > 100)):
+        raise errors.UnimplementedError(
+            f"polygamma: orders above 100 are not supported (got {orders.max():g})",
+            errors.user_location())
+    valid = (orders == np.floor(orders)) & (orders >= 0)
     if orders.ndim == 0:
         if not valid:
             return x * float("nan")
@@ -2080,6 +2085,10 @@ def dynamic_stitch(indices, data, name=None):
            for i in indices]
     values = [convert_to_tensor(d) for d in data]
     dtype = values[0].dtype
+    if any(v.dtype != dtype for v in values):
+        raise errors.InvalidArgumentError(
+            f"dynamic_stitch: the data tensors have different dtypes "
+            f"{sorted({v.dtype.name for v in values})}", errors.user_location())
     inner = None
     rows = []
     for i, v in zip(ids, values):

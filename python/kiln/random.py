@@ -6,6 +6,7 @@ reproducible run to run; an explicit `seed` fixes the op's numbers too.
 Without any seed the numbers differ from run to run.
 """
 
+import builtins
 import collections
 import functools
 import itertools
@@ -103,10 +104,19 @@ def _uniform(shape, minval, maxval, dtype, seed, seed_tensor):
             raise errors.InvalidArgumentError(
                 f"random.uniform: an integer dtype ({dtype.name}) needs maxval",
                 errors.user_location())
-        if int(maxval) <= int(minval):
+        if any(isinstance(v, Tensor) and v._symbolic for v in (minval, maxval)):
+            raise errors.UnimplementedError(
+                "random.uniform: an integer dtype needs minval and maxval known while "
+                "tracing", errors.user_location())
+        minval, maxval = int(minval), int(maxval)
+        if maxval <= minval:
             raise errors.InvalidArgumentError(
                 f"random.uniform: need minval < maxval, got [{minval}, {maxval})",
                 errors.user_location())
+        if maxval - minval > 1 << 53 or builtins.abs(minval) > 1 << 53:
+            raise errors.UnimplementedError(
+                f"random.uniform: integer ranges beyond 2^53 ([{minval}, {maxval})) are "
+                "not supported (the draw goes through float64)", errors.user_location())
         # floor(u * span) from a float64 uniform, kept below the span (u
         # close to 1 rounds up); the bias is below 2^-53 per value.
         span = float(int(maxval) - int(minval))
@@ -366,10 +376,17 @@ class Generator(Module):
         return _uniform([2, int(count)], 0, 1 << 31, int64, None, self._next())
 
     def split(self, count=1):
-        """count new generators, each seeded from this one's stream."""
-        seeds = self.make_seeds(count).numpy()
-        return [Generator(int(seeds[0, i]) * (1 << 31) + int(seeds[1, i]))
-                for i in range(int(count))]
+        """count new generators with streams of their own, derived from this
+        one's key and how many it has split off before (no value is read,
+        so it works while tracing too)."""
+        children = []
+        for _ in range(int(count)):
+            self._splits = getattr(self, "_splits", 0) + 1
+            child = Generator(0)
+            child._key = (self._key * 0xD1342543DE82EF95 + self._splits * 0x9E3779B97F4A7C15
+                          + 1) % (1 << 62)
+            children.append(child)
+        return children
 
 
 # --- Candidate samplers (sampled softmax, NCE) ------------------------------
@@ -443,12 +460,7 @@ def _candidate_sampler(distribution, true_classes, num_true, num_sampled, unique
     else:
         # The first num_sampled distinct draws in order; the number of
         # draws that took (TensorFlow's num_tries) sets the expected counts.
-        earlier = ops.less(math_ops._positions(np.zeros((draws, draws)), 1),
-                           math_ops._positions(np.zeros((draws, draws)), 0))
-        repeat = math_ops.reduce_any(ops.logical_and(
-            ops.equal(math_ops.expand_dims(k, 1), math_ops.expand_dims(k, 0)), earlier),
-            axis=1)
-        first = ops.logical_not(repeat)
+        first = _first_occurrences(k, draws)
         rank = math_ops.cumsum(ops.cast(first, int32)) - 1          # [draws]
         ops._check_at_run_time(
             ops.greater(rank[-1], num_sampled - 2),
@@ -468,6 +480,25 @@ def _candidate_sampler(distribution, true_classes, num_true, num_sampled, unique
     return _Candidates(ops.stop_gradient(sampled),
                        ops.stop_gradient(ops.cast(expected(true_classes), float32)),
                        ops.stop_gradient(ops.cast(expected(sampled), float32)))
+
+
+def _first_occurrences(k, n):
+    """Whether each of the n values k is the first of its value in order:
+    a comparison of all pairs for small n, a stable sort beyond (the pairs
+    grow as n^2)."""
+    order_ = convert_to_tensor(np.arange(n, dtype=np.int32))
+    if n <= 2048:
+        earlier = ops.less(math_ops.expand_dims(order_, 0), math_ops.expand_dims(order_, 1))
+        return ops.logical_not(math_ops.reduce_any(ops.logical_and(
+            ops.equal(math_ops.expand_dims(k, 1), math_ops.expand_dims(k, 0)), earlier),
+            axis=1))
+    # Sorted stably, the first of each run of equal values is its earliest
+    # draw; the marks go back to draw order through the inverse permutation.
+    order = math_ops.argsort(k, stable=True)
+    ranked = ops.gather(k, order)
+    previous = ops.concat([ranked[:1] - 1, ranked[:-1]], axis=0)
+    leads = ops.not_equal(ranked, previous)
+    return ops.gather(leads, math_ops.argsort(order, stable=True))
 
 
 def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,

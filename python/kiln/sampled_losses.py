@@ -23,12 +23,15 @@ def compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=Non
                                           "compute_accidental_hits"))
     sampled = np.asarray(ops._known_values(convert_to_tensor(sampled_candidates),
                                            "compute_accidental_hits"))
+    # (each class at its last position in the sample; hits row by row, in
+    # the order of the row's true classes, as TensorFlow lists them)
+    position = {int(c): j for j, c in enumerate(sampled)}
     rows, ids = [], []
     for i in range(labels.shape[0]):
-        for j, c in enumerate(sampled):
-            if c in labels[i]:
+        for c in labels[i]:
+            if int(c) in position:
                 rows.append(i)
-                ids.append(j)
+                ids.append(position[int(c)])
     lowest = float(np.finfo(np.float32).min)
     return (convert_to_tensor(np.array(rows, np.int32)),
             convert_to_tensor(np.array(ids, np.int64)),
@@ -71,10 +74,18 @@ def _sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, n
     sampled_logits = ops.matmul(inputs, sampled_w, transpose_b=True) + \
         ops.gather(biases, sampled)
     if remove_accidental_hits:
-        # (a sampled class that is one of the row's true classes drops out)
+        # A sampled class that is one of the row's true classes drops out:
+        # its last position in the sample only, as TensorFlow's
+        # compute_accidental_hits maps each class to one position.
+        later = ops.less(math_ops.expand_dims(math_ops._positions(sampled, 0), 1),
+                         math_ops.expand_dims(math_ops._positions(sampled, 0), 0))
+        repeated_later = math_ops.reduce_any(ops.logical_and(
+            ops.equal(math_ops.expand_dims(sampled, 1), math_ops.expand_dims(sampled, 0)),
+            later), axis=1)
         hit = math_ops.reduce_any(ops.equal(math_ops.expand_dims(labels, 2),
                                             ops.reshape(sampled, [1, 1, -1])), axis=1)
-        lowest = float(np.finfo(np.float32).min)
+        hit = ops.logical_and(hit, ops.logical_not(math_ops.expand_dims(repeated_later, 0)))
+        lowest = float(np.finfo(sampled_logits.dtype.as_numpy_dtype).min)
         sampled_logits = ops.where(hit, sampled_logits + lowest, sampled_logits)
     if subtract_log_q:
         true_logits = true_logits - ops.log(ops.cast(true_expected, true_logits.dtype))

@@ -130,3 +130,13 @@ def test_keras_ctc_functions():
     np.testing.assert_allclose(loss, want, rtol=1e-6)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="rank 3"):
         kiln.nn.ctc_loss(labels, logits[0], [2, 2, 2], [5, 5, 5])
+
+
+def test_ctc_review_cases():
+    logits = RNG.normal(size=(4, 2, 3))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="label_length"):
+        kiln.nn.ctc_loss(np.zeros((2, 2), np.int32) + 1, logits, [3, 1], [4, 4])
+    # Labels of width 0: every sequence is empty, its loss -log P(all blank).
+    empty = kiln.nn.ctc_loss(np.zeros((2, 0), np.int32), logits, [0, 0], [4, 3]).numpy()
+    want = [brute_force_loss(logits[:, b], [], t, 0) for b, t in enumerate([4, 3])]
+    np.testing.assert_allclose(empty, want, rtol=1e-12)

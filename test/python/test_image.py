@@ -711,3 +711,49 @@ def test_non_max_suppression_matches_a_greedy_loop():
         assert padded.numpy().tolist() == want + [0] * (12 - len(want))
     with pytest.raises(kiln.errors.UnimplementedError, match="non_max_suppression_padded"):
         kiln.function(lambda b, s: kiln.image.non_max_suppression(b, s, 3))(boxes, scores)
+
+
+def _numpy_crop_and_resize(images, boxes, indices, size, method, extrapolation):
+    """TensorFlow's CropAndResize kernel, one output pixel at a time, its
+    positions in float32 as the kernel computes them (a position that is
+    exactly half a pixel in float64 may round either way in float32)."""
+    _, h, w, c = images.shape
+    ch, cw = size
+    f = np.float32
+    out = np.zeros((len(boxes), ch, cw, c))
+    for n, ((y1, x1, y2, x2), b) in enumerate(zip(boxes.astype(f), indices)):
+        for i in range(ch):
+            y = y1 * f(h - 1) + f(i) * ((y2 - y1) * f(h - 1) / f(ch - 1)) if ch > 1 \
+                else f(0.5) * (y1 + y2) * f(h - 1)
+            for j in range(cw):
+                x = x1 * f(w - 1) + f(j) * ((x2 - x1) * f(w - 1) / f(cw - 1)) if cw > 1 \
+                    else f(0.5) * (x1 + x2) * f(w - 1)
+                if not (0 <= y <= h - 1 and 0 <= x <= w - 1):
+                    out[n, i, j] = extrapolation
+                    continue
+                if method == "nearest":
+                    away = lambda v: np.floor(v + 0.5)
+                    out[n, i, j] = images[b, int(away(y)), int(away(x))]
+                    continue
+                t, l = int(np.floor(y)), int(np.floor(x))
+                bt, rr = min(t + 1, h - 1), min(l + 1, w - 1)
+                dy, dx = y - t, x - l
+                top = images[b, t, l] * (1 - dx) + images[b, t, rr] * dx
+                bottom = images[b, bt, l] * (1 - dx) + images[b, bt, rr] * dx
+                out[n, i, j] = top * (1 - dy) + bottom * dy
+    return out
+
+
+@pytest.mark.parametrize("method", ["bilinear", "nearest"])
+def test_crop_and_resize_matches_tensorflows_kernel(method):
+    images = RNG.uniform(0, 1, size=(2, 6, 7, 3))
+    boxes = np.array([[0.1, 0.2, 0.8, 0.9], [0.9, 0.0, 0.2, 1.0],     # (flipped rows)
+                      [-0.2, -0.1, 0.5, 0.6], [0.3, 0.3, 0.3, 0.7]])  # (outside; one row)
+    indices = np.array([0, 1, 1, 0])
+    got = kiln.image.crop_and_resize(images, boxes, indices, [4, 5], method, 0.25).numpy()
+    want = _numpy_crop_and_resize(images, boxes, indices, (4, 5), method, 0.25)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    one = kiln.image.crop_and_resize(images, boxes, indices, [1, 1], method).numpy()
+    np.testing.assert_allclose(one, _numpy_crop_and_resize(images, boxes, indices, (1, 1),
+                                                           method, 0.0), atol=2e-6)

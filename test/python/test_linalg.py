@@ -273,3 +273,43 @@ def test_svd_matches_numpy():
     w = np.array([1.0, -2.0, 0.5])
     f = lambda x: kiln.reduce_sum(kiln.linalg.svd(x, compute_uv=False) * w)
     _gradient_matches_central(f, a, rtol=1e-6, atol=1e-8)
+
+
+def test_decomposition_gradients_at_degenerate_inputs():
+    # (review findings) Repeated eigenvalues: the eigenvalues' gradient is
+    # still defined (TensorFlow's V diag(dE) V^T), no NaN; a column already
+    # zero below the diagonal: QR's gradient is finite and right; R is
+    # exactly upper triangular; a moderately ill-conditioned float32
+    # matrix has singular vectors.
+    x = kiln.constant(np.eye(3))
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(kiln.linalg.eigvalsh(x) * np.array([1.0, 2.0, 3.0]))
+    g = tape.gradient(y, x).numpy()
+    assert np.isfinite(g).all()
+    np.testing.assert_allclose(np.trace(g), 6.0)
+    # (At a column already zero below the diagonal, LAPACK's QR changes the
+    # signs of a row of R and a column of Q under any perturbation there, as
+    # TensorFlow's does, so the check is on R^T R = A^T A, which is free of
+    # the signs: the gradient of the sign-fixed branch, finite.)
+    upper = np.triu(RNG.normal(size=(4, 4))) + 3 * np.eye(4)
+    w = RNG.normal(size=(4, 4))
+
+    def gram(t):
+        r = kiln.linalg.qr(t)[1]
+        return kiln.reduce_sum(kiln.matmul(r, r, transpose_a=True) * w)
+    _gradient_matches_central(gram, upper, rtol=1e-6, atol=1e-8)
+    tall = RNG.normal(size=(6, 3))
+    r = kiln.linalg.qr(tall, full_matrices=True)[1].numpy()
+    assert (np.tril(r, -1) == 0).all()
+    a = (RNG.normal(size=(6, 4)) @ np.diag([1.0, 1e-2, 1e-3, 1e-5]) @
+         np.linalg.qr(RNG.normal(size=(4, 4)))[0]).astype(np.float32)
+    s, u, v = kiln.linalg.svd(a)
+    assert s.dtype == kiln.float32
+    np.testing.assert_allclose(u.numpy() @ np.diag(s.numpy()) @ v.numpy().T, a, atol=1e-6)
+    zero_rows = np.vstack([RNG.normal(size=(2, 3)), np.zeros((2, 3))])
+    with kiln.GradientTape() as tape:
+        z = kiln.constant(zero_rows)
+        tape.watch(z)
+        total = kiln.reduce_sum(kiln.linalg.svd(z, compute_uv=False))
+    assert np.isfinite(tape.gradient(total, z).numpy()).all()

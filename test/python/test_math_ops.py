@@ -1097,3 +1097,23 @@ def test_convolution_aliases():
     back = kiln.nn.conv1d_transpose(v, f, [2, 8, 3], strides=2, padding="SAME").numpy()
     np.testing.assert_allclose(np.sum(y * v), np.sum(u * back), rtol=1e-10)
     np.testing.assert_allclose(kiln.nn.convolution(u, f, strides=2, padding="SAME").numpy(), y)
+
+
+def test_special_function_review_cases():
+    sp = pytest.importorskip("scipy.special")
+    # lgamma and digamma keep their relative accuracy next to their zeros in
+    # float32 (computed in f64); trigamma of a huge float32 argument is ~1/x,
+    # not an underflowed 0; orders above 100 are refused; dynamic_stitch
+    # refuses mixed dtypes.
+    near = np.array([1 + 1e-4, 2 - 1e-4, 1.4616321449683622 + 1e-3], np.float32)
+    got = kiln.math.lgamma(near[:2]).numpy()
+    np.testing.assert_allclose(got, sp.gammaln(near[:2].astype(np.float64)), rtol=1e-5)
+    np.testing.assert_allclose(kiln.math.digamma(near[2:]).numpy(),
+                               sp.digamma(near[2:].astype(np.float64)), rtol=1e-5)
+    huge = np.array([1e20, 3e25], np.float32)
+    np.testing.assert_allclose(kiln.math.polygamma(1, huge).numpy(), 1 / huge.astype(np.float64),
+                               rtol=1e-6)
+    with pytest.raises(kiln.errors.UnimplementedError, match="above 100"):
+        kiln.math.polygamma(150, np.array([2.0]))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="different dtypes"):
+        kiln.dynamic_stitch([[0], [1]], [np.array([1.0]), np.array([2], np.int32)])

@@ -119,3 +119,16 @@ def test_stateless_ops_and_generators(tmp_path):
     assert seeds.shape == (2, 3) and seeds.dtype == kiln.int64
     children = g1.split(2)
     assert not np.allclose(children[0].normal([3]).numpy(), children[1].normal([3]).numpy())
+
+
+def test_review_cases_for_samplers_and_generators():
+    # A pool beyond 2048 draws (sort-based duplicates): distinct classes.
+    big = kiln.random.log_uniform_candidate_sampler(np.array([[1]]), 1, 1500, True, 100000,
+                                                    seed=8)
+    drawn = big.sampled_candidates.numpy()
+    assert len(np.unique(drawn)) == 1500
+    with pytest.raises(kiln.errors.UnimplementedError, match="2\\^53"):
+        random.uniform([2], 0, 1 << 60, dtype=kiln.int64)
+    g = random.Generator.from_seed(3)
+    children = kiln.function(lambda: [c.normal([2]) for c in g.split(2)])()
+    assert not np.allclose(children[0].numpy(), children[1].numpy())

@@ -140,3 +140,24 @@ def test_word2vec_style_training_step_learns():
     losses = [float(step(centers, contexts).numpy()) for _ in range(60)]
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     assert step.trace_count == 1
+
+
+def test_accidental_hits_take_the_last_position_of_a_class():
+    # TensorFlow maps each sampled class to its last position: a repeated
+    # candidate equal to a true class is masked there only.
+    labels = np.array([[2], [5]])
+    sampled = np.array([2, 7, 2, 5])
+    rows, ids, weights = kiln.nn.compute_accidental_hits(labels, sampled, 1)
+    assert rows.numpy().tolist() == [0, 1] and ids.numpy().tolist() == [2, 3]
+    assert (weights.numpy() == np.finfo(np.float32).min).all()
+    w, b = RNG.normal(size=(8, 3)), RNG.normal(size=8)
+    x = RNG.normal(size=(2, 3))
+    values = (sampled, np.full((2, 1), 0.5, np.float32), np.full(4, 0.5, np.float32))
+    logits, targets = _numpy_sampled_logits(w, b, labels, x, sampled, values[1], values[2],
+                                            False)
+    logits[0, 1 + 2] += np.finfo(np.float32).min       # (row 0: position 2 only)
+    logits[1, 1 + 3] += np.finfo(np.float32).min
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    want = -(targets * (shifted - np.log(np.exp(shifted).sum(1, keepdims=True)))).sum(1)
+    got = kiln.nn.sampled_softmax_loss(w, b, labels, x, 4, 8, sampled_values=values).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)

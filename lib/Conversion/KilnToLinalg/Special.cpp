@@ -95,16 +95,20 @@ struct Scalar {
   Value isPole(Value x) { return both(le(x, c(0)), eq(x, floor(x))); }
 };
 
-/// fn(x) computed in x's type, or in f32 for a 16-bit float.
+/// fn(x) computed in x's type, or in a float of at least `minWidth` bits
+/// (f32 or f64) when x's is narrower, rounded back.
 Value inWideType(OpBuilder &b, Location loc, Value x,
-                 llvm::function_ref<Value(Scalar &, Value)> fn) {
+                 llvm::function_ref<Value(Scalar &, Value)> fn,
+                 unsigned minWidth = 32) {
   auto type = cast<FloatType>(x.getType());
-  if (type.getWidth() >= 32) {
+  if (type.getWidth() >= minWidth) {
     Scalar s{b, loc, type};
     return fn(s, x);
   }
-  Scalar s{b, loc, b.getF32Type()};
-  Value wide = arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+  FloatType wideType = minWidth > 32 ? FloatType(b.getF64Type())
+                                     : FloatType(b.getF32Type());
+  Scalar s{b, loc, wideType};
+  Value wide = arith::ExtFOp::create(b, loc, wideType, x);
   return arith::TruncFOp::create(b, loc, type, fn(s, wide));
 }
 
@@ -212,7 +216,8 @@ Value hurwitzZeta(Scalar &s, Value w, int64_t n) {
   }
   // zeta(p, w) ~ w^(1-p) / (p-1) + w^-p / 2 + sum_k B_2k / (2k)!
   //              * p (p+1) ... (p+2k-2) * w^-(p+2k-1)
-  //            = r^p [1 / ((p-1) r) + 1/2 + r sum_k C_k (r^2)^(k-1)].
+  //            = r^(p-1) [1 / (p-1) + r (1/2 + r sum_k C_k (r^2)^(k-1))]
+  // (r^(p-1) first: r^p alone underflows where the result does not).
   static constexpr double bernoulli[] = {1.0 / 6,   -1.0 / 30,     1.0 / 42,
                                          -1.0 / 30, 5.0 / 66,      -691.0 / 2730,
                                          7.0 / 6};
@@ -228,11 +233,9 @@ Value hurwitzZeta(Scalar &s, Value w, int64_t n) {
   }
   Value r = s.div(s.c(1), w);
   Value series = s.mul(r, s.poly(coefficients, s.mul(r, r)));
-  Value bracket = s.add(
-      s.add(s.div(s.c(1), s.mul(s.c(static_cast<double>(power - 1)), r)),
-            s.c(0.5)),
-      series);
-  return s.add(acc, s.mul(s.pow(r, power), bracket));
+  Value bracket = s.add(s.c(1.0 / static_cast<double>(power - 1)),
+                        s.mul(r, s.add(s.c(0.5), series)));
+  return s.add(acc, s.mul(s.pow(r, power - 1), bracket));
 }
 
 Value polygamma(Scalar &s, Value x, int64_t n) {
@@ -304,12 +307,18 @@ Value erfinv(Scalar &s, Value x) {
 
 } // namespace
 
+// lgamma and digamma in f64 for every narrower type: near their zeros (1
+// and 2, 1.46) the Lanczos sums cancel terms of a few units, an absolute
+// error of a few f32 ulp of those, so the f32 results would lose relative
+// accuracy there.
 Value lowering::lgammaOf(OpBuilder &b, Location loc, Value x) {
-  return inWideType(b, loc, x, [](Scalar &s, Value v) { return lgamma(s, v); });
+  return inWideType(
+      b, loc, x, [](Scalar &s, Value v) { return lgamma(s, v); }, 64);
 }
 
 Value lowering::digammaOf(OpBuilder &b, Location loc, Value x) {
-  return inWideType(b, loc, x, [](Scalar &s, Value v) { return digamma(s, v); });
+  return inWideType(
+      b, loc, x, [](Scalar &s, Value v) { return digamma(s, v); }, 64);
 }
 
 Value lowering::polygammaOf(OpBuilder &b, Location loc, Value x, int64_t order) {
