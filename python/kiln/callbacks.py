@@ -36,9 +36,12 @@ class CallbackList:
             c.set_model(model)
         # Per-batch logs cost a read of every metric: only when someone
         # listens.
-        self.wants_batch_end = any(
-            type(c).on_train_batch_end is not Callback.on_train_batch_end
-            for c in self.callbacks)
+        # (a method of the class or a function set on the object, as
+        # LambdaCallback does)
+        def overrides(c):
+            hook = c.on_train_batch_end
+            return getattr(hook, "__func__", hook) is not Callback.on_train_batch_end
+        self.wants_batch_end = any(overrides(c) for c in self.callbacks)
 
     def __getattr__(self, hook):
         def call(*args):
@@ -57,6 +60,55 @@ def _better(mode, monitor):
     if mode == "min":
         return (lambda a, b, delta=0.0: a < b - delta), math.inf
     return (lambda a, b, delta=0.0: a > b + delta), -math.inf
+
+
+class History(Callback):
+    """What fit returns: `history` maps each logged quantity (loss, metrics,
+    val_*) to its value per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.history, self.epoch, self.params = {}, [], {}
+
+    def on_train_begin(self, logs=None):
+        self.history, self.epoch = {}, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+
+class LambdaCallback(Callback):
+    """A callback made of functions (Keras' LambdaCallback):
+    on_epoch_begin/end(epoch, logs), on_train_batch_begin/end(batch, logs)
+    (also as on_batch_begin/end), on_train_begin/end(logs)."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 on_batch_begin=None, on_batch_end=None, **kwargs):
+        super().__init__()
+        hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                 "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                 "on_train_batch_begin": on_train_batch_begin or on_batch_begin,
+                 "on_train_batch_end": on_train_batch_end or on_batch_end}
+        unknown = sorted(kwargs)
+        if unknown:
+            raise TypeError(f"LambdaCallback: unknown hooks {unknown}")
+        for name, fn in hooks.items():
+            if fn is not None:
+                setattr(self, name, fn)
+
+
+class TerminateOnNaN(Callback):
+    """Stops training at the end of the batch whose loss is NaN or
+    infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
 
 
 class ModelCheckpoint(Callback):

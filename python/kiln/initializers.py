@@ -155,6 +155,25 @@ class Orthogonal(Initializer):
 _BY_NAME["orthogonal"] = Orthogonal
 
 
+class Identity(Initializer):
+    """gain times the identity matrix (2-D shapes; rectangular ones get
+    ones on the main diagonal), as Keras' Identity."""
+
+    def __init__(self, gain=1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype=None):
+        import numpy as np
+        from .tensor import constant
+        shape = tuple(int(d) for d in shape)
+        if len(shape) != 2:
+            raise ValueError(f"Identity initializer: needs a 2-D shape, got {shape}")
+        return constant(self.gain * np.eye(*shape), dtype or "float32")
+
+
+_BY_NAME["identity"] = Identity
+
+
 class Constant(Initializer):
     """Every element `value`."""
 

@@ -13,6 +13,9 @@ from . import (activations, callbacks, datasets, initializers, layers, losses, s
                metrics, mixed_precision, optimizers, regularizers)
 from .layers import Input, Model, Sequential
 
+# Keras 3 names the loss-scaling wrapper under optimizers too.
+optimizers.LossScaleOptimizer = mixed_precision.LossScaleOptimizer
+
 
 def _submodule(name, doc, **members):
     module = types.ModuleType(f"{__name__}.{name}", doc)

@@ -1027,9 +1027,14 @@ class Sequential(Model):
                                        dtype))
 
     def add(self, layer):
+        if isinstance(layer, KerasTensor):   # (Sequential([kiln.Input(shape), ...]))
+            if self.layers_list:
+                raise ValueError("Sequential: an Input can only come first")
+            layer = InputLayer(shape=layer.shape[1:], dtype=layer.dtype)
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential takes layers, got {layer!r}")
         self.layers_list = self.layers_list + [layer]
+
 
     @property
     def layers(self):
@@ -1041,6 +1046,22 @@ class Sequential(Model):
             x = layer(x, training=training) if training is not None else layer(x)
         return x
 
+
+class InputLayer(Layer):
+    """The inputs' shape (without the batch) as a first layer of a
+    Sequential model (Keras' InputLayer; `shape` or `input_shape`): the
+    model is built at once; the layer itself passes its input on."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, input_shape=None,
+                 name=None, **kwargs):
+        shape = input_shape if shape is None else shape
+        if shape is None:
+            raise ValueError("InputLayer needs a shape (without the batch dimension)")
+        shape = (int(shape),) if isinstance(shape, int) else tuple(shape)
+        super().__init__(name, input_shape=shape, dtype=dtype, **kwargs)
+
+    def call(self, inputs):
+        return convert_to_tensor(inputs)
 
 class Dropout(Layer):
     """Drops inputs with probability `rate` while training (scaling the rest
@@ -1081,6 +1102,17 @@ class SpatialDropout2D(Dropout):
         if not training or self.rate == 0.0:
             return x
         return nn.dropout(x, self.rate, [None, 1, 1, x.shape[-1]], self.seed)
+
+
+class SpatialDropout3D(Dropout):
+    """Dropout of whole feature volumes: each channel of each example
+    ([batch, depth, height, width, channels]) kept or zeroed everywhere."""
+
+    def call(self, inputs, training=None):
+        x = convert_to_tensor(inputs)
+        if not training or self.rate == 0.0:
+            return x
+        return nn.dropout(x, self.rate, [None, 1, 1, 1, x.shape[-1]], self.seed)
 
 
 def _normalized_axes(axis, rank, what):
@@ -1506,20 +1538,20 @@ class Lambda(Layer):
         return self.function(inputs)
 
 
-def _edges(value, what):
-    """((top, bottom), (left, right)) from an int, a pair (symmetric height,
-    width) or the pairs themselves."""
+def _edges(value, what, dims=2):
+    """((top, bottom), (left, right)) (one pair per dimension) from an int,
+    `dims` ints (symmetric per dimension) or the pairs themselves."""
     given = value
     try:
         if isinstance(value, int):
-            value = ((value, value), (value, value))
-        elif len(value) == 2 and all(isinstance(p, int) for p in value):
-            value = ((value[0], value[0]), (value[1], value[1]))
+            value = ((value, value),) * dims
+        elif len(value) == dims and all(isinstance(p, int) for p in value):
+            value = tuple((v, v) for v in value)
         out = tuple(tuple(int(v) for v in p) for p in value)
     except TypeError:
         out = ()
-    if len(out) != 2 or any(len(p) != 2 or min(p) < 0 for p in out):
-        raise ValueError(f"{what} must be an int, a pair or two pairs of "
+    if len(out) != dims or any(len(p) != 2 or min(p) < 0 for p in out):
+        raise ValueError(f"{what} must be an int, {dims} ints or {dims} pairs of "
                          f"non-negative ints, got {given!r}")
     return out
 
@@ -1535,6 +1567,47 @@ class ZeroPadding2D(Layer):
     def call(self, inputs):
         (t, b), (l, r) = self.padding
         return math_ops.pad(inputs, [[0, 0], [t, b], [l, r], [0, 0]])
+
+
+class ZeroPadding1D(Layer):
+    """Zeros before and after the steps of [batch, steps, features] inputs:
+    an int or (before, after)."""
+
+    def __init__(self, padding=1, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.padding = _pair(padding, "padding")
+        if min(self.padding) < 0:
+            raise ValueError(f"ZeroPadding1D: negative padding {self.padding}")
+
+    def call(self, inputs):
+        return math_ops.pad(inputs, [[0, 0], list(self.padding), [0, 0]])
+
+
+class ZeroPadding3D(Layer):
+    """Zeros around depth, height and width of NDHWC inputs: an int, three
+    ints or three (before, after) pairs."""
+
+    def __init__(self, padding=(1, 1, 1), name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.padding = _edges(padding, "padding", 3)
+
+    def call(self, inputs):
+        return math_ops.pad(inputs, [[0, 0], *map(list, self.padding), [0, 0]])
+
+
+class Cropping3D(Layer):
+    """Drops planes at the edges of NDHWC inputs: an int, three ints or
+    three (before, after) pairs."""
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.cropping = _edges(cropping, "cropping", 3)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        (a, b), (c, d), (e, f) = self.cropping
+        _check_crop(self, x, [(1, a, b), (2, c, d), (3, e, f)])
+        return x[:, a:x.shape[1] - b, c:x.shape[2] - d, e:x.shape[3] - f]
 
 
 class UpSampling2D(Layer):
@@ -2279,6 +2352,86 @@ class GaussianNoise(Layer):
             return x
         return x + random.normal(_open_entries(x), stddev=self.stddev, dtype=x.dtype,
                                  seed=self.seed)
+
+
+class GaussianDropout(Layer):
+    """Multiplies by N(1, rate / (1 - rate)) noise when training (Keras'
+    GaussianDropout); the identity otherwise."""
+    supports_masking = True
+
+    def __init__(self, rate, seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.rate, self.seed = float(rate), seed
+        if not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"GaussianDropout: rate must be in [0, 1), got {rate}")
+
+    def call(self, inputs, training=None):
+        x = convert_to_tensor(inputs)
+        if not training or self.rate == 0.0:
+            return x
+        stddev = float(np.sqrt(self.rate / (1.0 - self.rate)))
+        return x * random.normal(_open_entries(x), mean=1.0, stddev=stddev, dtype=x.dtype,
+                                 seed=self.seed)
+
+
+class UnitNormalization(Layer):
+    """Each input scaled to unit L2 norm along `axis` (Keras'
+    UnitNormalization)."""
+
+    def __init__(self, axis=-1, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.axis = axis
+
+    def call(self, inputs):
+        return nn.l2_normalize(inputs, axis=self.axis)
+
+
+class Conv1DTranspose(Layer):
+    """The transpose of a 1-D convolution ([batch, steps, channels]): each
+    input step spreads the kernel over a stride-spaced output; kernel
+    (width, filters, in), as Keras'."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.filters = int(filters)
+        self.kernel_width = _single_int(kernel_size, "kernel_size")
+        self.stride = _single_int(strides, "strides")
+        if str(padding).lower() not in ("valid", "same"):
+            raise ValueError(f"{self.name}: padding must be 'valid' or 'same'")
+        self.padding = str(padding).upper()
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self._inits = (kernel_initializer, bias_initializer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: Conv1DTranspose needs [batch, steps, channels] "
+                             f"inputs, got shape {input_shape}")
+        kinit, binit = self._inits
+        self.kernel = self.add_weight("kernel", (self.kernel_width, self.filters,
+                                                 input_shape[-1]), kinit)
+        self.bias = (self.add_weight("bias", (self.filters,), binit)
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        n = x.shape[1]
+        steps = n * self.stride if self.padding == "SAME" else \
+            (n - 1) * self.stride + self.kernel_width
+        y = nn.conv1d_transpose(x, self.kernel, [x.shape[0], steps, self.filters],
+                                self.stride, self.padding)
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y) if self.activation else y
+
+
+def _single_int(value, what):
+    v = value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
+    if not isinstance(v, (int, np.integer)) or v <= 0:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(v)
 
 
 class Subtract(_Merge):

@@ -317,6 +317,69 @@ MSLE = MeanSquaredLogarithmicError
 MAPE = MeanAbsolutePercentageError
 
 
+def _probabilities_bce(y_true, y_pred):
+    """Keras' elementwise binary cross-entropy of probabilities (clipped)."""
+    p = math_ops.clip_by_value(y_pred, _EPSILON, 1.0 - _EPSILON)
+    return -(y_true * ops.log(p + _EPSILON) + (1.0 - y_true) * ops.log(1.0 - p + _EPSILON))
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25,
+                              gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy times (1 - p_t)^gamma, p_t the probability of
+    the true class (Lin et al.'s focal loss, Keras 3's form; with class
+    balancing also alpha for positives and 1 - alpha for negatives),
+    averaged over `axis`."""
+    y_true, y_pred = _match(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        y_pred = ops.sigmoid(y_pred)
+    bce = _probabilities_bce(y_true, y_pred)
+    p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
+    focal = ops.pow(1.0 - p_t, float(gamma)) * bce
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
+    return ops.reduce_mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """Categorical cross-entropy with each class's term times alpha (1 -
+    p)^gamma (Keras 3's categorical focal loss), summed over `axis`."""
+    y_pred = convert_to_tensor(y_pred)
+    y_true = ops.cast(convert_to_tensor(y_true), y_pred.dtype)
+    if label_smoothing:
+        classes = float(y_pred.shape[axis])
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
+    if from_logits:
+        y_pred = nn.softmax(y_pred, axis=axis)
+    p = y_pred / ops.reduce_sum(y_pred, axis=axis, keepdims=True)
+    p = math_ops.clip_by_value(p, _EPSILON, 1.0 - _EPSILON)
+    focal = alpha * ops.pow(1.0 - p, float(gamma)) * (-y_true * ops.log(p))
+    return ops.reduce_sum(focal, axis=axis)
+
+
+def dice(y_true, y_pred, axis=None):
+    """1 - 2 |y_true . y_pred| / (|y_true| + |y_pred|) over `axis` (all
+    entries by default), Keras 3's Dice loss."""
+    y_pred = convert_to_tensor(y_pred)
+    y_true = ops.cast(convert_to_tensor(y_true), y_pred.dtype)
+    inter = ops.reduce_sum(y_true * y_pred, axis=axis)
+    total = ops.reduce_sum(y_true, axis=axis) + ops.reduce_sum(y_pred, axis=axis)
+    return 1.0 - 2.0 * inter / (total + _EPSILON)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """Keras 3's Tversky loss: 1 - tp / (tp + alpha * sum((1 - y_pred) y_true)
+    + beta * sum(y_pred (1 - y_true))) over `axis` (all entries by default)."""
+    y_pred = convert_to_tensor(y_pred)
+    y_true = ops.cast(convert_to_tensor(y_true), y_pred.dtype)
+    tp = ops.reduce_sum(y_true * y_pred, axis=axis)
+    missed = ops.reduce_sum((1.0 - y_pred) * y_true, axis=axis)
+    extra = ops.reduce_sum(y_pred * (1.0 - y_true), axis=axis)
+    return 1.0 - tp / (tp + alpha * missed + beta * extra + _EPSILON)
+
+
 def ctc(y_true, y_pred):
     """Keras 3's CTC loss per sequence: labels [batch, max_label] padded
     with 0 (the blank; each length is the count of the others), logits
@@ -330,6 +393,45 @@ def ctc(y_true, y_pred):
     lengths = ops.reduce_sum(ops.cast(ops.not_equal(y_true, 0), "int32"), axis=-1)
     frames = lengths * 0 + y_pred.shape[1]
     return ctc_loss(y_true, y_pred, lengths, frames, logits_time_major=False, blank_index=0)
+
+
+class BinaryFocalCrossentropy(_Wrapper):
+    """Keras 3's binary focal cross-entropy."""
+    fn = staticmethod(binary_focal_crossentropy)
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, apply_class_balancing=apply_class_balancing,
+                         alpha=float(alpha), gamma=float(gamma), from_logits=from_logits,
+                         label_smoothing=float(label_smoothing), axis=axis)
+
+
+class CategoricalFocalCrossentropy(_Wrapper):
+    """Keras 3's categorical focal cross-entropy."""
+    fn = staticmethod(categorical_focal_crossentropy)
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, alpha=float(alpha), gamma=float(gamma),
+                         from_logits=from_logits, label_smoothing=float(label_smoothing),
+                         axis=axis)
+
+
+class Dice(_Wrapper):
+    """Keras 3's Dice loss (over every entry unless `axis`)."""
+    fn = staticmethod(dice)
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, axis=None):
+        super().__init__(reduction, name, axis=axis)
+
+
+class Tversky(_Wrapper):
+    """Keras 3's Tversky loss."""
+    fn = staticmethod(tversky)
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name=None,
+                 axis=None):
+        super().__init__(reduction, name, alpha=float(alpha), beta=float(beta), axis=axis)
 
 
 class CTC(_Wrapper):
@@ -363,6 +465,9 @@ _BY_NAME = {
     "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     "mape": MeanAbsolutePercentageError,
     "poisson": Poisson, "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice, "tversky": Tversky,
 }
 
 

@@ -373,4 +373,285 @@ class AUC(_Confusion):
         return ops.reduce_sum(width * height)
 
 
+
+class _Count(_Confusion):
+    """One of the confusion counts at `thresholds` (0.5 by default)."""
+    _which = "tp"
+
+    def __init__(self, thresholds=None, name=None):
+        super().__init__(0.5 if thresholds is None else thresholds,
+                         name or _snake(type(self).__name__))
+
+    def result(self):
+        r = getattr(self, self._which).value()
+        return ops.reshape(r, ()) if len(self.thresholds) == 1 else r
+
+
+def _snake(name):
+    import re
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class TruePositives(_Count):
+    _which = "tp"
+
+
+class FalsePositives(_Count):
+    _which = "fp"
+
+
+class TrueNegatives(_Count):
+    _which = "tn"
+
+
+class FalseNegatives(_Count):
+    _which = "fn"
+
+
+class _Accumulators(Metric):
+    """A metric whose state is a few float32 vectors of one length."""
+
+    def _make(self, names, length):
+        self._names = list(names)
+        self._length = int(length)
+        for n in self._names:
+            setattr(self, n, Variable(constant(np.zeros(self._length, np.float32)),
+                                      name=f"{self.name}/{n}", trainable=False))
+
+    @property
+    def variables(self):
+        return [getattr(self, n) for n in self._names]
+
+    def reset_state(self):
+        for v in self.variables:
+            v.assign(constant(np.zeros(self._length, np.float32)))
+
+    reset_states = reset_state
+
+
+class FBetaScore(_Accumulators):
+    """Keras' F-beta score over classes: y_true and y_pred [batch,
+    classes], predictions above `threshold` count as positive (without one,
+    each row's largest); per class (average=None), "micro" (from the summed
+    counts), "macro" (their mean) or "weighted" (by each class's number of
+    true labels)."""
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score",
+                 dtype=None):
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"FBetaScore: average {average!r} is not None, 'micro', "
+                             "'macro' or 'weighted'")
+        if not float(beta) > 0:
+            raise ValueError(f"FBetaScore: beta must be > 0, got {beta}")
+        self.name, self.average, self.beta, self.threshold = name, average, float(beta), threshold
+        self._built = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.cast(convert_to_tensor(y_pred), float32)
+        y_true = ops.cast(convert_to_tensor(y_true), float32)
+        if y_pred.ndim != 2 or tuple(y_true.shape) != tuple(y_pred.shape):
+            raise ValueError(f"{self.name}: y_true and y_pred must both be [batch, classes], "
+                             f"got {list(y_true.shape)} and {list(y_pred.shape)}")
+        if self._built is None:
+            self._make(["true_positives", "false_positives", "false_negatives",
+                        "intermediate_weights"], y_pred.shape[-1])
+            self._built = y_pred.shape[-1]
+        if self.threshold is None:
+            top = ops.reduce_max(y_pred, axis=-1, keepdims=True)
+            predicted = ops.cast(ops.greater_equal(y_pred, top), float32)
+        else:
+            predicted = ops.cast(ops.greater(y_pred, float(self.threshold)), float32)
+        w = 1.0 if sample_weight is None else ops.reshape(
+            ops.cast(convert_to_tensor(sample_weight), float32), (-1, 1))
+        total = lambda t: ops.reduce_sum(t * w, axis=0)
+        self.true_positives.assign_add(total(predicted * y_true))
+        self.false_positives.assign_add(total(predicted * (1.0 - y_true)))
+        self.false_negatives.assign_add(total((1.0 - predicted) * y_true))
+        self.intermediate_weights.assign_add(total(y_true))
+
+    def result(self):
+        if self._built is None:
+            return constant(0.0)
+        tp, fp, fn = (v.value() for v in (self.true_positives, self.false_positives,
+                                          self.false_negatives))
+        if self.average == "micro":
+            tp, fp, fn = (ops.reduce_sum(t) for t in (tp, fp, fn))
+        precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+        b2 = self.beta * self.beta
+        f = _ratio((1.0 + b2) * precision * recall, b2 * precision + recall)
+        if self.average == "macro":
+            return ops.reduce_mean(f)
+        if self.average == "weighted":
+            weights = self.intermediate_weights.value()
+            return _ratio(ops.reduce_sum(f * weights), ops.reduce_sum(weights))
+        return f
+
+
+class F1Score(FBetaScore):
+    """FBetaScore with beta 1."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average, 1.0, threshold, name, dtype)
+
+
+class R2Score(_Accumulators):
+    """The coefficient of determination 1 - SS_res / SS_tot per output,
+    averaged ("uniform_average"), weighted by the outputs' variances
+    ("variance_weighted") or per output (None); num_regressors adjusts it
+    (Keras' R2Score)."""
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0,
+                 name="r2_score", dtype=None):
+        if class_aggregation not in (None, "uniform_average", "variance_weighted"):
+            raise ValueError(f"R2Score: class_aggregation {class_aggregation!r} is not "
+                             "None, 'uniform_average' or 'variance_weighted'")
+        self.name, self.class_aggregation = name, class_aggregation
+        self.num_regressors = int(num_regressors)
+        self._built = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = _match(y_true, y_pred)
+        y_true, y_pred = ops.cast(y_true, float32), ops.cast(y_pred, float32)
+        if y_pred.ndim == 1:
+            y_true, y_pred = (ops.reshape(t, (-1, 1)) for t in (y_true, y_pred))
+        if self._built is None:
+            self._make(["squared_sum", "sum", "residual", "count"], y_pred.shape[-1])
+            self._built = y_pred.shape[-1]
+        w = math_ops.ones_like(y_true) if sample_weight is None else \
+            ops.reshape(ops.cast(convert_to_tensor(sample_weight), float32), (-1, 1)) + \
+            y_true * 0.0
+        self.sum.assign_add(ops.reduce_sum(y_true * w, axis=0))
+        self.squared_sum.assign_add(ops.reduce_sum(y_true * y_true * w, axis=0))
+        self.residual.assign_add(ops.reduce_sum((y_true - y_pred) ** 2 * w, axis=0))
+        self.count.assign_add(ops.reduce_sum(w, axis=0))
+
+    def result(self):
+        if self._built is None:
+            return constant(0.0)
+        n = self.count.value()
+        mean = _ratio(self.sum.value(), n)
+        total = self.squared_sum.value() - self.sum.value() * mean
+        raw = 1.0 - _ratio(self.residual.value(), total)
+        raw = ops.where(ops.greater(total, 0.0), raw, raw * 0.0)
+        if self.class_aggregation == "uniform_average":
+            score = ops.reduce_mean(raw)
+        elif self.class_aggregation == "variance_weighted":
+            score = _ratio(ops.reduce_sum(raw * total), ops.reduce_sum(total))
+        else:
+            score = raw
+        if self.num_regressors:
+            samples = ops.reduce_max(n)
+            score = 1.0 - (1.0 - score) * (samples - 1.0) / (
+                samples - float(self.num_regressors) - 1.0)
+        return score
+
+
+class _IoUBase(Metric):
+    """A confusion matrix of integer classes (rows true, columns
+    predicted), accumulated; IoU = tp / (tp + fp + fn) per class."""
+
+    def __init__(self, num_classes, target_class_ids=None, name=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        self.name = name or _snake(type(self).__name__)
+        self.num_classes = int(num_classes)
+        self.target_class_ids = list(range(self.num_classes)) if target_class_ids is None \
+            else [int(i) for i in target_class_ids]
+        self.ignore_class, self.axis = ignore_class, axis
+        self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred
+        self.total_cm = Variable(constant(np.zeros((self.num_classes,) * 2, np.float32)),
+                                 name=f"{self.name}/total_confusion_matrix", trainable=False)
+
+    @property
+    def variables(self):
+        return [self.total_cm]
+
+    def reset_state(self):
+        self.total_cm.assign(constant(np.zeros((self.num_classes,) * 2, np.float32)))
+
+    reset_states = reset_state
+
+    def _classes(self, y_true, y_pred):
+        y_true, y_pred = convert_to_tensor(y_true), convert_to_tensor(y_pred)
+        if not self.sparse_y_true:
+            y_true = ops.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = ops.argmax(y_pred, axis=self.axis)
+        return (ops.cast(ops.reshape(y_true, (-1,)), int64),
+                ops.cast(ops.reshape(y_pred, (-1,)), int64))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t, p = self._classes(y_true, y_pred)
+        w = math_ops.ones_like(ops.cast(t, float32)) if sample_weight is None else \
+            ops.reshape(ops.cast(convert_to_tensor(sample_weight), float32), (-1,))
+        if self.ignore_class is not None:
+            w = ops.where(ops.equal(t, int(self.ignore_class)), w * 0.0, w)
+        rows = ops.one_hot(t, self.num_classes, dtype=float32) * ops.reshape(w, (-1, 1))
+        cols = ops.one_hot(p, self.num_classes, dtype=float32)
+        self.total_cm.assign_add(ops.matmul(rows, cols, transpose_a=True))
+
+    def _ious(self):
+        cm = self.total_cm.value()
+        tp = ops.reduce_sum(cm * constant(np.eye(self.num_classes, dtype=np.float32)), axis=1)
+        union = ops.reduce_sum(cm, axis=0) + ops.reduce_sum(cm, axis=1) - tp
+        picked = constant(np.asarray(self.target_class_ids, np.int32))
+        tp, union = ops.gather(tp, picked), ops.gather(union, picked)
+        return _ratio(tp, union), ops.greater(union, 0.0)
+
+    def result(self):
+        iou, present = self._ious()
+        # (the mean over the target classes that occur)
+        return _ratio(ops.reduce_sum(iou), ops.reduce_sum(ops.cast(present, float32)))
+
+
+class IoU(_IoUBase):
+    """The mean IoU over `target_class_ids` (Keras' IoU): integer labels
+    and predicted classes."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None,
+                 ignore_class=None, sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, target_class_ids, name, ignore_class, sparse_y_true,
+                         sparse_y_pred, axis)
+
+
+class MeanIoU(_IoUBase):
+    """The mean IoU over all classes (Keras' MeanIoU)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, None, name, ignore_class, sparse_y_true,
+                         sparse_y_pred, axis)
+
+
+class OneHotIoU(_IoUBase):
+    """IoU of one-hot labels and scores (each row's argmax)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None,
+                 ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, target_class_ids, name, ignore_class, False,
+                         sparse_y_pred, axis)
+
+
+class OneHotMeanIoU(_IoUBase):
+    """MeanIoU of one-hot labels and scores (each row's argmax)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, None, name, ignore_class, False, sparse_y_pred, axis)
+
+
+class BinaryIoU(_IoUBase):
+    """IoU of binary labels and probabilities thresholded at `threshold`,
+    over target_class_ids (0, 1) by default (Keras' BinaryIoU)."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(2, target_class_ids, name)
+        self.threshold = float(threshold)
+
+    def _classes(self, y_true, y_pred):
+        t = ops.cast(ops.greater(ops.cast(convert_to_tensor(y_true), float32), 0.5), int64)
+        p = ops.cast(ops.greater(ops.cast(convert_to_tensor(y_pred), float32),
+                                 self.threshold), int64)
+        return ops.reshape(t, (-1,)), ops.reshape(p, (-1,))
+
+
 Metric.__init__ = recording_init(Metric.__init__)

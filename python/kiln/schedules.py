@@ -22,8 +22,8 @@ class LearningRateSchedule:
         return ops.cast(convert_to_tensor(step), float32)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """initial * decay_rate ** (step / decay_steps) (the exponent floored
+class _RateDecay(LearningRateSchedule):
+    """A decay by decay_rate over periods of decay_steps (whole periods
     with staircase=True)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate,
@@ -34,11 +34,18 @@ class ExponentialDecay(LearningRateSchedule):
         self.decay_steps, self.decay_rate = float(decay_steps), float(decay_rate)
         self.staircase = staircase
 
-    def __call__(self, step):
+    def _periods(self, step):
         p = self._step(step) / self.decay_steps
-        if self.staircase:
-            p = ops.floordiv(p, 1.0)
-        return self.initial_learning_rate * ops.pow(constant(self.decay_rate), p)
+        return ops.floordiv(p, 1.0) if self.staircase else p
+
+
+class ExponentialDecay(_RateDecay):
+    """initial * decay_rate ** (step / decay_steps) (the exponent floored
+    with staircase=True)."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * ops.pow(constant(self.decay_rate),
+                                                    self._periods(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -76,6 +83,44 @@ class CosineDecay(LearningRateSchedule):
     def __call__(self, step):
         done = ops.minimum(self._step(step), self.decay_steps) / self.decay_steps
         cosine = 0.5 * (1.0 + ops.cos(done * math.pi))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+class InverseTimeDecay(_RateDecay):
+    """initial / (1 + decay_rate * step / decay_steps) (the ratio floored
+    with staircase=True)."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._periods(step))
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Loshchilov and Hutter): the
+    cosine runs over first_decay_steps, then over periods t_mul times
+    longer, each restart's peak m_mul times the last; alpha the floor as a
+    fraction of the initial rate."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                 alpha=0.0, name=None):
+        if first_decay_steps <= 0:
+            raise ValueError(f"first_decay_steps must be positive, got {first_decay_steps}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.first_decay_steps = float(first_decay_steps)
+        self.t_mul, self.m_mul, self.alpha = float(t_mul), float(m_mul), float(alpha)
+
+    def __call__(self, step):
+        done = self._step(step) / self.first_decay_steps
+        if self.t_mul == 1.0:
+            restarts = ops.floordiv(done, 1.0)
+            done = done - restarts
+        else:
+            # the restart i_restart with sum_{k<i} t_mul^k <= done
+            restarts = ops.floordiv(ops.log(1.0 - done * (1.0 - self.t_mul)) /
+                                    math.log(self.t_mul), 1.0)
+            before = (1.0 - ops.pow(constant(self.t_mul), restarts)) / (1.0 - self.t_mul)
+            done = (done - before) / ops.pow(constant(self.t_mul), restarts)
+        peak = ops.pow(constant(self.m_mul), restarts)
+        cosine = 0.5 * peak * (1.0 + ops.cos(done * math.pi))
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
 
 

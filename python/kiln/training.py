@@ -25,21 +25,7 @@ from .tensor import Tensor, convert_to_tensor
 from .tracing import function
 
 
-class History(callbacks_module.Callback):
-    """What fit returns: `history` maps each logged quantity (loss, metrics,
-    val_*) to its value per epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.history, self.epoch, self.params = {}, [], {}
-
-    def on_train_begin(self, logs=None):
-        self.history, self.epoch = {}, []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch.append(epoch)
-        for k, v in (logs or {}).items():
-            self.history.setdefault(k, []).append(v)
+History = callbacks_module.History
 
 
 def _metric_for(identifier, loss):
@@ -428,6 +414,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
                 logs = _logs(model)
                 progress.update(step, logs)
                 cbs.on_train_batch_end(step - 1, logs)
+                if model.stop_training:   # (a callback stopped it mid-epoch)
+                    break
         logs = _logs(model)
         if validation_data is not None:
             vx, vy = (validation_data[0], validation_data[1]) \

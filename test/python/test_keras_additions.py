@@ -1,0 +1,202 @@
+"""Keras 3 pieces added late: focal, Dice and Tversky losses; F-beta, R2,
+IoU and confusion-count metrics; InverseTimeDecay and CosineDecayRestarts;
+the Identity initializer; LambdaCallback, TerminateOnNaN, History; and the
+layers GaussianDropout, UnitNormalization, ZeroPadding1D/3D, Cropping3D,
+SpatialDropout3D, Conv1DTranspose, InputLayer. Each against its formula
+written out in NumPy (or plain Python)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import kiln
+
+layers = kiln.layers
+RNG = np.random.default_rng(53)
+EPS = 1e-7
+
+
+def test_focal_dice_and_tversky_losses():
+    y = (RNG.uniform(size=(6, 4)) < 0.4).astype(np.float32)
+    p = RNG.uniform(0.05, 0.95, size=(6, 4)).astype(np.float32)
+    pc = np.clip(p, EPS, 1 - EPS)
+    bce = -(y * np.log(pc + EPS) + (1 - y) * np.log(1 - pc + EPS))
+    p_t = y * p + (1 - y) * (1 - p)
+    focal = (1 - p_t) ** 2.0 * bce
+    np.testing.assert_allclose(kiln.losses.BinaryFocalCrossentropy()(y, p).numpy(),
+                               focal.mean(axis=-1).mean(), rtol=1e-5)
+    balanced = (y * 0.3 + (1 - y) * 0.7) * (1 - p_t) ** 1.5 * bce
+    got = kiln.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.3,
+                                              gamma=1.5)(y, p).numpy()
+    np.testing.assert_allclose(got, balanced.mean(axis=-1).mean(), rtol=1e-5)
+    logits = RNG.normal(size=(6, 4)).astype(np.float32)
+    onehot = np.eye(4, dtype=np.float32)[RNG.integers(0, 4, 6)]
+    soft = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    sc = np.clip(soft, EPS, 1 - EPS)
+    want = (0.25 * (1 - sc) ** 2 * (-onehot * np.log(sc))).sum(-1).mean()
+    got = kiln.losses.CategoricalFocalCrossentropy(from_logits=True)(onehot, logits).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    inter = (y * p).sum()
+    np.testing.assert_allclose(kiln.losses.Dice()(y, p).numpy(),
+                               1 - 2 * inter / (y.sum() + p.sum() + EPS), rtol=1e-5)
+    missed, extra = ((1 - p) * y).sum(), (p * (1 - y)).sum()
+    np.testing.assert_allclose(kiln.losses.Tversky(alpha=0.7, beta=0.3)(y, p).numpy(),
+                               1 - inter / (inter + 0.7 * missed + 0.3 * extra + EPS),
+                               rtol=1e-5)
+    assert isinstance(kiln.losses.get("binary_focal_crossentropy"),
+                      kiln.losses.BinaryFocalCrossentropy)
+
+
+def test_fbeta_r2_iou_and_count_metrics():
+    y = (RNG.uniform(size=(40, 3)) < 0.5).astype(np.float32)
+    p = RNG.uniform(size=(40, 3)).astype(np.float32)
+    pred = (p > 0.5).astype(np.float32)
+    tp, fp, fn = (pred * y).sum(0), (pred * (1 - y)).sum(0), ((1 - pred) * y).sum(0)
+    prec, rec = tp / (tp + fp), tp / (tp + fn)
+    for beta in (1.0, 2.0):
+        f = (1 + beta ** 2) * prec * rec / (beta ** 2 * prec + rec)
+        m = kiln.metrics.FBetaScore(beta=beta, threshold=0.5)
+        m.update_state(y[:20], p[:20])
+        m.update_state(y[20:], p[20:])          # (accumulated over updates)
+        np.testing.assert_allclose(m.result().numpy(), f, rtol=1e-5)
+        macro = kiln.metrics.FBetaScore(average="macro", beta=beta, threshold=0.5)
+        macro.update_state(y, p)
+        np.testing.assert_allclose(macro.result().numpy(), f.mean(), rtol=1e-5)
+        weighted = kiln.metrics.FBetaScore(average="weighted", beta=beta, threshold=0.5)
+        weighted.update_state(y, p)
+        np.testing.assert_allclose(weighted.result().numpy(),
+                                   (f * y.sum(0)).sum() / y.sum(), rtol=1e-5)
+    micro = kiln.metrics.F1Score(average="micro", threshold=0.5)
+    micro.update_state(y, p)
+    P, R = tp.sum() / (tp.sum() + fp.sum()), tp.sum() / (tp.sum() + fn.sum())
+    np.testing.assert_allclose(micro.result().numpy(), 2 * P * R / (P + R), rtol=1e-5)
+    # R2 per output, uniform and variance weighted.
+    t = RNG.normal(size=(30, 2)).astype(np.float32)
+    q = t + RNG.normal(scale=0.3, size=t.shape).astype(np.float32)
+    raw = 1 - ((t - q) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
+    r2 = kiln.metrics.R2Score(class_aggregation=None)
+    r2.update_state(t, q)
+    np.testing.assert_allclose(r2.result().numpy(), raw, rtol=1e-4)
+    vw = kiln.metrics.R2Score(class_aggregation="variance_weighted")
+    vw.update_state(t, q)
+    var = ((t - t.mean(0)) ** 2).sum(0)
+    np.testing.assert_allclose(vw.result().numpy(), (raw * var).sum() / var.sum(), rtol=1e-4)
+    # IoU from the confusion matrix.
+    labels, guess = RNG.integers(0, 4, 50), RNG.integers(0, 4, 50)
+    cm = np.zeros((4, 4))
+    np.add.at(cm, (labels, guess), 1)
+    inter = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - inter
+    miou = kiln.metrics.MeanIoU(4)
+    miou.update_state(labels, guess)
+    np.testing.assert_allclose(miou.result().numpy(), (inter / union).mean(), rtol=1e-5)
+    iou = kiln.metrics.IoU(4, target_class_ids=[1, 3])
+    iou.update_state(labels, guess)
+    np.testing.assert_allclose(iou.result().numpy(), (inter / union)[[1, 3]].mean(), rtol=1e-5)
+    hot = kiln.metrics.OneHotMeanIoU(4)
+    hot.update_state(np.eye(4)[labels], np.eye(4)[guess] * 0.9)
+    np.testing.assert_allclose(hot.result().numpy(), (inter / union).mean(), rtol=1e-5)
+    binary = kiln.metrics.BinaryIoU(target_class_ids=[1], threshold=0.3)
+    truth, score = (RNG.uniform(size=30) < 0.5).astype(np.float32), RNG.uniform(size=30)
+    hit = score > 0.3
+    np.testing.assert_allclose(binary(truth, score).numpy(),
+                               (hit & (truth > 0.5)).sum() / (hit | (truth > 0.5)).sum(),
+                               rtol=1e-5)
+    counts = [kiln.metrics.TruePositives(), kiln.metrics.FalsePositives(),
+              kiln.metrics.TrueNegatives(), kiln.metrics.FalseNegatives()]
+    for c in counts:
+        c.update_state(truth, score)
+    want = [((score > 0.5) & (truth > 0.5)).sum(), ((score > 0.5) & (truth < 0.5)).sum(),
+            ((score <= 0.5) & (truth < 0.5)).sum(), ((score <= 0.5) & (truth > 0.5)).sum()]
+    assert [float(c.result().numpy()) for c in counts] == want
+
+
+def _sgdr(step, initial, first, t_mul, m_mul, alpha):
+    """Cosine decay with restarts, period by period."""
+    period, start, peak = first, 0.0, 1.0
+    while step >= start + period:
+        start += period
+        period *= t_mul
+        peak *= m_mul
+    done = (step - start) / period
+    return initial * ((1 - alpha) * 0.5 * peak * (1 + math.cos(math.pi * done)) + alpha)
+
+
+def test_schedules_and_identity_initializer():
+    s = kiln.optimizers.schedules.InverseTimeDecay(0.1, 10, 0.5)
+    for step in (0, 5, 25):
+        np.testing.assert_allclose(float(s(step).numpy()), 0.1 / (1 + 0.5 * step / 10),
+                                   rtol=1e-6)
+    stair = kiln.optimizers.schedules.InverseTimeDecay(0.1, 10, 0.5, staircase=True)
+    np.testing.assert_allclose(float(stair(25).numpy()), 0.1 / (1 + 0.5 * 2), rtol=1e-6)
+    for t_mul, m_mul in ((2.0, 0.5), (1.0, 0.8), (1.5, 1.0)):
+        r = kiln.optimizers.schedules.CosineDecayRestarts(0.2, 10, t_mul, m_mul, alpha=0.1)
+        for step in (0, 3, 9, 10, 17, 29, 30, 55, 71):
+            np.testing.assert_allclose(float(r(step).numpy()),
+                                       _sgdr(step, 0.2, 10, t_mul, m_mul, 0.1), rtol=2e-5,
+                                       atol=1e-7)
+    np.testing.assert_array_equal(kiln.initializers.Identity(2.0)((3, 4)).numpy(),
+                                  2 * np.eye(3, 4))
+    with pytest.raises(ValueError, match="2-D"):
+        kiln.initializers.Identity()((2, 2, 2))
+
+
+def test_lambda_callback_terminate_on_nan_and_history():
+    x = np.ones((32, 2), np.float32)
+    y = np.ones((32, 1), np.float32)
+    model = kiln.Sequential([kiln.Input(shape=(2,)), layers.Dense(1)])
+    model.compile(optimizer=kiln.optimizers.SGD(1e30), loss="mse")   # (diverges: inf, NaN)
+    seen = []
+    watch = kiln.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(float(logs["loss"])))
+    history = model.fit(x, y, batch_size=4, epochs=3, verbose=0,
+                        callbacks=[watch, kiln.callbacks.TerminateOnNaN()])
+    assert isinstance(history, kiln.callbacks.History)
+    assert not math.isfinite(seen[-1]) and all(math.isfinite(v) for v in seen[:-1])
+    assert len(seen) < 8          # (stopped at the first bad batch, not after 3 epochs)
+    with pytest.raises(TypeError, match="unknown hooks"):
+        kiln.callbacks.LambdaCallback(on_nothing=print)
+
+
+def test_small_layers():
+    x = RNG.normal(size=(2, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layers.ZeroPadding1D((1, 2))(x).numpy(),
+                                  np.pad(x, [(0, 0), (1, 2), (0, 0)]))
+    v = RNG.normal(size=(1, 4, 5, 6, 2)).astype(np.float32)
+    np.testing.assert_array_equal(layers.ZeroPadding3D((1, 0, 2))(v).numpy(),
+                                  np.pad(v, [(0, 0), (1, 1), (0, 0), (2, 2), (0, 0)]))
+    np.testing.assert_array_equal(
+        layers.Cropping3D(((1, 0), (0, 2), (1, 1)))(v).numpy(), v[:, 1:, :3, 1:5])
+    unit = layers.UnitNormalization()(x).numpy()
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=-1), 1.0, rtol=1e-5)
+    big = np.ones((4000, 5), np.float32)
+    gd = layers.GaussianDropout(0.2, seed=3)
+    noisy = gd(big, training=True).numpy()
+    np.testing.assert_allclose(noisy.mean(), 1.0, atol=0.02)
+    np.testing.assert_allclose(noisy.var(), 0.2 / 0.8, rtol=0.05)
+    np.testing.assert_array_equal(gd(big).numpy(), big)
+    sd = layers.SpatialDropout3D(0.5, seed=4)(np.ones((3, 2, 2, 2, 8), np.float32),
+                                               training=True).numpy()
+    per_channel = sd.transpose(0, 4, 1, 2, 3).reshape(3, 8, -1)   # (each channel whole)
+    assert ((per_channel == 0).all(-1) | (per_channel == 2).all(-1)).all()
+    # Conv1DTranspose 'valid' against the scatter it is: out[i s + k] +=
+    # kernel[k] @ x[i]; 'same' is conv1d's adjoint.
+    layer = layers.Conv1DTranspose(4, 3, strides=2, use_bias=False)
+    out = layer(x).numpy()
+    kernel = layer.kernel.numpy()                     # (width, filters, in)
+    want = np.zeros((2, (5 - 1) * 2 + 3, 4))
+    for i in range(5):
+        for k in range(3):
+            want[:, i * 2 + k] += x[:, i] @ kernel[k].T
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    same = layers.Conv1DTranspose(4, 3, strides=2, padding="same", use_bias=False)
+    back = same(x).numpy()
+    assert back.shape == (2, 10, 4)
+    u = RNG.normal(size=(2, 10, 4)).astype(np.float32)
+    forward = kiln.nn.conv1d(u, same.kernel.numpy(), stride=2, padding="SAME").numpy()
+    np.testing.assert_allclose(np.sum(forward * x), np.sum(u * back), rtol=1e-4)
+    model = kiln.Sequential([layers.InputLayer(shape=(3,)), layers.Dense(2)])
+    assert len(model.variables) == 2 and type(model.layers[0]).__name__ == "InputLayer"
+    with pytest.raises(ValueError, match="only come first"):
+        kiln.Sequential([layers.Dense(2), kiln.Input(shape=(3,))])
