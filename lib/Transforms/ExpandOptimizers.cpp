@@ -189,6 +189,19 @@ struct ExpandOptimizersPass
       return expandNadam(nadam, u, param, w, grad, lr, symbols);
     if (auto ftrl = dyn_cast<ApplyFtrlOp>(op))
       return expandFtrl(ftrl, u, param, w, grad, lr, symbols);
+    if (auto lion = dyn_cast<ApplyLionOp>(op)) {
+      FailureOr<VariableOp> mSlot = slot(op, param, "_lion_m", symbols);
+      if (failed(mSlot))
+        return failure();
+      if (double decay = lion.getWeightDecay().convertToDouble())
+        w = u.sub(w, u.mul(u.mul(lr, u.scalar(decay)), w)); // (decoupled)
+      Value m = u.read(*mSlot);
+      Value direction = SignOp::create(
+          b, u.loc, u.mix(lion.getBeta1().convertToDouble(), m, grad));
+      u.assign(param, u.sub(w, u.mul(lr, direction)));
+      u.assign(*mSlot, u.mix(lion.getBeta2().convertToDouble(), m, grad));
+      return success();
+    }
     auto adam = cast<ApplyAdamOp>(op);
     FailureOr<VariableOp> mSlot = slot(op, param, "_adam_m", symbols);
     FailureOr<VariableOp> vSlot = slot(op, param, "_adam_v", symbols);

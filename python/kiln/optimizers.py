@@ -1,4 +1,4 @@
-"""kiln.optimizers: Keras' optimizers (SGD with momentum, Adam, AdamW, RMSprop,
+"""kiln.optimizers: Keras' optimizers (SGD with momentum, Adam, AdamW, Lion, RMSprop,
 Adagrad, Adadelta, Adamax, Nadam, Ftrl).
 
 Updates are the compiler's optimizer ops (kiln.apply_gradient_descent,
@@ -448,6 +448,32 @@ class Ftrl(Optimizer):
             "l2": f["l2_regularization_strength"],
             "l2_shrinkage": f["l2_shrinkage_regularization_strength"],
             "beta": f["beta"]}
+
+
+class Lion(Optimizer):
+    """Keras' Lion: steps of the sign of an interpolation of momentum and
+    gradient, the momentum updated with beta_2 after; optional decoupled
+    weight decay (a smaller learning rate than Adam's is usual)."""
+
+    _slot_suffixes = {"m": "_lion_m"}
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None,
+                 name="Lion", **clipping):
+        if not 0.0 <= float(beta_1) <= 1.0 or not 0.0 <= float(beta_2) <= 1.0:
+            raise ValueError(f"Lion: beta_1 and beta_2 must be in [0, 1], got {beta_1} "
+                             f"and {beta_2}")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        super().__init__(learning_rate, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "weight_decay": self.weight_decay}
+
+    def _op(self, grad, lr, step, hyper):
+        return "apply_lion", [grad, lr], {
+            "beta1": hyper["beta_1"], "beta2": hyper["beta_2"],
+            "weight_decay": float(hyper["weight_decay"] or 0.0)}
 
 
 def _innermost(optimizer):

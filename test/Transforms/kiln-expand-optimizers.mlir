@@ -149,6 +149,28 @@ func.func @adamax(%g: tensor<2xf32>, %lr: tensor<f32>, %t: tensor<i64>) {
 
 // -----
 
+// Lion: the step is the sign of beta1 m + (1 - beta1) g (after the decoupled
+// decay); the momentum moves with beta2 after the step.
+// CHECK-DAG: kiln.variable @w_lion_m : tensor<2xf32> = dense<0.000000e+00>
+// CHECK-LABEL: func.func @lion(
+// CHECK-SAME: %[[G:.*]]: tensor<2xf32>, %[[LR:.*]]: tensor<f32>
+// CHECK: %[[W:.*]] = kiln.read_variable @w
+// CHECK: kiln.sub %[[W]],
+// CHECK: %[[M:.*]] = kiln.read_variable @w_lion_m
+// CHECK: %[[S:.*]] = kiln.sign
+// CHECK: %[[STEP:.*]] = kiln.mul %[[LR]], %[[S]]
+// CHECK: %[[W2:.*]] = kiln.sub %{{.*}}, %[[STEP]]
+// CHECK: kiln.assign_variable @w, %[[W2]]
+// CHECK: kiln.constant dense<9.800000e-01>
+// CHECK: kiln.assign_variable @w_lion_m,
+kiln.variable @w : tensor<2xf32>
+func.func @lion(%g: tensor<2xf32>, %lr: tensor<f32>) {
+  kiln.apply_lion @w, %g, %lr {beta2 = 0.98 : f64, weight_decay = 0.1 : f64} : tensor<2xf32>, tensor<f32>
+  return
+}
+
+// -----
+
 // AdamW: the variable shrinks by lr * weight_decay * w before the Adam step
 // (decoupled from the gradient).
 // CHECK-LABEL: func.func @adamw(

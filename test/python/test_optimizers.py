@@ -116,7 +116,24 @@ def ftrl(lr, power=-0.5, initial=0.1, l1=0.0, l2=0.0, shrinkage=0.0, beta=0.0):
     return update
 
 
+def lion(lr, b1=0.9, b2=0.99, wd=0.0):
+    """Keras 3's Lion.update_step, with its decoupled weight decay first."""
+    def update(w, g, t, s):
+        m = s.get("m", 0.0)
+        w = w - lr * wd * w
+        w = w - lr * np.sign(b1 * m + (1 - b1) * g)
+        s["m"] = b2 * m + (1 - b2) * g
+        return w
+    return update
+
+
 CASES = {
+    # (Steps large enough to overshoot the target: the gradient changes sign
+    # against the momentum, where beta_1 decides the step's direction.)
+    "lion": (lambda: kiln.optimizers.Lion(0.7), lion(0.7)),
+    "lion_decay": (lambda: kiln.optimizers.Lion(0.7, beta_1=0.5, beta_2=0.8,
+                                                weight_decay=0.2),
+                   lion(0.7, 0.5, 0.8, 0.2)),
     "nadam": (lambda: kiln.optimizers.Nadam(0.1, epsilon=0.3), nadam(0.1, eps=0.3)),
     "ftrl": (lambda: kiln.optimizers.Ftrl(0.5), ftrl(0.5)),
     # (l1 = 0.8 zeroes the first weight's small accumulated gradient.)

@@ -105,12 +105,13 @@ def KilnExpandOptimizers : Pass<"kiln-expand-optimizers", "::mlir::ModuleOp"> {
   let description = [{
     Expands the optimizer updates (`kiln.apply_gradient_descent`,
     `apply_momentum`, `apply_adam` (with AdamW's decay), `apply_rmsprop`,
-    `apply_adagrad`, `apply_adadelta`, `apply_adamax`) into `kiln.read_variable`, elementwise
+    `apply_adagrad`, `apply_adadelta`, `apply_adamax`, `apply_nadam`, `apply_ftrl`,
+    `apply_lion`) into `kiln.read_variable`, elementwise
     Kiln ops and `kiln.assign_variable`, declaring each optimizer slot
     variable (`@<var>_momentum`, `@<var>_adam_m`, `@<var>_adam_v`,
     `@<var>_rms`, `@<var>_rms_mg`, `@<var>_rms_momentum`, `@<var>_adagrad`,
     `@<var>_adadelta_g`, `@<var>_adadelta_d`, `@<var>_adamax_m`,
-    `@<var>_adamax_u`, of the variable's type: zeros, or
+    `@<var>_adamax_u`, `@<var>_lion_m`, ..., of the variable's type: zeros, or
     Adagrad's initial accumulator value) next to the variable unless the
     module has it already (a slot of another type is an error). This is the optimizer library
     that hand-written modules and the Python optimizers share: a training

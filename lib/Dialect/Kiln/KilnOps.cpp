@@ -1473,7 +1473,7 @@ LogicalResult ApplyNadamOp::verify() {
 bool mlir::kiln::isOptimizerUpdate(Operation *op) {
   return isa<ApplyGradientDescentOp, ApplyMomentumOp, ApplyAdamOp,
              ApplyRmspropOp, ApplyAdagradOp, ApplyAdadeltaOp, ApplyAdamaxOp,
-             ApplyNadamOp, ApplyFtrlOp>(op);
+             ApplyNadamOp, ApplyFtrlOp, ApplyLionOp>(op);
 }
 
 static void collectInto(Operation *func, SymbolTableCollection &tables,

@@ -1888,6 +1888,25 @@ def Kiln_ApplyNadamOp : Kiln_ApplyOp<"apply_nadam", "Nadam",
   let hasVerifier = 1;
 }
 
+def Kiln_ApplyLionOp : Kiln_ApplyOp<"apply_lion", "Lion",
+    (ins DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+         DefaultValuedAttr<F64Attr, "0.99">:$beta2,
+         DefaultValuedAttr<F64Attr, "0.0">:$weight_decay)> {
+  let description = [{
+    Keras' Lion (Chen et al., "Symbolic Discovery of Optimization
+    Algorithms"), with the slot `@<variable>_lion_m` (zeros); weight decay
+    decoupled, as AdamW's:
+
+        variable -= learning_rate * weight_decay * variable
+        variable -= learning_rate * sign(beta1 * m + (1 - beta1) * grad)
+        m = beta2 * m + (1 - beta2) * grad
+
+    ```mlir
+    kiln.apply_lion @w, %gw, %lr {beta2 = 0.98 : f64} : tensor<10xf32>, tensor<f32>
+    ```
+  }];
+}
+
 def Kiln_ApplyFtrlOp : Kiln_ApplyOp<"apply_ftrl", "FTRL-proximal",
     (ins DefaultValuedAttr<F64Attr, "-0.5">:$learning_rate_power,
          DefaultValuedAttr<F64Attr, "0.1">:$initial_accumulator_value,
