@@ -640,20 +640,28 @@ class DepthwiseConv2D(Layer):
     """Each input channel convolved with its own depth_multiplier filters
     (NHWC; kernel (h, w, channels, multiplier))."""
 
+    _window = None        # (2-D; the 1-D subclass: a row)
+    _rows = False
+
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
                  name=None, **kwargs):
         super().__init__(name, **kwargs)
-        _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias,
+                             window=type(self)._window)
         self.depth_multiplier = int(depth_multiplier)
         self._inits = (depthwise_initializer, bias_initializer)
+
+    def _extent(self):
+        """The kernel's window as its weight has it."""
+        return self.kernel_size[1:] if self._rows else self.kernel_size
 
     def build(self, input_shape):
         kinit, binit = self._inits
         channels = input_shape[-1]
         self.depthwise_kernel = self.add_weight(
-            "depthwise_kernel", (*self.kernel_size, channels, self.depth_multiplier),
+            "depthwise_kernel", (*self._extent(), channels, self.depth_multiplier),
             kinit)
         self.bias = (self.add_weight("bias", (channels * self.depth_multiplier,), binit)
                      if self.use_bias else None)
@@ -679,17 +687,24 @@ class SeparableConv2D(Layer):
                  name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.filters = int(filters)
-        _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias,
+                             window=type(self)._window)
         self.depth_multiplier = int(depth_multiplier)
         self._inits = (depthwise_initializer, pointwise_initializer, bias_initializer)
+
+    _window = None        # (2-D; the 1-D subclass: a row)
+    _rows = False
+    _extent = DepthwiseConv2D._extent
 
     def build(self, input_shape):
         dinit, pinit, binit = self._inits
         channels = input_shape[-1]
+        extent = self._extent()
         self.depthwise_kernel = self.add_weight(
-            "depthwise_kernel", (*self.kernel_size, channels, self.depth_multiplier), dinit)
+            "depthwise_kernel", (*extent, channels, self.depth_multiplier), dinit)
         self.pointwise_kernel = self.add_weight(
-            "pointwise_kernel", (1, 1, channels * self.depth_multiplier, self.filters), pinit)
+            "pointwise_kernel", (1,) * len(extent) + (channels * self.depth_multiplier,
+                                                     self.filters), pinit)
         self.bias = self.add_weight("bias", (self.filters,), binit) if self.use_bias else None
 
     def call(self, inputs):
@@ -699,6 +714,49 @@ class SeparableConv2D(Layer):
         if self.bias is not None:
             y = y + self.bias
         return self.activation(y) if self.activation else y
+
+
+def _row_window(value, what):
+    """A 1-D window as the (1, width) one of a convolution over a height of 1."""
+    return (1, _single_int(value, what))
+
+
+class DepthwiseConv1D(DepthwiseConv2D):
+    """Each input channel of [batch, steps, channels] convolved with its
+    own depth_multiplier filters (Keras' DepthwiseConv1D; kernel (width,
+    channels, multiplier)): DepthwiseConv2D over a height of 1."""
+    _window = staticmethod(_row_window)
+    _rows = True
+
+    def call(self, inputs):
+        return _biased(self, math_ops.squeeze(_row_depthwise(self, inputs), [1]))
+
+
+def _row_depthwise(layer, inputs):
+    """The 1-D layers' depthwise convolution, over a height of 1 (kept)."""
+    return nn.depthwise_conv2d(math_ops.expand_dims(inputs, 1),
+                               math_ops.expand_dims(layer.depthwise_kernel, 0),
+                               list(layer.strides), layer.padding)
+
+
+def _biased(layer, y):
+    """y with the layer's bias added and its activation applied."""
+    if layer.bias is not None:
+        y = y + layer.bias
+    return layer.activation(y) if layer.activation else y
+
+
+class SeparableConv1D(SeparableConv2D):
+    """DepthwiseConv1D followed by a width-1 convolution to `filters`
+    channels (Keras' SeparableConv1D; depthwise_kernel (width, channels,
+    multiplier), pointwise_kernel (1, channels * multiplier, filters))."""
+    _window = staticmethod(_row_window)
+    _rows = True
+
+    def call(self, inputs):
+        y = nn.conv2d(_row_depthwise(self, inputs),
+                      math_ops.expand_dims(self.pointwise_kernel, 0), 1, "VALID")
+        return _biased(self, math_ops.squeeze(y, [1]))
 
 
 class _Pooling2D(Layer):
@@ -2737,13 +2795,15 @@ class Attention(Layer):
         # The output has the query's steps: the query's mask.
         return mask[0] if mask is not None else None
 
+    def _scores(self, query, key):
+        scores = ops.matmul(query, key, transpose_b=True)
+        return scores * self.scale if self.scale is not None else scores
+
     def call(self, inputs, mask=None, training=None, return_attention_scores=False,
              use_causal_mask=False):
         query, value = convert_to_tensor(inputs[0]), convert_to_tensor(inputs[1])
         key = convert_to_tensor(inputs[2]) if len(inputs) == 3 else value
-        scores = ops.matmul(query, key, transpose_b=True)
-        if self.scale is not None:
-            scores = scores * self.scale
+        scores = self._scores(query, key)
         # (mask: [query_mask, value_mask(, key_mask)], the inputs' masks.)
         query_mask, value_mask = (list(mask) + [None, None])[:2] if mask is not None \
             else (None, None)
@@ -2760,6 +2820,76 @@ class Attention(Layer):
         if query_mask is not None:
             out = out * math_ops.expand_dims(ops.cast(query_mask, out.dtype), -1)
         return (out, weights) if return_attention_scores else out
+
+
+class AdditiveAttention(Attention):
+    """Keras' Bahdanau-style AdditiveAttention: scores sum(scale *
+    tanh(query_i + key_j)) over the features (scale a learned vector of the
+    feature size with use_scale, 1 otherwise), then Attention's masking and
+    softmax."""
+
+    def __init__(self, use_scale=True, dropout=0.0, name=None, **kwargs):
+        super().__init__(use_scale=False, dropout=dropout, name=name, **kwargs)
+        self.additive_scale = use_scale
+        self.scale = None
+
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, (list, tuple)) and len(inputs) in (2, 3) and not self.built:
+            features = convert_to_tensor(inputs[0]).shape[-1]
+            self.scale = self.add_weight("scale", (features,), "glorot_uniform") \
+                if self.additive_scale else None
+            self.built = True
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _scores(self, query, key):
+        pairs = ops.tanh(math_ops.expand_dims(query, -2) + math_ops.expand_dims(key, -3))
+        if self.scale is not None:
+            pairs = pairs * self.scale
+        return ops.reduce_sum(pairs, axis=-1)
+
+
+class SpectralNormalization(Layer):
+    """Wraps a layer with a `kernel` and, while training, divides the kernel
+    by an estimate of its largest singular value (power iteration on the
+    kernel as a [-1, units] matrix, its vector kept in a variable), writing
+    the normalized kernel back, as Keras' SpectralNormalization does."""
+
+    def __init__(self, layer, power_iterations=1, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if not isinstance(layer, Layer):
+            raise ValueError(f"SpectralNormalization wraps a layer, got {layer!r}")
+        if int(power_iterations) <= 0:
+            raise ValueError("SpectralNormalization: power_iterations must be positive")
+        self.layer, self.power_iterations = layer, int(power_iterations)
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer(convert_to_tensor(np.zeros((1,) + tuple(
+                1 if d is None else d for d in input_shape[1:]), np.float32)))
+        kernel = getattr(self.layer, "kernel", None)
+        if kernel is None:
+            raise ValueError(f"SpectralNormalization: {self.layer.name} has no kernel")
+        self.vector_u = self.add_weight("vector_u", (1, kernel.shape[-1]),
+                                        initializers.TruncatedNormal(stddev=0.02),
+                                        trainable=False)
+
+    def call(self, inputs, training=None):
+        if training:
+            kernel = self.layer.kernel
+            units = kernel.shape[-1]
+            w = ops.reshape(kernel.value(), [-1, units])
+            u = self.vector_u.value()
+            unit = lambda t: t / ops.sqrt(ops.reduce_sum(t * t))
+            for _ in range(self.power_iterations):
+                v = unit(ops.matmul(u, w, transpose_b=True))
+                u = unit(ops.matmul(v, w))
+            u, v = ops.stop_gradient(u), ops.stop_gradient(v)
+            sigma = ops.reshape(ops.matmul(ops.matmul(v, w), u, transpose_b=True), ())
+            # (an all-zero kernel stays as it is)
+            nonzero = ops.greater(ops.reduce_max(ops.abs(w)), 0.0)
+            self.vector_u.assign(ops.where(nonzero, u, self.vector_u.value()))
+            kernel.assign(ops.where(nonzero, kernel.value() / sigma, kernel.value()))
+        return self.layer(inputs)
 
 
 class KerasTensor:

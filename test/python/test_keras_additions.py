@@ -200,3 +200,55 @@ def test_small_layers():
     assert len(model.variables) == 2 and type(model.layers[0]).__name__ == "InputLayer"
     with pytest.raises(ValueError, match="only come first"):
         kiln.Sequential([layers.Dense(2), kiln.Input(shape=(3,))])
+
+
+def test_depthwise_and_separable_conv1d_match_numpy():
+    x = RNG.normal(size=(2, 9, 3)).astype(np.float32)
+    dw = layers.DepthwiseConv1D(3, strides=2, depth_multiplier=2)
+    y = dw(x).numpy()
+    k = dw.depthwise_kernel.numpy()                       # (width, channels, multiplier)
+    steps = (9 - 3) // 2 + 1
+    want = np.zeros((2, steps, 3 * 2))
+    for t in range(steps):
+        patch = x[:, 2 * t:2 * t + 3]                     # [b, 3, c]
+        want[:, t] = np.einsum("bkc,kcm->bcm", patch, k).reshape(2, 6)
+    want += dw.bias.numpy()
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    sep = layers.SeparableConv1D(4, 3, padding="same", use_bias=False)
+    out = sep(x).numpy()
+    padded = np.pad(x, [(0, 0), (1, 1), (0, 0)])
+    d = np.stack([np.einsum("bkc,kcm->bcm", padded[:, t:t + 3], sep.depthwise_kernel.numpy())
+                  .reshape(2, -1) for t in range(9)], axis=1)
+    np.testing.assert_allclose(out, d @ sep.pointwise_kernel.numpy()[0], rtol=1e-5, atol=1e-5)
+
+
+def test_additive_attention_and_spectral_normalization():
+    q = RNG.normal(size=(2, 4, 6)).astype(np.float32)
+    v = RNG.normal(size=(2, 5, 6)).astype(np.float32)
+    att = layers.AdditiveAttention()
+    out, w = att([q, v], return_attention_scores=True)
+    scale = att.scale.numpy()
+    scores = (np.tanh(q[:, :, None, :] + v[:, None, :, :]) * scale).sum(-1)
+    soft = np.exp(scores - scores.max(-1, keepdims=True))
+    soft /= soft.sum(-1, keepdims=True)
+    np.testing.assert_allclose(w.numpy(), soft, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.numpy(), soft @ v, rtol=1e-5, atol=1e-5)
+    plain = layers.AdditiveAttention(use_scale=False)([q, v]).numpy()
+    scores = np.tanh(q[:, :, None, :] + v[:, None, :, :]).sum(-1)
+    soft = np.exp(scores - scores.max(-1, keepdims=True))
+    np.testing.assert_allclose(plain, (soft / soft.sum(-1, keepdims=True)) @ v, rtol=1e-5,
+                               atol=1e-5)
+    # Spectral normalization: the kernel's largest singular value goes to 1
+    # over training calls; at inference the kernel is left alone.
+    sn = layers.SpectralNormalization(layers.Dense(4, kernel_initializer="glorot_uniform"))
+    x = RNG.normal(size=(3, 6)).astype(np.float32)
+    sn(x)
+    before = sn.layer.kernel.numpy().copy()
+    sn(x)                                                 # (inference: untouched)
+    np.testing.assert_array_equal(sn.layer.kernel.numpy(), before)
+    for _ in range(15):
+        y = sn(x, training=True)
+    np.testing.assert_allclose(np.linalg.svd(sn.layer.kernel.numpy(), compute_uv=False)[0],
+                               1.0, rtol=1e-4)
+    np.testing.assert_allclose(y.numpy(), x @ sn.layer.kernel.numpy() + sn.layer.bias.numpy(),
+                               rtol=1e-5, atol=1e-6)
