@@ -79,6 +79,61 @@ class History(Callback):
             self.history.setdefault(k, []).append(v)
 
 
+class BackupAndRestore(Callback):
+    """Fault-tolerant training (Keras' BackupAndRestore): after each epoch
+    (or every `save_freq` epochs) the model's weights, its optimizer's state
+    and the epoch go to backup_dir; a fit that starts with a backup there
+    restores them and goes on from the next epoch. The backup is deleted
+    when training ends normally (unless delete_checkpoint=False)."""
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("BackupAndRestore needs a backup_dir")
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive "
+                             f"number of epochs, got {save_freq!r}")
+        self.backup_dir, self.save_freq = os.fspath(backup_dir), save_freq
+        self.delete_checkpoint = delete_checkpoint
+
+    def _checkpoint(self):
+        from .train import Checkpoint
+        objects = {"model": self.model}
+        if getattr(self.model, "optimizer", None) is not None:
+            objects["optimizer"] = self.model.optimizer
+        return Checkpoint(**objects)
+
+    def _epoch_file(self):
+        return os.path.join(self.backup_dir, "epoch.json")
+
+    def on_train_begin(self, logs=None):
+        import json
+        if not os.path.exists(self._epoch_file()):
+            return
+        with open(self._epoch_file()) as f:
+            state = json.load(f)
+        self._checkpoint().restore(os.path.join(self.backup_dir, state["checkpoint"]))
+        # fit starts from the epoch after the one saved
+        self.model._resume_epoch = int(state["epoch"]) + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        import json
+        every = 1 if self.save_freq == "epoch" else self.save_freq
+        if (epoch + 1) % every:
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        path = self._checkpoint().write(os.path.join(self.backup_dir, "backup.safetensors"))
+        temporary = self._epoch_file() + ".tmp"
+        with open(temporary, "w") as f:
+            json.dump({"epoch": epoch, "checkpoint": os.path.basename(path)}, f)
+        os.replace(temporary, self._epoch_file())     # (atomic: one or the other)
+
+    def on_train_end(self, logs=None):
+        import shutil
+        if self.delete_checkpoint:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
 class LambdaCallback(Callback):
     """A callback made of functions (Keras' LambdaCallback):
     on_epoch_begin/end(epoch, logs), on_train_batch_begin/end(batch, logs)
@@ -96,8 +151,14 @@ class LambdaCallback(Callback):
         if unknown:
             raise TypeError(f"LambdaCallback: unknown hooks {unknown}")
         for name, fn in hooks.items():
-            if fn is not None:
-                setattr(self, name, fn)
+            if fn is None:
+                continue
+            # (fit may leave logs out: the functions always get them, as
+            # Keras calls them, with (index, logs) or (logs))
+            if name in ("on_train_begin", "on_train_end"):
+                setattr(self, name, lambda logs=None, fn=fn: fn(logs))
+            else:
+                setattr(self, name, lambda index, logs=None, fn=fn: fn(index, logs))
 
 
 class TerminateOnNaN(Callback):

@@ -399,7 +399,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], model)
     history.params = {"epochs": epochs, "steps": batches.steps, "verbose": verbose}
     model.stop_training = False
+    model._resume_epoch = None
     cbs.on_train_begin()
+    if model._resume_epoch is not None:   # (BackupAndRestore found a backup)
+        initial_epoch = max(initial_epoch, model._resume_epoch)
     for epoch in range(initial_epoch, epochs):
         if verbose:
             sys.stdout.write(f"Epoch {epoch + 1}/{epochs}\n")

@@ -252,3 +252,40 @@ def test_additive_attention_and_spectral_normalization():
                                1.0, rtol=1e-4)
     np.testing.assert_allclose(y.numpy(), x @ sn.layer.kernel.numpy() + sn.layer.bias.numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
+    # A fit interrupted after epoch 2 (an exception from a callback) leaves
+    # a backup; a new fit of a fresh model restores weights, optimizer state
+    # and the epoch and ends where an uninterrupted fit ends.
+    x = RNG.normal(size=(32, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]])).astype(np.float32)
+
+    def make():
+        kiln.random.set_seed(5)
+        m = kiln.Sequential([kiln.Input(shape=(3,)), layers.Dense(1)])
+        m.compile(optimizer=kiln.optimizers.Adam(0.05), loss="mse")
+        return m
+    straight = make()
+    straight.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0)
+
+    class Crash(kiln.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("power cut")
+    backup = kiln.callbacks.BackupAndRestore(tmp_path / "backup")
+    first = make()
+    with pytest.raises(RuntimeError, match="power cut"):
+        first.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0,
+                  callbacks=[backup, Crash()])
+    assert (tmp_path / "backup" / "epoch.json").exists()
+    second = make()
+    epochs = []
+    history = second.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0,
+                         callbacks=[kiln.callbacks.BackupAndRestore(tmp_path / "backup"),
+                                    kiln.callbacks.LambdaCallback(
+                                        on_epoch_begin=lambda e, logs: epochs.append(e))])
+    assert epochs == [3, 4] and len(history.history["loss"]) == 2
+    for a, b in zip(second.get_weights(), straight.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not (tmp_path / "backup").exists()           # (deleted at the end)
