@@ -348,21 +348,30 @@ class Recall(_Confusion):
         return ops.reshape(r, ()) if len(self.thresholds) == 1 else r
 
 
+def _spread_thresholds(num_thresholds, what):
+    """Keras' thresholds: num_thresholds from just below 0 to just above 1."""
+    if num_thresholds < 2:
+        raise ValueError(f"{what} needs num_thresholds >= 2")
+    inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+    return [-1e-7] + inner + [1.0 + 1e-7]
+
+
 class AUC(_Confusion):
-    """The area under the ROC curve, from confusion counts at
-    `num_thresholds` thresholds spread over [0, 1] (Keras' AUC: the
-    trapezoidal rule)."""
+    """The area under the ROC curve (trapezoids) or the precision-recall
+    curve (curve="PR": Davis and Goadrich's interpolation, Keras' default
+    for PR), from confusion counts at `num_thresholds` thresholds spread
+    over [0, 1], as Keras' AUC."""
 
     def __init__(self, num_thresholds=200, curve="ROC", name="auc"):
-        if curve != "ROC":
-            raise ValueError("AUC supports curve='ROC' only")
-        if num_thresholds < 2:
-            raise ValueError("AUC needs num_thresholds >= 2")
-        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-        super().__init__([-1e-7] + inner + [1.0 + 1e-7], name)
+        if curve not in ("ROC", "PR"):
+            raise ValueError(f"AUC: curve must be 'ROC' or 'PR', got {curve!r}")
+        self.curve = curve
+        super().__init__(_spread_thresholds(num_thresholds, "AUC"), name)
 
     def result(self):
         tp, fp, tn, fn = (v.value() for v in self.variables)
+        if self.curve == "PR":
+            return self._pr_area(tp, fp, fn)
         tpr = _ratio(tp, tp + fn)
         fpr = _ratio(fp, fp + tn)
         n = len(self.thresholds)
@@ -371,6 +380,88 @@ class AUC(_Confusion):
         width = fpr[: n - 1] - fpr[1:]
         height = (tpr[: n - 1] + tpr[1:]) * 0.5
         return ops.reduce_sum(width * height)
+
+    def _pr_area(self, tp, fp, fn):
+        """Precision interpolated between thresholds as the ratio of the
+        linear changes of tp and of the positive predictions (Keras'
+        interpolate_pr_auc)."""
+        n = len(self.thresholds)
+        dtp = tp[: n - 1] - tp[1:]
+        p = tp + fp
+        dp = p[: n - 1] - p[1:]
+        slope = _ratio(dtp, ops.maximum(dp, 0.0))
+        intercept = tp[1:] - slope * p[1:]
+        both = ops.logical_and(ops.greater(p[: n - 1], 0.0), ops.greater(p[1:], 0.0))
+        ratio = ops.where(both, _ratio(p[: n - 1], ops.maximum(p[1:], 0.0)),
+                          p[1:] * 0.0 + 1.0)
+        safe = ops.where(ops.greater(ratio, 0.0), ratio, ratio * 0.0 + 1.0)
+        increment = _ratio(slope * (dtp + intercept * ops.log(safe)),
+                           ops.maximum(tp[1:] + fn[1:], 0.0))
+        return ops.reduce_sum(increment)
+
+
+class _AtConstraint(_Confusion):
+    """The best value of one rate among the thresholds where another meets
+    a target (Keras' SensitivityAtSpecificity family)."""
+
+    def __init__(self, target, num_thresholds, name, class_id=None):
+        if class_id is not None:
+            raise ValueError(f"{type(self).__name__}: class_id is not supported (pass the "
+                             "column of that class as y_pred)")
+        if not 0.0 <= float(target) <= 1.0:
+            raise ValueError(f"{type(self).__name__}: the target must be in [0, 1], got "
+                             f"{target}")
+        self.target = float(target)
+        super().__init__(_spread_thresholds(num_thresholds, type(self).__name__), name)
+
+    def _rates(self):
+        tp, fp, tn, fn = (v.value() for v in self.variables)
+        return {"sensitivity": _ratio(tp, tp + fn), "recall": _ratio(tp, tp + fn),
+                "specificity": _ratio(tn, tn + fp), "precision": _ratio(tp, tp + fp)}
+
+    def result(self):
+        rates = self._rates()
+        constrained, dependent = rates[self._constrained], rates[self._dependent]
+        feasible = ops.greater_equal(constrained, self.target)
+        return ops.reduce_max(ops.where(feasible, dependent, dependent * 0.0))
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The largest sensitivity where the specificity is at least
+    `specificity`."""
+    _constrained, _dependent = "specificity", "sensitivity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None,
+                 name="sensitivity_at_specificity", dtype=None):
+        super().__init__(specificity, num_thresholds, name, class_id)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The largest specificity where the sensitivity is at least
+    `sensitivity`."""
+    _constrained, _dependent = "sensitivity", "specificity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None,
+                 name="specificity_at_sensitivity", dtype=None):
+        super().__init__(sensitivity, num_thresholds, name, class_id)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The largest precision where the recall is at least `recall`."""
+    _constrained, _dependent = "recall", "precision"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name="precision_at_recall",
+                 dtype=None):
+        super().__init__(recall, num_thresholds, name, class_id)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The largest recall where the precision is at least `precision`."""
+    _constrained, _dependent = "precision", "recall"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None,
+                 name="recall_at_precision", dtype=None):
+        super().__init__(precision, num_thresholds, name, class_id)
 
 
 

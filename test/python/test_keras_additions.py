@@ -289,3 +289,49 @@ def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
     for a, b in zip(second.get_weights(), straight.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not (tmp_path / "backup").exists()           # (deleted at the end)
+
+
+def _keras_pr_auc(tp, fp, fn):
+    """Keras' interpolate_pr_auc, transcribed."""
+    n = len(tp)
+    dtp = tp[:-1] - tp[1:]
+    p = tp + fp
+    dp = p[:-1] - p[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(np.maximum(dp, 0) > 0, dtp / np.maximum(dp, 0), 0.0)
+        intercept = tp[1:] - slope * p[1:]
+        ratio = np.where((p[:-1] > 0) & (p[1:] > 0), p[:-1] / np.where(p[1:] > 0, p[1:], 1), 1.0)
+        den = np.maximum(tp[1:] + fn[1:], 0)
+        inc = np.where(den > 0, slope * (dtp + intercept * np.log(ratio)) / np.where(
+            den > 0, den, 1), 0.0)
+    assert n == len(fp)
+    return inc.sum()
+
+
+def test_pr_auc_and_rates_at_constraints():
+    truth = (RNG.uniform(size=300) < 0.4).astype(np.float32)
+    score = np.clip(truth * 0.3 + RNG.uniform(size=300) * 0.7, 0, 1).astype(np.float32)
+    thresholds = np.array([-1e-7] + [(i + 1) / 199 for i in range(198)] + [1 + 1e-7])
+    pred = score[:, None] > thresholds.astype(np.float32)[None, :]
+    pos = truth[:, None] > 0.5
+    tp, fp = (pred & pos).sum(0).astype(float), (pred & ~pos).sum(0).astype(float)
+    tn, fn = (~pred & ~pos).sum(0).astype(float), (~pred & pos).sum(0).astype(float)
+    pr = kiln.metrics.AUC(curve="PR")
+    pr.update_state(truth, score)
+    np.testing.assert_allclose(pr.result().numpy(), _keras_pr_auc(tp, fp, fn), rtol=1e-4)
+    perfect = kiln.metrics.AUC(curve="PR")
+    perfect.update_state(truth, truth * 0.8 + 0.1)
+    np.testing.assert_allclose(perfect.result().numpy(), 1.0, rtol=1e-4)
+    sens, spec = tp / (tp + fn), tn / (tn + fp)
+    with np.errstate(invalid="ignore"):
+        prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+    cases = [(kiln.metrics.SensitivityAtSpecificity(0.8), spec, sens),
+             (kiln.metrics.SpecificityAtSensitivity(0.9), sens, spec),
+             (kiln.metrics.PrecisionAtRecall(0.7), sens, prec),
+             (kiln.metrics.RecallAtPrecision(0.6), prec, sens)]
+    for metric, constrained, dependent in cases:
+        metric.update_state(truth, score)
+        want = np.max(np.where(constrained >= metric.target, dependent, 0.0))
+        np.testing.assert_allclose(metric.result().numpy(), want, rtol=1e-5)
+    with pytest.raises(ValueError, match="class_id"):
+        kiln.metrics.PrecisionAtRecall(0.5, class_id=1)
