@@ -3236,6 +3236,87 @@ class RNN(Layer):
         return [y] + list(final_states) if self.return_state else y
 
 
+class ConvLSTM2D(Layer):
+    """Keras' ConvLSTM2D: an LSTM over [batch, time, rows, cols, channels]
+    whose products are 2-D convolutions (the input's with `strides`,
+    `padding` and `dilation_rate`, the state's 'same' with stride 1);
+    gates i, f, c, o as LSTM's, unit_forget_bias starting the forget
+    bias at 1. Returns the last state h [batch, rows', cols', filters] (or
+    every step's with return_sequences; the states too with
+    return_state)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
+                 activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, return_sequences=False,
+                 return_state=False, go_backwards=False, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.filters = int(filters)
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.recurrent_activation = _activation(recurrent_activation)
+        self.unit_forget_bias = unit_forget_bias
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.go_backwards = go_backwards
+        self._inits = (kernel_initializer, recurrent_initializer, bias_initializer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 5:
+            raise ValueError(f"{self.name}: ConvLSTM2D inputs are [batch, time, rows, cols, "
+                             f"channels], got shape {input_shape}")
+        k, r, b = self._inits
+        f = self.filters
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, input_shape[-1], 4 * f), k)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel",
+                                                (*self.kernel_size, f, 4 * f), r)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (4 * f,), b)
+            if self.unit_forget_bias:
+                value = self.bias.numpy().copy()
+                value[f:2 * f] += 1.0
+                self.bias.assign(value)
+
+    def call(self, inputs, initial_state=None, training=None):
+        x = convert_to_tensor(inputs)
+        steps = x.shape[1]
+        if steps is None:
+            raise ValueError(f"{self.name}: the number of time steps must be known")
+        if self.go_backwards:
+            x = math_ops.reverse(x, [1])
+        xs = ops.transpose(x, [1, 0, 2, 3, 4])                  # time first
+        conv_in = lambda t: nn.conv2d(t, self.kernel, list(self.strides), self.padding,
+                                      dilations=list(self.dilation_rate))
+        if initial_state is None:
+            # zeros of the state's shape (an open batch is the input's)
+            zero_kernel = convert_to_tensor(np.zeros(
+                (*self.kernel_size, x.shape[-1], self.filters),
+                as_dtype(x.dtype).as_numpy_dtype), x.dtype)
+            zero = nn.conv2d(xs[0], zero_kernel, list(self.strides), self.padding,
+                             dilations=list(self.dilation_rate))
+            states = [zero, zero]
+        else:
+            states = [convert_to_tensor(s) for s in initial_state]
+        outputs = control_flow.TensorArray(x.dtype, size=steps)
+        outputs._like = states[0]
+        gate = self.recurrent_activation
+
+        def body(t, h, c, last, array):
+            z = conv_in(xs[t]) + nn.conv2d(h, self.recurrent_kernel, 1, "SAME")
+            if self.bias is not None:
+                z = z + self.bias
+            zi, zf, zc, zo = math_ops.split(z, 4, axis=-1)
+            c = gate(zf) * c + gate(zi) * self.activation(zc)
+            h = gate(zo) * self.activation(c)
+            if self.return_sequences:
+                array = array.write(t, h)
+            return [h, c, h, array]
+
+        h, c, last, outputs = control_flow.for_loop(steps, body, states + [states[0], outputs])
+        y = ops.transpose(outputs.stack(), [1, 0, 2, 3, 4]) if self.return_sequences else last
+        return [y, h, c] if self.return_state else y
+
+
 def _split_cell_arguments(kwargs):
     """The cell's initializer arguments, taken out of a layer's kwargs."""
     return {k: kwargs.pop(k) for k in list(kwargs) if k.endswith("_initializer")}

@@ -335,3 +335,47 @@ def test_pr_auc_and_rates_at_constraints():
         np.testing.assert_allclose(metric.result().numpy(), want, rtol=1e-5)
     with pytest.raises(ValueError, match="class_id"):
         kiln.metrics.PrecisionAtRecall(0.5, class_id=1)
+
+
+def _numpy_conv2d(x, k, stride=1, same=False):
+    """Cross-correlation of [b, h, w, c] with (kh, kw, c, o), VALID or SAME
+    (stride 1 for SAME here)."""
+    kh, kw = k.shape[:2]
+    if same:
+        x = np.pad(x, [(0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)])
+    oh = (x.shape[1] - kh) // stride + 1
+    ow = (x.shape[2] - kw) // stride + 1
+    out = np.zeros((x.shape[0], oh, ow, k.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            out[:, i, j] = np.einsum("bhwc,hwco->bo", patch, k)
+    return out
+
+
+@pytest.mark.parametrize("padding,backwards", [("valid", False), ("same", True)])
+def test_conv_lstm_2d_matches_numpy(padding, backwards):
+    x = RNG.normal(size=(2, 4, 5, 6, 2)).astype(np.float32)
+    layer = layers.ConvLSTM2D(3, (3, 2), padding=padding, return_sequences=True,
+                              return_state=True, go_backwards=backwards)
+    seq, h_last, c_last = (t.numpy() for t in layer(x))
+    k, r, b = layer.kernel.numpy(), layer.recurrent_kernel.numpy(), layer.bias.numpy()
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    steps = x[:, ::-1] if backwards else x
+    h = c = None
+    want = []
+    for t in range(4):
+        zx = _numpy_conv2d(steps[:, t], k, same=(padding == "same"))
+        if h is None:
+            h = c = np.zeros(zx.shape[:3] + (3,))
+        z = zx + _numpy_conv2d(h, r, same=True) + b
+        zi, zf, zc, zo = np.split(z, 4, axis=-1)
+        c = sig(zf) * c + sig(zi) * np.tanh(zc)
+        h = sig(zo) * np.tanh(c)
+        want.append(h)
+    np.testing.assert_allclose(seq, np.stack(want, axis=1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_last, want[-1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c_last, c, rtol=1e-4, atol=1e-5)
+    assert (b[3:6] == 1.0).all()                              # (the forget gate's bias)
+    compiled = kiln.function(lambda v: layer(v)[0])(x).numpy()    # (one kiln.for)
+    np.testing.assert_allclose(compiled, seq, rtol=1e-5, atol=1e-6)
