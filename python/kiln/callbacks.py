@@ -90,18 +90,15 @@ class BackupAndRestore(Callback):
         super().__init__()
         if not backup_dir:
             raise ValueError("BackupAndRestore needs a backup_dir")
-        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
-            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive "
-                             f"number of epochs, got {save_freq!r}")
+        if save_freq not in ("epoch", False):
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' (or False: "
+                             f"restore only); saving every N batches is not supported, got "
+                             f"{save_freq!r}")
         self.backup_dir, self.save_freq = os.fspath(backup_dir), save_freq
         self.delete_checkpoint = delete_checkpoint
 
     def _checkpoint(self):
-        from .train import Checkpoint
-        objects = {"model": self.model}
-        if getattr(self.model, "optimizer", None) is not None:
-            objects["optimizer"] = self.model.optimizer
-        return Checkpoint(**objects)
+        return self.model._training_checkpoint()
 
     def _epoch_file(self):
         return os.path.join(self.backup_dir, "epoch.json")
@@ -118,8 +115,7 @@ class BackupAndRestore(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         import json
-        every = 1 if self.save_freq == "epoch" else self.save_freq
-        if (epoch + 1) % every:
+        if self.save_freq is False:
             return
         os.makedirs(self.backup_dir, exist_ok=True)
         path = self._checkpoint().write(os.path.join(self.backup_dir, "backup.safetensors"))
@@ -147,9 +143,10 @@ class LambdaCallback(Callback):
                  "on_train_begin": on_train_begin, "on_train_end": on_train_end,
                  "on_train_batch_begin": on_train_batch_begin or on_batch_begin,
                  "on_train_batch_end": on_train_batch_end or on_batch_end}
-        unknown = sorted(kwargs)
-        if unknown:
-            raise TypeError(f"LambdaCallback: unknown hooks {unknown}")
+        # (other hooks, such as on_test_*, kept as attributes as Keras does:
+        # fit calls only the ones above)
+        for name, fn in kwargs.items():
+            setattr(self, name, fn)
         for name, fn in hooks.items():
             if fn is None:
                 continue

@@ -700,7 +700,12 @@ def image_gradients(image):
 
 def sobel_edges(image):
     """The Sobel responses [batch, h, w, c, 2] (vertical then horizontal
-    derivative), the images extended by reflection (tf.image.sobel_edges)."""
+    derivative), the images extended by reflection (tf.image.sobel_edges;
+    4-D images, as TensorFlow requires)."""
+    if convert_to_tensor(image).ndim != 4:
+        raise errors.InvalidArgumentError(
+            f"sobel_edges: needs [batch, height, width, channels] images, got shape "
+            f"{list(convert_to_tensor(image).shape)}", errors.user_location())
     x, _ = _batched(image, "sobel_edges")
     x = x if x.dtype.is_floating else cast(x, float32)
     h, w = x.shape[1], x.shape[2]
@@ -786,9 +791,9 @@ def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03
     c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
     blur = lambda t: _gaussian_blur_valid(t, size, float(filter_sigma))
     mean_a, mean_b = blur(a), blur(b)
-    num0 = mean_a * mean_b * 2.0 + c1
-    den0 = mean_a * mean_a + mean_b * mean_b + c1
-    luminance = num0 / den0
+    num0 = mean_a * mean_b * 2.0
+    den0 = mean_a * mean_a + mean_b * mean_b
+    luminance = (num0 + c1) / (den0 + c1)
     num1 = blur(a * b) * 2.0
     den1 = blur(a * a + b * b)
     cs = (num1 - num0 + c2) / (den1 - den0 + c2)
@@ -903,13 +908,21 @@ def _greedy_nms(boxes, scores, max_output_size, iou_threshold, score_threshold, 
 
 
 def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold=0.5,
-                               score_threshold=float("-inf"), pad_to_max_output_size=True,
+                               score_threshold=float("-inf"), pad_to_max_output_size=False,
                                name=None):
-    """(selected indices [max_output_size] padded with 0, the number
-    valid): greedy non-maximum suppression with static shapes
-    (tf.image.non_max_suppression_padded for one set of boxes)."""
-    return _greedy_nms(boxes, scores, max_output_size, iou_threshold, score_threshold,
-                       "non_max_suppression_padded")
+    """(selected indices, the number valid): greedy non-maximum suppression
+    (tf.image.non_max_suppression_padded for one set of boxes). With
+    pad_to_max_output_size the indices are [max_output_size], padded with 0,
+    static shapes that compile; without (TensorFlow's default) only the
+    valid ones, so their number must be known (eagerly)."""
+    indices, count = _greedy_nms(boxes, scores, max_output_size, iou_threshold,
+                                 score_threshold, "non_max_suppression_padded")
+    if pad_to_max_output_size:
+        return indices, count
+    from .ops import _known_values
+    valid = int(_known_values(count, "non_max_suppression_padded without "
+                                     "pad_to_max_output_size=True"))
+    return indices[:valid], count
 
 
 def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.5,
@@ -950,7 +963,12 @@ def crop_and_resize(image, boxes, box_indices, crop_size, method="bilinear",
             errors.user_location())
     ch, cw = _size(crop_size, "crop_and_resize")
     h, w = x.shape[1], x.shape[2]
-    crops = gather(x, cast(convert_to_tensor(box_indices), int32))     # [n, h, w, c]
+    owners = cast(convert_to_tensor(box_indices), int32)
+    if owners.ndim != 1 or owners.shape[0] != b.shape[0]:
+        raise errors.InvalidArgumentError(
+            f"crop_and_resize: box_indices must be [{b.shape[0]}] (one per box), got "
+            f"{list(owners.shape)}", errors.user_location())
+    crops = gather(x, owners)                                          # [n, h, w, c]
 
     def positions(lo, hi, size, extent):
         steps = constant(np.arange(size, dtype=np.float32), float32)

@@ -626,7 +626,8 @@ class Conv2DTranspose(Layer):
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        extent = lambda n, k, s: n * s if self.padding == "SAME" else (n - 1) * s + k
+        # (Keras' deconv length: 'valid' covers max(kernel, stride) per step)
+        extent = lambda n, k, s: n * s if self.padding == "SAME" else (n - 1) * s + max(k, s)
         out_shape = (x.shape[0], extent(x.shape[1], self.kernel_size[0], self.strides[0]),
                      extent(x.shape[2], self.kernel_size[1], self.strides[1]), self.filters)
         y = nn.conv2d_transpose(x, self.kernel, out_shape, list(self.strides),
@@ -1052,6 +1053,10 @@ class Model(Layer):
 
     def load_weights(self, filepath):
         return training.load_weights(self, filepath)
+
+    def _training_checkpoint(self):
+        """A Checkpoint of the weights and the optimizer's state."""
+        return training.training_checkpoint(self)
 
     def track_layer(self, layer):
         """tfe.Network's way to register a layer (assigning it to an
@@ -2477,7 +2482,7 @@ class Conv1DTranspose(Layer):
         x = convert_to_tensor(inputs)
         n = x.shape[1]
         steps = n * self.stride if self.padding == "SAME" else \
-            (n - 1) * self.stride + self.kernel_width
+            (n - 1) * self.stride + max(self.kernel_width, self.stride)
         y = nn.conv1d_transpose(x, self.kernel, [x.shape[0], steps, self.filters],
                                 self.stride, self.padding)
         if self.bias is not None:
@@ -2864,8 +2869,8 @@ class SpectralNormalization(Layer):
 
     def build(self, input_shape):
         if not self.layer.built:
-            self.layer(convert_to_tensor(np.zeros((1,) + tuple(
-                1 if d is None else d for d in input_shape[1:]), np.float32)))
+            self.layer.build(input_shape)
+            self.layer.built = True
         kernel = getattr(self.layer, "kernel", None)
         if kernel is None:
             raise ValueError(f"SpectralNormalization: {self.layer.name} has no kernel")
@@ -2874,22 +2879,34 @@ class SpectralNormalization(Layer):
                                         trainable=False)
 
     def call(self, inputs, training=None):
-        if training:
-            kernel = self.layer.kernel
-            units = kernel.shape[-1]
-            w = ops.reshape(kernel.value(), [-1, units])
-            u = self.vector_u.value()
-            unit = lambda t: t / ops.sqrt(ops.reduce_sum(t * t))
-            for _ in range(self.power_iterations):
-                v = unit(ops.matmul(u, w, transpose_b=True))
-                u = unit(ops.matmul(v, w))
-            u, v = ops.stop_gradient(u), ops.stop_gradient(v)
-            sigma = ops.reshape(ops.matmul(ops.matmul(v, w), u, transpose_b=True), ())
-            # (an all-zero kernel stays as it is)
-            nonzero = ops.greater(ops.reduce_max(ops.abs(w)), 0.0)
-            self.vector_u.assign(ops.where(nonzero, u, self.vector_u.value()))
-            kernel.assign(ops.where(nonzero, kernel.value() / sigma, kernel.value()))
-        return self.layer(inputs)
+        if not training:
+            return self.layer(inputs)
+        kernel = self.layer.kernel
+        value = kernel.value()            # (the read the gradient goes to)
+        units = kernel.shape[-1]
+        w = ops.reshape(value, [-1, units])
+        u = self.vector_u.value()
+        unit = lambda t: t / ops.sqrt(ops.reduce_sum(t * t))
+        for _ in range(self.power_iterations):
+            v = unit(ops.matmul(u, w, transpose_b=True))
+            u = unit(ops.matmul(v, w))
+        u, v = ops.stop_gradient(u), ops.stop_gradient(v)
+        sigma = ops.reshape(ops.matmul(ops.matmul(v, w), u, transpose_b=True), ())
+        # (an all-zero kernel stays as it is)
+        nonzero = ops.greater(ops.reduce_max(ops.abs(w)), 0.0)
+        normalized = ops.where(nonzero, value / sigma, value)
+        # Keras computes with the normalized kernel written into the variable
+        # and differentiates with respect to it: the layer gets the
+        # normalized value with the identity's gradient toward the read.
+        kernel_tensor = value + ops.stop_gradient(normalized - value)
+        object.__setattr__(self.layer, "kernel", kernel_tensor)
+        try:
+            out = self.layer(inputs)
+        finally:
+            object.__setattr__(self.layer, "kernel", kernel)
+        self.vector_u.assign(ops.where(nonzero, u, self.vector_u.value()))
+        kernel.assign(normalized)
+        return out
 
 
 class KerasTensor:

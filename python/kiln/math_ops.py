@@ -2223,14 +2223,17 @@ def log_ndtr(x, name=None):
                                           errors.user_location())
     w = x if x.dtype in (float32, float64) else cast(x, float32)
     s = float(1 / np.sqrt(2))
+    # (the series below -20 in float64, -10 in float32, where erfc underflows
+    # from about -13)
+    cut = -20.0 if w.dtype == float64 else -10.0
     # (each branch on its own clamped input: no branch meets an infinity,
     # whose zero cotangent would make a NaN)
     high = log1p(-0.5 * erfc(maximum(w, 0.0) * s))
-    mid_x = minimum(maximum(w, -20.0), 0.0)
+    mid_x = minimum(maximum(w, cut), 0.0)
     mid = log(0.5 * erfc(-mid_x * s))
-    low_x = minimum(w, -20.0)
+    low_x = minimum(w, cut)
     z2 = 1.0 / (low_x * low_x)
     series = 1.0 - z2 + 3.0 * z2 * z2 - 15.0 * z2 * z2 * z2 + 105.0 * z2 * z2 * z2 * z2
     low = -0.5 * low_x * low_x - log(-low_x) - float(0.5 * np.log(2 * np.pi)) + log(series)
-    out = where(greater(w, 0.0), high, where(less(w, -20.0), low, mid))
+    out = where(greater(w, 0.0), high, where(less(w, cut), low, mid))
     return out if out.dtype == x.dtype else cast(out, x.dtype)

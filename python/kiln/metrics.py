@@ -500,7 +500,9 @@ class FalseNegatives(_Count):
 
 
 class _Accumulators(Metric):
-    """A metric whose state is a few float32 vectors of one length."""
+    """A metric whose state is a few float32 vectors of one length (made
+    by the first update, when the length is known)."""
+    _names = ()
 
     def _make(self, names, length):
         self._names = list(names)
@@ -514,7 +516,7 @@ class _Accumulators(Metric):
         return [getattr(self, n) for n in self._names]
 
     def reset_state(self):
-        for v in self.variables:
+        for v in self.variables:   # (none before the first update)
             v.assign(constant(np.zeros(self._length, np.float32)))
 
     reset_states = reset_state
@@ -548,8 +550,10 @@ class FBetaScore(_Accumulators):
                         "intermediate_weights"], y_pred.shape[-1])
             self._built = y_pred.shape[-1]
         if self.threshold is None:
+            # (each row's largest, unless the row is all zeros: Keras' guard)
             top = ops.reduce_max(y_pred, axis=-1, keepdims=True)
-            predicted = ops.cast(ops.greater_equal(y_pred, top), float32)
+            predicted = ops.cast(ops.logical_and(ops.greater_equal(y_pred, top),
+                                                 ops.greater(ops.abs(y_pred), 1e-9)), float32)
         else:
             predicted = ops.cast(ops.greater(y_pred, float(self.threshold)), float32)
         w = 1.0 if sample_weight is None else ops.reshape(
@@ -606,7 +610,7 @@ class R2Score(_Accumulators):
         if y_pred.ndim == 1:
             y_true, y_pred = (ops.reshape(t, (-1, 1)) for t in (y_true, y_pred))
         if self._built is None:
-            self._make(["squared_sum", "sum", "residual", "count"], y_pred.shape[-1])
+            self._make(["squared_sum", "sum", "residual", "count", "rows"], y_pred.shape[-1])
             self._built = y_pred.shape[-1]
         w = math_ops.ones_like(y_true) if sample_weight is None else \
             ops.reshape(ops.cast(convert_to_tensor(sample_weight), float32), (-1, 1)) + \
@@ -615,6 +619,7 @@ class R2Score(_Accumulators):
         self.squared_sum.assign_add(ops.reduce_sum(y_true * y_true * w, axis=0))
         self.residual.assign_add(ops.reduce_sum((y_true - y_pred) ** 2 * w, axis=0))
         self.count.assign_add(ops.reduce_sum(w, axis=0))
+        self.rows.assign_add(ops.reduce_sum(y_true * 0.0 + 1.0, axis=0))
 
     def result(self):
         if self._built is None:
@@ -631,9 +636,12 @@ class R2Score(_Accumulators):
         else:
             score = raw
         if self.num_regressors:
-            samples = ops.reduce_max(n)
-            score = 1.0 - (1.0 - score) * (samples - 1.0) / (
-                samples - float(self.num_regressors) - 1.0)
+            # (Keras: the unweighted number of rows; with too few of them for
+            # the regressors the score is left unadjusted)
+            samples = ops.reduce_max(self.rows.value())
+            spare = samples - float(self.num_regressors) - 1.0
+            adjusted = 1.0 - (1.0 - score) * (samples - 1.0) / ops.maximum(spare, 1.0)
+            score = ops.where(ops.greater(spare, 0.0), adjusted, score)
         return score
 
 
@@ -740,8 +748,8 @@ class BinaryIoU(_IoUBase):
 
     def _classes(self, y_true, y_pred):
         t = ops.cast(ops.greater(ops.cast(convert_to_tensor(y_true), float32), 0.5), int64)
-        p = ops.cast(ops.greater(ops.cast(convert_to_tensor(y_pred), float32),
-                                 self.threshold), int64)
+        p = ops.cast(ops.greater_equal(ops.cast(convert_to_tensor(y_pred), float32),
+                                       self.threshold), int64)
         return ops.reshape(t, (-1,)), ops.reshape(p, (-1,))
 
 

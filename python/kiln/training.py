@@ -172,7 +172,10 @@ def _make_test_function(model):
 def _logs(model, prefix=""):
     out = {prefix + "loss": float(model._loss_tracker.result())}
     for m in model.compiled_metrics:
-        out[prefix + m.name] = float(m.result())
+        result = m.result()
+        value = np.asarray(result.numpy() if hasattr(result, "numpy") else result)
+        # (a metric per class, F1Score's default: its array, as Keras logs it)
+        out[prefix + m.name] = float(value) if value.ndim == 0 else value
     return out
 
 
@@ -327,7 +330,9 @@ class _Progress:
 
     @staticmethod
     def _format_logs(logs):
-        return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
+        show = lambda v: f"{v:.4f}" if np.ndim(v) == 0 else \
+            "[" + " ".join(f"{x:.4f}" for x in np.ravel(v)) + "]"
+        return "".join(f" - {k}: {show(v)}" for k, v in logs.items())
 
     def _line(self, step, logs, final):
         elapsed = time.perf_counter() - self.start
@@ -554,3 +559,13 @@ def save_weights(model, filepath):
 def load_weights(model, filepath):
     from .train import Checkpoint
     return Checkpoint(model=model).restore(str(filepath))
+
+
+def training_checkpoint(model):
+    """A Checkpoint of the model and its compiled optimizer (what
+    BackupAndRestore writes)."""
+    from .train import Checkpoint
+    objects = {"model": model}
+    if getattr(model, "optimizer", None) is not None:
+        objects["optimizer"] = model.optimizer
+    return Checkpoint(**objects)

@@ -705,8 +705,10 @@ def test_non_max_suppression_matches_a_greedy_loop():
         got = kiln.image.non_max_suppression(boxes, scores, 12, 0.4, 0.2).numpy()
         assert got.tolist() == want
         padded, count = kiln.function(
-            lambda b, s: kiln.image.non_max_suppression_padded(b, s, 12, 0.4, 0.2))(boxes,
-                                                                                   scores)
+            lambda b, s: kiln.image.non_max_suppression_padded(
+                b, s, 12, 0.4, 0.2, pad_to_max_output_size=True))(boxes, scores)
+        only, n = kiln.image.non_max_suppression_padded(boxes, scores, 12, 0.4, 0.2)
+        assert only.numpy().tolist() == want and int(n.numpy()) == len(want)
         assert int(count.numpy()) == len(want)
         assert padded.numpy().tolist() == want + [0] * (12 - len(want))
     with pytest.raises(kiln.errors.UnimplementedError, match="non_max_suppression_padded"):

@@ -155,8 +155,7 @@ def test_lambda_callback_terminate_on_nan_and_history():
     assert isinstance(history, kiln.callbacks.History)
     assert not math.isfinite(seen[-1]) and all(math.isfinite(v) for v in seen[:-1])
     assert len(seen) < 8          # (stopped at the first bad batch, not after 3 epochs)
-    with pytest.raises(TypeError, match="unknown hooks"):
-        kiln.callbacks.LambdaCallback(on_nothing=print)
+    assert kiln.callbacks.LambdaCallback(on_test_end=print).on_test_end is print
 
 
 def test_small_layers():
@@ -379,3 +378,63 @@ def test_conv_lstm_2d_matches_numpy(padding, backwards):
     assert (b[3:6] == 1.0).all()                              # (the forget gate's bias)
     compiled = kiln.function(lambda v: layer(v)[0])(x).numpy()    # (one kiln.for)
     np.testing.assert_allclose(compiled, seq, rtol=1e-5, atol=1e-6)
+
+
+def test_second_review_cases():
+    # Spectral normalization passes gradients to the kernel (the normalized
+    # value's, as Keras: the variable holds it), so fit trains it.
+    sn = layers.SpectralNormalization(layers.Dense(2))
+    x = RNG.normal(size=(4, 3)).astype(np.float32)
+    sn(x)
+    with kiln.GradientTape() as tape:
+        loss = kiln.reduce_sum(sn(x, training=True) ** 2)
+    g = tape.gradient(loss, sn.layer.kernel)
+    assert g is not None
+    k = sn.layer.kernel.numpy()                   # (the normalized kernel)
+    y = x @ k + sn.layer.bias.numpy()
+    np.testing.assert_allclose(g.numpy(), 2 * x.T @ y, rtol=1e-4, atol=1e-5)
+    # Per-class F1 in compile/fit (an array in the logs), R2 adjusted by
+    # the unweighted rows.
+    model = kiln.Sequential([kiln.Input(shape=(3,)), layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy",
+                  metrics=[kiln.metrics.F1Score(), kiln.metrics.R2Score()])
+    onehot = np.eye(2, dtype=np.float32)[RNG.integers(0, 2, 16)]
+    hist = model.fit(RNG.normal(size=(16, 3)).astype(np.float32), onehot, epochs=2,
+                     verbose=0).history
+    assert np.shape(hist["f1_score"][0]) == (2,)
+    r2 = kiln.metrics.R2Score(num_regressors=2)
+    t = RNG.normal(size=(10, 1)).astype(np.float32)
+    q = t + RNG.normal(scale=0.5, size=t.shape).astype(np.float32)
+    r2.update_state(t, q, sample_weight=np.full(10, 3.0))
+    raw = 1 - ((t - q) ** 2).sum() / ((t - t.mean()) ** 2).sum()
+    np.testing.assert_allclose(r2.result().numpy(), 1 - (1 - raw) * 9 / 7, rtol=1e-4)
+    # BinaryIoU counts a score equal to the threshold as positive; F-beta
+    # predicts nothing for an all-zero row.
+    b = kiln.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5)
+    np.testing.assert_allclose(b([1.0, 0.0], [0.5, 0.2]).numpy(), 1.0)
+    f = kiln.metrics.FBetaScore()
+    f.update_state(np.array([[0.0, 1.0]]), np.array([[0.0, 0.0]]))
+    np.testing.assert_array_equal(f.result().numpy(), [0.0, 0.0])
+    # Conv1DTranspose 'valid' with a stride above the kernel: n * stride steps.
+    assert layers.Conv1DTranspose(2, 2, strides=3)(np.ones((1, 4, 1), np.float32)).shape == \
+        (1, 12, 2)
+    assert layers.Conv2DTranspose(2, 2, strides=3)(np.ones((1, 2, 2, 1), np.float32)).shape == \
+        (1, 6, 6, 2)
+
+
+def test_log_ndtr_float32_tail_and_low_contrast_ssim():
+    sp = pytest.importorskip("scipy.special")
+    x = np.linspace(-19.5, -10.5, 7).astype(np.float32)
+    got = kiln.math.log_ndtr(x).numpy()
+    np.testing.assert_allclose(got, sp.log_ndtr(x.astype(np.float64)), rtol=1e-5)
+    t = kiln.constant(x)
+    with kiln.GradientTape() as tape:
+        tape.watch(t)
+        y = kiln.math.log_ndtr(t)
+    assert np.isfinite(tape.gradient(y, t).numpy()).all()
+    # Low-contrast images, where c1 in the wrong place shows.
+    from test_image import _numpy_ssim
+    a = (0.5 + 0.01 * RNG.uniform(size=(1, 12, 12, 1))).astype(np.float32)
+    b = (0.5 + 0.01 * RNG.uniform(size=(1, 12, 12, 1))).astype(np.float32)
+    np.testing.assert_allclose(kiln.image.ssim(a, b, 1.0).numpy(), _numpy_ssim(a, b, 1.0),
+                               rtol=1e-4)
