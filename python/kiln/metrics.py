@@ -284,33 +284,64 @@ class _Confusion(Metric):
     (y_pred > threshold is a positive prediction), in variables, so they
     update inside compiled steps too."""
 
-    def __init__(self, thresholds, name):
+    # Counts per threshold ([thresholds]); per threshold and label
+    # ([thresholds, labels]) for a multi-label AUC.
+    _labels_apart = False
+
+    def __init__(self, thresholds, name, labels=None):
         self.name = name
         self.thresholds = np.asarray(thresholds, np.float64).reshape(-1)
-        n = len(self.thresholds)
-        make = lambda what: Variable(constant(np.zeros(n, np.float32)),
-                                     name=f"{name}/{what}", trainable=False)
+        self._shape = (len(self.thresholds),) + (() if labels is None else (int(labels),))
+        self.tp = None
+        if not self._labels_apart or labels is not None:
+            self._make_counts()
+
+    def _make_counts(self):
+        make = lambda what: Variable(constant(np.zeros(self._shape, np.float32)),
+                                     name=f"{self.name}/{what}", trainable=False)
         self.tp, self.fp, self.tn, self.fn = (make(w) for w in ("tp", "fp", "tn", "fn"))
 
     @property
     def variables(self):
-        return [self.tp, self.fp, self.tn, self.fn]
+        return [] if self.tp is None else [self.tp, self.fp, self.tn, self.fn]
 
     def reset_state(self):
         for v in self.variables:
-            v.assign(constant(np.zeros(len(self.thresholds), np.float32)))
+            v.assign(constant(np.zeros(self._shape, np.float32)))
 
     reset_states = reset_state
 
+    def _scores(self, y_pred):
+        return y_pred
+
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = ops.cast(ops.reshape(convert_to_tensor(y_pred), (-1, 1)), float32)
-        labels = ops.cast(ops.reshape(_labels(y_true), (-1, 1)), float32)
-        positive = ops.greater(labels, 0.5)
-        predicted = ops.greater(y_pred, constant(self.thresholds.astype(np.float32)
-                                                 .reshape(1, -1)))
-        w = 1.0
+        y_pred = ops.cast(convert_to_tensor(y_pred), float32)
+        labels = ops.cast(_labels(y_true), float32)
+        w = None
         if sample_weight is not None:
-            w = ops.reshape(ops.cast(convert_to_tensor(sample_weight), float32), (-1, 1))
+            # (a weight per example, broadcast over its predictions, as Keras)
+            w = ops.cast(convert_to_tensor(sample_weight), float32)
+            while w.ndim < y_pred.ndim:
+                w = math_ops.expand_dims(w, -1)
+            w = w + y_pred * 0.0
+        y_pred = self._scores(y_pred)
+        if self._labels_apart:
+            if y_pred.ndim != 2 or tuple(labels.shape) != tuple(y_pred.shape):
+                raise ValueError(f"{self.name}: a multi-label AUC takes labels and scores "
+                                 f"of one shape [batch, labels], got {list(labels.shape)} "
+                                 f"and {list(y_pred.shape)}")
+            if self.tp is None:
+                self._shape = (len(self.thresholds), y_pred.shape[-1])
+                self._make_counts()
+            flat = lambda t: ops.reshape(t, (-1, 1, y_pred.shape[-1]))  # [rows, 1, labels]
+            at = constant(self.thresholds.astype(np.float32).reshape(1, -1, 1))
+        else:
+            flat = lambda t: ops.reshape(t, (-1, 1))                     # [entries, 1]
+            at = constant(self.thresholds.astype(np.float32).reshape(1, -1))
+        y_pred, labels = flat(y_pred), flat(labels)
+        w = 1.0 if w is None else flat(w)
+        positive = ops.greater(labels, 0.5)
+        predicted = ops.greater(y_pred, at)
         count = lambda a, b: ops.reduce_sum(
             ops.cast(ops.logical_and(a, b), float32) * w, axis=0)
         negative, rejected = ops.logical_not(positive), ops.logical_not(predicted)
@@ -362,16 +393,42 @@ class AUC(_Confusion):
     for PR), from confusion counts at `num_thresholds` thresholds spread
     over [0, 1], as Keras' AUC."""
 
-    def __init__(self, num_thresholds=200, curve="ROC", name="auc"):
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
+                 name="auc", dtype=None, thresholds=None, multi_label=False, num_labels=None,
+                 label_weights=None, from_logits=False):
         if curve not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR', got {curve!r}")
-        self.curve = curve
-        super().__init__(_spread_thresholds(num_thresholds, "AUC"), name)
+        if summation_method != "interpolation":
+            raise ValueError(f"AUC: summation_method {summation_method!r} is not supported "
+                             "(only 'interpolation', Keras' default)")
+        self.curve, self.multi_label, self.from_logits = curve, bool(multi_label), from_logits
+        self.label_weights = None if label_weights is None else \
+            np.asarray(label_weights, np.float32)
+        if self.label_weights is not None and not self.multi_label:
+            raise ValueError("AUC: label_weights need multi_label=True")
+        self._labels_apart = self.multi_label
+        spread = _spread_thresholds(num_thresholds, "AUC") if thresholds is None else \
+            [-1e-7] + sorted(float(t) for t in thresholds) + [1.0 + 1e-7]
+        super().__init__(spread, name, num_labels if self.multi_label else None)
+
+    def _scores(self, y_pred):
+        return ops.sigmoid(y_pred) if self.from_logits else y_pred
 
     def result(self):
+        if self.tp is None:
+            return constant(0.0)
         tp, fp, tn, fn = (v.value() for v in self.variables)
-        if self.curve == "PR":
-            return self._pr_area(tp, fp, fn)
+        area = self._pr_area(tp, fp, fn) if self.curve == "PR" else self._roc_area(tp, fp,
+                                                                                    tn, fn)
+        if not self.multi_label:
+            return area
+        # (the labels' areas averaged, or weighted by label_weights)
+        if self.label_weights is None:
+            return ops.reduce_mean(area)
+        weights = constant(self.label_weights)
+        return ops.reduce_sum(area * weights) / float(self.label_weights.sum())
+
+    def _roc_area(self, tp, fp, tn, fn):
         tpr = _ratio(tp, tp + fn)
         fpr = _ratio(fp, fp + tn)
         n = len(self.thresholds)
@@ -379,7 +436,7 @@ class AUC(_Confusion):
         # neighbours.
         width = fpr[: n - 1] - fpr[1:]
         height = (tpr[: n - 1] + tpr[1:]) * 0.5
-        return ops.reduce_sum(width * height)
+        return ops.reduce_sum(width * height, axis=0)
 
     def _pr_area(self, tp, fp, fn):
         """Precision interpolated between thresholds as the ratio of the
@@ -397,7 +454,7 @@ class AUC(_Confusion):
         safe = ops.where(ops.greater(ratio, 0.0), ratio, ratio * 0.0 + 1.0)
         increment = _ratio(slope * (dtp + intercept * ops.log(safe)),
                            ops.maximum(tp[1:] + fn[1:], 0.0))
-        return ops.reduce_sum(increment)
+        return ops.reduce_sum(increment, axis=0)
 
 
 class _AtConstraint(_Confusion):

@@ -438,3 +438,40 @@ def test_log_ndtr_float32_tail_and_low_contrast_ssim():
     b = (0.5 + 0.01 * RNG.uniform(size=(1, 12, 12, 1))).astype(np.float32)
     np.testing.assert_allclose(kiln.image.ssim(a, b, 1.0).numpy(), _numpy_ssim(a, b, 1.0),
                                rtol=1e-4)
+
+
+def _numpy_roc_auc(truth, score, weights=None):
+    """Keras' ROC AUC: trapezoids between its 200 thresholds."""
+    thresholds = np.array([-1e-7] + [(i + 1) / 199 for i in range(198)] + [1 + 1e-7],
+                          np.float32)
+    w = np.ones_like(score) if weights is None else weights
+    pred = score[:, None] > thresholds[None, :]
+    pos = (truth > 0.5)[:, None]
+    tp, fp = ((pred & pos) * w[:, None]).sum(0), ((pred & ~pos) * w[:, None]).sum(0)
+    fn, tn = ((~pred & pos) * w[:, None]).sum(0), ((~pred & ~pos) * w[:, None]).sum(0)
+    tpr, fpr = tp / np.maximum(tp + fn, 1e-30), fp / np.maximum(fp + tn, 1e-30)
+    return np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
+
+
+def test_multi_label_auc_logits_and_weights():
+    truth = (RNG.uniform(size=(60, 3)) < 0.4).astype(np.float32)
+    logits = (truth * 1.2 + RNG.normal(size=(60, 3))).astype(np.float32)
+    score = 1 / (1 + np.exp(-logits))
+    per_label = [_numpy_roc_auc(truth[:, k], score[:, k]) for k in range(3)]
+    m = kiln.metrics.AUC(multi_label=True, from_logits=True)
+    m.update_state(truth, logits)
+    np.testing.assert_allclose(m.result().numpy(), np.mean(per_label), rtol=1e-4)
+    weighted = kiln.metrics.AUC(multi_label=True, num_labels=3, label_weights=[1, 0, 3])
+    weighted.update_state(truth, score)
+    np.testing.assert_allclose(weighted.result().numpy(),
+                               (per_label[0] + 3 * per_label[2]) / 4, rtol=1e-4)
+    # Not multi-label: every entry pooled, per-example weights broadcast.
+    w = RNG.uniform(0.5, 2, 60).astype(np.float32)
+    pooled = kiln.metrics.AUC()
+    pooled.update_state(truth, score, sample_weight=w)
+    np.testing.assert_allclose(pooled.result().numpy(), _numpy_roc_auc(
+        truth.ravel(), score.ravel(), np.repeat(w, 3)), rtol=1e-4)
+    model = kiln.Sequential([kiln.Input(shape=(4,)), layers.Dense(3, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy",
+                  metrics=[kiln.metrics.AUC(multi_label=True)])
+    model.fit(RNG.normal(size=(60, 4)).astype(np.float32), truth, epochs=1, verbose=0)
