@@ -287,6 +287,10 @@ class _Confusion(Metric):
     # Counts per threshold ([thresholds]); per threshold and label
     # ([thresholds, labels]) for a multi-label AUC.
     _labels_apart = False
+    # Keras' class_id (only that column counts) and top_k (only each
+    # row's k largest predictions can be positive).
+    class_id = None
+    top_k = None
 
     def __init__(self, thresholds, name, labels=None):
         self.name = name
@@ -317,6 +321,18 @@ class _Confusion(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.cast(convert_to_tensor(y_pred), float32)
         labels = ops.cast(_labels(y_true), float32)
+        if self.top_k is not None:
+            _, best = math_ops.top_k(y_pred, int(self.top_k))
+            chosen = ops.reduce_sum(ops.one_hot(best, y_pred.shape[-1], dtype=float32),
+                                    axis=-2)
+            y_pred = ops.where(ops.greater(chosen, 0.0), y_pred,
+                               y_pred * 0.0 + float("-inf"))
+        if self.class_id is not None:
+            k = int(self.class_id)
+            if y_pred.shape[-1] is not None and not 0 <= k < y_pred.shape[-1]:
+                raise ValueError(f"{self.name}: class_id {k} is outside the "
+                                 f"{y_pred.shape[-1]} classes")
+            y_pred, labels = y_pred[..., k], ops.reshape(labels, y_pred.shape)[..., k]
         w = None
         if sample_weight is not None:
             # (a weight per example, broadcast over its predictions, as Keras)
@@ -356,12 +372,22 @@ def _ratio(a, b):
     return ops.where(ops.greater(b, 0.0), a / ops.maximum(b, 1e-30), 0.0)
 
 
-class Precision(_Confusion):
-    """tp / (tp + fp) at `thresholds` (0.5 by default; a list gives one
-    value per threshold)."""
+def _class_and_top_k(metric, top_k, class_id):
+    if top_k is not None and int(top_k) <= 0:
+        raise ValueError(f"{metric.name}: top_k must be positive, got {top_k}")
+    metric.top_k, metric.class_id = top_k, class_id
 
-    def __init__(self, thresholds=None, name="precision"):
-        super().__init__(0.5 if thresholds is None else thresholds, name)
+
+class Precision(_Confusion):
+    """tp / (tp + fp) at `thresholds` (0.5 by default, or no threshold
+    with top_k; a list gives one value per threshold); top_k: only each
+    row's k largest predictions count; class_id: only that column."""
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision",
+                 dtype=None):
+        default = float("-inf") if top_k is not None else 0.5
+        super().__init__(default if thresholds is None else thresholds, name)
+        _class_and_top_k(self, top_k, class_id)
 
     def result(self):
         r = _ratio(self.tp.value(), self.tp.value() + self.fp.value())
@@ -369,10 +395,14 @@ class Precision(_Confusion):
 
 
 class Recall(_Confusion):
-    """tp / (tp + fn) at `thresholds` (0.5 by default)."""
+    """tp / (tp + fn) at `thresholds` (0.5 by default; top_k and class_id as
+    Precision's)."""
 
-    def __init__(self, thresholds=None, name="recall"):
-        super().__init__(0.5 if thresholds is None else thresholds, name)
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall",
+                 dtype=None):
+        default = float("-inf") if top_k is not None else 0.5
+        super().__init__(default if thresholds is None else thresholds, name)
+        _class_and_top_k(self, top_k, class_id)
 
     def result(self):
         r = _ratio(self.tp.value(), self.tp.value() + self.fn.value())
@@ -462,14 +492,12 @@ class _AtConstraint(_Confusion):
     a target (Keras' SensitivityAtSpecificity family)."""
 
     def __init__(self, target, num_thresholds, name, class_id=None):
-        if class_id is not None:
-            raise ValueError(f"{type(self).__name__}: class_id is not supported (pass the "
-                             "column of that class as y_pred)")
         if not 0.0 <= float(target) <= 1.0:
             raise ValueError(f"{type(self).__name__}: the target must be in [0, 1], got "
                              f"{target}")
         self.target = float(target)
         super().__init__(_spread_thresholds(num_thresholds, type(self).__name__), name)
+        self.class_id = class_id
 
     def _rates(self):
         tp, fp, tn, fn = (v.value() for v in self.variables)

@@ -332,8 +332,41 @@ def test_pr_auc_and_rates_at_constraints():
         metric.update_state(truth, score)
         want = np.max(np.where(constrained >= metric.target, dependent, 0.0))
         np.testing.assert_allclose(metric.result().numpy(), want, rtol=1e-5)
-    with pytest.raises(ValueError, match="class_id"):
-        kiln.metrics.PrecisionAtRecall(0.5, class_id=1)
+    # class_id: that column of multi-label scores alone.
+    wide_truth = np.stack([1 - truth, truth], axis=1)
+    wide_score = np.stack([RNG.uniform(size=300).astype(np.float32), score], axis=1)
+    one = kiln.metrics.PrecisionAtRecall(0.7, class_id=1)
+    one.update_state(wide_truth, wide_score)
+    np.testing.assert_allclose(one.result().numpy(),
+                               np.max(np.where(sens >= 0.7, prec, 0.0)), rtol=1e-5)
+
+
+def test_precision_recall_top_k_and_class_id():
+    truth = (RNG.uniform(size=(50, 4)) < 0.3).astype(np.float32)
+    score = RNG.uniform(size=(50, 4)).astype(np.float32)
+    top2 = np.argsort(-score, axis=1)[:, :2]
+    chosen = np.zeros_like(truth, bool)
+    np.put_along_axis(chosen, top2, True, axis=1)
+    tp = (chosen & (truth > 0)).sum()
+    p = kiln.metrics.Precision(top_k=2)
+    p.update_state(truth, score)
+    np.testing.assert_allclose(p.result().numpy(), tp / chosen.sum(), rtol=1e-6)
+    r = kiln.metrics.Recall(top_k=2)
+    r.update_state(truth, score)
+    np.testing.assert_allclose(r.result().numpy(), tp / truth.sum(), rtol=1e-6)
+    c = kiln.metrics.Recall(class_id=2, thresholds=0.4)
+    c.update_state(truth, score)
+    col = truth[:, 2] > 0
+    np.testing.assert_allclose(c.result().numpy(),
+                               (col & (score[:, 2] > 0.4)).sum() / col.sum(), rtol=1e-6)
+    both = kiln.metrics.Precision(top_k=1, class_id=0)
+    both.update_state(truth, score)
+    picked = np.argmax(score, axis=1) == 0
+    np.testing.assert_allclose(both.result().numpy(),
+                               (picked & (truth[:, 0] > 0)).sum() / max(picked.sum(), 1),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="class_id 7"):
+        kiln.metrics.Recall(class_id=7).update_state(truth, score)
 
 
 def _numpy_conv2d(x, k, stride=1, same=False):
