@@ -9,8 +9,8 @@ import types
 
 import numpy as np
 
-from . import (activations, callbacks, datasets, initializers, layers, losses, saving,
-               metrics, mixed_precision, optimizers, regularizers)
+from . import (activations, callbacks, datasets, initializers, keras_ops, layers, losses,
+               saving, metrics, mixed_precision, optimizers, regularizers)
 from .layers import Input, Model, Sequential
 
 # Keras 3 names the loss-scaling wrapper under optimizers too.
@@ -71,9 +71,11 @@ backend = _submodule("backend", "tf.keras.backend: session helpers and CTC.",
                      floatx=lambda: "float32",
                      ctc_batch_cost=ctc_batch_cost, ctc_decode=ctc_decode)
 
+ops = keras_ops  # (Keras 3's `from keras import ops`)
+
 for _name in ("activations", "backend", "callbacks", "datasets",
               "initializers", "layers", "losses", "metrics",
-              "mixed_precision", "models", "optimizers", "regularizers",
+              "mixed_precision", "models", "ops", "optimizers", "regularizers",
               "utils"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 del _name

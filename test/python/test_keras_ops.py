@@ -1,0 +1,103 @@
+"""kiln.keras.ops (Keras 3's `from keras import ops`) against NumPy, whose
+conventions Keras 3 follows (axis=None over everything, transpose reversing
+the dimensions, split points, take on the flattened tensor)."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln.keras import ops
+
+RNG = np.random.default_rng(61)
+X = RNG.uniform(0.5, 2.0, size=(3, 4))
+Y = RNG.uniform(0.5, 2.0, size=(3, 4))
+
+UNARY = {
+    "abs": np.abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "square": np.square,
+    "log2": np.log2, "log10": np.log10, "expm1": np.expm1, "log1p": np.log1p,
+    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "floor": np.floor, "ceil": np.ceil,
+    "negative": np.negative, "sign": np.sign, "arctan": np.arctan, "sinh": np.sinh,
+}
+BINARY = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+          "divide": np.divide, "power": np.power, "maximum": np.maximum,
+          "minimum": np.minimum, "arctan2": np.arctan2, "floor_divide": np.floor_divide,
+          "mod": np.mod}
+REDUCE = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod,
+          "std": np.std, "var": np.var}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary(name):
+    np.testing.assert_allclose(getattr(ops, name)(X).numpy(), UNARY[name](X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary(name):
+    np.testing.assert_allclose(getattr(ops, name)(X, Y).numpy(), BINARY[name](X, Y),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(REDUCE))
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (0, False), (1, True), ((0, 1), True)])
+def test_reductions(name, axis, keepdims):
+    got = getattr(ops, name)(X, axis=axis, keepdims=keepdims).numpy()
+    np.testing.assert_allclose(got, REDUCE[name](X, axis=axis, keepdims=keepdims), rtol=1e-12)
+
+
+def test_shapes_and_indexing():
+    a = RNG.normal(size=(2, 3, 4))
+    np.testing.assert_array_equal(ops.transpose(a).numpy(), np.transpose(a))
+    np.testing.assert_array_equal(ops.transpose(a, (1, 0, 2)).numpy(),
+                                  np.transpose(a, (1, 0, 2)))
+    for got, want in zip(ops.split(a, [1, 3], axis=2), np.split(a, [1, 3], axis=2)):
+        np.testing.assert_array_equal(got.numpy(), want)
+    for got, want in zip(ops.split(a, 3, axis=1), np.split(a, 3, axis=1)):
+        np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal(ops.take(a, [3, 7, 0]).numpy(), np.take(a, [3, 7, 0]))
+    np.testing.assert_array_equal(ops.take(a, [2, 0], axis=1).numpy(),
+                                  np.take(a, [2, 0], axis=1))
+    idx = RNG.integers(0, 4, size=(2, 3, 2))
+    np.testing.assert_array_equal(ops.take_along_axis(a, idx, axis=2).numpy(),
+                                  np.take_along_axis(a, idx, axis=2))
+    idx0 = RNG.integers(0, 2, size=(1, 3, 4))
+    np.testing.assert_array_equal(ops.take_along_axis(a, idx0, axis=0).numpy(),
+                                  np.take_along_axis(a, idx0, axis=0))
+    assert int(ops.argmax(a).numpy()) == int(np.argmax(a))
+    np.testing.assert_array_equal(ops.argmin(a, axis=1).numpy(), np.argmin(a, axis=1))
+    np.testing.assert_array_equal(ops.squeeze(np.ones((1, 3, 1))).numpy(), np.ones(3))
+    np.testing.assert_array_equal(ops.flip(a, axis=1).numpy(), np.flip(a, axis=1))
+    np.testing.assert_array_equal(ops.roll(a, 2).numpy(), np.roll(a, 2))
+    np.testing.assert_array_equal(ops.repeat(a, 2).numpy(), np.repeat(a, 2))
+    np.testing.assert_array_equal(ops.concatenate([a, a], axis=-1).numpy(),
+                                  np.concatenate([a, a], axis=-1))
+    np.testing.assert_allclose(ops.dot(a, RNG.normal(size=(4, 5))).shape, (2, 3, 5))
+    v, w = RNG.normal(size=3), RNG.normal(size=(3, 2))
+    np.testing.assert_allclose(ops.dot(v, w).numpy(), np.dot(v, w), rtol=1e-12)
+    np.testing.assert_allclose(ops.outer(v, v).numpy(), np.outer(v, v), rtol=1e-12)
+    np.testing.assert_allclose(ops.norm(a, axis=-1).numpy(), np.linalg.norm(a, axis=-1),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(ops.arange(2, 9, 3).numpy(), np.arange(2, 9, 3))
+    np.testing.assert_allclose(ops.linspace(0, 1, 5).numpy(), np.linspace(0, 1, 5))
+    np.testing.assert_array_equal(ops.eye(3, 4, 1).numpy(), np.eye(3, 4, 1))
+    assert ops.shape(a) == (2, 3, 4) and ops.ndim(a) == 3
+    np.testing.assert_array_equal(ops.full((2, 2), 7.0).numpy(), np.full((2, 2), 7.0))
+    np.testing.assert_allclose(ops.logsumexp(X, axis=1).numpy(),
+                               np.log(np.exp(X).sum(axis=1)), rtol=1e-12)
+    np.testing.assert_allclose(ops.clip(X, 0.8, 1.5).numpy(), np.clip(X, 0.8, 1.5))
+
+
+def test_a_custom_layer_written_with_keras_ops():
+    # What Keras 3 code looks like: a layer over ops, in a compiled fit.
+    class Norm(kiln.layers.Layer):
+        def call(self, x):
+            mean = ops.mean(x, axis=-1, keepdims=True)
+            var = ops.var(x, axis=-1, keepdims=True)
+            return (x - mean) / ops.sqrt(var + 1e-6)
+
+    model = kiln.Sequential([kiln.Input(shape=(5,)), Norm(), kiln.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = RNG.normal(size=(16, 5)).astype(np.float32)
+    out = Norm()(x).numpy()
+    np.testing.assert_allclose(out, (x - x.mean(-1, keepdims=True)) /
+                               np.sqrt(x.var(-1, keepdims=True) + 1e-6), rtol=1e-4, atol=1e-5)
+    model.fit(x, RNG.normal(size=(16, 1)).astype(np.float32), epochs=1, verbose=0)
