@@ -2459,13 +2459,8 @@ class Conv1DTranspose(Layer):
                  name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.filters = int(filters)
-        self.kernel_width = _single_int(kernel_size, "kernel_size")
-        self.stride = _single_int(strides, "strides")
-        if str(padding).lower() not in ("valid", "same"):
-            raise ValueError(f"{self.name}: padding must be 'valid' or 'same'")
-        self.padding = str(padding).upper()
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias,
+                             window=_row_window)
         self._inits = (kernel_initializer, bias_initializer)
 
     def build(self, input_shape):
@@ -2473,21 +2468,18 @@ class Conv1DTranspose(Layer):
             raise ValueError(f"{self.name}: Conv1DTranspose needs [batch, steps, channels] "
                              f"inputs, got shape {input_shape}")
         kinit, binit = self._inits
-        self.kernel = self.add_weight("kernel", (self.kernel_width, self.filters,
+        self.kernel = self.add_weight("kernel", (self.kernel_size[1], self.filters,
                                                  input_shape[-1]), kinit)
         self.bias = (self.add_weight("bias", (self.filters,), binit)
                      if self.use_bias else None)
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        n = x.shape[1]
-        steps = n * self.stride if self.padding == "SAME" else \
-            (n - 1) * self.stride + max(self.kernel_width, self.stride)
-        y = nn.conv1d_transpose(x, self.kernel, [x.shape[0], steps, self.filters],
-                                self.stride, self.padding)
-        if self.bias is not None:
-            y = y + self.bias
-        return self.activation(y) if self.activation else y
+        n, k, s = x.shape[1], self.kernel_size[1], self.strides[1]
+        steps = n * s if self.padding == "SAME" else (n - 1) * s + max(k, s)
+        y = nn.conv1d_transpose(x, self.kernel, [x.shape[0], steps, self.filters], s,
+                                self.padding)
+        return _biased(self, y)
 
 
 def _single_int(value, what):

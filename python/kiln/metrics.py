@@ -6,6 +6,7 @@ import numpy as np
 
 from . import losses, math_ops, ops
 from ._recording import record_subclass, recording_init
+from .module import _snake
 from ._targets import _labels, _match, _squeeze_last
 from .dtypes import float32, int64
 from .tensor import constant, convert_to_tensor
@@ -561,11 +562,6 @@ class _Count(_Confusion):
     def result(self):
         r = getattr(self, self._which).value()
         return ops.reshape(r, ()) if len(self.thresholds) == 1 else r
-
-
-def _snake(name):
-    import re
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class TruePositives(_Count):
