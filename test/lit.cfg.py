@@ -37,6 +37,16 @@ if config.cuda_toolkit and os.path.exists(
         os.path.join(config.cuda_toolkit, "bin", "ptxas")):
     config.available_features.add("ptxas")
 
+# Tests of memory safety in code MLIR's shared library runs (where the
+# ASan build sees nothing: libMLIR.so is not instrumented) run the tool under
+# valgrind's memcheck when it is installed, and plainly otherwise.
+import shutil
+if shutil.which("valgrind") and config.sanitizers not in ("ON", "1", "TRUE"):
+    config.substitutions.append(
+        ("%memcheck", "valgrind -q --error-exitcode=99 --leak-check=no"))
+else:
+    config.substitutions.append(("%memcheck", ""))
+
 # The test double of the CUDA driver (test/unit/fake_cuda.c): GPU entries
 # run against it without a GPU (kernels are checked and recorded, not run).
 config.substitutions.append(("%fake_cuda", config.fake_cuda))

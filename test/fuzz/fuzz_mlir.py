@@ -20,6 +20,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build"))
 TENSOR_OPT = os.path.join(BUILD, "bin", "tensor-opt")
+# glibc fills freed memory with a byte pattern: a use after free in the
+# parser or a pass then crashes at once rather than only when the heap's
+# checks happen to notice.
+ENV = dict(os.environ, KILN_CACHE_DIR="off", MALLOC_PERTURB_="165")
 
 MODES = {
     "parse": [],
@@ -90,7 +94,8 @@ def run(case, mode, timeout):
     args = [TENSOR_OPT, "-", *MODES[mode], "-o", os.devnull]
     try:
         proc = subprocess.run(args, input=case, capture_output=True, text=True,
-                              timeout=timeout, env=dict(os.environ, KILN_CACHE_DIR="off"))
+                              timeout=timeout,
+                              env=ENV)
     except subprocess.TimeoutExpired:
         return "hang", ""
     crashed = proc.returncode < 0 or "PLEASE submit" in proc.stderr or \

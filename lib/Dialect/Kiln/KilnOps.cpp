@@ -1005,6 +1005,78 @@ static YieldOp terminator(Operation *op, Region &region, StringRef name) {
   return yield;
 }
 
+// kiln.cond and kiln.while parse their regions straight into `result`: the
+// parser drops the uses of every value defined in the state's regions when
+// the op fails to parse, so a forward reference from above to a value of a
+// region that parsed is let go before that region is freed. (ODS's
+// generated parser holds finished regions elsewhere until the end.)
+
+ParseResult CondOp::parse(OpAsmParser &parser, OperationState &result) {
+  OpAsmParser::UnresolvedOperand pred;
+  SmallVector<Type> types;
+  if (parser.parseOperand(pred))
+    return failure();
+  if (succeeded(parser.parseOptionalArrow()) &&
+      (parser.parseLParen() || parser.parseTypeList(types) ||
+       parser.parseRParen()))
+    return failure();
+  Region *thenRegion = result.addRegion();
+  Region *elseRegion = result.addRegion();
+  if (parser.parseRegion(*thenRegion) || parser.parseKeyword("else") ||
+      parser.parseRegion(*elseRegion) ||
+      parser.parseOptionalAttrDict(result.attributes))
+    return failure();
+  result.addTypes(types);
+  Type predType = RankedTensorType::get({}, parser.getBuilder().getI1Type());
+  return parser.resolveOperand(pred, predType, result.operands);
+}
+
+void CondOp::print(OpAsmPrinter &p) {
+  p << ' ' << getPred();
+  if (!getResults().empty())
+    p << " -> (" << getResults().getTypes() << ")";
+  p << ' ';
+  p.printRegion(getThenRegion());
+  p << " else ";
+  p.printRegion(getElseRegion());
+  p.printOptionalAttrDict((*this)->getAttrs());
+}
+
+ParseResult WhileOp::parse(OpAsmParser &parser, OperationState &result) {
+  SmallVector<OpAsmParser::UnresolvedOperand> inits;
+  SmallVector<Type> initTypes;
+  SMLoc initsLoc = parser.getCurrentLocation();
+  if (succeeded(parser.parseOptionalLParen())) {
+    initsLoc = parser.getCurrentLocation();
+    if (parser.parseOperandList(inits) || parser.parseColon() ||
+        parser.parseTypeList(initTypes) || parser.parseRParen())
+      return failure();
+  }
+  if (parser.parseOptionalAttrDict(result.attributes))
+    return failure();
+  Region *condRegion = result.addRegion();
+  Region *bodyRegion = result.addRegion();
+  if (parser.parseKeyword("cond") || parser.parseRegion(*condRegion) ||
+      parser.parseKeyword("do") || parser.parseRegion(*bodyRegion) ||
+      parser.resolveOperands(inits, initTypes, initsLoc, result.operands))
+    return failure();
+  SmallVector<Type> types;
+  if (failed(inferLoopTypes(initTypes, *bodyRegion, types)))
+    return failure();
+  result.addTypes(types);
+  return success();
+}
+
+void WhileOp::print(OpAsmPrinter &p) {
+  if (!getInitArgs().empty())
+    p << "(" << getInitArgs() << " : " << getInitArgs().getTypes() << ")";
+  p.printOptionalAttrDict((*this)->getAttrs());
+  p << " cond ";
+  p.printRegion(getCondRegion());
+  p << " do ";
+  p.printRegion(getBodyRegion());
+}
+
 LogicalResult CondOp::verify() {
   YieldOp thenYield = terminator(*this, getThenRegion(), "'then' region");
   YieldOp elseYield = terminator(*this, getElseRegion(), "'else' region");

@@ -1152,6 +1152,13 @@ def Kiln_CondOp : Kiln_Op<"cond", [RecursiveMemoryEffects, NoRegionArguments,
          "areTypesCompatible"]>]> {
   let summary = "Runs one of two regions depending on a boolean";
   let description = [{
+    Syntax:
+
+    ```
+    operation ::= `kiln.cond` $pred (`->` `(` type($results)^ `)`)? $then_region
+                  `else` $else_region attr-dict
+    ```
+
     Runs `then` if the rank-0 `i1` predicate is true, otherwise `else`. Each
     region ends in `kiln.yield` with values of the op's result types. Values
     from above are visible inside both regions.
@@ -1169,10 +1176,12 @@ def Kiln_CondOp : Kiln_Op<"cond", [RecursiveMemoryEffects, NoRegionArguments,
   let results = (outs Variadic<Kiln_Tensor>:$results);
   let regions = (region SizedRegion<1>:$then_region,
                         SizedRegion<1>:$else_region);
-  let assemblyFormat = [{
-    $pred (`->` `(` type($results)^ `)`)? $then_region `else` $else_region
-    attr-dict
-  }];
+  // Written by hand (KilnOps.cpp), in the form the description gives,
+  // because ODS's generated parser keeps a finished region outside the
+  // operation state while it parses the next: when that fails, the first
+  // region is freed with its values still used by a forward reference
+  // above (a use-after-free found by the .mlir fuzzer).
+  let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
 }
 
@@ -1183,6 +1192,13 @@ def Kiln_WhileOp : Kiln_Op<"while", [RecursiveMemoryEffects,
     DeclareOpInterfaceMethods<LoopLikeOpInterface>]> {
   let summary = "Loop while a condition holds, carrying values";
   let description = [{
+    Syntax:
+
+    ```
+    operation ::= `kiln.while` (`(` $init_args^ `:` type($init_args) `)`)? attr-dict
+                  `cond` $cond_region `do` $body_region
+    ```
+
     The loop-carried values start as `init_args`. Each iteration runs the `cond`
     region on the current values; it ends in `kiln.condition` with a rank-0
     `i1` predicate and the values it passes on (normally its arguments). If
@@ -1206,10 +1222,8 @@ def Kiln_WhileOp : Kiln_Op<"while", [RecursiveMemoryEffects,
   let results = (outs Variadic<Kiln_Tensor>:$results);
   let regions = (region SizedRegion<1>:$cond_region,
                         SizedRegion<1>:$body_region);
-  let assemblyFormat = [{
-    (`(` $init_args^ `:` type($init_args) `)`)? attr-dict `cond` $cond_region
-    `do` $body_region
-  }];
+  // Written by hand (KilnOps.cpp) like kiln.cond's.
+  let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
