@@ -16,6 +16,9 @@ bool isIdentifierChar(char c) {
   return llvm::isAlnum(c) || c == '_' || c == '$' || c == '.';
 }
 
+/// The largest `#N` in a value's name that reaches MLIR's parser.
+constexpr uint64_t kMaxResultNumber = (1u << 20) - 1;
+
 /// Skips spaces and tabs/newlines from `i`.
 size_t skipSpace(llvm::StringRef s, size_t i) {
   while (i < s.size() && llvm::isSpace(s[i]))
@@ -43,6 +46,28 @@ mlir::kiln::findUnparsableText(llvm::StringRef source) {
     }
     if (i > 0 && isIdentifierChar(source[i - 1]))
       continue;
+    // `%name#N`: a use of a value not yet defined makes the parser hold a
+    // forward reference for every result up to N (~16 bytes each), so a
+    // huge N exhausts the memory and aborts the process.
+    if (c == '%') {
+      size_t j = i + 1;
+      while (j < source.size() && (isIdentifierChar(source[j]) || source[j] == '-'))
+        ++j;
+      if (j > i + 1 && j < source.size() && source[j] == '#') {
+        size_t k = j + 1;
+        uint64_t number = 0;
+        while (k < source.size() && llvm::isDigit(source[k]) &&
+               number <= kMaxResultNumber)
+          number = number * 10 + (source[k++] - '0');
+        if (number > kMaxResultNumber)
+          return UnparsableText{
+              i, ("the result number in '" + source.slice(i, j + 1) +
+                  "...' is above " + llvm::Twine(kMaxResultNumber) +
+                  ": MLIR's parser reserves memory for every result up to "
+                  "it and runs out")
+                     .str()};
+      }
+    }
     // `dimensions = ...` / `permutation = ...` of linalg.reduce, broadcast
     // and transpose in their custom syntax: anything but a list there makes
     // the parser use an attribute it never built.

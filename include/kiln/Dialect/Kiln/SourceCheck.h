@@ -34,7 +34,9 @@ struct UnparsableText {
 /// ...>`), which makes Parser::parseDenseArrayAttr dereference a null
 /// pointer; and `dimensions =`/`permutation =` not followed by `[` in
 /// linalg.reduce, linalg.broadcast or linalg.transpose (their parsers store
-/// the attribute they failed to parse: NamedAttrList::set on null).
+/// the attribute they failed to parse: NamedAttrList::set on null); and a
+/// value's result number `%name#N` above 2^20 - 1 (a forward reference
+/// reserves an entry for every result up to N: out of memory, an abort).
 std::optional<UnparsableText> findUnparsableText(llvm::StringRef source);
 
 /// "line:column" (1-based) of byte `offset` in `source`.
