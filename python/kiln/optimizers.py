@@ -1,5 +1,5 @@
 """kiln.optimizers: Keras' optimizers (SGD with momentum, Adam, AdamW, Lion, RMSprop,
-Adagrad, Adadelta, Adamax, Nadam, Ftrl).
+Adagrad, Adadelta, Adamax, Nadam, Ftrl, Adafactor, Lamb).
 
 Updates are the compiler's optimizer ops (kiln.apply_gradient_descent,
 kiln.apply_momentum, kiln.apply_adam), expanded by kiln-expand-optimizers:
@@ -7,11 +7,13 @@ inside @kiln.function they become part of the one compiled training step;
 called eagerly, apply_gradients runs a small compiled update (one per set of
 variables and hyperparameters, cached). Slots (momentum, Adam's moments) and
 the step counter `iterations` are kiln.Variables, so checkpoints save them.
+Adafactor and Lamb are written with tensor ops instead (their slots or
+norms span a whole variable), traced into the same step.
 """
 
 import numpy as np
 
-from . import errors, math_ops, schedules, tracing
+from . import errors, math_ops, ops, schedules, tracing
 from .core import attributes, symbol, unit
 from .dtypes import float32, int64
 from .ops import cast
@@ -58,10 +60,14 @@ class Optimizer:
     # slot name -> its initial value (zeros when absent)
     _slot_initial = {}
 
+    def _slot_shape(self, variable, slot):
+        """The shape of `slot` of `variable` (the variable's by default)."""
+        return variable.shape
+
     def _slot(self, variable, slot):
         key = (id(variable), slot)
         if key not in self._slots:
-            value = zeros(variable.shape, variable.dtype)
+            value = zeros(self._slot_shape(variable, slot), variable.dtype)
             if self._slot_initial.get(slot):  # (eagerly: maybe inside a trace)
                 value = constant(np.full(variable.shape, self._slot_initial[slot],
                                          variable.dtype.as_numpy_dtype),
@@ -209,9 +215,15 @@ class Optimizer:
             key = trace.bind_variable(v)
             for slot in self._slot_suffixes:
                 trace.bind_variable(self._slot(v, slot))
-            op, operands, attrs = self._op(g, rates[v.dtype], step, hyper)
-            trace.op(op, operands, attributes(variable=symbol(key), **attrs),
-                     [], location)
+            self._update_variable(trace, key, g, v, rates[v.dtype], step, hyper,
+                                  location)
+
+    def _update_variable(self, trace, key, grad, variable, lr, step, hyper, location):
+        """Updates `variable` (bound as `key`) and its slots from `grad`: by
+        default one of the compiler's optimizer ops, which
+        kiln-expand-optimizers expands."""
+        op, operands, attrs = self._op(grad, lr, step, hyper)
+        trace.op(op, operands, attributes(variable=symbol(key), **attrs), [], location)
 
     def _hyperparameters(self):
         return {"clip": (self.clipnorm, self.clipvalue, self.global_clipnorm)}
@@ -476,6 +488,114 @@ class Lion(Optimizer):
             "weight_decay": float(hyper["weight_decay"] or 0.0)}
 
 
+class _Composite(Optimizer):
+    """An optimizer whose update is written with tensor ops (traced into the
+    step like any other computation) rather than one optimizer op."""
+
+    def _update_variable(self, trace, key, grad, variable, lr, step, hyper, location):
+        self._update_step(grad, variable, lr, cast(step, variable.dtype), hyper)
+
+    def _update_step(self, grad, variable, lr, step, hyper):
+        raise NotImplementedError
+
+
+def _rms(x):
+    return ops.sqrt(ops.reduce_mean(ops.square(x)))
+
+
+class Adafactor(_Composite):
+    """Keras' Adafactor (Shazeer and Stern, 2018): the second moment of a
+    matrix (or of each matrix of the last two axes) kept as its row and
+    column means, steps relative to the variable's RMS, each update clipped
+    to RMS `clip_threshold`. Variables of rank < 2 keep an unfactored
+    second moment (their row and column slots are scalars, as in Keras)."""
+
+    _slot_suffixes = {"r": "_adafactor_r", "c": "_adafactor_c", "v": "_adafactor_v"}
+
+    def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30,
+                 epsilon_2=1e-3, clip_threshold=1.0, relative_step=True,
+                 name="Adafactor", **clipping):
+        if float(beta_2_decay) > 0:
+            raise ValueError(f"Adafactor: beta_2_decay must be <= 0 (the second moment's "
+                             f"decay 1 - t^beta_2_decay), got {beta_2_decay}")
+        if float(clip_threshold) <= 0:
+            raise ValueError(f"Adafactor: clip_threshold must be > 0, got {clip_threshold}")
+        self.beta_2_decay = float(beta_2_decay)
+        self.epsilon_1, self.epsilon_2 = float(epsilon_1), float(epsilon_2)
+        self.clip_threshold, self.relative_step = float(clip_threshold), bool(relative_step)
+        super().__init__(learning_rate, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "beta_2_decay": self.beta_2_decay,
+                "epsilon_1": self.epsilon_1, "epsilon_2": self.epsilon_2,
+                "clip_threshold": self.clip_threshold}
+
+    def _slot_shape(self, variable, slot):
+        shape = tuple(variable.shape)
+        if slot == "v":
+            return shape
+        if len(shape) < 2:
+            return ()
+        return shape[:-1] if slot == "r" else shape[:-2] + shape[-1:]
+
+    def _update_step(self, grad, variable, lr, step, hyper):
+        r, c, v = (self._slot(variable, name) for name in ("r", "c", "v"))
+        # Keras caps the rate at 1/sqrt(t) twice over (the relative step and
+        # rho_t): one minimum is the same.
+        rho = ops.minimum(lr, 1.0 / ops.sqrt(step))
+        alpha = ops.maximum(hyper["epsilon_2"], _rms(variable.value())) * rho
+        square = ops.square(grad) + hyper["epsilon_1"]
+        beta_2 = 1.0 - ops.pow(step, hyper["beta_2_decay"])
+        if len(variable.shape) >= 2:
+            r_new = beta_2 * r.value() + (1.0 - beta_2) * ops.reduce_mean(square, axis=-1)
+            c_new = beta_2 * c.value() + (1.0 - beta_2) * ops.reduce_mean(square, axis=-2)
+            r.assign(r_new)
+            c.assign(c_new)
+            v_new = math_ops.expand_dims(
+                r_new / ops.reduce_mean(r_new, axis=-1, keepdims=True), -1) * \
+                math_ops.expand_dims(c_new, -2)
+        else:
+            v_new = beta_2 * v.value() + (1.0 - beta_2) * square
+        v.assign(v_new)
+        u = grad / ops.sqrt(v_new)
+        u = u / ops.maximum(1.0, _rms(u) / hyper["clip_threshold"])
+        variable.assign_sub(alpha * u)
+
+
+class Lamb(_Composite):
+    """Keras' Lamb (You et al., 2019): Adam's bias-corrected step scaled per
+    variable by the trust ratio ||w|| / ||step|| (1 where either is 0)."""
+
+    _slot_suffixes = {"m": "_lamb_m", "v": "_lamb_v"}
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 name="Lamb", **clipping):
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        super().__init__(learning_rate, name, **clipping)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+    def _update_step(self, grad, variable, lr, step, hyper):
+        b1, b2 = hyper["beta_1"], hyper["beta_2"]
+        m, v = self._slot(variable, "m"), self._slot(variable, "v")
+        m_new = m.value() + (grad - m.value()) * (1.0 - b1)
+        v_new = v.value() + (ops.square(grad) - v.value()) * (1.0 - b2)
+        m.assign(m_new)
+        v.assign(v_new)
+        one = constant(1.0, variable.dtype)
+        m_hat = m_new / (one - ops.pow(constant(b1, variable.dtype), step))
+        v_hat = v_new / (one - ops.pow(constant(b2, variable.dtype), step))
+        update = m_hat / (ops.sqrt(v_hat) + hyper["epsilon"])
+        w_norm = ops.sqrt(ops.reduce_sum(ops.square(variable.value())))
+        u_norm = ops.sqrt(ops.reduce_sum(ops.square(update)))
+        positive = ops.logical_and(w_norm > 0.0, u_norm > 0.0)
+        # (The division where a norm is 0 is discarded: no NaN reaches w.)
+        ratio = ops.where(positive, w_norm / ops.maximum(u_norm, 1e-30), one)
+        variable.assign_sub(ratio * lr * update)
+
+
 def _innermost(optimizer):
     """The optimizer inside wrappers (DistributedOptimizer,
     LossScaleOptimizer, in any order)."""
@@ -501,7 +621,8 @@ def get(identifier):
         return identifier
     table = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
              "adagrad": Adagrad, "adadelta": Adadelta, "adamax": Adamax,
-             "nadam": Nadam, "ftrl": Ftrl}
+             "nadam": Nadam, "ftrl": Ftrl, "lion": Lion, "adafactor": Adafactor,
+             "lamb": Lamb}
     if isinstance(identifier, str):
         if identifier.lower() in table:
             return table[identifier.lower()]()

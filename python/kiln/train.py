@@ -148,13 +148,10 @@ class Checkpoint:
                 for _, var in obj._named_variables():
                     by_id[id(var)] = var
 
-        def value_for(name, var):
+        def value_for(name, var, shape=None):
             value = Tensor(store.get(name))
-            if value.shape != var.shape or value.dtype != var.dtype:
-                raise errors.InvalidArgumentError(
-                    f"{save_path}: variable '{name}' is {value.dtype.name}"
-                    f"{list(value.shape)} in the checkpoint but "
-                    f"{var.dtype.name}{list(var.shape)} here", None)
+            _check_fits(save_path, name, value, var.shape if shape is None else shape,
+                        var.dtype)
             return value
 
         updates = []
@@ -168,7 +165,8 @@ class Checkpoint:
         for name, (opt, vid, slot) in pending.items():
             if name in stored:
                 primary = by_id[vid]  # a slot has its variable's type
-                slots.append((opt, primary, slot, value_for(name, primary)))
+                slots.append((opt, primary, slot,
+                              value_for(name, primary, opt._slot_shape(primary, slot))))
         # Weights of a model that is not built yet (no call so far) wait in
         # the model and are assigned when its variables appear, as
         # TensorFlow's deferred restoration does.
@@ -208,6 +206,14 @@ def _fully_built(model):
         _fully_built(layer) for layer in getattr(model, "layers", ()))
 
 
+def _check_fits(path, name, value, shape, dtype):
+    """An error unless the checkpoint's `value` has `shape` and `dtype`."""
+    if tuple(value.shape) != tuple(shape) or value.dtype != dtype:
+        raise errors.InvalidArgumentError(
+            f"{path}: variable '{name}' is {value.dtype.name}{list(value.shape)} in the "
+            f"checkpoint but {dtype.name}{list(shape)} here", None)
+
+
 class _DeferredRestore:
     """Checkpoint values for a model's variables that did not exist at
     restore time; Layer.__call__ applies them once the call made them."""
@@ -223,11 +229,7 @@ class _DeferredRestore:
                 value = self.values.pop(name, None)
                 if value is None:
                     continue
-                if value.shape != var.shape or value.dtype != var.dtype:
-                    raise errors.InvalidArgumentError(
-                        f"{self.path}: variable '{name}' is {value.dtype.name}"
-                        f"{list(value.shape)} in the checkpoint but "
-                        f"{var.dtype.name}{list(var.shape)} here", None)
+                _check_fits(self.path, name, value, var.shape, var.dtype)
                 var.assign(value)
         if not self.values:
             del model.__dict__["_deferred_restore"]

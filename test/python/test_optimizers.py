@@ -12,19 +12,7 @@ TARGET = 0.5
 
 def _steps(optimizer, steps, compiled):
     """Minimizes sum((w - 0.5)^2) from W0; the weights after each step."""
-    w = kiln.Variable(W0.astype(np.float32))
-
-    def step():
-        with kiln.GradientTape() as tape:
-            loss = kiln.reduce_sum(kiln.square(w - TARGET))
-        (g,) = tape.gradient(loss, [w])
-        optimizer.apply_gradients([(g, w)])
-    run = kiln.function(step) if compiled else step
-    out = []
-    for _ in range(steps):
-        run()
-        out.append(w.numpy().copy())
-    return out
+    return _run_on(optimizer, W0, TARGET, steps, compiled, weighted=False)[0]
 
 
 def _numpy_run(update, steps, state=None):
@@ -186,8 +174,8 @@ def test_optimizer_names_and_slots(tmp_path):
                       ("adadelta", kiln.optimizers.Adadelta), ("nadam", kiln.optimizers.Nadam),
                       ("ftrl", kiln.optimizers.Ftrl)):
         assert type(kiln.optimizers.get(name)) is cls
-    with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
-        kiln.optimizers.get("lion")
+    with pytest.raises(ValueError, match="unknown optimizer 'sgdw'"):
+        kiln.optimizers.get("sgdw")
     # Slots reach checkpoints, and a restored optimizer continues the same.
     opt = kiln.optimizers.RMSprop(0.1, momentum=0.9)
     w = kiln.Variable(W0.astype(np.float32))
@@ -272,3 +260,131 @@ def test_tensorflow_1_names():
         np.testing.assert_allclose(g, w, rtol=1e-5)
     opt = kiln.train.AdamOptimizer(0.01)
     assert opt.epsilon == 1e-8 and isinstance(opt, kiln.optimizers.Adam)
+
+
+def _adafactor_numpy(w, grads, lr, decay=-0.8, eps1=1e-30, eps2=1e-3, clip=1.0):
+    """Keras 3's Adafactor.update_step transcribed, over the given gradient
+    function (of w) for len(grads) steps; the weights after each."""
+    w = w.astype(np.float64)
+    r = np.zeros(w.shape[:-1]) if w.ndim >= 2 else None
+    c = np.zeros(w.shape[:-2] + w.shape[-1:]) if w.ndim >= 2 else None
+    v = np.zeros(w.shape)
+    rms = lambda x: np.sqrt(np.mean(np.square(x)))  # noqa: E731
+    out = []
+    for t, grad in enumerate(grads, start=1):
+        g = grad(w)
+        rho = min(min(lr, 1 / np.sqrt(t)), 1 / np.sqrt(t))
+        alpha = max(eps2, rms(w)) * rho
+        sq = g * g + eps1
+        beta = 1 - t ** decay
+        if w.ndim >= 2:
+            r = beta * r + (1 - beta) * sq.mean(axis=-1)
+            c = beta * c + (1 - beta) * sq.mean(axis=-2)
+            v = np.expand_dims(r / r.mean(axis=-1, keepdims=True), -1) * np.expand_dims(c, -2)
+        else:
+            v = beta * v + (1 - beta) * sq
+        u = g / np.sqrt(v)
+        u = u / max(1.0, rms(u) / clip)
+        w = w - alpha * u
+        out.append(w)
+    return out
+
+
+def _lamb_numpy(w, grads, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Keras 3's Lamb.update_step transcribed."""
+    w = w.astype(np.float64)
+    m, v, out = np.zeros(w.shape), np.zeros(w.shape), []
+    for t, grad in enumerate(grads, start=1):
+        g = grad(w)
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        update = (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        wn, un = np.linalg.norm(w), np.linalg.norm(update)
+        ratio = wn / un if wn > 0 and un > 0 else 1.0
+        w = w - ratio * lr * update
+        out.append(w)
+    return out
+
+
+def _run_on(optimizer, w0, target, steps, compiled, weighted=True):
+    """Minimizes sum(k * (w - target)^2) with `optimizer` (k growing along
+    the last axis where `weighted`, so rows and columns see different
+    gradients; else 1); the weights after each step, and the gradient."""
+    w = kiln.Variable(w0.astype(np.float32))
+    k = np.arange(1, w0.shape[-1] + 1, dtype=np.float32) if w0.ndim and weighted \
+        else np.float32(1)
+
+    def step():
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(kiln.constant(k) * kiln.square(w - target))
+        (g,) = tape.gradient(loss, [w])
+        optimizer.apply_gradients([(g, w)])
+    run = kiln.function(step) if compiled else step
+    out = []
+    for _ in range(steps):
+        run()
+        out.append(w.numpy().copy())
+    return out, (lambda x: 2 * k * (x - target))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 5), (4,), ()])
+def test_adafactor_matches_keras_formula(shape, compiled):
+    rng = np.random.default_rng(7)
+    w0 = rng.normal(size=shape).astype(np.float32)
+    opt = kiln.optimizers.Adafactor(0.3, clip_threshold=0.8)
+    got, grad = _run_on(opt, w0, 0.25, 5, compiled)
+    want = _adafactor_numpy(w0, [grad] * 5, 0.3, clip=0.8)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
+    # Factored slots: the row and column means (scalars below rank 2).
+    (variable, _), = {(v, 0) for v, _ in opt._slots.values()}
+    factored = len(shape) >= 2
+    assert opt.get_slot(variable, "r").shape == (shape[:-1] if factored else ())
+    assert opt.get_slot(variable, "c").shape == (shape[:-2] + shape[-1:] if factored else ())
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_lamb_matches_keras_formula(compiled):
+    rng = np.random.default_rng(3)
+    w0 = rng.normal(size=(3, 4)).astype(np.float32)
+    got, grad = _run_on(kiln.optimizers.Lamb(0.05, beta_1=0.8, epsilon=1e-3), w0, 0.5, 4,
+                        compiled)
+    want = _lamb_numpy(w0, [grad] * 4, 0.05, b1=0.8, eps=1e-3)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
+    # A zero variable has norm 0: the trust ratio is 1, not a NaN.
+    got, grad = _run_on(kiln.optimizers.Lamb(0.05), np.zeros((2, 2), np.float32), 0.5, 2,
+                        compiled)
+    want = _lamb_numpy(np.zeros((2, 2)), [grad] * 2, 0.05)
+    np.testing.assert_allclose(got[-1], want[-1], rtol=2e-5, atol=1e-6)
+
+
+def test_adafactor_and_lamb_in_keras_models_and_checkpoints(tmp_path):
+    for name, cls in (("adafactor", kiln.optimizers.Adafactor),
+                      ("lamb", kiln.optimizers.Lamb), ("lion", kiln.optimizers.Lion)):
+        assert type(kiln.optimizers.get(name)) is cls
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 5)).astype(np.float32)
+    y = (x @ rng.normal(size=(5, 1))).astype(np.float32)
+    kiln.random.set_seed(1)
+    model = kiln.Sequential([kiln.Input((5,)), kiln.layers.Dense(8, activation="relu"),
+                             kiln.layers.Dense(1)])
+    model.compile(optimizer=kiln.optimizers.Adafactor(0.05), loss="mse")
+    history = model.fit(x, y, batch_size=8, epochs=6, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    # The factored slots go into checkpoints and come back: a restored
+    # optimizer takes the same next step.
+    w = kiln.Variable(rng.normal(size=(3, 4)).astype(np.float32))
+    opt = kiln.optimizers.Adafactor(0.1)
+    g = kiln.constant(rng.normal(size=(3, 4)).astype(np.float32))
+    opt.apply_gradients([(g, w)])
+    path = kiln.train.Checkpoint(w=w, opt=opt).write(str(tmp_path / "a.safetensors"))
+    w2, opt2 = kiln.Variable(np.zeros((3, 4), np.float32)), kiln.optimizers.Adafactor(0.1)
+    kiln.train.Checkpoint(w=w2, opt=opt2).restore(path)
+    np.testing.assert_array_equal(opt2.get_slot(w2, "c").numpy(), opt.get_slot(w, "c").numpy())
+    for o, v in ((opt, w), (opt2, w2)):
+        o.apply_gradients([(g * 0.5, v)])
+    np.testing.assert_allclose(w2.numpy(), w.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="beta_2_decay must be <= 0"):
+        kiln.optimizers.Adafactor(beta_2_decay=0.5)
