@@ -828,6 +828,46 @@ class Conv3D(Layer):
         return self.activation(y) if self.activation else y
 
 
+class Conv3DTranspose(Layer):
+    """The transpose of a 3-D convolution ([batch, depth, height, width,
+    channels]): each input voxel spreads the kernel over a stride-spaced
+    output; kernel (d, h, w, filters, in), as Keras' (kiln.nn.conv3d_transpose)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.filters = int(filters)
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias,
+                             window=_triple)
+        self.dilation_rate = _triple(dilation_rate, "dilation_rate")
+        self._inits = (kernel_initializer, bias_initializer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 5:
+            raise ValueError(f"{self.name}: Conv3DTranspose needs inputs of rank 5 (batch, "
+                             f"depth, height, width, channels), got shape {input_shape}")
+        kinit, binit = self._inits
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters,
+                                                 input_shape[-1]), kinit)
+        self.bias = (self.add_weight("bias", (self.filters,), binit)
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        # Keras' length: n * stride, or for 'valid' also what the (dilated)
+        # window reaches past the last stride.
+        extents = []
+        for n, k, s, d in zip(x.shape[1:4], self.kernel_size, self.strides,
+                              self.dilation_rate):
+            span = (k - 1) * d + 1
+            extents.append(n * s if self.padding == "SAME" else n * s + max(span - s, 0))
+        y = nn.conv3d_transpose(x, self.kernel, [x.shape[0], *extents, self.filters],
+                                list(self.strides), self.padding,
+                                dilations=list(self.dilation_rate))
+        return _biased(self, y)
+
+
 class _Pooling3D(_Pooling2D):
     _window = staticmethod(lambda value, what: _triple(value, what))
 

@@ -431,6 +431,83 @@ def conv3d(input, filters, strides, padding, data_format="NDHWC", dilations=None
     return _unfold_depth(total, depth)
 
 
+def conv3d_transpose(input, filters, output_shape, strides, padding="SAME",
+                     data_format="NDHWC", dilations=None, name=None):
+    """The transpose (gradient) of conv3d (tf.nn.conv3d_transpose, NDHWC):
+    filters [d, h, w, output channels, input channels], output_shape the
+    result's [batch, depth, height, width, channels] (the batch may be
+    None). Each depth tap's 2-D transposed convolution of the input (its
+    depth folded into the batch) lands on the depths that tap reads in the
+    forward convolution: every stride-th one, shifted by the tap's offset
+    less TensorFlow's SAME padding."""
+    _channels_last(data_format, "conv3d_transpose", ("NDHWC",))
+    x = convert_to_tensor(input)
+    w = convert_to_tensor(filters, x.dtype)
+    where = errors.user_location()
+    if x.ndim != 5 or w.ndim != 5:
+        raise errors.InvalidArgumentError(
+            f"conv3d_transpose: needs [b, d, h, w, c] inputs and [d, h, w, out, in] filters, "
+            f"got {list(x.shape)} and {list(w.shape)}", where)
+    entries = list(_static_extents(output_shape, "conv3d_transpose", open_extents=True))
+    if len(entries) != 5:
+        raise errors.InvalidArgumentError(
+            f"conv3d_transpose: output_shape {entries} must be [batch, depth, height, width, "
+            "channels]", where)
+    if any(isinstance(e, _OpenExtent) or e is None for e in entries[1:]) or \
+            None in x.shape[1:]:
+        raise errors.UnimplementedError(
+            f"conv3d_transpose: only the batch may be open (output_shape {entries}, input "
+            f"{list(x.shape)})", where)
+    depth, height, width, channels = (int(e) for e in entries[1:])
+    if w.shape[3] != channels or w.shape[4] != x.shape[4]:
+        raise errors.InvalidArgumentError(
+            f"conv3d_transpose: filters {list(w.shape)} must be [d, h, w, {channels}, "
+            f"{x.shape[4]}] for {channels} output and {x.shape[4]} input channels", where)
+    s = _triple(strides, "conv3d_transpose", "strides")
+    d = _triple(1 if dilations is None else dilations, "conv3d_transpose", "dilations")
+    _padding(padding)
+    padding = padding.upper()
+    span = (w.shape[0] - 1) * d[0] + 1
+    steps = x.shape[1]
+    # The forward convolution of an input of this depth must give the
+    # input's depth, as TensorFlow checks.
+    forward = -(-depth // s[0]) if padding == "SAME" else (depth - span) // s[0] + 1
+    if forward != steps:
+        raise errors.InvalidArgumentError(
+            f"conv3d_transpose: a convolution of depth {depth} ({padding}, stride {s[0]}, "
+            f"window {span}) gives depth {forward}, not the input's {steps}", where)
+    before = max((steps - 1) * s[0] + span - depth, 0) // 2 if padding == "SAME" else 0
+    folded = _fold_depth(x)
+    total = None
+    for i in range(w.shape[0]):
+        spread = _unfold_depth(conv2d_transpose(folded, w[i], [None, height, width, channels],
+                                                s[1:], padding, dilations=d[1:]), steps)
+        placed = _place_depth(spread, s[0], i * d[0] - before, depth)
+        if placed is not None:
+            total = placed if total is None else total + placed
+    # (Some tap always lands: every forward window reads the input.)
+    return total
+
+
+def _place_depth(y, stride, offset, depth):
+    """y [b, n, h, w, c] at depths offset, offset + stride, ... of a [b,
+    depth, h, w, c] tensor (zeros elsewhere; what falls outside is
+    dropped), or None when nothing falls inside."""
+    n = y.shape[1]
+    if stride > 1:  # every stride-th depth: the others zeros
+        y = ops.stack([y] + [math_ops.zeros_like(y)] * (stride - 1), axis=2)
+        y = reshape(y, [-1, n * stride] + list(y.shape[3:]))
+    start, front = max(-offset, 0), max(offset, 0)
+    keep = min(y.shape[1] - start, depth - front)
+    if keep <= 0:
+        return None
+    y = y[:, start:start + keep]
+    back = depth - front - keep
+    if front or back:
+        y = math_ops.pad(y, [[0, 0], [front, back], [0, 0], [0, 0], [0, 0]])
+    return y
+
+
 def _pool3d(what, pool2d, combine, fill):
     def apply(input, ksize, strides, padding="VALID", data_format="NDHWC", name=None):
         _channels_last(data_format, what, ("NDHWC",))

@@ -539,3 +539,85 @@ def test_recurrent_layers_over_an_open_batch(kind):
         numeric = central(lambda a: float((_np_rnn(kind, layer.cell, a)[0] * w).sum()), x0)
         np.testing.assert_allclose(dx.numpy(), numeric, rtol=1e-6, atol=1e-8)
     assert run.trace_count == 1
+
+
+def _np_conv3d_transpose(x, w, out_shape, strides, padding, dilations=(1, 1, 1)):
+    """tf.nn.conv3d_transpose by its definition: each input voxel adds
+    x * w[tap] at the output voxel that tap reads in the forward
+    convolution (TensorFlow's SAME split of the padding)."""
+    b, n_in = x.shape[0], x.shape[1:4]
+    out = np.zeros((b,) + tuple(out_shape) + (w.shape[3],))
+    before = []
+    for n, size, k, s, d in zip(n_in, out_shape, w.shape[:3], strides, dilations):
+        span = (k - 1) * d + 1
+        before.append(max((n - 1) * s + span - size, 0) // 2 if padding == "SAME" else 0)
+    for o in np.ndindex(*n_in):
+        for tap in np.ndindex(*w.shape[:3]):
+            at = [o[a] * strides[a] + tap[a] * dilations[a] - before[a] for a in range(3)]
+            if all(0 <= at[a] < out_shape[a] for a in range(3)):
+                out[:, at[0], at[1], at[2]] += x[:, o[0], o[1], o[2]] @ w[tap].T
+    return out
+
+
+@pytest.mark.parametrize("strides,padding,out_shape,dilations", [
+    ((2, 1, 2), "SAME", (6, 3, 4), (1, 1, 1)),
+    ((2, 2, 1), "VALID", (7, 7, 5), (1, 1, 1)),
+    ((3, 1, 1), "VALID", (9, 3, 3), (1, 1, 1)),
+    ((1, 1, 1), "SAME", (3, 3, 3), (2, 1, 1)),
+    ((1, 1, 1), "SAME", (1, 3, 3), (1, 1, 1)),   # taps beyond a depth of 1
+])
+def test_conv3d_transpose_matches_its_definition(strides, padding, out_shape, dilations):
+    k = (3, 3, 3)
+    span = [(kk - 1) * d + 1 for kk, d in zip(k, dilations)]
+    n_in = [-(-o // s) if padding == "SAME" else (o - sp) // s + 1
+            for o, s, sp in zip(out_shape, strides, span)]
+    x = RNG.normal(size=(2, *n_in, 3))
+    w = RNG.normal(size=(*k, 4, 3))
+    got = kiln.nn.conv3d_transpose(kiln.constant(x), kiln.constant(w), [2, *out_shape, 4],
+                                   strides, padding, dilations=dilations).numpy()
+    want = _np_conv3d_transpose(x, w, out_shape, strides, padding, dilations)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="gives depth"):
+        kiln.nn.conv3d_transpose(kiln.constant(x), kiln.constant(w),
+                                 [2, out_shape[0] + 5 * strides[0], *out_shape[1:], 4],
+                                 strides, padding, dilations=dilations)
+
+
+def test_conv3d_transpose_layer_trains_and_has_gradients():
+    from conftest import central
+    x0 = RNG.normal(size=(2, 2, 3, 2, 2))
+    up = layers.Conv3DTranspose(3, (2, 3, 2), strides=(2, 1, 2), padding="valid",
+                                dtype="float64")
+    y = up(kiln.constant(x0))
+    assert y.shape == (2, 4, 5, 4, 3)   # Keras' lengths: n * s + max(k - s, 0)
+    k, b = up.kernel.numpy(), up.bias.numpy()
+    np.testing.assert_allclose(
+        y.numpy(), _np_conv3d_transpose(x0, k, (4, 5, 4), (2, 1, 2), "VALID") + b,
+        rtol=1e-10, atol=1e-12)
+    assert layers.Conv3DTranspose(2, 3, strides=2, padding="same")(
+        kiln.ones([1, 2, 3, 4, 1])).shape == (1, 4, 6, 8, 2)
+    # Gradients with respect to the input and the kernel, by central differences.
+    probe = RNG.normal(size=(2, 4, 5, 4, 3))
+
+    def loss_of(xv, kv):
+        return float((_np_conv3d_transpose(xv, kv, (4, 5, 4), (2, 1, 2), "VALID")
+                      * probe).sum())
+    xt = kiln.constant(x0)
+    with kiln.GradientTape() as tape:
+        tape.watch(xt)
+        loss = kiln.reduce_sum(up(xt) * kiln.constant(probe))
+    gx, gk = tape.gradient(loss, [xt, up.kernel])
+    np.testing.assert_allclose(gx.numpy(), central(lambda v: loss_of(v, k), x0), rtol=1e-6,
+                               atol=1e-8)
+    np.testing.assert_allclose(gk.numpy(), central(lambda v: loss_of(x0, v), k), rtol=1e-6,
+                               atol=1e-8)
+
+    # In a compiled training step with an open batch.
+    model = kiln.Sequential([kiln.Input((2, 2, 2, 1)),
+                             layers.Conv3DTranspose(2, 2, strides=2, activation="relu"),
+                             layers.Flatten(), layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    xs = RNG.normal(size=(12, 2, 2, 2, 1)).astype(np.float32)
+    ys = xs.reshape(12, -1).sum(axis=1, keepdims=True)
+    history = model.fit(xs, ys, batch_size=5, epochs=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
