@@ -3285,14 +3285,32 @@ class RNN(Layer):
         return [y] + list(final_states) if self.return_state else y
 
 
-class ConvLSTM2D(Layer):
-    """Keras' ConvLSTM2D: an LSTM over [batch, time, rows, cols, channels]
-    whose products are 2-D convolutions (the input's with `strides`,
+def _conv_of_rank(rank):
+    """The channels-last convolution of `rank` spatial axes (x, kernel,
+    strides, padding, dilations)."""
+    if rank == 1:
+        return lambda x, k, s, p, d: nn.conv1d(x, k, s[0], p, dilations=d[0])
+    conv = nn.conv2d if rank == 2 else nn.conv3d
+    return lambda x, k, s, p, d: conv(x, k, list(s), p, dilations=list(d))
+
+
+def _window_of_rank(rank):
+    """The kernel/stride/dilation reader of `rank` spatial axes."""
+    if rank == 1:
+        return lambda value, what: [_single_int(value, what)]
+    return _pair if rank == 2 else _triple
+
+
+class _ConvLSTM(Layer):
+    """Keras' ConvLSTM1D/2D/3D: an LSTM over [batch, time, *spatial,
+    channels] whose products are convolutions (the input's with `strides`,
     `padding` and `dilation_rate`, the state's 'same' with stride 1);
     gates i, f, c, o as LSTM's, unit_forget_bias starting the forget
-    bias at 1. Returns the last state h [batch, rows', cols', filters] (or
+    bias at 1. Returns the last state h [batch, *spatial', filters] (or
     every step's with return_sequences; the states too with
     return_state)."""
+
+    _rank = 2
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  activation="tanh", recurrent_activation="sigmoid", use_bias=True,
@@ -3301,8 +3319,10 @@ class ConvLSTM2D(Layer):
                  return_state=False, go_backwards=False, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.filters = int(filters)
-        _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        window = _window_of_rank(self._rank)
+        _convolution_options(self, kernel_size, strides, padding, activation, use_bias,
+                             window=window)
+        self.dilation_rate = window(dilation_rate, "dilation_rate")
         self.recurrent_activation = _activation(recurrent_activation)
         self.unit_forget_bias = unit_forget_bias
         self.return_sequences, self.return_state = return_sequences, return_state
@@ -3310,9 +3330,10 @@ class ConvLSTM2D(Layer):
         self._inits = (kernel_initializer, recurrent_initializer, bias_initializer)
 
     def build(self, input_shape):
-        if len(input_shape) != 5:
-            raise ValueError(f"{self.name}: ConvLSTM2D inputs are [batch, time, rows, cols, "
-                             f"channels], got shape {input_shape}")
+        if len(input_shape) != self._rank + 3:
+            raise ValueError(
+                f"{self.name}: {type(self).__name__} inputs are [batch, time, "
+                f"{self._rank} spatial axes, channels], got shape {input_shape}")
         k, r, b = self._inits
         f = self.filters
         self.kernel = self.add_weight("kernel", (*self.kernel_size, input_shape[-1], 4 * f), k)
@@ -3333,16 +3354,18 @@ class ConvLSTM2D(Layer):
             raise ValueError(f"{self.name}: the number of time steps must be known")
         if self.go_backwards:
             x = math_ops.reverse(x, [1])
-        xs = ops.transpose(x, [1, 0, 2, 3, 4])                  # time first
-        conv_in = lambda t: nn.conv2d(t, self.kernel, list(self.strides), self.padding,
-                                      dilations=list(self.dilation_rate))
+        time_first = [1, 0] + list(range(2, x.ndim))
+        xs = ops.transpose(x, time_first)
+        conv = _conv_of_rank(self._rank)
+        ones = [1] * self._rank
+        conv_in = lambda t: conv(t, self.kernel, self.strides, self.padding,
+                                 self.dilation_rate)
         if initial_state is None:
             # zeros of the state's shape (an open batch is the input's)
             zero_kernel = convert_to_tensor(np.zeros(
                 (*self.kernel_size, x.shape[-1], self.filters),
                 as_dtype(x.dtype).as_numpy_dtype), x.dtype)
-            zero = nn.conv2d(xs[0], zero_kernel, list(self.strides), self.padding,
-                             dilations=list(self.dilation_rate))
+            zero = conv(xs[0], zero_kernel, self.strides, self.padding, self.dilation_rate)
             states = [zero, zero]
         else:
             states = [convert_to_tensor(s) for s in initial_state]
@@ -3351,7 +3374,7 @@ class ConvLSTM2D(Layer):
         gate = self.recurrent_activation
 
         def body(t, h, c, last, array):
-            z = conv_in(xs[t]) + nn.conv2d(h, self.recurrent_kernel, 1, "SAME")
+            z = conv_in(xs[t]) + conv(h, self.recurrent_kernel, ones, "SAME", ones)
             if self.bias is not None:
                 z = z + self.bias
             zi, zf, zc, zo = math_ops.split(z, 4, axis=-1)
@@ -3362,8 +3385,20 @@ class ConvLSTM2D(Layer):
             return [h, c, h, array]
 
         h, c, last, outputs = control_flow.for_loop(steps, body, states + [states[0], outputs])
-        y = ops.transpose(outputs.stack(), [1, 0, 2, 3, 4]) if self.return_sequences else last
+        y = ops.transpose(outputs.stack(), time_first) if self.return_sequences else last
         return [y, h, c] if self.return_state else y
+
+
+class ConvLSTM1D(_ConvLSTM):
+    _rank = 1
+
+
+class ConvLSTM2D(_ConvLSTM):
+    _rank = 2
+
+
+class ConvLSTM3D(_ConvLSTM):
+    _rank = 3
 
 
 def _split_cell_arguments(kwargs):

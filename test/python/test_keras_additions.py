@@ -372,20 +372,36 @@ def test_precision_recall_top_k_and_class_id():
         kiln.metrics.Recall(class_id=7).update_state(truth, score)
 
 
-def _numpy_conv2d(x, k, stride=1, same=False):
-    """Cross-correlation of [b, h, w, c] with (kh, kw, c, o), VALID or SAME
-    (stride 1 for SAME here)."""
-    kh, kw = k.shape[:2]
+def _numpy_conv_nd(x, k, same=False):
+    """Stride-1 cross-correlation of [b, *spatial, c] with (*window, c, o),
+    VALID or SAME (TensorFlow's split: the extra pad after)."""
+    window = k.shape[:-2]
     if same:
-        x = np.pad(x, [(0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)])
-    oh = (x.shape[1] - kh) // stride + 1
-    ow = (x.shape[2] - kw) // stride + 1
-    out = np.zeros((x.shape[0], oh, ow, k.shape[3]))
-    for i in range(oh):
-        for j in range(ow):
-            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw]
-            out[:, i, j] = np.einsum("bhwc,hwco->bo", patch, k)
+        x = np.pad(x, [(0, 0)] + [((w - 1) // 2, w // 2) for w in window] + [(0, 0)])
+    out_shape = [n - w + 1 for n, w in zip(x.shape[1:-1], window)]
+    out = np.zeros((x.shape[0], *out_shape, k.shape[-1]))
+    for at in np.ndindex(*out_shape):
+        patch = x[(slice(None),) + tuple(slice(a, a + w) for a, w in zip(at, window))]
+        out[(slice(None),) + at] = np.tensordot(patch, k, axes=len(window) + 1)
     return out
+
+
+def _numpy_conv_lstm(x, k, r, b, same):
+    """Keras' ConvLSTM over [b, time, *spatial, c] in NumPy (stride 1):
+    every step's h, and the last c."""
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    h = c = None
+    want = []
+    for t in range(x.shape[1]):
+        zx = _numpy_conv_nd(x[:, t], k, same=same)
+        if h is None:
+            h = c = np.zeros(zx.shape[:-1] + (k.shape[-1] // 4,))
+        z = zx + _numpy_conv_nd(h, r, same=True) + b
+        zi, zf, zc, zo = np.split(z, 4, axis=-1)
+        c = sig(zf) * c + sig(zi) * np.tanh(zc)
+        h = sig(zo) * np.tanh(c)
+        want.append(h)
+    return want, c
 
 
 @pytest.mark.parametrize("padding,backwards", [("valid", False), ("same", True)])
@@ -395,19 +411,7 @@ def test_conv_lstm_2d_matches_numpy(padding, backwards):
                               return_state=True, go_backwards=backwards)
     seq, h_last, c_last = (t.numpy() for t in layer(x))
     k, r, b = layer.kernel.numpy(), layer.recurrent_kernel.numpy(), layer.bias.numpy()
-    sig = lambda v: 1 / (1 + np.exp(-v))
-    steps = x[:, ::-1] if backwards else x
-    h = c = None
-    want = []
-    for t in range(4):
-        zx = _numpy_conv2d(steps[:, t], k, same=(padding == "same"))
-        if h is None:
-            h = c = np.zeros(zx.shape[:3] + (3,))
-        z = zx + _numpy_conv2d(h, r, same=True) + b
-        zi, zf, zc, zo = np.split(z, 4, axis=-1)
-        c = sig(zf) * c + sig(zi) * np.tanh(zc)
-        h = sig(zo) * np.tanh(c)
-        want.append(h)
+    want, c = _numpy_conv_lstm(x[:, ::-1] if backwards else x, k, r, b, padding == "same")
     np.testing.assert_allclose(seq, np.stack(want, axis=1), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(h_last, want[-1], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(c_last, c, rtol=1e-4, atol=1e-5)
@@ -511,3 +515,24 @@ def test_multi_label_auc_logits_and_weights():
     model.compile(optimizer="sgd", loss="binary_crossentropy",
                   metrics=[kiln.metrics.AUC(multi_label=True)])
     model.fit(RNG.normal(size=(60, 4)).astype(np.float32), truth, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("rank,padding", [(1, "same"), (1, "valid"), (3, "same"),
+                                          (3, "valid")])
+def test_conv_lstm_1d_and_3d_match_numpy(rank, padding):
+    spatial = {1: (7,), 3: (3, 4, 3)}[rank]
+    window = {1: (3,), 3: (2, 3, 2)}[rank]
+    x = RNG.normal(size=(2, 3, *spatial, 2)).astype(np.float32)
+    cls = layers.ConvLSTM1D if rank == 1 else layers.ConvLSTM3D
+    layer = cls(2, window, padding=padding, return_sequences=True, return_state=True)
+    seq, h_last, c_last = (t.numpy() for t in layer(x))
+    k, r, b = layer.kernel.numpy(), layer.recurrent_kernel.numpy(), layer.bias.numpy()
+    assert k.shape == (*window, 2, 8) and r.shape == (*window, 2, 8)
+    want, c = _numpy_conv_lstm(x, k, r, b, padding == "same")
+    np.testing.assert_allclose(seq, np.stack(want, axis=1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_last, want[-1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c_last, c, rtol=1e-4, atol=1e-5)
+    compiled = kiln.function(lambda v: layer(v)[0])(x).numpy()
+    np.testing.assert_allclose(compiled, seq, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="spatial axes"):
+        cls(2, window)(x[:, :, 0])
