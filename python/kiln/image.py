@@ -17,7 +17,8 @@ from . import errors, random as _random
 from .dtypes import as_dtype, float32, float64, int32
 from .math_ops import _positions, broadcast_to, expand_dims, floor, pad, reverse, squeeze, tile
 from .ops import (abs, cast, equal, gather, greater, greater_equal, less, less_equal, log,
-                  logical_and, maximum, minimum, reduce_mean, reduce_sum, reshape, sqrt, stack,
+                  logical_and, maximum, minimum, pow as _pow, reduce_mean, reduce_sum, reshape,
+                  sqrt, stack,
                   transpose as _transpose, where)
 from .tensor import _OpenExtent, _static_extents, constant, convert_to_tensor
 
@@ -26,7 +27,7 @@ __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop
            "grayscale_to_rgb", "pad_to_bounding_box", "per_image_standardization",
            "random_brightness", "random_contrast", "random_crop", "random_flip_left_right",
            "random_flip_up_down", "resize", "resize_with_crop_or_pad", "rgb_to_grayscale",
-           "rot90", "transform", "transpose", "adjust_gamma", "adjust_hue",
+           "rot90", "transform", "transpose", "adjust_gamma", "ssim_multiscale", "adjust_hue",
            "adjust_saturation", "hsv_to_rgb", "image_gradients", "psnr", "random_hue",
            "random_saturation", "resize_with_pad", "rgb_to_hsv", "rgb_to_yiq", "rgb_to_yuv",
            "sobel_edges", "ssim", "total_variation", "yiq_to_rgb", "yuv_to_rgb",
@@ -776,17 +777,13 @@ def _gaussian_blur_valid(x, size, sigma):
     return out
 
 
-def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
-         return_index_map=False):
-    """The structural similarity of two images (batches) per image, the
-    mean over channels of the mean over the Gaussian windows of luminance
-    times contrast-structure (tf.image.ssim; Wang et al. 2004): images
-    [..., h, w, c] at least filter_size in height and width."""
-    a, b, max_val = _quality_inputs(img1, img2, max_val, "ssim")
+def _ssim_parts(a, b, max_val, filter_size, filter_sigma, k1, k2, what):
+    """SSIM's index map (luminance times contrast-structure) and the
+    contrast-structure map, [..., h', w', c], of two float images."""
     size = int(filter_size)
     if a.shape[-3] < size or a.shape[-2] < size:
         raise errors.InvalidArgumentError(
-            f"ssim: images of {a.shape[-3]}x{a.shape[-2]} are smaller than the "
+            f"{what}: images of {a.shape[-3]}x{a.shape[-2]} are smaller than the "
             f"{size}x{size} filter", errors.user_location())
     c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
     blur = lambda t: _gaussian_blur_valid(t, size, float(filter_sigma))
@@ -797,10 +794,68 @@ def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03
     num1 = blur(a * b) * 2.0
     den1 = blur(a * a + b * b)
     cs = (num1 - num0 + c2) / (den1 - den0 + c2)
-    index_map = luminance * cs
+    return luminance * cs, cs
+
+
+def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
+         return_index_map=False):
+    """The structural similarity of two images (batches) per image, the
+    mean over channels of the mean over the Gaussian windows of luminance
+    times contrast-structure (tf.image.ssim; Wang et al. 2004): images
+    [..., h, w, c] at least filter_size in height and width."""
+    a, b, max_val = _quality_inputs(img1, img2, max_val, "ssim")
+    index_map, _ = _ssim_parts(a, b, max_val, filter_size, filter_sigma, k1, k2, "ssim")
     if return_index_map:
         return reduce_mean(index_map, axis=-1)
     return reduce_mean(index_map, axis=[-3, -2, -1])
+
+
+_MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _halve(x):
+    """x [..., h, w, c] averaged over 2x2 blocks, an odd height or width
+    first extended by its last row or column (TensorFlow's SYMMETRIC pad)."""
+    h, w = x.shape[-3], x.shape[-2]
+    if h % 2 or w % 2:
+        x = pad(x, [[0, 0]] * (x.ndim - 3) + [[0, h % 2], [0, w % 2], [0, 0]],
+                mode="SYMMETRIC")
+        h, w = h + h % 2, w + w % 2
+    heads = [-1 if e is None else e for e in x.shape[:-3]]
+    if heads.count(-1) > 1:
+        raise errors.UnimplementedError(
+            f"ssim_multiscale: at most one open leading extent, got {list(x.shape)}",
+            errors.user_location())
+    blocks = reshape(x, [-1, h // 2, 2, w // 2, 2, x.shape[-1]])
+    return reshape(reduce_mean(blocks, axis=[2, 4]), heads + [h // 2, w // 2, x.shape[-1]])
+
+
+def ssim_multiscale(img1, img2, max_val, power_factors=_MSSSIM_WEIGHTS, filter_size=11,
+                    filter_sigma=1.5, k1=0.01, k2=0.03):
+    """Multi-scale SSIM per image (tf.image.ssim_multiscale; Wang, Simoncelli
+    and Bovik 2003): at each of len(power_factors) scales (each half the
+    last, by 2x2 means) the per-channel mean contrast-structure, and at the
+    last the SSIM; their product raised to the power factors (negative
+    values clipped to 0), averaged over channels. The images must stay at
+    least filter_size in height and width at the coarsest scale."""
+    a, b, max_val = _quality_inputs(img1, img2, max_val, "ssim_multiscale")
+    factors = [float(f) for f in power_factors]
+    if not factors:
+        raise ValueError("ssim_multiscale: power_factors is empty")
+    terms = []
+    for scale in range(len(factors)):
+        if scale:
+            a, b = _halve(a), _halve(b)
+        index_map, cs = _ssim_parts(a, b, max_val, filter_size, filter_sigma, k1, k2,
+                                    f"ssim_multiscale at scale {scale} of {len(factors)} "
+                                    "(each scale halves the images)")
+        last = scale == len(factors) - 1
+        per_channel = reduce_mean(index_map if last else cs, axis=[-3, -2])
+        terms.append(_pow(maximum(per_channel, 0.0), factors[scale]))
+    product = terms[0]
+    for term in terms[1:]:
+        product = product * term
+    return reduce_mean(product, axis=-1)
 
 
 # --- Patches and boxes ----------------------------------------------------------

@@ -579,28 +579,36 @@ def test_gradients_sobel_and_total_variation_match_numpy():
     np.testing.assert_allclose(edges, want, atol=1e-12)
 
 
-def _numpy_ssim(a, b, max_val, size=11, sigma=1.5, k1=0.01, k2=0.03):
+def _numpy_ssim_channels(a, b, max_val, size=11, sigma=1.5, k1=0.01, k2=0.03):
     """Wang et al.'s SSIM with a size x size Gaussian window, window by
-    window (no separable filter), mean over windows and channels."""
+    window (no separable filter): per image and channel, the mean over the
+    windows of SSIM and of its contrast-structure term."""
     g = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
     window = np.outer(g, g) / np.outer(g, g).sum()
     c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
     h, w = a.shape[-3] - size + 1, a.shape[-2] - size + 1
-    out = np.zeros(a.shape[:-3])
+    ssim_out = np.zeros(a.shape[:-3] + a.shape[-1:])
+    cs_out = np.zeros_like(ssim_out)
     for idx in np.ndindex(*a.shape[:-3]):
-        values = []
+        values, css = [], []
         for i in range(h):
             for j in range(w):
                 pa = a[idx][i:i + size, j:j + size]           # [size, size, c]
                 pb = b[idx][i:i + size, j:j + size]
-                wsum = lambda t: np.einsum("ij,ijc->c", window, t)
+                wsum = lambda t: np.einsum("ij,ijc->c", window, t)  # noqa: E731
                 ma, mb = wsum(pa), wsum(pb)
                 va, vb = wsum(pa * pa) - ma ** 2, wsum(pb * pb) - mb ** 2
                 cov = wsum(pa * pb) - ma * mb
-                values.append(((2 * ma * mb + c1) * (2 * cov + c2)) /
-                              ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2)))
-        out[idx] = np.mean(values)
-    return out
+                cs = (2 * cov + c2) / (va + vb + c2)
+                css.append(cs)
+                values.append((2 * ma * mb + c1) / (ma ** 2 + mb ** 2 + c1) * cs)
+        ssim_out[idx], cs_out[idx] = np.mean(values, axis=0), np.mean(css, axis=0)
+    return ssim_out, cs_out
+
+
+def _numpy_ssim(a, b, max_val, **kwargs):
+    """SSIM per image: the mean over channels."""
+    return _numpy_ssim_channels(a, b, max_val, **kwargs)[0].mean(axis=-1)
 
 
 def test_psnr_and_ssim_match_their_formulas():
@@ -759,3 +767,52 @@ def test_crop_and_resize_matches_tensorflows_kernel(method):
     one = kiln.image.crop_and_resize(images, boxes, indices, [1, 1], method).numpy()
     np.testing.assert_allclose(one, _numpy_crop_and_resize(images, boxes, indices, (1, 1),
                                                            method, 0.0), atol=2e-6)
+
+
+def _numpy_ms_ssim(a, b, max_val, factors, **kwargs):
+    """Multi-scale SSIM (Wang, Simoncelli and Bovik): contrast-structure at
+    every scale but the last, SSIM at the last, each clipped at 0 and raised
+    to its factor; scales halved by 2x2 means after a symmetric pad of odd
+    sides; the mean over channels."""
+    product = 1.0
+    for scale, factor in enumerate(factors):
+        if scale:
+            halves = []
+            for x in (a, b):
+                odd = [(0, 0)] * (x.ndim - 3) + [(0, x.shape[-3] % 2), (0, x.shape[-2] % 2),
+                                                  (0, 0)]
+                x = np.pad(x, odd, mode="symmetric")
+                h, w = x.shape[-3] // 2, x.shape[-2] // 2
+                halves.append(x.reshape(x.shape[:-3] + (h, 2, w, 2, x.shape[-1]))
+                              .mean(axis=(-4, -2)))
+            a, b = halves
+        ssim_c, cs_c = _numpy_ssim_channels(a, b, max_val, **kwargs)
+        term = ssim_c if scale == len(factors) - 1 else cs_c
+        product = product * np.maximum(term, 0.0) ** factor
+    return product.mean(axis=-1)
+
+
+def test_ssim_multiscale_matches_its_definition():
+    a = RNG.uniform(0, 1, size=(2, 23, 18, 2))   # odd sides at the first halving
+    b = np.clip(a + RNG.normal(scale=0.2, size=a.shape), 0, 1)
+    factors = (0.3, 0.5, 0.2)
+    got = kiln.image.ssim_multiscale(a, b, 1.0, power_factors=factors, filter_size=5,
+                                     filter_sigma=1.0).numpy()
+    want = _numpy_ms_ssim(a.astype(np.float32), b.astype(np.float32), 1.0, factors, size=5,
+                          sigma=1.0)
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    np.testing.assert_allclose(kiln.image.ssim_multiscale(a, a, 1.0, factors, 5).numpy(),
+                               [1.0, 1.0], rtol=1e-5)
+    # Compiled with an open batch, and extra leading axes.
+    spec = kiln.TensorSpec([None, 23, 18, 2], kiln.float32)
+    compiled = kiln.function(
+        lambda p, q: kiln.image.ssim_multiscale(p, q, 1.0, factors, 5, 1.0),
+        input_signature=[spec, spec])
+    np.testing.assert_allclose(compiled(a.astype(np.float32), b.astype(np.float32)).numpy(),
+                               got, rtol=1e-5)
+    nested = kiln.image.ssim_multiscale(a[None], b[None], 1.0, factors, 5, 1.0).numpy()
+    np.testing.assert_allclose(nested, got[None], rtol=1e-5)
+    # TensorFlow's five default scales need 176 pixels for an 11x11 filter.
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match="at scale 1 of 5 .* 12x9 are smaller than the 11x11 filter"):
+        kiln.image.ssim_multiscale(a, b, 1.0)
