@@ -422,16 +422,19 @@ class AUC(_Confusion):
     """The area under the ROC curve (trapezoids) or the precision-recall
     curve (curve="PR": Davis and Goadrich's interpolation, Keras' default
     for PR), from confusion counts at `num_thresholds` thresholds spread
-    over [0, 1], as Keras' AUC."""
+    over [0, 1], as Keras' AUC; summation_method "minoring" or "majoring"
+    sums rectangles under or over the curve instead (PR: precision over
+    recall)."""
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name="auc", dtype=None, thresholds=None, multi_label=False, num_labels=None,
                  label_weights=None, from_logits=False):
         if curve not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR', got {curve!r}")
-        if summation_method != "interpolation":
-            raise ValueError(f"AUC: summation_method {summation_method!r} is not supported "
-                             "(only 'interpolation', Keras' default)")
+        if summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(f"AUC: summation_method must be 'interpolation', 'minoring' or "
+                             f"'majoring', got {summation_method!r}")
+        self.summation_method = summation_method
         self.curve, self.multi_label, self.from_logits = curve, bool(multi_label), from_logits
         self.label_weights = None if label_weights is None else \
             np.asarray(label_weights, np.float32)
@@ -449,8 +452,12 @@ class AUC(_Confusion):
         if self.tp is None:
             return constant(0.0)
         tp, fp, tn, fn = (v.value() for v in self.variables)
-        area = self._pr_area(tp, fp, fn) if self.curve == "PR" else self._roc_area(tp, fp,
-                                                                                    tn, fn)
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            area = self._pr_area(tp, fp, fn)
+        elif self.curve == "PR":
+            area = self._riemann_area(_ratio(tp, tp + fn), _ratio(tp, tp + fp))
+        else:
+            area = self._riemann_area(_ratio(fp, fp + tn), _ratio(tp, tp + fn))
         if not self.multi_label:
             return area
         # (the labels' areas averaged, or weighted by label_weights)
@@ -459,14 +466,18 @@ class AUC(_Confusion):
         weights = constant(self.label_weights)
         return ops.reduce_sum(area * weights) / float(self.label_weights.sum())
 
-    def _roc_area(self, tp, fp, tn, fn):
-        tpr = _ratio(tp, tp + fn)
-        fpr = _ratio(fp, fp + tn)
+    def _riemann_area(self, x, y):
+        """The area under y(x) between neighbouring thresholds (ascending
+        thresholds: x descends): trapezoids, or rectangles of the lower
+        ('minoring') or higher ('majoring') neighbour, as Keras sums."""
         n = len(self.thresholds)
-        # Thresholds ascend, so the rates descend: trapezoids between
-        # neighbours.
-        width = fpr[: n - 1] - fpr[1:]
-        height = (tpr[: n - 1] + tpr[1:]) * 0.5
+        width = x[: n - 1] - x[1:]
+        if self.summation_method == "minoring":
+            height = ops.minimum(y[: n - 1], y[1:])
+        elif self.summation_method == "majoring":
+            height = ops.maximum(y[: n - 1], y[1:])
+        else:
+            height = (y[: n - 1] + y[1:]) * 0.5
         return ops.reduce_sum(width * height, axis=0)
 
     def _pr_area(self, tp, fp, fn):

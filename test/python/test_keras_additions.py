@@ -536,3 +536,34 @@ def test_conv_lstm_1d_and_3d_match_numpy(rank, padding):
     np.testing.assert_allclose(compiled, seq, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="spatial axes"):
         cls(2, window)(x[:, :, 0])
+
+
+def test_auc_minoring_and_majoring_sums():
+    """Keras' Riemann sums over the curve's points at the thresholds: the
+    lower ('minoring') or higher ('majoring') neighbour's height times the
+    step in x (ROC: tpr over fpr; PR: precision over recall)."""
+    truth = (RNG.uniform(size=400) < 0.35).astype(np.float32)
+    score = np.clip(truth * 0.25 + RNG.uniform(size=400) * 0.75, 0, 1).astype(np.float32)
+    thresholds = np.array([-1e-7] + [(i + 1) / 29 for i in range(28)] + [1 + 1e-7])
+    pred = score[:, None] > thresholds.astype(np.float32)[None, :]
+    pos = truth[:, None] > 0.5
+    tp, fp = (pred & pos).sum(0).astype(float), (pred & ~pos).sum(0).astype(float)
+    tn, fn = (~pred & ~pos).sum(0).astype(float), (~pred & pos).sum(0).astype(float)
+    rate = lambda a, b: np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)  # noqa: E731
+    curves = {"ROC": (rate(fp, fp + tn), rate(tp, tp + fn)),
+              "PR": (rate(tp, tp + fn), rate(tp, tp + fp))}
+    for curve, (x, y) in curves.items():
+        for method, pick in (("minoring", np.minimum), ("majoring", np.maximum)):
+            m = kiln.metrics.AUC(num_thresholds=30, curve=curve, summation_method=method)
+            m.update_state(truth, score)
+            want = ((x[:-1] - x[1:]) * pick(y[:-1], y[1:])).sum()
+            np.testing.assert_allclose(m.result().numpy(), want, rtol=1e-5)
+    # The trapezoids lie between the two.
+    values = []
+    for method in ("minoring", "interpolation", "majoring"):
+        m = kiln.metrics.AUC(num_thresholds=30, summation_method=method)
+        m.update_state(truth, score)
+        values.append(float(m.result()))
+    assert values[0] < values[1] < values[2]
+    with pytest.raises(ValueError, match="'careful_interpolation'"):
+        kiln.metrics.AUC(summation_method="careful_interpolation")
