@@ -81,21 +81,28 @@ class History(Callback):
 
 class BackupAndRestore(Callback):
     """Fault-tolerant training (Keras' BackupAndRestore): after each epoch
-    (or every `save_freq` epochs) the model's weights, its optimizer's state
-    and the epoch go to backup_dir; a fit that starts with a backup there
-    restores them and goes on from the next epoch. The backup is deleted
-    when training ends normally (unless delete_checkpoint=False)."""
+    (save_freq="epoch") or every `save_freq` batches (an int, counted across
+    epochs) the model's weights, its optimizer's state and where training
+    stands go to backup_dir; a fit that starts with a backup there restores
+    them and goes on from the next epoch, or, for a backup made inside an
+    epoch, runs that epoch again from its start with the saved weights (as
+    Keras does). The backup is deleted when training ends normally (unless
+    delete_checkpoint=False); save_freq=False only restores."""
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
         if not backup_dir:
             raise ValueError("BackupAndRestore needs a backup_dir")
-        if save_freq not in ("epoch", False):
-            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' (or False: "
-                             f"restore only); saving every N batches is not supported, got "
-                             f"{save_freq!r}")
+        batches = isinstance(save_freq, (int, np.integer)) and \
+            not isinstance(save_freq, bool)
+        if not (save_freq == "epoch" or save_freq is False or (batches and save_freq > 0)):
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch', a positive "
+                             f"number of batches or False (restore only), got {save_freq!r}")
         self.backup_dir, self.save_freq = os.fspath(backup_dir), save_freq
         self.delete_checkpoint = delete_checkpoint
+        self._epoch, self._batches = 0, 0
+        if batches:   # (fit reads the logs after each batch only when asked)
+            self.on_train_batch_end = self._batch_end
 
     def _checkpoint(self):
         return self.model._training_checkpoint()
@@ -110,18 +117,33 @@ class BackupAndRestore(Callback):
         with open(self._epoch_file()) as f:
             state = json.load(f)
         self._checkpoint().restore(os.path.join(self.backup_dir, state["checkpoint"]))
-        # fit starts from the epoch after the one saved
-        self.model._resume_epoch = int(state["epoch"]) + 1
+        self.model._resume_epoch = int(state["next_epoch"])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self._batches >= self.save_freq:
+            self._batches = 0
+            self._save(self._epoch, batch)      # (this epoch runs again on restore)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch + 1)
+
+    def _save(self, next_epoch, batch=None):
         import json
-        if self.save_freq is False:
-            return
         os.makedirs(self.backup_dir, exist_ok=True)
-        path = self._checkpoint().write(os.path.join(self.backup_dir, "backup.safetensors"))
+        # Two files in turn: the one epoch.json names stays whole until the
+        # new one is written and epoch.json points at it.
+        self._saves = getattr(self, "_saves", 0) + 1
+        path = self._checkpoint().write(
+            os.path.join(self.backup_dir, f"backup-{self._saves % 2}.safetensors"))
         temporary = self._epoch_file() + ".tmp"
         with open(temporary, "w") as f:
-            json.dump({"epoch": epoch, "checkpoint": os.path.basename(path)}, f)
+            json.dump({"next_epoch": next_epoch, "batch": batch,
+                       "checkpoint": os.path.basename(path)}, f)
         os.replace(temporary, self._epoch_file())     # (atomic: one or the other)
 
     def on_train_end(self, logs=None):

@@ -567,3 +567,52 @@ def test_auc_minoring_and_majoring_sums():
     assert values[0] < values[1] < values[2]
     with pytest.raises(ValueError, match="'careful_interpolation'"):
         kiln.metrics.AUC(summation_method="careful_interpolation")
+
+
+def test_backup_and_restore_every_n_batches(tmp_path):
+    # save_freq=3 with 4 batches an epoch: backups after batches 3, 6 (the
+    # second of epoch 1), 9, ... A crash in epoch 2 after its first batch
+    # leaves the backup from epoch 1's second batch (6 batches trained);
+    # the resumed fit runs epoch 1 again from its start with those
+    # weights, as Keras does: 6 + 4 * 3 batches in all.
+    x = RNG.normal(size=(32, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]])).astype(np.float32)
+
+    def make():
+        kiln.random.set_seed(5)
+        m = kiln.Sequential([kiln.Input(shape=(3,)), layers.Dense(1)])
+        m.compile(optimizer=kiln.optimizers.SGD(0.05), loss="mse")
+        return m
+
+    class Crash(kiln.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen = getattr(self, "seen", 0) + 1
+            if self.seen == 8:
+                raise RuntimeError("power cut")
+    first = make()
+    with pytest.raises(RuntimeError, match="power cut"):
+        first.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0,
+                  callbacks=[kiln.callbacks.BackupAndRestore(tmp_path / "b", save_freq=3),
+                             Crash()])
+    import json
+    state = json.loads((tmp_path / "b" / "epoch.json").read_text())
+    assert (state["next_epoch"], state["batch"]) == (1, 1)
+    second = make()
+    epochs = []
+    second.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0,
+               callbacks=[kiln.callbacks.BackupAndRestore(tmp_path / "b", save_freq=3),
+                          kiln.callbacks.LambdaCallback(
+                              on_epoch_begin=lambda e, logs: epochs.append(e))])
+    assert epochs == [1, 2, 3]
+    # The same 18 SGD steps in NumPy: batches 0, 1, 2, 3, 0, 1, then 3 epochs.
+    model = make()
+    w, b = (v.numpy().astype(np.float64) for v in model.trainable_variables)
+    for i in [0, 1, 2, 3, 0, 1] + [0, 1, 2, 3] * 3:
+        bx, by = x[8 * i:8 * i + 8].astype(np.float64), y[8 * i:8 * i + 8]
+        err = bx @ w + b - by
+        w, b = w - 0.05 * 2 * bx.T @ err / 8, b - 0.05 * 2 * err.mean(axis=0)
+    got_w, got_b = (v.numpy() for v in second.trainable_variables)
+    np.testing.assert_allclose(got_w, w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_b, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="positive number of batches"):
+        kiln.callbacks.BackupAndRestore(tmp_path / "c", save_freq=0)
