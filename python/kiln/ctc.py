@@ -174,21 +174,111 @@ def ctc_greedy_decode(y_pred, input_length, blank_index):
     return decoded, expand_dims(score, -1)
 
 
+def _log_add(a, b):
+    if a == -np.inf:
+        return b
+    if b == -np.inf:
+        return a
+    top = max(a, b)
+    return top + np.log1p(np.exp(-abs(a - b)))
+
+
+def ctc_beam_search(log_probs, length, blank, beam_width, top_paths):
+    """Prefix beam search of one sequence ([frames, classes] log
+    probabilities, the first `length` frames): the `top_paths` most likely
+    labelings (tuples) and their log probabilities, each summed over the
+    alignments that collapse to it (repeats merged between blanks), keeping
+    the `beam_width` most likely prefixes after every frame. Exact for a
+    beam as wide as the number of prefixes."""
+    # prefix -> [log p(ending in blank), log p(ending in its last symbol)]
+    beams = {(): [0.0, -np.inf]}
+    for t in range(length):
+        frame = log_probs[t]
+        grown = {}
+
+        def entry(prefix):
+            return grown.setdefault(prefix, [-np.inf, -np.inf])
+        for prefix, (p_blank, p_symbol) in beams.items():
+            total = _log_add(p_blank, p_symbol)
+            stay = entry(prefix)
+            stay[0] = _log_add(stay[0], total + frame[blank])
+            for c in range(len(frame)):
+                if c == blank:
+                    continue
+                longer = entry(prefix + (c,))
+                if prefix and prefix[-1] == c:
+                    # c again: a new symbol only after a blank; else the
+                    # same one held longer.
+                    longer[1] = _log_add(longer[1], p_blank + frame[c])
+                    stay[1] = _log_add(stay[1], p_symbol + frame[c])
+                else:
+                    longer[1] = _log_add(longer[1], total + frame[c])
+        ranked = sorted(grown.items(), key=lambda kv: (-_log_add(*kv[1]), kv[0]))
+        beams = dict(ranked[:beam_width])
+    ranked = sorted(beams.items(), key=lambda kv: (-_log_add(*kv[1]), kv[0]))
+    return [(prefix, _log_add(*p)) for prefix, p in ranked[:top_paths]]
+
+
 def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1):
-    """Keras' ctc_decode, greedy: ([decoded], log_prob) with decoded
+    """Keras' ctc_decode. Greedy: ([decoded], log_prob) with decoded
     [batch, width] int32 padded with -1 (width: the longest decoded
     sequence eagerly, as Keras' dense conversion gives; the frame count in
     a compiled function, whose shapes are fixed) and log_prob [batch, 1]
     as Keras returns it (TensorFlow's neg_sum_logits); the blank is the
-    last class. Beam search is not implemented (an UnimplementedError)."""
-    if not greedy:
-        raise errors.UnimplementedError(
-            "ctc_decode: beam search is not implemented; use greedy=True",
-            errors.user_location())
+    last class. Beam search (greedy=False): `top_paths` decodings [batch,
+    width] (-1 padded, the longest one's width) and log_prob [batch,
+    top_paths], the log probability of each labeling summed over its
+    alignments, from a prefix beam search of `beam_width` over log(y_pred)
+    normalized per frame (as TensorFlow's decoder normalizes its input);
+    it runs eagerly (the labelings' count depends on the values)."""
     y_pred = convert_to_tensor(y_pred)
+    if not greedy:
+        return _beam_decode(y_pred, input_length, int(beam_width), int(top_paths))
     decoded, score = ctc_greedy_decode(y_pred, reshape(input_length, [-1]),
                                        y_pred.shape[-1] - 1)
     if not decoded._symbolic:
         width = int((decoded.numpy() >= 0).sum(axis=1).max(initial=0))
         decoded = decoded[:, :width]
     return [decoded], score
+
+
+def _beam_decode(y_pred, input_length, beam_width, top_paths):
+    where = errors.user_location()
+    lengths = convert_to_tensor(input_length)
+    if y_pred._symbolic or lengths._symbolic:
+        raise errors.UnimplementedError(
+            "ctc_decode: beam search runs eagerly only (the decoded labelings' lengths "
+            "depend on the values); call it on the model's output outside "
+            "@kiln.function, or use greedy=True", where)
+    if beam_width < 1 or not 1 <= top_paths <= beam_width:
+        raise errors.InvalidArgumentError(
+            f"ctc_decode: needs beam_width >= 1 and 1 <= top_paths <= beam_width, got "
+            f"beam_width={beam_width}, top_paths={top_paths}", where)
+    probs = y_pred.numpy().astype(np.float64)
+    if probs.ndim != 3:
+        raise errors.InvalidArgumentError(
+            f"ctc_decode: y_pred must be [batch, frames, classes], got {list(probs.shape)}",
+            where)
+    lengths = np.asarray(lengths.numpy()).reshape(-1)
+    if lengths.shape[0] != probs.shape[0] or (lengths < 0).any() or \
+            (lengths > probs.shape[1]).any():
+        raise errors.InvalidArgumentError(
+            f"ctc_decode: input_length {lengths.tolist()} must give each of the "
+            f"{probs.shape[0]} sequences a length in [0, {probs.shape[1]}]", where)
+    logits = np.log(probs + 1e-7)           # (Keras' input to TensorFlow's decoder)
+    top = logits.max(axis=-1, keepdims=True)
+    log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
+    blank = probs.shape[-1] - 1
+    results = [ctc_beam_search(log_probs[b], int(lengths[b]), blank, beam_width, top_paths)
+               for b in range(probs.shape[0])]
+    decoded, scores = [], np.full((probs.shape[0], top_paths), -np.inf, np.float32)
+    for k in range(top_paths):
+        paths = [r[k][0] if k < len(r) else () for r in results]
+        width = max((len(p) for p in paths), default=0)
+        dense = np.full((len(paths), width), -1, np.int32)
+        for b, path in enumerate(paths):
+            dense[b, :len(path)] = path
+            if k < len(results[b]):
+                scores[b, k] = results[b][k][1]
+        decoded.append(constant(dense))
+    return decoded, constant(scores)

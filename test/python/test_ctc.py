@@ -14,17 +14,22 @@ from conftest import central
 RNG = np.random.default_rng(29)
 
 
+def _collapse(path, blank):
+    """The labeling a path of classes gives: repeats merged, blanks dropped."""
+    out, previous = [], None
+    for c in path:
+        if c != previous and c != blank:
+            out.append(c)
+        previous = c
+    return tuple(out)
+
+
 def brute_force_loss(logits, label, frames, blank):
     """-log P(label | logits[:frames]) by enumerating every path."""
     log_p = logits[:frames] - np.log(np.exp(logits[:frames]).sum(-1, keepdims=True))
     total = -np.inf
     for path in itertools.product(range(logits.shape[1]), repeat=frames):
-        out, previous = [], None
-        for c in path:
-            if c != previous and c != blank:
-                out.append(c)
-            previous = c
-        if out == list(label):
+        if _collapse(path, blank) == tuple(label):
             total = np.logaddexp(total, sum(log_p[t, c] for t, c in enumerate(path)))
     return -total
 
@@ -122,8 +127,9 @@ def test_keras_ctc_functions():
     assert compiled.shape == (3, 5)                       # (the frame count)
     np.testing.assert_array_equal(compiled.numpy()[:, :3], decoded.numpy())
     assert (compiled.numpy()[:, 3:] == -1).all()
-    with pytest.raises(kiln.errors.UnimplementedError, match="beam search"):
-        backend.ctc_decode(p, np.array([5, 5, 4]), greedy=False)
+    with pytest.raises(kiln.errors.UnimplementedError, match="beam search runs eagerly"):
+        kiln.function(lambda q, n: backend.ctc_decode(q, n, greedy=False)[1])(
+            p, np.array([5, 5, 4]))
     labels = np.array([[1, 2], [2, 3], [3, 3]], np.int32)
     loss = kiln.losses.CTC()(labels, logits).numpy()
     want = np.mean([brute_force_loss(logits[b], labels[b], 5, 0) for b in range(3)])
@@ -140,3 +146,41 @@ def test_ctc_review_cases():
     empty = kiln.nn.ctc_loss(np.zeros((2, 0), np.int32), logits, [0, 0], [4, 3]).numpy()
     want = [brute_force_loss(logits[:, b], [], t, 0) for b, t in enumerate([4, 3])]
     np.testing.assert_allclose(empty, want, rtol=1e-12)
+
+
+def _all_labelings(log_p, frames, blank):
+    """Every labeling the first `frames` frames can produce and its log
+    probability summed over the paths that collapse to it (enumerated)."""
+    totals = {}
+    for path in itertools.product(range(log_p.shape[1]), repeat=frames):
+        key = _collapse(path, blank)
+        totals[key] = np.logaddexp(totals.get(key, -np.inf),
+                                   sum(log_p[t, c] for t, c in enumerate(path)))
+    return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
+def test_ctc_beam_search_finds_the_most_likely_labelings():
+    # Beam search over a beam wider than the prefixes is exact: its top
+    # paths are the labelings of largest total probability, each summed over
+    # its alignments (here against all 4^5 paths enumerated); the most likely
+    # labeling is often not the greedy (best path) one.
+    logits = RNG.normal(scale=1.5, size=(3, 5, 4))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    lengths = np.array([5, 4, 5])
+    decoded, log_prob = kiln.keras.backend.ctc_decode(probs, lengths, greedy=False,
+                                                      beam_width=200, top_paths=3)
+    assert len(decoded) == 3 and log_prob.shape == (3, 3)
+    for b in range(3):
+        log_p = np.log(probs[b] + 1e-7)
+        log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+        want = _all_labelings(log_p, lengths[b], 3)[:3]
+        for k in range(3):
+            row = decoded[k].numpy()[b]
+            assert tuple(row[row >= 0]) == want[k][0]
+            np.testing.assert_allclose(log_prob.numpy()[b, k], want[k][1], rtol=1e-5)
+    # A narrow beam still returns a labeling of each sequence, padded with -1.
+    (narrow,), score = kiln.keras.backend.ctc_decode(probs, lengths, greedy=False,
+                                                     beam_width=2)
+    assert narrow.shape[0] == 3 and score.shape == (3, 1) and np.isfinite(score.numpy()).all()
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="top_paths <= beam_width"):
+        kiln.keras.backend.ctc_decode(probs, lengths, greedy=False, beam_width=2, top_paths=3)
