@@ -10,11 +10,13 @@ from . import errors
 from .math_ops import (_positions, _static, broadcast_to, einsum, expand_dims, eye, is_finite,
                        l2_normalize, norm, squeeze, tensordot, zeros_like)
 from .math_ops import ones_like, reduce_all, reduce_prod
-from .math_ops import argsort
+from .math_ops import argsort, floor
+from .control_flow import while_loop
 from .ops import (_check_at_run_time, _swap_last, abs, argmax, cast, concat, equal, greater,
                   greater_equal, less, less_equal, log, logical_and, logical_not, matmul,
-                  not_equal, one_hot, reduce_sum, sqrt, stack, stop_gradient, where)
-from .dtypes import float64
+                  maximum as _maximum, not_equal, one_hot, pow as _pow, reduce_max, reduce_sum,
+                  sqrt, stack, stop_gradient, where)
+from .dtypes import float32, float64, int64
 from .tensor import constant, convert_to_tensor
 
 
@@ -564,13 +566,7 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
     original = a.dtype
     if a.dtype != float64:
         a = cast(a, float64)
-    k = min(m, n)
-    batch_zero = zeros_like(a[..., :1, :1])
-    top = concat([batch_zero + constant(np.zeros((m, m)), a.dtype), a], axis=-1)
-    bottom = concat([_swap_last(a), batch_zero + constant(np.zeros((n, n)), a.dtype)],
-                    axis=-1)
-    values, vectors = eigh(concat([top, bottom], axis=-2))
-    s = values[..., m + n - k:][..., ::-1]
+    s, u, v = _augmented_svd(a, m, n)
     if not compute_uv:
         return cast(s, original)
     # (a zero singular value comes out as rounding noise: below a few
@@ -579,13 +575,140 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
     _check_at_run_time(reduce_all(greater(s[..., -1], 10.0 * max(m, n) * eps * s[..., 0])),
                        "svd: the matrix is rank-deficient (a zero singular value); its "
                        "singular vectors are not computed (compute_uv=False gives s)")
+    return cast(s, original), cast(u, original), cast(v, original)
+
+
+def _augmented_svd(a, m, n):
+    """(s, u, v) of float64 matrices a [..., m, n] from the eigenvectors of
+    [[0, A], [A^T, 0]] (eigenvalues +-s): the vectors of nonzero singular
+    values are right; those of zero ones are some vectors of the null
+    spaces, not orthonormal ones."""
+    k = min(m, n)
+    batch_zero = zeros_like(a[..., :1, :1])
+    top = concat([batch_zero + constant(np.zeros((m, m)), a.dtype), a], axis=-1)
+    bottom = concat([_swap_last(a), batch_zero + constant(np.zeros((n, n)), a.dtype)],
+                    axis=-1)
+    values, vectors = eigh(concat([top, bottom], axis=-2))
+    s = values[..., m + n - k:][..., ::-1]
     picked = vectors[..., :, m + n - k:][..., ::-1]
-    return (cast(s, original), cast(picked[..., :m, :] * np.sqrt(2.0), original),
-            cast(picked[..., m:, :] * np.sqrt(2.0), original))
+    return s, picked[..., :m, :] * np.sqrt(2.0), picked[..., m:, :] * np.sqrt(2.0)
+
+
+def _default_rcond(dtype, m, n):
+    """TensorFlow's cutoff for small singular values: 10 max(m, n) eps."""
+    return 10.0 * max(m, n) * float(np.finfo(dtype.as_numpy_dtype).eps)
+
+
+def pinv(a, rcond=None, validate_args=False, name=None):
+    """The Moore-Penrose pseudo-inverse [..., n, m] of a [..., m, n]
+    (tf.linalg.pinv): sum over the singular values above rcond times the
+    largest of v_i u_i^T / s_i (rcond: 10 max(m, n) eps of a's type by
+    default), so rank-deficient matrices have one too. Computed in float64
+    for narrower types; differentiable where the rank does not change."""
+    a, m, n = _matrices(a, "pinv")
+    if not a.dtype.is_floating:
+        raise TypeError(f"pinv: needs floating-point matrices, got {a.dtype.name}")
+    original = a.dtype
+    cutoff_ratio = _default_rcond(original, m, n) if rcond is None else float(rcond)
+    s, u, v = _augmented_svd(a if a.dtype == float64 else cast(a, float64), m, n)
+    keep = greater(s, s[..., :1] * cutoff_ratio)
+    inverse = where(keep, 1.0 / where(keep, s, 1.0 + 0.0 * s), 0.0 * s)
+    return cast(matmul(v * expand_dims(inverse, -2), _swap_last(u)), original)
+
+
+def matrix_rank(a, tol=None, validate_args=False, name=None):
+    """The number of singular values above tol (default: 10 max(m, n) eps
+    of a's type times the largest), as tf.linalg.matrix_rank; int64."""
+    a, m, n = _matrices(a, "matrix_rank")
+    if not a.dtype.is_floating:
+        raise TypeError(f"matrix_rank: needs floating-point matrices, got {a.dtype.name}")
+    s = svd(a, compute_uv=False)
+    cutoff = s[..., :1] * _default_rcond(a.dtype, m, n) if tol is None else \
+        convert_to_tensor(tol, s.dtype)
+    return reduce_sum(cast(greater(s, cutoff), int64), axis=-1)
+
+
+# Higham's (2005) Pade coefficients b_0, b_1, ... (b_degree = 1 left out) of
+# degrees 3, 5, 7, 9, 13,
+# and the 1-norms up to which each is accurate in float64 (float32: degrees
+# 3, 5, 7 only), as TensorFlow's matrix_exponential uses them.
+_PADE = {
+    3: (120.0, 60.0, 12.0),
+    5: (30240.0, 15120.0, 3360.0, 420.0, 30.0),
+    7: (17297280.0, 8648640.0, 1995840.0, 277200.0, 25200.0, 1512.0, 56.0),
+    9: (17643225600.0, 8821612800.0, 2075673600.0, 302702400.0, 30270240.0, 2162160.0,
+        110880.0, 3960.0, 90.0),
+    13: (64764752532480000.0, 32382376266240000.0, 7771770303897600.0,
+         1187353796428800.0, 129060195264000.0, 10559470521600.0, 670442572800.0,
+         33522128640.0, 1323241920.0, 40840800.0, 960960.0, 16380.0, 182.0),
+}
+_PADE_LIMITS = {
+    "float64": ((3, 1.495585217958292e-2), (5, 2.539398330063230e-1),
+                (7, 9.504178996162932e-1), (9, 2.097847961257068), (13, 5.371920351148152)),
+    "float32": ((3, 4.258730016922831e-1), (5, 1.880152677804762), (7, 3.925724783138660)),
+}
+
+
+def _pade(x, degree, identity):
+    """(u, v): the odd and even parts of the degree-`degree` Pade
+    approximant's numerator; exp(x) ~ (v - u)^-1 (v + u)."""
+    b = _PADE[degree] + (1.0,)        # (b_degree = 1)
+    x2 = matmul(x, x)
+    if degree == 13:
+        x4 = matmul(x2, x2)
+        x6 = matmul(x4, x2)
+        u = matmul(x, matmul(x6, x6 + b[11] * x4 + b[9] * x2) + b[7] * x6 + b[5] * x4 +
+                   b[3] * x2 + b[1] * identity)
+        v = matmul(x6, b[12] * x6 + b[10] * x4 + b[8] * x2) + b[6] * x6 + b[4] * x4 + \
+            b[2] * x2 + b[0] * identity
+        return u, v
+    powers = [identity, x2]          # x^0, x^2, x^4, ...
+    while len(powers) < (degree + 1) // 2:
+        powers.append(matmul(powers[-1], x2))
+    odd = sum(b[2 * i + 1] * p for i, p in enumerate(powers))
+    even = sum(b[2 * i] * p for i, p in enumerate(powers))
+    return matmul(x, odd), even
+
+
+def expm(input, name=None):
+    """The matrix exponential of (a batch of) square matrices
+    (tf.linalg.expm): Higham's scaling and squaring, the Pade degree chosen
+    per matrix from its 1-norm as TensorFlow does (3-13 in float64, 3-7 in
+    float32 and narrower, computed in float32), the matrix halved s times
+    for the largest degree, then squared s times (a loop)."""
+    a, n = _square(input, "expm")
+    if not a.dtype.is_floating:
+        raise TypeError(f"expm: needs floating-point matrices, got {a.dtype.name}")
+    original = a.dtype
+    wide = a.dtype == float64
+    if not wide and a.dtype != float32:
+        a = cast(a, float32)
+    limits = _PADE_LIMITS["float64" if wide else "float32"]
+    identity = eye(n, dtype=a.dtype)
+    norm1 = reduce_max(reduce_sum(abs(a), axis=-2), axis=-1)          # [...]
+    top_degree, top_limit = limits[-1]
+    squarings = _maximum(floor(log(norm1 / top_limit) / float(np.log(2.0))), 0.0)
+    scale = expand_dims(expand_dims(_pow(2.0 * ones_like(squarings), -squarings), -1), -1)
+    u, v = _pade(a * scale, top_degree, identity)
+    # From the largest degree down: a matrix of small norm takes the
+    # smallest degree accurate for it, unscaled.
+    for degree, limit in reversed(limits[:-1]):
+        small = expand_dims(expand_dims(less(norm1, limit), -1), -1)
+        du, dv = _pade(a, degree, identity)
+        u, v = where(small, du, u), where(small, dv, v)
+    result = solve(v - u, v + u)
+    most = reduce_max(squarings) if squarings.ndim else squarings
+
+    def square(i, r):
+        more = expand_dims(expand_dims(less(i, squarings), -1), -1)
+        return i + 1.0, where(more, matmul(r, r), r)
+    _, result = while_loop(lambda i, r: less(i, most), square,
+                           [zeros_like(most), result])
+    return cast(result, original)
 
 
 __all__ = ["adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "det", "diag",
-           "diag_part", "eigh", "eigvalsh", "einsum", "eye", "global_norm", "inv",
-           "l2_normalize", "logdet", "lstsq", "matmul", "matrix_transpose", "matvec", "norm",
-           "normalize", "qr", "set_diag", "slogdet", "solve", "svd", "tensordot", "trace",
+           "diag_part", "eigh", "eigvalsh", "einsum", "expm", "eye", "global_norm", "inv",
+           "l2_normalize", "logdet", "lstsq", "matmul", "matrix_rank", "matrix_transpose",
+           "matvec", "norm", "normalize", "pinv", "qr", "set_diag", "slogdet", "solve", "svd", "tensordot", "trace",
            "triangular_solve"]

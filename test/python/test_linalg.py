@@ -313,3 +313,62 @@ def test_decomposition_gradients_at_degenerate_inputs():
         tape.watch(z)
         total = kiln.reduce_sum(kiln.linalg.svd(z, compute_uv=False))
     assert np.isfinite(tape.gradient(total, z).numpy()).all()
+
+
+def test_pinv_and_matrix_rank_match_numpy():
+    import scipy.linalg
+    full = RNG.normal(size=(2, 4, 3))
+    low = RNG.normal(size=(3, 2)) @ RNG.normal(size=(2, 4))       # rank 2
+    for a in (full, low, low.T, np.zeros((3, 2))):
+        np.testing.assert_allclose(la.pinv(a).numpy(), np.linalg.pinv(a), atol=1e-10)
+        np.testing.assert_array_equal(la.matrix_rank(a).numpy(), np.linalg.matrix_rank(a))
+    np.testing.assert_allclose(la.pinv(low.astype(np.float32)).numpy(),
+                               scipy.linalg.pinv(low), rtol=1e-4, atol=1e-5)
+    # A cutoff that drops the smaller singular value as well.
+    s = np.linalg.svd(low, compute_uv=False)
+    ratio = (s[1] / s[0] + 1.0) / 2.0
+    np.testing.assert_allclose(la.pinv(low, rcond=ratio).numpy(),
+                               np.linalg.pinv(low, rcond=ratio), atol=1e-10)
+    assert la.matrix_rank(low, tol=s[1] * 1.01).numpy() == 1
+    w = RNG.normal(size=(2, 3))
+    _gradient_matches_central(lambda x: kiln.reduce_sum(la.pinv(x) * w), full[0, :3, :2],
+                              rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 0.2, 1.0, 4.0, 30.0])
+def test_expm_matches_scipy(scale):
+    import scipy.linalg
+    a = RNG.normal(size=(3, 4, 4)) * scale
+    a[1] *= 0.01                          # (a smaller Pade degree, no squaring)
+    want = np.stack([scipy.linalg.expm(x) for x in a])
+    np.testing.assert_allclose(la.expm(a).numpy(), want, rtol=1e-12, atol=1e-12 * abs(want).max())
+    np.testing.assert_allclose(la.expm(a.astype(np.float32)).numpy(), want, rtol=2e-4,
+                               atol=2e-5 * abs(want).max())
+
+
+def test_expm_compiled_and_its_gradient():
+    import scipy.linalg
+    # One loop squares each matrix as often as its own norm needs (0, 2
+    # and 6 times here).
+    a = RNG.normal(size=(3, 4, 4)) * np.array([0.05, 3.0, 60.0])[:, None, None]
+    want = np.stack([scipy.linalg.expm(x) for x in a])
+    got = kiln.function(la.expm)(a).numpy()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-11 * abs(w).max())
+    w = RNG.normal(size=(4, 4))
+    for x in a[:2]:
+        _gradient_matches_central(lambda v: kiln.reduce_sum(la.expm(v) * w), x,
+                                  rtol=1e-5, atol=1e-7 * abs(scipy.linalg.expm(x)).max())
+
+
+def test_expm_of_known_matrices():
+    # A rotation generator: expm gives the rotation by that angle; a
+    # nilpotent matrix: the finite series.
+    t = 0.7
+    rotation = la.expm(np.array([[0.0, -t], [t, 0.0]])).numpy()
+    np.testing.assert_allclose(rotation, [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]],
+                               atol=1e-15)
+    n = np.array([[0.0, 2.0, 3.0], [0.0, 0.0, 5.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(la.expm(n).numpy(), np.eye(3) + n + n @ n / 2, atol=1e-14)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="square"):
+        la.expm(np.zeros((2, 3)))
