@@ -3,6 +3,8 @@
 import csv
 import math
 import os
+import sys
+import time
 
 import numpy as np
 
@@ -34,20 +36,123 @@ class CallbackList:
             if not isinstance(c, Callback):
                 raise TypeError(f"fit(callbacks=...) takes Callback objects, got {c!r}")
             c.set_model(model)
-        # Per-batch logs cost a read of every metric: only when someone
-        # listens.
-        # (a method of the class or a function set on the object, as
-        # LambdaCallback does)
+
+    @property
+    def wants_batch_end(self):
+        """Whether a callback listens to on_train_batch_end: per-batch logs
+        cost a read of every metric. (A method of the class or a function
+        set on the object, as LambdaCallback and ProgbarLogger do; asked
+        each batch, as a callback may start or stop listening.)"""
         def overrides(c):
             hook = c.on_train_batch_end
             return getattr(hook, "__func__", hook) is not Callback.on_train_batch_end
-        self.wants_batch_end = any(overrides(c) for c in self.callbacks)
+        return any(overrides(c) for c in self.callbacks)
 
     def __getattr__(self, hook):
         def call(*args):
             for c in self.callbacks:
                 getattr(c, hook)(*args)
         return call
+
+
+class _Bar:
+    """Keras' progress display: "Epoch 3/10" then
+    "469/469 [======] - 2s 4ms/step - loss: 0.3012 - accuracy: 0.8912",
+    redrawn in place on a terminal, one line per epoch elsewhere (and for
+    verbose=2)."""
+
+    def __init__(self, steps, verbose, stream=None):
+        self.steps, self.verbose = steps, verbose
+        self.stream = stream or sys.stdout
+        self.dynamic = verbose == 1 and hasattr(self.stream, "isatty") and \
+            self.stream.isatty()
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+        self.done = 0  # steps run so far (for a dataset of unknown length)
+
+    @staticmethod
+    def _format_logs(logs):
+        show = lambda v: f"{v:.4f}" if np.ndim(v) == 0 else \
+            "[" + " ".join(f"{x:.4f}" for x in np.ravel(v)) + "]"
+        return "".join(f" - {k}: {show(v)}" for k, v in logs.items())
+
+    def _line(self, step, logs, final):
+        elapsed = time.perf_counter() - self.start
+        if self.steps is None:  # (a dataset of unknown length: no bar yet)
+            timing = f" - {elapsed:.0f}s {elapsed / max(step, 1) * 1e3:.0f}ms/step"
+            return f"{step}/Unknown{timing}{self._format_logs(logs)}"
+        width = 30
+        done = int(width * step / max(self.steps, 1))
+        bar = "=" * done if done == width else "=" * done + ">" + "." * (width - done - 1)
+        digits = len(str(self.steps))
+        per_step = elapsed / max(step, 1)
+        timing = (f" - {elapsed:.0f}s {per_step * 1e3:.0f}ms/step" if final else
+                  f" - ETA: {per_step * (self.steps - step):.0f}s")
+        return f"{step:{digits}d}/{self.steps} [{bar}]{timing}{self._format_logs(logs)}"
+
+    def update(self, step, logs):
+        if self.dynamic and time.perf_counter() - self.last_draw > 0.1:
+            self.last_draw = time.perf_counter()
+            self.stream.write("\r" + self._line(step, logs, False))
+            self.stream.flush()
+
+    def finish(self, logs):
+        if not self.verbose:
+            return
+        # (The steps that ran: fewer than planned when the data ran out.)
+        steps = self.done if self.done or self.steps is None else self.steps
+        self.steps = steps
+        if self.verbose == 2:
+            elapsed = time.perf_counter() - self.start
+            line = f"{steps}/{steps} - {elapsed:.0f}s{self._format_logs(logs)}"
+        else:
+            line = self._line(steps, logs, True)
+        self.stream.write(("\r" if self.dynamic else "") + line + "\n")
+        self.stream.flush()
+
+
+class ProgbarLogger(Callback):
+    """Keras' progress display as a callback: "Epoch 3/10", then the bar
+    of the epoch's steps with the running logs (redrawn in place on a
+    terminal), one line per epoch elsewhere and at verbose=2; nothing at
+    verbose=0. fit adds one unless the callbacks hold one; it follows
+    fit's `verbose`, as Keras' does."""
+
+    def __init__(self, count_mode="steps", stream=None):
+        super().__init__()
+        if count_mode != "steps":
+            raise ValueError(f"ProgbarLogger: count_mode must be 'steps' (Keras 3 counts "
+                             f"steps), got {count_mode!r}")
+        self._stream = stream
+        self._bar = None
+
+    @property
+    def _verbose(self):
+        verbose = self.params.get("verbose", 1)
+        return 1 if verbose == "auto" else int(verbose)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        stream = self._stream or sys.stdout
+        if self._verbose:
+            stream.write(f"Epoch {epoch + 1}/{self.params.get('epochs')}\n")
+        self._bar = _Bar(self.params.get("steps"), self._verbose, stream)
+        # Running logs cost a read of every metric after each batch: only
+        # when the bar is redrawn in place.
+        if self._bar.dynamic:
+            self.on_train_batch_end = self._batch_end
+        else:
+            self.__dict__.pop("on_train_batch_end", None)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.done = batch + 1
+
+    def _batch_end(self, batch, logs=None):
+        self._bar.update(batch + 1, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._bar is not None:
+            self._bar.finish(logs or {})
 
 
 def _better(mode, monitor):

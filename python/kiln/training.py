@@ -9,8 +9,6 @@ and the last one).
 """
 
 import math
-import sys
-import time
 import warnings
 
 import numpy as np
@@ -26,6 +24,7 @@ from .tracing import function
 
 
 History = callbacks_module.History
+_Bar = callbacks_module._Bar
 
 
 def _metric_for(identifier, loss):
@@ -313,62 +312,6 @@ class _Batches:
         return x, y, w
 
 
-class _Progress:
-    """Keras' progress display: "Epoch 3/10" then
-    "469/469 [======] - 2s 4ms/step - loss: 0.3012 - accuracy: 0.8912",
-    redrawn in place on a terminal, one line per epoch elsewhere (and for
-    verbose=2)."""
-
-    def __init__(self, steps, verbose, stream=None):
-        self.steps, self.verbose = steps, verbose
-        self.stream = stream or sys.stdout
-        self.dynamic = verbose == 1 and hasattr(self.stream, "isatty") and \
-            self.stream.isatty()
-        self.start = time.perf_counter()
-        self.last_draw = 0.0
-        self.done = 0  # steps run so far (for a dataset of unknown length)
-
-    @staticmethod
-    def _format_logs(logs):
-        show = lambda v: f"{v:.4f}" if np.ndim(v) == 0 else \
-            "[" + " ".join(f"{x:.4f}" for x in np.ravel(v)) + "]"
-        return "".join(f" - {k}: {show(v)}" for k, v in logs.items())
-
-    def _line(self, step, logs, final):
-        elapsed = time.perf_counter() - self.start
-        if self.steps is None:  # (a dataset of unknown length: no bar yet)
-            timing = f" - {elapsed:.0f}s {elapsed / max(step, 1) * 1e3:.0f}ms/step"
-            return f"{step}/Unknown{timing}{self._format_logs(logs)}"
-        width = 30
-        done = int(width * step / max(self.steps, 1))
-        bar = "=" * done if done == width else "=" * done + ">" + "." * (width - done - 1)
-        digits = len(str(self.steps))
-        per_step = elapsed / max(step, 1)
-        timing = (f" - {elapsed:.0f}s {per_step * 1e3:.0f}ms/step" if final else
-                  f" - ETA: {per_step * (self.steps - step):.0f}s")
-        return f"{step:{digits}d}/{self.steps} [{bar}]{timing}{self._format_logs(logs)}"
-
-    def update(self, step, logs):
-        if self.dynamic and time.perf_counter() - self.last_draw > 0.1:
-            self.last_draw = time.perf_counter()
-            self.stream.write("\r" + self._line(step, logs, False))
-            self.stream.flush()
-
-    def finish(self, logs):
-        if not self.verbose:
-            return
-        # (The steps that ran: fewer than planned when the data ran out.)
-        steps = self.done if self.done or self.steps is None else self.steps
-        self.steps = steps
-        if self.verbose == 2:
-            elapsed = time.perf_counter() - self.start
-            line = f"{steps}/{steps} - {elapsed:.0f}s{self._format_logs(logs)}"
-        else:
-            line = self._line(steps, logs, True)
-        self.stream.write(("\r" if self.dynamic else "") + line + "\n")
-        self.stream.flush()
-
-
 def _split_validation(x, y, validation_split, what):
     """The last `validation_split` of (x, y) held out, as Keras does."""
     if not 0.0 < validation_split < 1.0:
@@ -401,26 +344,28 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     if model._train_function is None:
         model._train_function = _make_train_function(model)
     history = History()
-    cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], model)
-    history.params = {"epochs": epochs, "steps": batches.steps, "verbose": verbose}
+    callbacks = list(callbacks or [])
+    # Keras' progress display is a callback: the caller's ProgbarLogger, or
+    # one of fit's own (it prints nothing at verbose=0).
+    if not any(isinstance(c, callbacks_module.ProgbarLogger) for c in callbacks):
+        callbacks.append(callbacks_module.ProgbarLogger())
+    cbs = callbacks_module.CallbackList(callbacks + [history], model)
+    params = {"epochs": epochs, "steps": batches.steps, "verbose": verbose}
+    for c in cbs.callbacks:
+        c.params = dict(params)
     model.stop_training = False
     model._resume_epoch = None
     cbs.on_train_begin()
     if model._resume_epoch is not None:   # (BackupAndRestore found a backup)
         initial_epoch = max(initial_epoch, model._resume_epoch)
     for epoch in range(initial_epoch, epochs):
-        if verbose:
-            sys.stdout.write(f"Epoch {epoch + 1}/{epochs}\n")
         cbs.on_epoch_begin(epoch)
         _reset(model)
-        progress = _Progress(batches.steps, verbose)
         for step, (bx, by, bw) in enumerate(batches, 1):
-            progress.done = step
             cbs.on_train_batch_begin(step - 1)
             model._train_function(*_step_arguments(bx, by, bw))
-            if progress.dynamic or cbs.wants_batch_end:
+            if cbs.wants_batch_end:
                 logs = _logs(model)
-                progress.update(step, logs)
                 cbs.on_train_batch_end(step - 1, logs)
                 if model.stop_training:   # (a callback stopped it mid-epoch)
                     break
@@ -431,7 +376,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             val = evaluate(model, vx, vy, batch_size=validation_batch_size or batch_size,
                            verbose=0, return_dict=True, steps=validation_steps)
             logs.update({"val_" + k: v for k, v in val.items()})
-        progress.finish(logs)
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training or batches.exhausted:
             break
@@ -456,7 +400,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
     if model._test_function is None:
         model._test_function = _make_test_function(model)
     _reset(model)
-    progress = _Progress(batches.steps, verbose)
+    progress = _Bar(batches.steps, verbose)
     for step, (bx, by, bw) in enumerate(batches, 1):
         progress.done = step
         model._test_function(*_step_arguments(bx, by, bw))

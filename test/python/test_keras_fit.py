@@ -490,3 +490,34 @@ def test_clone_model_and_json(tmp_path):
     np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="unknown format"):
         kiln.keras.models.model_from_json('{"format": "other"}')
+
+
+def test_progbar_logger_is_the_progress_display(capsys):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    model = _linear(0.05)
+    # The caller's ProgbarLogger replaces fit's own and follows its verbose:
+    # one line per epoch elsewhere than on a terminal ...
+    plain = io.StringIO()
+    model.fit(X, Y, batch_size=16, epochs=2, verbose=2,
+              callbacks=[kiln.callbacks.ProgbarLogger(stream=plain)])
+    lines = plain.getvalue().splitlines()
+    assert [l for l in lines if l.startswith("Epoch")] == ["Epoch 1/2", "Epoch 2/2"]
+    assert len(lines) == 4 and lines[1].startswith("6/6 - ") and " - loss: " in lines[1]
+    assert capsys.readouterr().out == ""                 # (not twice)
+    # ... and on a terminal, the bar redrawn after batches, with the logs.
+    tty = Terminal()
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=1,
+              callbacks=[kiln.callbacks.ProgbarLogger(stream=tty)])
+    text = tty.getvalue()
+    assert text.startswith("Epoch 1/1\n") and "\r" in text and "[====" in text
+    assert text.rstrip().split("\r")[-1].startswith("6/6 [==============================]")
+    silent = io.StringIO()
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0,
+              callbacks=[kiln.callbacks.ProgbarLogger(stream=silent)])
+    assert silent.getvalue() == ""
+    with pytest.raises(ValueError, match="count_mode"):
+        kiln.callbacks.ProgbarLogger(count_mode="samples")
