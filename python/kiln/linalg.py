@@ -4,6 +4,8 @@ solves (composites of Kiln ops unrolled over the rows, so they run eagerly,
 compile and differentiate like any op; meant for the small matrices of
 covariances and the like, their cost grows with n)."""
 
+import collections
+
 import numpy as np
 
 from . import errors
@@ -16,7 +18,7 @@ from .ops import (_check_at_run_time, _swap_last, abs, argmax, cast, concat, equ
                   greater_equal, less, less_equal, log, logical_and, logical_not, matmul,
                   maximum as _maximum, not_equal, one_hot, pow as _pow, reduce_max, reduce_sum,
                   sqrt, stack, stop_gradient, where)
-from .dtypes import float32, float64, int64
+from .dtypes import as_dtype, float32, float64, int32, int64
 from .tensor import constant, convert_to_tensor
 
 
@@ -253,6 +255,62 @@ def _lu(a, n):
         upper = upper - _outer(factors, upper[..., k, :])
         lower = lower + _outer(factors, e_k)
     return perm, lower + identity, upper, sign
+
+
+Lu = collections.namedtuple("Lu", ["lu", "p"])
+
+
+def lu(input, output_idx_type=int32, name=None):
+    """(lu, p) with input[..., p, :] = L U (tf.linalg.lu): partial pivoting,
+    L unit lower triangular below lu's diagonal, U on and above it; p the
+    rows' order (output_idx_type: int32 or int64). A singular matrix
+    factors too (a zero on U's diagonal)."""
+    a, n = _square(input, "lu")
+    if as_dtype(output_idx_type) not in (int32, int64):
+        raise TypeError(f"lu: output_idx_type must be int32 or int64, got {output_idx_type}")
+    perm, lower, upper, _ = _lu(a, n)
+    packed = lower - eye(n, dtype=a.dtype) + upper
+    return Lu(packed, cast(argmax(perm, axis=-1), as_dtype(output_idx_type)))
+
+
+def _lu_parts(lower_upper, perm, what):
+    """(L, U, P as a matrix, n) of a packed factorization from lu."""
+    packed, n = _square(lower_upper, what)
+    p = convert_to_tensor(perm)
+    if not p.dtype.is_integer or tuple(p.shape) != tuple(packed.shape[:-1]):
+        raise errors.InvalidArgumentError(
+            f"{what}: perm must be integer indices of shape {list(packed.shape[:-1])}, got "
+            f"{p.dtype.name}{list(p.shape)}", errors.user_location())
+    ones = ones_like(packed[..., 0])
+    lower = set_diag(band_part(packed, -1, 0), ones)
+    return lower, band_part(packed, 0, -1), one_hot(p, n, dtype=packed.dtype), n
+
+
+def lu_reconstruct(lower_upper, perm, validate_args=False, name=None):
+    """The matrix lu factored (tf.linalg.lu_reconstruct): L U with its
+    rows put back where p took them from."""
+    lower, upper, rows, _ = _lu_parts(lower_upper, perm, "lu_reconstruct")
+    return matmul(_swap_last(rows), matmul(lower, upper))
+
+
+def lu_solve(lower_upper, perm, rhs, validate_args=False, name=None):
+    """x with A x = rhs from A's factorization by lu (tf.linalg.lu_solve;
+    rhs [..., n, k]): the rows of rhs in p's order, then the two
+    triangular solves."""
+    lower, upper, rows, n = _lu_parts(lower_upper, perm, "lu_solve")
+    b = convert_to_tensor(rhs, lower.dtype)
+    if b.ndim < 2 or b.shape[-2] != n:
+        raise errors.InvalidArgumentError(
+            f"lu_solve: rhs must be [..., {n}, k], got {list(b.shape)}", errors.user_location())
+    y = triangular_solve(lower, matmul(rows, b), lower=True)
+    return triangular_solve(upper, y, lower=False)
+
+
+def lu_matrix_inverse(lower_upper, perm, validate_args=False, name=None):
+    """The inverse of the matrix lu factored (tf.linalg.lu_matrix_inverse)."""
+    packed = convert_to_tensor(lower_upper)
+    n = packed.shape[-1]
+    return lu_solve(packed, perm, zeros_like(packed) + eye(n, dtype=packed.dtype))
 
 
 def _invertible(upper, what):
@@ -709,6 +767,7 @@ def expm(input, name=None):
 
 __all__ = ["adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "det", "diag",
            "diag_part", "eigh", "eigvalsh", "einsum", "expm", "eye", "global_norm", "inv",
-           "l2_normalize", "logdet", "lstsq", "matmul", "matrix_rank", "matrix_transpose",
+           "l2_normalize", "logdet", "lstsq", "lu", "lu_matrix_inverse", "lu_reconstruct",
+           "lu_solve", "matmul", "matrix_rank", "matrix_transpose",
            "matvec", "norm", "normalize", "pinv", "qr", "set_diag", "slogdet", "solve", "svd", "tensordot", "trace",
            "triangular_solve"]

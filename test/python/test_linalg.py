@@ -372,3 +372,31 @@ def test_expm_of_known_matrices():
     np.testing.assert_allclose(la.expm(n).numpy(), np.eye(3) + n + n @ n / 2, atol=1e-14)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="square"):
         la.expm(np.zeros((2, 3)))
+
+
+def test_lu_factors_like_lapack_and_solves():
+    import scipy.linalg
+    a = RNG.normal(size=(2, 5, 5))
+    factored = la.lu(a)
+    packed, p = factored.lu.numpy(), factored.p.numpy()
+    assert factored.p.dtype == kiln.int32
+    for i in range(2):
+        perm, lower, upper = scipy.linalg.lu(a[i])          # a = perm @ lower @ upper
+        np.testing.assert_allclose(np.tril(packed[i], -1) + np.eye(5), lower, atol=1e-12)
+        np.testing.assert_allclose(np.triu(packed[i]), upper, atol=1e-12)
+        np.testing.assert_array_equal(a[i][p[i]], perm.T @ a[i])   # (the same row order)
+    np.testing.assert_allclose(la.lu_reconstruct(packed, p).numpy(), a, atol=1e-12)
+    rhs = RNG.normal(size=(2, 5, 3))
+    np.testing.assert_allclose(la.lu_solve(packed, p, rhs).numpy(), np.linalg.solve(a, rhs),
+                               atol=1e-10)
+    np.testing.assert_allclose(la.lu_matrix_inverse(packed, p).numpy(), np.linalg.inv(a),
+                               atol=1e-10)
+    assert la.lu(a, output_idx_type=kiln.int64).p.dtype == kiln.int64
+    # Compiled, and differentiable through the factors.
+    solve = kiln.function(lambda m, b: la.lu_solve(*la.lu(m), b))
+    np.testing.assert_allclose(solve(a, rhs).numpy(), np.linalg.solve(a, rhs), atol=1e-10)
+    w = RNG.normal(size=(5, 3))
+    _gradient_matches_central(lambda m: kiln.reduce_sum(la.lu_solve(*la.lu(m), rhs[0]) * w),
+                              a[0], rtol=1e-6, atol=1e-8)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="perm must be"):
+        la.lu_solve(packed, p[:, :3], rhs)
