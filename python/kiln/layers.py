@@ -123,6 +123,19 @@ def _autograph_call(call):
 _model_writer = [None]
 
 
+def _graph_property(what, find):
+    """A property `what` whose value is find(self), unless the object set
+    an attribute of that name itself (a subclass's `self.output = ...`)."""
+    key = "_user_" + what
+
+    def get(self):
+        return self.__dict__[key] if key in self.__dict__ else find(self)
+
+    def put(self, value):
+        object.__setattr__(self, key, value)
+    return property(get, put)
+
+
 class Layer(Module):
     """Base class: weights made by `add_weight` in `build`, math in `call`.
     Variables and Modules assigned to attributes (also in lists, tuples and
@@ -262,12 +275,33 @@ class Layer(Module):
                 raise ValueError(f"{self.name}: nested lists of outputs are not "
                                  "supported by the functional API")
             call = object()
-            return type(out)(
+            result = type(out)(
                 KerasTensor((batch,) + tuple(o.shape[1:]), o.dtype, self, inputs,
                             probe, call=call, index=i, args=args)
                 for i, o in enumerate(out))
-        return KerasTensor((batch,) + tuple(out.shape[1:]), out.dtype, self,
-                           inputs, probe, args=args)
+        else:
+            result = KerasTensor((batch,) + tuple(out.shape[1:]), out.dtype, self,
+                                 inputs, probe, args=args)
+        # (What layer.input and layer.output give: Keras' inbound nodes.)
+        self.__dict__.setdefault("_symbolic_calls", []).append((inputs, result))
+        return result
+
+    def _only_call(self, what):
+        calls = self.__dict__.get("_symbolic_calls", [])
+        if not calls:
+            raise AttributeError(f"{self.name}.{what}: the layer has not been called on "
+                                 "kiln.Input tensors (a functional model's or a built "
+                                 "Sequential's layers have one)")
+        if len(calls) > 1:
+            raise AttributeError(f"{self.name}.{what}: the layer has been called {len(calls)} "
+                                 "times on symbolic inputs, so it has no single "
+                                 f"{what}")
+        return calls[0]
+
+    # Keras' layer.input / layer.output: the symbolic tensors of the
+    # layer's one call in a functional graph.
+    input = _graph_property("input", lambda self: self._only_call("input")[0])
+    output = _graph_property("output", lambda self: self._only_call("output")[1])
 
     def add_loss(self, value):
         """Adds a loss term (a scalar tensor computed in `call`, e.g. from
@@ -422,6 +456,67 @@ class Layer(Module):
         return [v for v in self.variables if id(v) not in trainable]
 
     trainable_weights = trainable_variables
+    non_trainable_weights = non_trainable_variables
+
+    def get_weights(self):
+        """The weights' values as NumPy arrays, in `weights`' order."""
+        return training.get_weights(self)
+
+    def set_weights(self, weights):
+        """Assigns NumPy arrays to the weights, in `weights`' order (as many,
+        of the same shapes)."""
+        training.set_weights(self, weights)
+
+    def count_params(self):
+        """The number of scalars in the layer's weights (it must be built)."""
+        if not self.built:
+            raise ValueError(f"{self.name}: count_params needs the layer built (call it on "
+                             "an input, or call build(input_shape), first)")
+        return int(sum(int(np.prod(v.shape)) for v in self.weights))
+
+    def get_config(self):
+        """The arguments to make this layer again (Keras' get_config): its
+        name, trainable flag and dtype policy, and the arguments its
+        constructor was called with. A subclass that overrides get_config
+        gets only the first three from super().get_config() and adds its
+        own, as in Keras 3."""
+        base = {"name": self.name, "trainable": bool(self.trainable),
+                "dtype": self.dtype_policy.name}
+        if type(self).get_config.__module__ != __name__:   # (a user's override)
+            return base
+        recorded = dict(self.__dict__.get("_init_arguments") or {})
+        if "*args" in recorded:
+            raise NotImplementedError(
+                f"{type(self).__name__}.get_config: the constructor took extra positional "
+                "arguments (*args), which a config cannot name; override get_config")
+        config = {k: v for k, v in recorded.items() if k not in ("inputs", "outputs")}
+        config.update(base)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """A layer made from get_config's dictionary: cls(**config)."""
+        return cls(**config)
+
+    def compute_output_shape(self, input_shape):
+        """The shape of the layer's output for inputs of `input_shape` (its
+        first entry, the batch, may be None): the layer run once on zeros of
+        a batch of one (which builds it), as Keras infers it."""
+        def zeros(shape):
+            if isinstance(shape, (list, tuple)) and shape and \
+                    isinstance(shape[0], (list, tuple)):
+                return [zeros(s) for s in shape]
+            dims = tuple(1 if d is None else int(d) for d in shape)
+            return convert_to_tensor(np.zeros(dims, np.float32))
+
+        def shape_of(out, batch):
+            if isinstance(out, (list, tuple)):
+                return type(out)(shape_of(o, batch) for o in out)
+            return (batch,) + tuple(out.shape[1:])
+        first = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
+        with init_scope():
+            out = self(zeros(input_shape))
+        return shape_of(out, first[0])
 
     def __repr__(self):
         return f"<{type(self).__name__} '{self.name}'>"
@@ -1008,6 +1103,68 @@ class Model(Layer):
                                       "(subclass Model, or build it from kiln.Input)")
         return self._run_functional(inputs, training)
 
+    def _symbolic_ends(self):
+        """(inputs, outputs) of the model's graph of symbolic tensors, or
+        None for a model without one (a subclassed model)."""
+        if "_nodes" in self.__dict__:
+            return self._functional_inputs, self._functional_outputs
+        return None
+
+    def _graph_end(self, what):
+        ends = self._symbolic_ends()
+        if ends is None:
+            raise AttributeError(f"{self.name}.{what}: a subclassed model has no symbolic "
+                                 "inputs and outputs (a functional model or a Sequential "
+                                 "one with a known input shape has)")
+        return ends[0] if what.startswith("input") else ends[1]
+
+    @property
+    def inputs(self):
+        """The functional model's kiln.Input tensors (a list)."""
+        return list(_flatten_keras(self._graph_end("inputs")))
+
+    @property
+    def outputs(self):
+        """The symbolic tensors the model outputs (a list)."""
+        return list(_flatten_keras(self._graph_end("outputs")))
+
+    input = _graph_property(
+        "input", lambda self: self.inputs[0] if len(self.inputs) == 1 else self.inputs)
+    output = _graph_property("output", lambda self: self._graph_end("outputs"))
+
+    def get_config(self):
+        """A functional or Sequential model's architecture (Kiln's own form,
+        which from_config reads; model.to_json writes the same); a
+        subclassed model's constructor arguments, as a layer's."""
+        if self._symbolic_ends() is None or type(self) not in (Model, Sequential):
+            return super().get_config()
+        return {"name": self.name, "trainable": bool(self.trainable),
+                "kiln_model": _model_writer[2](self)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        if "kiln_model" not in config:
+            return cls(**config)
+        model = _model_writer[3](config["kiln_model"], custom_objects)
+        model.trainable = config.get("trainable", True)
+        return model
+
+    def get_layer(self, name=None, index=None):
+        """One of the model's layers, by name or by position in `layers`."""
+        layers = self.layers
+        if (name is None) == (index is None):
+            raise ValueError("get_layer: give either name or index")
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"get_layer: index {index} is out of range for "
+                                 f"{len(layers)} layers")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"get_layer: no layer named {name!r}; the layers are "
+                         f"{[l.name for l in layers]}")
+
     def __call__(self, inputs, *args, **kwargs):
         # A model's layers build themselves; a subclass may also define
         # build(input_shape) for weights of its own.
@@ -1072,12 +1229,6 @@ class Model(Layer):
 
     def summary(self, print_fn=None):
         training.summary(self, print_fn)
-
-    def get_weights(self):
-        return training.get_weights(self)
-
-    def set_weights(self, weights):
-        training.set_weights(self, weights)
 
     def save(self, filepath, overwrite=True, include_optimizer=True):
         """The model in Keras' single-file form (a zip of the architecture
@@ -1148,6 +1299,21 @@ class Sequential(Model):
         for layer in self.layers_list:
             x = layer(x, training=training) if training is not None else layer(x)
         return x
+
+    def _symbolic_ends(self):
+        """A Sequential model whose input shape is known (an Input or
+        input_shape first) has a graph as a functional one: its layers
+        called once on a kiln.Input (made when first asked for)."""
+        if "_graph" not in self.__dict__:
+            first = self.layers_list[0] if self.layers_list else None
+            shape = getattr(first, "input_shape", None)
+            if shape is None:
+                return None
+            x = start = Input(shape=tuple(shape), dtype=as_dtype(first.dtype))
+            for layer in self.layers_list:
+                x = layer(x)
+            object.__setattr__(self, "_graph", (start, x))
+        return self.__dict__["_graph"]
 
 
 class InputLayer(Layer):

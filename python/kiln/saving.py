@@ -140,9 +140,17 @@ def _find_class(path, custom):
 # --- Layers -----------------------------------------------------------------
 
 def _layer_config(layer):
-    from .layers import Model
+    from .layers import Layer, Model
     if isinstance(layer, Model):  # (a model inside a model: its own layers)
         return {"model": _model_config(layer), "trainable": bool(layer.trainable)}
+    cls = type(layer)
+    if cls.get_config.__module__ != Layer.__module__:
+        # (A get_config of its own, as Keras saves a custom layer: the
+        # class's from_config makes it again.)
+        config = {k: _encode(v, f"get_config()[{k!r}] of layer {layer.name}")
+                  for k, v in layer.get_config().items() if k != "name"}
+        return {"class": f"{cls.__module__}:{cls.__qualname__}", "name": layer.name,
+                "config": config, "trainable": bool(layer.trainable), "from_config": True}
     arguments = layer.__dict__.get("_init_arguments")
     if arguments is None:
         raise ValueError(f"model.save: layer {layer.name} ({type(layer).__name__}) has "
@@ -176,6 +184,11 @@ def _make_layer(config, custom):
     cls = _find_class(config["class"], custom)
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         raise ValueError(f"load_model: {config['class']} is not a layer class")
+    if config.get("from_config"):
+        arguments = {k: _decode(v, custom) for k, v in config["config"].items()}
+        layer = cls.from_config({**arguments, "name": config["name"]})
+        layer.trainable = config.get("trainable", True)
+        return layer
     kwargs = {"name": config["name"]} if _takes(cls, "name") else {}
     layer = _construct(cls, config["config"], custom, kwargs)
     layer.trainable = config.get("trainable", True)
@@ -484,6 +497,8 @@ def _register():
     from . import layers
     layers._model_writer[0] = save_model
     layers._model_writer.append(model_to_json)
+    layers._model_writer.append(_model_config)
+    layers._model_writer.append(lambda spec, custom: _build_model(spec, dict(custom or {})))
 
 
 _register()

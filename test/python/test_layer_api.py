@@ -1,0 +1,161 @@
+"""Keras' Layer and Model API around the math: weights as NumPy arrays,
+count_params, get_config/from_config (and custom layers' configs in
+model.save), compute_output_shape, and functional graphs' inputs/outputs,
+layer.input/output and get_layer for feature extraction; values against
+NumPy."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import layers
+
+RNG = np.random.default_rng(41)
+
+
+def test_layer_weights_params_and_shapes():
+    dense = layers.Dense(4)
+    dense(np.zeros((2, 3), np.float32))
+    kernel, bias = dense.get_weights()
+    assert kernel.shape == (3, 4) and bias.shape == (4,)
+    new = [RNG.normal(size=(3, 4)).astype(np.float32), np.arange(4, dtype=np.float32)]
+    dense.set_weights(new)
+    x = RNG.normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_allclose(dense(x).numpy(), x @ new[0] + new[1], rtol=1e-6)
+    assert dense.count_params() == 16
+    with pytest.raises(ValueError, match="shape"):
+        dense.set_weights([new[0].T, new[1]])
+    norm = layers.BatchNormalization()
+    norm(np.zeros((2, 5), np.float32))
+    assert len(norm.trainable_weights) == 2 and len(norm.non_trainable_weights) == 2
+    assert norm.count_params() == 20
+    with pytest.raises(ValueError, match="built"):
+        layers.Dense(3).count_params()
+    # compute_output_shape: the batch as given, the rest from a run.
+    conv = layers.Conv2D(6, 3, strides=2, padding="same")
+    assert conv.compute_output_shape((None, 9, 8, 3)) == (None, 5, 4, 6)
+    assert layers.Dense(7).compute_output_shape((4, 2)) == (4, 7)
+
+
+class Scaled(layers.Layer):
+    """A custom layer with a config of its own (Keras' pattern)."""
+
+    def __init__(self, units, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.factor = units, factor
+
+    def build(self, input_shape):
+        self.w = self.add_weight("w", (input_shape[-1], self.units))
+
+    def call(self, x):
+        return kiln.matmul(x, self.w) * self.factor
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units, "factor": self.factor})
+        return config
+
+
+class Wrapping(layers.Layer):
+    """Takes a layer object, which no config can hold: its get_config
+    writes the inner layer's config, from_config makes it again."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, x):
+        return self.inner(x) + 1.0
+
+    def get_config(self):
+        config = super().get_config()
+        config["inner_units"] = self.inner.units
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        units = config.pop("inner_units")
+        return cls(layers.Dense(units), **config)
+
+
+def test_configs_round_trip_and_reach_model_save(tmp_path):
+    dense = layers.Dense(3, activation="relu", use_bias=False, name="d")
+    config = dense.get_config()
+    assert config["units"] == 3 and config["use_bias"] is False and config["name"] == "d"
+    assert config["dtype"] == "float32" and config["trainable"] is True
+    again = layers.Dense.from_config(config)
+    assert again.units == 3 and again.use_bias is False and again.name == "d"
+    scaled = Scaled(5, factor=0.5, name="s")
+    assert Scaled.from_config(scaled.get_config()).factor == 0.5
+    # model.save takes a custom layer's get_config, load_model its from_config.
+    inputs = kiln.Input((4,))
+    outputs = Wrapping(layers.Dense(2))(Scaled(3, factor=0.5)(inputs))
+    model = kiln.Model(inputs, outputs)
+    x = RNG.normal(size=(6, 4)).astype(np.float32)
+    want = model(x).numpy()
+    model.save(tmp_path / "m.keras")
+    loaded = kiln.keras.models.load_model(
+        tmp_path / "m.keras", custom_objects={"Scaled": Scaled, "Wrapping": Wrapping})
+    np.testing.assert_allclose(loaded(x).numpy(), want, rtol=1e-6)
+    assert isinstance(loaded.layers[1], Wrapping) and loaded.layers[1].inner.units == 2
+    # A functional model's config makes the same architecture.
+    rebuilt = kiln.Model.from_config(model.get_config(),
+                                     custom_objects={"Scaled": Scaled, "Wrapping": Wrapping})
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_allclose(rebuilt(x).numpy(), want, rtol=1e-6)
+
+
+def test_feature_extraction_from_functional_and_sequential_models():
+    inputs = kiln.Input((3,))
+    hidden = layers.Dense(5, activation="tanh", name="hidden")(inputs)
+    outputs = layers.Dense(2, name="head")(hidden)
+    model = kiln.Model(inputs, outputs)
+    assert model.inputs == [inputs] and model.input is inputs
+    assert model.outputs == [outputs] and model.output is outputs
+    assert model.get_layer("hidden").output is hidden
+    assert model.get_layer(index=-1) is model.get_layer("head")
+    assert model.get_layer("head").input is hidden
+    features = kiln.Model(model.input, model.get_layer("hidden").output)
+    x = RNG.normal(size=(4, 3)).astype(np.float32)
+    k, b = model.get_layer("hidden").get_weights()
+    np.testing.assert_allclose(features(x).numpy(), np.tanh(x @ k + b), rtol=1e-5)
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")
+    # A Sequential model with a known input shape has the same graph.
+    seq = kiln.Sequential([kiln.Input((3,)), layers.Dense(4, activation="relu", name="a"),
+                           layers.Dense(1, name="b")])
+    first = kiln.Model(seq.input, seq.get_layer("a").output)
+    k, b = seq.get_layer("a").get_weights()
+    np.testing.assert_allclose(first(x).numpy(), np.maximum(x @ k + b, 0), rtol=1e-5)
+    assert seq.output.shape == (None, 1)
+    # Errors name the problem; an attribute named output in a subclass is
+    # its own.
+    with pytest.raises(AttributeError, match="not been called on kiln.Input"):
+        layers.Dense(2).output
+
+    class Sub(kiln.Model):
+        def __init__(self):
+            super().__init__()
+            self.output = layers.Dense(1)
+
+        def call(self, x):
+            return self.output(x)
+    sub = Sub()
+    assert sub(x).shape == (4, 1) and isinstance(sub.output, layers.Dense)
+    with pytest.raises(AttributeError, match="subclassed model"):
+        sub.inputs
+
+
+def test_subclassed_model_config_is_its_arguments():
+    class Net(kiln.Model):
+        def __init__(self, width, **kwargs):
+            super().__init__(**kwargs)
+            self.width = width
+            self.body = layers.Dense(width)
+
+        def call(self, x):
+            return self.body(x)
+    net = Net(6, name="net")
+    config = net.get_config()
+    assert config["width"] == 6 and config["name"] == "net"
+    assert Net.from_config(config).width == 6
