@@ -1,7 +1,7 @@
 """kiln.activations (tf.keras.activations): activation functions by name,
 what layers' `activation=` strings resolve to."""
 
-from . import nn, ops
+from . import math_ops, nn, ops
 from .tensor import convert_to_tensor
 
 
@@ -51,11 +51,102 @@ softplus = nn.softplus
 softsign = nn.softsign
 gelu = nn.gelu
 
+def hard_sigmoid(x):
+    """Keras 3's piecewise-linear sigmoid: relu6(x + 3) / 6."""
+    return nn.relu6(convert_to_tensor(x) + 3.0) / 6.0
+
+
+def hard_silu(x):
+    """x * hard_sigmoid(x) (MobileNetV3's hard swish)."""
+    x = convert_to_tensor(x)
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def mish(x):
+    """x * tanh(softplus(x)) (Misra, 2019)."""
+    x = convert_to_tensor(x)
+    return x * ops.tanh(nn.softplus(x))
+
+
+def log_sigmoid(x):
+    return math_ops.log_sigmoid(x)
+
+
+def celu(x, alpha=1.0):
+    """max(x, 0) + min(alpha (exp(x / alpha) - 1), 0) (Barron, 2017)."""
+    x = convert_to_tensor(x)
+    return nn.relu(x) + ops.minimum(alpha * (ops.exp(x / alpha) - 1.0), 0.0)
+
+
+def glu(x, axis=-1):
+    """The gated linear unit: a * sigmoid(b) of x split in halves a, b
+    along `axis`."""
+    a, b = math_ops.split(convert_to_tensor(x), 2, axis=axis)
+    return a * ops.sigmoid(b)
+
+
+def hard_tanh(x):
+    """x clipped to [-1, 1]."""
+    return math_ops.clip_by_value(convert_to_tensor(x), -1.0, 1.0)
+
+
+def tanh_shrink(x):
+    x = convert_to_tensor(x)
+    return x - ops.tanh(x)
+
+
+def soft_shrink(x, threshold=0.5):
+    """x moved `threshold` towards 0, 0 within it."""
+    x = convert_to_tensor(x)
+    return ops.where(ops.greater(x, threshold), x - threshold,
+                     ops.where(ops.less(x, -threshold), x + threshold, x * 0.0))
+
+
+def hard_shrink(x, threshold=0.5):
+    """x where |x| > threshold, else 0."""
+    x = convert_to_tensor(x)
+    return ops.where(ops.greater(ops.abs(x), threshold), x, x * 0.0)
+
+
+def squareplus(x, b=4):
+    """(x + sqrt(x^2 + b)) / 2, a smooth relu (Barron, 2021)."""
+    x = convert_to_tensor(x)
+    return (x + ops.sqrt(x * x + float(b))) * 0.5
+
+
+def sparsemax(x, axis=-1):
+    """The Euclidean projection of x onto the probability simplex along
+    `axis` (Martins and Astudillo, 2016): max(x - tau, 0) with tau making the
+    entries sum to 1, so many come out exactly 0."""
+    x = convert_to_tensor(x)
+    axis = axis % x.ndim
+    if axis != x.ndim - 1:
+        moved = list(range(x.ndim))
+        moved[axis], moved[-1] = moved[-1], moved[axis]
+        return ops.transpose(sparsemax(ops.transpose(x, moved)), moved)
+    n = x.shape[-1]
+    z = math_ops.sort(x, axis=-1, direction="DESCENDING")
+    k = convert_to_tensor(list(range(1, n + 1)), x.dtype)
+    total = math_ops.cumsum(z, axis=-1)
+    inside = ops.greater(1.0 + k * z, total)                  # (a prefix of the sorted)
+    count = ops.reduce_sum(ops.cast(inside, x.dtype), axis=-1, keepdims=True)
+    kept = ops.reduce_sum(ops.where(inside, z, z * 0.0), axis=-1, keepdims=True)
+    tau = (kept - 1.0) / count
+    return nn.relu(x - tau)
+
+
 _BY_NAME = {"relu": relu, "softmax": softmax, "sigmoid": sigmoid,
             "tanh": tanh, "linear": linear, "relu6": relu6, "elu": elu,
             "selu": selu, "swish": swish, "silu": silu, "softplus": softplus,
             "softsign": softsign, "leaky_relu": leaky_relu, "gelu": gelu,
-            "log_softmax": log_softmax, "exponential": exponential}
+            "log_softmax": log_softmax, "exponential": exponential,
+            "hard_sigmoid": hard_sigmoid, "hard_silu": hard_silu, "hard_swish": hard_swish,
+            "mish": mish, "log_sigmoid": log_sigmoid, "celu": celu, "glu": glu,
+            "hard_tanh": hard_tanh, "tanh_shrink": tanh_shrink, "soft_shrink": soft_shrink,
+            "hard_shrink": hard_shrink, "squareplus": squareplus, "sparsemax": sparsemax}
 
 
 def get(identifier):
