@@ -72,18 +72,36 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 class CosineDecay(LearningRateSchedule):
     """initial * ((1 - alpha) * 0.5 * (1 + cos(pi * min(step, decay_steps) /
-    decay_steps)) + alpha)."""
+    decay_steps)) + alpha). With warmup_target (Keras 3's warmup): first a
+    line from initial to warmup_target over warmup_steps, then the cosine
+    decay from warmup_target over decay_steps."""
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name=None):
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name=None,
+                 warmup_target=None, warmup_steps=0):
         if decay_steps <= 0:
             raise ValueError(f"decay_steps must be positive, got {decay_steps}")
+        if warmup_steps < 0 or (warmup_target is not None and warmup_steps == 0):
+            raise ValueError(f"CosineDecay: warmup_steps must be >= 0, and > 0 with a "
+                             f"warmup_target, got {warmup_steps}")
         self.initial_learning_rate = float(initial_learning_rate)
         self.decay_steps, self.alpha = float(decay_steps), float(alpha)
+        self.warmup_target = None if warmup_target is None else float(warmup_target)
+        self.warmup_steps = float(warmup_steps)
+
+    def _decayed(self, done_steps, peak):
+        done = done_steps / self.decay_steps
+        cosine = 0.5 * (1.0 + ops.cos(done * math.pi))
+        return peak * ((1.0 - self.alpha) * cosine + self.alpha)
 
     def __call__(self, step):
-        done = ops.minimum(self._step(step), self.decay_steps) / self.decay_steps
-        cosine = 0.5 * (1.0 + ops.cos(done * math.pi))
-        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+        if self.warmup_target is None:
+            return self._decayed(ops.minimum(self._step(step), self.decay_steps),
+                                 self.initial_learning_rate)
+        step = ops.minimum(self._step(step), self.decay_steps + self.warmup_steps)
+        warm = self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) \
+            * (step / self.warmup_steps)
+        return ops.where(ops.less(step, self.warmup_steps), warm,
+                         self._decayed(step - self.warmup_steps, self.warmup_target))
 
 
 class InverseTimeDecay(_RateDecay):

@@ -241,6 +241,12 @@ def test_schedules_reach_compiled_steps():
          lambda t: 0.1 * (0.9 * 0.5 * (1 + np.cos(np.pi * min(t, 4) / 4)) + 0.1)),
         (sched.PolynomialDecay(0.1, decay_steps=3, end_learning_rate=0.01, power=2.0),
          lambda t: (0.1 - 0.01) * (1 - min(t, 3) / 3) ** 2 + 0.01),
+        # Keras 3's warmup: 0.02 -> 0.2 over 2 steps, then the cosine from 0.2
+        # over 3 steps (held after).
+        (sched.CosineDecay(0.02, decay_steps=3, alpha=0.1, warmup_target=0.2,
+                           warmup_steps=2),
+         lambda t: 0.02 + 0.18 * t / 2 if t < 2 else
+         0.2 * (0.9 * 0.5 * (1 + np.cos(np.pi * min(t - 2, 3) / 3)) + 0.1)),
     ]
     for schedule, rate in cases:
         for compiled in (True, False):
