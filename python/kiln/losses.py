@@ -11,7 +11,7 @@ per-example losses.
 
 import math
 
-from . import math_ops, nn, ops
+from . import errors, math_ops, nn, ops
 from .dtypes import int64
 from ._targets import _labels, _match, _squeeze_last
 from .tensor import Tensor, convert_to_tensor
@@ -31,6 +31,11 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         mask = getattr(y_pred, "_keras_mask", None) if isinstance(y_pred, Tensor) else None
         losses = convert_to_tensor(self.call(y_true, y_pred))
+        # (A loss function may mask entries itself: ignore_class.)
+        own = getattr(losses, "_keras_mask", None)
+        if own is not None:
+            mask = own if mask is None or tuple(mask.shape) != tuple(own.shape) else \
+                ops.logical_and(ops.cast(mask, own.dtype), own)
         if mask is not None and tuple(mask.shape) == tuple(losses.shape):
             # Keras: the entries a layer masked (padding steps of a
             # sequence output) weigh 0; with the mean, the others weigh
@@ -79,13 +84,28 @@ def _log_probabilities(y_pred):
 
 # --- per-example losses (the functional forms) ------------------------------
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    """-log p[label] per example. With ignore_class (Keras 3's: a padding
+    or void label such as -1 or 255), those entries' losses are 0 and
+    masked: a Loss averages over the others."""
+    if axis not in (-1, len(convert_to_tensor(y_pred).shape) - 1):
+        raise errors.UnimplementedError(
+            f"sparse_categorical_crossentropy: the classes must be the last axis, got "
+            f"axis={axis}", errors.user_location())
     logits = y_pred if from_logits else _log_probabilities(y_pred)
     labels = ops.cast(_labels(y_true), int64)
     if len(labels.shape) == len(convert_to_tensor(logits).shape) and \
             labels.shape[-1] == 1:  # (B, 1) labels, as Keras accepts
         labels = _squeeze_last(labels)
-    return nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    if ignore_class is None:
+        return nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    valid = ops.not_equal(labels, int(ignore_class))
+    safe = ops.where(valid, labels, labels * 0)          # (a class that exists)
+    losses = nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
+    losses = ops.where(valid, losses, losses * 0.0)
+    losses._keras_mask = valid
+    return losses
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
@@ -228,9 +248,13 @@ class SparseCategoricalCrossentropy(_Wrapper):
     """Integer labels against logits (from_logits=True) or probabilities."""
     fn = staticmethod(sparse_categorical_crossentropy)
 
-    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction, name, from_logits=from_logits)
-        self.from_logits = from_logits
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 name=None):
+        options = {"from_logits": from_logits}
+        if ignore_class is not None:
+            options["ignore_class"] = int(ignore_class)
+        super().__init__(reduction, name, **options)
+        self.from_logits, self.ignore_class = from_logits, ignore_class
 
 
 class CategoricalCrossentropy(_Wrapper):

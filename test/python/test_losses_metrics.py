@@ -229,3 +229,41 @@ def test_more_metrics_against_numpy():
     assert 0.0 <= history.history["sparse_top_k_categorical_accuracy"][0] <= 1.0
     with pytest.raises(TypeError, match="targets must be integers"):
         kiln.math.in_top_k(np.zeros(2, np.float32), scores[:2], 1)
+
+
+def test_sparse_categorical_crossentropy_ignore_class():
+    # Segmentation with void pixels (255): their losses are 0 and the mean
+    # is over the other pixels (Keras 3's mask), eagerly, compiled and in fit.
+    rng = np.random.default_rng(12)
+    logits = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    labels = rng.integers(0, 5, size=(2, 3, 4))
+    labels[0, 0, :2] = labels[1, 2, 3] = 255
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    valid = labels != 255
+    picked = np.take_along_axis(log_p, np.where(valid, labels, 0)[..., None], -1)[..., 0]
+    per_pixel = np.where(valid, -picked, 0.0)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255)
+    np.testing.assert_allclose(float(loss(labels, logits)), per_pixel.sum() / valid.sum(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.sparse_categorical_crossentropy(labels, logits, from_logits=True,
+                                               ignore_class=255).numpy(), per_pixel,
+        rtol=1e-5, atol=1e-7)
+    summed = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255,
+                                                  reduction="sum")
+    np.testing.assert_allclose(float(summed(labels, logits)), per_pixel.sum(), rtol=1e-5)
+    compiled = kiln.function(lambda y, p: loss(y, p))(labels, logits)
+    np.testing.assert_allclose(float(compiled), per_pixel.sum() / valid.sum(), rtol=1e-5)
+    # The gradient reaches only the kept pixels.
+    t = kiln.constant(logits)
+    with kiln.GradientTape() as tape:
+        tape.watch(t)
+        value = loss(labels, t)
+    g = tape.gradient(value, t).numpy()
+    assert np.all(g[~valid] == 0) and np.all(np.isfinite(g))
+    probs = np.exp(log_p)
+    want = (probs - np.eye(5)[np.where(valid, labels, 0)]) * valid[..., None] / valid.sum()
+    np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-7)
+    model = kiln.Sequential([kiln.Input((3, 4, 5)), kiln.layers.Dense(5)])
+    model.compile(optimizer="sgd", loss=loss)
+    model.fit(logits, labels, epochs=1, verbose=0)
