@@ -9,8 +9,12 @@ import types
 
 import numpy as np
 
+import random as _python_random
+
 from . import (activations, callbacks, datasets, initializers, keras_ops, layers, losses,
                saving, metrics, mixed_precision, optimizers, regularizers)
+from . import random as _kiln_random
+from .data import Dataset
 from .layers import Input, Model, Sequential
 
 # Keras 3 names the loss-scaling wrapper under optimizers too.
@@ -50,8 +54,98 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     return out
 
 
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
+                  value=0.0):
+    """Sequences of different lengths as one array [n, maxlen, ...]
+    (tf.keras.utils.pad_sequences): each cut to maxlen (its start dropped,
+    or with truncating="post" its end) and filled with `value` before it
+    (or after, padding="post"); maxlen defaults to the longest."""
+    if padding not in ("pre", "post") or truncating not in ("pre", "post"):
+        raise ValueError(f"pad_sequences: padding and truncating must be 'pre' or 'post', "
+                         f"got {padding!r} and {truncating!r}")
+    sequences = [np.asarray(s) for s in sequences]
+    lengths = [len(s) for s in sequences]
+    if maxlen is None:
+        maxlen = max(lengths, default=0)
+    if maxlen < 0:
+        raise ValueError(f"pad_sequences: maxlen must be >= 0, got {maxlen}")
+    shape = next((s.shape[1:] for s in sequences if len(s)), ())
+    out = np.full((len(sequences), maxlen) + tuple(shape), value, dtype=dtype)
+    for i, s in enumerate(sequences):
+        if not len(s) or not maxlen:
+            continue
+        kept = s[-maxlen:] if truncating == "pre" else s[:maxlen]
+        if kept.shape[1:] != shape:
+            raise ValueError(f"pad_sequences: sequence {i} has entries of shape "
+                             f"{kept.shape[1:]}, the others {shape}")
+        if padding == "post":
+            out[i, :len(kept)] = kept
+        else:
+            out[i, maxlen - len(kept):] = kept
+    return out
+
+
+def set_random_seed(seed):
+    """Seeds Python's random, NumPy's global generator and Kiln's
+    (kiln.random.set_seed), as tf.keras.utils.set_random_seed does."""
+    _python_random.seed(seed)
+    np.random.seed(seed)
+    _kiln_random.set_seed(seed)
+
+
+def normalize(x, axis=-1, order=2):
+    """x divided by its `order`-norm along `axis` (zero vectors stay zero),
+    as NumPy (tf.keras.utils.normalize)."""
+    x = np.asarray(x)
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / np.expand_dims(norm, axis)
+
+
+def timeseries_dataset_from_array(data, targets, sequence_length, sequence_stride=1,
+                                  sampling_rate=1, batch_size=128, shuffle=False, seed=None,
+                                  start_index=None, end_index=None):
+    """Windows of `data` as a kiln.data.Dataset (Keras'): window i holds
+    sequence_length steps `sampling_rate` apart starting at
+    start_index + p_i, with p_i = 0, sequence_stride, ...; its target
+    (when targets is not None) is targets[start_index + p_i]; batches of
+    batch_size (None: single windows); shuffle draws the windows' order with
+    NumPy's RandomState(seed)."""
+    data = np.asarray(data)
+    start = 0 if start_index is None else int(start_index)
+    end = len(data) if end_index is None else int(end_index)
+    if min(sequence_length, sequence_stride, sampling_rate) <= 0 or not 0 <= start < end:
+        raise ValueError("timeseries_dataset_from_array: sequence_length, sequence_stride "
+                         "and sampling_rate must be positive and start_index < end_index "
+                         "within the data")
+    count = end - start - (sequence_length - 1) * sampling_rate
+    if targets is not None:
+        targets = np.asarray(targets)
+        count = min(count, len(targets))
+    if count <= 0:
+        raise ValueError(f"timeseries_dataset_from_array: no window of {sequence_length} "
+                         f"steps {sampling_rate} apart fits in {end - start} steps")
+    positions = np.arange(0, count, sequence_stride)
+    if shuffle:
+        np.random.RandomState(np.random.randint(10 ** 6) if seed is None else seed) \
+            .shuffle(positions)
+    steps = start + positions[:, None] + np.arange(sequence_length) * sampling_rate
+    windows = data[steps]
+    elements = windows if targets is None else (windows, targets[start + positions])
+    dataset = Dataset.from_tensor_slices(elements)
+    return dataset if batch_size is None else dataset.batch(batch_size)
+
+
 utils = _submodule("utils", "tf.keras.utils: helpers.",
-                   to_categorical=to_categorical)
+                   to_categorical=to_categorical, pad_sequences=pad_sequences,
+                   set_random_seed=set_random_seed, normalize=normalize,
+                   timeseries_dataset_from_array=timeseries_dataset_from_array)
+# (Keras 2's homes of the same functions)
+preprocessing = _submodule(
+    "preprocessing", "tf.keras.preprocessing: sequence padding, time series windows.",
+    sequence=_submodule("preprocessing.sequence", "tf.keras.preprocessing.sequence",
+                        pad_sequences=pad_sequences),
+    timeseries_dataset_from_array=timeseries_dataset_from_array)
 
 
 def clear_session():
@@ -75,7 +169,7 @@ ops = keras_ops  # (Keras 3's `from keras import ops`)
 
 for _name in ("activations", "backend", "callbacks", "datasets",
               "initializers", "layers", "losses", "metrics",
-              "mixed_precision", "models", "ops", "optimizers", "regularizers",
-              "utils"):
+              "mixed_precision", "models", "ops", "optimizers", "preprocessing",
+              "regularizers", "utils"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 del _name
