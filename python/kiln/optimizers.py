@@ -36,13 +36,31 @@ class Optimizer:
     # slot name -> store-key suffix, as kiln-expand-optimizers names them
     _slot_suffixes = {}
 
+    # Whether the optimizer's own update applies `weight_decay` (AdamW,
+    # Lion); for the others the base class decays the variables first.
+    _decays_itself = False
+
     def __init__(self, learning_rate, name, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None):
+                 global_clipnorm=None, weight_decay=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None):
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("set at most one of clipnorm, clipvalue and "
                              "global_clipnorm")
         self.clipnorm, self.clipvalue = clipnorm, clipvalue
         self.global_clipnorm = global_clipnorm
+        if not self._decays_itself:
+            if weight_decay is not None and float(weight_decay) < 0:
+                raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+            self.weight_decay = None if weight_decay is None else float(weight_decay)
+        if not 0.0 <= float(ema_momentum) <= 1.0:
+            raise ValueError(f"ema_momentum must be in [0, 1], got {ema_momentum}")
+        if ema_overwrite_frequency is not None and int(ema_overwrite_frequency) <= 0:
+            raise ValueError(f"ema_overwrite_frequency must be positive, got "
+                             f"{ema_overwrite_frequency}")
+        self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
+        self.ema_overwrite_frequency = None if ema_overwrite_frequency is None else \
+            int(ema_overwrite_frequency)
+        self._no_decay_ids, self._no_decay_names = set(), []
         self.name = name
         self.iterations = Variable(constant(0, int64), name=f"{name}/iterations",
                                    trainable=False)
@@ -66,6 +84,11 @@ class Optimizer:
 
     def _slot(self, variable, slot):
         key = (id(variable), slot)
+        if key not in self._slots and slot == "average":   # (use_ema's, not the op's)
+            self._slots[key] = (variable, Variable(
+                zeros(variable.shape, variable.dtype), name=f"{variable.name[:-2]}/average",
+                trainable=False, _store_key=variable._key() + "_ema"))
+            self._slots[key][1]._slot_of = (variable, "_ema")
         if key not in self._slots:
             value = zeros(self._slot_shape(variable, slot), variable.dtype)
             if self._slot_initial.get(slot):  # (eagerly: maybe inside a trace)
@@ -134,6 +157,8 @@ class Optimizer:
                     f"shape {v.shape}", errors.user_location())
             for slot in self._slot_suffixes:
                 self._slot(v, slot)
+            if self.use_ema:
+                self._slot(v, "average")
             grads.append(g)
             variables.append(v)
         hyper = self._hyperparameters()
@@ -215,8 +240,49 @@ class Optimizer:
             key = trace.bind_variable(v)
             for slot in self._slot_suffixes:
                 trace.bind_variable(self._slot(v, slot))
-            self._update_variable(trace, key, g, v, rates[v.dtype], step, hyper,
-                                  location)
+            own = hyper
+            if hyper.get("decay") and self._decays(v):
+                # Keras' decoupled weight decay, before the update.
+                v.assign_sub(v.value() * (rates[v.dtype] * hyper["decay"]))
+            elif self._decays_itself and not self._decays(v):
+                own = {**hyper, "weight_decay": 0.0}      # (excluded: AdamW, Lion)
+            self._update_variable(trace, key, g, v, rates[v.dtype], step, own, location)
+        if self.use_ema:
+            self._update_averages(variables, step, hyper)
+
+    def _update_averages(self, variables, step, hyper):
+        """Keras' use_ema: each variable's moving average (the variable
+        itself after the first step), and every ema_overwrite_frequency
+        steps the variables set to their averages."""
+        for v in variables:
+            average = self._slot(v, "average")
+            first = ops.equal(step, 1)
+            momentum = ops.where(first, constant(0.0, v.dtype),
+                                 constant(hyper["ema"][0], v.dtype))
+            new = momentum * average.value() + (1.0 - momentum) * v.value()
+            average.assign(new)
+            if hyper["ema"][1]:
+                due = ops.equal(step % hyper["ema"][1], 0)
+                v.assign(ops.where(due, new, v.value()))
+
+    def finalize_variable_values(self, var_list):
+        """With use_ema, sets the variables to their moving averages (fit
+        calls it when training ends, as Keras does)."""
+        if not self.use_ema:
+            return
+        for v in var_list:
+            if (id(v), "average") in self._slots:
+                v.assign(self._slots[(id(v), "average")][1].value())
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Leaves the given variables, and those whose names contain one of
+        var_names, out of weight decay (Keras')."""
+        self._no_decay_ids.update(id(v) for v in var_list or [])
+        self._no_decay_names.extend(var_names or [])
+
+    def _decays(self, variable):
+        return id(variable) not in self._no_decay_ids and \
+            not any(n in variable.name for n in self._no_decay_names)
 
     def _update_variable(self, trace, key, grad, variable, lr, step, hyper, location):
         """Updates `variable` (bound as `key`) and its slots from `grad`: by
@@ -226,7 +292,10 @@ class Optimizer:
         trace.op(op, operands, attributes(variable=symbol(key), **attrs), [], location)
 
     def _hyperparameters(self):
-        return {"clip": (self.clipnorm, self.clipvalue, self.global_clipnorm)}
+        return {"clip": (self.clipnorm, self.clipvalue, self.global_clipnorm),
+                "decay": None if self._decays_itself else self.weight_decay,
+                "ema": (self.ema_momentum, self.ema_overwrite_frequency) if self.use_ema
+                else None}
 
     def _begin_step(self, step):
         """Optimizer-wide state of the step `step` (1-based, traced), before
@@ -281,6 +350,8 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: each step first shrinks the
     variable by learning_rate * weight_decay * variable (Keras' AdamW)."""
+
+    _decays_itself = True
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-7, name="AdamW", **clipping):
@@ -468,6 +539,7 @@ class Lion(Optimizer):
     weight decay (a smaller learning rate than Adam's is usual)."""
 
     _slot_suffixes = {"m": "_lion_m"}
+    _decays_itself = True
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None,
                  name="Lion", **clipping):

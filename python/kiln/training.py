@@ -379,6 +379,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training or batches.exhausted:
             break
+    if epochs > initial_epoch:   # (Keras: the EMA weights become the model's)
+        optimizers._innermost(model.optimizer).finalize_variable_values(
+            model.trainable_weights)
     cbs.on_train_end()
     return history
 

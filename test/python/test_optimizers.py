@@ -394,3 +394,58 @@ def test_adafactor_and_lamb_in_keras_models_and_checkpoints(tmp_path):
     np.testing.assert_allclose(w2.numpy(), w.numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="beta_2_decay must be <= 0"):
         kiln.optimizers.Adafactor(beta_2_decay=0.5)
+
+
+def test_weight_decay_for_every_optimizer_and_its_exclusions():
+    # Keras 3: w -= lr * weight_decay * w, then the optimizer's own step.
+    for compiled in (False, True):
+        got = _steps(kiln.optimizers.SGD(0.1, momentum=0.5, weight_decay=0.2), 3, compiled)
+        w, m = W0.copy(), np.zeros(3)
+        for g in got:
+            grad = 2 * (w - TARGET)
+            w = w - 0.1 * 0.2 * w
+            m = 0.5 * m - 0.1 * grad
+            w = w + m
+            np.testing.assert_allclose(g, w, rtol=1e-5)
+    got = _steps(kiln.optimizers.RMSprop(0.1, weight_decay=0.3), 2, True)
+    update, state, w = rmsprop(0.1), {}, W0.copy()
+    for t, g in enumerate(got, start=1):
+        w = update(w - 0.1 * 0.3 * w, 2 * (w - TARGET), t, state)
+        np.testing.assert_allclose(g, w, rtol=1e-5)
+    # Excluded by name: plain SGD.
+    opt = kiln.optimizers.SGD(0.1, weight_decay=0.5)
+    opt.exclude_from_weight_decay(var_names=["Variable"])
+    (w,) = _steps(opt, 1, True)
+    np.testing.assert_allclose(w, W0 - 0.1 * 2 * (W0 - TARGET), rtol=1e-6)
+    adamw = kiln.optimizers.AdamW(0.1, weight_decay=0.5)
+    adamw.exclude_from_weight_decay(var_names=["Variable"])
+    (w,) = _steps(adamw, 1, False)
+    (plain,) = _steps(kiln.optimizers.Adam(0.1), 1, False)
+    np.testing.assert_allclose(w, plain, rtol=1e-6)
+
+
+def test_moving_average_of_the_weights():
+    # use_ema: average = w after the first step, then 0.8 avg + 0.2 w; every
+    # 3rd step the weights become the average; fit ends with the averages.
+    for compiled in (False, True):
+        opt = kiln.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.8,
+                                  ema_overwrite_frequency=3)
+        got = _steps(opt, 4, compiled)
+        w, avg = W0.copy(), None
+        for t, g in enumerate(got, start=1):
+            w = w - 0.1 * 2 * (w - TARGET)
+            avg = w.copy() if avg is None else 0.8 * avg + 0.2 * w
+            if t % 3 == 0:
+                w = avg.copy()
+            np.testing.assert_allclose(g, w, rtol=1e-5, err_msg=f"step {t}")
+        (variable, average), = opt._slots.values()
+        np.testing.assert_allclose(average.numpy(), avg, rtol=1e-5)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 2)).astype(np.float32)
+    y = x.sum(axis=1, keepdims=True)
+    model = kiln.Sequential([kiln.Input((2,)), kiln.layers.Dense(1)])
+    model.compile(optimizer=kiln.optimizers.SGD(0.05, use_ema=True), loss="mse")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    opt = model.optimizer
+    for v in model.trainable_weights:
+        np.testing.assert_array_equal(v.numpy(), opt.get_slot(v, "average").numpy())
