@@ -7,7 +7,7 @@ and differentiates like the rest."""
 
 import numpy as np
 
-from . import linalg, math_ops, nn, ops
+from . import activations, control_flow, linalg, math_ops, nn, ops
 from .dtypes import as_dtype, float32
 from .tensor import convert_to_tensor as _tensor
 
@@ -247,3 +247,209 @@ def norm(x, ord=None, axis=None, keepdims=False):
 def top_k(x, k, sorted=True):
     return math_ops.top_k(x, k, sorted=sorted)
 
+
+
+# --- More of Keras 3's ops --------------------------------------------------
+
+rsqrt, reciprocal = math_ops.rsqrt, math_ops.reciprocal
+meshgrid, in_top_k = math_ops.meshgrid, math_ops.in_top_k
+relu6, selu, softsign = nn.relu6, nn.selu, nn.softsign
+log_sigmoid = math_ops.log_sigmoid
+scatter = math_ops.scatter_nd
+scatter_update = math_ops.tensor_scatter_nd_update
+cond = control_flow.cond
+hard_sigmoid, hard_silu, hard_swish = (activations.hard_sigmoid, activations.hard_silu,
+                                       activations.hard_swish)
+mish, celu, glu, sparsemax = (activations.mish, activations.celu, activations.glu,
+                              activations.sparsemax)
+
+
+def convert_to_numpy(x):
+    return np.asarray(_tensor(x).numpy())
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return nn.leaky_relu(x, alpha=negative_slope)
+
+
+def elu(x, alpha=1.0):
+    x = _tensor(x)
+    return ops.where(ops.greater(x, 0.0), x, alpha * math_ops.expm1(x))
+
+
+def swapaxes(x, axis1, axis2):
+    x = _tensor(x)
+    perm = list(range(x.ndim))
+    perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+    return ops.transpose(x, perm)
+
+
+def moveaxis(x, source, destination):
+    """x with axes `source` moved to `destination` (NumPy's)."""
+    x = _tensor(x)
+    source = [s % x.ndim for s in (source if isinstance(source, (list, tuple)) else [source])]
+    target = [d % x.ndim for d in (destination if isinstance(destination, (list, tuple))
+                                   else [destination])]
+    rest = [a for a in range(x.ndim) if a not in source]
+    perm = [None] * x.ndim
+    for s, d in zip(source, target):
+        perm[d] = s
+    fill = iter(rest)
+    return ops.transpose(x, [p if p is not None else next(fill) for p in perm])
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced (by 0 and the type's largest and
+    smallest finite values by default), as NumPy."""
+    x = _tensor(x)
+    if not x.dtype.is_floating:
+        return x
+    info = np.finfo(x.dtype.as_numpy_dtype)
+    high = info.max if posinf is None else posinf
+    low = info.min if neginf is None else neginf
+    x = ops.where(math_ops.is_nan(x), math_ops.zeros_like(x) + nan, x)
+    x = ops.where(ops.logical_and(math_ops.is_inf(x), ops.greater(x, 0.0)),
+                  math_ops.zeros_like(x) + high, x)
+    return ops.where(math_ops.is_inf(x), math_ops.zeros_like(x) + low, x)
+
+
+def _triangle(x, k, upper):
+    x = _tensor(x)
+    rows, cols = x.shape[-2], x.shape[-1]
+    keep = np.triu(np.ones((rows, cols), bool), k) if upper else \
+        np.tril(np.ones((rows, cols), bool), k)
+    return ops.where(_tensor(keep), x, math_ops.zeros_like(x))
+
+
+def triu(x, k=0):
+    """The upper triangle of the last two axes from diagonal k (NumPy's)."""
+    return _triangle(x, k, True)
+
+
+def tril(x, k=0):
+    return _triangle(x, k, False)
+
+
+def pad(x, pad_width, mode="constant", constant_values=None):
+    """NumPy's pad: pad_width an int, a (before, after) pair or one per
+    axis; modes constant, reflect, symmetric."""
+    x = _tensor(x)
+    widths = np.broadcast_to(np.asarray(pad_width, np.int64).reshape(-1, 2)
+                             if np.ndim(pad_width) else [[pad_width, pad_width]],
+                             (x.ndim, 2))
+    if mode not in ("constant", "reflect", "symmetric"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect' or 'symmetric', got {mode!r}")
+    if constant_values is not None and mode != "constant":
+        raise ValueError("pad: constant_values needs mode='constant'")
+    return math_ops.pad(x, widths.tolist(), mode=mode.upper(),
+                        constant_values=0 if constant_values is None else constant_values)
+
+
+def slice(inputs, start_indices, shape):
+    """The block of `shape` from start_indices (Keras' slice)."""
+    return math_ops.slice_(inputs, start_indices, shape)
+
+
+def slice_update(inputs, start_indices, updates):
+    """inputs with the block at start_indices replaced by `updates`."""
+    x, updates = _tensor(inputs), _tensor(updates)
+    start = [int(s) for s in start_indices]
+    index = np.indices(updates.shape).reshape(updates.ndim, -1).T + np.asarray(start)
+    return math_ops.tensor_scatter_nd_update(x, _tensor(index),
+                                            ops.reshape(updates, [-1]))
+
+
+def moments(x, axes, keepdims=False, synchronized=False):
+    """(mean, variance) over `axes`."""
+    return nn.moments(_tensor(x), list(axes) if isinstance(axes, (list, tuple)) else [axes],
+                      keepdims=keepdims)
+
+
+def while_loop(cond, body, loop_vars, maximum_iterations=None):
+    """body(*vars) while cond(*vars) (Keras' while_loop, a tuple of loop
+    variables); maximum_iterations bounds the steps."""
+    single = not isinstance(loop_vars, (list, tuple))
+    values = [loop_vars] if single else list(loop_vars)
+    if maximum_iterations is None:
+        out = control_flow.while_loop(lambda *v: cond(*v), lambda *v: _as_list(body(*v)),
+                                      values)
+        return out[0] if single else tuple(out)
+    limit = int(maximum_iterations)
+    out = control_flow.while_loop(
+        lambda i, *v: ops.logical_and(ops.less(i, limit), _tensor(cond(*v))),
+        lambda i, *v: [i + 1] + _as_list(body(*v)), [_tensor(0)] + values)
+    return out[1] if single else tuple(out[1:])
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    """body_fun(i, value) for i from lower to upper (Keras' fori_loop)."""
+    out = control_flow.while_loop(lambda i, v: ops.less(i, upper),
+                                  lambda i, v: [i + 1, body_fun(i, v)],
+                                  [_tensor(lower), init_val])
+    return out[1]
+
+
+def binary_crossentropy(target, output, from_logits=False):
+    """Elementwise -(t log p + (1 - t) log(1 - p)) (Keras' op: not averaged;
+    probabilities clipped to [1e-7, 1 - 1e-7])."""
+    output = _tensor(output)
+    target = _tensor(target, output.dtype)
+    if from_logits:
+        return nn.sigmoid_cross_entropy_with_logits(labels=target, logits=output)
+    p = math_ops.clip_by_value(output, 1e-7, 1.0 - 1e-7)
+    return -(target * ops.log(p) + (1.0 - target) * ops.log(1.0 - p))
+
+
+def categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """-sum(t log p) along `axis` (probabilities normalized and clipped, as
+    Keras)."""
+    output = _tensor(output)
+    target = _tensor(target, output.dtype)
+    if from_logits:
+        log_p = nn.log_softmax(output, axis=axis)
+    else:
+        p = output / ops.reduce_sum(output, axis=axis, keepdims=True)
+        log_p = ops.log(math_ops.clip_by_value(p, 1e-7, 1.0 - 1e-7))
+    return -ops.reduce_sum(target * log_p, axis=axis)
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    output = _tensor(output)
+    hot = ops.one_hot(ops.cast(_tensor(target), "int64"), output.shape[axis],
+                      dtype=output.dtype)
+    if axis not in (-1, output.ndim - 1):
+        hot = moveaxis(hot, -1, axis)
+    return categorical_crossentropy(hot, output, from_logits, axis)
+
+
+def dot_product_attention(query, key, value, bias=None, mask=None, scale=None,
+                          is_causal=False):
+    """Scaled dot-product attention over [batch, steps, heads, dim] (Keras
+    3's op): softmax(q k^T * scale + bias, masked) v, scale 1/sqrt(dim) by
+    default; `mask` (broadcast to [batch, heads, q steps, k steps]) keeps
+    the True entries; is_causal keeps keys at or before each query; fewer
+    key/value heads than query heads are repeated (grouped queries)."""
+    q, k, v = _tensor(query), _tensor(key), _tensor(value)
+    heads, kv_heads = q.shape[2], k.shape[2]
+    if heads % kv_heads:
+        raise ValueError(f"dot_product_attention: {heads} query heads are not a multiple of "
+                         f"{kv_heads} key heads")
+    if kv_heads != heads:
+        k = math_ops.repeat(k, heads // kv_heads, axis=2)
+        v = math_ops.repeat(v, heads // kv_heads, axis=2)
+    scale = 1.0 / float(np.sqrt(q.shape[-1])) if scale is None else float(scale)
+    logits = math_ops.einsum("btnh,bsnh->bnts", q, k) * scale
+    if bias is not None:
+        logits = logits + _tensor(bias, logits.dtype)
+    keep = None if mask is None else _tensor(mask)
+    if is_causal:
+        causal = _tensor(np.tril(np.ones((q.shape[1], k.shape[1]), bool)))
+        keep = causal if keep is None else ops.logical_and(keep, causal)
+    if keep is not None:
+        logits = ops.where(keep, logits, math_ops.zeros_like(logits) - 1e9)
+    weights = nn.softmax(logits, axis=-1)
+    return math_ops.einsum("bnts,bsnh->btnh", weights, v)

@@ -101,3 +101,81 @@ def test_a_custom_layer_written_with_keras_ops():
     np.testing.assert_allclose(out, (x - x.mean(-1, keepdims=True)) /
                                np.sqrt(x.var(-1, keepdims=True) + 1e-6), rtol=1e-4, atol=1e-5)
     model.fit(x, RNG.normal(size=(16, 1)).astype(np.float32), epochs=1, verbose=0)
+
+
+def test_more_keras_ops_against_numpy():
+    K = kiln.keras.ops
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(2, 3, 4))
+    np.testing.assert_array_equal(K.convert_to_numpy(K.swapaxes(x, 0, 2)), np.swapaxes(x, 0, 2))
+    np.testing.assert_array_equal(K.moveaxis(x, 0, -1).numpy(), np.moveaxis(x, 0, -1))
+    np.testing.assert_array_equal(K.moveaxis(x, [0, 1], [2, 0]).numpy(),
+                                  np.moveaxis(x, [0, 1], [2, 0]))
+    for k in (-1, 0, 2):
+        np.testing.assert_array_equal(K.triu(x, k).numpy(), np.triu(x, k))
+        np.testing.assert_array_equal(K.tril(x, k).numpy(), np.tril(x, k))
+    for mode in ("constant", "reflect", "symmetric"):
+        np.testing.assert_array_equal(K.pad(x, [[0, 0], [1, 2], [2, 1]], mode).numpy(),
+                                      np.pad(x, [[0, 0], [1, 2], [2, 1]], mode))
+    np.testing.assert_array_equal(K.pad(x, 1, constant_values=7.0).numpy(),
+                                  np.pad(x, 1, constant_values=7.0))
+    special = np.array([np.nan, np.inf, -np.inf, 1.5])
+    np.testing.assert_array_equal(K.nan_to_num(special).numpy(), np.nan_to_num(special))
+    np.testing.assert_array_equal(K.nan_to_num(special, nan=1.0, posinf=2.0, neginf=-2.0)
+                                  .numpy(), [1.0, 2.0, -2.0, 1.5])
+    np.testing.assert_array_equal(K.slice(x, [1, 0, 2], [1, 2, 2]).numpy(), x[1:2, 0:2, 2:4])
+    updated = x.copy()
+    updated[0, 1:3, 1:3] = 9.0
+    np.testing.assert_array_equal(K.slice_update(x, [0, 1, 1], np.full((1, 2, 2), 9.0))
+                                  .numpy(), updated)
+    mean, var = K.moments(x, axes=[0, 2])
+    np.testing.assert_allclose(mean.numpy(), x.mean(axis=(0, 2)), rtol=1e-12)
+    np.testing.assert_allclose(var.numpy(), x.var(axis=(0, 2)), rtol=1e-12)
+    np.testing.assert_allclose(K.elu(x, 0.5).numpy(), np.where(x > 0, x, 0.5 * np.expm1(x)),
+                               rtol=1e-12)
+    np.testing.assert_allclose(K.leaky_relu(x).numpy(), np.where(x > 0, x, 0.2 * x))
+    # Loops: Keras' while_loop (tuples, maximum_iterations) and fori_loop.
+    i, total = K.while_loop(lambda i, t: i < 10, lambda i, t: (i + 1, t + i),
+                            (kiln.constant(0), kiln.constant(0)))
+    assert (int(i), int(total)) == (10, 45)
+    (i,) = K.while_loop(lambda i: i < 100, lambda i: (i + 1,), (kiln.constant(0),),
+                        maximum_iterations=7)
+    assert int(i) == 7
+    assert float(K.fori_loop(0, 5, lambda i, v: v * 2.0, kiln.constant(1.0))) == 32.0
+    compiled = kiln.function(lambda v: K.fori_loop(0, 4, lambda i, a: a + v, v * 0.0))
+    np.testing.assert_allclose(compiled(x).numpy(), 4 * x)
+    # Elementwise crossentropies (not averaged).
+    t = (rng.uniform(size=(3, 4)) > 0.5).astype(np.float64)
+    p = rng.uniform(0.05, 0.95, size=(3, 4))
+    np.testing.assert_allclose(K.binary_crossentropy(t, p).numpy(),
+                               -(t * np.log(p) + (1 - t) * np.log(1 - p)), rtol=1e-12)
+    logits = rng.normal(size=(3, 4))
+    log_sm = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    labels = np.array([0, 3, 1])
+    np.testing.assert_allclose(K.sparse_categorical_crossentropy(labels, logits, True).numpy(),
+                               -log_sm[np.arange(3), labels], rtol=1e-12)
+    np.testing.assert_allclose(
+        K.categorical_crossentropy(np.eye(4)[labels], np.exp(log_sm)).numpy(),
+        -log_sm[np.arange(3), labels], rtol=1e-9)
+
+
+def test_dot_product_attention_against_numpy():
+    K = kiln.keras.ops
+    rng = np.random.default_rng(22)
+    q = rng.normal(size=(2, 5, 4, 3))
+    k = rng.normal(size=(2, 6, 2, 3))          # (grouped: 2 key heads for 4 query heads)
+    v = rng.normal(size=(2, 6, 2, 3))
+    mask = rng.uniform(size=(2, 1, 5, 6)) > 0.3
+    mask[..., 0] = True
+    kk, vv = np.repeat(k, 2, axis=2), np.repeat(v, 2, axis=2)
+    logits = np.einsum("btnh,bsnh->bnts", q, kk) / np.sqrt(3)
+    for m, causal in ((None, False), (mask, False), (None, True)):
+        keep = np.ones((5, 6), bool) if m is None else np.broadcast_to(m, logits.shape)
+        if causal:
+            keep = keep & np.tril(np.ones((5, 6), bool))
+        z = np.where(keep, logits, -1e9)
+        w = np.exp(z - z.max(-1, keepdims=True))
+        w /= w.sum(-1, keepdims=True)
+        want = np.einsum("bnts,bsnh->btnh", w, vv)
+        got = K.dot_product_attention(q, k, v, mask=m, is_causal=causal).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
