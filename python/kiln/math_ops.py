@@ -1214,14 +1214,39 @@ def _flat_indices(indices, shape, what):
     return flat, rows, k
 
 
+def _with_batch_coordinates(params, indices, batch_dims, inner, what):
+    """indices [B..., X..., m] (X: the `inner` - batch_dims axes after the
+    batch) with each entry's batch position prepended: [B..., X..., k + m],
+    for a gather_nd over the whole params. The batch extents must be known
+    and equal in both."""
+    batch = list(params.shape[:batch_dims])
+    if not 0 < batch_dims <= min(params.ndim - 1, inner) or None in batch or \
+            list(indices.shape[:batch_dims]) != batch:
+        raise errors.InvalidArgumentError(
+            f"{what}: batch_dims={batch_dims} needs the first {batch_dims} extents of params "
+            f"{list(params.shape)} and indices {list(indices.shape)} known and equal",
+            errors.user_location())
+    extra = list(indices.shape[batch_dims:inner])
+    if None in extra:
+        raise errors.UnimplementedError(
+            f"{what}: with batch_dims, the indices' extents must be known while tracing, "
+            f"got {list(indices.shape)}", errors.user_location())
+    coordinates = np.moveaxis(np.indices(batch), 0, -1).reshape(
+        batch + [1] * len(extra) + [batch_dims])
+    coordinates = np.broadcast_to(coordinates, batch + extra + [batch_dims])
+    positions = indices if indices.ndim > inner else expand_dims(indices, -1)
+    return concat([constant(np.ascontiguousarray(coordinates), positions.dtype), positions],
+                  axis=-1)
+
+
 def gather_nd(params, indices, batch_dims=0, name=None):
     """params[indices[..., :]]: for indices [..., K], slices of params taken
     at K-dimensional positions (result: indices.shape[:-1] +
     params.shape[K:])."""
-    if batch_dims:
-        raise errors.UnimplementedError("gather_nd: batch_dims is not supported",
-                                        errors.user_location())
     params, indices = convert_to_tensor(params), convert_to_tensor(indices)
+    if batch_dims:
+        return gather_nd(params, _with_batch_coordinates(params, indices, int(batch_dims),
+                                                         indices.ndim - 1, "gather_nd"))
     shape_ = _static(params, "gather_nd")
     flat, rows, k = _flat_indices(indices, shape_, "gather_nd")
     table = reshape(params, [rows] + list(shape_[k:]))

@@ -689,8 +689,15 @@ def _check_indices(indices, size, what):
             errors.user_location())
 
 
-def gather(params, indices, axis=0, name=None):
+def gather(params, indices, axis=None, batch_dims=0, name=None):
+    """Slices of params along `axis` at `indices` (tf.gather). With
+    batch_dims = k, the first k axes are a batch both share: each batch
+    entry gathers from its own params (axis defaults to k)."""
     params, indices = convert_to_tensor(params), convert_to_tensor(indices)
+    batch_dims = int(batch_dims) + (indices.ndim if int(batch_dims) < 0 else 0)
+    axis = batch_dims if axis is None else int(axis) % builtins.max(params.ndim, 1)
+    if batch_dims:
+        return _batched_gather(params, indices, axis, batch_dims)
     if params.ndim:
         _check_indices(indices, params.shape[int(axis) % params.ndim], "gather")
     # Indices known only when compiled code runs are checked there (an
@@ -698,6 +705,40 @@ def gather(params, indices, axis=0, name=None):
     attrs = attributes(axis=int(axis)) if _concrete(indices) else \
         attributes(axis=int(axis), bounds_check=unit())
     return _run1("gather", [params, indices], attrs)
+
+
+def _batched_gather(params, indices, axis, batch_dims):
+    """tf.gather with batch_dims: params with its batch flattened and
+    `axis` next to it, each index offset by its batch entry's first row, one
+    gather, and the result's axes put back in TensorFlow's order (the batch,
+    params' axes before `axis`, the indices' own, the rest)."""
+    batch = list(params.shape[:batch_dims])
+    if axis < batch_dims or None in params.shape or None in indices.shape or \
+            list(indices.shape[:batch_dims]) != batch:
+        raise errors.InvalidArgumentError(
+            f"gather: batch_dims={batch_dims} and axis {axis} need axis >= batch_dims, "
+            f"known extents and the same batch in params {list(params.shape)} and indices "
+            f"{list(indices.shape)}", errors.user_location())
+    if not indices.dtype.is_integer:
+        raise TypeError(f"gather: indices must be integers, got {indices.dtype.name}")
+    size = params.shape[axis]
+    _check_indices(indices, size, "gather")
+    _check_at_run_time(logical_and(greater_equal(indices, 0), less(indices, size)),
+                       f"gather: an index is out of range [0, {size})")
+    middle = list(builtins.range(batch_dims, axis))
+    rest = list(builtins.range(axis + 1, params.ndim))
+    moved = transpose(params, list(builtins.range(batch_dims)) + [axis] + middle + rest)
+    entries = int(np.prod(batch, dtype=np.int64))
+    table = reshape(moved, [entries * size] + list(moved.shape[batch_dims + 1:]))
+    own = indices.ndim - batch_dims
+    first_rows = (np.arange(entries) * size).reshape(batch + [1] * own)
+    taken = gather(table, indices + convert_to_tensor(first_rows, indices.dtype), axis=0)
+    # taken: batch + indices' own + middle + rest
+    order = list(builtins.range(batch_dims)) + \
+        [batch_dims + own + i for i in builtins.range(len(middle))] + \
+        [batch_dims + i for i in builtins.range(own)] + \
+        list(builtins.range(batch_dims + own + len(middle), taken.ndim))
+    return transpose(taken, order)
 
 
 # kiln.Tensor's operators, all here.
