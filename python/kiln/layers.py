@@ -1469,12 +1469,15 @@ class LayerNormalization(Layer):
     supports_masking = True
 
 
-    def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True,
+    def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", name=None,
                  **kwargs):
         super().__init__(name, **kwargs)
         self.axis, self.epsilon = axis, float(epsilon)
-        self.center, self.scale = center, scale
+        # rms_scaling: x / sqrt(mean(x^2) + epsilon) * gamma, no mean
+        # subtracted and no beta (Keras 3's RMS normalization).
+        self.rms_scaling = bool(rms_scaling)
+        self.center, self.scale = center and not self.rms_scaling, scale
         self._inits = (beta_initializer, gamma_initializer)
 
     def build(self, input_shape):
@@ -1491,11 +1494,25 @@ class LayerNormalization(Layer):
 
     def call(self, inputs):
         x = _normalization_input(self, inputs)
-        mean, variance = nn.moments(x, self._axes, keepdims=True)
         shaped = lambda v: None if v is None else ops.reshape(v, self._param_shape)
+        if self.rms_scaling:
+            y = x * math_ops.rsqrt(ops.reduce_mean(ops.square(x), axis=self._axes,
+                                                   keepdims=True) + self.epsilon)
+            if self.gamma is not None:
+                y = y * shaped(self.gamma)
+            return ops.cast(y, self.compute_dtype)
+        mean, variance = nn.moments(x, self._axes, keepdims=True)
         return ops.cast(nn.batch_normalization(x, mean, variance, shaped(self.beta),
                                                shaped(self.gamma), self.epsilon),
                         self.compute_dtype)
+
+
+class RMSNormalization(LayerNormalization):
+    """Keras' RMSNormalization: x / sqrt(mean(x^2) + epsilon) over `axis`,
+    times a learned scale (Zhang and Sennrich, 2019)."""
+
+    def __init__(self, axis=-1, epsilon=1e-6, name=None, **kwargs):
+        super().__init__(axis=axis, epsilon=epsilon, rms_scaling=True, name=name, **kwargs)
 
 
 class GroupNormalization(Layer):

@@ -621,3 +621,21 @@ def test_conv3d_transpose_layer_trains_and_has_gradients():
     ys = xs.reshape(12, -1).sum(axis=1, keepdims=True)
     history = model.fit(xs, ys, batch_size=5, epochs=8, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_rms_normalization():
+    x = RNG.normal(size=(3, 4, 6)) * 3 + 1
+    for layer, axes, eps in ((layers.RMSNormalization(dtype="float64"), (-1,), 1e-6),
+                             (layers.LayerNormalization(axis=[1, 2], rms_scaling=True,
+                                                        dtype="float64"), (1, 2), 1e-3)):
+        y = layer(kiln.constant(x))
+        gamma = RNG.normal(size=layer.gamma.shape)
+        layer.gamma.assign(gamma)
+        assert layer.beta is None
+        want = x / np.sqrt((x ** 2).mean(axis=axes, keepdims=True) + eps)
+        np.testing.assert_allclose(layer(kiln.constant(x)).numpy(),
+                                   want * gamma.reshape([x.shape[a] if a in
+                                                         [a % 3 for a in axes] else 1
+                                                         for a in range(3)]),
+                                   rtol=1e-12)
+        assert y.shape == x.shape
