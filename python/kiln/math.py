@@ -24,6 +24,7 @@ from .math_ops import scalar_mul, truncatediv, unique_with_counts  # noqa: F401
 from .math_ops import digamma, erfinv, lbeta, lgamma, log_ndtr, ndtri, polygamma
 from .nn import log_softmax, softmax
 from .math_ops import (segment_max, segment_mean, segment_min, segment_prod, segment_sum,
+                       sparse_segment_mean, sparse_segment_sqrt_n, sparse_segment_sum,
                        unsorted_segment_max, unsorted_segment_mean, unsorted_segment_min,
                        unsorted_segment_prod, unsorted_segment_sqrt_n, unsorted_segment_sum)
 
@@ -46,6 +47,7 @@ __all__ = [
     "rsqrt", "sigmoid", "sign", "sin", "softplus", "softsign", "sqrt", "square",
     "squared_difference", "subtract", "tanh", "top_k", "in_top_k", "truediv", "truncatemod",
     "segment_max", "segment_mean", "segment_min", "segment_prod", "segment_sum",
+    "sparse_segment_mean", "sparse_segment_sqrt_n", "sparse_segment_sum",
     "unsorted_segment_max", "unsorted_segment_mean", "unsorted_segment_min",
     "unsorted_segment_prod", "unsorted_segment_sqrt_n", "unsorted_segment_sum",
 ]

@@ -1582,6 +1582,39 @@ def segment_prod(data, segment_ids, name=None):
     return unsorted_segment_prod(data, *_sorted_segments(segment_ids, "segment_prod"))
 
 
+def _sparse_segment(what, reduce, data, indices, segment_ids, num_segments):
+    """reduce over segments of data's rows `indices` (tf.sparse_segment_*):
+    row j of the gathered rows belongs to segment segment_ids[j]; sorted
+    ids and max(ids) + 1 segments unless num_segments is given."""
+    rows = gather(convert_to_tensor(data), indices, axis=0)
+    if num_segments is None:
+        ids, num_segments = _sorted_segments(segment_ids, what)
+    else:
+        ids = segment_ids
+    return reduce(rows, ids, num_segments)
+
+
+def sparse_segment_sum(data, indices, segment_ids, num_segments=None, name=None):
+    """Sums of data's rows picked by `indices`, by segment
+    (tf.sparse.segment_sum; the embedding-bag pattern)."""
+    return _sparse_segment("sparse_segment_sum", unsorted_segment_sum, data, indices,
+                           segment_ids, num_segments)
+
+
+def sparse_segment_mean(data, indices, segment_ids, num_segments=None, name=None):
+    """Means of data's rows picked by `indices`, by segment (0 for an
+    empty one)."""
+    return _sparse_segment("sparse_segment_mean", unsorted_segment_mean, data, indices,
+                           segment_ids, num_segments)
+
+
+def sparse_segment_sqrt_n(data, indices, segment_ids, num_segments=None, name=None):
+    """Sums of the picked rows by segment over the square root of the
+    segment's size."""
+    return _sparse_segment("sparse_segment_sqrt_n", unsorted_segment_sqrt_n, data, indices,
+                           segment_ids, num_segments)
+
+
 def _sorted_extremum(kind, data, segment_ids):
     # TF's sorted segment max/min leave an empty segment 0, not the
     # dtype's lowest/largest value as the unsorted ones do.

@@ -1157,3 +1157,26 @@ def test_gathers_with_batch_dims_match_numpy():
         for j in range(3):
             np.add.at(g[i, j], idx[i, j], w[i, j])
     np.testing.assert_allclose(tape.gradient(y, t).numpy(), g, rtol=1e-12)
+
+
+def test_sparse_segment_reductions():
+    rng = np.random.default_rng(23)
+    data = rng.normal(size=(6, 3))
+    indices = np.array([0, 2, 2, 5, 1, 4, 3])
+    ids = np.array([0, 0, 1, 1, 1, 3, 3])
+    sums = np.zeros((4, 3))
+    counts = np.zeros(4)
+    for i, s in zip(indices, ids):
+        sums[s] += data[i]
+        counts[s] += 1
+    m = kiln.math
+    np.testing.assert_allclose(m.sparse_segment_sum(data, indices, ids).numpy(), sums,
+                               rtol=1e-12)
+    np.testing.assert_allclose(m.sparse_segment_mean(data, indices, ids).numpy(),
+                               sums / np.maximum(counts, 1)[:, None], rtol=1e-12)
+    np.testing.assert_allclose(m.sparse_segment_sqrt_n(data, indices, ids).numpy(),
+                               sums / np.sqrt(np.maximum(counts, 1))[:, None], rtol=1e-12)
+    wide = m.sparse_segment_sum(data, indices, ids, num_segments=6).numpy()
+    np.testing.assert_allclose(wide, np.concatenate([sums, np.zeros((2, 3))]), rtol=1e-12)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="sorted"):
+        m.sparse_segment_sum(data, indices, ids[::-1])
