@@ -1288,7 +1288,23 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential takes layers, got {layer!r}")
         self.layers_list = self.layers_list + [layer]
+        self._changed()
 
+    def pop(self, rebuild=True):
+        """Removes the last layer and returns it (Keras' Sequential.pop)."""
+        if not self.layers_list:
+            raise IndexError("Sequential.pop: the model has no layers")
+        layer = self.layers_list[-1]
+        self.layers_list = self.layers_list[:-1]
+        self._changed()
+        return layer
+
+    def _changed(self):
+        """The layers changed: the symbolic graph and compiled steps go."""
+        self.__dict__.pop("_graph", None)
+        for step in ("_train_function", "_test_function"):
+            if self.__dict__.get(step) is not None:
+                object.__setattr__(self, step, None)
 
     @property
     def layers(self):

@@ -159,3 +159,22 @@ def test_subclassed_model_config_is_its_arguments():
     config = net.get_config()
     assert config["width"] == 6 and config["name"] == "net"
     assert Net.from_config(config).width == 6
+
+
+def test_sequential_pop():
+    model = kiln.Sequential([kiln.Input((3,)), layers.Dense(4, name="a"), layers.Dense(2)])
+    x = RNG.normal(size=(2, 3)).astype(np.float32)
+    model(x)
+    head = model.pop()
+    assert isinstance(head, layers.Dense) and [l.name for l in model.layers][-1] == "a"
+    k, b = model.get_layer("a").get_weights()
+    np.testing.assert_allclose(model(x).numpy(), x @ k + b, rtol=1e-5)
+    assert model.output.shape == (None, 4)
+    model.add(layers.Dense(1))
+    assert model(x).shape == (2, 1) and model.output.shape == (None, 1)
+    # A compiled model trains the new head after pop and add.
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.ones((2, 1), np.float32), verbose=0)
+    model.pop()
+    model.add(layers.Dense(3))
+    model.fit(x, np.ones((2, 3), np.float32), verbose=0)
