@@ -95,6 +95,27 @@ def _linear_taps(in_size, out_size):
     return first, second, frac
 
 
+def _cubic_taps(in_size, out_size):
+    """For each output position: four input positions (floor - 1 ... floor
+    + 2 of its source) and their weights from Keys' cubic (a = -0.5), as
+    TensorFlow 2's resize_bicubic with half-pixel centres computes them:
+    positions outside the image weigh 0 and the others are scaled to sum
+    to 1. ([out, 4] int32 and float32.)"""
+    a = -0.5
+    source = _source_positions(in_size, out_size) - np.float32(0.5)
+    low = np.floor(source)
+    t = (source - low).astype(np.float64)
+    weights = np.stack([
+        ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+        ((a + 2) * t - (a + 3)) * t * t + 1,
+        ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+        ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a], axis=1)
+    taps = low[:, None].astype(np.int64) + np.arange(-1, 3)
+    weights = np.where((taps >= 0) & (taps < in_size), weights, 0.0)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.clip(taps, 0, in_size - 1).astype(np.int32), weights.astype(np.float32)
+
+
 def _nearest_taps(in_size, out_size):
     source = np.floor(_source_positions(in_size, out_size))
     return np.clip(source, 0, in_size - 1).astype(np.int32)
@@ -105,22 +126,26 @@ def resize(images, size, method=ResizeMethod.BILINEAR, preserve_aspect_ratio=Fal
     """`images` resized to `size` ([height, width]) as tf.image.resize: pixel
     centres at half-integer positions; "bilinear" (the result float32) or
     "nearest" (the images' dtype). With `preserve_aspect_ratio` the result
-    fits inside `size` with the images' aspect ratio. Antialiasing only
+    fits inside `size` with the images' aspect ratio. "bicubic": Keys'
+    cubic (a = -0.5) over 4 x 4 pixels, taps outside the image left out and
+    the weights renormalized, as TensorFlow 2 (float32). Antialiasing only
     matters when shrinking, which Kiln does not filter (an
     UnimplementedError); other methods are UnimplementedErrors too."""
     x, batched = _batched(images, "resize")
     height, width = _size(size, "resize")
     method = str(method).lower()
-    if method not in (ResizeMethod.BILINEAR, ResizeMethod.NEAREST_NEIGHBOR):
+    if method not in (ResizeMethod.BILINEAR, ResizeMethod.NEAREST_NEIGHBOR,
+                      ResizeMethod.BICUBIC):
         raise errors.UnimplementedError(
             f"resize: method {method!r} is not supported (Kiln resizes with "
-            "'bilinear' or 'nearest')", errors.user_location())
+            "'bilinear', 'bicubic' or 'nearest')", errors.user_location())
     in_h, in_w = x.shape[1], x.shape[2]
     if preserve_aspect_ratio:
         scale = builtins.min(height / in_h, width / in_w)
         height = builtins.max(int(round(in_h * scale)), 1)
         width = builtins.max(int(round(in_w * scale)), 1)
-    if antialias and method == ResizeMethod.BILINEAR and (height < in_h or width < in_w):
+    if antialias and method != ResizeMethod.NEAREST_NEIGHBOR and \
+            (height < in_h or width < in_w):
         raise errors.UnimplementedError(
             f"resize: antialiased shrinking ({in_h}x{in_w} to {height}x{width}) is not "
             "supported; resize without antialias", errors.user_location())
@@ -134,11 +159,16 @@ def resize(images, size, method=ResizeMethod.BILINEAR, preserve_aspect_ratio=Fal
     for axis, (n, m) in ((1, (in_h, height)), (2, (in_w, width))):
         if n == m:
             continue
+        shape = [1, 1, 1, 1]
+        shape[axis] = m
+        if method == ResizeMethod.BICUBIC:
+            taps, weights = _cubic_taps(n, m)
+            x = sum(gather(x, constant(taps[:, k]), axis=axis) *
+                    constant(weights[:, k].reshape(shape)) for k in range(4))
+            continue
         first, second, frac = _linear_taps(n, m)
         a = gather(x, constant(first), axis=axis)
         b = gather(x, constant(second), axis=axis)
-        shape = [1, 1, 1, 1]
-        shape[axis] = m
         x = a + (b - a) * constant(frac.reshape(shape))
     return _unbatched(x, batched)
 

@@ -2399,7 +2399,7 @@ class _ImageLayer(Layer):
 
 class Resizing(_ImageLayer):
     """Images resized to (height, width) (kiln.image.resize:
-    `interpolation` "bilinear" or "nearest"); with crop_to_aspect_ratio the
+    `interpolation` "bilinear", "bicubic" or "nearest"); with crop_to_aspect_ratio the
     largest centred window of the target's aspect ratio is resized, so
     nothing is stretched."""
 

@@ -66,8 +66,8 @@ def test_resize_special_cases():
     # The same size is the identity; the aspect ratio can be kept.
     np.testing.assert_array_equal(kiln.image.resize(x, [4, 6]).numpy(), x)
     assert kiln.image.resize(x, [8, 8], preserve_aspect_ratio=True).shape == (1, 5, 8, 2)
-    with pytest.raises(kiln.errors.UnimplementedError, match="'bicubic'"):
-        kiln.image.resize(x, [8, 8], method="bicubic")
+    with pytest.raises(kiln.errors.UnimplementedError, match="'lanczos3'"):
+        kiln.image.resize(x, [8, 8], method="lanczos3")
     with pytest.raises(kiln.errors.UnimplementedError, match="antialiased shrinking"):
         kiln.image.resize(x, [2, 3], antialias=True)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="two positive extents"):
@@ -816,3 +816,54 @@ def test_ssim_multiscale_matches_its_definition():
     with pytest.raises(kiln.errors.InvalidArgumentError,
                        match="at scale 1 of 5 .* 12x9 are smaller than the 11x11 filter"):
         kiln.image.ssim_multiscale(a, b, 1.0)
+
+
+def _keys(t, a=-0.5):
+    """Keys' cubic convolution kernel at distance t."""
+    t = abs(t)
+    if t <= 1:
+        return ((a + 2) * t - (a + 3)) * t * t + 1
+    if t < 2:
+        return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return 0.0
+
+
+def _numpy_bicubic(x, height, width):
+    """TensorFlow 2's resize_bicubic (half-pixel centres, Keys a = -0.5),
+    pixel by pixel: the 4 x 4 source pixels around each output's source
+    position, those outside the image left out and the weights of each axis
+    renormalized."""
+    def axis_weights(n, m):
+        rows = []
+        for j in range(m):
+            src = (j + 0.5) * np.float32(n) / np.float32(m) - 0.5
+            base = int(np.floor(src))
+            taps = [(k, _keys(src - k)) for k in range(base - 1, base + 3) if 0 <= k < n]
+            total = sum(w for _, w in taps)
+            rows.append([(k, w / total) for k, w in taps])
+        return rows
+    wy, wx = axis_weights(x.shape[1], height), axis_weights(x.shape[2], width)
+    out = np.zeros((x.shape[0], height, width, x.shape[3]))
+    for i in range(height):
+        for j in range(width):
+            for ky, a in wy[i]:
+                for kx, b in wx[j]:
+                    out[:, i, j] += a * b * x[:, ky, kx]
+    return out
+
+
+def test_bicubic_resize_matches_tensorflows_kernel():
+    x = RNG.uniform(0, 1, size=(2, 5, 7, 3))
+    for size in ((9, 12), (3, 4), (5, 10), (8, 7)):
+        got = kiln.image.resize(x, size, method="bicubic").numpy()
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, _numpy_bicubic(x.astype(np.float32), *size),
+                                   rtol=1e-5, atol=1e-6)
+    flat = np.full((1, 4, 4, 1), 3.0)
+    np.testing.assert_allclose(kiln.image.resize(flat, (7, 9), "bicubic").numpy(), 3.0,
+                               rtol=1e-6)
+    layer = kiln.layers.Resizing(10, 14, interpolation="bicubic")
+    np.testing.assert_allclose(layer(x).numpy(), _numpy_bicubic(x.astype(np.float32), 10, 14),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(kiln.errors.UnimplementedError, match="antialiased"):
+        kiln.image.resize(x, (2, 3), "bicubic", antialias=True)
