@@ -242,9 +242,13 @@ class BackupAndRestore(Callback):
         os.makedirs(self.backup_dir, exist_ok=True)
         # Two files in turn: the one epoch.json names stays whole until the
         # new one is written and epoch.json points at it.
-        self._saves = getattr(self, "_saves", 0) + 1
-        path = self._checkpoint().write(
-            os.path.join(self.backup_dir, f"backup-{self._saves % 2}.safetensors"))
+        named = None
+        if os.path.exists(self._epoch_file()):
+            with open(self._epoch_file()) as f:
+                named = json.load(f).get("checkpoint")
+        name = "backup-1.safetensors" if named == "backup-0.safetensors" else \
+            "backup-0.safetensors"
+        path = self._checkpoint().write(os.path.join(self.backup_dir, name))
         temporary = self._epoch_file() + ".tmp"
         with open(temporary, "w") as f:
             json.dump({"next_epoch": next_epoch, "batch": batch,

@@ -99,12 +99,14 @@ def _cubic_taps(in_size, out_size):
     """For each output position: four input positions (floor - 1 ... floor
     + 2 of its source) and their weights from Keys' cubic (a = -0.5), as
     TensorFlow 2's resize_bicubic with half-pixel centres computes them:
-    positions outside the image weigh 0 and the others are scaled to sum
-    to 1. ([out, 4] int32 and float32.)"""
+    the fraction rounded to 1/1024 (TensorFlow reads the weights from a
+    table of 1025 entries), positions outside the image weigh 0 and the
+    others are scaled to sum to 1. ([out, 4] int32 and float32.)"""
     a = -0.5
     source = _source_positions(in_size, out_size) - np.float32(0.5)
     low = np.floor(source)
-    t = (source - low).astype(np.float64)
+    fraction = (source - low).astype(np.float32)
+    t = np.rint(fraction * np.float32(1024)).astype(np.float64) / 1024
     weights = np.stack([
         ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
         ((a + 2) * t - (a + 3)) * t * t + 1,

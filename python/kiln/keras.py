@@ -110,7 +110,9 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
     start_index + p_i, with p_i = 0, sequence_stride, ...; its target
     (when targets is not None) is targets[start_index + p_i]; batches of
     batch_size (None: single windows); shuffle draws the windows' order with
-    NumPy's RandomState(seed)."""
+    NumPy's RandomState(seed), and batches shuffle again within 8 batches on
+    every pass, as Keras. The windows are cut at once (sequence_length
+    times the data's memory), not on the fly as tf.data does."""
     data = np.asarray(data)
     start = 0 if start_index is None else int(start_index)
     end = len(data) if end_index is None else int(end_index)
@@ -133,7 +135,11 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
     windows = data[steps]
     elements = windows if targets is None else (windows, targets[start + positions])
     dataset = Dataset.from_tensor_slices(elements)
-    return dataset if batch_size is None else dataset.batch(batch_size)
+    if batch_size is None:
+        return dataset
+    if shuffle:   # (and, as Keras, locally again on every pass)
+        dataset = dataset.shuffle(batch_size * 8, seed=seed)
+    return dataset.batch(batch_size)
 
 
 utils = _submodule("utils", "tf.keras.utils: helpers.",

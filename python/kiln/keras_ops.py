@@ -307,10 +307,11 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     info = np.finfo(x.dtype.as_numpy_dtype)
     high = info.max if posinf is None else posinf
     low = info.min if neginf is None else neginf
-    x = ops.where(math_ops.is_nan(x), math_ops.zeros_like(x) + nan, x)
-    x = ops.where(ops.logical_and(math_ops.is_inf(x), ops.greater(x, 0.0)),
-                  math_ops.zeros_like(x) + high, x)
-    return ops.where(math_ops.is_inf(x), math_ops.zeros_like(x) + low, x)
+    zero = math_ops.zeros_like(x)
+    infinite = math_ops.is_inf(x)
+    out = ops.where(math_ops.is_nan(x), zero + nan, x)
+    out = ops.where(ops.logical_and(infinite, ops.greater(x, 0.0)), zero + high, out)
+    return ops.where(ops.logical_and(infinite, ops.less(x, 0.0)), zero + low, out)
 
 
 def _triangle(x, k, upper):
@@ -450,6 +451,8 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None,
         causal = _tensor(np.tril(np.ones((q.shape[1], k.shape[1]), bool)))
         keep = causal if keep is None else ops.logical_and(keep, causal)
     if keep is not None:
-        logits = ops.where(keep, logits, math_ops.zeros_like(logits) - 1e9)
+        # (Keras' large negative: -0.7 of the type's largest, finite in float16)
+        lowest = -0.7 * float(np.finfo(logits.dtype.as_numpy_dtype).max)
+        logits = ops.where(keep, logits, math_ops.zeros_like(logits) + lowest)
     weights = nn.softmax(logits, axis=-1)
     return math_ops.einsum("bnts,bsnh->btnh", weights, v)

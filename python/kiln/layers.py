@@ -286,22 +286,18 @@ class Layer(Module):
         self.__dict__.setdefault("_symbolic_calls", []).append((inputs, result))
         return result
 
-    def _only_call(self, what):
+    def _first_call(self, what):
         calls = self.__dict__.get("_symbolic_calls", [])
         if not calls:
             raise AttributeError(f"{self.name}.{what}: the layer has not been called on "
                                  "kiln.Input tensors (a functional model's or a built "
                                  "Sequential's layers have one)")
-        if len(calls) > 1:
-            raise AttributeError(f"{self.name}.{what}: the layer has been called {len(calls)} "
-                                 "times on symbolic inputs, so it has no single "
-                                 f"{what}")
-        return calls[0]
+        return calls[0]     # (Keras 3: the first call's, when there are several)
 
     # Keras' layer.input / layer.output: the symbolic tensors of the
-    # layer's one call in a functional graph.
-    input = _graph_property("input", lambda self: self._only_call("input")[0])
-    output = _graph_property("output", lambda self: self._only_call("output")[1])
+    # layer's call in a functional graph (its first, as Keras 3).
+    input = _graph_property("input", lambda self: self._first_call("input")[0])
+    output = _graph_property("output", lambda self: self._first_call("output")[1])
 
     def add_loss(self, value):
         """Adds a loss term (a scalar tensor computed in `call`, e.g. from
@@ -1118,15 +1114,12 @@ class Model(Layer):
                                  "one with a known input shape has)")
         return ends[0] if what.startswith("input") else ends[1]
 
-    @property
-    def inputs(self):
-        """The functional model's kiln.Input tensors (a list)."""
-        return list(_flatten_keras(self._graph_end("inputs")))
-
-    @property
-    def outputs(self):
-        """The symbolic tensors the model outputs (a list)."""
-        return list(_flatten_keras(self._graph_end("outputs")))
+    # The functional model's kiln.Input tensors and the symbolic tensors it
+    # outputs (lists); a subclass may set attributes of these names itself.
+    inputs = _graph_property("inputs",
+                             lambda self: list(_flatten_keras(self._graph_end("inputs"))))
+    outputs = _graph_property("outputs",
+                              lambda self: list(_flatten_keras(self._graph_end("outputs"))))
 
     input = _graph_property(
         "input", lambda self: self.inputs[0] if len(self.inputs) == 1 else self.inputs)
@@ -1300,8 +1293,12 @@ class Sequential(Model):
         return layer
 
     def _changed(self):
-        """The layers changed: the symbolic graph and compiled steps go."""
-        self.__dict__.pop("_graph", None)
+        """The layers changed: the symbolic graph (and the layers' calls in
+        it) and the compiled steps go."""
+        if self.__dict__.pop("_graph", None) is not None:
+            for layer, call in self.__dict__.pop("_graph_calls", []):
+                calls = layer.__dict__.get("_symbolic_calls", [])
+                calls[:] = [c for c in calls if c is not call]
         for step in ("_train_function", "_test_function"):
             if self.__dict__.get(step) is not None:
                 object.__setattr__(self, step, None)
@@ -1329,6 +1326,9 @@ class Sequential(Model):
             for layer in self.layers_list:
                 x = layer(x)
             object.__setattr__(self, "_graph", (start, x))
+            object.__setattr__(self, "_graph_calls",
+                               [(l, l.__dict__["_symbolic_calls"][-1])
+                                for l in self.layers_list])
         return self.__dict__["_graph"]
 
 

@@ -675,15 +675,15 @@ def pinv(a, rcond=None, validate_args=False, name=None):
 
 
 def matrix_rank(a, tol=None, validate_args=False, name=None):
-    """The number of singular values above tol (default: 10 max(m, n) eps
-    of a's type times the largest), as tf.linalg.matrix_rank; int64."""
+    """The number of singular values above tol (default: max(m, n) eps of
+    a's type times the largest), as tf.linalg.matrix_rank; int32."""
     a, m, n = _matrices(a, "matrix_rank")
     if not a.dtype.is_floating:
         raise TypeError(f"matrix_rank: needs floating-point matrices, got {a.dtype.name}")
     s = svd(a, compute_uv=False)
-    cutoff = s[..., :1] * _default_rcond(a.dtype, m, n) if tol is None else \
-        convert_to_tensor(tol, s.dtype)
-    return reduce_sum(cast(greater(s, cutoff), int64), axis=-1)
+    eps = float(np.finfo(a.dtype.as_numpy_dtype).eps)
+    cutoff = s[..., :1] * (max(m, n) * eps) if tol is None else convert_to_tensor(tol, s.dtype)
+    return reduce_sum(cast(greater(s, cutoff), int32), axis=-1)
 
 
 # Higham's (2005) Pade coefficients b_0, b_1, ... (b_degree = 1 left out) of

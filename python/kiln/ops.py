@@ -695,7 +695,14 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
     entry gathers from its own params (axis defaults to k)."""
     params, indices = convert_to_tensor(params), convert_to_tensor(indices)
     batch_dims = int(batch_dims) + (indices.ndim if int(batch_dims) < 0 else 0)
-    axis = batch_dims if axis is None else int(axis) % builtins.max(params.ndim, 1)
+    if axis is None:
+        axis = batch_dims
+    elif params.ndim and not -params.ndim <= int(axis) < params.ndim:
+        raise errors.InvalidArgumentError(
+            f"gather: axis {axis} is out of range for params of rank {params.ndim}",
+            errors.user_location())
+    else:
+        axis = int(axis) % builtins.max(params.ndim, 1)
     if batch_dims:
         return _batched_gather(params, indices, axis, batch_dims)
     if params.ndim:

@@ -19,7 +19,7 @@ from .dtypes import float32, int64
 from .ops import cast
 from .gradients import GradientTape
 from .tensor import constant, convert_to_tensor, zeros
-from .variables import Variable
+from .variables import Variable, init_scope
 
 
 def given_gradients(grads_and_vars):
@@ -85,8 +85,12 @@ class Optimizer:
     def _slot(self, variable, slot):
         key = (id(variable), slot)
         if key not in self._slots and slot == "average":   # (use_ema's, not the op's)
+            # (From the variable's value: an average made after training
+            # started, e.g. for a layer added later, starts where it is.)
+            with init_scope():
+                start = variable.read_value()
             self._slots[key] = (variable, Variable(
-                zeros(variable.shape, variable.dtype), name=f"{variable.name[:-2]}/average",
+                start, name=f"{variable.name[:-2]}/average",
                 trainable=False, _store_key=variable._key() + "_ema"))
             self._slots[key][1]._slot_of = (variable, "_ema")
         if key not in self._slots:
@@ -108,7 +112,9 @@ class Optimizer:
         return self._slot(variable, slot)
 
     def get_slot_names(self):
-        return list(self._slot_suffixes)
+        """The slots each variable has: the update's, and `average` with
+        use_ema."""
+        return list(self._slot_suffixes) + (["average"] if self.use_ema else [])
 
     @property
     def learning_rate(self):

@@ -335,7 +335,12 @@ def _compile_config(model):
     _, loss, metrics = arguments
     inner = optimizers._innermost(model.optimizer)
     settings = {}
-    for name in inspect.signature(type(inner).__init__).parameters:
+    # (The class's own arguments and those every optimizer takes: clipping,
+    # weight decay, the moving average.)
+    names = list(inspect.signature(type(inner).__init__).parameters)
+    names += [n for n in inspect.signature(optimizers.Optimizer.__init__).parameters
+              if n not in names]
+    for name in names:
         if name in ("self", "name") or not hasattr(inner, name):
             continue
         value = getattr(inner, name)

@@ -80,9 +80,8 @@ class CosineDecay(LearningRateSchedule):
                  warmup_target=None, warmup_steps=0):
         if decay_steps <= 0:
             raise ValueError(f"decay_steps must be positive, got {decay_steps}")
-        if warmup_steps < 0 or (warmup_target is not None and warmup_steps == 0):
-            raise ValueError(f"CosineDecay: warmup_steps must be >= 0, and > 0 with a "
-                             f"warmup_target, got {warmup_steps}")
+        if warmup_steps < 0:
+            raise ValueError(f"CosineDecay: warmup_steps must be >= 0, got {warmup_steps}")
         self.initial_learning_rate = float(initial_learning_rate)
         self.decay_steps, self.alpha = float(decay_steps), float(alpha)
         self.warmup_target = None if warmup_target is None else float(warmup_target)
@@ -98,6 +97,8 @@ class CosineDecay(LearningRateSchedule):
             return self._decayed(ops.minimum(self._step(step), self.decay_steps),
                                  self.initial_learning_rate)
         step = ops.minimum(self._step(step), self.decay_steps + self.warmup_steps)
+        if not self.warmup_steps:   # (no warmup: the decay starts from the target)
+            return self._decayed(step, self.warmup_target)
         warm = self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) \
             * (step / self.warmup_steps)
         return ops.where(ops.less(step, self.warmup_steps), warm,

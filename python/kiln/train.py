@@ -91,7 +91,7 @@ class Checkpoint:
             # Slots of model variables that the optimizer has not made yet
             # (nothing trained): restore creates them.
             for vid, path in paths.items():
-                for slot in opt._slot_suffixes:
+                for slot in opt.get_slot_names():
                     name = _identifier(f"{key}/slots/{path}/{slot}")
                     if name not in named:
                         pending[name] = (opt, vid, slot)

@@ -347,8 +347,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     callbacks = list(callbacks or [])
     # Keras' progress display is a callback: the caller's ProgbarLogger, or
     # one of fit's own (it prints nothing at verbose=0).
+    # (First, as tf.keras puts it: "Epoch n/N" before the others' messages.)
     if not any(isinstance(c, callbacks_module.ProgbarLogger) for c in callbacks):
-        callbacks.append(callbacks_module.ProgbarLogger())
+        callbacks.insert(0, callbacks_module.ProgbarLogger())
     cbs = callbacks_module.CallbackList(callbacks + [history], model)
     params = {"epochs": epochs, "steps": batches.steps, "verbose": verbose}
     for c in cbs.callbacks:

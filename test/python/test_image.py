@@ -831,14 +831,18 @@ def _keys(t, a=-0.5):
 def _numpy_bicubic(x, height, width):
     """TensorFlow 2's resize_bicubic (half-pixel centres, Keys a = -0.5),
     pixel by pixel: the 4 x 4 source pixels around each output's source
-    position, those outside the image left out and the weights of each axis
+    position (its fraction rounded to 1/1024, as TensorFlow's weight table
+    has it), those outside the image left out and the weights of each axis
     renormalized."""
     def axis_weights(n, m):
         rows = []
         for j in range(m):
-            src = (j + 0.5) * np.float32(n) / np.float32(m) - 0.5
+            src = np.float32((np.float32(j) + np.float32(0.5)) *
+                             (np.float32(n) / np.float32(m)) - np.float32(0.5))
             base = int(np.floor(src))
-            taps = [(k, _keys(src - k)) for k in range(base - 1, base + 3) if 0 <= k < n]
+            frac = float(np.rint(np.float32(src - base) * np.float32(1024))) / 1024
+            taps = [(k, _keys(frac + base - k)) for k in range(base - 1, base + 3)
+                    if 0 <= k < n]
             total = sum(w for _, w in taps)
             rows.append([(k, w / total) for k, w in taps])
         return rows

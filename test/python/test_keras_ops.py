@@ -123,6 +123,8 @@ def test_more_keras_ops_against_numpy():
     np.testing.assert_array_equal(K.nan_to_num(special).numpy(), np.nan_to_num(special))
     np.testing.assert_array_equal(K.nan_to_num(special, nan=1.0, posinf=2.0, neginf=-2.0)
                                   .numpy(), [1.0, 2.0, -2.0, 1.5])
+    np.testing.assert_array_equal(K.nan_to_num(special, posinf=np.inf).numpy(),
+                                  np.nan_to_num(special, posinf=np.inf))
     np.testing.assert_array_equal(K.slice(x, [1, 0, 2], [1, 2, 2]).numpy(), x[1:2, 0:2, 2:4])
     updated = x.copy()
     updated[0, 1:3, 1:3] = 9.0

@@ -137,11 +137,13 @@ def test_feature_extraction_from_functional_and_sequential_models():
         def __init__(self):
             super().__init__()
             self.output = layers.Dense(1)
+            self.outputs = ["kept as set"]
 
         def call(self, x):
             return self.output(x)
     sub = Sub()
     assert sub(x).shape == (4, 1) and isinstance(sub.output, layers.Dense)
+    assert sub.outputs == ["kept as set"]
     with pytest.raises(AttributeError, match="subclassed model"):
         sub.inputs
 
@@ -172,6 +174,9 @@ def test_sequential_pop():
     assert model.output.shape == (None, 4)
     model.add(layers.Dense(1))
     assert model(x).shape == (2, 1) and model.output.shape == (None, 1)
+    # The kept layers' output is the new graph's: a feature model from it works.
+    features = kiln.Model(model.input, model.get_layer("a").output)
+    np.testing.assert_allclose(features(x).numpy(), x @ k + b, rtol=1e-5)
     # A compiled model trains the new head after pop and add.
     model.compile(optimizer="sgd", loss="mse")
     model.fit(x, np.ones((2, 1), np.float32), verbose=0)

@@ -1180,3 +1180,5 @@ def test_sparse_segment_reductions():
     np.testing.assert_allclose(wide, np.concatenate([sums, np.zeros((2, 3))]), rtol=1e-12)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="sorted"):
         m.sparse_segment_sum(data, indices, ids[::-1])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="axis 2 is out of range"):
+        kiln.gather(data, [0], axis=2)

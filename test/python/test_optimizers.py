@@ -247,6 +247,8 @@ def test_schedules_reach_compiled_steps():
                            warmup_steps=2),
          lambda t: 0.02 + 0.18 * t / 2 if t < 2 else
          0.2 * (0.9 * 0.5 * (1 + np.cos(np.pi * min(t - 2, 3) / 3)) + 0.1)),
+        (sched.CosineDecay(0.02, decay_steps=3, warmup_target=0.2),   # (no warmup steps)
+         lambda t: 0.2 * 0.5 * (1 + np.cos(np.pi * min(t, 3) / 3))),
     ]
     for schedule, rate in cases:
         for compiled in (True, False):
@@ -449,3 +451,40 @@ def test_moving_average_of_the_weights():
     opt = model.optimizer
     for v in model.trainable_weights:
         np.testing.assert_array_equal(v.numpy(), opt.get_slot(v, "average").numpy())
+
+
+def test_moving_averages_survive_save_load_and_resume(tmp_path):
+    # model.save writes use_ema, weight_decay and the averages; load_model
+    # gives an optimizer that goes on the same; a Checkpoint restores the
+    # averages of a fresh optimizer.
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(16, 2)).astype(np.float32)
+    y = x.sum(axis=1, keepdims=True)
+
+    def make():
+        kiln.random.set_seed(2)
+        m = kiln.Sequential([kiln.Input((2,)), kiln.layers.Dense(1)])
+        m.compile(optimizer=kiln.optimizers.SGD(0.05, use_ema=True, ema_momentum=0.9,
+                                                weight_decay=0.1), loss="mse")
+        return m
+    model = make()
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = kiln.keras.models.load_model(tmp_path / "m.keras")
+    opt = loaded.optimizer
+    assert opt.use_ema and opt.ema_momentum == 0.9 and opt.weight_decay == 0.1
+    for v, w in zip(loaded.trainable_weights, model.trainable_weights):
+        np.testing.assert_array_equal(opt.get_slot(v, "average").numpy(),
+                                      model.optimizer.get_slot(w, "average").numpy())
+    for m in (model, loaded):
+        m.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    path = kiln.train.Checkpoint(model=model, opt=model.optimizer).write(
+        str(tmp_path / "c.safetensors"))
+    fresh = make()
+    kiln.train.Checkpoint(model=fresh, opt=fresh.optimizer).restore(path)
+    w = model.trainable_weights[0]
+    np.testing.assert_array_equal(
+        fresh.optimizer.get_slot(fresh.trainable_weights[0], "average").numpy(),
+        model.optimizer.get_slot(w, "average").numpy())

@@ -23,10 +23,11 @@ func.func @while_body_fails(%x: tensor<f32>, %limit: tensor<f32>) -> tensor<f32>
 
 // -----
 
+// expected-note @+1 {{prior use here}}
 func.func @while_operands_fail(%x: tensor<f32>) -> tensor<f32> {
   "test.use"(%p) : (tensor<i1>) -> ()
-  // expected-error @+1 {{use of undeclared SSA value name}}
-  %r = kiln.while (%undefined : tensor<f32>) cond {
+  // expected-error @+1 {{use of value '%x' expects different type than prior uses}}
+  %r = kiln.while (%x : tensor<i32>) cond {
   ^bb0(%v: tensor<f32>):
     %p = "test.pred"(%v) : (tensor<f32>) -> tensor<i1>
     kiln.condition(%p) %v : tensor<f32>
