@@ -2939,9 +2939,10 @@ class MultiHeadAttention(Layer):
         with self.name_scope:
             self._query_dense = dense("abc,cde->abde", [None, self.num_heads, self.key_dim],
                                       "de", "query", query_shape)
-            self._key_dense = dense("abc,cde->abde", [None, self.num_heads, self.key_dim],
+            heads = self._key_value_heads
+            self._key_dense = dense("abc,cde->abde", [None, heads, self.key_dim],
                                     "de", "key", key_shape)
-            self._value_dense = dense("abc,cde->abde", [None, self.num_heads, self.value_dim],
+            self._value_dense = dense("abc,cde->abde", [None, heads, self.value_dim],
                                       "de", "value", value_shape)
             self._output_dense = dense(
                 "abcd,cde->abe", [None, out[0]], "e", "attention_output",
@@ -2980,6 +2981,10 @@ class MultiHeadAttention(Layer):
         q = self._query_dense(query) * (1.0 / float(np.sqrt(self.key_dim)))
         k = self._key_dense(key)
         v = self._value_dense(value)
+        if self._key_value_heads != self.num_heads:   # (grouped: each serves several)
+            repeats = self.num_heads // self._key_value_heads
+            k = math_ops.repeat(k, repeats, axis=2)
+            v = math_ops.repeat(v, repeats, axis=2)
         scores = math_ops.einsum("aecd,abcd->acbe", k, q)        # [B, N, T, S]
         mask = _attention_mask(attention_mask, use_causal_mask, query, value)
         for part, axis in ((query_mask, -1), (value_mask, -2), (key_mask, -2)):
@@ -2994,6 +2999,36 @@ class MultiHeadAttention(Layer):
         dropped = nn.dropout(probs, self.dropout) if training and self.dropout else probs
         out = self._output_dense(math_ops.einsum("acbe,aecd->abcd", dropped, v))
         return (out, probs) if return_attention_scores else out
+
+
+MultiHeadAttention._key_value_heads = property(lambda self: self.num_heads)
+
+
+class GroupQueryAttention(MultiHeadAttention):
+    """Keras' GroupQueryAttention: num_query_heads query heads of head_dim,
+    sharing num_key_value_heads key and value heads (each serves
+    num_query_heads / num_key_value_heads query heads; 1 is multi-query
+    attention); otherwise MultiHeadAttention's call, masks and weights."""
+
+    def __init__(self, head_dim, num_query_heads, num_key_value_heads, dropout=0.0,
+                 use_bias=True, flash_attention=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 name=None, **kwargs):
+        if int(num_key_value_heads) <= 0 or int(num_query_heads) % int(num_key_value_heads):
+            raise ValueError(f"GroupQueryAttention: num_query_heads ({num_query_heads}) must "
+                             f"be a multiple of num_key_value_heads ({num_key_value_heads})")
+        super().__init__(num_query_heads, head_dim, dropout=dropout, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer, name=name, **kwargs)
+        self.head_dim = int(head_dim)
+        self.num_query_heads, self.num_key_value_heads = int(num_query_heads), \
+            int(num_key_value_heads)
+
+    @property
+    def _key_value_heads(self):
+        return self.num_key_value_heads
 
 
 class Attention(Layer):

@@ -35,6 +35,7 @@ def mha_numpy(layer, q, v, k=None, mask=None, causal=False):
     batch, t, _ = q.shape
     s = v.shape[1]
     heads = w["query/kernel"].shape[1]
+    share = heads // w["key/kernel"].shape[1]     # (grouped query attention: > 1)
     out = np.zeros((batch, t, w["attention_output/kernel"].shape[-1]))
     probs = np.zeros((batch, heads, t, s))
     keep = np.ones((batch, t, s), bool) if mask is None else mask.astype(bool)
@@ -43,8 +44,8 @@ def mha_numpy(layer, q, v, k=None, mask=None, causal=False):
     for b in range(batch):
         for h in range(heads):
             qh = q[b] @ w["query/kernel"][:, h] + w["query/bias"][h]
-            kh = k[b] @ w["key/kernel"][:, h] + w["key/bias"][h]
-            vh = v[b] @ w["value/kernel"][:, h] + w["value/bias"][h]
+            kh = k[b] @ w["key/kernel"][:, h // share] + w["key/bias"][h // share]
+            vh = v[b] @ w["value/kernel"][:, h // share] + w["value/bias"][h // share]
             scores = qh @ kh.T / np.sqrt(qh.shape[-1])
             scores = np.where(keep[b], scores, scores - 1e9)
             p = softmax(scores)
@@ -522,3 +523,25 @@ def test_merges_and_attention_take_their_inputs_masks():
     want = (weights @ v) * keep_a[:, :, None]
     np.testing.assert_allclose(out.numpy(), want, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(out._keras_mask.numpy(), keep_a)
+
+
+def test_group_query_attention_matches_numpy():
+    q = RNG.normal(size=(2, 5, 8)).astype(np.float32)
+    v = RNG.normal(size=(2, 6, 8)).astype(np.float32)
+    gqa = layers.GroupQueryAttention(head_dim=3, num_query_heads=4, num_key_value_heads=2)
+    mask = RNG.random((2, 5, 6)) < 0.7
+    mask[:, :, 0] = True
+    out, probs = gqa(q, v, attention_mask=mask, return_attention_scores=True)
+    want, want_probs = mha_numpy(gqa, q, v, mask=mask)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(probs.numpy(), want_probs, rtol=1e-4, atol=1e-6)
+    assert [tuple(w.shape) for w in gqa.weights] == [
+        (8, 4, 3), (4, 3), (8, 2, 3), (2, 3), (8, 2, 3), (2, 3), (4, 3, 8), (8,)]
+    # Multi-query attention (one key/value head), causal, compiled.
+    mqa = layers.GroupQueryAttention(head_dim=2, num_query_heads=3, num_key_value_heads=1)
+    step = kiln.function(lambda x: mqa(x, x, use_causal_mask=True))
+    got = step(kiln.constant(q)).numpy()
+    np.testing.assert_allclose(got, mha_numpy(mqa, q, q, causal=True)[0], rtol=1e-4,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="multiple of num_key_value_heads"):
+        layers.GroupQueryAttention(head_dim=2, num_query_heads=3, num_key_value_heads=2)
