@@ -2534,6 +2534,52 @@ class RandomBrightness(_ImageLayer):
         return math_ops.clip_by_value(x + delta, low, high)
 
 
+class RandomGrayscale(_ImageLayer):
+    """While training, each RGB image turned to grayscale (TensorFlow's
+    luma weights, kept as 3 equal channels) with probability `factor`
+    (Keras 3); the identity otherwise."""
+
+    def __init__(self, factor=0.5, data_format=None, seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if not 0.0 <= float(factor) <= 1.0:
+            raise ValueError(f"RandomGrayscale: factor must be in [0, 1], got {factor}")
+        if data_format not in (None, "channels_last"):
+            raise ValueError("RandomGrayscale: only channels_last images are supported")
+        self.factor, self.seed = float(factor), seed
+
+    def _transform(self, x, training):
+        if not training:
+            return x
+        if x.shape[-1] != 3:
+            raise ValueError(f"{self.name}: RandomGrayscale needs RGB images (3 channels), "
+                             f"got shape {x.shape}")
+        x = ops.cast(x, self.compute_dtype)
+        gray = image.rgb_to_grayscale(x)                     # [batch, h, w, 1]
+        chosen = ops.less(_per_image_uniform(x, 0.0, 1.0, self._next_seed()), self.factor)
+        return ops.where(chosen, gray + math_ops.zeros_like(x), x)
+
+
+class AutoContrast(_ImageLayer):
+    """Keras 3's AutoContrast: each image's channels stretched so their
+    minimum and maximum span `value_range` (a constant channel is left as
+    it is); applied in training and inference alike."""
+
+    def __init__(self, value_range=(0, 255), name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+
+    def _transform(self, x, training):
+        x = ops.cast(x, self.compute_dtype)
+        low_value, high_value = self.value_range
+        low = ops.reduce_min(x, axis=[1, 2], keepdims=True)
+        high = ops.reduce_max(x, axis=[1, 2], keepdims=True)
+        spread = high - low
+        flat = ops.equal(spread, 0.0)
+        scaled = (x - low) / ops.where(flat, math_ops.ones_like(spread), spread) * \
+            (high_value - low_value) + low_value
+        return ops.where(flat, x + math_ops.zeros_like(scaled), scaled)
+
+
 def _signed_range(factor, what, bound=None):
     """Keras' factor: f is (-|f|, |f|), a pair (lower, upper) itself;
     with `bound`, every value within [-bound, bound] (Keras' check for

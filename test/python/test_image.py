@@ -871,3 +871,26 @@ def test_bicubic_resize_matches_tensorflows_kernel():
                                rtol=1e-5, atol=1e-6)
     with pytest.raises(kiln.errors.UnimplementedError, match="antialiased"):
         kiln.image.resize(x, (2, 3), "bicubic", antialias=True)
+
+
+def test_random_grayscale_and_auto_contrast_layers():
+    x = RNG.uniform(0, 255, size=(64, 3, 4, 3)).astype(np.float32)
+    gray = (x * np.array([0.2989, 0.5870, 0.1140])).sum(-1, keepdims=True)
+    layer = kiln.layers.RandomGrayscale(factor=0.5, seed=3)
+    np.testing.assert_array_equal(layer(x).numpy(), x)              # (inference)
+    y = layer(x, training=True).numpy()
+    turned = np.all(np.abs(y - gray) < 1e-3, axis=(1, 2, 3))
+    kept = np.all(y == x, axis=(1, 2, 3))
+    assert np.all(turned | kept) and 15 < turned.sum() < 49
+    assert np.all(kiln.layers.RandomGrayscale(1.0)(x, training=True).numpy()
+                  - np.repeat(gray, 3, -1) < 1e-3)
+    # AutoContrast: each channel's min and max go to the range's ends.
+    img = RNG.uniform(50, 100, size=(2, 5, 6, 3)).astype(np.float32)
+    img[1, ..., 2] = 7.0                                   # (a constant channel stays)
+    out = kiln.layers.AutoContrast(value_range=(0, 255))(img).numpy()
+    low, high = img.min(axis=(1, 2), keepdims=True), img.max(axis=(1, 2), keepdims=True)
+    want = np.where(high > low, (img - low) / np.where(high > low, high - low, 1) * 255, img)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-3)
+    unit = kiln.layers.AutoContrast(value_range=(0, 1))(img / 255.0).numpy()
+    np.testing.assert_allclose(unit[0].min(axis=(0, 1)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(unit[0].max(axis=(0, 1)), 1.0, atol=1e-6)
