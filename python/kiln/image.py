@@ -27,7 +27,11 @@ __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop
            "grayscale_to_rgb", "pad_to_bounding_box", "per_image_standardization",
            "random_brightness", "random_contrast", "random_crop", "random_flip_left_right",
            "random_flip_up_down", "resize", "resize_with_crop_or_pad", "rgb_to_grayscale",
-           "rot90", "transform", "transpose", "adjust_gamma", "ssim_multiscale", "adjust_hue",
+           "rot90", "transform", "transpose", "adjust_gamma", "ssim_multiscale",
+           "stateless_random_brightness", "stateless_random_contrast",
+           "stateless_random_crop", "stateless_random_flip_left_right",
+           "stateless_random_flip_up_down", "stateless_random_hue",
+           "stateless_random_saturation", "adjust_hue",
            "adjust_saturation", "hsv_to_rgb", "image_gradients", "psnr", "random_hue",
            "random_saturation", "resize_with_pad", "rgb_to_hsv", "rgb_to_yiq", "rgb_to_yuv",
            "sobel_edges", "ssim", "total_variation", "yiq_to_rgb", "yuv_to_rgb",
@@ -206,11 +210,20 @@ def rot90(image, k=1, name=None):
     return _unbatched(x, batched)
 
 
-def _random_flip(image, axis, seed, what):
+def _draw(shape, low, high, seed, stateless):
+    """Uniform numbers in [low, high): from the global generator and `seed`,
+    or, for the stateless_random_* functions, from the shape [2] seed
+    `stateless` alone (the same seed, the same numbers)."""
+    if stateless is not None:
+        return _random.stateless_uniform(shape, stateless, low, high)
+    return _random.uniform(shape, low, high, seed=seed)
+
+
+def _random_flip(image, axis, seed, what, stateless=None):
     x, batched = _batched(image, what)
     # One coin per image: [batch, 1, 1, 1], the batch possibly open.
     from .math_ops import shape as _shape
-    coins = _random.uniform([_shape(x)[0], 1, 1, 1], seed=seed)
+    coins = _draw([_shape(x)[0], 1, 1, 1], 0.0, 1.0, seed, stateless)
     flipped = where(less(coins, 0.5), reverse(x, [axis]), x)
     return _unbatched(flipped, batched)
 
@@ -289,7 +302,7 @@ def central_crop(image, central_fraction):
     return _unbatched(x[:, top:h - top, left:w - left, :], batched)
 
 
-def random_crop(value, size, seed=None, name=None):
+def random_crop(value, size, seed=None, name=None, _stateless=None):
     """A window of shape `size` at an offset drawn uniformly (one for the
     whole tensor, as tf.image.random_crop; each dimension may be cropped).
     Compiled, the offset is drawn when the code runs."""
@@ -319,7 +332,7 @@ def random_crop(value, size, seed=None, name=None):
         return x
     # One draw for every cropped dimension (independent offsets):
     # offset = floor(u * (n - m + 1)), u uniform in [0, 1).
-    draws = _random.uniform([len(crops)], seed=seed)
+    draws = _draw([len(crops)], 0.0, 1.0, seed, _stateless)
     for k, (axis, n, m) in enumerate(crops):
         offset = cast(minimum(draws[k] * float(n - m + 1), float(n - m)), int32)
         x = gather(x, offset + constant(np.arange(m, dtype=np.int32)), axis=axis)
@@ -381,30 +394,31 @@ def adjust_contrast(images, contrast_factor):
     return out if original is None else convert_image_dtype(out, original, saturate=True)
 
 
-def _uniform_scalar(low, high, seed):
+def _uniform_scalar(low, high, seed, stateless=None):
     """A number drawn from [low, high), or `low` when the range is empty."""
     if low == high:
         return low
-    return _random.uniform([], low, high, seed=seed)
+    return _draw([], low, high, seed, stateless)
 
 
-def random_brightness(image, max_delta, seed=None):
+def random_brightness(image, max_delta, seed=None, _stateless=None):
     """adjust_brightness by a delta drawn uniformly from [-max_delta,
     max_delta) (one for the whole tensor)."""
     if float(max_delta) < 0:
         raise errors.InvalidArgumentError("random_brightness: max_delta must be >= 0",
                                           errors.user_location())
     return adjust_brightness(image, _uniform_scalar(-float(max_delta), float(max_delta),
-                                                    seed))
+                                                    seed, _stateless))
 
 
-def random_contrast(image, lower, upper, seed=None):
+def random_contrast(image, lower, upper, seed=None, _stateless=None):
     """adjust_contrast by a factor drawn uniformly from [lower, upper)."""
     if not 0 <= float(lower) < float(upper):
         raise errors.InvalidArgumentError(
             f"random_contrast: needs 0 <= lower < upper, got {lower} and {upper}",
             errors.user_location())
-    return adjust_contrast(image, _uniform_scalar(float(lower), float(upper), seed))
+    return adjust_contrast(image, _uniform_scalar(float(lower), float(upper), seed,
+                                                  _stateless))
 
 
 def per_image_standardization(image):
@@ -677,22 +691,56 @@ def adjust_gamma(image, gamma=1, gain=1):
     return out if original is None else convert_image_dtype(out, original, saturate=True)
 
 
-def random_hue(image, max_delta, seed=None):
+def random_hue(image, max_delta, seed=None, _stateless=None):
     """adjust_hue by a delta drawn from [-max_delta, max_delta]
     (max_delta in [0, 0.5])."""
     if not 0.0 <= float(max_delta) <= 0.5:
         raise errors.InvalidArgumentError("random_hue: max_delta must be in [0, 0.5]",
                                           errors.user_location())
-    return adjust_hue(image, _uniform_scalar(-float(max_delta), float(max_delta), seed))
+    return adjust_hue(image, _uniform_scalar(-float(max_delta), float(max_delta), seed,
+                                             _stateless))
 
 
-def random_saturation(image, lower, upper, seed=None):
+def random_saturation(image, lower, upper, seed=None, _stateless=None):
     """adjust_saturation by a factor drawn from [lower, upper)."""
     if not 0 <= float(lower) < float(upper):
         raise errors.InvalidArgumentError(
             f"random_saturation: needs 0 <= lower < upper, got {lower} and {upper}",
             errors.user_location())
-    return adjust_saturation(image, _uniform_scalar(float(lower), float(upper), seed))
+    return adjust_saturation(image, _uniform_scalar(float(lower), float(upper), seed,
+                                                    _stateless))
+
+
+# --- Stateless augmentation (tf.image.stateless_random_*) ---------------------------
+# Each takes a shape [2] integer seed and gives the same result for the same
+# seed and input, as TensorFlow's (its numbers are Kiln's, not TensorFlow's).
+
+def stateless_random_flip_left_right(image, seed):
+    return _random_flip(image, 2, None, "stateless_random_flip_left_right", seed)
+
+
+def stateless_random_flip_up_down(image, seed):
+    return _random_flip(image, 1, None, "stateless_random_flip_up_down", seed)
+
+
+def stateless_random_brightness(image, max_delta, seed):
+    return random_brightness(image, max_delta, _stateless=seed)
+
+
+def stateless_random_contrast(image, lower, upper, seed):
+    return random_contrast(image, lower, upper, _stateless=seed)
+
+
+def stateless_random_hue(image, max_delta, seed):
+    return random_hue(image, max_delta, _stateless=seed)
+
+
+def stateless_random_saturation(image, lower, upper, seed):
+    return random_saturation(image, lower, upper, _stateless=seed)
+
+
+def stateless_random_crop(value, size, seed, name=None):
+    return random_crop(value, size, _stateless=seed)
 
 
 # --- Sizes ------------------------------------------------------------------------

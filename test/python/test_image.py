@@ -894,3 +894,35 @@ def test_random_grayscale_and_auto_contrast_layers():
     unit = kiln.layers.AutoContrast(value_range=(0, 1))(img / 255.0).numpy()
     np.testing.assert_allclose(unit[0].min(axis=(0, 1)), 0.0, atol=1e-6)
     np.testing.assert_allclose(unit[0].max(axis=(0, 1)), 1.0, atol=1e-6)
+
+
+def test_stateless_random_image_ops():
+    x = RNG.uniform(0, 1, size=(32, 4, 5, 3)).astype(np.float32)
+    im = kiln.image
+    for flip, axis in ((im.stateless_random_flip_left_right, 2),
+                       (im.stateless_random_flip_up_down, 1)):
+        a = flip(x, seed=[1, 2]).numpy()
+        np.testing.assert_array_equal(a, flip(x, seed=[1, 2]).numpy())   # (same seed)
+        flipped = np.all(a == np.flip(x, axis), axis=(1, 2, 3))
+        kept = np.all(a == x, axis=(1, 2, 3))
+        assert np.all(flipped | kept) and 4 < flipped.sum() < 28
+        assert not np.array_equal(a, flip(x, seed=[1, 3]).numpy())
+        compiled = kiln.function(lambda v: flip(v, seed=[1, 2]))(x).numpy()
+        np.testing.assert_array_equal(compiled, a)
+    b = im.stateless_random_brightness(x, 0.2, seed=[5, 6]).numpy()
+    delta = b - x
+    assert np.ptp(delta) < 1e-5 and abs(delta.flat[0]) <= 0.2
+    np.testing.assert_array_equal(b, im.stateless_random_brightness(x, 0.2, [5, 6]).numpy())
+    c = im.stateless_random_contrast(x, 0.5, 1.5, seed=[7, 8]).numpy()
+    np.testing.assert_array_equal(c, im.stateless_random_contrast(x, 0.5, 1.5, [7, 8]).numpy())
+    for fn, args in ((im.stateless_random_hue, (0.2,)),
+                     (im.stateless_random_saturation, (0.5, 1.5))):
+        np.testing.assert_array_equal(fn(x, *args, seed=[3, 4]).numpy(),
+                                      fn(x, *args, seed=[3, 4]).numpy())
+    crop = im.stateless_random_crop(x[0], [2, 3, 3], seed=[9, 9]).numpy()
+    np.testing.assert_array_equal(crop, im.stateless_random_crop(x[0], [2, 3, 3], [9, 9]).numpy())
+    offsets = [(i, j) for i in range(3) for j in range(3)
+               if np.array_equal(x[0][i:i + 2, j:j + 3], crop)]
+    assert len(offsets) == 1
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="shape \\[2\\] integer"):
+        im.stateless_random_flip_left_right(x, seed=3)
