@@ -553,6 +553,95 @@ class Dataset:
                 yield from inner._raw()
         return Dataset(make, infinite=self._infinite)
 
+    def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,
+                        name=None):
+        """Elements grouped by key_func (an integer per element): each time a
+        key's group holds its window size (window_size, or
+        window_size_func(key)), reduce_func(key, the group as a Dataset) is
+        emitted; at the end the partial groups, in the order their keys
+        first came (tf.data.Dataset.group_by_window)."""
+        if (window_size is None) == (window_size_func is None):
+            raise ValueError("group_by_window: give exactly one of window_size and "
+                             "window_size_func")
+        source = self
+        size_of = (lambda key: window_size) if window_size is not None else window_size_func
+
+        def key_of(element):
+            key = source._call(key_func, element)
+            key = int(key.numpy()) if isinstance(key, Tensor) else int(key)
+            return key
+
+        def emit(key, group):
+            out = reduce_func(_tensor(np.int64(key)), Dataset._of(group))
+            if not isinstance(out, Dataset):
+                raise TypeError("group_by_window: reduce_func must return a Dataset")
+            yield from out._raw()
+
+        def make():
+            groups = {}
+            for element in source._raw():
+                key = key_of(element)
+                group = groups.setdefault(key, [])
+                group.append(element)
+                size = int(size_of(key))
+                if size < 1:
+                    raise ValueError(f"group_by_window: window size {size} for key {key}")
+                if len(group) >= size:
+                    del groups[key]
+                    yield from emit(key, group)
+            for key, group in groups.items():
+                yield from emit(key, group)
+        return Dataset(make)
+
+    @staticmethod
+    def _of(elements):
+        """A Dataset of these elements (a list, in order)."""
+        return Dataset(lambda: iter(list(elements)), len(elements))
+
+    def bucket_by_sequence_length(self, element_length_func, bucket_boundaries,
+                                  bucket_batch_sizes, padded_shapes=None, padding_values=None,
+                                  pad_to_bucket_boundary=False, no_padding=False,
+                                  drop_remainder=False, name=None):
+        """Elements of similar length batched together
+        (tf.data.Dataset.bucket_by_sequence_length): bucket i holds lengths
+        in [boundaries[i - 1], boundaries[i]) (the first from 0, the last
+        unbounded) and emits padded batches of bucket_batch_sizes[i] (each
+        padded to the batch's longest, or with pad_to_bucket_boundary to
+        the bucket's boundary - 1; no_padding: plain batches)."""
+        boundaries = [int(b) for b in bucket_boundaries]
+        sizes = [int(b) for b in bucket_batch_sizes]
+        if sorted(boundaries) != boundaries or len(set(boundaries)) != len(boundaries):
+            raise ValueError(f"bucket_by_sequence_length: bucket_boundaries must increase, "
+                             f"got {boundaries}")
+        if len(sizes) != len(boundaries) + 1:
+            raise ValueError(f"bucket_by_sequence_length: {len(boundaries)} boundaries need "
+                             f"{len(boundaries) + 1} batch sizes, got {len(sizes)}")
+        if pad_to_bucket_boundary and padded_shapes is not None:
+            raise ValueError("bucket_by_sequence_length: pad_to_bucket_boundary and "
+                             "padded_shapes exclude each other")
+        source = self
+
+        def bucket(*element):
+            length = element_length_func(*element)
+            length = int(length.numpy()) if isinstance(length, Tensor) else int(length)
+            return int(np.searchsorted(boundaries, length, side="right"))
+
+        def batch(key, group):
+            key = int(key.numpy())
+            if no_padding:
+                return group.batch(sizes[key], drop_remainder)
+            shapes = padded_shapes
+            if pad_to_bucket_boundary:
+                if key == len(boundaries):
+                    raise ValueError("bucket_by_sequence_length: pad_to_bucket_boundary "
+                                     "needs every length below the last boundary")
+                element = next(iter(group._raw()))
+                shapes = _pack(element, [
+                    [boundaries[key] - 1] + [None] * (np.ndim(_host(f)) - 1)
+                    if np.ndim(_host(f)) else [] for f in _leaves(element)])
+            return group.padded_batch(sizes[key], shapes, padding_values, drop_remainder)
+        return source.group_by_window(bucket, batch, window_size_func=lambda k: sizes[int(k)])
+
     def interleave(self, map_func, cycle_length=None, block_length=None,
                    num_parallel_calls=None, deterministic=None, name=None):
         """The datasets map_func makes of the elements, `cycle_length` open

@@ -221,3 +221,37 @@ def test_more_dataset_transformations():
     assert picked == [0, 100, 101, 1]
     assert len(values(D.random(seed=1).take(3))) == 3
     assert r.with_options(kiln.data.Options()) is r
+
+
+def test_group_by_window_and_bucket_by_sequence_length():
+    # Sequences of lengths 1..9 with a label: buckets [0, 3), [3, 6), [6, inf)
+    # batch 2, 2, 3 of them, padded to the batch's longest (or the bucket's
+    # boundary - 1); the order is the order the batches fill.
+    lengths = [4, 1, 7, 2, 5, 8, 9, 3, 6, 1]
+    seqs = [np.arange(1, n + 1, dtype=np.int32) for n in lengths]
+
+    def gen():
+        for s, n in zip(seqs, lengths):
+            yield s, np.int32(n)
+    ds = kiln.data.Dataset.from_generator(gen, output_types=(kiln.int32, kiln.int32),
+                                          output_shapes=([None], []))
+    batches = [(np.asarray(x), np.asarray(y)) for x, y in ds.bucket_by_sequence_length(
+        lambda s, n: n, [3, 6], [2, 2, 3])]
+    # Fill order: bucket 0 gets 1, 2 -> batch; bucket 1: 4, 5 -> batch;
+    # bucket 2: 7, 8, 9 -> batch; then 3 (b1), 6 (b2), 1 (b0) partial at the end.
+    assert [list(y) for _, y in batches] == [[1, 2], [4, 5], [7, 8, 9], [3], [6], [1]]
+    x, _ = batches[2]
+    assert x.shape == (3, 9)
+    np.testing.assert_array_equal(x[0], list(range(1, 8)) + [0, 0])
+    padded = [np.asarray(x) for x, _ in ds.bucket_by_sequence_length(
+        lambda s, n: n, [3, 6, 10], [2, 2, 3, 1], pad_to_bucket_boundary=True)]
+    assert [p.shape[1] for p in padded] == [2, 5, 9, 5, 9, 2]
+    dropped = list(ds.bucket_by_sequence_length(lambda s, n: n, [3, 6], [2, 2, 3],
+                                                drop_remainder=True))
+    assert len(dropped) == 3
+    # group_by_window with a fixed window: parity groups of 2, summed.
+    evens_odds = kiln.data.Dataset.range(7).group_by_window(
+        lambda v: v % 2, lambda key, group: group.batch(2), window_size=2)
+    assert [list(np.asarray(b)) for b in evens_odds] == [[0, 2], [1, 3], [4, 6], [5]]
+    with pytest.raises(ValueError, match="batch sizes"):
+        ds.bucket_by_sequence_length(lambda s, n: n, [3, 6], [2, 2])
