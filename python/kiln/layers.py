@@ -1332,6 +1332,29 @@ class Sequential(Model):
         return self.__dict__["_graph"]
 
 
+class Pipeline(Layer):
+    """Keras 3's Pipeline: layers applied one after the other as one layer
+    (a preprocessing or augmentation pipeline, not a model); `training`
+    goes to those that take it (default True, as Keras' Pipeline)."""
+
+    def __init__(self, layers, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        layers = list(layers)
+        if not all(isinstance(l, Layer) for l in layers):
+            raise TypeError("Pipeline takes a list of layers")
+        self.pipeline_layers = layers
+
+    @property
+    def layers(self):
+        return list(self.pipeline_layers)
+
+    def call(self, inputs, training=True):
+        x = inputs
+        for layer in self.pipeline_layers:
+            x = layer(x, training=training) if _takes_training(type(layer).call) else layer(x)
+        return x
+
+
 class InputLayer(Layer):
     """The inputs' shape (without the batch) as a first layer of a
     Sequential model (Keras' InputLayer; `shape` or `input_shape`): the

@@ -183,3 +183,18 @@ def test_sequential_pop():
     model.pop()
     model.add(layers.Dense(3))
     model.fit(x, np.ones((2, 3), np.float32), verbose=0)
+
+
+def test_pipeline_applies_its_layers_in_order():
+    flip = layers.RandomFlip("horizontal", seed=1)
+    pipeline = layers.Pipeline([layers.Rescaling(1 / 255.0), flip,
+                                layers.Resizing(2, 3)])
+    x = RNG.uniform(0, 255, size=(8, 4, 6, 1)).astype(np.float32)
+    y = pipeline(x).numpy()                       # (training by default: flips happen)
+    assert y.shape == (8, 2, 3, 1) and len(pipeline.layers) == 3
+    plain = kiln.image.resize(x / 255.0, (2, 3)).numpy()
+    mirrored = kiln.image.resize(np.flip(x, 2) / 255.0, (2, 3)).numpy()
+    same = [np.allclose(a, p, atol=1e-6) for a, p in zip(y, plain)]
+    flipped = [np.allclose(a, m, atol=1e-6) for a, m in zip(y, mirrored)]
+    assert all(s or f for s, f in zip(same, flipped)) and any(flipped)
+    np.testing.assert_allclose(pipeline(x, training=False).numpy(), plain, atol=1e-6)
