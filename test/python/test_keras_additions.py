@@ -616,3 +616,34 @@ def test_backup_and_restore_every_n_batches(tmp_path):
     np.testing.assert_allclose(got_b, b, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="positive number of batches"):
         kiln.callbacks.BackupAndRestore(tmp_path / "c", save_freq=0)
+
+
+def test_new_layers_and_optimizers_train_in_compiled_steps():
+    # RandomGrayscale/AutoContrast, GroupQueryAttention and ConvLSTM1D inside
+    # fit (one compiled step, batches of 6 and a last smaller one), with Lamb
+    # (weight decay) and Adafactor: finite losses and weights that moved.
+    rng = np.random.default_rng(31)
+    x = rng.uniform(0, 255, size=(20, 8, 8, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 20)
+    aug = kiln.Sequential([kiln.Input((8, 8, 3)), layers.RandomGrayscale(0.5, seed=1),
+                           layers.AutoContrast(), layers.Rescaling(1 / 255.0),
+                           layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)])
+    inp = kiln.Input((5, 8))
+    att = layers.GroupQueryAttention(4, 4, 2)(inp, inp)
+    gqa = kiln.Model(inp, layers.Dense(1)(layers.GlobalAveragePooling1D()(att)))
+    conv = kiln.Sequential([kiln.Input((4, 6, 2)), layers.ConvLSTM1D(3, 3, padding="same"),
+                            layers.Flatten(), layers.Dense(1)])
+    cases = [(aug, kiln.optimizers.Adam(0.01),
+              kiln.losses.SparseCategoricalCrossentropy(from_logits=True), x, y),
+             (gqa, kiln.optimizers.Lamb(0.01, weight_decay=0.01), "mse",
+              rng.normal(size=(20, 5, 8)).astype(np.float32),
+              rng.normal(size=(20, 1)).astype(np.float32)),
+             (conv, kiln.optimizers.Adafactor(0.01), "mse",
+              rng.normal(size=(20, 4, 6, 2)).astype(np.float32),
+              rng.normal(size=(20, 1)).astype(np.float32))]
+    for model, optimizer, loss, inputs, targets in cases:
+        model.compile(optimizer=optimizer, loss=loss)
+        before = [w.copy() for w in model.get_weights()]
+        history = model.fit(inputs, targets, batch_size=6, epochs=2, verbose=0)
+        assert np.all(np.isfinite(history.history["loss"]))
+        assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
