@@ -15,8 +15,9 @@ import numpy as np
 
 from . import errors, random as _random
 from .dtypes import as_dtype, float32, float64, int32
-from .math_ops import _positions, broadcast_to, expand_dims, floor, pad, reverse, squeeze, tile
-from .ops import (abs, cast, equal, gather, greater, greater_equal, less, less_equal, log,
+from .math_ops import (_positions, broadcast_to, expand_dims, floor, pad, reverse, squeeze, tile,
+                       top_k)
+from .ops import (abs, cast, concat, equal, gather, greater, greater_equal, less, less_equal, log,
                   logical_and, maximum, minimum, pow as _pow, reduce_mean, reduce_sum, reshape,
                   sqrt, stack,
                   transpose as _transpose, where)
@@ -28,6 +29,7 @@ __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop
            "random_brightness", "random_contrast", "random_crop", "random_flip_left_right",
            "random_flip_up_down", "resize", "resize_with_crop_or_pad", "rgb_to_grayscale",
            "rot90", "transform", "transpose", "adjust_gamma", "ssim_multiscale",
+           "combined_non_max_suppression",
            "stateless_random_brightness", "stateless_random_contrast",
            "stateless_random_crop", "stateless_random_flip_left_right",
            "stateless_random_flip_up_down", "stateless_random_hue",
@@ -1072,6 +1074,60 @@ def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.5,
     valid = int(_known_values(count, "non_max_suppression (use "
                                      "non_max_suppression_padded)"))
     return indices[:valid]
+
+
+def combined_non_max_suppression(boxes, scores, max_output_size_per_class, max_total_size,
+                                 iou_threshold=0.5, score_threshold=float("-inf"),
+                                 pad_per_class=False, clip_boxes=True, name=None):
+    """Greedy non-maximum suppression per image and class, then the best
+    max_total_size detections of each image over all classes, by score
+    (tf.image.combined_non_max_suppression): boxes [batch, n, q, 4] (q = 1:
+    one box for every class, or one per class), scores [batch, n, classes].
+    Returns (boxes [batch, total, 4], scores, classes as floats, each
+    padded with 0, and the number valid [batch] int32); pad_per_class caps
+    total at max_output_size_per_class * classes; clip_boxes clips the
+    coordinates to [0, 1]. Static shapes: it compiles (the batch known)."""
+    b = cast(convert_to_tensor(boxes), float32)
+    s = cast(convert_to_tensor(scores), float32)
+    if b.ndim != 4 or b.shape[-1] != 4 or s.ndim != 3 or None in b.shape or \
+            None in s.shape or b.shape[:2] != s.shape[:2] or b.shape[2] not in (1, s.shape[2]):
+        raise errors.InvalidArgumentError(
+            f"combined_non_max_suppression: boxes [batch, n, 1 or classes, 4] and scores "
+            f"[batch, n, classes] with known extents, got {list(b.shape)} and "
+            f"{list(s.shape)}", errors.user_location())
+    batch, n, classes = s.shape
+    per_class, total = int(max_output_size_per_class), int(max_total_size)
+    if pad_per_class:
+        total = builtins.min(total, per_class * classes)
+    lowest = constant(-np.inf, float32)
+    out_boxes, out_scores, out_classes, out_valid = [], [], [], []
+    for i in range(batch):
+        cand_scores, cand_boxes, cand_classes = [], [], []
+        for c in range(classes):
+            class_boxes = b[i, :, c if b.shape[2] > 1 else 0]              # [n, 4]
+            class_scores = s[i, :, c]
+            picked, count = _greedy_nms(class_boxes, class_scores, per_class, iou_threshold,
+                                        score_threshold, "combined_non_max_suppression")
+            valid = less(constant(np.arange(per_class), int32), count)
+            cand_scores.append(where(valid, gather(class_scores, picked),
+                                     lowest + 0.0 * gather(class_scores, picked)))
+            cand_boxes.append(gather(class_boxes, picked))
+            cand_classes.append(constant(np.full(per_class, c, np.float32)))
+        all_scores = concat(cand_scores, 0)
+        best_scores, order = top_k(all_scores, builtins.min(total, per_class * classes))
+        kept = greater(best_scores, lowest)
+        zero = best_scores * 0.0
+        picked_boxes = gather(concat(cand_boxes, 0), order)
+        if clip_boxes:
+            picked_boxes = minimum(maximum(picked_boxes, 0.0), 1.0)
+        width = total - int(best_scores.shape[0])
+        out_scores.append(pad(where(kept, best_scores, zero), [[0, width]]))
+        out_classes.append(pad(where(kept, gather(concat(cand_classes, 0), order), zero),
+                               [[0, width]]))
+        out_boxes.append(pad(where(expand_dims(kept, 1), picked_boxes, picked_boxes * 0.0),
+                             [[0, width], [0, 0]]))
+        out_valid.append(reduce_sum(cast(kept, int32)))
+    return stack(out_boxes), stack(out_scores), stack(out_classes), stack(out_valid)
 
 
 def crop_and_resize(image, boxes, box_indices, crop_size, method="bilinear",

@@ -926,3 +926,41 @@ def test_stateless_random_image_ops():
     assert len(offsets) == 1
     with pytest.raises(kiln.errors.InvalidArgumentError, match="shape \\[2\\] integer"):
         im.stateless_random_flip_left_right(x, seed=3)
+
+
+def test_combined_non_max_suppression():
+    # Per image and class, the greedy NMS of a NumPy loop; then the best
+    # detections over all classes by score, padded with zeros.
+    rng = np.random.default_rng(44)
+    batch, n, classes = 2, 12, 3
+    corners = rng.uniform(-0.1, 0.9, size=(batch, n, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(0.05, 0.4, size=(batch, n, 2))],
+                           -1)[:, :, None, :]
+    scores = rng.uniform(size=(batch, n, classes)).astype(np.float32)
+    for q, pad_per_class, total in ((1, False, 7), (classes, True, 50)):
+        b = np.repeat(boxes, q, axis=2) + (0.01 * np.arange(q)[None, None, :, None] if q > 1
+                                           else 0.0)
+        got = kiln.image.combined_non_max_suppression(
+            b.astype(np.float32), scores, max_output_size_per_class=3, max_total_size=total,
+            iou_threshold=0.3, score_threshold=0.2, pad_per_class=pad_per_class)
+        out_boxes, out_scores, out_classes, valid = (t.numpy() for t in got)
+        width = min(total, 9) if pad_per_class else total
+        assert out_boxes.shape == (batch, width, 4) and valid.dtype == np.int32
+        for i in range(batch):
+            found = []
+            for c in range(classes):
+                class_boxes = b[i, :, c if q > 1 else 0].astype(np.float32)
+                for j in _numpy_nms(class_boxes, scores[i, :, c], 3, 0.3, 0.2):
+                    found.append((scores[i, j, c], c, np.clip(class_boxes[j], 0, 1)))
+            found.sort(key=lambda f: -f[0])
+            found = found[:width]
+            assert valid[i] == len(found)
+            np.testing.assert_allclose(out_scores[i, :len(found)], [f[0] for f in found])
+            np.testing.assert_array_equal(out_classes[i, :len(found)], [f[1] for f in found])
+            np.testing.assert_allclose(out_boxes[i, :len(found)], [f[2] for f in found],
+                                       atol=1e-7)
+            assert np.all(out_scores[i, len(found):] == 0)
+    compiled = kiln.function(lambda bx, sc: kiln.image.combined_non_max_suppression(
+        bx, sc, 3, 7, 0.3, 0.2)[1])(boxes.astype(np.float32), scores)
+    np.testing.assert_allclose(compiled.numpy(), kiln.image.combined_non_max_suppression(
+        boxes.astype(np.float32), scores, 3, 7, 0.3, 0.2)[1].numpy())
