@@ -15,8 +15,8 @@ import numpy as np
 
 from . import errors, random as _random
 from .dtypes import as_dtype, float32, float64, int32
-from .math_ops import (_positions, broadcast_to, expand_dims, floor, pad, reverse, squeeze, tile,
-                       top_k)
+from .math_ops import (_positions, broadcast_to, einsum, expand_dims, floor, pad, reverse,
+                       squeeze, tile, top_k)
 from .ops import (abs, cast, concat, equal, gather, greater, greater_equal, less, less_equal, log,
                   logical_and, maximum, minimum, pow as _pow, reduce_mean, reduce_sum, reshape,
                   sqrt, stack,
@@ -124,6 +124,20 @@ def _cubic_taps(in_size, out_size):
     return np.clip(taps, 0, in_size - 1).astype(np.int32), weights.astype(np.float32)
 
 
+def _area_weights(in_size, out_size):
+    """[out, in] weights of TensorFlow's resize_area along one axis: output
+    j averages the input over [j, j + 1) * in / out, each pixel by the
+    length it covers (float32 scale, as the kernel)."""
+    scale = float(np.float32(in_size) / np.float32(out_size))
+    weights = np.zeros((out_size, in_size))
+    for j in range(out_size):
+        start, end = j * scale, (j + 1) * scale
+        for i in range(int(np.floor(start)), int(np.ceil(end))):
+            weights[j, builtins.min(i, in_size - 1)] += \
+                builtins.min(i + 1, end) - builtins.max(i, start)
+    return (weights / scale).astype(np.float32)
+
+
 def _nearest_taps(in_size, out_size):
     source = np.floor(_source_positions(in_size, out_size))
     return np.clip(source, 0, in_size - 1).astype(np.int32)
@@ -136,17 +150,19 @@ def resize(images, size, method=ResizeMethod.BILINEAR, preserve_aspect_ratio=Fal
     "nearest" (the images' dtype). With `preserve_aspect_ratio` the result
     fits inside `size` with the images' aspect ratio. "bicubic": Keys'
     cubic (a = -0.5) over 4 x 4 pixels, taps outside the image left out and
-    the weights renormalized, as TensorFlow 2 (float32). Antialiasing only
+    the weights renormalized, as TensorFlow 2 (float32). "area": each output
+    pixel the mean of the input it covers (fractions by coverage), as
+    TensorFlow's resize_area. Antialiasing only
     matters when shrinking, which Kiln does not filter (an
     UnimplementedError); other methods are UnimplementedErrors too."""
     x, batched = _batched(images, "resize")
     height, width = _size(size, "resize")
     method = str(method).lower()
     if method not in (ResizeMethod.BILINEAR, ResizeMethod.NEAREST_NEIGHBOR,
-                      ResizeMethod.BICUBIC):
+                      ResizeMethod.BICUBIC, ResizeMethod.AREA):
         raise errors.UnimplementedError(
             f"resize: method {method!r} is not supported (Kiln resizes with "
-            "'bilinear', 'bicubic' or 'nearest')", errors.user_location())
+            "'bilinear', 'bicubic', 'area' or 'nearest')", errors.user_location())
     in_h, in_w = x.shape[1], x.shape[2]
     if preserve_aspect_ratio:
         scale = builtins.min(height / in_h, width / in_w)
@@ -169,6 +185,10 @@ def resize(images, size, method=ResizeMethod.BILINEAR, preserve_aspect_ratio=Fal
             continue
         shape = [1, 1, 1, 1]
         shape[axis] = m
+        if method == ResizeMethod.AREA:
+            spec = "om,bmwc->bowc" if axis == 1 else "om,bhmc->bhoc"
+            x = einsum(spec, constant(_area_weights(n, m)), x)
+            continue
         if method == ResizeMethod.BICUBIC:
             taps, weights = _cubic_taps(n, m)
             x = sum(gather(x, constant(taps[:, k]), axis=axis) *

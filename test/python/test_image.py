@@ -964,3 +964,34 @@ def test_combined_non_max_suppression():
         bx, sc, 3, 7, 0.3, 0.2)[1])(boxes.astype(np.float32), scores)
     np.testing.assert_allclose(compiled.numpy(), kiln.image.combined_non_max_suppression(
         boxes.astype(np.float32), scores, 3, 7, 0.3, 0.2)[1].numpy())
+
+
+def _numpy_area(x, height, width):
+    """Each output pixel the coverage-weighted mean of the input box
+    [i, i + 1) * in_h / out_h x [j, j + 1) * in_w / out_w (TensorFlow's
+    resize_area), pixel by pixel."""
+    in_h, in_w = x.shape[1:3]
+    sy, sx = in_h / height, in_w / width
+    out = np.zeros((x.shape[0], height, width, x.shape[3]))
+    for i in range(height):
+        for j in range(width):
+            total = 0.0
+            for y in range(in_h):
+                wy = max(min(y + 1, (i + 1) * sy) - max(y, i * sy), 0.0)
+                for xx in range(in_w):
+                    wx = max(min(xx + 1, (j + 1) * sx) - max(xx, j * sx), 0.0)
+                    out[:, i, j] += wy * wx * x[:, y, xx]
+                    total += wy * wx
+            out[:, i, j] /= total
+    return out
+
+
+def test_area_resize():
+    x = RNG.uniform(0, 1, size=(2, 7, 9, 2))
+    for size in ((3, 4), (7, 3), (2, 9), (10, 12)):
+        got = kiln.image.resize(x, size, method="area").numpy()
+        np.testing.assert_allclose(got, _numpy_area(x, *size), rtol=1e-5, atol=1e-6)
+    # An exact halving averages 2x2 blocks.
+    even = RNG.uniform(size=(1, 4, 6, 1))
+    np.testing.assert_allclose(kiln.image.resize(even, (2, 3), "area").numpy(),
+                               even.reshape(1, 2, 2, 3, 2, 1).mean(axis=(2, 4)), rtol=1e-6)
