@@ -7,7 +7,7 @@ and differentiates like the rest."""
 
 import numpy as np
 
-from . import activations, control_flow, linalg, math_ops, nn, ops
+from . import activations, control_flow, linalg, math_ops, nest, nn, ops
 from .dtypes import as_dtype, float32
 from .tensor import convert_to_tensor as _tensor
 
@@ -456,3 +456,32 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None,
         logits = ops.where(keep, logits, math_ops.zeros_like(logits) + lowest)
     weights = nn.softmax(logits, axis=-1)
     return math_ops.einsum("bnts,bsnh->btnh", weights, v)
+
+
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    """JAX's and Keras 3's scan: carry, y = f(carry, x) over the first axis
+    of xs (structures too; xs None: `length` steps with x None), returning
+    the last carry and the ys stacked in the xs' order (reverse runs from
+    the end). One compiled loop (kiln's scan); f is traced once more to
+    learn the ys' structure."""
+    given = xs is not None
+    if not given:
+        if length is None:
+            raise ValueError("scan: give xs or length")
+        xs = arange(int(length), dtype="int32")
+    leaves = nest.flatten(xs)
+    steps = leaves[0].shape[0] if hasattr(leaves[0], "shape") else len(leaves[0])
+    if steps == 0:
+        raise ValueError("scan: xs has no steps (the ys' structure would be unknown)")
+    first = nest.pack_sequence_as(xs, [_tensor(l)[0] for l in leaves])
+    _, y0 = f(init, first if given else None)
+    zeros_y = nest.pack_sequence_as(y0, [math_ops.zeros_like(_tensor(y))
+                                         for y in nest.flatten(y0)])
+
+    def step(acc, x):
+        carry, y = f(acc[0], x if given else None)
+        return (carry, y)
+    carries, ys = control_flow.scan(step, xs, initializer=(init, zeros_y), reverse=reverse)
+    last = 0 if reverse else -1
+    final = nest.pack_sequence_as(init, [c[last] for c in nest.flatten(carries)])
+    return final, ys

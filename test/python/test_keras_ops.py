@@ -181,3 +181,31 @@ def test_dot_product_attention_against_numpy():
         want = np.einsum("bnts,bsnh->btnh", w, vv)
         got = K.dot_product_attention(q, k, v, mask=m, is_causal=causal).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_keras_scan_like_jax():
+    K = kiln.keras.ops
+    xs = np.random.default_rng(5).normal(size=(6, 2)).astype(np.float32)
+
+    def numpy_scan(carry, seq, reverse=False):
+        ys = [None] * len(seq)
+        for i in (range(len(seq))[::-1] if reverse else range(len(seq))):
+            (s, p), y = (carry[0] + seq[i], carry[1] * 0.5 + seq[i].sum()), carry[0] * seq[i]
+            carry, ys[i] = (s, p), y
+        return carry, np.stack(ys)
+
+    def f(carry, x):
+        s, p = carry
+        return (s + x, p * 0.5 + K.sum(x)), s * x
+    init = (kiln.constant(np.zeros(2, np.float32)), kiln.constant(np.float32(1.0)))
+    for reverse in (False, True):
+        (s, p), ys = K.scan(f, init, kiln.constant(xs), reverse=reverse)
+        (ws, wp), wys = numpy_scan((np.zeros(2), 1.0), xs.astype(np.float64), reverse)
+        np.testing.assert_allclose(s.numpy(), ws, rtol=1e-5)
+        np.testing.assert_allclose(float(p), wp, rtol=1e-5)
+        np.testing.assert_allclose(ys.numpy(), wys, rtol=1e-5, atol=1e-6)
+    compiled = kiln.function(lambda v: K.scan(f, init, v)[1])(xs)
+    np.testing.assert_allclose(compiled.numpy(), numpy_scan((np.zeros(2), 1.0), xs)[1],
+                               rtol=1e-5, atol=1e-6)
+    carry, ys = K.scan(lambda c, _: (c * 2.0, c), kiln.constant(1.0), length=4)
+    assert float(carry) == 16.0 and list(ys.numpy()) == [1.0, 2.0, 4.0, 8.0]
