@@ -369,7 +369,12 @@ class Dataset:
         def make():
             for k, element in enumerate(generator(*args)):
                 yield _zip_structure(element, spec, lambda v, s: conform(v, s, k))
-        return Dataset(make)
+        dataset = Dataset(make)
+        # (The declared shapes, None where unknown: what
+        # bucket_by_sequence_length pads to a bucket's boundary.)
+        dataset._declared_shapes = [None if leaf.shape is None else list(leaf.shape)
+                                    for leaf in _leaves(spec)]
+        return dataset
 
     def as_numpy_iterator(self):
         """The elements as NumPy arrays (nested as the elements)."""
@@ -558,8 +563,8 @@ class Dataset:
         """Elements grouped by key_func (an integer per element): each time a
         key's group holds its window size (window_size, or
         window_size_func(key)), reduce_func(key, the group as a Dataset) is
-        emitted; at the end the partial groups, in the order their keys
-        first came (tf.data.Dataset.group_by_window)."""
+        emitted; at the end the partial groups, by ascending key (as
+        TensorFlow's kernel flushes them) (tf.data.Dataset.group_by_window)."""
         if (window_size is None) == (window_size_func is None):
             raise ValueError("group_by_window: give exactly one of window_size and "
                              "window_size_func")
@@ -589,8 +594,8 @@ class Dataset:
                 if len(group) >= size:
                     del groups[key]
                     yield from emit(key, group)
-            for key, group in groups.items():
-                yield from emit(key, group)
+            for key in sorted(groups):
+                yield from emit(key, groups[key])
         return Dataset(make)
 
     @staticmethod
@@ -607,7 +612,12 @@ class Dataset:
         in [boundaries[i - 1], boundaries[i]) (the first from 0, the last
         unbounded) and emits padded batches of bucket_batch_sizes[i] (each
         padded to the batch's longest, or with pad_to_bucket_boundary to
-        the bucket's boundary - 1; no_padding: plain batches)."""
+        the bucket's boundary - 1; no_padding: plain batches). With
+        pad_to_bucket_boundary, the dimensions padded to the boundary are
+        the unknown ones, as TensorFlow: padded_shapes' None (or -1) entries,
+        or those from_generator declared None; otherwise (Kiln's elements
+        carry no unknown dimensions) those whose extent differs among the
+        batch's elements."""
         boundaries = [int(b) for b in bucket_boundaries]
         sizes = [int(b) for b in bucket_batch_sizes]
         if sorted(boundaries) != boundaries or len(set(boundaries)) != len(boundaries):
@@ -616,10 +626,8 @@ class Dataset:
         if len(sizes) != len(boundaries) + 1:
             raise ValueError(f"bucket_by_sequence_length: {len(boundaries)} boundaries need "
                              f"{len(boundaries) + 1} batch sizes, got {len(sizes)}")
-        if pad_to_bucket_boundary and padded_shapes is not None:
-            raise ValueError("bucket_by_sequence_length: pad_to_bucket_boundary and "
-                             "padded_shapes exclude each other")
         source = self
+        declared = getattr(self, "_declared_shapes", None)
 
         def bucket(*element):
             length = element_length_func(*element)
@@ -635,10 +643,20 @@ class Dataset:
                 if key == len(boundaries):
                     raise ValueError("bucket_by_sequence_length: pad_to_bucket_boundary "
                                      "needs every length below the last boundary")
-                element = next(iter(group._raw()))
-                shapes = _pack(element, [
-                    [boundaries[key] - 1] + [None] * (np.ndim(_host(f)) - 1)
-                    if np.ndim(_host(f)) else [] for f in _leaves(element)])
+                elements = list(group._raw())
+                columns = [[np.shape(_host(l)) for l in _leaves(e)] for e in elements]
+                given = _shape_leaves(padded_shapes) if padded_shapes is not None else \
+                    declared or [None] * len(columns[0])
+                boundary = boundaries[key] - 1
+                leaves = []
+                for k, wanted in enumerate(given):
+                    extents = [c[k] for c in columns]
+                    if wanted is None:      # (unknown: the dimensions that vary)
+                        wanted = [None if len({e[d] for e in extents}) > 1 else extents[0][d]
+                                  for d in range(len(extents[0]))]
+                    leaves.append([boundary if d is None or d == -1 else int(d)
+                                   for d in wanted])
+                shapes = _pack(elements[0], leaves)
             return group.padded_batch(sizes[key], shapes, padding_values, drop_remainder)
         return source.group_by_window(bucket, batch, window_size_func=lambda k: sizes[int(k)])
 

@@ -168,8 +168,8 @@ def resize(images, size, method=ResizeMethod.BILINEAR, preserve_aspect_ratio=Fal
         scale = builtins.min(height / in_h, width / in_w)
         height = builtins.max(int(round(in_h * scale)), 1)
         width = builtins.max(int(round(in_w * scale)), 1)
-    if antialias and method != ResizeMethod.NEAREST_NEIGHBOR and \
-            (height < in_h or width < in_w):
+    if antialias and method not in (ResizeMethod.NEAREST_NEIGHBOR, ResizeMethod.AREA) and \
+            (height < in_h or width < in_w):     # (area always averages: antialiased)
         raise errors.UnimplementedError(
             f"resize: antialiased shrinking ({in_h}x{in_w} to {height}x{width}) is not "
             "supported; resize without antialias", errors.user_location())

@@ -474,7 +474,14 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     if steps == 0:
         raise ValueError("scan: xs has no steps (the ys' structure would be unknown)")
     first = nest.pack_sequence_as(xs, [_tensor(l)[0] for l in leaves])
+    if length is not None and int(length) != steps:
+        raise ValueError(f"scan: length {length} but xs has {steps} steps")
     _, y0 = f(init, first if given else None)
+    if y0 is None:   # (JAX's idiom: only the carry)
+        carries = control_flow.scan(lambda acc, x: f(acc, x if given else None)[0], xs,
+                                    initializer=init, reverse=reverse)
+        last = 0 if reverse else -1
+        return nest.pack_sequence_as(init, [c[last] for c in nest.flatten(carries)]), None
     zeros_y = nest.pack_sequence_as(y0, [math_ops.zeros_like(_tensor(y))
                                          for y in nest.flatten(y0)])
 

@@ -3082,7 +3082,7 @@ class GroupQueryAttention(MultiHeadAttention):
     def __init__(self, head_dim, num_query_heads, num_key_value_heads, dropout=0.0,
                  use_bias=True, flash_attention=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 name=None, **kwargs):
+                 seed=None, name=None, **kwargs):
         if int(num_key_value_heads) <= 0 or int(num_query_heads) % int(num_key_value_heads):
             raise ValueError(f"GroupQueryAttention: num_query_heads ({num_query_heads}) must "
                              f"be a multiple of num_key_value_heads ({num_key_value_heads})")
@@ -3091,7 +3091,7 @@ class GroupQueryAttention(MultiHeadAttention):
                          bias_initializer=bias_initializer,
                          kernel_regularizer=kernel_regularizer,
                          bias_regularizer=bias_regularizer, name=name, **kwargs)
-        self.head_dim = int(head_dim)
+        self.head_dim, self.seed = int(head_dim), seed
         self.num_query_heads, self.num_key_value_heads = int(num_query_heads), \
             int(num_key_value_heads)
 

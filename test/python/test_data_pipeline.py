@@ -238,14 +238,31 @@ def test_group_by_window_and_bucket_by_sequence_length():
     batches = [(np.asarray(x), np.asarray(y)) for x, y in ds.bucket_by_sequence_length(
         lambda s, n: n, [3, 6], [2, 2, 3])]
     # Fill order: bucket 0 gets 1, 2 -> batch; bucket 1: 4, 5 -> batch;
-    # bucket 2: 7, 8, 9 -> batch; then 3 (b1), 6 (b2), 1 (b0) partial at the end.
-    assert [list(y) for _, y in batches] == [[1, 2], [4, 5], [7, 8, 9], [3], [6], [1]]
+    # bucket 2: 7, 8, 9 -> batch; then the partial ones by bucket: 1, 3, 6
+    # (TensorFlow flushes them by ascending key).
+    assert [list(y) for _, y in batches] == [[1, 2], [4, 5], [7, 8, 9], [1], [3], [6]]
     x, _ = batches[2]
     assert x.shape == (3, 9)
     np.testing.assert_array_equal(x[0], list(range(1, 8)) + [0, 0])
+    # To the boundary - 1: the sequence dimension from_generator declared
+    # None, even for a batch of one.
     padded = [np.asarray(x) for x, _ in ds.bucket_by_sequence_length(
         lambda s, n: n, [3, 6, 10], [2, 2, 3, 1], pad_to_bucket_boundary=True)]
-    assert [p.shape[1] for p in padded] == [2, 5, 9, 5, 9, 2]
+    assert [p.shape[1] for p in padded] == [2, 5, 9, 2, 5, 9]
+    # A fixed-size component keeps its extent; padded_shapes' None entries
+    # are the ones padded to the boundary.
+    with_onehot = kiln.data.Dataset.from_generator(
+        lambda: ((s, np.eye(4, dtype=np.float32)[n % 4]) for s, n in zip(seqs, lengths)),
+        output_types=(kiln.int32, kiln.float32), output_shapes=([None], [4]))
+    shapes = [(np.asarray(x).shape, np.asarray(y).shape) for x, y in
+              with_onehot.bucket_by_sequence_length(lambda s, h: kiln.shape(s)[0], [3, 6],
+                                                    [2, 2, 3], padded_shapes=([None], [4]),
+                                                    pad_to_bucket_boundary=False)]
+    assert shapes[0] == ((2, 2), (2, 4))
+    boundary = [np.asarray(x).shape for x, _ in with_onehot.bucket_by_sequence_length(
+        lambda s, h: kiln.shape(s)[0], [3, 6, 10], [2, 2, 3, 1], padded_shapes=([-1], [4]),
+        pad_to_bucket_boundary=True)]
+    assert [b[1] for b in boundary] == [2, 5, 9, 2, 5, 9]
     dropped = list(ds.bucket_by_sequence_length(lambda s, n: n, [3, 6], [2, 2, 3],
                                                 drop_remainder=True))
     assert len(dropped) == 3

@@ -882,8 +882,8 @@ def test_random_grayscale_and_auto_contrast_layers():
     turned = np.all(np.abs(y - gray) < 1e-3, axis=(1, 2, 3))
     kept = np.all(y == x, axis=(1, 2, 3))
     assert np.all(turned | kept) and 15 < turned.sum() < 49
-    assert np.all(kiln.layers.RandomGrayscale(1.0)(x, training=True).numpy()
-                  - np.repeat(gray, 3, -1) < 1e-3)
+    np.testing.assert_allclose(kiln.layers.RandomGrayscale(1.0)(x, training=True).numpy(),
+                               np.repeat(gray, 3, -1), rtol=1e-5, atol=1e-3)
     # AutoContrast: each channel's min and max go to the range's ends.
     img = RNG.uniform(50, 100, size=(2, 5, 6, 3)).astype(np.float32)
     img[1, ..., 2] = 7.0                                   # (a constant channel stays)
@@ -937,12 +937,14 @@ def test_combined_non_max_suppression():
     boxes = np.concatenate([corners, corners + rng.uniform(0.05, 0.4, size=(batch, n, 2))],
                            -1)[:, :, None, :]
     scores = rng.uniform(size=(batch, n, classes)).astype(np.float32)
-    for q, pad_per_class, total in ((1, False, 7), (classes, True, 50)):
+    for q, pad_per_class, total, clip in ((1, False, 7, True), (classes, True, 50, True),
+                                          (1, False, 50, False)):
         b = np.repeat(boxes, q, axis=2) + (0.01 * np.arange(q)[None, None, :, None] if q > 1
                                            else 0.0)
         got = kiln.image.combined_non_max_suppression(
             b.astype(np.float32), scores, max_output_size_per_class=3, max_total_size=total,
-            iou_threshold=0.3, score_threshold=0.2, pad_per_class=pad_per_class)
+            iou_threshold=0.3, score_threshold=0.2, pad_per_class=pad_per_class,
+            clip_boxes=clip)
         out_boxes, out_scores, out_classes, valid = (t.numpy() for t in got)
         width = min(total, 9) if pad_per_class else total
         assert out_boxes.shape == (batch, width, 4) and valid.dtype == np.int32
@@ -951,7 +953,8 @@ def test_combined_non_max_suppression():
             for c in range(classes):
                 class_boxes = b[i, :, c if q > 1 else 0].astype(np.float32)
                 for j in _numpy_nms(class_boxes, scores[i, :, c], 3, 0.3, 0.2):
-                    found.append((scores[i, j, c], c, np.clip(class_boxes[j], 0, 1)))
+                    found.append((scores[i, j, c], c, np.clip(class_boxes[j], 0, 1) if clip
+                                  else class_boxes[j]))
             found.sort(key=lambda f: -f[0])
             found = found[:width]
             assert valid[i] == len(found)
@@ -960,6 +963,8 @@ def test_combined_non_max_suppression():
             np.testing.assert_allclose(out_boxes[i, :len(found)], [f[2] for f in found],
                                        atol=1e-7)
             assert np.all(out_scores[i, len(found):] == 0)
+            assert np.all(out_boxes[i, len(found):] == 0)
+            assert np.all(out_classes[i, len(found):] == 0)
     compiled = kiln.function(lambda bx, sc: kiln.image.combined_non_max_suppression(
         bx, sc, 3, 7, 0.3, 0.2)[1])(boxes.astype(np.float32), scores)
     np.testing.assert_allclose(compiled.numpy(), kiln.image.combined_non_max_suppression(
@@ -991,6 +996,9 @@ def test_area_resize():
     for size in ((3, 4), (7, 3), (2, 9), (10, 12)):
         got = kiln.image.resize(x, size, method="area").numpy()
         np.testing.assert_allclose(got, _numpy_area(x, *size), rtol=1e-5, atol=1e-6)
+    # Area always averages: antialias changes nothing.
+    np.testing.assert_array_equal(kiln.image.resize(x, (3, 4), "area", antialias=True).numpy(),
+                                  kiln.image.resize(x, (3, 4), "area").numpy())
     # An exact halving averages 2x2 blocks.
     even = RNG.uniform(size=(1, 4, 6, 1))
     np.testing.assert_allclose(kiln.image.resize(even, (2, 3), "area").numpy(),

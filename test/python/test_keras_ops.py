@@ -209,3 +209,9 @@ def test_keras_scan_like_jax():
                                rtol=1e-5, atol=1e-6)
     carry, ys = K.scan(lambda c, _: (c * 2.0, c), kiln.constant(1.0), length=4)
     assert float(carry) == 16.0 and list(ys.numpy()) == [1.0, 2.0, 4.0, 8.0]
+    total, nothing = K.scan(lambda c, x: (c + x, None), kiln.constant(0.0),
+                            kiln.constant([1.0, 2.0, 3.0]))
+    assert float(total) == 6.0 and nothing is None
+    with pytest.raises(ValueError, match="length 5 but xs has 3"):
+        K.scan(lambda c, x: (c + x, None), kiln.constant(0.0), kiln.constant([1.0, 2.0, 3.0]),
+               length=5)
