@@ -78,7 +78,8 @@ def log_sigmoid(x):
 def celu(x, alpha=1.0):
     """max(x, 0) + min(alpha (exp(x / alpha) - 1), 0) (Barron, 2017)."""
     x = convert_to_tensor(x)
-    return nn.relu(x) + ops.minimum(alpha * (ops.exp(x / alpha) - 1.0), 0.0)
+    # (expm1 of min(x, 0): no overflow, so no inf * 0 in the gradient)
+    return nn.relu(x) + alpha * math_ops.expm1(ops.minimum(x, 0.0) / alpha)
 
 
 def glu(x, axis=-1):

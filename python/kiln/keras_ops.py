@@ -274,7 +274,7 @@ def leaky_relu(x, negative_slope=0.2):
 
 def elu(x, alpha=1.0):
     x = _tensor(x)
-    return ops.where(ops.greater(x, 0.0), x, alpha * math_ops.expm1(x))
+    return ops.where(ops.greater(x, 0.0), x, alpha * nn.elu(x))   # (nn.elu: expm1 of x <= 0)
 
 
 def swapaxes(x, axis1, axis2):

@@ -478,7 +478,7 @@ class Layer(Module):
         own, as in Keras 3."""
         base = {"name": self.name, "trainable": bool(self.trainable),
                 "dtype": self.dtype_policy.name}
-        if type(self).get_config.__module__ != __name__:   # (a user's override)
+        if self._own_config():
             return base
         recorded = dict(self.__dict__.get("_init_arguments") or {})
         if "*args" in recorded:
@@ -488,6 +488,13 @@ class Layer(Module):
         config = {k: v for k, v in recorded.items() if k not in ("inputs", "outputs")}
         config.update(base)
         return config
+
+    @classmethod
+    def _own_config(cls):
+        """Whether the class defines get_config itself (a user's override,
+        not Kiln's): its config is what it returns, and model.save writes
+        that and load_model calls its from_config."""
+        return cls.get_config.__module__ != __name__
 
     @classmethod
     def from_config(cls, config):
@@ -693,6 +700,22 @@ class Conv1D(Layer):
         return self.activation(y) if self.activation else y
 
 
+def _transposed_length(n, kernel, stride, padding, dilation=1):
+    """Keras' output length of a transposed convolution: n * stride, and
+    for 'valid' what the (dilated) window reaches past the last stride."""
+    span = (kernel - 1) * dilation + 1
+    return n * stride if padding == "SAME" else n * stride + max(span - stride, 0)
+
+
+def _transposed_weights(layer, window, input_shape):
+    """A transposed convolution's kernel (*window, filters, in) and bias."""
+    kinit, binit = layer._inits
+    layer.kernel = layer.add_weight("kernel", (*window, layer.filters, input_shape[-1]),
+                                    kinit)
+    layer.bias = (layer.add_weight("bias", (layer.filters,), binit)
+                  if layer.use_bias else None)
+
+
 class Conv2DTranspose(Layer):
     """The transpose of a 2-D convolution (NHWC): each input pixel spreads
     the kernel over a stride-spaced output; kernel (h, w, filters, in)."""
@@ -709,23 +732,16 @@ class Conv2DTranspose(Layer):
         if len(input_shape) != 4:
             raise ValueError(f"{self.name}: Conv2DTranspose needs NHWC inputs of "
                              f"rank 4, got shape {input_shape}")
-        kinit, binit = self._inits
-        self.kernel = self.add_weight(
-            "kernel", (*self.kernel_size, self.filters, input_shape[-1]), kinit)
-        self.bias = (self.add_weight("bias", (self.filters,), binit)
-                     if self.use_bias else None)
+        _transposed_weights(self, self.kernel_size, input_shape)
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        # (Keras' deconv length: 'valid' covers max(kernel, stride) per step)
-        extent = lambda n, k, s: n * s if self.padding == "SAME" else (n - 1) * s + max(k, s)
-        out_shape = (x.shape[0], extent(x.shape[1], self.kernel_size[0], self.strides[0]),
-                     extent(x.shape[2], self.kernel_size[1], self.strides[1]), self.filters)
+        out_shape = (x.shape[0], *(_transposed_length(n, k, st, self.padding) for n, k, st in
+                                   zip(x.shape[1:3], self.kernel_size, self.strides)),
+                     self.filters)
         y = nn.conv2d_transpose(x, self.kernel, out_shape, list(self.strides),
                                 self.padding)
-        if self.bias is not None:
-            y = y + self.bias
-        return self.activation(y) if self.activation else y
+        return _biased(self, y)
 
 
 class DepthwiseConv2D(Layer):
@@ -938,21 +954,12 @@ class Conv3DTranspose(Layer):
         if len(input_shape) != 5:
             raise ValueError(f"{self.name}: Conv3DTranspose needs inputs of rank 5 (batch, "
                              f"depth, height, width, channels), got shape {input_shape}")
-        kinit, binit = self._inits
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters,
-                                                 input_shape[-1]), kinit)
-        self.bias = (self.add_weight("bias", (self.filters,), binit)
-                     if self.use_bias else None)
+        _transposed_weights(self, self.kernel_size, input_shape)
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        # Keras' length: n * stride, or for 'valid' also what the (dilated)
-        # window reaches past the last stride.
-        extents = []
-        for n, k, s, d in zip(x.shape[1:4], self.kernel_size, self.strides,
-                              self.dilation_rate):
-            span = (k - 1) * d + 1
-            extents.append(n * s if self.padding == "SAME" else n * s + max(span - s, 0))
+        extents = [_transposed_length(n, k, st, self.padding, d) for n, k, st, d in
+                   zip(x.shape[1:4], self.kernel_size, self.strides, self.dilation_rate)]
         y = nn.conv3d_transpose(x, self.kernel, [x.shape[0], *extents, self.filters],
                                 list(self.strides), self.padding,
                                 dilations=list(self.dilation_rate))
@@ -2775,16 +2782,12 @@ class Conv1DTranspose(Layer):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name}: Conv1DTranspose needs [batch, steps, channels] "
                              f"inputs, got shape {input_shape}")
-        kinit, binit = self._inits
-        self.kernel = self.add_weight("kernel", (self.kernel_size[1], self.filters,
-                                                 input_shape[-1]), kinit)
-        self.bias = (self.add_weight("bias", (self.filters,), binit)
-                     if self.use_bias else None)
+        _transposed_weights(self, self.kernel_size[1:], input_shape)
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        n, k, s = x.shape[1], self.kernel_size[1], self.strides[1]
-        steps = n * s if self.padding == "SAME" else (n - 1) * s + max(k, s)
+        s = self.strides[1]
+        steps = _transposed_length(x.shape[1], self.kernel_size[1], s, self.padding)
         y = nn.conv1d_transpose(x, self.kernel, [x.shape[0], steps, self.filters], s,
                                 self.padding)
         return _biased(self, y)

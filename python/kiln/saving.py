@@ -140,11 +140,11 @@ def _find_class(path, custom):
 # --- Layers -----------------------------------------------------------------
 
 def _layer_config(layer):
-    from .layers import Layer, Model
+    from .layers import Model
     if isinstance(layer, Model):  # (a model inside a model: its own layers)
         return {"model": _model_config(layer), "trainable": bool(layer.trainable)}
     cls = type(layer)
-    if cls.get_config.__module__ != Layer.__module__:
+    if cls._own_config():
         # (A get_config of its own, as Keras saves a custom layer: the
         # class's from_config makes it again.)
         config = {k: _encode(v, f"get_config()[{k!r}] of layer {layer.name}")

@@ -89,3 +89,14 @@ def test_glu_and_sparsemax():
     np.testing.assert_allclose(tape.gradient(y, t).numpy(),
                                central(lambda v: (_sparsemax_numpy(v) * w).sum(), z, h=1e-7),
                                rtol=1e-4, atol=1e-6)
+
+
+def test_large_inputs_keep_gradients_finite():
+    # elu-like branches must not overflow where they are not taken.
+    t = kiln.constant(np.array([-800.0, -3.0, 2.0, 800.0]))
+    for fn in (A.celu, lambda v: kiln.keras.ops.elu(v, 0.5)):
+        with kiln.GradientTape() as tape:
+            tape.watch(t)
+            y = kiln.reduce_sum(fn(t))
+        g = tape.gradient(y, t).numpy()
+        assert np.all(np.isfinite(g)) and g[-1] == 1.0 and g[0] == 0.0

@@ -256,6 +256,14 @@ def test_additive_attention_and_spectral_normalization():
                                rtol=1e-5, atol=1e-6)
 
 
+def _seeded_linear_model(optimizer):
+    """Dense(1) on 3 features, its weights from seed 5, compiled for mse."""
+    kiln.random.set_seed(5)
+    model = kiln.Sequential([kiln.Input(shape=(3,)), layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
 def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
     # A fit interrupted after epoch 2 (an exception from a callback) leaves
     # a backup; a new fit of a fresh model restores weights, optimizer state
@@ -264,10 +272,7 @@ def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
     y = (x @ np.array([[1.0], [-2.0], [0.5]])).astype(np.float32)
 
     def make():
-        kiln.random.set_seed(5)
-        m = kiln.Sequential([kiln.Input(shape=(3,)), layers.Dense(1)])
-        m.compile(optimizer=kiln.optimizers.Adam(0.05), loss="mse")
-        return m
+        return _seeded_linear_model(kiln.optimizers.Adam(0.05))
     straight = make()
     straight.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0)
 
@@ -579,10 +584,7 @@ def test_backup_and_restore_every_n_batches(tmp_path):
     y = (x @ np.array([[1.0], [-2.0], [0.5]])).astype(np.float32)
 
     def make():
-        kiln.random.set_seed(5)
-        m = kiln.Sequential([kiln.Input(shape=(3,)), layers.Dense(1)])
-        m.compile(optimizer=kiln.optimizers.SGD(0.05), loss="mse")
-        return m
+        return _seeded_linear_model(kiln.optimizers.SGD(0.05))
 
     class Crash(kiln.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
