@@ -327,6 +327,48 @@ def test_logical_binary(runner):
     check(runner, "kiln.logical_or %a0, %a1 : {T0}, {T1} -> {R}", [p, q], p | q)
 
 
+def _shift_right_logical(a, b):
+    unsigned = np.dtype(f"u{a.dtype.itemsize}")
+    return np.right_shift(a.view(unsigned), b.view(unsigned)).view(a.dtype)
+
+
+# NumPy's shifts define every amount as Kiln's do (StableHLO's rule): one
+# outside [0, bit width), negative ones included, shifts everything out.
+BITWISE = {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
+           "bitwise_xor": np.bitwise_xor, "shift_left": np.left_shift,
+           "shift_right_arithmetic": np.right_shift,
+           "shift_right_logical": _shift_right_logical}
+
+
+def _edge_integers(dtype, size):
+    info = np.iinfo(dtype)
+    edges = np.array([0, 1, -1, 2, -2, info.min, info.max, info.min + 1], dtype)
+    wide = RNG.integers(info.min, info.max, size=size, dtype=dtype, endpoint=True)
+    return np.concatenate([edges, wide])[:size]
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("name", sorted(BITWISE))
+def test_bitwise(runner, name, dtype):
+    bits = np.iinfo(dtype).bits
+    a = _edge_integers(dtype, 24).reshape(3, 8)
+    if name.startswith("shift"):  # every amount around the range's ends
+        b = np.array([0, 1, bits - 1, bits, bits + 1, -1, -bits, 5], dtype)
+        b2 = np.array([np.iinfo(dtype).min, np.iinfo(dtype).max, 2 * bits, 3,
+                       bits // 2, -2, 7, bits - 2], dtype)
+        b = np.stack([b, b2, RNG.integers(-4, bits + 4, size=8).astype(dtype)])[:, None, :]
+    else:
+        b = _edge_integers(dtype, 8)
+    check(runner, f"kiln.{name} %a0, %a1 : {{T0}}, {{T1}} -> {{R}}", [a, b],
+          BITWISE[name](a, b))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_bitwise_not(runner, dtype):
+    x = _edge_integers(dtype, 12).reshape(3, 4)
+    check(runner, "kiln.bitwise_not %a0 : {T0}", [x], np.invert(x))
+
+
 def test_select(runner):
     c, a, b = rand((3, 1), np.bool_), rand((3, 4)), rand(())
     check(runner, "kiln.select %a0, %a1, %a2 : {T0}, {T1}, {T2} -> {R}", [c, a, b],

@@ -180,6 +180,9 @@ static Value scalar(ReciprocalOp, OpBuilder &b, Location loc, ValueRange s) {
 static Value scalar(LogicalNotOp, OpBuilder &b, Location loc, ValueRange s) {
   return arith::XOrIOp::create(b, loc, s[0], cst(b, loc, s[0], 1));
 }
+static Value scalar(BitwiseNotOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::XOrIOp::create(b, loc, s[0], cst(b, loc, s[0], -1));
+}
 
 static Value scalar(AddOp, OpBuilder &b, Location loc, ValueRange s) {
   if (isFloat(s[0]))
@@ -255,6 +258,49 @@ static Value scalar(LogicalAndOp, OpBuilder &b, Location loc, ValueRange s) {
 }
 static Value scalar(LogicalOrOp, OpBuilder &b, Location loc, ValueRange s) {
   return arith::OrIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(BitwiseAndOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::AndIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(BitwiseOrOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::OrIOp::create(b, loc, s[0], s[1]);
+}
+static Value scalar(BitwiseXorOp, OpBuilder &b, Location loc, ValueRange s) {
+  return arith::XOrIOp::create(b, loc, s[0], s[1]);
+}
+/// arith's shifts are poison for an amount of at least the bit width (and
+/// for a negative one, read as unsigned): Kiln's shifts define those, so the
+/// amount is compared unsigned with the width and the shift itself only
+/// ever sees an amount in range.
+static Value shiftInRange(OpBuilder &b, Location loc, Value y) {
+  unsigned width = y.getType().getIntOrFloatBitWidth();
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, y,
+                               cst(b, loc, y, width));
+}
+/// x shifted by an in-range amount, 0 for the others.
+template <typename ArithShift>
+static Value shiftOrZero(OpBuilder &b, Location loc, ValueRange s) {
+  Value inRange = shiftInRange(b, loc, s[1]);
+  Value amount =
+      arith::SelectOp::create(b, loc, inRange, s[1], cst(b, loc, s[1], 0));
+  Value shifted = ArithShift::create(b, loc, s[0], amount);
+  return arith::SelectOp::create(b, loc, inRange, shifted,
+                                 cst(b, loc, s[0], 0));
+}
+static Value scalar(ShiftLeftOp, OpBuilder &b, Location loc, ValueRange s) {
+  return shiftOrZero<arith::ShLIOp>(b, loc, s);
+}
+static Value scalar(ShiftRightLogicalOp, OpBuilder &b, Location loc,
+                    ValueRange s) {
+  return shiftOrZero<arith::ShRUIOp>(b, loc, s);
+}
+static Value scalar(ShiftRightArithmeticOp, OpBuilder &b, Location loc,
+                    ValueRange s) {
+  // Shifting by width - 1 leaves only copies of the sign bit: -1 or 0.
+  unsigned width = s[1].getType().getIntOrFloatBitWidth();
+  Value amount = arith::SelectOp::create(b, loc, shiftInRange(b, loc, s[1]),
+                                         s[1], cst(b, loc, s[1], width - 1));
+  return arith::ShRSIOp::create(b, loc, s[0], amount);
 }
 static Value scalar(SelectOp, OpBuilder &b, Location loc, ValueRange s) {
   return arith::SelectOp::create(b, loc, s[0], s[1], s[2]);
@@ -674,7 +720,12 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
            ElementwiseLowering<RemOp>,
            ElementwiseLowering<PowOp>, ElementwiseLowering<MaximumOp>,
            ElementwiseLowering<MinimumOp>, ElementwiseLowering<LogicalAndOp>,
-           ElementwiseLowering<LogicalOrOp>, ElementwiseLowering<SelectOp>,
+           ElementwiseLowering<LogicalOrOp>, ElementwiseLowering<BitwiseNotOp>,
+           ElementwiseLowering<BitwiseAndOp>, ElementwiseLowering<BitwiseOrOp>,
+           ElementwiseLowering<BitwiseXorOp>, ElementwiseLowering<ShiftLeftOp>,
+           ElementwiseLowering<ShiftRightLogicalOp>,
+           ElementwiseLowering<ShiftRightArithmeticOp>,
+           ElementwiseLowering<SelectOp>,
            ElementwiseLowering<CompareOp>, KnownValueLowering, CastLowering,
            ConstantLowering,
            IotaLowering, RandomUniformLowering,

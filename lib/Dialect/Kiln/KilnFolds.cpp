@@ -346,6 +346,13 @@ OpFoldResult LogicalNotOp::fold(FoldAdaptor adaptor) {
                    [](const APInt &x) -> std::optional<APInt> { return ~x; });
 }
 
+OpFoldResult BitwiseNotOp::fold(FoldAdaptor adaptor) {
+  if (auto inner = getOperand().getDefiningOp<BitwiseNotOp>())
+    return inner.getOperand();
+  return foldUnary(adaptor.getOperand(), nullptr,
+                   [](const APInt &x) -> std::optional<APInt> { return ~x; });
+}
+
 //===----------------------------------------------------------------------===//
 // Binary ops
 //===----------------------------------------------------------------------===//
@@ -514,6 +521,77 @@ OpFoldResult LogicalOrOp::fold(FoldAdaptor adaptor) {
                     [](const APInt &a, const APInt &b) -> std::optional<APInt> {
                       return a | b;
                     });
+}
+
+OpFoldResult BitwiseAndOp::fold(FoldAdaptor adaptor) {
+  if (getLhs() == getRhs())
+    return ifSameType(getLhs(), getType());
+  if (isSplatOf(adaptor.getRhs(), -1))
+    if (OpFoldResult r = ifSameType(getLhs(), getType()))
+      return r;
+  return foldBinary(adaptor.getLhs(), adaptor.getRhs(), getType(), nullptr,
+                    [](const APInt &a, const APInt &b) -> std::optional<APInt> {
+                      return a & b;
+                    });
+}
+
+OpFoldResult BitwiseOrOp::fold(FoldAdaptor adaptor) {
+  if (getLhs() == getRhs())
+    return ifSameType(getLhs(), getType());
+  if (isSplatOf(adaptor.getRhs(), 0))
+    if (OpFoldResult r = ifSameType(getLhs(), getType()))
+      return r;
+  return foldBinary(adaptor.getLhs(), adaptor.getRhs(), getType(), nullptr,
+                    [](const APInt &a, const APInt &b) -> std::optional<APInt> {
+                      return a | b;
+                    });
+}
+
+OpFoldResult BitwiseXorOp::fold(FoldAdaptor adaptor) {
+  if (isSplatOf(adaptor.getRhs(), 0))
+    if (OpFoldResult r = ifSameType(getLhs(), getType()))
+      return r;
+  return foldBinary(adaptor.getLhs(), adaptor.getRhs(), getType(), nullptr,
+                    [](const APInt &a, const APInt &b) -> std::optional<APInt> {
+                      return a ^ b;
+                    });
+}
+
+/// The shifts' folds follow their lowering: an amount outside [0, width),
+/// read as unsigned, gives `outOfRange(x)`.
+template <typename Shift, typename OutOfRange>
+static OpFoldResult foldShift(Value lhs, Attribute lhsValue, Attribute rhsValue,
+                              Type type, Shift shift, OutOfRange outOfRange) {
+  if (isSplatOf(rhsValue, 0))
+    if (OpFoldResult r = ifSameType(lhs, type))
+      return r;
+  return foldBinary(lhsValue, rhsValue, type, nullptr,
+                    [&](const APInt &a, const APInt &b) -> std::optional<APInt> {
+                      if (b.uge(a.getBitWidth()))
+                        return outOfRange(a);
+                      return shift(a, static_cast<unsigned>(b.getZExtValue()));
+                    });
+}
+
+OpFoldResult ShiftLeftOp::fold(FoldAdaptor adaptor) {
+  return foldShift(
+      getLhs(), adaptor.getLhs(), adaptor.getRhs(), getType(),
+      [](const APInt &a, unsigned n) { return a.shl(n); },
+      [](const APInt &a) { return APInt::getZero(a.getBitWidth()); });
+}
+
+OpFoldResult ShiftRightLogicalOp::fold(FoldAdaptor adaptor) {
+  return foldShift(
+      getLhs(), adaptor.getLhs(), adaptor.getRhs(), getType(),
+      [](const APInt &a, unsigned n) { return a.lshr(n); },
+      [](const APInt &a) { return APInt::getZero(a.getBitWidth()); });
+}
+
+OpFoldResult ShiftRightArithmeticOp::fold(FoldAdaptor adaptor) {
+  return foldShift(
+      getLhs(), adaptor.getLhs(), adaptor.getRhs(), getType(),
+      [](const APInt &a, unsigned n) { return a.ashr(n); },
+      [](const APInt &a) { return a.ashr(a.getBitWidth() - 1); });
 }
 
 /// Evaluates a comparison given the ordering of two values.

@@ -297,6 +297,22 @@ LogicalResult LogicalAndOp::buildVJP(OpBuilder &, ValueRange,
   return success();
 }
 
+// Integer results carry no gradient.
+#define NO_VJP(OP)                                                             \
+  LogicalResult OP::buildVJP(OpBuilder &, ValueRange,                          \
+                             SmallVectorImpl<Value> &grads) {                  \
+    noGrads(*this, grads);                                                     \
+    return success();                                                          \
+  }
+NO_VJP(BitwiseNotOp)
+NO_VJP(BitwiseAndOp)
+NO_VJP(BitwiseOrOp)
+NO_VJP(BitwiseXorOp)
+NO_VJP(ShiftLeftOp)
+NO_VJP(ShiftRightLogicalOp)
+NO_VJP(ShiftRightArithmeticOp)
+#undef NO_VJP
+
 LogicalResult LogicalOrOp::buildVJP(OpBuilder &, ValueRange,
                                     SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);

@@ -265,3 +265,26 @@ func.func @known_value_open(%x: tensor<4x3xf32>, %k: tensor<?x3xf32>) -> tensor<
   %0 = kiln.known_value %x, %k : tensor<4x3xf32>, tensor<?x3xf32> -> tensor<4x3xf32>
   return %0 : tensor<4x3xf32>
 }
+
+// -----
+
+// arith's shifts are poison for an amount outside [0, width): Kiln's compare
+// the amount unsigned with the width and shift only by one in range.
+// CHECK-LABEL: func.func @shifts
+// CHECK: %[[IN:.*]] = arith.cmpi ult, %[[N:.*]], %c32_i32
+// CHECK: %[[AMT:.*]] = arith.select %[[IN]], %[[N]], %c0_i32
+// CHECK: %[[SH:.*]] = arith.shli %{{.*}}, %[[AMT]]
+// CHECK: arith.select %[[IN]], %[[SH]], %c0_i32
+// CHECK: %[[IN2:.*]] = arith.cmpi ult, %[[M:.*]], %c64_i64
+// CHECK: %[[AMT2:.*]] = arith.select %[[IN2]], %[[M]], %c63_i64
+// CHECK: arith.shrsi %{{.*}}, %[[AMT2]]
+// CHECK: arith.cmpi ult
+// CHECK: arith.shrui
+// CHECK: arith.xori %{{.*}}, %c-1_i32
+func.func @shifts(%a: tensor<4xi32>, %b: tensor<4xi32>, %c: tensor<4xi64>, %d: tensor<4xi64>) -> (tensor<4xi32>, tensor<4xi64>, tensor<4xi64>, tensor<4xi32>) {
+  %0 = kiln.shift_left %a, %b : tensor<4xi32>, tensor<4xi32> -> tensor<4xi32>
+  %1 = kiln.shift_right_arithmetic %c, %d : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>
+  %2 = kiln.shift_right_logical %c, %d : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>
+  %3 = kiln.bitwise_not %a : tensor<4xi32>
+  return %0, %1, %2, %3 : tensor<4xi32>, tensor<4xi64>, tensor<4xi64>, tensor<4xi32>
+}

@@ -420,3 +420,59 @@ func.func @fold_trigonometry() -> (tensor<2xf32>, tensor<2xf64>, tensor<f64>) {
   %s = kiln.sinh %one : tensor<f64>
   return %c, %e, %s : tensor<2xf32>, tensor<2xf64>, tensor<f64>
 }
+
+// -----
+
+// Bitwise ops of constants fold; the shifts fold every amount as they run
+// (outside [0, width): 0, or the sign for shift_right_arithmetic).
+// CHECK-LABEL: func.func @fold_bitwise
+// CHECK-DAG: kiln.constant dense<[4, 0, 12]> : tensor<3xi32>
+// CHECK-DAG: kiln.constant dense<[14, -1, 14]> : tensor<3xi32>
+// CHECK-DAG: kiln.constant dense<[10, -1, 2]> : tensor<3xi32>
+// CHECK-DAG: kiln.constant dense<[-7, 0, -13]> : tensor<3xi32>
+// CHECK-DAG: kiln.constant dense<[24, -2147483648, 0, 0, 0]> : tensor<5xi32>
+// CHECK-DAG: kiln.constant dense<[3, -1, -1, 0, -1]> : tensor<5xi32>
+// CHECK-DAG: kiln.constant dense<[3, 1, 0, 0, 1]> : tensor<5xi32>
+// CHECK-DAG: kiln.constant dense<-9223372036854775808> : tensor<i64>
+// CHECK-NOT: kiln.bitwise
+// CHECK-NOT: kiln.shift
+func.func @fold_bitwise() -> (tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<5xi32>, tensor<5xi32>, tensor<5xi32>, tensor<i64>) {
+  %a = kiln.constant dense<[6, -1, 12]> : tensor<3xi32>
+  %b = kiln.constant dense<[12, 0, 14]> : tensor<3xi32>
+  %0 = kiln.bitwise_and %a, %b : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
+  %1 = kiln.bitwise_or %a, %b : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
+  %2 = kiln.bitwise_xor %a, %b : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
+  %3 = kiln.bitwise_not %a : tensor<3xi32>
+  %x = kiln.constant dense<[12, -7, -7, 7, -2147483648]> : tensor<5xi32>
+  %n = kiln.constant dense<[1, 31, 32, -1, 31]> : tensor<5xi32>
+  %m = kiln.constant dense<[2, 31, 40, -1, 31]> : tensor<5xi32>
+  %4 = kiln.shift_left %x, %n : tensor<5xi32>, tensor<5xi32> -> tensor<5xi32>
+  %5 = kiln.shift_right_arithmetic %x, %m : tensor<5xi32>, tensor<5xi32> -> tensor<5xi32>
+  %6 = kiln.shift_right_logical %x, %m : tensor<5xi32>, tensor<5xi32> -> tensor<5xi32>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %s = kiln.constant dense<63> : tensor<i64>
+  %7 = kiln.shift_left %one, %s : tensor<i64>, tensor<i64> -> tensor<i64>
+  return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<3xi32>, tensor<5xi32>, tensor<5xi32>, tensor<5xi32>, tensor<i64>
+}
+
+// -----
+
+// Identities: x & x, x | x, x & -1, x | 0, x ^ 0, a shift by 0, ~~x.
+// CHECK-LABEL: func.func @bitwise_identities
+// CHECK-SAME: (%[[X:.*]]: tensor<4xi64>)
+// CHECK-NOT: kiln.bitwise
+// CHECK-NOT: kiln.shift
+// CHECK: return %[[X]], %[[X]], %[[X]], %[[X]], %[[X]], %[[X]], %[[X]]
+func.func @bitwise_identities(%x: tensor<4xi64>) -> (tensor<4xi64>, tensor<4xi64>, tensor<4xi64>, tensor<4xi64>, tensor<4xi64>, tensor<4xi64>, tensor<4xi64>) {
+  %ones = kiln.constant dense<-1> : tensor<4xi64>
+  %zero = kiln.constant dense<0> : tensor<4xi64>
+  %0 = kiln.bitwise_and %x, %x : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>
+  %1 = kiln.bitwise_or %x, %x : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>
+  %2 = kiln.bitwise_and %x, %ones : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>
+  %3 = kiln.bitwise_or %x, %zero : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>
+  %4 = kiln.bitwise_xor %x, %zero : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>
+  %5 = kiln.shift_right_logical %x, %zero : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>
+  %n = kiln.bitwise_not %x : tensor<4xi64>
+  %6 = kiln.bitwise_not %n : tensor<4xi64>
+  return %0, %1, %2, %3, %4, %5, %6 : tensor<4xi64>, tensor<4xi64>, tensor<4xi64>, tensor<4xi64>, tensor<4xi64>, tensor<4xi64>, tensor<4xi64>
+}

@@ -2239,3 +2239,28 @@ func.func @pad_open(%x: tensor<?x3xf32>) {
   %0 = kiln.pad %x {low = array<i64: 1, 0>, high = array<i64: 0, 0>} : tensor<?x3xf32> -> tensor<?x3xf32>
   return
 }
+
+// -----
+
+func.func @bitwise_and_float(%a: tensor<3xf32>) {
+  // expected-error@+1 {{'kiln.bitwise_and' op operand #0 must be ranked tensor of 32/64-bit signless integer values, but got 'tensor<3xf32>'}}
+  %0 = kiln.bitwise_and %a, %a : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @bitwise_not_bool(%a: tensor<3xi1>) {
+  // expected-error@+1 {{'kiln.bitwise_not' op operand #0 must be ranked tensor of 32/64-bit signless integer values, but got 'tensor<3xi1>'}}
+  %0 = kiln.bitwise_not %a : tensor<3xi1>
+  return
+}
+
+// -----
+
+func.func @shift_mixed_widths(%a: tensor<3xi32>, %b: tensor<3xi64>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{operands must have the same element type, got 'i32' and 'i64'}}
+  %0 = kiln.shift_left %a, %b : tensor<3xi32>, tensor<3xi64> -> tensor<3xi32>
+  return
+}

@@ -450,3 +450,23 @@ func.func @collectives(%x: tensor<4x3xf32>, %i: tensor<2xi64>) {
   %9 = kiln.all_reduce_done %8 : tensor<2xi64>
   return
 }
+
+// Bitwise ops take integers of either width and broadcast as the others.
+// CHECK-LABEL: func.func @bitwise
+func.func @bitwise(%i: tensor<4x1xi64>, %j: tensor<5xi64>, %k: tensor<3xi32>) {
+  // CHECK: kiln.bitwise_and %{{.*}}, %{{.*}} : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
+  %0 = kiln.bitwise_and %i, %j : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
+  // CHECK: kiln.bitwise_or %{{.*}}, %{{.*}} : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
+  %1 = kiln.bitwise_or %k, %k : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
+  // CHECK: kiln.bitwise_xor
+  %2 = kiln.bitwise_xor %k, %k : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
+  // CHECK: kiln.bitwise_not %{{.*}} : tensor<3xi32>
+  %3 = kiln.bitwise_not %k : tensor<3xi32>
+  // CHECK: kiln.shift_left %{{.*}}, %{{.*}} : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
+  %4 = kiln.shift_left %i, %j : tensor<4x1xi64>, tensor<5xi64> -> tensor<4x5xi64>
+  // CHECK: kiln.shift_right_arithmetic
+  %5 = kiln.shift_right_arithmetic %k, %k : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
+  // CHECK: kiln.shift_right_logical
+  %6 = kiln.shift_right_logical %k, %k : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
+  return
+}

@@ -248,6 +248,8 @@ def Kiln_CeilOp : Kiln_UnaryOp<"ceil", Kiln_FloatTensor, "ceil(x)">;
 def Kiln_SquareOp : Kiln_UnaryOp<"square", Kiln_NumericTensor, "x * x">;
 def Kiln_ReciprocalOp : Kiln_UnaryOp<"reciprocal", Kiln_FloatTensor, "1 / x">;
 def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", Kiln_BoolTensor, "not x">;
+def Kiln_BitwiseNotOp : Kiln_UnaryOp<"bitwise_not", Kiln_IntTensor,
+                                     "~x, every bit flipped (-x - 1)">;
 def Kiln_StopGradientOp
     : Kiln_UnaryOp<"stop_gradient", Kiln_Tensor,
                    "x, whose gradient is zero (TF's tf.stop_gradient; it is "
@@ -356,6 +358,31 @@ def Kiln_LogicalAndOp : Kiln_BinaryOp<"logical_and", Kiln_BoolTensor,
                                       "x and y", [Commutative]>;
 def Kiln_LogicalOrOp : Kiln_BinaryOp<"logical_or", Kiln_BoolTensor, "x or y",
                                      [Commutative]>;
+def Kiln_BitwiseAndOp : Kiln_BinaryOp<"bitwise_and", Kiln_IntTensor,
+                                      "x & y, the bits set in both",
+                                      [Commutative]>;
+def Kiln_BitwiseOrOp : Kiln_BinaryOp<"bitwise_or", Kiln_IntTensor,
+                                     "x | y, the bits set in either",
+                                     [Commutative]>;
+def Kiln_BitwiseXorOp : Kiln_BinaryOp<"bitwise_xor", Kiln_IntTensor,
+                                      "x ^ y, the bits set in exactly one",
+                                      [Commutative]>;
+def Kiln_ShiftLeftOp : Kiln_BinaryOp<"shift_left", Kiln_IntTensor,
+                                     "x << y: x times 2^y, wrapping; defined "
+                                     "for every y: a shift amount outside "
+                                     "[0, bit width) (negative included) "
+                                     "gives 0, as StableHLO's shift_left">;
+def Kiln_ShiftRightArithmeticOp
+    : Kiln_BinaryOp<"shift_right_arithmetic", Kiln_IntTensor,
+                    "x >> y filling with the sign bit (floor(x / 2^y)); "
+                    "a shift amount outside [0, bit width) (negative "
+                    "included) gives -1 for negative x and 0 otherwise, as "
+                    "StableHLO's shift_right_arithmetic">;
+def Kiln_ShiftRightLogicalOp
+    : Kiln_BinaryOp<"shift_right_logical", Kiln_IntTensor,
+                    "x >> y filling with zeros (x read as unsigned); a shift "
+                    "amount outside [0, bit width) (negative included) gives "
+                    "0, as StableHLO's shift_right_logical">;
 
 def Kiln_CompareOp : Kiln_InferOp<"compare", [Kiln_OpenExtents]> {
   let summary = "Elementwise comparison with broadcasting, giving i1";
