@@ -106,7 +106,9 @@ _FOLDED = frozenset({"add", "sub", "mul", "div", "rem", "maximum", "minimum", "n
                      "abs", "compare", "cast", "reshape", "concat", "slice",
                      "select", "expand_dims", "squeeze", "logical_and", "logical_or",
                      "logical_not", "reduce_sum", "reduce_prod", "reduce_max",
-                     "reduce_min"})
+                     "reduce_min", "bitwise_and", "bitwise_or", "bitwise_xor",
+                     "bitwise_not", "shift_left", "shift_right_arithmetic",
+                     "shift_right_logical"})
 
 
 def _known_integers(op, inputs):

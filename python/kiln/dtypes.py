@@ -23,6 +23,11 @@ class DType:
         return self.mlir in ("i32", "i64")
 
     @property
+    def size(self):
+        """Bytes per element (tf.DType.size; bool is one byte)."""
+        return {"i1": 1, "f16": 2, "bf16": 2, "f32": 4, "i32": 4}.get(self.mlir, 8)
+
+    @property
     def min(self):
         """The lowest finite value (tf.DType.min)."""
         return self._limits()[0]

@@ -7,9 +7,9 @@ and differentiates like the rest."""
 
 import numpy as np
 
-from . import activations, control_flow, linalg, math_ops, nest, nn, ops
+from . import activations, bitwise, control_flow, linalg, math_ops, nest, nn, ops
 from .dtypes import as_dtype, float32
-from .tensor import convert_to_tensor as _tensor
+from .tensor import Tensor as _Tensor, convert_to_tensor as _tensor
 
 
 def _axis_list(axis):
@@ -51,6 +51,28 @@ expand_dims, broadcast_to, tile = math_ops.expand_dims, math_ops.broadcast_to, m
 cumsum, cumprod, sort, argsort = (math_ops.cumsum, math_ops.cumprod, math_ops.sort,
                                   math_ops.argsort)
 one_hot = ops.one_hot
+
+
+def _widened(fn):
+    """A bitwise op of Keras 3: integer operands of different widths meet
+    at the wider (its result_type), then TensorFlow's op."""
+    def apply(x, y):
+        x = _tensor(x) if not isinstance(x, (int, _Tensor)) else x
+        y = _tensor(y) if not isinstance(y, (int, _Tensor)) else y
+        if isinstance(x, _Tensor) and isinstance(y, _Tensor) and x.dtype != y.dtype:
+            if x.dtype.is_integer and y.dtype.is_integer:
+                x, y = ops.cast(x, "int64"), ops.cast(y, "int64")
+        return fn(x, y)
+    apply.__name__ = fn.__name__
+    return apply
+
+
+bitwise_and = _widened(bitwise.bitwise_and)
+bitwise_or = _widened(bitwise.bitwise_or)
+bitwise_xor = _widened(bitwise.bitwise_xor)
+bitwise_left_shift = left_shift = _widened(bitwise.left_shift)
+bitwise_right_shift = right_shift = _widened(bitwise.right_shift)
+bitwise_invert = bitwise_not = bitwise.invert
 
 
 def convert_to_tensor(x, dtype=None, sparse=None):

@@ -369,6 +369,57 @@ def logical_xor(x, y, name=None):
     return not_equal(x, y)
 
 
+def _integers(what, *values):
+    """The operands of a bitwise op: integer tensors of one dtype (a
+    Python int takes the other operand's; TensorFlow refuses bool and
+    float operands, and so does Kiln)."""
+    out = list(_pair(*values)) if len(values) == 2 else [convert_to_tensor(values[0])]
+    for t in out:
+        if not t.dtype.is_integer:
+            raise TypeError(f"{what} takes integer tensors, got {t.dtype.name}")
+    if len(out) == 2 and out[0].dtype != out[1].dtype:
+        raise TypeError(f"{what}: x is {out[0].dtype.name} and y is "
+                        f"{out[1].dtype.name}; cast one of them first")
+    return out
+
+
+def _bitwise(op):
+    def apply(x, y, name=None):
+        return _run1(op, _integers(op, x, y))
+    apply.__name__ = apply.__qualname__ = op
+    apply.__doc__ = f"Elementwise kiln.{op} of two integer tensors, with broadcasting."
+    return apply
+
+
+bitwise_and = _bitwise("bitwise_and")
+bitwise_or = _bitwise("bitwise_or")
+bitwise_xor = _bitwise("bitwise_xor")
+# The shifts as the dialect defines them (NumPy's and StableHLO's rule): an
+# amount outside [0, bit width), negative ones included, shifts every bit
+# out. tf.bitwise's shifts clamp the amount instead (kiln.bitwise).
+shift_left = _bitwise("shift_left")
+shift_right_arithmetic = _bitwise("shift_right_arithmetic")
+shift_right_logical = _bitwise("shift_right_logical")
+
+
+def bitwise_not(x, name=None):
+    """~x for an integer tensor: every bit flipped."""
+    return _run1("bitwise_not", _integers("bitwise_not", x))
+
+
+def _logical_or_bitwise(logical, bitwise):
+    """An operator that is logical on bools and bitwise on integers, as
+    TensorFlow's & | ^ on tensors."""
+    def apply(x, y):
+        x, y = _pair(x, y)
+        return logical(x, y) if x.dtype == bool_ and y.dtype == bool_ else bitwise(x, y)
+    return apply
+
+
+def _invert_operator(x):
+    return logical_not(x) if x.dtype == bool_ else bitwise_not(x)
+
+
 def not_equal(x, y, name=None): return _compare("ne", x, y)
 def less_equal(x, y, name=None): return _compare("le", x, y)
 def greater_equal(x, y, name=None): return _compare("ge", x, y)
@@ -784,14 +835,23 @@ def _attach_operators():
     T.__rmod__ = lambda x, y: floormod(y, x)
     T.__matmul__ = lambda x, y: matmul(x, y)
     T.__rmatmul__ = lambda x, y: matmul(y, x)
-    # On bool tensors, as in TensorFlow: ~ & | ^ are the logical ops.
-    T.__invert__ = lambda x: logical_not(x)
-    T.__and__ = lambda x, y: logical_and(x, y)
-    T.__rand__ = lambda x, y: logical_and(y, x)
-    T.__or__ = lambda x, y: logical_or(x, y)
-    T.__ror__ = lambda x, y: logical_or(y, x)
-    T.__xor__ = lambda x, y: logical_xor(x, y)
-    T.__rxor__ = lambda x, y: logical_xor(y, x)
+    # As in TensorFlow: ~ & | ^ are the logical ops on bool tensors and the
+    # bitwise ones on integers; << and >> (which TensorFlow's tensors lack)
+    # shift as NumPy and JAX do, arithmetically to the right.
+    and_ = _logical_or_bitwise(logical_and, bitwise_and)
+    or_ = _logical_or_bitwise(logical_or, bitwise_or)
+    xor = _logical_or_bitwise(logical_xor, bitwise_xor)
+    T.__invert__ = _invert_operator
+    T.__and__ = and_
+    T.__rand__ = lambda x, y: and_(y, x)
+    T.__or__ = or_
+    T.__ror__ = lambda x, y: or_(y, x)
+    T.__xor__ = xor
+    T.__rxor__ = lambda x, y: xor(y, x)
+    T.__lshift__ = shift_left
+    T.__rlshift__ = lambda x, y: shift_left(y, x)
+    T.__rshift__ = shift_right_arithmetic
+    T.__rrshift__ = lambda x, y: shift_right_arithmetic(y, x)
     T.__neg__ = lambda x: negative(x)
     T.__abs__ = lambda x: abs(x)
     T.__lt__ = lambda x, y: _compare("lt", x, y)

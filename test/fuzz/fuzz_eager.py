@@ -27,7 +27,8 @@ UNARY = ["abs", "negative", "exp", "log", "sqrt", "square", "tanh", "sigmoid", "
          "nn.gelu", "nn.silu", "logical_not", "identity", "zeros_like", "ones_like"]
 BINARY = ["add", "subtract", "multiply", "divide", "maximum", "minimum", "pow",
           "equal", "less", "greater_equal", "logical_and", "floordiv", "floormod", "truncatemod",
-          "math.squared_difference"]
+          "math.squared_difference", "bitwise.bitwise_and", "bitwise.bitwise_xor",
+          "bitwise.left_shift", "bitwise.right_shift"]
 AXIS_OPS = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod",
             "reduce_any", "reduce_all", "reduce_logsumexp", "argmax", "argmin", "cumsum",
             "cumprod", "nn.softmax", "nn.log_softmax", "sort", "argsort", "reverse",
@@ -39,6 +40,8 @@ NUMPY_UNARY = {"abs": "abs", "negative": "negative", "exp": "exp", "sqrt": "sqrt
 NUMPY_BINARY = {"add": "add", "subtract": "subtract", "multiply": "multiply",
                 "maximum": "maximum", "minimum": "minimum", "floormod": "mod",
                 "truncatemod": "fmod"}
+NUMPY_INT_BINARY = {"bitwise.bitwise_and": "bitwise_and", "bitwise.bitwise_xor": "bitwise_xor",
+                    "bitwise.left_shift": "left_shift", "bitwise.right_shift": "right_shift"}
 
 
 def resolve(kiln, name):
@@ -118,6 +121,11 @@ def run_case(kiln, np, case):
                 want = getattr(np, NUMPY_BINARY[op])(x, y)
             np.testing.assert_allclose(out.numpy(), want, equal_nan=True,
                                        **tolerances(x.dtype.name))
+        if op in NUMPY_INT_BINARY and x.dtype == y.dtype and x.dtype.kind == "i":
+            if "shift" in op:  # tf.bitwise clamps the amount to [0, width - 1]
+                y = np.clip(y, 0, 8 * x.dtype.itemsize - 1).astype(x.dtype)
+            np.testing.assert_array_equal(out.numpy(),
+                                          getattr(np, NUMPY_INT_BINARY[op])(x, y))
         return out
     if case["kind"] == "axis":
         f = resolve(kiln, op)

@@ -335,13 +335,27 @@ UNARY = {
     "sin": (np.sin, "sin"), "cos": (np.cos, "cos"), "floor": (np.floor, "floor"),
     "ceil": (np.ceil, "ceil"), "sign": (np.sign, "sign"), "sqrt": (np.sqrt, "sqrt"),
 }
-INT_UNARY = ["neg", "abs", "square", "sign", "relu"]
+INT_UNARY = ["neg", "abs", "square", "sign", "relu", "bitwise_not"]
+
+
+def _shift_right_logical(a, b):
+    unsigned = np.dtype(f"u{a.dtype.itemsize}")
+    return np.right_shift(a.view(unsigned), b.view(unsigned)).view(a.dtype)
+
+
+# Integer-only ops; NumPy's shifts define every amount as the dialect does.
+INT_BINARY = {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
+              "bitwise_xor": np.bitwise_xor, "shift_left": np.left_shift,
+              "shift_right_arithmetic": np.right_shift,
+              "shift_right_logical": _shift_right_logical}
 BINARY = {"add": (np.add, "add"), "sub": (np.subtract, "subtract"),
           "mul": (np.multiply, "multiply"), "div": (np.divide, "divide"),
           "maximum": (np.maximum, "maximum"), "minimum": (np.minimum, "minimum")}
 
 
 def py_unary(name):
+    if name == "bitwise_not":
+        return lambda k, x: ~x
     fn = UNARY[name][1]
     if fn is None:
         return lambda k, x: k.nn.relu(x)
@@ -414,8 +428,9 @@ def unary(prog, rng, v):
         # ill-conditioned oracle, not a bug).
         v = prog.add(x.shape, x.dtype, [v], lambda n, t, r: f"kiln.tanh {n[0]} : {t[0]}",
                      np.tanh, py_unary("tanh"), x.dyn)
+    fn = np.invert if name == "bitwise_not" else UNARY[name][0]
     return prog.add(x.shape, x.dtype, [v], lambda n, t, r, name=name:
-                    f"kiln.{name} {n[0]} : {t[0]}", UNARY[name][0], py_unary(name), x.dyn)
+                    f"kiln.{name} {n[0]} : {t[0]}", fn, py_unary(name), x.dyn)
 
 
 def binary(prog, rng, v, same=False):
@@ -424,7 +439,10 @@ def binary(prog, rng, v, same=False):
     name = rng.choice(sorted(BINARY))
     fn, pyname = BINARY[name]
     py = lambda k, a, b, pyname=pyname: getattr(k.math, pyname)(a, b)
-    if name == "div" and x.dtype not in FLOATS:
+    if x.dtype not in FLOATS and rng.random() < 0.4:
+        name = rng.choice(sorted(INT_BINARY))
+        fn, py = INT_BINARY[name], lambda k, a, b, name=name: getattr(k.ops, name)(a, b)
+    elif name == "div" and x.dtype not in FLOATS:
         # A divisor that is never 0: |w| + 1.
         a = prog.add(prog.values[w].shape, x.dtype, [w], lambda n, t, r:
                      f"kiln.abs {n[0]} : {t[0]}", np.abs, None, prog.values[w].dyn)
