@@ -13,7 +13,7 @@ norms span a whole variable), traced into the same step.
 
 import numpy as np
 
-from . import errors, math_ops, ops, schedules, tracing
+from . import control_flow, errors, math_ops, ops, schedules, tracing
 from .core import attributes, symbol, unit
 from .dtypes import float32, int64
 from .ops import cast
@@ -42,7 +42,7 @@ class Optimizer:
 
     def __init__(self, learning_rate, name, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, weight_decay=None, use_ema=False, ema_momentum=0.99,
-                 ema_overwrite_frequency=None):
+                 ema_overwrite_frequency=None, gradient_accumulation_steps=None):
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("set at most one of clipnorm, clipvalue and "
                              "global_clipnorm")
@@ -58,6 +58,14 @@ class Optimizer:
             raise ValueError(f"ema_overwrite_frequency must be positive, got "
                              f"{ema_overwrite_frequency}")
         self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
+        if gradient_accumulation_steps is not None and (
+                isinstance(gradient_accumulation_steps, bool) or
+                int(gradient_accumulation_steps) != gradient_accumulation_steps or
+                gradient_accumulation_steps < 2):
+            raise ValueError("gradient_accumulation_steps must be an integer >= 2, got "
+                             f"{gradient_accumulation_steps!r}")
+        self.gradient_accumulation_steps = None if gradient_accumulation_steps is None \
+            else int(gradient_accumulation_steps)
         self.ema_overwrite_frequency = None if ema_overwrite_frequency is None else \
             int(ema_overwrite_frequency)
         self._no_decay_ids, self._no_decay_names = set(), []
@@ -82,17 +90,24 @@ class Optimizer:
         """The shape of `slot` of `variable` (the variable's by default)."""
         return variable.shape
 
+    # The slots every optimizer may have besides its update's: use_ema's
+    # moving average and gradient_accumulation_steps' sum (slot -> suffix).
+    _own_slots = {"average": "_ema", "accumulated": "_accumulated"}
+
     def _slot(self, variable, slot):
         key = (id(variable), slot)
-        if key not in self._slots and slot == "average":   # (use_ema's, not the op's)
-            # (From the variable's value: an average made after training
-            # started, e.g. for a layer added later, starts where it is.)
+        if key not in self._slots and slot in self._own_slots:
+            # (An average starts from the variable's value, so one made
+            # after training started, e.g. for a layer added later, starts
+            # where it is; a sum of gradients starts at zero.)
             with init_scope():
-                start = variable.read_value()
+                start = variable.read_value() if slot == "average" else \
+                    zeros(variable.shape, variable.dtype)
+            suffix = self._own_slots[slot]
             self._slots[key] = (variable, Variable(
-                start, name=f"{variable.name[:-2]}/average",
-                trainable=False, _store_key=variable._key() + "_ema"))
-            self._slots[key][1]._slot_of = (variable, "_ema")
+                start, name=f"{variable.name[:-2]}/{slot}",
+                trainable=False, _store_key=variable._key() + suffix))
+            self._slots[key][1]._slot_of = (variable, suffix)
         if key not in self._slots:
             value = zeros(self._slot_shape(variable, slot), variable.dtype)
             if self._slot_initial.get(slot):  # (eagerly: maybe inside a trace)
@@ -112,9 +127,10 @@ class Optimizer:
         return self._slot(variable, slot)
 
     def get_slot_names(self):
-        """The slots each variable has: the update's, and `average` with
-        use_ema."""
-        return list(self._slot_suffixes) + (["average"] if self.use_ema else [])
+        """The slots each variable has: the update's, `average` with
+        use_ema and `accumulated` with gradient_accumulation_steps."""
+        return list(self._slot_suffixes) + (["average"] if self.use_ema else []) + \
+            (["accumulated"] if self.gradient_accumulation_steps else [])
 
     @property
     def learning_rate(self):
@@ -165,6 +181,8 @@ class Optimizer:
                 self._slot(v, slot)
             if self.use_ema:
                 self._slot(v, "average")
+            if self.gradient_accumulation_steps:
+                self._slot(v, "accumulated")
             grads.append(g)
             variables.append(v)
         hyper = self._hyperparameters()
@@ -226,12 +244,8 @@ class Optimizer:
         return grads
 
     def _apply_traced(self, grads, variables, hyper):
-        trace = tracing.current_trace()
-        grads = self._clip(grads)
         self.iterations.assign_add(constant(1, int64))
         step = self.iterations.value()
-        rates = {}
-        location = errors.user_location()
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             # Keras' rule: the schedule sees the steps applied before this one.
             rate = cast(self._learning_rate(step - 1), float32)
@@ -239,6 +253,38 @@ class Optimizer:
             self._lr_value = None
         else:
             rate = self._lr.value()
+        n = hyper.get("accumulate")
+        if n:
+            # Keras' gradient accumulation: every n-th step (counting every
+            # call) updates with the mean of the n gradients since the last
+            # update; the others only add theirs to the sums. One kiln.cond,
+            # so the skipped update costs nothing.
+            sums = [self._slot(v, "accumulated") for v in variables]
+
+            def update():
+                mean = [(g + s.value()) / float(n) for g, s in zip(grads, sums)]
+                self._update_variables(self._clip(mean), variables, rate, step, hyper)
+                for s in sums:
+                    s.assign(zeros(s.shape, s.dtype))
+                return constant(True)
+
+            def accumulate():
+                for g, s in zip(grads, sums):
+                    s.assign(g + s.value())
+                return constant(False)
+
+            control_flow.cond(ops.equal(step % n, 0), update, accumulate)
+        else:
+            self._update_variables(self._clip(grads), variables, rate, step, hyper)
+        if self.use_ema:
+            self._update_averages(variables, step, hyper)
+
+    def _update_variables(self, grads, variables, rate, step, hyper):
+        """One step of the update proper (weight decay included) with the
+        (clipped) gradients."""
+        trace = tracing.current_trace()
+        location = errors.user_location()
+        rates = {}
         self._begin_step(step)
         for g, v in zip(grads, variables):
             if v.dtype not in rates:
@@ -253,8 +299,6 @@ class Optimizer:
             elif self._decays_itself and not self._decays(v):
                 own = {**hyper, "weight_decay": 0.0}      # (excluded: AdamW, Lion)
             self._update_variable(trace, key, g, v, rates[v.dtype], step, own, location)
-        if self.use_ema:
-            self._update_averages(variables, step, hyper)
 
     def _update_averages(self, variables, step, hyper):
         """Keras' use_ema: each variable's moving average (the variable
@@ -301,7 +345,7 @@ class Optimizer:
         return {"clip": (self.clipnorm, self.clipvalue, self.global_clipnorm),
                 "decay": None if self._decays_itself else self.weight_decay,
                 "ema": (self.ema_momentum, self.ema_overwrite_frequency) if self.use_ema
-                else None}
+                else None, "accumulate": self.gradient_accumulation_steps}
 
     def _begin_step(self, step):
         """Optimizer-wide state of the step `step` (1-based, traced), before

@@ -488,3 +488,86 @@ def test_moving_averages_survive_save_load_and_resume(tmp_path):
     np.testing.assert_array_equal(
         fresh.optimizer.get_slot(fresh.trainable_weights[0], "average").numpy(),
         model.optimizer.get_slot(w, "average").numpy())
+
+
+def _adam_accumulated_numpy(w, grads, n, lr, clipnorm=None, b1=0.9, b2=0.999, eps=1e-7):
+    """Keras 3's gradient accumulation around Adam: every n-th call
+    (counting every call) updates with the mean of the n gradients since the
+    last update (clipped after averaging), its bias correction at that
+    call's count; the others only add to the sums."""
+    w = w.astype(np.float64)
+    m, v, acc, out = np.zeros(w.shape), np.zeros(w.shape), np.zeros(w.shape), []
+    for t, grad in enumerate(grads, start=1):
+        g = grad(w)
+        if t % n:
+            acc = acc + g
+        else:
+            g = (g + acc) / n
+            acc = np.zeros(w.shape)
+            if clipnorm is not None and np.linalg.norm(g) > clipnorm:
+                g = g * clipnorm / np.linalg.norm(g)
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            w = w - alpha * m / (np.sqrt(v) + eps)
+        out.append((w, acc))
+    return out
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_gradient_accumulation_matches_keras(compiled):
+    w0 = np.array([[1.0, -2.0, 3.0], [0.5, 0.25, -1.0]])
+    opt = kiln.optimizers.Adam(0.1, clipnorm=1.5, gradient_accumulation_steps=3)
+    got, grad = _run_on(opt, w0, TARGET, 8, compiled)
+    want = _adam_accumulated_numpy(w0, [grad] * 8, 3, 0.1, clipnorm=1.5)
+    for t, (g, (w, _)) in enumerate(zip(got, want), start=1):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6, err_msg=f"step {t}")
+    (variable, _), = [v for k, v in opt._slots.items() if k[1] == "m"]
+    np.testing.assert_allclose(opt.get_slot(variable, "accumulated").numpy(), want[-1][1],
+                               rtol=2e-5)
+    assert int(opt.iterations.numpy()) == 8
+    assert opt.get_slot_names() == ["m", "v", "accumulated"]
+
+
+def test_gradient_accumulation_in_fit_equals_a_larger_batch(tmp_path):
+    # Plain SGD on a mean loss: two accumulated batches of 8 are one batch
+    # of 16 (same order, no shuffling), so the weights after 2k calls with
+    # gradient_accumulation_steps=2 are those after k calls with batches
+    # of 16; mid-cycle sums survive model.save and load_model.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype(np.float32)
+
+    def make(**accumulate):
+        kiln.random.set_seed(7)
+        m = kiln.Sequential([kiln.Input((3,)), kiln.layers.Dense(4, activation="tanh"),
+                             kiln.layers.Dense(1)])
+        m.compile(optimizer=kiln.optimizers.SGD(0.1, **accumulate), loss="mse")
+        return m
+    big, small = make(), make(gradient_accumulation_steps=2)
+    big.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    small.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    for a, b in zip(small.get_weights(), big.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(small.optimizer.iterations.numpy()) == 16
+    # One more batch: half a cycle, held in the sums.
+    small.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0)
+    sums = [small.optimizer.get_slot(v, "accumulated").numpy()
+            for v in small.trainable_weights]
+    assert any(np.abs(s).max() > 0 for s in sums)
+    small.save(tmp_path / "m.keras")
+    loaded = kiln.keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.gradient_accumulation_steps == 2
+    for v, s in zip(loaded.trainable_weights, sums):
+        np.testing.assert_array_equal(loaded.optimizer.get_slot(v, "accumulated").numpy(), s)
+    for m in (small, loaded):
+        m.fit(x[8:16], y[8:16], batch_size=8, epochs=1, verbose=0)
+    for a, b in zip(loaded.get_weights(), small.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_gradient_accumulation_steps_is_checked():
+    for bad in (1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="gradient_accumulation_steps must be an "
+                                             "integer >= 2"):
+            kiln.optimizers.Adam(gradient_accumulation_steps=bad)
