@@ -14,7 +14,7 @@ packages=(
   libclang-rt-22-dev
   libgtest-dev nlohmann-json3-dev
   python3-numpy python3-pybind11 python3-pytest python3-dev
-  python3-tqdm python3-matplotlib python3-scipy
+  python3-tqdm python3-matplotlib python3-scipy python3-pil
   zlib1g-dev dataset-fashion-mnist valgrind
   openmpi-bin libopenmpi3 python3-mpi4py
 )

@@ -138,6 +138,59 @@ def _area_weights(in_size, out_size):
     return (weights / scale).astype(np.float32)
 
 
+def _lanczos(radius):
+    def kernel(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = radius * np.sin(np.pi * x) * np.sin(np.pi * x / radius) / (np.pi * np.pi * x * x)
+        return np.where(x > radius, 0.0, np.where(x <= 1e-3, 1.0, v))
+    return kernel, radius
+
+
+def _cubic(near, far):
+    """A cubic kernel of radius 2 from its two pieces' coefficients."""
+    def kernel(x):
+        return np.where(x >= 2.0, 0.0, np.where(x >= 1.0, np.polyval(far, x),
+                                                 np.polyval(near, x)))
+    return kernel, 2.0
+
+
+# TensorFlow's sampling kernels (ScaleAndTranslate's): the function of the
+# distance in (scaled) pixels, and its radius.
+_SAMPLING_KERNELS = {
+    "lanczos1": _lanczos(1.0), "lanczos3": _lanczos(3.0), "lanczos5": _lanczos(5.0),
+    # sigma = radius / 3 = 0.5
+    "gaussian": (lambda x: np.where(x >= 1.5, 0.0, np.exp(-x * x / (2 * 0.25))), 1.5),
+    "box": (lambda x: np.where(x < 0.5, 1.0, np.where(x == 0.5, 0.5, 0.0)), 1.0),
+    "triangle": (lambda x: np.maximum(1.0 - x, 0.0), 1.0),
+    "keyscubic": _cubic([1.5, -2.5, 0.0, 1.0], [-0.5, 2.5, -4.0, 2.0]),
+    "mitchellcubic": _cubic([7 / 6, -2.0, 0.0, 8 / 9], [-7 / 18, 2.0, -10 / 3, 16 / 9]),
+}
+
+
+def _sampling_weights(kernel_type, in_size, out_size, scale, translate, antialias):
+    """[out, in] weights of TensorFlow's ScaleAndTranslate along one axis:
+    output pixel o samples the input at s = (o + 0.5) / scale - translate /
+    scale, each input pixel i weighted by kernel(|i + 0.5 - s| / k) with k
+    = max(1 / scale, 1) when antialiased (the kernel widened to filter what
+    shrinking drops), else 1; the weights of a row sum to 1 (taps outside
+    the image are left out), and a row whose s lies outside the image is 0."""
+    kernel, radius = _SAMPLING_KERNELS[kernel_type]
+    # Positions in float32 as the kernel computes them, so a tap exactly at
+    # the kernel's radius falls on the same side as in TensorFlow.
+    f32 = np.float32
+    inv_scale = f32(1.0 / float(f32(scale)))
+    k = builtins.max(inv_scale, f32(1.0)) if antialias else f32(1.0)
+    sample = (np.arange(out_size, dtype=f32) + f32(0.5)) * inv_scale - inv_scale * \
+        f32(translate)
+    position = np.arange(in_size, dtype=f32)[None, :] + f32(0.5) - sample[:, None]
+    distance = np.abs(position * (f32(1.0) / k)).astype(np.float64)
+    weights = np.where(distance <= radius, kernel(distance), 0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    inside = (sample >= 0) & (sample <= in_size) & (np.abs(total[:, 0]) >= 1e-35)
+    weights = np.where(inside[:, None], weights / np.where(total == 0, 1.0, total), 0.0)
+    return weights.astype(np.float32)
+
+
 def _nearest_taps(in_size, out_size):
     source = np.floor(_source_positions(in_size, out_size))
     return np.clip(source, 0, in_size - 1).astype(np.int32)
@@ -152,27 +205,44 @@ def resize(images, size, method=ResizeMethod.BILINEAR, preserve_aspect_ratio=Fal
     cubic (a = -0.5) over 4 x 4 pixels, taps outside the image left out and
     the weights renormalized, as TensorFlow 2 (float32). "area": each output
     pixel the mean of the input it covers (fractions by coverage), as
-    TensorFlow's resize_area. Antialiasing only
-    matters when shrinking, which Kiln does not filter (an
-    UnimplementedError); other methods are UnimplementedErrors too."""
+    TensorFlow's resize_area. "lanczos3", "lanczos5", "gaussian" and
+    "mitchellcubic", and "bilinear"/"bicubic" with `antialias`, are
+    TensorFlow's ScaleAndTranslate kernels: each output pixel a normalized
+    weighted sum of the input near its centre, the kernel widened by the
+    shrinking factor when `antialias` (so shrinking filters what it drops);
+    float32 results."""
     x, batched = _batched(images, "resize")
     height, width = _size(size, "resize")
     method = str(method).lower()
+    kernels = {ResizeMethod.LANCZOS3: "lanczos3", ResizeMethod.LANCZOS5: "lanczos5",
+               ResizeMethod.GAUSSIAN: "gaussian", ResizeMethod.MITCHELLCUBIC: "mitchellcubic"}
     if method not in (ResizeMethod.BILINEAR, ResizeMethod.NEAREST_NEIGHBOR,
-                      ResizeMethod.BICUBIC, ResizeMethod.AREA):
-        raise errors.UnimplementedError(
-            f"resize: method {method!r} is not supported (Kiln resizes with "
-            "'bilinear', 'bicubic', 'area' or 'nearest')", errors.user_location())
+                      ResizeMethod.BICUBIC, ResizeMethod.AREA) and method not in kernels:
+        raise errors.InvalidArgumentError(
+            f"resize: unknown method {method!r} (tf.image.ResizeMethod's: 'bilinear', "
+            "'nearest', 'bicubic', 'area', 'lanczos3', 'lanczos5', 'gaussian', "
+            "'mitchellcubic')", errors.user_location())
     in_h, in_w = x.shape[1], x.shape[2]
     if preserve_aspect_ratio:
         scale = builtins.min(height / in_h, width / in_w)
         height = builtins.max(int(round(in_h * scale)), 1)
         width = builtins.max(int(round(in_w * scale)), 1)
-    if antialias and method not in (ResizeMethod.NEAREST_NEIGHBOR, ResizeMethod.AREA) and \
-            (height < in_h or width < in_w):     # (area always averages: antialiased)
-        raise errors.UnimplementedError(
-            f"resize: antialiased shrinking ({in_h}x{in_w} to {height}x{width}) is not "
-            "supported; resize without antialias", errors.user_location())
+    # As TensorFlow 2: antialiased bilinear and bicubic, and the other
+    # kernels, are ScaleAndTranslate with the triangle and Keys' cubic.
+    if antialias and method == ResizeMethod.BILINEAR:
+        kernels[method] = "triangle"
+    elif antialias and method == ResizeMethod.BICUBIC:
+        kernels[method] = "keyscubic"
+    if method in kernels:
+        x = cast(x, float32) if x.dtype != float32 else x
+        for axis, (n, m) in ((1, (in_h, height)), (2, (in_w, width))):
+            weights = _sampling_weights(kernels[method], n, m, np.float32(m) / np.float32(n),
+                                        0.0, antialias)
+            if n == m and np.array_equal(weights, np.eye(n)):
+                continue   # (gaussian and mitchellcubic blur even at one scale)
+            spec = "om,bmwc->bowc" if axis == 1 else "om,bhmc->bhoc"
+            x = einsum(spec, constant(weights), x)
+        return _unbatched(x, batched)
     if method == ResizeMethod.NEAREST_NEIGHBOR:
         if height != in_h:
             x = gather(x, constant(_nearest_taps(in_h, height)), axis=1)

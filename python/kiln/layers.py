@@ -2428,21 +2428,24 @@ class _ImageLayer(Layer):
 
 
 class Resizing(_ImageLayer):
-    """Images resized to (height, width) (kiln.image.resize:
-    `interpolation` "bilinear", "bicubic" or "nearest"); with crop_to_aspect_ratio the
-    largest centred window of the target's aspect ratio is resized, so
-    nothing is stretched."""
+    """Images resized to (height, width) (kiln.image.resize: `interpolation`
+    any of its methods, "bilinear", "nearest", "bicubic", "area", "lanczos3",
+    "lanczos5", "gaussian", "mitchellcubic"; `antialias` as there); with
+    crop_to_aspect_ratio the largest centred window of the target's aspect
+    ratio is resized, so nothing is stretched."""
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
-                 name=None, **kwargs):
+                 antialias=False, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.height, self.width = int(height), int(width)
         self.interpolation, self.crop_to_aspect_ratio = interpolation, crop_to_aspect_ratio
+        self.antialias = bool(antialias)
 
     def _transform(self, x, training):
         if self.crop_to_aspect_ratio:
             x = _crop_to_aspect(x, self.height, self.width)
-        return image.resize(x, [self.height, self.width], method=self.interpolation)
+        return image.resize(x, [self.height, self.width], method=self.interpolation,
+                            antialias=self.antialias)
 
 
 class CenterCrop(_ImageLayer):

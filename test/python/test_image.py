@@ -66,10 +66,8 @@ def test_resize_special_cases():
     # The same size is the identity; the aspect ratio can be kept.
     np.testing.assert_array_equal(kiln.image.resize(x, [4, 6]).numpy(), x)
     assert kiln.image.resize(x, [8, 8], preserve_aspect_ratio=True).shape == (1, 5, 8, 2)
-    with pytest.raises(kiln.errors.UnimplementedError, match="'lanczos3'"):
-        kiln.image.resize(x, [8, 8], method="lanczos3")
-    with pytest.raises(kiln.errors.UnimplementedError, match="antialiased shrinking"):
-        kiln.image.resize(x, [2, 3], antialias=True)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="unknown method 'lanczos4'"):
+        kiln.image.resize(x, [8, 8], method="lanczos4")
     with pytest.raises(kiln.errors.InvalidArgumentError, match="two positive extents"):
         kiln.image.resize(x, [0, 3])
 
@@ -869,8 +867,8 @@ def test_bicubic_resize_matches_tensorflows_kernel():
     layer = kiln.layers.Resizing(10, 14, interpolation="bicubic")
     np.testing.assert_allclose(layer(x).numpy(), _numpy_bicubic(x.astype(np.float32), 10, 14),
                                rtol=1e-5, atol=1e-6)
-    with pytest.raises(kiln.errors.UnimplementedError, match="antialiased"):
-        kiln.image.resize(x, (2, 3), "bicubic", antialias=True)
+    # (Antialiased, TensorFlow's bicubic is ScaleAndTranslate's Keys cubic:
+    # test_antialiased_resize_matches_pillow.)
 
 
 def test_random_grayscale_and_auto_contrast_layers():
@@ -1003,3 +1001,97 @@ def test_area_resize():
     even = RNG.uniform(size=(1, 4, 6, 1))
     np.testing.assert_allclose(kiln.image.resize(even, (2, 3), "area").numpy(),
                                even.reshape(1, 2, 2, 3, 2, 1).mean(axis=(2, 4)), rtol=1e-6)
+
+
+def _scale_and_translate_numpy(image, size, kernel_type, antialias):
+    """TensorFlow's ScaleAndTranslate (translation 0) transcribed in float32
+    loops: per output pixel a span of input pixels, its weights normalized;
+    rows first, then columns."""
+    kernels = {
+        "lanczos3": (3.0, lambda x: 1.0 if x <= 1e-3 else 3 * np.sin(np.pi * x) *
+                     np.sin(np.pi * x / 3) / (np.pi * np.pi * x * x)),
+        "lanczos5": (5.0, lambda x: 1.0 if x <= 1e-3 else 5 * np.sin(np.pi * x) *
+                     np.sin(np.pi * x / 5) / (np.pi * np.pi * x * x)),
+        "gaussian": (1.5, lambda x: np.exp(-x * x / (2 * 0.5 * 0.5))),
+        "mitchellcubic": (2.0, lambda x: (((-7 / 18) * x + 2) * x - 10 / 3) * x + 16 / 9
+                          if x >= 1 else ((7 / 6 * x - 2) * x) * x + 8 / 9),
+    }
+    radius, kernel = kernels[kernel_type]
+
+    def matrix(n, m):
+        scale = np.float32(m) / np.float32(n)
+        inv = np.float32(1.0) / scale
+        ks = max(inv, np.float32(1.0)) if antialias else np.float32(1.0)
+        w = np.zeros((m, n), np.float32)
+        for o in range(m):
+            s = np.float32(o + 0.5) * inv
+            start = int(np.clip(np.ceil(s - radius * ks - 0.5), 0, n - 1))
+            end = int(np.clip(np.floor(s + radius * ks - 0.5), 0, n - 1)) + 1
+            taps = [np.float32(kernel(abs((i + 0.5 - s) / ks)) if abs((i + 0.5 - s) / ks)
+                                < radius else 0.0) for i in range(start, end)]
+            w[o, start:end] = np.array(taps, np.float32) / np.float32(sum(taps))
+        return w
+    rows, cols = matrix(image.shape[0], size[0]), matrix(image.shape[1], size[1])
+    return np.einsum("om,mwc->owc", rows, np.einsum("pw,hwc->hpc", cols, image))
+
+
+@pytest.mark.parametrize("method", ["lanczos3", "lanczos5", "gaussian", "mitchellcubic"])
+@pytest.mark.parametrize("antialias", [False, True])
+def test_sampling_kernel_resize_matches_tensorflows_kernel(method, antialias):
+    x = RNG.uniform(0, 1, size=(2, 9, 14, 3)).astype(np.float32)
+    for size in ([4, 6], [17, 23], [9, 5]):
+        got = kiln.image.resize(x, size, method=method, antialias=antialias)
+        assert got.dtype == kiln.float32 and got.shape == (2, *size, 3)
+        for b in range(2):
+            want = _scale_and_translate_numpy(x[b], size, method, antialias)
+            np.testing.assert_allclose(got.numpy()[b], want, rtol=1e-5, atol=2e-6,
+                                       err_msg=f"{method} to {size}")
+    # Gaussian and Mitchell's cubic blur even at the same size; Lanczos does not.
+    same = kiln.image.resize(x, [9, 14], method=method).numpy()
+    if method.startswith("lanczos"):
+        np.testing.assert_allclose(same, x, atol=1e-6)
+    else:
+        assert np.abs(same - x).max() > 1e-2
+
+
+@pytest.mark.parametrize("method,pil", [("lanczos3", "LANCZOS"), ("bicubic", "BICUBIC"),
+                                        ("bilinear", "BILINEAR")])
+def test_antialiased_resize_matches_pillow(method, pil):
+    # Pillow's resampling (in float mode) always widens its filter when
+    # shrinking: TensorFlow's antialias=True, with Keys' cubic (a = -0.5)
+    # for bicubic and the triangle for bilinear.
+    from PIL import Image
+    x = RNG.uniform(0, 1, size=(13, 17)).astype(np.float32)
+    for h, w in [(5, 7), (29, 40), (6, 33)]:
+        want = np.asarray(Image.fromarray(x, mode="F").resize((w, h), getattr(Image, pil)))
+        got = kiln.image.resize(x[:, :, None], [h, w], method=method, antialias=True)
+        np.testing.assert_allclose(got.numpy()[:, :, 0], want, atol=2e-6, err_msg=f"{h}x{w}")
+        layer = kiln.layers.Resizing(h, w, interpolation=method, antialias=True)
+        np.testing.assert_allclose(layer(x[None, :, :, None]).numpy()[0, :, :, 0], want,
+                                   atol=2e-6)
+        assert layer.get_config()["antialias"] is True
+
+
+def test_sampling_kernel_resize_gradient_and_compiled():
+    # The result is linear in the image: its gradient is the transposed
+    # weights applied to the cotangent (the weights from the oracle).
+    x = RNG.uniform(0, 1, size=(1, 9, 14, 2)).astype(np.float32)
+    c = RNG.normal(size=(1, 4, 6, 2)).astype(np.float32)
+    t = kiln.constant(x)
+    with kiln.GradientTape() as tape:
+        tape.watch(t)
+        y = kiln.image.resize(t, [4, 6], method="lanczos3", antialias=True)
+        loss = kiln.reduce_sum(y * kiln.constant(c))
+    # d loss / d x[i, j] is the resize of the unit image at (i, j) against c.
+    want = np.zeros_like(x)
+    for i in range(9):
+        for j in range(14):
+            unit = np.zeros((9, 14, 1), np.float32)
+            unit[i, j] = 1
+            r = _scale_and_translate_numpy(unit, [4, 6], "lanczos3", True)[:, :, 0]
+            want[0, i, j] = (r[:, :, None] * c[0]).sum(axis=(0, 1))
+    np.testing.assert_allclose(tape.gradient(loss, t).numpy(), want, rtol=1e-4, atol=1e-6)
+    f = kiln.function(lambda a: kiln.image.resize(a, [5, 3], method="mitchellcubic"))
+    np.testing.assert_allclose(f(t).numpy()[0],
+                               _scale_and_translate_numpy(x[0], [5, 3], "mitchellcubic", False),
+                               rtol=1e-5, atol=2e-6)
