@@ -280,6 +280,46 @@ class CosineSimilarity(MeanMetricWrapper):
         super().__init__(lambda t, p: -losses.cosine_similarity(t, p, axis=axis), name)
 
 
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Keras 3's Pearson correlation along `axis`: the mean product of the
+    two centred values, each divided by its standard deviation plus 1e-7."""
+    y_true, y_pred = _match(y_true, y_pred)
+    t = y_true - ops.reduce_mean(y_true, axis=axis, keepdims=True)
+    p = y_pred - ops.reduce_mean(y_pred, axis=axis, keepdims=True)
+    t = t / (math_ops.reduce_std(t, axis=axis, keepdims=True) + 1e-7)
+    p = p / (math_ops.reduce_std(p, axis=axis, keepdims=True) + 1e-7)
+    return ops.reduce_mean(t * p, axis=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Keras 3's concordance correlation along `axis`: 2 cov(t, p) /
+    (var t + var p + (mean t - mean p)^2), variances of the population,
+    1e-7 added to the denominator."""
+    y_true, y_pred = _match(y_true, y_pred)
+    t_mean = ops.reduce_mean(y_true, axis=axis, keepdims=True)
+    p_mean = ops.reduce_mean(y_pred, axis=axis, keepdims=True)
+    norm = math_ops.reduce_variance(y_true, axis=axis, keepdims=True) + \
+        math_ops.reduce_variance(y_pred, axis=axis, keepdims=True) + ops.square(t_mean - p_mean)
+    return ops.reduce_mean(2.0 * (y_true - t_mean) * (y_pred - p_mean) / (norm + 1e-7),
+                           axis=axis)
+
+
+class PearsonCorrelation(MeanMetricWrapper):
+    """The running mean of pearson_correlation over the rows (Keras 3)."""
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
+        super().__init__(lambda t, p: pearson_correlation(t, p, axis=axis), name)
+        self.axis = axis
+
+
+class ConcordanceCorrelation(MeanMetricWrapper):
+    """The running mean of concordance_correlation over the rows (Keras 3)."""
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
+        super().__init__(lambda t, p: concordance_correlation(t, p, axis=axis), name)
+        self.axis = axis
+
+
 class _Confusion(Metric):
     """Counts of true/false positives/negatives at one or more thresholds
     (y_pred > threshold is a positive prediction), in variables, so they

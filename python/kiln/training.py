@@ -71,6 +71,8 @@ def _metric_for(identifier, loss):
         "msle": metrics_module.MeanSquaredLogarithmicError,
         "mean_squared_logarithmic_error": metrics_module.MeanSquaredLogarithmicError,
         "cosine_similarity": metrics_module.CosineSimilarity,
+        "pearson_correlation": metrics_module.PearsonCorrelation,
+        "concordance_correlation": metrics_module.ConcordanceCorrelation,
     }
     try:
         return table[identifier](name=identifier)

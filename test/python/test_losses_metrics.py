@@ -267,3 +267,36 @@ def test_sparse_categorical_crossentropy_ignore_class():
     model = kiln.Sequential([kiln.Input((3, 4, 5)), kiln.layers.Dense(5)])
     model.compile(optimizer="sgd", loss=loss)
     model.fit(logits, labels, epochs=1, verbose=0)
+
+
+def test_correlation_metrics_match_their_definitions():
+    # Keras 3's documented example, then random rows against scipy's
+    # Pearson r and the textbook concordance coefficient (population
+    # moments; Keras adds 1e-7 to the denominators).
+    from scipy import stats
+    t, p = [[0, 1, 0.5], [1, 1, 0.2]], [[0.1, 0.9, 0.5], [1, 0.9, 0.2]]
+    np.testing.assert_allclose(metrics.concordance_correlation(t, p).numpy(),
+                               [0.97560976, 0.98765432], rtol=1e-5)
+    pcc = metrics.PearsonCorrelation()
+    pcc.update_state(t, p)
+    np.testing.assert_allclose(float(pcc.result()), 0.9966996338993913, rtol=1e-5)
+    ccc = metrics.ConcordanceCorrelation()
+    ccc.update_state(t, p)
+    np.testing.assert_allclose(float(ccc.result()), 0.9816320385426076, rtol=1e-5)
+    y = RNG.normal(size=(6, 40))
+    x = 0.7 * y + RNG.normal(size=(6, 40)) * 0.5 + 0.3
+    want_r = [stats.pearsonr(a, b)[0] for a, b in zip(y, x)]
+    want_c = [2 * np.cov(a, b, bias=True)[0, 1] / (a.var() + b.var() + (a.mean() - b.mean()) ** 2)
+              for a, b in zip(y, x)]
+    np.testing.assert_allclose(metrics.pearson_correlation(y, x).numpy(), want_r, rtol=1e-6)
+    np.testing.assert_allclose(metrics.concordance_correlation(y, x).numpy(), want_c,
+                               rtol=1e-6)
+    np.testing.assert_allclose(metrics.pearson_correlation(y.T, x.T, axis=0).numpy(), want_r,
+                               rtol=1e-6)
+    # As compile's metric names, in a compiled fit.
+    model = kiln.Sequential([kiln.Input((3,)), kiln.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse",
+                  metrics=["pearson_correlation", "concordance_correlation"])
+    xs = RNG.normal(size=(32, 3)).astype(np.float32)
+    history = model.fit(xs, xs.sum(axis=1, keepdims=True), epochs=1, batch_size=8, verbose=0)
+    assert set(history.history) >= {"pearson_correlation", "concordance_correlation"}
