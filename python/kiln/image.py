@@ -38,7 +38,7 @@ __all__ = ["ResizeMethod", "adjust_brightness", "adjust_contrast", "central_crop
            "random_saturation", "resize_with_pad", "rgb_to_hsv", "rgb_to_yiq", "rgb_to_yuv",
            "sobel_edges", "ssim", "total_variation", "yiq_to_rgb", "yuv_to_rgb",
            "crop_and_resize", "extract_patches", "non_max_suppression",
-           "non_max_suppression_padded"]
+           "non_max_suppression_padded", "non_max_suppression_with_scores"]
 
 
 class ResizeMethod:
@@ -1164,6 +1164,76 @@ def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.5,
     valid = int(_known_values(count, "non_max_suppression (use "
                                      "non_max_suppression_padded)"))
     return indices[:valid]
+
+
+def _soft_nms(boxes, scores, max_output_size, score_threshold, sigma, what):
+    """(selected [max_output_size] int32 indices padded with 0, their scores
+    padded with 0, how many are valid): Gaussian soft non-maximum
+    suppression as TensorFlow's NonMaxSuppressionV5 computes it: the box
+    with the highest current score is selected with that score (ties to the
+    lower index), every other box's score is multiplied by exp(-0.5 iou^2 /
+    sigma) with the selected one, and boxes whose score falls to
+    score_threshold or below drop out. A fixed loop, so it compiles."""
+    from .math_ops import reduce_any
+    from .ops import argmax, exp, logical_not
+    b = cast(convert_to_tensor(boxes), float32)
+    current = cast(convert_to_tensor(scores), float32)
+    if b.ndim != 2 or b.shape[1] != 4 or current.ndim != 1 or \
+            b.shape[0] != current.shape[0] or None in b.shape:
+        raise errors.InvalidArgumentError(
+            f"{what}: boxes [n, 4] and scores [n] with a known n, got {list(b.shape)} and "
+            f"{list(current.shape)}", errors.user_location())
+    n, k = b.shape[0], int(max_output_size)
+    if n == 0 or k == 0:
+        return (constant(np.zeros(k, np.int32)), constant(np.zeros(k, np.float32)),
+                constant(0, int32))
+    iou = _box_iou(b)
+    scale = -0.5 / float(sigma)
+    threshold = float(score_threshold)
+    alive = greater(current, threshold)
+    positions = constant(np.arange(n), int32)
+    picked, picked_scores, valid = [], [], []
+    for _ in range(k):
+        masked = where(alive, current, current * 0.0 + constant(-np.inf, float32))
+        best = cast(argmax(masked, axis=0), int32)
+        ok = reduce_any(alive)
+        picked.append(best)
+        picked_scores.append(where(ok, gather(current, best), constant(0.0, float32)))
+        valid.append(cast(ok, int32))
+        overlap = gather(iou, best)                                  # [n]
+        current = where(alive, current * exp(scale * overlap * overlap), current)
+        alive = logical_and(logical_and(alive, greater(current, threshold)),
+                            logical_not(equal(positions, best)))
+    ok = stack(valid)
+    return stack(picked) * ok, stack(picked_scores), reduce_sum(ok)
+
+
+def non_max_suppression_with_scores(boxes, scores, max_output_size, iou_threshold=0.5,
+                                    score_threshold=float("-inf"), soft_nms_sigma=0.0,
+                                    name=None):
+    """(selected indices, their scores), best first
+    (tf.image.non_max_suppression_with_scores): with soft_nms_sigma 0 the
+    greedy suppression of non_max_suppression (the scores as given);
+    above 0, Gaussian soft-NMS (Bodla et al.): instead of being dropped,
+    each box's score decays by exp(-0.5 iou^2 / soft_nms_sigma) with every
+    box selected before it, the selected scores are the decayed ones, and
+    iou_threshold plays no part (as in TensorFlow). The number selected
+    depends on the values, so they must be known (eagerly)."""
+    from .ops import _known_values
+    if float(soft_nms_sigma) < 0:
+        raise errors.InvalidArgumentError(
+            f"non_max_suppression_with_scores: soft_nms_sigma must be >= 0, got "
+            f"{soft_nms_sigma}", errors.user_location())
+    what = "non_max_suppression_with_scores"
+    if float(soft_nms_sigma) == 0.0:
+        indices, count = _greedy_nms(boxes, scores, max_output_size, iou_threshold,
+                                     score_threshold, what)
+        chosen = gather(cast(convert_to_tensor(scores), float32), indices)
+    else:
+        indices, chosen, count = _soft_nms(boxes, scores, max_output_size, score_threshold,
+                                           soft_nms_sigma, what)
+    valid = int(_known_values(count, what))
+    return indices[:valid], chosen[:valid]
 
 
 def combined_non_max_suppression(boxes, scores, max_output_size_per_class, max_total_size,

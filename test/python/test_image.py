@@ -681,15 +681,18 @@ def test_extract_patches_matches_numpy(k, s, r, padding):
     np.testing.assert_array_equal(f(x[:1]).numpy(), _numpy_patches(x[:1], k, s, r, padding))
 
 
+def _numpy_iou(a, b):
+    ay1, ay2 = sorted([a[0], a[2]])
+    ax1, ax2 = sorted([a[1], a[3]])
+    by1, by2 = sorted([b[0], b[2]])
+    bx1, bx2 = sorted([b[1], b[3]])
+    inter = max(min(ay2, by2) - max(ay1, by1), 0) * max(min(ax2, bx2) - max(ax1, bx1), 0)
+    union = (ay2 - ay1) * (ax2 - ax1) + (by2 - by1) * (bx2 - bx1) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def _numpy_nms(boxes, scores, k, iou_threshold, score_threshold):
-    def iou(a, b):
-        ay1, ay2 = sorted([a[0], a[2]])
-        ax1, ax2 = sorted([a[1], a[3]])
-        by1, by2 = sorted([b[0], b[2]])
-        bx1, bx2 = sorted([b[1], b[3]])
-        inter = max(min(ay2, by2) - max(ay1, by1), 0) * max(min(ax2, bx2) - max(ax1, bx1), 0)
-        union = (ay2 - ay1) * (ax2 - ax1) + (by2 - by1) * (bx2 - bx1) - inter
-        return inter / union if union > 0 else 0.0
+    iou = _numpy_iou
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     kept = []
     for i in order:
@@ -719,6 +722,58 @@ def test_non_max_suppression_matches_a_greedy_loop():
         assert padded.numpy().tolist() == want + [0] * (12 - len(want))
     with pytest.raises(kiln.errors.UnimplementedError, match="non_max_suppression_padded"):
         kiln.function(lambda b, s: kiln.image.non_max_suppression(b, s, 3))(boxes, scores)
+
+
+def _numpy_soft_nms(boxes, scores, k, score_threshold, sigma):
+    """TensorFlow's NonMaxSuppressionV5 with soft_nms_sigma > 0, as its
+    kernel runs it: a priority queue of (score, lower index first)
+    candidates; a popped candidate is decayed by the boxes selected since
+    it was last looked at, selected if its score did not change, else pushed
+    back while it stays above the threshold."""
+    import heapq
+    scale = -0.5 / sigma
+    queue = [(-float(s), i, 0) for i, s in enumerate(scores) if s > score_threshold]
+    heapq.heapify(queue)
+    selected, selected_scores = [], []
+    while len(selected) < k and queue:
+        negative, i, begin = heapq.heappop(queue)
+        original = score = -negative
+        for j in range(len(selected) - 1, begin - 1, -1):
+            sim = _numpy_iou(boxes[i], boxes[selected[j]])
+            score *= np.exp(scale * sim * sim)
+            if score <= score_threshold:
+                break
+        if score == original:
+            selected.append(i)
+            selected_scores.append(score)
+        elif score > score_threshold:
+            heapq.heappush(queue, (-score, i, len(selected)))
+    return selected, selected_scores
+
+
+def test_soft_non_max_suppression_matches_tensorflows_kernel():
+    for trial in range(4):
+        corners = RNG.uniform(0, 10, size=(25, 2))
+        boxes = np.concatenate([corners, corners + RNG.uniform(1, 4, size=(25, 2))],
+                               axis=1).astype(np.float32)
+        scores = RNG.uniform(0, 1, 25).astype(np.float32)
+        sigma, threshold = [0.5, 0.1, 1.0, 0.3][trial], [0.0, 0.2, 0.05, float("-inf")][trial]
+        want, want_scores = _numpy_soft_nms(boxes, scores, 15, threshold, sigma)
+        got, got_scores = kiln.image.non_max_suppression_with_scores(
+            boxes, scores, 15, score_threshold=threshold, soft_nms_sigma=sigma)
+        assert got.numpy().tolist() == want, f"trial {trial}"
+        np.testing.assert_allclose(got_scores.numpy(), want_scores, rtol=1e-5)
+        assert np.all(np.diff(got_scores.numpy()) <= 0)
+    # Compiled (the padded form inside), and sigma 0: greedy NMS, the scores as given.
+    idx, sc, n = kiln.function(lambda b, s: kiln.image._soft_nms(b, s, 15, 0.0, 0.5, "t"))(
+        boxes, scores)
+    want, want_scores = _numpy_soft_nms(boxes, scores, 15, 0.0, 0.5)
+    assert idx.numpy().tolist()[:int(n.numpy())] == want
+    hard, hard_scores = kiln.image.non_max_suppression_with_scores(boxes, scores, 8, 0.4, 0.2)
+    assert hard.numpy().tolist() == _numpy_nms(boxes, scores, 8, 0.4, 0.2)
+    np.testing.assert_array_equal(hard_scores.numpy(), scores[hard.numpy()])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="soft_nms_sigma must be >= 0"):
+        kiln.image.non_max_suppression_with_scores(boxes, scores, 3, soft_nms_sigma=-1.0)
 
 
 def _numpy_crop_and_resize(images, boxes, indices, size, method, extrapolation):
