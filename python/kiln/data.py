@@ -452,12 +452,14 @@ class Dataset:
         return Dataset(make, self._length, infinite=self._infinite)
 
     def cache(self, filename=""):
-        """Keeps the elements of the first complete iteration in memory and
-        replays them (the input's map functions run once). A file name
-        is not supported."""
+        """Keeps the elements of the first complete iteration and replays
+        them (the input's map functions run once): in memory, or with a
+        `filename` in the directory `filename + ".kiln-cache"` (Kiln's
+        save format), which later iterations and later programs read
+        instead of the input, as tf.data's file cache; an iteration that
+        stops early leaves no cache."""
         if filename:
-            raise NotImplementedError("Dataset.cache(filename): only the in-memory "
-                                      "cache is supported")
+            return self._file_cache(str(filename) + ".kiln-cache")
         source, store = self, []
 
         def make():
@@ -470,6 +472,98 @@ class Dataset:
                 yield element
             store[:] = [seen]
         return Dataset(make, self._length, infinite=self._infinite)
+
+    def _file_cache(self, directory):
+        import os
+        source = self
+
+        def make():
+            if os.path.exists(os.path.join(directory, _SAVED_INDEX)):
+                yield from Dataset.load(directory)._raw()
+                return
+            with _Writer(directory, None, "cache") as writer:
+                for element in source._raw():
+                    writer.add(element, 0)
+                    yield element
+                writer.finish()
+        return Dataset(make, self._length, infinite=self._infinite)
+
+    def save(self, path, compression=None, shard_func=None, checkpoint_args=None):
+        """Writes every element to the directory `path` (tf.data's
+        Dataset.save; Kiln's own format: a JSON index and NumPy .npz
+        shards): `compression` None or "GZIP", `shard_func(element)` an
+        integer choosing each element's shard (default one shard).
+        Dataset.load reads it back; the directory appears complete or not
+        at all (written beside it, then renamed)."""
+        if compression not in (None, "", "GZIP"):
+            raise ValueError(f"Dataset.save: compression must be None or 'GZIP', got "
+                             f"{compression!r}")
+        if checkpoint_args is not None:
+            raise NotImplementedError("Dataset.save: checkpoint_args (resumable saving) "
+                                      "is not supported")
+        if self._infinite:
+            raise ValueError("Dataset.save: the dataset is infinite")
+        with _Writer(str(path), compression or None, "save") as writer:
+            for element in self._raw():
+                shard = 0
+                if shard_func is not None:
+                    shard = int(np.asarray(_host(self._call_plain(shard_func, element))))
+                    if shard < 0:
+                        raise errors.InvalidArgumentError(
+                            f"Dataset.save: shard_func gave the negative shard {shard}",
+                            errors.user_location())
+                writer.add(element, shard)
+            writer.finish()
+
+    def _call_plain(self, fn, element):
+        """fn on an element's tensors (a tuple spread as arguments)."""
+        value = _map(element, _tensor)
+        return fn(*value) if isinstance(value, tuple) else fn(value)
+
+    @staticmethod
+    def load(path, element_spec=None, compression=None, reader_func=None):
+        """The dataset Dataset.save (or a file cache) wrote to `path`:
+        its shards read in order, or as `reader_func` combines them (a
+        function of the dataset of the shards' datasets, as tf.data's).
+        `element_spec`, when given, must describe the saved elements."""
+        import json
+        import os
+        index_path = os.path.join(str(path), _SAVED_INDEX)
+        try:
+            with open(index_path) as f:
+                index = json.load(f)
+        except FileNotFoundError:
+            raise errors.NotFoundError(f"Dataset.load: {path} holds no saved dataset (no "
+                                       f"{_SAVED_INDEX})", errors.user_location()) from None
+        if index.get("format") != _SAVED_FORMAT:
+            raise errors.InvalidArgumentError(
+                f"Dataset.load: {index_path} is not in Kiln's dataset format",
+                errors.user_location())
+        structure = _spec_structure(index["spec"])
+        if element_spec is not None:
+            _check_spec(element_spec, index["spec"], path)
+        shards = {}
+        for entry in index["files"]:
+            shards.setdefault(entry["shard"], []).append(entry)
+
+        bf16 = _bfloat16_leaves(index["spec"])
+
+        def reader(entries):
+            def make():
+                for entry in entries:
+                    with np.load(os.path.join(str(path), entry["file"])) as arrays:
+                        for i in range(entry["count"]):
+                            yield _pack(structure, [
+                                arrays[f"{i}_{j}"].view(_BFloat16Values) if bf
+                                else arrays[f"{i}_{j}"] for j, bf in enumerate(bf16)])
+            return Dataset(make, sum(e["count"] for e in entries))
+        parts = [reader(shards[k]) for k in sorted(shards)]
+        if reader_func is not None:
+            return reader_func(_DatasetOfDatasets(lambda: iter(parts)))
+        def make():
+            for part in parts:
+                yield from part._raw()
+        return Dataset(make, index["count"])
 
     def unbatch(self):
         """Splits each element along its first dimension."""
@@ -930,6 +1024,149 @@ class Dataset:
         for element in self:
             state = reduce_func(state, element)
         return state
+
+
+_SAVED_FORMAT = "kiln-dataset-1"
+_SAVED_INDEX = "dataset.json"
+_SHARD_BYTES = 32 << 20   # (a shard file's size before the next starts)
+
+
+def _spec_of(element):
+    """The JSON description of an element's structure and leaves."""
+    if isinstance(element, tuple):
+        return {"tuple": [_spec_of(e) for e in element]}
+    if isinstance(element, dict):
+        return {"dict": {k: _spec_of(element[k]) for k in sorted(element)}}
+    dtype = "bfloat16" if isinstance(element, _BFloat16Values) else \
+        np.asarray(element).dtype.name
+    return {"dtype": dtype, "shape": list(np.shape(element))}
+
+
+def _merge_spec(a, b):
+    """Two elements' descriptions as one (extents that differ become None);
+    None where the structures or dtypes differ."""
+    if "tuple" in a and "tuple" in b and len(a["tuple"]) == len(b["tuple"]):
+        items = [_merge_spec(x, y) for x, y in zip(a["tuple"], b["tuple"])]
+        return None if None in items else {"tuple": items}
+    if "dict" in a and "dict" in b and a["dict"].keys() == b["dict"].keys():
+        items = {k: _merge_spec(a["dict"][k], b["dict"][k]) for k in a["dict"]}
+        return None if None in items.values() else {"dict": items}
+    if "dtype" in a and "dtype" in b and a["dtype"] == b["dtype"] and \
+            len(a["shape"]) == len(b["shape"]):
+        return {"dtype": a["dtype"],
+                "shape": [x if x == y else None for x, y in zip(a["shape"], b["shape"])]}
+    return None
+
+
+class _SavedLeaf:
+    """A leaf of a saved element's description."""
+
+    def __init__(self, spec):
+        self.dtype, self.shape = spec["dtype"], spec["shape"]
+
+
+def _spec_structure(spec):
+    """The element structure (tuples and dicts of _SavedLeafs) of a spec."""
+    if "tuple" in spec:
+        return tuple(_spec_structure(s) for s in spec["tuple"])
+    if "dict" in spec:
+        return {k: _spec_structure(s) for k, s in spec["dict"].items()}
+    return _SavedLeaf(spec)
+
+
+def _bfloat16_leaves(spec):
+    return [leaf.dtype == "bfloat16" for leaf in _leaves(_spec_structure(spec))]
+
+
+def _check_spec(element_spec, spec, path):
+    """element_spec (TensorSpecs nested as the elements) against a saved
+    description: the same structure, dtypes and compatible shapes."""
+    structure = _spec_structure(spec)
+    try:
+        given = _leaves(element_spec if not isinstance(element_spec, list)
+                        else tuple(element_spec))
+        saved = _leaves(structure)
+        same = len(given) == len(saved) and all(
+            g.dtype.name == s.dtype and len(g.shape) == len(s.shape) and
+            all(a is None or b is None or a == b for a, b in zip(g.shape, s.shape))
+            for g, s in zip(given, saved))
+    except AttributeError:
+        same = False
+    if not same:
+        raise errors.InvalidArgumentError(
+            f"Dataset.load: element_spec {element_spec!r} does not describe the elements "
+            f"saved in {path} ({spec})", errors.user_location())
+
+
+class _Writer:
+    """Writes elements as Dataset.load reads them: .npz files per shard
+    (a new file every _SHARD_BYTES), then the index; all in a directory
+    beside the target, renamed to it by finish() (an unfinished one is
+    removed)."""
+
+    def __init__(self, path, compression, what):
+        import os
+        import tempfile
+        self.path, self.what = os.path.abspath(path), what
+        self.save = np.savez_compressed if compression == "GZIP" else np.savez
+        parent = os.path.dirname(self.path)
+        os.makedirs(parent, exist_ok=True)
+        self.temp = tempfile.mkdtemp(prefix=os.path.basename(self.path) + ".partial-",
+                                     dir=parent)
+        self.pending, self.files, self.count, self.spec = {}, [], 0, None
+        self.compression = compression
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        import shutil
+        if self.temp is not None:   # (not finished: an error, or the reader stopped)
+            shutil.rmtree(self.temp, ignore_errors=True)
+        return False
+
+    def add(self, element, shard):
+        spec = _spec_of(element)
+        merged = spec if self.spec is None else _merge_spec(self.spec, spec)
+        if merged is None:
+            raise errors.InvalidArgumentError(
+                f"Dataset.{self.what}: element {self.count} ({spec}) does not match the "
+                f"structure and dtypes of the ones before ({self.spec})",
+                errors.user_location())
+        self.spec = merged
+        elements, size = self.pending.setdefault(shard, ([], 0))
+        elements.append([np.asarray(leaf) for leaf in _leaves(element)])
+        size += sum(leaf.nbytes for leaf in elements[-1])
+        self.pending[shard] = (elements, size)
+        self.count += 1
+        if size >= _SHARD_BYTES:
+            self._flush(shard)
+
+    def _flush(self, shard):
+        import os
+        elements, _ = self.pending.pop(shard)
+        name = f"shard-{shard:05d}-{sum(f['shard'] == shard for f in self.files):05d}.npz"
+        self.save(os.path.join(self.temp, name),
+                  **{f"{i}_{j}": leaf.view(np.ndarray) if isinstance(leaf, np.ndarray)
+                     else leaf for i, leaves in enumerate(elements)
+                     for j, leaf in enumerate(leaves)})
+        self.files.append({"file": name, "shard": shard, "count": len(elements)})
+
+    def finish(self):
+        import json
+        import os
+        import shutil
+        for shard in sorted(self.pending):
+            self._flush(shard)
+        spec = self.spec if self.spec is not None else {"tuple": []}
+        with open(os.path.join(self.temp, _SAVED_INDEX), "w") as f:
+            json.dump({"format": _SAVED_FORMAT, "count": self.count, "spec": spec,
+                       "compression": self.compression,
+                       "files": sorted(self.files, key=lambda e: (e["shard"], e["file"]))}, f)
+        if os.path.isdir(self.path):
+            shutil.rmtree(self.path)
+        os.rename(self.temp, self.path)
+        self.temp = None
 
 
 class _DatasetOfDatasets(Dataset):
