@@ -41,7 +41,7 @@ from .math_ops import slice_ as slice, tuple_ as tuple  # noqa: A001 (TensorFlow
 from .control_flow import case, switch_case
 
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
-from . import bitwise, math, linalg
+from . import bitwise, math, linalg, signal
 from . import nn
 from . import image
 from . import random
