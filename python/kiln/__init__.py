@@ -38,20 +38,28 @@ from .math_ops import (broadcast_dynamic_shape, broadcast_static_shape, get_stat
                        realdiv, reverse_sequence, saturate_cast, scalar_mul, shape_n,
                        strided_slice, truncatediv, unique_with_counts)
 from .math_ops import slice_ as slice, tuple_ as tuple  # noqa: A001 (TensorFlow's names)
-from .control_flow import case, switch_case
+from .control_flow import case, control_dependencies, switch_case
+from .math_ops import (batch_to_space, histogram_fixed_width_bins, space_to_batch,
+                       space_to_batch_nd, timestamp)
+from .ops import stack as parallel_stack  # noqa: F401 (tf.parallel_stack)
+from .initializers import (Constant as constant_initializer, Ones as ones_initializer,
+                           RandomNormal as random_normal_initializer,
+                           RandomUniform as random_uniform_initializer,
+                           Zeros as zeros_initializer)
 
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import bitwise, math, linalg, signal
 from . import nn
 from . import image
 from . import random
+from .gradients import grad_pass_through
 from .gradients import (GradientTape, UnconnectedGradients, custom_gradient, gradients_function,
                         implicit_gradients,
                         implicit_value_and_gradients,
                         value_and_gradients_function)
 from .variables import Variable
 from .module import Module, name_scope
-from .tracing import ConcreteFunction, Function, function
+from .tracing import ConcreteFunction, Function, executing_eagerly, function, inside_function
 from .control_flow import (TensorArray, cond, foldl, foldr, for_loop, map_fn, range, scan,
                            vectorized_map, while_loop)
 from . import nest
@@ -97,7 +105,11 @@ __all__ = [
     "broadcast_dynamic_shape", "broadcast_static_shape", "get_static_value", "group",
     "identity_n", "is_tensor", "no_op", "numpy_function", "py_function", "realdiv",
     "reverse_sequence", "saturate_cast", "scalar_mul", "shape_n", "strided_slice",
-    "truncatediv", "unique_with_counts", "case", "switch_case",
+    "truncatediv", "unique_with_counts", "case", "switch_case", "control_dependencies", "batch_to_space",
+    "histogram_fixed_width_bins", "space_to_batch", "space_to_batch_nd", "timestamp",
+    "parallel_stack", "constant_initializer", "ones_initializer", "random_normal_initializer",
+    "random_uniform_initializer", "zeros_initializer", "grad_pass_through", "executing_eagerly",
+    "inside_function",
     "activations", "keras",
     "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
     "assert_greater", "assert_less", "assert_rank",

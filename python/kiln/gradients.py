@@ -669,6 +669,32 @@ class _CustomGradient:
         return forward, backward
 
 
+def grad_pass_through(f):
+    """f whose gradient is passed straight through (tf.grad_pass_through):
+    the result is f(x), its gradient with respect to x the incoming one,
+    as if f were the identity (f's result has x's shape and dtype; f may
+    assign variables, as the straight-through estimator's updates do)."""
+    import functools
+    from .ops import stop_gradient
+
+    @functools.wraps(f)
+    def wrapper(x):
+        x = convert_to_tensor(x)
+        y = convert_to_tensor(f(x))
+        if y.shape != x.shape or y.dtype != x.dtype:
+            raise ValueError(f"grad_pass_through: f gave {y.dtype.name}{list(y.shape)} for "
+                             f"{x.dtype.name}{list(x.shape)}; the gradient passes through "
+                             "only to a result like its argument")
+        return _passed_through(x, stop_gradient(y))
+    return wrapper
+
+
+def _pass_through(x, y):
+    """y, with the gradient for y going to x unchanged (an exact y: not
+    x + (y - x), which rounds)."""
+    return y, lambda dy: (dy, None)
+
+
 def custom_gradient(f):
     """Decorator, as tf.custom_gradient: `f(*x)` returns `(y, grad_fn)` and
     `grad_fn(*dy)` the gradients with respect to each x (None: zeros).
@@ -706,6 +732,11 @@ def custom_gradient(f):
             _local.tapes = saved
         if tapes:
             outs = [convert_to_tensor(t) for t in _flatten(y)]
+            if any(o is x for o in outs for x in xs):
+                # An output that is an input itself gets its own tensor
+                # object (the same value): tapes tell values apart by identity.
+                outs = [Tensor(o._impl) if any(o is x for x in xs) else o for o in outs]
+                y = _pack(y, outs)
             for tape in tapes:
                 tape._ops.append(("__custom__", list(xs), custom,
                                   [t._impl.type for t in outs], outs, location))
@@ -759,3 +790,6 @@ def implicit_gradients(f):
     def grads(*args, **kwargs):
         return implicit_value_and_gradients(f)(*args, **kwargs)[1]
     return grads
+
+
+_passed_through = custom_gradient(_pass_through)

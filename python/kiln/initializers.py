@@ -185,8 +185,11 @@ class Constant(Initializer):
         from .dtypes import as_dtype
         from .tensor import constant
         dtype = as_dtype(dtype or "float32")
-        return constant(np.full(tuple(int(d) for d in shape), self.value,
-                                dtype.as_numpy_dtype), dtype)
+        shape = tuple(int(d) for d in shape)
+        value = np.asarray(self.value, dtype.as_numpy_dtype)
+        if value.size == int(np.prod(shape)) and value.shape != shape and value.ndim:
+            value = value.reshape(shape)   # (tf.constant_initializer's list of all values)
+        return constant(np.broadcast_to(value, shape).copy(), dtype)
 
 
 class TruncatedNormal(Initializer):

@@ -1456,6 +1456,109 @@ def histogram_fixed_width(values, value_range, nbins=100, dtype=int32, name=None
     return unsorted_segment_sum(cast(ones_like(bins), as_dtype(dtype)), bins, nbins)
 
 
+def histogram_fixed_width_bins(values, value_range, nbins=100, dtype=int32, name=None):
+    """The bin of each value among `nbins` equal bins spanning value_range
+    (tf.histogram_fixed_width_bins): floor(nbins (v - lo) / (hi - lo)) in
+    the values' dtype, clipped to [0, nbins - 1]; the values' shape."""
+    x = convert_to_tensor(values)
+    if not x.dtype.is_floating:
+        x = cast(x, float32)
+    bounds = cast(convert_to_tensor(value_range), x.dtype)
+    nbins = int(nbins)
+    if nbins <= 0:
+        raise errors.InvalidArgumentError(f"histogram_fixed_width_bins: nbins is {nbins}",
+                                          errors.user_location())
+    scaled = (x - bounds[0]) / (bounds[1] - bounds[0])
+    index = floor(scaled * float(nbins))
+    return cast(minimum(maximum(index, 0.0), float(nbins - 1)), as_dtype(dtype))
+
+
+def _block_arguments(x, block_shape, pairs, what, name):
+    block = [int(b) for b in np.asarray(get_static_value(block_shape) if isinstance(
+        block_shape, Tensor) else block_shape).reshape(-1)]
+    pairs = np.asarray(get_static_value(pairs) if isinstance(pairs, Tensor) else pairs,
+                       np.int64).reshape(-1, 2)
+    m = len(block)
+    if m < 1 or len(pairs) != m or any(b < 1 for b in block) or (pairs < 0).any() or \
+            len(x.shape) < m + 1 or None in x.shape[1:m + 1]:
+        raise errors.InvalidArgumentError(
+            f"{what}: block_shape of M >= 1 positive extents, {name} [M, 2] of non-negative "
+            f"amounts and an input of rank > M with known spatial extents; got "
+            f"block_shape {block}, {name} {pairs.tolist()}, input {list(x.shape)}",
+            errors.user_location())
+    return block, pairs
+
+
+def space_to_batch_nd(input, block_shape, paddings, name=None):  # noqa: A002 (TF's name)
+    """The spatial dimensions 1..M zero-padded, then cut into blocks of
+    block_shape whose offsets go to the batch (tf.space_to_batch_nd): out
+    [prod(block) * batch, padded_i / block_i ..., rest], its batch index
+    (offset row-major over the block) * batch + b."""
+    x = convert_to_tensor(input)
+    block, pads = _block_arguments(x, block_shape, paddings, "space_to_batch_nd", "paddings")
+    m = len(block)
+    padded = pad(x, [[0, 0]] + pads.tolist() + [[0, 0]] * (len(x.shape) - m - 1))
+    sizes = padded.shape[1:m + 1]
+    if any(s % b for s, b in zip(sizes, block)):
+        raise errors.InvalidArgumentError(
+            f"space_to_batch_nd: padded spatial extents {list(sizes)} are not multiples of "
+            f"block_shape {block}", errors.user_location())
+    batch, rest = x.shape[0], list(padded.shape[m + 1:])
+    split = [batch if batch is not None else -1]
+    for s, b in zip(sizes, block):
+        split += [s // b, b]
+    y = reshape(padded, split + rest)
+    perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + \
+        list(range(1 + 2 * m, 1 + 2 * m + len(rest)))
+    y = transpose(y, perm)
+    return reshape(y, [-1] + [s // b for s, b in zip(sizes, block)] + rest)
+
+
+def space_to_batch(input, block_shape, paddings, name=None):  # noqa: A002
+    """tf.space_to_batch (TensorFlow 2's: the same as space_to_batch_nd)."""
+    return space_to_batch_nd(input, block_shape, paddings)
+
+
+def batch_to_space(input, block_shape, crops, name=None):  # noqa: A002
+    """The inverse of space_to_batch_nd (tf.batch_to_space): the batch's
+    block offsets put back into the spatial dimensions, then `crops`
+    removed from their starts and ends."""
+    x = convert_to_tensor(input)
+    block, crops = _block_arguments(x, block_shape, crops, "batch_to_space", "crops")
+    m = len(block)
+    count = int(np.prod(block))
+    if x.shape[0] is None or x.shape[0] % count:
+        raise errors.InvalidArgumentError(
+            f"batch_to_space: the batch ({x.shape[0]}) must be a known multiple of "
+            f"prod(block_shape) = {count}", errors.user_location())
+    batch, sizes, rest = x.shape[0] // count, list(x.shape[1:m + 1]), list(x.shape[m + 1:])
+    y = reshape(x, block + [batch] + sizes + rest)
+    perm = [m]
+    for i in range(m):
+        perm += [m + 1 + i, i]
+    perm += list(range(2 * m + 1, 2 * m + 1 + len(rest)))
+    y = reshape(transpose(y, perm), [batch] + [s * b for s, b in zip(sizes, block)] + rest)
+    begin = [0] + [int(c[0]) for c in crops] + [0] * len(rest)
+    size = [batch] + [s * b - int(c[0]) - int(c[1]) for s, b, c in zip(sizes, block, crops)] + \
+        rest
+    if any(s < 0 for s in size):
+        raise errors.InvalidArgumentError(f"batch_to_space: crops {crops.tolist()} exceed the "
+                                          "spatial extents", errors.user_location())
+    return slice_(y, begin, size)
+
+
+def timestamp(name=None):
+    """Seconds since the epoch as a float64 scalar (tf.timestamp), eagerly:
+    compiled code cannot read the clock (an UnimplementedError there)."""
+    import time
+    from .core import current_trace
+    if current_trace() is not None:
+        raise errors.UnimplementedError("timestamp: compiled code cannot read the clock; "
+                                        "call it outside @kiln.function",
+                                        errors.user_location())
+    return constant(time.time(), float64)
+
+
 # kiln.scatter_reduce's reduction: what an empty segment holds (TF's rule).
 _SEGMENT_IDENTITY = {
     "max": lambda dtype: dtype.min,

@@ -26,6 +26,17 @@ from .variables import Variable, _store, init_scope
 from ._state import local as _local
 
 
+def executing_eagerly():
+    """Whether ops run at once (tf.executing_eagerly): False while a
+    @kiln.function is being traced."""
+    return current_trace() is None
+
+
+def inside_function():
+    """Whether a @kiln.function is being traced (tf.inside_function)."""
+    return current_trace() is not None
+
+
 def current_trace():
     return _local.trace
 

@@ -1,0 +1,119 @@
+"""Smaller TensorFlow top-level functions: space_to_batch_nd /
+batch_to_space (TensorFlow's documented examples and an element-by-element
+oracle), histogram_fixed_width_bins, grad_pass_through, the initializer
+aliases, executing_eagerly / inside_function, control_dependencies,
+timestamp."""
+
+import time
+
+import numpy as np
+import pytest
+
+import kiln
+
+RNG = np.random.default_rng(43)
+
+
+def _space_to_batch_numpy(x, block, paddings):
+    """out[(offset, b), j...] = padded[b, j_i * block_i + offset_i ...],
+    the offset row-major over the block, element by element."""
+    padded = np.pad(x, [[0, 0]] + [list(p) for p in paddings] +
+                    [[0, 0]] * (x.ndim - 1 - len(block)))
+    batch = x.shape[0]
+    sizes = [s // b for s, b in zip(padded.shape[1:1 + len(block)], block)]
+    out = np.zeros([batch * int(np.prod(block))] + sizes + list(x.shape[1 + len(block):]),
+                   x.dtype)
+    for o, offset in enumerate(np.ndindex(*block)):
+        for b in range(batch):
+            for j in np.ndindex(*sizes):
+                src = tuple(ji * bi + oi for ji, bi, oi in zip(j, block, offset))
+                out[(o * batch + b,) + j] = padded[(b,) + src]
+    return out
+
+
+def test_space_to_batch_documented_examples():
+    # tf.space_to_batch_nd's docstring examples (1) and (4).
+    x = np.array([[[[1], [2]], [[3], [4]]]])
+    np.testing.assert_array_equal(kiln.space_to_batch_nd(x, [2, 2], [[0, 0], [0, 0]]).numpy(),
+                                  [[[[1]]], [[[2]]], [[[3]]], [[[4]]]])
+    x = np.arange(1, 17).reshape(2, 2, 4, 1)
+    got = kiln.space_to_batch_nd(x, [2, 2], [[0, 0], [2, 0]]).numpy()
+    want = [[[[0], [1], [3]]], [[[0], [9], [11]]], [[[0], [2], [4]]], [[[0], [10], [12]]],
+            [[[0], [5], [7]]], [[[0], [13], [15]]], [[[0], [6], [8]]], [[[0], [14], [16]]]]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(kiln.batch_to_space(got, [2, 2], [[0, 0], [2, 0]]).numpy(), x)
+
+
+@pytest.mark.parametrize("block,paddings", [([2, 3], [[1, 1], [0, 1]]), ([3], [[2, 1]]),
+                                            ([1, 2], [[0, 0], [1, 0]])])
+def test_space_to_batch_round_trip(block, paddings):
+    x = RNG.normal(size=(2, 4, 5, 3)) if len(block) == 2 else RNG.normal(size=(2, 6, 3))
+    got = kiln.space_to_batch_nd(x, block, paddings)
+    np.testing.assert_array_equal(got.numpy(), _space_to_batch_numpy(x, block, paddings))
+    np.testing.assert_array_equal(kiln.batch_to_space(got, block, paddings).numpy(), x)
+    compiled = kiln.function(lambda a: kiln.space_to_batch(a, block, paddings))
+    np.testing.assert_array_equal(compiled(x).numpy(), got.numpy())
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="not multiples of"):
+        kiln.space_to_batch_nd(x, [4] * len(block), [[0, 1]] * len(block))
+
+
+def test_histogram_bins_and_pass_through():
+    v = np.array([-1.0, 0.0, 1.5, 2.0, 5.0, 4.99, 7.0], np.float32)
+    bins = kiln.histogram_fixed_width_bins(v, [0.0, 5.0], nbins=5)
+    np.testing.assert_array_equal(bins.numpy(), [0, 0, 1, 2, 4, 4, 4])
+    assert bins.dtype == kiln.int32
+    # tf.histogram_fixed_width counts what the bins index.
+    np.testing.assert_array_equal(kiln.histogram_fixed_width(v, [0.0, 5.0], 5).numpy(),
+                                  np.bincount(bins.numpy(), minlength=5))
+    # The straight-through estimator: round in the forward pass, the
+    # identity's gradient backwards; the value is exactly f(x).
+    x = kiln.constant([0.2, 1.7, -2.6, 1e8])
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.grad_pass_through(kiln.round)(x)
+        loss = kiln.reduce_sum(y * kiln.constant([1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_array_equal(y.numpy(), np.round([0.2, 1.7, -2.6, 1e8]).astype(np.float32))
+    np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match="grad_pass_through"):
+        kiln.grad_pass_through(lambda t: t[:2])(x)
+
+
+def test_initializer_aliases_and_context():
+    np.testing.assert_array_equal(kiln.constant_initializer([1, 2, 3, 4])([2, 2]).numpy(),
+                                  [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(kiln.constant_initializer(7)([3], kiln.int32).numpy(), [7] * 3)
+    assert float(kiln.reduce_sum(kiln.ones_initializer()([2, 3]))) == 6.0
+    assert float(kiln.reduce_sum(kiln.zeros_initializer()([2, 3]))) == 0.0
+    u = kiln.random_uniform_initializer(-1.0, 1.0, seed=3)([1000]).numpy()
+    assert -1 <= u.min() and u.max() <= 1 and abs(u.mean()) < 0.1
+    n = kiln.random_normal_initializer(2.0, 0.5, seed=3)([4000]).numpy()
+    assert abs(n.mean() - 2.0) < 0.05 and abs(n.std() - 0.5) < 0.05
+    seen = []
+
+    @kiln.function
+    def f(a):
+        seen.append((kiln.executing_eagerly(), kiln.inside_function()))
+        with kiln.control_dependencies([a]):
+            return a + 1.0
+    assert kiln.executing_eagerly() and not kiln.inside_function()
+    assert float(f(kiln.constant(1.0))) == 2.0 and seen == [(False, True)]
+    before = time.time()
+    stamp = float(kiln.timestamp())
+    assert before - 1 <= stamp <= time.time() + 1
+    with pytest.raises(kiln.errors.UnimplementedError, match="cannot read the clock"):
+        kiln.function(lambda: kiln.timestamp())()
+    assert kiln.parallel_stack([kiln.constant([1, 2]), kiln.constant([3, 4])]).shape == (2, 2)
+
+
+def test_custom_gradient_returning_an_input():
+    # A custom gradient whose function returns one of its arguments as it
+    # is (the tape once confused the two tensors).
+    @kiln.custom_gradient
+    def through(x, y):
+        return y, lambda dy: (dy * 2.0, None)
+
+    x = kiln.constant([0.5, 1.5])
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        loss = kiln.reduce_sum(through(x, kiln.square(x)) * 3.0)
+    np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), [6.0, 6.0])
