@@ -39,6 +39,7 @@ from .math_ops import (broadcast_dynamic_shape, broadcast_static_shape, get_stat
                        strided_slice, truncatediv, unique_with_counts)
 from .math_ops import slice_ as slice, tuple_ as tuple  # noqa: A001 (TensorFlow's names)
 from .control_flow import case, control_dependencies, switch_case
+from .image import extract_volume_patches
 from .math_ops import (batch_to_space, histogram_fixed_width_bins, space_to_batch,
                        space_to_batch_nd, timestamp)
 from .ops import stack as parallel_stack  # noqa: F401 (tf.parallel_stack)
@@ -109,7 +110,7 @@ __all__ = [
     "histogram_fixed_width_bins", "space_to_batch", "space_to_batch_nd", "timestamp",
     "parallel_stack", "constant_initializer", "ones_initializer", "random_normal_initializer",
     "random_uniform_initializer", "zeros_initializer", "grad_pass_through", "executing_eagerly",
-    "inside_function",
+    "inside_function", "extract_volume_patches",
     "activations", "keras",
     "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
     "assert_greater", "assert_less", "assert_rank",

@@ -1032,13 +1032,55 @@ def ssim_multiscale(img1, img2, max_val, power_factors=_MSSSIM_WEIGHTS, filter_s
 
 # --- Patches and boxes ----------------------------------------------------------
 
-def _four(values, what, name):
+def _window_arguments(values, what, name, n):
+    """The n middle entries of [1, ..., 1] window arguments (sizes,
+    strides, rates), each positive."""
     v = [int(s) for s in values]
-    if len(v) != 4 or v[0] != 1 or v[3] != 1 or builtins.min(v) <= 0:
+    if len(v) != n + 2 or v[0] != 1 or v[-1] != 1 or builtins.min(v) <= 0:
         raise errors.InvalidArgumentError(
-            f"{what}: {name} must be [1, rows, cols, 1] with positive entries, got {v}",
+            f"{what}: {name} must be [1, {', '.join(['k'] * n)}, 1] with positive entries, "
+            f"got {v}", errors.user_location())
+    return v[1:-1]
+
+
+def _patches(images, sizes, strides, rates, padding, what):
+    """Every window of `sizes` over the n spatial dimensions (taps `rates`
+    apart, windows `strides` apart) flattened into the depth in (taps...,
+    channel) order; VALID or SAME (zeros, the extra one after) padding."""
+    import itertools
+    x = convert_to_tensor(images)
+    n = x.ndim - 2
+    if n < 1 or None in x.shape[1:]:
+        raise errors.InvalidArgumentError(
+            f"{what}: needs [batch, spatial..., channels] with every extent but the batch "
+            f"known, got {list(x.shape)}", errors.user_location())
+    ks = _window_arguments(sizes, what, "sizes", n)
+    ss = _window_arguments(strides, what, "strides", n)
+    rs = _window_arguments(rates, what, "rates", n)
+    extents = list(x.shape[1:-1])
+    spans = [(k - 1) * r + 1 for k, r in zip(ks, rs)]
+    padding = padding.upper() if isinstance(padding, str) else padding
+    if padding == "VALID":
+        outs = [(e - span) // st + 1 for e, span, st in zip(extents, spans, ss)]
+    elif padding == "SAME":
+        outs = [-(-e // st) for e, st in zip(extents, ss)]
+        totals = [builtins.max((o - 1) * st + span - e, 0)
+                  for o, st, span, e in zip(outs, ss, spans, extents)]
+        x = pad(x, [[0, 0]] + [[t // 2, t - t // 2] for t in totals] + [[0, 0]])
+    else:
+        raise errors.InvalidArgumentError(
+            f"{what}: padding must be 'VALID' or 'SAME', got {padding!r}",
             errors.user_location())
-    return v[1], v[2]
+    if builtins.min(outs) <= 0:
+        raise errors.InvalidArgumentError(
+            f"{what}: windows of {ks} at rates {rs} do not fit in {extents}",
+            errors.user_location())
+    every = builtins.slice(None)
+    taps = [x[(every,) + tuple(builtins.slice(i * r, i * r + (o - 1) * st + 1, st)
+                              for i, r, o, st in zip(tap, rs, outs, ss)) + (every,)]
+            for tap in itertools.product(*[range(k) for k in ks])]
+    return reshape(stack(taps, axis=n + 1),
+                   [-1] + outs + [int(np.prod(ks)) * x.shape[-1]])
 
 
 def extract_patches(images, sizes, strides, rates, padding, name=None):
@@ -1047,34 +1089,23 @@ def extract_patches(images, sizes, strides, rates, padding, name=None):
     kh * kw * channels] in (row, col, channel) order
     (tf.image.extract_patches; VALID or SAME padding with zeros)."""
     x = convert_to_tensor(images)
-    if x.ndim != 4 or None in x.shape[1:]:
+    if x.ndim != 4:
         raise errors.InvalidArgumentError(
-            f"extract_patches: needs [batch, height, width, channels] with known height, "
-            f"width and channels, got {list(x.shape)}", errors.user_location())
-    kh, kw = _four(sizes, "extract_patches", "sizes")
-    sh, sw = _four(strides, "extract_patches", "strides")
-    rh, rw = _four(rates, "extract_patches", "rates")
-    h, w = x.shape[1], x.shape[2]
-    eh, ew = (kh - 1) * rh + 1, (kw - 1) * rw + 1          # (the patch's span)
-    padding = padding.upper() if isinstance(padding, str) else padding
-    if padding == "VALID":
-        oh, ow = (h - eh) // sh + 1, (w - ew) // sw + 1
-    elif padding == "SAME":
-        oh, ow = -(-h // sh), -(-w // sw)
-        ph = builtins.max((oh - 1) * sh + eh - h, 0)
-        pw = builtins.max((ow - 1) * sw + ew - w, 0)
-        x = pad(x, [[0, 0], [ph // 2, ph - ph // 2], [pw // 2, pw - pw // 2], [0, 0]])
-    else:
-        raise errors.InvalidArgumentError(
-            f"extract_patches: padding must be 'VALID' or 'SAME', got {padding!r}",
+            f"extract_patches: needs [batch, height, width, channels], got {list(x.shape)}",
             errors.user_location())
-    if oh <= 0 or ow <= 0:
+    return _patches(x, sizes, strides, rates, padding, "extract_patches")
+
+
+def extract_volume_patches(input, ksizes, strides, padding, name=None):  # noqa: A002
+    """Every ksizes[1] x ksizes[2] x ksizes[3] block of a [batch, depth,
+    rows, cols, channels] volume, flattened into the depth in (plane, row,
+    col, channel) order (tf.extract_volume_patches; VALID or SAME)."""
+    x = convert_to_tensor(input)
+    if x.ndim != 5:
         raise errors.InvalidArgumentError(
-            f"extract_patches: {kh}x{kw} patches at rates {rh}x{rw} do not fit in {h}x{w}",
-            errors.user_location())
-    taps = [x[:, i * rh:i * rh + (oh - 1) * sh + 1:sh, j * rw:j * rw + (ow - 1) * sw + 1:sw, :]
-            for i in range(kh) for j in range(kw)]
-    return reshape(stack(taps, axis=3), [-1, oh, ow, kh * kw * x.shape[3]])
+            f"extract_volume_patches: needs [batch, depth, rows, cols, channels], got "
+            f"{list(x.shape)}", errors.user_location())
+    return _patches(x, ksizes, strides, [1] * 5, padding, "extract_volume_patches")
 
 
 def _box_iou(boxes):

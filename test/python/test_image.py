@@ -1150,3 +1150,34 @@ def test_sampling_kernel_resize_gradient_and_compiled():
     np.testing.assert_allclose(f(t).numpy()[0],
                                _scale_and_translate_numpy(x[0], [5, 3], "mitchellcubic", False),
                                rtol=1e-5, atol=2e-6)
+
+
+def _numpy_volume_patches(x, k, s, padding):
+    """tf.extract_volume_patches voxel by voxel (zeros outside; SAME's
+    extra plane, row or column after)."""
+    b, *ext, c = x.shape
+    if padding == "VALID":
+        outs = [(e - kk) // ss + 1 for e, kk, ss in zip(ext, k, s)]
+        before = [0, 0, 0]
+    else:
+        outs = [-(-e // ss) for e, ss in zip(ext, s)]
+        before = [max((o - 1) * ss + kk - e, 0) // 2 for o, ss, kk, e in zip(outs, s, k, ext)]
+    out = np.zeros([b] + outs + [k[0] * k[1] * k[2] * c])
+    for o in np.ndindex(*outs):
+        values = []
+        for t in np.ndindex(*k):
+            p = [oi * si + ti - bi for oi, si, ti, bi in zip(o, s, t, before)]
+            inside = all(0 <= pi < e for pi, e in zip(p, ext))
+            values.append(x[(slice(None),) + tuple(p)] if inside else np.zeros((b, c)))
+        out[(slice(None),) + o] = np.concatenate(values, axis=-1)
+    return out
+
+
+@pytest.mark.parametrize("k,s,padding", [((2, 2, 3), (1, 2, 2), "VALID"),
+                                         ((3, 2, 2), (2, 1, 3), "SAME")])
+def test_extract_volume_patches_matches_numpy(k, s, padding):
+    x = RNG.normal(size=(2, 4, 5, 6, 2))
+    got = kiln.extract_volume_patches(x, [1, *k, 1], [1, *s, 1], padding)
+    np.testing.assert_array_equal(got.numpy(), _numpy_volume_patches(x, k, s, padding))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="ksizes|sizes must be"):
+        kiln.extract_volume_patches(x, [1, *k], [1, *s, 1], padding)
