@@ -10,6 +10,7 @@ from . import errors
 from .dtypes import (DType, as_dtype, bfloat16, bool as bool, float16, float32, float64,
                      int32, int64)
 from .tensor import Tensor, TensorSpec, constant, convert_to_tensor
+from .ops import bitcast
 from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, truediv,
                   stop_gradient,
                   floordiv, floormod, truncatemod, gather, greater, greater_equal, less, less_equal,
@@ -110,7 +111,7 @@ __all__ = [
     "histogram_fixed_width_bins", "space_to_batch", "space_to_batch_nd", "timestamp",
     "parallel_stack", "constant_initializer", "ones_initializer", "random_normal_initializer",
     "random_uniform_initializer", "zeros_initializer", "grad_pass_through", "executing_eagerly",
-    "inside_function", "extract_volume_patches",
+    "inside_function", "extract_volume_patches", "bitcast",
     "activations", "keras",
     "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
     "assert_greater", "assert_less", "assert_rank",

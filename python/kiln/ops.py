@@ -204,6 +204,28 @@ def cast(x, dtype, name=None):
     return _run1("cast", [x], None, [tensor_type(x.shape, dtype)])
 
 
+def bitcast(input, type, name=None):  # noqa: A002 (TensorFlow's names)
+    """The elements' bits read as `type` (tf.bitcast): the same shape for
+    equal widths; to a narrower type a new last dimension of the pieces
+    (lowest bits first), to a wider one the last dimension (which must
+    hold the right number of pieces) joined."""
+    x = convert_to_tensor(input)
+    dtype = as_dtype(type)
+    if x.dtype == bool_ or dtype == bool_:
+        raise TypeError("bitcast: bool tensors have no bit layout to reinterpret")
+    wide, narrow = x.dtype.size, dtype.size
+    shape = list(x.shape)
+    if wide > narrow:
+        shape.append(wide // narrow)
+    elif wide < narrow:
+        if not shape or shape[-1] != narrow // wide:
+            raise errors.InvalidArgumentError(
+                f"bitcast: {x.dtype.name} to {dtype.name} joins a last dimension of "
+                f"{narrow // wide}, got shape {shape}", errors.user_location())
+        shape.pop()
+    return _run1("bitcast", [x], None, [tensor_type(shape, dtype)])
+
+
 def _extent(x, i):
     """Extent i of x as an int64 scalar: a constant where known, kiln.dim
     (read when the compiled code runs) where open."""

@@ -369,6 +369,28 @@ def test_bitwise_not(runner, dtype):
     check(runner, "kiln.bitwise_not %a0 : {T0}", [x], np.invert(x))
 
 
+@pytest.mark.parametrize("source,target", [
+    (np.float32, np.int32), (np.int64, np.float64), (np.float64, np.int32),
+    (np.int32, np.float64), (np.float32, np.float16), (np.float16, np.int32),
+    (np.int64, np.float32), (np.float16, np.float16)])
+def test_bitcast(runner, source, target):
+    # NumPy's view reads the same bytes (little-endian, as Kiln's pieces).
+    wide, narrow = np.dtype(source).itemsize, np.dtype(target).itemsize
+    shape = (3, 4) if wide >= narrow else (3, narrow // wide)
+    bits = RNG.integers(0, 256, size=int(np.prod(shape)) * wide, dtype=np.uint8)
+    x = bits.view(source).reshape(shape)
+    if np.issubdtype(source, np.floating):
+        x = np.where(np.isfinite(x), x, 1.5).astype(source)   # (NaN payloads may change)
+    expected = x.view(target)
+    if wide > narrow:
+        expected = expected.reshape(shape + (wide // narrow,))
+    elif wide < narrow:
+        expected = expected.reshape(shape[:-1])
+    out = runner.run(func("kiln.bitcast %a0 : {T0} -> {R}", [x],
+                          (expected.shape, expected.dtype)), [x])[0]
+    np.testing.assert_array_equal(out.view(np.uint8), expected.view(np.uint8))
+
+
 def test_select(runner):
     c, a, b = rand((3, 1), np.bool_), rand((3, 4)), rand(())
     check(runner, "kiln.select %a0, %a1, %a2 : {T0}, {T1}, {T2} -> {R}", [c, a, b],

@@ -117,3 +117,20 @@ def test_custom_gradient_returning_an_input():
         tape.watch(x)
         loss = kiln.reduce_sum(through(x, kiln.square(x)) * 3.0)
     np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), [6.0, 6.0])
+
+
+def test_bitcast_against_numpy_views():
+    x = RNG.normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(kiln.bitcast(x, kiln.int32).numpy(), x.view(np.int32))
+    d = RNG.normal(size=(5,))
+    pieces = kiln.bitcast(d, kiln.int32)
+    assert pieces.shape == (5, 2)
+    np.testing.assert_array_equal(pieces.numpy(), d.view(np.int32).reshape(5, 2))
+    np.testing.assert_array_equal(kiln.bitcast(pieces, kiln.float64).numpy(), d)
+    # A float's exponent field with the bitwise ops, compiled.
+    exponent = kiln.function(lambda t: (kiln.bitcast(t, kiln.int32) >> 23) & 0xFF)
+    np.testing.assert_array_equal(exponent(x).numpy(), (x.view(np.int32) >> 23) & 0xFF)
+    with pytest.raises(TypeError, match="no bit layout"):
+        kiln.bitcast(kiln.constant([True]), kiln.int32)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="joins a last dimension of 2"):
+        kiln.bitcast(kiln.constant([1, 2, 3]), kiln.int64)

@@ -437,6 +437,73 @@ struct CastLowering : OpConversionPattern<CastOp> {
   }
 };
 
+/// kiln.bitcast: arith.bitcast elementwise for equal widths; otherwise each
+/// result element is cut from (narrower) or assembled from (wider) the
+/// operand's bits through integers of the two widths, little-endian.
+struct BitcastLowering : OpConversionPattern<BitcastOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(BitcastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    auto type = cast<RankedTensorType>(op.getType());
+    Type from = cast<RankedTensorType>(input.getType()).getElementType();
+    Type to = type.getElementType();
+    unsigned in = from.getIntOrFloatBitWidth(), out = to.getIntOrFloatBitWidth();
+    Type inInt = rewriter.getIntegerType(in), outInt = rewriter.getIntegerType(out);
+    auto asInt = [&](OpBuilder &b, Value v, Type intType) {
+      return v.getType() == intType ? v
+                                    : arith::BitcastOp::create(b, loc, intType, v);
+    };
+    auto fromInt = [&](OpBuilder &b, Value v) {
+      return v.getType() == to ? v : arith::BitcastOp::create(b, loc, to, v);
+    };
+    if (in == out) {
+      rewriter.replaceOp(op, buildElementwise(rewriter, loc, type, {input},
+                                              [&](OpBuilder &b, Location,
+                                                  ValueRange s) {
+                                                return fromInt(b, asInt(b, s[0], inInt));
+                                              }));
+      return success();
+    }
+    SmallVector<OpFoldResult> extents = extentsOf(rewriter, loc, input);
+    if (in > out)
+      extents.push_back(rewriter.getIndexAttr(in / out));
+    else
+      extents.pop_back();
+    Value result = buildFromIndices(
+        rewriter, loc, type,
+        [&](OpBuilder &b, Location, ArrayRef<Value> idx) -> Value {
+          if (in > out) {
+            // Piece k of the element: its bits from k * out up.
+            Value element = tensor::ExtractOp::create(b, loc, input, idx.drop_back());
+            Value k = arith::IndexCastOp::create(b, loc, inInt, idx.back());
+            Value shift = arith::MulIOp::create(
+                b, loc, k, arith::ConstantOp::create(b, loc, b.getIntegerAttr(inInt, out)));
+            Value bits = arith::ShRUIOp::create(b, loc, asInt(b, element, inInt), shift);
+            return fromInt(b, arith::TruncIOp::create(b, loc, outInt, bits));
+          }
+          SmallVector<Value> at(idx);
+          at.push_back(Value());
+          Value word = arith::ConstantOp::create(b, loc, b.getIntegerAttr(outInt, 0));
+          for (unsigned k = 0; k < out / in; ++k) {
+            at.back() = arith::ConstantIndexOp::create(b, loc, k);
+            Value piece = tensor::ExtractOp::create(b, loc, input, at);
+            Value wide = arith::ExtUIOp::create(b, loc, outInt, asInt(b, piece, inInt));
+            Value placed = arith::ShLIOp::create(
+                b, loc, wide,
+                arith::ConstantOp::create(b, loc, b.getIntegerAttr(outInt, k * in)));
+            word = arith::OrIOp::create(b, loc, word, placed);
+          }
+          return fromInt(b, word);
+        },
+        extents);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct ConstantLowering : OpConversionPattern<ConstantOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -727,6 +794,7 @@ void lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
            ElementwiseLowering<ShiftRightArithmeticOp>,
            ElementwiseLowering<SelectOp>,
            ElementwiseLowering<CompareOp>, KnownValueLowering, CastLowering,
+           BitcastLowering,
            ConstantLowering,
            IotaLowering, RandomUniformLowering,
            NormalLowering<RandomNormalOp, false>,

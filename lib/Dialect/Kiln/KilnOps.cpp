@@ -481,6 +481,31 @@ LogicalResult ExpandDimsOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult BitcastOp::verify() {
+  auto from = cast<RankedTensorType>(getInput().getType());
+  auto to = cast<RankedTensorType>(getType());
+  unsigned in = from.getElementType().getIntOrFloatBitWidth();
+  unsigned out = to.getElementType().getIntOrFloatBitWidth();
+  ArrayRef<int64_t> shape = from.getShape();
+  SmallVector<int64_t> expected(shape);
+  if (in > out) {
+    expected.push_back(in / out);
+  } else if (in < out) {
+    if (shape.empty() || shape.back() != static_cast<int64_t>(out / in))
+      return emitOpError("joining ")
+             << from.getElementType() << " elements into "
+             << to.getElementType() << " needs a last dimension of "
+             << out / in << ", got " << formatShape(shape);
+    expected.pop_back();
+  }
+  if (!areCompatibleShapes(to.getShape(), expected))
+    return emitOpError("a bitcast of ")
+           << formatShape(shape) << " " << from.getElementType() << " to "
+           << to.getElementType() << " has shape " << formatShape(expected)
+           << ", not " << formatShape(to.getShape());
+  return success();
+}
+
 LogicalResult DimOp::verify() {
   int64_t rank = cast<RankedTensorType>(getInput().getType()).getRank();
   int64_t axis = static_cast<int64_t>(getAxis());

@@ -304,6 +304,7 @@ LogicalResult LogicalAndOp::buildVJP(OpBuilder &, ValueRange,
     noGrads(*this, grads);                                                     \
     return success();                                                          \
   }
+NO_VJP(BitcastOp)
 NO_VJP(BitwiseNotOp)
 NO_VJP(BitwiseAndOp)
 NO_VJP(BitwiseOrOp)

@@ -288,3 +288,27 @@ func.func @shifts(%a: tensor<4xi32>, %b: tensor<4xi32>, %c: tensor<4xi64>, %d: t
   %3 = kiln.bitwise_not %a : tensor<4xi32>
   return %0, %1, %2, %3 : tensor<4xi32>, tensor<4xi64>, tensor<4xi64>, tensor<4xi32>
 }
+
+// -----
+
+// A bitcast of equal widths is arith.bitcast per element; to a narrower
+// type each piece is shifted down and truncated (piece k from bit k * 32),
+// to a wider one the pieces are widened, shifted up and or-ed.
+// CHECK-LABEL: func.func @bitcast
+// CHECK: arith.bitcast %{{.*}} : f32 to i32
+// CHECK: linalg.generic
+// CHECK: %[[K:.*]] = arith.index_cast %{{.*}} : index to i64
+// CHECK: %[[S:.*]] = arith.muli %[[K]], %c32_i64
+// CHECK: arith.shrui %{{.*}}, %[[S]] : i64
+// CHECK: arith.trunci %{{.*}} : i64 to i32
+// CHECK: linalg.generic
+// CHECK: arith.extui %{{.*}} : i32 to i64
+// CHECK: arith.shli %{{.*}}, %c32_i64
+// CHECK: arith.ori
+// CHECK: arith.bitcast %{{.*}} : i64 to f64
+func.func @bitcast(%f: tensor<4xf32>, %d: tensor<3xf64>, %p: tensor<3x2xi32>) -> (tensor<4xi32>, tensor<3x2xi32>, tensor<3xf64>) {
+  %0 = kiln.bitcast %f : tensor<4xf32> -> tensor<4xi32>
+  %1 = kiln.bitcast %d : tensor<3xf64> -> tensor<3x2xi32>
+  %2 = kiln.bitcast %p : tensor<3x2xi32> -> tensor<3xf64>
+  return %0, %1, %2 : tensor<4xi32>, tensor<3x2xi32>, tensor<3xf64>
+}

@@ -2264,3 +2264,27 @@ func.func @shift_mixed_widths(%a: tensor<3xi32>, %b: tensor<3xi64>) {
   %0 = kiln.shift_left %a, %b : tensor<3xi32>, tensor<3xi64> -> tensor<3xi32>
   return
 }
+
+// -----
+
+func.func @bitcast_join_extent(%a: tensor<3x3xi32>) {
+  // expected-error@+1 {{'kiln.bitcast' op joining 'i32' elements into 'f64' needs a last dimension of 2, got [3, 3]}}
+  %0 = kiln.bitcast %a : tensor<3x3xi32> -> tensor<3xf64>
+  return
+}
+
+// -----
+
+func.func @bitcast_split_shape(%a: tensor<3xf64>) {
+  // expected-error@+1 {{'kiln.bitcast' op a bitcast of [3] 'f64' to 'f32' has shape [3, 2], not [3]}}
+  %0 = kiln.bitcast %a : tensor<3xf64> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @bitcast_bool(%a: tensor<8xi1>) {
+  // expected-error@+1 {{'kiln.bitcast' op operand #0 must be ranked tensor of}}
+  %0 = kiln.bitcast %a : tensor<8xi1> -> tensor<8xi32>
+  return
+}

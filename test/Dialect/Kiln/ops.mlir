@@ -470,3 +470,14 @@ func.func @bitwise(%i: tensor<4x1xi64>, %j: tensor<5xi64>, %k: tensor<3xi32>) {
   %6 = kiln.shift_right_logical %k, %k : tensor<3xi32>, tensor<3xi32> -> tensor<3xi32>
   return
 }
+
+// CHECK-LABEL: func.func @bitcasts
+func.func @bitcasts(%f: tensor<4xf32>, %d: tensor<?xf64>, %p: tensor<3x2xi32>) {
+  // CHECK: kiln.bitcast %{{.*}} : tensor<4xf32> -> tensor<4xi32>
+  %0 = kiln.bitcast %f : tensor<4xf32> -> tensor<4xi32>
+  // CHECK: kiln.bitcast %{{.*}} : tensor<?xf64> -> tensor<?x2xi32>
+  %1 = kiln.bitcast %d : tensor<?xf64> -> tensor<?x2xi32>
+  // CHECK: kiln.bitcast %{{.*}} : tensor<3x2xi32> -> tensor<3xf64>
+  %2 = kiln.bitcast %p : tensor<3x2xi32> -> tensor<3xf64>
+  return
+}

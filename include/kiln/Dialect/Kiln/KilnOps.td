@@ -457,6 +457,28 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure, Kiln_OpenExtents, SameOperandsAndResult
   let hasFolder = 1;
 }
 
+def Kiln_BitcastOp : Kiln_Op<"bitcast", [Pure, Kiln_OpenExtents, Kiln_Differentiable]> {
+  let summary = "The elements' bits read as another element type";
+  let description = [{
+    Reinterprets the bits of every element as the result's element type
+    (tf.bitcast), little-endian where widths differ: to a narrower type each
+    element becomes a new last dimension of `in / out` pieces, the lowest
+    bits first (`f64 -> [..., 2] x i32`); to a wider type the operand's
+    last dimension, which must be `out / in`, is joined, its first entry in
+    the lowest bits. Bools (`i1`) have no bit layout and are refused. No
+    gradient flows through it (as in TensorFlow).
+
+    ```mlir
+    %i = kiln.bitcast %x : tensor<4xf32> -> tensor<4xi32>
+    %w = kiln.bitcast %d : tensor<3xf64> -> tensor<3x2xi32>
+    ```
+  }];
+  let arguments = (ins Kiln_NumericTensor:$input);
+  let results = (outs Kiln_NumericTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions
 //===----------------------------------------------------------------------===//
