@@ -3793,3 +3793,589 @@ GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
 GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D
+
+
+# --- Keras 3's colour and mixing augmentations ---------------------------------
+#
+# Solarization, RandomInvert, RandomPosterization, RandomColorDegeneration,
+# RandomSharpness, RandomHue, RandomSaturation, RandomColorJitter,
+# RandomGaussianBlur, RandomErasing, MixUp and CutMix: Keras 3's argument
+# parsing and formulas (its quirks included: see each layer), each image's
+# own draw from Kiln's generator.
+
+def _keras_factor(factor, bounds, what, name="factor"):
+    """Keras 3's image-layer factor (BaseImagePreprocessingLayer._set_factor
+    for bounds (low, high)): a pair, sorted (it must reach into the bounds);
+    a number f within the bounds, the range (max(-|f|, low), |f|)."""
+    low, high = bounds
+    message = (f"{what}: {name} must be a number or a pair of numbers in [{low}, {high}], "
+               f"got {factor!r}")
+    if isinstance(factor, (list, tuple)):
+        if len(factor) != 2 or float(factor[0]) > high or float(factor[1]) < low:
+            raise ValueError(message)
+        lower, upper = sorted(float(f) for f in factor)
+    elif isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        if not low <= float(factor) <= high:
+            raise ValueError(message)
+        f = builtins.abs(float(factor))
+        lower, upper = builtins.max(-f, float(low)), f
+    else:
+        raise ValueError(message)
+    return lower, upper
+
+
+def _value_range(value_range, what, sort=False):
+    """(low, high) of images' values; sorted where Keras sorts it."""
+    if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
+        raise ValueError(f"{what}: value_range must be a list of two numbers, got "
+                         f"{value_range!r}")
+    low, high = float(value_range[0]), float(value_range[1])
+    return (builtins.min(low, high), builtins.max(low, high)) if sort else (low, high)
+
+
+def _rescale(x, source, target):
+    """x mapped linearly from the range `source` onto `target` (Keras'
+    _transform_value_range)."""
+    if tuple(source) == tuple(target):
+        return x
+    return (x - source[0]) / (source[1] - source[0]) * (target[1] - target[0]) + target[0]
+
+
+def _select(condition, a, b):
+    """ops.where with a and b broadcast to one shape first."""
+    return ops.where(condition, a + math_ops.zeros_like(b), b + math_ops.zeros_like(a))
+
+
+def _filter_same(x, rows, cols):
+    """x [batch, h, w, c] correlated with the separable kernel
+    outer(rows, cols) (numbers or scalar tensors), zero padded to keep its
+    size (a depthwise convolution with 'same' padding)."""
+    kh, kw = len(rows), len(cols)
+    top, left = (kh - 1) // 2, (kw - 1) // 2
+    h, w = x.shape[1], x.shape[2]
+    padded = math_ops.pad(x, [[0, 0], [top, kh - 1 - top], [left, kw - 1 - left], [0, 0]])
+    down = None
+    for i, weight in enumerate(rows):
+        term = padded[:, i:i + h, :, :] * weight
+        down = term if down is None else down + term
+    out = None
+    for j, weight in enumerate(cols):
+        term = down[:, :, j:j + w, :] * weight
+        out = term if out is None else out + term
+    return out
+
+
+def _hue_shift(x, delta):
+    """RGB images in [0, 1] with their hue turned by `delta` (one per
+    image, [batch, 1, 1] or a number), wrapped once into [0, 1], clipped to
+    [0, 1] after (Keras' RandomHue)."""
+    hsv = image.rgb_to_hsv(x)
+    hue = hsv[..., 0] + delta
+    hue = _select(ops.greater(hue, 1.0), hue - 1.0, hue)
+    hue = _select(ops.less(hue, 0.0), hue + 1.0, hue)
+    rgb = image.hsv_to_rgb(ops.stack([hue, hsv[..., 1], hsv[..., 2]], axis=-1))
+    return math_ops.clip_by_value(rgb, 0.0, 1.0)
+
+
+class _AugmentationLayer(_ImageLayer):
+    """Keras 3's image augmentation layers: images ([batch, h, w, c] or one
+    [h, w, c], channels last), or a dict with "images" and optionally
+    "labels" (passed on unchanged, or mixed by MixUp and CutMix), which
+    comes back as a new dict; images come back in the compute dtype. While
+    training each image gets its own draw; the identity otherwise. Bounding
+    boxes and segmentation masks are not supported."""
+    # MixUp and CutMix: "labels" mixed too, and a single image left as it is.
+    _mixes_labels = False
+
+    def __init__(self, name=None, data_format=None, bounding_box_format=None, **kwargs):
+        super().__init__(name, **kwargs)
+        what = type(self).__name__
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{what}: only channels_last images are supported, got "
+                             f"data_format={data_format!r}")
+        if bounding_box_format is not None:
+            raise ValueError(f"{what}: bounding boxes are not supported "
+                             f"(bounding_box_format={bounding_box_format!r})")
+
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, dict):
+            what = type(self).__name__
+            for key in ("bounding_boxes", "segmentation_masks"):
+                if key in inputs:
+                    raise ValueError(f"{what}: {key.replace('_', ' ')} are not supported "
+                                     "(a dict input may hold 'images' and 'labels')")
+            if "images" not in inputs:
+                raise ValueError(f"{what}: a dict input needs an 'images' entry, got keys "
+                                 f"{sorted(inputs)}")
+            if not self.built:  # (no weights; the images' shape is the input's)
+                self.built = True
+                self._build_input_shape = tuple(convert_to_tensor(inputs["images"]).shape)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs, training=None):
+        data = dict(inputs) if isinstance(inputs, dict) else {"images": inputs}
+        x, batched = image._batched(data["images"], self.name)
+        x = ops.cast(x, self.compute_dtype)
+        labels = None
+        if training and self._mixes_labels:
+            if not batched:
+                training = False    # (Keras: one image is mixed with itself)
+            elif data.get("labels") is not None:
+                labels = convert_to_tensor(data["labels"])
+                if not labels.dtype.is_floating:
+                    labels = ops.cast(labels, self.compute_dtype)
+        if training:
+            x, labels = self._augment(x, labels)
+        y = image._unbatched(ops.cast(x, self.compute_dtype), batched)
+        if not isinstance(inputs, dict):
+            return y
+        data["images"] = y
+        if labels is not None:
+            data["labels"] = labels
+        return data
+
+    def _augment(self, x, labels):
+        return self._transform(x), labels
+
+    def _need_rgb(self, x):
+        if x.shape[-1] != 3:
+            raise ValueError(f"{self.name}: {type(self).__name__} needs RGB images "
+                             f"(3 channels), got shape {x.shape}")
+
+    def _chance(self, x, probability):
+        """Keras' per-image coin ([batch, 1, 1, 1] bools): a probability
+        drawn from the range `probability`, and the image chosen where a
+        uniform draw falls below it."""
+        p = _per_image_uniform(x, probability[0], probability[1], self._next_seed())
+        return ops.less(_per_image_uniform(x, 0.0, 1.0, self._next_seed()), p)
+
+    def _hue(self, x, factor, value_range):
+        """Keras' RandomHue: the hue turned by +-(a factor drawn from the
+        range) / 2, the sign a coin flip, per image."""
+        self._need_rgb(x)
+        flip = _per_image_uniform(x, 0.0, 1.0, self._next_seed())
+        sign = 1.0 - 2.0 * ops.cast(ops.greater(flip, 0.5), x.dtype)   # (> 0.5: -1)
+        delta = sign * _per_image_uniform(x, factor[0], factor[1], self._next_seed()) * 0.5
+        y = _hue_shift(_rescale(x, value_range, (0.0, 1.0)), delta[..., 0])
+        return _rescale(y, (0.0, 1.0), value_range)
+
+    def _saturation(self, x, factor, value_range):
+        """Keras' RandomSaturation: the HSV saturation times f / (1 - f +
+        1e-7), f drawn per image, clipped to value_range (as Keras clips
+        it, whatever the range)."""
+        self._need_rgb(x)
+        f = _per_image_uniform(x, factor[0], factor[1], self._next_seed())
+        f = f / (1.0 - f + 1e-7)
+        if isinstance(f, Tensor):
+            f = f[..., 0]
+        hsv = image.rgb_to_hsv(x)
+        s = math_ops.clip_by_value(hsv[..., 1] * f, value_range[0], value_range[1])
+        return image.hsv_to_rgb(ops.stack([hsv[..., 0], s, hsv[..., 2]], axis=-1))
+
+    def _beta(self, x, alpha):
+        """One Beta(alpha, alpha) draw per image ([batch]): G1 / (G1 + G2)
+        of two Gamma(alpha) draws (a coin where both underflow to 0, the
+        limit of a tiny alpha); the batch size must be known."""
+        n = x.shape[0]
+        if n is None:
+            raise ValueError(f"{self.name}: {type(self).__name__} needs the batch size known "
+                             "while tracing (an input_signature with a fixed batch)")
+        g1 = random.gamma([n], alpha, dtype=float32, seed=self._next_seed())
+        g2 = random.gamma([n], alpha, dtype=float32, seed=self._next_seed())
+        total = g1 + g2
+        positive = ops.greater(total, 0.0)
+        coin = ops.cast(ops.less(random.uniform([n], dtype=float32, seed=self._next_seed()),
+                                 0.5), float32)
+        ratio = g1 / ops.where(positive, total, total * 0.0 + 1.0)
+        return ops.cast(ops.where(positive, ratio, coin), x.dtype)
+
+    @staticmethod
+    def _mix_labels(labels, perm, weight):
+        """weight * labels + (1 - weight) * labels[perm], weight per example."""
+        if labels is None:
+            return None
+        w = ops.cast(ops.reshape(weight, [-1] + [1] * (labels.ndim - 1)), labels.dtype)
+        return w * labels + (1.0 - w) * ops.gather(labels, perm)
+
+
+class Solarization(_AugmentationLayer):
+    """Keras 3's Solarization: while training, each image (mapped from
+    value_range to [0, 255]) gets an addition drawn from
+    [addition_factor[0], addition_factor[1] * 255] added and clipped to
+    [0, 255], then every pixel at or above a threshold drawn from
+    [threshold_factor[0], threshold_factor[1] * 255] becomes 255 - pixel
+    (mapped back after). A factor f is the range (0, f), each in [0, 1];
+    Keras scales only the upper end by 255, and so does Kiln. With the
+    defaults every pixel is inverted."""
+
+    def __init__(self, addition_factor=0.0, threshold_factor=0.0, value_range=(0, 255),
+                 seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.addition_factor = self._factor(addition_factor, "addition_factor")
+        self.threshold_factor = self._factor(threshold_factor, "threshold_factor")
+        self.value_range = _value_range(value_range, "Solarization", sort=True)
+        self.seed = seed
+
+    @staticmethod
+    def _factor(factor, name):
+        message = (f"Solarization: {name} must be a number or a pair of numbers in [0, 1], "
+                   f"got {factor!r}")
+        if isinstance(factor, (list, tuple)):
+            if len(factor) != 2 or not all(0.0 <= float(f) <= 1.0 for f in factor):
+                raise ValueError(message)
+            return tuple(sorted(float(f) for f in factor))
+        if isinstance(factor, (int, float)) and not isinstance(factor, bool) and \
+                0.0 <= float(factor) <= 1.0:
+            return (0.0, float(factor))
+        raise ValueError(message)
+
+    def _transform(self, x):
+        add = _per_image_uniform(x, self.addition_factor[0], self.addition_factor[1] * 255.0,
+                                 self._next_seed())
+        threshold = _per_image_uniform(x, self.threshold_factor[0],
+                                       self.threshold_factor[1] * 255.0, self._next_seed())
+        y = math_ops.clip_by_value(_rescale(x, self.value_range, (0.0, 255.0)) + add,
+                                   0.0, 255.0)
+        y = _select(ops.less(y, threshold), y, 255.0 - y)
+        return _rescale(y, (0.0, 255.0), self.value_range)
+
+
+class RandomInvert(_AugmentationLayer):
+    """Keras 3's RandomInvert: while training, each image replaced by
+    value_range[1] - image with a probability drawn per image from
+    `factor` (a number f: [0, f]; the default 1.0 inverts half the images
+    on average)."""
+
+    def __init__(self, factor=1.0, value_range=(0, 255), seed=None, data_format=None,
+                 name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.factor = _keras_factor(factor, (0, 1), "RandomInvert")
+        self.value_range = _value_range(value_range, "RandomInvert")
+        self.seed = seed
+
+    def _transform(self, x):
+        return _select(self._chance(x, self.factor), self.value_range[1] - x, x)
+
+
+class RandomPosterization(_AugmentationLayer):
+    """Keras 3's RandomPosterization: while training, each image (mapped to
+    [0, 255] and truncated to integers) keeps only its top `bits` bits per
+    channel, bits an integer drawn per image from [lower, upper) (Keras'
+    randint: upper excluded) where factor is (lower, upper) in [1, 8], or
+    exactly `lower` when they are equal; a number f is (1, f)."""
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, name=None,
+                 **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        lower, upper = _keras_factor(factor, (1, 8), "RandomPosterization")
+        self.factor = (int(lower), int(upper))
+        self.value_range = _value_range(value_range, "RandomPosterization", sort=True)
+        self.seed = seed
+
+    def _transform(self, x):
+        lower, upper = self.factor
+        if lower != upper:
+            bits = ops.cast(random.uniform([math_ops.shape(x)[0], 1, 1, 1], lower, upper,
+                                           dtype="int32", seed=self._next_seed()), x.dtype)
+            step = ops.pow(convert_to_tensor(2.0, x.dtype), 8.0 - bits)
+        else:
+            step = float(2 ** (8 - lower))
+        y = math_ops.floor(math_ops.clip_by_value(
+            _rescale(x, self.value_range, (0.0, 255.0)), 0.0, 255.0))   # (Keras' uint8 cast)
+        y = math_ops.floor(y / step) * step
+        return _rescale(y, (0.0, 255.0), self.value_range)
+
+
+class RandomColorDegeneration(_AugmentationLayer):
+    """Keras 3's RandomColorDegeneration: while training, each RGB image
+    moved toward its grayscale version, image + f * (gray - image), f drawn
+    per image from `factor` (a number f: [-f, f], as Keras' code draws it;
+    a pair (lower, upper) in [-1, 1]), clipped to value_range."""
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, name=None,
+                 **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.factor = _keras_factor(factor, (-1, 1), "RandomColorDegeneration")
+        self.value_range = _value_range(value_range, "RandomColorDegeneration", sort=True)
+        self.seed = seed
+
+    def _transform(self, x):
+        self._need_rgb(x)
+        f = _per_image_uniform(x, self.factor[0], self.factor[1], self._next_seed())
+        y = x + f * (image.rgb_to_grayscale(x) - x)
+        return math_ops.clip_by_value(y, self.value_range[0], self.value_range[1])
+
+
+class RandomSharpness(_AugmentationLayer):
+    """Keras 3's RandomSharpness: while training, each image blended with
+    its 3x3 smoothing ([[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13, zero padded):
+    image + (1 - 2 f) * (smoothed - image), f drawn per image from `factor`
+    (a number f: [0, f]; 0.5 keeps the image, 0 blurs, 1 sharpens), clipped
+    to value_range."""
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, name=None,
+                 **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.factor = _keras_factor(factor, (0, 1), "RandomSharpness")
+        self.value_range = _value_range(value_range, "RandomSharpness", sort=True)
+        self.seed = seed
+
+    def _transform(self, x):
+        sharpness = _per_image_uniform(x, self.factor[0], self.factor[1],
+                                       self._next_seed()) * 2.0
+        a, b = 1.0 / 13.0, 5.0 / 13.0
+        smoothed = _filter_same(x, [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]) * a + x * (b - a)
+        y = x + (1.0 - sharpness) * (smoothed - x)
+        return math_ops.clip_by_value(y, self.value_range[0], self.value_range[1])
+
+
+class RandomHue(_AugmentationLayer):
+    """Keras 3's RandomHue: while training, each RGB image's hue (HSV, the
+    image mapped from value_range to [0, 1]) turned by +-f / 2 of the
+    circle, f drawn per image from `factor` (a number f: [0, f]) and the
+    sign by a coin flip; the result clipped to [0, 1] and mapped back."""
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, name=None,
+                 **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.factor = _keras_factor(factor, (0, 1), "RandomHue")
+        self.value_range = _value_range(value_range, "RandomHue")
+        self.seed = seed
+
+    def _transform(self, x):
+        return self._hue(x, self.factor, self.value_range)
+
+
+class RandomSaturation(_AugmentationLayer):
+    """Keras 3's RandomSaturation: while training, each RGB image's HSV
+    saturation times f / (1 - f), f drawn per image from `factor` (0.5
+    keeps the image, 0 makes it gray, 1 saturates; a number f: [-f, f], as
+    Keras' code draws it, the negative half graying), clipped to
+    value_range as Keras clips it."""
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, name=None,
+                 **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.factor = _keras_factor(factor, (-1, 1), "RandomSaturation")
+        self.value_range = _value_range(value_range, "RandomSaturation", sort=True)
+        self.seed = seed
+
+    def _transform(self, x):
+        return self._saturation(x, self.factor, self.value_range)
+
+
+class RandomColorJitter(_AugmentationLayer):
+    """Keras 3's RandomColorJitter: while training, in this order and each
+    only when its factor is given, Keras 3's RandomBrightness
+    (brightness_factor), RandomContrast (contrast_factor (lower, upper):
+    (x - mean) * c + mean per channel, c drawn from [1 - lower, 1 + upper],
+    a number u giving [1, 1 + u] as Keras 3 parses it; clipped to
+    value_range), RandomSaturation (saturation_factor) and RandomHue
+    (hue_factor), each image its own draws."""
+
+    def __init__(self, value_range=(0, 255), brightness_factor=None, contrast_factor=None,
+                 saturation_factor=None, hue_factor=None, seed=None, data_format=None,
+                 name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        what = "RandomColorJitter"
+        self.value_range = _value_range(value_range, what)
+        self.seed = seed
+        self._brightness = None if brightness_factor is None else \
+            _keras_factor(brightness_factor, (-1, 1), what, "brightness_factor")
+        self._contrast = None if contrast_factor is None else \
+            _keras_factor(contrast_factor, (0, 1), what, "contrast_factor")
+        self._saturation_range = None if saturation_factor is None else \
+            _keras_factor(saturation_factor, (-1, 1), what, "saturation_factor")
+        self._hue_range = None if hue_factor is None else \
+            _keras_factor(hue_factor, (0, 1), what, "hue_factor")
+        self.brightness_factor, self.contrast_factor = brightness_factor, contrast_factor
+        self.saturation_factor, self.hue_factor = saturation_factor, hue_factor
+
+    def _transform(self, x):
+        sorted_range = tuple(sorted(self.value_range))
+        if self._brightness is not None:
+            low, high = sorted_range
+            delta = _per_image_uniform(x, self._brightness[0], self._brightness[1],
+                                       self._next_seed()) * (high - low)
+            x = math_ops.clip_by_value(x + delta, low, high)
+        if self._contrast is not None:
+            factor = _per_image_uniform(x, 1.0 - self._contrast[0], 1.0 + self._contrast[1],
+                                        self._next_seed())
+            mean = ops.reduce_mean(x, axis=[1, 2], keepdims=True)
+            x = math_ops.clip_by_value((x - mean) * factor + mean, self.value_range[0],
+                                       self.value_range[1])
+        if self._saturation_range is not None:
+            x = self._saturation(x, self._saturation_range, sorted_range)
+        if self._hue_range is not None:
+            x = self._hue(x, self._hue_range, self.value_range)
+        return x
+
+
+class RandomGaussianBlur(_AugmentationLayer):
+    """Keras 3's RandomGaussianBlur: while training, each image blurred with
+    a probability drawn per image from `factor` (a number f: [0, f]) by a
+    kernel_size Gaussian (odd; a pair is (width, height)), zero padded,
+    whose standard deviations across and down are drawn once per batch
+    from `sigma` (a number s in [0, 1]: [0, s]; a pair as given), plus
+    1e-6; the result clipped to value_range."""
+
+    def __init__(self, factor=1.0, kernel_size=3, sigma=1.0, value_range=(0, 255),
+                 data_format=None, seed=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        what = "RandomGaussianBlur"
+        self.factor = _keras_factor(factor, (0, 1), what)
+        self.kernel_size = self._kernel_size(kernel_size)
+        self.sigma = _keras_factor(sigma, (0, 1), what, "sigma")
+        self.value_range = _value_range(value_range, what)
+        self.seed = seed
+
+    @staticmethod
+    def _kernel_size(size):
+        sizes = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+        if len(sizes) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, float)) or
+                                  s < 1 or int(s) != s or int(s) % 2 == 0 for s in sizes):
+            raise ValueError("RandomGaussianBlur: kernel_size must be an odd number (or a pair "
+                             f"of them), got {size!r}")
+        return int(sizes[0]), int(sizes[1])
+
+    def _gaussian(self, size, sigma, dtype):
+        offsets = np.arange(size) - (size - 1) / 2.0
+        if not isinstance(sigma, Tensor):
+            g = np.exp(-0.5 * (offsets / sigma) ** 2)
+            return [float(v) for v in g / g.sum()]
+        g = ops.exp(-0.5 * ops.square(convert_to_tensor(offsets.astype(np.float32), dtype)
+                                      / sigma))
+        g = g / ops.reduce_sum(g)
+        return [g[i] for i in range(size)]
+
+    def _transform(self, x):
+        low, high = self.sigma
+        if low == high:
+            sigma_x = sigma_y = low + 1e-6
+        else:
+            draw = random.uniform([2], low, high, dtype=x.dtype, seed=self._next_seed()) + 1e-6
+            sigma_x, sigma_y = draw[0], draw[1]
+        blurred = _filter_same(x, self._gaussian(self.kernel_size[1], sigma_y, x.dtype),
+                               self._gaussian(self.kernel_size[0], sigma_x, x.dtype))
+        y = _select(self._chance(x, self.factor), blurred, x)
+        return math_ops.clip_by_value(y, self.value_range[0], self.value_range[1])
+
+
+class RandomErasing(_AugmentationLayer):
+    """Keras 3's RandomErasing: while training, with a probability drawn per
+    image from `factor` (a number f: [0, f]), a rectangle of each image
+    erased: its width and height the image's times sqrt(s), s drawn for
+    each from `scale`, at a uniform offset; filled with fill_value (a
+    number, or 3 numbers per channel), or when None with N(0, 1) noise times
+    value_range[1], clipped to value_range."""
+
+    def __init__(self, factor=1.0, scale=(0.02, 0.33), fill_value=None, value_range=(0, 255),
+                 seed=None, data_format=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        what = "RandomErasing"
+        self.factor = _keras_factor(factor, (0, 1), what)
+        self.scale = _keras_factor(scale, (0, 1), what, "scale")
+        if fill_value is not None and not (
+                isinstance(fill_value, (int, float)) and not isinstance(fill_value, bool) or
+                isinstance(fill_value, (list, tuple)) and len(fill_value) == 3):
+            raise ValueError(f"{what}: fill_value must be None, a number or a list of three "
+                             f"numbers, got {fill_value!r}")
+        self.fill_value = fill_value
+        self.value_range = _value_range(value_range, what)
+        self.seed = seed
+
+    def _span(self, x, length):
+        """(start, end) of the erased extent along an axis of `length`."""
+        ratio = _per_image_uniform(x, self.scale[0], self.scale[1], self._next_seed())
+        size = (ops.sqrt(ratio) if isinstance(ratio, Tensor) else float(np.sqrt(ratio))) * \
+            float(length)
+        start = _per_image_uniform(x, 0.0, 1.0, self._next_seed()) * (float(length) - size)
+        return start, start + size
+
+    def _transform(self, x):
+        h, w = x.shape[1], x.shape[2]
+        x0, x1 = self._span(x, w)
+        y0, y1 = self._span(x, h)
+        mask = _rectangle(x, x0, x1, y0, y1)
+        apply = self._chance(x, self.factor)
+        if self.fill_value is None:
+            fill = random.normal(_open_entries(x), dtype=x.dtype, seed=self._next_seed()) * \
+                self.value_range[1]
+        else:
+            if isinstance(self.fill_value, (list, tuple)) and x.shape[-1] != 3:
+                raise ValueError(f"{self.name}: three fill values need 3 channels, got shape "
+                                 f"{x.shape}")
+            values = np.asarray(self.fill_value, np.float64).reshape(-1)
+            fill = convert_to_tensor(values.reshape(1, 1, 1, -1), x.dtype) + \
+                math_ops.zeros_like(x)
+        fill = math_ops.clip_by_value(fill, self.value_range[0], self.value_range[1])
+        return _select(apply, _select(mask, fill, x), x)
+
+
+def _rectangle(x, x0, x1, y0, y1):
+    """[batch, h, w, 1] bools: the pixels (column, row) with x0 <= column <
+    x1 and y0 <= row < y1, per image (Keras' box mask)."""
+    h, w = x.shape[1], x.shape[2]
+    columns = convert_to_tensor(np.arange(w, dtype=np.float32).reshape(1, 1, w, 1), x.dtype)
+    rows = convert_to_tensor(np.arange(h, dtype=np.float32).reshape(1, h, 1, 1), x.dtype)
+    across = ops.logical_and(ops.greater_equal(columns, x0), ops.less(columns, x1))
+    down = ops.logical_and(ops.greater_equal(rows, y0), ops.less(rows, y1))
+    return ops.logical_and(across, down)
+
+
+class MixUp(_AugmentationLayer):
+    """Keras 3's MixUp: while training, each image blended with another of
+    the batch (a random permutation), w * image + (1 - w) * other, w drawn
+    per image from Beta(alpha, alpha); a dict's "labels" mixed with the same
+    weights. A single image (no batch) is left as it is (Keras mixes it
+    with itself); the batch size must be known."""
+    _mixes_labels = True
+
+    def __init__(self, alpha=0.2, data_format=None, seed=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.alpha = float(alpha)
+        if not self.alpha > 0.0:
+            raise ValueError(f"MixUp: alpha must be positive, got {alpha!r}")
+        self.seed = seed
+
+    def _augment(self, x, labels):
+        weight = self._beta(x, self.alpha)   # (checks that the batch size is known)
+        perm = random.shuffle(np.arange(x.shape[0], dtype=np.int32), seed=self._next_seed())
+        w = ops.reshape(weight, [-1, 1, 1, 1])
+        mixed = w * x + (1.0 - w) * ops.gather(x, perm)
+        return mixed, self._mix_labels(labels, perm, weight)
+
+
+class CutMix(_AugmentationLayer):
+    """Keras 3's CutMix: while training, a rectangle of each image replaced
+    by the same rectangle of another image of the batch (a random
+    permutation); its sides are the image's times sqrt(1 - w), w drawn per
+    image from Beta(a, a) with a drawn once per batch from `factor` (a
+    number f: [0, f]) plus 1e-6, at a uniform offset; a dict's "labels"
+    mixed by the area kept. A single image (no batch) is left as it is; the
+    batch size must be known."""
+    _mixes_labels = True
+
+    def __init__(self, factor=1.0, seed=None, data_format=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.factor = _keras_factor(factor, (0, 1), "CutMix")
+        self.seed = seed
+
+    def _span(self, x, length, ratio):
+        size = ratio * float(length)
+        start = _per_image_uniform(x, 0.0, 1.0, self._next_seed()) * (float(length) - size)
+        return start, start + size
+
+    def _augment(self, x, labels):
+        h, w = x.shape[1], x.shape[2]
+        low, high = self.factor
+        alpha = low + 1e-6 if low == high else \
+            random.uniform([], low, high, dtype=float32, seed=self._next_seed()) + 1e-6
+        weight = self._beta(x, alpha)
+        ratio = ops.reshape(ops.sqrt(1.0 - weight), [-1, 1, 1, 1])
+        x0, x1 = self._span(x, w, ratio)
+        y0, y1 = self._span(x, h, ratio)
+        perm = random.shuffle(np.arange(x.shape[0], dtype=np.int32), seed=self._next_seed())
+        mixed = _select(_rectangle(x, x0, x1, y0, y1), ops.gather(x, perm), x)
+        kept = 1.0 - ops.reshape((x1 - x0) * (y1 - y0), [-1]) / float(w * h)
+        return mixed, self._mix_labels(labels, perm, kept)
