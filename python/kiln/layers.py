@@ -21,7 +21,7 @@ from . import (activations, control_flow, image, initializers, math_ops,
 from ._recording import record_subclass, recording_init
 from .dtypes import as_dtype, bool as bool_, float32
 from .module import Module, _leaves, _walking, current_name_scope
-from .tensor import Tensor, _open_entries, convert_to_tensor
+from .tensor import Tensor, _open_entries, constant, convert_to_tensor
 from .variables import Variable, init_scope
 
 _counters = {}
@@ -1276,7 +1276,7 @@ class Sequential(Model):
         if first is not None and first.input_shape is not None:
             shape = tuple(first.input_shape)
             with init_scope():
-                dtype = as_dtype(first.dtype)
+                dtype = getattr(first, "_input_dtype", None) or as_dtype(first.dtype)
                 self(convert_to_tensor(np.zeros((1,) + shape, dtype.as_numpy_dtype),
                                        dtype))
 
@@ -1373,6 +1373,13 @@ class InputLayer(Layer):
         if shape is None:
             raise ValueError("InputLayer needs a shape (without the batch dimension)")
         shape = (int(shape),) if isinstance(shape, int) else tuple(shape)
+        # An integer or bool input (token ids) is the inputs' dtype, not a
+        # dtype policy (Keras' Input(dtype="int32")).
+        self._input_dtype = None
+        if dtype is not None and not isinstance(dtype, mixed_precision.Policy) and \
+                str(dtype) not in mixed_precision._POLICIES and \
+                not as_dtype(dtype).is_floating:
+            self._input_dtype, dtype = as_dtype(dtype), None
         super().__init__(name, input_shape=shape, dtype=dtype, **kwargs)
 
     def call(self, inputs):
@@ -2387,6 +2394,250 @@ class CategoryEncoding(Layer):
         if not ids.dtype.is_integer:
             ids = ops.cast(ids, "int32")
         return _encode_categories(ids, self.num_tokens, self.output_mode, self.compute_dtype)
+
+
+class IntegerLookup(Layer):
+    """Integer tokens to vocabulary indices (Keras 3's IntegerLookup): the
+    indices are [mask (with mask_token, in "int" mode)] + num_oov_indices
+    out-of-vocabulary slots + the vocabulary in its order; an unknown token
+    goes to the OOV slot (several: token mod num_oov_indices; none: an
+    InvalidArgumentError where the values are). `vocabulary` (a list,
+    array, tensor or a file of one token per line) or adapt(data): the
+    tokens by descending count, ties by descending token, as Keras sorts
+    them, up to max_tokens. output_mode "int" (int64 indices), "one_hot",
+    "multi_hot", "count" or "tf_idf" (counts times idf_weights, or the
+    inverse document frequencies adapt measures) with a width of the
+    vocabulary (max_tokens with pad_to_max_tokens); mask tokens are dropped
+    there. invert=True maps indices back to tokens (OOV ones to oov_token).
+    The lookup is compiled: a search of the sorted vocabulary."""
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
+                 vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False,
+                 output_mode="int", sparse=False, pad_to_max_tokens=False, name=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
+        if output_mode == "binary":
+            output_mode = "multi_hot"
+        if output_mode == "tf-idf":
+            output_mode = "tf_idf"
+        if output_mode not in ("int", "one_hot", "multi_hot", "count", "tf_idf"):
+            raise ValueError(f"{self.name}: output_mode {output_mode!r} is not one of 'int', "
+                             "'one_hot', 'multi_hot', 'count', 'tf_idf'")
+        if max_tokens is not None and max_tokens <= 1:
+            raise ValueError(f"{self.name}: max_tokens must be greater than 1, got "
+                             f"{max_tokens}")
+        if pad_to_max_tokens and max_tokens is None:
+            raise ValueError(f"{self.name}: pad_to_max_tokens needs max_tokens")
+        if num_oov_indices < 0:
+            raise ValueError(f"{self.name}: num_oov_indices must be >= 0, got "
+                             f"{num_oov_indices}")
+        if invert and output_mode != "int":
+            raise ValueError(f"{self.name}: invert=True needs output_mode 'int'")
+        if sparse:
+            raise ValueError(f"{self.name}: sparse outputs are not supported (Kiln has no "
+                             "SparseTensor)")
+        if idf_weights is not None and output_mode != "tf_idf":
+            raise ValueError(f"{self.name}: idf_weights are only for output_mode 'tf_idf'")
+        if str(vocabulary_dtype) not in ("int64", "int32"):
+            raise ValueError(f"{self.name}: vocabulary_dtype must be int64 or int32, got "
+                             f"{vocabulary_dtype!r}")
+        self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
+        self.mask_token, self.oov_token = mask_token, oov_token
+        self.vocabulary_dtype, self.invert = str(vocabulary_dtype), bool(invert)
+        self.output_mode, self.sparse = output_mode, False
+        self.pad_to_max_tokens = bool(pad_to_max_tokens)
+        self.vocabulary, self.idf_weights = None, None
+        self._tokens, self._idf = None, None
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary, idf_weights)
+        elif output_mode == "tf_idf" and idf_weights is not None:
+            raise ValueError(f"{self.name}: idf_weights need a vocabulary")
+
+    def _cast_inputs(self, inputs):
+        return inputs  # (tokens stay integers)
+
+    def _oov_start(self):
+        return 1 if self.mask_token is not None and self.output_mode == "int" else 0
+
+    def _token_start(self):
+        return self._oov_start() + self.num_oov_indices
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        """Sets the tokens (without the special ones, or starting with
+        them exactly as get_vocabulary lists them) and, for tf_idf, their
+        idf weights."""
+        if self.output_mode == "tf_idf" and idf_weights is None:
+            raise ValueError(f"{self.name}: output_mode 'tf_idf' needs idf_weights with the "
+                             "vocabulary")
+        if isinstance(vocabulary, str):
+            with open(vocabulary) as f:
+                vocabulary = [int(line) for line in f.read().split("\n") if line.strip()]
+        tokens = np.asarray(vocabulary.numpy() if hasattr(vocabulary, "numpy")
+                            else vocabulary).reshape(-1)
+        if tokens.size == 0:
+            raise ValueError(f"{self.name}: the vocabulary is empty")
+        if not np.issubdtype(tokens.dtype, np.integer):
+            raise ValueError(f"{self.name}: the vocabulary must hold integers, got "
+                             f"{tokens.dtype}")
+        tokens = tokens.astype(np.int64)
+        special = [self.mask_token] * self._oov_start() + [self.oov_token] * \
+            self.num_oov_indices
+        given_special = len(tokens) >= len(special) and \
+            list(tokens[:len(special)]) == special and len(special) > 0
+        if given_special:
+            tokens = tokens[len(special):]
+        values, counts = np.unique(tokens, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"{self.name}: the vocabulary repeats {values[counts > 1].tolist()}")
+        if self.mask_token is not None and self.mask_token in tokens:
+            raise ValueError(f"{self.name}: the mask token {self.mask_token} is in the "
+                             "vocabulary (leave it out, or only at the start)")
+        if self.invert and self.oov_token is not None and self.oov_token in tokens:
+            raise ValueError(f"{self.name}: the OOV token {self.oov_token} is in the "
+                             "vocabulary")
+        size = self._token_start() + len(tokens)
+        if self.max_tokens is not None and size > self.max_tokens:
+            raise ValueError(f"{self.name}: a vocabulary of {size} (with the special "
+                             f"indices) is larger than max_tokens={self.max_tokens}")
+        self._tokens = tokens
+        self.vocabulary = tokens.tolist()
+        if self.output_mode == "tf_idf":
+            weights = np.asarray(idf_weights, np.float64).reshape(-1)
+            if len(weights) != len(vocabulary if not given_special else tokens) and \
+                    len(weights) != len(tokens) + len(special):
+                raise ValueError(f"{self.name}: {len(weights)} idf_weights for "
+                                 f"{len(tokens)} tokens")
+            if len(weights) == len(tokens):     # (the special slots get the mean)
+                weights = np.concatenate([np.full(self._token_start(), weights.mean()),
+                                          weights])
+            self._set_idf(weights)
+            self.idf_weights = weights[self._token_start():].tolist()
+
+    def _set_idf(self, weights):
+        if self.pad_to_max_tokens:
+            weights = np.pad(weights, [0, self.max_tokens - len(weights)])
+        self._idf = weights
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """The vocabulary from `data`: Keras' order (count down, then token
+        down), without the mask and OOV tokens, cut to max_tokens; with
+        tf_idf also log(1 + documents / (1 + documents with the token)),
+        each row a document (a flat array: each token its own)."""
+        from .data import Dataset
+        if isinstance(data, Dataset):
+            # (Keras: a flat batch is one document, a scalar one token)
+            source = data.take(steps) if steps else data
+            batches = [b.reshape(1, -1) if b.ndim <= 1 else b for b in _adapt_batches(source)]
+        else:
+            # (a flat array: every token its own document)
+            whole = np.asarray(data.numpy() if hasattr(data, "numpy") else data)
+            batches = [whole.reshape(-1, 1) if whole.ndim <= 1 else whole]
+        counts, documents, total = {}, {}, 0
+        for batch in batches:
+            if not np.issubdtype(batch.dtype, np.integer):
+                raise ValueError(f"{self.name}: adapt takes integer tokens, got "
+                                 f"{batch.dtype}")
+            for token, n in zip(*np.unique(batch, return_counts=True)):
+                counts[int(token)] = counts.get(int(token), 0) + int(n)
+            for row in batch.reshape(len(batch), -1):
+                for token in np.unique(row):
+                    documents[int(token)] = documents.get(int(token), 0) + 1
+            total += len(batch)
+        for special in (self.mask_token, self.oov_token):
+            counts.pop(special, None)
+        tokens = np.array(sorted(counts), np.int64)
+        order = np.lexsort((tokens, np.array([counts[t] for t in tokens.tolist()])))[::-1]
+        if self.max_tokens:
+            order = order[:self.max_tokens - self._token_start()]
+        self._tokens = tokens[order]
+        self.vocabulary = self._tokens.tolist()
+        if self.output_mode == "tf_idf":
+            idf = np.log(1 + total / (1 + np.array([documents[t] for t in self.vocabulary],
+                                                   np.float64)))
+            self._set_idf(np.concatenate([np.full(self._token_start(), idf.mean()), idf]))
+
+    def get_vocabulary(self, include_special_tokens=True):
+        tokens = list(self.vocabulary or [])
+        if not include_special_tokens:
+            return tokens
+        return [self.mask_token] * self._oov_start() + [self.oov_token] * \
+            self.num_oov_indices + tokens
+
+    def vocabulary_size(self):
+        return self._token_start() + len(self.vocabulary or [])
+
+    def _depth(self):
+        return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+
+    def call(self, inputs):
+        if self._tokens is None:
+            raise ValueError(f"{self.name}: give a vocabulary or call adapt(data) first")
+        x = convert_to_tensor(inputs)
+        if not x.dtype.is_integer:
+            raise TypeError(f"{self.name}: IntegerLookup takes integer tokens, got "
+                            f"{x.dtype.name}")
+        x = ops.cast(x, "int64")
+        if self.invert:
+            return self._tokens_of(x)
+        order = np.argsort(self._tokens, kind="stable")
+        keys = self._tokens[order]
+        index = (order + self._token_start()).astype(np.int64)
+        flat = ops.reshape(x, [1, -1])
+        at = math_ops.searchsorted(constant(keys.reshape(1, -1)), flat, out_type="int64")
+        at = ops.minimum(ops.reshape(at, [-1]), len(keys) - 1)
+        tokens = ops.reshape(x, [-1])
+        if self.num_oov_indices > 1:
+            oov = math_ops.floormod(tokens, self.num_oov_indices) + self._oov_start()
+        else:
+            oov = math_ops.zeros_like(tokens) + (self._oov_start() if self.num_oov_indices
+                                                  else -1)
+        found = ops.equal(ops.gather(constant(keys), at), tokens)
+        ids = ops.where(found, ops.gather(constant(index), at), oov)
+        if self.num_oov_indices == 0:
+            ops._check_at_run_time(
+                math_ops.reduce_all(found),
+                f"{self.name}: with num_oov_indices=0 every token must be in the "
+                "vocabulary (set num_oov_indices=1 for unknown ones)")
+        if self.mask_token is not None:
+            masked = ops.equal(tokens, self.mask_token)
+            ids = ops.where(masked, 0 if self.output_mode == "int" else -1, ids)
+        ids = math_ops.reshape(ids, math_ops.shape(x))
+        if self.output_mode == "int":
+            return ids
+        # Keras' encode_categorical_inputs: a scalar is one token, rank 2
+        # at most; one_hot drops a last dimension of 1, the others treat a
+        # row (or a flat input) as one sample.
+        if x.ndim > 2:
+            raise ValueError(f"{self.name}: output_mode {self.output_mode!r} takes inputs "
+                             f"of rank 2 at most, got shape {list(x.shape)}")
+        if x.ndim == 0:
+            ids = ops.reshape(ids, [1])
+        if self.output_mode == "one_hot":
+            if ids.shape[-1] == 1:
+                ids = ops.reshape(ids, [-1] if ids.ndim == 2 else [])
+            return ops.one_hot(ids, self._depth(), dtype="int64")
+        hot = ops.one_hot(ids, self._depth(), dtype="int64")
+        axis = 1 if ids.ndim > 1 else 0
+        out = ops.reduce_max(hot, axis=axis) if self.output_mode == "multi_hot" else \
+            ops.reduce_sum(hot, axis=axis)
+        if self.output_mode == "tf_idf":
+            out = ops.cast(out, "float32") * constant(self._idf.astype(np.float32))
+        return out
+
+    def _tokens_of(self, ids):
+        """invert=True: each index's token; the mask index gives mask_token,
+        the OOV ones and those outside the vocabulary oov_token."""
+        table = np.array(self.get_vocabulary(), dtype=object)
+        known = np.array([self.oov_token if t is None else t for t in table], np.int64)
+        start = self._token_start()
+        known[:start] = self.oov_token
+        if self._oov_start():
+            known[0] = self.mask_token
+        inside = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, len(known)))
+        safe = ops.where(inside, ids, 0)
+        return ops.where(inside, ops.gather(constant(known), safe),
+                         constant(np.int64(self.oov_token if self.oov_token is not None
+                                           else -1)))
 
 
 def _crop_to_aspect(x, height, width):
