@@ -418,8 +418,31 @@ def constant(prog, value, dtype):
                            k.constant(value, dtype=dtype)))
 
 
+def sign_cleared(prog, v):
+    """|x| the bit way: kiln.bitcast to the same-width integer, the sign
+    bit masked off with kiln.bitwise_and, kiln.bitcast back (no gradient
+    flows through a bitcast: not a finite-difference oracle)."""
+    x = prog.values[v]
+    wide = x.dtype == np.float64
+    ints = np.int64 if wide else np.int32
+    prog.lossy = True
+    bits = prog.add(x.shape, ints, [v], lambda n, t, r: f"kiln.bitcast {n[0]} : {t[0]} -> {r}",
+                    lambda a: np.asarray(a).view(ints),
+                    lambda k, a: k.bitcast(a, k.int64 if wide else k.int32), x.dyn)
+    mask = constant(prog, np.iinfo(ints).max, ints)
+    cleared = prog.add(x.shape, ints, [bits, mask], lambda n, t, r:
+                       f"kiln.bitwise_and {n[0]}, {n[1]} : {t[0]}, {t[1]} -> {r}",
+                       np.bitwise_and, lambda k, a, b: a & b, x.dyn)
+    return prog.add(x.shape, x.dtype, [cleared], lambda n, t, r:
+                    f"kiln.bitcast {n[0]} : {t[0]} -> {r}",
+                    lambda a: np.asarray(a).view(x.dtype),
+                    lambda k, a: k.bitcast(a, k.float64 if wide else k.float32), x.dyn)
+
+
 def unary(prog, rng, v):
     x = prog.values[v]
+    if x.dtype in (np.float32, np.float64) and rng.random() < 0.08:
+        return sign_cleared(prog, v)
     integer = x.dtype not in FLOATS
     name = rng.choice(INT_UNARY if integer else sorted(UNARY))
     if name in ("exp", "sin", "cos"):
