@@ -224,8 +224,11 @@ class Dataset:
                 index = np.asarray(group)
                 yield _map(source._arrays, lambda a: a[index])
         if self._arrays is None:
-            return self._grouped(batch_size, drop_remainder, stack)
-        return Dataset(gather, self._batched_length(batch_size, drop_remainder))
+            out = self._grouped(batch_size, drop_remainder, stack)
+        else:
+            out = Dataset(gather, self._batched_length(batch_size, drop_remainder))
+        out._batch_size = batch_size   # (what split_dataset batches its parts by)
+        return out
 
     def _batched_length(self, batch_size, drop_remainder):
         if self._length is None:

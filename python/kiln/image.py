@@ -191,6 +191,53 @@ def _sampling_weights(kernel_type, in_size, out_size, scale, translate, antialia
     return weights.astype(np.float32)
 
 
+def _axis_weights(method, in_size, out_size, antialias=False):
+    """[out, in] float32 weights along one axis giving what `resize` gives
+    (the same taps and weights), for host-side resizing in NumPy."""
+    w = np.zeros((out_size, in_size), np.float64)
+    rows = np.arange(out_size)
+    kernels = {ResizeMethod.LANCZOS3: "lanczos3", ResizeMethod.LANCZOS5: "lanczos5",
+               ResizeMethod.GAUSSIAN: "gaussian", ResizeMethod.MITCHELLCUBIC: "mitchellcubic"}
+    if antialias and method == ResizeMethod.BILINEAR:
+        kernels[method] = "triangle"
+    elif antialias and method == ResizeMethod.BICUBIC:
+        kernels[method] = "keyscubic"
+    if method in kernels:
+        return _sampling_weights(kernels[method], in_size, out_size,
+                                 np.float32(out_size) / np.float32(in_size), 0.0, antialias)
+    if in_size == out_size and method != ResizeMethod.AREA:
+        return np.eye(in_size, dtype=np.float32)
+    if method == ResizeMethod.AREA:
+        return _area_weights(in_size, out_size)
+    if method == ResizeMethod.NEAREST_NEIGHBOR:
+        w[rows, _nearest_taps(in_size, out_size)] = 1.0
+    elif method == ResizeMethod.BICUBIC:
+        taps, weights = _cubic_taps(in_size, out_size)
+        for k in range(4):
+            np.add.at(w, (rows, taps[:, k]), weights[:, k])
+    elif method == ResizeMethod.BILINEAR:
+        first, second, frac = _linear_taps(in_size, out_size)
+        np.add.at(w, (rows, first), 1.0 - frac)
+        np.add.at(w, (rows, second), frac)
+    else:
+        raise ValueError(f"resize: unknown method {method!r}")
+    return w.astype(np.float32)
+
+
+def _resize_array(image, size, method=ResizeMethod.BILINEAR, antialias=False):
+    """One [h, w, c] image resized on the host as `resize` would (float32;
+    "nearest" keeps the dtype)."""
+    method = str(method).lower()
+    height, width = int(size[0]), int(size[1])
+    if method == ResizeMethod.NEAREST_NEIGHBOR:
+        rows = _nearest_taps(image.shape[0], height)
+        cols = _nearest_taps(image.shape[1], width)
+        return image[rows][:, cols]
+    x = image.astype(np.float32)
+    x = np.einsum("oh,hwc->owc", _axis_weights(method, x.shape[0], height, antialias), x)
+    return np.einsum("pw,owc->opc", _axis_weights(method, x.shape[1], width, antialias), x)
+
+
 def _nearest_taps(in_size, out_size):
     source = np.floor(_source_positions(in_size, out_size))
     return np.clip(source, 0, in_size - 1).astype(np.int32)

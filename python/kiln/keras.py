@@ -11,8 +11,8 @@ import numpy as np
 
 import random as _python_random
 
-from . import (activations, callbacks, datasets, initializers, keras_ops, layers, losses,
-               saving, metrics, mixed_precision, optimizers, regularizers)
+from . import (activations, callbacks, datasets, initializers, keras_ops, keras_utils, layers,
+               losses, saving, metrics, mixed_precision, optimizers, regularizers)
 from . import random as _kiln_random
 from .data import Dataset
 from .layers import Input, Model, Sequential
@@ -145,12 +145,22 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
 utils = _submodule("utils", "tf.keras.utils: helpers.",
                    to_categorical=to_categorical, pad_sequences=pad_sequences,
                    set_random_seed=set_random_seed, normalize=normalize,
-                   timeseries_dataset_from_array=timeseries_dataset_from_array)
+                   timeseries_dataset_from_array=timeseries_dataset_from_array,
+                   image_dataset_from_directory=keras_utils.image_dataset_from_directory,
+                   load_img=keras_utils.load_img, img_to_array=keras_utils.img_to_array,
+                   array_to_img=keras_utils.array_to_img, save_img=keras_utils.save_img,
+                   split_dataset=keras_utils.split_dataset, Progbar=keras_utils.Progbar,
+                   pack_x_y_sample_weight=keras_utils.pack_x_y_sample_weight,
+                   unpack_x_y_sample_weight=keras_utils.unpack_x_y_sample_weight)
 # (Keras 2's homes of the same functions)
 preprocessing = _submodule(
     "preprocessing", "tf.keras.preprocessing: sequence padding, time series windows.",
     sequence=_submodule("preprocessing.sequence", "tf.keras.preprocessing.sequence",
                         pad_sequences=pad_sequences),
+    image=_submodule("preprocessing.image", "tf.keras.preprocessing.image",
+                     load_img=keras_utils.load_img, img_to_array=keras_utils.img_to_array,
+                     array_to_img=keras_utils.array_to_img, save_img=keras_utils.save_img),
+    image_dataset_from_directory=keras_utils.image_dataset_from_directory,
     timeseries_dataset_from_array=timeseries_dataset_from_array)
 
 
@@ -166,9 +176,41 @@ def clear_session():
 
 from .ctc import ctc_batch_cost, ctc_decode  # noqa: E402
 
+_EPSILON = [1e-7]
+
+
+def _set_epsilon(value):
+    """The fuzz factor Keras' backend.epsilon() reports (Kiln's losses and
+    metrics use Keras' fixed 1e-7 constants)."""
+    _EPSILON[0] = float(value)
+
+
+def _floatx():
+    """The global dtype policy's variable dtype (Keras' floatx)."""
+    return mixed_precision.global_policy().variable_dtype
+
+
+def _set_floatx(value):
+    """Sets the default float type of new layers: the global dtype policy
+    (float16, bfloat16, float32 or float64)."""
+    if str(value) not in ("float16", "bfloat16", "float32", "float64"):
+        raise ValueError(f"set_floatx: expected float16, bfloat16, float32 or float64, got "
+                         f"{value!r}")
+    mixed_precision.set_global_policy(str(value))
+
+
+def _is_keras_tensor(x):
+    from .layers import KerasTensor
+    return isinstance(x, KerasTensor)
+
+
 backend = _submodule("backend", "tf.keras.backend: session helpers and CTC.",
-                     clear_session=clear_session,
-                     floatx=lambda: "float32",
+                     clear_session=clear_session, floatx=_floatx, set_floatx=_set_floatx,
+                     epsilon=lambda: _EPSILON[0], set_epsilon=_set_epsilon,
+                     image_data_format=lambda: "channels_last",
+                     is_keras_tensor=_is_keras_tensor,
+                     get_value=lambda x: np.asarray(x.numpy()),
+                     set_value=lambda x, value: x.assign(np.asarray(value)),
                      ctc_batch_cost=ctc_batch_cost, ctc_decode=ctc_decode)
 
 ops = keras_ops  # (Keras 3's `from keras import ops`)

@@ -2,6 +2,7 @@
 timeseries_dataset_from_array against windows cut in NumPy,
 set_random_seed, normalize."""
 
+import os
 import random
 
 import numpy as np
@@ -70,3 +71,119 @@ def test_set_random_seed_and_normalize():
     x = np.array([[3.0, 4.0], [0.0, 0.0]])
     np.testing.assert_allclose(utils.normalize(x), [[0.6, 0.8], [0.0, 0.0]])
     np.testing.assert_allclose(utils.normalize(x, axis=0, order=1), [[1.0, 1.0], [0.0, 0.0]])
+
+
+def _image_tree(root, sizes):
+    """class_a/, class_b/ of PNGs (random pixels, given sizes), a stray
+    text file and a hidden folder; returns {path: array}."""
+    from PIL import Image
+    rng = np.random.default_rng(53)
+    written = {}
+    for cls, shapes in (("class_a", sizes[:3]), ("class_b", sizes[3:])):
+        os.makedirs(root / cls / "nested", exist_ok=True)
+        for i, (h, w) in enumerate(shapes):
+            pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            path = root / cls / ("nested" if i == 2 else "") / f"img{i}.png"
+            Image.fromarray(pixels).save(path)
+            written[str(path)] = pixels
+        (root / cls / "notes.txt").write_text("not an image")
+    # (a hidden folder is no class, but labels=None walks it, as Keras)
+    os.makedirs(root / ".hidden", exist_ok=True)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(root / ".hidden" / "x.png")
+    written[str(root / ".hidden" / "x.png")] = np.zeros((4, 4, 3), np.uint8)
+    return written
+
+
+def test_image_dataset_from_directory(tmp_path, capsys):
+    written = _image_tree(tmp_path, [(6, 8)] * 5)
+    ds = kiln.keras.utils.image_dataset_from_directory(
+        tmp_path, image_size=(6, 8), batch_size=2, shuffle=False)
+    assert "Found 5 files belonging to 2 classes." in capsys.readouterr().out
+    assert ds.class_names == ["class_a", "class_b"]
+    # Keras' order: class folders sorted, then os.walk's folders and files sorted.
+    a, b = str(tmp_path / "class_a"), str(tmp_path / "class_b")
+    assert ds.file_paths == [f"{a}/img0.png", f"{a}/img1.png", f"{a}/nested/img2.png",
+                             f"{b}/img0.png", f"{b}/img1.png"]
+    images = np.concatenate([x.numpy() for x, _ in ds])
+    labels = np.concatenate([y.numpy() for _, y in ds])
+    np.testing.assert_array_equal(images, np.stack([written[p] for p in ds.file_paths]))
+    assert images.dtype == np.float32 and labels.tolist() == [0, 0, 0, 1, 1]
+    # Shuffled with RandomState(seed) as Keras, split at the end, categorical.
+    train, val = kiln.keras.utils.image_dataset_from_directory(
+        tmp_path, image_size=(6, 8), seed=7, validation_split=0.4, subset="both",
+        label_mode="categorical")
+    order = list(ds.file_paths)
+    np.random.RandomState(7).shuffle(order)
+    assert train.file_paths == order[:3] and val.file_paths == order[3:]
+    y = np.concatenate([t.numpy() for _, t in val])
+    assert y.shape == (2, 2) and (y.sum(axis=1) == 1).all()
+    # Labels stay with their files through the shuffles (the file order
+    # shuffled once, the elements again within each pass).
+    for part in (train, val):
+        for images, onehot in part:
+            for image, row in zip(images.numpy(), onehot.numpy()):
+                path = next(p for p in part.file_paths if np.array_equal(written[p], image))
+                assert row.argmax() == ("class_b" in path)
+    with pytest.raises(ValueError, match="give a seed"):
+        kiln.keras.utils.image_dataset_from_directory(tmp_path, validation_split=0.2,
+                                                      subset="training")
+
+
+def test_image_dataset_resizes_as_kiln_image_resize(tmp_path):
+    written = _image_tree(tmp_path, [(5, 9), (12, 7), (6, 6), (9, 4), (3, 3)])
+    for method in ("bilinear", "nearest", "bicubic", "area", "lanczos3"):
+        ds = kiln.keras.utils.image_dataset_from_directory(
+            tmp_path, image_size=(6, 5), batch_size=None, shuffle=False, labels=None,
+            interpolation=method, color_mode="grayscale", verbose=False)
+        for x, path in zip(ds, ds.file_paths):
+            gray = np.asarray(__import__("PIL.Image").Image.fromarray(written[path])
+                              .convert("L"), np.float32)[:, :, None]
+            want = kiln.image.resize(gray, [6, 5], method=method).numpy()
+            np.testing.assert_allclose(x.numpy(), want, rtol=1e-5, atol=1e-3,
+                                       err_msg=f"{method} {path}")
+    model = kiln.Sequential([kiln.Input((6, 5, 1)), kiln.layers.Rescaling(1 / 255),
+                             kiln.layers.Flatten(), kiln.layers.Dense(2)])
+    model.compile(optimizer="adam",
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ds = kiln.keras.utils.image_dataset_from_directory(
+        tmp_path, image_size=(6, 5), batch_size=2, color_mode="grayscale", seed=1,
+        verbose=False)
+    assert np.isfinite(model.fit(ds, epochs=2, verbose=0).history["loss"]).all()
+
+
+def test_image_files_and_split_dataset(tmp_path, capsys):
+    pixels = np.random.default_rng(3).integers(0, 256, size=(5, 7, 3)).astype(np.float32)
+    path = str(tmp_path / "a.png")
+    kiln.keras.utils.save_img(path, pixels, scale=False)
+    img = kiln.keras.utils.load_img(path)
+    np.testing.assert_array_equal(kiln.keras.utils.img_to_array(img), pixels)
+    assert kiln.keras.utils.load_img(path, color_mode="grayscale", target_size=(3, 4)).size \
+        == (4, 3)
+    scaled = kiln.keras.utils.img_to_array(kiln.keras.utils.array_to_img(pixels / 255 - 0.5))
+    np.testing.assert_allclose(scaled, (pixels - pixels.min()) / (pixels.max() - pixels.min())
+                               * 255, atol=1.0)
+    # split_dataset: Keras' sizes, Python's random.shuffle(seed), rebatched.
+    x, y = np.arange(20).reshape(10, 2), np.arange(10)
+    left, right = kiln.keras.utils.split_dataset((x, y), left_size=0.7, shuffle=True, seed=5)
+    order = list(zip(x, y))
+    random.seed(5)
+    random.shuffle(order)
+    assert [int(b) for _, b in left] == [int(b) for _, b in order[:7]]
+    assert [int(b) for _, b in right] == [int(b) for _, b in order[7:]]
+    batched = kiln.data.Dataset.from_tensor_slices(x).batch(4)
+    left, right = kiln.keras.utils.split_dataset(batched, right_size=3)
+    assert [b.shape[0] for b in left] == [4, 3] and [b.shape[0] for b in right] == [3]
+    with pytest.raises(ValueError, match="float in"):
+        kiln.keras.utils.split_dataset(x, left_size=1.5)
+    bar = kiln.keras.utils.Progbar(4, verbose=1, interval=0)
+    for i in range(4):
+        bar.update(i + 1, [("loss", 1.0 / (i + 1))])
+    out = capsys.readouterr().out
+    assert "4/4 [" in out and "loss: 0.5208" in out
+    assert kiln.keras.utils.unpack_x_y_sample_weight((1, 2)) == (1, 2, None)
+    b = kiln.keras.backend
+    assert b.epsilon() == 1e-7 and b.image_data_format() == "channels_last"
+    assert b.floatx() == "float32" and b.is_keras_tensor(kiln.Input((2,)))
+    v = kiln.Variable([1.0, 2.0])
+    b.set_value(v, [3.0, 4.0])
+    np.testing.assert_array_equal(b.get_value(v), [3.0, 4.0])
