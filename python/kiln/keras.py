@@ -151,7 +151,15 @@ utils = _submodule("utils", "tf.keras.utils: helpers.",
                    array_to_img=keras_utils.array_to_img, save_img=keras_utils.save_img,
                    split_dataset=keras_utils.split_dataset, Progbar=keras_utils.Progbar,
                    pack_x_y_sample_weight=keras_utils.pack_x_y_sample_weight,
-                   unpack_x_y_sample_weight=keras_utils.unpack_x_y_sample_weight)
+                   unpack_x_y_sample_weight=keras_utils.unpack_x_y_sample_weight,
+                   register_keras_serializable=saving.register_keras_serializable,
+                   get_custom_objects=saving.get_custom_objects,
+                   custom_object_scope=saving.custom_object_scope,
+                   CustomObjectScope=saving.CustomObjectScope,
+                   get_registered_name=saving.get_registered_name,
+                   get_registered_object=saving.get_registered_object,
+                   serialize_keras_object=saving.serialize_keras_object,
+                   deserialize_keras_object=saving.deserialize_keras_object)
 # (Keras 2's homes of the same functions)
 preprocessing = _submodule(
     "preprocessing", "tf.keras.preprocessing: sequence padding, time series windows.",

@@ -114,6 +114,125 @@ def _decode(value, custom):
     return {k: _decode(v, custom) for k, v in value.items()}
 
 
+# Keras' global custom objects: "package>name" -> class or function
+# (register_keras_serializable, or get_custom_objects() filled by hand),
+# and the custom_object_scope()s in force, innermost last.
+_REGISTERED = {}
+_SCOPES = []
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Decorator registering a class or function for load_model and
+    deserialize_keras_object under "package>name" (the object's name by
+    default), as Keras' register_keras_serializable."""
+    if ">" in str(package):
+        raise ValueError(f"register_keras_serializable: the package {package!r} may not "
+                         "contain '>'")
+
+    def register(obj):
+        key = f"{package}>{name or obj.__name__}"
+        if key in _REGISTERED and _REGISTERED[key] is not obj:
+            raise ValueError(f"{key} has already been registered to {_REGISTERED[key]}")
+        _REGISTERED[key] = obj
+        obj._registered_name = key
+        return obj
+    return register
+
+
+def get_custom_objects():
+    """The global dictionary of custom objects (Keras'): entries added
+    to it are found by load_model like registered ones."""
+    return _REGISTERED
+
+
+def get_registered_name(obj):
+    """The name obj is registered under ("package>name"), else its name."""
+    return getattr(obj, "_registered_name", None) or getattr(obj, "__name__",
+                                                            type(obj).__name__)
+
+
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    """What `name` stands for: custom_objects, then the scopes in force,
+    then the registered objects, then module_objects; None otherwise."""
+    for table in [custom_objects or {}] + _SCOPES[::-1] + [_REGISTERED, module_objects or {}]:
+        if name in table:
+            return table[name]
+    return None
+
+
+class custom_object_scope:
+    """`with custom_object_scope({"MyLayer": MyLayer}):` makes the objects
+    known to load_model and deserialize_keras_object inside the block."""
+
+    def __init__(self, custom_objects):
+        self.custom_objects = dict(custom_objects or {})
+
+    def __enter__(self):
+        _SCOPES.append(self.custom_objects)
+        return self
+
+    def __exit__(self, *exc):
+        _SCOPES.remove(self.custom_objects)
+        return False
+
+
+CustomObjectScope = custom_object_scope
+
+
+def _known_objects(custom_objects):
+    """custom_objects over the scopes over the registered objects, each
+    also under its plain name (a saved file names classes by module and
+    name, not by registration)."""
+    known = {}
+    for table in [_REGISTERED] + _SCOPES + [dict(custom_objects or {})]:
+        for key, obj in table.items():
+            known[key] = obj
+            known.setdefault(getattr(obj, "__qualname__", key), obj)
+            known.setdefault(getattr(obj, "__name__", key), obj)
+    return known
+
+
+def serialize_keras_object(obj):
+    """{"module", "class_name", "config", "registered_name"} for an
+    object with get_config (Keras 3's form); None stays None, plain values
+    stay as they are, a function by its registered name."""
+    if obj is None or isinstance(obj, (bool, int, float, str, list, tuple, dict)):
+        return obj
+    if not isinstance(obj, type) and hasattr(obj, "get_config"):
+        cls = type(obj)
+        return {"module": cls.__module__, "class_name": cls.__name__,
+                "config": obj.get_config(), "registered_name": get_registered_name(cls)}
+    if callable(obj):
+        return get_registered_name(obj)
+    raise ValueError(f"serialize_keras_object: cannot serialize {obj!r}")
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
+    """The object serialize_keras_object described: its class found among
+    custom_objects, the scopes, the registered objects and Kiln's own, and
+    made by from_config (or the class with the config's arguments); a
+    name string gives the registered or custom object of that name."""
+    if config is None or isinstance(config, (bool, int, float)):
+        return config
+    known = _known_objects(custom_objects)
+    if isinstance(config, str):
+        if config in known:
+            return known[config]
+        raise ValueError(f"deserialize_keras_object: unknown object {config!r}; register it "
+                         "or pass it in custom_objects")
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"deserialize_keras_object: expected a dict with 'class_name', got "
+                         f"{config!r}")
+    name = config.get("registered_name") or config["class_name"]
+    cls = known.get(name) or known.get(config["class_name"])
+    if cls is None:
+        cls = _find_class(f"{config.get('module', '')}:{config['class_name']}", known)
+    arguments = config.get("config", {})
+    if hasattr(cls, "from_config"):
+        return cls.from_config(arguments)
+    return cls(**arguments)
+
+
 def _find_class(path, custom):
     """The class a file names: one of Kiln's, or one of `custom_objects`
     (by its name; a class defined in a function by its last name). Other
@@ -432,7 +551,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """A model written by model.save: the architecture rebuilt from its
     layers' arguments (only Kiln's classes and those in custom_objects),
     the weights set layer by layer, and compiled again."""
-    custom = dict(custom_objects or {})
+    custom = _known_objects(custom_objects)
     try:
         archive = zipfile.ZipFile(os.fspath(filepath))
     except (OSError, zipfile.BadZipFile) as e:
@@ -482,7 +601,7 @@ def clone_model(model, input_tensors=None, clone_function=None, custom_objects=N
         raise errors.UnimplementedError(
             "clone_model: input_tensors and clone_function are not supported",
             errors.user_location())
-    return _build_model(_model_config(model), dict(custom_objects or {}))
+    return _build_model(_model_config(model), _known_objects(custom_objects))
 
 
 def model_to_json(model):
@@ -495,7 +614,7 @@ def model_from_json(json_string, custom_objects=None):
     config = json.loads(json_string)
     if config.get("format") != _FORMAT:
         raise ValueError(f"model_from_json: unknown format {config.get('format')!r}")
-    return _build_model(config["model"], dict(custom_objects or {}))
+    return _build_model(config["model"], _known_objects(custom_objects))
 
 
 def _register():
@@ -503,7 +622,7 @@ def _register():
     layers._model_writer[0] = save_model
     layers._model_writer.append(model_to_json)
     layers._model_writer.append(_model_config)
-    layers._model_writer.append(lambda spec, custom: _build_model(spec, dict(custom or {})))
+    layers._model_writer.append(lambda spec, custom: _build_model(spec, _known_objects(custom)))
 
 
 _register()

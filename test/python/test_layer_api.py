@@ -198,3 +198,38 @@ def test_pipeline_applies_its_layers_in_order():
     flipped = [np.allclose(a, m, atol=1e-6) for a, m in zip(y, mirrored)]
     assert all(s or f for s, f in zip(same, flipped)) and any(flipped)
     np.testing.assert_allclose(pipeline(x, training=False).numpy(), plain, atol=1e-6)
+
+
+def test_registered_and_scoped_custom_objects(tmp_path):
+    # Keras' registry: a registered class loads without custom_objects; a
+    # custom_object_scope does the same for its block; unregistered, the
+    # load names the class. serialize/deserialize_keras_object round trip.
+    utils = kiln.keras.utils
+    inputs = kiln.Input((4,))
+    model = kiln.Model(inputs, Scaled(3, factor=0.5)(inputs))
+    x = RNG.normal(size=(2, 4)).astype(np.float32)
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="Scaled"):
+        kiln.keras.models.load_model(tmp_path / "m.keras")
+    with utils.custom_object_scope({"Scaled": Scaled}):
+        scoped = kiln.keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(scoped(x).numpy(), model(x).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="Scaled"):
+        kiln.keras.models.load_model(tmp_path / "m.keras")     # (the scope ended)
+    utils.register_keras_serializable(package="Tests")(Scaled)
+    try:
+        assert utils.get_custom_objects()["Tests>Scaled"] is Scaled
+        assert utils.get_registered_name(Scaled) == "Tests>Scaled"
+        loaded = kiln.keras.models.load_model(tmp_path / "m.keras")
+        np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
+        config = utils.serialize_keras_object(Scaled(5, factor=0.25))
+        assert config["registered_name"] == "Tests>Scaled" and config["config"]["factor"] == 0.25
+        again = utils.deserialize_keras_object(config)
+        assert isinstance(again, Scaled) and again.factor == 0.25
+        with pytest.raises(ValueError, match="already been registered"):
+            utils.register_keras_serializable(package="Tests", name="Scaled")(Wrapping)
+    finally:
+        utils.get_custom_objects().pop("Tests>Scaled", None)
+        del Scaled._registered_name
+    with pytest.raises(ValueError, match="unknown object 'Nope'"):
+        utils.deserialize_keras_object("Nope")
