@@ -159,7 +159,8 @@ utils = _submodule("utils", "tf.keras.utils: helpers.",
                    get_registered_name=saving.get_registered_name,
                    get_registered_object=saving.get_registered_object,
                    serialize_keras_object=saving.serialize_keras_object,
-                   deserialize_keras_object=saving.deserialize_keras_object)
+                   deserialize_keras_object=saving.deserialize_keras_object,
+                   PyDataset=keras_utils.PyDataset, Sequence=keras_utils.Sequence)
 # (Keras 2's homes of the same functions)
 preprocessing = _submodule(
     "preprocessing", "tf.keras.preprocessing: sequence padding, time series windows.",

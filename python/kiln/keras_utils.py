@@ -407,3 +407,52 @@ class Progbar:
 
     def add(self, n, values=None):
         self.update(self._seen + n, values)
+
+
+class PyDataset:
+    """Keras 3's PyDataset (Sequence in Keras 2): subclass it with
+    __len__ (the batches per epoch) and __getitem__(index) (batch `index`:
+    (x, y) or (x, y, sample_weight) arrays); fit and evaluate read the
+    batches in order, or shuffled each epoch with fit's shuffle=True, and
+    call on_epoch_begin/on_epoch_end around each pass. workers and
+    use_multiprocessing are accepted; batches are read one at a time."""
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        self.workers, self.use_multiprocessing = workers, use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+    @property
+    def num_batches(self):
+        return len(self)
+
+    def on_epoch_begin(self):
+        pass
+
+    def on_epoch_end(self):
+        pass
+
+    def _as_kiln_dataset(self, shuffle):
+        """The batches as a kiln.data.Dataset (one pass per iteration)."""
+        from . import random as _random
+        from .data import _to_arrays
+        source = self
+
+        def make():
+            source.on_epoch_begin()
+            order = np.arange(len(source))
+            if shuffle:
+                np.random.default_rng(_random._op_seed(None)).shuffle(order)
+            for i in order:
+                batch = source[int(i)]
+                yield _to_arrays(tuple(batch) if isinstance(batch, list) else batch)
+            source.on_epoch_end()
+        return Dataset(make, len(self))
+
+
+Sequence = PyDataset

@@ -211,6 +211,8 @@ class _Batches:
 
     def __init__(self, x, y, batch_size, shuffle, what, steps=None, steps_name="steps",
                  sample_weight=None, class_weight=None):
+        if hasattr(x, "_as_kiln_dataset"):     # (a keras.utils.PyDataset)
+            x = x._as_kiln_dataset(shuffle)
         self.dataset = x if isinstance(x, Dataset) else None
         self.class_weight = _class_weights(class_weight, what)
         # Batches per epoch: all (None while a dataset's count is unknown),
