@@ -203,6 +203,15 @@ def _params(shape, what, *params):
 _ROUNDS = 16   # rejection rounds: each accepts with probability > 0.9
 
 
+def _stream(seed, seed_tensor, k):
+    """The k-th (seed, seed tensor) of an op that draws several streams:
+    from an op seed (stateful) or from a stateless op's seed tensor."""
+    if seed_tensor is None:
+        return {"seed": _derived_seed(seed, k), "seed_tensor": None}
+    step = convert_to_tensor(0x9E3779B97F4A7C15 - (1 << 64), int64)
+    return {"seed": None, "seed_tensor": seed_tensor + step * (k + 1)}
+
+
 def gamma(shape, alpha, beta=None, dtype=float32, seed=None, name=None):
     """Gamma(alpha, rate beta) samples of shape `shape` + the parameters'
     broadcast shape (tf.random.gamma): Marsaglia and Tsang's method,
@@ -211,6 +220,10 @@ def gamma(shape, alpha, beta=None, dtype=float32, seed=None, name=None):
     all 16 failing has probability below 1e-20). No gradient flows to
     alpha or beta (TensorFlow's implicit reparameterization is not
     implemented)."""
+    return _gamma(shape, alpha, beta, dtype, seed, None)
+
+
+def _gamma(shape, alpha, beta, dtype, seed, seed_tensor):
     dtype = as_dtype(dtype)
     work = dtype if dtype == float64 else float32
     full, (a, b) = _params(shape, "random.gamma",
@@ -221,10 +234,10 @@ def gamma(shape, alpha, beta=None, dtype=float32, seed=None, name=None):
     a1 = ops.where(boosted, a + 1.0, a)
     d = a1 - 1.0 / 3.0
     c = 1.0 / ops.sqrt(9.0 * d)
-    x = _random("random_normal", [_ROUNDS] + full, work, _derived_seed(seed, 0),
-                {"mean": 0.0, "stddev": 1.0})
-    u = _random("random_uniform", [_ROUNDS] + full, work, _derived_seed(seed, 1),
-                {"minval": 0.0, "maxval": 1.0})
+    x = _random("random_normal", [_ROUNDS] + full, work, **_stream(seed, seed_tensor, 0),
+                params={"mean": 0.0, "stddev": 1.0})
+    u = _random("random_uniform", [_ROUNDS] + full, work, **_stream(seed, seed_tensor, 1),
+                params={"minval": 0.0, "maxval": 1.0})
     v = (1.0 + c * x) ** 3
     positive = ops.greater(v, 0.0)
     safe_v = ops.where(positive, v, v * 0.0 + 1.0)
@@ -235,8 +248,8 @@ def gamma(shape, alpha, beta=None, dtype=float32, seed=None, name=None):
         sample = ops.where(ops.logical_and(accept[r], ops.logical_not(done)), d * safe_v[r],
                            sample)
         done = ops.logical_or(done, accept[r])
-    boost = _random("random_uniform", full, work, _derived_seed(seed, 2),
-                    {"minval": 0.0, "maxval": 1.0})
+    boost = _random("random_uniform", full, work, **_stream(seed, seed_tensor, 2),
+                    params={"minval": 0.0, "maxval": 1.0})
     sample = ops.where(boosted, sample * boost ** (1.0 / a), sample)
     # alpha <= 0 or NaN, beta <= 0: NaN, as TensorFlow gives.
     valid = ops.logical_and(ops.greater(a, 0.0), ops.greater(b, 0.0))
@@ -250,14 +263,18 @@ def poisson(shape, lam, dtype=float32, seed=None, name=None):
     beyond has probability below 1e-15), above it Hoermann's transformed
     rejection (PTRS) run a fixed 16 rounds (each accepts with probability
     above 0.85)."""
+    return _poisson(shape, lam, dtype, seed, None)
+
+
+def _poisson(shape, lam, dtype, seed, seed_tensor):
     dtype = as_dtype(dtype)
     full, (rate,) = _params(shape, "random.poisson",
                             ops.cast(convert_to_tensor(lam), float64))
     rate = ops.stop_gradient(rate)
     small = ops.less(rate, 12.0)
     # Inversion: the number of CDF steps below u.
-    u = _random("random_uniform", full, float64, _derived_seed(seed, 0),
-                {"minval": 0.0, "maxval": 1.0})
+    u = _random("random_uniform", full, float64, **_stream(seed, seed_tensor, 0),
+                params={"minval": 0.0, "maxval": 1.0})
     low = ops.where(small, rate, rate * 0.0 + 1.0)
     term = ops.exp(-low)
     cdf, count = term, u * 0.0
@@ -273,10 +290,10 @@ def poisson(shape, lam, dtype=float32, seed=None, name=None):
     a = -0.059 + 0.02483 * b
     inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
     vr = 0.9277 - 3.6224 / (b - 2.0)
-    uu = _random("random_uniform", [_ROUNDS] + full, float64, _derived_seed(seed, 1),
-                 {"minval": 0.0, "maxval": 1.0}) - 0.5
-    vv = _random("random_uniform", [_ROUNDS] + full, float64, _derived_seed(seed, 2),
-                 {"minval": 0.0, "maxval": 1.0})
+    uu = _random("random_uniform", [_ROUNDS] + full, float64, **_stream(seed, seed_tensor, 1),
+                 params={"minval": 0.0, "maxval": 1.0}) - 0.5
+    vv = _random("random_uniform", [_ROUNDS] + full, float64, **_stream(seed, seed_tensor, 2),
+                 params={"minval": 0.0, "maxval": 1.0})
     us = 0.5 - ops.abs(uu)
     k = math_ops.floor((2.0 * a / us + b) * uu + high + 0.43)
     quick = ops.logical_and(ops.greater_equal(us, 0.07), ops.less_equal(vv, vr))
@@ -327,6 +344,19 @@ def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=float32,
 def stateless_categorical(logits, num_samples, seed, dtype=int64, name=None):
     return _categorical(logits, num_samples, dtype, None,
                         _stateless_seed(seed, "random.stateless_categorical"))
+
+
+def stateless_gamma(shape, seed, alpha, beta=None, dtype=float32, name=None):
+    """random.gamma's samples as a function of a shape [2] seed alone
+    (tf.random.stateless_gamma)."""
+    return _gamma(shape, alpha, beta, dtype, None,
+                  _stateless_seed(seed, "random.stateless_gamma"))
+
+
+def stateless_poisson(shape, seed, lam, dtype=int32, name=None):
+    """random.poisson's samples as a function of a shape [2] seed alone
+    (tf.random.stateless_poisson; int32 by default, as TensorFlow)."""
+    return _poisson(shape, lam, dtype, None, _stateless_seed(seed, "random.stateless_poisson"))
 
 
 # --- Generators ---------------------------------------------------------------

@@ -132,3 +132,28 @@ def test_review_cases_for_samplers_and_generators():
     g = random.Generator.from_seed(3)
     children = kiln.function(lambda: [c.normal([2]) for c in g.split(2)])()
     assert not np.allclose(children[0].numpy(), children[1].numpy())
+
+
+def test_stateless_gamma_and_poisson():
+    stats = pytest.importorskip("scipy.stats")
+    seed = kiln.constant([3, 11])
+    g = random.stateless_gamma([N], seed, 2.5, 0.5, dtype=kiln.float64).numpy()
+    assert stats.kstest(g, stats.gamma(2.5, scale=2.0).cdf).statistic < 1.63 / np.sqrt(N)
+    # A function of the seed alone: the same eagerly, again, and compiled;
+    # another seed draws other numbers.
+    np.testing.assert_array_equal(
+        random.stateless_gamma([N], seed, 2.5, 0.5, dtype=kiln.float64).numpy(), g)
+    f = kiln.function(lambda s: random.stateless_gamma([N], s, 2.5, 0.5, dtype=kiln.float64))
+    np.testing.assert_array_equal(f(seed).numpy(), g)
+    np.testing.assert_array_equal(f(seed).numpy(), g)
+    assert not np.array_equal(f(kiln.constant([3, 12])).numpy(), g)
+    p = random.stateless_poisson([N], [1, 2], [[4.0], [40.0]])
+    assert p.dtype == kiln.int32 and p.shape == (N, 2, 1)
+    for k, lam in enumerate((4.0, 40.0)):
+        dist = stats.poisson(lam)
+        lo, hi = int(dist.ppf(0.001)), int(dist.ppf(0.999))
+        _pmf_close(p.numpy()[:, k, 0], dist.pmf, range(lo, hi + 1))
+    np.testing.assert_array_equal(random.stateless_poisson([N], [1, 2], [[4.0], [40.0]]).numpy(),
+                                  p.numpy())
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="shape \\[2\\] integer"):
+        random.stateless_gamma([3], [1, 2, 3], 1.0)
