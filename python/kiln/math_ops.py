@@ -21,7 +21,7 @@ from .dtypes import as_dtype, bool as bool_, float32, float64, int32, int64
 from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pair, _unary,
                   abs, cast, concat, equal, exp, floordiv, floormod, gather, greater,
                   greater_equal, less, stack,
-                  less_equal, log, logical_and, matmul, maximum, minimum, not_equal,
+                  less_equal, log, logical_and, logical_or, matmul, maximum, minimum, not_equal,
                   one_hot, reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
 from .tensor import (Tensor, _OpenExtent, _open_entries, _partial_extents, _record_extents,
@@ -2341,6 +2341,67 @@ def _horner(coefficients, x):
     for c in coefficients[1:]:
         acc = acc * x + c
     return acc
+
+
+def erfcinv(x, name=None):
+    """The inverse of erfc on [0, 2] (tf.math.erfcinv): -ndtri(x / 2) /
+    sqrt 2, so it keeps its digits near 0 and 2 (where 1 - x would lose
+    them); +inf at 0, -inf at 2, NaN outside."""
+    x = convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        x = cast(x, float32)
+    return -ndtri(x * 0.5) * float(1 / np.sqrt(2.0))
+
+
+def nextafter(x1, x2, name=None):
+    """The float after x1 in the direction of x2 (tf.math.nextafter, C's
+    nextafter): x2 when they are equal, NaN if either is, the smallest
+    subnormal with x2's sign from zero; else x1's bits one step away from
+    or toward zero (a bitcast to the same-width integer)."""
+    from .ops import bitcast
+    a, b = _pair(x1, x2)
+    if a.dtype not in (float32, float64) or a.dtype != b.dtype:
+        raise TypeError(f"nextafter takes two float32 or float64 tensors of one dtype, got "
+                        f"{a.dtype.name} and {b.dtype.name}")
+    bits_type = int32 if a.dtype == float32 else int64
+    bits = bitcast(a, bits_type)
+    away = equal(greater(b, a), greater(a, 0.0))        # (|x1| grows)
+    stepped = bitcast(where(away, bits + 1, bits - 1), a.dtype)
+    tiny = bitcast(constant(1, bits_type), a.dtype)
+    from_zero = where(greater(b, 0.0), tiny + zeros_like(a), -tiny + zeros_like(a))
+    out = where(equal(a, 0.0), from_zero, stepped)
+    out = where(equal(a, b), b, out)
+    return where(logical_or(not_equal(a, a), not_equal(b, b)), a + b, out)
+
+
+def approx_max_k(operand, k, reduction_dimension=-1, recall_target=0.95,
+                 reduction_input_size_override=-1, aggregate_to_topk=True, name=None):
+    """(values, indices) of the k largest along reduction_dimension
+    (tf.math.approx_max_k): Kiln computes them exactly (recall 1, as
+    TensorFlow does on the CPU)."""
+    return _extreme_k(convert_to_tensor(operand), k, reduction_dimension, 1.0)
+
+
+def approx_min_k(operand, k, reduction_dimension=-1, recall_target=0.95,
+                 reduction_input_size_override=-1, aggregate_to_topk=True, name=None):
+    """(values, indices) of the k smallest, ascending (tf.math.approx_min_k;
+    exact)."""
+    return _extreme_k(convert_to_tensor(operand), k, reduction_dimension, -1.0)
+
+
+def _extreme_k(x, k, axis, sign):
+    rank = len(x.shape)
+    axis = int(axis) % rank if rank else 0
+    last = rank - 1
+    if axis != last:
+        perm = list(range(rank))
+        perm[axis], perm[last] = last, axis
+        x = transpose(x, perm)
+    values, indices = top_k(x * sign if sign < 0 else x, k=int(k))
+    values = values * sign if sign < 0 else values
+    if axis != last:
+        values, indices = transpose(values, perm), transpose(indices, perm)
+    return values, indices
 
 
 def ndtri(x, name=None):

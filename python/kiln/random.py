@@ -549,3 +549,26 @@ def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range
     (tf.random.uniform_candidate_sampler)."""
     return _candidate_sampler("uniform", true_classes, num_true, num_sampled, unique,
                               range_max, seed, "uniform_candidate_sampler")
+
+
+_global_generator = None
+
+
+def get_global_generator():
+    """The generator random ops of tf.random.get_global_generator's kind
+    draw from: made on first use from the global seed
+    (kiln.random.set_seed) when one is set, else from a fresh state."""
+    global _global_generator
+    if _global_generator is None:
+        _global_generator = Generator.from_seed(_global_seed) if _global_seed is not None \
+            else Generator.from_non_deterministic_state()
+    return _global_generator
+
+
+def set_global_generator(generator):
+    """Makes `generator` the one get_global_generator returns."""
+    global _global_generator
+    if not isinstance(generator, Generator):
+        raise TypeError(f"set_global_generator takes a kiln.random.Generator, got "
+                        f"{type(generator).__name__}")
+    _global_generator = generator

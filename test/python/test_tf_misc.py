@@ -134,3 +134,36 @@ def test_bitcast_against_numpy_views():
         kiln.bitcast(kiln.constant([True]), kiln.int32)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="joins a last dimension of 2"):
         kiln.bitcast(kiln.constant([1, 2, 3]), kiln.int64)
+
+
+def test_erfcinv_nextafter_approx_k_and_global_generator():
+    from scipy import special
+    x = np.array([1e-300, 1e-10, 0.3, 1.0, 1.7, 2.0 - 1e-12, 0.0, 2.0, 2.5, -0.1])
+    with np.errstate(all="ignore"):
+        want = special.erfcinv(x)
+    np.testing.assert_allclose(kiln.math.erfcinv(x).numpy(), want, rtol=1e-12)
+    for dtype in (np.float32, np.float64):
+        info = np.finfo(dtype)
+        a = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, -0.0, info.max, 2.0, np.nan, 5.0,
+                      info.tiny, -info.tiny], dtype)
+        b = np.array([2.0, 0.0, -2.0, 3.0, 1.0, -1.0, 1.0, np.inf, 2.0, 1.0, np.nan,
+                      0.0, 0.0], dtype)
+        got = kiln.math.nextafter(a, b).numpy()
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal(got, np.nextafter(a, b))
+        assert got.dtype == dtype
+    v = RNG.normal(size=(3, 7))
+    values, indices = kiln.math.approx_max_k(v, 3)
+    np.testing.assert_array_equal(values.numpy(), -np.sort(-v, axis=-1)[:, :3])
+    np.testing.assert_array_equal(np.take_along_axis(v, indices.numpy(), -1), values.numpy())
+    low, at = kiln.math.approx_min_k(v, 2, reduction_dimension=0)
+    np.testing.assert_array_equal(low.numpy(), np.sort(v, axis=0)[:2])
+    np.testing.assert_array_equal(np.take_along_axis(v, at.numpy(), 0), low.numpy())
+    g = kiln.random.Generator.from_seed(4)
+    kiln.random.set_global_generator(g)
+    try:
+        assert kiln.random.get_global_generator() is g
+        with pytest.raises(TypeError, match="Generator"):
+            kiln.random.set_global_generator(3)
+    finally:
+        kiln.random._global_generator = None
