@@ -555,10 +555,13 @@ class Dataset:
             def make():
                 for entry in entries:
                     with np.load(os.path.join(str(path), entry["file"])) as arrays:
+                        columns = [arrays[f"s{j}"] if whole else None
+                                   for j, whole in enumerate(entry["stacked"])]
                         for i in range(entry["count"]):
-                            yield _pack(structure, [
-                                arrays[f"{i}_{j}"].view(_BFloat16Values) if bf
-                                else arrays[f"{i}_{j}"] for j, bf in enumerate(bf16)])
+                            leaves = [columns[j][i] if columns[j] is not None
+                                      else arrays[f"{i}_{j}"] for j in range(len(bf16))]
+                            yield _pack(structure, [v.view(_BFloat16Values) if bf else v
+                                                    for v, bf in zip(leaves, bf16)])
             return Dataset(make, sum(e["count"] for e in entries))
         parts = [reader(shards[k]) for k in sorted(shards)]
         if reader_func is not None:
@@ -1029,7 +1032,7 @@ class Dataset:
         return state
 
 
-_SAVED_FORMAT = "kiln-dataset-1"
+_SAVED_FORMAT = "kiln-dataset-2"
 _SAVED_INDEX = "dataset.json"
 _SHARD_BYTES = 32 << 20   # (a shard file's size before the next starts)
 
@@ -1111,6 +1114,15 @@ class _Writer:
         import os
         import tempfile
         self.path, self.what = os.path.abspath(path), what
+        # Only an earlier save (or an empty directory) is replaced: never a
+        # directory of other files, nor a file.
+        if os.path.exists(self.path) and not (
+                os.path.isdir(self.path) and (
+                    not os.listdir(self.path) or
+                    os.path.exists(os.path.join(self.path, _SAVED_INDEX)))):
+            raise errors.AlreadyExistsError(
+                f"Dataset.{what}: {self.path} exists and is not a saved dataset (it would be "
+                "replaced); choose another path", errors.user_location())
         self.save = np.savez_compressed if compression == "GZIP" else np.savez
         parent = os.path.dirname(self.path)
         os.makedirs(parent, exist_ok=True)
@@ -1149,11 +1161,20 @@ class _Writer:
         import os
         elements, _ = self.pending.pop(shard)
         name = f"shard-{shard:05d}-{sum(f['shard'] == shard for f in self.files):05d}.npz"
-        self.save(os.path.join(self.temp, name),
-                  **{f"{i}_{j}": leaf.view(np.ndarray) if isinstance(leaf, np.ndarray)
-                     else leaf for i, leaves in enumerate(elements)
-                     for j, leaf in enumerate(leaves)})
-        self.files.append({"file": name, "shard": shard, "count": len(elements)})
+        # A leaf whose elements share a shape is one stacked array ("s<j>");
+        # one that varies is stored element by element ("<i>_<j>").
+        arrays, stacked = {}, []
+        for j in range(len(elements[0])):
+            column = [leaves[j].view(np.ndarray) for leaves in elements]
+            same = len({c.shape for c in column}) == 1
+            stacked.append(same)
+            if same:
+                arrays[f"s{j}"] = np.stack(column)
+            else:
+                arrays.update({f"{i}_{j}": c for i, c in enumerate(column)})
+        self.save(os.path.join(self.temp, name), **arrays)
+        self.files.append({"file": name, "shard": shard, "count": len(elements),
+                           "stacked": stacked})
 
     def finish(self):
         import json

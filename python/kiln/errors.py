@@ -27,6 +27,10 @@ class UnimplementedError(OpError):
     """Something Kiln does not do (yet)."""
 
 
+class AlreadyExistsError(OpError):
+    """Something to be made exists already (tf.errors.AlreadyExistsError)."""
+
+
 class DataLossError(OpError):
     """A corrupt or truncated file."""
 

@@ -671,21 +671,27 @@ class _CustomGradient:
 
 def grad_pass_through(f):
     """f whose gradient is passed straight through (tf.grad_pass_through):
-    the result is f(x), its gradient with respect to x the incoming one,
-    as if f were the identity (f's result has x's shape and dtype; f may
-    assign variables, as the straight-through estimator's updates do)."""
+    the results are f's exactly, and the gradient of result i with respect
+    to argument i is the incoming one, as if f were the identity (f gives
+    one result like each argument; it may assign variables, as the
+    straight-through estimator's updates do)."""
     import functools
     from .ops import stop_gradient
 
     @functools.wraps(f)
-    def wrapper(x):
-        x = convert_to_tensor(x)
-        y = convert_to_tensor(f(x))
-        if y.shape != x.shape or y.dtype != x.dtype:
-            raise ValueError(f"grad_pass_through: f gave {y.dtype.name}{list(y.shape)} for "
-                             f"{x.dtype.name}{list(x.shape)}; the gradient passes through "
-                             "only to a result like its argument")
-        return _passed_through(x, stop_gradient(y))
+    def wrapper(*args):
+        xs = [convert_to_tensor(a) for a in args]
+        out = f(*xs)
+        single = not isinstance(out, (tuple, list))
+        ys = [convert_to_tensor(y) for y in ([out] if single else out)]
+        if len(ys) != len(xs) or any(y.shape != x.shape or y.dtype != x.dtype
+                                     for x, y in zip(xs, ys)):
+            raise ValueError(
+                "grad_pass_through: f must give one result like each argument (the "
+                f"gradient passes through unchanged); got {[str(y.shape) for y in ys]} for "
+                f"{[str(x.shape) for x in xs]}")
+        passed = [_passed_through(x, stop_gradient(y)) for x, y in zip(xs, ys)]
+        return passed[0] if single else type(out)(passed)
     return wrapper
 
 

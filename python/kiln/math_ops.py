@@ -1462,7 +1462,7 @@ def histogram_fixed_width_bins(values, value_range, nbins=100, dtype=int32, name
     the values' dtype, clipped to [0, nbins - 1]; the values' shape."""
     x = convert_to_tensor(values)
     if not x.dtype.is_floating:
-        x = cast(x, float32)
+        x = cast(x, float64)   # (float32 would round integers above 2^24)
     bounds = cast(convert_to_tensor(value_range), x.dtype)
     nbins = int(nbins)
     if nbins <= 0:
@@ -1527,24 +1527,27 @@ def batch_to_space(input, block_shape, crops, name=None):  # noqa: A002
     block, crops = _block_arguments(x, block_shape, crops, "batch_to_space", "crops")
     m = len(block)
     count = int(np.prod(block))
-    if x.shape[0] is None or x.shape[0] % count:
+    if x.shape[0] is not None and x.shape[0] % count:
         raise errors.InvalidArgumentError(
-            f"batch_to_space: the batch ({x.shape[0]}) must be a known multiple of "
+            f"batch_to_space: the batch ({x.shape[0]}) must be a multiple of "
             f"prod(block_shape) = {count}", errors.user_location())
-    batch, sizes, rest = x.shape[0] // count, list(x.shape[1:m + 1]), list(x.shape[m + 1:])
-    y = reshape(x, block + [batch] + sizes + rest)
+    # (An open batch is divided when the code runs: -1 in the reshapes.)
+    batch = None if x.shape[0] is None else x.shape[0] // count
+    sizes, rest = list(x.shape[1:m + 1]), list(x.shape[m + 1:])
+    y = reshape(x, block + [-1] + sizes + rest)
     perm = [m]
     for i in range(m):
         perm += [m + 1 + i, i]
     perm += list(range(2 * m + 1, 2 * m + 1 + len(rest)))
-    y = reshape(transpose(y, perm), [batch] + [s * b for s, b in zip(sizes, block)] + rest)
-    begin = [0] + [int(c[0]) for c in crops] + [0] * len(rest)
-    size = [batch] + [s * b - int(c[0]) - int(c[1]) for s, b, c in zip(sizes, block, crops)] + \
-        rest
+    y = reshape(transpose(y, perm), [-1] + [s * b for s, b in zip(sizes, block)] + rest)
+    size = [s * b - int(c[0]) - int(c[1]) for s, b, c in zip(sizes, block, crops)]
     if any(s < 0 for s in size):
         raise errors.InvalidArgumentError(f"batch_to_space: crops {crops.tolist()} exceed the "
                                           "spatial extents", errors.user_location())
-    return slice_(y, begin, size)
+    if not crops.any():
+        return y
+    begin = [0] + [int(c[0]) for c in crops] + [0] * len(rest)
+    return slice_(y, begin, [-1 if batch is None else batch] + size + [-1] * len(rest))
 
 
 def timestamp(name=None):

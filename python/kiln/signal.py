@@ -65,12 +65,33 @@ def vorbis_window(window_length, dtype=float32, name=None):
     return _window(np.sin(np.pi / 2 * np.sin(np.pi / n * arg) ** 2), dtype)
 
 
+def _i0e(x):
+    """exp(-|x|) I0(x) without overflow: NumPy's i0 where it is finite
+    (|x| <= 700), else the asymptotic series of e^x / sqrt(2 pi x), whose
+    terms are below 1e-18 relative there."""
+    x = np.abs(np.asarray(x, np.float64))
+    small = x <= 700.0
+    out = np.empty_like(x)
+    out[small] = np.i0(x[small]) * np.exp(-x[small])
+    big = x[~small]
+    series = np.ones_like(big)
+    term = np.ones_like(big)
+    for k in range(1, 12):
+        term = term * (2 * k - 1) ** 2 / (8.0 * k * big)
+        series = series + term
+    out[~small] = series / np.sqrt(2 * np.pi * big)
+    return out
+
+
 def _kaiser(n, beta):
     if n == 1:
         return np.ones(1)
     half = (n - 1) / 2
     arg = np.arange(n) - half
-    return np.i0(beta * np.sqrt(np.maximum(1 - arg ** 2 / half ** 2, 0.0))) / np.i0(beta)
+    num = beta * np.sqrt(np.maximum(1 - arg ** 2 / half ** 2, 0.0))
+    # I0(num) / I0(beta) through the scaled function, as TensorFlow's i0e
+    # ratio: no overflow for large beta.
+    return np.exp(num - beta) * _i0e(num) / _i0e(beta)
 
 
 def kaiser_window(window_length, beta=12.0, dtype=float32, name=None):
@@ -263,6 +284,10 @@ def inverse_mdct(mdcts, window_fn=vorbis_window, norm=None, name=None):
             f"inverse_mdct: mdcts must be [..., frames, frame_length / 2], got "
             f"{list(x.shape)}", errors.user_location())
     half = x.shape[-1]
+    if half % 2:
+        raise errors.InvalidArgumentError(
+            f"inverse_mdct: the MDCT length (frame_length / 2) must be even, got {half}",
+            errors.user_location())
     if norm is None:
         inner = dct(x, type=4) * (0.5 / half)
     elif norm == "ortho":

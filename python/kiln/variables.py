@@ -204,6 +204,18 @@ class Variable:
     def __matmul__(self, o): return self._v() @ o
     def __rmatmul__(self, o): return o @ self._v()
     def __neg__(self): return -self._v()
+    def __invert__(self): return ~self._v()
+    def __and__(self, o): return self._v() & o
+    def __rand__(self, o): return o & self._v()
+    def __or__(self, o): return self._v() | o
+    def __ror__(self, o): return o | self._v()
+    def __xor__(self, o): return self._v() ^ o
+    def __rxor__(self, o): return o ^ self._v()
+    def __lshift__(self, o): return self._v() << o
+    def __rlshift__(self, o): return o << self._v()
+    def __rshift__(self, o): return self._v() >> o
+    def __rrshift__(self, o): return o >> self._v()
+    def __abs__(self): return abs(self._v())
     def __getitem__(self, key): return self._v()[key]
     def __float__(self): return float(self._v())
     def __int__(self): return int(self._v())

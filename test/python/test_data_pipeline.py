@@ -331,3 +331,13 @@ def test_save_load_and_file_cache(tmp_path):
     assert [int(v) for v in again] == [0, 1, 2, 3, 4] and len(calls) == 5
     with pytest.raises(ValueError, match="infinite"):
         Dataset.range(3).repeat().save(str(tmp_path / "inf"))
+    # A save replaces only an earlier save or an empty directory: never a
+    # directory of other files (or a file).
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    with pytest.raises(kiln.errors.AlreadyExistsError, match="not a saved dataset"):
+        Dataset.range(3).save(str(busy))
+    assert (busy / "keep.txt").read_text() == "mine"
+    Dataset.range(4).save(str(path))                     # (over the earlier save)
+    assert [int(v) for v in Dataset.load(str(path))] == [0, 1, 2, 3]

@@ -55,12 +55,22 @@ def test_space_to_batch_round_trip(block, paddings):
     np.testing.assert_array_equal(compiled(x).numpy(), got.numpy())
     with pytest.raises(kiln.errors.InvalidArgumentError, match="not multiples of"):
         kiln.space_to_batch_nd(x, [4] * len(block), [[0, 1]] * len(block))
+    # The atrous pattern with an open batch: there and back again, compiled.
+    spec = kiln.TensorSpec([None] + list(x.shape[1:]), kiln.float64)
+    there_and_back = kiln.function(
+        lambda a: kiln.batch_to_space(kiln.space_to_batch_nd(a, block, paddings), block,
+                                      paddings), input_signature=[spec])
+    np.testing.assert_array_equal(there_and_back(x).numpy(), x)
 
 
 def test_histogram_bins_and_pass_through():
     v = np.array([-1.0, 0.0, 1.5, 2.0, 5.0, 4.99, 7.0], np.float32)
     bins = kiln.histogram_fixed_width_bins(v, [0.0, 5.0], nbins=5)
     np.testing.assert_array_equal(bins.numpy(), [0, 0, 1, 2, 4, 4, 4])
+    # Integers above 2^24 are binned exactly (in float64, not float32).
+    big = kiln.histogram_fixed_width_bins(kiln.constant([16777217], kiln.int64),
+                                          [16777216, 16777218], nbins=2)
+    assert big.numpy().tolist() == [1]
     assert bins.dtype == kiln.int32
     # tf.histogram_fixed_width counts what the bins index.
     np.testing.assert_array_equal(kiln.histogram_fixed_width(v, [0.0, 5.0], 5).numpy(),
@@ -167,3 +177,32 @@ def test_erfcinv_nextafter_approx_k_and_global_generator():
             kiln.random.set_global_generator(3)
     finally:
         kiln.random._global_generator = None
+
+
+def test_review_edges_variables_pass_through_kaiser():
+    v = kiln.Variable(np.array([6, 5], np.int32))
+    np.testing.assert_array_equal((~v).numpy(), [-7, -6])
+    np.testing.assert_array_equal((v & 3).numpy(), [2, 1])
+    np.testing.assert_array_equal((1 | v).numpy(), [7, 5])
+    np.testing.assert_array_equal((v << 1).numpy(), [12, 10])
+    np.testing.assert_array_equal((v >> 1).numpy(), [3, 2])
+    # Several arguments pass their gradients through one by one.
+    a, b = kiln.constant([0.4, 1.6]), kiln.constant([2.2])
+    with kiln.GradientTape() as tape:
+        tape.watch([a, b])
+        ra, rb = kiln.grad_pass_through(lambda p, q: (kiln.round(p), kiln.floor(q)))(a, b)
+        loss = kiln.reduce_sum(ra * 3.0) + kiln.reduce_sum(rb * 5.0)
+    ga, gb = tape.gradient(loss, [a, b])
+    np.testing.assert_array_equal(ra.numpy(), [0.0, 2.0])
+    np.testing.assert_array_equal(ga.numpy(), [3.0, 3.0])
+    np.testing.assert_array_equal(gb.numpy(), [5.0])
+    # A large beta (I0 overflows past 700) still gives the Kaiser window.
+    # (SciPy's own kaiser gives NaN there: the oracle is its scaled i0e.)
+    from scipy.special import i0e
+    half = 3.5
+    num = 800.0 * np.sqrt(1 - (np.arange(8) - half) ** 2 / half ** 2)
+    np.testing.assert_allclose(kiln.signal.kaiser_window(8, beta=800.0, dtype=kiln.float64)
+                               .numpy(), np.exp(num - 800.0) * i0e(num) / i0e(800.0),
+                               rtol=1e-12, atol=1e-300)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="must be even"):
+        kiln.signal.inverse_mdct(np.zeros((2, 5)))
