@@ -162,14 +162,14 @@ def Kiln_TruncatedNormalOp : Kiln_RandomOp<"truncated_normal",
 //===----------------------------------------------------------------------===//
 
 class Kiln_UnaryOp<string mnemonic, Type type, string formula,
-                   list<Trait> traits = []>
+                   list<Trait> traits = [], string example = "f32">
     : Kiln_Op<mnemonic, traits # [Pure, Elementwise, SameOperandsAndResultType,
                                   InferTypeOpInterface, Kiln_Differentiable,
                                   Kiln_OpenExtents]> {
   let summary = "Elementwise " # formula;
   let description = "Computes `" # formula # "` for every element; the "
       # "result has the operand's type.\n\n```mlir\n%y = kiln." # mnemonic
-      # " %x : tensor<2x3xf32>\n```\n";
+      # " %x : tensor<2x3x" # example # ">\n```\n";
   let arguments = (ins type:$operand);
   let results = (outs type:$result);
   let assemblyFormat = "$operand attr-dict `:` type($result)";
@@ -247,9 +247,9 @@ def Kiln_FloorOp : Kiln_UnaryOp<"floor", Kiln_FloatTensor, "floor(x)">;
 def Kiln_CeilOp : Kiln_UnaryOp<"ceil", Kiln_FloatTensor, "ceil(x)">;
 def Kiln_SquareOp : Kiln_UnaryOp<"square", Kiln_NumericTensor, "x * x">;
 def Kiln_ReciprocalOp : Kiln_UnaryOp<"reciprocal", Kiln_FloatTensor, "1 / x">;
-def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", Kiln_BoolTensor, "not x">;
+def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", Kiln_BoolTensor, "not x", [], "i1">;
 def Kiln_BitwiseNotOp : Kiln_UnaryOp<"bitwise_not", Kiln_IntTensor,
-                                     "~x, every bit flipped (-x - 1)">;
+                                     "~x, every bit flipped (-x - 1)", [], "i32">;
 def Kiln_StopGradientOp
     : Kiln_UnaryOp<"stop_gradient", Kiln_Tensor,
                    "x, whose gradient is zero (TF's tf.stop_gradient; it is "
@@ -300,14 +300,15 @@ def Kiln_KnownValueOp : Kiln_Op<"known_value",
 //===----------------------------------------------------------------------===//
 
 class Kiln_BinaryOp<string mnemonic, Type type, string formula,
-                    list<Trait> traits = []>
+                    list<Trait> traits = [], string example = "f32">
     : Kiln_InferOp<mnemonic, traits # [Kiln_Differentiable, Kiln_OpenExtents]> {
   let summary = "Elementwise " # formula # " with broadcasting";
   let description = "Computes `" # formula # "` elementwise after "
       # "broadcasting both operands to a common shape with NumPy's rules "
       # "(shapes align at the right; an extent of 1 stretches). Both operands "
       # "have the same element type.\n\n```mlir\n%z = kiln." # mnemonic
-      # " %x, %y : tensor<4x3xf32>, tensor<3xf32> -> tensor<4x3xf32>\n```\n";
+      # " %x, %y : tensor<4x3x" # example # ">, tensor<3x" # example
+      # "> -> tensor<4x3x" # example # ">\n```\n";
   let arguments = (ins type:$lhs, type:$rhs);
   let results = (outs type:$result);
   let assemblyFormat = [{
@@ -355,34 +356,35 @@ def Kiln_MinimumOp : Kiln_BinaryOp<"minimum", Kiln_NumericTensor,
                                    "min(x, y) (NaN if either is NaN)",
                                    [Commutative]>;
 def Kiln_LogicalAndOp : Kiln_BinaryOp<"logical_and", Kiln_BoolTensor,
-                                      "x and y", [Commutative]>;
+                                      "x and y", [Commutative], "i1">;
 def Kiln_LogicalOrOp : Kiln_BinaryOp<"logical_or", Kiln_BoolTensor, "x or y",
-                                     [Commutative]>;
+                                     [Commutative], "i1">;
 def Kiln_BitwiseAndOp : Kiln_BinaryOp<"bitwise_and", Kiln_IntTensor,
                                       "x & y, the bits set in both",
-                                      [Commutative]>;
+                                      [Commutative], "i32">;
 def Kiln_BitwiseOrOp : Kiln_BinaryOp<"bitwise_or", Kiln_IntTensor,
                                      "x | y, the bits set in either",
-                                     [Commutative]>;
+                                     [Commutative], "i32">;
 def Kiln_BitwiseXorOp : Kiln_BinaryOp<"bitwise_xor", Kiln_IntTensor,
                                       "x ^ y, the bits set in exactly one",
-                                      [Commutative]>;
+                                      [Commutative], "i32">;
 def Kiln_ShiftLeftOp : Kiln_BinaryOp<"shift_left", Kiln_IntTensor,
                                      "x << y: x times 2^y, wrapping; defined "
                                      "for every y: a shift amount outside "
                                      "[0, bit width) (negative included) "
-                                     "gives 0, as StableHLO's shift_left">;
+                                     "gives 0, as StableHLO's shift_left", [],
+                                     "i32">;
 def Kiln_ShiftRightArithmeticOp
     : Kiln_BinaryOp<"shift_right_arithmetic", Kiln_IntTensor,
                     "x >> y filling with the sign bit (floor(x / 2^y)); "
                     "a shift amount outside [0, bit width) (negative "
                     "included) gives -1 for negative x and 0 otherwise, as "
-                    "StableHLO's shift_right_arithmetic">;
+                    "StableHLO's shift_right_arithmetic", [], "i32">;
 def Kiln_ShiftRightLogicalOp
     : Kiln_BinaryOp<"shift_right_logical", Kiln_IntTensor,
                     "x >> y filling with zeros (x read as unsigned); a shift "
                     "amount outside [0, bit width) (negative included) gives "
-                    "0, as StableHLO's shift_right_logical">;
+                    "0, as StableHLO's shift_right_logical", [], "i32">;
 
 def Kiln_CompareOp : Kiln_InferOp<"compare", [Kiln_OpenExtents]> {
   let summary = "Elementwise comparison with broadcasting, giving i1";
