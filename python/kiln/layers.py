@@ -4249,6 +4249,21 @@ class _AugmentationLayer(_ImageLayer):
         return w * labels + (1.0 - w) * ops.gather(labels, perm)
 
 
+def _unit_factor(factor, layer, name, symmetric):
+    """A factor in [0, 1] as Keras reads it: a pair (sorted), or a number f
+    meaning (-f, f) when `symmetric`, else (0, f)."""
+    message = (f"{layer}: {name} must be a number or a pair of numbers in [0, 1], got "
+               f"{factor!r}")
+    if isinstance(factor, (list, tuple)):
+        if len(factor) != 2 or not all(0.0 <= float(f) <= 1.0 for f in factor):
+            raise ValueError(message)
+        return tuple(sorted(float(f) for f in factor))
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool) and \
+            0.0 <= float(factor) <= 1.0:
+        return (-float(factor) if symmetric else 0.0, float(factor))
+    raise ValueError(message)
+
+
 class Solarization(_AugmentationLayer):
     """Keras 3's Solarization: while training, each image (mapped from
     value_range to [0, 255]) gets an addition drawn from
@@ -4269,16 +4284,7 @@ class Solarization(_AugmentationLayer):
 
     @staticmethod
     def _factor(factor, name):
-        message = (f"Solarization: {name} must be a number or a pair of numbers in [0, 1], "
-                   f"got {factor!r}")
-        if isinstance(factor, (list, tuple)):
-            if len(factor) != 2 or not all(0.0 <= float(f) <= 1.0 for f in factor):
-                raise ValueError(message)
-            return tuple(sorted(float(f) for f in factor))
-        if isinstance(factor, (int, float)) and not isinstance(factor, bool) and \
-                0.0 <= float(factor) <= 1.0:
-            return (0.0, float(factor))
-        raise ValueError(message)
+        return _unit_factor(factor, "Solarization", name, symmetric=False)
 
     def _transform(self, x):
         add = _per_image_uniform(x, self.addition_factor[0], self.addition_factor[1] * 255.0,
@@ -4630,3 +4636,553 @@ class CutMix(_AugmentationLayer):
         mixed = _select(_rectangle(x, x0, x1, y0, y1), ops.gather(x, perm), x)
         kept = 1.0 - ops.reshape((x1 - x0) * (y1 - y0), [-1]) / float(w * h)
         return mixed, self._mix_labels(labels, perm, kept)
+
+
+# --- Geometric and composite augmentations --------------------------------
+#
+# Keras 3's RandomShear, RandomPerspective, RandomElasticTransform,
+# Equalization, RandAugment and AugMix, and Keras 2's RandomHeight and
+# RandomWidth (Keras 3 keeps those two only as legacy layers for tf.keras
+# code): Keras' arguments, defaults and formulas, each image's own draw from
+# Kiln's generator where Keras draws per image.
+
+def _image_draws(x, low, high, seed, dtype, extra=()):
+    """Numbers from [low, high), one per image ([batch] + extra)."""
+    shape = [math_ops.shape(x)[0]] + list(extra)
+    if low == high:
+        return math_ops.fill(shape, float(low), dtype)
+    return random.uniform(shape, low, high, dtype=dtype, seed=seed)
+
+
+def _coordinate_dtype(x):
+    """The type warps compute their coordinates in: float32 at least (as
+    kiln.image.transform and Keras' TensorFlow backend do)."""
+    return x.dtype if x.dtype == as_dtype("float64") else float32
+
+
+def _check_interpolation(what, interpolation, allowed=("nearest", "bilinear")):
+    if interpolation not in allowed:
+        raise ValueError(f"{what}: interpolation {interpolation!r} is not one of "
+                         f"{', '.join(repr(a) for a in allowed)}")
+
+
+def _keras_2_range(factor, what):
+    """Keras 2's RandomHeight / RandomWidth factor: a pair (lower, upper) as
+    given, a number f the range (-f, f); the size is scaled by 1 + a number
+    drawn from it."""
+    if isinstance(factor, (list, tuple)):
+        if len(factor) != 2:
+            raise ValueError(f"{what}: factor must be a number or a pair, got {factor!r}")
+        lower, upper = float(factor[0]), float(factor[1])
+    else:
+        lower, upper = -float(factor), float(factor)
+    if upper < lower:
+        raise ValueError(f"{what}: factor cannot have an upper bound less than the lower "
+                         f"bound, got factor={factor!r}")
+    if lower < -1.0 or upper < -1.0:
+        raise ValueError(f"{what}: factor must have values larger than -1, got "
+                         f"factor={factor!r}")
+    return lower, upper
+
+
+class _RandomResizeAxis(_AugmentationLayer):
+    """Keras 2's RandomHeight / RandomWidth: while training, the whole batch
+    resized along one axis to int(f * size), f drawn once per call from
+    [1 + lower, 1 + upper) (kiln.image.resize with `interpolation`, no
+    antialiasing, as tf.image.resize; at least 1 pixel); the other axis is
+    kept. The identity otherwise. The new size is a Python number drawn
+    when the layer runs eagerly; inside kiln.function (whose shapes are
+    fixed when it is traced) only a fixed factor (lower == upper) works, and
+    a drawn one is a ValueError."""
+    _axis = 1
+
+    def __init__(self, factor, interpolation="bilinear", seed=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        what = type(self).__name__
+        self.lower, self.upper = _keras_2_range(factor, what)
+        methods = [v for k, v in vars(image.ResizeMethod).items() if k.isupper()]
+        _check_interpolation(what, interpolation, methods)
+        self.factor, self.interpolation, self.seed = factor, interpolation, seed
+
+    def _transform(self, x):
+        from . import tracing
+        what = type(self).__name__
+        size = x.shape[self._axis]
+        low, high = 1.0 + self.lower, 1.0 + self.upper
+        if low == high:
+            f = np.float32(low)
+        elif tracing.current_trace() is not None:
+            raise ValueError(
+                f"{self.name}: {what} draws the output's {('height', 'width')[self._axis - 1]} "
+                "on each call, which a compiled kiln.function cannot give (its shapes are fixed "
+                "when it is traced); call the layer eagerly (e.g. in the input pipeline outside "
+                f"kiln.function) or give a fixed factor (lower == upper); factor={self.factor!r}")
+        else:
+            f = np.float32(random.uniform([], low, high, dtype=float32,
+                                          seed=self._next_seed()).numpy())
+        new = builtins.max(int(f * np.float32(size)), 1)     # (tf.cast: truncation)
+        target = [new, x.shape[2]] if self._axis == 1 else [x.shape[1], new]
+        return image.resize(x, target, method=self.interpolation)
+
+
+class RandomHeight(_RandomResizeAxis):
+    """Keras 2's RandomHeight (Keras 3: keras._legacy.layers): while
+    training, the batch's height scaled by a factor drawn once per call
+    from [1 + lower, 1 + upper) (`factor`: a number f is (-f, f), a pair
+    (lower, upper); values above -1), truncated to an integer, and the
+    images resized to it with `interpolation`; the identity otherwise.
+    Eager only when the factor is drawn (see _RandomResizeAxis)."""
+    _axis = 1
+
+
+class RandomWidth(_RandomResizeAxis):
+    """Keras 2's RandomWidth: as RandomHeight, along the width."""
+    _axis = 2
+
+
+def _affine_rows(x, rows, interpolation, fill_mode, fill_value):
+    """Images x [batch, h, w, c] under the transforms whose first 6 or 8
+    entries are `rows` ([batch] tensors): kiln.image.transform, Keras'
+    affine_transform."""
+    zero = rows[0] * 0.0
+    rows = list(rows) + [zero] * (8 - len(rows))
+    return image.transform(x, ops.stack(rows, axis=1), interpolation, fill_mode,
+                           float(fill_value))
+
+
+class RandomShear(_AugmentationLayer):
+    """Keras 3's RandomShear: while training, each image sheared about its
+    top-left corner by the projective matrix [[1, sx, 0], [sy, 1, 0]]
+    (output pixel (x, y) reads the input at (x + sx y, sy x + y)), sx
+    drawn per image from x_factor and sy from y_factor (each a number f:
+    (-f, f), as Keras' code reads it; a pair: (lower, upper) in [0, 1]),
+    both negated together with probability 1/2; `fill_mode` reflect, wrap,
+    constant (fill_value) or nearest, bilinear or nearest interpolation."""
+
+    def __init__(self, x_factor=0.0, y_factor=0.0, interpolation="bilinear", fill_mode="reflect",
+                 fill_value=0.0, data_format=None, seed=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.x_factor = self._factor(x_factor, "x_factor")
+        self.y_factor = self._factor(y_factor, "y_factor")
+        if fill_mode not in ("reflect", "wrap", "constant", "nearest"):
+            raise ValueError(f"RandomShear: fill_mode {fill_mode!r} is not one of 'reflect', "
+                             "'wrap', 'constant', 'nearest'")
+        _check_interpolation("RandomShear", interpolation)
+        self.interpolation, self.fill_mode = interpolation, fill_mode
+        self.fill_value, self.seed = float(fill_value), seed
+
+    @staticmethod
+    def _factor(factor, name):
+        return _unit_factor(factor, "RandomShear", name, symmetric=True)
+
+    def _transform(self, x):
+        dtype = _coordinate_dtype(x)
+        coin = _image_draws(x, 0.0, 1.0, self._next_seed(), dtype)
+        sign = 1.0 - 2.0 * ops.cast(ops.greater(coin, 0.5), dtype)     # (> 0.5: -1)
+        sy = _image_draws(x, *self.y_factor, self._next_seed(), dtype) * sign
+        sx = _image_draws(x, *self.x_factor, self._next_seed(), dtype) * sign
+        one, zero = sx * 0.0 + 1.0, sx * 0.0
+        return _affine_rows(x, [one, sx, zero, sy, one, zero], self.interpolation,
+                            self.fill_mode, self.fill_value)
+
+
+def _homography(end, h, w):
+    """The projective transforms (8 [batch] rows, kiln.image.transform's)
+    that take each quadrilateral end [batch, 4, 2] (the images' corners
+    (0, 0), (w-1, 0), (0, h-1), (w-1, h-1) moved) back onto those corners:
+    Keras' compute_homography_matrix(start=corners, end), in closed form
+    (Heckbert's square-to-quad map, inverted by its adjugate and scaled),
+    so an open batch needs no linear solve."""
+    x0, y0 = end[:, 0, 0], end[:, 0, 1]
+    x1, y1 = end[:, 1, 0], end[:, 1, 1]
+    x3, y3 = end[:, 2, 0], end[:, 2, 1]      # (the unit square's (0, 1))
+    x2, y2 = end[:, 3, 0], end[:, 3, 1]      # (its (1, 1))
+    sx, sy = x0 - x1 + x2 - x3, y0 - y1 + y2 - y3
+    dx1, dx2, dy1, dy2 = x1 - x2, x3 - x2, y1 - y2, y3 - y2
+    den = dx1 * dy2 - dx2 * dy1
+    g = (sx * dy2 - dx2 * sy) / den
+    k = (dx1 * sy - sx * dy1) / den
+    a, b, c = x1 - x0 + g * x1, x3 - x0 + k * x3, x0
+    d, e, f = y1 - y0 + g * y1, y3 - y0 + k * y3, y0
+    # (the adjugate of [[a, b, c], [d, e, f], [g, k, 1]], over its last entry)
+    last = a * e - b * d
+    sw, sh = float(w - 1) / last, float(h - 1) / last
+    return [(e - f * k) * sw, (c * k - b) * sw, (b * f - c * e) * sw,
+            (f * g - d) * sh, (a - c * g) * sh, (c * d - a * f) * sh,
+            (d * k - e * g) / last, (b * g - a * k) / last]
+
+
+class RandomPerspective(_AugmentationLayer):
+    """Keras 3's RandomPerspective: while training, with a probability
+    drawn per image from `factor` (a number f: [0, f], so the default 1.0
+    warps half the images on average), each image's corners (0, 0), (w-1,
+    0), (0, h-1), (w-1, h-1) are moved to corner + corner * d, d drawn per
+    corner and coordinate from [-scale / 2, scale / 2] (so, as in Keras,
+    the corner (0, 0) stays), and the image warped by the homography that
+    maps them (constant fill with fill_value; bilinear or nearest)."""
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_value=0.0,
+                 seed=None, data_format=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        self.factor = _keras_factor(factor, (0, 1), "RandomPerspective")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or \
+                not 0.0 <= float(scale) <= 1.0:
+            raise ValueError(f"RandomPerspective: scale must be a number in [0, 1], got "
+                             f"{scale!r}")
+        _check_interpolation("RandomPerspective", interpolation)
+        self.scale, self.interpolation = float(scale), interpolation
+        self.fill_value, self.seed = float(fill_value), seed
+
+    def _transform(self, x):
+        h, w = x.shape[1], x.shape[2]
+        dtype = _coordinate_dtype(x)
+        apply = self._chance(x, self.factor)                          # [batch, 1, 1, 1]
+        shift = _image_draws(x, -0.5 * self.scale, 0.5 * self.scale, self._next_seed(),
+                             dtype, (4, 2))
+        corners = constant(np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]],
+                                    np.float32).reshape(1, 4, 2), dtype)
+        end = corners + corners * shift
+        end = _select(ops.reshape(apply, [-1, 1, 1]), end, corners)
+        warped = _affine_rows(x, _homography(end, h, w), self.interpolation, "constant",
+                              self.fill_value)
+        return _select(apply, warped, x)
+
+
+def _tap_index(index, size, fill_mode):
+    """Integer sample positions (float tensors) outside [0, size) moved in
+    as Keras' map_coordinates (jax.scipy.ndimage's) does: constant and
+    nearest clamp (constant then reads the fill value), wrap is periodic,
+    mirror (c d c b | a b c d | c b a b), reflect (d c b a | a b c d | d c
+    b a)."""
+    def mirror(i, n):
+        s = float(n - 1)
+        if s == 0:
+            return i * 0.0
+        return ops.abs(ops.floormod(i + s, 2.0 * s) - s)
+    if fill_mode in ("constant", "nearest"):
+        return math_ops.clip_by_value(index, 0.0, float(size - 1))
+    if fill_mode == "wrap":
+        return ops.floormod(index, float(size))
+    if fill_mode == "mirror":
+        return mirror(index, size)
+    return math_ops.floor((mirror(2.0 * index + 1.0, 2 * size + 1) - 1.0) * 0.5)
+
+
+def _map_coordinates(x, ys, xs, order, fill_mode, fill_value):
+    """Images x [batch, h, w, c] read at (ys, xs) ([batch, h, w], input
+    pixel coordinates) as Keras' map_coordinates reads each channel: order
+    0 the nearest pixel (halves away from 0), order 1 bilinear; each tap's
+    position moved in by fill_mode on its own (constant: a tap outside
+    reads fill_value)."""
+    _, h, w, c = x.shape
+    flat = ops.reshape(x, [-1, c])
+    base = image._image_numbers(x) * (h * w)
+    if order == 0:     # (jax.lax.round: halves away from 0)
+        near = lambda v: _select(ops.less(v, 0.0), -math_ops.floor(0.5 - v),
+                                 math_ops.floor(v + 0.5))
+        taps_y, taps_x = [(near(ys), 1.0)], [(near(xs), 1.0)]
+    else:
+        y0, x0 = math_ops.floor(ys), math_ops.floor(xs)
+        taps_y = [(y0, 1.0 - (ys - y0)), (y0 + 1.0, ys - y0)]
+        taps_x = [(x0, 1.0 - (xs - x0)), (x0 + 1.0, xs - x0)]
+    out = None
+    for yi, wy in taps_y:
+        for xi, wx in taps_x:
+            row = ops.cast(_tap_index(yi, h, fill_mode), "int32")
+            col = ops.cast(_tap_index(xi, w, fill_mode), "int32")
+            values = ops.gather(flat, base + row * w + col)
+            if fill_mode == "constant":
+                inside = ops.logical_and(
+                    ops.logical_and(ops.greater_equal(yi, 0.0), ops.less(yi, float(h))),
+                    ops.logical_and(ops.greater_equal(xi, 0.0), ops.less(xi, float(w))))
+                values = _select(math_ops.expand_dims(inside, -1), values,
+                                 constant(float(fill_value), values.dtype))
+            weight = wy * wx
+            term = values * (math_ops.expand_dims(weight, -1) if isinstance(weight, Tensor)
+                             else weight)
+            out = term if out is None else out + term
+    return out
+
+
+class RandomElasticTransform(_AugmentationLayer):
+    """Keras 3's RandomElasticTransform: while training, with a probability
+    drawn per image from `factor` (a number f: [0, f]), each image
+    displaced pixel by pixel: a distortion d drawn once per call from
+    `scale` (a number s: [0, s]) gives sigma = 0.05 d min(h, w) and alpha =
+    0.1 d max(h, w); two fields of N(0, 1) sigma noise per image (across
+    and down) are blurred by a Gaussian of standard deviation sigma over
+    int(6 sigma) | 1 taps (zero padded) and scaled by alpha, and output
+    pixel (x, y) reads the input at (x + alpha dx, y + alpha dy) as Keras'
+    map_coordinates does (`fill_mode` reflect, mirror, wrap, nearest or
+    constant with fill_value; bilinear or nearest); the result clipped to
+    value_range. A factor or scale of 0 leaves the images as they are."""
+    _FILL_MODES = ("reflect", "mirror", "wrap", "nearest", "constant")
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_mode="reflect",
+                 fill_value=0.0, value_range=(0, 255), seed=None, data_format=None, name=None,
+                 **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        what = "RandomElasticTransform"
+        self.factor = _keras_factor(factor, (0, 1), what)
+        self.scale = _keras_factor(scale, (0, 1), what, "scale")
+        _check_interpolation(what, interpolation)
+        if fill_mode not in self._FILL_MODES:
+            raise ValueError(f"{what}: fill_mode {fill_mode!r} is not one of "
+                             f"{', '.join(repr(m) for m in self._FILL_MODES)}")
+        self.interpolation, self.fill_mode = interpolation, fill_mode
+        self.fill_value = float(fill_value)
+        self.value_range = _value_range(value_range, what)
+        self.seed = seed
+
+    @staticmethod
+    def _taps(sigma, size, dtype):
+        """The Gaussian's weights over `size` taps (a static size): those
+        within floor(3 sigma) of the centre (Keras' int(6 sigma) | 1 taps),
+        normalized; numbers for a number sigma, scalar tensors otherwise."""
+        offsets = np.arange(size) - (size - 1) / 2.0
+        if not isinstance(sigma, Tensor):
+            g = np.exp(-0.5 * (offsets / builtins.max(sigma, 1e-30)) ** 2)
+            g = np.where(np.abs(offsets) <= np.floor(3.0 * sigma), g, 0.0)
+            return [float(v) for v in g / g.sum()]
+        sigma = ops.maximum(sigma, 1e-30)
+        half = math_ops.floor(math_ops.floor(6.0 * sigma) * 0.5)
+        at = constant(offsets.astype(np.float32), dtype)
+        g = ops.exp(-0.5 * ops.square(at / sigma))
+        g = ops.where(ops.less_equal(ops.abs(at), half), g, g * 0.0)
+        g = g / ops.reduce_sum(g)
+        return [g[i] for i in range(size)]
+
+    def _transform(self, x):
+        if self.scale[1] == 0 or self.factor[1] == 0:
+            return x
+        h, w = x.shape[1], x.shape[2]
+        dtype = _coordinate_dtype(x)
+        apply = self._chance(x, self.factor)
+        low, high = self.scale
+        distortion = low if low == high else \
+            random.uniform([], low, high, dtype=dtype, seed=self._next_seed())
+        alpha = builtins.max(h, w) * (0.1 * distortion)        # (Keras' order)
+        sigma = builtins.min(h, w) * (0.05 * distortion)
+        # (the taps for the largest sigma the scale allows, or sigma's own)
+        most = np.float32(builtins.min(h, w) * np.float32(0.05 * high))
+        size = int(np.float32(6.0) * (most if isinstance(sigma, Tensor)
+                                      else np.float32(sigma))) | 1
+        noise = ops.concat([random.normal([math_ops.shape(x)[0], h, w, 1], dtype=dtype,
+                                          seed=self._next_seed()) for _ in range(2)],
+                           axis=-1) * sigma
+        taps = self._taps(sigma, size, dtype)
+        field = _filter_same(noise, taps, taps) * alpha                 # [batch, h, w, 2]
+        rows = constant(np.arange(h, dtype=np.float32).reshape(1, h, 1), dtype)
+        cols = constant(np.arange(w, dtype=np.float32).reshape(1, 1, w), dtype)
+        source = x if x.dtype == dtype else ops.cast(x, dtype)
+        moved = _map_coordinates(source, rows + field[..., 1], cols + field[..., 0],
+                                 ("nearest", "bilinear").index(self.interpolation),
+                                 self.fill_mode, self.fill_value)
+        y = _select(apply, ops.cast(moved, x.dtype), x)
+        return math_ops.clip_by_value(y, self.value_range[0], self.value_range[1])
+
+
+class Equalization(_AugmentationLayer):
+    """Keras 3's Equalization: while training, histogram equalization per
+    channel, the histogram taken over the whole batch as Keras takes it
+    (its transform_images sees the batch): the images mapped from
+    value_range to [0, 255], pixel v counted in bin int(v (bins - 1) /
+    255), each bin mapped through round((cdf - cdf_min) 255 / (cdf[-1] -
+    cdf_min)) (cdf_min the first nonzero count; a denominator of 0 taken
+    as 1), v read from bin int(v / 255 (bins - 1)), and mapped back; a
+    channel whose values all fall in one bin is kept. The identity
+    otherwise (Kiln's convention; Keras' layer also checks `training`)."""
+
+    def __init__(self, value_range=(0, 255), bins=256, data_format=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        if isinstance(bins, bool) or int(bins) != bins or int(bins) < 1:
+            raise ValueError(f"Equalization: bins must be a positive integer, got {bins!r}")
+        self.bins = int(bins)
+        self.value_range = _value_range(value_range, "Equalization", sort=True)
+
+    def _transform(self, x):
+        low, high = self.value_range
+        nbins, channels = self.bins, x.shape[-1]
+        scale = 255.0 / (high - low)
+        v = x * scale + (0.0 - low * scale)                   # (Keras' _scale_values)
+        v32 = v if v.dtype == float32 else ops.cast(v, float32)
+        scaled = v32 * float(nbins - 1) / 255.0
+        bins = ops.cast(math_ops.floor(math_ops.clip_by_value(scaled, 0.0, float(nbins - 1))),
+                        "int32")
+        offsets = constant(np.arange(channels, dtype=np.int32) * nbins)
+        hist = math_ops.unsorted_segment_sum(math_ops.ones_like(bins), bins + offsets,
+                                             channels * nbins)
+        hist = ops.reshape(hist, [channels, nbins])
+        filled = ops.reduce_sum(ops.cast(ops.greater(hist, 0), "int32"), axis=1)   # [c]
+        # (counts and the lookup table in float64, exact for any image size,
+        # as NumPy's integers and true division give them; the running sums
+        # as one product with a triangle of ones)
+        wide = as_dtype("float64")
+        cdf = ops.matmul(ops.cast(hist, wide), constant(np.triu(np.ones((nbins, nbins))), wide))
+        cdf_min = ops.reduce_min(ops.where(ops.greater(cdf, 0.0), cdf, cdf * 0.0 + 2.0 ** 60),
+                                 axis=1, keepdims=True)
+        den = cdf[:, -1:] - cdf_min
+        den = ops.where(ops.equal(den, 0.0), den * 0.0 + 1.0, den)
+        lut = math_ops.round((cdf - cdf_min) * 255.0 / den)
+        lut = ops.cast(math_ops.clip_by_value(lut, 0.0, 255.0), float32)
+        lookup = ops.cast(math_ops.clip_by_value(v32 / 255.0 * float(nbins - 1), 0.0,
+                                                 float(nbins - 1)), "int32")
+        equalized = ops.cast(ops.gather(ops.reshape(lut, [-1]), lookup + offsets), v.dtype)
+        y = _select(ops.less_equal(filled, 1), v, equalized)
+        back = (high - low) / 255.0
+        return y * back + (low - 0.0 * back)
+
+
+class _PolicyLayer(_AugmentationLayer):
+    """RandAugment and AugMix: Kiln's own augmentation layers made with the
+    arguments Keras gives its own (factor the parsed (lower, upper) range,
+    value_range, interpolation), each op one of them called with
+    training=True on the batch."""
+
+    def _make_ops(self, names):
+        lower, upper = self.factor
+        factor, vr = (lower, upper), self.value_range
+        common = dict(dtype=self.dtype_policy.name)
+        makers = {
+            "random_shear": lambda: RandomShear(factor, factor, self.interpolation, **common),
+            "random_translation": lambda: RandomTranslation(
+                factor, factor, interpolation=self.interpolation, **common),
+            "random_rotation": lambda: RandomRotation(
+                factor, interpolation=self.interpolation, **common),
+            "random_brightness": lambda: RandomBrightness(
+                factor, value_range=tuple(sorted(vr)), **common),
+            "random_color_degeneration": lambda: RandomColorDegeneration(
+                factor, value_range=vr, **common),
+            # (Kiln's RandomContrast clips to [0, 255]: it runs on the
+            # images mapped there, which is Keras' clip to value_range.)
+            "random_contrast": lambda: RandomContrast(factor, **common),
+            "random_sharpness": lambda: RandomSharpness(factor, value_range=vr, **common),
+            "random_posterization": lambda: RandomPosterization(
+                builtins.max(1, int(8 * upper)), value_range=vr, **common),
+            "solarization": lambda: Solarization(factor, factor, value_range=vr, **common),
+            "auto_contrast": lambda: AutoContrast(value_range=vr, dtype=common["dtype"]),
+            "equalization": lambda: Equalization(value_range=vr, dtype=common["dtype"]),
+        }
+        for i, key in enumerate(names):
+            # (Keras' sub-layers draw from the outer layer's seed generator:
+            # with a seed, each op here gets its own seed made from it, so
+            # no two ops repeat each other's numbers.)
+            common["seed"] = None if self.seed is None else int(self.seed) + 7919 * (i + 1)
+            setattr(self, key, makers[key]())
+        self._op_names = tuple(names)
+
+    def _apply(self, key, x):
+        layer = getattr(self, key)
+        if key == "random_contrast":
+            vr = self.value_range
+            return _rescale(layer(_rescale(x, vr, (0.0, 255.0)), training=True),
+                            (0.0, 255.0), vr)
+        return layer(x, training=True)
+
+    def _one_of(self, x, index, identity=False):
+        """The op number `index` (a scalar int32 tensor) applied to x; with
+        `identity`, the index one past the ops leaves x as it is."""
+        branches = [functools.partial(self._apply, key, x) for key in self._op_names]
+        if identity:
+            branches.append(lambda: x)
+        return control_flow.switch_case(index, branches)
+
+
+class RandAugment(_PolicyLayer):
+    """Keras 3's RandAugment: while training, num_ops times, one op drawn
+    per call (the same for the whole batch) from RandomShear,
+    RandomTranslation, RandomRotation, RandomBrightness,
+    RandomColorDegeneration, RandomContrast, RandomSharpness,
+    RandomPosterization, Solarization, AutoContrast and Equalization, each
+    made as Keras makes it from `factor` (a number f: the range [0, f]),
+    value_range and interpolation, and drawing its own parameters per
+    image. (Keras draws each op's parameters once per call, so an op picked
+    twice repeats them; Kiln draws them again.)"""
+    _OPS = ("random_shear", "random_translation", "random_rotation", "random_brightness",
+            "random_color_degeneration", "random_contrast", "random_sharpness",
+            "random_posterization", "solarization", "auto_contrast", "equalization")
+
+    def __init__(self, value_range=(0, 255), num_ops=2, factor=0.5, interpolation="bilinear",
+                 seed=None, data_format=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        what = "RandAugment"
+        self.value_range = _value_range(value_range, what)
+        if isinstance(num_ops, bool) or int(num_ops) != num_ops or int(num_ops) < 0:
+            raise ValueError(f"{what}: num_ops must be a non-negative integer, got {num_ops!r}")
+        self.num_ops = int(num_ops)
+        self.factor = _keras_factor(factor, (0, 1), what)
+        _check_interpolation(what, interpolation)
+        self.interpolation, self.seed = interpolation, seed
+        self._make_ops(self._OPS)
+
+    def _transform(self, x):
+        if self.num_ops == 0:
+            return x
+
+        def step(i, y):        # (compiled: one loop, its body traced once)
+            pick = random.uniform([], 0, len(self._OPS), dtype="int32",
+                                  seed=self._next_seed())
+            return self._one_of(y, pick)
+        return control_flow.for_loop(self.num_ops, step, x)
+
+
+class AugMix(_PolicyLayer):
+    """Keras 3's AugMix: while training, num_chains chains, each of
+    chain_depth steps that apply an op drawn per step (the same for the
+    whole batch) from RandomShear, RandomTranslation, RandomRotation,
+    RandomPosterization, Solarization, AutoContrast, Equalization and,
+    with all_ops, RandomBrightness, RandomColorDegeneration, RandomContrast
+    and RandomSharpness, or nothing (each choice equally likely), each op
+    made as Keras makes it from `factor` (a number f: [0, f]) and drawing
+    its own parameters per image; the chains mixed with Dirichlet(alpha)
+    weights, and the result w * images + (1 - w) * mix with w drawn from
+    Beta(alpha, alpha) (both once per call), clipped to value_range."""
+    _ALL = ("random_shear", "random_translation", "random_rotation", "random_posterization",
+            "solarization", "auto_contrast", "equalization", "random_brightness",
+            "random_color_degeneration", "random_contrast", "random_sharpness")
+
+    def __init__(self, value_range=(0, 255), num_chains=3, chain_depth=3, factor=0.3,
+                 alpha=1.0, all_ops=True, interpolation="bilinear", seed=None,
+                 data_format=None, name=None, **kwargs):
+        super().__init__(name, data_format=data_format, **kwargs)
+        what = "AugMix"
+        self.value_range = _value_range(value_range, what)
+        for label, value in (("num_chains", num_chains), ("chain_depth", chain_depth)):
+            if isinstance(value, bool) or int(value) != value or int(value) < 1:
+                raise ValueError(f"{what}: {label} must be a positive integer, got {value!r}")
+        self.num_chains, self.chain_depth = int(num_chains), int(chain_depth)
+        self.factor = _keras_factor(factor, (0, 1), what)
+        self.alpha = float(alpha)
+        if not self.alpha > 0.0:
+            raise ValueError(f"{what}: alpha must be positive, got {alpha!r}")
+        _check_interpolation(what, interpolation)
+        self.all_ops, self.interpolation, self.seed = bool(all_ops), interpolation, seed
+        self._make_ops(self._ALL if self.all_ops else self._ALL[:7])
+
+    @staticmethod
+    def _normalized(g):
+        """Gamma(alpha) draws as weights summing to 1 (Dirichlet(alpha));
+        all underflowing to 0 (a tiny alpha) gives equal weights."""
+        total = ops.reduce_sum(g)
+        positive = ops.greater(total, 0.0)
+        return ops.where(positive, g / ops.where(positive, total, total * 0.0 + 1.0),
+                         g * 0.0 + 1.0 / g.shape[0])
+
+    def _transform(self, x):
+        # (one draw for the Dirichlet weights and the Beta: G1 / (G1 + G2))
+        n = self.num_chains
+        g = random.gamma([n + 2], self.alpha, dtype=float32, seed=self._next_seed())
+        chain_weights = ops.cast(self._normalized(g[:n]), x.dtype)
+        w = ops.cast(self._normalized(g[n:])[0], x.dtype)
+
+        def step(i, y):
+            pick = random.uniform([], 0, len(self._op_names) + 1, dtype="int32",
+                                  seed=self._next_seed())
+            return self._one_of(y, pick, identity=True)
+
+        def chain(c, mixed):   # (compiled: two loops, the body traced once)
+            y = control_flow.for_loop(self.chain_depth, step, x)
+            return mixed + y * ops.gather(chain_weights, c)
+        mixed = control_flow.for_loop(self.num_chains, chain, math_ops.zeros_like(x))
+        out = w * x + (1.0 - w) * mixed
+        return math_ops.clip_by_value(out, self.value_range[0], self.value_range[1])
