@@ -1178,6 +1178,11 @@ class Model(Layer):
             shape = getattr(inputs, "shape", None)
             if shape is not None:
                 self._build_input_shape = tuple(shape)
+                dtype = getattr(inputs, "dtype", None)
+                if dtype is not None and not isinstance(inputs, np.ndarray):
+                    self._build_input_dtype = as_dtype(dtype).name
+                elif isinstance(inputs, np.ndarray) and inputs.dtype.kind in "iub":
+                    self._build_input_dtype = as_dtype(inputs.dtype).name
         self.built = True
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
@@ -2396,6 +2401,24 @@ class CategoryEncoding(Layer):
         return _encode_categories(ids, self.num_tokens, self.output_mode, self.compute_dtype)
 
 
+def _lower_bound(keys, tokens):
+    """For each token, the position of the first of the sorted `keys`
+    (NumPy int64) not below it: a binary search of ceil(log2(n + 1))
+    gather-and-compare steps, memory linear in the tokens."""
+    table = constant(keys)
+    lo = math_ops.zeros_like(tokens)
+    hi = lo + len(keys)
+    for _ in range(builtins.max(1, int(np.ceil(np.log2(len(keys) + 1))))):
+        active = ops.less(lo, hi)
+        mid = (lo + hi) >> 1
+        right = ops.logical_and(active, ops.less(
+            ops.gather(table, ops.minimum(mid, len(keys) - 1)), tokens))
+        left = ops.logical_and(active, ops.logical_not(right))
+        lo = ops.where(right, mid + 1, lo)
+        hi = ops.where(left, mid, hi)
+    return lo
+
+
 class IntegerLookup(Layer):
     """Integer tokens to vocabulary indices (Keras 3's IntegerLookup): the
     indices are [mask (with mask_token, in "int" mode)] + num_oov_indices
@@ -2448,6 +2471,8 @@ class IntegerLookup(Layer):
         self.pad_to_max_tokens = bool(pad_to_max_tokens)
         self.vocabulary, self.idf_weights = None, None
         self._tokens, self._idf = None, None
+        # (As Keras: a vocabulary given to the constructor is not adapted.)
+        self._has_input_vocabulary = vocabulary is not None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
         elif output_mode == "tf_idf" and idf_weights is not None:
@@ -2512,6 +2537,7 @@ class IntegerLookup(Layer):
                                           weights])
             self._set_idf(weights)
             self.idf_weights = weights[self._token_start():].tolist()
+        self._record_vocabulary()
 
     def _set_idf(self, weights):
         if self.pad_to_max_tokens:
@@ -2523,6 +2549,8 @@ class IntegerLookup(Layer):
         down), without the mask and OOV tokens, cut to max_tokens; with
         tf_idf also log(1 + documents / (1 + documents with the token)),
         each row a document (a flat array: each token its own)."""
+        if self._has_input_vocabulary:
+            raise ValueError(f"{self.name}: cannot adapt a layer given its vocabulary")
         from .data import Dataset
         if isinstance(data, Dataset):
             # (Keras: a flat batch is one document, a scalar one token)
@@ -2555,6 +2583,20 @@ class IntegerLookup(Layer):
             idf = np.log(1 + total / (1 + np.array([documents[t] for t in self.vocabulary],
                                                    np.float64)))
             self._set_idf(np.concatenate([np.full(self._token_start(), idf.mean()), idf]))
+        self._record_vocabulary()
+
+    def _record_vocabulary(self):
+        """Notes the vocabulary (and idf weights) the layer has now, adapted
+        or read from a file, as its arguments: what get_config and
+        model.save write."""
+        arguments = self.__dict__.get("_init_arguments")
+        if arguments is None:
+            return
+        arguments["vocabulary"] = list(self.vocabulary)
+        if self.output_mode == "tf_idf" and self._idf is not None:
+            start = self._token_start()
+            arguments["idf_weights"] = [float(w) for w in
+                                        self._idf[start:start + len(self.vocabulary)]]
 
     def get_vocabulary(self, include_special_tokens=True):
         tokens = list(self.vocabulary or [])
@@ -2582,10 +2624,8 @@ class IntegerLookup(Layer):
         order = np.argsort(self._tokens, kind="stable")
         keys = self._tokens[order]
         index = (order + self._token_start()).astype(np.int64)
-        flat = ops.reshape(x, [1, -1])
-        at = math_ops.searchsorted(constant(keys.reshape(1, -1)), flat, out_type="int64")
-        at = ops.minimum(ops.reshape(at, [-1]), len(keys) - 1)
         tokens = ops.reshape(x, [-1])
+        at = ops.minimum(_lower_bound(keys, tokens), len(keys) - 1)
         if self.num_oov_indices > 1:
             oov = math_ops.floormod(tokens, self.num_oov_indices) + self._oov_start()
         else:
@@ -2593,14 +2633,15 @@ class IntegerLookup(Layer):
                                                   else -1)
         found = ops.equal(ops.gather(constant(keys), at), tokens)
         ids = ops.where(found, ops.gather(constant(index), at), oov)
-        if self.num_oov_indices == 0:
-            ops._check_at_run_time(
-                math_ops.reduce_all(found),
-                f"{self.name}: with num_oov_indices=0 every token must be in the "
-                "vocabulary (set num_oov_indices=1 for unknown ones)")
+        masked = None
         if self.mask_token is not None:
             masked = ops.equal(tokens, self.mask_token)
             ids = ops.where(masked, 0 if self.output_mode == "int" else -1, ids)
+        if self.num_oov_indices == 0:
+            ops._check_at_run_time(
+                math_ops.reduce_all(found if masked is None else ops.logical_or(found, masked)),
+                f"{self.name}: with num_oov_indices=0 every token must be in the "
+                "vocabulary (set num_oov_indices=1 for unknown ones)")
         ids = math_ops.reshape(ids, math_ops.shape(x))
         if self.output_mode == "int":
             return ids
@@ -2635,9 +2676,10 @@ class IntegerLookup(Layer):
             known[0] = self.mask_token
         inside = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, len(known)))
         safe = ops.where(inside, ids, 0)
-        return ops.where(inside, ops.gather(constant(known), safe),
-                         constant(np.int64(self.oov_token if self.oov_token is not None
-                                           else -1)))
+        tokens = ops.where(inside, ops.gather(constant(known), safe),
+                           constant(np.int64(self.oov_token if self.oov_token is not None
+                                             else -1)))
+        return ops.cast(tokens, self.vocabulary_dtype)
 
 
 def _crop_to_aspect(x, height, width):

@@ -25,6 +25,8 @@ import zipfile
 import numpy as np
 
 from . import activations, errors
+from .dtypes import as_dtype
+from .tensor import convert_to_tensor
 
 _FORMAT = "kiln-keras-1"
 
@@ -368,6 +370,7 @@ def _model_config(model):
                              "its first layer input_shape)")
         return {"kind": "sequential", "name": model.name,
                 "input_shape": [None if d is None else int(d) for d in shape[1:]],
+                "input_dtype": model.__dict__.get("_build_input_dtype", "float32"),
                 "layers": [_layer_config(layer) for layer in model.layers]}
     layers = model.functional_layers
     index = {id(layer): i for i, layer in enumerate(layers)}
@@ -408,7 +411,9 @@ def _build_model(spec, custom):
     if spec["kind"] == "sequential":
         model = Sequential(layers, name=spec["name"])
         shape = tuple(1 if d is None else d for d in spec["input_shape"])
-        model(np.zeros((1,) + shape, np.float32))   # (builds the weights)
+        dtype = as_dtype(spec.get("input_dtype", "float32"))
+        # (builds the weights; integer inputs, token ids, stay integers)
+        model(convert_to_tensor(np.zeros((1,) + shape, dtype.as_numpy_dtype), dtype))
         return model
     inputs = [Input(shape=tuple(i["shape"]), dtype=i["dtype"]) for i in spec["inputs"]]
     results = []

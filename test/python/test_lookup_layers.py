@@ -135,3 +135,30 @@ def test_in_a_model_with_fit():
     model.compile(optimizer="adam", loss="binary_crossentropy")
     history = model.fit(tokens.astype(np.int32), y, epochs=3, batch_size=16, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_review_cases(tmp_path):
+    # A mask token with num_oov_indices=0 is not an unknown token (Keras
+    # masks before its check).
+    strict = layers.IntegerLookup(vocabulary=[12, 36], mask_token=0, num_oov_indices=0)
+    np.testing.assert_array_equal(strict(np.array([0, 12, 36])).numpy(), [0, 1, 2])
+    # A large vocabulary: a binary search, not a token-by-entry comparison.
+    vocab = RNG.permutation(np.arange(0, 300000, 3))            # 100000 tokens
+    tokens = RNG.integers(-5, 300005, size=(64, 512))
+    big = layers.IntegerLookup(vocabulary=vocab)
+    position = {int(t): i + 1 for i, t in enumerate(vocab)}
+    want = np.vectorize(lambda t: position.get(int(t), 0))(tokens)
+    np.testing.assert_array_equal(big(tokens).numpy(), want)
+    # Adapted vocabularies and idf weights survive model.save / load_model;
+    # a layer given its vocabulary is not adapted.
+    docs = np.array([[1, 2, 2], [2, 3, 3], [1, 1, 1]])
+    lookup = layers.IntegerLookup(output_mode="tf_idf")
+    lookup.adapt(docs)
+    model = kiln.Sequential([kiln.Input((3,), dtype="int64"), lookup])
+    model.save(tmp_path / "lookup.keras")
+    loaded = kiln.keras.models.load_model(tmp_path / "lookup.keras")
+    np.testing.assert_allclose(loaded(docs).numpy(), model(docs).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="cannot adapt"):
+        layers.IntegerLookup(vocabulary=[1, 2]).adapt(docs)
+    inverse = layers.IntegerLookup(vocabulary=[7, 9], invert=True, vocabulary_dtype="int32")
+    assert inverse(np.array([1, 2])).dtype == kiln.int32
