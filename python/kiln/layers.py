@@ -1192,15 +1192,50 @@ class Model(Layer):
         self._output_shape = getattr(out, "shape", None)
         return out
 
-    def predict(self, x, batch_size=32, verbose=0):
-        """Runs the model over `x` in batches; returns a NumPy array."""
-        if isinstance(x, Tensor):
-            x = x.numpy()
-        x = np.asarray(x)
-        batch_size = int(batch_size or 32)
-        outs = [np.asarray(self(x[i:i + batch_size]))
-                for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.zeros((0,))
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs over `x` as NumPy arrays (Keras' predict): x an
+        array or tensor, a list or dict of them for several inputs (in
+        batches of batch_size, 32 by default), or a kiln.data.Dataset or
+        keras.utils.PyDataset of batches (of x, or (x, y[, w]) whose y and w
+        are ignored); `steps` batches at most. Several outputs give a list
+        (or dict) of arrays."""
+        from .data import Dataset
+        if hasattr(x, "_as_kiln_dataset"):
+            x = x._as_kiln_dataset(False)
+        if isinstance(x, Dataset):
+            batches = (b[0] if isinstance(b, tuple) else b for b in x)
+        else:
+            def host(v):
+                return np.asarray(v.numpy() if isinstance(v, Tensor) else v)
+            if isinstance(x, dict):
+                data = {k: host(v) for k, v in x.items()}
+                count = len(next(iter(data.values())))
+                take = lambda i, j: {k: v[i:j] for k, v in data.items()}
+            elif isinstance(x, (list, tuple)) and \
+                    len(getattr(self, "_functional_inputs", None) or []) > 1:
+                data = [host(v) for v in x]                   # (several inputs)
+                count = len(data[0])
+                take = lambda i, j: [v[i:j] for v in data]
+            else:
+                data = host(x)
+                count = len(data)
+                take = lambda i, j: data[i:j]
+            size = int(batch_size or 32)
+            batches = (take(i, i + size) for i in range(0, count, size))
+        outs = []
+        for k, batch in enumerate(batches):
+            if steps is not None and k >= int(steps):
+                break
+            outs.append(self(batch))
+        if not outs:
+            return np.zeros((0,))
+        first = outs[0]
+        if isinstance(first, dict):
+            return {key: np.concatenate([np.asarray(o[key]) for o in outs]) for key in first}
+        if isinstance(first, (list, tuple)):
+            return [np.concatenate([np.asarray(o[i]) for o in outs])
+                    for i in range(len(first))]
+        return np.concatenate([np.asarray(o) for o in outs])
 
     # The Keras training loop (kiln.training).
     def compile(self, optimizer="rmsprop", loss=None, metrics=None,

@@ -521,3 +521,37 @@ def test_progbar_logger_is_the_progress_display(capsys):
     assert silent.getvalue() == ""
     with pytest.raises(ValueError, match="count_mode"):
         kiln.callbacks.ProgbarLogger(count_mode="samples")
+
+
+def test_predict_on_datasets_several_inputs_and_outputs():
+    # predict takes a Dataset of x or (x, y) batches, a PyDataset, dicts or
+    # lists for several inputs, and gives a list for several outputs, each
+    # equal to calling the model on the whole array.
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(37, 3)).astype(np.float32)
+    model = kiln.Sequential([kiln.Input((3,)), kiln.layers.Dense(2)])
+    want = model(x).numpy()
+    ds = kiln.data.Dataset.from_tensor_slices(x).batch(8)
+    np.testing.assert_allclose(model.predict(ds), want, rtol=1e-6)
+    pairs = kiln.data.Dataset.from_tensor_slices((x, np.zeros(37))).batch(10)
+    np.testing.assert_allclose(model.predict(pairs, verbose=0), want, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(pairs, steps=2), want[:20], rtol=1e-6)
+
+    class Batches(kiln.keras.utils.PyDataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return x[10 * i:10 * i + 10]
+    np.testing.assert_allclose(model.predict(Batches()), want, rtol=1e-6)
+    a, b = kiln.Input((3,), name="a"), kiln.Input((2,), name="b")
+    joined = kiln.layers.Concatenate()([a, b])
+    two = kiln.Model([a, b], [kiln.layers.Dense(1)(joined), kiln.layers.Dense(4)(joined)])
+    y = rng.normal(size=(37, 2)).astype(np.float32)
+    out = two.predict([x, y], batch_size=16)
+    full = two([x, y])
+    assert isinstance(out, list) and [o.shape for o in out] == [(37, 1), (37, 4)]
+    for o, f in zip(out, full):
+        np.testing.assert_allclose(o, f.numpy(), rtol=1e-6)
+    # A single input given as nested Python lists is one input.
+    np.testing.assert_allclose(model.predict(x[:3].tolist()), want[:3], rtol=1e-6)
