@@ -1041,7 +1041,10 @@ class Model(Layer):
     def _init_functional(self, inputs, outputs):
         """A model that replays the layer calls leading from `inputs`
         (kiln.Input tensors) to `outputs`."""
-        self._functional_inputs = _flatten_keras(inputs)
+        # (Inputs given as a dict are called with a dict of the same keys.)
+        self._functional_input_names = list(inputs) if isinstance(inputs, dict) else None
+        self._functional_inputs = [inputs[k] for k in inputs] if isinstance(inputs, dict) \
+            else _flatten_keras(inputs)
         self._functional_outputs = outputs
         order, seen = [], set()
 
@@ -1072,6 +1075,14 @@ class Model(Layer):
         self.built = True
 
     def _run_functional(self, inputs, training):
+        names = self.__dict__.get("_functional_input_names")
+        if isinstance(inputs, dict):
+            if names is None or set(inputs) != set(names):
+                raise ValueError(
+                    f"{self.name} was called with a dict of inputs {sorted(inputs)}; it "
+                    + ("takes " + str(sorted(names)) if names is not None else
+                       "was built from a list of inputs: pass a list"))
+            inputs = [inputs[k] for k in names]
         given = _flatten_keras(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(given) != len(self._functional_inputs):
             raise ValueError(f"{self.name} takes {len(self._functional_inputs)} inputs, "

@@ -399,6 +399,7 @@ def _model_config(model):
     return {"kind": "functional", "name": model.name,
             "inputs": [{"shape": [None if d is None else int(d) for d in t.shape[1:]],
                         "dtype": t.dtype.name} for t in inputs],
+            "input_names": model.__dict__.get("_functional_input_names"),
             "layers": [_layer_config(layer) for layer in layers],
             "calls": calls,
             "outputs": ref(outputs, "the outputs"),
@@ -433,6 +434,9 @@ def _build_model(spec, custom):
         results.append(layer(resolve(call["inputs"]), *[resolve(a) for a in call["args"]],
                              **{k: resolve(v) for k, v in call["kwargs"].items()}))
     outputs = resolve(spec["outputs"])
+    names = spec.get("input_names")
+    if names:
+        return Model(dict(zip(names, inputs)), outputs, name=spec["name"])
     return Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=spec["name"])
 
 

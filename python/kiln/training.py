@@ -128,7 +128,34 @@ def _total_loss(model, y, pred, weights=None):
 def _track_loss(model, loss, x):
     """The epoch's loss is the mean over examples, as Keras reports it: each
     batch's mean loss weighted by its size."""
-    model._loss_tracker.update_state(loss, sample_weight=float(x.shape[0]))
+    first = _first_leaf(x)
+    model._loss_tracker.update_state(loss, sample_weight=float(first.shape[0]))
+
+
+def _first_leaf(x):
+    """The first tensor of x (several inputs: a list or dict of them)."""
+    if isinstance(x, dict):
+        return _first_leaf(next(iter(x.values())))
+    if isinstance(x, (list, tuple)):
+        return _first_leaf(x[0])
+    return x
+
+
+def _several(x):
+    """Whether x holds several inputs (a dict, or a list or tuple of
+    arrays or tensors) rather than one array written as nested lists."""
+    return isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) > 0 and
+                                   all(isinstance(v, (Tensor, np.ndarray, dict))
+                                       for v in x))
+
+
+def _inputs_structure(x, fn):
+    """fn over each input of x, keeping a list/tuple/dict of several."""
+    if isinstance(x, dict):
+        return {k: _inputs_structure(v, fn) for k, v in x.items()}
+    if _several(x):
+        return [_inputs_structure(v, fn) for v in x]
+    return fn(x)
 
 
 def _update_metrics(model, y, pred):
@@ -187,13 +214,42 @@ def _reset(model):
 
 
 def _as_array(value, what):
+    """NumPy arrays of the data: one array, or a list or dict of them for a
+    model with several inputs (the same number of samples each)."""
+    if isinstance(value, _Inputs):
+        return value
+    if _several(value):
+        arrays = _inputs_structure(value, lambda v: np.asarray(
+            v.numpy() if isinstance(v, Tensor) else v))
+        counts = {len(a) for a in _leaf_list(arrays)}
+        if len(counts) != 1:
+            raise ValueError(f"{what}: the inputs have different numbers of samples: "
+                             f"{sorted(counts)}")
+        return _Inputs(arrays)
     if isinstance(value, Tensor):
         return value.numpy()
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (Tensor, np.ndarray)):
-        raise errors.UnimplementedError(
-            f"{what}: models with several inputs or outputs are not supported "
-            "by fit/evaluate yet", errors.user_location())
     return np.asarray(value)
+
+
+def _leaf_list(x):
+    if isinstance(x, dict):
+        return [leaf for v in x.values() for leaf in _leaf_list(v)]
+    if isinstance(x, list):
+        return [leaf for v in x for leaf in _leaf_list(v)]
+    return [x]
+
+
+class _Inputs:
+    """Several inputs' arrays (a list or dict), sliced together."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __len__(self):
+        return len(_leaf_list(self.arrays)[0])
+
+    def __getitem__(self, index):
+        return _inputs_structure(self.arrays, lambda a: a[index])
 
 
 def _class_weights(class_weight, what):
@@ -238,6 +294,10 @@ class _Batches:
         if y is None:
             raise ValueError(f"{what}: y is missing")
         self.x, self.y = _as_array(x, what), _as_array(y, what)
+        if isinstance(self.y, _Inputs):
+            raise errors.UnimplementedError(
+                f"{what}: models with several outputs (a list or dict of targets) are not "
+                "supported yet", errors.user_location())
         if len(self.x) != len(self.y):
             raise ValueError(f"{what}: x has {len(self.x)} samples but y has "
                              f"{len(self.y)}")
@@ -392,8 +452,15 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
 
 
 def _step_arguments(x, y, w):
-    """A step's tensors: (x, y), and the weights when there are some."""
-    args = [convert_to_tensor(x), convert_to_tensor(y)]
+    """A step's tensors: (x, y), and the weights when there are some; x
+    may hold several inputs (a list or dict of tensors)."""
+    if isinstance(x, _Inputs):
+        x = x.arrays
+    if isinstance(y, _Inputs):
+        raise errors.UnimplementedError(
+            "train_on_batch/test_on_batch: models with several outputs (a list or dict "
+            "of targets) are not supported yet", errors.user_location())
+    args = [_inputs_structure(x, convert_to_tensor), convert_to_tensor(y)]
     if w is not None:
         args.append(convert_to_tensor(w))
     return args

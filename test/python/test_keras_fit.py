@@ -555,3 +555,54 @@ def test_predict_on_datasets_several_inputs_and_outputs():
         np.testing.assert_allclose(o, f.numpy(), rtol=1e-6)
     # A single input given as nested Python lists is one input.
     np.testing.assert_allclose(model.predict(x[:3].tolist()), want[:3], rtol=1e-6)
+
+
+def test_fit_with_several_inputs_lists_and_dicts(tmp_path):
+    # Two inputs concatenated into a Dense train exactly as one input of
+    # the concatenated features (same weights, plain SGD, no shuffling):
+    # given as a list or dict of arrays, or a Dataset of them.
+    rng = np.random.default_rng(13)
+    a, b = rng.normal(size=(48, 2)).astype(np.float32), rng.normal(size=(48, 3)).astype(np.float32)
+    y = (a.sum(axis=1, keepdims=True) - b[:, :1]).astype(np.float32)
+
+    def single():
+        kiln.random.set_seed(3)
+        m = kiln.Sequential([kiln.Input((5,)), kiln.layers.Dense(1)])
+        m.compile(optimizer="sgd", loss="mse")
+        return m
+
+    def double(as_dict):
+        kiln.random.set_seed(3)
+        ia, ib = kiln.Input((2,), name="a"), kiln.Input((3,), name="b")
+        out = kiln.layers.Dense(1)(kiln.layers.Concatenate()([ia, ib]))
+        m = kiln.Model({"a": ia, "b": ib} if as_dict else [ia, ib], out)
+        m.compile(optimizer="sgd", loss="mse")
+        return m
+    reference = single()
+    reference.fit(np.concatenate([a, b], axis=1), y, batch_size=8, epochs=2, shuffle=False,
+                  verbose=0)
+    runs = []
+    listed = double(False)
+    listed.fit([a, b], y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    runs.append(listed)
+    keyed = double(True)
+    keyed.fit({"b": b, "a": a}, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    runs.append(keyed)
+    from_ds = double(True)
+    ds = kiln.data.Dataset.from_tensor_slices(({"a": a, "b": b}, y)).batch(8)
+    from_ds.fit(ds, epochs=2, verbose=0)
+    runs.append(from_ds)
+    for m in runs:
+        for u, v in zip(m.get_weights(), reference.get_weights()):
+            np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keyed.evaluate({"a": a, "b": b}, y, verbose=0),
+                               reference.evaluate(np.concatenate([a, b], axis=1), y,
+                                                  verbose=0), rtol=1e-5)
+    listed.fit([a, b], y, validation_split=0.25, epochs=1, verbose=0)
+    keyed.save(tmp_path / "dict.keras")
+    loaded = kiln.keras.models.load_model(tmp_path / "dict.keras")
+    np.testing.assert_allclose(loaded.predict({"a": a, "b": b}), keyed.predict(ds), rtol=1e-6)
+    with pytest.raises(ValueError, match="takes \\['a', 'b'\\]"):
+        keyed({"a": a})
+    with pytest.raises(kiln.errors.UnimplementedError, match="several outputs"):
+        listed.fit([a, b], [y, y], verbose=0)
