@@ -1249,9 +1249,9 @@ class Model(Layer):
         return np.concatenate([np.asarray(o) for o in outs])
 
     # The Keras training loop (kiln.training).
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None,
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 run_eagerly=False):
-        training.compile(self, optimizer, loss, metrics, run_eagerly)
+        training.compile(self, optimizer, loss, metrics, run_eagerly, loss_weights)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, validation_split=0.0, validation_data=None,

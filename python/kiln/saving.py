@@ -492,7 +492,8 @@ def _compile_config(model):
             warnings.warn(f"{e}; compile the loaded model to add it")
     cls = type(inner)
     return {"optimizer": f"{cls.__module__}:{cls.__qualname__}", "settings": settings,
-            "loss": encoded_loss, "metrics": encoded_metrics}
+            "loss": encoded_loss, "metrics": encoded_metrics,
+            "loss_weights": getattr(model, "_loss_weights", None)}
 
 
 def save_model(model, filepath, overwrite=True):
@@ -597,7 +598,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             raise ValueError(f"load_model: {settings['optimizer']} is not an optimizer")
         optimizer = cls(**{k: _decode(v, custom) for k, v in settings["settings"].items()})
         model.compile(optimizer=optimizer, loss=_decode(settings["loss"], custom),
-                      metrics=[_make_metric(m, custom) for m in settings["metrics"]])
+                      metrics=[_make_metric(m, custom) for m in settings["metrics"]],
+                      loss_weights=settings.get("loss_weights"))
         if state is not None:
             _restore_optimizer(optimizer, state, variables)
     return model

@@ -81,19 +81,72 @@ def _metric_for(identifier, loss):
                          f"{', '.join(sorted(table) + ['accuracy', 'acc'])}") from None
 
 
+def _output_names(model):
+    """The names of a functional model's outputs (its dict's keys, or the
+    layers that make them, as Keras names them); None for one output."""
+    outputs = getattr(model, "_functional_outputs", None)
+    if isinstance(outputs, dict):
+        return list(outputs)
+    if isinstance(outputs, (list, tuple)) and len(outputs) > 1:
+        return [t._layer.name if getattr(t, "_layer", None) is not None else f"output_{i}"
+                for i, t in enumerate(outputs)]
+    return None
+
+
+def _per_output(value, names, what):
+    """A list with one entry per output from a list (in order) or a dict
+    keyed by output name."""
+    if isinstance(value, dict):
+        unknown = set(value) - set(names)
+        if unknown:
+            raise ValueError(f"compile: {what} names {sorted(unknown)}, not outputs of the "
+                             f"model ({names})")
+        return [value.get(n) for n in names]
+    if len(value) != len(names):
+        raise ValueError(f"compile: {len(value)} {what} for {len(names)} outputs ({names})")
+    return list(value)
+
+
 def compile(model, optimizer="rmsprop", loss=None, metrics=None,
-            run_eagerly=False):
+            run_eagerly=False, loss_weights=None):
     if loss is None:
         raise ValueError("compile needs a loss (a name, a Loss or a function)")
+    names = _output_names(model)
+    if names is None and (isinstance(loss, (list, tuple, dict)) or loss_weights is not None):
+        if not (isinstance(loss, (list, tuple)) and len(loss) == 1):
+            raise ValueError("compile: a list or dict of losses (or loss_weights) needs a "
+                             "model with several outputs")
+    model._output_losses = None
+    if names is not None:
+        # Keras' rule: one loss for every output, or one per output (a list
+        # in output order or a dict by output name; None: no loss for it),
+        # weighted by loss_weights; the loss is their weighted sum.
+        given = _per_output(loss, names, "losses") if isinstance(loss, (list, tuple, dict)) \
+            else [loss] * len(names)
+        weights = [1.0] * len(names) if loss_weights is None else \
+            [1.0 if w is None else float(w)
+             for w in _per_output(loss_weights, names, "loss_weights")]
+        model._output_losses = [(None if l is None else losses.get(l), w)
+                                for l, w in zip(given, weights)]
+        if metrics:
+            raise errors.UnimplementedError(
+                "compile: metrics for a model with several outputs are not supported yet "
+                "(the loss is)", errors.user_location())
+    elif isinstance(loss, (list, tuple)):
+        loss = loss[0]
     # (what model.save writes when it can: names, Loss objects' settings)
     model._compile_arguments = (optimizer, loss, list(metrics or []))
+    model._loss_weights = None if loss_weights is None else \
+        (dict(loss_weights) if isinstance(loss_weights, dict) else list(loss_weights))
     model.optimizer = optimizers.get(optimizer)
     if mixed_precision.policy_of(getattr(model, "_dtype_policy", None)).name == \
             "mixed_float16" and not optimizers.wraps(
                 model.optimizer, mixed_precision.LossScaleOptimizer):
         # Keras does the same: float16 gradients need loss scaling.
         model.optimizer = mixed_precision.LossScaleOptimizer(model.optimizer)
-    model.loss = losses.get(loss)
+    model.loss = losses.get(loss) if model._output_losses is None else \
+        (lambda y, pred, sample_weight=None: _sum_of_output_losses(model, y, pred,
+                                                                  sample_weight))
     model.compiled_metrics = [_metric_for(m, model.loss) for m in (metrics or [])]
     model._loss_tracker = metrics_module.Mean(name="loss")
     model.run_eagerly = bool(run_eagerly)
@@ -101,9 +154,30 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
     model.stop_training = False
 
 
-def _require_compiled(model, what):
+def _sum_of_output_losses(model, y, pred, sample_weight=None):
+    """Several outputs: the weighted sum of each output's loss on its
+    targets (y a list in output order, or a dict by output name)."""
+    names = _output_names(model)
+    targets = [y[n] for n in names] if isinstance(y, dict) else list(y)
+    outputs = [pred[n] for n in names] if isinstance(pred, dict) else list(pred)
+    total = None
+    for (loss, weight), target, output in zip(model._output_losses, targets, outputs):
+        if loss is None:
+            continue
+        term = loss(target, output) if sample_weight is None else \
+            loss(target, output, sample_weight=sample_weight)
+        term = cast(term, float32) if term.dtype != float32 else term
+        term = term * weight
+        total = term if total is None else total + term
+    return total
+
+
+def _require_compiled(model, what, y=None):
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
         raise RuntimeError(f"call model.compile(optimizer, loss) before model.{what}")
+    if y is not None and _several(y) and getattr(model, "_output_losses", None) is None:
+        raise ValueError(f"{what}: the model has one output, but y holds "
+                         f"{len(y)} targets (a list or dict)")
 
 
 def _total_loss(model, y, pred, weights=None):
@@ -294,10 +368,9 @@ class _Batches:
         if y is None:
             raise ValueError(f"{what}: y is missing")
         self.x, self.y = _as_array(x, what), _as_array(y, what)
-        if isinstance(self.y, _Inputs):
-            raise errors.UnimplementedError(
-                f"{what}: models with several outputs (a list or dict of targets) are not "
-                "supported yet", errors.user_location())
+        if isinstance(self.y, _Inputs) and self.class_weight is not None:
+            raise ValueError(f"{what}: class_weight is for a model with one output (give "
+                             "sample_weight instead)")
         if len(self.x) != len(self.y):
             raise ValueError(f"{what}: x has {len(self.x)} samples but y has "
                              f"{len(self.y)}")
@@ -393,7 +466,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         callbacks=None, validation_split=0.0, validation_data=None,
         shuffle=True, initial_epoch=0, validation_batch_size=None,
         steps_per_epoch=None, validation_steps=None, sample_weight=None, class_weight=None):
-    _require_compiled(model, "fit")
+    _require_compiled(model, "fit", y)
     verbose = 1 if verbose == "auto" else int(verbose)
     if validation_split:
         if sample_weight is not None:
@@ -457,10 +530,8 @@ def _step_arguments(x, y, w):
     if isinstance(x, _Inputs):
         x = x.arrays
     if isinstance(y, _Inputs):
-        raise errors.UnimplementedError(
-            "train_on_batch/test_on_batch: models with several outputs (a list or dict "
-            "of targets) are not supported yet", errors.user_location())
-    args = [_inputs_structure(x, convert_to_tensor), convert_to_tensor(y)]
+        y = y.arrays
+    args = [_inputs_structure(x, convert_to_tensor), _inputs_structure(y, convert_to_tensor)]
     if w is not None:
         args.append(convert_to_tensor(w))
     return args
@@ -468,7 +539,7 @@ def _step_arguments(x, y, w):
 
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
              return_dict=False, callbacks=None, steps=None, sample_weight=None):
-    _require_compiled(model, "evaluate")
+    _require_compiled(model, "evaluate", y)
     verbose = 1 if verbose == "auto" else int(verbose)
     batches = _Batches(x, y, batch_size, False, "evaluate", steps,
                        sample_weight=sample_weight)
@@ -493,7 +564,7 @@ def _one_batch(model, x, y, return_dict, what, train, sample_weight=None,
                class_weight=None):
     """train_on_batch / test_on_batch: one step on one batch; the loss
     (and metrics) of that batch."""
-    _require_compiled(model, what)
+    _require_compiled(model, what, y)
     if train and model._train_function is None:
         model._train_function = _make_train_function(model)
     if not train and model._test_function is None:

@@ -604,5 +604,57 @@ def test_fit_with_several_inputs_lists_and_dicts(tmp_path):
     np.testing.assert_allclose(loaded.predict({"a": a, "b": b}), keyed.predict(ds), rtol=1e-6)
     with pytest.raises(ValueError, match="takes \\['a', 'b'\\]"):
         keyed({"a": a})
-    with pytest.raises(kiln.errors.UnimplementedError, match="several outputs"):
+    with pytest.raises(ValueError, match="one output, but y holds 2 targets"):
         listed.fit([a, b], [y, y], verbose=0)
+
+
+def test_fit_with_several_outputs(tmp_path):
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    y1 = x[:, :1] * 2.0
+    y2 = (x[:, 1] > 0).astype(np.int32)
+
+    def two_heads():
+        inputs = kiln.Input((4,))
+        hidden = kiln.layers.Dense(5, activation="tanh", name="shared")(inputs)
+        value = kiln.layers.Dense(1, name="value")(hidden)
+        label = kiln.layers.Dense(2, name="label")(hidden)
+        return kiln.Model(inputs, [value, label])
+    model = two_heads()
+    model.compile(optimizer="sgd", loss={"value": "mse",
+                                         "label": kiln.losses.SparseCategoricalCrossentropy(
+                                             from_logits=True)},
+                  loss_weights={"value": 0.5, "label": 2.0})
+    # The reported loss is the weighted sum of each output's (NumPy oracle).
+    p1, p2 = model.predict(x)
+    mse = np.mean((p1 - y1) ** 2)
+    logp = p2 - np.log(np.exp(p2).sum(axis=1, keepdims=True))
+    ce = -np.mean(logp[np.arange(40), y2])
+    np.testing.assert_allclose(model.evaluate(x, [y1, y2], verbose=0), 0.5 * mse + 2.0 * ce,
+                               rtol=1e-5)
+    np.testing.assert_allclose(model.evaluate(x, {"label": y2, "value": y1}, verbose=0),
+                               0.5 * mse + 2.0 * ce, rtol=1e-5)
+    # With the second output weighted 0, training equals training the first
+    # head alone from the same weights (the shared layer only sees its loss).
+    weighted = two_heads()
+    weighted.compile(optimizer="sgd", loss=["mse", "mse"], loss_weights=[1.0, 0.0])
+    inputs = kiln.Input((4,))
+    alone = kiln.Model(inputs, kiln.layers.Dense(1)(kiln.layers.Dense(5, activation="tanh")(
+        inputs)))
+    alone.compile(optimizer="sgd", loss="mse")
+    alone.set_weights(weighted.get_weights()[:4])
+    y2f = rng.normal(size=(40, 2)).astype(np.float32)
+    weighted.fit(x, [y1, y2f], batch_size=8, epochs=2, shuffle=False, verbose=0)
+    alone.fit(x, y1, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for u, v in zip(weighted.get_weights()[:4], alone.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    ds = kiln.data.Dataset.from_tensor_slices((x, (y1, y2f))).batch(10)
+    assert np.isfinite(weighted.fit(ds, epochs=1, verbose=0).history["loss"]).all()
+    model.save(tmp_path / "two.keras")
+    loaded = kiln.keras.models.load_model(tmp_path / "two.keras", custom_objects={})
+    np.testing.assert_allclose(loaded.evaluate(x, [y1, y2], verbose=0),
+                               model.evaluate(x, [y1, y2], verbose=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="2 outputs"):
+        model.compile(optimizer="sgd", loss=["mse"])
+    with pytest.raises(ValueError, match="class_weight"):
+        weighted.fit(x, [y1, y2f], class_weight={0: 1.0}, verbose=0)
