@@ -166,8 +166,11 @@ def _sum_of_output_losses(model, y, pred, sample_weight=None):
             continue
         term = loss(target, output) if sample_weight is None else \
             loss(target, output, sample_weight=sample_weight)
-        term = cast(term, float32) if term.dtype != float32 else term
+        if term.dtype not in (float32, float64):    # (16-bit losses sum in float32)
+            term = cast(term, float32)
         term = term * weight
+        if total is not None and total.dtype != term.dtype:
+            total, term = cast(total, float64), cast(term, float64)
         total = term if total is None else total + term
     return total
 
