@@ -116,7 +116,7 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
         if not (isinstance(loss, (list, tuple)) and len(loss) == 1):
             raise ValueError("compile: a list or dict of losses (or loss_weights) needs a "
                              "model with several outputs")
-    model._output_losses = None
+    output_losses = None   # (the model is changed only once every check passed)
     if names is not None:
         # Keras' rule: one loss for every output, or one per output (a list
         # in output order or a dict by output name; None: no loss for it),
@@ -126,14 +126,15 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
         weights = [1.0] * len(names) if loss_weights is None else \
             [1.0 if w is None else float(w)
              for w in _per_output(loss_weights, names, "loss_weights")]
-        model._output_losses = [(None if l is None else losses.get(l), w)
-                                for l, w in zip(given, weights)]
+        output_losses = [(None if l is None else losses.get(l), w)
+                         for l, w in zip(given, weights)]
         if metrics:
             raise errors.UnimplementedError(
                 "compile: metrics for a model with several outputs are not supported yet "
                 "(the loss is)", errors.user_location())
     elif isinstance(loss, (list, tuple)):
         loss = loss[0]
+    model._output_losses = output_losses
     # (what model.save writes when it can: names, Loss objects' settings)
     model._compile_arguments = (optimizer, loss, list(metrics or []))
     model._loss_weights = None if loss_weights is None else \
@@ -149,6 +150,11 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
                                                                   sample_weight))
     model.compiled_metrics = [_metric_for(m, model.loss) for m in (metrics or [])]
     model._loss_tracker = metrics_module.Mean(name="loss")
+    # (Several outputs: each one's weighted loss logged as "<name>_loss", as Keras.)
+    model._output_trackers = [] if names is None else \
+        [(f"{n}_loss", metrics_module.Mean(name=f"{n}_loss"))
+         for n, (l, _) in zip(names, model._output_losses) if l is not None]
+    model._output_terms = None
     model.run_eagerly = bool(run_eagerly)
     model._train_function = model._test_function = None
     model.stop_training = False
@@ -160,7 +166,7 @@ def _sum_of_output_losses(model, y, pred, sample_weight=None):
     names = _output_names(model)
     targets = [y[n] for n in names] if isinstance(y, dict) else list(y)
     outputs = [pred[n] for n in names] if isinstance(pred, dict) else list(pred)
-    total = None
+    total, terms = None, []
     for (loss, weight), target, output in zip(model._output_losses, targets, outputs):
         if loss is None:
             continue
@@ -169,9 +175,11 @@ def _sum_of_output_losses(model, y, pred, sample_weight=None):
         if term.dtype not in (float32, float64):    # (16-bit losses sum in float32)
             term = cast(term, float32)
         term = term * weight
+        terms.append(term)
         if total is not None and total.dtype != term.dtype:
             total, term = cast(total, float64), cast(term, float64)
         total = term if total is None else total + term
+    model._output_terms = terms     # (for the per-output logs of this step)
     return total
 
 
@@ -207,6 +215,11 @@ def _track_loss(model, loss, x):
     batch's mean loss weighted by its size."""
     first = _first_leaf(x)
     model._loss_tracker.update_state(loss, sample_weight=float(first.shape[0]))
+    terms = getattr(model, "_output_terms", None)
+    if terms:
+        for (_, tracker), term in zip(model._output_trackers, terms):
+            tracker.update_state(term, sample_weight=float(first.shape[0]))
+        model._output_terms = None
 
 
 def _first_leaf(x):
@@ -276,6 +289,8 @@ def _make_test_function(model):
 
 def _logs(model, prefix=""):
     out = {prefix + "loss": float(model._loss_tracker.result())}
+    for name, tracker in getattr(model, "_output_trackers", []):
+        out[prefix + name] = float(tracker.result())
     for m in model.compiled_metrics:
         result = m.result()
         value = np.asarray(result.numpy() if hasattr(result, "numpy") else result)
@@ -286,6 +301,8 @@ def _logs(model, prefix=""):
 
 def _reset(model):
     model._loss_tracker.reset_state()
+    for _, tracker in getattr(model, "_output_trackers", []):
+        tracker.reset_state()
     for m in model.compiled_metrics:
         m.reset_state()
 

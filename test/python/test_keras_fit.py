@@ -630,10 +630,16 @@ def test_fit_with_several_outputs(tmp_path):
     mse = np.mean((p1 - y1) ** 2)
     logp = p2 - np.log(np.exp(p2).sum(axis=1, keepdims=True))
     ce = -np.mean(logp[np.arange(40), y2])
-    np.testing.assert_allclose(model.evaluate(x, [y1, y2], verbose=0), 0.5 * mse + 2.0 * ce,
-                               rtol=1e-5)
-    np.testing.assert_allclose(model.evaluate(x, {"label": y2, "value": y1}, verbose=0),
-                               0.5 * mse + 2.0 * ce, rtol=1e-5)
+    # (evaluate gives the total, then each output's weighted loss, as Keras)
+    np.testing.assert_allclose(model.evaluate(x, [y1, y2], verbose=0),
+                               [0.5 * mse + 2.0 * ce, 0.5 * mse, 2.0 * ce], rtol=1e-5)
+    logs = model.evaluate(x, {"label": y2, "value": y1}, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], 0.5 * mse + 2.0 * ce, rtol=1e-5)
+    # Each output's weighted loss is logged under its name, as Keras does.
+    np.testing.assert_allclose(logs["value_loss"], 0.5 * mse, rtol=1e-5)
+    np.testing.assert_allclose(logs["label_loss"], 2.0 * ce, rtol=1e-5)
+    history = model.fit(x, [y1, y2], batch_size=8, epochs=1, verbose=0).history
+    assert set(history) == {"loss", "value_loss", "label_loss"}
     # With the second output weighted 0, training equals training the first
     # head alone from the same weights (the shared layer only sees its loss).
     weighted = two_heads()
@@ -656,5 +662,7 @@ def test_fit_with_several_outputs(tmp_path):
                                model.evaluate(x, [y1, y2], verbose=0), rtol=1e-5)
     with pytest.raises(ValueError, match="2 outputs"):
         model.compile(optimizer="sgd", loss=["mse"])
+    # (a refused compile leaves the model as it was)
+    assert model.evaluate(x, [y1, y2], verbose=0)[0] > 0
     with pytest.raises(ValueError, match="class_weight"):
         weighted.fit(x, [y1, y2f], class_weight={0: 1.0}, verbose=0)
