@@ -484,12 +484,22 @@ def _compile_config(model):
         warnings.warn("model.save: the loss is a function of its own: the loaded model "
                       "is not compiled")
         return None
-    encoded_metrics = []
-    for m in metrics:
-        try:
-            encoded_metrics.append(_metric_config(m))
-        except ValueError as e:
-            warnings.warn(f"{e}; compile the loaded model to add it")
+    def encode_metrics(given):
+        out = []
+        for m in given:
+            if isinstance(m, (list, tuple)):      # (one output's metrics)
+                out.append({"__list__": encode_metrics(m)})
+                continue
+            try:
+                out.append(_metric_config(m))
+            except ValueError as e:
+                warnings.warn(f"{e}; compile the loaded model to add it")
+        return out
+    # (several outputs: a dict by output name, or a list per output)
+    encoded_metrics = {"__per_output__": {k: encode_metrics(v if isinstance(v, (list, tuple))
+                                                           else [v])
+                                          for k, v in metrics.items()}} \
+        if isinstance(metrics, dict) else encode_metrics(metrics)
     cls = type(inner)
     return {"optimizer": f"{cls.__module__}:{cls.__qualname__}", "settings": settings,
             "loss": encoded_loss, "metrics": encoded_metrics,
@@ -597,8 +607,14 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
             raise ValueError(f"load_model: {settings['optimizer']} is not an optimizer")
         optimizer = cls(**{k: _decode(v, custom) for k, v in settings["settings"].items()})
+        def decode_metrics(given):
+            return [decode_metrics(m["__list__"]) if isinstance(m, dict) and "__list__" in m
+                    else _make_metric(m, custom) for m in given]
+        saved = settings["metrics"]
+        metrics = {k: decode_metrics(v) for k, v in saved["__per_output__"].items()} \
+            if isinstance(saved, dict) else decode_metrics(saved)
         model.compile(optimizer=optimizer, loss=_decode(settings["loss"], custom),
-                      metrics=[_make_metric(m, custom) for m in settings["metrics"]],
+                      metrics=metrics,
                       loss_weights=settings.get("loss_weights"))
         if state is not None:
             _restore_optimizer(optimizer, state, variables)

@@ -128,15 +128,13 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
              for w in _per_output(loss_weights, names, "loss_weights")]
         output_losses = [(None if l is None else losses.get(l), w)
                          for l, w in zip(given, weights)]
-        if metrics:
-            raise errors.UnimplementedError(
-                "compile: metrics for a model with several outputs are not supported yet "
-                "(the loss is)", errors.user_location())
+        output_metrics = _metrics_per_output(metrics, names, output_losses)
     elif isinstance(loss, (list, tuple)):
         loss = loss[0]
     model._output_losses = output_losses
     # (what model.save writes when it can: names, Loss objects' settings)
-    model._compile_arguments = (optimizer, loss, list(metrics or []))
+    model._compile_arguments = (optimizer, loss, dict(metrics) if isinstance(metrics, dict)
+                                else list(metrics or []))
     model._loss_weights = None if loss_weights is None else \
         (dict(loss_weights) if isinstance(loss_weights, dict) else list(loss_weights))
     model.optimizer = optimizers.get(optimizer)
@@ -148,7 +146,8 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
     model.loss = losses.get(loss) if model._output_losses is None else \
         (lambda y, pred, sample_weight=None: _sum_of_output_losses(model, y, pred,
                                                                   sample_weight))
-    model.compiled_metrics = [_metric_for(m, model.loss) for m in (metrics or [])]
+    model.compiled_metrics = [_metric_for(m, model.loss) for m in (metrics or [])] \
+        if output_losses is None else output_metrics
     model._loss_tracker = metrics_module.Mean(name="loss")
     # (Several outputs: each one's weighted loss logged as "<name>_loss", as Keras.)
     model._output_trackers = [] if names is None else \
@@ -158,6 +157,36 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
     model.run_eagerly = bool(run_eagerly)
     model._train_function = model._test_function = None
     model.stop_training = False
+
+
+def _metrics_per_output(metrics, names, output_losses):
+    """Several outputs' metrics, Keras' ways: a dict by output name or a
+    list with an entry (a metric or a list of them) per output; a flat list
+    of names applies each to every output (Keras 2). Each is named
+    "<output>_<metric>" and remembers its output."""
+    if not metrics:
+        return []
+    if isinstance(metrics, dict):
+        per_output = _per_output(metrics, names, "metrics")
+    elif all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+        per_output = _per_output(list(metrics), names, "metrics")
+    elif all(isinstance(m, str) for m in metrics):
+        per_output = [list(metrics)] * len(names)
+    else:
+        raise ValueError("compile: with several outputs give metrics as a dict by output "
+                         "name or a list per output (a metric object measures one output)")
+    out = []
+    for index, (name, given) in enumerate(zip(names, per_output)):
+        if given is None:
+            continue
+        for identifier in given if isinstance(given, (list, tuple)) else [given]:
+            loss = output_losses[index][0]
+            metric = _metric_for(identifier, loss)
+            if not metric.name.startswith(f"{name}_"):   # (not twice after a reload)
+                metric.name = f"{name}_{metric.name}"
+            metric._output_index = index
+            out.append(metric)
+    return out
 
 
 def _sum_of_output_losses(model, y, pred, sample_weight=None):
@@ -252,6 +281,13 @@ def _update_metrics(model, y, pred):
     """The compiled metrics; a Keras mask on the output (a padded
     sequence's) weighs the entries of the metrics that take weights, as
     Keras does."""
+    names = _output_names(model) if getattr(model, "_output_losses", None) else None
+    if names is not None:     # (several outputs: each metric measures its own)
+        targets = [y[n] for n in names] if isinstance(y, dict) else list(y)
+        outputs = [pred[n] for n in names] if isinstance(pred, dict) else list(pred)
+        for m in model.compiled_metrics:
+            m.update_state(targets[m._output_index], outputs[m._output_index])
+        return
     mask = getattr(pred, "_keras_mask", None) if isinstance(pred, Tensor) else None
     for m in model.compiled_metrics:
         if mask is not None and isinstance(m, (metrics_module.MeanMetricWrapper,

@@ -640,6 +640,22 @@ def test_fit_with_several_outputs(tmp_path):
     np.testing.assert_allclose(logs["label_loss"], 2.0 * ce, rtol=1e-5)
     history = model.fit(x, [y1, y2], batch_size=8, epochs=1, verbose=0).history
     assert set(history) == {"loss", "value_loss", "label_loss"}
+    # Metrics per output (a dict by name; a flat list of names goes to each).
+    measured = two_heads()
+    measured.set_weights(model.get_weights())
+    measured.compile(optimizer="sgd", loss=["mse", kiln.losses.SparseCategoricalCrossentropy(
+        from_logits=True)], metrics={"label": ["accuracy"], "value": ["mae"]})
+    q1, q2 = measured.predict(x)
+    logs = measured.evaluate(x, [y1, y2], verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["value_mae"], np.mean(np.abs(q1 - y1)), rtol=1e-5)
+    np.testing.assert_allclose(logs["label_accuracy"], np.mean(q2.argmax(1) == y2), rtol=1e-6)
+    measured.save(tmp_path / "measured.keras")
+    reloaded = kiln.keras.models.load_model(tmp_path / "measured.keras")
+    assert reloaded.evaluate(x, [y1, y2], verbose=0, return_dict=True) == pytest.approx(logs)
+    both = two_heads()
+    both.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    assert {"value_mae", "label_mae"} <= set(both.evaluate(x, [y1, np.eye(2)[y2]],
+                                                           verbose=0, return_dict=True))
     # With the second output weighted 0, training equals training the first
     # head alone from the same weights (the shared layer only sees its loss).
     weighted = two_heads()
