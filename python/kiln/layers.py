@@ -1076,12 +1076,18 @@ class Model(Layer):
 
     def _run_functional(self, inputs, training):
         names = self.__dict__.get("_functional_input_names")
+        if isinstance(inputs, dict) and names is None:
+            # (built from a list: a dict is keyed by the Inputs' names)
+            named = [getattr(t, "name", None) for t in self._functional_inputs]
+            if None not in named and len(set(named)) == len(named):
+                names = named
         if isinstance(inputs, dict):
             if names is None or set(inputs) != set(names):
                 raise ValueError(
                     f"{self.name} was called with a dict of inputs {sorted(inputs)}; it "
                     + ("takes " + str(sorted(names)) if names is not None else
-                       "was built from a list of inputs: pass a list"))
+                       "was built from a list of unnamed inputs: pass a list, or name "
+                       "the Inputs"))
             inputs = [inputs[k] for k in names]
         given = _flatten_keras(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(given) != len(self._functional_inputs):
@@ -3593,6 +3599,7 @@ class KerasTensor:
     """A symbolic tensor of the functional API: a kiln.Input, or a layer's
     output on such tensors. It has a shape (the batch extent None) and a
     dtype, no value."""
+    name = None   # (an Input's name)
 
     def __init__(self, shape, dtype="float32", layer=None, inputs=None, kwargs=None,
                  call=None, index=None, args=()):
@@ -3625,7 +3632,9 @@ def Input(shape=None, batch_size=None, dtype="float32", name=None):
     if None in shape:
         raise ValueError(f"Input shape {shape}: only the batch extent may be "
                          "unknown")
-    return KerasTensor((batch_size,) + shape, dtype)
+    tensor = KerasTensor((batch_size,) + shape, dtype)
+    tensor.name = name    # (a dict of inputs may be keyed by it, as in Keras)
+    return tensor
 
 
 def _has_keras(value):

@@ -398,7 +398,7 @@ def _model_config(model):
     outputs = model._functional_outputs
     return {"kind": "functional", "name": model.name,
             "inputs": [{"shape": [None if d is None else int(d) for d in t.shape[1:]],
-                        "dtype": t.dtype.name} for t in inputs],
+                        "dtype": t.dtype.name, "name": t.name} for t in inputs],
             "input_names": model.__dict__.get("_functional_input_names"),
             "layers": [_layer_config(layer) for layer in layers],
             "calls": calls,
@@ -416,7 +416,8 @@ def _build_model(spec, custom):
         # (builds the weights; integer inputs, token ids, stay integers)
         model(convert_to_tensor(np.zeros((1,) + shape, dtype.as_numpy_dtype), dtype))
         return model
-    inputs = [Input(shape=tuple(i["shape"]), dtype=i["dtype"]) for i in spec["inputs"]]
+    inputs = [Input(shape=tuple(i["shape"]), dtype=i["dtype"], name=i.get("name"))
+              for i in spec["inputs"]]
     results = []
 
     def resolve(value):

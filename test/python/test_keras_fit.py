@@ -604,6 +604,18 @@ def test_fit_with_several_inputs_lists_and_dicts(tmp_path):
     np.testing.assert_allclose(loaded.predict({"a": a, "b": b}), keyed.predict(ds), rtol=1e-6)
     with pytest.raises(ValueError, match="takes \\['a', 'b'\\]"):
         keyed({"a": a})
+    # A model built from a list of named Inputs takes a dict keyed by their
+    # names (Keras'), also after save/load; unnamed ones refuse a dict.
+    np.testing.assert_allclose(listed.predict({"b": b, "a": a}), listed.predict([a, b]),
+                               rtol=1e-6)
+    listed.save(tmp_path / "listed.keras")
+    again = kiln.keras.models.load_model(tmp_path / "listed.keras")
+    np.testing.assert_allclose(again.predict({"a": a, "b": b}), listed.predict([a, b]),
+                               rtol=1e-6)
+    ua, ub = kiln.Input((2,)), kiln.Input((3,))
+    unnamed = kiln.Model([ua, ub], kiln.layers.Concatenate()([ua, ub]))
+    with pytest.raises(ValueError, match="unnamed inputs"):
+        unnamed({"a": a, "b": b})
     with pytest.raises(ValueError, match="one output, but y holds 2 targets"):
         listed.fit([a, b], [y, y], verbose=0)
 
