@@ -1112,6 +1112,19 @@ class Model(Layer):
         return _map_keras(self._functional_outputs, values)
 
     @property
+    def output_names(self):
+        """The names losses, metrics and targets are keyed by (Keras'): the
+        output dict's keys, or the layers making the outputs."""
+        names = training._output_names(self)
+        if names is not None:
+            return names
+        outputs = self.__dict__.get("_functional_outputs")
+        if isinstance(outputs, (list, tuple)):
+            outputs = outputs[0]
+        layer = getattr(outputs, "_layer", None)
+        return [layer.name] if layer is not None else []
+
+    @property
     def layers(self):
         if "_nodes" in self.__dict__:
             return list(self.functional_layers)

@@ -289,6 +289,20 @@ def _flatten(structure):
     return [structure]
 
 
+def _structure_key(structure):
+    """The nesting of the arguments without their leaves: lists, tuples
+    (by type: namedtuples too) and dicts with their keys. Two calls whose
+    leaves match but whose nesting differs (a dict where a list was) need
+    their own traces: the function sees different Python values."""
+    if isinstance(structure, (list, tuple)):
+        return (type(structure).__name__, tuple(_structure_key(s) for s in structure))
+    if isinstance(structure, dict):
+        return ("dict", tuple((k, _structure_key(structure[k])) for k in sorted(structure)))
+    if hasattr(structure, "_kiln_flatten"):
+        return ("flattened", len(structure._kiln_flatten()))
+    return "."
+
+
 def _pack(structure, it):
     from .nest import sequence_like
     if isinstance(structure, (list, tuple)):
@@ -528,6 +542,7 @@ class Function:
                     raise TypeError(f"@kiln.function argument {a!r} is neither a "
                                     "tensor nor a hashable Python value") from None
                 key.append(("python", type(a).__name__, a))
+        key.append(("structure", _structure_key(list(args))))
         return tuple(key), tensors, _pack(list(args), iter(flat)), datasets
 
     def _describe_change(self, old, new):
@@ -541,6 +556,8 @@ class Function:
         if len(old) != len(new):
             return f"{len(new)} arguments instead of {len(old)}"
         for i, (a, b) in enumerate(zip(old, new)):
+            if a != b and a[0] == "structure":
+                return "the nesting of the arguments (lists, tuples, dicts) changed"
             if a != b:
                 return f"argument {i} changed from {a[1:]} to {b[1:]}"
         return "same signature"

@@ -195,12 +195,22 @@ def _sum_of_output_losses(model, y, pred, sample_weight=None):
     names = _output_names(model)
     targets = [y[n] for n in names] if isinstance(y, dict) else list(y)
     outputs = [pred[n] for n in names] if isinstance(pred, dict) else list(pred)
+    if isinstance(sample_weight, dict):
+        unknown = set(sample_weight) - set(names)
+        if unknown:
+            raise ValueError(f"sample_weight names {sorted(unknown)}, not outputs of the "
+                             f"model ({names})")
+        weights = [sample_weight.get(n) for n in names]
+    elif isinstance(sample_weight, (list, tuple)):
+        weights = list(sample_weight)
+    else:
+        weights = [sample_weight] * len(names)
     total, terms = None, []
-    for (loss, weight), target, output in zip(model._output_losses, targets, outputs):
+    for (loss, weight), target, output, w in zip(model._output_losses, targets, outputs,
+                                                weights):
         if loss is None:
             continue
-        term = loss(target, output) if sample_weight is None else \
-            loss(target, output, sample_weight=sample_weight)
+        term = loss(target, output) if w is None else loss(target, output, sample_weight=w)
         if term.dtype not in (float32, float64):    # (16-bit losses sum in float32)
             term = cast(term, float32)
         term = term * weight
@@ -430,11 +440,19 @@ class _Batches:
         if len(self.x) != len(self.y):
             raise ValueError(f"{what}: x has {len(self.x)} samples but y has "
                              f"{len(self.y)}")
-        self.w = None if sample_weight is None else \
-            np.asarray(_as_array(sample_weight, what), np.float32)
-        if self.w is not None and (self.w.ndim != 1 or len(self.w) != len(self.x)):
-            raise ValueError(f"{what}: sample_weight must hold one weight per sample "
-                             f"({len(self.x)}), got shape {self.w.shape}")
+        if _several(sample_weight):
+            # (several outputs: one weight array per output, a list or dict)
+            self.w = _Inputs(_inputs_structure(sample_weight, lambda v: np.asarray(
+                v.numpy() if isinstance(v, Tensor) else v, np.float32)))
+            if any(a.ndim != 1 or len(a) != len(self.x) for a in _leaf_list(self.w.arrays)):
+                raise ValueError(f"{what}: each output's sample_weight must hold one weight "
+                                 f"per sample ({len(self.x)})")
+        else:
+            self.w = None if sample_weight is None else \
+                np.asarray(_as_array(sample_weight, what), np.float32)
+            if self.w is not None and (self.w.ndim != 1 or len(self.w) != len(self.x)):
+                raise ValueError(f"{what}: sample_weight must hold one weight per sample "
+                                 f"({len(self.x)}), got shape {self.w.shape}")
         # (With steps and no batch_size, an epoch covers the data in that
         # many batches, as Keras does.)
         self.batch_size = int(batch_size or (math.ceil(len(self.x) / self.limit)
@@ -587,9 +605,11 @@ def _step_arguments(x, y, w):
         x = x.arrays
     if isinstance(y, _Inputs):
         y = y.arrays
+    if isinstance(w, _Inputs):
+        w = w.arrays
     args = [_inputs_structure(x, convert_to_tensor), _inputs_structure(y, convert_to_tensor)]
     if w is not None:
-        args.append(convert_to_tensor(w))
+        args.append(_inputs_structure(w, convert_to_tensor))
     return args
 
 

@@ -650,3 +650,21 @@ def test_a_tape_outside_a_compiled_function_differentiates_through_it():
     with kiln.GradientTape():
         with pytest.raises(ValueError, match="not compatible with input_signature"):
             typed(kiln.ones((2, 4), kiln.float64))
+
+
+def test_retraces_when_the_nesting_of_arguments_changes():
+    # The same tensors nested differently (a dict, then a list; a tuple of
+    # two, then a pair of pairs) are different Python values to the
+    # function: each gets its own trace (one reused trace gave the dict's
+    # order, sorted keys, to the list).
+    @kiln.function
+    def first_minus_second(pair):
+        if isinstance(pair, dict):
+            return pair["x"] - pair["a"]
+        return pair[0] - pair[1]
+
+    x, a = kiln.constant([5.0]), kiln.constant([2.0])
+    assert float(first_minus_second({"x": x, "a": a})[0]) == 3.0
+    assert float(first_minus_second([x, a])[0]) == 3.0
+    assert float(first_minus_second({"a": a, "x": x})[0]) == 3.0
+    assert first_minus_second.trace_count == 2

@@ -694,3 +694,17 @@ def test_fit_with_several_outputs(tmp_path):
     assert model.evaluate(x, [y1, y2], verbose=0)[0] > 0
     with pytest.raises(ValueError, match="class_weight"):
         weighted.fit(x, [y1, y2f], class_weight={0: 1.0}, verbose=0)
+    # A sample weight per output (a list or dict) weighs that output's loss.
+    w1, w2 = rng.uniform(0, 2, 40).astype(np.float32), np.zeros(40, np.float32)
+    p1, p2 = weighted.predict(x)
+    want = kiln.losses.MeanSquaredError()(y1, p1, sample_weight=w1).numpy()
+    got = weighted.evaluate(x, [y1, y2f], sample_weight=[w1, w2], verbose=0,
+                            return_dict=True)
+    np.testing.assert_allclose(got[f"{weighted.output_names[0]}_loss"], want, rtol=1e-5)
+    assert got[f"{weighted.output_names[1]}_loss"] == 0.0
+    value_name, label_name = weighted.output_names          # ("value_1", "label_1")
+    by_name = weighted.evaluate(x, [y1, y2f], sample_weight={value_name: w1, label_name: w2},
+                                verbose=0, return_dict=True)
+    assert by_name == pytest.approx(got)
+    with pytest.raises(ValueError, match="not outputs of the model"):
+        weighted.evaluate(x, [y1, y2f], sample_weight={"nope": w1}, verbose=0)
