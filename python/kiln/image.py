@@ -238,6 +238,14 @@ def _resize_array(image, size, method=ResizeMethod.BILINEAR, antialias=False):
     return np.einsum("pw,owc->opc", _axis_weights(method, x.shape[1], width, antialias), x)
 
 
+def _aspect_window(h, w, height, width):
+    """(top, left, rows, cols) of the largest centred window of an h x w
+    image with the aspect ratio height:width (Keras' smart_resize crop)."""
+    rows = builtins.max(builtins.min(h, int(w * height / width)), 1)
+    cols = builtins.max(builtins.min(w, int(h * width / height)), 1)
+    return (h - rows) // 2, (w - cols) // 2, rows, cols
+
+
 def _nearest_taps(in_size, out_size):
     source = np.floor(_source_positions(in_size, out_size))
     return np.clip(source, 0, in_size - 1).astype(np.int32)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from . import image
-from .data import Dataset, _host
+from .data import Dataset, _to_arrays
 
 _IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
@@ -98,10 +98,8 @@ def _read_image(path, color_mode, size, interpolation, crop_to_aspect_ratio,
     h, w = array.shape[:2]
     height, width = size
     if crop_to_aspect_ratio:
-        ch = max(min(h, int(w * height / width)), 1)
-        cw = max(min(w, int(h * width / height)), 1)
-        top, left = (h - ch) // 2, (w - cw) // 2
-        array = array[top:top + ch, left:left + cw]
+        top, left, rows, cols = image._aspect_window(h, w, height, width)
+        array = array[top:top + rows, left:left + cols]
     elif pad_to_aspect_ratio:
         ph, pw = max(h, int(w * height / width)), max(w, int(h * width / height))
         top, left = (ph - h) // 2, (pw - w) // 2
@@ -211,10 +209,9 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest",
                                  f"got {interpolation!r}")
             resample = getattr(_pil(), methods[interpolation])
             if keep_aspect_ratio:
-                ch = max(min(img.height, int(img.width * height / width)), 1)
-                cw = max(min(img.width, int(img.height * width / height)), 1)
-                top, left = (img.height - ch) // 2, (img.width - cw) // 2
-                img = img.crop((left, top, left + cw, top + ch))
+                top, left, rows, cols = image._aspect_window(img.height, img.width,
+                                                             height, width)
+                img = img.crop((left, top, left + cols, top + rows))
             img = img.resize((width, height), resample)
     return img
 
@@ -297,7 +294,7 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
     batch = None
     if isinstance(dataset, Dataset):
         batch = getattr(dataset, "_batch_size", None)
-        samples = [_sample(e) for e in (dataset.unbatch() if batch else dataset)]
+        samples = [_to_arrays(e) for e in (dataset.unbatch() if batch else dataset)]
     elif isinstance(dataset, np.ndarray):
         samples = list(dataset)
     elif isinstance(dataset, (list, tuple)) and dataset:
@@ -328,19 +325,11 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
     return build(samples[:left]), build(samples[len(samples) - right:])
 
 
-def _sample(element):
-    if isinstance(element, tuple):
-        return tuple(_sample(e) for e in element)
-    if isinstance(element, dict):
-        return {k: _sample(v) for k, v in element.items()}
-    return _host(element)
-
-
 def pack_x_y_sample_weight(x, y=None, sample_weight=None):
     """(x,), (x, y) or (x, y, sample_weight), as Keras packs them (a lone x
     that is a tuple stays wrapped)."""
     if y is None:
-        return (x,) if not isinstance(x, tuple) else (x,)
+        return (x,)
     if sample_weight is None:
         return (x, y)
     return (x, y, sample_weight)
@@ -440,7 +429,6 @@ class PyDataset:
     def _as_kiln_dataset(self, shuffle):
         """The batches as a kiln.data.Dataset (one pass per iteration)."""
         from . import random as _random
-        from .data import _to_arrays
         source = self
 
         def make():

@@ -2750,11 +2750,8 @@ class IntegerLookup(Layer):
 def _crop_to_aspect(x, height, width):
     """The largest centred window of x's images ([batch, h, w, c]) with
     the aspect ratio of height:width (Keras' smart_resize crop)."""
-    h, w = x.shape[1], x.shape[2]
-    crop_h = builtins.max(builtins.min(h, int(w * height / width)), 1)
-    crop_w = builtins.max(builtins.min(w, int(h * width / height)), 1)
-    top, left = int((h - crop_h) / 2), int((w - crop_w) / 2)
-    return x[:, top:top + crop_h, left:left + crop_w, :]
+    top, left, rows, cols = image._aspect_window(x.shape[1], x.shape[2], height, width)
+    return x[:, top:top + rows, left:left + cols, :]
 
 
 def _smart_resize(x, height, width):
