@@ -8,7 +8,7 @@ pipelines, metrics and checkpoints on top.
 
 from . import errors
 from .dtypes import (DType, as_dtype, bfloat16, bool as bool, float16, float32, float64,
-                     int32, int64)
+                     int32, int64, string)
 from .tensor import Tensor, TensorSpec, constant, convert_to_tensor
 from .ops import bitcast
 from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, truediv,
@@ -50,7 +50,12 @@ from .initializers import (Constant as constant_initializer, Ones as ones_initia
                            Zeros as zeros_initializer)
 
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
-from . import bitwise, math, linalg, signal
+from . import bitwise, math, linalg, signal, strings, ragged
+from .ragged import RaggedTensor
+from .strings import as_string
+from . import complexes as _complexes  # (the rules for complex tensors)
+from .complexes import complex, conj, imag, real  # noqa: A004 (TensorFlow's names)
+from .dtypes import complex64, complex128
 from . import nn
 from . import image
 from . import random

@@ -22,10 +22,12 @@ imports no other part of Kiln that imports it back (tracing and tapes are
 reached through the objects in `_state`).
 """
 
+import numpy as np
+
 from . import _kiln, config, errors
 from ._state import local as _state
 from .dtypes import as_dtype
-from .tensor import Tensor
+from .tensor import ComplexParts, HostStrings, Tensor
 
 i32 = _kiln.i32
 f32 = _kiln.f32
@@ -57,6 +59,10 @@ def bind(op, inputs, attrs=None, results=()):
             return _eager(op, inputs, attrs, results, state.runtime_device)
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
+        except TypeError:  # (an input that is no native tensor)
+            if not _has_composite(inputs):
+                raise
+            return _on_composite(op, inputs, attrs, results)
     return _bind(op, inputs, attrs, results)
 
 
@@ -68,11 +74,94 @@ def bind1(op, inputs, attrs=None, results=()):
             return _eager(op, inputs, attrs, results, state.runtime_device)[0]
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
+        except TypeError:
+            if not _has_composite(inputs):
+                raise
+            return _on_composite(op, inputs, attrs, results)[0]
     return _bind(op, inputs, attrs, results)[0]
+
+
+# The ops that only move elements, as (op, the inputs that are data): on
+# string tensors they run on the elements' indices, which then pick the
+# strings (so a traced function may reshape, slice or gather a string
+# constant too: it is a value, computed at once). "dim" reads a shape.
+_MOVING = {"reshape": (0,), "transpose": (0,), "broadcast_to": (0,), "expand_dims": (0,),
+           "squeeze": (0,), "slice": (0,), "gather": (0,), "split": (0,), "concat": None,
+           "select": (1, 2), "dim": (0,)}
+
+
+_COMPOSITE = (HostStrings, ComplexParts)
+
+
+def _has_composite(inputs):
+    """Whether an input is a string or complex tensor (no native tensor)."""
+    return any(type(t._impl) in _COMPOSITE for t in inputs if isinstance(t, Tensor))
+
+
+# complexes.py's rules for ops on complex tensors: (op, inputs, attrs,
+# results) -> outputs; and its cast, compare and conj, which ops.py calls
+# for complex operands. (Set there: that module sits above this one.)
+complex_rules = None
+complex_ops = {}
+
+
+def _on_composite(op, inputs, attrs, results):
+    if any(type(t._impl) is HostStrings for t in inputs if isinstance(t, Tensor)):
+        return _on_strings(op, inputs, attrs, results)
+    return complex_rules(op, inputs, attrs, results)
+
+
+def _on_strings(op, inputs, attrs, results):
+    """`op` on inputs that include string tensors (host values): the
+    element-moving ops as above, `add` as concatenation (TensorFlow's),
+    `compare` eq/ne elementwise; any other op is an error naming it.
+    No tape records them: strings have no gradient."""
+    if op in _MOVING:
+        data = _MOVING[op] or range(len(inputs))
+        arrays, proxies, offset = [], list(inputs), 0
+        for i in data:
+            if type(inputs[i]._impl) is not HostStrings:
+                raise errors.InvalidArgumentError(
+                    f"kiln.{op} mixes string and {inputs[i].dtype.name} tensors",
+                    errors.user_location())
+            array = inputs[i]._impl.array
+            proxies[i] = Tensor(_kiln.Tensor.from_numpy(
+                np.arange(offset, offset + array.size, dtype=np.int64).reshape(array.shape), ""))
+            arrays.append(array.reshape(-1))
+            offset += array.size
+        results = tuple((shape, "i64" if dtype == "string" else dtype)
+                        for shape, dtype in results)
+        try:
+            outputs = _eager(op, proxies, attrs, results, "cpu")
+        except _kiln.NativeError as e:
+            raise errors.from_native(e) from None
+        if op == "dim":
+            return outputs
+        values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        return [_picked(values, t.numpy()) for t in outputs]
+    if op == "add" and all(type(t._impl) is HostStrings for t in inputs):
+        return [_picked(_concatenate(inputs[0]._impl.array, inputs[1]._impl.array))]
+    raise errors.InvalidArgumentError(
+        f"kiln.{op} does not take string tensors: Kiln computes on numbers, and strings "
+        "stay on the host; map them to numbers first (kiln.strings, "
+        "keras.layers.StringLookup, TextVectorization, Hashing)", errors.user_location())
+
+
+def _picked(values, indices=None):
+    """A string tensor of values[indices] (of `values` itself)."""
+    array = values if indices is None else values[indices]
+    array = np.array(array, dtype=object, copy=True)
+    array.flags.writeable = False
+    return Tensor(HostStrings(array))
+
+
+_concatenate = np.frompyfunc(lambda a, b: a + b, 2, 1)
 
 
 def _bind(op, inputs, attrs, results):
     state = _state
+    if _has_composite(inputs):
+        return _on_composite(op, inputs, attrs, results)
     trace = state.trace
     if trace is None:
         if config.log_device_placement:

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 
 from . import errors
-from .dtypes import bfloat16, widen_unsigned
-from .tensor import Tensor, convert_to_tensor
+from .dtypes import bfloat16, string, widen_unsigned
+from .tensor import Tensor, convert_to_tensor, string_array
 
 
 class _BFloat16Values(np.ndarray):
@@ -30,11 +30,17 @@ class _BFloat16Values(np.ndarray):
 
 
 def _host(value):
-    """`value` as the NumPy array the pipeline moves."""
+    """`value` as the NumPy array the pipeline moves (strings: an object
+    array of bytes, as a string tensor holds them)."""
     if getattr(value, "dtype", None) is bfloat16:  # a Tensor or a Variable
         return np.asarray(value.numpy()).view(_BFloat16Values)
     if isinstance(value, _BFloat16Values):
         return value
+    if isinstance(value, Tensor) and value.dtype is string:
+        return value._impl.array
+    if isinstance(value, (bytes, str)) or \
+            isinstance(value, np.ndarray) and value.dtype.kind in "US":
+        return string_array(value)
     if not isinstance(value, (np.ndarray, np.generic)) and not hasattr(value, "numpy"):
         # Python numbers and lists take TensorFlow's dtypes (float32, int32).
         try:
@@ -48,6 +54,8 @@ def _tensor(value):
     """An element's leaf as the tensor the pipeline yields."""
     if isinstance(value, Tensor):
         return value
+    if isinstance(value, (bytes, str)):  # (an element of an array of strings)
+        return convert_to_tensor(value)
     if isinstance(value, _BFloat16Values):
         return convert_to_tensor(value.view(np.ndarray), bfloat16)
     return convert_to_tensor(widen_unsigned(np.asarray(value)))
@@ -557,6 +565,9 @@ class Dataset:
                     with np.load(os.path.join(str(path), entry["file"])) as arrays:
                         columns = [arrays[f"s{j}"] if whole else None
                                    for j, whole in enumerate(entry["stacked"])]
+                        for j, text in enumerate(entry.get("strings", [])):
+                            if text:
+                                columns[j] = _strings_from_arrays(arrays, j)
                         for i in range(entry["count"]):
                             leaves = [columns[j][i] if columns[j] is not None
                                       else arrays[f"{i}_{j}"] for j in range(len(bf16))]
@@ -611,10 +622,11 @@ class Dataset:
                 if any(e > t for e, t in zip(a.shape, target)):
                     raise ValueError(f"padded_batch: a component of shape "
                                      f"{list(a.shape)} exceeds the padded shape {target}")
-            fill = 0 if value is None else np.asarray(_host(value)).item()
+            text = arrays[0].dtype == object  # (strings pad with b"", as TensorFlow)
+            fill = (b"" if text else 0) if value is None else np.asarray(_host(value)).item()
             out = np.full([len(arrays)] + target, fill, arrays[0].dtype)
             for k, a in enumerate(arrays):
-                out[(k,) + tuple(slice(0, e) for e in a.shape)] = a
+                out[(k,) + tuple(slice(0, e) for e in a.shape)] = a if a.ndim else a[()]
             return out.view(_BFloat16Values) if isinstance(group[0], _BFloat16Values) else out
 
         def stack(group):
@@ -1043,8 +1055,9 @@ def _spec_of(element):
         return {"tuple": [_spec_of(e) for e in element]}
     if isinstance(element, dict):
         return {"dict": {k: _spec_of(element[k]) for k in sorted(element)}}
+    element = _host(element)
     dtype = "bfloat16" if isinstance(element, _BFloat16Values) else \
-        np.asarray(element).dtype.name
+        "string" if element.dtype == object else element.dtype.name
     return {"dtype": dtype, "shape": list(np.shape(element))}
 
 
@@ -1062,6 +1075,31 @@ def _merge_spec(a, b):
         return {"dtype": a["dtype"],
                 "shape": [x if x == y else None for x, y in zip(a["shape"], b["shape"])]}
     return None
+
+
+def _strings_to_arrays(column, j):
+    """A column of string leaves (object arrays of bytes) as NumPy arrays
+    np.savez writes without pickling: every string's bytes one after
+    another, their lengths, and each leaf's shape."""
+    flat = [b for leaf in column for b in leaf.reshape(-1)]
+    shapes = np.array([leaf.shape for leaf in column], np.int64).reshape(len(column), -1)
+    return {f"b{j}": np.frombuffer(b"".join(flat), np.uint8),
+            f"n{j}": np.array([len(b) for b in flat], np.int64), f"h{j}": shapes}
+
+
+def _strings_from_arrays(arrays, j):
+    """The column of string leaves _strings_to_arrays wrote."""
+    raw, lengths, shapes = arrays[f"b{j}"].tobytes(), arrays[f"n{j}"], arrays[f"h{j}"]
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    column, k = [], 0
+    for shape in shapes:
+        n = int(np.prod(shape))
+        leaf = np.empty(n, dtype=object)
+        leaf[:] = [raw[a:b] for a, b in zip(starts[k:k + n], ends[k:k + n])]
+        column.append(leaf.reshape(tuple(shape)))
+        k += n
+    return column
 
 
 class _SavedLeaf:
@@ -1150,8 +1188,9 @@ class _Writer:
                 errors.user_location())
         self.spec = merged
         elements, size = self.pending.setdefault(shard, ([], 0))
-        elements.append([np.asarray(leaf) for leaf in _leaves(element)])
-        size += sum(leaf.nbytes for leaf in elements[-1])
+        elements.append([_host(leaf) for leaf in _leaves(element)])
+        size += sum(leaf.nbytes if leaf.dtype != object else
+                    sum(len(b) for b in leaf.reshape(-1)) for leaf in elements[-1])
         self.pending[shard] = (elements, size)
         self.count += 1
         if size >= _SHARD_BYTES:
@@ -1163,9 +1202,14 @@ class _Writer:
         name = f"shard-{shard:05d}-{sum(f['shard'] == shard for f in self.files):05d}.npz"
         # A leaf whose elements share a shape is one stacked array ("s<j>");
         # one that varies is stored element by element ("<i>_<j>").
-        arrays, stacked = {}, []
+        arrays, stacked, strings = {}, [], []
         for j in range(len(elements[0])):
             column = [leaves[j].view(np.ndarray) for leaves in elements]
+            strings.append(column[0].dtype == object)
+            if strings[-1]:  # (bytes, lengths and shapes: no pickles)
+                arrays.update(_strings_to_arrays(column, j))
+                stacked.append(False)
+                continue
             same = len({c.shape for c in column}) == 1
             stacked.append(same)
             if same:
@@ -1174,7 +1218,7 @@ class _Writer:
                 arrays.update({f"{i}_{j}": c for i, c in enumerate(column)})
         self.save(os.path.join(self.temp, name), **arrays)
         self.files.append({"file": name, "shard": shard, "count": len(elements),
-                           "stacked": stacked})
+                           "stacked": stacked, "strings": strings})
 
     def finish(self):
         import json

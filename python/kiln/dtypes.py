@@ -23,9 +23,20 @@ class DType:
         return self.mlir in ("i32", "i64")
 
     @property
+    def is_complex(self):
+        return self.mlir in ("complex64", "complex128")
+
+    @property
+    def real_dtype(self):
+        """The dtype of a complex type's parts (the type itself otherwise)."""
+        return {"complex64": float32, "complex128": float64}.get(self.mlir, self)
+
+    @property
     def size(self):
-        """Bytes per element (tf.DType.size; bool is one byte)."""
-        return {"i1": 1, "f16": 2, "bf16": 2, "f32": 4, "i32": 4}.get(self.mlir, 8)
+        """Bytes per element (tf.DType.size; bool is one byte, a string 0:
+        its elements have no fixed size)."""
+        return {"i1": 1, "f16": 2, "bf16": 2, "f32": 4, "i32": 4, "string": 0,
+                "complex128": 16}.get(self.mlir, 8)
 
     @property
     def min(self):
@@ -38,6 +49,8 @@ class DType:
         return self._limits()[1]
 
     def _limits(self):
+        if self.mlir in ("string", "complex64", "complex128"):
+            raise TypeError(f"kiln.{self.name} has no min or max")
         if self.mlir == "i1":
             return False, True
         if self.mlir == "bf16":  # 0x7f7f: float32's exponent, 7 mantissa bits
@@ -70,8 +83,20 @@ float64 = DType("float64", "f64", np.float64)
 int32 = DType("int32", "i32", np.int32)
 int64 = DType("int64", "i64", np.int64)
 bool = DType("bool", "i1", np.bool_)
+# Byte strings (tf.string): a string tensor's elements are Python bytes,
+# held on the host in a NumPy object array; no compiled op takes them (the
+# kiln.strings ops and the text layers run on the host). str values are
+# encoded as UTF-8.
+string = DType("string", "string", np.object_)
 
-_ALL = (float16, float32, float64, int32, int64, bool, bfloat16)
+# Complex numbers (tf.complex64/complex128): a complex tensor is the pair
+# of its real and imaginary parts, float32 or float64 tensors, and its ops
+# are computed on the parts (kiln/complexes.py).
+complex64 = DType("complex64", "complex64", np.complex64)
+complex128 = DType("complex128", "complex128", np.complex128)
+
+_ALL = (float16, float32, float64, int32, int64, bool, bfloat16, string, complex64,
+        complex128)
 _BY_NAME = {d.name: d for d in _ALL}
 # The runtime's dtype names (kiln_dtype_name).
 _BY_NAME.update({"f16": float16, "f32": float32, "f64": float64,
@@ -90,15 +115,21 @@ def as_dtype(value):
         return int32
     if value is builtins.bool:
         return bool
+    if value is builtins.str or value is builtins.bytes:
+        return string
+    if value is builtins.complex:
+        return complex128
     try:
         np_dtype = np.dtype(value)
     except TypeError:
         raise TypeError(f"cannot convert {value!r} to a kiln dtype") from None
+    if np_dtype.kind in "US":
+        return string
     for d in _ALL:
         if d is not bfloat16 and np.dtype(d.as_numpy_dtype) == np_dtype:
             return d
     raise TypeError(f"NumPy dtype {np_dtype} has no kiln equivalent "
-                    "(float16/32/64, int32, int64, bool)")
+                    "(float16/32/64, int32, int64, bool, string, complex64/128)")
 
 
 def native_conversion(dtype):

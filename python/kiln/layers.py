@@ -16,11 +16,13 @@ import re
 
 import numpy as np
 
+from . import _hashing, errors, strings as kstrings
 from . import (activations, control_flow, image, initializers, math_ops,
                mixed_precision, nn, ops, random, regularizers, training)
 from ._recording import record_subclass, recording_init
-from .dtypes import as_dtype, bool as bool_, float32
+from .dtypes import as_dtype, bool as bool_, float32, string as string_
 from .module import Module, _leaves, _walking, current_name_scope
+from .ragged import RaggedTensor
 from .tensor import Tensor, _open_entries, constant, convert_to_tensor
 from .variables import Variable, init_scope
 
@@ -2484,6 +2486,33 @@ def _lower_bound(keys, tokens):
     return lo
 
 
+def _lookup_outputs(ids, ndim, mode, depth, name, idf=None):
+    """Category indices `ids` (of inputs of rank `ndim`) as `mode` wants
+    them: "int" as they are, "one_hot", "multi_hot", "count" or "tf_idf"
+    (counts times `idf`) rows of width `depth`; a negative index counts
+    nowhere. (Keras' encode_categorical_inputs: a scalar is one token,
+    rank 2 at most; one_hot drops a last dimension of 1, the others treat
+    a row, or a flat input, as one sample.)"""
+    if mode == "int":
+        return ids
+    if ndim > 2:
+        raise ValueError(f"{name}: output_mode {mode!r} takes inputs of rank 2 at most, "
+                         f"got shape {list(ids.shape)}")
+    if ndim == 0:
+        ids = ops.reshape(ids, [1])
+    if mode == "one_hot":
+        if ids.shape[-1] == 1:
+            ids = ops.reshape(ids, [-1] if ids.ndim == 2 else [])
+        return ops.one_hot(ids, depth, dtype="int64")
+    hot = ops.one_hot(ids, depth, dtype="int64")
+    axis = 1 if ids.ndim > 1 else 0
+    out = ops.reduce_max(hot, axis=axis) if mode == "multi_hot" else \
+        ops.reduce_sum(hot, axis=axis)
+    if mode == "tf_idf":
+        out = ops.cast(out, "float32") * constant(idf.astype(np.float32))
+    return out
+
+
 class IntegerLookup(Layer):
     """Integer tokens to vocabulary indices (Keras 3's IntegerLookup): the
     indices are [mask (with mask_token, in "int" mode)] + num_oov_indices
@@ -2549,6 +2578,25 @@ class IntegerLookup(Layer):
     def _oov_start(self):
         return 1 if self.mask_token is not None and self.output_mode == "int" else 0
 
+    # The token type's hooks (StringLookup overrides them): tokens as the
+    # layer keeps them (int64 arrays here), special tokens in that form,
+    # the vocabulary as the user sees it, a line of a vocabulary file.
+    def _token_array(self, values, what):
+        tokens = np.asarray(values.numpy() if hasattr(values, "numpy") else values)
+        if tokens.size and not np.issubdtype(tokens.dtype, np.integer):
+            raise ValueError(f"{self.name}: {what} must hold integers, got {tokens.dtype}")
+        return tokens.astype(np.int64).reshape(-1) if what == "the vocabulary" else \
+            tokens.astype(np.int64)
+
+    def _special(self, token):
+        return token
+
+    def _public(self, tokens):
+        return tokens.tolist()
+
+    def _token_of_line(self, line):
+        return int(line)
+
     def _token_start(self):
         return self._oov_start() + self.num_oov_indices
 
@@ -2560,18 +2608,14 @@ class IntegerLookup(Layer):
             raise ValueError(f"{self.name}: output_mode 'tf_idf' needs idf_weights with the "
                              "vocabulary")
         if isinstance(vocabulary, str):
-            with open(vocabulary) as f:
-                vocabulary = [int(line) for line in f.read().split("\n") if line.strip()]
-        tokens = np.asarray(vocabulary.numpy() if hasattr(vocabulary, "numpy")
-                            else vocabulary).reshape(-1)
+            with open(vocabulary, encoding="utf-8") as f:
+                vocabulary = [self._token_of_line(line) for line in f.read().split("\n")
+                              if line.strip()]
+        tokens = self._token_array(vocabulary, "the vocabulary")
         if tokens.size == 0:
             raise ValueError(f"{self.name}: the vocabulary is empty")
-        if not np.issubdtype(tokens.dtype, np.integer):
-            raise ValueError(f"{self.name}: the vocabulary must hold integers, got "
-                             f"{tokens.dtype}")
-        tokens = tokens.astype(np.int64)
-        special = [self.mask_token] * self._oov_start() + [self.oov_token] * \
-            self.num_oov_indices
+        special = [self._special(self.mask_token)] * self._oov_start() + \
+            [self._special(self.oov_token)] * self.num_oov_indices
         given_special = len(tokens) >= len(special) and \
             list(tokens[:len(special)]) == special and len(special) > 0
         if given_special:
@@ -2579,10 +2623,11 @@ class IntegerLookup(Layer):
         values, counts = np.unique(tokens, return_counts=True)
         if (counts > 1).any():
             raise ValueError(f"{self.name}: the vocabulary repeats {values[counts > 1].tolist()}")
-        if self.mask_token is not None and self.mask_token in tokens:
+        if self.mask_token is not None and self._special(self.mask_token) in tokens.tolist():
             raise ValueError(f"{self.name}: the mask token {self.mask_token} is in the "
                              "vocabulary (leave it out, or only at the start)")
-        if self.invert and self.oov_token is not None and self.oov_token in tokens:
+        if self.invert and self.oov_token is not None and \
+                self._special(self.oov_token) in tokens.tolist():
             raise ValueError(f"{self.name}: the OOV token {self.oov_token} is in the "
                              "vocabulary")
         size = self._token_start() + len(tokens)
@@ -2590,7 +2635,7 @@ class IntegerLookup(Layer):
             raise ValueError(f"{self.name}: a vocabulary of {size} (with the special "
                              f"indices) is larger than max_tokens={self.max_tokens}")
         self._tokens = tokens
-        self.vocabulary = tokens.tolist()
+        self.vocabulary = self._public(tokens)
         if self.output_mode == "tf_idf":
             weights = np.asarray(idf_weights, np.float64).reshape(-1)
             if len(weights) != len(vocabulary if not given_special else tokens) and \
@@ -2625,27 +2670,30 @@ class IntegerLookup(Layer):
             # (a flat array: every token its own document)
             whole = np.asarray(data.numpy() if hasattr(data, "numpy") else data)
             batches = [whole.reshape(-1, 1) if whole.ndim <= 1 else whole]
-        counts, documents, total = {}, {}, 0
+        rows = []
         for batch in batches:
-            if not np.issubdtype(batch.dtype, np.integer):
-                raise ValueError(f"{self.name}: adapt takes integer tokens, got "
-                                 f"{batch.dtype}")
-            for token, n in zip(*np.unique(batch, return_counts=True)):
-                counts[int(token)] = counts.get(int(token), 0) + int(n)
-            for row in batch.reshape(len(batch), -1):
-                for token in np.unique(row):
-                    documents[int(token)] = documents.get(int(token), 0) + 1
-            total += len(batch)
+            batch = self._token_array(batch, "adapt's data")
+            rows.extend(batch.reshape(len(batch), -1))
+        self._adapt_rows(rows)
+
+    def _adapt_rows(self, rows):
+        """adapt's vocabulary (and document frequencies) from `rows`, each
+        a document's tokens."""
+        counts, documents, total = {}, {}, len(rows)
+        for row in rows:
+            row = self._token_array(row, "adapt's data")
+            for token, n in zip(*np.unique(row, return_counts=True)):
+                counts[token] = counts.get(token, 0) + int(n)
+                documents[token] = documents.get(token, 0) + 1
         for special in (self.mask_token, self.oov_token):
-            counts.pop(special, None)
-        tokens = np.array(sorted(counts), np.int64)
-        order = np.lexsort((tokens, np.array([counts[t] for t in tokens.tolist()])))[::-1]
+            counts.pop(self._special(special), None)
+        keys = sorted(counts, key=lambda t: (counts[t], t), reverse=True)
         if self.max_tokens:
-            order = order[:self.max_tokens - self._token_start()]
-        self._tokens = tokens[order]
-        self.vocabulary = self._tokens.tolist()
+            keys = keys[:self.max_tokens - self._token_start()]
+        self._tokens = self._token_array(keys, "adapt's data")
+        self.vocabulary = self._public(self._tokens)
         if self.output_mode == "tf_idf":
-            idf = np.log(1 + total / (1 + np.array([documents[t] for t in self.vocabulary],
+            idf = np.log(1 + total / (1 + np.array([documents[t] for t in keys],
                                                    np.float64)))
             self._set_idf(np.concatenate([np.full(self._token_start(), idf.mean()), idf]))
         self._record_vocabulary()
@@ -2686,6 +2734,10 @@ class IntegerLookup(Layer):
         x = ops.cast(x, "int64")
         if self.invert:
             return self._tokens_of(x)
+        return self._encode(self._ids(x), x.ndim)
+
+    def _ids(self, x):
+        """The indices of the int64 tokens `x` (int mode's output)."""
         order = np.argsort(self._tokens, kind="stable")
         keys = self._tokens[order]
         index = (order + self._token_start()).astype(np.int64)
@@ -2707,28 +2759,13 @@ class IntegerLookup(Layer):
                 math_ops.reduce_all(found if masked is None else ops.logical_or(found, masked)),
                 f"{self.name}: with num_oov_indices=0 every token must be in the "
                 "vocabulary (set num_oov_indices=1 for unknown ones)")
-        ids = math_ops.reshape(ids, math_ops.shape(x))
-        if self.output_mode == "int":
-            return ids
-        # Keras' encode_categorical_inputs: a scalar is one token, rank 2
-        # at most; one_hot drops a last dimension of 1, the others treat a
-        # row (or a flat input) as one sample.
-        if x.ndim > 2:
-            raise ValueError(f"{self.name}: output_mode {self.output_mode!r} takes inputs "
-                             f"of rank 2 at most, got shape {list(x.shape)}")
-        if x.ndim == 0:
-            ids = ops.reshape(ids, [1])
-        if self.output_mode == "one_hot":
-            if ids.shape[-1] == 1:
-                ids = ops.reshape(ids, [-1] if ids.ndim == 2 else [])
-            return ops.one_hot(ids, self._depth(), dtype="int64")
-        hot = ops.one_hot(ids, self._depth(), dtype="int64")
-        axis = 1 if ids.ndim > 1 else 0
-        out = ops.reduce_max(hot, axis=axis) if self.output_mode == "multi_hot" else \
-            ops.reduce_sum(hot, axis=axis)
-        if self.output_mode == "tf_idf":
-            out = ops.cast(out, "float32") * constant(self._idf.astype(np.float32))
-        return out
+        return math_ops.reshape(ids, math_ops.shape(x))
+
+    def _encode(self, ids, ndim):
+        """The output for indices `ids` (of inputs of rank `ndim`) in the
+        layer's output_mode."""
+        return _lookup_outputs(ids, ndim, self.output_mode, self._depth(), self.name,
+                              self._idf if self.output_mode == "tf_idf" else None)
 
     def _tokens_of(self, ids):
         """invert=True: each index's token; the mask index gives mask_token,
@@ -2745,6 +2782,331 @@ class IntegerLookup(Layer):
                            constant(np.int64(self.oov_token if self.oov_token is not None
                                              else -1)))
         return ops.cast(tokens, self.vocabulary_dtype)
+
+
+class StringLookup(IntegerLookup):
+    """String tokens to vocabulary indices (Keras 3's StringLookup): as
+    IntegerLookup, with oov_token "[UNK]"; several OOV slots take a token
+    by its farmhash bucket (tf.strings.to_hash_bucket_fast), as Keras. The
+    lookup runs on the host (strings are host values): use the layer in
+    the input pipeline (Dataset.map) or before the model, as Keras does with
+    a backend other than TensorFlow; its integer outputs then feed compiled
+    code. get_vocabulary() lists str; invert=True maps indices to string
+    tokens."""
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]",
+                 vocabulary=None, idf_weights=None, invert=False, output_mode="int",
+                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", name=None, **kwargs):
+        if encoding not in ("utf-8", "UTF-8"):
+            raise ValueError(f"StringLookup: encoding must be 'utf-8', got {encoding!r}")
+        self.encoding = "utf-8"
+        super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary,
+                         "int64", idf_weights, invert, output_mode, sparse, pad_to_max_tokens,
+                         name, **kwargs)
+        self.vocabulary_dtype = "string"
+
+    def _token_array(self, values, what):
+        if isinstance(values, Tensor) and values.dtype is not string_:
+            raise ValueError(f"{self.name}: {what} must hold strings, got {values.dtype.name}")
+        try:
+            tokens = convert_to_tensor(values, string_)._impl.array
+        except TypeError as e:
+            raise ValueError(f"{self.name}: {what} must hold strings ({e})") from None
+        return tokens.reshape(-1) if what == "the vocabulary" else tokens
+
+    def _special(self, token):
+        return token.encode("utf-8") if isinstance(token, str) else token
+
+    def _public(self, tokens):
+        return [t.decode("utf-8", "replace") for t in tokens.tolist()]
+
+    def _token_of_line(self, line):
+        return line.rstrip("\r")
+
+    def call(self, inputs):
+        if self._tokens is None:
+            raise ValueError(f"{self.name}: give a vocabulary or call adapt(data) first")
+        if self.invert:
+            return self._tokens_of(convert_to_tensor(inputs))
+        x = convert_to_tensor(inputs, dtype_hint=string_) \
+            if not isinstance(inputs, Tensor) else inputs
+        if x.dtype is not string_:
+            raise TypeError(f"{self.name}: StringLookup takes string tokens, got "
+                            f"{x.dtype.name}")
+        return self._encode(self._ids(x), x.ndim)
+
+    def _ids(self, x):
+        tokens = x._impl.array
+        table = self.__dict__.get("_table")
+        if table is None or table[0] is not self._tokens:
+            start = self._token_start()
+            table = (self._tokens, {t: start + i for i, t in enumerate(self._tokens.tolist())})
+            self._table = table
+        index = table[1]
+        oov = self._oov_start()
+        ids = np.full(tokens.shape, -1 if self.num_oov_indices == 0 else oov, np.int64)
+        flat = tokens.reshape(-1)
+        found = np.fromiter((index.get(t, -1) for t in flat), np.int64, len(flat))
+        found = found.reshape(tokens.shape)
+        known = found >= 0
+        ids[known] = found[known]
+        if self.num_oov_indices > 1 and not known.all():
+            unknown = ~known
+            ids[unknown] = oov + _hashing.to_hash_bucket_fast(tokens[unknown],
+                                                               self.num_oov_indices)
+        if self.mask_token is not None:
+            masked = tokens == self._special(self.mask_token)
+            ids[masked] = 0 if self.output_mode == "int" else -1
+            known |= masked
+        if self.num_oov_indices == 0 and not known.all():
+            missing = tokens[~known].reshape(-1)[:5].tolist()
+            raise errors.InvalidArgumentError(
+                f"{self.name}: with num_oov_indices=0 every token must be in the "
+                f"vocabulary, and {missing} are not (set num_oov_indices=1 for unknown ones)",
+                errors.user_location())
+        return convert_to_tensor(ids)
+
+    def _tokens_of(self, ids):
+        """invert=True: each index's token (a string tensor)."""
+        if not ids.dtype.is_integer:
+            raise TypeError(f"{self.name}: invert=True takes integer indices, got "
+                            f"{ids.dtype.name}")
+        table = [self._special(t) if t is not None else b"" for t in self.get_vocabulary()]
+        oov = self._special(self.oov_token) or b""
+        table[self._oov_start():self._token_start()] = [oov] * self.num_oov_indices
+        lookup = np.array(table + [oov], dtype=object)
+        index = np.asarray(ids.numpy()).astype(np.int64)
+        index = np.where((index >= 0) & (index < len(table)), index, len(table))
+        return convert_to_tensor(lookup[index], string_)
+
+
+_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+
+
+class TextVectorization(Layer):
+    """Text to token indices or token counts (Keras 3's TextVectorization):
+    each string is standardized ("lower_and_strip_punctuation", "lower",
+    "strip_punctuation", None or a callable on a string tensor), split
+    ("whitespace", "character", None: the string is one token, or a
+    callable returning a RaggedTensor), made into n-grams (`ngrams`: n for
+    1..n, or a tuple of widths) and looked up in a vocabulary (adapt(data)
+    or `vocabulary`; "" is the padding index 0 and "[UNK]" index 1 in
+    "int" mode). output_mode "int" gives int64 rows padded with 0 to the
+    longest row (to output_sequence_length when given, cutting longer
+    ones; ragged=True gives a RaggedTensor); "multi_hot", "count",
+    "one_hot" and "tf_idf" give float32 rows of the vocabulary's width.
+    It runs on the host (strings are host values), so it belongs in the
+    input pipeline: `ds.map(lambda x, y: (vectorize(x), y))`."""
+
+    def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation",
+                 split="whitespace", ngrams=None, output_mode="int",
+                 output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
+                 idf_weights=None, sparse=False, ragged=False, encoding="utf-8", name=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
+        if not (standardize is None or callable(standardize) or standardize in (
+                "lower_and_strip_punctuation", "lower", "strip_punctuation")):
+            raise ValueError(f"{self.name}: standardize {standardize!r} is not one of None, "
+                             "'lower_and_strip_punctuation', 'lower', 'strip_punctuation' "
+                             "or a callable")
+        if not (split is None or callable(split) or split in ("whitespace", "character")):
+            raise ValueError(f"{self.name}: split {split!r} is not one of None, "
+                             "'whitespace', 'character' or a callable")
+        if output_mode == "binary":
+            output_mode = "multi_hot"
+        if output_mode == "tf-idf":
+            output_mode = "tf_idf"
+        if not (ngrams is None or isinstance(ngrams, int) or isinstance(ngrams, (tuple, list))
+                and all(isinstance(n, int) for n in ngrams)):
+            raise ValueError(f"{self.name}: ngrams must be None, an integer or a tuple of "
+                             f"integers, got {ngrams!r}")
+        if output_sequence_length is not None and (output_mode != "int" or
+                                                    int(output_sequence_length) < 1):
+            raise ValueError(f"{self.name}: output_sequence_length is only for output_mode "
+                             "'int', and must be positive")
+        if ragged and output_mode != "int":
+            raise ValueError(f"{self.name}: ragged=True needs output_mode 'int'")
+        self.standardize, self.split, self.ngrams = standardize, split, ngrams
+        self._widths = tuple(range(1, ngrams + 1)) if isinstance(ngrams, int) else \
+            (tuple(ngrams) if ngrams is not None else None)
+        self.output_mode = output_mode
+        self.output_sequence_length = None if output_sequence_length is None else \
+            int(output_sequence_length)
+        self.ragged, self.encoding = bool(ragged), encoding
+        self._lookup = StringLookup(max_tokens=max_tokens, vocabulary=vocabulary,
+                                    idf_weights=idf_weights, pad_to_max_tokens=pad_to_max_tokens,
+                                    mask_token="", output_mode=output_mode, sparse=sparse,
+                                    encoding=encoding, name=f"{self.name}_lookup")
+
+    def _cast_inputs(self, inputs):
+        return inputs
+
+    def _preprocess(self, inputs):
+        """The tokens of `inputs`: a RaggedTensor of rows when splitting,
+        else a string tensor."""
+        x = inputs if isinstance(inputs, Tensor) else convert_to_tensor(inputs, string_)
+        if x.dtype is not string_:
+            raise TypeError(f"{self.name}: TextVectorization takes strings, got {x.dtype.name}")
+        if self.standardize in ("lower", "lower_and_strip_punctuation"):
+            x = kstrings.lower(x)
+        if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+            x = kstrings.regex_replace(x, _PUNCTUATION, "")
+        if callable(self.standardize):
+            x = self.standardize(x)
+        if self.split is not None:
+            if x.ndim > 1:
+                if x.shape[-1] != 1 or x.ndim > 2:
+                    raise ValueError(f"{self.name}: to split strings the input must be a "
+                                     f"vector or have a last dimension of 1, got shape "
+                                     f"{list(x.shape)}")
+                x = ops.reshape(x, [-1])
+            if self.split == "whitespace":
+                x = kstrings.split(x)
+            elif self.split == "character":
+                x = kstrings.unicode_split(x, "UTF-8")
+            else:
+                x = self.split(x)
+        if self._widths is not None:
+            x = kstrings.ngrams(x, self._widths, separator=" ")
+        return x
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """The vocabulary of `data`'s tokens (strings, arrays or a Dataset
+        of batches; a flat list is a list of documents), by descending
+        count, ties by descending token, cut to max_tokens."""
+        from .data import Dataset
+        if isinstance(data, Dataset):
+            source = data.take(steps) if steps else data
+            batches = [b[0] if isinstance(b, (tuple, list)) else b for b in source]
+        else:
+            batches = [data]
+        rows = []
+        for batch in batches:
+            tokens = self._preprocess(batch)
+            if isinstance(tokens, RaggedTensor):
+                rows.extend(np.asarray(r) for r in tokens._rows())
+            elif tokens.ndim == 0 or self.split is None and tokens.ndim == 1:
+                rows.extend(np.asarray(tokens).reshape(-1, 1))
+            else:
+                rows.extend(np.asarray(tokens).reshape(len(tokens), -1))
+        lookup = self._lookup
+        lookup._has_input_vocabulary = False
+        lookup._adapt_rows(rows)
+        arguments = self.__dict__.get("_init_arguments")
+        if arguments is not None:  # (what get_config and model.save write)
+            arguments["vocabulary"] = list(lookup.vocabulary)
+            if self.output_mode == "tf_idf":
+                start = lookup._token_start()
+                arguments["idf_weights"] = [float(w) for w in
+                                            lookup._idf[start:start + len(lookup.vocabulary)]]
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        self._lookup.set_vocabulary(vocabulary, idf_weights)
+        arguments = self.__dict__.get("_init_arguments")
+        if arguments is not None:
+            arguments["vocabulary"] = list(self._lookup.vocabulary)
+            arguments["idf_weights"] = self._lookup.idf_weights
+
+    def get_vocabulary(self, include_special_tokens=True):
+        return self._lookup.get_vocabulary(include_special_tokens)
+
+    def vocabulary_size(self):
+        return self._lookup.vocabulary_size()
+
+    def call(self, inputs):
+        lookup = self._lookup
+        if lookup._tokens is None:
+            raise ValueError(f"{self.name}: give a vocabulary or call adapt(data) first")
+        tokens = self._preprocess(inputs)
+        if not isinstance(tokens, RaggedTensor):
+            if self.output_mode != "int":
+                return ops.cast(lookup(tokens), "float32")
+            ids = lookup(tokens)
+            n = self.output_sequence_length
+            if n is None or ids.ndim == 0:
+                return ids
+            ids = ids[..., :n]
+            if ids.shape[-1] < n:
+                pad = [[0, 0]] * (ids.ndim - 1) + [[0, n - ids.shape[-1]]]
+                ids = math_ops.pad(ids, pad)
+            return ids
+        flat = np.asarray(lookup._ids(tokens.values).numpy())
+        splits = tokens._splits
+        if self.output_mode == "int":
+            ragged = RaggedTensor(convert_to_tensor(flat), splits)
+            return ragged if self.ragged else \
+                ragged.to_tensor(0, shape=[None, self.output_sequence_length])
+        width = lookup._depth()
+        rows = np.full((len(splits) - 1, width), 0.0, np.float64)
+        for i, (a, b) in enumerate(zip(splits[:-1], splits[1:])):
+            row = flat[a:b]
+            row = row[(row >= 0) & (row < width)]
+            if self.output_mode in ("multi_hot", "one_hot"):
+                rows[i, row] = 1.0
+            else:
+                np.add.at(rows[i], row, 1.0)
+        if self.output_mode == "tf_idf":
+            rows *= lookup._idf[:width]
+        return convert_to_tensor(rows.astype(np.float32))
+
+
+class Hashing(Layer):
+    """Values hashed into `num_bins` bins (Keras 3's Hashing): strings by
+    farmhash's Fingerprint64, or by SipHash keyed with `salt` (an int
+    twice, or two ints), as TensorFlow's to_hash_bucket_fast/strong;
+    integers are hashed as their decimal strings, as Keras does. With
+    mask_value, that value goes to bin 0 and the others to bins
+    1..num_bins-1. output_mode "int" (int64 bins), "one_hot", "multi_hot"
+    or "count". Runs on the host, as StringLookup."""
+
+    def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False,
+                 name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        if num_bins is None or int(num_bins) <= 0:
+            raise ValueError(f"{self.name}: num_bins must be a positive integer, got "
+                             f"{num_bins!r}")
+        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
+            raise ValueError(f"{self.name}: output_mode {output_mode!r} is not one of 'int', "
+                             "'one_hot', 'multi_hot', 'count'")
+        if sparse:
+            raise ValueError(f"{self.name}: sparse outputs are not supported (Kiln has no "
+                             "SparseTensor)")
+        if salt is not None:
+            key = [int(salt)] * 2 if np.ndim(salt) == 0 else [int(v) for v in salt]
+            if len(key) != 2:
+                raise ValueError(f"{self.name}: salt must be an int or two ints, got {salt!r}")
+            salt = key
+        self.num_bins, self.mask_value, self.salt = int(num_bins), mask_value, salt
+        self.output_mode, self.sparse = output_mode, False
+
+    def _cast_inputs(self, inputs):
+        return inputs
+
+    def call(self, inputs):
+        x = convert_to_tensor(inputs)
+        if x.dtype is string_:
+            values = x._impl.array
+        elif x.dtype.is_integer:
+            values = np.asarray(x.numpy())
+        else:
+            raise TypeError(f"{self.name}: Hashing takes strings or integers, got "
+                            f"{x.dtype.name}")
+        text = np.empty(values.shape, dtype=object)
+        if values.size:
+            text[...] = values if x.dtype is string_ else \
+                np.frompyfunc(lambda v: str(v).encode(), 1, 1)(values)
+        bins = self.num_bins - (1 if self.mask_value is not None else 0)
+        if bins < 1:
+            raise ValueError(f"{self.name}: with a mask_value num_bins must be at least 2")
+        hashed = _hashing.to_hash_bucket_fast(text, bins) if self.salt is None else \
+            _hashing.to_hash_bucket_strong(text, bins, self.salt)
+        if self.mask_value is not None:
+            mask = self.mask_value.encode() if isinstance(self.mask_value, str) else \
+                str(self.mask_value).encode() if not isinstance(self.mask_value, bytes) \
+                else self.mask_value
+            hashed = np.where(text == mask, 0, hashed + 1)
+        return _lookup_outputs(convert_to_tensor(hashed.astype(np.int64)), x.ndim,
+                              self.output_mode, self.num_bins, self.name)
 
 
 def _crop_to_aspect(x, height, width):

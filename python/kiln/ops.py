@@ -7,11 +7,11 @@ import builtins
 
 import numpy as np
 
-from . import errors
+from . import core, errors
 from .core import (attributes, bind1 as _run1, current_trace, enum_case,
                    tensor_type, unit)
 from .dtypes import as_dtype, bool as bool_, float32, int64
-from .tensor import Tensor, convert_to_tensor
+from .tensor import ComplexParts, HostStrings, Tensor, convert_to_tensor
 
 
 # Python numbers used as operands (the 2.0 of `2.0 * x`), converted once
@@ -51,8 +51,24 @@ _COMPARE = {d: attributes(direction=enum_case("compare_direction", d))
 
 
 def _compare(direction, x, y):
-    """kiln.compare in `direction` ("eq", "lt", ...)."""
+    """kiln.compare in `direction` ("eq", "lt", ...); strings compare
+    equal or not on the host."""
     x, y = _pair(x, y)
+    if (type(x._impl) is HostStrings or type(y._impl) is HostStrings) and \
+            direction in ("eq", "ne"):
+        if x.dtype != y.dtype:
+            raise TypeError(f"cannot compare a {x.dtype.name} tensor with a "
+                            f"{y.dtype.name} one")
+        try:
+            equal = np.equal(x._impl.array, y._impl.array).astype(bool)
+        except ValueError as e:
+            raise errors.InvalidArgumentError(
+                f"kiln.{'equal' if direction == 'eq' else 'not_equal'}: shapes "
+                f"{list(x.shape)} and {list(y.shape)} do not broadcast ({e})",
+                errors.user_location()) from None
+        return convert_to_tensor(equal if direction == "eq" else ~equal)
+    if type(x._impl) is ComplexParts or type(y._impl) is ComplexParts:
+        return core.complex_ops["compare"](direction, x, y)
     return _run1("compare", [x, y], _COMPARE[direction])
 
 
@@ -89,7 +105,7 @@ def truediv(x, y, name=None):
                         "cast one of them first")
     if x.dtype.is_integer:
         x, y = cast(x, "float64"), cast(y, "float64")
-    elif not x.dtype.is_floating:
+    elif not (x.dtype.is_floating or x.dtype.is_complex):
         raise TypeError(f"x / y is not defined for {x.dtype.name} tensors")
     return _run1("div", [x, y])
 
@@ -135,6 +151,10 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False,
     its last two dimensions (the adjoint of a real matrix is its
     transpose), as tf.linalg.matmul."""
     a, b = _pair(a, b)
+    if adjoint_a and a.dtype.is_complex:
+        a = core.complex_ops["conj"](a)
+    if adjoint_b and b.dtype.is_complex:
+        b = core.complex_ops["conj"](b)
     if transpose_a or adjoint_a:
         a = _swap_last(a)
     if transpose_b or adjoint_b:
@@ -201,6 +221,8 @@ def cast(x, dtype, name=None):
     dtype = as_dtype(dtype)
     if dtype == x.dtype:
         return x
+    if dtype.is_complex or x.dtype.is_complex:
+        return core.complex_ops["cast"](x, dtype)
     return _run1("cast", [x], None, [tensor_type(x.shape, dtype)])
 
 

@@ -1,24 +1,27 @@
-"""kiln.signal: the real-valued part of tf.signal.
+"""kiln.signal: tf.signal.
 
 Window functions (constants computed once, in float64, as TensorFlow defines
 them), framing and overlap-add (gathers and segment sums, so
 differentiable and compiled), the discrete cosine transforms of types 1-4
 (one matrix product with the transform's matrix), the MDCT and its inverse,
-the mel filter bank and MFCCs. The Fourier transforms (`stft`, `rfft`,
-`fft`, ...) produce complex tensors, which Kiln does not have: they raise
-an UnimplementedError that says so.
+the mel filter bank and MFCCs. The Fourier transforms (`fft`, `rfft`, their inverses and 2-D/3-D forms,
+`stft`, `inverse_stft`) give complex tensors (kiln/complexes.py: pairs of
+real parts), computed with matrix products of the parts, so they compile
+and differentiate like the rest.
 """
 
 import numpy as np
 
-from . import errors, math_ops, ops
+from . import complexes, errors, math_ops, ops
 from .dtypes import as_dtype, float32
 from .tensor import constant, convert_to_tensor
 
 __all__ = ["dct", "frame", "hamming_window", "hann_window", "idct", "inverse_mdct",
            "kaiser_bessel_derived_window", "kaiser_window", "linear_to_mel_weight_matrix",
            "mdct", "mfccs_from_log_mel_spectrograms", "overlap_and_add", "vorbis_window",
-           "fft", "ifft", "rfft", "irfft", "stft", "inverse_stft"]
+           "fft", "ifft", "rfft", "irfft", "stft", "inverse_stft", "fft2d", "ifft2d",
+           "fft3d", "ifft3d", "rfft2d", "irfft2d", "rfft3d", "irfft3d", "fftshift",
+           "ifftshift", "inverse_stft_window_fn"]
 
 
 def _length(window_length, what):
@@ -347,15 +350,303 @@ def mfccs_from_log_mel_spectrograms(log_mel_spectrograms, name=None):
     return dct(x, type=2) * float(1 / np.sqrt(2.0 * x.shape[-1]))
 
 
-def _complex(what):
-    def refuse(*args, **kwargs):
-        raise errors.UnimplementedError(
-            f"signal.{what}: Fourier transforms give complex tensors, and Kiln has no "
-            "complex dtype (the DCTs, MDCT, frame and mel functions are real)",
+# ---------------------------------------------------------------------------
+# Fourier transforms. A complex tensor is its two real parts (complexes.py),
+# so a DFT of length n along the last axis is matrix products of the parts
+# with the cosine and sine tables: (re + i im)(C - i S) = (re C + im S) +
+# i (im C - re S). Lengths above _DIRECT with a factor n = n1 n2 take the
+# four-step (Cooley-Tukey) split: DFTs of n1 points, a twiddle product,
+# DFTs of n2 points, a transpose; so the work is n (n1 + n2) per row, not
+# n^2. Tables are computed in float64 with k t reduced mod n, then rounded.
+
+_DIRECT = 256
+
+
+def _tables(rows, cols, n, dtype):
+    """cos and sin of 2 pi (r c mod n) / n for r < rows, c < cols."""
+    angle = 2 * np.pi * (np.outer(np.arange(rows), np.arange(cols)) % n) / n
+    return (constant(np.cos(angle).astype(dtype.as_numpy_dtype)),
+            constant(np.sin(angle).astype(dtype.as_numpy_dtype)))
+
+
+def _rows_matmul(x, matrix):
+    """x [..., n] times matrix [n, k] (any leading shape)."""
+    shape = math_ops.shape(x)
+    flat = ops.reshape(x, [-1, x.shape[-1]])
+    out = ops.matmul(flat, matrix)
+    return ops.reshape(out, ops.concat([shape[:-1], [matrix.shape[-1]]], 0)) \
+        if x.ndim != 2 else out
+
+
+def _factor(n):
+    """A factor of n near sqrt(n) (1 for a prime)."""
+    for f in range(int(np.sqrt(n)), 1, -1):
+        if n % f == 0:
+            return f
+    return 1
+
+
+def _dft(re, im, inverse):
+    """The unnormalized DFT of re + i im along the last axis (sign + for
+    the inverse), as its (re, im) parts."""
+    n = re.shape[-1]
+    sign = 1.0 if inverse else -1.0
+    n1 = _factor(n) if n > _DIRECT else 1
+    if n1 == 1:
+        c, s = _tables(n, n, n, re.dtype)
+        # (re + i im)(c + i sign s)
+        return (_rows_matmul(re, c) - sign * _rows_matmul(im, s),
+                _rows_matmul(im, c) + sign * _rows_matmul(re, s))
+    n2 = n // n1
+    # x[n2 t1 + t2]: [..., t1, t2]; DFT over t1 (moved last), twiddles, over t2.
+    lead = math_ops.shape(re)[:-1]
+
+    def split(x):
+        return ops.transpose(ops.reshape(x, [-1, n1, n2]), [0, 2, 1])  # [b, t2, t1]
+    re1, im1 = _dft(split(re), split(im), inverse)                   # [b, t2, k1]
+    angle = 2 * np.pi * (np.outer(np.arange(n2), np.arange(n1)) % n) / n
+    wc = constant(np.cos(angle).astype(re.dtype.as_numpy_dtype))
+    ws = constant((sign * np.sin(angle)).astype(re.dtype.as_numpy_dtype))
+    re2, im2 = re1 * wc - im1 * ws, re1 * ws + im1 * wc
+    re3, im3 = _dft(ops.transpose(re2, [0, 2, 1]), ops.transpose(im2, [0, 2, 1]),
+                    inverse)                                          # [b, k1, k2]
+
+    def join(x):  # X[k1 + n1 k2]
+        return ops.reshape(ops.transpose(x, [0, 2, 1]), ops.concat([lead, [n]], 0))
+    return join(re3), join(im3)
+
+
+def _complex_input(x, what):
+    x = convert_to_tensor(x)
+    if not x.dtype.is_complex:
+        raise TypeError(f"signal.{what}: takes a complex tensor, got {x.dtype.name}")
+    if not x.shape or x.shape[-1] is None:
+        raise errors.InvalidArgumentError(
+            f"signal.{what}: the transformed axis must be known, got shape {list(x.shape)}",
             errors.user_location())
-    refuse.__name__ = what
-    return refuse
+    return x
 
 
-fft, ifft, rfft, irfft = _complex("fft"), _complex("ifft"), _complex("rfft"), _complex("irfft")
-stft, inverse_stft = _complex("stft"), _complex("inverse_stft")
+def _real_input(x, what):
+    x = convert_to_tensor(x, dtype_hint=float32)
+    if not x.dtype.is_floating or x.dtype.mlir in ("f16", "bf16"):
+        raise TypeError(f"signal.{what}: takes a float32 or float64 tensor, got "
+                        f"{x.dtype.name}")
+    if not x.shape or x.shape[-1] is None:
+        raise errors.InvalidArgumentError(
+            f"signal.{what}: the transformed axis must be known, got shape {list(x.shape)}",
+            errors.user_location())
+    return x
+
+
+def fft(input, name=None):  # noqa: A002 (TensorFlow's names)
+    """The discrete Fourier transform along the last axis (complex in,
+    complex out, unnormalized, NumPy's and TensorFlow's sign)."""
+    x = _complex_input(input, "fft")
+    return complexes.complex(*_dft(complexes.real(x), complexes.imag(x), False))
+
+
+def ifft(input, name=None):  # noqa: A002
+    """The inverse DFT along the last axis, divided by its length."""
+    x = _complex_input(input, "ifft")
+    re, im = _dft(complexes.real(x), complexes.imag(x), True)
+    scale = 1.0 / x.shape[-1]
+    return complexes.complex(re * scale, im * scale)
+
+
+def _fit_length(x, n, what):
+    """x's last axis cut or zero-padded to n."""
+    n = int(n)
+    if n < 1:
+        raise errors.InvalidArgumentError(f"signal.{what}: fft_length must be positive, "
+                                          f"got {n}", errors.user_location())
+    have = x.shape[-1]
+    if have > n:
+        return x[..., :n]
+    if have < n:
+        return math_ops.pad(x, [[0, 0]] * (x.ndim - 1) + [[0, n - have]])
+    return x
+
+
+def _length_arg(fft_length, default, what, count=1):
+    if fft_length is None:
+        return default
+    values = np.asarray(fft_length.numpy() if hasattr(fft_length, "numpy") else fft_length)
+    values = values.reshape(-1)
+    if len(values) != count:
+        raise errors.InvalidArgumentError(
+            f"signal.{what}: fft_length must have {count} element(s), got {values.tolist()}",
+            errors.user_location())
+    return [int(v) for v in values]
+
+
+def rfft(input_tensor, fft_length=None, name=None):
+    """The DFT of a real signal along the last axis (cut or zero-padded
+    to fft_length): its fft_length // 2 + 1 non-negative frequencies, a
+    complex64 tensor for float32 input (complex128 for float64)."""
+    x = _real_input(input_tensor, "rfft")
+    (n,) = _length_arg(fft_length, [x.shape[-1]], "rfft")
+    x = _fit_length(x, n, "rfft")
+    c, s = _tables(n, n // 2 + 1, n, x.dtype)
+    return complexes.complex(_rows_matmul(x, c), -_rows_matmul(x, s))
+
+
+def irfft(input_tensor, fft_length=None, name=None):
+    """The real signal of length fft_length (2 (bins - 1) by default)
+    whose rfft is `input_tensor` (the imaginary parts of the zero and
+    Nyquist frequencies are ignored, as NumPy and TensorFlow do)."""
+    x = _complex_input(input_tensor, "irfft")
+    bins = x.shape[-1]
+    (n,) = _length_arg(fft_length, [2 * (bins - 1)], "irfft")
+    if n < 1:
+        raise errors.InvalidArgumentError(f"signal.irfft: fft_length must be positive, got "
+                                          f"{n}", errors.user_location())
+    used = n // 2 + 1
+    re, im = complexes.real(x), complexes.imag(x)
+    if bins > used:
+        re, im = re[..., :used], im[..., :used]
+    elif bins < used:
+        re, im = _fit_length(re, used, "irfft"), _fit_length(im, used, "irfft")
+    weight = np.full(used, 2.0)
+    weight[0] = 1.0
+    if n % 2 == 0:
+        weight[-1] = 1.0
+    angle = 2 * np.pi * (np.outer(np.arange(used), np.arange(n)) % n) / n
+    dtype = re.dtype.as_numpy_dtype
+    c = constant((weight[:, None] * np.cos(angle) / n).astype(dtype))
+    s = constant((weight[:, None] * np.sin(angle) / n).astype(dtype))
+    return _rows_matmul(re, c) - _rows_matmul(im, s)
+
+
+def _over_axes(transform, x, axes):
+    """transform (along the last axis) applied along each of `axes`."""
+    for axis in axes:
+        axis %= x.ndim
+        if axis == x.ndim - 1:
+            x = transform(x)
+            continue
+        perm = list(range(x.ndim))
+        perm[axis], perm[-1] = perm[-1], perm[axis]
+        x = ops.transpose(transform(ops.transpose(x, perm)), perm)
+    return x
+
+
+def _multi(transform, rank, what):
+    def apply(input, name=None):  # noqa: A002
+        x = convert_to_tensor(input)
+        if x.ndim < rank:
+            raise errors.InvalidArgumentError(
+                f"signal.{what}: needs rank >= {rank}, got shape {list(x.shape)}",
+                errors.user_location())
+        return _over_axes(transform, x, range(-rank, 0))
+    apply.__name__ = what
+    apply.__doc__ = f"The {'inverse ' if what.startswith('i') else ''}DFT over the last " \
+        f"{rank} axes (tf.signal.{what})."
+    return apply
+
+
+fft2d, ifft2d = _multi(fft, 2, "fft2d"), _multi(ifft, 2, "ifft2d")
+fft3d, ifft3d = _multi(fft, 3, "fft3d"), _multi(ifft, 3, "ifft3d")
+
+
+def _real_multi(rank, inverse, what):
+    def apply(input_tensor, fft_length=None, name=None):
+        x = convert_to_tensor(input_tensor)
+        if x.ndim < rank:
+            raise errors.InvalidArgumentError(
+                f"signal.{what}: needs rank >= {rank}, got shape {list(x.shape)}",
+                errors.user_location())
+        inner = list(x.shape[-rank:])
+        if inverse:
+            default = inner[:-1] + [2 * (inner[-1] - 1)]
+        else:
+            default = inner
+        lengths = _length_arg(fft_length, default, what, rank)
+        if not inverse:  # rfft on the last axis, then full DFTs on the others
+            x = rfft(x, [lengths[-1]])
+            for i, n in enumerate(lengths[:-1]):
+                axis = x.ndim - rank + i
+                x = _over_axes(lambda t, n=n: fft(_fit_complex(t, n)), x, [axis])
+            return x
+        for i, n in enumerate(lengths[:-1]):
+            axis = x.ndim - rank + i
+            x = _over_axes(lambda t, n=n: ifft(_fit_complex(t, n)), x, [axis])
+        return irfft(x, [lengths[-1]])
+    apply.__name__ = what
+    apply.__doc__ = f"tf.signal.{what}: over the last {rank} axes, the last one real."
+    return apply
+
+
+def _fit_complex(x, n):
+    return complexes.complex(_fit_length(complexes.real(x), n, "fft"),
+                             _fit_length(complexes.imag(x), n, "fft"))
+
+
+rfft2d, irfft2d = _real_multi(2, False, "rfft2d"), _real_multi(2, True, "irfft2d")
+rfft3d, irfft3d = _real_multi(3, False, "rfft3d"), _real_multi(3, True, "irfft3d")
+
+
+def fftshift(x, axes=None, name=None):
+    """The zero frequency moved to the middle (NumPy's fftshift)."""
+    x = convert_to_tensor(x)
+    axes = list(range(x.ndim)) if axes is None else list(np.atleast_1d(axes))
+    return math_ops.roll(x, [x.shape[a] // 2 for a in axes], axes)
+
+
+def ifftshift(x, axes=None, name=None):
+    """fftshift undone."""
+    x = convert_to_tensor(x)
+    axes = list(range(x.ndim)) if axes is None else list(np.atleast_1d(axes))
+    return math_ops.roll(x, [-(x.shape[a] // 2) for a in axes], axes)
+
+
+def _default_fft_length(frame_length):
+    return 1 << max(int(frame_length) - 1, 0).bit_length()
+
+
+def stft(signals, frame_length, frame_step, fft_length=None, window_fn=hann_window,
+         pad_end=False, name=None):
+    """The short-time Fourier transform (tf.signal.stft): frames of
+    frame_length every frame_step samples along the last axis, times
+    window_fn(frame_length) (periodic Hann by default; None: no window),
+    rfft of fft_length points (the next power of two by default): complex
+    [..., frames, fft_length // 2 + 1]."""
+    x = _real_input(signals, "stft")
+    frame_length, frame_step = int(frame_length), int(frame_step)
+    n = _default_fft_length(frame_length) if fft_length is None else int(fft_length)
+    frames = frame(x, frame_length, frame_step, pad_end=pad_end)
+    if window_fn is not None:
+        frames = frames * window_fn(frame_length, dtype=x.dtype)
+    return rfft(frames, [n])
+
+
+def inverse_stft(stfts, frame_length, frame_step, fft_length=None, window_fn=hann_window,
+                 name=None):
+    """The signal of stft frames (tf.signal.inverse_stft): irfft of each
+    frame, cut or padded to frame_length, times window_fn(frame_length),
+    overlapped and added. With window_fn=inverse_stft_window_fn(frame_step)
+    it inverts stft's Hann window."""
+    x = _complex_input(stfts, "inverse_stft")
+    frame_length, frame_step = int(frame_length), int(frame_step)
+    n = _default_fft_length(frame_length) if fft_length is None else int(fft_length)
+    frames = irfft(x, [n])
+    frames = _fit_length(frames, frame_length, "inverse_stft")
+    if window_fn is not None:
+        frames = frames * window_fn(frame_length, dtype=frames.dtype)
+    return overlap_and_add(frames, frame_step)
+
+
+def inverse_stft_window_fn(frame_step, forward_window_fn=hann_window, name=None):
+    """The window that makes inverse_stft undo an stft with
+    forward_window_fn: the forward window divided by the overlapped sum of
+    its squares (TensorFlow's)."""
+    frame_step = int(frame_step)
+
+    def window(frame_length, dtype=float32):
+        forward = np.asarray(forward_window_fn(frame_length, dtype=float32).numpy(),
+                             np.float64)
+        overlaps = -(-frame_length // frame_step)
+        squares = np.pad(forward ** 2, [0, overlaps * frame_step - frame_length])
+        denominator = np.tile(squares.reshape(overlaps, frame_step).sum(0), overlaps)
+        return _window(forward / denominator[:frame_length], dtype)
+    return window

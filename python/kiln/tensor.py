@@ -6,7 +6,8 @@ import numpy as np
 
 from . import _kiln, config, errors
 from ._state import local
-from .dtypes import as_dtype, float32, int32, native_conversion, widen_unsigned
+from .dtypes import (as_dtype, float32, float64, int32, native_conversion, string,
+                     widen_unsigned)
 
 
 class Tensor:
@@ -46,6 +47,8 @@ class Tensor:
         """This tensor in the memory of GPU `gpu_index` (itself if it is
         there, else a copy). Without that GPU this is an error that says
         why."""
+        if type(self._impl) is HostStrings:
+            return self._to(f"cuda:{gpu_index}")  # (an error: strings stay on the host)
         why = _kiln.gpu_status(gpu_index)
         if why is not None:
             raise errors.InvalidArgumentError(
@@ -56,6 +59,13 @@ class Tensor:
     def _to(self, device):
         if self._impl.device == device:
             return self
+        if type(self._impl) is ComplexParts:
+            return Tensor(ComplexParts(self._impl.real._to(device), self._impl.imag._to(device)))
+        if type(self._impl) is HostStrings:
+            raise errors.InvalidArgumentError(
+                f"a string tensor cannot move to {device}: strings stay in host "
+                "memory (map them to numbers first: kiln.strings, StringLookup, "
+                "TextVectorization, Hashing)", errors.user_location())
         try:
             return Tensor(_kiln.Tensor.to(self._impl, device))
         except _kiln.NativeError as e:
@@ -66,6 +76,8 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         value = self._impl.numpy()
+        if type(value) is not np.ndarray:  # (a scalar string's bytes)
+            value = self._impl.array
         return value if dtype is None else value.astype(dtype)
 
     def __len__(self):
@@ -89,7 +101,9 @@ class Tensor:
         """Whether this is a value being traced inside @kiln.function (no
         value yet). (tracing.py's _TracedImpl, named here: tracing imports
         this module.)"""
-        return type(self._impl).__name__ == "_TracedImpl"
+        kind = type(self._impl)
+        return kind.__name__ == "_TracedImpl" or kind is ComplexParts and \
+            self._impl.real._symbolic
 
     def __bool__(self):
         if self._symbolic:
@@ -110,7 +124,8 @@ class Tensor:
         if self.shape:
             raise TypeError(f"only rank-0 tensors convert to Python scalars, "
                             f"this one has shape {self.shape}")
-        return self.numpy()[()]
+        value = self.numpy()
+        return value[()] if type(value) is np.ndarray else value
 
     def __repr__(self):
         if self._symbolic:
@@ -118,7 +133,7 @@ class Tensor:
             # no value yet, only the shape and dtype.
             return (f"kiln.Tensor(<symbolic in @kiln.function>, "
                     f"shape={self.shape}, dtype={self.dtype.name})")
-        body = np.array2string(self.numpy(), separator=", ")
+        body = np.array2string(np.asarray(self), separator=", ")
         return f"kiln.Tensor({body}, shape={self.shape}, dtype={self.dtype.name})"
 
     __str__ = __repr__
@@ -131,6 +146,125 @@ class Tensor:
 
 
 builtins_bool = bool
+
+
+class HostStrings:
+    """The value of a string tensor: a read-only NumPy object array of
+    bytes in host memory. Its numpy() is that array (a scalar's is the
+    bytes, as TensorFlow's). Kiln compiles numbers only: the dispatch core
+    runs the ops that only move elements (reshape, slicing, gather,
+    concat, ...) on the elements' indices and refuses the others."""
+
+    __slots__ = ("array",)
+    dtype = "string"
+    device = "cpu"
+
+    def __init__(self, array):
+        self.array = array
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+    def numpy(self):
+        return self.array if self.array.ndim else self.array[()]
+
+
+class ComplexParts:
+    """The value of a complex tensor: its real and imaginary parts, two
+    float32 (complex64) or float64 (complex128) tensors of one shape on
+    one device. The dispatch core hands ops on complex tensors to the
+    rules of kiln/complexes.py, which compute them on the parts (in a
+    trace and under a tape too: the parts are ordinary tensors)."""
+
+    __slots__ = ("real", "imag")
+
+    def __init__(self, real, imag):
+        self.real, self.imag = real, imag
+
+    @property
+    def shape(self):
+        return self.real._impl.shape
+
+    @property
+    def dtype(self):
+        return "complex64" if self.real._impl.dtype == "f32" else "complex128"
+
+    @property
+    def device(self):
+        return self.real._impl.device
+
+    def numpy(self):
+        value = np.empty(tuple(self.shape), np.complex64 if self.dtype == "complex64"
+                         else np.complex128)
+        value.real, value.imag = self.real.numpy(), self.imag.numpy()
+        value.flags.writeable = False
+        return value
+
+
+def _complex(value, dtype):
+    """A complex tensor of `value` (complex or real numbers) as `dtype`
+    (complex128 for Python complex numbers, as TensorFlow)."""
+    array = np.asarray(value)
+    if dtype is None:
+        dtype = as_dtype(np.complex128 if array.dtype.kind != "c" else array.dtype)
+    part = float32 if dtype.name == "complex64" else float64
+    if array.dtype.kind == "c":
+        real, imag = array.real, array.imag
+    else:
+        real, imag = array, np.zeros(array.shape)
+    return Tensor(ComplexParts(convert_to_tensor(np.asarray(real, part.as_numpy_dtype)),
+                               convert_to_tensor(np.asarray(imag, part.as_numpy_dtype))))
+
+
+def _is_text(value):
+    """Whether `value` (not a Tensor) holds strings: a str or bytes, or
+    an array or nested lists of them."""
+    if isinstance(value, (str, bytes, np.str_, np.bytes_)):
+        return True
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "US":
+            return True
+        return value.dtype.kind == "O" and value.size > 0 and \
+            isinstance(value.flat[0], (str, bytes))
+    if isinstance(value, (list, tuple)) and value:
+        first = value[0]
+        while isinstance(first, (list, tuple)) and first:
+            first = first[0]
+        return isinstance(first, (str, bytes, np.str_, np.bytes_))
+    return False
+
+
+def _encode(element):
+    if isinstance(element, bytes):
+        return bytes(element)
+    if isinstance(element, str):
+        return element.encode("utf-8")
+    raise TypeError(f"a string tensor holds str or bytes, not {type(element).__name__} "
+                    f"({element!r})")
+
+
+_encode_all = np.frompyfunc(_encode, 1, 1)
+
+
+def string_array(value):
+    """`value` (strings, nested lists or arrays of them) as the read-only
+    object array of bytes a string tensor holds."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "S":
+        value = value.astype(object)  # (bytes already)
+    try:
+        source = np.asarray(value, dtype=object)
+    except ValueError as e:  # (lists of unequal lengths)
+        raise ValueError(f"cannot convert {value!r} to a string tensor: {e}") from None
+    array = np.empty(source.shape, dtype=object)
+    if source.size:
+        array[...] = _encode_all(source)
+    array.flags.writeable = False
+    return array
+
+
+def _strings(value):
+    return Tensor(HostStrings(string_array(value)))
 
 # kiln.Variable, registered by variables.py (which imports this module).
 _variable_type = None
@@ -147,6 +281,13 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
             raise TypeError(f"expected a {as_dtype(dtype).name} tensor, got "
                             f"{value.dtype.name}")
         return value
+    if dtype is None and _is_text(value) or dtype is not None and as_dtype(dtype) is string:
+        return _strings(value)
+    if dtype is not None and as_dtype(dtype).is_complex:
+        return _complex(value, as_dtype(dtype))
+    if dtype is None and (isinstance(value, complex) or
+                          isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind == "c"):
+        return _complex(value, None)
     if dtype is not None:
         # bfloat16 values are rounded from float64 by the native layer (one
         # rounding; through float32 would be two).
@@ -186,6 +327,8 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
         array = np.asarray(value, dtype=np_dtype)
     except (TypeError, ValueError) as e:
         raise TypeError(f"cannot convert {value!r} to a tensor: {e}") from None
+    if array.dtype.kind == "c":  # (nested Python complex numbers)
+        return _complex(array, None)
     if array.dtype.kind == "u":
         # Kiln has no unsigned types: uint8 (MNIST's labels and images) and
         # uint16 become int32, uint32 and uint64 int64.
@@ -193,7 +336,9 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
             raise TypeError("uint64 values above the int64 range have no kiln "
                             "equivalent")
         array = widen_unsigned(array)
-    as_dtype(array.dtype)  # a TypeError for dtypes Kiln lacks
+    if as_dtype(array.dtype) is string:  # (an object array of other things)
+        raise TypeError(f"cannot convert {value!r} to a tensor: its elements are "
+                        "neither numbers nor strings")
     native = native_conversion(as_dtype(dtype)) if dtype is not None else ""
     try:
         return Tensor(_kiln.Tensor.from_numpy(np.ascontiguousarray(array)

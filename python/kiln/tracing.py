@@ -18,8 +18,8 @@ import numpy as np
 
 from . import _kiln, config, errors
 from .core import attributes, symbol
-from .dtypes import as_dtype, native_conversion
-from .tensor import Tensor, TensorSpec, convert_to_tensor
+from .dtypes import as_dtype, native_conversion, string
+from .tensor import ComplexParts, Tensor, TensorSpec, convert_to_tensor
 from . import variables as _variables
 from .variables import Variable, _store, init_scope
 
@@ -395,7 +395,9 @@ class ConcreteFunction:
             return results[0]
         if self._flat_results:
             return type(self._structure)(results)
-        values = [results[v] if kind == "tensor" else v for kind, v in self._leaves]
+        values = [results[v] if kind == "tensor" else
+                  Tensor(ComplexParts(results[v], results[v + 1])) if kind == "complex" else v
+                  for kind, v in self._leaves]
         return _pack(self._structure, iter(values))
 
 
@@ -528,13 +530,23 @@ class Function:
                 key.append(("variable", id(a)))
             elif isinstance(a, TensorSpec):  # get_concrete_function(spec)
                 key.append(("tensor", a.shape, a.dtype.name))
-                tensors.append(None)
+                tensors.extend([None] * (2 if a.dtype.is_complex else 1))
             elif isinstance(a, (Tensor, np.ndarray)):
                 t = convert_to_tensor(a)
+                if t.dtype is string:
+                    raise errors.InvalidArgumentError(
+                        f"{self.__name__}(): argument {a!r} is a string tensor: a "
+                        "@kiln.function compiles numbers only; map strings to numbers "
+                        "before the call (StringLookup, TextVectorization, Hashing, "
+                        "kiln.strings), e.g. in the input pipeline's map",
+                        errors.user_location())
                 spec = specs[position] if specs is not None else None
                 key.append(("tensor", spec.shape if spec is not None else t.shape,
                             t.dtype.name))
-                tensors.append(t)
+                if type(t._impl) is ComplexParts:  # (passed as its two parts)
+                    tensors.extend([t._impl.real, t._impl.imag])
+                else:
+                    tensors.append(t)
             else:
                 try:
                     hash(a)
@@ -645,8 +657,10 @@ class Function:
         name = re.sub(r"\W", "_", self.__name__) or "function"
         if not re.match(r"[A-Za-z_]", name):
             name = "f_" + name
-        types = [TensorSpec(shape, dtype)._type for kind, *rest in key[2:]
-                 if kind == "tensor" for shape, dtype in [rest]]
+        types = [TensorSpec(shape, part)._type for kind, *rest in key[2:]
+                 if kind == "tensor" for shape, dtype in [rest]
+                 for part in [as_dtype(dtype).real_dtype] * (2 if as_dtype(dtype).is_complex
+                                                             else 1)]
         trace = _Trace(name, types)
         symbols = iter(trace.traced(trace.m.argument(trace.f, i))
                        for i in range(len(types)))
@@ -655,7 +669,10 @@ class Function:
         for position, a in enumerate(_flatten(list(args))):
             if isinstance(a, (Tensor, np.ndarray, TensorSpec)) and \
                     not isinstance(a, Variable):
-                flat.append(next(symbols))
+                if as_dtype(a.dtype).is_complex:
+                    flat.append(Tensor(ComplexParts(next(symbols), next(symbols))))
+                else:
+                    flat.append(next(symbols))
             else:
                 if isinstance(a, Dataset):
                     trace.argument_datasets[id(a)] = position
@@ -676,7 +693,11 @@ class Function:
             _local.trace = previous
         leaves, results = [], []
         for leaf in _flatten(result):
-            if isinstance(leaf, Tensor):
+            if isinstance(leaf, Tensor) and type(leaf._impl) is ComplexParts:
+                leaves.append(("complex", len(results)))  # (returned as its parts)
+                results.extend([trace.value_of(leaf._impl.real),
+                                trace.value_of(leaf._impl.imag)])
+            elif isinstance(leaf, Tensor):
                 leaves.append(("tensor", len(results)))
                 results.append(trace.value_of(leaf))
             else:

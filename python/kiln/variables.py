@@ -13,7 +13,7 @@ import threading
 from . import _kiln, config, errors, ops
 from . import tensor as _tensor_module
 from ._state import local
-from .dtypes import as_dtype
+from .dtypes import as_dtype, string
 from .tensor import Tensor, convert_to_tensor
 
 _store = _kiln.VariableStore()
@@ -74,6 +74,12 @@ class Variable:
             if callable(initial_value):
                 initial_value = initial_value()
             value = convert_to_tensor(initial_value, dtype)
+        if value.dtype is string or value.dtype.is_complex:
+            raise errors.InvalidArgumentError(
+                "a kiln.Variable holds real numbers (its value lives in the runtime's "
+                f"variable store); this initial value is a {value.dtype.name} tensor"
+                + (" (keep its real and imaginary parts in two variables)"
+                   if value.dtype.is_complex else ""), errors.user_location())
         if not hasattr(value._impl, "numpy") or value._symbolic:
             raise errors.InvalidArgumentError(
                 "a kiln.Variable's initial value must be computable eagerly, "

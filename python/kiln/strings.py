@@ -1,0 +1,398 @@
+"""kiln.strings: operations on string tensors (tf.strings).
+
+String tensors hold bytes in host memory (str values are encoded as
+UTF-8), and these ops run on the host, element by element, as the text
+preprocessing of an input pipeline: lower-casing, splitting into tokens,
+n-grams, hashing into buckets, parsing numbers. Their numeric results are
+ordinary tensors for the compiled code. Regular expressions are Python's
+`re` on bytes (RE2's syntax for the common constructs: classes,
+alternation, groups, repetition; `\\1` in a rewrite).
+"""
+
+import re
+
+import numpy as np
+
+from . import _hashing, errors
+from .dtypes import as_dtype, float32, int32, int64, string
+from .ragged import RaggedTensor
+from .tensor import HostStrings, Tensor, convert_to_tensor
+
+
+def _values(x, what):
+    """The object array of bytes of string tensor (or strings) `x`."""
+    if isinstance(x, RaggedTensor):
+        raise TypeError(f"kiln.strings.{what}: takes a dense string tensor; for a "
+                        "RaggedTensor apply it to .values and use with_values")
+    t = convert_to_tensor(x, string) if not isinstance(x, Tensor) else x
+    if t.dtype is not string:
+        raise TypeError(f"kiln.strings.{what}: expects a string tensor, got "
+                        f"{t.dtype.name}")
+    return t._impl.array
+
+
+def _tensor(array):
+    """A string tensor of an object array of bytes."""
+    array = np.array(array, dtype=object, copy=True)
+    array.flags.writeable = False
+    return Tensor(HostStrings(array))
+
+
+def _each(fn, x, what, out=None):
+    """fn applied to every element of string tensor `x`: a string tensor,
+    or a tensor of dtype `out`."""
+    values = _values(x, what)
+    result = np.empty(values.shape, dtype=object)
+    if values.size:
+        result[...] = np.frompyfunc(fn, 1, 1)(values)
+    if out is None:
+        return _tensor(result)
+    return convert_to_tensor(result.astype(as_dtype(out).as_numpy_dtype), out)
+
+
+def _check_encoding(encoding, what):
+    if encoding not in ("", "utf-8", "UTF-8"):
+        raise ValueError(f"kiln.strings.{what}: encoding must be '' (ASCII) or 'utf-8', "
+                         f"got {encoding!r}")
+    return bool(encoding)
+
+
+def lower(input, encoding="", name=None):  # noqa: A002 (TensorFlow's names)
+    """Lower-cased strings: ASCII letters only, or every letter with
+    encoding="utf-8"."""
+    if _check_encoding(encoding, "lower"):
+        return _each(lambda b: b.decode("utf-8").lower().encode("utf-8"), input, "lower")
+    return _each(bytes.lower, input, "lower")
+
+
+def upper(input, encoding="", name=None):  # noqa: A002
+    """Upper-cased strings (as lower)."""
+    if _check_encoding(encoding, "upper"):
+        return _each(lambda b: b.decode("utf-8").upper().encode("utf-8"), input, "upper")
+    return _each(bytes.upper, input, "upper")
+
+
+def strip(input, name=None):  # noqa: A002
+    """The strings without leading and trailing ASCII whitespace."""
+    return _each(bytes.strip, input, "strip")
+
+
+def _utf8_length(b):
+    return len(b) - sum(1 for c in b if c & 0xC0 == 0x80)
+
+
+def length(input, unit="BYTE", name=None):  # noqa: A002
+    """Each string's length (int32) in bytes, or in UTF-8 characters
+    with unit="UTF8_CHAR"."""
+    if unit == "BYTE":
+        return _each(len, input, "length", int32)
+    if unit == "UTF8_CHAR":
+        return _each(_utf8_length, input, "length", int32)
+    raise ValueError(f"kiln.strings.length: unit must be 'BYTE' or 'UTF8_CHAR', got {unit!r}")
+
+
+def substr(input, pos, len, unit="BYTE", name=None):  # noqa: A002
+    """`len` bytes (or UTF-8 characters) of each string from `pos` (from
+    the end when negative); `pos` and `len` broadcast with `input`. A
+    position outside a string is an error, as TensorFlow's."""
+    values = _values(input, "substr")
+    if unit not in ("BYTE", "UTF8_CHAR"):
+        raise ValueError(f"kiln.strings.substr: unit must be 'BYTE' or 'UTF8_CHAR', got "
+                         f"{unit!r}")
+    pos, count = np.asarray(pos, np.int64), np.asarray(len, np.int64)
+    try:
+        values, pos, count = np.broadcast_arrays(values, pos, count)
+    except ValueError:
+        raise errors.InvalidArgumentError(
+            f"kiln.strings.substr: pos {list(pos.shape)} and len {list(count.shape)} do "
+            f"not broadcast with the strings' shape {list(values.shape)}",
+            errors.user_location()) from None
+    out = np.empty(values.shape, dtype=object)
+    for index in np.ndindex(values.shape):
+        b = values[index]
+        text = b.decode("utf-8") if unit == "UTF8_CHAR" else b
+        p, n = int(pos[index]), int(count[index])
+        size = builtins_len(text)
+        if p < 0:
+            p += size
+        if not 0 <= p <= size:
+            raise errors.InvalidArgumentError(
+                f"kiln.strings.substr: pos {int(pos[index])} is out of range for "
+                f"{b!r} (length {size})", errors.user_location())
+        piece = text[p:p + max(n, 0)]
+        out[index] = piece.encode("utf-8") if unit == "UTF8_CHAR" else piece
+    return _tensor(out)
+
+
+builtins_len = len
+
+
+def join(inputs, separator="", name=None):
+    """The strings of `inputs` (a list of string tensors, broadcast
+    together) joined element by element with `separator`."""
+    arrays = [_values(x, "join") for x in inputs]
+    if not arrays:
+        raise ValueError("kiln.strings.join: needs at least one input")
+    sep = separator.encode("utf-8") if isinstance(separator, str) else bytes(separator)
+    try:
+        arrays = np.broadcast_arrays(*arrays)
+    except ValueError:
+        raise errors.InvalidArgumentError(
+            "kiln.strings.join: shapes " + ", ".join(str(list(a.shape)) for a in arrays) +
+            " do not broadcast", errors.user_location()) from None
+    out = np.empty(arrays[0].shape, dtype=object)
+    for index in np.ndindex(out.shape):
+        out[index] = sep.join(a[index] for a in arrays)
+    return _tensor(out)
+
+
+def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
+    """The strings joined with `separator` along `axis` (every axis when
+    None), in order."""
+    values = _values(inputs, "reduce_join")
+    sep = separator.encode("utf-8") if isinstance(separator, str) else bytes(separator)
+    axes = tuple(range(values.ndim)) if axis is None else \
+        tuple(int(a) % max(values.ndim, 1) for a in np.atleast_1d(np.asarray(axis)))
+    for a in axes:
+        if not 0 <= a < values.ndim:
+            raise errors.InvalidArgumentError(
+                f"kiln.strings.reduce_join: axis {axis} is out of range for rank "
+                f"{values.ndim}", errors.user_location())
+    kept = [a for a in range(values.ndim) if a not in axes]
+    moved = np.transpose(values, kept + list(axes)) if values.ndim else values
+    shape = [values.shape[a] for a in kept]
+    flat = moved.reshape(int(np.prod(shape, dtype=np.int64)) if shape else 1, -1)
+    out = np.empty(flat.shape[0], dtype=object)
+    for i, row in enumerate(flat):
+        out[i] = sep.join(row)
+    out = out.reshape(shape)
+    if keepdims:
+        out = out.reshape([1 if a in axes else values.shape[a] for a in range(values.ndim)])
+    return _tensor(out)
+
+
+def _pattern(pattern, what):
+    if isinstance(pattern, Tensor):
+        pattern = pattern.numpy()
+    if isinstance(pattern, str):
+        pattern = pattern.encode("utf-8")
+    try:
+        return re.compile(bytes(pattern))
+    except re.error as e:
+        raise errors.InvalidArgumentError(
+            f"kiln.strings.{what}: invalid regular expression {pattern!r}: {e}",
+            errors.user_location()) from None
+
+
+def regex_full_match(input, pattern, name=None):  # noqa: A002
+    """Whether each whole string matches `pattern` (bool)."""
+    compiled = _pattern(pattern, "regex_full_match")
+    return _each(lambda b: compiled.fullmatch(b) is not None, input, "regex_full_match",
+                 "bool")
+
+
+def regex_replace(input, pattern, rewrite, replace_global=True, name=None):  # noqa: A002
+    """Each string with the matches of `pattern` replaced by `rewrite`
+    (`\\1` for a group; only the first match unless replace_global)."""
+    compiled = _pattern(pattern, "regex_replace")
+    rewrite = rewrite.encode("utf-8") if isinstance(rewrite, str) else bytes(rewrite)
+    count = 0 if replace_global else 1
+    return _each(lambda b: compiled.sub(rewrite, b, count=count), input, "regex_replace")
+
+
+static_regex_replace = regex_replace
+
+
+def _split_one(b, sep, maxsplit):
+    if sep is None:
+        return b.split(None, maxsplit)
+    return b.split(sep, maxsplit) if b else []
+
+
+def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
+    """The strings split at `sep` (at runs of whitespace, dropping empty
+    pieces, when None; at most `maxsplit` splits): a 1-D string tensor for
+    a scalar, a RaggedTensor (one row per string) for a vector."""
+    values = _values(input, "split")
+    if isinstance(sep, str):
+        sep = sep.encode("utf-8")
+    if sep == b"":
+        raise ValueError("kiln.strings.split: sep must not be empty (use bytes_split)")
+    if values.ndim == 0:
+        return _tensor(np.array(_split_one(values[()], sep, maxsplit) or [], dtype=object)
+                       .reshape(-1))
+    if values.ndim != 1:
+        raise ValueError(f"kiln.strings.split: takes a scalar or a vector of strings, got "
+                         f"shape {list(values.shape)} (Kiln's RaggedTensor has one ragged "
+                         "dimension)")
+    return _ragged([_split_one(b, sep, maxsplit) for b in values])
+
+
+def _ragged(rows):
+    lengths = [len(r) for r in rows]
+    flat = np.empty(sum(lengths), dtype=object)
+    flat[:] = [e for r in rows for e in r]
+    return RaggedTensor.from_row_lengths(_tensor(flat), lengths)
+
+
+def bytes_split(input, name=None):  # noqa: A002
+    """Each string as its single bytes (a RaggedTensor for a vector)."""
+    values = _values(input, "bytes_split")
+    pieces = (lambda b: [b[i:i + 1] for i in range(len(b))])
+    if values.ndim == 0:
+        return _tensor(np.array(pieces(values[()]) or [], dtype=object).reshape(-1))
+    if values.ndim != 1:
+        raise ValueError("kiln.strings.bytes_split: takes a scalar or a vector of strings")
+    return _ragged([pieces(b) for b in values])
+
+
+def unicode_split(input, input_encoding, errors="replace",  # noqa: A002
+                  replacement_char=65533, name=None):
+    """Each string as its UTF-8 characters (a RaggedTensor for a vector)."""
+    if input_encoding not in ("UTF-8", "utf-8"):
+        raise ValueError(f"kiln.strings.unicode_split: input_encoding must be UTF-8, got "
+                         f"{input_encoding!r}")
+    values = _values(input, "unicode_split")
+
+    def pieces(b):
+        return [c.encode("utf-8") for c in b.decode("utf-8", "replace")]
+    if values.ndim == 0:
+        return _tensor(np.array(pieces(values[()]) or [], dtype=object).reshape(-1))
+    if values.ndim != 1:
+        raise ValueError("kiln.strings.unicode_split: takes a scalar or a vector of strings")
+    return _ragged([pieces(b) for b in values])
+
+
+def _ngrams_of(tokens, widths, sep, pad, padding_width, preserve_short):
+    out = []
+    for n in widths:
+        width = n - 1 if padding_width is None else min(int(padding_width), n - 1)
+        row = [pad[0]] * width + list(tokens) + [pad[1]] * width if pad else list(tokens)
+        grams = [sep.join(row[i:i + n]) for i in range(len(row) - n + 1)]
+        if not grams and preserve_short and tokens:
+            grams = [sep.join(row)]
+        out.extend(grams)
+    return out
+
+
+def ngrams(data, ngram_width, separator=" ", pad_values=None, padding_width=None,
+           preserve_short_sequences=False, name=None):
+    """The n-grams of each row of tokens (a 1-D string tensor, or a
+    RaggedTensor of rows), for each width of `ngram_width` in turn, joined
+    with `separator`; `pad_values` (a string or a (left, right) pair)
+    pads each row with `padding_width` (n - 1 by default) tokens per side;
+    preserve_short_sequences keeps a row too short for any n-gram as one."""
+    widths = [int(ngram_width)] if np.ndim(ngram_width) == 0 else [int(w) for w in ngram_width]
+    if any(w < 1 for w in widths):
+        raise ValueError(f"kiln.strings.ngrams: widths must be positive, got {widths}")
+    sep = separator.encode("utf-8") if isinstance(separator, str) else bytes(separator)
+    pad = None
+    if pad_values is not None:
+        pair = (pad_values, pad_values) if isinstance(pad_values, (str, bytes)) \
+            else tuple(pad_values)
+        pad = tuple(p.encode("utf-8") if isinstance(p, str) else bytes(p) for p in pair)
+    elif padding_width is not None:
+        raise ValueError("kiln.strings.ngrams: padding_width needs pad_values")
+    if isinstance(data, RaggedTensor):
+        values = _values(data.values, "ngrams")
+        rows = [values[a:b] for a, b in zip(data._splits[:-1], data._splits[1:])]
+        return _ragged([_ngrams_of(r, widths, sep, pad, padding_width,
+                                   preserve_short_sequences) for r in rows])
+    values = _values(data, "ngrams")
+    if values.ndim != 1:
+        raise ValueError(f"kiln.strings.ngrams: takes a vector of tokens or a RaggedTensor "
+                         f"of rows, got shape {list(values.shape)}")
+    grams = _ngrams_of(values, widths, sep, pad, padding_width, preserve_short_sequences)
+    return _tensor(np.array(grams, dtype=object).reshape(-1))
+
+
+def to_number(string_tensor, out_type=float32, name=None):
+    """The numbers the strings spell (float32 by default; an integer
+    out_type takes integers only); an unparsable string is an
+    InvalidArgumentError naming it."""
+    out = as_dtype(out_type)
+    if out.mlir not in ("f32", "f64", "i32", "i64"):
+        raise TypeError(f"kiln.strings.to_number: out_type must be float32, float64, int32 "
+                        f"or int64, got {out.name}")
+    values = _values(string_tensor, "to_number")
+    result = np.empty(values.shape, out.as_numpy_dtype)
+    for index in np.ndindex(values.shape):
+        b = values[index]
+        try:
+            text = b.decode("ascii").strip()
+            if not text or "_" in text:  # (Python's literals allow 1_000)
+                raise ValueError
+            number = float(text) if out.is_floating else int(text, 10)
+            if out.is_integer and not np.iinfo(out.as_numpy_dtype).min <= number <= \
+                    np.iinfo(out.as_numpy_dtype).max:
+                raise ValueError
+        except (ValueError, UnicodeDecodeError):
+            raise errors.InvalidArgumentError(
+                f"kiln.strings.to_number: {b!r} is not a valid {out.name} number",
+                errors.user_location()) from None
+        result[index] = number
+    return convert_to_tensor(result, out)
+
+
+string_to_number = to_number
+
+
+def as_string(input, precision=-1, scientific=False, shortest=False, width=-1,  # noqa: A002
+              fill="", name=None):
+    """The numbers as strings, formatted as TensorFlow's as_string does
+    (printf's %f, %e with scientific, %g with shortest, `precision` digits;
+    padded to `width` with spaces, or zeros with fill="0"; bools as
+    "true"/"false")."""
+    x = convert_to_tensor(input)
+    if x.dtype is string:
+        return x
+    if scientific and shortest:
+        raise ValueError("kiln.strings.as_string: scientific and shortest are exclusive")
+    if fill not in ("", " ", "0"):
+        raise ValueError(f"kiln.strings.as_string: fill must be '', ' ' or '0', got {fill!r}")
+    flags = ("0" if fill == "0" else "") + (str(width) if width >= 0 else "")
+    values = np.asarray(x.numpy())
+    if x.dtype.is_floating:
+        spec = "%" + flags + (f".{precision}" if precision >= 0 else "") + \
+            ("e" if scientific else "g" if shortest else "f")
+        fmt = (lambda v: (spec % v).encode())
+    elif x.dtype.is_integer:
+        if precision >= 0 or scientific or shortest:
+            raise ValueError("kiln.strings.as_string: precision, scientific and shortest "
+                             "are for floating-point inputs")
+        spec = "%" + flags + "d"
+        fmt = (lambda v: (spec % v).encode())
+    else:
+        fmt = (lambda v: b"true" if v else b"false")
+    out = np.empty(values.shape, dtype=object)
+    for index in np.ndindex(values.shape):
+        out[index] = fmt(values[index])
+    return _tensor(out)
+
+
+def _buckets(num_buckets, what):
+    n = int(num_buckets)
+    if n < 1:
+        raise ValueError(f"kiln.strings.{what}: num_buckets must be >= 1, got {n}")
+    return n
+
+
+def to_hash_bucket_fast(input, num_buckets, name=None):  # noqa: A002
+    """Each string's bucket: Fingerprint64 (farmhash, TensorFlow's) modulo
+    num_buckets, int64; the same bucket TensorFlow gives."""
+    n = _buckets(num_buckets, "to_hash_bucket_fast")
+    return convert_to_tensor(_hashing.to_hash_bucket_fast(
+        _values(input, "to_hash_bucket_fast"), n).astype(np.int64), int64)
+
+
+def to_hash_bucket_strong(input, num_buckets, key, name=None):  # noqa: A002
+    """Each string's bucket: SipHash-2-4 with the 128-bit `key` (two
+    integers) modulo num_buckets, int64; TensorFlow's keyed hash."""
+    n = _buckets(num_buckets, "to_hash_bucket_strong")
+    key = [int(k) for k in key]
+    if len(key) != 2 or any(not 0 <= k < 1 << 64 for k in key):
+        raise ValueError(f"kiln.strings.to_hash_bucket_strong: key must be two integers in "
+                         f"[0, 2**64), got {key}")
+    return convert_to_tensor(_hashing.to_hash_bucket_strong(
+        _values(input, "to_hash_bucket_strong"), n, key).astype(np.int64), int64)
+
