@@ -52,6 +52,8 @@ from .initializers import (Constant as constant_initializer, Ones as ones_initia
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import bitwise, math, linalg, signal, strings, ragged
 from .ragged import RaggedTensor
+from . import sparse
+from .sparse import SparseTensor
 from .strings import as_string
 from . import complexes as _complexes  # (the rules for complex tensors)
 from .complexes import complex, conj, imag, real  # noqa: A004 (TensorFlow's names)

@@ -14,6 +14,8 @@ from .tensor import (Tensor, _OpenExtent, _open_entries, _static_extents,
 
 
 from .ctc import ctc_loss  # noqa: E402,F401  (tf.nn.ctc_loss)
+from .sparse import embedding_lookup_sparse, safe_embedding_lookup_sparse  # noqa: E402,F401
+from .sparse import _rows as _sparse_rows  # noqa: E402
 from .random import log_uniform_candidate_sampler, uniform_candidate_sampler  # noqa: F401
 from .sampled_losses import (compute_accidental_hits, nce_loss,  # noqa: F401
                              sampled_softmax_loss)
@@ -559,10 +561,7 @@ def embedding_lookup(params, ids, max_norm=None, name=None):
                 "embedding_lookup: a table split in several shards",
                 errors.user_location())
         params = params[0]
-    rows = ops.gather(params, ids)
-    if max_norm is not None:
-        rows = math_ops.clip_by_norm(rows, max_norm, axes=[-1])
-    return rows
+    return _sparse_rows(params, ids, max_norm)
 
 
 # --- Activations, losses and normalization (composites of Kiln ops) ---------

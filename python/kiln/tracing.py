@@ -298,8 +298,9 @@ def _structure_key(structure):
         return (type(structure).__name__, tuple(_structure_key(s) for s in structure))
     if isinstance(structure, dict):
         return ("dict", tuple((k, _structure_key(structure[k])) for k in sorted(structure)))
-    if hasattr(structure, "_kiln_flatten"):
-        return ("flattened", len(structure._kiln_flatten()))
+    if hasattr(structure, "_kiln_flatten"):  # (and what else a trace depends on)
+        return ("flattened", len(structure._kiln_flatten()),
+                getattr(structure, "_kiln_trace_key", lambda: None)())
     return "."
 
 
