@@ -1237,6 +1237,85 @@ class _Writer:
         self.temp = None
 
 
+def _file_names(filenames, what):
+    """A list of str paths from a name, a list of names or a string
+    tensor (or a Dataset of names, read once)."""
+    if isinstance(filenames, Dataset):
+        return [_file_name(t) for t in filenames]
+    if isinstance(filenames, (str, bytes)) or isinstance(filenames, Tensor):
+        values = np.asarray(convert_to_tensor(filenames, string)._impl.array).reshape(-1)
+        return [_file_name(v) for v in values]
+    return [_file_name(v) for v in filenames]
+
+
+def _file_name(value):
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _read_compressed(path, compression_type, what):
+    """The bytes of a file, decompressed ("", None, "GZIP" or "ZLIB")."""
+    import gzip
+    import zlib
+    kind = (compression_type or "").upper()
+    if kind not in ("", "GZIP", "ZLIB"):
+        raise ValueError(f"{what}: compression_type must be None, '', 'GZIP' or 'ZLIB', got "
+                         f"{compression_type!r}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise errors.NotFoundError(f"{what}: {path}: no such file",
+                                   errors.user_location()) from None
+    try:
+        if kind == "GZIP":
+            return gzip.decompress(data)
+        if kind == "ZLIB":
+            return zlib.decompress(data)
+    except (OSError, zlib.error, EOFError) as e:
+        raise errors.DataLossError(f"{what}: {path} is not valid {kind} data ({e})",
+                                   errors.user_location()) from None
+    return data
+
+
+def _list_files(file_pattern, shuffle=None, seed=None, name=None):
+    """The files that match the glob pattern(s), as a dataset of scalar
+    strings: sorted, then shuffled unless shuffle=False (TensorFlow
+    shuffles by default). No match is an InvalidArgumentError."""
+    import glob
+    patterns = _file_names(file_pattern, "list_files")
+    names = sorted({n for p in patterns for n in glob.glob(p)})
+    if not names:
+        raise errors.InvalidArgumentError(
+            f"Dataset.list_files: no files match {patterns}", errors.user_location())
+    dataset = Dataset.from_tensor_slices(np.array(names, dtype=object))
+    if shuffle is None or shuffle:
+        dataset = dataset.shuffle(len(names), seed=seed)
+    return dataset
+
+
+Dataset.list_files = staticmethod(_list_files)
+
+
+def TextLineDataset(filenames, compression_type=None, buffer_size=None,  # noqa: N802
+                    num_parallel_reads=None, name=None):
+    """The lines of text files, one scalar string each, without their
+    line endings ("\n" or "\r\n"), file after file (tf.data's
+    TextLineDataset; GZIP and ZLIB files too)."""
+    paths = _file_names(filenames, "TextLineDataset")
+
+    def make():
+        for path in paths:
+            data = _read_compressed(path, compression_type, "TextLineDataset")
+            lines = data.split(b"\n")
+            if lines and lines[-1] == b"":
+                lines.pop()
+            for line in lines:
+                yield string_array(line[:-1] if line.endswith(b"\r") else line)
+    return Dataset(make)
+
+
 class _DatasetOfDatasets(Dataset):
     """What window() gives: its elements are Datasets (not converted to
     tensors when iterated)."""

@@ -1425,3 +1425,5 @@ def crop_and_resize(image, boxes, box_indices, crop_size, method="bilinear",
     sampled = _sample(crops, grid_y, grid_x, "nearest", 0.0, method)
     fill = constant(float(extrapolation_value), float32)
     return where(expand_dims(inside, -1), sampled, sampled * 0.0 + fill)
+from .io import (decode_bmp, decode_gif, decode_image, decode_jpeg, decode_png,  # noqa: E402,F401
+                 encode_jpeg, encode_png)

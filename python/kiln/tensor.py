@@ -231,11 +231,15 @@ def _is_text(value):
         first = value[0]
         while isinstance(first, (list, tuple)) and first:
             first = first[0]
-        return isinstance(first, (str, bytes, np.str_, np.bytes_))
+        return isinstance(first, (str, bytes, np.str_, np.bytes_)) or \
+            isinstance(first, Tensor) and type(first._impl) is HostStrings
     return False
 
 
 def _encode(element):
+    if isinstance(element, Tensor) and type(element._impl) is HostStrings and \
+            not element.shape:  # (a list of scalar string tensors)
+        return element._impl.array[()]
     if isinstance(element, bytes):
         return bytes(element)
     if isinstance(element, str):
