@@ -38,11 +38,15 @@ def _is_complex(t):
     return isinstance(t, Tensor) and type(t._impl) is ComplexParts
 
 
-def _parts(t, part):
-    """(real, imaginary) parts of `t`; a real tensor as `part` (float32 or
-    float64) with zeros (a fresh zero tensor of its shape)."""
+def _parts(t, part, convert=False):
+    """(real, imaginary) parts of `t`; a real tensor of the parts' dtype
+    `part` (any real tensor with `convert`, as casts take) with zeros. A
+    real operand of another float type is an error, as in TensorFlow."""
     if _is_complex(t):
         return t._impl.real, t._impl.imag
+    if not convert and t.dtype != part and t.dtype.is_floating:
+        raise TypeError(f"cannot combine a {t.dtype.name} tensor with "
+                        f"{'complex64' if part is float32 else 'complex128'} ones (cast first)")
     real = ops.cast(t, part)
     return real, math_ops.zeros_like(real)
 
@@ -72,7 +76,10 @@ def _rules(op, inputs, attrs, results):
     part = _part_of(inputs)
     if op in core._MOVING:
         data = core._MOVING[op] or range(len(inputs))
-        re, im = list(inputs), list(inputs)
+        # (a complex input that only gives a shape, as broadcast_to's
+        # second one, gives its real part)
+        re = [t._impl.real if _is_complex(t) else t for t in inputs]
+        im = list(re)
         for i in data:
             re[i], im[i] = _parts(inputs[i], part)
         results = _part_results(results, part)
@@ -100,10 +107,10 @@ def _sub(inputs, attrs, results, part):
 def _mul(inputs, attrs, results, part):
     a, b = inputs
     if not _is_complex(b):  # (a real factor scales both parts exactly)
-        b = ops.cast(b, part)
+        b = _parts(b, part)[0]
         return _make(a._impl.real * b, a._impl.imag * b)
     if not _is_complex(a):
-        a = ops.cast(a, part)
+        a = _parts(a, part)[0]
         return _make(a * b._impl.real, a * b._impl.imag)
     ar, ai, br, bi = a._impl.real, a._impl.imag, b._impl.real, b._impl.imag
     return _make(ar * br - ai * bi, ar * bi + ai * br)
@@ -112,7 +119,7 @@ def _mul(inputs, attrs, results, part):
 def _div(inputs, attrs, results, part):
     a, b = inputs
     if not _is_complex(b):
-        b = ops.cast(b, part)
+        b = _parts(b, part)[0]
         return _make(a._impl.real / b, a._impl.imag / b)
     (ar, ai), (br, bi) = _parts(a, part), (b._impl.real, b._impl.imag)
     # Smith's algorithm: no overflow from squaring |b|.
@@ -149,11 +156,18 @@ def _matmul(op):
 
 
 def _modulus(re, im):
-    """|re + i im| without overflow or underflow in the squares."""
-    big = ops.maximum(ops.abs(re), ops.abs(im))
-    small = ops.minimum(ops.abs(re), ops.abs(im))
-    ratio = small / ops.where(ops.greater(big, 0.0), big, 1.0)
-    return big * ops.sqrt(1.0 + ratio * ratio)
+    """|re + i im| without overflow or underflow in the squares: scaled
+    by s = max(|re|, |im|), held constant for the gradient (so it is
+    (re, im) / |z| everywhere, ties included, and 0 at 0 as TensorFlow's);
+    infinite when a part is, even if the other is NaN."""
+    scale = ops.stop_gradient(ops.maximum(ops.abs(re), ops.abs(im)))
+    nonzero = ops.greater(scale, 0.0)
+    safe = ops.where(nonzero, scale, 1.0)
+    u, v = re / safe, im / safe
+    root = ops.sqrt(ops.where(nonzero, u * u + v * v, 1.0))
+    size = ops.where(nonzero, safe * root, 0.0)
+    infinite = ops.logical_or(math_ops.is_inf(re), math_ops.is_inf(im))
+    return ops.where(infinite, math_ops.ones_like(re) * float("inf"), size)  # (C's hypot)
 
 
 def _abs(inputs, attrs, results, part):
@@ -186,7 +200,8 @@ def _sqrt(inputs, attrs, results, part):
     # (the sign of a zero imaginary part counts, as in C's csqrt: -0 is below)
     below = ops.logical_or(ops.less(im, 0.0), ops.logical_and(
         ops.equal(im, 0.0), ops.less(math_ops.reciprocal(im), 0.0)))
-    sign = ops.where(below, -1.0, 1.0)
+    one = math_ops.ones_like(t)
+    sign = ops.where(below, -one, one)
     real = ops.where(positive, t, ops.abs(half))
     imag = ops.where(positive, half, sign * t)
     zero = ops.equal(t, 0.0)
@@ -233,7 +248,7 @@ def cast(x, dtype):
     dtype = as_dtype(dtype)
     if dtype.is_complex:
         part = _part_dtype(dtype)
-        re, im = _parts(x, part)
+        re, im = _parts(x, part, convert=True)
         return _make(ops.cast(re, part), ops.cast(im, part))
     return ops.cast(x._impl.real, dtype)
 

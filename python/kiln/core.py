@@ -116,6 +116,11 @@ def _on_strings(op, inputs, attrs, results):
     element-moving ops as above, `add` as concatenation (TensorFlow's),
     `compare` eq/ne elementwise; any other op is an error naming it.
     No tape records them: strings have no gradient."""
+    if any(t._symbolic for t in inputs if isinstance(t, Tensor)):
+        raise errors.InvalidArgumentError(
+            f"kiln.{op} mixes strings with values of a @kiln.function trace: strings "
+            "stay on the host and are not compiled; map them to numbers before the "
+            "function", errors.user_location())
     if op in _MOVING:
         data = _MOVING[op] or range(len(inputs))
         arrays, proxies, offset = [], list(inputs), 0

@@ -2985,7 +2985,9 @@ class TextVectorization(Layer):
             tokens = self._preprocess(batch)
             if isinstance(tokens, RaggedTensor):
                 rows.extend(np.asarray(r) for r in tokens._rows())
-            elif tokens.ndim == 0 or self.split is None and tokens.ndim == 1:
+            elif self.split is not None:  # (one string split: one document)
+                rows.append(np.asarray(tokens).reshape(-1))
+            elif tokens.ndim <= 1:  # (unsplit strings: each its own document)
                 rows.extend(np.asarray(tokens).reshape(-1, 1))
             else:
                 rows.extend(np.asarray(tokens).reshape(len(tokens), -1))
@@ -3033,9 +3035,14 @@ class TextVectorization(Layer):
         flat = np.asarray(lookup._ids(tokens.values).numpy())
         splits = tokens._splits
         if self.output_mode == "int":
+            n = self.output_sequence_length
+            if self.ragged and n is not None:  # (rows cut to n, as Keras)
+                rows = [flat[a:min(b, a + n)] for a, b in zip(splits[:-1], splits[1:])]
+                return RaggedTensor.from_row_lengths(
+                    convert_to_tensor(np.concatenate(rows) if rows else flat[:0]),
+                    [len(r) for r in rows])
             ragged = RaggedTensor(convert_to_tensor(flat), splits)
-            return ragged if self.ragged else \
-                ragged.to_tensor(0, shape=[None, self.output_sequence_length])
+            return ragged if self.ragged else ragged.to_tensor(0, shape=[None, n])
         width = lookup._depth()
         rows = np.full((len(splits) - 1, width), 0.0, np.float64)
         for i, (a, b) in enumerate(zip(splits[:-1], splits[1:])):
@@ -3105,8 +3112,10 @@ class Hashing(Layer):
                 str(self.mask_value).encode() if not isinstance(self.mask_value, bytes) \
                 else self.mask_value
             hashed = np.where(text == mask, 0, hashed + 1)
-        return _lookup_outputs(convert_to_tensor(hashed.astype(np.int64)), x.ndim,
+        out = _lookup_outputs(convert_to_tensor(hashed.astype(np.int64)), x.ndim,
                               self.output_mode, self.num_bins, self.name)
+        # (Keras: int64 bins; the other modes in floatx)
+        return out if self.output_mode == "int" else ops.cast(out, "float32")
 
 
 def _crop_to_aspect(x, height, width):

@@ -223,6 +223,9 @@ def cast(x, dtype, name=None):
         return x
     if dtype.is_complex or x.dtype.is_complex:
         return core.complex_ops["cast"](x, dtype)
+    if dtype.mlir == "string" or x.dtype.mlir == "string":
+        raise TypeError(f"kiln.cast: cannot cast {x.dtype.name} to {dtype.name} (use "
+                        "kiln.strings.as_string or kiln.strings.to_number)")
     return _run1("cast", [x], None, [tensor_type(x.shape, dtype)])
 
 

@@ -13,7 +13,7 @@ and differentiate like the rest.
 import numpy as np
 
 from . import complexes, errors, math_ops, ops
-from .dtypes import as_dtype, float32
+from .dtypes import as_dtype, float32, float64
 from .tensor import constant, convert_to_tensor
 
 __all__ = ["dct", "frame", "hamming_window", "hann_window", "idct", "inverse_mdct",
@@ -360,6 +360,9 @@ def mfccs_from_log_mel_spectrograms(log_mel_spectrograms, name=None):
 # n^2. Tables are computed in float64 with k t reduced mod n, then rounded.
 
 _DIRECT = 256
+# The largest table (entries) a direct transform builds: a longer length
+# without a factor to split it on is an error rather than gigabytes.
+_LARGEST_TABLE = 1 << 24
 
 
 def _tables(rows, cols, n, dtype):
@@ -369,13 +372,25 @@ def _tables(rows, cols, n, dtype):
             constant(np.sin(angle).astype(dtype.as_numpy_dtype)))
 
 
-def _rows_matmul(x, matrix):
-    """x [..., n] times matrix [n, k] (any leading shape)."""
-    shape = math_ops.shape(x)
-    flat = ops.reshape(x, [-1, x.shape[-1]])
-    out = ops.matmul(flat, matrix)
-    return ops.reshape(out, ops.concat([shape[:-1], [matrix.shape[-1]]], 0)) \
-        if x.ndim != 2 else out
+def _lead(x, what):
+    """x's extents before the last as a reshape target: all known, or only
+    the first open (-1)."""
+    lead = list(x.shape[:-1])
+    if any(d is None for d in lead[1:]):
+        raise errors.InvalidArgumentError(
+            f"signal.{what}: only the first extent may be open while tracing, got shape "
+            f"{list(x.shape)}", errors.user_location())
+    return [-1 if d is None else d for d in lead]
+
+
+def _rows_matmul(x, matrix, what="fft"):
+    """x [..., n] times matrix [n, k] (any leading shape, the first one
+    possibly open)."""
+    if x.ndim == 2:
+        return ops.matmul(x, matrix)
+    lead = _lead(x, what)
+    out = ops.matmul(ops.reshape(x, [-1, x.shape[-1]]), matrix)
+    return ops.reshape(out, lead + [matrix.shape[-1]])
 
 
 def _factor(n):
@@ -393,13 +408,18 @@ def _dft(re, im, inverse):
     sign = 1.0 if inverse else -1.0
     n1 = _factor(n) if n > _DIRECT else 1
     if n1 == 1:
+        if n * n > _LARGEST_TABLE:
+            raise errors.InvalidArgumentError(
+                f"signal: a transform of {n} points (a prime length) would need a "
+                f"{n}x{n} table; pad the signal to a length with factors",
+                errors.user_location())
         c, s = _tables(n, n, n, re.dtype)
         # (re + i im)(c + i sign s)
         return (_rows_matmul(re, c) - sign * _rows_matmul(im, s),
                 _rows_matmul(im, c) + sign * _rows_matmul(re, s))
     n2 = n // n1
     # x[n2 t1 + t2]: [..., t1, t2]; DFT over t1 (moved last), twiddles, over t2.
-    lead = math_ops.shape(re)[:-1]
+    lead = _lead(re, "fft")
 
     def split(x):
         return ops.transpose(ops.reshape(x, [-1, n1, n2]), [0, 2, 1])  # [b, t2, t1]
@@ -412,7 +432,7 @@ def _dft(re, im, inverse):
                     inverse)                                          # [b, k1, k2]
 
     def join(x):  # X[k1 + n1 k2]
-        return ops.reshape(ops.transpose(x, [0, 2, 1]), ops.concat([lead, [n]], 0))
+        return ops.reshape(ops.transpose(x, [0, 2, 1]), lead + [n])
     return join(re3), join(im3)
 
 
@@ -487,8 +507,11 @@ def rfft(input_tensor, fft_length=None, name=None):
     x = _real_input(input_tensor, "rfft")
     (n,) = _length_arg(fft_length, [x.shape[-1]], "rfft")
     x = _fit_length(x, n, "rfft")
+    if n > _DIRECT:  # (the complex transform's split, then the half)
+        re, im = _dft(x, math_ops.zeros_like(x), False)
+        return complexes.complex(re[..., :n // 2 + 1], im[..., :n // 2 + 1])
     c, s = _tables(n, n // 2 + 1, n, x.dtype)
-    return complexes.complex(_rows_matmul(x, c), -_rows_matmul(x, s))
+    return complexes.complex(_rows_matmul(x, c, "rfft"), -_rows_matmul(x, s, "rfft"))
 
 
 def irfft(input_tensor, fft_length=None, name=None):
@@ -507,6 +530,21 @@ def irfft(input_tensor, fft_length=None, name=None):
         re, im = re[..., :used], im[..., :used]
     elif bins < used:
         re, im = _fit_length(re, used, "irfft"), _fit_length(im, used, "irfft")
+    if n > _DIRECT:
+        # The whole Hermitian spectrum (X[n - k] = conj X[k]; the imaginary
+        # parts of the zero and Nyquist bins dropped), then the split ifft.
+        keep = np.ones(used)
+        keep[0] = 0.0
+        if n % 2 == 0:
+            keep[-1] = 0.0
+        im = im * constant(keep.astype(im.dtype.as_numpy_dtype))
+        tail = n - used
+        re_full = ops.concat([re, math_ops.reverse(re[..., 1:tail + 1], [-1])], -1) \
+            if tail else re
+        im_full = ops.concat([im, -math_ops.reverse(im[..., 1:tail + 1], [-1])], -1) \
+            if tail else im
+        real, _ = _dft(re_full, im_full, True)
+        return real * (1.0 / n)
     weight = np.full(used, 2.0)
     weight[0] = 1.0
     if n % 2 == 0:
@@ -515,7 +553,7 @@ def irfft(input_tensor, fft_length=None, name=None):
     dtype = re.dtype.as_numpy_dtype
     c = constant((weight[:, None] * np.cos(angle) / n).astype(dtype))
     s = constant((weight[:, None] * np.sin(angle) / n).astype(dtype))
-    return _rows_matmul(re, c) - _rows_matmul(im, s)
+    return _rows_matmul(re, c, "irfft") - _rows_matmul(im, s, "irfft")
 
 
 def _over_axes(transform, x, axes):
@@ -643,7 +681,7 @@ def inverse_stft_window_fn(frame_step, forward_window_fn=hann_window, name=None)
     frame_step = int(frame_step)
 
     def window(frame_length, dtype=float32):
-        forward = np.asarray(forward_window_fn(frame_length, dtype=float32).numpy(),
+        forward = np.asarray(forward_window_fn(frame_length, dtype=float64).numpy(),
                              np.float64)
         overlaps = -(-frame_length // frame_step)
         squares = np.pad(forward ** 2, [0, overlaps * frame_step - frame_length])

@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 from . import _hashing, errors
+from . import errors as _errors
 from .dtypes import as_dtype, float32, int32, int64, string
 from .ragged import RaggedTensor
 from .tensor import HostStrings, Tensor, convert_to_tensor
@@ -40,11 +41,17 @@ def _tensor(array):
 
 def _each(fn, x, what, out=None):
     """fn applied to every element of string tensor `x`: a string tensor,
-    or a tensor of dtype `out`."""
+    or a tensor of dtype `out`. Text that is not UTF-8 where the op
+    decodes it is an InvalidArgumentError."""
     values = _values(x, what)
     result = np.empty(values.shape, dtype=object)
     if values.size:
-        result[...] = np.frompyfunc(fn, 1, 1)(values)
+        try:
+            result[...] = np.frompyfunc(fn, 1, 1)(values)
+        except UnicodeDecodeError as e:
+            raise errors.InvalidArgumentError(
+                f"kiln.strings.{what}: a string is not valid UTF-8 ({e})",
+                errors.user_location()) from None
     if out is None:
         return _tensor(result)
     return convert_to_tensor(result.astype(as_dtype(out).as_numpy_dtype), out)
@@ -195,7 +202,7 @@ def regex_replace(input, pattern, rewrite, replace_global=True, name=None):  # n
     """Each string with the matches of `pattern` replaced by `rewrite`
     (`\\1` for a group; only the first match unless replace_global)."""
     compiled = _pattern(pattern, "regex_replace")
-    rewrite = rewrite.encode("utf-8") if isinstance(rewrite, str) else bytes(rewrite)
+    rewrite = _rewrite(rewrite.encode("utf-8") if isinstance(rewrite, str) else bytes(rewrite))
     count = 0 if replace_global else 1
     return _each(lambda b: compiled.sub(rewrite, b, count=count), input, "regex_replace")
 
@@ -203,10 +210,26 @@ def regex_replace(input, pattern, rewrite, replace_global=True, name=None):  # n
 static_regex_replace = regex_replace
 
 
+def _rewrite(rewrite):
+    """RE2's rewrite string in Python's syntax: \\0-\\9 are the groups (the
+    whole match for 0, where Python would read a NUL), \\\\ a backslash."""
+    out, i = [], 0
+    while i < len(rewrite):
+        c = rewrite[i:i + 1]
+        if c == b"\\" and i + 1 < len(rewrite):
+            nxt = rewrite[i + 1:i + 2]
+            out.append(b"\\g<" + nxt + b">" if nxt.isdigit() else b"\\\\" if nxt == b"\\"
+                       else c + nxt)
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return b"".join(out)
+
+
 def _split_one(b, sep, maxsplit):
-    if sep is None:
-        return b.split(None, maxsplit)
-    return b.split(sep, maxsplit) if b else []
+    # (with a separator an empty string is one empty piece, as SplitV2)
+    return b.split(sep, maxsplit)
 
 
 def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
@@ -248,14 +271,30 @@ def bytes_split(input, name=None):  # noqa: A002
 
 def unicode_split(input, input_encoding, errors="replace",  # noqa: A002
                   replacement_char=65533, name=None):
-    """Each string as its UTF-8 characters (a RaggedTensor for a vector)."""
+    """Each string as its UTF-8 characters (a RaggedTensor for a vector);
+    invalid bytes become replacement_char ("replace"), are dropped
+    ("ignore") or are an error ("strict")."""
     if input_encoding not in ("UTF-8", "utf-8"):
         raise ValueError(f"kiln.strings.unicode_split: input_encoding must be UTF-8, got "
                          f"{input_encoding!r}")
+    if errors not in ("replace", "ignore", "strict"):
+        raise ValueError(f"kiln.strings.unicode_split: errors must be 'replace', 'ignore' or "
+                         f"'strict', got {errors!r}")
     values = _values(input, "unicode_split")
+    mode, replacement = errors, chr(int(replacement_char))
 
     def pieces(b):
-        return [c.encode("utf-8") for c in b.decode("utf-8", "replace")]
+        try:
+            text = b.decode("utf-8", "strict" if mode == "strict" else "replace")
+        except UnicodeDecodeError as e:
+            raise _errors.InvalidArgumentError(
+                f"kiln.strings.unicode_split: invalid UTF-8 in {b!r} ({e})",
+                _errors.user_location()) from None
+        if mode == "ignore":
+            text = b.decode("utf-8", "ignore")
+        elif replacement != "\ufffd":
+            text = text.replace("\ufffd", replacement)
+        return [c.encode("utf-8") for c in text]
     if values.ndim == 0:
         return _tensor(np.array(pieces(values[()]) or [], dtype=object).reshape(-1))
     if values.ndim != 1:
@@ -264,14 +303,18 @@ def unicode_split(input, input_encoding, errors="replace",  # noqa: A002
 
 
 def _ngrams_of(tokens, widths, sep, pad, padding_width, preserve_short):
+    tokens = list(tokens)
     out = []
     for n in widths:
         width = n - 1 if padding_width is None else min(int(padding_width), n - 1)
-        row = [pad[0]] * width + list(tokens) + [pad[1]] * width if pad else list(tokens)
-        grams = [sep.join(row[i:i + n]) for i in range(len(row) - n + 1)]
-        if not grams and preserve_short and tokens:
-            grams = [sep.join(row)]
-        out.extend(grams)
+        row = [pad[0]] * width + tokens + [pad[1]] * width if pad else tokens
+        out.extend(sep.join(row[i:i + n]) for i in range(len(row) - n + 1))
+    if not out and preserve_short and tokens:
+        # (TensorFlow's kernel: one n-gram of the whole row, padded by
+        # padding_width on each side, when no width gave any)
+        width = int(padding_width) if pad and padding_width is not None else 0
+        out = [sep.join([pad[0]] * width + tokens + [pad[1]] * width) if pad
+               else sep.join(tokens)]
     return out
 
 
@@ -346,6 +389,13 @@ def as_string(input, precision=-1, scientific=False, shortest=False, width=-1,  
     x = convert_to_tensor(input)
     if x.dtype is string:
         return x
+    if x.dtype.is_complex:  # ("(re,im)", each part formatted alike)
+        parts = [as_string(p, precision, scientific, shortest, width, fill)._impl.array
+                 for p in (x._impl.real, x._impl.imag)]
+        joined = np.empty(parts[0].shape, dtype=object)
+        for index in np.ndindex(joined.shape):
+            joined[index] = b"(" + parts[0][index] + b"," + parts[1][index] + b")"
+        return _tensor(joined)
     if scientific and shortest:
         raise ValueError("kiln.strings.as_string: scientific and shortest are exclusive")
     if fill not in ("", " ", "0"):

@@ -225,8 +225,9 @@ def _is_text(value):
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "US":
             return True
-        return value.dtype.kind == "O" and value.size > 0 and \
-            isinstance(value.flat[0], (str, bytes))
+        # (an empty object array too: Kiln makes object arrays of strings)
+        return value.dtype.kind == "O" and (value.size == 0 or
+                                            isinstance(value.flat[0], (str, bytes)))
     if isinstance(value, (list, tuple)) and value:
         first = value[0]
         while isinstance(first, (list, tuple)) and first:
@@ -253,7 +254,8 @@ _encode_all = np.frompyfunc(_encode, 1, 1)
 
 def string_array(value):
     """`value` (strings, nested lists or arrays of them) as the read-only
-    object array of bytes a string tensor holds."""
+    object array of bytes a string tensor holds; anything else is a
+    TypeError naming it."""
     if isinstance(value, np.ndarray) and value.dtype.kind == "S":
         value = value.astype(object)  # (bytes already)
     try:
@@ -268,7 +270,10 @@ def string_array(value):
 
 
 def _strings(value):
-    return Tensor(HostStrings(string_array(value)))
+    try:
+        return Tensor(HostStrings(string_array(value)))
+    except TypeError as e:
+        raise TypeError(f"cannot convert {value!r} to a string tensor: {e}") from None
 
 # kiln.Variable, registered by variables.py (which imports this module).
 _variable_type = None

@@ -698,6 +698,10 @@ class Function:
                 leaves.append(("complex", len(results)))  # (returned as its parts)
                 results.extend([trace.value_of(leaf._impl.real),
                                 trace.value_of(leaf._impl.imag)])
+            elif isinstance(leaf, Tensor) and leaf.dtype is string:
+                raise errors.InvalidArgumentError(
+                    f"{name}: a @kiln.function cannot return a string tensor (strings stay "
+                    "on the host and are not compiled)", errors.user_location())
             elif isinstance(leaf, Tensor):
                 leaves.append(("tensor", len(results)))
                 results.append(trace.value_of(leaf))

@@ -183,3 +183,39 @@ def test_stft_and_its_inverse():
             np.stack([signal[:, s:s + 255] for s in range(0, 3000 - 255 + 1, 128)], 1) *
             windows.hann(255, sym=True), 256)) + 1e-6), atol=1e-4)
     # (TensorFlow's periodic Hann of an odd length is the symmetric one)
+
+
+def test_review_cases_complex128_ties_and_open_batches():
+    z = np.array([1 + 1j, -4 + 0j, 3 - 4j], np.complex128)
+    close(kiln.sqrt(kiln.constant(z)), np.sqrt(z), 1e-12)
+    close(kiln.abs(kiln.constant(np.array([np.inf + 1j, 1 + np.inf * 1j]))), [np.inf, np.inf])
+    close(kiln.zeros_like(kiln.constant(z)), np.zeros(3))
+    close(kiln.ones_like(kiln.constant(z)), np.ones(3))
+    # Gradients at |re| == |im| (and at 0, where TensorFlow's is 0).
+    for re0, im0 in ((1.0, 1.0), (-2.0, 2.0), (0.0, 0.0)):
+        x, y = kiln.Variable([re0]), kiln.Variable([im0])
+        with kiln.GradientTape() as tape:
+            size = kiln.reduce_sum(kiln.abs(kiln.complex(x, y)))
+        gx, gy = (g.numpy()[0] for g in tape.gradient(size, [x, y]))
+        r = np.hypot(re0, im0)
+        np.testing.assert_allclose([gx, gy], [re0 / r, im0 / r] if r else [0, 0], rtol=1e-6)
+    with pytest.raises(TypeError, match="cannot combine a float64 tensor"):
+        kiln.constant(z.astype(np.complex64)) * kiln.constant([1.0, 2.0, 3.0], kiln.float64)
+    spec = [kiln.TensorSpec([None, 1000], kiln.float32)]
+    stft = kiln.function(lambda s: S.stft(s, 256, 128), input_signature=spec)
+    x = RNG.standard_normal((3, 1000)).astype(np.float32)
+    close(stft(x), S.stft(x, 256, 128).numpy(), 1e-5)
+    long = kiln.function(lambda s: S.fft(s),
+                         input_signature=[kiln.TensorSpec([None, 300], kiln.complex64)])
+    w = cplx(2, 300)
+    close(long(w), np.fft.fft(w), 1e-4)
+
+
+@pytest.mark.parametrize("n", [4096, 4095])
+def test_long_real_transforms_use_the_split(n):
+    x = RNG.standard_normal((2, n)).astype(np.float32)
+    want = np.fft.rfft(x)
+    close(S.rfft(x), want, 2e-6 * np.sqrt(n) * np.abs(want).max())
+    close(S.irfft(want.astype(np.complex64), [n]), np.fft.irfft(want, n), 1e-5)
+    with pytest.raises(errors.InvalidArgumentError, match="prime length"):
+        S.fft(cplx(1, 4099))

@@ -359,3 +359,53 @@ def test_dataset_of_strings_saves_pads_and_caches(tmp_path):
     cached = ds.cache(str(tmp_path / "cache"))
     assert [x.numpy() for x, _ in cached] == [x.numpy() for x, _ in cached] == \
         [t.encode() for t in texts]
+
+
+def test_review_cases_strings():
+    empty = kiln.data.Dataset.from_tensor_slices(["a b", ""]).map(kiln.strings.split)
+    assert [t.numpy().tolist() for t in empty] == [[b"a", b"b"], []]
+
+    @kiln.function
+    def pick(x):
+        return kiln.where(x > 0, kiln.constant(["a"]), kiln.constant(["b"]))
+    with pytest.raises(errors.InvalidArgumentError, match="kiln.select mixes strings"):
+        pick(kiln.constant([1.0]))
+
+    @kiln.function
+    def give(x):
+        return kiln.constant(["a"]), x
+    with pytest.raises(errors.InvalidArgumentError, match="cannot return a string"):
+        give(kiln.constant([1.0]))
+    # adapt on unbatched strings: each string one document (Keras).
+    docs = ["a b c", "a a d", "e"]
+    one = L.TextVectorization(output_mode="tf_idf")
+    one.adapt(kiln.data.Dataset.from_tensor_slices(docs))
+    other = L.TextVectorization(output_mode="tf_idf")
+    other.adapt(docs)
+    np.testing.assert_allclose(one._lookup._idf, other._lookup._idf)
+    assert np.isclose(other._lookup._idf[other.get_vocabulary().index("a")], np.log(1 + 3 / 3))
+    cut = L.TextVectorization(vocabulary=["a", "b"], ragged=True, output_sequence_length=4)
+    assert cut(["a b a b a b", "z"]).to_list() == [[2, 3, 2, 3], [1]]
+    # (TensorFlow's kernel: one preserved n-gram when no width gives any)
+    assert kiln.strings.ngrams(kiln.ragged.constant([["a", "b"]]), 3,
+                               preserve_short_sequences=True).to_list() == [[b"a b"]]
+    assert kiln.strings.ngrams(["a"], (2, 3), preserve_short_sequences=True
+                               ).numpy().tolist() == [b"a"]
+    assert kiln.strings.as_string(kiln.constant(np.array([1 + 2j], np.complex64))
+                                  ).numpy().tolist() == [b"(1.000000,2.000000)"]
+    assert kiln.strings.regex_replace(["abc"], "b", r"<\0>").numpy().tolist() == [b"a<b>c"]
+    assert kiln.strings.regex_replace(["a.c"], r"\.", r"\\").numpy().tolist() == [b"a\\c"]
+    assert kiln.strings.split([""], sep=",").to_list() == [[b""]]
+    assert kiln.strings.unicode_split([b"a\xffb"], "UTF-8", errors="ignore").to_list() == \
+        [[b"a", b"b"]]
+    assert kiln.strings.unicode_split([b"a\xffb"], "UTF-8", replacement_char=63).to_list() == \
+        [[b"a", b"?", b"b"]]
+    with pytest.raises(errors.InvalidArgumentError, match="invalid UTF-8"):
+        kiln.strings.unicode_split([b"\xff"], "UTF-8", errors="strict")
+    with pytest.raises(errors.InvalidArgumentError, match="not valid UTF-8"):
+        kiln.strings.lower([b"\xff"], encoding="utf-8")
+    with pytest.raises(TypeError, match="cannot convert 2 to a string tensor"):
+        kiln.constant(["a"]) * 2
+    with pytest.raises(TypeError, match="use kiln.strings.as_string"):
+        kiln.cast(kiln.constant([1]), kiln.string)
+    assert L.Hashing(3, output_mode="multi_hot")(np.array([["A", "B"]])).dtype == kiln.float32
