@@ -15,6 +15,7 @@ packages=(
   libgtest-dev nlohmann-json3-dev
   python3-numpy python3-pybind11 python3-pytest python3-dev
   python3-tqdm python3-matplotlib python3-scipy python3-pil
+  python3-protobuf  # (tests only: the oracle for the tf.train.Example wire format)
   zlib1g-dev dataset-fashion-mnist valgrind
   openmpi-bin libopenmpi3 python3-mpi4py
 )

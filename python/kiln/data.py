@@ -29,9 +29,47 @@ class _BFloat16Values(np.ndarray):
             np.asarray(out).view(_BFloat16Values)
 
 
+class _HostSparse:
+    """A SparseTensor inside a pipeline: its indices and values as NumPy
+    arrays and its dense shape. Batching makes one of rank + 1 (the
+    batch index first, the dense shape the largest of each extent), as
+    tf.data batches sparse elements."""
+
+    def __init__(self, indices, values, shape):
+        self.indices, self.values, self.shape = indices, values, tuple(shape)
+
+    @staticmethod
+    def of(sparse):
+        values = sparse.values
+        return _HostSparse(np.asarray(sparse.indices.numpy()),
+                           values._impl.array if values.dtype is string else
+                           np.asarray(values.numpy()), sparse.shape)
+
+    def tensor(self):
+        from .sparse import SparseTensor
+        return SparseTensor(self.indices, convert_to_tensor(self.values), self.shape)
+
+    @staticmethod
+    def batch(group):
+        if any(len(g.shape) != len(group[0].shape) for g in group):
+            raise ValueError("batch: sparse elements of different ranks")
+        shape = [len(group)] + [max(g.shape[d] for g in group)
+                                for d in range(len(group[0].shape))]
+        indices = np.concatenate([np.concatenate(
+            [np.full((len(g.indices), 1), b, np.int64),
+             g.indices.reshape(len(g.indices), len(shape) - 1)], axis=1)
+            for b, g in enumerate(group)]).reshape(-1, len(shape))
+        return _HostSparse(indices, np.concatenate([g.values for g in group]), shape)
+
+
 def _host(value):
     """`value` as the NumPy array the pipeline moves (strings: an object
-    array of bytes, as a string tensor holds them)."""
+    array of bytes, as a string tensor holds them; a SparseTensor: a
+    _HostSparse)."""
+    if isinstance(value, _HostSparse):
+        return value
+    if hasattr(value, "_kiln_trace_key") and hasattr(value, "indices"):  # SparseTensor
+        return _HostSparse.of(value)
     if getattr(value, "dtype", None) is bfloat16:  # a Tensor or a Variable
         return np.asarray(value.numpy()).view(_BFloat16Values)
     if isinstance(value, _BFloat16Values):
@@ -54,6 +92,8 @@ def _tensor(value):
     """An element's leaf as the tensor the pipeline yields."""
     if isinstance(value, Tensor):
         return value
+    if isinstance(value, _HostSparse):
+        return value.tensor()
     if isinstance(value, (bytes, str)):  # (an element of an array of strings)
         return convert_to_tensor(value)
     if isinstance(value, _BFloat16Values):
@@ -216,6 +256,8 @@ class Dataset:
                 return tuple(stack([g[i] for g in group]) for i in range(len(first)))
             if isinstance(first, dict):
                 return {k: stack([g[k] for g in group]) for k in first}
+            if isinstance(first, _HostSparse):
+                return _HostSparse.batch(group)
             stacked = np.stack([_host(g) for g in group])
             return stacked.view(_BFloat16Values) \
                 if isinstance(group[0], _BFloat16Values) else stacked
@@ -1056,6 +1098,10 @@ def _spec_of(element):
     if isinstance(element, dict):
         return {"dict": {k: _spec_of(element[k]) for k in sorted(element)}}
     element = _host(element)
+    if isinstance(element, _HostSparse):
+        raise errors.UnimplementedError("Dataset.save: SparseTensor elements are not "
+                                        "supported (save their indices and values)",
+                                        errors.user_location())
     dtype = "bfloat16" if isinstance(element, _BFloat16Values) else \
         "string" if element.dtype == object else element.dtype.name
     return {"dtype": dtype, "shape": list(np.shape(element))}
@@ -1277,6 +1323,21 @@ def _read_compressed(path, compression_type, what):
         raise errors.DataLossError(f"{what}: {path} is not valid {kind} data ({e})",
                                    errors.user_location()) from None
     return data
+
+
+def TFRecordDataset(filenames, compression_type=None, buffer_size=None,  # noqa: N802
+                    num_parallel_reads=None, name=None):
+    """The records of TFRecord files, one scalar string each, file after
+    file (tf.data.TFRecordDataset; GZIP and ZLIB files too). A truncated
+    or corrupted record is a DataLossError naming the file and offset."""
+    from .records import read_records
+    paths = _file_names(filenames, "TFRecordDataset")
+
+    def make():
+        for path in paths:
+            for record in read_records(path, compression_type):
+                yield string_array(record)
+    return Dataset(make)
 
 
 def _list_files(file_pattern, shuffle=None, seed=None, name=None):

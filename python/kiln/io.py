@@ -418,3 +418,7 @@ def encode_png(image, compression=-1, name=None):
 def encode_jpeg(image, format="", quality=95, name=None, **unused):  # noqa: A002
     """A JPEG file's bytes of an [h, w, 1 or 3] image of 0-255 integers."""
     return _encode(image, "JPEG", "encode_jpeg", quality=int(quality))
+
+
+from .records import (FixedLenFeature, FixedLenSequenceFeature, TFRecordOptions,  # noqa: E402
+                      TFRecordWriter, VarLenFeature, parse_example, parse_single_example)

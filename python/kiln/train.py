@@ -392,3 +392,6 @@ def freeze(function, *example_args, path=None):
         with open(path, "w") as f:
             f.write(text)
     return text
+
+
+from .records import BytesList, Example, Feature, Features, FloatList, Int64List  # noqa: E402,F401
