@@ -2468,24 +2468,6 @@ class CategoryEncoding(Layer):
         return _encode_categories(ids, self.num_tokens, self.output_mode, self.compute_dtype)
 
 
-def _lower_bound(keys, tokens):
-    """For each token, the position of the first of the sorted `keys`
-    (NumPy int64) not below it: a binary search of ceil(log2(n + 1))
-    gather-and-compare steps, memory linear in the tokens."""
-    table = constant(keys)
-    lo = math_ops.zeros_like(tokens)
-    hi = lo + len(keys)
-    for _ in range(builtins.max(1, int(np.ceil(np.log2(len(keys) + 1))))):
-        active = ops.less(lo, hi)
-        mid = (lo + hi) >> 1
-        right = ops.logical_and(active, ops.less(
-            ops.gather(table, ops.minimum(mid, len(keys) - 1)), tokens))
-        left = ops.logical_and(active, ops.logical_not(right))
-        lo = ops.where(right, mid + 1, lo)
-        hi = ops.where(left, mid, hi)
-    return lo
-
-
 def _lookup_outputs(ids, ndim, mode, depth, name, idf=None):
     """Category indices `ids` (of inputs of rank `ndim`) as `mode` wants
     them: "int" as they are, "one_hot", "multi_hot", "count" or "tf_idf"
@@ -2742,7 +2724,7 @@ class IntegerLookup(Layer):
         keys = self._tokens[order]
         index = (order + self._token_start()).astype(np.int64)
         tokens = ops.reshape(x, [-1])
-        at = ops.minimum(_lower_bound(keys, tokens), len(keys) - 1)
+        at = ops.minimum(math_ops.lower_bound_search(keys, tokens), len(keys) - 1)
         if self.num_oov_indices > 1:
             oov = math_ops.floormod(tokens, self.num_oov_indices) + self._oov_start()
         else:

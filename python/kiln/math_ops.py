@@ -20,7 +20,7 @@ from .core import attributes, bind1, enum_case, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, float64, int32, int64
 from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pair, _unary,
                   abs, cast, concat, equal, exp, floordiv, floormod, gather, greater,
-                  greater_equal, less, stack,
+                  greater_equal, less, stack, logical_not,
                   less_equal, log, logical_and, logical_or, matmul, maximum, minimum, not_equal,
                   one_hot, reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
@@ -2462,3 +2462,21 @@ def log_ndtr(x, name=None):
     low = -0.5 * low_x * low_x - log(-low_x) - float(0.5 * np.log(2 * np.pi)) + log(series)
     out = where(greater(w, 0.0), high, where(less(w, cut), low, mid))
     return out if out.dtype == x.dtype else cast(out, x.dtype)
+
+
+def lower_bound_search(keys, tokens):
+    """For each token, the position of the first of the sorted `keys`
+    (NumPy int64) not below it: a binary search of ceil(log2(n + 1))
+    gather-and-compare steps, memory linear in the tokens."""
+    table = constant(keys)
+    lo = zeros_like(tokens)
+    hi = lo + len(keys)
+    for _ in range(builtins.max(1, int(np.ceil(np.log2(len(keys) + 1))))):
+        active = less(lo, hi)
+        mid = (lo + hi) >> 1
+        right = logical_and(active, less(
+            gather(table, minimum(mid, len(keys) - 1)), tokens))
+        left = logical_and(active, logical_not(right))
+        lo = where(right, mid + 1, lo)
+        hi = where(left, mid, hi)
+    return lo
