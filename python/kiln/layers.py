@@ -1388,8 +1388,26 @@ class Sequential(Model):
 
     def call(self, inputs, training=None):
         x = inputs
-        for layer in self.layers_list:
+        layers = self.layers_list[self._host_prefix():] if self.__dict__.get("_skip_host") \
+            else self.layers_list
+        for layer in layers:
             x = layer(x, training=training) if training is not None else layer(x)
+        return x
+
+    def _host_prefix(self):
+        """How many of the first layers run on the host (string and hashing
+        preprocessing): the training loop applies them to each batch
+        eagerly, then runs the rest compiled (training._forward)."""
+        count = 0
+        for layer in self.layers_list:
+            if not getattr(layer, "_runs_on_host", False):
+                break
+            count += 1
+        return count
+
+    def _run_host_prefix(self, x):
+        for layer in self.layers_list[:self._host_prefix()]:
+            x = layer(x)
         return x
 
     def _symbolic_ends(self):
@@ -2767,6 +2785,8 @@ class IntegerLookup(Layer):
 
 
 class StringLookup(IntegerLookup):
+    _runs_on_host = True  # (see Sequential._host_prefix)
+
     """String tokens to vocabulary indices (Keras 3's StringLookup): as
     IntegerLookup, with oov_token "[UNK]"; several OOV slots take a token
     by its farmhash bucket (tf.strings.to_hash_bucket_fast), as Keras. The
@@ -2866,6 +2886,8 @@ _PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 
 
 class TextVectorization(Layer):
+    _runs_on_host = True
+
     """Text to token indices or token counts (Keras 3's TextVectorization):
     each string is standardized ("lower_and_strip_punctuation", "lower",
     "strip_punctuation", None or a callable on a string tensor), split
@@ -3040,6 +3062,8 @@ class TextVectorization(Layer):
 
 
 class Hashing(Layer):
+    _runs_on_host = True
+
     """Values hashed into `num_bins` bins (Keras 3's Hashing): strings by
     farmhash's Fingerprint64, or by SipHash keyed with `salt` (an int
     twice, or two ints), as TensorFlow's to_hash_bucket_fast/strong;
@@ -4024,6 +4048,8 @@ def _map_keras(value, values, placeholder=False):
     if isinstance(value, KerasTensor):
         if placeholder:
             shape = tuple(1 if d is None else d for d in value.shape)
+            if value.dtype is string_:  # (a sample of empty strings)
+                return convert_to_tensor(np.full(shape, b"", dtype=object), string_)
             return convert_to_tensor(np.zeros(shape, value.dtype.as_numpy_dtype),
                                      value.dtype)
         return values[id(value)]

@@ -307,11 +307,33 @@ def _update_metrics(model, y, pred):
             m.update_state(y, pred)
 
 
+def _forward(model, x, training):
+    """model(x) in a step: a Sequential model whose first layers run on the
+    host (text preprocessing) got x through them already (_model_inputs)."""
+    if getattr(model, "_host_prefix", None) and model._host_prefix():
+        model._skip_host = True
+        try:
+            return model(x, training=training)
+        finally:
+            model._skip_host = False
+    return model(x, training=training)
+
+
+def _model_inputs(model, x):
+    """A batch's inputs for a step: through the model's host layers first,
+    eagerly (strings become numbers there)."""
+    if getattr(model, "_host_prefix", None) and model._host_prefix():
+        if isinstance(x, _Inputs):
+            x = x.arrays
+        return model._run_host_prefix(_inputs_structure(x, convert_to_tensor))
+    return x
+
+
 def _make_train_function(model):
     def step(x, y, weights=None):
         optimizer = model.optimizer
         with GradientTape() as tape:
-            pred = model(x, training=True)
+            pred = _forward(model, x, True)
             loss = _total_loss(model, y, pred, weights)
             scaled = optimizer._scale_loss(loss)
         variables = model.trainable_variables
@@ -326,7 +348,7 @@ def _make_train_function(model):
 
 def _make_test_function(model):
     def step(x, y, weights=None):
-        pred = model(x, training=False)
+        pred = _forward(model, x, False)
         _track_loss(model, _total_loss(model, y, pred, weights), x)
         _update_metrics(model, y, pred)
         return pred
@@ -575,7 +597,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         _reset(model)
         for step, (bx, by, bw) in enumerate(batches, 1):
             cbs.on_train_batch_begin(step - 1)
-            model._train_function(*_step_arguments(bx, by, bw))
+            model._train_function(*_step_arguments(_model_inputs(model, bx), by, bw))
             if cbs.wants_batch_end:
                 logs = _logs(model)
                 cbs.on_train_batch_end(step - 1, logs)
@@ -625,7 +647,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
     progress = _Bar(batches.steps, verbose)
     for step, (bx, by, bw) in enumerate(batches, 1):
         progress.done = step
-        model._test_function(*_step_arguments(bx, by, bw))
+        model._test_function(*_step_arguments(_model_inputs(model, bx), by, bw))
         if progress.dynamic:
             progress.update(step, _logs(model))
     logs = _logs(model)
@@ -652,7 +674,7 @@ def _one_batch(model, x, y, return_dict, what, train, sample_weight=None,
     if class_weight is not None:
         x, y, w = _Batches(x, y, len(x), False, what, sample_weight=w,
                            class_weight=class_weight)._weighted(x, y, w)
-    step(*_step_arguments(x, y, w))
+    step(*_step_arguments(_model_inputs(model, x), y, w))
     logs = _logs(model)
     if return_dict:
         return logs

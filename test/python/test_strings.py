@@ -337,10 +337,25 @@ def test_text_pipeline_trains_a_model():
     history = model.fit(ds, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert vectorize.get_config()["vocabulary"] == vectorize.get_vocabulary(False)
-    end_to_end = kiln.keras.Sequential([vectorize, L.Embedding(20, 4)])
-    end_to_end.compile("adam", "mse")
-    with pytest.raises(errors.InvalidArgumentError, match="string tensor"):
-        end_to_end.fit(texts, np.zeros([4, 4, 4], np.float32), verbose=0)
+    # A model that starts with text layers trains on strings: fit runs those
+    # layers on each batch eagerly and the rest compiled (Keras' usage).
+    end_to_end = kiln.keras.Sequential([vectorize, L.Embedding(20, 4),
+                                        L.GlobalAveragePooling1D(), L.Dense(1)])
+    end_to_end.compile(kiln.keras.optimizers.SGD(0.1), "mse")
+    before = end_to_end.evaluate(texts, labels, verbose=0)
+    end_to_end.fit(np.repeat(texts, 8), np.repeat(labels, 8), epochs=3, batch_size=4,
+                   verbose=0)
+    assert end_to_end.evaluate(texts, labels, verbose=0) < before
+    ids = vectorize(texts)
+    np.testing.assert_allclose(end_to_end.predict(texts, verbose=0),
+                               end_to_end.layers[3](end_to_end.layers[2](
+                                   end_to_end.layers[1](ids))).numpy(), rtol=1e-5)
+    # Keras' export pattern: a functional model from a string Input.
+    inputs = kiln.keras.Input(shape=(1,), dtype="string")
+    outputs = model(vectorize(inputs))
+    exported = kiln.keras.Model(inputs, outputs)
+    np.testing.assert_allclose(exported.predict(texts[:, None], verbose=0),
+                               model.predict(ids, verbose=0), rtol=1e-6)
 
 
 def test_dataset_of_strings_saves_pads_and_caches(tmp_path):
