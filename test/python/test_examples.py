@@ -137,3 +137,14 @@ def test_tiny_decoder_learns_over_open_batch_and_length(capsys):
     assert np.mean(losses[:5]) > 2.3
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:5])
     assert "1 trace(s)" in capsys.readouterr().out
+
+
+def test_license_classifier_learns_real_text(capsys):
+    import os
+    if not os.path.isdir("/usr/share/common-licenses"):
+        import pytest
+        pytest.skip("no /usr/share/common-licenses")
+    losses, accuracy = load("license_classifier").main(epochs=15)
+    assert losses[-1] < 0.25 * losses[0]
+    assert accuracy > 0.5      # (five classes: chance is 0.2)
+    assert "held-out accuracy" in capsys.readouterr().out
