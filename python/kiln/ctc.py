@@ -23,6 +23,8 @@ from .ops import (_check_at_run_time, argmax, cast, concat, equal, exp, greater,
                   logical_and,
                   logical_not, maximum, not_equal, one_hot, reduce_sum, reshape, stack,
                   stop_gradient, transpose, where)
+from .math_ops import ones_like, unsorted_segment_sum
+from .sparse import SparseTensor, to_dense as sparse_to_dense
 from .tensor import constant, convert_to_tensor
 
 _UNREACHED = -1e30
@@ -49,8 +51,9 @@ def _shift(alpha, k):
 def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
              unique=None, blank_index=None, name=None):
     """The negative log probability of each label sequence given the
-    frames' logits (tf.nn.ctc_loss with dense labels): labels [batch,
-    max_label] (int; entries past label_length are ignored), logits
+    frames' logits (tf.nn.ctc_loss): labels [batch, max_label] (int;
+    entries past label_length are ignored), or a SparseTensor of them
+    (label_length then defaults to each row's entry count), logits
     [frames, batch, classes] (or [batch, frames, classes] without
     logits_time_major; log_softmax is applied here), label_length and
     logit_length [batch]. blank_index defaults to 0 (negative counts from
@@ -79,12 +82,25 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
             f"ctc_loss: blank_index {blank_index} is outside the {classes} classes",
             errors.user_location())
     blank %= classes
+    if isinstance(labels, SparseTensor):
+        # (TensorFlow's sparse labels: row b's entries are its label; the
+        # lengths are the entries per row unless given)
+        if labels.ndim != 2:
+            raise errors.InvalidArgumentError(
+                f"ctc_loss: sparse labels must be [batch, max_label_length], got dense "
+                f"shape {list(labels.shape)}", errors.user_location())
+        if label_length is None:
+            label_length = unsorted_segment_sum(ones_like(labels.indices[:, 0], int32),
+                                                labels.indices[:, 0], labels.shape[0])
+        labels = sparse_to_dense(labels, validate_indices=False)
+    if label_length is None:
+        raise errors.InvalidArgumentError("ctc_loss: dense labels need label_length",
+                                          errors.user_location())
     labels = cast(convert_to_tensor(labels), int32)
     if labels.ndim != 2:
         raise errors.InvalidArgumentError(
-            f"ctc_loss: labels must be dense [batch, max_label_length], got shape "
-            f"{list(labels.shape)} (sparse labels are not supported)",
-            errors.user_location())
+            f"ctc_loss: labels must be [batch, max_label_length] (dense or a SparseTensor), "
+            f"got shape {list(labels.shape)}", errors.user_location())
     if labels.shape[1] is None:
         raise errors.UnimplementedError(
             "ctc_loss: the labels' length must be known while tracing",
@@ -266,19 +282,99 @@ def _beam_decode(y_pred, input_length, beam_width, top_paths):
             f"ctc_decode: input_length {lengths.tolist()} must give each of the "
             f"{probs.shape[0]} sequences a length in [0, {probs.shape[1]}]", where)
     logits = np.log(probs + 1e-7)           # (Keras' input to TensorFlow's decoder)
-    top = logits.max(axis=-1, keepdims=True)
-    log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
-    blank = probs.shape[-1] - 1
-    results = [ctc_beam_search(log_probs[b], int(lengths[b]), blank, beam_width, top_paths)
-               for b in range(probs.shape[0])]
-    decoded, scores = [], np.full((probs.shape[0], top_paths), -np.inf, np.float32)
+    paths, scores = _beam_paths(logits, lengths, probs.shape[-1] - 1, beam_width, top_paths)
+    decoded = []
     for k in range(top_paths):
-        paths = [r[k][0] if k < len(r) else () for r in results]
-        width = max((len(p) for p in paths), default=0)
-        dense = np.full((len(paths), width), -1, np.int32)
-        for b, path in enumerate(paths):
+        width = max((len(p) for p in paths[k]), default=0)
+        dense = np.full((len(paths[k]), width), -1, np.int32)
+        for b, path in enumerate(paths[k]):
             dense[b, :len(path)] = path
-            if k < len(results[b]):
-                scores[b, k] = results[b][k][1]
         decoded.append(constant(dense))
     return decoded, constant(scores)
+
+
+def _beam_paths(logits, lengths, blank, beam_width, top_paths):
+    """Beam search of each sequence of logits [batch, frames, classes]
+    (normalized per frame, as TensorFlow's decoder does): the labelings
+    per rank k, paths[k][b], and their log probabilities [batch, top_paths]
+    (-inf where a sequence has fewer labelings)."""
+    top = logits.max(axis=-1, keepdims=True)
+    log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
+    results = [ctc_beam_search(log_probs[b], int(lengths[b]), blank, beam_width, top_paths)
+               for b in range(logits.shape[0])]
+    scores = np.full((logits.shape[0], top_paths), -np.inf, np.float32)
+    paths = [[r[k][0] if k < len(r) else () for r in results] for k in range(top_paths)]
+    for b, r in enumerate(results):
+        for k, (_, score) in enumerate(r):
+            scores[b, k] = score
+    return paths, scores
+
+
+def _eager_sequences(inputs, sequence_length, what):
+    """(logits [batch, frames, classes] float64, lengths) of time-major
+    inputs, checked; eager only."""
+    x, lengths = convert_to_tensor(inputs), convert_to_tensor(sequence_length)
+    if x._symbolic or lengths._symbolic:
+        raise errors.UnimplementedError(
+            f"{what}: runs eagerly only (the decoded sequences' lengths depend on the "
+            "values)", errors.user_location())
+    logits = np.asarray(x.numpy(), np.float64)
+    if logits.ndim != 3:
+        raise errors.InvalidArgumentError(
+            f"{what}: inputs must be [max_time, batch, classes], got {list(logits.shape)}",
+            errors.user_location())
+    logits = logits.transpose(1, 0, 2)
+    lengths = np.asarray(lengths.numpy()).reshape(-1)
+    if lengths.shape[0] != logits.shape[0] or (lengths < 0).any() or \
+            (lengths > logits.shape[1]).any():
+        raise errors.InvalidArgumentError(
+            f"{what}: sequence_length {lengths.tolist()} must give each of the "
+            f"{logits.shape[0]} sequences a length in [0, {logits.shape[1]}]",
+            errors.user_location())
+    return logits, lengths
+
+
+def _sparse_paths(paths):
+    """SparseTensor [batch, longest] int64 of a list of labelings."""
+    index = [[b, i] for b, p in enumerate(paths) for i in range(len(p))]
+    values = [c for p in paths for c in p]
+    return SparseTensor(np.array(index, np.int64).reshape(-1, 2), np.array(values, np.int64),
+                        [len(paths), max((len(p) for p in paths), default=0)])
+
+
+def ctc_greedy_decoder(inputs, sequence_length, merge_repeated=True, blank_index=None):
+    """tf.nn.ctc_greedy_decoder: the best class of each frame of the
+    time-major logits [max_time, batch, classes], repeats merged (unless
+    merge_repeated=False) and blanks (the last class by default) dropped:
+    ([SparseTensor [batch, longest] int64], neg_sum_logits [batch, 1], minus
+    the sum over each sequence's frames of its largest logit). Eager."""
+    logits, lengths = _eager_sequences(inputs, sequence_length, "ctc_greedy_decoder")
+    classes = logits.shape[-1]
+    blank = classes - 1 if blank_index is None else int(blank_index) % classes
+    paths, scores = [], np.zeros((logits.shape[0], 1), np.float32)
+    for b in range(logits.shape[0]):
+        best = logits[b, :lengths[b]].argmax(axis=-1)
+        path, previous = [], -1
+        for c in best.tolist():
+            if c != blank and not (merge_repeated and c == previous):
+                path.append(c)
+            previous = c
+        paths.append(path)
+        scores[b, 0] = -logits[b, :lengths[b]].max(axis=-1).sum()
+    return [_sparse_paths(paths)], constant(scores)
+
+
+def ctc_beam_search_decoder(inputs, sequence_length, beam_width=100, top_paths=1):
+    """tf.nn.ctc_beam_search_decoder: the top_paths most likely labelings
+    of the time-major logits [max_time, batch, classes] (blank the last
+    class) by a prefix beam search of beam_width: (a SparseTensor
+    [batch, longest] int64 per rank, log_probabilities [batch, top_paths]).
+    Eager."""
+    logits, lengths = _eager_sequences(inputs, sequence_length, "ctc_beam_search_decoder")
+    beam_width, top_paths = int(beam_width), int(top_paths)
+    if beam_width < 1 or not 1 <= top_paths <= beam_width:
+        raise errors.InvalidArgumentError(
+            f"ctc_beam_search_decoder: needs beam_width >= 1 and 1 <= top_paths <= "
+            f"beam_width, got {beam_width} and {top_paths}", errors.user_location())
+    paths, scores = _beam_paths(logits, lengths, logits.shape[-1] - 1, beam_width, top_paths)
+    return [_sparse_paths(p) for p in paths], constant(scores)

@@ -14,6 +14,7 @@ from .tensor import (Tensor, _OpenExtent, _open_entries, _static_extents,
 
 
 from .ctc import ctc_loss  # noqa: E402,F401  (tf.nn.ctc_loss)
+from .ctc import ctc_beam_search_decoder, ctc_greedy_decoder  # noqa: E402,F401
 from .sparse import embedding_lookup_sparse, safe_embedding_lookup_sparse  # noqa: E402,F401
 from .sparse import _rows as _sparse_rows  # noqa: E402
 from .random import log_uniform_candidate_sampler, uniform_candidate_sampler  # noqa: F401

@@ -184,3 +184,47 @@ def test_ctc_beam_search_finds_the_most_likely_labelings():
     assert narrow.shape[0] == 3 and score.shape == (3, 1) and np.isfinite(score.numpy()).all()
     with pytest.raises(kiln.errors.InvalidArgumentError, match="top_paths <= beam_width"):
         kiln.keras.backend.ctc_decode(probs, lengths, greedy=False, beam_width=2, top_paths=3)
+
+
+def test_sparse_labels_and_tensorflow_decoders():
+    import itertools
+    rng = np.random.default_rng(4)
+    logits = rng.standard_normal((6, 3, 4)).astype(np.float32)   # [t, b, c]
+    dense = np.array([[1, 2, 0], [3, 0, 0], [1, 1, 2]], np.int32)
+    lengths = np.array([2, 1, 3], np.int32)
+    sparse = kiln.SparseTensor([[0, 0], [0, 1], [1, 0], [2, 0], [2, 1], [2, 2]],
+                               np.array([1, 2, 3, 1, 1, 2], np.int64), [3, 3])
+    frames = np.array([6, 5, 6], np.int32)
+    want = kiln.nn.ctc_loss(dense, logits, lengths, frames).numpy()
+    np.testing.assert_allclose(kiln.nn.ctc_loss(sparse, logits, None, frames).numpy(), want,
+                               rtol=1e-6)
+    # Greedy: argmax path [0, 0, 2, 0, 1, 1] with blank 2 (the last class).
+    path = [0, 0, 2, 0, 1, 1]
+    greedy = np.full((6, 1, 3), -1.0, np.float32)
+    for t, c in enumerate(path):
+        greedy[t, 0, c] = 0.5 + t
+    (merged,), neg = kiln.nn.ctc_greedy_decoder(greedy, [6])
+    assert merged.values.numpy().tolist() == [0, 0, 1]
+    assert merged.indices.numpy().tolist() == [[0, 0], [0, 1], [0, 2]]
+    np.testing.assert_allclose(neg.numpy(), [[-sum(0.5 + t for t in range(6))]])
+    (unmerged,), _ = kiln.nn.ctc_greedy_decoder(greedy, [6], merge_repeated=False)
+    assert unmerged.values.numpy().tolist() == [0, 0, 0, 1, 1]
+    (short,), _ = kiln.nn.ctc_greedy_decoder(greedy, [2])
+    assert short.values.numpy().tolist() == [0] and short.shape == (1, 1)
+    # Beam search against all alignments of 4 frames, 3 classes (blank 2).
+    small = rng.standard_normal((4, 1, 3))
+    probs = np.exp(small[:, 0]) / np.exp(small[:, 0]).sum(-1, keepdims=True)
+    totals = {}
+    for alignment in itertools.product(range(3), repeat=4):
+        collapsed = tuple(c for i, c in enumerate(alignment)
+                          if c != 2 and (i == 0 or c != alignment[i - 1]))
+        totals[collapsed] = totals.get(collapsed, 0.0) + np.prod(
+            [probs[t, c] for t, c in enumerate(alignment)])
+    best = sorted(totals.items(), key=lambda kv: -kv[1])[:3]
+    decoded, log_probs = kiln.nn.ctc_beam_search_decoder(small.astype(np.float32), [4],
+                                                         beam_width=50, top_paths=3)
+    for k, (labels, p) in enumerate(best):
+        assert tuple(decoded[k].values.numpy().tolist()) == labels
+        np.testing.assert_allclose(log_probs.numpy()[0, k], np.log(p), rtol=1e-5)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="sequence_length"):
+        kiln.nn.ctc_greedy_decoder(greedy, [7])
