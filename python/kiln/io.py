@@ -19,7 +19,7 @@ import shutil
 
 import numpy as np
 
-from . import errors
+from . import _tensor_proto, errors, ops
 from .dtypes import as_dtype, float32, int32, string
 from .tensor import Tensor, convert_to_tensor
 
@@ -418,6 +418,41 @@ def encode_png(image, compression=-1, name=None):
 def encode_jpeg(image, format="", quality=95, name=None, **unused):  # noqa: A002
     """A JPEG file's bytes of an [h, w, 1 or 3] image of 0-255 integers."""
     return _encode(image, "JPEG", "encode_jpeg", quality=int(quality))
+
+
+def serialize_tensor(tensor, name=None):
+    """The tensor as a serialized TensorProto (tf.io.serialize_tensor's
+    bytes: TensorFlow parses them, and parse_tensor reads TensorFlow's), a
+    scalar string tensor."""
+    x = convert_to_tensor(tensor)
+    if x._symbolic:
+        raise errors.InvalidArgumentError("kiln.io.serialize_tensor runs eagerly (its bytes "
+                                          "are a host value)", errors.user_location())
+    if x.dtype.mlir == "bf16":
+        raise TypeError("kiln.io.serialize_tensor: bfloat16 tensors are not supported (cast "
+                        "to float32 first)")
+    value = x._impl.array if x.dtype is string else np.asarray(x.numpy())
+    return _scalar_string(_tensor_proto.encode_tensor(value))
+
+
+def parse_tensor(serialized, out_type, name=None):
+    """The tensor of a serialized TensorProto (tf.io.parse_tensor): its
+    dtype must be out_type. TensorFlow's unsigned types come as Kiln's
+    signed ones that hold them (uint8 -> int32)."""
+    data = _bytes(serialized, "parse_tensor")
+    want = as_dtype(out_type)
+    try:
+        array, dtype_name = _tensor_proto.decode_tensor(data)
+    except ValueError as e:
+        raise errors.InvalidArgumentError(f"kiln.io.parse_tensor: {e}",
+                                          errors.user_location()) from None
+    if dtype_name != want.name and not (dtype_name.startswith("uint") and want.is_integer):
+        raise errors.InvalidArgumentError(
+            f"kiln.io.parse_tensor: the tensor is {dtype_name}, not {want.name}",
+            errors.user_location())
+    if array.dtype.kind == "u":  # (widened to a signed type, then want's)
+        return ops.cast(convert_to_tensor(array), want)
+    return convert_to_tensor(array, want)
 
 
 from .records import (FixedLenFeature, FixedLenSequenceFeature, TFRecordOptions,  # noqa: E402

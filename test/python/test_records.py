@@ -139,3 +139,23 @@ def test_example_messages_match_protobuf():
     assert mine.features.feature["x"].WhichOneof("kind") == "float_list"
     back = Example.FromString(mine.SerializeToString())
     assert back == theirs
+
+
+def test_serialize_and_parse_tensor():
+    # (the TensorProto bytes themselves are checked against protobuf in
+    # test_tensor_proto_format.py; a scalar float32 1.0 by hand here)
+    assert kiln.io.serialize_tensor(kiln.constant(1.0)).numpy() == \
+        bytes.fromhex("0801 1200 2204 0000803f")
+    values = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array(["a", "bé", ""],
+                                                                     dtype=object),
+              np.array([True, False]), np.array([1 + 2j], np.complex64),
+              np.arange(4, dtype=np.int64).reshape(2, 1, 2), np.float64(-0.5)]
+    for value in values:
+        t = kiln.constant(value)
+        back = kiln.io.parse_tensor(kiln.io.serialize_tensor(t), t.dtype)
+        assert back.dtype == t.dtype and back.shape == t.shape
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(t))
+    with pytest.raises(errors.InvalidArgumentError, match="is float32, not int32"):
+        kiln.io.parse_tensor(kiln.io.serialize_tensor(kiln.constant([1.0])), kiln.int32)
+    with pytest.raises(errors.InvalidArgumentError, match="parse_tensor"):
+        kiln.io.parse_tensor(b"\x08", kiln.float32)
