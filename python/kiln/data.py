@@ -8,6 +8,7 @@ Elements are kiln.Tensors. The pipeline itself moves data (slicing,
 shuffling, stacking NumPy arrays); it computes nothing.
 """
 
+import itertools
 import warnings
 
 import numpy as np
@@ -1375,6 +1376,201 @@ def TextLineDataset(filenames, compression_type=None, buffer_size=None,  # noqa:
             for line in lines:
                 yield string_array(line[:-1] if line.endswith(b"\r") else line)
     return Dataset(make)
+
+
+def _csv_rows(paths, compression_type, header, field_delim, use_quote_delim, what):
+    """(header fields or None, rows of fields) of CSV files, each row a
+    list of str, with the file and line for errors."""
+    import csv
+    delim = field_delim if isinstance(field_delim, str) else field_delim.decode()
+    for path in paths:
+        text = _read_compressed(path, compression_type, what).decode("utf-8")
+        lines = text.splitlines()
+        reader = csv.reader(lines, delimiter=delim) if use_quote_delim else \
+            (line.split(delim) for line in lines)
+        for number, fields in enumerate(reader, 1):
+            if number == 1 and header:
+                continue
+            if not fields:
+                continue
+            yield path, number, fields
+
+
+def _csv_value(field, default, dtype, path, number, column, na_value, what):
+    if field == "" or field == na_value:
+        if default is None:
+            raise errors.InvalidArgumentError(
+                f"{what}: {path}:{number}: field {column} is required but missing",
+                errors.user_location())
+        return default
+    try:
+        if dtype is string:
+            return field.encode("utf-8")
+        if dtype.is_floating:
+            return float(field)
+        value = int(field.strip(), 10)
+        info = np.iinfo(dtype.as_numpy_dtype)
+        if not info.min <= value <= info.max:
+            raise ValueError(field)
+        return value
+    except ValueError:
+        raise errors.InvalidArgumentError(
+            f"{what}: {path}:{number}: field {column} ({field!r}) is not a valid "
+            f"{dtype.name}", errors.user_location()) from None
+
+
+def _record_default(entry):
+    """(default value or None, dtype) of a record default: a dtype (a
+    required column), a value, or a list of zero or one values."""
+    from .dtypes import DType, as_dtype, float32, int32
+    if isinstance(entry, DType):
+        return None, entry
+    if isinstance(entry, Tensor):
+        entry = entry.numpy().tolist() if entry.shape else [entry.numpy().tolist()]
+    if isinstance(entry, (list, tuple, np.ndarray)):
+        entry = list(entry)
+        if not entry:
+            return None, float32
+        entry = entry[0]
+    if isinstance(entry, (bytes, str)):
+        return (entry.encode() if isinstance(entry, str) else entry), string
+    if isinstance(entry, bool):
+        raise TypeError("CsvDataset: bool record defaults are not supported")
+    if isinstance(entry, (int, np.integer)):
+        return int(entry), as_dtype(np.asarray(entry).dtype) if isinstance(
+            entry, np.integer) else int32
+    if isinstance(entry, (float, np.floating)):
+        return float(entry), as_dtype(np.asarray(entry).dtype) if isinstance(
+            entry, np.floating) else float32
+    raise TypeError(f"CsvDataset: a record default must be a dtype, a value or a list of at "
+                    f"most one value, got {entry!r}")
+
+
+def CsvDataset(filenames, record_defaults, compression_type=None, buffer_size=None,  # noqa
+               header=False, field_delim=",", use_quote_delim=True, na_value="",
+               select_cols=None, exclude_cols=None, name=None):
+    """The rows of CSV files as tuples of scalars (tf.data.experimental
+    .CsvDataset): record_defaults give each selected column's type and
+    default (a dtype or [] makes it required); header skips each file's
+    first line; select_cols / exclude_cols pick columns. A row with too few
+    fields or a field that does not parse is an error naming the file and
+    line."""
+    paths = _file_names(filenames, "CsvDataset")
+    defaults = [_record_default(d) for d in record_defaults]
+    if select_cols is not None and exclude_cols is not None:
+        raise ValueError("CsvDataset: give select_cols or exclude_cols, not both")
+    na = na_value.decode() if isinstance(na_value, bytes) else na_value
+
+    def make():
+        for path, number, fields in _csv_rows(paths, compression_type, header, field_delim,
+                                              use_quote_delim, "CsvDataset"):
+            if select_cols is not None:
+                columns = [int(c) for c in select_cols]
+            elif exclude_cols is not None:
+                columns = [c for c in range(len(fields)) if c not in set(exclude_cols)]
+            else:
+                columns = list(range(len(fields)))
+            if len(columns) != len(defaults) or max(columns, default=-1) >= len(fields):
+                raise errors.InvalidArgumentError(
+                    f"CsvDataset: {path}:{number}: {len(fields)} fields do not give the "
+                    f"{len(defaults)} columns of record_defaults", errors.user_location())
+            yield tuple(_host(np.array(_csv_value(fields[c], d, t, path, number, c, na,
+                                                  "CsvDataset"), dtype=object if t is string
+                                       else t.as_numpy_dtype))
+                        for c, (d, t) in zip(columns, defaults))
+    return Dataset(make)
+
+
+def _infer_csv_type(values):
+    """TensorFlow's make_csv_dataset inference: int32, then int64, float32,
+    then string, the first that parses every non-empty value."""
+    from .dtypes import float32, int32, int64
+    present = [v for v in values if v != ""]
+    for dtype, parse in ((int32, int), (int64, int), (float32, float)):
+        try:
+            parsed = [parse(v) for v in present]
+        except ValueError:
+            continue
+        if dtype is not float32:
+            info = np.iinfo(dtype.as_numpy_dtype)
+            if any(not info.min <= p <= info.max for p in parsed):
+                continue
+        return dtype
+    return string
+
+
+def make_csv_dataset(file_pattern, batch_size, column_names=None, column_defaults=None,
+                     label_name=None, select_columns=None, field_delim=",",
+                     use_quote_delim=True, na_value="", header=True, num_epochs=None,
+                     shuffle=True, shuffle_buffer_size=10000, shuffle_seed=None,
+                     prefetch_buffer_size=None, num_parallel_reads=None, sloppy=False,
+                     num_rows_for_inference=100, compression_type=None, ignore_errors=False,
+                     encoding="utf-8"):
+    """Batches of CSV rows as (features, label) or features dicts keyed by
+    column name (tf.data.experimental.make_csv_dataset): names from the
+    header (or column_names), types inferred from the first
+    num_rows_for_inference rows (int32, int64, float32 or string; or
+    column_defaults), shuffled, repeated num_epochs times (forever when
+    None, as TensorFlow)."""
+    import glob
+    patterns = _file_names(file_pattern, "make_csv_dataset")
+    paths = sorted({p for pattern in patterns for p in glob.glob(pattern)})
+    if not paths:
+        raise errors.InvalidArgumentError(f"make_csv_dataset: no files match {patterns}",
+                                          errors.user_location())
+    rows = _csv_rows(paths[:1], compression_type, False, field_delim, use_quote_delim,
+                     "make_csv_dataset")
+    first = next(rows, None)
+    if first is None:
+        raise errors.InvalidArgumentError(f"make_csv_dataset: {paths[0]} is empty",
+                                          errors.user_location())
+    names = list(column_names) if column_names is not None else \
+        (first[2] if header else [f"column_{i}" for i in range(len(first[2]))])
+    if not header and column_names is None:
+        raise ValueError("make_csv_dataset: without a header, give column_names")
+    selected = list(range(len(names))) if select_columns is None else [
+        names.index(c) if isinstance(c, str) else int(c) for c in select_columns]
+    if label_name is not None and label_name not in [names[c] for c in selected]:
+        raise ValueError(f"make_csv_dataset: label_name {label_name!r} is not one of the "
+                         f"columns {[names[c] for c in selected]}")
+    if column_defaults is None:
+        sample = [f for _, _, f in itertools.islice(
+            _csv_rows(paths[:1], compression_type, header, field_delim, use_quote_delim,
+                      "make_csv_dataset"), num_rows_for_inference)]
+        kinds = [_infer_csv_type([r[c] if c < len(r) else "" for r in sample])
+                 for c in selected]
+        defaults = [(b"" if k is string else 0, k) for k in kinds]
+    else:
+        defaults = [_record_default(d) for d in column_defaults]
+    # (as record defaults: the dtype for a required column, else a NumPy
+    # scalar of it)
+    record_defaults = [t if d is None else d if t is string else t.as_numpy_dtype(d)
+                       for d, t in defaults]
+    table = CsvDataset(paths, record_defaults, compression_type=compression_type, header=header,
+                       field_delim=field_delim, use_quote_delim=use_quote_delim,
+                       na_value=na_value, select_cols=selected)
+    column = [names[c] for c in selected]
+
+    def to_dict(*values):
+        features = dict(zip(column, values))
+        if label_name is None:
+            return features
+        label = features.pop(label_name)
+        return features, label
+    dataset = table.map(to_dict)
+    if ignore_errors:
+        dataset = dataset.ignore_errors()
+    if num_epochs != 1:
+        dataset = dataset.repeat(num_epochs)
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer_size, seed=shuffle_seed)
+    return dataset.batch(batch_size)
+
+
+class experimental:  # noqa: N801 (tf.data.experimental)
+    CsvDataset = staticmethod(CsvDataset)
+    make_csv_dataset = staticmethod(make_csv_dataset)
+    AUTOTUNE = -1
 
 
 class _DatasetOfDatasets(Dataset):

@@ -147,6 +147,8 @@ utils = _submodule("utils", "tf.keras.utils: helpers.",
                    set_random_seed=set_random_seed, normalize=normalize,
                    timeseries_dataset_from_array=timeseries_dataset_from_array,
                    image_dataset_from_directory=keras_utils.image_dataset_from_directory,
+                   text_dataset_from_directory=keras_utils.text_dataset_from_directory,
+                   audio_dataset_from_directory=keras_utils.audio_dataset_from_directory,
                    load_img=keras_utils.load_img, img_to_array=keras_utils.img_to_array,
                    array_to_img=keras_utils.array_to_img, save_img=keras_utils.save_img,
                    split_dataset=keras_utils.split_dataset, Progbar=keras_utils.Progbar,
@@ -170,6 +172,7 @@ preprocessing = _submodule(
                      load_img=keras_utils.load_img, img_to_array=keras_utils.img_to_array,
                      array_to_img=keras_utils.array_to_img, save_img=keras_utils.save_img),
     image_dataset_from_directory=keras_utils.image_dataset_from_directory,
+    text_dataset_from_directory=keras_utils.text_dataset_from_directory,
     timeseries_dataset_from_array=timeseries_dataset_from_array)
 
 

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from . import image
+from . import audio, image
 from .data import Dataset, _to_arrays
 
 _IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -33,6 +33,8 @@ def _index_directory(directory, labels, formats, class_names, shuffle, seed, fol
     """(file paths, integer labels or None, class names): Keras' order
     (class folders sorted, files sorted within each walk), then one shuffle
     of paths and labels with RandomState(seed), as Keras does."""
+    if not os.path.isdir(directory):
+        raise ValueError(f"{directory} is not a directory")
     if labels == "inferred":
         subdirs = [d for d in sorted(os.listdir(directory))
                    if os.path.isdir(os.path.join(directory, d)) and not d.startswith(".")]
@@ -124,6 +126,28 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     (int32), "categorical" (float32 one-hot), "binary" (float32 [n, 1]) or
     None. Files are read as the dataset is iterated; the dataset has
     `class_names` and `file_paths`."""
+    if color_mode not in _CHANNELS:
+        raise ValueError(f"color_mode must be 'grayscale', 'rgb' or 'rgba', got "
+                         f"{color_mode!r}")
+    if data_format not in (None, "channels_last"):
+        raise ValueError("image_dataset_from_directory: only channels_last images")
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError("crop_to_aspect_ratio and pad_to_aspect_ratio cannot both be set")
+    size = (int(image_size[0]), int(image_size[1]))
+    return _from_directory(
+        directory, labels, label_mode, class_names, batch_size, shuffle, seed,
+        validation_split, subset, follow_links, verbose, _IMAGE_FORMATS, "images",
+        lambda path: _read_image(path, color_mode, size, interpolation, crop_to_aspect_ratio,
+                                 pad_to_aspect_ratio))
+
+
+def _from_directory(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
+                    validation_split, subset, follow_links, verbose, formats, what, read,
+                    batch=None):
+    """The Keras *_dataset_from_directory pipeline: files of `formats` in
+    Keras' order and shuffle, the validation split, labels per label_mode,
+    each file read by `read(path)` as the dataset is iterated, batched by
+    `batch(dataset, batch_size)` (Dataset.batch by default)."""
     if labels not in ("inferred", None) and not isinstance(labels, (list, tuple)):
         raise ValueError("labels must be 'inferred', None or a list of labels, got "
                          f"{labels!r}")
@@ -132,13 +156,6 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                          f"{label_mode!r}")
     if labels is None or label_mode is None:
         labels, label_mode = None, None
-    if color_mode not in _CHANNELS:
-        raise ValueError(f"color_mode must be 'grayscale', 'rgb' or 'rgba', got "
-                         f"{color_mode!r}")
-    if data_format not in (None, "channels_last"):
-        raise ValueError("image_dataset_from_directory: only channels_last images")
-    if crop_to_aspect_ratio and pad_to_aspect_ratio:
-        raise ValueError("crop_to_aspect_ratio and pad_to_aspect_ratio cannot both be set")
     if validation_split and not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be between 0 and 1, got {validation_split}")
     if bool(validation_split) != bool(subset):
@@ -149,14 +166,13 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         raise ValueError("with validation_split and shuffling, give a seed (so the "
                          "training and validation files do not overlap)")
     seed = np.random.randint(1e6) if seed is None else seed
-    paths, found, names = _index_directory(str(directory), labels, _IMAGE_FORMATS,
+    paths, found, names = _index_directory(str(directory), labels, formats,
                                            class_names, shuffle, seed, follow_links, verbose)
     if label_mode == "binary" and len(names) != 2:
         raise ValueError(f"label_mode 'binary' needs exactly 2 classes, found {len(names)}: "
                          f"{names}")
     if not paths:
-        raise ValueError(f"no images ({', '.join(_IMAGE_FORMATS)}) found in {directory}")
-    size = (int(image_size[0]), int(image_size[1]))
+        raise ValueError(f"no {what} ({', '.join(formats)}) found in {directory}")
 
     def make(subset_name):
         chosen, chosen_labels = _split(paths, found, validation_split, subset_name)
@@ -165,10 +181,9 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
 
         def elements():
             for i, path in enumerate(chosen):
-                pixels = _read_image(path, color_mode, size, interpolation,
-                                     crop_to_aspect_ratio, pad_to_aspect_ratio)
+                value = read(path)
                 if chosen_labels is None:
-                    yield pixels
+                    yield value
                     continue
                 label = int(chosen_labels[i])
                 if label_mode == "categorical":
@@ -177,17 +192,73 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                     label = np.array([label], np.float32)
                 else:
                     label = np.int32(label)
-                yield pixels, label
+                yield value, label
         dataset = Dataset(elements, len(chosen))
         if shuffle:
             dataset = dataset.shuffle(buffer_size=(batch_size or 1) * 8, seed=seed)
         if batch_size is not None:
-            dataset = dataset.batch(batch_size)
+            dataset = batch(dataset, batch_size) if batch else dataset.batch(batch_size)
         dataset.class_names, dataset.file_paths = names, list(chosen)
         return dataset
     if subset == "both":
         return make("training"), make("validation")
     return make(subset)
+
+
+def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
+                                class_names=None, batch_size=32, max_length=None, shuffle=True,
+                                seed=None, validation_split=None, subset=None,
+                                follow_links=False, verbose=True):
+    """Text files (.txt) in `directory` (a folder per class with
+    labels="inferred") as a kiln.data.Dataset of (strings, labels) batches,
+    Keras' text_dataset_from_directory: each file's contents one string
+    (cut to max_length bytes), labels and splits as
+    image_dataset_from_directory's. Files are read as the dataset is
+    iterated."""
+    def read(path):
+        with open(path, "rb") as f:
+            data = f.read()
+        value = np.empty((), dtype=object)
+        value[()] = data[:int(max_length)] if max_length is not None else data
+        return value
+    return _from_directory(directory, labels, label_mode, class_names, batch_size, shuffle,
+                           seed, validation_split, subset, follow_links, verbose, (".txt",),
+                           "text files", read)
+
+
+def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
+                                 class_names=None, batch_size=32, sampling_rate=None,
+                                 output_sequence_length=None, ragged=False, shuffle=True,
+                                 seed=None, validation_split=None, subset=None,
+                                 follow_links=False, verbose=True):
+    """WAV files in `directory` as a kiln.data.Dataset of (audio, labels)
+    batches, Keras' audio_dataset_from_directory: each file decoded by
+    kiln.audio.decode_wav to float32 [samples, channels], cut or zero-padded
+    to output_sequence_length, else each batch padded to its longest clip;
+    labels and splits as image_dataset_from_directory's. Resampling
+    (sampling_rate) and ragged batches are not provided: a file at another
+    rate is an error naming it."""
+    if ragged:
+        raise ValueError("audio_dataset_from_directory: ragged=True is not supported; "
+                         "give output_sequence_length or let batches be padded")
+
+    def read(path):
+        with open(path, "rb") as f:
+            clip, rate = audio.decode_wav(f.read(), desired_samples=-1 if
+                                          output_sequence_length is None
+                                          else int(output_sequence_length))
+        if sampling_rate is not None and int(rate) != int(sampling_rate):
+            raise ValueError(f"audio_dataset_from_directory: {path} is sampled at "
+                             f"{int(rate)} Hz, not {sampling_rate} (resampling is not "
+                             "provided)")
+        return np.asarray(clip.numpy())
+
+    def padded(dataset, size):
+        return dataset.padded_batch(size)
+    return _from_directory(directory, labels, label_mode, class_names, batch_size, shuffle,
+                           seed, validation_split, subset, follow_links, verbose, (".wav",),
+                           "audio files", read,
+                           None if output_sequence_length is not None else padded)
 
 
 def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest",
