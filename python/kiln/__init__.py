@@ -54,7 +54,7 @@ from . import bitwise, math, linalg, signal, strings, ragged
 from .ragged import RaggedTensor
 from . import sparse
 from . import audio, io, lookup
-from .sparse import SparseTensor
+from .sparse import SparseTensor, SparseTensorSpec
 from .strings import as_string
 from . import complexes as _complexes  # (the rules for complex tensors)
 from .complexes import complex, conj, imag, real  # noqa: A004 (TensorFlow's names)

@@ -19,12 +19,13 @@ from .control_flow import foldl
 from .core import attributes, bind1
 from .dtypes import float32, float64, int32
 from .math_ops import _positions, cumsum, einsum, expand_dims, pad, reduce_max
-from .ops import (_check_at_run_time, argmax, cast, concat, equal, exp, greater, less, log,
+from .ops import (_check_at_run_time, argmax, cast, concat, equal, exp, gather, greater,
+                  less, log,
                   logical_and,
                   logical_not, maximum, not_equal, one_hot, reduce_sum, reshape, stack,
                   stop_gradient, transpose, where)
-from .math_ops import ones_like, unsorted_segment_sum
-from .sparse import SparseTensor, to_dense as sparse_to_dense
+from .math_ops import ones_like, scatter_nd, unsorted_segment_sum
+from .sparse import SparseTensor, reorder as sparse_reorder
 from .tensor import constant, convert_to_tensor
 
 _UNREACHED = -1e30
@@ -89,10 +90,20 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
             raise errors.InvalidArgumentError(
                 f"ctc_loss: sparse labels must be [batch, max_label_length], got dense "
                 f"shape {list(labels.shape)}", errors.user_location())
+        if blank_index is None:
+            raise ValueError("ctc_loss: give blank_index with SparseTensor labels (as "
+                             "TensorFlow requires)")
+        # Each row's values in order, packed to the left whatever their
+        # columns (TensorFlow's kernel reads the values row by row).
+        ordered = sparse_reorder(labels)
+        rows = ordered.indices[:, 0]
+        counts = unsorted_segment_sum(ones_like(rows, int32), rows, labels.shape[0])
+        starts = cumsum(counts) - counts
+        rank = cast(_positions(rows, 0), int32) - gather(starts, rows)
         if label_length is None:
-            label_length = unsorted_segment_sum(ones_like(labels.indices[:, 0], int32),
-                                                labels.indices[:, 0], labels.shape[0])
-        labels = sparse_to_dense(labels, validate_indices=False)
+            label_length = counts
+        labels = scatter_nd(stack([cast(rows, int32), rank], axis=1),
+                            cast(ordered.values, int32), list(labels.shape))
     if label_length is None:
         raise errors.InvalidArgumentError("ctc_loss: dense labels need label_length",
                                           errors.user_location())

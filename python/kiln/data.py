@@ -50,6 +50,31 @@ class _HostSparse:
         from .sparse import SparseTensor
         return SparseTensor(self.indices, convert_to_tensor(self.values), self.shape)
 
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        """Row `key` (rank one less), or the rows of an index array or a
+        slice (slices and unbatch of a sparse element)."""
+        if isinstance(key, (int, np.integer)):
+            mine = self.indices[:, 0] == int(key)
+            return _HostSparse(self.indices[mine, 1:], self.values[mine], self.shape[1:])
+        rows = np.arange(self.shape[0])[key] if isinstance(key, slice) else np.asarray(key)
+        where = {int(r): k for k, r in enumerate(rows.tolist())}
+        if len(where) != len(rows):
+            raise ValueError("a sparse element's rows are taken once each")
+        mine = np.isin(self.indices[:, 0], rows)
+        picked = self.indices[mine]
+        new_rows = np.array([where[int(r)] for r in picked[:, 0]], np.int64).reshape(-1, 1)
+        order = np.lexsort(np.concatenate([new_rows, picked[:, 1:]], 1).T[::-1]) \
+            if len(picked) else np.zeros(0, np.int64)
+        return _HostSparse(np.concatenate([new_rows, picked[:, 1:]], 1)[order],
+                           self.values[mine][order], (len(rows),) + self.shape[1:])
+
     @staticmethod
     def batch(group):
         if any(len(g.shape) != len(group[0].shape) for g in group):
@@ -651,6 +676,10 @@ class Dataset:
 
         def pad(group, shape, value):
             arrays = [_host(g) for g in group]
+            if isinstance(arrays[0], _HostSparse):
+                raise errors.UnimplementedError(
+                    "padded_batch: SparseTensor components are not padded (batch them "
+                    "instead)", errors.user_location())
             rank = arrays[0].ndim
             if any(a.ndim != rank for a in arrays):
                 raise ValueError("padded_batch: the elements' ranks differ")
@@ -974,7 +1003,13 @@ class Dataset:
         first = next(iter(self._raw()), None)
         if first is None:
             raise ValueError("element_spec: the dataset is empty")
-        return _map(first, lambda v: TensorSpec(_tensor(v).shape, _tensor(v).dtype))
+        from .sparse import SparseTensorSpec
+
+        def spec(v):
+            t = _tensor(v)
+            return SparseTensorSpec(t.shape, t.dtype) if isinstance(v, _HostSparse) else \
+                TensorSpec(t.shape, t.dtype)
+        return _map(first, spec)
 
     def ignore_errors(self, log_warning=False):
         """The elements whose making raised no error: a map whose fn raises
@@ -1367,13 +1402,37 @@ def TextLineDataset(filenames, compression_type=None, buffer_size=None,  # noqa:
     TextLineDataset; GZIP and ZLIB files too)."""
     paths = _file_names(filenames, "TextLineDataset")
 
+    kind = (compression_type or "").upper()
+    if kind not in ("", "GZIP", "ZLIB"):
+        raise ValueError(f"TextLineDataset: compression_type must be None, '', 'GZIP' or "
+                         f"'ZLIB', got {compression_type!r}")
+
+    def lines_of(path):
+        """The file's lines, read as they are needed (ZLIB files whole)."""
+        import gzip
+        if kind == "ZLIB":
+            parts = _read_compressed(path, compression_type, "TextLineDataset").split(b"\n")
+            yield from (part + b"\n" for part in parts[:-1])
+            if parts[-1]:
+                yield parts[-1]
+            return
+        try:
+            f = gzip.open(path, "rb") if kind == "GZIP" else open(path, "rb")
+        except FileNotFoundError:
+            raise errors.NotFoundError(f"TextLineDataset: {path}: no such file",
+                                       errors.user_location()) from None
+        with f:
+            try:
+                yield from f
+            except (OSError, EOFError) as e:
+                raise errors.DataLossError(f"TextLineDataset: {path} is not valid {kind} "
+                                           f"data ({e})", errors.user_location()) from None
+
     def make():
         for path in paths:
-            data = _read_compressed(path, compression_type, "TextLineDataset")
-            lines = data.split(b"\n")
-            if lines and lines[-1] == b"":
-                lines.pop()
-            for line in lines:
+            for line in lines_of(path):
+                if line.endswith(b"\n"):
+                    line = line[:-1]
                 yield string_array(line[:-1] if line.endswith(b"\r") else line)
     return Dataset(make)
 

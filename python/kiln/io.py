@@ -182,11 +182,18 @@ def decode_raw(input_bytes, out_type, little_endian=True, fixed_length=None, nam
     a scalar string gives a vector; strings of shape S give S + [n], each
     string the same length (or cut/zero-padded to `fixed_length` bytes)."""
     strings = convert_to_tensor(input_bytes, string)
-    dtype = as_dtype(out_type)
-    if dtype.is_complex or dtype is string or dtype.mlir == "bf16":
-        raise TypeError(f"kiln.io.decode_raw: out_type must be a real numeric type, got "
-                        f"{dtype.name}")
-    np_type = np.dtype(dtype.as_numpy_dtype).newbyteorder("<" if little_endian else ">")
+    narrow = {"uint8": np.uint8, "int8": np.int8, "uint16": np.uint16, "int16": np.int16}
+    name = getattr(out_type, "name", None) or (out_type if isinstance(out_type, str)
+                                               else np.dtype(out_type).name)
+    if name in narrow:   # (Kiln has no 8/16-bit integers: their values as int32)
+        np_type, dtype = np.dtype(narrow[name]), int32
+    else:
+        dtype = as_dtype(out_type)
+        if dtype.is_complex or dtype is string or dtype.mlir == "bf16":
+            raise TypeError(f"kiln.io.decode_raw: out_type must be a real numeric type, got "
+                            f"{dtype.name}")
+        np_type = np.dtype(dtype.as_numpy_dtype)
+    np_type = np_type.newbyteorder("<" if little_endian else ">")
     size = np_type.itemsize
     values = strings._impl.array
     pieces = []
@@ -277,12 +284,12 @@ def _csv_kind(default, given):
             return float32
     if isinstance(default, (bytes, str)):
         return string
+    if isinstance(default, (np.integer, np.floating)):  # (its own width: int64, float64)
+        return as_dtype(np.asarray(default).dtype)
     if isinstance(default, float):
         return float32
-    if isinstance(default, (int, np.integer)) and not isinstance(default, bool):
+    if isinstance(default, int) and not isinstance(default, bool):
         return int32
-    if isinstance(default, np.floating):
-        return as_dtype(np.asarray(default).dtype)
     raise TypeError(f"decode_csv: a record default must be a float, an int or a string, got "
                     f"{default!r}")
 
@@ -311,11 +318,18 @@ def _pillow(what):
     return Image
 
 
-def _open_image(contents, what):
+def _open_image(contents, what, ratio=1):
+    """A decoded Pillow image; JPEG `ratio` (1, 2, 4 or 8) scales it down
+    while decoding (libjpeg's DCT scaling, as TensorFlow's)."""
     Image = _pillow(what)
     data = _bytes(contents, what)
+    if int(ratio) not in (1, 2, 4, 8):
+        raise ValueError(f"kiln.io.{what}: ratio must be 1, 2, 4 or 8, got {ratio}")
     try:
         image = Image.open(_pyio.BytesIO(data))
+        if int(ratio) != 1 and image.format == "JPEG":
+            image.draft(image.mode, (max(1, image.width // int(ratio)),
+                                     max(1, image.height // int(ratio))))
         image.load()
     except Exception as e:  # (Pillow's many decoder errors)
         raise errors.InvalidArgumentError(f"kiln.io.{what}: cannot decode the image ({e})",
@@ -323,68 +337,93 @@ def _open_image(contents, what):
     return image
 
 
-def _pixels(image, channels, what):
-    """The image as [h, w, c] int32 (uint8 values, or uint16 for 16-bit
-    grey PNGs) with `channels` (0: the image's own)."""
+def _depth(dtype, what):
+    """16 for uint16 output, 8 for uint8 (Kiln returns both as int32),
+    None for float32 (values in [0, 1])."""
+    name = getattr(dtype, "name", None) or (np.dtype(dtype).name if not isinstance(dtype, str)
+                                             else dtype)
+    if name in ("uint8", "int32"):
+        return 8
+    if name == "uint16":
+        return 16
+    if name in ("float32", "float16", "float64"):
+        return None
+    raise ValueError(f"kiln.io.{what}: dtype must be uint8, uint16 or a float type, got "
+                     f"{dtype!r}")
+
+
+def _pixels(image, channels, what, bits=8):
+    """The image as [h, w, c] int32 with `channels` (0: the image's own):
+    values of `bits` (8: a 16-bit image shifted down, as TensorFlow's uint8
+    decode; 16: an 8-bit image times 257)."""
     if channels not in (0, 1, 2, 3, 4):
         raise ValueError(f"kiln.io.{what}: channels must be 0, 1, 2, 3 or 4, got {channels}")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I") and channels in (0, 1):
-        array = np.asarray(image, np.int32)
-        return array[..., None]
+    if image.mode.startswith("I"):  # (16-bit grey: Pillow's I;16 and I)
+        grey = np.asarray(image, np.int32)
+        grey = grey if bits == 16 else grey >> 8
+        top = 65535 if bits == 16 else 255
+        want = channels or 1
+        planes = [grey] * (1 if want < 3 else 3) + ([np.full_like(grey, top)]
+                                                    if want in (2, 4) else [])
+        return np.stack(planes, axis=-1)
     own = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "1": 1, "P": 3 if "transparency" not in
            image.info else 4}.get(image.mode, 3)
     want = channels or own
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[want]
-    array = np.asarray(image.convert(mode), np.int32)
-    return array.reshape(array.shape[0], array.shape[1], want)
+    array = np.asarray(image.convert(mode), np.int32).reshape(image.height, image.width, want)
+    return array * 257 if bits == 16 else array
 
 
-def decode_image(contents, channels=None, dtype=int32, name=None, expand_animations=True):
+def _frames(image, channels, what, bits):
+    frames = []
+    for i in range(getattr(image, "n_frames", 1)):
+        image.seek(i)
+        frames.append(_pixels(image, 3 if channels in (0, 3) else channels, what, bits))
+    return np.stack(frames)
+
+
+def decode_image(contents, channels=None, dtype="uint8", name=None, expand_animations=True):
     """A PNG, JPEG, GIF or BMP image as [height, width, channels] (GIF:
     [frames, height, width, 3] with expand_animations); int32 values of
-    the file's 8 (or 16) bits, or float32 in [0, 1] with dtype=float32."""
+    dtype "uint8" (16-bit images shifted down, as TensorFlow) or
+    "uint16", or float32 in [0, 1] with dtype=float32."""
     image = _open_image(contents, "decode_image")
     channels = int(channels or 0)
+    bits = _depth(dtype, "decode_image")
+    # (float: values over the full range of the file's own depth)
+    read = bits or (16 if image.mode.startswith("I") else 8)
     if image.format == "GIF" and expand_animations:
-        frames = []
-        for i in range(getattr(image, "n_frames", 1)):
-            image.seek(i)
-            frames.append(_pixels(image, 3 if channels in (0, 3) else channels, "decode_gif"))
-        array = np.stack(frames)
+        array = _frames(image, channels, "decode_image", read)
     else:
-        array = _pixels(image, channels, "decode_image")
-    sixteen = image.mode.startswith("I") and channels in (0, 1)
-    return _image_dtype(array, dtype, 65535 if sixteen else 255)
-
-
-def _image_dtype(array, dtype, top):
-    dtype = as_dtype(dtype)
-    if dtype.is_floating:
-        return convert_to_tensor((array / float(top)).astype(dtype.as_numpy_dtype), dtype)
+        array = _pixels(image, channels, "decode_image", read)
+    if bits is None:
+        top = 65535.0 if read == 16 else 255.0
+        return convert_to_tensor((array / top).astype(as_dtype(dtype).as_numpy_dtype),
+                                 as_dtype(dtype))
     return convert_to_tensor(array.astype(np.int32))
 
 
-def _decoder(fmt, what):
-    def decode(contents, channels=0, name=None, **options):
-        image = _open_image(contents, what)
+def _decoder(fmt, what, jpeg=False):
+    def decode(contents, channels=0, dtype="uint8", name=None, ratio=1,
+               fancy_upscaling=True, try_recover_truncated=False, acceptable_fraction=1,
+               dct_method=""):
+        image = _open_image(contents, what, ratio if jpeg else 1)
         if fmt and image.format not in fmt:
             raise errors.InvalidArgumentError(
                 f"kiln.io.{what}: the data is a {image.format or 'unknown'} image, not "
                 f"{' or '.join(fmt)}", errors.user_location())
+        bits = _depth(dtype, what) or 8
         if image.format == "GIF":
-            frames = []
-            for i in range(getattr(image, "n_frames", 1)):
-                image.seek(i)
-                frames.append(_pixels(image, 3, what))
-            return convert_to_tensor(np.stack(frames))
-        return convert_to_tensor(_pixels(image, int(channels or 0), what))
+            return convert_to_tensor(_frames(image, 3, what, bits))
+        return convert_to_tensor(_pixels(image, int(channels or 0), what, bits))
     decode.__name__ = what
-    decode.__doc__ = f"tf.io.{what}: [height, width, channels] int32 pixel values."
+    decode.__doc__ = f"tf.io.{what}: [height, width, channels] int32 pixel values " \
+        "(dtype uint8 or uint16; decode_jpeg's ratio scales down while decoding)."
     return decode
 
 
 decode_png = _decoder(("PNG",), "decode_png")
-decode_jpeg = _decoder(("JPEG",), "decode_jpeg")
+decode_jpeg = _decoder(("JPEG",), "decode_jpeg", jpeg=True)
 decode_bmp = _decoder(("BMP",), "decode_bmp")
 decode_gif = _decoder(("GIF",), "decode_gif")
 
@@ -415,9 +454,18 @@ def encode_png(image, compression=-1, name=None):
     return _encode(image, "PNG", "encode_png", compress_level=level)
 
 
-def encode_jpeg(image, format="", quality=95, name=None, **unused):  # noqa: A002
+def encode_jpeg(image, format="", quality=95, progressive=False,  # noqa: A002
+                optimize_size=False, chroma_downsampling=True, density_unit="in",
+                x_density=300, y_density=300, xmp_metadata="", name=None):
     """A JPEG file's bytes of an [h, w, 1 or 3] image of 0-255 integers."""
-    return _encode(image, "JPEG", "encode_jpeg", quality=int(quality))
+    shape = convert_to_tensor(image).shape
+    if len(shape) == 3 and shape[-1] not in (1, 3):
+        raise errors.InvalidArgumentError(
+            f"kiln.io.encode_jpeg: JPEG takes 1 or 3 channels, got {shape[-1]}",
+            errors.user_location())
+    return _encode(image, "JPEG", "encode_jpeg", quality=int(quality),
+                   progressive=bool(progressive), optimize=bool(optimize_size),
+                   subsampling=-1 if chroma_downsampling else 0)
 
 
 def serialize_tensor(tensor, name=None):

@@ -13,6 +13,7 @@ import functools
 import inspect
 import itertools
 import re
+import threading
 
 import numpy as np
 
@@ -1206,7 +1207,8 @@ class Model(Layer):
             self._restore_deferred(inputs)
         if not self.built and type(self).build is not Layer.build:
             return super().__call__(inputs, *args, **kwargs)
-        if "_build_input_shape" not in self.__dict__:  # (model.save)
+        if "_build_input_shape" not in self.__dict__ and \
+                not (hasattr(self, "_skipping_host") and self._skipping_host()):  # (model.save)
             shape = getattr(inputs, "shape", None)
             if shape is not None:
                 self._build_input_shape = tuple(shape)
@@ -1349,8 +1351,7 @@ class Sequential(Model):
             shape = tuple(first.input_shape)
             with init_scope():
                 dtype = getattr(first, "_input_dtype", None) or as_dtype(first.dtype)
-                self(convert_to_tensor(np.zeros((1,) + shape, dtype.as_numpy_dtype),
-                                       dtype))
+                self(_sample((1,) + shape, dtype))
 
     def add(self, layer):
         if isinstance(layer, KerasTensor):   # (Sequential([kiln.Input(shape), ...]))
@@ -1388,7 +1389,7 @@ class Sequential(Model):
 
     def call(self, inputs, training=None):
         x = inputs
-        layers = self.layers_list[self._host_prefix():] if self.__dict__.get("_skip_host") \
+        layers = self.layers_list[self._host_prefix():] if self._skipping_host() \
             else self.layers_list
         for layer in layers:
             x = layer(x, training=training) if training is not None else layer(x)
@@ -1396,14 +1397,24 @@ class Sequential(Model):
 
     def _host_prefix(self):
         """How many of the first layers run on the host (string and hashing
-        preprocessing): the training loop applies them to each batch
-        eagerly, then runs the rest compiled (training._forward)."""
+        preprocessing, after an InputLayer): the training loop applies them
+        to each batch eagerly, then runs the rest compiled
+        (training._forward). 0 when there are none."""
         count = 0
         for layer in self.layers_list:
+            if isinstance(layer, InputLayer) and count == 0:
+                count = 1
+                continue
             if not getattr(layer, "_runs_on_host", False):
                 break
             count += 1
-        return count
+        hosts = [layer for layer in self.layers_list[:count] if not isinstance(layer, InputLayer)]
+        return count if hosts else 0
+
+    def _skipping_host(self):
+        """Whether this thread is inside a training step that ran the host
+        layers already."""
+        return threading.get_ident() in self.__dict__.get("_skip_host", ())
 
     def _run_host_prefix(self, x):
         for layer in self.layers_list[:self._host_prefix()]:
@@ -4040,6 +4051,15 @@ def _flatten_keras(value):
     return [value]
 
 
+def _sample(shape, dtype):
+    """A tensor of `shape` and `dtype` to build layers with: zeros, or
+    empty strings."""
+    dtype = as_dtype(dtype)
+    if dtype is string_:
+        return convert_to_tensor(np.full(shape, b"", dtype=object), string_)
+    return convert_to_tensor(np.zeros(shape, dtype.as_numpy_dtype), dtype)
+
+
 def _map_keras(value, values, placeholder=False):
     """`value` (a KerasTensor or a list of them) with each KerasTensor
     replaced by its value in `values`, or by zeros of a batch of 1."""
@@ -4047,11 +4067,7 @@ def _map_keras(value, values, placeholder=False):
         return type(value)(_map_keras(v, values, placeholder) for v in value)
     if isinstance(value, KerasTensor):
         if placeholder:
-            shape = tuple(1 if d is None else d for d in value.shape)
-            if value.dtype is string_:  # (a sample of empty strings)
-                return convert_to_tensor(np.full(shape, b"", dtype=object), string_)
-            return convert_to_tensor(np.zeros(shape, value.dtype.as_numpy_dtype),
-                                     value.dtype)
+            return _sample(tuple(1 if d is None else d for d in value.shape), value.dtype)
         return values[id(value)]
     return value
 

@@ -117,6 +117,9 @@ class StaticHashTable:
 
     def __init__(self, initializer, default_value, name=None, experimental_is_anonymous=False):
         self.key_dtype, self.value_dtype = initializer.key_dtype, initializer.value_dtype
+        if self.key_dtype is not string and not self.key_dtype.is_integer:
+            raise TypeError(f"StaticHashTable: keys must be integers or strings, got "
+                            f"{self.key_dtype.name}")
         keys, values = initializer._keys, initializer._values
         unique, counts = np.unique(keys, return_counts=True)
         if (counts > 1).any():
@@ -175,10 +178,12 @@ class StaticHashTable:
                 np.zeros(rows.shape, self._values.dtype)
             return convert_to_tensor(found), convert_to_tensor(picked, self.value_dtype)
         tokens, x = self._positions(keys, what)
-        if len(self._sorted_keys) == 0:
+        if len(self._sorted_keys) == 0:   # (an empty table: nothing is found)
             zeros = math_ops.zeros_like(tokens)
-            return ops.equal(zeros, 1), ops.cast(zeros, self.value_dtype) \
-                if self.value_dtype is not string else None
+            if self.value_dtype is string:
+                return ops.equal(zeros, 1), convert_to_tensor(
+                    np.full(x.shape, b"", dtype=object), string)
+            return ops.equal(zeros, 1), ops.cast(zeros, self.value_dtype)
         flat = ops.reshape(tokens, [-1])
         at = ops.minimum(math_ops.lower_bound_search(self._sorted_keys, flat),
                          len(self._sorted_keys) - 1)

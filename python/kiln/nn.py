@@ -16,7 +16,7 @@ from .tensor import (Tensor, _OpenExtent, _open_entries, _static_extents,
 from .ctc import ctc_loss  # noqa: E402,F401  (tf.nn.ctc_loss)
 from .ctc import ctc_beam_search_decoder, ctc_greedy_decoder  # noqa: E402,F401
 from .sparse import embedding_lookup_sparse, safe_embedding_lookup_sparse  # noqa: E402,F401
-from .sparse import _rows as _sparse_rows  # noqa: E402
+from .sparse import _one_shard, _rows as _sparse_rows  # noqa: E402
 from .random import log_uniform_candidate_sampler, uniform_candidate_sampler  # noqa: F401
 from .sampled_losses import (compute_accidental_hits, nce_loss,  # noqa: F401
                              sampled_softmax_loss)
@@ -556,13 +556,7 @@ avg_pool3d = _pool3d("avg_pool3d", avg_pool2d, _mean_of, 0.0)
 def embedding_lookup(params, ids, max_norm=None, name=None):
     """Rows of `params` at `ids` (tf.nn.embedding_lookup: a gather; ids
     out of range are an InvalidArgumentError)."""
-    if isinstance(params, (list, tuple)):
-        if len(params) != 1:
-            raise errors.UnimplementedError(
-                "embedding_lookup: a table split in several shards",
-                errors.user_location())
-        params = params[0]
-    return _sparse_rows(params, ids, max_norm)
+    return _sparse_rows(_one_shard(params, "embedding_lookup"), ids, max_norm)
 
 
 # --- Activations, losses and normalization (composites of Kiln ops) ---------

@@ -486,7 +486,8 @@ def _check_at_run_time(ok, message):
     """TensorFlow's InvalidArgumentError(message) unless the bool tensor
     `ok` is all true: at once for eager values, when the code runs inside
     @kiln.function (a kiln.assert naming this line)."""
-    ok = equal(reduce_min(cast(ok, "int32")), 1) if ok.shape else ok
+    # (>= 1: the minimum over no elements is INT_MAX, and all of none hold)
+    ok = greater_equal(reduce_min(cast(ok, "int32")), 1) if ok.shape else ok
     trace = current_trace()
     if trace is None:
         if not bool(ok.numpy()):

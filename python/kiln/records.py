@@ -352,14 +352,16 @@ def parse_example(serialized, features, name=None, example_names=None):
                                                            else spec.dtype.as_numpy_dtype)
             out[feature_name] = _output(stacked, spec.dtype)
         elif isinstance(spec, VarLenFeature):
-            lengths = [0 if v is None else len(v) for v in per]
-            index = np.array([[b, i] for b, n in enumerate(lengths) for i in range(n)],
-                             np.int64).reshape(-1, 2)
+            lengths = np.array([0 if v is None else len(v) for v in per], np.int64)
+            starts = np.cumsum(lengths) - lengths
+            rows = np.repeat(np.arange(len(per), dtype=np.int64), lengths)
+            index = np.stack([rows, np.arange(lengths.sum(), dtype=np.int64) -
+                              np.repeat(starts, lengths)], axis=1)
             flat = [v for v in per if v is not None]
             values = np.concatenate(flat) if flat else np.zeros(
                 0, object if spec.dtype is string else spec.dtype.as_numpy_dtype)
             out[feature_name] = SparseTensor(index, _output(values, spec.dtype),
-                                             [len(per), max(lengths, default=0)])
+                                             [len(per), int(lengths.max(initial=0))])
         elif isinstance(spec, FixedLenSequenceFeature):
             inner = int(np.prod(spec.shape, dtype=np.int64))
             rows = []

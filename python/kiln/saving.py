@@ -26,7 +26,6 @@ import numpy as np
 
 from . import activations, errors
 from .dtypes import as_dtype
-from .tensor import convert_to_tensor
 
 _FORMAT = "kiln-keras-1"
 
@@ -407,14 +406,15 @@ def _model_config(model):
 
 
 def _build_model(spec, custom):
-    from .layers import Input, Model, Sequential
+    from .layers import Input, Model, Sequential, _sample
     layers = [_make_layer(c, custom) for c in spec["layers"]]
     if spec["kind"] == "sequential":
         model = Sequential(layers, name=spec["name"])
         shape = tuple(1 if d is None else d for d in spec["input_shape"])
         dtype = as_dtype(spec.get("input_dtype", "float32"))
-        # (builds the weights; integer inputs, token ids, stay integers)
-        model(convert_to_tensor(np.zeros((1,) + shape, dtype.as_numpy_dtype), dtype))
+        # (builds the weights; integer inputs, token ids, stay integers;
+        # string inputs are empty strings)
+        model(_sample((1,) + shape, dtype))
         return model
     inputs = [Input(shape=tuple(i["shape"]), dtype=i["dtype"], name=i.get("name"))
               for i in spec["inputs"]]

@@ -19,7 +19,7 @@ eagerly: a clear error says so inside a trace.
 import numpy as np
 
 from . import errors, math_ops, ops
-from .dtypes import as_dtype, float32, int64
+from .dtypes import as_dtype, float32, int64, string
 from .tensor import Tensor, convert_to_tensor
 
 
@@ -115,6 +115,25 @@ class SparseTensor:
                 f"values={self.values.numpy().tolist()}, dense_shape={list(self._shape)})")
 
 
+class SparseTensorSpec:
+    """The type of a SparseTensor: its dense shape and dtype
+    (tf.SparseTensorSpec; what a dataset's element_spec shows)."""
+
+    def __init__(self, shape=None, dtype=float32):
+        self.shape = None if shape is None else tuple(shape)
+        self.dtype = as_dtype(dtype)
+
+    def __eq__(self, other):
+        return isinstance(other, SparseTensorSpec) and (self.shape, self.dtype) == \
+            (other.shape, other.dtype)
+
+    def __hash__(self):
+        return hash((self.shape, self.dtype.name))
+
+    def __repr__(self):
+        return f"SparseTensorSpec(shape={self.shape}, dtype=kiln.{self.dtype.name})"
+
+
 def _sparse(x, what):
     if not isinstance(x, SparseTensor):
         raise TypeError(f"kiln.sparse.{what}: expects a SparseTensor, got {type(x).__name__}")
@@ -145,13 +164,25 @@ def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
     TensorFlow's); repeated entries would otherwise add up."""
     sp = _sparse(sp_input, "to_dense")
     dtype = sp.dtype
+    message = "kiln.sparse.to_dense: indices repeat (validate_indices=False adds repeated " \
+        "entries up)"
     if validate_indices and not sp.indices._symbolic and sp.indices.shape[0]:
         index = sp.indices.numpy()
-        unique = np.unique(index, axis=0)
-        if len(unique) != len(index):
-            raise errors.InvalidArgumentError(
-                "kiln.sparse.to_dense: indices repeat (validate_indices=False adds "
-                "repeated entries up)", errors.user_location())
+        if len(np.unique(index, axis=0)) != len(index):
+            raise errors.InvalidArgumentError(message, errors.user_location())
+    elif validate_indices and sp.indices._symbolic and sp.indices.shape[0] != 0:
+        # (compiled: the sorted positions must all differ from their neighbours)
+        ordered = math_ops.sort(_linear(sp))
+        ops._check_at_run_time(ops.not_equal(ordered[1:], ordered[:-1]), message)
+    if dtype is string:  # (a host value: filled with NumPy)
+        if sp.indices._symbolic:
+            raise errors.InvalidArgumentError("kiln.sparse.to_dense: string values are "
+                                              "host values", errors.user_location())
+        fill = b"" if default_value is None else (
+            default_value.encode() if isinstance(default_value, str) else default_value)
+        dense = np.full(sp._shape, fill, dtype=object)
+        dense[tuple(sp.indices.numpy().T)] = sp.values._impl.array
+        return convert_to_tensor(dense, string)
     if dtype.mlir == "i1":
         dense = math_ops.scatter_nd(sp.indices, ops.cast(sp.values, "int32"), sp._shape)
         dense = ops.greater(dense, 0)
@@ -294,12 +325,16 @@ def reduce_sum(sp_input, axis=None, keepdims=False, output_is_sparse=False, name
 def reduce_max(sp_input, axis=None, keepdims=False, output_is_sparse=False, name=None):
     """The maximum over `axis` of the entries present (TensorFlow's
     sparse_reduce_max: absent entries do not count; a slice with none gives
-    the dtype's lowest value)."""
+    0, as TensorFlow's kernel)."""
     sp = _sparse(sp_input, "reduce_max")
     lowest = sp.dtype.min
     base = convert_to_tensor(np.full(sp._shape, lowest, sp.dtype.as_numpy_dtype), sp.dtype)
     dense = math_ops.tensor_scatter_nd_max(base, sp.indices, sp.values)
+    present = math_ops.scatter_nd(sp.indices, math_ops.ones_like(sp.values, "int32"),
+                                  sp._shape)
     out = ops.reduce_max(dense, axis=axis, keepdims=keepdims)
+    any_present = ops.greater(ops.reduce_max(present, axis=axis, keepdims=keepdims), 0)
+    out = ops.where(any_present, out, math_ops.zeros_like(out))
     return from_dense(out) if output_is_sparse else out
 
 
@@ -355,6 +390,17 @@ def safe_embedding_lookup_sparse(embedding_weights, sparse_ids, sparse_weights=N
                           safe=True, default_id=default_id)
 
 
+def _one_shard(params, what):
+    """The table of `params` given as a tensor or a list of one (a table
+    split into several shards is not supported)."""
+    if isinstance(params, (list, tuple)):
+        if len(params) != 1:
+            raise errors.UnimplementedError(f"{what}: a table split in several shards",
+                                            errors.user_location())
+        return params[0]
+    return params
+
+
 def _rows(params, ids, max_norm):
     """params' rows at ids, each clipped to norm max_norm if given
     (nn.embedding_lookup's rule)."""
@@ -373,32 +419,45 @@ def _lookup_sparse(params, sp_ids, sp_weights, combiner, max_norm, safe=False,
         raise ValueError(f"embedding_lookup_sparse: combiner must be 'sum', 'mean' or "
                          f"'sqrtn', got {combiner!r}")
     ids = _sparse(sp_ids, "embedding_lookup_sparse")
-    params = convert_to_tensor(params)
-    rows = ids.indices[:, 0]
-    batch = ids._shape[0]
+    params = convert_to_tensor(_one_shard(params, "embedding_lookup_sparse"))
+    # (ids of rank > 2, as safe_embedding_lookup_sparse takes them: the
+    # leading dimensions are the rows, restored on the result)
+    lead = ids._shape[:-1]
+    batch = int(np.prod(lead, dtype=np.int64))
+    if len(lead) == 1:
+        rows = ids.indices[:, 0]
+    else:
+        strides = np.cumprod((list(lead[1:]) + [1])[::-1])[::-1].astype(np.int64)
+        rows = ops.reduce_sum(ids.indices[:, :-1] * convert_to_tensor(strides), axis=1)
     if sp_weights is None:
         weights = math_ops.ones_like(ids.values, params.dtype)
     else:
         weights = ops.cast(_sparse(sp_weights, "embedding_lookup_sparse").values, params.dtype)
     id_values = ids.values
+    valid = None
     if safe:  # (invalid entries weigh nothing and read row 0)
         valid = ops.greater_equal(id_values, 0)
-        if sp_weights is not None:
+        if sp_weights is not None and combiner != "sum":  # (TensorFlow's pruning)
             valid = ops.logical_and(valid, ops.greater(weights, 0))
         weights = ops.where(valid, weights, 0.0)
         id_values = ops.where(valid, id_values, 0)
     vectors = _rows(params, id_values, max_norm)
     total = math_ops.unsorted_segment_sum(vectors * ops.reshape(weights, [-1, 1]), rows, batch)
-    if combiner == "sum" and default_id is None:
-        return total
-    scale = math_ops.unsorted_segment_sum(weights if combiner != "sqrtn" else weights * weights,
-                                          rows, batch)
-    if combiner == "sqrtn":
-        scale = ops.sqrt(scale)
-    nonzero = ops.greater(scale, 0)
-    out = total if combiner == "sum" else \
-        total / ops.reshape(ops.where(nonzero, scale, 1.0), [-1, 1])
-    if default_id is not None:
+    out = total
+    if combiner != "sum":  # (TensorFlow's div_no_nan: a zero sum gives 0)
+        scale = math_ops.unsorted_segment_sum(weights if combiner == "mean" else
+                                              weights * weights, rows, batch)
+        if combiner == "sqrtn":
+            scale = ops.sqrt(scale)
+        nonzero = ops.not_equal(scale, 0)
+        out = ops.where(ops.reshape(nonzero, [-1, 1]),
+                        total / ops.reshape(ops.where(nonzero, scale, 1.0), [-1, 1]), 0.0)
+    if default_id is not None:  # (rows without a valid entry)
+        counted = ops.cast(valid, "int32") if valid is not None else \
+            math_ops.ones_like(id_values, "int32")
+        has = ops.greater(math_ops.unsorted_segment_sum(counted, rows, batch), 0)
         fill = ops.reshape(_rows(params, [int(default_id)], max_norm), [1, -1])
-        out = ops.where(ops.reshape(nonzero, [-1, 1]), out, fill)
+        out = ops.where(ops.reshape(has, [-1, 1]), out, fill)
+    if len(lead) > 1:
+        out = ops.reshape(out, list(lead) + [out.shape[-1]])
     return out

@@ -9,6 +9,7 @@ and the last one).
 """
 
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -311,11 +312,13 @@ def _forward(model, x, training):
     """model(x) in a step: a Sequential model whose first layers run on the
     host (text preprocessing) got x through them already (_model_inputs)."""
     if getattr(model, "_host_prefix", None) and model._host_prefix():
-        model._skip_host = True
+        threads = model.__dict__.setdefault("_skip_host", set())
+        me = threading.get_ident()
+        threads.add(me)
         try:
             return model(x, training=training)
         finally:
-            model._skip_host = False
+            threads.discard(me)
     return model(x, training=training)
 
 
@@ -325,7 +328,11 @@ def _model_inputs(model, x):
     if getattr(model, "_host_prefix", None) and model._host_prefix():
         if isinstance(x, _Inputs):
             x = x.arrays
-        return model._run_host_prefix(_inputs_structure(x, convert_to_tensor))
+        x = _inputs_structure(x, convert_to_tensor)
+        if "_build_input_shape" not in model.__dict__ and isinstance(x, Tensor):
+            # (what model.save writes: the strings the model takes)
+            model._build_input_shape, model._build_input_dtype = tuple(x.shape), x.dtype.name
+        return model._run_host_prefix(x)
     return x
 
 

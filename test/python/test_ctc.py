@@ -196,8 +196,15 @@ def test_sparse_labels_and_tensorflow_decoders():
                                np.array([1, 2, 3, 1, 1, 2], np.int64), [3, 3])
     frames = np.array([6, 5, 6], np.int32)
     want = kiln.nn.ctc_loss(dense, logits, lengths, frames).numpy()
-    np.testing.assert_allclose(kiln.nn.ctc_loss(sparse, logits, None, frames).numpy(), want,
-                               rtol=1e-6)
+    np.testing.assert_allclose(kiln.nn.ctc_loss(sparse, logits, None, frames,
+                                                blank_index=0).numpy(), want, rtol=1e-6)
+    # (the values in row order, whatever their columns: TensorFlow's kernel)
+    gaps = kiln.SparseTensor([[0, 0], [0, 2], [1, 1], [2, 0], [2, 1], [2, 2]],
+                             np.array([1, 2, 3, 1, 1, 2], np.int64), [3, 3])
+    np.testing.assert_allclose(kiln.nn.ctc_loss(gaps, logits, None, frames,
+                                                blank_index=0).numpy(), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="blank_index"):
+        kiln.nn.ctc_loss(sparse, logits, None, frames)
     # Greedy: argmax path [0, 0, 2, 0, 1, 1] with blank 2 (the last class).
     path = [0, 0, 2, 0, 1, 1]
     greedy = np.full((6, 1, 3), -1.0, np.float32)

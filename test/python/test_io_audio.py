@@ -91,7 +91,25 @@ def test_images_against_pillow():
     deep = RNG.integers(0, 65536, (3, 4)).astype(np.uint16)
     deep_png = io.BytesIO()
     Image.fromarray(deep).save(deep_png, "PNG")
-    np.testing.assert_array_equal(kiln.io.decode_png(deep_png.getvalue()).numpy()[..., 0], deep)
+    # (TensorFlow: uint8 output strips a 16-bit PNG to its high byte;
+    # dtype=uint16 keeps the values, and makes 8-bit ones x 257)
+    np.testing.assert_array_equal(kiln.io.decode_png(deep_png.getvalue()).numpy()[..., 0],
+                                  deep >> 8)
+    np.testing.assert_array_equal(
+        kiln.io.decode_png(deep_png.getvalue(), dtype="uint16").numpy()[..., 0], deep)
+    np.testing.assert_array_equal(
+        kiln.io.decode_png(deep_png.getvalue(), channels=3).numpy(),
+        np.repeat((deep >> 8)[..., None], 3, axis=-1))
+    np.testing.assert_array_equal(kiln.io.decode_png(png, dtype="uint16").numpy(),
+                                  rgb.astype(np.int32) * 257)
+    np.testing.assert_allclose(kiln.io.decode_image(deep_png.getvalue(),
+                                                    dtype=kiln.float32).numpy()[..., 0],
+                               deep / 65535.0, rtol=1e-6)
+    big = np.add.outer(np.arange(32), np.arange(32))[..., None].repeat(3, -1).astype(np.uint8)
+    half = kiln.io.decode_jpeg(pillow_bytes(big, "JPEG"), ratio=2)
+    assert half.shape == (16, 16, 3)
+    with pytest.raises(errors.InvalidArgumentError, match="1 or 3 channels"):
+        kiln.io.encode_jpeg(np.zeros((2, 2, 4), np.int32))
     jpeg = pillow_bytes(rgb, "JPEG", quality=90)
     np.testing.assert_array_equal(kiln.io.decode_jpeg(jpeg).numpy(),
                                   np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))
@@ -166,3 +184,20 @@ def test_list_files_and_text_lines(tmp_path):
         lambda line: tuple(kiln.io.decode_csv(line, [[0], [0.0]]))).batch(2)
     first = next(iter(ds))
     assert first[0].numpy().tolist() == [1, 2] and first[1].numpy().tolist() == [0.5, 1.5]
+
+
+def test_review_cases_io(tmp_path):
+    # decode_raw's narrow integer types (as int32) and decode_csv's defaults.
+    raw = kiln.io.decode_raw([bytes([1, 255, 3])], "uint8")
+    assert raw.dtype == kiln.int32 and raw.numpy().tolist() == [[1, 255, 3]]
+    assert kiln.io.decode_raw(struct.pack("<2h", -2, 7), "int16").numpy().tolist() == [-2, 7]
+    cols = kiln.io.decode_csv(["5,2.5"], [np.int64(0), np.float64(0.0)])
+    assert cols[0].dtype == kiln.int64 and cols[1].dtype == kiln.float64
+    # TextLineDataset keeps a final line without newline and lone "\r"s.
+    path = tmp_path / "z.txt"
+    path.write_bytes(b"a\rb\nc\r\nlast")
+    zl = tmp_path / "z.txt.z"
+    zl.write_bytes(zlib.compress(path.read_bytes()))
+    for name, kind in ((path, None), (zl, "ZLIB")):
+        lines = [t.numpy() for t in kiln.data.TextLineDataset(str(name), compression_type=kind)]
+        assert lines == [b"a\rb", b"c", b"last"]

@@ -93,3 +93,11 @@ def test_mutable_hash_table_against_a_dict():
     keys, values = table.export()
     assert dict(zip([k.decode() for k in keys.numpy().tolist()],
                     values.numpy().tolist())) == reference
+
+
+def test_review_cases_lookup():
+    with pytest.raises(TypeError, match="keys must be integers or strings"):
+        L.StaticHashTable(L.KeyValueTensorInitializer([1.5, 2.5], [10, 20]), 0)
+    empty = L.StaticHashTable(L.KeyValueTensorInitializer(
+        np.zeros(0, np.int64), np.zeros(0, dtype=object).astype("U1")), "?")
+    assert empty.lookup(np.array([1, 2], np.int64)).numpy().tolist() == [b"?", b"?"]

@@ -159,3 +159,21 @@ def test_serialize_and_parse_tensor():
         kiln.io.parse_tensor(kiln.io.serialize_tensor(kiln.constant([1.0])), kiln.int32)
     with pytest.raises(errors.InvalidArgumentError, match="parse_tensor"):
         kiln.io.parse_tensor(b"\x08", kiln.float32)
+
+
+def test_sparse_elements_in_datasets():
+    sp = kiln.SparseTensor([[0, 1], [2, 0], [2, 2]], [1.0, 2.0, 3.0], [3, 3])
+    ds = kiln.data.Dataset.from_tensor_slices(sp)
+    rows = list(ds)
+    assert all(isinstance(r, kiln.SparseTensor) and r.shape == (3,) for r in rows)
+    np.testing.assert_array_equal(np.stack([r.numpy() for r in rows]), sp.numpy())
+    assert ds.element_spec == kiln.SparseTensorSpec([3], kiln.float32)
+    batched = next(iter(ds.batch(2)))
+    np.testing.assert_array_equal(batched.numpy(), sp.numpy()[:2])
+    back = list(ds.batch(2).unbatch())
+    np.testing.assert_array_equal(np.stack([r.numpy() for r in back]), sp.numpy())
+    shuffled = list(ds.shuffle(3, seed=1).batch(3))[0]
+    assert sorted(map(tuple, shuffled.numpy().tolist())) == \
+        sorted(map(tuple, sp.numpy().tolist()))
+    with pytest.raises(errors.UnimplementedError, match="SparseTensor components"):
+        list(ds.padded_batch(2))

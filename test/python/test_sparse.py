@@ -63,7 +63,7 @@ def test_structural_ops_match_numpy():
     present = np.where(SP.to_dense(sp, default_value=-np.inf).numpy() == -np.inf, -np.inf,
                        dense)
     want = present.max(2)
-    want[want == -np.inf] = np.finfo(np.float32).min
+    want[want == -np.inf] = 0     # (TensorFlow: a slice with no entries reduces to 0)
     np.testing.assert_array_equal(SP.reduce_max(sp, axis=2).numpy(), want)
     np.testing.assert_array_equal(SP.add(sp, dense).numpy(), 2 * dense)
     summed = SP.add(sp, sp)
@@ -155,3 +155,39 @@ def test_embedding_lookup_sparse_combiners():
     np.testing.assert_allclose(safe.numpy(), [params[2], params[4]], rtol=1e-6)
     with pytest.raises(ValueError, match="combiner"):
         kiln.nn.embedding_lookup_sparse(params, ids, None, combiner="max")
+
+
+def test_review_cases_empty_strings_and_embeddings():
+    empty = kiln.SparseTensor(np.zeros((0, 2), np.int64), np.zeros(0, np.float32), [2, 3])
+    np.testing.assert_array_equal(SP.to_dense(empty).numpy(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(SP.sparse_dense_matmul(empty, np.ones((3, 2), np.float32)
+                                                         ).numpy(), np.zeros((2, 2)))
+    words = kiln.SparseTensor([[0, 1], [1, 0]], ["b", "c"], [2, 2])
+    assert SP.to_dense(words).numpy().tolist() == [[b"", b"b"], [b"c", b""]]
+    assert SP.to_dense(words, default_value="-").numpy().tolist() == [[b"-", b"b"],
+                                                                       [b"c", b"-"]]
+
+    @kiln.function
+    def dense(indices):
+        return SP.to_dense(kiln.SparseTensor(indices, [1.0, 2.0], [2, 2]))
+    np.testing.assert_array_equal(dense(np.array([[0, 0], [1, 1]], np.int64)).numpy(),
+                                  [[1, 0], [0, 2]])
+    with pytest.raises(errors.InvalidArgumentError, match="indices repeat"):
+        dense(np.array([[0, 0], [0, 0]], np.int64))
+    params = RNG.standard_normal((4, 3)).astype(np.float32)
+    one = kiln.SparseTensor([[0, 0]], [1], [2, 2])
+    neg = kiln.SparseTensor([[0, 0]], [-2.0], [2, 2])
+    # (TensorFlow's div_no_nan: a negative weight sum still divides)
+    np.testing.assert_allclose(kiln.nn.embedding_lookup_sparse(params, one, neg).numpy(),
+                               [params[1], np.zeros(3)], rtol=1e-6)
+    np.testing.assert_allclose(
+        kiln.nn.safe_embedding_lookup_sparse(params, one, neg, combiner="sum").numpy(),
+        [-2 * params[1], np.zeros(3)], rtol=1e-6)
+    np.testing.assert_allclose(kiln.nn.embedding_lookup_sparse([params], one, None).numpy(),
+                               [params[1], np.zeros(3)], rtol=1e-6)
+    deep = kiln.SparseTensor([[0, 1, 0], [1, 0, 0], [1, 0, 1]], [2, 1, 3], [2, 2, 2])
+    got = kiln.nn.safe_embedding_lookup_sparse(params, deep, combiner="sum").numpy()
+    assert got.shape == (2, 2, 3)
+    np.testing.assert_allclose(got[0, 1], params[2], rtol=1e-6)
+    np.testing.assert_allclose(got[1, 0], params[1] + params[3], rtol=1e-6)
+    np.testing.assert_array_equal(got[0, 0], 0)

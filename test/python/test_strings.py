@@ -424,3 +424,25 @@ def test_review_cases_strings():
     with pytest.raises(TypeError, match="use kiln.strings.as_string"):
         kiln.cast(kiln.constant([1]), kiln.string)
     assert L.Hashing(3, output_mode="multi_hot")(np.array([["A", "B"]])).dtype == kiln.float32
+
+
+def test_text_models_save_load_and_string_inputs(tmp_path):
+    texts = np.array(["good movie", "bad film", "great great movie", "awful bad"])
+    labels = np.array([1, 0, 1, 0], np.float32)
+    vectorize = L.TextVectorization(max_tokens=20, output_sequence_length=4)
+    vectorize.adapt(texts)
+    # Keras' form: an Input of strings first, then the text layer.
+    model = kiln.keras.Sequential([kiln.keras.Input(shape=(1,), dtype="string"), vectorize,
+                                   L.Embedding(20, 4), L.GlobalAveragePooling1D(), L.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(texts[:, None], labels, epochs=1, verbose=0)
+    plain = kiln.keras.Sequential([vectorize, L.Embedding(20, 4), L.GlobalAveragePooling1D(),
+                                   L.Dense(1)])
+    plain.compile("adam", "mse")
+    plain.fit(texts, labels, epochs=1, verbose=0)   # (built by fit on strings)
+    for m, x, name in ((model, texts[:, None], "a.keras"), (plain, texts, "b.keras")):
+        path = str(tmp_path / name)
+        m.save(path)
+        loaded = kiln.keras.models.load_model(path)
+        np.testing.assert_allclose(loaded.predict(x, verbose=0), m.predict(x, verbose=0),
+                                   rtol=1e-6)
