@@ -16,6 +16,7 @@ packages=(
   python3-numpy python3-pybind11 python3-pytest python3-dev
   python3-tqdm python3-matplotlib python3-scipy python3-pil
   python3-protobuf  # (tests only: the oracle for the tf.train.Example wire format)
+  python3-crcmod    # (CRC-32C in C for TFRecord files; Kiln falls back to Python)
   zlib1g-dev dataset-fashion-mnist valgrind
   openmpi-bin libopenmpi3 python3-mpi4py
 )

@@ -179,6 +179,31 @@ def _crc_update_numpy(state, data):
     return _crc_update_py(int(regs[0]), data[lanes * width:])
 
 
+def crc32c_python(data):
+    """crc32c in Python and NumPy alone (what crc32c uses without
+    Debian's python3-crcmod): a 256-entry table for short inputs (about
+    15 MB/s), a vectorised NumPy form of the same computation for long ones
+    (about 100 MB/s)."""
+    data = memoryview(data).cast("B")
+    if len(data) >= _NUMPY_THRESHOLD:
+        return _crc_update_numpy(_M32, data) ^ _M32
+    return _crc_update_py(_M32, data) ^ _M32
+
+
+def _fast_crc32c():
+    """crcmod's C implementation of CRC-32C when it is installed (python3-
+    crcmod, about 400 MB/s), checked on RFC 3720's vector; else None."""
+    try:
+        from crcmod.predefined import mkCrcFun
+        fn = mkCrcFun("crc-32c")
+    except Exception:  # (not installed, or no such predefined CRC)
+        return None
+    return fn if fn(b"123456789") == 0xE3069283 else None
+
+
+_FAST_CRC = _fast_crc32c()
+
+
 def crc32c(data):
     """Returns the CRC-32C (Castagnoli) of the bytes-like `data` as an int in
     [0, 2**32).
@@ -186,14 +211,12 @@ def crc32c(data):
     This is the CRC of RFC 3720 (iSCSI) section B.4 and of TensorFlow's
     ``crc32c::Value``: reflected polynomial ``0x82F63B78``, register
     initialised to ``0xFFFFFFFF`` and inverted at the end;
-    ``crc32c(b"123456789") == 0xE3069283``.  Short inputs use a 256-entry
-    table (about 15 MB/s); long ones a vectorised NumPy form of the same
-    computation (about 100 MB/s).
+    ``crc32c(b"123456789") == 0xE3069283``.  Computed by crcmod's C code
+    when python3-crcmod is installed, else by `crc32c_python`.
     """
-    data = memoryview(data).cast("B")
-    if len(data) >= _NUMPY_THRESHOLD:
-        return _crc_update_numpy(_M32, data) ^ _M32
-    return _crc_update_py(_M32, data) ^ _M32
+    if _FAST_CRC is not None:
+        return _FAST_CRC(bytes(data) if not isinstance(data, bytes) else data)
+    return crc32c_python(data)
 
 
 _MASK_DELTA = 0xA282EAD8
