@@ -2738,6 +2738,8 @@ class IntegerLookup(Layer):
     def call(self, inputs):
         if self._tokens is None:
             raise ValueError(f"{self.name}: give a vocabulary or call adapt(data) first")
+        if isinstance(inputs, RaggedTensor) and (self.output_mode == "int" or self.invert):
+            return inputs.with_values(self.call(inputs.values))   # (rows kept)
         x = convert_to_tensor(inputs)
         if not x.dtype.is_integer:
             raise TypeError(f"{self.name}: IntegerLookup takes integer tokens, got "
@@ -2839,6 +2841,8 @@ class StringLookup(IntegerLookup):
     def call(self, inputs):
         if self._tokens is None:
             raise ValueError(f"{self.name}: give a vocabulary or call adapt(data) first")
+        if isinstance(inputs, RaggedTensor) and (self.output_mode == "int" or self.invert):
+            return inputs.with_values(self.call(inputs.values))   # (rows kept)
         if self.invert:
             return self._tokens_of(convert_to_tensor(inputs))
         x = convert_to_tensor(inputs, dtype_hint=string_) \
@@ -3107,6 +3111,8 @@ class Hashing(Layer):
         return inputs
 
     def call(self, inputs):
+        if isinstance(inputs, RaggedTensor) and self.output_mode == "int":
+            return inputs.with_values(self.call(inputs.values))   # (rows kept)
         x = convert_to_tensor(inputs)
         if x.dtype is string_:
             values = x._impl.array

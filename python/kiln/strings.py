@@ -41,8 +41,10 @@ def _tensor(array):
 
 def _each(fn, x, what, out=None):
     """fn applied to every element of string tensor `x`: a string tensor,
-    or a tensor of dtype `out`. Text that is not UTF-8 where the op
-    decodes it is an InvalidArgumentError."""
+    or a tensor of dtype `out`; a RaggedTensor's values, in place. Text
+    that is not UTF-8 where the op decodes it is an InvalidArgumentError."""
+    if isinstance(x, RaggedTensor):
+        return x.with_values(_each(fn, x.values, what, out))
     values = _values(x, what)
     result = np.empty(values.shape, dtype=object)
     if values.size:
@@ -155,7 +157,18 @@ def join(inputs, separator="", name=None):
 
 def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     """The strings joined with `separator` along `axis` (every axis when
-    None), in order."""
+    None), in order; a RaggedTensor's rows joined along its last axis."""
+    if isinstance(inputs, RaggedTensor):
+        sep = separator.encode("utf-8") if isinstance(separator, str) else bytes(separator)
+        if axis is None:
+            return _tensor(np.array(sep.join(_values(inputs.values, "reduce_join")),
+                                    dtype=object))
+        if int(axis) not in (1, -1):
+            raise ValueError("kiln.strings.reduce_join: a RaggedTensor is joined along its "
+                             "rows (axis -1) or whole (axis None)")
+        rows = np.empty(len(inputs), dtype=object)
+        rows[:] = [sep.join(_values(row, "reduce_join")) for row in inputs]
+        return _tensor(rows.reshape(-1, 1) if keepdims else rows)
     values = _values(inputs, "reduce_join")
     sep = separator.encode("utf-8") if isinstance(separator, str) else bytes(separator)
     axes = tuple(range(values.ndim)) if axis is None else \
@@ -431,6 +444,8 @@ def to_hash_bucket_fast(input, num_buckets, name=None):  # noqa: A002
     """Each string's bucket: Fingerprint64 (farmhash, TensorFlow's) modulo
     num_buckets, int64; the same bucket TensorFlow gives."""
     n = _buckets(num_buckets, "to_hash_bucket_fast")
+    if isinstance(input, RaggedTensor):
+        return input.with_values(to_hash_bucket_fast(input.values, n))
     return convert_to_tensor(_hashing.to_hash_bucket_fast(
         _values(input, "to_hash_bucket_fast"), n).astype(np.int64), int64)
 

@@ -446,3 +446,25 @@ def test_text_models_save_load_and_string_inputs(tmp_path):
         loaded = kiln.keras.models.load_model(path)
         np.testing.assert_allclose(loaded.predict(x, verbose=0), m.predict(x, verbose=0),
                                    rtol=1e-6)
+
+
+def test_ragged_text_through_lookups_and_string_ops():
+    # TensorFlow's text-generation tutorial: characters as a RaggedTensor,
+    # ids and back, joined per row.
+    chars = kiln.strings.unicode_split(["héllo", "ab"], "UTF-8")
+    vocab = sorted(set("héllo" + "ab"))
+    ids = L.StringLookup(vocabulary=vocab, mask_token=None)
+    got = ids(chars)
+    assert isinstance(got, kiln.RaggedTensor)
+    assert got.to_list() == [[vocab.index(c) + 1 for c in "héllo"],
+                             [vocab.index(c) + 1 for c in "ab"]]
+    back = L.StringLookup(vocabulary=ids.get_vocabulary(), invert=True, mask_token=None)
+    assert kiln.strings.reduce_join(back(got), axis=-1).numpy().tolist() == \
+        ["héllo".encode(), b"ab"]
+    assert kiln.strings.reduce_join(back(got)).numpy() == "hélloab".encode()
+    assert kiln.strings.upper(chars).to_list()[1] == [b"A", b"B"]
+    numbers = kiln.ragged.constant([[3, 1], [2]])
+    assert L.IntegerLookup(vocabulary=[1, 2, 3])(numbers).to_list() == [[3, 1], [2]]
+    hashed = L.Hashing(num_bins=5)(kiln.ragged.constant([["a", "b"], ["c"]]))
+    assert hashed.to_list() == [kiln.strings.to_hash_bucket_fast(["a", "b"], 5).numpy().tolist(),
+                                kiln.strings.to_hash_bucket_fast(["c"], 5).numpy().tolist()]
