@@ -315,6 +315,65 @@ def unicode_split(input, input_encoding, errors="replace",  # noqa: A002
     return _ragged([pieces(b) for b in values])
 
 
+def _utf8(what, encoding):
+    if encoding not in ("UTF-8", "utf-8"):
+        raise ValueError(f"kiln.strings.{what}: only UTF-8 is supported, got {encoding!r}")
+
+
+def unicode_decode(input, input_encoding, errors="replace",  # noqa: A002
+                   replacement_char=65533, replace_control_characters=False, name=None):
+    """Each string's code points (int32): a vector for a scalar, a
+    RaggedTensor of rows for a vector (tf.strings.unicode_decode); invalid
+    bytes become replacement_char, are dropped ("ignore") or are an error
+    ("strict")."""
+    _utf8("unicode_decode", input_encoding)
+    chars = unicode_split(input, input_encoding, errors, replacement_char)
+
+    def points(values):
+        out = np.array([ord(c.decode("utf-8")) for c in _values(values, "unicode_decode")],
+                       np.int32)
+        if replace_control_characters:
+            out = np.where((out < 32) | ((out >= 127) & (out < 160)), replacement_char, out)
+        return out
+    if isinstance(chars, RaggedTensor):
+        return chars.with_values(convert_to_tensor(points(chars.values)))
+    return convert_to_tensor(points(chars))
+
+
+def unicode_encode(input, output_encoding, errors="replace",  # noqa: A002
+                   replacement_char=65533, name=None):
+    """Strings of code points (tf.strings.unicode_encode): a vector gives a
+    scalar string, [n, k] or a RaggedTensor of rows n strings; a value
+    that is no code point becomes replacement_char, or is an error with
+    errors="strict"."""
+    _utf8("unicode_encode", output_encoding)
+
+    def encode(row):
+        out = []
+        for value in np.asarray(row).reshape(-1).tolist():
+            if not (0 <= value <= 0x10FFFF) or 0xD800 <= value <= 0xDFFF:
+                if errors == "strict":
+                    raise _errors.InvalidArgumentError(
+                        f"kiln.strings.unicode_encode: {value} is not a code point",
+                        _errors.user_location())
+                if errors == "ignore":
+                    continue
+                value = int(replacement_char)
+            out.append(chr(value))
+        return "".join(out).encode("utf-8")
+    if isinstance(input, RaggedTensor):
+        rows = np.empty(len(input), dtype=object)
+        rows[:] = [encode(r.numpy()) for r in input]
+        return _tensor(rows)
+    x = np.asarray(convert_to_tensor(input).numpy())
+    if x.ndim == 1:
+        return _tensor(np.array(encode(x), dtype=object))
+    flat = x.reshape(-1, x.shape[-1])
+    out = np.empty(len(flat), dtype=object)
+    out[:] = [encode(r) for r in flat]
+    return _tensor(out.reshape(x.shape[:-1]))
+
+
 def _ngrams_of(tokens, widths, sep, pad, padding_width, preserve_short):
     tokens = list(tokens)
     out = []

@@ -468,3 +468,19 @@ def test_ragged_text_through_lookups_and_string_ops():
     hashed = L.Hashing(num_bins=5)(kiln.ragged.constant([["a", "b"], ["c"]]))
     assert hashed.to_list() == [kiln.strings.to_hash_bucket_fast(["a", "b"], 5).numpy().tolist(),
                                 kiln.strings.to_hash_bucket_fast(["c"], 5).numpy().tolist()]
+
+
+def test_unicode_decode_encode_tensorflow_examples():
+    decoded = kiln.strings.unicode_decode(["Hello", "TensorFlow"], "UTF-8")
+    assert decoded.to_list() == [[72, 101, 108, 108, 111],
+                                 [84, 101, 110, 115, 111, 114, 70, 108, 111, 119]]
+    points = kiln.ragged.constant([[71, 246, 246, 100, 110, 105, 103, 104, 116], [128522]])
+    assert kiln.strings.unicode_encode(points, "UTF-8").numpy().tolist() == \
+        [b"G\xc3\xb6\xc3\xb6dnight", b"\xf0\x9f\x98\x8a"]
+    assert kiln.strings.unicode_encode([72, 105], "UTF-8").numpy() == b"Hi"
+    assert kiln.strings.unicode_encode([[72, -1]], "UTF-8").numpy().tolist() == \
+        ["H\ufffd".encode()]
+    with pytest.raises(errors.InvalidArgumentError, match="not a code point"):
+        kiln.strings.unicode_encode([0x110000], "UTF-8", errors="strict")
+    assert kiln.strings.unicode_decode(b"a\xffb", "UTF-8").numpy().tolist() == \
+        [97, 65533, 98]
