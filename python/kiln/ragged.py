@@ -12,6 +12,8 @@ tensors: to_tensor() pads it into one. Only one ragged dimension (the
 second) is supported: `values` itself is dense.
 """
 
+import builtins
+
 import numpy as np
 
 from . import errors
@@ -60,6 +62,35 @@ class RaggedTensor:
                 f"RaggedTensor.from_value_rowids: a row id {int(ids[-1])} >= nrows {n}",
                 errors.user_location())
         return cls.from_row_lengths(values, np.bincount(ids, minlength=n))
+
+    @classmethod
+    def from_tensor(cls, tensor, lengths=None, padding=None, ragged_rank=1, name=None):
+        """The rows of a dense [rows, width, ...] tensor, each cut to its
+        length in `lengths`, or with its trailing `padding` values dropped,
+        or whole."""
+        x = convert_to_tensor(tensor)
+        if x.ndim < 2:
+            raise ValueError(f"RaggedTensor.from_tensor: needs rank >= 2, got {list(x.shape)}")
+        if lengths is not None and padding is not None:
+            raise ValueError("RaggedTensor.from_tensor: give lengths or padding, not both")
+        values = np.asarray(x.numpy() if x.dtype.name != "string" else x._impl.array)
+        width = values.shape[1]
+        if lengths is not None:
+            counts = np.minimum(np.asarray(lengths.numpy() if isinstance(lengths, Tensor)
+                                           else lengths, np.int64).reshape(-1), width)
+        elif padding is not None:
+            pad = np.asarray(padding.numpy() if isinstance(padding, Tensor) else padding)
+            if x.dtype.name == "string" and isinstance(padding, str):
+                pad = np.asarray(padding.encode())
+            same = (values == pad).reshape(values.shape[0], width, -1).all(axis=2)
+            # (the length: up to the last value that is not padding)
+            counts = width - np.argmin(same[:, ::-1], axis=1)
+            counts[same.all(axis=1)] = 0
+        else:
+            counts = np.full(values.shape[0], width, np.int64)
+        rows = [values[i, :counts[i]] for i in builtins.range(values.shape[0])]
+        flat = np.concatenate(rows) if rows else values[:0, 0]
+        return cls.from_row_lengths(convert_to_tensor(flat, x.dtype), counts)
 
     @staticmethod
     def _from_rows(rows, dtype=None):
@@ -162,7 +193,7 @@ class RaggedTensor:
                 raise IndexError(f"row {int(key)} of a RaggedTensor of {n} rows")
             return self._values[int(self._splits[i]):int(self._splits[i + 1])]
         if isinstance(key, slice):
-            rows = range(len(self._splits) - 1)[key]
+            rows = builtins.range(len(self._splits) - 1)[key]
             pieces = [np.arange(self._splits[i], self._splits[i + 1]) for i in rows]
             taken = np.concatenate(pieces).astype(np.int64) if pieces else np.zeros([0], np.int64)
             from . import ops
@@ -175,7 +206,7 @@ class RaggedTensor:
         return len(self._splits) - 1
 
     def __iter__(self):
-        return (self[i] for i in range(len(self)))
+        return (self[i] for i in builtins.range(len(self)))
 
     def with_values(self, new_values):
         """The same rows over `new_values` (as many as the values)."""
@@ -198,3 +229,60 @@ def constant(pylist, dtype=None, ragged_rank=None, row_splits_dtype="int64"):
         if flat and isinstance(flat[0], (str, bytes)):
             dtype = "string"
     return RaggedTensor._from_rows(rows, dtype)
+
+
+def range(starts, limits=None, deltas=1, dtype=None, name=None):  # noqa: A001 (TF's name)
+    """A RaggedTensor whose row i is range(starts[i], limits[i], deltas[i])
+    (tf.ragged.range; one argument gives range(0, starts[i]))."""
+    if limits is None:
+        starts, limits = 0, starts
+    s, lim, d = np.broadcast_arrays(*(np.asarray(v.numpy() if isinstance(v, Tensor) else v)
+                                      for v in (starts, limits, deltas)))
+    if (d == 0).any():
+        raise errors.InvalidArgumentError("kiln.ragged.range: a delta is 0",
+                                          errors.user_location())
+    rows = [np.arange(a, b, c) for a, b, c in zip(s.reshape(-1), lim.reshape(-1),
+                                                   d.reshape(-1))]
+    flat = np.concatenate(rows) if rows else np.zeros(0, np.int32)
+    python = all(not isinstance(v, (np.ndarray, np.generic, Tensor))
+                 for v in (starts, limits, deltas))
+    if dtype is not None:
+        values = convert_to_tensor(flat, dtype)
+    elif python:  # (Python numbers: TensorFlow's int32 / float32)
+        values = convert_to_tensor(flat.tolist()) if flat.size else \
+            convert_to_tensor(np.zeros(0, np.int32))
+    else:
+        values = convert_to_tensor(flat)
+    return RaggedTensor.from_row_lengths(values, [len(r) for r in rows])
+
+
+def map_flat_values(op, *args, **kwargs):
+    """op applied to the values of the RaggedTensor arguments (all with
+    the same rows), the rows kept (tf.ragged.map_flat_values)."""
+    ragged = [a for a in list(args) + list(kwargs.values()) if isinstance(a, RaggedTensor)]
+    if not ragged:
+        raise ValueError("map_flat_values: needs a RaggedTensor argument")
+    splits = ragged[0]._splits
+    if any(not np.array_equal(r._splits, splits) for r in ragged):
+        raise errors.InvalidArgumentError("map_flat_values: the RaggedTensors' rows differ",
+                                          errors.user_location())
+
+    def flat(a):
+        return a.values if isinstance(a, RaggedTensor) else a
+    out = op(*[flat(a) for a in args], **{k: flat(v) for k, v in kwargs.items()})
+    return ragged[0].with_values(out)
+
+
+def boolean_mask(data, mask, name=None):
+    """The entries of each row of `data` where `mask` is true: a
+    RaggedTensor (tf.ragged.boolean_mask of a 2-D dense data and mask)."""
+    values = data if isinstance(data, Tensor) else convert_to_tensor(data)
+    keep = np.asarray(convert_to_tensor(mask).numpy(), bool)
+    if values.ndim != 2 or keep.shape != tuple(values.shape):
+        raise errors.InvalidArgumentError(
+            f"kiln.ragged.boolean_mask: data and mask must be 2-D of one shape, got "
+            f"{list(values.shape)} and {list(keep.shape)}", errors.user_location())
+    array = np.asarray(values.numpy() if values.dtype.name != "string" else
+                       values._impl.array)
+    return RaggedTensor.from_row_lengths(convert_to_tensor(array[keep], values.dtype),
+                                         keep.sum(axis=1))

@@ -484,3 +484,21 @@ def test_unicode_decode_encode_tensorflow_examples():
         kiln.strings.unicode_encode([0x110000], "UTF-8", errors="strict")
     assert kiln.strings.unicode_decode(b"a\xffb", "UTF-8").numpy().tolist() == \
         [97, 65533, 98]
+
+
+def test_ragged_constructors_and_helpers():
+    R = kiln.RaggedTensor
+    dense = [[1, 2, 0], [3, 0, 0], [0, 0, 0]]
+    assert R.from_tensor(dense, padding=0).to_list() == [[1, 2], [3], []]
+    assert R.from_tensor(dense, lengths=[1, 3, 0]).to_list() == [[1], [3, 0, 0], []]
+    assert R.from_tensor(dense).to_list() == dense
+    words = R.from_tensor(kiln.constant([["a", ""], ["", ""]]), padding="")
+    assert words.to_list() == [[b"a"], []]
+    r = kiln.ragged.range([3, 0, 2])
+    assert r.dtype == kiln.int32 and r.to_list() == [list(range(3)), [], [0, 1]]
+    assert kiln.ragged.range([0, 5], [3, 8], [1, 2]).to_list() == [[0, 1, 2], [5, 7]]
+    doubled = kiln.ragged.map_flat_values(lambda v: v * 2, kiln.ragged.constant([[1, 2], [3]]))
+    assert doubled.to_list() == [[2, 4], [6]]
+    masked = kiln.ragged.boolean_mask([[1, 2, 3], [4, 5, 6]],
+                                      [[True, False, True], [False, False, True]])
+    assert masked.to_list() == [[1, 3], [6]]
