@@ -53,7 +53,7 @@ newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import bitwise, math, linalg, signal, strings, ragged
 from .ragged import RaggedTensor
 from . import sparse
-from . import audio, io, lookup
+from . import audio, io, lookup, sets
 from .sparse import SparseTensor, SparseTensorSpec
 from .strings import as_string
 from . import complexes as _complexes  # (the rules for complex tensors)
