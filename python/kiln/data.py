@@ -1319,7 +1319,7 @@ class _Writer:
         self.temp = None
 
 
-def _file_names(filenames, what):
+def _file_names(filenames):
     """A list of str paths from a name, a list of names or a string
     tensor (or a Dataset of names, read once)."""
     if isinstance(filenames, Dataset):
@@ -1367,7 +1367,7 @@ def TFRecordDataset(filenames, compression_type=None, buffer_size=None,  # noqa:
     file (tf.data.TFRecordDataset; GZIP and ZLIB files too). A truncated
     or corrupted record is a DataLossError naming the file and offset."""
     from .records import read_records
-    paths = _file_names(filenames, "TFRecordDataset")
+    paths = _file_names(filenames)
 
     def make():
         for path in paths:
@@ -1381,7 +1381,7 @@ def _list_files(file_pattern, shuffle=None, seed=None, name=None):
     strings: sorted, then shuffled unless shuffle=False (TensorFlow
     shuffles by default). No match is an InvalidArgumentError."""
     import glob
-    patterns = _file_names(file_pattern, "list_files")
+    patterns = _file_names(file_pattern)
     names = sorted({n for p in patterns for n in glob.glob(p)})
     if not names:
         raise errors.InvalidArgumentError(
@@ -1400,7 +1400,7 @@ def TextLineDataset(filenames, compression_type=None, buffer_size=None,  # noqa:
     """The lines of text files, one scalar string each, without their
     line endings ("\n" or "\r\n"), file after file (tf.data's
     TextLineDataset; GZIP and ZLIB files too)."""
-    paths = _file_names(filenames, "TextLineDataset")
+    paths = _file_names(filenames)
 
     kind = (compression_type or "").upper()
     if kind not in ("", "GZIP", "ZLIB"):
@@ -1514,7 +1514,7 @@ def CsvDataset(filenames, record_defaults, compression_type=None, buffer_size=No
     first line; select_cols / exclude_cols pick columns. A row with too few
     fields or a field that does not parse is an error naming the file and
     line."""
-    paths = _file_names(filenames, "CsvDataset")
+    paths = _file_names(filenames)
     defaults = [_record_default(d) for d in record_defaults]
     if select_cols is not None and exclude_cols is not None:
         raise ValueError("CsvDataset: give select_cols or exclude_cols, not both")
@@ -1572,7 +1572,7 @@ def make_csv_dataset(file_pattern, batch_size, column_names=None, column_default
     column_defaults), shuffled, repeated num_epochs times (forever when
     None, as TensorFlow)."""
     import glob
-    patterns = _file_names(file_pattern, "make_csv_dataset")
+    patterns = _file_names(file_pattern)
     paths = sorted({p for pattern in patterns for p in glob.glob(pattern)})
     if not paths:
         raise errors.InvalidArgumentError(f"make_csv_dataset: no files match {patterns}",

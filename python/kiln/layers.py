@@ -2593,11 +2593,11 @@ class IntegerLookup(Layer):
     # layer keeps them (int64 arrays here), special tokens in that form,
     # the vocabulary as the user sees it, a line of a vocabulary file.
     def _token_array(self, values, what):
+        """`values` as the layer's token array (its shape kept)."""
         tokens = np.asarray(values.numpy() if hasattr(values, "numpy") else values)
         if tokens.size and not np.issubdtype(tokens.dtype, np.integer):
             raise ValueError(f"{self.name}: {what} must hold integers, got {tokens.dtype}")
-        return tokens.astype(np.int64).reshape(-1) if what == "the vocabulary" else \
-            tokens.astype(np.int64)
+        return tokens.astype(np.int64)
 
     def _special(self, token):
         return token
@@ -2622,7 +2622,7 @@ class IntegerLookup(Layer):
             with open(vocabulary, encoding="utf-8") as f:
                 vocabulary = [self._token_of_line(line) for line in f.read().split("\n")
                               if line.strip()]
-        tokens = self._token_array(vocabulary, "the vocabulary")
+        tokens = self._token_array(vocabulary, "the vocabulary").reshape(-1)
         if tokens.size == 0:
             raise ValueError(f"{self.name}: the vocabulary is empty")
         special = [self._special(self.mask_token)] * self._oov_start() + \
@@ -2827,7 +2827,7 @@ class StringLookup(IntegerLookup):
             tokens = convert_to_tensor(values, string_)._impl.array
         except TypeError as e:
             raise ValueError(f"{self.name}: {what} must hold strings ({e})") from None
-        return tokens.reshape(-1) if what == "the vocabulary" else tokens
+        return tokens
 
     def _special(self, token):
         return token.encode("utf-8") if isinstance(token, str) else token
@@ -3115,16 +3115,12 @@ class Hashing(Layer):
             return inputs.with_values(self.call(inputs.values))   # (rows kept)
         x = convert_to_tensor(inputs)
         if x.dtype is string_:
-            values = x._impl.array
-        elif x.dtype.is_integer:
-            values = np.asarray(x.numpy())
+            text = x._impl.array
+        elif x.dtype.is_integer:  # (hashed as their decimal strings, as Keras)
+            text = kstrings.as_string(x)._impl.array
         else:
             raise TypeError(f"{self.name}: Hashing takes strings or integers, got "
                             f"{x.dtype.name}")
-        text = np.empty(values.shape, dtype=object)
-        if values.size:
-            text[...] = values if x.dtype is string_ else \
-                np.frompyfunc(lambda v: str(v).encode(), 1, 1)(values)
         bins = self.num_bins - (1 if self.mask_value is not None else 0)
         if bins < 1:
             raise ValueError(f"{self.name}: with a mask_value num_bins must be at least 2")

@@ -16,7 +16,7 @@ integers) modulo the number of buckets, after the vocabulary.
 
 import numpy as np
 
-from . import _hashing, errors, math_ops, ops
+from . import _hashing, errors, math_ops, ops, strings
 from .dtypes import as_dtype, int64, string
 from .tensor import Tensor, convert_to_tensor
 
@@ -245,8 +245,7 @@ class StaticVocabularyTable:
         if (x.dtype is string) != (self.key_dtype is string):
             raise TypeError(f"StaticVocabularyTable.lookup: the keys are "
                             f"{self.key_dtype.name}, got {x.dtype.name}")
-        text = x._impl.array if x.dtype is string else \
-            np.frompyfunc(lambda v: str(v).encode(), 1, 1)(np.asarray(x.numpy()))
+        text = x._impl.array if x.dtype is string else strings.as_string(x)._impl.array
         known = len(self._table._keys) if self._table else 0
         buckets = _hashing.to_hash_bucket_fast(np.asarray(text, dtype=object).reshape(x.shape),
                                                self._buckets) + known

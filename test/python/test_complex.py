@@ -219,3 +219,39 @@ def test_long_real_transforms_use_the_split(n):
     close(S.irfft(want.astype(np.complex64), [n]), np.fft.irfft(want, n), 1e-5)
     with pytest.raises(errors.InvalidArgumentError, match="prime length"):
         S.fft(cplx(1, 4099))
+
+
+@pytest.mark.parametrize("n", [16, 300])
+def test_transform_gradients_against_finite_differences(n):
+    # (16 points: one table product; 300 > 256: rfft through the split fft)
+    x0 = RNG.standard_normal(n)
+    weights = RNG.standard_normal(n // 2 + 1)
+
+    def loss(v):
+        spectrum = S.rfft(v)
+        shifted = S.fft(kiln.complex(v, v[::-1] * 0.5))
+        return kiln.reduce_sum(kiln.abs(spectrum) * weights) + \
+            kiln.reduce_sum(kiln.math.real(shifted * shifted)) * 1e-3 + \
+            kiln.reduce_sum(S.irfft(spectrum) * v)
+    x = kiln.Variable(x0)
+    with kiln.GradientTape() as tape:
+        value = loss(x.value())
+    np.testing.assert_allclose(tape.gradient(value, x).numpy(),
+                               central(lambda v: float(loss(kiln.constant(v)).numpy()), x0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_complex_function_gradients_against_finite_differences():
+    x0 = RNG.uniform(0.5, 1.5, 4)
+
+    def loss(v):
+        z = kiln.complex(v, 1.0 - v)
+        w = kiln.sqrt(z) + kiln.math.log(z) + kiln.sin(z) / kiln.cos(z * 0.5) + \
+            kiln.math.reciprocal(z) + kiln.sign(z) * kiln.square(z)
+        return kiln.reduce_sum(kiln.math.real(w) * 0.7 + kiln.math.imag(w) * 0.3)
+    x = kiln.Variable(x0)
+    with kiln.GradientTape() as tape:
+        value = loss(x.value())
+    np.testing.assert_allclose(tape.gradient(value, x).numpy(),
+                               central(lambda v: float(loss(kiln.constant(v)).numpy()), x0),
+                               rtol=1e-6)

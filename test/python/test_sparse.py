@@ -191,3 +191,28 @@ def test_review_cases_empty_strings_and_embeddings():
     np.testing.assert_allclose(got[0, 1], params[2], rtol=1e-6)
     np.testing.assert_allclose(got[1, 0], params[1] + params[3], rtol=1e-6)
     np.testing.assert_array_equal(got[0, 0], 0)
+
+
+def test_embedding_and_to_dense_gradients_against_finite_differences():
+    params0 = RNG.standard_normal((5, 3))
+    weights0 = np.array([0.5, 2.0, -1.0, 1.5])
+    ids = kiln.SparseTensor([[0, 0], [0, 1], [2, 0], [2, 1]], [1, 3, 1, 4], [3, 2])
+    mix = RNG.standard_normal((3, 3))
+
+    def loss(params, weights, combiner):
+        sp_weights = kiln.SparseTensor(ids.indices, weights, [3, 2])
+        out = kiln.nn.embedding_lookup_sparse(params, ids, sp_weights, combiner=combiner,
+                                              max_norm=1.5)
+        dense = SP.to_dense(sp_weights, default_value=0.25)
+        return kiln.reduce_sum(out * mix) + kiln.reduce_sum(dense * dense)
+    for combiner in ("sum", "mean", "sqrtn"):
+        p, w = kiln.Variable(params0), kiln.Variable(weights0)
+        with kiln.GradientTape() as tape:
+            value = loss(p.value(), w.value(), combiner)
+        gp, gw = tape.gradient(value, [p, w])
+        np.testing.assert_allclose(gp.numpy(), central(
+            lambda v: float(loss(kiln.constant(v), kiln.constant(weights0), combiner).numpy()),
+            params0), rtol=1e-5, atol=1e-7, err_msg=combiner)
+        np.testing.assert_allclose(gw.numpy(), central(
+            lambda v: float(loss(kiln.constant(params0), kiln.constant(v), combiner).numpy()),
+            weights0), rtol=1e-5, atol=1e-7, err_msg=combiner)
