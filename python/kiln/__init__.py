@@ -51,7 +51,7 @@ from .initializers import (Constant as constant_initializer, Ones as ones_initia
 
 newaxis = None  # x[:, kiln.newaxis] inserts a dimension, as tf.newaxis
 from . import bitwise, math, linalg, signal, strings, ragged
-from .ragged import RaggedTensor
+from .ragged import RaggedTensor, RaggedTensorSpec
 from . import sparse
 from . import audio, io, lookup, sets
 from .sparse import SparseTensor, SparseTensorSpec

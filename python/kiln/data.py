@@ -15,6 +15,7 @@ import numpy as np
 
 from . import errors
 from .dtypes import bfloat16, string, widen_unsigned
+from .ragged import RaggedTensor, RaggedTensorSpec
 from .tensor import Tensor, convert_to_tensor, string_array
 
 
@@ -88,14 +89,64 @@ class _HostSparse:
         return _HostSparse(indices, np.concatenate([g.values for g in group]), shape)
 
 
+class _RaggedRow(np.ndarray):
+    """A row of a RaggedTensor inside a pipeline: a NumPy array that
+    batch() joins into a RaggedTensor (rows of different lengths), as
+    tf.data batches the slices of a ragged tensor."""
+
+
+class _HostRagged:
+    """A RaggedTensor inside a pipeline: its values (NumPy) and row
+    splits. Indexing by an integer gives a row (a _RaggedRow), by a slice
+    or an index array a _HostRagged of those rows."""
+
+    def __init__(self, values, splits):
+        self.values, self.splits = values, np.asarray(splits, np.int64)
+
+    @staticmethod
+    def of(ragged):
+        return _HostRagged(_host(ragged.values), ragged._splits)
+
+    def tensor(self):
+        return RaggedTensor(_tensor(self.values), self.splits)
+
+    @property
+    def ndim(self):
+        return self.values.ndim + 1
+
+    def __len__(self):
+        return len(self.splits) - 1
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self.values[self.splits[key]:self.splits[key + 1]].view(_RaggedRow)
+        rows = np.arange(len(self))[key] if isinstance(key, slice) else \
+            np.asarray(key).reshape(-1)
+        return _HostRagged.batch([self[int(r)] for r in rows], like=self.values)
+
+    @staticmethod
+    def batch(group, like=None):
+        """The rows (arrays of one rank and inner shape) as one."""
+        arrays = [np.asarray(_host(g)) for g in group]
+        if not arrays:
+            return _HostRagged(like[:0], [0])
+        if any(a.ndim == 0 or a.shape[1:] != arrays[0].shape[1:] for a in arrays):
+            raise ValueError(f"ragged batch: the rows' shapes {[list(a.shape) for a in arrays]} "
+                             "differ beyond their lengths (one ragged dimension only)")
+        lengths = [len(a) for a in arrays]
+        return _HostRagged(np.concatenate(arrays), np.concatenate([[0], np.cumsum(lengths)]))
+
+
 def _host(value):
     """`value` as the NumPy array the pipeline moves (strings: an object
     array of bytes, as a string tensor holds them; a SparseTensor: a
     _HostSparse)."""
-    if isinstance(value, _HostSparse):
+    if isinstance(value, (_HostSparse, _HostRagged)):
         return value
     if hasattr(value, "_kiln_trace_key") and hasattr(value, "indices"):  # SparseTensor
         return _HostSparse.of(value)
+    if isinstance(value, RaggedTensor):
+        return _HostRagged.of(value)
     if getattr(value, "dtype", None) is bfloat16:  # a Tensor or a Variable
         return np.asarray(value.numpy()).view(_BFloat16Values)
     if isinstance(value, _BFloat16Values):
@@ -118,7 +169,7 @@ def _tensor(value):
     """An element's leaf as the tensor the pipeline yields."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, _HostSparse):
+    if isinstance(value, (_HostSparse, _HostRagged)):
         return value.tensor()
     if isinstance(value, (bytes, str)):  # (an element of an array of strings)
         return convert_to_tensor(value)
@@ -284,7 +335,16 @@ class Dataset:
                 return {k: stack([g[k] for g in group]) for k in first}
             if isinstance(first, _HostSparse):
                 return _HostSparse.batch(group)
-            stacked = np.stack([_host(g) for g in group])
+            if any(isinstance(g, _RaggedRow) for g in group):
+                return _HostRagged.batch(group)
+            arrays = [_host(g) for g in group]
+            if any(np.shape(a) != np.shape(arrays[0]) for a in arrays):
+                raise errors.InvalidArgumentError(
+                    f"Dataset.batch: elements of shapes {np.shape(arrays[0])} and "
+                    f"{next(np.shape(a) for a in arrays if np.shape(a) != np.shape(arrays[0]))}"
+                    " cannot be stacked; use padded_batch (padding) or ragged_batch "
+                    "(a RaggedTensor)", errors.user_location())
+            stacked = np.stack(arrays)
             return stacked.view(_BFloat16Values) \
                 if isinstance(group[0], _BFloat16Values) else stacked
 
@@ -305,6 +365,30 @@ class Dataset:
             out = Dataset(gather, self._batched_length(batch_size, drop_remainder))
         out._batch_size = batch_size   # (what split_dataset batches its parts by)
         return out
+
+    def ragged_batch(self, batch_size, drop_remainder=False, row_splits_dtype=None):
+        """batch for elements whose first dimension varies: each component
+        of rank >= 1 becomes a RaggedTensor of the batch's rows (scalars
+        are stacked), as tf.data's ragged_batch."""
+        if batch_size < 1:
+            raise ValueError(f"ragged_batch: batch_size must be >= 1, got {batch_size}")
+
+        def join(group):
+            first = group[0]
+            if isinstance(first, tuple):
+                return tuple(join([g[i] for g in group]) for i in range(len(first)))
+            if isinstance(first, dict):
+                return {k: join([g[k] for g in group]) for k in first}
+            arrays = [_host(g) for g in group]
+            if any(isinstance(a, (_HostSparse, _HostRagged)) for a in arrays):
+                raise errors.UnimplementedError(
+                    "ragged_batch: components that are already sparse or ragged are not "
+                    "batched again (Kiln's RaggedTensor has one ragged dimension)",
+                    errors.user_location())
+            if all(np.ndim(a) == 0 for a in arrays):
+                return np.stack(arrays)
+            return _HostRagged.batch(arrays)
+        return self._grouped(batch_size, drop_remainder, join)
 
     def _batched_length(self, batch_size, drop_remainder):
         if self._length is None:
@@ -1007,6 +1091,10 @@ class Dataset:
 
         def spec(v):
             t = _tensor(v)
+            if isinstance(v, _HostRagged):
+                return RaggedTensorSpec(t.shape, t.dtype)
+            if isinstance(v, _RaggedRow):  # (a row of a RaggedTensor: its length varies)
+                return TensorSpec((None,) + tuple(t.shape[1:]), t.dtype)
             return SparseTensorSpec(t.shape, t.dtype) if isinstance(v, _HostSparse) else \
                 TensorSpec(t.shape, t.dtype)
         return _map(first, spec)
@@ -1134,10 +1222,11 @@ def _spec_of(element):
     if isinstance(element, dict):
         return {"dict": {k: _spec_of(element[k]) for k in sorted(element)}}
     element = _host(element)
-    if isinstance(element, _HostSparse):
-        raise errors.UnimplementedError("Dataset.save: SparseTensor elements are not "
-                                        "supported (save their indices and values)",
-                                        errors.user_location())
+    if isinstance(element, (_HostSparse, _HostRagged)):
+        raise errors.UnimplementedError(
+            f"Dataset.save: {'Sparse' if isinstance(element, _HostSparse) else 'Ragged'}"
+            "Tensor elements are not supported (save their values and indices or row "
+            "lengths)", errors.user_location())
     dtype = "bfloat16" if isinstance(element, _BFloat16Values) else \
         "string" if element.dtype == object else element.dtype.name
     return {"dtype": dtype, "shape": list(np.shape(element))}

@@ -345,7 +345,33 @@ class Layer(Module):
     def compute_mask(self, inputs, mask=None):
         return mask if self.supports_masking else None
 
+    # What the layer does with a RaggedTensor input, as Keras' layers:
+    # "values" (the layer works on each value's features: Dense, Dropout,
+    # activations: the rows are kept), "padded" (recurrent layers: the
+    # rows padded, their lengths as the mask, sequences back to rows),
+    # None (the layer's call takes it, or refuses it).
+    _ragged_inputs = None
+
+    def _call_ragged(self, inputs, args, kwargs):
+        if self._ragged_inputs == "values":
+            if inputs.ndim < 3:
+                raise TypeError(f"{self.name}: a RaggedTensor of shape "
+                                f"{list(inputs.shape)} has no feature dimension; "
+                                "pad it with .to_tensor()")
+            return inputs.with_values(self(inputs.values, *args, **kwargs))
+        lengths = np.diff(inputs._splits)
+        padded = inputs.to_tensor()
+        mask = math_ops.sequence_mask(convert_to_tensor(lengths), padded.shape[1])
+        out = self(padded, *args, mask=mask, **kwargs)
+        if not getattr(self, "return_sequences", False):
+            return out
+        first = out[0] if isinstance(out, list) else out
+        rows = RaggedTensor.from_tensor(first, lengths=lengths)
+        return [rows] + out[1:] if isinstance(out, list) else rows
+
     def __call__(self, inputs, *args, **kwargs):
+        if type(inputs) is RaggedTensor and self._ragged_inputs is not None:
+            return self._call_ragged(inputs, args, kwargs)
         if _has_keras(inputs):
             return self._symbolic_call(inputs, args, kwargs)
         if "_deferred_restore" in self.__dict__:
@@ -531,6 +557,7 @@ class Layer(Module):
 class Dense(Layer):
     """outputs = activation(inputs @ kernel + bias)."""
     supports_masking = True
+    _ragged_inputs = "values"
 
 
     def __init__(self, units, activation=None, use_bias=True,
@@ -1016,6 +1043,7 @@ class Flatten(Layer):
 
 class Activation(Layer):
     supports_masking = True
+    _ragged_inputs = "values"
 
     def __init__(self, activation, name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -1490,6 +1518,7 @@ class Dropout(Layer):
     """Drops inputs with probability `rate` while training (scaling the rest
     by 1 / (1 - rate)); the identity otherwise. `training` comes from the
     call (a Model passes its own along), as in Keras."""
+    _ragged_inputs = "values"
     supports_masking = True
 
 
@@ -1620,6 +1649,7 @@ def _normalization_input(layer, inputs):
 class LayerNormalization(Layer):
     """Normalizes each example over `axis` (the last by default) with its own
     mean and variance, then scales by gamma and shifts by beta."""
+    _ragged_inputs = "values"
     supports_masking = True
 
 
@@ -1727,7 +1757,8 @@ class Embedding(Layer):
     """Rows of an [input_dim, output_dim] table looked up by integer ids
     (an id outside the table is an InvalidArgumentError). With mask_zero,
     id 0 is padding: the output carries the mask `ids != 0`, which the
-    layers after it (RNNs, average pooling) honour."""
+    layers after it (RNNs, average pooling) honour. Ragged ids give a
+    RaggedTensor of vectors (the same rows; no mask is needed)."""
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  mask_zero=False, input_length=None, name=None, **kwargs):
@@ -1739,7 +1770,7 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
 
     def compute_mask(self, inputs, mask=None):
-        if not self.mask_zero:
+        if not self.mask_zero or isinstance(inputs, RaggedTensor):
             return None
         return ops.not_equal(convert_to_tensor(inputs), 0)
 
@@ -1755,6 +1786,8 @@ class Embedding(Layer):
                                           self.embeddings_initializer)
 
     def call(self, inputs):
+        if isinstance(inputs, RaggedTensor):
+            return inputs.with_values(self.call(inputs.values))
         ids = convert_to_tensor(inputs)
         if not ids.dtype.is_integer:
             ids = ops.cast(ids, "int32")
@@ -4266,6 +4299,7 @@ class RNN(Layer):
     """Runs `cell` over the time steps of [batch, time, features] inputs;
     returns the last output (or every step's with return_sequences), and
     the final states too with return_state."""
+    _ragged_inputs = "padded"
 
     supports_masking = True
 
@@ -4502,6 +4536,7 @@ class Bidirectional(Layer):
     """An RNN run forward and (a copy, with its own weights) backward over
     the sequence; their outputs merged ("concat", "sum", "mul", "ave"). With
     return_sequences, the backward outputs are put back in time order."""
+    _ragged_inputs = "padded"
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, name=None,
                  **kwargs):

@@ -14,7 +14,7 @@ import collections
 
 import numpy as np
 
-from . import errors
+from . import _dispatch, errors
 from ._targets import _labels
 from .core import attributes, bind1, enum_case, tensor_type
 from .dtypes import as_dtype, bool as bool_, float32, float64, int32, int64
@@ -2480,3 +2480,14 @@ def lower_bound_search(keys, tokens):
         lo = where(right, mid + 1, lo)
         hi = where(left, mid, hi)
     return lo
+
+
+# The ops that RaggedTensor dispatches on (kiln._dispatch).
+_dispatch.dispatching(globals(), [
+    "log1p", "expm1", "rsqrt", "floor", "ceil", "reciprocal", "is_nan", "is_inf",
+    "is_finite", "erf", "erfc", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+    "acosh", "atanh", "lgamma", "digamma", "erfinv", "atan2", "identity", "zeros_like",
+    "ones_like", "size", "reduce_prod", "reduce_any", "reduce_all", "reduce_variance",
+    "reduce_std", "round", "rint",
+    "softplus", "softsign", "log_sigmoid", "squared_difference", "clip_by_value",
+    "divide_no_nan", "multiply_no_nan", "xlogy", "xdivy", "reciprocal_no_nan"])

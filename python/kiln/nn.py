@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from . import errors, math_ops, ops
+from . import _dispatch, errors, math_ops, ops
 from . import random as _random
 from .core import attributes, bind1 as _run1, enum_case, tensor_type, unit
 from .ops import (abs, exp, greater, greater_equal, maximum, minimum,
@@ -835,3 +835,9 @@ def conv1d_transpose(input, filters, output_shape, strides, padding="SAME",
                          [entries[0], 1, entries[1], entries[2]], strides=[1, stride],
                          padding=padding, dilations=[1, dilation])
     return math_ops.squeeze(y, [1])
+
+
+# The ops that RaggedTensor dispatches on (kiln._dispatch).
+_dispatch.dispatching(globals(), [
+    "relu", "relu6", "leaky_relu", "elu", "selu", "silu", "gelu", "embedding_lookup"],
+    "nn.")

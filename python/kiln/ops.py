@@ -7,7 +7,7 @@ import builtins
 
 import numpy as np
 
-from . import core, errors
+from . import _dispatch, core, errors
 from .core import (attributes, bind1 as _run1, current_trace, enum_case,
                    tensor_type, unit)
 from .dtypes import as_dtype, bool as bool_, float32, int64
@@ -46,6 +46,8 @@ def _pair(x, y):
     return convert_to_tensor(x), convert_to_tensor(y)
 
 
+_COMPARE_NAMES = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
+                  "gt": "greater", "ge": "greater_equal"}
 _COMPARE = {d: attributes(direction=enum_case("compare_direction", d))
             for d in ("eq", "ne", "lt", "le", "gt", "ge")}
 
@@ -53,6 +55,11 @@ _COMPARE = {d: attributes(direction=enum_case("compare_direction", d))
 def _compare(direction, x, y):
     """kiln.compare in `direction` ("eq", "lt", ...); strings compare
     equal or not on the host."""
+    if type(x) is not Tensor or type(y) is not Tensor:
+        cls = _dispatch.composite_of((x, y))
+        if cls is not None:
+            name = _COMPARE_NAMES[direction]
+            return _dispatch.call(cls, name, globals()[name], (x, y), {})
     x, y = _pair(x, y)
     if (type(x._impl) is HostStrings or type(y._impl) is HostStrings) and \
             direction in ("eq", "ne"):
@@ -80,14 +87,17 @@ def _unary(op):
     return apply
 
 
-def _elementwise(op, name):
+def _elementwise(op, api_name):
     """An elementwise binary op (one Python frame between the caller and
     the dispatch core when both operands are tensors)."""
     def apply(x, y, name=None):
         if type(x) is not Tensor or type(y) is not Tensor:
+            cls = _dispatch.composite_of((x, y))
+            if cls is not None:  # (a RaggedTensor operand)
+                return _dispatch.call(cls, api_name, apply, (x, y), {})
             x, y = _pair(x, y)
         return _run1(op, [x, y])
-    apply.__name__ = apply.__qualname__ = name
+    apply.__name__ = apply.__qualname__ = api_name
     apply.__doc__ = f"Elementwise kiln.{op} with broadcasting."
     return apply
 
@@ -914,3 +924,13 @@ def _attach_operators():
 
 
 _attach_operators()
+
+
+# The public ops that RaggedTensor (and other composites) dispatch on; the
+# binary elementwise ops and comparisons check in their own slow path,
+# so the operators on two tensors pay nothing for it.
+_dispatch.dispatching(globals(), [
+    "truediv", "divide", "negative", "abs", "exp", "log", "sqrt", "tanh", "sigmoid", "sin",
+    "cos", "square", "sign", "stop_gradient", "reduce_sum", "reduce_mean", "reduce_max",
+    "reduce_min", "cast", "where", "logical_not", "logical_and", "logical_or",
+    "logical_xor", "floordiv", "floormod", "truncatemod", "concat", "gather"])

@@ -13,15 +13,22 @@ second) is supported: `values` itself is dense.
 """
 
 import builtins
+import functools
+import inspect
 
 import numpy as np
 
-from . import errors
+from . import _dispatch, errors, math_ops, ops
+from .dtypes import as_dtype, float32, int32, int64
 from .tensor import Tensor, convert_to_tensor
 
 
 class RaggedTensor:
     """Rows of `values` split at `row_splits` (see the module's text)."""
+
+    _kiln_densify_hint = "pad it with .to_tensor(), or apply the op to its values " \
+        "(kiln.ragged.map_flat_values)"
+    __hash__ = None  # (== compares elementwise, as a tensor's)
 
     def __init__(self, values, row_splits):
         self._values = values if isinstance(values, Tensor) else convert_to_tensor(values)
@@ -73,24 +80,39 @@ class RaggedTensor:
             raise ValueError(f"RaggedTensor.from_tensor: needs rank >= 2, got {list(x.shape)}")
         if lengths is not None and padding is not None:
             raise ValueError("RaggedTensor.from_tensor: give lengths or padding, not both")
-        values = np.asarray(x.numpy() if x.dtype.name != "string" else x._impl.array)
-        width = values.shape[1]
+        count, width = x.shape[0], x.shape[1]
         if lengths is not None:
             counts = np.minimum(np.asarray(lengths.numpy() if isinstance(lengths, Tensor)
                                            else lengths, np.int64).reshape(-1), width)
+            if len(counts) != count:
+                raise errors.InvalidArgumentError(
+                    f"RaggedTensor.from_tensor: {len(counts)} lengths for {count} rows",
+                    errors.user_location())
         elif padding is not None:
+            values = np.asarray(x.numpy() if x.dtype.name != "string" else x._impl.array)
             pad = np.asarray(padding.numpy() if isinstance(padding, Tensor) else padding)
             if x.dtype.name == "string" and isinstance(padding, str):
                 pad = np.asarray(padding.encode())
-            same = (values == pad).reshape(values.shape[0], width, -1).all(axis=2)
+            same = (values == pad).reshape(count, width, -1).all(axis=2)
             # (the length: up to the last value that is not padding)
             counts = width - np.argmin(same[:, ::-1], axis=1)
             counts[same.all(axis=1)] = 0
         else:
-            counts = np.full(values.shape[0], width, np.int64)
-        rows = [values[i, :counts[i]] for i in builtins.range(values.shape[0])]
-        flat = np.concatenate(rows) if rows else values[:0, 0]
-        return cls.from_row_lengths(convert_to_tensor(flat, x.dtype), counts)
+            counts = np.full(count, width, np.int64)
+        if x.dtype.name == "string":
+            values = x._impl.array
+            rows = [values[i, :counts[i]] for i in builtins.range(count)]
+            flat = np.concatenate(rows) if rows else values[:0, 0]
+            return cls.from_row_lengths(convert_to_tensor(flat, x.dtype), counts)
+        # (numbers: a gather of the kept entries, which traces and
+        # differentiates)
+        coordinates = np.array([(i, j) for i in builtins.range(count)
+                                for j in builtins.range(int(counts[i]))], np.int64)
+        if not len(coordinates):
+            flat = math_ops.zeros([0] + list(x.shape[2:]), x.dtype)
+        else:
+            flat = math_ops.gather_nd(x, convert_to_tensor(coordinates))
+        return cls.from_row_lengths(flat, counts)
 
     @staticmethod
     def _from_rows(rows, dtype=None):
@@ -165,25 +187,56 @@ class RaggedTensor:
         """The rows padded with `default_value` (zero, False or b"") to
         the longest row, or to `shape` (None entries: as needed; longer
         rows and extra rows are cut)."""
-        rows = self._rows()
         inner = tuple(self._values.shape[1:])
-        width = max((len(r) for r in rows), default=0)
-        count = len(rows)
+        lengths = np.diff(self._splits)
+        width = int(lengths.max()) if len(lengths) else 0
+        count = len(lengths)
         if shape is not None:
             shape = list(shape)
             if len(shape) != 2 + len(inner):
                 raise ValueError(f"to_tensor: shape {shape} must have rank {2 + len(inner)}")
             count = count if shape[0] is None else int(shape[0])
             width = width if shape[1] is None else int(shape[1])
-        values = np.asarray(self._values)
+        if self.dtype.name != "string":
+            return self._padded(count, width, default_value)
+        rows, values = self._rows(), np.asarray(self._values)
         if default_value is None:
-            default_value = b"" if values.dtype == object else 0
+            default_value = b""
         out = np.empty((count, width) + inner, dtype=values.dtype)
         out[...] = np.asarray(default_value, dtype=values.dtype)
         for i, row in enumerate(rows[:count]):
             n = min(len(row), width)
             out[i, :n] = row[:n]
         return convert_to_tensor(out, self._values.dtype)
+
+    def _padded(self, count, width, default_value):
+        """to_tensor of numbers as ops on the values (a scatter into the
+        [count, width, ...] grid), so it traces and differentiates."""
+        rows, positions = _row_ids(self), _positions(self)
+        keep = (rows < count) & (positions < width)
+        values = self._values if keep.all() else \
+            ops.gather(self._values, convert_to_tensor(np.nonzero(keep)[0].astype(np.int64)))
+        inner = list(self._values.shape[1:])
+        flags = self.dtype.name == "bool"
+        if flags:
+            values = ops.cast(values, int32)
+        coordinates = np.stack([rows[keep], positions[keep]], 1).astype(np.int64)
+        if len(coordinates):
+            out = math_ops.scatter_nd(convert_to_tensor(coordinates), values,
+                                      [count, width] + inner)
+        else:
+            out = math_ops.zeros([count, width] + inner, values.dtype)
+        if flags:
+            out = ops.cast(out, self.dtype)
+        if default_value is not None:
+            filled = np.zeros((count, width) + (1,) * len(inner), bool)
+            filled[coordinates[:, 0], coordinates[:, 1]] = True
+            out = ops.where(convert_to_tensor(filled), out,
+                            ops.cast(convert_to_tensor(default_value), self.dtype)
+                            if not isinstance(default_value, (bool, int, float)) else
+                            convert_to_tensor(np.asarray(default_value,
+                                                         self.dtype.as_numpy_dtype)))
+        return out
 
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):
@@ -193,14 +246,48 @@ class RaggedTensor:
                 raise IndexError(f"row {int(key)} of a RaggedTensor of {n} rows")
             return self._values[int(self._splits[i]):int(self._splits[i + 1])]
         if isinstance(key, slice):
-            rows = builtins.range(len(self._splits) - 1)[key]
-            pieces = [np.arange(self._splits[i], self._splits[i + 1]) for i in rows]
-            taken = np.concatenate(pieces).astype(np.int64) if pieces else np.zeros([0], np.int64)
-            from . import ops
-            return RaggedTensor.from_row_lengths(
-                ops.gather(self._values, convert_to_tensor(taken)),
-                [len(p) for p in pieces])
-        raise TypeError("a RaggedTensor is indexed by a row number or a slice of rows")
+            return self._take_rows(np.arange(len(self))[key])
+        if isinstance(key, tuple) and key and all(
+                isinstance(k, (int, np.integer, slice)) for k in key):
+            return self._index(key)
+        raise TypeError("a RaggedTensor is indexed by integers and slices: a row, a "
+                        f"slice of rows, rt[rows, positions, ...]; got {key!r}")
+
+    def _index(self, key):
+        """rt[rows, positions, inner...] (TensorFlow's ragged indexing: a
+        position counts from the end of each row when negative, and a
+        row too short for an integer position is an error)."""
+        first, rest = key[0], key[1:]
+        if isinstance(first, (int, np.integer)):
+            row = self[first]
+            return row[rest] if rest else row
+        if not rest:
+            return self[first]
+        rows = np.arange(len(self))[first]
+        second, inner = rest[0], (slice(None),) + rest[1:]
+        starts, lengths = self._splits[rows], np.diff(self._splits)[rows]
+        if isinstance(second, slice):
+            picked = [np.arange(s, s + n)[second] for s, n in zip(starts, lengths)]
+            taken = np.concatenate(picked).astype(np.int64) if picked else np.zeros(0, np.int64)
+            out = RaggedTensor.from_row_lengths(
+                ops.gather(self._values, convert_to_tensor(taken)), [len(p) for p in picked])
+            return out.with_values(out.values[inner]) if len(inner) > 1 else out
+        j = np.where(second < 0, lengths + int(second), int(second))
+        short = (j < 0) | (j >= lengths)
+        if short.any():
+            r = int(rows[np.argmax(short)])
+            raise errors.InvalidArgumentError(
+                f"RaggedTensor index [{r}, {int(second)}]: row {r} has "
+                f"{int(np.diff(self._splits)[r])} values", errors.user_location())
+        out = ops.gather(self._values, convert_to_tensor((starts + j).astype(np.int64)))
+        return out[inner] if len(inner) > 1 else out
+
+    def _take_rows(self, rows):
+        """The RaggedTensor of the given rows (host integers), in order."""
+        pieces = [np.arange(self._splits[i], self._splits[i + 1]) for i in rows]
+        taken = np.concatenate(pieces).astype(np.int64) if pieces else np.zeros([0], np.int64)
+        return RaggedTensor.from_row_lengths(
+            ops.gather(self._values, convert_to_tensor(taken)), [len(p) for p in pieces])
 
     def __len__(self):
         return len(self._splits) - 1
@@ -212,18 +299,86 @@ class RaggedTensor:
         """The same rows over `new_values` (as many as the values)."""
         return RaggedTensor(new_values, self._splits)
 
+    # Across a @kiln.function boundary the values are the traced leaf and
+    # the rows are part of the trace (its key): a call with other row
+    # lengths traces again, as a dense argument of another shape does.
+    def _kiln_flatten(self):
+        return [self._values]
+
+    def _kiln_unflatten(self, values):
+        return RaggedTensor(values[0], self._splits)
+
+    def _kiln_trace_key(self):
+        return ("ragged", self._splits.tobytes())
+
     def __repr__(self):
         return f"kiln.RaggedTensor({self.to_list()!r}, dtype={self.dtype.name})"
 
 
+class RaggedTensorSpec:
+    """The type of a RaggedTensor: its shape (None for the ragged
+    dimension) and dtype (tf.RaggedTensorSpec with ragged_rank 1; what a
+    dataset's element_spec shows)."""
+
+    def __init__(self, shape=None, dtype=float32, ragged_rank=None, row_splits_dtype=int64,
+                 flat_values_spec=None):
+        self.shape = None if shape is None else tuple(shape)
+        self.dtype = as_dtype(dtype)
+        self.ragged_rank = 1 if ragged_rank is None else int(ragged_rank)
+        if self.ragged_rank != 1:
+            raise ValueError("RaggedTensorSpec: Kiln's RaggedTensor has one ragged dimension "
+                             f"(ragged_rank 1), got {ragged_rank}")
+        self.row_splits_dtype = as_dtype(row_splits_dtype)
+
+    def is_compatible_with(self, value):
+        if isinstance(value, RaggedTensorSpec):
+            other = value.shape
+        elif isinstance(value, RaggedTensor):
+            other = value.shape
+        else:
+            return False
+        return value.dtype == self.dtype and (
+            self.shape is None or other is None or len(self.shape) == len(other) and
+            all(a is None or b is None or a == b for a, b in zip(self.shape, other)))
+
+    def __eq__(self, other):
+        return isinstance(other, RaggedTensorSpec) and (self.shape, self.dtype) == \
+            (other.shape, other.dtype)
+
+    def __hash__(self):
+        return hash((self.shape, self.dtype.name))
+
+    def __repr__(self):
+        shape = "None" if self.shape is None else \
+            "(" + ", ".join("None" if d is None else str(d) for d in self.shape) + ")"
+        return f"RaggedTensorSpec(shape={shape}, dtype=kiln.{self.dtype.name}, ragged_rank=1)"
+
+
 def constant(pylist, dtype=None, ragged_rank=None, row_splits_dtype="int64"):
-    """A RaggedTensor of a list of rows (tf.ragged.constant, one ragged
-    dimension: each row a list of scalars)."""
+    """A RaggedTensor of a list of rows (tf.ragged.constant with one
+    ragged dimension): rows of scalars, or with ragged_rank=1 rows of
+    equally shaped lists ([[[1, 2], [3, 4]], [[5, 6]]] is 2 x (rows) x 2)."""
     rows = [list(r) for r in pylist]
-    for r in rows:
-        if any(isinstance(e, (list, tuple, np.ndarray)) for e in r):
-            raise ValueError("kiln.ragged.constant: only one ragged dimension is "
-                             "supported (rows of scalars)")
+    nested = any(isinstance(e, (list, tuple, np.ndarray)) for r in rows for e in r)
+    if ragged_rank is not None and int(ragged_rank) != 1:
+        raise ValueError(f"kiln.ragged.constant: ragged_rank {ragged_rank}: Kiln's "
+                         "RaggedTensor has one ragged dimension (ragged_rank 1)")
+    if nested:
+        if ragged_rank is None:
+            raise ValueError("kiln.ragged.constant: rows of lists would be ragged in "
+                             "more than one dimension (TensorFlow's default); Kiln's "
+                             "RaggedTensor has one: give ragged_rank=1 for rows of "
+                             "equally shaped lists")
+        arrays = [np.asarray(r) for r in rows]
+        inner = {a.shape[1:] for a in arrays if len(a)}
+        if len(inner) > 1 or any(a.ndim < 2 for a in arrays if len(a)):
+            raise ValueError("kiln.ragged.constant: with ragged_rank=1 every row's "
+                             f"entries must have one shape, got {sorted(inner)}")
+        shape = inner.pop() if inner else ()
+        values = [e for r in rows for e in r]
+        flat = convert_to_tensor(values, dtype) if values else \
+            convert_to_tensor(np.zeros((0,) + shape, np.float32), dtype)
+        return RaggedTensor.from_row_lengths(flat, [len(r) for r in rows])
     if dtype is None:
         flat = [e for r in rows for e in r]
         if flat and isinstance(flat[0], (str, bytes)):
@@ -286,3 +441,326 @@ def boolean_mask(data, mask, name=None):
                        values._impl.array)
     return RaggedTensor.from_row_lengths(convert_to_tensor(array[keep], values.dtype),
                                          keep.sum(axis=1))
+
+
+# --- Kiln's ops on RaggedTensors (registered with kiln._dispatch) -----------
+#
+# As TensorFlow's ragged dispatch: elementwise ops run on the values and
+# keep the rows; reductions along the ragged dimension are segment
+# reductions over the row of each value (along the first dimension, over
+# the position within the row); concat, gather and the embedding lookup
+# move whole rows. The row structure lives on the host, so everything
+# computed here is an op on the values: it runs eagerly, records on
+# gradient tapes, and traces into a @kiln.function like any other.
+
+def _row_ids(rt):
+    """The row of each value (int32)."""
+    return np.repeat(np.arange(len(rt), dtype=np.int32), np.diff(rt._splits))
+
+
+def _positions(rt):
+    """Each value's position within its row (int32)."""
+    starts = np.repeat(rt._splits[:-1], np.diff(rt._splits))
+    return (np.arange(rt._splits[-1], dtype=np.int64) - starts).astype(np.int32)
+
+
+@functools.lru_cache(maxsize=None)
+def _parameters(op):
+    return list(inspect.signature(op).parameters)
+
+
+def _operands(op, count, args, kwargs):
+    """(names, bound arguments) of `op`'s call, whose first `count`
+    parameters are its tensor operands."""
+    bound = dict(zip(_parameters(op), args))
+    bound.update(kwargs)
+    return _parameters(op)[:count], bound
+
+
+def _same_rows(what, ragged):
+    splits = ragged[0]._splits
+    for r in ragged[1:]:
+        if not np.array_equal(r._splits, splits):
+            raise errors.InvalidArgumentError(
+                f"kiln.{what}: RaggedTensor operands with different rows (row lengths "
+                f"{np.diff(splits).tolist()} and {np.diff(r._splits).tolist()})",
+                errors.user_location())
+    return ragged[0]
+
+
+def _on_values(what, rt, dense):
+    """A dense operand of an elementwise op with `rt`, as an operand of
+    the op on rt.values (TensorFlow's broadcasting of a dense tensor with
+    a ragged one: a dimension of 1 in place of the ragged dimension, and
+    either 1 or one entry per row in place of the rows)."""
+    if not isinstance(dense, Tensor):
+        if isinstance(dense, (bool, int, float)):
+            return dense  # (a Python number takes the other operand's dtype)
+        dense = convert_to_tensor(dense)
+    rank, d = rt.ndim, dense.ndim
+    if d <= rank - 2:  # (the values' inner dimensions)
+        return dense
+    shape = list(dense.shape)
+    ragged_dim = shape[d - rank + 1]
+    if d <= rank and ragged_dim == 1 and (d == rank - 1 or shape[0] in (1, len(rt))):
+        row_wise = d == rank and shape[0] == len(rt) and len(rt) != 1
+        dense = ops.reshape(dense, shape[2:] if d == rank else shape[1:]) if not row_wise \
+            else ops.reshape(dense, [shape[0]] + shape[2:])
+        if row_wise:  # (each value takes its row's entry)
+            return ops.gather(dense, convert_to_tensor(_row_ids(rt)))
+        return dense
+    raise errors.InvalidArgumentError(
+        f"kiln.{what}: a dense operand of shape {shape} does not broadcast with a "
+        f"RaggedTensor of shape {_shape_text(rt)} (it needs 1 in place of the ragged "
+        f"dimension, and 1 or {len(rt)} rows)", errors.user_location())
+
+
+def _shape_text(rt):
+    return "[" + ", ".join("None" if e is None else str(e) for e in rt.shape) + "]"
+
+
+def _elementwise(what, count):
+    """The handler of kiln.`what`, an elementwise op whose first `count`
+    parameters are operands: the op on the values, the rows kept."""
+    def handler(op, *args, **kwargs):
+        names, bound = _operands(op, count, args, kwargs)
+        ragged = [bound[n] for n in names if isinstance(bound.get(n), RaggedTensor)]
+        if not ragged or any(isinstance(v, RaggedTensor) for k, v in bound.items()
+                             if k not in names):
+            return NotImplemented
+        if what == "where" and (bound.get("x") is None or bound.get("y") is None):
+            return NotImplemented  # (where(condition) gives coordinates)
+        rt = _same_rows(what, ragged)
+        for n in names:
+            if n in bound and bound[n] is not None:
+                v = bound[n]
+                bound[n] = v.values if isinstance(v, RaggedTensor) else _on_values(what, rt, v)
+        return rt.with_values(op(**bound))
+    return handler
+
+
+def _axes(rt, axis, what):
+    rank = rt.ndim
+    axes = list(builtins.range(rank)) if axis is None else \
+        [int(a) for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
+    for a in axes:
+        if not -rank <= a < rank:
+            raise errors.InvalidArgumentError(
+                f"kiln.{what}: axis {a} is out of range for a RaggedTensor of rank {rank}",
+                errors.user_location())
+    return sorted({a % rank for a in axes})
+
+
+def _segments(rt, outer):
+    """(segment id of each value, segment count) for reducing the rows
+    (outer == [1]) or the columns (outer == [0])."""
+    if outer == [1]:
+        return convert_to_tensor(_row_ids(rt)), len(rt)
+    lengths = np.diff(rt._splits)
+    return convert_to_tensor(_positions(rt)), int(lengths.max()) if len(lengths) else 0
+
+
+def _segment_any(values, ids, n):
+    return ops.greater(math_ops.unsorted_segment_sum(ops.cast(values, int32), ids, n), 0)
+
+
+def _segment_all(values, ids, n):
+    return ops.equal(math_ops.unsorted_segment_sum(
+        ops.cast(ops.logical_not(values), int32), ids, n), 0)
+
+
+_SEGMENT_REDUCTIONS = {
+    "reduce_sum": math_ops.unsorted_segment_sum, "reduce_max": math_ops.unsorted_segment_max,
+    "reduce_min": math_ops.unsorted_segment_min,
+    "reduce_prod": math_ops.unsorted_segment_prod, "reduce_any": _segment_any,
+    "reduce_all": _segment_all}
+
+
+def _reduction(what):
+    def handler(op, input_tensor, axis=None, keepdims=False, name=None):
+        if not isinstance(input_tensor, RaggedTensor):
+            return NotImplemented
+        return _reduce(what, op, input_tensor, axis, keepdims)
+    return handler
+
+
+def _reduce(what, op, rt, axis, keepdims):
+    """kiln.`what` (a reduce_<kind>) of a RaggedTensor, as TensorFlow's:
+    reducing the ragged dimension gives a dense tensor; an empty row's
+    maximum is the dtype's lowest value, its minimum the largest, its sum
+    0, its mean NaN (0 / 0)."""
+    if what == "reduce_mean":  # (TensorFlow's: the sum over the count, with /)
+        total_of = functools.partial(_reduce, "reduce_sum", ops.reduce_sum._kiln_undecorated)
+        total = total_of(rt, axis, keepdims)
+        count = total_of(rt.with_values(math_ops.ones_like(rt.values)), axis, keepdims)
+        if isinstance(total, RaggedTensor):
+            return total.with_values(ops.truediv(total.values, count.values))
+        return ops.truediv(total, count)
+    axes = _axes(rt, axis, what)
+    values = rt.values
+    inner = [a - 1 for a in axes if a >= 2]
+    if inner:
+        values = op(values, axis=inner, keepdims=bool(keepdims))
+    outer = [a for a in axes if a < 2]
+    if not outer:
+        return rt.with_values(values)
+    if outer == [0, 1]:
+        out = op(values, axis=0)
+        return ops.reshape(out, [1, 1] + list(out.shape)) if keepdims else out
+    ids, n = _segments(rt, outer)
+    out = _SEGMENT_REDUCTIONS[what](values, ids, n)
+    return math_ops.expand_dims(out, outer[0]) if keepdims else out
+
+
+def _variance(what):
+    def handler(op, input_tensor, axis=None, keepdims=False, name=None):
+        rt = input_tensor
+        if not isinstance(rt, RaggedTensor):
+            return NotImplemented
+        if not rt.dtype.is_floating:
+            raise TypeError(f"{what} takes a floating-point tensor, got {rt.dtype.name}")
+        axes = _axes(rt, axis, what)
+        mean = _reduce("reduce_mean", ops.reduce_mean._kiln_undecorated, rt, axes, True)
+        if isinstance(mean, RaggedTensor):
+            deviation = rt - mean
+        elif 0 in axes and 1 not in axes:  # (each value less its column's mean)
+            column = ops.reshape(mean, list(mean.shape[1:]))
+            deviation = rt.with_values(
+                rt.values - ops.gather(column, convert_to_tensor(_positions(rt))))
+        else:
+            deviation = rt - mean
+        variance = _reduce("reduce_mean", ops.reduce_mean._kiln_undecorated,
+                           ops.square(deviation), axes, keepdims)
+        return ops.sqrt(variance) if what == "reduce_std" else variance
+    return handler
+
+
+def _concat(op, values, axis, name=None):
+    """Rows one after another (axis 0), each row joined with the same
+    row of the others (axis 1), or the values joined (an inner axis)."""
+    pieces = list(values)
+    if not any(isinstance(p, RaggedTensor) for p in pieces):
+        return NotImplemented
+    rank = max(p.ndim for p in pieces)
+    pieces = [p if isinstance(p, RaggedTensor) else
+              RaggedTensor.from_tensor(convert_to_tensor(p)) for p in pieces]
+    if any(p.ndim != rank for p in pieces):
+        raise errors.InvalidArgumentError(
+            f"kiln.concat: operands of ranks {[p.ndim for p in pieces]} (they must match)",
+            errors.user_location())
+    a = int(axis) % rank if -rank <= int(axis) < rank else None
+    if a is None:
+        raise errors.InvalidArgumentError(
+            f"kiln.concat: axis {axis} is out of range for rank {rank}", errors.user_location())
+    joined = op([p.values for p in pieces], 0) if a < 2 else None
+    if a == 0:
+        lengths = np.concatenate([np.diff(p._splits) for p in pieces])
+        return RaggedTensor.from_row_lengths(joined, lengths)
+    if a == 1:
+        rows = {len(p) for p in pieces}
+        if len(rows) != 1:
+            raise errors.InvalidArgumentError(
+                f"kiln.concat: axis 1 joins rows one by one, but the operands have "
+                f"{sorted(rows)} rows", errors.user_location())
+        offsets = np.cumsum([0] + [int(p._splits[-1]) for p in pieces])
+        order = [np.arange(p._splits[i], p._splits[i + 1]) + offsets[k]
+                 for i in builtins.range(len(pieces[0]))
+                 for k, p in enumerate(pieces)]
+        taken = np.concatenate(order).astype(np.int64) if order else np.zeros(0, np.int64)
+        lengths = sum(np.diff(p._splits) for p in pieces)
+        return RaggedTensor.from_row_lengths(ops.gather(joined, convert_to_tensor(taken)),
+                                             lengths)
+    rt = _same_rows("concat", pieces)
+    return rt.with_values(op([p.values for p in pieces], a - 1))
+
+
+def _host_indices(indices, what):
+    if isinstance(indices, Tensor) and indices._symbolic:
+        raise errors.InvalidArgumentError(
+            f"kiln.{what}: row indices of a RaggedTensor must be known values, not "
+            "values of a @kiln.function trace", errors.user_location())
+    return np.asarray(indices.numpy() if isinstance(indices, Tensor) else indices, np.int64)
+
+
+def _gather(op, params, indices, axis=None, batch_dims=0, name=None):
+    """Rows of a RaggedTensor (axis 0), or a dense tensor's slices at
+    ragged indices (the rows kept)."""
+    if batch_dims != 0 or axis not in (None, 0):
+        return NotImplemented
+    if isinstance(indices, RaggedTensor) and not isinstance(params, RaggedTensor):
+        return indices.with_values(op(params, indices.values))
+    if not isinstance(params, RaggedTensor) or isinstance(indices, RaggedTensor):
+        return NotImplemented
+    index = _host_indices(indices, "gather")
+    n = len(params)
+    if ((index < 0) | (index >= n)).any():
+        raise errors.InvalidArgumentError(
+            f"kiln.gather: a row index in {index.reshape(-1).tolist()} is outside "
+            f"[0, {n})", errors.user_location())
+    if index.ndim == 0:
+        return params[int(index)]
+    if index.ndim != 1:
+        raise errors.InvalidArgumentError(
+            f"kiln.gather: a RaggedTensor's rows are gathered by a vector of indices, "
+            f"got shape {list(index.shape)}", errors.user_location())
+    return params._take_rows(index)
+
+
+def _embedding_lookup(op, params, ids, max_norm=None, name=None):
+    if not isinstance(ids, RaggedTensor) or isinstance(params, RaggedTensor):
+        return NotImplemented
+    return ids.with_values(op(params, ids.values, max_norm))
+
+
+def _size(op, input, out_type=int32, name=None):  # noqa: A002 (TensorFlow's name)
+    if not isinstance(input, RaggedTensor):
+        return NotImplemented
+    return op(input.values, out_type)
+
+
+_UNARY = ["negative", "abs", "exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos",
+          "square", "sign", "stop_gradient", "cast", "logical_not", "log1p", "expm1", "rsqrt",
+          "floor", "ceil", "reciprocal", "is_nan", "is_inf", "is_finite", "erf", "erfc",
+          "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "lgamma",
+          "digamma", "erfinv", "identity", "zeros_like", "ones_like", "round", "rint",
+          "softplus", "softsign", "log_sigmoid", "reciprocal_no_nan", "nn.relu",
+          "nn.relu6", "nn.leaky_relu", "nn.elu", "nn.selu", "nn.silu", "nn.gelu"]
+_BINARY = ["add", "subtract", "multiply", "truediv", "divide", "pow", "maximum", "minimum",
+           "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+           "logical_and", "logical_or", "logical_xor", "floordiv", "floormod", "truncatemod",
+           "atan2", "squared_difference", "divide_no_nan", "multiply_no_nan", "xlogy",
+           "xdivy"]
+
+_dispatch.register(RaggedTensor, {
+    **{name: _elementwise(name, 1) for name in _UNARY},
+    **{name: _elementwise(name, 2) for name in _BINARY},
+    "clip_by_value": _elementwise("clip_by_value", 3), "where": _elementwise("where", 3),
+    **{name: _reduction(name) for name in ("reduce_sum", "reduce_mean", "reduce_max",
+                                     "reduce_min", "reduce_prod", "reduce_any",
+                                     "reduce_all")},
+    "reduce_variance": _variance("reduce_variance"), "reduce_std": _variance("reduce_std"),
+    "concat": _concat, "gather": _gather, "nn.embedding_lookup": _embedding_lookup,
+    "size": _size})
+
+
+def _operator(api, swapped=False):
+    if swapped:
+        return lambda self, other: api(other, self)
+    return lambda self, other: api(self, other)
+
+
+for _name, _api in [("add", ops.add), ("sub", ops.subtract), ("mul", ops.multiply),
+                    ("truediv", ops.truediv), ("floordiv", ops.floordiv),
+                    ("mod", ops.floormod), ("pow", ops.pow)]:
+    setattr(RaggedTensor, f"__{_name}__", _operator(_api))
+    setattr(RaggedTensor, f"__r{_name}__", _operator(_api, swapped=True))
+for _name, _api in [("lt", ops.less), ("le", ops.less_equal), ("gt", ops.greater),
+                    ("ge", ops.greater_equal), ("eq", ops.equal), ("ne", ops.not_equal),
+                    ("and", ops.logical_and), ("or", ops.logical_or),
+                    ("xor", ops.logical_xor)]:
+    setattr(RaggedTensor, f"__{_name}__", _operator(_api))
+RaggedTensor.__rand__ = _operator(ops.logical_and, swapped=True)
+RaggedTensor.__ror__ = _operator(ops.logical_or, swapped=True)
+RaggedTensor.__neg__ = lambda self: ops.negative(self)
+RaggedTensor.__abs__ = lambda self: ops.abs(self)
+RaggedTensor.__invert__ = lambda self: ops.logical_not(self)

@@ -290,6 +290,10 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
             raise TypeError(f"expected a {as_dtype(dtype).name} tensor, got "
                             f"{value.dtype.name}")
         return value
+    hint = getattr(type(value), "_kiln_densify_hint", None)
+    if hint is not None:  # (RaggedTensor, SparseTensor)
+        raise TypeError(f"a {type(value).__name__} is not a dense tensor, and this op takes "
+                        f"dense tensors only: {hint}")
     if dtype is None and _is_text(value) or dtype is not None and as_dtype(dtype) is string:
         return _strings(value)
     if dtype is not None and as_dtype(dtype).is_complex:
