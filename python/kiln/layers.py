@@ -1268,6 +1268,8 @@ class Model(Layer):
             batches = (b[0] if isinstance(b, tuple) else b for b in x)
         else:
             def host(v):
+                if isinstance(v, RaggedTensor):  # (sliced into batches of rows)
+                    return v
                 return np.asarray(v.numpy() if isinstance(v, Tensor) else v)
             if isinstance(x, dict):
                 data = {k: host(v) for k, v in x.items()}

@@ -247,6 +247,13 @@ class RaggedTensor:
             return self._values[int(self._splits[i]):int(self._splits[i + 1])]
         if isinstance(key, slice):
             return self._take_rows(np.arange(len(self))[key])
+        if isinstance(key, (list, np.ndarray)) and np.asarray(key).dtype.kind in "iu" and \
+                np.ndim(key) == 1:  # (rows by an index array, as NumPy's fancy indexing)
+            index = np.asarray(key, np.int64)
+            n = len(self)
+            if ((index < -n) | (index >= n)).any():
+                raise IndexError(f"row index out of range for a RaggedTensor of {n} rows")
+            return self._take_rows(np.where(index < 0, index + n, index))
         if isinstance(key, tuple) and key and all(
                 isinstance(k, (int, np.integer, slice)) for k in key):
             return self._index(key)

@@ -20,6 +20,7 @@ from .dtypes import float32, float64
 from .ops import cast
 from .data import Dataset
 from .gradients import GradientTape
+from .ragged import RaggedTensor
 from .tensor import Tensor, convert_to_tensor
 from .tracing import function
 
@@ -350,7 +351,30 @@ def _make_train_function(model):
         _track_loss(model, loss, x)
         _update_metrics(model, y, pred)
         return loss
-    return step if model.run_eagerly else function(step, autograph=False)
+    return _compiled(model, step)
+
+
+def _compiled(model, step):
+    """The step compiled (unless run_eagerly). A batch with a RaggedTensor
+    input runs the step eagerly: a compiled step is traced per row
+    structure (every batch of text would compile anew), so, once warned,
+    such batches run as Keras' run_eagerly would."""
+    if model.run_eagerly:
+        return step
+    compiled = function(step, autograph=False)
+
+    def run(x, *rest):
+        leaves = _leaf_list(x.arrays if isinstance(x, _Inputs) else x)
+        if any(isinstance(leaf, RaggedTensor) for leaf in leaves):
+            if not model.__dict__.get("_warned_ragged"):
+                model.__dict__["_warned_ragged"] = True
+                warnings.warn("a batch holds a RaggedTensor input: the training and test "
+                              "steps run eagerly (a compiled step would be traced for each "
+                              "batch's row lengths); pad the inputs (to_tensor, "
+                              "padded_batch) for compiled steps", stacklevel=4)
+            return step(x, *rest)
+        return compiled(x, *rest)
+    return run
 
 
 def _make_test_function(model):
@@ -359,7 +383,7 @@ def _make_test_function(model):
         _track_loss(model, _total_loss(model, y, pred, weights), x)
         _update_metrics(model, y, pred)
         return pred
-    return step if model.run_eagerly else function(step, autograph=False)
+    return _compiled(model, step)
 
 
 def _logs(model, prefix=""):
@@ -397,6 +421,8 @@ def _as_array(value, what):
         return _Inputs(arrays)
     if isinstance(value, Tensor):
         return value.numpy()
+    if isinstance(value, RaggedTensor):  # (batches are its rows, x[index])
+        return value
     return np.asarray(value)
 
 
@@ -627,6 +653,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     return history
 
 
+def _step_input(value):
+    return value if isinstance(value, RaggedTensor) else convert_to_tensor(value)
+
+
 def _step_arguments(x, y, w):
     """A step's tensors: (x, y), and the weights when there are some; x
     may hold several inputs (a list or dict of tensors)."""
@@ -636,7 +666,7 @@ def _step_arguments(x, y, w):
         y = y.arrays
     if isinstance(w, _Inputs):
         w = w.arrays
-    args = [_inputs_structure(x, convert_to_tensor), _inputs_structure(y, convert_to_tensor)]
+    args = [_inputs_structure(x, _step_input), _inputs_structure(y, convert_to_tensor)]
     if w is not None:
         args.append(_inputs_structure(w, convert_to_tensor))
     return args

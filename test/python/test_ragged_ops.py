@@ -418,3 +418,31 @@ def test_keras_layers_take_ragged_inputs():
     assert sequences.row_lengths().numpy().tolist() == [3, 1, 2]
     with pytest.raises(TypeError, match="no feature dimension"):
         kiln.keras.layers.Dense(2)(kiln.ragged.constant([[1.0, 2.0], [3.0]]))
+
+
+def test_keras_fit_evaluate_predict_on_ragged_inputs():
+    rng = np.random.default_rng(8)
+    rows = [rng.integers(0, 20, int(rng.integers(1, 7))) for _ in range(192)]
+    labels = np.array([int(np.mean(r >= 10) > 0.5) for r in rows])
+    ids = kiln.RaggedTensor.from_row_lengths(
+        kiln.constant(np.concatenate(rows).astype(np.int32)), [len(r) for r in rows])
+    model = kiln.keras.Sequential([kiln.keras.layers.Embedding(20, 8),
+                                   kiln.keras.layers.GlobalAveragePooling1D(),
+                                   kiln.keras.layers.Dense(2)])
+    model.compile(optimizer=kiln.optimizers.Adam(0.05),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    with pytest.warns(UserWarning, match="RaggedTensor input: the training and test steps"):
+        history = model.fit(ids, kiln.constant(labels), batch_size=64, epochs=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    data = kiln.data.Dataset.from_tensor_slices((ids, kiln.constant(labels))).batch(64)
+    model.fit(data, epochs=2, verbose=0)
+    loss, accuracy = model.evaluate(data, verbose=0)
+    assert accuracy > 0.85
+    predicted = model.predict(ids, batch_size=50, verbose=0)
+    assert predicted.shape == (192, 2)
+    # Oracle: the same weights applied row by row with NumPy.
+    table = model.layers[0].embeddings.numpy()
+    kernel, bias = model.layers[2].kernel.numpy(), model.layers[2].bias.numpy()
+    expected = np.stack([table[r].mean(0) for r in rows]) @ kernel + bias
+    np.testing.assert_allclose(predicted, expected, rtol=1e-4, atol=1e-5)
