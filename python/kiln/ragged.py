@@ -20,7 +20,13 @@ import numpy as np
 
 from . import _dispatch, errors, math_ops, ops
 from .dtypes import as_dtype, float32, int32, int64
-from .tensor import Tensor, convert_to_tensor
+from .tensor import OpenLeaf, Tensor, convert_to_tensor
+
+
+class RowsUnknownError(errors.InvalidArgumentError):
+    """What needs a RaggedTensor's row lengths inside a @kiln.function
+    whose argument it is (they are tensors there): Model.fit then runs
+    the step eagerly."""
 
 
 class RaggedTensor:
@@ -29,6 +35,11 @@ class RaggedTensor:
     _kiln_densify_hint = "pad it with .to_tensor(), or apply the op to its values " \
         "(kiln.ragged.map_flat_values)"
     __hash__ = None  # (== compares elementwise, as a tensor's)
+    # A RaggedTensor argument inside a @kiln.function trace knows its rows
+    # only as tensors: (row of each value, position in its row, the number
+    # of rows, a token shared by the values of the same rows). None: the
+    # rows are known on the host (row splits).
+    _traced = None
 
     def __init__(self, values, row_splits):
         self._values = values if isinstance(values, Tensor) else convert_to_tensor(values)
@@ -41,7 +52,27 @@ class RaggedTensor:
                 f"({self._values.shape[0] if self._values.shape else 'a scalar'})",
                 errors.user_location())
         splits.flags.writeable = False
-        self._splits = splits
+        self._split_array = splits
+
+    @property
+    def _splits(self):
+        if self._traced is not None:
+            raise RowsUnknownError(
+                "this needs the row lengths of a RaggedTensor argument of a "
+                "@kiln.function, which are known only when the compiled code runs: inside "
+                "the function use ops on its values (elementwise ops, reductions along its "
+                "rows, lookups by its ids) or to_tensor(shape=[rows, width]), or pad it "
+                "before the call", errors.user_location())
+        return self._split_array
+
+    @staticmethod
+    def _of_traced(values, row_ids, positions, nrows, token):
+        out = RaggedTensor.__new__(RaggedTensor)
+        out._values, out._traced = values, (row_ids, positions, int(nrows), token)
+        return out
+
+    def _nrows(self):
+        return self._traced[2] if self._traced is not None else len(self._split_array) - 1
 
     @classmethod
     def from_row_splits(cls, values, row_splits, validate=True):
@@ -137,6 +168,9 @@ class RaggedTensor:
 
     @property
     def row_splits(self):
+        if self._traced is not None:
+            return ops.concat([convert_to_tensor(np.zeros(1, np.int64)),
+                               math_ops.cumsum(self.row_lengths())], 0)
         return convert_to_tensor(self._splits)
 
     @property
@@ -146,7 +180,7 @@ class RaggedTensor:
     @property
     def shape(self):
         """(rows, None, *the values' inner dimensions)."""
-        return (len(self._splits) - 1, None) + tuple(self._values.shape[1:])
+        return (self._nrows(), None) + tuple(self._values.shape[1:])
 
     @property
     def ragged_rank(self):
@@ -157,20 +191,100 @@ class RaggedTensor:
         return len(self.shape)
 
     def nrows(self, out_type="int64"):
-        return convert_to_tensor(np.asarray(len(self._splits) - 1, np.int64)) \
+        return convert_to_tensor(np.asarray(self._nrows(), np.int64)) \
             if str(getattr(out_type, "name", out_type)) == "int64" else \
-            convert_to_tensor(np.int32(len(self._splits) - 1))
+            convert_to_tensor(np.int32(self._nrows()))
 
     def row_lengths(self, axis=1):
+        if self._traced is not None:
+            return math_ops.unsorted_segment_sum(
+                ops.cast(math_ops.ones_like(self._traced[0]), int64), self._traced[0],
+                self._nrows())
         return convert_to_tensor(np.diff(self._splits))
 
     def value_rowids(self):
+        if self._traced is not None:
+            return ops.cast(self._traced[0], int64)
         return convert_to_tensor(np.repeat(np.arange(len(self._splits) - 1, dtype=np.int64),
                                            np.diff(self._splits)))
 
+    def row_starts(self):
+        """Where each row starts in `values` (int64)."""
+        return self.row_splits[:-1]
+
+    def row_limits(self):
+        """Where each row ends in `values` (int64)."""
+        return self.row_splits[1:]
+
+    def bounding_shape(self, axis=None, out_type=int64, name=None):
+        """[rows, longest row, inner...] (int64): the shape to_tensor() gives."""
+        lengths = np.diff(self._splits)
+        shape = np.array([len(lengths), int(lengths.max()) if len(lengths) else 0] +
+                         list(self._values.shape[1:]), np.int64)
+        out = shape if axis is None else shape[axis]
+        return convert_to_tensor(np.asarray(out, as_dtype(out_type).as_numpy_dtype))
+
+    def merge_dims(self, outer_axis, inner_axis):
+        """The dimensions outer_axis..inner_axis joined into one: (0, 1) is
+        `values`; inner dimensions merge in each value."""
+        rank = self.ndim
+        outer, inner = outer_axis % rank, inner_axis % rank
+        if outer > inner:
+            raise ValueError(f"merge_dims: outer_axis {outer_axis} comes after "
+                             f"inner_axis {inner_axis}")
+        if outer == inner:
+            return self
+        if outer == 0:
+            merged = self._values
+            if inner > 1:
+                merged = ops.reshape(merged, [-1] + list(merged.shape[inner:]))
+            return merged
+        if outer == 1:
+            raise ValueError("merge_dims: the ragged dimension merges with the rows "
+                             "only (outer_axis=0)")
+        shape = list(self._values.shape)
+        return self.with_values(ops.reshape(
+            self._values, shape[:outer - 1] + [-1] + shape[inner:]))
+
+    def to_sparse(self, name=None):
+        """The SparseTensor of the entries (indices row, position, inner...;
+        dense shape bounding_shape())."""
+        from .sparse import SparseTensor
+        inner = tuple(self._values.shape[1:])
+        grid = np.indices(inner).reshape(len(inner), -1).T if inner else \
+            np.zeros((1, 0), np.int64)
+        base = np.stack([_row_ids(self), _positions(self)], 1).astype(np.int64)
+        indices = np.concatenate([np.repeat(base, len(grid), 0),
+                                  np.tile(grid, (len(base), 1))], 1)
+        return SparseTensor(indices, ops.reshape(self._values, [-1]),
+                            self.bounding_shape().numpy().tolist())
+
+    @classmethod
+    def from_sparse(cls, st_input, name=None):
+        """The rows of a 2-D SparseTensor whose entries fill each row from
+        position 0 (TensorFlow's "ragged-right" rule)."""
+        indices = np.asarray(st_input.indices.numpy(), np.int64)
+        shape = list(st_input.shape)
+        if len(shape) != 2:
+            raise ValueError(f"RaggedTensor.from_sparse: needs a 2-D SparseTensor, got "
+                             f"shape {shape}")
+        order = np.lexsort(indices.T[::-1]) if len(indices) else np.zeros(0, np.int64)
+        rows = indices[order, 0] if len(indices) else np.zeros(0, np.int64)
+        lengths = np.bincount(rows, minlength=shape[0])
+        expected = np.concatenate([np.arange(n) for n in lengths]) if len(rows) else rows
+        if not np.array_equal(indices[order, 1] if len(indices) else rows, expected):
+            raise errors.InvalidArgumentError(
+                "RaggedTensor.from_sparse: each row's entries must fill positions 0, 1, "
+                "... without gaps", errors.user_location())
+        values = st_input.values
+        if not np.array_equal(order, np.arange(len(order))):
+            values = ops.gather(values, convert_to_tensor(order))
+        return cls.from_row_lengths(values, lengths)
+
     def _rows(self):
+        splits = self._splits
         values = np.asarray(self._values)
-        return [values[a:b] for a, b in zip(self._splits[:-1], self._splits[1:])]
+        return [values[a:b] for a, b in zip(splits[:-1], splits[1:])]
 
     def to_list(self):
         """The rows as nested Python lists (bytes for strings)."""
@@ -188,9 +302,14 @@ class RaggedTensor:
         the longest row, or to `shape` (None entries: as needed; longer
         rows and extra rows are cut)."""
         inner = tuple(self._values.shape[1:])
-        lengths = np.diff(self._splits)
-        width = int(lengths.max()) if len(lengths) else 0
-        count = len(lengths)
+        if self._traced is not None and (shape is None or shape[1] is None):
+            raise RowsUnknownError(
+                "to_tensor() of a RaggedTensor argument of a @kiln.function needs the "
+                "width: give shape=[None, width] (the longest row is known only when the "
+                "compiled code runs)", errors.user_location())
+        lengths = np.diff(self._splits) if self._traced is None else None
+        width = (int(lengths.max()) if len(lengths) else 0) if lengths is not None else None
+        count = self._nrows()
         if shape is not None:
             shape = list(shape)
             if len(shape) != 2 + len(inner):
@@ -212,6 +331,8 @@ class RaggedTensor:
     def _padded(self, count, width, default_value):
         """to_tensor of numbers as ops on the values (a scatter into the
         [count, width, ...] grid), so it traces and differentiates."""
+        if self._traced is not None:
+            return self._padded_traced(count, width, default_value)
         rows, positions = _row_ids(self), _positions(self)
         keep = (rows < count) & (positions < width)
         values = self._values if keep.all() else \
@@ -234,6 +355,33 @@ class RaggedTensor:
             out = ops.where(convert_to_tensor(filled), out,
                             ops.cast(convert_to_tensor(default_value), self.dtype)
                             if not isinstance(default_value, (bool, int, float)) else
+                            convert_to_tensor(np.asarray(default_value,
+                                                         self.dtype.as_numpy_dtype)))
+        return out
+
+    def _padded_traced(self, count, width, default_value):
+        """_padded with the rows known as tensors: the values scattered
+        into a grid one row and one column larger, where the values of
+        rows past `count` and positions past `width` land, then cut."""
+        rows, positions = self._traced[0], self._traced[1]
+        rows = ops.minimum(rows, count)
+        positions = ops.minimum(positions, width)
+        coordinates = ops.cast(ops.stack([rows, positions], 1), int64)
+        inner = list(self._values.shape[1:])
+        values = self._values
+        flags = self.dtype.name == "bool"
+        if flags:
+            values = ops.cast(values, int32)
+        grid = math_ops.scatter_nd(coordinates, values, [count + 1, width + 1] + inner)
+        out = grid[:count, :width]
+        if flags:
+            out = ops.cast(out, self.dtype)
+        if default_value is not None:
+            hits = math_ops.scatter_nd(coordinates, ops.cast(math_ops.ones_like(rows), int32),
+                                       [count + 1, width + 1])[:count, :width]
+            filled = ops.reshape(ops.greater(hits, 0), [count, width] + [1] * len(inner))
+            out = ops.where(filled, out, ops.cast(convert_to_tensor(default_value), self.dtype)
+                            if isinstance(default_value, Tensor) else
                             convert_to_tensor(np.asarray(default_value,
                                                          self.dtype.as_numpy_dtype)))
         return out
@@ -297,28 +445,50 @@ class RaggedTensor:
             ops.gather(self._values, convert_to_tensor(taken)), [len(p) for p in pieces])
 
     def __len__(self):
-        return len(self._splits) - 1
+        return self._nrows()
 
     def __iter__(self):
         return (self[i] for i in builtins.range(len(self)))
 
     def with_values(self, new_values):
         """The same rows over `new_values` (as many as the values)."""
-        return RaggedTensor(new_values, self._splits)
+        if self._traced is not None:
+            values = new_values if isinstance(new_values, Tensor) else \
+                convert_to_tensor(new_values)
+            return RaggedTensor._of_traced(values, *self._traced)
+        return RaggedTensor(new_values, self._split_array)
 
-    # Across a @kiln.function boundary the values are the traced leaf and
-    # the rows are part of the trace (its key): a call with other row
-    # lengths traces again, as a dense argument of another shape does.
+    # Across a @kiln.function boundary a RaggedTensor is three tensors:
+    # its values, each value's row and each value's position in its row,
+    # their leading extent left open; the number of rows is part of the
+    # trace's key. So batches of one size share a trace whatever their
+    # rows' lengths; inside, the rows are known as those tensors only.
     def _kiln_flatten(self):
-        return [self._values]
+        if self._traced is not None:
+            return [self._values, self._traced[0], self._traced[1]]
+        rows, positions = _row_id_tensor(self), _position_tensor(self)
+        if self._values._symbolic:  # (made inside a trace: constants of it)
+            return [self._values, rows, positions]
+        inner = tuple(self._values.shape[1:])
+        return [OpenLeaf(Tensor(self._values._impl), (None,) + inner),
+                OpenLeaf(rows, (None,)), OpenLeaf(positions, (None,))]
 
-    def _kiln_unflatten(self, values):
-        return RaggedTensor(values[0], self._splits)
+    def _kiln_unflatten(self, leaves):
+        values, rows, positions = leaves
+        if isinstance(values, OpenLeaf):  # (the call's own arguments)
+            return self
+        if values._symbolic:
+            return RaggedTensor._of_traced(values, rows, positions, self._nrows(), object())
+        lengths = np.bincount(np.asarray(rows.numpy(), np.int64), minlength=self._nrows())
+        return RaggedTensor(values, np.concatenate([[0], np.cumsum(lengths)]))
 
     def _kiln_trace_key(self):
-        return ("ragged", self._splits.tobytes())
+        return ("ragged", self._nrows())
 
     def __repr__(self):
+        if self._traced is not None or self._values._symbolic:
+            return f"kiln.RaggedTensor(<symbolic>, shape={_shape_text(self)}, " \
+                f"dtype={self.dtype.name})"
         return f"kiln.RaggedTensor({self.to_list()!r}, dtype={self.dtype.name})"
 
 
@@ -393,6 +563,19 @@ def constant(pylist, dtype=None, ragged_rank=None, row_splits_dtype="int64"):
     return RaggedTensor._from_rows(rows, dtype)
 
 
+def stack(values, axis=0, name=None):
+    """Vectors of different lengths as the rows of a RaggedTensor
+    (tf.ragged.stack of 1-D tensors along axis 0)."""
+    if int(axis) != 0:
+        raise ValueError("kiln.ragged.stack: rows stack along axis 0 (Kiln's RaggedTensor "
+                         "has one ragged dimension)")
+    rows = [v if isinstance(v, Tensor) else convert_to_tensor(v) for v in values]
+    if any(isinstance(v, RaggedTensor) for v in values) or any(r.ndim != 1 for r in rows):
+        raise ValueError("kiln.ragged.stack: takes 1-D tensors (a stack of RaggedTensors "
+                         "would be ragged in two dimensions)")
+    return RaggedTensor.from_row_lengths(ops.concat(rows, 0), [r.shape[0] for r in rows])
+
+
 def range(starts, limits=None, deltas=1, dtype=None, name=None):  # noqa: A001 (TF's name)
     """A RaggedTensor whose row i is range(starts[i], limits[i], deltas[i])
     (tf.ragged.range; one argument gives range(0, starts[i]))."""
@@ -465,6 +648,21 @@ def _row_ids(rt):
     return np.repeat(np.arange(len(rt), dtype=np.int32), np.diff(rt._splits))
 
 
+def _row_id_tensor(rt):
+    """The row of each value as an int32 tensor (of the trace for a
+    RaggedTensor argument of a @kiln.function)."""
+    if rt._traced is not None:
+        return rt._traced[0]
+    return convert_to_tensor(_row_ids(rt))
+
+
+def _position_tensor(rt):
+    """Each value's position within its row as an int32 tensor."""
+    if rt._traced is not None:
+        return rt._traced[1]
+    return convert_to_tensor(_positions(rt))
+
+
 def _positions(rt):
     """Each value's position within its row (int32)."""
     starts = np.repeat(rt._splits[:-1], np.diff(rt._splits))
@@ -485,6 +683,15 @@ def _operands(op, count, args, kwargs):
 
 
 def _same_rows(what, ragged):
+    if any(r._traced is not None for r in ragged):
+        token = ragged[0]._traced[3] if ragged[0]._traced is not None else None
+        if any(r._traced is None or r._traced[3] is not token for r in ragged):
+            raise errors.InvalidArgumentError(
+                f"kiln.{what}: inside a @kiln.function, RaggedTensor operands must share "
+                "their rows (one made from the other, e.g. with_values or an elementwise "
+                "op); rows of different arguments are not known to match",
+                errors.user_location())
+        return ragged[0]
     splits = ragged[0]._splits
     for r in ragged[1:]:
         if not np.array_equal(r._splits, splits):
@@ -514,7 +721,7 @@ def _on_values(what, rt, dense):
         dense = ops.reshape(dense, shape[2:] if d == rank else shape[1:]) if not row_wise \
             else ops.reshape(dense, [shape[0]] + shape[2:])
         if row_wise:  # (each value takes its row's entry)
-            return ops.gather(dense, convert_to_tensor(_row_ids(rt)))
+            return ops.gather(dense, _row_id_tensor(rt))
         return dense
     raise errors.InvalidArgumentError(
         f"kiln.{what}: a dense operand of shape {shape} does not broadcast with a "
@@ -562,7 +769,7 @@ def _segments(rt, outer):
     """(segment id of each value, segment count) for reducing the rows
     (outer == [1]) or the columns (outer == [0])."""
     if outer == [1]:
-        return convert_to_tensor(_row_ids(rt)), len(rt)
+        return _row_id_tensor(rt), len(rt)
     lengths = np.diff(rt._splits)
     return convert_to_tensor(_positions(rt)), int(lengths.max()) if len(lengths) else 0
 

@@ -483,6 +483,21 @@ def ones(shape, dtype=float32, name=None):
         np.ones(_shape_tuple(shape, "ones"), as_dtype(dtype).as_numpy_dtype), dtype))
 
 
+class OpenLeaf:
+    """A tensor a composite value (RaggedTensor) passes to a
+    @kiln.function whose extents the trace leaves open where `shape` has
+    None: calls whose tensors differ only there share one trace."""
+
+    __slots__ = ("tensor", "shape")
+
+    def __init__(self, tensor, shape):
+        self.tensor, self.shape = tensor, tuple(shape)
+
+    @property
+    def dtype(self):
+        return self.tensor.dtype
+
+
 class TensorSpec:
     """The type of a tensor argument, as tf.TensorSpec: a shape whose
     entries may be None (an extent known only when the function runs) and

@@ -19,7 +19,7 @@ import numpy as np
 from . import _kiln, config, errors
 from .core import attributes, symbol
 from .dtypes import as_dtype, native_conversion, string
-from .tensor import ComplexParts, Tensor, TensorSpec, convert_to_tensor
+from .tensor import ComplexParts, OpenLeaf, Tensor, TensorSpec, convert_to_tensor
 from . import variables as _variables
 from .variables import Variable, _store, init_scope
 
@@ -529,6 +529,9 @@ class Function:
                 datasets[position] = a
             elif isinstance(a, Variable):
                 key.append(("variable", id(a)))
+            elif isinstance(a, OpenLeaf):  # (a composite's tensor, extents open)
+                key.append(("tensor", a.shape, a.tensor.dtype.name))
+                tensors.append(a.tensor)
             elif isinstance(a, TensorSpec):  # get_concrete_function(spec)
                 key.append(("tensor", a.shape, a.dtype.name))
                 tensors.extend([None] * (2 if a.dtype.is_complex else 1))
@@ -668,7 +671,7 @@ class Function:
         from .data import Dataset
         flat = []
         for position, a in enumerate(_flatten(list(args))):
-            if isinstance(a, (Tensor, np.ndarray, TensorSpec)) and \
+            if isinstance(a, (Tensor, np.ndarray, TensorSpec, OpenLeaf)) and \
                     not isinstance(a, Variable):
                 if as_dtype(a.dtype).is_complex:
                     flat.append(Tensor(ComplexParts(next(symbols), next(symbols))))

@@ -20,7 +20,7 @@ from .dtypes import float32, float64
 from .ops import cast
 from .data import Dataset
 from .gradients import GradientTape
-from .ragged import RaggedTensor
+from .ragged import RaggedTensor, RowsUnknownError
 from .tensor import Tensor, convert_to_tensor
 from .tracing import function
 
@@ -355,25 +355,29 @@ def _make_train_function(model):
 
 
 def _compiled(model, step):
-    """The step compiled (unless run_eagerly). A batch with a RaggedTensor
-    input runs the step eagerly: a compiled step is traced per row
-    structure (every batch of text would compile anew), so, once warned,
-    such batches run as Keras' run_eagerly would."""
+    """The step compiled (unless run_eagerly). RaggedTensor inputs trace
+    with their rows as tensors (one trace per batch size); a model that
+    needs their row lengths while tracing (a recurrent layer pads the
+    rows to the longest) runs such batches eagerly, as Keras'
+    run_eagerly, after one warning."""
     if model.run_eagerly:
         return step
     compiled = function(step, autograph=False)
 
     def run(x, *rest):
-        leaves = _leaf_list(x.arrays if isinstance(x, _Inputs) else x)
-        if any(isinstance(leaf, RaggedTensor) for leaf in leaves):
-            if not model.__dict__.get("_warned_ragged"):
-                model.__dict__["_warned_ragged"] = True
-                warnings.warn("a batch holds a RaggedTensor input: the training and test "
-                              "steps run eagerly (a compiled step would be traced for each "
-                              "batch's row lengths); pad the inputs (to_tensor, "
-                              "padded_batch) for compiled steps", stacklevel=4)
+        if model.__dict__.get("_ragged_eager"):
+            leaves = _leaf_list(x.arrays if isinstance(x, _Inputs) else x)
+            if any(isinstance(leaf, RaggedTensor) for leaf in leaves):
+                return step(x, *rest)
+        try:
+            return compiled(x, *rest)
+        except RowsUnknownError as e:
+            model.__dict__["_ragged_eager"] = True
+            warnings.warn(f"the model needs the row lengths of its RaggedTensor input while "
+                          f"compiling ({e}); its steps on ragged batches run eagerly: pad "
+                          "the inputs (to_tensor, padded_batch) for compiled steps",
+                          stacklevel=4)
             return step(x, *rest)
-        return compiled(x, *rest)
     return run
 
 

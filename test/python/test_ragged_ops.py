@@ -289,17 +289,19 @@ def test_ragged_arguments_and_results_of_functions():
         return kiln.reduce_mean(vectors, axis=1), vectors * 2.0
 
     table = RNG.standard_normal((6, 2)).astype(np.float32)
-    for lengths in ([2, 1, 3], [1, 3, 2], [2, 1, 3]):
+    for lengths in ([2, 1, 3], [1, 3, 4], [0, 0, 1], [1, 1, 1, 1]):
         ids_np = RNG.integers(0, 6, sum(lengths))
         ids = kiln.RaggedTensor.from_row_lengths(kiln.constant(ids_np.astype(np.int32)),
                                                  lengths)
         mean, doubled = pooled(ids, kiln.constant(table))
         rows = np.split(table[ids_np], np.cumsum(lengths)[:-1])
-        np.testing.assert_allclose(mean.numpy(), [r.mean(0) for r in rows], rtol=1e-6)
+        np.testing.assert_allclose(mean.numpy(), [r.mean(0) if len(r) else [np.nan] * 2
+                                                  for r in rows], rtol=1e-6)
         assert isinstance(doubled, kiln.RaggedTensor)
         for g, r in zip(doubled.to_list(), rows):
-            np.testing.assert_allclose(g, 2 * r, rtol=1e-6)
-    assert len(traces) == 2  # (the same rows again reuse the first trace)
+            np.testing.assert_allclose(np.reshape(g, (-1, 2)), 2 * r, rtol=1e-6)
+    # One trace per number of rows, whatever the rows' lengths.
+    assert len(traces) == 2
 
 
 def test_datasets_of_ragged_tensors():
@@ -432,9 +434,12 @@ def test_keras_fit_evaluate_predict_on_ragged_inputs():
     model.compile(optimizer=kiln.optimizers.Adam(0.05),
                   loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    with pytest.warns(UserWarning, match="RaggedTensor input: the training and test steps"):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (compiled: no eager fallback, no retrace warning)
         history = model.fit(ids, kiln.constant(labels), batch_size=64, epochs=4, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+    assert not model.__dict__.get("_ragged_eager")
     data = kiln.data.Dataset.from_tensor_slices((ids, kiln.constant(labels))).batch(64)
     model.fit(data, epochs=2, verbose=0)
     loss, accuracy = model.evaluate(data, verbose=0)
@@ -446,3 +451,91 @@ def test_keras_fit_evaluate_predict_on_ragged_inputs():
     kernel, bias = model.layers[2].kernel.numpy(), model.layers[2].bias.numpy()
     expected = np.stack([table[r].mean(0) for r in rows]) @ kernel + bias
     np.testing.assert_allclose(predicted, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_steps_with_ragged_arguments():
+    """Inside a @kiln.function a RaggedTensor argument's rows are tensors:
+    row reductions, per-row operands, lookups and to_tensor with a width
+    compile (one trace for all row lengths); what needs the lengths on the
+    host is an error that says so."""
+    table = RNG.standard_normal((10, 3)).astype(np.float32)
+    scale = RNG.standard_normal((4, 1)).astype(np.float32)
+
+    @kiln.function
+    def features(ids):
+        vectors = kiln.gather(kiln.constant(table), ids)            # [4, None, 3]
+        top = kiln.reduce_max(kiln.reduce_sum(vectors, axis=2) * kiln.constant(scale),
+                              axis=1)
+        padded = ids.to_tensor(-1, shape=[None, 3])
+        return top, padded, ids.row_lengths(), ids.row_splits, kiln.size(ids)
+
+    for lengths in ([2, 0, 4, 1], [1, 1, 5, 3]):
+        flat = RNG.integers(0, 10, sum(lengths))
+        ids = kiln.RaggedTensor.from_row_lengths(kiln.constant(flat.astype(np.int32)),
+                                                 lengths)
+        top, padded, got_lengths, splits, size = features(ids)
+        rows = np.split(flat, np.cumsum(lengths)[:-1])
+        lowest = np.finfo(np.float32).min
+        np.testing.assert_allclose(
+            top.numpy(), [(table[r].sum(1) * s).max() if len(r) else lowest
+                          for r, s in zip(rows, scale[:, 0])], rtol=1e-5)
+        expected = np.full((4, 3), -1)
+        for i, r in enumerate(rows):
+            expected[i, :min(3, len(r))] = r[:3]
+        assert padded.numpy().tolist() == expected.tolist()
+        assert got_lengths.numpy().tolist() == lengths
+        assert splits.numpy().tolist() == np.concatenate([[0], np.cumsum(lengths)]).tolist()
+        assert size.numpy() == sum(lengths)
+    assert features.trace_count == 1
+
+    ids = kiln.ragged.constant([[1, 2], [3]])
+    for body, message in [(lambda r: kiln.reduce_sum(r, axis=0), "row lengths"),
+                          (lambda r: r.to_tensor(), "needs the width"),
+                          (lambda r: r[:, 0], "row lengths"),
+                          (lambda r: r.to_list(), "row lengths")]:
+        with pytest.raises(errors.InvalidArgumentError, match=message):
+            kiln.function(body)(ids)
+    with pytest.raises(errors.InvalidArgumentError, match="must share their rows"):
+        kiln.function(lambda a, b: a + b)(ids, ids)
+
+
+def test_fit_falls_back_to_eager_steps_when_a_layer_needs_row_lengths():
+    rng = np.random.default_rng(9)
+    rows = [rng.standard_normal((int(rng.integers(1, 5)), 2)).astype(np.float32)
+            for _ in range(40)]
+    labels = np.array([float(r[:, 0].sum() > 0) for r in rows], np.float32)
+    x = kiln.RaggedTensor.from_row_lengths(kiln.constant(np.concatenate(rows)),
+                                           [len(r) for r in rows])
+    model = kiln.keras.Sequential([kiln.keras.layers.SimpleRNN(4),
+                                   kiln.keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    with pytest.warns(UserWarning, match="run eagerly"):
+        model.fit(x, labels, batch_size=20, epochs=1, verbose=0)
+    assert model.__dict__.get("_ragged_eager")
+    # (the eager steps compute what the layers give row by row)
+    predicted = model.predict(x, verbose=0)
+    alone = np.concatenate([model(kiln.constant(r[None])).numpy() for r in rows[:5]])
+    np.testing.assert_allclose(predicted[:5], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_shapes_sparse_conversion_and_stack():
+    digits = kiln.ragged.constant(DIGITS)
+    assert digits.bounding_shape().numpy().tolist() == [5, 4]
+    assert digits.row_starts().numpy().tolist() == [0, 4, 4, 7, 8]
+    assert digits.row_limits().numpy().tolist() == [4, 4, 7, 8, 8]
+    assert digits.merge_dims(0, 1).numpy().tolist() == [3, 1, 4, 1, 5, 9, 2, 6]
+    blocks = kiln.ragged.constant([[[1, 2], [3, 4]], [[5, 6]]], ragged_rank=1)
+    assert blocks.merge_dims(0, -1).numpy().tolist() == [1, 2, 3, 4, 5, 6]
+    sparse = kiln.ragged.constant([[1, 2], [], [3]]).to_sparse()
+    assert sparse.indices.numpy().tolist() == [[0, 0], [0, 1], [2, 0]]
+    assert sparse.values.numpy().tolist() == [1, 2, 3] and list(sparse.shape) == [3, 2]
+    block_sparse = blocks.to_sparse()
+    np.testing.assert_array_equal(kiln.sparse.to_dense(block_sparse).numpy(),
+                                  [[[1, 2], [3, 4]], [[5, 6], [0, 0]]])
+    unordered = kiln.SparseTensor([[2, 0], [0, 1], [0, 0]], [3, 2, 1], [3, 4])
+    assert kiln.RaggedTensor.from_sparse(unordered).to_list() == [[1, 2], [], [3]]
+    with pytest.raises(errors.InvalidArgumentError, match="without gaps"):
+        kiln.RaggedTensor.from_sparse(kiln.SparseTensor([[0, 1]], [1], [1, 2]))
+    stacked = kiln.ragged.stack([kiln.constant([1.0, 2.0]), [3.0], kiln.constant([4.0, 5.0,
+                                                                                  6.0])])
+    assert stacked.to_list() == [[1.0, 2.0], [3.0], [4.0, 5.0, 6.0]]
