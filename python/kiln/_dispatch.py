@@ -35,8 +35,10 @@ def composite_of(args, kwargs=None):
         t = type(a)
         if t in _TYPES:
             return t
-        if (t is list or t is tuple) and a and type(a[0]) in _TYPES:
-            return type(a[0])
+        if t is list or t is tuple:
+            for e in a:
+                if type(e) in _TYPES:
+                    return type(e)
     if kwargs:
         return composite_of(kwargs.values())
     return None

@@ -95,6 +95,10 @@ class _RaggedRow(np.ndarray):
     tf.data batches the slices of a ragged tensor."""
 
 
+class _BFloat16RaggedRow(_RaggedRow, _BFloat16Values):
+    """A row of a bfloat16 RaggedTensor (float32 values, bfloat16 out)."""
+
+
 class _HostRagged:
     """A RaggedTensor inside a pipeline: its values (NumPy) and row
     splits. Indexing by an integer gives a row (a _RaggedRow), by a slice
@@ -119,7 +123,10 @@ class _HostRagged:
 
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):
-            return self.values[self.splits[key]:self.splits[key + 1]].view(_RaggedRow)
+            key = int(key) + (len(self) if key < 0 else 0)
+            row = self.values[self.splits[key]:self.splits[key + 1]]
+            return row.view(_BFloat16RaggedRow if isinstance(self.values, _BFloat16Values)
+                            else _RaggedRow)
         rows = np.arange(len(self))[key] if isinstance(key, slice) else \
             np.asarray(key).reshape(-1)
         return _HostRagged.batch([self[int(r)] for r in rows], like=self.values)
@@ -134,7 +141,10 @@ class _HostRagged:
             raise ValueError(f"ragged batch: the rows' shapes {[list(a.shape) for a in arrays]} "
                              "differ beyond their lengths (one ragged dimension only)")
         lengths = [len(a) for a in arrays]
-        return _HostRagged(np.concatenate(arrays), np.concatenate([[0], np.cumsum(lengths)]))
+        values = np.concatenate(arrays)
+        if isinstance(_host(group[0]), _BFloat16Values):
+            values = values.view(_BFloat16Values)
+        return _HostRagged(values, np.concatenate([[0], np.cumsum(lengths)]))
 
 
 def _host(value):
@@ -335,6 +345,11 @@ class Dataset:
                 return {k: stack([g[k] for g in group]) for k in first}
             if isinstance(first, _HostSparse):
                 return _HostSparse.batch(group)
+            if isinstance(first, _HostRagged):
+                raise errors.UnimplementedError(
+                    "Dataset.batch: the elements are RaggedTensors already (Kiln's "
+                    "RaggedTensor has one ragged dimension); unbatch them first",
+                    errors.user_location())
             if any(isinstance(g, _RaggedRow) for g in group):
                 return _HostRagged.batch(group)
             arrays = [_host(g) for g in group]

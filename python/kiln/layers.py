@@ -358,10 +358,24 @@ class Layer(Module):
                 raise TypeError(f"{self.name}: a RaggedTensor of shape "
                                 f"{list(inputs.shape)} has no feature dimension; "
                                 "pad it with .to_tensor()")
+            # (the values lack the rows and the ragged dimension: an axis
+            # counted from the front would point elsewhere there)
+            axes = getattr(self, "axis", -1)
+            axes = axes if isinstance(axes, (list, tuple)) else [axes]
+            if any(a is not None and a >= 0 for a in axes) or \
+                    getattr(self, "noise_shape", None) is not None:
+                raise TypeError(f"{self.name}: on a RaggedTensor the layer works on each "
+                                "value's features: give axis counted from the end (-1), "
+                                "and no noise_shape")
             return inputs.with_values(self(inputs.values, *args, **kwargs))
         lengths = np.diff(inputs._splits)
         padded = inputs.to_tensor()
         mask = math_ops.sequence_mask(convert_to_tensor(lengths), padded.shape[1])
+        given = kwargs.pop("mask", None)
+        if given is not None:  # (a mask of the caller's, over the padded steps)
+            mask = ops.logical_and(mask, ops.cast(
+                given.to_tensor(False) if isinstance(given, RaggedTensor) else
+                convert_to_tensor(given), "bool"))
         out = self(padded, *args, mask=mask, **kwargs)
         if not getattr(self, "return_sequences", False):
             return out
@@ -1275,8 +1289,9 @@ class Model(Layer):
                 data = {k: host(v) for k, v in x.items()}
                 count = len(next(iter(data.values())))
                 take = lambda i, j: {k: v[i:j] for k, v in data.items()}
-            elif isinstance(x, (list, tuple)) and \
-                    len(getattr(self, "_functional_inputs", None) or []) > 1:
+            elif isinstance(x, (list, tuple)) and (
+                    len(getattr(self, "_functional_inputs", None) or []) > 1 or
+                    any(isinstance(v, RaggedTensor) for v in x)):
                 data = [host(v) for v in x]                   # (several inputs)
                 count = len(data[0])
                 take = lambda i, j: [v[i:j] for v in data]
@@ -1294,6 +1309,8 @@ class Model(Layer):
         if not outs:
             return np.zeros((0,))
         first = outs[0]
+        if isinstance(first, RaggedTensor):  # (rows out: one RaggedTensor, as Keras')
+            return ops.concat(outs, 0)
         if isinstance(first, dict):
             return {key: np.concatenate([np.asarray(o[key]) for o in outs]) for key in first}
         if isinstance(first, (list, tuple)):
@@ -1539,6 +1556,7 @@ class Dropout(Layer):
 class SpatialDropout1D(Dropout):
     """Dropout of whole feature maps: while training, each channel of each
     example ([batch, steps, channels]) kept or zeroed for every step."""
+    _ragged_inputs = None
 
     def call(self, inputs, training=None):
         x = convert_to_tensor(inputs)
@@ -1550,6 +1568,7 @@ class SpatialDropout1D(Dropout):
 class SpatialDropout2D(Dropout):
     """Dropout of whole feature maps: while training, each channel of each
     example ([batch, height, width, channels]) kept or zeroed everywhere."""
+    _ragged_inputs = None
 
     def call(self, inputs, training=None):
         x = convert_to_tensor(inputs)
@@ -1561,6 +1580,7 @@ class SpatialDropout2D(Dropout):
 class SpatialDropout3D(Dropout):
     """Dropout of whole feature volumes: each channel of each example
     ([batch, depth, height, width, channels]) kept or zeroed everywhere."""
+    _ragged_inputs = None
 
     def call(self, inputs, training=None):
         x = convert_to_tensor(inputs)

@@ -468,6 +468,10 @@ def _logical_or_bitwise(logical, bitwise):
     """An operator that is logical on bools and bitwise on integers, as
     TensorFlow's & | ^ on tensors."""
     def apply(x, y):
+        if type(x) is not Tensor or type(y) is not Tensor:
+            cls = _dispatch.composite_of((x, y))
+            if cls is not None:  # (a RaggedTensor of bools)
+                return _dispatch.call(cls, logical.__name__, logical, (x, y), {})
         x, y = _pair(x, y)
         return logical(x, y) if x.dtype == bool_ and y.dtype == bool_ else bitwise(x, y)
     return apply

@@ -25,7 +25,7 @@ def _element(value):
     return "%g" % value
 
 
-def _format(array, summarize):
+def _format(array, summarize, element=_element):
     """A tensor's text as tf.print writes it (and the runtime, in compiled
     code): nested brackets, spaces between elements, NumPy's line breaks,
     `summarize` elements at each end of a long dimension (-1: all)."""
@@ -33,7 +33,7 @@ def _format(array, summarize):
 
     def dims(d, index):
         if d == rank:
-            return _element(array[index])
+            return element(array[index])
         n = array.shape[d]
         elide = summarize >= 0 and n > 2 * summarize
         separator = " " if d + 1 == rank else "\n" * (rank - d - 1) + " " * (d + 1)

@@ -35,6 +35,15 @@ class RaggedTensor:
     _kiln_densify_hint = "pad it with .to_tensor(), or apply the op to its values " \
         "(kiln.ragged.map_flat_values)"
     __hash__ = None  # (== compares elementwise, as a tensor's)
+    __array_ufunc__ = None  # (NumPy operands on the left defer to our operators)
+
+    def __bool__(self):
+        raise TypeError("the truth value of a RaggedTensor is ambiguous: reduce it first "
+                        "(kiln.reduce_all / reduce_any)")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a RaggedTensor is no NumPy array: use .to_list(), .numpy() (an "
+                        "object array of rows) or .to_tensor()")
     # A RaggedTensor argument inside a @kiln.function trace knows its rows
     # only as tensors: (row of each value, position in its row, the number
     # of rows, a token shared by the values of the same rows). None: the
@@ -53,6 +62,14 @@ class RaggedTensor:
                 errors.user_location())
         splits.flags.writeable = False
         self._split_array = splits
+        self._cache = {}  # (row ids and positions, shared by the same rows)
+
+    def _derived(self, values):
+        """A RaggedTensor of the same rows over `values` (already checked
+        to hold as many values): no new validation, the same cache."""
+        out = RaggedTensor.__new__(RaggedTensor)
+        out._values, out._split_array, out._cache = values, self._split_array, self._cache
+        return out
 
     @property
     def _splits(self):
@@ -137,8 +154,9 @@ class RaggedTensor:
             return cls.from_row_lengths(convert_to_tensor(flat, x.dtype), counts)
         # (numbers: a gather of the kept entries, which traces and
         # differentiates)
-        coordinates = np.array([(i, j) for i in builtins.range(count)
-                                for j in builtins.range(int(counts[i]))], np.int64)
+        rows = np.repeat(np.arange(count, dtype=np.int64), counts)
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        coordinates = np.stack([rows, np.arange(len(rows), dtype=np.int64) - starts], 1)
         if not len(coordinates):
             flat = math_ops.zeros([0] + list(x.shape[2:]), x.dtype)
         else:
@@ -456,7 +474,11 @@ class RaggedTensor:
             values = new_values if isinstance(new_values, Tensor) else \
                 convert_to_tensor(new_values)
             return RaggedTensor._of_traced(values, *self._traced)
-        return RaggedTensor(new_values, self._split_array)
+        values = new_values if isinstance(new_values, Tensor) else \
+            convert_to_tensor(new_values)
+        if values.shape[:1] == self._values.shape[:1]:
+            return self._derived(values)
+        return RaggedTensor(values, self._split_array)
 
     # Across a @kiln.function boundary a RaggedTensor is three tensors:
     # its values, each value's row and each value's position in its row,
@@ -477,8 +499,8 @@ class RaggedTensor:
         values, rows, positions = leaves
         if isinstance(values, OpenLeaf):  # (the call's own arguments)
             return self
-        if values._symbolic:
-            return RaggedTensor._of_traced(values, rows, positions, self._nrows(), object())
+        if values._symbolic:  # (the same argument object twice shares its rows)
+            return RaggedTensor._of_traced(values, rows, positions, self._nrows(), self)
         lengths = np.bincount(np.asarray(rows.numpy(), np.int64), minlength=self._nrows())
         return RaggedTensor(values, np.concatenate([[0], np.cumsum(lengths)]))
 
@@ -607,10 +629,7 @@ def map_flat_values(op, *args, **kwargs):
     ragged = [a for a in list(args) + list(kwargs.values()) if isinstance(a, RaggedTensor)]
     if not ragged:
         raise ValueError("map_flat_values: needs a RaggedTensor argument")
-    splits = ragged[0]._splits
-    if any(not np.array_equal(r._splits, splits) for r in ragged):
-        raise errors.InvalidArgumentError("map_flat_values: the RaggedTensors' rows differ",
-                                          errors.user_location())
+    _same_rows("ragged.map_flat_values", ragged)
 
     def flat(a):
         return a.values if isinstance(a, RaggedTensor) else a
@@ -645,7 +664,11 @@ def boolean_mask(data, mask, name=None):
 
 def _row_ids(rt):
     """The row of each value (int32)."""
-    return np.repeat(np.arange(len(rt), dtype=np.int32), np.diff(rt._splits))
+    ids = rt._cache.get("rows")
+    if ids is None:
+        ids = rt._cache["rows"] = np.repeat(np.arange(len(rt), dtype=np.int32),
+                                            np.diff(rt._splits))
+    return ids
 
 
 def _row_id_tensor(rt):
@@ -653,7 +676,10 @@ def _row_id_tensor(rt):
     RaggedTensor argument of a @kiln.function)."""
     if rt._traced is not None:
         return rt._traced[0]
-    return convert_to_tensor(_row_ids(rt))
+    ids = rt._cache.get("row tensor")
+    if ids is None:
+        ids = rt._cache["row tensor"] = convert_to_tensor(_row_ids(rt))
+    return ids
 
 
 def _position_tensor(rt):
@@ -665,8 +691,12 @@ def _position_tensor(rt):
 
 def _positions(rt):
     """Each value's position within its row (int32)."""
-    starts = np.repeat(rt._splits[:-1], np.diff(rt._splits))
-    return (np.arange(rt._splits[-1], dtype=np.int64) - starts).astype(np.int32)
+    positions = rt._cache.get("positions")
+    if positions is None:
+        starts = np.repeat(rt._splits[:-1], np.diff(rt._splits))
+        positions = rt._cache["positions"] = \
+            (np.arange(rt._splits[-1], dtype=np.int64) - starts).astype(np.int32)
+    return positions
 
 
 @functools.lru_cache(maxsize=None)
@@ -686,7 +716,7 @@ def _same_rows(what, ragged):
     if any(r._traced is not None for r in ragged):
         token = ragged[0]._traced[3] if ragged[0]._traced is not None else None
         if any(r._traced is None or r._traced[3] is not token for r in ragged):
-            raise errors.InvalidArgumentError(
+            raise RowsUnknownError(
                 f"kiln.{what}: inside a @kiln.function, RaggedTensor operands must share "
                 "their rows (one made from the other, e.g. with_values or an elementwise "
                 "op); rows of different arguments are not known to match",
@@ -748,7 +778,12 @@ def _elementwise(what, count):
         for n in names:
             if n in bound and bound[n] is not None:
                 v = bound[n]
-                bound[n] = v.values if isinstance(v, RaggedTensor) else _on_values(what, rt, v)
+                if isinstance(v, RaggedTensor):
+                    bound[n] = v.values
+                    continue
+                if not isinstance(v, (Tensor, bool, int, float)) and n != "condition":
+                    v = ops._like(v, rt.dtype)  # (as a dense operand takes the other's)
+                bound[n] = _on_values(what, rt, v)
         return rt.with_values(op(**bound))
     return handler
 
@@ -975,6 +1010,7 @@ for _name, _api in [("lt", ops.less), ("le", ops.less_equal), ("gt", ops.greater
     setattr(RaggedTensor, f"__{_name}__", _operator(_api))
 RaggedTensor.__rand__ = _operator(ops.logical_and, swapped=True)
 RaggedTensor.__ror__ = _operator(ops.logical_or, swapped=True)
+RaggedTensor.__rxor__ = _operator(ops.logical_xor, swapped=True)
 RaggedTensor.__neg__ = lambda self: ops.negative(self)
 RaggedTensor.__abs__ = lambda self: ops.abs(self)
 RaggedTensor.__invert__ = lambda self: ops.logical_not(self)

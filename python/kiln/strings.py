@@ -16,6 +16,7 @@ import numpy as np
 from . import _hashing, errors
 from . import errors as _errors
 from .dtypes import as_dtype, float32, int32, int64, string
+from .printing import _format
 from .ragged import RaggedTensor
 from .tensor import HostStrings, Tensor, convert_to_tensor
 
@@ -152,6 +153,66 @@ def join(inputs, separator="", name=None):
     out = np.empty(arrays[0].shape, dtype=object)
     for index in np.ndindex(out.shape):
         out[index] = sep.join(a[index] for a in arrays)
+    return _tensor(out)
+
+
+def _quoted(value):
+    """A string element as TensorFlow's tensor summaries write it."""
+    return '"' + bytes(value).decode("utf-8", "backslashreplace") + '"'
+
+
+def format(template, inputs, placeholder="{}", summarize=3, name=None):  # noqa: A001
+    """`template` with each `placeholder` replaced by the next tensor of
+    `inputs` written as tf.print writes it (`summarize` elements at each
+    end of a long dimension, -1 for all; strings in double quotes): a
+    scalar string tensor (tf.strings.format)."""
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    pieces = str(template).split(placeholder)
+    if len(pieces) - 1 != len(items):
+        raise ValueError(f"kiln.strings.format: the template expects {len(pieces) - 1} "
+                         f"tensors, but the inputs have {len(items)}")
+    limit = -1 if summarize is None else int(summarize)
+    texts = []
+    for item in items:
+        t = convert_to_tensor(item)
+        if t.dtype is string:
+            texts.append(_format(t._impl.array, limit, _quoted))
+        else:
+            texts.append(_format(np.asarray(t.numpy()), limit))
+    out = pieces[0] + "".join(text + piece for text, piece in zip(texts, pieces[1:]))
+    return _tensor(np.array(out.encode("utf-8"), dtype=object))
+
+
+def unsorted_segment_join(inputs, segment_ids, num_segments, separator="", name=None):
+    """The strings of each segment joined with `separator`, in the order
+    they come (tf.strings.unsorted_segment_join): `segment_ids` is a prefix
+    of the inputs' shape; the result is [num_segments] + the rest; an
+    empty segment is b"", a negative id drops its strings."""
+    values = _values(inputs, "unsorted_segment_join")
+    ids = np.asarray(segment_ids.numpy() if isinstance(segment_ids, Tensor) else segment_ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError("kiln.strings.unsorted_segment_join: segment_ids must be integers")
+    if ids.ndim == 0 or ids.shape != values.shape[:ids.ndim]:
+        raise errors.InvalidArgumentError(
+            f"kiln.strings.unsorted_segment_join: segment_ids of shape {list(ids.shape)} "
+            f"must be a prefix of the inputs' shape {list(values.shape)}",
+            errors.user_location())
+    n = int(num_segments.numpy() if isinstance(num_segments, Tensor) else num_segments)
+    if (ids >= n).any():
+        raise errors.InvalidArgumentError(
+            f"kiln.strings.unsorted_segment_join: a segment id {int(ids.max())} is not "
+            f"below num_segments = {n}", errors.user_location())
+    sep = separator.encode("utf-8") if isinstance(separator, str) else bytes(separator)
+    rest = values.shape[ids.ndim:]
+    flat_ids, flat = ids.reshape(-1), values.reshape((-1,) + rest)
+    members = [[] for _ in range(n)]
+    for k, s in enumerate(flat_ids.tolist()):
+        if s >= 0:
+            members[s].append(k)
+    out = np.empty((n,) + rest, dtype=object)
+    for index in np.ndindex(rest):
+        for s in range(n):
+            out[(s,) + index] = sep.join(flat[(k,) + index] for k in members[s])
     return _tensor(out)
 
 

@@ -530,8 +530,18 @@ class Function:
             elif isinstance(a, Variable):
                 key.append(("variable", id(a)))
             elif isinstance(a, OpenLeaf):  # (a composite's tensor, extents open)
-                key.append(("tensor", a.shape, a.tensor.dtype.name))
-                tensors.append(a.tensor)
+                t = a.tensor
+                if t.dtype is string:
+                    raise errors.InvalidArgumentError(
+                        f"{self.__name__}(): a RaggedTensor argument holds strings: a "
+                        "@kiln.function compiles numbers only; map them to numbers before "
+                        "the call (StringLookup, Hashing, kiln.strings)",
+                        errors.user_location())
+                key.append(("tensor", a.shape, t.dtype.name))
+                if type(t._impl) is ComplexParts:  # (passed as its two parts)
+                    tensors.extend([t._impl.real, t._impl.imag])
+                else:
+                    tensors.append(t)
             elif isinstance(a, TensorSpec):  # get_concrete_function(spec)
                 key.append(("tensor", a.shape, a.dtype.name))
                 tensors.extend([None] * (2 if a.dtype.is_complex else 1))

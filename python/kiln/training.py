@@ -276,7 +276,7 @@ def _several(x):
     """Whether x holds several inputs (a dict, or a list or tuple of
     arrays or tensors) rather than one array written as nested lists."""
     return isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) > 0 and
-                                   all(isinstance(v, (Tensor, np.ndarray, dict))
+                                   all(isinstance(v, (Tensor, np.ndarray, dict, RaggedTensor))
                                        for v in x))
 
 
@@ -329,7 +329,7 @@ def _model_inputs(model, x):
     if getattr(model, "_host_prefix", None) and model._host_prefix():
         if isinstance(x, _Inputs):
             x = x.arrays
-        x = _inputs_structure(x, convert_to_tensor)
+        x = _inputs_structure(x, _step_input)
         if "_build_input_shape" not in model.__dict__ and isinstance(x, Tensor):
             # (what model.save writes: the strings the model takes)
             model._build_input_shape, model._build_input_dtype = tuple(x.shape), x.dtype.name
@@ -416,8 +416,8 @@ def _as_array(value, what):
     if isinstance(value, _Inputs):
         return value
     if _several(value):
-        arrays = _inputs_structure(value, lambda v: np.asarray(
-            v.numpy() if isinstance(v, Tensor) else v))
+        arrays = _inputs_structure(value, lambda v: v if isinstance(v, RaggedTensor) else
+                                   np.asarray(v.numpy() if isinstance(v, Tensor) else v))
         counts = {len(a) for a in _leaf_list(arrays)}
         if len(counts) != 1:
             raise ValueError(f"{what}: the inputs have different numbers of samples: "

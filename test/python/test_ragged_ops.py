@@ -496,7 +496,7 @@ def test_compiled_steps_with_ragged_arguments():
         with pytest.raises(errors.InvalidArgumentError, match=message):
             kiln.function(body)(ids)
     with pytest.raises(errors.InvalidArgumentError, match="must share their rows"):
-        kiln.function(lambda a, b: a + b)(ids, ids)
+        kiln.function(lambda a, b: a + b)(ids, kiln.ragged.constant([[1, 2], [3]]))
 
 
 def test_fit_falls_back_to_eager_steps_when_a_layer_needs_row_lengths():
@@ -539,3 +539,102 @@ def test_shapes_sparse_conversion_and_stack():
     stacked = kiln.ragged.stack([kiln.constant([1.0, 2.0]), [3.0], kiln.constant([4.0, 5.0,
                                                                                   6.0])])
     assert stacked.to_list() == [[1.0, 2.0], [3.0], [4.0, 5.0, 6.0]]
+
+
+def test_operands_of_other_kinds_and_python_protocols():
+    rt = kiln.ragged.constant([[1.0, 2.0], [3.0]])
+    with pytest.raises(TypeError, match="truth value of a RaggedTensor"):
+        bool(rt == rt)
+    with pytest.raises(TypeError, match="no NumPy array"):
+        np.asarray(rt)
+    # NumPy, Python lists and integer scalars take the ragged operand's dtype.
+    assert (np.float32(2) * rt).to_list() == [[2.0, 4.0], [6.0]]
+    assert (np.array([[1.0], [2.0]]) + rt).to_list() == [[2.0, 3.0], [5.0]]
+    assert (rt + np.int64(1)).to_list() == [[2.0, 3.0], [4.0]]
+    assert kiln.maximum(rt, [[1.5], [2.0]]).to_list() == [[1.5, 2.0], [3.0]]
+    flags = kiln.ragged.constant([[True, False], [True]])
+    assert (kiln.constant([[True], [False]]) & flags).to_list() == [[True, False], [False]]
+    assert (kiln.constant([[True], [False]]) ^ flags).to_list() == [[False, True], [True]]
+    # A ragged operand anywhere in concat's list.
+    assert kiln.concat([kiln.constant([[5.0, 6.0]]), rt], 0).to_list() == \
+        [[5.0, 6.0], [1.0, 2.0], [3.0]]
+    assert kiln.ragged.map_flat_values(kiln.square, rt).to_list() == [[1.0, 4.0], [9.0]]
+
+
+def test_layer_options_and_model_outputs_on_ragged_inputs():
+    rt = ragged(random_rows([2, 3], (4,)))
+    with pytest.raises(TypeError, match="axis counted from the end"):
+        kiln.keras.layers.LayerNormalization(axis=2)(rt)
+    normalized = kiln.keras.layers.LayerNormalization()(rt)
+    np.testing.assert_allclose(kiln.reduce_mean(normalized.values, axis=1).numpy(), 0,
+                               atol=1e-5)
+    with pytest.raises(TypeError, match="RaggedTensor is not a dense tensor"):
+        kiln.keras.layers.SpatialDropout1D(0.5)(rt, training=True)
+    lstm = kiln.keras.layers.LSTM(2)
+    no_mask = lstm(rt, mask=None).numpy()
+    np.testing.assert_allclose(no_mask, lstm(rt).numpy())
+    # A model whose output keeps the rows predicts one RaggedTensor.
+    model = kiln.keras.Sequential([kiln.keras.layers.Embedding(10, 3),
+                                   kiln.keras.layers.Dense(1)])
+    ids = kiln.ragged.constant([[1, 2], [3], [4, 5, 6], [7, 8]])
+    out = model.predict(ids, batch_size=3, verbose=0)
+    assert isinstance(out, kiln.RaggedTensor)
+    assert out.row_lengths().numpy().tolist() == [2, 1, 3, 2]
+    np.testing.assert_allclose(out.values.numpy(), model(ids).values.numpy(), rtol=1e-6)
+
+
+def test_functions_share_rows_of_one_argument_and_refuse_strings():
+    rt = kiln.ragged.constant([[1.0, 2.0], [3.0]])
+    both = kiln.function(lambda a, b: a * b)
+    assert both(rt, rt).to_list() == [[1.0, 4.0], [9.0]]
+    mapped = kiln.function(lambda a: kiln.ragged.map_flat_values(kiln.exp, a))
+    np.testing.assert_allclose(mapped(rt).values.numpy(), np.exp([1.0, 2.0, 3.0]), rtol=1e-6)
+    words = kiln.strings.split(kiln.constant(["a b", "c"]))
+    with pytest.raises(errors.InvalidArgumentError, match="holds strings"):
+        kiln.function(lambda w: w)(words)
+
+
+def test_fit_with_ragged_tokens_into_lookup_layers_and_several_inputs():
+    texts = ["good great fine", "bad awful", "great good", "awful bad terrible",
+             "fine good", "terrible bad"] * 8
+    labels = np.array([1, 0, 1, 0, 1, 0] * 8)
+    tokens = kiln.strings.split(kiln.constant(texts))
+    lookup = kiln.keras.layers.StringLookup()
+    lookup.adapt(tokens.values)
+    model = kiln.keras.Sequential([lookup, kiln.keras.layers.Embedding(10, 4),
+                                   kiln.keras.layers.GlobalAveragePooling1D(),
+                                   kiln.keras.layers.Dense(2)])
+    model.compile(optimizer=kiln.optimizers.Adam(0.1),
+                  loss=kiln.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(tokens, labels, batch_size=16, epochs=3, verbose=0)
+    assert model.evaluate(tokens, labels, verbose=0)[1] == 1.0
+    # Two inputs, one of them ragged, in a functional model.
+    class TwoInputs(kiln.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.embedded = kiln.keras.layers.Embedding(10, 4)
+            self.head = kiln.keras.layers.Dense(1)
+
+        def call(self, inputs):
+            pooled = kiln.reduce_mean(self.embedded(inputs[0]), axis=1)
+            return self.head(kiln.concat([pooled, inputs[1]], 1))
+    two = TwoInputs()
+    two.compile(optimizer="adam", loss="mse")
+    numbers = kiln.ragged.constant([[1, 2], [3], [4, 5, 6], [7]])
+    two.fit([numbers, np.ones((4, 1), np.float32)], np.zeros((4, 1), np.float32),
+            batch_size=2, epochs=1, verbose=0)
+    assert two.predict([numbers, np.ones((4, 1), np.float32)], verbose=0).shape == (4, 1)
+
+
+def test_bfloat16_rows_stay_bfloat16_in_datasets():
+    rt = kiln.RaggedTensor.from_row_lengths(
+        kiln.cast(kiln.constant([1.0, 2.5, -3.0]), kiln.bfloat16), [2, 1])
+    ds = kiln.data.Dataset.from_tensor_slices(rt)
+    rows = list(ds)
+    assert rows[0].dtype == kiln.bfloat16 and rows[1].dtype == kiln.bfloat16
+    batch = next(iter(ds.batch(2)))
+    assert batch.dtype == kiln.bfloat16
+    assert kiln.cast(batch.values, kiln.float32).numpy().tolist() == [1.0, 2.5, -3.0]
+    with pytest.raises(errors.UnimplementedError, match="RaggedTensors already"):
+        list(ds.batch(2).batch(2))

@@ -502,3 +502,60 @@ def test_ragged_constructors_and_helpers():
     masked = kiln.ragged.boolean_mask([[1, 2, 3], [4, 5, 6]],
                                       [[True, False, True], [False, False, True]])
     assert masked.to_list() == [[1, 3], [6]]
+
+
+# --- strings.format and unsorted_segment_join (TensorFlow's kernel tests and
+# documented examples as the oracle) -------------------------------------------
+
+def test_format_writes_tensors_as_tensorflow():
+    fmt = kiln.strings.format
+    text = lambda t: t.numpy().decode()  # noqa: E731
+    r10, r100 = kiln.range(10), kiln.reshape(kiln.range(100), [10, 10])
+    assert text(fmt("{}", r10)) == "[0 1 2 ... 7 8 9]"
+    assert text(fmt("{}", [r10])) == "[0 1 2 ... 7 8 9]"
+    assert text(fmt("{}", [kiln.Variable(3.34)])) == "3.34"
+    assert text(fmt("{}, {}", [kiln.Variable(2.14) + 1.0, r10])) == "3.14, [0 1 2 ... 7 8 9]"
+    floats = kiln.constant([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    assert text(fmt("{}", floats)) == "[0 0.1 0.2 ... 0.5 0.6 0.7]"
+    r6 = kiln.range(6)
+    for summarize, expected in [(3, "[0 1 2 3 4 5]"), (-1, "[0 1 2 3 4 5]"),
+                                (1, "[0 ... 5]"), (2, "[0 1 ... 4 5]"), (10, "[0 1 2 3 4 5]")]:
+        assert text(fmt("{}", r6, summarize=summarize)) == expected
+    assert text(fmt("{}", kiln.range(5), summarize=3)) == "[0 1 2 3 4]"
+    assert text(fmt("{}", kiln.reshape(kiln.range(4), [2, 2]))) == "[[0 1]\n [2 3]]"
+    assert text(fmt("tensor summary: {}, suffix", r100)) == (
+        "tensor summary: [[0 1 2 ... 7 8 9]\n [10 11 12 ... 17 18 19]\n"
+        " [20 21 22 ... 27 28 29]\n ...\n [70 71 72 ... 77 78 79]\n"
+        " [80 81 82 ... 87 88 89]\n [90 91 92 ... 97 98 99]], suffix")
+    assert text(fmt("tensor summary: {}", r100, summarize=1)) == \
+        "tensor summary: [[0 ... 9]\n ...\n [90 ... 99]]"
+    assert text(fmt("{}", r100, summarize=2)) == (
+        "[[0 1 ... 8 9]\n [10 11 ... 18 19]\n ...\n [80 81 ... 88 89]\n [90 91 ... 98 99]]")
+    three = text(fmt("{}", kiln.reshape(kiln.range(1000), [10, 10, 10])))
+    assert three.startswith("[[[0 1 2 ... 7 8 9]\n  [10 11 12 ... 17 18 19]\n")
+    assert "  [90 91 92 ... 97 98 99]]\n\n [[100 101 102 ... 107 108 109]\n" in three
+    assert "]]\n\n ...\n\n [[700 701" in three and three.endswith("[990 991 992 ... 997 998 999]]]")
+    assert text(fmt("tensor summary: %t%", r6, placeholder="%t%")) == \
+        "tensor summary: [0 1 2 3 4 5]"
+    assert text(fmt("No tensor.", ())) == "No tensor."
+    assert text(fmt("😊:{}", kiln.constant("😊"))) == '😊:"😊"'
+    assert text(fmt("{}", kiln.constant(["a", "b"]))) == '["a" "b"]'
+    with pytest.raises(ValueError, match="expects 2 tensors, but the inputs have 1"):
+        fmt("{} {}", r10)
+    with pytest.raises(ValueError, match="expects 1 tensors, but the inputs have 2"):
+        fmt("{}", (r10, r10))
+
+
+def test_unsorted_segment_join_as_tensorflow_documents():
+    join = kiln.strings.unsorted_segment_join
+    out = join(["this", "a", "test", "is"], [0, 1, 1, 0], 2, " ")
+    assert out.numpy().tolist() == [b"this is", b"a test"]
+    out = join([["Y", "q", "c"], ["Y", "6", "6"], ["p", "G", "a"]], [1, 0, 1], 2, separator=":")
+    assert out.numpy().tolist() == [[b"Y", b"6", b"6"], [b"Y:p", b"q:G", b"c:a"]]
+    # Empty segments are empty strings; negative ids drop their strings.
+    out = join(kiln.constant(["x", "y", "z"]), kiln.constant([2, -1, 2]), 4, "+")
+    assert out.numpy().tolist() == [b"", b"", b"x+z", b""]
+    with pytest.raises(errors.InvalidArgumentError, match="not below num_segments = 2"):
+        join(["a", "b"], [0, 2], 2)
+    with pytest.raises(errors.InvalidArgumentError, match="must be a prefix"):
+        join(["a", "b"], [0, 1, 1], 2)
