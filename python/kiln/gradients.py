@@ -20,7 +20,7 @@ from . import _kiln, errors
 from .core import attributes, i32_array, symbol, unit
 from . import nest as _nest
 from .nest import flatten as _flatten
-from .tensor import Tensor, convert_to_tensor, zeros as _zeros
+from .tensor import ComplexParts, Tensor, convert_to_tensor, zeros as _zeros
 
 from ._state import local as _local
 
@@ -202,6 +202,10 @@ class GradientTape:
 
     def watch(self, tensor):
         if type(tensor) is Tensor:  # (the common case)
+            if type(tensor._impl) is ComplexParts:  # (its two real parts)
+                for part in (tensor._impl.real, tensor._impl.imag):
+                    self._watched[id(part)] = part
+                return
             self._watched[id(tensor)] = tensor
             return
         from .variables import Variable
@@ -220,12 +224,17 @@ class GradientTape:
             raise RuntimeError("a non-persistent GradientTape can compute one "
                                "gradient; use GradientTape(persistent=True)")
         self._used = True
-        if type(sources) is Tensor and type(target) is Tensor:
+        if type(sources) is Tensor and type(target) is Tensor and \
+                type(sources._impl) is not ComplexParts and \
+                type(target._impl) is not ComplexParts:
             # (The common case: one tensor with respect to another.)
             return _fill_unconnected(
                 self._gradient(target, [sources], output_gradients), [sources],
                 unconnected)[0]
         flat_sources = [self._source(s) for s in _flatten(sources)]
+        if any(type(s._impl) is ComplexParts for s in flat_sources):
+            return _pack(sources, self._complex_gradient(target, flat_sources,
+                                                         output_gradients, unconnected))
         if isinstance(target, (list, tuple, dict)):
             # Several targets: the sum of their gradients, as TensorFlow
             # computes it (`output_gradients` then has one seed per target).
@@ -245,6 +254,30 @@ class GradientTape:
             grads = self._gradient(target, flat_sources, output_gradients)
         return _pack(sources,
                      _fill_unconnected(grads, flat_sources, unconnected))
+
+    def _complex_gradient(self, target, sources, output_gradients, unconnected):
+        """Gradients with complex sources, as TensorFlow gives them for a
+        real target L: dL/dx + i dL/dy for a source x + iy (its real parts
+        differentiated apart)."""
+        parts = []
+        for s in sources:
+            parts.extend([s._impl.real, s._impl.imag] if type(s._impl) is ComplexParts
+                         else [s])
+        self._used = False
+        flat = self.gradient(target, parts, output_gradients, unconnected)
+        out, it = [], iter(flat)
+        for s in sources:
+            if type(s._impl) is not ComplexParts:
+                out.append(next(it))
+                continue
+            re, im = next(it), next(it)
+            if re is None and im is None:
+                out.append(None)
+                continue
+            re = _zeros(s.shape, s._impl.real.dtype) if re is None else re
+            im = _zeros(s.shape, s._impl.imag.dtype) if im is None else im
+            out.append(Tensor(ComplexParts(re, im)))
+        return out
 
     def jacobian(self, target, sources,
                  unconnected_gradients=UnconnectedGradients.NONE,
@@ -339,6 +372,10 @@ class GradientTape:
         return ops.reshape(stacked, (batch,) + inner + tuple(source.shape[1:]))
 
     def _gradient(self, target, sources, output_gradients):
+        if type(target._impl) is ComplexParts:
+            raise errors.InvalidArgumentError(
+                "the target of a gradient is complex: differentiate a real function of "
+                "it (kiln.abs, kiln.math.real, kiln.math.imag)", errors.user_location())
         source_types = [s._impl.type for s in sources]
         for s, (_, dtype) in zip(sources, source_types):
             if dtype not in _FLOATING:
