@@ -68,8 +68,11 @@ them.  A float32 scalar 1.0 is ``08 01 12 00 22 04 00 00 80 3f``.
 
 Supported dtypes, by the names ``tf.DType.name`` uses: float16, float32,
 float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool,
-complex64, complex128 and string.  Other TensorFlow types (bfloat16, the
-quantized types, resource, variant, ...) raise `ValueError`.
+complex64, complex128, string, and bfloat16 (NumPy has no bfloat16: its
+arrays are uint16 bit patterns, the upper halves of float32s; typed values
+come from ``half_val``, as TensorFlow's ProtoHelper reads them).  Other
+TensorFlow types (the quantized types, resource, variant, ...) raise
+`ValueError`.
 
 The submessages of ``resource_handle_val`` and ``variant_val`` (only
 meaningful for the unsupported resource and variant dtypes) are not decoded,
@@ -96,13 +99,13 @@ DATA_TYPES = {
     "float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5,
     "int8": 6, "string": 7, "complex64": 8, "int64": 9, "bool": 10,
     "uint16": 17, "complex128": 18, "float16": 19, "uint32": 22,
-    "uint64": 23,
+    "uint64": 23, "bfloat16": 14,
 }
 DTYPE_NAMES = {v: k for k, v in DATA_TYPES.items()}
 
 # Valid TensorFlow types this module cannot represent with NumPy.
 _UNSUPPORTED = {11: "DT_QINT8", 12: "DT_QUINT8", 13: "DT_QINT32",
-                14: "DT_BFLOAT16", 15: "DT_QINT16", 16: "DT_QUINT16",
+                15: "DT_QINT16", 16: "DT_QUINT16",
                 20: "DT_RESOURCE", 21: "DT_VARIANT"}
 
 # Little-endian NumPy dtype of each numeric type's elements.
@@ -110,7 +113,7 @@ _NP = {
     "float32": "<f4", "float64": "<f8", "int32": "<i4", "uint8": "u1",
     "int16": "<i2", "int8": "i1", "complex64": "<c8", "int64": "<i8",
     "bool": "?", "uint16": "<u2", "complex128": "<c16", "float16": "<f2",
-    "uint32": "<u4", "uint64": "<u8",
+    "uint32": "<u4", "uint64": "<u8", "bfloat16": "<u2",
 }
 
 # NumPy (kind, itemsize) -> type name, for encoding.
@@ -138,7 +141,8 @@ _TYPED_FIELD = {
     "uint8": _INT_VAL, "int16": _INT_VAL, "int8": _INT_VAL,
     "uint16": _INT_VAL, "string": _STRING_VAL, "complex64": _SCOMPLEX_VAL,
     "int64": _INT64_VAL, "bool": _BOOL_VAL, "complex128": _DCOMPLEX_VAL,
-    "float16": _HALF_VAL, "uint32": _UINT32_VAL, "uint64": _UINT64_VAL,
+    "float16": _HALF_VAL, "bfloat16": _HALF_VAL, "uint32": _UINT32_VAL,
+    "uint64": _UINT64_VAL,
 }
 
 _MAX_DIMS = 254                 # TensorShape::MaxDimensions()
@@ -173,7 +177,12 @@ def _as_bytes(v):
                     f"written as UTF-8), not {type(v).__name__}")
 
 
-def encode_tensor(array):
+def _np_name(name):
+    """The NumPy dtype that holds elements of type `name`."""
+    return "uint16" if name == "bfloat16" else name
+
+
+def encode_tensor(array, dtype=None):
     """Returns what ``tf.io.serialize_tensor`` returns for `array`: the bytes
     of a ``TensorProto``.
 
@@ -184,11 +193,17 @@ def encode_tensor(array):
     ``S`` array's trailing NULs are lost; use an object array to keep
     them).  Any shape, including scalars and empty arrays.  Numbers go to
     ``tensor_content`` (little-endian, row-major), strings to ``string_val``.
-    Raises `TypeError` for any other dtype.
+    Raises `TypeError` for any other dtype.  ``dtype="bfloat16"`` takes a
+    uint16 array of bfloat16 bit patterns.
     """
     arr = np.asarray(array)
     kind = arr.dtype.kind
-    if kind in "OSU":
+    if dtype == "bfloat16":
+        if arr.dtype != np.uint16:
+            raise TypeError("a bfloat16 tensor is serialized from its uint16 bit "
+                            f"patterns, got NumPy dtype {arr.dtype}")
+        name = "bfloat16"
+    elif kind in "OSU":
         name = "string"
     else:
         name = _FROM_NUMPY.get((kind, arr.dtype.itemsize))
@@ -401,6 +416,8 @@ def _typed_values(p, buf, name):
         return u.view(name)
     if name == "float16":
         return (u & np.uint64(0xFFFF)).astype(np.uint16).view(np.float16)
+    if name == "bfloat16":
+        return (u & np.uint64(0xFFFF)).astype(np.uint16)
     # int_val / uint32_val: int32-sized fields; narrower types keep their
     # low bits, as the C++ integer conversion does.
     bits = np.dtype(name).itemsize * 8
@@ -424,7 +441,7 @@ def _fill(values, n, name):
         return out
     if k >= n:
         return np.array(values[:n])
-    out = np.zeros(n, dtype=name)
+    out = np.zeros(n, dtype=_np_name(name))
     if k:
         out[:k] = values
         out[k:] = values[-1]
@@ -467,7 +484,7 @@ def _build(p, buf, name, n, shape):
     """The array of a parsed TensorProto of valid dtype `name` and shape
     (`n` elements), as Tensor::FromProto builds it."""
     if n == 0:
-        return np.empty(shape, dtype=object if name == "string" else name)
+        return np.empty(shape, dtype=object if name == "string" else _np_name(name))
     content = buf[p.content[0]:p.content[1]] if p.content else b""
     if content:
         if name == "string":
@@ -485,7 +502,7 @@ def _build(p, buf, name, n, shape):
                 raise ValueError(
                     f"invalid TensorProto: bool tensor_content byte {at} is "
                     f"{int(raw[at])}, not 0 or 1")
-        arr = np.frombuffer(content, dtype=_NP[name]).astype(name)
+        arr = np.frombuffer(content, dtype=_NP[name]).astype(_np_name(name))
         return arr.reshape(shape)
     values = _typed_values(p, buf, name)
     return _fill(values, n, name).reshape(shape)

@@ -476,9 +476,10 @@ def serialize_tensor(tensor, name=None):
     if x._symbolic:
         raise errors.InvalidArgumentError("kiln.io.serialize_tensor runs eagerly (its bytes "
                                           "are a host value)", errors.user_location())
-    if x.dtype.mlir == "bf16":
-        raise TypeError("kiln.io.serialize_tensor: bfloat16 tensors are not supported (cast "
-                        "to float32 first)")
+    if x.dtype.mlir == "bf16":  # (its values are float32s exactly: their upper halves)
+        bits = np.asarray(x.numpy(), np.float32).view(np.uint32) >> np.uint32(16)
+        return _scalar_string(_tensor_proto.encode_tensor(bits.astype(np.uint16),
+                                                          "bfloat16"))
     value = x._impl.array if x.dtype is string else np.asarray(x.numpy())
     return _scalar_string(_tensor_proto.encode_tensor(value))
 
@@ -498,6 +499,9 @@ def parse_tensor(serialized, out_type, name=None):
         raise errors.InvalidArgumentError(
             f"kiln.io.parse_tensor: the tensor is {dtype_name}, not {want.name}",
             errors.user_location())
+    if dtype_name == "bfloat16":  # (bit patterns: the upper halves of float32s)
+        floats = (array.astype(np.uint32) << np.uint32(16)).view(np.float32)
+        return convert_to_tensor(floats, want)
     if array.dtype.kind == "u":  # (widened to a signed type, then want's)
         return ops.cast(convert_to_tensor(array), want)
     return convert_to_tensor(array, want)

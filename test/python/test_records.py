@@ -157,6 +157,13 @@ def test_serialize_and_parse_tensor():
         np.testing.assert_array_equal(np.asarray(back), np.asarray(t))
     with pytest.raises(errors.InvalidArgumentError, match="is float32, not int32"):
         kiln.io.parse_tensor(kiln.io.serialize_tensor(kiln.constant([1.0])), kiln.int32)
+    # bfloat16: the bit patterns by hand (1.0 = 0x3F80, -2.5 = 0xC020).
+    half = kiln.cast(kiln.constant([1.0, -2.5]), kiln.bfloat16)
+    data = kiln.io.serialize_tensor(half).numpy()
+    assert data == bytes.fromhex("080e 1204 1202 0802 2204 803f 20c0")
+    back = kiln.io.parse_tensor(data, kiln.bfloat16)
+    assert back.dtype == kiln.bfloat16
+    assert kiln.cast(back, kiln.float32).numpy().tolist() == [1.0, -2.5]
     with pytest.raises(errors.InvalidArgumentError, match="parse_tensor"):
         kiln.io.parse_tensor(b"\x08", kiln.float32)
 

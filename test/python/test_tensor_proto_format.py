@@ -71,7 +71,7 @@ ENUM = {
     "uint64": 23,     # DT_UINT64
 }
 OTHER_ENUM = {"DT_INVALID": 0, "DT_QINT8": 11, "DT_QUINT8": 12,
-              "DT_QINT32": 13, "DT_BFLOAT16": 14, "DT_QINT16": 15,
+              "DT_QINT32": 13, "DT_QINT16": 15,
               "DT_QUINT16": 16, "DT_RESOURCE": 20, "DT_VARIANT": 21,
               "DT_FLOAT_REF": 101}
 NUMERIC = [n for n in ENUM if n != "string"]
@@ -278,9 +278,37 @@ SHAPES = [(), (0,), (1,), (5,), (2, 3), (2, 0, 3), (3, 1, 2, 2),
 # Hand-derived bytes
 # ---------------------------------------------------------------------------
 
+BFLOAT16 = 14  # DT_BFLOAT16 (types.proto), held as uint16 bit patterns
+
+
 def test_enum_numbers_match_types_proto():
-    assert tp.DATA_TYPES == ENUM
-    assert tp.DTYPE_NAMES == {v: k for k, v in ENUM.items()}
+    assert tp.DATA_TYPES == {**ENUM, "bfloat16": BFLOAT16}
+    assert tp.DTYPE_NAMES == {v: k for k, v in {**ENUM, "bfloat16": BFLOAT16}.items()}
+
+
+def test_bfloat16_bit_patterns_against_protobuf(pb):
+    """bfloat16 goes out as tensor_content (little-endian uint16 patterns,
+    AsProtoTensorContent) and comes back from tensor_content or from
+    half_val (ProtoHelper<bfloat16> reads half_val), TensorFlow's fill rule
+    included."""
+    cls = pb["packed"]
+    bits = np.array([[0x3F80, 0xC000], [0x7F80, 0x0001]], np.uint16)  # 1, -2, inf, tiny
+    data = tp.encode_tensor(bits, "bfloat16")
+    msg = cls()
+    msg.ParseFromString(data)
+    assert msg.dtype == BFLOAT16
+    assert [d.size for d in msg.tensor_shape.dim] == [2, 2]
+    assert msg.tensor_content == bits.astype("<u2").tobytes()
+    out, name = tp.decode_tensor(data)
+    assert name == "bfloat16" and out.dtype == np.uint16
+    np.testing.assert_array_equal(out, bits)
+    typed = cls(dtype=BFLOAT16)
+    typed.tensor_shape.dim.add().size = 3
+    typed.half_val.extend([0x4049, 0x1BF80])  # (high bits dropped, last repeated)
+    out, name = tp.decode_tensor(typed.SerializeToString())
+    assert name == "bfloat16" and out.tolist() == [0x4049, 0xBF80, 0xBF80]
+    with pytest.raises(TypeError, match="uint16 bit patterns"):
+        tp.encode_tensor(np.array([1.0], np.float32), "bfloat16")
 
 
 def test_float32_scalar_one_by_hand():
@@ -810,7 +838,7 @@ def test_decode_errors_name_the_problem():
 
     err(b"", "dtype is not set")
     err(bytes.fromhex("12 00 22 04 00 00 80 3f"), "dtype is not set")
-    err(bytes.fromhex("08 0e 12 00"), "DT_BFLOAT16")
+    err(bytes.fromhex("08 0d 12 00"), "DT_QINT32")
     err(bytes.fromhex("08 15 12 00"), "DT_VARIANT")
     err(bytes.fromhex("08 63 12 00"), "unknown or unsupported dtype enum "
         "value 99")
