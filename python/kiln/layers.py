@@ -23,6 +23,7 @@ from . import (activations, control_flow, image, initializers, math_ops,
 from ._recording import record_subclass, recording_init
 from .dtypes import as_dtype, bool as bool_, float32, string as string_
 from .module import Module, _leaves, _walking, current_name_scope
+from . import ragged as ragged_module
 from .ragged import RaggedTensor
 from .tensor import Tensor, _open_entries, constant, convert_to_tensor
 from .variables import Variable, init_scope
@@ -368,19 +369,26 @@ class Layer(Module):
                                 "value's features: give axis counted from the end (-1), "
                                 "and no noise_shape")
             return inputs.with_values(self(inputs.values, *args, **kwargs))
-        lengths = np.diff(inputs._splits)
-        padded = inputs.to_tensor()
-        mask = math_ops.sequence_mask(convert_to_tensor(lengths), padded.shape[1])
+        # (each row padded to the width, its steps masked: inside a trace
+        # the width is a bound the rows fit, see _padding_width)
+        width = inputs._padding_width()
+        padded = inputs.to_tensor(shape=[None, width] + [None] * (inputs.ndim - 2))
+        flags = inputs.with_values(ops.cast(math_ops.ones_like(
+            ragged_module._row_id_tensor(inputs)), "bool"))
+        mask = flags.to_tensor(False, shape=[None, width])
         given = kwargs.pop("mask", None)
         if given is not None:  # (a mask of the caller's, over the padded steps)
             mask = ops.logical_and(mask, ops.cast(
-                given.to_tensor(False) if isinstance(given, RaggedTensor) else
+                given.to_tensor(False, shape=[None, width]) if isinstance(given, RaggedTensor)
+                else
                 convert_to_tensor(given), "bool"))
         out = self(padded, *args, mask=mask, **kwargs)
         if not getattr(self, "return_sequences", False):
             return out
         first = out[0] if isinstance(out, list) else out
-        rows = RaggedTensor.from_tensor(first, lengths=lengths)
+        steps = ops.cast(ops.stack([ragged_module._row_id_tensor(inputs),
+                                    ragged_module._position_tensor(inputs)], 1), "int64")
+        rows = inputs.with_values(math_ops.gather_nd(first, steps))
         return [rows] + out[1:] if isinstance(out, list) else rows
 
     def __call__(self, inputs, *args, **kwargs):

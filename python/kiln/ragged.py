@@ -83,10 +83,24 @@ class RaggedTensor:
         return self._split_array
 
     @staticmethod
-    def _of_traced(values, row_ids, positions, nrows, token):
+    def _of_traced(values, row_ids, positions, nrows, token, width):
         out = RaggedTensor.__new__(RaggedTensor)
-        out._values, out._traced = values, (row_ids, positions, int(nrows), token)
+        out._values, out._traced = values, (row_ids, positions, int(nrows), token, width)
         return out
+
+    def _padding_width(self):
+        """How wide the layers that pad the rows (RNNs, with the lengths as
+        their mask) make them: the longest row, or inside a trace a power
+        of two at least as long (part of the trace's key, so batches share
+        a few traces; the masked steps change nothing)."""
+        if self._traced is not None:
+            return self._traced[4]
+        lengths = np.diff(self._splits)
+        return int(lengths.max()) if len(lengths) else 0
+
+    def _width_bucket(self):
+        longest = self._padding_width()
+        return 1 << max(longest - 1, 0).bit_length()
 
     def _nrows(self):
         return self._traced[2] if self._traced is not None else len(self._split_array) - 1
@@ -500,12 +514,14 @@ class RaggedTensor:
         if isinstance(values, OpenLeaf):  # (the call's own arguments)
             return self
         if values._symbolic:  # (the same argument object twice shares its rows)
-            return RaggedTensor._of_traced(values, rows, positions, self._nrows(), self)
+            return RaggedTensor._of_traced(values, rows, positions, self._nrows(), self,
+                                           self._width_bucket())
         lengths = np.bincount(np.asarray(rows.numpy(), np.int64), minlength=self._nrows())
         return RaggedTensor(values, np.concatenate([[0], np.cumsum(lengths)]))
 
     def _kiln_trace_key(self):
-        return ("ragged", self._nrows())
+        width = self._traced[4] if self._traced is not None else self._width_bucket()
+        return ("ragged", self._nrows(), width)
 
     def __repr__(self):
         if self._traced is not None or self._values._symbolic:
