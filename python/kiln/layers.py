@@ -607,6 +607,16 @@ class Dense(Layer):
                      if self.use_bias else None)
 
     def call(self, inputs):
+        if hasattr(inputs, "_kiln_trace_key") and hasattr(inputs, "indices"):  # SparseTensor
+            from .sparse import sparse_dense_matmul
+            if inputs.ndim != 2:
+                raise ValueError(f"{self.name}: a SparseTensor input must be 2-D (batch, "
+                                 f"features), got shape {list(inputs.shape)}")
+            y = sparse_dense_matmul(inputs, ops.cast(self.kernel, inputs.dtype)
+                                    if inputs.dtype != self.kernel.dtype else self.kernel)
+            if self.bias is not None:
+                y = y + self.bias
+            return self.activation(y) if self.activation else y
         x = convert_to_tensor(inputs)
         if len(x.shape) > 2 and list(x.shape[:-1]).count(None) > 1:
             # (several open extents, batch and steps: a batched product
@@ -2535,16 +2545,36 @@ def _encode_categories(ids, num_tokens, mode, dtype):
     return ops.reduce_max(hot, axis=1)
 
 
+def _sparse_output(out, name):
+    """A layer's dense output as the SparseTensor of its non-zero entries
+    (Keras' sparse=True). Made eagerly: how many entries are non-zero is
+    known only from the values."""
+    if out._symbolic:
+        raise errors.InvalidArgumentError(
+            f"{name}: sparse=True outputs are made eagerly (in the input pipeline, or "
+            "before the model): inside a compiled step the number of non-zero entries is "
+            "not known; use the dense output there", errors.user_location())
+    from .sparse import from_dense
+    return from_dense(out)
+
+
+def _check_sparse(sparse, output_mode, name):
+    if sparse and output_mode == "int":
+        raise ValueError(f"{name}: sparse=True needs output_mode 'one_hot', 'multi_hot', "
+                         "'count' or 'tf_idf' (not 'int')")
+    return bool(sparse)
+
+
 class CategoryEncoding(Layer):
     """Integer category ids as vectors of `num_tokens` (Keras'
     CategoryEncoding): "one_hot" (one id per sample), "multi_hot" (1 for
-    each id a sample has; [batch, k] ids) or "count"."""
+    each id a sample has; [batch, k] ids) or "count"; sparse=True gives the
+    SparseTensor of the non-zero entries (eagerly)."""
 
     def __init__(self, num_tokens, output_mode="multi_hot", sparse=False, name=None,
                  **kwargs):
         super().__init__(name, **kwargs)
-        if sparse:
-            raise ValueError(f"{self.name}: sparse outputs are not supported")
+        self.sparse = bool(sparse)
         if output_mode not in ("one_hot", "multi_hot", "count"):
             raise ValueError(f"{self.name}: output_mode {output_mode!r} is not one of "
                              "'one_hot', 'multi_hot', 'count'")
@@ -2557,7 +2587,8 @@ class CategoryEncoding(Layer):
         ids = convert_to_tensor(inputs)
         if not ids.dtype.is_integer:
             ids = ops.cast(ids, "int32")
-        return _encode_categories(ids, self.num_tokens, self.output_mode, self.compute_dtype)
+        out = _encode_categories(ids, self.num_tokens, self.output_mode, self.compute_dtype)
+        return _sparse_output(out, self.name) if self.sparse else out
 
 
 def _lookup_outputs(ids, ndim, mode, depth, name, idf=None):
@@ -2624,9 +2655,7 @@ class IntegerLookup(Layer):
                              f"{num_oov_indices}")
         if invert and output_mode != "int":
             raise ValueError(f"{self.name}: invert=True needs output_mode 'int'")
-        if sparse:
-            raise ValueError(f"{self.name}: sparse outputs are not supported (Kiln has no "
-                             "SparseTensor)")
+        sparse = _check_sparse(sparse, output_mode, self.name)
         if idf_weights is not None and output_mode != "tf_idf":
             raise ValueError(f"{self.name}: idf_weights are only for output_mode 'tf_idf'")
         if str(vocabulary_dtype) not in ("int64", "int32"):
@@ -2635,7 +2664,7 @@ class IntegerLookup(Layer):
         self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
         self.mask_token, self.oov_token = mask_token, oov_token
         self.vocabulary_dtype, self.invert = str(vocabulary_dtype), bool(invert)
-        self.output_mode, self.sparse = output_mode, False
+        self.output_mode, self.sparse = output_mode, sparse
         self.pad_to_max_tokens = bool(pad_to_max_tokens)
         self.vocabulary, self.idf_weights = None, None
         self._tokens, self._idf = None, None
@@ -2840,8 +2869,9 @@ class IntegerLookup(Layer):
     def _encode(self, ids, ndim):
         """The output for indices `ids` (of inputs of rank `ndim`) in the
         layer's output_mode."""
-        return _lookup_outputs(ids, ndim, self.output_mode, self._depth(), self.name,
+        out = _lookup_outputs(ids, ndim, self.output_mode, self._depth(), self.name,
                               self._idf if self.output_mode == "tf_idf" else None)
+        return _sparse_output(out, self.name) if self.sparse else out
 
     def _tokens_of(self, ids):
         """invert=True: each index's token; the mask index gives mask_token,
@@ -3159,16 +3189,14 @@ class Hashing(Layer):
         if output_mode not in ("int", "one_hot", "multi_hot", "count"):
             raise ValueError(f"{self.name}: output_mode {output_mode!r} is not one of 'int', "
                              "'one_hot', 'multi_hot', 'count'")
-        if sparse:
-            raise ValueError(f"{self.name}: sparse outputs are not supported (Kiln has no "
-                             "SparseTensor)")
+        sparse = _check_sparse(sparse, output_mode, self.name)
         if salt is not None:
             key = [int(salt)] * 2 if np.ndim(salt) == 0 else [int(v) for v in salt]
             if len(key) != 2:
                 raise ValueError(f"{self.name}: salt must be an int or two ints, got {salt!r}")
             salt = key
         self.num_bins, self.mask_value, self.salt = int(num_bins), mask_value, salt
-        self.output_mode, self.sparse = output_mode, False
+        self.output_mode, self.sparse = output_mode, sparse
 
     def _cast_inputs(self, inputs):
         return inputs
@@ -3197,7 +3225,10 @@ class Hashing(Layer):
         out = _lookup_outputs(convert_to_tensor(hashed.astype(np.int64)), x.ndim,
                               self.output_mode, self.num_bins, self.name)
         # (Keras: int64 bins; the other modes in floatx)
-        return out if self.output_mode == "int" else ops.cast(out, "float32")
+        if self.output_mode == "int":
+            return out
+        out = ops.cast(out, "float32")
+        return _sparse_output(out, self.name) if self.sparse else out
 
 
 def _crop_to_aspect(x, height, width):

@@ -216,3 +216,51 @@ def test_embedding_and_to_dense_gradients_against_finite_differences():
         np.testing.assert_allclose(gw.numpy(), central(
             lambda v: float(loss(kiln.constant(params0), kiln.constant(v), combiner).numpy()),
             weights0), rtol=1e-5, atol=1e-7, err_msg=combiner)
+
+
+# --- Keras preprocessing with sparse=True, Dense on SparseTensor inputs --------
+
+def test_preprocessing_layers_give_sparse_outputs():
+    L = kiln.keras.layers
+    # Keras' documented examples, their dense values as the oracle.
+    out = L.CategoryEncoding(num_tokens=4, output_mode="multi_hot", sparse=True)(
+        kiln.constant([[0, 1], [0, 0], [1, 2], [3, 1]]))
+    assert isinstance(out, kiln.SparseTensor)
+    assert SP.to_dense(out).numpy().tolist() == \
+        [[1, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1]]
+    counts = L.StringLookup(vocabulary=["a", "b", "c", "d"], output_mode="count", sparse=True)(
+        kiln.constant([["a", "c", "d", "d"], ["d", "z", "b", "z"]]))
+    assert SP.to_dense(counts).numpy().tolist() == [[0, 1, 0, 1, 2], [2, 0, 1, 0, 1]]
+    hot = L.IntegerLookup(vocabulary=[12, 36, 1138, 42], output_mode="one_hot", sparse=True)(
+        kiln.constant([12, 36, 1138, 42, 7]))
+    assert SP.to_dense(hot).numpy().tolist() == [[0, 1, 0, 0, 0], [0, 0, 1, 0, 0],
+                                                 [0, 0, 0, 1, 0], [0, 0, 0, 0, 1],
+                                                 [1, 0, 0, 0, 0]]
+    hashed = L.Hashing(num_bins=3, output_mode="multi_hot", sparse=True)(
+        kiln.constant([["A", "B"], ["C", "D"]]))
+    dense = L.Hashing(num_bins=3, output_mode="multi_hot")(kiln.constant([["A", "B"],
+                                                                          ["C", "D"]]))
+    np.testing.assert_array_equal(SP.to_dense(hashed).numpy(), dense.numpy())
+    with pytest.raises(ValueError, match="sparse=True needs output_mode"):
+        L.StringLookup(vocabulary=["a"], sparse=True)
+    encode = L.CategoryEncoding(num_tokens=3, output_mode="count", sparse=True)
+    with pytest.raises(errors.InvalidArgumentError, match="sparse=True outputs are made eagerly"):
+        kiln.function(lambda ids: encode(ids))(kiln.constant([[0, 2]]))
+
+
+def test_dense_layer_on_sparse_inputs():
+    sp = random_sparse((5, 7), 9)[0]
+    x = SP.to_dense(sp).numpy()
+    dense = kiln.keras.layers.Dense(3, activation="tanh")
+    out = dense(sp).numpy()
+    kernel, bias = dense.kernel.numpy(), dense.bias.numpy()
+    np.testing.assert_allclose(out, np.tanh(x @ kernel + bias), rtol=1e-5, atol=1e-6)
+    compiled = kiln.function(lambda s: dense(s))
+    np.testing.assert_allclose(compiled(sp).numpy(), out, rtol=1e-5, atol=1e-6)
+    with kiln.GradientTape() as tape:
+        y = kiln.reduce_sum(dense(sp))
+    grad = tape.gradient(y, dense.kernel).numpy()
+    np.testing.assert_allclose(grad, x.T @ (1 - np.tanh(x @ kernel + bias) ** 2),
+                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        kiln.keras.layers.Dense(2)(random_sparse((2, 3, 4), 3)[0])
