@@ -20,7 +20,7 @@ import numpy as np
 
 from . import errors, math_ops, ops
 from .dtypes import as_dtype, float32, int64, string
-from .tensor import Tensor, convert_to_tensor
+from .tensor import OpenLeaf, Tensor, convert_to_tensor
 
 
 class SparseTensor:
@@ -94,10 +94,18 @@ class SparseTensor:
     def __neg__(self):
         return self.with_values(-self.values)
 
+    # Across a @kiln.function boundary: its indices, values and dense
+    # shape, the number of entries left open (the dense shape is in the
+    # trace's key), so SparseTensors of one dense shape share a trace.
     def _kiln_flatten(self):  # (@kiln.function arguments and results)
-        return [self.indices, self.values, self.dense_shape]
+        if self.indices._symbolic or self.values._symbolic:
+            return [self.indices, self.values, self.dense_shape]
+        return [OpenLeaf(Tensor(self.indices._impl), (None, len(self._shape))),
+                OpenLeaf(Tensor(self.values._impl), (None,)), self.dense_shape]
 
     def _kiln_unflatten(self, values):
+        if isinstance(values[0], OpenLeaf):  # (the call's own arguments)
+            return self
         out = SparseTensor.__new__(SparseTensor)
         out.indices, out.values, out.dense_shape = values
         out._shape = self._shape
@@ -172,6 +180,11 @@ def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
         index = sp.indices.numpy()
         if len(np.unique(index, axis=0)) != len(index):
             raise errors.InvalidArgumentError(message, errors.user_location())
+    elif validate_indices and sp.indices._symbolic and sp.indices.shape[0] is None:
+        # (compiled, the number of entries open: no position counted twice)
+        hits = math_ops.scatter_nd(sp.indices, ops.cast(math_ops.ones_like(sp.values),
+                                                        "int32"), sp._shape)
+        ops._check_at_run_time(ops.less_equal(hits, 1), message)
     elif validate_indices and sp.indices._symbolic and sp.indices.shape[0] != 0:
         # (compiled: the sorted positions must all differ from their neighbours)
         ordered = math_ops.sort(_linear(sp))

@@ -126,6 +126,15 @@ def test_sparse_tensors_cross_compiled_functions():
     wide, dense3 = random_sparse((6, 3), 5)   # (a new dense shape retraces)
     np.testing.assert_allclose(step(wide, w)[0].numpy(), dense3 @ w, rtol=1e-5, atol=1e-6)
     assert len(traces) == 2
+    fewer, dense4 = random_sparse((4, 3), 2)  # (another number of entries: no new trace)
+    out, ordered = step(fewer, w)
+    np.testing.assert_allclose(out.numpy(), dense4 @ w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ordered.numpy(), dense4)
+    assert len(traces) == 2
+    checked = kiln.function(lambda s: SP.to_dense(s))
+    np.testing.assert_array_equal(checked(fewer).numpy(), dense4)
+    with pytest.raises(errors.InvalidArgumentError, match="indices repeat"):
+        checked(kiln.SparseTensor([[0, 0], [0, 0], [1, 1]], [1.0, 2.0, 3.0], [4, 3]))
 
     @kiln.function
     def dense_of(x):
