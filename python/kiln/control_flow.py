@@ -8,7 +8,7 @@ import numpy as np
 
 from . import errors
 from .core import attributes
-from .tensor import Tensor, convert_to_tensor
+from .tensor import Tensor, TensorSpec, convert_to_tensor
 from .nest import sequence_like
 from .tracing import _flatten, _pack, current_trace
 
@@ -915,6 +915,40 @@ def _check_map_signature(signature, dtypes):
                             f"fn_output_signature says {want.name}")
 
 
+def _map_rows(fn, rows, signature, RaggedTensor, RaggedTensorSpec):
+    """map_fn over the rows of a RaggedTensor (each a 1-D tensor, or more
+    with inner dimensions): a Python loop over the rows, which must be
+    known (eagerly, or made inside the trace from known lengths). The
+    results are stacked, or become the rows of a RaggedTensor when
+    fn_output_signature is a RaggedTensorSpec or their lengths differ."""
+    from . import ops
+    results = [convert_to_tensor(fn(row)) for row in rows]
+    if isinstance(signature, RaggedTensorSpec) or (
+            not isinstance(signature, TensorSpec) and results and
+            len({tuple(r.shape) for r in results}) > 1):
+        if any(r.ndim == 0 for r in results):
+            raise errors.InvalidArgumentError(
+                "map_fn: fn returned scalars, which are no rows of a RaggedTensor",
+                errors.user_location())
+        values = ops.concat(results, 0) if results else \
+            convert_to_tensor(np.zeros(0, np.float32))
+        return RaggedTensor.from_row_lengths(values, [r.shape[0] for r in results])
+    if not results:
+        if not isinstance(signature, TensorSpec):
+            raise errors.InvalidArgumentError(
+                "map_fn over 0 rows: fn_output_signature needs a TensorSpec to say what "
+                "the empty result is", errors.user_location())
+        from .tensor import zeros
+        return zeros((0,) + tuple(signature.shape), signature.dtype)
+    if len({(tuple(r.shape), r.dtype) for r in results}) > 1:
+        raise errors.InvalidArgumentError(
+            f"map_fn: fn returned ({_describe(results[1:][0:1])}) for one row and "
+            f"({_describe(results[:1])}) for the first", errors.user_location())
+    out = ops.stack(results)
+    _check_map_signature(signature, [out.dtype])
+    return out
+
+
 def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
            swap_memory=False, infer_shape=True, name=None,
            fn_output_signature=None):
@@ -930,6 +964,9 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     from . import math_ops, nest, ops
     from .tensor import constant, zeros
     signature = fn_output_signature if fn_output_signature is not None else dtype
+    from .ragged import RaggedTensor, RaggedTensorSpec
+    if isinstance(elems, RaggedTensor):
+        return _map_rows(fn, elems, signature, RaggedTensor, RaggedTensorSpec)
     leaves = [convert_to_tensor(e) for e in nest.flatten(elems)]
     if not leaves:
         raise ValueError("map_fn: elems holds no tensors")

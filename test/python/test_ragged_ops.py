@@ -671,3 +671,18 @@ def test_bfloat16_rows_stay_bfloat16_in_datasets():
     assert kiln.cast(batch.values, kiln.float32).numpy().tolist() == [1.0, 2.5, -3.0]
     with pytest.raises(errors.UnimplementedError, match="RaggedTensors already"):
         list(ds.batch(2).batch(2))
+
+
+def test_map_fn_over_rows():
+    digits = kiln.ragged.constant(DIGITS)
+    sums = kiln.map_fn(kiln.reduce_sum, digits,
+                       fn_output_signature=kiln.TensorSpec([], kiln.int32))
+    assert sums.numpy().tolist() == [sum(r) for r in DIGITS]
+    doubled = kiln.map_fn(lambda r: r * 2, digits)
+    assert isinstance(doubled, kiln.RaggedTensor)
+    assert doubled.to_list() == [[2 * v for v in r] for r in DIGITS]
+    firsts = kiln.map_fn(lambda r: r[:1], kiln.ragged.constant([[1, 2], [3]]),
+                         fn_output_signature=kiln.RaggedTensorSpec([None], kiln.int32))
+    assert isinstance(firsts, kiln.RaggedTensor) and firsts.to_list() == [[1], [3]]
+    with pytest.raises(errors.InvalidArgumentError, match="row lengths"):
+        kiln.function(lambda r: kiln.map_fn(kiln.reduce_sum, r))(digits)
