@@ -34,6 +34,15 @@ def _make(real, imag):
     return Tensor(ComplexParts(real, imag))
 
 
+def _own(part, given):
+    """`part`, or a new tensor of its values when it is one of the tensors
+    `given` by the caller: a complex tensor's parts are its own, so a
+    gradient with respect to it counts only the paths through it."""
+    if any(part is g for g in given):
+        return ops.add(part, ops._like(0, part.dtype))
+    return part
+
+
 def _is_complex(t):
     return isinstance(t, Tensor) and type(t._impl) is ComplexParts
 
@@ -249,7 +258,9 @@ def cast(x, dtype):
     if dtype.is_complex:
         part = _part_dtype(dtype)
         re, im = _parts(x, part, convert=True)
-        return _make(ops.cast(re, part), ops.cast(im, part))
+        re, im = ops.cast(re, part), ops.cast(im, part)
+        given = [x] + ([x._impl.real, x._impl.imag] if _is_complex(x) else [])
+        return _make(_own(re, given), _own(im, given))
     return ops.cast(x._impl.real, dtype)
 
 
@@ -257,13 +268,15 @@ def complex(real, imag, name=None):  # noqa: A001 (TensorFlow's name)
     """The complex tensor real + i·imag (tf.complex): float32 parts give
     complex64, float64 parts complex128; the shapes broadcast."""
     real, imag = convert_to_tensor(real), convert_to_tensor(imag, dtype_hint=float32)
+    given = [real, imag]
     if real.dtype != imag.dtype or real.dtype not in (float32, float64):
         raise TypeError(f"kiln.complex: the parts must both be float32 or both float64, got "
                         f"{real.dtype.name} and {imag.dtype.name}")
     if real.shape != imag.shape:
         shape = np.broadcast_shapes(real.shape, imag.shape)
         real, imag = math_ops.broadcast_to(real, shape), math_ops.broadcast_to(imag, shape)
-    return _make(real, imag)
+    real = _own(real, given)
+    return _make(real, _own(imag, given + [real]))
 
 
 def real(input, name=None):  # noqa: A002

@@ -918,35 +918,61 @@ def _check_map_signature(signature, dtypes):
 def _map_rows(fn, rows, signature, RaggedTensor, RaggedTensorSpec):
     """map_fn over the rows of a RaggedTensor (each a 1-D tensor, or more
     with inner dimensions): a Python loop over the rows, which must be
-    known (eagerly, or made inside the trace from known lengths). The
-    results are stacked, or become the rows of a RaggedTensor when
-    fn_output_signature is a RaggedTensorSpec or their lengths differ."""
-    from . import ops
-    results = [convert_to_tensor(fn(row)) for row in rows]
-    if isinstance(signature, RaggedTensorSpec) or (
-            not isinstance(signature, TensorSpec) and results and
-            len({tuple(r.shape) for r in results}) > 1):
-        if any(r.ndim == 0 for r in results):
-            raise errors.InvalidArgumentError(
-                "map_fn: fn returned scalars, which are no rows of a RaggedTensor",
-                errors.user_location())
-        values = ops.concat(results, 0) if results else \
-            convert_to_tensor(np.zeros(0, np.float32))
-        return RaggedTensor.from_row_lengths(values, [r.shape[0] for r in results])
+    known (eagerly, or made inside the trace from known lengths). fn may
+    return a structure; each of its parts becomes, as TensorFlow's default
+    signature (the elements' ragged type) says, the rows of a RaggedTensor,
+    or stacked where fn_output_signature gives a TensorSpec (scalar results
+    are stacked either way)."""
+    from . import nest, ops
+    from .dtypes import as_dtype
+    from .tensor import zeros
+    results = [fn(row) for row in rows]
+    for r in results[1:]:
+        nest.assert_same_structure(results[0], r)
     if not results:
-        if not isinstance(signature, TensorSpec):
+        if signature is None:
             raise errors.InvalidArgumentError(
-                "map_fn over 0 rows: fn_output_signature needs a TensorSpec to say what "
-                "the empty result is", errors.user_location())
-        from .tensor import zeros
-        return zeros((0,) + tuple(signature.shape), signature.dtype)
-    if len({(tuple(r.shape), r.dtype) for r in results}) > 1:
-        raise errors.InvalidArgumentError(
-            f"map_fn: fn returned ({_describe(results[1:][0:1])}) for one row and "
-            f"({_describe(results[:1])}) for the first", errors.user_location())
-    out = ops.stack(results)
-    _check_map_signature(signature, [out.dtype])
-    return out
+                "map_fn over 0 rows: give fn_output_signature to say what the empty "
+                "result is", errors.user_location())
+        parts = []
+        for spec in nest.flatten(signature):
+            if isinstance(spec, RaggedTensorSpec):
+                parts.append(RaggedTensor.from_row_lengths(zeros((0,), spec.dtype), []))
+            else:
+                parts.append(zeros((0,) + tuple(spec.shape), spec.dtype))
+        return nest.pack_sequence_as(signature, parts)
+    columns = list(zip(*[[convert_to_tensor(x) for x in nest.flatten(r)] for r in results]))
+    specs = [None] * len(columns) if signature is None else nest.flatten(signature)
+    if len(specs) != len(columns):
+        raise ValueError(f"map_fn: fn returned {len(columns)} tensors but "
+                         f"fn_output_signature describes {len(specs)}")
+    out = []
+    for column, spec in zip(columns, specs):
+        want = None if spec is None else as_dtype(spec.dtype if hasattr(spec, "dtype") else spec)
+        if want is not None and column[0].dtype != want:
+            raise TypeError(f"map_fn: fn returned a {column[0].dtype.name} tensor where "
+                            f"fn_output_signature says {want.name}")
+        if len({(tuple(t.shape[1:]), t.dtype) for t in column}) > 1 or \
+                any(t.ndim == 0 for t in column) and any(t.ndim for t in column):
+            raise errors.InvalidArgumentError(
+                f"map_fn: fn returned ({_describe(column[1:][0:1])}) for one row and "
+                f"({_describe(column[:1])}) for the first", errors.user_location())
+        ragged = isinstance(spec, RaggedTensorSpec) or (
+            not isinstance(spec, TensorSpec) and column[0].ndim > 0)
+        if ragged:
+            if column[0].ndim == 0:
+                raise errors.InvalidArgumentError(
+                    "map_fn: fn returned scalars, which are no rows of a RaggedTensor",
+                    errors.user_location())
+            out.append(RaggedTensor.from_row_lengths(ops.concat(list(column), 0),
+                                                     [t.shape[0] for t in column]))
+        else:
+            if len({tuple(t.shape) for t in column}) > 1:
+                raise errors.InvalidArgumentError(
+                    "map_fn: fn returned results of different shapes, which a TensorSpec "
+                    "signature stacks: give a RaggedTensorSpec", errors.user_location())
+            out.append(ops.stack(list(column)))
+    return nest.pack_sequence_as(results[0], out)
 
 
 def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,

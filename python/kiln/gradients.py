@@ -79,6 +79,14 @@ def _pack(structure, flat):
     return _nest.pack_sequence_as(structure, list(flat))
 
 
+def _real_sources(sources, what):
+    if any(type(s._impl) is ComplexParts for s in sources):
+        raise errors.UnimplementedError(
+            f"{what} with respect to a complex tensor is not supported: take it with "
+            "respect to its parts (kiln.math.real / imag of a complex(x, y) of watched "
+            "real tensors)", errors.user_location())
+
+
 class GradientTape:
     """Records eager ops for reverse-mode gradients, as tf.GradientTape."""
 
@@ -215,6 +223,10 @@ class GradientTape:
                 t = t._value
             else:
                 t = convert_to_tensor(t)
+            if type(t._impl) is ComplexParts:  # (its two real parts)
+                for part in (t._impl.real, t._impl.imag):
+                    self._watched[id(part)] = part
+                continue
             self._watched[id(t)] = t
 
     def gradient(self, target, sources, output_gradients=None,
@@ -296,6 +308,7 @@ class GradientTape:
                                "gradient; use GradientTape(persistent=True)")
         self._used = True
         flat_sources = [self._source(s) for s in _flatten(sources)]
+        _real_sources(flat_sources, "jacobian")
         target = convert_to_tensor(target)
         if None in target.shape:
             raise errors.UnimplementedError(
@@ -338,6 +351,7 @@ class GradientTape:
         unconnected = _unconnected(unconnected_gradients)
         self._used = True
         source = self._source(source)
+        _real_sources([source], "batch_jacobian")
         target = convert_to_tensor(target)
         if None in target.shape or None in source.shape:
             raise errors.UnimplementedError(

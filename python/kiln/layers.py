@@ -383,11 +383,18 @@ class Layer(Module):
                 else
                 convert_to_tensor(given), "bool"))
         out = self(padded, *args, mask=mask, **kwargs)
-        if not getattr(self, "return_sequences", False):
+        forward = getattr(self, "forward_layer", self)  # (Bidirectional: its layers')
+        if not getattr(forward, "return_sequences", False):
             return out
         first = out[0] if isinstance(out, list) else out
-        steps = ops.cast(ops.stack([ragged_module._row_id_tensor(inputs),
-                                    ragged_module._position_tensor(inputs)], 1), "int64")
+        rows = ragged_module._row_id_tensor(inputs)
+        positions = ragged_module._position_tensor(inputs)
+        if getattr(self, "go_backwards", False):
+            # (the steps ran from the padded end: a row's outputs start
+            # where its own last step came, width - length)
+            lengths = ops.cast(ops.gather(inputs.row_lengths(), rows), positions.dtype)
+            positions = positions + (width - lengths)
+        steps = ops.cast(ops.stack([rows, positions], 1), "int64")
         rows = inputs.with_values(math_ops.gather_nd(first, steps))
         return [rows] + out[1:] if isinstance(out, list) else rows
 
@@ -612,8 +619,9 @@ class Dense(Layer):
             if inputs.ndim != 2:
                 raise ValueError(f"{self.name}: a SparseTensor input must be 2-D (batch, "
                                  f"features), got shape {list(inputs.shape)}")
-            y = sparse_dense_matmul(inputs, ops.cast(self.kernel, inputs.dtype)
-                                    if inputs.dtype != self.kernel.dtype else self.kernel)
+            if inputs.dtype != as_dtype(self.compute_dtype):  # (as Keras casts inputs)
+                inputs = inputs.with_values(ops.cast(inputs.values, self.compute_dtype))
+            y = sparse_dense_matmul(inputs, self.kernel)
             if self.bias is not None:
                 y = y + self.bias
             return self.activation(y) if self.activation else y
@@ -3134,7 +3142,10 @@ class TextVectorization(Layer):
         tokens = self._preprocess(inputs)
         if not isinstance(tokens, RaggedTensor):
             if self.output_mode != "int":
-                return ops.cast(lookup(tokens), "float32")
+                out = lookup(tokens)
+                if lookup.sparse:  # (a SparseTensor of the lookup's counts)
+                    return out.with_values(ops.cast(out.values, "float32"))
+                return ops.cast(out, "float32")
             ids = lookup(tokens)
             n = self.output_sequence_length
             if n is None or ids.ndim == 0:
@@ -3166,7 +3177,8 @@ class TextVectorization(Layer):
                 np.add.at(rows[i], row, 1.0)
         if self.output_mode == "tf_idf":
             rows *= lookup._idf[:width]
-        return convert_to_tensor(rows.astype(np.float32))
+        out = convert_to_tensor(rows.astype(np.float32))
+        return _sparse_output(out, self.name) if lookup.sparse else out
 
 
 class Hashing(Layer):

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _dispatch, errors, math_ops, ops
 from .dtypes import as_dtype, float32, int32, int64
+from ._state import local as _local
 from .tensor import OpenLeaf, Tensor, convert_to_tensor
 
 
@@ -503,7 +504,9 @@ class RaggedTensor:
         if self._traced is not None:
             return [self._values, self._traced[0], self._traced[1]]
         rows, positions = _row_id_tensor(self), _position_tensor(self)
-        if self._values._symbolic:  # (made inside a trace: constants of it)
+        if self._values._symbolic or not getattr(_local, "open_arguments", False):
+            # (made inside a trace, or a loop variable or a branch's result:
+            # its tensors as they are; a function's argument: open extents)
             return [self._values, rows, positions]
         inner = tuple(self._values.shape[1:])
         return [OpenLeaf(Tensor(self._values._impl), (None,) + inner),

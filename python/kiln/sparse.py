@@ -20,7 +20,7 @@ import numpy as np
 
 from . import errors, math_ops, ops
 from .dtypes import as_dtype, float32, int64, string
-from .tensor import OpenLeaf, Tensor, convert_to_tensor
+from .tensor import Tensor, convert_to_tensor
 
 
 class SparseTensor:
@@ -95,17 +95,13 @@ class SparseTensor:
         return self.with_values(-self.values)
 
     # Across a @kiln.function boundary: its indices, values and dense
-    # shape, the number of entries left open (the dense shape is in the
-    # trace's key), so SparseTensors of one dense shape share a trace.
+    # shape (the dense shape in the trace's key). The number of entries is
+    # part of the trace too: an open count would reach ops (a cond's
+    # results feeding a scatter) whose shapes the compiler needs.
     def _kiln_flatten(self):  # (@kiln.function arguments and results)
-        if self.indices._symbolic or self.values._symbolic:
-            return [self.indices, self.values, self.dense_shape]
-        return [OpenLeaf(Tensor(self.indices._impl), (None, len(self._shape))),
-                OpenLeaf(Tensor(self.values._impl), (None,)), self.dense_shape]
+        return [self.indices, self.values, self.dense_shape]
 
     def _kiln_unflatten(self, values):
-        if isinstance(values[0], OpenLeaf):  # (the call's own arguments)
-            return self
         out = SparseTensor.__new__(SparseTensor)
         out.indices, out.values, out.dense_shape = values
         out._shape = self._shape

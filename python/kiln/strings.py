@@ -16,7 +16,7 @@ import numpy as np
 from . import _hashing, errors
 from . import errors as _errors
 from .dtypes import as_dtype, float32, int32, int64, string
-from .printing import _format
+from .printing import _element, _format
 from .ragged import RaggedTensor
 from .tensor import HostStrings, Tensor, convert_to_tensor
 
@@ -157,8 +157,37 @@ def join(inputs, separator="", name=None):
 
 
 def _quoted(value):
-    """A string element as TensorFlow's tensor summaries write it."""
-    return '"' + bytes(value).decode("utf-8", "backslashreplace") + '"'
+    """A string element as TensorFlow's tensor summaries write it: in
+    double quotes, C-escaped (\\n, \\", octal for other control bytes),
+    bytes of 0x80 and above as they are (Utf8SafeCEscape)."""
+    out = []
+    for b in bytes(value):
+        if b in _ESCAPES:
+            out.append(_ESCAPES[b])
+        elif b < 0x20 or b == 0x7F:
+            out.append("\\%03o" % b)
+        else:
+            out.append(bytes([b]).decode("latin-1") if b < 0x80 else
+                       bytes([b]).decode("utf-8", "surrogateescape"))
+    return '"' + "".join(out) + '"'
+
+
+_ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x22: '\\"', 0x27: "\\'",
+            0x5C: "\\\\"}
+
+
+def _number(value):
+    """A number as TensorFlow's summaries write it: floats with the
+    shortest of %.6g / %.9g (doubles %.15g / %.17g) that reads back the
+    same, as FloatToBuffer; complex values as "?"."""
+    if isinstance(value, (np.complexfloating, complex)):
+        return "?"
+    if isinstance(value, (np.floating, float)) and np.isfinite(value):
+        wide = isinstance(value, (np.float64, float))
+        short, long_, kind = (15, 17, np.float64) if wide else (6, 9, np.float32)
+        text = "%.*g" % (short, value)
+        return text if kind(text) == kind(value) else "%.*g" % (long_, value)
+    return _element(value)
 
 
 def format(template, inputs, placeholder="{}", summarize=3, name=None):  # noqa: A001
@@ -178,9 +207,9 @@ def format(template, inputs, placeholder="{}", summarize=3, name=None):  # noqa:
         if t.dtype is string:
             texts.append(_format(t._impl.array, limit, _quoted))
         else:
-            texts.append(_format(np.asarray(t.numpy()), limit))
+            texts.append(_format(np.asarray(t.numpy()), limit, _number))
     out = pieces[0] + "".join(text + piece for text, piece in zip(texts, pieces[1:]))
-    return _tensor(np.array(out.encode("utf-8"), dtype=object))
+    return _tensor(np.array(out.encode("utf-8", "surrogateescape"), dtype=object))
 
 
 def unsorted_segment_join(inputs, segment_ids, num_segments, separator="", name=None):

@@ -510,7 +510,11 @@ class Function:
         (a tensor by its shape and dtype, or by its TensorSpec), the tensors
         passed to the compiled code, and the arguments (with values an
         input_signature converts to tensors)."""
-        flat = _flatten(list(args))
+        _local.open_arguments = True  # (composites open their extents: OpenLeaf)
+        try:
+            flat = _flatten(list(args))
+        finally:
+            _local.open_arguments = False
         specs = None
         if self.input_signature is not None:
             specs = _flatten(list(self.input_signature))

@@ -290,3 +290,26 @@ def test_gradients_with_respect_to_complex_tensors():
     assert tape.gradient(loss, unrelated) is None
     with pytest.raises(errors.InvalidArgumentError, match="target of a gradient is complex"):
         tape.gradient(z * 2.0, z)
+
+
+def test_complex_tensors_have_their_own_parts_for_gradients():
+    x = kiln.constant([1.0, 2.0])
+    z = kiln.cast(x, "complex64")
+    with kiln.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        loss = kiln.reduce_sum(kiln.math.real(z)) + kiln.reduce_sum(3.0 * x)
+    np.testing.assert_allclose(tape.gradient(loss, z).numpy(), [1 + 0j, 1 + 0j])
+    w = kiln.complex(x, x)
+    with kiln.GradientTape() as tape:
+        tape.watch([w])  # (a list: its parts watched too)
+        loss = kiln.reduce_sum(kiln.math.real(w))
+    np.testing.assert_allclose(tape.gradient(loss, w).numpy(), [1 + 0j, 1 + 0j])
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        loss = kiln.reduce_sum(kiln.abs(kiln.complex(x, x)))
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [2 ** 0.5] * 2, rtol=1e-6)
+    with kiln.GradientTape() as tape:
+        tape.watch(z)
+        loss = kiln.math.real(z)
+    with pytest.raises(errors.UnimplementedError, match="jacobian with respect to a complex"):
+        tape.jacobian(loss, z)

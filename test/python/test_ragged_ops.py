@@ -681,8 +681,44 @@ def test_map_fn_over_rows():
     doubled = kiln.map_fn(lambda r: r * 2, digits)
     assert isinstance(doubled, kiln.RaggedTensor)
     assert doubled.to_list() == [[2 * v for v in r] for r in DIGITS]
+    # (rows again by default, as TensorFlow's default signature, even when
+    # the lengths happen to agree; a TensorSpec stacks)
+    same = kiln.ragged.constant([[1, 2], [3, 4]])
+    assert isinstance(kiln.map_fn(lambda r: r + 1, same), kiln.RaggedTensor)
+    stacked = kiln.map_fn(lambda r: r + 1, same,
+                          fn_output_signature=kiln.TensorSpec([2], kiln.int32))
+    assert stacked.numpy().tolist() == [[2, 3], [4, 5]]
+    pair = kiln.map_fn(lambda r: (kiln.reduce_sum(r), kiln.reduce_max(r)), same)
+    assert [p.numpy().tolist() for p in pair] == [[3, 7], [2, 4]]
+    with pytest.raises(TypeError, match="fn_output_signature says int64"):
+        kiln.map_fn(lambda r: r, same, fn_output_signature=kiln.RaggedTensorSpec(
+            [None], kiln.int64))
     firsts = kiln.map_fn(lambda r: r[:1], kiln.ragged.constant([[1, 2], [3]]),
                          fn_output_signature=kiln.RaggedTensorSpec([None], kiln.int32))
     assert isinstance(firsts, kiln.RaggedTensor) and firsts.to_list() == [[1], [3]]
     with pytest.raises(errors.InvalidArgumentError, match="row lengths"):
         kiln.function(lambda r: kiln.map_fn(kiln.reduce_sum, r))(digits)
+
+
+def test_backward_and_bidirectional_recurrent_layers_on_rows():
+    rows = random_rows([3, 1, 2], (2,))
+    rt = ragged(rows)
+    L = kiln.keras.layers
+    for layer in (L.SimpleRNN(2, return_sequences=True, go_backwards=True),
+                  L.Bidirectional(L.LSTM(2, return_sequences=True))):
+        for run in (layer, kiln.function(lambda r: layer(r))):
+            out = run(rt)
+            assert isinstance(out, kiln.RaggedTensor)
+            for got, r in zip(out.to_list(), rows):
+                alone = layer(kiln.constant(r[None].astype(np.float32))).numpy()[0]
+                np.testing.assert_allclose(got, alone, rtol=1e-5, atol=1e-6)
+
+
+def test_ragged_values_through_cond_inside_a_function():
+    @kiln.function
+    def pick(x):
+        r = kiln.ragged.constant([[1.0, 2.0], [3.0]])
+        chosen = kiln.cond(x > 0, lambda: r, lambda: r * 2.0)
+        return kiln.reduce_sum(chosen, axis=1)
+    assert pick(kiln.constant(1.0)).numpy().tolist() == [3.0, 3.0]
+    assert pick(kiln.constant(-1.0)).numpy().tolist() == [6.0, 6.0]

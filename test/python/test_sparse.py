@@ -126,11 +126,14 @@ def test_sparse_tensors_cross_compiled_functions():
     wide, dense3 = random_sparse((6, 3), 5)   # (a new dense shape retraces)
     np.testing.assert_allclose(step(wide, w)[0].numpy(), dense3 @ w, rtol=1e-5, atol=1e-6)
     assert len(traces) == 2
-    fewer, dense4 = random_sparse((4, 3), 2)  # (another number of entries: no new trace)
+    fewer, dense4 = random_sparse((4, 3), 2)  # (another number of entries: a new trace)
     out, ordered = step(fewer, w)
     np.testing.assert_allclose(out.numpy(), dense4 @ w, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(ordered.numpy(), dense4)
-    assert len(traces) == 2
+    assert len(traces) == 3
+    chosen = kiln.function(lambda s, x: SP.to_dense(kiln.cond(x > 0, lambda: s,
+                                                              lambda: s * 3.0)))
+    np.testing.assert_allclose(chosen(fewer, kiln.constant(-1.0)).numpy(), 3 * dense4)
     checked = kiln.function(lambda s: SP.to_dense(s))
     np.testing.assert_array_equal(checked(fewer).numpy(), dense4)
     with pytest.raises(errors.InvalidArgumentError, match="indices repeat"):
@@ -273,3 +276,22 @@ def test_dense_layer_on_sparse_inputs():
                                rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="must be 2-D"):
         kiln.keras.layers.Dense(2)(random_sparse((2, 3, 4), 3)[0])
+
+
+def test_text_vectorization_sparse_and_dense_layer_casts():
+    L = kiln.keras.layers
+    for split in ("whitespace", None):
+        tv = L.TextVectorization(output_mode="tf_idf", sparse=True, vocabulary=["a", "b", "c"],
+                                 idf_weights=[1.0, 2.0, 3.0], split=split)
+        dense = L.TextVectorization(output_mode="tf_idf", vocabulary=["a", "b", "c"],
+                                    idf_weights=[1.0, 2.0, 3.0], split=split)
+        texts = kiln.constant(["a b b", "c z"] if split else ["b", "z"])
+        out = tv(texts)
+        assert isinstance(out, kiln.SparseTensor) and out.dtype == kiln.float32
+        np.testing.assert_allclose(SP.to_dense(out).numpy(), dense(texts).numpy())
+    counts = kiln.SparseTensor([[0, 1], [1, 2]], kiln.constant([2, 1]), [2, 3])
+    layer = L.Dense(2, use_bias=False)
+    out = layer(counts)
+    assert out.dtype == kiln.float32
+    np.testing.assert_allclose(out.numpy(), SP.to_dense(counts).numpy().astype(np.float32)
+                               @ layer.kernel.numpy(), rtol=1e-6)

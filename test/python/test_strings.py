@@ -559,3 +559,18 @@ def test_unsorted_segment_join_as_tensorflow_documents():
         join(["a", "b"], [0, 2], 2)
     with pytest.raises(errors.InvalidArgumentError, match="must be a prefix"):
         join(["a", "b"], [0, 1, 1], 2)
+
+
+def test_format_numbers_and_strings_as_tensorflow_summaries():
+    """FloatToBuffer's round trip (%.6g, else %.9g; doubles %.15g / %.17g)
+    and Utf8SafeCEscape for strings."""
+    text = lambda t: t.numpy().decode()  # noqa: E731
+    fmt = kiln.strings.format
+    assert text(fmt("{}", kiln.constant(1 / 3))) == "0.333333343"
+    assert text(fmt("{}", kiln.constant(123456789.0))) == "123456792"
+    assert text(fmt("{}", kiln.constant(1 / 3, "float64"))) == "0.33333333333333331"
+    assert text(fmt("{}", kiln.constant(np.float16(0.1)))) == "0.0999755859"
+    assert text(fmt("{}", kiln.constant([1.5, -np.inf, np.nan]))) == "[1.5 -inf nan]"
+    assert text(fmt("{}", kiln.constant(["a\nb", 'q"x', "\\"]))) == \
+        '["a\\nb" "q\\"x" "\\\\"]'
+    assert text(fmt("{}", kiln.constant([1 + 2j]))) == "[?]"
