@@ -17,6 +17,7 @@
 #include <cmath>
 #include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -61,7 +62,11 @@ float bfloatToFloat(uint16_t h) {
   return f;
 }
 
-void appendFloat(std::string &out, double v) {
+// A float as TensorFlow's summaries write it (FloatToBuffer and
+// DoubleToBuffer): %.6g, or %.9g when that does not read back as the same
+// float (doubles: %.15g, else %.17g). Half and bfloat16 values are
+// widened to float first.
+void appendFloat(std::string &out, double v, bool isDouble) {
   if (std::isnan(v)) {
     out += "nan";
     return;
@@ -70,8 +75,17 @@ void appendFloat(std::string &out, double v) {
     out += v < 0 ? "-inf" : "inf";
     return;
   }
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%g", v);
+  char buffer[48];
+  if (isDouble) {
+    std::snprintf(buffer, sizeof buffer, "%.15g", v);
+    if (std::strtod(buffer, nullptr) != v)
+      std::snprintf(buffer, sizeof buffer, "%.17g", v);
+  } else {
+    float f = static_cast<float>(v);
+    std::snprintf(buffer, sizeof buffer, "%.6g", static_cast<double>(f));
+    if (std::strtof(buffer, nullptr) != f)
+      std::snprintf(buffer, sizeof buffer, "%.9g", static_cast<double>(f));
+  }
   out += buffer;
 }
 
@@ -82,20 +96,21 @@ void appendElement(std::string &out, Kind kind, const char *p) {
   case Kind::F32: {
     float v;
     std::memcpy(&v, p, sizeof v);
-    appendFloat(out, v);
+    appendFloat(out, v, /*isDouble=*/false);
     return;
   }
   case Kind::F64: {
     double v;
     std::memcpy(&v, p, sizeof v);
-    appendFloat(out, v);
+    appendFloat(out, v, /*isDouble=*/true);
     return;
   }
   case Kind::F16:
   case Kind::BF16: {
     uint16_t v;
     std::memcpy(&v, p, sizeof v);
-    appendFloat(out, kind == Kind::F16 ? halfToFloat(v) : bfloatToFloat(v));
+    appendFloat(out, kind == Kind::F16 ? halfToFloat(v) : bfloatToFloat(v),
+                /*isDouble=*/false);
     return;
   }
   case Kind::I1:

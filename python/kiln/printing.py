@@ -13,16 +13,23 @@ from .tensor import Tensor, convert_to_tensor
 
 
 def _element(value):
+    """An element as TensorFlow's summaries write it: bools as 1/0, floats
+    with %.6g, or %.9g when that does not read back as the same float
+    (doubles: %.15g / %.17g; half and bfloat16 widened to float), as
+    FloatToBuffer; the runtime's printer writes the same."""
     if isinstance(value, (bool, np.bool_)):
         return "1" if value else "0"
     if isinstance(value, (np.integer, int)):
         return str(int(value))
+    wide = isinstance(value, (np.float64, float))
     value = float(value)
     if np.isnan(value):
         return "nan"
     if np.isinf(value):
         return "-inf" if value < 0 else "inf"
-    return "%g" % value
+    short, long_, kind = (15, 17, np.float64) if wide else (6, 9, np.float32)
+    text = "%.*g" % (short, value)
+    return text if kind(text) == kind(value) else "%.*g" % (long_, value)
 
 
 def _format(array, summarize, element=_element):

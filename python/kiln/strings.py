@@ -177,16 +177,10 @@ _ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x22: '\\"', 0x27: "\\'",
 
 
 def _number(value):
-    """A number as TensorFlow's summaries write it: floats with the
-    shortest of %.6g / %.9g (doubles %.15g / %.17g) that reads back the
-    same, as FloatToBuffer; complex values as "?"."""
+    """A number as TensorFlow's summaries write it (printing._element);
+    complex values as "?"."""
     if isinstance(value, (np.complexfloating, complex)):
         return "?"
-    if isinstance(value, (np.floating, float)) and np.isfinite(value):
-        wide = isinstance(value, (np.float64, float))
-        short, long_, kind = (15, 17, np.float64) if wide else (6, 9, np.float32)
-        text = "%.*g" % (short, value)
-        return text if kind(text) == kind(value) else "%.*g" % (long_, value)
     return _element(value)
 
 

@@ -524,6 +524,14 @@ def test_kiln_print_runs_inside_compiled_code_in_program_order(capfd):
                    "y = [[0 0.5 1]\n [1.5 2 2.5]] n = 1\n" + step.format(0) + tail +
                    "eager [[0 0.25 0.5]\n [0.75 1 1.25]] [0 1 ... 8 9]\n"), out
     assert f.trace_count == 1
+    # Floats as TensorFlow's FloatToBuffer writes them: %.6g, else %.9g when
+    # that does not read back (doubles %.15g / %.17g; half widened to float).
+    values = (kiln.constant([1 / 3, 0.1, 123456789.0]), kiln.constant(1 / 3, "float64"),
+              kiln.constant(np.float16(0.1)))
+    expected = "[0.333333343 0.1 123456792] 0.33333333333333331 0.0999755859\n"
+    kiln.function(lambda a, b, c: kiln.print(a, b, c, output_stream=sys.stdout))(*values)
+    kiln.print(*values, output_stream=sys.stdout)
+    assert capfd.readouterr().out == expected * 2
     # Standard error by default, as tf.print.
     kiln.function(lambda v: kiln.print("err", v))(kiln.constant(1.5))
     assert capfd.readouterr().err.endswith("err 1.5\n")
