@@ -468,6 +468,31 @@ def encode_jpeg(image, format="", quality=95, progressive=False,  # noqa: A002
                    subsampling=-1 if chroma_downsampling else 0)
 
 
+def _bfloat16_bits(x):
+    """The uint16 bit patterns of bfloat16 tensor `x` (pairs of them read
+    as int32s through bitcast, so no conversion touches a NaN's payload)."""
+    flat = ops.reshape(x, [-1])
+    n = flat.shape[0]
+    if n % 2:
+        flat = ops.concat([flat, ops.cast(convert_to_tensor(np.zeros(1, np.float32)),
+                                          x.dtype)], 0)
+    if not n:
+        return np.zeros(x.shape, np.uint16)
+    pairs = ops.bitcast(ops.reshape(flat, [-1, 2]), "int32")
+    return np.asarray(pairs.numpy()).view(np.uint16)[:n].reshape(x.shape)
+
+
+def _bfloat16_of_bits(bits):
+    """The bfloat16 tensor of uint16 bit patterns `bits`, exactly."""
+    flat = np.ascontiguousarray(bits, np.uint16).reshape(-1)
+    n = flat.size
+    if not n:
+        return ops.cast(convert_to_tensor(np.zeros(bits.shape, np.float32)), "bfloat16")
+    padded = np.concatenate([flat, np.zeros(n % 2, np.uint16)])
+    pairs = ops.bitcast(convert_to_tensor(padded.view(np.int32)), "bfloat16")
+    return ops.reshape(ops.reshape(pairs, [-1])[:n], list(bits.shape))
+
+
 def serialize_tensor(tensor, name=None):
     """The tensor as a serialized TensorProto (tf.io.serialize_tensor's
     bytes: TensorFlow parses them, and parse_tensor reads TensorFlow's), a
@@ -476,10 +501,8 @@ def serialize_tensor(tensor, name=None):
     if x._symbolic:
         raise errors.InvalidArgumentError("kiln.io.serialize_tensor runs eagerly (its bytes "
                                           "are a host value)", errors.user_location())
-    if x.dtype.mlir == "bf16":  # (its values are float32s exactly: their upper halves)
-        bits = np.asarray(x.numpy(), np.float32).view(np.uint32) >> np.uint32(16)
-        return _scalar_string(_tensor_proto.encode_tensor(bits.astype(np.uint16),
-                                                          "bfloat16"))
+    if x.dtype.mlir == "bf16":  # (its 16-bit patterns, NaN payloads kept)
+        return _scalar_string(_tensor_proto.encode_tensor(_bfloat16_bits(x), "bfloat16"))
     value = x._impl.array if x.dtype is string else np.asarray(x.numpy())
     return _scalar_string(_tensor_proto.encode_tensor(value))
 
@@ -499,9 +522,8 @@ def parse_tensor(serialized, out_type, name=None):
         raise errors.InvalidArgumentError(
             f"kiln.io.parse_tensor: the tensor is {dtype_name}, not {want.name}",
             errors.user_location())
-    if dtype_name == "bfloat16":  # (bit patterns: the upper halves of float32s)
-        floats = (array.astype(np.uint32) << np.uint32(16)).view(np.float32)
-        return convert_to_tensor(floats, want)
+    if dtype_name == "bfloat16":  # (bit patterns, kept exactly: NaN payloads too)
+        return _bfloat16_of_bits(array)
     if array.dtype.kind == "u":  # (widened to a signed type, then want's)
         return ops.cast(convert_to_tensor(array), want)
     return convert_to_tensor(array, want)
