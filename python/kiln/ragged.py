@@ -238,8 +238,7 @@ class RaggedTensor:
     def value_rowids(self):
         if self._traced is not None:
             return ops.cast(self._traced[0], int64)
-        return convert_to_tensor(np.repeat(np.arange(len(self._splits) - 1, dtype=np.int64),
-                                           np.diff(self._splits)))
+        return convert_to_tensor(_row_ids(self).astype(np.int64))
 
     def row_starts(self):
         """Where each row starts in `values` (int64)."""
@@ -362,61 +361,34 @@ class RaggedTensor:
         return convert_to_tensor(out, self._values.dtype)
 
     def _padded(self, count, width, default_value):
-        """to_tensor of numbers as ops on the values (a scatter into the
-        [count, width, ...] grid), so it traces and differentiates."""
-        if self._traced is not None:
-            return self._padded_traced(count, width, default_value)
-        rows, positions = _row_ids(self), _positions(self)
-        keep = (rows < count) & (positions < width)
-        values = self._values if keep.all() else \
-            ops.gather(self._values, convert_to_tensor(np.nonzero(keep)[0].astype(np.int64)))
+        """to_tensor of numbers as ops on the values, so it traces and
+        differentiates: the values scattered by (row, position) into a grid
+        one row and one column larger, where the values of rows past
+        `count` and positions past `width` land, then cut. The rows may be
+        host constants or, for a @kiln.function argument, tensors."""
         inner = list(self._values.shape[1:])
+        fill = None if default_value is None else (
+            ops.cast(convert_to_tensor(default_value), self.dtype)
+            if isinstance(default_value, Tensor) else
+            convert_to_tensor(np.asarray(default_value, self.dtype.as_numpy_dtype)))
+        if self._values.shape[0] == 0:  # (no values: the fill alone)
+            out = math_ops.zeros([count, width] + inner, self.dtype)
+            return out if fill is None else ops.where(
+                convert_to_tensor(np.zeros([count, width] + [1] * len(inner), bool)), out, fill)
+        rows = ops.minimum(_row_id_tensor(self), count)
+        coordinates = ops.cast(ops.stack([rows, ops.minimum(_position_tensor(self), width)],
+                                         1), int64)
         flags = self.dtype.name == "bool"
-        if flags:
-            values = ops.cast(values, int32)
-        coordinates = np.stack([rows[keep], positions[keep]], 1).astype(np.int64)
-        if len(coordinates):
-            out = math_ops.scatter_nd(convert_to_tensor(coordinates), values,
-                                      [count, width] + inner)
-        else:
-            out = math_ops.zeros([count, width] + inner, values.dtype)
+        values = ops.cast(self._values, int32) if flags else self._values
+        out = math_ops.scatter_nd(coordinates, values,
+                                  [count + 1, width + 1] + inner)[:count, :width]
         if flags:
             out = ops.cast(out, self.dtype)
-        if default_value is not None:
-            filled = np.zeros((count, width) + (1,) * len(inner), bool)
-            filled[coordinates[:, 0], coordinates[:, 1]] = True
-            out = ops.where(convert_to_tensor(filled), out,
-                            ops.cast(convert_to_tensor(default_value), self.dtype)
-                            if not isinstance(default_value, (bool, int, float)) else
-                            convert_to_tensor(np.asarray(default_value,
-                                                         self.dtype.as_numpy_dtype)))
-        return out
-
-    def _padded_traced(self, count, width, default_value):
-        """_padded with the rows known as tensors: the values scattered
-        into a grid one row and one column larger, where the values of
-        rows past `count` and positions past `width` land, then cut."""
-        rows, positions = self._traced[0], self._traced[1]
-        rows = ops.minimum(rows, count)
-        positions = ops.minimum(positions, width)
-        coordinates = ops.cast(ops.stack([rows, positions], 1), int64)
-        inner = list(self._values.shape[1:])
-        values = self._values
-        flags = self.dtype.name == "bool"
-        if flags:
-            values = ops.cast(values, int32)
-        grid = math_ops.scatter_nd(coordinates, values, [count + 1, width + 1] + inner)
-        out = grid[:count, :width]
-        if flags:
-            out = ops.cast(out, self.dtype)
-        if default_value is not None:
+        if fill is not None:
             hits = math_ops.scatter_nd(coordinates, ops.cast(math_ops.ones_like(rows), int32),
                                        [count + 1, width + 1])[:count, :width]
-            filled = ops.reshape(ops.greater(hits, 0), [count, width] + [1] * len(inner))
-            out = ops.where(filled, out, ops.cast(convert_to_tensor(default_value), self.dtype)
-                            if isinstance(default_value, Tensor) else
-                            convert_to_tensor(np.asarray(default_value,
-                                                         self.dtype.as_numpy_dtype)))
+            out = ops.where(ops.reshape(ops.greater(hits, 0), [count, width] + [1] * len(inner)),
+                            out, fill)
         return out
 
     def __getitem__(self, key):
@@ -856,7 +828,14 @@ def _reduce(what, op, rt, axis, keepdims):
     """kiln.`what` (a reduce_<kind>) of a RaggedTensor, as TensorFlow's:
     reducing the ragged dimension gives a dense tensor; an empty row's
     maximum is the dtype's lowest value, its minimum the largest, its sum
-    0, its mean NaN (0 / 0)."""
+    0, its mean NaN (0 / 0). Complex sums and means reduce the two parts."""
+    if rt.dtype.is_complex and what in ("reduce_sum", "reduce_mean"):
+        from .complexes import complex as make_complex, imag, real
+        re, im = (_reduce(what, op, rt.with_values(part(rt.values)), axis, keepdims)
+                  for part in (real, imag))
+        if isinstance(re, RaggedTensor):
+            return re.with_values(make_complex(re.values, im.values))
+        return make_complex(re, im)
     if what == "reduce_mean":  # (TensorFlow's: the sum over the count, with /)
         total_of = functools.partial(_reduce, "reduce_sum", ops.reduce_sum._kiln_undecorated)
         total = total_of(rt, axis, keepdims)

@@ -722,3 +722,17 @@ def test_ragged_values_through_cond_inside_a_function():
         return kiln.reduce_sum(chosen, axis=1)
     assert pick(kiln.constant(1.0)).numpy().tolist() == [3.0, 3.0]
     assert pick(kiln.constant(-1.0)).numpy().tolist() == [6.0, 6.0]
+
+
+def test_complex_row_sums_and_padding_edges():
+    values = np.array([1 + 1j, 2 - 1j, 3j], np.complex64)
+    rt = kiln.RaggedTensor.from_row_lengths(kiln.constant(values), [2, 0, 1])
+    expected = [values[:2].sum(), 0, values[2]]
+    for run in (lambda r: kiln.reduce_sum(r, axis=1), kiln.function(
+            lambda r: kiln.reduce_sum(r * 2.0, axis=1) / 2.0)):
+        np.testing.assert_allclose(run(rt).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(kiln.reduce_mean(rt).numpy(), values.mean(), rtol=1e-6)
+    empty = kiln.RaggedTensor.from_row_lengths(kiln.constant(np.zeros(0, np.float32)), [0, 0])
+    assert empty.to_tensor(5.0, shape=[None, 2]).numpy().tolist() == [[5.0, 5.0]] * 2
+    with pytest.raises(errors.InvalidArgumentError, match="2 lengths for 3 rows"):
+        kiln.RaggedTensor.from_tensor(kiln.zeros([3, 2]), lengths=[1, 2])
