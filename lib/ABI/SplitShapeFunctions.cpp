@@ -32,6 +32,7 @@
 #include "mlir/Analysis/TopologicalSortUtils.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -39,6 +40,7 @@
 #include "mlir/Dialect/MemRef/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
@@ -114,50 +116,99 @@ struct DimOfLoopValue : OpRewritePattern<tensor::DimOp> {
   }
 };
 
-/// The value outside `region` whose extents `v` (defined in it) has, when
-/// `v` is made by writing into it: an insert_slice's destination, a
-/// destination-style op's init, a cast's source. Null otherwise.
-Value writtenInto(Value v, Region &region) {
-  while (v && region.isAncestor(v.getParentRegion())) {
+/// Where extent `d` of `v` comes from, seen from outside `region`: a
+/// constant (`size` is an attribute), a value defined above `region`
+/// (`size`), or extent `dim` of a tensor defined above it (`tensor`).
+struct OutsideExtent {
+  OpFoldResult size;
+  Value tensor;
+  int64_t dim = 0;
+};
+
+/// The extent `d` of `v` (defined in `region` or above it), followed
+/// through what writes into a value (an insert_slice's destination, a
+/// destination-style op's init, a cast's source) to a static extent, a
+/// value from above the region, or the sizes of the tensor.empty the
+/// region made (themselves constants, values from above, or extents read
+/// with tensor.dim). Fails when the extent is computed some other way.
+FailureOr<OutsideExtent> extentFromOutside(Value v, int64_t d,
+                                           Region &region) {
+  MLIRContext *context = v.getContext();
+  while (true) {
+    auto type = dyn_cast<RankedTensorType>(v.getType());
+    if (!type || d < 0 || d >= type.getRank())
+      return failure();
+    if (!type.isDynamicDim(d))
+      return OutsideExtent{IntegerAttr::get(IndexType::get(context),
+                                            type.getDimSize(d)),
+                           {}, 0};
+    if (!region.isAncestor(v.getParentRegion()))
+      return OutsideExtent{{}, v, d};
     Operation *op = v.getDefiningOp();
-    if (auto insert = dyn_cast_or_null<tensor::InsertSliceOp>(op))
+    if (auto insert = dyn_cast_or_null<tensor::InsertSliceOp>(op)) {
       v = insert.getDest();
-    else if (auto castOp = dyn_cast_or_null<tensor::CastOp>(op))
+    } else if (auto castOp = dyn_cast_or_null<tensor::CastOp>(op)) {
       v = castOp.getSource();
-    else if (auto dps = dyn_cast_or_null<DestinationStyleOpInterface>(op))
+    } else if (auto empty = dyn_cast_or_null<tensor::EmptyOp>(op)) {
+      Value size = empty.getDynamicSize(d);
+      if (!region.isAncestor(size.getParentRegion()))
+        return OutsideExtent{size, {}, 0};
+      if (std::optional<int64_t> c = getConstantIntValue(size))
+        return OutsideExtent{IntegerAttr::get(IndexType::get(context), *c),
+                             {}, 0};
+      auto dimOp = size.getDefiningOp<tensor::DimOp>();
+      std::optional<int64_t> index =
+          dimOp ? dimOp.getConstantIndex() : std::nullopt;
+      if (!index)
+        return failure();
+      v = dimOp.getSource();
+      d = *index;
+    } else if (auto dps = dyn_cast_or_null<DestinationStyleOpInterface>(op)) {
       v = dps.getTiedOpOperand(cast<OpResult>(v))->get();
-    else
-      return {};
+    } else {
+      return failure();
+    }
   }
-  return v;
 }
 
-/// tensor.dim of an scf.if result whose branches both make it by writing
-/// into values from outside (a scatter's update of an in-range index, a
-/// tape's write) -> that value's tensor.dim, or the one the condition picks
-/// (which folds when both are the same extent).
+/// tensor.dim of an scf.if result whose extent each branch takes from
+/// outside (a value passed through or written into, a scatter's update of
+/// an in-range index, a tape's write, a new tensor of an outer value's
+/// extents) -> that extent, or the one the condition picks (which folds
+/// when both are the same).
 struct DimOfIfResult : OpRewritePattern<tensor::DimOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(tensor::DimOp dim,
                                 PatternRewriter &rewriter) const override {
     auto result = dyn_cast<OpResult>(dim.getSource());
     auto ifOp = result ? dyn_cast<scf::IfOp>(result.getOwner()) : scf::IfOp();
-    if (!ifOp || ifOp.getElseRegion().empty())
+    std::optional<int64_t> d = dim.getConstantIndex();
+    if (!ifOp || ifOp.getElseRegion().empty() || !d)
       return failure();
     unsigned k = result.getResultNumber();
-    Value a = writtenInto(ifOp.thenYield().getOperand(k), ifOp.getThenRegion());
-    Value b = writtenInto(ifOp.elseYield().getOperand(k), ifOp.getElseRegion());
-    if (!a || !b)
+    FailureOr<OutsideExtent> a = extentFromOutside(
+        ifOp.thenYield().getOperand(k), *d, ifOp.getThenRegion());
+    FailureOr<OutsideExtent> b = extentFromOutside(
+        ifOp.elseYield().getOperand(k), *d, ifOp.getElseRegion());
+    if (failed(a) || failed(b))
       return failure();
-    if (a == b) {
-      rewriter.modifyOpInPlace(dim, [&] { dim.getSourceMutable().assign(a); });
+    Location loc = dim.getLoc();
+    auto materialize = [&](const OutsideExtent &e) -> Value {
+      if (e.tensor)
+        return tensor::DimOp::create(rewriter, loc, e.tensor, e.dim);
+      return getValueOrCreateConstantIndexOp(rewriter, loc, e.size);
+    };
+    if (a->tensor && a->tensor == b->tensor && a->dim == b->dim) {
+      rewriter.replaceOpWithNewOp<tensor::DimOp>(dim, a->tensor, a->dim);
       return success();
     }
-    Location loc = dim.getLoc();
-    Value da = tensor::DimOp::create(rewriter, loc, a, dim.getIndex());
-    Value db = tensor::DimOp::create(rewriter, loc, b, dim.getIndex());
-    rewriter.replaceOpWithNewOp<arith::SelectOp>(dim, ifOp.getCondition(), da,
-                                                 db);
+    Value va = materialize(*a), vb = materialize(*b);
+    if (va == vb) {
+      rewriter.replaceOp(dim, va);
+      return success();
+    }
+    rewriter.replaceOpWithNewOp<arith::SelectOp>(dim, ifOp.getCondition(), va,
+                                                 vb);
     return success();
   }
 };

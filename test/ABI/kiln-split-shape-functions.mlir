@@ -119,6 +119,44 @@ func.func @scatter(%base: tensor<5x?x3xf32>, %t: tensor<i32>, %u: tensor<?x3xf32
 
 // -----
 
+// A branch that computes a new value (an elementwise op into a new tensor
+// of an outer value's extents) still takes its extents from outside the
+// scf.if: the output's extent is the input's.
+// CHECK-LABEL: func.func @cond_same_kiln_shape(
+// CHECK-SAME: %[[A:[^:]*]]: tensor<?xf32>
+// CHECK-NOT: scf.if
+// CHECK-NOT: tensor.empty
+// CHECK: %[[N:.*]] = tensor.dim %[[A]], %c0
+// CHECK: return %{{.*}}, %[[N]]
+func.func @cond_same(%a: tensor<?xf32>, %p: tensor<i1>) -> tensor<?xf32> {
+  %c = kiln.cond %p -> (tensor<?xf32>) {
+    kiln.yield %a : tensor<?xf32>
+  } else {
+    %three = kiln.constant dense<3.0> : tensor<f32>
+    %m = kiln.mul %a, %three : tensor<?xf32>, tensor<f32> -> tensor<?xf32>
+    kiln.yield %m : tensor<?xf32>
+  }
+  return %c : tensor<?xf32>
+}
+
+// -----
+
+// Branches of different extents: the output's extent is the one the
+// condition picks, which is data the shape function cannot read.
+// expected-error@+1 {{the shapes of its outputs cannot be computed from the shapes of its inputs alone (they depend on 'tensor.extract'}}
+func.func @cond_picks(%a: tensor<?xf32>, %b: tensor<?xf32>, %p: tensor<i1>) -> tensor<?xf32> {
+  %c = kiln.cond %p -> (tensor<?xf32>) {
+    %e = kiln.exp %a : tensor<?xf32>
+    kiln.yield %e : tensor<?xf32>
+  } else {
+    %m = kiln.mul %b, %b : tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
+    kiln.yield %m : tensor<?xf32>
+  }
+  return %c : tensor<?xf32>
+}
+
+// -----
+
 // A check on extents only known inside the loop (a value one branch or the
 // other makes) cannot run before the call: an error, as is a check in a
 // private function.

@@ -806,3 +806,24 @@ def test_window_helpers_over_an_open_batch_and_their_errors():
     assert L.MaxPool2D is L.MaxPooling2D and L.AvgPool1D is L.AveragePooling1D
     assert L.GlobalAvgPool2D is L.GlobalAveragePooling2D and \
         L.GlobalMaxPool1D is L.GlobalMaxPooling1D
+
+
+def test_a_branch_result_of_an_open_extent_feeding_a_scatter():
+    # The scatter checks that its updates fit the indices: the updates' extent
+    # is a cond's result, one branch passing the input through and the other
+    # computing a new tensor of its extent; the shape function follows both.
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 2], kiln.int64),
+                                    kiln.TensorSpec([None], kiln.float32),
+                                    kiln.TensorSpec([], kiln.float32)])
+    def f(idx, vals, x):
+        chosen = kiln.cond(x > 0, lambda: vals, lambda: vals * 3.0)
+        return kiln.scatter_nd(idx, chosen, [2, 3])
+
+    for n, x in ((2, -1.0), (3, 1.0), (0, -1.0)):
+        idx = np.array([[0, 1], [1, 2], [0, 0]][:n], np.int64).reshape(n, 2)
+        vals = np.arange(1, n + 1, dtype=np.float32)
+        want = np.zeros((2, 3), np.float32)
+        want[tuple(idx.T)] = vals * (3.0 if x < 0 else 1.0)
+        np.testing.assert_array_equal(f(idx, vals, np.float32(x)).numpy(), want)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="updates does not match"):
+        f(np.zeros((2, 2), np.int64), np.ones(3, np.float32), np.float32(1.0))
