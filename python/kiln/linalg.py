@@ -608,17 +608,13 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
     """(s, u, v) with tensor = u diag(s) v^T, s descending
     (tf.linalg.svd; s alone without compute_uv): from the eigenvectors of
     the symmetric [[0, A], [A^T, 0]] (eigenvalues +-s, so s is as accurate
-    as A, not A^T A). Singular vectors need nonzero singular values: a
-    rank-deficient matrix with compute_uv is an InvalidArgumentError (now,
-    or when the code runs); full_matrices is not supported. Gradients
-    through eigh's."""
+    as A, not A^T A). The vectors of singular values that are zero (below
+    10 max(m, n) eps of the largest, in float64) are an orthonormal basis
+    of what the others leave, as LAPACK's are, and so are full_matrices'
+    extra columns. Gradients through eigh's."""
     a, m, n = _matrices(tensor, "svd")
     if not a.dtype.is_floating:
         raise TypeError(f"svd: needs floating-point matrices, got {a.dtype.name}")
-    if full_matrices and m != n and compute_uv:
-        raise errors.UnimplementedError(
-            "svd: full_matrices=True for non-square matrices is not supported",
-            errors.user_location())
     # (f32 and narrower in f64: the vectors need the smallest singular value
     # well above the eigensolver's rounding, a few n ulp of the largest)
     original = a.dtype
@@ -627,13 +623,32 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
     s, u, v = _augmented_svd(a, m, n)
     if not compute_uv:
         return cast(s, original)
-    # (a zero singular value comes out as rounding noise: below a few
-    # n ulp of the largest it counts as zero)
+    # (a zero singular value comes out as rounding noise: below a few n ulp
+    # of the largest it counts as zero, and its vectors, which the
+    # augmented matrix's null space mixes, are replaced)
     eps = float(np.finfo(np.float64).eps)
-    _check_at_run_time(reduce_all(greater(s[..., -1], 10.0 * max(m, n) * eps * s[..., 0])),
-                       "svd: the matrix is rank-deficient (a zero singular value); its "
-                       "singular vectors are not computed (compute_uv=False gives s)")
+    nonzero = greater(s, 10.0 * max(m, n) * eps * s[..., :1])
+    u = _complete_orthonormal(u, nonzero, m if full_matrices else min(m, n))
+    v = _complete_orthonormal(v, nonzero, n if full_matrices else min(m, n))
     return cast(s, original), cast(u, original), cast(v, original)
+
+
+def _complete_orthonormal(vectors, kept, columns):
+    """vectors [..., size, k] whose columns where `kept` [..., k] (a
+    prefix: the nonzero singular values come first) are orthonormal, with
+    the others replaced by, and `columns` - k more columns of, an
+    orthonormal basis of the complement of the kept ones' span: the
+    eigenvectors of eigenvalue 1 of the projector onto it (eigh's last
+    size - rank columns, so column i >= rank of them is one)."""
+    size, k = vectors.shape[-2], vectors.shape[-1]
+    keep = expand_dims(kept, -2)
+    taken = where(keep, vectors, zeros_like(vectors))
+    projector = eye(size, dtype=vectors.dtype) - matmul(taken, taken, transpose_b=True)
+    basis = eigh(projector)[1]
+    completed = where(keep, vectors, basis[..., :, :k])
+    if columns > k:
+        completed = concat([completed, basis[..., :, k:columns]], axis=-1)
+    return completed
 
 
 def _augmented_svd(a, m, n):

@@ -260,19 +260,47 @@ def test_svd_matches_numpy():
         k = min(shape)
         np.testing.assert_allclose(u.numpy().T @ u.numpy(), np.eye(k), atol=1e-12)
         np.testing.assert_allclose(v.numpy().T @ v.numpy(), np.eye(k), atol=1e-12)
-    # Singular values of a rank-deficient matrix, their gradient; its
-    # vectors are refused.
+    # Rank-deficient matrices (the zero singular value is rounding noise),
+    # all zero, batched, float32 and full_matrices: NumPy's singular
+    # values, the product back, orthonormal columns (the null spaces'
+    # vectors completed; signs are free, so not NumPy's vectors).
     low = RNG.normal(size=(4, 2)) @ RNG.normal(size=(2, 3))
     np.testing.assert_allclose(kiln.linalg.svd(low, compute_uv=False).numpy(),
                                np.linalg.svd(low, compute_uv=False), atol=1e-12)
-    for _ in range(6):   # (the zero singular value is rounding noise: never taken as one)
-        low = RNG.normal(size=(4, 2)) @ RNG.normal(size=(2, 3))
-        with pytest.raises(kiln.errors.InvalidArgumentError, match="rank-deficient"):
-            kiln.linalg.svd(low)
+    compiled = kiln.function(lambda x: kiln.linalg.svd(x, full_matrices=True))
+    cases = [(RNG.normal(size=(4, 2)) @ RNG.normal(size=(2, 3)), False),
+             (RNG.normal(size=(2, 2)) @ RNG.normal(size=(2, 5)), False),
+             (np.zeros((3, 3)), False),
+             (RNG.normal(size=(2, 5, 1)) @ RNG.normal(size=(2, 1, 4)), False),
+             (RNG.normal(size=(5, 3)), True), (RNG.normal(size=(3, 5)), True),
+             (RNG.normal(size=(4, 2)) @ RNG.normal(size=(2, 3)), True),
+             ((RNG.normal(size=(4, 2)) @ RNG.normal(size=(2, 3))).astype(np.float32), False)]
+    for a, full in cases:
+        s, u, v = (t.numpy() for t in (compiled(a) if full else kiln.linalg.svd(a)))
+        m, n = a.shape[-2:]
+        k = min(m, n)
+        tol = 1e-12 if a.dtype == np.float64 else 1e-6
+        assert u.shape[-1] == (m if full else k) and v.shape[-1] == (n if full else k)
+        np.testing.assert_allclose(s, np.linalg.svd(a, compute_uv=False), atol=tol)
+        np.testing.assert_allclose((u[..., :k] * s[..., None, :]) @ np.swapaxes(v[..., :k], -1, -2),
+                                   a, atol=tol)
+        for q in (u, v):
+            gram = np.swapaxes(q, -1, -2) @ q
+            np.testing.assert_allclose(gram, np.broadcast_to(np.eye(q.shape[-1]), gram.shape),
+                                       atol=tol)
     a = RNG.normal(size=(4, 3))
     w = np.array([1.0, -2.0, 0.5])
     f = lambda x: kiln.reduce_sum(kiln.linalg.svd(x, compute_uv=False) * w)
     _gradient_matches_central(f, a, rtol=1e-6, atol=1e-8)
+    # Through the vectors (a sign-free function of them: the projectors onto
+    # the leading singular directions), past the completion's selects.
+    wu, wv = RNG.normal(size=(4, 4)), RNG.normal(size=(3, 3))
+
+    def projectors(x):
+        _, u, v = kiln.linalg.svd(x)
+        return (kiln.reduce_sum(kiln.matmul(u[:, :2], u[:, :2], transpose_b=True) * wu) +
+                kiln.reduce_sum(kiln.matmul(v[:, :1], v[:, :1], transpose_b=True) * wv))
+    _gradient_matches_central(projectors, a, rtol=1e-5, atol=1e-7)
 
 
 def test_decomposition_gradients_at_degenerate_inputs():
