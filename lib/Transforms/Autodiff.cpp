@@ -911,8 +911,78 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
       }
     }
     useKnownValues(module);
-    if (inlineGradients && failed(inlineGenerated(module, symbols)))
+    if (inlineGradients && (failed(inlineGenerated(module, symbols)) ||
+                            failed(inlineCustomGradients(module, symbols))))
       signalPassFailure();
+  }
+
+  /// Erases the private functions among `candidates` that nothing uses,
+  /// until none is left (a function may be the only user of another).
+  static void eraseUnused(const llvm::SetVector<StringAttr> &candidates,
+                          ModuleOp module, SymbolTable &symbols) {
+    for (bool erased = true; erased;) {
+      erased = false;
+      for (StringAttr name : candidates)
+        if (auto func = symbols.lookup<func::FuncOp>(name))
+          if (func.isPrivate() &&
+              SymbolTable::symbolKnownUseEmpty(func, module)) {
+            symbols.erase(func);
+            erased = true;
+          }
+    }
+  }
+
+  /// With every gradient taken, a kiln.custom_vjp is its forward
+  /// computation and its backward function an ordinary callee: both are
+  /// inlined where they are used (nested ones too), so that their ops meet
+  /// the rest of the entry (run-time shape checks on open extents reach
+  /// the entry point, fusion and CSE see through them), and the functions
+  /// die.
+  LogicalResult inlineCustomGradients(ModuleOp module, SymbolTable &symbols) {
+    MLIRContext *context = module.getContext();
+    llvm::SetVector<StringAttr> custom;
+    module.walk([&](CustomVjpOp op) {
+      custom.insert(op.getForwardAttr().getAttr());
+      custom.insert(op.getBackwardAttr().getAttr());
+    });
+    if (custom.empty())
+      return success();
+    InlinerInterface interface(context);
+    InlinerConfig config;
+    for (bool changed = true; changed;) {
+      changed = false;
+      SmallVector<func::CallOp> calls;
+      SmallVector<CustomVjpOp> ops;
+      module.walk([&](Operation *op) {
+        if (auto vjp = dyn_cast<CustomVjpOp>(op))
+          ops.push_back(vjp);
+        else if (auto call = dyn_cast<func::CallOp>(op);
+                 call && custom.contains(call.getCalleeAttr().getAttr()))
+          calls.push_back(call);
+      });
+      for (CustomVjpOp op : ops) {
+        OpBuilder b(op);
+        auto call = func::CallOp::create(b, op.getLoc(), op.getForwardAttr(),
+                                         op.getResultTypes(), op.getInputs());
+        op.replaceAllUsesWith(call.getResults());
+        op.erase();
+        calls.push_back(call);
+      }
+      for (func::CallOp call : calls) {
+        auto callee = symbols.lookup<func::FuncOp>(call.getCallee());
+        if (!callee || !callee.getBody().hasOneBlock())
+          continue;
+        if (failed(inlineCall(interface, config.getCloneCallback(), call,
+                              callee, &callee.getBody())))
+          return call.emitError("cannot inline the custom gradient's "
+                                "function @")
+                 << callee.getSymName();
+        call.erase();
+        changed = true;
+      }
+    }
+    eraseUnused(custom, module, symbols);
+    return success();
   }
 
   /// Every use of a kiln.known_value's computed operand that the known
@@ -956,16 +1026,7 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
     llvm::SetVector<StringAttr> candidates(requested.begin(), requested.end());
     for (func::FuncOp func : generated)
       candidates.insert(func.getSymNameAttr());
-    for (bool erased = true; erased;) {
-      erased = false;
-      for (StringAttr name : candidates)
-        if (auto func = symbols.lookup<func::FuncOp>(name))
-          if (func.isPrivate() &&
-              SymbolTable::symbolKnownUseEmpty(func, module)) {
-            symbols.erase(func);
-            erased = true;
-          }
-    }
+    eraseUnused(candidates, module, symbols);
     return success();
   }
 

@@ -704,9 +704,11 @@ class _CustomGradient:
                     f"kiln.custom_gradient: the grad_fn of {self.name} returned "
                     f"{len(grads)} gradients for {count} inputs",
                     errors.user_location())
+            from .math_ops import zeros_like
             out = []
             for x, g in zip(xs, grads):
-                g = _zeros(x.shape, x.dtype) if g is None else convert_to_tensor(g, x.dtype)
+                # (zeros_like: the input's extents may be open)
+                g = zeros_like(x) if g is None else convert_to_tensor(g, x.dtype)
                 if g.shape != x.shape:
                     raise errors.InvalidArgumentError(
                         f"kiln.custom_gradient: the grad_fn of {self.name} returned a "

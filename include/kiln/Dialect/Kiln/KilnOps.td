@@ -1476,15 +1476,18 @@ def Kiln_SummaryScalarOp : Kiln_Op<"summary_scalar", [MemoryEffects<[MemWrite]>]
 //===----------------------------------------------------------------------===//
 
 def Kiln_CustomVjpOp : Kiln_Op<"custom_vjp", [
-    Pure, Kiln_Differentiable,
+    Pure, Kiln_Differentiable, Kiln_OpenExtents,
     DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "A computation with a gradient of its own (tf.custom_gradient)";
   let description = [{
     Computes `@forward(inputs)`. Reverse-mode differentiation does not look
     inside `@forward`: the cotangents of the inputs are
     `@backward(inputs, results, result cotangents)`, one per input with its
-    type (zeros stand in for result cotangents nothing asked for). The
-    lowering calls `@forward`. Used for numerically better or clipped
+    type (zeros stand in for result cotangents nothing asked for). Once
+    every gradient is taken, `kiln-autodiff{inline}` (the tensor
+    pipeline's) inlines `@forward` in its place and `@backward` where the
+    gradients call it; otherwise the lowering calls `@forward`. Its
+    extents may be open. Used for numerically better or clipped
     gradients, and for computations with no derivative of their own.
 
     ```mlir
