@@ -151,35 +151,40 @@ size_t elementBytes(Kind kind) {
 /// Appends dimension `d` onwards of the tensor starting at element `at`
 /// (NumPy's layout: rows of the innermost dimension on one line, blocks of
 /// the outer ones separated by as many newlines as they have dimensions
-/// below them minus one, continuation lines indented under the bracket).
+/// below them minus one, continuation lines indented under the bracket),
+/// with at most `limit` elements at each end of a dimension and `...`
+/// between when it is longer than twice that (TensorFlow's
+/// PrintOneDimV2).
 void appendDims(std::string &out, Kind kind, const char *base,
                 const int64_t *sizes, const int64_t *strides, int64_t rank,
-                int64_t d, int64_t at, int64_t summarize) {
+                int64_t d, int64_t at, int64_t limit) {
   if (d == rank) {
     appendElement(out, kind, base + at * elementBytes(kind));
     return;
   }
   out += '[';
   int64_t n = sizes[d];
-  bool elide = summarize >= 0 && n > 2 * summarize;
   std::string separator = d + 1 == rank ? " " : "";
   if (d + 1 < rank) {
     separator.assign(static_cast<size_t>(rank - d - 1), '\n');
     separator.append(static_cast<size_t>(d + 1), ' ');
   }
-  bool first = true;
-  for (int64_t i = 0; i < n; ++i) {
-    if (elide && i == summarize) {
-      out += separator;
-      out += "...";
-      i = n - summarize - 1;
-      continue;
-    }
-    if (!first)
-      out += separator;
-    first = false;
+  auto row = [&](int64_t i) {
     appendDims(out, kind, base, sizes, strides, rank, d + 1,
-               at + i * strides[d], summarize);
+               at + i * strides[d], limit);
+  };
+  for (int64_t i = 0; i < limit && i < n; ++i) {
+    if (i > 0)
+      out += separator;
+    row(i);
+  }
+  if (n > 2 * limit) {
+    out += separator;
+    out += "...";
+  }
+  for (int64_t i = std::max(limit, n - limit); i < n; ++i) {
+    out += separator;
+    row(i);
   }
   out += ']';
 }
@@ -193,9 +198,19 @@ void write(int64_t stream, const std::string &text) {
 void printTensor(Kind kind, int64_t stream, int64_t summarize, int64_t rank,
                  void *descriptor) {
   auto *d = static_cast<const Descriptor *>(descriptor);
+  // TensorFlow's SummarizeValue: `summarize` (all when negative) capped by
+  // the element count is the number printed at each end of a dimension;
+  // a scalar with none to print is "...".
+  int64_t count = 1;
+  for (int64_t i = 0; i < rank; ++i)
+    count *= d->rest[i];
+  int64_t limit = summarize < 0 ? count : std::min(summarize, count);
   std::string out;
-  appendDims(out, kind, d->aligned + d->offset * elementBytes(kind), d->rest,
-             d->rest + rank, rank, 0, 0, summarize);
+  if (rank == 0 && limit == 0)
+    out = "...";
+  else
+    appendDims(out, kind, d->aligned + d->offset * elementBytes(kind),
+               d->rest, d->rest + rank, rank, 0, 0, limit);
   write(stream, out);
 }
 

@@ -23,6 +23,10 @@ from .math_ops import (acos, acosh, add_n, asin, asinh, atan, atan2, atanh, binc
 from .math_ops import scalar_mul, truncatediv, unique_with_counts  # noqa: F401
 from .math_ops import digamma, erfinv, lbeta, lgamma, log_ndtr, ndtri, polygamma
 from .math_ops import approx_max_k, approx_min_k, erfcinv, nextafter
+from . import special  # noqa: F401  (tf.math.special)
+from .special import (bessel_i0, bessel_i0e, bessel_i1, bessel_i1e, betainc, igamma, igammac,
+                      zeta)
+from .math_ops import accumulate_n
 from .nn import log_softmax, softmax
 from .math_ops import (segment_max, segment_mean, segment_min, segment_prod, segment_sum,
                        sparse_segment_mean, sparse_segment_sqrt_n, sparse_segment_sum,
@@ -36,7 +40,9 @@ __all__ = [
     "is_strictly_increasing", "log_softmax", "multiply_no_nan", "polyval",
     "reciprocal_no_nan", "reduce_euclidean_norm", "rint", "sinh", "softmax", "tan",
     "xdivy", "xlog1py", "xlogy", "zero_fraction", "scalar_mul", "truncatediv",
-    "approx_max_k", "approx_min_k", "erfcinv", "nextafter", "digamma", "erfinv", "lbeta", "lgamma", "log_ndtr", "ndtri", "polygamma", "cos", "cumprod", "cumsum", "divide",
+    "approx_max_k", "approx_min_k", "erfcinv", "nextafter", "igamma", "igammac",
+    "bessel_i0", "bessel_i0e", "bessel_i1", "bessel_i1e", "betainc", "zeta", "accumulate_n",
+    "special", "digamma", "erfinv", "lbeta", "lgamma", "log_ndtr", "ndtri", "polygamma", "cos", "cumprod", "cumsum", "divide",
     "equal", "erf", "erfc", "exp", "expm1",
     "floor", "floordiv", "floormod", "greater", "greater_equal", "is_finite",
     "is_inf", "is_nan", "l2_normalize",

@@ -34,25 +34,28 @@ def _element(value):
 
 def _format(array, summarize, element=_element):
     """A tensor's text as tf.print writes it (and the runtime, in compiled
-    code): nested brackets, spaces between elements, NumPy's line breaks,
-    `summarize` elements at each end of a long dimension (-1: all)."""
+    code; TensorFlow's SummarizeValue with print_v2): nested brackets,
+    spaces between elements, NumPy's line breaks, and at each end of a
+    dimension at most `limit` elements, where limit is `summarize` (-1:
+    all) capped by the element count, with `...` between when the
+    dimension is longer than twice that (so an empty tensor with rows
+    shows `...`, and a scalar with summarize=0 is `...` alone)."""
     rank = array.ndim
+    limit = array.size if summarize < 0 else min(summarize, array.size)
+    if rank == 0:
+        return element(array[()]) if limit > 0 else "..."
 
     def dims(d, index):
         if d == rank:
             return element(array[index])
         n = array.shape[d]
-        elide = summarize >= 0 and n > 2 * summarize
         separator = " " if d + 1 == rank else "\n" * (rank - d - 1) + " " * (d + 1)
-        parts, i = [], 0
-        while i < n:
-            if elide and i == summarize:
-                parts.append("...")
-                i = n - summarize
-                continue
-            parts.append(dims(d + 1, index + (i,)))
-            i += 1
-        return "[" + separator.join(parts) + "]"
+        text = separator.join(dims(d + 1, index + (i,)) for i in range(min(limit, n)))
+        if n > 2 * limit:
+            text += separator + "..."
+        for i in range(max(limit, n - limit), n):
+            text += separator + dims(d + 1, index + (i,))
+        return "[" + text + "]"
 
     return dims(0, ())
 

@@ -522,6 +522,15 @@ def test_format_writes_tensors_as_tensorflow():
                                 (1, "[0 ... 5]"), (2, "[0 1 ... 4 5]"), (10, "[0 1 2 3 4 5]")]:
         assert text(fmt("{}", r6, summarize=summarize)) == expected
     assert text(fmt("{}", kiln.range(5), summarize=3)) == "[0 1 2 3 4]"
+    # TensorFlow's SummarizeValue caps summarize by the element count and
+    # prints that many at each end: summarize=0 leaves "..." alone (a
+    # scalar too), and an empty tensor with rows elides them.
+    assert text(fmt("{}", kiln.range(3), summarize=0)) == "[ ...]"
+    assert text(fmt("{}", kiln.constant(5), summarize=0)) == "..."
+    assert text(fmt("{}", kiln.reshape(kiln.range(4), [2, 2]), summarize=0)) == "[\n ...]"
+    assert text(fmt("{}", kiln.zeros([0]))) == "[]"
+    assert text(fmt("{}", kiln.zeros([2, 0]))) == "[\n ...]"
+    assert text(fmt("{}", kiln.zeros([0, 3]), summarize=-1)) == "[]"
     assert text(fmt("{}", kiln.reshape(kiln.range(4), [2, 2]))) == "[[0 1]\n [2 3]]"
     assert text(fmt("tensor summary: {}, suffix", r100)) == (
         "tensor summary: [[0 1 2 ... 7 8 9]\n [10 11 12 ... 17 18 19]\n"
