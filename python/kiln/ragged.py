@@ -900,6 +900,14 @@ def _concat(op, values, axis, name=None):
         raise errors.InvalidArgumentError(
             f"kiln.concat: axis {axis} is out of range for rank {rank}", errors.user_location())
     joined = op([p.values for p in pieces], 0) if a < 2 else None
+    if a == 0 and any(p._traced is not None for p in pieces):
+        # (a RaggedTensor argument of a trace: the rows of each piece after
+        # the previous pieces' rows; the values stay in row order)
+        offsets = np.cumsum([0] + [p._nrows() for p in pieces])
+        rows = op([_row_id_tensor(p) + int(o) for p, o in zip(pieces, offsets)], 0)
+        positions = op([_position_tensor(p) for p in pieces], 0)
+        return RaggedTensor._of_traced(joined, rows, positions, int(offsets[-1]), object(),
+                                       max(p._width_bucket() for p in pieces))
     if a == 0:
         lengths = np.concatenate([np.diff(p._splits) for p in pieces])
         return RaggedTensor.from_row_lengths(joined, lengths)

@@ -490,8 +490,25 @@ def test_compiled_steps_with_ragged_arguments():
         assert size.numpy() == sum(lengths)
     assert features.trace_count == 1
 
+    # Rows of arguments (and of a constant) one after another, compiled: the
+    # row reductions and the padded form, as NumPy's on the joined rows.
+    @kiln.function
+    def joined(a, b):
+        both = kiln.concat([a, kiln.ragged.constant([[9.0]]), b], axis=0)
+        return both, kiln.reduce_sum(both, axis=1), both.to_tensor(shape=[None, 4])
+
+    for a_rows, b_rows in (([[1.0, 2.0], [3.0], []], [[4.0], [5.0, 6.0, 7.0]]),
+                           ([[], [1.5]], [[2.0, 2.5, 3.0], [], [4.0]])):
+        rows = a_rows + [[9.0]] + b_rows
+        both, sums, padded = joined(kiln.ragged.constant(a_rows), kiln.ragged.constant(b_rows))
+        assert both.to_list() == rows
+        np.testing.assert_allclose(sums.numpy(), [sum(r) for r in rows])
+        assert padded.numpy().tolist() == [r + [0.0] * (4 - len(r)) for r in rows]
+    assert joined.trace_count == 2   # (the number of rows is part of the key)
+
     ids = kiln.ragged.constant([[1, 2], [3]])
     for body, message in [(lambda r: kiln.reduce_sum(r, axis=0), "row lengths"),
+                          (lambda r: kiln.concat([r, r], axis=1), "row lengths"),
                           (lambda r: r.to_tensor(), "needs the width"),
                           (lambda r: r[:, 0], "row lengths"),
                           (lambda r: r.to_list(), "row lengths")]:
