@@ -140,6 +140,22 @@ def _graph_property(what, find):
     return property(get, put)
 
 
+def _marking_built(build):
+    """A layer's build that leaves it built, as Keras' does: a build
+    called by hand (a layer building its sublayers, model.build(shape))
+    is not repeated by the first call, which would make the weights again."""
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        out = build(self, *args, **kwargs)
+        self.built = True
+        shape = args[0] if args else kwargs.get("input_shape")
+        if isinstance(shape, (list, tuple)) and "_build_input_shape" not in self.__dict__:
+            self._build_input_shape = tuple(shape)  # (model.save)
+        return out
+    wrapper._kiln_marks_built = True
+    return wrapper
+
+
 class Layer(Module):
     """Base class: weights made by `add_weight` in `build`, math in `call`.
     Variables and Modules assigned to attributes (also in lists, tuples and
@@ -150,6 +166,9 @@ class Layer(Module):
         call = cls.__dict__.get("call")
         if inspect.isfunction(call) and not getattr(call, "_kiln_autograph", False):
             cls.call = _autograph_call(call)
+        build = cls.__dict__.get("build")
+        if inspect.isfunction(build) and not getattr(build, "_kiln_marks_built", False):
+            cls.build = _marking_built(build)
         record_subclass(cls)
 
     def __init__(self, name=None, trainable=True, dtype=None,
@@ -221,8 +240,36 @@ class Layer(Module):
     def variable_dtype(self):
         return self._dtype_policy.variable_dtype
 
-    def add_weight(self, name, shape, initializer="glorot_uniform",
-                   dtype=None, trainable=True, regularizer=None, autocast=True):
+    def add_weight(self, name=None, shape=None, initializer=None, dtype=None, trainable=True,
+                   regularizer=None, autocast=True, constraint=None, aggregation=None,
+                   synchronization=None, **kwargs):
+        """A weight of this layer (Keras' add_weight, in either spelling:
+        Keras 2's `add_weight(name, shape, ...)` or Keras 3's
+        `add_weight(shape=..., initializer=...)`): `initializer` defaults to
+        glorot_uniform for floats and zeros otherwise, `name` to
+        "variable" (numbered within the layer). `aggregation` and
+        `synchronization` are accepted and have no effect (one process
+        holds the variables)."""
+        for legacy in ("use_resource", "experimental_autocast", "partitioner", "caching_device"):
+            kwargs.pop(legacy, None)   # (TensorFlow 1 arguments: no effect)
+        if kwargs:
+            raise TypeError(f"add_weight: unexpected keyword arguments {sorted(kwargs)}")
+        if shape is None and isinstance(name, (tuple, list)):
+            name, shape = None, name   # (Keras 3: shape first)
+        if constraint is not None:
+            raise errors.UnimplementedError(
+                f"{self.name}.add_weight: constraint= is not supported (apply it to the "
+                "variable after each optimizer step)", errors.user_location())
+        shape = () if shape is None else shape
+        if name is None:
+            taken = {n for n, _ in self._weights}
+            name, k = "variable", 0
+            while name in taken:
+                k += 1
+                name = f"variable_{k}"
+        if initializer is None:
+            kind = as_dtype(dtype or self.variable_dtype)
+            initializer = "glorot_uniform" if kind.is_floating else "zeros"
         init = initializers.get(initializer)
         with init_scope():
             value = init(tuple(int(d) for d in shape), dtype or self.variable_dtype)
@@ -1108,6 +1155,27 @@ class Model(Layer):
         if inputs is not None or outputs is not None:
             self._init_functional(inputs, outputs)
 
+    def build(self, input_shape=None):
+        """Keras' Model.build for a subclassed model: its weights made by
+        one call on zeros of `input_shape` (None extents as 1; a list of
+        shapes for several inputs). A functional model is built already."""
+        if self.built or input_shape is None:
+            self.built = True
+            return
+        several = isinstance(input_shape, (list, tuple)) and input_shape and \
+            all(isinstance(s, (list, tuple)) for s in input_shape)
+        shapes = list(input_shape) if several else [input_shape]
+        zeros = [convert_to_tensor(np.zeros([1 if d is None else int(d) for d in shape],
+                                            np.float32)) for shape in shapes]
+        self.built = True  # (the call below builds the layers, not this again)
+        try:
+            self(zeros if several else zeros[0])
+        except BaseException:
+            self.built = False
+            raise
+        self._build_input_shape = tuple(tuple(s) for s in shapes) if several \
+            else tuple(input_shape)
+
     # -- the functional API: Model(inputs, outputs) ----------------------
     def _init_functional(self, inputs, outputs):
         """A model that replays the layer calls leading from `inputs`
@@ -1273,7 +1341,7 @@ class Model(Layer):
             return Layer.__call__(self, inputs, *args, **kwargs)
         if "_deferred_restore" in self.__dict__:
             self._restore_deferred(inputs)
-        if not self.built and type(self).build is not Layer.build:
+        if not self.built and type(self).build not in (Layer.build, Model.build):
             return super().__call__(inputs, *args, **kwargs)
         if "_build_input_shape" not in self.__dict__ and \
                 not (hasattr(self, "_skipping_host") and self._skipping_host()):  # (model.save)
@@ -2879,6 +2947,8 @@ class IntegerLookup(Layer):
         layer's output_mode."""
         out = _lookup_outputs(ids, ndim, self.output_mode, self._depth(), self.name,
                               self._idf if self.output_mode == "tf_idf" else None)
+        if self.output_mode != "int":   # (Keras: int64 indices, the encodings in floatx)
+            out = ops.cast(out, "float32")
         return _sparse_output(out, self.name) if self.sparse else out
 
     def _tokens_of(self, ids):
@@ -5798,3 +5868,45 @@ class AugMix(_PolicyLayer):
         mixed = control_flow.for_loop(self.num_chains, chain, math_ops.zeros_like(x))
         out = w * x + (1.0 - w) * mixed
         return math_ops.clip_by_value(out, self.value_range[0], self.value_range[1])
+
+
+# Keras' functional forms of the merge layers: one call of a new layer.
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Concatenate(axis=axis, **kwargs)(inputs) (keras.layers.concatenate)."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def add(inputs, **kwargs):
+    """Add(**kwargs)(inputs) (keras.layers.add)."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """Subtract(**kwargs)(inputs) (keras.layers.subtract)."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """Multiply(**kwargs)(inputs) (keras.layers.multiply)."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """Average(**kwargs)(inputs) (keras.layers.average)."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """Maximum(**kwargs)(inputs) (keras.layers.maximum)."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """Minimum(**kwargs)(inputs) (keras.layers.minimum)."""
+    return Minimum(**kwargs)(inputs)
+
+
+def dot(inputs, axes, normalize=False, **kwargs):
+    """Dot(axes, normalize, **kwargs)(inputs) (keras.layers.dot)."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

@@ -233,3 +233,64 @@ def test_registered_and_scoped_custom_objects(tmp_path):
         del Scaled._registered_name
     with pytest.raises(ValueError, match="unknown object 'Nope'"):
         utils.deserialize_keras_object("Nope")
+
+
+def test_build_by_hand_add_weight_spellings_and_merge_functions():
+    # A layer that builds its sublayer by hand: the first call does not
+    # build it again (the weights exist once and all get gradients).
+    class Block(kiln.keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = kiln.keras.layers.Dense(4)
+
+        def build(self, input_shape):
+            self.inner.build(input_shape)
+            self.scale = self.add_weight(shape=(4,), initializer="ones")   # (Keras 3)
+            self.shift = self.add_weight("shift", (4,), initializer="zeros")  # (Keras 2)
+            self.count = self.add_weight(shape=(), dtype="int32", trainable=False)
+
+        def call(self, x):
+            return self.inner(x) * self.scale + self.shift
+
+    block = Block()
+    block.build((None, 3))
+    assert block.built and block.inner.built
+    names = [v.name for v in block.weights]
+    assert len(names) == 5 and len(set(names)) == 5
+    x = kiln.ones([2, 3])
+    with kiln.GradientTape() as tape:
+        y = kiln.reduce_sum(block(x))
+    grads = tape.gradient(y, block.trainable_variables)
+    assert len(block.weights) == 5 and all(g is not None for g in grads)
+    assert block.count.dtype == kiln.int32 and int(block.count.numpy()) == 0
+    with pytest.raises(kiln.errors.UnimplementedError, match="constraint"):
+        kiln.keras.layers.Layer().add_weight(shape=(2,), constraint=lambda w: w)
+
+    # model.build(shape) on a subclassed model makes its weights.
+    class Net(kiln.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d1, self.d2 = kiln.keras.layers.Dense(8), kiln.keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.d2(self.d1(x))
+
+    net = Net()
+    net.build((None, 3))
+    assert net.count_params() == 3 * 8 + 8 + 8 + 1
+    net.compile("sgd", "mse")
+    net.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), verbose=0)
+    assert len(net.weights) == 4
+
+    # The merge layers' functional forms.
+    L = kiln.keras.layers
+    a, b = kiln.keras.Input((3,)), kiln.keras.Input((3,))
+    outs = [L.concatenate([a, b]), L.add([a, b]), L.subtract([a, b]), L.multiply([a, b]),
+            L.average([a, b]), L.maximum([a, b]), L.minimum([a, b]), L.dot([a, b], axes=1)]
+    model = kiln.keras.Model([a, b], outs)
+    u, v = np.array([[1.0, -2.0, 3.0]], np.float32), np.array([[0.5, 4.0, -1.0]], np.float32)
+    got = [t.numpy() for t in model([u, v])]
+    want = [np.concatenate([u, v], 1), u + v, u - v, u * v, (u + v) / 2, np.maximum(u, v),
+            np.minimum(u, v), (u * v).sum(1, keepdims=True)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6)

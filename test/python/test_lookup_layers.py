@@ -88,7 +88,11 @@ def test_encodings_and_invert():
             hot[index + (ids[index],)] = 1
     for mode, want in (("multi_hot", hot.max(axis=1)), ("count", hot.sum(axis=1))):
         layer = layers.IntegerLookup(vocabulary=vocab, mask_token=0, output_mode=mode)
-        np.testing.assert_array_equal(layer(x).numpy(), want)
+        out = layer(x)
+        assert out.dtype == kiln.float32   # (Keras: encodings in floatx, so they
+        np.testing.assert_array_equal(out.numpy(), want)   # concatenate with features)
+        strings = layers.StringLookup(vocabulary=["a", "b"], output_mode=mode)
+        assert strings(kiln.constant(["a", "z"])).dtype == kiln.float32
     one = layers.IntegerLookup(vocabulary=vocab, output_mode="one_hot")
     np.testing.assert_array_equal(one(np.array([[36], [7]])).numpy(),
                                   np.eye(5, dtype=np.int64)[[2, 0]])
