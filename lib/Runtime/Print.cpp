@@ -200,13 +200,15 @@ void printTensor(Kind kind, int64_t stream, int64_t summarize, int64_t rank,
   auto *d = static_cast<const Descriptor *>(descriptor);
   // TensorFlow's SummarizeValue: `summarize` (all when negative) capped by
   // the element count is the number printed at each end of a dimension;
-  // a scalar with none to print is "...".
+  // a scalar with none to print is "...", a bool tensor nothing.
   int64_t count = 1;
   for (int64_t i = 0; i < rank; ++i)
     count *= d->rest[i];
   int64_t limit = summarize < 0 ? count : std::min(summarize, count);
   std::string out;
-  if (rank == 0 && limit == 0)
+  if (limit == 0 && kind == Kind::I1)
+    ; // (TensorFlow's SummarizeArray<bool> with no data to read: nothing)
+  else if (rank == 0 && limit == 0)
     out = "...";
   else
     appendDims(out, kind, d->aligned + d->offset * elementBytes(kind),

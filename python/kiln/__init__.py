@@ -9,7 +9,7 @@ pipelines, metrics and checkpoints on top.
 from . import errors
 from .dtypes import (DType, as_dtype, bfloat16, bool as bool, float16, float32, float64,
                      int32, int64, string)
-from .tensor import Tensor, TensorSpec, constant, convert_to_tensor
+from .tensor import Tensor, TensorShape, TensorSpec, constant, convert_to_tensor
 from .ops import bitcast
 from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, truediv,
                   stop_gradient,
@@ -86,7 +86,7 @@ from . import keras
 from .layers import Input, Model, Network, Sequential
 
 __all__ = [
-    "ConcreteFunction", "DType", "Function", "TensorSpec", "GradientTape", "Module", "name_scope", "UnconnectedGradients", "function", "Tensor", "Variable", "gradients_function",
+    "ConcreteFunction", "DType", "Function", "TensorSpec", "TensorShape", "GradientTape", "Module", "name_scope", "UnconnectedGradients", "function", "Tensor", "Variable", "gradients_function",
     "custom_gradient", "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",

@@ -642,6 +642,20 @@ def _complete_orthonormal(vectors, kept, columns):
     size - rank columns, so column i >= rank of them is one)."""
     size, k = vectors.shape[-2], vectors.shape[-1]
     keep = expand_dims(kept, -2)
+    # The kept columns of singular values near the cutoff are only nearly
+    # orthonormal (the eigensolver's gap is small there): modified
+    # Gram-Schmidt, in order, makes them so, keeping their directions
+    # and signs.
+    columns_in = [vectors[..., :, j:j + 1] for j in range(k)]
+    done = []
+    for j, v in enumerate(columns_in):
+        for u in done:
+            v = v - u * reduce_sum(u * v, axis=-2, keepdims=True)
+        kept_j = keep[..., j:j + 1]
+        norm = sqrt(reduce_sum(v * v, axis=-2, keepdims=True))
+        v = v / where(kept_j, norm, ones_like(norm))   # (no 0/0 off the kept ones)
+        done.append(where(kept_j, v, zeros_like(v)))
+    vectors = where(keep, concat(done, axis=-1), vectors)
     taken = where(keep, vectors, zeros_like(vectors))
     projector = eye(size, dtype=vectors.dtype) - matmul(taken, taken, transpose_b=True)
     basis = eigh(projector)[1]

@@ -892,9 +892,9 @@ def accumulate_n(inputs, shape=None, tensor_dtype=None, name=None):
     """tf.math.accumulate_n: add_n's sum (TensorFlow's own is add_n with
     the shape and dtype checked)."""
     total = add_n(inputs)
-    if shape is not None and tuple(total.shape) != tuple(shape):
+    if shape is not None and not total.shape.is_compatible_with(shape):
         raise ValueError(f"accumulate_n: the inputs have shape {list(total.shape)}, "
-                         f"not the given {list(shape)}")
+                         f"not compatible with the given {list(shape)}")
     if tensor_dtype is not None and total.dtype != as_dtype(tensor_dtype):
         raise TypeError(f"accumulate_n: the inputs are {total.dtype.name}, not "
                         f"{as_dtype(tensor_dtype).name}")

@@ -18,7 +18,7 @@ from .core import attributes, symbol, unit
 from .dtypes import float32, int64
 from .ops import cast
 from .gradients import GradientTape
-from .tensor import constant, convert_to_tensor, zeros
+from .tensor import Tensor, constant, convert_to_tensor, zeros
 from .variables import Variable, init_scope
 
 
@@ -134,16 +134,32 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        return self._learning_rate
+        """The rate: a float32 Variable the update reads (Keras':
+        `.numpy()`, `.assign(x)`, `float()`, backend.get_value/set_value),
+        or the schedule or callable it was given. Assigning a number, a
+        schedule or a callable replaces it."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule) or \
+                callable(self._learning_rate):
+            return self._learning_rate
+        self._lr_value = None   # (it may be assigned through the variable)
+        return self._lr
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if isinstance(value, Variable) and value is self._lr:
+            return   # (lr = lr after an in-place change, or augmented assignment)
+        if isinstance(value, (Variable, Tensor)):
+            value = float(np.asarray(value))
         self._learning_rate = value
         if isinstance(value, schedules.LearningRateSchedule):
             # (Computed from the step counter inside the update.)
             self._set_rate(value(self.iterations.read_value()))
         elif not callable(value):
             self._set_rate(value)
+
+    # Keras 2's name for learning_rate.
+    lr = property(lambda self: self.learning_rate,
+                  lambda self, value: setattr(self, "learning_rate", value))
 
     def _set_rate(self, value):
         value = float(value)

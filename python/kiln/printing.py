@@ -39,9 +39,12 @@ def _format(array, summarize, element=_element):
     dimension at most `limit` elements, where limit is `summarize` (-1:
     all) capped by the element count, with `...` between when the
     dimension is longer than twice that (so an empty tensor with rows
-    shows `...`, and a scalar with summarize=0 is `...` alone)."""
+    shows `...`, and a scalar with summarize=0 is `...` alone; a bool
+    tensor with nothing to print is empty text)."""
     rank = array.ndim
     limit = array.size if summarize < 0 else min(summarize, array.size)
+    if limit == 0 and array.dtype == np.bool_:
+        return ""   # (TensorFlow's SummarizeArray<bool> with no data to read)
     if rank == 0:
         return element(array[()]) if limit > 0 else "..."
 

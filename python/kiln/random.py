@@ -255,23 +255,17 @@ def _gamma(shape, alpha, beta, dtype, seed, seed_tensor):
     sample = ops.where(boosted, sample * boost ** (1.0 / a), sample)
     # alpha <= 0 or NaN, beta <= 0: NaN, as TensorFlow gives.
     valid = ops.logical_and(ops.greater(a, 0.0), ops.greater(b, 0.0))
-    sample = _reparameterized(alpha_full, sample)
+    if _gamma_alpha_gradient is not None:
+        sample = _gamma_alpha_gradient(alpha_full, sample)
     return ops.cast(ops.where(valid, sample / beta_full,
                               ops.stop_gradient(sample) * float("nan")), dtype)
 
 
-def _reparameterized(alpha, sample):
-    """Gamma(alpha, 1) samples (computed without a gradient) whose gradient
-    in alpha is the implicit one (computed only when a gradient is)."""
-    from .gradients import custom_gradient
-    from .special import random_gamma_grad
-
-    @custom_gradient
-    def attach(alpha, sample):
-        def grad(dy):
-            return dy * random_gamma_grad(alpha, sample), None
-        return sample + 0.0, grad
-    return attach(alpha, sample)
+# The gradient of gamma samples in alpha: kiln.special sets it when it is
+# imported (with the package) to its implicit reparameterization (the
+# incomplete gamma function's derivatives need the library above this
+# module: while loops and custom gradients).
+_gamma_alpha_gradient = None
 
 
 def poisson(shape, lam, dtype=float32, seed=None, name=None):

@@ -19,9 +19,8 @@ eagerly: a clear error says so inside a trace.
 import numpy as np
 
 from . import errors, math_ops, ops
-from ._state import local as _local
 from .dtypes import as_dtype, float32, int64, string
-from .tensor import OpenLeaf, Tensor, convert_to_tensor
+from .tensor import Tensor, convert_to_tensor
 
 
 class SparseTensor:
@@ -96,20 +95,14 @@ class SparseTensor:
         return self.with_values(-self.values)
 
     # Across a @kiln.function boundary: its indices, values and dense
-    # shape (the dense shape in the trace's key). As a call's own argument
-    # the number of entries is left open, so SparseTensors of one dense
-    # shape share a trace whatever their counts; inside a trace (a loop
-    # variable, a branch's result) its tensors are passed as they are.
+    # shape (the dense shape in the trace's key). The number of entries is
+    # part of the trace too: left open, a scatter inside a cond branch
+    # would check the entries against the indices only where the branch
+    # runs, which the compiler cannot do ahead of the call.
     def _kiln_flatten(self):  # (@kiln.function arguments and results)
-        if self.indices._symbolic or self.values._symbolic or \
-                not getattr(_local, "open_arguments", False):
-            return [self.indices, self.values, self.dense_shape]
-        return [OpenLeaf(Tensor(self.indices._impl), (None, len(self._shape))),
-                OpenLeaf(Tensor(self.values._impl), (None,)), self.dense_shape]
+        return [self.indices, self.values, self.dense_shape]
 
     def _kiln_unflatten(self, values):
-        if isinstance(values[0], OpenLeaf):  # (the call's own arguments)
-            return self
         out = SparseTensor.__new__(SparseTensor)
         out.indices, out.values, out.dense_shape = values
         out._shape = self._shape

@@ -17,30 +17,46 @@ converged (at most 2000 terms).
 
 import numpy as np
 
-from . import math_ops, ops
+from . import math_ops, ops, random
 from .dtypes import as_dtype, float64
-from .tensor import convert_to_tensor
+from .tensor import Tensor, convert_to_tensor
 
 _MAX_TERMS = 2000
 _EPS = float(np.finfo(np.float64).eps) / 2.0
+# (successive convergents of a continued fraction settle within a few
+# rounding errors, not one: the stopping test allows four)
+_SETTLED = 4.0 * float(np.finfo(np.float64).eps)
 _BIG = 2.0 ** 52   # the continued fraction's terms are rescaled above this
+_LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
 
 
-def _operands(a, x, what):
-    """a and x as float tensors of one dtype, and that dtype."""
-    a, x = convert_to_tensor(a), convert_to_tensor(x)
-    if not a.dtype.is_floating and not x.dtype.is_floating:
-        a, x = ops.cast(a, "float32"), ops.cast(x, "float32")
-    elif not a.dtype.is_floating:
-        a = ops.cast(a, x.dtype)
-    elif not x.dtype.is_floating:
-        x = ops.cast(x, a.dtype)
-    if a.dtype != x.dtype:
-        raise TypeError(f"{what}: a and x must have the same dtype, got {a.dtype.name} "
-                        f"and {x.dtype.name}")
-    if a.dtype.is_complex:
-        raise TypeError(f"{what}: needs real floating-point operands, got {a.dtype.name}")
-    return a, x, a.dtype
+def _float_operands(values, what):
+    """The operands as real floating tensors of one dtype, broadcast to
+    one shape, and that dtype: Python numbers and lists take the dtype of
+    the operands that have one (tensors, NumPy values), as TensorFlow
+    converts them; integers become float32; complex and bool operands are
+    a TypeError."""
+    typed = [v for v in values if isinstance(v, (Tensor, np.ndarray, np.generic))
+             or hasattr(v, "dtype") and not isinstance(v, (list, tuple))]
+    dtypes = {as_dtype(v.dtype) for v in typed}
+    for d in dtypes:
+        if d.is_complex or d == as_dtype("bool") or d == as_dtype("string"):
+            raise TypeError(f"{what}: needs real floating-point operands, got {d.name}")
+    floats = {d for d in dtypes if d.is_floating}
+    if len(floats) > 1:
+        raise TypeError(f"{what}: the operands must have the same dtype, got "
+                        + ", ".join(sorted(d.name for d in floats)))
+    dtype = floats.pop() if floats else as_dtype("float32")
+    tensors = []
+    for v in values:
+        t = convert_to_tensor(v) if any(v is u for u in typed) else convert_to_tensor(v, dtype)
+        if t.dtype.is_complex or t.dtype == as_dtype("bool"):
+            raise TypeError(f"{what}: needs real floating-point operands, got {t.dtype.name}")
+        tensors.append(ops.cast(t, dtype) if t.dtype != dtype else t)
+    out = tensors[0]
+    for t in tensors[1:]:
+        out, _ = _broadcast(out, t)
+    return [_broadcast(t, out)[0] for t in tensors], dtype
 
 
 def _broadcast(a, x):
@@ -52,46 +68,53 @@ def _broadcast(a, x):
     return a + math_ops.zeros_like(x), x + math_ops.zeros_like(a)
 
 
-def _series(a, x):
-    """(sum, its derivative in a) of the series
+def _series(a, x, derivative):
+    """(sum, its derivative in a, or None) of the series
     sum_n x^n / ((a + 1) ... (a + n)), which times
-    exp(a log x - x - lgamma(a + 1)) is P(a, x)."""
+    exp(a log x - x - lgamma(a + 1)) is P(a, x); the terms shrink, so it
+    stops when the last one (of the derivative too, when asked for) is
+    below the rounding of the sum."""
     from .control_flow import while_loop
-    one = math_ops.ones_like(a)   # (a and x have one shape)
+    one, zero = math_ops.ones_like(a), math_ops.zeros_like(a)
 
-    def going(i, r, c, dc, s, ds, done):
+    def going(i, *state):
         return ops.logical_and(ops.less(i, _MAX_TERMS),
-                               ops.logical_not(math_ops.reduce_all(done)))
+                               ops.logical_not(math_ops.reduce_all(state[-1])))
 
     def step(i, r, c, dc, s, ds, done):
         r1 = r + 1.0
         term = x / r1
-        dc1 = dc * term - c * x / (r1 * r1)
         c1 = c * term
-        s1, ds1 = s + c1, ds + dc1
-        now = ops.logical_and(ops.less_equal(c1, _EPS * s1),
-                              ops.less_equal(ops.abs(dc1), _EPS * ops.abs(ds1)))
+        s1 = s + c1
+        now = ops.less_equal(c1, _EPS * s1)
+        if derivative:
+            dc1 = dc * term - c * x / (r1 * r1)
+            ds1 = ds + dc1
+            now = ops.logical_and(now, ops.less_equal(ops.abs(dc1), _EPS * ops.abs(ds1)))
+        else:
+            dc1, ds1 = dc, ds
         keep = lambda old, new: ops.where(done, old, new)
         return (i + 1, keep(r, r1), keep(c, c1), keep(dc, dc1), keep(s, s1), keep(ds, ds1),
                 ops.logical_or(done, now))
-    zero = math_ops.zeros_like(a)
-    result = while_loop(going, step, (convert_to_tensor(0), a * one, one, zero, one, zero,
+    result = while_loop(going, step, (convert_to_tensor(0), a, one, zero, one, zero,
                                       ops.equal(x, 0.0)))
-    return result[4], result[5]
+    return result[4], (result[5] if derivative else None)
 
 
-def _continued_fraction(a, x):
-    """(f, its derivative in a) of Legendre's continued fraction for
-    Q(a, x) / exp(a log x - x - lgamma(a)), as Cephes' igamc evaluates it,
-    derivatives carried along as Eigen's igammac_cf does."""
+def _continued_fraction(a, x, derivative):
+    """(f, its derivative in a, or None) of Legendre's continued fraction
+    for Q(a, x) / exp(a log x - x - lgamma(a)), as Cephes' igamc evaluates
+    it (derivatives carried along as Eigen's igammac_cf does); it stops
+    when successive convergents (and their derivatives) agree within a few
+    rounding errors."""
     from .control_flow import while_loop
     one, zero = math_ops.ones_like(a), math_ops.zeros_like(a)
     y0 = one - a
     z0 = x + y0 + 1.0
     p1, q1 = x + 1.0, z0 * x
     start = (convert_to_tensor(0), zero, y0, z0,
-             one, x * one, p1, q1,            # p(k-2), q(k-2), p(k-1), q(k-1)
-             zero, zero, zero, -x * one,      # their derivatives in a
+             one, x, p1, q1,                  # p(k-2), q(k-2), p(k-1), q(k-1)
+             zero, zero, zero, -x,            # their derivatives in a
              p1 / q1, p1 * x / (q1 * q1), ops.less(one, 0.0))
 
     def going(i, *state):
@@ -102,17 +125,20 @@ def _continued_fraction(a, x):
         c, y, z = c + 1.0, y + 1.0, z + 2.0
         yc = y * c
         pk, qk = pm1 * z - pm2 * yc, qm1 * z - qm2 * yc
-        dpk = dpm1 * z - pm1 - dpm2 * yc + pm2 * c
-        dqk = dqm1 * z - qm1 - dqm2 * yc + qm2 * c
         nonzero = ops.not_equal(qk, 0.0)
         safe_q = ops.where(nonzero, qk, one)
         ratio = pk / safe_q
         new_ans = ops.where(nonzero, ratio, ans)
-        new_dans = ops.where(nonzero, (dpk - ratio * dqk) / safe_q, dans)
-        now = ops.logical_and(
-            nonzero, ops.logical_and(
-                ops.less_equal(ops.abs(new_ans - ans), _EPS * ops.abs(new_ans)),
-                ops.less_equal(ops.abs(new_dans - dans), _EPS * ops.abs(new_dans))))
+        now = ops.logical_and(nonzero, ops.less_equal(ops.abs(new_ans - ans),
+                                                      _SETTLED * ops.abs(new_ans)))
+        if derivative:
+            dpk = dpm1 * z - pm1 - dpm2 * yc + pm2 * c
+            dqk = dqm1 * z - qm1 - dqm2 * yc + qm2 * c
+            new_dans = ops.where(nonzero, (dpk - ratio * dqk) / safe_q, dans)
+            now = ops.logical_and(now, ops.less_equal(
+                ops.abs(new_dans - dans), _SETTLED * _maximum(ops.abs(new_dans), one)))
+        else:
+            dpk, dqk, new_dans = dpm1, dqm1, dans
         # (the terms grow geometrically: rescaled together, the ratios stay)
         scale = ops.where(ops.greater(ops.abs(pk), _BIG), one / _BIG, one)
         keep = lambda old, new: ops.where(done, old, new)
@@ -123,65 +149,91 @@ def _continued_fraction(a, x):
                 keep(dpm1, dpk * scale), keep(dqm1, dqk * scale),
                 keep(ans, new_ans), keep(dans, new_dans), ops.logical_or(done, now))
     result = while_loop(going, step, start)
-    return result[12], result[13]
+    return result[12], (result[13] if derivative else None)
 
 
-def _lower(a, x):
+def _maximum(x, y):
+    return ops.where(ops.greater(x, y), x, y)
+
+
+def _lower(a, x, derivative=True):
     """(P(a, x), Q(a, x), dP/da, dP/dx) in float64 (the smaller of P and Q
-    computed directly, the other as 1 minus it), with TensorFlow's values at the
-    edges: NaN for a <= 0, x < 0 or NaN operands, 0 at x = 0, 1 at x = inf."""
+    computed directly, the other as 1 minus it; the derivatives None
+    unless asked for), with TensorFlow's (Eigen's) values at the edges:
+    P = 0 at x = 0 (whatever a), P = 1 at x = inf and P = 0 for a = inf;
+    NaN for a <= 0, x < 0 or NaN operands; where the factor
+    exp(a log x - x - lgamma(a)) underflows, P = 1 past the mode (x > a)
+    and 0 before it, with no derivative in a."""
     a, x = ops.cast(a, float64), ops.cast(x, float64)
     zero, one = math_ops.zeros_like(a), math_ops.ones_like(a)
     valid = ops.logical_and(ops.greater(a, 0.0), ops.greater_equal(x, 0.0))
-    finite = ops.logical_and(valid, math_ops.is_finite(x))
-    by_fraction = ops.logical_and(ops.greater(x, 1.0), ops.greater(x, a))
-    # Each loop on the elements it serves; the others get an operand that
-    # converges at once (so they do not hold the loop up).
-    safe_a = ops.where(valid, a, one)
-    series_x = ops.where(ops.logical_and(finite, ops.logical_not(by_fraction)), x, zero)
-    fraction_x = ops.where(ops.logical_and(finite, by_fraction), x, safe_a + 2.0)
-    s, ds = _series(safe_a, series_x)
-    f, df = _continued_fraction(safe_a, fraction_x)
-    log_x = ops.log(ops.where(ops.greater(x, 0.0), x, one))
+    finite = ops.logical_and(valid, ops.logical_and(math_ops.is_finite(x),
+                                                    math_ops.is_finite(a)))
+    safe_a = ops.where(finite, a, one)
+    safe_x = ops.where(finite, x, one)
+    log_x = ops.log(ops.where(ops.greater(safe_x, 0.0), safe_x, one))
     lgamma_a = math_ops.lgamma(safe_a)
-    digamma_a = math_ops.digamma(safe_a)
-    # P = exp(a log x - x - lgamma(a + 1)) s
-    series_front = ops.exp(safe_a * log_x - x - (lgamma_a + ops.log(safe_a)))
-    p_series = series_front * s
-    dp_series = series_front * (ds + s * (log_x - (digamma_a + 1.0 / safe_a)))
-    # Q = exp(a log x - x - lgamma(a)) f
-    fraction_front = ops.exp(safe_a * log_x - x - lgamma_a)
-    q_fraction = fraction_front * f
-    dp_fraction = -fraction_front * (df + f * (log_x - digamma_a))
+    log_front = safe_a * log_x - safe_x - lgamma_a
+    by_fraction = ops.logical_and(ops.greater_equal(safe_x, 1.0),
+                                  ops.greater_equal(safe_x, safe_a))
+    # (where the factor underflows the result is 0 or 1 already)
+    live = ops.logical_and(finite, ops.greater(log_front, _LOG_TINY))
+    # Each loop on the elements it serves; the others get operands that
+    # converge at once (so they do not hold the loop up).
+    in_series = ops.logical_and(live, ops.logical_not(by_fraction))
+    in_fraction = ops.logical_and(live, by_fraction)
+    s, ds = _series(ops.where(in_series, safe_a, one), ops.where(in_series, safe_x, zero),
+                    derivative)
+    f, df = _continued_fraction(ops.where(in_fraction, safe_a, one),
+                                ops.where(in_fraction, safe_x, one * 2.0), derivative)
+    # P = exp(a log x - x - lgamma(a + 1)) s; Q = exp(a log x - x - lgamma(a)) f
+    front = ops.exp(log_front)
+    p_series = front * s / safe_a
+    q_fraction = front * f
     p = ops.where(by_fraction, 1.0 - q_fraction, p_series)
     q = ops.where(by_fraction, q_fraction, 1.0 - p_series)
-    dp_da = ops.where(by_fraction, dp_fraction, dp_series)
+    underflow = ops.logical_and(finite, ops.logical_not(live))
+    p = ops.where(underflow, ops.where(by_fraction, one, zero), p)
+    q = ops.where(underflow, ops.where(by_fraction, zero, one), q)
+    # The edges: x = inf, a = inf (both: NaN), then x = 0 whatever a is.
+    inf_x = ops.logical_and(ops.equal(x, float("inf")), math_ops.is_finite(a))
+    inf_a = ops.logical_and(ops.equal(a, float("inf")), math_ops.is_finite(x))
+    p = ops.where(inf_a, zero, ops.where(inf_x, one, p))
+    q = ops.where(inf_a, one, ops.where(inf_x, zero, q))
+    # (rounding can step past the ends)
+    p, q = _maximum(zero, -_maximum(-p, -one)), _maximum(zero, -_maximum(-q, -one))
+    defined = ops.logical_or(finite, ops.logical_or(inf_x, inf_a))
+    nan = one * float("nan")
+    zero_x = ops.equal(x, 0.0)
+    p = ops.where(zero_x, zero, ops.where(defined, p, nan))
+    q = ops.where(defined, q, nan)
+    if not derivative:
+        return p, q, None, None
+    digamma_a = math_ops.digamma(safe_a)
+    dp_series = front / safe_a * (ds + s * (log_x - (digamma_a + 1.0 / safe_a)))
+    dp_fraction = -front * (df + f * (log_x - digamma_a))
+    dp_da = ops.where(live, ops.where(by_fraction, dp_fraction, dp_series), zero)
     # dP/dx = x^(a - 1) exp(-x) / Gamma(a) (at x = 0: inf, 1 or 0 as a <, =, > 1)
     at_zero = ops.where(ops.less(safe_a, 1.0), one * float("inf"),
                         ops.where(ops.equal(safe_a, 1.0), one, zero))
-    dp_dx = ops.where(ops.greater(x, 0.0),
-                      ops.exp((safe_a - 1.0) * log_x - x - lgamma_a), at_zero)
-    zero_x, inf_x = ops.equal(x, 0.0), ops.equal(x, float("inf"))
-    p = ops.where(zero_x, zero, ops.where(inf_x, one, p))
-    q = ops.where(zero_x, one, ops.where(inf_x, zero, q))
-    dp_da = ops.where(ops.logical_or(zero_x, inf_x), zero, dp_da)
-    dp_dx = ops.where(inf_x, zero, dp_dx)
-    nan = one * float("nan")
-    return tuple(ops.where(valid, t, nan) for t in (p, q, dp_da, dp_dx))
+    dp_dx = ops.where(ops.greater(safe_x, 0.0),
+                      ops.exp((safe_a - 1.0) * log_x - safe_x - lgamma_a), at_zero)
+    dp_dx = ops.where(finite, dp_dx, zero)
+    return p, q, ops.where(defined, dp_da, nan), ops.where(defined, dp_dx, nan)
 
 
 def _incomplete(a, x, what, upper):
     from .gradients import custom_gradient
-    a, x, dtype = _operands(a, x, what)
-    a, x = _broadcast(a, x)
+    (a, x), dtype = _float_operands([a, x], what)
     sign = -1.0 if upper else 1.0
 
     @custom_gradient
     def value(a, x):
-        p, q, dp_da, dp_dx = _lower(a, x)
+        p, q, _, _ = _lower(a, x, derivative=False)
         y = ops.cast(q if upper else p, dtype)
 
         def grad(dy):
+            _, _, dp_da, dp_dx = _lower(a, x)
             dy = ops.cast(dy, float64)
             return ops.cast(sign * dy * dp_da, dtype), ops.cast(sign * dy * dp_dx, dtype)
         return y, grad
@@ -191,7 +243,8 @@ def _incomplete(a, x, what, upper):
 def igamma(a, x, name=None):
     """The regularized lower incomplete gamma function P(a, x)
     (tf.math.igamma), elementwise with broadcasting; differentiable in
-    both a and x (TensorFlow's igamma_grad_a). NaN where a <= 0 or x < 0."""
+    both a and x (TensorFlow's igamma_grad_a). NaN where a <= 0 or x < 0
+    (but 0 at x = 0, as TensorFlow)."""
     return _incomplete(a, x, "igamma", upper=False)
 
 
@@ -201,27 +254,32 @@ def igammac(a, x, name=None):
     return _incomplete(a, x, "igammac", upper=True)
 
 
+def _reparameterized(alpha, sample):
+    """Gamma(alpha, 1) samples (computed without a gradient) whose gradient
+    in alpha is the implicit one (computed only when a gradient is):
+    kiln.random.gamma's hook."""
+    from .gradients import custom_gradient
+
+    @custom_gradient
+    def attach(alpha, sample):
+        def grad(dy):
+            return dy * random_gamma_grad(alpha, sample), None
+        return sample + 0.0, grad
+    return attach(alpha, sample)
+
+
+random._gamma_alpha_gradient = _reparameterized
+
+
 def random_gamma_grad(alpha, sample, name=None):
     """d sample / d alpha of Gamma(alpha, 1) samples with the uniform
     variate u = P(alpha, sample) held fixed (tf.raw_ops.RandomGammaGrad:
     -(dP/da) / (dP/dx), the implicit reparameterization gradient)."""
-    a, x, dtype = _operands(alpha, sample, "random_gamma_grad")
-    a, x = _broadcast(a, x)
+    (a, x), dtype = _float_operands([alpha, sample], "random_gamma_grad")
     _, _, dp_da, dp_dx = _lower(a, x)
     positive = ops.greater(dp_dx, 0.0)
     ratio = -dp_da / ops.where(positive, dp_dx, math_ops.ones_like(dp_dx))
     return ops.cast(ops.where(positive, ratio, math_ops.zeros_like(ratio)), dtype)
-
-
-
-def _float_operand(x, what):
-    """x as a real floating tensor (integers as float32) and its dtype."""
-    x = convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        x = ops.cast(x, "float32")
-    if x.dtype.is_complex:
-        raise TypeError(f"{what}: needs a real floating-point operand, got {x.dtype.name}")
-    return x, x.dtype
 
 
 _BESSEL_SPLIT = 20.0   # the power series below, Hankel's expansion above
@@ -259,7 +317,7 @@ def _scaled_bessel_i(x, nu):
 
 def _bessel(x, what, scaled, nu):
     from .gradients import custom_gradient
-    x, dtype = _float_operand(x, what)
+    (x,), dtype = _float_operands([x], what)
 
     @custom_gradient
     def value(x):
@@ -304,24 +362,6 @@ def bessel_i1(x, name=None):
 def bessel_i1e(x, name=None):
     """exp(-|x|) I_1(x) (tf.math.bessel_i1e)."""
     return _bessel(x, "bessel_i1e", scaled=True, nu=1)
-
-
-def _same_float_operands(tensors, what):
-    """The tensors as floats of one dtype (integers as float32), broadcast
-    to one shape, and that dtype."""
-    tensors = [convert_to_tensor(t) for t in tensors]
-    floats = {t.dtype for t in tensors if t.dtype.is_floating}
-    if len(floats) > 1:
-        raise TypeError(f"{what}: the operands must have the same dtype, got "
-                        + ", ".join(sorted(d.name for d in floats)))
-    dtype = floats.pop() if floats else as_dtype("float32")
-    if dtype.is_complex:
-        raise TypeError(f"{what}: needs real floating-point operands, got {dtype.name}")
-    tensors = [ops.cast(t, dtype) for t in tensors]
-    out = tensors[0]
-    for t in tensors[1:]:
-        out, _ = _broadcast(out, t)
-    return [_broadcast(t, out)[0] for t in tensors], dtype
 
 
 _TINY = 1e-300
@@ -369,7 +409,7 @@ def betainc(a, b, x, name=None):
     outside [0, 1], as Cephes and TensorFlow. Differentiable in x; as in
     TensorFlow, not in a and b (their gradient is zero here)."""
     from .gradients import custom_gradient
-    (a, b, x), dtype = _same_float_operands([a, b, x], "betainc")
+    (a, b, x), dtype = _float_operands([a, b, x], "betainc")
 
     @custom_gradient
     def value(a, b, x):
@@ -396,15 +436,17 @@ def betainc(a, b, x, name=None):
         y = ops.where(valid, y, one * float("nan"))
 
         def grad(dy):
-            # dI/dx = x^(a-1) (1-x)^(b-1) / B(a, b)
-            safe_a = ops.where(inner, wa, one)
-            safe_b = ops.where(inner, wb, one)
-            safe_x = ops.where(inner, wx, one * 0.5)
-            density = ops.exp((safe_a - 1.0) * ops.log(safe_x) +
-                              (safe_b - 1.0) * ops.log(1.0 - safe_x) -
+            # dI/dx = x^(a-1) (1-x)^(b-1) / B(a, b), TensorFlow's formula
+            # with xlogy / xlog1py, so the ends x = 0 and 1 have their
+            # limits (b at x = 0 for a = 1, inf for a < 1, 0 for a > 1)
+            safe_a = ops.where(valid, wa, one)
+            safe_b = ops.where(valid, wb, one)
+            safe_x = ops.where(valid, wx, one * 0.5)
+            density = ops.exp(math_ops.xlogy(safe_a - 1.0, safe_x) +
+                              math_ops.xlog1py(safe_b - 1.0, -safe_x) -
                               (math_ops.lgamma(safe_a) + math_ops.lgamma(safe_b) -
                                math_ops.lgamma(safe_a + safe_b)))
-            density = ops.where(inner, density, zero)
+            density = ops.where(valid, density, one * float("nan"))
             return None, None, ops.cast(ops.cast(dy, float64) * density, dtype)
         return ops.cast(y, dtype), grad
     return value(a, b, x)
@@ -440,7 +482,7 @@ def zeta(x, q, name=None):
     integer x, and are computed for q > -32). Differentiable in q
     (-x zeta(x + 1, q)); as in TensorFlow, not in x (zero here)."""
     from .gradients import custom_gradient
-    (x, q), dtype = _same_float_operands([x, q], "zeta")
+    (x, q), dtype = _float_operands([x, q], "zeta")
 
     def compute(wx, wq):
         zero, one = math_ops.zeros_like(wx), math_ops.ones_like(wx)

@@ -10,6 +10,100 @@ from .dtypes import (as_dtype, float32, float64, int32, native_conversion, strin
                      widen_unsigned)
 
 
+class TensorShape(tuple):
+    """A shape (tf.TensorShape): a tuple of extents, None where one is not
+    known while tracing, with TensorFlow's methods. It compares equal to a
+    tuple or list of the same extents and prints as a tuple."""
+
+    __slots__ = ()
+
+    def __new__(cls, dims=()):
+        if dims is None:
+            raise ValueError("kiln.TensorShape: a shape of unknown rank is not supported "
+                             "(every Kiln tensor has a known rank)")
+        if isinstance(dims, int):
+            dims = (dims,)
+        return super().__new__(cls, tuple(None if d is None else int(getattr(d, "value", d))
+                                          for d in dims))
+
+    @property
+    def rank(self):
+        return len(self)
+
+    ndims = rank
+
+    @property
+    def dims(self):
+        return list(self)
+
+    def as_list(self):
+        return list(self)
+
+    def num_elements(self):
+        """The element count, None when an extent is unknown."""
+        if None in self:
+            return None
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def is_fully_defined(self):
+        return None not in self
+
+    def is_compatible_with(self, other):
+        other = TensorShape(other)
+        return len(self) == len(other) and all(
+            a is None or b is None or a == b for a, b in zip(self, other))
+
+    def assert_is_compatible_with(self, other):
+        if not self.is_compatible_with(other):
+            raise ValueError(f"Shapes {self} and {TensorShape(other)} are incompatible")
+
+    def merge_with(self, other):
+        """The shape with the extents of both (each known in either)."""
+        self.assert_is_compatible_with(other)
+        return TensorShape(a if a is not None else b for a, b in zip(self, TensorShape(other)))
+
+    def concatenate(self, other):
+        return TensorShape(tuple(self) + tuple(TensorShape(other)))
+
+    def assert_has_rank(self, rank):
+        if len(self) != rank:
+            raise ValueError(f"Shape {self} must have rank {rank}")
+
+    def with_rank(self, rank):
+        self.assert_has_rank(rank)
+        return self
+
+    def __getitem__(self, key):
+        got = tuple.__getitem__(self, key)
+        return TensorShape(got) if isinstance(key, slice) else got
+
+    def __add__(self, other):
+        return self.concatenate(other)
+
+    def __radd__(self, other):
+        return TensorShape(other).concatenate(self)
+
+    def __eq__(self, other):
+        if isinstance(other, (tuple, list)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self):
+        return f"TensorShape({list(self)})"
+
+    def __str__(self):
+        return tuple.__repr__(self)
+
+
 class Tensor:
     """An eager tensor: its value is computed; ``numpy()`` shows it without
     copying (read-only). Python operators run Kiln ops."""
@@ -24,7 +118,19 @@ class Tensor:
 
     @property
     def shape(self):
-        return tuple(self._impl.shape)
+        return TensorShape(self._impl.shape)
+
+    def get_shape(self):
+        """The shape (tf.Tensor.get_shape)."""
+        return self.shape
+
+    def set_shape(self, shape):
+        """Checks that the tensor's shape is compatible with `shape`
+        (tf.Tensor.set_shape); Kiln's shapes are already as known as
+        tracing can make them, so nothing is refined."""
+        if not TensorShape(self._impl.shape).is_compatible_with(shape):
+            raise ValueError(f"set_shape: the tensor's shape {tuple(self._impl.shape)} is "
+                             f"not compatible with {tuple(shape)}")
 
     @property
     def dtype(self):
@@ -32,7 +138,7 @@ class Tensor:
 
     @property
     def ndim(self):
-        return len(self.shape)
+        return len(self._impl.shape)
 
     @property
     def device(self):

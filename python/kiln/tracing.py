@@ -541,13 +541,13 @@ class Function:
                         "@kiln.function compiles numbers only; map them to numbers before "
                         "the call (StringLookup, Hashing, kiln.strings)",
                         errors.user_location())
-                key.append(("tensor", a.shape, t.dtype.name))
+                key.append(("tensor", tuple(a.shape), t.dtype.name))
                 if type(t._impl) is ComplexParts:  # (passed as its two parts)
                     tensors.extend([t._impl.real, t._impl.imag])
                 else:
                     tensors.append(t)
             elif isinstance(a, TensorSpec):  # get_concrete_function(spec)
-                key.append(("tensor", a.shape, a.dtype.name))
+                key.append(("tensor", tuple(a.shape), a.dtype.name))
                 tensors.extend([None] * (2 if a.dtype.is_complex else 1))
             elif isinstance(a, (Tensor, np.ndarray)):
                 t = convert_to_tensor(a)
@@ -559,7 +559,7 @@ class Function:
                         "kiln.strings), e.g. in the input pipeline's map",
                         errors.user_location())
                 spec = specs[position] if specs is not None else None
-                key.append(("tensor", spec.shape if spec is not None else t.shape,
+                key.append(("tensor", tuple(spec.shape if spec is not None else t.shape),
                             t.dtype.name))
                 if type(t._impl) is ComplexParts:  # (passed as its two parts)
                     tensors.extend([t._impl.real, t._impl.imag])

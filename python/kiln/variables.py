@@ -14,7 +14,7 @@ from . import _kiln, config, errors, ops
 from . import tensor as _tensor_module
 from ._state import local
 from .dtypes import as_dtype, string
-from .tensor import Tensor, convert_to_tensor
+from .tensor import Tensor, TensorShape, convert_to_tensor
 
 _store = _kiln.VariableStore()
 # Counts the times a variable's value got a new buffer outside compiled
@@ -117,7 +117,10 @@ class Variable:
 
     @property
     def shape(self):
-        return self._shape
+        return TensorShape(self._shape)
+
+    def get_shape(self):
+        return self.shape
 
     @property
     def device(self):

@@ -534,11 +534,12 @@ def test_kiln_print_runs_inside_compiled_code_in_program_order(capfd):
     assert capfd.readouterr().out == expected * 2
     # TensorFlow's summaries of empty tensors and of summarize=0, compiled
     # (the runtime's printer) as eagerly.
-    edges = (kiln.zeros([2, 0]), kiln.zeros([0]), kiln.constant([1, 2, 3]), kiln.constant(7))
+    edges = (kiln.zeros([2, 0]), kiln.zeros([0]), kiln.constant([1, 2, 3]), kiln.constant(7),
+             kiln.constant([True, False]))
     kiln.function(lambda *t: kiln.print(*t, summarize=0, output_stream=sys.stdout))(*edges)
     kiln.function(lambda *t: kiln.print(*t[:2], output_stream=sys.stdout))(*edges)
     kiln.print(*edges, summarize=0, output_stream=sys.stdout)
-    expected = "[\n ...] [] [ ...] ...\n"
+    expected = "[\n ...] [] [ ...] ... \n"   # (a bool tensor with nothing to print: "")
     assert capfd.readouterr().out == expected + "[\n ...] []\n" + expected
     # Standard error by default, as tf.print.
     kiln.function(lambda v: kiln.print("err", v))(kiln.constant(1.5))

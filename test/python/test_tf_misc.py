@@ -206,3 +206,38 @@ def test_review_edges_variables_pass_through_kaiser():
                                rtol=1e-12, atol=1e-300)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="must be even"):
         kiln.signal.inverse_mdct(np.zeros((2, 5)))
+
+
+def test_tensor_shape_has_tensorflows_methods():
+    x = kiln.ones([2, 3])
+    shape = x.shape
+    assert isinstance(shape, kiln.TensorShape) and isinstance(shape, tuple)
+    assert shape == (2, 3) and shape == [2, 3] and shape != [3, 2]
+    assert shape.as_list() == [2, 3] and shape.rank == 2 and shape.ndims == 2
+    assert shape.num_elements() == 6 and shape.is_fully_defined()
+    assert isinstance(shape[1:], kiln.TensorShape) and shape[1:] == [3] and shape[0] == 2
+    assert shape + [4] == (2, 3, 4) and shape.concatenate((5,)) == (2, 3, 5)
+    assert repr(shape) == "TensorShape([2, 3])" and str(shape) == "(2, 3)"
+    assert f"{shape}" == "(2, 3)" and hash(shape) == hash((2, 3))
+    assert x.get_shape() == shape and kiln.Variable(np.zeros(4)).shape.as_list() == [4]
+    open_shape = kiln.TensorShape([None, 3])
+    assert open_shape.num_elements() is None and not open_shape.is_fully_defined()
+    assert open_shape.is_compatible_with([7, 3]) and not open_shape.is_compatible_with([7, 4])
+    assert open_shape.merge_with([7, None]) == [7, 3]
+    with pytest.raises(ValueError, match="incompatible"):
+        open_shape.merge_with([7, 4])
+    with pytest.raises(ValueError, match="rank 3"):
+        open_shape.with_rank(3)
+    import pickle
+    assert pickle.loads(pickle.dumps(shape)) == shape
+    seen = []
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 3], kiln.float32)])
+    def f(t):
+        seen.append(t.shape.as_list())
+        t.set_shape([None, 3])
+        with pytest.raises(ValueError, match="not compatible"):
+            t.set_shape([None, 4])
+        return t * 2.0
+    np.testing.assert_array_equal(f(np.ones((2, 3), np.float32)).numpy(), np.full((2, 3), 2.0))
+    assert seen == [[None, 3]]
