@@ -85,8 +85,19 @@ from . import (aot, data, datasets, distribute, initializers, layers, losses,
 from . import keras
 from .layers import Input, Model, Network, Sequential
 
+# Kiln's own version (not TensorFlow's: the API it follows is TensorFlow 2's
+# and Keras 3's, see docs/python.md).
+__version__ = "0.18.0"
+
+
+def get_logger():
+    """The `logging` logger Kiln's messages go to (tf.get_logger():
+    `kiln.get_logger().setLevel("ERROR")` quiets them)."""
+    import logging
+    return logging.getLogger("kiln")
+
 __all__ = [
-    "ConcreteFunction", "DType", "Function", "TensorSpec", "TensorShape", "GradientTape", "Module", "name_scope", "UnconnectedGradients", "function", "Tensor", "Variable", "gradients_function",
+    "ConcreteFunction", "DType", "get_logger", "Function", "TensorSpec", "TensorShape", "GradientTape", "Module", "name_scope", "UnconnectedGradients", "function", "Tensor", "Variable", "gradients_function",
     "custom_gradient", "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",

@@ -89,7 +89,8 @@ def _parse(name, soft=None):
     kind, index = match.group(1).upper(), int(match.group(2) or 0)
     if kind == "GPU":
         from . import _kiln
-        why = _kiln.gpu_status(index)
+        why = "hidden by kiln.config.set_visible_devices" if index in _hidden_gpus \
+            else _kiln.gpu_status(index)
         if why is None:
             return _gpu(index)
         if soft:
@@ -159,8 +160,82 @@ def log_op(op, device=None):
           file=sys.stderr)
 
 
+_run_eagerly = [False]
+
+
+def run_functions_eagerly(run_eagerly):
+    """With True, every @kiln.function runs its Python body eagerly, op by
+    op, instead of its compiled code (tf.config.run_functions_eagerly: for
+    debugging with print and pdb); False compiles again."""
+    _run_eagerly[0] = bool(run_eagerly)
+
+
+def functions_run_eagerly():
+    """Whether run_functions_eagerly(True) is in effect."""
+    return _run_eagerly[0]
+
+
+# GPUs hidden by set_visible_devices (their indices).
+_hidden_gpus = set()
+
+
+def set_visible_devices(devices, device_type=None):
+    """Which of the physical devices Kiln may use (tf.config.
+    set_visible_devices): GPUs left out are not placed on (`/gpu:N` then
+    falls back to the CPU under soft placement, or is an error); the CPU
+    always stays visible. Call it before placing anything on a GPU."""
+    devices = [devices] if isinstance(devices, str) else list(devices)
+    if device_type not in (None, "GPU", "CPU"):
+        raise ValueError(f"set_visible_devices: unknown device type {device_type!r}")
+    names = [getattr(d, "name", d) for d in devices]
+    for name in names:
+        if not re.fullmatch(r"/physical_device:(CPU|GPU):\d+", str(name)):
+            raise ValueError(f"set_visible_devices: {name!r} is not a physical device "
+                             "(see list_physical_devices())")
+    if device_type == "CPU":
+        return
+    wanted = {int(n.rsplit(":", 1)[1]) for n in names if ":GPU:" in n}
+    _hidden_gpus.clear()
+    _hidden_gpus.update(i for i in range(_gpu_count()) if i not in wanted)
+
+
+def get_visible_devices(device_type=None):
+    """The physical devices set_visible_devices left visible."""
+    return [d for d in list_physical_devices(device_type)
+            if not (":GPU:" in d and int(d.rsplit(":", 1)[1]) in _hidden_gpus)]
+
+
+def list_logical_devices(device_type=None):
+    """The devices ops can be placed on: one per visible physical device
+    (TensorFlow's logical devices; Kiln does not split a device)."""
+    return [d.replace("/physical_device:", "/device:")
+            for d in get_visible_devices(device_type)]
+
+
+_memory_growth = {}
+
+
 class experimental:
     """TensorFlow's `tf.config.experimental` functions that apply to Kiln."""
+
+    set_visible_devices = staticmethod(set_visible_devices)
+    get_visible_devices = staticmethod(get_visible_devices)
+    list_physical_devices = staticmethod(list_physical_devices)
+    list_logical_devices = staticmethod(list_logical_devices)
+
+    @staticmethod
+    def set_memory_growth(device, enable):
+        """Accepted for TensorFlow's notebooks: Kiln's buffer pool always
+        grows on demand (it never takes a GPU's memory up front), so this
+        only records the setting get_memory_growth reports."""
+        name = getattr(device, "name", device)
+        if name not in list_physical_devices():
+            raise ValueError(f"set_memory_growth: {name!r} is not a physical device")
+        _memory_growth[name] = bool(enable)
+
+    @staticmethod
+    def get_memory_growth(device):
+        return _memory_growth.get(getattr(device, "name", device), True)
 
     @staticmethod
     def enable_tensor_float_32_execution(enabled):

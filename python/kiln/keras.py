@@ -15,7 +15,7 @@ from . import (activations, callbacks, datasets, initializers, keras_ops, keras_
                losses, saving, metrics, mixed_precision, optimizers, regularizers)
 from . import random as _kiln_random
 from .data import Dataset
-from .layers import Input, Model, Sequential
+from .layers import Input, Layer, Model, Sequential  # (keras.Layer: Keras 3)
 
 # Keras 3 names the loss-scaling wrapper under optimizers too.
 optimizers.LossScaleOptimizer = mixed_precision.LossScaleOptimizer

@@ -2411,9 +2411,15 @@ class LeakyReLU(Layer):
     supports_masking = True
 
 
-    def __init__(self, alpha=0.3, name=None, **kwargs):
+    def __init__(self, alpha=None, name=None, negative_slope=None, **kwargs):
         super().__init__(name, **kwargs)
-        self.alpha = float(alpha)
+        if alpha is not None and negative_slope is not None:
+            raise ValueError("LeakyReLU: give alpha (Keras 2) or negative_slope (Keras 3), "
+                             "not both")
+        # (Keras 3's negative_slope defaults to 0.3 as Keras 2's alpha did)
+        self.alpha = float(0.3 if alpha is None and negative_slope is None else
+                           alpha if alpha is not None else negative_slope)
+        self.negative_slope = self.alpha
 
     def call(self, inputs):
         return nn.leaky_relu(inputs, alpha=self.alpha)

@@ -637,6 +637,12 @@ class Function:
         return concrete, tensors, datasets
 
     def __call__(self, *args, **kwargs):
+        if config._run_eagerly[0] and _local.trace is None:
+            # (kiln.config.run_functions_eagerly(True): the Python, op by op)
+            args = self._arguments(args, kwargs)
+            if self.input_signature is not None:
+                args = self._signature(args)[2]
+            return self._python_function(*args)
         if not kwargs and self._fast and _local.trace is None and not _local.tapes:
             types = tuple(map(_eager_type, args))
             hit = self._fast.get((_fast_device(), types))

@@ -76,6 +76,10 @@ def _metric_for(identifier, loss):
         "pearson_correlation": metrics_module.PearsonCorrelation,
         "concordance_correlation": metrics_module.ConcordanceCorrelation,
     }
+    cls = getattr(metrics_module, identifier, None) if isinstance(identifier, str) else None
+    if identifier not in table and isinstance(cls, type) and \
+            issubclass(cls, metrics_module.Metric):
+        return cls()   # (a class name, "AUC": the class with its default name, as Keras)
     try:
         return table[identifier](name=identifier)
     except KeyError:

@@ -241,3 +241,36 @@ def test_tensor_shape_has_tensorflows_methods():
         return t * 2.0
     np.testing.assert_array_equal(f(np.ones((2, 3), np.float32)).numpy(), np.full((2, 3), 2.0))
     assert seen == [[None, 3]]
+
+
+def test_notebook_boilerplate_config_and_keras_spellings():
+    assert isinstance(kiln.__version__, str) and kiln.get_logger().name == "kiln"
+    assert kiln.keras.Layer is kiln.keras.layers.Layer
+    assert "/device:CPU:0" in kiln.config.list_logical_devices()
+    for gpu in kiln.config.list_physical_devices("GPU"):
+        kiln.config.experimental.set_memory_growth(gpu, True)
+    with pytest.raises(ValueError, match="not a physical device"):
+        kiln.config.set_visible_devices(["/gpu:7"], "GPU")
+    # run_functions_eagerly: the Python body op by op (eager tensors inside).
+    seen = []
+
+    @kiln.function
+    def f(x):
+        seen.append(x._symbolic)
+        return x * 2.0
+    kiln.config.run_functions_eagerly(True)
+    try:
+        assert kiln.config.functions_run_eagerly()
+        assert float(f(kiln.constant(1.5))) == 3.0 and seen == [False] and f.trace_count == 0
+    finally:
+        kiln.config.run_functions_eagerly(False)
+    assert float(f(kiln.constant(1.5))) == 3.0 and seen == [False, True]
+    # Keras 3's LeakyReLU(negative_slope) and metrics named by class.
+    out = kiln.keras.layers.LeakyReLU(negative_slope=0.1)(kiln.constant([-1.0, 2.0]))
+    np.testing.assert_allclose(out.numpy(), [-0.1, 2.0], rtol=1e-6)
+    model = kiln.keras.Sequential([kiln.keras.Input((2,)),
+                                   kiln.keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=["AUC", "Precision"])
+    x = np.random.default_rng(3).random((16, 2)).astype(np.float32)
+    history = model.fit(x, (x[:, :1] > 0.5).astype(np.float32), verbose=0)
+    assert sorted(history.history) == ["auc", "loss", "precision"]
