@@ -4264,14 +4264,50 @@ def _map_keras(value, values, placeholder=False):
 # (a compiled step holds the cell once, however long the sequences are),
 # the outputs collected in a TensorArray when return_sequences is set.
 
-class SimpleRNNCell(Layer):
+class _DropoutCell:
+    """Keras' dropout of a cell's inputs (`dropout`) and of the state its
+    recurrent product reads (`recurrent_dropout`): while training, one
+    mask per sequence (the same at every step, values 0 or 1 / (1 - rate)),
+    drawn by the RNN layer before its loop (`_masks`)."""
+
+    def _set_rates(self, dropout, recurrent_dropout):
+        for what, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= float(rate) < 1.0:
+                raise ValueError(f"{type(self).__name__}: {what} must be in [0, 1), "
+                                 f"got {rate}")
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self._masks = (None, None)
+
+    def _draw_masks(self, step_input, training):
+        """The masks for one sequence of [batch, features] steps (None where
+        no dropout applies)."""
+        if not training:
+            self._masks = (None, None)
+            return
+        state = ops.matmul(step_input, convert_to_tensor(np.zeros(
+            (step_input.shape[-1], self.units), as_dtype(step_input.dtype).as_numpy_dtype),
+            step_input.dtype))   # ([batch, units]: an open batch is the input's)
+        ones = math_ops.ones_like
+        self._masks = (nn.dropout(ones(step_input), self.dropout) if self.dropout else None,
+                       nn.dropout(ones(state), self.recurrent_dropout)
+                       if self.recurrent_dropout else None)
+
+    def _dropped(self, inputs, h):
+        """The cell's input and the state its recurrent product reads."""
+        x_mask, h_mask = self.__dict__.get("_masks", (None, None))
+        return (inputs if x_mask is None else inputs * x_mask,
+                h if h_mask is None else h * h_mask)
+
+
+class SimpleRNNCell(_DropoutCell, Layer):
     """h = activation(x W + h U + b)."""
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 name=None, **kwargs):
+                 dropout=0.0, recurrent_dropout=0.0, name=None, **kwargs):
         super().__init__(name, **kwargs)
+        self._set_rates(dropout, recurrent_dropout)
         self.units = int(units)
         self.activation = _activation(activation)
         self.use_bias = use_bias
@@ -4289,14 +4325,15 @@ class SimpleRNNCell(Layer):
         self.bias = self.add_weight("bias", (self.units,), b) if self.use_bias else None
 
     def call(self, inputs, states):
-        z = ops.matmul(inputs, self.kernel) + ops.matmul(states[0], self.recurrent_kernel)
+        inputs, h = self._dropped(inputs, states[0])
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(h, self.recurrent_kernel)
         if self.bias is not None:
             z = z + self.bias
         h = self.activation(z) if self.activation else z
         return h, [h]
 
 
-class LSTMCell(Layer):
+class LSTMCell(_DropoutCell, Layer):
     """Keras' LSTM cell: gates i, f, c, o from x W + h U + b; c' = f c + i
     tanh-candidate; h' = o tanh(c'). unit_forget_bias starts the forget
     gate's bias at 1."""
@@ -4304,8 +4341,10 @@ class LSTMCell(Layer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 unit_forget_bias=True, name=None, **kwargs):
+                 unit_forget_bias=True, dropout=0.0, recurrent_dropout=0.0, name=None,
+                 **kwargs):
         super().__init__(name, **kwargs)
+        self._set_rates(dropout, recurrent_dropout)
         self.units = int(units)
         self.activation = _activation(activation)
         self.recurrent_activation = _activation(recurrent_activation)
@@ -4331,6 +4370,7 @@ class LSTMCell(Layer):
 
     def call(self, inputs, states):
         h, c = states
+        inputs, h = self._dropped(inputs, h)
         z = ops.matmul(inputs, self.kernel) + ops.matmul(h, self.recurrent_kernel)
         if self.bias is not None:
             z = z + self.bias
@@ -4341,7 +4381,7 @@ class LSTMCell(Layer):
         return h, [h, c]
 
 
-class GRUCell(Layer):
+class GRUCell(_DropoutCell, Layer):
     """Keras' GRU cell (reset_after=True, its default): update gate z, reset
     gate r; candidate tanh(x W_h + b_h + r (h U_h + b'_h)); h' = z h + (1 -
     z) candidate."""
@@ -4349,10 +4389,11 @@ class GRUCell(Layer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 reset_after=True, name=None, **kwargs):
+                 reset_after=True, dropout=0.0, recurrent_dropout=0.0, name=None, **kwargs):
         super().__init__(name, **kwargs)
         if not reset_after:
             raise ValueError("GRUCell supports reset_after=True (Keras' default) only")
+        self._set_rates(dropout, recurrent_dropout)
         self.units = int(units)
         self.activation = _activation(activation)
         self.recurrent_activation = _activation(recurrent_activation)
@@ -4373,8 +4414,9 @@ class GRUCell(Layer):
 
     def call(self, inputs, states):
         h = states[0]
+        inputs, read = self._dropped(inputs, h)   # (the update keeps h itself)
         x = ops.matmul(inputs, self.kernel)
-        r = ops.matmul(h, self.recurrent_kernel)
+        r = ops.matmul(read, self.recurrent_kernel)
         if self.bias is not None:
             x = x + self.bias[0]
             r = r + self.bias[1]
@@ -4505,6 +4547,14 @@ class RNN(Layer):
                       (initial_state if isinstance(initial_state, (list, tuple))
                        else [initial_state])]
         n = len(states)
+        cells = getattr(self.cell, "cells", [self.cell])
+        dropping = [(at, c) for at, c in enumerate(cells) if isinstance(c, _DropoutCell)
+                    and (c.dropout or c.recurrent_dropout)]
+        for at, cell in dropping:   # (one mask per sequence, while training)
+            step = xs[0] if at == 0 else ops.matmul(xs[0], convert_to_tensor(np.zeros(
+                (x.shape[2], _output_size(cells[at - 1])), as_dtype(x.dtype).as_numpy_dtype),
+                x.dtype))   # (a stacked cell reads the previous one's output)
+            cell._draw_masks(step, bool(training))
         outputs = control_flow.TensorArray(x.dtype, size=steps)
         last = ops.matmul(xs[0], convert_to_tensor(
             np.zeros((x.shape[2], _output_size(self.cell)), as_dtype(x.dtype).as_numpy_dtype),
@@ -4526,7 +4576,11 @@ class RNN(Layer):
                 array = array.write(t, out)
             return list(new_states) + [out, array]
 
-        result = control_flow.for_loop(steps, body, states + [last, outputs])
+        try:
+            result = control_flow.for_loop(steps, body, states + [last, outputs])
+        finally:
+            for _, cell in dropping:
+                cell._masks = (None, None)   # (a cell called by itself later has none)
         final_states, last, outputs = result[:n], result[n], result[n + 1]
         y = ops.transpose(outputs.stack(), [1, 0, 2]) if self.return_sequences else last
         return [y] + list(final_states) if self.return_state else y
@@ -4649,8 +4703,10 @@ class ConvLSTM3D(_ConvLSTM):
 
 
 def _split_cell_arguments(kwargs):
-    """The cell's initializer arguments, taken out of a layer's kwargs."""
-    return {k: kwargs.pop(k) for k in list(kwargs) if k.endswith("_initializer")}
+    """The cell's initializer and dropout arguments, taken out of a layer's
+    kwargs."""
+    return {k: kwargs.pop(k) for k in list(kwargs)
+            if k.endswith("_initializer") or k in ("dropout", "recurrent_dropout")}
 
 
 class SimpleRNN(RNN):

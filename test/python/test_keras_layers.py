@@ -407,6 +407,47 @@ def test_input_shape_builds_and_track_layer(tmp_path):
     assert kiln.train.latest_checkpoint(tmp_path) == second
 
 
+def test_recurrent_dropout_one_mask_per_sequence():
+    """dropout / recurrent_dropout as Keras': while training, one mask per
+    sequence (the same at every step) of 0 or 1 / (1 - rate); none at
+    inference. A linear unit cell makes the masks visible."""
+    L = layers
+    x = np.ones((4000, 3, 1), np.float32)
+    rnn = L.SimpleRNN(1, activation=None, use_bias=False, return_sequences=True, dropout=0.3)
+    rnn(x)
+    rnn.cell.kernel.assign(np.ones((1, 1), np.float32))
+    rnn.cell.recurrent_kernel.assign(np.zeros((1, 1), np.float32))
+    y = rnn(x, training=True).numpy()[..., 0]
+    assert abs(np.mean(y[:, 0] == 0) - 0.3) < 0.03
+    np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.7], rtol=1e-6)
+    assert np.all((y == 0).all(1) | (y != 0).all(1))       # (the same mask each step)
+    np.testing.assert_array_equal(rnn(x, training=False).numpy(), 1.0)
+    # Recurrent dropout masks the state the recurrent product reads:
+    # y1 = x1, y2 = m y1, y3 = m y2 = m^2 (the same m).
+    rec = L.SimpleRNN(1, activation=None, use_bias=False, return_sequences=True,
+                      recurrent_dropout=0.5)
+    rec(x)
+    rec.cell.kernel.assign(np.ones((1, 1), np.float32))
+    rec.cell.recurrent_kernel.assign(np.ones((1, 1), np.float32))
+    first = np.zeros_like(x)
+    first[:, 0] = 1.0
+    y = rec(first, training=True).numpy()[..., 0]
+    assert abs(np.mean(y[:, 1] == 0) - 0.5) < 0.03
+    np.testing.assert_allclose(y[:, 2], y[:, 1] ** 2, rtol=1e-6)
+    # LSTM and GRU (stacked) train compiled; inference is deterministic.
+    model = kiln.keras.Sequential([
+        kiln.keras.Input((5, 3)),
+        L.LSTM(4, dropout=0.2, recurrent_dropout=0.2, return_sequences=True),
+        L.GRU(3, dropout=0.1, recurrent_dropout=0.3), L.Dense(1)])
+    model.compile("adam", "mse")
+    data = np.random.default_rng(5).random((32, 5, 3)).astype(np.float32)
+    history = model.fit(data, data[:, :1, 0], epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+    np.testing.assert_array_equal(model.predict(data[:2], verbose=0), model(data[:2]).numpy())
+    with pytest.raises(ValueError, match="dropout must be in"):
+        L.LSTM(2, dropout=1.0)
+
+
 def test_masking_through_embeddings_recurrent_layers_and_pooling():
     # Keras masking: Embedding(mask_zero=True) marks id 0 as padding; the
     # RNNs skip those steps (states kept, the output the last kept step's,
