@@ -60,9 +60,30 @@ class Checkpoint:
     def __init__(self, **objects):
         if not objects:
             raise ValueError("Checkpoint needs at least one object to save")
-        self._objects = objects
-        self.save_counter = Variable(constant(0, int64), name="save_counter",
-                                     trainable=False)
+        object.__setattr__(self, "_objects", {})
+        for key, obj in objects.items():
+            setattr(self, key, obj)
+        object.__setattr__(self, "save_counter", Variable(
+            constant(0, int64), name="save_counter", trainable=False))
+
+    # The objects are the checkpoint's attributes, as TensorFlow's
+    # (`ckpt.step.assign_add(1)`); assigning one adds it.
+    def __getattr__(self, name):
+        objects = self.__dict__.get("_objects", {})
+        if name in objects:
+            return objects[name]
+        raise AttributeError(f"'Checkpoint' object has no attribute {name!r} (it holds "
+                             f"{sorted(objects)})")
+
+    def __setattr__(self, name, value):
+        if name.startswith("_") or name == "save_counter":
+            object.__setattr__(self, name, value)
+            return
+        if not (isinstance(value, Variable) or hasattr(value, "_named_variables")
+                or hasattr(value, "_named_slots")):
+            raise TypeError(f"Checkpoint cannot save {name}={value!r}: not a model, layer, "
+                            "kiln.Module, optimizer or Variable")
+        self._objects[name] = value
 
     def _named(self):
         """{checkpoint name: Variable}, plus optimizer slots still to be
@@ -121,6 +142,10 @@ class Checkpoint:
         except _kiln.NativeError as e:
             raise errors.from_native(e) from None
         return path
+
+    def read(self, save_path):
+        """restore() of a file written by write() (TensorFlow's pair)."""
+        return self.restore(save_path)
 
     def restore(self, save_path):
         """Assigns every saved variable of these objects and returns a

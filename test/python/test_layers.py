@@ -699,3 +699,29 @@ def test_saved_model_round_trip(tmp_path):
     rows = np.array([[3, 1, 2], [0, 5, 1]], np.float32)
     np.testing.assert_array_equal(kiln.saved_model.load(str(tmp_path / "d"))(rows).numpy(),
                                   np.cumsum(rows, axis=0))
+
+
+def test_checkpoint_objects_are_its_attributes(tmp_path):
+    # TensorFlow's tutorial pattern: ckpt.step counts steps, restored with
+    # the rest; write()/read() are a pair; assigning an attribute adds it.
+    net = kiln.Sequential([kiln.Input((2,)), kiln.layers.Dense(1)])
+    ckpt = kiln.train.Checkpoint(step=kiln.Variable(1), optimizer=kiln.optimizers.Adam(0.1),
+                                 net=net)
+    manager = kiln.train.CheckpointManager(ckpt, str(tmp_path), max_to_keep=3)
+    ckpt.restore(manager.latest_checkpoint)   # (none yet: nothing to do)
+    for _ in range(3):
+        ckpt.step.assign_add(1)
+        manager.save()
+    ckpt.step.assign(100)
+    ckpt.restore(manager.latest_checkpoint)
+    assert int(ckpt.step) == 4
+    path = ckpt.write(str(tmp_path / "w"))
+    ckpt.step.assign(7)
+    ckpt.read(path)
+    assert int(ckpt.step) == 4
+    ckpt.extra = kiln.Variable(3.0)
+    assert float(ckpt.extra) == 3.0
+    with pytest.raises(AttributeError, match="holds"):
+        ckpt.missing
+    with pytest.raises(TypeError, match="cannot save"):
+        ckpt.other = "text"
