@@ -281,7 +281,12 @@ class Dataset:
     UNKNOWN = -2
 
     def cardinality(self):
-        """The number of elements, INFINITE (-1) or UNKNOWN (-2)."""
+        """The number of elements, INFINITE (-1) or UNKNOWN (-2), as a
+        scalar int64 tensor (tf.data.Dataset.cardinality)."""
+        return convert_to_tensor(self._cardinality(), "int64")
+
+    def _cardinality(self):
+        """cardinality() as a Python int."""
         if self._length is None:
             return -1 if self._infinite else -2
         return self._length
@@ -1730,10 +1735,53 @@ def make_csv_dataset(file_pattern, batch_size, column_names=None, column_default
     return dataset.batch(batch_size)
 
 
+INFINITE_CARDINALITY = Dataset.INFINITE
+UNKNOWN_CARDINALITY = Dataset.UNKNOWN
+
+
+def _assert_cardinality(expected):
+    """A transformation for Dataset.apply that checks the number of
+    elements as they are read: fewer or more than `expected` is an
+    InvalidArgumentError (tf.data.experimental.assert_cardinality)."""
+    expected = int(expected)
+
+    def transformation(dataset):
+        known = dataset._cardinality()
+        if known >= 0 and known != expected or known == Dataset.INFINITE and expected >= 0:
+            raise errors.InvalidArgumentError(
+                f"assert_cardinality: the dataset has {known} elements, not {expected}", None)
+
+        def make():
+            count = 0
+            for element in dataset._raw():
+                count += 1
+                if 0 <= expected < count:
+                    raise errors.InvalidArgumentError(
+                        f"assert_cardinality: the dataset has more than {expected} elements",
+                        None)
+                yield element
+            if count < expected:
+                raise errors.InvalidArgumentError(
+                    f"assert_cardinality: the dataset has {count} elements, not {expected}",
+                    None)
+        return Dataset(make, length=expected if expected >= 0 else None,
+                       infinite=expected == Dataset.INFINITE)
+    return transformation
+
+
 class experimental:  # noqa: N801 (tf.data.experimental)
     CsvDataset = staticmethod(CsvDataset)
     make_csv_dataset = staticmethod(make_csv_dataset)
     AUTOTUNE = -1
+    INFINITE_CARDINALITY = Dataset.INFINITE
+    UNKNOWN_CARDINALITY = Dataset.UNKNOWN
+    cardinality = staticmethod(lambda dataset: dataset.cardinality())
+    assert_cardinality = staticmethod(_assert_cardinality)
+    sample_from_datasets = staticmethod(Dataset.sample_from_datasets)
+    choose_from_datasets = staticmethod(Dataset.choose_from_datasets)
+    ignore_errors = staticmethod(lambda log_warning=False:
+                                 lambda dataset: dataset.ignore_errors(log_warning))
+    get_single_element = staticmethod(lambda dataset: dataset.get_single_element())
 
 
 class _DatasetOfDatasets(Dataset):

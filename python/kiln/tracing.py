@@ -239,7 +239,7 @@ class _DatasetFeed:
     def _batches(self, dataset):
         """(element structure, stacked full batches per leaf, the last
         smaller batch per leaf or None)."""
-        if dataset.cardinality() == -1:
+        if dataset._cardinality() == -1:
             raise errors.InvalidArgumentError(
                 "a `for` loop over an infinite dataset (repeat() without a "
                 "count) cannot be compiled; take() a number of batches",

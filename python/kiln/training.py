@@ -488,7 +488,7 @@ class _Batches:
                 raise ValueError(f"{what}: y and sample_weight must be None when x is a "
                                  "Dataset (it yields (x, y) or (x, y, weight) batches)")
             self.w = None
-            count = self.dataset.cardinality()
+            count = self.dataset._cardinality()
             if count == Dataset.INFINITE and self.limit is None:
                 raise ValueError(f"{what}: the dataset repeats forever; pass {steps_name}")
             self._fresh_passes = self.limit is not None and count == self.limit
@@ -613,7 +613,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     batches = _Batches(x, y, batch_size, shuffle, "fit", steps_per_epoch, "steps_per_epoch",
                        sample_weight, class_weight)
     if isinstance(validation_data, Dataset) and validation_steps is None and \
-            validation_data.cardinality() == Dataset.INFINITE:
+            validation_data._cardinality() == Dataset.INFINITE:
         raise ValueError("fit: the validation dataset repeats forever; pass validation_steps")
     if model._train_function is None:
         model._train_function = _make_train_function(model)

@@ -341,3 +341,24 @@ def test_save_load_and_file_cache(tmp_path):
     assert (busy / "keep.txt").read_text() == "mine"
     Dataset.range(4).save(str(path))                     # (over the earlier save)
     assert [int(v) for v in Dataset.load(str(path))] == [0, 1, 2, 3]
+
+
+def test_cardinality_as_a_tensor_and_the_experimental_helpers():
+    D = kiln.data.Dataset
+    ds = D.range(5).map(lambda x: x * 2)
+    count = ds.cardinality()
+    assert count.dtype == kiln.int64 and count.numpy() == 5
+    assert kiln.data.experimental.cardinality(ds.repeat()).numpy() == \
+        kiln.data.INFINITE_CARDINALITY == kiln.data.experimental.INFINITE_CARDINALITY
+    kept = ds.filter(lambda x: x > 2)
+    assert kept.cardinality().numpy() == kiln.data.UNKNOWN_CARDINALITY
+    known = kept.apply(kiln.data.experimental.assert_cardinality(3))
+    assert known.cardinality().numpy() == 3 and [int(x) for x in known] == [4, 6, 8]
+    for wrong, message in ((4, "has 3 elements, not 4"), (2, "more than 2")):
+        with pytest.raises(kiln.errors.InvalidArgumentError, match=message):
+            list(kept.apply(kiln.data.experimental.assert_cardinality(wrong)))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="has 5 elements"):
+        ds.apply(kiln.data.experimental.assert_cardinality(4))
+    mixed = kiln.data.experimental.sample_from_datasets([D.range(3), D.range(10, 13)], seed=1)
+    assert sorted(int(x) for x in mixed) == [0, 1, 2, 10, 11, 12]
+    assert int(kiln.data.experimental.get_single_element(D.range(7, 8))) == 7
