@@ -8,6 +8,7 @@ code, traced once per batch shape (so at most twice an epoch: full batches
 and the last one).
 """
 
+import inspect
 import math
 import threading
 import warnings
@@ -21,7 +22,7 @@ from .ops import cast
 from .data import Dataset
 from .gradients import GradientTape
 from .ragged import RaggedTensor, RowsUnknownError
-from .tensor import Tensor, convert_to_tensor
+from .tensor import Tensor, TensorSpec, convert_to_tensor
 from .tracing import function
 
 
@@ -464,6 +465,31 @@ def _class_weights(class_weight, what):
     return {int(k): float(v) for k, v in class_weight.items()}
 
 
+def _dataset_of_iterator(iterator, what):
+    """A Python generator of (x, y[, weight]) batches as a Dataset, as
+    Keras' fit takes one: the element structure and dtypes from its first
+    batch (floats as float32), the batch extent open; iterating again goes
+    on where the generator is (its batches are drawn once, across epochs)."""
+    from . import nest
+    try:
+        first = next(iterator)
+    except StopIteration:
+        raise ValueError(f"{what}: the generator yields no batches") from None
+
+    def spec(value):
+        a = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+        dtype = "float32" if a.dtype.kind == "f" else a.dtype
+        return TensorSpec((None,) + a.shape[1:] if a.ndim else (), dtype)
+    signature = nest.map_structure(spec, tuple(first) if isinstance(first, list) else first)
+    pending = [first]
+
+    def batches():
+        while pending:
+            yield pending.pop()
+        yield from iterator
+    return Dataset.from_generator(batches, output_signature=signature)
+
+
 class _Batches:
     """Batches of (x, y) NumPy arrays (shuffled each epoch if asked), or of
     a Dataset that yields (x, y) batches."""
@@ -472,6 +498,12 @@ class _Batches:
                  sample_weight=None, class_weight=None):
         if hasattr(x, "_as_kiln_dataset"):     # (a keras.utils.PyDataset)
             x = x._as_kiln_dataset(shuffle)
+        if inspect.isgenerator(x) or (hasattr(x, "__next__") and not isinstance(
+                x, (Dataset, Tensor, np.ndarray, list, tuple, dict))):
+            if y is not None:
+                raise ValueError(f"{what}: y must be None when x is a generator (it yields "
+                                 "(x, y) or (x, y, weight) batches)")
+            x = _dataset_of_iterator(x, what)
         self.dataset = x if isinstance(x, Dataset) else None
         self.class_weight = _class_weights(class_weight, what)
         # Batches per epoch: all (None while a dataset's count is unknown),

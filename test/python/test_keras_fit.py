@@ -708,3 +708,31 @@ def test_fit_with_several_outputs(tmp_path):
     assert by_name == pytest.approx(got)
     with pytest.raises(ValueError, match="not outputs of the model"):
         weighted.evaluate(x, [y1, y2f], sample_weight={"nope": w1}, verbose=0)
+
+
+def test_fit_and_evaluate_take_python_generators():
+    rng = np.random.default_rng(0)
+
+    def endless():
+        while True:
+            x = rng.random((8, 3))                    # (float64: taken as float32)
+            yield x, x.sum(1, keepdims=True)
+    model = kiln.keras.Sequential([kiln.keras.Input((3,)), kiln.keras.layers.Dense(1)])
+    model.compile(kiln.keras.optimizers.SGD(0.1), "mse")
+    history = model.fit(endless(), steps_per_epoch=20, epochs=3, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0] / 4
+
+    def finite(count):
+        for _ in range(count):
+            x = rng.random((4, 3)).astype(np.float32)
+            yield x, x.sum(1, keepdims=True)
+    model.fit(finite(5), epochs=1, verbose=0)
+    x = rng.random((4, 3)).astype(np.float32)
+    want = float(np.mean((model(x).numpy() - x.sum(1, keepdims=True)) ** 2))
+    assert model.evaluate(iter([(x, x.sum(1, keepdims=True))]), verbose=0) == \
+        pytest.approx(want, rel=1e-5)
+    with pytest.raises(ValueError, match="y must be None"):
+        model.fit(finite(2), np.zeros((4, 1)), verbose=0)
+    with pytest.raises(ValueError, match="yields no batches"):
+        model.fit(finite(0), verbose=0)
