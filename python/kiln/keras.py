@@ -11,8 +11,9 @@ import numpy as np
 
 import random as _python_random
 
-from . import (activations, callbacks, datasets, initializers, keras_ops, keras_utils, layers,
-               losses, saving, metrics, mixed_precision, optimizers, regularizers)
+from . import (activations, callbacks, constraints, datasets, initializers, keras_ops,
+               keras_utils, layers, losses, saving, metrics, mixed_precision, optimizers,
+               regularizers)
 from . import random as _kiln_random
 from .data import Dataset
 from .layers import Input, Layer, Model, Sequential  # (keras.Layer: Keras 3)
@@ -227,7 +228,7 @@ backend = _submodule("backend", "tf.keras.backend: session helpers and CTC.",
 
 ops = keras_ops  # (Keras 3's `from keras import ops`)
 
-for _name in ("activations", "backend", "callbacks", "datasets",
+for _name in ("activations", "backend", "callbacks", "constraints", "datasets",
               "initializers", "layers", "losses", "metrics",
               "mixed_precision", "models", "ops", "optimizers", "preprocessing",
               "regularizers", "utils"):

@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from . import _hashing, errors, strings as kstrings
-from . import (activations, control_flow, image, initializers, math_ops,
+from . import (activations, constraints, control_flow, image, initializers, math_ops,
                mixed_precision, nn, ops, random, regularizers, training)
 from ._recording import record_subclass, recording_init
 from .dtypes import as_dtype, bool as bool_, float32, string as string_
@@ -173,6 +173,11 @@ class Layer(Module):
 
     def __init__(self, name=None, trainable=True, dtype=None,
                  input_shape=None, activity_regularizer=None, **kwargs):
+        # Keras' `<weight>_constraint` arguments (kernel_constraint, ...):
+        # add_weight gives the weight of that name its constraint.
+        own = {k[:-len("_constraint")]: constraints.get(kwargs.pop(k))
+               for k in [k for k in kwargs if k.endswith("_constraint")]}
+        object.__setattr__(self, "_weight_constraints", {k: v for k, v in own.items() if v})
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword "
                             f"arguments {sorted(kwargs)}")
@@ -247,7 +252,9 @@ class Layer(Module):
         Keras 2's `add_weight(name, shape, ...)` or Keras 3's
         `add_weight(shape=..., initializer=...)`): `initializer` defaults to
         glorot_uniform for floats and zeros otherwise, `name` to
-        "variable" (numbered within the layer). `aggregation` and
+        "variable" (numbered within the layer); `constraint` (or the
+        layer's `<name>_constraint` argument) is applied after each
+        optimizer step. `aggregation` and
         `synchronization` are accepted and have no effect (one process
         holds the variables)."""
         for legacy in ("use_resource", "experimental_autocast", "partitioner", "caching_device"):
@@ -256,10 +263,6 @@ class Layer(Module):
             raise TypeError(f"add_weight: unexpected keyword arguments {sorted(kwargs)}")
         if shape is None and isinstance(name, (tuple, list)):
             name, shape = None, name   # (Keras 3: shape first)
-        if constraint is not None:
-            raise errors.UnimplementedError(
-                f"{self.name}.add_weight: constraint= is not supported (apply it to the "
-                "variable after each optimizer step)", errors.user_location())
         shape = () if shape is None else shape
         if name is None:
             taken = {n for n, _ in self._weights}
@@ -273,8 +276,14 @@ class Layer(Module):
         init = initializers.get(initializer)
         with init_scope():
             value = init(tuple(int(d) for d in shape), dtype or self.variable_dtype)
+        if constraint is not None:
+            constraint = constraints.get(constraint)
+        else:   # (Keras' names: recurrent_constraint for "recurrent_kernel", ...)
+            table = self.__dict__.get("_weight_constraints", {})
+            constraint = table.get(name) or (table.get(name[:-len("_kernel")])
+                                             if name.endswith("_kernel") else None)
         variable = Variable(value, name=f"{self.name}/{name}",
-                            trainable=trainable)
+                            trainable=trainable, constraint=constraint)
         # Keras' AutoCastVariable: read as the compute dtype in call.
         variable._autocast = bool(autocast) and variable.dtype.is_floating and \
             self.compute_dtype != self.variable_dtype
@@ -4703,10 +4712,11 @@ class ConvLSTM3D(_ConvLSTM):
 
 
 def _split_cell_arguments(kwargs):
-    """The cell's initializer and dropout arguments, taken out of a layer's
-    kwargs."""
+    """The cell's initializer, constraint and dropout arguments, taken out
+    of a layer's kwargs."""
     return {k: kwargs.pop(k) for k in list(kwargs)
-            if k.endswith("_initializer") or k in ("dropout", "recurrent_dropout")}
+            if k.endswith(("_initializer", "_constraint"))
+            or k in ("dropout", "recurrent_dropout")}
 
 
 class SimpleRNN(RNN):

@@ -13,7 +13,7 @@ norms span a whole variable), traced into the same step.
 
 import numpy as np
 
-from . import control_flow, errors, math_ops, ops, schedules, tracing
+from . import constraints, control_flow, errors, math_ops, ops, schedules, tracing
 from .core import attributes, symbol, unit
 from .dtypes import float32, int64
 from .ops import cast
@@ -315,6 +315,9 @@ class Optimizer:
             elif self._decays_itself and not self._decays(v):
                 own = {**hyper, "weight_decay": 0.0}      # (excluded: AdamW, Lion)
             self._update_variable(trace, key, g, v, rates[v.dtype], step, own, location)
+            constrained = constraints._applied(v, v.value())
+            if constrained is not None:   # (Keras: the constraint after each step)
+                v.assign(constrained)
 
     def _update_averages(self, variables, step, hyper):
         """Keras' use_ema: each variable's moving average (the variable

@@ -67,7 +67,7 @@ class Variable:
     """A mutable tensor-valued variable, as tf.Variable."""
 
     def __init__(self, initial_value, name=None, trainable=True, dtype=None,
-                 _store_key=None):
+                 constraint=None, _store_key=None):
         # Initial values are computed eagerly, also inside @kiln.function or
         # under a tape (TensorFlow's init_scope).
         with init_scope():
@@ -87,6 +87,10 @@ class Variable:
                 "create the variable outside the function (or pass a callable "
                 "or a NumPy value)", errors.user_location())
         self._store_key = _store_key
+        # Applied by the optimizers after each update (tf.Variable's).
+        if constraint is not None and not callable(constraint):
+            raise ValueError(f"Variable: constraint must be callable, got {constraint!r}")
+        self.constraint = constraint
         # Set by Layer.add_weight for floating variables of mixed policies.
         self._autocast = False
         self._name = _unique(name)

@@ -593,3 +593,47 @@ def test_learning_rate_is_a_variable_as_in_keras():
     schedule = kiln.keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
     opt.learning_rate = schedule
     assert opt.learning_rate is schedule
+
+
+def test_weight_constraints_after_each_step(tmp_path):
+    """Keras' constraints (NumPy formulas as the oracle), applied by the
+    compiled update after every step: layer arguments, add_weight, a
+    Variable's own; kept by model.save."""
+    C = kiln.keras.constraints
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4, 3)) * 3
+    norms = np.linalg.norm(w, axis=0)
+    np.testing.assert_allclose(C.MaxNorm(2.0)(kiln.constant(w)).numpy(),
+                               w * np.minimum(norms, 2.0) / (1e-7 + norms), rtol=1e-12)
+    np.testing.assert_allclose(C.UnitNorm(axis=1)(kiln.constant(w)).numpy(),
+                               w / (1e-7 + np.linalg.norm(w, axis=1, keepdims=True)), rtol=1e-12)
+    clipped = np.clip(norms, 0.5, 1.5)
+    np.testing.assert_allclose(C.MinMaxNorm(0.5, 1.5, rate=0.5)(kiln.constant(w)).numpy(),
+                               w * (0.5 * clipped + 0.5 * norms) / (1e-7 + norms), rtol=1e-12)
+    np.testing.assert_array_equal(C.get("non_neg")(kiln.constant(w)).numpy(), np.maximum(w, 0))
+
+    model = kiln.keras.Sequential([kiln.keras.Input((4,)), kiln.keras.layers.Dense(
+        3, kernel_constraint=C.MaxNorm(0.5), bias_constraint="non_neg")])
+    model.compile(kiln.keras.optimizers.SGD(1.0), "mse")
+    x = rng.random((16, 4)).astype(np.float32)
+    model.fit(x, rng.random((16, 3)).astype(np.float32) * 10, epochs=3, verbose=0)
+    dense = model.layers[-1]
+    assert np.all(np.linalg.norm(dense.kernel.numpy(), axis=0) <= 0.5 + 1e-6)
+    assert np.all(dense.bias.numpy() >= 0)
+    lstm = kiln.keras.layers.LSTM(3, recurrent_constraint=C.UnitNorm())
+    seq = kiln.keras.Sequential([kiln.keras.Input((5, 2)), lstm, kiln.keras.layers.Dense(1)])
+    seq.compile("adam", "mse")
+    seq.fit(rng.random((8, 5, 2)).astype(np.float32), rng.random((8, 1)).astype(np.float32),
+            verbose=0)
+    np.testing.assert_allclose(np.linalg.norm(lstm.cell.recurrent_kernel.numpy(), axis=0), 1.0,
+                               rtol=1e-5)
+    v = kiln.Variable([-1.0, 2.0], constraint=C.NonNeg())
+    kiln.keras.optimizers.SGD(1.0).apply_gradients([(kiln.constant([1.0, 1.0]), v)])
+    np.testing.assert_array_equal(v.numpy(), [0.0, 1.0])
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = kiln.keras.models.load_model(path)
+    assert isinstance(loaded.layers[-1].kernel.constraint, C.MaxNorm)
+    assert loaded.layers[-1].kernel.constraint.max_value == 0.5
+    with pytest.raises(ValueError, match="unknown constraint"):
+        kiln.keras.layers.Dense(2, kernel_constraint="nope")
