@@ -515,3 +515,163 @@ class PyDataset:
 
 
 Sequence = PyDataset
+
+
+# -- Keras 2's keras.preprocessing.text (still in many notebooks) ---------------
+
+_TEXT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+
+
+def text_to_word_sequence(input_text, filters=_TEXT_FILTERS, lower=True, split=" "):
+    """The words of a text: lower-cased, each filtered character a split,
+    empty pieces dropped (keras.preprocessing.text.text_to_word_sequence)."""
+    if lower:
+        input_text = input_text.lower()
+    input_text = input_text.translate(str.maketrans({c: split for c in filters}))
+    return [word for word in input_text.split(split) if word]
+
+
+class Tokenizer:
+    """Keras 2's text Tokenizer: `fit_on_texts` counts words (or
+    characters), `word_index` numbers them from 1 by falling count (ties in
+    order of first appearance; `oov_token` first), and texts become
+    sequences of indices (`texts_to_sequences`, words ranked `num_words`
+    or later dropped, or the OOV index) or matrices (`texts_to_matrix`:
+    binary, count, freq or tfidf)."""
+
+    def __init__(self, num_words=None, filters=_TEXT_FILTERS, lower=True, split=" ",
+                 char_level=False, oov_token=None, analyzer=None, document_count=0):
+        import collections
+        self.num_words, self.filters, self.lower, self.split = num_words, filters, lower, split
+        self.char_level, self.oov_token, self.analyzer = char_level, oov_token, analyzer
+        self.document_count = document_count
+        self.word_counts = collections.OrderedDict()
+        self.word_docs = collections.defaultdict(int)
+        self.index_docs = collections.defaultdict(int)
+        self.word_index, self.index_word = {}, {}
+
+    def _words(self, text):
+        if self.char_level or isinstance(text, list):
+            if self.lower:
+                text = [t.lower() for t in text] if isinstance(text, list) else text.lower()
+            return list(text)
+        if self.analyzer is not None:
+            return self.analyzer(text)
+        return text_to_word_sequence(text, self.filters, self.lower, self.split)
+
+    def fit_on_texts(self, texts):
+        for text in texts:
+            self.document_count += 1
+            words = self._words(text)
+            for w in words:
+                self.word_counts[w] = self.word_counts.get(w, 0) + 1
+            for w in set(words):
+                self.word_docs[w] += 1
+        ranked = sorted(self.word_counts.items(), key=lambda item: item[1], reverse=True)
+        vocabulary = ([] if self.oov_token is None else [self.oov_token]) + \
+            [w for w, _ in ranked]
+        self.word_index = {w: i for i, w in enumerate(vocabulary, start=1)}
+        self.index_word = {i: w for w, i in self.word_index.items()}
+        self.index_docs.clear()
+        for w, count in self.word_docs.items():
+            self.index_docs[self.word_index[w]] = count
+
+    def fit_on_sequences(self, sequences):
+        self.document_count += len(sequences)
+        for seq in sequences:
+            for i in set(seq):
+                self.index_docs[i] += 1
+
+    def texts_to_sequences_generator(self, texts):
+        oov = self.word_index.get(self.oov_token)
+        for text in texts:
+            vector = []
+            for w in self._words(text):
+                i = self.word_index.get(w)
+                if i is not None and not (self.num_words and i >= self.num_words):
+                    vector.append(i)
+                elif oov is not None:
+                    vector.append(oov)
+            yield vector
+
+    def texts_to_sequences(self, texts):
+        return list(self.texts_to_sequences_generator(texts))
+
+    def sequences_to_texts_generator(self, sequences):
+        oov = self.word_index.get(self.oov_token)
+        for seq in sequences:
+            words = []
+            for i in seq:
+                w = self.index_word.get(i)
+                if w is not None and not (self.num_words and i >= self.num_words):
+                    words.append(w)
+                elif oov is not None:
+                    words.append(self.index_word[oov])
+            yield " ".join(words)
+
+    def sequences_to_texts(self, sequences):
+        return list(self.sequences_to_texts_generator(sequences))
+
+    def texts_to_matrix(self, texts, mode="binary"):
+        return self.sequences_to_matrix(self.texts_to_sequences(texts), mode=mode)
+
+    def sequences_to_matrix(self, sequences, mode="binary"):
+        if self.num_words:
+            width = self.num_words
+        elif self.word_index:
+            width = len(self.word_index) + 1
+        else:
+            raise ValueError("Tokenizer: give num_words, or fit on some texts first")
+        if mode not in ("binary", "count", "freq", "tfidf"):
+            raise ValueError(f"Tokenizer: unknown mode {mode!r} (binary, count, freq, tfidf)")
+        if mode == "tfidf" and not self.document_count:
+            raise ValueError("Tokenizer: fit on some texts before using the tfidf mode")
+        out = np.zeros((len(sequences), width))
+        for row, seq in enumerate(sequences):
+            counts = {}
+            for j in seq:
+                if j < width:
+                    counts[j] = counts.get(j, 0) + 1
+            for j, c in counts.items():
+                if mode == "count":
+                    out[row, j] = c
+                elif mode == "freq":
+                    out[row, j] = c / len(seq)
+                elif mode == "binary":
+                    out[row, j] = 1
+                else:
+                    out[row, j] = (1 + np.log(c)) * np.log(
+                        1 + self.document_count / (1 + self.index_docs.get(j, 0)))
+        return out
+
+    def get_config(self):
+        import json
+        return {"num_words": self.num_words, "filters": self.filters, "lower": self.lower,
+                "split": self.split, "char_level": self.char_level,
+                "oov_token": self.oov_token, "document_count": self.document_count,
+                "word_counts": json.dumps(self.word_counts),
+                "word_docs": json.dumps(self.word_docs),
+                "index_docs": json.dumps(self.index_docs),
+                "index_word": json.dumps(self.index_word),
+                "word_index": json.dumps(self.word_index)}
+
+    def to_json(self, **kwargs):
+        import json
+        return json.dumps({"class_name": "Tokenizer", "config": self.get_config()}, **kwargs)
+
+
+def tokenizer_from_json(json_string):
+    """The Tokenizer that to_json() wrote."""
+    import collections
+    import json
+    config = dict(json.loads(json_string)["config"])
+    tables = {k: json.loads(config.pop(k)) for k in
+              ("word_counts", "word_docs", "index_docs", "index_word", "word_index")}
+    tokenizer = Tokenizer(**config)
+    tokenizer.word_counts = collections.OrderedDict(tables["word_counts"])
+    tokenizer.word_docs = collections.defaultdict(int, tables["word_docs"])
+    tokenizer.index_docs = collections.defaultdict(
+        int, {int(k): v for k, v in tables["index_docs"].items()})
+    tokenizer.index_word = {int(k): v for k, v in tables["index_word"].items()}
+    tokenizer.word_index = tables["word_index"]
+    return tokenizer

@@ -226,3 +226,34 @@ def test_py_dataset_in_fit_and_evaluate():
     shuffled = make()
     shuffled.fit(seq, epochs=1, verbose=0)         # (batch order shuffled: still trains)
     assert kiln.keras.utils.Sequence is kiln.keras.utils.PyDataset
+
+
+def test_keras2_text_tokenizer():
+    # Expected values worked out by hand from Keras 2's rules: indices from 1
+    # by falling count (ties in order of appearance), the OOV token first,
+    # words ranked num_words or later become the OOV index.
+    T = kiln.keras.preprocessing.text
+    assert T.text_to_word_sequence("Hello, World!  x") == ["hello", "world", "x"]
+    t = T.Tokenizer(num_words=4, oov_token="<OOV>")
+    t.fit_on_texts(["The cat sat.", "The cat, the hat!", "A dog"])
+    assert t.word_index == {"<OOV>": 1, "the": 2, "cat": 3, "sat": 4, "hat": 5, "a": 6,
+                            "dog": 7}
+    assert t.document_count == 3 and t.word_counts["the"] == 3 and t.word_docs["the"] == 2
+    assert t.texts_to_sequences(["the hat sat on a cat"]) == [[2, 1, 1, 1, 1, 3]]
+    assert t.sequences_to_texts([[2, 3, 9]]) == ["the cat <OOV>"]
+    np.testing.assert_array_equal(t.texts_to_matrix(["the the cat"], mode="count"),
+                                  [[0, 0, 2, 1]])
+    np.testing.assert_array_equal(t.texts_to_matrix(["the the cat"]), [[0, 0, 1, 1]])
+    np.testing.assert_allclose(t.texts_to_matrix(["the the cat"], mode="freq"),
+                               [[0, 0, 2 / 3, 1 / 3]])
+    # tfidf: (1 + ln count) ln(1 + documents / (1 + documents with the word))
+    np.testing.assert_allclose(t.texts_to_matrix(["the the cat"], mode="tfidf"),
+                               [[0, 0, (1 + np.log(2)) * np.log(1 + 3 / 3),
+                                 np.log(1 + 3 / 3)]])
+    again = T.tokenizer_from_json(t.to_json())
+    assert again.word_index == t.word_index and again.texts_to_sequences(["cat dog"]) == [[3, 1]]
+    chars = T.Tokenizer(char_level=True)
+    chars.fit_on_texts(["abca"])
+    assert chars.word_index == {"a": 1, "b": 2, "c": 3}
+    with pytest.raises(ValueError, match="fit on some texts first"):
+        T.Tokenizer().texts_to_matrix(["x"])
