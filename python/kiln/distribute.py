@@ -235,3 +235,139 @@ __all__ = ["WORLD", "init", "is_initialized", "rank", "size", "local_rank", "is_
            "new_group", "all_reduce", "broadcast", "all_gather", "reduce_scatter",
            "broadcast_variables", "BroadcastVariablesCallback", "DistributedOptimizer",
            "reduce_metric"]
+
+
+# -- tf.distribute's strategy API, for one replica --------------------------
+#
+# Kiln's data parallelism is one process per worker (above). TensorFlow
+# programs often wrap a single-device program in a strategy anyway
+# (`with tf.distribute.MirroredStrategy().scope(): model = ...`): these run
+# it as one replica on one device, which is what such a program computes
+# on a machine with one GPU or none.
+
+class ReduceOp:
+    """tf.distribute.ReduceOp."""
+    SUM = "sum"
+    MEAN = "mean"
+
+
+class InputContext:
+    """What distribute_datasets_from_function passes: one input pipeline."""
+    num_input_pipelines, input_pipeline_id, num_replicas_in_sync = 1, 0, 1
+
+    def get_per_replica_batch_size(self, global_batch_size):
+        return global_batch_size
+
+
+_strategy_stack = []
+
+
+class Strategy:
+    """One replica on one device (TensorFlow's default strategy):
+    `scope()` places what is made inside on that device, `run(fn, args)`
+    calls fn, `reduce` combines a replica's value (along `axis` when
+    given), datasets are used as they are."""
+
+    num_replicas_in_sync = 1
+
+    def __init__(self, device=None):
+        from . import config
+        self._device = None if device is None else config._parse(device)
+
+    def scope(self):
+        import contextlib
+        from . import config
+        strategy = self
+
+        @contextlib.contextmanager
+        def entered():
+            _strategy_stack.append(strategy)
+            try:
+                if strategy._device is None:
+                    yield strategy
+                else:
+                    with config.device(strategy._device):
+                        yield strategy
+            finally:
+                _strategy_stack.pop()
+        return entered()
+
+    def run(self, fn, args=(), kwargs=None):
+        return fn(*args, **(kwargs or {}))
+
+    def reduce(self, reduce_op, value, axis=None):
+        from . import math_ops
+        op = str(getattr(reduce_op, "value", reduce_op)).lower()
+        if op not in (ReduceOp.SUM, ReduceOp.MEAN):
+            raise ValueError(f"reduce: reduce_op must be SUM or MEAN, got {reduce_op!r}")
+        if axis is None:
+            return value   # (one replica: its value is the whole)
+        reduce = math_ops.reduce_sum if op == ReduceOp.SUM else math_ops.reduce_mean
+        return reduce(value, axis=axis)
+
+    def gather(self, value, axis):
+        return value
+
+    def experimental_local_results(self, value):
+        return (value,)
+
+    def experimental_distribute_dataset(self, dataset, options=None):
+        return dataset
+
+    def distribute_datasets_from_function(self, dataset_fn, options=None):
+        return dataset_fn(InputContext())
+
+    @property
+    def extended(self):
+        return self
+
+
+class OneDeviceStrategy(Strategy):
+    """tf.distribute.OneDeviceStrategy(device)."""
+
+    def __init__(self, device):
+        super().__init__(device)
+
+
+class MirroredStrategy(Strategy):
+    """tf.distribute.MirroredStrategy on one device: the first visible GPU
+    (or the CPU without one), or the one device given. Mirroring over
+    several GPUs in one process is not supported: an error that says to
+    run one process per GPU with kiln.distribute (mpirun)."""
+
+    def __init__(self, devices=None, cross_device_ops=None):
+        from . import config
+        if devices is None:
+            gpus = config.list_logical_devices("GPU")
+            devices = gpus or ["/device:CPU:0"]
+        devices = [devices] if isinstance(devices, str) else list(devices)
+        if len(devices) != 1:
+            raise errors.UnimplementedError(
+                f"MirroredStrategy over {len(devices)} devices: Kiln runs one replica per "
+                "process; launch one process per GPU with mpirun and use kiln.distribute "
+                "(DistributedOptimizer, shard the data)", errors.user_location())
+        super().__init__(devices[0])
+
+
+def _multi_worker(*args, **kwargs):
+    raise errors.UnimplementedError(
+        "this tf.distribute strategy is not supported: Kiln's data parallelism is one "
+        "process per worker with mpirun and kiln.distribute (see its docstring)",
+        errors.user_location())
+
+
+MultiWorkerMirroredStrategy = TPUStrategy = ParameterServerStrategy = _multi_worker
+
+
+def get_strategy():
+    """The strategy whose scope is entered, else the default (one replica
+    where the ops are placed)."""
+    return _strategy_stack[-1] if _strategy_stack else Strategy()
+
+
+def has_strategy():
+    return bool(_strategy_stack)
+
+
+def in_cross_replica_context():
+    return True

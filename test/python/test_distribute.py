@@ -326,3 +326,30 @@ def test_loss_scaling_decides_alike_in_every_process(tmp_path):
         assert a[k].tobytes() == b[k].tobytes()
     # ... and the later steps were applied, with the averaged gradients.
     assert any(not np.array_equal(a[k], start[k]) for k in a.files)
+
+
+def test_strategy_api_runs_one_replica():
+    D = kiln.distribute
+    strategy = D.MirroredStrategy()
+    assert strategy.num_replicas_in_sync == 1 and not D.has_strategy()
+    with strategy.scope():
+        assert D.get_strategy() is strategy and D.has_strategy()
+        model = kiln.keras.Sequential([kiln.keras.Input((2,)), kiln.keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+    model.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), verbose=0)
+    values = kiln.constant([1.0, 2.0, 3.0])
+    assert float(strategy.reduce(D.ReduceOp.SUM, values, axis=0)) == 6.0
+    assert float(strategy.reduce("mean", values, axis=0)) == 2.0
+    assert strategy.reduce(D.ReduceOp.SUM, values, axis=None) is values
+    assert float(strategy.run(lambda a, b: a * b, args=(kiln.constant(2.0), 3.0))) == 6.0
+    data = kiln.data.Dataset.range(3)
+    assert strategy.experimental_distribute_dataset(data) is data
+    assert strategy.distribute_datasets_from_function(
+        lambda context: context.get_per_replica_batch_size(64)) == 64
+    assert D.get_strategy().num_replicas_in_sync == 1
+    with D.OneDeviceStrategy("/cpu:0").scope():
+        assert kiln.constant(1.0).device.endswith("CPU:0")
+    with pytest.raises(kiln.errors.UnimplementedError, match="one replica per process"):
+        D.MirroredStrategy(["/gpu:0", "/gpu:1"])
+    with pytest.raises(kiln.errors.UnimplementedError, match="mpirun"):
+        D.MultiWorkerMirroredStrategy()
