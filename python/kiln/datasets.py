@@ -43,3 +43,183 @@ class _FashionMNIST:
 
 
 fashion_mnist = _FashionMNIST()
+
+
+# -- Keras' download datasets, from files already on disk --------------------
+#
+# Keras downloads these into ~/.keras/datasets on first use. Kiln does not
+# download (machines may have no network): it reads the same files from
+# there (or from `path`, or $KILN_DATASETS_DIR), and says where to put them.
+
+_KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+def _dataset_file(path, name, what):
+    """Where dataset file `path` is: as given when absolute or present,
+    else in $KILN_DATASETS_DIR or ~/.keras/datasets; a NotFoundError that
+    says where to put it otherwise."""
+    if os.path.isabs(path) or os.path.exists(path):
+        candidates = [path]
+    else:
+        candidates = [os.path.join(d, path) for d in
+                      (os.environ.get("KILN_DATASETS_DIR"),
+                       os.path.join(os.path.expanduser("~"), ".keras", "datasets")) if d]
+    for candidate in candidates:
+        if os.path.exists(candidate):
+            return candidate
+    raise errors.NotFoundError(
+        f"{what}: {' or '.join(candidates)} does not exist; Kiln does not download "
+        f"datasets: put Keras' {name} ({_KERAS_URL}{name}) there, or pass path=", None)
+
+
+class _NpzImages:
+    def __init__(self, name, what):
+        self._name, self._what = name, what
+
+    def load_data(self, path=None):
+        """((x_train, y_train), (x_test, y_test)) from Keras' npz file."""
+        with np.load(_dataset_file(path or self._name, self._name, self._what)) as f:
+            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+
+
+mnist = _NpzImages("mnist.npz", "mnist.load_data")
+
+
+def _cifar_batches(path, name, folder, what):
+    """The unpickled batches of a CIFAR archive (its .tar.gz `name` or the
+    directory `folder` it extracts to), by file name."""
+    import pickle
+    import tarfile
+    try:
+        where = _dataset_file(path or folder, name, what)
+    except errors.NotFoundError:
+        where = _dataset_file(name, name, what)
+    out = {}
+    if os.path.isdir(where):
+        for entry in sorted(os.listdir(where)):
+            with open(os.path.join(where, entry), "rb") as f:
+                try:
+                    out[entry] = pickle.load(f, encoding="bytes")
+                except Exception:
+                    continue   # (the readme and meta files)
+        return out
+    with tarfile.open(where) as archive:
+        for member in archive.getmembers():
+            if member.isfile():
+                try:
+                    out[os.path.basename(member.name)] = pickle.load(
+                        archive.extractfile(member), encoding="bytes")
+                except Exception:
+                    continue
+    return out
+
+
+def _cifar_images(batch):
+    data = np.asarray(batch[b"data"], np.uint8)
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+class _Cifar10:
+    def load_data(self, path=None):
+        """((x_train, y_train), (x_test, y_test)): uint8 images
+        (N, 32, 32, 3), uint8 labels (N, 1), as Keras' cifar10."""
+        batches = _cifar_batches(path, "cifar-10-python.tar.gz", "cifar-10-batches-py",
+                                 "cifar10.load_data")
+        train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
+        x_train = np.concatenate([_cifar_images(b) for b in train])
+        y_train = np.concatenate([b[b"labels"] for b in train]).astype(np.uint8)
+        test = batches["test_batch"]
+        return (x_train, y_train.reshape(-1, 1)), \
+            (_cifar_images(test), np.asarray(test[b"labels"], np.uint8).reshape(-1, 1))
+
+
+class _Cifar100:
+    def load_data(self, label_mode="fine", path=None):
+        """As cifar10, with `label_mode` "fine" (100 classes) or "coarse"
+        (20)."""
+        if label_mode not in ("fine", "coarse"):
+            raise ValueError(f"cifar100: label_mode must be 'fine' or 'coarse', got "
+                             f"{label_mode!r}")
+        batches = _cifar_batches(path, "cifar-100-python.tar.gz", "cifar-100-python",
+                                 "cifar100.load_data")
+        key = f"{label_mode}_labels".encode()
+        out = []
+        for name in ("train", "test"):
+            batch = batches[name]
+            out.append((_cifar_images(batch), np.asarray(batch[key], np.uint8).reshape(-1, 1)))
+        return tuple(out)
+
+
+cifar10, cifar100 = _Cifar10(), _Cifar100()
+
+
+class _BostonHousing:
+    def load_data(self, path="boston_housing.npz", test_split=0.2, seed=113):
+        """((x_train, y_train), (x_test, y_test)): the rows shuffled with
+        NumPy's RandomState(seed), the last test_split of them for testing,
+        as Keras' boston_housing."""
+        if not 0 <= test_split < 1:
+            raise ValueError(f"boston_housing: test_split must be in [0, 1), got {test_split}")
+        with np.load(_dataset_file(path, "boston_housing.npz",
+                                   "boston_housing.load_data")) as f:
+            x, y = f["x"], f["y"]
+        order = np.arange(len(x))
+        np.random.RandomState(seed).shuffle(order)
+        x, y = x[order], y[order]
+        cut = int(len(x) * (1 - test_split))
+        return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+boston_housing = _BostonHousing()
+
+
+class _Imdb:
+    def load_data(self, path="imdb.npz", num_words=None, skip_top=0, maxlen=None, seed=113,
+                  start_char=1, oov_char=2, index_from=3):
+        """Keras' IMDB reviews as lists of word indices: each split shuffled
+        with RandomState(seed), `start_char` first and indices shifted by
+        `index_from`, reviews longer than `maxlen` dropped, indices below
+        `skip_top` or from `num_words` on replaced by `oov_char` (dropped
+        when it is None)."""
+        with np.load(_dataset_file(path, "imdb.npz", "imdb.load_data"),
+                     allow_pickle=True) as f:
+            x_train, y_train = f["x_train"], f["y_train"]
+            x_test, y_test = f["x_test"], f["y_test"]
+        rng = np.random.RandomState(seed)
+        splits = []
+        for x, y in ((x_train, y_train), (x_test, y_test)):
+            order = np.arange(len(x))
+            rng.shuffle(order)
+            x, y = x[order], y[order]
+            if start_char is not None:
+                x = [[start_char] + [w + index_from for w in review] for review in x]
+            elif index_from:
+                x = [[w + index_from for w in review] for review in x]
+            else:
+                x = [list(review) for review in x]
+            if maxlen:
+                kept = [i for i, review in enumerate(x) if len(review) < maxlen]
+                x, y = [x[i] for i in kept], y[kept]
+                if not x:
+                    raise ValueError(f"imdb: no review is shorter than maxlen={maxlen}")
+            splits.append((x, y))
+        reviews = splits[0][0] + splits[1][0]
+        if not num_words:
+            num_words = max(max(review) for review in reviews if review)
+        if oov_char is not None:
+            reviews = [[w if skip_top <= w < num_words else oov_char for w in review]
+                       for review in reviews]
+        else:
+            reviews = [[w for w in review if skip_top <= w < num_words] for review in reviews]
+        n = len(splits[0][0])
+        as_array = lambda rows: np.array(rows + [None], dtype=object)[:-1]   # noqa: E731
+        return (as_array(reviews[:n]), splits[0][1]), (as_array(reviews[n:]), splits[1][1])
+
+    def get_word_index(self, path="imdb_word_index.json"):
+        """{word: index} from Keras' imdb_word_index.json."""
+        import json
+        with open(_dataset_file(path, "imdb_word_index.json", "imdb.get_word_index")) as f:
+            return json.load(f)
+
+
+imdb = _Imdb()

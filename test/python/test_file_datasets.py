@@ -119,3 +119,61 @@ def test_csv_dataset_and_make_csv_dataset(tmp_path):
         list(kiln.data.experimental.CsvDataset(bad, [[0], [0]], header=True))
     with pytest.raises(ValueError, match="label_name 'nope'"):
         kiln.data.experimental.make_csv_dataset(path, 2, label_name="nope")
+
+
+def test_keras_download_datasets_from_files_on_disk(tmp_path, monkeypatch):
+    """Keras' mnist/cifar10/cifar100/boston_housing/imdb read from the files
+    Keras would have downloaded (made here, small), with Keras' shuffles
+    and index rules worked out with NumPy; a missing file is a
+    NotFoundError saying where to put it."""
+    import pickle
+    import tarfile
+    D = kiln.keras.datasets
+    monkeypatch.setenv("KILN_DATASETS_DIR", str(tmp_path))
+    with pytest.raises(kiln.errors.NotFoundError, match="does not download"):
+        D.mnist.load_data()
+    rng = np.random.default_rng(0)
+    digits = {k: rng.integers(0, 255, (n, 28, 28)).astype(np.uint8)
+              for k, n in (("x_train", 5), ("x_test", 2))}
+    np.savez(tmp_path / "mnist.npz", y_train=np.arange(5, dtype=np.uint8),
+             y_test=np.arange(2, dtype=np.uint8), **digits)
+    (x, y), (xt, yt) = D.mnist.load_data()
+    np.testing.assert_array_equal(x, digits["x_train"])
+    assert yt.tolist() == [0, 1]
+    # CIFAR-10 as its tar.gz: rows of 3072 bytes, channels first.
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    pixels = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        pixels[name] = rng.integers(0, 255, (2, 3072)).astype(np.uint8)
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": pixels[name], b"labels": [1, 7]}, f)
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as archive:
+        archive.add(folder, arcname="cifar-10-batches-py")
+    import shutil
+    shutil.rmtree(folder)
+    (x, y), (xt, yt) = D.cifar10.load_data()
+    assert x.shape == (10, 32, 32, 3) and y.shape == (10, 1) and y.dtype == np.uint8
+    np.testing.assert_array_equal(x[0, :, :, 1], pixels["data_batch_1"][0, 1024:2048]
+                                  .reshape(32, 32))
+    np.testing.assert_array_equal(xt[1], pixels["test_batch"][1].reshape(3, 32, 32)
+                                  .transpose(1, 2, 0))
+    # boston_housing: RandomState(113)'s shuffle, the last 20% for testing.
+    features, prices = rng.random((10, 13)), rng.random(10)
+    np.savez(tmp_path / "boston_housing.npz", x=features, y=prices)
+    (x, y), (xt, yt) = D.boston_housing.load_data()
+    order = np.arange(10)
+    np.random.RandomState(113).shuffle(order)
+    np.testing.assert_array_equal(x, features[order[:8]])
+    np.testing.assert_array_equal(yt, prices[order[8:]])
+    # imdb: start_char 1, indices + 3, num_words cut to oov_char 2.
+    reviews = np.array([[1, 5, 9], [2, 2], [7]] + [None], dtype=object)[:-1]
+    np.savez(tmp_path / "imdb.npz", x_train=reviews, y_train=np.array([0, 1, 1]),
+             x_test=reviews[:1], y_test=np.array([1]))
+    (x, y), (xt, yt) = D.imdb.load_data(num_words=9)
+    order = np.arange(3)
+    rng113 = np.random.RandomState(113)
+    rng113.shuffle(order)
+    want = [[1] + [w + 3 if w + 3 < 9 else 2 for w in reviews[i]] for i in order]
+    assert [list(r) for r in x] == want and y.tolist() == [[0, 1, 1][i] for i in order]
+    assert [list(r) for r in xt] == [[1, 4, 8, 2]]
