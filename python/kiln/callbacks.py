@@ -472,13 +472,28 @@ class TensorBoard(Callback):
     ("epoch_loss", "epoch_accuracy", ...) to event files in
     `log_dir`/train and `log_dir`/validation (the val_ quantities), as
     Keras' TensorBoard callback does: `tensorboard --logdir log_dir` shows
-    them."""
+    them. With histogram_freq=N, every N epochs a histogram of each weight
+    (tagged by its name, 30 equal-width buckets) goes to the train events.
+    write_graph is accepted (Kiln writes no graph); profiling, images and
+    embeddings are not supported (an error when asked for)."""
 
-    def __init__(self, log_dir="logs", update_freq="epoch"):
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                 embeddings_freq=0, embeddings_metadata=None):
         super().__init__()
         if update_freq != "epoch":
             raise ValueError("TensorBoard supports update_freq='epoch' only")
+        unsupported = [name for name, value in (
+            ("write_images", write_images), ("write_steps_per_second", write_steps_per_second),
+            ("profile_batch", profile_batch), ("embeddings_freq", embeddings_freq),
+            ("embeddings_metadata", embeddings_metadata)) if value]
+        if unsupported:
+            raise ValueError(f"TensorBoard: {', '.join(unsupported)} is not supported")
+        if int(histogram_freq) < 0:
+            raise ValueError(f"TensorBoard: histogram_freq must be >= 0, got {histogram_freq}")
         self.log_dir = str(log_dir)
+        self.histogram_freq = int(histogram_freq)
+        self.write_graph = write_graph
         self._writers = {}
 
     def _writer(self, which):
@@ -498,6 +513,9 @@ class TensorBoard(Callback):
             self._writer("train").scalars(epoch, train)
         if validation:
             self._writer("validation").scalars(epoch, validation)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._writer("train").histograms(epoch, {
+                w.name.rsplit(":", 1)[0]: np.asarray(w.numpy()) for w in self.model.weights})
 
     def on_train_end(self, logs=None):
         for writer in self._writers.values():

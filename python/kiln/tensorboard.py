@@ -61,17 +61,46 @@ def _bytes_field(number, data):
     return _field(number, 2, _varint(len(data)) + data)
 
 
-def event(wall_time, step=0, file_version=None, scalars=None):
-    """An Event message: the file version, or a summary of scalars."""
+def _histogram(values, buckets=30):
+    """A HistogramProto of `values`: min (1), max (2), num (3), sum (4),
+    sum_squares (5), and `buckets` equal-width buckets between min and max
+    (TensorFlow 2's summary.histogram): their right edges (6, packed
+    doubles) and counts (7)."""
+    import numpy as np
+    v = np.asarray(values, np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        low = high = 0.0
+        edges, counts = np.array([0.0]), np.array([0.0])
+    else:
+        low, high = float(v.min()), float(v.max())
+        if low == high:   # (one value: one bucket around it)
+            edges, counts = np.array([high]), np.array([float(v.size)])
+        else:
+            counts, limits = np.histogram(v, bins=buckets, range=(low, high))
+            edges, counts = limits[1:], counts.astype(np.float64)
+    packed = lambda a: struct.pack(f"<{len(a)}d", *a)   # noqa: E731
+    return (_field(1, 1, struct.pack("<d", low)) + _field(2, 1, struct.pack("<d", high)) +
+            _field(3, 1, struct.pack("<d", float(v.size))) +
+            _field(4, 1, struct.pack("<d", float(v.sum()))) +
+            _field(5, 1, struct.pack("<d", float((v * v).sum()))) +
+            _bytes_field(6, packed(edges)) + _bytes_field(7, packed(counts)))
+
+
+def event(wall_time, step=0, file_version=None, scalars=None, histograms=None):
+    """An Event message: the file version, or a summary of scalars and
+    histograms (Summary.Value's simple_value (2) and histo (5))."""
     out = _field(1, 1, struct.pack("<d", wall_time)) + _field(2, 0, _varint(int(step)))
     if file_version is not None:
         out += _bytes_field(3, file_version.encode())
-    if scalars:
-        summary = b"".join(
-            _bytes_field(1, _bytes_field(1, tag.encode()) +
-                         _field(2, 5, struct.pack("<f", float(value))))
-            for tag, value in scalars.items())
-        out += _bytes_field(5, summary)
+    values = [_bytes_field(1, _bytes_field(1, tag.encode()) +
+                           _field(2, 5, struct.pack("<f", float(value))))
+              for tag, value in (scalars or {}).items()]
+    values += [_bytes_field(1, _bytes_field(1, tag.encode()) +
+                            _bytes_field(5, _histogram(array)))
+               for tag, array in (histograms or {}).items()]
+    if values:
+        out += _bytes_field(5, b"".join(values))
     return out
 
 
@@ -95,6 +124,10 @@ class EventFileWriter:
 
     def scalars(self, step, values):
         self._file.write(record(event(time.time(), step, scalars=values)))
+        self._file.flush()
+
+    def histograms(self, step, arrays):
+        self._file.write(record(event(time.time(), step, histograms=arrays)))
         self._file.flush()
 
     def close(self):

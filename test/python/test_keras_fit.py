@@ -207,7 +207,10 @@ def _read_events(path):
             values = {}
             for number, value in fields(event[5]):
                 item = dict(fields(value))
-                values[item[1].decode()] = item[2]
+                # (a histogram: HistogramProto's fields, packed doubles unpacked)
+                values[item[1].decode()] = item[2] if 2 in item else {
+                    k: (np.frombuffer(v, "<f8") if k in (6, 7) else v)
+                    for k, v in fields(item[5])}
             out.append((event.get(2, 0), values))
     return versions, out
 
@@ -227,6 +230,28 @@ def test_tensorboard_event_files(tmp_path):
     (val_file,) = (tmp_path / "validation").glob("events.out.tfevents.*")
     _, summaries = _read_events(val_file)
     assert summaries[-1][1]["epoch_loss"] == pytest.approx(history.history["val_loss"][-1], rel=1e-6)
+
+
+def test_tensorboard_weight_histograms(tmp_path):
+    model = _linear(0.05)
+    board = callbacks.TensorBoard(log_dir=str(tmp_path), histogram_freq=2)
+    model.fit(X, Y, epochs=3, verbose=0, callbacks=[board])
+    (train_file,) = (tmp_path / "train").glob("events.out.tfevents.*")
+    _, summaries = _read_events(train_file)
+    histograms = [(step, values) for step, values in summaries
+                  if any(isinstance(v, dict) for v in values.values())]
+    assert [step for step, _ in histograms] == [0, 2]      # (every 2 epochs)
+    kernel = model.layers[-1].kernel
+    got = histograms[-1][1][kernel.name.rsplit(":", 1)[0]]
+    w = kernel.numpy().astype(np.float64).ravel()
+    counts, edges = np.histogram(w, bins=30, range=(w.min(), w.max()))
+    assert got[1] == pytest.approx(w.min()) and got[2] == pytest.approx(w.max())
+    assert got[3] == w.size and got[4] == pytest.approx(w.sum())
+    assert got[5] == pytest.approx((w * w).sum())
+    np.testing.assert_allclose(got[6], edges[1:])
+    np.testing.assert_array_equal(got[7], counts)
+    with pytest.raises(ValueError, match="profile_batch is not supported"):
+        callbacks.TensorBoard(log_dir=str(tmp_path), profile_batch=2)
 
 
 def test_activity_regularizers_and_add_loss():
