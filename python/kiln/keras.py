@@ -232,6 +232,16 @@ backend = _submodule("backend", "tf.keras.backend: session helpers and CTC.",
 
 ops = keras_ops  # (Keras 3's `from keras import ops`)
 
+
+def _get_metric(identifier):
+    """A metric from a name ("accuracy", "mse", "AUC", ...), a Metric or a
+    function, as compile resolves them (keras.metrics.get)."""
+    from .training import _metric_for
+    return _metric_for(identifier, None)
+
+
+metrics.get = _get_metric
+
 for _name in ("activations", "backend", "callbacks", "constraints", "datasets",
               "initializers", "layers", "losses", "metrics",
               "mixed_precision", "models", "ops", "optimizers", "preprocessing",

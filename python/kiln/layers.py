@@ -1423,17 +1423,40 @@ class Model(Layer):
 
     # The Keras training loop (kiln.training).
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                run_eagerly=False):
+                run_eagerly=False, weighted_metrics=None, jit_compile="auto",
+                steps_per_execution=1, auto_scale_loss=True):
+        """Keras' compile. The training step is always one compiled
+        function, so `jit_compile` and `steps_per_execution` (performance
+        settings) change nothing; `weighted_metrics` is not supported."""
+        if weighted_metrics:
+            raise errors.UnimplementedError(
+                "compile: weighted_metrics is not supported (metrics are not weighted by "
+                "sample_weight; the loss is)", errors.user_location())
+        if int(steps_per_execution) < 1:
+            raise ValueError(f"compile: steps_per_execution must be >= 1, got "
+                             f"{steps_per_execution}")
         training.compile(self, optimizer, loss, metrics, run_eagerly, loss_weights)
+
+    @property
+    def metrics_names(self):
+        """The names of what evaluate() returns, in order ("loss" first)."""
+        if getattr(self, "_loss_tracker", None) is None:
+            return []
+        return list(training._logs(self))
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, validation_split=0.0, validation_data=None,
             shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None):
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1, max_queue_size=10, workers=1, use_multiprocessing=False):
+        """Keras' fit. `validation_freq` validates every N epochs (or on the
+        epochs of a list, counted from 1); `max_queue_size`, `workers` and
+        `use_multiprocessing` are accepted (the pipeline runs in order)."""
         return training.fit(self, x, y, batch_size, epochs, verbose, callbacks,
                             validation_split, validation_data, shuffle,
                             initial_epoch, validation_batch_size, steps_per_epoch,
-                            validation_steps, sample_weight, class_weight)
+                            validation_steps, sample_weight, class_weight,
+                            validation_freq=validation_freq)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
                  sample_weight=None, steps=None, callbacks=None, return_dict=False):

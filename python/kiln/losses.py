@@ -495,6 +495,19 @@ _BY_NAME = {
 }
 
 
+class Reduction:
+    """tf.keras.losses.Reduction's names (Keras 2), the strings a Loss's
+    `reduction` takes ("auto" is sum_over_batch_size, the default)."""
+    AUTO = "auto"
+    NONE = "none"
+    SUM = "sum"
+    SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
+
+    @classmethod
+    def all(cls):
+        return (cls.AUTO, cls.NONE, cls.SUM, cls.SUM_OVER_BATCH_SIZE)
+
+
 def get(identifier):
     """A Loss from a Keras name, a Loss, or a function of (y_true, y_pred)."""
     if isinstance(identifier, Loss):

@@ -634,8 +634,16 @@ def _split_validation(x, y, validation_split, what):
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         callbacks=None, validation_split=0.0, validation_data=None,
         shuffle=True, initial_epoch=0, validation_batch_size=None,
-        steps_per_epoch=None, validation_steps=None, sample_weight=None, class_weight=None):
+        steps_per_epoch=None, validation_steps=None, sample_weight=None, class_weight=None,
+        validation_freq=1):
     _require_compiled(model, "fit", y)
+    if isinstance(validation_freq, int):
+        if validation_freq < 1:
+            raise ValueError(f"fit: validation_freq must be >= 1, got {validation_freq}")
+        validates = lambda epoch: (epoch + 1) % validation_freq == 0   # noqa: E731
+    else:
+        chosen = {int(e) for e in validation_freq}
+        validates = lambda epoch: epoch + 1 in chosen   # noqa: E731
     verbose = 1 if verbose == "auto" else int(verbose)
     if validation_split:
         if sample_weight is not None:
@@ -677,7 +685,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
                 if model.stop_training:   # (a callback stopped it mid-epoch)
                     break
         logs = _logs(model)
-        if validation_data is not None:
+        if validation_data is not None and validates(epoch):
             vx, vy = (validation_data[0], validation_data[1]) \
                 if isinstance(validation_data, (list, tuple)) else (validation_data, None)
             val = evaluate(model, vx, vy, batch_size=validation_batch_size or batch_size,

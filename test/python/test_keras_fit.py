@@ -761,3 +761,20 @@ def test_fit_and_evaluate_take_python_generators():
         model.fit(finite(2), np.zeros((4, 1)), verbose=0)
     with pytest.raises(ValueError, match="yields no batches"):
         model.fit(finite(0), verbose=0)
+
+
+def test_compile_and_fit_arguments_keras_code_passes():
+    model = kiln.Sequential([kiln.Input((2,)), layers.Dense(1)])
+    assert model.metrics_names == []
+    model.compile("sgd", "mse", metrics=["mae"], jit_compile=True, steps_per_execution=4)
+    assert model.metrics_names == ["loss", "mae"]
+    assert kiln.keras.metrics.get("AUC").name == "auc"
+    assert kiln.keras.losses.Reduction.SUM == "sum"
+    x, y = np.ones((8, 2), np.float32), np.ones((8, 1), np.float32)
+    for freq, validated in ((2, 2), ([1, 4], 2), (1, 4)):
+        history = model.fit(x, y, epochs=4, validation_data=(x, y), validation_freq=freq,
+                            verbose=0, workers=4, use_multiprocessing=True)
+        assert len(history.history["loss"]) == 4
+        assert len(history.history["val_loss"]) == validated
+    with pytest.raises(kiln.errors.UnimplementedError, match="weighted_metrics"):
+        model.compile("sgd", "mse", weighted_metrics=["mae"])
