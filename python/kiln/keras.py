@@ -14,7 +14,8 @@ import random as _python_random
 from . import (activations, callbacks, constraints, datasets, initializers, keras_ops,
                keras_utils, layers, losses, saving, metrics, mixed_precision, optimizers,
                regularizers)
-from . import random as _kiln_random
+from . import errors, nn as _nn, random as _kiln_random
+from .tensor import convert_to_tensor as _convert
 from .data import Dataset
 from .layers import Input, Layer, Model, Sequential  # (keras.Layer: Keras 3)
 
@@ -242,9 +243,81 @@ def _get_metric(identifier):
 
 metrics.get = _get_metric
 
-for _name in ("activations", "backend", "callbacks", "constraints", "datasets",
+
+def _no_download(fname=None, origin=None, *args, **kwargs):
+    """keras.utils.get_file: Kiln does not download."""
+    raise errors.UnavailableError(
+        f"get_file({fname!r}): Kiln does not download files; fetch {origin or fname} "
+        "yourself and pass its path", None)
+
+
+def _plot_model(*args, **kwargs):
+    raise errors.UnimplementedError(
+        "plot_model is not supported (it needs pydot and graphviz); model.summary() "
+        "prints the layers", None)
+
+
+utils.get_file = _no_download
+utils.plot_model = _plot_model
+
+
+def _int_shape(x):
+    """keras.backend.int_shape: the static shape as a tuple (None where
+    unknown)."""
+    return tuple(x.shape)
+
+
+backend.int_shape = _int_shape
+
+# Keras 3's keras.random (functions of an int seed, or of the global one)
+# and keras.config, over Kiln's own.
+random = _submodule(
+    "random", "keras.random: random tensors (Kiln's generators).",
+    normal=lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: _kiln_random.normal(
+        shape, mean, stddev, dtype or "float32", seed=seed),
+    uniform=lambda shape, minval=0.0, maxval=1.0, dtype=None, seed=None: _kiln_random.uniform(
+        shape, minval, maxval, dtype or "float32", seed=seed),
+    truncated_normal=lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None:
+        _kiln_random.truncated_normal(shape, mean, stddev, dtype or "float32", seed=seed),
+    randint=lambda shape, minval, maxval, dtype="int32", seed=None: _kiln_random.uniform(
+        shape, minval, maxval, dtype, seed=seed),
+    categorical=lambda logits, num_samples, dtype="int32", seed=None:
+        _kiln_random.categorical(logits, num_samples, dtype=dtype, seed=seed),
+    shuffle=lambda x, axis=0, seed=None: _shuffle_axis(x, axis, seed),
+    dropout=lambda inputs, rate, noise_shape=None, seed=None: _nn.dropout(
+        inputs, rate, noise_shape=noise_shape, seed=seed),
+    gamma=lambda shape, alpha, dtype=None, seed=None: _kiln_random.gamma(
+        shape, alpha, dtype=dtype or "float32", seed=seed),
+    SeedGenerator=lambda seed=None: _kiln_random.Generator.from_seed(
+        0 if seed is None else int(seed)))
+
+
+def _shuffle_axis(x, axis, seed):
+    from .ops import transpose
+    x = _convert(x)
+    if axis in (0, -x.ndim):
+        return _kiln_random.shuffle(x, seed=seed)
+    order = list(range(x.ndim))
+    order[0], order[axis] = order[axis], order[0]
+    return transpose(_kiln_random.shuffle(transpose(x, order), seed=seed), order)
+
+
+config = _submodule(
+    "config", "keras.config: global settings.",
+    floatx=_floatx, set_floatx=_set_floatx, epsilon=lambda: _EPSILON[0],
+    set_epsilon=_set_epsilon, image_data_format=lambda: "channels_last",
+    backend=lambda: "kiln", enable_unsafe_deserialization=lambda: None,
+    set_dtype_policy=mixed_precision.set_global_policy,
+    dtype_policy=mixed_precision.global_policy)
+
+# Keras 2's homes: layers.experimental.preprocessing and optimizers.legacy.
+layers.experimental = _submodule("layers.experimental", "Keras 2's experimental layers",
+                                 preprocessing=layers)
+optimizers.legacy = optimizers
+
+for _name in ("activations", "backend", "callbacks", "config", "constraints", "datasets",
               "initializers", "layers", "losses", "metrics",
-              "mixed_precision", "models", "ops", "optimizers", "preprocessing",
+              "mixed_precision", "models", "ops", "optimizers", "preprocessing", "random",
               "regularizers", "utils"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 del _name

@@ -813,7 +813,8 @@ def _relaxed(old, new):
 
 
 def function(python_function=None, name=None, input_signature=None,
-             reduce_retracing=False, autograph=True, jit_compile=None):
+             reduce_retracing=False, autograph=True, jit_compile=None,
+             experimental_relax_shapes=None, experimental_compile=None):
     """Decorator: trace and compile once per input signature.
 
     input_signature: a list of kiln.TensorSpec, one per tensor argument
@@ -821,8 +822,11 @@ def function(python_function=None, name=None, input_signature=None,
     that fits, and a call that does not is an error. reduce_retracing: a
     call whose shapes differ from an earlier trace's traces once more with
     the differing extents open, which then serves both. autograph=False
-    leaves Python control flow as it is. (jit_compile is accepted for
-    TensorFlow's signature: everything is compiled.)"""
+    leaves Python control flow as it is. (jit_compile and TensorFlow 2's
+    older experimental_compile are accepted: everything is compiled;
+    experimental_relax_shapes is reduce_retracing's older name.)"""
+    if experimental_relax_shapes:
+        reduce_retracing = True
     if python_function is None:
         return lambda f: Function(f, name, input_signature, reduce_retracing, autograph)
     return Function(python_function, name, input_signature, reduce_retracing, autograph)

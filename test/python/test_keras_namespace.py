@@ -107,3 +107,27 @@ def test_to_categorical_matches_numpy():
         to_categorical([0, 2], num_classes=2)
     with pytest.raises(ValueError, match="integers"):
         to_categorical([0.5])
+
+
+def test_keras3_and_keras2_spellings():
+    k = kiln.keras
+    x = k.random.normal((200, 2), mean=1.0, stddev=0.5, seed=1).numpy()
+    assert x.shape == (200, 2) and abs(x.mean() - 1.0) < 0.1
+    ints = k.random.randint((50,), 0, 5, seed=3).numpy()
+    assert ints.dtype == np.int32 and ints.min() >= 0 and ints.max() < 5
+    shuffled = k.random.shuffle(np.arange(6).reshape(2, 3), axis=1, seed=0).numpy()
+    assert sorted(shuffled[0]) == [0, 1, 2] and (shuffled[1] - shuffled[0] == 3).all()
+    assert k.config.floatx() == "float32" and k.config.image_data_format() == "channels_last"
+    assert k.backend.int_shape(kiln.ones([2, 3])) == (2, 3)
+    assert k.layers.experimental.preprocessing.Normalization is k.layers.Normalization
+    assert k.optimizers.legacy.Adam is k.optimizers.Adam
+    import importlib
+    assert importlib.import_module("kiln.keras.random") is k.random
+    relaxed = kiln.function(lambda t: t + 1.0, experimental_relax_shapes=True)
+    for n in (2, 3, 4):
+        relaxed(kiln.ones([n]))
+    assert relaxed.trace_count == 2    # (the second trace leaves the extent open)
+    with pytest.raises(kiln.errors.UnavailableError, match="does not download"):
+        k.utils.get_file("x.zip", "http://example.com/x.zip")
+    with pytest.raises(kiln.errors.UnimplementedError, match="summary"):
+        k.utils.plot_model(None)
