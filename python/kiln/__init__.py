@@ -62,7 +62,7 @@ from .dtypes import complex64, complex128
 from . import nn
 from . import image
 from . import random
-from .gradients import grad_pass_through
+from .gradients import grad_pass_through, hessians, recompute_grad
 from .gradients import (GradientTape, UnconnectedGradients, custom_gradient, gradients_function,
                         implicit_gradients,
                         implicit_value_and_gradients,
@@ -83,6 +83,7 @@ from . import activations, callbacks, mixed_precision, regularizers, saved_model
 from . import (aot, data, datasets, distribute, initializers, layers, losses,
                metrics, optimizers, summary, train)
 from . import keras
+from . import test  # (tf.test)
 from .layers import Input, Model, Network, Sequential
 
 # Kiln's own version (not TensorFlow's: the API it follows is TensorFlow 2's

@@ -722,6 +722,38 @@ class _CustomGradient:
         return forward, backward
 
 
+def recompute_grad(f):
+    """tf.recompute_grad: f itself. (TensorFlow recomputes f's forward pass
+    in the backward one to save memory; Kiln's compiler decides what a
+    compiled step keeps, so this changes no result and saves nothing.)"""
+    return f
+
+
+def hessians(ys, xs, gate_gradients=False, aggregation_method=None,
+             colocate_gradients_with_ops=False):
+    """tf.hessians: for each x of `xs`, the second derivatives of the sum
+    of `ys` with respect to x, shaped x.shape + x.shape (nested tapes:
+    the jacobian of the gradient). ys is a function of the xs (a callable
+    taking them), since Kiln computes eagerly: hessians(lambda x: f(x), x)."""
+    single = not isinstance(xs, (list, tuple))
+    xs = [xs] if single else list(xs)
+    if not callable(ys):
+        raise TypeError("hessians: pass ys as a function of xs (hessians(lambda x: "
+                        "loss(x), x)): eager values carry no record of how they were "
+                        "computed")
+    from . import ops
+    out = []
+    for x in xs:
+        with GradientTape() as outer:
+            outer.watch(x)
+            with GradientTape() as inner:
+                inner.watch(x)
+                total = ops.reduce_sum(ys(*xs))
+            g = inner.gradient(total, x)
+        out.append(outer.jacobian(g, x))
+    return out[0] if single else out
+
+
 def grad_pass_through(f):
     """f whose gradient is passed straight through (tf.grad_pass_through):
     the results are f's exactly, and the gradient of result i with respect

@@ -153,6 +153,17 @@ def concatenate(xs, axis=0):
     return ops.concat(list(xs), axis=axis)
 
 
+def unstack(x, num=None, axis=0):
+    """The slices of x along `axis` as a list (keras.ops.unstack)."""
+    return math_ops.unstack(x, num=num, axis=axis)
+
+
+def vectorized_map(function, elements):
+    """function applied to each slice of `elements` along the first axis,
+    the results stacked (keras.ops.vectorized_map; one loop over them)."""
+    return control_flow.vectorized_map(function, elements)
+
+
 def stack(x, axis=0):
     return ops.stack(list(x), axis=axis)
 

@@ -2504,3 +2504,12 @@ _dispatch.dispatching(globals(), [
     "reduce_std", "round", "rint",
     "softplus", "softsign", "log_sigmoid", "squared_difference", "clip_by_value",
     "divide_no_nan", "multiply_no_nan", "xlogy", "xdivy", "reciprocal_no_nan"])
+
+
+def _register_variable_scatters():
+    from . import variables
+    variables._SCATTERS.update(update=tensor_scatter_nd_update, add=tensor_scatter_nd_add,
+                               sub=tensor_scatter_nd_sub)
+
+
+_register_variable_scatters()

@@ -420,3 +420,49 @@ def freeze(function, *example_args, path=None):
 
 
 from .records import BytesList, Example, Feature, Features, FloatList, Int64List  # noqa: E402,F401
+
+
+class ExponentialMovingAverage:
+    """tf.train.ExponentialMovingAverage: `apply(var_list)` keeps, for each
+    variable, a shadow variable updated as shadow -= (1 - decay) * (shadow
+    - variable) (decay min(decay, (1 + n) / (10 + n)) with num_updates n),
+    read by `average(var)`; eagerly or inside a @kiln.function step."""
+
+    def __init__(self, decay, num_updates=None, zero_debias=False,
+                 name="ExponentialMovingAverage"):
+        if zero_debias:
+            raise errors.UnimplementedError(
+                "ExponentialMovingAverage: zero_debias is not supported", None)
+        self._decay, self._num_updates, self.name = decay, num_updates, name
+        self._averages = {}
+
+    def apply(self, var_list=None):
+        from . import ops
+        from .variables import init_scope
+        if var_list is None:
+            raise ValueError("ExponentialMovingAverage.apply needs var_list (TensorFlow 2 "
+                             "has no global collection of variables)")
+        for var in var_list:
+            if id(var) not in self._averages:
+                with init_scope():   # (the shadow starts at the variable's value)
+                    self._averages[id(var)] = (var, Variable(
+                        var.numpy(), name=f"{var.name[:-2]}/{self.name}", trainable=False))
+        decay = ops.cast(constant(self._decay), "float32")
+        if self._num_updates is not None:
+            n = ops.cast(self._num_updates, "float32")
+            decay = ops.minimum(decay, (1.0 + n) / (10.0 + n))
+        for var in var_list:
+            shadow = self._averages[id(var)][1]
+            rate = ops.cast(1.0 - decay, shadow.dtype)
+            shadow.assign_sub(rate * (shadow.value() - var.value()))
+
+    def average(self, var):
+        """The shadow variable of `var` (None before apply)."""
+        entry = self._averages.get(id(var))
+        return None if entry is None else entry[1]
+
+    def average_name(self, var):
+        return f"{var.name[:-2]}/{self.name}"
+
+    def _named_variables(self):   # (a Checkpoint keeps the averages)
+        return [(f"{var.name[:-2]}/average", shadow) for var, shadow in self._averages.values()]

@@ -63,6 +63,9 @@ class init_scope:
         return False
 
 
+_SCATTERS = {}   # (filled by kiln.math_ops: "update", "add", "sub")
+
+
 class Variable:
     """A mutable tensor-valued variable, as tf.Variable."""
 
@@ -181,6 +184,19 @@ class Variable:
 
     def assign_sub(self, delta, read_value=True):
         return self.assign(ops.subtract(self._current(), delta), read_value)
+
+    # tf.Variable's scatter updates: the value with `updates` written
+    # (added, subtracted) at `indices`, through math_ops' tensor_scatter_nd
+    # ops, which register themselves in _SCATTERS (they sit above this
+    # module).
+    def scatter_nd_update(self, indices, updates, name=None):
+        return self.assign(_SCATTERS["update"](self._current(), indices, updates))
+
+    def scatter_nd_add(self, indices, updates, name=None):
+        return self.assign(_SCATTERS["add"](self._current(), indices, updates))
+
+    def scatter_nd_sub(self, indices, updates, name=None):
+        return self.assign(_SCATTERS["sub"](self._current(), indices, updates))
 
     def _current(self):
         """The value without a tape noting a read (for updates)."""

@@ -274,3 +274,51 @@ def test_notebook_boilerplate_config_and_keras_spellings():
     x = np.random.default_rng(3).random((16, 2)).astype(np.float32)
     history = model.fit(x, (x[:, :1] > 0.5).astype(np.float32), verbose=0)
     assert sorted(history.history) == ["auc", "loss", "precision"]
+
+
+def test_variable_scatters_hessians_ema_and_tf_test():
+    v = kiln.Variable([1.0, 2.0, 3.0])
+    v.scatter_nd_update([[0]], [5.0])
+    v.scatter_nd_add([[1], [1]], [1.0, 2.0])
+    v.scatter_nd_sub([[2]], [0.5])
+    np.testing.assert_array_equal(v.numpy(), [5.0, 5.0, 2.5])
+    # Hessian of sum(x^3) + x0 x1: diag(6x) plus the mixed term, against
+    # central differences of the gradient's formula.
+    x = np.array([1.0, 2.0])
+    f = lambda t: kiln.reduce_sum(t ** 3) + t[0] * t[1]   # noqa: E731
+    grad = lambda p: np.array([3 * p[0] ** 2 + p[1], 3 * p[1] ** 2 + p[0]])   # noqa: E731
+    want = np.stack([(grad(x + e) - grad(x - e)) / 2e-6 for e in np.eye(2) * 1e-6], 1)
+    np.testing.assert_allclose(kiln.hessians(f, kiln.constant(x)).numpy(), want, rtol=1e-6)
+    assert kiln.recompute_grad(f) is f
+    parts = kiln.keras.ops.unstack(kiln.ones([2, 3]))
+    assert len(parts) == 2 and parts[0].shape == (3,)
+    np.testing.assert_array_equal(
+        kiln.keras.ops.vectorized_map(lambda r: r * 2.0, kiln.ones([2, 3])).numpy(), 2.0)
+    # EMA: the shadow starts at the variable, then moves (1 - decay) of the way.
+    w = kiln.Variable([0.0])
+    ema = kiln.train.ExponentialMovingAverage(0.9)
+    shadow = None
+    for value in (1.0, 2.0, 3.0):
+        w.assign([value])
+        ema.apply([w])
+        shadow = value if shadow is None else shadow - 0.1 * (shadow - value)
+    np.testing.assert_allclose(ema.average(w).numpy(), [shadow], rtol=1e-6)
+    steps = kiln.Variable(0)
+    slow = kiln.train.ExponentialMovingAverage(0.999, num_updates=steps)
+    slow.apply([w])
+    w.assign([5.0])
+    slow.apply([w])   # (decay min(0.999, 1/10) = 0.1 at step 0)
+    np.testing.assert_allclose(slow.average(w).numpy(), [3.0 - 0.9 * (3.0 - 5.0)], rtol=1e-6)
+    # tf.test
+    assert kiln.test.is_gpu_available() == bool(kiln.config.list_logical_devices("GPU"))
+
+    class Case(kiln.test.TestCase):
+        def runTest(self):   # noqa: N802
+            self.assertAllClose(kiln.constant([1.0, 2.0]), [1.0, 2.0 + 1e-7])
+            self.assertAllEqual(kiln.constant([1, 2]), np.array([1, 2]))
+            with self.assertRaises(AssertionError):
+                self.assertAllClose([1.0], [1.1])
+    import unittest
+    result = unittest.TestResult()
+    Case().run(result)
+    assert result.wasSuccessful(), result.failures
