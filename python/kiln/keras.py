@@ -14,7 +14,7 @@ import random as _python_random
 from . import (activations, callbacks, constraints, datasets, initializers, keras_ops,
                keras_utils, layers, losses, saving, metrics, mixed_precision, optimizers,
                regularizers)
-from . import errors, nn as _nn, random as _kiln_random
+from . import errors, image as _image, nn as _nn, random as _kiln_random
 from .tensor import convert_to_tensor as _convert
 from .data import Dataset
 from .layers import Input, Layer, Model, Sequential  # (keras.Layer: Keras 3)
@@ -232,6 +232,71 @@ backend = _submodule("backend", "tf.keras.backend: session helpers and CTC.",
                      ctc_batch_cost=ctc_batch_cost, ctc_decode=ctc_decode)
 
 ops = keras_ops  # (Keras 3's `from keras import ops`)
+
+
+def _channels_last(data_format, what):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"keras.ops.image.{what}: data_format must be 'channels_last' "
+                         f"(Kiln's images are [batch, height, width, channels]), got "
+                         f"{data_format!r}")
+
+
+def _image_resize(images, size, interpolation="bilinear", antialias=False,
+                  crop_to_aspect_ratio=False, data_format=None, **kwargs):
+    _channels_last(data_format, "resize")
+    if crop_to_aspect_ratio:
+        raise errors.UnimplementedError("keras.ops.image.resize: crop_to_aspect_ratio is "
+                                        "not supported", None)
+    return _image.resize(images, size, method=interpolation, antialias=antialias)
+
+
+def _image_affine_transform(images, transform, interpolation="bilinear", fill_mode="constant",
+                            fill_value=0, data_format=None):
+    _channels_last(data_format, "affine_transform")
+    return _image.transform(images, transform, interpolation=interpolation,
+                            fill_mode=fill_mode, fill_value=fill_value)
+
+
+def _image_extract_patches(images, size, strides=None, dilation_rate=1, padding="valid",
+                           data_format=None):
+    _channels_last(data_format, "extract_patches")
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    strides = size if strides is None else (
+        (strides, strides) if isinstance(strides, int) else tuple(strides))
+    rates = (dilation_rate,) * 2 if isinstance(dilation_rate, int) else tuple(dilation_rate)
+    return _image.extract_patches(images, [1, *size, 1], [1, *strides, 1], [1, *rates, 1],
+                                  padding.upper())
+
+
+keras_ops.image = _submodule(
+    "ops.image", "keras.ops.image: Kiln's image ops, channels last.",
+    resize=_image_resize, affine_transform=_image_affine_transform,
+    extract_patches=_image_extract_patches,
+    rgb_to_grayscale=lambda images, data_format=None: _image.rgb_to_grayscale(images),
+    rgb_to_hsv=lambda images, data_format=None: _image.rgb_to_hsv(images),
+    hsv_to_rgb=lambda images, data_format=None: _image.hsv_to_rgb(images),
+    pad_images=lambda images, top_padding=0, left_padding=0, bottom_padding=None,
+    right_padding=None, target_height=None, target_width=None, data_format=None:
+        _pad_images(images, top_padding, left_padding, bottom_padding, right_padding,
+                    target_height, target_width),
+    crop_images=lambda images, top_cropping=0, left_cropping=0, bottom_cropping=None,
+    right_cropping=None, target_height=None, target_width=None, data_format=None:
+        _crop_images(images, top_cropping, left_cropping, bottom_cropping, right_cropping,
+                     target_height, target_width))
+
+
+def _pad_images(images, top, left, bottom, right, height, width):
+    h, w = images.shape[-3], images.shape[-2]
+    height = height if height is not None else h + top + (bottom or 0)
+    width = width if width is not None else w + left + (right or 0)
+    return _image.pad_to_bounding_box(images, top, left, height, width)
+
+
+def _crop_images(images, top, left, bottom, right, height, width):
+    h, w = images.shape[-3], images.shape[-2]
+    height = height if height is not None else h - top - (bottom or 0)
+    width = width if width is not None else w - left - (right or 0)
+    return _image.crop_to_bounding_box(images, top, left, height, width)
 
 
 def _get_metric(identifier):

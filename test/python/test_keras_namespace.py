@@ -131,3 +131,18 @@ def test_keras3_and_keras2_spellings():
         k.utils.get_file("x.zip", "http://example.com/x.zip")
     with pytest.raises(kiln.errors.UnimplementedError, match="summary"):
         k.utils.plot_model(None)
+
+
+def test_keras_ops_image():
+    I = kiln.keras.ops.image
+    x = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
+    np.testing.assert_array_equal(I.pad_images(x, 1, 2, 0, 1).numpy(),
+                                  np.pad(x, ((0, 0), (1, 0), (2, 1), (0, 0))))
+    np.testing.assert_array_equal(I.crop_images(x, 1, 1, 1, 0).numpy(), x[:, 1:3, 1:, :])
+    patches = I.extract_patches(x, 2).numpy()
+    np.testing.assert_array_equal(patches[0, 1, 0], x[0, 2:4, 0:2, :].reshape(-1))
+    np.testing.assert_array_equal(I.affine_transform(x, [1, 0, 0, 0, 1, 0, 0, 0]).numpy(), x)
+    np.testing.assert_allclose(I.resize(x, (2, 2)).numpy(),
+                               kiln.image.resize(x, (2, 2)).numpy())
+    with pytest.raises(ValueError, match="channels_last"):
+        I.resize(x, (2, 2), data_format="channels_first")
