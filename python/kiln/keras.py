@@ -14,7 +14,7 @@ import random as _python_random
 from . import (activations, callbacks, constraints, datasets, initializers, keras_ops,
                keras_utils, layers, losses, saving, metrics, mixed_precision, optimizers,
                regularizers)
-from . import errors, image as _image, nn as _nn, random as _kiln_random
+from . import errors, image as _image, image_generator, nn as _nn, random as _kiln_random
 from .tensor import convert_to_tensor as _convert
 from .data import Dataset
 from .layers import Input, Layer, Model, Sequential  # (keras.Layer: Keras 3)
@@ -176,7 +176,9 @@ preprocessing = _submodule(
                     text_to_word_sequence=keras_utils.text_to_word_sequence),
     image=_submodule("preprocessing.image", "tf.keras.preprocessing.image",
                      load_img=keras_utils.load_img, img_to_array=keras_utils.img_to_array,
-                     array_to_img=keras_utils.array_to_img, save_img=keras_utils.save_img),
+                     array_to_img=keras_utils.array_to_img, save_img=keras_utils.save_img,
+                     ImageDataGenerator=image_generator.ImageDataGenerator,
+                     apply_affine_transform=image_generator.apply_affine_transform),
     image_dataset_from_directory=keras_utils.image_dataset_from_directory,
     text_dataset_from_directory=keras_utils.text_dataset_from_directory,
     timeseries_dataset_from_array=timeseries_dataset_from_array)

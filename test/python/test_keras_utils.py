@@ -257,3 +257,61 @@ def test_keras2_text_tokenizer():
     assert chars.word_index == {"a": 1, "b": 2, "c": 3}
     with pytest.raises(ValueError, match="fit on some texts first"):
         T.Tokenizer().texts_to_matrix(["x"])
+
+
+def test_image_data_generator(tmp_path, capsys):
+    """Keras 2's ImageDataGenerator: its matrices' geometry (a 90 degree
+    rotation about the centre is a clockwise rot90, a row shift moves rows
+    up), flips, rescale and featurewise standardization against NumPy;
+    flow and flow_from_directory batches, subsets, labels, and fit reading
+    them."""
+    from PIL import Image
+    P = kiln.keras.preprocessing.image
+    rng = np.random.default_rng(0)
+    x = rng.random((5, 5, 2)).astype(np.float32)
+    np.testing.assert_allclose(P.apply_affine_transform(x, theta=90), np.rot90(x, -1),
+                               atol=1e-6)
+    shifted = P.apply_affine_transform(x, tx=1, fill_mode="constant", cval=-1.0)
+    np.testing.assert_allclose(shifted[:-1], x[1:], atol=1e-6)
+    assert (shifted[-1] == -1.0).all()
+    g = P.ImageDataGenerator(rescale=0.5)
+    np.testing.assert_allclose(g.apply_transform(x, {"flip_horizontal": True}), x[:, ::-1])
+    np.testing.assert_allclose(g.standardize(x), x * 0.5)
+    batch = rng.random((6, 4, 4, 3)).astype(np.float32) * 10
+    f = P.ImageDataGenerator(featurewise_center=True, featurewise_std_normalization=True)
+    f.fit(batch)
+    out = np.stack([f.standardize(b) for b in batch])
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1.0, atol=1e-4)
+    # flow: subsets by validation_split (the first part validates), labels kept.
+    images = rng.random((10, 8, 8, 3)).astype(np.float32) * 255
+    aug = P.ImageDataGenerator(rescale=1 / 255, rotation_range=20, width_shift_range=0.1,
+                               horizontal_flip=True, validation_split=0.2)
+    train = aug.flow(images, np.arange(10), batch_size=4, seed=1, subset="training")
+    valid = aug.flow(images, np.arange(10), batch_size=4, subset="validation", shuffle=False)
+    assert (train.n, len(train), valid.n) == (8, 2, 2)
+    assert sorted(np.concatenate([train[i][1] for i in range(2)]).tolist()) == list(range(2, 10))
+    assert valid[0][1].tolist() == [0, 1] and 0 <= train[0][0].min() and train[0][0].max() <= 1
+    model = kiln.keras.Sequential([kiln.keras.Input((8, 8, 3)), kiln.keras.layers.Flatten(),
+                                   kiln.keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    assert len(model.fit(train, epochs=2, verbose=0).history["loss"]) == 2
+    # flow_from_directory: a folder per class, one-hot labels by sorted class.
+    for name, count in (("cats", 3), ("dogs", 2)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 255, (6, 6, 3)).astype(np.uint8)).save(
+                tmp_path / name / f"{i}.png")
+    flow = P.ImageDataGenerator().flow_from_directory(
+        str(tmp_path), target_size=(4, 4), batch_size=5, shuffle=False)
+    assert "Found 5 images belonging to 2 classes." in capsys.readouterr().out
+    assert flow.class_indices == {"cats": 0, "dogs": 1} and flow.classes.tolist() == [0, 0, 0,
+                                                                                        1, 1]
+    images, labels = flow[0]
+    assert images.shape == (5, 4, 4, 3)
+    np.testing.assert_array_equal(labels, np.eye(2)[[0, 0, 0, 1, 1]])
+    sparse = P.ImageDataGenerator().flow_from_directory(str(tmp_path), target_size=(4, 4),
+                                                        class_mode="sparse", shuffle=False)
+    assert sparse[0][1].tolist() == [0, 0, 0, 1, 1]
+    with pytest.raises(ValueError, match="class_mode"):
+        P.ImageDataGenerator().flow_from_directory(str(tmp_path), class_mode="other")
