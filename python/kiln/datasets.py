@@ -203,23 +203,68 @@ class _Imdb:
                 if not x:
                     raise ValueError(f"imdb: no review is shorter than maxlen={maxlen}")
             splits.append((x, y))
-        reviews = splits[0][0] + splits[1][0]
-        if not num_words:
-            num_words = max(max(review) for review in reviews if review)
-        if oov_char is not None:
-            reviews = [[w if skip_top <= w < num_words else oov_char for w in review]
-                       for review in reviews]
-        else:
-            reviews = [[w for w in review if skip_top <= w < num_words] for review in reviews]
+        reviews = _limit_words(splits[0][0] + splits[1][0], num_words, skip_top, oov_char)
         n = len(splits[0][0])
-        as_array = lambda rows: np.array(rows + [None], dtype=object)[:-1]   # noqa: E731
-        return (as_array(reviews[:n]), splits[0][1]), (as_array(reviews[n:]), splits[1][1])
+        return (_objects(reviews[:n]), splits[0][1]), (_objects(reviews[n:]), splits[1][1])
 
     def get_word_index(self, path="imdb_word_index.json"):
         """{word: index} from Keras' imdb_word_index.json."""
-        import json
-        with open(_dataset_file(path, "imdb_word_index.json", "imdb.get_word_index")) as f:
-            return json.load(f)
+        return _word_index(path, "imdb_word_index.json", "imdb.get_word_index")
+
+
+def _objects(rows):
+    """A list of lists as a 1-D object array (one list per element)."""
+    return np.array(rows + [None], dtype=object)[:-1]
+
+
+def _word_index(path, name, what):
+    import json
+    with open(_dataset_file(path, name, what)) as f:
+        return json.load(f)
+
+
+def _limit_words(sequences, num_words, skip_top, oov_char):
+    """Keras' vocabulary limit: indices below skip_top or from num_words on
+    become oov_char (are dropped when it is None)."""
+    if not num_words:
+        num_words = max(max(s) for s in sequences if s)
+    if oov_char is not None:
+        return [[w if skip_top <= w < num_words else oov_char for w in s] for s in sequences]
+    return [[w for w in s if skip_top <= w < num_words] for s in sequences]
 
 
 imdb = _Imdb()
+
+
+class _Reuters:
+    def load_data(self, path="reuters.npz", num_words=None, skip_top=0, maxlen=None,
+                  test_split=0.2, seed=113, start_char=1, oov_char=2, index_from=3):
+        """Keras' Reuters newswires as lists of word indices and topic
+        labels: all shuffled with RandomState(seed), `start_char` first
+        and indices shifted by `index_from`, wires of `maxlen` or more
+        dropped, the vocabulary limited as imdb's, the last test_split for
+        testing."""
+        with np.load(_dataset_file(path, "reuters.npz", "reuters.load_data"),
+                     allow_pickle=True) as f:
+            xs, labels = f["x"], f["y"]
+        order = np.arange(len(xs))
+        np.random.RandomState(seed).shuffle(order)
+        xs, labels = xs[order], labels[order]
+        if start_char is not None:
+            xs = [[start_char] + [w + index_from for w in x] for x in xs]
+        elif index_from:
+            xs = [[w + index_from for w in x] for x in xs]
+        else:
+            xs = [list(x) for x in xs]
+        if maxlen:
+            kept = [i for i, x in enumerate(xs) if len(x) < maxlen]
+            xs, labels = [xs[i] for i in kept], labels[kept]
+        xs = _limit_words(xs, num_words, skip_top, oov_char)
+        cut = int(len(xs) * (1 - test_split))
+        return (_objects(xs[:cut]), labels[:cut]), (_objects(xs[cut:]), labels[cut:])
+
+    def get_word_index(self, path="reuters_word_index.json"):
+        return _word_index(path, "reuters_word_index.json", "reuters.get_word_index")
+
+
+reuters = _Reuters()

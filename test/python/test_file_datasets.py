@@ -177,3 +177,12 @@ def test_keras_download_datasets_from_files_on_disk(tmp_path, monkeypatch):
     want = [[1] + [w + 3 if w + 3 < 9 else 2 for w in reviews[i]] for i in order]
     assert [list(r) for r in x] == want and y.tolist() == [[0, 1, 1][i] for i in order]
     assert [list(r) for r in xt] == [[1, 4, 8, 2]]
+    # reuters: one shuffle of everything, the last 20% for testing.
+    wires = np.array([[4], [5, 6], [7, 8, 9], [1], [2, 3]] + [None], dtype=object)[:-1]
+    np.savez(tmp_path / "reuters.npz", x=wires, y=np.arange(5))
+    (x, y), (xt, yt) = D.reuters.load_data(oov_char=None, num_words=10)
+    order = np.arange(5)
+    np.random.RandomState(113).shuffle(order)
+    want = [[1] + [w + 3 for w in wires[i] if w + 3 < 10] for i in order]
+    assert [list(r) for r in np.concatenate([x, xt])] == want
+    assert y.tolist() == order[:4].tolist() and yt.tolist() == order[4:].tolist()
