@@ -190,16 +190,8 @@ class _Imdb:
         for x, y in ((x_train, y_train), (x_test, y_test)):
             order = np.arange(len(x))
             rng.shuffle(order)
-            x, y = x[order], y[order]
-            if start_char is not None:
-                x = [[start_char] + [w + index_from for w in review] for review in x]
-            elif index_from:
-                x = [[w + index_from for w in review] for review in x]
-            else:
-                x = [list(review) for review in x]
+            x, y = _prepared(x[order], y[order], start_char, index_from, maxlen)
             if maxlen:
-                kept = [i for i, review in enumerate(x) if len(review) < maxlen]
-                x, y = [x[i] for i in kept], y[kept]
                 if not x:
                     raise ValueError(f"imdb: no review is shorter than maxlen={maxlen}")
             splits.append((x, y))
@@ -210,6 +202,19 @@ class _Imdb:
     def get_word_index(self, path="imdb_word_index.json"):
         """{word: index} from Keras' imdb_word_index.json."""
         return _word_index(path, "imdb_word_index.json", "imdb.get_word_index")
+
+
+def _prepared(sequences, labels, start_char, index_from, maxlen):
+    """Keras' sequence preparation: `start_char` first and the indices
+    shifted by `index_from`, then sequences of maxlen or more dropped."""
+    if start_char is not None:
+        sequences = [[start_char] + [w + index_from for w in s] for s in sequences]
+    else:
+        sequences = [[w + index_from for w in s] for s in sequences]
+    if maxlen:
+        kept = [i for i, s in enumerate(sequences) if len(s) < maxlen]
+        sequences, labels = [sequences[i] for i in kept], labels[kept]
+    return sequences, labels
 
 
 def _objects(rows):
@@ -249,16 +254,7 @@ class _Reuters:
             xs, labels = f["x"], f["y"]
         order = np.arange(len(xs))
         np.random.RandomState(seed).shuffle(order)
-        xs, labels = xs[order], labels[order]
-        if start_char is not None:
-            xs = [[start_char] + [w + index_from for w in x] for x in xs]
-        elif index_from:
-            xs = [[w + index_from for w in x] for x in xs]
-        else:
-            xs = [list(x) for x in xs]
-        if maxlen:
-            kept = [i for i, x in enumerate(xs) if len(x) < maxlen]
-            xs, labels = [xs[i] for i in kept], labels[kept]
+        xs, labels = _prepared(xs[order], labels[order], start_char, index_from, maxlen)
         xs = _limit_words(xs, num_words, skip_top, oov_char)
         cut = int(len(xs) * (1 - test_split))
         return (_objects(xs[:cut]), labels[:cut]), (_objects(xs[cut:]), labels[cut:])
