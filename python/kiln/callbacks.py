@@ -3,6 +3,7 @@
 import csv
 import math
 import os
+import warnings
 import sys
 import time
 
@@ -300,6 +301,21 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
+def _unvalidated(callback, logs):
+    """Whether the callback's monitored val_ quantity is missing because
+    this epoch was not validated (fit's validation_freq): the callback
+    skips the epoch, as Keras does, saying so once."""
+    if not callback.monitor.startswith("val_") or any(k.startswith("val_") for k in logs) \
+            or not getattr(getattr(callback, "model", None), "_fit_validates", False):
+        return False   # (no validation at all: the error says the logs lack it)
+    if not getattr(callback, "_said_unvalidated", False):
+        callback._said_unvalidated = True
+        warnings.warn(f"{type(callback).__name__}: {callback.monitor} is not in the logs of "
+                      "epochs without validation (validation_freq); those epochs are "
+                      "skipped", stacklevel=3)
+    return True
+
+
 class ModelCheckpoint(Callback):
     """Saves the model's weights at the end of each epoch to `filepath`
     (formatted with `epoch` and the logs, e.g. "ckpt-{epoch:02d}.safetensors"),
@@ -319,6 +335,8 @@ class ModelCheckpoint(Callback):
         path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_best_only:
             current = logs.get(self.monitor)
+            if current is None and _unvalidated(self, logs):
+                return
             if current is None:
                 raise KeyError(f"ModelCheckpoint monitors {self.monitor!r}, which the "
                                f"logs lack (they have {sorted(logs)})")
@@ -353,6 +371,8 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
+        if current is None and _unvalidated(self, logs or {}):
+            return
         if current is None:
             raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which the logs "
                            f"lack (they have {sorted(logs or {})})")
@@ -448,6 +468,8 @@ class ReduceLROnPlateau(Callback):
         lr = float(np.asarray(self.model.optimizer.learning_rate))
         logs["lr"] = lr
         current = logs.get(self.monitor)
+        if current is None and _unvalidated(self, logs):
+            return
         if current is None:
             raise KeyError(f"ReduceLROnPlateau monitors {self.monitor!r}, which the logs "
                            f"lack (they have {sorted(logs)})")

@@ -89,8 +89,17 @@ def _parse(name, soft=None):
     kind, index = match.group(1).upper(), int(match.group(2) or 0)
     if kind == "GPU":
         from . import _kiln
-        why = "hidden by kiln.config.set_visible_devices" if index in _hidden_gpus \
-            else _kiln.gpu_status(index)
+        why = None
+        if _hidden_gpus:
+            # (TensorFlow numbers the visible GPUs from 0: logical GPU i is
+            # the i-th visible physical one)
+            visible = [i for i in range(_gpu_count()) if i not in _hidden_gpus]
+            if index < len(visible):
+                index = visible[index]
+            else:
+                why = (f"kiln.config.set_visible_devices left {len(visible)} GPU(s) "
+                       "visible")
+        why = why or _kiln.gpu_status(index)
         if why is None:
             return _gpu(index)
         if soft:
@@ -208,8 +217,10 @@ def get_visible_devices(device_type=None):
 def list_logical_devices(device_type=None):
     """The devices ops can be placed on: one per visible physical device
     (TensorFlow's logical devices; Kiln does not split a device)."""
-    return [d.replace("/physical_device:", "/device:")
-            for d in get_visible_devices(device_type)]
+    visible = get_visible_devices(device_type)
+    gpus = [d for d in visible if ":GPU:" in d]
+    return [d.replace("/physical_device:", "/device:") for d in visible if ":CPU:" in d] + \
+        [f"/device:GPU:{i}" for i in range(len(gpus))]   # (renumbered from 0)
 
 
 _memory_growth = {}

@@ -9,6 +9,7 @@ shuffling, stacking NumPy arrays); it computes nothing.
 """
 
 import itertools
+import operator
 import warnings
 
 import numpy as np
@@ -223,6 +224,17 @@ def _map(structure, fn):
     if isinstance(structure, dict):
         return {k: _map(v, fn) for k, v in structure.items()}
     return fn(structure)
+
+
+def _count(value, what):
+    """A count as a Python int: also a scalar integer tensor or NumPy
+    value (`ds.take(ds.cardinality() // 5)`, as TensorFlow programs write)."""
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    try:
+        return operator.index(np.asarray(value).item() if np.ndim(value) == 0 else value)
+    except TypeError:
+        raise TypeError(f"{what}: the count must be an integer, got {value!r}") from None
 
 
 class Dataset:
@@ -476,6 +488,7 @@ class Dataset:
 
     def take(self, count):
         """The first `count` elements (all of them if count is -1)."""
+        count = _count(count, "take")
         if count < 0:
             return self
         source = self
@@ -493,6 +506,7 @@ class Dataset:
 
     def repeat(self, count=None):
         """The elements `count` times (forever if None or -1)."""
+        count = None if count is None else _count(count, "repeat")
         forever = count is None or count < 0
         source = self
 

@@ -146,7 +146,8 @@ class _Cifar100:
         out = []
         for name in ("train", "test"):
             batch = batches[name]
-            out.append((_cifar_images(batch), np.asarray(batch[key], np.uint8).reshape(-1, 1)))
+            # (Keras' cifar100 labels are int64, cifar10's uint8)
+            out.append((_cifar_images(batch), np.asarray(batch[key], np.int64).reshape(-1, 1)))
         return tuple(out)
 
 

@@ -28,7 +28,7 @@ def _offset_center(matrix, rows, cols):
 def apply_affine_transform(x, theta=0, tx=0, ty=0, shear=0, zx=1, zy=1, row_axis=0,
                            col_axis=1, channel_axis=2, fill_mode="nearest", cval=0.0, order=1):
     """Keras' apply_affine_transform of one image (degrees for theta and
-    shear; tx along rows, ty along columns, in pixels)."""
+    shear; tx and ty in pixels, in Keras' (x, y) order of its matrix)."""
     try:
         from scipy import ndimage
     except ImportError:
@@ -49,6 +49,11 @@ def apply_affine_transform(x, theta=0, tx=0, ty=0, shear=0, zx=1, zy=1, row_axis
     if np.array_equal(matrix, np.eye(3)):
         return x
     matrix = _offset_center(matrix, x.shape[row_axis], x.shape[col_axis])
+    if col_axis > row_axis:
+        # (Keras builds the matrix in (x, y) order; arrays index (row,
+        # column): M' = P M P with P the swap, as Keras applies it)
+        matrix[:, [0, 1]] = matrix[:, [1, 0]]
+        matrix[[0, 1]] = matrix[[1, 0]]
     channels = np.rollaxis(x, channel_axis, 0)
     out = [ndimage.affine_transform(c, matrix[:2, :2], matrix[:2, 2], order=order,
                                     mode=fill_mode, cval=cval) for c in channels]
@@ -104,7 +109,9 @@ class ImageDataGenerator:
     def _shift(spec, side, rng):
         if not spec:
             return 0
-        if isinstance(spec, (list, tuple, np.ndarray)):
+        if isinstance(spec, (int, np.integer, list, tuple, np.ndarray)):
+            # (Keras: an int n draws whole pixels 0..n-1, a list one of its
+            # values, either with a random sign)
             value = rng.choice(spec) * rng.choice([-1, 1])
         else:
             value = rng.uniform(-spec, spec)
@@ -179,6 +186,8 @@ class ImageDataGenerator:
         x = np.asarray(x, self.dtype)
         if x.ndim != 4:
             raise ValueError(f"ImageDataGenerator.fit: x must be [n, h, w, c], got {x.shape}")
+        if self.rescale:   # (Keras: the statistics of the rescaled images)
+            x = x * self.rescale
         if augment:
             rng = np.random.RandomState(seed)
             x = np.concatenate([np.stack([self.apply_transform(

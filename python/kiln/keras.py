@@ -277,27 +277,41 @@ keras_ops.image = _submodule(
     rgb_to_grayscale=lambda images, data_format=None: _image.rgb_to_grayscale(images),
     rgb_to_hsv=lambda images, data_format=None: _image.rgb_to_hsv(images),
     hsv_to_rgb=lambda images, data_format=None: _image.hsv_to_rgb(images),
-    pad_images=lambda images, top_padding=0, left_padding=0, bottom_padding=None,
+    pad_images=lambda images, top_padding=None, left_padding=None, bottom_padding=None,
     right_padding=None, target_height=None, target_width=None, data_format=None:
         _pad_images(images, top_padding, left_padding, bottom_padding, right_padding,
                     target_height, target_width),
-    crop_images=lambda images, top_cropping=0, left_cropping=0, bottom_cropping=None,
+    crop_images=lambda images, top_cropping=None, left_cropping=None, bottom_cropping=None,
     right_cropping=None, target_height=None, target_width=None, data_format=None:
         _crop_images(images, top_cropping, left_cropping, bottom_cropping, right_cropping,
                      target_height, target_width))
 
 
+def _two_of_three(before, after, target, side, what, sign):
+    """Keras 3's rule for pad_images / crop_images along one axis: exactly
+    two of (before, after, target) given, the third derived."""
+    given = [v is not None for v in (before, after, target)]
+    if sum(given) != 2:
+        raise ValueError(f"keras.ops.image.{what}: give exactly two of the padding or "
+                         "cropping before, after and the target size along each axis")
+    if before is None:
+        before = sign * (target - side) - after
+    if target is None:
+        target = side + sign * (before + after)
+    return int(before), int(target)
+
+
 def _pad_images(images, top, left, bottom, right, height, width):
     h, w = images.shape[-3], images.shape[-2]
-    height = height if height is not None else h + top + (bottom or 0)
-    width = width if width is not None else w + left + (right or 0)
+    top, height = _two_of_three(top, bottom, height, h, "pad_images", 1)
+    left, width = _two_of_three(left, right, width, w, "pad_images", 1)
     return _image.pad_to_bounding_box(images, top, left, height, width)
 
 
 def _crop_images(images, top, left, bottom, right, height, width):
     h, w = images.shape[-3], images.shape[-2]
-    height = height if height is not None else h - top - (bottom or 0)
-    width = width if width is not None else w - left - (right or 0)
+    top, height = _two_of_three(top, bottom, height, h, "crop_images", -1)
+    left, width = _two_of_three(left, right, width, w, "crop_images", -1)
     return _image.crop_to_bounding_box(images, top, left, height, width)
 
 
@@ -338,14 +352,33 @@ backend.int_shape = _int_shape
 
 # Keras 3's keras.random (functions of an int seed, or of the global one)
 # and keras.config, over Kiln's own.
+def _seeded(draw, generator_draw):
+    """A keras.random function: `seed` an int (or None: the global seed),
+    or a SeedGenerator (a kiln.random.Generator, which advances)."""
+    def call(*args, seed=None, **kwargs):
+        if isinstance(seed, _kiln_random.Generator):
+            return generator_draw(seed, *args, **kwargs)
+        return draw(*args, seed=seed, **kwargs)
+    return call
+
+
 random = _submodule(
     "random", "keras.random: random tensors (Kiln's generators).",
-    normal=lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: _kiln_random.normal(
-        shape, mean, stddev, dtype or "float32", seed=seed),
-    uniform=lambda shape, minval=0.0, maxval=1.0, dtype=None, seed=None: _kiln_random.uniform(
-        shape, minval, maxval, dtype or "float32", seed=seed),
-    truncated_normal=lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None:
-        _kiln_random.truncated_normal(shape, mean, stddev, dtype or "float32", seed=seed),
+    normal=_seeded(
+        lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: _kiln_random.normal(
+            shape, mean, stddev, dtype or "float32", seed=seed),
+        lambda g, shape, mean=0.0, stddev=1.0, dtype=None: g.normal(
+            shape, mean, stddev, dtype or "float32")),
+    uniform=_seeded(
+        lambda shape, minval=0.0, maxval=1.0, dtype=None, seed=None: _kiln_random.uniform(
+            shape, minval, maxval, dtype or "float32", seed=seed),
+        lambda g, shape, minval=0.0, maxval=1.0, dtype=None: g.uniform(
+            shape, minval, maxval, dtype or "float32")),
+    truncated_normal=_seeded(
+        lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None:
+            _kiln_random.truncated_normal(shape, mean, stddev, dtype or "float32", seed=seed),
+        lambda g, shape, mean=0.0, stddev=1.0, dtype=None: g.truncated_normal(
+            shape, mean, stddev, dtype or "float32")),
     randint=lambda shape, minval, maxval, dtype="int32", seed=None: _kiln_random.uniform(
         shape, minval, maxval, dtype, seed=seed),
     categorical=lambda logits, num_samples, dtype="int32", seed=None:

@@ -148,6 +148,13 @@ def _marking_built(build):
     def wrapper(self, *args, **kwargs):
         out = build(self, *args, **kwargs)
         self.built = True
+        unused = set(self.__dict__.get("_weight_constraints", {})) - \
+            self.__dict__.get("_used_constraints", set())
+        if unused and not isinstance(self, Model):
+            raise ValueError(
+                f"{self.name}: {', '.join(sorted(u + '_constraint' for u in unused))} "
+                f"constrains no weight of {type(self).__name__} (its weights: "
+                f"{[n for n, _ in self._weights]})")
         shape = args[0] if args else kwargs.get("input_shape")
         if isinstance(shape, (list, tuple)) and "_build_input_shape" not in self.__dict__:
             self._build_input_shape = tuple(shape)  # (model.save)
@@ -280,8 +287,11 @@ class Layer(Module):
             constraint = constraints.get(constraint)
         else:   # (Keras' names: recurrent_constraint for "recurrent_kernel", ...)
             table = self.__dict__.get("_weight_constraints", {})
-            constraint = table.get(name) or (table.get(name[:-len("_kernel")])
-                                             if name.endswith("_kernel") else None)
+            key = name if name in table else name[:-len("_kernel")] \
+                if name.endswith("_kernel") and name[:-len("_kernel")] in table else None
+            constraint = table.get(key)
+            if key is not None:
+                self.__dict__.setdefault("_used_constraints", set()).add(key)
         variable = Variable(value, name=f"{self.name}/{name}",
                             trainable=trainable, constraint=constraint)
         # Keras' AutoCastVariable: read as the compute dtype in call.

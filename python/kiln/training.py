@@ -10,6 +10,7 @@ and the last one).
 
 import inspect
 import math
+import numbers
 import threading
 import warnings
 
@@ -476,17 +477,26 @@ def _dataset_of_iterator(iterator, what):
     except StopIteration:
         raise ValueError(f"{what}: the generator yields no batches") from None
 
-    def spec(value):
+    def tuples(value):   # (lists of inputs as tuples, the structure from_generator walks)
+        if isinstance(value, (list, tuple)):
+            return tuple(tuples(v) for v in value)
+        if isinstance(value, dict):
+            return {k: tuples(v) for k, v in value.items()}
+        return value
+
+    def spec(value):   # (every extent open: batches may be padded to other lengths)
         a = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
         dtype = "float32" if a.dtype.kind == "f" else a.dtype
-        return TensorSpec((None,) + a.shape[1:] if a.ndim else (), dtype)
-    signature = nest.map_structure(spec, tuple(first) if isinstance(first, list) else first)
+        return TensorSpec((None,) * a.ndim, dtype)
+    first = tuples(first)
+    signature = nest.map_structure(spec, first)
     pending = [first]
 
     def batches():
         while pending:
             yield pending.pop()
-        yield from iterator
+        for batch in iterator:
+            yield tuples(batch)
     return Dataset.from_generator(batches, output_signature=signature)
 
 
@@ -496,7 +506,11 @@ class _Batches:
 
     def __init__(self, x, y, batch_size, shuffle, what, steps=None, steps_name="steps",
                  sample_weight=None, class_weight=None):
-        if hasattr(x, "_as_kiln_dataset"):     # (a keras.utils.PyDataset)
+        # A PyDataset (Sequence) is read anew each epoch, its first `steps`
+        # batches when steps are fewer, as Keras' adapter does (an
+        # ImageDataGenerator's flow with steps_per_epoch = len(x) // batch).
+        sequence = hasattr(x, "_as_kiln_dataset")
+        if sequence:
             x = x._as_kiln_dataset(shuffle)
         if inspect.isgenerator(x) or (hasattr(x, "__next__") and not isinstance(
                 x, (Dataset, Tensor, np.ndarray, list, tuple, dict))):
@@ -523,7 +537,8 @@ class _Batches:
             count = self.dataset._cardinality()
             if count == Dataset.INFINITE and self.limit is None:
                 raise ValueError(f"{what}: the dataset repeats forever; pass {steps_name}")
-            self._fresh_passes = self.limit is not None and count == self.limit
+            self._fresh_passes = self.limit is not None and (count == self.limit or
+                                                             sequence and count >= 0)
             self.steps = self.limit or (count if count >= 0 else None)
             return
         if y is None:
@@ -563,7 +578,17 @@ class _Batches:
         epoch and, as in Keras, the training (`exhausted`, with a
         warning)."""
         if self.limit is None:
-            yield from self._epoch()
+            count = 0
+            for batch in self._epoch():
+                count += 1
+                yield batch
+            if not count and self.dataset is not None and self.steps != 0:
+                # (a generator gives its batches once: a later epoch has none)
+                self.exhausted = True
+                warnings.warn("the input ran out of data: this epoch had no batches; "
+                              "interrupting training (a Python generator yields its "
+                              "batches once: make it endless and pass steps_per_epoch)",
+                              stacklevel=3)
             return
         if self._running is None or self._fresh_passes:
             self._running = self._epoch()
@@ -637,7 +662,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         steps_per_epoch=None, validation_steps=None, sample_weight=None, class_weight=None,
         validation_freq=1):
     _require_compiled(model, "fit", y)
-    if isinstance(validation_freq, int):
+    if isinstance(validation_freq, numbers.Integral):
         if validation_freq < 1:
             raise ValueError(f"fit: validation_freq must be >= 1, got {validation_freq}")
         validates = lambda epoch: (epoch + 1) % validation_freq == 0   # noqa: E731
@@ -670,20 +695,25 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         c.params = dict(params)
     model.stop_training = False
     model._resume_epoch = None
+    model._fit_validates = validation_data is not None   # (callbacks: validation_freq)
     cbs.on_train_begin()
     if model._resume_epoch is not None:   # (BackupAndRestore found a backup)
         initial_epoch = max(initial_epoch, model._resume_epoch)
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
         _reset(model)
+        done = 0
         for step, (bx, by, bw) in enumerate(batches, 1):
             cbs.on_train_batch_begin(step - 1)
             model._train_function(*_step_arguments(_model_inputs(model, bx), by, bw))
+            done = step
             if cbs.wants_batch_end:
                 logs = _logs(model)
                 cbs.on_train_batch_end(step - 1, logs)
                 if model.stop_training:   # (a callback stopped it mid-epoch)
                     break
+        if batches.exhausted and not done:
+            break   # (an epoch without data is not logged)
         logs = _logs(model)
         if validation_data is not None and validates(epoch):
             vx, vy = (validation_data[0], validation_data[1]) \

@@ -778,3 +778,55 @@ def test_compile_and_fit_arguments_keras_code_passes():
         assert len(history.history["val_loss"]) == validated
     with pytest.raises(kiln.errors.UnimplementedError, match="weighted_metrics"):
         model.compile("sgd", "mse", weighted_metrics=["mae"])
+
+
+def test_review_findings_generators_sequences_and_validation_freq():
+    rng = np.random.default_rng(1)
+    model = kiln.Sequential([kiln.Input((3,)), layers.Dense(1)])
+    model.compile("sgd", "mse")
+
+    # A finite generator gives its batches once: later epochs stop training
+    # with a warning instead of logging empty epochs.
+    def three():
+        for _ in range(3):
+            x = rng.random((4, 3)).astype(np.float32)
+            yield x, x.sum(1, keepdims=True)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = model.fit(three(), epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 1
+
+    # Batches padded to other lengths, and several inputs as a list.
+    two = kiln.keras.Model(*(lambda a, b: ([a, b], layers.Dense(1)(
+        layers.Concatenate()([a, b]))))(kiln.Input((2,)), kiln.Input((1,))))
+    two.compile("sgd", "mse")
+
+    def pairs():
+        while True:
+            yield [rng.random((4, 2)), rng.random((4, 1))], rng.random((4, 1))
+    assert len(two.fit(pairs(), steps_per_epoch=2, epochs=2, verbose=0).history["loss"]) == 2
+    ragged = kiln.Sequential([layers.Embedding(10, 2), layers.GlobalAveragePooling1D(),
+                              layers.Dense(1)])
+    ragged.compile("sgd", "mse")
+
+    def padded():
+        for n in (5, 7, 3):
+            yield rng.integers(0, 10, (4, n)).astype(np.int32), rng.random((4, 1))
+    ragged.fit(padded(), epochs=1, verbose=0)
+
+    # A PyDataset read with fewer steps than its batches starts anew each epoch.
+    class Batches(kiln.keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            x = np.full((2, 3), float(i), np.float32)
+            return x, x[:, :1]
+    history = model.fit(Batches(), steps_per_epoch=2, epochs=4, verbose=0, shuffle=False)
+    assert len(history.history["loss"]) == 4
+
+    # validation_freq: the monitoring callbacks skip the epochs without it.
+    x, y = np.ones((8, 3), np.float32), np.ones((8, 1), np.float32)
+    with pytest.warns(UserWarning, match="epochs without validation"):
+        history = model.fit(x, y, epochs=4, validation_data=(x, y), validation_freq=np.int64(2),
+                            verbose=0, callbacks=[callbacks.EarlyStopping(patience=5)])
+    assert len(history.history["val_loss"]) == 2

@@ -146,3 +146,26 @@ def test_keras_ops_image():
                                kiln.image.resize(x, (2, 2)).numpy())
     with pytest.raises(ValueError, match="channels_last"):
         I.resize(x, (2, 2), data_format="channels_first")
+
+
+def test_review_findings_seeds_image_padding_and_constraint_names():
+    k = kiln.keras
+    generator = k.random.SeedGenerator(3)
+    first, second = (k.random.normal((4,), seed=generator).numpy() for _ in range(2))
+    assert not np.array_equal(first, second)     # (a SeedGenerator advances)
+    # Keras 3: two of (before, after, target) per axis, the third derived.
+    padded = k.ops.image.pad_images(np.ones((1, 5, 5, 1)), bottom_padding=2, right_padding=2,
+                                    target_height=10, target_width=10).numpy()[0, :, :, 0]
+    np.testing.assert_array_equal(padded, np.pad(np.ones((5, 5)), ((3, 2), (3, 2))))
+    cropped = k.ops.image.crop_images(np.arange(25.0).reshape(1, 5, 5, 1), top_cropping=1,
+                                      target_height=3, left_cropping=2, right_cropping=0)
+    np.testing.assert_array_equal(cropped.numpy()[0, :, :, 0],
+                                  np.arange(25.0).reshape(5, 5)[1:4, 2:])
+    with pytest.raises(ValueError, match="exactly two"):
+        k.ops.image.pad_images(np.ones((1, 5, 5, 1)), 1, 1, 1, 1, 7, 7)
+    with pytest.raises(ValueError, match="kernal_constraint constrains no weight"):
+        k.layers.Dense(2, kernal_constraint="non_neg")(np.ones((1, 2), np.float32))
+    ds = kiln.data.Dataset.range(10).batch(2)
+    half = ds.take(ds.cardinality() // 2)           # (TensorFlow's idiom)
+    assert half._cardinality() == 2 and len(list(half)) == 2
+    assert len(list(ds.repeat(kiln.constant(2)))) == 10

@@ -269,16 +269,19 @@ def test_image_data_generator(tmp_path, capsys):
     P = kiln.keras.preprocessing.image
     rng = np.random.default_rng(0)
     x = rng.random((5, 5, 2)).astype(np.float32)
-    np.testing.assert_allclose(P.apply_affine_transform(x, theta=90), np.rot90(x, -1),
+    # (Keras' matrix is in (x, y) order, swapped onto (row, column): a
+    # positive angle turns the image counterclockwise, tx shifts columns)
+    np.testing.assert_allclose(P.apply_affine_transform(x, theta=90), np.rot90(x, 1),
                                atol=1e-6)
     shifted = P.apply_affine_transform(x, tx=1, fill_mode="constant", cval=-1.0)
-    np.testing.assert_allclose(shifted[:-1], x[1:], atol=1e-6)
-    assert (shifted[-1] == -1.0).all()
+    np.testing.assert_allclose(shifted[:, :-1], x[:, 1:], atol=1e-6)
+    assert (shifted[:, -1] == -1.0).all()
     g = P.ImageDataGenerator(rescale=0.5)
     np.testing.assert_allclose(g.apply_transform(x, {"flip_horizontal": True}), x[:, ::-1])
     np.testing.assert_allclose(g.standardize(x), x * 0.5)
     batch = rng.random((6, 4, 4, 3)).astype(np.float32) * 10
-    f = P.ImageDataGenerator(featurewise_center=True, featurewise_std_normalization=True)
+    f = P.ImageDataGenerator(featurewise_center=True, featurewise_std_normalization=True,
+                             rescale=0.5)   # (fit's statistics are of the rescaled images)
     f.fit(batch)
     out = np.stack([f.standardize(b) for b in batch])
     np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
