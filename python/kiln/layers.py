@@ -1385,14 +1385,18 @@ class Model(Layer):
         """The model's outputs over `x` as NumPy arrays (Keras' predict): x an
         array or tensor, a list or dict of them for several inputs (in
         batches of batch_size, 32 by default), or a kiln.data.Dataset or
-        keras.utils.PyDataset of batches (of x, or (x, y[, w]) whose y and w
-        are ignored); `steps` batches at most. Several outputs give a list
+        keras.utils.PyDataset or Python generator of batches (of x, or (x,
+        y[, w]) whose y and w are ignored); `steps` batches at most. Several outputs give a list
         (or dict) of arrays."""
         from .data import Dataset
         if hasattr(x, "_as_kiln_dataset"):
             x = x._as_kiln_dataset(False)
         if isinstance(x, Dataset):
             batches = (b[0] if isinstance(b, tuple) else b for b in x)
+        elif inspect.isgenerator(x) or (hasattr(x, "__next__") and not isinstance(
+                x, (Tensor, np.ndarray, list, tuple, dict))):
+            # (a Python generator of batches: x, or (x, y[, w]) tuples)
+            batches = (b[0] if isinstance(b, tuple) and len(b) in (2, 3) else b for b in x)
         else:
             def host(v):
                 if isinstance(v, RaggedTensor):  # (sliced into batches of rows)

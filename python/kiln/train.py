@@ -447,6 +447,8 @@ class ExponentialMovingAverage:
                 with init_scope():   # (the shadow starts at the variable's value)
                     self._averages[id(var)] = (var, Variable(
                         var.numpy(), name=f"{var.name[:-2]}/{self.name}", trainable=False))
+        if "_deferred_restore" in self.__dict__:   # (restored before the shadows existed)
+            self._deferred_restore(self)
         decay = ops.cast(constant(self._decay), "float32")
         if self._num_updates is not None:
             n = ops.cast(self._num_updates, "float32")
@@ -463,6 +465,10 @@ class ExponentialMovingAverage:
 
     def average_name(self, var):
         return f"{var.name[:-2]}/{self.name}"
+
+    @property
+    def built(self):   # (a Checkpoint restores into shadows made later, as TensorFlow)
+        return bool(self._averages)
 
     def _named_variables(self):   # (a Checkpoint keeps the averages)
         return [(f"{var.name[:-2]}/average", shadow) for var, shadow in self._averages.values()]

@@ -322,3 +322,23 @@ def test_variable_scatters_hessians_ema_and_tf_test():
     result = unittest.TestResult()
     Case().run(result)
     assert result.wasSuccessful(), result.failures
+
+
+def test_ema_restored_before_apply_and_predict_on_a_generator(tmp_path):
+    v = kiln.Variable([1.0, 2.0], name="weights")
+    ema = kiln.train.ExponentialMovingAverage(0.5)
+    ema.apply([v])
+    v.assign([3.0, 4.0])
+    ema.apply([v])                                   # (shadow [2, 3])
+    path = kiln.train.Checkpoint(v=v, ema=ema).write(str(tmp_path / "ema"))
+    fresh = kiln.train.ExponentialMovingAverage(0.5)
+    v.assign([0.0, 0.0])
+    status = kiln.train.Checkpoint(v=v, ema=fresh).read(path)
+    fresh.apply([v])   # (the shadow takes the saved value when it is made, then moves)
+    np.testing.assert_allclose(fresh.average(v).numpy(), [2.0 - 0.5 * (2.0 - 3.0),
+                                                          3.0 - 0.5 * (3.0 - 4.0)])
+    status.assert_consumed()
+    model = kiln.keras.Sequential([kiln.keras.Input((3,)), kiln.keras.layers.Dense(1)])
+    batches = [np.full((2, 3), float(i), np.float32) for i in range(3)]
+    got = model.predict(((b, np.zeros((2, 1))) for b in batches), verbose=0)
+    np.testing.assert_allclose(got, model(np.concatenate(batches)).numpy(), rtol=1e-6)
