@@ -5981,39 +5981,23 @@ class AugMix(_PolicyLayer):
 
 # Keras' functional forms of the merge layers: one call of a new layer.
 
+def _merge_function(cls, name):
+    def merge(inputs, **kwargs):
+        return cls(**kwargs)(inputs)
+    merge.__name__ = merge.__qualname__ = name
+    merge.__doc__ = f"{cls.__name__}(**kwargs)(inputs) (keras.layers.{name})."
+    return merge
+
+
+add, subtract, multiply = (_merge_function(c, n) for c, n in (
+    (Add, "add"), (Subtract, "subtract"), (Multiply, "multiply")))
+average, maximum, minimum = (_merge_function(c, n) for c, n in (
+    (Average, "average"), (Maximum, "maximum"), (Minimum, "minimum")))
+
+
 def concatenate(inputs, axis=-1, **kwargs):
     """Concatenate(axis=axis, **kwargs)(inputs) (keras.layers.concatenate)."""
     return Concatenate(axis=axis, **kwargs)(inputs)
-
-
-def add(inputs, **kwargs):
-    """Add(**kwargs)(inputs) (keras.layers.add)."""
-    return Add(**kwargs)(inputs)
-
-
-def subtract(inputs, **kwargs):
-    """Subtract(**kwargs)(inputs) (keras.layers.subtract)."""
-    return Subtract(**kwargs)(inputs)
-
-
-def multiply(inputs, **kwargs):
-    """Multiply(**kwargs)(inputs) (keras.layers.multiply)."""
-    return Multiply(**kwargs)(inputs)
-
-
-def average(inputs, **kwargs):
-    """Average(**kwargs)(inputs) (keras.layers.average)."""
-    return Average(**kwargs)(inputs)
-
-
-def maximum(inputs, **kwargs):
-    """Maximum(**kwargs)(inputs) (keras.layers.maximum)."""
-    return Maximum(**kwargs)(inputs)
-
-
-def minimum(inputs, **kwargs):
-    """Minimum(**kwargs)(inputs) (keras.layers.minimum)."""
-    return Minimum(**kwargs)(inputs)
 
 
 def dot(inputs, axes, normalize=False, **kwargs):

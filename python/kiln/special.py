@@ -136,7 +136,7 @@ def _continued_fraction(a, x, derivative):
             dqk = dqm1 * z - qm1 - dqm2 * yc + qm2 * c
             new_dans = ops.where(nonzero, (dpk - ratio * dqk) / safe_q, dans)
             now = ops.logical_and(now, ops.less_equal(
-                ops.abs(new_dans - dans), _SETTLED * _maximum(ops.abs(new_dans), one)))
+                ops.abs(new_dans - dans), _SETTLED * ops.maximum(ops.abs(new_dans), one)))
         else:
             dpk, dqk, new_dans = dpm1, dqm1, dans
         # (the terms grow geometrically: rescaled together, the ratios stay)
@@ -150,10 +150,6 @@ def _continued_fraction(a, x, derivative):
                 keep(ans, new_ans), keep(dans, new_dans), ops.logical_or(done, now))
     result = while_loop(going, step, start)
     return result[12], (result[13] if derivative else None)
-
-
-def _maximum(x, y):
-    return ops.where(ops.greater(x, y), x, y)
 
 
 def _lower(a, x, derivative=True):
@@ -201,7 +197,7 @@ def _lower(a, x, derivative=True):
     p = ops.where(inf_a, zero, ops.where(inf_x, one, p))
     q = ops.where(inf_a, one, ops.where(inf_x, zero, q))
     # (rounding can step past the ends)
-    p, q = _maximum(zero, -_maximum(-p, -one)), _maximum(zero, -_maximum(-q, -one))
+    p, q = ops.maximum(zero, ops.minimum(p, one)), ops.maximum(zero, ops.minimum(q, one))
     defined = ops.logical_or(finite, ops.logical_or(inf_x, inf_a))
     nan = one * float("nan")
     zero_x = ops.equal(x, 0.0)

@@ -98,11 +98,8 @@ class Checkpoint:
                 for path, var in obj._named_variables():
                     named[_identifier(f"{key}/{path}")] = var
                     paths.setdefault(id(var), f"{key}/{path}")
-            elif hasattr(obj, "_named_slots"):
+            else:   # (an optimizer: __setattr__ let nothing else in)
                 optimizers.append((key, obj))
-            else:
-                raise TypeError(f"Checkpoint cannot save {key}={obj!r}: not a "
-                                "model, layer, kiln.Module, optimizer or Variable")
         for key, opt in optimizers:
             for state, variable in opt._state_variables().items():
                 named[_identifier(f"{key}/{state}")] = variable
