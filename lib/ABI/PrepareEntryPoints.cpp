@@ -48,8 +48,8 @@ static FailureOr<EntryAttr> describeEntry(func::FuncOp func, Device device) {
       return func.emitError()
              << "entry point '" << func.getName() << "': " << kind << " #" << i
              << " has type " << type
-             << "; entry points take and return ranked tensors of f32, f64, "
-                "f16, bf16, i1, i32 or i64";
+             << "; entry points take and return ranked tensors of "
+             << kDtypeList;
     if (kind == "variable" && !tensor.hasStaticShape())
       return func.emitError() << "entry point '" << func.getName()
                               << "': variable #" << i << " has type " << type

@@ -228,7 +228,16 @@ static const char *cType(kiln_dtype_t dtype) {
   case KILN_I64:
     return "int64_t";
   case KILN_I1:
+  case KILN_UI8:
     return "uint8_t";
+  case KILN_I8:
+    return "int8_t";
+  case KILN_I16:
+    return "int16_t";
+  case KILN_UI16:
+    return "uint16_t";
+  case KILN_UI32:
+    return "uint32_t";
   case KILN_F16:
   case KILN_BF16:
     return "uint16_t"; // raw bits

@@ -73,9 +73,10 @@ extern "C" kiln_status_t kiln_idx_read(const char *path, kiln_dtype_t dtype,
                               path ? "out" : "path");
   *out = nullptr;
   if (dtype != KILN_F32 && dtype != KILN_F64 && dtype != KILN_I32 &&
-      dtype != KILN_I64)
+      dtype != KILN_I64 && dtype != KILN_UI8)
     return kiln_status_create(KILN_INVALID_ARGUMENT,
-                              "kiln_idx_read: %s is not f32, f64, i32 or i64",
+                              "kiln_idx_read: %s is not f32, f64, i32, i64 "
+                              "or ui8",
                               kiln_dtype_name(dtype));
   gzFile f = gzopen(path, "rb");
   if (!f)
@@ -156,6 +157,9 @@ extern "C" kiln_status_t kiln_idx_read(const char *path, kiln_dtype_t dtype,
       break;
     case KILN_I32:
       static_cast<int32_t *>(data)[i] = raw[i];
+      break;
+    case KILN_UI8:
+      static_cast<uint8_t *>(data)[i] = raw[i];
       break;
     default:
       static_cast<int64_t *>(data)[i] = raw[i];

@@ -225,7 +225,9 @@ kiln_status_t parseDescr(const char *path, const std::string &descr,
     const char *code;
     kiln_dtype_t dtype;
   } table[] = {{"f4", KILN_F32}, {"f8", KILN_F64}, {"f2", KILN_F16},
-               {"b1", KILN_I1},  {"i4", KILN_I32}, {"i8", KILN_I64}};
+               {"b1", KILN_I1},  {"i4", KILN_I32}, {"i8", KILN_I64},
+               {"i1", KILN_I8},  {"i2", KILN_I16}, {"u1", KILN_UI8},
+               {"u2", KILN_UI16}, {"u4", KILN_UI32}};
   if (descr.size() == 3) {
     char order = descr[0];
     std::string code = descr.substr(1);
@@ -235,7 +237,7 @@ kiln_status_t parseDescr(const char *path, const std::string &descr,
       // '<' little-endian, '=' native (little-endian here), '|' not
       // applicable (NumPy reads '|i4' as native too); '>' is fine for bytes.
       if (order == '<' || order == '=' || order == '|' ||
-          (order == '>' && row.dtype == KILN_I1)) {
+          (order == '>' && kiln_dtype_size(row.dtype) == 1)) {
         *dtype = row.dtype;
         return nullptr;
       }
@@ -249,7 +251,7 @@ kiln_status_t parseDescr(const char *path, const std::string &descr,
   }
   return kiln_status_create(KILN_INVALID_ARGUMENT,
                             "%s: dtype '%s' is not supported (Kiln reads "
-                            "<f4, <f8, <f2, |b1, <i4, <i8)",
+                            "<f4, <f8, <f2, |b1, <i4, <i8, |i1, <i2, |u1, <u2, <u4)",
                             path, descr.c_str());
 }
 
@@ -268,6 +270,16 @@ const char *descrOf(kiln_dtype_t dtype) {
     return "<i4";
   case KILN_I64:
     return "<i8";
+  case KILN_I8:
+    return "|i1";
+  case KILN_I16:
+    return "<i2";
+  case KILN_UI8:
+    return "|u1";
+  case KILN_UI16:
+    return "<u2";
+  case KILN_UI32:
+    return "<u4";
   case KILN_BF16:
     return nullptr;
   }

@@ -46,8 +46,10 @@ char *vformat(const char *format, va_list args) {
   return out;
 }
 
+// Indexed by kiln_dtype_t.
 const char *const kDtypeNames[] = {"f32", "f64", "f16", "bf16",
-                                   "i1",  "i32", "i64"};
+                                   "i1",  "i32", "i64", "i8",
+                                   "i16", "ui8", "ui16", "ui32"};
 constexpr unsigned kNumDtypes = sizeof(kDtypeNames) / sizeof(*kDtypeNames);
 
 } // namespace
@@ -117,16 +119,21 @@ void kiln_status_free(kiln_status_t status) {
 
 size_t kiln_dtype_size(kiln_dtype_t dtype) {
   switch (dtype) {
-  case KILN_F32:
-  case KILN_I32:
-    return 4;
   case KILN_F64:
   case KILN_I64:
     return 8;
+  case KILN_F32:
+  case KILN_I32:
+  case KILN_UI32:
+    return 4;
   case KILN_F16:
   case KILN_BF16:
+  case KILN_I16:
+  case KILN_UI16:
     return 2;
   case KILN_I1:
+  case KILN_I8:
+  case KILN_UI8:
     return 1;
   }
   return 0;
@@ -150,7 +157,7 @@ kiln_status_t kiln_dtype_parse(const char *name, kiln_dtype_t *out) {
   }
   return kiln_status_create(KILN_INVALID_ARGUMENT,
                             "unknown dtype '%s' (expected f32, f64, f16, "
-                            "bf16, i1, i32 or i64)",
+                            "bf16, i1, i32, i64, i8, i16, ui8, ui16 or ui32)",
                             name);
 }
 

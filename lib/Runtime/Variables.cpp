@@ -68,13 +68,24 @@ const char *safetensorsDtype(kiln_dtype_t dtype) {
     return "I32";
   case KILN_I64:
     return "I64";
+  case KILN_I8:
+    return "I8";
+  case KILN_I16:
+    return "I16";
+  case KILN_UI8:
+    return "U8";
+  case KILN_UI16:
+    return "U16";
+  case KILN_UI32:
+    return "U32";
   }
   return nullptr;
 }
 
 bool parseSafetensorsDtype(const std::string &name, kiln_dtype_t *out) {
   for (kiln_dtype_t d : {KILN_F32, KILN_F64, KILN_F16, KILN_BF16, KILN_I1,
-                         KILN_I32, KILN_I64})
+                         KILN_I32, KILN_I64, KILN_I8, KILN_I16, KILN_UI8,
+                         KILN_UI16, KILN_UI32})
     if (name == safetensorsDtype(d)) {
       *out = d;
       return true;

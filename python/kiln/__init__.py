@@ -8,7 +8,7 @@ pipelines, metrics and checkpoints on top.
 
 from . import errors
 from .dtypes import (DType, as_dtype, bfloat16, bool as bool, float16, float32, float64,
-                     int32, int64, string)
+                     int32, int64, int8, int16, string, uint8, uint16, uint32)
 from .tensor import Tensor, TensorShape, TensorSpec, constant, convert_to_tensor
 from .ops import bitcast
 from .ops import (abs, add, argmax, cast, concat, cos, divide, equal, exp, truediv,
@@ -103,7 +103,7 @@ __all__ = [
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",
     "while_loop", "gather", "one_hot", "stack", "cos", "divide", "truediv", "stop_gradient", "equal", "errors", "exp",
-    "bfloat16", "float16", "float32", "float64", "greater", "int32", "int64", "less",
+    "bfloat16", "float16", "float32", "float64", "greater", "int32", "int64", "int8", "int16", "uint8", "uint16", "uint32", "less",
     "floordiv", "floormod", "truncatemod", "greater_equal", "less_equal", "mod", "not_equal", "log", "logical_and", "logical_not", "logical_or", "logical_xor", "matmul", "maximum", "minimum", "multiply", "negative", "nn", "image",
     "ones", "pow", "random", "reduce_max", "reduce_mean", "reduce_min", "reduce_sum",
     "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "subtract", "tanh",

@@ -4,13 +4,16 @@ import numpy as np
 
 from . import ops
 from .core import attributes, bind1
-from .dtypes import widen_unsigned
+from .dtypes import widen_targets, widened
 from .tensor import convert_to_tensor
 
 
 def _labels(y):
-    """Integer labels as a tensor (NumPy's unsigned types widened)."""
-    return convert_to_tensor(widen_unsigned(y) if isinstance(y, np.ndarray) else y)
+    """Integer labels as a tensor (unsigned types widened)."""
+    if isinstance(y, np.ndarray):
+        return convert_to_tensor(widen_targets(y))
+    y = convert_to_tensor(y)
+    return ops.cast(y, widened(y.dtype.mlir)) if y.dtype.is_storage else y
 
 
 def _squeeze_last(x):

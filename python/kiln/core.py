@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _kiln, config, errors
 from ._state import local as _state
-from .dtypes import as_dtype
+from .dtypes import as_dtype, widened
 from .tensor import ComplexParts, HostStrings, Tensor
 
 i32 = _kiln.i32
@@ -58,6 +58,8 @@ def bind(op, inputs, attrs=None, results=()):
         try:  # (the common case, kept short: eager, nothing recording)
             return _eager(op, inputs, attrs, results, state.runtime_device)
         except _kiln.NativeError as e:
+            if op not in _TAKES_STORAGE and _has_storage(inputs):
+                return _on_storage(op, inputs, attrs, results)
             raise errors.from_native(e) from None
         except TypeError:  # (an input that is no native tensor)
             if not _has_composite(inputs):
@@ -73,6 +75,8 @@ def bind1(op, inputs, attrs=None, results=()):
         try:
             return _eager(op, inputs, attrs, results, state.runtime_device)[0]
         except _kiln.NativeError as e:
+            if op not in _TAKES_STORAGE and _has_storage(inputs):
+                return _on_storage(op, inputs, attrs, results)[0]
             raise errors.from_native(e) from None
         except TypeError:
             if not _has_composite(inputs):
@@ -163,6 +167,74 @@ def _picked(values, indices=None):
 _concatenate = np.frompyfunc(lambda a, b: a + b, 2, 1)
 
 
+# Storage dtypes (int8, int16, uint8, uint16, uint32): the ops that move
+# elements and casts take them; any other op fails to verify on them and
+# runs instead on its inputs widened to int32 (int64 for uint32), as C
+# promotes small integers, its results of the widened type cast back
+# (TensorFlow's uint8 + uint8 is uint8, wrapping modulo 256; the widened
+# arithmetic wraps the same way once truncated). Results that are indices,
+# not values of the inputs' type, keep their type.
+_INDEX_RESULTS = {"argmax": (0,), "argmin": (0,), "sort": (1,)}
+# Operands that are indices (widened, they say nothing of the results).
+_INDEX_OPERANDS = {"gather": (1,), "one_hot": (0,), "scatter_add": (1,),
+                   "scatter_reduce": (1,), "sparse_softmax_cross_entropy": (1,)}
+# A cast takes every type: an error of its is not one of type.
+_TAKES_STORAGE = frozenset({"cast"})
+# Ops whose tensor operands must all have one dtype (TensorFlow's rule;
+# widening would otherwise let uint8 + int32 through).
+_SAME_DTYPE = frozenset({"add", "sub", "mul", "div", "rem", "pow", "atan2", "maximum",
+                         "minimum", "bitwise_and", "bitwise_or", "bitwise_xor",
+                         "shift_left", "shift_right_arithmetic", "shift_right_logical",
+                         "compare", "logical_and", "logical_or"})
+
+
+def _has_storage(inputs):
+    """Whether an input is a tensor of a storage dtype."""
+    return any(isinstance(t, Tensor) and widened(t._impl.dtype) != t._impl.dtype
+               for t in inputs)
+
+
+def _on_storage(op, inputs, attrs, results):
+    """`op` on inputs of storage dtypes, which it does not take: on them
+    widened, its results of the widened type cast back to the storage type
+    of its value operands (not of its index operands, as a gather's)."""
+    index = _INDEX_OPERANDS.get(op, ())
+    values = {t._impl.dtype for i, t in enumerate(inputs)
+              if isinstance(t, Tensor) and i not in index}
+    narrow = {d for d in values if widened(d) != d}
+    if len(values) > 1 and (op in _SAME_DTYPE or narrow and any(
+            widened(d) == d == widened(n) for d in values for n in narrow)):
+        # (uint8 + int32: TensorFlow's error; widened, it would pass and
+        # its result could not say which type it is.)
+        names = " and ".join(sorted(as_dtype(d).name for d in values))
+        raise errors.InvalidArgumentError(
+            f"kiln.{op} takes operands of one dtype, got {names} (cast one first)",
+            errors.user_location())
+    if len(narrow) > 1:
+        names = " and ".join(sorted(as_dtype(d).name for d in narrow))
+        raise errors.InvalidArgumentError(
+            f"kiln.{op} mixes {names} tensors (cast them to one dtype first)",
+            errors.user_location())
+    operands = [bind1("cast", [t], None, [(tuple(t.shape), widened(t._impl.dtype))])
+                if isinstance(t, Tensor) and widened(t._impl.dtype) != t._impl.dtype
+                else t for t in inputs]
+    if not narrow:  # (only index operands were narrow)
+        return bind(op, operands, attrs, results)
+    storage = narrow.pop()
+    wide = widened(storage)
+    back = set()
+    if results:
+        back = {i for i, (_, dtype) in enumerate(results) if dtype == storage}
+        results = tuple((shape, wide if dtype == storage else dtype)
+                        for shape, dtype in results)
+    outputs = bind(op, operands, attrs, results)
+    if not results:
+        back = {i for i, t in enumerate(outputs)
+                if i not in _INDEX_RESULTS.get(op, ()) and t._impl.dtype == wide}
+    return [bind1("cast", [t], None, [(tuple(t.shape), storage)]) if i in back else t
+            for i, t in enumerate(outputs)]
+
+
 def _bind(op, inputs, attrs, results):
     state = _state
     if _has_composite(inputs):
@@ -174,6 +246,8 @@ def _bind(op, inputs, attrs, results):
         try:
             outputs = _eager(op, inputs, attrs, results, state.runtime_device)
         except _kiln.NativeError as e:
+            if op not in _TAKES_STORAGE and _has_storage(inputs):
+                return _on_storage(op, inputs, attrs, results)
             raise errors.from_native(e) from None
     elif op in _FOLDED and _known_integers(op, inputs):
         try:  # (no tape records it: integers carry no gradient)
@@ -185,6 +259,8 @@ def _bind(op, inputs, attrs, results):
             outputs = trace.op(op, inputs, attrs, results,
                                errors.user_location())
         except _kiln.NativeError as e:
+            if op not in _TAKES_STORAGE and _has_storage(inputs):
+                return _on_storage(op, inputs, attrs, results)
             raise errors.from_native(e) from None
     location = errors.user_location()
     for tape in state.tapes:

@@ -11,7 +11,7 @@ def _read_idx(path):
     """An idx(.gz) file as uint8, read by the runtime's reader (errors
     name the file: missing, truncated, not idx)."""
     try:
-        return _kiln.read_idx(path, "i32").numpy().astype(np.uint8)
+        return _kiln.read_idx(path, "ui8").numpy()
     except _kiln.NativeError as e:
         raise errors.from_native(e) from None
 

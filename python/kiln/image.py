@@ -505,6 +505,14 @@ def convert_image_dtype(image, dtype, saturate=False, name=None):
             low = float(np.iinfo(dtype.as_numpy_dtype).min)
             scaled = minimum(maximum(scaled, low), top(dtype))
         return cast(scaled, dtype)
+    if x.dtype.is_integer and dtype.is_integer:
+        # TensorFlow's integer rescaling: by the ratio of the two ranges
+        # (each max + 1 a power of two), dividing before a narrowing cast
+        # and multiplying after a widening one.
+        into, outof = int(top(dtype)) + 1, int(top(x.dtype)) + 1
+        if outof > into:
+            return cast(x // (outof // into), dtype)
+        return cast(x, dtype) * (into // outof)
     raise errors.UnimplementedError(
         f"convert_image_dtype: {x.dtype.name} to {dtype.name} is not supported "
         "(integer to float, float to integer, float to float)", errors.user_location())

@@ -7,8 +7,8 @@ input pipeline does:
     paths = kiln.data.Dataset.list_files("images/*.png")
     images = paths.map(lambda p: kiln.io.decode_png(kiln.io.read_file(p), channels=3))
 
-Kiln has no unsigned types: images decode to int32 tensors (uint16 PNGs
-too), with the values TensorFlow's uint8/uint16 tensors hold.
+Images decode to uint8 tensors (uint16 for a 16-bit PNG asked for it), as
+TensorFlow's decoders.
 """
 
 import csv
@@ -182,17 +182,11 @@ def decode_raw(input_bytes, out_type, little_endian=True, fixed_length=None, nam
     a scalar string gives a vector; strings of shape S give S + [n], each
     string the same length (or cut/zero-padded to `fixed_length` bytes)."""
     strings = convert_to_tensor(input_bytes, string)
-    narrow = {"uint8": np.uint8, "int8": np.int8, "uint16": np.uint16, "int16": np.int16}
-    name = getattr(out_type, "name", None) or (out_type if isinstance(out_type, str)
-                                               else np.dtype(out_type).name)
-    if name in narrow:   # (Kiln has no 8/16-bit integers: their values as int32)
-        np_type, dtype = np.dtype(narrow[name]), int32
-    else:
-        dtype = as_dtype(out_type)
-        if dtype.is_complex or dtype is string or dtype.mlir == "bf16":
-            raise TypeError(f"kiln.io.decode_raw: out_type must be a real numeric type, got "
-                            f"{dtype.name}")
-        np_type = np.dtype(dtype.as_numpy_dtype)
+    dtype = as_dtype(out_type)
+    if dtype.is_complex or dtype is string or dtype.mlir == "bf16":
+        raise TypeError(f"kiln.io.decode_raw: out_type must be a real numeric type, got "
+                        f"{dtype.name}")
+    np_type = np.dtype(dtype.as_numpy_dtype)
     np_type = np_type.newbyteorder("<" if little_endian else ">")
     size = np_type.itemsize
     values = strings._impl.array
@@ -338,8 +332,8 @@ def _open_image(contents, what, ratio=1):
 
 
 def _depth(dtype, what):
-    """16 for uint16 output, 8 for uint8 (Kiln returns both as int32),
-    None for float32 (values in [0, 1])."""
+    """16 for uint16 output, 8 for uint8 (and int32, which earlier Kiln
+    gave for both), None for float32 (values in [0, 1])."""
     name = getattr(dtype, "name", None) or (np.dtype(dtype).name if not isinstance(dtype, str)
                                              else dtype)
     if name in ("uint8", "int32"):
@@ -384,9 +378,9 @@ def _frames(image, channels, what, bits):
 
 def decode_image(contents, channels=None, dtype="uint8", name=None, expand_animations=True):
     """A PNG, JPEG, GIF or BMP image as [height, width, channels] (GIF:
-    [frames, height, width, 3] with expand_animations); int32 values of
-    dtype "uint8" (16-bit images shifted down, as TensorFlow) or
-    "uint16", or float32 in [0, 1] with dtype=float32."""
+    [frames, height, width, 3] with expand_animations): uint8 (16-bit images
+    shifted down, as TensorFlow), uint16, or float32 in [0, 1] with
+    dtype=float32."""
     image = _open_image(contents, "decode_image")
     channels = int(channels or 0)
     bits = _depth(dtype, "decode_image")
@@ -400,7 +394,13 @@ def decode_image(contents, channels=None, dtype="uint8", name=None, expand_anima
         top = 65535.0 if read == 16 else 255.0
         return convert_to_tensor((array / top).astype(as_dtype(dtype).as_numpy_dtype),
                                  as_dtype(dtype))
-    return convert_to_tensor(array.astype(np.int32))
+    return _integer_pixels(array, dtype)
+
+
+def _integer_pixels(array, dtype):
+    """Pixel values as a tensor of `dtype` (uint8 or uint16, as TensorFlow's
+    decoders; int32 where asked for)."""
+    return convert_to_tensor(array.astype(as_dtype(dtype).as_numpy_dtype))
 
 
 def _decoder(fmt, what, jpeg=False):
@@ -412,13 +412,16 @@ def _decoder(fmt, what, jpeg=False):
             raise errors.InvalidArgumentError(
                 f"kiln.io.{what}: the data is a {image.format or 'unknown'} image, not "
                 f"{' or '.join(fmt)}", errors.user_location())
-        bits = _depth(dtype, what) or 8
+        bits = _depth(dtype, what)
+        if bits is None:
+            raise ValueError(f"kiln.io.{what}: dtype must be uint8 or uint16, got {dtype!r} "
+                             "(decode_image takes float types)")
         if image.format == "GIF":
-            return convert_to_tensor(_frames(image, 3, what, bits))
-        return convert_to_tensor(_pixels(image, int(channels or 0), what, bits))
+            return _integer_pixels(_frames(image, 3, what, bits), dtype)
+        return _integer_pixels(_pixels(image, int(channels or 0), what, bits), dtype)
     decode.__name__ = what
-    decode.__doc__ = f"tf.io.{what}: [height, width, channels] int32 pixel values " \
-        "(dtype uint8 or uint16; decode_jpeg's ratio scales down while decoding)."
+    decode.__doc__ = f"tf.io.{what}: [height, width, channels] uint8 (or uint16) pixel " \
+        "values (decode_jpeg's ratio scales down while decoding)."
     return decode
 
 

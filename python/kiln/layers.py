@@ -393,11 +393,17 @@ class Layer(Module):
     def call(self, inputs):
         raise NotImplementedError(f"{type(self).__name__} does not define call")
 
+    # Whether integer and bool inputs take the compute dtype too (the layers
+    # whose weights are floats and whose ops have no integer meaning: a
+    # Dense or a convolution on uint8 pixels, as Keras' Dense casts).
+    _casts_integers = False
+
     def _cast_inputs(self, inputs):
         """Floating inputs take the layer's compute dtype (float64 NumPy
         arrays become float32), as Keras does."""
+        kinds = "fiub" if self._casts_integers else "f"
         if isinstance(inputs, (Tensor, np.ndarray)) and \
-                np.dtype(getattr(inputs.dtype, "as_numpy_dtype", inputs.dtype)).kind == "f":
+                np.dtype(getattr(inputs.dtype, "as_numpy_dtype", inputs.dtype)).kind in kinds:
             t = convert_to_tensor(inputs)
             dtype = as_dtype(self.compute_dtype)
             return t if t.dtype == dtype else ops.cast(t, dtype)
@@ -651,9 +657,10 @@ class Layer(Module):
 
 class Dense(Layer):
     """outputs = activation(inputs @ kernel + bias)."""
+
+    _casts_integers = True
     supports_masking = True
     _ragged_inputs = "values"
-
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -727,6 +734,8 @@ class Conv2D(Layer):
     convolved apart; kernel (h, w, channels / groups, filters)) and
     data_format="channels_first" (NCHW inputs and outputs) too."""
 
+    _casts_integers = True
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
                  data_format=None, dilation_rate=1, groups=1,
                  activation=None, use_bias=True,
@@ -794,6 +803,8 @@ class Conv1D(Layer):
     and padding="causal" (zeros before the first step, so step t sees only
     steps up to t: WaveNet's, a temporal convolutional network's)."""
 
+    _casts_integers = True
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
                  dilation_rate=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform",
@@ -856,6 +867,8 @@ class Conv2DTranspose(Layer):
     """The transpose of a 2-D convolution (NHWC): each input pixel spreads
     the kernel over a stride-spaced output; kernel (h, w, filters, in)."""
 
+    _casts_integers = True
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", name=None, **kwargs):
@@ -883,6 +896,8 @@ class Conv2DTranspose(Layer):
 class DepthwiseConv2D(Layer):
     """Each input channel convolved with its own depth_multiplier filters
     (NHWC; kernel (h, w, channels, multiplier))."""
+
+    _casts_integers = True
 
     _window = None        # (2-D; the 1-D subclass: a row)
     _rows = False
@@ -924,6 +939,8 @@ class SeparableConv2D(Layer):
     SeparableConv2D (NHWC; weights depthwise_kernel (h, w, channels,
     multiplier) and pointwise_kernel (1, 1, channels * multiplier,
     filters))."""
+
+    _casts_integers = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -1041,6 +1058,8 @@ class Conv3D(Layer):
     """3-D convolution over [batch, depth, height, width, channels] inputs
     with a (d, h, w, in, out) kernel (Keras' Conv3D; kiln.nn.conv3d)."""
 
+    _casts_integers = True
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
@@ -1075,6 +1094,8 @@ class Conv3DTranspose(Layer):
     """The transpose of a 3-D convolution ([batch, depth, height, width,
     channels]): each input voxel spreads the kernel over a stride-spaced
     output; kernel (d, h, w, filters, in), as Keras' (kiln.nn.conv3d_transpose)."""
+
+    _casts_integers = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -1441,15 +1462,15 @@ class Model(Layer):
                 steps_per_execution=1, auto_scale_loss=True):
         """Keras' compile. The training step is always one compiled
         function, so `jit_compile` and `steps_per_execution` (performance
-        settings) change nothing; `weighted_metrics` is not supported."""
-        if weighted_metrics:
-            raise errors.UnimplementedError(
-                "compile: weighted_metrics is not supported (metrics are not weighted by "
-                "sample_weight; the loss is)", errors.user_location())
+        settings) change nothing. `weighted_metrics` are metrics that
+        weigh each example by fit's / evaluate's sample_weight (and
+        class_weight), logged as "weighted_<name>" where a plain metric has
+        the name."""
         if int(steps_per_execution) < 1:
             raise ValueError(f"compile: steps_per_execution must be >= 1, got "
                              f"{steps_per_execution}")
-        training.compile(self, optimizer, loss, metrics, run_eagerly, loss_weights)
+        training.compile(self, optimizer, loss, metrics, run_eagerly, loss_weights,
+                         weighted_metrics)
 
     @property
     def metrics_names(self):
@@ -3744,6 +3765,8 @@ class Conv1DTranspose(Layer):
     """The transpose of a 1-D convolution ([batch, steps, channels]): each
     input step spreads the kernel over a stride-spaced output; kernel
     (width, filters, in), as Keras'."""
+
+    _casts_integers = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",

@@ -791,13 +791,18 @@ def saturate_cast(value, dtype, name=None):
     """value cast to `dtype`, clamped first to the range dtype holds."""
     x = convert_to_tensor(value)
     dtype = as_dtype(dtype)
-    bits = {"bool": 1, "float16": 16, "bfloat16": 16, "float32": 32, "float64": 64,
-            "int32": 32, "int64": 64}
-    if dtype.is_integer and (x.dtype.is_floating or bits[x.dtype.name] > bits[dtype.name]):
+    bits = {"float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
+    if dtype.is_integer and x.dtype.is_floating:
         info = np.iinfo(dtype.as_numpy_dtype)
-        low, high = (float(info.min), float(info.max)) if x.dtype.is_floating else \
-            (info.min, info.max)
-        x = minimum(maximum(x, constant(low, x.dtype)), constant(high, x.dtype))
+        x = minimum(maximum(x, constant(float(info.min), x.dtype)),
+                    constant(float(info.max), x.dtype))
+    elif dtype.is_integer and x.dtype.is_integer:
+        # (The part of the target's range that x's type holds.)
+        to, of = np.iinfo(dtype.as_numpy_dtype), np.iinfo(x.dtype.as_numpy_dtype)
+        if of.min < to.min:
+            x = maximum(x, constant(to.min, x.dtype))
+        if of.max > to.max:
+            x = minimum(x, constant(to.max, x.dtype))
     elif dtype.is_floating and x.dtype.is_floating and bits[x.dtype.name] > bits[dtype.name]:
         top = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
                "float32": float(np.finfo(np.float32).max)}[dtype.name]
@@ -1399,6 +1404,8 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=int32, axi
     values = convert_to_tensor(arr)
     if not values.dtype.is_integer:
         raise TypeError(f"bincount: arr must be integers, got {values.dtype.name}")
+    if values.dtype.is_storage:  # (ids, not values: counted as int32)
+        values = cast(values, int32)
     if minlength is not None and maxlength is not None and int(minlength) == int(maxlength):
         length = int(minlength)
     else:

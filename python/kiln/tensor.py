@@ -414,7 +414,7 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
             as_dtype(dtype).as_numpy_dtype
         # As in TensorFlow, a float never becomes an integer or a bool
         # silently (`int_tensor * 1.5` would compute with 1).
-        if as_dtype(dtype).mlir in ("i1", "i32", "i64") and \
+        if (as_dtype(dtype).is_integer or as_dtype(dtype).mlir == "i1") and \
                 np.asarray(value).dtype.kind in "fc":
             name = as_dtype(dtype).name
             article = "an" if name[0] in "aeiou" else "a"
@@ -442,19 +442,24 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
             np_dtype = np.int32
         else:
             np_dtype = array.dtype
+    if dtype is not None and as_dtype(dtype).is_storage and \
+            not isinstance(value, (np.ndarray, np.generic)):
+        # (Python numbers out of an 8/16-bit or unsigned type's range are an
+        # error, as in TensorFlow, not wrapped.)
+        given = np.asarray(value)
+        if given.dtype.kind in "iu" and given.size and \
+                (given.min() < as_dtype(dtype).min or given.max() > as_dtype(dtype).max):
+            raise TypeError(f"cannot convert {value!r} to a {as_dtype(dtype).name} "
+                            f"tensor: out of its range [{as_dtype(dtype).min}, "
+                            f"{as_dtype(dtype).max}]")
     try:
         array = np.asarray(value, dtype=np_dtype)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise TypeError(f"cannot convert {value!r} to a tensor: {e}") from None
     if array.dtype.kind == "c":  # (nested Python complex numbers)
         return _complex(array, None)
     if array.dtype.kind == "u":
-        # Kiln has no unsigned types: uint8 (MNIST's labels and images) and
-        # uint16 become int32, uint32 and uint64 int64.
-        if array.dtype.itemsize == 8 and array.size and array.max() > np.iinfo(np.int64).max:
-            raise TypeError("uint64 values above the int64 range have no kiln "
-                            "equivalent")
-        array = widen_unsigned(array)
+        array = widen_unsigned(array)  # (uint64, which Kiln has not)
     if as_dtype(array.dtype) is string:  # (an object array of other things)
         raise TypeError(f"cannot convert {value!r} to a tensor: its elements are "
                         "neither numbers nor strings")

@@ -19,7 +19,7 @@ import numpy as np
 from . import callbacks as callbacks_module
 from . import errors, losses, metrics as metrics_module, mixed_precision, optimizers, random
 from .dtypes import float32, float64
-from .ops import cast
+from .ops import cast, reshape
 from .data import Dataset
 from .gradients import GradientTape
 from .ragged import RaggedTensor, RowsUnknownError
@@ -116,7 +116,7 @@ def _per_output(value, names, what):
 
 
 def compile(model, optimizer="rmsprop", loss=None, metrics=None,
-            run_eagerly=False, loss_weights=None):
+            run_eagerly=False, loss_weights=None, weighted_metrics=None):
     if loss is None:
         raise ValueError("compile needs a loss (a name, a Loss or a function)")
     names = _output_names(model)
@@ -137,6 +137,7 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
         output_losses = [(None if l is None else losses.get(l), w)
                          for l, w in zip(given, weights)]
         output_metrics = _metrics_per_output(metrics, names, output_losses)
+        output_weighted = _metrics_per_output(weighted_metrics, names, output_losses)
     elif isinstance(loss, (list, tuple)):
         loss = loss[0]
     model._output_losses = output_losses
@@ -156,6 +157,26 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
                                                                   sample_weight))
     model.compiled_metrics = [_metric_for(m, model.loss) for m in (metrics or [])] \
         if output_losses is None else output_metrics
+    weighted = [_metric_for(m, model.loss) for m in (weighted_metrics or [])] \
+        if output_losses is None else output_weighted
+    taken = {m.name for m in model.compiled_metrics}
+    for m in weighted:
+        if any(m is other for other in model.compiled_metrics):
+            raise ValueError(f"compile: the metric object {m.name!r} is in both metrics and "
+                             "weighted_metrics (give each list its own object)")
+        # Keras' names: "weighted_" only where the unweighted metric has
+        # the name ("<output>_weighted_<name>" with several outputs).
+        if m.name in taken:
+            if output_losses is None:
+                m.name = f"weighted_{m.name}"
+            else:
+                output = names[m._output_index]
+                m.name = f"{output}_weighted_{m.name[len(output) + 1:]}"
+        if m.name in taken:
+            raise ValueError(f"compile: two metrics named {m.name!r}")
+        taken.add(m.name)
+        m._weighted = True
+    model.compiled_metrics = model.compiled_metrics + weighted
     model._loss_tracker = metrics_module.Mean(name="loss")
     # (Several outputs: each one's weighted loss logged as "<name>_loss", as Keras.)
     model._output_trackers = [] if names is None else \
@@ -295,24 +316,43 @@ def _inputs_structure(x, fn):
     return fn(x)
 
 
-def _update_metrics(model, y, pred):
+def _update_metrics(model, y, pred, weights=None):
     """The compiled metrics; a Keras mask on the output (a padded
     sequence's) weighs the entries of the metrics that take weights, as
-    Keras does."""
+    Keras does; the weighted metrics (compile's weighted_metrics) take the
+    examples' weights too (sample_weight and class_weight)."""
     names = _output_names(model) if getattr(model, "_output_losses", None) else None
     if names is not None:     # (several outputs: each metric measures its own)
         targets = [y[n] for n in names] if isinstance(y, dict) else list(y)
         outputs = [pred[n] for n in names] if isinstance(pred, dict) else list(pred)
+        if isinstance(weights, dict):
+            per_output = [weights.get(n) for n in names]
+        elif isinstance(weights, (list, tuple)):
+            per_output = list(weights)
+        else:
+            per_output = [weights] * len(names)
         for m in model.compiled_metrics:
-            m.update_state(targets[m._output_index], outputs[m._output_index])
+            w = per_output[m._output_index] if getattr(m, "_weighted", False) else None
+            if w is None:
+                m.update_state(targets[m._output_index], outputs[m._output_index])
+            else:
+                m.update_state(targets[m._output_index], outputs[m._output_index],
+                               sample_weight=w)
         return
     mask = getattr(pred, "_keras_mask", None) if isinstance(pred, Tensor) else None
     for m in model.compiled_metrics:
+        w = weights if getattr(m, "_weighted", False) else None
         if mask is not None and isinstance(m, (metrics_module.MeanMetricWrapper,
                                                metrics_module.SparseCategoricalAccuracy)):
-            m.update_state(y, pred, sample_weight=mask)
-        else:
+            if w is not None:  # (each example's weight on each of its entries)
+                w = convert_to_tensor(w)
+                w = cast(mask, w.dtype) * reshape(w, [-1] + [1] * (len(mask.shape) - 1))
+            else:
+                w = mask
+        if w is None:
             m.update_state(y, pred)
+        else:
+            m.update_state(y, pred, sample_weight=w)
 
 
 def _forward(model, x, training):
@@ -355,7 +395,7 @@ def _make_train_function(model):
         optimizer.apply_gradients(
             [(g, v) for g, v in zip(grads, variables) if g is not None])
         _track_loss(model, loss, x)
-        _update_metrics(model, y, pred)
+        _update_metrics(model, y, pred, weights)
         return loss
     return _compiled(model, step)
 
@@ -391,7 +431,7 @@ def _make_test_function(model):
     def step(x, y, weights=None):
         pred = _forward(model, x, False)
         _track_loss(model, _total_loss(model, y, pred, weights), x)
-        _update_metrics(model, y, pred)
+        _update_metrics(model, y, pred, weights)
         return pred
     return _compiled(model, step)
 

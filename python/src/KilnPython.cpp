@@ -83,10 +83,20 @@ kiln_dtype_t dtypeOf(const py::dtype &d) {
     return KILN_I32;
   if (kind == 'i' && size == 8)
     return KILN_I64;
+  if (kind == 'i' && size == 1)
+    return KILN_I8;
+  if (kind == 'i' && size == 2)
+    return KILN_I16;
+  if (kind == 'u' && size == 1)
+    return KILN_UI8;
+  if (kind == 'u' && size == 2)
+    return KILN_UI16;
+  if (kind == 'u' && size == 4)
+    return KILN_UI32;
   throw KilnError(KILN_INVALID_ARGUMENT,
                   "NumPy dtype " + std::string(py::str(d)) +
-                      " has no Kiln equivalent (float16/32/64, bool, int32, "
-                      "int64)");
+                      " has no Kiln equivalent (float16/32/64, bool, int8/16/"
+                      "32/64, uint8/16/32)");
 }
 
 py::dtype numpyDtype(kiln_dtype_t t) {
@@ -103,6 +113,16 @@ py::dtype numpyDtype(kiln_dtype_t t) {
     return py::dtype("int32");
   case KILN_I64:
     return py::dtype("int64");
+  case KILN_I8:
+    return py::dtype("int8");
+  case KILN_I16:
+    return py::dtype("int16");
+  case KILN_UI8:
+    return py::dtype("uint8");
+  case KILN_UI16:
+    return py::dtype("uint16");
+  case KILN_UI32:
+    return py::dtype("uint32");
   case KILN_BF16:
     // NumPy has no bfloat16 (TensorFlow and JAX register their own): a
     // bfloat16 value is shown as the float32 that holds it exactly.

@@ -43,8 +43,8 @@ func.func @scalar(%x: tensor<f32>) -> f32 {
 
 // -----
 
-// expected-error@+1 {{entry point 'bytes': input #0 has type 'tensor<4xi8>'}}
-func.func @bytes(%x: tensor<4xi8>) {
+// expected-error@+1 {{entry point 'bytes': input #0 has type 'tensor<4xui64>'}}
+func.func @bytes(%x: tensor<4xui64>) {
   return
 }
 

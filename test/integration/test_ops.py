@@ -410,6 +410,45 @@ def test_cast(runner, src, dst):
     check(runner, "kiln.cast %a0 : {T0} -> {R}", [x], x.astype(dst))
 
 
+STORAGE = [np.int8, np.int16, np.uint8, np.uint16, np.uint32]
+
+
+@pytest.mark.parametrize("storage", STORAGE)
+@pytest.mark.parametrize("other", [np.float32, np.float64, np.int32, np.int64])
+def test_cast_storage_types(runner, storage, other):
+    """To and from the storage types: unsigned values zero-extend and
+    convert as unsigned; between integers the low bits are kept."""
+    info = np.iinfo(storage)
+    x = RNG.integers(info.min, int(info.max) + 1, size=(4, 3), dtype=np.int64).astype(storage)
+    x[0, :2] = [info.min, info.max]
+    check(runner, "kiln.cast %a0 : {T0} -> {R}", [x], x.astype(other))
+    if np.issubdtype(other, np.integer):
+        y = RNG.integers(-70000, 70000, size=(5,)).astype(other)
+        check(runner, "kiln.cast %a0 : {T0} -> {R}", [y], y.astype(storage))
+    else:  # (whole values in range, and beyond it: saturated)
+        y = np.array([info.min, info.max, 0, 1.9, info.min - 10.0, info.max + 10.0],
+                     other)
+        check(runner, "kiln.cast %a0 : {T0} -> {R}", [y],
+              np.clip(np.trunc(y), info.min, info.max).astype(storage))
+
+
+@pytest.mark.parametrize("storage", STORAGE)
+def test_storage_types_move(runner, storage):
+    """The ops that move elements take storage types as they are."""
+    x = rand((2, 3, 4), np.int64, 0, 100).astype(storage)
+    check(runner, "kiln.transpose %a0 {permutation = array<i64: 2, 0, 1>} : {T0} -> {R}",
+          [x], x.transpose(2, 0, 1))
+    check(runner, "kiln.reshape %a0 : {T0} -> {R}", [x], x.reshape(6, 4))
+    idx = np.array([2, 0, 2], np.int32)
+    check(runner, "kiln.gather %a0, %a1 {axis = 2 : i64} : {T0}, {T1} -> {R}", [x, idx],
+          x[:, :, idx])
+    check(runner, "kiln.concat %a0, %a1 {axis = 0 : i64} : ({T0}, {T1}) -> {R}", [x, x],
+          np.concatenate([x, x]))
+    check(runner, "kiln.pad %a0 {low = array<i64: 0, 1, 0>, high = array<i64: 1, 0, 2>, "
+          "value = 7.0 : f64} : {T0} -> {R}", [x],
+          np.pad(x, [(0, 1), (1, 0), (0, 2)], constant_values=7))
+
+
 REDUCE = {"reduce_sum": np.sum, "reduce_mean": np.mean, "reduce_max": np.max,
           "reduce_min": np.min, "reduce_prod": np.prod}
 

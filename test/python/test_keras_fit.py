@@ -776,8 +776,36 @@ def test_compile_and_fit_arguments_keras_code_passes():
                             verbose=0, workers=4, use_multiprocessing=True)
         assert len(history.history["loss"]) == 4
         assert len(history.history["val_loss"]) == validated
-    with pytest.raises(kiln.errors.UnimplementedError, match="weighted_metrics"):
-        model.compile("sgd", "mse", weighted_metrics=["mae"])
+
+
+def test_weighted_metrics_weigh_examples_by_sample_weight():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(24, 3)).astype(np.float32)
+    y = rng.integers(0, 2, (24, 1)).astype(np.float32)
+    w = rng.uniform(0.1, 2.0, 24).astype(np.float32)
+    model = kiln.Sequential([kiln.Input((3,)), layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", metrics=["mae", "accuracy"],
+                  weighted_metrics=["mae", kiln.keras.metrics.BinaryAccuracy(name="acc")])
+    assert model.metrics_names == ["loss", "mae", "accuracy", "weighted_mae", "acc"]
+    logs = model.evaluate(x, y, sample_weight=w, batch_size=8, verbose=0, return_dict=True)
+    p = model.predict(x, verbose=0)
+    error = np.abs(p - y)[:, 0]
+    right = ((p > 0.5) == (y > 0.5))[:, 0]
+    np.testing.assert_allclose(logs["mae"], error.mean(), rtol=1e-5)
+    np.testing.assert_allclose(logs["weighted_mae"], (w * error).sum() / w.sum(), rtol=1e-5)
+    np.testing.assert_allclose(logs["accuracy"], right.mean(), rtol=1e-6)
+    np.testing.assert_allclose(logs["acc"], (w * right).sum() / w.sum(), rtol=1e-5)
+    # Without weights they are the plain metrics; fit logs them too.
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["weighted_mae"], logs["mae"], rtol=1e-6)
+    history = model.fit(x, y, sample_weight=w, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "mae", "accuracy", "weighted_mae", "acc"}
+    metric = kiln.keras.metrics.MeanAbsoluteError(name="mae")
+    with pytest.raises(ValueError, match="in both metrics and weighted_metrics"):
+        model.compile("sgd", "mse", metrics=[metric], weighted_metrics=[metric])
+    with pytest.raises(ValueError, match="two metrics named 'weighted_mae'"):
+        model.compile("sgd", "mse", weighted_metrics=["mae"], metrics=[
+            "mae", kiln.keras.metrics.MeanAbsoluteError(name="weighted_mae")])
 
 
 def test_review_findings_generators_sequences_and_validation_freq():

@@ -311,7 +311,7 @@ def test_dataset_slices_shuffles_and_batches():
     assert [int(b) for _, b in ds.shuffle(10)] == first
     images = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
     batch = next(iter(kiln.data.Dataset.from_tensor_slices(images).batch(3)))
-    assert batch.dtype == kiln.int32 and batch.shape == (3, 2, 2)
+    assert batch.dtype == kiln.uint8 and batch.shape == (3, 2, 2)
 
 
 def test_fashion_mnist_loads_and_names_the_package_when_absent(tmp_path):

@@ -106,7 +106,7 @@ TEST(Buffer, Errors) {
             KILN_INVALID_ARGUMENT);
   EXPECT_EQ(describe(kiln_buffer_create(kCpu, KILN_F32, 2, nullptr, &b)),
             "1: shape is NULL");
-  EXPECT_EQ(code(kiln_buffer_create(kCpu, static_cast<kiln_dtype_t>(7), 1,
+  EXPECT_EQ(code(kiln_buffer_create(kCpu, static_cast<kiln_dtype_t>(12), 1,
                                     shape, &b)),
             KILN_INVALID_ARGUMENT);
   kiln_status_t s = kiln_buffer_create(kiln_device_t{KILN_DEVICE_CUDA, 1},

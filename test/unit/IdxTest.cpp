@@ -40,6 +40,11 @@ TEST(Idx, ReadsBytesAsNumbers) {
   EXPECT_EQ(kiln_buffer_shape(b)[0], 2);
   EXPECT_EQ(static_cast<int64_t *>(kiln_buffer_host_data(b))[3], 4);
   kiln_buffer_release(b);
+  // As they are in the file (Keras' MNIST arrays are uint8).
+  ASSERT_EQ(kiln_idx_read(path.c_str(), KILN_UI8, -1, &b), nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_UI8);
+  EXPECT_EQ(static_cast<uint8_t *>(kiln_buffer_host_data(b))[5], 255);
+  kiln_buffer_release(b);
   writeFile(path, std::string("\0\0\x08\x01\0\0\0\x09\x01", 9));
   std::string m = describe(kiln_idx_read(path.c_str(), KILN_F32, -1, &b));
   EXPECT_TRUE(contains(m, "the data is truncated (expected 9 bytes)")) << m;
@@ -49,7 +54,7 @@ TEST(Idx, ReadsBytesAsNumbers) {
   EXPECT_EQ(code(kiln_idx_read(tempPath("none.gz").c_str(), KILN_F32, -1, &b)),
             KILN_NOT_FOUND);
   m = describe(kiln_idx_read(path.c_str(), KILN_I1, -1, &b));
-  EXPECT_TRUE(contains(m, "is not f32, f64, i32 or i64")) << m;
+  EXPECT_TRUE(contains(m, "is not f32, f64, i32, i64 or ui8")) << m;
 }
 
 std::string readFile(const std::string &path) {

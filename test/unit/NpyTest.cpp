@@ -93,7 +93,8 @@ TEST(Npy, RoundTripEveryDtypeAndRank) {
   const std::vector<std::vector<int64_t>> shapes = {
       {}, {5}, {2, 3}, {0, 4}, {2, 1, 3, 1}};
   for (kiln_dtype_t t :
-       {KILN_F32, KILN_F64, KILN_F16, KILN_I1, KILN_I32, KILN_I64}) {
+       {KILN_F32, KILN_F64, KILN_F16, KILN_I1, KILN_I32, KILN_I64, KILN_I8,
+        KILN_I16, KILN_UI8, KILN_UI16, KILN_UI32}) {
     for (const std::vector<int64_t> &shape : shapes) {
       int32_t rank = static_cast<int32_t>(shape.size());
       kiln_buffer_t *b = nullptr;
@@ -170,6 +171,11 @@ TEST(Npy, ReadsWhatNumPyWrites) {
           "True]]))\n"
           "np.save(d + '/np_i32.npy', np.array([-7, 0, 2**31 - 1], np.int32))\n"
           "np.save(d + '/np_i64.npy', np.array([-2**63, 5], np.int64))\n"
+          "np.save(d + '/np_u8.npy', np.array([0, 200, 255], np.uint8))\n"
+          "np.save(d + '/np_i8.npy', np.array([-128, 127], np.int8))\n"
+          "np.save(d + '/np_u16.npy', np.array([65535], np.uint16))\n"
+          "np.save(d + '/np_i16.npy', np.array([-32768], np.int16))\n"
+          "np.save(d + '/np_u32.npy', np.array([4000000000], np.uint32))\n"
           "np.save(d + '/np_scalar.npy', np.float32(3.25))\n"
           "np.save(d + '/np_empty.npy', np.zeros((0, 3), np.int32))\n"
           "np.save(d + '/np_fortran_1d.npy', np.asfortranarray(np.ones(3)))\n"
@@ -215,6 +221,33 @@ TEST(Npy, ReadsWhatNumPyWrites) {
   EXPECT_EQ(kiln_buffer_dtype(b), KILN_I1);
   auto *flags = static_cast<uint8_t *>(kiln_buffer_host_data(b));
   EXPECT_EQ(flags[0] + 2 * flags[1] + 4 * flags[2] + 8 * flags[3], 9);
+  kiln_buffer_release(b);
+
+  // NumPy's one-byte types are written '|u1' and '|i1'.
+  b = read("np_u8.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_UI8);
+  EXPECT_EQ(static_cast<uint8_t *>(kiln_buffer_host_data(b))[1], 200);
+  kiln_buffer_release(b);
+  b = read("np_i8.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_I8);
+  EXPECT_EQ(static_cast<int8_t *>(kiln_buffer_host_data(b))[0], -128);
+  kiln_buffer_release(b);
+  b = read("np_u16.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_UI16);
+  EXPECT_EQ(static_cast<uint16_t *>(kiln_buffer_host_data(b))[0], 65535);
+  kiln_buffer_release(b);
+  b = read("np_i16.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_I16);
+  EXPECT_EQ(static_cast<int16_t *>(kiln_buffer_host_data(b))[0], -32768);
+  kiln_buffer_release(b);
+  b = read("np_u32.npy");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(kiln_buffer_dtype(b), KILN_UI32);
+  EXPECT_EQ(static_cast<uint32_t *>(kiln_buffer_host_data(b))[0], 4000000000u);
   kiln_buffer_release(b);
 
   b = read("np_i32.npy");
@@ -370,8 +403,8 @@ TEST(Npy, Errors) {
                   "Fortran-ordered arrays are not supported");
   expectFileError(npyFile(dict("'<c8'", "False", "(1,)"), std::string(8, '\0')),
                   KILN_INVALID_ARGUMENT, "dtype '<c8' is not supported");
-  expectFileError(npyFile(dict("'<u2'", "False", "(1,)"), std::string(2, '\0')),
-                  KILN_INVALID_ARGUMENT, "dtype '<u2' is not supported");
+  expectFileError(npyFile(dict("'<u8'", "False", "(1,)"), std::string(2, '\0')),
+                  KILN_INVALID_ARGUMENT, "dtype '<u8' is not supported");
   expectFileError(npyFile(dict("'>f4'", "False", "(1,)"), std::string(4, '\0')),
                   KILN_INVALID_ARGUMENT, "dtype '>f4' is big-endian");
   expectFileError(npyFile(dict("[('a', '<f4')]", "False", "(1,)")),

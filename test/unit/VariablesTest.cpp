@@ -115,10 +115,10 @@ TEST(Variables, CorruptCheckpointsChangeNothing) {
       {"", "shorter than the 8-byte header size"},
       {header("{\"w\": 1}"), "is not described by an object"},
       {header("[1, 2]"), "not a JSON object"},
-      {header("{\"w\": {\"dtype\": \"U8\", \"shape\": [1], "
+      {header("{\"w\": {\"dtype\": \"U64\", \"shape\": [1], "
               "\"data_offsets\": [0, 1]}}") +
            "x",
-       "has dtype 'U8'"},
+       "has dtype 'U64'"},
       {header("{\"w\": {\"dtype\": \"F32\", \"shape\": [2], "
               "\"data_offsets\": [0, 4]}}") +
            "abcd",

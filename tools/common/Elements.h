@@ -28,6 +28,16 @@ inline double element(const kiln_buffer_t *b, const void *data, int64_t i) {
     return static_cast<const int32_t *>(data)[i];
   case KILN_I64:
     return static_cast<double>(static_cast<const int64_t *>(data)[i]);
+  case KILN_I8:
+    return static_cast<const int8_t *>(data)[i];
+  case KILN_I16:
+    return static_cast<const int16_t *>(data)[i];
+  case KILN_UI8:
+    return static_cast<const uint8_t *>(data)[i];
+  case KILN_UI16:
+    return static_cast<const uint16_t *>(data)[i];
+  case KILN_UI32:
+    return static_cast<const uint32_t *>(data)[i];
   case KILN_BF16: {
     uint32_t bits =
         static_cast<uint32_t>(static_cast<const uint16_t *>(data)[i]) << 16;

@@ -230,6 +230,17 @@ kiln_status_t synthetic(const kiln_executable_t *exe, int32_t entry,
     case KILN_I64:
       static_cast<int64_t *>(data)[i] = k;
       break;
+    case KILN_I8:
+    case KILN_UI8:
+      static_cast<uint8_t *>(data)[i] = static_cast<uint8_t>(k);
+      break;
+    case KILN_I16:
+    case KILN_UI16:
+      static_cast<uint16_t *>(data)[i] = static_cast<uint16_t>(k);
+      break;
+    case KILN_UI32:
+      static_cast<uint32_t *>(data)[i] = static_cast<uint32_t>(k);
+      break;
     case KILN_F16:
     case KILN_BF16: {
       // Values with 7 significant bits are exact in both 16-bit formats.

@@ -162,9 +162,10 @@ static void printBuffer(raw_ostream &os, kiln_buffer_t *b) {
     kiln_buffer_release(host);
     return;
   }
-  bool isInt =
-      kiln_buffer_dtype(b) == KILN_I32 || kiln_buffer_dtype(b) == KILN_I64;
-  bool isBool = kiln_buffer_dtype(b) == KILN_I1;
+  kiln_dtype_t dtype = kiln_buffer_dtype(b);
+  bool isBool = dtype == KILN_I1;
+  bool isInt = !isBool && std::string(kiln_dtype_name(dtype)).find('i') !=
+                              std::string::npos;
   std::function<void(int32_t, int64_t)> rec = [&](int32_t d, int64_t base) {
     if (d == rank) {
       double v = kiln::tools::element(b, data, base);

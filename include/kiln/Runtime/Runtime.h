@@ -99,14 +99,22 @@ typedef enum {
   KILN_BF16 = 3,
   KILN_I1 = 4, /* one byte per element, 0 or 1 (NumPy's bool) */
   KILN_I32 = 5,
-  KILN_I64 = 6
+  KILN_I64 = 6,
+  /* Storage types (tf.int8/int16/uint8/uint16/uint32): buffers, files,
+   * variables and the ops that move elements hold them as they are;
+   * compiled arithmetic reads them widened to i32 (i64 for ui32). */
+  KILN_I8 = 7,
+  KILN_I16 = 8,
+  KILN_UI8 = 9,
+  KILN_UI16 = 10,
+  KILN_UI32 = 11
 } kiln_dtype_t;
 
 /** Bytes per element (0 for an invalid value). Pure function; thread-safe. */
 KILN_RUNTIME_EXPORT size_t kiln_dtype_size(kiln_dtype_t dtype);
 
-/** "f32", "f64", "f16", "bf16", "i1", "i32" or "i64" ("?" for an invalid
- *  value). Ownership: a static string. Thread-safe. */
+/** "f32", "f64", "f16", "bf16", "i1", "i32", "i64", "i8", "i16", "ui8",
+ *  "ui16" or "ui32" (MLIR's spellings; "?" for an invalid value). Ownership: a static string. Thread-safe. */
 KILN_RUNTIME_EXPORT const char *kiln_dtype_name(kiln_dtype_t dtype);
 
 /** Parses a name returned by kiln_dtype_name into `*out`; an unknown name is
@@ -852,7 +860,7 @@ KILN_RUNTIME_EXPORT kiln_status_t kiln_npy_write(const char *path,
 
 /** Reads an idx file of unsigned bytes (gzip-compressed or not), such as
  *  /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz, into a new
- *  host buffer of `dtype` (f32, f64, i32 or i64; values 0..255 unscaled)
+ *  host buffer of `dtype` (f32, f64, i32, i64 or ui8; values 0..255 unscaled)
  *  with the file's shape, keeping only the first `limit` items along the
  *  first dimension when `limit` >= 0. Errors name the file: missing
  *  (KILN_NOT_FOUND), truncated or not idx (KILN_DATA_LOSS). Ownership: the

@@ -103,8 +103,11 @@ Value buildFromIndices(
     function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> body,
     ArrayRef<OpFoldResult> extents = {});
 
-/// Converts a scalar between element types with Kiln's cast semantics.
-Value castScalar(OpBuilder &b, Location loc, Value value, Type to);
+/// Converts a scalar between element types with Kiln's cast semantics;
+/// `unsignedInput` / `unsignedResult` read that side's signless integer as
+/// unsigned (kiln.cast's flags once signedness is erased).
+Value castScalar(OpBuilder &b, Location loc, Value value, Type to,
+                 bool unsignedInput = false, bool unsignedResult = false);
 
 /// Reads the element of a rank-0 tensor.
 Value extractScalar(OpBuilder &b, Location loc, Value tensor);

@@ -431,7 +431,9 @@ struct CastLowering : OpConversionPattern<CastOp> {
         op, buildElementwise(rewriter, op.getLoc(), op.getType(),
                              adaptor.getOperands(),
                              [&](OpBuilder &b, Location loc, ValueRange s) {
-                               return castScalar(b, loc, s[0], to);
+                               return castScalar(b, loc, s[0], to,
+                                                 op.getUnsignedInput(),
+                                                 op.getUnsignedResult());
                              }));
     return success();
   }

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/AttrTypeSubElements.h"
 
 #include <cmath>
 
@@ -239,7 +240,8 @@ Value lowering::buildElementwise(OpBuilder &b, Location loc,
   return result;
 }
 
-Value lowering::castScalar(OpBuilder &b, Location loc, Value value, Type to) {
+Value lowering::castScalar(OpBuilder &b, Location loc, Value value, Type to,
+                           bool unsignedInput, bool unsignedResult) {
   Type from = value.getType();
   if (from == to)
     return value;
@@ -263,40 +265,53 @@ Value lowering::castScalar(OpBuilder &b, Location loc, Value value, Type to) {
     return arith::TruncFOp::create(b, loc, to, wide);
   }
   if (fromFloat) {
-    // Defined for every input (LLVM's fptosi is not): NaN is 0, values at
-    // or beyond the type's range saturate to its minimum or maximum. The
-    // bounds -2^(w-1) and 2^(w-1) are exact in every float type (or
-    // infinite in f16, where every finite value fits).
+    // Defined for every input (LLVM's fptosi/fptoui are not): NaN is 0,
+    // values at or beyond the type's range saturate to its minimum or
+    // maximum. The bounds -2^(w-1) and 2^(w-1) (0 and 2^w unsigned) are
+    // exact in every float type, or infinite in f16, where every finite
+    // value fits.
     unsigned width = to.getIntOrFloatBitWidth();
-    double bound = std::ldexp(1.0, static_cast<int>(width) - 1);
-    Value converted = arith::FPToSIOp::create(b, loc, to, value);
-    Value low = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, value,
-                                      scalarConstant(b, loc, from, -bound));
-    Value high = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
-                                       value,
-                                       scalarConstant(b, loc, from, bound));
+    double low = unsignedResult ? 0.0 : -std::ldexp(1.0, static_cast<int>(width) - 1);
+    double high = std::ldexp(1.0, static_cast<int>(width) - (unsignedResult ? 0 : 1));
+    Value converted =
+        unsignedResult ? Value(arith::FPToUIOp::create(b, loc, to, value))
+                       : Value(arith::FPToSIOp::create(b, loc, to, value));
+    Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                        value, scalarConstant(b, loc, from, low));
+    Value above = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
+                                        value,
+                                        scalarConstant(b, loc, from, high));
     Value nan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, value,
                                       value);
     auto intConstant = [&](const APInt &v) -> Value {
       return arith::ConstantOp::create(b, loc, b.getIntegerAttr(to, v));
     };
     Value result = arith::SelectOp::create(
-        b, loc, low, intConstant(APInt::getSignedMinValue(width)), converted);
+        b, loc, below,
+        intConstant(unsignedResult ? APInt(width, 0)
+                                   : APInt::getSignedMinValue(width)),
+        converted);
     result = arith::SelectOp::create(
-        b, loc, high, intConstant(APInt::getSignedMaxValue(width)), result);
+        b, loc, above,
+        intConstant(unsignedResult ? APInt::getMaxValue(width)
+                                   : APInt::getSignedMaxValue(width)),
+        result);
     return arith::SelectOp::create(b, loc, nan, intConstant(APInt(width, 0)),
                                    result);
   }
-  bool isBool = from.isInteger(1);
+  // Booleans and unsigned integers zero-extend; other integers are signed.
+  bool zeroExtend = from.isInteger(1) || unsignedInput;
   if (toFloat)
-    return isBool ? Value(arith::UIToFPOp::create(b, loc, to, value))
-                  : Value(arith::SIToFPOp::create(b, loc, to, value));
+    return zeroExtend ? Value(arith::UIToFPOp::create(b, loc, to, value))
+                      : Value(arith::SIToFPOp::create(b, loc, to, value));
   unsigned fromWidth = from.getIntOrFloatBitWidth();
   unsigned toWidth = to.getIntOrFloatBitWidth();
+  if (fromWidth == toWidth) // (a signless and an unsigned view of the bits)
+    return value;
   if (fromWidth > toWidth)
     return arith::TruncIOp::create(b, loc, to, value);
-  return isBool ? Value(arith::ExtUIOp::create(b, loc, to, value))
-                : Value(arith::ExtSIOp::create(b, loc, to, value));
+  return zeroExtend ? Value(arith::ExtUIOp::create(b, loc, to, value))
+                    : Value(arith::ExtSIOp::create(b, loc, to, value));
 }
 
 Value lowering::extractScalar(OpBuilder &b, Location loc, Value tensor) {
@@ -660,6 +675,7 @@ struct ConvertKilnToLinalgPass
     }
     if (widenHalfProducts)
       widenHalfProductsToF32();
+    eraseSignedness();
     ConversionTarget target(*context);
     configureKilnToLinalgTarget(target);
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
@@ -669,6 +685,55 @@ struct ConvertKilnToLinalgPass
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();
+  }
+
+  /// Unsigned storage types (ui8, ui16, ui32) become signless, as arith
+  /// and linalg want them: each kiln.cast from or to one keeps what it
+  /// read or wrote as a flag, then every type and attribute of the module
+  /// (function types, block arguments, constants) loses its signedness,
+  /// but for what describes the runtime's buffers: entry signatures and
+  /// variable declarations. Only casts depend on it: the other ops that take storage
+  /// types move elements.
+  void eraseSignedness() {
+    auto isUnsigned = [](Type type) {
+      return getElementTypeOrSelf(type).isUnsignedInteger();
+    };
+    getOperation()->walk([&](CastOp op) {
+      if (isUnsigned(op.getInput().getType()))
+        op.setUnsignedInput(true);
+      if (isUnsigned(op.getType()))
+        op.setUnsignedResult(true);
+    });
+    AttrTypeReplacer replacer;
+    replacer.addReplacement([](IntegerType type) -> std::optional<Type> {
+      if (!type.isUnsigned())
+        return std::nullopt;
+      return IntegerType::get(type.getContext(), type.getWidth());
+    });
+    // (Dense constants hold their type as raw data, which the walk does
+    // not reach: the same bits, retyped.)
+    replacer.addReplacement(
+        [](DenseIntOrFPElementsAttr dense) -> std::optional<Attribute> {
+          auto type = dyn_cast<IntegerType>(dense.getElementType());
+          if (!type || !type.isUnsigned())
+            return std::nullopt;
+          return dense.bitcast(
+              IntegerType::get(type.getContext(), type.getWidth()));
+        });
+    // The entry signatures keep the caller's types: the runtime checks the
+    // buffers it is given (a ui8 image) against them.
+    replacer.addReplacement(
+        [](EntryAttr entry) -> std::pair<Attribute, WalkResult> {
+          return {entry, WalkResult::skip()};
+        });
+    // Variable declarations (kiln.variable ops, and the module's record of
+    // them once they are externalized), like the entries, describe the
+    // runtime's buffers.
+    getOperation()->walk([&](Operation *op) {
+      if (!isa<VariableOp>(op) && op != getOperation())
+        replacer.replaceElementsIn(op, /*replaceAttrs=*/true,
+                                   /*replaceLocs=*/false, /*replaceTypes=*/true);
+    });
   }
 
   /// Products and convolutions with f16 or bf16 results: the same op on

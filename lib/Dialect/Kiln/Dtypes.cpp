@@ -26,6 +26,16 @@ std::optional<kiln_dtype_t> mlir::kiln::getDtype(Type type) {
     return KILN_I32;
   if (type.isSignlessInteger(64))
     return KILN_I64;
+  if (type.isSignlessInteger(8))
+    return KILN_I8;
+  if (type.isSignlessInteger(16))
+    return KILN_I16;
+  if (type.isUnsignedInteger(8))
+    return KILN_UI8;
+  if (type.isUnsignedInteger(16))
+    return KILN_UI16;
+  if (type.isUnsignedInteger(32))
+    return KILN_UI32;
   return std::nullopt;
 }
 
@@ -46,6 +56,16 @@ Type mlir::kiln::getElementType(MLIRContext *context, kiln_dtype_t dtype) {
     return b.getI32Type();
   case KILN_I64:
     return b.getI64Type();
+  case KILN_I8:
+    return b.getI8Type();
+  case KILN_I16:
+    return b.getI16Type();
+  case KILN_UI8:
+    return b.getIntegerType(8, /*isSigned=*/false);
+  case KILN_UI16:
+    return b.getIntegerType(16, /*isSigned=*/false);
+  case KILN_UI32:
+    return b.getIntegerType(32, /*isSigned=*/false);
   }
   return Type();
 }

@@ -34,8 +34,8 @@ LogicalResult EntryAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     for (auto [i, attr] : llvm::enumerate(list))
       if (!isKilnTensor(attr))
         return emitError() << "#kiln.entry: " << what << " #" << i << " is "
-                           << attr << ", not a ranked tensor type of f32, "
-                           << "f64, f16, bf16, i1, i32 or i64";
+                           << attr << ", not a ranked tensor type of "
+                           << kDtypeList;
   for (auto [i, attr] : llvm::enumerate(variables)) {
     auto binding = dyn_cast<BindingAttr>(attr);
     if (!binding)
@@ -46,7 +46,7 @@ LogicalResult EntryAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "#kiln.entry: variable " << binding.getVariable()
                          << " has type " << binding.getType()
                          << "; variables are statically shaped tensors of "
-                            "f32, f64, f16, bf16, i1, i32 or i64";
+                         << kDtypeList;
   }
   for (auto [i, attr] : llvm::enumerate(checks))
     if (!isa<StringAttr>(attr))

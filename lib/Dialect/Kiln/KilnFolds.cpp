@@ -655,6 +655,9 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
     return {};
   Type from = attr.getElementType(), to = getType().getElementType();
   auto toFloat = dyn_cast<FloatType>(to);
+  // (Unsigned storage types, or a flag that reads a side as unsigned.)
+  bool fromUnsigned = from.isUnsignedInteger() || getUnsignedInput();
+  bool toUnsigned = to.isUnsignedInteger() || getUnsignedResult();
   auto convert = [&](auto value) -> std::optional<Attribute> {
     // value is APFloat or APInt; produce an attribute of type `to`.
     using V = std::decay_t<decltype(value)>;
@@ -672,28 +675,30 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
       // As the lowering: NaN is 0, values beyond the type saturate.
       if (value.isNaN())
         return IntegerAttr::get(to, APInt(width, 0));
-      APSInt r(width, /*isUnsigned=*/false);
+      APSInt r(width, /*isUnsigned=*/toUnsigned);
       bool exact = false;
       if (value.isInfinity() ||
           (value.convertToInteger(r, APFloat::rmTowardZero, &exact) &
            APFloat::opInvalidOp))
-        return IntegerAttr::get(to, value.isNegative()
-                                        ? APInt::getSignedMinValue(width)
-                                        : APInt::getSignedMaxValue(width));
+        return IntegerAttr::get(
+            to, toUnsigned ? (value.isNegative() ? APInt(width, 0)
+                                                 : APInt::getMaxValue(width))
+                           : (value.isNegative() ? APInt::getSignedMinValue(width)
+                                                 : APInt::getSignedMaxValue(width)));
       return IntegerAttr::get(to, r);
     } else {
-      bool isBool = from.isInteger(1);
+      bool zeroExtend = from.isInteger(1) || fromUnsigned;
       if (toFloat) {
         APFloat r(toFloat.getFloatSemantics());
-        r.convertFromAPInt(value, /*isSigned=*/!isBool,
+        r.convertFromAPInt(value, /*isSigned=*/!zeroExtend,
                            APFloat::rmNearestTiesToEven);
         return FloatAttr::get(to, r);
       }
       unsigned width = to.getIntOrFloatBitWidth();
       if (width == 1)
         return IntegerAttr::get(to, APInt(1, !value.isZero()));
-      return IntegerAttr::get(to, isBool ? value.zext(width)
-                                         : value.sextOrTrunc(width));
+      return IntegerAttr::get(to, zeroExtend ? value.zextOrTrunc(width)
+                                             : value.sextOrTrunc(width));
     }
   };
   SmallVector<Attribute> out;

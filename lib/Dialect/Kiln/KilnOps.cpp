@@ -481,6 +481,26 @@ LogicalResult ExpandDimsOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult CastOp::verify() {
+  // A flag reads its side's signless integer as unsigned: i8, i16 or i32
+  // (the widths of the unsigned storage types).
+  auto check = [&](bool flag, RankedTensorType type,
+                   llvm::StringRef name) -> LogicalResult {
+    Type element = type.getElementType();
+    if (!flag || (element.isSignlessInteger() &&
+                  llvm::is_contained({8u, 16u, 32u},
+                                     element.getIntOrFloatBitWidth())))
+      return success();
+    return emitOpError() << name << " needs a signless i8, i16 or i32 "
+                         << (name == "unsigned_input" ? "input" : "result")
+                         << ", not " << element;
+  };
+  return failure(failed(check(getUnsignedInput(), getInput().getType(),
+                              "unsigned_input")) ||
+                 failed(check(getUnsignedResult(), getType(),
+                              "unsigned_result")));
+}
+
 LogicalResult BitcastOp::verify() {
   auto from = cast<RankedTensorType>(getInput().getType());
   auto to = cast<RankedTensorType>(getType());

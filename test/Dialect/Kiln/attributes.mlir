@@ -112,14 +112,14 @@ module attributes {kiln.manifest = "kiln-manifest 3\n"} {
 
 // -----
 
-// expected-error@+1 {{#kiln.entry: inputs #0 is tensor<4xi8>, not a ranked tensor type of f32, f64, f16, bf16, i1, i32 or i64}}
-func.func @bytes() attributes {kiln.entry = #kiln.entry<inputs = [tensor<4xi8>], outputs = [], variables = [], checks = [], device = cpu>} {
+// expected-error@+1 {{#kiln.entry: inputs #0 is tensor<4xui64>, not a ranked tensor type of f32, f64, f16, bf16, i1, i32, i64, i8, i16, ui8, ui16 or ui32}}
+func.func @bytes() attributes {kiln.entry = #kiln.entry<inputs = [tensor<4xui64>], outputs = [], variables = [], checks = [], device = cpu>} {
   return
 }
 
 // -----
 
-// expected-error@+1 {{#kiln.entry: variable @w has type 'tensor<?xf32>'; variables are statically shaped tensors of f32, f64, f16, bf16, i1, i32 or i64}}
+// expected-error@+1 {{#kiln.entry: variable @w has type 'tensor<?xf32>'; variables are statically shaped tensors of f32, f64, f16, bf16, i1, i32, i64, i8, i16, ui8, ui16 or ui32}}
 func.func @open_variable() attributes {kiln.entry = #kiln.entry<inputs = [], outputs = [], variables = [#kiln.binding<@w : tensor<?xf32>, read>], checks = [], device = cpu>} {
   return
 }

@@ -919,8 +919,8 @@ func.func @yield_outside(%x: tensor<f32>) {
 // -----
 
 func.func @constant_element() {
-  // expected-error@+1 {{'kiln.constant' op result #0 must be ranked tensor of Kiln element (f32, f64, f16, bf16, i1, i32, i64) values, but got 'tensor<2xi8>'}}
-  %0 = kiln.constant dense<1> : tensor<2xi8>
+  // expected-error@+1 {{'kiln.constant' op result #0 must be ranked tensor of Kiln element (f32, f64, f16, bf16, i1, i32, i64, i8, i16, ui8, ui16, ui32) values, but got 'tensor<2xui64>'}}
+  %0 = kiln.constant dense<1> : tensor<2xui64>
   return
 }
 
@@ -2287,4 +2287,28 @@ func.func @bitcast_bool(%a: tensor<8xi1>) {
   // expected-error@+1 {{'kiln.bitcast' op operand #0 must be ranked tensor of}}
   %0 = kiln.bitcast %a : tensor<8xi1> -> tensor<8xi32>
   return
+}
+
+// -----
+
+func.func @cast_unsigned_flag_on_float(%x: tensor<2xf32>) -> tensor<2xi32> {
+  // expected-error@+1 {{'kiln.cast' op unsigned_input needs a signless i8, i16 or i32 input, not 'f32'}}
+  %0 = kiln.cast %x {unsigned_input} : tensor<2xf32> -> tensor<2xi32>
+  return %0 : tensor<2xi32>
+}
+
+// -----
+
+func.func @cast_unsigned_flag_on_i64(%x: tensor<2xf32>) -> tensor<2xi64> {
+  // expected-error@+1 {{'kiln.cast' op unsigned_result needs a signless i8, i16 or i32 result, not 'i64'}}
+  %0 = kiln.cast %x {unsigned_result} : tensor<2xf32> -> tensor<2xi64>
+  return %0 : tensor<2xi64>
+}
+
+// -----
+
+func.func @add_on_storage_type(%x: tensor<2xui8>) -> tensor<2xui8> {
+  // expected-error@+1 {{'kiln.add' op operand #0 must be ranked tensor of floating-point or 32/64-bit integer values, but got 'tensor<2xui8>'}}
+  %0 = kiln.add %x, %x : tensor<2xui8>, tensor<2xui8> -> tensor<2xui8>
+  return %0 : tensor<2xui8>
 }

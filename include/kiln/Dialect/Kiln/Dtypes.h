@@ -23,8 +23,13 @@
 namespace mlir::kiln {
 
 /// The runtime dtype of an element type, if it is one Kiln supports (f32,
-/// f64, f16, bf16, i1, i32, i64).
+/// f64, f16, bf16, i1, i32, i64, and the storage types i8, i16, ui8, ui16,
+/// ui32).
 std::optional<kiln_dtype_t> getDtype(Type elementType);
+
+/// The element types getDtype accepts, for messages.
+inline constexpr const char kDtypeList[] =
+    "f32, f64, f16, bf16, i1, i32, i64, i8, i16, ui8, ui16 or ui32";
 
 /// The element type of a runtime dtype.
 Type getElementType(MLIRContext *context, kiln_dtype_t dtype);

@@ -76,10 +76,20 @@ def Kiln_FloatElement : AnyTypeOf<[F32, F64, F16, BF16], "floating-point">;
 def Kiln_IntElement : AnyTypeOf<[I32, I64], "32/64-bit signless integer">;
 def Kiln_NumericElement : AnyTypeOf<[Kiln_FloatElement, Kiln_IntElement],
                                     "floating-point or 32/64-bit integer">;
-def Kiln_Element : AnyTypeOf<[Kiln_NumericElement, I1],
-                             "Kiln element (f32, f64, f16, bf16, i1, i32, i64)">;
+def Kiln_ComputeElement : AnyTypeOf<[Kiln_NumericElement, I1],
+    "Kiln element that ops compute on (f32, f64, f16, bf16, i1, i32, i64)">;
+// Storage types (tf.int8, int16, uint8, uint16, uint32): casts, constants,
+// arguments, results, variables and the ops that only move elements take
+// them; arithmetic reads them through a kiln.cast to i32 (i64 for ui32).
+// The lowering erases signedness (ui8 becomes i8, a cast from or to it
+// zero-extending or saturating at zero).
+def Kiln_StorageElement : AnyTypeOf<[I8, I16, UI8, UI16, UI32],
+                                    "8/16-bit or unsigned integer">;
+def Kiln_Element : AnyTypeOf<[Kiln_ComputeElement, Kiln_StorageElement],
+    "Kiln element (f32, f64, f16, bf16, i1, i32, i64, i8, i16, ui8, ui16, ui32)">;
 
 def Kiln_Tensor : RankedTensorOf<[Kiln_Element]>;
+def Kiln_ComputeTensor : RankedTensorOf<[Kiln_ComputeElement]>;
 def Kiln_FloatTensor : RankedTensorOf<[Kiln_FloatElement]>;
 def Kiln_IntTensor : RankedTensorOf<[Kiln_IntElement]>;
 def Kiln_NumericTensor : RankedTensorOf<[Kiln_NumericElement]>;

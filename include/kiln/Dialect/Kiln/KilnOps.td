@@ -397,8 +397,8 @@ def Kiln_CompareOp : Kiln_InferOp<"compare", [Kiln_OpenExtents]> {
     %m = kiln.compare lt, %x, %y : tensor<4xf32>, tensor<f32> -> tensor<4xi1>
     ```
   }];
-  let arguments = (ins Kiln_CompareDirection:$direction, Kiln_Tensor:$lhs,
-                       Kiln_Tensor:$rhs);
+  let arguments = (ins Kiln_CompareDirection:$direction, Kiln_ComputeTensor:$lhs,
+                       Kiln_ComputeTensor:$rhs);
   let results = (outs Kiln_BoolTensor:$result);
   let assemblyFormat = [{
     $direction `,` $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->`
@@ -449,14 +449,26 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure, Kiln_OpenExtents, SameOperandsAndResult
     folds, eager ops, compiled code and AOT libraries), anything to `i1`
     tests for nonzero (NaN is nonzero), `i1` to a number gives 0 or 1.
 
+    Unsigned integers (`ui8`, `ui16`, `ui32`) zero-extend and convert to
+    floats as unsigned values; a float to one saturates at 0 and at its
+    maximum; between integers a narrower result keeps the low bits (`i32`
+    -1 to `ui8` is 255, as in C and TensorFlow). The lowering erases
+    signedness: it gives `ui8` tensors the type `i8` and records on each
+    cast which side was unsigned in the `unsigned_input` / `unsigned_result`
+    flags, which a cast may also carry from the start (then the flagged
+    side is a signless i8, i16 or i32 read as unsigned).
+
     ```mlir
     %i = kiln.cast %x : tensor<4xf32> -> tensor<4xi32>
+    %f = kiln.cast %pixels : tensor<28x28xui8> -> tensor<28x28xf32>
     ```
   }];
-  let arguments = (ins Kiln_Tensor:$input);
+  let arguments = (ins Kiln_Tensor:$input, UnitAttr:$unsigned_input,
+                       UnitAttr:$unsigned_result);
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasFolder = 1;
+  let hasVerifier = 1;
 }
 
 def Kiln_BitcastOp : Kiln_Op<"bitcast", [Pure, Kiln_OpenExtents, Kiln_Differentiable]> {
@@ -1463,7 +1475,7 @@ def Kiln_SummaryScalarOp : Kiln_Op<"summary_scalar", [MemoryEffects<[MemWrite]>]
     kiln.summary_scalar "loss" = %l at %step to "logs/scalars.csv" : tensor<f32>, tensor<i64>
     ```
   }];
-  let arguments = (ins Kiln_Tensor:$value, Kiln_IntTensor:$step, StrAttr:$tag,
+  let arguments = (ins Kiln_ComputeTensor:$value, Kiln_IntTensor:$step, StrAttr:$tag,
                        StrAttr:$path);
   let assemblyFormat = [{
     $tag `=` $value `at` $step `to` $path attr-dict `:` type($value) `,` type($step)
@@ -1520,7 +1532,7 @@ def Kiln_PrintOp : Kiln_Op<"print", [MemoryEffects<[MemWrite]>, Kiln_OpenExtents
     kiln.print ["loss: ", "\0A"] %l : tensor<f32> {stream = 2 : i64}
     ```
   }];
-  let arguments = (ins Variadic<Kiln_Tensor>:$inputs, StrArrayAttr:$texts,
+  let arguments = (ins Variadic<Kiln_ComputeTensor>:$inputs, StrArrayAttr:$texts,
                        DefaultValuedAttr<I64Attr, "2">:$stream,
                        DefaultValuedAttr<I64Attr, "3">:$summarize);
   let assemblyFormat = "$texts ($inputs^ `:` type($inputs))? attr-dict";
