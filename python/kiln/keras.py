@@ -14,6 +14,7 @@ import random as _python_random
 from . import (activations, callbacks, constraints, datasets, initializers, keras_ops,
                keras_utils, layers, losses, saving, metrics, mixed_precision, optimizers,
                regularizers)
+from . import applications as _applications
 from . import errors, image as _image, image_generator, nn as _nn, random as _kiln_random
 from .tensor import convert_to_tensor as _convert
 from .data import Dataset
@@ -410,12 +411,48 @@ config = _submodule(
     set_dtype_policy=mixed_precision.set_global_policy,
     dtype_policy=mixed_precision.global_policy)
 
+def _family(name, doc, mode, **models):
+    return _submodule(f"applications.{name}", doc, **models,
+                      preprocess_input=_applications._preprocessor(mode, name),
+                      decode_predictions=_applications.decode_predictions)
+
+
+def _imagenet_preprocess(x, data_format=None, mode="caffe"):
+    return _applications._preprocess(x, mode, data_format)
+
+
+_families = {
+    "mobilenet_v2": _family("mobilenet_v2", "MobileNetV2 and its input scaling.", "tf",
+                            MobileNetV2=_applications.MobileNetV2),
+    "resnet50": _family("resnet50", "ResNet50 and its input scaling.", "caffe",
+                        ResNet50=_applications.ResNet50),
+    "resnet": _family("resnet", "The ResNet v1 models and their input scaling.", "caffe",
+                      ResNet50=_applications.ResNet50, ResNet101=_applications.ResNet101,
+                      ResNet152=_applications.ResNet152),
+    "vgg16": _family("vgg16", "VGG16 and its input scaling.", "caffe",
+                     VGG16=_applications.VGG16),
+    "vgg19": _family("vgg19", "VGG19 and its input scaling.", "caffe",
+                     VGG19=_applications.VGG19),
+    "imagenet_utils": _submodule("applications.imagenet_utils", "ImageNet input scaling.",
+                                 preprocess_input=_imagenet_preprocess,
+                                 decode_predictions=_applications.decode_predictions),
+}
+applications = _submodule(
+    "applications", _applications.__doc__, MobileNetV2=_applications.MobileNetV2,
+    ResNet50=_applications.ResNet50, ResNet101=_applications.ResNet101,
+    ResNet152=_applications.ResNet152, VGG16=_applications.VGG16,
+    VGG19=_applications.VGG19, **_families)
+for _name, _module in _families.items():
+    sys.modules[f"{__name__}.applications.{_name}"] = _module
+del _name, _module
+
 # Keras 2's homes: layers.experimental.preprocessing and optimizers.legacy.
 layers.experimental = _submodule("layers.experimental", "Keras 2's experimental layers",
                                  preprocessing=layers)
 optimizers.legacy = optimizers
 
-for _name in ("activations", "backend", "callbacks", "config", "constraints", "datasets",
+for _name in ("activations", "applications", "backend", "callbacks", "config",
+              "constraints", "datasets",
               "initializers", "layers", "losses", "metrics",
               "mixed_precision", "models", "ops", "optimizers", "preprocessing", "random",
               "regularizers", "utils"):

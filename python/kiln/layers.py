@@ -127,6 +127,15 @@ def _autograph_call(call):
 _model_writer = [None]
 
 
+def _shapes_of(value):
+    """A symbolic tensor's shape as a tuple; a list (or dict) of them."""
+    if isinstance(value, dict):
+        return {k: _shapes_of(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shapes_of(v) for v in value]
+    return tuple(value.shape)
+
+
 def _graph_property(what, find):
     """A property `what` whose value is find(self), unless the object set
     an attribute of that name itself (a subclass's `self.output = ...`)."""
@@ -368,6 +377,8 @@ class Layer(Module):
     # layer's call in a functional graph (its first, as Keras 3).
     input = _graph_property("input", lambda self: self._first_call("input")[0])
     output = _graph_property("output", lambda self: self._first_call("output")[1])
+    # Keras' output_shape: the output's shape (a list of them for several).
+    output_shape = _graph_property("output_shape", lambda self: _shapes_of(self.output))
 
     def add_loss(self, value):
         """Adds a loss term (a scalar tensor computed in `call`, e.g. from
