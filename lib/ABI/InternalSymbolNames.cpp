@@ -24,7 +24,9 @@
 #include "kiln/ABI/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AttrTypeSubElements.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSet.h"
 #include "mlir/IR/SymbolTable.h"
 
 namespace mlir::kiln {
@@ -44,7 +46,13 @@ struct InternalSymbolNamesPass
     SymbolTable symbols(module);
     Builder b(&getContext());
     KilnDialect::EntryNameAttrHelper entryName(&getContext());
-    for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
+    // Every new name first, then one walk that updates the references:
+    // renaming one function at a time walks the module once per function,
+    // which a step outlined into thousands of functions cannot afford.
+    llvm::DenseMap<StringAttr, StringAttr> renames;
+    llvm::StringSet<> taken;
+    SmallVector<func::FuncOp> renamed;
+    for (auto func : module.getOps<func::FuncOp>()) {
       StringRef name = func.getSymName();
       // Declarations name what the runtime or a library defines (a
       // `kiln_parallel_for`): they keep their names.
@@ -52,14 +60,28 @@ struct InternalSymbolNamesPass
         continue; // (or the pass ran already)
       if (func.isPublic() && !entryName.isAttrPresent(func))
         entryName.setAttr(func, b.getStringAttr(name));
-      std::string renamed = (kInternalPrefix + name).str();
-      for (unsigned n = 1; symbols.lookup(renamed); ++n)
-        renamed = (kInternalPrefix + name + "." + llvm::Twine(n)).str();
-      if (failed(symbols.rename(func, b.getStringAttr(renamed)))) {
-        func.emitError() << "cannot rename @" << name << " to @" << renamed;
-        return signalPassFailure();
-      }
+      std::string fresh = (kInternalPrefix + name).str();
+      for (unsigned n = 1; symbols.lookup(fresh) || taken.contains(fresh); ++n)
+        fresh = (kInternalPrefix + name + "." + llvm::Twine(n)).str();
+      taken.insert(fresh);
+      renames[func.getSymNameAttr()] = b.getStringAttr(fresh);
+      renamed.push_back(func);
     }
+    if (renames.empty())
+      return;
+    AttrTypeReplacer replacer;
+    replacer.addReplacement([&](SymbolRefAttr ref) -> std::optional<Attribute> {
+      auto it = renames.find(ref.getRootReference());
+      if (it == renames.end())
+        return std::nullopt;
+      return SymbolRefAttr::get(it->second, ref.getNestedReferences());
+    });
+    module.walk([&](Operation *op) {
+      replacer.replaceElementsIn(op, /*replaceAttrs=*/true, /*replaceLocs=*/false,
+                                 /*replaceTypes=*/false);
+    });
+    for (func::FuncOp func : renamed)
+      func.setSymNameAttr(renames[func.getSymNameAttr()]);
   }
 };
 } // namespace

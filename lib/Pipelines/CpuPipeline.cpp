@@ -106,6 +106,9 @@ void mlir::kiln::buildCpuCodegenPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  // A whole network's step is one function, too large for LLVM's loop
+  // passes to finish in reasonable time: its loop nests become functions.
+  pm.addPass(createKilnCPUOutlineLoops());
   pm.addPass(createSCFToControlFlowPass());
   // Math without an LLVM intrinsic becomes libm calls; f16/bf16 math is
   // computed in f32. The module's own functions leave the C namespace
