@@ -40,6 +40,13 @@ def _input(input_shape, input_tensor, what, min_size=32):
     return image, shape
 
 
+def _no_other_arguments(kwargs, what):
+    """Keras refuses arguments it does not know (a typo would otherwise
+    build a model of the default shape)."""
+    if kwargs:
+        raise ValueError(f"{what}: unknown argument(s) {sorted(kwargs)}")
+
+
 def _check_weights(weights, what):
     """None, or a path to load after building; "imagenet" cannot be had."""
     if weights == "imagenet":
@@ -52,7 +59,7 @@ def _check_weights(weights, what):
 
 
 def _finish(image, x, include_top, pooling, classes, classifier_activation, name, weights,
-            what, flatten=False):
+            what, flatten=False, pool_names=(None, None)):
     """The classifier (or pooling) on top, the model, and its weights."""
     if include_top:
         if flatten:
@@ -63,9 +70,9 @@ def _finish(image, x, include_top, pooling, classes, classifier_activation, name
             x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
+        x = layers.GlobalAveragePooling2D(name=pool_names[0])(x)
     elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+        x = layers.GlobalMaxPooling2D(name=pool_names[1])(x)
     elif pooling is not None:
         raise ValueError(f"{what}: pooling must be None, 'avg' or 'max', got {pooling!r}")
     model = layers.Model(image, x, name=name)
@@ -136,6 +143,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
     inverted residual blocks of ReLU6, batch normalization with Keras'
     epsilon 1e-3 and momentum 0.999."""
     what = "MobileNetV2"
+    _no_other_arguments(kwargs, what)
     _check_weights(weights, what)
     image, shape = _input(input_shape, input_tensor, what)
     x = layers.Conv2D(_make_divisible(32 * alpha), 3, strides=2, padding="same",
@@ -191,13 +199,15 @@ def _resnet(blocks, model_name, include_top, weights, input_tensor, input_shape,
             x = _bottleneck(x, filters, stride=(1 if stage == 0 else 2) if i == 1 else 1,
                             conv_shortcut=i == 1, name=f"conv{stage + 2}_block{i}")
     return _finish(image, x, include_top, pooling, classes, classifier_activation,
-                   name or model_name.lower(), weights, what)
+                   name or model_name.lower(), weights, what,
+                   pool_names=("avg_pool", "max_pool"))
 
 
 def _resnet_builder(blocks, model_name):
     def build(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
               pooling=None, classes=1000, classifier_activation="softmax", name=None,
               **kwargs):
+        _no_other_arguments(kwargs, model_name)
         return _resnet(blocks, model_name, include_top, weights, input_tensor, input_shape,
                        pooling, classes, classifier_activation, name)
     build.__name__ = build.__qualname__ = model_name
@@ -232,6 +242,7 @@ def _vgg_builder(convolutions, model_name):
     def build(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
               pooling=None, classes=1000, classifier_activation="softmax", name=None,
               **kwargs):
+        _no_other_arguments(kwargs, model_name)
         return _vgg(convolutions, model_name, include_top, weights, input_tensor, input_shape,
                     pooling, classes, classifier_activation, name)
     build.__name__ = build.__qualname__ = model_name

@@ -58,8 +58,8 @@ def bind(op, inputs, attrs=None, results=()):
         try:  # (the common case, kept short: eager, nothing recording)
             return _eager(op, inputs, attrs, results, state.runtime_device)
         except _kiln.NativeError as e:
-            if op not in _TAKES_STORAGE and _has_storage(inputs):
-                return _on_storage(op, inputs, attrs, results)
+            if op not in _TAKES_STORAGE and _has_storage(inputs, results):
+                return _on_storage(op, inputs, attrs, results, e)
             raise errors.from_native(e) from None
         except TypeError:  # (an input that is no native tensor)
             if not _has_composite(inputs):
@@ -75,8 +75,8 @@ def bind1(op, inputs, attrs=None, results=()):
         try:
             return _eager(op, inputs, attrs, results, state.runtime_device)[0]
         except _kiln.NativeError as e:
-            if op not in _TAKES_STORAGE and _has_storage(inputs):
-                return _on_storage(op, inputs, attrs, results)[0]
+            if op not in _TAKES_STORAGE and _has_storage(inputs, results):
+                return _on_storage(op, inputs, attrs, results, e)[0]
             raise errors.from_native(e) from None
         except TypeError:
             if not _has_composite(inputs):
@@ -188,16 +188,19 @@ _SAME_DTYPE = frozenset({"add", "sub", "mul", "div", "rem", "pow", "atan2", "max
                          "compare", "logical_and", "logical_or"})
 
 
-def _has_storage(inputs):
-    """Whether an input is a tensor of a storage dtype."""
+def _has_storage(inputs, results=()):
+    """Whether an input is a tensor of a storage dtype, or a result is
+    asked for in one."""
     return any(isinstance(t, Tensor) and widened(t._impl.dtype) != t._impl.dtype
-               for t in inputs)
+               for t in inputs) or any(widened(d) != d for _, d in results)
 
 
-def _on_storage(op, inputs, attrs, results):
-    """`op` on inputs of storage dtypes, which it does not take: on them
+def _on_storage(op, inputs, attrs, results, original):
+    """`op` on storage dtypes, which it does not take: on its inputs
     widened, its results of the widened type cast back to the storage type
-    of its value operands (not of its index operands, as a gather's)."""
+    of its value operands (not of its index operands, as a gather's), or to
+    the storage type a result was asked in. If the widened op fails too,
+    the error is the one the op gave (`original`), not the widened one's."""
     index = _INDEX_OPERANDS.get(op, ())
     values = {t._impl.dtype for i, t in enumerate(inputs)
               if isinstance(t, Tensor) and i not in index}
@@ -218,21 +221,44 @@ def _on_storage(op, inputs, attrs, results):
     operands = [bind1("cast", [t], None, [(tuple(t.shape), widened(t._impl.dtype))])
                 if isinstance(t, Tensor) and widened(t._impl.dtype) != t._impl.dtype
                 else t for t in inputs]
-    if not narrow:  # (only index operands were narrow)
-        return bind(op, operands, attrs, results)
-    storage = narrow.pop()
-    wide = widened(storage)
-    back = set()
+    back = {}
     if results:
-        back = {i for i, (_, dtype) in enumerate(results) if dtype == storage}
-        results = tuple((shape, wide if dtype == storage else dtype)
-                        for shape, dtype in results)
-    outputs = bind(op, operands, attrs, results)
-    if not results:
-        back = {i for i, t in enumerate(outputs)
-                if i not in _INDEX_RESULTS.get(op, ()) and t._impl.dtype == wide}
-    return [bind1("cast", [t], None, [(tuple(t.shape), storage)]) if i in back else t
-            for i, t in enumerate(outputs)]
+        back = {i: dtype for i, (_, dtype) in enumerate(results) if widened(dtype) != dtype}
+        results = tuple((shape, widened(dtype)) for shape, dtype in results)
+    try:
+        outputs = bind(op, operands, attrs, results)
+    except errors.OpError:
+        raise errors.from_native(original) from None
+    if not results and narrow:
+        storage = narrow.pop()
+        back = {i: storage for i, t in enumerate(outputs)
+                if i not in _INDEX_RESULTS.get(op, ()) and t._impl.dtype == widened(storage)}
+    out = []
+    for i, t in enumerate(outputs):
+        if i in back:
+            if op in _EXTREMA:
+                # (An empty reduction's identity is the widened type's
+                # lowest or highest value: the storage type's instead.)
+                limit = as_dtype(back[i]).min if op == "reduce_max" else as_dtype(back[i]).max
+                bound = Tensor(_kiln.Tensor.from_numpy(
+                    np.array(limit, dtype=as_dtype(t._impl.dtype).as_numpy_dtype), ""))
+                t = bind1("maximum" if op == "reduce_max" else "minimum", [t, bound])
+            t = bind1("cast", [t], None, [(tuple(t.shape), back[i])])
+        out.append(t)
+    return out
+
+
+_EXTREMA = frozenset({"reduce_max", "reduce_min"})
+
+
+def widen(t):
+    """A tensor of a storage dtype as its widened type (int32; int64 for
+    uint32), for ops that hand values to the runtime (print, summaries);
+    any other tensor as it is."""
+    dtype = t._impl.dtype
+    if widened(dtype) == dtype:
+        return t
+    return bind1("cast", [t], None, [(tuple(t.shape), widened(dtype))])
 
 
 def _bind(op, inputs, attrs, results):
@@ -246,8 +272,8 @@ def _bind(op, inputs, attrs, results):
         try:
             outputs = _eager(op, inputs, attrs, results, state.runtime_device)
         except _kiln.NativeError as e:
-            if op not in _TAKES_STORAGE and _has_storage(inputs):
-                return _on_storage(op, inputs, attrs, results)
+            if op not in _TAKES_STORAGE and _has_storage(inputs, results):
+                return _on_storage(op, inputs, attrs, results, e)
             raise errors.from_native(e) from None
     elif op in _FOLDED and _known_integers(op, inputs):
         try:  # (no tape records it: integers carry no gradient)
@@ -259,8 +285,8 @@ def _bind(op, inputs, attrs, results):
             outputs = trace.op(op, inputs, attrs, results,
                                errors.user_location())
         except _kiln.NativeError as e:
-            if op not in _TAKES_STORAGE and _has_storage(inputs):
-                return _on_storage(op, inputs, attrs, results)
+            if op not in _TAKES_STORAGE and _has_storage(inputs, results):
+                return _on_storage(op, inputs, attrs, results, e)
             raise errors.from_native(e) from None
     location = errors.user_location()
     for tape in state.tapes:

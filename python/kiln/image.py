@@ -16,6 +16,7 @@ import numpy as np
 from . import errors, random as _random
 from .dtypes import as_dtype, float32, float64, int32
 from .math_ops import (_positions, broadcast_to, einsum, expand_dims, floor, pad, reverse,
+                       saturate_cast,
                        squeeze, tile, top_k)
 from .ops import (abs, cast, concat, equal, gather, greater, greater_equal, less, less_equal, log,
                   logical_and, maximum, minimum, pow as _pow, reduce_mean, reduce_sum, reshape,
@@ -509,10 +510,12 @@ def convert_image_dtype(image, dtype, saturate=False, name=None):
         # TensorFlow's integer rescaling: by the ratio of the two ranges
         # (each max + 1 a power of two), dividing before a narrowing cast
         # and multiplying after a widening one.
+        # saturate clamps to the result's range (int8 -1 to uint8 is 0).
+        convert = saturate_cast if saturate else cast
         into, outof = int(top(dtype)) + 1, int(top(x.dtype)) + 1
         if outof > into:
-            return cast(x // (outof // into), dtype)
-        return cast(x, dtype) * (into // outof)
+            return convert(x // (outof // into), dtype)
+        return convert(x, dtype) * (into // outof)
     raise errors.UnimplementedError(
         f"convert_image_dtype: {x.dtype.name} to {dtype.name} is not supported "
         "(integer to float, float to integer, float to float)", errors.user_location())

@@ -20,7 +20,7 @@ import shutil
 import numpy as np
 
 from . import _tensor_proto, errors, ops
-from .dtypes import as_dtype, float32, int32, string
+from .dtypes import as_dtype, float32, int32, string, widen_unsigned
 from .tensor import Tensor, convert_to_tensor
 
 
@@ -512,8 +512,8 @@ def serialize_tensor(tensor, name=None):
 
 def parse_tensor(serialized, out_type, name=None):
     """The tensor of a serialized TensorProto (tf.io.parse_tensor): its
-    dtype must be out_type. TensorFlow's unsigned types come as Kiln's
-    signed ones that hold them (uint8 -> int32)."""
+    dtype must be out_type (a uint64 one, which Kiln lacks, is read as
+    int64 while its values fit)."""
     data = _bytes(serialized, "parse_tensor")
     want = as_dtype(out_type)
     try:
@@ -521,14 +521,14 @@ def parse_tensor(serialized, out_type, name=None):
     except ValueError as e:
         raise errors.InvalidArgumentError(f"kiln.io.parse_tensor: {e}",
                                           errors.user_location()) from None
-    if dtype_name != want.name and not (dtype_name.startswith("uint") and want.is_integer):
+    if dtype_name != want.name and not (dtype_name == "uint64" and want.name == "int64"):
         raise errors.InvalidArgumentError(
             f"kiln.io.parse_tensor: the tensor is {dtype_name}, not {want.name}",
             errors.user_location())
     if dtype_name == "bfloat16":  # (bit patterns, kept exactly: NaN payloads too)
         return _bfloat16_of_bits(array)
-    if array.dtype.kind == "u":  # (widened to a signed type, then want's)
-        return ops.cast(convert_to_tensor(array), want)
+    if dtype_name == "uint64":
+        return convert_to_tensor(widen_unsigned(array))
     return convert_to_tensor(array, want)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from . import _dispatch, core, errors
 from .core import (attributes, bind1 as _run1, current_trace, enum_case,
                    tensor_type, unit)
-from .dtypes import as_dtype, bool as bool_, float32, int64
+from .dtypes import as_dtype, bool as bool_, float32, int64, widened
 from .tensor import ComplexParts, HostStrings, Tensor, convert_to_tensor
 
 
@@ -107,14 +107,16 @@ subtract = _elementwise("sub", "subtract")
 multiply = _elementwise("mul", "multiply")
 def truediv(x, y, name=None):
     """`x / y` as TensorFlow 2 computes it: floats as they are, integers
-    as floats (int32 and int64 as float64, like `tf.math.truediv`), so
-    `kiln.constant([1, 2, 3]) / 4` is [0.25, 0.5, 0.75], not [0, 0, 0]."""
+    as floats (8- and 16-bit ones as float32, int32, uint32 and int64 as
+    float64, like `tf.math.truediv`), so `kiln.constant([1, 2, 3]) / 4` is
+    [0.25, 0.5, 0.75], not [0, 0, 0], and uint8 pixels / 255 are float32."""
     x, y = _pair(x, y)
     if x.dtype != y.dtype:
         raise TypeError(f"x / y: x is {x.dtype.name} and y is {y.dtype.name}; "
                         "cast one of them first")
     if x.dtype.is_integer:
-        x, y = cast(x, "float64"), cast(y, "float64")
+        wide = "float32" if x.dtype.size <= 2 else "float64"
+        x, y = cast(x, wide), cast(y, wide)
     elif not (x.dtype.is_floating or x.dtype.is_complex):
         raise TypeError(f"x / y is not defined for {x.dtype.name} tensors")
     return _run1("div", [x, y])
@@ -199,10 +201,14 @@ _reduce_mean = _reduce("reduce_mean")
 def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     """The mean over `axis` (all axes for None). Integer tensors give the
     sum divided by the count rounded toward zero, in their own type, as
-    tf.reduce_mean does ([1, 2] -> 1)."""
+    tf.reduce_mean does ([1, 2] -> 1); 8/16-bit and unsigned ones are
+    summed widened (int32, int64 for uint32), so the mean of uint8
+    pixels is their mean, not that of a sum wrapped modulo 256."""
     x = convert_to_tensor(input_tensor)
     if not x.dtype.is_integer:
         return _reduce_mean(x, axis, keepdims)
+    if x.dtype.is_storage:
+        return cast(reduce_mean(cast(x, widened(x.dtype.mlir)), axis, keepdims), x.dtype)
     axes = [a % x.ndim for a in _axes(x, axis)] if x.ndim else []
     count = 1
     for a in axes:

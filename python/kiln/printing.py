@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from . import errors
-from .core import attributes, current_trace
+from .core import attributes, current_trace, widen
 from .tensor import Tensor, convert_to_tensor
 
 
@@ -107,7 +107,7 @@ def print(*inputs, output_stream=None, summarize=3, sep=" ", end="\n", name=None
             pending += sep
         if isinstance(v, (Tensor, np.ndarray)):
             texts.append(pending)
-            tensors.append(convert_to_tensor(v))
+            tensors.append(widen(convert_to_tensor(v)))  # (uint8: printed as its values)
             pending = ""
         else:
             pending += str(v)

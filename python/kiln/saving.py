@@ -461,7 +461,7 @@ def _compile_config(model):
     arguments = getattr(model, "_compile_arguments", None)
     if arguments is None:
         return None
-    _, loss, metrics = arguments
+    _, loss, metrics, weighted = arguments
     inner = optimizers._innermost(model.optimizer)
     settings = {}
     # (The class's own arguments and those every optimizer takes: clipping,
@@ -496,14 +496,17 @@ def _compile_config(model):
             except ValueError as e:
                 warnings.warn(f"{e}; compile the loaded model to add it")
         return out
-    # (several outputs: a dict by output name, or a list per output)
-    encoded_metrics = {"__per_output__": {k: encode_metrics(v if isinstance(v, (list, tuple))
-                                                           else [v])
-                                          for k, v in metrics.items()}} \
-        if isinstance(metrics, dict) else encode_metrics(metrics)
+    def encode_all(given):
+        # (several outputs: a dict by output name, or a list per output)
+        if isinstance(given, dict):
+            return {"__per_output__": {k: encode_metrics(v if isinstance(v, (list, tuple))
+                                                         else [v])
+                                       for k, v in given.items()}}
+        return encode_metrics(given)
     cls = type(inner)
     return {"optimizer": f"{cls.__module__}:{cls.__qualname__}", "settings": settings,
-            "loss": encoded_loss, "metrics": encoded_metrics,
+            "loss": encoded_loss, "metrics": encode_all(metrics),
+            "weighted_metrics": encode_all(weighted),
             "loss_weights": getattr(model, "_loss_weights", None)}
 
 
@@ -611,11 +614,12 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         def decode_metrics(given):
             return [decode_metrics(m["__list__"]) if isinstance(m, dict) and "__list__" in m
                     else _make_metric(m, custom) for m in given]
-        saved = settings["metrics"]
-        metrics = {k: decode_metrics(v) for k, v in saved["__per_output__"].items()} \
-            if isinstance(saved, dict) else decode_metrics(saved)
+        def decode_all(saved):
+            return {k: decode_metrics(v) for k, v in saved["__per_output__"].items()} \
+                if isinstance(saved, dict) else decode_metrics(saved)
         model.compile(optimizer=optimizer, loss=_decode(settings["loss"], custom),
-                      metrics=metrics,
+                      metrics=decode_all(settings["metrics"]),
+                      weighted_metrics=decode_all(settings.get("weighted_metrics", [])),
                       loss_weights=settings.get("loss_weights"))
         if state is not None:
             _restore_optimizer(optimizer, state, variables)

@@ -70,7 +70,7 @@ def scalar(name, data, step):
     if writer is None:
         return False
     from . import errors, tracing
-    from .core import attributes
+    from .core import attributes, widen
     from .tensor import Tensor, convert_to_tensor
     from .variables import Variable
     trace = tracing.current_trace()
@@ -94,6 +94,7 @@ def scalar(name, data, step):
         raise errors.InvalidArgumentError(
             f"kiln.summary.scalar({name!r}): the step must be an integer scalar",
             errors.user_location())
+    value, step = widen(value), widen(step)
     writer.flush()
     trace.summary_writers.add(writer)
     trace.op("summary_scalar", [value, step],

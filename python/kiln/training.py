@@ -137,13 +137,37 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
         output_losses = [(None if l is None else losses.get(l), w)
                          for l, w in zip(given, weights)]
         output_metrics = _metrics_per_output(metrics, names, output_losses)
-        output_weighted = _metrics_per_output(weighted_metrics, names, output_losses)
+        output_weighted = _metrics_per_output(weighted_metrics, names, output_losses,
+                                              "weighted_metrics")
     elif isinstance(loss, (list, tuple)):
         loss = loss[0]
+    single_loss = losses.get(loss) if output_losses is None else None
+    plain = [_metric_for(m, single_loss) for m in (metrics or [])] \
+        if output_losses is None else output_metrics
+    weighted = [_metric_for(m, single_loss) for m in (weighted_metrics or [])] \
+        if output_losses is None else output_weighted
+    taken = {m.name for m in plain}
+    for m in weighted:
+        if any(m is other for other in plain):
+            raise ValueError(f"compile: the metric object {m.name!r} is in both metrics and "
+                             "weighted_metrics (give each list its own object)")
+        # Keras' names: "weighted_" only where the unweighted metric has
+        # the name ("<output>_weighted_<name>" with several outputs).
+        name = m.name
+        if name in taken:
+            if output_losses is None:
+                name = f"weighted_{name}"
+            else:
+                output = names[m._output_index]
+                name = f"{output}_weighted_{name[len(output) + 1:]}"
+        if name in taken:
+            raise ValueError(f"compile: two metrics named {name!r}")
+        taken.add(name)
+        m.name, m._weighted = name, True
     model._output_losses = output_losses
     # (what model.save writes when it can: names, Loss objects' settings)
-    model._compile_arguments = (optimizer, loss, dict(metrics) if isinstance(metrics, dict)
-                                else list(metrics or []))
+    listed = lambda given: dict(given) if isinstance(given, dict) else list(given or [])  # noqa: E731
+    model._compile_arguments = (optimizer, loss, listed(metrics), listed(weighted_metrics))
     model._loss_weights = None if loss_weights is None else \
         (dict(loss_weights) if isinstance(loss_weights, dict) else list(loss_weights))
     model.optimizer = optimizers.get(optimizer)
@@ -152,31 +176,10 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
                 model.optimizer, mixed_precision.LossScaleOptimizer):
         # Keras does the same: float16 gradients need loss scaling.
         model.optimizer = mixed_precision.LossScaleOptimizer(model.optimizer)
-    model.loss = losses.get(loss) if model._output_losses is None else \
+    model.loss = single_loss if model._output_losses is None else \
         (lambda y, pred, sample_weight=None: _sum_of_output_losses(model, y, pred,
                                                                   sample_weight))
-    model.compiled_metrics = [_metric_for(m, model.loss) for m in (metrics or [])] \
-        if output_losses is None else output_metrics
-    weighted = [_metric_for(m, model.loss) for m in (weighted_metrics or [])] \
-        if output_losses is None else output_weighted
-    taken = {m.name for m in model.compiled_metrics}
-    for m in weighted:
-        if any(m is other for other in model.compiled_metrics):
-            raise ValueError(f"compile: the metric object {m.name!r} is in both metrics and "
-                             "weighted_metrics (give each list its own object)")
-        # Keras' names: "weighted_" only where the unweighted metric has
-        # the name ("<output>_weighted_<name>" with several outputs).
-        if m.name in taken:
-            if output_losses is None:
-                m.name = f"weighted_{m.name}"
-            else:
-                output = names[m._output_index]
-                m.name = f"{output}_weighted_{m.name[len(output) + 1:]}"
-        if m.name in taken:
-            raise ValueError(f"compile: two metrics named {m.name!r}")
-        taken.add(m.name)
-        m._weighted = True
-    model.compiled_metrics = model.compiled_metrics + weighted
+    model.compiled_metrics = plain + weighted
     model._loss_tracker = metrics_module.Mean(name="loss")
     # (Several outputs: each one's weighted loss logged as "<name>_loss", as Keras.)
     model._output_trackers = [] if names is None else \
@@ -188,7 +191,7 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
     model.stop_training = False
 
 
-def _metrics_per_output(metrics, names, output_losses):
+def _metrics_per_output(metrics, names, output_losses, what="metrics"):
     """Several outputs' metrics, Keras' ways: a dict by output name or a
     list with an entry (a metric or a list of them) per output; a flat list
     of names applies each to every output (Keras 2). Each is named
@@ -196,13 +199,13 @@ def _metrics_per_output(metrics, names, output_losses):
     if not metrics:
         return []
     if isinstance(metrics, dict):
-        per_output = _per_output(metrics, names, "metrics")
+        per_output = _per_output(metrics, names, what)
     elif all(isinstance(m, (list, tuple)) or m is None for m in metrics):
-        per_output = _per_output(list(metrics), names, "metrics")
+        per_output = _per_output(list(metrics), names, what)
     elif all(isinstance(m, str) for m in metrics):
         per_output = [list(metrics)] * len(names)
     else:
-        raise ValueError("compile: with several outputs give metrics as a dict by output "
+        raise ValueError(f"compile: with several outputs give {what} as a dict by output "
                          "name or a list per output (a metric object measures one output)")
     out = []
     for index, (name, given) in enumerate(zip(names, per_output)):
@@ -346,7 +349,9 @@ def _update_metrics(model, y, pred, weights=None):
                                                metrics_module.SparseCategoricalAccuracy)):
             if w is not None:  # (each example's weight on each of its entries)
                 w = convert_to_tensor(w)
-                w = cast(mask, w.dtype) * reshape(w, [-1] + [1] * (len(mask.shape) - 1))
+                if len(w.shape) < len(mask.shape):
+                    w = reshape(w, [-1] + [1] * (len(mask.shape) - len(w.shape)))
+                w = cast(mask, w.dtype) * w
             else:
                 w = mask
         if w is None:

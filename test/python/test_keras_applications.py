@@ -33,11 +33,14 @@ def test_mobilenet_v2_counts_and_the_layers_an_encoder_takes():
     assert len(encoder.trainable_variables) < len(base.trainable_variables)
 
 
-@pytest.mark.parametrize("build,params", [(app.ResNet50, 23_587_712),
-                                          (app.VGG16, 14_714_688)])
-def test_parameter_counts_without_top(build, params):
-    model = build(input_shape=(32, 32, 3), include_top=False, weights=None)
+@pytest.mark.parametrize("build,params,pool", [(app.ResNet50, 23_587_712, "avg_pool"),
+                                               (app.VGG16, 14_714_688, None)])
+def test_parameter_counts_without_top(build, params, pool):
+    model = build(input_shape=(32, 32, 3), include_top=False, weights=None, pooling="avg")
     assert model.count_params() == params
+    assert model.output_shape == (None, 2048 if pool else 512)
+    if pool:  # (Keras names ResNet's pooling layer)
+        assert model.get_layer(pool) is model.layers[-1]
 
 
 def test_a_small_mobilenet_classifies():
@@ -66,6 +69,8 @@ def test_preprocessing_and_clear_errors(tmp_path):
     assert ResNet101 is app.ResNet101
     with pytest.raises(ValueError, match="does not download"):
         app.ResNet50()
+    with pytest.raises(ValueError, match=r"unknown argument\(s\) \['input_shpe'\]"):
+        app.MobileNetV2(input_shpe=(64, 64, 3), weights=None)
     with pytest.raises(ValueError, match="at least 32x32"):
         app.VGG19(input_shape=(16, 16, 3), weights=None, include_top=False)
     with pytest.raises(ValueError, match="pooling must be"):

@@ -778,7 +778,7 @@ def test_compile_and_fit_arguments_keras_code_passes():
         assert len(history.history["val_loss"]) == validated
 
 
-def test_weighted_metrics_weigh_examples_by_sample_weight():
+def test_weighted_metrics_weigh_examples_by_sample_weight(tmp_path):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(24, 3)).astype(np.float32)
     y = rng.integers(0, 2, (24, 1)).astype(np.float32)
@@ -800,6 +800,13 @@ def test_weighted_metrics_weigh_examples_by_sample_weight():
     np.testing.assert_allclose(logs["weighted_mae"], logs["mae"], rtol=1e-6)
     history = model.fit(x, y, sample_weight=w, epochs=1, verbose=0)
     assert set(history.history) == {"loss", "mae", "accuracy", "weighted_mae", "acc"}
+    # model.save keeps them.
+    path = str(tmp_path / "weighted.keras")
+    model.save(path)
+    loaded = kiln.keras.models.load_model(path)
+    assert loaded.metrics_names == model.metrics_names
+    again = loaded.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    np.testing.assert_allclose(again["acc"], (w * right).sum() / w.sum(), rtol=1e-5)
     metric = kiln.keras.metrics.MeanAbsoluteError(name="mae")
     with pytest.raises(ValueError, match="in both metrics and weighted_metrics"):
         model.compile("sgd", "mse", metrics=[metric], weighted_metrics=[metric])

@@ -261,3 +261,70 @@ def test_pipelines_and_keras_take_uint8_data():
     assert np.isfinite(history.history["loss"]).all()
     expected = model(images[:4].astype(np.float32)).numpy()
     np.testing.assert_allclose(model(images[:4]).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_review_findings():
+    u8 = kiln.constant(np.array([0, 128, 255], np.uint8))
+    # TensorFlow's truediv: 8/16-bit integers as float32, 32/64-bit as float64.
+    assert (u8 / 255).dtype == kiln.float32
+    np.testing.assert_allclose((u8 / 255).numpy(), [0, 128 / 255, 1], rtol=1e-6)
+    assert (kiln.constant(np.array([1], np.int16)) / 2).dtype == kiln.float32
+    assert (kiln.constant(np.array([1], np.uint32)) / 2).dtype == kiln.float64
+    # The mean of many uint8 pixels (the count does not fit uint8; the sum
+    # is not wrapped).
+    pixels = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    mean = kiln.reduce_mean(kiln.constant(pixels))
+    assert mean.dtype == kiln.uint8 and int(mean) == int(pixels.astype(np.int64).sum() // 784)
+    # An empty maximum is the type's lowest value, an empty minimum its highest.
+    empty = kiln.zeros([0], kiln.int8)
+    assert int(kiln.reduce_max(empty)) == -128 and int(kiln.reduce_min(empty)) == 127
+    assert int(kiln.reduce_max(kiln.zeros([0], kiln.uint16))) == 0
+    # Flat indices of uint8 (or int16) indices are computed widened: 19 * 20 + 19
+    # does not wrap to 143.
+    params = np.arange(400, dtype=np.float32).reshape(20, 20)
+    at = np.array([[19, 19], [7, 3]], np.uint8)
+    np.testing.assert_array_equal(kiln.gather_nd(kiln.constant(params), kiln.constant(at)).numpy(),
+                                  [399, 143])
+    np.testing.assert_array_equal(
+        kiln.math.unsorted_segment_sum(kiln.constant([1.0, 2.0, 3.0]),
+                                       kiln.constant(np.array([2, 0, 2], np.int16)), 3).numpy(),
+        [2.0, 0.0, 4.0])
+    # A result asked for in a storage type.
+    hot = kiln.one_hot(kiln.constant([1, 0]), 2, dtype=kiln.uint8)
+    assert hot.dtype == kiln.uint8
+    np.testing.assert_array_equal(hot.numpy(), [[0, 1], [1, 0]])
+    # An op that takes storage types reports its own error, not a widened one's.
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="ui8"):
+        kiln.reshape(u8, [2, 2])
+    # saturate clamps integer conversions too (TensorFlow's saturate_cast).
+    i8 = kiln.constant(np.array([-1, 127], np.int8))
+    np.testing.assert_array_equal(
+        kiln.image.convert_image_dtype(i8, kiln.uint8, saturate=True).numpy(), [0, 254])
+    # Serialized uint8 tensors come back as uint8; another out_type is an error.
+    data = kiln.io.serialize_tensor(u8)
+    back = kiln.io.parse_tensor(data, kiln.uint8)
+    assert back.dtype == kiln.uint8
+    np.testing.assert_array_equal(back.numpy(), [0, 128, 255])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="uint8, not int32"):
+        kiln.io.parse_tensor(data, kiln.int32)
+
+
+def test_print_and_summaries_of_storage_types_in_traces(capfd, tmp_path):
+    @kiln.function
+    def show(x):
+        kiln.print("pixels", x)
+        return x + 1
+
+    show(kiln.constant(np.array([7, 255], np.uint8)))
+    assert "pixels [7 255]" in capfd.readouterr().err
+    writer = kiln.summary.create_file_writer(str(tmp_path))
+
+    @kiln.function
+    def log(x, step):
+        with writer.as_default():
+            kiln.summary.scalar("top", kiln.reduce_max(x), step=step)
+        return x
+
+    log(kiln.constant(np.array([3, 200], np.uint8)), kiln.constant(np.int16(4)))
+    writer.flush()
+    assert kiln.summary.read_scalars(str(tmp_path))["top"] == ([4], [200.0])
