@@ -70,12 +70,16 @@ struct InternalSymbolNamesPass
     if (renames.empty())
       return;
     AttrTypeReplacer replacer;
-    replacer.addReplacement([&](SymbolRefAttr ref) -> std::optional<Attribute> {
-      auto it = renames.find(ref.getRootReference());
-      if (it == renames.end())
-        return std::nullopt;
-      return SymbolRefAttr::get(it->second, ref.getNestedReferences());
-    });
+    // (Only a reference's root names a function of this module: its nested
+    // references name symbols inside another table, left alone.)
+    replacer.addReplacement(
+        [&](SymbolRefAttr ref) -> std::pair<Attribute, WalkResult> {
+          auto it = renames.find(ref.getRootReference());
+          if (it == renames.end())
+            return {ref, WalkResult::skip()};
+          return {SymbolRefAttr::get(it->second, ref.getNestedReferences()),
+                  WalkResult::skip()};
+        });
     module.walk([&](Operation *op) {
       replacer.replaceElementsIn(op, /*replaceAttrs=*/true, /*replaceLocs=*/false,
                                  /*replaceTypes=*/false);

@@ -328,3 +328,15 @@ def test_print_and_summaries_of_storage_types_in_traces(capfd, tmp_path):
     log(kiln.constant(np.array([3, 200], np.uint8)), kiln.constant(np.int16(4)))
     writer.flush()
     assert kiln.summary.read_scalars(str(tmp_path))["top"] == ([4], [200.0])
+
+
+def test_bitcast_to_and_from_storage_types():
+    words = np.array([0x04030201, -1], np.int32)
+    as_bytes = kiln.bitcast(kiln.constant(words), kiln.uint8)
+    assert as_bytes.dtype == kiln.uint8 and as_bytes.shape == (2, 4)
+    np.testing.assert_array_equal(as_bytes.numpy(), words.view(np.uint8).reshape(2, 4))
+    back = kiln.bitcast(as_bytes, kiln.int32)
+    np.testing.assert_array_equal(back.numpy(), words)
+    halves = kiln.bitcast(kiln.constant(np.array([1.5], np.float32)), kiln.int16)
+    np.testing.assert_array_equal(halves.numpy(),
+                                  np.array([1.5], np.float32).view(np.int16).reshape(1, 2))

@@ -504,6 +504,8 @@ LogicalResult CastOp::verify() {
 LogicalResult BitcastOp::verify() {
   auto from = cast<RankedTensorType>(getInput().getType());
   auto to = cast<RankedTensorType>(getType());
+  if (from.getElementType().isInteger(1) || to.getElementType().isInteger(1))
+    return emitOpError("bools (i1) have no bit layout to reinterpret");
   unsigned in = from.getElementType().getIntOrFloatBitWidth();
   unsigned out = to.getElementType().getIntOrFloatBitWidth();
   ArrayRef<int64_t> shape = from.getShape();

@@ -2284,7 +2284,7 @@ func.func @bitcast_split_shape(%a: tensor<3xf64>) {
 // -----
 
 func.func @bitcast_bool(%a: tensor<8xi1>) {
-  // expected-error@+1 {{'kiln.bitcast' op operand #0 must be ranked tensor of}}
+  // expected-error@+1 {{'kiln.bitcast' op bools (i1) have no bit layout to reinterpret}}
   %0 = kiln.bitcast %a : tensor<8xi1> -> tensor<8xi32>
   return
 }

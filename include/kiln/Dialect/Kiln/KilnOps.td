@@ -487,8 +487,8 @@ def Kiln_BitcastOp : Kiln_Op<"bitcast", [Pure, Kiln_OpenExtents, Kiln_Differenti
     %w = kiln.bitcast %d : tensor<3xf64> -> tensor<3x2xi32>
     ```
   }];
-  let arguments = (ins Kiln_NumericTensor:$input);
-  let results = (outs Kiln_NumericTensor:$result);
+  let arguments = (ins Kiln_Tensor:$input);
+  let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
 }
