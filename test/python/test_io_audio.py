@@ -187,10 +187,11 @@ def test_list_files_and_text_lines(tmp_path):
 
 
 def test_review_cases_io(tmp_path):
-    # decode_raw's narrow integer types (as int32) and decode_csv's defaults.
+    # decode_raw's narrow integer types (kept, as TensorFlow) and decode_csv's defaults.
     raw = kiln.io.decode_raw([bytes([1, 255, 3])], "uint8")
-    assert raw.dtype == kiln.int32 and raw.numpy().tolist() == [[1, 255, 3]]
-    assert kiln.io.decode_raw(struct.pack("<2h", -2, 7), "int16").numpy().tolist() == [-2, 7]
+    assert raw.dtype == kiln.uint8 and raw.numpy().tolist() == [[1, 255, 3]]
+    shorts = kiln.io.decode_raw(struct.pack("<2h", -2, 7), "int16")
+    assert shorts.dtype == kiln.int16 and shorts.numpy().tolist() == [-2, 7]
     cols = kiln.io.decode_csv(["5,2.5"], [np.int64(0), np.float64(0.0)])
     assert cols[0].dtype == kiln.int64 and cols[1].dtype == kiln.float64
     # TextLineDataset keeps a final line without newline and lone "\r"s.
