@@ -203,17 +203,25 @@ def _resnet(blocks, model_name, include_top, weights, input_tensor, input_shape,
                    pool_names=("avg_pool", "max_pool"))
 
 
-def _resnet_builder(blocks, model_name):
+def _builder(build_body, layout, model_name, doc):
+    """A Keras application function over `build_body(layout, model_name,
+    include_top, weights, input_tensor, input_shape, pooling, classes,
+    classifier_activation, name)`."""
     def build(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
               pooling=None, classes=1000, classifier_activation="softmax", name=None,
               **kwargs):
         _no_other_arguments(kwargs, model_name)
-        return _resnet(blocks, model_name, include_top, weights, input_tensor, input_shape,
-                       pooling, classes, classifier_activation, name)
+        return build_body(layout, model_name, include_top, weights, input_tensor,
+                          input_shape, pooling, classes, classifier_activation, name)
     build.__name__ = build.__qualname__ = model_name
-    build.__doc__ = (f"Keras' {model_name} (He et al. 2015, v1 bottleneck blocks "
-                     f"{'-'.join(map(str, blocks))}).")
+    build.__doc__ = doc
     return build
+
+
+def _resnet_builder(blocks, model_name):
+    return _builder(_resnet, blocks, model_name,
+                    f"Keras' {model_name} (He et al. 2015, v1 bottleneck blocks "
+                    f"{'-'.join(map(str, blocks))}).")
 
 
 ResNet50 = _resnet_builder((3, 4, 6, 3), "ResNet50")
@@ -239,16 +247,9 @@ def _vgg(convolutions, model_name, include_top, weights, input_tensor, input_sha
 
 
 def _vgg_builder(convolutions, model_name):
-    def build(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-              pooling=None, classes=1000, classifier_activation="softmax", name=None,
-              **kwargs):
-        _no_other_arguments(kwargs, model_name)
-        return _vgg(convolutions, model_name, include_top, weights, input_tensor, input_shape,
-                    pooling, classes, classifier_activation, name)
-    build.__name__ = build.__qualname__ = model_name
-    build.__doc__ = (f"Keras' {model_name} (Simonyan and Zisserman 2014): 3x3 convolution "
-                     "blocks, max pooling, and two 4096-unit layers on top.")
-    return build
+    return _builder(_vgg, convolutions, model_name,
+                    f"Keras' {model_name} (Simonyan and Zisserman 2014): 3x3 convolution "
+                    "blocks, max pooling, and two 4096-unit layers on top.")
 
 
 VGG16 = _vgg_builder((2, 2, 3, 3, 3), "VGG16")

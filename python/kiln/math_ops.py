@@ -16,8 +16,8 @@ import numpy as np
 
 from . import _dispatch, errors
 from ._targets import _labels
-from .core import attributes, bind1, enum_case, tensor_type
-from .dtypes import as_dtype, bool as bool_, float32, float64, int32, int64, widened
+from .core import attributes, bind1, enum_case, tensor_type, widen
+from .dtypes import as_dtype, bool as bool_, float32, float64, int32, int64
 from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pair, _unary,
                   abs, cast, concat, equal, exp, floordiv, floormod, gather, greater,
                   greater_equal, less, stack, logical_not,
@@ -1211,13 +1211,6 @@ def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
 
 # --- N-dimensional gathers and scatters -----------------------------------------
 
-def _as_index(t):
-    """Integer indices or ids of a storage type (uint8 labels) widened to
-    the type index arithmetic runs in (int32; int64 for uint32), so that
-    flattening them cannot wrap."""
-    return cast(t, widened(t.dtype.mlir)) if t.dtype.is_storage else t
-
-
 def _flat_indices(indices, shape, what):
     """Row indices into `shape`'s first K dimensions flattened, for
     `indices` [..., K]; every component must be in range (checked where the
@@ -1230,7 +1223,7 @@ def _flat_indices(indices, shape, what):
     dims = [int(d) for d in shape[:k]]
     if not indices.dtype.is_integer:
         raise TypeError(f"{what}: indices must be integers, got {indices.dtype.name}")
-    indices = _as_index(indices)
+    indices = widen(indices)  # (uint8 indices: no wrap)
     bounds = constant(np.array(dims, np.int64), indices.dtype)
     ok = logical_and(greater_equal(indices, 0), less(indices, bounds))
     _check_at_run_time(ok, f"{what}: an index is out of range for the shape {dims}")
@@ -1356,7 +1349,7 @@ def _segment_layout(data, segment_ids, what):
     data, ids = convert_to_tensor(data), convert_to_tensor(segment_ids)
     if not ids.dtype.is_integer:
         raise TypeError(f"{what}: segment_ids must be integers, got {ids.dtype.name}")
-    ids = _as_index(ids)
+    ids = widen(ids)
     r = ids.ndim
     if r == 0 or len(data.shape) < r or any(
             a is not None and b is not None and a != b
@@ -1413,7 +1406,7 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=int32, axi
     values = convert_to_tensor(arr)
     if not values.dtype.is_integer:
         raise TypeError(f"bincount: arr must be integers, got {values.dtype.name}")
-    values = _as_index(values)  # (ids, not values: uint8 ones counted as int32)
+    values = widen(values)  # (ids, not values: uint8 ones counted as int32)
     if minlength is not None and maxlength is not None and int(minlength) == int(maxlength):
         length = int(minlength)
     else:

@@ -10,7 +10,7 @@ import numpy as np
 from . import _dispatch, core, errors
 from .core import (attributes, bind1 as _run1, current_trace, enum_case,
                    tensor_type, unit)
-from .dtypes import as_dtype, bool as bool_, float32, int64, widened
+from .dtypes import as_dtype, bool as bool_, float32, int64
 from .tensor import ComplexParts, HostStrings, Tensor, convert_to_tensor
 
 
@@ -208,7 +208,7 @@ def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     if not x.dtype.is_integer:
         return _reduce_mean(x, axis, keepdims)
     if x.dtype.is_storage:
-        return cast(reduce_mean(cast(x, widened(x.dtype.mlir)), axis, keepdims), x.dtype)
+        return cast(reduce_mean(core.widen(x), axis, keepdims), x.dtype)
     axes = [a % x.ndim for a in _axes(x, axis)] if x.ndim else []
     count = 1
     for a in axes:
