@@ -994,15 +994,44 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
     module.walk([](KnownValueOp known) { readInstead(known, known); });
   }
 
+  /// Whether a function's signature has an open extent. The run-time
+  /// checks that such extents agree can only be made in an entry point
+  /// (kiln-split-shape-functions computes them from its inputs' extents),
+  /// so a generated function taking or giving one is inlined wherever it
+  /// is called: a second-order gradient (a gradient penalty over an open
+  /// batch) calls the first gradient from the entry and from the second.
+  static bool hasOpenExtents(func::FuncOp func) {
+    auto open = [](Type type) {
+      auto ranked = dyn_cast<RankedTensorType>(type);
+      return ranked && !ranked.hasStaticShape();
+    };
+    FunctionType type = func.getFunctionType();
+    return llvm::any_of(type.getInputs(), open) ||
+           llvm::any_of(type.getResults(), open);
+  }
+
   /// Inlines each generated function called from one place into its
-  /// caller; erases generated functions nothing calls any more and the
-  /// private functions that only gradient requests referred to.
+  /// caller, and one with open extents into every caller (innermost
+  /// first: a call the inlined body brings is inlined in a later round);
+  /// erases generated functions nothing calls any more and the private
+  /// functions that only gradient requests referred to.
   LogicalResult inlineGenerated(ModuleOp module, SymbolTable &symbols) {
     MLIRContext *context = module.getContext();
     SmallVector<func::FuncOp> generated;
     for (auto func : module.getOps<func::FuncOp>())
       if (KilnDialect::GradientOfAttrHelper(context).isAttrPresent(func))
         generated.push_back(func);
+    InlinerInterface interface(context);
+    InlinerConfig config;
+    auto inlineAt = [&](func::CallOp call, func::FuncOp func) {
+      if (failed(inlineCall(interface, config.getCloneCallback(), call, func,
+                            &func.getBody())))
+        return LogicalResult(call.emitError(
+            "cannot inline the gradient function @")
+                             << func.getSymName());
+      call.erase();
+      return success();
+    };
     for (func::FuncOp func : generated) {
       std::optional<SymbolTable::UseRange> uses =
           SymbolTable::getSymbolUses(func, module);
@@ -1011,15 +1040,26 @@ struct AutodiffPass : public kiln::impl::KilnAutodiffBase<AutodiffPass> {
       SmallVector<SymbolTable::SymbolUse> all(uses->begin(), uses->end());
       auto call = all.size() == 1 ? dyn_cast<func::CallOp>(all[0].getUser())
                                   : func::CallOp();
-      if (call && func.getBody().hasOneBlock()) {
-        InlinerInterface interface(context);
-        InlinerConfig config;
-        if (failed(inlineCall(interface, config.getCloneCallback(), call,
-                              func, &func.getBody())))
-          return call.emitError("cannot inline the gradient function @")
-                 << func.getSymName();
-        call.erase();
-      }
+      if (call && func.getBody().hasOneBlock() && failed(inlineAt(call, func)))
+        return failure();
+    }
+    // Generated functions cannot call themselves (a cycle of gradient
+    // requests is refused above), so each round inlines a level and the
+    // rounds end; the bound is a guard, not a limit met in practice.
+    for (unsigned round = 0; round <= generated.size(); ++round) {
+      SmallVector<std::pair<func::CallOp, func::FuncOp>> calls;
+      module.walk([&](func::CallOp call) {
+        auto callee = symbols.lookup<func::FuncOp>(call.getCallee());
+        if (callee && llvm::is_contained(generated, callee) &&
+            callee.getBody().hasOneBlock() && hasOpenExtents(callee) &&
+            call->getParentOfType<func::FuncOp>() != callee)
+          calls.push_back({call, callee});
+      });
+      if (calls.empty())
+        break;
+      for (auto [call, callee] : calls)
+        if (failed(inlineAt(call, callee)))
+          return failure();
     }
     // Drop what is dead now, generated functions first (they may be the
     // only users of a requested function).

@@ -592,6 +592,11 @@ class Function:
                 return f"argument {i} changed from {a[1:]} to {b[1:]}"
         return "same signature"
 
+    def experimental_get_tracing_count(self):
+        """How many times the Python function has been traced
+        (TensorFlow's name for `trace_count`)."""
+        return self.trace_count
+
     def get_concrete_function(self, *args, **kwargs):
         """The trace for these arguments (tensors, or TensorSpecs for
         extents known only at run time) on the current device (traced and

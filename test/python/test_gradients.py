@@ -350,6 +350,47 @@ def test_nested_tapes_give_higher_order_gradients():
     np.testing.assert_allclose(g3.numpy(), -2 * (1 - t * t) * (1 - 3 * t * t), rtol=1e-10)
 
 
+def test_gradient_penalty_over_an_open_batch_compiles():
+    # A WGAN-GP style penalty: the gradient of |d loss / d x|^2 with respect
+    # to the weights, in a function whose batch is open. The first gradient
+    # is called from the entry and from the second one; its run-time shape
+    # checks must reach the entry (they once made the compile fail).
+    rng = np.random.RandomState(0)
+    w = kiln.Variable(rng.randn(3, 4).astype(np.float32))
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 3], kiln.float32)])
+    def penalty(x):
+        with kiln.GradientTape() as outer:
+            with kiln.GradientTape() as inner:
+                inner.watch(x)
+                y = kiln.reduce_sum(kiln.tanh(kiln.matmul(x, w)))
+            g = inner.gradient(y, x)
+            p = kiln.reduce_sum(g * g)
+        return g, outer.gradient(p, w)
+
+    W = w.numpy().astype(np.float64)
+
+    def numeric(x):
+        def pen(W):
+            d = (1 - np.tanh(x @ W) ** 2) @ W.T
+            return (d * d).sum()
+        out, e = np.zeros_like(W), 1e-6
+        for i in np.ndindex(*W.shape):
+            step = np.zeros_like(W)
+            step[i] = e
+            out[i] = (pen(W + step) - pen(W - step)) / (2 * e)
+        return out
+
+    for batch in (5, 2):
+        x = rng.randn(batch, 3).astype(np.float32)
+        g, dw = penalty(x)
+        x64 = x.astype(np.float64)
+        np.testing.assert_allclose(g.numpy(), (1 - np.tanh(x64 @ W) ** 2) @ W.T,
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(dw.numpy(), numeric(x64), rtol=1e-4, atol=1e-5)
+    assert penalty.experimental_get_tracing_count() == 1
+
+
 def test_outer_tape_differentiates_through_the_inner_tapes_saved_values():
     """As in TensorFlow, an inner gradient recorded on an outer tape reads
     the forward values its backward ops need: with respect to one of them
