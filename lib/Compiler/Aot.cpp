@@ -8,15 +8,14 @@
 #include "kiln/ABI/EntryPoints.h"
 
 #include "Diagnostics.h"
+#include "ObjectCode.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -198,17 +197,10 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
                               "translation to LLVM IR failed");
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
-  auto optimize = makeOptimizingTransformer(options.optLevel, 0, machine.get());
-  if (llvm::Error e = optimize(llvmModule.get()))
-    return kiln_status_create(KILN_INTERNAL, "LLVM optimization failed: %s",
+  if (llvm::Error e =
+          emitObject(*llvmModule, *machine, options.optLevel, object))
+    return kiln_status_create(KILN_INTERNAL, "code generation failed: %s",
                               llvm::toString(std::move(e)).c_str());
-  llvm::raw_svector_ostream os(object);
-  llvm::legacy::PassManager passes;
-  if (machine->addPassesToEmitFile(passes, os, nullptr,
-                                   llvm::CodeGenFileType::ObjectFile))
-    return kiln_status_create(KILN_INTERNAL,
-                              "the target cannot emit object files");
-  passes.run(*llvmModule);
   return nullptr;
 }
 

@@ -9,6 +9,7 @@
 #include "kiln/Pipelines/Pipelines.h"
 
 #include "Diagnostics.h"
+#include "ObjectCode.h"
 
 #include "kiln/Dialect/Kiln/KilnDialect.h"
 #include "kiln/Dialect/Kiln/KilnOps.h"
@@ -31,6 +32,10 @@
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h"
+#include "llvm/ExecutionEngine/JITEventListener.h"
+#include "llvm/ExecutionEngine/SectionMemoryManager.h"
+#include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -39,6 +44,10 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/Support/Format.h"
+#include "mlir/Support/Timing.h"
+
+#include <chrono>
 #include "llvm/ADT/StringExtras.h"
 
 #include <array>
@@ -99,9 +108,36 @@ OwningOpRef<ModuleOp> Compiler::parse(llvm::StringRef source,
   return module;
 }
 
+/// KILN_COMPILE_TIMING=1: each compilation prints the time of its MLIR
+/// passes (MLIR's timing report) and of LLVM's optimization and code
+/// generation to stderr.
+static bool compileTiming() {
+  const char *value = std::getenv("KILN_COMPILE_TIMING");
+  return value && std::string(value) == "1";
+}
+
+namespace {
+/// Seconds since construction, for KILN_COMPILE_TIMING.
+struct Stopwatch {
+  std::chrono::steady_clock::time_point start =
+      std::chrono::steady_clock::now();
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start)
+        .count();
+  }
+};
+} // namespace
+
 kiln_status_t Compiler::lower(ModuleOp module, const CompileOptions &options) {
   DiagnosticCollector diagnostics(*context);
   PassManager pm(context.get());
+  if (compileTiming()) {
+    // MLIR's report (to stderr) prints when the pass manager is destroyed.
+    auto timing = std::make_unique<DefaultTimingManager>();
+    timing->setEnabled(true);
+    pm.enableTiming(std::move(timing));
+  }
   if (options.printIRAfterAll) {
     context->disableMultithreading();
     pm.enableIRPrinting();
@@ -443,6 +479,103 @@ createExecutable(const char *manifest, kiln_symbol_lookup_fn lookup, void *ctx,
   return kiln_executable_create(renamed.c_str(), lookup, ctx, release, out);
 }
 
+/// A cache entry: "KILNOBJS", the number of object files and each one's
+/// size (little-endian 64-bit), then the objects' bytes.
+static constexpr llvm::StringLiteral kCacheMagic = "KILNOBJS";
+
+static std::string packObjects(llvm::ArrayRef<ObjectFile> objects) {
+  std::string out = kCacheMagic.str();
+  auto put = [&](uint64_t n) {
+    for (int i = 0; i < 8; ++i)
+      out += static_cast<char>((n >> (8 * i)) & 0xff);
+  };
+  put(objects.size());
+  for (const ObjectFile &object : objects)
+    put(object.size());
+  for (const ObjectFile &object : objects)
+    out.append(object.data(), object.size());
+  return out;
+}
+
+/// The object files of a cache entry, or nothing when it is damaged.
+static std::optional<std::vector<llvm::StringRef>>
+unpackObjects(llvm::StringRef data) {
+  if (!data.consume_front(kCacheMagic))
+    return std::nullopt;
+  auto get = [&](uint64_t &n) {
+    if (data.size() < 8)
+      return false;
+    n = 0;
+    for (int i = 0; i < 8; ++i)
+      n |= uint64_t(static_cast<uint8_t>(data[i])) << (8 * i);
+    data = data.drop_front(8);
+    return true;
+  };
+  uint64_t count;
+  if (!get(count) || count == 0 || count > data.size() / 8)
+    return std::nullopt;
+  std::vector<uint64_t> sizes(count);
+  for (uint64_t &size : sizes)
+    if (!get(size))
+      return std::nullopt;
+  std::vector<llvm::StringRef> objects;
+  for (uint64_t size : sizes) {
+    if (size > data.size())
+      return std::nullopt;
+    objects.push_back(data.take_front(size));
+    data = data.drop_front(size);
+  }
+  if (!data.empty())
+    return std::nullopt;
+  return objects;
+}
+
+/// A JIT holding `objects`, linked against the runtime's symbols and the
+/// process's libraries, its global constructors run. With KILN_PERF=1 perf
+/// is told about the code (jitdump: `perf record -k 1`, then `perf inject
+/// --jit`), for profiling compiled steps.
+static llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>>
+loadObjects(llvm::ArrayRef<llvm::StringRef> objects) {
+  llvm::orc::LLJITBuilder builder;
+  const char *perf = std::getenv("KILN_PERF");
+  if (perf && std::string(perf) == "1")
+    builder.setObjectLinkingLayerCreator(
+        [](llvm::orc::ExecutionSession &session)
+            -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
+          auto layer = std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
+              session, [](const llvm::MemoryBuffer &) {
+                return std::make_unique<llvm::SectionMemoryManager>();
+              });
+          if (llvm::JITEventListener *listener =
+                  llvm::JITEventListener::createPerfJITEventListener())
+            layer->registerJITEventListener(*listener);
+          return layer;
+        });
+  auto jit = builder.create();
+  if (!jit)
+    return jit.takeError();
+  llvm::orc::LLJIT &j = **jit;
+  auto generator =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+          j.getDataLayout().getGlobalPrefix());
+  if (!generator)
+    return generator.takeError();
+  j.getMainJITDylib().addGenerator(std::move(*generator));
+  llvm::orc::MangleAndInterner mangle(j.getExecutionSession(),
+                                      j.getDataLayout());
+  if (llvm::Error e = j.getMainJITDylib().define(
+          llvm::orc::absoluteSymbols(runtimeSymbols(mangle))))
+    return std::move(e);
+  for (llvm::StringRef object : objects)
+    if (llvm::Error e = j.addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(
+            object, "kiln-object")))
+      return std::move(e);
+  // Global constructors: a GPU module's loads its kernels.
+  if (llvm::Error e = j.initialize(j.getMainJITDylib()))
+    return std::move(e);
+  return std::move(*jit);
+}
+
 kiln_status_t
 Compiler::loadCached(const CompileOptions &options, llvm::StringRef cacheKey,
                      llvm::StringRef cacheDir, kiln_executable_t **out,
@@ -454,42 +587,18 @@ Compiler::loadCached(const CompileOptions &options, llvm::StringRef cacheKey,
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return nullptr; // not cached (or unreadable: compile instead)
-  auto jit = llvm::orc::LLJITBuilder().create();
+  std::optional<std::vector<llvm::StringRef>> objects =
+      unpackObjects((*buffer)->getBuffer());
+  auto jit = objects ? loadObjects(*objects)
+                     : llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>>(
+                           llvm::createStringError("damaged"));
   if (!jit) {
-    std::string message = llvm::toString(jit.takeError());
-    return kiln_status_create(KILN_INTERNAL, "cannot start a JIT: %s",
-                              message.c_str());
-  }
-  llvm::orc::LLJIT &j = **jit;
-  auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-      j.getDataLayout().getGlobalPrefix());
-  if (!generator) {
-    std::string message = llvm::toString(generator.takeError());
-    return kiln_status_create(KILN_INTERNAL, "%s", message.c_str());
-  }
-  j.getMainJITDylib().addGenerator(std::move(*generator));
-  llvm::orc::MangleAndInterner mangle(j.getExecutionSession(),
-                                      j.getDataLayout());
-  if (llvm::Error e = j.getMainJITDylib().define(
-          llvm::orc::absoluteSymbols(runtimeSymbols(mangle)))) {
-    std::string message = llvm::toString(std::move(e));
-    return kiln_status_create(KILN_INTERNAL, "%s", message.c_str());
-  }
-  if (llvm::Error e = j.addObjectFile(std::move(*buffer))) {
     // A damaged cache entry: drop it and compile instead.
-    llvm::consumeError(std::move(e));
+    llvm::consumeError(jit.takeError());
     llvm::sys::fs::remove(path);
     return nullptr;
   }
   llvm::orc::LLJIT *raw = jit->release();
-  // Global constructors: a GPU module's loads its kernels.
-  if (llvm::Error e = raw->initialize(raw->getMainJITDylib())) {
-    std::string message = llvm::toString(std::move(e));
-    delete raw;
-    return kiln_status_create(KILN_INTERNAL,
-                              "cannot initialize a cached module: %s",
-                              message.c_str());
-  }
   auto *manifest = static_cast<const char *>(lookupOrc(raw, "kiln_manifest"));
   if (!manifest) {
     delete raw;
@@ -503,6 +612,102 @@ Compiler::loadCached(const CompileOptions &options, llvm::StringRef cacheKey,
     *out = nullptr;
   }
   return nullptr;
+}
+
+/// The end of a compilation: the executable made from the JIT `ctx`
+/// (released if the code has no manifest), with the compiled `objects`
+/// saved first as the cache entry `cacheFile` (when not empty; written to
+/// a temporary name, then renamed, so readers never see half a file).
+static kiln_status_t
+finishCompilation(const char *manifest, kiln_symbol_lookup_fn lookup,
+                  void *ctx, void (*release)(void *),
+                  llvm::ArrayRef<ObjectFile> objects,
+                  const std::string &cacheFile,
+                  const llvm::StringMap<std::string> *variableNames,
+                  kiln_executable_t **out) {
+  if (!manifest) {
+    release(ctx);
+    return kiln_status_create(KILN_INTERNAL,
+                              "compiled module has no kiln_manifest");
+  }
+  if (!cacheFile.empty() && !objects.empty()) {
+    std::string tmp = cacheFile + ".tmp" + std::to_string(::getpid());
+    std::error_code error;
+    {
+      llvm::raw_fd_ostream file(tmp, error);
+      if (!error)
+        file << packObjects(objects);
+    }
+    if (error || llvm::sys::fs::rename(tmp, cacheFile))
+      llvm::sys::fs::remove(tmp);
+  }
+  return createExecutable(manifest, lookup, ctx, release, variableNames, out);
+}
+
+/// The cache entry for `cacheKey` in `cacheDir` (created), or "" for none.
+static std::string cacheFile(llvm::StringRef cacheDir,
+                             llvm::StringRef cacheKey,
+                             const CompileOptions &options) {
+  if (cacheDir.empty() || llvm::sys::fs::create_directories(cacheDir))
+    return std::string();
+  return cachePath(cacheDir, cacheKey, options);
+}
+
+kiln_status_t Compiler::jitObjects(
+    ModuleOp module, const CompileOptions &options,
+    llvm::orc::JITTargetMachineBuilder &builder, llvm::StringRef cacheKey,
+    llvm::StringRef cacheDir, kiln_executable_t **out,
+    const llvm::StringMap<std::string> *variableNames, double *mlirSeconds) {
+  Stopwatch clock;
+  auto llvmContext = std::make_unique<llvm::LLVMContext>();
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, *llvmContext, "kiln");
+  if (!llvmModule)
+    return kiln_status_create(KILN_INTERNAL, "translation to LLVM IR failed");
+  auto machine = builder.createTargetMachine();
+  if (!machine)
+    return kiln_status_create(KILN_INTERNAL,
+                              "cannot create a target machine: %s",
+                              llvm::toString(machine.takeError()).c_str());
+  llvmModule->setDataLayout((*machine)->createDataLayout());
+  llvmModule->setTargetTriple((*machine)->getTargetTriple());
+  machine->reset();
+  unsigned parts =
+      codegenPartitions(*llvmModule, options.codegenPartitions);
+  unsigned threads = compileThreads();
+  double translated = clock.seconds();
+  std::vector<ObjectFile> objects;
+  if (llvm::Error e = emitObjects(
+          std::move(llvmModule), parts, threads,
+          [&]() -> llvm::Expected<std::unique_ptr<llvm::TargetMachine>> {
+            llvm::orc::JITTargetMachineBuilder copy = builder;
+            return copy.createTargetMachine();
+          },
+          options.optLevel, objects))
+    return kiln_status_create(KILN_INTERNAL, "code generation failed: %s",
+                              llvm::toString(std::move(e)).c_str());
+  double generated = clock.seconds();
+  std::vector<llvm::StringRef> views;
+  for (const ObjectFile &object : objects)
+    views.emplace_back(object.data(), object.size());
+  auto jit = loadObjects(views);
+  if (!jit)
+    return kiln_status_create(KILN_INTERNAL, "cannot link the compiled code: %s",
+                              llvm::toString(jit.takeError()).c_str());
+  llvm::orc::LLJIT *raw = jit->release();
+  auto *manifest = static_cast<const char *>(lookupOrc(raw, "kiln_manifest"));
+  if (mlirSeconds)
+    llvm::errs() << llvm::format(
+        "kiln compile: MLIR passes %.2f s, translation to LLVM IR %.2f s, "
+        "LLVM optimization and code generation %.2f s (%u partition%s, %u "
+        "thread%s), linking %.2f s, total %.2f s\n",
+        *mlirSeconds, translated, generated - translated, parts,
+        parts == 1 ? "" : "s", std::min(threads, parts),
+        std::min(threads, parts) == 1 ? "" : "s", clock.seconds() - generated,
+        *mlirSeconds + clock.seconds());
+  return finishCompilation(manifest, lookupOrc, raw, releaseOrc, objects,
+                           cacheFile(cacheDir, cacheKey, options),
+                           variableNames, out);
 }
 
 kiln_status_t
@@ -521,13 +726,16 @@ Compiler::jitCached(ModuleOp module, const CompileOptions &options,
       *fromCache = true;
     return nullptr;
   }
+  bool timed = compileTiming();
+  Stopwatch total;
   if (kiln_status_t status = lower(module, options))
     return status;
+  double mlirSeconds = total.seconds();
   DiagnosticCollector diagnostics(*context);
   // Optimize for the host CPU: without a target machine the vectorizer has
   // no cost model and leaves loops scalar (about 10x slower training steps).
-  std::unique_ptr<llvm::TargetMachine> host;
-  if (auto builder = llvm::orc::JITTargetMachineBuilder::detectHost()) {
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (builder) {
     if (options.targetCpu != "host" && options.targetCpu != "native") {
       // The CPU's own features, not the host's.
       builder->setCPU(options.targetCpu);
@@ -535,6 +743,19 @@ Compiler::jitCached(ModuleOp module, const CompileOptions &options,
     }
     builder->setCodeGenOptLevel(
         static_cast<llvm::CodeGenOptLevel>(std::min(options.optLevel, 3u)));
+  }
+  if (options.target == Target::CPU) {
+    if (!builder)
+      return kiln_status_create(KILN_INTERNAL, "no target for this host: %s",
+                                llvm::toString(builder.takeError()).c_str());
+    // Position-independent code, as the JIT's linker wants on x86-64.
+    builder->setRelocationModel(llvm::Reloc::PIC_);
+    builder->setCodeModel(llvm::CodeModel::Small);
+    return jitObjects(module, options, *builder, cacheKey, cacheDir, out,
+                      variableNames, timed ? &mlirSeconds : nullptr);
+  }
+  std::unique_ptr<llvm::TargetMachine> host;
+  if (builder) {
     if (auto machine = builder->createTargetMachine())
       host = std::move(*machine);
     else
@@ -542,8 +763,16 @@ Compiler::jitCached(ModuleOp module, const CompileOptions &options,
   } else {
     llvm::consumeError(builder.takeError());
   }
-  std::function<llvm::Error(llvm::Module *)> transformer =
+  std::function<llvm::Error(llvm::Module *)> optimize =
       makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0, host.get());
+  double translated = 0, optimized = 0;
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      [&](llvm::Module *m) {
+        translated = total.seconds();
+        llvm::Error e = optimize(m);
+        optimized = total.seconds();
+        return e;
+      };
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = transformer;
   engineOptions.jitCodeGenOptLevel =
@@ -566,21 +795,26 @@ Compiler::jitCached(ModuleOp module, const CompileOptions &options,
   raw->initialize();
   auto *manifest =
       static_cast<const char *>(lookupSymbol(raw, "kiln_manifest"));
-  if (!manifest) {
-    delete raw;
-    return kiln_status_create(KILN_INTERNAL,
-                              "compiled module has no kiln_manifest");
+  if (timed)
+    llvm::errs() << llvm::format(
+        "kiln compile: MLIR passes %.2f s, translation to LLVM IR %.2f s, "
+        "LLVM optimization %.2f s, code generation and linking %.2f s, "
+        "total %.2f s\n",
+        mlirSeconds, translated - mlirSeconds, optimized - translated,
+        total.seconds() - optimized, total.seconds());
+  // The engine's object, for the cache: dumped to a file and read back.
+  std::string file = manifest ? cacheFile(cacheDir, cacheKey, options) : "";
+  std::vector<ObjectFile> objects;
+  if (!file.empty()) {
+    std::string dumped = file + ".o" + std::to_string(::getpid());
+    raw->dumpToObjectFile(dumped);
+    if (auto buffer = llvm::MemoryBuffer::getFile(dumped))
+      objects.emplace_back((*buffer)->getBuffer().begin(),
+                           (*buffer)->getBuffer().end());
+    llvm::sys::fs::remove(dumped);
   }
-  if (!cacheDir.empty() && !llvm::sys::fs::create_directories(cacheDir)) {
-    // Write to a temporary name, then rename: readers never see half a file.
-    std::string path = cachePath(cacheDir, cacheKey, options);
-    std::string tmp = path + ".tmp" + std::to_string(::getpid());
-    raw->dumpToObjectFile(tmp);
-    if (llvm::sys::fs::rename(tmp, path))
-      llvm::sys::fs::remove(tmp);
-  }
-  return createExecutable(manifest, lookupSymbol, raw, releaseEngine,
-                          variableNames, out);
+  return finishCompilation(manifest, lookupSymbol, raw, releaseEngine,
+                           objects, file, variableNames, out);
 }
 
 kiln_status_t Compiler::jitSource(llvm::StringRef source,

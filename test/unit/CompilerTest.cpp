@@ -8,10 +8,24 @@
 #include "kiln/Compiler/Compiler.h"
 
 #include "RuntimeTestUtils.h"
+#include "../../lib/Compiler/ObjectCode.h"
+
+#include "llvm/AsmParser/Parser.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/Object/ObjectFile.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include "gtest/gtest.h"
 
+#include <cmath>
 #include <cstdlib>
+#include <map>
+#include <vector>
 #include <string>
 
 #include <stdlib.h>
@@ -206,7 +220,182 @@ TEST(Compiler, DiskCacheLoadsCompiledObjects) {
   EXPECT_FALSE(cached);
   EXPECT_EQ(run("scale", "", &cached), first);
   EXPECT_FALSE(cached);
+  // A damaged entry is dropped and compiled again.
+  std::error_code error;
+  for (llvm::sys::fs::directory_iterator it(dir, error), end;
+       !error && it != end; it.increment(error)) {
+    std::string text;
+    auto buffer = llvm::MemoryBuffer::getFile(it->path());
+    ASSERT_TRUE(static_cast<bool>(buffer));
+    llvm::raw_fd_ostream file(it->path(), error);
+    file << (*buffer)->getBuffer().drop_back(100);
+  }
+  EXPECT_EQ(run("scale", dir, &cached), first);
+  EXPECT_FALSE(cached);
+  EXPECT_EQ(run("scale", dir, &cached), first);
+  EXPECT_TRUE(cached);
   EXPECT_EQ(std::system(("rm -rf '" + dir + "'").c_str()), 0);
+}
+
+/// A module of several functions compiled in partitions: every function
+/// defined in exactly one object file, the results those of one piece.
+TEST(Compiler, PartitionedCodeGenerationAndItsCache) {
+  const char *source = R"mlir(
+func.func @f(%x: tensor<64xf32>) -> (tensor<64xf32>, tensor<f32>) {
+  %0 = kiln.tanh %x : tensor<64xf32>
+  %1 = kiln.exp %0 : tensor<64xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0>} : tensor<64xf32> -> tensor<f32>
+  return %1, %2 : tensor<64xf32>, tensor<f32>
+}
+func.func @g(%x: tensor<64xf32>) -> tensor<f32> {
+  %0 = kiln.mul %x, %x : tensor<64xf32>, tensor<64xf32> -> tensor<64xf32>
+  %1 = kiln.reduce_max %0 {axes = array<i64: 0>} : tensor<64xf32> -> tensor<f32>
+  return %1 : tensor<f32>
+}
+)mlir";
+  char tmpl[] = "/tmp/kiln-partitions-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  Compiler compiler;
+  auto run = [&](unsigned parts, bool *fromCache) {
+    kiln_status_t status = nullptr;
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        compiler.parse(source, "parts.mlir", &status);
+    EXPECT_EQ(status, nullptr);
+    CompileOptions options;
+    options.codegenPartitions = parts;
+    kiln_executable_t *exe = nullptr;
+    EXPECT_EQ(compiler.jitCached(*module, options, "parts", dir, &exe,
+                                 fromCache),
+              nullptr);
+    int64_t shape[] = {64};
+    kiln_buffer_t *x = nullptr;
+    kiln_buffer_create({KILN_DEVICE_CPU, 0}, KILN_F32, 1, shape, &x);
+    for (int i = 0; i < 64; ++i)
+      static_cast<float *>(kiln_buffer_host_data(x))[i] = 0.05f * (i - 32);
+    std::vector<float> results;
+    kiln_buffer_t *out[2] = {nullptr, nullptr};
+    EXPECT_EQ(kiln_executable_invoke(exe, "f", 1, &x, 2, out), nullptr);
+    for (int i = 0; i < 64; ++i)
+      results.push_back(static_cast<float *>(kiln_buffer_host_data(out[0]))[i]);
+    results.push_back(*static_cast<float *>(kiln_buffer_host_data(out[1])));
+    kiln_buffer_release(out[0]);
+    kiln_buffer_release(out[1]);
+    out[0] = out[1] = nullptr;
+    kiln_status_t failed = kiln_executable_invoke(exe, "g", 1, &x, 1, out);
+    EXPECT_EQ(failed, nullptr) << message(failed);
+    results.push_back(*static_cast<float *>(kiln_buffer_host_data(out[0])));
+    kiln_buffer_release(out[0]);
+    kiln_buffer_release(x);
+    kiln_executable_release(exe);
+    return results;
+  };
+  bool cached = true;
+  std::vector<float> whole = run(1, &cached);
+  EXPECT_FALSE(cached);
+  double sum = 0;
+  for (int i = 0; i < 64; ++i) {
+    double want = std::exp(std::tanh(0.05 * (i - 32)));
+    EXPECT_NEAR(whole[i], want, 1e-6 * want);
+    sum += want;
+  }
+  EXPECT_NEAR(whole[64], sum, 1e-5 * sum);
+  EXPECT_FLOAT_EQ(whole[65], 0.05f * 32 * 0.05f * 32);
+  EXPECT_EQ(std::system(("rm -rf '" + dir + "'/*").c_str()), 0);
+  EXPECT_EQ(run(3, &cached), whole);
+  EXPECT_FALSE(cached);
+  // The cache entry holds three object files ("KILNOBJS", then the count).
+  std::error_code error;
+  int entries = 0;
+  for (llvm::sys::fs::directory_iterator it(dir, error), end;
+       !error && it != end; it.increment(error), ++entries) {
+    auto buffer = llvm::MemoryBuffer::getFile(it->path());
+    ASSERT_TRUE(static_cast<bool>(buffer));
+    llvm::StringRef data = (*buffer)->getBuffer();
+    ASSERT_GT(data.size(), 16u);
+    EXPECT_EQ(data.take_front(8), "KILNOBJS");
+    EXPECT_EQ(static_cast<uint8_t>(data[8]), 3);
+  }
+  EXPECT_EQ(entries, 1);
+  EXPECT_EQ(run(3, &cached), whole); // the three objects, from the cache
+  EXPECT_TRUE(cached);
+  EXPECT_EQ(std::system(("rm -rf '" + dir + "'").c_str()), 0);
+}
+
+/// The partitions' object files: each function defined once, small helpers
+/// and constants copied where they are used but never emitted twice.
+TEST(ObjectCode, EveryFunctionIsDefinedInOnePartition) {
+  const char *ir = R"ll(
+@table = internal constant [4 x float] [float 1.0, float 2.0, float 3.0, float 4.0]
+@big = internal constant [2048 x float] zeroinitializer
+define internal float @helper(i64 %i) {
+  %p = getelementptr [4 x float], ptr @table, i64 0, i64 %i
+  %v = load float, ptr %p
+  ret float %v
+}
+define float @a(i64 %i) noinline {
+  %v = call float @helper(i64 %i)
+  %p = getelementptr [2048 x float], ptr @big, i64 0, i64 %i
+  %w = load float, ptr %p
+  %s = fadd float %v, %w
+  ret float %s
+}
+define float @b(i64 %i) noinline {
+  %v = call float @helper(i64 %i)
+  %s = fmul float %v, %v
+  ret float %s
+}
+define float @c(i64 %i) noinline {
+  %v = call float @a(i64 %i)
+  %w = call float @b(i64 %i)
+  %s = fsub float %v, %w
+  ret float %s
+}
+)ll";
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  auto context = std::make_unique<llvm::LLVMContext>();
+  llvm::SMDiagnostic diagnostic;
+  std::unique_ptr<llvm::Module> module = llvm::parseAssemblyString(
+      ir, diagnostic, *context);
+  ASSERT_TRUE(module);
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  ASSERT_TRUE(static_cast<bool>(builder));
+  builder->setRelocationModel(llvm::Reloc::PIC_);
+  auto machine = builder->createTargetMachine();
+  ASSERT_TRUE(static_cast<bool>(machine));
+  module->setDataLayout((*machine)->createDataLayout());
+  module->setTargetTriple((*machine)->getTargetTriple());
+  EXPECT_EQ(codegenPartitions(*module), 1u); // small: compiled whole
+  EXPECT_EQ(codegenPartitions(*module, 3), 3u);
+  EXPECT_EQ(codegenPartitions(*module, 9), 4u); // at most one per function
+  std::vector<ObjectFile> objects;
+  llvm::Error e = emitObjects(
+      std::move(module), 3, 2,
+      [&]() { return builder->createTargetMachine(); }, 3, objects);
+  ASSERT_FALSE(static_cast<bool>(e)) << llvm::toString(std::move(e));
+  ASSERT_EQ(objects.size(), 3u);
+  std::map<std::string, int> defined;
+  for (const ObjectFile &bytes : objects) {
+    auto object = llvm::object::ObjectFile::createObjectFile(
+        llvm::MemoryBufferRef(llvm::StringRef(bytes.data(), bytes.size()),
+                              "part"));
+    ASSERT_TRUE(static_cast<bool>(object));
+    for (const llvm::object::SymbolRef &symbol : (*object)->symbols()) {
+      auto flags = symbol.getFlags();
+      auto name = symbol.getName();
+      ASSERT_TRUE(flags && name);
+      if (!(*flags & llvm::object::SymbolRef::SF_Undefined) &&
+          (*flags & llvm::object::SymbolRef::SF_Global))
+        ++defined[name->str()];
+    }
+  }
+  for (const char *name : {"a", "b", "c", "big"})
+    EXPECT_EQ(defined[name], 1) << name;
+  // The helper is inlined into a and b, in their own partitions; where it
+  // survives, once. The small table is folded or defined once.
+  EXPECT_LE(defined["helper"], 1);
+  EXPECT_LE(defined["table"], 1);
 }
 
 /// The variables of `module`, in order, as "name" strings.

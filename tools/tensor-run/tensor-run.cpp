@@ -104,6 +104,11 @@ static cl::opt<std::string> deviceName(
              "N; default 0)"));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix);
+static cl::opt<unsigned> codegenPartitions(
+    "codegen-partitions",
+    cl::desc("CPU: compile the LLVM module in this many partitions, one "
+             "thread each (default 0: chosen from the module's size)"),
+    cl::init(0));
 static cl::opt<bool> printIR("mlir-print-ir-after-all",
                              cl::desc("Print the IR after every pass"));
 static cl::opt<unsigned>
@@ -285,6 +290,7 @@ static int compile(Run &run) {
   options.gpuChip = chip;
   options.threads = parallelLoops;
   options.optLevel = optLevel;
+  options.codegenPartitions = codegenPartitions;
   options.printIRAfterAll = printIR;
   if (kiln_status_t status = compiler.jitSource((*source)->getBuffer(),
                                                 inputFile, options, &run.exe))

@@ -28,6 +28,10 @@
 #include <memory>
 #include <string>
 
+namespace llvm::orc {
+class JITTargetMachineBuilder;
+} // namespace llvm::orc
+
 namespace mlir::kiln {
 
 /// Options for compiling a module.
@@ -67,6 +71,10 @@ struct CompileOptions {
   /// only) or "fatbin" (the cubin plus the PTX, for newer GPUs).
   std::string gpuChip = "sm_90";
   std::string gpuFormat = "isa";
+  /// For Target::CPU: how many partitions LLVM optimizes and compiles the
+  /// module in, one thread each; 0 chooses from the module's size (big
+  /// training steps are split, eager kernels are not).
+  unsigned codegenPartitions = 0;
   /// Print the IR after every pass to stderr (debugging aid).
   bool printIRAfterAll = false;
 };
@@ -121,6 +129,17 @@ public:
             llvm::StringRef cacheKey, llvm::StringRef cacheDir,
             kiln_executable_t **out, bool *fromCache,
             const llvm::StringMap<std::string> *variableNames = nullptr);
+
+  /// jitCached's CPU code generation after lowering: LLVM IR compiled to
+  /// object files (in partitions on several threads for a big module), then
+  /// linked by a JIT and cached.
+  kiln_status_t
+  jitObjects(ModuleOp module, const CompileOptions &options,
+             llvm::orc::JITTargetMachineBuilder &builder,
+             llvm::StringRef cacheKey, llvm::StringRef cacheDir,
+             kiln_executable_t **out,
+             const llvm::StringMap<std::string> *variableNames,
+             double *mlirSeconds);
 
   /// Loads the object cached for `cacheKey` in `cacheDir`, if any: returns
   /// null with `*out` null when there is none.
