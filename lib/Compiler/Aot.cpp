@@ -86,10 +86,9 @@ static std::optional<std::string> nameClash(llvm::StringRef name) {
   return std::nullopt;
 }
 
-kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
-                                        const AotOptions &options,
-                                        llvm::SmallVectorImpl<char> &object,
-                                        std::string &manifest) {
+kiln_status_t mlir::kiln::compileObjects(
+    Compiler &compiler, ModuleOp module, const AotOptions &options,
+    std::vector<llvm::SmallVector<char, 0>> &objects, std::string &manifest) {
   if (!isCIdentifier(options.name))
     return kiln_status_create(KILN_INVALID_ARGUMENT,
                               "library name '%s' is not a C identifier",
@@ -126,11 +125,14 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
                               "x86-64-v2, x86-64-v3, x86-64-v4 or native)",
                               cpu.c_str(), triple.str().c_str());
   }
-  llvm::TargetOptions targetOptions;
-  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
-      options.optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
-                            : llvm::CodeGenOptLevel::Default));
+  auto makeMachine = [&]() {
+    return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+        triple, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_,
+        std::nullopt,
+        options.optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
+                              : llvm::CodeGenOptLevel::Default));
+  };
+  std::unique_ptr<llvm::TargetMachine> machine = makeMachine();
   if (!machine)
     return kiln_status_create(KILN_INTERNAL, "cannot create a target machine "
                                              "for %s",
@@ -197,8 +199,15 @@ kiln_status_t mlir::kiln::compileObject(Compiler &compiler, ModuleOp module,
                               "translation to LLVM IR failed");
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
-  if (llvm::Error e =
-          emitObject(*llvmModule, *machine, options.optLevel, object))
+  unsigned parts = codegenPartitions(*llvmModule, options.codegenPartitions);
+  if (llvm::Error e = emitObjects(
+          std::move(llvmModule), parts, compileThreads(),
+          [&]() -> llvm::Expected<std::unique_ptr<llvm::TargetMachine>> {
+            if (std::unique_ptr<llvm::TargetMachine> m = makeMachine())
+              return std::move(m);
+            return llvm::createStringError("cannot create a target machine");
+          },
+          options.optLevel, objects))
     return kiln_status_create(KILN_INTERNAL, "code generation failed: %s",
                               llvm::toString(std::move(e)).c_str());
   return nullptr;
@@ -467,29 +476,44 @@ kiln_status_t mlir::kiln::compileLibrary(Compiler &compiler, ModuleOp module,
         return diagnostics.status(KILN_INVALID_ARGUMENT, "reserved entry name");
       }
   }
-  llvm::SmallVector<char, 0> object;
+  std::vector<llvm::SmallVector<char, 0>> objects;
   std::string manifest;
   if (kiln_status_t s =
-          compileObject(compiler, module, options, object, manifest))
+          compileObjects(compiler, module, options, objects, manifest))
     return s;
   if (std::error_code ec = llvm::sys::fs::create_directories(outDir + "/kiln/Runtime"))
     return kiln_status_create(KILN_IO_ERROR, "cannot create %s: %s",
                               outDir.c_str(), ec.message().c_str());
-  std::string objectPath = outDir + "/" + options.name + ".o";
   std::string libraryPath = outDir + "/lib" + options.name + ".so";
-  if (kiln_status_t s =
-          writeFile(objectPath, llvm::StringRef(object.data(), object.size())))
-    return s;
+  std::vector<std::string> objectPaths;
+  auto removeObjects = [&] {
+    for (const std::string &path : objectPaths)
+      llvm::sys::fs::remove(path);
+  };
+  for (const auto &object : objects) {
+    objectPaths.push_back(outDir + "/" + options.name +
+                          (objects.size() == 1
+                               ? std::string()
+                               : "." + std::to_string(objectPaths.size())) +
+                          ".o");
+    if (kiln_status_t s = writeFile(
+            objectPaths.back(), llvm::StringRef(object.data(), object.size()))) {
+      removeObjects();
+      return s;
+    }
+  }
 
   // The runtime, next to the library: the header calls it, and the
   // library's temporaries come from its pool (it is linked against it).
   std::string runtime =
       libraryOf(reinterpret_cast<const void *>(&kiln_status_create));
   if (runtime.empty() ||
-      llvm::sys::fs::copy_file(runtime, outDir + "/libkiln_runtime.so"))
+      llvm::sys::fs::copy_file(runtime, outDir + "/libkiln_runtime.so")) {
+    removeObjects();
     return kiln_status_create(KILN_NOT_FOUND,
                               "cannot copy the Kiln runtime library ('%s')",
                               runtime.c_str());
+  }
 
   // Link with the system's C compiler driver.
   std::string driver = linker;
@@ -500,20 +524,24 @@ kiln_status_t mlir::kiln::compileLibrary(Compiler &compiler, ModuleOp module,
       driver.empty() ? "cc" : driver);
   if (!program && driver.empty())
     program = llvm::sys::findProgramByName("clang-22");
-  if (!program)
+  if (!program) {
+    removeObjects();
     return kiln_status_create(KILN_NOT_FOUND,
                               "no C compiler driver to link with ('%s'): set "
                               "CC",
                               driver.empty() ? "cc" : driver.c_str());
+  }
   std::string soname = "-Wl,-soname,lib" + options.name + ".so";
   std::string runtimeDir = "-L" + outDir;
-  llvm::SmallVector<llvm::StringRef> args = {
-      *program, "-shared", "-o", libraryPath, objectPath, soname, runtimeDir,
-      "-lkiln_runtime", "-Wl,-rpath,$ORIGIN", "-lm"};
+  llvm::SmallVector<llvm::StringRef> args = {*program, "-shared", "-o",
+                                            libraryPath};
+  args.append(objectPaths.begin(), objectPaths.end());
+  args.append({soname, runtimeDir, "-lkiln_runtime", "-Wl,-rpath,$ORIGIN",
+               "-lm"});
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
                                      &message);
-  llvm::sys::fs::remove(objectPath);
+  removeObjects();
   if (rc != 0)
     return kiln_status_create(KILN_INTERNAL, "linking %s failed (%s exited "
                                              "with %d) %s",

@@ -386,6 +386,21 @@ def test_kiln_replay_runs_a_library_and_checks_its_outputs(tmp_path):
     proc = subprocess.run([KILN_REPLAY, str(lib), "--entry", "nope"], capture_output=True,
                           text=True)
     assert proc.returncode == 1 and "has no entry 'nope'" in proc.stderr
+    # The same library compiled by LLVM in three partitions (several object
+    # files, linked together): the same answers, and still only its own
+    # prefix exported (the partitions' shared symbols stay hidden).
+    proc = compile_module(tmp_path, REPLAY_MODULE, "parts", "--codegen-partitions=3")
+    assert proc.returncode == 0, proc.stderr
+    lib = tmp_path / "out" / "parts" / "libparts.so"
+    lib = lib if lib.exists() else tmp_path / "out" / "libparts.so"
+    proc = subprocess.run([KILN_REPLAY, str(lib)] + run[2:], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "output 1: ok (f32, 3 elements)" in proc.stdout
+    if shutil.which("nm"):
+        symbols = subprocess.run(["nm", "-D", "--defined-only", str(lib)],
+                                 capture_output=True, text=True).stdout.split()[2::3]
+        assert "parts_manifest" in symbols
+        assert all(s.startswith("parts_") or s.startswith("_") for s in symbols), symbols
 
 
 def test_kiln_replay_runs_a_gpu_library(tmp_path):

@@ -70,6 +70,11 @@ static cl::opt<std::string>
               cl::desc("CPU to generate code for: native (default) or an "
                        "LLVM CPU name such as x86-64-v3"),
               cl::init("native"));
+static cl::opt<unsigned> codegenPartitions(
+    "codegen-partitions",
+    cl::desc("CPU: compile the LLVM module in this many partitions, one "
+             "thread each (default 0: chosen from the module's size)"),
+    cl::init(0));
 static cl::opt<unsigned> optLevel("O", cl::desc("Optimization level (0-3)"),
                                   cl::init(3), cl::Prefix);
 static cl::opt<std::string>
@@ -112,6 +117,7 @@ int main(int argc, char **argv) {
   options.tensorCores = tensorCores;
   options.mergeLaunches = mergeLaunches;
   options.optLevel = optLevel;
+  options.codegenPartitions = codegenPartitions;
   options.sourceName = sys::path::filename(inputFile).str();
   std::string dir = sys::path::parent_path(output).str();
   if (dir.empty())

@@ -50,19 +50,23 @@ struct AotOptions {
   bool tensorCores = true;
   /// For Target::CUDA: merge neighbouring small kernels (see CompileOptions).
   bool mergeLaunches = true;
+  /// LLVM partitions, compiled on several threads (0: chosen from the
+  /// module's size, as for the JIT; see CompileOptions).
+  unsigned codegenPartitions = 0;
   /// The source, for the header's comment.
   std::string sourceName;
 };
 
-/// Lowers `module` and writes a relocatable PIC object for the host triple
-/// into `object`; exported symbols are renamed NAME_manifest,
-/// NAME_entry_E and NAME_shape_E. `manifest` receives the manifest text.
-/// Entry points must have static shapes (an error at the function's
-/// location otherwise).
-kiln_status_t compileObject(Compiler &compiler, ModuleOp module,
-                            const AotOptions &options,
-                            llvm::SmallVectorImpl<char> &object,
-                            std::string &manifest);
+/// Lowers `module` and writes relocatable PIC objects for the host triple
+/// into `objects` (one, or several for a big module: LLVM compiles it in
+/// partitions on several threads, as the JIT does); exported symbols are
+/// renamed NAME_manifest, NAME_entry_E and NAME_shape_E, everything else
+/// stays hidden. `manifest` receives the manifest text. Entry points must
+/// have static shapes (an error at the function's location otherwise).
+kiln_status_t compileObjects(Compiler &compiler, ModuleOp module,
+                             const AotOptions &options,
+                             std::vector<llvm::SmallVector<char, 0>> &objects,
+                             std::string &manifest);
 
 /// Writes into `header` the C header of a library compiled with `options`
 /// from a module with manifest text `manifest`, which is read with the
@@ -70,7 +74,7 @@ kiln_status_t compileObject(Compiler &compiler, ModuleOp module,
 kiln_status_t generateHeader(const AotOptions &options,
                              const std::string &manifest, std::string &header);
 
-/// compileObject, then writes the library, its header and the runtime into
+/// compileObjects, then writes the library, its header and the runtime into
 /// `outDir` (created if needed). `linker` is the C compiler driver used to
 /// link (empty: $CC, else cc, else clang-22).
 kiln_status_t compileLibrary(Compiler &compiler, ModuleOp module,
