@@ -294,7 +294,10 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
       continue;
     }
     Operation *def = v.getDefiningOp();
-    if (!def || (unrecorded && unrecorded(v))) {
+    // A variable's value is the one the forward computation read: copied,
+    // the read would run where the gradient is requested, after any
+    // assignment made in between (a stateful RNN's new state, a counter).
+    if (!def || isa<kiln::ReadVariableOp>(def) || (unrecorded && unrecorded(v))) {
       outside.insert(v);
       continue;
     }

@@ -188,7 +188,8 @@ class Layer(Module):
         record_subclass(cls)
 
     def __init__(self, name=None, trainable=True, dtype=None,
-                 input_shape=None, activity_regularizer=None, **kwargs):
+                 input_shape=None, activity_regularizer=None, batch_size=None,
+                 batch_input_shape=None, **kwargs):
         # Keras' `<weight>_constraint` arguments (kernel_constraint, ...):
         # add_weight gives the weight of that name its constraint.
         own = {k[:-len("_constraint")]: constraints.get(kwargs.pop(k))
@@ -208,7 +209,13 @@ class Layer(Module):
         # A dtype, a dtype policy or its name ("mixed_float16"); None: the
         # global policy (kiln.mixed_precision.set_global_policy).
         self.dtype = dtype
+        if batch_input_shape is not None:   # (Keras 2: the batch, then input_shape)
+            batch_size, input_shape = batch_input_shape[0], tuple(batch_input_shape[1:])
         self.input_shape = input_shape  # accepted as in Keras; not needed
+        # (a Sequential model's first layer: the batch it is built with, which
+        # a stateful RNN keeps)
+        object.__setattr__(self, "_batch_size",
+                           None if batch_size is None else int(batch_size))
         self.name = name or _default_name(type(self))
         # (Not validated as a Module's name is: Keras takes any string.)
         self._scope_name = f"{current_name_scope()}{self.name}/"
@@ -343,7 +350,7 @@ class Layer(Module):
         # MultiHeadAttention()(query, value, attention_mask=mask).)
         sample = _map_keras(inputs, {}, placeholder=True)
         probe = {k: v for k, v in kwargs.items() if k != "training"}
-        with init_scope():
+        with init_scope(), _probing():
             out = self(sample, *_map_keras(list(args), {}, placeholder=True),
                        **{k: _map_keras(v, {}, placeholder=True) for k, v in probe.items()})
         batch = _flatten_keras(inputs)[0].shape[0]
@@ -1520,6 +1527,22 @@ class Model(Layer):
         """The model's outputs for one batch, as NumPy (no batching)."""
         return np.asarray(self(convert_to_tensor(x)))
 
+    def reset_states(self):
+        """Resets the states of every stateful layer inside (Keras'
+        Model.reset_states: a stateful RNN starts over from zeros)."""
+        seen = set()
+
+        def visit(layer):
+            if id(layer) in seen:
+                return
+            seen.add(id(layer))
+            if layer is not self and getattr(layer, "stateful", False) and \
+                    hasattr(layer, "reset_states"):
+                layer.reset_states()
+            for sub in layer.layers:
+                visit(sub)
+        visit(self)
+
     def summary(self, print_fn=None):
         training.summary(self, print_fn)
 
@@ -1568,15 +1591,16 @@ class Sequential(Model):
         first = self.layers_list[0] if self.layers_list else None
         if first is not None and first.input_shape is not None:
             shape = tuple(first.input_shape)
-            with init_scope():
+            with init_scope(), _probing(first._batch_size):
                 dtype = getattr(first, "_input_dtype", None) or as_dtype(first.dtype)
-                self(_sample((1,) + shape, dtype))
+                self(_sample((first._batch_size or 1,) + shape, dtype))
 
     def add(self, layer):
         if isinstance(layer, KerasTensor):   # (Sequential([kiln.Input(shape), ...]))
             if self.layers_list:
                 raise ValueError("Sequential: an Input can only come first")
-            layer = InputLayer(shape=layer.shape[1:], dtype=layer.dtype)
+            layer = InputLayer(shape=layer.shape[1:], batch_size=layer.shape[0],
+                               dtype=layer.dtype)
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential takes layers, got {layer!r}")
         self.layers_list = self.layers_list + [layer]
@@ -1700,7 +1724,8 @@ class InputLayer(Layer):
                 str(dtype) not in mixed_precision._POLICIES and \
                 not as_dtype(dtype).is_floating:
             self._input_dtype, dtype = as_dtype(dtype), None
-        super().__init__(name, input_shape=shape, dtype=dtype, **kwargs)
+        super().__init__(name, input_shape=shape, dtype=dtype, batch_size=batch_size,
+                         **kwargs)
 
     def call(self, inputs):
         return convert_to_tensor(inputs)
@@ -4315,6 +4340,39 @@ def _flatten_keras(value):
     return [value]
 
 
+_probes = threading.local()
+
+
+_UNSET = object()
+
+
+class _probing:
+    """While layers run on zeros only to be built (a functional call's
+    probe, a Sequential built from its input shape): a stateful layer
+    leaves its state alone, and takes `batch` (the batch the model declares,
+    None when it declares none) instead of the zeros' batch of 1."""
+
+    def __init__(self, batch=_UNSET):
+        self.batch = batch
+
+    def __enter__(self):
+        _probes.__dict__.setdefault("stack", []).append(self.batch)
+
+    def __exit__(self, *exc):
+        _probes.stack.pop()
+
+
+def _is_probing():
+    return bool(getattr(_probes, "stack", None))
+
+
+def _probe_batch(batch):
+    """The batch a layer built during a probe is for: the declared one if
+    the probe has it, else `batch`."""
+    stack = getattr(_probes, "stack", None)
+    return batch if not stack or stack[-1] is _UNSET else stack[-1]
+
+
 def _sample(shape, dtype):
     """A tensor of `shape` and `dtype` to build layers with: zeros, or
     empty strings."""
@@ -4462,17 +4520,18 @@ class LSTMCell(_DropoutCell, Layer):
 
 
 class GRUCell(_DropoutCell, Layer):
-    """Keras' GRU cell (reset_after=True, its default): update gate z, reset
-    gate r; candidate tanh(x W_h + b_h + r (h U_h + b'_h)); h' = z h + (1 -
-    z) candidate."""
+    """Keras' GRU cell: update gate z, reset gate r; with reset_after=True
+    (Keras' default, cuDNN's form) the candidate is tanh(x W_h + b_h +
+    r (h U_h + b'_h)), with two bias rows; with reset_after=False (the
+    original GRU, TensorFlow 1's default) tanh(x W_h + b_h + (r h) U_h),
+    with one bias; h' = z h + (1 - z) candidate."""
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
                  reset_after=True, dropout=0.0, recurrent_dropout=0.0, name=None, **kwargs):
         super().__init__(name, **kwargs)
-        if not reset_after:
-            raise ValueError("GRUCell supports reset_after=True (Keras' default) only")
+        self.reset_after = bool(reset_after)
         self._set_rates(dropout, recurrent_dropout)
         self.units = int(units)
         self.activation = _activation(activation)
@@ -4489,20 +4548,34 @@ class GRUCell(_DropoutCell, Layer):
         u = self.units
         self.kernel = self.add_weight("kernel", (input_shape[-1], 3 * u), k)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (u, 3 * u), r)
-        # Row 0: the input's bias, row 1: the recurrent one.
-        self.bias = self.add_weight("bias", (2, 3 * u), b) if self.use_bias else None
+        # reset_after: row 0 the input's bias, row 1 the recurrent one.
+        shape = (2, 3 * u) if self.reset_after else (3 * u,)
+        self.bias = self.add_weight("bias", shape, b) if self.use_bias else None
 
     def call(self, inputs, states):
         h = states[0]
         inputs, read = self._dropped(inputs, h)   # (the update keeps h itself)
         x = ops.matmul(inputs, self.kernel)
+        gate = self.recurrent_activation
+        if not self.reset_after:
+            if self.bias is not None:
+                x = x + self.bias
+            xz, xr, xh = math_ops.split(x, 3, axis=1)
+            u = self.units
+            r = ops.matmul(read, self.recurrent_kernel[:, :2 * u])
+            rz, rr = math_ops.split(r, 2, axis=1)
+            z = gate(xz + rz)
+            reset = gate(xr + rr)
+            candidate = self.activation(
+                xh + ops.matmul(reset * read, self.recurrent_kernel[:, 2 * u:]))
+            h = z * h + (1.0 - z) * candidate
+            return h, [h]
         r = ops.matmul(read, self.recurrent_kernel)
         if self.bias is not None:
             x = x + self.bias[0]
             r = r + self.bias[1]
         xz, xr, xh = math_ops.split(x, 3, axis=1)
         rz, rr, rh = math_ops.split(r, 3, axis=1)
-        gate = self.recurrent_activation
         z = gate(xz + rz)
         reset = gate(xr + rr)
         candidate = self.activation(xh + reset * rh)
@@ -4567,19 +4640,29 @@ class StackedRNNCells(Layer):
 
 
 class RNN(Layer):
-    """Runs `cell` over the time steps of [batch, time, features] inputs;
-    returns the last output (or every step's with return_sequences), and
-    the final states too with return_state."""
+    """Runs `cell` over the time steps of [batch, time, features] inputs
+    ([time, batch, features] with time_major); returns the last output (or
+    every step's with return_sequences), and the final states too with
+    return_state. `unroll=True` writes the steps out one after the other
+    instead of a loop (the same values; a longer program). `stateful=True`
+    starts each batch from the states the previous batch ended with
+    (variables of the layer's fixed batch size, outside its weights, as
+    Keras'); `reset_states()` sets them back to zeros or to given values."""
     _ragged_inputs = "padded"
 
     supports_masking = True
 
     def __init__(self, cell, return_sequences=False, return_state=False,
-                 go_backwards=False, name=None, zero_output_for_mask=False, **kwargs):
+                 go_backwards=False, name=None, zero_output_for_mask=False,
+                 stateful=False, unroll=False, time_major=False, **kwargs):
         super().__init__(name, **kwargs)
         self.cell = StackedRNNCells(cell) if isinstance(cell, (list, tuple)) else cell
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards = go_backwards
+        self.stateful, self.unroll = bool(stateful), bool(unroll)
+        self.time_major = bool(time_major)
+        # (not weights and not checkpointed, as Keras' RNN states)
+        object.__setattr__(self, "_state_variables", None)
         # Masked steps keep the states; their output is the last unmasked
         # step's (zeros with zero_output_for_mask), as Keras'.
         self.zero_output_for_mask = bool(zero_output_for_mask)
@@ -4590,15 +4673,77 @@ class RNN(Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"{self.name}: RNN inputs are [batch, time, features], "
+            order = "[time, batch, features]" if self.time_major else \
+                "[batch, time, features]"
+            raise ValueError(f"{self.name}: RNN inputs are {order}, "
                              f"got shape {input_shape}")
+        batch = input_shape[1] if self.time_major else input_shape[0]
         if not self.cell.built:
             self.cell.dtype = self.dtype_policy  # (the cell computes as the layer does)
-            self.cell.build((input_shape[0], input_shape[2]))
+            self.cell.build((batch, input_shape[2]))
             self.cell.built = True
+        self._make_states(_probe_batch(batch) if _is_probing() else batch)
+
+    def _make_states(self, batch):
+        """A stateful RNN's state variables, zeros of [batch, size]."""
+        if not self.stateful or self._state_variables is not None:
+            return
+        if batch is None:
+            raise ValueError(
+                f"{self.name}: a stateful RNN needs to know its batch size: give "
+                "Input(shape, batch_size=...) (or the first layer batch_size=... / "
+                "batch_input_shape=...), or call it on a batch first")
+        with init_scope():
+            variables = [Variable(np.zeros((int(batch), size),
+                                           as_dtype(self.variable_dtype).as_numpy_dtype),
+                                  name=f"{self.name}/state_{i}", trainable=False)
+                         for i, size in enumerate(_state_sizes(self.cell))]
+        object.__setattr__(self, "_state_variables", variables)
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        # The functional API probes the layer on a batch of 1: a stateful
+        # one takes its batch from the Input instead, and the probe starts
+        # from zeros and leaves the states alone.
+        if not self.stateful:
+            return super()._symbolic_call(inputs, args, kwargs)
+        shape = _flatten_keras(inputs)[0].shape
+        self._make_states(shape[1] if self.time_major else shape[0])
+        return super()._symbolic_call(inputs, args, kwargs)
+
+    @property
+    def states(self):
+        """The states a stateful RNN carries from batch to batch (variables;
+        None before it is built or when it is not stateful)."""
+        return list(self._state_variables) if self._state_variables else None
+
+    def reset_states(self, states=None):
+        """Sets a stateful RNN's states to zeros, or to `states` (one array
+        per state, or one array for a single state)."""
+        if not self.stateful:
+            raise AttributeError(f"{self.name}: reset_states is for stateful RNNs "
+                                 "(stateful=True)")
+        if self._state_variables is None:
+            return   # (not built yet: it starts from zeros)
+        if states is None:
+            values = [np.zeros(v.shape, v.dtype.as_numpy_dtype) for v in self._state_variables]
+        else:
+            values = list(states) if isinstance(states, (list, tuple)) else [states]
+            if len(values) != len(self._state_variables):
+                raise ValueError(f"{self.name}: reset_states got {len(values)} states, "
+                                 f"the layer has {len(self._state_variables)}")
+        for variable, value in zip(self._state_variables, values):
+            value = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"{self.name}: a state of shape {tuple(variable.shape)} "
+                                 f"cannot be reset to shape {tuple(value.shape)}")
+            variable.assign(value.astype(variable.dtype.as_numpy_dtype))
 
     def call(self, inputs, initial_state=None, training=None, mask=None):
         x = convert_to_tensor(inputs)
+        if self.time_major:   # (computed batch-major, given back time-major)
+            x = ops.transpose(x, [1, 0, 2])
+            if mask is not None:
+                mask = ops.transpose(convert_to_tensor(mask), [1, 0])
         steps = x.shape[1]
         if steps is None:
             raise ValueError(f"{self.name}: the number of time steps must be known")
@@ -4614,7 +4759,14 @@ class RNN(Layer):
         if self.go_backwards:
             x = math_ops.reverse(x, [1])
         xs = ops.transpose(x, [1, 0, 2])  # time first: xs[t] is step t
-        if initial_state is None:
+        carry = self._state_variables is not None and not _is_probing()
+        if initial_state is None and carry:
+            batch = int(self._state_variables[0].shape[0])
+            if x.shape[0] is not None and x.shape[0] != batch:
+                raise ValueError(f"{self.name}: this stateful RNN was built for batches "
+                                 f"of {batch}, got a batch of {x.shape[0]}")
+            states = [convert_to_tensor(v) for v in self._state_variables]
+        elif initial_state is None:
             # Zeros of [batch, size] (the batch may be known only at run
             # time: a product with a zero matrix has its extent).
             zeros = [ops.matmul(xs[0], convert_to_tensor(
@@ -4657,12 +4809,24 @@ class RNN(Layer):
             return list(new_states) + [out, array]
 
         try:
-            result = control_flow.for_loop(steps, body, states + [last, outputs])
+            if self.unroll:   # (the steps one after the other, no loop)
+                result = states + [last, outputs]
+                for t in range(steps):
+                    result = body(t, *result)
+            else:
+                result = control_flow.for_loop(steps, body, states + [last, outputs])
         finally:
             for _, cell in dropping:
                 cell._masks = (None, None)   # (a cell called by itself later has none)
         final_states, last, outputs = result[:n], result[n], result[n + 1]
-        y = ops.transpose(outputs.stack(), [1, 0, 2]) if self.return_sequences else last
+        if carry:
+            for variable, value in zip(self._state_variables, final_states):
+                variable.assign(value)
+        if self.return_sequences:
+            y = outputs.stack()   # [time, batch, features]
+            y = y if self.time_major else ops.transpose(y, [1, 0, 2])
+        else:
+            y = last
         return [y] + list(final_states) if self.return_state else y
 
 

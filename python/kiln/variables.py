@@ -69,6 +69,11 @@ _SCATTERS = {}   # (filled by kiln.math_ops: "update", "add", "sub")
 class Variable:
     """A mutable tensor-valued variable, as tf.Variable."""
 
+    # NumPy operands on the left defer to our operators (as a Tensor's): a
+    # NumPy array times a variable is a Tensor a tape and a trace see, not
+    # an array of the variable's current value.
+    __array_priority__ = 100
+
     def __init__(self, initial_value, name=None, trainable=True, dtype=None,
                  constraint=None, _store_key=None):
         # Initial values are computed eagerly, also inside @kiln.function or

@@ -350,6 +350,32 @@ def test_nested_tapes_give_higher_order_gradients():
     np.testing.assert_allclose(g3.numpy(), -2 * (1 - t * t) * (1 - 3 * t * t), rtol=1e-10)
 
 
+def test_compiled_gradient_uses_the_values_the_forward_read():
+    # A variable read by the forward pass and assigned before the gradient is
+    # requested (a stateful RNN's state, a running value): the gradient is
+    # that of the computation that ran, with the value it read, eagerly and
+    # compiled. (Compiled, the gradient once re-read the variable after the
+    # assignment.) A NumPy array on the left of a variable makes a Tensor the
+    # tape sees.
+    w = kiln.Variable(np.array([1.0, 2.0], np.float32))
+    s = kiln.Variable(np.array([0.5, -1.0], np.float32), trainable=False)
+    x = np.array([3.0, 4.0], np.float32)
+
+    def step(x):
+        with kiln.GradientTape() as tape:
+            y = x * w + s
+            loss = kiln.reduce_sum(y * y)
+        s.assign(y)
+        return tape.gradient(loss, w)
+
+    want = 2 * (x * np.array([1.0, 2.0]) + np.array([0.5, -1.0])) * x
+    np.testing.assert_allclose(step(x).numpy(), want, rtol=1e-6)
+    s.assign(np.array([0.5, -1.0], np.float32))
+    np.testing.assert_allclose(kiln.function(step)(x).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(s.numpy(), x * np.array([1.0, 2.0]) + [0.5, -1.0])
+    assert isinstance(x * w, kiln.Tensor) and isinstance(np.float32(2) * w, kiln.Tensor)
+
+
 def test_gradient_penalty_over_an_open_batch_compiles():
     # A WGAN-GP style penalty: the gradient of |d loss / d x|^2 with respect
     # to the weights, in a function whose batch is open. The first gradient

@@ -73,8 +73,10 @@ public:
   /// Copies the computation of `target` from `sources` into a new private
   /// function `name(sources..., captures...) -> target` of the same module:
   /// the ops `target` depends on (with their regions), stopping at the
-  /// sources; other values they use (computed before, or arguments) become
-  /// the trailing arguments, returned in `captures`. `reached[i]` says
+  /// sources; other values they use (computed before, or arguments, and the
+  /// variable reads, whose values are those the computation read even if
+  /// the variable is assigned before the gradient is requested) become the
+  /// trailing arguments, returned in `captures`. `reached[i]` says
   /// whether the target depends on source i. This is how a gradient tape
   /// inside a traced function becomes a kiln.grad request. With
   /// `knownValues`, each floating-point result of a copied op that another
