@@ -294,6 +294,75 @@ max_pool2d = _pool("max_pool2d")
 avg_pool2d = _pool("avg_pool2d")
 
 
+def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",  # noqa: A002
+                         output_dtype="int64", include_batch_in_index=False, name=None):
+    """tf.nn.max_pool_with_argmax: the max pool of an NHWC batch and, for each
+    output, where its maximum is in the input, flattened as (y * width + x)
+    * channels + c (plus batch * height * width * channels with
+    include_batch_in_index). The first maximum in the window's row-major
+    order wins a tie; SAME padding never wins. The pooled values have max
+    pooling's gradient, the indices none."""
+    if data_format not in (None, "NHWC"):
+        raise errors.UnimplementedError("max_pool_with_argmax supports NHWC only",
+                                        errors.user_location())
+    from . import dtypes as _dtypes
+    index_dtype = _dtypes.as_dtype(output_dtype)
+    if index_dtype not in (_dtypes.int32, _dtypes.int64):
+        raise errors.InvalidArgumentError(
+            f"max_pool_with_argmax: output_dtype must be int32 or int64, got "
+            f"{index_dtype.name}", errors.user_location())
+    x = convert_to_tensor(input)
+    if x.ndim != 4:
+        raise errors.InvalidArgumentError(
+            f"max_pool_with_argmax: needs [batch, height, width, channels], got "
+            f"{list(x.shape)}", errors.user_location())
+    k, s = _window(ksize, "ksize"), _window(strides, "strides")
+    _padding(padding)
+    height, width, channels = (math_ops._known_extent(x, a, "max_pool_with_argmax")
+                               for a in (1, 2, 3))
+    if padding.upper() == "SAME":
+        out = [-(-height // s[0]), -(-width // s[1])]
+        pads = [max((o - 1) * st + kk - e, 0)
+                for o, st, kk, e in zip(out, s, k, (height, width))]
+    else:
+        out = [(e - kk) // st + 1 for e, kk, st in zip((height, width), k, s)]
+        pads = [0, 0]
+        if min(out) <= 0:
+            raise errors.InvalidArgumentError(
+                f"max_pool_with_argmax: a {k[0]}x{k[1]} window does not fit a "
+                f"{height}x{width} input with VALID padding", errors.user_location())
+    top, left = pads[0] // 2, pads[1] // 2
+    padded = x
+    if any(pads):   # (with the lowest value: padding is never the maximum)
+        lowest = float("-inf") if x.dtype.is_floating else int(np.iinfo(
+            x.dtype.as_numpy_dtype).min)
+        padded = math_ops.pad(x, [[0, 0], [top, pads[0] - top], [left, pads[1] - left], [0, 0]],
+                              constant_values=lowest)
+    rows, cols = np.arange(out[0]) * s[0], np.arange(out[1]) * s[1]
+    best = where_best = None
+    for i in range(k[0]):
+        for j in range(k[1]):
+            view = padded[:, i:i + (out[0] - 1) * s[0] + 1:s[0],
+                          j:j + (out[1] - 1) * s[1] + 1:s[1], :]
+            # Where this tap reads, as a flat index of the unpadded input.
+            y, xx = rows + i - top, cols + j - left
+            flat = ((y[:, None, None] * width + xx[None, :, None]) * channels
+                    + np.arange(channels)[None, None, :])
+            at = convert_to_tensor(flat[None].astype(np.int64))
+            if best is None:
+                best, where_best = view, at + math_ops.zeros_like(ops.cast(view, "int64"))
+            else:
+                better = greater(view, best)
+                best = where(better, view, best)
+                where_best = where(better, at, where_best)
+    if include_batch_in_index:
+        # (each example's position in the batch, which may be open)
+        example = math_ops._positions(x[:, :1, :1, :1], 0, _dtypes.int64)
+        where_best = where_best + example * (height * width * channels)
+    pooled = max_pool2d(x, k, s, padding)
+    return pooled, ops.stop_gradient(ops.cast(where_best, index_dtype))
+
+
 def _single(value, what, name):
     """A 1-D window or stride: an int, [v] or TensorFlow's [1, v, 1]."""
     if isinstance(value, int):
