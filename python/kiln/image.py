@@ -15,11 +15,11 @@ import numpy as np
 
 from . import errors, random as _random
 from .dtypes import as_dtype, float32, float64, int32
-from .math_ops import (_positions, broadcast_to, einsum, expand_dims, floor, pad, reverse,
+from .math_ops import (_known_extent, _positions, broadcast_to, einsum, expand_dims, floor, pad, reverse,
                        saturate_cast,
                        squeeze, tile, top_k)
 from .ops import (abs, cast, concat, equal, gather, greater, greater_equal, less, less_equal, log,
-                  logical_and, maximum, minimum, pow as _pow, reduce_mean, reduce_sum, reshape,
+                  logical_and, logical_or, maximum, minimum, pow as _pow, reduce_mean, reduce_sum, reshape,
                   sqrt, stack,
                   transpose as _transpose, where)
 from .tensor import _OpenExtent, _static_extents, constant, convert_to_tensor
@@ -1147,6 +1147,76 @@ def _patches(images, sizes, strides, rates, padding, what):
             for tap in itertools.product(*[range(k) for k in ks])]
     return reshape(stack(taps, axis=n + 1),
                    [-1] + outs + [int(np.prod(ks)) * x.shape[-1]])
+
+
+# TensorFlow's colors when draw_bounding_boxes is given none.
+_BOX_COLORS = np.array([[1, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 1], [0, 1, 0, 1],
+                        [0.5, 0, 0.5, 1], [0.5, 0.5, 0, 1], [0.5, 0, 0, 1],
+                        [0, 0, 0.5, 1], [0, 1, 1, 1], [1, 0, 1, 1]], np.float32)
+
+
+def draw_bounding_boxes(images, boxes, colors=None, name=None):
+    """tf.image.draw_bounding_boxes: the outline (one pixel wide) of each box
+    of boxes[b] ([y_min, x_min, y_max, x_max], fractions of the image:
+    pixel rows y * (height - 1) truncated toward zero) drawn over image b in
+    colors[i % len(colors)] (their first `depth` channels; TensorFlow's
+    table when None, all white for one channel), later boxes over earlier
+    ones. Boxes wholly outside the image, or upside down, are skipped; a
+    box partly outside has the sides inside drawn."""
+    x = convert_to_tensor(images)
+    if x.ndim != 4 or not x.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"draw_bounding_boxes: images must be a float [batch, height, width, depth] "
+            f"batch, got {x.dtype.name} {list(x.shape)}", errors.user_location())
+    b = convert_to_tensor(boxes, float32)
+    if b.ndim != 3 or b.shape[2] != 4 or b.shape[1] is None:
+        raise errors.InvalidArgumentError(
+            f"draw_bounding_boxes: boxes must be [batch, boxes, 4] with a known box "
+            f"count, got {list(b.shape)}", errors.user_location())
+    height, width, depth = (_known_extent(x, a, "draw_bounding_boxes") for a in (1, 2, 3))
+    if colors is None:
+        table = _BOX_COLORS.copy()
+        if depth == 1:
+            table[:, 0] = 1.0
+    else:
+        table = np.asarray(convert_to_tensor(colors, float32).numpy(), np.float32)
+        if table.ndim != 2 or table.shape[0] == 0:
+            raise errors.InvalidArgumentError(
+                f"draw_bounding_boxes: colors must be [colors, channels], got shape "
+                f"{list(table.shape)}", errors.user_location())
+    if table.shape[1] < depth:
+        raise errors.InvalidArgumentError(
+            f"draw_bounding_boxes: the colors have {table.shape[1]} channels, the "
+            f"images {depth}", errors.user_location())
+    rows = constant(np.arange(height, dtype=np.int64).reshape(1, height, 1))
+    cols = constant(np.arange(width, dtype=np.int64).reshape(1, 1, width))
+
+    def edge(k, extent):   # [batch, 1, 1]: coordinate k of each box, in pixels
+        return reshape(cast(b[:, i, k] * float(extent - 1), "int64"), [-1, 1, 1])
+
+    def within(v, low, high):
+        return logical_and(greater_equal(v, low), less_equal(v, high))
+
+    out = x
+    for i in builtins.range(b.shape[1]):
+        top, left = edge(0, height), edge(1, width)
+        bottom, right = edge(2, height), edge(3, width)
+        # (the sides, clamped to the image)
+        shown = logical_and(logical_and(less_equal(top, bottom), less_equal(left, right)),
+                            logical_and(logical_and(less(top, height), greater_equal(bottom, 0)),
+                                        logical_and(less(left, width),
+                                                    greater_equal(right, 0))))
+        across = within(cols, maximum(left, 0), minimum(right, width - 1))
+        down = within(rows, maximum(top, 0), minimum(bottom, height - 1))
+        mask = logical_or(
+            logical_or(logical_and(equal(rows, top), across),
+                       logical_and(equal(rows, bottom), across)),
+            logical_or(logical_and(equal(cols, left), down),
+                       logical_and(equal(cols, right), down)))
+        mask = expand_dims(logical_and(mask, shown), -1)
+        color = constant(table[i % table.shape[0], :depth].astype(x.dtype.as_numpy_dtype))
+        out = where(mask, color, out)
+    return out
 
 
 def extract_patches(images, sizes, strides, rates, padding, name=None):

@@ -519,8 +519,18 @@ class Function:
         if self.input_signature is not None:
             specs = _flatten(list(self.input_signature))
             first = 1 if self._instance is not None else 0
-            flat = flat[:first] + _match_signature(flat[first:], specs, self.__name__)
-            specs = [None] * first + specs
+            # Parameters after the signature's keep their defaults, Python
+            # values of the trace (TensorFlow's rule); a tensor there is an
+            # error.
+            covered = first + len(self.input_signature)
+            count = len(_flatten(list(args[:covered])))
+            rest = flat[count:]
+            if any(isinstance(v, (Tensor, np.ndarray)) for v in rest):
+                raise TypeError(f"{self.__name__}(): with an input_signature, pass "
+                                "tensors only for the parameters it covers")
+            flat = flat[:first] + _match_signature(flat[first:count], specs,
+                                                   self.__name__) + rest
+            specs = [None] * first + specs + [None] * len(rest)
         from .data import Dataset
         key, tensors, datasets = [], [], {}
         for position, a in enumerate(flat):

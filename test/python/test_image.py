@@ -1181,3 +1181,56 @@ def test_extract_volume_patches_matches_numpy(k, s, padding):
     np.testing.assert_array_equal(got.numpy(), _numpy_volume_patches(x, k, s, padding))
     with pytest.raises(kiln.errors.InvalidArgumentError, match="ksizes|sizes must be"):
         kiln.extract_volume_patches(x, [1, *k], [1, *s, 1], padding)
+
+
+def _draw_boxes_reference(images, boxes, colors):
+    """TensorFlow's DrawBoundingBoxes kernel, loop for loop: edges at
+    float32 products truncated toward zero, sides clamped to the image."""
+    out = images.copy()
+    _, height, width, depth = images.shape
+    for b, i in np.ndindex(*boxes.shape[:2]):
+        def pixel(v, n):
+            return int(np.float32(v) * np.float32(n - 1))
+        top, left = pixel(boxes[b, i, 0], height), pixel(boxes[b, i, 1], width)
+        bottom, right = pixel(boxes[b, i, 2], height), pixel(boxes[b, i, 3], width)
+        if top > bottom or left > right or top >= height or bottom < 0 or \
+                left >= width or right < 0:
+            continue
+        color = colors[i % len(colors)][:depth]
+        cols = slice(max(left, 0), min(right, width - 1) + 1)
+        rows = slice(max(top, 0), min(bottom, height - 1) + 1)
+        if top >= 0:
+            out[b, top, cols] = color
+        if bottom < height:
+            out[b, bottom, cols] = color
+        if left >= 0:
+            out[b, rows, left] = color
+        if right < width:
+            out[b, rows, right] = color
+    return out
+
+
+def test_draw_bounding_boxes_matches_tensorflows_kernel():
+    rng = np.random.RandomState(0)
+    images = rng.rand(2, 9, 11, 3).astype(np.float32)
+    # Inside, partly outside (sides outside are not drawn), upside down and
+    # wholly outside (skipped), overlapping (later boxes drawn over).
+    boxes = np.array([[[0.1, 0.2, 0.5, 0.9], [-0.2, 0.5, 0.4, 1.3], [0.6, 0.6, 0.3, 0.9]],
+                      [[0.0, 0.0, 1.0, 1.0], [1.2, 0.1, 1.5, 0.5], [0.3, -0.5, 0.8, 0.25]]],
+                     np.float32)
+    colors = np.array([[1, 0, 0, 1], [0, 1, 0, 1]], np.float32)
+    got = kiln.image.draw_bounding_boxes(images, boxes, colors).numpy()
+    np.testing.assert_array_equal(got, _draw_boxes_reference(images, boxes, colors))
+    assert (got != images).any()
+    # Compiled over an open batch; TensorFlow's default colors (white on
+    # one channel).
+    f = kiln.function(kiln.image.draw_bounding_boxes,
+                      input_signature=[kiln.TensorSpec([None, 9, 11, 1], kiln.float32),
+                                       kiln.TensorSpec([None, 3, 4], kiln.float32)])
+    gray = images[..., :1]
+    table = kiln.image._BOX_COLORS.copy()
+    table[:, 0] = 1
+    np.testing.assert_array_equal(f(gray, boxes).numpy(),
+                                  _draw_boxes_reference(gray, boxes, table))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="channels"):
+        kiln.image.draw_bounding_boxes(images, boxes, colors[:, :2])
