@@ -631,15 +631,22 @@ finishCompilation(const char *manifest, kiln_symbol_lookup_fn lookup,
                               "compiled module has no kiln_manifest");
   }
   if (!cacheFile.empty() && !objects.empty()) {
-    std::string tmp = cacheFile + ".tmp" + std::to_string(::getpid());
-    std::error_code error;
-    {
-      llvm::raw_fd_ostream file(tmp, error);
-      if (!error)
+    // A unique temporary name (two threads may compile the same key); a
+    // failed write (a full disk) leaves no entry and is not an error.
+    int fd = -1;
+    llvm::SmallString<256> tmp;
+    if (!llvm::sys::fs::createUniqueFile(cacheFile + ".tmp-%%%%%%%%", fd, tmp)) {
+      bool failed;
+      {
+        llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
         file << packObjects(objects);
+        file.close();
+        failed = file.has_error();
+        file.clear_error();
+      }
+      if (failed || llvm::sys::fs::rename(tmp, cacheFile))
+        llvm::sys::fs::remove(tmp);
     }
-    if (error || llvm::sys::fs::rename(tmp, cacheFile))
-      llvm::sys::fs::remove(tmp);
   }
   return createExecutable(manifest, lookup, ctx, release, variableNames, out);
 }
@@ -694,8 +701,13 @@ kiln_status_t Compiler::jitObjects(
   if (!jit)
     return kiln_status_create(KILN_INTERNAL, "cannot link the compiled code: %s",
                               llvm::toString(jit.takeError()).c_str());
+  // (The manifest's lookup links the code: a link error says what failed.)
+  auto address = (*jit)->lookup("kiln_manifest");
+  if (!address)
+    return kiln_status_create(KILN_INTERNAL, "cannot link the compiled code: %s",
+                              llvm::toString(address.takeError()).c_str());
   llvm::orc::LLJIT *raw = jit->release();
-  auto *manifest = static_cast<const char *>(lookupOrc(raw, "kiln_manifest"));
+  auto *manifest = address->toPtr<const char *>();
   if (mlirSeconds)
     llvm::errs() << llvm::format(
         "kiln compile: MLIR passes %.2f s, translation to LLVM IR %.2f s, "
@@ -805,9 +817,10 @@ Compiler::jitCached(ModuleOp module, const CompileOptions &options,
   // The engine's object, for the cache: dumped to a file and read back.
   std::string file = manifest ? cacheFile(cacheDir, cacheKey, options) : "";
   std::vector<ObjectFile> objects;
-  if (!file.empty()) {
-    std::string dumped = file + ".o" + std::to_string(::getpid());
-    raw->dumpToObjectFile(dumped);
+  llvm::SmallString<256> dumped;
+  if (!file.empty() &&
+      !llvm::sys::fs::createUniqueFile(file + ".o-%%%%%%%%", dumped)) {
+    raw->dumpToObjectFile(dumped.str().str());
     if (auto buffer = llvm::MemoryBuffer::getFile(dumped))
       objects.emplace_back((*buffer)->getBuffer().begin(),
                            (*buffer)->getBuffer().end());

@@ -323,6 +323,11 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
       error = "the gradient's target uses a value from a finished region";
       return failure();
     }
+  for (Value v : outside)
+    if (auto read = v.getDefiningOp<kiln::ReadVariableOp>(); read && level(read) < 0) {
+      error = "the gradient's target uses a value from a finished region";
+      return failure();
+    }
   llvm::sort(ordered, [&](Operation *a, Operation *b) {
     int la = level(a), lb = level(b);
     if (la != lb)

@@ -154,15 +154,41 @@ static Partitioning partition(Module &module, unsigned parts) {
   return result;
 }
 
-/// Local symbols become external and hidden, so that the other partitions
-/// can refer to them (the names are unique in the module; unnamed ones get
-/// one).
-static void externalizeLocals(Module &module) {
+/// The functions and global variables whose code or initializer uses
+/// `value` (through constant expressions too); `unknown` when a use is
+/// something else.
+static void homesOf(const Value *value, SmallPtrSetImpl<const GlobalValue *> &homes,
+                    bool &unknown) {
+  for (const User *user : value->users()) {
+    if (auto *inst = dyn_cast<Instruction>(user))
+      homes.insert(inst->getFunction());
+    else if (auto *global = dyn_cast<GlobalValue>(user))
+      homes.insert(global);
+    else if (isa<Constant>(user))
+      homesOf(user, homes, unknown);
+    else
+      unknown = true;
+  }
+}
+
+/// Local symbols that another partition refers to (a user there, or in a
+/// definition copied there) become external and hidden (the names are
+/// unique in the module; unnamed values get one). The others stay local,
+/// so LLVM's interprocedural passes keep working on them.
+static void externalizeShared(Module &module, const Partitioning &cut) {
   unsigned unnamed = 0;
   auto externalize = [&](GlobalValue &value) {
     if (!value.hasName())
       value.setName("kiln_partition_unnamed_" + std::to_string(unnamed++));
-    if (value.hasLocalLinkage() && !value.isDeclaration()) {
+    if (!value.hasLocalLinkage() || value.isDeclaration())
+      return;
+    SmallPtrSet<const GlobalValue *, 8> homes;
+    bool unknown = false;
+    homesOf(&value, homes, unknown);
+    unsigned owner = cut.owner.lookup(&value);
+    if (unknown || llvm::any_of(homes, [&](const GlobalValue *home) {
+          return cut.owner.lookup(home) != owner || cut.copied.contains(home);
+        })) {
       value.setLinkage(GlobalValue::ExternalLinkage);
       value.setVisibility(GlobalValue::HiddenVisibility);
     }
@@ -185,8 +211,8 @@ Error emitObjects(
     objects.emplace_back();
     return emitObject(*module, **machine, optLevel, objects.back());
   }
-  externalizeLocals(*module);
   Partitioning cut = partition(*module, parts);
+  externalizeShared(*module, cut);
   // Each partition as bitcode: the clones share the module's context,
   // which only this thread may touch.
   std::vector<SmallVector<char, 0>> bitcode(parts);
@@ -196,15 +222,25 @@ Error emitObjects(
         CloneModule(*module, map, [&](const GlobalValue *value) {
           auto it = cut.owner.find(value);
           return (it != cut.owner.end() && it->second == p) ||
-                 cut.copied.contains(value);
+                 (cut.copied.contains(value) && !value->hasLocalLinkage());
         });
     for (const GlobalValue *value : cut.copied) {
-      if (cut.owner.lookup(value) == p)
+      if (cut.owner.lookup(value) == p || value->hasLocalLinkage())
         continue;
-      auto *copy = cast<GlobalValue>(map[value]);
-      copy->setLinkage(GlobalValue::AvailableExternallyLinkage);
-      copy->setVisibility(GlobalValue::DefaultVisibility);
+      cast<GlobalValue>(map[value])
+          ->setLinkage(GlobalValue::AvailableExternallyLinkage);
     }
+    // What another partition defines is reached through the GOT: the JIT
+    // maps each object on its own, maybe more than 2 GiB from the others,
+    // out of reach of a direct PC-relative reference to a hidden symbol.
+    // (A symbol defined hidden stays hidden: the linker keeps the strictest
+    // visibility, so a library exports no more than before.)
+    for (GlobalValue &value : part->global_values())
+      if ((value.isDeclaration() || value.hasAvailableExternallyLinkage()) &&
+          value.hasHiddenVisibility()) {
+        value.setVisibility(GlobalValue::DefaultVisibility);
+        value.setDSOLocal(false);
+      }
     raw_svector_ostream os(bitcode[p]);
     WriteBitcodeToFile(*part, os);
   }

@@ -335,7 +335,7 @@ class Layer(Module):
         deferred = self.__dict__["_deferred_restore"]
         del self.__dict__["_deferred_restore"]
         try:
-            with init_scope():
+            with init_scope(), _probing():
                 self(zeros_like_input(inputs))
         finally:
             self.__dict__["_deferred_restore"] = deferred
@@ -4704,11 +4704,22 @@ class RNN(Layer):
         # The functional API probes the layer on a batch of 1: a stateful
         # one takes its batch from the Input instead, and the probe starts
         # from zeros and leaves the states alone.
-        if not self.stateful:
-            return super()._symbolic_call(inputs, args, kwargs)
         shape = _flatten_keras(inputs)[0].shape
-        self._make_states(shape[1] if self.time_major else shape[0])
-        return super()._symbolic_call(inputs, args, kwargs)
+        batch = shape[1] if self.time_major else shape[0]
+        if self.stateful:
+            self._make_states(batch)
+        result = super()._symbolic_call(inputs, args, kwargs)
+        if self.time_major:
+            # (the base labels the first axis as the batch: here it is the
+            # time, and the batch is the second axis of the sequences and
+            # the first of the states)
+            outs = result if isinstance(result, (list, tuple)) else [result]
+            for i, out in enumerate(outs):
+                if i == 0 and self.return_sequences:
+                    out.shape = (shape[0], batch) + tuple(out.shape[2:])
+                else:
+                    out.shape = (batch,) + tuple(out.shape[1:])
+        return result
 
     @property
     def states(self):
@@ -4999,13 +5010,35 @@ class Bidirectional(Layer):
             raise ValueError("Bidirectional does not support return_state yet")
         self.forward_layer = layer
         if backward_layer is None:
-            cell = layer.cell
-            backward_layer = RNN(type(cell)(cell.units, name=cell.name + "_backward"),
-                                 layer.return_sequences, False, not layer.go_backwards,
-                                 zero_output_for_mask=layer.zero_output_for_mask,
-                                 dtype=layer.dtype_policy)
+            backward_layer = self._backward_copy(layer)
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
+
+    @staticmethod
+    def _backward_copy(layer):
+        """The layer made again from its arguments (activations, biases,
+        initializers, GRU's reset_after, stateful, time_major, its cell's
+        too) running the other way, with its own weights (Keras' rule)."""
+        def again(obj, name):
+            config = dict(obj.get_config())
+            config["name"] = name
+            return type(obj).from_config(config)
+
+        config = dict(layer.get_config())
+        config["go_backwards"] = not layer.go_backwards
+        config["name"] = "backward_" + layer.name
+        cell = config.get("cell")
+        if isinstance(cell, Layer):
+            config["cell"] = again(cell, cell.name + "_backward")
+        elif isinstance(cell, (list, tuple)):
+            config["cell"] = [again(c, c.name + "_backward") for c in cell]
+        try:
+            return type(layer).from_config(config)
+        except TypeError:
+            # (a user's RNN subclass whose constructor takes other arguments:
+            # give backward_layer= to Bidirectional)
+            raise TypeError(f"Bidirectional: cannot make the backward copy of "
+                            f"{layer.name} from its arguments; pass backward_layer=") from None
 
     supports_masking = True
 
@@ -5015,8 +5048,9 @@ class Bidirectional(Layer):
     def call(self, inputs, training=None, mask=None):
         forward = self.forward_layer(inputs, mask=mask)
         backward = self.backward_layer(inputs, mask=mask)
-        if self.forward_layer.return_sequences:
-            backward = math_ops.reverse(backward, [1])
+        if self.forward_layer.return_sequences:   # (the time axis: 0 when time-major)
+            backward = math_ops.reverse(
+                backward, [0 if getattr(self.forward_layer, "time_major", False) else 1])
         if self.merge_mode == "concat":
             return ops.concat([forward, backward], len(forward.shape) - 1)
         if self.merge_mode == "sum":

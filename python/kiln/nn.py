@@ -340,6 +340,11 @@ def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",  # 
                               constant_values=lowest)
     rows, cols = np.arange(out[0]) * s[0], np.arange(out[1]) * s[1]
     best = where_best = None
+    # Whether an output's window has met a tap inside the image yet: the
+    # first one is taken whatever its value (TensorFlow's kernel starts
+    # there), so an index never points into the padding, even for -inf,
+    # NaN or the integer minimum.
+    seen = np.zeros((out[0], out[1]), bool)
     for i in range(k[0]):
         for j in range(k[1]):
             view = padded[:, i:i + (out[0] - 1) * s[0] + 1:s[0],
@@ -349,17 +354,24 @@ def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",  # 
             flat = ((y[:, None, None] * width + xx[None, :, None]) * channels
                     + np.arange(channels)[None, None, :])
             at = convert_to_tensor(flat[None].astype(np.int64))
+            inside = ((y >= 0) & (y < height))[:, None] & ((xx >= 0) & (xx < width))[None, :]
+            first = inside & ~seen
+            seen |= inside
             if best is None:
                 best, where_best = view, at + math_ops.zeros_like(ops.cast(view, "int64"))
             else:
                 better = greater(view, best)
+                if first.any():
+                    better = ops.logical_or(better, convert_to_tensor(
+                        np.broadcast_to(first[None, :, :, None], (1, *out, channels))))
                 best = where(better, view, best)
                 where_best = where(better, at, where_best)
     if include_batch_in_index:
         # (each example's position in the batch, which may be open)
         example = math_ops._positions(x[:, :1, :1, :1], 0, _dtypes.int64)
         where_best = where_best + example * (height * width * channels)
-    pooled = max_pool2d(x, k, s, padding)
+    # (floats: max pooling itself, with its gradient; integers have none)
+    pooled = max_pool2d(x, k, s, padding) if x.dtype.is_floating else best
     return pooled, ops.stop_gradient(ops.cast(where_best, index_dtype))
 
 

@@ -367,8 +367,11 @@ def _model_config(model):
         if shape is None:
             raise ValueError("model.save: build the model first (call it, fit it, or give "
                              "its first layer input_shape)")
+        stateful = any(getattr(layer, "stateful", False) for layer in model.layers)
         return {"kind": "sequential", "name": model.name,
                 "input_shape": [None if d is None else int(d) for d in shape[1:]],
+                # (a stateful RNN's states are for this batch size)
+                "batch_size": int(shape[0]) if stateful and shape[0] is not None else None,
                 "input_dtype": model.__dict__.get("_build_input_dtype", "float32"),
                 "layers": [_layer_config(layer) for layer in model.layers]}
     layers = model.functional_layers
@@ -397,6 +400,7 @@ def _model_config(model):
     outputs = model._functional_outputs
     return {"kind": "functional", "name": model.name,
             "inputs": [{"shape": [None if d is None else int(d) for d in t.shape[1:]],
+                        "batch_size": None if t.shape[0] is None else int(t.shape[0]),
                         "dtype": t.dtype.name, "name": t.name} for t in inputs],
             "input_names": model.__dict__.get("_functional_input_names"),
             "layers": [_layer_config(layer) for layer in layers],
@@ -406,17 +410,21 @@ def _model_config(model):
 
 
 def _build_model(spec, custom):
-    from .layers import Input, Model, Sequential, _sample
+    from .layers import Input, Model, Sequential, _probing, _sample
     layers = [_make_layer(c, custom) for c in spec["layers"]]
     if spec["kind"] == "sequential":
         model = Sequential(layers, name=spec["name"])
         shape = tuple(1 if d is None else d for d in spec["input_shape"])
         dtype = as_dtype(spec.get("input_dtype", "float32"))
-        # (builds the weights; integer inputs, token ids, stay integers;
-        # string inputs are empty strings)
-        model(_sample((1,) + shape, dtype))
+        batch = spec.get("batch_size")
+        # (builds the weights, a stateful RNN's states for its batch, without
+        # running them; integer inputs, token ids, stay integers; string
+        # inputs are empty strings)
+        with _probing(batch):
+            model(_sample((batch or 1,) + shape, dtype))
         return model
-    inputs = [Input(shape=tuple(i["shape"]), dtype=i["dtype"], name=i.get("name"))
+    inputs = [Input(shape=tuple(i["shape"]), batch_size=i.get("batch_size"),
+                    dtype=i["dtype"], name=i.get("name"))
               for i in spec["inputs"]]
     results = []
 

@@ -132,3 +132,49 @@ def test_unroll_and_time_major_give_the_same_values():
     ref_masked = ref(x, mask=np.transpose(mask))[0].numpy()
     np.testing.assert_allclose(np.transpose(got, (1, 0, 2)), ref_masked, rtol=1e-6,
                                atol=1e-7)
+
+
+def test_bidirectional_backward_copy_keeps_the_options():
+    # The backward layer is the forward one made again from its arguments
+    # (Keras' rule): the same activation, GRU form and layout, its own weights.
+    rng = np.random.RandomState(5)
+    x = rng.randn(2, 6, 3).astype(np.float32)
+    gru = keras.layers.GRU(4, reset_after=False, activation="relu", return_sequences=True)
+    both = keras.layers.Bidirectional(gru)
+    y = both(x).numpy()
+    back = both.backward_layer
+    assert back.go_backwards and not back.cell.reset_after
+    assert back.cell.activation is gru.cell.activation
+    assert back.cell.bias.shape == (12,) and back.cell.kernel is not gru.cell.kernel
+    # The backward half is the backward layer over the reversed sequence,
+    # put back in time order.
+    np.testing.assert_allclose(y[..., :4], gru(x).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(y[..., 4:], back(x).numpy()[:, ::-1], rtol=1e-6)
+    # Time-major: the same values, time first.
+    major = keras.layers.Bidirectional(keras.layers.GRU(4, reset_after=False,
+                                                        activation="relu",
+                                                        return_sequences=True,
+                                                        time_major=True))
+    major(np.transpose(x, (1, 0, 2)))   # (builds it)
+    major.set_weights(both.get_weights())
+    got = major(np.transpose(x, (1, 0, 2))).numpy()
+    np.testing.assert_allclose(np.transpose(got, (1, 0, 2)), y, rtol=1e-6, atol=1e-7)
+
+
+def test_stateful_models_save_and_load(tmp_path):
+    rng = np.random.RandomState(6)
+    x = rng.randn(3, 4, 2).astype(np.float32)
+    seq = keras.Sequential([keras.Input((4, 2), batch_size=3),
+                            keras.layers.LSTM(5, stateful=True), keras.layers.Dense(1)])
+    inputs = keras.Input((4, 2), batch_size=3)
+    functional = keras.Model(inputs, keras.layers.Dense(1)(
+        keras.layers.GRU(5, stateful=True, reset_after=False)(inputs)))
+    for model in (seq, functional):
+        path = str(tmp_path / f"{model.name}.keras")
+        model.save(path)
+        loaded = keras.models.load_model(path)
+        rnn = loaded.layers[-2] if loaded.layers[-2].stateful else loaded.layers[-3]
+        # Built for the batch, states at zero (the build ran nothing).
+        assert rnn.states[0].shape == (3, 5) and not rnn.states[0].numpy().any()
+        for _ in range(2):   # the same states carried in both
+            np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)

@@ -56,6 +56,22 @@ def test_values_and_indices_match_numpy(shape, k, s, padding):
     assert small.dtype == kiln.int32
 
 
+def test_padding_is_never_the_maximum():
+    # -inf everywhere (nothing beats the padding's -inf): each index is the
+    # window's first tap inside the image, as TensorFlow's kernel starts
+    # there.
+    # (3 x 3 windows, stride 1: one padded row and column before the image)
+    x = np.full((1, 4, 4, 1), -np.inf, np.float32)
+    _, indices = kiln.nn.max_pool_with_argmax(x, 3, 1, "SAME")
+    _, want = reference(x, (3, 3), (1, 1), "SAME", False)
+    np.testing.assert_array_equal(indices.numpy(), want)
+    x = np.zeros((1, 4, 4, 1), np.uint8)
+    _, indices = kiln.nn.max_pool_with_argmax(x, 3, 1, "SAME")
+    assert indices.numpy().min() >= 0
+    np.testing.assert_array_equal(indices.numpy(), reference(x, (3, 3), (1, 1), "SAME",
+                                                             False)[1])
+
+
 def test_gradient_unpooling_and_open_batch():
     rng = np.random.RandomState(1)
     x = rng.randn(3, 4, 6, 2).astype(np.float32)
