@@ -87,9 +87,19 @@ def _histogram(values, buckets=30):
             _bytes_field(6, packed(edges)) + _bytes_field(7, packed(counts)))
 
 
-def event(wall_time, step=0, file_version=None, scalars=None, histograms=None):
-    """An Event message: the file version, or a summary of scalars and
-    histograms (Summary.Value's simple_value (2) and histo (5))."""
+def _image(height, width, channels, png):
+    """A Summary.Image: height (1), width (2), colorspace (3: the channel
+    count), encoded_image_string (4)."""
+    return (_field(1, 0, _varint(int(height))) + _field(2, 0, _varint(int(width))) +
+            _field(3, 0, _varint(int(channels))) + _bytes_field(4, png))
+
+
+def event(wall_time, step=0, file_version=None, scalars=None, histograms=None,
+          images=None, buckets=30):
+    """An Event message: the file version, or a summary of scalars,
+    histograms and images (Summary.Value's simple_value (2), histo (5) and
+    image (4): `images` maps a tag to (height, width, channels, PNG
+    bytes))."""
     out = _field(1, 1, struct.pack("<d", wall_time)) + _field(2, 0, _varint(int(step)))
     if file_version is not None:
         out += _bytes_field(3, file_version.encode())
@@ -97,8 +107,10 @@ def event(wall_time, step=0, file_version=None, scalars=None, histograms=None):
                            _field(2, 5, struct.pack("<f", float(value))))
               for tag, value in (scalars or {}).items()]
     values += [_bytes_field(1, _bytes_field(1, tag.encode()) +
-                            _bytes_field(5, _histogram(array)))
+                            _bytes_field(5, _histogram(array, buckets)))
                for tag, array in (histograms or {}).items()]
+    values += [_bytes_field(1, _bytes_field(1, tag.encode()) + _bytes_field(4, _image(*image)))
+               for tag, image in (images or {}).items()]
     if values:
         out += _bytes_field(5, b"".join(values))
     return out
@@ -122,12 +134,18 @@ class EventFileWriter:
         self._file.write(record(event(time.time(), 0, file_version="brain.Event:2")))
         self._file.flush()
 
-    def scalars(self, step, values):
-        self._file.write(record(event(time.time(), step, scalars=values)))
+    def scalars(self, step, values, wall_time=None):
+        self._file.write(record(event(time.time() if wall_time is None else wall_time,
+                                      step, scalars=values)))
         self._file.flush()
 
-    def histograms(self, step, arrays):
-        self._file.write(record(event(time.time(), step, histograms=arrays)))
+    def histograms(self, step, arrays, buckets=30):
+        self._file.write(record(event(time.time(), step, histograms=arrays,
+                                      buckets=buckets)))
+        self._file.flush()
+
+    def images(self, step, images):
+        self._file.write(record(event(time.time(), step, images=images)))
         self._file.flush()
 
     def close(self):

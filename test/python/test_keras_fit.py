@@ -208,6 +208,9 @@ def _read_events(path):
             for number, value in fields(event[5]):
                 item = dict(fields(value))
                 # (a histogram: HistogramProto's fields, packed doubles unpacked)
+                if 4 in item:   # (an image: height, width, colorspace, PNG)
+                    values[item[1].decode()] = dict(fields(item[4]))
+                    continue
                 values[item[1].decode()] = item[2] if 2 in item else {
                     k: (np.frombuffer(v, "<f8") if k in (6, 7) else v)
                     for k, v in fields(item[5])}

@@ -609,6 +609,53 @@ def test_summaries_from_compiled_code(tmp_path):
             kiln.function(lambda v: kiln.summary.scalar("v", v, step=0))(kiln.ones(3))
 
 
+def test_summaries_reach_a_tensorboard_event_file(tmp_path):
+    """Scalars (those compiled code appends too), histograms and images in
+    the writer's event file, read back by the tests' own reader of the
+    format (framing, checksums, protobuf fields)."""
+    from test_keras_fit import _read_events
+    logs = tmp_path / "logs"
+    writer = kiln.summary.create_file_writer(str(logs))
+    w = np.linspace(-1, 1, 101)
+    images = np.zeros((4, 5, 6, 3), np.float32)
+    images[:, 1:3, 2:5] = 1.0
+
+    @kiln.function
+    def loss(x):
+        kiln.summary.scalar("compiled", x * 2.0, step=7)
+        return x
+
+    with writer.as_default():
+        kiln.summary.scalar("eager", 0.5, step=1)
+        loss(kiln.constant(3.0))
+        assert kiln.summary.histogram("w", kiln.constant(w), step=2)
+        assert kiln.summary.histogram("w10", w, step=2, buckets=10)
+        assert kiln.summary.image("pictures", images, step=3, max_outputs=2)
+    writer.close()
+    (events,) = [p for p in os.listdir(logs) if p.startswith("events.out.tfevents")]
+    versions, records = _read_events(logs / events)
+    assert versions == ["brain.Event:2"]
+    steps = {tag: step for step, values in records for tag in values}
+    values = {tag: v for _, vs in records for tag, v in vs.items()}
+    assert steps["eager"] == 1 and values["eager"] == 0.5
+    assert steps["compiled"] == 7 and values["compiled"] == 6.0
+    hist = values["w"]
+    assert hist[1] == -1 and hist[2] == 1 and hist[3] == 101
+    np.testing.assert_allclose(hist[4], w.sum(), atol=1e-9)
+    assert len(hist[7]) == 30 and hist[7].sum() == 101
+    assert len(values["w10"][7]) == 10
+    np.testing.assert_array_equal(values["w10"][7], np.histogram(w, 10)[0])
+    assert set(values) >= {"pictures/image/0", "pictures/image/1"}
+    assert "pictures/image/2" not in values
+    picture = values["pictures/image/0"]
+    assert (picture[1], picture[2], picture[3]) == (5, 6, 3)
+    decoded = kiln.io.decode_png(picture[4]).numpy()
+    np.testing.assert_array_equal(decoded, (images[0] * 255).astype(np.uint8))
+    with pytest.raises(kiln.errors.UnimplementedError, match="written eagerly"):
+        with kiln.summary.create_file_writer(str(tmp_path / "b")).as_default():
+            kiln.function(lambda v: kiln.summary.histogram("v", v, step=0))(kiln.ones(3))
+
+
 def test_checkpoint_manager_interval_and_hourly_keeps(tmp_path, monkeypatch):
     from kiln import train
     v = kiln.Variable(1.0)
