@@ -4012,7 +4012,8 @@ class MultiHeadAttention(Layer):
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, attention_axes=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, name=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
         if attention_axes is not None:
             raise ValueError("MultiHeadAttention: attention_axes other than the "
@@ -4021,10 +4022,14 @@ class MultiHeadAttention(Layer):
         self.value_dim = int(value_dim) if value_dim else self.key_dim
         self.dropout, self.use_bias = float(dropout), use_bias
         self._output_shape_arg = output_shape
+        # (the four projections' own arguments, constraints included: their
+        # weights are the ones an optimizer step constrains)
         self._dense = dict(kernel_initializer=kernel_initializer,
                            bias_initializer=bias_initializer,
                            kernel_regularizer=kernel_regularizer,
-                           bias_regularizer=bias_regularizer)
+                           bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
         self._built_from = None
 
     def _projections(self, query_shape, key_shape, value_shape):

@@ -545,3 +545,26 @@ def test_group_query_attention_matches_numpy():
                                atol=1e-5)
     with pytest.raises(ValueError, match="multiple of num_key_value_heads"):
         layers.GroupQueryAttention(head_dim=2, num_query_heads=3, num_key_value_heads=2)
+
+
+def test_multi_head_attention_constraints_reach_its_projections():
+    # kernel_constraint / bias_constraint act on the four projections'
+    # weights after each optimizer step (they were once dropped).
+    rng = np.random.RandomState(0)
+    x = rng.randn(2, 3, 5).astype(np.float32)
+    layer = kiln.keras.layers.MultiHeadAttention(
+        2, 4, kernel_constraint="non_neg", bias_constraint=kiln.keras.constraints.MaxNorm(0.5),
+        bias_initializer="random_normal")
+    layer(x, x)
+    assert min(float(w.numpy().min()) for w in layer.weights) < 0   # (before a step)
+    optimizer = kiln.keras.optimizers.SGD(0.01)
+    with kiln.GradientTape() as tape:
+        loss = kiln.reduce_sum(layer(x, x))
+    grads = tape.gradient(loss, layer.trainable_weights)
+    optimizer.apply_gradients(zip(grads, layer.trainable_weights))
+    for w in layer.weights:
+        if w.name.endswith("kernel:0"):
+            assert w.numpy().min() >= 0, w.name
+        else:   # (MaxNorm over axis 0 of each bias)
+            norms = np.sqrt((w.numpy() ** 2).sum(axis=0))
+            assert norms.max() <= 0.5 + 1e-6, w.name
