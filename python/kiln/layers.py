@@ -4315,15 +4315,26 @@ class KerasTensor:
         return f"<KerasTensor shape={self.shape} dtype={self.dtype.name}{where}>"
 
 
-def Input(shape=None, batch_size=None, dtype="float32", name=None):
+def Input(shape=None, batch_size=None, dtype="float32", name=None, ragged=False,
+          sparse=False, batch_shape=None):
     """A functional model's input: examples of `shape` (without the batch
-    dimension)."""
+    dimension; or `batch_shape`, with it)."""
+    if batch_shape is not None:
+        batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
     if shape is None:
         raise ValueError("Input needs a shape (without the batch dimension)")
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if ragged or sparse:
+        raise NotImplementedError(
+            f"Input({'ragged' if ragged else 'sparse'}=True): a functional model's inputs "
+            "are dense tensors; pad the examples to one length (to_tensor(), "
+            "keras.utils.pad_sequences) with a Masking or mask_zero Embedding, or call "
+            "the layers on a RaggedTensor directly (they take its padded form)")
     if None in shape:
         raise ValueError(f"Input shape {shape}: only the batch extent may be "
-                         "unknown")
+                         "unknown; pad the examples to a fixed length "
+                         "(keras.utils.pad_sequences; mask_zero=True in the Embedding "
+                         "masks the padding)")
     tensor = KerasTensor((batch_size,) + shape, dtype)
     tensor.name = name    # (a dict of inputs may be keyed by it, as in Keras)
     return tensor

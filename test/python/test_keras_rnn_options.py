@@ -178,3 +178,11 @@ def test_stateful_models_save_and_load(tmp_path):
         assert rnn.states[0].shape == (3, 5) and not rnn.states[0].numpy().any()
         for _ in range(2):   # the same states carried in both
             np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_input_forms_and_clear_refusals():
+    assert keras.Input(batch_shape=(4, 3)).shape == (4, 3)
+    with pytest.raises(NotImplementedError, match="pad the examples"):
+        keras.Input(shape=(None,), ragged=True)
+    with pytest.raises(ValueError, match="pad_sequences"):
+        keras.Input(shape=(None, 8))
