@@ -6,6 +6,7 @@
 
 #include "kiln/Compiler/FunctionBuilder.h"
 #include "kiln/Dialect/Kiln/KilnOps.h"
+#include "Diagnostics.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -328,6 +329,33 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
       error = "the gradient's target uses a value from a finished region";
       return failure();
     }
+  // A loop or branch the target depends on is copied whole: a variable it
+  // assigns would be assigned again when the gradient runs (silently wrong
+  // state and gradients), so that is refused.
+  for (Operation *op : ordered) {
+    Operation *writer = nullptr;
+    op->walk([&](Operation *nested) {
+      if (nested != op && nested->hasAttr("variable") &&
+          !isa<kiln::ReadVariableOp>(nested)) {
+        writer = nested;
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (writer) {
+      std::string where;
+      llvm::raw_string_ostream os(where);
+      printLocation(os, writer->getLoc());
+      error = "the gradient's computation assigns variable " +
+              writer->getAttrOfType<FlatSymbolRefAttr>("variable")
+                  .getValue()
+                  .str() +
+              " inside a loop or branch (" + where +
+              ") that the gradient would run again, assigning it twice: assign "
+              "it outside the loop, or after tape.gradient";
+      return failure();
+    }
+  }
   llvm::sort(ordered, [&](Operation *a, Operation *b) {
     int la = level(a), lb = level(b);
     if (la != lb)
@@ -389,6 +417,15 @@ LogicalResult FunctionBuilder::outline(Value target, ArrayRef<Value> sources,
     }
   }
   func::ReturnOp::create(b, loc, map.lookupOrDefault(target));
+  // Prints and summaries inside the copied loops and branches ran with the
+  // forward computation; the gradient does not repeat them.
+  SmallVector<Operation *> effects;
+  func.walk([&](Operation *op) {
+    if (isa<kiln::PrintOp, kiln::SummaryScalarOp>(op))
+      effects.push_back(op);
+  });
+  for (Operation *op : effects)
+    op->erase();
   return success();
 }
 

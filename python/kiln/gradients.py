@@ -550,7 +550,10 @@ def _traced_gradient_impl(tape, trace, target, sources, source_ids,
                        [s._impl.type for s in watched], file, int(line or 0),
                        known_inputs=nested)
     except _kiln.NativeError as e:
-        raise errors.from_native(e) from None
+        code, message = e.args
+        for key, variable in trace.variables.items():   # (the user's names)
+            message = message.replace(f"variable {key} ", f"variable {variable.name!r} ")
+        raise errors.from_native(_kiln.NativeError(code, message)) from None
     by_source = {id(s): (i, r) for s, i, r in zip(watched, ids, reached)}
     out = []
     for s in sources:

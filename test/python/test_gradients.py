@@ -376,6 +376,43 @@ def test_compiled_gradient_uses_the_values_the_forward_read():
     assert isinstance(x * w, kiln.Tensor) and isinstance(np.float32(2) * w, kiln.Tensor)
 
 
+def test_compiled_gradient_refuses_assignments_it_would_repeat(capfd):
+    # A loop the taped computation depends on is copied into the gradient:
+    # an assignment inside it would run again when the gradient runs (the
+    # counter ended at 9 instead of 3, the gradient 33 instead of 18). That
+    # is an error naming the variable and the place; a print there is not
+    # repeated.
+    w = kiln.Variable(2.0)
+    c = kiln.Variable(0.0, trainable=False, name="counter")
+
+    def step(x):
+        with kiln.GradientTape() as tape:
+            y = x
+            for _ in kiln.range(3):
+                c.assign_add(1.0)
+                y = y * w + c
+        return tape.gradient(y, w)
+
+    assert float(step(kiln.constant(1.0))) == 18.0   # eagerly: ((w + 1) w + 2) w + 3
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match="assigns variable 'counter.*' inside a loop or branch .*"
+                             "test_gradients.py:[0-9]+"):
+        kiln.function(step)(kiln.constant(1.0))
+
+    @kiln.function
+    def printed(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = x
+            for i in kiln.range(2):
+                kiln.print("step", i)
+                y = y * x
+        return tape.gradient(y, x)
+
+    assert float(printed(kiln.constant(3.0))) == 27.0
+    assert capfd.readouterr().err.count("step") == 2
+
+
 def test_gradient_penalty_over_an_open_batch_compiles():
     # A WGAN-GP style penalty: the gradient of |d loss / d x|^2 with respect
     # to the weights, in a function whose batch is open. The first gradient
