@@ -200,6 +200,28 @@ def image(name, data, step, max_outputs=3, description=None):
     return True
 
 
+def text(name, data, step, description=None):
+    """Records the string `data` (a Python str or bytes, or a scalar string
+    tensor) in the default writer's event file, as TensorBoard's text
+    plugin reads it; returns False if there is no writer."""
+    writer = getattr(_local, "writer", None)
+    if writer is None:
+        return False
+    value, step = _eager_value("text", name, data, step)
+    value = value.item() if value.shape == () else value
+    if isinstance(value, str):
+        value = value.encode()
+    if not isinstance(value, bytes):
+        from . import errors
+        raise errors.InvalidArgumentError(
+            f"kiln.summary.text({name!r}): needs one string, got {value!r}",
+            errors.user_location())
+    writer._check_open()
+    writer.flush()
+    writer._event_file().texts(int(step), {name: value})
+    return True
+
+
 def read_scalars(logdir):
     """{name: ([steps], [values])} from a writer's file (for plotting)."""
     out = {}

@@ -94,8 +94,18 @@ def _image(height, width, channels, png):
             _field(3, 0, _varint(int(channels))) + _bytes_field(4, png))
 
 
+def _text(value):
+    """Summary.Value's metadata (9: the "text" plugin) and tensor (8: a
+    DT_STRING (7) TensorProto of one string, string_val 8), as TensorFlow
+    2's summary.text writes them."""
+    metadata = _bytes_field(1, _bytes_field(1, b"text"))
+    tensor = (_field(1, 0, _varint(7)) + _bytes_field(2, b"") +
+              _bytes_field(8, value))
+    return _bytes_field(9, metadata) + _bytes_field(8, tensor)
+
+
 def event(wall_time, step=0, file_version=None, scalars=None, histograms=None,
-          images=None, buckets=30):
+          images=None, buckets=30, texts=None):
     """An Event message: the file version, or a summary of scalars,
     histograms and images (Summary.Value's simple_value (2), histo (5) and
     image (4): `images` maps a tag to (height, width, channels, PNG
@@ -111,6 +121,8 @@ def event(wall_time, step=0, file_version=None, scalars=None, histograms=None,
                for tag, array in (histograms or {}).items()]
     values += [_bytes_field(1, _bytes_field(1, tag.encode()) + _bytes_field(4, _image(*image)))
                for tag, image in (images or {}).items()]
+    values += [_bytes_field(1, _bytes_field(1, tag.encode()) + _text(text))
+               for tag, text in (texts or {}).items()]
     if values:
         out += _bytes_field(5, b"".join(values))
     return out
@@ -146,6 +158,10 @@ class EventFileWriter:
 
     def images(self, step, images):
         self._file.write(record(event(time.time(), step, images=images)))
+        self._file.flush()
+
+    def texts(self, step, texts):
+        self._file.write(record(event(time.time(), step, texts=texts)))
         self._file.flush()
 
     def close(self):

@@ -211,6 +211,10 @@ def _read_events(path):
                 if 4 in item:   # (an image: height, width, colorspace, PNG)
                     values[item[1].decode()] = dict(fields(item[4]))
                     continue
+                if 8 in item:   # (a tensor: plugin metadata, dtype, string_val)
+                    plugin = dict(fields(dict(fields(item[9]))[1]))[1].decode()
+                    values[item[1].decode()] = (plugin, dict(fields(item[8])))
+                    continue
                 values[item[1].decode()] = item[2] if 2 in item else {
                     k: (np.frombuffer(v, "<f8") if k in (6, 7) else v)
                     for k, v in fields(item[5])}

@@ -631,6 +631,8 @@ def test_summaries_reach_a_tensorboard_event_file(tmp_path):
         assert kiln.summary.histogram("w", kiln.constant(w), step=2)
         assert kiln.summary.histogram("w10", w, step=2, buckets=10)
         assert kiln.summary.image("pictures", images, step=3, max_outputs=2)
+        assert kiln.summary.text("notes", "lr 0.1, späť", step=4)
+        assert kiln.summary.text("bytes", kiln.constant(b"raw"), step=5)
     writer.close()
     (events,) = [p for p in os.listdir(logs) if p.startswith("events.out.tfevents")]
     versions, records = _read_events(logs / events)
@@ -649,6 +651,8 @@ def test_summaries_reach_a_tensorboard_event_file(tmp_path):
     assert "pictures/image/2" not in values
     picture = values["pictures/image/0"]
     assert (picture[1], picture[2], picture[3]) == (5, 6, 3)
+    assert values["notes"] == ("text", {1: 7, 2: b"", 8: "lr 0.1, späť".encode()})
+    assert values["bytes"][1][8] == b"raw" and steps["notes"] == 4
     decoded = kiln.io.decode_png(picture[4]).numpy()
     np.testing.assert_array_equal(decoded, (images[0] * 255).astype(np.uint8))
     with pytest.raises(kiln.errors.UnimplementedError, match="written eagerly"):
