@@ -32,7 +32,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 
 using namespace llvm;
