@@ -17,6 +17,7 @@ packages=(
   python3-tqdm python3-matplotlib python3-scipy python3-pil
   python3-protobuf  # (tests only: the oracle for the tf.train.Example wire format)
   python3-crcmod    # (CRC-32C in C for TFRecord files; Kiln falls back to Python)
+  python3-h5py      # (Keras' HDF5 files: model.save("m.h5"), weights .h5)
   zlib1g-dev dataset-fashion-mnist valgrind
   openmpi-bin libopenmpi3 python3-mpi4py
 )

@@ -32,7 +32,7 @@ def _submodule(name, doc, **members):
 
 models = _submodule("models", "tf.keras.models: the model classes, load_model.",
                     Model=Model, Sequential=Sequential, load_model=saving.load_model,
-                    clone_model=saving.clone_model,
+                    save_model=saving.save_model, clone_model=saving.clone_model,
                     model_from_json=saving.model_from_json)
 
 

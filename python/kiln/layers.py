@@ -1546,20 +1546,26 @@ class Model(Layer):
     def summary(self, print_fn=None):
         training.summary(self, print_fn)
 
-    def save(self, filepath, overwrite=True, include_optimizer=True):
-        """The model in Keras' single-file form (a zip of the architecture
-        as JSON and the weights): kiln.keras.models.load_model reads it."""
-        _model_writer[0](self, filepath, overwrite)
+    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None,
+             **kwargs):
+        """The model in one file: a .keras zip of the architecture as JSON
+        and the weights, or Keras 2's HDF5 model file for .h5 (readable by
+        TensorFlow's Keras); kiln.keras.models.load_model reads both."""
+        _model_writer[0](self, filepath, overwrite, include_optimizer, save_format)
 
     def to_json(self, **kwargs):
         """The architecture as JSON (kiln.keras.models.model_from_json)."""
         return _model_writer[1](self)
 
-    def save_weights(self, filepath):
-        return training.save_weights(self, filepath)
+    def save_weights(self, filepath, overwrite=True, save_format=None, options=None):
+        """A checkpoint of the weights; Keras' HDF5 layout for .h5 / .hdf5
+        (Keras 3's for .weights.h5)."""
+        return training.save_weights(self, filepath, overwrite, save_format)
 
-    def load_weights(self, filepath):
-        return training.load_weights(self, filepath)
+    def load_weights(self, filepath, by_name=False, skip_mismatch=False, options=None):
+        """Restores a checkpoint, or an HDF5 weights file of Kiln's or Keras'
+        (TensorFlow's) making."""
+        return training.load_weights(self, filepath, by_name, skip_mismatch)
 
     def _training_checkpoint(self):
         """A Checkpoint of the weights and the optimizer's state."""
@@ -1608,7 +1614,7 @@ class Sequential(Model):
 
     def pop(self, rebuild=True):
         """Removes the last layer and returns it (Keras' Sequential.pop)."""
-        if not self.layers_list:
+        if not self.layers:
             raise IndexError("Sequential.pop: the model has no layers")
         layer = self.layers_list[-1]
         self.layers_list = self.layers_list[:-1]
@@ -1628,6 +1634,10 @@ class Sequential(Model):
 
     @property
     def layers(self):
+        """The layers, without a first InputLayer (as Keras': layers[0] is
+        the first layer that computes)."""
+        if self.layers_list and isinstance(self.layers_list[0], InputLayer):
+            return list(self.layers_list[1:])
         return list(self.layers_list)
 
     def call(self, inputs, training=None):

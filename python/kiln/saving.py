@@ -373,7 +373,7 @@ def _model_config(model):
                 # (a stateful RNN's states are for this batch size)
                 "batch_size": int(shape[0]) if stateful and shape[0] is not None else None,
                 "input_dtype": model.__dict__.get("_build_input_dtype", "float32"),
-                "layers": [_layer_config(layer) for layer in model.layers]}
+                "layers": [_layer_config(layer) for layer in model.layers_list]}
     layers = model.functional_layers
     index = {id(layer): i for i, layer in enumerate(layers)}
     inputs = model._functional_inputs
@@ -518,11 +518,16 @@ def _compile_config(model):
             "loss_weights": getattr(model, "_loss_weights", None)}
 
 
-def save_model(model, filepath, overwrite=True):
+def save_model(model, filepath, overwrite=True, include_optimizer=True, save_format=None):
+    """model.save: Kiln's .keras archive, or Keras 2's HDF5 model file for
+    a name ending in .h5 / .hdf5 (or save_format="h5"; kiln.keras_h5)."""
+    from . import keras_h5
+    if keras_h5.is_h5(filepath, save_format):
+        return keras_h5.save_model(model, filepath, overwrite, include_optimizer)
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
-        raise ValueError(f"model.save: the file name must end in .keras, got {filepath!r} "
-                         "(save_weights writes checkpoints)")
+        raise ValueError(f"model.save: the file name must end in .keras or .h5, got "
+                         f"{filepath!r} (save_weights writes checkpoints)")
     if os.path.exists(filepath) and not overwrite:
         raise FileExistsError(filepath)
     config = {"model": _model_config(model), "compile": _compile_config(model)}
@@ -540,9 +545,20 @@ def save_model(model, filepath, overwrite=True):
 
 def _optimizer_state(model, variables):
     """The optimizer's variables as an .npz (bytes; None before it has
-    any): its own by name (`iterations`, ...) and each slot as
-    `slot.<weight's position in the file>.<slot name>`, so training goes
-    on where it stopped (Keras' saved optimizer variables)."""
+    any): _optimizer_state_arrays' arrays."""
+    arrays = _optimizer_state_arrays(model, variables)
+    if arrays is None:
+        return None
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def _optimizer_state_arrays(model, variables):
+    """The optimizer's variables by name (None before it has any): its own
+    by name (`iterations`, ...) and each slot as `slot.<weight's position
+    in the file>.<slot name>`, so training goes on where it stopped
+    (Keras' saved optimizer variables)."""
     from . import optimizers
     inner = optimizers._innermost(model.optimizer)
     position = {id(v): i for i, v in enumerate(variables)}
@@ -553,9 +569,7 @@ def _optimizer_state(model, variables):
     if not any(k.startswith("slot.") for k in arrays) and \
             not np.any(arrays.get("iterations", 0)):
         return None   # (never stepped)
-    out = io.BytesIO()
-    np.savez(out, **arrays)
-    return out.getvalue()
+    return arrays
 
 
 def _restore_optimizer(optimizer, state, variables):
@@ -583,6 +597,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """A model written by model.save: the architecture rebuilt from its
     layers' arguments (only Kiln's classes and those in custom_objects),
     the weights set layer by layer, and compiled again."""
+    from . import keras_h5
+    if keras_h5.is_hdf5_file(filepath):
+        return keras_h5.load_model(filepath, custom_objects, compile)
     custom = _known_objects(custom_objects)
     try:
         archive = zipfile.ZipFile(os.fspath(filepath))
@@ -614,24 +631,31 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         v.assign(w.astype(v.dtype.as_numpy_dtype))
     settings = config.get("compile")
     if compile and settings is not None:
-        from .optimizers import Optimizer
-        cls = _find_class(settings["optimizer"], custom)
-        if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
-            raise ValueError(f"load_model: {settings['optimizer']} is not an optimizer")
-        optimizer = cls(**{k: _decode(v, custom) for k, v in settings["settings"].items()})
-        def decode_metrics(given):
-            return [decode_metrics(m["__list__"]) if isinstance(m, dict) and "__list__" in m
-                    else _make_metric(m, custom) for m in given]
-        def decode_all(saved):
-            return {k: decode_metrics(v) for k, v in saved["__per_output__"].items()} \
-                if isinstance(saved, dict) else decode_metrics(saved)
-        model.compile(optimizer=optimizer, loss=_decode(settings["loss"], custom),
-                      metrics=decode_all(settings["metrics"]),
-                      weighted_metrics=decode_all(settings.get("weighted_metrics", [])),
-                      loss_weights=settings.get("loss_weights"))
-        if state is not None:
-            _restore_optimizer(optimizer, state, variables)
+        _compile_from(model, settings, state, custom)
     return model
+
+
+def _compile_from(model, settings, state, custom):
+    """Compiles the model as _compile_config recorded, the optimizer's
+    state (when written) restored."""
+    variables = _weights_by_layer(model)
+    from .optimizers import Optimizer
+    cls = _find_class(settings["optimizer"], custom)
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        raise ValueError(f"load_model: {settings['optimizer']} is not an optimizer")
+    optimizer = cls(**{k: _decode(v, custom) for k, v in settings["settings"].items()})
+    def decode_metrics(given):
+        return [decode_metrics(m["__list__"]) if isinstance(m, dict) and "__list__" in m
+                else _make_metric(m, custom) for m in given]
+    def decode_all(saved):
+        return {k: decode_metrics(v) for k, v in saved["__per_output__"].items()} \
+            if isinstance(saved, dict) else decode_metrics(saved)
+    model.compile(optimizer=optimizer, loss=_decode(settings["loss"], custom),
+                  metrics=decode_all(settings["metrics"]),
+                  weighted_metrics=decode_all(settings.get("weighted_metrics", [])),
+                  loss_weights=settings.get("loss_weights"))
+    if state is not None:
+        _restore_optimizer(optimizer, state, variables)
 
 
 def clone_model(model, input_tensors=None, clone_function=None, custom_objects=None):

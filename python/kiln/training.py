@@ -899,12 +899,25 @@ def set_weights(model, weights):
         v.assign(w.astype(v.dtype.as_numpy_dtype))
 
 
-def save_weights(model, filepath):
+def save_weights(model, filepath, overwrite=True, save_format=None):
+    """A checkpoint of the model's weights, or Keras' HDF5 layout for a
+    name ending in .h5 / .hdf5 (or save_format="h5"): Keras 3's for
+    .weights.h5, Keras 2's otherwise (kiln.keras_h5)."""
+    from . import keras_h5
+    if keras_h5.is_h5(filepath, save_format):
+        return keras_h5.save_weights(model, filepath, overwrite)
     from .train import Checkpoint
     return Checkpoint(model=model).write(str(filepath))
 
 
-def load_weights(model, filepath):
+def load_weights(model, filepath, by_name=False, skip_mismatch=False):
+    """Restores what save_weights wrote; an HDF5 file in either of Keras'
+    layouts (written by Kiln or by TensorFlow's Keras) by its contents."""
+    from . import keras_h5
+    if keras_h5.is_hdf5_file(filepath):
+        return keras_h5.load_weights(model, filepath, by_name, skip_mismatch)
+    if by_name or skip_mismatch:
+        raise ValueError("load_weights: by_name and skip_mismatch apply to HDF5 files only")
     from .train import Checkpoint
     return Checkpoint(model=model).restore(str(filepath))
 
