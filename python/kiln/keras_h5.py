@@ -509,6 +509,9 @@ class _KerasReader:
     def layer(self, config):
         from .layers import Layer
         name = config["class_name"]
+        registered = config.get("registered_name")
+        if registered and registered in self.custom:
+            name = registered
         if name in _MODEL_CLASSES:
             return self.model(config)
         where = _where(config)
@@ -897,7 +900,7 @@ _OPTIMIZER_HARMLESS = {
 
 
 def _keras_metric(value, reader):
-    from . import metrics, saving
+    from . import metrics
     if isinstance(value, list):
         return [_keras_metric(v, reader) for v in value]
     if not _is_object(value):
@@ -907,11 +910,11 @@ def _keras_metric(value, reader):
         return config["fn"] if config.get("name") in (None, config["fn"]) else \
             config.get("name")
     cls = reader.custom.get(value["class_name"]) or getattr(metrics, value["class_name"])
-    return cls(**{k: v for k, v in config.items() if saving._takes(cls, k)})
+    return cls(**{k: v for k, v in config.items() if _accepts(cls, k)})
 
 
 def _keras_loss(value, reader):
-    from . import losses, saving
+    from . import losses
     if isinstance(value, dict) and not _is_object(value):
         return {k: _keras_loss(v, reader) for k, v in value.items()}
     if isinstance(value, list):
@@ -919,8 +922,15 @@ def _keras_loss(value, reader):
     if not _is_object(value):
         return reader.custom.get(value, value) if isinstance(value, str) else value
     cls = reader.custom.get(value["class_name"]) or getattr(losses, value["class_name"])
-    config = {k: v for k, v in value["config"].items()
-              if k not in ("name", "reduction") or saving._takes(cls, k)}
+    config = {}
+    for key, setting in value["config"].items():
+        if _accepts(cls, key) and key not in ("name", "reduction"):
+            config[key] = setting
+        elif key == "reduction" and setting not in ("auto", "sum_over_batch_size", None):
+            raise ValueError(f"the loss's reduction {setting!r}")
+        elif key not in ("name", "reduction", "ignore_class", "dtype") or \
+                key == "ignore_class" and setting is not None:
+            raise ValueError(f"Kiln's {value['class_name']} takes no {key!r}")
     return cls(**config)
 
 
@@ -933,7 +943,9 @@ def _compile_from_keras(model, training, custom_objects):
     try:
         spec = training["optimizer_config"]
         name = spec["class_name"].split(">")[-1]
-        cls = reader.custom.get(name) or getattr(optimizers, name)
+        cls = reader.custom.get(name) or getattr(optimizers, name, None) or \
+            optimizers.get(name)
+        cls = cls if isinstance(cls, type) else type(cls)
         settings = {}
         for key, value in spec["config"].items():
             if _accepts(cls, key) and key != "name":
@@ -963,3 +975,42 @@ def _compile_from_keras(model, training, custom_objects):
     except (ValueError, TypeError, AttributeError, KeyError) as e:
         warnings.warn(f"load_model: the file's training configuration is not used ({e}); "
                       "compile the model to train it")
+
+
+# --- Keras 3's .keras archives ------------------------------------------------------
+
+def is_keras3_metadata(meta):
+    """Whether a .keras archive's metadata.json is Keras 3's (Kiln's own
+    archives name their format instead)."""
+    return isinstance(meta, dict) and "keras_version" in meta and "format" not in meta
+
+
+def load_keras3_archive(archive, filepath, custom_objects=None, compile=True):
+    """A model from a .keras zip that Keras 3 wrote: config.json (the
+    model's serialized config, with its compile_config) and
+    model.weights.h5 (Keras 3's weights layout)."""
+    import io
+    config = json.loads(archive.read("config.json"))
+    model = model_from_keras_config(config, custom_objects)
+    names = archive.namelist()
+    if "model.weights.h5" not in names:
+        raise ValueError(f"load_model: {filepath} has no model.weights.h5 (sharded or "
+                         "external weights are not read)")
+    data = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py().File(data, "r") as f:
+        read_keras3_weights(f, model)
+        optimizer_state = "optimizer" in f and len(f["optimizer"].get("vars", ())) > 0
+    settings = config.get("compile_config")
+    if compile and settings:
+        training = {"optimizer_config": settings.get("optimizer"),
+                    "loss": settings.get("loss"), "metrics": settings.get("metrics"),
+                    "weighted_metrics": settings.get("weighted_metrics"),
+                    "loss_weights": settings.get("loss_weights")}
+        if isinstance(training["optimizer_config"], str):
+            training["optimizer_config"] = {"class_name": training["optimizer_config"],
+                                            "config": {}}
+        _compile_from_keras(model, training, custom_objects)
+        if optimizer_state and getattr(model, "optimizer", None) is not None:
+            warnings.warn("load_model: the optimizer's state in the file is not restored: "
+                          "training goes on with fresh optimizer moments")
+    return model

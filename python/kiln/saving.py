@@ -608,6 +608,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
                                    errors.user_location()) from None
     with archive:
         meta = json.loads(archive.read("metadata.json"))
+        if keras_h5.is_keras3_metadata(meta):     # (written by Keras 3)
+            return keras_h5.load_keras3_archive(archive, filepath, custom_objects, compile)
         if meta.get("format") != _FORMAT:
             raise ValueError(f"load_model: unknown format {meta.get('format')!r}")
         config = json.loads(archive.read("config.json"))

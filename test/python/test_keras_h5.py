@@ -541,3 +541,95 @@ def test_save_model_function_and_save_format(tmp_path):
         model.save(path, overwrite=False, save_format="h5")
     with pytest.raises(ValueError, match="by_name and skip_mismatch apply to HDF5"):
         model.load_weights(tmp_path / "ckpt", by_name=True)
+
+
+def _policy(name="float32"):
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
+            "registered_name": None}
+
+
+def _keras3_dense(name, units, activation):
+    return {"name": name, "trainable": True, "dtype": _policy(), "units": units,
+            "activation": activation, "use_bias": True,
+            "kernel_initializer": _initializer("GlorotUniform", seed=None),
+            "bias_initializer": _initializer("Zeros"), "kernel_regularizer": None,
+            "bias_regularizer": None, "kernel_constraint": None, "bias_constraint": None,
+            "quantization_config": None}
+
+
+def _keras3_archive(path, config, weights):
+    """A .keras zip as Keras 3 writes it: metadata.json, config.json and
+    model.weights.h5 (`weights`: group path -> arrays)."""
+    import io
+    import zipfile
+    data = io.BytesIO()
+    with h5py.File(data, "w") as f:
+        f.create_group("vars")
+        for group, values in weights.items():
+            g = f.create_group(group + "/vars")
+            for i, v in enumerate(values):
+                g.create_dataset(str(i), data=v)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps(
+            {"keras_version": "3.6.0", "date_saved": "2026-12-01@10:00:00"}))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", data.getvalue())
+
+
+def test_keras3_archive_written_by_keras_loads(tmp_path):
+    k1, b1 = RNG.normal(size=(3, 4)).astype("f4"), RNG.normal(size=4).astype("f4")
+    k2, b2 = RNG.normal(size=(4, 2)).astype("f4"), RNG.normal(size=2).astype("f4")
+    def tensor(history, shape):
+        return {"class_name": "__keras_tensor__", "config": {
+            "shape": shape, "dtype": "float32", "keras_history": history}}
+    layers = [
+        {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+         "config": {"batch_shape": [None, 3], "dtype": "float32", "sparse": False,
+                    "name": "input_layer", "optional": False},
+         "name": "input_layer", "inbound_nodes": []},
+        {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+         "config": _keras3_dense("hidden", 4, "relu"), "build_config": {"input_shape": [None, 3]},
+         "name": "hidden", "inbound_nodes": [
+             {"args": [tensor(["input_layer", 0, 0], [None, 3])], "kwargs": {}}]},
+        {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+         "config": _keras3_dense("logits", 2, "linear"),
+         "build_config": {"input_shape": [None, 4]},
+         "name": "logits", "inbound_nodes": [
+             {"args": [tensor(["hidden", 0, 0], [None, 4])], "kwargs": {}}]}]
+    config = {"module": "keras.src.models.functional", "class_name": "Functional",
+              "registered_name": "Functional",
+              "config": {"name": "functional", "trainable": True, "layers": layers,
+                         "input_layers": ["input_layer", 0, 0],
+                         "output_layers": ["logits", 0, 0]},
+              "compile_config": {
+                  "optimizer": {"module": "keras.optimizers", "class_name": "SGD",
+                                "registered_name": None, "config": {
+                                    "name": "SGD", "learning_rate": 0.05, "weight_decay": None,
+                                    "clipnorm": None, "global_clipnorm": None,
+                                    "clipvalue": None, "use_ema": False,
+                                    "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                                    "loss_scale_factor": None,
+                                    "gradient_accumulation_steps": None, "momentum": 0.0,
+                                    "nesterov": False}},
+                  "loss": {"module": "keras.losses", "class_name": "SparseCategoricalCrossentropy",
+                           "registered_name": None, "config": {
+                               "name": "sparse_categorical_crossentropy",
+                               "reduction": "sum_over_batch_size", "from_logits": True,
+                               "ignore_class": None}},
+                  "loss_weights": None, "metrics": ["accuracy"], "weighted_metrics": None,
+                  "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}}
+    path = tmp_path / "keras3.keras"
+    _keras3_archive(path, config, {"layers/dense": [k1, b1], "layers/dense_1": [k2, b2]})
+    model = keras.models.load_model(path)
+    x = RNG.normal(size=(6, 3)).astype("f4")
+    logits = np.maximum(x @ k1 + b1, 0) @ k2 + b2
+    np.testing.assert_allclose(model.predict(x, verbose=0), logits, rtol=1e-5, atol=1e-6)
+    # compiled from compile_config: one SGD step of the cross-entropy from logits
+    y = np.array([0, 1, 1, 0, 1, 0])
+    model.train_on_batch(x, y)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(6), y] -= 1
+    h = np.maximum(x @ k1 + b1, 0)
+    np.testing.assert_allclose(model.get_layer("logits").kernel.numpy(),
+                               k2 - 0.05 * h.T @ p / 6, rtol=1e-4, atol=1e-6)
