@@ -1276,9 +1276,40 @@ def scatter_nd(indices, updates, shape, name=None):
     """A zero tensor of `shape` with `updates` added at `indices` (repeated
     indices add up), as tf.scatter_nd."""
     updates, indices = convert_to_tensor(updates), convert_to_tensor(indices)
-    shape_ = [int(d) for d in (shape.numpy() if isinstance(shape, Tensor) else shape)]
-    base = constant(np.zeros(shape_, updates.dtype.as_numpy_dtype), updates.dtype)
+    if isinstance(shape, Tensor) and shape._symbolic:
+        base = zeros(shape, updates.dtype)       # (known when the code runs)
+    else:
+        shape_ = [int(d) for d in (shape.numpy() if isinstance(shape, Tensor) else shape)]
+        base = constant(np.zeros(shape_, updates.dtype.as_numpy_dtype), updates.dtype)
     return tensor_scatter_nd_add(base, indices, updates)
+
+
+def _scatter_rows(tensor, indices, what):
+    """(table, row of each index, back): `tensor` seen as rows indexed by
+    the first K dimensions for `indices` [..., K], and the function giving
+    a table of that form `tensor`'s shape again. Indices of depth 1 index
+    the first dimension itself, whose extent (and the others') may be
+    known only when the code runs; deeper indices need their K extents
+    known while tracing."""
+    k = indices.shape[-1]
+    if k == 1 and tensor.ndim >= 1:
+        if not indices.dtype.is_integer:
+            raise TypeError(f"{what}: indices must be integers, got {indices.dtype.name}")
+        rows = widen(indices)
+        bound = tensor.shape[0] if tensor.shape[0] is not None else \
+            cast(shape(tensor)[0], rows.dtype)
+        ok = logical_and(greater_equal(rows, 0), less(rows, bound))
+        _check_at_run_time(ok, f"{what}: an index is out of range for the first dimension "
+                               f"of a tensor of shape {list(tensor.shape)}")
+        return tensor, squeeze(rows, axis=-1), lambda out: out
+    if k is not None and k <= len(tensor.shape) and None in tensor.shape[:k]:
+        _static(tensor, what)
+    shape_ = list(tensor.shape)
+    flat, rows, k = _flat_indices(indices, shape_, what)
+    if None in shape_[k:]:
+        _static(tensor, what)
+    table = reshape(tensor, [rows] + shape_[k:])
+    return table, flat, lambda out: reshape(out, shape_)
 
 
 def _tensor_scatter_nd(what, tensor, indices, updates, reduction=None):
@@ -1288,15 +1319,13 @@ def _tensor_scatter_nd(what, tensor, indices, updates, reduction=None):
     indices, updates = convert_to_tensor(indices), convert_to_tensor(updates, tensor.dtype)
     if reduction and tensor.dtype == bool_:
         raise TypeError(f"{what}: the tensor must be numeric, got bool")
-    shape_ = _static(tensor, what)
-    flat, rows, k = _flat_indices(indices, shape_, what)
-    table = reshape(tensor, [rows] + list(shape_[k:]))
+    table, flat, back = _scatter_rows(tensor, indices, what)
     if reduction is None:
         out = bind1("scatter_add", [table, flat, updates], attributes(axis=0))
     else:
         out = bind1("scatter_reduce", [table, flat, updates],
                     attributes(reduction=enum_case("scatter_reduction", reduction), axis=0))
-    return reshape(out, shape_)
+    return back(out)
 
 
 def tensor_scatter_nd_add(tensor, indices, updates, name=None):
@@ -1330,15 +1359,25 @@ def tensor_scatter_nd_update(tensor, indices, updates, name=None):
     positions unspecified; Kiln reports them as an error)."""
     tensor = convert_to_tensor(tensor)
     indices, updates = convert_to_tensor(indices), convert_to_tensor(updates, tensor.dtype)
-    shape_ = _static(tensor, "tensor_scatter_nd_update")
-    flat, rows, k = _flat_indices(indices, shape_, "tensor_scatter_nd_update")
-    counts = bind1("scatter_add", [constant(np.zeros(rows, np.int32)), cast(flat, int32),
+    table, flat, back = _scatter_rows(tensor, indices, "tensor_scatter_nd_update")
+    if flat.ndim != 1:         # (indices [a, b, ..., K]: one list of rows)
+        flat = reshape(flat, [-1])
+        updates = reshape(updates, [-1] + list(table.shape[1:]))
+    rows = table.shape[0] if table.shape[0] is not None else shape(table)[:1]
+    counts = bind1("scatter_add", [zeros(rows, int32), cast(flat, int32),
                                    ones_like(flat, int32)], attributes(axis=0))
     _check_at_run_time(less_equal(counts, 1),
                        "tensor_scatter_nd_update: a position is updated twice")
-    table = reshape(tensor, [rows] + list(shape_[k:]))
-    delta = updates - gather(table, flat, axis=0)
-    return reshape(bind1("scatter_add", [table, flat, delta], attributes(axis=0)), shape_)
+    # The updates scattered onto -0.0 (x + -0.0 is x exactly, -0.0 included)
+    # replace their rows: the old values are never added to (an inf or NaN
+    # there must not leak into the result, nor rounding).
+    kind = table.dtype
+    if kind == bool_:
+        table, updates = cast(table, int32), cast(updates, int32)
+    base = _full_like(table, -0.0 if table.dtype.is_floating else 0, table.dtype)
+    picked = bind1("scatter_add", [base, flat, updates], attributes(axis=0))
+    mask = reshape(greater(counts, 0), [-1] + [1] * (table.ndim - 1))
+    return back(cast(where(mask, picked, table), kind))
 
 
 # --- Segments ------------------------------------------------------------------------

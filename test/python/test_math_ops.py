@@ -382,6 +382,17 @@ def test_nd_gathers_and_scatters_check_their_indices():
         pick(kiln.constant([[3, 1]]))
     s = kiln.scatter_nd(kiln.constant([[1], [3], [1]]), kiln.constant([1.0, 2.0, 3.0]), [5])
     np.testing.assert_array_equal(s.numpy(), [0, 4, 0, 2, 0])
+    # An update replaces: an inf or NaN it overwrites does not leak, -0.0
+    # stays -0.0, other values are exact; bool and 2-D index lists too.
+    t = np.array([[np.inf, 1.5], [np.nan, 2.0], [0.1, 0.2]], np.float32)
+    u = np.array([[-0.0, 5.0], [1e-30, 3.0]], np.float32)
+    out = kiln.tensor_scatter_nd_update(t, kiln.constant([[0], [1]]), u).numpy()
+    np.testing.assert_array_equal(out, np.array([[-0.0, 5.0], [1e-30, 3.0], [0.1, 0.2]], np.float32))
+    assert np.signbit(out[0, 0])
+    flags = kiln.tensor_scatter_nd_update(np.array([True, False, True]),
+                                          kiln.constant([[[2]], [[1]]]),
+                                          np.array([[False], [True]]))
+    np.testing.assert_array_equal(flags.numpy(), [True, True, False])
 
 
 def test_einsum_errors():

@@ -827,3 +827,57 @@ def test_a_branch_result_of_an_open_extent_feeding_a_scatter():
         np.testing.assert_array_equal(f(idx, vals, np.float32(x)).numpy(), want)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="updates does not match"):
         f(np.zeros((2, 2), np.int64), np.ones(3, np.float32), np.float32(1.0))
+
+
+def test_scatter_nd_along_an_open_first_dimension():
+    """tensor_scatter_nd_* with indices of depth 1 and scatter_nd into a
+    shape computed when the code runs: one trace for every batch size,
+    against NumPy; the gradient of tensor_scatter_nd_update against its
+    formula (ones, zero at the replaced rows; the updates' own)."""
+    spec = [kiln.TensorSpec([None, 4], kiln.float32), kiln.TensorSpec([None, 1], kiln.int32),
+            kiln.TensorSpec([None, 4], kiln.float32), kiln.TensorSpec([None, 4], kiln.float32)]
+
+    @kiln.function(input_signature=spec)
+    def f(t, idx, upd, w):
+        with kiln.GradientTape() as tape:
+            tape.watch([t, upd])
+            out = kiln.tensor_scatter_nd_update(t, idx, upd)
+            loss = kiln.reduce_sum(out * w)
+        return (out, kiln.tensor_scatter_nd_add(t, idx, upd),
+                kiln.tensor_scatter_nd_min(t, idx, upd),
+                kiln.scatter_nd(idx, upd, kiln.shape(t)), tape.gradient(loss, [t, upd]))
+
+    rng = np.random.default_rng(8)
+    for n, rows in ((5, [1, 3]), (9, [8, 0, 4])):
+        t = rng.normal(size=(n, 4)).astype(np.float32)
+        idx = np.array(rows, np.int32)[:, None]
+        upd = rng.normal(size=(len(rows), 4)).astype(np.float32)
+        w = rng.normal(size=(n, 4)).astype(np.float32)
+        out, added, least, scattered, (dt, dupd) = f(t, idx, upd, w)
+        want = t.copy()
+        want[rows] = upd
+        np.testing.assert_array_equal(out.numpy(), want)
+        want = t.copy()
+        np.add.at(want, rows, upd)
+        np.testing.assert_allclose(added.numpy(), want, rtol=1e-6)
+        want = t.copy()
+        want[rows] = np.minimum(t[rows], upd)
+        np.testing.assert_array_equal(least.numpy(), want)
+        want = np.zeros_like(t)
+        want[rows] = upd
+        np.testing.assert_array_equal(scattered.numpy(), want)
+        want = w.copy()
+        want[rows] = 0
+        np.testing.assert_allclose(dt.numpy(), want, rtol=1e-6)
+        np.testing.assert_allclose(dupd.numpy(), w[rows], rtol=1e-6)
+    assert f.trace_count == 1
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="out of range for the first"):
+        f(t, np.array([[n]], np.int32), upd[:1], w)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="updated twice"):
+        f(t, np.array([[2], [2]], np.int32), upd[:2], w)
+    # deeper indices into open extents: a clear error, as before
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 4], kiln.float32)])
+    def deep(t):
+        return kiln.tensor_scatter_nd_add(t, kiln.constant([[0, 1]]), kiln.constant([1.0]))
+    with pytest.raises(kiln.errors.UnimplementedError, match="every extent of its input known"):
+        deep(t)
