@@ -317,17 +317,20 @@ def _unvalidated(callback, logs):
 
 
 class ModelCheckpoint(Callback):
-    """Saves the model's weights at the end of each epoch to `filepath`
-    (formatted with `epoch` and the logs, e.g. "ckpt-{epoch:02d}.safetensors"),
-    or only when `monitor` improved (save_best_only)."""
+    """Saves the model at the end of each epoch to `filepath` (formatted
+    with `epoch` and the logs, e.g. "ckpt-{epoch:02d}.safetensors"), or only
+    when `monitor` improved (save_best_only). As in Keras, the whole model
+    (model.save) for a name ending in .keras, .h5 or .hdf5 unless
+    save_weights_only=True; the weights (save_weights) otherwise."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=True, mode="auto", save_freq="epoch"):
+                 save_weights_only=False, mode="auto", save_freq="epoch"):
         super().__init__()
         if save_freq != "epoch":
             raise ValueError("ModelCheckpoint supports save_freq='epoch' only")
         self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
         self.save_best_only = save_best_only
+        self.save_weights_only = bool(save_weights_only)
         self.better, self.best = _better(mode, monitor)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -347,7 +350,12 @@ class ModelCheckpoint(Callback):
                       f"{self.best:.5f} to {current:.5f}, saving model to {path}")
             self.best = current
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.model.save_weights(path)
+        whole = path.lower().endswith((".keras", ".h5", ".hdf5")) and \
+            not path.lower().endswith(".weights.h5")
+        if whole and not self.save_weights_only:
+            self.model.save(path, overwrite=True)
+        else:
+            self.model.save_weights(path)
 
 
 class EarlyStopping(Callback):

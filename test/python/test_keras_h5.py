@@ -633,3 +633,24 @@ def test_keras3_archive_written_by_keras_loads(tmp_path):
     h = np.maximum(x @ k1 + b1, 0)
     np.testing.assert_allclose(model.get_layer("logits").kernel.numpy(),
                                k2 - 0.05 * h.T @ p / 6, rtol=1e-4, atol=1e-6)
+
+
+def test_model_checkpoint_saves_the_whole_model_to_h5(tmp_path):
+    """Keras' idiom: ModelCheckpoint("best.h5", save_best_only=True), then
+    load_model("best.h5") (save_weights_only defaults to False)."""
+    kiln.random.set_seed(1)
+    x = RNG.normal(size=(64, 3)).astype("f4")
+    y = (x @ np.array([1.0, -2.0, 0.5], "f4"))[:, None]
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    best = tmp_path / "best.h5"
+    weights = tmp_path / "w.weights.h5"
+    model.fit(x, y, epochs=3, verbose=0, validation_split=0.25, callbacks=[
+        keras.callbacks.ModelCheckpoint(best, save_best_only=True),
+        keras.callbacks.ModelCheckpoint(weights, save_weights_only=True)])
+    loaded = keras.models.load_model(best)          # (the last epoch was the best)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
+    with h5py.File(weights, "r") as f:
+        np.testing.assert_array_equal(f["layers/dense/vars/0"][()],
+                                      model.layers[0].kernel.numpy())
