@@ -103,11 +103,76 @@ def _load_names(group, name):
 
 # --- Which weights, in which order --------------------------------------------
 
+def _node_key(t):
+    """The call (node) a KerasTensor comes from (an Input: its own)."""
+    return id(t._call) if t._call is not None else id(t)
+
+
+def _keras_sources(t):
+    """The KerasTensors a call took, in Keras' order (nest.flatten of the
+    arguments: the inputs, the other positional ones, then the keyword
+    ones by sorted name)."""
+    from .layers import KerasTensor, _flatten_keras
+    given = _flatten_keras(t._inputs) + _flatten_keras(list(t._args))
+    for k in sorted(t._kwargs):
+        given.extend(_flatten_keras(t._kwargs[k]))
+    return [s for s in given if isinstance(s, KerasTensor)]
+
+
+def keras_graph_order(model):
+    """A functional model's layers in Keras' order (Functional.layers, what
+    Keras pairs weights by): by depth from the outputs, deepest first, ties
+    in the order a depth-first walk from the outputs first meets them;
+    each entry ("input", Input tensor) or ("layer", layer)."""
+    from .layers import _flatten_keras
+    index, entries, nodes, finished = {}, {}, [], set()
+
+    def visit(t):
+        key = _node_key(t)
+        if key in finished:
+            return
+        owner = t._layer if t._layer is not None else t
+        if id(owner) not in index:
+            index[id(owner)] = len(index)
+            entries[id(owner)] = ("layer", owner) if t._layer is not None else ("input", t)
+        parents = []
+        if t._layer is not None:
+            for source in _keras_sources(t):
+                visit(source)
+                parents.append(_node_key(source))
+        finished.add(key)
+        nodes.append((key, id(owner), parents))
+
+    for t in _flatten_keras(model._functional_outputs):
+        visit(t)
+    node_depth, owner_depth = {}, {}
+    for key, owner, parents in reversed(nodes):
+        depth = max(node_depth.setdefault(key, 0), owner_depth.get(owner, 0))
+        owner_depth[owner] = node_depth[key] = depth
+        for parent in parents:
+            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+    for t in model._functional_inputs:      # (an input no output uses)
+        if id(t) not in index:
+            index[id(t)], entries[id(t)], owner_depth[id(t)] = -1, ("input", t), 0
+    order = sorted(entries, key=lambda k: (-owner_depth[k], index[k]))
+    return [entries[k] for k in order]
+
+
 def model_layers(model):
     """The layers whose weights a file holds, in Keras' order."""
     if getattr(model, "_functional_inputs", None) is not None:
-        return list(model.functional_layers)
+        return [layer for kind, layer in keras_graph_order(model) if kind == "layer"]
     return list(model.layers)
+
+
+def own_weights(model):
+    """The model's variables that belong to none of its layers (Keras'
+    top-level weights): trainable first."""
+    from .layers import Model
+    if not isinstance(model, Model):
+        return []
+    held = {id(v) for layer in model_layers(model) for v in layer.variables}
+    return [v for v in legacy_weights(model) if id(v) not in held]
 
 
 def legacy_weights(layer):
@@ -123,44 +188,76 @@ def _check_built(model, what):
 
 # --- Keras 2's layout -----------------------------------------------------------
 
+def _write_subset(g, weights):
+    """Datasets named by the weights' names (made unique) and the group's
+    `weight_names` attribute listing them, in order."""
+    names, used = [], set()
+    for w in weights:
+        name = w.name if ":" in w.name else w.name + ":0"
+        base, k = name, 1
+        while name in used:        # (two weights of one name: keep both)
+            name = base.replace(":", f"_{k}:", 1)
+            k += 1
+        used.add(name)
+        names.append(name)
+    _save_names(g, "weight_names", names)
+    for name, w in zip(names, weights):
+        value = np.asarray(w.numpy())
+        dataset = g.create_dataset(name, value.shape, dtype=value.dtype)
+        if value.shape:
+            dataset[:] = value
+        else:
+            dataset[()] = value
+
+
 def write_weights_group(group, model):
-    """The model's weights into an HDF5 group in Keras 2's layout."""
+    """The model's weights into an HDF5 group in Keras 2's layout (with
+    Keras 2.7+'s `top_level_model_weights`: the model's own variables)."""
     layers = model_layers(model)
-    _save_names(group, "layer_names", [layer.name for layer in layers])
+    names = [layer.name for layer in layers]
+    if getattr(model, "_functional_inputs", None) is not None:
+        # (Keras lists a functional model's InputLayers too, without weights)
+        names = [layer.name if kind == "layer" else _input_name(model, layer)
+                 for kind, layer in keras_graph_order(model)]
+    _save_names(group, "layer_names", names)
     group.attrs["backend"] = _BACKEND
     group.attrs["keras_version"] = _KERAS_VERSION
-    seen = set()
-    for layer in layers:
-        if layer.name in seen:
-            raise ValueError(f"save_weights: two layers are named {layer.name!r} (Keras' "
-                             "HDF5 layout keys layers by name)")
-        seen.add(layer.name)
-        g = group.create_group(layer.name)
-        weights = legacy_weights(layer)
-        names, used = [], set()
-        for w in weights:
-            name = w.name if ":" in w.name else w.name + ":0"
-            base, k = name, 1
-            while name in used:        # (two weights of one name: keep both)
-                name = base.replace(":", f"_{k}:", 1)
-                k += 1
-            used.add(name)
-            names.append(name)
-        _save_names(g, "weight_names", names)
-        for name, w in zip(names, weights):
-            value = np.asarray(w.numpy())
-            dataset = g.create_dataset(name, value.shape, dtype=value.dtype)
-            if value.shape:
-                dataset[:] = value
-            else:
-                dataset[()] = value
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"save_weights: two layers are named {twice[0]!r} (Keras' HDF5 "
+                         "layout keys layers by name)")
+    by_name = {layer.name: layer for layer in layers}
+    for name in names:
+        layer = by_name.get(name)
+        _write_subset(group.create_group(name), legacy_weights(layer) if layer else [])
+    _write_subset(group.create_group("top_level_model_weights"), own_weights(model))
 
 
-def _assign(variable, value, where):
-    if tuple(variable.shape) != tuple(value.shape):
-        raise ValueError(f"{where}: the weight {variable.name} has shape "
-                         f"{tuple(variable.shape)}, the file's {tuple(value.shape)}")
-    variable.assign(np.asarray(value).astype(variable.dtype.as_numpy_dtype))
+def _input_name(model, t):
+    """The name of a functional model's Input as Keras' config gives it."""
+    if t.name:
+        return t.name
+    return f"input_{[id(i) for i in model._functional_inputs].index(id(t)) + 1}"
+
+
+def _assign_all(pairs, where):
+    """Checks every (variable, value, place) first, then assigns them all:
+    a file that does not fit changes nothing."""
+    for variable, value, place in pairs:
+        if tuple(variable.shape) != tuple(value.shape):
+            raise ValueError(f"{where}: {place}: the weight {variable.name} has shape "
+                             f"{tuple(variable.shape)}, the file's {tuple(value.shape)}")
+    for variable, value, _ in pairs:
+        variable.assign(np.asarray(value).astype(variable.dtype.as_numpy_dtype))
+
+
+def _read_subset(g, where):
+    names = _load_names(g, "weight_names") or []
+    missing = [n for n in names if n not in g]
+    if missing:
+        raise ValueError(f"{where}: the group {g.name} lists the weight {missing[0]!r}, which "
+                         "it does not hold")
+    return [np.asarray(g[w]) for w in names]
 
 
 def _file_layers(group, where):
@@ -177,54 +274,74 @@ def _file_layers(group, where):
         if name not in group:
             raise ValueError(f"{where}: the file lists layer {name!r} but has no group of "
                              "that name")
-        g = group[name]
-        out.append((name, [np.asarray(g[w]) for w in (_load_names(g, "weight_names") or [])]))
+        out.append((name, _read_subset(group[name], where)))
     return out
 
 
-def read_weights_group(group, model, by_name=False, skip_mismatch=False, where="load_weights"):
-    """Sets the model's weights from a group in Keras 2's layout."""
+def read_weights_group(group, model, by_name=False, skip_mismatch=False, where="load_weights",
+                       strict_names=False):
+    """Sets the model's weights from a group in Keras 2's layout: layer by
+    layer among those with weights (Keras' order), or by layer name
+    (`by_name`; `strict_names`: every layer with weights must be there, as
+    for a model rebuilt from the same file's config). Nothing is assigned
+    unless everything fits (skip_mismatch: what does not fit is skipped,
+    with a warning)."""
     if skip_mismatch and not by_name:
         raise ValueError(f"{where}: skip_mismatch=True needs by_name=True (as in Keras)")
     stored = _file_layers(group, where)
     layers = model_layers(model)
-    if by_name:
+    pairs = []
+    if by_name or strict_names:
         index = {}
         for layer in layers:
             index.setdefault(layer.name, []).append(layer)
-        for name, values in stored:
+        if strict_names:
+            in_file = {name for name, _ in stored}
+            lacking = [l.name for l in layers if legacy_weights(l) and l.name not in in_file]
+            if lacking:
+                raise ValueError(f"{where}: the file has no weights for layer {lacking[0]}")
+        for k, (name, values) in enumerate(stored):
             for layer in index.get(name, []):
                 weights = legacy_weights(layer)
                 if len(weights) != len(values):
-                    message = (f"{where}: layer {name} has {len(weights)} weights, the "
-                               f"file {len(values)}")
+                    message = (f"{where}: layer #{k} ({name}) has {len(weights)} weights, "
+                               f"the file {len(values)}")
                     if skip_mismatch:
                         warnings.warn(message + "; skipped")
                         continue
                     raise ValueError(message)
-                pairs = list(zip(weights, values))
-                bad = [(w, v) for w, v in pairs if tuple(w.shape) != tuple(v.shape)]
-                if bad and skip_mismatch:
-                    warnings.warn(f"{where}: layer {name}: the weight {bad[0][0].name} has "
-                                  f"shape {tuple(bad[0][0].shape)}, the file's "
-                                  f"{bad[0][1].shape}; skipped")
-                    continue
-                for w, v in pairs:
-                    _assign(w, v, f"{where}: layer {name}")
-        return
-    stored = [(name, values) for name, values in stored if values]
-    weighted = [layer for layer in layers if legacy_weights(layer)]
-    if len(weighted) != len(stored):
-        raise ValueError(f"{where}: the model has {len(weighted)} layers with weights, the "
-                         f"file {len(stored)} ({', '.join(n for n, _ in stored[:8])}"
-                         f"{', ...' if len(stored) > 8 else ''})")
-    for layer, (name, values) in zip(weighted, stored):
-        weights = legacy_weights(layer)
-        if len(weights) != len(values):
-            raise ValueError(f"{where}: layer {layer.name} has {len(weights)} weights, the "
-                             f"file's layer {name} {len(values)}")
-        for w, v in zip(weights, values):
-            _assign(w, v, f"{where}: layer {layer.name} (the file's {name})")
+                for w, v in zip(weights, values):
+                    if skip_mismatch and tuple(w.shape) != tuple(v.shape):
+                        warnings.warn(f"{where}: layer {name}: the weight {w.name} has shape "
+                                      f"{tuple(w.shape)}, the file's {v.shape}; skipped")
+                        continue
+                    pairs.append((w, v, f"layer {name}"))
+    else:
+        stored_weighted = [(name, values) for name, values in stored if values]
+        weighted = [layer for layer in layers if legacy_weights(layer)]
+        if len(weighted) != len(stored_weighted):
+            raise ValueError(
+                f"{where}: the model has {len(weighted)} layers with weights, the file "
+                f"{len(stored_weighted)} ({', '.join(n for n, _ in stored_weighted[:8])}"
+                f"{', ...' if len(stored_weighted) > 8 else ''})")
+        for layer, (name, values) in zip(weighted, stored_weighted):
+            weights = legacy_weights(layer)
+            if len(weights) != len(values):
+                raise ValueError(f"{where}: layer {layer.name} has {len(weights)} weights, "
+                                 f"the file's layer {name} {len(values)}")
+            pairs += [(w, v, f"layer {layer.name} (the file's {name})")
+                      for w, v in zip(weights, values)]
+    own = own_weights(model)
+    if "top_level_model_weights" in group:
+        values = _read_subset(group["top_level_model_weights"], where)
+        if len(values) != len(own):
+            raise ValueError(f"{where}: the model has {len(own)} weights of its own (outside "
+                             f"its layers), the file {len(values)}")
+        pairs += [(w, v, "the model's own weights") for w, v in zip(own, values)]
+    elif own:
+        raise ValueError(f"{where}: the file has no top_level_model_weights for the model's "
+                         f"own weights ({', '.join(v.name for v in own[:4])})")
+    _assign_all(pairs, where)
 
 
 # --- Keras 3's layout ---------------------------------------------------------------
@@ -254,6 +371,8 @@ def _keras3_entries(model, prefix="layers"):
                 raise ValueError(f"save_weights: {layer.name} is a subclassed model inside "
                                  "the model: Keras 3's layout names its attributes; use the "
                                  ".h5 layout (Keras 2's)")
+            if own_weights(layer):
+                out.append((path, own_weights(layer)))
             out += _keras3_entries(layer, path + "/layers")
             continue
         cell = getattr(layer, "cell", None)
@@ -272,7 +391,9 @@ def _keras3_entries(model, prefix="layers"):
 
 
 def write_keras3_weights(f, model):
-    f.create_group("vars")
+    root = f.create_group("vars")         # (the model's own variables)
+    for i, w in enumerate(own_weights(model)):
+        root.create_dataset(str(i), data=np.asarray(w.numpy()))
     for path, weights in _keras3_entries(model):
         group = f.require_group(path).create_group("vars")
         for i, w in enumerate(weights):
@@ -282,13 +403,20 @@ def write_keras3_weights(f, model):
 def read_keras3_weights(f, model, skip_mismatch=False):
     entries = _keras3_entries(model)
     prefix = "layers" if "layers" in f else "_layer_checkpoint_dependencies"
+    own = own_weights(model)
+    if own or len(f.get("vars", ())):
+        entries = [("", own)] + entries
     problems, ready = [], []
     for path, weights in entries:
-        path = prefix + path[len("layers"):]
-        group = f.get(path + "/vars")
+        path = prefix + path[len("layers"):] if path else ""
+        group = f.get(path + "/vars") if path else f.get("vars")
         count = len(group) if group is not None else 0
         if count != len(weights):
-            problems.append(f"{path} expects {len(weights)} variables, the file has {count}")
+            problems.append(f"{path or 'the model itself'} expects {len(weights)} variables, "
+                            f"the file has {count}")
+            continue
+        if sorted(group) != sorted(str(i) for i in range(count)):
+            problems.append(f"{path}/vars holds {sorted(group)[:4]}, not variables 0..{count - 1}")
             continue
         values = [np.asarray(group[str(i)]) for i in range(count)]
         bad = [(w, v) for w, v in zip(weights, values) if tuple(w.shape) != v.shape]
@@ -303,8 +431,7 @@ def read_keras3_weights(f, model, skip_mismatch=False):
         if not skip_mismatch:
             raise ValueError(message)   # (nothing assigned)
         warnings.warn(message + " (skipped)")
-    for w, v, path in ready:
-        _assign(w, v, f"load_weights: {path}")
+    _assign_all(ready, "load_weights")
 
 
 # --- Files ---------------------------------------------------------------------
@@ -371,8 +498,26 @@ def save_weights(model, filepath, overwrite=True):
         _atomically(path, lambda f: write_weights_group(f, model))
 
 
+def _malformed(where, filepath, function, *args):
+    """function(*args), a damaged or unexpected file's KeyError, TypeError,
+    ... turned into a ValueError naming the file."""
+    try:
+        return function(*args)
+    except (KeyError, TypeError, AttributeError, IndexError, OSError,
+            json.JSONDecodeError, UnicodeDecodeError) as e:
+        if isinstance(e, (FileNotFoundError, FileExistsError)):
+            raise
+        raise ValueError(f"{where}: {os.fspath(filepath)} is not a well-formed Keras file "
+                         f"({type(e).__name__}: {e})") from e
+
+
 def load_weights(model, filepath, by_name=False, skip_mismatch=False):
     _check_built(model, "load_weights")
+    return _malformed("load_weights", filepath, _load_weights, model, filepath, by_name,
+                      skip_mismatch)
+
+
+def _load_weights(model, filepath, by_name, skip_mismatch):
     with _open(filepath, "r", "load_weights") as f:
         group = f["model_weights"] if "model_weights" in f and \
             "layer_names" not in f.attrs else f
@@ -403,7 +548,8 @@ _HARMLESS = {
     "quantization_config": (None,), "autocast": (True,), "batch_input_shape": None,
     "batch_shape": None, "input_shape": None, "batch_size": None,
     "time_major": (False,), "zero_output_for_mask": None, "unroll": (False,),
-    "data_format": ("channels_last", None),
+    "data_format": ("channels_last", None), "keepdims": (False,), "groups": (1,),
+    "dilation_rate": (1, [1], [1, 1], [1, 1, 1]), "output_padding": (None,),
 }
 _OBJECT_MODULES = {"_initializer": "initializers", "_regularizer": "regularizers",
                    "_constraint": "constraints"}
@@ -486,7 +632,11 @@ class _KerasReader:
             for suffix, module in _OBJECT_MODULES.items():
                 if key.endswith(suffix):
                     cls = self._class(value["class_name"], module, where)
-                    config = {k: self.value(k, v, where) for k, v in value["config"].items()}
+                    if not callable(cls):
+                        raise ValueError(f"load_model: {where}: {value['class_name']} is not "
+                                         f"one of Kiln's {module}")
+                    config = {k: self.value(k, v, where) for k, v in value["config"].items()
+                              if k != "dtype" or _accepts(cls, k)}
                     try:
                         return cls(**config)
                     except TypeError as e:
@@ -573,6 +723,7 @@ class _KerasReader:
         layers = []
         for entry in entries:
             if entry["class_name"] == "InputLayer":
+                self._check_input(entry)
                 shape, dtype = self._input_shape(entry)
                 continue
             if not layers and shape is None:
@@ -586,61 +737,108 @@ class _KerasReader:
         start = Input(shape=tuple(shape[1:]), batch_size=shape[0], dtype=dtype)
         return Sequential([start] + layers, name=name)
 
+    @staticmethod
+    def _check_input(entry):
+        body = entry["config"]
+        for key in ("sparse", "ragged"):
+            if body.get(key):
+                raise ValueError(f"load_model: input {body.get('name')!r} is {key}: Kiln's "
+                                 "Input takes dense tensors (pad the data instead)")
+
+    @staticmethod
+    def _keras3(body):
+        """Whether a functional config is Keras 3's (nodes as dicts)."""
+        return any(isinstance(node, dict) for entry in body["layers"]
+                   for node in entry.get("inbound_nodes", []))
+
+    @staticmethod
+    def _skips_first_node(entry, keras3):
+        """Keras' _should_skip_first_node: a nested functional model (Keras
+        2: also a Sequential starting with an InputLayer) owns its node 0,
+        so the outer model's calls of it count from 1."""
+        if entry["class_name"] in ("Functional", "Model"):
+            return True
+        if entry["class_name"] == "Sequential" and not keras3:
+            layers = entry["config"]["layers"] if isinstance(entry["config"], dict) \
+                else entry["config"]
+            return bool(layers) and layers[0]["class_name"] == "InputLayer"
+        return False
+
     def functional(self, body):
         from .layers import Input, Model
-        made = {}          # layer name -> Kiln layer (or Input tensor)
-        outputs = {}       # layer name -> [node's output, ...]
-        pending = []
-        inputs_by_name = {}
+        keras3 = self._keras3(body)
+        made = {}          # layer name -> Kiln layer
+        outputs = {}       # layer name -> {node index: output}
+        pending = {}       # layer name -> [(node index, node config), ...] in order
+        order = []
         for entry in body["layers"]:
             lname = entry.get("name") or entry["config"]["name"]
+            if lname in outputs:
+                raise ValueError(f"load_model: two layers are named {lname!r}")
+            order.append(lname)
             if entry["class_name"] == "InputLayer":
+                self._check_input(entry)
                 shape, dtype = self._input_shape(entry)
                 if shape is None:
                     raise ValueError(f"load_model: input {lname!r} has no shape")
-                tensor = Input(shape=tuple(shape[1:]), batch_size=shape[0], dtype=dtype,
-                               name=lname)
-                inputs_by_name[lname] = tensor
-                outputs[lname] = [tensor]
+                outputs[lname] = {0: Input(shape=tuple(shape[1:]), batch_size=shape[0],
+                                           dtype=dtype, name=lname)}
                 continue
             made[lname] = self.layer(entry)
-            outputs[lname] = []
-            for node in entry.get("inbound_nodes", []):
-                pending.append((lname, node))
-        # (nodes in the order the file lists them; a node whose inputs are not
-        # made yet waits for a later round, as Keras' own loader)
-        while pending:
-            waiting = []
-            for lname, node in pending:
-                try:
-                    args, kwargs = self._node_inputs(node, outputs)
-                except KeyError:
-                    waiting.append((lname, node))
-                    continue
-                outputs[lname].append(made[lname](*args, **kwargs))
-            if len(waiting) == len(pending):
-                names = ", ".join(sorted({n for n, _ in waiting}))
+            outputs[lname] = {}
+            first = 1 if self._skips_first_node(entry, keras3) else 0
+            pending[lname] = [(first + i, node)
+                              for i, node in enumerate(entry.get("inbound_nodes", []))]
+        # Each layer's nodes in order; a node whose inputs are not made yet
+        # waits (with the layer's later nodes) for a later round, as Keras'
+        # own loader does.
+        while any(pending.values()):
+            progress = False
+            for lname in order:
+                queue = pending.get(lname)
+                while queue:
+                    index, node = queue[0]
+                    try:
+                        args, kwargs = self._node_inputs(node, outputs)
+                    except _NotYet:
+                        break
+                    outputs[lname][index] = made[lname](*args, **kwargs)
+                    queue.pop(0)
+                    progress = True
+            if not progress:
+                names = ", ".join(n for n in order if pending.get(n))
                 raise ValueError(f"load_model: the model's graph cannot be rebuilt: the "
                                  f"inputs of {names} never become available")
-            pending = waiting
 
         def ends(spec):
+            if isinstance(spec, dict):                   # (Keras 3: inputs by name)
+                return {k: ends(v) for k, v in spec.items()}
             if spec and isinstance(spec[0], str):        # (one tensor: [name, node, i])
-                spec = [spec]
-            return [self._tensor(outputs, s) for s in spec]
+                return self._tensor(outputs, spec)
+            return [ends(s) for s in spec]
 
-        model_inputs = ends(body["input_layers"])
-        model_outputs = ends(body["output_layers"])
-        one_out = body["output_layers"] and isinstance(body["output_layers"][0], str)
-        return Model(model_inputs[0] if len(model_inputs) == 1 else model_inputs,
-                     model_outputs[0] if one_out or len(model_outputs) == 1
-                     else model_outputs, name=body.get("name"))
+        try:
+            model_inputs = ends(body["input_layers"])
+            model_outputs = ends(body["output_layers"])
+        except _NotYet as e:
+            raise ValueError(f"load_model: the model's inputs or outputs name a tensor "
+                             f"that is not in its graph ({e})") from None
+        one = lambda v: v[0] if isinstance(v, list) and len(v) == 1 else v
+        return Model(one(model_inputs), one(model_outputs), name=body.get("name"))
 
     @staticmethod
     def _tensor(outputs, spec):
         lname, node, index = spec[0], spec[1], spec[2]
-        out = outputs[lname][node]           # (KeyError / IndexError: not yet)
+        made = outputs.get(lname)
+        if made is None:
+            raise _NotYet(f"no layer {lname!r}")
+        if node not in made:
+            raise _NotYet(f"{lname} node {node}")
+        out = made[node]
         if isinstance(out, (list, tuple)):
+            if not 0 <= index < len(out):
+                raise ValueError(f"load_model: {lname} has {len(out)} outputs, the file asks "
+                                 f"for output {index}")
             return out[index]
         if index != 0:
             raise ValueError(f"load_model: {lname} has one output, the file asks for "
@@ -649,30 +847,36 @@ class _KerasReader:
 
     def _node_inputs(self, node, outputs):
         """A node's call arguments: Keras 2's [[name, node, index, kwargs],
-        ...] or Keras 3's {"args": [...], "kwargs": {...}}."""
-        def resolve(value):
+        ...] (a constant as ["_CONSTANT_VALUE", -1, value, kwargs]) or
+        Keras 3's {"args": [...], "kwargs": {...}}."""
+        def resolve(value, keras2=False):
             if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
-                try:
-                    return self._tensor(outputs, value["config"]["keras_history"])
-                except IndexError:
-                    raise KeyError from None
+                return self._tensor(outputs, value["config"]["keras_history"])
+            if keras2 and isinstance(value, list) and len(value) == 3 and \
+                    isinstance(value[0], str) and value[0] in outputs and \
+                    all(isinstance(v, int) for v in value[1:]):
+                return self._tensor(outputs, value)     # (a tensor keyword argument)
             if isinstance(value, list):
-                return [resolve(v) for v in value]
+                return [resolve(v, keras2) for v in value]
             if isinstance(value, dict):
-                return {k: resolve(v) for k, v in value.items()}
+                return {k: resolve(v, keras2) for k, v in value.items()}
             return value
         if isinstance(node, dict):
             return [resolve(a) for a in node.get("args", [])], \
                 {k: resolve(v) for k, v in node.get("kwargs", {}).items()}
         tensors, kwargs = [], {}
         for entry in node:
-            try:
+            if entry[0] == "_CONSTANT_VALUE":
+                tensors.append(entry[2])
+            else:
                 tensors.append(self._tensor(outputs, entry))
-            except IndexError:
-                raise KeyError from None
             if len(entry) > 3 and entry[3]:
-                kwargs.update({k: resolve(v) for k, v in entry[3].items()})
+                kwargs.update({k: resolve(v, True) for k, v in entry[3].items()})
         return [tensors[0] if len(tensors) == 1 else tensors], kwargs
+
+
+class _NotYet(Exception):
+    """A node's input that is not made yet (or at all)."""
 
 
 def _keras_layers():
@@ -750,15 +954,15 @@ def keras_model_config(model):
     from .layers import KerasTensor, Model, Sequential
     if isinstance(model, Sequential) and type(model) is Sequential:
         entries = []
-        first = model.layers_list[0] if model.layers_list else None
-        shape = model.__dict__.get("_build_input_shape")
-        if first is not None and first.input_shape is not None:
-            shape = (first._batch_size,) + tuple(first.input_shape)
+        shape = _sequential_input(model)
         if shape is not None:
+            from .dtypes import as_dtype
             dtype = model.__dict__.get("_build_input_dtype") or "float32"
+            if not any(getattr(layer, "stateful", False) for layer in model.layers):
+                shape = (None,) + tuple(shape[1:])   # (the batch it was built with: any)
             entries.append({"class_name": "InputLayer", "config": {
                 "batch_input_shape": [None if d is None else int(d) for d in shape],
-                "dtype": str(dtype), "sparse": False, "ragged": False,
+                "dtype": as_dtype(dtype).name, "sparse": False, "ragged": False,
                 "name": f"{model.name}_input"}})
         entries += [_keras_layer_entry(layer) for layer in model.layers]
         return {"class_name": "Sequential", "config": {"name": model.name,
@@ -766,50 +970,101 @@ def keras_model_config(model):
     if type(model) is not Model or getattr(model, "_functional_inputs", None) is None:
         raise ValueError(f"{model.name} is a subclassed model: Keras' model config has no "
                          "form for it")
-    inputs = model._functional_inputs
-    names = {}
-    entries = []
-    for i, t in enumerate(inputs):
-        name = t.name or f"input_{i + 1}"
-        names[id(t)] = (name, 0, 0)
-        entries.append({"class_name": "InputLayer", "name": name, "inbound_nodes": [],
-                        "config": {"batch_input_shape": list(t.shape), "dtype": t.dtype.name,
-                                   "sparse": False, "ragged": False, "name": name}})
-    counts, calls, by_layer = {}, {}, {}
+    order = keras_graph_order(model)
+    in_model = {_node_key(t) for t in model._nodes}
+    refs = {}                                   # node key -> [name, node index]
+    for kind, owner in order:
+        if kind == "input":
+            refs[_node_key(owner)] = [_input_name(model, owner), 0]
+            continue
+        # (a layer's calls in the order they were made, counting those of
+        # this model only; a nested model's own node comes first)
+        first = 1 if _skips_own_node(owner) else 0
+        calls = [c for c in owner.__dict__.get("_symbolic_calls", [])
+                 if _node_key(_first_keras(c[1])) in in_model]
+        for i, (_, result) in enumerate(calls):
+            refs[_node_key(_first_keras(result))] = [owner.name, first + i]
+
+    def ref(t):
+        name, node = refs[_node_key(t)]
+        return [name, node, t._index or 0]
+
+    nodes_of = {}
     for node in model._nodes:
+        key = _node_key(node)
         layer = node._layer
-        key = id(node._call) if node._call is not None else id(node)
-        if key not in calls:
-            if node._args or any(isinstance(v, KerasTensor)
-                                 for v in node._kwargs.values()):
-                raise ValueError(f"the call of layer {layer.name} takes tensors besides its "
-                                 "inputs, which Keras 2's model config cannot name")
-            given = node._inputs if isinstance(node._inputs, (list, tuple)) \
-                else [node._inputs]
-            kwargs = {k: _keras_value(v, f"an argument of the call of {layer.name}")
-                      for k, v in node._kwargs.items()}
-            refs = []
-            for t in given:
-                if not isinstance(t, KerasTensor) or id(t) not in names:
-                    raise ValueError(f"the call of layer {layer.name} takes a nested or "
-                                     "constant input, which Keras 2's model config cannot "
-                                     "name")
-                refs.append(list(names[id(t)]) + [kwargs])
-            calls[key] = counts.get(id(layer), 0)
-            counts[id(layer)] = calls[key] + 1
-            by_layer.setdefault(id(layer), (layer, []))[1].append(refs)
-        names[id(node)] = (layer.name, calls[key], node._index or 0)
-    for layer in model.functional_layers:
-        entry = _keras_layer_entry(layer)
-        entry["name"] = layer.name
-        entry["inbound_nodes"] = by_layer.get(id(layer), (layer, []))[1]
+        if layer is None or any(key == k for k, _ in nodes_of.get(id(layer), [])):
+            continue
+        where = f"the call of layer {layer.name}"
+        if node._args:
+            raise ValueError(f"{where} takes positional arguments besides its inputs, which "
+                             "Keras 2's model config cannot name")
+        given = node._inputs if isinstance(node._inputs, (list, tuple)) else [node._inputs]
+        if any(isinstance(t, (list, tuple)) for t in given):
+            raise ValueError(f"{where} takes nested lists of inputs, which Keras 2's model "
+                             "config cannot name")
+        kwargs = {k: _keras_kwarg(v, ref, where) for k, v in node._kwargs.items()}
+        entry = []
+        for t in given:
+            if isinstance(t, KerasTensor):
+                entry.append(ref(t) + [kwargs])
+            else:
+                entry.append(["_CONSTANT_VALUE", -1, _keras_value(t, where), kwargs])
+        nodes_of.setdefault(id(layer), []).append((key, (refs[key][1], entry)))
+    entries = []
+    for kind, owner in order:
+        if kind == "input":
+            name = _input_name(model, owner)
+            entries.append({"class_name": "InputLayer", "name": name, "inbound_nodes": [],
+                            "config": {"batch_input_shape": [None] + list(owner.shape[1:]),
+                                       "dtype": owner.dtype.name, "sparse": False,
+                                       "ragged": False, "name": name}})
+            continue
+        entry = _keras_layer_entry(owner)
+        entry["name"] = owner.name
+        entry["inbound_nodes"] = [n for _, (_, n) in sorted(
+            nodes_of.get(id(owner), []), key=lambda item: item[1][0])]
         entries.append(entry)
     outputs = model._functional_outputs
     flat = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     return {"class_name": "Functional", "config": {
-        "name": model.name, "layers": entries,
-        "input_layers": [list(names[id(t)]) for t in inputs],
-        "output_layers": [list(names[id(t)]) for t in flat]}}
+        "name": model.name, "trainable": bool(model.trainable), "layers": entries,
+        "input_layers": [ref(t) for t in model._functional_inputs],
+        "output_layers": [ref(t) for t in flat]}}
+
+
+def _sequential_input(model):
+    """A Sequential's input shape with its batch (None when unknown)."""
+    first = model.layers_list[0] if model.layers_list else None
+    if first is not None and first.input_shape is not None:
+        return (first._batch_size,) + tuple(first.input_shape)
+    return model.__dict__.get("_build_input_shape")
+
+
+def _skips_own_node(layer):
+    """Whether Keras counts an outer model's calls of this nested model from
+    node 1 (its node 0 is its own): a functional model, or a Sequential
+    whose config starts with an InputLayer (Keras 2)."""
+    from .layers import Model, Sequential
+    if isinstance(layer, Sequential):
+        return _sequential_input(layer) is not None
+    return isinstance(layer, Model) and getattr(layer, "_functional_inputs", None) is not None
+
+
+def _first_keras(result):
+    from .layers import _flatten_keras
+    return _flatten_keras(result)[0]
+
+
+def _keras_kwarg(value, ref, where):
+    """A call's keyword argument in Keras 2's node form: a tensor as
+    [layer, node, index], other values as they are."""
+    from .layers import KerasTensor
+    if isinstance(value, KerasTensor):
+        return ref(value)
+    if isinstance(value, (list, tuple)):
+        return [_keras_kwarg(v, ref, where) for v in value]
+    return _keras_value(value, f"an argument of {where}")
 
 
 # --- Whole models ---------------------------------------------------------------
@@ -852,6 +1107,11 @@ def load_model(filepath, custom_objects=None, compile=True):
     """A model from an .h5 file of Kiln's or of TF 2.x's Keras: the
     architecture (Kiln's own description when present, else Keras'
     model_config), the weights, and (compile=True) the training setup."""
+    return _malformed("load_model", filepath, _load_model, filepath, custom_objects,
+                      compile)
+
+
+def _load_model(filepath, custom_objects, compile):
     from . import saving
     with _open(filepath, "r", "load_model") as f:
         kiln_config = f.attrs.get("kiln_model_config")
@@ -868,7 +1128,10 @@ def load_model(filepath, custom_objects=None, compile=True):
         else:
             settings = None
             model = model_from_keras_config(json.loads(_text(keras_config)), custom_objects)
-        read_weights_group(f["model_weights"], model, where="load_model")
+        # (a model made from the file's own config has its layer names:
+        # pair by name, which no difference of layer order can fool)
+        read_weights_group(f["model_weights"], model, where="load_model",
+                           strict_names=settings is None)
         state = {k: np.asarray(v) for k, v in f["kiln_optimizer_state"].items()} \
             if "kiln_optimizer_state" in f else None
         training = f.attrs.get("training_config")
@@ -910,6 +1173,9 @@ def _keras_metric(value, reader):
         return config["fn"] if config.get("name") in (None, config["fn"]) else \
             config.get("name")
     cls = reader.custom.get(value["class_name"]) or getattr(metrics, value["class_name"])
+    unknown = [k for k in config if not _accepts(cls, k) and k not in ("name", "dtype")]
+    if unknown:
+        raise ValueError(f"Kiln's {value['class_name']} takes no {unknown[0]!r}")
     return cls(**{k: v for k, v in config.items() if _accepts(cls, k)})
 
 
@@ -989,6 +1255,11 @@ def load_keras3_archive(archive, filepath, custom_objects=None, compile=True):
     """A model from a .keras zip that Keras 3 wrote: config.json (the
     model's serialized config, with its compile_config) and
     model.weights.h5 (Keras 3's weights layout)."""
+    return _malformed("load_model", filepath, _load_keras3_archive, archive, filepath,
+                      custom_objects, compile)
+
+
+def _load_keras3_archive(archive, filepath, custom_objects, compile):
     import io
     config = json.loads(archive.read("config.json"))
     model = model_from_keras_config(config, custom_objects)

@@ -4025,9 +4025,12 @@ class MultiHeadAttention(Layer):
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
-        if attention_axes is not None:
+        # (Kiln attends over the steps of [batch, steps, features]: Keras'
+        # default, which TF's configs write out as attention_axes [1].)
+        axes = [attention_axes] if isinstance(attention_axes, int) else attention_axes
+        if axes is not None and [int(a) for a in axes] not in ([1], [-3]):
             raise ValueError("MultiHeadAttention: attention_axes other than the "
-                             "steps (None) are not supported")
+                             f"steps (None or [1]) are not supported, got {attention_axes}")
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.value_dim = int(value_dim) if value_dim else self.key_dim
         self.dropout, self.use_bias = float(dropout), use_bias

@@ -25,7 +25,8 @@ def _input_specs(model):
     inputs = getattr(model, "_functional_inputs", None)
     if inputs:
         return [TensorSpec(t.shape, t.dtype) for t in inputs]
-    layers = getattr(model, "layers", None)
+    # (a Sequential's first entry: its InputLayer, which `layers` leaves out)
+    layers = getattr(model, "layers_list", None) or getattr(model, "layers", None)
     first = layers[0] if layers else None
     if first is not None and getattr(first, "input_shape", None) is not None:
         return [TensorSpec((None,) + tuple(first.input_shape), first.dtype)]
