@@ -1458,10 +1458,11 @@ class Model(Layer):
             size = int(batch_size or 32)
             batches = (take(i, i + size) for i in range(0, count, size))
         outs = []
+        own = training.overrides(self, "predict_step")
         for k, batch in enumerate(batches):
             if steps is not None and k >= int(steps):
                 break
-            outs.append(self(batch))
+            outs.append(self.predict_step(batch) if own else self(batch))
         if not outs:
             return np.zeros((0,))
         first = outs[0]
@@ -1489,6 +1490,48 @@ class Model(Layer):
                              f"{steps_per_execution}")
         training.compile(self, optimizer, loss, metrics, run_eagerly, loss_weights,
                          weighted_metrics)
+
+    # Keras' steps, which fit / evaluate / train_on_batch run; a subclass
+    # may write its own (a GAN's, a VAE's), with these helpers.
+    def train_step(self, data):
+        """One training step on `data` (x, (x, y) or (x, y, sample_weight)):
+        the forward pass, the compiled loss plus the model's losses, the
+        optimizer's update and the metrics; returns their results."""
+        return training.default_train_step(self, data)
+
+    def test_step(self, data):
+        """One evaluation step on `data`; returns the metrics' results."""
+        return training.default_test_step(self, data)
+
+    def predict_step(self, data):
+        """The outputs for one batch of `data` (x, or (x, ...))."""
+        from .keras_utils import unpack_x_y_sample_weight
+        return self(unpack_x_y_sample_weight(data)[0], training=False)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras 3's compute_loss: the compiled loss of (y, y_pred) plus the
+        model's losses (regularizers, add_loss)."""
+        from . import training as steps     # (`training` is an argument here)
+        return steps._total_loss(self, y, y_pred, sample_weight)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates the compiled metrics; returns every metric's result."""
+        self.compiled_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self):
+        return training.metrics_result(self)
+
+    @property
+    def metrics(self):
+        """The "loss" tracker and compile's metrics (once compiled), then the
+        Metric objects the model holds as attributes (a custom step's
+        trackers), as Keras' model.metrics."""
+        return training.model_metrics(self)
+
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
 
     @property
     def metrics_names(self):

@@ -117,9 +117,9 @@ def _per_output(value, names, what):
 
 def compile(model, optimizer="rmsprop", loss=None, metrics=None,
             run_eagerly=False, loss_weights=None, weighted_metrics=None):
-    if loss is None:
-        raise ValueError("compile needs a loss (a name, a Loss or a function)")
-    names = _output_names(model)
+    # (No loss: a model trained by its add_loss terms, or by a train_step
+    # of its own, as Keras allows.)
+    names = _output_names(model) if loss is not None else None
     if names is None and (isinstance(loss, (list, tuple, dict)) or loss_weights is not None):
         if not (isinstance(loss, (list, tuple)) and len(loss) == 1):
             raise ValueError("compile: a list or dict of losses (or loss_weights) needs a "
@@ -141,7 +141,7 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
                                               "weighted_metrics")
     elif isinstance(loss, (list, tuple)):
         loss = loss[0]
-    single_loss = losses.get(loss) if output_losses is None else None
+    single_loss = losses.get(loss) if output_losses is None and loss is not None else None
     plain = [_metric_for(m, single_loss) for m in (metrics or [])] \
         if output_losses is None else output_metrics
     weighted = [_metric_for(m, single_loss) for m in (weighted_metrics or [])] \
@@ -179,7 +179,8 @@ def compile(model, optimizer="rmsprop", loss=None, metrics=None,
     model.loss = single_loss if model._output_losses is None else \
         (lambda y, pred, sample_weight=None: _sum_of_output_losses(model, y, pred,
                                                                   sample_weight))
-    model.compiled_metrics = plain + weighted
+    model.compiled_metrics = _CompiledMetrics(model, plain + weighted)
+    model.compiled_loss = _CompiledLoss(model)
     model._loss_tracker = metrics_module.Mean(name="loss")
     # (Several outputs: each one's weighted loss logged as "<name>_loss", as Keras.)
     model._output_trackers = [] if names is None else \
@@ -255,7 +256,8 @@ def _sum_of_output_losses(model, y, pred, sample_weight=None):
 
 
 def _require_compiled(model, what, y=None):
-    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+    if getattr(model, "optimizer", None) is None or \
+            getattr(model, "_loss_tracker", None) is None:
         raise RuntimeError(f"call model.compile(optimizer, loss) before model.{what}")
     if y is not None and _several(y) and getattr(model, "_output_losses", None) is None:
         raise ValueError(f"{what}: the model has one output, but y holds "
@@ -268,17 +270,19 @@ def _total_loss(model, y, pred, weights=None):
     add_loss), in float32 (float64 if a term is): under a mixed policy the
     terms come in several dtypes, and a 16-bit loss would be scaled and
     reported with 16-bit precision."""
-    compiled = model.loss(y, pred) if weights is None else \
-        model.loss(y, pred, sample_weight=weights)
-    terms = [convert_to_tensor(t) for t in
-             [compiled, *(getattr(model, "losses", []) or [])]]
-    wide = float64 if any(t.dtype == float64 for t in terms) else float32
-    loss = None
-    for term in terms:
-        if term.dtype.is_floating and term.dtype != wide:
-            term = cast(term, wide)
-        loss = term if loss is None else loss + term
-    return loss
+    extra = list(getattr(model, "losses", []) or [])
+    if model.loss is None:
+        if not extra:
+            raise ValueError(f"{model.name} has no loss: give compile a loss, add terms "
+                             "with add_loss, or write a train_step of its own")
+        compiled = []
+    else:
+        if y is None:
+            raise ValueError(f"{model.name}: the compiled loss needs targets (y is "
+                             "missing)")
+        compiled = [model.loss(y, pred) if weights is None else
+                    model.loss(y, pred, sample_weight=weights)]
+    return _summed(compiled + extra)
 
 
 def _track_loss(model, loss, x):
@@ -320,10 +324,12 @@ def _inputs_structure(x, fn):
 
 
 def _update_metrics(model, y, pred, weights=None):
-    """The compiled metrics; a Keras mask on the output (a padded
+    """The compiled metrics (none without targets); a Keras mask on the output (a padded
     sequence's) weighs the entries of the metrics that take weights, as
     Keras does; the weighted metrics (compile's weighted_metrics) take the
     examples' weights too (sample_weight and class_weight)."""
+    if y is None:
+        return
     names = _output_names(model) if getattr(model, "_output_losses", None) else None
     if names is not None:     # (several outputs: each metric measures its own)
         targets = [y[n] for n in names] if isinstance(y, dict) else list(y)
@@ -388,20 +394,24 @@ def _model_inputs(model, x):
     return x
 
 
+def _train(model, x, y, weights):
+    """The built-in step: forward, the loss, the update, the metrics."""
+    optimizer = model.optimizer
+    with GradientTape() as tape:
+        pred = _forward(model, x, True)
+        loss = _total_loss(model, y, pred, weights)
+        scaled = optimizer._scale_loss(loss)
+    variables = model.trainable_variables
+    grads = optimizer._unscale_gradients(tape.gradient(scaled, variables))
+    optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+    _track_loss(model, loss, x)
+    _update_metrics(model, y, pred, weights)
+    return loss
+
+
 def _make_train_function(model):
     def step(x, y, weights=None):
-        optimizer = model.optimizer
-        with GradientTape() as tape:
-            pred = _forward(model, x, True)
-            loss = _total_loss(model, y, pred, weights)
-            scaled = optimizer._scale_loss(loss)
-        variables = model.trainable_variables
-        grads = optimizer._unscale_gradients(tape.gradient(scaled, variables))
-        optimizer.apply_gradients(
-            [(g, v) for g, v in zip(grads, variables) if g is not None])
-        _track_loss(model, loss, x)
-        _update_metrics(model, y, pred, weights)
-        return loss
+        return _train(model, x, y, weights)
     return _compiled(model, step)
 
 
@@ -439,6 +449,175 @@ def _make_test_function(model):
         _update_metrics(model, y, pred, weights)
         return pred
     return _compiled(model, step)
+
+
+# --- Keras' pieces for a train_step of one's own -------------------------------
+
+class _CompiledMetrics(list):
+    """compile's metrics (a list of them), with Keras 2's MetricsContainer
+    methods a custom train_step calls: update_state(y, y_pred,
+    sample_weight) (the weights go to the weighted metrics), reset_state."""
+
+    def __init__(self, model, metrics):
+        super().__init__(metrics)
+        self._model = model
+
+    @property
+    def metrics(self):
+        return list(self)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        _update_metrics(self._model, y_true, y_pred, sample_weight)
+
+    def reset_state(self):
+        for m in self:
+            m.reset_state()
+
+    reset_states = reset_state
+
+
+class _CompiledLoss:
+    """Keras 2's model.compiled_loss(y, y_pred, sample_weight=None,
+    regularization_losses=None): the compiled loss plus the given
+    regularization terms; the "loss" metric takes it."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+        model = self._model
+        terms = []
+        if model.loss is not None:
+            terms.append(model.loss(y_true, y_pred) if sample_weight is None else
+                         model.loss(y_true, y_pred, sample_weight=sample_weight))
+        terms += list(regularization_losses or [])
+        if not terms:
+            raise ValueError(f"{model.name}.compiled_loss: compile was given no loss")
+        total = _summed(terms)
+        _track_loss(model, total, y_pred)
+        return total
+
+    @property
+    def metrics(self):
+        return [self._model._loss_tracker]
+
+
+def _summed(terms):
+    """The terms' sum in float32 (float64 if a term is): under a mixed
+    policy they come in several dtypes."""
+    terms = [convert_to_tensor(t) for t in terms]
+    wide = float64 if any(t.dtype == float64 for t in terms) else float32
+    total = None
+    for term in terms:
+        if term.dtype.is_floating and term.dtype != wide:
+            term = cast(term, wide)
+        total = term if total is None else total + term
+    return total
+
+
+def model_metrics(model):
+    """Keras' model.metrics: the loss tracker and compile's metrics (once
+    compiled), then the Metric objects the model holds as attributes."""
+    out = []
+    if getattr(model, "_loss_tracker", None) is not None:
+        out.append(model._loss_tracker)
+        out += [tracker for _, tracker in getattr(model, "_output_trackers", [])]
+        out += list(model.compiled_metrics)
+    seen = {id(m) for m in out}
+    for value in vars(model).values():
+        for m in (value if isinstance(value, (list, tuple)) else [value]):
+            if isinstance(m, metrics_module.Metric) and id(m) not in seen:
+                seen.add(id(m))
+                out.append(m)
+    return out
+
+
+def metrics_result(model):
+    """Keras' get_metrics_result: each metric's result by name."""
+    out = {}
+    for m in model.metrics:
+        result = m.result()
+        if isinstance(result, dict):
+            out.update(result)
+        else:
+            out[m.name] = result
+    return out
+
+
+def _batch_size_of(x):
+    first = _first_leaf(x)
+    return first.shape[0] if hasattr(first, "shape") else None
+
+
+def default_train_step(model, data):
+    """Keras' Model.train_step: forward, the compiled loss and the model's
+    losses, gradients applied, the metrics updated; their results."""
+    from .keras_utils import unpack_x_y_sample_weight
+    _train(model, *unpack_x_y_sample_weight(data))
+    return metrics_result(model)
+
+
+def default_test_step(model, data):
+    from .keras_utils import unpack_x_y_sample_weight
+    x, y, weights = unpack_x_y_sample_weight(data)
+    pred = _forward(model, x, False)
+    _track_loss(model, _total_loss(model, y, pred, weights), x)
+    _update_metrics(model, y, pred, weights)
+    return metrics_result(model)
+
+
+def overrides(model, name):
+    """Whether the model's class has its own train_step / test_step /
+    predict_step (Keras then runs it instead of the built-in step)."""
+    from .layers import Model
+    return getattr(type(model), name, None) is not getattr(Model, name)
+
+
+def _custom_function(model, name):
+    """The model's own step, compiled (autograph on, as Keras' tf.function;
+    eager with run_eagerly), taking Keras' `data`: x, (x, y) or
+    (x, y, sample_weight)."""
+    method = getattr(model, name)
+
+    def step(data):
+        return method(data)
+    step.__name__ = name
+    return step if model.run_eagerly else function(step)
+
+
+def _step_data(x, y, w):
+    """A batch as Keras hands it to a train_step: x alone without targets
+    and weights, else (x, y) or (x, y, sample_weight)."""
+    args = _step_arguments(x, y, w)
+    if y is None and w is None:
+        return args[0]
+    return tuple(args)
+
+
+def _python_logs(result, what):
+    """A step's returned dict as logs: numbers (a metric's array stays an
+    array); nested dicts flattened."""
+    if not isinstance(result, dict):
+        raise TypeError(f"{what} must return a dict of logs (name -> value), got "
+                        f"{type(result).__name__}")
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, dict):
+            out.update(_python_logs(value, what))
+            continue
+        if isinstance(value, metrics_module.Metric):
+            value = value.result()
+        value = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        out[key] = float(value) if value.ndim == 0 else value
+    return out
+
+
+def _reset_all(model):
+    """Keras' reset_metrics at an epoch's start: every metric of
+    model.metrics (a custom step's trackers too) and the built-in ones."""
+    _reset(model)
+    for m in model.metrics:
+        m.reset_state()
 
 
 def _logs(model, prefix=""):
@@ -586,13 +765,15 @@ class _Batches:
                                                              sequence and count >= 0)
             self.steps = self.limit or (count if count >= 0 else None)
             return
-        if y is None:
-            raise ValueError(f"{what}: y is missing")
-        self.x, self.y = _as_array(x, what), _as_array(y, what)
+        self.x = _as_array(x, what)
+        # (no targets: a model trained by add_loss or its own train_step)
+        self.y = None if y is None else _as_array(y, what)
         if isinstance(self.y, _Inputs) and self.class_weight is not None:
             raise ValueError(f"{what}: class_weight is for a model with one output (give "
                              "sample_weight instead)")
-        if len(self.x) != len(self.y):
+        if self.y is None and self.class_weight is not None:
+            raise ValueError(f"{what}: class_weight needs targets (y)")
+        if self.y is not None and len(self.x) != len(self.y):
             raise ValueError(f"{what}: x has {len(self.x)} samples but y has "
                              f"{len(self.y)}")
         if _several(sample_weight):
@@ -652,11 +833,14 @@ class _Batches:
         if self.dataset is not None:
             count = 0
             for batch in self.dataset:
-                if not isinstance(batch, (list, tuple)) or len(batch) not in (2, 3):
-                    raise ValueError("a Dataset given to fit/evaluate must yield "
+                if not isinstance(batch, (list, tuple)):  # (x alone: no targets)
+                    batch = (batch,)
+                if len(batch) not in (1, 2, 3):
+                    raise ValueError("a Dataset given to fit/evaluate must yield x, "
                                      "(x, y) pairs or (x, y, sample_weight) triples")
                 count += 1
-                yield self._weighted(*batch)
+                yield self._weighted(*batch) if len(batch) > 1 else \
+                    self._weighted(batch[0], None)
             if self.steps is None:
                 self.steps = count  # (known after the first epoch, as in Keras)
             return
@@ -667,13 +851,15 @@ class _Batches:
             np.random.default_rng(random._op_seed(None)).shuffle(order)
         for start in range(0, n, self.batch_size):
             index = order[start:start + self.batch_size]
-            yield self._weighted(self.x[index], self.y[index],
+            yield self._weighted(self.x[index], None if self.y is None else self.y[index],
                                  None if self.w is None else self.w[index])
 
     def _weighted(self, x, y, w=None):
         """(x, y, weights or None): the sample weights times the class
         weights of the labels (integer labels, or one-hot rows)."""
         if self.class_weight is not None:
+            if y is None:
+                raise ValueError("class_weight needs targets (the batches have no y)")
             labels = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
             if labels.ndim > 1 and labels.shape[-1] > 1:
                 labels = labels.argmax(-1)
@@ -725,8 +911,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     if isinstance(validation_data, Dataset) and validation_steps is None and \
             validation_data._cardinality() == Dataset.INFINITE:
         raise ValueError("fit: the validation dataset repeats forever; pass validation_steps")
+    custom = overrides(model, "train_step")
     if model._train_function is None:
-        model._train_function = _make_train_function(model)
+        model._train_function = _custom_function(model, "train_step") if custom \
+            else _make_train_function(model)
     history = History()
     callbacks = list(callbacks or [])
     # Keras' progress display is a callback: the caller's ProgbarLogger, or
@@ -746,20 +934,24 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         initial_epoch = max(initial_epoch, model._resume_epoch)
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
-        _reset(model)
-        done = 0
+        _reset_all(model)
+        done, last = 0, {}
         for step, (bx, by, bw) in enumerate(batches, 1):
             cbs.on_train_batch_begin(step - 1)
-            model._train_function(*_step_arguments(_model_inputs(model, bx), by, bw))
+            if custom:   # (the model's own step: its dict is the logs)
+                last = _python_logs(model._train_function(
+                    _step_data(_model_inputs(model, bx), by, bw)), "train_step")
+            else:
+                model._train_function(*_step_arguments(_model_inputs(model, bx), by, bw))
             done = step
             if cbs.wants_batch_end:
-                logs = _logs(model)
+                logs = dict(last) if custom else _logs(model)
                 cbs.on_train_batch_end(step - 1, logs)
                 if model.stop_training:   # (a callback stopped it mid-epoch)
                     break
         if batches.exhausted and not done:
             break   # (an epoch without data is not logged)
-        logs = _logs(model)
+        logs = dict(last) if custom else _logs(model)
         if validation_data is not None and validates(epoch):
             vx, vy = (validation_data[0], validation_data[1]) \
                 if isinstance(validation_data, (list, tuple)) else (validation_data, None)
@@ -789,7 +981,8 @@ def _step_arguments(x, y, w):
         y = y.arrays
     if isinstance(w, _Inputs):
         w = w.arrays
-    args = [_inputs_structure(x, _step_input), _inputs_structure(y, convert_to_tensor)]
+    args = [_inputs_structure(x, _step_input),
+            None if y is None else _inputs_structure(y, convert_to_tensor)]
     if w is not None:
         args.append(_inputs_structure(w, convert_to_tensor))
     return args
@@ -801,16 +994,23 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
     verbose = 1 if verbose == "auto" else int(verbose)
     batches = _Batches(x, y, batch_size, False, "evaluate", steps,
                        sample_weight=sample_weight)
+    custom = overrides(model, "test_step")
     if model._test_function is None:
-        model._test_function = _make_test_function(model)
-    _reset(model)
+        model._test_function = _custom_function(model, "test_step") if custom \
+            else _make_test_function(model)
+    _reset_all(model)
     progress = _Bar(batches.steps, verbose)
+    last = {}
     for step, (bx, by, bw) in enumerate(batches, 1):
         progress.done = step
-        model._test_function(*_step_arguments(_model_inputs(model, bx), by, bw))
+        if custom:
+            last = _python_logs(model._test_function(
+                _step_data(_model_inputs(model, bx), by, bw)), "test_step")
+        else:
+            model._test_function(*_step_arguments(_model_inputs(model, bx), by, bw))
         if progress.dynamic:
-            progress.update(step, _logs(model))
-    logs = _logs(model)
+            progress.update(step, dict(last) if custom else _logs(model))
+    logs = dict(last) if custom else _logs(model)
     progress.finish(logs)
     if return_dict:
         return logs
@@ -823,19 +1023,27 @@ def _one_batch(model, x, y, return_dict, what, train, sample_weight=None,
     """train_on_batch / test_on_batch: one step on one batch; the loss
     (and metrics) of that batch."""
     _require_compiled(model, what, y)
+    name = "train_step" if train else "test_step"
+    custom = overrides(model, name)
     if train and model._train_function is None:
-        model._train_function = _make_train_function(model)
+        model._train_function = _custom_function(model, name) if custom \
+            else _make_train_function(model)
     if not train and model._test_function is None:
-        model._test_function = _make_test_function(model)
-    _reset(model)
+        model._test_function = _custom_function(model, name) if custom \
+            else _make_test_function(model)
+    _reset_all(model)
     step = model._train_function if train else model._test_function
-    x, y = _as_array(x, what), _as_array(y, what)
+    x = _as_array(x, what)
+    y = None if y is None else _as_array(y, what)
     w = None if sample_weight is None else np.asarray(_as_array(sample_weight, what), np.float32)
     if class_weight is not None:
         x, y, w = _Batches(x, y, len(x), False, what, sample_weight=w,
                            class_weight=class_weight)._weighted(x, y, w)
-    step(*_step_arguments(_model_inputs(model, x), y, w))
-    logs = _logs(model)
+    if custom:
+        logs = _python_logs(step(_step_data(_model_inputs(model, x), y, w)), name)
+    else:
+        step(*_step_arguments(_model_inputs(model, x), y, w))
+        logs = _logs(model)
     if return_dict:
         return logs
     return list(logs.values()) if len(logs) > 1 else logs["loss"]
