@@ -692,7 +692,8 @@ class _KerasReader:
             layer = cls(**kwargs)
         except (TypeError, ValueError) as e:
             raise ValueError(f"load_model: {where}: {e}") from None
-        layer.trainable = bool(trainable)
+        if not trainable:
+            layer.trainable = False
         return layer
 
     # (models)

@@ -245,6 +245,27 @@ class Layer(Module):
         object.__setattr__(self, attr, value)
 
     @property
+    def trainable(self):
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        """As Keras: the flag goes to every layer inside too (freezing a base
+        model freezes its layers: their weights, and a BatchNormalization's
+        batch statistics, which a frozen one no longer uses)."""
+        value = bool(value)
+        seen = set()
+
+        def apply(layer):
+            if id(layer) in seen:
+                return
+            seen.add(id(layer))
+            object.__setattr__(layer, "_trainable", value)
+            for _, inner in layer.__dict__.get("_layers", []):
+                apply(inner)
+        apply(self)
+
+    @property
     def dtype(self):
         """The dtype of the layer's variables (Keras' `dtype`): the policy's
         variable dtype."""
@@ -350,6 +371,12 @@ class Layer(Module):
         # MultiHeadAttention()(query, value, attention_mask=mask).)
         sample = _map_keras(inputs, {}, placeholder=True)
         probe = {k: v for k, v in kwargs.items() if k != "training"}
+        # (A training flag given here is the node's own: Keras'
+        # base(x, training=False) keeps the base in inference mode in fit.)
+        recorded = dict(probe)
+        if kwargs.get("training") is not None and (
+                isinstance(self, Model) or _takes_training(type(self).call)):
+            recorded["training"] = bool(kwargs["training"])
         with init_scope(), _probing():
             out = self(sample, *_map_keras(list(args), {}, placeholder=True),
                        **{k: _map_keras(v, {}, placeholder=True) for k, v in probe.items()})
@@ -363,11 +390,11 @@ class Layer(Module):
             call = object()
             result = type(out)(
                 KerasTensor((batch,) + tuple(o.shape[1:]), o.dtype, self, inputs,
-                            probe, call=call, index=i, args=args)
+                            recorded, call=call, index=i, args=args)
                 for i, o in enumerate(out))
         else:
             result = KerasTensor((batch,) + tuple(out.shape[1:]), out.dtype, self,
-                                 inputs, probe, args=args)
+                                 inputs, recorded, args=args)
         # (What layer.input and layer.output give: Keras' inbound nodes.)
         self.__dict__.setdefault("_symbolic_calls", []).append((inputs, result))
         return result
@@ -1299,7 +1326,8 @@ class Model(Layer):
             args = _map_keras(node._inputs, values)
             extra = _map_keras(list(node._args), values)
             kwargs = {k: _map_keras(v, values) for k, v in node._kwargs.items()}
-            if training is not None and _takes_training(type(node._layer).call):
+            if training is not None and "training" not in kwargs and \
+                    _takes_training(type(node._layer).call):
                 kwargs["training"] = training
             out = node._layer(args, *extra, **kwargs)
             if node._index is not None:
@@ -1373,7 +1401,8 @@ class Model(Layer):
         if "kiln_model" not in config:
             return cls(**config)
         model = _model_writer[3](config["kiln_model"], custom_objects)
-        model.trainable = config.get("trainable", True)
+        if not config.get("trainable", True):   # (True would unfreeze its layers)
+            model.trainable = False
         return model
 
     def get_layer(self, name=None, index=None):
@@ -1891,7 +1920,9 @@ class BatchNormalization(Layer):
     def call(self, inputs, training=None):
         x = _normalization_input(self, inputs)
         shaped = lambda v: None if v is None else ops.reshape(v, self._stat_shape)
-        if training:
+        # (A frozen layer runs in inference mode, as Keras': fine-tuning a
+        # frozen base keeps its statistics.)
+        if training and self.trainable:
             mean, variance = nn.moments(x, self._reduce, keepdims=True)
             m = self.momentum
             keep = lambda v, batch: v.assign(

@@ -299,7 +299,8 @@ def _make_layer(config, custom):
     from .layers import Layer
     if "model" in config:
         model = _build_model(config["model"], custom)
-        model.trainable = config.get("trainable", True)
+        if not config.get("trainable", True):   # (True would unfreeze its layers)
+            model.trainable = False
         return model
     cls = _find_class(config["class"], custom)
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
@@ -307,11 +308,13 @@ def _make_layer(config, custom):
     if config.get("from_config"):
         arguments = {k: _decode(v, custom) for k, v in config["config"].items()}
         layer = cls.from_config({**arguments, "name": config["name"]})
-        layer.trainable = config.get("trainable", True)
+        if not config.get("trainable", True):
+            layer.trainable = False
         return layer
     kwargs = {"name": config["name"]} if _takes(cls, "name") else {}
     layer = _construct(cls, config["config"], custom, kwargs)
-    layer.trainable = config.get("trainable", True)
+    if not config.get("trainable", True):
+        layer.trainable = False
     return layer
 
 
