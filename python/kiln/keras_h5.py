@@ -104,58 +104,13 @@ def _load_names(group, name):
 # --- Which weights, in which order --------------------------------------------
 
 def _node_key(t):
-    """The call (node) a KerasTensor comes from (an Input: its own)."""
-    return id(t._call) if t._call is not None else id(t)
-
-
-def _keras_sources(t):
-    """The KerasTensors a call took, in Keras' order (nest.flatten of the
-    arguments: the inputs, the other positional ones, then the keyword
-    ones by sorted name)."""
-    from .layers import KerasTensor, _flatten_keras
-    given = _flatten_keras(t._inputs) + _flatten_keras(list(t._args))
-    for k in sorted(t._kwargs):
-        given.extend(_flatten_keras(t._kwargs[k]))
-    return [s for s in given if isinstance(s, KerasTensor)]
+    from .layers import _node_key as key
+    return key(t)
 
 
 def keras_graph_order(model):
-    """A functional model's layers in Keras' order (Functional.layers, what
-    Keras pairs weights by): by depth from the outputs, deepest first, ties
-    in the order a depth-first walk from the outputs first meets them;
-    each entry ("input", Input tensor) or ("layer", layer)."""
-    from .layers import _flatten_keras
-    index, entries, nodes, finished = {}, {}, [], set()
-
-    def visit(t):
-        key = _node_key(t)
-        if key in finished:
-            return
-        owner = t._layer if t._layer is not None else t
-        if id(owner) not in index:
-            index[id(owner)] = len(index)
-            entries[id(owner)] = ("layer", owner) if t._layer is not None else ("input", t)
-        parents = []
-        if t._layer is not None:
-            for source in _keras_sources(t):
-                visit(source)
-                parents.append(_node_key(source))
-        finished.add(key)
-        nodes.append((key, id(owner), parents))
-
-    for t in _flatten_keras(model._functional_outputs):
-        visit(t)
-    node_depth, owner_depth = {}, {}
-    for key, owner, parents in reversed(nodes):
-        depth = max(node_depth.setdefault(key, 0), owner_depth.get(owner, 0))
-        owner_depth[owner] = node_depth[key] = depth
-        for parent in parents:
-            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
-    for t in model._functional_inputs:      # (an input no output uses)
-        if id(t) not in index:
-            index[id(t)], entries[id(t)], owner_depth[id(t)] = -1, ("input", t), 0
-    order = sorted(entries, key=lambda k: (-owner_depth[k], index[k]))
-    return [entries[k] for k in order]
+    from .layers import keras_graph_order as order
+    return order(model)
 
 
 def model_layers(model):
@@ -235,9 +190,8 @@ def write_weights_group(group, model):
 
 def _input_name(model, t):
     """The name of a functional model's Input as Keras' config gives it."""
-    if t.name:
-        return t.name
-    return f"input_{[id(i) for i in model._functional_inputs].index(id(t)) + 1}"
+    from .layers import _input_layer_of
+    return t.name or _input_layer_of(t).name
 
 
 def _assign_all(pairs, where):

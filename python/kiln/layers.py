@@ -1351,8 +1351,15 @@ class Model(Layer):
 
     @property
     def layers(self):
+        """The layers; a functional model's in Keras' order (by depth from
+        the outputs, deepest first), its InputLayers first among them, as
+        Keras' model.layers (layers[0] is an InputLayer)."""
         if "_nodes" in self.__dict__:
-            return list(self.functional_layers)
+            if "_keras_layers" not in self.__dict__:
+                object.__setattr__(self, "_keras_layers", [
+                    _input_layer_of(owner) if kind == "input" else owner
+                    for kind, owner in keras_graph_order(self)])
+            return list(self.__dict__["_keras_layers"])
         return [layer for _, layer in self._layers]
 
     def call(self, inputs, training=None):
@@ -4441,6 +4448,76 @@ def _flatten_keras(value):
             out.extend(_flatten_keras(v))
         return out
     return [value]
+
+
+# --- Keras' order of a functional model's layers -----------------------------
+
+def _input_layer_of(t):
+    """The InputLayer of a kiln.Input tensor (made once): what Keras lists
+    first among a functional model's layers; its output is the tensor."""
+    layer = t.__dict__.get("_input_layer")
+    if layer is None:
+        layer = InputLayer(shape=tuple(t.shape[1:]), batch_size=t.shape[0],
+                           dtype=t.dtype, name=t.name)
+        layer.built = True
+        layer.__dict__["_symbolic_calls"] = [(t, t)]
+        layer._output_shape = tuple(t.shape)
+        t.__dict__["_input_layer"] = layer
+    return layer
+
+
+def _node_key(t):
+    """The call (node) a KerasTensor comes from (an Input: its own)."""
+    return id(t._call) if t._call is not None else id(t)
+
+
+def _keras_sources(t):
+    """The KerasTensors a call took, in Keras' order (nest.flatten of the
+    arguments: the inputs, the other positional ones, then the keyword
+    ones by sorted name)."""
+    given = _flatten_keras(t._inputs) + _flatten_keras(list(t._args))
+    for k in sorted(t._kwargs):
+        given.extend(_flatten_keras(t._kwargs[k]))
+    return [s for s in given if isinstance(s, KerasTensor)]
+
+
+def keras_graph_order(model):
+    """A functional model's layers in Keras' order (Functional.layers, what
+    Keras pairs weights by): by depth from the outputs, deepest first, ties
+    in the order a depth-first walk from the outputs first meets them;
+    each entry ("input", Input tensor) or ("layer", layer)."""
+    index, entries, nodes, finished = {}, {}, [], set()
+
+    def visit(t):
+        key = _node_key(t)
+        if key in finished:
+            return
+        owner = t._layer if t._layer is not None else t
+        if id(owner) not in index:
+            index[id(owner)] = len(index)
+            entries[id(owner)] = ("layer", owner) if t._layer is not None else ("input", t)
+        parents = []
+        if t._layer is not None:
+            for source in _keras_sources(t):
+                visit(source)
+                parents.append(_node_key(source))
+        finished.add(key)
+        nodes.append((key, id(owner), parents))
+
+    for t in _flatten_keras(model._functional_outputs):
+        visit(t)
+    node_depth, owner_depth = {}, {}
+    for key, owner, parents in reversed(nodes):
+        depth = max(node_depth.setdefault(key, 0), owner_depth.get(owner, 0))
+        owner_depth[owner] = node_depth[key] = depth
+        for parent in parents:
+            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+    for t in model._functional_inputs:      # (an input no output uses)
+        if id(t) not in index:
+            index[id(t)], entries[id(t)], owner_depth[id(t)] = -1, ("input", t), 0
+    order = sorted(entries, key=lambda k: (-owner_depth[k], index[k]))
+    return [entries[k] for k in order]
+
 
 
 _probes = threading.local()

@@ -176,7 +176,7 @@ def test_functional_api():
     outputs = layers.Add()([left, right])
     model = kiln.Model(inputs, outputs, name="two_heads")
     # The weights exist before the first call, as in Keras.
-    assert len(model.trainable_variables) == 6 and len(model.layers) == 4
+    assert len(model.trainable_variables) == 6 and len(model.layers) == 5 and type(model.layers[0]).__name__ == "InputLayer"
     x0 = RNG.normal(size=(5, 4)).astype(np.float32)
     k1, b1, k2, b2, k3, b3 = (v.numpy() for v in model.trainable_variables)
     h = np.maximum(x0 @ k1 + b1, 0)

@@ -97,7 +97,7 @@ def test_configs_round_trip_and_reach_model_save(tmp_path):
     loaded = kiln.keras.models.load_model(
         tmp_path / "m.keras", custom_objects={"Scaled": Scaled, "Wrapping": Wrapping})
     np.testing.assert_allclose(loaded(x).numpy(), want, rtol=1e-6)
-    assert isinstance(loaded.layers[1], Wrapping) and loaded.layers[1].inner.units == 2
+    assert isinstance(loaded.layers[2], Wrapping) and loaded.layers[2].inner.units == 2
     # A functional model's config makes the same architecture.
     rebuilt = kiln.Model.from_config(model.get_config(),
                                      custom_objects={"Scaled": Scaled, "Wrapping": Wrapping})
