@@ -86,6 +86,30 @@ from . import keras
 from . import test  # (tf.test)
 from .layers import Input, Model, Network, Sequential
 
+# The ops on kiln.Input tensors (the functional API): each call with a
+# symbolic tensor becomes an op layer of the graph (Keras' TFOpLambda), as
+# `tf.concat([a, b], -1)` or `keras.ops.mean(x, axis=1)` on Keras tensors.
+# (The ops that dispatch on RaggedTensors do so through their own wrapper.)
+from . import _dispatch as _dispatch_module, keras_ops as _keras_ops
+from .layers import KerasTensor as _KerasTensor
+_SYMBOLIC_OPS = [
+    "add", "subtract", "multiply", "divide", "truediv", "matmul", "reshape", "transpose",
+    "expand_dims", "squeeze", "stack", "unstack", "split", "tile", "pad", "maximum",
+    "minimum", "pow", "one_hot", "argmax", "argmin", "equal", "not_equal", "less",
+    "greater", "less_equal", "greater_equal", "shape", "einsum", "gather_nd", "cumsum",
+    "cumprod", "reduce_logsumexp", "tensordot", "repeat", "reverse", "norm", "fill",
+    "boolean_mask", "sort", "argsort", "broadcast_to", "linspace", "rank", "size",
+    "sequence_mask", "roll", "clip_by_norm", "add_n", "scatter_nd", "strided_slice"]
+_dispatch_module.intercepting(globals(), _SYMBOLIC_OPS, _KerasTensor)
+_dispatch_module.intercepting(
+    vars(math), [n for n, v in vars(math).items() if callable(v) and not n.startswith("_")
+                 and not isinstance(v, type)], _KerasTensor, "math.")
+_dispatch_module.intercepting(
+    vars(_keras_ops), [n for n, v in vars(_keras_ops).items()
+                       if callable(v) and not n.startswith("_") and not isinstance(v, type)
+                       and getattr(v, "__module__", "").startswith("kiln")],
+    _KerasTensor, "keras.ops.")
+
 # Kiln's own version (not TensorFlow's: the API it follows is TensorFlow 2's
 # and Keras 3's, see docs/python.md).
 __version__ = "0.18.0"

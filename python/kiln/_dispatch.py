@@ -19,13 +19,19 @@ import functools
 
 _TYPES = set()      # the registered composite classes
 _HANDLERS = {}      # (class, op key) -> handler
+_DEFAULTS = {}      # class -> the handler of every op it has none of its own for
 
 
-def register(cls, handlers):
-    """Registers `handlers` ({op key: handler}) for values of `cls`."""
+def register(cls, handlers, default=None):
+    """Registers `handlers` ({op key: handler}) for values of `cls`, and a
+    `default` handler, called as default(key, op, *args, **kwargs), for
+    the other ops (the functional API's symbolic tensors: any op becomes a
+    node of the graph)."""
     _TYPES.add(cls)
     for key, handler in handlers.items():
         _HANDLERS[(cls, key)] = handler
+    if default is not None:
+        _DEFAULTS[cls] = default
 
 
 def composite_of(args, kwargs=None):
@@ -47,6 +53,8 @@ def composite_of(args, kwargs=None):
 def call(cls, key, op, args, kwargs):
     """`op` (kiln.`key`) on arguments that include a `cls` value."""
     handler = _HANDLERS.get((cls, key))
+    if handler is None and cls in _DEFAULTS:
+        return _DEFAULTS[cls](key, op, *args, **kwargs)
     out = NotImplemented if handler is None else handler(op, *args, **kwargs)
     if out is NotImplemented:
         raise TypeError(
@@ -74,3 +82,26 @@ def dispatching(namespace, names, prefix=""):
         op = namespace[name]
         if not hasattr(op, "_kiln_undecorated"):
             namespace[name] = _wrapped(op, prefix + name)
+
+
+def intercepting(namespace, names, cls, prefix=""):
+    """Replaces each of `names` in `namespace` by a wrapper that hands calls
+    with a `cls` argument to cls's default handler and leaves every other
+    call to the function itself (public entry points of ops that otherwise
+    take no composites)."""
+    for name in names:
+        op = namespace.get(name)
+        # (an op that dispatches already reaches cls's default handler)
+        if op is None or getattr(op, "_kiln_intercepts", None) is cls or \
+                hasattr(op, "_kiln_undecorated"):
+            continue
+
+        def make(op, key):
+            @functools.wraps(op)
+            def api(*args, **kwargs):
+                if composite_of(args, kwargs) is cls:
+                    return _DEFAULTS[cls](key, op, *args, **kwargs)
+                return op(*args, **kwargs)
+            api._kiln_intercepts = cls
+            return api
+        namespace[name] = make(op, prefix + name)

@@ -174,11 +174,26 @@ def _returns_to_else(statements):
             st.body = _returns_to_else(st.body)
             st.orelse = _returns_to_else(st.orelse)
             rest = out[i + 1:]
-            if (not st.orelse and st.body and isinstance(st.body[-1], ast.Return)
+            # (`if a: return x / elif b: return y` then `return z`: the rest
+            # runs after whichever else branch did not return, so it goes
+            # at the end of the else chain)
+            if (st.body and _always_returns(st.body) and not _always_returns(st.orelse)
                     and rest and isinstance(rest[-1], ast.Return)):
-                st.orelse = _returns_to_else(rest)
+                st.orelse = _returns_to_else(list(st.orelse) + rest)
                 return out[:i + 1]
     return out
+
+
+def _always_returns(statements):
+    """Whether a block ends in a return on every path (a return, or an
+    if/else whose branches both do)."""
+    if not statements:
+        return False
+    last = statements[-1]
+    if isinstance(last, ast.Return):
+        return True
+    return isinstance(last, ast.If) and _always_returns(last.body) and \
+        _always_returns(last.orelse)
 
 
 def _load(name):

@@ -981,11 +981,15 @@ def keras_model_config(model):
             nodes_of.get(id(owner), []), key=lambda item: item[1][0])]
         entries.append(entry)
     outputs = model._functional_outputs
-    flat = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    if isinstance(outputs, dict):            # (kept as a dict, as Keras does)
+        output_layers = {k: ref(t) for k, t in outputs.items()}
+    else:
+        flat = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        output_layers = [ref(t) for t in flat]
     return {"class_name": "Functional", "config": {
         "name": model.name, "trainable": bool(model.trainable), "layers": entries,
         "input_layers": [ref(t) for t in model._functional_inputs],
-        "output_layers": [ref(t) for t in flat]}}
+        "output_layers": output_layers}}
 
 
 def _sequential_input(model):

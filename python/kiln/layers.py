@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from . import _hashing, errors, strings as kstrings
+from . import _dispatch, _hashing, errors, strings as kstrings
 from . import (activations, constraints, control_flow, image, initializers, math_ops,
                mixed_precision, nn, ops, random, regularizers, training)
 from ._recording import record_subclass, recording_init
@@ -370,6 +370,9 @@ class Layer(Module):
         # (Positional and keyword arguments may be KerasTensors too, as in
         # MultiHeadAttention()(query, value, attention_mask=mask).)
         sample = _map_keras(inputs, {}, placeholder=True)
+        open_inner = any(None in t.shape[1:] for t in
+                         _flatten_keras([inputs, list(args), list(kwargs.values())])
+                         if isinstance(t, KerasTensor))
         probe = {k: v for k, v in kwargs.items() if k != "training"}
         # (A training flag given here is the node's own: Keras'
         # base(x, training=False) keeps the base in inference mode in fit.)
@@ -380,6 +383,19 @@ class Layer(Module):
         with init_scope(), _probing():
             out = self(sample, *_map_keras(list(args), {}, placeholder=True),
                        **{k: _map_keras(v, {}, placeholder=True) for k, v in probe.items()})
+        open_at = set()
+        if open_inner:
+            # (open extents besides the batch: probed at two lengths, the
+            # output extents that follow them are open too)
+            other = (1, _OPEN_PROBES[1])
+            with init_scope(), _probing():
+                again = self(_map_keras(inputs, {}, placeholder=other),
+                             *_map_keras(list(args), {}, placeholder=other),
+                             **{k: _map_keras(v, {}, placeholder=other)
+                                for k, v in probe.items()})
+            for i, (a, b) in enumerate(zip(_flatten_keras(out), _flatten_keras(again))):
+                open_at |= {(i, d) for d, (x, y) in enumerate(zip(a.shape, b.shape))
+                            if x != y}
         batch = _flatten_keras(inputs)[0].shape[0]
         if isinstance(out, (list, tuple)):
             # Several outputs (an RNN's return_state, ...): one KerasTensor
@@ -388,13 +404,16 @@ class Layer(Module):
                 raise ValueError(f"{self.name}: nested lists of outputs are not "
                                  "supported by the functional API")
             call = object()
+            shaped = lambda i, o: (batch,) + tuple(
+                None if (i, d) in open_at else e for d, e in enumerate(o.shape) if d > 0)
             result = type(out)(
-                KerasTensor((batch,) + tuple(o.shape[1:]), o.dtype, self, inputs,
+                KerasTensor(shaped(i, o), o.dtype, self, inputs,
                             recorded, call=call, index=i, args=args)
                 for i, o in enumerate(out))
         else:
-            result = KerasTensor((batch,) + tuple(out.shape[1:]), out.dtype, self,
-                                 inputs, recorded, args=args)
+            result = KerasTensor((batch,) + tuple(
+                None if (0, d) in open_at else e for d, e in enumerate(out.shape) if d > 0),
+                out.dtype, self, inputs, recorded, args=args)
         # (What layer.input and layer.output give: Keras' inbound nodes.)
         self.__dict__.setdefault("_symbolic_calls", []).append((inputs, result))
         return result
@@ -1669,10 +1688,16 @@ class Sequential(Model):
     def __init__(self, layers=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.layers_list = []
+        self._adding_all = True    # (the constructor builds once, after)
         for layer in layers or []:
             self.add(layer)
+        self._adding_all = False
         # As in Keras: a first layer given input_shape builds the model now,
         # so its variables exist before the first call.
+        self._build_from_first()
+
+    def _build_from_first(self):
+        """Builds the layers when the first one knows the input shape."""
         first = self.layers_list[0] if self.layers_list else None
         if first is not None and first.input_shape is not None:
             shape = tuple(first.input_shape)
@@ -1690,6 +1715,11 @@ class Sequential(Model):
             raise TypeError(f"Sequential takes layers, got {layer!r}")
         self.layers_list = self.layers_list + [layer]
         self._changed()
+        if self.__dict__.get("_adding_all"):
+            return
+        if len(self.layers_list) > 1 and not layer.built:
+            # (Keras builds a layer added after a known input shape at once)
+            self._build_from_first()
 
     def pop(self, rebuild=True):
         """Removes the last layer and returns it (Keras' Sequential.pop)."""
@@ -3331,6 +3361,15 @@ class TextVectorization(Layer):
     def _cast_inputs(self, inputs):
         return inputs
 
+    def _symbolic_call(self, inputs, args, kwargs):
+        """As a layer's; without output_sequence_length the sequences are as
+        long as each batch's longest (an open extent, not the probe's)."""
+        result = super()._symbolic_call(inputs, args, kwargs)
+        if self.output_mode == "int" and self.output_sequence_length is None and \
+                not self.ragged and isinstance(result, KerasTensor):
+            result.shape = result.shape[:1] + (None,) * (len(result.shape) - 1)
+        return result
+
     def _preprocess(self, inputs):
         """The tokens of `inputs`: a RaggedTensor of rows when splitting,
         else a string tensor."""
@@ -4408,6 +4447,122 @@ class KerasTensor:
         where = f" from {self._layer.name}" if self._layer is not None else ""
         return f"<KerasTensor shape={self.shape} dtype={self.dtype.name}{where}>"
 
+    # Operators and ops on symbolic tensors are nodes of the graph (an
+    # op layer each), as Keras' `x + h`, `x[:, 0]`, `tf.reduce_mean(x)`.
+    def __add__(self, o): return _keras_op("add", ops.add, self, o)
+    def __radd__(self, o): return _keras_op("add", ops.add, o, self)
+    def __sub__(self, o): return _keras_op("subtract", ops.subtract, self, o)
+    def __rsub__(self, o): return _keras_op("subtract", ops.subtract, o, self)
+    def __mul__(self, o): return _keras_op("multiply", ops.multiply, self, o)
+    def __rmul__(self, o): return _keras_op("multiply", ops.multiply, o, self)
+    def __truediv__(self, o): return _keras_op("truediv", ops.truediv, self, o)
+    def __rtruediv__(self, o): return _keras_op("truediv", ops.truediv, o, self)
+    def __pow__(self, o): return _keras_op("pow", ops.pow, self, o)
+    def __rpow__(self, o): return _keras_op("pow", ops.pow, o, self)
+    def __matmul__(self, o): return _keras_op("matmul", ops.matmul, self, o)
+    def __rmatmul__(self, o): return _keras_op("matmul", ops.matmul, o, self)
+    def __neg__(self): return _keras_op("negative", ops.negative, self)
+    def __abs__(self): return _keras_op("abs", ops.abs, self)
+    def __getitem__(self, key): return _keras_op("__getitem__", _getitem, self, key)
+    def __lt__(self, o): return _keras_op("less", ops.less, self, o)
+    def __le__(self, o): return _keras_op("less_equal", ops.less_equal, self, o)
+    def __gt__(self, o): return _keras_op("greater", ops.greater, self, o)
+    def __ge__(self, o): return _keras_op("greater_equal", ops.greater_equal, self, o)
+    __hash__ = object.__hash__
+
+    def __iter__(self):
+        raise TypeError("a symbolic tensor (kiln.Input and the layers after it) cannot "
+                        "be iterated: index it (x[:, 0]) or split it with an op")
+
+
+def _getitem(t, key):
+    return t[key]
+
+
+class _OpSlot:
+    """Where the i-th symbolic tensor of an op's arguments goes."""
+
+    def __init__(self, index):
+        self.index = index
+
+
+class TFOpLambda(Layer):
+    """A kiln op applied to symbolic tensors in the functional API (Keras
+    2's TFOpLambda): `function` called with the arguments it was given,
+    each symbolic tensor replaced by its value. It has no weights; like a
+    Lambda it is kept by save_weights and checkpoints, not by model.save."""
+
+    def __init__(self, function, arguments, keywords, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.function, self._arguments, self._keywords = function, arguments, keywords
+        self.built = True    # (no weights; its inputs stay a list)
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        """As a layer's, then each output extent checked with a batch of 2
+        as well: the extents that follow the batch are open (an op may move
+        or drop the batch dimension: a whole-tensor mean is a scalar)."""
+        result = super()._symbolic_call(inputs, args, kwargs)
+        twice = _map_keras(inputs, {}, placeholder=2)
+        with init_scope(), _probing():
+            out = self.call(twice)
+        outs = _flatten_keras(result)
+        probes = out if isinstance(out, (list, tuple)) else [out]
+        once = _map_keras(inputs, {}, placeholder=True)
+        with init_scope(), _probing():
+            first = self.call(once)
+        firsts = first if isinstance(first, (list, tuple)) else [first]
+        for t, a, b in zip(outs, firsts, probes):
+            a, b = tuple(getattr(a, "shape", ())), tuple(getattr(b, "shape", ()))
+            if len(a) == len(b):
+                t.shape = tuple(None if x != y else x for x, y in zip(a, b))
+        return result
+
+    def call(self, inputs):
+        values = inputs if isinstance(inputs, list) else [inputs]
+
+        def fill(value):
+            if isinstance(value, _OpSlot):
+                return values[value.index]
+            if isinstance(value, (list, tuple)):
+                return type(value)(fill(v) for v in value)
+            if isinstance(value, dict):
+                return {k: fill(v) for k, v in value.items()}
+            return value
+        return self.function(*fill(self._arguments), **fill(self._keywords))
+
+
+def _keras_op(key, op, *args, **kwargs):
+    """`op` on arguments holding symbolic tensors: a TFOpLambda node taking
+    them (in order), the other arguments kept as they are."""
+    found = []
+
+    def slot(value):
+        if isinstance(value, KerasTensor):
+            for i, t in enumerate(found):
+                if t is value:
+                    return _OpSlot(i)
+            found.append(value)
+            return _OpSlot(len(found) - 1)
+        if isinstance(value, (list, tuple)):
+            return type(value)(slot(v) for v in value)
+        if isinstance(value, dict):
+            return {k: slot(v) for k, v in value.items()}
+        return value
+    arguments, keywords = slot(list(args)), slot(dict(kwargs))
+    name = "tf." + re.sub(r"[^\w.]", "_", key.strip("_"))
+    layer = TFOpLambda(op, arguments, keywords, name=_unique_op_name(name))
+    return layer(found if len(found) > 1 else found[0])
+
+
+def _unique_op_name(base):
+    count = _OP_NAMES.get(base, 0)
+    _OP_NAMES[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+_OP_NAMES = {}
+_dispatch.register(KerasTensor, {}, default=_keras_op)
+
 
 def Input(shape=None, batch_size=None, dtype="float32", name=None, ragged=False,
           sparse=False, batch_shape=None):
@@ -4424,11 +4579,8 @@ def Input(shape=None, batch_size=None, dtype="float32", name=None, ragged=False,
             "are dense tensors; pad the examples to one length (to_tensor(), "
             "keras.utils.pad_sequences) with a Masking or mask_zero Embedding, or call "
             "the layers on a RaggedTensor directly (they take its padded form)")
-    if None in shape:
-        raise ValueError(f"Input shape {shape}: only the batch extent may be "
-                         "unknown; pad the examples to a fixed length "
-                         "(keras.utils.pad_sequences; mask_zero=True in the Embedding "
-                         "masks the padding)")
+    # (An extent of None besides the batch: each batch's own, a sequence's
+    # length, as Keras' Input((None,)); each length compiles its own step.)
     tensor = KerasTensor((batch_size,) + shape, dtype)
     tensor.name = name    # (a dict of inputs may be keyed by it, as in Keras)
     return tensor
@@ -4442,6 +4594,8 @@ def _has_keras(value):
 
 
 def _flatten_keras(value):
+    if isinstance(value, dict):      # (a dict of outputs: in its order)
+        value = list(value.values())
     if isinstance(value, (list, tuple)):
         out = []
         for v in value:
@@ -4564,14 +4718,28 @@ def _sample(shape, dtype):
 
 def _map_keras(value, values, placeholder=False):
     """`value` (a KerasTensor or a list of them) with each KerasTensor
-    replaced by its value in `values`, or by zeros of a batch of 1."""
+    replaced by its value in `values`, or by zeros of a batch of 1 (of
+    `placeholder` when it is a number)."""
     if isinstance(value, (list, tuple)):
         return type(value)(_map_keras(v, values, placeholder) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_keras(v, values, placeholder) for k, v in value.items()}
     if isinstance(value, KerasTensor):
-        if placeholder:
-            return _sample(tuple(1 if d is None else d for d in value.shape), value.dtype)
+        if placeholder is not False:
+            # (the batch, and other open extents: long enough for a
+            # convolution or pooling to leave something)
+            batch, inner = (1, _OPEN_PROBES[0]) if placeholder is True else \
+                placeholder if isinstance(placeholder, tuple) else (placeholder, placeholder)
+            shape = tuple((batch if i == 0 else inner) if d is None else d
+                          for i, d in enumerate(value.shape))
+            return _sample(shape, value.dtype)
         return values[id(value)]
     return value
+
+
+# The lengths a probe gives open extents besides the batch (two, to tell
+# the output extents that follow them).
+_OPEN_PROBES = (16, 24)
 
 
 # --- Recurrent layers ------------------------------------------------------

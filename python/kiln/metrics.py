@@ -29,20 +29,44 @@ class Metric:
         super().__init_subclass__(**kwargs)
         record_subclass(cls)
 
-    def __init__(self, name=None):
+    def __init__(self, name=None, dtype=None, **kwargs):
+        # (Keras' dtype and other base arguments are accepted: Kiln's
+        # metrics keep float32 totals.)
         self.name = name or type(self).__name__
         self.total = Variable(constant(0.0, float32), name=f"{self.name}/total",
                               trainable=False)
         self.count = Variable(constant(0.0, float32), name=f"{self.name}/count",
                               trainable=False)
 
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None,
+                   aggregation=None, synchronization=None):
+        """A state variable of a metric of one's own (Keras' add_weight):
+        non-trainable, listed in `variables`, zeroed by reset_state."""
+        from . import initializers
+        from .dtypes import as_dtype
+        dtype = as_dtype(dtype or float32)
+        init = initializers.get(initializer if initializer is not None else "zeros")
+        value = init(tuple(int(d) for d in (shape or ())), dtype)
+        variable = Variable(convert_to_tensor(value, dtype),
+                            name=f"{self.name}/{name or 'state'}", trainable=False)
+        self.__dict__.setdefault("_own_state", []).append(variable)
+        return variable
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum",
+                     name=None):
+        """Keras 3's spelling of add_weight."""
+        return self.add_weight(name=name, shape=shape, initializer=initializer, dtype=dtype)
+
     @property
     def variables(self):
-        return [self.total, self.count]
+        return [self.total, self.count] + list(self.__dict__.get("_own_state", []))
 
     def reset_state(self):
+        """Every state variable back to zeros (Keras' default)."""
         self.total.assign(constant(0.0, float32))
         self.count.assign(constant(0.0, float32))
+        for v in self.__dict__.get("_own_state", []):
+            v.assign(math_ops.zeros_like(v.value()))
 
     reset_states = reset_state
 

@@ -37,11 +37,28 @@ def save(obj, export_dir, signatures=None):
     """Saves `obj` (a model or layer, a @kiln.function or a Python function)
     for the inputs `signatures` describes (TensorSpecs; a model built from
     kiln.Input or with input_shape knows its own)."""
+    fn = getattr(obj, "_python_function", None) or obj
+    if isinstance(signatures, dict):          # (TensorFlow's {"serving_default": f})
+        if len(signatures) != 1:
+            raise ValueError("saved_model.save: Kiln saves one signature "
+                             f"(serving_default), got {sorted(signatures)}")
+        signatures = next(iter(signatures.values()))
+    if isinstance(signatures, tracing.ConcreteFunction):
+        source = getattr(signatures, "_source", None)
+        if source is None:
+            raise ValueError("saved_model.save: pass the ConcreteFunction that "
+                             "get_concrete_function returned")
+        function, arguments = source
+        fn, signatures = function._python_function, arguments
+    elif isinstance(signatures, tracing.Function):
+        if signatures.input_signature is None:
+            raise ValueError("saved_model.save: a signature function needs an "
+                             "input_signature (or pass get_concrete_function(specs))")
+        fn, signatures = signatures._python_function, signatures.input_signature
     specs = list(signatures) if signatures is not None else _input_specs(obj)
     if not specs or not all(isinstance(s, TensorSpec) for s in specs):
         raise ValueError("saved_model.save needs signatures=[kiln.TensorSpec(...)] "
                          "for this object (it does not know its input shapes)")
-    fn = getattr(obj, "_python_function", None) or obj
     serving = tracing.Function(lambda *args: fn(*args), name="serving_default",
                                input_signature=specs)
     try:

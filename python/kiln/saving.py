@@ -388,6 +388,8 @@ def _model_config(model):
             return {"__ref__": refs[id(value)]}
         if isinstance(value, (list, tuple)):
             return [ref(v, where) for v in value]
+        if isinstance(value, dict) and any(isinstance(v, KerasTensor) for v in value.values()):
+            return {"__refs__": [[k, ref(v, where)] for k, v in value.items()]}
         return _encode(value, where)
 
     for node in model._nodes:
@@ -440,6 +442,8 @@ def _build_model(spec, custom):
             return out if not index or index[0] is None else out[index[0]]
         if isinstance(value, list):
             return [resolve(v) for v in value]
+        if isinstance(value, dict) and "__refs__" in value:    # (a dict of outputs)
+            return {k: resolve(v) for k, v in value["__refs__"]}
         return _decode(value, custom)
     for call in spec["calls"]:
         layer = layers[call["layer"]]

@@ -317,7 +317,25 @@ def _pack(structure, it):
 
 
 class ConcreteFunction:
-    """One trace of a @kiln.function, compiled: `mlir` is its Kiln IR."""
+    """One trace of a @kiln.function, compiled: `mlir` is its Kiln IR.
+    Callable, as TensorFlow's, with arguments of the trace's types."""
+
+    def __call__(self, *args, **kwargs):
+        source = getattr(self, "_source", None)
+        if source is None:
+            raise TypeError(f"{self.name}: call the @kiln.function (or a concrete function "
+                            "from its get_concrete_function)")
+        function, specs = source
+        if len(args) + len(kwargs) > len(specs):
+            raise TypeError(f"{self.name}() takes {len(specs)} arguments, got "
+                            f"{len(args) + len(kwargs)}")
+        for value, spec in zip(args, specs):
+            if isinstance(spec, TensorSpec) and not spec.is_compatible_with(
+                    convert_to_tensor(value)):
+                raise errors.InvalidArgumentError(
+                    f"{self.name}(): an argument of shape {list(np.shape(value))} does not "
+                    f"fit the concrete function's {spec}", errors.user_location())
+        return function(*args, **kwargs)
 
     def __init__(self, name, mlir, executable, structure, leaves, variables,
                  device="cpu", feeds=(), writers=()):
@@ -610,8 +628,16 @@ class Function:
     def get_concrete_function(self, *args, **kwargs):
         """The trace for these arguments (tensors, or TensorSpecs for
         extents known only at run time) on the current device (traced and
-        compiled on first use)."""
-        return self._concrete_for(self._arguments(args, kwargs))[0]
+        compiled on first use); with none, the input_signature's."""
+        if not args and not kwargs and self.input_signature is not None:
+            args = tuple(self.input_signature)
+        arguments = self._arguments(args, kwargs)
+        concrete = self._concrete_for(arguments)[0]
+        # (what saved_model.save(signatures=concrete) serves: this function
+        # for these argument specs)
+        concrete._source = (self, [TensorSpec(a.shape, a.dtype) if isinstance(
+            a, (Tensor, np.ndarray, TensorSpec)) else a for a in arguments])
+        return concrete
 
     def _concrete_for(self, args):
         """(concrete function, tensors to pass it, the Dataset arguments by

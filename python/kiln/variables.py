@@ -250,7 +250,10 @@ class Variable:
     def __rshift__(self, o): return self._v() >> o
     def __rrshift__(self, o): return o >> self._v()
     def __abs__(self): return abs(self._v())
-    def __getitem__(self, key): return self._v()[key]
+    def __getitem__(self, key):
+        # (The value's slice, which also takes `.assign(value)`: TensorFlow's
+        # v[1].assign(...), v[:, 0].assign(...).)
+        return _VariableSlice(self._v()[key], self, key)
     def __float__(self): return float(self._v())
     def __int__(self): return int(self._v())
     def __bool__(self): return bool(self._v())
@@ -262,3 +265,41 @@ class Variable:
 
 
 _tensor_module._variable_type = Variable
+
+
+class _VariableSlice(Tensor):
+    """A slice of a variable's value (what v[key] gives) that can also be
+    assigned: `assign(value)` writes `value` (broadcast to the slice's
+    shape) into those positions of the variable, as TensorFlow's sliced
+    assignment."""
+    __slots__ = ("_variable", "_key")
+
+    def __init__(self, value, variable, key):
+        super().__init__(value._impl)
+        self._variable, self._key = variable, key
+
+    def assign(self, value, read_value=True):
+        import numpy as np
+        from . import math_ops
+        variable = self._variable
+        shape = tuple(variable.shape)
+        key = self._key if isinstance(self._key, tuple) else (self._key,)
+        concrete = []
+        for part in key:
+            if isinstance(part, Tensor):
+                if part._symbolic:
+                    raise errors.UnimplementedError(
+                        "assigning to a slice of a variable needs the slice's indices "
+                        "known while tracing (use tensor_scatter_nd_update and assign)",
+                        errors.user_location())
+                part = part.numpy()
+            concrete.append(part)
+        positions = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
+        positions = positions.reshape(shape)[tuple(concrete)]
+        current = variable._current()
+        new = math_ops.broadcast_to(convert_to_tensor(value, variable.dtype),
+                                    list(positions.shape))
+        flat = math_ops.tensor_scatter_nd_update(
+            ops.reshape(current, [-1]), convert_to_tensor(positions.reshape(-1, 1)),
+            ops.reshape(new, [-1]))
+        return variable.assign(ops.reshape(flat, list(shape)), read_value)

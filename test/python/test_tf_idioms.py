@@ -1,0 +1,178 @@
+"""TensorFlow idioms a compatibility sweep found missing: sliced variable
+assignment (eager and compiled), custom metrics with add_weight, a
+Sequential built by add() after an Input. Oracles: NumPy arrays updated
+the same way, counts by hand."""
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln import keras
+
+
+def test_sliced_variable_assignment():
+    v = kiln.Variable(np.zeros((3, 4), np.float32))
+    want = np.zeros((3, 4), np.float32)
+    v[1].assign([1.0, 2.0, 3.0, 4.0])
+    want[1] = [1, 2, 3, 4]
+    v[:, 0].assign(9.0)
+    want[:, 0] = 9
+    v[2, 1:3].assign(np.array([5.0, 6.0], np.float32))
+    want[2, 1:3] = [5, 6]
+    v[::2, -1].assign(kiln.constant([7.0, 8.0]))
+    want[::2, -1] = [7, 8]
+    np.testing.assert_array_equal(v.numpy(), want)
+
+    @kiln.function
+    def step(x):
+        v[0, 3].assign(x)
+        return v[0] * 2.0
+    np.testing.assert_array_equal(step(kiln.constant(-1.0)).numpy(),
+                                  np.array([18, 0, 0, -2], np.float32))
+    assert v.numpy()[0, 3] == -1.0
+    with pytest.raises(Exception):
+        v[5].assign(1.0)      # (out of range, as NumPy)
+
+
+def test_custom_metric_with_add_weight():
+    class TruePositives(keras.metrics.Metric):
+        def __init__(self, name="tp", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.tp = self.add_weight(name="tp", initializer="zeros")
+            self.seen = self.add_variable(shape=(2,), initializer="ones", name="seen")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            hit = kiln.logical_and(kiln.cast(y_true, kiln.bool), y_pred > 0.5)
+            self.tp.assign_add(kiln.reduce_sum(kiln.cast(hit, kiln.float32)))
+
+        def result(self):
+            return self.tp
+
+    metric = TruePositives(dtype="float32")
+    metric.update_state(np.array([1, 0, 1, 1]), np.array([0.9, 0.8, 0.2, 0.7]))
+    assert float(metric.result()) == 2.0
+    assert len(metric.variables) == 4 and metric.seen.numpy().tolist() == [1.0, 1.0]
+    metric.reset_state()
+    assert float(metric.result()) == 0.0 and metric.seen.numpy().tolist() == [0.0, 0.0]
+    # compiled into fit: one epoch's count of true positives
+    model = keras.Sequential([keras.Input((1,)),
+                              keras.layers.Dense(1, kernel_initializer="ones",
+                                                 bias_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse",
+                  metrics=[TruePositives()])
+    x = np.array([[1.0], [-1.0], [2.0], [0.2]], np.float32)
+    y = np.array([[1.0], [1.0], [0.0], [1.0]], np.float32)
+    history = model.fit(x, y, epochs=1, batch_size=2, shuffle=False, verbose=0)
+    assert history.history["tp"] == [1.0]      # (x > 0.5 and y true: the first only)
+
+
+def test_sequential_add_after_an_input_builds():
+    model = keras.Sequential()
+    model.add(keras.Input((3,)))
+    model.add(keras.layers.Dense(2))
+    model.add(keras.layers.Dense(1))
+    assert model.built and len(model.variables) == 4
+    assert [type(l).__name__ for l in model.layers] == ["Dense", "Dense"]
+    assert model.layers[1].kernel.shape == (2, 1)
+
+
+def test_if_elif_return_chain_on_tensors():
+    @kiln.function
+    def classify(x):
+        if x > 0:
+            return kiln.constant(1)
+        elif x < -10:
+            return kiln.constant(2)
+        elif x < -5:
+            return kiln.constant(4)
+        return kiln.constant(3)
+
+    def python(x):
+        if x > 0:
+            return 1
+        elif x < -10:
+            return 2
+        elif x < -5:
+            return 4
+        return 3
+    for v in (5, -50, -7, -2):
+        assert int(classify(kiln.constant(v))) == python(v)
+    assert classify.experimental_get_tracing_count() == 1
+
+
+def test_dict_outputs(tmp_path):
+    rng = np.random.default_rng(3)
+    inp = keras.Input((3,))
+    hidden = keras.layers.Dense(4, activation="relu")(inp)
+    model = keras.Model(inp, {"reg": keras.layers.Dense(1, name="reg_head")(hidden),
+                              "cls": keras.layers.Dense(2, activation="softmax",
+                                                        name="cls_head")(hidden)})
+    x = rng.normal(size=(16, 3)).astype(np.float32)
+    out = model.predict(x, verbose=0)
+    assert set(out) == {"reg", "cls"} and out["cls"].shape == (16, 2)
+    np.testing.assert_allclose(out["cls"].sum(1), np.ones(16), rtol=1e-5)
+    model.compile(optimizer="adam",
+                  loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
+                  metrics={"cls": ["accuracy"]})
+    history = model.fit(x, {"reg": rng.normal(size=(16, 1)).astype(np.float32),
+                            "cls": rng.integers(0, 2, 16)}, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "reg_loss", "cls_loss", "cls_accuracy"}
+    for name in ("m.keras", "m.h5"):
+        model.save(tmp_path / name)
+        again = keras.models.load_model(tmp_path / name)
+        got = again.predict(x, verbose=0)
+        for key in ("reg", "cls"):
+            np.testing.assert_allclose(got[key], model.predict(x, verbose=0)[key], rtol=1e-6)
+
+
+def test_functional_text_model_without_a_sequence_length():
+    vectorize = keras.layers.TextVectorization(max_tokens=50)
+    vectorize.adapt(["good movie", "bad film", "a really good long film"])
+    inp = keras.Input(shape=(1,), dtype="string")
+    ids = vectorize(inp)
+    assert ids.shape == (None, None)       # (each batch's longest row)
+    embed = keras.layers.Embedding(50, 3, mask_zero=True)
+    lstm = keras.layers.LSTM(2)
+    model = keras.Model(inp, lstm(embed(ids)))
+    for texts in (["good movie"], ["a really good long film", "bad"]):
+        batch = kiln.constant([[t] for t in texts])
+        direct = lstm(embed(vectorize(batch))).numpy()
+        np.testing.assert_allclose(model(batch).numpy(), direct, rtol=1e-6)
+
+
+def test_signatures_of_tensorflow_forms(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 3], kiln.float32)])
+    def serve(x):
+        return model(x) * 2.0
+
+    concrete = serve.get_concrete_function()      # (the input_signature's)
+    x = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_allclose(concrete(kiln.constant(x)).numpy(), model(x).numpy() * 2,
+                               rtol=1e-6)
+    for name, signatures in (("a", concrete), ("b", {"serving_default": serve}),
+                             ("c", serve)):
+        kiln.saved_model.save(model, str(tmp_path / name), signatures=signatures)
+        loaded = kiln.saved_model.load(str(tmp_path / name))
+        np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy() * 2, rtol=1e-6)
+
+
+def test_variable_length_inputs_in_functional_models():
+    inp = keras.Input((None,), dtype="int32")
+    embed = keras.layers.Embedding(20, 4, mask_zero=True)
+    lstm = keras.layers.LSTM(3, return_sequences=True)
+    conv = keras.layers.Conv1D(5, 3)
+    dense = keras.layers.Dense(1)
+    features = conv(lstm(embed(inp)))
+    assert features.shape == (None, None, 5)
+    out = dense(keras.layers.GlobalMaxPooling1D()(features))
+    assert out.shape == (None, 1)
+    model = keras.Model(inp, out)
+    rng = np.random.default_rng(2)
+    for length in (7, 11):
+        ids = rng.integers(1, 20, (4, length)).astype(np.int32)
+        direct = dense(kiln.reduce_max(conv(lstm(embed(ids))), axis=1)).numpy()
+        np.testing.assert_allclose(model.predict(ids, verbose=0), direct, rtol=1e-5,
+                                   atol=1e-6)
+    assert keras.layers.GRU(2)(keras.Input((None, 8))).shape == (None, 2)
