@@ -26,8 +26,26 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    # (Keras 2's on_batch_begin / on_batch_end: what the training batch
+    # hooks call unless a subclass overrides them)
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs)
+
+    # evaluate (and fit's validation) and predict
+    def on_test_begin(self, logs=None): pass
+    def on_test_end(self, logs=None): pass
+    def on_test_batch_begin(self, batch, logs=None): pass
+    def on_test_batch_end(self, batch, logs=None): pass
+    def on_predict_begin(self, logs=None): pass
+    def on_predict_end(self, logs=None): pass
+    def on_predict_batch_begin(self, batch, logs=None): pass
+    def on_predict_batch_end(self, batch, logs=None): pass
 
 
 class CallbackList:
@@ -44,10 +62,11 @@ class CallbackList:
         cost a read of every metric. (A method of the class or a function
         set on the object, as LambdaCallback and ProgbarLogger do; asked
         each batch, as a callback may start or stop listening.)"""
-        def overrides(c):
-            hook = c.on_train_batch_end
-            return getattr(hook, "__func__", hook) is not Callback.on_train_batch_end
-        return any(overrides(c) for c in self.callbacks)
+        def overrides(c, name):
+            hook = getattr(c, name)
+            return getattr(hook, "__func__", hook) is not getattr(Callback, name)
+        return any(overrides(c, "on_train_batch_end") or overrides(c, "on_batch_end")
+                   for c in self.callbacks)
 
     def __getattr__(self, hook):
         def call(*args):

@@ -1514,10 +1514,16 @@ class Model(Layer):
             batches = (take(i, i + size) for i in range(0, count, size))
         outs = []
         own = training.overrides(self, "predict_step")
+        from .callbacks import CallbackList
+        cbs = CallbackList(list(callbacks or []), self)
+        cbs.on_predict_begin()
         for k, batch in enumerate(batches):
             if steps is not None and k >= int(steps):
                 break
+            cbs.on_predict_batch_begin(k)
             outs.append(self.predict_step(batch) if own else self(batch))
+            cbs.on_predict_batch_end(k, {"outputs": outs[-1]})
+        cbs.on_predict_end()
         if not outs:
             return np.zeros((0,))
         first = outs[0]
@@ -1612,7 +1618,8 @@ class Model(Layer):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
                  sample_weight=None, steps=None, callbacks=None, return_dict=False):
         return training.evaluate(self, x, y, batch_size, verbose, return_dict,
-                                 steps=steps, sample_weight=sample_weight)
+                                 callbacks=callbacks, steps=steps,
+                                 sample_weight=sample_weight)
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None,
                        return_dict=False):

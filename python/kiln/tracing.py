@@ -666,14 +666,15 @@ class Function:
                 if self.trace_count >= self.RETRACE_WARNING and not self._warned:
                     self._warned = True
                     import warnings
+                    advice = getattr(self, "_retrace_advice", None) or (
+                        "Each new shape, dtype or Python argument value traces again: "
+                        "pass tensors rather than Python numbers, or give "
+                        "input_signature=[kiln.TensorSpec(...)] or reduce_retracing=True "
+                        "for shapes that change.")
                     warnings.warn(
                         f"@kiln.function {self.__name__} was traced and compiled "
                         f"{self.trace_count} times (the last time because: "
-                        f"{self.retrace_reason}). Each new shape, dtype or Python "
-                        "argument value traces again: pass tensors rather than "
-                        "Python numbers, or give input_signature=[kiln.TensorSpec"
-                        "(...)] or reduce_retracing=True for shapes that change.",
-                        stacklevel=4)
+                        f"{self.retrace_reason}). {advice}", stacklevel=4)
         self._last_key = key
         return concrete, tensors, datasets
 

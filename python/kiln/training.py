@@ -424,6 +424,11 @@ def _compiled(model, step):
     if model.run_eagerly:
         return step
     compiled = function(step, autograph=False)
+    compiled._retrace_advice = (
+        "The training loop compiles its step once per batch shape: batches of many "
+        "shapes (sequences of many lengths) each compile again; pad them to a few "
+        "lengths (Dataset.padded_batch, bucket_by_sequence_length, "
+        "keras.utils.pad_sequences).")
 
     def run(x, *rest):
         if model.__dict__.get("_ragged_eager"):
@@ -956,7 +961,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             vx, vy = (validation_data[0], validation_data[1]) \
                 if isinstance(validation_data, (list, tuple)) else (validation_data, None)
             val = evaluate(model, vx, vy, batch_size=validation_batch_size or batch_size,
-                           verbose=0, return_dict=True, steps=validation_steps)
+                           verbose=0, return_dict=True, steps=validation_steps,
+                           callbacks=cbs)
             logs.update({"val_" + k: v for k, v in val.items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training or batches.exhausted:
@@ -999,10 +1005,15 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
         model._test_function = _custom_function(model, "test_step") if custom \
             else _make_test_function(model)
     _reset_all(model)
+    # (fit passes its CallbackList: the on_test_* hooks fire in validation)
+    cbs = callbacks if isinstance(callbacks, callbacks_module.CallbackList) else \
+        callbacks_module.CallbackList(list(callbacks or []), model)
+    cbs.on_test_begin()
     progress = _Bar(batches.steps, verbose)
     last = {}
     for step, (bx, by, bw) in enumerate(batches, 1):
         progress.done = step
+        cbs.on_test_batch_begin(step - 1)
         if custom:
             last = _python_logs(model._test_function(
                 _step_data(_model_inputs(model, bx), by, bw)), "test_step")
@@ -1010,7 +1021,9 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
             model._test_function(*_step_arguments(_model_inputs(model, bx), by, bw))
         if progress.dynamic:
             progress.update(step, dict(last) if custom else _logs(model))
+        cbs.on_test_batch_end(step - 1, dict(last) if custom else _logs(model))
     logs = dict(last) if custom else _logs(model)
+    cbs.on_test_end(dict(logs))
     progress.finish(logs)
     if return_dict:
         return logs

@@ -176,3 +176,44 @@ def test_variable_length_inputs_in_functional_models():
         np.testing.assert_allclose(model.predict(ids, verbose=0), direct, rtol=1e-5,
                                    atol=1e-6)
     assert keras.layers.GRU(2)(keras.Input((None, 8))).shape == (None, 2)
+
+
+def test_test_and_predict_hooks_and_keras2_batch_hooks():
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_test_begin(self, logs=None):
+            self.seen.append("test_begin")
+
+        def on_test_end(self, logs=None):
+            self.seen.append(("test_end", sorted(logs)))
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.seen.append(("test_batch", batch))
+
+        def on_batch_end(self, batch, logs=None):        # (Keras 2's name)
+            self.seen.append(("batch", batch, "loss" in logs))
+
+        def on_predict_begin(self, logs=None):
+            self.seen.append("predict_begin")
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.seen.append(("predict_batch", batch, logs["outputs"].shape))
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((4, 2), np.float32)
+    recorder = Recorder()
+    model.fit(x, np.zeros((4, 1), np.float32), batch_size=2, epochs=1, verbose=0,
+              validation_data=(x, np.zeros((4, 1), np.float32)), callbacks=[recorder])
+    assert recorder.seen == [("batch", 0, True), ("batch", 1, True), "test_begin",
+                             ("test_batch", 0), ("test_batch", 1), ("test_end", ["loss"])]
+    recorder.seen.clear()
+    model.predict(x, batch_size=4, verbose=0, callbacks=[recorder])
+    assert recorder.seen == ["predict_begin", ("predict_batch", 0, (4, 1))]
+    recorder.seen.clear()
+    model.evaluate(x, np.zeros((4, 1), np.float32), batch_size=4, verbose=0,
+                   callbacks=[recorder])
+    assert recorder.seen == ["test_begin", ("test_batch", 0), ("test_end", ["loss"])]
