@@ -396,7 +396,8 @@ class Layer(Module):
             for i, (a, b) in enumerate(zip(_flatten_keras(out), _flatten_keras(again))):
                 open_at |= {(i, d) for d, (x, y) in enumerate(zip(a.shape, b.shape))
                             if x != y}
-        batch = _flatten_keras(inputs)[0].shape[0]
+        first = _flatten_keras(inputs)[0].shape
+        batch = first[0] if first else None     # (a scalar: an op's result)
         if isinstance(out, (list, tuple)):
             # Several outputs (an RNN's return_state, ...): one KerasTensor
             # each, sharing the one call that computes them all.
@@ -435,8 +436,31 @@ class Layer(Module):
 
     def add_loss(self, value):
         """Adds a loss term (a scalar tensor computed in `call`, e.g. from
-        its outputs) to `losses` until the layer's next call."""
+        its outputs) to `losses` until the layer's next call. On a
+        functional model, a term computed from its symbolic tensors
+        (Keras 2's model.add_loss(kl)) is computed at every call."""
+        if _has_keras(value) and isinstance(self, Model):
+            self._add_symbolic("_symbolic_losses", value, None)
+            return
         self._call_losses.append(value)
+
+    def add_metric(self, value, name=None, aggregation="mean"):
+        """Keras 2's add_metric: the running mean of `value` (a tensor
+        computed in `call`; on a functional model, from its symbolic
+        tensors) logged by fit and evaluate as `name`."""
+        if aggregation not in ("mean", None):
+            raise ValueError(f"add_metric: aggregation {aggregation!r}; Kiln keeps a mean")
+        if name is None:
+            raise ValueError("add_metric needs a name (the log's key)")
+        if _has_keras(value) and isinstance(self, Model):
+            self._add_symbolic("_symbolic_metrics", value, name)
+            return
+        from .metrics import Mean
+        trackers = self.__dict__.setdefault("_added_metrics", {})
+        if name not in trackers:
+            with init_scope():
+                trackers[name] = Mean(name=name)
+        trackers[name].update_state(value)
 
     @property
     def losses(self):
@@ -1317,6 +1341,31 @@ class Model(Layer):
         self.functional_layers = layers  # (tracked: weights, checkpoints)
         self.built = True
 
+    def _add_symbolic(self, kind, value, name):
+        """A loss or metric of the model's symbolic tensors: the nodes that
+        compute it beyond the model's own, run after them at each call."""
+        if "_nodes" not in self.__dict__:
+            raise ValueError(f"{self.name}: add_loss / add_metric of a symbolic tensor "
+                             "needs a functional model (kiln.Model(inputs, outputs))")
+        known = {id(n) for n in self._nodes} | {id(t) for t in self._functional_inputs}
+        order, seen = [], set()
+
+        def visit(t):
+            if id(t) in seen or id(t) in known:
+                return
+            seen.add(id(t))
+            if t._layer is None:
+                raise ValueError(f"{self.name}: the added tensor depends on an Input that "
+                                 "is not among the model's inputs")
+            for source in t._sources():
+                visit(source)
+            order.append(t)
+        for t in _flatten_keras(value):
+            visit(t)
+        self.__dict__.setdefault("_extra_nodes", []).extend(
+            n for n in order if all(n is not m for m in self.__dict__["_extra_nodes"]))
+        self.__dict__.setdefault(kind, []).append((value, name))
+
     def _run_functional(self, inputs, training):
         names = self.__dict__.get("_functional_input_names")
         if isinstance(inputs, dict) and names is None:
@@ -1337,7 +1386,7 @@ class Model(Layer):
             raise ValueError(f"{self.name} takes {len(self._functional_inputs)} inputs, "
                              f"got {len(given)}")
         values = {id(k): v for k, v in zip(self._functional_inputs, given)}
-        for node in self._nodes:
+        for node in self._nodes + self.__dict__.get("_extra_nodes", []):
             if node._index is not None and id(node._call) in values:
                 # (Another output of a call already made.)
                 values[id(node)] = values[id(node._call)][node._index]
@@ -1353,6 +1402,16 @@ class Model(Layer):
                 values[id(node._call)] = out
                 out = out[node._index]
             values[id(node)] = out
+        for value, _ in self.__dict__.get("_symbolic_losses", []):
+            self._call_losses.append(_map_keras(value, values))
+        if self.__dict__.get("_symbolic_metrics"):
+            from .metrics import Mean
+            trackers = self.__dict__.setdefault("_added_metrics", {})
+            for value, name in self.__dict__["_symbolic_metrics"]:
+                if name not in trackers:
+                    with init_scope():
+                        trackers[name] = Mean(name=name)
+                trackers[name].update_state(_map_keras(value, values))
         return _map_keras(self._functional_outputs, values)
 
     @property

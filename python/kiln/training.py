@@ -528,6 +528,7 @@ def model_metrics(model):
         out.append(model._loss_tracker)
         out += [tracker for _, tracker in getattr(model, "_output_trackers", [])]
         out += list(model.compiled_metrics)
+    out += _added_metrics(model)
     seen = {id(m) for m in out}
     for value in vars(model).values():
         for m in (value if isinstance(value, (list, tuple)) else [value]):
@@ -625,11 +626,26 @@ def _reset_all(model):
         m.reset_state()
 
 
+def _added_metrics(model):
+    """The Mean trackers of add_metric, the model's and its layers'."""
+    out, seen = [], set()
+
+    def visit(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        out.extend(layer.__dict__.get("_added_metrics", {}).values())
+        for _, inner in layer.__dict__.get("_layers", []):
+            visit(inner)
+    visit(model)
+    return out
+
+
 def _logs(model, prefix=""):
     out = {prefix + "loss": float(model._loss_tracker.result())}
     for name, tracker in getattr(model, "_output_trackers", []):
         out[prefix + name] = float(tracker.result())
-    for m in model.compiled_metrics:
+    for m in list(model.compiled_metrics) + _added_metrics(model):
         result = m.result()
         value = np.asarray(result.numpy() if hasattr(result, "numpy") else result)
         # (a metric per class, F1Score's default: its array, as Keras logs it)
@@ -641,7 +657,7 @@ def _reset(model):
     model._loss_tracker.reset_state()
     for _, tracker in getattr(model, "_output_trackers", []):
         tracker.reset_state()
-    for m in model.compiled_metrics:
+    for m in list(model.compiled_metrics) + _added_metrics(model):
         m.reset_state()
 
 

@@ -217,3 +217,31 @@ def test_test_and_predict_hooks_and_keras2_batch_hooks():
     model.evaluate(x, np.zeros((4, 1), np.float32), batch_size=4, verbose=0,
                    callbacks=[recorder])
     assert recorder.seen == ["test_begin", ("test_batch", 0), ("test_end", ["loss"])]
+
+
+def test_keras2_symbolic_add_loss_and_add_metric():
+    """Keras 2's functional idiom: model.add_loss / add_metric of symbolic
+    tensors (a VAE's KL term), and a layer's add_metric in call."""
+    class Scale(keras.layers.Layer):
+        def call(self, x):
+            self.add_metric(kiln.reduce_mean(x), name="mean_in")
+            return x * 0.5
+
+    inp = keras.Input((2,))
+    dense = keras.layers.Dense(2, kernel_initializer="ones", bias_initializer="zeros")
+    code = dense(Scale()(inp))
+    model = keras.Model(inp, code)
+    penalty = kiln.reduce_mean(kiln.square(code))
+    model.add_loss(0.1 * penalty)
+    model.add_metric(penalty, name="penalty")
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    x = np.array([[1.0, 2.0], [3.0, -1.0]], np.float32)
+    y = np.zeros((2, 2), np.float32)
+    out = x * 0.5 @ np.ones((2, 2), np.float32)
+    history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    pen = float((out ** 2).mean())
+    assert history.history["loss"][0] == pytest.approx(pen + 0.1 * pen, rel=1e-5)
+    assert history.history["penalty"][0] == pytest.approx(pen, rel=1e-5)
+    assert history.history["mean_in"][0] == pytest.approx(float(x.mean()), rel=1e-5)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs["penalty"] == pytest.approx(pen, rel=1e-5)
