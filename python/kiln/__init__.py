@@ -83,6 +83,7 @@ from . import activations, callbacks, mixed_precision, regularizers, saved_model
 from . import (aot, data, datasets, distribute, initializers, layers, losses,
                metrics, optimizers, summary, train)
 from . import keras
+from . import keras_h5  # (Keras' HDF5 files: registers itself with saving and training)
 from . import test  # (tf.test)
 from .layers import Input, Model, Network, Sequential
 
@@ -101,9 +102,7 @@ _SYMBOLIC_OPS = [
     "boolean_mask", "sort", "argsort", "broadcast_to", "linspace", "rank", "size",
     "sequence_mask", "roll", "clip_by_norm", "add_n", "scatter_nd", "strided_slice"]
 _dispatch_module.intercepting(globals(), _SYMBOLIC_OPS, _KerasTensor)
-_dispatch_module.intercepting(
-    vars(math), [n for n, v in vars(math).items() if callable(v) and not n.startswith("_")
-                 and not isinstance(v, type)], _KerasTensor, "math.")
+_dispatch_module.intercepting(vars(math), _SYMBOLIC_OPS, _KerasTensor, "math.")
 _dispatch_module.intercepting(
     vars(_keras_ops), [n for n, v in vars(_keras_ops).items()
                        if callable(v) and not n.startswith("_") and not isinstance(v, type)

@@ -568,8 +568,6 @@ class _KerasReader:
         home = {"initializers": initializers, "regularizers": regularizers,
                 "constraints": constraints, "layers": layers}[module]
         found = getattr(home, name, None)
-        if found is None and module == "layers":
-            found = getattr(_keras_layers(), name, None)
         if found is None or name.startswith("_"):
             raise ValueError(f"load_model: {where}: {name!r} is not one of Kiln's {module}; "
                              "pass it in custom_objects={...}")
@@ -832,11 +830,6 @@ class _KerasReader:
 
 class _NotYet(Exception):
     """A node's input that is not made yet (or at all)."""
-
-
-def _keras_layers():
-    from . import keras
-    return keras.layers
 
 
 def model_from_keras_config(config, custom_objects=None):
@@ -1244,3 +1237,12 @@ def _load_keras3_archive(archive, filepath, custom_objects, compile):
             warnings.warn("load_model: the optimizer's state in the file is not restored: "
                           "training goes on with fresh optimizer moments")
     return model
+
+
+def _register():
+    import sys
+    from . import saving, training
+    saving._keras_h5 = training._keras_h5 = sys.modules[__name__]
+
+
+_register()

@@ -1748,6 +1748,9 @@ class Model(Layer):
 Network = Model
 
 
+training._MODEL_CLASS[0] = Model      # (what training.overrides compares with)
+
+
 class Sequential(Model):
     """Layers applied one after the other."""
 

@@ -2556,7 +2556,7 @@ _dispatch.dispatching(globals(), [
 def _register_variable_scatters():
     from . import variables
     variables._SCATTERS.update(update=tensor_scatter_nd_update, add=tensor_scatter_nd_add,
-                               sub=tensor_scatter_nd_sub)
+                               sub=tensor_scatter_nd_sub, broadcast=broadcast_to)
 
 
 _register_variable_scatters()

@@ -28,6 +28,9 @@ from . import activations, errors
 from .dtypes import as_dtype
 
 _FORMAT = "kiln-keras-1"
+# kiln.keras_h5 (Keras' HDF5 files), which registers itself here: it sits
+# above this module.
+_keras_h5 = None
 
 
 # --- Values ---------------------------------------------------------------
@@ -528,9 +531,8 @@ def _compile_config(model):
 def save_model(model, filepath, overwrite=True, include_optimizer=True, save_format=None):
     """model.save: Kiln's .keras archive, or Keras 2's HDF5 model file for
     a name ending in .h5 / .hdf5 (or save_format="h5"; kiln.keras_h5)."""
-    from . import keras_h5
-    if keras_h5.is_h5(filepath, save_format):
-        return keras_h5.save_model(model, filepath, overwrite, include_optimizer)
+    if _keras_h5.is_h5(filepath, save_format):
+        return _keras_h5.save_model(model, filepath, overwrite, include_optimizer)
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
         raise ValueError(f"model.save: the file name must end in .keras or .h5, got "
@@ -604,7 +606,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """A model written by model.save: the architecture rebuilt from its
     layers' arguments (only Kiln's classes and those in custom_objects),
     the weights set layer by layer, and compiled again."""
-    from . import keras_h5
+    keras_h5 = _keras_h5
     if keras_h5.is_hdf5_file(filepath):
         return keras_h5.load_model(filepath, custom_objects, compile)
     custom = _known_objects(custom_objects)

@@ -575,8 +575,14 @@ def default_test_step(model, data):
 def overrides(model, name):
     """Whether the model's class has its own train_step / test_step /
     predict_step (Keras then runs it instead of the built-in step)."""
-    from .layers import Model
-    return getattr(type(model), name, None) is not getattr(Model, name)
+    base = _MODEL_CLASS[0]
+    return getattr(type(model), name, None) is not getattr(base, name)
+
+
+# kiln.layers.Model (set by kiln.layers, which sits above this module) and
+# kiln.keras_h5 (which registers itself: it sits above too).
+_MODEL_CLASS = [None]
+_keras_h5 = None
 
 
 def _custom_function(model, name):
@@ -1140,9 +1146,8 @@ def save_weights(model, filepath, overwrite=True, save_format=None):
     """A checkpoint of the model's weights, or Keras' HDF5 layout for a
     name ending in .h5 / .hdf5 (or save_format="h5"): Keras 3's for
     .weights.h5, Keras 2's otherwise (kiln.keras_h5)."""
-    from . import keras_h5
-    if keras_h5.is_h5(filepath, save_format):
-        return keras_h5.save_weights(model, filepath, overwrite)
+    if _keras_h5.is_h5(filepath, save_format):
+        return _keras_h5.save_weights(model, filepath, overwrite)
     from .train import Checkpoint
     return Checkpoint(model=model).write(str(filepath))
 
@@ -1150,9 +1155,8 @@ def save_weights(model, filepath, overwrite=True, save_format=None):
 def load_weights(model, filepath, by_name=False, skip_mismatch=False):
     """Restores what save_weights wrote; an HDF5 file in either of Keras'
     layouts (written by Kiln or by TensorFlow's Keras) by its contents."""
-    from . import keras_h5
-    if keras_h5.is_hdf5_file(filepath):
-        return keras_h5.load_weights(model, filepath, by_name, skip_mismatch)
+    if _keras_h5.is_hdf5_file(filepath):
+        return _keras_h5.load_weights(model, filepath, by_name, skip_mismatch)
     if by_name or skip_mismatch:
         raise ValueError("load_weights: by_name and skip_mismatch apply to HDF5 files only")
     from .train import Checkpoint

@@ -280,7 +280,6 @@ class _VariableSlice(Tensor):
 
     def assign(self, value, read_value=True):
         import numpy as np
-        from . import math_ops
         variable = self._variable
         shape = tuple(variable.shape)
         key = self._key if isinstance(self._key, tuple) else (self._key,)
@@ -297,9 +296,9 @@ class _VariableSlice(Tensor):
         positions = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
         positions = positions.reshape(shape)[tuple(concrete)]
         current = variable._current()
-        new = math_ops.broadcast_to(convert_to_tensor(value, variable.dtype),
-                                    list(positions.shape))
-        flat = math_ops.tensor_scatter_nd_update(
+        new = _SCATTERS["broadcast"](convert_to_tensor(value, variable.dtype),
+                                     list(positions.shape))
+        flat = _SCATTERS["update"](
             ops.reshape(current, [-1]), convert_to_tensor(positions.reshape(-1, 1)),
             ops.reshape(new, [-1]))
         return variable.assign(ops.reshape(flat, list(shape)), read_value)
