@@ -93,11 +93,12 @@ from .layers import Input, Model, Network, Sequential
 # (The ops that dispatch on RaggedTensors do so through their own wrapper.)
 from . import _dispatch as _dispatch_module, keras_ops as _keras_ops
 from .layers import KerasTensor as _KerasTensor
+# (The elementwise binary ops and comparisons dispatch on composites in
+# their own slow path, so they need no wrapper: kiln.add stays one frame.)
 _SYMBOLIC_OPS = [
-    "add", "subtract", "multiply", "divide", "truediv", "matmul", "reshape", "transpose",
-    "expand_dims", "squeeze", "stack", "unstack", "split", "tile", "pad", "maximum",
-    "minimum", "pow", "one_hot", "argmax", "argmin", "equal", "not_equal", "less",
-    "greater", "less_equal", "greater_equal", "shape", "einsum", "gather_nd", "cumsum",
+    "matmul", "reshape", "transpose",
+    "expand_dims", "squeeze", "stack", "unstack", "split", "tile", "pad",
+    "one_hot", "argmax", "argmin", "shape", "einsum", "gather_nd", "cumsum",
     "cumprod", "reduce_logsumexp", "tensordot", "repeat", "reverse", "norm", "fill",
     "boolean_mask", "sort", "argsort", "broadcast_to", "linspace", "rank", "size",
     "sequence_mask", "roll", "clip_by_norm", "add_n", "scatter_nd", "strided_slice"]

@@ -93,13 +93,25 @@ def intercepting(namespace, names, cls, prefix=""):
         op = namespace.get(name)
         # (an op that dispatches already reaches cls's default handler)
         if op is None or getattr(op, "_kiln_intercepts", None) is cls or \
-                hasattr(op, "_kiln_undecorated"):
+                hasattr(op, "_kiln_undecorated") or getattr(op, "_kiln_dispatches", False):
             continue
 
         def make(op, key):
+            def takes(values):
+                for a in values:
+                    t = type(a)
+                    if t is cls:
+                        return True
+                    if t is list or t is tuple:
+                        for e in a:
+                            if type(e) is cls:
+                                return True
+                return False
+
             @functools.wraps(op)
             def api(*args, **kwargs):
-                if composite_of(args, kwargs) is cls:
+                # (a cheap scan: these are public entry points of common ops)
+                if takes(args) or (kwargs and takes(kwargs.values())):
                     return _DEFAULTS[cls](key, op, *args, **kwargs)
                 return op(*args, **kwargs)
             api._kiln_intercepts = cls

@@ -99,6 +99,7 @@ def _elementwise(op, api_name):
         return _run1(op, [x, y])
     apply.__name__ = apply.__qualname__ = api_name
     apply.__doc__ = f"Elementwise kiln.{op} with broadcasting."
+    apply._kiln_dispatches = True    # (composites, symbolic tensors included)
     return apply
 
 
@@ -944,3 +945,7 @@ _dispatch.dispatching(globals(), [
     "cos", "square", "sign", "stop_gradient", "reduce_sum", "reduce_mean", "reduce_max",
     "reduce_min", "cast", "where", "logical_not", "logical_and", "logical_or",
     "logical_xor", "floordiv", "floormod", "truncatemod", "concat", "gather"])
+
+
+for _compared in (equal, less, greater, not_equal, less_equal, greater_equal):
+    _compared._kiln_dispatches = True     # (through _compare)
