@@ -107,7 +107,10 @@ _dispatch_module.intercepting(vars(math), _SYMBOLIC_OPS, _KerasTensor, "math.")
 _dispatch_module.intercepting(
     vars(_keras_ops), [n for n, v in vars(_keras_ops).items()
                        if callable(v) and not n.startswith("_") and not isinstance(v, type)
-                       and getattr(v, "__module__", "").startswith("kiln")],
+                       and getattr(v, "__module__", "").startswith("kiln")
+                       # (these answer from the static shape, as Keras 3's)
+                       and n not in ("shape", "ndim", "is_tensor", "convert_to_numpy",
+                                     "dtype", "standardize_dtype", "result_type")],
     _KerasTensor, "keras.ops.")
 
 # Kiln's own version (not TensorFlow's: the API it follows is TensorFlow 2's

@@ -115,5 +115,8 @@ def intercepting(namespace, names, cls, prefix=""):
                     return _DEFAULTS[cls](key, op, *args, **kwargs)
                 return op(*args, **kwargs)
             api._kiln_intercepts = cls
+            # (pickle finds the wrapper where it lives: kiln.reshape)
+            api.__module__ = namespace.get("__name__", api.__module__)
+            api.__qualname__ = name
             return api
         namespace[name] = make(op, prefix + name)

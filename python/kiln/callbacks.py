@@ -68,6 +68,13 @@ class CallbackList:
         return any(overrides(c, "on_train_batch_end") or overrides(c, "on_batch_end")
                    for c in self.callbacks)
 
+    def wants(self, hook):
+        """Whether a callback overrides `hook` (its logs cost metric reads)."""
+        def overrides(c):
+            method = getattr(c, hook)
+            return getattr(method, "__func__", method) is not getattr(Callback, hook)
+        return any(overrides(c) for c in self.callbacks)
+
     def __getattr__(self, hook):
         def call(*args):
             for c in self.callbacks:

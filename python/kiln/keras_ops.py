@@ -217,11 +217,16 @@ def repeat(x, repeats, axis=None):
 
 
 def shape(x):
-    return tuple(_tensor(x).shape)
+    """The static shape (None where an extent is open: a symbolic tensor's)."""
+    return tuple(x.shape) if _symbolic(x) else tuple(_tensor(x).shape)
 
 
 def ndim(x):
-    return _tensor(x).ndim
+    return len(x.shape) if _symbolic(x) else _tensor(x).ndim
+
+
+def _symbolic(x):
+    return type(x).__name__ == "KerasTensor"
 
 
 def zeros(shape, dtype=None):

@@ -411,6 +411,13 @@ class Layer(Module):
                 KerasTensor(shaped(i, o), o.dtype, self, inputs,
                             recorded, call=call, index=i, args=args)
                 for i, o in enumerate(out))
+        elif isinstance(out, dict):
+            # (a model with a dict of outputs: each keyed by its name)
+            call = object()
+            result = {k: KerasTensor((batch,) + tuple(
+                None if (i, d) in open_at else e for d, e in enumerate(o.shape) if d > 0),
+                o.dtype, self, inputs, recorded, call=call, index=k, args=args)
+                for i, (k, o) in enumerate(out.items())}
         else:
             result = KerasTensor((batch,) + tuple(
                 None if (0, d) in open_at else e for d, e in enumerate(out.shape) if d > 0),
@@ -1365,6 +1372,17 @@ class Model(Layer):
         self.__dict__.setdefault("_extra_nodes", []).extend(
             n for n in order if all(n is not m for m in self.__dict__["_extra_nodes"]))
         self.__dict__.setdefault(kind, []).append((value, name))
+        # (layers only the added term uses are the model's too: their weights
+        # train and save, as Keras 2 adds them to the model)
+        own = {id(l) for l in self.functional_layers} | \
+            {id(l) for l in self.__dict__.get("_auxiliary_layers", [])}
+        extra = [n._layer for n in order if id(n._layer) not in own]
+        unique = []
+        for layer in extra:
+            if all(layer is not u for u in unique):
+                unique.append(layer)
+        if unique:
+            self._auxiliary_layers = list(self.__dict__.get("_auxiliary_layers", [])) + unique
 
     def _run_functional(self, inputs, training):
         names = self.__dict__.get("_functional_input_names")
@@ -1580,7 +1598,8 @@ class Model(Layer):
             if steps is not None and k >= int(steps):
                 break
             cbs.on_predict_batch_begin(k)
-            outs.append(self.predict_step(batch) if own else self(batch))
+            data = (batch,) if own and isinstance(batch, (list, tuple)) else batch
+            outs.append(self.predict_step(data) if own else self(batch))
             cbs.on_predict_batch_end(k, {"outputs": outs[-1]})
         cbs.on_predict_end()
         if not outs:
@@ -1769,7 +1788,8 @@ class Sequential(Model):
         """Builds the layers when the first one knows the input shape."""
         first = self.layers_list[0] if self.layers_list else None
         if first is not None and first.input_shape is not None:
-            shape = tuple(first.input_shape)
+            # (an open extent, a sequence's length: built at a probe length)
+            shape = tuple(_OPEN_PROBES[0] if d is None else d for d in first.input_shape)
             with init_scope(), _probing(first._batch_size):
                 dtype = getattr(first, "_input_dtype", None) or as_dtype(first.dtype)
                 self(_sample((first._batch_size or 1,) + shape, dtype))
@@ -4537,7 +4557,19 @@ class KerasTensor:
     def __le__(self, o): return _keras_op("less_equal", ops.less_equal, self, o)
     def __gt__(self, o): return _keras_op("greater", ops.greater, self, o)
     def __ge__(self, o): return _keras_op("greater_equal", ops.greater_equal, self, o)
+    def __floordiv__(self, o): return _keras_op("floordiv", ops.floordiv, self, o)
+    def __rfloordiv__(self, o): return _keras_op("floordiv", ops.floordiv, o, self)
+    def __mod__(self, o): return _keras_op("floormod", ops.floormod, self, o)
+    def __rmod__(self, o): return _keras_op("floormod", ops.floormod, o, self)
+    def __and__(self, o): return _keras_op("logical_and", ops.logical_and, self, o)
+    def __rand__(self, o): return _keras_op("logical_and", ops.logical_and, o, self)
+    def __or__(self, o): return _keras_op("logical_or", ops.logical_or, self, o)
+    def __ror__(self, o): return _keras_op("logical_or", ops.logical_or, o, self)
+    def __invert__(self): return _keras_op("logical_not", ops.logical_not, self)
     __hash__ = object.__hash__
+    # (NumPy defers to these operators: np.ones(3) + x is one op, not one
+    # per element)
+    __array_ufunc__ = None
 
     def __iter__(self):
         raise TypeError("a symbolic tensor (kiln.Input and the layers after it) cannot "
@@ -4571,19 +4603,20 @@ class TFOpLambda(Layer):
         as well: the extents that follow the batch are open (an op may move
         or drop the batch dimension: a whole-tensor mean is a scalar)."""
         result = super()._symbolic_call(inputs, args, kwargs)
-        twice = _map_keras(inputs, {}, placeholder=2)
-        with init_scope(), _probing():
-            out = self.call(twice)
-        outs = _flatten_keras(result)
-        probes = out if isinstance(out, (list, tuple)) else [out]
-        once = _map_keras(inputs, {}, placeholder=True)
-        with init_scope(), _probing():
-            first = self.call(once)
-        firsts = first if isinstance(first, (list, tuple)) else [first]
-        for t, a, b in zip(outs, firsts, probes):
-            a, b = tuple(getattr(a, "shape", ())), tuple(getattr(b, "shape", ()))
-            if len(a) == len(b):
-                t.shape = tuple(None if x != y else x for x, y in zip(a, b))
+
+        def probe(batch, inner):
+            with init_scope(), _probing():
+                out = self.call(_map_keras(inputs, {}, placeholder=(batch, inner)))
+            return [tuple(getattr(o, "shape", ())) for o in
+                    (out if isinstance(out, (list, tuple)) else [out])]
+        # (three probes: the batch changed, the open inner extents changed;
+        # an output extent that moved with either is open)
+        base = probe(1, _OPEN_PROBES[0])
+        batched = probe(2, _OPEN_PROBES[0])
+        longer = probe(1, _OPEN_PROBES[1])
+        for t, a, b, c in zip(_flatten_keras(result), base, batched, longer):
+            if len(a) == len(b) == len(c):
+                t.shape = tuple(None if x != y or x != z else x for x, y, z in zip(a, b, c))
         return result
 
     def call(self, inputs):
@@ -4600,7 +4633,7 @@ class TFOpLambda(Layer):
         return self.function(*fill(self._arguments), **fill(self._keywords))
 
 
-def _keras_op(key, op, *args, **kwargs):
+def _keras_op(key, op, /, *args, **kwargs):
     """`op` on arguments holding symbolic tensors: a TFOpLambda node taking
     them (in order), the other arguments kept as they are."""
     found = []

@@ -49,12 +49,12 @@ def save(obj, export_dir, signatures=None):
             raise ValueError("saved_model.save: pass the ConcreteFunction that "
                              "get_concrete_function returned")
         function, arguments = source
-        fn, signatures = function._python_function, arguments
+        fn, signatures = function._bound_python(), arguments
     elif isinstance(signatures, tracing.Function):
         if signatures.input_signature is None:
             raise ValueError("saved_model.save: a signature function needs an "
                              "input_signature (or pass get_concrete_function(specs))")
-        fn, signatures = signatures._python_function, signatures.input_signature
+        fn, signatures = signatures._bound_python(), signatures.input_signature
     specs = list(signatures) if signatures is not None else _input_specs(obj)
     if not specs or not all(isinstance(s, TensorSpec) for s in specs):
         raise ValueError("saved_model.save needs signatures=[kiln.TensorSpec(...)] "

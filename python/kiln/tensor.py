@@ -110,7 +110,21 @@ class Tensor:
 
     # _keras_mask: the [batch, time] bool mask a Keras layer attached
     # (Embedding(mask_zero=True), Masking), read by the layers after it.
-    __slots__ = ("_impl", "_keras_mask")
+    # _sliced_from: (variable, key) for a variable's slice v[key], which
+    # takes .assign (TensorFlow's sliced assignment; see __getattr__).
+    __slots__ = ("_impl", "_keras_mask", "_sliced_from")
+
+    def __getattr__(self, name):
+        # (Only for names the class lacks: a variable's slice's `assign`.)
+        if name == "assign":
+            try:
+                variable, key = object.__getattribute__(self, "_sliced_from")
+            except AttributeError:
+                pass
+            else:
+                return lambda value, read_value=True: variable._assign_slice(
+                    key, value, read_value)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
     __array_priority__ = 100  # NumPy defers to our operators
 
     def __init__(self, impl):
@@ -452,6 +466,11 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None):
             raise TypeError(f"cannot convert {value!r} to a {as_dtype(dtype).name} "
                             f"tensor: out of its range [{as_dtype(dtype).min}, "
                             f"{as_dtype(dtype).max}]")
+    if type(value).__name__ == "KerasTensor":
+        raise TypeError(f"{value!r} is a symbolic tensor of the functional API, which "
+                        "this function does not take: wrap the computation in a "
+                        "keras.layers.Lambda layer (operators, kiln's array ops and "
+                        "keras.ops take symbolic tensors directly)")
     try:
         array = np.asarray(value, dtype=np_dtype)
     except (TypeError, ValueError, OverflowError) as e:

@@ -635,9 +635,17 @@ class Function:
         concrete = self._concrete_for(arguments)[0]
         # (what saved_model.save(signatures=concrete) serves: this function
         # for these argument specs)
+        own = arguments[1:] if self._instance is not None else arguments   # (not self)
         concrete._source = (self, [TensorSpec(a.shape, a.dtype) if isinstance(
-            a, (Tensor, np.ndarray, TensorSpec)) else a for a in arguments])
+            a, (Tensor, np.ndarray, TensorSpec)) else a for a in own])
         return concrete
+
+    def _bound_python(self):
+        """The Python function, bound to the instance of a method."""
+        if self._instance is None:
+            return self._python_function
+        import functools
+        return functools.partial(self._python_function, self._self())
 
     def _concrete_for(self, args):
         """(concrete function, tensors to pass it, the Dataset arguments by

@@ -592,9 +592,39 @@ def _custom_function(model, name):
     method = getattr(model, name)
 
     def step(data):
-        return method(data)
+        # (a Sequential's host layers ran on the batch already: the step's
+        # own self(x) skips them, as the built-in step's does)
+        with _host_layers_done(model):
+            return method(data)
     step.__name__ = name
     return step if model.run_eagerly else function(step)
+
+
+class _host_layers_done:
+    """While a step runs on a batch that went through the model's host
+    layers (text preprocessing) already."""
+
+    def __init__(self, model):
+        self.model = model
+        self.on = bool(getattr(model, "_host_prefix", None) and model._host_prefix())
+
+    def __enter__(self):
+        if self.on:
+            self.model.__dict__.setdefault("_skip_host", set()).add(threading.get_ident())
+
+    def __exit__(self, *exc):
+        if self.on:
+            self.model.__dict__["_skip_host"].discard(threading.get_ident())
+
+
+def _ordered(model, logs):
+    """Logs in Keras' order: model.metrics' names first (what metrics_names
+    lists), then the rest as given (a compiled step returns its dict's keys
+    sorted)."""
+    names = [m.name for m in model.metrics]
+    out = {k: logs[k] for k in names if k in logs}
+    out.update((k, v) for k, v in logs.items() if k not in out)
+    return out
 
 
 def _step_data(x, y, w):
@@ -602,7 +632,8 @@ def _step_data(x, y, w):
     and weights, else (x, y) or (x, y, sample_weight)."""
     args = _step_arguments(x, y, w)
     if y is None and w is None:
-        return args[0]
+        # (several inputs alone: (x,), so unpacking does not read them as (x, y))
+        return (args[0],) if isinstance(args[0], (list, tuple)) else args[0]
     return tuple(args)
 
 
@@ -962,23 +993,27 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
         _reset_all(model)
-        done, last = 0, {}
+        done, last, raw = 0, {}, None
         for step, (bx, by, bw) in enumerate(batches, 1):
             cbs.on_train_batch_begin(step - 1)
             if custom:   # (the model's own step: its dict is the logs)
-                last = _python_logs(model._train_function(
-                    _step_data(_model_inputs(model, bx), by, bw)), "train_step")
+                raw = model._train_function(_step_data(_model_inputs(model, bx), by, bw))
+                last = None
             else:
                 model._train_function(*_step_arguments(_model_inputs(model, bx), by, bw))
             done = step
             if cbs.wants_batch_end:
+                if custom:
+                    last = _ordered(model, _python_logs(raw, "train_step"))
                 logs = dict(last) if custom else _logs(model)
                 cbs.on_train_batch_end(step - 1, logs)
                 if model.stop_training:   # (a callback stopped it mid-epoch)
                     break
         if batches.exhausted and not done:
             break   # (an epoch without data is not logged)
-        logs = dict(last) if custom else _logs(model)
+        if custom and done and last is None:
+            last = _ordered(model, _python_logs(raw, "train_step"))
+        logs = dict(last or {}) if custom else _logs(model)
         if validation_data is not None and validates(epoch):
             vx, vy = (validation_data[0], validation_data[1]) \
                 if isinstance(validation_data, (list, tuple)) else (validation_data, None)
@@ -1032,19 +1067,27 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto",
         callbacks_module.CallbackList(list(callbacks or []), model)
     cbs.on_test_begin()
     progress = _Bar(batches.steps, verbose)
-    last = {}
+    raw = None
+    # (per-batch logs read every metric: only for a display or a callback
+    # that wants them)
+    wants = cbs.wants("on_test_batch_end")
+    current = lambda: _ordered(model, _python_logs(raw, "test_step")) if custom \
+        else _logs(model)   # noqa: E731
     for step, (bx, by, bw) in enumerate(batches, 1):
         progress.done = step
         cbs.on_test_batch_begin(step - 1)
         if custom:
-            last = _python_logs(model._test_function(
-                _step_data(_model_inputs(model, bx), by, bw)), "test_step")
+            raw = model._test_function(_step_data(_model_inputs(model, bx), by, bw))
         else:
             model._test_function(*_step_arguments(_model_inputs(model, bx), by, bw))
-        if progress.dynamic:
-            progress.update(step, dict(last) if custom else _logs(model))
-        cbs.on_test_batch_end(step - 1, dict(last) if custom else _logs(model))
-    logs = dict(last) if custom else _logs(model)
+        if progress.dynamic or wants:
+            logs = current()
+            if progress.dynamic:
+                progress.update(step, logs)
+            cbs.on_test_batch_end(step - 1, dict(logs))
+        else:
+            cbs.on_test_batch_end(step - 1, None)
+    logs = current() if not custom or raw is not None else {}
     cbs.on_test_end(dict(logs))
     progress.finish(logs)
     if return_dict:
@@ -1075,7 +1118,8 @@ def _one_batch(model, x, y, return_dict, what, train, sample_weight=None,
         x, y, w = _Batches(x, y, len(x), False, what, sample_weight=w,
                            class_weight=class_weight)._weighted(x, y, w)
     if custom:
-        logs = _python_logs(step(_step_data(_model_inputs(model, x), y, w)), name)
+        logs = _ordered(model, _python_logs(step(_step_data(_model_inputs(model, x), y, w)),
+                                            name))
     else:
         step(*_step_arguments(_model_inputs(model, x), y, w))
         logs = _logs(model)

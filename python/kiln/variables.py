@@ -252,37 +252,17 @@ class Variable:
     def __abs__(self): return abs(self._v())
     def __getitem__(self, key):
         # (The value's slice, which also takes `.assign(value)`: TensorFlow's
-        # v[1].assign(...), v[:, 0].assign(...).)
-        return _VariableSlice(self._v()[key], self, key)
-    def __float__(self): return float(self._v())
-    def __int__(self): return int(self._v())
-    def __bool__(self): return bool(self._v())
-    def __lt__(self, o): return self._v() < o
-    def __gt__(self, o): return self._v() > o
-    def __le__(self, o): return self._v() <= o
-    def __ge__(self, o): return self._v() >= o
-    __hash__ = object.__hash__
+        # v[1].assign(...), v[:, 0].assign(...); the same tensor a tape saw.)
+        value = self._v()[key]
+        value._sliced_from = (self, key)
+        return value
 
-
-_tensor_module._variable_type = Variable
-
-
-class _VariableSlice(Tensor):
-    """A slice of a variable's value (what v[key] gives) that can also be
-    assigned: `assign(value)` writes `value` (broadcast to the slice's
-    shape) into those positions of the variable, as TensorFlow's sliced
-    assignment."""
-    __slots__ = ("_variable", "_key")
-
-    def __init__(self, value, variable, key):
-        super().__init__(value._impl)
-        self._variable, self._key = variable, key
-
-    def assign(self, value, read_value=True):
+    def _assign_slice(self, key, value, read_value=True):
+        """Writes `value` (broadcast to the slice's shape) into the positions
+        v[key] names, as TensorFlow's sliced assignment."""
         import numpy as np
-        variable = self._variable
-        shape = tuple(variable.shape)
-        key = self._key if isinstance(self._key, tuple) else (self._key,)
+        shape = tuple(self.shape)
+        key = key if isinstance(key, tuple) else (key,)
         concrete = []
         for part in key:
             if isinstance(part, Tensor):
@@ -295,10 +275,21 @@ class _VariableSlice(Tensor):
             concrete.append(part)
         positions = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
         positions = positions.reshape(shape)[tuple(concrete)]
-        current = variable._current()
-        new = _SCATTERS["broadcast"](convert_to_tensor(value, variable.dtype),
+        new = _SCATTERS["broadcast"](convert_to_tensor(value, self.dtype),
                                      list(positions.shape))
         flat = _SCATTERS["update"](
-            ops.reshape(current, [-1]), convert_to_tensor(positions.reshape(-1, 1)),
+            ops.reshape(self._current(), [-1]), convert_to_tensor(positions.reshape(-1, 1)),
             ops.reshape(new, [-1]))
-        return variable.assign(ops.reshape(flat, list(shape)), read_value)
+        return self.assign(ops.reshape(flat, list(shape)), read_value)
+    def __float__(self): return float(self._v())
+    def __int__(self): return int(self._v())
+    def __bool__(self): return bool(self._v())
+    def __lt__(self, o): return self._v() < o
+    def __gt__(self, o): return self._v() > o
+    def __le__(self, o): return self._v() <= o
+    def __ge__(self, o): return self._v() >= o
+    __hash__ = object.__hash__
+
+
+_tensor_module._variable_type = Variable
+

@@ -245,3 +245,65 @@ def test_keras2_symbolic_add_loss_and_add_metric():
     assert history.history["mean_in"][0] == pytest.approx(float(x.mean()), rel=1e-5)
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     assert logs["penalty"] == pytest.approx(pen, rel=1e-5)
+
+
+def test_review_cases_of_the_keras_compatibility_work(tmp_path):
+    rng = np.random.default_rng(7)
+    # a slice of a variable is the tensor the tape saw: its gradient flows
+    v = kiln.Variable([1.0, 2.0, 3.0])
+    with kiln.GradientTape() as tape:
+        loss = kiln.reduce_sum(v[1:] * 2.0)
+    np.testing.assert_array_equal(tape.gradient(loss, v).numpy(), [0.0, 2.0, 2.0])
+    # a custom step's logs come back in metrics_names' order
+    class Own(keras.Sequential):
+        def train_step(self, data):
+            return super().train_step(data)
+
+        def test_step(self, data):
+            return super().test_step(data)
+    model = Own([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    x, y = rng.normal(size=(8, 2)).astype(np.float32), rng.integers(0, 2, 8)
+    values = model.evaluate(x, y, verbose=0)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert model.metrics_names == ["loss", "accuracy"]
+    assert values == [logs["loss"], logs["accuracy"]]
+    # a layer used only by model.add_loss is the model's: it trains
+    inp = keras.Input((2,))
+    aux = keras.layers.Dense(1, kernel_initializer="ones")
+    net = keras.Model(inp, keras.layers.Dense(1)(inp))
+    net.add_loss(kiln.reduce_mean(kiln.square(aux(inp))))
+    assert any(w is aux.kernel for w in net.trainable_variables)
+    net.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    net.fit(x, np.zeros((8, 1), np.float32), verbose=0)
+    assert not np.allclose(aux.kernel.numpy(), 1.0)
+    # open extents: a Sequential built from Input((None, 3)); slicing them
+    seq = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4)])
+    assert seq(np.zeros((2, 5, 3), np.float32)).shape == (2, 4)
+    wide = keras.Input((None, 8))
+    assert wide[:, 3].shape == (None, 8) and kiln.shape(wide).shape == (3,)
+    # a dict-output model nested in another
+    a = keras.Input((3,))
+    inner = keras.Model(a, {"p": keras.layers.Dense(2)(a), "q": keras.layers.Dense(1)(a)})
+    b = keras.Input((3,))
+    parts = inner(b)
+    outer = keras.Model(b, kiln.concat([parts["p"], parts["q"]], axis=-1))
+    data = rng.normal(size=(4, 3)).astype(np.float32)
+    want = inner.predict(data, verbose=0)
+    np.testing.assert_allclose(outer.predict(data, verbose=0),
+                               np.concatenate([want["p"], want["q"]], -1), rtol=1e-6)
+    # keras.ops.shape / ndim of symbolic tensors; NumPy on the left is one op
+    assert keras.ops.shape(wide) == (None, None, 8) and keras.ops.ndim(wide) == 3
+    summed = np.ones(3, np.float32) + a
+    assert isinstance(summed, keras.KerasTensor if hasattr(keras, "KerasTensor")
+                      else type(a)) and summed.shape == (None, 3)
+    # a method's concrete function as a saved model's signature
+    class Doubler(kiln.Module):
+        @kiln.function(input_signature=[kiln.TensorSpec([None], kiln.float32)])
+        def __call__(self, t):
+            return t * 2.0
+    d = Doubler()
+    kiln.saved_model.save(d, str(tmp_path / "d"), signatures=d.__call__.get_concrete_function())
+    loaded = kiln.saved_model.load(str(tmp_path / "d"))
+    np.testing.assert_array_equal(loaded(np.array([1.0, 2.0], np.float32)).numpy(), [2.0, 4.0])
