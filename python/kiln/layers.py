@@ -388,11 +388,20 @@ class Layer(Module):
             # (open extents besides the batch: probed at two lengths, the
             # output extents that follow them are open too)
             other = (1, _OPEN_PROBES[1])
-            with init_scope(), _probing():
-                again = self(_map_keras(inputs, {}, placeholder=other),
-                             *_map_keras(list(args), {}, placeholder=other),
-                             **{k: _map_keras(v, {}, placeholder=other)
-                                for k, v in probe.items()})
+            try:
+                with init_scope(), _probing():
+                    again = self(_map_keras(inputs, {}, placeholder=other),
+                                 *_map_keras(list(args), {}, placeholder=other),
+                                 **{k: _map_keras(v, {}, placeholder=other)
+                                    for k, v in probe.items()})
+            except (errors.OpError, ValueError) as e:
+                shapes = [t.shape for t in _flatten_keras(inputs)
+                          if isinstance(t, KerasTensor)]
+                raise ValueError(
+                    f"{self.name} ({type(self).__name__}) cannot take inputs of shape "
+                    f"{', '.join(str(s) for s in shapes)} whose extents besides the batch "
+                    "are open there: its weights or its computation need them known "
+                    f"(give the Input those extents; at a second length: {e})") from None
             for i, (a, b) in enumerate(zip(_flatten_keras(out), _flatten_keras(again))):
                 open_at |= {(i, d) for d, (x, y) in enumerate(zip(a.shape, b.shape))
                             if x != y}
@@ -1598,8 +1607,8 @@ class Model(Layer):
             if steps is not None and k >= int(steps):
                 break
             cbs.on_predict_batch_begin(k)
-            data = (batch,) if own and isinstance(batch, (list, tuple)) else batch
-            outs.append(self.predict_step(data) if own else self(batch))
+            given = (batch,) if own and isinstance(batch, (list, tuple)) else batch
+            outs.append(self.predict_step(given) if own else self(batch))
             cbs.on_predict_batch_end(k, {"outputs": outs[-1]})
         cbs.on_predict_end()
         if not outs:

@@ -259,9 +259,11 @@ class Variable:
 
     def _assign_slice(self, key, value, read_value=True):
         """Writes `value` (broadcast to the slice's shape) into the positions
-        v[key] names, as TensorFlow's sliced assignment."""
+        v[key] names, as TensorFlow's sliced assignment: the rows of the
+        leading dimensions the key picks from, scattered (a copy of the
+        variable, not an index array the variable's size)."""
         import numpy as np
-        shape = tuple(self.shape)
+        shape = tuple(int(d) for d in self.shape)
         key = key if isinstance(key, tuple) else (key,)
         concrete = []
         for part in key:
@@ -273,14 +275,15 @@ class Variable:
                         errors.user_location())
                 part = part.numpy()
             concrete.append(part)
-        positions = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
-        positions = positions.reshape(shape)[tuple(concrete)]
-        new = _SCATTERS["broadcast"](convert_to_tensor(value, self.dtype),
-                                     list(positions.shape))
-        flat = _SCATTERS["update"](
-            ops.reshape(self._current(), [-1]), convert_to_tensor(positions.reshape(-1, 1)),
-            ops.reshape(new, [-1]))
-        return self.assign(ops.reshape(flat, list(shape)), read_value)
+        rows, slice_shape, k = _slice_rows(shape, tuple(concrete))
+        new = _SCATTERS["broadcast"](convert_to_tensor(value, self.dtype), list(slice_shape))
+        rest = list(shape[k:])
+        table = ops.reshape(self._current(), [-1] + rest) if k else \
+            ops.reshape(self._current(), [1] + rest)
+        updated = _SCATTERS["update"](table, convert_to_tensor(rows.reshape(-1, 1)),
+                                      ops.reshape(new, [-1] + rest))
+        return self.assign(ops.reshape(updated, list(shape)), read_value)
+
     def __float__(self): return float(self._v())
     def __int__(self): return int(self._v())
     def __bool__(self): return bool(self._v())
@@ -293,3 +296,46 @@ class Variable:
 
 _tensor_module._variable_type = Variable
 
+
+def _slice_rows(shape, key):
+    """(row positions, the slice's shape, k) for a key of v[key]: the
+    positions among the rows of the first k dimensions (the last ones the
+    key does not take whole), flattened, for basic keys (ints, slices,
+    Ellipsis, None)."""
+    import numpy as np
+    parts = list(key)
+    given = sum(1 for p in parts if p is not None and p is not Ellipsis)
+    if sum(1 for p in parts if p is Ellipsis) > 1 or given > len(shape):
+        raise IndexError(f"too many indices for a variable of shape {list(shape)}")
+    if Ellipsis in parts:
+        at = parts.index(Ellipsis)
+        parts[at:at + 1] = [slice(None)] * (len(shape) - given)
+    parts += [slice(None)] * (len(shape) - sum(1 for p in parts if p is not None))
+    axes, out_shape, d = [], [], 0
+    for part in parts:
+        if part is None:
+            out_shape.append(1)
+            continue
+        n = shape[d]
+        d += 1
+        if isinstance(part, (int, np.integer)) and not isinstance(part, bool):
+            i = int(part) + n if part < 0 else int(part)
+            if not 0 <= i < n:
+                raise IndexError(f"index {int(part)} is out of bounds for axis {d - 1} "
+                                 f"with size {n}")
+            axes.append(np.array([i]))
+        elif isinstance(part, slice):
+            picked = np.arange(n)[part]
+            axes.append(picked)
+            out_shape.append(len(picked))
+        else:
+            raise TypeError(f"assigning to v[{key!r}]: a slice takes ints, slices, ... "
+                            "and None (index arrays: tensor_scatter_nd_update and assign)")
+    # The first k axes: up to the last one not taken whole.
+    k = 0
+    for i, picked in enumerate(axes):
+        if len(picked) != shape[i] or not np.array_equal(picked, np.arange(shape[i])):
+            k = i + 1
+    grid = np.ix_(*axes[:k]) if k else ()
+    rows = np.ravel_multi_index(grid, shape[:k]).reshape(-1) if k else np.zeros(1, np.int64)
+    return rows.astype(np.int64), tuple(out_shape), k

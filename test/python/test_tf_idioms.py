@@ -307,3 +307,28 @@ def test_review_cases_of_the_keras_compatibility_work(tmp_path):
     kiln.saved_model.save(d, str(tmp_path / "d"), signatures=d.__call__.get_concrete_function())
     loaded = kiln.saved_model.load(str(tmp_path / "d"))
     np.testing.assert_array_equal(loaded(np.array([1.0, 2.0], np.float32)).numpy(), [2.0, 4.0])
+
+
+def test_sliced_assignment_of_a_large_variable_and_more_keys():
+    v = kiln.Variable(np.zeros((2000, 64), np.float32))
+    v[5].assign(np.arange(64, dtype=np.float32))
+    v[-1, ::8].assign(7.0)
+    want = np.zeros((2000, 64), np.float32)
+    want[5] = np.arange(64)
+    want[-1, ::8] = 7
+    np.testing.assert_array_equal(v.numpy(), want)
+    w = kiln.Variable(np.zeros((2, 3, 4), np.float32))
+    w[..., 1].assign(1.0)
+    w[None, 1, :, 2:].assign(np.full((1, 3, 2), 5.0, np.float32))
+    expect = np.zeros((2, 3, 4), np.float32)
+    expect[..., 1] = 1
+    expect[1, :, 2:] = 5
+    np.testing.assert_array_equal(w.numpy(), expect)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="out of bounds"):
+        w[2].assign(0.0)
+
+
+def test_open_extents_a_layer_needs_known_are_named():
+    inp = keras.Input((None,))
+    with pytest.raises(ValueError, match=r"dense.*\(Dense\).*open"):
+        keras.layers.Dense(3)(inp)
