@@ -728,7 +728,8 @@ class Layer(Module):
         """Whether the class defines get_config itself (a user's override,
         not Kiln's): its config is what it returns, and model.save writes
         that and load_model calls its from_config."""
-        return cls.get_config.__module__ != __name__
+        return cls.get_config.__module__ != __name__ or \
+            cls.__dict__.get("_saves_by_config", False)
 
     @classmethod
     def from_config(cls, config):
@@ -4589,6 +4590,71 @@ def _getitem(t, key):
     return t[key]
 
 
+def _resolve_op(name):
+    """The op a TFOpLambda's name means: kiln.<name> (dotted: kiln.math.*,
+    kiln.nn.*, kiln.keras.ops.*), or indexing."""
+    if name == "__getitem__":
+        return _getitem
+    import kiln
+    found = kiln
+    for part in name.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            return None
+    return found if callable(found) else None
+
+
+def _encode_op_value(value):
+    """An op layer's argument as JSON: its slots, slices, Ellipsis, lists,
+    dicts, numbers, strings, dtypes and arrays."""
+    from .dtypes import DType
+    if isinstance(value, _OpSlot):
+        return {"__slot__": value.index}
+    if isinstance(value, slice):
+        return {"__slice__": [_encode_op_value(v) for v in (value.start, value.stop,
+                                                             value.step)]}
+    if value is Ellipsis:
+        return {"__ellipsis__": True}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode_op_value(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode_op_value(v) for v in value]
+    if isinstance(value, dict):
+        return {"__dict__": [[k, _encode_op_value(v)] for k, v in value.items()]}
+    if isinstance(value, DType):
+        return {"__dtype__": value.name}
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (Tensor, np.ndarray)):
+        array = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+        return {"__array__": array.tolist(), "dtype": str(array.dtype)}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"model.save: an op layer's argument {value!r} cannot be written")
+
+
+def _decode_op_value(value):
+    if isinstance(value, list):
+        return [_decode_op_value(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__slot__" in value:
+        return _OpSlot(value["__slot__"])
+    if "__slice__" in value:
+        return slice(*[_decode_op_value(v) for v in value["__slice__"]])
+    if "__ellipsis__" in value:
+        return Ellipsis
+    if "__tuple__" in value:
+        return tuple(_decode_op_value(v) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {k: _decode_op_value(v) for k, v in value["__dict__"]}
+    if "__dtype__" in value:
+        return as_dtype(value["__dtype__"])
+    if "__array__" in value:
+        return np.array(value["__array__"], value["dtype"])
+    return value
+
+
 class _OpSlot:
     """Where the i-th symbolic tensor of an op's arguments goes."""
 
@@ -4602,10 +4668,40 @@ class TFOpLambda(Layer):
     each symbolic tensor replaced by its value. It has no weights; like a
     Lambda it is kept by save_weights and checkpoints, not by model.save."""
 
-    def __init__(self, function, arguments, keywords, name=None, **kwargs):
+    _saves_by_config = True      # (model.save writes get_config: the op by name)
+
+    def __init__(self, function, arguments, keywords, name=None, op=None, **kwargs):
         super().__init__(name, **kwargs)
         self.function, self._arguments, self._keywords = function, arguments, keywords
+        self._op = op        # (its name among kiln's ops: what a saved model keeps)
         self.built = True    # (no weights; its inputs stay a list)
+
+    def get_config(self):
+        """The op's name and its arguments (the symbolic tensors as slots), so
+        model.save keeps models with op layers."""
+        if self._op is None or _resolve_op(self._op) is None:
+            raise ValueError(f"model.save: the op layer {self.name} applies "
+                             f"{self.function!r}, which has no name to save it by")
+        return {**super().get_config(), "op": self._op,
+                "arguments": _encode_op_value(self._arguments),
+                "keywords": _encode_op_value(self._keywords)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        op = config.pop("op")
+        function = _resolve_op(op)
+        if function is None:
+            raise ValueError(f"load_model: the op layer {config.get('name')!r} names the op "
+                             f"{op!r}, which Kiln does not have")
+        arguments = _decode_op_value(config.pop("arguments"))
+        keywords = _decode_op_value(config.pop("keywords"))
+        dtype = config.pop("dtype", None)
+        trainable = config.pop("trainable", True)
+        layer = cls(function, arguments, keywords, name=config.pop("name", None), op=op)
+        layer.trainable = trainable
+        del dtype
+        return layer
 
     def _symbolic_call(self, inputs, args, kwargs):
         """As a layer's, then each output extent checked with a batch of 2
@@ -4661,7 +4757,7 @@ def _keras_op(key, op, /, *args, **kwargs):
         return value
     arguments, keywords = slot(list(args)), slot(dict(kwargs))
     name = "tf." + re.sub(r"[^\w.]", "_", key.strip("_"))
-    layer = TFOpLambda(op, arguments, keywords, name=_unique_op_name(name))
+    layer = TFOpLambda(op, arguments, keywords, name=_unique_op_name(name), op=key)
     return layer(found if len(found) > 1 else found[0])
 
 
