@@ -97,21 +97,9 @@ def intercepting(namespace, names, cls, prefix=""):
             continue
 
         def make(op, key):
-            def takes(values):
-                for a in values:
-                    t = type(a)
-                    if t is cls:
-                        return True
-                    if t is list or t is tuple:
-                        for e in a:
-                            if type(e) is cls:
-                                return True
-                return False
-
             @functools.wraps(op)
             def api(*args, **kwargs):
-                # (a cheap scan: these are public entry points of common ops)
-                if takes(args) or (kwargs and takes(kwargs.values())):
+                if composite_of(args, kwargs) is cls:
                     return _DEFAULTS[cls](key, op, *args, **kwargs)
                 return op(*args, **kwargs)
             api._kiln_intercepts = cls

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from . import errors
+from .layers import _node_key, keras_graph_order
 
 # What the files say wrote them: Keras' loaders treat a file without a
 # version, or with one starting "1", as Keras 1's and convert its weights.
@@ -102,16 +103,6 @@ def _load_names(group, name):
 
 
 # --- Which weights, in which order --------------------------------------------
-
-def _node_key(t):
-    from .layers import _node_key as key
-    return key(t)
-
-
-def keras_graph_order(model):
-    from .layers import keras_graph_order as order
-    return order(model)
-
 
 def model_layers(model):
     """The layers whose weights a file holds, in Keras' order."""

@@ -4696,11 +4696,8 @@ class TFOpLambda(Layer):
                              f"{op!r}, which Kiln does not have")
         arguments = _decode_op_value(config.pop("arguments"))
         keywords = _decode_op_value(config.pop("keywords"))
-        dtype = config.pop("dtype", None)
-        trainable = config.pop("trainable", True)
-        layer = cls(function, arguments, keywords, name=config.pop("name", None), op=op)
-        layer.trainable = trainable
-        del dtype
+        layer = cls(function, arguments, keywords, name=config.get("name"), op=op)
+        layer.trainable = config.get("trainable", True)
         return layer
 
     def _symbolic_call(self, inputs, args, kwargs):

@@ -656,10 +656,11 @@ def _python_logs(result, what):
 
 
 def _reset_all(model):
-    """Keras' reset_metrics at an epoch's start: every metric of
-    model.metrics (a custom step's trackers too) and the built-in ones."""
-    _reset(model)
-    for m in model.metrics:
+    """Keras' reset_metrics at an epoch's start: the built-in trackers and
+    compiled metrics, and every metric of model.metrics (which a subclass
+    may override with its own trackers)."""
+    every = {id(m): m for m in model_metrics(model) + list(model.metrics)}
+    for m in every.values():
         m.reset_state()
 
 
@@ -689,13 +690,6 @@ def _logs(model, prefix=""):
         out[prefix + m.name] = float(value) if value.ndim == 0 else value
     return out
 
-
-def _reset(model):
-    model._loss_tracker.reset_state()
-    for _, tracker in getattr(model, "_output_trackers", []):
-        tracker.reset_state()
-    for m in list(model.compiled_metrics) + _added_metrics(model):
-        m.reset_state()
 
 
 def _as_array(value, what):

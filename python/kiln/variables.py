@@ -265,17 +265,9 @@ class Variable:
         import numpy as np
         shape = tuple(int(d) for d in self.shape)
         key = key if isinstance(key, tuple) else (key,)
-        concrete = []
-        for part in key:
-            if isinstance(part, Tensor):
-                if part._symbolic:
-                    raise errors.UnimplementedError(
-                        "assigning to a slice of a variable needs the slice's indices "
-                        "known while tracing (use tensor_scatter_nd_update and assign)",
-                        errors.user_location())
-                part = part.numpy()
-            concrete.append(part)
-        rows, slice_shape, k = _slice_rows(shape, tuple(concrete))
+        concrete = tuple(ops._known_values(part, "assigning to a slice of a variable")
+                         if isinstance(part, Tensor) else part for part in key)
+        rows, slice_shape, k = _slice_rows(shape, concrete)
         new = _SCATTERS["broadcast"](convert_to_tensor(value, self.dtype), list(slice_shape))
         rest = list(shape[k:])
         table = ops.reshape(self._current(), [-1] + rest) if k else \

@@ -33,6 +33,13 @@ def test_sliced_variable_assignment():
     with pytest.raises(Exception):
         v[5].assign(1.0)      # (out of range, as NumPy)
 
+    @kiln.function
+    def at(i):
+        v[i].assign(kiln.zeros([4]))
+    with pytest.raises(kiln.errors.UnimplementedError,
+                       match="assigning to a slice of a variable"):
+        at(kiln.constant(1))
+
 
 def test_custom_metric_with_add_weight():
     class TruePositives(keras.metrics.Metric):
