@@ -74,3 +74,10 @@ def test_models_with_op_layers_save_and_load(tmp_path):
     odd = keras.layers.TFOpLambda(lambda t: t * 3.0, [keras.layers._OpSlot(0)], {})
     with pytest.raises(ValueError, match="no name to save it by"):
         odd.get_config()
+
+
+def test_the_intercepting_wrappers_pickle_by_their_public_names():
+    import pickle
+    assert pickle.loads(pickle.dumps(kiln.reshape)) is kiln.reshape
+    assert pickle.loads(pickle.dumps(kiln.math.cumsum)) is kiln.math.cumsum
+    assert kiln.add is kiln.ops.add        # (no wrapper: it dispatches itself)
