@@ -447,11 +447,89 @@ class _Retrace(Exception):
     body both reads and assigns): the loop is traced again."""
 
 
-def _learn_shapes(structure, result):
+# A `for` loop's index while its body is traced: id(impl) -> (impl, the
+# loop's token, the depth of the body's block, the rows its range spans:
+# an int, a scalar tensor of kiln.shape's open extent, or None).
+_LOOP_INDICES = {}
+
+
+def _static_int(value):
+    """`value` (a loop bound) as a Python int when known while tracing;
+    the tensor itself when it is a scalar extent of kiln.shape known only
+    when the code runs; else None."""
+    from .tensor import _OpenExtent, _partial_extents
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, Tensor) or value.shape or not value.dtype.is_integer:
+        return None
+    if not value._symbolic:
+        return int(value.numpy())
+    entries = _partial_extents(value)
+    if entries is None or len(entries) != 1:
+        return None
+    if isinstance(entries[0], _OpenExtent):
+        return value
+    return int(entries[0])
+
+
+def _range_rows(start, stop, step):
+    """How many rows an array written at each index of range(start, stop,
+    step) spans (the last index + 1; 0 for an empty range); a scalar
+    tensor for range(n) of an open extent n; None when unknown while
+    tracing or when an index is negative."""
+    start, stop, step = (_static_int(b) for b in (start, stop, step))
+    if isinstance(stop, Tensor):
+        return stop if start == 0 and step == 1 else None
+    if None in (start, stop, step) or isinstance(start, Tensor) or \
+            isinstance(step, Tensor) or step == 0:
+        return None
+    indices = _builtins.range(start, stop, step)
+    if not indices:
+        return 0
+    if _builtins.min(indices) < 0:
+        return None
+    return _builtins.max(indices) + 1
+
+
+def _mark_carried(structure, token):
+    """Notes on the TensorArrays of a loop body's carried values that this
+    loop (`token`) carries them."""
+    if isinstance(structure, TensorArray):
+        structure._loop = token
+    elif isinstance(structure, (list, tuple)):
+        for s in structure:
+            _mark_carried(s, token)
+    elif isinstance(structure, dict):
+        for s in structure.values():
+            _mark_carried(s, token)
+
+
+def _loop_rows(index, array):
+    """(rows, None) when `index` is the index of a `for` loop with a range
+    known while tracing (or an open extent of kiln.shape) that carries
+    `array`, written at the top of the loop's body: a write there reaches
+    every index of the range, so the array grows to `rows`. Else (None,
+    why not)."""
+    trace = current_trace()
+    info = _LOOP_INDICES.get(id(index._impl)) if isinstance(index, Tensor) else None
+    if info is None or info[0] is not index._impl:
+        return None, "the index is not the index of a `for ... in kiln.range(...)` loop"
+    _, token, depth, rows = info
+    if array._loop is not token:
+        return None, "the array is not a value that loop carries (made in its body?)"
+    if trace is None or len(trace.saved) != depth:
+        return None, "the write is inside a condition or an inner loop of the body"
+    if rows is None:
+        return None, "the loop's range is not known while tracing"
+    return rows, None
+
+
+def _learn_shapes(structure, result, loop=None):
     """TensorArrays of `structure` with no element shape take the one their
-    counterpart in `result` (a loop body's values) got from a write; raises
-    _Retrace when any did (what TensorFlow infers from the first
-    write)."""
+    counterpart in `result` (a loop body's values) got from a write, and
+    dynamic_size ones that writes at the index of `loop` (a for_loop's
+    token) grew take that size; raises _Retrace when any did (what
+    TensorFlow infers from the first write)."""
     learned = []
     # (Before any array learns its shape: a loop variable that gives an
     # array with open extents its own, or else the one argument of the
@@ -489,6 +567,11 @@ def _learn_shapes(structure, result):
                     # Open extents: from a loop variable of the same shape
                     # (a recurrent layer's initial state, for its outputs).
                     a._like = like(a._element_shape)
+                learned.append(a)
+            if loop is not None and isinstance(b, TensorArray) and b._grew is loop and (
+                    b._size is not a._size if isinstance(b._size, Tensor)
+                    else isinstance(a._size, int) and b._size > a._size):
+                a._resize_later(b._size)
                 learned.append(a)
         elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and \
                 len(a) == len(b):
@@ -535,6 +618,8 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
         return current[0] if single else sequence_like(structure, current)
     from .dtypes import int64, int32
     location = errors.user_location()
+    rows = _range_rows(start, n, step)
+    token = object()   # (this loop, for the TensorArrays it carries)
     bounds = [ops.cast(convert_to_tensor(b), int64) for b in (start, n, step)]
 
     def build(blocks):
@@ -542,9 +627,16 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
         types = [t._impl.type for t in inits]
 
         def run(args):
-            result = body(ops.cast(args[0], int32), *_pack(structure, iter(args[1:])))
+            i = ops.cast(args[0], int32)
+            carried = _pack(structure, iter(args[1:]))
+            _mark_carried(carried, token)
+            _LOOP_INDICES[id(i._impl)] = (i._impl, token, len(trace.saved), rows)
+            try:
+                result = body(i, *carried)
+            finally:
+                del _LOOP_INDICES[id(i._impl)]
             result = [result] if single else (result if result is not None else [])
-            _learn_shapes(structure, list(result))
+            _learn_shapes(structure, list(result), loop=token)
             return _flatten(result)
 
         blocks.append(_trace_body(
@@ -666,10 +758,19 @@ class TensorArray:
     def __init__(self, dtype, size=None, dynamic_size=None, clear_after_read=None,
                  tensor_array_name=None, handle=None, flow=None, infer_shape=True,
                  element_shape=None, colocate_with_first_write_call=True, name=None,
-                 _buffer=None):
+                 _buffer=None, _open_size=None):
         from .dtypes import as_dtype
         self.dtype = as_dtype(dtype)
         self.dynamic_size = bool(dynamic_size)
+        # The loop (a token of for_loop's) whose body got this array as a
+        # carried value: writes there at the loop's index grow it to the
+        # loop's range (see _grown).
+        self._loop = None
+        self._grew = None    # (that token, once such a write grew it)
+        self._pad_from = None
+        if _open_size is not None:
+            # (An extent known when the code runs: a loop's kiln.shape bound.)
+            size = 0
         if size is None:
             if not self.dynamic_size:
                 raise ValueError("TensorArray needs size= (or dynamic_size=True)")
@@ -682,8 +783,8 @@ class TensorArray:
                     "dimension): its buffer's shape is part of the compiled "
                     "types", errors.user_location())
             size = int(size)
-        self._size = int(size)
-        if self._size < 0:
+        self._size = int(size) if _open_size is None else _open_size
+        if _open_size is None and self._size < 0:
             raise ValueError(f"TensorArray size must be >= 0, got {self._size}")
         self._element_shape = tuple(None if d is None else int(d) for d in element_shape) \
             if element_shape is not None else None
@@ -698,15 +799,37 @@ class TensorArray:
 
     def size(self, name=None):
         """The number of elements, as an int32 scalar tensor."""
+        from . import ops
         from .dtypes import int32
+        if isinstance(self._size, Tensor):
+            return ops.cast(self._size, int32)
         return convert_to_tensor(self._size, int32)
 
     def _with(self, buffer, size=None):
-        array = TensorArray(self.dtype, self._size if size is None else size,
+        size = self._size if size is None else size
+        opened = isinstance(size, Tensor)
+        array = TensorArray(self.dtype, None if opened else size,
                             dynamic_size=self.dynamic_size,
-                            element_shape=self._element_shape, _buffer=buffer)
+                            element_shape=self._element_shape, _buffer=buffer,
+                            _open_size=size if opened else None)
         array._like = self._like
+        array._loop, array._grew = self._loop, self._grew
         return array
+
+    def _resize_later(self, size):
+        """For a loop's initial array, whose body grew its counterpart to
+        `size` (the loop's range): it takes that size, its buffer padded
+        with zeros when it is next used (before the loop, as it is traced
+        again)."""
+        if self._buffer is not None and isinstance(size, Tensor) and self._size != 0:
+            raise errors.UnimplementedError(
+                "TensorArray(dynamic_size=True): an array holding elements "
+                "before a loop cannot grow to the loop's range known only "
+                "when the code runs (kiln.shape of an open extent); give it "
+                "size=, or start it empty", errors.user_location())
+        if self._buffer is not None and self._pad_from is None:
+            self._pad_from = self._size
+        self._size = size
 
     def _storage(self, shape=None, like=None):
         """The buffer (zeros of [size] + element_shape when nothing was
@@ -728,6 +851,11 @@ class TensorArray:
                     "this TensorArray has no element shape yet: write to it "
                     "first, or give element_shape=", errors.user_location())
             self._buffer = self._rows(self._size, like)
+        elif self._pad_from is not None:
+            from . import ops
+            old, self._pad_from = self._pad_from, None
+            self._buffer = self._rows(self._size, like) if old == 0 else \
+                ops.concat([self._buffer, self._rows(self._size - old, like)], 0)
         return self._buffer
 
     def _rows(self, count, like=None):
@@ -735,6 +863,8 @@ class TensorArray:
         elements are taken from `like` (or `_like`), a tensor of that shape."""
         from . import math_ops
         from .tensor import _open_entries, zeros
+        if isinstance(count, Tensor) and None not in self._element_shape:
+            return math_ops.zeros([count] + list(self._element_shape), self.dtype)
         if None not in self._element_shape:
             return zeros((count,) + self._element_shape, self.dtype)
         like = like if like is not None else self._like
@@ -763,24 +893,55 @@ class TensorArray:
         """TensorFlow's error for an index outside the array, when the index
         has a value now (a Python int, an eager tensor)."""
         known = self._known(index)
-        if known is not None and not 0 <= known < self._size:
+        if known is not None and isinstance(self._size, Tensor):
+            if known < 0:
+                raise errors.InvalidArgumentError(
+                    f"TensorArray.{what}: tried to {what} index {known}",
+                    errors.user_location())
+        elif known is not None and not 0 <= known < self._size:
             raise errors.InvalidArgumentError(
                 f"TensorArray.{what}: tried to {what} index {known} but the "
                 f"array's size is {self._size}", errors.user_location())
 
     def _grown(self, index, like=None):
         """For a dynamic_size array: itself grown to hold `index` (open
-        extents of the elements taken from `like`)."""
+        extents of the elements taken from `like`). An index known only
+        when the code runs grows it to the range of the `for` loop whose
+        index it is (see _loop_rows)."""
         from . import ops
         known = self._known(index)
+        if isinstance(self._size, Tensor):
+            return self   # (its extent is the loop's; the code checks indices)
         if known is None:
-            if self._size == 0:
-                raise errors.InvalidArgumentError(
-                    "TensorArray(dynamic_size=True) cannot grow at an index "
-                    "known only at run time (inside a compiled loop its size "
-                    "is part of the compiled types): give it size= the "
-                    "number of elements", errors.user_location())
-            return self
+            rows, why = _loop_rows(index, self)
+            if rows is None:
+                if self._size == 0:
+                    raise errors.InvalidArgumentError(
+                        "TensorArray(dynamic_size=True) cannot grow at an index "
+                        f"known only when the code runs ({why}): inside compiled "
+                        "code an array's size is part of the compiled types, and "
+                        "Kiln takes it from the range of the `for i in "
+                        "kiln.range(n)` loop that carries the array and writes "
+                        "it at `i` in its body, with n known while tracing or "
+                        "kiln.shape of an input; else give it size=",
+                        errors.user_location())
+                return self
+            if isinstance(rows, Tensor):
+                if self._size != 0:
+                    raise errors.UnimplementedError(
+                        "TensorArray(dynamic_size=True): an array holding elements "
+                        "cannot grow to a loop's range known only when the code "
+                        "runs (kiln.shape of an open extent); give it size=, or "
+                        "start it empty", errors.user_location())
+                array = self._with(self._rows(rows, like), rows)
+            elif rows <= self._size:
+                return self
+            else:
+                extra = self._rows(rows - self._size, like)
+                buffer = ops.concat([self._storage(), extra], 0) if self._size else extra
+                array = self._with(buffer, rows)
+            array._grew = self._loop
+            return array
         if known < self._size or known < 0:
             return self
         extra = self._rows(known + 1 - self._size, like)

@@ -603,24 +603,52 @@ def _getitem(x, key):
     return _record_extents(_index_values(x, key), picked)
 
 
+def _tensor_index(x, key, axis, dim=None):
+    """x[..., key, ...] for an integer scalar tensor `key` at `axis` (a
+    loop counter inside @kiln.function): negative counts from the end, as
+    TensorFlow's strided slice; one gather, whose index the compiled code
+    checks. `dim`: the dimension the user indexed, for errors."""
+    if key.shape or not key.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            "a tensor index must be an integer scalar", errors.user_location())
+    size = x.shape[axis] if x.ndim else None
+    if _concrete(key) and x.ndim and size is not None:
+        i = int(key.numpy())
+        if i < -size or i >= size:
+            raise errors.InvalidArgumentError(
+                f"index {i} is out of bounds for dimension {axis if dim is None else dim} "
+                f"with size {size}",
+                errors.user_location())
+        if i < 0:
+            key = convert_to_tensor(i % size, dtype=key.dtype)
+    elif not _concrete(key) and size is not None:
+        bound = convert_to_tensor(size, dtype=key.dtype)
+        key = where(less(key, convert_to_tensor(0, dtype=key.dtype)), add(key, bound), key)
+    return gather(x, key, axis=axis) if x.ndim else gather(x, key)
+
+
 def _index_values(x, key):
     if isinstance(key, Tensor):
         # A tensor index (e.g. a loop counter inside @kiln.function).
-        if key.shape or not key.dtype.is_integer:
-            raise errors.InvalidArgumentError(
-                "a tensor index must be an integer scalar", errors.user_location())
-        if _concrete(key) and x.ndim:
-            # As with a Python int: negative counts from the end.
-            i, size = int(key.numpy()), x.shape[0]
-            if i < -size or i >= size:
-                raise errors.InvalidArgumentError(
-                    f"index {i} is out of bounds for dimension 0 with size {size}",
-                    errors.user_location())
-            if i < 0:
-                key = convert_to_tensor(i % size, dtype=key.dtype)
-        return gather(x, key)
+        return _tensor_index(x, key, 0)
     if not isinstance(key, tuple):
         key = (key,)
+    if builtins.any(isinstance(k, Tensor) for k in key) and \
+            not builtins.any(k is None or k is Ellipsis for k in key):
+        # Tensor scalars among other indices (x[i, 0], x[:, i]): the rest
+        # first, with those axes whole, then one gather per tensor, last
+        # axis first (the positions counted among the axes that remain).
+        if len(key) > x.ndim:
+            raise errors.InvalidArgumentError(
+                f"too many indices ({len(key)}) for a tensor of rank {x.ndim}",
+                errors.user_location())
+        out = _index_values(x, tuple(builtins.slice(None) if isinstance(k, Tensor) else k
+                                     for k in key))
+        kept = [d for d, k in enumerate(key) if not isinstance(k, (int, np.integer))]
+        for d in reversed(range(len(key))):
+            if isinstance(key[d], Tensor):
+                out = _tensor_index(out, key[d], kept.index(d), d)
+        return out
     # `...` stands for as many full slices as the other indices leave;
     # None (kiln.newaxis) inserts an extent-1 dimension.
     ellipses = builtins.sum(1 for k in key if k is Ellipsis)

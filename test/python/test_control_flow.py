@@ -785,14 +785,107 @@ def test_tensor_array_gather_scatter_unstack_concat_and_dynamic_size():
     with pytest.raises(kiln.errors.InvalidArgumentError, match="a value of 3 rows for an array of size 2"):
         ta.unstack(kiln.ones((3, 1)))
 
+
+
+def test_dynamic_tensor_array_grows_to_a_compiled_loops_range():
+    """TensorFlow's idiom: an empty dynamic_size array written at `i` in a
+    `for i in range(n)` loop compiled to one kiln.for; its size is the
+    loop's range (n known while tracing, or kiln.shape of an open extent),
+    with or without elements written before, a start and a step. NumPy is
+    the oracle; TensorFlow zero-fills indices never written."""
+    x = np.arange(15, dtype=np.float32).reshape(5, 3)
+
     @kiln.function
-    def grows_in_loop(x):
+    def doubled(x):
         ta = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
-        for i in kiln.range(3):
-            ta = ta.write(i, x)
+        for i in kiln.range(x.shape[0]):
+            ta = ta.write(i, x[i] * 2.0)
+        return ta.stack(), ta.size()
+
+    stacked, size = doubled(kiln.constant(x))
+    np.testing.assert_array_equal(stacked.numpy(), x * 2.0)
+    assert int(size) == 5
+
+    @kiln.function(input_signature=[kiln.TensorSpec([None, 3], kiln.float32)])
+    def open_rows(x):
+        ta = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
+        for i in kiln.range(kiln.shape(x)[0]):
+            ta = ta.write(i, x[i] + 1.0)
+        return ta.stack(), ta.size()
+
+    for rows in (5, 2):
+        stacked, size = open_rows(kiln.constant(x[:rows]))
+        np.testing.assert_array_equal(stacked.numpy(), x[:rows] + 1.0)
+        assert int(size) == rows
+    assert open_rows.trace_count == 1
+
+    @kiln.function
+    def stepped(x):
+        # one element written before; the loop writes 1 and 3 of range(1, 4, 2)
+        ta = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
+        ta = ta.write(0, x[0])
+        total = kiln.constant(0.0)
+        for i in kiln.range(1, 4, 2):
+            ta = ta.write(i, x[i])
+            total += kiln.reduce_sum(x[i])
+        return ta.stack(), total
+
+    stacked, total = stepped(kiln.constant(x))
+    expect = np.zeros((4, 3), np.float32)
+    expect[[0, 1, 3]] = x[[0, 1, 3]]
+    np.testing.assert_array_equal(stacked.numpy(), expect)
+    assert float(total) == x[[1, 3]].sum()
+
+    # The element shape learned in the loop; an array carried by two nested loops.
+    @kiln.function
+    def nested(x):
+        outer = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
+        for i in kiln.range(2):
+            inner = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
+            for j in kiln.range(3):
+                inner = inner.write(j, x[i, j] * 10.0)
+            outer = outer.write(i, inner.stack())
+        return outer.stack()
+
+    np.testing.assert_array_equal(nested(kiln.constant(x)).numpy(), x[:2] * 10.0)
+
+
+def test_dynamic_tensor_array_refuses_sizes_known_only_at_run_time():
+    """Where the size would depend on values (a write under a condition, an
+    array made inside the body, a loop bound computed at run time), the
+    compile error says why and what to do: never a silently wrong size."""
+    x = kiln.constant(np.arange(12, dtype=np.float32).reshape(4, 3))
+
+    @kiln.function
+    def conditional(x):
+        ta = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
+        for i in kiln.range(4):
+            if x[i, 0] > 3.0:
+                ta = ta.write(i, x[i])
         return ta.stack()
-    with pytest.raises(kiln.errors.InvalidArgumentError, match="cannot grow at an index known only at run time"):
-        grows_in_loop(kiln.constant(1.0))
+
+    @kiln.function
+    def made_inside(x):
+        total = kiln.constant(0.0)
+        for i in kiln.range(4):
+            ta = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
+            total += kiln.reduce_sum(ta.write(i, x[i]).stack())
+        return total
+
+    @kiln.function
+    def run_time_bound(x, n):
+        ta = kiln.TensorArray(kiln.float32, size=0, dynamic_size=True)
+        for i in kiln.range(n):
+            ta = ta.write(i, x[i])
+        return ta.stack()
+
+    for f, args, why in ((conditional, (x,), "inside a condition"),
+                         (made_inside, (x,), "not a value that loop carries"),
+                         (run_time_bound, (x, kiln.constant(2)), "range is not known while tracing")):
+        with pytest.raises(kiln.errors.InvalidArgumentError,
+                           match=f"cannot grow at an index known only when the code runs \\(the "
+                                 f".*{why}.*give it size="):
+            f(*args)
 
 
 def test_a_dataset_loop_inside_a_function_is_one_loop_over_runtime_data():

@@ -549,6 +549,37 @@ def test_kiln_print_runs_inside_compiled_code_in_program_order(capfd):
         kiln.function(lambda v: kiln.print(v, output_stream=io.StringIO()))(kiln.constant(1.0))
 
 
+def test_tensor_scalars_index_among_other_indices():
+    """x[i, 0], x[:, j], x[1, j, i] with integer scalar tensors (a loop
+    counter): eagerly and compiled, negative ones counting from the end as
+    TensorFlow's strided slice does; NumPy's indexing is the oracle, and the
+    gradient reaches only the picked elements."""
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+
+    def picks(x, i, j):
+        return x[i, 0], x[:, j], x[1, j, i], x[i, :, -1], x[-1, j], x[i], x[i, 1:]
+
+    compiled = kiln.function(picks)
+    for i, j in ((1, 2), (-1, -2), (0, 0)):
+        want = picks(x, i, j)
+        for run in (picks, compiled):
+            got = run(kiln.constant(x), kiln.constant(i), kiln.constant(j))
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g.numpy(), w)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"5 is not in \[0, 2\)"):
+        compiled(kiln.constant(x), kiln.constant(5), kiln.constant(0))
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match="index 7 is out of bounds for dimension 1 with size 3"):
+        kiln.constant(x)[0, kiln.constant(7)]
+
+    v = kiln.Variable(x)
+    with kiln.GradientTape() as tape:
+        y = kiln.reduce_sum(v[kiln.constant(1), :, kiln.constant(-2)] ** 2)
+    want = np.zeros_like(x)
+    want[1, :, 2] = 2 * x[1, :, 2]
+    np.testing.assert_array_equal(tape.gradient(y, v).numpy(), want)
+
+
 def test_compiled_code_checks_indices_and_labels_at_run_time():
     """An index or label known only when the compiled code runs is checked
     there: the call raises InvalidArgumentError naming the op's line (the
