@@ -67,7 +67,7 @@ from .gradients import (GradientTape, UnconnectedGradients, custom_gradient, gra
                         implicit_gradients,
                         implicit_value_and_gradients,
                         value_and_gradients_function)
-from .variables import Variable
+from .variables import Variable, VariableAggregation, VariableSynchronization
 from .module import Module, name_scope
 from .tracing import ConcreteFunction, Function, executing_eagerly, function, inside_function
 from .control_flow import (TensorArray, cond, foldl, foldr, for_loop, map_fn, range, scan,
@@ -125,7 +125,7 @@ def get_logger():
     return logging.getLogger("kiln")
 
 __all__ = [
-    "ConcreteFunction", "DType", "get_logger", "Function", "TensorSpec", "TensorShape", "GradientTape", "Module", "name_scope", "UnconnectedGradients", "function", "Tensor", "Variable", "gradients_function",
+    "ConcreteFunction", "DType", "get_logger", "Function", "TensorSpec", "TensorShape", "GradientTape", "Module", "name_scope", "UnconnectedGradients", "function", "Tensor", "Variable", "VariableAggregation", "VariableSynchronization", "gradients_function",
     "custom_gradient", "implicit_gradients", "implicit_value_and_gradients",
     "value_and_gradients_function", "abs", "add", "argmax", "as_dtype", "bool", "cast",
     "concat", "TensorArray", "cond", "constant", "convert_to_tensor", "for_loop",

@@ -18,9 +18,10 @@ class TensorShape(tuple):
     __slots__ = ()
 
     def __new__(cls, dims=()):
-        if dims is None:
-            raise ValueError("kiln.TensorShape: a shape of unknown rank is not supported "
-                             "(every Kiln tensor has a known rank)")
+        if dims is None or isinstance(dims, _UnknownRankShape):
+            # (A declaration only: a variable's shape=TensorShape(None); every
+            # Kiln tensor has a known rank.)
+            return tuple.__new__(_UnknownRankShape)
         if isinstance(dims, int):
             dims = (dims,)
         return super().__new__(cls, tuple(None if d is None else int(getattr(d, "value", d))
@@ -53,6 +54,8 @@ class TensorShape(tuple):
 
     def is_compatible_with(self, other):
         other = TensorShape(other)
+        if isinstance(other, _UnknownRankShape):
+            return True
         return len(self) == len(other) and all(
             a is None or b is None or a == b for a, b in zip(self, other))
 
@@ -102,6 +105,50 @@ class TensorShape(tuple):
 
     def __str__(self):
         return tuple.__repr__(self)
+
+
+class _UnknownRankShape(TensorShape):
+    """TensorShape(None): a shape of unknown rank, as TensorFlow's, for
+    declarations (kiln.Variable(..., shape=kiln.TensorShape(None)) takes
+    values of any shape). No tensor has one; asking its extents is
+    TensorFlow's ValueError."""
+
+    __slots__ = ()
+
+    def _unknown(self, *args):
+        raise ValueError("a shape of unknown rank (TensorShape(None)) has no extents")
+
+    __len__ = __iter__ = __getitem__ = as_list = _unknown
+    rank = ndims = dims = property(lambda self: None)
+
+    def num_elements(self):
+        return None
+
+    def is_fully_defined(self):
+        return False
+
+    def is_compatible_with(self, other):
+        return True
+
+    def merge_with(self, other):
+        return TensorShape(other)
+
+    def concatenate(self, other):
+        return self
+
+    def __eq__(self, other):
+        return isinstance(other, _UnknownRankShape)
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self):
+        return "TensorShape(None)"
+
+    def __str__(self):
+        return "<unknown>"
 
 
 class Tensor:
@@ -635,7 +682,7 @@ class TensorSpec:
     tensors that match."""
 
     def __init__(self, shape, dtype=float32, name=None):
-        if shape is None:
+        if shape is None or isinstance(shape, _UnknownRankShape):
             raise ValueError("TensorSpec needs a shape of known rank "
                              "(its entries may be None)")
         self.shape = tuple(None if d is None else int(d) for d in

@@ -337,6 +337,11 @@ class ConcreteFunction:
                     f"fit the concrete function's {spec}", errors.user_location())
         return function(*args, **kwargs)
 
+    def _stale(self):
+        """Whether a variable this code reads has changed its shape since
+        (an eager assignment within its declared open shape)."""
+        return any(tuple(v._shape) != shape for v, shape in self._open_shapes)
+
     def __init__(self, name, mlir, executable, structure, leaves, variables,
                  device="cpu", feeds=(), writers=()):
         self.name = name
@@ -356,6 +361,10 @@ class ConcreteFunction:
         self._placed_at = None  # variables.generation when last placed
         # The variables the entry assigns (fixed by its code).
         self._assigned = [(key, variables[key]) for key in executable.assigned(name)]
+        # Variables whose declared shape lets eager assignments change it,
+        # with the shape this code was compiled for (see _stale).
+        self._open_shapes = [(v, tuple(v._shape)) for v in variables.values()
+                             if getattr(v, "_declared", None) is not None]
         # A flat tuple or list of tensors returned as it is (the common
         # case) skips the general repacking.
         def leaf(s):
@@ -657,6 +666,11 @@ class Function:
             config.experimental.tensor_float_32_execution_enabled()
         key = (device, tf32) + key
         concrete = self._concrete.get(key)
+        if concrete is not None and concrete._stale():
+            # (A variable it reads has another shape now: traced again.)
+            self._concrete = {k: c for k, c in self._concrete.items() if c is not concrete}
+            self._fast.clear()
+            concrete = None
         if concrete is None:
             # A trace with open extents that fits (input_signature,
             # reduce_retracing), else a new one.
@@ -696,7 +710,7 @@ class Function:
         if not kwargs and self._fast and _local.trace is None and not _local.tapes:
             types = tuple(map(_eager_type, args))
             hit = self._fast.get((_fast_device(), types))
-            if hit is not None:
+            if hit is not None and not hit[0]._open_shapes:
                 self._last_key = hit[1]
                 return hit[0]._call(args)
         given = args

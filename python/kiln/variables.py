@@ -7,6 +7,7 @@ immutable). Gradient tapes record reads of trainable variables, which is
 how implicit_gradients finds the variables a function used.
 """
 
+import enum
 import itertools
 import threading
 
@@ -66,6 +67,23 @@ class init_scope:
 _SCATTERS = {}   # (filled by kiln.math_ops: "update", "add", "sub")
 
 
+class VariableSynchronization(enum.Enum):
+    """tf.VariableSynchronization (accepted; one process holds the
+    variables)."""
+    AUTO = 0
+    NONE = 1
+    ON_WRITE = 2
+    ON_READ = 3
+
+
+class VariableAggregation(enum.Enum):
+    """tf.VariableAggregation (accepted; one process holds the variables)."""
+    NONE = 0
+    SUM = 1
+    MEAN = 2
+    ONLY_FIRST_REPLICA = 3
+
+
 class Variable:
     """A mutable tensor-valued variable, as tf.Variable."""
 
@@ -74,8 +92,21 @@ class Variable:
     # an array of the variable's current value.
     __array_priority__ = 100
 
-    def __init__(self, initial_value, name=None, trainable=True, dtype=None,
-                 constraint=None, _store_key=None):
+    def __init__(self, initial_value=None, trainable=None, validate_shape=True,
+                 caching_device=None, name=None, variable_def=None, dtype=None,
+                 import_scope=None, constraint=None, synchronization=None,
+                 aggregation=None, shape=None, experimental_enable_variable_lifting=True,
+                 _store_key=None):
+        # (tf.Variable's arguments, in its order. caching_device,
+        # import_scope, synchronization and aggregation change nothing
+        # here: one process holds the variables.)
+        if initial_value is None:
+            raise ValueError("kiln.Variable needs an initial_value"
+                             + (" (variable_def, a TF1 graph's protocol buffer, is not "
+                                "supported)" if variable_def is not None else ""))
+        trainable = True if trainable is None else bool(trainable)
+        if synchronization is VariableSynchronization.ON_READ:
+            trainable = False   # (TensorFlow's rule for ON_READ variables)
         # Initial values are computed eagerly, also inside @kiln.function or
         # under a tape (TensorFlow's init_scope).
         with init_scope():
@@ -105,6 +136,21 @@ class Variable:
         self._trainable = trainable
         self._dtype = value.dtype
         self._shape = value.shape
+        # The shape declared by shape= (None extents, or TensorShape(None))
+        # or validate_shape=False: assignments may change the value's shape
+        # within it (eagerly; a compiled function reading the variable is
+        # traced again for its new shape).
+        self._declared = None
+        if not validate_shape:
+            shape = TensorShape(None)
+        if shape is not None:
+            declared = TensorShape(shape)
+            if not declared.is_compatible_with(value.shape):
+                raise ValueError(
+                    f"kiln.Variable: the initial value's shape {tuple(value.shape)} is "
+                    f"not compatible with the shape argument {declared}")
+            if not declared.is_fully_defined():
+                self._declared = declared
         self._value = None
         self._set(value)
         # Created in a GPU scope: the variable lives in GPU memory.
@@ -129,7 +175,9 @@ class Variable:
 
     @property
     def shape(self):
-        return TensorShape(self._shape)
+        """The shape (the declared one, with its open extents, when shape=
+        gave one)."""
+        return self._declared if self._declared is not None else TensorShape(self._shape)
 
     def get_shape(self):
         return self.shape
@@ -174,13 +222,21 @@ class Variable:
             if value.shape != self._shape:
                 raise errors.InvalidArgumentError(
                     f"cannot assign a value of shape {value.shape} to variable "
-                    f"{self.name} of shape {self._shape}", errors.user_location())
+                    f"{self.name} of shape {self._shape}"
+                    + (" inside @kiln.function (its declared shape "
+                       f"{self._declared} lets eager assignments change it; compiled "
+                       "code keeps the shape it was traced for)"
+                       if self._declared is not None and
+                       self._declared.is_compatible_with(value.shape) else ""),
+                    errors.user_location())
             trace.assign_variable(self, value)
             return self if read_value else None
         if value.shape != self._shape:
-            raise errors.InvalidArgumentError(
-                f"cannot assign a value of shape {value.shape} to variable "
-                f"{self.name} of shape {self._shape}", errors.user_location())
+            if self._declared is None or not self._declared.is_compatible_with(value.shape):
+                raise errors.InvalidArgumentError(
+                    f"cannot assign a value of shape {value.shape} to variable "
+                    f"{self.name} of shape {self.shape}", errors.user_location())
+            self._shape = value.shape
         self._set(value)
         return self if read_value else None
 

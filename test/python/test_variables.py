@@ -67,3 +67,48 @@ def test_huber_regression_with_per_sample_sgd():
             w.assign_sub(0.1 * gw)
             b.assign_sub(0.1 * gb)
     assert abs(float(w) - 3.0) < 0.15 and abs(float(b) - 0.5) < 0.1
+
+
+def test_a_declared_open_shape_lets_assignments_change_the_shape():
+    """tf.Variable(..., shape=[None, 3]) / TensorShape(None) /
+    validate_shape=False: eager assignments within the declared shape change
+    the value's shape (an accumulator of rows), `shape` reports the declared
+    one, a compiled function reading it is traced again for the new shape,
+    and compiled code refuses to change it with an error that says why.
+    TensorFlow's other Variable arguments are accepted."""
+    rows = kiln.Variable(np.zeros((0, 3), np.float32), shape=[None, 3], trainable=False,
+                         aggregation=kiln.VariableAggregation.ONLY_FIRST_REPLICA,
+                         synchronization=kiln.VariableSynchronization.ON_WRITE,
+                         caching_device=None)
+    total = kiln.function(lambda: kiln.reduce_sum(rows, 0))
+    expect = np.zeros((0, 3), np.float32)
+    for k in range(3):
+        new = np.full((1, 3), k + 1.0, np.float32)
+        rows.assign(kiln.concat([rows, new], 0))
+        expect = np.concatenate([expect, new])
+        assert rows.shape == kiln.TensorShape([None, 3]) and rows.numpy().shape == (k + 1, 3)
+        np.testing.assert_array_equal(total().numpy(), expect.sum(0))
+    assert total.trace_count == 3
+    np.testing.assert_array_equal(total().numpy(), expect.sum(0))
+    assert total.trace_count == 3   # (the same shape: no new trace)
+
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"of shape \(None, 3\)"):
+        rows.assign(np.zeros((2, 4), np.float32))
+
+    @kiln.function
+    def shrink():
+        rows.assign(kiln.zeros([1, 3]))
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match="compiled code keeps the shape it was traced for"):
+        shrink()
+
+    anything = kiln.Variable(kiln.zeros([2]), shape=kiln.TensorShape(None))
+    assert repr(anything.shape) == "TensorShape(None)" and anything.shape.rank is None
+    anything.assign(np.ones((2, 2), np.float32))
+    np.testing.assert_array_equal(anything.numpy(), np.ones((2, 2)))
+    assert kiln.Variable(1.0, validate_shape=False).shape.rank is None
+    with pytest.raises(ValueError, match="not compatible with the shape argument"):
+        kiln.Variable(np.zeros(3, np.float32), shape=[4])
+    with pytest.raises(ValueError, match="unknown rank"):
+        len(kiln.TensorShape(None))
+    assert not kiln.Variable(0.0, synchronization=kiln.VariableSynchronization.ON_READ).trainable
