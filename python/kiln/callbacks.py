@@ -390,32 +390,44 @@ class EarlyStopping(Callback):
     epoch's weights."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0,
-                 mode="auto", baseline=None, restore_best_weights=False):
+                 mode="auto", baseline=None, restore_best_weights=False,
+                 start_from_epoch=0):
         super().__init__()
         self.monitor, self.min_delta = monitor, abs(float(min_delta))
         self.patience, self.verbose = int(patience), verbose
         self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.start_from_epoch = int(start_from_epoch)
         self.better, self._initial = _better(mode, monitor)
-        self.stopped_epoch = 0
+        self.stopped_epoch = self.best_epoch = 0
 
     def on_train_begin(self, logs=None):
-        self.wait, self.stopped_epoch = 0, 0
-        self.best = self._initial if self.baseline is None else self.baseline
+        self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
+        self.best = self._initial
         self.best_weights = None
 
     def on_epoch_end(self, epoch, logs=None):
+        # (TensorFlow 2.11+ and Keras 3: the best epoch is the best seen,
+        # also when none beats the baseline, which only decides whether
+        # the wait starts again; the weights kept start with the first
+        # epoch's.)
         current = (logs or {}).get(self.monitor)
         if current is None and _unvalidated(self, logs or {}):
             return
         if current is None:
             raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which the logs "
                            f"lack (they have {sorted(logs or {})})")
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
         if self.better(current, self.best, self.min_delta):
-            self.best, self.wait = current, 0
+            self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
-            return
-        self.wait += 1
+            if self.baseline is None or self.better(current, self.baseline, self.min_delta):
+                self.wait = 0
+                return
         if self.wait >= self.patience and epoch > 0:  # (Keras' rule)
             self.stopped_epoch = epoch
             self.model.stop_training = True

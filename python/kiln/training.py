@@ -832,15 +832,17 @@ class _Batches:
             # (several outputs: one weight array per output, a list or dict)
             self.w = _Inputs(_inputs_structure(sample_weight, lambda v: np.asarray(
                 v.numpy() if isinstance(v, Tensor) else v, np.float32)))
-            if any(a.ndim != 1 or len(a) != len(self.x) for a in _leaf_list(self.w.arrays)):
+            if any(a.ndim < 1 or len(a) != len(self.x) for a in _leaf_list(self.w.arrays)):
                 raise ValueError(f"{what}: each output's sample_weight must hold one weight "
-                                 f"per sample ({len(self.x)})")
+                                 f"per sample ({len(self.x)}, or one row of weights per "
+                                 "sample: per time step)")
         else:
             self.w = None if sample_weight is None else \
                 np.asarray(_as_array(sample_weight, what), np.float32)
-            if self.w is not None and (self.w.ndim != 1 or len(self.w) != len(self.x)):
+            if self.w is not None and (self.w.ndim < 1 or len(self.w) != len(self.x)):
                 raise ValueError(f"{what}: sample_weight must hold one weight per sample "
-                                 f"({len(self.x)}), got shape {self.w.shape}")
+                                 f"({len(self.x)}, or one row of weights per sample: per "
+                                 f"time step), got shape {self.w.shape}")
         # (With steps and no batch_size, an epoch covers the data in that
         # many batches, as Keras does.)
         self.batch_size = int(batch_size or (math.ceil(len(self.x) / self.limit)
@@ -921,8 +923,10 @@ class _Batches:
                 raise ValueError(f"class_weight has no weight for the classes "
                                  f"{sorted(unknown)}")
             cw = np.array([self.class_weight[c] for c in labels], np.float32)
-            w = cw if w is None else np.asarray(
-                w.numpy() if isinstance(w, Tensor) else w, np.float32) * cw
+            if w is not None:
+                w = np.asarray(w.numpy() if isinstance(w, Tensor) else w, np.float32)
+                cw = cw.reshape(cw.shape + (1,) * (w.ndim - 1)) * w   # (per time step too)
+            w = cw
         return x, y, w
 
 
@@ -937,6 +941,17 @@ def _split_validation(x, y, validation_split, what):
     x, y = _as_array(x, what), _as_array(y, what)
     cut = int(len(x) * (1.0 - validation_split))
     return x[:cut], y[:cut], (x[cut:], y[cut:])
+
+
+def _validation_parts(data):
+    """fit's validation_data as (x, y, sample_weight): Keras' (x, y) or
+    (x, y, sample_weight) tuple, or a Dataset (y and weights inside)."""
+    if not isinstance(data, (list, tuple)):
+        return data, None, None
+    if len(data) not in (2, 3):
+        raise ValueError("fit: validation_data must be (x, y), (x, y, sample_weight) or a "
+                         f"Dataset; got a {type(data).__name__} of {len(data)} items")
+    return data[0], data[1], data[2] if len(data) == 3 else None
 
 
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
@@ -954,10 +969,13 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
         validates = lambda epoch: epoch + 1 in chosen   # noqa: E731
     verbose = 1 if verbose == "auto" else int(verbose)
     if validation_split:
-        if sample_weight is not None:
-            cut = int(len(_as_array(x, "fit")) * (1.0 - validation_split))
-            sample_weight = _as_array(sample_weight, "fit")[:cut]
         x, y, validation_data = _split_validation(x, y, validation_split, "fit")
+        if sample_weight is not None:
+            # (Keras splits the weights too: validation is weighted by its part.)
+            cut = len(x)
+            sample_weight = _as_array(sample_weight, "fit")
+            validation_data += (sample_weight[cut:],)
+            sample_weight = sample_weight[:cut]
     batches = _Batches(x, y, batch_size, shuffle, "fit", steps_per_epoch, "steps_per_epoch",
                        sample_weight, class_weight)
     if isinstance(validation_data, Dataset) and validation_steps is None and \
@@ -1009,11 +1027,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             last = _ordered(model, _python_logs(raw, "train_step"))
         logs = dict(last or {}) if custom else _logs(model)
         if validation_data is not None and validates(epoch):
-            vx, vy = (validation_data[0], validation_data[1]) \
-                if isinstance(validation_data, (list, tuple)) else (validation_data, None)
+            vx, vy, vw = _validation_parts(validation_data)
             val = evaluate(model, vx, vy, batch_size=validation_batch_size or batch_size,
                            verbose=0, return_dict=True, steps=validation_steps,
-                           callbacks=cbs)
+                           callbacks=cbs, sample_weight=vw)
             logs.update({"val_" + k: v for k, v in val.items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training or batches.exhausted:

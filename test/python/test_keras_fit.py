@@ -873,3 +873,71 @@ def test_review_findings_generators_sequences_and_validation_freq():
         history = model.fit(x, y, epochs=4, validation_data=(x, y), validation_freq=np.int64(2),
                             verbose=0, callbacks=[callbacks.EarlyStopping(patience=5)])
     assert len(history.history["val_loss"]) == 2
+
+
+def _weighted_linear():
+    model = kiln.Sequential([layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model.build((None, 1))
+    model.compile(kiln.keras.optimizers.SGD(0.0), loss="mse")
+    return model
+
+
+def test_validation_is_weighted_by_its_sample_weights():
+    """Keras splits sample_weight with validation_split and reads the third
+    item of validation_data=(x, y, sample_weight); 2-D weights (one per
+    time step) are taken by fit and evaluate. Oracle: the weighted mean of
+    the squared errors, by hand (the model is y = x, targets 0)."""
+    x = np.array([[1.0], [2.0], [3.0], [4.0]], np.float32)
+    y = np.zeros((4, 1), np.float32)
+    w = np.array([1.0, 1.0, 3.0, 0.0], np.float32)
+    se = x[:, 0] ** 2
+    model = _weighted_linear()
+    history = model.fit(x, y, sample_weight=w, validation_split=0.5, epochs=1, verbose=0,
+                        shuffle=False, batch_size=4)
+    np.testing.assert_allclose(history.history["val_loss"], [(w[2:] * se[2:]).sum() / 2])
+    np.testing.assert_allclose(history.history["loss"], [(w[:2] * se[:2]).sum() / 2])
+    history = model.fit(x, y, validation_data=(x, y, w), epochs=1, verbose=0)
+    np.testing.assert_allclose(history.history["val_loss"], [(w * se).sum() / 4])
+    with pytest.raises(ValueError, match="validation_data must be"):
+        model.fit(x, y, validation_data=(x,), verbose=0)
+
+    history = model.fit(x, y, sample_weight=w[:, None], epochs=1, verbose=0, batch_size=4)
+    np.testing.assert_allclose(history.history["loss"], [(w * se).sum() / 4])
+
+    rng = np.random.default_rng(3)
+    seq_x = rng.random((4, 3, 2), np.float32)
+    seq_y = rng.random((4, 3, 1), np.float32)
+    steps = rng.random((4, 3), np.float32)
+    seq = kiln.Sequential([layers.Dense(1, kernel_initializer="ones", bias_initializer="zeros")])
+    seq.build((None, 3, 2))
+    seq.compile(kiln.keras.optimizers.SGD(0.0), loss="mse")
+    errors = (seq_x.sum(-1) - seq_y[..., 0]) ** 2
+    np.testing.assert_allclose(seq.evaluate(seq_x, seq_y, sample_weight=steps, verbose=0,
+                                            batch_size=4), (errors * steps).sum() / 12, rtol=1e-6)
+
+
+def test_early_stopping_restores_the_best_epoch_even_above_the_baseline():
+    """TensorFlow 2.11+ / Keras 3: with a baseline no epoch beats, the
+    weights restored are still the best epoch's (not the last's), and
+    start_from_epoch skips the first epochs. The model's weight is set to
+    the epoch's number, so the restored weight names the epoch."""
+    model = _weighted_linear()
+
+    def run(stop, losses):
+        stop.set_model(model)
+        model.stop_training = False
+        stop.on_train_begin({})
+        for epoch, loss in enumerate(losses):
+            model.set_weights([np.array([[float(epoch)]], np.float32)])
+            stop.on_epoch_end(epoch, {"val_loss": loss})
+            if model.stop_training:
+                break
+        return epoch, float(model.get_weights()[0][0, 0])
+
+    assert run(callbacks.EarlyStopping(patience=3, baseline=0.5, restore_best_weights=True),
+               [0.9, 0.8, 1.0, 1.1]) == (2, 1.0)
+    assert run(callbacks.EarlyStopping(patience=1, restore_best_weights=True),
+               [0.9, 0.8, 1.0, 1.1]) == (2, 1.0)
+    late = callbacks.EarlyStopping(patience=1, start_from_epoch=2, restore_best_weights=True)
+    assert run(late, [0.1, 0.2, 0.9, 1.0, 1.1]) == (3, 2.0)
+    assert late.best_epoch == 2
