@@ -298,11 +298,15 @@ def conj(x, name=None):
 
 
 def angle(input, name=None):  # noqa: A002
-    """The argument atan2(imag, real), in (-pi, pi]."""
+    """The argument atan2(imag, real), in (-pi, pi]; of a real tensor, pi
+    where it is negative and 0 elsewhere (NaN included), as TensorFlow's."""
     x = convert_to_tensor(input)
     if _is_complex(x):
         return _atan2(x._impl.imag, x._impl.real)
-    return _atan2(x * 0, x)
+    if not x.dtype.is_floating:
+        x = ops.cast(x, float32)
+    zeros = math_ops.zeros_like(x)
+    return ops.where(ops.less(x, zeros), math_ops.ones_like(x) * np.pi, zeros)
 
 
 def _compare(direction, x, y):

@@ -8,7 +8,7 @@ import collections
 
 import numpy as np
 
-from . import errors
+from . import core, errors
 from .math_ops import (_positions, _static, broadcast_to, einsum, expand_dims, eye, is_finite,
                        l2_normalize, norm, squeeze, tensordot, zeros_like)
 from .math_ops import ones_like, reduce_all, reduce_prod
@@ -22,12 +22,19 @@ from .dtypes import as_dtype, float32, float64, int32, int64
 from .tensor import constant, convert_to_tensor
 
 
-def matrix_transpose(a, name=None):
-    """`a` with its last two dimensions swapped."""
-    return _swap_last(convert_to_tensor(a))
+def matrix_transpose(a, name=None, conjugate=False):
+    """`a` with its last two dimensions swapped (and conjugated when
+    `conjugate`: the adjoint)."""
+    a = convert_to_tensor(a)
+    if conjugate and a.dtype.is_complex:
+        a = core.complex_ops["conj"](a)
+    return _swap_last(a)
 
 
-adjoint = matrix_transpose  # (Kiln's tensors are real)
+def adjoint(matrix, name=None):
+    """The conjugate transpose of (a batch of) matrices: the last two
+    dimensions swapped, complex entries conjugated."""
+    return matrix_transpose(matrix, conjugate=True)
 
 
 def _matrices(x, what):
@@ -117,7 +124,7 @@ def trace(x, name=None):
 def matvec(a, b, transpose_a=False, adjoint_a=False, name=None):
     """a @ b for a (batch of) matrices a and vectors b ([..., n])."""
     product = matmul(a, expand_dims(convert_to_tensor(b), -1),
-                     transpose_a=transpose_a or adjoint_a)
+                     transpose_a=transpose_a, adjoint_a=adjoint_a)
     return squeeze(product, -1)
 
 

@@ -24,6 +24,7 @@ from .ops import (_axes, _check_at_run_time, _extent, _known_values, _like, _pai
                   less_equal, log, logical_and, logical_or, matmul, maximum, minimum, not_equal,
                   one_hot, reduce_max, reduce_mean, reduce_min, reduce_sum, reshape, sqrt,
                   square, stop_gradient, transpose, where)
+from .ops import pow as _pow
 from .tensor import (Tensor, _OpenExtent, _open_entries, _partial_extents, _record_extents,
                      _static_extents,
                      constant, convert_to_tensor, ones as _ones, zeros as _zeros)
@@ -560,7 +561,9 @@ def _bool_reduce(reduce, what):
         if x.dtype != bool_:
             raise TypeError(f"{what} takes a bool tensor, got {x.dtype.name}")
         r = reduce(cast(x, int32), axis, keepdims)
-        return equal(r, 1)
+        # (An empty reduction gives the int32 extreme: INT_MIN for any,
+        # False; INT_MAX for all, True.)
+        return equal(r, 1) if reduce is reduce_max else not_equal(r, 0)
     apply.__name__ = what
     return apply
 
@@ -954,9 +957,9 @@ def count_nonzero(input, axis=None, keepdims=False, dtype=int64, name=None):
 
 
 def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):
-    """sqrt of the sum of squares over `axis` (all for None)."""
-    x = convert_to_tensor(input_tensor)
-    return sqrt(reduce_sum(x * x, axis=axis, keepdims=keepdims))
+    """sqrt of the sum of squares over `axis` (all for None); of moduli for
+    complex tensors (a complex result, as TensorFlow's)."""
+    return _euclidean(convert_to_tensor(input_tensor), axis, keepdims)
 
 
 def rint(x, name=None):
@@ -1147,23 +1150,66 @@ def tensordot(a, b, axes, name=None):
     return reshape(matmul(a2, b2), [sa[i] for i in a_free] + [sb[i] for i in b_free])
 
 
+def _euclidean(x, axis, keepdims):
+    """sqrt(sum |x|^2) over `axis`; of complex x the norm of the moduli,
+    as a complex number (TensorFlow's dtype)."""
+    if x.dtype.is_complex:
+        return cast(sqrt(reduce_sum(square(abs(x)), axis, keepdims)), x.dtype)
+    return sqrt(reduce_sum(square(x), axis, keepdims))
+
+
 def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):
-    """Vector norms (ord 'euclidean'/2, 1, np.inf) along `axis`, or the
-    Frobenius norm ('fro', 'euclidean') of matrices over a pair of axes."""
+    """tf.norm: over one axis (or all, axis=None) the vector norms
+    ('euclidean'/2, 1, np.inf, any p > 0); over a pair of axes the matrix
+    norms 'fro'/'euclidean' (Frobenius), 1 (the largest column sum of
+    moduli), np.inf (the largest row sum). Complex tensors take moduli."""
     x = convert_to_tensor(tensor)
-    if ord in ("euclidean", "fro", 2, 2.0):
-        if ord in (2, 2.0) and isinstance(axis, (list, tuple)) and len(axis) == 2:
+    pair = isinstance(axis, (list, tuple)) and len(axis) == 2
+    if isinstance(axis, (list, tuple)) and len(axis) not in (1, 2):
+        raise errors.InvalidArgumentError(
+            f"norm: axis must be an int or a pair of ints, got {axis!r}", errors.user_location())
+    if isinstance(axis, (list, tuple)) and len(axis) == 1:
+        axis = axis[0]
+    if ord in ("euclidean", "fro") or (ord in (2, 2.0) and not pair):
+        if ord == "fro" and not pair and x.ndim != 2:
+            raise errors.InvalidArgumentError(
+                "norm: 'fro' is a matrix norm: give axis a pair of axes", errors.user_location())
+        return _euclidean(x, list(axis) if pair else axis, keepdims)
+    if pair:
+        rows, cols = (int(a) % builtins.max(x.ndim, 1) for a in axis)
+        if rows == cols:
+            raise errors.InvalidArgumentError(f"norm: the axes {list(axis)} must differ",
+                                              errors.user_location())
+        if ord in (2, 2.0):
             raise errors.UnimplementedError(
-                "norm: the spectral norm (ord=2 over two axes) is not supported",
+                "norm: the spectral norm (ord=2 over two axes) is not supported; "
+                "kiln.linalg.svd(x, compute_uv=False)[..., 0] is that norm",
                 errors.user_location())
-        return sqrt(reduce_sum(square(x), axis, keepdims))
+        if ord not in (1, 1.0, np.inf):
+            raise errors.InvalidArgumentError(
+                f"norm: a matrix norm's ord must be 'fro', 'euclidean', 1, 2 or np.inf, "
+                f"got {ord!r}", errors.user_location())
+        # ord 1: the largest sum down a column; inf: along a row.
+        summed, maxed = (rows, cols) if ord != np.inf else (cols, rows)
+        out = reduce_max(reduce_sum(abs(x), summed, keepdims=True), maxed, keepdims=True)
+        if not keepdims:
+            out = reshape(out, [d for a, d in enumerate(out.shape) if a not in (rows, cols)])
+        return cast(out, x.dtype) if x.dtype.is_complex else out
     if ord in (1, 1.0):
-        return reduce_sum(abs(x), axis, keepdims)
-    if ord == np.inf:
-        return reduce_max(abs(x), axis, keepdims)
-    raise errors.InvalidArgumentError(
-        f"norm: ord must be 'euclidean', 'fro', 1, 2 or np.inf, got {ord!r}",
-        errors.user_location())
+        out = reduce_sum(abs(x), axis, keepdims)
+    elif ord == np.inf:
+        out = reduce_max(abs(x), axis, keepdims)
+    elif isinstance(ord, (int, float, np.integer, np.floating)) and \
+            not isinstance(ord, bool) and 0 < ord < np.inf:
+        magnitude = abs(x)
+        out = _pow(reduce_sum(_pow(magnitude, convert_to_tensor(float(ord), magnitude.dtype)),
+                              axis, keepdims),
+                   convert_to_tensor(1.0 / float(ord), magnitude.dtype))
+    else:
+        raise errors.InvalidArgumentError(
+            f"norm: ord must be 'euclidean', 'fro', np.inf or a number > 0, got {ord!r}",
+            errors.user_location())
+    return cast(out, x.dtype) if x.dtype.is_complex else out
 
 
 # --- Scans -----------------------------------------------------------------

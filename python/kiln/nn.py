@@ -7,7 +7,7 @@ import numpy as np
 from . import _dispatch, errors, math_ops, ops
 from . import random as _random
 from .core import attributes, bind1 as _run1, enum_case, tensor_type, unit
-from .ops import (abs, exp, greater, greater_equal, maximum, minimum,
+from .ops import (abs, exp, greater, greater_equal, less, logical_and, maximum, minimum,
                   reduce_mean, reshape, sigmoid, stop_gradient, tanh, where)
 from .tensor import (Tensor, _OpenExtent, _open_entries, _static_extents,
                      convert_to_tensor)
@@ -643,8 +643,13 @@ def embedding_lookup(params, ids, max_norm=None, name=None):
 # --- Activations, losses and normalization (composites of Kiln ops) ---------
 
 def relu6(features, name=None):
+    """min(max(x, 0), 6); its gradient is 0 at 0 and at 6, as TensorFlow's
+    (the ties of max and min would pass it on)."""
     x = convert_to_tensor(features)
-    return minimum(maximum(x, 0.0 if x.dtype.is_floating else 0), 6)
+    if not x.dtype.is_floating:
+        return minimum(maximum(x, 0), 6)
+    inside = logical_and(greater(x, 0.0), less(x, 6.0))
+    return where(inside, x, stop_gradient(minimum(maximum(x, 0.0), 6.0)))
 
 
 def leaky_relu(features, alpha=0.2, name=None):

@@ -379,8 +379,12 @@ def reshape(tensor, shape, name=None):
     return _run1("reshape", [x], None, [tensor_type(shape, x.dtype)])
 
 
-def transpose(a, perm=None, name=None):
+def transpose(a, perm=None, conjugate=False, name=None):
+    """`a` with its dimensions permuted (reversed for perm=None); complex
+    entries conjugated when `conjugate`."""
     x = convert_to_tensor(a)
+    if conjugate and x.dtype.is_complex:
+        x = core.complex_ops["conj"](x)
     perm = list(reversed(range(x.ndim))) if perm is None else [int(p) for p in perm]
     return _run1("transpose", [x], attributes(permutation=perm))
 

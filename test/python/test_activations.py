@@ -100,3 +100,13 @@ def test_large_inputs_keep_gradients_finite():
             y = kiln.reduce_sum(fn(t))
         g = tape.gradient(y, t).numpy()
         assert np.all(np.isfinite(g)) and g[-1] == 1.0 and g[0] == 0.0
+
+
+def test_relu6_gradient_is_zero_at_its_kinks():
+    """TensorFlow's Relu6Grad: (0 < x < 6), so 0 at exactly 0 and 6."""
+    x = kiln.constant([-1.0, 0.0, 3.0, 6.0, 7.0])
+    with kiln.GradientTape() as tape:
+        tape.watch(x)
+        y = kiln.reduce_sum(kiln.nn.relu6(x))
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0, 0, 1, 0, 0])
+    np.testing.assert_array_equal(kiln.nn.relu6(x).numpy(), [0, 0, 3, 6, 6])

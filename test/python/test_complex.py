@@ -313,3 +313,12 @@ def test_complex_tensors_have_their_own_parts_for_gradients():
         loss = kiln.math.real(z)
     with pytest.raises(errors.UnimplementedError, match="jacobian with respect to a complex"):
         tape.jacobian(loss, z)
+
+
+def test_angle_of_real_tensors_is_pi_for_negatives():
+    """TensorFlow's angle of a real tensor: pi where it is negative, else 0
+    (NaN, inf and -0.0 included)."""
+    x = np.array([-1.0, 2.0, np.inf, np.nan, -0.0, -np.inf], np.float32)
+    for run in (kiln.math.angle, kiln.function(kiln.math.angle)):
+        np.testing.assert_array_equal(run(kiln.constant(x)).numpy(),
+                                      np.array([np.pi, 0, 0, 0, 0, np.pi], np.float32))

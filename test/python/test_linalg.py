@@ -438,3 +438,37 @@ def test_lu_factors_like_lapack_and_solves():
                               a[0], rtol=1e-6, atol=1e-8)
     with pytest.raises(kiln.errors.InvalidArgumentError, match="perm must be"):
         la.lu_solve(packed, p[:, :3], rhs)
+
+
+def test_norms_of_matrices_vectors_and_complex_tensors():
+    """tf.norm's matrix norms over a pair of axes (1: the largest column
+    sum, inf: the largest row sum, the axes' order deciding which are
+    rows), vector p-norms, complex tensors by their moduli (a complex
+    result, as TensorFlow's), the conjugating adjoint, matvec and
+    transpose; eagerly and compiled, NumPy the oracle."""
+    v = np.array([[3.0, -4.0], [1.0, 2.0]], np.float32)
+    z = np.array([1 + 2j, 3 - 1j], np.complex64)
+    m = np.array([[1 + 2j, 3j], [0, 1]], np.complex64)
+    cases = [
+        (lambda a: kiln.norm(a, ord=1, axis=[-2, -1]), (v,), np.linalg.norm(v, 1)),
+        (lambda a: kiln.norm(a, ord=np.inf, axis=[-2, -1]), (v,), np.linalg.norm(v, np.inf)),
+        (lambda a: kiln.norm(a, ord=1, axis=[1, 0]), (v,), np.abs(v).sum(1).max()),
+        (lambda a: kiln.norm(a, ord=1, axis=[1, 2], keepdims=True), (np.stack([v, 3 * v]),),
+         np.array([6.0, 18.0]).reshape(2, 1, 1)),
+        (lambda a: kiln.norm(a, ord=3), (v,), (np.abs(v) ** 3).sum() ** (1 / 3)),
+        (lambda a: kiln.norm(a, ord="fro", axis=[0, 1]), (v,), np.linalg.norm(v)),
+        (lambda a: kiln.norm(a), (z,), np.complex64(np.linalg.norm(z))),
+        (lambda a: kiln.math.reduce_euclidean_norm(a), (z,), np.complex64(np.linalg.norm(z))),
+        (lambda a: kiln.linalg.adjoint(a), (m,), m.conj().T),
+        (lambda a, b: kiln.linalg.matvec(a, b, adjoint_a=True), (m, z), m.conj().T @ z),
+        (lambda a: kiln.transpose(a, conjugate=True), (m,), m.conj().T),
+    ]
+    for f, args, want in cases:
+        for run in (f, kiln.function(f)):
+            got = run(*args)
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+            assert got.dtype.is_complex == np.iscomplexobj(want)
+    with pytest.raises(kiln.errors.UnimplementedError, match="spectral norm"):
+        kiln.norm(v, ord=2, axis=[0, 1])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="a number > 0"):
+        kiln.norm(v, ord=-1)

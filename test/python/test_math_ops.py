@@ -490,7 +490,7 @@ def test_batched_matmul_transposes_the_last_two_dimensions():
      "2 pairs of non-negative"),
     (lambda: kiln.pad(kiln.constant(X), [[1, 1], [1, 1]], "WRAP"), kiln.errors.InvalidArgumentError,
      "CONSTANT, REFLECT or SYMMETRIC"),
-    (lambda: kiln.norm(kiln.constant(X), ord=3), kiln.errors.InvalidArgumentError,
+    (lambda: kiln.norm(kiln.constant(X), ord=-1), kiln.errors.InvalidArgumentError,
      "ord must be"),
     (lambda: kiln.norm(kiln.constant(X), ord=2, axis=[0, 1]), kiln.errors.UnimplementedError,
      "spectral norm"),
@@ -1193,3 +1193,17 @@ def test_sparse_segment_reductions():
         m.sparse_segment_sum(data, indices, ids[::-1])
     with pytest.raises(kiln.errors.InvalidArgumentError, match="axis 2 is out of range"):
         kiln.gather(data, [0], axis=2)
+
+
+def test_reduce_all_and_any_of_empty_axes():
+    """An empty reduction: all is True, any is False (NumPy's and
+    TensorFlow's identities), eagerly and compiled."""
+    empty, rows = np.zeros((0,), bool), np.zeros((0, 3), bool)
+    some = np.array([[True, False], [True, True]])
+    for all_, any_ in ((kiln.reduce_all, kiln.reduce_any),
+                       (kiln.function(kiln.reduce_all), kiln.function(kiln.reduce_any))):
+        assert bool(all_(empty)) and not bool(any_(empty))
+        np.testing.assert_array_equal(all_(rows, axis=0).numpy(), [True] * 3)
+        np.testing.assert_array_equal(any_(rows, axis=0).numpy(), [False] * 3)
+        np.testing.assert_array_equal(all_(some, axis=1).numpy(), some.all(1))
+        np.testing.assert_array_equal(any_(some, axis=0).numpy(), some.any(0))
