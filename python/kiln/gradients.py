@@ -214,6 +214,11 @@ class GradientTape:
                 for part in (tensor._impl.real, tensor._impl.imag):
                     self._watched[id(part)] = part
                 return
+            if tensor._impl.type[1] not in _FLOATING:
+                import warnings
+                warnings.warn(f"GradientTape.watch: the watched tensor is "
+                              f"{tensor.dtype.name}; only floating-point tensors have "
+                              "gradients (its gradient will be None)", stacklevel=2)
             self._watched[id(tensor)] = tensor
             return
         from .variables import Variable
@@ -390,13 +395,19 @@ class GradientTape:
             raise errors.InvalidArgumentError(
                 "the target of a gradient is complex: differentiate a real function of "
                 "it (kiln.abs, kiln.math.real, kiln.math.imag)", errors.user_location())
+        # Integers have no gradients: an integer target (an argmax, a cast
+        # to int) or source gets None, as in TensorFlow.
+        if target._impl.type[1] not in _FLOATING:
+            return [None] * len(sources)
+        real = [i for i, s in enumerate(sources) if s._impl.type[1] in _FLOATING]
+        if len(real) != len(sources):
+            out = [None] * len(sources)
+            if real:
+                for i, g in zip(real, self._gradient(target, [sources[i] for i in real],
+                                                     output_gradients)):
+                    out[i] = g
+            return out
         source_types = [s._impl.type for s in sources]
-        for s, (_, dtype) in zip(sources, source_types):
-            if dtype not in _FLOATING:
-                raise errors.InvalidArgumentError(
-                    f"cannot differentiate with respect to a {s.dtype.name} "
-                    "tensor: only floating-point tensors have gradients",
-                    errors.user_location())
         # The ops on a path from a source to the target, in program order;
         # a tensor they computed is known by (op index, output position).
         recorded_ops = self._ops

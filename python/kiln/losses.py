@@ -108,9 +108,25 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return losses
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+def _classes_last(y_true, y_pred, axis, what):
+    """y_true and y_pred with their class axis `axis` moved last."""
+    rank = y_pred.ndim
+    if not -rank <= int(axis) < rank:
+        raise ValueError(f"{what}: axis {axis} is out of range for predictions of rank {rank}")
+    axis = int(axis) % rank
+    if axis == rank - 1:
+        return y_true, y_pred
+    perm = [d for d in range(rank) if d != axis] + [axis]
+    return ops.transpose(y_true, perm), ops.transpose(y_pred, perm)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0,
+                             axis=-1):
+    """-sum(y_true * log softmax) over the class axis `axis` (the last by
+    default), from logits or probabilities."""
     y_pred = convert_to_tensor(y_pred)
     y_true = convert_to_tensor(y_true, y_pred.dtype)
+    y_true, y_pred = _classes_last(y_true, y_pred, axis, "categorical_crossentropy")
     if label_smoothing:
         classes = y_pred.shape[-1]
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
@@ -261,10 +277,10 @@ class CategoricalCrossentropy(_Wrapper):
     """One-hot (or soft) labels against logits or probabilities."""
     fn = staticmethod(categorical_crossentropy)
 
-    def __init__(self, from_logits=False, label_smoothing=0.0,
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name=None):
         super().__init__(reduction, name, from_logits=from_logits,
-                         label_smoothing=float(label_smoothing))
+                         label_smoothing=float(label_smoothing), axis=int(axis))
         self.from_logits = from_logits
 
 

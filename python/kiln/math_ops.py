@@ -741,12 +741,74 @@ def broadcast_dynamic_shape(shape_x, shape_y):
                              x.dtype if x.size else np.int32))
 
 
+def _slice_begin(begin, rank):
+    """tf.slice's `begin` as one entry per dimension (ints and int scalar
+    tensors) when some entry is known only when the compiled code runs;
+    None when all are known while tracing."""
+    if isinstance(begin, Tensor):
+        if not begin._symbolic or begin.ndim != 1:
+            return None
+        entries = _partial_extents(begin)
+        if entries is not None and all(isinstance(e, (int, np.integer)) for e in entries):
+            return None
+        if begin.shape[0] != rank:
+            return [None] * (rank + 1)   # (the size error below)
+        return [int(entries[d]) if entries is not None and
+                isinstance(entries[d], (int, np.integer)) else gather(begin, d)
+                for d in range(rank)]
+    if isinstance(begin, (list, tuple)) and any(
+            isinstance(b, Tensor) and b._symbolic for b in begin):
+        return list(begin)
+    return None
+
+
+def _dynamic_slice(x, starts, size):
+    """tf.slice with a begin computed when the code runs: the block of
+    `size` (known while tracing) from `starts`, one gather of consecutive
+    positions per such dimension; the code checks that the block fits, as
+    TensorFlow does."""
+    if len(starts) != x.ndim or len(size) != x.ndim:
+        raise errors.InvalidArgumentError(
+            f"slice: begin and size {size} need one entry per dimension of "
+            f"{list(x.shape)}", errors.user_location())
+    out = x
+    for d, (b, n) in enumerate(zip(starts, size)):
+        extent = x.shape[d]
+        if not isinstance(b, Tensor):
+            b = int(b)
+            end = extent if n == -1 else b + n
+            if b < 0 or n < -1 or (extent is not None and end > extent):
+                raise errors.InvalidArgumentError(
+                    f"slice: a block of {n} from {b} does not fit dimension {d} of "
+                    f"{list(x.shape)}", errors.user_location())
+            if (b, end) != (0, extent):
+                out = _slice_axis(out, d, b, end)
+            continue
+        if n == -1 or extent is None:
+            raise errors.UnimplementedError(
+                f"slice: dimension {d}'s begin is computed when the code runs, so "
+                "its size must be given (not -1) and the dimension's extent known "
+                "while tracing: Kiln compiles static shapes", errors.user_location())
+        if b.shape or not b.dtype.is_integer:
+            raise errors.InvalidArgumentError(
+                "slice: each begin must be an integer scalar", errors.user_location())
+        b = cast(b, int64)
+        ok = logical_and(greater_equal(b, 0), less_equal(b + n, extent))
+        _check_at_run_time(ok, f"slice: a block of {n} does not fit dimension {d} of "
+                               f"{list(x.shape)} from the begin given")
+        out = gather(out, b + constant(np.arange(n, dtype=np.int64), int64), axis=d)
+    return out
+
+
 def slice_(input_, begin, size, name=None):
     """The block of `size` elements from `begin` in each dimension (a size
     of -1: the rest), as tf.slice."""
     x = convert_to_tensor(input_)
-    begin = [int(b) for b in _static_extents(begin, "slice")]
     size = [int(n) for n in _static_extents(size, "slice")]
+    starts = _slice_begin(begin, x.ndim)
+    if starts is not None:
+        return _dynamic_slice(x, starts, size)
+    begin = [int(b) for b in _static_extents(begin, "slice")]
     if len(begin) != x.ndim or len(size) != x.ndim:
         raise errors.InvalidArgumentError(
             f"slice: begin {begin} and size {size} need one entry per dimension of "

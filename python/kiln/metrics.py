@@ -219,6 +219,22 @@ class RootMeanSquaredError(MeanMetricWrapper):
         return ops.sqrt(super().result())
 
 
+class MeanRelativeError(Mean):
+    """The mean of |y_true - y_pred| / normalizer over every element (0
+    where the normalizer is 0: divide_no_nan), as Keras'."""
+
+    def __init__(self, normalizer, name=None, dtype=None):
+        super().__init__(name or "mean_relative_error")
+        self.normalizer = np.asarray(normalizer, np.float32)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = _match(ops.cast(convert_to_tensor(y_true), float32),
+                                ops.cast(convert_to_tensor(y_pred), float32))
+        errors_ = math_ops.divide_no_nan(ops.abs(ops.subtract(y_true, y_pred)),
+                                         constant(self.normalizer, y_pred.dtype))
+        super().update_state(errors_, sample_weight)
+
+
 def _top_k_hits(labels, y_pred, k):
     """in_top_k of integer labels against predictions, flattened to [n]
     and [n, classes] as Keras does (float labels cast to integers)."""

@@ -56,12 +56,14 @@ def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=-1, name=No
     return _run1("softmax_cross_entropy", [logits, labels])
 
 
-def _window(value, name):
-    if isinstance(value, int):
-        return [value, value]
+def _window(value, name, channels_first=False):
+    if isinstance(value, (int, np.integer)):
+        return [int(value), int(value)]
     value = list(value)
-    if len(value) == 4:  # TensorFlow's NHWC form [1, h, w, 1]
-        value = value[1:3]
+    if len(value) == 1:
+        value = value * 2
+    if len(value) == 4:  # TensorFlow's form [1, h, w, 1] (NCHW: [1, 1, h, w])
+        value = value[2:4] if channels_first else value[1:3]
     if len(value) != 2:
         raise ValueError(f"{name} must be an int, [h, w] or [1, h, w, 1]")
     return [int(v) for v in value]
@@ -74,11 +76,34 @@ def _padding(padding):
     return enum_case("padding", padding)
 
 
-def conv2d(input, filters, strides=1, padding="VALID", dilations=1, name=None):
-    s, d = _window(strides, "strides"), _window(dilations, "dilations")
+def conv2d(input, filters, strides=1, padding="VALID", data_format="NHWC", dilations=None,
+           name=None):
+    """tf.nn.conv2d: `filters` [height, width, in, out]; `padding` 'SAME',
+    'VALID' or explicit [[0, 0], [top, bottom], [left, right], [0, 0]]
+    ([[0, 0], [0, 0], [top, bottom], [left, right]] for NCHW);
+    data_format 'NHWC' or 'NCHW' (strides and dilations of 4 entries in
+    that order)."""
+    if data_format not in ("NHWC", "NCHW"):
+        raise ValueError(f"conv2d: data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
+    first = data_format == "NCHW"
+    s = _window(strides, "strides", first)
+    d = _window(1 if dilations is None else dilations, "dilations", first)
     x = convert_to_tensor(input)
-    return _run1("conv2d", [x, convert_to_tensor(filters, x.dtype)],
-                 attributes(strides=s, dilations=d, padding=_padding(padding)))
+    if first:
+        x = ops.transpose(x, [0, 2, 3, 1])
+    if not isinstance(padding, str):
+        pads = [[int(a), int(b)] for a, b in padding]
+        if len(pads) != 4 or pads[0] != [0, 0] or pads[1 if first else 3] != [0, 0] or \
+                any(v < 0 for pair in pads for v in pair):
+            raise ValueError(
+                f"conv2d: explicit padding {padding} must be 4 pairs of non-negative "
+                f"amounts, the batch's and the channels' [0, 0] ({data_format})")
+        spatial = pads[2:] if first else pads[1:3]
+        x = math_ops.pad(x, [[0, 0]] + spatial + [[0, 0]])
+        padding = "VALID"
+    y = _run1("conv2d", [x, convert_to_tensor(filters, x.dtype)],
+              attributes(strides=s, dilations=d, padding=_padding(padding)))
+    return ops.transpose(y, [0, 3, 1, 2]) if first else y
 
 
 def conv2d_transpose(input, filters, output_shape, strides=1, padding="SAME",

@@ -375,7 +375,13 @@ def reshape(tensor, shape, name=None):
                 f"{list(x.shape)}) to {[int(d) for d in shape]}: the other "
                 f"dimensions hold {known} elements, which does not divide "
                 f"{total}", errors.user_location())
-        shape[shape.index(-1)] = total // known if known else 0
+        if known == 0:
+            raise errors.InvalidArgumentError(
+                f"reshape: cannot infer the -1 of {[int(d) for d in shape]} for an empty "
+                f"tensor (shape {list(x.shape)}) when another given dimension is 0: "
+                "any extent would do (TensorFlow's rule); give it",
+                errors.user_location())
+        shape[shape.index(-1)] = total // known
     return _run1("reshape", [x], None, [tensor_type(shape, x.dtype)])
 
 
@@ -607,6 +613,11 @@ def _getitem(x, key):
     return _record_extents(_index_values(x, key), picked)
 
 
+def _describe_slice(k):
+    part = lambda b: "" if b is None else ("<tensor>" if isinstance(b, Tensor) else str(b))  # noqa: E731
+    return f"[{part(k.start)}:{part(k.stop)}" + (f":{part(k.step)}]" if k.step is not None else "]")
+
+
 def _tensor_index(x, key, axis, dim=None):
     """x[..., key, ...] for an integer scalar tensor `key` at `axis` (a
     loop counter inside @kiln.function): negative counts from the end, as
@@ -704,6 +715,14 @@ def _index_values(x, key):
             starts.append(0); limits.append(-1); strides.append(1); keep.append(None)
             continue
         if isinstance(k, builtins.slice):
+            if builtins.any(isinstance(b, Tensor) and b._symbolic
+                            for b in (k.start, k.stop, k.step)):
+                raise errors.UnimplementedError(
+                    f"a slice {_describe_slice(k)} of dimension {d} with a bound computed "
+                    "when the code runs has a length known only then, and Kiln compiles "
+                    "static shapes: for a block of fixed length from a computed start, "
+                    "use kiln.slice(x, begin, size) (tf.slice), e.g. "
+                    "kiln.slice(x, [i, 0], [2, -1]) for x[i:i + 2]", errors.user_location())
             start, stop, step = k.indices(size)
             if step < 0:
                 # (The positions, in order, gathered after the slice.)

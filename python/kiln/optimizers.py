@@ -216,14 +216,28 @@ class Optimizer:
             self._update(grads, variables, hyper)
         return self.iterations
 
-    def minimize(self, loss, var_list=None):
-        """Computes the gradient of `loss()` (a callable) with respect to
-        `var_list` (default: the trainable variables it reads; a callable
-        is called after the loss, so it may name variables the loss
-        creates) and applies it. Returns the loss value."""
+    def compute_gradients(self, loss, var_list=None, tape=None):
+        """[(gradient, variable), ...] of `loss` with respect to `var_list`
+        (TensorFlow 2.11+'s): `loss` a callable run under a new tape, or
+        a tensor that `tape` recorded (var_list then required). Without
+        var_list, the trainable variables the loss read; a callable
+        var_list is called after the loss (it may name variables the loss
+        creates)."""
+        return self._gradients_of(loss, var_list, tape)[0]
+
+    def _gradients_of(self, loss, var_list, tape):
+        """(compute_gradients' pairs, the loss's value)."""
         if not callable(loss):
-            raise TypeError("minimize takes the loss as a callable (eager "
-                            "execution needs to run it under a tape)")
+            if tape is None:
+                raise TypeError("minimize / compute_gradients take the loss as a callable, "
+                                "or as a tensor with the tape that recorded it (tape=)")
+            if var_list is None:
+                raise ValueError("compute_gradients: a loss tensor needs var_list")
+            variables = list(var_list() if callable(var_list) else var_list)
+            with tape:   # (the scaling of a LossScaleOptimizer is recorded too)
+                target = self._scale_loss(loss)
+            grads = self._unscale_gradients(tape.gradient(target, variables))
+            return list(zip(grads, variables)), loss
         with GradientTape(watch_accessed_variables=var_list is None
                           or callable(var_list)) as tape:
             if var_list is not None and not callable(var_list):
@@ -236,7 +250,13 @@ class Optimizer:
         variables = list(var_list) if var_list is not None else \
             [v for v in tape.watched_variables() if v.trainable]
         grads = self._unscale_gradients(tape.gradient(target, variables))
-        self.apply_gradients(zip(grads, variables))
+        return list(zip(grads, variables)), value
+
+    def minimize(self, loss, var_list=None, tape=None):
+        """Computes the gradient of `loss` with respect to `var_list` (see
+        compute_gradients) and applies it. Returns the loss value."""
+        grads_and_vars, value = self._gradients_of(loss, var_list, tape)
+        self.apply_gradients(grads_and_vars)
         return value
 
     # Loss scaling (kiln.mixed_precision.LossScaleOptimizer): none here.
@@ -343,6 +363,24 @@ class Optimizer:
             if (id(v), "average") in self._slots:
                 v.assign(self._slots[(id(v), "average")][1].value())
 
+    def get_config(self):
+        """Keras' optimizer config: its arguments (the learning rate a
+        float, or a schedule as {"class_name", "config"})."""
+        return schedules._init_config(self, Optimizer)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        rate = config.get("learning_rate")
+        if isinstance(rate, dict) and "class_name" in rate:
+            schedule = getattr(schedules, rate["class_name"], None) or \
+                (custom_objects or {}).get(rate["class_name"])
+            if schedule is None:
+                raise ValueError(f"from_config: unknown learning-rate schedule "
+                                 f"{rate['class_name']!r} (pass it in custom_objects)")
+            config["learning_rate"] = schedule.from_config(rate["config"])
+        return cls(**config)
+
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Leaves the given variables, and those whose names contain one of
         var_names, out of weight decay (Keras')."""
@@ -402,13 +440,40 @@ class Adam(Optimizer):
     _slot_suffixes = {"m": "_adam_m", "v": "_adam_v"}
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, name="Adam", **clipping):
+                 epsilon=1e-7, amsgrad=False, name="Adam", **clipping):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.amsgrad = bool(amsgrad)
+        if self.amsgrad:
+            self._slot_suffixes = {**self._slot_suffixes, "vhat": "_adam_vhat"}
         super().__init__(learning_rate, name, **clipping)
 
     def _hyperparameters(self):
         return {**super()._hyperparameters(), "beta_1": float(self.beta_1),
-                "beta_2": float(self.beta_2), "epsilon": float(self.epsilon)}
+                "beta_2": float(self.beta_2), "epsilon": float(self.epsilon),
+                "amsgrad": self.amsgrad}
+
+    def _update_variable(self, trace, key, grad, variable, lr, step, hyper, location):
+        if not hyper["amsgrad"]:
+            return super()._update_variable(trace, key, grad, variable, lr, step, hyper,
+                                            location)
+        # AMSGrad (Reddi et al.; Keras'): the step divides by the largest
+        # second moment so far. Written with tensor ops, as _Composite's.
+        step = cast(step, variable.dtype)
+        decay = hyper.get("weight_decay")
+        if decay and self._decays(variable):   # (AdamW: decoupled, first)
+            variable.assign_sub(variable.value() * (lr * decay))
+        b1, b2 = hyper["beta_1"], hyper["beta_2"]
+        m, v, vhat = (self._slot(variable, s) for s in ("m", "v", "vhat"))
+        m_new = m.value() + (grad - m.value()) * (1.0 - b1)
+        v_new = v.value() + (ops.square(grad) - v.value()) * (1.0 - b2)
+        top = ops.maximum(vhat.value(), v_new)
+        m.assign(m_new)
+        v.assign(v_new)
+        vhat.assign(top)
+        one = constant(1.0, variable.dtype)
+        alpha = lr * ops.sqrt(one - ops.pow(constant(b2, variable.dtype), step)) / \
+            (one - ops.pow(constant(b1, variable.dtype), step))
+        variable.assign_sub(m_new * alpha / (ops.sqrt(top) + hyper["epsilon"]))
 
     def _op(self, grad, lr, step, hyper):
         return "apply_adam", [grad, lr, step], {
@@ -423,9 +488,9 @@ class AdamW(Adam):
     _decays_itself = True
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-7, name="AdamW", **clipping):
+                 beta_2=0.999, epsilon=1e-7, amsgrad=False, name="AdamW", **clipping):
         self.weight_decay = float(weight_decay)
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, name, **clipping)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name, **clipping)
 
     def _hyperparameters(self):
         return {**super()._hyperparameters(), "weight_decay": self.weight_decay}
@@ -769,4 +834,24 @@ def get(identifier):
             return table[identifier.lower()]()
         raise ValueError(
             f"unknown optimizer {identifier!r}; known: {', '.join(sorted(table))}")
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        return deserialize(identifier)
     raise TypeError(f"cannot use {identifier!r} as an optimizer")
+
+
+def serialize(optimizer):
+    """Keras' {"class_name", "config"} of an optimizer."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config, custom_objects=None):
+    """The optimizer that serialize described (Keras' class names, or one
+    in custom_objects)."""
+    name = config["class_name"]
+    cls = (custom_objects or {}).get(name) or next(
+        (c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Ftrl,
+                     Lion, Adafactor, Lamb) if c.__name__.lower() == name.lower()), None)
+    if cls is None:
+        raise ValueError(f"deserialize: unknown optimizer class {name!r} (pass it in "
+                         "custom_objects)")
+    return cls.from_config(config["config"], custom_objects)

@@ -14,9 +14,37 @@ from .dtypes import float32
 from .tensor import constant, convert_to_tensor
 
 
+def _init_config(obj, *classes, renamed=None):
+    """Keras' get_config of `obj`: the arguments of its class's __init__
+    (and of `classes`') that it keeps as attributes of the same name (or
+    of the name `renamed` maps the argument to), as plain Python values."""
+    import inspect
+    config = {}
+    for cls in (type(obj),) + classes:
+        for name in inspect.signature(cls.__init__).parameters:
+            attr = (renamed or {}).get(name, name)
+            if name in config or name in ("self", "args", "kwargs") or not hasattr(obj, attr):
+                continue
+            value = getattr(obj, attr)
+            if hasattr(value, "numpy"):
+                value = value.numpy().item()
+            elif isinstance(value, LearningRateSchedule):
+                value = {"class_name": type(value).__name__, "config": value.get_config()}
+            config[name] = value
+    return config
+
+
 class LearningRateSchedule:
     def __call__(self, step):
         raise NotImplementedError
+
+    def get_config(self):
+        """The schedule's arguments (Keras')."""
+        return _init_config(self, renamed={"end_learning_rate": "end"})
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def _step(self, step):
         return ops.cast(convert_to_tensor(step), float32)

@@ -580,6 +580,33 @@ def test_tensor_scalars_index_among_other_indices():
     np.testing.assert_array_equal(tape.gradient(y, v).numpy(), want)
 
 
+def test_slice_from_a_begin_computed_at_run_time():
+    """tf.slice(x, [i, 0], [2, -1]) with `i` known only when the code runs:
+    a block of fixed size (NumPy's slicing the oracle), its gradient
+    scattered back, a block that does not fit an error when the code runs
+    (TensorFlow's), and x[i:i + 2] an error that names kiln.slice."""
+    x = np.arange(10.0, dtype=np.float32).reshape(5, 2)
+    block = kiln.function(lambda t, i: kiln.slice(t, [i, 1], [2, -1]))
+    for i in range(4):
+        np.testing.assert_array_equal(block(x, kiln.constant(i)).numpy(), x[i:i + 2, 1:])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="a block of 2 does not fit"):
+        block(x, kiln.constant(4))
+    with pytest.raises(kiln.errors.UnimplementedError, match=r"use kiln.slice\(x, begin, size\)"):
+        kiln.function(lambda t, i: t[i:i + 2])(x, kiln.constant(1))
+
+    v = kiln.Variable(x)
+
+    @kiln.function
+    def gradient(i):
+        with kiln.GradientTape() as tape:
+            y = kiln.reduce_sum(kiln.slice(v, [i, 0], [2, 1]) ** 2)
+        return tape.gradient(y, v)
+
+    want = np.zeros_like(x)
+    want[3:5, 0] = 2 * x[3:5, 0]
+    np.testing.assert_array_equal(gradient(kiln.constant(3)).numpy(), want)
+
+
 def test_compiled_code_checks_indices_and_labels_at_run_time():
     """An index or label known only when the compiled code runs is checked
     there: the call raises InvalidArgumentError naming the op's line (the

@@ -211,10 +211,10 @@ def test_tape_rules():
         once.gradient(v, x)
     i = kiln.constant([1, 2])
     with kiln.GradientTape() as tape:
-        tape.watch(i)
+        with pytest.warns(UserWarning, match="only floating-point"):
+            tape.watch(i)
         j = i * 2
-    with pytest.raises(kiln.errors.InvalidArgumentError, match="only floating-point"):
-        tape.gradient(j, i)
+    assert tape.gradient(j, i) is None   # (TensorFlow's: integers have no gradient)
 
 
 def test_gradient_of_a_training_loop_compiles_once():
@@ -807,3 +807,30 @@ def test_tape_inside_a_loop_body_may_stop_recording_there():
     x0 = np.array([0.5, -1.0])
     for run in (body_tapes, kiln.function(body_tapes)):
         np.testing.assert_allclose(run(kiln.constant(x0)).numpy(), 2 * np.exp(x0), rtol=1e-12)
+
+
+def test_integer_targets_and_sources_have_no_gradient():
+    """TensorFlow: an integer target (argmax) or a watched integer source
+    gets None (a warning at watch), floating sources beside it their
+    gradients; eagerly and inside @kiln.function."""
+    v = kiln.Variable([1.0, 2.0])
+    with kiln.GradientTape() as tape:
+        a = kiln.math.argmax(v)
+    assert tape.gradient(a, v) is None
+    c = kiln.constant([1, 2, 3])
+    x = kiln.constant([1.0, 2.0])
+    with kiln.GradientTape(persistent=True) as tape:
+        with pytest.warns(UserWarning, match="int32"):
+            tape.watch(c)
+        tape.watch(x)
+        y = kiln.reduce_sum(x * x) + kiln.reduce_sum(kiln.cast(c, kiln.float32))
+    gx, gc = tape.gradient(y, [x, c])
+    np.testing.assert_array_equal(gx.numpy(), [2.0, 4.0])
+    assert gc is None
+
+    @kiln.function
+    def compiled():
+        with kiln.GradientTape() as tape:
+            a = kiln.math.argmax(v)
+        return tape.gradient(a, v) is None
+    assert compiled()

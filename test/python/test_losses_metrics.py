@@ -300,3 +300,25 @@ def test_correlation_metrics_match_their_definitions():
     xs = RNG.normal(size=(32, 3)).astype(np.float32)
     history = model.fit(xs, xs.sum(axis=1, keepdims=True), epochs=1, batch_size=8, verbose=0)
     assert set(history.history) >= {"pearson_correlation", "concordance_correlation"}
+
+
+def test_mean_relative_error_and_crossentropy_over_another_axis():
+    """Keras' MeanRelativeError (|y - p| / normalizer, 0 where the
+    normalizer is 0, weighted over batches) and CategoricalCrossentropy's
+    axis= (the classes along axis 1), against NumPy."""
+    metric = kiln.keras.metrics.MeanRelativeError(normalizer=[1.0, 3.0, 2.0, 0.0])
+    metric.update_state([1, 3, 2, 3], [2, 4, 6, 8])
+    assert float(metric.result()) == pytest.approx((1 + 1 / 3 + 2 + 0) / 4)
+    metric.update_state([[1, 3, 2, 3]], [[2, 4, 6, 8]], sample_weight=[[0, 1, 1, 0]])
+    assert float(metric.result()) == pytest.approx((1 + 1 / 3 + 2 + 1 / 3 + 2) / 6)
+
+    rng = np.random.default_rng(5)
+    logits = rng.random((3, 4, 5)).astype(np.float32)
+    labels = rng.random((3, 4, 5)).astype(np.float32)
+    labels /= labels.sum(1, keepdims=True)
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    want = -(labels * np.log(probs)).sum(1)
+    loss = kiln.keras.losses.CategoricalCrossentropy(axis=1)
+    assert float(loss(labels, probs)) == pytest.approx(want.mean(), rel=1e-5)
+    np.testing.assert_allclose(kiln.keras.losses.categorical_crossentropy(
+        labels, logits, from_logits=True, axis=1).numpy(), want, rtol=1e-5)

@@ -1207,3 +1207,35 @@ def test_reduce_all_and_any_of_empty_axes():
         np.testing.assert_array_equal(any_(rows, axis=0).numpy(), [False] * 3)
         np.testing.assert_array_equal(all_(some, axis=1).numpy(), some.all(1))
         np.testing.assert_array_equal(any_(some, axis=0).numpy(), some.any(0))
+
+
+def test_conv2d_explicit_padding_nchw_and_empty_reshape():
+    """tf.nn.conv2d's explicit padding [[0, 0], [t, b], [l, r], [0, 0]] and
+    data_format='NCHW' (strides in that order), against a direct NumPy
+    convolution; reshape of an empty tensor refuses a -1 it cannot infer."""
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 5, 6, 3)).astype(np.float32)
+    w = rng.random((3, 3, 3, 4)).astype(np.float32)
+
+    def direct(x, pads, stride):
+        xp = np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)])
+        rows, cols = (xp.shape[1] - 3) // stride + 1, (xp.shape[2] - 3) // stride + 1
+        out = np.zeros((2, rows, cols, 4), np.float32)
+        for i in range(rows):
+            for j in range(cols):
+                patch = xp[:, i * stride:i * stride + 3, j * stride:j * stride + 3]
+                out[:, i, j] = np.einsum("bhwc,hwco->bo", patch, w)
+        return out
+
+    for run in (kiln.nn.conv2d, kiln.function(kiln.nn.conv2d)):
+        y = run(x, w, 1, [[0, 0], [1, 2], [0, 1], [0, 0]])
+        np.testing.assert_allclose(y.numpy(), direct(x, [(1, 2), (0, 1)], 1), rtol=1e-5)
+        y = run(np.transpose(x, (0, 3, 1, 2)), w, [1, 1, 2, 2],
+                [[0, 0], [0, 0], [1, 2], [0, 1]], "NCHW")
+        np.testing.assert_allclose(np.transpose(y.numpy(), (0, 2, 3, 1)),
+                                   direct(x, [(1, 2), (0, 1)], 2), rtol=1e-5)
+    with pytest.raises(ValueError, match="explicit padding"):
+        kiln.nn.conv2d(x, w, 1, [[1, 1], [1, 1], [1, 1], [0, 0]])
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="cannot infer the -1"):
+        kiln.reshape(kiln.zeros((0, 4)), [0, -1])
+    assert kiln.reshape(kiln.zeros((0, 4)), [-1, 2]).shape == (0, 2)

@@ -637,3 +637,80 @@ def test_weight_constraints_after_each_step(tmp_path):
     assert loaded.layers[-1].kernel.constraint.max_value == 0.5
     with pytest.raises(ValueError, match="unknown constraint"):
         kiln.keras.layers.Dense(2, kernel_constraint="nope")
+
+
+def test_amsgrad_divides_by_the_largest_second_moment():
+    """Adam(amsgrad=True) and AdamW(amsgrad=True) against Keras' update
+    written in NumPy (v_hat = max(v_hat, v); AdamW decays first), eagerly
+    and compiled; a large first gradient then small ones makes v_hat stay
+    above v, so plain Adam differs."""
+    K = kiln.keras
+
+    def oracle(w, grads, lr=0.1, b1=0.9, b2=0.5, eps=1e-7, wd=0.0):
+        m, v, vhat = (np.zeros_like(w) for _ in range(3))
+        for t, g in enumerate(grads, 1):
+            w = w - lr * wd * w
+            m = m + (g - m) * (1 - b1)
+            v = v + (g * g - v) * (1 - b2)
+            vhat = np.maximum(vhat, v)
+            w = w - m * lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) / (np.sqrt(vhat) + eps)
+        return w
+
+    w0 = np.array([1.0, -2.0, 3.0], np.float32)
+    grads = [np.array([10.0, -5.0, 2.0], np.float32)] + \
+        [np.array([0.01, 0.02, -0.01], np.float32)] * 4
+    for cls, extra, decay in ((K.optimizers.Adam, {}, 0.0),
+                              (K.optimizers.AdamW, {"weight_decay": 0.01}, 0.01)):
+        want = oracle(w0.astype(np.float64), grads, wd=decay)
+        for compiled in (False, True):
+            v = kiln.Variable(w0)
+            opt = cls(0.1, beta_2=0.5, amsgrad=True, **extra)
+            step = lambda g: opt.apply_gradients([(g, v)])   # noqa: E731
+            step = kiln.function(step) if compiled else step
+            for g in grads:
+                step(kiln.constant(g))
+            np.testing.assert_allclose(v.numpy(), want, rtol=1e-5, atol=1e-6)
+        plain = kiln.Variable(w0)
+        opt = cls(0.1, beta_2=0.5, **extra)
+        for g in grads:
+            opt.apply_gradients([(kiln.constant(g), plain)])
+        assert np.abs(plain.numpy() - want).max() > 1e-3
+
+
+def test_optimizer_config_round_trips():
+    """Keras' get_config / from_config / serialize / deserialize, a
+    schedule as {"class_name", "config"}."""
+    K = kiln.keras
+    schedule = K.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5, staircase=True)
+    opt = K.optimizers.SGD(schedule, momentum=0.9, nesterov=True, clipnorm=1.0)
+    config = opt.get_config()
+    assert config["momentum"] == 0.9 and config["nesterov"] and config["clipnorm"] == 1.0
+    assert config["learning_rate"] == {"class_name": "ExponentialDecay", "config": {
+        "initial_learning_rate": 0.1, "decay_steps": 10.0, "decay_rate": 0.5,
+        "staircase": True}}
+    again = K.optimizers.deserialize(K.optimizers.serialize(opt))
+    assert type(again) is K.optimizers.SGD and again.get_config() == config
+    adam = K.optimizers.Adam(0.003, amsgrad=True)
+    assert K.optimizers.get(K.optimizers.serialize(adam)).get_config() == adam.get_config()
+    assert adam.get_config()["learning_rate"] == pytest.approx(0.003)
+    with pytest.raises(ValueError, match="unknown optimizer class"):
+        K.optimizers.deserialize({"class_name": "Mystery", "config": {}})
+
+
+def test_minimize_a_loss_tensor_with_its_tape():
+    """TensorFlow 2.11+'s minimize(loss, var_list, tape=tape) and
+    compute_gradients, also through a LossScaleOptimizer (its scaling
+    recorded on the same tape): d(sum v^2) = 2v, one SGD step."""
+    K = kiln.keras
+    for opt in (K.optimizers.SGD(0.1),
+                K.mixed_precision.LossScaleOptimizer(K.optimizers.SGD(0.1))):
+        v = kiln.Variable([1.0, 2.0])
+        with kiln.GradientTape() as tape:
+            loss = kiln.reduce_sum(v * v)
+        assert float(opt.minimize(loss, [v], tape=tape)) == 5.0
+        np.testing.assert_allclose(v.numpy(), [0.8, 1.6], rtol=1e-6)
+        (grad, var), = opt.compute_gradients(lambda: kiln.reduce_sum(v * 3.0), [v])
+        assert var is v
+        np.testing.assert_allclose(grad.numpy(), [3.0, 3.0])
+    with pytest.raises(TypeError, match="with the tape that recorded it"):
+        K.optimizers.SGD(0.1).minimize(kiln.constant(1.0), [v])
