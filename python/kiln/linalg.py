@@ -401,9 +401,11 @@ def qr(input, full_matrices=False, name=None):
 
         def grad(dq, dr):
             if full_matrices and m > n:
-                raise errors.UnimplementedError(
-                    "qr: no gradient for full_matrices=True with more rows than columns "
-                    "(as in TensorFlow)", errors.user_location())
+                # (The backward is traced with the forward, used or not: a
+                # gradient that runs stops here, TensorFlow's refusal.)
+                _check_at_run_time(constant(False), "qr: no gradient for full_matrices=True "
+                                   "with more rows than columns (as in TensorFlow)")
+                return zeros_like(x)
             dq = zeros_like(q) if dq is None else dq
             dr = zeros_like(r) if dr is None else dr
             return _qr_grad(x, q, r, dq, dr, m, n)

@@ -472,3 +472,24 @@ def test_norms_of_matrices_vectors_and_complex_tensors():
         kiln.norm(v, ord=2, axis=[0, 1])
     with pytest.raises(kiln.errors.InvalidArgumentError, match="a number > 0"):
         kiln.norm(v, ord=-1)
+
+
+def test_full_qr_of_a_tall_matrix_compiles_and_refuses_only_its_gradient():
+    """TensorFlow: qr(full_matrices=True) of a tall matrix computes in a
+    tf.function; only its gradient is refused (eagerly at once, compiled
+    when the gradient runs)."""
+    a = np.random.default_rng(0).random((4, 2))
+    q, r = kiln.function(lambda x: kiln.linalg.qr(x, full_matrices=True))(a)
+    np.testing.assert_allclose(q.numpy() @ r.numpy(), a, atol=1e-12)
+    np.testing.assert_allclose(q.numpy().T @ q.numpy(), np.eye(4), atol=1e-12)
+
+    def gradient(x):
+        with kiln.GradientTape() as tape:
+            tape.watch(x)
+            y = kiln.reduce_sum(kiln.linalg.qr(x, full_matrices=True)[1])
+        return tape.gradient(y, x)
+
+    for run in (gradient, kiln.function(gradient)):
+        with pytest.raises(kiln.errors.InvalidArgumentError,
+                           match="no gradient for full_matrices"):
+            run(kiln.constant(a))
