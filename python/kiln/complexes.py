@@ -321,4 +321,4 @@ def _compare(direction, x, y):
 
 
 core.complex_rules = _rules
-core.complex_ops.update(cast=cast, compare=_compare, conj=conj)
+core.complex_ops.update(cast=cast, compare=_compare, conj=conj, complex=complex)

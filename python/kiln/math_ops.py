@@ -14,7 +14,7 @@ import collections
 
 import numpy as np
 
-from . import _dispatch, errors
+from . import _dispatch, core, errors
 from ._targets import _labels
 from .core import attributes, bind1, enum_case, tensor_type, widen
 from .dtypes import as_dtype, bool as bool_, float32, float64, int32, int64
@@ -1308,12 +1308,22 @@ def _shift(x, axis, k, fill_value):
 
 def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
     """Running sums along `axis` (exclusive: each element left out of its
-    own sum; reverse: from the end), as tf.math.cumsum."""
+    own sum; reverse: from the end), as tf.math.cumsum; of complex
+    tensors, of both parts."""
+    x = convert_to_tensor(x)
+    if x.dtype.is_complex:
+        return core.complex_ops["complex"](
+            *(cumsum(part, axis, exclusive, reverse) for part in (x._impl.real, x._impl.imag)))
     return _scan(x, axis, exclusive, reverse, lambda a, b: a + b, 0, "cumsum")
 
 
 def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
-    """Running products along `axis`, as tf.math.cumprod."""
+    """Running products along `axis`, as tf.math.cumprod (real tensors)."""
+    x = convert_to_tensor(x)
+    if x.dtype.is_complex:
+        raise errors.UnimplementedError(
+            "cumprod of a complex tensor is not supported (cumsum is); multiply the "
+            "polar forms: the cumsum of the logs' parts", errors.user_location())
     return _scan(x, axis, exclusive, reverse, lambda a, b: a * b, 1, "cumprod")
 
 

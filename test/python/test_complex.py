@@ -322,3 +322,15 @@ def test_angle_of_real_tensors_is_pi_for_negatives():
     for run in (kiln.math.angle, kiln.function(kiln.math.angle)):
         np.testing.assert_array_equal(run(kiln.constant(x)).numpy(),
                                       np.array([np.pi, 0, 0, 0, 0, np.pi], np.float32))
+
+
+def test_cumsum_of_complex_tensors():
+    """tf.math.cumsum of complex64 along an axis (exclusive, reverse too),
+    eagerly and compiled, against NumPy; cumprod says it is not supported."""
+    z = (np.arange(6) + 1j * np.arange(6)[::-1]).reshape(2, 3).astype(np.complex64)
+    for run in (kiln.math.cumsum, kiln.function(kiln.math.cumsum)):
+        np.testing.assert_array_equal(run(z, axis=1).numpy(), np.cumsum(z, 1))
+        np.testing.assert_array_equal(run(z, axis=0, exclusive=True, reverse=True).numpy(),
+                                      np.stack([z[1], np.zeros(3, np.complex64)]))
+    with pytest.raises(errors.UnimplementedError, match="cumprod of a complex"):
+        kiln.math.cumprod(z)
