@@ -22,9 +22,11 @@ original line numbers (errors and IR locations point into the user's file):
 
 The values a loop or an `if` carries are the names it assigns that are read
 later (after it, in a later iteration, or elsewhere in the function);
-names only used inside stay local. Constructs a rewrite cannot carry
-(`return` inside a loop, `yield`, `global`/`nonlocal`, definitions and
-imports inside a loop or branch) leave the statement as Python wrote it.
+names only used inside stay local. A `return` inside a loop, or under
+an `if` with statements after it, becomes a return flag and value
+(TensorFlow's rewrite). Constructs a rewrite cannot carry (`yield`,
+`global`/`nonlocal`, definitions and imports inside a loop or branch)
+leave the statement as Python wrote it.
 `kiln.autograph.to_code(f)` shows the converted source.
 """
 
@@ -182,6 +184,24 @@ def _returns_to_else(statements):
                 st.orelse = _returns_to_else(list(st.orelse) + rest)
                 return out[:i + 1]
     return out
+
+
+def _tail_returns(statements):
+    """Whether every `return` of a block ends it, where an if/else may hold
+    returns only as branches that both end in one (what the `if` rewrite
+    takes); else returns are lowered to flags (_lower_returns)."""
+    for st in statements[:-1]:
+        if _own_returns([st]):
+            return False
+    if not statements or not _own_returns(statements[-1:]):
+        return True
+    last = statements[-1]
+    if isinstance(last, ast.Return):
+        return True
+    if isinstance(last, ast.If):
+        return _tail_returns(last.body) and _tail_returns(last.orelse) and (
+            _always_returns(last.body) and _always_returns(last.orelse))
+    return True   # (a with/try/loop holding returns: left as it is)
 
 
 def _always_returns(statements):
@@ -417,10 +437,14 @@ def _lower_returns(statements):
     first = statements[0]
     start = _placed([assign(_DO_RETURN, ast.Constant(False)),
                      assign(_RETVAL, _control("_UNDEFINED_RETURN"))], first)
+    # (Whether some path may end without a return: a traced flag there
+    # means a tensor decided between a value and None.)
+    falls_off = not _always_returns(statements)
     body = rewrite(statements, False)
-    end = _placed([ast.Return(value=ast.Call(func=_control("_return_value"),
-                                             args=[_load(_RETVAL)], keywords=[]))],
-                  statements[-1])
+    end = _placed([ast.Return(value=ast.Call(
+        func=_control("_return_value"),
+        args=[_load(_RETVAL), _load(_DO_RETURN), ast.Constant(falls_off)], keywords=[]))],
+        statements[-1])
     return start + body + end
 
 
@@ -723,6 +747,10 @@ def convert(function):
         fn.body = _lower_returns(fn.body)
     else:
         fn.body = _returns_to_else(fn.body)
+        if not _tail_returns(fn.body):
+            # (A return with statements after it that an else cannot take:
+            # `if a: ...; if b: return x; more; ...`. TensorFlow's flags.)
+            fn.body = _lower_returns(fn.body)
     _LoopJumps().visit(fn)
     _Expressions().visit(fn)
     _Loops(fn).visit(fn)

@@ -133,8 +133,19 @@ class _UndefinedReturn:
 _UNDEFINED_RETURN = _UndefinedReturn()
 
 
-def _return_value(value):
-    """What a rewritten function returns: None if no `return` ran."""
+def _return_value(value, done=True, falls_off=False):
+    """What a rewritten function returns: None if no `return` ran. When
+    its end may be reached without one (`falls_off`) and whether a return
+    ran is a traced tensor, the function would return a value on some
+    paths and None on others: an error, as in TensorFlow."""
+    if falls_off and isinstance(done, Tensor) and done._symbolic and \
+            not (value is _UNDEFINED_RETURN or value is None):
+        raise errors.InvalidArgumentError(
+            "this function returns a value on some paths and nothing (None) on "
+            "others, and a tensor decides which (a `return` under an `if` or in a "
+            "loop on a tensor, with no `return` at the end): inside @kiln.function "
+            "both must give a tensor; add a `return` at the end",
+            errors.user_location())
     return None if value is _UNDEFINED_RETURN else value
 
 

@@ -1008,6 +1008,39 @@ def test_return_inside_loops_on_tensors():
     assert first_negative([1.0, -2.0]) == -20.0
 
 
+def clipped_or_scaled(x):
+    if x > 0:
+        y = x * 2.0
+        if y > 10.0:
+            return y          # (a return with statements after it in its branch)
+        y = y + 1.0
+    else:
+        y = -x
+    return y * 3.0
+
+
+def positive_or_nothing(x):
+    y = x + 1.0
+    if x > 0:
+        return y
+
+
+def test_a_return_nested_in_a_branch_with_statements_after_it():
+    """TensorFlow's return flags also outside loops: a `return` under a
+    nested `if` on a tensor followed by more statements; a function that
+    returns a value on some paths and None on others (a tensor deciding)
+    is an error, not a silent zero. The oracle is the Python function run
+    on floats."""
+    f = kiln.function(clipped_or_scaled)
+    for v in (1.0, 6.0, -2.0, 0.0):
+        assert float(f(kiln.constant(v))) == clipped_or_scaled(v), v
+    assert f.trace_count == 1
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match="returns a value on some paths and nothing"):
+        kiln.function(positive_or_nothing)(kiln.constant(1.0))
+    assert positive_or_nothing(-1.0) is None and positive_or_nothing(2.0) == 3.0
+
+
 def test_installed_library_code_is_not_converted():
     """AutoGraph converts the user's functions, not the standard library's
     or installed packages' (as TensorFlow leaves library code alone)."""
