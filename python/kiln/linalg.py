@@ -4,6 +4,7 @@ solves (composites of Kiln ops unrolled over the rows, so they run eagerly,
 compile and differentiate like any op; meant for the small matrices of
 covariances and the like, their cost grows with n)."""
 
+import builtins
 import collections
 
 import numpy as np
@@ -18,6 +19,7 @@ from .ops import (_check_at_run_time, _swap_last, abs, argmax, cast, concat, equ
                   greater_equal, less, less_equal, log, logical_and, logical_not, matmul,
                   maximum as _maximum, not_equal, one_hot, pow as _pow, reduce_max, reduce_sum,
                   sqrt, stack, stop_gradient, where)
+from .ops import gather, reshape
 from .dtypes import as_dtype, float32, float64, int32, int64
 from .tensor import constant, convert_to_tensor
 
@@ -71,49 +73,92 @@ def band_part(input, num_lower, num_upper, name=None):
     return where(constant(keep), x, zeros_like(x))
 
 
-def diag(diagonal, name=None, k=0):
-    """Square matrices with `diagonal` ([..., n]) on the main diagonal."""
-    if k != 0:
-        raise errors.UnimplementedError("diag: only the main diagonal (k=0)",
-                                        errors.user_location())
+def _diagonal_index(k, what):
+    """k as an int: one diagonal (0 the main one, > 0 above it, < 0 below);
+    TensorFlow's band of diagonals (a pair) is not supported."""
+    if isinstance(k, (list, tuple)) or (hasattr(k, "shape") and getattr(k, "ndim", 0)):
+        values = [int(v) for v in np.ravel(k.numpy() if hasattr(k, "numpy") else k)]
+        if len(values) == 2 and values[0] == values[1]:
+            return values[0]
+        raise errors.UnimplementedError(
+            f"{what}: a band of diagonals (k = {values}) is not supported; one diagonal "
+            "(an int k) is", errors.user_location())
+    return int(k.numpy()) if hasattr(k, "numpy") else int(k)
+
+
+def _diagonal_length(m, n, k, what):
+    length = min(m, n - k) if k >= 0 else min(m + k, n)
+    if length <= 0:
+        raise errors.InvalidArgumentError(
+            f"{what}: diagonal {k} is outside {m} x {n} matrices", errors.user_location())
+    return length
+
+
+def _along(d, k, size):
+    """A diagonal's values [..., L] padded to `size` with zeros and spread
+    so that entry (i, i + k) of a matrix reads d[min(i, i + k)]: by row
+    for k >= 0, by column below the main diagonal."""
+    from .math_ops import pad
+    d = pad(d, [[0, 0]] * (d.ndim - 1) + [[0, size - d.shape[-1]]])
+    return expand_dims(d, -1) if k >= 0 else expand_dims(d, -2)
+
+
+def diag(diagonal, name=None, k=0, num_rows=-1, num_cols=-1, padding_value=0,
+         align="RIGHT_LEFT"):
+    """Matrices with `diagonal` ([..., L]) on diagonal `k` (above the main
+    one for k > 0), the rest `padding_value`: square of L + |k| unless
+    num_rows / num_cols say, as tf.linalg.diag."""
+    k = _diagonal_index(k, "diag")
     d = convert_to_tensor(diagonal)
     if d.ndim < 1:
         raise errors.InvalidArgumentError("diag: the diagonal must have rank >= 1",
                                           errors.user_location())
-    shape = tuple(_static(d, "diag")) + (d.shape[-1],)
-    values = broadcast_to(expand_dims(d, -1), shape)
-    return where(_diagonal(d.shape[-1], d.shape[-1]), values, zeros_like(values))
+    length = _static(d, "diag")[-1]
+    rows = int(num_rows) if int(num_rows) > 0 else length + builtins.abs(k)
+    cols = int(num_cols) if int(num_cols) > 0 else length + builtins.abs(k)
+    if _diagonal_length(rows, cols, k, "diag") != length:
+        raise errors.InvalidArgumentError(
+            f"diag: a diagonal of {length} does not fill diagonal {k} of {rows} x {cols} "
+            "matrices", errors.user_location())
+    shape = tuple(d.shape[:-1]) + (rows, cols)
+    values = broadcast_to(_along(d, k, rows if k >= 0 else cols), shape)
+    fill = broadcast_to(convert_to_tensor(padding_value, d.dtype), shape)
+    return where(_diagonal(rows, cols, k), values, fill)
 
 
-def _diagonal(m, n):
-    """The m x n bool mask of the main diagonal (selects, so that an
-    infinite entry elsewhere never turns into NaN)."""
-    return constant(np.eye(m, n, dtype=bool))
+def _diagonal(m, n, k=0):
+    """The m x n bool mask of diagonal k (selects, so that an infinite
+    entry elsewhere never turns into NaN)."""
+    return constant(np.eye(m, n, k, dtype=bool))
 
 
-def diag_part(input, name=None, k=0):
-    """The main diagonal of each matrix ([..., min(m, n)])."""
-    if k != 0:
-        raise errors.UnimplementedError("diag_part: only the main diagonal (k=0)",
-                                        errors.user_location())
+def diag_part(input, name=None, k=0, padding_value=0, align="RIGHT_LEFT"):
+    """Diagonal `k` of each matrix ([..., L]; k = 0 the main one, > 0
+    above it), as tf.linalg.diag_part: a gather of its entries."""
+    k = _diagonal_index(k, "diag_part")
     x, m, n = _matrices(input, "diag_part")
-    return reduce_sum(where(_diagonal(m, n), x, zeros_like(x)), axis=-1 if m <= n else -2)
+    if k == 0:
+        return reduce_sum(where(_diagonal(m, n), x, zeros_like(x)), axis=-1 if m <= n else -2)
+    length = _diagonal_length(m, n, k, "diag_part")
+    first = 0 if k >= 0 else -k
+    flat = reshape(x, tuple(x.shape[:-2]) + (m * n,))
+    rows = np.arange(first, first + length)
+    return gather(flat, constant(rows * n + rows + k, int64), axis=flat.ndim - 1)
 
 
-def set_diag(input, diagonal, name=None, k=0):
-    """Each matrix with its main diagonal replaced by `diagonal`."""
-    if k != 0:
-        raise errors.UnimplementedError("set_diag: only the main diagonal (k=0)",
-                                        errors.user_location())
+def set_diag(input, diagonal, name=None, k=0, align="RIGHT_LEFT"):
+    """Each matrix with its diagonal `k` replaced by `diagonal`."""
+    k = _diagonal_index(k, "set_diag")
     x, m, n = _matrices(input, "set_diag")
     d = convert_to_tensor(diagonal, x.dtype)
-    if tuple(d.shape) != tuple(x.shape[:-2]) + (min(m, n),):
+    length = _diagonal_length(m, n, k, "set_diag")
+    if tuple(d.shape) != tuple(x.shape[:-2]) + (length,):
         raise errors.InvalidArgumentError(
             f"set_diag: a diagonal of shape {list(d.shape)} for matrices of shape "
-            f"{list(x.shape)} (it must be {list(x.shape[:-2]) + [min(m, n)]})",
+            f"{list(x.shape)} (it must be {list(x.shape[:-2]) + [length]})",
             errors.user_location())
-    placed = broadcast_to(expand_dims(d, -1) if m <= n else expand_dims(d, -2), x.shape)
-    return where(_diagonal(m, n), placed, x)
+    placed = broadcast_to(_along(d, k, m if k >= 0 else n), x.shape)
+    return where(_diagonal(m, n, k), placed, x)
 
 
 def trace(x, name=None):

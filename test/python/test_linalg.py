@@ -493,3 +493,28 @@ def test_full_qr_of_a_tall_matrix_compiles_and_refuses_only_its_gradient():
         with pytest.raises(kiln.errors.InvalidArgumentError,
                            match="no gradient for full_matrices"):
             run(kiln.constant(a))
+
+
+def test_diagonals_other_than_the_main_one():
+    """tf.linalg.diag_part / set_diag / diag with an int k (above the main
+    diagonal for k > 0, below for k < 0) against NumPy's diagonal / diag;
+    a band of diagonals is refused with a clear error."""
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    v = np.array([1.0, 2.0, 3.0], np.float32)
+    for k in (0, 1, 3, -1, -2):
+        compiled = kiln.function(lambda a, k=k: kiln.linalg.diag_part(a, k=k))
+        want = np.stack([np.diagonal(m, k) for m in x])
+        np.testing.assert_array_equal(kiln.linalg.diag_part(x, k=k).numpy(), want)
+        np.testing.assert_array_equal(compiled(x).numpy(), want)
+        placed = x.copy()
+        rows, cols = np.nonzero(np.eye(3, 4, k))
+        placed[:, rows, cols] = want * 10
+        np.testing.assert_array_equal(kiln.linalg.set_diag(x, want * 10, k=k).numpy(), placed)
+        np.testing.assert_array_equal(kiln.linalg.diag(v, k=k).numpy(), np.diag(v, k))
+    padded = kiln.linalg.diag([1.0, 2.0], k=1, padding_value=9.0).numpy()
+    np.testing.assert_array_equal(padded, np.where(np.eye(3, k=1, dtype=bool),
+                                                   np.diag([1.0, 2.0], 1), 9.0))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="diagonal 4 is outside"):
+        kiln.linalg.diag_part(x, k=4)
+    with pytest.raises(kiln.errors.UnimplementedError, match="band of diagonals"):
+        kiln.linalg.diag_part(x, k=(0, 1))
