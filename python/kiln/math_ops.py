@@ -1549,18 +1549,31 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     return bind1("scatter_add", [base, safe, kept], attributes(axis=0))
 
 
-def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=int32, axis=None,
-             name=None):
+def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=int32, name=None,
+             axis=None, binary_output=False):
     """How often each value 0, 1, ... appears in the non-negative integers
     `arr` (tf.math.bincount), or the sum of their `weights`: [length] with
     length = max(arr) + 1 (at least minlength, at most maxlength, values
     from maxlength up not counted). Without both bounds equal the length
     depends on the values, which must then be known (eagerly, or constants
-    while tracing); with minlength == maxlength it is fixed."""
-    if axis is not None:
-        raise errors.UnimplementedError("bincount: axis is not supported",
-                                        errors.user_location())
+    while tracing); with minlength == maxlength it is fixed. axis=-1 counts
+    each row of a 2-D arr ([rows, length]); binary_output gives 1 where a
+    value appears."""
+    if axis not in (None, 0, -1):
+        raise errors.InvalidArgumentError(
+            f"bincount: axis must be None, 0 or -1 (TensorFlow's), got {axis!r}",
+            errors.user_location())
+    if binary_output and weights is not None:
+        raise errors.InvalidArgumentError(
+            "bincount: binary_output and weights exclude each other", errors.user_location())
     values = convert_to_tensor(arr)
+    rows = None
+    if axis == -1:
+        if values.ndim != 2 or values.shape[0] is None:
+            raise errors.InvalidArgumentError(
+                f"bincount: axis=-1 counts the rows of a 2-D tensor with a known number "
+                f"of rows, got shape {list(values.shape)}", errors.user_location())
+        rows = values.shape[0]
     if not values.dtype.is_integer:
         raise TypeError(f"bincount: arr must be integers, got {values.dtype.name}")
     values = widen(values)  # (ids, not values: uint8 ones counted as int32)
@@ -1590,8 +1603,15 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=int32, axi
                 errors.user_location())
     # Values of `length` or more are not counted (ids outside the table).
     inside = less(flat, constant(length, flat.dtype))
+    if rows is not None:   # (each row's values offset into its own table)
+        row = constant(np.repeat(np.arange(rows), values.shape[1]).astype(
+            flat.dtype.as_numpy_dtype), flat.dtype)
+        flat = flat + row * constant(length, flat.dtype)
     ids = where(inside, flat, constant(-1, flat.dtype))
-    return unsorted_segment_sum(counts, ids, length)
+    out = unsorted_segment_sum(counts, ids, length * (rows or 1))
+    if rows is not None:
+        out = reshape(out, [rows, length])
+    return cast(greater(out, zeros_like(out)), dtype) if binary_output else out
 
 
 def searchsorted(sorted_sequence, values, side="left", out_type=int32, name=None):

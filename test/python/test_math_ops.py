@@ -1239,3 +1239,25 @@ def test_conv2d_explicit_padding_nchw_and_empty_reshape():
     with pytest.raises(kiln.errors.InvalidArgumentError, match="cannot infer the -1"):
         kiln.reshape(kiln.zeros((0, 4)), [0, -1])
     assert kiln.reshape(kiln.zeros((0, 4)), [-1, 2]).shape == (0, 2)
+
+
+def test_bincount_per_row_and_binary_output():
+    """tf.math.bincount's axis=-1 (a table per row) and binary_output,
+    against NumPy's bincount row by row; with minlength == maxlength it
+    compiles."""
+    arr = np.array([[1, 1, 2, 5], [0, 3, 3, 3]], np.int32)
+    want = np.stack([np.bincount(r, minlength=6) for r in arr])
+    counts = lambda a: kiln.math.bincount(a, minlength=6, maxlength=6, axis=-1)  # noqa: E731
+    seen = lambda a: kiln.math.bincount(a, minlength=6, maxlength=6, axis=-1,  # noqa: E731
+                                        binary_output=True)
+    for run, expect in ((counts, want), (seen, want > 0)):
+        np.testing.assert_array_equal(run(arr).numpy(), expect)
+        np.testing.assert_array_equal(kiln.function(run)(arr).numpy(), expect)
+    w = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_array_equal(
+        kiln.math.bincount(arr, weights=w, axis=-1).numpy(),
+        np.stack([np.bincount(r, weights=wr, minlength=6) for r, wr in zip(arr, w)]))
+    np.testing.assert_array_equal(kiln.math.bincount(arr, binary_output=True).numpy(),
+                                  np.bincount(arr.ravel()) > 0)
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="exclude each other"):
+        kiln.math.bincount(arr, weights=w, binary_output=True)
