@@ -9,6 +9,7 @@ the variables in place through the runtime's variable store. Python side
 effects (prints, list appends) happen only while tracing.
 """
 
+import collections
 import inspect
 import re
 import sys
@@ -304,6 +305,19 @@ def _structure_key(structure):
     return "."
 
 
+# A call's keyword-only and **kwargs arguments, after the positional ones
+# (Function._arguments): their names, and the values by name.
+_Keywords = collections.namedtuple("_Keywords", ["names", "values"])
+
+
+def _invoke(function, args):
+    """function(*args), the keyword arguments of a last _Keywords given by
+    name."""
+    if args and isinstance(args[-1], _Keywords):
+        return function(*args[:-1], **args[-1].values)
+    return function(*args)
+
+
 def _pack(structure, it):
     from .nest import sequence_like
     if isinstance(structure, (list, tuple)):
@@ -524,12 +538,13 @@ class Function:
             bound = self._signature_object.bind(*args, **kwargs)
         except TypeError as e:
             raise TypeError(f"{self.__name__}(): {e}") from None
-        if bound.kwargs:
-            raise TypeError(f"{self.__name__}(): keyword-only and **kwargs "
-                            "parameters of a @kiln.function cannot be given "
-                            f"yet ({', '.join(sorted(bound.kwargs))}); make "
-                            "them positional parameters")
         bound.apply_defaults()
+        if bound.kwargs:
+            # Keyword-only and **kwargs parameters travel as one last
+            # argument (their names part of the trace's key; tensors among
+            # them are inputs like the others).
+            return tuple(bound.args) + (_Keywords(" ".join(sorted(bound.kwargs)),
+                                                  dict(bound.kwargs)),)
         return tuple(bound.args)
 
     def _signature(self, args):
@@ -706,7 +721,7 @@ class Function:
             args = self._arguments(args, kwargs)
             if self.input_signature is not None:
                 args = self._signature(args)[2]
-            return self._python_function(*args)
+            return _invoke(self._python_function, args)
         if not kwargs and self._fast and _local.trace is None and not _local.tapes:
             types = tuple(map(_eager_type, args))
             hit = self._fast.get((_fast_device(), types))
@@ -718,7 +733,7 @@ class Function:
         if current_trace() is not None:
             if self.input_signature is not None:
                 self._signature(args)  # (the same checks as a call)
-            return self._python_function(*args)  # inlined into the caller
+            return _invoke(self._python_function, args)  # inlined into the caller
         if _local.tapes:
             # A gradient tape is recording: the Python runs eagerly, op by
             # op, so the tape records what the function computes (TensorFlow
@@ -726,7 +741,7 @@ class Function:
             # compiled speed is not there while a tape watches).
             if self.input_signature is not None:
                 args = self._signature(args)[2]  # (converted as a call would)
-            return self._python_function(*args)
+            return _invoke(self._python_function, args)
         concrete, tensors, datasets = self._concrete_for(args)
         # The same arguments next time take the fast path: eager tensors
         # only, passed as they are (no defaults, conversions or datasets).
@@ -776,7 +791,7 @@ class Function:
         previous = current_trace()
         _local.trace = trace
         try:
-            result = self._converted(*traced_args)
+            result = _invoke(self._converted, traced_args)
         finally:
             _local.trace = previous
         leaves, results = [], []

@@ -413,8 +413,21 @@ def test_methods_and_keyword_arguments():
     np.testing.assert_array_equal(f(y=2.0, x=kiln.constant(3.0)).numpy(), 6.0)
     np.testing.assert_array_equal(f(kiln.constant(3.0)).numpy(), 6.0)
     assert f.trace_count == 2  # y=4.0 and y=2.0 (given or by default)
-    with pytest.raises(TypeError, match=r"f\(\): keyword-only .* \(z\)"):
-        f(kiln.constant(3.0), z=2.0)
+    # Keyword-only and **kwargs parameters: Python values in the key,
+    # tensors inputs (one trace for two tensors of one type).
+    np.testing.assert_array_equal(f(kiln.constant(3.0), z=2.0).numpy(), 12.0)
+    np.testing.assert_array_equal(f(kiln.constant(3.0), z=kiln.constant(5.0)).numpy(), 30.0)
+    np.testing.assert_array_equal(f(kiln.constant(3.0), z=kiln.constant(7.0)).numpy(), 42.0)
+    assert f.trace_count == 4
+
+    @kiln.function
+    def g(x, **options):
+        return x * options["a"] + options.get("b", 0.0)
+    np.testing.assert_array_equal(g(kiln.constant(3.0), a=kiln.constant(2.0)).numpy(), 6.0)
+    np.testing.assert_array_equal(g(kiln.constant(3.0), b=1.0, a=kiln.constant(2.0)).numpy(),
+                                  7.0)
+    np.testing.assert_array_equal(g(kiln.constant(3.0), a=kiln.constant(4.0)).numpy(), 12.0)
+    assert g.trace_count == 2
     with pytest.raises(TypeError, match="unexpected keyword argument 'w'"):
         f(kiln.constant(3.0), w=2.0)
 
