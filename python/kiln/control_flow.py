@@ -779,6 +779,10 @@ class TensorArray:
         self._loop = None
         self._grew = None    # (that token, once such a write grew it)
         self._pad_from = None
+        # The indices written so far that were known while tracing, or
+        # "all" (unstack): a write there replaces exactly; a write to a
+        # fresh row adds to its zeros, which is exact and cheaper.
+        self._written = frozenset()
         if _open_size is not None:
             # (An extent known when the code runs: a loop's kiln.shape bound.)
             size = 0
@@ -825,6 +829,7 @@ class TensorArray:
                             _open_size=size if opened else None)
         array._like = self._like
         array._loop, array._grew = self._loop, self._grew
+        array._written = self._written
         return array
 
     def _resize_later(self, size):
@@ -969,11 +974,36 @@ class TensorArray:
         array._check_index(index, "write")
         buffer = array._storage(value.shape, like=value)
         i = ops.reshape(ops.cast(convert_to_tensor(index), _i64()), [1])
-        old = ops.gather(buffer, i)
         from .math_ops import expand_dims
-        delta = ops.subtract(expand_dims(value, 0), old)
-        updated = ops._run1("scatter_add", [buffer, i, delta], attributes(axis=0))
-        return array._with(updated)
+        return array._put(buffer, i, expand_dims(value, 0), [self._known(index)])
+
+    def _put(self, buffer, rows, values, known):
+        """The array with `values` in rows `rows` (int64 [k]; `known`: the
+        indices as ints, None where known only at run time). A row that
+        may hold a value is replaced exactly (tensor_scatter_nd_update):
+        eagerly a row written before, while tracing any known index (a
+        loop may have written it) and any row of an unstacked array. Else
+        the change is added to the row (exact on a row never written, and
+        cheap: a compiled loop writing row i)."""
+        from . import ops
+        from .math_ops import expand_dims, tensor_scatter_nd_update
+        if self._written == "all":
+            exact = True
+        elif None in known:
+            exact = False
+        elif ops._concrete(buffer):
+            exact = any(k in self._written for k in known)
+        else:
+            exact = True
+        if exact:
+            updated = tensor_scatter_nd_update(buffer, expand_dims(rows, -1), values)
+        else:
+            delta = ops.subtract(values, ops.gather(buffer, rows))
+            updated = ops._run1("scatter_add", [buffer, rows, delta], attributes(axis=0))
+        array = self._with(updated)
+        if self._written != "all":
+            array._written = self._written | {k for k in known if k is not None}
+        return array
 
     def read(self, index, name=None):
         from . import ops
@@ -1013,9 +1043,8 @@ class TensorArray:
             for i in known:
                 array._check_index(i, "scatter")
         buffer = array._storage(value.shape[1:])
-        delta = ops.subtract(value, ops.gather(buffer, indices))
-        updated = ops._run1("scatter_add", [buffer, indices, delta], attributes(axis=0))
-        return array._with(updated)
+        known = [int(i) for i in indices.numpy()] if ops._concrete(indices) else [None]
+        return array._put(buffer, indices, value, known)
 
     def unstack(self, value, name=None):
         """An array holding the rows of `value` (its size becomes theirs
@@ -1032,7 +1061,9 @@ class TensorArray:
                 f"size {self._size}", errors.user_location())
         array = self._with(None, size)
         array._storage(value.shape[1:])  # checks the element shape
-        return array._with(value)
+        array = array._with(value)
+        array._written = "all"
+        return array
 
     def stack(self, name=None):
         return self._storage()

@@ -1144,3 +1144,34 @@ def test_dynamic_tensor_array_with_an_open_batch():
     np.testing.assert_array_equal(grown(x).numpy(), np.stack([x + i for i in range(3)]))
     np.testing.assert_array_equal(grown(x[:1]).numpy(), np.stack([x[:1] + i for i in range(3)]))
     assert grown.trace_count == 1
+
+
+def test_tensor_array_overwrites_are_exact():
+    """Writing a row that holds a value (a second write, a scatter into an
+    unstacked array, a compiled loop writing one row each iteration)
+    replaces it exactly: an inf or a large value there does not leak or
+    round the new one (adding the difference did). NumPy's assignment is
+    the oracle."""
+    def overwrite():
+        ta = kiln.TensorArray(kiln.float32, size=3)
+        ta = ta.write(0, kiln.constant([1e8, np.inf])).write(0, kiln.constant([1.0, 2.0]))
+        tb = kiln.TensorArray(kiln.float32, size=3).unstack(
+            kiln.constant([[1e8, 1.0], [np.inf, 2.0], [3.0, 4.0]]))
+        tb = tb.scatter([0, 1], kiln.constant([[1.0, 5.0], [7.0, 8.0]]))
+        return ta.stack(), tb.stack()
+
+    for run in (overwrite, kiln.function(overwrite)):
+        a, b = run()
+        np.testing.assert_array_equal(a.numpy(), [[1.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
+        np.testing.assert_array_equal(b.numpy(), [[1.0, 5.0], [7.0, 8.0], [3.0, 4.0]])
+
+    @kiln.function
+    def last_of_a_loop(x):
+        ta = kiln.TensorArray(kiln.float32, size=2)
+        for i in kiln.range(3):
+            big = 1e8 * kiln.cast(kiln.equal(i, 1), kiln.float32)
+            ta = ta.write(0, x * kiln.cast(i, kiln.float32) + big)
+        return ta.stack()
+
+    np.testing.assert_array_equal(last_of_a_loop(kiln.constant([1.0, 2.0])).numpy(),
+                                  [[2.0, 4.0], [0.0, 0.0]])
