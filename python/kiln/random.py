@@ -27,12 +27,22 @@ _global_seed = None
 _counter = itertools.count()
 
 
+# Calls so far of each op seed: a seeded op gives the next numbers of its
+# sequence on each call (TensorFlow's A1, A2, ...), from the start again
+# after set_seed.
+_seeded_calls = collections.Counter()
+
+
 def set_seed(seed):
-    """Sets the global seed and restarts the op counter."""
+    """Sets the global seed and restarts the op counters (the eager ones,
+    and the count compiled functions add to their seeds)."""
     global _global_seed, _counter
     with _lock:
         _global_seed = None if seed is None else int(seed)
         _counter = itertools.count()
+        _seeded_calls.clear()
+    if _calls is not None:
+        _calls.assign(convert_to_tensor(0, int64))
 
 
 def _op_seed(seed):
@@ -41,7 +51,12 @@ def _op_seed(seed):
         if _global_seed is None and seed is None:
             return int.from_bytes(os.urandom(7), "little")
         base = 87654321 if _global_seed is None else _global_seed
-        op = n if seed is None else int(seed)
+        if seed is None:
+            op = n
+        else:
+            k = _seeded_calls[int(seed)]
+            _seeded_calls[int(seed)] += 1
+            op = int(seed) + k * 0x94D049BB133111EB
         # Mix the two into one 63-bit seed.
         return (base * 0x9E3779B97F4A7C15 + op * 0xBF58476D1CE4E5B9) % (1 << 63)
 
