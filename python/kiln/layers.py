@@ -81,6 +81,7 @@ def _attach_mask(outputs, mask):
             out._keras_mask = m
 
 
+@functools.lru_cache(maxsize=None)
 def _takes_training(call):
     try:
         return "training" in inspect.signature(call).parameters or any(
@@ -88,6 +89,51 @@ def _takes_training(call):
             for p in inspect.signature(call).parameters.values())
     except (TypeError, ValueError):
         return True
+
+
+@functools.lru_cache(maxsize=None)
+def _training_parameter(call):
+    """(whether call names a `training` parameter, its default or None)."""
+    try:
+        parameter = inspect.signature(call).parameters.get("training")
+    except (TypeError, ValueError):
+        return False, None
+    if parameter is None:
+        return False, None
+    default = parameter.default
+    return True, default if isinstance(default, bool) else None
+
+
+# Keras' call context: the training mode of the layer call under way, which
+# a layer called inside it without its own `training` takes (a subclassed
+# layer's Dropout or BatchNormalization that its call does not pass it to).
+_call_context = threading.local()
+
+
+class _training_scope:
+    """Resolves a layer call's `training` as Keras does (given, else the
+    enclosing call's, else the call's default), puts it in `kwargs` when
+    the call names it, and makes it the context of the calls inside."""
+
+    def __init__(self, layer, kwargs):
+        given = kwargs.get("training")
+        training = given if given is not None else getattr(_call_context, "training", None)
+        named, default = _training_parameter(type(layer).call)
+        if training is None:
+            training = default
+        if named and training is not None:
+            kwargs["training"] = training
+        self.training = training
+
+    def __enter__(self):
+        self.saved = getattr(_call_context, "training", None)
+        if self.training is not None:
+            _call_context.training = self.training
+        return self
+
+    def __exit__(self, *exc):
+        _call_context.training = self.saved
+        return False
 
 
 def _activation(identifier):
@@ -598,7 +644,7 @@ class Layer(Module):
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
         self._call_losses = []
-        with mixed_precision.autocast_scope(self.compute_dtype):
+        with mixed_precision.autocast_scope(self.compute_dtype), _training_scope(self, kwargs):
             out = self.call(inputs, *args, **kwargs)
         self._output_shape = getattr(out, "shape", None)  # (for summary())
         if self.activity_regularizer is not None:
@@ -1557,7 +1603,7 @@ class Model(Layer):
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
         self._call_losses = []
-        with mixed_precision.autocast_scope(self.compute_dtype):
+        with mixed_precision.autocast_scope(self.compute_dtype), _training_scope(self, kwargs):
             out = self.call(inputs, *args, **kwargs)
         self._output_shape = getattr(out, "shape", None)
         return out

@@ -62,3 +62,38 @@ def test_training_flag_given_in_the_graph_is_kept():
     outer.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
     outer.fit(X, Y, epochs=1, verbose=0)
     np.testing.assert_array_equal(inner_bn.moving_mean.numpy(), np.zeros(3))
+
+
+def test_nested_layers_take_the_training_mode_of_the_call_they_are_in():
+    """Keras' call context: a subclassed layer whose call does not pass
+    `training` on still trains its BatchNormalization and Dropout in fit and
+    under model(x, training=True); Bidirectional's halves get it too. The
+    oracle is NumPy's batch mean (momentum 0: the moving mean is the last
+    batch's mean) and the inequality of two dropout draws."""
+    K = kiln.keras
+    L = K.layers
+
+    class Block(L.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.bn = L.BatchNormalization(momentum=0.0)
+            self.drop = L.Dropout(0.5)
+
+        def call(self, x, training=None):     # (training not passed on)
+            return self.drop(self.bn(x))
+
+    x = np.random.default_rng(0).normal(5.0, 1.0, (16, 3)).astype(np.float32)
+    inputs = K.Input((3,))
+    block = Block()
+    model = K.Model(inputs, block(inputs))
+    model.compile(optimizer=K.optimizers.SGD(0.0), loss="mse")
+    model.fit(x, x, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_allclose(block.bn.moving_mean.numpy(), x.mean(0), rtol=1e-5)
+    assert not np.array_equal(model(x, training=True).numpy(), model(x, training=True).numpy())
+    np.testing.assert_array_equal(model(x).numpy(), model(x, training=False).numpy())
+
+    sequences = np.ones((4, 5, 2), np.float32)
+    both = L.Bidirectional(L.SimpleRNN(3, dropout=0.9))
+    assert not np.array_equal(both(sequences, training=True).numpy(),
+                              both(sequences, training=False).numpy())
+    np.testing.assert_array_equal(both(sequences).numpy(), both(sequences, training=False).numpy())
