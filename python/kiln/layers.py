@@ -2975,9 +2975,11 @@ class Discretization(Layer):
 
 
 def _encode_categories(ids, num_tokens, mode, dtype):
-    """Integer ids [batch] or [batch, k] as [batch, num_tokens]: one_hot (one id
-    per sample), multi_hot (1 where present) or count; ids outside
-    [0, num_tokens) are an InvalidArgumentError where the values are."""
+    """Integer ids [batch, k] as [batch, num_tokens]: one_hot (one id per
+    sample; [batch] ids get a row each), multi_hot (1 where present) or
+    count; [k] ids (rank 1) are one sample, [num_tokens], as in Keras. Ids
+    outside [0, num_tokens) are an InvalidArgumentError where the values
+    are."""
     ids = convert_to_tensor(ids)
     if mode == "one_hot" and not (ids.ndim == 2 and ids.shape[1] == 1) and ids.ndim >= 1:
         # (Keras: each id gets its own one-hot row, a dimension appended)
@@ -2985,15 +2987,16 @@ def _encode_categories(ids, num_tokens, mode, dtype):
             ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, num_tokens)),
             f"CategoryEncoding: an id is outside [0, {num_tokens})")
         return ops.one_hot(ids, num_tokens, dtype=dtype)
-    if ids.ndim == 1:
-        ids = ops.reshape(ids, [-1, 1])
+    if ids.ndim == 0:
+        ids = ops.reshape(ids, [1])
     ops._check_at_run_time(
         ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, num_tokens)),
         f"CategoryEncoding: an id is outside [0, {num_tokens})")
-    hot = ops.one_hot(ids, num_tokens, dtype=dtype)        # [batch, k, tokens]
+    hot = ops.one_hot(ids, num_tokens, dtype=dtype)        # [batch, k, tokens] or [k, tokens]
+    axis = ids.ndim - 1
     if mode == "count":
-        return ops.reduce_sum(hot, axis=1)
-    return ops.reduce_max(hot, axis=1)
+        return ops.reduce_sum(hot, axis=axis)
+    return ops.reduce_max(hot, axis=axis)
 
 
 def _sparse_output(out, name):
@@ -5611,6 +5614,11 @@ class Bidirectional(Layer):
             backward_layer = self._backward_copy(layer)
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
+        # (Keras: the sequences of both halves are zeros at masked steps,
+        # so the merged rows there are zeros too.)
+        for half in (self.forward_layer, self.backward_layer):
+            if getattr(half, "return_sequences", False) and hasattr(half, "zero_output_for_mask"):
+                half.zero_output_for_mask = True
 
     @staticmethod
     def _backward_copy(layer):

@@ -283,3 +283,22 @@ def test_fourth_review_cases():
     count, total, squares = f(x)
     assert float(count) == 5.0 and total.shape == (1, 3)
     np.testing.assert_allclose(squares.numpy()[0], (x * x).sum(0), rtol=1e-12)
+
+
+def test_category_encoding_of_one_sample_and_masked_bidirectional_sequences():
+    """Keras: rank-1 ids are one sample for count / multi_hot ([tokens]);
+    Bidirectional(return_sequences=True) gives zeros at masked steps from
+    both halves (its halves zero their masked outputs)."""
+    counts = layers.CategoryEncoding(4, output_mode="count")(np.array([3, 3, 0]))
+    np.testing.assert_array_equal(counts.numpy(), np.bincount([3, 3, 0], minlength=4))
+    hot = layers.CategoryEncoding(4, output_mode="multi_hot")(np.array([3, 2, 0]))
+    np.testing.assert_array_equal(hot.numpy(), [1, 0, 1, 1])
+
+    x = np.ones((1, 4, 1), np.float32)
+    x[0, 2:] = 0.0
+    inputs = kiln.keras.Input((4, 1))
+    both = layers.Bidirectional(layers.SimpleRNN(1, return_sequences=True))
+    model = kiln.keras.Model(inputs, both(layers.Masking(0.0)(inputs)))
+    out = model.predict(x, verbose=0)[0]
+    np.testing.assert_array_equal(out[2:], np.zeros((2, 2), np.float32))
+    assert np.all(out[:2] != 0)
