@@ -2099,13 +2099,13 @@ class BatchNormalization(Layer):
                             for a in range(rank)]
         self._reduce = [a for a in range(rank) if a not in self._axes]
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         x = _normalization_input(self, inputs)
         shaped = lambda v: None if v is None else ops.reshape(v, self._stat_shape)
         # (A frozen layer runs in inference mode, as Keras': fine-tuning a
         # frozen base keeps its statistics.)
         if training and self.trainable:
-            mean, variance = nn.moments(x, self._reduce, keepdims=True)
+            mean, variance = _masked_moments(self, x, mask)
             m = self.momentum
             keep = lambda v, batch: v.assign(
                 v.read_value() * m + ops.reshape(batch, v.shape) * (1.0 - m))
@@ -2117,6 +2117,22 @@ class BatchNormalization(Layer):
         return ops.cast(nn.batch_normalization(x, mean, variance, shaped(self.beta),
                                                shaped(self.gamma), self.epsilon),
                         self.compute_dtype)
+
+
+def _masked_moments(layer, x, mask):
+    """The batch's mean and variance over layer._reduce, counting only the
+    steps `mask` keeps (Keras': the mask [batch, ...] weighs the rows of
+    the features, epsilon 1e-7 below the weights' sum)."""
+    if mask is None:
+        return nn.moments(x, layer._reduce, keepdims=True)
+    w = ops.cast(convert_to_tensor(mask), x.dtype)
+    if w.ndim == x.ndim - 1:
+        w = math_ops.expand_dims(w, -1)
+    w = math_ops.broadcast_to(w, x.shape) if None not in x.shape else w * math_ops.ones_like(x)
+    total = ops.reduce_sum(w, layer._reduce, keepdims=True) + 1e-7
+    mean = ops.reduce_sum(w * x, layer._reduce, keepdims=True) / total
+    variance = ops.reduce_sum(w * ops.square(x - mean), layer._reduce, keepdims=True) / total
+    return mean, variance
 
 
 def _normalization_dtype(layer):

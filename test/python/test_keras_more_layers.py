@@ -302,3 +302,20 @@ def test_category_encoding_of_one_sample_and_masked_bidirectional_sequences():
     out = model.predict(x, verbose=0)[0]
     np.testing.assert_array_equal(out[2:], np.zeros((2, 2), np.float32))
     assert np.all(out[:2] != 0)
+
+
+def test_batch_normalization_counts_only_unmasked_steps():
+    """Keras 3: BatchNormalization in training takes the moments of the
+    steps the mask keeps (Embedding(mask_zero=True) padding left out);
+    momentum 0 makes the moving statistics the batch's, NumPy's masked
+    mean and biased variance the oracle."""
+    ids = np.array([[1, 2, 0, 0], [3, 0, 0, 0]], np.int32)
+    table = np.array([[0, 0], [1, 2], [3, 4], [5, 7]], np.float32)
+    embed = layers.Embedding(4, 2, mask_zero=True)
+    embed(ids)
+    embed.set_weights([table])
+    norm = layers.BatchNormalization(momentum=0.0)
+    norm(embed(ids), training=True)
+    kept = table[ids[ids != 0]]
+    np.testing.assert_allclose(norm.moving_mean.numpy(), kept.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), kept.var(0), rtol=1e-5)
