@@ -74,7 +74,7 @@ from .control_flow import (TensorArray, cond, foldl, foldr, for_loop, map_fn, ra
                            vectorized_map, while_loop)
 from . import nest
 from . import debugging
-from .debugging import assert_equal, assert_greater, assert_less, assert_rank
+from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank
 from . import config
 from .config import device
 from . import autograph
@@ -160,6 +160,6 @@ __all__ = [
     "random_uniform_initializer", "zeros_initializer", "grad_pass_through", "executing_eagerly",
     "inside_function", "extract_volume_patches", "bitcast",
     "activations", "keras",
-    "map_fn", "vectorized_map", "nest", "debugging", "assert_equal",
+    "map_fn", "vectorized_map", "nest", "debugging", "Assert", "assert_equal",
     "assert_greater", "assert_less", "assert_rank",
 ]

@@ -306,6 +306,12 @@ class _Expressions(ast.NodeTransformer):
         return ast.copy_location(
             ast.Call(func=_control("_not"), args=[node.operand], keywords=[]), node)
 
+    def visit_Assert(self, node):
+        self.generic_visit(node)
+        args = [node.test] + ([_thunk(node.msg)] if node.msg is not None else [])
+        return ast.copy_location(
+            ast.Expr(value=ast.Call(func=_control("_assert"), args=args, keywords=[])), node)
+
     def visit_IfExp(self, node):
         self.generic_visit(node)
         return ast.copy_location(

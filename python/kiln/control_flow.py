@@ -394,6 +394,20 @@ def _not(value):
     return not value
 
 
+def _assert(test, message=None):
+    """A Python `assert` that AutoGraph rewrote: on a traced tensor, a check
+    when the compiled code runs (tf.debugging.Assert: InvalidArgumentError
+    with the message); otherwise Python's assert."""
+    if isinstance(test, Tensor) and test._symbolic:
+        from . import ops
+        text = None if message is None else message()
+        ops._check_at_run_time(ops.cast(test, "bool"), "assertion failed" + (
+            f": {text}" if text is not None else ""))
+        return
+    if not test:
+        raise AssertionError(*(() if message is None else (message(),)))
+
+
 def _if_exp(test, true_value, false_value):
     """`a if test else b` (a, b thunks): kiln.cond for a traced tensor."""
     if _traced(test):

@@ -12,7 +12,7 @@ from .dtypes import as_dtype
 from .ops import _check_at_run_time
 from .tensor import convert_to_tensor
 
-__all__ = ["assert_all_finite", "assert_equal", "assert_greater",
+__all__ = ["Assert", "assert_all_finite", "assert_equal", "assert_greater",
            "assert_greater_equal", "assert_integer", "assert_less",
            "assert_less_equal", "assert_near", "assert_negative",
            "assert_non_negative", "assert_non_positive", "assert_none_equal",
@@ -45,6 +45,30 @@ def _check(ok, text, values=None, summarize=3):
                  for name, v in values]
         shown.append(f"[{', '.join(map(str, at))}]: {', '.join(parts)}")
     _fail(f"{text} (first failing: {'; '.join(shown)})")
+
+
+def Assert(condition, data, summarize=None, name=None):  # noqa: N802 (TensorFlow's name)
+    """tf.debugging.Assert: an InvalidArgumentError unless the bool
+    `condition` holds (all of it), its message the items of `data`
+    (strings as they are; tensors' values eagerly, their dtype and shape
+    in compiled code, whose checks carry a fixed message)."""
+    ok = convert_to_tensor(condition)
+    if ok.dtype.name != "bool":
+        raise TypeError(f"Assert: the condition must be a bool tensor, got {ok.dtype.name}")
+    items = list(data) if isinstance(data, (list, tuple)) else [data]
+    if not ok._symbolic:
+        if bool(np.all(ok.numpy())):
+            return None
+        from .printing import _format
+        limit = 3 if summarize is None else int(summarize)
+        parts = [_format(np.asarray(v.numpy()), limit) if hasattr(v, "numpy") else str(v)
+                 for v in items]
+        _fail("assertion failed: " + " ".join(parts))
+    parts = [f"<{v.dtype.name}{list(v.shape)}>" if hasattr(v, "dtype") and
+             hasattr(v, "shape") and not isinstance(v, (str, bytes)) else str(v)
+             for v in items]
+    _check_at_run_time(ok, "assertion failed: " + " ".join(parts))
+    return None
 
 
 def _pair(x, y, what):

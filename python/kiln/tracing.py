@@ -11,6 +11,7 @@ effects (prints, list appends) happen only while tracing.
 
 import collections
 import inspect
+import itertools
 import re
 import sys
 import weakref
@@ -45,11 +46,14 @@ def current_trace():
 class _TracedImpl:
     """Stands in for a native tensor inside a trace: a value of the module."""
 
-    __slots__ = ("trace", "id", "type", "shape", "dtype", "extents")
+    __slots__ = ("trace", "id", "type", "shape", "dtype", "extents", "block")
 
     def __init__(self, trace, value_id):
         self.trace = trace
         self.id = value_id
+        # (The region block it was made in: used after that block closed,
+        # it is an error that says why, see _Trace.value_of.)
+        self.block = trace.blocks[-1] if trace.blocks else 0
         # (shape, dtype name); an extent known only at run time (an
         # input_signature's None) is None.
         self.type = trace.m.type(value_id)
@@ -78,6 +82,10 @@ class _Trace:
         self.saved = []
         self.assigned_inside = set()
         self.counter = 0
+        self.created_variables = 0   # kiln.Variables the traced code made
+        self.blocks = []             # serials of the open region blocks
+        self.closed_blocks = set()
+        self._block_serials = itertools.count(1)
         self.feeds = []              # datasets looped over (see feed_dataset)
         self.summary_writers = set()  # writers compiled code appends to
         # Per open block: variables read hoisted out of it, and assigned in
@@ -97,6 +105,13 @@ class _Trace:
                 raise errors.InvalidArgumentError(
                     "a symbolic tensor from another @kiln.function trace is "
                     "used here", errors.user_location())
+            if impl.block in self.closed_blocks:
+                raise errors.InvalidArgumentError(
+                    "a tensor computed inside the body of a loop or a branch on a tensor "
+                    "is used after it; what a compiled loop or `if` makes leaves it only "
+                    "as a loop variable or the branch's value of a name it assigns (a "
+                    "Python list appended to inside a loop on a tensor is not carried: "
+                    "use kiln.TensorArray and .stack())", errors.user_location())
             return impl.id
         if id(t) in self.constants:
             return self.constants[id(t)][1]
@@ -113,6 +128,7 @@ class _Trace:
     def push_block(self, arg_types):
         """Starts a region block; returns (handle, argument tensors)."""
         handle, ids = self.m.push_block(self.f, list(arg_types))
+        self.blocks.append(next(self._block_serials))
         self.saved.append((dict(self.constants), dict(self.current)))
         self.block_effects.append((set(), set()))
         return handle, [self.traced(i) for i in ids]
@@ -122,7 +138,8 @@ class _Trace:
         kiln.condition (`terminator="condition"`: the predicate, then the
         block's arguments). Constants and variable reads made inside stay
         inside. `discard`: the block's handle, to drop it (a failed trace)."""
-        ids = [self.value_of(v) for v in values]
+        ids = [self.value_of(v) for v in values]   # (raises with the block still open)
+        self.closed_blocks.add(self.blocks.pop())
         self.m.pop_block(self.f, ids, terminator)
         self.constants, self.current = self.saved.pop()
         reads, assigns = self.last_block_effects = self.block_effects.pop()
@@ -177,6 +194,8 @@ class _Trace:
                            attributes(variable=symbol(key)), [vtype],
                            outermost=hoist)
         value = self.traced(vid)
+        if hoist:
+            value._impl.block = 0   # (placed in the function's body)
         self.current[key] = value
         if hoist:
             for _, current in self.saved:
@@ -231,9 +250,9 @@ class _DatasetFeed:
         dtypes = [t.dtype for t in _flatten(self.structure)]
         with init_scope():
             self.full = [Variable(a, trainable=False, name=f"dataset{index}_batches",
-                                  dtype=d) for a, d in zip(full, dtypes)]
+                                  dtype=d, _internal=True) for a, d in zip(full, dtypes)]
             self.remainder = [Variable(a, trainable=False, name=f"dataset{index}_last",
-                                       dtype=d)
+                                       dtype=d, _internal=True)
                               for a, d in zip(remainder or [], dtypes)]
         self._fresh = True  # (the first call uses what the trace read)
 
@@ -794,6 +813,24 @@ class Function:
             result = _invoke(self._converted, traced_args)
         finally:
             _local.trace = previous
+        if trace.created_variables:
+            # TensorFlow's rule: variables may be made on the first trace
+            # only (a layer building itself, an optimizer's slots); traced
+            # again, the function must make none, else it would make new
+            # ones on every call, which compiled code cannot.
+            if getattr(self, "_verifying_variables", False):
+                raise ValueError(
+                    f"@kiln.function {self.__name__} creates kiln.Variables on every "
+                    "call; a function may create variables only on its first call "
+                    "(keep them in an object or a global and create them once, e.g. "
+                    "`if self.v is None: self.v = kiln.Variable(...)`), as "
+                    "tf.function requires")
+            self._verifying_variables = True
+            self.trace_count -= 1   # (the trace below counts)
+            try:
+                return self._trace(args, key)
+            finally:
+                self._verifying_variables = False
         leaves, results = [], []
         for leaf in _flatten(result):
             if isinstance(leaf, Tensor) and type(leaf._impl) is ComplexParts:

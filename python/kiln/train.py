@@ -149,12 +149,19 @@ class Checkpoint:
         status (`assert_consumed()`, `expect_partial()`). `None` (no
         checkpoint yet, e.g. `manager.latest_checkpoint` on a first run)
         restores nothing. The whole file is checked first: a missing,
-        truncated or corrupt file, a variable of these objects that it
-        lacks, one with another shape, or saved model weights that have no
-        variable here (a model not built yet: call it once first) raise an
-        error naming the file, and nothing changes."""
+        truncated or corrupt file, one with none of these objects'
+        variables, a variable with another shape, or saved model weights
+        that have no variable here (a model not built yet: call it once
+        first) raise an error naming the file, and nothing changes.
+        Variables here that the file lacks (a new optimizer's) keep their
+        values, as in TensorFlow: the status lists them (`missing`),
+        `assert_existing_objects_matched()` / `assert_consumed()` raise, and
+        a warning says so unless `expect_partial()` is called."""
         if save_path is None:
             return _RestoreStatus([], [])
+        if not os.path.exists(str(save_path)) and \
+                os.path.exists(str(save_path) + ".safetensors"):
+            save_path = str(save_path) + ".safetensors"   # (TensorFlow's prefix form)
         store = _kiln.VariableStore()
         try:
             store.load(str(save_path))
@@ -176,13 +183,18 @@ class Checkpoint:
                         var.dtype)
             return value
 
-        updates = []
+        updates, missing = [], []
         for name, var in named.items():
             if name not in stored:
-                raise errors.NotFoundError(
-                    f"{save_path}: the checkpoint has no variable '{name}' "
-                    f"({var.name}); was it saved from a different model?", None)
+                missing.append(name)   # (kept as it is, as in TensorFlow)
+                continue
             updates.append((var, value_for(name, var)))
+        matched = [n for n in named if n in stored and n != "save_counter"]
+        if missing and not matched and not any(n in stored for n in pending):
+            raise errors.NotFoundError(
+                f"{save_path}: the checkpoint has none of these objects' variables "
+                f"(it lacks '{missing[0]}', ...); was it saved from a different model?",
+                None)
         slots = []
         for name, (opt, vid, slot) in pending.items():
             if name in stored:
@@ -218,8 +230,8 @@ class Checkpoint:
             opt._slot(primary, slot).assign(value)
         for key, (obj, values) in deferred.items():
             obj._deferred_restore = _DeferredRestore(key, values, str(save_path))
-        return _RestoreStatus(sorted(stored - set(named) - set(pending) - waiting), [],
-                              [obj for obj, _ in deferred.values()])
+        return _RestoreStatus(sorted(stored - set(named) - set(pending) - waiting), missing,
+                              [obj for obj, _ in deferred.values()], str(save_path))
 
 
 def _fully_built(model):
@@ -260,11 +272,25 @@ class _DeferredRestore:
 class _RestoreStatus:
     """What Checkpoint.restore returns (TensorFlow's load status)."""
 
-    def __init__(self, unmatched, missing, deferred=()):
+    def __init__(self, unmatched, missing, deferred=(), path=None):
         self.unmatched = unmatched
+        self.missing = list(missing)   # variables here the file lacks (left as they are)
         self._deferred = list(deferred)
+        self._path, self._partial = path, False
+
+    def __del__(self):
+        # (TensorFlow warns when the status goes away: a partial restore
+        # that expect_partial() did not declare.)
+        if self.missing and not self._partial:
+            import warnings
+            warnings.warn(f"checkpoint {self._path} has no value for "
+                          f"{len(self.missing)} variable(s) here ("
+                          f"{', '.join(self.missing[:3])}{', ...' if len(self.missing) > 3 else ''}"
+                          "), which keep their values; call expect_partial() on the "
+                          "restore status if that is intended", stacklevel=2)
 
     def assert_consumed(self):
+        self.assert_existing_objects_matched()
         if self.unmatched:
             raise AssertionError("checkpoint values not used: "
                                  + ", ".join(self.unmatched))
@@ -276,9 +302,13 @@ class _RestoreStatus:
         return self
 
     def expect_partial(self):
+        self._partial = True
         return self
 
     def assert_existing_objects_matched(self):
+        if self.missing:
+            raise AssertionError("variables without a value in the checkpoint: "
+                                 + ", ".join(self.missing))
         return self
 
 

@@ -96,7 +96,7 @@ class Variable:
                  caching_device=None, name=None, variable_def=None, dtype=None,
                  import_scope=None, constraint=None, synchronization=None,
                  aggregation=None, shape=None, experimental_enable_variable_lifting=True,
-                 _store_key=None):
+                 _store_key=None, _internal=False):
         # (tf.Variable's arguments, in its order. caching_device,
         # import_scope, synchronization and aggregation change nothing
         # here: one process holds the variables.)
@@ -107,6 +107,10 @@ class Variable:
         trainable = True if trainable is None else bool(trainable)
         if synchronization is VariableSynchronization.ON_READ:
             trainable = False   # (TensorFlow's rule for ON_READ variables)
+        # (Made while a @kiln.function is traced: the trace counts it, see
+        # Function._trace; Kiln's own per-trace variables are not counted.)
+        if local.trace is not None and not _internal:
+            local.trace.created_variables += 1
         # Initial values are computed eagerly, also inside @kiln.function or
         # under a tape (TensorFlow's init_scope).
         with init_scope():

@@ -1175,3 +1175,37 @@ def test_tensor_array_overwrites_are_exact():
 
     np.testing.assert_array_equal(last_of_a_loop(kiln.constant([1.0, 2.0])).numpy(),
                                   [[2.0, 4.0], [0.0, 0.0]])
+
+
+def positive_doubled(x):
+    assert x > 0, "x must be positive"
+    return x * 2
+
+
+def appended_in_a_loop(x):
+    out = []
+    for i in kiln.range(3):
+        out.append(x * kiln.cast(i, kiln.float32))
+    return kiln.stack(out)
+
+
+def test_assert_statements_and_values_that_escape_a_loop():
+    """AutoGraph turns `assert` on a tensor into tf.debugging.Assert (an
+    InvalidArgumentError with the message when the code runs; Python's
+    assert on Python values), kiln.Assert / kiln.debugging.Assert check
+    eagerly and compiled; a tensor made in a loop body and used after it (a
+    Python list appended to in a loop on a tensor) is an error that names
+    TensorArray, not an internal one."""
+    f = kiln.function(positive_doubled)
+    assert int(f(kiln.constant(3))) == 6
+    with pytest.raises(kiln.errors.InvalidArgumentError,
+                       match="assertion failed: x must be positive"):
+        f(kiln.constant(-1))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match=r"assertion failed: bad \[1 2\]"):
+        kiln.debugging.Assert(kiln.constant(False), ["bad", kiln.constant([1, 2])])
+    checked = kiln.function(lambda x: (kiln.Assert(x < 10, ["too big", x]), x)[1])
+    assert int(checked(kiln.constant(3))) == 3
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="assertion failed: too big"):
+        checked(kiln.constant(30))
+    with pytest.raises(kiln.errors.InvalidArgumentError, match="use kiln.TensorArray"):
+        kiln.function(appended_in_a_loop)(kiln.constant(2.0))

@@ -501,6 +501,29 @@ def test_reduce_retracing_and_the_retrace_warning():
             scaled(kiln.constant(1.0), float(factor))
 
 
+def test_kiln_print_of_structures_and_strings(capfd):
+    """tf.print writes a list, tuple or dict as Python does with its tensors
+    formatted as tensors (the example of tf.print's docs:
+    `{2: [0 2 4 ... 14 16 18]}`), eagerly and from compiled code; a string
+    tensor prints its text (quoted in an array)."""
+    import sys
+    kiln.print("tensors:", kiln.range(10), {2: kiln.range(10) * 2}, output_stream=sys.stdout)
+    kiln.print([kiln.constant([1.0, 2.0]), "x", (kiln.constant(3),)], output_stream=sys.stdout)
+    kiln.print(kiln.constant("hi"), kiln.constant(["a", "b"]), output_stream=sys.stdout)
+
+    @kiln.function
+    def traced(x):
+        kiln.print({"k": x, "n": 5}, [x, x * 2], output_stream=sys.stdout)
+        return x
+
+    traced(kiln.constant(3))
+    assert capfd.readouterr().out.splitlines() == [
+        "tensors: [0 1 2 ... 7 8 9] {2: [0 2 4 ... 14 16 18]}",
+        "[[1 2], 'x', (3,)]",
+        'hi ["a" "b"]',
+        "{'k': 3, 'n': 5} [3, 6]"]
+
+
 def test_kiln_print_runs_inside_compiled_code_in_program_order(capfd):
     """kiln.print writes tf.print's format (the expected text is written out
     by hand from TensorFlow's rules: nested brackets, spaces, NumPy's line

@@ -714,3 +714,38 @@ def test_minimize_a_loss_tensor_with_its_tape():
         np.testing.assert_allclose(grad.numpy(), [3.0, 3.0])
     with pytest.raises(TypeError, match="with the tape that recorded it"):
         K.optimizers.SGD(0.1).minimize(kiln.constant(1.0), [v])
+
+
+def test_checkpoint_restores_what_it_has_into_a_fresh_optimizer(tmp_path):
+    """TensorFlow's partial restore: a checkpoint of a model alone restores
+    into Checkpoint(model=..., optimizer=Adam()) (the optimizer keeps its
+    fresh state); the status names what is missing, its asserts raise, and
+    a warning says so unless expect_partial() is called. TensorFlow's
+    prefix form of the path (no suffix) restores too; a file with none of
+    the variables is still an error."""
+    K = kiln.keras
+
+    def model():
+        m = K.Sequential([K.layers.Dense(2)])
+        m.build((None, 3))
+        return m
+
+    trained = model()
+    path = kiln.train.Checkpoint(model=trained).save(str(tmp_path / "ckpt"))
+    fresh = model()
+    optimizer = K.optimizers.Adam()
+    checkpoint = kiln.train.Checkpoint(model=fresh, optimizer=optimizer)
+    status = checkpoint.restore(path).expect_partial()
+    for a, b in zip(fresh.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert status.missing and int(optimizer.iterations.numpy()) == 0
+    with pytest.raises(AssertionError, match="without a value in the checkpoint"):
+        status.assert_existing_objects_matched()
+    with pytest.warns(UserWarning, match="expect_partial"):
+        unchecked = checkpoint.restore(path.removesuffix(".safetensors"))
+        del unchecked
+        import gc
+        gc.collect()
+    other = kiln.Variable(np.zeros(3, np.float32))
+    with pytest.raises(kiln.errors.NotFoundError, match="none of these objects' variables"):
+        kiln.train.Checkpoint(thing=other).restore(path)

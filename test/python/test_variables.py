@@ -112,3 +112,33 @@ def test_a_declared_open_shape_lets_assignments_change_the_shape():
     with pytest.raises(ValueError, match="unknown rank"):
         len(kiln.TensorShape(None))
     assert not kiln.Variable(0.0, synchronization=kiln.VariableSynchronization.ON_READ).trainable
+
+
+def test_a_function_may_create_variables_on_its_first_call_only():
+    """tf.function's rule: a variable made on every call (a local
+    kiln.Variable) is a ValueError, not one variable silently shared by
+    the calls; made once (kept on an object) it is fine, traced once."""
+    @kiln.function
+    def counter(x):
+        v = kiln.Variable(0.0)
+        v.assign_add(x)
+        return v.read_value()
+
+    with pytest.raises(ValueError, match="creates kiln.Variables on every call"):
+        counter(kiln.constant(1.0))
+
+    class Lazy(kiln.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = None
+
+        @kiln.function
+        def __call__(self, x):
+            if self.w is None:
+                self.w = kiln.Variable(kiln.ones([x.shape[-1], 2]))
+            return x @ self.w
+
+    lazy = Lazy()
+    np.testing.assert_array_equal(lazy(kiln.ones([1, 3])).numpy(), [[3.0, 3.0]])
+    np.testing.assert_array_equal(lazy(kiln.ones([1, 3])).numpy(), [[3.0, 3.0]])
+    assert lazy.__call__.trace_count == 1
