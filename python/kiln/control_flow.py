@@ -230,7 +230,13 @@ def _while_stmt(test, body, names, state):
         while first:
             state = body(*state)
             first = test(*state)
-        return state
+            if isinstance(first, Tensor) and first._symbolic:
+                # (A condition that became a tensor, `while True` with a
+                # `break` on a tensor: the iterations so far ran inline,
+                # the rest are one kiln.while from here.)
+                break
+        else:
+            return state
     location = errors.user_location()
     _require_values(names, state, "`while`", location)
     if not names:
@@ -415,10 +421,40 @@ def _if_exp(test, true_value, false_value):
     return true_value() if test else false_value()
 
 
-def while_loop(cond, body, loop_vars, name=None):
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
+               back_prop=True, swap_memory=False, maximum_iterations=None, name=None):
     """Runs body while cond holds, as tf.while_loop: `loop_vars` is a tuple
     or list (of tensors, or nested structures of them); body returns the
-    next values in the same structure."""
+    next values in the same structure. `maximum_iterations` stops it after
+    that many runs of the body (a counter carried beside the variables);
+    `shape_invariants` may only restate the shapes (Kiln's loop variables
+    keep theirs), and parallel_iterations, back_prop and swap_memory are
+    accepted."""
+    if shape_invariants is not None:
+        for v, shape in zip(_flatten(loop_vars if isinstance(loop_vars, (list, tuple))
+                                     else [loop_vars]),
+                            _flatten(shape_invariants if isinstance(shape_invariants,
+                                                                    (list, tuple))
+                                     else [shape_invariants])):
+            from .tensor import TensorShape
+            if isinstance(v, Tensor) and not TensorShape(shape).is_compatible_with(v.shape):
+                raise ValueError(f"while_loop: shape invariant {TensorShape(shape)} does "
+                                 f"not fit a loop variable of shape {tuple(v.shape)}")
+    if maximum_iterations is not None:
+        single = not isinstance(loop_vars, (list, tuple))
+        values = [loop_vars] if single else list(loop_vars)
+
+        def limited_cond(i, *vs):
+            return _and(lambda: i < maximum_iterations, lambda: cond(*vs))
+
+        def counted_body(i, *vs):
+            out = _one_or_more(body(*vs), values, single)
+            return [i + 1] + ([out] if single else list(out))
+
+        from .dtypes import int32
+        out = while_loop(limited_cond, counted_body,
+                         [convert_to_tensor(0, int32)] + values)[1:]
+        return out[0] if single else sequence_like(loop_vars, out)
     single = not isinstance(loop_vars, (list, tuple))
     structure = [loop_vars] if single else list(loop_vars)
     trace = current_trace()
@@ -430,7 +466,7 @@ def while_loop(cond, body, loop_vars, name=None):
     if trace is None:
         current = list(structure)
         while bool(convert_to_tensor(cond(*current))):
-            result = body(*current)
+            result = _one_or_more(body(*current), structure, single)
             current = [result] if single else list(result)
         return current[0] if single else sequence_like(loop_vars, current)
     location = errors.user_location()
@@ -449,7 +485,7 @@ def while_loop(cond, body, loop_vars, name=None):
         blocks.append(hc)
 
         def run(args):
-            result = call(body, args)
+            result = _one_or_more(call(body, args), structure, single)
             _learn_shapes(structure, [result] if single else result)
             return _flatten([result] if single else result)
 
@@ -464,6 +500,14 @@ def while_loop(cond, body, loop_vars, name=None):
     outs = trace.region_op("while", inits, blocks, [], location)
     packed = _pack(structure, iter(outs))
     return packed[0] if single else sequence_like(loop_vars, packed)
+
+
+def _one_or_more(result, structure, single):
+    """A while body's result: TensorFlow takes a lone value for a list of
+    one loop variable."""
+    if not single and len(structure) == 1 and not isinstance(result, (list, tuple)):
+        return [result]
+    return result
 
 
 class _Retrace(Exception):

@@ -278,7 +278,10 @@ class Dataset:
     @staticmethod
     def range(*args):
         r = range(*args)
-        return Dataset(lambda: iter(np.arange(*args, dtype=np.int64)), len(r))
+        from .tensor import TensorSpec
+        dataset = Dataset(lambda: iter(np.arange(*args, dtype=np.int64)), len(r))
+        dataset._declared_spec = TensorSpec((), "int64")
+        return dataset
 
     def __iter__(self):
         for element in self._make():
@@ -347,9 +350,11 @@ class Dataset:
         return Dataset(lambda: shuffled(source._raw()), self._length,
                        infinite=self._infinite)
 
-    def batch(self, batch_size, drop_remainder=False):
+    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
+              deterministic=None, name=None):
         """Stacks `batch_size` consecutive elements (the last batch may be
-        smaller unless drop_remainder)."""
+        smaller unless drop_remainder); num_parallel_calls and
+        deterministic are accepted (the batches are made in order)."""
         if batch_size < 1:
             raise ValueError(f"batch: batch_size must be >= 1, got {batch_size}")
         source = self
@@ -571,6 +576,8 @@ class Dataset:
         # bucket_by_sequence_length pads to a bucket's boundary.)
         dataset._declared_shapes = [None if leaf.shape is None else list(leaf.shape)
                                     for leaf in _leaves(spec)]
+        if output_signature is not None:
+            dataset._declared_spec = output_signature   # (element_spec)
         return dataset
 
     def as_numpy_iterator(self):
@@ -1116,8 +1123,26 @@ class Dataset:
 
     @property
     def element_spec(self):
-        """TensorSpecs of an element (its structure), from the first one."""
+        """TensorSpecs of an element (its structure), as TensorFlow's static
+        spec where Kiln knows it: range's, a generator's output_signature,
+        a batch's (the batch extent None unless drop_remainder), and the
+        same through shuffle, repeat, take, skip, filter and cache;
+        otherwise from the first element."""
         from .tensor import TensorSpec
+        declared = getattr(self, "_declared_spec", None)
+        if declared is not None:
+            return declared
+        source = getattr(self, "_spec_source", None)
+        if source is not None:
+            return source.element_spec
+        batched = getattr(self, "_spec_batch", None)
+        if batched is not None:
+            inner = batched[0].element_spec
+            leaves = _leaves(inner)
+            if leaves and all(type(leaf) is TensorSpec for leaf in leaves):
+                extent = batched[1] if batched[2] else None
+                return _map(inner, lambda leaf: TensorSpec((extent,) + tuple(leaf.shape),
+                                                           leaf.dtype))
         first = next(iter(self._raw()), None)
         if first is None:
             raise ValueError("element_spec: the dataset is empty")
@@ -1247,6 +1272,39 @@ class Dataset:
 _SAVED_FORMAT = "kiln-dataset-2"
 _SAVED_INDEX = "dataset.json"
 _SHARD_BYTES = 32 << 20   # (a shard file's size before the next starts)
+
+
+def _same_spec(method):
+    """A Dataset method whose elements are the source's (element_spec
+    follows the source's)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        out = method(self, *args, **kwargs)
+        if isinstance(out, Dataset) and out is not self:
+            out._spec_source = self
+        return out
+    return wrapper
+
+
+def _batched_spec(method):
+    """Dataset.batch: element_spec is the source's with a batch extent
+    (None unless drop_remainder)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, batch_size, drop_remainder=False, *args, **kwargs):
+        out = method(self, batch_size, drop_remainder, *args, **kwargs)
+        if isinstance(out, Dataset) and out is not self:
+            out._spec_batch = (self, int(batch_size), bool(drop_remainder))
+        return out
+    return wrapper
+
+
+for _name in ("shuffle", "take", "repeat", "skip", "filter", "cache"):
+    setattr(Dataset, _name, _same_spec(getattr(Dataset, _name)))
+Dataset.batch = _batched_spec(Dataset.batch)
 
 
 def _spec_of(element):

@@ -298,62 +298,101 @@ def _snake(name):
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def _subclassed(model):
+    """Whether a Model is subclassed (neither Sequential nor Functional):
+    Keras 3 names its layers by the attributes holding them."""
+    return getattr(model, "_functional_inputs", None) is None and \
+        not hasattr(model, "layers_list")
+
+
 def _keras3_entries(model, prefix="layers"):
     """(group path, [weights]) for each object of the model holding
-    variables, in Keras 3's walk: the model's layers as a list named by
-    their classes in snake case (dense, dense_1, ...), a nested model's
-    under its own `layers`, a recurrent layer's under `cell`."""
+    variables, in Keras 3's walk: a Sequential or Functional model's layers
+    as a list named by their classes in snake case (dense, dense_1, ...),
+    a subclassed model's by the attributes holding them (`enc`, a list
+    `blocks` as blocks/dense, blocks/dense_1), a nested model's under its
+    own `layers` (or attributes), a recurrent layer's under `cell`."""
     from .layers import Model
+    if isinstance(model, Model) and _subclassed(model):
+        return _keras3_attribute_entries(model, prefix)
     out, counts = [], {}
     for layer in model_layers(model):
         base = _snake(type(layer).__name__)
         n = counts.get(base, 0)
         counts[base] = n + 1
-        path = f"{prefix}/{base}" + (f"_{n}" if n else "")
-        if isinstance(layer, Model):
-            if getattr(layer, "_functional_inputs", None) is None and \
-                    not hasattr(layer, "layers_list"):
-                raise ValueError(f"save_weights: {layer.name} is a subclassed model inside "
-                                 "the model: Keras 3's layout names its attributes; use the "
-                                 ".h5 layout (Keras 2's)")
-            if own_weights(layer):
-                out.append((path, own_weights(layer)))
-            out += _keras3_entries(layer, path + "/layers")
-            continue
-        cell = getattr(layer, "cell", None)
-        own = legacy_weights(layer)
-        inner = [l for l in getattr(layer, "_layers", ()) if l[1] is not cell]
-        if cell is not None and not getattr(cell, "cells", None) and not inner:
-            out.append((path + "/cell", legacy_weights(cell)))
-            continue
-        if inner and any(legacy_weights(l) for _, l in inner):
-            raise ValueError(f"save_weights / load_weights: layer {layer.name} "
-                             f"({type(layer).__name__}) holds layers of its own, which "
-                             "Keras 3's layout names by Keras' attribute names; use the .h5 "
-                             "layout (Keras 2's)")
-        out.append((path, own))
+        out += _keras3_layer_entries(layer, f"{prefix}/{base}" + (f"_{n}" if n else ""))
     return out
+
+
+def _keras3_attribute_entries(model, prefix):
+    """A subclassed model's entries: each attribute holding a layer is a
+    group of that name (under `prefix`, "" at the top); a list attribute's
+    layers are named in it by their classes, as Keras 3's
+    _save_container_state does."""
+    out, counts = [], {}
+    join = (lambda p: f"{prefix}/{p}") if prefix else (lambda p: p)
+    for attr, layer in model._layers:
+        head, _, index = attr.partition("/")
+        if index:   # (an element of a list attribute)
+            base = _snake(type(layer).__name__)
+            n = counts.setdefault(head, {}).get(base, 0)
+            counts[head][base] = n + 1
+            path = join(f"{head}/{base}" + (f"_{n}" if n else ""))
+        else:
+            path = join(attr)
+        out += _keras3_layer_entries(layer, path)
+    return out
+
+
+def _keras3_layer_entries(layer, path):
+    from .layers import Model
+    if isinstance(layer, Model):
+        out = [(path, own_weights(layer))] if own_weights(layer) else []
+        return out + _keras3_entries(layer, path if _subclassed(layer) else path + "/layers")
+    cell = getattr(layer, "cell", None)
+    own = legacy_weights(layer)
+    inner = [l for l in getattr(layer, "_layers", ()) if l[1] is not cell]
+    if cell is not None and not getattr(cell, "cells", None) and not inner:
+        return [(path + "/cell", legacy_weights(cell))]
+    if inner and any(legacy_weights(l) for _, l in inner):
+        raise ValueError(f"save_weights / load_weights: layer {layer.name} "
+                         f"({type(layer).__name__}) holds layers of its own, which "
+                         "Keras 3's layout names by Keras' attribute names; use the .h5 "
+                         "layout (Keras 2's)")
+    return [(path, own)]
+
+
+def _top_entries(model):
+    """The model's entries at the file's top (a subclassed model's groups
+    are its attributes, at the root)."""
+    from .layers import Model
+    if isinstance(model, Model) and _subclassed(model):
+        return _keras3_attribute_entries(model, "")
+    return _keras3_entries(model)
 
 
 def write_keras3_weights(f, model):
     root = f.create_group("vars")         # (the model's own variables)
     for i, w in enumerate(own_weights(model)):
         root.create_dataset(str(i), data=np.asarray(w.numpy()))
-    for path, weights in _keras3_entries(model):
+    for path, weights in _top_entries(model):
         group = f.require_group(path).create_group("vars")
         for i, w in enumerate(weights):
             group.create_dataset(str(i), data=np.asarray(w.numpy()))
 
 
 def read_keras3_weights(f, model, skip_mismatch=False):
-    entries = _keras3_entries(model)
+    from .layers import Model
+    entries = _top_entries(model)
+    subclassed = isinstance(model, Model) and _subclassed(model)
     prefix = "layers" if "layers" in f else "_layer_checkpoint_dependencies"
     own = own_weights(model)
     if own or len(f.get("vars", ())):
         entries = [("", own)] + entries
     problems, ready = [], []
     for path, weights in entries:
-        path = prefix + path[len("layers"):] if path else ""
+        if path and not subclassed:
+            path = prefix + path[len("layers"):]
         group = f.get(path + "/vars") if path else f.get("vars")
         count = len(group) if group is not None else 0
         if count != len(weights):

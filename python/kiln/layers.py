@@ -998,10 +998,15 @@ class Conv1D(Layer):
         return self.activation(y) if self.activation else y
 
 
-def _transposed_length(n, kernel, stride, padding, dilation=1):
+def _transposed_length(n, kernel, stride, padding, dilation=1, output_padding=None):
     """Keras' output length of a transposed convolution: n * stride, and
-    for 'valid' what the (dilated) window reaches past the last stride."""
+    for 'valid' what the (dilated) window reaches past the last stride;
+    with output_padding, (n - 1) * stride + the window - 2 * the padding +
+    output_padding (Keras' deconv_output_length)."""
     span = (kernel - 1) * dilation + 1
+    if output_padding is not None:
+        pad = span // 2 if padding == "SAME" else 0
+        return (n - 1) * stride + span - 2 * pad + output_padding
     return n * stride if padding == "SAME" else n * stride + max(span - stride, 0)
 
 
@@ -1021,27 +1026,49 @@ class Conv2DTranspose(Layer):
     _casts_integers = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.filters = int(filters)
         _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
         self._inits = (kernel_initializer, bias_initializer)
+        pair = lambda v: (int(v), int(v)) if isinstance(v, (int, np.integer)) \
+            else tuple(int(e) for e in v)  # noqa: E731
+        self.output_padding = None if output_padding is None else pair(output_padding)
+        self.dilation_rate = pair(dilation_rate)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(f"{self.name}: data_format must be 'channels_last' or "
+                             f"'channels_first', got {data_format!r}")
+        self.data_format = data_format or "channels_last"
+        if self.output_padding is not None and any(
+                p >= st for p, st in zip(self.output_padding, self.strides)):
+            raise ValueError(f"{self.name}: output_padding {self.output_padding} must be "
+                             f"smaller than the strides {tuple(self.strides)} (Keras' rule)")
 
     def build(self, input_shape):
         if len(input_shape) != 4:
-            raise ValueError(f"{self.name}: Conv2DTranspose needs NHWC inputs of "
-                             f"rank 4, got shape {input_shape}")
+            raise ValueError(f"{self.name}: Conv2DTranspose needs inputs of rank 4, got "
+                             f"shape {input_shape}")
+        if self.data_format == "channels_first":
+            input_shape = (input_shape[0], *input_shape[2:], input_shape[1])
         _transposed_weights(self, self.kernel_size, input_shape)
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        out_shape = (x.shape[0], *(_transposed_length(n, k, st, self.padding) for n, k, st in
-                                   zip(x.shape[1:3], self.kernel_size, self.strides)),
+        first = self.data_format == "channels_first"
+        if first:
+            x = ops.transpose(x, [0, 2, 3, 1])
+        pads = self.output_padding or (None, None)
+        out_shape = (x.shape[0], *(_transposed_length(n, k, st, self.padding, d, p)
+                                   for n, k, st, d, p in
+                                   zip(x.shape[1:3], self.kernel_size, self.strides,
+                                       self.dilation_rate, pads)),
                      self.filters)
         y = nn.conv2d_transpose(x, self.kernel, out_shape, list(self.strides),
-                                self.padding)
-        return _biased(self, y)
+                                self.padding, dilations=list(self.dilation_rate))
+        y = _biased(self, y)
+        return ops.transpose(y, [0, 3, 1, 2]) if first else y
 
 
 class DepthwiseConv2D(Layer):
@@ -1298,13 +1325,6 @@ class UpSampling3D(Layer):
         for axis, n in zip((1, 2, 3), self.size):
             x = math_ops.repeat(x, n, axis=axis)
         return x
-
-
-class GlobalAveragePooling2D(Layer):
-    """Mean over height and width: NHWC -> NC."""
-
-    def call(self, inputs):
-        return ops.reduce_mean(inputs, axis=[1, 2])
 
 
 class Flatten(Layer):
@@ -2709,16 +2729,32 @@ class _GlobalPooling(Layer):
     channels-last inputs."""
     _reduce, _axes = None, None
 
-    def __init__(self, keepdims=False, name=None, **kwargs):
+    def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
         super().__init__(name, **kwargs)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(f"{type(self).__name__}: data_format must be 'channels_last' or "
+                             f"'channels_first', got {data_format!r}")
+        self.data_format = data_format or "channels_last"
         self.keepdims = bool(keepdims)
 
+    @property
+    def _spatial(self):
+        """The reduced axes: after the channels for channels_first."""
+        shift = 1 if self.data_format == "channels_first" else 0
+        return [a + shift for a in self._axes]
+
     def call(self, inputs):
-        return type(self)._reduce(inputs, axis=list(self._axes), keepdims=self.keepdims)
+        return type(self)._reduce(inputs, axis=self._spatial, keepdims=self.keepdims)
 
 
 class GlobalMaxPooling2D(_GlobalPooling):
     _reduce, _axes = staticmethod(ops.reduce_max), (1, 2)
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """The mean over height and width: [N, H, W, C] -> [N, C] (keepdims:
+    [N, 1, 1, C]; channels_first: over the last two)."""
+    _reduce, _axes = staticmethod(ops.reduce_mean), (1, 2)
 
 
 class GlobalMaxPooling3D(_GlobalPooling):
@@ -2742,9 +2778,11 @@ class GlobalAveragePooling1D(_GlobalPooling):
         if mask is None:
             return super().call(inputs)
         x = convert_to_tensor(inputs)
-        weight = math_ops.expand_dims(ops.cast(convert_to_tensor(mask), x.dtype), -1)
-        total = ops.reduce_sum(x * weight, axis=1, keepdims=self.keepdims)
-        return total / ops.reduce_sum(weight, axis=1, keepdims=self.keepdims)
+        steps = self._spatial[0]   # (the channels after the steps, or before)
+        weight = math_ops.expand_dims(ops.cast(convert_to_tensor(mask), x.dtype),
+                                      -1 if steps == 1 else 1)
+        total = ops.reduce_sum(x * weight, axis=steps, keepdims=self.keepdims)
+        return total / ops.reduce_sum(weight, axis=steps, keepdims=self.keepdims)
 
 
 class GlobalMaxPooling1D(_GlobalPooling):
@@ -2764,6 +2802,10 @@ class Softmax(Layer):
         x = convert_to_tensor(inputs)
         if mask is not None:
             x = x + (1.0 - ops.cast(mask, x.dtype)) * _large_negative(x.dtype)
+        if isinstance(self.axis, (list, tuple)):
+            # (Keras: over several axes, exp(x - logsumexp over them))
+            return ops.exp(x - math_ops.reduce_logsumexp(x, axis=list(self.axis),
+                                                         keepdims=True))
         return nn.softmax(x, axis=self.axis)
 
 
@@ -5621,10 +5663,10 @@ class Bidirectional(Layer):
         super().__init__(name, **kwargs)
         if not isinstance(layer, RNN):
             raise TypeError("Bidirectional wraps an RNN layer (SimpleRNN, LSTM, GRU, RNN)")
-        if merge_mode not in ("concat", "sum", "mul", "ave"):
-            raise ValueError(f"merge_mode must be concat, sum, mul or ave, got {merge_mode!r}")
-        if layer.return_state:
-            raise ValueError("Bidirectional does not support return_state yet")
+        if merge_mode not in ("concat", "sum", "mul", "ave", None):
+            raise ValueError(f"merge_mode must be concat, sum, mul, ave or None, got "
+                             f"{merge_mode!r}")
+        self.return_state = bool(getattr(layer, "return_state", False))
         self.forward_layer = layer
         if backward_layer is None:
             backward_layer = self._backward_copy(layer)
@@ -5667,19 +5709,42 @@ class Bidirectional(Layer):
     def compute_mask(self, inputs, mask=None):
         return mask if self.forward_layer.return_sequences else None
 
-    def call(self, inputs, training=None, mask=None):
-        forward = self.forward_layer(inputs, mask=mask)
-        backward = self.backward_layer(inputs, mask=mask)
+    def call(self, inputs, training=None, mask=None, initial_state=None):
+        """The two directions' outputs merged (merge_mode None: both, a
+        list); with return_state the forward layer's final states then the
+        backward one's follow, as Keras. `initial_state`: the forward
+        states then the backward ones."""
+        given = [{}, {}]
+        if initial_state is not None:
+            states = list(initial_state)
+            if len(states) % 2:
+                raise ValueError(f"{self.name}: initial_state holds {len(states)} tensors; "
+                                 "it needs the forward layer's states then the backward's")
+            half = len(states) // 2
+            given = [{"initial_state": states[:half]}, {"initial_state": states[half:]}]
+        forward = self.forward_layer(inputs, mask=mask, **given[0])
+        backward = self.backward_layer(inputs, mask=mask, **given[1])
+        states = []
+        if self.return_state:
+            forward, *forward_states = forward
+            backward, *backward_states = backward
+            states = forward_states + backward_states
         if self.forward_layer.return_sequences:   # (the time axis: 0 when time-major)
             backward = math_ops.reverse(
                 backward, [0 if getattr(self.forward_layer, "time_major", False) else 1])
-        if self.merge_mode == "concat":
-            return ops.concat([forward, backward], len(forward.shape) - 1)
-        if self.merge_mode == "sum":
-            return forward + backward
-        if self.merge_mode == "mul":
-            return forward * backward
-        return (forward + backward) * 0.5
+        if self.merge_mode is None:
+            merged = [forward, backward]
+        elif self.merge_mode == "concat":
+            merged = ops.concat([forward, backward], len(forward.shape) - 1)
+        elif self.merge_mode == "sum":
+            merged = forward + backward
+        elif self.merge_mode == "mul":
+            merged = forward * backward
+        else:
+            merged = (forward + backward) * 0.5
+        if not self.return_state:
+            return merged
+        return (merged if isinstance(merged, list) else [merged]) + states
 
 
 # Keras's shorter names for the pooling layers (the same classes).

@@ -82,7 +82,7 @@ class _Trace:
         self.saved = []
         self.assigned_inside = set()
         self.counter = 0
-        self.created_variables = 0   # kiln.Variables the traced code made
+        self.created_variables = []  # kiln.Variables the traced code made
         self.blocks = []             # serials of the open region blocks
         self.closed_blocks = set()
         self._block_serials = itertools.count(1)
@@ -813,11 +813,14 @@ class Function:
             result = _invoke(self._converted, traced_args)
         finally:
             _local.trace = previous
-        if trace.created_variables:
+        if _lost_variables(trace):
             # TensorFlow's rule: variables may be made on the first trace
             # only (a layer building itself, an optimizer's slots); traced
             # again, the function must make none, else it would make new
-            # ones on every call, which compiled code cannot.
+            # ones on every call, which compiled code cannot. (Variables
+            # the trace made and something keeps, a layer's weights, are
+            # made once: only a variable nothing holds after the trace, a
+            # local one, calls for the second trace.)
             if getattr(self, "_verifying_variables", False):
                 raise ValueError(
                     f"@kiln.function {self.__name__} creates kiln.Variables on every "
@@ -856,6 +859,21 @@ class Function:
         return ConcreteFunction(name, mlir, exe, result, leaves,
                                 dict(trace.variables), device, trace.feeds,
                                 trace.summary_writers)
+
+
+def _lost_variables(trace):
+    """Whether a variable the trace made is held by nothing but the trace
+    (a local kiln.Variable of the function: made anew on each call)."""
+    created, trace.created_variables = trace.created_variables, []
+    for variable in created:
+        # (References besides this loop's name, the list and the argument:
+        # the trace's own table, then whoever keeps it.)
+        held = sys.getrefcount(variable) - 3
+        if trace.variables.get(variable._key()) is variable:
+            held -= 1
+        if held <= 0:
+            return True
+    return False
 
 
 def _checked_signature(signature, name):

@@ -109,8 +109,7 @@ class Variable:
             trainable = False   # (TensorFlow's rule for ON_READ variables)
         # (Made while a @kiln.function is traced: the trace counts it, see
         # Function._trace; Kiln's own per-trace variables are not counted.)
-        if local.trace is not None and not _internal:
-            local.trace.created_variables += 1
+        made_in = local.trace if not _internal else None
         # Initial values are computed eagerly, also inside @kiln.function or
         # under a tape (TensorFlow's init_scope).
         with init_scope():
@@ -162,6 +161,8 @@ class Variable:
         if device != "cpu":
             self._value = Tensor(_store.place(self._key(), device))
         moved()
+        if made_in is not None:
+            made_in.created_variables.append(self)
 
     # The store key must be a C identifier; the user-facing name keeps TF's
     # ":0" suffix.

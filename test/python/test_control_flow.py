@@ -1209,3 +1209,41 @@ def test_assert_statements_and_values_that_escape_a_loop():
         checked(kiln.constant(30))
     with pytest.raises(kiln.errors.InvalidArgumentError, match="use kiln.TensorArray"):
         kiln.function(appended_in_a_loop)(kiln.constant(2.0))
+
+
+def test_while_loop_maximum_iterations_and_a_lone_body_value():
+    """tf.while_loop's maximum_iterations (the body runs at most that many
+    times, the condition still stops it first), shape_invariants that
+    restate the shapes, and a body returning a lone tensor for a list of
+    one loop variable; eagerly and compiled."""
+    limited = lambda n: kiln.while_loop(   # noqa: E731
+        lambda i, s: i < 100, lambda i, s: (i + 1, s + n), (kiln.constant(0), n),
+        maximum_iterations=5, shape_invariants=(kiln.TensorShape([]), kiln.TensorShape([])))
+    for run in (limited, kiln.function(limited)):
+        i, s = run(kiln.constant(2.0))
+        assert int(i) == 5 and float(s) == 12.0
+    (i,) = kiln.while_loop(lambda i: i < 3, lambda i: i + 1, [kiln.constant(0)],
+                           maximum_iterations=7)
+    assert int(i) == 3
+    with pytest.raises(ValueError, match="shape invariant"):
+        kiln.while_loop(lambda i: i < 3, lambda i: i + 1, [kiln.constant([0, 1])],
+                        shape_invariants=[kiln.TensorShape([3])])
+
+
+def counted_until(x):
+    i = kiln.constant(0)
+    while True:
+        i += 1
+        if i >= x:
+            break
+    return i
+
+
+def test_while_true_with_a_break_on_a_tensor():
+    """`while True:` whose `break` depends on a tensor: the first iteration
+    runs inline, the rest as one compiled loop (Python's meaning: i counts
+    from 1 until it reaches x, so max(x, 1))."""
+    f = kiln.function(counted_until)
+    for n in (5, 1, -3):
+        assert int(f(kiln.constant(n))) == max(n, 1)   # (Python's loop on ints)
+    assert f.trace_count == 1

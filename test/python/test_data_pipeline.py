@@ -362,3 +362,27 @@ def test_cardinality_as_a_tensor_and_the_experimental_helpers():
     mixed = kiln.data.experimental.sample_from_datasets([D.range(3), D.range(10, 13)], seed=1)
     assert sorted(int(x) for x in mixed) == [0, 1, 2, 10, 11, 12]
     assert int(kiln.data.experimental.get_single_element(D.range(7, 8))) == 7
+
+
+def test_element_spec_is_static_where_tensorflow_knows_it():
+    """TensorFlow's element_spec: a batch's extent is None unless
+    drop_remainder (so input_signature=[ds.element_spec] takes the last,
+    smaller batch), a generator's output_signature, range's scalar int64
+    (an empty range too), kept through shuffle / repeat / take."""
+    D = kiln.data.Dataset
+    assert D.range(5).batch(2).element_spec == kiln.TensorSpec([None], kiln.int64)
+    assert D.range(5).batch(2, drop_remainder=True).element_spec == \
+        kiln.TensorSpec([2], kiln.int64)
+    assert D.range(0).element_spec == kiln.TensorSpec([], kiln.int64)
+    assert D.range(9).shuffle(3, seed=1).repeat(2).take(4).element_spec == \
+        kiln.TensorSpec([], kiln.int64)
+
+    def rows():
+        yield np.arange(3, dtype=np.int32)
+
+    spec = kiln.TensorSpec([None], kiln.int32)
+    assert D.from_generator(rows, output_signature=spec).element_spec == spec
+    batches = D.range(5).batch(2)
+    doubled = kiln.function(lambda x: x * 2, input_signature=[batches.element_spec])
+    assert [doubled(b).numpy().tolist() for b in batches] == [[0, 2], [4, 6], [8]]
+    assert doubled.trace_count == 1

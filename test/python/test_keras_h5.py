@@ -870,3 +870,61 @@ def test_saved_model_of_a_sequential_starting_with_input(tmp_path):
     loaded = kiln.saved_model.load(str(tmp_path / "m"))
     x = RNG.normal(size=(4, 3)).astype("f4")
     np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_keras3_weights_of_a_subclassed_model_go_by_attribute_names(tmp_path):
+    """Keras 3's .weights.h5 names a subclassed model's layers by the
+    attributes holding them (`enc/vars/0`, a list `blocks` as
+    blocks/dense, blocks/dense_1), not by creation order: a file written
+    by hand in that layout loads into the model (NumPy's forward pass the
+    oracle), and a subclass creating its layers in another order reads
+    them back right."""
+    h5py = pytest.importorskip("h5py")
+    K = kiln.keras
+
+    class Net(K.Model):
+        def __init__(self):
+            super().__init__()
+            self.enc = K.layers.Dense(3)
+            self.dec = K.layers.Dense(3)
+            self.blocks = [K.layers.Dense(2), K.layers.Dense(2)]
+
+        def call(self, x):
+            x = self.dec(kiln.nn.relu(self.enc(x)))
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    class Reordered(Net):
+        def __init__(self):
+            K.Model.__init__(self)
+            self.dec = K.layers.Dense(3)
+            self.enc = K.layers.Dense(3)
+            self.blocks = [K.layers.Dense(2), K.layers.Dense(2)]
+
+    rng = np.random.default_rng(4)
+    shapes = {"enc": (3, 3), "dec": (3, 3), "blocks/dense": (3, 2), "blocks/dense_1": (2, 2)}
+    values = {k: (rng.normal(size=s).astype(np.float32),
+                  rng.normal(size=s[1]).astype(np.float32)) for k, s in shapes.items()}
+    path = str(tmp_path / "net.weights.h5")
+    with h5py.File(path, "w") as f:
+        f.create_group("vars")
+        for name, (kernel, bias) in values.items():
+            group = f.create_group(name + "/vars")
+            group.create_dataset("0", data=kernel)
+            group.create_dataset("1", data=bias)
+    x = rng.normal(size=(4, 3)).astype(np.float32)
+    want = np.maximum(x @ values["enc"][0] + values["enc"][1], 0)
+    want = want @ values["dec"][0] + values["dec"][1]
+    for name in ("blocks/dense", "blocks/dense_1"):
+        want = want @ values[name][0] + values[name][1]
+    net = Net()
+    net(x)
+    net.load_weights(path)
+    np.testing.assert_allclose(net(x).numpy(), want, rtol=1e-5)
+    saved = str(tmp_path / "again.weights.h5")
+    net.save_weights(saved)
+    other = Reordered()
+    other(x)
+    other.load_weights(saved)
+    np.testing.assert_allclose(other(x).numpy(), want, rtol=1e-5)

@@ -319,3 +319,79 @@ def test_batch_normalization_counts_only_unmasked_steps():
     kept = table[ids[ids != 0]]
     np.testing.assert_allclose(norm.moving_mean.numpy(), kept.mean(0), rtol=1e-5)
     np.testing.assert_allclose(norm.moving_variance.numpy(), kept.var(0), rtol=1e-5)
+
+
+def test_softmax_over_several_axes_and_global_pooling_options():
+    """Keras' Softmax(axis=(1, 2)) normalizes over both axes together;
+    GlobalAveragePooling2D takes keepdims and channels_first, as the other
+    global poolings; NumPy is the oracle."""
+    x = np.random.default_rng(2).random((2, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(layers.Softmax(axis=(1, 2))(x).numpy(),
+                               np.exp(x) / np.exp(x).sum((1, 2), keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(layers.GlobalAveragePooling2D(keepdims=True)(x).numpy(),
+                               x.mean((1, 2), keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(
+        layers.GlobalAveragePooling2D(data_format="channels_first")(x).numpy(),
+        x.mean((2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(
+        layers.GlobalMaxPooling1D(data_format="channels_first")(x[0]).numpy(), x[0].max(2))
+
+
+def test_bidirectional_return_state_merge_none_and_initial_state():
+    """Keras' Bidirectional with return_state: [output, forward h, c,
+    backward h, c], the output being the two final h's joined; merge_mode
+    None returns both directions' sequences; initial_state takes the
+    forward states then the backward ones (all ones here: the output
+    differs from the zero start); the functional API gives five outputs."""
+    x = np.random.default_rng(0).random((2, 4, 3)).astype(np.float32)
+    both = layers.Bidirectional(layers.LSTM(2, return_state=True))
+    out, fh, fc, bh, bc = both(x)
+    np.testing.assert_allclose(out.numpy(), np.concatenate([fh.numpy(), bh.numpy()], -1),
+                               rtol=1e-6)
+    assert fc.shape == bc.shape == (2, 2)
+    started = both(x, initial_state=[kiln.ones((2, 2))] * 4)
+    assert len(started) == 5 and not np.allclose(started[0].numpy(), out.numpy())
+    pair = layers.Bidirectional(layers.GRU(2, return_sequences=True), merge_mode=None)(x)
+    assert isinstance(pair, list) and [tuple(t.shape) for t in pair] == [(2, 4, 2)] * 2
+    inputs = kiln.keras.Input((4, 3))
+    model = kiln.keras.Model(inputs, layers.Bidirectional(layers.LSTM(2, return_state=True))(inputs))
+    assert [a.shape for a in model.predict(x, verbose=0)] == [(2, 4)] + [(2, 2)] * 4
+
+
+def test_conv2d_transpose_output_padding_dilation_and_channels_first():
+    """Keras' Conv2DTranspose(output_padding=, dilation_rate=,
+    data_format='channels_first') against a direct NumPy scatter of each
+    input pixel's kernel (output sizes by Keras' deconv_output_length)."""
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 3, 4, 2)).astype(np.float32)
+
+    def scattered(k, strides, dilation, size):
+        out = np.zeros((2, *size, k.shape[2]), np.float32)
+        for i in range(x.shape[1]):
+            for j in range(x.shape[2]):
+                for a in range(k.shape[0]):
+                    for c in range(k.shape[1]):
+                        r, q = i * strides[0] + a * dilation[0], j * strides[1] + c * dilation[1]
+                        if r < size[0] and q < size[1]:
+                            out[:, r, q] += x[:, i, j] @ k[a, c].T
+        return out
+
+    for strides, dilation, extra in (((2, 2), (1, 1), (1, 1)), ((3, 2), (1, 1), (2, 0)),
+                                     ((1, 1), (2, 2), None)):
+        layer = layers.Conv2DTranspose(3, 3, strides=strides, output_padding=extra,
+                                       dilation_rate=dilation, use_bias=False)
+        y = layer(x).numpy()
+        span = [2 * d + 1 for d in dilation]
+        size = [(n - 1) * s + w + e for n, s, w, e in zip(x.shape[1:3], strides, span, extra)] \
+            if extra else [n * s + max(w - s, 0) for n, s, w in zip(x.shape[1:3], strides, span)]
+        want = scattered(layer.kernel.numpy(), strides, dilation, size)
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+        first = layers.Conv2DTranspose(3, 3, strides=strides, output_padding=extra,
+                                       dilation_rate=dilation, use_bias=False,
+                                       data_format="channels_first")
+        first(np.transpose(x, (0, 3, 1, 2)))
+        first.set_weights([layer.kernel.numpy()])
+        np.testing.assert_allclose(np.transpose(first(np.transpose(x, (0, 3, 1, 2))).numpy(),
+                                                (0, 2, 3, 1)), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="output_padding"):
+        layers.Conv2DTranspose(3, 3, strides=2, output_padding=2)
