@@ -1139,7 +1139,12 @@ class Dataset:
         if batched is not None:
             inner = batched[0].element_spec
             leaves = _leaves(inner)
-            if leaves and all(type(leaf) is TensorSpec for leaf in leaves):
+            # (Elements of open extents read from a first element may be a
+            # RaggedTensor's rows, which batch into ragged batches: then the
+            # batch's own first element says.)
+            if leaves and all(type(leaf) is TensorSpec for leaf in leaves) and (
+                    _spec_declared(batched[0]) or
+                    all(None not in tuple(leaf.shape) for leaf in leaves)):
                 extent = batched[1] if batched[2] else None
                 return _map(inner, lambda leaf: TensorSpec((extent,) + tuple(leaf.shape),
                                                            leaf.dtype))
@@ -1272,6 +1277,17 @@ class Dataset:
 _SAVED_FORMAT = "kiln-dataset-2"
 _SAVED_INDEX = "dataset.json"
 _SHARD_BYTES = 32 << 20   # (a shard file's size before the next starts)
+
+
+def _spec_declared(dataset):
+    """Whether a dataset's element_spec comes from a declaration (range's,
+    a generator's signature) through stages that keep or batch it."""
+    while dataset is not None:
+        if getattr(dataset, "_declared_spec", None) is not None:
+            return True
+        batched = getattr(dataset, "_spec_batch", None)
+        dataset = getattr(dataset, "_spec_source", None) or (batched[0] if batched else None)
+    return False
 
 
 def _same_spec(method):

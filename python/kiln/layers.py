@@ -218,6 +218,14 @@ def _marking_built(build):
     return wrapper
 
 
+def _channels_moved(x, last):
+    """x with its channels moved last (from second), or back (last=False)."""
+    x = convert_to_tensor(x)
+    rank = x.ndim
+    perm = [0] + list(range(2, rank)) + [1] if last else [0, rank - 1] + list(range(1, rank - 1))
+    return ops.transpose(x, perm)
+
+
 class Layer(Module):
     """Base class: weights made by `add_weight` in `build`, math in `call`.
     Variables and Modules assigned to attributes (also in lists, tuples and
@@ -241,6 +249,10 @@ class Layer(Module):
         own = {k[:-len("_constraint")]: constraints.get(kwargs.pop(k))
                for k in [k for k in kwargs if k.endswith("_constraint")]}
         object.__setattr__(self, "_weight_constraints", {k: v for k, v in own.items() if v})
+        if type(self)._layout and "data_format" in kwargs:
+            # (Keras' data_format on a layer written for channels last: a
+            # channels_first input is transposed around its call.)
+            self.data_format = _data_format(kwargs.pop("data_format"))
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword "
                             f"arguments {sorted(kwargs)}")
@@ -547,6 +559,11 @@ class Layer(Module):
     # whose weights are floats and whose ops have no integer meaning: a
     # Dense or a convolution on uint8 pixels, as Keras' Dense casts).
     _casts_integers = False
+    # How a layer written for channels last takes Keras' data_format=
+    # "channels_first": "wrap" (its input's channels moved last, its
+    # output's back), "flatten" (the input's only, as Keras' Flatten), or
+    # None (no data_format argument, or the layer's own).
+    _layout = None
 
     def _cast_inputs(self, inputs):
         """Floating inputs take the layer's compute dtype (float64 NumPy
@@ -631,6 +648,9 @@ class Layer(Module):
         if mask is not None and "mask" not in kwargs and _takes_mask(type(self).call):
             kwargs["mask"] = mask
         inputs = self._cast_inputs(inputs)
+        first = type(self)._layout and getattr(self, "data_format", None) == "channels_first"
+        if first:
+            inputs = _channels_moved(inputs, last=True)
         if mask is not None and isinstance(inputs, Tensor) and _mask_of(inputs) is None:
             inputs._keras_mask = mask  # (a cast copy keeps it)
         if not self.built:
@@ -646,6 +666,8 @@ class Layer(Module):
         self._call_losses = []
         with mixed_precision.autocast_scope(self.compute_dtype), _training_scope(self, kwargs):
             out = self.call(inputs, *args, **kwargs)
+        if first and type(self)._layout == "wrap":
+            out = _channels_moved(out, last=False)
         self._output_shape = getattr(out, "shape", None)  # (for summary())
         if self.activity_regularizer is not None:
             self.add_loss(self.activity_regularizer(out))
@@ -953,6 +975,7 @@ class Conv1D(Layer):
     """1-D convolution over [batch, steps, channels] inputs: `dilation_rate`,
     and padding="causal" (zeros before the first step, so step t sees only
     steps up to t: WaveNet's, a temporal convolutional network's)."""
+    _layout = "wrap"
 
     _casts_integers = True
 
@@ -1037,10 +1060,7 @@ class Conv2DTranspose(Layer):
             else tuple(int(e) for e in v)  # noqa: E731
         self.output_padding = None if output_padding is None else pair(output_padding)
         self.dilation_rate = pair(dilation_rate)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(f"{self.name}: data_format must be 'channels_last' or "
-                             f"'channels_first', got {data_format!r}")
-        self.data_format = data_format or "channels_last"
+        self.data_format = _data_format(data_format)
         if self.output_padding is not None and any(
                 p >= st for p, st in zip(self.output_padding, self.strides)):
             raise ValueError(f"{self.name}: output_padding {self.output_padding} must be "
@@ -1074,6 +1094,7 @@ class Conv2DTranspose(Layer):
 class DepthwiseConv2D(Layer):
     """Each input channel convolved with its own depth_multiplier filters
     (NHWC; kernel (h, w, channels, multiplier))."""
+    _layout = "wrap"
 
     _casts_integers = True
 
@@ -1083,12 +1104,13 @@ class DepthwiseConv2D(Layer):
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 name=None, **kwargs):
+                 dilation_rate=1, name=None, **kwargs):
         super().__init__(name, **kwargs)
         _convolution_options(self, kernel_size, strides, padding, activation, use_bias,
                              window=type(self)._window)
         self.depth_multiplier = int(depth_multiplier)
         self._inits = (depthwise_initializer, bias_initializer)
+        _dilation_option(self, dilation_rate)
 
     def _extent(self):
         """The kernel's window as its weight has it."""
@@ -1105,10 +1127,29 @@ class DepthwiseConv2D(Layer):
 
     def call(self, inputs):
         y = nn.depthwise_conv2d(inputs, self.depthwise_kernel, list(self.strides),
-                                self.padding)
+                                self.padding, dilations=list(self._dilations))
         if self.bias is not None:
             y = y + self.bias
         return self.activation(y) if self.activation else y
+
+
+def _dilation_option(layer, dilation_rate):
+    """A depthwise layer's dilation_rate (Keras'), as the (h, w) dilations
+    of its 2-D convolution (a 1-D layer's: (1, rate)); a dilation above 1
+    needs strides of 1, as TensorFlow's."""
+    if layer._rows:
+        rate = (1, _single_int(dilation_rate, "dilation_rate"))
+        layer.dilation_rate = (rate[1],)
+    else:
+        rate = (int(dilation_rate),) * 2 if isinstance(dilation_rate, (int, np.integer)) \
+            else tuple(int(r) for r in dilation_rate)
+        layer.dilation_rate = rate
+    if any(r < 1 for r in rate) or len(rate) != 2:
+        raise ValueError(f"{layer.name}: dilation_rate must be positive, got {dilation_rate!r}")
+    if max(rate) > 1 and max(layer.strides) > 1:
+        raise ValueError(f"{layer.name}: a dilation_rate above 1 needs strides of 1 "
+                         f"(got strides {tuple(layer.strides)})")
+    layer._dilations = rate
 
 
 class SeparableConv2D(Layer):
@@ -1117,19 +1158,21 @@ class SeparableConv2D(Layer):
     SeparableConv2D (NHWC; weights depthwise_kernel (h, w, channels,
     multiplier) and pointwise_kernel (1, 1, channels * multiplier,
     filters))."""
+    _layout = "wrap"
 
     _casts_integers = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 name=None, **kwargs):
+                 dilation_rate=1, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.filters = int(filters)
         _convolution_options(self, kernel_size, strides, padding, activation, use_bias,
                              window=type(self)._window)
         self.depth_multiplier = int(depth_multiplier)
         self._inits = (depthwise_initializer, pointwise_initializer, bias_initializer)
+        _dilation_option(self, dilation_rate)
 
     _window = None        # (2-D; the 1-D subclass: a row)
     _rows = False
@@ -1148,7 +1191,7 @@ class SeparableConv2D(Layer):
 
     def call(self, inputs):
         y = nn.depthwise_conv2d(inputs, self.depthwise_kernel, list(self.strides),
-                                self.padding)
+                                self.padding, dilations=list(self._dilations))
         y = nn.conv2d(y, self.pointwise_kernel, 1, "VALID")
         if self.bias is not None:
             y = y + self.bias
@@ -1175,7 +1218,8 @@ def _row_depthwise(layer, inputs):
     """The 1-D layers' depthwise convolution, over a height of 1 (kept)."""
     return nn.depthwise_conv2d(math_ops.expand_dims(inputs, 1),
                                math_ops.expand_dims(layer.depthwise_kernel, 0),
-                               list(layer.strides), layer.padding)
+                               list(layer.strides), layer.padding,
+                               dilations=list(layer._dilations))
 
 
 def _biased(layer, y):
@@ -1200,6 +1244,7 @@ class SeparableConv1D(SeparableConv2D):
 
 class _Pooling2D(Layer):
     """Pooling of 2-D (or, with _window = _triple, 3-D) windows."""
+    _layout = "wrap"
     _op = None
     _window = staticmethod(lambda value, what: _pair(value, what))
 
@@ -1235,6 +1280,7 @@ def _triple(value, what):
 class Conv3D(Layer):
     """3-D convolution over [batch, depth, height, width, channels] inputs
     with a (d, h, w, in, out) kernel (Keras' Conv3D; kiln.nn.conv3d)."""
+    _layout = "wrap"
 
     _casts_integers = True
 
@@ -1272,6 +1318,7 @@ class Conv3DTranspose(Layer):
     """The transpose of a 3-D convolution ([batch, depth, height, width,
     channels]): each input voxel spreads the kernel over a stride-spaced
     output; kernel (d, h, w, filters, in), as Keras' (kiln.nn.conv3d_transpose)."""
+    _layout = "wrap"
 
     _casts_integers = True
 
@@ -1315,6 +1362,7 @@ class AveragePooling3D(_Pooling3D):
 
 class UpSampling3D(Layer):
     """Each voxel repeated size[0] x size[1] x size[2] times."""
+    _layout = "wrap"
 
     def __init__(self, size=(2, 2, 2), name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -1329,6 +1377,7 @@ class UpSampling3D(Layer):
 
 class Flatten(Layer):
     """Keeps the batch dimension, flattens the rest."""
+    _layout = "flatten"
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
@@ -2037,6 +2086,7 @@ class Dropout(Layer):
 class SpatialDropout1D(Dropout):
     """Dropout of whole feature maps: while training, each channel of each
     example ([batch, steps, channels]) kept or zeroed for every step."""
+    _layout = "wrap"
     _ragged_inputs = None
 
     def call(self, inputs, training=None):
@@ -2049,6 +2099,7 @@ class SpatialDropout1D(Dropout):
 class SpatialDropout2D(Dropout):
     """Dropout of whole feature maps: while training, each channel of each
     example ([batch, height, width, channels]) kept or zeroed everywhere."""
+    _layout = "wrap"
     _ragged_inputs = None
 
     def call(self, inputs, training=None):
@@ -2061,6 +2112,7 @@ class SpatialDropout2D(Dropout):
 class SpatialDropout3D(Dropout):
     """Dropout of whole feature volumes: each channel of each example
     ([batch, depth, height, width, channels]) kept or zeroed everywhere."""
+    _layout = "wrap"
     _ragged_inputs = None
 
     def call(self, inputs, training=None):
@@ -2553,6 +2605,7 @@ def _edges(value, what, dims=2):
 class ZeroPadding2D(Layer):
     """Zeros around the height and width of NHWC inputs: an int, a pair
     (symmetric height, width) or ((top, bottom), (left, right))."""
+    _layout = "wrap"
 
     def __init__(self, padding=(1, 1), name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -2566,6 +2619,7 @@ class ZeroPadding2D(Layer):
 class ZeroPadding1D(Layer):
     """Zeros before and after the steps of [batch, steps, features] inputs:
     an int or (before, after)."""
+    _layout = "wrap"
 
     def __init__(self, padding=1, name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -2580,6 +2634,7 @@ class ZeroPadding1D(Layer):
 class ZeroPadding3D(Layer):
     """Zeros around depth, height and width of NDHWC inputs: an int, three
     ints or three (before, after) pairs."""
+    _layout = "wrap"
 
     def __init__(self, padding=(1, 1, 1), name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -2592,6 +2647,7 @@ class ZeroPadding3D(Layer):
 class Cropping3D(Layer):
     """Drops planes at the edges of NDHWC inputs: an int, three ints or
     three (before, after) pairs."""
+    _layout = "wrap"
 
     def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -2608,6 +2664,7 @@ class UpSampling2D(Layer):
     """NHWC inputs enlarged size[0] x size[1] times: each pixel repeated
     (interpolation="nearest") or bilinearly interpolated
     ("bilinear", kiln.image.resize's half-pixel centres, as Keras)."""
+    _layout = "wrap"
 
     def __init__(self, size=(2, 2), interpolation="nearest", name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -2631,6 +2688,7 @@ class UpSampling2D(Layer):
 class Cropping1D(Layer):
     """Drops steps from the start and end of [batch, steps, features]
     inputs: an int or (start, end)."""
+    _layout = "wrap"
 
     def __init__(self, cropping=(1, 1), name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -2648,6 +2706,7 @@ class Cropping1D(Layer):
 class Cropping2D(Layer):
     """Drops rows and columns at the edges of NHWC inputs: an int, a pair
     (symmetric height, width) or ((top, bottom), (left, right))."""
+    _layout = "wrap"
 
     def __init__(self, cropping=((0, 0), (0, 0)), name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -2675,6 +2734,7 @@ def _check_crop(layer, x, cuts):
 
 class UpSampling1D(Layer):
     """Each step of [batch, steps, features] inputs repeated `size` times."""
+    _layout = "wrap"
 
     def __init__(self, size=2, name=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -2700,6 +2760,8 @@ class RepeatVector(Layer):
 
 
 class _Pooling1D(Layer):
+    _layout = "wrap"
+
     _op = None
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **kwargs):
@@ -2731,10 +2793,7 @@ class _GlobalPooling(Layer):
 
     def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
         super().__init__(name, **kwargs)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(f"{type(self).__name__}: data_format must be 'channels_last' or "
-                             f"'channels_first', got {data_format!r}")
-        self.data_format = data_format or "channels_last"
+        self.data_format = _data_format(data_format)
         self.keepdims = bool(keepdims)
 
     @property
@@ -4137,6 +4196,7 @@ class Conv1DTranspose(Layer):
     """The transpose of a 1-D convolution ([batch, steps, channels]): each
     input step spreads the kernel over a stride-spaced output; kernel
     (width, filters, in), as Keras'."""
+    _layout = "wrap"
 
     _casts_integers = True
 

@@ -395,3 +395,70 @@ def test_conv2d_transpose_output_padding_dilation_and_channels_first():
                                                 (0, 2, 3, 1)), want, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="output_padding"):
         layers.Conv2DTranspose(3, 3, strides=2, output_padding=2)
+
+
+def test_depthwise_and_separable_convolutions_take_a_dilation_rate():
+    """Keras' dilation_rate on DepthwiseConv2D, SeparableConv2D and
+    DepthwiseConv1D against a direct NumPy dilated depthwise convolution
+    (VALID); with strides above 1 it is an error, as in TensorFlow."""
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 7, 8, 3)).astype(np.float32)
+
+    def depthwise(x, k, d):
+        kh, kw = k.shape[:2]
+        sh, sw = (kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1
+        rows, cols = x.shape[1] - sh + 1, x.shape[2] - sw + 1
+        out = np.zeros((x.shape[0], rows, cols, k.shape[2] * k.shape[3]), np.float32)
+        for i in range(rows):
+            for j in range(cols):
+                patch = x[:, i:i + sh:d[0], j:j + sw:d[1], :]
+                out[:, i, j] = np.einsum("bhwc,hwcm->bcm", patch, k).reshape(x.shape[0], -1)
+        return out
+
+    dw = layers.DepthwiseConv2D(3, depth_multiplier=2, dilation_rate=2, use_bias=False)
+    np.testing.assert_allclose(dw(x).numpy(), depthwise(x, dw.depthwise_kernel.numpy(), (2, 2)),
+                               rtol=1e-5, atol=1e-6)
+    sep = layers.SeparableConv2D(4, 3, dilation_rate=(2, 1), use_bias=False)
+    y = sep(x).numpy()
+    want = depthwise(x, sep.depthwise_kernel.numpy(), (2, 1)) @ sep.pointwise_kernel.numpy()[0, 0]
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    rows = rng.random((2, 9, 3)).astype(np.float32)
+    dw1 = layers.DepthwiseConv1D(3, dilation_rate=3, use_bias=False)
+    y1 = dw1(rows).numpy()
+    np.testing.assert_allclose(
+        y1, depthwise(rows[:, None], dw1.depthwise_kernel.numpy()[None], (1, 3))[:, 0],
+        rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="needs strides of 1"):
+        layers.DepthwiseConv2D(3, strides=2, dilation_rate=2)
+
+
+def test_channels_first_layouts_of_the_structural_layers():
+    """Keras' data_format="channels_first" on the pooling, padding,
+    cropping, upsampling and 1-D convolution layers: the same numbers as
+    the channels_last layer on the transposed input (NumPy's transpose
+    the oracle of the layout); Flatten(channels_first) flattens in
+    channels_last order, as Keras does to keep the next Dense's weights."""
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 6, 8, 3)).astype(np.float32)
+    x_first = np.transpose(x, (0, 3, 1, 2))
+    makers = [lambda **k: layers.MaxPooling2D(2, **k),
+              lambda **k: layers.AveragePooling2D(3, strides=2, padding="same", **k),
+              lambda **k: layers.UpSampling2D(2, **k),
+              lambda **k: layers.ZeroPadding2D((1, 2), **k),
+              lambda **k: layers.Cropping2D(((1, 0), (2, 1)), **k)]
+    for make in makers:
+        np.testing.assert_allclose(
+            np.transpose(make(data_format="channels_first")(x_first).numpy(), (0, 2, 3, 1)),
+            make()(x).numpy(), rtol=1e-6)
+    steps = rng.random((2, 7, 3)).astype(np.float32)
+    last = layers.Conv1D(4, 3, padding="causal")
+    first = layers.Conv1D(4, 3, padding="causal", data_format="channels_first")
+    want = last(steps).numpy()
+    first(np.transpose(steps, (0, 2, 1)))
+    first.set_weights(last.get_weights())
+    np.testing.assert_allclose(np.transpose(first(np.transpose(steps, (0, 2, 1))).numpy(),
+                                            (0, 2, 1)), want, rtol=1e-5)
+    np.testing.assert_array_equal(layers.Flatten(data_format="channels_first")(x_first).numpy(),
+                                  x.reshape(2, -1))
+    with pytest.raises(ValueError, match="data_format"):
+        layers.MaxPooling2D(2, data_format="NCHW")
