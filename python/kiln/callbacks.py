@@ -427,7 +427,7 @@ class EarlyStopping(Callback):
                 self.best_weights = self.model.get_weights()
             if self.baseline is None or self.better(current, self.baseline, self.min_delta):
                 self.wait = 0
-                return
+            return
         if self.wait >= self.patience and epoch > 0:  # (Keras' rule)
             self.stopped_epoch = epoch
             self.model.stop_training = True

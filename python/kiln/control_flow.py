@@ -100,7 +100,7 @@ def cond(pred, true_fn, false_fn, name=None):
             f"kiln.cond: true_fn returns ({_describe(f1)}) but false_fn returns "
             f"({_describe(f2)})", location)
     outs = trace.region_op("cond", [p], [h1, h2], types1, location)
-    return _pack(r1, iter(outs))
+    return _maybe_written(_pack(r1, iter(outs)))
 
 
 class _Undefined:
@@ -431,15 +431,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     keep theirs), and parallel_iterations, back_prop and swap_memory are
     accepted."""
     if shape_invariants is not None:
-        for v, shape in zip(_flatten(loop_vars if isinstance(loop_vars, (list, tuple))
-                                     else [loop_vars]),
-                            _flatten(shape_invariants if isinstance(shape_invariants,
-                                                                    (list, tuple))
-                                     else [shape_invariants])):
-            from .tensor import TensorShape
-            if isinstance(v, Tensor) and not TensorShape(shape).is_compatible_with(v.shape):
-                raise ValueError(f"while_loop: shape invariant {TensorShape(shape)} does "
-                                 f"not fit a loop variable of shape {tuple(v.shape)}")
+        _check_invariants(loop_vars, shape_invariants)
     if maximum_iterations is not None:
         single = not isinstance(loop_vars, (list, tuple))
         values = [loop_vars] if single else list(loop_vars)
@@ -456,7 +448,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                          [convert_to_tensor(0, int32)] + values)[1:]
         return out[0] if single else sequence_like(loop_vars, out)
     single = not isinstance(loop_vars, (list, tuple))
-    structure = [loop_vars] if single else list(loop_vars)
+    structure = _own_arrays([loop_vars] if single else list(loop_vars))
     trace = current_trace()
 
     def call(fn, values):
@@ -498,8 +490,31 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
 
     inits, blocks = _loop_blocks(trace, build)
     outs = trace.region_op("while", inits, blocks, [], location)
-    packed = _pack(structure, iter(outs))
+    packed = _maybe_written(_pack(structure, iter(outs)))
     return packed[0] if single else sequence_like(loop_vars, packed)
+
+
+def _check_invariants(values, invariants):
+    """tf.while_loop's shape_invariants, walked with the loop variables'
+    structure (a TensorShape or None is a leaf): each must fit its
+    variable's shape, which Kiln's loops keep."""
+    from .tensor import TensorShape
+    if isinstance(values, Tensor):
+        if invariants is not None and \
+                not TensorShape(invariants).is_compatible_with(values.shape):
+            raise ValueError(f"while_loop: shape invariant {TensorShape(invariants)} does "
+                             f"not fit a loop variable of shape {tuple(values.shape)}")
+    elif isinstance(values, dict) and isinstance(invariants, dict):
+        for k in values:
+            if k in invariants:
+                _check_invariants(values[k], invariants[k])
+    elif isinstance(values, (list, tuple)) and isinstance(invariants, (list, tuple)) and \
+            not isinstance(invariants, TensorShape):
+        if len(values) != len(invariants):
+            raise ValueError(f"while_loop: {len(invariants)} shape invariants for "
+                             f"{len(values)} loop variables")
+        for v, i in zip(values, invariants):
+            _check_invariants(v, i)
 
 
 def _one_or_more(result, structure, single):
@@ -558,6 +573,40 @@ def _range_rows(start, stop, step):
     if _builtins.min(indices) < 0:
         return None
     return _builtins.max(indices) + 1
+
+
+def _own_arrays(structure):
+    """The loop variables with each TensorArray copied: what a loop learns
+    about its arrays (an element shape, a size) changes its copies, not the
+    caller's arrays (which another loop or trace may start from)."""
+    import copy
+    if isinstance(structure, TensorArray):
+        return copy.copy(structure)
+    if isinstance(structure, list):
+        return [_own_arrays(s) for s in structure]
+    if isinstance(structure, tuple):
+        return sequence_like(structure, [_own_arrays(s) for s in structure])
+    if isinstance(structure, dict):
+        return type(structure)((k, _own_arrays(v)) for k, v in structure.items()) \
+            if type(structure) is dict else {k: _own_arrays(v) for k, v in structure.items()}
+    return structure
+
+
+def _maybe_written(structure):
+    """A loop's or cond's results: the TensorArrays among them may hold
+    values at rows known only at run time (their bodies wrote them), so a
+    later write at a run-time index replaces exactly. Returns the
+    structure."""
+    if isinstance(structure, TensorArray):
+        if structure._written != "all":
+            structure._written = structure._written | {None}
+    elif isinstance(structure, (list, tuple)):
+        for s in structure:
+            _maybe_written(s)
+    elif isinstance(structure, dict):
+        for s in structure.values():
+            _maybe_written(s)
+    return structure
 
 
 def _mark_carried(structure, token):
@@ -675,7 +724,7 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
     kiln.for whose trip count may be computed at run time."""
     from . import ops
     single = not isinstance(loop_vars, (list, tuple))
-    structure = [loop_vars] if single else list(loop_vars)
+    structure = _own_arrays([loop_vars] if single else list(loop_vars))
     trace = current_trace()
     if trace is None:
         current = list(structure)
@@ -717,7 +766,7 @@ def for_loop(n, body, loop_vars, start=0, step=1, name=None):
 
     inits, blocks = _loop_blocks(trace, build)
     outs = trace.region_op("for", bounds + inits, blocks, [], location)
-    packed = _pack(structure, iter(outs))
+    packed = _maybe_written(_pack(structure, iter(outs)))
     return packed[0] if single else packed
 
 
@@ -1033,9 +1082,18 @@ class TensorArray:
         buffer = array._storage(value.shape, like=value)
         i = ops.reshape(ops.cast(convert_to_tensor(index), _i64()), [1])
         from .math_ops import expand_dims
-        return array._put(buffer, i, expand_dims(value, 0), [self._known(index)])
+        return array._put(buffer, i, expand_dims(value, 0), [self._known(index)],
+                          index if isinstance(index, Tensor) else None)
 
-    def _put(self, buffer, rows, values, known):
+    def _counter_writes(self, index):
+        """Whether `index` is the counter of the `for` loop that carries
+        this array, written at the top of its body (whatever its range)."""
+        info = _LOOP_INDICES.get(id(index._impl)) if isinstance(index, Tensor) else None
+        trace = current_trace()
+        return info is not None and info[0] is index._impl and info[1] is self._loop and \
+            trace is not None and len(trace.saved) == info[2]
+
+    def _put(self, buffer, rows, values, known, index=None):
         """The array with `values` in rows `rows` (int64 [k]; `known`: the
         indices as ints, None where known only at run time). A row that
         may hold a value is replaced exactly (tensor_scatter_nd_update):
@@ -1048,7 +1106,10 @@ class TensorArray:
         if self._written == "all":
             exact = True
         elif None in known:
-            exact = False
+            # (Fresh rows only where nothing was written before and the
+            # index is the counter of the `for` loop carrying the array:
+            # each iteration then writes a row of its own.)
+            exact = bool(self._written) or not self._counter_writes(index)
         elif ops._concrete(buffer):
             exact = any(k in self._written for k in known)
         else:
@@ -1060,7 +1121,7 @@ class TensorArray:
             updated = ops._run1("scatter_add", [buffer, rows, delta], attributes(axis=0))
         array = self._with(updated)
         if self._written != "all":
-            array._written = self._written | {k for k in known if k is not None}
+            array._written = self._written | set(known)   # (None: a row known at run time)
         return array
 
     def read(self, index, name=None):

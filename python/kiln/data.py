@@ -525,7 +525,7 @@ class Dataset:
                 if empty:
                     return  # (a pass without elements: so are all the others)
                 i += 1
-        length = None if forever or self._length is None \
+        length = 0 if self._length == 0 else None if forever or self._length is None \
             else self._length * count
         return Dataset(make, length, infinite=forever and self._length != 0)
 
@@ -1109,7 +1109,14 @@ class Dataset:
                 buffer = buffer[drop:] if drop <= len(buffer) else []
                 if done and not buffer:
                     return
-        return _DatasetOfDatasets(make, infinite=self._infinite)
+        n = self._length
+        if n is None:
+            count = None
+        elif drop_remainder:
+            count = (n - span) // shift + 1 if n >= span else 0
+        else:
+            count = -(-n // shift)    # (a window starts at each shift before the end)
+        return _DatasetOfDatasets(make, count, infinite=self._infinite)
 
     def get_single_element(self):
         """The one element of a dataset that holds exactly one."""
@@ -1286,7 +1293,10 @@ def _spec_declared(dataset):
         if getattr(dataset, "_declared_spec", None) is not None:
             return True
         batched = getattr(dataset, "_spec_batch", None)
-        dataset = getattr(dataset, "_spec_source", None) or (batched[0] if batched else None)
+        source = getattr(dataset, "_spec_source", None)
+        # (`is None` tests: a Dataset's truth is its length, unknown or 0)
+        dataset = source if source is not None else \
+            (batched[0] if batched is not None else None)
     return False
 
 
@@ -1876,8 +1886,8 @@ class _DatasetOfDatasets(Dataset):
     """What window() gives: its elements are Datasets (not converted to
     tensors when iterated)."""
 
-    def __init__(self, make, infinite=False):
-        super().__init__(make, infinite=infinite)
+    def __init__(self, make, length=None, infinite=False):
+        super().__init__(make, length, infinite=infinite)
 
     def __iter__(self):
         return iter(self._make())

@@ -1,7 +1,8 @@
 """kiln.initializers: initial values of layer weights, as in Keras.
 
 Random initializers draw through kiln.random, so they are deterministic
-under kiln.random.set_seed (each draw takes the next op seed)."""
+under kiln.random.set_seed (each draw takes the next op seed); a seeded one
+gives the same values on every call, as Keras'."""
 
 import math
 
@@ -20,6 +21,19 @@ def _fans(shape):
 
 
 class Initializer:
+    """A seeded initializer gives the same values on every call (Keras'
+    rule: two models built with one seeded initializer start alike)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None:
+            def fixed(self, *args, _call=call, **kw):
+                with _random._fixed_op_seeds():
+                    return _call(self, *args, **kw)
+            fixed.__doc__ = call.__doc__
+            cls.__call__ = fixed
+
     def __call__(self, shape, dtype=None):
         raise NotImplementedError
 

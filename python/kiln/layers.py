@@ -93,15 +93,21 @@ def _takes_training(call):
 
 @functools.lru_cache(maxsize=None)
 def _training_parameter(call):
-    """(whether call names a `training` parameter, its default or None)."""
+    """(whether call names a `training` parameter, its default or None, its
+    position among the arguments after the inputs or None)."""
     try:
-        parameter = inspect.signature(call).parameters.get("training")
+        parameters = list(inspect.signature(call).parameters.values())
     except (TypeError, ValueError):
-        return False, None
-    if parameter is None:
-        return False, None
+        return False, None, None
+    names = [p.name for p in parameters]
+    if "training" not in names:
+        return False, None, None
+    parameter = parameters[names.index("training")]
+    position = None
+    if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+        position = names.index("training") - 2    # (after self and the inputs)
     default = parameter.default
-    return True, default if isinstance(default, bool) else None
+    return True, default if isinstance(default, bool) else None, position
 
 
 # Keras' call context: the training mode of the layer call under way, which
@@ -115,13 +121,14 @@ class _training_scope:
     enclosing call's, else the call's default), puts it in `kwargs` when
     the call names it, and makes it the context of the calls inside."""
 
-    def __init__(self, layer, kwargs):
-        given = kwargs.get("training")
+    def __init__(self, layer, args, kwargs):
+        named, default, position = _training_parameter(type(layer).call)
+        positional = position is not None and 0 <= position < len(args)
+        given = args[position] if positional else kwargs.get("training")
         training = given if given is not None else getattr(_call_context, "training", None)
-        named, default = _training_parameter(type(layer).call)
         if training is None:
             training = default
-        if named and training is not None:
+        if named and not positional and training is not None:
             kwargs["training"] = training
         self.training = training
 
@@ -664,7 +671,7 @@ class Layer(Module):
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
         self._call_losses = []
-        with mixed_precision.autocast_scope(self.compute_dtype), _training_scope(self, kwargs):
+        with mixed_precision.autocast_scope(self.compute_dtype), _training_scope(self, args, kwargs):
             out = self.call(inputs, *args, **kwargs)
         if first and type(self)._layout == "wrap":
             out = _channels_moved(out, last=False)
@@ -1672,7 +1679,7 @@ class Model(Layer):
         if "training" in kwargs and not _takes_training(type(self).call):
             kwargs.pop("training")
         self._call_losses = []
-        with mixed_precision.autocast_scope(self.compute_dtype), _training_scope(self, kwargs):
+        with mixed_precision.autocast_scope(self.compute_dtype), _training_scope(self, args, kwargs):
             out = self.call(inputs, *args, **kwargs)
         self._output_shape = getattr(out, "shape", None)
         return out

@@ -1224,7 +1224,9 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):
     """tf.norm: over one axis (or all, axis=None) the vector norms
     ('euclidean'/2, 1, np.inf, any p > 0); over a pair of axes the matrix
     norms 'fro'/'euclidean' (Frobenius), 1 (the largest column sum of
-    moduli), np.inf (the largest row sum). Complex tensors take moduli."""
+    moduli), np.inf (the largest row sum). Complex tensors take moduli
+    (the euclidean norms then a complex result, the others real, as
+    TensorFlow's)."""
     x = convert_to_tensor(tensor)
     pair = isinstance(axis, (list, tuple)) and len(axis) == 2
     if isinstance(axis, (list, tuple)) and len(axis) not in (1, 2):
@@ -1256,7 +1258,7 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):
         out = reduce_max(reduce_sum(abs(x), summed, keepdims=True), maxed, keepdims=True)
         if not keepdims:
             out = reshape(out, [d for a, d in enumerate(out.shape) if a not in (rows, cols)])
-        return cast(out, x.dtype) if x.dtype.is_complex else out
+        return out   # (of moduli: real, as TensorFlow's for complex input)
     if ord in (1, 1.0):
         out = reduce_sum(abs(x), axis, keepdims)
     elif ord == np.inf:
@@ -1271,7 +1273,7 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):
         raise errors.InvalidArgumentError(
             f"norm: ord must be 'euclidean', 'fro', np.inf or a number > 0, got {ord!r}",
             errors.user_location())
-    return cast(out, x.dtype) if x.dtype.is_complex else out
+    return out   # (of moduli: real, as TensorFlow's for complex input)
 
 
 # --- Scans -----------------------------------------------------------------

@@ -650,6 +650,8 @@ class Ftrl(Optimizer):
             if key != "learning_rate_power" and value < 0:
                 raise ValueError(f"Ftrl: {key} must be >= 0, got {value}")
         self._ftrl = {k: float(v) for k, v in values.items()}
+        for key, value in self._ftrl.items():   # (Keras' attributes, get_config's)
+            setattr(self, key, value)
         self._slot_initial = {"accumulator": float(initial_accumulator_value)}
         super().__init__(learning_rate, name, **clipping)
 

@@ -12,6 +12,7 @@ import functools
 import itertools
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -24,38 +25,74 @@ from .tensor import Tensor, _OpenExtent, _static_extents, convert_to_tensor
 
 _lock = threading.Lock()
 _global_seed = None
-_counter = itertools.count()
 
 
-# Calls so far of each op seed: a seeded op gives the next numbers of its
-# sequence on each call (TensorFlow's A1, A2, ...), from the start again
-# after set_seed.
-_seeded_calls = collections.Counter()
+# Eager ops' counts: unseeded ops so far, and the calls so far of each op
+# seed (a seeded op gives the next numbers of its sequence on each call,
+# TensorFlow's A1, A2, ...); set_seed starts both again. A trace keeps its
+# own (_trace_counts).
+_counts = (itertools.count(), collections.Counter())
+# The run-time counters of compiled functions (see _call_count), which
+# set_seed sets back to 0.
+_function_counters = weakref.WeakSet()
+
+
+# Inside _fixed_op_seeds, an op seed gives the same numbers on every call
+# (Keras' seeded initializers: two initializers of one seed, or two calls
+# of one, make the same weights).
+_fixed = threading.local()
+
+
+class _fixed_op_seeds:
+    def __enter__(self):
+        self.saved = getattr(_fixed, "on", False)
+        _fixed.on = True
+
+    def __exit__(self, *exc):
+        _fixed.on = self.saved
+        return False
+
+
+def _trace_counts(trace):
+    counts = getattr(trace, "random_counts", None)
+    if counts is None:
+        counts = trace.random_counts = (itertools.count(), collections.Counter())
+    return counts
 
 
 def set_seed(seed):
     """Sets the global seed and restarts the op counters (the eager ones,
     and the count compiled functions add to their seeds)."""
-    global _global_seed, _counter
+    global _global_seed, _counts
     with _lock:
         _global_seed = None if seed is None else int(seed)
-        _counter = itertools.count()
-        _seeded_calls.clear()
-    if _calls is not None:
-        _calls.assign(convert_to_tensor(0, int64))
+        _counts = (itertools.count(), collections.Counter())
+    from .variables import init_scope
+    with init_scope():   # (eagerly, also when called inside a trace)
+        for counter in list(_function_counters):
+            counter.assign(convert_to_tensor(0, int64))
 
 
 def _op_seed(seed):
+    """The seed of one random op: the global seed mixed with the op's (its
+    given seed and the how-manieth call of it, or the count of unseeded
+    ops). A trace counts its own ops from the start, so each compiled
+    function draws as a fresh run of the program would (TensorFlow's
+    rule: two functions after set_seed give the same numbers)."""
+    trace = _state.trace
     with _lock:
-        n = next(_counter)
+        counts = _counts if trace is None else _trace_counts(trace)
+        n = next(counts[0])
         if _global_seed is None and seed is None:
             return int.from_bytes(os.urandom(7), "little")
         base = 87654321 if _global_seed is None else _global_seed
         if seed is None:
             op = n
+        elif getattr(_fixed, "on", False):
+            op = int(seed)
         else:
-            k = _seeded_calls[int(seed)]
-            _seeded_calls[int(seed)] += 1
+            k = counts[1][int(seed)]
+            counts[1][int(seed)] += 1
             op = int(seed) + k * 0x94D049BB133111EB
         # Mix the two into one 63-bit seed.
         return (base * 0x9E3779B97F4A7C15 + op * 0xBF58476D1CE4E5B9) % (1 << 63)
@@ -85,23 +122,24 @@ def _random(op, shape, dtype, seed, params, seed_tensor=None):
     return _run1(op, operands, attrs, [tensor_type(target, dtype)])
 
 
-_calls = None  # kiln.Variable: counts random ops run by compiled code
-
-
 def _call_count():
     """Inside @kiln.function: a count that grows each time the compiled
-    code runs a random op (a hidden variable read and incremented there),
-    so each call draws new numbers, as TensorFlow's stateful random ops do
-    in a tf.function; the op seed still makes a seeded sequence
-    reproducible run to run."""
-    global _calls
+    code runs a random op (a hidden variable of the function, read and
+    incremented there), so each call draws new numbers, as TensorFlow's
+    stateful random ops do in a tf.function; the op seed still makes a
+    seeded sequence reproducible run to run, and set_seed starts every
+    function's count again."""
     from .variables import Variable, init_scope
-    if _calls is None:
+    trace = _state.trace
+    calls = getattr(trace, "random_calls", None)
+    if calls is None:
         with init_scope():
-            _calls = Variable(convert_to_tensor(0, int64), name="kiln_random_calls",
-                              trainable=False)
-    count = _calls.read_value()
-    _calls.assign_add(convert_to_tensor(1, int64))
+            calls = Variable(convert_to_tensor(0, int64), name="kiln_random_calls",
+                             trainable=False, _internal=True)
+        trace.random_calls = calls
+        _function_counters.add(calls)
+    count = calls.read_value()
+    calls.assign_add(convert_to_tensor(1, int64))
     # (A large odd step keeps the seeds of successive calls apart.)
     return count * convert_to_tensor(0x2545F4914F6CDD1D, int64)
 

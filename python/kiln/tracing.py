@@ -84,6 +84,7 @@ class _Trace:
         self.counter = 0
         self.created_variables = []  # kiln.Variables the traced code made
         self.blocks = []             # serials of the open region blocks
+        self.handles = []            # and their native handles
         self.closed_blocks = set()
         self._block_serials = itertools.count(1)
         self.feeds = []              # datasets looped over (see feed_dataset)
@@ -129,6 +130,7 @@ class _Trace:
         """Starts a region block; returns (handle, argument tensors)."""
         handle, ids = self.m.push_block(self.f, list(arg_types))
         self.blocks.append(next(self._block_serials))
+        self.handles.append(handle)
         self.saved.append((dict(self.constants), dict(self.current)))
         self.block_effects.append((set(), set()))
         return handle, [self.traced(i) for i in ids]
@@ -138,8 +140,17 @@ class _Trace:
         kiln.condition (`terminator="condition"`: the predicate, then the
         block's arguments). Constants and variable reads made inside stay
         inside. `discard`: the block's handle, to drop it (a failed trace)."""
-        ids = [self.value_of(v) for v in values]   # (raises with the block still open)
+        try:
+            ids = [self.value_of(v) for v in values]
+        except BaseException:
+            # (A value from a closed block: the block is ended and dropped
+            # here, so the callers' own clean-up finds the stacks as
+            # they were before it began.)
+            handle = self.handles[-1]
+            self.pop_block([], discard=handle)
+            raise
         self.closed_blocks.add(self.blocks.pop())
+        self.handles.pop()
         self.m.pop_block(self.f, ids, terminator)
         self.constants, self.current = self.saved.pop()
         reads, assigns = self.last_block_effects = self.block_effects.pop()
@@ -772,7 +783,7 @@ class Function:
                 self._fast[(_fast_device(), types)] = (concrete, self._last_key)
         return concrete._call(tensors, datasets)
 
-    def _trace(self, args, key):
+    def _trace(self, args, key, verifying=False):
         """Traces and compiles for arguments described by `key` (its tensor
         entries give the argument types, None extents open)."""
         self.trace_count += 1
@@ -821,19 +832,15 @@ class Function:
             # the trace made and something keeps, a layer's weights, are
             # made once: only a variable nothing holds after the trace, a
             # local one, calls for the second trace.)
-            if getattr(self, "_verifying_variables", False):
+            if verifying:
                 raise ValueError(
                     f"@kiln.function {self.__name__} creates kiln.Variables on every "
                     "call; a function may create variables only on its first call "
                     "(keep them in an object or a global and create them once, e.g. "
                     "`if self.v is None: self.v = kiln.Variable(...)`), as "
                     "tf.function requires")
-            self._verifying_variables = True
             self.trace_count -= 1   # (the trace below counts)
-            try:
-                return self._trace(args, key)
-            finally:
-                self._verifying_variables = False
+            return self._trace(args, key, verifying=True)
         leaves, results = [], []
         for leaf in _flatten(result):
             if isinstance(leaf, Tensor) and type(leaf._impl) is ComplexParts:

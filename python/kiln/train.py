@@ -281,13 +281,17 @@ class _RestoreStatus:
     def __del__(self):
         # (TensorFlow warns when the status goes away: a partial restore
         # that expect_partial() did not declare.)
-        if self.missing and not self._partial:
+        if not (self.missing and not self._partial):
+            return
+        try:   # (also at interpreter exit, where imports may fail)
             import warnings
             warnings.warn(f"checkpoint {self._path} has no value for "
                           f"{len(self.missing)} variable(s) here ("
                           f"{', '.join(self.missing[:3])}{', ...' if len(self.missing) > 3 else ''}"
                           "), which keep their values; call expect_partial() on the "
                           "restore status if that is intended", stacklevel=2)
+        except Exception:
+            pass
 
     def assert_consumed(self):
         self.assert_existing_objects_matched()

@@ -180,9 +180,11 @@ class Variable:
 
     @property
     def shape(self):
-        """The shape (the declared one, with its open extents, when shape=
-        gave one)."""
-        return self._declared if self._declared is not None else TensorShape(self._shape)
+        """The value's shape now. (A shape= with open extents is what
+        assignments may change it within; TensorFlow reports that declared
+        shape here, Kiln the value's, which optimizers, checkpoints and
+        Keras files need.)"""
+        return TensorShape(self._shape)
 
     def get_shape(self):
         return self.shape
@@ -240,7 +242,9 @@ class Variable:
             if self._declared is None or not self._declared.is_compatible_with(value.shape):
                 raise errors.InvalidArgumentError(
                     f"cannot assign a value of shape {value.shape} to variable "
-                    f"{self.name} of shape {self.shape}", errors.user_location())
+                    f"{self.name} of shape "
+                    f"{self._declared if self._declared is not None else self.shape}",
+                    errors.user_location())
             self._shape = value.shape
         self._set(value)
         return self if read_value else None

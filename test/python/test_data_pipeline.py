@@ -386,3 +386,17 @@ def test_element_spec_is_static_where_tensorflow_knows_it():
     doubled = kiln.function(lambda x: x * 2, input_signature=[batches.element_spec])
     assert [doubled(b).numpy().tolist() for b in batches] == [[0, 2], [4, 6], [8]]
     assert doubled.trace_count == 1
+
+
+def test_cardinality_of_windows_and_an_endless_repeat_of_nothing():
+    """TensorFlow's counts: range(0).repeat() is empty (0, not unknown), an
+    endless repeat of anything else INFINITE; window's count is the number
+    of windows iteration gives (counted here by iterating)."""
+    D = kiln.data.Dataset
+    assert int(D.range(0).repeat().cardinality()) == 0
+    assert int(D.range(3).repeat().cardinality()) == D.INFINITE
+    for n, size, shift, stride, drop in ((10, 3, 2, 1, False), (10, 3, 2, 1, True),
+                                         (10, 3, 3, 2, True), (7, 4, 2, 2, False),
+                                         (2, 3, 1, 1, True)):
+        windows = D.range(n).window(size, shift, stride, drop)
+        assert int(windows.cardinality()) == len(list(windows)), (n, size, shift, stride, drop)

@@ -526,3 +526,20 @@ def test_integer_division_by_zero_is_an_error():
         f(x, y)
     # Floats divide by zero as IEEE does.
     assert np.isinf((kiln.constant([1.0]) // 0.0).numpy()[0])
+
+
+def test_compiled_functions_draw_as_fresh_runs_of_the_program():
+    """TensorFlow's set_seed example: after set_seed, two different
+    functions with the same random ops give the same numbers (each traces
+    its op seeds from the start and counts its own calls); a second call
+    draws new ones, and set_seed starts them again."""
+    def draws():
+        return kiln.random.uniform([1]), kiln.random.uniform([1])
+
+    kiln.random.set_seed(1234)
+    f, g = kiln.function(draws), kiln.function(lambda: draws())
+    first = [float(v[0]) for v in f()]
+    assert [float(v[0]) for v in g()] == first and first[0] != first[1]
+    assert [float(v[0]) for v in f()] != first
+    kiln.random.set_seed(1234)
+    assert [float(v[0]) for v in f()] == first
