@@ -622,12 +622,10 @@ def _mark_carried(structure, token):
             _mark_carried(s, token)
 
 
-def _loop_rows(index, array):
-    """(rows, None) when `index` is the index of a `for` loop with a range
-    known while tracing (or an open extent of kiln.shape) that carries
-    `array`, written at the top of the loop's body: a write there reaches
-    every index of the range, so the array grows to `rows`. Else (None,
-    why not)."""
+def _loop_counter(index, array):
+    """(the rows the loop's range spans, None) when `index` is the counter
+    of a `for` loop that carries `array`, written at the top of the loop's
+    body; else (None, why not)."""
     trace = current_trace()
     info = _LOOP_INDICES.get(id(index._impl)) if isinstance(index, Tensor) else None
     if info is None or info[0] is not index._impl:
@@ -637,9 +635,19 @@ def _loop_rows(index, array):
         return None, "the array is not a value that loop carries (made in its body?)"
     if trace is None or len(trace.saved) != depth:
         return None, "the write is inside a condition or an inner loop of the body"
-    if rows is None:
-        return None, "the loop's range is not known while tracing"
     return rows, None
+
+
+def _loop_rows(index, array):
+    """(rows, None) when `index` is the counter of a `for` loop with a range
+    known while tracing (or an open extent of kiln.shape) that carries
+    `array`, written at the top of the loop's body: a write there reaches
+    every index of the range, so the array grows to `rows`. Else (None,
+    why not)."""
+    rows, why = _loop_counter(index, array)
+    if why is None and rows is None:
+        return None, "the loop's range is not known while tracing"
+    return rows, why
 
 
 def _learn_shapes(structure, result, loop=None):
@@ -1085,14 +1093,6 @@ class TensorArray:
         return array._put(buffer, i, expand_dims(value, 0), [self._known(index)],
                           index if isinstance(index, Tensor) else None)
 
-    def _counter_writes(self, index):
-        """Whether `index` is the counter of the `for` loop that carries
-        this array, written at the top of its body (whatever its range)."""
-        info = _LOOP_INDICES.get(id(index._impl)) if isinstance(index, Tensor) else None
-        trace = current_trace()
-        return info is not None and info[0] is index._impl and info[1] is self._loop and \
-            trace is not None and len(trace.saved) == info[2]
-
     def _put(self, buffer, rows, values, known, index=None):
         """The array with `values` in rows `rows` (int64 [k]; `known`: the
         indices as ints, None where known only at run time). A row that
@@ -1109,7 +1109,7 @@ class TensorArray:
             # (Fresh rows only where nothing was written before and the
             # index is the counter of the `for` loop carrying the array:
             # each iteration then writes a row of its own.)
-            exact = bool(self._written) or not self._counter_writes(index)
+            exact = bool(self._written) or _loop_counter(index, self)[1] is not None
         elif ops._concrete(buffer):
             exact = any(k in self._written for k in known)
         else:

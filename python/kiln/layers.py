@@ -1052,6 +1052,7 @@ def _transposed_weights(layer, window, input_shape):
 class Conv2DTranspose(Layer):
     """The transpose of a 2-D convolution (NHWC): each input pixel spreads
     the kernel over a stride-spaced output; kernel (h, w, filters, in)."""
+    _layout = "wrap"     # (data_format="channels_first": see Layer._layout)
 
     _casts_integers = True
 
@@ -1063,10 +1064,9 @@ class Conv2DTranspose(Layer):
         self.filters = int(filters)
         _convolution_options(self, kernel_size, strides, padding, activation, use_bias)
         self._inits = (kernel_initializer, bias_initializer)
-        pair = lambda v: (int(v), int(v)) if isinstance(v, (int, np.integer)) \
-            else tuple(int(e) for e in v)  # noqa: E731
-        self.output_padding = None if output_padding is None else pair(output_padding)
-        self.dilation_rate = pair(dilation_rate)
+        self.output_padding = None if output_padding is None else \
+            _pair(output_padding, "output_padding")
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
         self.data_format = _data_format(data_format)
         if self.output_padding is not None and any(
                 p >= st for p, st in zip(self.output_padding, self.strides)):
@@ -1077,15 +1077,10 @@ class Conv2DTranspose(Layer):
         if len(input_shape) != 4:
             raise ValueError(f"{self.name}: Conv2DTranspose needs inputs of rank 4, got "
                              f"shape {input_shape}")
-        if self.data_format == "channels_first":
-            input_shape = (input_shape[0], *input_shape[2:], input_shape[1])
         _transposed_weights(self, self.kernel_size, input_shape)
 
     def call(self, inputs):
         x = convert_to_tensor(inputs)
-        first = self.data_format == "channels_first"
-        if first:
-            x = ops.transpose(x, [0, 2, 3, 1])
         pads = self.output_padding or (None, None)
         out_shape = (x.shape[0], *(_transposed_length(n, k, st, self.padding, d, p)
                                    for n, k, st, d, p in
@@ -1094,8 +1089,7 @@ class Conv2DTranspose(Layer):
                      self.filters)
         y = nn.conv2d_transpose(x, self.kernel, out_shape, list(self.strides),
                                 self.padding, dilations=list(self.dilation_rate))
-        y = _biased(self, y)
-        return ops.transpose(y, [0, 3, 1, 2]) if first else y
+        return _biased(self, y)
 
 
 class DepthwiseConv2D(Layer):
@@ -1148,10 +1142,8 @@ def _dilation_option(layer, dilation_rate):
         rate = (1, _single_int(dilation_rate, "dilation_rate"))
         layer.dilation_rate = (rate[1],)
     else:
-        rate = (int(dilation_rate),) * 2 if isinstance(dilation_rate, (int, np.integer)) \
-            else tuple(int(r) for r in dilation_rate)
-        layer.dilation_rate = rate
-    if any(r < 1 for r in rate) or len(rate) != 2:
+        rate = layer.dilation_rate = _pair(dilation_rate, "dilation_rate")
+    if any(r < 1 for r in rate):
         raise ValueError(f"{layer.name}: dilation_rate must be positive, got {dilation_rate!r}")
     if max(rate) > 1 and max(layer.strides) > 1:
         raise ValueError(f"{layer.name}: a dilation_rate above 1 needs strides of 1 "
